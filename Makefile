@@ -1,0 +1,56 @@
+# Two commands: `make demo` and `make test`. Both work on a fresh machine with
+# Python 3.11 and root apt-get (they install ffmpeg, torch and torchcodec CPU builds).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+TORCHCODEC_SPEC ?= torchcodec==0.13.0
+DEMO_DIR ?= demo_output
+
+.PHONY: demo test lint format bench system-deps install install-dev clean
+
+system-deps:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+		echo "installing ffmpeg (needed by torchcodec to decode audio)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# torch first, from the CPU build, so nothing below pulls CUDA wheels.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q $(TORCHCODEC_SPEC)
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $@
+
+install: system-deps $(VENV)/.installed
+install-dev: system-deps $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/respira demo --output_dir $(DEMO_DIR)
+
+test: install-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+lint: install-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: install-dev
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/build_dataset.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""``python -m respira`` (also ``accelerate launch -m respira ...``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,139 @@
+"""Facts about the ICBHI 2017 Respiratory Sound Database.
+
+The ICBHI 2017 challenge database (Rocha et al., "An open access database for the evaluation of
+respiratory sound classification algorithms", Physiol. Meas. 40, 2019) holds 920 recordings from
+126 patients, 5.5 hours of audio, annotated into 6898 respiratory cycles. Each cycle is marked
+with the presence of crackles and/or wheezes, which gives four classes: normal, crackle, wheeze
+and both.
+
+Recording file stems have five ``_``-separated fields, e.g. ``101_1b1_Al_sc_Meditron``:
+
+1. patient id (101-226),
+2. recording index (``1b1``),
+3. chest location: ``Tc`` trachea, ``Al``/``Ar`` anterior left/right, ``Pl``/``Pr`` posterior
+   left/right, ``Ll``/``Lr`` lateral left/right,
+4. acquisition mode: ``sc`` single channel, ``mc`` multichannel,
+5. recording equipment: ``AKGC417L`` (AKG C417L microphone), ``LittC2SE`` (3M Littmann Classic
+   II SE), ``Litt3200`` (3M Littmann 3200), ``Meditron`` (WelchAllyn Meditron).
+
+The device suffix of 91 recordings changed between releases, so the official train/test split
+file must be matched on the first four fields. Audio is stored at 4 kHz, 10 kHz or 44.1 kHz,
+16- or 24-bit PCM. Annotation files hold one line per cycle: ``start end crackle wheeze``
+(seconds, 0/1), tab separated.
+
+Published counts reproduced by :func:`respira.data.read_icbhi_index` on the complete database:
+6898 cycles; official split 4142 train / 2756 test; train classes normal 2063, crackle 1215,
+wheeze 501, both 363; test classes 1579 / 649 / 385 / 143.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+CLASS_NAMES: tuple[str, ...] = ("normal", "crackle", "wheeze", "both")
+"""Four-class labels in ClassLabel order."""
+
+CHEST_LOCATIONS: dict[str, str] = {
+    "Tc": "trachea",
+    "Al": "anterior left",
+    "Ar": "anterior right",
+    "Pl": "posterior left",
+    "Pr": "posterior right",
+    "Ll": "lateral left",
+    "Lr": "lateral right",
+}
+ACQUISITION_MODES: dict[str, str] = {"sc": "single channel", "mc": "multichannel"}
+DEVICES: dict[str, str] = {
+    "AKGC417L": "AKG C417L microphone",
+    "LittC2SE": "3M Littmann Classic II SE stethoscope",
+    "Litt3200": "3M Littmann 3200 electronic stethoscope",
+    "Meditron": "WelchAllyn Meditron stethoscope",
+}
+DIAGNOSES: tuple[str, ...] = (
+    "Asthma",
+    "Bronchiectasis",
+    "Bronchiolitis",
+    "COPD",
+    "Healthy",
+    "LRTI",
+    "Pneumonia",
+    "URTI",
+)
+SPLIT_NAMES: tuple[str, ...] = ("train", "test")
+
+NUM_RECORDINGS = 920
+NUM_PATIENTS = 126
+NUM_CYCLES = 6898
+OFFICIAL_SPLIT_CYCLES: dict[str, int] = {"train": 4142, "test": 2756}
+OFFICIAL_CLASS_COUNTS: dict[str, dict[str, int]] = {
+    "train": {"normal": 2063, "crackle": 1215, "wheeze": 501, "both": 363},
+    "test": {"normal": 1579, "crackle": 649, "wheeze": 385, "both": 143},
+}
+
+_RECORDING_INDEX = re.compile(r"^\d+[a-z]\d+$")
+
+
+def cycle_label(crackle: int, wheeze: int) -> str:
+    """The four-class label of a cycle from its crackle and wheeze flags."""
+    return CLASS_NAMES[int(bool(crackle)) + 2 * int(bool(wheeze))]
+
+
+@dataclass(frozen=True)
+class RecordingName:
+    """The five fields of an ICBHI recording file stem."""
+
+    patient_id: int
+    recording_index: str
+    chest_location: str
+    acquisition_mode: str
+    device: str
+
+    @classmethod
+    def parse(cls, stem: str) -> RecordingName:
+        """Parse a stem such as ``101_1b1_Al_sc_Meditron``; raise ``ValueError`` naming the bad field."""
+        fields = stem.split("_")
+        if len(fields) != 5:
+            raise ValueError(
+                f"recording name {stem!r} should have 5 '_'-separated fields "
+                f"(patient_recording-index_chest-location_acquisition-mode_device), found {len(fields)}"
+            )
+        patient, recording_index, location, mode, device = fields
+        if not patient.isdigit():
+            raise ValueError(f"recording name {stem!r}: patient id {patient!r} is not a number")
+        if not _RECORDING_INDEX.match(recording_index):
+            raise ValueError(
+                f"recording name {stem!r}: recording index {recording_index!r} is not like '1b1'"
+            )
+        if location not in CHEST_LOCATIONS:
+            raise ValueError(
+                f"recording name {stem!r}: unknown chest location {location!r} "
+                f"(expected one of {', '.join(CHEST_LOCATIONS)})"
+            )
+        if mode not in ACQUISITION_MODES:
+            raise ValueError(
+                f"recording name {stem!r}: unknown acquisition mode {mode!r} "
+                f"(expected one of {', '.join(ACQUISITION_MODES)})"
+            )
+        if device not in DEVICES:
+            raise ValueError(
+                f"recording name {stem!r}: unknown device {device!r} (expected one of {', '.join(DEVICES)})"
+            )
+        return cls(int(patient), recording_index, location, mode, device)
+
+    @property
+    def stem(self) -> str:
+        return "_".join(
+            (
+                str(self.patient_id),
+                self.recording_index,
+                self.chest_location,
+                self.acquisition_mode,
+                self.device,
+            )
+        )
+
+    @property
+    def key(self) -> tuple[int, str, str, str]:
+        """The first four fields: how split entries are matched to files (the device suffix may differ)."""
+        return (self.patient_id, self.recording_index, self.chest_location, self.acquisition_mode)

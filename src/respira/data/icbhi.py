@@ -1,0 +1,377 @@
+"""The ICBHI 2017 ``datasets`` builder: respiratory cycles (or whole recordings) at one sample rate.
+
+Each recording is decoded once, down-mixed to mono, resampled once with soxr (high quality) and
+optionally low-passed; cycles are cut from that signal at ``round(t * sampling_rate)`` and clipped
+to the recording's end, so a stored cycle keeps its exact length (no padding here: fixed-length
+policies belong to the model's feature pipeline). The cache key covers every option and a
+fingerprint (names, sizes, modification times) of the input files, so an edited annotation file
+yields a fresh build without any flag.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import datasets
+import pandas as pd
+
+from .audio import STORAGE_SUBTYPES, audio_duration, encode_wav, load_recording
+from .corpus import CLASS_NAMES, NUM_RECORDINGS
+from .errors import ICBHIFormatError, SplitError
+from .index import PartialCorpusWarning, index_from_layout
+from .layout import CorpusLayout, locate_corpus
+from .splits import carve_validation, patient_split
+
+_CITATION = """\
+@article{rocha2019open,
+  title   = {An open access database for the evaluation of respiratory sound classification algorithms},
+  author  = {Rocha, B. M. and Filos, D. and Mendes, L. and others},
+  journal = {Physiological Measurement},
+  volume  = {40},
+  number  = {3},
+  pages   = {035001},
+  year    = {2019}
+}
+"""
+_HOMEPAGE = "https://bhichallenge.med.auth.gr/ICBHI_2017_Challenge"
+
+RECORDING_COLUMNS: tuple[str, ...] = (
+    "recording",
+    "patient_id",
+    "recording_index",
+    "chest_location",
+    "acquisition_mode",
+    "device",
+    "official_split",
+    "diagnosis",
+    "age",
+    "sex",
+    "adult_bmi",
+    "child_weight",
+    "child_height",
+)
+CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
+
+
+def _recording_features() -> dict[str, datasets.Value]:
+    strings = ("recording", "recording_index", "chest_location", "acquisition_mode", "device")
+    features = {name: datasets.Value("string") for name in strings}
+    features["patient_id"] = datasets.Value("int32")
+    for name in ("official_split", "diagnosis", "sex"):
+        features[name] = datasets.Value("string")
+    for name in ("age", "adult_bmi", "child_weight", "child_height"):
+        features[name] = datasets.Value("float64")
+    return {name: features[name] for name in RECORDING_COLUMNS}
+
+
+@dataclass
+class ICBHIConfig(datasets.BuilderConfig):
+    """Options of the ICBHI builder; every field is part of the cache key.
+
+    Args:
+        sampling_rate: rate every recording is resampled to (Hz).
+        split_strategy: ``"official"`` (the challenge's train/test file) or ``"patient"`` (a
+            patient-wise random split with ``patient_split_fractions``, for copies without the
+            split file).
+        validation_size: with the official split, the fraction of train cycles moved to a
+            patient-disjoint, class-stratified ``validation`` split (0 keeps train/test only).
+        patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
+        stratify_by: index column(s) the patient split is stratified by (chest location, as in
+            published patient-wise ICBHI splits).
+        seed: seed of the validation and patient splits.
+        lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
+        lowpass_order: order of that filter.
+        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
+        clip_tolerance: seconds a cycle may run past its audio before the clipping is reported.
+        input_fingerprint: set by the builder from the input files; not for users.
+    """
+
+    sampling_rate: int = 16000
+    split_strategy: Literal["official", "patient"] = "official"
+    validation_size: float = 0.0
+    patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    stratify_by: str = "chest_location"
+    seed: int = 0
+    lowpass_cutoff: float | None = None
+    lowpass_order: int = 4
+    audio_subtype: str = "FLOAT"
+    clip_tolerance: float = 0.05
+    input_fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an option value the builder cannot honour."""
+        if self.sampling_rate <= 0:
+            raise ValueError(f"sampling_rate must be positive, got {self.sampling_rate}")
+        if self.split_strategy not in ("official", "patient"):
+            raise ValueError(f"split_strategy must be 'official' or 'patient', got {self.split_strategy!r}")
+        if not 0 <= self.validation_size < 1:
+            raise ValueError(f"validation_size must be in [0, 1), got {self.validation_size}")
+        if self.split_strategy == "patient" and self.validation_size:
+            raise ValueError(
+                "validation_size applies to the official split; with split_strategy='patient' set "
+                "patient_split_fractions=(train, validation, test) instead"
+            )
+        self.patient_split_fractions = tuple(float(f) for f in self.patient_split_fractions)
+        if len(self.patient_split_fractions) != 3:
+            raise ValueError(
+                "patient_split_fractions must be (train, validation, test), "
+                f"got {self.patient_split_fractions}"
+            )
+        if self.audio_subtype not in STORAGE_SUBTYPES:
+            raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
+        if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:
+            raise ValueError(
+                f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
+                f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
+            )
+
+
+class ICBHI(datasets.GeneratorBasedBuilder):
+    """ICBHI 2017 Respiratory Sound Database, read from a local folder (``data_dir``).
+
+    Configs: ``cycles`` (one example per annotated cycle) and ``recordings`` (one example per
+    recording, with its cycles as a list).
+    """
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = ICBHIConfig
+    BUILDER_CONFIGS: ClassVar[list[ICBHIConfig]] = [
+        ICBHIConfig(
+            name="cycles", version=VERSION, description="One example per annotated respiratory cycle."
+        ),
+        ICBHIConfig(
+            name="recordings", version=VERSION, description="One example per recording, cycles as a list."
+        ),
+    ]
+    DEFAULT_CONFIG_NAME = "cycles"
+    config: ICBHIConfig
+
+    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
+        if data_dir is None:
+            raise ValueError("the ICBHI builder reads a local copy of the corpus: pass data_dir=<folder>")
+        self.layout: CorpusLayout = locate_corpus(data_dir)
+        kwargs["input_fingerprint"] = self.layout.fingerprint()
+        if kwargs.get("config_name") == "recordings" and kwargs.get("writer_batch_size") is None:
+            kwargs["writer_batch_size"] = 50  # whole recordings are large; keep write batches small
+        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
+        self.config.validate()  # datasets sets user options with setattr, after __post_init__
+
+    def _info(self) -> datasets.DatasetInfo:
+        audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
+        labels = datasets.ClassLabel(names=list(CLASS_NAMES))
+        if self.config.name == "recordings":
+            cycle = {
+                "cycle_index": datasets.Value("int32"),
+                "start": datasets.Value("float64"),
+                "end": datasets.Value("float64"),
+                "crackle": datasets.Value("int8"),
+                "wheeze": datasets.Value("int8"),
+                "label": labels,
+            }
+            features = {"audio": audio, **_recording_features(), "cycles": datasets.List(cycle)}
+        else:
+            features = {
+                "audio": audio,
+                "label": labels,
+                "crackle": datasets.Value("int8"),
+                "wheeze": datasets.Value("int8"),
+                **_recording_features(),
+                "cycle_index": datasets.Value("int32"),
+                "start": datasets.Value("float64"),
+                "end": datasets.Value("float64"),
+            }
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=datasets.Features(features),
+            homepage=_HOMEPAGE,
+            citation=_CITATION,
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        index = index_from_layout(self.layout)
+        index = self._drop_recordings_without_audio(index)
+        durations = self._audio_durations(index["recording"].unique())
+        self._check_cycles_fit_audio(index, durations)
+        index = index.assign(split=assign_splits(index, self.config))
+        generators = []
+        for split in ("train", "validation", "test"):
+            rows = index[index["split"] == split]
+            if rows.empty:
+                continue
+            recordings = [
+                _recording_task(self.layout, frame) for _, frame in rows.groupby("recording", sort=True)
+            ]
+            generators.append(datasets.SplitGenerator(name=split, gen_kwargs={"recordings": recordings}))
+        return generators
+
+    def _drop_recordings_without_audio(self, index: pd.DataFrame) -> pd.DataFrame:
+        missing = sorted(set(index["recording"]) - set(self.layout.audio_files))
+        if not missing:
+            return index
+        if len(missing) == index["recording"].nunique():
+            raise ICBHIFormatError(
+                self.layout.recordings_dir,
+                f"no audio (.wav/.flac) for any of the {len(missing)} annotated recordings",
+            )
+        complete = len(self.layout.annotation_files) == NUM_RECORDINGS
+        warnings.warn(
+            f"{len(missing)} of {index['recording'].nunique()} annotated recordings have no audio file in "
+            f"{self.layout.recordings_dir} and are left out"
+            + (" (a partial download of the complete corpus)" if complete else "")
+            + f"; first: {missing[0]}",
+            PartialCorpusWarning,
+            stacklevel=2,
+        )
+        return index[~index["recording"].isin(missing)].reset_index(drop=True)
+
+    def _audio_durations(self, recordings: list[str]) -> dict[str, float]:
+        """Duration of each recording from its header, failing early on unreadable files."""
+        return {stem: audio_duration(self.layout.audio_files[stem]) for stem in recordings}
+
+    def _check_cycles_fit_audio(self, index: pd.DataFrame, durations: dict[str, float]) -> None:
+        duration = index["recording"].map(durations)
+        empty = index[index["start"] >= duration]
+        if not empty.empty:
+            row = empty.iloc[0]
+            raise ICBHIFormatError(
+                self.layout.annotation_files[row["recording"]],
+                f"cycle {row['start']}-{row['end']} s starts after its audio ends at "
+                f"{durations[row['recording']]:.3f} s (empty cycle)",
+                line=int(row["annotation_line"]),
+            )
+        overrun = index["end"] - duration
+        clipped = index[overrun > self.config.clip_tolerance]
+        if not clipped.empty:
+            worst = clipped.loc[overrun[clipped.index].idxmax()]
+            warnings.warn(
+                f"{len(clipped)} cycle(s) end more than {self.config.clip_tolerance} s after their audio and "
+                f"are clipped to it; worst: {self.layout.annotation_files[worst['recording']]}:"
+                f"{int(worst['annotation_line'])} ends at {worst['end']} s, audio at "
+                f"{durations[worst['recording']]:.3f} s",
+                stacklevel=2,
+            )
+
+    def _generate_examples(self, recordings: list[dict[str, Any]]):
+        config = self.config
+        for task in recordings:
+            samples = load_recording(
+                task["audio_path"],
+                config.sampling_rate,
+                lowpass_cutoff=config.lowpass_cutoff,
+                lowpass_order=config.lowpass_order,
+            )
+            if config.name == "recordings":
+                yield (
+                    task["recording"],
+                    {
+                        "audio": {
+                            "bytes": encode_wav(samples, config.sampling_rate, config.audio_subtype),
+                            "path": None,
+                        },
+                        **task["metadata"],
+                        "cycles": task["cycles"],
+                    },
+                )
+                continue
+            for cycle in task["cycles"]:
+                start = round(cycle["start"] * config.sampling_rate)
+                end = min(round(cycle["end"] * config.sampling_rate), samples.shape[0])
+                if end <= start:
+                    raise ICBHIFormatError(
+                        task["annotation_path"],
+                        f"cycle {cycle['start']}-{cycle['end']} s is empty after resampling to "
+                        f"{config.sampling_rate} Hz ({samples.shape[0]} samples)",
+                        line=cycle["annotation_line"],
+                    )
+                audio = encode_wav(samples[start:end], config.sampling_rate, config.audio_subtype)
+                key = f"{task['recording']}_{cycle['cycle_index']:03d}"
+                yield (
+                    key,
+                    {
+                        "audio": {"bytes": audio, "path": f"{key}.wav"},
+                        **task["metadata"],
+                        **{name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")},
+                    },
+                )
+
+
+def _python_value(value: Any) -> Any:
+    """NA/NaN → None and numpy scalars → Python scalars, for Arrow."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]:
+    """Everything ``_generate_examples`` needs for one recording, as picklable plain values."""
+    first = frame.iloc[0]
+    stem = first["recording"]
+    cycle_columns = (*CYCLE_COLUMNS, "crackle", "wheeze", "label", "annotation_line")
+    return {
+        "recording": stem,
+        "audio_path": str(layout.audio_files[stem]),
+        "annotation_path": str(layout.annotation_files[stem]),
+        "metadata": {name: _python_value(first[name]) for name in RECORDING_COLUMNS},
+        "cycles": [
+            {name: _python_value(value) for name, value in zip(cycle_columns, values, strict=True)}
+            for values in frame[list(cycle_columns)].itertuples(index=False, name=None)
+        ],
+    }
+
+
+def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
+    """The split (train/validation/test) of every index row under ``config``'s split options."""
+    if config.split_strategy == "patient":
+        names = ("train", "validation", "test")
+        fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
+        return patient_split(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
+    if index["official_split"].isna().all():
+        raise SplitError(
+            "this copy of ICBHI has no official split file (ICBHI_challenge_train_test.txt; the "
+            "audio_and_txt_files release ships without it), so the official train/test split is unknown: "
+            "use split_strategy='patient' for a patient-wise split, or add the split file to the folder"
+        )
+    splits = index["official_split"].rename("split")
+    if config.validation_size > 0:
+        carved = carve_validation(
+            index.assign(split=splits), config.validation_size, seed=config.seed, stratify_by="label"
+        )
+        splits = carved["split"]
+    return splits
+
+
+def load_icbhi(
+    data_dir: str | Path,
+    *,
+    config_name: str = "cycles",
+    sampling_rate: int = 16000,
+    validation_size: float = 0.0,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+    **options: Any,
+) -> datasets.DatasetDict:
+    """Build (or load from cache) the ICBHI dataset from a local folder.
+
+    ``options`` are further :class:`ICBHIConfig` fields (``split_strategy``, ``lowpass_cutoff``,
+    ``audio_subtype``...). ``num_proc`` decodes recordings in parallel processes.
+    """
+    builder = ICBHI(
+        config_name=config_name,
+        data_dir=data_dir,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        sampling_rate=sampling_rate,
+        validation_size=validation_size,
+        seed=seed,
+        **options,
+    )
+    builder.download_and_prepare(num_proc=num_proc)
+    return builder.as_dataset()

@@ -1,0 +1,213 @@
+"""The cycle index: one row per annotated respiratory cycle, built from the text files alone."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from .corpus import (
+    CLASS_NAMES,
+    NUM_CYCLES,
+    NUM_RECORDINGS,
+    OFFICIAL_CLASS_COUNTS,
+    OFFICIAL_SPLIT_CYCLES,
+    RecordingName,
+    cycle_label,
+)
+from .errors import ICBHICountError, ICBHIFormatError
+from .layout import CorpusLayout, locate_corpus
+from .text_files import (
+    Demographics,
+    SplitEntry,
+    read_annotations,
+    read_demographics,
+    read_diagnoses,
+    read_split_file,
+)
+
+INDEX_COLUMNS: tuple[str, ...] = (
+    "recording",
+    "patient_id",
+    "recording_index",
+    "chest_location",
+    "acquisition_mode",
+    "device",
+    "cycle_index",
+    "start",
+    "end",
+    "crackle",
+    "wheeze",
+    "label",
+    "official_split",
+    "diagnosis",
+    "age",
+    "sex",
+    "adult_bmi",
+    "child_weight",
+    "child_height",
+    "annotation_line",
+)
+_NO_DEMOGRAPHICS = Demographics(None, None, None, None, None)
+
+
+class PartialCorpusWarning(UserWarning):
+    """Some recordings are missing (audio or annotations): they are left out, and this says how many."""
+
+
+def read_icbhi_index(data_dir: str | Path, *, strict: bool = False) -> pd.DataFrame:
+    """Read every annotation file of an ICBHI corpus into a DataFrame, one row per cycle.
+
+    Works without audio files. Columns: ``recording`` (file stem), ``patient_id``,
+    ``recording_index``, ``chest_location``, ``acquisition_mode``, ``device``, ``cycle_index``,
+    ``start``/``end`` (seconds), ``crackle``/``wheeze`` (0/1), ``label`` (normal, crackle, wheeze,
+    both), ``official_split`` (train/test, or ``None`` without a split file), ``diagnosis``,
+    ``age``, ``sex``, ``adult_bmi``, ``child_weight``, ``child_height`` (missing values are null)
+    and ``annotation_line`` (1-based line in the annotation file).
+
+    On the complete database (920 recordings) the published counts are checked and a mismatch
+    raises :class:`~respira.data.errors.ICBHICountError`. Split-file entries for recordings that
+    are not in the folder (a subset of the corpus) are reported once with a
+    :class:`PartialCorpusWarning`; with ``strict=True`` they are an error.
+    """
+    return index_from_layout(locate_corpus(data_dir), strict=strict)
+
+
+def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataFrame:
+    """:func:`read_icbhi_index` for an already located corpus."""
+    names = {stem: RecordingName.parse(stem) for stem in layout.annotation_files}
+    splits = _match_split_entries(layout, names, strict=strict)
+    diagnoses = read_diagnoses(layout.diagnosis_file) if layout.diagnosis_file else {}
+    demographics = read_demographics(layout.demographics_file) if layout.demographics_file else {}
+    rows = []
+    for stem, path in sorted(layout.annotation_files.items()):
+        name = names[stem]
+        person = demographics.get(name.patient_id, _NO_DEMOGRAPHICS)
+        for cycle_index, cycle in enumerate(read_annotations(path)):
+            rows.append(
+                (
+                    stem,
+                    name.patient_id,
+                    name.recording_index,
+                    name.chest_location,
+                    name.acquisition_mode,
+                    name.device,
+                    cycle_index,
+                    cycle.start,
+                    cycle.end,
+                    cycle.crackle,
+                    cycle.wheeze,
+                    cycle_label(cycle.crackle, cycle.wheeze),
+                    splits.get(stem),
+                    diagnoses.get(name.patient_id),
+                    person.age,
+                    person.sex,
+                    person.adult_bmi,
+                    person.child_weight,
+                    person.child_height,
+                    cycle.line,
+                )
+            )
+    index = pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
+    index = _with_nullable_dtypes(index)
+    if len(layout.annotation_files) == NUM_RECORDINGS:
+        validate_counts(index)
+    return index
+
+
+def _with_nullable_dtypes(index: pd.DataFrame) -> pd.DataFrame:
+    for column in ("age", "adult_bmi", "child_weight", "child_height"):
+        index[column] = index[column].astype("Float64")
+    for column in ("official_split", "diagnosis", "sex"):
+        index[column] = index[column].astype(object).where(index[column].notna(), None)
+    for column in ("crackle", "wheeze"):
+        index[column] = index[column].astype("int8")
+    return index
+
+
+def _match_split_entries(
+    layout: CorpusLayout, names: dict[str, RecordingName], *, strict: bool
+) -> dict[str, str]:
+    """Recording stem → official split, matching on the first four name fields."""
+    if layout.split_file is None:
+        return {}
+    entries: dict[tuple[int, str, str, str], SplitEntry] = {}
+    for entry in read_split_file(layout.split_file):
+        if entry.name.key in entries:
+            raise ICBHIFormatError(
+                layout.split_file,
+                f"duplicate recording {entry.name.stem!r}: "
+                f"already listed on line {entries[entry.name.key].line}",
+                line=entry.line,
+            )
+        entries[entry.name.key] = entry
+    splits = {}
+    for stem, name in sorted(names.items()):
+        entry = entries.pop(name.key, None)
+        if entry is None:
+            raise ICBHIFormatError(
+                layout.split_file,
+                f"has no entry for recording {stem!r} ({layout.annotation_files[stem].name})"
+                + _unmatched_hint(entries.values(), name),
+            )
+        splits[stem] = entry.split
+    if entries:
+        first = min(entries.values(), key=lambda e: e.line)
+        message = (
+            f"{layout.split_file}:{first.line}: names recording {first.name.stem!r}, which is not in "
+            f"{layout.recordings_dir}; {len(entries)} split entr{'y' if len(entries) == 1 else 'ies'} "
+            "name recordings that are not in this folder"
+        )
+        if strict:
+            raise ICBHIFormatError(layout.split_file, message.split(": ", 1)[1], line=first.line)
+        warnings.warn(f"{message} (using the {len(names)} that are)", PartialCorpusWarning, stacklevel=3)
+    return splits
+
+
+def _unmatched_hint(unmatched, name: RecordingName) -> str:
+    same_patient = sorted(
+        (e for e in unmatched if e.name.patient_id == name.patient_id), key=lambda entry: entry.line
+    )
+    if not same_patient:
+        return ""
+    listed = ", ".join(f"line {e.line} {e.name.stem!r}" for e in same_patient[:3])
+    return f"; unmatched entries for patient {name.patient_id}: {listed}"
+
+
+def class_counts(index: pd.DataFrame, by: str | None = "official_split") -> dict[str, dict[str, int]]:
+    """Cycle counts per class, per value of ``by`` (or ``{"all": ...}`` when ``by`` is None)."""
+    groups = {"all": index} if by is None else dict(tuple(index.groupby(by, dropna=True)))
+    return {
+        str(group): {label: int((frame["label"] == label).sum()) for label in CLASS_NAMES}
+        for group, frame in groups.items()
+    }
+
+
+def validate_counts(index: pd.DataFrame) -> None:
+    """Check a complete corpus against the published ICBHI counts; raise listing every difference."""
+    differences = []
+    if len(index) != NUM_CYCLES:
+        differences.append(f"cycles: {len(index)} (expected {NUM_CYCLES})")
+    if index["official_split"].notna().any():
+        for split, expected in OFFICIAL_SPLIT_CYCLES.items():
+            found = int((index["official_split"] == split).sum())
+            if found != expected:
+                differences.append(f"{split} cycles: {found} (expected {expected})")
+        found_counts = class_counts(index)
+        for split, expected_counts in OFFICIAL_CLASS_COUNTS.items():
+            for label, expected in expected_counts.items():
+                found = found_counts.get(split, {}).get(label, 0)
+                if found != expected:
+                    differences.append(f"{split} {label}: {found} (expected {expected})")
+    else:
+        totals = class_counts(index, by=None)["all"]
+        for label in CLASS_NAMES:
+            expected = sum(counts[label] for counts in OFFICIAL_CLASS_COUNTS.values())
+            if totals[label] != expected:
+                differences.append(f"{label}: {totals[label]} (expected {expected})")
+    if differences:
+        raise ICBHICountError(
+            f"this corpus has all {NUM_RECORDINGS} recordings but does not reproduce the published ICBHI "
+            "counts: " + "; ".join(differences)
+        )

@@ -1,0 +1,148 @@
+"""Find the files of an ICBHI corpus in the layouts users actually have.
+
+* the official release: ``ICBHI_final_database/*.wav|*.txt`` beside ``ICBHI_challenge_train_test.txt``,
+  ``ICBHI_Challenge_diagnosis.txt`` and ``ICBHI_Challenge_demographic_information.txt`` (the
+  recordings may also sit flat in the same folder);
+* the other common release: ``audio_and_txt_files/``, ``patient_diagnosis.csv`` and
+  ``demographic_info.txt``, without an official split file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .corpus import RecordingName
+from .errors import ICBHIError, ICBHIFormatError
+
+RECORDING_FOLDERS: tuple[str, ...] = ("ICBHI_final_database", "audio_and_txt_files")
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
+SPLIT_FILES: tuple[str, ...] = ("ICBHI_challenge_train_test.txt",)
+DIAGNOSIS_FILES: tuple[str, ...] = ("ICBHI_Challenge_diagnosis.txt", "patient_diagnosis.csv")
+DEMOGRAPHIC_FILES: tuple[str, ...] = ("ICBHI_Challenge_demographic_information.txt", "demographic_info.txt")
+_SEARCH_DEPTH = 3
+
+
+@dataclass(frozen=True)
+class CorpusLayout:
+    """Where each file of one ICBHI corpus lives."""
+
+    root: Path
+    recordings_dir: Path
+    kind: Literal["official", "kaggle"]
+    annotation_files: dict[str, Path] = field(repr=False)
+    audio_files: dict[str, Path] = field(repr=False)
+    split_file: Path | None
+    diagnosis_file: Path | None
+    demographics_file: Path | None
+
+    def metadata_files(self) -> list[Path]:
+        return [p for p in (self.split_file, self.diagnosis_file, self.demographics_file) if p is not None]
+
+    def fingerprint(self) -> str:
+        """A hash of every input file's name, size and modification time (the cache key's data part)."""
+        digest = hashlib.sha256()
+        files = [*self.annotation_files.values(), *self.audio_files.values(), *self.metadata_files()]
+        for path in sorted(files):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(self.root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()[:16]
+
+
+def locate_corpus(data_dir: str | Path) -> CorpusLayout:
+    """Find the recordings folder and metadata files of an ICBHI corpus under ``data_dir``."""
+    root = Path(data_dir).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"ICBHI data_dir {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"ICBHI data_dir {str(root)!r} is not a folder")
+    recordings_dir = _find_recordings_dir(root)
+    annotation_files, audio_files = _list_recordings(recordings_dir)
+    if not annotation_files:
+        raise ICBHIError(
+            f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {root} or in a "
+            f"{' or '.join(RECORDING_FOLDERS)} folder below it"
+        )
+    split_file = _find_file(root, SPLIT_FILES, recordings_dir)
+    diagnosis_file = _find_file(root, DIAGNOSIS_FILES, recordings_dir)
+    demographics_file = _find_file(root, DEMOGRAPHIC_FILES, recordings_dir)
+    official = recordings_dir.name == RECORDING_FOLDERS[0] or split_file is not None
+    return CorpusLayout(
+        root=root,
+        recordings_dir=recordings_dir,
+        kind="official" if official else "kaggle",
+        annotation_files=annotation_files,
+        audio_files=audio_files,
+        split_file=split_file,
+        diagnosis_file=diagnosis_file,
+        demographics_file=demographics_file,
+    )
+
+
+def _looks_like_recording(path: Path) -> bool:
+    """A file named like an ICBHI recording (5 fields, numeric patient), valid or not."""
+    fields = path.stem.split("_")
+    return len(fields) == 5 and fields[0].isdigit()
+
+
+def _walk_dirs(root: Path, depth: int) -> list[Path]:
+    """Folders below ``root`` up to ``depth`` levels, breadth first, in name order."""
+    found, frontier = [], [root]
+    for _ in range(depth):
+        frontier = sorted(d for parent in frontier for d in parent.iterdir() if d.is_dir())
+        found.extend(frontier)
+    return found
+
+
+def _find_recordings_dir(root: Path) -> Path:
+    for candidate in _walk_dirs(root, _SEARCH_DEPTH):
+        if candidate.name in RECORDING_FOLDERS and any(
+            _looks_like_recording(p) for p in candidate.glob("*.txt")
+        ):
+            return candidate
+    return root
+
+
+def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    annotations: dict[str, Path] = {}
+    audio: dict[str, Path] = {}
+    keys: dict[tuple[int, str, str, str], Path] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or not _looks_like_recording(path):
+            continue
+        if path.suffix.lower() in AUDIO_SUFFIXES:
+            if path.stem in audio:
+                raise ICBHIFormatError(
+                    path, f"duplicate recording: audio already found in {audio[path.stem]}"
+                )
+            audio[path.stem] = path
+            continue
+        if path.suffix != ".txt":
+            continue
+        try:
+            name = RecordingName.parse(path.stem)
+        except ValueError as error:
+            raise ICBHIFormatError(path, str(error)) from None
+        if name.key in keys:
+            raise ICBHIFormatError(
+                path,
+                f"duplicate recording: {keys[name.key].name} is the same recording "
+                "(patient, recording index, chest location and acquisition mode); keep one of them",
+            )
+        keys[name.key] = path
+        annotations[path.stem] = path
+    return annotations, audio
+
+
+def _find_file(root: Path, names: tuple[str, ...], recordings_dir: Path) -> Path | None:
+    """The first of ``names`` found in ``root``, the recordings folder, or folders below ``root``."""
+    for folder in [root, recordings_dir, *_walk_dirs(root, _SEARCH_DEPTH)]:
+        for name in names:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+__all__ = ["CorpusLayout", "locate_corpus"]

@@ -1,0 +1,344 @@
+"""Patient-wise, stratified splits of an ICBHI cycle index.
+
+The ICBHI index has one row per respiratory cycle; a patient contributes many cycles, often from
+several recordings and chest locations. Any split used for model selection or evaluation must keep
+each patient on one side only, otherwise cycles from the same recording leak between training and
+evaluation. This module provides
+
+* :func:`patient_split`, a stratified group split into any number of named parts (e.g. a random
+  60/20/20 train/validation/test split when the official split file is absent, stratified by chest
+  location as published work does), and
+* :func:`carve_validation`, which moves a patient-disjoint, stratified share of an existing split
+  (normally the official ``train`` split) to ``validation``.
+
+The algorithm is a greedy stratified group split in the spirit of scikit-learn's
+``StratifiedGroupKFold`` but with arbitrary target fractions: every group (patient) is summarised by
+its vector of cycle counts per stratum; groups are visited largest-and-most-skewed first (with a
+seeded jitter, so different seeds give different splits) and each goes to the split where it most
+reduces the squared deviation of the per-stratum shares and of the split size from the target
+fractions.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from respira.data.errors import SplitError
+
+__all__ = ["VALIDATION", "carve_validation", "patient_split"]
+
+VALIDATION = "validation"
+"""Split name given to the rows moved by :func:`carve_validation`."""
+
+_FRACTION_TOLERANCE = 1e-6
+_ORDER_JITTER = 0.25
+"""Standard deviation of the log-normal factor applied to each group's sort key.
+
+Without it the visiting order (hence the split) would depend on the seed only through ties, which
+real count vectors rarely have; with it, different seeds and retries explore different orders while
+large, skewed groups still tend to be placed first.
+"""
+_SIZE_WEIGHT = 1.0
+"""Weight of the split-size term relative to the (share-weighted) sum of the per-stratum terms."""
+
+
+def patient_split(
+    index: pd.DataFrame,
+    fractions: Mapping[str, float],
+    *,
+    seed: int = 0,
+    stratify_by: str | Sequence[str] = "label",
+    group_by: str = "patient_id",
+    require_all: str | None = "label",
+    max_attempts: int = 64,
+) -> pd.Series:
+    """Assign every row to a split name so that no group (patient) is on two sides.
+
+    Args:
+        index: one row per cycle; must hold ``group_by``, the ``stratify_by`` column(s) and
+            ``require_all`` (when given).
+        fractions: split name -> target fraction of the cycles; positive, summing to 1.
+        seed: seeds :func:`numpy.random.default_rng`; the result is deterministic for a seed.
+        stratify_by: column, or columns combined into one key, whose cycle-level distribution
+            each split should reproduce.
+        group_by: column whose values must not be shared between splits.
+        require_all: if not ``None``, every split must contain every value of this column present
+            in ``index``; assignments that miss one are retried with another ordering.
+        max_attempts: number of orderings tried before giving up on ``require_all``.
+
+    Returns:
+        A Series aligned with ``index.index`` holding the keys of ``fractions``; every split gets
+        at least one group.
+
+    Raises:
+        ValueError: bad fractions, missing columns, missing group values or ``max_attempts < 1``.
+        SplitError: fewer groups than splits, or ``require_all`` cannot be met.
+    """
+    names, targets = _check_fractions(fractions)
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    strata_columns = [stratify_by] if isinstance(stratify_by, str) else list(stratify_by)
+    if not strata_columns:
+        raise ValueError("stratify_by must name at least one column")
+    _check_columns(index, [group_by, *strata_columns, *([require_all] if require_all else [])])
+    if index[group_by].isna().any():
+        raise ValueError(f"column {group_by!r} has missing values; every row needs a group")
+
+    group_codes, group_values = pd.factorize(index[group_by], sort=True)
+    n_groups = len(group_values)
+    if n_groups < len(names):
+        raise SplitError(
+            f"cannot split {_count_groups(n_groups, group_by)} into {len(names)} splits "
+            f"({', '.join(names)}); every split needs at least one group"
+        )
+    strata_codes = index.groupby(strata_columns, dropna=False, sort=True).ngroup().to_numpy()
+    counts = _count_matrix(group_codes, strata_codes, n_groups)
+
+    required: np.ndarray | None = None
+    required_values: pd.Index | None = None
+    if require_all is not None:
+        value_codes, required_values = pd.factorize(index[require_all], sort=True, use_na_sentinel=False)
+        required = _count_matrix(group_codes, value_codes, n_groups) > 0
+        _check_requirement_feasible(
+            required, required_values, len(names), column=require_all, group_by=group_by
+        )
+
+    rng = np.random.default_rng(seed)
+    missing: list[tuple[int, int]] = []
+    for _ in range(max_attempts):
+        assignment = _greedy_assign(counts, targets, _visiting_order(counts, rng))
+        missing = _missing_values(assignment, required, len(names)) if required is not None else []
+        if not missing:
+            return pd.Series(
+                np.asarray(names, dtype=object)[assignment[group_codes]], index=index.index, name="split"
+            )
+
+    assert require_all is not None and required is not None and required_values is not None
+    raise SplitError(
+        _describe_missing(
+            missing,
+            required,
+            required_values,
+            names,
+            column=require_all,
+            group_by=group_by,
+            seed=seed,
+            attempts=max_attempts,
+        )
+    )
+
+
+def carve_validation(
+    index: pd.DataFrame,
+    validation_size: float,
+    *,
+    seed: int = 0,
+    stratify_by: str | Sequence[str] = "label",
+    from_split: str = "train",
+    column: str = "split",
+    group_by: str = "patient_id",
+    require_all: str | None = "label",
+) -> pd.DataFrame:
+    """Move a patient-disjoint, stratified share of one split to ``"validation"``.
+
+    Rows whose ``column`` equals ``from_split`` form the pool. Whole patients of the pool (all their
+    pool rows) are moved so that about ``validation_size`` of the pool's cycles become
+    ``"validation"``, with the ``stratify_by`` distribution of both parts close to the pool's.
+    Rows of other splits are untouched, even for a patient that also has pool rows (the official
+    ICBHI split is not patient-disjoint), so no validation patient keeps a row in ``from_split``.
+
+    Args:
+        index: cycle index with a split column.
+        validation_size: fraction of the pool's cycles to move, strictly between 0 and 1.
+        seed: seed passed to :func:`patient_split`.
+        stratify_by: stratification column(s), see :func:`patient_split`.
+        from_split: value of ``column`` marking the pool.
+        column: name of the split column.
+        group_by: column identifying patients.
+        require_all: column whose every value (present in the pool) must remain in ``from_split``
+            and appear in ``"validation"``; ``None`` to drop the requirement.
+
+    Returns:
+        A copy of ``index`` with ``column`` updated.
+
+    Raises:
+        ValueError: ``validation_size`` outside (0, 1) or missing columns.
+        SplitError: the pool is empty, has a single patient, or ``require_all`` cannot be met.
+    """
+    if not (_is_number(validation_size) and 0.0 < validation_size < 1.0):
+        raise ValueError(f"validation_size must be strictly between 0 and 1, got {validation_size!r}")
+    _check_columns(index, [column])
+    in_pool = (index[column] == from_split).to_numpy()
+    if not in_pool.any():
+        raise SplitError(f"no rows have {column} == {from_split!r}; nothing to carve a validation set from")
+
+    assignment = patient_split(
+        index.loc[in_pool],
+        {from_split: 1.0 - validation_size, VALIDATION: validation_size},
+        seed=seed,
+        stratify_by=stratify_by,
+        group_by=group_by,
+        require_all=require_all,
+    )
+    result = index.copy()
+    if (
+        isinstance(result[column].dtype, pd.CategoricalDtype)
+        and VALIDATION not in result[column].cat.categories
+    ):
+        result[column] = result[column].cat.add_categories([VALIDATION])
+    moved_rows = np.flatnonzero(in_pool)[assignment.to_numpy() == VALIDATION]
+    result.iloc[moved_rows, result.columns.get_loc(column)] = VALIDATION  # positional: labels may repeat
+    return result
+
+
+def _check_fractions(fractions: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
+    """Split names and target fractions; ``ValueError`` naming any bad value."""
+    names = list(fractions)
+    if not names:
+        raise ValueError("fractions must name at least one split")
+    for name, value in fractions.items():
+        if not _is_number(value) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"fraction for split {name!r} must be a positive number, got {value!r}")
+    total = float(sum(fractions.values()))
+    if abs(total - 1.0) > _FRACTION_TOLERANCE:
+        raise ValueError(f"fractions must sum to 1, got {total!r} ({dict(fractions)!r})")
+    return names, np.array([float(fractions[name]) for name in names])
+
+
+def _check_columns(index: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [column for column in columns if column not in index.columns]
+    if missing:
+        raise ValueError(f"index lacks column(s) {', '.join(map(repr, missing))}")
+
+
+def _count_matrix(group_codes: np.ndarray, value_codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Rows-per-(group, value) count matrix of shape ``(n_groups, n_values)``."""
+    counts = np.zeros((n_groups, int(value_codes.max()) + 1), dtype=np.int64)
+    np.add.at(counts, (group_codes, value_codes), 1)
+    return counts
+
+
+def _visiting_order(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Groups ordered large-and-skewed first, with a seeded jitter.
+
+    A seeded shuffle followed by a stable sort, as in ``StratifiedGroupKFold``. The sort key is the
+    standard deviation plus the mean of the group's count vector (skewed groups are hard to place
+    late, big groups make fine adjustment impossible late; with a single stratum it reduces to the
+    size), times a log-normal jitter so that the seed changes the order beyond exact ties.
+    """
+    shuffled = rng.permutation(len(counts))
+    shuffled_counts = counts[shuffled]
+    key = shuffled_counts.std(axis=1) + shuffled_counts.mean(axis=1)
+    key = key * np.exp(rng.normal(0.0, _ORDER_JITTER, len(counts)))
+    return shuffled[np.argsort(-key, kind="stable")]
+
+
+def _greedy_assign(counts: np.ndarray, targets: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Split number of every group, placing groups one by one in ``order``.
+
+    Each group goes to the split with the smallest increase of
+
+        sum_s (T_s / N) (C[k, s] / T_s - f_k) ** 2 + w (n_k / N - f_k) ** 2
+
+    summed over splits ``k``, where ``C`` holds per-split stratum counts, ``T`` the stratum totals,
+    ``n``/``N`` the split/overall sizes and ``f`` the target fractions. Weighting each stratum by
+    its share of the cycles keeps tiny strata (e.g. rare label/location combinations) from
+    dominating, and matches how a cycle-level distance such as total variation counts them. When as
+    many groups remain as there are empty splits, the group must go to an empty split, so no split
+    ends up empty.
+    """
+    n_splits = len(targets)
+    stratum_totals = counts.sum(axis=0).astype(float)
+    total = float(stratum_totals.sum())
+    stratum_weights = 1.0 / (stratum_totals * total)
+    stratum_targets = np.outer(targets, stratum_totals)
+    size_targets = targets * total
+
+    split_counts = np.zeros((n_splits, counts.shape[1]))
+    split_sizes = np.zeros(n_splits)
+    split_groups = np.zeros(n_splits, dtype=np.int64)
+    assignment = np.full(len(counts), -1, dtype=np.int64)
+    for position, group in enumerate(order):
+        vector = counts[group]
+        size = float(vector.sum())
+        # Increase of (x + g - t)^2 over (x - t)^2 is g^2 + 2 g (x - t).
+        stratum_cost = (vector**2 + 2 * vector * (split_counts - stratum_targets)) @ stratum_weights
+        size_cost = (size**2 + 2 * size * (split_sizes - size_targets)) / total**2
+        cost = stratum_cost + _SIZE_WEIGHT * size_cost
+        empty = split_groups == 0
+        if empty.sum() >= len(order) - position:
+            cost = np.where(empty, cost, np.inf)
+        chosen = int(np.argmin(cost))
+        assignment[group] = chosen
+        split_counts[chosen] += vector
+        split_sizes[chosen] += size
+        split_groups[chosen] += 1
+    return assignment
+
+
+def _missing_values(assignment: np.ndarray, present: np.ndarray, n_splits: int) -> list[tuple[int, int]]:
+    """``(split, value)`` code pairs where a required value has no row in the split."""
+    covered = np.zeros((n_splits, present.shape[1]), dtype=bool)
+    np.logical_or.at(covered, assignment, present)
+    return [(int(split), int(value)) for split, value in zip(*np.nonzero(~covered), strict=True)]
+
+
+def _check_requirement_feasible(
+    present: np.ndarray, values: pd.Index, n_splits: int, *, column: str, group_by: str
+) -> None:
+    """Raise ``SplitError`` early when a required value is carried by fewer groups than splits.
+
+    ``present[g, v]`` tells whether group ``g`` has a row with value ``values[v]``.
+    """
+    carriers = present.sum(axis=0)
+    scarce = [(values[v], int(carriers[v])) for v in np.nonzero(carriers < n_splits)[0]]
+    if scarce:
+        details = "; ".join(
+            f"only {_count_groups(count, group_by)} {'has' if count == 1 else 'have'} {value!r} cycles"
+            for value, count in scarce
+        )
+        raise SplitError(
+            f"{details}; cannot place every {column!r} value in {n_splits} splits "
+            "(pass require_all=None to allow splits without it)"
+        )
+
+
+def _describe_missing(
+    missing: list[tuple[int, int]],
+    present: np.ndarray,
+    values: pd.Index,
+    names: Sequence[str],
+    *,
+    column: str,
+    group_by: str,
+    seed: int,
+    attempts: int,
+) -> str:
+    """Message for an unmet ``require_all`` after every attempt (``missing`` from the last one)."""
+    carriers = present.sum(axis=0)
+    details = "; ".join(
+        f"split {names[split]!r} lacks {values[value]!r} "
+        f"({_count_groups(int(carriers[value]), group_by)} in all have {values[value]!r} cycles)"
+        for split, value in missing
+    )
+    return (
+        f"no assignment puts every {column!r} value in every split after {attempts} attempts "
+        f"(seed {seed}; last attempt: {details}); "
+        "try another seed, more attempts, or require_all=None"
+    )
+
+
+def _count_groups(count: int, group_by: str) -> str:
+    """``"1 patient"``, ``"3 patients"``, ``"2 recording groups"``: a group count for messages."""
+    noun = "patient" if group_by == "patient_id" else f"{group_by} group"
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _is_number(value: object) -> bool:
+    """A real number that is not a bool (``True`` is not a fraction)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -1,0 +1,58 @@
+"""Shared fixtures: a synthetic ICBHI corpus made once per session, and the real ../shared data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+SHARED_DIR = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep every test's dataset cache out of the user's ~/.cache."""
+    os.environ["HF_DATASETS_CACHE"] = str(tmp_path_factory.mktemp("hf_datasets_cache"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic corpus in the official layout; read-only, copy it before changing files."""
+    from respira.data import make_synthetic_icbhi
+
+    return make_synthetic_icbhi(tmp_path_factory.mktemp("synthetic") / "icbhi", n_patients=12, seed=0)
+
+
+@pytest.fixture
+def corpus_copy(synthetic_corpus: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the synthetic corpus."""
+    return Path(shutil.copytree(synthetic_corpus, tmp_path / "icbhi"))
+
+
+@pytest.fixture(scope="session")
+def shared_icbhi() -> Path:
+    """The real ICBHI sample in ../shared/icbhi (skips when absent, as on a user's machine)."""
+    path = SHARED_DIR / "icbhi"
+    if not path.is_dir():
+        pytest.skip(f"real ICBHI data not found at {path} (../shared is only present on project machines)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def complete_annotations(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The official layout with all 920 annotation files and no audio (symlinks into ../shared)."""
+    root = tmp_path_factory.mktemp("icbhi_annotations_only")
+    (root / "ICBHI_final_database").symlink_to(shared_icbhi / "annotations_all", target_is_directory=True)
+    for name in (
+        "ICBHI_challenge_train_test.txt",
+        "ICBHI_Challenge_diagnosis.txt",
+        "ICBHI_Challenge_demographic_information.txt",
+    ):
+        (root / name).symlink_to(shared_icbhi / name)
+    return root

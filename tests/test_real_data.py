@@ -1,0 +1,136 @@
+"""Real ICBHI files from ../shared: published counts, the 33-recording sample, both metadata releases."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from respira.data import (
+    ICBHICountError,
+    PartialCorpusWarning,
+    class_counts,
+    load_icbhi,
+    read_icbhi_index,
+    validate_counts,
+)
+from respira.data.corpus import OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES
+
+pytestmark = pytest.mark.real_data
+RATE = 16000
+
+
+def test_complete_annotations_reproduce_the_published_counts(complete_annotations: Path) -> None:
+    index = read_icbhi_index(complete_annotations)
+    assert len(index) == 6898
+    assert index["recording"].nunique() == 920
+    assert index["patient_id"].nunique() == 126
+    assert index["official_split"].value_counts().to_dict() == OFFICIAL_SPLIT_CYCLES
+    assert class_counts(index) == OFFICIAL_CLASS_COUNTS
+    assert set(index["diagnosis"].dropna()) == {
+        "URTI",
+        "Healthy",
+        "Asthma",
+        "COPD",
+        "LRTI",
+        "Bronchiectasis",
+        "Pneumonia",
+        "Bronchiolitis",
+    }
+
+
+def test_split_entries_match_on_four_fields_not_the_device(complete_annotations: Path) -> None:
+    index = read_icbhi_index(complete_annotations)
+    renamed = index[index["recording"] == "226_1b1_Pl_sc_LittC2SE"]
+    assert not renamed.empty
+    assert (renamed["official_split"] == "train").all()
+    both_sides = index.groupby("patient_id")["official_split"].nunique()
+    assert set(both_sides[both_sides > 1].index) == {156, 218}
+
+
+def test_count_mismatch_lists_every_difference(complete_annotations: Path) -> None:
+    index = read_icbhi_index(complete_annotations)
+    damaged = index.drop(index.index[(index["official_split"] == "test") & (index["label"] == "both")][:2])
+    with pytest.raises(
+        ICBHICountError, match=r"cycles: 6896 \(expected 6898\).*test cycles: 2754.*test both: 141"
+    ):
+        validate_counts(damaged)
+
+
+def test_a_wrong_annotation_in_the_complete_corpus_raises(
+    complete_annotations: Path, shared_icbhi: Path, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "icbhi"
+    shutil.copytree(shared_icbhi / "annotations_all", corpus / "ICBHI_final_database")
+    for name in ("ICBHI_challenge_train_test.txt", "ICBHI_Challenge_diagnosis.txt"):
+        shutil.copy(shared_icbhi / name, corpus / name)
+    path = corpus / "ICBHI_final_database" / "101_1b1_Al_sc_Meditron.txt"
+    path.write_text(path.read_text().replace("\t0\t0", "\t1\t0", 1))
+    with pytest.raises(ICBHICountError, match=r"test normal: 1578 \(expected 1579\); test crackle: 650"):
+        read_icbhi_index(corpus)
+
+
+def test_kaggle_and_official_metadata_agree(
+    complete_annotations: Path, shared_icbhi: Path, tmp_path: Path
+) -> None:
+    official = read_icbhi_index(complete_annotations)
+    kaggle = tmp_path / "kaggle"
+    kaggle.mkdir()
+    (kaggle / "audio_and_txt_files").symlink_to(shared_icbhi / "annotations_all", target_is_directory=True)
+    for path in (shared_icbhi / "kaggle_layout_metadata").iterdir():
+        (kaggle / path.name).symlink_to(path)
+    kaggle_index = read_icbhi_index(kaggle)
+    assert kaggle_index["official_split"].isna().all()
+    assert len(kaggle_index) == 6898
+    for column in ("diagnosis", "age", "sex", "adult_bmi", "child_weight", "child_height"):
+        assert kaggle_index[column].equals(official[column]), column
+    patient_223 = official[official["patient_id"] == 223]
+    assert patient_223["age"].isna().all()
+    assert patient_223["sex"].isna().all()
+
+
+@pytest.fixture(scope="module")
+def real_sample(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory):
+    with pytest.warns(PartialCorpusWarning, match="887 split entries"):
+        return load_icbhi(shared_icbhi, cache_dir=tmp_path_factory.mktemp("real_cache"))
+
+
+def test_the_33_real_recordings_build(real_sample, shared_icbhi: Path) -> None:
+    assert sum(len(part) for part in real_sample.values()) == 325
+    recordings = {r for part in real_sample.values() for r in part["recording"]}
+    assert len(recordings) == 33
+    assert {r.split("_")[4] for r in recordings} == {"Meditron", "LittC2SE", "Litt3200", "AKGC417L"}
+
+
+def test_every_real_cycle_has_its_exact_length(real_sample, shared_icbhi: Path) -> None:
+    checked = clipped = 0
+    for part in real_sample.values():
+        for example in part:
+            info = sf.info(shared_icbhi / "ICBHI_final_database" / f"{example['recording']}.wav")
+            length = example["audio"].get_all_samples().data.shape[1]
+            recording_end = round(info.frames * RATE / info.samplerate)
+            if round(example["end"] * RATE) > recording_end:
+                clipped += 1
+                assert length == recording_end - round(example["start"] * RATE)
+            else:
+                assert abs(length - round((example["end"] - example["start"]) * RATE)) <= 1
+            checked += 1
+    assert checked == 325
+    assert clipped < 5
+
+
+def test_real_cycles_match_an_independent_resampling(real_sample, shared_icbhi: Path) -> None:
+    """Cut a 4 kHz / 16-bit and a 44.1 kHz / 24-bit recording and compare with soxr directly."""
+    import soxr
+
+    for stem in ("157_1b1_Al_sc_Meditron", "101_1b1_Al_sc_Meditron"):
+        samples, rate = sf.read(shared_icbhi / "ICBHI_final_database" / f"{stem}.wav", dtype="float32")
+        resampled = soxr.resample(samples, rate, RATE, quality="HQ")
+        part = next(p for p in real_sample.values() if stem in set(p["recording"]))
+        example = part[next(i for i, r in enumerate(part["recording"]) if r == stem)]
+        audio = example["audio"].get_all_samples().data.numpy()[0]
+        start = round(example["start"] * RATE)
+        np.testing.assert_allclose(audio, resampled[start : start + audio.shape[0]], atol=1e-6)
