@@ -40,11 +40,11 @@ def floor_seconds(data_dir: Path) -> float:
     return time.perf_counter() - started
 
 
-def build_seconds(data_dir: Path, num_proc: int | None) -> float:
+def build_seconds(data_dir: Path, num_proc: int | None, audio_subtype: str) -> float:
     with tempfile.TemporaryDirectory() as cache, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         started = time.perf_counter()
-        load_icbhi(data_dir, cache_dir=cache, num_proc=num_proc)
+        load_icbhi(data_dir, cache_dir=cache, num_proc=num_proc, audio_subtype=audio_subtype)
         return time.perf_counter() - started
 
 
@@ -59,10 +59,10 @@ def measure(name: str, data_dir: Path, repeats: int) -> None:
     print("| case | seconds | × floor |\n|---|---:|---:|")
     floor = statistics.median(floor_seconds(data_dir) for _ in range(repeats))
     print(f"| floor: decode + resample once | {floor:.2f} | 1.00 |")
-    for num_proc in (None, 2):
-        seconds = statistics.median(build_seconds(data_dir, num_proc) for _ in range(repeats))
-        label = "build, 1 process" if num_proc is None else f"build, num_proc={num_proc}"
-        print(f"| {label} | {seconds:.2f} | {seconds / floor:.2f} |")
+    for num_proc, subtype in ((None, "FLOAT"), (2, "FLOAT"), (None, "PCM_16")):
+        seconds = statistics.median(build_seconds(data_dir, num_proc, subtype) for _ in range(repeats))
+        processes = "1 process" if num_proc is None else f"num_proc={num_proc}"
+        print(f"| build, {processes}, {subtype} WAV | {seconds:.2f} | {seconds / floor:.2f} |")
 
 
 def main() -> None:
@@ -84,7 +84,7 @@ def main() -> None:
         print(f"\n(real sample skipped: {args.shared} not found)")
     with tempfile.TemporaryDirectory() as folder:
         corpus = make_synthetic_icbhi(Path(folder) / "icbhi", seed=0, **FULL_SIZE)
-        measure("synthetic corpus of ICBHI's full size", corpus, max(1, args.repeats // 3))
+        measure("synthetic corpus of ICBHI's full size", corpus, args.repeats)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def test_prepare_prints_a_summary_and_writes_parquet(
     )
     assert code == 0
     printed = capsys.readouterr().out
-    for word in ("train", "validation", "test", "normal", "crackle", "wheeze", "both", "hours"):
+    for word in ("train", "validation", "test", "normal", "crackle", "wheeze", "both", "minutes"):
         assert word in printed
     assert sorted(p.name for p in output.iterdir()) == ["test.parquet", "train.parquet", "validation.parquet"]
     reloaded = datasets.load_dataset(

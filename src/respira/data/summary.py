@@ -22,7 +22,7 @@ def summarize(dataset: datasets.DatasetDict) -> str:
 
     Reads metadata columns only (no audio is decoded), so it is instant on the full corpus.
     """
-    header = ["split", "cycles", *CLASS_NAMES, "hours", "mean s", "patients", *DEVICES]
+    header = ["split", "cycles", *CLASS_NAMES, "minutes", "mean s", "patients", *DEVICES]
     rows = []
     totals = np.zeros(len(CLASS_NAMES) + 1, dtype=int)
     for split, part in dataset.items():
@@ -36,7 +36,7 @@ def summarize(dataset: datasets.DatasetDict) -> str:
                 split,
                 str(len(columns)),
                 *map(str, labels),
-                f"{durations.sum() / 3600:.2f}",
+                f"{durations.sum() / 60:.1f}",
                 f"{durations.mean():.2f}",
                 str(columns["patient_id"].nunique()),
                 *(str(int(devices.get(device, 0))) for device in DEVICES),
