@@ -1,0 +1,139 @@
+"""Configuration of respira's audio classifier: featurizer → encoder → pooling → head (+ projector)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from huggingface_hub.dataclasses import strict
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
+
+from ...data.corpus import CLASS_NAMES
+
+MULTI_LABEL_NAMES: tuple[str, ...] = ("crackle", "wheeze")
+FEATURIZERS: tuple[str, ...] = ("ast_fbank", "beats_fbank", "log_mel", "efficientat_mel")
+DEFAULT_FEATURIZER: dict[str, str] = {
+    "audio-spectrogram-transformer": "ast_fbank",
+    "beats": "beats_fbank",
+    "respira_cnn": "log_mel",
+    "efficientat": "efficientat_mel",
+}
+POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention")
+HEADS: tuple[str, ...] = ("linear", "mlp")
+
+
+@strict
+class RespiraConfig(PreTrainedConfig):
+    r"""Everything needed to rebuild a respira classifier, including its fixed-length policy.
+
+    encoder_config (`dict` or `PreTrainedConfig`, *optional*):
+        Config of the encoder: an `ASTConfig`, `BeatsConfig`, `EfficientATConfig` or `RespiraCNNConfig`
+        (default: the CNN).
+    encoder_name_or_path (`str`, *optional*):
+        Hub id or folder the encoder weights were initialised from (provenance for the model card).
+    featurizer (`str`, *optional*):
+        `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"`; by default the one the
+        encoder was pretrained with.
+    sampling_rate (`int`, defaults to 16000):
+        Rate of the waveforms `forward` takes.
+    target_seconds (`float`, defaults to 8.0):
+        Every cycle is brought to this length before featurization (8 s is the usual AST choice).
+    pad_mode (`str`, defaults to `"repeat"`):
+        `"repeat"` tiles short cycles (with a `fade_seconds` fade at each seam); `"zero"` pads with
+        silence and masks it out of attention and pooling.
+    crop_mode (`str`, defaults to `"start"`):
+        Long cycles keep their `"start"` or `"center"`.
+    ast_length_policy (`str`, defaults to `"pad"`):
+        AST only. `"pad"` pads the fbank to the checkpoint's `max_length` frames (as
+        `ASTFeatureExtractor` does); `"adapt"` runs on the cycle's own frames with position
+        embeddings cropped (centre, as the original AST code) or interpolated to fit
+        (see `RespiraForAudioClassification.from_encoder_pretrained`).
+    spec_augment (`dict`, *optional*):
+        SpecAugment options (`freq_mask_param`, `time_mask_param`, `num_freq_masks`,
+        `num_time_masks`), applied in training mode only.
+    pooling (`str`, defaults to `"mean"`):
+        `"mean"` over time, `"cls"` / `"cls_distill"` (AST's CLS, or CLS and distillation tokens
+        averaged), or learned `"attention"` pooling.
+    head (`str`, defaults to `"linear"`):
+        `"linear"` (dropout → linear) or `"mlp"` (ReLU → dropout → linear, the frozen-AST
+        crackle/wheeze detector's head).
+    head_dropout (`float`, defaults to 0.1):
+        Dropout in the head.
+    projector_dim (`int`, *optional*, defaults to 128):
+        Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
+    projector_hidden_size (`int`, *optional*):
+        Hidden size of the projector MLP (default: the encoder's hidden size).
+    class_weights (`list[float]`, *optional*):
+        Cross-entropy class weights (single-label), or BCE positive weights (multi-label).
+    freeze_encoder (`bool`, defaults to `False`):
+        Keep the encoder in eval mode without gradients (dropout off, batch-norm statistics frozen).
+    problem_type:
+        `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
+        the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
+    """
+
+    model_type = "respira"
+    sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
+        "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="respira_cnn"),
+    }
+
+    encoder_config: dict | PreTrainedConfig | None = None
+    encoder_name_or_path: str | None = None
+    featurizer: str | None = None
+    sampling_rate: int = 16000
+    target_seconds: float | int = 8.0
+    pad_mode: str = "repeat"
+    crop_mode: str = "start"
+    fade_seconds: float | int = 0.01
+    ast_length_policy: str = "pad"
+    spec_augment: dict | None = None
+    pooling: str = "mean"
+    head: str = "linear"
+    head_dropout: float | int = 0.1
+    projector_dim: int | None = 128
+    projector_hidden_size: int | None = None
+    class_weights: list[float] | None = None
+    freeze_encoder: bool = False
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.problem_type is None:
+            self.problem_type = "single_label_classification"
+        if self.id2label is None and kwargs.get("num_labels") is None:
+            names = CLASS_NAMES if self.problem_type == "single_label_classification" else MULTI_LABEL_NAMES
+            self.id2label = dict(enumerate(names))
+            self.label2id = {name: index for index, name in self.id2label.items()}
+        super().__post_init__(**kwargs)
+        if self.featurizer is None:
+            self.featurizer = DEFAULT_FEATURIZER.get(self.encoder_config.model_type, "log_mel")
+
+    def validate_architecture(self) -> None:
+        choices = {
+            "featurizer": FEATURIZERS,
+            "pooling": POOLINGS,
+            "head": HEADS,
+            "pad_mode": ("repeat", "zero"),
+            "crop_mode": ("start", "center"),
+            "ast_length_policy": ("pad", "adapt"),
+            "problem_type": ("single_label_classification", "multi_label_classification"),
+        }
+        for name, allowed in choices.items():
+            value = getattr(self, name)
+            if value is not None and value not in allowed:
+                raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        if self.target_seconds <= 0:
+            raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
+        if self.class_weights is not None and len(self.class_weights) != len(self.id2label):
+            raise ValueError(
+                f"class_weights has {len(self.class_weights)} values for {len(self.id2label)} labels"
+            )
+
+    @property
+    def target_samples(self) -> int:
+        return round(self.target_seconds * self.sampling_rate)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.encoder_config.hidden_size
+
+
+__all__ = ["MULTI_LABEL_NAMES", "RespiraConfig"]

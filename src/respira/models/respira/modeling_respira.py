@@ -1,0 +1,356 @@
+"""respira's audio classifier: featurizer → encoder → pooling → head (+ projector for auxiliary losses)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoModel, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from ..features.buffers import DerivedBuffers
+from .configuration_respira import RespiraConfig
+from .featurizer import RespiraFeaturizer
+
+AST = "audio-spectrogram-transformer"
+_CLS_POOLINGS = ("cls", "cls_distill")
+
+
+@dataclass
+class RespiraModelOutput(ModelOutput):
+    """Pooled ``embeddings`` [batch, hidden], encoder ``tokens`` [batch, tokens, hidden] and their mask."""
+
+    embeddings: torch.Tensor | None = None
+    tokens: torch.Tensor | None = None
+    token_mask: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+@dataclass
+class RespiraClassifierOutput(ModelOutput):
+    """``loss``, ``logits``, pooled ``embeddings`` and L2-normalised ``projections`` (auxiliary losses)."""
+
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+    projections: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+
+
+def prepare_waveforms(
+    input_values: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    sampling_rate: int | None,
+    expected_rate: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate raw waveforms; down-mix ``[batch, channels, samples]``; return the batch and lengths."""
+    if sampling_rate is not None and sampling_rate != expected_rate:
+        raise ValueError(
+            f"this model takes {expected_rate} Hz audio but got sampling_rate={sampling_rate}; "
+            "resample first "
+            "(the feature extractor and `respira predict` do this for files)"
+        )
+    if not torch.is_floating_point(input_values):
+        input_values = input_values.float()
+    if input_values.dim() == 1:
+        input_values = input_values.unsqueeze(0)
+    elif input_values.dim() == 3:
+        input_values = input_values.mean(dim=1)  # [batch, channels, samples]: down-mix, as the dataset does
+    elif input_values.dim() != 2:
+        raise ValueError(f"expected waveforms [batch, samples], got shape {tuple(input_values.shape)}")
+    if input_values.shape[-1] == 0:
+        raise ValueError("got an empty waveform (0 samples)")
+    if not torch.isfinite(input_values).all():
+        raise ValueError("input_values holds NaN or infinite samples")
+    if attention_mask is None:
+        lengths = torch.full((input_values.shape[0],), input_values.shape[1], device=input_values.device)
+    else:
+        lengths = attention_mask.to(torch.long).sum(dim=-1)
+        if (lengths == 0).any():
+            raise ValueError(
+                f"waveform(s) {torch.nonzero(lengths == 0).flatten().tolist()} are empty (all masked)"
+            )
+    return input_values, lengths
+
+
+class AttentionPooling(nn.Module):
+    """Softmax-weighted average of tokens with a learned scoring vector (masked tokens get no weight)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(hidden_size, 1)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(tokens).squeeze(-1).masked_fill(~mask, torch.finfo(tokens.dtype).min)
+        return torch.einsum("bt,bth->bh", scores.softmax(dim=-1), tokens)
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.to(tokens.dtype).unsqueeze(-1)
+    return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
+
+
+class RespiraPreTrainedModel(PreTrainedModel):
+    config: RespiraConfig
+    config_class = RespiraConfig
+    base_model_prefix = "respira"
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, DerivedBuffers):
+            module.reset_buffers()
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+
+
+class RespiraModel(RespiraPreTrainedModel):
+    """Featurizer, encoder and pooling: raw 16 kHz waveforms in, pooled embeddings out."""
+
+    def __init__(self, config: RespiraConfig) -> None:
+        super().__init__(config)
+        if config.pooling in _CLS_POOLINGS and config.encoder_config.model_type != AST:
+            raise ValueError(
+                f"pooling={config.pooling!r} needs the AST encoder's CLS tokens; use 'mean' or 'attention'"
+            )
+        self.featurizer = RespiraFeaturizer(config)
+        if config.encoder_config.model_type == AST and config.ast_length_policy == "adapt":
+            # AST sized to the cycle's own frames (from_encoder_pretrained adapts pretrained positions)
+            config.encoder_config.max_length = int(
+                self.featurizer.num_frames(torch.tensor(config.target_samples))
+            )
+        self.encoder = AutoModel.from_config(config.encoder_config)
+        self.attention_pooling = (
+            AttentionPooling(config.hidden_size) if config.pooling == "attention" else None
+        )
+        if config.freeze_encoder:
+            self.encoder.requires_grad_(False)
+        self.post_init()
+
+    def train(self, mode: bool = True) -> RespiraModel:
+        super().train(mode)
+        if self.config.freeze_encoder:
+            self.encoder.eval()  # dropout off, batch-norm statistics frozen
+        return self
+
+    def _ast_input(self, features: torch.Tensor) -> torch.Tensor:
+        """Pad (or crop) the fbank to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
+        max_length = self.config.encoder_config.max_length
+        if self.config.ast_length_policy == "pad" and features.shape[1] != max_length:
+            if features.shape[1] > max_length:
+                return features[:, :max_length]
+            padding_value = -self.featurizer.transform.normalization.mean / (
+                2 * self.featurizer.transform.normalization.std
+            )
+            return nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
+        return features
+
+    def encode(
+        self, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Any]:
+        """Run the encoder: tokens [batch, tokens, hidden], their mask, the AST CLS summary, raw output."""
+        model_type = self.config.encoder_config.model_type
+        if model_type == AST:
+            inputs = self._ast_input(features)
+            output = self.encoder(input_values=inputs, **kwargs)
+            cls_tokens = output.last_hidden_state[:, :2]
+            tokens = output.last_hidden_state[:, 2:]
+            stride = self.config.encoder_config.time_stride
+            _frequency_patches, time_patches = self.encoder.embeddings.get_shape(self.config.encoder_config)
+            time_index = torch.arange(tokens.shape[1], device=tokens.device) % time_patches
+            valid_frames = frame_mask.sum(dim=1, keepdim=True)
+            token_mask = time_index.unsqueeze(0) * stride < valid_frames
+            summary = cls_tokens[:, 0] if self.config.pooling == "cls" else cls_tokens.mean(dim=1)
+            return tokens, token_mask, summary, output
+        if model_type == "beats":
+            output = self.encoder(input_values=features, attention_mask=frame_mask.long(), **kwargs)
+            tokens = output.last_hidden_state
+            per_step = self.config.encoder_config.num_mel_bins // self.config.encoder_config.patch_size
+            time_index = torch.arange(tokens.shape[1], device=tokens.device) // per_step
+            valid_steps = torch.div(
+                frame_mask.sum(dim=1, keepdim=True), self.config.encoder_config.patch_size
+            ).ceil()
+            return tokens, time_index.unsqueeze(0) < valid_steps, None, output
+        inputs = features.transpose(1, 2) if model_type == "efficientat" else features
+        output = self.encoder(input_values=inputs, **kwargs)
+        feature_map = output.last_hidden_state  # [batch, channels, bins', frames']
+        tokens = feature_map.mean(dim=2).transpose(1, 2)
+        reduction = math.ceil(features.shape[1] / tokens.shape[1])
+        valid_steps = torch.div(frame_mask.sum(dim=1, keepdim=True), reduction).ceil()
+        time_index = torch.arange(tokens.shape[1], device=tokens.device)
+        return tokens, time_index.unsqueeze(0) < valid_steps, None, output
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        sampling_rate: int | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> RespiraModelOutput:
+        waveforms, lengths = prepare_waveforms(
+            input_values, attention_mask, sampling_rate, self.config.sampling_rate
+        )
+        features, frame_mask = self.featurizer(waveforms, lengths)
+        encoder_kwargs = {"output_hidden_states": output_hidden_states}
+        if output_attentions:
+            encoder_kwargs["output_attentions"] = True
+        tokens, token_mask, summary, output = self.encode(features, frame_mask, **encoder_kwargs)
+        if self.config.pooling in _CLS_POOLINGS:
+            embeddings = summary
+        elif self.attention_pooling is not None:
+            embeddings = self.attention_pooling(tokens, token_mask)
+        else:
+            embeddings = masked_mean(tokens, token_mask)
+        return RespiraModelOutput(
+            embeddings=embeddings,
+            tokens=tokens,
+            token_mask=token_mask,
+            hidden_states=getattr(output, "hidden_states", None),
+            attentions=getattr(output, "attentions", None),
+        )
+
+
+class RespiraForAudioClassification(RespiraPreTrainedModel):
+    """Raw 16 kHz waveforms → logits over ICBHI classes (or crackle/wheeze), plus embeddings and projections.
+
+    ``forward(input_values, attention_mask=None, labels=None)``: ``input_values`` is ``[batch, samples]``
+    (``[batch, channels, samples]`` is down-mixed); ``attention_mask`` marks real samples of padded
+    batches. Alternatively pass ``embeddings=`` (pooled encoder outputs precomputed with
+    :meth:`embed`) to train the head alone. ``labels``: class indices (single-label, or converted to
+    crackle/wheeze flags for multi-label), class probabilities (mixup), or ``[batch, 2]`` flags.
+    """
+
+    def __init__(self, config: RespiraConfig) -> None:
+        super().__init__(config)
+        self.respira = RespiraModel(config)
+        hidden = config.hidden_size
+        activation: list[nn.Module] = [nn.ReLU()] if config.head == "mlp" else []
+        self.classifier = nn.Sequential(
+            *activation, nn.Dropout(config.head_dropout), nn.Linear(hidden, config.num_labels)
+        )
+        self.projector = None
+        if config.projector_dim:
+            projector_hidden = config.projector_hidden_size or hidden
+            self.projector = nn.Sequential(
+                nn.Linear(hidden, projector_hidden),
+                nn.ReLU(),
+                nn.Linear(projector_hidden, config.projector_dim),
+            )
+        weights = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
+        self.register_buffer("class_weights", weights, persistent=False)
+        self.post_init()
+
+    @classmethod
+    def from_encoder_pretrained(
+        cls, encoder_name_or_path: str, **config_kwargs: Any
+    ) -> RespiraForAudioClassification:
+        """A new classifier whose encoder starts from a pretrained checkpoint (Hub id or folder).
+
+        E.g. ``from_encoder_pretrained("MIT/ast-finetuned-audioset-10-10-0.4593",
+        ast_length_policy="adapt")``.
+        With AST and ``ast_length_policy="adapt"``, the position embeddings are cropped (centre) or
+        interpolated to the frames of ``target_seconds``.
+        """
+        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        config = RespiraConfig(
+            encoder_config=encoder.config.to_dict(),
+            encoder_name_or_path=str(encoder_name_or_path),
+            **config_kwargs,
+        )
+        if config.encoder_config.model_type == AST and config.ast_length_policy == "adapt":
+            from .ast_positions import adapt_ast_to_length
+
+            frames = int(RespiraFeaturizer(config).num_frames(torch.tensor(config.target_samples)))
+            encoder = adapt_ast_to_length(encoder, frames)
+            config.encoder_config = encoder.config
+        model = cls(config)
+        model.respira.encoder.load_state_dict(encoder.state_dict())
+        return model
+
+    def freeze_encoder(self) -> None:
+        """Freeze the encoder (eval mode, no gradients); recorded in the config."""
+        self.config.freeze_encoder = True
+        self.respira.config.freeze_encoder = True
+        self.respira.encoder.requires_grad_(False)
+        self.train(self.training)
+
+    @torch.no_grad()
+    def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Pooled encoder embeddings in eval mode (for caching, so a frozen head trains in seconds)."""
+        was_training = self.training
+        self.eval()
+        try:
+            return self.respira(input_values, attention_mask=attention_mask).embeddings
+        finally:
+            self.train(was_training)
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.config.problem_type == "multi_label_classification":
+            if labels.dim() == 1:  # class indices: normal 0, crackle 1, wheeze 2, both 3 → (crackle, wheeze)
+                labels = torch.stack([labels & 1, labels >> 1], dim=1)
+            return nn.functional.binary_cross_entropy_with_logits(
+                logits, labels.to(logits.dtype), pos_weight=self.class_weights
+            )
+        if labels.dim() == 2:  # soft labels (mixup)
+            return nn.functional.cross_entropy(logits, labels.to(logits.dtype), weight=self.class_weights)
+        return nn.functional.cross_entropy(logits, labels.long(), weight=self.class_weights)
+
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        embeddings: torch.Tensor | None = None,
+        sampling_rate: int | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> RespiraClassifierOutput:
+        hidden_states = attentions = None
+        if embeddings is None:
+            if input_values is None:
+                raise ValueError("pass input_values (waveforms) or embeddings (precomputed with .embed())")
+            output = self.respira(
+                input_values,
+                attention_mask=attention_mask,
+                sampling_rate=sampling_rate,
+                output_hidden_states=output_hidden_states,
+                output_attentions=output_attentions,
+            )
+            embeddings, hidden_states, attentions = output.embeddings, output.hidden_states, output.attentions
+        logits = self.classifier(embeddings)
+        projections = None
+        if self.projector is not None:
+            projections = nn.functional.normalize(self.projector(embeddings), dim=-1)
+        loss = self.compute_loss(logits, labels) if labels is not None else None
+        return RespiraClassifierOutput(
+            loss=loss,
+            logits=logits,
+            embeddings=embeddings,
+            projections=projections,
+            hidden_states=hidden_states,
+            attentions=attentions,
+        )
+
+
+__all__ = [
+    "RespiraClassifierOutput",
+    "RespiraForAudioClassification",
+    "RespiraModel",
+    "RespiraModelOutput",
+    "RespiraPreTrainedModel",
+]
