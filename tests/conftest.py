@@ -56,3 +56,12 @@ def complete_annotations(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFa
     ):
         (root / name).symlink_to(shared_icbhi / name)
     return root
+
+
+@pytest.fixture(scope="session")
+def shared_reference() -> Path:
+    """Reference test vectors for encoder implementations in ../shared/reference (skips when absent)."""
+    path = SHARED_DIR / "reference"
+    if not path.is_dir():
+        pytest.skip(f"reference vectors not found at {path} (../shared is only present on project machines)")
+    return path
