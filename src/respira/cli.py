@@ -1,4 +1,4 @@
-"""The ``respira`` command line: ``respira demo`` and ``respira prepare``.
+"""The ``respira`` command line: ``demo``, ``prepare`` and ``convert``.
 
 Errors are one clear line on stderr (exit code 2); ``--debug`` shows the traceback.
 """
@@ -69,6 +69,20 @@ def _demo(args: argparse.Namespace) -> None:
     print(summarize(dataset))
 
 
+def _convert(args: argparse.Namespace) -> None:
+    if args.family == "beats":
+        from .models.beats.convert_beats import convert_beats_checkpoint
+
+        output = convert_beats_checkpoint(args.checkpoint, args.output_dir, overwrite=args.overwrite)
+    else:
+        from .models.efficientat.convert_efficientat import convert_efficientat_checkpoint
+
+        output = convert_efficientat_checkpoint(
+            args.checkpoint, args.output_dir, width=args.width, overwrite=args.overwrite
+        )
+    print(f"converted {args.checkpoint} → {output} (load it with transformers.AutoModel.from_pretrained)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="respira", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"respira {__version__}")
@@ -88,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--num_proc", type=int)
     prepare.add_argument("--cache_dir")
     prepare.set_defaults(handler=_prepare)
+
+    convert = commands.add_parser("convert", help="convert an official BEATs or EfficientAT checkpoint")
+    convert.add_argument("family", choices=("beats", "efficientat"))
+    convert.add_argument("checkpoint", help="the original .pt file (read with torch.load(weights_only=True))")
+    convert.add_argument("output_dir", help="folder to write config.json + model.safetensors into")
+    convert.add_argument("--width", type=float, default=0.4, help="EfficientAT width multiplier (0.4-1.0)")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    convert.set_defaults(handler=_convert)
 
     demo = commands.add_parser("demo", help="run the main job end to end on a synthetic corpus")
     demo.add_argument("--output_dir", default="demo_output")

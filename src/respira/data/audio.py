@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from scipy import signal as scipy_signal
 
 from .errors import ICBHIFormatError
 
@@ -82,6 +81,8 @@ def lowpass(samples: np.ndarray, sample_rate: int, cutoff: float, order: int = 4
         raise ValueError(
             f"low-pass cutoff {cutoff} Hz must lie between 0 and the Nyquist frequency {sample_rate / 2} Hz"
         )
+    from scipy import signal as scipy_signal  # imported here: scipy.signal is slow to import
+
     sos = scipy_signal.butter(order, cutoff, btype="lowpass", fs=sample_rate, output="sos")
     if samples.shape[0] <= 3 * (2 * len(sos) + 1):
         return samples  # too short for filtfilt padding; nothing meaningful to filter

@@ -1,6 +1,10 @@
-"""respira models: the classifier and its encoders, registered with transformers' Auto classes on import."""
+"""respira models: the classifier and its encoders, registered with transformers' Auto classes on import.
 
-from . import cnn  # noqa: F401  (registers respira_cnn)
+Encoders: AST (``transformers.ASTModel``), BEATs (``beats``), EfficientAT MobileNetV3
+(``efficientat``) and the contrastive-embedding paper's CNN (``cnn``).
+"""
+
+from . import beats, cnn, efficientat  # noqa: F401  (each registers its model type)
 from .respira import (
     MULTI_LABEL_NAMES,
     RespiraClassifierOutput,

@@ -1,0 +1,366 @@
+"""EfficientAT's MobileNetV3 audio tagger ("mn" models) as a transformers model.
+
+Architecture (Schmid, Koutini & Widmer, "Efficient Large-Scale Audio Tagging via Transformer-to-CNN
+Knowledge Distillation", ICASSP 2023): a MobileNetV3-Large on one-channel log-mels ``[B, 1, 128, frames]``
+with channel-wise squeeze-and-excitation, a final 1x1 convolution to ``6 ×`` the last block's channels,
+global average pooling (the embedding) and an MLP head.
+
+Module names follow the original checkpoints so that they load with a small key mapping (see
+`convert_efficientat.original_to_hf_key`): ``features.N`` is the stem (N = 0), the inverted-residual
+blocks (``features.N.block.M``) and the last convolution; each convolution unit is a sequence
+``(conv, batch norm[, activation])`` so its parameters are ``.0.weight`` and ``.1.*``. The original
+wraps each squeeze-and-excitation layer in a list of "concurrent" SE layers (``conc_se_layers.0``);
+with channel-only SE (the configuration of all released "mn" checkpoints) that wrapper is the identity
+and is dropped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
+from transformers.utils import ModelOutput
+
+from respira.models.features.efficientat_mel import EfficientATMel
+
+from .configuration_efficientat import EfficientATConfig, make_divisible
+
+__all__ = [
+    "EfficientATAudioClassifierOutput",
+    "EfficientATForAudioClassification",
+    "EfficientATModel",
+    "EfficientATPreTrainedModel",
+]
+
+
+@dataclass
+class EfficientATAudioClassifierOutput(ModelOutput):
+    """Output of `EfficientATForAudioClassification`.
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` are given):
+            BCE-with-logits for ``multi_label_classification`` (AudioSet), cross-entropy for single-label
+            classification, MSE for regression.
+        logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
+            Classification scores before sigmoid / softmax.
+        embeddings (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
+            Global average of the last feature map (384-d for width 0.4), the input of the MLP head.
+        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+            Output of every ``features`` stage, each ``(batch_size, channels, freq, time)``.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    embeddings: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+def _activation(name: str | None) -> nn.Module | None:
+    if name is None:
+        return None
+    if name == "RE":
+        return nn.ReLU()
+    if name == "HS":
+        return nn.Hardswish()
+    raise ValueError(f"unknown activation {name!r} (expected 'RE' or 'HS')")
+
+
+class EfficientATConvNormActivation(nn.Sequential):
+    """Convolution (no bias) → BatchNorm → optional activation, with "same" padding for odd kernels."""
+
+    def __init__(
+        self,
+        config: EfficientATConfig,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        activation: str | None = None,
+    ) -> None:
+        padding = (kernel_size - 1) // 2 * dilation
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                bias=False,
+            ),
+            nn.BatchNorm2d(out_channels, eps=config.batch_norm_eps, momentum=config.batch_norm_momentum),
+        ]
+        act = _activation(activation)
+        if act is not None:
+            layers.append(act)
+        super().__init__(*layers)
+
+
+class EfficientATSqueezeExcitation(nn.Module):
+    """Channel squeeze-and-excitation: mean over (freq, time) → fc1 → ReLU → fc2 → sigmoid → rescale."""
+
+    def __init__(self, channels: int, squeeze_channels: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(channels, squeeze_channels)
+        self.fc2 = nn.Linear(squeeze_channels, channels)
+        self.activation = nn.ReLU()
+        self.scale_activation = nn.Sigmoid()
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        scale = hidden_states.mean(dim=(2, 3))
+        scale = self.fc2(self.activation(self.fc1(scale)))
+        return hidden_states * self.scale_activation(scale)[:, :, None, None]
+
+
+class EfficientATInvertedResidual(nn.Module):
+    """MobileNetV3 bottleneck: [1x1 expand] → depthwise k×k → [SE] → 1x1 project (+ input if shapes match)."""
+
+    def __init__(self, config: EfficientATConfig, setting: dict[str, Any]) -> None:
+        super().__init__()
+        in_ch, mid_ch, out_ch = (
+            setting["input_channels"],
+            setting["expanded_channels"],
+            setting["out_channels"],
+        )
+        stride, dilation, activation = setting["stride"], setting["dilation"], setting["activation"]
+        self.use_residual = stride == 1 and in_ch == out_ch
+        layers: list[nn.Module] = []
+        if mid_ch != in_ch:
+            layers.append(EfficientATConvNormActivation(config, in_ch, mid_ch, 1, activation=activation))
+        layers.append(
+            EfficientATConvNormActivation(
+                config,
+                mid_ch,
+                mid_ch,
+                setting["kernel"],
+                stride=1 if dilation > 1 else stride,
+                dilation=dilation,
+                groups=mid_ch,
+                activation=activation,
+            )
+        )
+        if setting["use_se"]:
+            squeeze = make_divisible(mid_ch // config.se_reduction, config.channel_divisor)
+            layers.append(EfficientATSqueezeExcitation(mid_ch, squeeze))
+        layers.append(EfficientATConvNormActivation(config, mid_ch, out_ch, 1, activation=None))
+        self.block = nn.Sequential(*layers)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        output = self.block(hidden_states)
+        if self.use_residual:
+            output = output + hidden_states
+        return output
+
+
+class EfficientATMLPHead(nn.Module):
+    """EfficientAT's "mlp" head on the pooled embedding: Linear → Hardswish → Dropout → Linear."""
+
+    def __init__(self, config: EfficientATConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.head_hidden_size)
+        self.activation = nn.Hardswish()
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.out_proj = nn.Linear(config.head_hidden_size, config.num_labels)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.out_proj(self.dropout(self.activation(self.dense(embeddings))))
+
+
+class EfficientATPreTrainedModel(PreTrainedModel):
+    config_class = EfficientATConfig
+    config: EfficientATConfig
+    base_model_prefix = "efficientat"
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = False
+    _no_split_modules: ClassVar[list[str]] = []
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """The original initialisation; also (re)computes the mel front end's non-persistent buffers."""
+        if isinstance(module, nn.Conv2d):
+            init.kaiming_normal_(module.weight, mode="fan_out")
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+        elif isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, EfficientATMel):
+            module.reset_buffers()
+
+    def featurize(self, waveform: torch.Tensor) -> torch.Tensor:
+        """32 kHz waveform ``[B, samples]`` → normalised log-mel ``[B, n_mels, frames]`` (the model input)."""
+        return self.base_model.mel(waveform)
+
+
+class EfficientATModel(EfficientATPreTrainedModel):
+    """The EfficientAT MobileNetV3 trunk: log-mel → last feature map and its global average (embedding)."""
+
+    def __init__(self, config: EfficientATConfig) -> None:
+        super().__init__(config)
+        self.mel = EfficientATMel(**config.mel_kwargs())  # no parameters, nothing in the state dict
+        blocks = config.block_settings
+        layers: list[nn.Module] = [
+            EfficientATConvNormActivation(
+                config,
+                config.num_input_channels,
+                config.stem_channels,
+                config.stem_kernel_size,
+                stride=config.stem_stride,
+                activation="HS",
+            )
+        ]
+        layers.extend(EfficientATInvertedResidual(config, block) for block in blocks)
+        layers.append(
+            EfficientATConvNormActivation(
+                config, blocks[-1]["out_channels"], config.hidden_size, 1, activation="HS"
+            )
+        )
+        self.features = nn.ModuleList(layers)
+        self.post_init()
+
+    def _prepare_input(
+        self, input_values: torch.Tensor, input_features_are_waveform: bool | None
+    ) -> torch.Tensor:
+        if input_features_are_waveform is None:
+            input_features_are_waveform = self.config.input_features_are_waveform
+        if input_features_are_waveform:
+            if input_values.dim() != 2:
+                raise ValueError(
+                    f"expected a 32 kHz waveform [batch, samples], got shape {tuple(input_values.shape)}"
+                )
+            input_values = self.mel(input_values)
+        if input_values.dim() == 3:
+            input_values = input_values.unsqueeze(1)
+        if input_values.dim() != 4 or input_values.shape[1] != self.config.num_input_channels:
+            hint = (
+                " (a 2-D input looks like a waveform: pass input_features_are_waveform=True "
+                "or use model.featurize)"
+                if input_values.dim() == 2
+                else ""
+            )
+            raise ValueError(
+                f"expected log-mels [batch, {self.config.n_mels}, frames], "
+                f"got shape {tuple(input_values.shape)}{hint}"
+            )
+        return input_values.to(self.features[0][0].weight.dtype)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        input_features_are_waveform: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutputWithPoolingAndNoAttention | tuple[torch.Tensor, ...]:
+        r"""
+        input_values (`torch.FloatTensor`):
+            Normalised log-mels ``(batch_size, n_mels, frames)`` as `EfficientATMel` computes them, or, with
+            ``input_features_are_waveform=True`` (or the config flag), 32 kHz waveforms
+            ``(batch_size, samples)``.
+        """
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if return_dict is None:
+            return_dict = self.config.return_dict
+        hidden = self._prepare_input(input_values, input_features_are_waveform)
+        all_hidden: list[torch.Tensor] = []
+        for layer in self.features:
+            hidden = layer(hidden)
+            if output_hidden_states:
+                all_hidden.append(hidden)
+        pooled = hidden.mean(dim=(2, 3))
+        output = BaseModelOutputWithPoolingAndNoAttention(
+            last_hidden_state=hidden,
+            pooler_output=pooled,
+            hidden_states=tuple(all_hidden) if output_hidden_states else None,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class EfficientATForAudioClassification(EfficientATPreTrainedModel):
+    """EfficientAT MobileNetV3 with its MLP head (AudioSet tagging by default: 527 sigmoid outputs)."""
+
+    def __init__(self, config: EfficientATConfig) -> None:
+        super().__init__(config)
+        self.efficientat = EfficientATModel(config)
+        self.classifier = EfficientATMLPHead(config)
+        self.post_init()
+
+    @property
+    def mel(self) -> EfficientATMel:
+        """The log-mel front end (`EfficientATMel`) of the trunk."""
+        return self.efficientat.mel
+
+    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Loss by ``config.problem_type``; inferred like transformers does when unset."""
+        problem_type = self.config.problem_type
+        if problem_type is None:
+            if self.config.num_labels == 1:
+                problem_type = "regression"
+            elif labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8):
+                problem_type = "single_label_classification"
+            else:
+                problem_type = "multi_label_classification"
+        if problem_type == "regression":
+            return nn.functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
+        if problem_type == "single_label_classification":
+            return nn.functional.cross_entropy(
+                logits.view(-1, self.config.num_labels), labels.view(-1).long()
+            )
+        if labels.shape != logits.shape:
+            raise ValueError(
+                "multi-label classification needs multi-hot labels shaped like the logits "
+                f"{tuple(logits.shape)}, got {tuple(labels.shape)}; for class indices set "
+                "config.problem_type='single_label_classification'"
+            )
+        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        input_features_are_waveform: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs: Any,
+    ) -> EfficientATAudioClassifierOutput | tuple[torch.Tensor, ...]:
+        r"""
+        input_values (`torch.FloatTensor`):
+            Log-mels ``(batch_size, n_mels, frames)``, or 32 kHz waveforms with
+            ``input_features_are_waveform``.
+        labels (`torch.Tensor`, *optional*):
+            Multi-hot float targets ``(batch_size, num_labels)`` for multi-label classification (BCE), class
+            indices ``(batch_size,)`` for single-label classification (cross-entropy).
+        """
+        if return_dict is None:
+            return_dict = self.config.return_dict
+        outputs = self.efficientat(
+            input_values,
+            input_features_are_waveform=input_features_are_waveform,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        embeddings = outputs.pooler_output
+        logits = self.classifier(embeddings)
+        loss = self.compute_loss(logits, labels) if labels is not None else None
+        output = EfficientATAudioClassifierOutput(
+            loss=loss, logits=logits, embeddings=embeddings, hidden_states=outputs.hidden_states
+        )
+        return output if return_dict else output.to_tuple()
