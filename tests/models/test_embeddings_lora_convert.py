@@ -1,0 +1,100 @@
+"""Cached embeddings for frozen heads, the LoRA helper, and `respira convert` on the real checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import ASTConfig, AutoModel
+
+import respira
+from respira.cli import main
+from respira.data import load_icbhi
+from respira.models.embeddings import compute_embeddings
+from respira.models.lora import add_lora
+
+
+@pytest.fixture(scope="module")
+def cnn_model() -> respira.RespiraForAudioClassification:
+    torch.manual_seed(0)
+    config = respira.RespiraConfig(
+        encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}, target_seconds=2.0
+    )
+    return respira.RespiraForAudioClassification(config).eval()
+
+
+def test_cached_embeddings_train_the_same_head(cnn_model, synthetic_corpus: Path, tmp_path: Path) -> None:
+    test_split = load_icbhi(synthetic_corpus, cache_dir=tmp_path)["test"].select(range(10))
+    cached = compute_embeddings(cnn_model, test_split, batch_size=4)
+    assert "audio" not in cached.column_names
+    assert cached["label"] == test_split["label"]
+    embeddings = torch.tensor(cached["embeddings"])
+    assert embeddings.shape == (10, 16)
+    waveform = test_split[7]["audio"].get_all_samples().data
+    torch.testing.assert_close(cnn_model.embed(waveform)[0], embeddings[7], atol=1e-5, rtol=1e-5)
+    from_cache = cnn_model(embeddings=embeddings[7:8]).logits
+    from_audio = cnn_model(waveform).logits
+    torch.testing.assert_close(from_cache, from_audio, atol=1e-5, rtol=1e-5)
+
+
+def test_compute_embeddings_needs_an_audio_column(cnn_model, synthetic_corpus: Path, tmp_path: Path) -> None:
+    part = load_icbhi(synthetic_corpus, cache_dir=tmp_path)["test"]
+    with pytest.raises(ValueError, match=r"not datasets\.Audio"):
+        compute_embeddings(cnn_model, part, audio_column="recording")
+
+
+def test_lora_adapts_attention_and_keeps_the_head_trainable() -> None:
+    ast = ASTConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_length=100
+    )
+    model = respira.RespiraForAudioClassification(
+        respira.RespiraConfig(encoder_config=ast.to_dict(), target_seconds=1.0, ast_length_policy="adapt")
+    )
+    peft_model = add_lora(model, r=4, alpha=8)
+    trainable = {name for name, p in peft_model.named_parameters() if p.requires_grad}
+    assert any("lora_A" in name and "q_proj" in name for name in trainable)
+    assert any("lora_B" in name and "v_proj" in name for name in trainable)
+    assert not any("k_proj" in name or "fc1" in name for name in trainable)
+    assert any("classifier" in name for name in trainable) and any("projector" in name for name in trainable)
+    output = peft_model(torch.randn(2, 16000) * 0.1, labels=torch.tensor([0, 3]))
+    output.loss.backward()
+    lora_grads = [p.grad for name, p in peft_model.named_parameters() if "lora_B" in name]
+    assert lora_grads and all(g is not None for g in lora_grads)
+
+
+def test_lora_refuses_encoders_without_attention(cnn_model) -> None:
+    with pytest.raises(ValueError, match="no \\['q_proj', 'v_proj'\\] modules"):
+        add_lora(cnn_model)
+
+
+def test_convert_commands_write_loadable_folders(shared_reference: Path, tmp_path: Path, capsys) -> None:
+    assert (
+        main(
+            [
+                "convert",
+                "efficientat",
+                str(shared_reference / "efficientat_mn04_as_mAP_432.pt"),
+                str(tmp_path / "mn"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "convert",
+                "beats",
+                str(shared_reference / "beats_tiny_official_format.pt"),
+                str(tmp_path / "beats"),
+            ]
+        )
+        == 0
+    )
+    assert type(AutoModel.from_pretrained(tmp_path / "mn")).__name__ == "EfficientATModel"
+    assert type(AutoModel.from_pretrained(tmp_path / "beats")).__name__ == "BeatsModel"
+    assert "converted" in capsys.readouterr().out
+    assert main(["convert", "beats", str(shared_reference / "beats_tiny_io.pt"), str(tmp_path / "bad")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("respira convert: error:") and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
