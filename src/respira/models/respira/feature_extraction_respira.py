@@ -61,7 +61,8 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
                 raise ValueError(f"waveform {index} holds NaN or infinite samples")
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             waveforms = [soxr.resample(w, sampling_rate, self.sampling_rate, quality="HQ") for w in waveforms]
-        encoded = BatchFeature({"input_values": [w[:, None] for w in waveforms]})
+        # 1-D rows: with feature_size=1, `pad` pads a [samples, 1] row along both axes
+        encoded = BatchFeature({"input_values": waveforms})
         padded = self.pad(
             encoded,
             padding=padding,
@@ -69,7 +70,7 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
             return_tensors=None,
             **kwargs,
         )
-        padded["input_values"] = [np.asarray(v, dtype=np.float32)[:, 0] for v in padded["input_values"]]
+        padded["input_values"] = [np.asarray(v, dtype=np.float32) for v in padded["input_values"]]
         if return_tensors is not None:
             padded = padded.convert_to_tensors(return_tensors)
         return padded

@@ -126,9 +126,8 @@ class RespiraModel(RespiraPreTrainedModel):
         self.featurizer = RespiraFeaturizer(config)
         if config.encoder_config.model_type == AST and config.ast_length_policy == "adapt":
             # AST sized to the cycle's own frames (from_encoder_pretrained adapts pretrained positions)
-            config.encoder_config.max_length = int(
-                self.featurizer.num_frames(torch.tensor(config.target_samples))
-            )
+            # (a Python int: from_pretrained builds the model under a meta-device context)
+            config.encoder_config.max_length = int(self.featurizer.num_frames(config.target_samples))
         self.encoder = AutoModel.from_config(config.encoder_config)
         self.attention_pooling = (
             AttentionPooling(config.hidden_size) if config.pooling == "attention" else None

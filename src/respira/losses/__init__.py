@@ -1,0 +1,79 @@
+"""Auxiliary representation losses for respiratory-sound classification (sentence-transformers style).
+
+Every loss is an ``nn.Module`` with ``forward(embeddings, labels, **metadata) -> scalar`` (Patch-Mix
+takes the mixed and original projections instead, see :class:`PatchMixContrastiveLoss`),
+``get_config_dict()``, a BibTeX ``citation`` and ``last_components`` (named sub-terms of the last
+forward, for logging). Embeddings are L2-normalised inside. Under ``torch.distributed`` the losses are
+computed over the global batch (:mod:`respira.losses.distributed` documents the gradient scaling).
+
+>>> loss = build_auxiliary_loss("supcon", temperature=0.1)
+>>> sorted(AUXILIARY_LOSSES)
+['add', 'contrastive_tuple', 'metadata_contrastive', 'patch_mix', 'supcon']
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .add import ADDLoss, add_properties
+from .contrastive_tuple import ContrastiveTupleBatchSampler, ContrastiveTupleLoss, contrastive_tuple_loss
+from .distributed import (
+    AuxiliaryLoss,
+    gather_labels,
+    gather_with_grad,
+    global_batch_indices,
+    is_distributed,
+    label_kind,
+    same_label_mask,
+)
+from .patch_mix import PatchMixContrastiveLoss, apply_patch_mix, patch_mix_plan
+from .supcon import MetadataContrastiveLoss, SupConLoss
+
+__all__ = [
+    "AUXILIARY_LOSSES",
+    "ADDLoss",
+    "AuxiliaryLoss",
+    "ContrastiveTupleBatchSampler",
+    "ContrastiveTupleLoss",
+    "MetadataContrastiveLoss",
+    "PatchMixContrastiveLoss",
+    "SupConLoss",
+    "add_properties",
+    "apply_patch_mix",
+    "build_auxiliary_loss",
+    "contrastive_tuple_loss",
+    "gather_labels",
+    "gather_with_grad",
+    "global_batch_indices",
+    "is_distributed",
+    "label_kind",
+    "patch_mix_plan",
+    "same_label_mask",
+]
+
+AUXILIARY_LOSSES: dict[str, type[AuxiliaryLoss]] = {
+    "contrastive_tuple": ContrastiveTupleLoss,
+    "supcon": SupConLoss,
+    "metadata_contrastive": MetadataContrastiveLoss,
+    "add": ADDLoss,
+    "patch_mix": PatchMixContrastiveLoss,
+}
+
+
+def build_auxiliary_loss(name: str, **options: Any) -> AuxiliaryLoss:
+    """Instantiate the auxiliary loss registered as ``name`` with its constructor ``options``.
+
+    ``build_auxiliary_loss(name, **loss.get_config_dict())`` rebuilds an equivalent loss.
+    """
+    try:
+        cls = AUXILIARY_LOSSES[name]
+    except KeyError:
+        valid = ", ".join(sorted(AUXILIARY_LOSSES))
+        raise ValueError(f"unknown auxiliary loss {name!r}; valid names: {valid}") from None
+    parameters = inspect.signature(cls.__init__).parameters
+    unknown = sorted(set(options) - set(parameters) - {"self"})
+    if unknown:
+        valid_options = ", ".join(p for p in parameters if p != "self")
+        raise TypeError(f"{name} loss got unknown option(s) {unknown}; valid options: {valid_options}")
+    return cls(**options)

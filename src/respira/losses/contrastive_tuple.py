@@ -1,0 +1,251 @@
+"""Contrastive-tuple loss (Song, Han & Song, ICASSP 2021) and its batch sampler.
+
+For an anchor ``z``, a positive ``z+`` of the same class and ``N`` negatives ``z_k`` of other classes,
+all L2-normalised (``temperature`` 1 gives the paper's formula)::
+
+    loss(z) = -log( exp(z.z+ / t) / (exp(z.z+ / t) + sum_k exp(z.z_k / t)) )
+
+The gradient w.r.t. the similarity ``z.z_k`` of a negative is its softmax weight, so a hard negative
+(cosine near 0 or above) gets a larger gradient than an easy one (cosine near -1): the loss mines
+hard negatives by itself.
+
+Batch layout, produced by :class:`ContrastiveTupleBatchSampler`: ``2 A`` samples ``[anchors (A),
+positives (A)]``, positive ``i`` of the same class as anchor ``i``. Trainer usage::
+
+    sampler = ContrastiveTupleBatchSampler(train_labels, batch_size=32, seed=seed)   # 64 samples a batch
+    loader = DataLoader(train_dataset, batch_sampler=sampler, collate_fn=collator)
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)          # accelerate's prepared loaders forward set_epoch to it
+        for batch in loader:              # keep the order of the batch: anchors first, then positives
+            out = model(**batch)
+            loss = task_loss + lam * tuple_loss(out.projections, batch["labels"])
+
+The task loss may use all ``2 A`` samples (positives are ordinary training samples). With accelerate
+on several processes keep ``split_batches=False`` (the default: every process gets whole batches) and
+``drop_last=True`` (accelerate pads short batches with other indices, which would break the layout).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Sampler
+
+from .distributed import AuxiliaryLoss, as_float, full_precision, same_label_mask
+
+__all__ = ["ContrastiveTupleBatchSampler", "ContrastiveTupleLoss", "contrastive_tuple_loss"]
+
+CONTRASTIVE_TUPLE_CITATION = """@inproceedings{song2021contrastive,
+  title     = {Contrastive Embedding Learning Method for Respiratory Sound Classification},
+  author    = {Song, Wenjie and Han, Jiqing and Song, Hongwei},
+  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
+  pages     = {1275--1279},
+  year      = {2021}
+}"""
+
+_SEED_STRIDE = 1_000_003
+
+
+def contrastive_tuple_loss(
+    anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """Per-anchor losses ``[A]`` for anchors ``[A, D]``, positives ``[A, D]`` and negatives ``[A, N, D]``.
+
+    All three are L2-normalised here. ``-log(exp(s+) / (exp(s+) + sum_k exp(s_k)))`` with ``s = z.z' / t``.
+    """
+    anchors = nn.functional.normalize(anchors, dim=-1)
+    positive = (anchors * nn.functional.normalize(positives, dim=-1)).sum(dim=-1, keepdim=True)
+    negative = torch.einsum("ad,and->an", anchors, nn.functional.normalize(negatives, dim=-1))
+    logits = torch.cat([positive, negative], dim=1) / temperature
+    return torch.logsumexp(logits, dim=1) - logits[:, 0]
+
+
+class ContrastiveTupleLoss(AuxiliaryLoss):
+    """Contrastive-tuple loss over a batch ``[anchors, positives]`` (module docstring).
+
+    Negatives of anchor ``i``: ``num_negatives`` samples drawn among the samples of *both* halves of the
+    batch whose class differs from the anchor's (same-class rule of
+    :func:`~respira.losses.distributed.same_label_mask`), without replacement when there are at least
+    ``num_negatives`` of them, with replacement otherwise. Anchors without any other-class sample are
+    skipped (``contrastive_tuple_skipped_anchors``); if all are, the loss is 0 with zero gradient. The
+    draw is reproducible: a generator seeded from ``seed`` and the step (``forward(..., step=k)``, or an
+    internal counter incremented by every forward), identical on every process. The indices drawn
+    (into the global batch, -1 for skipped anchors) are kept in ``last_negative_indices``.
+    The loss is the mean over the anchors (positives are not anchors).
+    """
+
+    name = "contrastive_tuple"
+    citation = CONTRASTIVE_TUPLE_CITATION
+
+    def __init__(
+        self,
+        num_negatives: int = 16,
+        temperature: float = 1.0,
+        seed: int = 0,
+        *,
+        gather_distributed: bool = True,
+    ) -> None:
+        super().__init__(gather_distributed=gather_distributed)
+        if num_negatives < 1:
+            raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.num_negatives = int(num_negatives)
+        self.temperature = float(temperature)
+        self.seed = int(seed)
+        self._step = 0
+        self.last_negative_indices: torch.Tensor | None = None
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            "num_negatives": self.num_negatives,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            **super().get_config_dict(),
+        }
+
+    def _draw_negatives(self, candidates: torch.Tensor, step: int) -> torch.Tensor:
+        """``[A, N]`` column indices of ``candidates`` (bool ``[A, M]``), -1 rows where none exists."""
+        generator = torch.Generator().manual_seed((self.seed * _SEED_STRIDE + step) % (2**63 - 1))
+        candidates = candidates.cpu()
+        n = self.num_negatives
+        counts = candidates.sum(dim=1)
+        drawn = torch.full((candidates.shape[0], n), -1, dtype=torch.long)
+        keys = torch.rand(candidates.shape, generator=generator, dtype=torch.float64)
+        if candidates.shape[1] >= n:
+            enough = counts >= n
+            order = keys.masked_fill(~candidates, 2.0).argsort(dim=1)[:, :n]
+            drawn[enough] = order[enough]
+        few = (counts > 0) & (counts < n)
+        if few.any():
+            drawn[few] = torch.multinomial(candidates[few].double(), n, replacement=True, generator=generator)
+        return drawn
+
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor, *, step: int | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        if embeddings.dim() != 2 or embeddings.shape[0] % 2:
+            raise ValueError(
+                "ContrastiveTupleLoss takes [2 * anchors, dim] embeddings laid out [anchors, positives] "
+                f"(ContrastiveTupleBatchSampler), got {tuple(embeddings.shape)}"
+            )
+        if labels is None or labels.shape[0] != embeddings.shape[0]:
+            raise ValueError("ContrastiveTupleLoss needs one label per embedding")
+        if step is None:
+            step = self._step
+            self._step += 1
+        half = embeddings.shape[0] // 2
+        with full_precision(embeddings.device):
+            z = nn.functional.normalize(as_float(embeddings), dim=-1)
+            labels = labels.to(z.device)
+            anchors, positives = self._gather(z[:half]), self._gather(z[half:])
+            anchor_labels = self._gather_nograd(labels[:half])
+            positive_labels = self._gather_nograd(labels[half:])
+            if not bool(same_label_mask(anchor_labels, positive_labels).diagonal().all()):
+                raise ValueError(
+                    "positive i must have anchor i's class: lay the batch out [anchors, positives] "
+                    "as ContrastiveTupleBatchSampler does"
+                )
+            pool = torch.cat([anchors, positives])
+            candidates = ~same_label_mask(anchor_labels, torch.cat([anchor_labels, positive_labels]))
+            drawn = self._draw_negatives(candidates, step).to(z.device)
+            valid = drawn[:, 0] >= 0
+            self.last_negative_indices = drawn
+            if valid.any():
+                per_anchor = contrastive_tuple_loss(
+                    anchors[valid], positives[valid], pool[drawn[valid]], self.temperature
+                )
+                loss = per_anchor.mean()
+            else:
+                loss = z.sum() * 0.0
+        self._record(
+            {
+                "contrastive_tuple": loss,
+                "contrastive_tuple_anchors": int(valid.sum()),
+                "contrastive_tuple_skipped_anchors": int((~valid).sum()),
+                "contrastive_tuple_skipped": float(not bool(valid.any())),
+            }
+        )
+        return loss
+
+
+def _hashable(label: Any) -> Hashable:
+    if hasattr(label, "tolist"):
+        label = label.tolist()
+    if isinstance(label, list | tuple):
+        return tuple(_hashable(item) for item in label)
+    return label
+
+
+class ContrastiveTupleBatchSampler(Sampler[list[int]]):
+    """Batches ``[anchors (batch_size), positives (batch_size)]`` for :class:`ContrastiveTupleLoss`.
+
+    ``labels``: one class per dataset item (ints, or multi-hot vectors: identical vectors are one
+    class). Each epoch the anchor queue is a random permutation of the dataset (every item is an anchor
+    once); positive ``i`` is drawn uniformly from anchor ``i``'s class, excluding the anchor itself
+    unless it is alone in its class. Each yielded list holds ``2 * batch_size`` indices; ``batch_size``
+    the attribute is that number (what batch-sampler wrappers such as accelerate's read), and
+    ``anchors_per_batch`` the constructor's ``batch_size``. The draw depends only on ``seed + epoch``
+    (:meth:`set_epoch`). ``drop_last=False`` yields a last, smaller batch ``[a anchors, a positives]``.
+    """
+
+    def __init__(
+        self, labels: Sequence[Any], batch_size: int, *, seed: int = 0, drop_last: bool = True
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size (anchors per batch) must be at least 1, got {batch_size}")
+        keys = [_hashable(label) for label in labels]
+        codes: dict[Hashable, int] = {}
+        self._classes = torch.tensor([codes.setdefault(key, len(codes)) for key in keys], dtype=torch.long)
+        self.anchors_per_batch = int(batch_size)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+        n = len(keys)
+        # items grouped by class: class c occupies _by_class[_offsets[c] : _offsets[c] + _sizes[c]]
+        self._by_class = torch.argsort(self._classes, stable=True)
+        self._sizes = torch.bincount(self._classes, minlength=len(codes))
+        self._offsets = torch.cumsum(self._sizes, dim=0) - self._sizes
+        self._rank_in_class = torch.empty(n, dtype=torch.long)
+        self._rank_in_class[self._by_class] = torch.arange(n) - self._offsets[self._classes[self._by_class]]
+
+    @property
+    def batch_size(self) -> int:
+        """Indices per (full) batch: ``2 x anchors_per_batch``."""
+        return 2 * self.anchors_per_batch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        n = len(self._classes)
+        if self.drop_last:
+            return n // self.anchors_per_batch
+        return math.ceil(n / self.anchors_per_batch)
+
+    def positives_for(self, anchors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A random same-class partner for each anchor index (the anchor itself only if alone)."""
+        classes = self._classes[anchors]
+        sizes = self._sizes[classes]
+        others = (sizes - 1).clamp_min(1)
+        draw = (torch.rand(anchors.shape[0], generator=generator, dtype=torch.float64) * others).long()
+        draw = torch.minimum(draw, others - 1)
+        own = self._rank_in_class[anchors]
+        rank = torch.where(draw >= own, draw + 1, draw)  # skip the anchor's own slot
+        rank = torch.where(sizes > 1, rank, own)
+        return self._by_class[self._offsets[classes] + rank]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        anchors = torch.randperm(len(self._classes), generator=generator)
+        positives = self.positives_for(anchors, generator)
+        step = self.anchors_per_batch
+        for start in range(0, len(anchors), step):
+            stop = min(start + step, len(anchors))
+            if stop - start < step and self.drop_last:
+                break
+            yield anchors[start:stop].tolist() + positives[start:stop].tolist()

@@ -1,0 +1,229 @@
+"""Supervised contrastive loss (Khosla et al., 2020) and a metadata-negatives contrastive loss.
+
+Shared conventions. Embeddings come as one view ``[B, D]``, several views stacked view-major
+``[V * B, D]`` (``torch.cat([view_1, view_2])``, ``B`` taken from the labels or metadata) or
+``[B, V, D]``; they are L2-normalised inside. Every one of the ``N = V * B`` embeddings is an anchor;
+``s_ij = z_i . z_j / temperature``.
+
+:class:`SupConLoss` ("L_out" form)::
+
+    loss_i = -1/|P(i)| * sum_{p in P(i)} log( exp(s_ip) / sum_{a != i} exp(s_ia) )
+    L      = mean of loss_i over the anchors with |P(i)| > 0
+
+``P(i)``: every *other* embedding (other views of the same sample included) of a sample that agrees
+with ``i`` on all ``positive_key`` keys: ``"labels"`` (the default; equal class index or identical
+multi-hot vector) or a metadata key passed to forward (``positive_key="device"`` and
+``forward(z, labels, device=codes)``), compared by equality. Several keys are combined with AND:
+``positive_key=("labels", "device")``. Anchors without any positive are excluded from the mean and
+counted in ``last_components["supcon_anchors_without_positive"]``; if none is left the loss is 0
+(zero gradient, ``supcon_skipped = 1``). Unlike Khosla et al.'s reference code there is no
+``temperature / base_temperature`` factor (it is 1 at the default temperature 0.07).
+
+:class:`MetadataContrastiveLoss` (self-supervised, metadata-aware negatives; in the spirit of Moummad
+& Farrugia, 2023, who pretrain with metadata such as age, sex and device)::
+
+    loss_i = -1/|P(i)| * sum_{p in P(i)} log( exp(s_ip) / sum_{a in P(i) | N(i)} exp(s_ia) )
+    L      = mean of loss_i over the anchors with |N(i)| > 0
+
+``P(i)``: the other views of the same sample (the only positives; labels are not used).
+``N(i)``: every view of every sample whose metadata *differs* from ``i``'s on at least one of
+``negative_keys``, i.e. whose tuple of values is not identical. Other samples with the same metadata
+tuple are neither positives nor negatives: they are removed from the denominator. Needs ``V >= 2``
+views. Anchors without any negative (their loss would be exactly 0) are excluded from the mean and
+counted (``metadata_contrastive_anchors_without_negative``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .distributed import AuxiliaryLoss, as_float, full_precision, metadata_keys, same_metadata_mask
+
+__all__ = ["MetadataContrastiveLoss", "SupConLoss"]
+
+SUPCON_CITATION = """@inproceedings{khosla2020supcon,
+  title     = {Supervised Contrastive Learning},
+  author    = {Khosla, Prannay and Teterwak, Piotr and Wang, Chen and Sarna, Aaron and Tian, Yonglong
+               and Isola, Phillip and Maschinot, Aaron and Liu, Ce and Krishnan, Dilip},
+  booktitle = {Advances in Neural Information Processing Systems},
+  volume    = {33},
+  pages     = {18661--18673},
+  year      = {2020}
+}"""
+
+METADATA_CITATION = """@inproceedings{moummad2023metadata,
+  title     = {Pretraining Respiratory Sound Representations using Metadata and Contrastive Learning},
+  author    = {Moummad, Ilyass and Farrugia, Nicolas},
+  booktitle = {IEEE Workshop on Applications of Signal Processing to Audio and Acoustics (WASPAA)},
+  year      = {2023}
+}"""
+
+
+def _batch_size(
+    embeddings: torch.Tensor, labels: torch.Tensor | None, keys: Sequence[str], values: Mapping[str, Any]
+) -> int:
+    if embeddings.dim() == 3:
+        return embeddings.shape[0]
+    if labels is not None:
+        return labels.shape[0]
+    for key in keys:
+        value = values.get(key)
+        if value is not None and key != "labels":
+            return len(value)
+    return embeddings.shape[0]
+
+
+def _as_views(embeddings: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``[B, V, D]`` from ``[B, V, D]``, ``[B, D]`` or view-major ``[V * B, D]``."""
+    if embeddings.dim() == 3:
+        return embeddings
+    if embeddings.dim() != 2:
+        raise ValueError(f"embeddings must be [N, dim] or [batch, views, dim], got {tuple(embeddings.shape)}")
+    if batch_size == 0 or embeddings.shape[0] % batch_size:
+        raise ValueError(
+            f"{embeddings.shape[0]} embeddings for a batch of {batch_size}: pass [views * batch, dim] "
+            "stacked view-major (torch.cat([view_1, view_2])) or [batch, views, dim]"
+        )
+    views = embeddings.shape[0] // batch_size
+    return embeddings.reshape(views, batch_size, -1).transpose(0, 1)
+
+
+def _log_prob(features: torch.Tensor, temperature: float, allowed: torch.Tensor) -> torch.Tensor:
+    """``s_ij - logsumexp_{a allowed} s_ia`` (entries outside ``allowed`` are meaningless)."""
+    logits = features @ features.T / temperature
+    masked = logits.masked_fill(~allowed, float("-inf"))
+    return logits - torch.logsumexp(masked, dim=1, keepdim=True)
+
+
+def _mean_positive_log_prob(log_prob: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
+    counts = positives.sum(dim=1)
+    summed = torch.where(positives, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
+    return summed / counts.clamp_min(1)
+
+
+class SupConLoss(AuxiliaryLoss):
+    """Supervised contrastive loss with label or metadata positives (module docstring)."""
+
+    name = "supcon"
+    citation = SUPCON_CITATION
+
+    def __init__(
+        self,
+        temperature: float = 0.07,
+        positive_key: str | Sequence[str] | None = None,
+        *,
+        gather_distributed: bool = True,
+    ) -> None:
+        super().__init__(gather_distributed=gather_distributed)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.temperature = float(temperature)
+        self.positive_key = metadata_keys(positive_key) or ("labels",)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            "temperature": self.temperature,
+            "positive_key": self.positive_key,
+            **super().get_config_dict(),
+        }
+
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        size = _batch_size(embeddings, labels, self.positive_key, kwargs)
+        views = _as_views(embeddings, size)
+        if labels is not None and labels.shape[0] != size:
+            raise ValueError(f"got {labels.shape[0]} labels for a batch of {size} samples")
+        with full_precision(embeddings.device):
+            z = self._gather(nn.functional.normalize(as_float(views), dim=-1))
+            if labels is not None:
+                labels = self._gather_nograd(labels.to(z.device))
+            same = same_metadata_mask(
+                self.positive_key, kwargs, size, z.device, labels=labels, gather=self.gather_distributed
+            )
+            batch, n_views = z.shape[0], z.shape[1]
+            features = z.transpose(0, 1).reshape(n_views * batch, -1)  # view-major anchors
+            not_self = ~torch.eye(n_views * batch, dtype=torch.bool, device=z.device)
+            positives = same.repeat(n_views, n_views) & not_self
+            per_anchor = -_mean_positive_log_prob(_log_prob(features, self.temperature, not_self), positives)
+            valid = positives.any(dim=1)
+            loss = per_anchor[valid].mean() if valid.any() else features.sum() * 0.0
+        self._record(
+            {
+                "supcon": loss,
+                "supcon_anchors": int(valid.sum()),
+                "supcon_anchors_without_positive": int((~valid).sum()),
+                "supcon_skipped": float(not bool(valid.any())),
+            }
+        )
+        return loss
+
+
+class MetadataContrastiveLoss(AuxiliaryLoss):
+    """Two-view contrastive loss whose negatives are only the samples with different metadata."""
+
+    name = "metadata_contrastive"
+    citation = METADATA_CITATION
+
+    def __init__(
+        self,
+        negative_keys: str | Sequence[str] = ("age_group", "sex"),
+        temperature: float = 0.1,
+        *,
+        gather_distributed: bool = True,
+    ) -> None:
+        super().__init__(gather_distributed=gather_distributed)
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.negative_keys = metadata_keys(negative_keys)
+        if not self.negative_keys:
+            raise ValueError("negative_keys must name at least one metadata key")
+        self.temperature = float(temperature)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {
+            "negative_keys": self.negative_keys,
+            "temperature": self.temperature,
+            **super().get_config_dict(),
+        }
+
+    def forward(
+        self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
+    ) -> torch.Tensor:
+        uses_labels = "labels" in self.negative_keys
+        size = _batch_size(embeddings, labels if uses_labels else None, self.negative_keys, kwargs)
+        views = _as_views(embeddings, size)
+        if views.shape[1] < 2:
+            raise ValueError("MetadataContrastiveLoss needs at least two views per sample")
+        with full_precision(embeddings.device):
+            z = self._gather(nn.functional.normalize(as_float(views), dim=-1))
+            if labels is not None and "labels" in self.negative_keys:
+                labels = self._gather_nograd(labels.to(z.device))
+            same_metadata = same_metadata_mask(
+                self.negative_keys, kwargs, size, z.device, labels=labels, gather=self.gather_distributed
+            )
+            batch, n_views = z.shape[0], z.shape[1]
+            features = z.transpose(0, 1).reshape(n_views * batch, -1)
+            eye = torch.eye(batch, dtype=torch.bool, device=z.device)
+            not_self = ~torch.eye(n_views * batch, dtype=torch.bool, device=z.device)
+            positives = eye.repeat(n_views, n_views) & not_self
+            negatives = (~same_metadata).repeat(n_views, n_views)
+            per_anchor = -_mean_positive_log_prob(
+                _log_prob(features, self.temperature, positives | negatives), positives
+            )
+            valid = negatives.any(dim=1)
+            loss = per_anchor[valid].mean() if valid.any() else features.sum() * 0.0
+        self._record(
+            {
+                "metadata_contrastive": loss,
+                "metadata_contrastive_anchors": int(valid.sum()),
+                "metadata_contrastive_anchors_without_negative": int((~valid).sum()),
+                "metadata_contrastive_negatives_per_anchor": float(negatives.sum(dim=1).float().mean()),
+                "metadata_contrastive_skipped": float(not bool(valid.any())),
+            }
+        )
+        return loss

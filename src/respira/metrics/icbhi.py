@@ -1,0 +1,261 @@
+"""Four-class ICBHI 2017 scores: confusion matrix, specificity, strict and binary sensitivity.
+
+Classes are ``CLASS_NAMES = ("normal", "crackle", "wheeze", "both")`` (indices 0..3). All values are
+fractions in [0, 1]; see :mod:`respira.metrics` for the definitions and the rules for undefined values.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from respira.data.corpus import CLASS_NAMES
+
+NUM_CLASSES = len(CLASS_NAMES)
+NORMAL = 0
+"""Index of the ``normal`` class; every other class is abnormal."""
+
+
+class UndefinedMetricWarning(RuntimeWarning):
+    """A metric had an empty denominator and is reported as ``nan``."""
+
+
+def _as_index_array(values: Any, name: str, num_classes: int) -> np.ndarray:
+    """``values`` as a 1-D int64 array of class indices in ``0..num_classes-1`` (ValueError otherwise)."""
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {array.shape}")
+    if array.dtype == bool:
+        array = array.astype(np.int64)
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} contains a non-finite value: {array[~np.isfinite(array)][0]!r}")
+        if not np.all(array == np.round(array)):
+            bad = array[array != np.round(array)][0]
+            raise ValueError(f"{name} must hold integer class indices, got {bad!r}")
+    elif array.dtype.kind not in "iu":
+        if array.size == 0:
+            array = array.astype(np.int64)
+        else:
+            raise ValueError(f"{name} must hold integer class indices, got dtype {array.dtype}")
+    bad_mask = (array < 0) | (array >= num_classes)
+    if np.any(bad_mask):
+        bad_values = sorted({v.item() for v in array[bad_mask]})
+        shown = ", ".join(repr(v) for v in bad_values[:5]) + (", ..." if len(bad_values) > 5 else "")
+        raise ValueError(
+            f"{name} contains value(s) outside 0..{num_classes - 1}: {shown} "
+            f"(first at position {int(np.flatnonzero(bad_mask)[0])})"
+        )
+    return array.astype(np.int64)
+
+
+def validate_labels_and_predictions(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    num_classes: int = NUM_CLASSES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check and convert ``labels`` and ``predictions`` to equal-length int64 arrays of class indices.
+
+    Raises ``ValueError`` for empty input, different lengths, non-integer values or values outside
+    ``0..num_classes-1`` (the message names the offending value).
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    labels_array = _as_index_array(labels, "labels", num_classes)
+    predictions_array = _as_index_array(predictions, "predictions", num_classes)
+    if len(labels_array) != len(predictions_array):
+        raise ValueError(
+            f"labels and predictions have different lengths: {len(labels_array)} != {len(predictions_array)}"
+        )
+    if len(labels_array) == 0:
+        raise ValueError("labels and predictions are empty: there is nothing to score")
+    return labels_array, predictions_array
+
+
+def confusion_matrix(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    num_classes: int = NUM_CLASSES,
+) -> np.ndarray:
+    """The ``[num_classes, num_classes]`` int64 confusion matrix: rows are true, columns predicted classes.
+
+    ``cm[i, j]`` counts the cycles of true class ``i`` predicted as class ``j``.
+    """
+    labels_array, predictions_array = validate_labels_and_predictions(labels, predictions, num_classes)
+    flat = labels_array * num_classes + predictions_array
+    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, or ``nan`` when the denominator is zero."""
+    return float(numerator) / float(denominator) if denominator > 0 else float("nan")
+
+
+def _mean_defined(values: Sequence[float]) -> float:
+    """Mean of the non-NaN ``values``; ``nan`` when none is defined."""
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
+
+
+def _scores_from_confusion(cm: np.ndarray) -> dict[str, float]:
+    """All four-class scores from a 4x4 confusion matrix, without warnings (NaN where undefined)."""
+    cm = np.asarray(cm, dtype=np.int64)
+    if cm.shape != (NUM_CLASSES, NUM_CLASSES):
+        raise ValueError(f"expected a {NUM_CLASSES}x{NUM_CLASSES} confusion matrix, got shape {cm.shape}")
+    total = int(cm.sum())
+    n_normal = int(cm[NORMAL].sum())
+    n_abnormal = total - n_normal
+    abnormal = slice(NORMAL + 1, NUM_CLASSES)
+
+    specificity = _ratio(cm[NORMAL, NORMAL], n_normal)
+    sensitivity = _ratio(np.trace(cm[abnormal, abnormal]), n_abnormal)
+    binary_sensitivity = _ratio(cm[abnormal, abnormal].sum(), n_abnormal)
+
+    scores: dict[str, float] = {
+        "specificity": specificity,
+        "sensitivity": sensitivity,
+        "icbhi_score": _mean_defined([specificity, sensitivity]),
+        "binary_sensitivity": binary_sensitivity,
+        "binary_icbhi_score": _mean_defined([specificity, binary_sensitivity]),
+        "accuracy": _ratio(np.trace(cm), total),
+    }
+    true_positives = np.diag(cm)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    recalls: list[float] = []
+    f1s: list[float] = []
+    per_class: dict[str, float] = {}
+    for index, name in enumerate(CLASS_NAMES):
+        tp = int(true_positives[index])
+        fp = int(predicted[index]) - tp
+        fn = int(support[index]) - tp
+        recall = _ratio(tp, tp + fn)
+        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+        per_class[f"precision_{name}"] = _ratio(tp, tp + fp)
+        per_class[f"recall_{name}"] = recall
+        per_class[f"f1_{name}"] = f1
+        recalls.append(recall)
+        f1s.append(f1)
+    scores["balanced_accuracy"] = _mean_defined(recalls)
+    scores.update(per_class)
+    scores["macro_f1"] = _mean_defined(f1s)
+    return scores
+
+
+def _warn_undefined(scores: dict[str, float], keys: Sequence[str] | None = None) -> None:
+    """Warn (pointing at the caller of the public function that calls this) about NaN ``scores``."""
+    undefined = [k for k in (keys if keys is not None else scores) if np.isnan(scores[k])]
+    if undefined:
+        warnings.warn(
+            f"metric(s) with an empty denominator are reported as nan: {', '.join(undefined)}",
+            UndefinedMetricWarning,
+            stacklevel=3,
+        )
+
+
+def icbhi_scores_from_confusion(cm: np.ndarray, *, warn: bool = True) -> dict[str, float]:
+    """:func:`icbhi_scores` computed from a 4x4 confusion matrix (rows true, columns predicted)."""
+    if int(np.asarray(cm).sum()) == 0:
+        raise ValueError("the confusion matrix is empty: there is nothing to score")
+    scores = _scores_from_confusion(cm)
+    if warn:
+        _warn_undefined(scores)
+    return scores
+
+
+def icbhi_scores(
+    labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray, *, warn: bool = True
+) -> dict[str, float]:
+    """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3).
+
+    Keys (all fractions in [0, 1]):
+
+    - ``specificity``: normal cycles predicted ``normal`` / normal cycles.
+    - ``sensitivity``: the official, strict ICBHI sensitivity: abnormal cycles (crackle, wheeze,
+      both) predicted as exactly their own class / abnormal cycles. A crackle predicted as ``both``
+      is a miss.
+    - ``icbhi_score``: (specificity + sensitivity) / 2, the official ICBHI score.
+    - ``binary_sensitivity``: NOT the official metric: abnormal cycles predicted as *any* abnormal
+      class / abnormal cycles (normal-vs-abnormal detection).
+    - ``binary_icbhi_score``: (specificity + binary_sensitivity) / 2, NOT the official score.
+    - ``accuracy``: correctly classified cycles / cycles.
+    - ``balanced_accuracy``: mean of the per-class recalls over classes present in ``labels``.
+    - ``precision_<class>``, ``recall_<class>``, ``f1_<class>`` for each class in ``CLASS_NAMES``,
+      with F1 = 2·TP / (2·TP + FP + FN).
+    - ``macro_f1``: mean of ``f1_<class>`` over classes present in ``labels`` or ``predictions``.
+
+    Undefined values: a ratio whose denominator is zero is ``nan`` (never 0 or 1), and an
+    :class:`UndefinedMetricWarning` names it (pass ``warn=False`` to silence it). So
+    ``specificity`` is ``nan`` when there are no normal cycles, ``sensitivity`` and
+    ``binary_sensitivity`` when there are no abnormal cycles, ``precision_<c>`` when class ``c`` is
+    never predicted, ``recall_<c>`` when it never occurs in ``labels``, and ``f1_<c>`` when it
+    occurs in neither. Averages (``icbhi_score``, ``binary_icbhi_score``, ``balanced_accuracy``,
+    ``macro_f1``) take the mean of their *defined* terms only, so on data without abnormal cycles
+    ``icbhi_score == specificity``. Since the input cannot be empty, every average and
+    ``accuracy`` is always defined.
+
+    Raises ``ValueError`` for empty input, different lengths, or values outside 0..3.
+    """
+    scores = _scores_from_confusion(confusion_matrix(labels, predictions, NUM_CLASSES))
+    if warn:
+        _warn_undefined(scores)
+    return scores
+
+
+def per_patient_icbhi(
+    labels: Sequence[int] | np.ndarray,
+    predictions: Sequence[int] | np.ndarray,
+    patient_ids: Sequence[Any] | np.ndarray,
+    *,
+    warn: bool = True,
+) -> dict[str, float]:
+    """Patient-averaged ICBHI scores: each patient weighs the same, whatever their number of cycles.
+
+    For each patient ``p``, ``Sp_p``, ``Se_p`` (strict) and ``Score_p`` are computed from the
+    patient's cycles with the rules of :func:`icbhi_scores` (``Se_p`` is undefined for a patient
+    without abnormal cycles, ``Sp_p`` for one without normal cycles, and ``Score_p`` is the mean
+    of the defined ones, so it is always defined). Then:
+
+    - ``patient_specificity``: mean of ``Sp_p`` over patients with normal cycles,
+    - ``patient_sensitivity``: mean of ``Se_p`` over patients with abnormal cycles,
+    - ``patient_icbhi_score``: mean of ``Score_p`` over all patients. Note that this is NOT in
+      general ``(patient_specificity + patient_sensitivity) / 2``.
+    - ``num_patients``: distinct patients; ``num_patients_specificity`` and
+      ``num_patients_sensitivity``: how many of them entered each average.
+
+    A mean over no patient is ``nan`` (with an :class:`UndefinedMetricWarning` unless ``warn=False``).
+    """
+    labels_array, predictions_array = validate_labels_and_predictions(labels, predictions, NUM_CLASSES)
+    ids = np.asarray(patient_ids)
+    if ids.ndim != 1:
+        raise ValueError(f"patient_ids must be a 1-D sequence, got shape {ids.shape}")
+    if len(ids) != len(labels_array):
+        raise ValueError(f"patient_ids and labels have different lengths: {len(ids)} != {len(labels_array)}")
+    unique_ids, patient_index = np.unique(ids, return_inverse=True)
+    patient_index = patient_index.reshape(-1)
+    specificities: list[float] = []
+    sensitivities: list[float] = []
+    icbhi: list[float] = []
+    for p in range(len(unique_ids)):
+        mask = patient_index == p
+        cm = np.bincount(
+            labels_array[mask] * NUM_CLASSES + predictions_array[mask], minlength=NUM_CLASSES * NUM_CLASSES
+        ).reshape(NUM_CLASSES, NUM_CLASSES)
+        scores = _scores_from_confusion(cm)
+        specificities.append(scores["specificity"])
+        sensitivities.append(scores["sensitivity"])
+        icbhi.append(scores["icbhi_score"])
+    result: dict[str, float] = {
+        "patient_specificity": _mean_defined(specificities),
+        "patient_sensitivity": _mean_defined(sensitivities),
+        "patient_icbhi_score": _mean_defined(icbhi),
+        "num_patients": len(unique_ids),
+        "num_patients_specificity": int(np.sum(~np.isnan(specificities))),
+        "num_patients_sensitivity": int(np.sum(~np.isnan(sensitivities))),
+    }
+    if warn:
+        _warn_undefined(result, ["patient_specificity", "patient_sensitivity"])
+    return result

@@ -1,0 +1,156 @@
+"""``compute_metrics`` for ``transformers.Trainer``: ICBHI scores of single- and multi-label models.
+
+Usage::
+
+    trainer = Trainer(..., compute_metrics=compute_metrics)
+    # thresholds tuned on validation data, per-patient scores for the test set:
+    compute = make_compute_metrics(thresholds=(0.4, 0.35), patient_ids=test_dataset["patient_id"])
+
+Transformers itself is not imported: any object with ``predictions`` and ``label_ids`` attributes
+(``transformers.EvalPrediction``) is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .icbhi import NUM_CLASSES, icbhi_scores, per_patient_icbhi
+from .multilabel import LABEL_NAMES, classes_to_flags, flags_to_classes, multilabel_scores
+
+if TYPE_CHECKING:
+    from transformers import EvalPrediction
+
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+_PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL)
+
+
+def _first(value: Any) -> Any:
+    """The first element of a tuple of arrays (extra model outputs, extra label columns)."""
+    while isinstance(value, tuple) and value and not np.isscalar(value[0]):
+        value = value[0]
+    return value
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function."""
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))
+
+
+def _detect_problem_type(logits: np.ndarray) -> str:
+    if logits.ndim == 2 and logits.shape[1] == NUM_CLASSES:
+        return SINGLE_LABEL
+    if logits.ndim == 2 and logits.shape[1] == len(LABEL_NAMES):
+        return MULTI_LABEL
+    raise ValueError(
+        f"cannot tell the problem type from logits of shape {logits.shape}: expected [N, {NUM_CLASSES}] "
+        f"(single-label normal/crackle/wheeze/both) or [N, {len(LABEL_NAMES)}] (multi-label crackle/wheeze)"
+    )
+
+
+def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
+    if labels.ndim == 2 and labels.shape[1] == len(LABEL_NAMES):
+        return np.asarray(flags_to_classes(labels[:, 0], labels[:, 1]))
+    if labels.ndim == 1:
+        return labels
+    raise ValueError(
+        f"labels must be class indices [N] or (crackle, wheeze) flags [N, 2], got {labels.shape}"
+    )
+
+
+def _labels_as_flags(labels: np.ndarray) -> np.ndarray:
+    if labels.ndim == 1:
+        return classes_to_flags(labels)
+    if labels.ndim == 2 and labels.shape[1] == len(LABEL_NAMES):
+        return labels
+    raise ValueError(
+        f"labels must be class indices [N] or (crackle, wheeze) flags [N, 2], got {labels.shape}"
+    )
+
+
+def _scores(
+    eval_pred: EvalPrediction,
+    problem_type: str | None,
+    thresholds: Sequence[float] | None,
+    patient_ids: np.ndarray | None,
+) -> dict[str, float]:
+    logits = np.asarray(_first(eval_pred.predictions), dtype=np.float64)
+    labels = np.asarray(_first(eval_pred.label_ids))
+    kind = problem_type or _detect_problem_type(logits)
+    if kind == SINGLE_LABEL:
+        if logits.ndim != 2 or logits.shape[1] != NUM_CLASSES:
+            raise ValueError(f"single-label logits must have shape [N, {NUM_CLASSES}], got {logits.shape}")
+        if thresholds is not None:
+            raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+        predicted_classes = logits.argmax(axis=1)
+        true_classes = _labels_as_classes(labels)
+        scores = icbhi_scores(true_classes, predicted_classes)
+    else:
+        if logits.ndim != 2 or logits.shape[1] != len(LABEL_NAMES):
+            raise ValueError(
+                f"multi-label logits must have shape [N, {len(LABEL_NAMES)}], got {logits.shape}"
+            )
+        flags = _labels_as_flags(labels)
+        used_thresholds = tuple(thresholds) if thresholds is not None else (0.5, 0.5)
+        probabilities = _sigmoid(logits)
+        scores = multilabel_scores(flags, probabilities, used_thresholds)
+        predicted_flags = probabilities >= np.asarray(used_thresholds, dtype=np.float64)
+        predicted_classes = np.asarray(flags_to_classes(predicted_flags[:, 0], predicted_flags[:, 1]))
+        true_classes = _labels_as_classes(np.asarray(flags))
+    if patient_ids is not None:
+        if len(patient_ids) != len(true_classes):
+            raise ValueError(
+                f"patient_ids has {len(patient_ids)} entries but the evaluation has {len(true_classes)} "
+                "examples: pass the ids of the evaluated dataset, in its order"
+            )
+        scores.update(per_patient_icbhi(true_classes, predicted_classes, patient_ids))
+    return {key: float(value) for key, value in scores.items()}
+
+
+def make_compute_metrics(
+    *,
+    problem_type: str | None = None,
+    thresholds: Sequence[float] | None = None,
+    patient_ids: Sequence[Any] | np.ndarray | None = None,
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """A ``compute_metrics`` callable for ``transformers.Trainer``.
+
+    - ``problem_type``: ``"single_label_classification"`` (logits ``[N, 4]``, argmax) or
+      ``"multi_label_classification"`` (logits ``[N, 2]`` for crackle/wheeze, sigmoid, then
+      per-label thresholds); ``None`` detects it from the logits' last dimension.
+    - ``thresholds``: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5); tune
+      them on validation data with :func:`respira.metrics.tune_thresholds`, never on test data.
+    - ``patient_ids``: one id per evaluated example, in the order of the evaluation dataset (the
+      Trainer evaluates sequentially); adds the :func:`respira.metrics.per_patient_icbhi` keys.
+
+    Labels may be class indices ``[N]`` or (crackle, wheeze) flags ``[N, 2]``, for either kind of
+    model; when ``label_ids`` (or ``predictions``) is a tuple, its first element is used. Single-label
+    models get the keys of :func:`respira.metrics.icbhi_scores`, multi-label models those of
+    :func:`respira.metrics.multilabel_scores`; both include ``icbhi_score``, ``specificity`` and
+    ``sensitivity`` (official strict definition).
+    """
+    if problem_type is not None and problem_type not in _PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {_PROBLEM_TYPES} or None, got {problem_type!r}")
+    if problem_type == SINGLE_LABEL and thresholds is not None:
+        raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+    if thresholds is not None:
+        thresholds = tuple(float(t) for t in thresholds)
+        if len(thresholds) != len(LABEL_NAMES) or not all(0.0 <= t <= 1.0 for t in thresholds):
+            raise ValueError(f"thresholds must be two values in [0, 1] (crackle, wheeze), got {thresholds}")
+    ids = None if patient_ids is None else np.asarray(patient_ids)
+
+    def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
+        return _scores(eval_pred, problem_type, thresholds, ids)
+
+    return compute_metrics
+
+
+def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
+    """Default ``compute_metrics``: problem type detected from the logits, thresholds 0.5, no patients.
+
+    See :func:`make_compute_metrics`.
+    """
+    return _scores(eval_pred, None, None, None)

@@ -1,0 +1,16 @@
+"""Training: ``RespiraTrainer`` (task loss + λ·auxiliary loss), its arguments, samplers and collator."""
+
+from .arguments import RespiraTrainingArguments
+from .collator import AudioCollator
+from .samplers import ClassBalancedSampler, FlattenedBatchSampler, GroupedBatchSampler, RandomOrderSampler
+from .trainer import RespiraTrainer
+
+__all__ = [
+    "AudioCollator",
+    "ClassBalancedSampler",
+    "FlattenedBatchSampler",
+    "GroupedBatchSampler",
+    "RandomOrderSampler",
+    "RespiraTrainer",
+    "RespiraTrainingArguments",
+]

@@ -1,0 +1,98 @@
+"""Training options: transformers' ``TrainingArguments`` plus auxiliary losses, samplers and augmentation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainingArguments
+
+SAMPLERS: tuple[str, ...] = ("random", "class_balanced", "contrastive_tuple", "group_by_metadata")
+AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
+
+
+def _as_dict(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
+    """Dict options may come from YAML (a dict) or the command line (a JSON string)."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--{name} must be a JSON object, got {value!r} ({error.msg})") from None
+    if not isinstance(parsed, dict):
+        raise ValueError(f"--{name} must be a JSON object, got {value!r}")
+    return parsed
+
+
+@dataclass
+class RespiraTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` for respira: task loss + λ·auxiliary loss, batch composition, augmentation.
+
+    Model selection uses the validation split only (``metric_for_best_model`` defaults to
+    ``icbhi_score``); the test split is evaluated once at the end by :meth:`RespiraTrainer.evaluate_test`.
+    """
+
+    aux_loss: str | None = field(
+        default=None,
+        metadata={"help": "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, add, patch_mix"},
+    )
+    aux_loss_weight: float = field(default=1.0, metadata={"help": "λ: total loss = task loss + λ · aux loss"})
+    aux_loss_options: str | None = field(
+        default=None, metadata={"help": "JSON object of the auxiliary loss's options (a mapping in YAML)"}
+    )
+    aux_input: str = field(
+        default="projections", metadata={"help": "what the auxiliary loss sees: projections or embeddings"}
+    )
+    batch_sampler: str = field(
+        default="random",
+        metadata={"help": "batch composition: random, class_balanced, contrastive_tuple, group_by_metadata"},
+    )
+    group_by_key: str = field(
+        default="device", metadata={"help": "metadata column grouping batches for group_by_metadata"}
+    )
+    samples_per_group: int = field(
+        default=4, metadata={"help": "group_by_metadata: samples per group in a batch"}
+    )
+    augmentation: str | None = field(
+        default=None,
+        metadata={"help": "JSON object of waveform augmentations (see respira.training.augment)"},
+    )
+    concat_same_label: float = field(
+        default=0.0,
+        metadata={"help": "probability of appending a same-label cycle (concatenation augmentation)"},
+    )
+    concat_classes: str = field(
+        default="wheeze",
+        metadata={"help": "comma-separated classes the concatenation augmentation applies to"},
+    )
+    mixup_alpha: float = field(default=0.0, metadata={"help": "mixup Beta(α, α) on waveforms; 0 disables"})
+    cache_embeddings: bool = field(
+        default=False,
+        metadata={"help": "with a frozen encoder: precompute embeddings once and train the head on them"},
+    )
+    early_stopping_patience: int | None = field(
+        default=None, metadata={"help": "stop after this many evaluations without improvement (validation)"}
+    )
+
+    def __post_init__(self) -> None:
+        if self.metric_for_best_model is None:
+            self.metric_for_best_model = "icbhi_score"
+            self.greater_is_better = True
+        super().__post_init__()
+        self.aux_loss_kwargs = _as_dict(self.aux_loss_options, "aux_loss_options")
+        self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
+        if self.batch_sampler not in SAMPLERS:
+            raise ValueError(f"batch_sampler={self.batch_sampler!r} is not one of {', '.join(SAMPLERS)}")
+        if self.aux_input not in AUX_INPUTS:
+            raise ValueError(f"aux_input={self.aux_input!r} is not one of {', '.join(AUX_INPUTS)}")
+        if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:
+            raise ValueError(
+                "contrastive_tuple batches are [anchors, positives]: per_device_train_batch_size must be even"
+            )
+        if self.early_stopping_patience is not None and not self.load_best_model_at_end:
+            raise ValueError(
+                "early_stopping_patience needs load_best_model_at_end=True (selection on validation)"
+            )

@@ -1,0 +1,131 @@
+"""Batches ICBHI cycles for training: decode, augment (deterministically), pad, attach labels and metadata."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import soxr
+import torch
+
+from ..models.embeddings import pad_batch
+
+METADATA_KEYS: tuple[str, ...] = ("patient_id", "device", "chest_location", "sex", "age_group", "recording")
+"""Metadata passed to auxiliary losses as integer codes (equal codes ⇔ equal values; -1 = missing)."""
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def metadata_code(value: Any) -> int:
+    """A stable integer code for a metadata value (the same in every process and run)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return -1
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return zlib.crc32(str(value).encode())
+
+
+def age_group(age: float | None) -> int:
+    """0 child (< 18 years), 1 adult, -1 unknown: the age metadata of metadata-contrastive pre-training."""
+    if age is None or np.isnan(age):
+        return -1
+    return 0 if age < 18 else 1
+
+
+def decode_audio(audio: Any, sampling_rate: int) -> np.ndarray:
+    """Mono float32 samples at ``sampling_rate`` from a decoded ``datasets.Audio`` value or an array."""
+    if isinstance(audio, Mapping):
+        samples, rate = np.asarray(audio["array"], dtype=np.float32), int(audio["sampling_rate"])
+    elif hasattr(audio, "get_all_samples"):
+        decoded = audio.get_all_samples()
+        samples, rate = decoded.data.numpy(), int(decoded.sample_rate)
+    else:
+        samples, rate = np.asarray(audio, dtype=np.float32), sampling_rate
+    if samples.ndim == 2:
+        samples = samples.mean(axis=0)
+    if rate != sampling_rate:
+        samples = soxr.resample(samples, rate, sampling_rate, quality="HQ")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+@dataclass
+class AudioCollator:
+    """``list[example] → {"input_values", "attention_mask", "labels", "metadata"}`` (or ``embeddings``).
+
+    In training mode each example's augmentation draws from a generator seeded by
+    ``(seed, epoch, recording, cycle_index)``, so the same example gets the same augmentation in a
+    given epoch whatever the batch it lands in — which keeps resumed runs identical to uninterrupted
+    ones. The Trainer sets ``epoch`` at the start of every epoch.
+    """
+
+    sampling_rate: int = 16000
+    augment: Augment | None = None
+    concat: Callable[[np.ndarray, int, np.random.Generator], np.ndarray] | None = None
+    metadata_keys: Sequence[str] = METADATA_KEYS
+    seed: int = 0
+    training: bool = True
+    epoch: int = field(default=0, repr=False)
+
+    def example_rng(self, example: Mapping[str, Any]) -> np.random.Generator:
+        identity = [metadata_code(example.get("recording")), int(example.get("cycle_index", 0) or 0)]
+        return np.random.default_rng([self.seed, self.epoch, *[abs(v) for v in identity]])
+
+    def waveform(self, example: Mapping[str, Any]) -> np.ndarray:
+        samples = decode_audio(example["audio"], self.sampling_rate)
+        if samples.size == 0:
+            raise ValueError(
+                f"empty audio in example {example.get('recording')}:{example.get('cycle_index')}"
+            )
+        if not self.training:
+            return samples
+        rng = self.example_rng(example)
+        if self.concat is not None and "label" in example:
+            samples = self.concat(samples, int(example["label"]), rng)
+        if self.augment is not None:
+            samples = self.augment(samples, rng)
+        return samples.astype(np.float32, copy=False)
+
+    def metadata(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        columns: dict[str, torch.Tensor] = {}
+        for key in self.metadata_keys:
+            if key == "age_group" and "age" in features[0]:
+                values = [age_group(example["age"]) for example in features]
+            elif key in features[0]:
+                values = [metadata_code(example[key]) for example in features]
+            else:
+                continue
+            columns[key] = torch.tensor(values, dtype=torch.long)
+        return columns
+
+    def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = {}
+        if "embeddings" in features[0]:
+            batch["embeddings"] = torch.tensor(
+                np.asarray([f["embeddings"] for f in features], dtype=np.float32)
+            )
+        else:
+            batch["input_values"], batch["attention_mask"] = pad_batch([self.waveform(f) for f in features])
+        if "label" in features[0]:
+            batch["labels"] = torch.tensor([int(f["label"]) for f in features], dtype=torch.long)
+        metadata = self.metadata(features)
+        if metadata:
+            batch["metadata"] = metadata
+        return batch
+
+
+class DatasetCyclePool:
+    """``(label, rng) → waveform``: a random cycle of that label from a dataset (same-label concatenation)."""
+
+    def __init__(self, dataset: Any, sampling_rate: int, label_column: str = "label") -> None:
+        labels = np.asarray(dataset[label_column])
+        self.dataset, self.sampling_rate = dataset, sampling_rate
+        self.indices = {int(label): np.flatnonzero(labels == label) for label in np.unique(labels)}
+
+    def __call__(self, label: int, rng: np.random.Generator) -> np.ndarray | None:
+        candidates = self.indices.get(int(label))
+        if candidates is None or len(candidates) == 0:
+            return None
+        return decode_audio(self.dataset[int(rng.choice(candidates))]["audio"], self.sampling_rate)

@@ -1,0 +1,300 @@
+"""``RespiraTrainer``: task loss + λ·auxiliary loss, per-component logging, validation-only selection."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import datasets
+import torch
+from torch import nn
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
+
+from ..data.corpus import CLASS_NAMES
+from ..losses import build_auxiliary_loss
+from ..metrics import make_compute_metrics
+from .arguments import RespiraTrainingArguments
+from .collator import AudioCollator, DatasetCyclePool
+from .samplers import ClassBalancedSampler, FlattenedBatchSampler, GroupedBatchSampler, RandomOrderSampler
+
+PATCH_MIX = "patch_mix"
+
+
+class _EpochToCollator(TrainerCallback):
+    """Tells the collator which epoch it is, so augmentation is seeded by (seed, epoch, example)."""
+
+    def __init__(self, collator: AudioCollator) -> None:
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.collator.epoch = math.floor(state.epoch or 0)
+
+
+def _json_number(value: Any) -> Any:
+    """Undefined metrics (NaN: e.g. sensitivity without abnormal cycles) become JSON null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _is_test_split(dataset: Any) -> bool:
+    split = getattr(dataset, "split", None)
+    return split is not None and str(split).split("[")[0] == "test"
+
+
+class RespiraTrainer(Trainer):
+    """A ``transformers.Trainer`` for respira classifiers.
+
+    * ``compute_loss`` = task loss (cross-entropy / BCE from the model) + ``aux_loss_weight`` ×
+      auxiliary loss on the model's projections (or embeddings); the losses gather them across
+      processes so pairs and negatives span the global batch. Each component is logged separately.
+    * Batch composition comes from ``args.batch_sampler`` through the ``_get_train_sampler`` hook.
+    * Evaluation (``eval_dataset``) drives model selection and early stopping and must not be the
+      test split; :meth:`evaluate_test` scores the test split once and writes ``metrics.json``.
+    """
+
+    args: RespiraTrainingArguments
+
+    def __init__(
+        self,
+        model: nn.Module,
+        args: RespiraTrainingArguments,
+        train_dataset: datasets.Dataset | None = None,
+        eval_dataset: datasets.Dataset | None = None,
+        data_collator: AudioCollator | None = None,
+        compute_metrics: Any = None,
+        aux_loss: nn.Module | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if _is_test_split(eval_dataset):
+            raise ValueError(
+                "eval_dataset is the test split: model selection and early stopping must use a validation "
+                "split (load_icbhi(..., validation_size=0.2) carves one by patient); score the test split "
+                "once at the end with evaluate_test()"
+            )
+        if args.remove_unused_columns:
+            args.remove_unused_columns = False  # the collator needs the audio and metadata columns
+        config = model.config
+        if args.cache_embeddings:
+            train_dataset, eval_dataset = self._cache_embeddings(model, args, train_dataset, eval_dataset)
+        if data_collator is None:
+            data_collator = self._default_collator(config, args, train_dataset)
+        callbacks = list(callbacks or [])
+        callbacks.append(_EpochToCollator(data_collator))
+        if args.early_stopping_patience is not None:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+        if compute_metrics is None:
+            compute_metrics = make_compute_metrics(problem_type=config.problem_type)
+        super().__init__(
+            model=model,
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            data_collator=data_collator,
+            compute_metrics=compute_metrics,
+            callbacks=callbacks,
+            **kwargs,
+        )
+        self.aux_loss = aux_loss
+        if self.aux_loss is None and args.aux_loss:
+            self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
+        if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
+            self._check_patch_mix(model)
+        self._components: dict[str, float] = defaultdict(float)
+        self._component_steps = 0
+
+    # ------------------------------------------------------------------ data
+    @staticmethod
+    def _default_collator(config, args: RespiraTrainingArguments, train_dataset) -> AudioCollator:
+        from .augment import SameLabelConcat, build_augmentation
+
+        concat = None
+        if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
+            classes = [
+                CLASS_NAMES.index(name.strip()) for name in args.concat_classes.split(",") if name.strip()
+            ]
+            concat = SameLabelConcat(
+                DatasetCyclePool(train_dataset, config.sampling_rate),
+                probability=args.concat_same_label,
+                classes=classes,
+                sampling_rate=config.sampling_rate,
+            )
+        return AudioCollator(
+            sampling_rate=config.sampling_rate,
+            augment=build_augmentation(args.augmentation_spec),
+            concat=concat,
+            seed=args.seed,
+        )
+
+    @staticmethod
+    def _cache_embeddings(model, args, train_dataset, eval_dataset):
+        from ..models.embeddings import compute_embeddings
+
+        if not model.config.freeze_encoder:
+            raise ValueError(
+                "cache_embeddings needs a frozen encoder (freeze_encoder=True in the model config)"
+            )
+        if args.augmentation_spec or args.mixup_alpha or args.concat_same_label:
+            warnings.warn(
+                "waveform augmentation does not apply when training on cached embeddings", stacklevel=3
+            )
+        batch = args.per_device_eval_batch_size
+        cached = [
+            compute_embeddings(model, d, batch_size=batch) if d is not None else None
+            for d in (train_dataset, eval_dataset)
+        ]
+        return cached[0], cached[1]
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        strategy, seed = self.args.batch_sampler, self.args.seed
+        if strategy == "random":
+            return RandomOrderSampler(len(dataset), seed=seed)
+        if strategy == "class_balanced":
+            return ClassBalancedSampler(dataset["label"], seed=seed)
+        if strategy == "group_by_metadata":
+            return GroupedBatchSampler(
+                dataset[self.args.group_by_key],
+                self.args.per_device_train_batch_size,
+                samples_per_group=self.args.samples_per_group,
+                seed=seed,
+            )
+        from ..losses.contrastive_tuple import ContrastiveTupleBatchSampler
+
+        anchors = self.args.per_device_train_batch_size // 2
+        return FlattenedBatchSampler(
+            ContrastiveTupleBatchSampler(dataset["label"], anchors, seed=seed), 2 * anchors
+        )
+
+    def _set_collator_training(self, training: bool) -> None:
+        if isinstance(self.data_collator, AudioCollator):
+            self.data_collator.training = training
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        self._set_collator_training(False)
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            self._set_collator_training(True)
+
+    def predict(self, *args: Any, **kwargs: Any):
+        self._set_collator_training(False)
+        try:
+            return super().predict(*args, **kwargs)
+        finally:
+            self._set_collator_training(True)
+
+    # ------------------------------------------------------------------ loss
+    def _check_patch_mix(self, model: nn.Module) -> None:
+        encoder = self.accelerator.unwrap_model(model).respira.encoder
+        if not hasattr(getattr(encoder, "embeddings", None), "patch_embeddings"):
+            raise ValueError("the patch_mix auxiliary loss mixes AST patch embeddings: use an AST encoder")
+
+    def _mixup(self, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
+        from .augment import mixup
+
+        generator = torch.Generator().manual_seed(hash((self.args.seed, self.state.global_step)) & 0x7FFFFFFF)
+        multi_label = (
+            self.accelerator.unwrap_model(self.model).config.problem_type == "multi_label_classification"
+        )
+        inputs["input_values"], soft_labels, _, permutation = mixup(
+            inputs["input_values"],
+            labels,
+            num_classes=len(CLASS_NAMES),
+            alpha=self.args.mixup_alpha,
+            generator=generator,
+            multi_label=multi_label,
+        )
+        if "attention_mask" in inputs:  # a mixed row holds signal wherever either source did
+            mask = inputs["attention_mask"]
+            inputs["attention_mask"] = mask | mask[permutation.to(mask.device)]
+        return soft_labels
+
+    def _auxiliary(self, model: nn.Module, inputs: dict[str, Any], outputs, labels, metadata) -> torch.Tensor:
+        if self.args.aux_loss == PATCH_MIX:
+            return self._patch_mix(model, inputs, outputs)
+        features = outputs.projections if self.args.aux_input == "projections" else outputs.embeddings
+        if features is None:
+            raise ValueError("the auxiliary loss needs projections: set projector_dim in the model config")
+        # the loss gathers features, labels and metadata across processes itself (gather_distributed)
+        return self.aux_loss(features, labels, **metadata)
+
+    def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
+        from ..losses.patch_mix import apply_patch_mix, patch_mix_plan
+
+        encoder = self.accelerator.unwrap_model(model).respira.encoder
+        batch = outputs.logits.shape[0]
+        num_patches = encoder.embeddings.position_embeddings.shape[1] - 2
+        generator = torch.Generator().manual_seed(
+            hash((self.args.seed, self.state.global_step, 1)) & 0x7FFFFFFF
+        )
+        permutation, mask, lam = patch_mix_plan(batch, num_patches, generator=generator)
+        hook = encoder.embeddings.patch_embeddings.register_forward_hook(
+            lambda module, args, output: apply_patch_mix(
+                output, permutation.to(output.device), mask.to(output.device)
+            )
+        )
+        try:
+            mixed = model(**inputs)
+        finally:
+            hook.remove()
+        return self.aux_loss(
+            mixed.projections, outputs.projections, permutation.to(mixed.projections.device), lam
+        )
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        metadata = inputs.pop("metadata", {})
+        base = self.accelerator.unwrap_model(model)
+        task_labels = labels
+        if model.training and self.args.mixup_alpha > 0 and "input_values" in inputs:
+            task_labels = self._mixup(inputs, labels)
+        outputs = model(**inputs)
+        task_loss = base.compute_loss(outputs.logits, task_labels)
+        loss = task_loss
+        components = {"task_loss": task_loss.detach()}
+        if self.aux_loss is not None and model.training:
+            aux_labels = task_labels if task_labels.dim() == 2 else labels
+            aux = self._auxiliary(model, inputs, outputs, aux_labels, metadata)
+            loss = loss + self.args.aux_loss_weight * aux
+            components["aux_loss"] = aux.detach()
+            for name, value in getattr(self.aux_loss, "last_components", {}).items():
+                components[f"aux/{name}"] = value
+        if model.training:
+            for name, value in components.items():
+                self._components[name] += float(value)
+            self._component_steps += 1
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self._component_steps and "loss" in logs:
+            for name, total in self._components.items():
+                logs[name] = round(total / self._component_steps, 6)
+            self._components.clear()
+            self._component_steps = 0
+        super().log(logs, start_time)
+
+    # ------------------------------------------------------------------ test
+    def evaluate_test(
+        self, test_dataset: datasets.Dataset, output_dir: str | Path | None = None
+    ) -> dict[str, float]:
+        """Score the test split once (after selection on validation) and merge it into ``metrics.json``."""
+        if self.args.cache_embeddings:
+            from ..models.embeddings import compute_embeddings
+
+            test_dataset = compute_embeddings(
+                self.model, test_dataset, batch_size=self.args.per_device_eval_batch_size
+            )
+        metrics = self.evaluate(eval_dataset=test_dataset, metric_key_prefix="test")
+        if self.is_world_process_zero():
+            path = Path(output_dir or self.args.output_dir) / "metrics.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            existing = json.loads(path.read_text()) if path.exists() else {}
+            existing.update({key: _json_number(value) for key, value in metrics.items()})
+            partial = path.with_suffix(".json.partial")
+            partial.write_text(json.dumps(existing, indent=2, sort_keys=True, allow_nan=False) + "\n")
+            partial.replace(path)
+        return metrics

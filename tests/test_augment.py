@@ -1,0 +1,336 @@
+"""Tests for respira.training.augment: waveform augmentations, same-label concatenation, mixup."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from respira.training.augment import (
+    AUGMENTATIONS,
+    Compose,
+    Gain,
+    PitchShift,
+    SameLabelConcat,
+    TimeShift,
+    TimeStretch,
+    WhiteNoise,
+    build_augmentation,
+    concat_same_label,
+    mixup,
+    phase_vocoder,
+)
+
+SR = 16_000
+
+
+def sine(frequency: float = 500.0, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * SR)) / SR
+    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def dominant_frequency(waveform: np.ndarray) -> float:
+    """FFT peak (Hann window, 8x zero padding: 0.125 Hz bins on 1 s)."""
+    n = waveform.size
+    spectrum = np.abs(np.fft.rfft(waveform * np.hanning(n), n=8 * n))
+    return float(np.argmax(spectrum) * SR / (8 * n))
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+ALWAYS = [
+    WhiteNoise(probability=1.0),
+    Gain(probability=1.0),
+    TimeShift(probability=1.0),
+    TimeShift(mode="pad", probability=1.0),
+    TimeStretch(probability=1.0),
+    PitchShift(probability=1.0),
+]
+
+
+@pytest.mark.parametrize("augmentation", ALWAYS, ids=repr)
+def test_same_seed_same_output_different_seed_differs(augmentation) -> None:
+    x = np.random.default_rng(123).standard_normal(4000).astype(np.float32)
+    first, again, other = augmentation(x, rng(1)), augmentation(x, rng(1)), augmentation(x, rng(2))
+    assert first.dtype == np.float32
+    np.testing.assert_array_equal(first, again)
+    assert first.shape != other.shape or not np.array_equal(first, other)
+
+
+def test_compose_is_deterministic_and_applies_in_order() -> None:
+    x = sine(seconds=0.5)
+    compose = Compose([Gain(db=(6, 6), probability=1.0), TimeShift(max_fraction=0.0, probability=1.0)])
+    np.testing.assert_allclose(compose(x, rng(0)), x * 10 ** (6 / 20), rtol=1e-6)
+    full = Compose(ALWAYS)
+    np.testing.assert_array_equal(full(x, rng(5)), full(x, rng(5)))
+    assert not np.array_equal(full(x, rng(5)), full(x, rng(6)))
+
+
+def test_probability_zero_is_identity_and_input_untouched() -> None:
+    x = sine(seconds=0.25)
+    before = x.copy()
+    for augmentation in ALWAYS:
+        skipped = type(augmentation)(probability=0.0)
+        np.testing.assert_array_equal(skipped(x, rng(0)), x)
+        augmentation(x, rng(0))
+    np.testing.assert_array_equal(x, before)
+
+
+def test_probability_is_respected() -> None:
+    gain = Gain(db=(6, 6), probability=0.3)
+    generator = rng(0)
+    x = np.ones(8, dtype=np.float32)
+    applied = sum(gain(x, generator)[0] != 1.0 for _ in range(2000))
+    assert 500 < applied < 700
+
+
+def test_white_noise_snr_in_range() -> None:
+    x = sine(seconds=2.0)
+    low, high = 15.0, 40.0
+    measured = []
+    for seed in range(20):
+        y = WhiteNoise(snr_db=(low, high), probability=1.0)(x, rng(seed))
+        noise = y.astype(np.float64) - x
+        measured.append(10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(noise**2)))
+    assert low - 0.2 <= min(measured) and max(measured) <= high + 0.2
+    assert max(measured) - min(measured) > 5  # actually drawn from the range, not a constant
+    fixed = WhiteNoise(snr_db=(25, 25), probability=1.0)(x, rng(0)).astype(np.float64) - x
+    assert 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(fixed**2)) == pytest.approx(25, abs=0.2)
+
+
+def test_white_noise_on_silence_is_finite() -> None:
+    y = WhiteNoise(probability=1.0)(np.zeros(1000, dtype=np.float32), rng(0))
+    assert y.shape == (1000,)
+    assert np.all(np.isfinite(y))
+
+
+def test_gain_ratio_in_range() -> None:
+    x = sine(seconds=0.1) + 0.6
+    ratios_db = []
+    for seed in range(20):
+        y = Gain(db=(-6, 6), probability=1.0)(x, rng(seed))
+        ratio = y / x
+        np.testing.assert_allclose(ratio, ratio[0], rtol=1e-5)
+        ratios_db.append(20 * np.log10(ratio[0]))
+    assert min(ratios_db) >= -6 - 1e-4 and max(ratios_db) <= 6 + 1e-4
+    assert max(ratios_db) - min(ratios_db) > 3
+    y = Gain(db=(-6, -6), probability=1.0)(x, rng(0))
+    np.testing.assert_allclose(y, x * 10 ** (-6 / 20), rtol=1e-6)
+
+
+def test_time_shift_roll_preserves_samples() -> None:
+    x = np.random.default_rng(3).standard_normal(1000).astype(np.float32)
+    shifted = [TimeShift(max_fraction=0.2, probability=1.0)(x, rng(seed)) for seed in range(10)]
+    for y in shifted:
+        np.testing.assert_array_equal(np.sort(y), np.sort(x))
+        shift = int(np.argmax([np.array_equal(np.roll(x, s), y) for s in range(-200, 201)])) - 200
+        np.testing.assert_array_equal(np.roll(x, shift), y)
+    assert any(not np.array_equal(y, x) for y in shifted)
+
+
+def test_time_shift_pad_keeps_length_and_zeroes_vacated_part() -> None:
+    x = np.arange(1, 1001, dtype=np.float32)  # no zeros, so zeros mark vacated samples
+    shifts = set()
+    for seed in range(20):
+        y = TimeShift(max_fraction=0.2, mode="pad", probability=1.0)(x, rng(seed))
+        assert y.shape == x.shape
+        zeros = int(np.sum(y == 0))
+        assert zeros <= 200
+        if y[0] == 0:  # delayed: zeros at the start, then the head of x
+            np.testing.assert_array_equal(y[:zeros], 0)
+            np.testing.assert_array_equal(y[zeros:], x[: x.size - zeros])
+            shifts.add(zeros)
+        else:  # advanced (or no shift): the tail of x, then zeros at the end
+            np.testing.assert_array_equal(y[y.size - zeros :], 0)
+            np.testing.assert_array_equal(y[: y.size - zeros], x[zeros:])
+            shifts.add(-zeros)
+    assert any(s > 0 for s in shifts) and any(s < 0 for s in shifts)
+
+
+@pytest.mark.parametrize("rate", [0.8, 1.0, 1.2])
+def test_time_stretch_length_and_frequency(rate: float) -> None:
+    x = sine(500.0, seconds=1.0)
+    y = TimeStretch(rate=(rate, rate), probability=1.0)(x, rng(0))
+    assert abs(y.size - x.size / rate) <= 128  # one hop; in fact exactly round(len / rate)
+    assert y.size == round(x.size / rate)
+    assert dominant_frequency(y) == pytest.approx(500.0, abs=3.0)
+    middle = y[1000:-1000]  # steady tone keeps its level (phase locking)
+    assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.03)
+
+
+def test_phase_vocoder_at_rate_one_reconstructs() -> None:
+    x = np.random.default_rng(0).standard_normal(3000).astype(np.float32)
+    np.testing.assert_allclose(phase_vocoder(x, 1.0), x, atol=1e-4)
+
+
+@pytest.mark.parametrize("semitones", [-2.0, 2.0])
+def test_pitch_shift_keeps_length_and_moves_frequency(semitones: float) -> None:
+    x = sine(500.0, seconds=1.0)
+    y = PitchShift(semitones=(semitones, semitones), probability=1.0)(x, rng(0))
+    assert y.shape == x.shape
+    expected = 500.0 * 2 ** (semitones / 12)  # +2 → 561.2 Hz, -2 → 445.4 Hz
+    assert dominant_frequency(y) == pytest.approx(expected, abs=3.0)
+
+
+@pytest.mark.parametrize("length", [0, 1, 37, 300])
+def test_short_cycles_survive(length: int) -> None:
+    x = np.random.default_rng(0).standard_normal(length).astype(np.float32)
+    for augmentation in ALWAYS:
+        y = augmentation(x, rng(0))
+        assert np.all(np.isfinite(y))
+        if not isinstance(augmentation, TimeStretch):
+            assert y.shape == x.shape
+
+
+def wheeze_pool() -> dict[int, list[np.ndarray]]:
+    return {
+        0: [np.full(500, 10.0, dtype=np.float32)],
+        2: [np.full(400, 2.0, dtype=np.float32), np.full(600, 2.0, dtype=np.float32)],
+    }
+
+
+def test_same_label_concat_appends_same_label_only() -> None:
+    concat = SameLabelConcat(wheeze_pool(), probability=1.0, crossfade_ms=10)  # 160 samples
+    x = np.ones(1000, dtype=np.float32)
+    lengths = set()
+    for seed in range(10):
+        y = concat(x, 2, rng(seed))
+        lengths.add(y.size)
+        np.testing.assert_array_equal(y[:840], 1.0)
+        np.testing.assert_allclose(y[1000:], 2.0)  # the appended cycle is a wheeze, never the 10.0 normal one
+        assert np.all(y <= 2.0 * np.sqrt(2) + 1e-5)
+    assert lengths == {1000 + 400 - 160, 1000 + 600 - 160}
+
+
+def test_same_label_concat_class_filter_probability_and_max_length() -> None:
+    x = np.ones(1000, dtype=np.float32)
+    always = SameLabelConcat(wheeze_pool(), probability=1.0)
+    np.testing.assert_array_equal(always(x, 0, rng(0)), x)  # normal is not in classes=(2,)
+    np.testing.assert_array_equal(always(x, 1, rng(0)), x)  # no pool, not in classes
+    every_class = SameLabelConcat(wheeze_pool(), probability=1.0, classes=None, crossfade_ms=0)
+    y = every_class(x, 0, rng(0))
+    np.testing.assert_array_equal(y, np.concatenate([x, np.full(500, 10.0)]))
+    never = SameLabelConcat(wheeze_pool(), probability=0.0)
+    np.testing.assert_array_equal(never(x, 2, rng(0)), x)
+    capped = SameLabelConcat(wheeze_pool(), probability=1.0, max_seconds=0.075, sampling_rate=SR)
+    assert capped(x, 2, rng(0)).size == 1200
+    assert capped(np.ones(1500, dtype=np.float32), 2, rng(0)).size == 1500  # already too long: unchanged
+    named = SameLabelConcat(wheeze_pool(), probability=1.0, classes=("wheeze", "normal"))
+    assert named.classes == (0, 2)
+
+
+def test_same_label_concat_with_callable_pool() -> None:
+    asked = []
+
+    def pool(label: int, generator: np.random.Generator) -> np.ndarray:
+        asked.append(label)
+        return np.full(200, float(label), dtype=np.float32)
+
+    concat = SameLabelConcat(pool, probability=1.0, classes=(1, 2, 3), crossfade_ms=0)
+    for label in (1, 2, 3, 0):
+        concat(np.ones(100, dtype=np.float32), label, rng(0))
+    assert asked == [1, 2, 3]
+    np.testing.assert_array_equal(concat(np.ones(100, dtype=np.float32), 3, rng(0))[100:], 3.0)
+
+
+def test_concat_same_label_in_batch() -> None:
+    waveforms = [np.full(100, float(i), dtype=np.float32) for i in range(5)]
+    labels = [2, 0, 2, 0, 1]
+    out = concat_same_label(waveforms, labels, rng=rng(0), probability=1.0, classes=None, crossfade=0)
+    np.testing.assert_array_equal(out[0][100:], 2.0)  # partner: the other wheeze (index 2)
+    np.testing.assert_array_equal(out[2][100:], 0.0)
+    np.testing.assert_array_equal(out[1][100:], 3.0)
+    np.testing.assert_array_equal(out[4], waveforms[4])  # no other crackle
+    default = concat_same_label(waveforms, labels, rng=rng(0), probability=1.0, max_length=150)
+    assert [w.size for w in default] == [150, 100, 150, 100, 100]  # wheezes only, capped
+    none = concat_same_label(waveforms, labels, rng=rng(0), probability=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(none, waveforms, strict=True))
+
+
+def test_mixup_single_label() -> None:
+    x = torch.randn(6, 1000)
+    y = torch.tensor([0, 1, 2, 3, 2, 0])
+    mixed, soft, lam, perm = mixup(x, y, alpha=0.4, generator=torch.Generator().manual_seed(0))
+    assert 0.0 <= lam <= 1.0 and soft.shape == (6, 4)
+    assert sorted(perm.tolist()) == list(range(6))
+    one_hot = torch.nn.functional.one_hot(y, 4).float()
+    torch.testing.assert_close(soft, lam * one_hot + (1 - lam) * one_hot[perm])
+    torch.testing.assert_close(soft.sum(dim=1), torch.ones(6))
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
+
+
+def test_mixup_is_deterministic_and_lambda_follows_beta() -> None:
+    x, y = torch.randn(8, 100), torch.randint(0, 4, (8,))
+    first = mixup(x, y, generator=torch.Generator().manual_seed(7))
+    again = mixup(x, y, generator=torch.Generator().manual_seed(7))
+    other = mixup(x, y, generator=torch.Generator().manual_seed(8))
+    assert first[2] == again[2] and torch.equal(first[3], again[3]) and torch.equal(first[0], again[0])
+    assert first[2] != other[2]
+    generator = torch.Generator().manual_seed(0)
+    lams = np.array([mixup(x, y, alpha=0.4, generator=generator)[2] for _ in range(2000)])
+    assert lams.mean() == pytest.approx(0.5, abs=0.03)
+    assert lams.var() == pytest.approx(0.25 / (2 * 0.4 + 1), abs=0.015)  # Beta(α, α) variance
+
+
+def test_mixup_multi_label_flags() -> None:
+    x = torch.randn(4, 50)
+    flags = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    _, soft, lam, perm = mixup(x, flags, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(soft, lam * flags + (1 - lam) * flags[perm])
+    indices = torch.tensor([1, 2, 3, 0])  # the same cycles as class indices
+    _, from_indices, lam2, perm2 = mixup(
+        x, indices, multi_label=True, generator=torch.Generator().manual_seed(1)
+    )
+    assert lam2 == lam and torch.equal(perm2, perm)
+    torch.testing.assert_close(from_indices, soft)
+
+
+def test_mixup_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        mixup(torch.zeros(2, 4), torch.tensor([0, 1]), alpha=0.0)
+    with pytest.raises(ValueError, match="batch size"):
+        mixup(torch.zeros(3, 4), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="class indices"):
+        mixup(torch.zeros(2, 4), torch.tensor([0, 4]))
+
+
+def test_build_augmentation_from_dict() -> None:
+    spec = {
+        "white_noise": {"snr_db": [20, 40], "probability": 0.5},
+        "gain": {"db": [-3, 3]},
+        "time_shift": {"max_fraction": 0.1, "mode": "pad"},
+        "time_stretch": {"rate": [0.9, 1.1], "probability": 0.25},
+        "pitch_shift": None,
+    }
+    compose = build_augmentation(spec)
+    assert isinstance(compose, Compose)
+    assert [type(t) for t in compose] == [WhiteNoise, Gain, TimeShift, TimeStretch, PitchShift]
+    noise, gain, shift, stretch, pitch = compose
+    assert noise.snr_db == (20.0, 40.0) and noise.probability == 0.5
+    assert gain.db == (-3.0, 3.0)
+    assert shift.mode == "pad" and shift.max_fraction == 0.1
+    assert stretch.rate == (0.9, 1.1) and stretch.probability == 0.25
+    assert pitch == PitchShift()
+    assert build_augmentation(None) is None and build_augmentation({}) is None
+    x = sine(seconds=0.3)
+    np.testing.assert_array_equal(compose(x, rng(3)), compose(x, rng(3)))
+
+
+def test_build_augmentation_errors() -> None:
+    with pytest.raises(ValueError, match="reverb") as error:
+        build_augmentation({"reverb": {}})
+    assert all(name in str(error.value) for name in AUGMENTATIONS)
+    with pytest.raises(ValueError, match="snr"):
+        build_augmentation({"white_noise": {"snr": [10, 20]}})
+    with pytest.raises(ValueError, match="snr_db"):
+        build_augmentation({"white_noise": {"snr_db": [40, 20]}})
+    with pytest.raises(ValueError, match="probability"):
+        build_augmentation({"gain": {"probability": 1.5}})
+    with pytest.raises(ValueError, match="mode"):
+        build_augmentation({"time_shift": {"mode": "wrap"}})
+    with pytest.raises(ValueError, match="rate"):
+        build_augmentation({"time_stretch": {"rate": [0, 1.2]}})
+    with pytest.raises(ValueError, match="semitones"):
+        build_augmentation({"pitch_shift": {"semitones": 2}})

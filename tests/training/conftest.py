@@ -1,0 +1,40 @@
+"""Fixtures for training tests: a built synthetic dataset with a validation split, tiny models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import pytest
+
+import respira
+from respira.data import load_icbhi
+
+TINY_CNN = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+TINY_AST = {
+    "model_type": "audio-spectrogram-transformer",
+    "hidden_size": 16,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "max_length": 100,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+}
+
+
+@pytest.fixture(scope="session")
+def icbhi_splits(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> datasets.DatasetDict:
+    datasets.disable_progress_bars()
+    return load_icbhi(
+        synthetic_corpus, validation_size=0.25, cache_dir=tmp_path_factory.mktemp("train_cache")
+    )
+
+
+def tiny_model(encoder: dict = TINY_CNN, **options) -> respira.RespiraForAudioClassification:
+    options.setdefault("target_seconds", 1.0)
+    options.setdefault("head_dropout", 0.0)
+    options.setdefault("projector_dim", 8)
+    return respira.RespiraForAudioClassification(
+        respira.RespiraConfig(encoder_config=dict(encoder), **options)
+    )

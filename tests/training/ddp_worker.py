@@ -1,0 +1,50 @@
+"""Run by test_distributed.py (1 process, or 2 under torchrun): a few steps with ADD; dump the losses."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import datasets
+import torch
+
+from respira.training import RespiraTrainer, RespiraTrainingArguments
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from conftest import TINY_AST, tiny_model
+
+
+def main(dataset_dir: str, output_dir: str, batch_size: int, result: str) -> None:
+    warnings.simplefilter("ignore")
+    datasets.disable_progress_bars()
+    torch.manual_seed(0)
+    train = datasets.load_from_disk(dataset_dir)
+    args = RespiraTrainingArguments(
+        output_dir=output_dir,
+        per_device_train_batch_size=batch_size,
+        max_steps=3,
+        learning_rate=1e-2,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        ddp_backend="gloo" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        seed=0,
+        aux_loss="add",
+        aux_loss_weight=0.5,
+        dataloader_drop_last=True,
+        disable_tqdm=True,
+    )
+    model = tiny_model(TINY_AST, ast_length_policy="adapt")
+    trainer = RespiraTrainer(model, args, train)
+    trainer.train()
+    if trainer.is_world_process_zero():
+        losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+        Path(result).write_text(json.dumps({"losses": losses, "world_size": args.world_size}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])

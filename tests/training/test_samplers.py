@@ -1,0 +1,64 @@
+"""Samplers encode batch composition in index order, deterministically per (seed, epoch)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from respira.losses.contrastive_tuple import ContrastiveTupleBatchSampler
+from respira.training.samplers import (
+    ClassBalancedSampler,
+    FlattenedBatchSampler,
+    GroupedBatchSampler,
+    RandomOrderSampler,
+)
+
+LABELS = [0] * 70 + [1] * 20 + [2] * 7 + [3] * 3
+
+
+def test_random_order_is_a_permutation_seeded_per_epoch() -> None:
+    sampler = RandomOrderSampler(50, seed=3)
+    first = list(sampler)
+    assert sorted(first) == list(range(50))
+    assert list(sampler) == first
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert second != first
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+
+
+def test_class_balanced_sampler_equalises_classes() -> None:
+    sampler = ClassBalancedSampler(LABELS, seed=0, num_samples=8000)
+    counts = Counter(LABELS[i] for i in sampler)
+    for label in range(4):
+        assert counts[label] / 8000 == pytest.approx(0.25, abs=0.03)
+    assert len(list(sampler)) == len(sampler) == 8000
+
+
+def test_grouped_batches_hold_samples_per_group() -> None:
+    groups = ["Meditron"] * 40 + ["LittC2SE"] * 30 + ["AKGC417L"] * 30
+    sampler = GroupedBatchSampler(groups, batch_size=8, samples_per_group=4, seed=0)
+    order = list(sampler)
+    assert len(order) == len(sampler) == (100 // 8) * 8
+    for start in range(0, len(order), 8):
+        batch = [groups[i] for i in order[start : start + 8]]
+        assert Counter(batch).most_common(1)[0][1] >= 4
+        for chunk in (batch[:4], batch[4:]):
+            assert len(set(chunk)) == 1
+    with pytest.raises(ValueError, match="multiple of samples_per_group"):
+        GroupedBatchSampler(groups, batch_size=6, samples_per_group=4)
+
+
+def test_flattened_contrastive_tuple_batches_keep_their_layout() -> None:
+    labels = np.array(LABELS)
+    sampler = FlattenedBatchSampler(ContrastiveTupleBatchSampler(LABELS, 4, seed=0), 8)
+    order = list(sampler)
+    assert len(order) == len(sampler)
+    for start in range(0, len(order), 8):
+        anchors, positives = order[start : start + 4], order[start + 4 : start + 8]
+        assert (labels[anchors] == labels[positives]).all()
+    sampler.set_epoch(2)
+    assert list(sampler) != order

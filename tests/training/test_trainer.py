@@ -1,0 +1,128 @@
+"""RespiraTrainer: loss components, selection on validation, metrics.json, frozen head, mixup, patch-mix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from respira.training import RespiraTrainer, RespiraTrainingArguments
+
+from .conftest import TINY_AST, tiny_model
+
+
+def _args(tmp_path: Path, **overrides) -> RespiraTrainingArguments:
+    options = {
+        "output_dir": str(tmp_path / "run"),
+        "per_device_train_batch_size": 8,
+        "per_device_eval_batch_size": 16,
+        "num_train_epochs": 1,
+        "learning_rate": 1e-3,
+        "logging_steps": 1,
+        "report_to": [],
+        "use_cpu": True,
+        "save_strategy": "no",
+        "seed": 0,
+        "dataloader_drop_last": True,
+    }
+    options.update(overrides)
+    return RespiraTrainingArguments(**options)
+
+
+def test_each_loss_component_is_logged_and_adds_up(icbhi_splits, tmp_path: Path) -> None:
+    args = _args(tmp_path, aux_loss="add", aux_loss_weight=0.5, max_steps=3)
+    trainer = RespiraTrainer(tiny_model(), args, train_dataset=icbhi_splits["train"])
+    trainer.train()
+    steps = [entry for entry in trainer.state.log_history if "task_loss" in entry]
+    assert len(steps) == 3
+    for entry in steps:
+        assert entry["loss"] == pytest.approx(entry["task_loss"] + 0.5 * entry["aux_loss"], rel=1e-4)
+        assert {"aux/add_mean_pos", "aux/add_mean_neg"} <= set(entry)
+
+
+def test_model_selection_refuses_the_test_split(icbhi_splits, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="eval_dataset is the test split"):
+        RespiraTrainer(
+            tiny_model(), _args(tmp_path), icbhi_splits["train"], eval_dataset=icbhi_splits["test"]
+        )
+
+
+def test_selection_on_validation_and_test_metrics_written_once(icbhi_splits, tmp_path: Path) -> None:
+    args = _args(
+        tmp_path,
+        num_train_epochs=2,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        load_best_model_at_end=True,
+        save_total_limit=1,
+    )
+    trainer = RespiraTrainer(
+        tiny_model(), args, icbhi_splits["train"], eval_dataset=icbhi_splits["validation"]
+    )
+    trainer.train()
+    assert trainer.args.metric_for_best_model == "icbhi_score"
+    assert trainer.state.best_metric == max(
+        e["eval_icbhi_score"] for e in trainer.state.log_history if "eval_icbhi_score" in e
+    )
+    metrics = trainer.evaluate_test(icbhi_splits["test"])
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("test_icbhi_score", "test_specificity", "test_sensitivity"):
+        assert key in written
+        assert written[key] == pytest.approx(metrics[key])
+    assert all(value is None or isinstance(value, (int, float)) for value in written.values())
+
+
+def test_frozen_encoder_trains_the_head_on_cached_embeddings(icbhi_splits, tmp_path: Path) -> None:
+    model = tiny_model(freeze_encoder=True)
+    encoder_before = {k: v.clone() for k, v in model.respira.encoder.state_dict().items()}
+    head_before = model.classifier[-1].weight.detach().clone()
+    trainer = RespiraTrainer(
+        model, _args(tmp_path, cache_embeddings=True, num_train_epochs=2), icbhi_splits["train"]
+    )
+    assert "embeddings" in trainer.train_dataset.column_names
+    assert "audio" not in trainer.train_dataset.column_names
+    trainer.train()
+    for name, value in model.respira.encoder.state_dict().items():
+        assert torch.equal(value, encoder_before[name]), name
+    assert not torch.equal(model.classifier[-1].weight, head_before)
+    with pytest.raises(ValueError, match="frozen encoder"):
+        RespiraTrainer(tiny_model(), _args(tmp_path, cache_embeddings=True), icbhi_splits["train"])
+
+
+def test_mixup_trains_on_soft_labels(icbhi_splits, tmp_path: Path) -> None:
+    trainer = RespiraTrainer(
+        tiny_model(), _args(tmp_path, mixup_alpha=0.4, aux_loss="add", max_steps=2), icbhi_splits["train"]
+    )
+    trainer.train()
+    assert all(entry["loss"] == entry["loss"] for entry in trainer.state.log_history if "loss" in entry)
+
+
+def test_patch_mix_needs_ast_and_runs_with_it(icbhi_splits, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="AST encoder"):
+        RespiraTrainer(tiny_model(), _args(tmp_path, aux_loss="patch_mix"), icbhi_splits["train"])
+    model = tiny_model(TINY_AST, ast_length_policy="adapt")
+    trainer = RespiraTrainer(model, _args(tmp_path, aux_loss="patch_mix", max_steps=2), icbhi_splits["train"])
+    trainer.train()
+    assert any("aux_loss" in entry for entry in trainer.state.log_history)
+
+
+@pytest.mark.parametrize("sampler", ["class_balanced", "contrastive_tuple", "group_by_metadata"])
+def test_batch_samplers_drive_training(icbhi_splits, tmp_path: Path, sampler: str) -> None:
+    aux = "contrastive_tuple" if sampler == "contrastive_tuple" else "supcon"
+    args = _args(
+        tmp_path, batch_sampler=sampler, aux_loss=aux, max_steps=2, group_by_key="device", samples_per_group=4
+    )
+    trainer = RespiraTrainer(tiny_model(), args, icbhi_splits["train"])
+    trainer.train()
+    assert sum("aux_loss" in entry for entry in trainer.state.log_history) == 2
+
+
+def test_bad_arguments_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="batch_sampler='nope'"):
+        _args(tmp_path, batch_sampler="nope")
+    with pytest.raises(ValueError, match="aux_loss_options must be a JSON object"):
+        _args(tmp_path, aux_loss_options="{not json")
+    with pytest.raises(ValueError, match="must be even"):
+        _args(tmp_path, batch_sampler="contrastive_tuple", per_device_train_batch_size=7)
