@@ -1,0 +1,24 @@
+"""One module per ``respira`` sub-command; each exposes ``register(subparsers)``.
+
+A command module adds its parser with ``set_defaults(handler=run)``; ``run(args)`` does the work and
+raises on failure (the CLI turns exceptions into one-line errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+COMMANDS: tuple[str, ...] = ("prepare", "train", "evaluate", "predict", "export", "push", "convert", "demo")
+
+
+def register_all(subparsers: argparse._SubParsersAction) -> None:
+    """Add every command that is available (a command module may be absent while it is being built)."""
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as error:
+            if error.name == f"{__name__}.{name}":
+                continue
+            raise
+        module.register(subparsers)

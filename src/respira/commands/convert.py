@@ -1,0 +1,29 @@
+"""``respira convert beats|efficientat``: official checkpoints → folders that ``AutoModel`` loads."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("convert", help="convert an official BEATs or EfficientAT checkpoint")
+    parser.add_argument("family", choices=("beats", "efficientat"))
+    parser.add_argument("checkpoint", help="the original .pt file (read with torch.load(weights_only=True))")
+    parser.add_argument("output_dir", help="folder to write config.json + model.safetensors into")
+    parser.add_argument("--width", type=float, default=0.4, help="EfficientAT width multiplier (0.4-1.0)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.family == "beats":
+        from ..models.beats.convert_beats import convert_beats_checkpoint
+
+        output = convert_beats_checkpoint(args.checkpoint, args.output_dir, overwrite=args.overwrite)
+    else:
+        from ..models.efficientat.convert_efficientat import convert_efficientat_checkpoint
+
+        output = convert_efficientat_checkpoint(
+            args.checkpoint, args.output_dir, width=args.width, overwrite=args.overwrite
+        )
+    print(f"converted {args.checkpoint} → {output} (load it with transformers.AutoModel.from_pretrained)")
