@@ -40,6 +40,9 @@ class RespiraTrainingArguments(TrainingArguments):
         metadata={"help": "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, add, patch_mix"},
     )
     aux_loss_weight: float = field(default=1.0, metadata={"help": "λ: total loss = task loss + λ · aux loss"})
+    task_loss_weight: float = field(
+        default=1.0, metadata={"help": "weight of the classification loss (0: train the embedding alone)"}
+    )
     aux_loss_options: str | None = field(
         default=None, metadata={"help": "JSON object of the auxiliary loss's options (a mapping in YAML)"}
     )

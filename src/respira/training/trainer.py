@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import warnings
@@ -169,23 +170,27 @@ class RespiraTrainer(Trainer):
             ContrastiveTupleBatchSampler(dataset["label"], anchors, seed=seed), 2 * anchors
         )
 
-    def _set_collator_training(self, training: bool) -> None:
+    @contextlib.contextmanager
+    def _evaluation_mode(self):
+        """No augmentation, and every sample scored: ``dataloader_drop_last`` is for training batches only."""
+        drop_last = self.args.dataloader_drop_last
+        self.args.dataloader_drop_last = False
         if isinstance(self.data_collator, AudioCollator):
-            self.data_collator.training = training
+            self.data_collator.training = False
+        try:
+            yield
+        finally:
+            self.args.dataloader_drop_last = drop_last
+            if isinstance(self.data_collator, AudioCollator):
+                self.data_collator.training = True
 
     def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
-        self._set_collator_training(False)
-        try:
+        with self._evaluation_mode():
             return super().evaluate(*args, **kwargs)
-        finally:
-            self._set_collator_training(True)
 
     def predict(self, *args: Any, **kwargs: Any):
-        self._set_collator_training(False)
-        try:
+        with self._evaluation_mode():
             return super().predict(*args, **kwargs)
-        finally:
-            self._set_collator_training(True)
 
     # ------------------------------------------------------------------ loss
     def _check_patch_mix(self, model: nn.Module) -> None:
@@ -254,7 +259,7 @@ class RespiraTrainer(Trainer):
             task_labels = self._mixup(inputs, labels)
         outputs = model(**inputs)
         task_loss = base.compute_loss(outputs.logits, task_labels)
-        loss = task_loss
+        loss = self.args.task_loss_weight * task_loss
         components = {"task_loss": task_loss.detach()}
         if self.aux_loss is not None and model.training:
             aux_labels = task_labels if task_labels.dim() == 2 else labels

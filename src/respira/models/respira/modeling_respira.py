@@ -286,6 +286,13 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.respira.encoder.requires_grad_(False)
         self.train(self.training)
 
+    def unfreeze_encoder(self) -> None:
+        """Let the encoder train again (undoes :meth:`freeze_encoder`)."""
+        self.config.freeze_encoder = False
+        self.respira.config.freeze_encoder = False
+        self.respira.encoder.requires_grad_(True)
+        self.train(self.training)
+
     @torch.no_grad()
     def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled encoder embeddings in eval mode (for caching, so a frozen head trains in seconds)."""
