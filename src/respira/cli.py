@@ -28,7 +28,7 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted)."""
+    """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted, or the command's own code)."""
     warnings.formatwarning = _one_line_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("once")
-            args.handler(args)
+            code = args.handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"respira {args.command}: error: {message}", file=sys.stderr)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

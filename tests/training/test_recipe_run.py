@@ -129,3 +129,28 @@ def test_contrastive_two_stage_schedule(synthetic_corpus: Path, tmp_path: Path) 
     state = json.loads((output / "trainer_state.json").read_text())
     assert not any("aux_loss" in entry for entry in state["log_history"])  # the saved state is the head stage
     assert json.loads((output / "config.json").read_text())["freeze_encoder"] is True
+
+
+@pytest.mark.parametrize(
+    "recipe", sorted(Path(__file__).parents[2].glob("recipes/*.yaml")), ids=lambda p: p.name
+)
+def test_every_shipped_recipe_parses(recipe: Path) -> None:
+    model, _, _, args = parse_recipe(recipe)
+    assert model.encoder in ("cnn", "ast", "beats", "efficientat")
+    assert args.output_dir
+
+
+def test_sweep_runs_each_combination(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
+    recipe = _recipe(tmp_path, aux_loss="add", max_steps=1, eval_steps=1, save_steps=1)
+    code = main(
+        ["sweep", str(recipe), "--grid", "learning_rate=0.001,0.0001", "--data_dir", str(synthetic_corpus),
+         "--output_dir", str(tmp_path / "sweep"), "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    table = capsys.readouterr().out.splitlines()[-3:]
+    assert table[0].split()[:2] == ["run", "test"]
+    assert {line.split()[0] for line in table[1:]} == {"learning_rate=0.001", "learning_rate=0.0001"}
+    for name in ("learning_rate=0.001", "learning_rate=0.0001"):
+        assert (tmp_path / "sweep" / name / "metrics.json").is_file()
+    assert main(["sweep", str(recipe), "--grid", "oops"]) == 2
+    assert "KEY=V1,V2" in capsys.readouterr().err

@@ -9,7 +9,17 @@ from __future__ import annotations
 import argparse
 import importlib
 
-COMMANDS: tuple[str, ...] = ("prepare", "train", "evaluate", "predict", "export", "push", "convert", "demo")
+COMMANDS: tuple[str, ...] = (
+    "prepare",
+    "train",
+    "sweep",
+    "evaluate",
+    "predict",
+    "export",
+    "push",
+    "convert",
+    "demo",
+)
 
 
 def register_all(subparsers: argparse._SubParsersAction) -> None:

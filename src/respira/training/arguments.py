@@ -71,6 +71,10 @@ class RespiraTrainingArguments(TrainingArguments):
         default="wheeze",
         metadata={"help": "comma-separated classes the concatenation augmentation applies to"},
     )
+    views: int = field(
+        default=1,
+        metadata={"help": "augmented views of each training example (2 for self-supervised losses)"},
+    )
     mixup_alpha: float = field(default=0.0, metadata={"help": "mixup Beta(α, α) on waveforms; 0 disables"})
     cache_embeddings: bool = field(
         default=False,

@@ -56,9 +56,10 @@ class AudioCollator:
     """``list[example] → {"input_values", "attention_mask", "labels", "metadata"}`` (or ``embeddings``).
 
     In training mode each example's augmentation draws from a generator seeded by
-    ``(seed, epoch, recording, cycle_index)``, so the same example gets the same augmentation in a
+    ``(seed, epoch, view, recording, cycle_index)``, so the same example gets the same augmentation in a
     given epoch whatever the batch it lands in — which keeps resumed runs identical to uninterrupted
-    ones. The Trainer sets ``epoch`` at the start of every epoch.
+    ones. The Trainer sets ``epoch`` at the start of every epoch. With ``views > 1`` (self-supervised
+    contrastive losses) each example appears ``views`` times, differently augmented, view-major.
     """
 
     sampling_rate: int = 16000
@@ -66,14 +67,15 @@ class AudioCollator:
     concat: Callable[[np.ndarray, int, np.random.Generator], np.ndarray] | None = None
     metadata_keys: Sequence[str] = METADATA_KEYS
     seed: int = 0
+    views: int = 1
     training: bool = True
     epoch: int = field(default=0, repr=False)
 
-    def example_rng(self, example: Mapping[str, Any]) -> np.random.Generator:
+    def example_rng(self, example: Mapping[str, Any], view: int = 0) -> np.random.Generator:
         identity = [metadata_code(example.get("recording")), int(example.get("cycle_index", 0) or 0)]
-        return np.random.default_rng([self.seed, self.epoch, *[abs(v) for v in identity]])
+        return np.random.default_rng([self.seed, self.epoch, view, *[abs(v) for v in identity]])
 
-    def waveform(self, example: Mapping[str, Any]) -> np.ndarray:
+    def waveform(self, example: Mapping[str, Any], view: int = 0) -> np.ndarray:
         samples = decode_audio(example["audio"], self.sampling_rate)
         if samples.size == 0:
             raise ValueError(
@@ -81,7 +83,7 @@ class AudioCollator:
             )
         if not self.training:
             return samples
-        rng = self.example_rng(example)
+        rng = self.example_rng(example, view)
         if self.concat is not None and "label" in example:
             samples = self.concat(samples, int(example["label"]), rng)
         if self.augment is not None:
@@ -107,7 +109,9 @@ class AudioCollator:
                 np.asarray([f["embeddings"] for f in features], dtype=np.float32)
             )
         else:
-            batch["input_values"], batch["attention_mask"] = pad_batch([self.waveform(f) for f in features])
+            views = self.views if self.training else 1  # view-major: all first views, then all second views
+            waveforms = [self.waveform(f, view) for view in range(views) for f in features]
+            batch["input_values"], batch["attention_mask"] = pad_batch(waveforms)
         if "label" in features[0]:
             batch["labels"] = torch.tensor([int(f["label"]) for f in features], dtype=torch.long)
         metadata = self.metadata(features)

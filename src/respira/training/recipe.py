@@ -72,6 +72,10 @@ class DataArguments:
     stratify_by: str = field(default="chest_location")
     lowpass_cutoff: float | None = field(default=None, metadata={"help": "Butterworth low-pass (Hz)"})
     split_seed: int = field(default=0, metadata={"help": "seed of the validation / patient split"})
+    train_fraction: float = field(
+        default=1.0,
+        metadata={"help": "keep this share of the training patients' cycles (label-efficiency studies)"},
+    )
     dataset_cache_dir: str | None = field(default=None)
     num_proc: int | None = field(default=None)
 

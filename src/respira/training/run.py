@@ -80,7 +80,7 @@ def build_datasets(data: DataArguments, sampling_rate: int):
         validation_size = data.validation_size
     if data.lowpass_cutoff:
         options["lowpass_cutoff"] = data.lowpass_cutoff
-    return load_icbhi(
+    splits = load_icbhi(
         data.data_dir,
         sampling_rate=sampling_rate,
         validation_size=validation_size,
@@ -89,6 +89,21 @@ def build_datasets(data: DataArguments, sampling_rate: int):
         num_proc=data.num_proc,
         **options,
     )
+    if data.train_fraction < 1.0:
+        splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
+    return splits
+
+
+def _patient_subset(train, fraction: float, seed: int):
+    """A stratified, patient-wise share of the training split (the rest is simply not used)."""
+    from ..data import patient_split
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
+    index = train.select_columns(["patient_id", "label"]).to_pandas()
+    index["label"] = [CLASS_NAMES[i] for i in index["label"]]
+    kept = patient_split(index, {"kept": fraction, "rest": 1 - fraction}, seed=seed, require_all=None)
+    return train.select(np.flatnonzero(kept.to_numpy() == "kept"))
 
 
 def _class_weights(spec: str | None, labels: list[int], problem_type: str) -> list[float] | None:

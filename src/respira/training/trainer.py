@@ -128,6 +128,7 @@ class RespiraTrainer(Trainer):
             augment=build_augmentation(args.augmentation_spec),
             concat=concat,
             seed=args.seed,
+            views=args.views,
         )
 
     @staticmethod
@@ -258,7 +259,10 @@ class RespiraTrainer(Trainer):
         if model.training and self.args.mixup_alpha > 0 and "input_values" in inputs:
             task_labels = self._mixup(inputs, labels)
         outputs = model(**inputs)
-        task_loss = base.compute_loss(outputs.logits, task_labels)
+        views = outputs.logits.shape[0] // labels.shape[0]
+        task_loss = base.compute_loss(
+            outputs.logits, task_labels.repeat(views, *[1] * (task_labels.dim() - 1))
+        )
         loss = self.args.task_loss_weight * task_loss
         components = {"task_loss": task_loss.detach()}
         if self.aux_loss is not None and model.training:

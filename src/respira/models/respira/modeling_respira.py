@@ -264,6 +264,8 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         interpolated to the frames of ``target_seconds``.
         """
         encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
+            encoder = encoder.encoder
         config = RespiraConfig(
             encoder_config=encoder.config.to_dict(),
             encoder_name_or_path=str(encoder_name_or_path),

@@ -1,0 +1,122 @@
+"""``respira predict MODEL FILE...``: crackle/wheeze probabilities over sliding windows or given cycles."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
+wheeze (probability that each is present), label (normal/crackle/wheeze/both) and, for
+single-label models, p_normal, p_crackle, p_wheeze, p_both (the four class probabilities).
+JSON is a list of row objects; CSV has a header line. --annotations adds annotated_label.
+
+exit status: 0 when every file was predicted; 1 when some files failed (one error line each on
+stderr; the others are predicted and written); 2 when no file could be predicted or on any other
+error.
+"""
+
+FORMATS = ("json", "csv")
+DECIMALS = 6
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict crackles and wheezes in audio files",
+        description="Predict crackles and wheezes over sliding windows of audio files, or over the "
+        "cycles of an ICBHI annotation file.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
+    parser.add_argument(
+        "--annotations",
+        metavar="FILE.txt",
+        help="ICBHI annotation file (start end crackle wheeze): predict its cycles (one FILE only)",
+    )
+    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
+    parser.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default 2)")
+    parser.add_argument(
+        "--smoothing", type=int, default=1, help="moving average of the probabilities over k windows"
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, help="output format (default: from --output's suffix, else json)"
+    )
+    parser.add_argument("--output", metavar="PATH", help="write here instead of standard output")
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.set_defaults(handler=run)
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, DECIMALS) if isinstance(value, float) else value
+
+
+def format_rows(rows: list[dict[str, Any]], output_format: str) -> str:
+    """Rows as a JSON list of objects or as CSV with a header (floats rounded to 6 decimals)."""
+    rounded = [{key: _rounded(value) for key, value in row.items()} for row in rows]
+    if output_format == "json":
+        return json.dumps(rounded, indent=2, allow_nan=False) + "\n"
+    columns: dict[str, None] = {}
+    for row in rounded:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rounded)
+    return buffer.getvalue()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..inference import load_model, predict_files
+
+    if args.annotations is not None and len(args.files) != 1:
+        raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
+    output_format = args.format
+    if output_format is None:
+        output_format = "csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json"
+    model, _config = load_model(args.model, device=args.device)
+    rows, errors = predict_files(
+        model,
+        args.files,
+        annotations=args.annotations,
+        window=args.window,
+        hop=args.hop,
+        smoothing=args.smoothing,
+        batch_size=args.batch_size,
+    )
+    predicted = len(args.files) - len(errors)
+    if predicted == 0:
+        if len(errors) == 1:
+            raise ValueError(errors[0][1])
+        for _path, message in errors:
+            print(f"respira predict: error: {message}", file=sys.stderr)
+        raise ValueError(f"none of the {len(errors)} files could be predicted")
+    text = format_rows(rows, output_format)
+    if args.output:
+        _write_atomically(Path(args.output), text)
+        print(f"wrote {len(rows)} predictions for {predicted} file(s) to {args.output}")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    for _path, message in errors:
+        print(f"respira predict: error: {message}", file=sys.stderr)
+    return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)

@@ -1,0 +1,128 @@
+"""``respira sweep RECIPE --grid key=v1,v2 ...``: a grid of runs (or an Optuna search), with a table."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+AUX_OPTION_KEYS = ("num_negatives", "temperature", "lambda_mean_pos", "lambda_std_pos")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("sweep", help="train a grid of recipe variations (or an Optuna search)")
+    parser.add_argument("recipe", help="recipes/*.yaml")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a recipe field and its values (repeatable)",
+    )
+    parser.add_argument(
+        "--optuna_trials", type=int, default=0, help="run an Optuna search of N trials instead"
+    )
+    parser.set_defaults(handler=run, accepts_overrides=True)
+
+
+def parse_grid(specs: list[str]) -> dict[str, list[str]]:
+    grid: dict[str, list[str]] = {}
+    for spec in specs:
+        key, separator, values = spec.partition("=")
+        if not separator or not key or not values:
+            raise ValueError(f"--grid expects KEY=V1,V2,..., got {spec!r}")
+        grid[key] = values.split(",")
+    return grid
+
+
+def _overrides(combination: dict[str, str], aux_options: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    flags: list[str] = []
+    options = dict(aux_options)
+    for key, value in combination.items():
+        if key in AUX_OPTION_KEYS:
+            options[key] = json.loads(value)
+        else:
+            flags += [f"--{key}", value]
+    return flags, options
+
+
+def run(args: argparse.Namespace) -> None:
+    import datasets
+
+    from ..training.recipe import json_option, parse_recipe
+    from ..training.run import run_training
+
+    datasets.disable_progress_bars()
+    if args.optuna_trials:
+        _optuna(args)
+        return
+    grid = parse_grid(args.grid)
+    if not grid:
+        raise ValueError("give at least one --grid KEY=V1,V2 (or --optuna_trials N)")
+    _, _, _, base = parse_recipe(args.recipe, args.overrides)
+    root = Path(base.output_dir)
+    rows = []
+    for values in itertools.product(*grid.values()):
+        combination = dict(zip(grid, values, strict=True))
+        name = ",".join(f"{key}={value}" for key, value in combination.items())
+        flags, aux = _overrides(combination, json_option(base.aux_loss_options, "aux_loss_options"))
+        flags += ["--output_dir", str(root / name)]
+        if aux:
+            flags += ["--aux_loss_options", json.dumps(aux)]
+        print(f"### {name}")
+        model_args, data_args, run_args, training_args = parse_recipe(args.recipe, [*args.overrides, *flags])
+        summary = run_training(model_args, data_args, run_args, training_args)
+        rows.append((name, summary))
+    print(_table(rows))
+
+
+def _table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{'run':<{width}}  {'test Sp':>7}  {'test Se':>7}  {'test score':>10}"]
+    for name, summary in rows:
+        cells = [
+            summary.get(f"test_{key}", float("nan")) for key in ("specificity", "sensitivity", "icbhi_score")
+        ]
+        lines.append(f"{name:<{width}}  {cells[0]:7.3f}  {cells[1]:7.3f}  {cells[2]:10.3f}")
+    return "\n".join(lines)
+
+
+def _optuna(args: argparse.Namespace) -> None:
+    """``Trainer.hyperparameter_search`` with Optuna, maximising the validation ICBHI score."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise ImportError("--optuna_trials needs Optuna: pip install optuna") from None
+    from ..training.recipe import parse_recipe
+    from ..training.run import build_datasets, build_model
+    from ..training.trainer import RespiraTrainer
+
+    model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides)
+    splits = build_datasets(data_args, 16000)
+    if "validation" not in splits:
+        raise ValueError(
+            "an Optuna search selects on validation: set validation_size > 0 or split_strategy=patient"
+        )
+    labels = splits["train"]["label"]
+
+    def space(trial) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+            "aux_loss_weight": trial.suggest_float("aux_loss_weight", 0.0, 2.0),
+        }
+
+    trainer = RespiraTrainer(
+        build_model(model_args, labels),
+        training_args,
+        splits["train"],
+        eval_dataset=splits["validation"],
+        model_init=lambda trial=None: build_model(model_args, labels),
+    )
+    best = trainer.hyperparameter_search(
+        hp_space=space, backend="optuna", n_trials=args.optuna_trials, direction="maximize",
+        compute_objective=lambda metrics: metrics["eval_icbhi_score"],
+    )  # fmt: skip
+    print(f"best validation ICBHI score {best.objective:.4f} with {best.hyperparameters}")

@@ -1,0 +1,573 @@
+"""Predict crackles and wheezes in recordings with a trained respira model (the ``respira predict`` engine).
+
+Typical use::
+
+    from respira.inference import load_model, predict_files
+
+    model, config = load_model("my_model")          # a local folder or a Hub id
+    rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
+
+Every prediction is a row (a ``dict``):
+
+- ``start``, ``end``: the span in seconds (a sliding window, or an annotated cycle);
+- ``crackle``, ``wheeze``: the probability that crackles / wheezes are present in the span;
+- ``label``: the four-class ICBHI label (``normal``, ``crackle``, ``wheeze``, ``both``);
+- single-label models only: ``p_normal``, ``p_crackle``, ``p_wheeze``, ``p_both``, the probabilities of
+  the four classes (they sum to 1). ``p_crackle`` is "crackles only", so ``crackle = p_crackle + p_both``
+  and ``wheeze = p_wheeze + p_both``; ``label`` is the most probable class.
+
+Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are those sigmoids, and
+``label`` maps the flags ``probability >= threshold`` to a class (no flag: normal, crackle only:
+crackle, wheeze only: wheeze, both flags: both). The thresholds come from the config's
+``decision_thresholds`` (``[crackle, wheeze]``, tuned on validation data) when present, else 0.5.
+
+Audio files of any rate and channel count are read block by block, down-mixed to mono and resampled
+(soxr, high quality) to the model's rate, so even hour-long recordings need little more memory than
+their 16 kHz mono signal; windows are cut and run through the model in batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from .data.corpus import CLASS_NAMES, cycle_label
+from .metrics.multilabel import LABEL_NAMES, flags_to_classes
+
+if TYPE_CHECKING:
+    from .models.respira import RespiraConfig, RespiraForAudioClassification
+
+__all__ = [
+    "AudioReadError",
+    "ModelLoadError",
+    "decision_thresholds",
+    "load_model",
+    "predict_cycles",
+    "predict_files",
+    "predict_windows",
+    "read_audio",
+    "window_starts",
+]
+
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+WEIGHT_FILES: tuple[str, ...] = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+DEFAULT_BATCH_SIZE = 32
+_READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
+
+
+class ModelLoadError(OSError):
+    """A model cannot be loaded; the one-line message says why and what to do."""
+
+
+class AudioReadError(ValueError):
+    """An audio file cannot be read; the message starts with the file's path."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {message}")
+
+
+# --------------------------------------------------------------------------------------------- model
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _hub_error_kind(error: BaseException) -> str:
+    """``"missing"`` when the Hub said the repository (or revision) does not exist, else ``"unreachable"``."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, GatedRepoError):
+            return "gated"
+        if isinstance(current, (RepositoryNotFoundError, RevisionNotFoundError)):
+            return "missing"
+        current = current.__cause__ or current.__context__
+    return "unreachable"
+
+
+def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
+    model_type = config_dict.get("model_type")
+    if model_type != "respira":
+        raise ModelLoadError(
+            f"{name} is not a respira model (its config.json has model_type {model_type!r}, expected "
+            "'respira'); train one with respira or wrap an encoder with "
+            "RespiraForAudioClassification.from_encoder_pretrained"
+        )
+
+
+def _check_labels(config: RespiraConfig, name: str) -> None:
+    labels = [config.id2label[index] for index in range(config.num_labels)]
+    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else LABEL_NAMES
+    if sorted(labels) != sorted(expected):
+        raise ModelLoadError(
+            f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "
+            f"{list(expected)}"
+        )
+
+
+def load_model(
+    model: str | Path, *, device: str | torch.device | None = None
+) -> tuple[RespiraForAudioClassification, RespiraConfig]:
+    """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``.
+
+    ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
+    for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
+    unreachable, missing or gated), or a model that is not a respira classifier.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    progress_bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in command output
+    try:
+        loaded = _load(str(model))
+    finally:
+        if progress_bars:
+            transformers_logging.enable_progress_bar()
+    config = loaded.config
+    _check_labels(config, str(model))
+    loaded.eval().to(torch.device(device) if device is not None else _default_device())
+    return loaded, config
+
+
+def _load(name: str) -> RespiraForAudioClassification:
+    """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
+    from transformers import PreTrainedConfig
+
+    from .models.respira import RespiraForAudioClassification
+
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{path} is a file; pass the model folder (config.json + model.safetensors)")
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"not a model folder (no config.json): {path}")
+        if not any((path / weights).is_file() for weights in WEIGHT_FILES):
+            raise ModelLoadError(f"model folder without weights: {path}")
+        try:
+            config_dict, _ = PreTrainedConfig.get_config_dict(str(path))
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"cannot read {path / 'config.json'}: {error}") from None
+        _check_respira_config(config_dict, str(path))
+        loaded = RespiraForAudioClassification.from_pretrained(str(path))
+    else:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(name)
+        except HFValidationError:
+            raise ModelLoadError(f"model folder not found: {path}") from None
+        try:
+            config_dict, _ = PreTrainedConfig.get_config_dict(name)
+            _check_respira_config(config_dict, name)
+            loaded = RespiraForAudioClassification.from_pretrained(name)
+        except ModelLoadError:
+            raise
+        except Exception as error:
+            if not _is_hub_error(error):
+                raise
+            kind = _hub_error_kind(error)
+            if kind == "missing":
+                raise ModelLoadError(
+                    f"{name} is neither a local folder nor a model on the Hugging Face Hub "
+                    "(check the name; private models need `hf auth login`)"
+                ) from None
+            if kind == "gated":
+                raise ModelLoadError(
+                    f"{name} is a gated model on the Hugging Face Hub: accept its terms and log in"
+                ) from None
+            raise ModelLoadError(
+                f"cannot download {name} from the Hugging Face Hub (offline or unreachable); "
+                "pass a local folder or set HF_HUB_OFFLINE=0"
+            ) from None
+    return loaded
+
+
+def _is_hub_error(error: BaseException) -> bool:
+    """Errors of a download: OSError (transformers wraps them), huggingface_hub and HTTP client errors."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    kinds: tuple[type[BaseException], ...] = (
+        OSError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+    )
+    try:
+        import httpx
+
+        kinds = (*kinds, httpx.HTTPError)
+    except ImportError:  # pragma: no cover - huggingface_hub >= 1.0 depends on httpx
+        pass
+    return isinstance(error, kinds)
+
+
+# --------------------------------------------------------------------------------------------- audio
+def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:
+    """Copy ``chunk`` into ``buffer`` at ``filled``, growing the buffer when the estimate was short."""
+    needed = filled + chunk.shape[0]
+    if needed > buffer.shape[0]:
+        grown = np.empty(max(needed, int(buffer.shape[0] * 1.25) + 1), dtype=np.float32)
+        grown[:filled] = buffer[:filled]
+        buffer = grown
+    buffer[filled:needed] = chunk
+    return buffer, needed
+
+
+def read_audio(path: str | Path, sampling_rate: int = 16000) -> np.ndarray:
+    """Decode a WAV/FLAC (any format libsndfile reads) to mono float32 at ``sampling_rate``.
+
+    Channels are averaged and the signal resampled with soxr (high quality), block by block, so the
+    only large array is the result. Raises :class:`AudioReadError` naming the file when it is missing,
+    not audio, truncated, empty, or holds NaN/infinite samples.
+    """
+    from .data.audio import _check_wav_complete
+    from .data.errors import ICBHIFormatError
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioReadError(path, "no such file")
+    if not path.is_file():
+        raise AudioReadError(path, "is not a file")
+    if sampling_rate <= 0:
+        raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
+    if path.suffix.lower() == ".wav":
+        try:
+            _check_wav_complete(path)
+        except ICBHIFormatError as error:
+            raise AudioReadError(path, str(error).removeprefix(f"{path}: ")) from None
+    try:
+        with sf.SoundFile(path) as handle:
+            rate = int(handle.samplerate)
+            frames = int(handle.frames)
+            if frames == 0:
+                raise AudioReadError(path, "holds no audio samples (empty recording)")
+            stream = None
+            estimate = frames
+            if rate != sampling_rate:
+                stream = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
+                estimate = math.ceil(frames * sampling_rate / rate) + 64
+            buffer = np.empty(max(estimate, 1), dtype=np.float32)
+            filled = 0
+            head: np.ndarray | None = None
+            for block in handle.blocks(blocksize=_READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                if not np.isfinite(mono).all():
+                    raise AudioReadError(path, "holds NaN or infinite samples")
+                if head is None:
+                    head = mono[:16].copy()
+                chunk = stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
+                buffer, filled = _append(buffer, filled, chunk)
+            if stream is not None:
+                buffer, filled = _append(
+                    buffer, filled, stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                )
+    except AudioReadError:
+        raise
+    except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise AudioReadError(path, f"cannot be decoded as audio ({message})") from None
+    if filled == 0:
+        if head is None or head.size == 0:
+            raise AudioReadError(path, "holds no audio samples (empty recording)")
+        # a few input samples resample to none: keep one (their mean) so the file still gets a prediction
+        return np.full(1, head.mean(), dtype=np.float32)
+    return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
+
+
+# ---------------------------------------------------------------------------------------- prediction
+def _problem_type(config: RespiraConfig) -> str:
+    kind = config.problem_type or SINGLE_LABEL
+    if kind not in (SINGLE_LABEL, MULTI_LABEL):
+        raise ValueError(f"unsupported problem_type {kind!r}")
+    return kind
+
+
+def _label_index(config: RespiraConfig, names: Sequence[str]) -> list[int]:
+    """Logit index of each of ``names``, from the config's ``id2label``."""
+    by_name = {str(label): int(index) for index, label in config.id2label.items()}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise ValueError(f"the model's labels {sorted(by_name)} lack {missing}")
+    return [by_name[name] for name in names]
+
+
+def decision_thresholds(config: RespiraConfig) -> tuple[float, float]:
+    """The (crackle, wheeze) thresholds of a multi-label model: ``config.decision_thresholds`` or 0.5."""
+    values = getattr(config, "decision_thresholds", None)
+    if values is None:
+        return 0.5, 0.5
+    values = [float(value) for value in values]
+    if len(values) != 2 or not all(0.0 <= value <= 1.0 for value in values):
+        raise ValueError(f"config.decision_thresholds must be [crackle, wheeze] in [0, 1], got {values}")
+    return values[0], values[1]
+
+
+def _probabilities(logits: torch.Tensor, kind: str) -> np.ndarray:
+    logits = logits.float()
+    probabilities = logits.softmax(dim=-1) if kind == SINGLE_LABEL else logits.sigmoid()
+    return probabilities.cpu().numpy().astype(np.float64)
+
+
+def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
+    """Centred moving average over ``k`` rows (``(k-1)//2`` before, ``k//2`` after; shorter at the ends)."""
+    if k <= 1 or probabilities.shape[0] <= 1:
+        return probabilities
+    before, after = (k - 1) // 2, k // 2
+    n = probabilities.shape[0]
+    cumulative = np.concatenate([np.zeros((1, probabilities.shape[1])), np.cumsum(probabilities, axis=0)])
+    rows = np.arange(n)
+    low = np.clip(rows - before, 0, n)
+    high = np.clip(rows + after + 1, 0, n)
+    return (cumulative[high] - cumulative[low]) / (high - low)[:, None]
+
+
+def _rows(
+    probabilities: np.ndarray, spans: Sequence[tuple[float, float]], config: RespiraConfig
+) -> list[dict[str, Any]]:
+    kind = _problem_type(config)
+    rows: list[dict[str, Any]] = []
+    if kind == SINGLE_LABEL:
+        order = _label_index(config, CLASS_NAMES)
+        classes = probabilities[:, order]  # columns in CLASS_NAMES order
+        normal, crackle, wheeze, both = (classes[:, i] for i in range(4))
+        predicted = classes.argmax(axis=1)
+        for row, (start, end) in enumerate(spans):
+            rows.append(
+                {
+                    "start": start,
+                    "end": end,
+                    "crackle": float(crackle[row] + both[row]),
+                    "wheeze": float(wheeze[row] + both[row]),
+                    "label": CLASS_NAMES[int(predicted[row])],
+                    "p_normal": float(normal[row]),
+                    "p_crackle": float(crackle[row]),
+                    "p_wheeze": float(wheeze[row]),
+                    "p_both": float(both[row]),
+                }
+            )
+        return rows
+    order = _label_index(config, LABEL_NAMES)
+    flags_probabilities = probabilities[:, order]
+    thresholds = np.asarray(decision_thresholds(config))
+    flags = flags_probabilities >= thresholds
+    classes = np.atleast_1d(flags_to_classes(flags[:, 0], flags[:, 1]))
+    for row, (start, end) in enumerate(spans):
+        rows.append(
+            {
+                "start": start,
+                "end": end,
+                "crackle": float(flags_probabilities[row, 0]),
+                "wheeze": float(flags_probabilities[row, 1]),
+                "label": CLASS_NAMES[int(classes[row])],
+            }
+        )
+    return rows
+
+
+def _as_waveform(waveform: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().cpu().numpy()
+    array = np.asarray(waveform)
+    if array.ndim != 1:
+        raise ValueError(f"expected a mono waveform [samples], got shape {array.shape} (down-mix it first)")
+    if array.shape[0] == 0:
+        raise ValueError("the waveform is empty (0 samples)")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _run_segments(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray,
+    segments: Sequence[tuple[int, int]],
+    batch_size: int,
+) -> np.ndarray:
+    """Probabilities ``[segments, labels]`` of sample ranges of ``waveform``, ``batch_size`` at a time."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    kind = _problem_type(model.config)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks: list[np.ndarray] = []
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(segments), batch_size):
+                batch_segments = segments[first : first + batch_size]
+                lengths = [stop - start for start, stop in batch_segments]
+                longest = max(lengths)
+                batch = torch.zeros(len(batch_segments), longest)
+                mask = torch.zeros(len(batch_segments), longest, dtype=torch.long)
+                for row, (start, stop) in enumerate(batch_segments):
+                    batch[row, : stop - start] = torch.from_numpy(waveform[start:stop])
+                    mask[row, : stop - start] = 1
+                output = model(input_values=batch.to(device), attention_mask=mask.to(device))
+                chunks.append(_probabilities(output.logits, kind))
+    finally:
+        model.train(was_training)
+    return np.concatenate(chunks)
+
+
+def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
+    """Start samples of sliding windows that cover ``num_samples`` (the last one may be partial).
+
+    One window when the signal is not longer than a window; otherwise ``1 + ceil((N - W) / H)``
+    windows starting every ``H`` samples, so the last one reaches the end of the signal.
+    """
+    if window_samples < 1 or hop_samples < 1:
+        raise ValueError("window and hop must be at least one sample")
+    if num_samples <= window_samples:
+        return np.zeros(1, dtype=np.int64)
+    count = 1 + -(-(num_samples - window_samples) // hop_samples)
+    return np.arange(count, dtype=np.int64) * hop_samples
+
+
+def predict_windows(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    window: float = 4.0,
+    hop: float = 2.0,
+    smoothing: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> list[dict[str, Any]]:
+    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
+
+    ``waveform`` is at the model's ``config.sampling_rate``. The windows cover the whole recording:
+    the last one may be shorter than ``window`` (it ends at the recording's end), and a recording
+    shorter than one window gives a single window. ``smoothing=k`` replaces each window's
+    probabilities by their centred moving average over ``k`` windows before the labels are chosen.
+    Rows are described in the module docstring.
+    """
+    if not window > 0:
+        raise ValueError(f"window must be positive, got {window}")
+    if not 0 < hop <= window:
+        raise ValueError(f"hop must be positive and at most the window ({window} s), got {hop}")
+    if int(smoothing) != smoothing or smoothing < 1:
+        raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
+    waveform = _as_waveform(waveform)
+    rate = int(model.config.sampling_rate)
+    window_samples = max(1, round(window * rate))
+    hop_samples = max(1, min(round(hop * rate), window_samples))
+    total = waveform.shape[0]
+    starts = window_starts(total, window_samples, hop_samples)
+    segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
+    probabilities = _smooth(_run_segments(model, waveform, segments, batch_size), int(smoothing))
+    spans = [(start / rate, stop / rate) for start, stop in segments]
+    return _rows(probabilities, spans, model.config)
+
+
+def predict_cycles(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    cycles: Sequence[tuple[float, float]],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> list[dict[str, Any]]:
+    """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate.
+
+    Each cycle is cut at ``round(t * rate)`` and clipped to the recording's end, as the ICBHI dataset
+    builder does; rows keep the given ``start`` and ``end``. A cycle that starts at or after the end
+    of the recording raises ``ValueError``.
+    """
+    waveform = _as_waveform(waveform)
+    rate = int(model.config.sampling_rate)
+    total = waveform.shape[0]
+    segments: list[tuple[int, int]] = []
+    spans: list[tuple[float, float]] = []
+    for number, cycle in enumerate(cycles, start=1):
+        start, end = float(cycle[0]), float(cycle[1])
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
+        first = round(start * rate)
+        if first >= total:
+            raise ValueError(
+                f"cycle {number} ({start}-{end} s) starts after the end of the recording "
+                f"({total / rate:.3f} s)"
+            )
+        stop = min(max(round(end * rate), first + 1), total)
+        segments.append((first, stop))
+        spans.append((start, end))
+    if not segments:
+        return []
+    return _rows(_run_segments(model, waveform, segments, batch_size), spans, model.config)
+
+
+def _annotation_for(
+    path: str | Path, annotations: str | Path | Mapping[str, str | Path] | None, count: int
+) -> Path | None:
+    if annotations is None:
+        return None
+    if isinstance(annotations, Mapping):
+        found = annotations.get(str(path))
+        return Path(found) if found is not None else None
+    if count != 1:
+        raise ValueError(f"an annotation file applies to exactly one audio file, got {count} files")
+    return Path(annotations)
+
+
+def predict_files(
+    model: RespiraForAudioClassification,
+    paths: Sequence[str | Path],
+    *,
+    annotations: str | Path | Mapping[str, str | Path] | None = None,
+    window: float = 4.0,
+    hop: float = 2.0,
+    smoothing: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """Predict several audio files; return ``(rows, errors)``.
+
+    Rows start with ``file`` (the path as given). With ``annotations`` (an ICBHI annotation file for a
+    single path, or a mapping ``{str(path): annotation file}``) the annotated cycles are predicted
+    (rows gain ``annotated_label``); otherwise sliding windows (:func:`predict_windows`). A file that
+    cannot be read or annotated is reported in ``errors`` as ``(path, message)`` and the others are
+    still predicted.
+    """
+    from .data.text_files import read_annotations
+
+    if annotations is not None and not isinstance(annotations, Mapping) and len(paths) != 1:
+        raise ValueError(f"an annotation file applies to exactly one audio file, got {len(paths)} files")
+    rate = int(model.config.sampling_rate)
+    rows: list[dict[str, Any]] = []
+    errors: list[tuple[str, str]] = []
+    for path in paths:
+        name = str(path)
+        try:
+            annotation = _annotation_for(path, annotations, len(paths))
+            cycles = read_annotations(annotation) if annotation is not None else None
+            waveform = read_audio(path, rate)
+            if cycles is not None:
+                predicted = predict_cycles(
+                    model, waveform, [(c.start, c.end) for c in cycles], batch_size=batch_size
+                )
+                for row, cycle in zip(predicted, cycles, strict=True):
+                    row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
+            else:
+                predicted = predict_windows(
+                    model, waveform, window=window, hop=hop, smoothing=smoothing, batch_size=batch_size
+                )
+        except (OSError, ValueError) as error:
+            message = " ".join(str(error).split()) or type(error).__name__
+            if name not in message:
+                message = f"{name}: {message}"
+            errors.append((name, message))
+            continue
+        rows.extend({"file": name, **row} for row in predicted)
+    return rows, errors

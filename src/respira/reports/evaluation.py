@@ -1,0 +1,211 @@
+"""Evaluate a respira classifier on a dataset of cycles and write a report folder.
+
+Files written to ``output_dir``:
+
+- ``metrics.json``: the ICBHI scores (see :mod:`respira.metrics`; ``NaN`` is written as ``null``),
+  plus ``num_examples``, ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true,
+  columns predicted), the ``thresholds`` of a multi-label model, and per-patient scores when the
+  dataset has a ``patient_id`` column;
+- ``confusion_matrix.png``: counts and row-normalised fractions;
+- ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
+  (the columns that exist);
+- ``add_properties.json``: intra- and inter-class angular distances of the pooled embeddings
+  (:func:`respira.losses.add.add_properties` against the four-class labels).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..data.corpus import CLASS_NAMES
+from ..metrics import classes_to_flags, confusion_matrix, flags_to_classes, icbhi_scores, multilabel_scores
+from ..metrics.icbhi import per_patient_icbhi
+from .plots import plot_confusion_matrix, plot_embedding_projection
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["evaluate_model", "json_ready", "write_json"]
+
+MULTI_LABEL = "multi_label_classification"
+COLOURINGS: tuple[tuple[str, str], ...] = (
+    ("class", "label"),
+    ("device", "device"),
+    ("patient", "patient_id"),
+)
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy types turned into Python ones and non-finite floats into ``None``."""
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    return value
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    """Write ``value`` as indented JSON (NaN → ``null``) atomically; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def _samples(audio: Any) -> np.ndarray:
+    """Mono float32 samples of a decoded ``datasets.Audio`` value (an AudioDecoder or a dict)."""
+    if isinstance(audio, Mapping):
+        samples = np.asarray(audio["array"], dtype=np.float32)
+    else:
+        samples = audio.get_all_samples().data.numpy().astype(np.float32, copy=False)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=0)
+    if samples.size == 0:
+        raise ValueError("the dataset holds an empty cycle (0 samples)")
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
+def _run(
+    model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits [N, labels] (float64) and pooled embeddings [N, hidden] (float32) in eval mode."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits: list[np.ndarray] = []
+    embeddings: list[np.ndarray] = []
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(dataset), batch_size):
+                waveforms = [_samples(audio) for audio in dataset[first : first + batch_size][audio_column]]
+                longest = max(w.shape[0] for w in waveforms)
+                batch = torch.zeros(len(waveforms), longest)
+                mask = torch.zeros(len(waveforms), longest, dtype=torch.long)
+                for row, waveform in enumerate(waveforms):
+                    batch[row, : waveform.shape[0]] = torch.from_numpy(waveform)
+                    mask[row, : waveform.shape[0]] = 1
+                output = model(input_values=batch.to(device), attention_mask=mask.to(device))
+                logits.append(output.logits.float().cpu().numpy().astype(np.float64))
+                embeddings.append(output.embeddings.float().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(logits), np.concatenate(embeddings)
+
+
+def _thresholds(
+    model: RespiraForAudioClassification, thresholds: Sequence[float] | None
+) -> tuple[float, float]:
+    from ..inference import decision_thresholds
+
+    if thresholds is None:
+        return decision_thresholds(model.config)
+    values = tuple(float(value) for value in thresholds)
+    if len(values) != 2 or not all(0.0 <= value <= 1.0 for value in values):
+        raise ValueError(f"thresholds must be (crackle, wheeze) in [0, 1], got {list(values)}")
+    return values  # type: ignore[return-value]
+
+
+def evaluate_model(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    output_dir: str | Path,
+    batch_size: int = 16,
+    thresholds: Sequence[float] | None = None,
+    audio_column: str = "audio",
+    label_column: str = "label",
+) -> dict[str, Any]:
+    """Score ``model`` on a ``datasets.Dataset`` of cycles and write the report files to ``output_dir``.
+
+    ``dataset`` needs an ``audio`` column (``datasets.Audio`` at any rate: it is cast to the model's
+    rate) and a ``label`` column of class indices (normal 0, crackle 1, wheeze 2, both 3); ``device``
+    and ``patient_id`` columns, when present, colour the embedding projection (and give per-patient
+    scores). Single-label models are scored by the argmax class; multi-label models by their sigmoid
+    flags at ``thresholds`` (default: ``config.decision_thresholds``, else 0.5), mapped to classes.
+    Returns the metrics written to ``metrics.json`` (with ``nan`` where that file has ``null``) plus
+    ``add_properties`` (the content of ``add_properties.json``).
+    """
+    import datasets
+
+    from ..losses.add import add_properties
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    for column in (audio_column, label_column):
+        if column not in dataset.column_names:
+            raise ValueError(
+                f"the dataset has no {column!r} column (columns: {', '.join(dataset.column_names)})"
+            )
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    feature = dataset.features[audio_column]
+    if not isinstance(feature, datasets.Audio):
+        raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
+    rate = int(model.config.sampling_rate)
+    if feature.sampling_rate != rate:
+        dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
+    problem_type = model.config.problem_type or "single_label_classification"
+    if problem_type != MULTI_LABEL and thresholds is not None:
+        raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+
+    logits, embeddings = _run(model, dataset, audio_column, batch_size)
+    labels = np.asarray(dataset[label_column], dtype=np.int64)
+    metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
+    if problem_type == MULTI_LABEL:
+        from ..inference import _label_index
+        from ..metrics.multilabel import LABEL_NAMES
+
+        used = _thresholds(model, thresholds)
+        probabilities = 1.0 / (1.0 + np.exp(-logits[:, _label_index(model.config, LABEL_NAMES)]))
+        metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
+        flags = probabilities >= np.asarray(used)
+        predictions = np.asarray(flags_to_classes(flags[:, 0], flags[:, 1]))
+        metrics["thresholds"] = list(used)
+    else:
+        from ..inference import _label_index
+
+        class_logits = logits[:, _label_index(model.config, CLASS_NAMES)]
+        predictions = class_logits.argmax(axis=1)
+        metrics.update(icbhi_scores(labels, predictions))
+    if "patient_id" in dataset.column_names:
+        metrics.update(per_patient_icbhi(labels, predictions, dataset["patient_id"], warn=False))
+    cm = confusion_matrix(labels, predictions)
+    metrics["class_names"] = list(CLASS_NAMES)
+    metrics["confusion_matrix"] = cm.tolist()
+
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "metrics.json", metrics)
+    plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
+    colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
+    for name, column in COLOURINGS[1:]:
+        if column in dataset.column_names:
+            colour_by[name] = dataset[column]
+    plot_embedding_projection(
+        embeddings, colour_by, output / "embedding_projection.png", orders={"class": CLASS_NAMES}
+    )
+    properties = add_properties(torch.from_numpy(embeddings), torch.from_numpy(labels))
+    write_json(output / "add_properties.json", properties)
+    metrics["add_properties"] = properties
+    return metrics

@@ -1,0 +1,392 @@
+"""respira.inference, ``respira predict`` / ``respira evaluate`` and the report plots, with a tiny model."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+
+from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.cli import main
+from respira.data.corpus import CLASS_NAMES
+from respira.data.text_files import read_annotations
+from respira.inference import (
+    AudioReadError,
+    ModelLoadError,
+    load_model,
+    predict_cycles,
+    predict_files,
+    predict_windows,
+    read_audio,
+    window_starts,
+)
+from respira.reports import pca_2d, plot_confusion_matrix, plot_embedding_projection, plot_training_curves
+
+RATE = 16000
+TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+
+
+def _save_tiny_model(folder: Path, **config_kwargs) -> Path:
+    torch.manual_seed(0)
+    config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, **config_kwargs)
+    RespiraForAudioClassification(config).save_pretrained(folder)
+    RespiraFeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+
+
+@pytest.fixture(scope="module")
+def model(model_dir: Path) -> RespiraForAudioClassification:
+    loaded, config = load_model(model_dir, device="cpu")
+    assert config is loaded.config and not loaded.training
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def stereo_recording(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A synthetic recording rewritten as 44.1 kHz stereo, and a copy of its annotation file."""
+    source = sorted((synthetic_corpus / "ICBHI_final_database").glob("*.wav"))[0]
+    samples, rate = sf.read(source, dtype="float32")
+    mono = 0.5 * soxr.resample(samples, rate, 44100)
+    folder = tmp_path_factory.mktemp("stereo")
+    wav = folder / "recording_44k_stereo.wav"
+    sf.write(wav, np.stack([mono, 0.5 * mono], axis=1), 44100, subtype="PCM_16")
+    annotation = folder / "recording_44k_stereo.txt"
+    shutil.copy(source.with_suffix(".txt"), annotation)
+    return wav, annotation
+
+
+def _expected_windows(num_samples: int, window: float = 4.0, hop: float = 2.0) -> int:
+    w, h = round(window * RATE), round(hop * RATE)
+    return 1 if num_samples <= w else 1 + math.ceil((num_samples - w) / h)
+
+
+def _check_probabilities(row: dict) -> None:
+    for key in ("crackle", "wheeze", "p_normal", "p_crackle", "p_wheeze", "p_both"):
+        assert 0.0 <= row[key] <= 1.0
+    assert row["crackle"] == pytest.approx(row["p_crackle"] + row["p_both"], abs=1e-9)
+    assert row["wheeze"] == pytest.approx(row["p_wheeze"] + row["p_both"], abs=1e-9)
+    classes = [row[f"p_{name}"] for name in CLASS_NAMES]
+    assert sum(classes) == pytest.approx(1.0, abs=1e-5)
+    assert row["label"] == CLASS_NAMES[int(np.argmax(classes))]
+
+
+def _not_blank(path: Path) -> np.ndarray:
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4)
+    assert image.shape[0] > 200 and image.shape[1] > 200
+    assert float(image[..., :3].std()) > 0.05  # not a uniform (blank) picture
+    return image
+
+
+# ------------------------------------------------------------------------------------------- audio
+def test_read_audio_downmixes_and_resamples_to_16k(stereo_recording: tuple[Path, Path]) -> None:
+    wav, _ = stereo_recording
+    info = sf.info(wav)
+    waveform = read_audio(wav)
+    assert waveform.dtype == np.float32 and waveform.ndim == 1
+    assert abs(waveform.shape[0] - info.frames * RATE / 44100) <= 1
+    stereo, _ = sf.read(wav, dtype="float32")
+    reference = soxr.resample(stereo.mean(axis=1), 44100, RATE, quality="HQ")
+    np.testing.assert_allclose(waveform, reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("content", [b"", b"RIFF, but not really a WAV file at all"])
+def test_read_audio_names_unreadable_files(tmp_path: Path, content: bytes) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(content)
+    with pytest.raises(AudioReadError, match=r"broken\.wav"):
+        read_audio(broken)
+    with pytest.raises(AudioReadError, match="no such file"):
+        read_audio(tmp_path / "missing.flac")
+
+
+def test_window_starts_cover_the_signal() -> None:
+    assert window_starts(10, 64, 32).tolist() == [0]
+    assert window_starts(64, 64, 32).tolist() == [0]
+    assert window_starts(65, 64, 32).tolist() == [0, 32]
+    assert window_starts(200, 64, 32).tolist() == [0, 32, 64, 96, 128, 160]  # 160 + 64 >= 200
+
+
+# ------------------------------------------------------------------------------------------ predict
+def test_predict_windows_on_a_44k_stereo_file(
+    model: RespiraForAudioClassification, stereo_recording: tuple[Path, Path]
+) -> None:
+    wav, _ = stereo_recording
+    rows, errors = predict_files(model, [wav], window=4.0, hop=2.0)
+    assert errors == []
+    num_samples = read_audio(wav).shape[0]
+    assert len(rows) == _expected_windows(num_samples)
+    assert rows[0]["start"] == 0.0
+    assert rows[-1]["end"] == pytest.approx(num_samples / RATE)
+    assert [row["start"] for row in rows] == pytest.approx([2.0 * i for i in range(len(rows))])
+    for row in rows:
+        assert row["file"] == str(wav)
+        assert row["end"] - row["start"] <= 4.0 + 1e-9
+        _check_probabilities(row)
+
+
+def test_smoothing_is_a_centred_moving_average(model: RespiraForAudioClassification) -> None:
+    waveform = np.random.default_rng(0).normal(scale=0.1, size=RATE * 12).astype(np.float32)
+    raw = predict_windows(model, waveform, window=2.0, hop=1.0)
+    smoothed = predict_windows(model, waveform, window=2.0, hop=1.0, smoothing=3)
+    assert len(raw) == len(smoothed) == 11
+    for i in range(1, len(raw) - 1):
+        expected = np.mean([raw[j]["p_normal"] for j in (i - 1, i, i + 1)])
+        assert smoothed[i]["p_normal"] == pytest.approx(expected, abs=1e-9)
+    assert smoothed[0]["p_normal"] == pytest.approx(np.mean([raw[0]["p_normal"], raw[1]["p_normal"]]))
+    for row in smoothed:
+        _check_probabilities(row)
+
+
+def test_predict_annotated_cycles(
+    model: RespiraForAudioClassification, stereo_recording: tuple[Path, Path]
+) -> None:
+    wav, annotation = stereo_recording
+    cycles = read_annotations(annotation)
+    rows, errors = predict_files(model, [wav], annotations=annotation)
+    assert errors == []
+    assert len(rows) == len(cycles)
+    for row, cycle in zip(rows, cycles, strict=True):
+        assert (row["start"], row["end"]) == (cycle.start, cycle.end)
+        assert row["annotated_label"] in CLASS_NAMES
+        _check_probabilities(row)
+    with pytest.raises(ValueError, match="starts after the end"):
+        predict_cycles(model, read_audio(wav), [(1e4, 1e4 + 1)])
+
+
+def test_one_sample_recordings_give_one_row(model: RespiraForAudioClassification, tmp_path: Path) -> None:
+    paths = [tmp_path / "one_16k.wav", tmp_path / "one_44k_stereo.wav"]
+    sf.write(paths[0], np.array([0.1], dtype=np.float32), RATE)
+    sf.write(paths[1], np.array([[0.1, -0.1]], dtype=np.float32), 44100)
+    rows, errors = predict_files(model, paths)
+    assert errors == []
+    assert [row["file"] for row in rows] == [str(p) for p in paths]
+    for row in rows:
+        assert row["start"] == 0.0 and 0 < row["end"] <= 1 / RATE
+        _check_probabilities(row)
+
+
+def test_multi_label_rows_use_the_config_thresholds(tmp_path: Path) -> None:
+    folder = _save_tiny_model(
+        tmp_path / "multi", problem_type="multi_label_classification", decision_thresholds=[0.3, 0.7]
+    )
+    multi, config = load_model(folder, device="cpu")
+    assert config.problem_type == "multi_label_classification"
+    waveform = np.random.default_rng(1).normal(scale=0.1, size=RATE * 7).astype(np.float32)
+    rows = predict_windows(multi, waveform)
+    assert len(rows) == 3
+    for row in rows:
+        assert not any(key.startswith("p_") for key in row)
+        assert 0 <= row["crackle"] <= 1 and 0 <= row["wheeze"] <= 1
+        expected = int(row["crackle"] >= 0.3) + 2 * int(row["wheeze"] >= 0.7)
+        assert row["label"] == CLASS_NAMES[expected]
+
+
+@pytest.mark.slow
+def test_one_hour_recording(model: RespiraForAudioClassification, tmp_path: Path) -> None:
+    """An hour at 4 kHz PCM_16 (~29 MB), written minute by minute: read, resampled, predicted in batches."""
+    path = tmp_path / "one_hour.wav"
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", samplerate=4000, channels=1, subtype="PCM_16") as handle:
+        for minute in range(60):
+            block = np.zeros(4000 * 60, dtype=np.float32) if minute % 2 else rng.normal(0, 0.05, 4000 * 60)
+            handle.write(block)
+    rows, errors = predict_files(model, [path], batch_size=64)
+    assert errors == []
+    assert len(rows) == _expected_windows(3600 * RATE) == 1799
+    assert rows[-1]["end"] == pytest.approx(3600.0)
+    assert all(0.0 <= row["crackle"] <= 1.0 for row in rows)
+
+
+# -------------------------------------------------------------------------------------------- CLI
+def test_cli_predict_csv_and_json(
+    model_dir: Path,
+    stereo_recording: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wav, annotation = stereo_recording
+    num_windows = _expected_windows(read_audio(wav).shape[0])
+
+    assert main(["predict", str(model_dir), str(wav), "--format", "csv"]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(table) == num_windows
+    assert list(table[0])[:6] == ["file", "start", "end", "crackle", "wheeze", "label"]
+    assert {"p_normal", "p_crackle", "p_wheeze", "p_both"} <= set(table[0])
+    assert table[0]["file"] == str(wav) and table[0]["label"] in CLASS_NAMES
+
+    assert main(["predict", str(model_dir), str(wav), "--window", "3", "--hop", "1.5"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert isinstance(rows, list) and len(rows) == _expected_windows(read_audio(wav).shape[0], 3.0, 1.5)
+    assert all(row["file"] == str(wav) for row in rows)
+
+    output = tmp_path / "out" / "cycles.csv"
+    code = main(
+        ["predict", str(model_dir), str(wav), "--annotations", str(annotation), "--output", str(output)]
+    )
+    assert code == 0
+    assert str(output) in capsys.readouterr().out
+    table = list(csv.DictReader(output.open()))
+    cycles = read_annotations(annotation)
+    assert [(float(r["start"]), float(r["end"])) for r in table] == [(c.start, c.end) for c in cycles]
+
+    assert main(["predict", str(model_dir), str(wav), str(wav), "--annotations", str(annotation)]) == 2
+    assert "exactly one FILE" in capsys.readouterr().err
+
+
+def test_cli_predict_reports_unreadable_files_and_predicts_the_rest(
+    model_dir: Path, stereo_recording: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav, _ = stereo_recording
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"this is not audio")
+    short = tmp_path / "short.flac"
+    sf.write(short, np.random.default_rng(2).normal(0, 0.1, 5000).astype(np.float32), 8000)
+
+    assert main(["predict", str(model_dir), str(wav), str(broken), str(short)]) == 1
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("respira predict: error:")]
+    assert len(errors) == 1 and str(broken) in errors[0]
+    rows = json.loads(captured.out)
+    assert {row["file"] for row in rows} == {str(wav), str(short)}
+
+    assert main(["predict", str(model_dir), str(broken), str(tmp_path / "missing.wav")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert any(str(broken) in line for line in errors)
+    assert any("missing.wav" in line for line in errors)
+    assert "none of the 2 files" in errors[-1]
+
+
+def test_model_loading_errors_are_one_line(
+    model_dir: Path,
+    stereo_recording: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wav, _ = stereo_recording
+    no_weights = tmp_path / "no_weights"
+    no_weights.mkdir()
+    shutil.copy(model_dir / "config.json", no_weights / "config.json")
+    assert main(["predict", str(no_weights), str(wav)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"respira predict: error: model folder without weights: {no_weights}"
+
+    other = tmp_path / "not_respira"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (other / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="not a respira model"):
+        load_model(other)
+
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    hub_id = "respira-tests/no-such-model-xyz"
+    assert main(["predict", hub_id, str(wav)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert error == (
+        f"respira predict: error: cannot download {hub_id} from the Hugging Face Hub "
+        "(offline or unreachable); pass a local folder or set HF_HUB_OFFLINE=0"
+    )
+
+
+# ----------------------------------------------------------------------------------------- evaluate
+def test_cli_evaluate_writes_the_report(
+    model_dir: Path, synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
+    cache = tmp_path / "cache"
+    code = main(["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "ICBHI score" in printed and "specificity" in printed
+    report = model_copy / "evaluation_test"
+
+    text = (report / "metrics.json").read_text()
+    metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))
+    for key in ("icbhi_score", "specificity", "sensitivity"):
+        assert metrics[key] is None or 0.0 <= metrics[key] <= 1.0
+    assert metrics["class_names"] == list(CLASS_NAMES)
+    assert np.asarray(metrics["confusion_matrix"]).sum() == metrics["num_examples"] > 0
+
+    _not_blank(report / "confusion_matrix.png")
+    _not_blank(report / "embedding_projection.png")
+    properties = json.loads((report / "add_properties.json").read_text())
+    assert set(properties) == {"intra_mean", "intra_cv", "inter_mean", "inter_cv"}
+
+    code = main(
+        [
+            "evaluate",
+            str(model_copy),
+            "--data_dir",
+            str(synthetic_corpus),
+            "--cache_dir",
+            str(cache),
+            "--split",
+            "dev",
+        ]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "'dev'" in error and "train, validation, test" in error
+
+
+# ------------------------------------------------------------------------------------------- plots
+def test_plots_from_hand_made_inputs(tmp_path: Path) -> None:
+    cm = np.array([[50, 5, 3, 2], [6, 30, 1, 3], [2, 1, 20, 2], [0, 0, 0, 0]])
+    path = plot_confusion_matrix(cm, CLASS_NAMES, tmp_path / "plots" / "cm.png")
+    assert path == tmp_path / "plots" / "cm.png"
+    _not_blank(path)
+
+    history = []
+    for step in range(10, 110, 10):
+        history.append({"loss": 1.0 / step, "task_loss": 0.8 / step, "aux_loss": 0.2 / step, "step": step})
+        if step % 50 == 0:
+            history.append(
+                {"eval_loss": 1.2 / step, "eval_icbhi_score": step / 200, "step": step, "epoch": 1.0}
+            )
+    _not_blank(plot_training_curves(history, tmp_path / "curves.png"))
+    _not_blank(
+        plot_training_curves([{"loss": 1.0, "epoch": 0.5}, {"loss": 0.5, "epoch": 1.0}], tmp_path / "few.png")
+    )
+    assert plot_training_curves([], tmp_path / "empty.png").is_file()
+
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(300, 16))
+    colour_by = {
+        "class": [CLASS_NAMES[i % 4] for i in range(300)],
+        "patient": [int(p) for p in rng.integers(100, 140, 300)],  # 40 patients: legend capped at 10
+    }
+    _not_blank(plot_embedding_projection(embeddings, colour_by, tmp_path / "projection.png"))
+    assert not list(tmp_path.rglob("*.partial"))
+    with pytest.raises(ValueError, match="values for 300 embeddings"):
+        plot_embedding_projection(embeddings, {"class": ["normal"]}, tmp_path / "bad.png")
+
+
+def test_pca_2d_finds_the_main_direction() -> None:
+    t = np.linspace(-1, 1, 50)
+    points = np.stack([t, 2 * t, np.zeros_like(t)], axis=1) + 1.0
+    projection, explained = pca_2d(points)
+    assert explained[0] == pytest.approx(1.0)
+    assert np.abs(projection[:, 0]) == pytest.approx(np.abs(t) * math.sqrt(5))
+    assert projection[:, 1] == pytest.approx(np.zeros(50), abs=1e-9)
+    single, explained = pca_2d(np.ones((1, 4)))
+    assert single.shape == (1, 2) and explained.tolist() == [0.0, 0.0]
