@@ -1,0 +1,182 @@
+"""Featurizer speed against transformers' ASTFeatureExtractor, on a batch of 32 8-s cycles at 16 kHz.
+
+    python benchmarks/featurizer.py [--shared ../shared/icbhi] [--repeats 5] [--threads N]
+
+The batch holds real ICBHI cycles (the first cycle of each recording of ../shared/icbhi, resampled
+to 16 kHz with soxr and repeat-padded to 8 s) when the sample is present, otherwise cycles of a
+small synthetic corpus. Timed on CPU, in the same run: the baseline ``ASTFeatureExtractor`` (numpy,
+one waveform at a time, padded to its 1024 frames), respira's batched ``KaldiFbank`` with AST's
+normalisation (798 frames), the same wrapped in the model's ``RespiraFeaturizer`` (fixed-length
+step included), the BEATs fbank and the CNN's log-mel. Each case gets one warm-up call, then the
+median of ``--repeats`` calls, interleaved round by round across cases so that all of them see the
+same background load, each after a 0.2-s pause. Also printed: the largest absolute difference
+between the AST fbank and ASTFeatureExtractor over the 798 frames both compute.
+
+On a shared machine, torch's default of one thread per core can stall at every parallel region
+while other processes hold a core; compare with ``--threads 1`` and check the printed load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+from transformers import ASTConfig, ASTFeatureExtractor
+
+from respira.models import RespiraConfig
+from respira.models.features.fixed_length import fit_to_length
+from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
+from respira.models.features.log_mel import LogMelSpectrogram
+from respira.models.respira.featurizer import RespiraFeaturizer
+
+RATE = 16000
+SECONDS = 8
+BATCH = 32
+SETTLE_SECONDS = 0.2
+
+
+def read_cycles(database: Path, per_recording: int, count: int) -> list[np.ndarray]:
+    """Up to ``per_recording`` cycles of each recording (sorted by name), mono at 16 kHz."""
+    cycles: list[np.ndarray] = []
+    for wav in sorted(database.glob("*.wav")):
+        samples, rate = sf.read(wav, dtype="float32", always_2d=True)
+        samples = samples.mean(axis=1)
+        annotations = np.atleast_2d(np.loadtxt(wav.with_suffix(".txt")))
+        for start, end, *_flags in annotations[:per_recording]:
+            cycle = samples[int(start * rate) : int(end * rate)]
+            if cycle.size:
+                cycles.append(soxr.resample(cycle, rate, RATE, quality="HQ").astype(np.float32))
+        if len(cycles) >= count:
+            break
+    return cycles[:count]
+
+
+def cycle_batch(shared: Path) -> tuple[np.ndarray, str]:
+    """``[32, 128000]`` float32 cycles (repeat-padded or cropped to 8 s) and where they came from."""
+    if (shared / "ICBHI_final_database").is_dir():
+        cycles = read_cycles(shared / "ICBHI_final_database", 1, BATCH)
+        source = f"real ICBHI cycles ({shared})"
+    else:
+        from respira.data import make_synthetic_icbhi
+
+        with tempfile.TemporaryDirectory() as folder:
+            corpus = make_synthetic_icbhi(Path(folder) / "icbhi", n_patients=12, seed=0)
+            cycles = read_cycles(corpus / "ICBHI_final_database", 2, BATCH)
+        source = f"synthetic corpus cycles ({shared} not found)"
+    while len(cycles) < BATCH:  # a small sample: reuse cycles
+        cycles.append(cycles[len(cycles) % max(len(cycles), 1)])
+    target = SECONDS * RATE
+    padded = torch.zeros(BATCH, max(target, *(c.size for c in cycles)))
+    for row, cycle in zip(padded, cycles, strict=True):
+        row[: cycle.size] = torch.from_numpy(cycle)
+    lengths = torch.tensor([c.size for c in cycles])
+    batch, _ = fit_to_length(padded, lengths, target, pad_mode="repeat", fade=round(0.01 * RATE))
+    return batch.numpy(), source
+
+
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def median_seconds(functions: list[Callable[[], object]], repeats: int) -> list[float]:
+    """Median time of each function; rounds are interleaved (every function once per round) so
+    that all of them see the same background load on a shared machine, and each call starts after
+    a short pause (the BLAS threads of the previous call keep spinning on the cores for a while,
+    which made whichever case came right after the numpy baseline up to 3× slower)."""
+    for function in functions:
+        function()  # warm-up
+    timings: list[list[float]] = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, times in zip(functions, timings, strict=True):
+            time.sleep(SETTLE_SECONDS)
+            started = time.perf_counter()
+            function()
+            times.append(time.perf_counter() - started)
+    return [statistics.median(times) for times in timings]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default_shared = Path(__file__).resolve().parents[2] / "shared" / "icbhi"
+    parser.add_argument("--shared", type=Path, default=default_shared, help="real ICBHI sample folder")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
+
+    waveforms, source = cycle_batch(args.shared)
+    as_list = list(waveforms)
+    extractor = ASTFeatureExtractor()
+    ast_fbank = KaldiFbank(window="hanning", normalization=AST_NORMALIZATION)
+    beats_fbank = KaldiFbank(window="povey", normalization=BEATS_NORMALIZATION)
+    log_mel = LogMelSpectrogram()
+    ast_config = RespiraConfig(encoder_config=ASTConfig().to_dict(), target_seconds=SECONDS)
+    featurizer = RespiraFeaturizer(ast_config).eval()
+    full_lengths = torch.full((BATCH,), waveforms.shape[1])
+
+    def baseline() -> torch.Tensor:
+        return extractor(as_list, sampling_rate=RATE, return_tensors="pt")["input_values"]
+
+    def ours(transform: torch.nn.Module) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            with torch.inference_mode():
+                return transform(torch.from_numpy(waveforms))
+
+        return run
+
+    def respira_featurizer() -> torch.Tensor:
+        with torch.inference_mode():
+            return featurizer(torch.from_numpy(waveforms), full_lengths)[0]
+
+    cases = [
+        ("transformers ASTFeatureExtractor (baseline)", baseline),
+        ("KaldiFbank, AST normalisation", ours(ast_fbank)),
+        ("RespiraFeaturizer ast_fbank (fixed length + fbank)", respira_featurizer),
+        ("KaldiFbank, BEATs normalisation", ours(beats_fbank)),
+        ("LogMelSpectrogram (CNN, 64 mel)", ours(log_mel)),
+    ]
+    reference = baseline().numpy()
+    cpu = cpu_name()
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()}"
+        " threads"
+    )
+    print(f"load average before timing (1/5/15 min): {load}")
+    print(
+        f"batch: {BATCH} × {SECONDS} s at {RATE} Hz, {source}; "
+        f"median of {args.repeats} interleaved rounds after a warm-up\n"
+    )
+    print("| featurizer | output | seconds | × vs baseline | max abs diff vs ASTFeatureExtractor |")
+    print("|---|---|---:|---:|---:|")
+    medians = median_seconds([function for _name, function in cases], args.repeats)
+    for (name, function), seconds in zip(cases, medians, strict=True):
+        output = function()
+        difference = "–"
+        if name.startswith(("KaldiFbank, AST", "RespiraFeaturizer")):
+            frames = output.shape[1]
+            difference = f"{np.abs(output.numpy() - reference[:, :frames]).max():.1e}"
+        shape = "×".join(str(s) for s in output.shape)
+        print(f"| {name} | {shape} | {seconds:.3f} | {medians[0] / seconds:.1f} | {difference} |")
+
+
+if __name__ == "__main__":
+    main()
