@@ -50,7 +50,7 @@ format: install-dev
 	$(BIN)/ruff format src tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/build_dataset.py
+	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
