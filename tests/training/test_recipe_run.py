@@ -154,3 +154,22 @@ def test_sweep_runs_each_combination(synthetic_corpus: Path, tmp_path: Path, cap
         assert (tmp_path / "sweep" / name / "metrics.json").is_file()
     assert main(["sweep", str(recipe), "--grid", "oops"]) == 2
     assert "KEY=V1,V2" in capsys.readouterr().err
+
+
+def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
+    synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "multilabel"
+    code = main(
+        ["train", str(_recipe(tmp_path, problem_type="multi_label_classification", head="mlp")),
+         "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0
+    config = json.loads((output / "config.json").read_text())
+    assert config["id2label"] == {"0": "crackle", "1": "wheeze"}
+    thresholds = config["decision_thresholds"]
+    assert len(thresholds) == 2 and all(0 < t < 1 for t in thresholds)
+    run = json.loads((output / "respira_run.json").read_text())
+    assert run["data"]["synthetic"] is True
+    assert "synthetic" in (output / "README.md").read_text().lower()

@@ -106,6 +106,11 @@ SPLIT_FILE = "ICBHI_challenge_train_test.txt"
 DIAGNOSIS_FILE = "ICBHI_Challenge_diagnosis.txt"
 DEMOGRAPHICS_FILE = "ICBHI_Challenge_demographic_information.txt"
 RECORDINGS_FOLDER = "ICBHI_final_database"
+SYNTHETIC_MARKER = "SYNTHETIC_CORPUS.txt"
+"""Marker file of a generated corpus: training runs record it, model cards say the data is synthetic."""
+SYNTHETIC_NOTE = (
+    "Synthetic ICBHI-format corpus written by respira.data.make_synthetic_icbhi; not real recordings."
+)
 
 # Patients per diagnosis in ICBHI 2017, used as sampling weights.
 _DIAGNOSIS_WEIGHTS: dict[str, float] = {
@@ -533,6 +538,7 @@ def _write_corpus(
     _write_text(
         root / DEMOGRAPHICS_FILE, ["\t".join((str(p.patient_id), *p.demographics)) for p in patients], "\r\n"
     )
+    _write_text(root / SYNTHETIC_MARKER, [SYNTHETIC_NOTE], "\n")
 
 
 def _is_occupied(path: Path) -> bool:

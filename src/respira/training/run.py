@@ -53,6 +53,13 @@ def write_json(path: Path, payload: Any) -> None:
     partial.replace(path)
 
 
+def is_synthetic_corpus(data_dir: str | None) -> bool:
+    """Whether ``data_dir`` was written by :func:`respira.data.make_synthetic_icbhi` (it leaves a marker)."""
+    from ..data.synthetic import SYNTHETIC_MARKER
+
+    return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
+
+
 def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
     """Refuse a folder that already holds a run, unless ``overwrite``."""
     if output_dir.exists() and any(output_dir.iterdir()):
@@ -213,11 +220,45 @@ def run_seed(
         trainer.train()
     else:
         raise ValueError(f"schedule={run_args.schedule!r} is not one of standard, contrastive_two_stage")
+    if model.config.problem_type == "multi_label_classification" and "validation" in splits:
+        _tune_thresholds_on_validation(trainer, splits["validation"])
     validation = None
     if "validation" in splits:
         validation = trainer.evaluate(splits["validation"])["eval_icbhi_score"]
     test = trainer.evaluate_test(splits["test"], output_dir=folder) if "test" in splits else {}
     return trainer, validation, test
+
+
+def _tune_thresholds_on_validation(trainer, validation) -> None:
+    """Per-label decision thresholds maximising F1 on the validation split (never the test split).
+
+    They are stored in the model config (``decision_thresholds``, used by ``respira predict``) and
+    used for every later evaluation of this trainer.
+    """
+    import torch
+
+    from ..metrics import make_compute_metrics
+    from ..metrics.multilabel import classes_to_flags, tune_thresholds
+
+    prediction = trainer.predict(validation)
+    logits = (
+        prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    )
+    probabilities = torch.sigmoid(torch.as_tensor(logits)).numpy()
+    labels = np.asarray(prediction.label_ids)
+    targets = classes_to_flags(labels) if labels.ndim == 1 else labels
+    try:
+        thresholds = [float(t) for t in tune_thresholds(targets, probabilities, metric="f1")]
+    except ValueError as error:  # e.g. no positive cycle of a label in a small validation split
+        import warnings
+
+        warnings.warn(f"decision thresholds kept at 0.5: {error}", stacklevel=2)
+        return
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.config.decision_thresholds = thresholds
+    trainer.compute_metrics = make_compute_metrics(
+        problem_type=model.config.problem_type, thresholds=thresholds
+    )
 
 
 def summarize_seeds(per_seed: dict[int, dict[str, float]]) -> dict[str, Any]:
@@ -340,6 +381,7 @@ def run_training(
             "data": {
                 **asdict(data_args),
                 "split_sizes": {split: len(part) for split, part in splits.items()},
+                "synthetic": is_synthetic_corpus(data_args.data_dir),
             },
             "run": {**asdict(run_args), "seeds": seeds, "selected_seed": best_seed},
             "training": _training_summary(args),

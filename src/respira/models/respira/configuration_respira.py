@@ -67,6 +67,8 @@ class RespiraConfig(PreTrainedConfig):
         Cross-entropy class weights (single-label), or BCE positive weights (multi-label).
     freeze_encoder (`bool`, defaults to `False`):
         Keep the encoder in eval mode without gradients (dropout off, batch-norm statistics frozen).
+    decision_thresholds (`list[float]`, *optional*):
+        Multi-label models: (crackle, wheeze) thresholds tuned on the validation split (default 0.5).
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
         the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
@@ -94,6 +96,7 @@ class RespiraConfig(PreTrainedConfig):
     projector_hidden_size: int | None = None
     class_weights: list[float] | None = None
     freeze_encoder: bool = False
+    decision_thresholds: list[float] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.problem_type is None:

@@ -1,0 +1,229 @@
+"""Render the example model cards committed under ``model_cards/`` from hand-written run folders.
+
+Each example is the run folder ``respira train`` would write (``config.json``, ``metrics.json``,
+``trainer_state.json``, ``respira_run.json``), written to a temporary folder and rendered with the
+template shipped in ``respira.hub``. No weights are written: the parameter count comes from building
+the model on PyTorch's meta device. The numbers are hand-written illustrative values for runs on the
+*synthetic* corpus (``respira demo`` / ``make_synthetic_icbhi``), and every card says so.
+
+    python model_cards/generate_examples.py            # (re)write model_cards/<example>/README.md
+    python model_cards/generate_examples.py --check    # exit 1 when a committed card is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from respira import RespiraConfig, RespiraForAudioClassification
+from respira.hub import card_data_from_run_dir, render_model_card
+
+HERE = Path(__file__).resolve().parent
+
+NOTE = (
+    "This card is an example rendered by `model_cards/generate_examples.py` from a hand-written run "
+    "folder. Its numbers are illustrative values for a run on the **synthetic corpus**, not results on "
+    "the ICBHI 2017 database, and no weights accompany it."
+)
+SYNTHETIC_SPLITS = {
+    "train": {"cycles": 301, "patients": 19},
+    "validation": {"cycles": 74, "patients": 5},
+    "test": {"cycles": 187, "patients": 16},
+}
+
+
+def _seed_metrics(per_seed: list[dict[str, float]]) -> dict[str, Any]:
+    """``metrics.json`` of a multi-seed run: ``test_<name>_mean`` / ``_std`` (population std) and seeds."""
+    metrics: dict[str, Any] = {"seeds": [entry["seed"] for entry in per_seed], "per_seed": per_seed}
+    names = [key for key in per_seed[0] if key.startswith("test_")]
+    for name in names:
+        values = torch.tensor([entry[name] for entry in per_seed], dtype=torch.float64)
+        metrics[f"{name}_mean"] = round(values.mean().item(), 4)
+        metrics[f"{name}_std"] = round(values.std(unbiased=False).item(), 4)
+    return metrics
+
+
+def _scores(
+    seed: int, specificity: float, sensitivity: float, binary: float, patient: float
+) -> dict[str, float]:
+    return {
+        "seed": seed,
+        "test_icbhi_score": round((specificity + sensitivity) / 2, 4),
+        "test_specificity": specificity,
+        "test_sensitivity": sensitivity,
+        "test_binary_sensitivity": binary,
+        "test_binary_icbhi_score": round((specificity + binary) / 2, 4),
+        "test_patient_icbhi_score": patient,
+    }
+
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    # the contrastive-embedding paper's CNN with the ADD auxiliary loss, 3 seeds
+    "example_cnn_add": {
+        "config": {"target_seconds": 5.12},
+        "metrics": _seed_metrics(
+            [
+                _scores(0, 0.8623, 0.6712, 0.7808, 0.7514),
+                _scores(1, 0.8417, 0.6986, 0.7945, 0.7602),
+                _scores(2, 0.8791, 0.6438, 0.7671, 0.7390),
+            ]
+        ),
+        "run": {
+            "recipe": {"name": "cnn_add", "path": "recipes/cnn_add.yaml"},
+            "synthetic": True,
+            "seeds": [0, 1, 2],
+            "model_seed": 0,
+            "card_notes": [NOTE],
+            "dataset": {
+                "corpus": "synthetic",
+                "split_strategy": "official",
+                "validation_size": 0.2,
+                "split_seed": 0,
+                "sampling_rate": 16000,
+                "split_sizes": SYNTHETIC_SPLITS,
+            },
+            "training_args": {
+                "learning_rate": 1e-3,
+                "num_train_epochs": 30,
+                "per_device_train_batch_size": 32,
+                "weight_decay": 1e-4,
+                "lr_scheduler_type": "cosine",
+                "aux_loss": "add",
+                "aux_loss_weight": 0.5,
+                "aux_loss_options": {"soft": False},
+                "batch_sampler": "class_balanced",
+                "augmentation": {"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "gain": None},
+                "metric_for_best_model": "icbhi_score",
+                "seed": 0,
+            },
+        },
+        "state": {
+            "global_step": 300,
+            "epoch": 30.0,
+            "best_metric": 0.7402,
+            "best_global_step": 230,
+            "log_history": [
+                {
+                    "eval_icbhi_score": 0.7402,
+                    "eval_specificity": 0.8511,
+                    "eval_sensitivity": 0.6293,
+                    "step": 230,
+                }
+            ],
+        },
+    },
+    # a frozen AST with an MLP head detecting crackles and wheezes (multi-label), thresholds tuned
+    "example_ast_frozen_multilabel": {
+        "config": {
+            "encoder_config": {"model_type": "audio-spectrogram-transformer", "max_length": 1024},
+            "encoder_name_or_path": "MIT/ast-finetuned-audioset-10-10-0.4593",
+            "problem_type": "multi_label_classification",
+            "target_seconds": 8.0,
+            "pooling": "cls_distill",
+            "head": "mlp",
+            "freeze_encoder": True,
+        },
+        "metrics": {
+            **_seed_metrics(
+                [
+                    _scores(0, 0.9012, 0.5987, 0.7134, 0.7225),
+                    _scores(1, 0.8876, 0.6178, 0.7261, 0.7312),
+                    _scores(2, 0.8950, 0.6051, 0.7197, 0.7270),
+                ]
+            ),
+            "thresholds": [0.41, 0.36],
+        },
+        "run": {
+            "recipe": {"name": "ast_frozen_multilabel", "path": "recipes/ast_frozen_multilabel.yaml"},
+            "synthetic": True,
+            "seeds": [0, 1, 2],
+            "model_seed": 0,
+            "card_notes": [NOTE],
+            "dataset": {
+                "corpus": "synthetic",
+                "split_strategy": "official",
+                "validation_size": 0.2,
+                "split_seed": 0,
+                "sampling_rate": 16000,
+                "split_sizes": SYNTHETIC_SPLITS,
+            },
+            "training_args": {
+                "learning_rate": 1e-3,
+                "num_train_epochs": 20,
+                "per_device_train_batch_size": 64,
+                "cache_embeddings": True,
+                "batch_sampler": "random",
+                "metric_for_best_model": "icbhi_score",
+                "seed": 0,
+            },
+        },
+        "state": {"global_step": 100, "epoch": 20.0, "best_metric": 0.7311, "best_global_step": 85},
+    },
+}
+
+
+def count_parameters(config: RespiraConfig) -> int | None:
+    """Parameters of the model, built on the meta device (no memory, no weights)."""
+    try:
+        with torch.device("meta"):
+            model = RespiraForAudioClassification(config)
+    except Exception:  # an example without a parameter count is still a valid example
+        return None
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+def render_example(name: str, example: dict[str, Any]) -> str:
+    with tempfile.TemporaryDirectory(prefix=f"respira-{name}-") as tmp:
+        run_dir = Path(tmp)
+        config = RespiraConfig(**example["config"])
+        config.save_pretrained(run_dir)
+        for file_name, key in (
+            ("metrics.json", "metrics"),
+            ("respira_run.json", "run"),
+            ("trainer_state.json", "state"),
+        ):
+            (run_dir / file_name).write_text(json.dumps(example[key], indent=2) + "\n", encoding="utf-8")
+        card_data = card_data_from_run_dir(run_dir)
+        card_data.num_parameters = count_parameters(config)
+        return str(render_model_card(card_data))
+
+
+def generate(output_root: Path = HERE, *, check: bool = False) -> list[Path]:
+    """Write (or, with ``check``, compare) ``output_root/<example>/README.md``; return stale/written paths."""
+    paths = []
+    for name, example in EXAMPLES.items():
+        text = render_example(name, example)
+        path = output_root / name / "README.md"
+        if check:
+            if not path.is_file() or path.read_text(encoding="utf-8") != text:
+                paths.append(path)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report cards that are out of date")
+    parser.add_argument("--output_root", type=Path, default=HERE)
+    args = parser.parse_args(argv)
+    paths = generate(args.output_root, check=args.check)
+    if args.check:
+        for path in paths:
+            print(f"out of date: {path} (run python model_cards/generate_examples.py)")
+        return 1 if paths else 0
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

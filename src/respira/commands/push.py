@@ -1,0 +1,22 @@
+"""``respira push RUN_DIR REPO_ID``: export a training run and upload it to a Hugging Face Hub model repo."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("push", help="export a training run and upload it to the Hugging Face Hub")
+    parser.add_argument("run_dir", help="folder written by `respira train` (config.json + model.safetensors)")
+    parser.add_argument("repo_id", help="model repository, e.g. your-name/respira-ast-icbhi")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
+    parser.add_argument("--revision", default=None, help="branch to push to (default: main)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from ..hub import push_run
+
+    url = push_run(args.run_dir, args.repo_id, private=args.private, token=args.token, revision=args.revision)
+    print(f"pushed {args.run_dir} → {url}")

@@ -1,0 +1,171 @@
+"""Export a training run folder as a self-contained model folder (what goes to the Hub).
+
+The export holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (a default
+:class:`~respira.RespiraFeatureExtractor` one when the run has none), ``metrics.json`` (when the run has
+one) and ``README.md`` (the rendered model card). Nothing else is copied: no ``training_args.bin``,
+optimizer state or checkpoints, and nothing is ever unpickled. The folder is written under a temporary
+sibling name, checked to load with ``AutoModelForAudioClassification.from_pretrained`` and only then
+renamed into place, so an interrupted or failed export never leaves a half-written folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+from .card import card_data_from_run_dir, render_model_card
+
+__all__ = ["EXPORTED_FILES", "check_run_dir", "export_model"]
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+PREPROCESSOR = "preprocessor_config.json"
+METRICS = "metrics.json"
+README = "README.md"
+EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README)
+
+
+def check_run_dir(run_dir: str | Path) -> Path:
+    """The run folder as a ``Path``; raises a clear error when it cannot be exported."""
+    path = Path(run_dir).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"run folder {path} does not exist")
+    if not path.is_dir():
+        raise NotADirectoryError(f"{path} is not a folder (expected a training run folder)")
+    if not (path / WEIGHTS).is_file():
+        hint = ""
+        if any((path / name).exists() for name in ("pytorch_model.bin", "model.bin")):
+            hint = " (pickled .bin weights are never loaded; re-save the model with safetensors)"
+        elif any(path.glob("checkpoint-*")):
+            hint = " (it holds checkpoint-* folders: did training finish and save the final model?)"
+        raise FileNotFoundError(f"{path} is a model folder without weights: no {WEIGHTS}{hint}")
+    if not (path / CONFIG).is_file():
+        raise FileNotFoundError(f"{path} has weights but no {CONFIG}: not a complete model folder")
+    try:
+        model_type = json.loads((path / CONFIG).read_text(encoding="utf-8")).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise ValueError(f"{path / CONFIG} is not a valid config file ({error})") from None
+    if model_type != "respira":
+        raise ValueError(
+            f"{path} holds a {model_type!r} model, not a respira classifier (model_type 'respira')"
+        )
+    return path
+
+
+def _is_within(path: Path, other: Path) -> bool:
+    try:
+        path.resolve().relative_to(other.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
+    if _is_within(output_dir, run_dir) or _is_within(run_dir, output_dir):
+        raise ValueError(
+            f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
+        )
+    if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"{output_dir} exists and is not a folder; pass overwrite=True to replace it"
+            )
+    elif output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise FileExistsError(
+            f"output folder {output_dir} exists and is not empty; "
+            "pass overwrite=True (--overwrite) to replace it"
+        )
+
+
+def _verify(folder: Path) -> None:
+    """The export must load with the Auto classes, with every weight matched."""
+    from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+    from transformers.utils import logging as transformers_logging
+
+    from .. import models  # noqa: F401  (registers the respira Auto classes)
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        _, info = AutoModelForAudioClassification.from_pretrained(folder, output_loading_info=True)
+        AutoFeatureExtractor.from_pretrained(folder)
+    except Exception as error:
+        message = " ".join(str(error).split())
+        raise ValueError(f"the exported model does not load with from_pretrained: {message}") from error
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
+    problems = {key: info.get(key) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {key: list(value) for key, value in problems.items() if value}
+    if problems:
+        details = "; ".join(f"{key}: {', '.join(map(str, value[:5]))}" for key, value in problems.items())
+        raise ValueError(f"the exported weights do not match the model config ({details})")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def export_model(
+    run_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    model_id: str | None = None,
+    verify: bool = True,
+) -> Path:
+    """Write the Hub-ready model folder of ``run_dir`` to ``output_dir`` and return ``output_dir``.
+
+    Args:
+        run_dir: a folder written by ``respira train`` (``config.json`` and ``model.safetensors``
+            required; ``metrics.json``, ``trainer_state.json``, ``respira_run.json`` and
+            ``preprocessor_config.json`` used when present).
+        output_dir: the folder to create. An existing non-empty folder raises ``FileExistsError``
+            unless ``overwrite``.
+        overwrite: replace an existing ``output_dir`` (only once the new export is complete).
+        model_id: Hub id written into the card's usage examples (``push_run`` sets it).
+        verify: load the export with ``AutoModelForAudioClassification.from_pretrained`` before
+            moving it into place (on by default).
+    """
+    from ..models import RespiraConfig, RespiraFeatureExtractor
+
+    run_dir = check_run_dir(run_dir)
+    output_dir = Path(output_dir).expanduser()
+    _check_output_dir(output_dir, run_dir, overwrite)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    card = render_model_card(card_data_from_run_dir(run_dir, model_id=model_id))
+
+    staging = output_dir.parent / f".{output_dir.name}.partial-{uuid.uuid4().hex[:12]}"
+    staging.mkdir()  # a sibling (same file system: the final rename is atomic), with the umask's mode
+    try:
+        for name in (CONFIG, WEIGHTS, METRICS):
+            if (run_dir / name).is_file():
+                shutil.copyfile(run_dir / name, staging / name)
+        if (run_dir / PREPROCESSOR).is_file():
+            shutil.copyfile(run_dir / PREPROCESSOR, staging / PREPROCESSOR)
+        else:
+            config = RespiraConfig.from_pretrained(run_dir)
+            RespiraFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(staging)
+        card.save(staging / README)
+        if verify:
+            _verify(staging)
+        if output_dir.exists() or output_dir.is_symlink():
+            trash = output_dir.parent / f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            output_dir.rename(trash)
+            try:
+                staging.rename(output_dir)
+            except OSError:
+                trash.rename(output_dir)
+                raise
+            _remove(trash)
+        else:
+            staging.rename(output_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return output_dir

@@ -1,0 +1,618 @@
+"""Model cards, export and push of respira models (the Hub round trip runs against a local fake Hub)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from transformers import AutoModelForAudioClassification, pipeline
+
+import respira
+from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.hub import (
+    EXPORTED_FILES,
+    HubConnectionError,
+    ModelCardCallback,
+    RespiraModelCardData,
+    card_data_from_run_dir,
+    export_model,
+    push_run,
+    render_model_card,
+)
+
+from .hub_server import HubServer, free_port
+
+REPO_ID = "user/respira-test"
+SUBPROCESS_TIMEOUT = 150
+TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+
+METRICS_3_SEEDS = {
+    "seeds": [0, 1, 2],
+    "test_icbhi_score_mean": 0.6123,
+    "test_icbhi_score_std": 0.0089,
+    "test_specificity_mean": 0.8012,
+    "test_specificity_std": 0.0213,
+    "test_sensitivity_mean": 0.4234,
+    "test_sensitivity_std": 0.0151,
+    "test_binary_sensitivity_mean": 0.5120,
+    "test_binary_sensitivity_std": 0.0200,
+    "test_patient_icbhi_score_mean": 0.5801,
+    "test_patient_icbhi_score_std": 0.0120,
+    "test_f1_crackle_mean": 0.4410,
+    "test_f1_crackle_std": 0.0100,
+    "test_recall_both_mean": None,
+    "test_recall_both_std": None,
+    "test_runtime_mean": 1.23,
+    "per_seed": [
+        {"seed": 0, "test_icbhi_score": 0.6201, "test_specificity": 0.82, "test_sensitivity": 0.4202},
+        {"seed": 1, "test_icbhi_score": 0.6090, "test_specificity": 0.79, "test_sensitivity": 0.4280},
+        {"seed": 2, "test_icbhi_score": 0.6078, "test_specificity": 0.7936, "test_sensitivity": 0.4220},
+    ],
+}
+RUN_INFO = {
+    "recipe": {"name": "cnn_add", "path": "recipes/cnn_add.yaml"},
+    "seeds": [0, 1, 2],
+    "model_seed": 0,
+    "dataset": {
+        "data_dir": "/home/someone/data/ICBHI",
+        "split_strategy": "official",
+        "validation_size": 0.2,
+        "split_seed": 0,
+        "sampling_rate": 16000,
+        "split_sizes": {
+            "train": {"cycles": 3310, "patients": 63},
+            "validation": {"cycles": 832, "patients": 16},
+            "test": {"cycles": 2756, "patients": 49},
+        },
+    },
+    "training_args": {
+        "learning_rate": 0.001,
+        "num_train_epochs": 50,
+        "per_device_train_batch_size": 64,
+        "aux_loss": "add",
+        "aux_loss_weight": 0.5,
+        "aux_loss_options": '{"soft": false}',
+        "batch_sampler": "class_balanced",
+        "augmentation": {"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": None},
+        "seed": 0,
+    },
+}
+TRAINER_STATE = {
+    "global_step": 1300,
+    "epoch": 50.0,
+    "best_metric": 0.5902,
+    "best_global_step": 900,
+    "train_batch_size": 64,
+    "log_history": [
+        {"loss": 1.2, "step": 100},
+        {"eval_icbhi_score": 0.55, "eval_specificity": 0.7, "eval_sensitivity": 0.4, "step": 500},
+        {"eval_icbhi_score": 0.5902, "eval_specificity": 0.75, "eval_sensitivity": 0.4304, "step": 900},
+    ],
+}
+
+
+def tiny_model(
+    problem_type: str = "single_label_classification", seed: int = 0
+) -> RespiraForAudioClassification:
+    torch.manual_seed(seed)
+    config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, problem_type=problem_type)
+    return RespiraForAudioClassification(config).eval()
+
+
+def write_run_dir(
+    folder: Path,
+    model: RespiraForAudioClassification,
+    *,
+    metrics: dict | None = METRICS_3_SEEDS,
+    run_info: dict | None = RUN_INFO,
+    state: dict | None = TRAINER_STATE,
+    preprocessor: bool = True,
+) -> Path:
+    folder.mkdir(parents=True)
+    model.save_pretrained(folder)
+    if preprocessor:
+        RespiraFeatureExtractor().save_pretrained(folder)
+    for name, content in (
+        ("metrics.json", metrics),
+        ("respira_run.json", run_info),
+        ("trainer_state.json", state),
+    ):
+        if content is not None:
+            (folder / name).write_text(json.dumps(content, indent=2))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model() -> RespiraForAudioClassification:
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def run_dir(model: RespiraForAudioClassification, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = write_run_dir(tmp_path_factory.mktemp("runs") / "cnn_add", model)
+    # never loaded nor exported: not a valid pickle, so unpickling it would fail loudly
+    (folder / "training_args.bin").write_bytes(b"not a pickle")
+    (folder / "checkpoint-900").mkdir()
+    (folder / "checkpoint-900" / "optimizer.pt").write_bytes(b"not a pickle either")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def waveform() -> np.ndarray:
+    return (np.random.default_rng(7).standard_normal(24_000) * 0.1).astype(np.float32)
+
+
+def local_logits(model: RespiraForAudioClassification, waveform: np.ndarray) -> np.ndarray:
+    inputs = RespiraFeatureExtractor()(waveform, sampling_rate=16_000, return_tensors="pt")
+    with torch.no_grad():
+        return model(**inputs).logits[0].numpy()
+
+
+def pipeline_logits(classifier, waveform: np.ndarray, labels: list[str]) -> np.ndarray:
+    outputs = classifier({"raw": waveform, "sampling_rate": 16_000}, top_k=None, function_to_apply="none")
+    scores = {item["label"]: item["score"] for item in outputs}
+    return np.array([scores[label] for label in labels])
+
+
+# ------------------------------------------------------------------------------------------- model card
+def test_card_from_run_dir_states_split_metrics_results_and_limits(run_dir: Path) -> None:
+    card = render_model_card(card_data_from_run_dir(run_dir, model_id=REPO_ID))
+    text = str(card)
+
+    # split, validation, seeds and sizes
+    assert "**official ICBHI 2017 train/test split**" in text
+    assert "20% of the training cycles" in text
+    assert "**Training seeds:** 0, 1, 2" in text
+    assert "weights in this repository are those of seed 0" in text
+    assert "| validation | 832 | 16 |" in text
+    assert "/home/someone" not in text  # local paths stay private
+    # metric definitions: strict vs binary sensitivity, per-patient variants
+    assert "**Sensitivity** (Se, strict)" in text
+    assert "**Binary sensitivity**" in text
+    assert "never to be compared with published ICBHI scores" in text
+    assert "Per-patient variants" in text
+    # results: mean ± std over seeds (in %), per seed, undefined values, validation
+    assert "mean ± standard deviation over 3 seeds" in text
+    assert "| ICBHI score | 61.23 ± 0.89 |" in text
+    assert "| Sensitivity (strict, official) | 42.34 ± 1.51 |" in text
+    assert "| Per-patient ICBHI score | 58.01 ± 1.20 |" in text
+    assert "| 1 | 60.90 | 79.00 | 42.80 |" in text
+    assert "| `recall_both` | undefined |" in text
+    assert "runtime" not in text
+    assert "best validation score used for model selection was 59.02 (step 900)" in text
+    # hyper-parameters
+    assert "| learning rate | `0.001` |" in text
+    assert "| auxiliary loss | `add` |" in text
+    assert "| auxiliary loss weight λ | `0.5` |" in text
+    assert '| auxiliary loss options | `{"soft": false}` |' in text
+    assert "| batch sampler | `class_balanced` |" in text
+    assert '`{"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": null}`' in text
+    # limitations, usage and citations
+    assert "not a medical device" in text.lower()
+    assert "must not be used to diagnose" in text
+    assert "Littmann 3200" in text
+    assert f"respira predict {REPO_ID} " in text
+    assert f'pipeline("audio-classification", model="{REPO_ID}")' in text
+    assert "import respira" in text
+    for key in ("rocha2019icbhi", "almudevar2024add", "song2021contrastive"):
+        assert f"{{{key}," in text
+    assert "synthetic" not in text.lower()
+
+
+def test_card_metadata_parses_with_model_index(run_dir: Path) -> None:
+    text = str(render_model_card(card_data_from_run_dir(run_dir, model_id=REPO_ID)))
+    data = ModelCard(text).data.to_dict()
+    assert data["pipeline_tag"] == "audio-classification"
+    assert data["license"] == "apache-2.0"
+    assert "language" not in data
+    for tag in ("audio-classification", "respiratory-sound", "icbhi", "respira", "cnn"):
+        assert tag in data["tags"]
+    (entry,) = data["model-index"]
+    (result,) = entry["results"]
+    assert result["task"]["type"] == "audio-classification"
+    assert result["dataset"]["split"] == "test"
+    assert result["dataset"]["config"] == "official"
+    values = {metric["type"]: metric["value"] for metric in result["metrics"]}
+    assert values == {"icbhi_score": 61.23, "specificity": 80.12, "sensitivity": 42.34}
+    eval_results = ModelCard(text).data.eval_results
+    assert {r.metric_type for r in eval_results} == {"icbhi_score", "specificity", "sensitivity"}
+
+
+def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
+    metrics = {
+        "test_icbhi_score": 0.5,
+        "test_specificity": 0.75,
+        "test_sensitivity": 0.25,
+        "thresholds": [0.4, 0.3],
+    }
+    run_info = {
+        "split_strategy": "patient",
+        "seeds": [5],
+        "training_args": {"learning_rate": 3e-5, "aux_loss": "supcon", "aux_loss_weight": 0.1},
+        "encoder_name_or_path": "MIT/ast-finetuned-audioset-10-10-0.4593",
+    }
+    folder = write_run_dir(
+        tmp_path / "run",
+        tiny_model("multi_label_classification"),
+        metrics=metrics,
+        run_info=run_info,
+        state=None,
+    )
+    card_data = card_data_from_run_dir(folder)
+    text = str(render_model_card(card_data))
+    assert "**patient-wise train/validation/test split**" in text
+    assert "**not the official split**" in text
+    assert "| ICBHI score | 50.00 |" in text
+    assert "±" not in text.split("## Evaluation results")[1].split("### Metric definitions", maxsplit=1)[0]
+    assert "### Decision thresholds" in text
+    assert "| crackle | 0.4 |" in text and "| wheeze | 0.3 |" in text
+    assert "tuned on the validation split" in text
+    assert "multi-label audio classification" in text
+    assert "khosla2020supcon" in text
+    assert "path/to/exported_model" in text  # no model id yet
+    data = ModelCard(text).data.to_dict()
+    assert data["base_model"] == "MIT/ast-finetuned-audioset-10-10-0.4593"
+    assert data["model-index"][0]["results"][0]["dataset"]["config"] == "patient"
+
+
+def test_card_from_the_respira_train_layout(tmp_path: Path) -> None:
+    """The nesting ``respira train`` writes: model / data / run / training, per_seed keyed by seed."""
+    per_seed = {
+        "0": {"test_icbhi_score": 0.70, "test_specificity": 0.80, "test_sensitivity": 0.60},
+        "1": {"test_icbhi_score": 0.74, "test_specificity": 0.84, "test_sensitivity": 0.64},
+    }
+    metrics = {
+        "seeds": [0, 1],
+        "test_icbhi_score": 0.72,
+        "test_icbhi_score_mean": 0.72,
+        "test_icbhi_score_std": 0.0283,
+        "per_seed": per_seed,
+        "selected_seed": 1,
+    }
+    run_info = {
+        "model": {"encoder": "cnn", "encoder_name_or_path": None, "lora_r": 0},
+        "data": {
+            "data_dir": "demo_output/synthetic_icbhi",
+            "split_strategy": "patient",
+            "patient_split_fractions": "0.7,0.1,0.2",
+            "stratify_by": "chest_location",
+            "split_seed": 3,
+            "train_fraction": 0.5,
+            "split_sizes": {"train": 120, "validation": 30, "test": 50},
+        },
+        "run": {"seeds": [0, 1], "selected_seed": 1, "schedule": "standard"},
+        "training": {"learning_rate": 0.001, "max_steps": -1, "aux_loss": None, "seed": 0},
+    }
+    state = {"log_history": [{"eval_icbhi_score": 0.7, "epoch": 1.0, "step": 10}, {"loss": 0.3, "step": 20}]}
+    folder = write_run_dir(tmp_path / "run", tiny_model(), metrics=metrics, run_info=run_info, state=state)
+    card_data = card_data_from_run_dir(folder)
+    assert card_data.synthetic_data and card_data.model_seed == 1 and card_data.encoder_source is None
+    text = str(render_model_card(card_data))
+    assert "**patient-wise train/validation/test split** (70/10/20 % of the patients" in text
+    assert "| ICBHI score | 72.00 ± 2.83 |" in text
+    assert "| 1 | 74.00 | 84.00 | 64.00 |" in text
+    assert "those of seed 1" in text
+    assert "**Share of the training patients used:** 0.5" in text
+    assert "**Patient split seed:** 3" in text
+    assert "Training ran 20 optimisation steps" in text
+    assert "max steps" not in text and "LoRA" not in text
+    assert "**Example numbers only.**" in text
+
+
+def test_card_tolerates_missing_optional_files(tmp_path: Path) -> None:
+    folder = write_run_dir(tmp_path / "bare", tiny_model(), metrics=None, run_info=None, state=None)
+    card_data = card_data_from_run_dir(folder)
+    text = str(render_model_card(card_data))
+    assert "No test results were recorded" in text
+    assert "Unknown split" in text
+    assert "model-index" not in ModelCard(text).data.to_dict()
+    assert "not a medical device" in text.lower()
+
+
+def test_synthetic_run_is_flagged(tmp_path: Path) -> None:
+    run_info = dict(RUN_INFO, synthetic=True)
+    folder = write_run_dir(tmp_path / "synthetic", tiny_model(), run_info=run_info)
+    text = str(render_model_card(card_data_from_run_dir(folder)))
+    assert "**Example numbers only.**" in text
+    assert "not on the\n> ICBHI 2017 database" in text
+    assert "comparable with published" not in text
+    data = ModelCard(text).data.to_dict()
+    assert data["model-index"][0]["results"][0]["dataset"]["type"] == "synthetic_icbhi"
+    assert "synthetic-data" in data["tags"]
+
+
+def test_model_card_callback_fills_card_during_training(tmp_path: Path) -> None:
+    from transformers import TrainerControl, TrainerState
+
+    from respira.training import RespiraTrainingArguments
+
+    args = RespiraTrainingArguments(
+        output_dir=str(tmp_path),
+        learning_rate=2e-4,
+        num_train_epochs=3,
+        per_device_train_batch_size=8,
+        aux_loss="supcon",
+        aux_loss_weight=0.3,
+        batch_sampler="class_balanced",
+        seed=3,
+        report_to="none",
+    )
+    callback = ModelCardCallback()
+    state, control = TrainerState(), TrainerControl()
+    model = tiny_model()
+    callback.on_train_begin(args, state, control, model=model)
+    callback.on_evaluate(args, state, control, metrics={"eval_icbhi_score": 0.52, "eval_loss": 1.0})
+    state.global_step, state.epoch, state.best_metric = 30, 3.0, 0.52
+    state.log_history = [{"eval_icbhi_score": 0.52, "eval_specificity": 0.6, "step": 30}]
+    callback.on_train_end(args, state, control)
+    callback.on_evaluate(args, state, control, metrics={"test_icbhi_score": 0.55, "test_specificity": 0.7})
+
+    card_data = callback.card_data
+    assert isinstance(card_data, RespiraModelCardData)
+    assert card_data.seeds == [3]
+    assert card_data.num_parameters == sum(p.numel() for p in model.parameters())
+    text = str(render_model_card(card_data))
+    assert "| ICBHI score | 55.00 |" in text
+    assert "| auxiliary loss weight λ | `0.3` |" in text
+    assert "| epochs | `3` |" in text
+    assert "khosla2020supcon" in text
+    assert "Training ran 30 optimisation steps" in text
+    assert ModelCard(text).data.to_dict()["model-index"][0]["results"][0]["metrics"][0]["value"] == 55.0
+
+
+# ------------------------------------------------------------------------------------------- export
+def test_export_writes_loadable_model_with_identical_predictions(
+    run_dir: Path, model: RespiraForAudioClassification, waveform: np.ndarray, tmp_path: Path
+) -> None:
+    output = export_model(run_dir, tmp_path / "export")
+    assert output == tmp_path / "export"
+    assert sorted(p.name for p in output.iterdir()) == sorted(EXPORTED_FILES)
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging folder left behind
+    assert (output / "model.safetensors").read_bytes() == (run_dir / "model.safetensors").read_bytes()
+    assert json.loads((output / "metrics.json").read_text()) == METRICS_3_SEEDS
+    assert "model-index" in ModelCard.load(output / "README.md").data.to_dict()
+
+    expected = local_logits(model, waveform)
+    reloaded = AutoModelForAudioClassification.from_pretrained(output).eval()
+    np.testing.assert_allclose(local_logits(reloaded, waveform), expected, atol=1e-6, rtol=0)
+    classifier = pipeline("audio-classification", model=str(output))
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    np.testing.assert_allclose(pipeline_logits(classifier, waveform, labels), expected, atol=1e-6, rtol=0)
+
+
+def test_export_creates_default_preprocessor_config(tmp_path: Path) -> None:
+    folder = write_run_dir(tmp_path / "run", tiny_model(), preprocessor=False)
+    output = export_model(folder, tmp_path / "out")
+    config = json.loads((output / "preprocessor_config.json").read_text())
+    assert config["feature_extractor_type"] == "RespiraFeatureExtractor"
+    assert config["sampling_rate"] == 16_000
+
+
+def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        export_model(tmp_path / "missing", tmp_path / "out")
+    no_weights = tmp_path / "no_weights"
+    no_weights.mkdir()
+    (no_weights / "config.json").write_text(json.dumps(tiny_model().config.to_dict()))
+    with pytest.raises(FileNotFoundError, match="model folder without weights") as error:
+        export_model(no_weights, tmp_path / "out")
+    assert str(no_weights) in str(error.value)
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "old.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not empty"):
+        export_model(run_dir, existing)
+    assert (existing / "old.txt").read_text() == "keep me"
+    export_model(run_dir, existing, overwrite=True)
+    assert sorted(p.name for p in existing.iterdir()) == sorted(EXPORTED_FILES)
+
+    not_respira = tmp_path / "not_respira"
+    not_respira.mkdir()
+    (not_respira / "model.safetensors").write_bytes((run_dir / "model.safetensors").read_bytes())
+    (not_respira / "config.json").write_text(json.dumps({"model_type": "audio-spectrogram-transformer"}))
+    with pytest.raises(ValueError, match="not a respira classifier"):
+        export_model(not_respira, tmp_path / "out")
+
+    with pytest.raises(ValueError, match="outside the run folder"):
+        export_model(run_dir, run_dir / "export", overwrite=True)
+
+
+def test_failed_export_leaves_nothing_behind(tmp_path: Path) -> None:
+    folder = write_run_dir(tmp_path / "run", tiny_model())
+    config = json.loads((folder / "config.json").read_text())
+    config["encoder_config"]["channels"] = [4, 8, 8, 32]  # weights no longer match the config
+    (folder / "config.json").write_text(json.dumps(config))
+    out_parent = tmp_path / "exports"
+    out_parent.mkdir()
+    with pytest.raises(ValueError, match="exported"):
+        export_model(folder, out_parent / "model")
+    assert list(out_parent.iterdir()) == []
+
+
+def test_cli_export_and_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from respira.cli import main
+
+    assert main(["export", str(run_dir), str(tmp_path / "cli_export")]) == 0
+    assert "exported" in capsys.readouterr().out
+    assert main(["export", str(run_dir), str(tmp_path / "cli_export")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("respira export: error:") and "not empty" in err and "\n" not in err
+    assert main(["export", str(run_dir), str(tmp_path / "cli_export"), "--overwrite"]) == 0
+    assert main(["export", str(tmp_path / "nope"), str(tmp_path / "x")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------- push
+ROUNDTRIP = """
+import json, sys
+import numpy as np, torch
+import respira
+from huggingface_hub import ModelCard
+from respira.hub import push_run
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+
+run_dir, repo, wave_path = sys.argv[1:4]
+urls = [push_run(run_dir, repo, token="test-token") for _ in range(2)]  # the second push is a no-op
+wave = np.load(wave_path)
+model = AutoModelForAudioClassification.from_pretrained(repo).eval()
+inputs = AutoFeatureExtractor.from_pretrained(repo)(wave, sampling_rate=16000, return_tensors="pt")
+with torch.no_grad():
+    logits = model(**inputs).logits[0].tolist()
+classifier = pipeline("audio-classification", model=repo)
+scores = classifier({"raw": wave, "sampling_rate": 16000}, top_k=None, function_to_apply="none")
+card = ModelCard.load(repo)
+print("RESULT " + json.dumps({
+    "urls": urls,
+    "logits": logits,
+    "pipeline": {item["label"]: item["score"] for item in scores},
+    "model_index": card.data.to_dict().get("model-index"),
+}))
+"""
+
+
+def hub_env(endpoint: str, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_", "HUGGINGFACE_"))}
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_OFFLINE="0",
+        HF_HOME=str(home),
+        HF_TOKEN="test-token",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    return env
+
+
+def test_push_round_trip_through_local_hub(
+    run_dir: Path, model: RespiraForAudioClassification, waveform: np.ndarray, tmp_path: Path
+) -> None:
+    wave_path = tmp_path / "wave.npy"
+    np.save(wave_path, waveform)
+    with HubServer(tmp_path / "hub") as hub:
+        result = subprocess.run(
+            [sys.executable, "-c", ROUNDTRIP, str(run_dir), REPO_ID, str(wave_path)],
+            env=hub_env(hub.url, tmp_path / "hf_home"),
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-4000:]
+        lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+        assert lines, result.stdout[-2000:] + result.stderr[-2000:]
+        output = json.loads(lines[-1][len("RESULT ") :])
+
+        assert output["urls"] == [f"{hub.url}/{REPO_ID}"] * 2
+        # the weights went through the LFS path, the small files as regular files
+        assert hub.committed_lfs == ["model.safetensors"]
+        assert sorted(hub.committed_regular) == [
+            "README.md",
+            "config.json",
+            "metrics.json",
+            "preprocessor_config.json",
+        ]
+        assert len(hub.lfs_uploads) == 1
+        repo = hub.state.repos[REPO_ID]
+        head = repo.commits[repo.branches["main"]]
+        assert sorted(head.files) == sorted([".gitattributes", *EXPORTED_FILES])
+        assert ("PUT", f"/lfs-storage/{hub.lfs_uploads[0]}") in hub.requests
+        assert not [r for r in hub.unhandled if r[0] in ("POST", "PUT")]
+
+    expected = local_logits(model, waveform)
+    np.testing.assert_allclose(output["logits"], expected, atol=1e-6, rtol=0)
+    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    np.testing.assert_allclose([output["pipeline"][label] for label in labels], expected, atol=1e-6, rtol=0)
+    metrics = output["model_index"][0]["results"][0]["metrics"]
+    assert {"type": "icbhi_score", "value": 61.23} in [
+        {"type": m["type"], "value": m["value"]} for m in metrics
+    ]
+
+
+def test_push_to_unreachable_hub_is_one_clear_line(run_dir: Path, tmp_path: Path) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [sys.executable, "-m", "respira", "push", str(run_dir), REPO_ID, "--token", "test-token"],
+        env=hub_env(endpoint, tmp_path / "hf_home"),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning:")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        f"respira push: error: cannot reach the Hugging Face Hub at {endpoint} (offline?):"
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_push_to_a_branch_in_process(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    with HubServer(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        url = push_run(run_dir, "user/branch-test", token="test-token", revision="dev", private=True)
+        assert url == f"{hub.url}/user/branch-test"
+        repo = hub.state.repos["user/branch-test"]
+        assert repo.private
+        assert sorted(repo.commits[repo.branches["dev"]].files) == sorted([".gitattributes", *EXPORTED_FILES])
+        assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]
+        readme = repo.commits[repo.branches["dev"]].files["README.md"]
+        text = hub.state.blob_path(readme.sha256).read_text(encoding="utf-8")
+        assert "respira predict user/branch-test " in text
+
+
+def test_push_in_offline_mode_is_a_clear_error(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubConnectionError, match=r"cannot reach the Hugging Face Hub at \S+ \(offline\?\)"):
+        push_run(run_dir, REPO_ID, token="test-token")
+
+
+def test_push_checks_the_run_folder_first(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        push_run(tmp_path / "missing", REPO_ID)
+
+
+def test_package_ships_the_template() -> None:
+    from importlib import resources
+
+    template = resources.files("respira.hub").joinpath("model_card_template.md")
+    assert template.is_file()
+    assert "{{ card_data }}" in template.read_text(encoding="utf-8")
+    assert respira.hub.render_model_card is render_model_card
+
+
+def test_example_card_generator(tmp_path: Path) -> None:
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "model_cards" / "generate_examples.py"
+    spec = importlib.util.spec_from_file_location("generate_examples", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = module.generate(tmp_path)
+    assert sorted(p.parent.name for p in written) == sorted(module.EXAMPLES)
+    for path in written:
+        text = path.read_text(encoding="utf-8")
+        assert "**Example numbers only.**" in text
+        assert "illustrative values for a run on the **synthetic corpus**" in text
+        data = ModelCard(text).data.to_dict()
+        assert data["model-index"][0]["results"][0]["dataset"]["type"] == "synthetic_icbhi"
+    cnn = (tmp_path / "example_cnn_add" / "README.md").read_text(encoding="utf-8")
+    assert "mean ± standard deviation over 3 seeds" in cnn and "almudevar2024add" in cnn
