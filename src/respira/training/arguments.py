@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from transformers import TrainingArguments
 
 SAMPLERS: tuple[str, ...] = ("random", "class_balanced", "contrastive_tuple", "group_by_metadata")
@@ -85,6 +87,11 @@ class RespiraTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.ddp_backend is None and several_processes and not torch.cuda.is_available():
+            # several processes (accelerate launch / torchrun) on CPU: without a backend, transformers
+            # starts no process group and every process would silently train alone
+            self.ddp_backend = "gloo"
         if self.metric_for_best_model is None:
             self.metric_for_best_model = "icbhi_score"
             self.greater_is_better = True

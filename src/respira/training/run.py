@@ -346,19 +346,30 @@ def run_training(
     *,
     log=print,
 ) -> dict[str, Any]:
-    """Train every seed of a parsed recipe and write the run folder; return the metrics summary."""
-    output_dir = Path(args.output_dir)
-    seeds = parse_seeds(run_args.seeds, args.seed)
+    """Train every seed of a parsed recipe and write the run folder; return the metrics summary.
+
+    Under ``accelerate launch`` / ``torchrun`` every process trains; only the main process prepares
+    the folder, writes files and prints.
+    """
+    from accelerate import PartialState
+
     from ..models import RespiraConfig
 
-    sampling_rate = RespiraConfig().sampling_rate
-    splits = build_datasets(data_args, sampling_rate)
+    state = PartialState()
+    main = state.is_main_process
+    log = log if main else (lambda *_: None)
+    output_dir = Path(args.output_dir)
+    seeds = parse_seeds(run_args.seeds, args.seed)
+    with state.main_process_first():  # one process builds the dataset cache, the others reuse it
+        splits = build_datasets(data_args, RespiraConfig().sampling_rate)
     if args.eval_strategy != "no" and "validation" not in splits:
         raise ValueError(
             "evaluation during training needs a validation split: set validation_size > 0 (official split) "
             "or use split_strategy=patient; the test split is never used for model selection"
         )
-    prepare_output_dir(output_dir, run_args.overwrite)
+    if main:
+        prepare_output_dir(output_dir, run_args.overwrite)
+    state.wait_for_everyone()
     per_seed: dict[int, dict[str, float]] = {}
     validation: dict[int, float | None] = {}
     best_trainer, best_score = None, -math.inf
@@ -372,6 +383,9 @@ def run_training(
             best_trainer, best_score, best_seed = trainer, score, seed
     summary = summarize_seeds(per_seed)
     summary["selected_seed"] = best_seed
+    if not main:
+        state.wait_for_everyone()
+        return summary
     _save_selected(best_trainer, output_dir)
     write_json(output_dir / "metrics.json", summary)
     write_json(
@@ -391,6 +405,7 @@ def run_training(
     _model_card(output_dir)
     log(results_table(per_seed, validation))
     log(f"run written to {output_dir} (model from seed {best_seed}, chosen on validation)")
+    state.wait_for_everyone()
     return summary
 
 
