@@ -173,3 +173,16 @@ def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
     run = json.loads((output / "respira_run.json").read_text())
     assert run["data"]["synthetic"] is True
     assert "synthetic" in (output / "README.md").read_text().lower()
+
+
+def test_optuna_search_maximises_the_validation_score(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
+    pytest.importorskip("optuna")
+    recipe = _recipe(tmp_path, aux_loss="add", save_strategy="no", load_best_model_at_end=False)
+    code = main(
+        ["sweep", str(recipe), "--optuna_trials", "2", "--data_dir", str(synthetic_corpus),
+         "--output_dir", str(tmp_path / "optuna"), "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("best validation ICBHI score")
+    assert all(name in line for name in ("learning_rate", "weight_decay", "aux_loss_weight"))

@@ -6,10 +6,11 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from ..utils.files import write_text_atomic
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
@@ -75,16 +76,6 @@ def format_rows(rows: list[dict[str, Any]], output_format: str) -> str:
     return buffer.getvalue()
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..inference import load_model, predict_files
 
@@ -112,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"none of the {len(errors)} files could be predicted")
     text = format_rows(rows, output_format)
     if args.output:
-        _write_atomically(Path(args.output), text)
+        write_text_atomic(args.output, text)
         print(f"wrote {len(rows)} predictions for {predicted} file(s) to {args.output}")
     else:
         sys.stdout.write(text)

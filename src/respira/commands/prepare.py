@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ..utils.files import atomic_path
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("prepare", help="build the ICBHI dataset from a local folder")
@@ -28,9 +30,8 @@ def save_parquet(dataset, output_dir: Path) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     for split, part in dataset.items():
         target = output_dir / f"{split}.parquet"
-        partial = target.with_suffix(".parquet.partial")
-        part.to_parquet(str(partial))
-        partial.replace(target)
+        with atomic_path(target) as partial:
+            part.to_parquet(str(partial))
         print(f"wrote {target} ({len(part)} rows)")
 
 

@@ -115,11 +115,12 @@ def _optuna(args: argparse.Namespace) -> None:
         }
 
     trainer = RespiraTrainer(
-        build_model(model_args, labels),
+        None,
         training_args,
         splits["train"],
         eval_dataset=splits["validation"],
         model_init=lambda trial=None: build_model(model_args, labels),
+        model_config=build_model(model_args, labels).config,
     )
     best = trainer.hyperparameter_search(
         hp_space=space, backend="optuna", n_trials=args.optuna_trials, direction="maximize",

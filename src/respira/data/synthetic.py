@@ -47,8 +47,6 @@ about 5.3 h) in under a minute.
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +55,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from ..utils.files import is_occupied, staged_folder
 from .corpus import (
     CHEST_LOCATIONS,
     CLASS_NAMES,
@@ -541,19 +540,6 @@ def _write_corpus(
     _write_text(root / SYNTHETIC_MARKER, [SYNTHETIC_NOTE], "\n")
 
 
-def _is_occupied(path: Path) -> bool:
-    if path.is_symlink() or path.is_file():
-        return True
-    return path.is_dir() and any(path.iterdir())
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def make_synthetic_icbhi(
     out_dir: str | Path,
     n_patients: int = 12,
@@ -609,7 +595,7 @@ def make_synthetic_icbhi(
     )
     if icbhi_counts:
         n_recordings = NUM_RECORDINGS
-    if _is_occupied(out) and not overwrite:
+    if is_occupied(out) and not overwrite:
         raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
     patients, recordings = _plan_corpus(
         seed,
@@ -620,21 +606,7 @@ def make_synthetic_icbhi(
         n_recordings=n_recordings,
         icbhi_counts=icbhi_counts,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:12]}")
-    partial.mkdir()
-    try:
-        _write_corpus(partial, patients, recordings, np.random.SeedSequence(seed))
-        if out.exists() or out.is_symlink():
-            if _is_occupied(out) and not overwrite:
-                raise FileExistsError(f"{out} was filled while the corpus was written; pass overwrite=True")
-            previous = out.with_name(f".{out.name}.previous-{uuid.uuid4().hex[:12]}")
-            out.rename(previous)
-            partial.rename(out)
-            _remove(previous)
-        else:
-            partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    filled = f"{out} was filled while the corpus was written; pass overwrite=True"
+    with staged_folder(out, overwrite=overwrite, exists_message=filled) as staging:
+        _write_corpus(staging, patients, recordings, np.random.SeedSequence(seed))
     return out

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from pathlib import Path
 
+from ..utils.files import staged_folder
 from .card import card_data_from_run_dir, render_model_card
 
 __all__ = ["EXPORTED_FILES", "check_run_dir", "export_model"]
@@ -73,10 +73,13 @@ def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
                 f"{output_dir} exists and is not a folder; pass overwrite=True to replace it"
             )
     elif output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"output folder {output_dir} exists and is not empty; "
-            "pass overwrite=True (--overwrite) to replace it"
-        )
+        raise FileExistsError(_not_empty(output_dir))
+
+
+def _not_empty(output_dir: Path) -> str:
+    return (
+        f"output folder {output_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it"
+    )
 
 
 def _verify(folder: Path) -> None:
@@ -102,13 +105,6 @@ def _verify(folder: Path) -> None:
     if problems:
         details = "; ".join(f"{key}: {', '.join(map(str, value[:5]))}" for key, value in problems.items())
         raise ValueError(f"the exported weights do not match the model config ({details})")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def export_model(
@@ -137,12 +133,10 @@ def export_model(
     run_dir = check_run_dir(run_dir)
     output_dir = Path(output_dir).expanduser()
     _check_output_dir(output_dir, run_dir, overwrite)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     card = render_model_card(card_data_from_run_dir(run_dir, model_id=model_id))
 
-    staging = output_dir.parent / f".{output_dir.name}.partial-{uuid.uuid4().hex[:12]}"
-    staging.mkdir()  # a sibling (same file system: the final rename is atomic), with the umask's mode
-    try:
+    # A hidden sibling (same file system: the final rename is atomic), renamed into place when complete.
+    with staged_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir)) as staging:
         for name in (CONFIG, WEIGHTS, METRICS):
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, staging / name)
@@ -154,18 +148,4 @@ def export_model(
         card.save(staging / README)
         if verify:
             _verify(staging)
-        if output_dir.exists() or output_dir.is_symlink():
-            trash = output_dir.parent / f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}"
-            output_dir.rename(trash)
-            try:
-                staging.rename(output_dir)
-            except OSError:
-                trash.rename(output_dir)
-                raise
-            _remove(trash)
-        else:
-            staging.rename(output_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     return output_dir

@@ -15,9 +15,7 @@ Files written to ``output_dir``:
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +26,8 @@ import torch
 from ..data.corpus import CLASS_NAMES
 from ..metrics import classes_to_flags, confusion_matrix, flags_to_classes, icbhi_scores, multilabel_scores
 from ..metrics.icbhi import per_patient_icbhi
+from ..models.embeddings import pad_batch
+from ..utils.files import write_json_atomic
 from .plots import plot_confusion_matrix, plot_embedding_projection
 
 if TYPE_CHECKING:
@@ -61,16 +61,8 @@ def json_ready(value: Any) -> Any:
 
 
 def write_json(path: str | Path, value: Any) -> Path:
-    """Write ``value`` as indented JSON (NaN → ``null``) atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(json.dumps(json_ready(value), indent=2, allow_nan=False) + "\n", encoding="utf-8")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
+    """Write ``json_ready(value)`` as indented JSON (non-finite → ``null``) atomically; return the path."""
+    return write_json_atomic(path, json_ready(value))
 
 
 def _samples(audio: Any) -> np.ndarray:
@@ -99,12 +91,7 @@ def _run(
         with torch.inference_mode():
             for first in range(0, len(dataset), batch_size):
                 waveforms = [_samples(audio) for audio in dataset[first : first + batch_size][audio_column]]
-                longest = max(w.shape[0] for w in waveforms)
-                batch = torch.zeros(len(waveforms), longest)
-                mask = torch.zeros(len(waveforms), longest, dtype=torch.long)
-                for row, waveform in enumerate(waveforms):
-                    batch[row, : waveform.shape[0]] = torch.from_numpy(waveform)
-                    mask[row, : waveform.shape[0]] = 1
+                batch, mask = pad_batch(waveforms)
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 logits.append(output.logits.float().cpu().numpy().astype(np.float64))
                 embeddings.append(output.embeddings.float().cpu().numpy())

@@ -8,7 +8,6 @@ writes the PNG atomically: to a temporary file in the target folder, renamed int
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from ..utils.files import atomic_path
 
 __all__ = ["pca_2d", "plot_confusion_matrix", "plot_embedding_projection", "plot_training_curves"]
 
@@ -40,13 +41,8 @@ def _new_figure(width: float, height: float) -> Figure:
 def _save(figure: Figure, path: str | Path) -> Path:
     """Write ``figure`` as PNG to ``path`` atomically; return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+    with atomic_path(path) as partial:
         figure.savefig(partial, format="png", dpi=DPI, facecolor="white")
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
     return path
 
 

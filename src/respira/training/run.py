@@ -9,7 +9,6 @@ one with the best *validation* score; the test split is only ever scored, never 
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import statistics
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..data.corpus import CLASS_NAMES
+from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .recipe import (
     DEFAULT_AST,
@@ -33,24 +33,6 @@ from .recipe import (
 
 RUN_FILE = "respira_run.json"
 MODEL_FILES = ("config.json", "model.safetensors")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-def write_json(path: Path, payload: Any) -> None:
-    partial = path.with_suffix(path.suffix + ".partial")
-    partial.write_text(
-        json.dumps(_json_safe(payload), indent=2, sort_keys=True, allow_nan=False, default=str) + "\n"
-    )
-    partial.replace(path)
 
 
 def is_synthetic_corpus(data_dir: str | None) -> bool:
@@ -314,7 +296,9 @@ def _save_selected(trainer, output_dir: Path) -> None:
         model = model.merge_and_unload()
     model.save_pretrained(output_dir)
     RespiraFeatureExtractor(sampling_rate=model.config.sampling_rate).save_pretrained(output_dir)
-    write_json(output_dir / "trainer_state.json", {"log_history": trainer.state.log_history})
+    write_json_atomic(
+        output_dir / "trainer_state.json", {"log_history": trainer.state.log_history}, default=str
+    )
 
 
 def _reports(trainer, splits, output_dir: Path) -> None:
@@ -387,8 +371,8 @@ def run_training(
         state.wait_for_everyone()
         return summary
     _save_selected(best_trainer, output_dir)
-    write_json(output_dir / "metrics.json", summary)
-    write_json(
+    write_json_atomic(output_dir / "metrics.json", summary, default=str)
+    write_json_atomic(
         output_dir / RUN_FILE,
         {
             "model": asdict(model_args),
@@ -400,6 +384,7 @@ def run_training(
             "run": {**asdict(run_args), "seeds": seeds, "selected_seed": best_seed},
             "training": _training_summary(args),
         },
+        default=str,
     )
     _reports(best_trainer, splits, output_dir)
     _model_card(output_dir)

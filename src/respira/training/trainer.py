@@ -18,6 +18,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 from ..data.corpus import CLASS_NAMES
 from ..losses import build_auxiliary_loss
 from ..metrics import make_compute_metrics
+from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
 from .samplers import ClassBalancedSampler, FlattenedBatchSampler, GroupedBatchSampler, RandomOrderSampler
@@ -33,11 +34,6 @@ class _EpochToCollator(TrainerCallback):
 
     def on_epoch_begin(self, args, state, control, **kwargs):
         self.collator.epoch = math.floor(state.epoch or 0)
-
-
-def _json_number(value: Any) -> Any:
-    """Undefined metrics (NaN: e.g. sensitivity without abnormal cycles) become JSON null."""
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def _is_test_split(dataset: Any) -> bool:
@@ -60,7 +56,7 @@ class RespiraTrainer(Trainer):
 
     def __init__(
         self,
-        model: nn.Module,
+        model: nn.Module | None,
         args: RespiraTrainingArguments,
         train_dataset: datasets.Dataset | None = None,
         eval_dataset: datasets.Dataset | None = None,
@@ -68,8 +64,11 @@ class RespiraTrainer(Trainer):
         compute_metrics: Any = None,
         aux_loss: nn.Module | None = None,
         callbacks: list[TrainerCallback] | None = None,
+        model_config: Any = None,
         **kwargs: Any,
     ) -> None:
+        """``model`` may be ``None`` when ``model_init`` is given (hyper-parameter search); then pass
+        ``model_config`` (the config every ``model_init()`` model will have) for the data pipeline."""
         if _is_test_split(eval_dataset):
             raise ValueError(
                 "eval_dataset is the test split: model selection and early stopping must use a validation "
@@ -78,7 +77,9 @@ class RespiraTrainer(Trainer):
             )
         if args.remove_unused_columns:
             args.remove_unused_columns = False  # the collator needs the audio and metadata columns
-        config = model.config
+        config = model.config if model is not None else model_config
+        if config is None:
+            raise ValueError("pass a model, or model_init together with model_config")
         if args.cache_embeddings:
             train_dataset, eval_dataset = self._cache_embeddings(model, args, train_dataset, eval_dataset)
         if data_collator is None:
@@ -103,7 +104,7 @@ class RespiraTrainer(Trainer):
         if self.aux_loss is None and args.aux_loss:
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
         if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
-            self._check_patch_mix(model)
+            self._check_patch_mix(self.model)
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
 
@@ -300,10 +301,7 @@ class RespiraTrainer(Trainer):
         metrics = self.evaluate(eval_dataset=test_dataset, metric_key_prefix="test")
         if self.is_world_process_zero():
             path = Path(output_dir or self.args.output_dir) / "metrics.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
             existing = json.loads(path.read_text()) if path.exists() else {}
-            existing.update({key: _json_number(value) for key, value in metrics.items()})
-            partial = path.with_suffix(".json.partial")
-            partial.write_text(json.dumps(existing, indent=2, sort_keys=True, allow_nan=False) + "\n")
-            partial.replace(path)
+            existing.update(metrics)
+            write_json_atomic(path, existing)  # undefined metrics (NaN) become null
         return metrics

@@ -8,8 +8,6 @@ An official checkpoint is a ``torch.save`` of ``{"cfg": dict, "model": state_dic
 from __future__ import annotations
 
 import re
-import shutil
-import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import torch
 from huggingface_hub.errors import StrictDataclassError
 
+from ...utils.files import staged_folder
 from .configuration_beats import BeatsConfig
 from .modeling_beats import BeatsForAudioClassification, BeatsModel
 
@@ -305,25 +304,6 @@ def _build_model(
     return model.eval()
 
 
-def _install(tmp_dir: Path, output_dir: Path, overwrite: bool) -> None:
-    """Move the finished ``tmp_dir`` to ``output_dir``, replacing an empty folder (any folder if allowed)."""
-    if output_dir.is_dir() and not any(output_dir.iterdir()):
-        output_dir.rmdir()
-    if not output_dir.exists():
-        tmp_dir.rename(output_dir)
-        return
-    if not overwrite or not output_dir.is_dir():
-        raise FileExistsError(f"{output_dir} already exists and is not an empty folder (pass overwrite=True)")
-    backup = output_dir.with_name(f".{output_dir.name}.old-{uuid.uuid4().hex[:8]}")
-    output_dir.rename(backup)
-    try:
-        tmp_dir.rename(output_dir)
-    except BaseException:
-        backup.rename(output_dir)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
-
-
 def convert_beats_checkpoint(
     checkpoint: str | Path, output_dir: str | Path, *, overwrite: bool = False
 ) -> Path:
@@ -360,22 +340,16 @@ def convert_beats_checkpoint(
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"BEATs checkpoint not found: {checkpoint}")
+    occupied = f"{output_dir} already exists and is not an empty folder (pass overwrite=True)"
     if output_dir.exists() and not (output_dir.is_dir() and (overwrite or not any(output_dir.iterdir()))):
-        raise FileExistsError(f"{output_dir} already exists and is not an empty folder (pass overwrite=True)")
+        raise FileExistsError(occupied)
 
     cfg, state_dict, label_dict = _load_official(checkpoint)
     model = _build_model(cfg, state_dict, label_dict)
 
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = output_dir.with_name(f".{output_dir.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp_dir.mkdir()
-    try:
+    with staged_folder(output_dir, overwrite=overwrite, exists_message=occupied) as staging:
         # transformers 5 always writes safetensors (its save_pretrained has no safe_serialization switch).
-        model.save_pretrained(tmp_dir)
-        _install(tmp_dir, output_dir, overwrite)
-    finally:
-        if tmp_dir.exists():
-            shutil.rmtree(tmp_dir, ignore_errors=True)
+        model.save_pretrained(staging)
     return output_dir
 
 

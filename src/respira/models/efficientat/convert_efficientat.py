@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
+from ...utils.files import staged_folder
 from .configuration_efficientat import AUDIOSET_NUM_LABELS, MAX_WIDTH_MULT, MIN_WIDTH_MULT, EfficientATConfig
 from .modeling_efficientat import EfficientATForAudioClassification
 
@@ -199,12 +198,11 @@ def _load_strict(model: EfficientATForAudioClassification, state_dict: Mapping[s
     model.load_state_dict(mapped, strict=True)
 
 
-def _save_atomically(model: EfficientATForAudioClassification, output_dir: Path, overwrite: bool) -> None:
-    parent = output_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=parent))
-    backup: Path | None = None
-    try:
+def _save_atomically(
+    model: EfficientATForAudioClassification, output_dir: Path, overwrite: bool, occupied: str
+) -> None:
+    """Save, reload and compare ``model`` in a staging folder, then swap it into ``output_dir``."""
+    with staged_folder(output_dir, overwrite=overwrite, exists_message=occupied) as staging:
         save_kwargs = {}
         if "safe_serialization" in inspect.signature(model.save_pretrained).parameters:
             save_kwargs["safe_serialization"] = True  # transformers 4.x; 5.x always writes safetensors
@@ -214,18 +212,6 @@ def _save_atomically(model: EfficientATForAudioClassification, output_dir: Path,
                 f"save_pretrained did not write config.json and model.safetensors in {staging}"
             )
         _verify_saved(model, staging)
-        if output_dir.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old-", dir=parent))
-            backup.rmdir()
-            output_dir.rename(backup)
-        staging.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if backup is not None and backup.exists() and not output_dir.exists():
-            backup.rename(output_dir)
-        raise
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
 
 
 @torch.no_grad()
@@ -270,8 +256,9 @@ def convert_efficientat_checkpoint(
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise FileExistsError(f"{output_dir} exists and is not a directory")
+    occupied = f"{output_dir} exists and is not empty (pass overwrite=True to replace it)"
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"{output_dir} exists and is not empty (pass overwrite=True to replace it)")
+        raise FileExistsError(occupied)
 
     state_dict = load_original_state_dict(checkpoint)
     if width is None:
@@ -286,7 +273,7 @@ def convert_efficientat_checkpoint(
     model = EfficientATForAudioClassification(config)
     _load_strict(model, state_dict)
     model.eval()
-    _save_atomically(model, output_dir, overwrite)
+    _save_atomically(model, output_dir, overwrite, occupied)
     return output_dir
 
 

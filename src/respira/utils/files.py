@@ -1,0 +1,151 @@
+"""Write files and folders so that a reader never sees them half-written.
+
+- :func:`atomic_path` yields a temporary sibling path to write a file to, then renames it over the
+  target (removing it on failure); :func:`write_text_atomic` and :func:`write_json_atomic` use it.
+- :func:`staged_folder` yields a hidden staging sibling folder to fill, then swaps it into place
+  (keeping the old folder until the new one is there; removing the staging folder on failure).
+
+Temporary names start with ``.`` and live next to the target, so the final rename stays on one file
+system (atomic on POSIX).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "atomic_path",
+    "is_occupied",
+    "nan_to_none",
+    "remove_path",
+    "staged_folder",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; on success it replaces ``path``.
+
+    The parent folder is created if needed. The temporary file (``.<name>.<pid>-<random>.partial``)
+    is renamed over ``path`` when the ``with`` block ends without error; on any error it is removed
+    and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+    try:
+        yield partial
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; return ``path`` as a ``Path``."""
+    path = Path(path)
+    with atomic_path(path) as partial:
+        partial.write_text(text, encoding="utf-8")
+    return path
+
+
+def nan_to_none(value: Any) -> Any:
+    """``value`` with every NaN float (in nested dicts, lists and tuples) replaced by ``None``."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [nan_to_none(item) for item in value]
+    return value
+
+
+def write_json_atomic(path: str | Path, payload: Any, *, default: Callable[[Any], Any] | None = None) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically; return ``path`` as a ``Path``.
+
+    NaN floats become ``null`` (recursively); the text is indented by 2 with sorted keys and a final
+    newline. Infinite floats raise ``ValueError`` (``allow_nan=False``); ``default`` is passed to
+    :func:`json.dumps` for objects it cannot serialise.
+    """
+    text = json.dumps(nan_to_none(payload), indent=2, sort_keys=True, allow_nan=False, default=default)
+    return write_text_atomic(path, text + "\n")
+
+
+def is_occupied(path: str | Path) -> bool:
+    """Whether ``path`` is a file, a symlink or a non-empty folder (not missing, not an empty folder)."""
+    path = Path(path)
+    if path.is_symlink() or path.is_file():
+        return True
+    return path.is_dir() and any(path.iterdir())
+
+
+def remove_path(path: str | Path) -> None:
+    """Remove ``path``: a folder with its content, or a file or symlink (the link, not its target)."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+@contextmanager
+def staged_folder(
+    output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None
+) -> Iterator[Path]:
+    """Yield a new hidden staging folder next to ``output_dir``; on success swap it into place.
+
+    When the ``with`` block ends without error, the staging folder becomes ``output_dir``:
+
+    - a missing ``output_dir`` or an empty folder there is simply replaced;
+    - anything else there (a non-empty folder, a file, a symlink) raises ``FileExistsError``
+      (``exists_message``, else a generic one) unless ``overwrite``; with ``overwrite`` it is moved
+      aside, the staging folder is renamed into place, and only then is the old one removed (it is
+      put back if that rename fails).
+
+    On any error (in the block or while swapping) the staging folder is removed and ``output_dir``
+    is left as it was. Callers that want to refuse an occupied ``output_dir`` before doing the work
+    check it themselves first (:func:`is_occupied`); this check runs again when the work is done.
+    The parent folder is created if needed.
+    """
+    output_dir = Path(output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = output_dir.with_name(f".{output_dir.name}.partial-{uuid.uuid4().hex[:12]}")
+    staging.mkdir()  # with the umask's mode, like any folder the user creates
+    try:
+        yield staging
+        _swap_into_place(staging, output_dir, overwrite=overwrite, exists_message=exists_message)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None) -> None:
+    if not output_dir.exists() and not output_dir.is_symlink():
+        staging.rename(output_dir)
+        return
+    if is_occupied(output_dir) and not overwrite:
+        raise FileExistsError(
+            exists_message or f"{output_dir} exists and is not empty; pass overwrite=True to replace it"
+        )
+    old = output_dir.with_name(f".{output_dir.name}.old-{uuid.uuid4().hex[:12]}")
+    output_dir.rename(old)
+    try:
+        staging.rename(output_dir)
+    except BaseException:
+        old.rename(output_dir)
+        raise
+    # The new folder is in place: failing to delete the old one is no reason to fail.
+    if old.is_dir() and not old.is_symlink():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        with suppress(OSError):
+            old.unlink()

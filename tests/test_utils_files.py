@@ -1,0 +1,215 @@
+"""respira.utils.files: files written atomically, folders staged and swapped into place."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from respira.utils import files
+from respira.utils.files import (
+    atomic_path,
+    is_occupied,
+    nan_to_none,
+    staged_folder,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# --------------------------------------------------------------------------------------------- files
+def test_atomic_path_renames_on_success_and_creates_the_parent(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "out.bin"
+    with atomic_path(target) as partial:
+        assert partial.parent == target.parent and partial.name.startswith(".")
+        assert partial.name.endswith(".partial") and partial != target
+        partial.write_bytes(b"data")
+        assert not target.exists()  # nothing at the target until the block ends
+    assert target.read_bytes() == b"data"
+    assert _names(target.parent) == ["out.bin"]
+
+
+def test_atomic_path_failure_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(tmp_path / "new.txt") as partial:
+        partial.write_text("half")
+        raise RuntimeError("boom")
+    assert _names(tmp_path) == []
+
+    old = tmp_path / "old.txt"
+    old.write_text("precious")
+    with pytest.raises(RuntimeError, match="boom"), atomic_path(old) as partial:
+        partial.write_text("half")
+        raise RuntimeError("boom")
+    assert old.read_text() == "precious"
+    assert _names(tmp_path) == ["old.txt"]
+
+
+def test_write_text_atomic_replaces_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "out.csv"
+    assert write_text_atomic(str(path), "x\n") == path
+    assert write_text_atomic(path, "y,é\n") == path
+    assert path.read_text(encoding="utf-8") == "y,é\n"
+    assert _names(path.parent) == ["out.csv"]
+
+
+def test_write_json_atomic_maps_nan_to_null_recursively(tmp_path: Path) -> None:
+    nan = float("nan")
+    payload = {"b": nan, "a": [1.5, nan, {"c": (nan, 2)}], "d": "text", "e": None}
+    path = write_json_atomic(tmp_path / "m.json", payload)
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text) == {"a": [1.5, None, {"c": [None, 2]}], "b": None, "d": "text", "e": None}
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"  # sorted, indent 2
+    assert "NaN" not in text
+    assert math.isnan(payload["b"])  # the payload itself is left alone
+
+
+def test_write_json_atomic_refuses_infinity_and_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        write_json_atomic(tmp_path / "m.json", {"x": float("inf")})
+    with pytest.raises(TypeError):
+        write_json_atomic(tmp_path / "m.json", {"x": object()})
+    assert _names(tmp_path) == []
+
+
+def test_write_json_atomic_default(tmp_path: Path) -> None:
+    path = write_json_atomic(tmp_path / "m.json", {"path": Path("a/b")}, default=str)
+    assert json.loads(path.read_text()) == {"path": "a/b"}
+
+
+def test_nan_to_none_keeps_other_values() -> None:
+    assert nan_to_none({"a": 1, "b": [float("inf"), "nan"], "c": None}) == {
+        "a": 1,
+        "b": [float("inf"), "nan"],
+        "c": None,
+    }
+    assert nan_to_none(float("nan")) is None
+
+
+def test_is_occupied(tmp_path: Path) -> None:
+    assert not is_occupied(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    assert not is_occupied(tmp_path / "empty")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "f").write_text("x")
+    assert is_occupied(tmp_path / "full")
+    (tmp_path / "file").write_text("x")
+    assert is_occupied(tmp_path / "file")
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    assert is_occupied(tmp_path / "link")
+
+
+# ------------------------------------------------------------------------------------------- folders
+def _fill(staging: Path, name: str = "new.txt") -> None:
+    assert staging.is_dir() and staging.name.startswith(".")
+    (staging / name).write_text("new")
+
+
+def test_staged_folder_creates_a_missing_folder(tmp_path: Path) -> None:
+    out = tmp_path / "parent" / "out"
+    with staged_folder(out, overwrite=False) as staging:
+        assert staging.parent == out.parent
+        _fill(staging)
+        assert not out.exists()  # only swapped in once complete
+    assert _names(out) == ["new.txt"]
+    assert _names(out.parent) == ["out"]
+
+
+def test_staged_folder_replaces_an_empty_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    with staged_folder(out, overwrite=False) as staging:
+        _fill(staging)
+    assert _names(out) == ["new.txt"]
+    assert _names(tmp_path) == ["out"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "file", "symlink"])
+def test_staged_folder_refuses_an_occupied_target_without_overwrite(tmp_path: Path, kind: str) -> None:
+    out = tmp_path / "out"
+    if kind == "folder":
+        out.mkdir()
+        (out / "keep.txt").write_text("precious")
+    elif kind == "file":
+        out.write_text("precious")
+    else:
+        (tmp_path / "target").mkdir()
+        out.symlink_to(tmp_path / "target")
+    before = _names(tmp_path)
+    with (
+        pytest.raises(FileExistsError, match="custom message"),
+        staged_folder(out, overwrite=False, exists_message="custom message") as staging,
+    ):
+        _fill(staging)
+    assert _names(tmp_path) == before  # the staging folder is gone, the target untouched
+    if kind == "folder":
+        assert (out / "keep.txt").read_text() == "precious"
+    with (
+        pytest.raises(FileExistsError, match="exists and is not empty; pass overwrite=True"),
+        staged_folder(out, overwrite=False) as staging,  # the default message
+    ):
+        _fill(staging)
+    assert _names(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["folder", "file", "symlink"])
+def test_staged_folder_overwrite_replaces_anything(tmp_path: Path, kind: str) -> None:
+    out = tmp_path / "out"
+    if kind == "folder":
+        out.mkdir()
+        (out / "keep.txt").write_text("old")
+    elif kind == "file":
+        out.write_text("old")
+    else:
+        (tmp_path / "target").mkdir()
+        (tmp_path / "target" / "keep.txt").write_text("old")
+        out.symlink_to(tmp_path / "target")
+    with staged_folder(out, overwrite=True) as staging:
+        _fill(staging)
+    assert not out.is_symlink() and _names(out) == ["new.txt"]
+    expected = ["out", "target"] if kind == "symlink" else ["out"]
+    assert _names(tmp_path) == expected  # no staging or old folder left behind
+    if kind == "symlink":
+        assert _names(tmp_path / "target") == ["keep.txt"]  # the link is removed, not what it points to
+
+
+def test_staged_folder_failure_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="disk full"), staged_folder(out, overwrite=False) as staging:
+        _fill(staging)
+        raise RuntimeError("disk full")
+    assert _names(tmp_path) == []
+
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    with pytest.raises(KeyboardInterrupt), staged_folder(out, overwrite=True) as staging:
+        _fill(staging)
+        raise KeyboardInterrupt
+    assert _names(tmp_path) == ["out"]
+    assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_staged_folder_puts_the_old_folder_back_when_the_swap_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    real_rename = Path.rename
+
+    def rename(self: Path, target: Path) -> Path:
+        if self.name.startswith(".out.partial-"):
+            raise OSError("rename failed")
+        return real_rename(self, target)
+
+    monkeypatch.setattr(files.Path, "rename", rename)
+    with pytest.raises(OSError, match="rename failed"), staged_folder(out, overwrite=True) as staging:
+        _fill(staging)
+    monkeypatch.undo()
+    assert _names(tmp_path) == ["out"]
+    assert (out / "keep.txt").read_text() == "precious"
