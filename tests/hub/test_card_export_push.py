@@ -469,7 +469,18 @@ with torch.no_grad():
 classifier = pipeline("audio-classification", model=repo)
 scores = classifier({"raw": wave, "sampling_rate": 16000}, top_k=None, function_to_apply="none")
 card = ModelCard.load(repo)
+# `respira predict user/repo FILE` downloads from the Hub too; one window covering the whole file
+import os
+import soundfile as sf
+from respira.cli import main
+wav = os.path.join(os.path.dirname(wave_path), "wave.wav")
+sf.write(wav, wave, 16000, subtype="FLOAT")
+seconds = str(len(wave) / 16000)
+predictions = os.path.join(os.path.dirname(wave_path), "predictions.json")
+code = main(["predict", repo, wav, "--window", seconds, "--hop", seconds, "--output", predictions])
 print("RESULT " + json.dumps({
+    "predict_code": code,
+    "predict_rows": json.load(open(predictions)),
     "urls": urls,
     "logits": logits,
     "pipeline": {item["label"]: item["score"] for item in scores},
@@ -533,6 +544,13 @@ def test_push_round_trip_through_local_hub(
     np.testing.assert_allclose(output["logits"], expected, atol=1e-6, rtol=0)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     np.testing.assert_allclose([output["pipeline"][label] for label in labels], expected, atol=1e-6, rtol=0)
+    assert output["predict_code"] == 0
+    (row,) = output["predict_rows"]
+    probabilities = np.exp(expected - expected.max()) / np.exp(expected - expected.max()).sum()
+    classes = dict(zip(labels, probabilities, strict=True))
+    for label in labels:
+        assert row[f"p_{label}"] == pytest.approx(classes[label], abs=1e-5)
+    assert row["crackle"] == pytest.approx(classes["crackle"] + classes["both"], abs=1e-5)
     metrics = output["model_index"][0]["results"][0]["metrics"]
     assert {"type": "icbhi_score", "value": 61.23} in [
         {"type": m["type"], "value": m["value"]} for m in metrics
