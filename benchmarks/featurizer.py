@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -34,6 +33,7 @@ import soxr
 import torch
 from transformers import ASTConfig, ASTFeatureExtractor
 
+from _machine import cpu_name
 from respira.models import RespiraConfig
 from respira.models.features.fixed_length import fit_to_length
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
@@ -83,15 +83,6 @@ def cycle_batch(shared: Path) -> tuple[np.ndarray, str]:
     lengths = torch.tensor([c.size for c in cycles])
     batch, _ = fit_to_length(padded, lengths, target, pad_mode="repeat", fade=round(0.01 * RATE))
     return batch.numpy(), source
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def median_seconds(functions: list[Callable[[], object]], repeats: int) -> list[float]:

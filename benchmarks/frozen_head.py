@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from transformers import ASTConfig
 
+from _machine import cpu_name, load_average
 from respira.data import load_icbhi, make_synthetic_icbhi
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.embeddings import compute_embeddings
@@ -49,19 +50,6 @@ CYCLES = sum(CLASS_COUNTS)
 HIDDEN = 768
 BATCH = 256
 RATE = 16000
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def structured_embeddings(seed: int, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:

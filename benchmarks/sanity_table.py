@@ -44,6 +44,7 @@ from typing import Any
 import datasets
 import transformers
 
+from _machine import cpu_name, load_average
 from respira.data import load_icbhi, make_synthetic_icbhi
 from respira.data.errors import SplitError
 from respira.models import RespiraConfig
@@ -88,19 +89,6 @@ def methods(contrastive: str, weight: float) -> dict[str, dict[str, Any]]:
         contrastive_name: {**contrastive_options, "aux_loss_weight": weight},
         "CE + λ·ADD": {"aux_loss": "add", "aux_loss_weight": weight},
     }
-
-
-def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def real_split(data_dir: Path, cache: Path) -> tuple[dict[str, Any], str]:

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from transformers import ASTConfig, PrinterCallback, TrainerCallback
 
+from _machine import cpu_name, load_average
 from respira.data import load_icbhi, make_synthetic_icbhi
 from respira.losses import ADDLoss
 from respira.models import RespiraConfig, RespiraForAudioClassification
@@ -70,19 +71,6 @@ def model_config(name: str) -> RespiraConfig:
             encoder_config=encoder.to_dict(), target_seconds=TARGET_SECONDS, ast_length_policy="adapt"
         )
     raise ValueError(f"unknown model {name!r}: cnn, cnn_micro or ast_tiny")
-
-
-def cpu_name() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> str:
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def collated_batches(folder: Path, count: int, batch_size: int) -> list[dict[str, Any]]:
