@@ -7,10 +7,12 @@ to 16 kHz with soxr and repeat-padded to 8 s) when the sample is present, otherw
 small synthetic corpus. Timed on CPU, in the same run: the baseline ``ASTFeatureExtractor`` (numpy,
 one waveform at a time, padded to its 1024 frames), respira's batched ``KaldiFbank`` with AST's
 normalisation (798 frames), the same wrapped in the model's ``RespiraFeaturizer`` (fixed-length
-step included), the BEATs fbank and the CNN's log-mel. Each case gets one warm-up call, then the
-median of ``--repeats`` calls, interleaved round by round across cases so that all of them see the
-same background load, each after a 0.2-s pause. Also printed: the largest absolute difference
-between the AST fbank and ASTFeatureExtractor over the 798 frames both compute.
+step included), the BEATs fbank and the CNN's log-mel. Each case gets one warm-up call, then
+``--repeats`` calls, interleaved round by round across cases so that all of them see the same
+background load, each after a 0.2-s pause. The speed-up is the median over rounds of the baseline's
+time divided by the case's time in the same round (with its range), so that a burst of load hitting
+one round does not decide it. Also printed: the largest absolute difference between the AST fbank
+and ASTFeatureExtractor over the 798 frames both compute.
 
 On a shared machine, torch's default of one thread per core can stall at every parallel region
 while other processes hold a core; compare with ``--threads 1`` and check the printed load average.
@@ -85,11 +87,12 @@ def cycle_batch(shared: Path) -> tuple[np.ndarray, str]:
     return batch.numpy(), source
 
 
-def median_seconds(functions: list[Callable[[], object]], repeats: int) -> list[float]:
-    """Median time of each function; rounds are interleaved (every function once per round) so
-    that all of them see the same background load on a shared machine, and each call starts after
-    a short pause (the BLAS threads of the previous call keep spinning on the cores for a while,
-    which made whichever case came right after the numpy baseline up to 3× slower)."""
+def timed_rounds(functions: list[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Seconds of each call of each function, ``repeats`` rounds. Rounds are interleaved (every
+    function once per round) so that all of them see the same background load on a shared machine,
+    and each call starts after a short pause (the BLAS threads of the previous call keep spinning on
+    the cores for a while, which made whichever case came right after the numpy baseline up to 3×
+    slower)."""
     for function in functions:
         function()  # warm-up
     timings: list[list[float]] = [[] for _ in functions]
@@ -99,7 +102,7 @@ def median_seconds(functions: list[Callable[[], object]], repeats: int) -> list[
             started = time.perf_counter()
             function()
             times.append(time.perf_counter() - started)
-    return [statistics.median(times) for times in timings]
+    return timings
 
 
 def main() -> None:
@@ -154,19 +157,26 @@ def main() -> None:
     print(f"load average before timing (1/5/15 min): {load}")
     print(
         f"batch: {BATCH} × {SECONDS} s at {RATE} Hz, {source}; "
-        f"median of {args.repeats} interleaved rounds after a warm-up\n"
+        f"{args.repeats} interleaved rounds after a warm-up\n"
     )
-    print("| featurizer | output | seconds | × vs baseline | max abs diff vs ASTFeatureExtractor |")
-    print("|---|---|---:|---:|---:|")
-    medians = median_seconds([function for _name, function in cases], args.repeats)
-    for (name, function), seconds in zip(cases, medians, strict=True):
+    print(
+        "| featurizer | output | median seconds | × vs baseline (median of rounds) | range over rounds "
+        "| max abs diff vs ASTFeatureExtractor |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
+    timings = timed_rounds([function for _name, function in cases], args.repeats)
+    for (name, function), times in zip(cases, timings, strict=True):
+        ratios = [baseline_time / time_ for baseline_time, time_ in zip(timings[0], times, strict=True)]
         output = function()
         difference = "–"
         if name.startswith(("KaldiFbank, AST", "RespiraFeaturizer")):
             frames = output.shape[1]
             difference = f"{np.abs(output.numpy() - reference[:, :frames]).max():.1e}"
         shape = "×".join(str(s) for s in output.shape)
-        print(f"| {name} | {shape} | {seconds:.3f} | {medians[0] / seconds:.1f} | {difference} |")
+        print(
+            f"| {name} | {shape} | {statistics.median(times):.3f} | {statistics.median(ratios):.1f} "
+            f"| {min(ratios):.1f}–{max(ratios):.1f} | {difference} |"
+        )
 
 
 if __name__ == "__main__":

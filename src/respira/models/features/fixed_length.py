@@ -48,6 +48,8 @@ def fit_to_length(
         raise ValueError(f"pad_mode must be 'repeat' or 'zero', got {pad_mode!r}")
     if crop_mode not in ("start", "center"):
         raise ValueError(f"crop_mode must be 'start' or 'center', got {crop_mode!r}")
+    if waveforms.shape[-1] == target and bool((lengths == target).all()):
+        return waveforms, torch.full_like(lengths, target, device=waveforms.device)  # already fit: no copy
     rows, valid = [], []
     for row, length in zip(waveforms, lengths.tolist(), strict=True):
         if length <= 0:

@@ -5,16 +5,33 @@ options AST and BEATs use: 25 ms frames every 10 ms with ``snip_edges`` framing,
 removal, pre-emphasis 0.97, a Povey or symmetric Hann window, zero-padding to a power of two, the
 power spectrum, Kaldi mel banks from 20 Hz to Nyquist and ``log(max(x, float32 eps))``. Everything
 runs on the input's device for a whole batch at once, with no Python loop over frames.
+
+How it is computed (each step exact, not an approximation of Kaldi's per-frame recipe):
+
+- Pre-emphasis is linear, so it runs once over the whole signal; a frame cut from it equals Kaldi's
+  DC-removed, pre-emphasised frame minus ``(1 - p)·mean`` (added back per frame), except for the
+  frame's first sample, which Kaldi pre-emphasises against itself. Under windows that start at 0
+  (Hann, Povey) that sample does not count; otherwise its difference is added to every bin.
+- Frames are ``n_fft`` samples of the zero-padded signal times the zero-padded window, so the
+  zero-padding to ``n_fft`` costs nothing.
+- The power spectrum is never formed: the squared real and imaginary parts (interleaved as the
+  FFT returns them) are multiplied with mel banks whose rows are each stored twice, so the product
+  sums Re² + Im². The banks are sparse, so the product runs band by band (``banded``).
+- The waveform scale (power × scale²) and the normalisation mean (``log(x·e^-mean) = log(x) -
+  mean``, the ``eps`` floor scaled alike) are folded into the banks; only the division by
+  ``2·std`` remains.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
 from .mel_banks import kaldi_mel_banks
 
@@ -99,19 +116,39 @@ class KaldiFbank(DerivedBuffers):
             low_freq,
             high_freq,
         )
-        self.max_frames_per_chunk = 4096  # keeps intermediates small enough for the allocator to reuse
+        self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
+        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
+            self.bands: tuple[Band, ...] = plan_bands(self._interleaved_mel_banks())
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        banks = kaldi_mel_banks(
-            self.num_mel_bins, self.n_fft, self.sampling_rate, self.low_freq, self.high_freq
-        )
-        banks = torch.nn.functional.pad(banks, (0, 1))  # Kaldi leaves the Nyquist bin out
         return {
             "window": frame_window(self.window_type, self.frame_length),
-            # each row twice: the matmul then sums Re² + Im² (see _squared_spectrum_parts)
-            "mel_banks": banks.T.repeat_interleave(2, dim=0).contiguous(),
+            "mel_banks": self._interleaved_mel_banks(),
         }
+
+    def _interleaved_mel_banks(self) -> torch.Tensor:
+        """``[2 · (n_fft // 2 + 1), num_mel_bins]``: each row twice, so that ``parts @ banks`` sums
+        Re² + Im² of the interleaved FFT output (see the module docstring)."""
+        banks = kaldi_mel_banks(
+            self.num_mel_bins,
+            self.n_fft,
+            self.sampling_rate,
+            self.low_freq,
+            self.high_freq,
+            dtype=torch.float64,
+        )
+        banks = torch.nn.functional.pad(banks, (0, 1))  # Kaldi leaves the Nyquist bin out
+        # Folded into the banks: the waveform scale (power · scale²) and the normalisation mean, since
+        # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean; forward() only divides.
+        scale, mean = self._scale_and_mean()
+        banks = banks * (scale**2 * math.exp(-mean))
+        return banks.T.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
+
+    def _scale_and_mean(self) -> tuple[float, float]:
+        if self.normalization is None:
+            return 1.0, 0.0
+        return self.normalization.waveform_scale, self.normalization.mean
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Number of feature frames for signals of ``num_samples`` samples."""
@@ -126,46 +163,53 @@ class KaldiFbank(DerivedBuffers):
                 f"{self.frame_length}-sample frame"
             )
         waveforms = waveforms.to(self.window.dtype)
-        if self.normalization is not None and self.normalization.waveform_scale != 1.0:
-            waveforms = waveforms * self.normalization.waveform_scale
-        frames = int(self.frames_for(waveforms.shape[1]))
-        fbank = waveforms.new_empty(waveforms.shape[0], frames, self.mel_banks.shape[1])
-        chunk = max(1, self.max_frames_per_chunk // frames)
-        for start in range(0, waveforms.shape[0], chunk):
-            squared_parts = self._squared_spectrum_parts(waveforms[start : start + chunk])
-            log_mel = torch.matmul(squared_parts, self.mel_banks, out=fbank[start : start + chunk])
-            log_mel.clamp_min_(_FLOAT32_EPSILON).log_()
+        batch, samples = waveforms.shape
+        frames = int(self.frames_for(samples))
+        length, n_fft, p = self.frame_length, self.n_fft, self.preemphasis
+        fbank = waveforms.new_empty(batch, frames, self.mel_banks.shape[1])
+        # DC removal: Kaldi subtracts each frame's mean m before pre-emphasis, i.e. (1 - p)·m after it
+        dc_terms = self._frame_means(waveforms, frames).mul_(p - 1).unsqueeze(-1)
+        window = nn.functional.pad(self.window, (0, n_fft - length))
+        first_sample_correction = bool(self.window[0] != 0) and p != 0
+        # Chunks of about max_frames_per_chunk frames stay in cache from framing to mel bands, and
+        # reuse one pair of buffers (fresh memory costs a page fault per page).
+        rows = min(batch, max(1, self.max_frames_per_chunk // frames))
+        emphasised = waveforms.new_empty(rows, samples + n_fft - length)
+        emphasised[:, samples:] = 0  # zero-padding of the last frames to n_fft
+        windowed = waveforms.new_empty(rows, frames, n_fft)
+        for start in range(0, batch, rows):
+            chunk = waveforms[start : start + rows]
+            count = chunk.shape[0]
+            # pre-emphasis over the whole signal; Kaldi's restart at each frame's first sample is
+            # invisible under windows that start at 0 and corrected in the spectrum otherwise
+            torch.mul(chunk[:, :1], 1 - p, out=emphasised[:count, :1])
+            torch.sub(chunk[:, 1:], chunk[:, :-1], alpha=p, out=emphasised[:count, 1:samples])
+            framed = emphasised[:count].unfold(1, n_fft, self.frame_shift)[:, :frames]
+            torch.mul(framed, window, out=windowed[:count])
+            windowed[:count].addcmul_(dc_terms[start : start + count], window)
+            spectrum = torch.fft.rfft(windowed[:count], n=n_fft)
+            if first_sample_correction:
+                spectrum += self._first_sample_terms(chunk, frames).unsqueeze(-1)
+            parts = torch.view_as_real(spectrum).flatten(-2)  # Re, Im interleaved
+            banded_matmul(parts.mul_(parts), self.mel_banks, self.bands, out=fbank[start : start + count])
+        _scale, mean = self._scale_and_mean()
+        fbank.clamp_min_(_FLOAT32_EPSILON * math.exp(-mean)).log_()
         if self.normalization is not None:
-            fbank.sub_(self.normalization.mean).div_(2.0 * self.normalization.std)
+            fbank.mul_(0.5 / self.normalization.std)
         return fbank
 
-    def _squared_spectrum_parts(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Re² and Im² (interleaved) of the DFT of each DC-removed, pre-emphasised, windowed frame.
+    def _frame_means(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
+        """Mean of each frame: sums of blocks of gcd(length, shift) samples, then of a frame's blocks."""
+        block = math.gcd(self.frame_length, self.frame_shift)
+        batch, samples = waveforms.shape
+        block_sums = waveforms[:, : samples // block * block].reshape(batch, -1, block).sum(-1)
+        frame_sums = block_sums.unfold(1, self.frame_length // block, self.frame_shift // block)
+        return frame_sums[:, :frames].sum(-1).div_(self.frame_length)
 
-        The mel banks are stored with each row repeated, so ``parts @ banks`` sums Re² + Im² inside
-        the matrix product instead of in a separate (slow, size-2) reduction.
-
-        Kaldi removes each frame's mean ``m``, pre-emphasises within the frame (its first sample
-        against itself) and windows. Since pre-emphasis is linear, the frame equals the globally
-        pre-emphasised signal minus ``(1 - p)·m``, except its first sample; so the spectrum is
-        ``DFT(w · (framed(pre-emphasised) - (1 - p)·m))`` plus a first-sample correction that
-        vanishes for windows starting at 0 (Hann, Povey). Zero-padding to ``n_fft`` comes free from
-        framing ``n_fft`` samples against a zero-padded window.
-        """
-        p = self.preemphasis
-        length, shift, n_fft = self.frame_length, self.frame_shift, self.n_fft
-        frames_count = (waveforms.shape[1] - length) // shift + 1
-        emphasised = torch.cat([waveforms[:, :1] * (1 - p), waveforms[:, 1:] - p * waveforms[:, :-1]], dim=1)
-        emphasised = nn.functional.pad(emphasised, (0, n_fft - length))
-        frames = emphasised.unfold(1, n_fft, shift)[:, :frames_count]
-        window = nn.functional.pad(self.window, (0, n_fft - length))
-        means = nn.functional.avg_pool1d(waveforms.unsqueeze(1), length, shift).squeeze(1)[:, :frames_count]
-        windowed = (frames * window).addcmul_(((p - 1) * means).unsqueeze(-1), window)
-        spectrum = torch.fft.rfft(windowed, n=n_fft)
-        if self.window[0] != 0 and p:
-            starts = torch.arange(frames_count, device=waveforms.device) * shift
-            before = waveforms[:, (starts - 1).clamp_min(0)]
-            first = waveforms[:, starts]
-            spectrum = spectrum + (self.window[0] * p * (before - first)).unsqueeze(-1)
-        parts = torch.view_as_real(spectrum).flatten(-2)
-        return parts.mul_(parts)
+    def _first_sample_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
+        """What each frame's first sample adds to every bin of its spectrum: Kaldi pre-emphasises it
+        against itself, ``(1 - p)·x[s]``, where the global signal holds ``x[s] - p·x[s-1]``."""
+        starts = torch.arange(frames, device=waveforms.device) * self.frame_shift
+        before = waveforms[:, (starts - 1).clamp_min(0)]
+        first = waveforms[:, starts]
+        return self.window[0] * self.preemphasis * (before - first)

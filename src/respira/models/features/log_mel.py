@@ -1,11 +1,18 @@
-"""Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz)."""
+"""Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz).
+
+Computed like :mod:`.kaldi_fbank`: frames of the reflect-padded signal in cache-sized chunks, the
+FFT's interleaved Re² and Im² multiplied with mel banks whose rows are stored twice, band by band
+(``banded``), so the power spectrum is never formed and the banks' zeros cost nothing.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
+from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
 
 
@@ -31,9 +38,16 @@ class LogMelSpectrogram(DerivedBuffers):
         self.n_fft, self.hop_length, self.eps = n_fft, hop_length, eps
         self.sampling_rate, self.n_mels = sampling_rate, n_mels
         self.f_min, self.f_max = f_min, f_max if f_max is not None else sampling_rate / 2
+        self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
+        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
+            self.bands: tuple[Band, ...] = plan_bands(self._interleaved_mel_banks())
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
+        return {"mel_banks": self._interleaved_mel_banks(), "window": torch.hann_window(self.n_fft)}
+
+    def _interleaved_mel_banks(self) -> torch.Tensor:
+        """``[2 · (n_fft // 2 + 1), n_mels]``, each row twice (for the interleaved Re², Im²)."""
         banks = mel_filter_bank(
             num_frequency_bins=self.n_fft // 2 + 1,
             num_mel_filters=self.n_mels,
@@ -43,10 +57,7 @@ class LogMelSpectrogram(DerivedBuffers):
             norm="slaney",
             mel_scale="slaney",
         )
-        return {
-            "mel_banks": torch.from_numpy(banks.astype(np.float32)),
-            "window": torch.hann_window(self.n_fft),
-        }
+        return torch.from_numpy(banks.astype(np.float32)).repeat_interleave(2, dim=0).contiguous()
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames of the centred STFT for signals of ``num_samples`` samples."""
@@ -55,14 +66,20 @@ class LogMelSpectrogram(DerivedBuffers):
         return num_samples // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.stft(
-            waveforms.to(self.window.dtype),
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="reflect" if waveforms.shape[-1] > self.n_fft // 2 else "constant",
-            return_complex=True,
-        )
-        power = spectrum.real.square() + spectrum.imag.square()
-        return torch.matmul(power.transpose(1, 2), self.mel_banks).add_(self.eps).log_()
+        waveforms = waveforms.to(self.window.dtype)
+        batch, samples = waveforms.shape
+        half = self.n_fft // 2
+        padded = nn.functional.pad(
+            waveforms.unsqueeze(1), (half, half), mode="reflect" if samples > half else "constant"
+        ).squeeze(1)
+        frames = int(self.frames_for(samples))
+        log_mel = waveforms.new_empty(batch, frames, self.n_mels)
+        rows = min(batch, max(1, self.max_frames_per_chunk // frames))
+        windowed = waveforms.new_empty(rows, frames, self.n_fft)
+        for start in range(0, batch, rows):
+            count = min(rows, batch - start)
+            framed = padded[start : start + count].unfold(1, self.n_fft, self.hop_length)
+            spectrum = torch.fft.rfft(torch.mul(framed, self.window, out=windowed[:count]))
+            parts = torch.view_as_real(spectrum).flatten(-2)  # Re, Im interleaved
+            banded_matmul(parts.mul_(parts), self.mel_banks, self.bands, out=log_mel[start : start + count])
+        return log_mel.add_(self.eps).log_()

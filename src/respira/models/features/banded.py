@@ -1,0 +1,83 @@
+"""Products with banded filter banks (mel triangles) computed as a few dense blocks.
+
+A mel filter bank is sparse: each band covers a contiguous run of FFT bins and the runs move up
+with the band. ``frames @ banks`` over the whole matrix spends most of its multiplications on
+zeros; splitting the bands into consecutive groups, each multiplied with only the rows (bins) it
+covers, does the same product with a fraction of the work. Many tiny groups would lose the
+efficiency of a large matrix product instead, so :func:`plan_bands` picks the grouping that
+minimises the multiplications plus a fixed cost per group.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+
+class Band(NamedTuple):
+    """Output columns ``[first_column, end_column)`` need only input rows ``[first_row, end_row)``."""
+
+    first_column: int
+    end_column: int
+    first_row: int
+    end_row: int
+
+
+def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, ...]:
+    """Split the columns of ``matrix`` ``[rows, columns]`` into groups of consecutive columns.
+
+    Each group is multiplied with the rows where any of its columns is non-zero. The split
+    minimises ``Σ rows_g · columns_g + group_cost · groups`` (dynamic programming over split
+    points); ``group_cost`` stands for a small product's loss of efficiency, in multiplications
+    per input row. All-zero columns join any group (their output is 0).
+    """
+    if matrix.dim() != 2:
+        raise ValueError(f"expected a [rows, columns] matrix, got shape {tuple(matrix.shape)}")
+    nonzero = (matrix != 0).cpu()
+    columns = matrix.shape[1]
+    row_ranges: list[tuple[int, int] | None] = []
+    for column in range(columns):
+        rows = nonzero[:, column].nonzero().flatten()
+        row_ranges.append((int(rows[0]), int(rows[-1]) + 1) if rows.numel() else None)
+
+    def rows_of(first: int, end: int) -> tuple[int, int]:
+        ranges = [r for r in row_ranges[first:end] if r is not None]
+        if not ranges:
+            return 0, 0
+        return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+    best = [0.0] + [math.inf] * columns
+    split = [0] * (columns + 1)
+    for end in range(1, columns + 1):
+        for first in range(end):
+            first_row, end_row = rows_of(first, end)
+            cost = best[first] + (end_row - first_row) * (end - first) + group_cost
+            if cost < best[end]:
+                best[end], split[end] = cost, first
+    bands: list[Band] = []
+    end = columns
+    while end:
+        first = split[end]
+        bands.append(Band(first, end, *rows_of(first, end)))
+        end = first
+    return tuple(reversed(bands))
+
+
+def banded_matmul(
+    inputs: torch.Tensor, matrix: torch.Tensor, bands: tuple[Band, ...], out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``inputs @ matrix`` (inputs ``[..., rows]``) computed band by band; equal to the full product
+    when ``matrix`` is zero outside the bands. Each band's product is written straight into its
+    columns of ``out`` (allocated when not given; it must be contiguous)."""
+    if out is None:
+        out = inputs.new_empty(*inputs.shape[:-1], matrix.shape[1])
+    flat_inputs = inputs.reshape(-1, inputs.shape[-1])
+    flat_out = out.view(-1, matrix.shape[1])
+    for band in bands:
+        columns = flat_out[:, band.first_column : band.end_column]
+        block = matrix[band.first_row : band.end_row, band.first_column : band.end_column]
+        rows = flat_inputs[:, band.first_row : band.end_row]
+        torch.addmm(columns, rows, block, beta=0, out=columns)  # beta=0: the output's old values are ignored
+    return out

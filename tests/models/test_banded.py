@@ -1,0 +1,86 @@
+"""Tests for respira.models.features.banded and the chunked feature paths that use it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from respira.models.features.banded import Band, banded_matmul, plan_bands
+from respira.models.features.fixed_length import fit_to_length
+from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
+from respira.models.features.log_mel import LogMelSpectrogram
+
+
+def _staircase(rows: int = 60, columns: int = 14) -> torch.Tensor:
+    """Columns whose non-zero rows move down and widen, like mel triangles; column 5 is all zero."""
+    generator = torch.Generator().manual_seed(0)
+    matrix = torch.zeros(rows, columns)
+    for column in range(columns):
+        first = 3 * column
+        matrix[first : first + 2 + column // 2, column] = (
+            torch.rand(2 + column // 2, generator=generator) + 0.1
+        )
+    matrix[:, 5] = 0
+    return matrix
+
+
+@pytest.mark.parametrize("group_cost", [0.0, 30.0, 1e9])
+def test_banded_matmul_equals_the_dense_product(group_cost: float) -> None:
+    matrix = _staircase()
+    bands = plan_bands(matrix, group_cost)
+    inputs = torch.randn(3, 7, matrix.shape[0])
+    torch.testing.assert_close(banded_matmul(inputs, matrix, bands), inputs @ matrix)
+    out = torch.full((3, 7, matrix.shape[1]), float("nan"))  # old values must be ignored
+    assert banded_matmul(inputs, matrix, bands, out=out) is out
+    torch.testing.assert_close(out, inputs @ matrix)
+
+
+def test_plan_bands_covers_every_column_once_and_every_non_zero() -> None:
+    matrix = _staircase()
+    for group_cost in (0.0, 30.0, 1e9):
+        bands = plan_bands(matrix, group_cost)
+        assert [b.first_column for b in bands] == [0] + [b.end_column for b in bands[:-1]]
+        assert bands[-1].end_column == matrix.shape[1]
+        for band in bands:
+            block = matrix[:, band.first_column : band.end_column]
+            outside = torch.cat([block[: band.first_row], block[band.end_row :]])
+            assert (outside == 0).all()
+    # no fixed cost: every column alone; a prohibitive one: a single band (the dense product)
+    assert len(plan_bands(matrix, 0.0)) == matrix.shape[1]
+    assert plan_bands(matrix, 1e9) == (Band(0, matrix.shape[1], 0, int(matrix.nonzero()[:, 0].max()) + 1),)
+    with pytest.raises(ValueError, match="rows, columns"):
+        plan_bands(torch.zeros(3))
+
+
+def test_fbank_bands_skip_most_of_the_mel_banks() -> None:
+    fbank = KaldiFbank(normalization=AST_NORMALIZATION)
+    banks = fbank.mel_banks
+    work = sum((b.end_row - b.first_row) * (b.end_column - b.first_column) for b in fbank.bands)
+    assert work < 0.5 * banks.numel()
+    assert sum(b.end_column - b.first_column for b in fbank.bands) == banks.shape[1]
+
+
+def test_fbank_built_on_the_meta_device_plans_the_same_bands() -> None:
+    with torch.device("meta"):
+        on_meta = KaldiFbank(normalization=AST_NORMALIZATION)
+    assert on_meta.mel_banks.device.type == "meta"
+    assert on_meta.bands == KaldiFbank(normalization=AST_NORMALIZATION).bands
+
+
+@pytest.mark.parametrize("transform", [KaldiFbank(normalization=AST_NORMALIZATION), LogMelSpectrogram()])
+def test_chunked_features_equal_one_waveform_at_a_time(transform: torch.nn.Module) -> None:
+    """Chunks of 3 rows over 7 waveforms (the last chunk partial) reuse buffers between chunks."""
+    waveforms = torch.randn(7, 4000, generator=torch.Generator().manual_seed(1)) * 0.1
+    transform.max_frames_per_chunk = 3 * int(transform.frames_for(4000))
+    batched = transform(waveforms)
+    transform.max_frames_per_chunk = 1
+    for row, waveform in zip(batched, waveforms, strict=True):
+        torch.testing.assert_close(row, transform(waveform[None])[0], rtol=0, atol=1e-5)
+
+
+def test_fit_to_length_leaves_a_batch_that_already_fits_alone() -> None:
+    waveforms = torch.randn(3, 100)
+    out, valid = fit_to_length(waveforms, torch.tensor([100, 100, 100]), 100)
+    assert out.data_ptr() == waveforms.data_ptr() and valid.tolist() == [100, 100, 100]
+    out, valid = fit_to_length(waveforms, torch.tensor([100, 60, 100]), 100, pad_mode="zero")
+    assert valid.tolist() == [100, 60, 100] and (out[1, 60:] == 0).all()
