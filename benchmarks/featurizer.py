@@ -10,9 +10,9 @@ normalisation (798 frames), the same wrapped in the model's ``RespiraFeaturizer`
 step included), the BEATs fbank and the CNN's log-mel. Each case gets one warm-up call, then
 ``--repeats`` calls, interleaved round by round across cases so that all of them see the same
 background load, each after a 0.2-s pause. The speed-up is the median over rounds of the baseline's
-time divided by the case's time in the same round (with its range), so that a burst of load hitting
-one round does not decide it. Also printed: the largest absolute difference between the AST fbank
-and ASTFeatureExtractor over the 798 frames both compute.
+time divided by the case's time in the same round (with its quartiles and range), so that a burst
+of load hitting one round does not decide it. Also printed: the largest absolute difference
+between the AST fbank and ASTFeatureExtractor over the 798 frames both compute.
 
 On a shared machine, torch's default of one thread per core can stall at every parallel region
 while other processes hold a core; compare with ``--threads 1`` and check the printed load average.
@@ -160,13 +160,14 @@ def main() -> None:
         f"{args.repeats} interleaved rounds after a warm-up\n"
     )
     print(
-        "| featurizer | output | median seconds | × vs baseline (median of rounds) | range over rounds "
+        "| featurizer | output | median seconds | × vs baseline (median of rounds) | quartiles (min–max) "
         "| max abs diff vs ASTFeatureExtractor |"
     )
     print("|---|---|---:|---:|---:|---:|")
     timings = timed_rounds([function for _name, function in cases], args.repeats)
     for (name, function), times in zip(cases, timings, strict=True):
         ratios = [baseline_time / time_ for baseline_time, time_ in zip(timings[0], times, strict=True)]
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
         output = function()
         difference = "–"
         if name.startswith(("KaldiFbank, AST", "RespiraFeaturizer")):
@@ -175,7 +176,7 @@ def main() -> None:
         shape = "×".join(str(s) for s in output.shape)
         print(
             f"| {name} | {shape} | {statistics.median(times):.3f} | {statistics.median(ratios):.1f} "
-            f"| {min(ratios):.1f}–{max(ratios):.1f} | {difference} |"
+            f"| {quartiles[0]:.1f}–{quartiles[2]:.1f} ({min(ratios):.1f}–{max(ratios):.1f}) | {difference} |"
         )
 
 
