@@ -84,3 +84,25 @@ def test_fit_to_length_leaves_a_batch_that_already_fits_alone() -> None:
     assert out.data_ptr() == waveforms.data_ptr() and valid.tolist() == [100, 100, 100]
     out, valid = fit_to_length(waveforms, torch.tensor([100, 60, 100]), 100, pad_mode="zero")
     assert valid.tolist() == [100, 60, 100] and (out[1, 60:] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [
+        KaldiFbank(window="hanning", normalization=AST_NORMALIZATION),
+        KaldiFbank(window="rectangular", num_mel_bins=23),  # the first-sample correction too
+        LogMelSpectrogram(n_mels=16),
+    ],
+)
+def test_features_pass_gradients_to_the_waveform(transform: torch.nn.Module) -> None:
+    """With a waveform that requires grad, the buffer-free path runs: same values, exact gradients."""
+    transform = transform.double()
+    waveforms = torch.randn(2, 1200, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        fast = transform(waveforms)
+    leaf = waveforms.clone().requires_grad_(True)
+    differentiable = transform(leaf)
+    assert differentiable.requires_grad
+    torch.testing.assert_close(differentiable, fast, rtol=0, atol=1e-9)
+    short = waveforms[:1, :700].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(transform, (short,), eps=1e-6, atol=1e-5)

@@ -69,10 +69,18 @@ def banded_matmul(
     inputs: torch.Tensor, matrix: torch.Tensor, bands: tuple[Band, ...], out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``inputs @ matrix`` (inputs ``[..., rows]``) computed band by band; equal to the full product
-    when ``matrix`` is zero outside the bands. Each band's product is written straight into its
-    columns of ``out`` (allocated when not given; it must be contiguous)."""
+    when ``matrix`` is zero outside the bands.
+
+    With ``out`` (contiguous), each band's product is written straight into its columns, which
+    autograd does not support; without it, the bands are concatenated (differentiable).
+    """
     if out is None:
-        out = inputs.new_empty(*inputs.shape[:-1], matrix.shape[1])
+        blocks = [
+            inputs[..., band.first_row : band.end_row]
+            @ matrix[band.first_row : band.end_row, band.first_column : band.end_column]
+            for band in bands
+        ]
+        return torch.cat(blocks, dim=-1)
     flat_inputs = inputs.reshape(-1, inputs.shape[-1])
     flat_out = out.view(-1, matrix.shape[1])
     for band in bands:

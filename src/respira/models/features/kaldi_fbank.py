@@ -163,14 +163,23 @@ class KaldiFbank(DerivedBuffers):
                 f"{self.frame_length}-sample frame"
             )
         waveforms = waveforms.to(self.window.dtype)
+        frames = int(self.frames_for(waveforms.shape[1]))
+        _scale, mean = self._scale_and_mean()
+        floor = _FLOAT32_EPSILON * math.exp(-mean)
+        divisor = 1.0 if self.normalization is None else 2.0 * self.normalization.std
+        if torch.is_grad_enabled() and waveforms.requires_grad:
+            return self._mel_power_differentiable(waveforms, frames).clamp_min(floor).log() / divisor
+        fbank = self._mel_power(waveforms, frames).clamp_min_(floor).log_()
+        return fbank if divisor == 1.0 else fbank.mul_(1.0 / divisor)
+
+    def _mel_power(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
+        """Mel band energies ``[batch, frames, bins]`` (scaled as the banks are), chunk by chunk."""
         batch, samples = waveforms.shape
-        frames = int(self.frames_for(samples))
         length, n_fft, p = self.frame_length, self.n_fft, self.preemphasis
-        fbank = waveforms.new_empty(batch, frames, self.mel_banks.shape[1])
-        # DC removal: Kaldi subtracts each frame's mean m before pre-emphasis, i.e. (1 - p)·m after it
-        dc_terms = self._frame_means(waveforms, frames).mul_(p - 1).unsqueeze(-1)
+        mel_power = waveforms.new_empty(batch, frames, self.mel_banks.shape[1])
+        dc_terms = self._dc_terms(waveforms, frames)
         window = nn.functional.pad(self.window, (0, n_fft - length))
-        first_sample_correction = bool(self.window[0] != 0) and p != 0
+        corrects_first_sample = bool(self.window[0] != 0) and p != 0
         # Chunks of about max_frames_per_chunk frames stay in cache from framing to mel bands, and
         # reuse one pair of buffers (fresh memory costs a page fault per page).
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
@@ -180,23 +189,35 @@ class KaldiFbank(DerivedBuffers):
         for start in range(0, batch, rows):
             chunk = waveforms[start : start + rows]
             count = chunk.shape[0]
-            # pre-emphasis over the whole signal; Kaldi's restart at each frame's first sample is
-            # invisible under windows that start at 0 and corrected in the spectrum otherwise
             torch.mul(chunk[:, :1], 1 - p, out=emphasised[:count, :1])
             torch.sub(chunk[:, 1:], chunk[:, :-1], alpha=p, out=emphasised[:count, 1:samples])
             framed = emphasised[:count].unfold(1, n_fft, self.frame_shift)[:, :frames]
             torch.mul(framed, window, out=windowed[:count])
             windowed[:count].addcmul_(dc_terms[start : start + count], window)
             spectrum = torch.fft.rfft(windowed[:count], n=n_fft)
-            if first_sample_correction:
+            if corrects_first_sample:
                 spectrum += self._first_sample_terms(chunk, frames).unsqueeze(-1)
             parts = torch.view_as_real(spectrum).flatten(-2)  # Re, Im interleaved
-            banded_matmul(parts.mul_(parts), self.mel_banks, self.bands, out=fbank[start : start + count])
-        _scale, mean = self._scale_and_mean()
-        fbank.clamp_min_(_FLOAT32_EPSILON * math.exp(-mean)).log_()
-        if self.normalization is not None:
-            fbank.mul_(0.5 / self.normalization.std)
-        return fbank
+            banded_matmul(parts.mul_(parts), self.mel_banks, self.bands, out=mel_power[start : start + count])
+        return mel_power
+
+    def _mel_power_differentiable(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
+        """:meth:`_mel_power` without buffers or in-place steps, so gradients reach the waveform."""
+        p, n_fft = self.preemphasis, self.n_fft
+        emphasised = torch.cat([waveforms[:, :1] * (1 - p), waveforms[:, 1:] - p * waveforms[:, :-1]], dim=1)
+        emphasised = nn.functional.pad(emphasised, (0, n_fft - self.frame_length))
+        framed = emphasised.unfold(1, n_fft, self.frame_shift)[:, :frames]
+        window = nn.functional.pad(self.window, (0, n_fft - self.frame_length))
+        spectrum = torch.fft.rfft((framed + self._dc_terms(waveforms, frames)) * window, n=n_fft)
+        if bool(self.window[0] != 0) and p != 0:
+            spectrum = spectrum + self._first_sample_terms(waveforms, frames).unsqueeze(-1)
+        parts = torch.view_as_real(spectrum).flatten(-2)
+        return banded_matmul(parts * parts, self.mel_banks, self.bands)
+
+    def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
+        """``[batch, frames, 1]``: Kaldi removes each frame's mean m before pre-emphasis, which is
+        ``(1 - p)·m`` removed after it."""
+        return (self._frame_means(waveforms, frames) * (self.preemphasis - 1)).unsqueeze(-1)
 
     def _frame_means(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Mean of each frame: sums of blocks of gcd(length, shift) samples, then of a frame's blocks."""
@@ -204,7 +225,7 @@ class KaldiFbank(DerivedBuffers):
         batch, samples = waveforms.shape
         block_sums = waveforms[:, : samples // block * block].reshape(batch, -1, block).sum(-1)
         frame_sums = block_sums.unfold(1, self.frame_length // block, self.frame_shift // block)
-        return frame_sums[:, :frames].sum(-1).div_(self.frame_length)
+        return frame_sums[:, :frames].sum(-1) / self.frame_length
 
     def _first_sample_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """What each frame's first sample adds to every bin of its spectrum: Kaldi pre-emphasises it

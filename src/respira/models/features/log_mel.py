@@ -73,6 +73,10 @@ class LogMelSpectrogram(DerivedBuffers):
             waveforms.unsqueeze(1), (half, half), mode="reflect" if samples > half else "constant"
         ).squeeze(1)
         frames = int(self.frames_for(samples))
+        if torch.is_grad_enabled() and waveforms.requires_grad:  # no buffers or in-place steps
+            spectrum = torch.fft.rfft(padded.unfold(1, self.n_fft, self.hop_length) * self.window)
+            parts = torch.view_as_real(spectrum).flatten(-2)
+            return (banded_matmul(parts * parts, self.mel_banks, self.bands) + self.eps).log()
         log_mel = waveforms.new_empty(batch, frames, self.n_mels)
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
         windowed = waveforms.new_empty(rows, frames, self.n_fft)
