@@ -342,6 +342,10 @@ def run_training(
     state = PartialState()
     main = state.is_main_process
     log = log if main else (lambda *_: None)
+    if args.disable_tqdm:  # also transformers' own bars, e.g. "Writing model shards" at each checkpoint
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     output_dir = Path(args.output_dir)
     seeds = parse_seeds(run_args.seeds, args.seed)
     with state.main_process_first():  # one process builds the dataset cache, the others reuse it
