@@ -43,7 +43,7 @@ from transformers import ASTConfig
 from _machine import cpu_name, load_average
 from respira.data import load_icbhi, make_synthetic_icbhi
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.models.embeddings import compute_embeddings
+from respira.models.embeddings import compute_embeddings, with_embeddings
 
 CLASS_COUNTS = (3642, 1864, 886, 506)  # ICBHI 2017: normal, crackle, wheeze, both
 CYCLES = sum(CLASS_COUNTS)
@@ -119,7 +119,7 @@ def trainer_epoch_seconds(model, x, y, epochs: int, folder: Path) -> float:
     """Per-epoch seconds of ``RespiraTrainer`` on a ``datasets.Dataset`` of embeddings (the cached path)."""
     from respira.training import RespiraTrainer, RespiraTrainingArguments
 
-    dataset = datasets.Dataset.from_dict({"embeddings": x.numpy(), "label": y.numpy()})
+    dataset = with_embeddings(datasets.Dataset.from_dict({"label": y.numpy()}), x.numpy())
     args = RespiraTrainingArguments(
         output_dir=str(folder),
         num_train_epochs=epochs,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import ASTConfig, AutoModel
@@ -11,7 +12,7 @@ from transformers import ASTConfig, AutoModel
 import respira
 from respira.cli import main
 from respira.data import load_icbhi
-from respira.models.embeddings import compute_embeddings
+from respira.models.embeddings import compute_embeddings, with_embeddings
 from respira.models.lora import add_lora
 
 
@@ -36,6 +37,24 @@ def test_cached_embeddings_train_the_same_head(cnn_model, synthetic_corpus: Path
     from_cache = cnn_model(embeddings=embeddings[7:8]).logits
     from_audio = cnn_model(waveform).logits
     torch.testing.assert_close(from_cache, from_audio, atol=1e-5, rtol=1e-5)
+
+
+def test_cached_embeddings_come_out_of_arrow_as_arrays() -> None:
+    import datasets
+
+    embeddings = np.arange(12, dtype=np.float64).reshape(3, 4)
+    cached = with_embeddings(
+        datasets.Dataset.from_dict({"label": [0, 2, 1], "patient_id": ["101", "102", "103"]}), embeddings
+    )
+    assert cached.features["embeddings"] == datasets.List(datasets.Value("float32"), length=4)
+    row = cached[1]
+    assert isinstance(row["embeddings"], np.ndarray) and row["embeddings"].dtype == np.float32
+    np.testing.assert_array_equal(row["embeddings"], [4, 5, 6, 7])
+    assert row["label"] == 2 and isinstance(row["label"], int) and row["patient_id"] == "102"
+    rows = cached.__getitems__([2, 0])  # what the Trainer's DataLoader fetches per step
+    np.testing.assert_array_equal(np.stack([r["embeddings"] for r in rows]), embeddings[[2, 0]])
+    with pytest.raises(ValueError, match=r"shape \[3, dim\]"):
+        with_embeddings(cached.remove_columns("embeddings"), embeddings[:2])
 
 
 def test_compute_embeddings_needs_an_audio_column(cnn_model, synthetic_corpus: Path, tmp_path: Path) -> None:

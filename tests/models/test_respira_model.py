@@ -453,6 +453,13 @@ def test_freeze_encoder(make_model: Callable, waves: torch.Tensor) -> None:
     model.train()
     assert not any(m.training for m in encoder.modules())
     assert model.classifier.training and model.training
+    list(encoder.modules())[-1].train()  # one encoder module switched behind the model's back
+    model.train()  # (the Trainer calls train() at every step)
+    assert not any(m.training for m in encoder.modules())
+    model.eval()
+    assert not model.classifier.training and not model.respira.training
+    model.train()
+    assert model.classifier.training and model.respira.training and not encoder.training
     running = {k: v.clone() for k, v in encoder.state_dict().items() if "running" in k}
     first = model(waves, labels=torch.tensor([0, 1, 2]))
     second = model(waves)

