@@ -63,6 +63,16 @@ def _scores(
     }
 
 
+SYNTHETIC_DATASET: dict[str, Any] = {
+    "corpus": "synthetic",
+    "split_strategy": "official",
+    "validation_size": 0.2,
+    "split_seed": 0,
+    "sampling_rate": 16000,
+    "split_sizes": SYNTHETIC_SPLITS,
+}
+"""What both example runs were trained on (the split their cards describe)."""
+
 EXAMPLES: dict[str, dict[str, Any]] = {
     # the contrastive-embedding paper's CNN with the ADD auxiliary loss, 3 seeds
     "example_cnn_add": {
@@ -80,14 +90,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "seeds": [0, 1, 2],
             "model_seed": 0,
             "card_notes": [NOTE],
-            "dataset": {
-                "corpus": "synthetic",
-                "split_strategy": "official",
-                "validation_size": 0.2,
-                "split_seed": 0,
-                "sampling_rate": 16000,
-                "split_sizes": SYNTHETIC_SPLITS,
-            },
+            "dataset": SYNTHETIC_DATASET,
             "training_args": {
                 "learning_rate": 1e-3,
                 "num_train_epochs": 30,
@@ -145,14 +148,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             "seeds": [0, 1, 2],
             "model_seed": 0,
             "card_notes": [NOTE],
-            "dataset": {
-                "corpus": "synthetic",
-                "split_strategy": "official",
-                "validation_size": 0.2,
-                "split_seed": 0,
-                "sampling_rate": 16000,
-                "split_sizes": SYNTHETIC_SPLITS,
-            },
+            "dataset": SYNTHETIC_DATASET,
             "training_args": {
                 "learning_rate": 1e-3,
                 "num_train_epochs": 20,
