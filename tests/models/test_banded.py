@@ -106,3 +106,11 @@ def test_features_pass_gradients_to_the_waveform(transform: torch.nn.Module) -> 
     torch.testing.assert_close(differentiable, fast, rtol=0, atol=1e-9)
     short = waveforms[:1, :700].clone().requires_grad_(True)
     assert torch.autograd.gradcheck(transform, (short,), eps=1e-6, atol=1e-5)
+
+
+def test_fbank_normalisation_is_fixed_at_construction() -> None:
+    """The mean and waveform scale live in the banks, so the statistics cannot drift from them."""
+    fbank = KaldiFbank(normalization=AST_NORMALIZATION)
+    assert fbank.normalization is AST_NORMALIZATION
+    with pytest.raises(AttributeError):
+        fbank.normalization = None  # type: ignore[misc]

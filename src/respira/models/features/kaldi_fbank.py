@@ -109,7 +109,7 @@ class KaldiFbank(DerivedBuffers):
         self.frame_shift = round(sampling_rate * frame_shift_ms / 1000)
         self.n_fft = 1 << (self.frame_length - 1).bit_length()
         self.preemphasis = preemphasis
-        self.normalization = normalization
+        self._normalization = normalization
         self.window_type, self.num_mel_bins, self.low_freq, self.high_freq = (
             window,
             num_mel_bins,
@@ -144,6 +144,11 @@ class KaldiFbank(DerivedBuffers):
         scale, mean = self._scale_and_mean()
         banks = banks * (scale**2 * math.exp(-mean))
         return banks.T.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
+
+    @property
+    def normalization(self) -> FbankNormalization | None:
+        """The checkpoint statistics (read-only: the mean and scale are folded into the mel banks)."""
+        return self._normalization
 
     def _scale_and_mean(self) -> tuple[float, float]:
         if self.normalization is None:
