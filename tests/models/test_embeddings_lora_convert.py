@@ -30,7 +30,7 @@ def test_cached_embeddings_train_the_same_head(cnn_model, synthetic_corpus: Path
     cached = compute_embeddings(cnn_model, test_split, batch_size=4)
     assert "audio" not in cached.column_names
     assert cached["label"] == test_split["label"]
-    embeddings = torch.tensor(cached["embeddings"])
+    embeddings = torch.from_numpy(cached[:]["embeddings"])  # the whole column as one [rows, dim] array
     assert embeddings.shape == (10, 16)
     waveform = test_split[7]["audio"].get_all_samples().data
     torch.testing.assert_close(cnn_model.embed(waveform)[0], embeddings[7], atol=1e-5, rtol=1e-5)
