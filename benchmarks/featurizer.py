@@ -6,9 +6,10 @@ The batch holds real ICBHI cycles (the first cycle of each recording of ../share
 to 16 kHz with soxr and repeat-padded to 8 s) when the sample is present, otherwise cycles of a
 small synthetic corpus. Timed on CPU, in the same run: the baseline ``ASTFeatureExtractor`` (numpy,
 one waveform at a time, padded to its 1024 frames), respira's batched ``KaldiFbank`` with AST's
-normalisation (798 frames), the same wrapped in the model's ``RespiraFeaturizer`` (fixed-length
-step included), the BEATs fbank and the CNN's log-mel. Each case gets one warm-up call, then
-``--repeats`` calls, interleaved round by round across cases so that all of them see the same
+normalisation (798 frames), the same wrapped in the model's ``RespiraFeaturizer`` (on the 8-s
+batch, which its fixed-length step passes through, and on the cycles as they come, which it
+repeat-pads to 8 s row by row), the BEATs fbank and the CNN's log-mel. Each case gets one warm-up
+call, then ``--repeats`` calls, interleaved round by round across cases so that all of them see the same
 background load, each after a 0.2-s pause. The speed-up is the median over rounds of the baseline's
 time divided by the case's time in the same round (with its quartiles and range), so that a burst
 of load hitting one round does not decide it. Also printed: the largest absolute difference
@@ -64,8 +65,9 @@ def read_cycles(database: Path, per_recording: int, count: int) -> list[np.ndarr
     return cycles[:count]
 
 
-def cycle_batch(shared: Path) -> tuple[np.ndarray, str]:
-    """``[32, 128000]`` float32 cycles (repeat-padded or cropped to 8 s) and where they came from."""
+def cycle_batch(shared: Path) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, str]:
+    """``[32, 128000]`` float32 cycles (repeat-padded or cropped to 8 s), the same cycles as they come
+    (zero-padded to the longest, and their lengths), and where they came from."""
     if (shared / "ICBHI_final_database").is_dir():
         cycles = read_cycles(shared / "ICBHI_final_database", 1, BATCH)
         source = f"real ICBHI cycles ({shared})"
@@ -84,7 +86,7 @@ def cycle_batch(shared: Path) -> tuple[np.ndarray, str]:
         row[: cycle.size] = torch.from_numpy(cycle)
     lengths = torch.tensor([c.size for c in cycles])
     batch, _ = fit_to_length(padded, lengths, target, pad_mode="repeat", fade=round(0.01 * RATE))
-    return batch.numpy(), source
+    return batch.numpy(), padded[:, : int(lengths.max())].contiguous(), lengths, source
 
 
 def timed_rounds(functions: list[Callable[[], object]], repeats: int) -> list[list[float]]:
@@ -116,7 +118,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message="At least one mel filter has all zero values")
 
-    waveforms, source = cycle_batch(args.shared)
+    waveforms, raw_cycles, raw_lengths, source = cycle_batch(args.shared)
     as_list = list(waveforms)
     extractor = ASTFeatureExtractor()
     ast_fbank = KaldiFbank(window="hanning", normalization=AST_NORMALIZATION)
@@ -140,10 +142,15 @@ def main() -> None:
         with torch.inference_mode():
             return featurizer(torch.from_numpy(waveforms), full_lengths)[0]
 
+    def respira_featurizer_raw() -> torch.Tensor:
+        with torch.inference_mode():
+            return featurizer(raw_cycles, raw_lengths)[0]
+
     cases = [
         ("transformers ASTFeatureExtractor (baseline)", baseline),
         ("KaldiFbank, AST normalisation", ours(ast_fbank)),
-        ("RespiraFeaturizer ast_fbank (fixed length + fbank)", respira_featurizer),
+        ("RespiraFeaturizer ast_fbank, batch already 8 s", respira_featurizer),
+        ("RespiraFeaturizer ast_fbank, raw cycles (repeat-pad to 8 s + fbank)", respira_featurizer_raw),
         ("KaldiFbank, BEATs normalisation", ours(beats_fbank)),
         ("LogMelSpectrogram (CNN, 64 mel)", ours(log_mel)),
     ]

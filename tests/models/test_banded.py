@@ -1,4 +1,5 @@
-"""Tests for respira.models.features.banded and the chunked feature paths that use it."""
+"""Tests for respira.models.features.banded and the fast feature paths built on it (chunks, buffers,
+folded constants) against the plain computations."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import pytest
 import torch
 
 from respira.models.features.banded import Band, banded_matmul, plan_bands
-from respira.models.features.fixed_length import fit_to_length
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
 from respira.models.features.log_mel import LogMelSpectrogram
 
@@ -76,14 +76,6 @@ def test_chunked_features_equal_one_waveform_at_a_time(transform: torch.nn.Modul
     transform.max_frames_per_chunk = 1
     for row, waveform in zip(batched, waveforms, strict=True):
         torch.testing.assert_close(row, transform(waveform[None])[0], rtol=0, atol=1e-5)
-
-
-def test_fit_to_length_leaves_a_batch_that_already_fits_alone() -> None:
-    waveforms = torch.randn(3, 100)
-    out, valid = fit_to_length(waveforms, torch.tensor([100, 100, 100]), 100)
-    assert out.data_ptr() == waveforms.data_ptr() and valid.tolist() == [100, 100, 100]
-    out, valid = fit_to_length(waveforms, torch.tensor([100, 60, 100]), 100, pad_mode="zero")
-    assert valid.tolist() == [100, 60, 100] and (out[1, 60:] == 0).all()
 
 
 @pytest.mark.parametrize(

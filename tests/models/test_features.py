@@ -388,6 +388,25 @@ def test_repeat_pad_tiles_and_fades_only_at_seams() -> None:
     torch.testing.assert_close(plain[0], tiled)
 
 
+def test_fit_to_length_leaves_a_batch_that_already_fits_alone() -> None:
+    waveforms = torch.randn(3, 100)
+    out, valid = fit_to_length(waveforms, torch.tensor([100, 100, 100]), 100)
+    assert out.data_ptr() == waveforms.data_ptr() and valid.tolist() == [100, 100, 100]
+    out, valid = fit_to_length(waveforms, torch.tensor([100, 60, 100]), 100, pad_mode="zero")
+    assert valid.tolist() == [100, 60, 100] and (out[1, 60:] == 0).all()
+
+
+def test_fit_to_length_is_differentiable_and_checks_lengths() -> None:
+    waveforms = torch.randn(3, 50, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([20, 50, 35])
+    for options in ({"pad_mode": "repeat", "fade": 4}, {"pad_mode": "zero", "crop_mode": "center"}):
+        assert torch.autograd.gradcheck(
+            lambda w, o=options: fit_to_length(w, lengths, 45, **o)[0], (waveforms,)
+        )
+    with pytest.raises(ValueError, match="one length per waveform"):
+        fit_to_length(waveforms, lengths[:2], 45)
+
+
 def test_fit_uses_only_each_rows_length() -> None:
     garbage = torch.full((2, 50), 99.0)
     garbage[0, :20] = torch.arange(20.0)

@@ -10,23 +10,24 @@ PadMode = Literal["repeat", "zero"]
 CropMode = Literal["start", "center"]
 
 
-def _repeat_with_fades(signal: torch.Tensor, target: int, fade: int) -> torch.Tensor:
-    """Tile ``signal`` to ``target`` samples with a linear fade-out/fade-in of ``fade`` samples at each seam.
+def _tile_with_fades(signal: torch.Tensor, out: torch.Tensor, fade: int) -> None:
+    """Fill ``out`` with copies of ``signal``, fading out and in linearly over ``fade`` samples at each seam.
 
     The original copy keeps its start and the padding its end untouched; only the seams are faded,
     so tiling creates no click.
     """
-    length = signal.shape[0]
-    tiled = signal.repeat(-(-target // length))[:target]
+    length, target = signal.shape[0], out.shape[0]
+    copies = target // length
+    out[: copies * length].view(copies, length).copy_(signal.expand(copies, length))
+    out[copies * length :].copy_(signal[: target - copies * length])
     fade = min(fade, length // 2)
     if fade == 0:
-        return tiled
+        return
     ramp = torch.linspace(0.0, 1.0, fade + 2, device=signal.device, dtype=signal.dtype)[1:-1]
-    gain = torch.ones(target, device=signal.device, dtype=signal.dtype)
-    for seam in range(length, target, length):
-        gain[seam - fade : seam] = ramp.flip(0)
-        gain[seam : min(seam + fade, target)] = ramp[: target - seam]
-    return tiled * gain
+    for seam in range(length, target, length):  # fade <= length / 2: the ramps never overlap
+        out[seam - fade : seam] *= ramp.flip(0)
+        end = min(seam + fade, target)
+        out[seam:end] *= ramp[: end - seam]
 
 
 def fit_to_length(
@@ -50,19 +51,25 @@ def fit_to_length(
         raise ValueError(f"crop_mode must be 'start' or 'center', got {crop_mode!r}")
     if waveforms.shape[-1] == target and bool((lengths == target).all()):
         return waveforms, torch.full_like(lengths, target, device=waveforms.device)  # already fit: no copy
-    rows, valid = [], []
-    for row, length in zip(waveforms, lengths.tolist(), strict=True):
+    if lengths.shape != (waveforms.shape[0],):
+        raise ValueError(
+            f"expected one length per waveform ({waveforms.shape[0]}), got shape {tuple(lengths.shape)}"
+        )
+    out = waveforms.new_empty(waveforms.shape[0], target)
+    valid = []
+    for index, length in enumerate(lengths.tolist()):
         if length <= 0:
             raise ValueError("cannot fit an empty waveform (0 samples) to a fixed length")
-        signal = row[:length]
+        signal, destination = waveforms[index, :length], out[index]
         if length >= target:
             offset = (length - target) // 2 if crop_mode == "center" else 0
-            rows.append(signal[offset : offset + target])
+            destination.copy_(signal[offset : offset + target])
             valid.append(target)
         elif pad_mode == "repeat":
-            rows.append(_repeat_with_fades(signal, target, fade))
+            _tile_with_fades(signal, destination, fade)
             valid.append(target)
         else:
-            rows.append(torch.nn.functional.pad(signal, (0, target - length)))
+            destination[:length].copy_(signal)
+            destination[length:].zero_()
             valid.append(length)
-    return torch.stack(rows), torch.tensor(valid, device=waveforms.device)
+    return out, torch.tensor(valid, device=waveforms.device)
