@@ -405,6 +405,8 @@ def test_fit_to_length_is_differentiable_and_checks_lengths() -> None:
         )
     with pytest.raises(ValueError, match="one length per waveform"):
         fit_to_length(waveforms, lengths[:2], 45)
+    with pytest.raises(ValueError, match="one length per waveform"):  # also when nothing needs fitting
+        fit_to_length(torch.zeros(3, 45), torch.tensor([45]), 45)
 
 
 def test_fit_uses_only_each_rows_length() -> None:

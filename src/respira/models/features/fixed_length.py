@@ -49,12 +49,12 @@ def fit_to_length(
         raise ValueError(f"pad_mode must be 'repeat' or 'zero', got {pad_mode!r}")
     if crop_mode not in ("start", "center"):
         raise ValueError(f"crop_mode must be 'start' or 'center', got {crop_mode!r}")
-    if waveforms.shape[-1] == target and bool((lengths == target).all()):
-        return waveforms, torch.full_like(lengths, target, device=waveforms.device)  # already fit: no copy
     if lengths.shape != (waveforms.shape[0],):
         raise ValueError(
             f"expected one length per waveform ({waveforms.shape[0]}), got shape {tuple(lengths.shape)}"
         )
+    if waveforms.shape[-1] == target and bool((lengths == target).all()):
+        return waveforms, torch.full_like(lengths, target, device=waveforms.device)  # already fit: no copy
     out = waveforms.new_empty(waveforms.shape[0], target)
     valid = []
     for index, length in enumerate(lengths.tolist()):
