@@ -183,8 +183,8 @@ class KaldiFbank(DerivedBuffers):
         length, n_fft, p = self.frame_length, self.n_fft, self.preemphasis
         mel_power = waveforms.new_empty(batch, frames, self.mel_banks.shape[1])
         dc_terms = self._dc_terms(waveforms, frames)
-        window = nn.functional.pad(self.window, (0, n_fft - length))
-        corrects_first_sample = bool(self.window[0] != 0) and p != 0
+        window = self._padded_window()
+        corrects_first_sample = self._corrects_first_sample()
         # Chunks of about max_frames_per_chunk frames stay in cache from framing to mel bands, and
         # reuse one pair of buffers (fresh memory costs a page fault per page).
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
@@ -212,12 +212,20 @@ class KaldiFbank(DerivedBuffers):
         emphasised = torch.cat([waveforms[:, :1] * (1 - p), waveforms[:, 1:] - p * waveforms[:, :-1]], dim=1)
         emphasised = nn.functional.pad(emphasised, (0, n_fft - self.frame_length))
         framed = emphasised.unfold(1, n_fft, self.frame_shift)[:, :frames]
-        window = nn.functional.pad(self.window, (0, n_fft - self.frame_length))
-        spectrum = torch.fft.rfft((framed + self._dc_terms(waveforms, frames)) * window, n=n_fft)
-        if bool(self.window[0] != 0) and p != 0:
+        windowed = (framed + self._dc_terms(waveforms, frames)) * self._padded_window()
+        spectrum = torch.fft.rfft(windowed, n=n_fft)
+        if self._corrects_first_sample():
             spectrum = spectrum + self._first_sample_terms(waveforms, frames).unsqueeze(-1)
         parts = torch.view_as_real(spectrum).flatten(-2)
         return banded_matmul(parts * parts, self.mel_banks, self.bands)
+
+    def _padded_window(self) -> torch.Tensor:
+        """The window zero-padded to ``n_fft``: framing ``n_fft`` samples then zero-pads each frame."""
+        return nn.functional.pad(self.window, (0, self.n_fft - self.frame_length))
+
+    def _corrects_first_sample(self) -> bool:
+        """Whether frames' first samples count (a window not starting at 0) and need the correction."""
+        return bool(self.window[0] != 0) and self.preemphasis != 0
 
     def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """``[batch, frames, 1]``: Kaldi removes each frame's mean m before pre-emphasis, which is
