@@ -73,6 +73,20 @@ SYNTHETIC_DATASET: dict[str, Any] = {
 }
 """What both example runs were trained on (the split their cards describe)."""
 
+
+def _synthetic_run(recipe: str, training_args: dict[str, Any]) -> dict[str, Any]:
+    """The run record of an example trained with ``recipes/{recipe}.yaml`` on the synthetic split, 3 seeds."""
+    return {
+        "recipe": {"name": recipe, "path": f"recipes/{recipe}.yaml"},
+        "synthetic": True,
+        "seeds": [0, 1, 2],
+        "model_seed": 0,
+        "card_notes": [NOTE],
+        "dataset": SYNTHETIC_DATASET,
+        "training_args": training_args,
+    }
+
+
 EXAMPLES: dict[str, dict[str, Any]] = {
     # the contrastive-embedding paper's CNN with the ADD auxiliary loss, 3 seeds
     "example_cnn_add": {
@@ -84,14 +98,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 _scores(2, 0.8791, 0.6438, 0.7671, 0.7390),
             ]
         ),
-        "run": {
-            "recipe": {"name": "cnn_add", "path": "recipes/cnn_add.yaml"},
-            "synthetic": True,
-            "seeds": [0, 1, 2],
-            "model_seed": 0,
-            "card_notes": [NOTE],
-            "dataset": SYNTHETIC_DATASET,
-            "training_args": {
+        "run": _synthetic_run(
+            "cnn_add",
+            {
                 "learning_rate": 1e-3,
                 "num_train_epochs": 30,
                 "per_device_train_batch_size": 32,
@@ -105,7 +114,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "metric_for_best_model": "icbhi_score",
                 "seed": 0,
             },
-        },
+        ),
         "state": {
             "global_step": 300,
             "epoch": 30.0,
@@ -142,14 +151,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
             ),
             "thresholds": [0.41, 0.36],
         },
-        "run": {
-            "recipe": {"name": "ast_frozen_multilabel", "path": "recipes/ast_frozen_multilabel.yaml"},
-            "synthetic": True,
-            "seeds": [0, 1, 2],
-            "model_seed": 0,
-            "card_notes": [NOTE],
-            "dataset": SYNTHETIC_DATASET,
-            "training_args": {
+        "run": _synthetic_run(
+            "ast_frozen_multilabel",
+            {
                 "learning_rate": 1e-3,
                 "num_train_epochs": 20,
                 "per_device_train_batch_size": 64,
@@ -158,7 +162,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "metric_for_best_model": "icbhi_score",
                 "seed": 0,
             },
-        },
+        ),
         "state": {"global_step": 100, "epoch": 20.0, "best_metric": 0.7311, "best_global_step": 85},
     },
 }
