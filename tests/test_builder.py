@@ -12,7 +12,6 @@ import pytest
 import soundfile as sf
 
 from respira.data import (
-    CLASS_NAMES,
     ICBHI,
     ICBHIFormatError,
     PartialCorpusWarning,
@@ -21,6 +20,7 @@ from respira.data import (
     read_icbhi_index,
 )
 from respira.data.audio import load_recording
+from respira.labels import CLASS_NAMES
 
 RATE = 16000
 

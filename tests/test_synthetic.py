@@ -14,15 +14,14 @@ from scipy import signal, stats
 
 from respira.data import synthetic
 from respira.data.corpus import (
-    CLASS_NAMES,
     DEVICES,
     DIAGNOSES,
     NUM_RECORDINGS,
     OFFICIAL_CLASS_COUNTS,
     RecordingName,
-    cycle_label,
 )
 from respira.data.synthetic import crackle_transients, make_synthetic_icbhi, wheeze_tone
+from respira.labels import CLASS_NAMES, cycle_label
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
 DIAGNOSIS_FILE = "ICBHI_Challenge_diagnosis.txt"

@@ -1,7 +1,7 @@
 """ICBHI 2017 data: corpus index, ``datasets`` builder, patient-wise splits and a synthetic corpus.
 
-Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import from the
-model code without loading ``datasets``, pandas or scipy.
+Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
+loading ``datasets``, pandas or scipy. The label scheme lives in :mod:`respira.labels`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "CLASS_NAMES": "corpus",
     "RecordingName": "corpus",
-    "cycle_label": "corpus",
     "ICBHICountError": "errors",
     "ICBHIError": "errors",
     "ICBHIFormatError": "errors",
@@ -31,7 +29,6 @@ _EXPORTS: dict[str, str] = {
     "make_synthetic_icbhi": "synthetic",
 }
 __all__ = [
-    "CLASS_NAMES",
     "ICBHI",
     "ICBHIConfig",
     "ICBHICountError",
@@ -43,7 +40,6 @@ __all__ = [
     "assign_splits",
     "carve_validation",
     "class_counts",
-    "cycle_label",
     "load_icbhi",
     "make_synthetic_icbhi",
     "patient_split",
@@ -53,7 +49,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .corpus import CLASS_NAMES, RecordingName, cycle_label
+    from .corpus import RecordingName
     from .errors import ICBHICountError, ICBHIError, ICBHIFormatError, SplitError
     from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
     from .index import PartialCorpusWarning, class_counts, read_icbhi_index, validate_counts

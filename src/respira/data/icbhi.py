@@ -19,8 +19,9 @@ from typing import Any, ClassVar, Literal
 import datasets
 import pandas as pd
 
+from ..labels import CLASS_NAMES
 from .audio import STORAGE_SUBTYPES, audio_duration, encode_wav, load_recording
-from .corpus import CLASS_NAMES, NUM_RECORDINGS
+from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..labels import CLASS_NAMES, cycle_label
 from .corpus import (
-    CLASS_NAMES,
     NUM_CYCLES,
     NUM_RECORDINGS,
     OFFICIAL_CLASS_COUNTS,
     OFFICIAL_SPLIT_CYCLES,
     RecordingName,
-    cycle_label,
 )
 from .errors import ICBHICountError, ICBHIFormatError
 from .layout import CorpusLayout, locate_corpus

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datasets
 import numpy as np
 
-from .corpus import CLASS_NAMES, DEVICES
+from ..labels import CLASS_NAMES
+from .corpus import DEVICES
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -55,10 +55,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from ..labels import CLASS_NAMES
 from ..utils.files import is_occupied, staged_folder
 from .corpus import (
     CHEST_LOCATIONS,
-    CLASS_NAMES,
     DEVICES,
     DIAGNOSES,
     NUM_RECORDINGS,
