@@ -25,9 +25,9 @@ import datasets
 import soundfile as sf
 import soxr
 
-from respira.data import load_icbhi, make_synthetic_icbhi
+from respira.data import load_icbhi
 from respira.data.layout import locate_corpus
-from respira.data.synthetic import FULL_SIZE
+from respira.synthetic import FULL_SIZE, make_synthetic_icbhi
 
 RATE = 16000
 

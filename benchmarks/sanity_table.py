@@ -45,9 +45,10 @@ import datasets
 import transformers
 
 from _machine import cpu_name, load_average
-from respira.data import load_icbhi, make_synthetic_icbhi
+from respira.data import load_icbhi
 from respira.data.errors import SplitError
 from respira.models import RespiraConfig
+from respira.synthetic import make_synthetic_icbhi
 from respira.training.recipe import parse_recipe, parse_seeds
 from respira.training.run import build_datasets, run_seed, summarize_seeds
 

@@ -25,9 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     import datasets
 
-    from ..data import load_icbhi, make_synthetic_icbhi, summarize
+    from ..data import load_icbhi, summarize
     from ..hub.export import export_model
     from ..inference import load_model, predict_files
+    from ..synthetic import make_synthetic_icbhi
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data import is_synthetic_corpus
 from ..data.corpus import CLASS_NAMES
 from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
@@ -33,13 +34,6 @@ from .recipe import (
 
 RUN_FILE = "respira_run.json"
 MODEL_FILES = ("config.json", "model.safetensors")
-
-
-def is_synthetic_corpus(data_dir: str | None) -> bool:
-    """Whether ``data_dir`` was written by :func:`respira.data.make_synthetic_icbhi` (it leaves a marker)."""
-    from ..data.synthetic import SYNTHETIC_MARKER
-
-    return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
 
 
 def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
