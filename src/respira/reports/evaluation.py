@@ -10,7 +10,7 @@ Files written to ``output_dir``:
 - ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
   (the columns that exist);
 - ``add_properties.json``: intra- and inter-class angular distances of the pooled embeddings
-  (:func:`respira.losses.add.add_properties` against the four-class labels).
+  (:func:`respira.metrics.embedding_geometry.add_properties` against the four-class labels).
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def evaluate_model(
     """
     import datasets
 
-    from ..losses.add import add_properties
+    from ..metrics.embedding_geometry import add_properties
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
