@@ -21,6 +21,7 @@ import numpy as np
 from ..data import is_synthetic_corpus
 from ..data.corpus import CLASS_NAMES
 from ..utils.files import write_json_atomic
+from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
 from .recipe import (
     DEFAULT_AST,
@@ -258,28 +259,20 @@ def summarize_seeds(per_seed: dict[int, dict[str, float]]) -> dict[str, Any]:
 
 
 def results_table(per_seed: dict[int, dict[str, float]], validation: dict[int, float | None]) -> str:
-    header = f"{'seed':>6}  {'val score':>9}  {'test Sp':>7}  {'test Se':>7}  {'test score':>10}"
-    lines = [header, "-" * len(header)]
-
-    def cell(value: float | None, width: int) -> str:
-        return (
-            f"{value:{width}.3f}" if isinstance(value, float) and not math.isnan(value) else f"{'-':>{width}}"
-        )
-
-    for seed, metrics in per_seed.items():
-        lines.append(
-            f"{seed:>6}  {cell(validation.get(seed), 9)}  {cell(metrics.get('test_specificity'), 7)}  "
-            f"{cell(metrics.get('test_sensitivity'), 7)}  {cell(metrics.get('test_icbhi_score'), 10)}"
-        )
+    """Validation and test scores per seed, and their mean ± std over several seeds."""
+    keys = ("specificity", "sensitivity", "icbhi_score")
+    rows = [
+        [seed, format_number(validation.get(seed)), *(format_number(metrics.get(f"test_{k}")) for k in keys)]
+        for seed, metrics in per_seed.items()
+    ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
-        nan = float("nan")
-        parts = [
-            f"{summary.get(f'test_{k}_mean', nan):.3f} ± {summary.get(f'test_{k}_std', nan):.3f}"
-            for k in ("specificity", "sensitivity", "icbhi_score")
+        spread = [
+            f"{format_number(summary.get(f'test_{k}_mean'))} ± {format_number(summary.get(f'test_{k}_std'))}"
+            for k in keys
         ]
-        lines.append(f"{'mean':>6}  {'':>9}  Sp {parts[0]}  Se {parts[1]}  score {parts[2]}")
-    return "\n".join(lines)
+        rows.append(["mean", "", *spread])
+    return format_table(rows, ["seed", "val score", "test Sp", "test Se", "test score"])
 
 
 def _save_selected(trainer, output_dir: Path) -> None:
