@@ -47,7 +47,6 @@ import transformers
 from _machine import cpu_name, load_average
 from respira.data import load_icbhi
 from respira.data.errors import SplitError
-from respira.models import RespiraConfig
 from respira.synthetic import make_synthetic_icbhi
 from respira.training.recipe import parse_recipe, parse_seeds
 from respira.training.run import build_datasets, run_seed, summarize_seeds
@@ -157,7 +156,7 @@ def train(
     with contextlib.redirect_stdout(log), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model_args, data_args, run_args, training_args = parse_recipe(None, [], **options)
-        splits = build_datasets(data_args, RespiraConfig().sampling_rate)
+        splits = build_datasets(data_args)
         for seed in parse_seeds(run_args.seeds, training_args.seed):
             _, score, per_seed[seed] = run_seed(
                 model_args, data_args, run_args, training_args, splits, seed, folder / f"seed_{seed}"

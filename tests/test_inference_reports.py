@@ -17,17 +17,16 @@ import soxr
 import torch
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.audio import AudioReadError, read_audio
 from respira.cli import main
 from respira.data.corpus import CLASS_NAMES
 from respira.data.text_files import read_annotations
 from respira.inference import (
-    AudioReadError,
     ModelLoadError,
     load_model,
     predict_cycles,
     predict_files,
     predict_windows,
-    read_audio,
     window_starts,
 )
 from respira.reports import pca_2d, plot_confusion_matrix, plot_embedding_projection, plot_training_curves

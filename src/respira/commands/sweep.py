@@ -97,7 +97,7 @@ def _optuna(args: argparse.Namespace) -> None:
     from ..training.trainer import RespiraTrainer
 
     model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides)
-    splits = build_datasets(data_args, 16000)
+    splits = build_datasets(data_args)
     if "validation" not in splits:
         raise ValueError(
             "an Optuna search selects on validation: set validation_size > 0 or split_strategy=patient"

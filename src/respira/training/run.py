@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..audio import DEFAULT_SAMPLING_RATE
 from ..data import is_synthetic_corpus
 from ..data.corpus import CLASS_NAMES
 from ..utils.files import write_json_atomic
@@ -49,7 +50,10 @@ def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
 
 
-def build_datasets(data: DataArguments, sampling_rate: int):
+def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RATE):
+    """The recipe's splits, stored at ``sampling_rate``: by default the rate of every model a recipe
+    builds (``RespiraConfig.sampling_rate`` defaults to it); the collator takes the model's own
+    ``config.sampling_rate`` and resamples any other."""
     from ..data import load_icbhi
 
     if not data.data_dir:
@@ -324,8 +328,6 @@ def run_training(
     """
     from accelerate import PartialState
 
-    from ..models import RespiraConfig
-
     state = PartialState()
     main = state.is_main_process
     log = log if main else (lambda *_: None)
@@ -336,7 +338,7 @@ def run_training(
     output_dir = Path(args.output_dir)
     seeds = parse_seeds(run_args.seeds, args.seed)
     with state.main_process_first():  # one process builds the dataset cache, the others reuse it
-        splits = build_datasets(data_args, RespiraConfig().sampling_rate)
+        splits = build_datasets(data_args)
     if args.eval_strategy != "no" and "validation" not in splits:
         raise ValueError(
             "evaluation during training needs a validation split: set validation_size > 0 (official split) "
