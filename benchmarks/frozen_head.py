@@ -41,10 +41,11 @@ import torch
 from transformers import ASTConfig
 
 from _machine import cpu_name, load_average
-from respira.data import load_icbhi, make_synthetic_icbhi
+from respira.data import load_icbhi
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.embeddings import compute_embeddings, with_embeddings
 from respira.models.encoders import get_encoder_spec
+from respira.synthetic import make_synthetic_icbhi
 
 CLASS_COUNTS = (3642, 1864, 886, 506)  # ICBHI 2017: normal, crackle, wheeze, both
 CYCLES = sum(CLASS_COUNTS)

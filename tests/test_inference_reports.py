@@ -17,16 +17,15 @@ import soxr
 import torch
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.audio import AudioReadError, read_audio
 from respira.cli import main
 from respira.data.text_files import read_annotations
 from respira.inference import (
-    AudioReadError,
     ModelLoadError,
     load_model,
     predict_cycles,
     predict_files,
     predict_windows,
-    read_audio,
     window_starts,
 )
 from respira.labels import CLASS_NAMES, MULTI_LABEL

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 from typing import Any
+
+from ..utils.tables import format_number, format_table
 
 EPILOG = """\
 writes to --output_dir (default: MODEL/evaluation_<split> for a local model folder,
@@ -63,17 +64,12 @@ def default_output_dir(model: str, split: str) -> Path:
     return (folder if folder.is_dir() else Path()) / f"evaluation_{split}"
 
 
-def _value(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.4f}"
-
-
 def results_table(metrics: dict[str, Any]) -> str:
     """A two-column table of the headline scores."""
-    rows = [(label, _value(metrics[key])) for key, label in TABLE_KEYS if key in metrics]
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+    rows = [
+        (label, format_number(metrics[key], 4, missing="n/a")) for key, label in TABLE_KEYS if key in metrics
+    ]
+    return format_table(rows, align="<<", indent="  ")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -10,7 +10,7 @@ Files written to ``output_dir``:
 - ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
   (the columns that exist);
 - ``add_properties.json``: intra- and inter-class angular distances of the pooled embeddings
-  (:func:`respira.losses.add.add_properties` against the four-class labels).
+  (:func:`respira.metrics.embedding_geometry.add_properties` against the four-class labels).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..audio import decode_audio, pad_batch
 from ..labels import (
     CLASS_NAMES,
     MULTI_LABEL,
@@ -33,7 +34,6 @@ from ..labels import (
 )
 from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores
 from ..metrics.icbhi import per_patient_icbhi
-from ..models.embeddings import pad_batch
 from ..utils.files import write_json_atomic
 from .plots import plot_confusion_matrix, plot_embedding_projection
 
@@ -71,17 +71,12 @@ def write_json(path: str | Path, value: Any) -> Path:
     return write_json_atomic(path, json_ready(value))
 
 
-def _samples(audio: Any) -> np.ndarray:
-    """Mono float32 samples of a decoded ``datasets.Audio`` value (an AudioDecoder or a dict)."""
-    if isinstance(audio, Mapping):
-        samples = np.asarray(audio["array"], dtype=np.float32)
-    else:
-        samples = audio.get_all_samples().data.numpy().astype(np.float32, copy=False)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=0)
+def _samples(audio: Any, sampling_rate: int) -> np.ndarray:
+    """Mono float32 samples of a ``datasets.Audio`` value at the model's rate; refuses an empty cycle."""
+    samples = decode_audio(audio, sampling_rate)
     if samples.size == 0:
         raise ValueError("the dataset holds an empty cycle (0 samples)")
-    return np.ascontiguousarray(samples, dtype=np.float32)
+    return samples
 
 
 def _run(
@@ -89,6 +84,7 @@ def _run(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits [N, labels] (float64) and pooled embeddings [N, hidden] (float32) in eval mode."""
     device = next(model.parameters()).device
+    rate = int(model.config.sampling_rate)
     was_training = model.training
     model.eval()
     logits: list[np.ndarray] = []
@@ -96,7 +92,8 @@ def _run(
     try:
         with torch.inference_mode():
             for first in range(0, len(dataset), batch_size):
-                waveforms = [_samples(audio) for audio in dataset[first : first + batch_size][audio_column]]
+                rows = dataset[first : first + batch_size][audio_column]
+                waveforms = [_samples(audio, rate) for audio in rows]
                 batch, mask = pad_batch(waveforms)
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 logits.append(output.logits.float().cpu().numpy().astype(np.float64))
@@ -141,7 +138,7 @@ def evaluate_model(
     """
     import datasets
 
-    from ..losses.add import add_properties
+    from ..metrics.embedding_geometry import add_properties
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")

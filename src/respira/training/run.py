@@ -18,9 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from ..audio import DEFAULT_SAMPLING_RATE
+from ..data import is_synthetic_corpus
 from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES, classes_to_flags
 from ..models.encoders import encoder_names, get_encoder_spec
 from ..utils.files import write_json_atomic
+from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
 from .recipe import (
     DataArguments,
@@ -32,13 +35,6 @@ from .recipe import (
 
 RUN_FILE = "respira_run.json"
 MODEL_FILES = ("config.json", "model.safetensors")
-
-
-def is_synthetic_corpus(data_dir: str | None) -> bool:
-    """Whether ``data_dir`` was written by :func:`respira.data.make_synthetic_icbhi` (it leaves a marker)."""
-    from ..data.synthetic import SYNTHETIC_MARKER
-
-    return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
 
 
 def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
@@ -53,7 +49,10 @@ def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
 
 
-def build_datasets(data: DataArguments, sampling_rate: int):
+def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RATE):
+    """The recipe's splits, stored at ``sampling_rate``: by default the rate of every model a recipe
+    builds (``RespiraConfig.sampling_rate`` defaults to it); the collator takes the model's own
+    ``config.sampling_rate`` and resamples any other."""
     from ..data import load_icbhi
 
     if not data.data_dir:
@@ -258,28 +257,20 @@ def summarize_seeds(per_seed: dict[int, dict[str, float]]) -> dict[str, Any]:
 
 
 def results_table(per_seed: dict[int, dict[str, float]], validation: dict[int, float | None]) -> str:
-    header = f"{'seed':>6}  {'val score':>9}  {'test Sp':>7}  {'test Se':>7}  {'test score':>10}"
-    lines = [header, "-" * len(header)]
-
-    def cell(value: float | None, width: int) -> str:
-        return (
-            f"{value:{width}.3f}" if isinstance(value, float) and not math.isnan(value) else f"{'-':>{width}}"
-        )
-
-    for seed, metrics in per_seed.items():
-        lines.append(
-            f"{seed:>6}  {cell(validation.get(seed), 9)}  {cell(metrics.get('test_specificity'), 7)}  "
-            f"{cell(metrics.get('test_sensitivity'), 7)}  {cell(metrics.get('test_icbhi_score'), 10)}"
-        )
+    """Validation and test scores per seed, and their mean ± std over several seeds."""
+    keys = ("specificity", "sensitivity", "icbhi_score")
+    rows = [
+        [seed, format_number(validation.get(seed)), *(format_number(metrics.get(f"test_{k}")) for k in keys)]
+        for seed, metrics in per_seed.items()
+    ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
-        nan = float("nan")
-        parts = [
-            f"{summary.get(f'test_{k}_mean', nan):.3f} ± {summary.get(f'test_{k}_std', nan):.3f}"
-            for k in ("specificity", "sensitivity", "icbhi_score")
+        spread = [
+            f"{format_number(summary.get(f'test_{k}_mean'))} ± {format_number(summary.get(f'test_{k}_std'))}"
+            for k in keys
         ]
-        lines.append(f"{'mean':>6}  {'':>9}  Sp {parts[0]}  Se {parts[1]}  score {parts[2]}")
-    return "\n".join(lines)
+        rows.append(["mean", "", *spread])
+    return format_table(rows, ["seed", "val score", "test Sp", "test Se", "test score"])
 
 
 def _save_selected(trainer, output_dir: Path) -> None:
@@ -331,8 +322,6 @@ def run_training(
     """
     from accelerate import PartialState
 
-    from ..models import RespiraConfig
-
     state = PartialState()
     main = state.is_main_process
     log = log if main else (lambda *_: None)
@@ -343,7 +332,7 @@ def run_training(
     output_dir = Path(args.output_dir)
     seeds = parse_seeds(run_args.seeds, args.seed)
     with state.main_process_first():  # one process builds the dataset cache, the others reuse it
-        splits = build_datasets(data_args, RespiraConfig().sampling_rate)
+        splits = build_datasets(data_args)
     if args.eval_strategy != "no" and "validation" not in splits:
         raise ValueError(
             "evaluation during training needs a validation split: set validation_size > 0 (official split) "

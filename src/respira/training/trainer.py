@@ -22,7 +22,13 @@ from ..models.encoders import encoder_specs, get_encoder_spec
 from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
-from .samplers import ClassBalancedSampler, FlattenedBatchSampler, GroupedBatchSampler, RandomOrderSampler
+from .samplers import (
+    ClassBalancedSampler,
+    ContrastiveTupleBatchSampler,
+    FlattenedBatchSampler,
+    GroupedBatchSampler,
+    RandomOrderSampler,
+)
 
 PATCH_MIX = "patch_mix"
 
@@ -166,8 +172,6 @@ class RespiraTrainer(Trainer):
                 samples_per_group=self.args.samples_per_group,
                 seed=seed,
             )
-        from ..losses.contrastive_tuple import ContrastiveTupleBatchSampler
-
         anchors = self.args.per_device_train_batch_size // 2
         return FlattenedBatchSampler(
             ContrastiveTupleBatchSampler(dataset["label"], anchors, seed=seed), 2 * anchors
@@ -238,7 +242,7 @@ class RespiraTrainer(Trainer):
         return self.aux_loss(features, labels, **metadata)
 
     def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
-        from ..losses.patch_mix import apply_patch_mix, patch_mix_plan
+        from .augment import apply_patch_mix, patch_mix_plan
 
         patch_embeddings, num_patches = self._patch_embeddings(model)
         batch = outputs.logits.shape[0]

@@ -8,6 +8,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ...audio import DEFAULT_SAMPLING_RATE
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
 
@@ -28,7 +29,7 @@ class RespiraConfig(PreTrainedConfig):
         `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"`; by default the one the
         encoder was pretrained with.
     sampling_rate (`int`, defaults to 16000):
-        Rate of the waveforms `forward` takes.
+        Rate of the waveforms `forward` takes (`respira.audio.DEFAULT_SAMPLING_RATE`).
     target_seconds (`float`, defaults to 8.0):
         Every cycle is brought to this length before featurization (8 s is the usual AST choice).
     pad_mode (`str`, defaults to `"repeat"`):
@@ -77,7 +78,7 @@ class RespiraConfig(PreTrainedConfig):
     encoder_config: dict | PreTrainedConfig | None = None
     encoder_name_or_path: str | None = None
     featurizer: str | None = None
-    sampling_rate: int = 16000
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
     target_seconds: float | int = 8.0
     pad_mode: str = "repeat"
     crop_mode: str = "start"
