@@ -155,8 +155,10 @@ def test_feature_extractor_pads_through_pad_batch() -> None:
         assert padded["attention_mask"].tolist() == mask.tolist()
     called = extractor(rows, return_tensors="np")
     np.testing.assert_array_equal(called["input_values"], values.numpy())
-    with pytest.raises(ValueError, match="longest"):
-        extractor(rows, padding="max_length", max_length=8)
+    to_eight = extractor(rows, padding="max_length", max_length=8, return_tensors="np")
+    assert to_eight["input_values"].shape == (2, 8) and to_eight["attention_mask"].sum(1).tolist() == [3, 5]
+    with pytest.raises(ValueError, match="truncation=True"):
+        extractor(rows, padding="max_length", max_length=4)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
+from transformers.utils.generic import can_return_tuple
 
 from .configuration_cnn import RespiraCNNConfig
 
@@ -37,6 +38,8 @@ class RespiraCNNPreTrainedModel(PreTrainedModel):
     base_model_prefix = "cnn"
     main_input_name = "input_values"
     input_modalities = ("audio",)
+    # recomputing batch norm in training would update its running statistics twice
+    supports_gradient_checkpointing = False
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -70,11 +73,11 @@ class RespiraCNNModel(RespiraCNNPreTrainedModel):
         """Frames per output step (2 per pooling block)."""
         return 2 ** (len(self.config.channels) - 1)
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPoolingAndNoAttention:
         hidden_states = input_values.transpose(1, 2).unsqueeze(1)  # [batch, 1, bins, frames]

@@ -3,30 +3,73 @@
 They are registered as non-persistent buffers (not saved with the weights). transformers 5 creates
 models on the meta device and leaves such buffers uninitialised after ``from_pretrained``, asking
 ``_init_weights`` to recompute them; ``reset_buffers`` is that hook.
+
+Featurizers compute in float32 (or float64 after ``.double()``) whatever the model's dtype: the
+buffers are built in float32 (also under ``from_pretrained(dtype=torch.bfloat16)``, which changes
+torch's default dtype while the model is built) and stay float32 through ``model.to(torch.float16)``,
+``.half()`` or ``.bfloat16()`` (FFTs have no half-precision CPU kernels, and log-mel features lose
+too much in 8 mantissa bits). The model casts the features to its encoder's dtype.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
+_REDUCED_PRECISION = (torch.float16, torch.bfloat16)
+
+
+@contextmanager
+def _at_least_float32_by_default() -> Iterator[None]:
+    previous = torch.get_default_dtype()
+    if previous in _REDUCED_PRECISION:
+        torch.set_default_dtype(torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
 
 class DerivedBuffers(nn.Module):
-    """Base for modules with derived, non-persistent buffers: implement :meth:`derived_buffers`."""
+    """Base for modules with derived, non-persistent buffers: implement :meth:`derived_buffers`.
+
+    The buffers are never half precision (see the module docstring); integer buffers keep their dtype.
+    """
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def _full_precision_buffers(self) -> dict[str, torch.Tensor]:
+        with _at_least_float32_by_default():
+            return {
+                name: value.float() if value.dtype in _REDUCED_PRECISION else value
+                for name, value in self.derived_buffers().items()
+            }
+
     def register_derived_buffers(self) -> None:
-        for name, value in self.derived_buffers().items():
+        for name, value in self._full_precision_buffers().items():
             self.register_buffer(name, value, persistent=False)
 
     @torch.no_grad()
     def reset_buffers(self) -> None:
-        """Recompute every derived buffer in place (on its current device)."""
-        for name, value in self.derived_buffers().items():
+        """Recompute every derived buffer in place (on its current device, never in half precision)."""
+        for name, value in self._full_precision_buffers().items():
             buffer = getattr(self, name)
-            if buffer.device.type == "meta":
-                self.register_buffer(name, value, persistent=False)
+            if buffer.device.type == "meta" or buffer.dtype in _REDUCED_PRECISION:
+                self.register_buffer(name, value.to(buffer.device), persistent=False)
             else:
                 buffer.copy_(value.to(buffer.device, buffer.dtype))
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> DerivedBuffers:
+        # model.to(dtype) / .half() / .bfloat16() convert every floating buffer: keep these in their
+        # full precision, with their exact values (a round trip through bfloat16 would round them)
+        before = {name: b for name, b in self._buffers.items() if b is not None and b.is_floating_point()}
+        super()._apply(fn, recurse)
+        for name, original in before.items():
+            converted = self._buffers[name]
+            if converted is not None and converted.dtype in _REDUCED_PRECISION:
+                self._buffers[name] = original.to(converted.device)
+        return self

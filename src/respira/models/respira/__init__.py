@@ -10,10 +10,13 @@ from .modeling_respira import (
     RespiraModelOutput,
     RespiraPreTrainedModel,
 )
+from .pipeline_respira import RespiraAudioClassificationPipeline, register_audio_classification_pipeline
 
 register_model_type(RespiraConfig, RespiraModel, RespiraForAudioClassification, RespiraFeatureExtractor)
+register_audio_classification_pipeline()
 
 __all__ = [
+    "RespiraAudioClassificationPipeline",
     "RespiraClassifierOutput",
     "RespiraConfig",
     "RespiraFeatureExtractor",

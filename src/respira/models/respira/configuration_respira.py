@@ -69,6 +69,13 @@ class RespiraConfig(PreTrainedConfig):
     """
 
     model_type = "respira"
+    keys_to_ignore_at_inference: ClassVar[list[str]] = [
+        "embeddings",
+        "projections",
+        "hidden_states",
+        "attentions",
+    ]
+    """``Trainer.predict`` / ``evaluate`` keep the logits only (as for any transformers classifier)."""
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
         "encoder_config": SubConfigSpec(
             config_class=AutoConfig, model_type=get_encoder_spec(DEFAULT_ENCODER).model_type

@@ -20,10 +20,13 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
     :mod:`respira.audio` (the same functions as the training collator, evaluation and prediction).
     Audio given at another rate (``sampling_rate=...``) is resampled with soxr;
     ``pipeline("audio-classification")`` decodes file paths of any rate and channel count to mono at
-    this rate through ffmpeg.
+    this rate through ffmpeg, and hands ``{"raw": ..., "sampling_rate": ...}`` inputs at another rate
+    to this extractor (:mod:`.pipeline_respira`), so no torchaudio is needed.
     """
 
     model_input_names = ["input_values", "attention_mask"]  # noqa: RUF012 (transformers API)
+    resamples_input = True
+    """Audio at another rate is resampled here (read by ``pipeline("audio-classification")``)."""
 
     def __init__(
         self,
@@ -50,7 +53,11 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         **kwargs: Any,
     ) -> BatchFeature:
         """One waveform or a batch of mono waveforms (at ``sampling_rate``, default this extractor's)
-        → ``input_values`` zero-padded to the longest and an ``attention_mask`` of real samples."""
+        → ``input_values`` zero-padded to the longest and an ``attention_mask`` of real samples.
+
+        ``padding``, ``max_length``, ``truncation`` and ``pad_to_multiple_of`` are those of :meth:`pad`
+        (so the transformers audio-classification tutorial's ``max_length=..., truncation=True`` works).
+        """
         batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2) or (
             isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and np.ndim(raw_speech[0]) > 0
         )
@@ -75,28 +82,56 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool | None = None,
         return_tensors: str | None = None,
     ) -> BatchFeature:
-        """Pad ``input_values`` rows to the longest with :func:`respira.audio.pad_batch`.
+        """Pad ``input_values`` rows with :func:`respira.audio.pad_batch`; other keys (``label``) pass.
 
         Takes a ``BatchFeature`` / dict with ``input_values`` (a list of 1-D waveforms), or a list of
-        such dicts (a ``DataLoader`` batch). Only padding to the longest row is offered: respira models
-        fit every cycle to ``config.target_seconds`` themselves, guided by the attention mask.
+        such dicts (a ``DataLoader`` batch, as ``DataCollatorWithPadding`` gives). Rows that carry an
+        ``attention_mask`` (padded before) are cut to their real samples first. ``padding``: ``True`` /
+        ``"longest"``, ``"max_length"`` or ``False`` (rows keep their lengths); ``truncation=True``
+        crops rows to ``max_length`` samples. respira models fit every cycle to
+        ``config.target_seconds`` themselves, guided by the attention mask, so padding to the longest
+        row is all they need.
         """
-        if padding not in (True, "longest") or max_length is not None or truncation or pad_to_multiple_of:
-            raise ValueError(
-                "RespiraFeatureExtractor pads to the longest waveform only (padding=True or 'longest'); "
-                "the model fits cycles to config.target_seconds itself"
-            )
-        if isinstance(processed_features, Sequence):
-            rows = [features["input_values"] for features in processed_features]
+        if isinstance(processed_features, Sequence) and not isinstance(processed_features, Mapping):
+            if not processed_features:
+                raise ValueError("cannot pad an empty batch (no rows)")
+            data = {key: [row[key] for row in processed_features] for key in processed_features[0]}
         else:
-            rows = list(processed_features["input_values"])
-        waveforms = [as_waveform(w, f"waveform {index}") for index, w in enumerate(rows)]
-        values, mask = pad_batch(waveforms, self.padding_value)
-        data: dict[str, Any] = {"input_values": values.numpy()}
-        if return_attention_mask if return_attention_mask is not None else self.return_attention_mask:
-            data["attention_mask"] = mask.numpy().astype(np.int32)
-        if return_tensors is None:
-            data["input_values"] = list(data["input_values"])
+            data = dict(processed_features)
+        rows = [as_waveform(w, f"waveform {index}") for index, w in enumerate(data.pop("input_values"))]
+        masks = data.pop("attention_mask", None)
+        if masks is not None:
+            rows = [row[: int(np.asarray(mask).sum())] for row, mask in zip(rows, masks, strict=True)]
+        if truncation:
+            if max_length is None:
+                raise ValueError("truncation=True needs max_length (in samples)")
+            rows = [row[:max_length] for row in rows]
+        with_mask = return_attention_mask if return_attention_mask is not None else self.return_attention_mask
+        if padding in (False, "do_not_pad"):
+            data["input_values"] = rows
+            if with_mask:
+                data["attention_mask"] = [np.ones(row.shape[0], dtype=np.int32) for row in rows]
+            return BatchFeature(data, tensor_type=return_tensors)
+        if padding not in (True, "longest", "max_length"):
+            raise ValueError(f"padding={padding!r} is not one of True, 'longest', 'max_length', False")
+        values, mask = pad_batch(rows, self.padding_value)
+        target = values.shape[1]
+        if padding == "max_length":
+            if max_length is None:
+                raise ValueError("padding='max_length' needs max_length (in samples)")
+            if target > max_length:
+                raise ValueError(
+                    f"a waveform of {target} samples is longer than max_length={max_length}; "
+                    "pass truncation=True to crop it"
+                )
+            target = max_length
+        if pad_to_multiple_of:
+            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
+        extra = target - values.shape[1]
+        values = np.pad(values.numpy(), ((0, 0), (0, extra)), constant_values=self.padding_value)
+        data["input_values"] = values if return_tensors is not None else list(values)
+        if with_mask:
+            data["attention_mask"] = np.pad(mask.numpy().astype(np.int32), ((0, 0), (0, extra)))
         return BatchFeature(data, tensor_type=return_tensors)
 
 

@@ -10,6 +10,7 @@ from torch import nn
 from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
 from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec
@@ -49,15 +50,18 @@ def prepare_waveforms(
     sampling_rate: int | None,
     expected_rate: int,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate raw waveforms; down-mix ``[batch, channels, samples]``; return the batch and lengths."""
+    """Validate raw waveforms; down-mix ``[batch, channels, samples]``; return the float32 batch and lengths.
+
+    Featurizers compute in float32 whatever the model's dtype (a pipeline with ``dtype=`` hands
+    half-precision waveforms).
+    """
     if sampling_rate is not None and sampling_rate != expected_rate:
         raise ValueError(
             f"this model takes {expected_rate} Hz audio but got sampling_rate={sampling_rate}; "
             "resample first "
             "(the feature extractor and `respira predict` do this for files)"
         )
-    if not torch.is_floating_point(input_values):
-        input_values = input_values.float()
+    input_values = input_values.to(torch.float32)
     if input_values.dim() == 1:
         input_values = input_values.unsqueeze(0)
     elif input_values.dim() == 3:
@@ -103,6 +107,7 @@ class RespiraPreTrainedModel(PreTrainedModel):
     main_input_name = "input_values"
     input_modalities = ("audio",)
     supports_gradient_checkpointing = True
+    """Per instance, whether the encoder supports it (AST and BEATs do; the batch-norm CNNs do not)."""
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -112,6 +117,15 @@ class RespiraPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=0.02)
             if module.bias is not None:
                 init.zeros_(module.bias)
+
+    def activation_checkpointing_enable(self, *args: Any, **kwargs: Any) -> None:
+        if not self.supports_gradient_checkpointing:
+            encoder = self.config.encoder_config.model_type
+            raise ValueError(
+                f"{type(self).__name__} with a {encoder!r} encoder does not support gradient checkpointing "
+                "(recomputing its batch-norm layers would update their statistics twice)"
+            )
+        super().activation_checkpointing_enable(*args, **kwargs)
 
 
 class RespiraModel(RespiraPreTrainedModel):
@@ -134,6 +148,7 @@ class RespiraModel(RespiraPreTrainedModel):
             )
         self.encoder_spec = spec
         self.encoder = AutoModel.from_config(config.encoder_config)
+        self.supports_gradient_checkpointing = self.encoder.supports_gradient_checkpointing
         self.attention_pooling = (
             AttentionPooling(config.hidden_size) if config.pooling == "attention" else None
         )
@@ -163,6 +178,7 @@ class RespiraModel(RespiraPreTrainedModel):
         """
         return self.encoder_spec.encode(self, features, frame_mask, **kwargs)
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
@@ -170,14 +186,18 @@ class RespiraModel(RespiraPreTrainedModel):
         sampling_rate: int | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs: Any,
     ) -> RespiraModelOutput:
+        """Waveforms → pooled embeddings (a tuple with ``return_dict=False``).
+
+        The featurizer computes in float32; its features are cast to the encoder's dtype.
+        """
         waveforms, lengths = prepare_waveforms(
             input_values, attention_mask, sampling_rate, self.config.sampling_rate
         )
         features, frame_mask = self.featurizer(waveforms, lengths)
-        encoder_kwargs = {"output_hidden_states": output_hidden_states}
+        features = features.to(self.encoder.dtype)
+        encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
         if output_attentions:
             encoder_kwargs["output_attentions"] = True
         tokens, token_mask, summary, output = self.encode(features, frame_mask, **encoder_kwargs)
@@ -224,6 +244,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             )
         weights = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
+        self.supports_gradient_checkpointing = self.respira.supports_gradient_checkpointing
         self.post_init()
 
     @classmethod
@@ -274,7 +295,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         was_training = self.training
         self.eval()
         try:
-            return self.respira(input_values, attention_mask=attention_mask).embeddings
+            return self.respira(input_values, attention_mask=attention_mask, return_dict=True).embeddings
         finally:
             self.train(was_training)
 
@@ -289,6 +310,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             return nn.functional.cross_entropy(logits, labels.to(logits.dtype), weight=self.class_weights)
         return nn.functional.cross_entropy(logits, labels.long(), weight=self.class_weights)
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor | None = None,
@@ -298,9 +320,10 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         sampling_rate: int | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs: Any,
     ) -> RespiraClassifierOutput:
+        """Logits (+ loss with ``labels``), embeddings and projections; with ``return_dict=False`` the
+        tuple ``(loss, logits, embeddings, projections, ...)`` without its ``None`` entries."""
         hidden_states = attentions = None
         if embeddings is None:
             if input_values is None:
@@ -311,8 +334,11 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
                 sampling_rate=sampling_rate,
                 output_hidden_states=output_hidden_states,
                 output_attentions=output_attentions,
+                return_dict=True,
             )
             embeddings, hidden_states, attentions = output.embeddings, output.hidden_states, output.attentions
+        else:
+            embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
         logits = self.classifier(embeddings)
         projections = None
         if self.projector is not None:

@@ -1,0 +1,110 @@
+"""Half precision for every encoder family: ``.to(bfloat16 | float16)`` and ``from_pretrained(dtype=...)``.
+
+The featurizer computes in float32 (its buffers stay float32) and hands the encoder its dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from transformers import AutoModelForAudioClassification
+
+from respira.models import RespiraFeatureExtractor, RespiraForAudioClassification
+
+from .tiny import TINY, tiny_model
+
+RATE = 16000
+HALF = (torch.bfloat16, torch.float16)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def waves() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return 0.1 * torch.randn(2, RATE, generator=generator)
+
+
+def _featurizer_buffers(model: RespiraForAudioClassification) -> dict[str, torch.dtype]:
+    return {name: buffer.dtype for name, buffer in model.respira.featurizer.named_buffers()}
+
+
+def _check_half(model: RespiraForAudioClassification, dtype: torch.dtype, reference: torch.Tensor, waves):
+    assert set(_featurizer_buffers(model).values()) == {torch.float32}
+    assert {p.dtype for p in model.parameters()} == {dtype}
+    with torch.no_grad():
+        output = model(waves)
+    assert output.logits.dtype == dtype and output.embeddings.dtype == dtype
+    assert torch.isfinite(output.logits).all()
+    # 8 (bf16) or 11 (fp16) mantissa bits through a few layers: close to float32, not equal
+    torch.testing.assert_close(output.logits.float(), reference, rtol=0.1, atol=0.05)
+
+
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("name", list(TINY))
+def test_model_to_half_precision(name: str, dtype: torch.dtype, waves: torch.Tensor) -> None:
+    model = tiny_model(name, target_seconds=1.0)
+    lengths = torch.full((waves.shape[0],), waves.shape[1])
+    with torch.no_grad():
+        reference = model(waves).logits
+        features, _ = model.respira.featurizer(waves, lengths)
+    _check_half(model.to(dtype), dtype, reference, waves)
+    with torch.no_grad():  # the featurizer computes exactly as before, in float32
+        half_features, _ = model.respira.featurizer(waves, lengths)
+    assert half_features.dtype == torch.float32
+    torch.testing.assert_close(half_features, features, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_from_pretrained_with_a_half_dtype(name: str, waves: torch.Tensor, tmp_path: Path) -> None:
+    model = tiny_model(name, target_seconds=1.0)
+    model.save_pretrained(tmp_path)
+    with torch.no_grad():
+        reference = model(waves).logits
+    loaded = AutoModelForAudioClassification.from_pretrained(tmp_path, dtype=torch.bfloat16)
+    assert isinstance(loaded, RespiraForAudioClassification)
+    _check_half(loaded, torch.bfloat16, reference, waves)
+
+
+def test_half_precision_head_on_cached_float32_embeddings(waves: torch.Tensor) -> None:
+    model = tiny_model("cnn", target_seconds=1.0)
+    embeddings = model.embed(waves)  # cached in float32
+    model.to(torch.bfloat16)
+    logits = model(embeddings=embeddings).logits
+    assert logits.dtype == torch.bfloat16
+
+
+def test_half_precision_pipeline(tmp_path: Path) -> None:
+    model = tiny_model("cnn", target_seconds=1.0)
+    model.save_pretrained(tmp_path)
+    RespiraFeatureExtractor().save_pretrained(tmp_path)
+    classify = transformers.pipeline("audio-classification", model=str(tmp_path), dtype=torch.bfloat16)
+    assert classify.model.dtype == torch.bfloat16
+    audio = 0.1 * torch.randn(RATE, generator=torch.Generator().manual_seed(1))
+    result = classify(audio.numpy())
+    with torch.no_grad():
+        expected = model(audio[None]).logits.softmax(-1)[0]
+    assert result[0]["label"] == model.config.id2label[int(expected.argmax())]
+    assert abs(result[0]["score"] - float(expected.max())) < 0.05
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", HALF, ids=str)
+@pytest.mark.parametrize("name", list(TINY))
+def test_half_precision_on_gpu(name: str, dtype: torch.dtype, waves: torch.Tensor) -> None:
+    model = tiny_model(name, target_seconds=1.0)
+    with torch.no_grad():
+        reference = model(waves).logits
+    model.to("cuda", dtype)
+    _check_half(model, dtype, reference.cuda(), waves.cuda())
