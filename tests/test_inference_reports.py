@@ -20,10 +20,9 @@ from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClass
 from respira.cli import main
 from respira.data.corpus import CLASS_NAMES
 from respira.data.text_files import read_annotations
+from respira.hub.loading import ModelLoadError, load_model
 from respira.inference import (
     AudioReadError,
-    ModelLoadError,
-    load_model,
     predict_cycles,
     predict_files,
     predict_windows,
