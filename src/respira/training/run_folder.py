@@ -40,6 +40,8 @@ TRAINING_KEYS = (
 )
 """The ``TrainingArguments`` a run records, besides every respira-specific one."""
 _MODEL_RECORD_KEYS = ("encoder", "encoder_name_or_path", "problem_type", "lora_r")
+_NOT_METRICS = ("epoch", "runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
+"""Trainer bookkeeping in evaluation outputs, not a property of the model: left out of the record."""
 
 
 def training_hyperparameters(args: RespiraTrainingArguments) -> dict[str, Any]:
@@ -54,10 +56,10 @@ def training_hyperparameters(args: RespiraTrainingArguments) -> dict[str, Any]:
 
 
 def _metrics(values: dict[str, Any], prefix: str) -> dict[str, float | None]:
-    """``prefix``-ed numeric metrics without their prefix; NaN as ``None``."""
+    """``prefix``-ed numeric metrics without their prefix (no bookkeeping values); NaN as ``None``."""
     kept: dict[str, float | None] = {}
     for key, value in values.items():
-        if not key.startswith(prefix) or isinstance(value, bool):
+        if not key.startswith(prefix) or key.endswith(_NOT_METRICS) or isinstance(value, bool):
             continue
         if isinstance(value, (int, float)):
             kept[key.removeprefix(prefix)] = None if isinstance(value, float) and math.isnan(value) else value
