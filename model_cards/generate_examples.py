@@ -24,6 +24,8 @@ import torch
 
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.hub import card_data_from_run_dir, render_model_card
+from respira.labels import MULTI_LABEL
+from respira.models.encoders import get_encoder_spec
 from respira.run_record import (
     DataRecord,
     MetricsRecord,
@@ -105,9 +107,9 @@ def _synthetic_run(
 
 
 AST_CONFIG: dict[str, Any] = {
-    "encoder_config": {"model_type": "audio-spectrogram-transformer", "max_length": 1024},
-    "encoder_name_or_path": "MIT/ast-finetuned-audioset-10-10-0.4593",
-    "problem_type": "multi_label_classification",
+    "encoder_config": {"model_type": get_encoder_spec("ast").model_type, "max_length": 1024},
+    "encoder_name_or_path": get_encoder_spec("ast").default_checkpoint,
+    "problem_type": MULTI_LABEL,
     "target_seconds": 8.0,
     "pooling": "cls_distill",
     "head": "mlp",

@@ -22,9 +22,10 @@ Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are 
 crackle, wheeze only: wheeze, both flags: both). The thresholds come from the config's
 ``decision_thresholds`` (``[crackle, wheeze]``, tuned on validation data) when present, else 0.5.
 
-Audio files of any rate and channel count are read block by block, down-mixed to mono and resampled
-(soxr, high quality) to the model's rate, so even hour-long recordings need little more memory than
-their 16 kHz mono signal; windows are cut and run through the model in batches.
+Audio files of any rate and channel count are read by :func:`respira.audio.read_audio`: block by
+block, down-mixed to mono and resampled (soxr, high quality) to the model's rate, so even hour-long
+recordings need little more memory than their 16 kHz mono signal; windows are cut and run through
+the model in batches.
 """
 
 from __future__ import annotations
@@ -35,117 +36,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 
-from .data.corpus import CLASS_NAMES, cycle_label
-from .metrics.multilabel import LABEL_NAMES, flags_to_classes
+from .audio import as_waveform, pad_batch, read_audio
+from .labels import CLASS_NAMES, MULTI_LABEL_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label, flags_to_classes
 
 if TYPE_CHECKING:
     from .models.respira import RespiraConfig, RespiraForAudioClassification
 
 __all__ = [
-    "AudioReadError",
     "decision_thresholds",
     "predict_cycles",
     "predict_files",
     "predict_windows",
-    "read_audio",
     "window_starts",
 ]
 
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
 DEFAULT_BATCH_SIZE = 32
-_READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
-
-
-class AudioReadError(ValueError):
-    """An audio file cannot be read; the message starts with the file's path."""
-
-    def __init__(self, path: str | Path, message: str) -> None:
-        self.path = Path(path)
-        super().__init__(f"{self.path}: {message}")
-
-
-# --------------------------------------------------------------------------------------------- audio
-def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:
-    """Copy ``chunk`` into ``buffer`` at ``filled``, growing the buffer when the estimate was short."""
-    needed = filled + chunk.shape[0]
-    if needed > buffer.shape[0]:
-        grown = np.empty(max(needed, int(buffer.shape[0] * 1.25) + 1), dtype=np.float32)
-        grown[:filled] = buffer[:filled]
-        buffer = grown
-    buffer[filled:needed] = chunk
-    return buffer, needed
-
-
-def read_audio(path: str | Path, sampling_rate: int = 16000) -> np.ndarray:
-    """Decode a WAV/FLAC (any format libsndfile reads) to mono float32 at ``sampling_rate``.
-
-    Channels are averaged and the signal resampled with soxr (high quality), block by block, so the
-    only large array is the result. Raises :class:`AudioReadError` naming the file when it is missing,
-    not audio, truncated, empty, or holds NaN/infinite samples.
-    """
-    from .data.audio import _check_wav_complete
-    from .data.errors import ICBHIFormatError
-
-    path = Path(path)
-    if not path.exists():
-        raise AudioReadError(path, "no such file")
-    if not path.is_file():
-        raise AudioReadError(path, "is not a file")
-    if sampling_rate <= 0:
-        raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
-    if path.suffix.lower() == ".wav":
-        try:
-            _check_wav_complete(path)
-        except ICBHIFormatError as error:
-            raise AudioReadError(path, str(error).removeprefix(f"{path}: ")) from None
-    try:
-        with sf.SoundFile(path) as handle:
-            rate = int(handle.samplerate)
-            frames = int(handle.frames)
-            if frames == 0:
-                raise AudioReadError(path, "holds no audio samples (empty recording)")
-            stream = None
-            estimate = frames
-            if rate != sampling_rate:
-                stream = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
-                estimate = math.ceil(frames * sampling_rate / rate) + 64
-            buffer = np.empty(max(estimate, 1), dtype=np.float32)
-            filled = 0
-            head: np.ndarray | None = None
-            for block in handle.blocks(blocksize=_READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
-                if not np.isfinite(mono).all():
-                    raise AudioReadError(path, "holds NaN or infinite samples")
-                if head is None:
-                    head = mono[:16].copy()
-                chunk = stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
-                buffer, filled = _append(buffer, filled, chunk)
-            if stream is not None:
-                buffer, filled = _append(
-                    buffer, filled, stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-                )
-    except AudioReadError:
-        raise
-    except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-        message = " ".join(str(error).split()) or type(error).__name__
-        raise AudioReadError(path, f"cannot be decoded as audio ({message})") from None
-    if filled == 0:
-        if head is None or head.size == 0:
-            raise AudioReadError(path, "holds no audio samples (empty recording)")
-        # a few input samples resample to none: keep one (their mean) so the file still gets a prediction
-        return np.full(1, head.mean(), dtype=np.float32)
-    return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
 
 
 # ---------------------------------------------------------------------------------------- prediction
 def _problem_type(config: RespiraConfig) -> str:
     kind = config.problem_type or SINGLE_LABEL
-    if kind not in (SINGLE_LABEL, MULTI_LABEL):
+    if kind not in PROBLEM_TYPES:
         raise ValueError(f"unsupported problem_type {kind!r}")
     return kind
 
@@ -214,11 +127,11 @@ def _rows(
                 }
             )
         return rows
-    order = _label_index(config, LABEL_NAMES)
+    order = _label_index(config, MULTI_LABEL_NAMES)
     flags_probabilities = probabilities[:, order]
     thresholds = np.asarray(decision_thresholds(config))
     flags = flags_probabilities >= thresholds
-    classes = np.atleast_1d(flags_to_classes(flags[:, 0], flags[:, 1]))
+    classes = np.atleast_1d(flags_to_classes(flags))
     for row, (start, end) in enumerate(spans):
         rows.append(
             {
@@ -230,17 +143,6 @@ def _rows(
             }
         )
     return rows
-
-
-def _as_waveform(waveform: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(waveform, torch.Tensor):
-        waveform = waveform.detach().cpu().numpy()
-    array = np.asarray(waveform)
-    if array.ndim != 1:
-        raise ValueError(f"expected a mono waveform [samples], got shape {array.shape} (down-mix it first)")
-    if array.shape[0] == 0:
-        raise ValueError("the waveform is empty (0 samples)")
-    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _run_segments(
@@ -260,14 +162,9 @@ def _run_segments(
     try:
         with torch.inference_mode():
             for first in range(0, len(segments), batch_size):
-                batch_segments = segments[first : first + batch_size]
-                lengths = [stop - start for start, stop in batch_segments]
-                longest = max(lengths)
-                batch = torch.zeros(len(batch_segments), longest)
-                mask = torch.zeros(len(batch_segments), longest, dtype=torch.long)
-                for row, (start, stop) in enumerate(batch_segments):
-                    batch[row, : stop - start] = torch.from_numpy(waveform[start:stop])
-                    mask[row, : stop - start] = 1
+                batch, mask = pad_batch(
+                    [waveform[start:stop] for start, stop in segments[first : first + batch_size]]
+                )
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 chunks.append(_probabilities(output.logits, kind))
     finally:
@@ -312,7 +209,7 @@ def predict_windows(
         raise ValueError(f"hop must be positive and at most the window ({window} s), got {hop}")
     if int(smoothing) != smoothing or smoothing < 1:
         raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
-    waveform = _as_waveform(waveform)
+    waveform = as_waveform(waveform)
     rate = int(model.config.sampling_rate)
     window_samples = max(1, round(window * rate))
     hop_samples = max(1, min(round(hop * rate), window_samples))
@@ -337,7 +234,7 @@ def predict_cycles(
     builder does; rows keep the given ``start`` and ``end``. A cycle that starts at or after the end
     of the recording raises ``ValueError``.
     """
-    waveform = _as_waveform(waveform)
+    waveform = as_waveform(waveform)
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
     segments: list[tuple[int, int]] = []

@@ -30,6 +30,7 @@ from respira.hub import (
     push_run,
     render_model_card,
 )
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.run_record import (
     DataRecord,
     MetricsRecord,
@@ -130,9 +131,7 @@ TRAINER_STATE = {
 }
 
 
-def tiny_model(
-    problem_type: str = "single_label_classification", seed: int = 0
-) -> RespiraForAudioClassification:
+def tiny_model(problem_type: str = SINGLE_LABEL, seed: int = 0) -> RespiraForAudioClassification:
     torch.manual_seed(seed)
     config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, problem_type=problem_type)
     return RespiraForAudioClassification(config).eval()
@@ -260,7 +259,7 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
         model=ModelRecord(
             encoder="ast",
             checkpoint="MIT/ast-finetuned-audioset-10-10-0.4593",
-            problem_type="multi_label_classification",
+            problem_type=MULTI_LABEL,
         ),
         data=DataRecord(data_dir=None, sampling_rate=16000, split_strategy="patient"),
         training=TrainingRecord(
@@ -272,9 +271,7 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
         thresholds_tuned=True,
         metrics=MetricsRecord(test={"icbhi_score": 0.5, "specificity": 0.75, "sensitivity": 0.25}),
     )
-    folder = write_run_dir(
-        tmp_path / "run", tiny_model("multi_label_classification"), metrics=None, record=record, state=None
-    )
+    folder = write_run_dir(tmp_path / "run", tiny_model(MULTI_LABEL), metrics=None, record=record, state=None)
     card_data = card_data_from_run_dir(folder)
     text = str(render_model_card(card_data))
     assert "**patient-wise train/validation/test split**" in text
@@ -420,7 +417,7 @@ TINY_RUN = {
 }
 
 
-@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+@pytest.mark.parametrize("problem_type", [SINGLE_LABEL, MULTI_LABEL])
 def test_card_filled_in_training_equals_the_card_of_the_run_folder(
     synthetic_corpus: Path, tmp_path: Path, problem_type: str
 ) -> None:
@@ -452,7 +449,7 @@ def test_card_filled_in_training_equals_the_card_of_the_run_folder(
     assert "best_global_step" in json.loads((output / "trainer_state.json").read_text())
     assert json.loads((output / "metrics.json").read_text())["selected_seed"] == record.selected_seed
     assert "**Audio resampled to:** 16000 Hz" in written and "| validation |" in written
-    if problem_type == "multi_label_classification":
+    if problem_type == MULTI_LABEL:
         assert record.thresholds_tuned and "tuned on the validation split" in written
 
 

@@ -8,10 +8,11 @@ so ``--split validation`` is the very split the run selected on; flags given exp
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..utils.tables import format_number, format_table
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
@@ -82,17 +83,12 @@ def default_output_dir(model: str, split: str) -> Path:
     return (folder if folder.is_dir() else Path()) / f"evaluation_{split}"
 
 
-def _value(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.4f}"
-
-
 def results_table(metrics: dict[str, Any]) -> str:
     """A two-column table of the headline scores."""
-    rows = [(label, _value(metrics[key])) for key, label in TABLE_KEYS if key in metrics]
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+    rows = [
+        (label, format_number(metrics[key], 4, missing="n/a")) for key, label in TABLE_KEYS if key in metrics
+    ]
+    return format_table(rows, align="<<", indent="  ")
 
 
 def split_options(args: argparse.Namespace, sampling_rate: int) -> DataRecord:

@@ -24,72 +24,12 @@ from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 from transformers import TrainerCallback
 
-from ..data import corpus
-from ..losses.contrastive_tuple import CONTRASTIVE_TUPLE_CITATION
+from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
+from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..run_record import RunRecord, SeedResult, SplitSize
 
 __all__ = ["HYPERPARAMETERS", "MODEL_INDEX_METRICS", "ModelCardCallback", "RespiraModelCardData"]
 
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
-
-
-@dataclass(frozen=True)
-class _Encoder:
-    name: str
-    tag: str
-    description: str
-    citation_key: str
-    citation: str
-
-
-ENCODERS: dict[str, _Encoder] = {
-    "audio-spectrogram-transformer": _Encoder(
-        name="AST",
-        tag="audio-spectrogram-transformer",
-        description="the Audio Spectrogram Transformer (AST; Gong et al., 2021)",
-        citation_key="AST",
-        citation="""@inproceedings{gong2021ast,
-  title     = {{AST}: Audio Spectrogram Transformer},
-  author    = {Gong, Yuan and Chung, Yu-An and Glass, James},
-  booktitle = {Proceedings of Interspeech 2021},
-  pages     = {571--575},
-  year      = {2021}
-}""",
-    ),
-    "beats": _Encoder(
-        name="BEATs",
-        tag="beats",
-        description="BEATs, audio pre-training with acoustic tokenizers (Chen et al., 2023)",
-        citation_key="BEATs",
-        citation="""@inproceedings{chen2023beats,
-  title     = {{BEATs}: Audio Pre-Training with Acoustic Tokenizers},
-  author    = {Chen, Sanyuan and Wu, Yu and Wang, Chengyi and Liu, Shujie and Tompkins, Daniel and
-               Chen, Zhuo and Che, Wanxiang and Yu, Xiangzhan and Wei, Furu},
-  booktitle = {Proceedings of the 40th International Conference on Machine Learning (ICML)},
-  year      = {2023}
-}""",
-    ),
-    "efficientat": _Encoder(
-        name="EfficientAT",
-        tag="efficientat",
-        description="an EfficientAT MobileNetV3, distilled from transformers (Schmid et al., 2023)",
-        citation_key="EfficientAT",
-        citation="""@inproceedings{schmid2023efficientat,
-  title     = {Efficient Large-Scale Audio Tagging Via Transformer-to-{CNN} Knowledge Distillation},
-  author    = {Schmid, Florian and Koutini, Khaled and Widmer, Gerhard},
-  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
-  year      = {2023}
-}""",
-    ),
-    "respira_cnn": _Encoder(
-        name="CNN",
-        tag="cnn",
-        description="the 4-block CNN of the contrastive-embedding paper (Song et al., 2021)",
-        citation_key="CNN (contrastive-embedding paper)",
-        citation=CONTRASTIVE_TUPLE_CITATION,
-    ),
-}
 AUX_LOSS_NAMES: dict[str, str] = {
     "contrastive_tuple": "contrastive-tuple",
     "supcon": "SupCon",
@@ -191,7 +131,7 @@ class RespiraModelCardData(CardData):
     base_model: str | None = None
     # task
     problem_type: str = SINGLE_LABEL
-    id2label: dict[int, str] = field(default_factory=lambda: dict(enumerate(corpus.CLASS_NAMES)))
+    id2label: dict[int, str] = field(default_factory=lambda: dict(enumerate(CLASS_NAMES)))
     thresholds: list[float] | None = None
     thresholds_tuned: bool = False
     # model
@@ -234,10 +174,11 @@ class RespiraModelCardData(CardData):
             self.encoder_type = encoder_config.get("model_type")
         elif encoder_config is not None:
             self.encoder_type = getattr(encoder_config, "model_type", None)
+        adapts_length = self.encoder is not None and self.encoder.fit_config_to_frames is not None
         self.architecture = {
             key: getattr(config, key, None)
             for key in _ARCHITECTURE_KEYS
-            if key != "ast_length_policy" or self.encoder_type == "audio-spectrogram-transformer"
+            if key != "ast_length_policy" or adapts_length  # only encoders that adapt to the length
         }
         thresholds = getattr(config, "decision_thresholds", None)
         if thresholds is not None:
@@ -311,7 +252,7 @@ class RespiraModelCardData(CardData):
         self.split_sizes = dict(data.split_sizes)
         self.synthetic_data = data.synthetic
         if self.synthetic_data:
-            self.dataset_name = "synthetic ICBHI-format corpus (respira.data.make_synthetic_icbhi)"
+            self.dataset_name = "synthetic ICBHI-format corpus (respira.synthetic.make_synthetic_icbhi)"
             self.dataset_id = "synthetic_icbhi"
         options: dict[str, Any] = {"sampling_rate": data.sampling_rate}
         if data.lowpass_cutoff is not None:
@@ -372,7 +313,7 @@ class RespiraModelCardData(CardData):
         implied = [
             f"{str(aux).replace('_', '-')}-loss" if aux else None,
             "synthetic-data" if self.synthetic_data else None,
-            self.encoder.tag if self.encoder is not None else None,
+            self.encoder.card_tag if self.encoder is not None else None,
         ]
         tags.extend(tag for tag in implied if tag is not None and tag not in tags)
         return tags
@@ -383,8 +324,9 @@ class RespiraModelCardData(CardData):
         return self.problem_type == MULTI_LABEL
 
     @property
-    def encoder(self) -> _Encoder | None:
-        return ENCODERS.get(self.encoder_type or "")
+    def encoder(self) -> EncoderSpec | None:
+        """The registry's spec of the encoder family (name, tag, description and citation in the card)."""
+        return find_encoder_spec(self.encoder_type)
 
     @property
     def multi_seed(self) -> bool:
@@ -393,7 +335,7 @@ class RespiraModelCardData(CardData):
     def get_model_name(self) -> str:
         if self.model_name:
             return self.model_name
-        encoder = self.encoder.name if self.encoder else (self.encoder_type or "respira")
+        encoder = self.encoder.display_name if self.encoder else (self.encoder_type or "respira")
         aux = self.hyperparameters.get("aux_loss")
         method = f" + {AUX_LOSS_NAMES.get(str(aux), str(aux))} loss" if aux else ""
         data = "a synthetic ICBHI-format corpus" if self.synthetic_data else "ICBHI 2017"

@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..data.corpus import CLASS_NAMES
-from ..metrics.multilabel import LABEL_NAMES
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
 __all__ = ["WEIGHT_FILES", "ModelLoadError", "check_model_folder", "hub_error", "load_model"]
 
-SINGLE_LABEL = "single_label_classification"
 WEIGHT_FILES: tuple[str, ...] = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -94,7 +92,7 @@ def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
 
 def _check_labels(config: RespiraConfig, name: str) -> None:
     labels = [config.id2label[index] for index in range(config.num_labels)]
-    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else LABEL_NAMES
+    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else MULTI_LABEL_NAMES
     if sorted(labels) != sorted(expected):
         raise ModelLoadError(
             f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "

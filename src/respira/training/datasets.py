@@ -9,19 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.corpus import CLASS_NAMES
+from ..audio import DEFAULT_SAMPLING_RATE
+from ..data import is_synthetic_corpus
+from ..labels import CLASS_NAMES
 from ..run_record import DataRecord, SplitSize
 from .recipe import DataArguments
 
 if TYPE_CHECKING:
     import datasets
-
-
-def is_synthetic_corpus(data_dir: str | None) -> bool:
-    """Whether ``data_dir`` was written by :func:`respira.data.make_synthetic_icbhi` (it leaves a marker)."""
-    from ..data.synthetic import SYNTHETIC_MARKER
-
-    return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
 
 
 def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
@@ -73,8 +68,10 @@ def load_splits(
     return splits
 
 
-def build_datasets(data: DataArguments, sampling_rate: int) -> datasets.DatasetDict:
-    """The splits of a recipe's data options (see :func:`data_record` and :func:`load_splits`)."""
+def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RATE) -> datasets.DatasetDict:
+    """The splits of a recipe's data options (see :func:`data_record` and :func:`load_splits`), stored at
+    ``sampling_rate``: by default the rate of every model a recipe builds (``RespiraConfig.sampling_rate``
+    defaults to it); the collator takes the model's own ``config.sampling_rate`` and resamples any other."""
     return load_splits(
         data_record(data, sampling_rate), cache_dir=data.dataset_cache_dir, num_proc=data.num_proc
     )

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.corpus import CLASS_NAMES
-from .recipe import DEFAULT_AST, ENCODERS, ModelArguments, json_option
+from ..labels import MULTI_LABEL, NUM_CLASSES, classes_to_flags
+from ..models.encoders import encoder_names, get_encoder_spec
+from .recipe import ModelArguments, json_option
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,19 +21,19 @@ def class_weights(spec: str | None, labels: list[int], problem_type: str) -> lis
     if spec != "balanced":
         return [float(value) for value in spec.split(",")]
     labels_array = np.asarray(labels)
-    if problem_type == "multi_label_classification":  # BCE positive weights: negatives / positives per flag
-        flags = np.stack([labels_array & 1, labels_array >> 1], axis=1)
+    if problem_type == MULTI_LABEL:  # BCE positive weights: negatives / positives per flag
+        flags = classes_to_flags(labels_array)
         positives = flags.sum(axis=0).clip(min=1)
         return [float(w) for w in (len(flags) - positives) / positives]
-    counts = np.bincount(labels_array, minlength=len(CLASS_NAMES)).clip(min=1)
-    return [float(w) for w in len(labels_array) / (len(CLASS_NAMES) * counts)]
+    counts = np.bincount(labels_array, minlength=NUM_CLASSES).clip(min=1)
+    return [float(w) for w in len(labels_array) / (NUM_CLASSES * counts)]
 
 
 def encoder_checkpoint(model: ModelArguments) -> str | None:
     """Where the encoder's weights come from: the recipe's ``encoder_name_or_path`` or the family default."""
     source = model.encoder_name_or_path
-    if model.encoder == "ast" and source is None and not json_option(model.encoder_config, "encoder_config"):
-        source = DEFAULT_AST
+    if source is None and not json_option(model.encoder_config, "encoder_config"):
+        source = get_encoder_spec(model.encoder).default_checkpoint
     return source
 
 
@@ -40,8 +41,8 @@ def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
     """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
     from ..models import RespiraConfig, RespiraForAudioClassification
 
-    if model.encoder not in ENCODERS:
-        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(ENCODERS)}")
+    if model.encoder not in encoder_names():
+        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
     options = {
         "problem_type": model.problem_type,
         "target_seconds": model.target_seconds,
@@ -60,12 +61,7 @@ def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
     if source is not None:
         classifier = RespiraForAudioClassification.from_encoder_pretrained(source, **options)
     else:
-        model_type = {
-            "cnn": "respira_cnn",
-            "ast": "audio-spectrogram-transformer",
-            "beats": "beats",
-            "efficientat": "efficientat",
-        }[model.encoder]
+        model_type = get_encoder_spec(model.encoder).model_type
         encoder_options = json_option(model.encoder_config, "encoder_config")
         config = RespiraConfig(encoder_config={"model_type": model_type, **encoder_options}, **options)
         classifier = RespiraForAudioClassification(config)

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..audio import DEFAULT_SAMPLING_RATE
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
 from .recipe import DataArguments, ModelArguments, RunArguments, parse_seeds
@@ -53,8 +54,6 @@ def run_training(
     """
     from accelerate import PartialState
 
-    from ..models import RespiraConfig
-
     state = PartialState()
     main = state.is_main_process
     log = log if main else (lambda *_: None)
@@ -64,7 +63,7 @@ def run_training(
         transformers_logging.disable_progress_bar()
     output_dir = Path(args.output_dir)
     seeds = parse_seeds(run_args.seeds, args.seed)
-    data = data_record(data_args, RespiraConfig().sampling_rate)
+    data = data_record(data_args, DEFAULT_SAMPLING_RATE)  # every model a recipe builds has this rate
     with state.main_process_first():  # one process builds the dataset cache, the others reuse it
         splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
     if args.eval_strategy != "no" and "validation" not in splits:

@@ -76,8 +76,9 @@ def tune_thresholds_on_validation(trainer: RespiraTrainer, validation: datasets.
     import numpy as np
     import torch
 
+    from ..labels import classes_to_flags
     from ..metrics import make_compute_metrics
-    from ..metrics.multilabel import classes_to_flags, tune_thresholds
+    from ..metrics.multilabel import tune_thresholds
 
     prediction = trainer.predict(validation)
     logits = (

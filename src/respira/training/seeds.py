@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..labels import MULTI_LABEL
+from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
 from .model_factory import build_model
 from .recipe import DataArguments, ModelArguments, RunArguments
@@ -51,7 +53,7 @@ def run_seed(
     args = replace(args, seed=seed, output_dir=str(folder))
     model = build_model(model_args, splits["train"]["label"])
     trainer = train_with_schedule(model, args, run_args, splits)
-    if model.config.problem_type == "multi_label_classification" and "validation" in splits:
+    if model.config.problem_type == MULTI_LABEL and "validation" in splits:
         tune_thresholds_on_validation(trainer, splits["validation"])
     validation = trainer.evaluate(splits["validation"]) if "validation" in splits else {}
     test = trainer.evaluate_test(splits["test"]) if "test" in splits else {}
@@ -107,26 +109,17 @@ def summarize_seeds(per_seed: dict[int, dict[str, float]]) -> dict[str, Any]:
 
 
 def results_table(per_seed: dict[int, dict[str, float]], validation: dict[int, float | None]) -> str:
-    """Validation and test scores of each seed, and their mean ± std over seeds."""
-    header = f"{'seed':>6}  {'val score':>9}  {'test Sp':>7}  {'test Se':>7}  {'test score':>10}"
-    lines = [header, "-" * len(header)]
-
-    def cell(value: float | None, width: int) -> str:
-        return (
-            f"{value:{width}.3f}" if isinstance(value, float) and not math.isnan(value) else f"{'-':>{width}}"
-        )
-
-    for seed, metrics in per_seed.items():
-        lines.append(
-            f"{seed:>6}  {cell(validation.get(seed), 9)}  {cell(metrics.get('test_specificity'), 7)}  "
-            f"{cell(metrics.get('test_sensitivity'), 7)}  {cell(metrics.get('test_icbhi_score'), 10)}"
-        )
+    """Validation and test scores per seed, and their mean ± std over several seeds."""
+    keys = ("specificity", "sensitivity", "icbhi_score")
+    rows = [
+        [seed, format_number(validation.get(seed)), *(format_number(metrics.get(f"test_{k}")) for k in keys)]
+        for seed, metrics in per_seed.items()
+    ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
-        nan = float("nan")
-        parts = [
-            f"{summary.get(f'test_{k}_mean', nan):.3f} ± {summary.get(f'test_{k}_std', nan):.3f}"
-            for k in ("specificity", "sensitivity", "icbhi_score")
+        spread = [
+            f"{format_number(summary.get(f'test_{k}_mean'))} ± {format_number(summary.get(f'test_{k}_std'))}"
+            for k in keys
         ]
-        lines.append(f"{'mean':>6}  {'':>9}  Sp {parts[0]}  Se {parts[1]}  score {parts[2]}")
-    return "\n".join(lines)
+        rows.append(["mean", "", *spread])
+    return format_table(rows, ["seed", "val score", "test Sp", "test Se", "test score"])
