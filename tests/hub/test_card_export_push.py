@@ -30,6 +30,7 @@ from respira.hub import (
     push_run,
     render_model_card,
 )
+from respira.hub.remote_code import remote_code_files
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.run_record import (
     DataRecord,
@@ -628,16 +629,14 @@ def test_push_round_trip_through_local_hub(
         assert output["urls"] == [f"{hub.url}/{REPO_ID}"] * 2
         # the weights went through the LFS path, the small files as regular files
         assert hub.committed_lfs == ["model.safetensors"]
-        assert sorted(hub.committed_regular) == [
-            "README.md",
-            "config.json",
-            "metrics.json",
-            "preprocessor_config.json",
-        ]
+        code_files = sorted(remote_code_files("respira_cnn").files)  # push ships the code by default
+        assert sorted(hub.committed_regular) == sorted(
+            ["README.md", "config.json", "metrics.json", "preprocessor_config.json", *code_files]
+        )
         assert len(hub.lfs_uploads) == 1
         repo = hub.state.repos[REPO_ID]
         head = repo.commits[repo.branches["main"]]
-        assert sorted(head.files) == sorted([".gitattributes", *EXPORTED_FILES])
+        assert sorted(head.files) == sorted([".gitattributes", *EXPORTED_FILES, *code_files])
         assert ("PUT", f"/lfs-storage/{hub.lfs_uploads[0]}") in hub.requests
         assert not [r for r in hub.unhandled if r[0] in ("POST", "PUT")]
 
@@ -689,7 +688,9 @@ def test_push_to_a_branch_in_process(run_dir: Path, tmp_path: Path, monkeypatch:
         assert url == f"{hub.url}/user/branch-test"
         repo = hub.state.repos["user/branch-test"]
         assert repo.private
-        assert sorted(repo.commits[repo.branches["dev"]].files) == sorted([".gitattributes", *EXPORTED_FILES])
+        code_files = list(remote_code_files("respira_cnn").files)
+        files = sorted([".gitattributes", *EXPORTED_FILES, *code_files])
+        assert sorted(repo.commits[repo.branches["dev"]].files) == files
         assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]
         readme = repo.commits[repo.branches["dev"]].files["README.md"]
         text = hub.state.blob_path(readme.sha256).read_text(encoding="utf-8")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
+from torch import nn
 from transformers import AutoModelForAudioClassification
 
 from respira.models import RespiraFeatureExtractor, RespiraForAudioClassification
@@ -39,15 +40,23 @@ def _featurizer_buffers(model: RespiraForAudioClassification) -> dict[str, torch
     return {name: buffer.dtype for name, buffer in model.respira.featurizer.named_buffers()}
 
 
-def _check_half(model: RespiraForAudioClassification, dtype: torch.dtype, reference: torch.Tensor, waves):
+def _check_half(
+    model: RespiraForAudioClassification, dtype: torch.dtype, reference, waves: torch.Tensor
+) -> None:
+    """Featurizer float32, weights and outputs in ``dtype``, outputs close to the float32 ``reference``."""
     assert set(_featurizer_buffers(model).values()) == {torch.float32}
     assert {p.dtype for p in model.parameters()} == {dtype}
     with torch.no_grad():
         output = model(waves)
     assert output.logits.dtype == dtype and output.embeddings.dtype == dtype
     assert torch.isfinite(output.logits).all()
-    # 8 (bf16) or 11 (fp16) mantissa bits through a few layers: close to float32, not equal
-    torch.testing.assert_close(output.logits.float(), reference, rtol=0.1, atol=0.05)
+    # 8 (bf16) or 11 (fp16) mantissa bits through up to 15 blocks (EfficientAT): close, not equal
+    similarity = nn.functional.cosine_similarity(
+        output.embeddings.float().cpu(), reference.embeddings.float(), dim=-1
+    )
+    assert (similarity > 0.95).all(), similarity
+    error = (output.logits.float().cpu() - reference.logits.float()).abs().max()
+    assert error <= 0.25 * reference.logits.abs().max() + 0.01, error
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=str)
@@ -56,7 +65,7 @@ def test_model_to_half_precision(name: str, dtype: torch.dtype, waves: torch.Ten
     model = tiny_model(name, target_seconds=1.0)
     lengths = torch.full((waves.shape[0],), waves.shape[1])
     with torch.no_grad():
-        reference = model(waves).logits
+        reference = model(waves)
         features, _ = model.respira.featurizer(waves, lengths)
     _check_half(model.to(dtype), dtype, reference, waves)
     with torch.no_grad():  # the featurizer computes exactly as before, in float32
@@ -70,7 +79,7 @@ def test_from_pretrained_with_a_half_dtype(name: str, waves: torch.Tensor, tmp_p
     model = tiny_model(name, target_seconds=1.0)
     model.save_pretrained(tmp_path)
     with torch.no_grad():
-        reference = model(waves).logits
+        reference = model(waves)
     loaded = AutoModelForAudioClassification.from_pretrained(tmp_path, dtype=torch.bfloat16)
     assert isinstance(loaded, RespiraForAudioClassification)
     _check_half(loaded, torch.bfloat16, reference, waves)
@@ -105,6 +114,6 @@ def test_half_precision_pipeline(tmp_path: Path) -> None:
 def test_half_precision_on_gpu(name: str, dtype: torch.dtype, waves: torch.Tensor) -> None:
     model = tiny_model(name, target_seconds=1.0)
     with torch.no_grad():
-        reference = model(waves).logits
+        reference = model(waves)
     model.to("cuda", dtype)
-    _check_half(model, dtype, reference.cuda(), waves.cuda())
+    _check_half(model, dtype, reference, waves.cuda())

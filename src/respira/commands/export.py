@@ -12,12 +12,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir", help="folder written by `respira train` (config.json + model.safetensors)")
     parser.add_argument("output_dir", help="folder to create")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument(
+        "--with_code",
+        action="store_true",
+        help="ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
+        "where respira is not installed",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from ..hub import export_model
 
-    output = export_model(args.run_dir, args.output_dir, overwrite=args.overwrite)
-    files = ", ".join(sorted(path.name for path in output.iterdir()))
+    output = export_model(args.run_dir, args.output_dir, overwrite=args.overwrite, with_code=args.with_code)
+    names = sorted(path.name for path in output.iterdir())
+    code = [name for name in names if name.endswith(".py")]
+    files = ", ".join(
+        [name for name in names if name not in code] + ([f"{len(code)} code files"] if code else [])
+    )
     print(f"exported {args.run_dir} → {output} ({files})")

@@ -12,11 +12,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--private", action="store_true", help="create the repository as private")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
     parser.add_argument("--revision", default=None, help="branch to push to (default: main)")
+    parser.add_argument(
+        "--no_code",
+        dest="with_code",
+        action="store_false",
+        help="do not ship the model's code (then only `import respira` loads it, not trust_remote_code)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from ..hub import push_run
 
-    url = push_run(args.run_dir, args.repo_id, private=args.private, token=args.token, revision=args.revision)
+    url = push_run(
+        args.run_dir,
+        args.repo_id,
+        private=args.private,
+        token=args.token,
+        revision=args.revision,
+        with_code=args.with_code,
+    )
     print(f"pushed {args.run_dir} → {url}")

@@ -123,7 +123,9 @@ class RespiraModelCardData(CardData):
     model_name: str | None = None
     language: str | list[str] | None = None
     license: str | None = "apache-2.0"
-    library_name: str | None = "transformers"
+    library_name: str | None = None
+    """``None``: ``transformers`` when the model's code ships with it (it loads with plain transformers and
+    ``trust_remote_code=True``), ``respira`` otherwise (it needs ``import respira``)."""
     pipeline_tag: str = "audio-classification"
     tags: list[str] = field(
         default_factory=lambda: ["audio-classification", "respiratory-sound", "icbhi", "respira"]
@@ -159,6 +161,14 @@ class RespiraModelCardData(CardData):
     test_metrics_std: dict[str, float | None] = field(default_factory=dict)
     per_seed_metrics: list[SeedResult] = field(default_factory=list)
     validation_metrics: dict[str, float | None] = field(default_factory=dict)
+    # what the published folder holds besides the weights
+    remote_code: bool = False
+    """The folder ships respira's model code (``auto_map``): plain transformers loads it with
+    ``trust_remote_code=True``."""
+    code_requirements: list[str] = field(default_factory=list)
+    """Top-level packages the shipped code imports (the card's ``pip install`` line for it)."""
+    onnx: bool = False
+    """The folder holds ``model.onnx`` (waveforms → probabilities; runs with onnxruntime alone)."""
     # free text
     notes: list[str] = field(default_factory=list)
 
@@ -307,13 +317,16 @@ class RespiraModelCardData(CardData):
                     break
 
     def all_tags(self) -> list[str]:
-        """``tags`` and those the card data implies: the auxiliary loss, synthetic data, the encoder."""
+        """``tags`` and those the card data implies: the auxiliary loss, synthetic data, the encoder, shipped
+        code (``custom_code``) and ONNX."""
         tags = list(self.tags)
         aux = self.hyperparameters.get("aux_loss")
         implied = [
             f"{str(aux).replace('_', '-')}-loss" if aux else None,
             "synthetic-data" if self.synthetic_data else None,
             self.encoder.card_tag if self.encoder is not None else None,
+            "custom_code" if self.remote_code else None,
+            "onnx" if self.onnx else None,
         ]
         tags.extend(tag for tag in implied if tag is not None and tag not in tags)
         return tags
@@ -372,7 +385,7 @@ class RespiraModelCardData(CardData):
         data: dict[str, Any] = {
             "language": self.language,
             "license": self.license,
-            "library_name": self.library_name,
+            "library_name": self.library_name or ("transformers" if self.remote_code else "respira"),
             "pipeline_tag": self.pipeline_tag,
             "tags": self.all_tags(),
             "base_model": self.base_model,

@@ -27,8 +27,8 @@ from typing import Any
 from huggingface_hub import ModelCard
 
 from ..data import corpus
-from ..losses.contrastive_tuple import CONTRASTIVE_TUPLE_CITATION
 from ..run_record import RunRecord
+from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS, RespiraModelCardData
 from .loading import check_model_folder
 
@@ -351,6 +351,9 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "metric_definitions": metric_definitions_markdown(),
         "citations": citations(card),
         "notes": card.notes,
+        "remote_code": card.remote_code,
+        "code_requirements": card.code_requirements,
+        "onnx": card.onnx,
         "devices": list(corpus.DEVICES.values()),
         "num_patients": corpus.NUM_PATIENTS,
         "num_recordings": corpus.NUM_RECORDINGS,

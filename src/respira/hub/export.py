@@ -2,10 +2,12 @@
 
 The export holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (a default
 :class:`~respira.RespiraFeatureExtractor` one when the run has none), ``metrics.json`` (when the run has
-one) and ``README.md`` (the rendered model card). Nothing else is copied: no ``training_args.bin``,
-optimizer state or checkpoints, and nothing is ever unpickled. The folder is written under a temporary
-sibling name, checked to load with ``AutoModelForAudioClassification.from_pretrained`` and only then
-renamed into place, so an interrupted or failed export never leaves a half-written folder.
+one) and ``README.md`` (the rendered model card). With ``with_code=True`` it also holds the model's code
+(:mod:`respira.hub.remote_code`), so plain transformers loads it with ``trust_remote_code=True``. Nothing
+else is copied: no ``training_args.bin``, optimizer state or checkpoints, and nothing is ever unpickled.
+The folder is written under a temporary sibling name, checked to load with
+``AutoModelForAudioClassification.from_pretrained`` and only then renamed into place, so an interrupted
+or failed export never leaves a half-written folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from ..utils.files import staged_folder
 from .card_render import card_data_from_run_dir, render_model_card
 from .loading import check_model_folder
+from .remote_code import check_remote_code, remote_code_files, write_remote_code
 
 __all__ = ["EXPORTED_FILES", "export_model"]
 
@@ -80,6 +83,12 @@ def _verify(folder: Path) -> None:
         raise ValueError(f"the exported weights do not match the model config ({details})")
 
 
+def _encoder_type(run_dir: Path) -> str:
+    from ..models import RespiraConfig
+
+    return RespiraConfig.from_pretrained(run_dir).encoder_config.model_type
+
+
 def export_model(
     run_dir: str | Path,
     output_dir: str | Path,
@@ -87,6 +96,7 @@ def export_model(
     overwrite: bool = False,
     model_id: str | None = None,
     verify: bool = True,
+    with_code: bool = False,
 ) -> Path:
     """Write the Hub-ready model folder of ``run_dir`` to ``output_dir`` and return ``output_dir``.
 
@@ -99,7 +109,10 @@ def export_model(
         overwrite: replace an existing ``output_dir`` (only once the new export is complete).
         model_id: Hub id written into the card's usage examples (``push_run`` sets it).
         verify: load the export with ``AutoModelForAudioClassification.from_pretrained`` before
-            moving it into place (on by default).
+            moving it into place (on by default); with ``with_code``, also check that the shipped code
+            is self-contained (:func:`respira.hub.remote_code.check_remote_code`).
+        with_code: ship the model's code and ``auto_map`` entries, so the folder also loads where
+            respira is not installed (``trust_remote_code=True``); the card says so.
     """
     from ..models import RespiraConfig, RespiraFeatureExtractor
 
@@ -107,7 +120,12 @@ def export_model(
     check_model_folder(run_dir, weights=(WEIGHTS,))
     output_dir = Path(output_dir).expanduser()
     _check_output_dir(output_dir, run_dir, overwrite)
-    card = render_model_card(card_data_from_run_dir(run_dir, model_id=model_id))
+    card_data = card_data_from_run_dir(run_dir, model_id=model_id)
+    code = None
+    if with_code:
+        code = remote_code_files(_encoder_type(run_dir))
+        card_data.remote_code, card_data.code_requirements = True, list(code.requirements)
+    card = render_model_card(card_data)
 
     # A hidden sibling (same file system: the final rename is atomic), renamed into place when complete.
     with staged_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir)) as staging:
@@ -120,6 +138,10 @@ def export_model(
             config = RespiraConfig.from_pretrained(run_dir)
             RespiraFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(staging)
         card.save(staging / README)
+        if code is not None:
+            write_remote_code(staging, code)
         if verify:
             _verify(staging)
+            if code is not None:
+                check_remote_code(staging)
     return output_dir

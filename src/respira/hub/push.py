@@ -28,8 +28,12 @@ def push_run(
     token: str | None = None,
     revision: str | None = None,
     commit_message: str | None = None,
+    with_code: bool = True,
 ) -> str:
     """Export ``run_dir`` (see :func:`respira.hub.export_model`) and upload it to the model repo ``repo_id``.
+
+    ``with_code`` (on by default): ship the model's code, so the published model also loads with plain
+    transformers and ``trust_remote_code=True`` where respira is not installed.
 
     Creates the repository when needed (``private`` applies only then) and, for a ``revision`` other
     than ``main``, the branch. Returns the URL of the model repository. An unreachable Hub or offline mode
@@ -45,7 +49,9 @@ def push_run(
     if constants.is_offline_mode():
         raise _unreachable(endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
     with tempfile.TemporaryDirectory(prefix="respira-push-") as tmp:
-        folder = export_model(run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id)
+        folder = export_model(
+            run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code
+        )
         try:
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
             if revision is not None and revision != constants.DEFAULT_REVISION:

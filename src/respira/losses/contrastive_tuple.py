@@ -33,17 +33,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .base import AuxiliaryLoss, as_float, full_precision, same_label_mask
 
 __all__ = ["ContrastiveTupleLoss", "contrastive_tuple_loss"]
-
-CONTRASTIVE_TUPLE_CITATION = """@inproceedings{song2021contrastive,
-  title     = {Contrastive Embedding Learning Method for Respiratory Sound Classification},
-  author    = {Song, Wenjie and Han, Jiqing and Song, Hongwei},
-  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
-  pages     = {1275--1279},
-  year      = {2021}
-}"""
 
 _SEED_STRIDE = 1_000_003
 

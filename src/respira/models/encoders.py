@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import nn
 
-from ..losses.contrastive_tuple import CONTRASTIVE_TUPLE_CITATION
+from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
 from .features.resample import Resample

@@ -26,9 +26,8 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
 from transformers.utils import ModelOutput
 
-from respira.labels import MULTI_LABEL, SINGLE_LABEL
-from respira.models.features.efficientat_mel import EfficientATMel
-
+from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ..features.efficientat_mel import EfficientATMel
 from .configuration_efficientat import EfficientATConfig, make_divisible
 
 __all__ = [

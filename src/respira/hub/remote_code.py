@@ -1,0 +1,295 @@
+"""Ship a respira model's code with it, so it loads where respira is not installed (``trust_remote_code``).
+
+transformers loads a model's own code from its folder (or Hub repository) when ``config.json`` has an
+``auto_map`` and the caller passes ``trust_remote_code=True``: each class named in ``auto_map`` is
+imported from a ``.py`` file of the folder, and so is every file those import with a one-dot
+relative import (``from .audio import resample``). The folder is flat.
+
+The shipped code is generated from respira's own source files at export time, never maintained as a
+second copy: :func:`remote_code_files` starts from the modules of :class:`~respira.RespiraConfig`,
+:class:`~respira.RespiraForAudioClassification` and :class:`~respira.RespiraFeatureExtractor` (plus the
+encoder family's config and model modules when respira provides them; AST comes from transformers
+itself), follows their imports of respira modules, and writes each module as one flat file whose
+respira imports are rewritten to one-dot relative imports (``from ...audio import X`` →
+``from .audio import X``). Each file starts with a comment naming its source. The respira
+configuration file gets a few generated lines at its end that register the encoder family with the
+Auto classes, as ``import respira`` does.
+
+The same folder still loads with ``import respira`` and no ``trust_remote_code``: transformers then
+uses respira's registered classes and ignores the shipped code.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "REMOTE_CODE_AUTO_MAP",
+    "RemoteCode",
+    "check_remote_code",
+    "remote_code_files",
+    "write_remote_code",
+]
+
+_ROOT_PACKAGE = "respira"
+
+
+def _entry_classes() -> dict[str, type]:
+    from ..models.respira import (
+        RespiraConfig,
+        RespiraFeatureExtractor,
+        RespiraForAudioClassification,
+        RespiraModel,
+    )
+
+    return {
+        "AutoConfig": RespiraConfig,
+        "AutoModel": RespiraModel,
+        "AutoModelForAudioClassification": RespiraForAudioClassification,
+        "AutoFeatureExtractor": RespiraFeatureExtractor,
+    }
+
+
+def _class_reference(cls: type) -> str:
+    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__qualname__}"
+
+
+REMOTE_CODE_AUTO_MAP: dict[str, str] = {auto: _class_reference(cls) for auto, cls in _entry_classes().items()}
+"""``config.json``'s ``auto_map``: Auto class → ``file.Class`` of the shipped code."""
+
+
+@dataclass(frozen=True)
+class RemoteCode:
+    """The shipped code of one encoder family: ``files`` (file name → text) and the third-party
+    packages it imports (``requirements``, top-level names, e.g. ``soxr``)."""
+
+    files: dict[str, str]
+    requirements: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------------------------- sources
+def _source_file(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        raise ValueError(f"cannot ship {module}: no Python source file found")
+    if Path(spec.origin).name == "__init__.py":
+        raise ValueError(
+            f"cannot ship the package {module}: import from one of its modules instead "
+            "(remote code is a flat folder of modules)"
+        )
+    return Path(spec.origin)
+
+
+def _target_module(module: str, node: ast.ImportFrom) -> str | None:
+    """The respira module an import statement of ``module`` imports from (``None``: not respira's)."""
+    if node.level == 0:
+        name = node.module or ""
+        return name if name == _ROOT_PACKAGE or name.startswith(_ROOT_PACKAGE + ".") else None
+    package = module.rsplit(".", 1)[0].split(".")  # the module's package (shipped modules are not packages)
+    if node.level > len(package):
+        raise ValueError(f"{module}: relative import beyond the top-level package")
+    base = package[: len(package) - node.level + 1]
+    if node.module is None:
+        raise ValueError(
+            f"{module}: `from {'.' * node.level} import ...` cannot be shipped; import from the module"
+        )
+    return ".".join([*base, node.module])
+
+
+def _respira_imports(module: str, tree: ast.Module) -> list[tuple[ast.stmt, str]]:
+    """Every ``from <respira module> import ...`` in the tree (function-level ones too)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            alias.name == _ROOT_PACKAGE or alias.name.startswith(_ROOT_PACKAGE + ".") for alias in node.names
+        ):
+            raise ValueError(f"{module}: `import respira...` cannot be shipped; use `from ... import`")
+        if isinstance(node, ast.ImportFrom):
+            target = _target_module(module, node)
+            if target is not None:
+                found.append((node, target))
+    return found
+
+
+def _flat_name(module: str) -> str:
+    return module.rsplit(".", 1)[-1]
+
+
+def _rewrite(module: str, source: str, tree: ast.Module) -> str:
+    """``source`` with each respira import replaced by a one-dot import of the flat module."""
+    lines = source.splitlines(keepends=True)
+    for node, target in sorted(_respira_imports(module, tree), key=lambda item: -item[0].lineno):
+        names = ", ".join(
+            alias.name if alias.asname is None else f"{alias.name} as {alias.asname}" for alias in node.names
+        )
+        indent = lines[node.lineno - 1][: node.col_offset]
+        after = lines[node.end_lineno - 1][node.end_col_offset :].strip()
+        if indent.strip() or (after and not after.startswith("#")):
+            raise ValueError(f"{module}, line {node.lineno}: put the import on its own line(s) to ship it")
+        replacement = f"{indent}from .{_flat_name(target)} import {names}\n"
+        lines[node.lineno - 1 : node.end_lineno] = [replacement]
+    return "".join(lines)
+
+
+def _family_modules(model_type: str) -> list[str]:
+    """The config and model modules of an encoder family that respira provides (none for AST)."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    from .. import models  # noqa: F401  (registers respira's encoder families)
+
+    config_class = CONFIG_MAPPING[model_type]
+    if not config_class.__module__.startswith(_ROOT_PACKAGE + "."):
+        return []
+    return [config_class.__module__, MODEL_MAPPING[config_class].__module__]
+
+
+def _registration_lines(model_type: str) -> str:
+    """Generated lines that register the encoder family, appended to the configuration file.
+
+    They call the Auto classes' ``register`` with ``exist_ok=True`` rather than respira's
+    ``register_model_type``: transformers may load the shipped modules more than once (one copy per
+    entry file of a local folder), and each copy registers its own classes, silently.
+    """
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    config_class = CONFIG_MAPPING[model_type]
+    model_class = MODEL_MAPPING[config_class]
+    config_name, model_name = config_class.__name__, model_class.__name__
+    return (
+        "\n\n# Generated by `respira export --with_code`: the encoder family's classes, registered with the\n"
+        "# Auto classes as `import respira` registers them.\n"
+        "from transformers import AutoConfig as _AutoConfig, AutoModel as _AutoModel  # noqa: E402\n"
+        f"from .{_flat_name(config_class.__module__)} import {config_name}  # noqa: E402\n"
+        f"from .{_flat_name(model_class.__module__)} import {model_name}  # noqa: E402\n"
+        "\n"
+        f"_AutoConfig.register({config_name}.model_type, {config_name}, exist_ok=True)\n"
+        f"_AutoModel.register({config_name}, {model_name}, exist_ok=True)\n"
+    )
+
+
+def _third_party(tree: ast.Module) -> set[str]:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return {name for name in names if name not in sys.stdlib_module_names and name != _ROOT_PACKAGE}
+
+
+def remote_code_files(encoder_model_type: str) -> RemoteCode:
+    """The flat code folder of a respira model whose encoder has ``encoder_model_type``."""
+    from .. import __version__
+
+    entries = sorted({cls.__module__ for cls in _entry_classes().values()})
+    configuration_module = _entry_classes()["AutoConfig"].__module__
+    family = _family_modules(encoder_model_type)
+    pending, seen = [*entries, *family], set()
+    files: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    requirements: set[str] = set()
+    while pending:
+        module = pending.pop(0)
+        if module in seen:
+            continue
+        seen.add(module)
+        path = _source_file(module)
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source, filename=str(path))
+        pending.extend(target for _, target in _respira_imports(module, tree) if target not in seen)
+        requirements |= _third_party(tree)
+        name = _flat_name(module) + ".py"
+        if name in files:
+            raise ValueError(f"{module} and {origins[name]} would both be shipped as {name}: rename one")
+        origins[name] = module
+        relative = Path(*module.split(".")).with_suffix(".py").as_posix()
+        header = (
+            f"# Generated by respira {__version__} from {relative} (`respira export --with_code`):\n"
+            "# edit respira's source, not this copy.\n"
+        )
+        text = header + _rewrite(module, source, tree)
+        if module == configuration_module and family:
+            text += _registration_lines(encoder_model_type)
+        files[name] = text
+    return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
+
+
+# --------------------------------------------------------------------------------------------- folders
+def _update_json(path: Path, **entries: Any) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(entries)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> RemoteCode:
+    """Write the shipped code into a model folder and add the ``auto_map`` entries.
+
+    ``code``: what :func:`remote_code_files` gave for the folder's encoder (computed when omitted).
+    ``config.json`` gets every Auto class (config, model, classifier, feature extractor) and
+    ``preprocessor_config.json`` the feature extractor's. Returns what was written.
+    """
+    folder = Path(folder)
+    if code is None:
+        from ..models.respira import RespiraConfig
+
+        code = remote_code_files(RespiraConfig.from_pretrained(folder).encoder_config.model_type)
+    for name, text in code.files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    _update_json(folder / "config.json", auto_map=dict(REMOTE_CODE_AUTO_MAP))
+    extractor = {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
+    _update_json(folder / "preprocessor_config.json", auto_map=extractor)
+    return code
+
+
+def _is_respira(module: str) -> bool:
+    return module == _ROOT_PACKAGE or module.startswith(_ROOT_PACKAGE + ".")
+
+
+def _check_shipped_imports(folder: Path, name: str) -> None:
+    tree = ast.parse((folder / name).read_text(encoding="utf-8"), filename=name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules = [node.module or ""]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level != 1 or node.module is None or not (folder / f"{node.module}.py").is_file():
+                statement = f"from {'.' * node.level}{node.module or ''} import"
+                raise ValueError(f"{name}: `{statement}` names no file of the folder")
+            continue
+        else:
+            continue
+        if any(_is_respira(module) for module in modules):
+            raise ValueError(f"{name} imports respira: the shipped code must not need it")
+
+
+def check_remote_code(folder: str | Path) -> list[str]:
+    """The shipped code files of a folder, after checking it is self-contained.
+
+    Every class of ``auto_map`` must be defined in a file of the folder, every relative import must
+    name a file of the folder, and no file may import respira. Raises ``ValueError`` naming the problem.
+    """
+    folder = Path(folder)
+    auto_map = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("auto_map") or {}
+    if not auto_map:
+        raise ValueError(f"{folder / 'config.json'} has no auto_map (no shipped code)")
+    shipped = sorted(path.name for path in folder.glob("*.py"))
+    for auto, reference in auto_map.items():
+        file, _, class_name = reference.partition(".")
+        path = folder / f"{file}.py"
+        if not path.is_file():
+            raise ValueError(f"auto_map {auto} names {reference}, but {path.name} is not in {folder}")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if not any(isinstance(node, ast.ClassDef) and node.name == class_name for node in tree.body):
+            raise ValueError(f"auto_map {auto} names {reference}, but {path.name} defines no {class_name}")
+    for name in shipped:
+        _check_shipped_imports(folder, name)
+    return shipped

@@ -1,0 +1,262 @@
+"""Models that load without respira: the shipped code (``export --with_code``, ``push``) for every family.
+
+The decisive tests run in a subprocess where ``import respira`` is impossible (a meta-path finder
+refuses it, ``PYTHONPATH`` is cleared and the working directory is outside the repository) and load
+the exported folder, and the same model pushed to the local test Hub, with plain transformers and
+``trust_remote_code=True``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from huggingface_hub import ModelCard
+from transformers import AutoModelForAudioClassification
+
+from respira import RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.hub import export_model, push_run
+from respira.hub.remote_code import REMOTE_CODE_AUTO_MAP, check_remote_code, remote_code_files
+from respira.models.encoders import encoder_names, get_encoder_spec
+
+from ..models.tiny import tiny_model
+from .hub_server import HubServer
+from .test_card_export_push import hub_env
+
+FAMILIES = encoder_names()
+SUBPROCESS_TIMEOUT = 400
+RATE = 16000
+
+WITHOUT_RESPIRA = r"""
+import importlib.abc, sys
+
+class NoRespira(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "respira" or name.startswith("respira."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, NoRespira())
+"""
+
+LOAD = r"""
+import json, sys
+import numpy as np, torch
+from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForAudioClassification, pipeline
+
+try:
+    import respira  # noqa: F401
+except ModuleNotFoundError:
+    pass
+else:
+    raise SystemExit("respira is importable in the test subprocess")
+jobs = json.loads(sys.argv[1])
+wave = np.load(jobs["wave"])
+results = {}
+for name, source in jobs["models"].items():
+    try:
+        AutoConfig.from_pretrained(source)
+    except Exception as error:
+        refused = " ".join(str(error).split())
+    else:
+        refused = None
+    model = AutoModelForAudioClassification.from_pretrained(source, trust_remote_code=True).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(source, trust_remote_code=True)
+    inputs = extractor(wave, sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs).logits[0].tolist()
+    classify = pipeline("audio-classification", model=source, trust_remote_code=True)
+    scores = classify(jobs["wav"], top_k=None, function_to_apply="none")
+    results[name] = {
+        "refused_without_trust": refused,
+        "model_module": type(model).__module__,
+        "extractor_module": type(extractor).__module__,
+        "logits": logits,
+        "pipeline": {item["label"]: item["score"] for item in scores},
+    }
+leaked = sorted(m for m in sys.modules if m == "respira" or m.startswith("respira."))
+print("\nRESULT " + json.dumps({"models": results, "leaked": leaked}))  # after any prompt text
+"""
+
+
+def _run_dir(folder: Path, family: str) -> Path:
+    model = tiny_model(family, target_seconds=1.0)
+    model.save_pretrained(folder)
+    RespiraFeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    return {family: _run_dir(root / family, family) for family in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def wave(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Path, Path]:
+    """A 1.5 s waveform, as ``.npy`` (exact) and as a 16 kHz float WAV file (for the pipeline)."""
+    folder = tmp_path_factory.mktemp("wave")
+    samples = (0.1 * np.random.default_rng(3).standard_normal(int(1.5 * RATE))).astype(np.float32)
+    np.save(folder / "wave.npy", samples)
+    sf.write(folder / "wave.wav", samples, RATE, subtype="FLOAT")
+    return samples, folder / "wave.npy", folder / "wave.wav"
+
+
+def _expected_logits(folder: Path, samples: np.ndarray) -> np.ndarray:
+    model = RespiraForAudioClassification.from_pretrained(folder).eval()
+    inputs = RespiraFeatureExtractor()(samples, sampling_rate=RATE, return_tensors="pt")
+    with torch.no_grad():
+        return model(**inputs).logits[0].numpy()
+
+
+def _load_without_respira(models: dict[str, str], wave_paths: tuple[Path, Path], env: dict, cwd: Path):
+    jobs = {"models": models, "wave": str(wave_paths[0]), "wav": str(wave_paths[1])}
+    env = {key: value for key, value in env.items() if key != "PYTHONPATH"}
+    env["HF_MODULES_CACHE"] = str(cwd / "hf_modules")
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_RESPIRA + LOAD, json.dumps(jobs)],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,  # transformers' trust_remote_code prompt reads stdin
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, result.stdout[-2000:] + result.stderr[-2000:]
+    output = json.loads(lines[-1][len("RESULT ") :])
+    assert output["leaked"] == []
+    return output["models"]
+
+
+def _check_loaded(loaded: dict, folder: Path, samples: np.ndarray) -> None:
+    expected = _expected_logits(folder, samples)
+    assert loaded["refused_without_trust"] and "trust_remote_code" in loaded["refused_without_trust"]
+    assert loaded["model_module"].startswith("transformers_modules.")
+    assert loaded["model_module"].endswith(".modeling_respira")
+    assert loaded["extractor_module"].endswith(".feature_extraction_respira")
+    np.testing.assert_allclose(loaded["logits"], expected, atol=1e-5, rtol=0)
+    config = json.loads((folder / "config.json").read_text())
+    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    np.testing.assert_allclose([loaded["pipeline"][label] for label in labels], expected, atol=1e-4, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------- the bundle
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Path) -> None:
+    model_type = get_encoder_spec(family).model_type
+    code = remote_code_files(model_type)
+    for name in REMOTE_CODE_AUTO_MAP.values():
+        assert f"{name.split('.')[0]}.py" in code.files
+    own = {"cnn": "modeling_cnn.py", "beats": "modeling_beats.py", "efficientat": "modeling_efficientat.py"}
+    if family in own:
+        assert own[family] in code.files  # the encoder family's own code ships with it
+    else:
+        assert not any(name.startswith("modeling_") and name != "modeling_respira.py" for name in code.files)
+    assert {"torch", "transformers", "numpy"} <= set(code.requirements)
+    assert "respira" not in code.requirements
+    source_root = Path(sys.modules["respira"].__file__).parent
+    for name, text in code.files.items():
+        first = text.splitlines()[0]
+        assert first.startswith("# Generated by respira ") and "(`respira export --with_code`)" in first
+        origin = source_root.parent / first.split(" from ")[1].split(" ")[0]
+        body = text.split("\n", 2)[2]
+        source = origin.read_text(encoding="utf-8")
+        # the copy differs from its source only in its import lines (and the configuration's registration)
+        kept = [line for line in body.splitlines() if "import" not in line and line.strip()]
+        original = [line for line in source.splitlines() if "import" not in line and line.strip()]
+        assert kept[: len(original)] == original, name
+        ast.parse(text)
+    folder = tmp_path / "folder"
+    _run_dir(folder, family)
+    export = export_model(folder, tmp_path / "export", with_code=True)
+    assert check_remote_code(export) == sorted(code.files)
+    config = json.loads((export / "config.json").read_text())
+    assert config["auto_map"] == REMOTE_CODE_AUTO_MAP
+    preprocessor = json.loads((export / "preprocessor_config.json").read_text())
+    assert preprocessor["auto_map"] == {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
+
+
+def test_check_remote_code_names_what_is_wrong(run_dirs: dict[str, Path], tmp_path: Path) -> None:
+    export = export_model(run_dirs["cnn"], tmp_path / "export", with_code=True)
+    (export / "featurizer.py").write_text("from respira.models import RespiraConfig\n")
+    with pytest.raises(ValueError, match=r"featurizer\.py imports respira"):
+        check_remote_code(export)
+    (export / "featurizer.py").write_text("from .missing import thing\n")
+    with pytest.raises(ValueError, match="names no file of the folder"):
+        check_remote_code(export)
+    (export / "feature_extraction_respira.py").unlink()
+    with pytest.raises(ValueError, match=r"feature_extraction_respira\.py is not in"):
+        check_remote_code(export)
+
+
+def test_export_without_code_is_unchanged_and_card_says_respira(run_dirs: dict[str, Path], tmp_path: Path):
+    plain = export_model(run_dirs["cnn"], tmp_path / "plain")
+    assert not list(plain.glob("*.py"))
+    assert "auto_map" not in json.loads((plain / "config.json").read_text())
+    card = ModelCard.load(plain / "README.md")
+    assert card.data.library_name == "respira" and "custom_code" not in card.data.tags
+    assert "trust_remote_code=True" not in card.text
+    shipped = export_model(run_dirs["cnn"], tmp_path / "shipped", with_code=True)
+    card = ModelCard.load(shipped / "README.md")
+    assert card.data.library_name == "transformers" and "custom_code" in card.data.tags
+    assert "trust_remote_code=True)" in card.text and "### 2. With transformers alone" in card.text
+    assert "pip install " + " ".join(remote_code_files("respira_cnn").requirements) in card.text
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_same_folder_loads_with_respira_and_no_remote_code(
+    family: str, run_dirs: dict[str, Path], tmp_path: Path, wave
+) -> None:
+    export = export_model(run_dirs[family], tmp_path / family, with_code=True)
+    model = AutoModelForAudioClassification.from_pretrained(export)  # no trust_remote_code
+    assert type(model) is RespiraForAudioClassification
+    inputs = RespiraFeatureExtractor()(wave[0], sampling_rate=RATE, return_tensors="pt")
+    with torch.no_grad():
+        logits = model.eval()(**inputs).logits[0].numpy()
+    np.testing.assert_allclose(logits, _expected_logits(run_dirs[family], wave[0]), atol=1e-6, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------- no respira
+
+
+@pytest.mark.slow
+def test_every_family_loads_from_a_folder_without_respira(run_dirs: dict[str, Path], wave, tmp_path: Path):
+    exports = {f: export_model(run_dirs[f], tmp_path / "exports" / f, with_code=True) for f in FAMILIES}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    loaded = _load_without_respira({f: str(path) for f, path in exports.items()}, wave[1:], env, tmp_path)
+    for family in FAMILIES:
+        _check_loaded(loaded[family], exports[family], wave[0])
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_every_family_loads_from_the_hub_without_respira(
+    run_dirs: dict[str, Path], wave, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    with HubServer(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        repos = {family: f"user/respira-{family}" for family in FAMILIES}
+        for family, repo in repos.items():
+            push_run(run_dirs[family], repo, token="test-token")  # with_code is push's default
+        files = hub.state.repos[repos["beats"]].commits
+        assert files  # pushed
+        loaded = _load_without_respira(repos, wave[1:], hub_env(hub.url, tmp_path / "hf_home"), tmp_path)
+    for family in FAMILIES:
+        _check_loaded(loaded[family], run_dirs[family], wave[0])
