@@ -1,4 +1,5 @@
-"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries.
+"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; and
+the KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation.
 
 Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import from the
 model code without loading ``datasets``, pandas or scipy.
@@ -17,6 +18,13 @@ _EXPORTS: dict[str, str] = {
     "ICBHIError": "errors",
     "ICBHIFormatError": "errors",
     "SplitError": "errors",
+    "KAUHCountError": "errors",
+    "KAUHError": "errors",
+    "KAUHFormatError": "errors",
+    "KAUH": "kauh",
+    "KAUHConfig": "kauh",
+    "load_kauh": "kauh",
+    "read_kauh_index": "kauh",
     "ICBHI": "icbhi",
     "ICBHIConfig": "icbhi",
     "assign_splits": "icbhi",
@@ -34,11 +42,16 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "CLASS_NAMES",
     "ICBHI",
+    "KAUH",
     "SYNTHETIC_MARKER",
     "ICBHIConfig",
     "ICBHICountError",
     "ICBHIError",
     "ICBHIFormatError",
+    "KAUHConfig",
+    "KAUHCountError",
+    "KAUHError",
+    "KAUHFormatError",
     "PartialCorpusWarning",
     "RecordingName",
     "SplitError",
@@ -48,17 +61,28 @@ __all__ = [
     "cycle_label",
     "is_synthetic_corpus",
     "load_icbhi",
+    "load_kauh",
     "patient_split",
     "read_icbhi_index",
+    "read_kauh_index",
     "summarize",
     "validate_counts",
 ]
 
 if TYPE_CHECKING:
     from .corpus import CLASS_NAMES, RecordingName, cycle_label
-    from .errors import ICBHICountError, ICBHIError, ICBHIFormatError, SplitError
+    from .errors import (
+        ICBHICountError,
+        ICBHIError,
+        ICBHIFormatError,
+        KAUHCountError,
+        KAUHError,
+        KAUHFormatError,
+        SplitError,
+    )
     from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
     from .index import PartialCorpusWarning, class_counts, read_icbhi_index, validate_counts
+    from .kauh import KAUH, KAUHConfig, load_kauh, read_kauh_index
     from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
     from .splits import carve_validation, patient_split
     from .summary import summarize
