@@ -7,7 +7,6 @@ this test's own (a few lines of string handling), independently of :mod:`respira
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,6 @@ from respira.data.errors import CorpusFormatError
 from respira.data.kauh import KAUHWarning
 from respira.data.kauh_names import KAUHName, normalise_diagnosis, parse_sound
 
-SHARED_KAUH = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) / "kauh"
 RATE = 16000
 
 # The diagnosis spellings of the sample, mapped by hand (lower-cased, outer spaces stripped).
@@ -60,13 +58,6 @@ def _labels_from_name(file_name: str) -> dict:
         "age": float(age),
         "sex": sex.strip(),
     }
-
-
-@pytest.fixture(scope="module")
-def shared_kauh() -> Path:
-    if not SHARED_KAUH.is_dir():
-        pytest.skip(f"real KAUH data not found at {SHARED_KAUH} (../shared is only present on project machines)")
-    return SHARED_KAUH
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""``respira evaluate MODEL --data_dir D``: score a model on an ICBHI split and write a report folder."""
+"""``respira evaluate MODEL --data_dir D``: score a model on an ICBHI split and write a report folder;
+``--dataset kauh``: validate it externally, per recording of the KAUH corpus."""
 
 from __future__ import annotations
 
@@ -6,12 +7,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
+
+DATASETS: tuple[str, ...] = ("icbhi", "kauh")
 
 EPILOG = """\
 writes to --output_dir (default: MODEL/evaluation_<split> for a local model folder,
 ./evaluation_<split> for a Hub id): metrics.json (NaN as null), confusion_matrix.png,
 embedding_projection.png and add_properties.json.
+
+--dataset kauh (external validation on recordings of another hospital and stethoscope): the model
+runs over --window/--hop windows of each KAUH recording; window probabilities are aggregated per
+recording (--aggregation max, or topk_mean --top_k K) and decided at the model's own thresholds
+(config.decision_thresholds, else 0.5). Writes metrics.json (per-label sensitivity, specificity,
+AUC and the ICBHI-style score, overall and per filter mode, with patient-level bootstrap 95%
+intervals) and recording_predictions.csv to --output_dir (default: MODEL/evaluation_kauh).
 """
 
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
@@ -36,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="icbhi",
+        help="icbhi (cycles of a split) or kauh (external validation per recording; default: icbhi)",
+    )
     parser.add_argument("--data_dir", required=True, help="folder of an ICBHI download (either release)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument(
@@ -44,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="official split: fraction of train carved into validation (default 0.2, as in training)",
     )
     parser.add_argument("--split_strategy", choices=("official", "patient"), default="official")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the validation / patient split")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the validation / patient split (kauh: of the bootstrap)"
+    )
     parser.add_argument("--output_dir", help="report folder (default: MODEL/evaluation_<split>)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument(
@@ -53,6 +72,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs=2,
         metavar=("CRACKLE", "WHEEZE"),
         help="multi-label models: decision thresholds (default: the config's, else 0.5)",
+    )
+    kauh = parser.add_argument_group("--dataset kauh")
+    kauh.add_argument("--window", type=float, default=4.0, help="window length in seconds (default: 4)")
+    kauh.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default: 2)")
+    kauh.add_argument(
+        "--aggregation",
+        choices=AGGREGATIONS,
+        default="max",
+        help="window probabilities → recording: max, or topk_mean (mean of the --top_k largest)",
+    )
+    kauh.add_argument("--top_k", type=int, help="windows averaged by --aggregation topk_mean (default: 3)")
+    kauh.add_argument(
+        "--bootstrap", type=int, default=1000, help="patient-level bootstrap resamples (default: 1000)"
     )
     parser.add_argument("--cache_dir", help="datasets cache folder")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -73,6 +105,9 @@ def results_table(metrics: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.dataset == "kauh":
+        run_kauh(args)
+        return
     from ..data import load_icbhi
     from ..inference import load_model
     from ..reports.evaluation import evaluate_model
@@ -104,3 +139,47 @@ def run(args: argparse.Namespace) -> None:
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
     files = "metrics.json, confusion_matrix.png, embedding_projection.png, add_properties.json"
     print(f"wrote {files} to {output_dir}")
+
+
+def run_kauh(args: argparse.Namespace) -> None:
+    """``--dataset kauh``: score the model per KAUH recording (:mod:`respira.reports.external_validation`)."""
+    from ..data import load_kauh
+    from ..inference import load_model
+    from ..reports.external_validation import evaluate_recordings, recording_level_table
+
+    if args.thresholds is not None:
+        raise ValueError(
+            "--thresholds does not apply to --dataset kauh: external validation decides at the model's "
+            "own thresholds (config.decision_thresholds, else 0.5), never at values chosen on the "
+            "validation corpus"
+        )
+    if args.split != "test":
+        raise ValueError(f"KAUH has one split, 'test' (external validation), not {args.split!r}")
+    if args.aggregation != "topk_mean" and args.top_k is not None:
+        raise ValueError("--top_k applies to --aggregation topk_mean only")
+    top_k = (args.top_k or 3) if args.aggregation == "topk_mean" else None
+    model, config = load_model(args.model, device=args.device)
+    dataset = load_kauh(args.data_dir, sampling_rate=int(config.sampling_rate), cache_dir=args.cache_dir)[
+        "test"
+    ]
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, "kauh")
+    metrics = evaluate_recordings(
+        model,
+        dataset,
+        output_dir=output_dir,
+        window=args.window,
+        hop=args.hop,
+        aggregation=args.aggregation,
+        top_k=top_k,
+        resamples=args.bootstrap,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
+    thresholds = metrics["thresholds"]
+    print(
+        f"{args.model} on KAUH ({metrics['num_recordings']} recordings, {metrics['num_patients']} patients), "
+        f"{metrics['aggregation']['description']}; thresholds crackle {thresholds['crackle']:.2f}, "
+        f"wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
+    )
+    print(recording_level_table(metrics))
+    print(f"wrote metrics.json, recording_predictions.csv to {output_dir}")
