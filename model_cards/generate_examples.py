@@ -23,6 +23,8 @@ import torch
 
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.hub import card_data_from_run_dir, render_model_card
+from respira.labels import MULTI_LABEL
+from respira.models.encoders import get_encoder_spec
 
 HERE = Path(__file__).resolve().parent
 
@@ -133,9 +135,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     # a frozen AST with an MLP head detecting crackles and wheezes (multi-label), thresholds tuned
     "example_ast_frozen_multilabel": {
         "config": {
-            "encoder_config": {"model_type": "audio-spectrogram-transformer", "max_length": 1024},
-            "encoder_name_or_path": "MIT/ast-finetuned-audioset-10-10-0.4593",
-            "problem_type": "multi_label_classification",
+            "encoder_config": {"model_type": get_encoder_spec("ast").model_type, "max_length": 1024},
+            "encoder_name_or_path": get_encoder_spec("ast").default_checkpoint,
+            "problem_type": MULTI_LABEL,
             "target_seconds": 8.0,
             "pooling": "cls_distill",
             "head": "mlp",

@@ -13,7 +13,6 @@ import soundfile as sf
 
 from respira.audio import read_audio
 from respira.data import (
-    CLASS_NAMES,
     ICBHI,
     ICBHIFormatError,
     PartialCorpusWarning,
@@ -21,6 +20,7 @@ from respira.data import (
     load_icbhi,
     read_icbhi_index,
 )
+from respira.labels import CLASS_NAMES
 
 RATE = 16000
 

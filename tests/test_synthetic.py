@@ -14,14 +14,13 @@ from scipy import signal, stats
 
 from respira.data import SYNTHETIC_MARKER, is_synthetic_corpus
 from respira.data.corpus import (
-    CLASS_NAMES,
     DEVICES,
     DIAGNOSES,
     NUM_RECORDINGS,
     OFFICIAL_CLASS_COUNTS,
     RecordingName,
-    cycle_label,
 )
+from respira.labels import CLASS_NAMES, cycle_label
 from respira.synthetic import FULL_SIZE, crackle_transients, make_synthetic_icbhi, plan, wheeze_tone, writer
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"

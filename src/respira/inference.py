@@ -38,8 +38,7 @@ import numpy as np
 import torch
 
 from .audio import as_waveform, pad_batch, read_audio
-from .data.corpus import CLASS_NAMES, cycle_label
-from .metrics.multilabel import LABEL_NAMES, flags_to_classes
+from .labels import CLASS_NAMES, MULTI_LABEL_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label, flags_to_classes
 
 if TYPE_CHECKING:
     from .models.respira import RespiraConfig, RespiraForAudioClassification
@@ -54,8 +53,6 @@ __all__ = [
     "window_starts",
 ]
 
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
 WEIGHT_FILES: tuple[str, ...] = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -102,7 +99,7 @@ def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
 
 def _check_labels(config: RespiraConfig, name: str) -> None:
     labels = [config.id2label[index] for index in range(config.num_labels)]
-    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else LABEL_NAMES
+    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else MULTI_LABEL_NAMES
     if sorted(labels) != sorted(expected):
         raise ModelLoadError(
             f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "
@@ -210,7 +207,7 @@ def _is_hub_error(error: BaseException) -> bool:
 # ---------------------------------------------------------------------------------------- prediction
 def _problem_type(config: RespiraConfig) -> str:
     kind = config.problem_type or SINGLE_LABEL
-    if kind not in (SINGLE_LABEL, MULTI_LABEL):
+    if kind not in PROBLEM_TYPES:
         raise ValueError(f"unsupported problem_type {kind!r}")
     return kind
 
@@ -279,11 +276,11 @@ def _rows(
                 }
             )
         return rows
-    order = _label_index(config, LABEL_NAMES)
+    order = _label_index(config, MULTI_LABEL_NAMES)
     flags_probabilities = probabilities[:, order]
     thresholds = np.asarray(decision_thresholds(config))
     flags = flags_probabilities >= thresholds
-    classes = np.atleast_1d(flags_to_classes(flags[:, 0], flags[:, 1]))
+    classes = np.atleast_1d(flags_to_classes(flags))
     for row, (start, end) in enumerate(spans):
         rows.append(
             {

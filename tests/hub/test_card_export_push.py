@@ -26,6 +26,7 @@ from respira.hub import (
     push_run,
     render_model_card,
 )
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
 
 from .hub_server import HubServer, free_port
 
@@ -98,9 +99,7 @@ TRAINER_STATE = {
 }
 
 
-def tiny_model(
-    problem_type: str = "single_label_classification", seed: int = 0
-) -> RespiraForAudioClassification:
+def tiny_model(problem_type: str = SINGLE_LABEL, seed: int = 0) -> RespiraForAudioClassification:
     torch.manual_seed(seed)
     config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, problem_type=problem_type)
     return RespiraForAudioClassification(config).eval()
@@ -240,7 +239,7 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
     }
     folder = write_run_dir(
         tmp_path / "run",
-        tiny_model("multi_label_classification"),
+        tiny_model(MULTI_LABEL),
         metrics=metrics,
         run_info=run_info,
         state=None,

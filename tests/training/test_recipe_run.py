@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from respira.cli import main
+from respira.labels import MULTI_LABEL
+from respira.models.encoders import encoder_names
 from respira.training.recipe import parse_recipe, parse_seeds
 from respira.training.run import summarize_seeds
 
@@ -136,7 +138,7 @@ def test_contrastive_two_stage_schedule(synthetic_corpus: Path, tmp_path: Path) 
 )
 def test_every_shipped_recipe_parses(recipe: Path) -> None:
     model, _, _, args = parse_recipe(recipe)
-    assert model.encoder in ("cnn", "ast", "beats", "efficientat")
+    assert model.encoder in encoder_names()
     assert args.output_dir
 
 
@@ -161,7 +163,7 @@ def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
 ) -> None:
     output = tmp_path / "multilabel"
     code = main(
-        ["train", str(_recipe(tmp_path, problem_type="multi_label_classification", head="mlp")),
+        ["train", str(_recipe(tmp_path, problem_type=MULTI_LABEL, head="mlp")),
          "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip

@@ -1,8 +1,8 @@
 """ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; and
 the KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation.
 
-Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import from the
-model code without loading ``datasets``, pandas or scipy.
+Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
+loading ``datasets``, pandas or scipy. The label scheme lives in :mod:`respira.labels`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "CLASS_NAMES": "corpus",
     "RecordingName": "corpus",
-    "cycle_label": "corpus",
     "ICBHICountError": "errors",
     "ICBHIError": "errors",
     "ICBHIFormatError": "errors",
@@ -40,7 +38,6 @@ _EXPORTS: dict[str, str] = {
     "summarize": "summary",
 }
 __all__ = [
-    "CLASS_NAMES",
     "ICBHI",
     "KAUH",
     "SYNTHETIC_MARKER",
@@ -58,7 +55,6 @@ __all__ = [
     "assign_splits",
     "carve_validation",
     "class_counts",
-    "cycle_label",
     "is_synthetic_corpus",
     "load_icbhi",
     "load_kauh",
@@ -70,7 +66,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .corpus import CLASS_NAMES, RecordingName, cycle_label
+    from .corpus import RecordingName
     from .errors import (
         ICBHICountError,
         ICBHIError,

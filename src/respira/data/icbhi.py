@@ -20,7 +20,8 @@ import datasets
 import pandas as pd
 
 from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
-from .corpus import CLASS_NAMES, NUM_RECORDINGS
+from ..labels import CLASS_NAMES
+from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datasets
 import numpy as np
 
+from ..labels import CLASS_NAMES
 from ..utils.tables import format_table
-from .corpus import CLASS_NAMES, DEVICES
+from .corpus import DEVICES
 
 
 def summarize(dataset: datasets.DatasetDict) -> str:

@@ -41,7 +41,9 @@ from huggingface_hub.repocard_data import eval_results_to_model_index
 from transformers import TrainerCallback
 
 from ..data import corpus
+from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..losses.contrastive_tuple import CONTRASTIVE_TUPLE_CITATION
+from ..models.encoders import EncoderSpec, find_encoder_spec
 
 __all__ = [
     "MODEL_CARD_TEMPLATE",
@@ -54,8 +56,6 @@ __all__ = [
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
 DEFAULT_THRESHOLDS: tuple[float, float] = (0.5, 0.5)
 REPO_PLACEHOLDER = "path/to/exported_model"
 
@@ -69,69 +69,6 @@ ICBHI_CITATION = """@article{rocha2019icbhi,
   year    = {2019}
 }"""
 
-AST_CITATION = """@inproceedings{gong2021ast,
-  title     = {{AST}: Audio Spectrogram Transformer},
-  author    = {Gong, Yuan and Chung, Yu-An and Glass, James},
-  booktitle = {Proceedings of Interspeech 2021},
-  pages     = {571--575},
-  year      = {2021}
-}"""
-
-BEATS_CITATION = """@inproceedings{chen2023beats,
-  title     = {{BEATs}: Audio Pre-Training with Acoustic Tokenizers},
-  author    = {Chen, Sanyuan and Wu, Yu and Wang, Chengyi and Liu, Shujie and Tompkins, Daniel and
-               Chen, Zhuo and Che, Wanxiang and Yu, Xiangzhan and Wei, Furu},
-  booktitle = {Proceedings of the 40th International Conference on Machine Learning (ICML)},
-  year      = {2023}
-}"""
-
-EFFICIENTAT_CITATION = """@inproceedings{schmid2023efficientat,
-  title     = {Efficient Large-Scale Audio Tagging Via Transformer-to-{CNN} Knowledge Distillation},
-  author    = {Schmid, Florian and Koutini, Khaled and Widmer, Gerhard},
-  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
-  year      = {2023}
-}"""
-
-
-@dataclass(frozen=True)
-class _Encoder:
-    name: str
-    tag: str
-    description: str
-    citation_key: str
-    citation: str
-
-
-ENCODERS: dict[str, _Encoder] = {
-    "audio-spectrogram-transformer": _Encoder(
-        name="AST",
-        tag="audio-spectrogram-transformer",
-        description="the Audio Spectrogram Transformer (AST; Gong et al., 2021)",
-        citation_key="AST",
-        citation=AST_CITATION,
-    ),
-    "beats": _Encoder(
-        name="BEATs",
-        tag="beats",
-        description="BEATs, audio pre-training with acoustic tokenizers (Chen et al., 2023)",
-        citation_key="BEATs",
-        citation=BEATS_CITATION,
-    ),
-    "efficientat": _Encoder(
-        name="EfficientAT",
-        tag="efficientat",
-        description="an EfficientAT MobileNetV3, distilled from transformers (Schmid et al., 2023)",
-        citation_key="EfficientAT",
-        citation=EFFICIENTAT_CITATION,
-    ),
-    "respira_cnn": _Encoder(
-        name="CNN",
-        tag="cnn",
-        description="the 4-block CNN of the contrastive-embedding paper (Song et al., 2021)",
-        citation_key="CNN (contrastive-embedding paper)",
-        citation=CONTRASTIVE_TUPLE_CITATION,
-    ),
-}
 AUX_LOSS_NAMES: dict[str, str] = {
     "contrastive_tuple": "contrastive-tuple",
     "supcon": "SupCon",
@@ -385,7 +322,7 @@ class RespiraModelCardData(CardData):
     base_model: str | None = None
     # task
     problem_type: str = SINGLE_LABEL
-    id2label: dict[int, str] = field(default_factory=lambda: dict(enumerate(corpus.CLASS_NAMES)))
+    id2label: dict[int, str] = field(default_factory=lambda: dict(enumerate(CLASS_NAMES)))
     thresholds: list[float] | None = None
     thresholds_tuned: bool = False
     # model
@@ -446,16 +383,18 @@ class RespiraModelCardData(CardData):
             "class_weights",
         ):
             value = getattr(config, key, None)
-            if key == "ast_length_policy" and self.encoder_type != "audio-spectrogram-transformer":
+            if key == "ast_length_policy" and (
+                self.encoder is None or self.encoder.fit_config_to_frames is None
+            ):
                 continue
             architecture[key] = value
         self.architecture = architecture
         thresholds = getattr(config, "thresholds", None) or getattr(config, "decision_thresholds", None)
         if thresholds is not None:
             self.set_thresholds(thresholds, tuned=True)
-        encoder = ENCODERS.get(self.encoder_type or "")
+        encoder = self.encoder
         if encoder is not None:
-            self._add_tag(encoder.tag)
+            self._add_tag(encoder.card_tag)
         source = self.encoder_source
         if self.base_model is None and source and _HUB_ID.match(source) and not Path(source).exists():
             self.base_model = source
@@ -642,8 +581,8 @@ class RespiraModelCardData(CardData):
         return self.problem_type == MULTI_LABEL
 
     @property
-    def encoder(self) -> _Encoder | None:
-        return ENCODERS.get(self.encoder_type or "")
+    def encoder(self) -> EncoderSpec | None:
+        return find_encoder_spec(self.encoder_type)
 
     @property
     def multi_seed(self) -> bool:
@@ -652,7 +591,7 @@ class RespiraModelCardData(CardData):
     def get_model_name(self) -> str:
         if self.model_name:
             return self.model_name
-        encoder = self.encoder.name if self.encoder else (self.encoder_type or "respira")
+        encoder = self.encoder.display_name if self.encoder else (self.encoder_type or "respira")
         aux = self.hyperparameters.get("aux_loss")
         method = f" + {AUX_LOSS_NAMES.get(str(aux), str(aux))} loss" if aux else ""
         data = "a synthetic ICBHI-format corpus" if self.synthetic_data else "ICBHI 2017"
@@ -896,8 +835,8 @@ class RespiraModelCardData(CardData):
             "repo": repo,
             "is_multi_label": self.is_multi_label,
             "labels": [self.id2label[i] for i in sorted(self.id2label)],
-            "encoder_name": encoder.name if encoder else (self.encoder_type or "unknown encoder"),
-            "encoder_description": encoder.description if encoder else (self.encoder_type or "unknown"),
+            "encoder_name": encoder.display_name if encoder else (self.encoder_type or "unknown encoder"),
+            "encoder_description": encoder.card_description if encoder else (self.encoder_type or "unknown"),
             "encoder_source": self.encoder_source,
             "encoder_source_is_hub": bool(self.base_model),
             "architecture_rows": self.architecture_rows(),

@@ -36,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from ..labels import flags_to_classes
 from .icbhi import icbhi_scores
-from .multilabel import flags_to_classes, roc_auc
+from .multilabel import roc_auc
 
 __all__ = [
     "AGGREGATIONS",
@@ -148,12 +149,11 @@ def recording_level_scores(
         "wheeze": binary_scores(truth[:, 1], decided[:, 1], probs[:, 1]),
         "normal": binary_scores(truth[:, 2], predicted_normal, 1.0 - probs.max(axis=1)),
     }
-    classes = flags_to_classes(truth[:, 0], truth[:, 1])
-    predicted_classes = flags_to_classes(decided[:, 0], decided[:, 1])
-    four_class = icbhi_scores(np.atleast_1d(classes), np.atleast_1d(predicted_classes), warn=False)
+    classes = flags_to_classes(truth[:, :2])
+    four_class = icbhi_scores(classes, flags_to_classes(decided), warn=False)
     scores["icbhi"] = {key: four_class[key] for key in ICBHI_KEYS}
-    scores["icbhi"]["normal_recordings"] = int((np.atleast_1d(classes) == 0).sum())
-    scores["icbhi"]["abnormal_recordings"] = int((np.atleast_1d(classes) != 0).sum())
+    scores["icbhi"]["normal_recordings"] = int((classes == 0).sum())
+    scores["icbhi"]["abnormal_recordings"] = int((classes != 0).sum())
     return scores
 
 

@@ -24,8 +24,15 @@ import numpy as np
 import torch
 
 from ..audio import decode_audio, pad_batch
-from ..data.corpus import CLASS_NAMES
-from ..metrics import classes_to_flags, confusion_matrix, flags_to_classes, icbhi_scores, multilabel_scores
+from ..labels import (
+    CLASS_NAMES,
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    SINGLE_LABEL,
+    classes_to_flags,
+    flags_to_classes,
+)
+from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores
 from ..metrics.icbhi import per_patient_icbhi
 from ..utils.files import write_json_atomic
 from .plots import plot_confusion_matrix, plot_embedding_projection
@@ -37,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["evaluate_model", "json_ready", "write_json"]
 
-MULTI_LABEL = "multi_label_classification"
 COLOURINGS: tuple[tuple[str, str], ...] = (
     ("class", "label"),
     ("device", "device"),
@@ -149,7 +155,7 @@ def evaluate_model(
     rate = int(model.config.sampling_rate)
     if feature.sampling_rate != rate:
         dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
-    problem_type = model.config.problem_type or "single_label_classification"
+    problem_type = model.config.problem_type or SINGLE_LABEL
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
 
@@ -158,13 +164,12 @@ def evaluate_model(
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
     if problem_type == MULTI_LABEL:
         from ..inference import _label_index
-        from ..metrics.multilabel import LABEL_NAMES
 
         used = _thresholds(model, thresholds)
-        probabilities = 1.0 / (1.0 + np.exp(-logits[:, _label_index(model.config, LABEL_NAMES)]))
+        probabilities = 1.0 / (1.0 + np.exp(-logits[:, _label_index(model.config, MULTI_LABEL_NAMES)]))
         metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
         flags = probabilities >= np.asarray(used)
-        predictions = np.asarray(flags_to_classes(flags[:, 0], flags[:, 1]))
+        predictions = np.asarray(flags_to_classes(flags))
         metrics["thresholds"] = list(used)
     else:
         from ..inference import _label_index

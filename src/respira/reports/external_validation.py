@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio import decode_audio
+from ..labels import SINGLE_LABEL
 from ..metrics.recording_level import (
     RECORDING_LABELS,
     aggregate_windows,
@@ -146,7 +147,7 @@ def evaluate_recordings(
     metrics: dict[str, Any] = {
         "num_recordings": len(dataset),
         "num_patients": int(np.unique(patients).size),
-        "problem_type": model.config.problem_type or "single_label_classification",
+        "problem_type": model.config.problem_type or SINGLE_LABEL,
         "windows": {"window_seconds": window, "hop_seconds": hop, "total": int(sum(map(len, windows)))},
         "aggregation": {"rule": aggregation, "top_k": top_k, "description": description},
         "thresholds": {

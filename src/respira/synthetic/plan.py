@@ -14,7 +14,6 @@ import numpy as np
 
 from ..data.corpus import (
     CHEST_LOCATIONS,
-    CLASS_NAMES,
     DEVICES,
     DIAGNOSES,
     NUM_RECORDINGS,
@@ -22,6 +21,7 @@ from ..data.corpus import (
     OFFICIAL_SPLIT_CYCLES,
     RecordingName,
 )
+from ..labels import CLASS_NAMES
 
 __all__ = ["LABEL_PROBABILITIES", "Patient", "Recording", "check_arguments", "plan_corpus"]
 

@@ -20,13 +20,12 @@ import numpy as np
 
 from ..audio import DEFAULT_SAMPLING_RATE
 from ..data import is_synthetic_corpus
-from ..data.corpus import CLASS_NAMES
+from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES, classes_to_flags
+from ..models.encoders import encoder_names, get_encoder_spec
 from ..utils.files import write_json_atomic
 from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
 from .recipe import (
-    DEFAULT_AST,
-    ENCODERS,
     DataArguments,
     ModelArguments,
     RunArguments,
@@ -100,20 +99,21 @@ def _class_weights(spec: str | None, labels: list[int], problem_type: str) -> li
     if spec != "balanced":
         return [float(value) for value in spec.split(",")]
     labels_array = np.asarray(labels)
-    if problem_type == "multi_label_classification":  # BCE positive weights: negatives / positives per flag
-        flags = np.stack([labels_array & 1, labels_array >> 1], axis=1)
+    if problem_type == MULTI_LABEL:  # BCE positive weights: negatives / positives per flag
+        flags = classes_to_flags(labels_array)
         positives = flags.sum(axis=0).clip(min=1)
         return [float(w) for w in (len(flags) - positives) / positives]
-    counts = np.bincount(labels_array, minlength=len(CLASS_NAMES)).clip(min=1)
-    return [float(w) for w in len(labels_array) / (len(CLASS_NAMES) * counts)]
+    counts = np.bincount(labels_array, minlength=NUM_CLASSES).clip(min=1)
+    return [float(w) for w in len(labels_array) / (NUM_CLASSES * counts)]
 
 
 def build_model(model: ModelArguments, train_labels: list[int]):
     """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
     from ..models import RespiraConfig, RespiraForAudioClassification
 
-    if model.encoder not in ENCODERS:
-        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(ENCODERS)}")
+    if model.encoder not in encoder_names():
+        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
+    spec = get_encoder_spec(model.encoder)
     options = {
         "problem_type": model.problem_type,
         "target_seconds": model.target_seconds,
@@ -130,18 +130,12 @@ def build_model(model: ModelArguments, train_labels: list[int]):
     }
     encoder_options = json_option(model.encoder_config, "encoder_config")
     source = model.encoder_name_or_path
-    if model.encoder == "ast" and source is None and not encoder_options:
-        source = DEFAULT_AST
+    if source is None and not encoder_options:
+        source = spec.default_checkpoint
     if source is not None:
         classifier = RespiraForAudioClassification.from_encoder_pretrained(source, **options)
     else:
-        model_type = {
-            "cnn": "respira_cnn",
-            "ast": "audio-spectrogram-transformer",
-            "beats": "beats",
-            "efficientat": "efficientat",
-        }[model.encoder]
-        config = RespiraConfig(encoder_config={"model_type": model_type, **encoder_options}, **options)
+        config = RespiraConfig(encoder_config={"model_type": spec.model_type, **encoder_options}, **options)
         classifier = RespiraForAudioClassification(config)
     if model.lora_r:
         from ..models.lora import add_lora
@@ -201,7 +195,7 @@ def run_seed(
         trainer.train()
     else:
         raise ValueError(f"schedule={run_args.schedule!r} is not one of standard, contrastive_two_stage")
-    if model.config.problem_type == "multi_label_classification" and "validation" in splits:
+    if model.config.problem_type == MULTI_LABEL and "validation" in splits:
         _tune_thresholds_on_validation(trainer, splits["validation"])
     validation = None
     if "validation" in splits:
@@ -219,7 +213,7 @@ def _tune_thresholds_on_validation(trainer, validation) -> None:
     import torch
 
     from ..metrics import make_compute_metrics
-    from ..metrics.multilabel import classes_to_flags, tune_thresholds
+    from ..metrics.multilabel import tune_thresholds
 
     prediction = trainer.predict(validation)
     logits = (

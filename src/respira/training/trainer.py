@@ -15,9 +15,10 @@ import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 
-from ..data.corpus import CLASS_NAMES
+from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES
 from ..losses import build_auxiliary_loss
 from ..metrics import make_compute_metrics
+from ..models.encoders import encoder_specs, get_encoder_spec
 from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
@@ -199,22 +200,29 @@ class RespiraTrainer(Trainer):
             return super().predict(*args, **kwargs)
 
     # ------------------------------------------------------------------ loss
+    def _patch_embeddings(self, model: nn.Module) -> tuple[nn.Module, int]:
+        """The encoder's patch-embedding module (its output is mixed) and its number of patches."""
+        base = self.accelerator.unwrap_model(model)
+        find = get_encoder_spec(base.config.encoder_config.model_type).patch_embeddings
+        if find is None:
+            names = " or ".join(spec.display_name for spec in encoder_specs() if spec.patch_embeddings)
+            raise ValueError(
+                f"the patch_mix auxiliary loss mixes {names} patch embeddings: use an {names} encoder"
+            )
+        return find(base.respira.encoder)
+
     def _check_patch_mix(self, model: nn.Module) -> None:
-        encoder = self.accelerator.unwrap_model(model).respira.encoder
-        if not hasattr(getattr(encoder, "embeddings", None), "patch_embeddings"):
-            raise ValueError("the patch_mix auxiliary loss mixes AST patch embeddings: use an AST encoder")
+        self._patch_embeddings(model)
 
     def _mixup(self, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
         from .augment import mixup
 
         generator = torch.Generator().manual_seed(hash((self.args.seed, self.state.global_step)) & 0x7FFFFFFF)
-        multi_label = (
-            self.accelerator.unwrap_model(self.model).config.problem_type == "multi_label_classification"
-        )
+        multi_label = self.accelerator.unwrap_model(self.model).config.problem_type == MULTI_LABEL
         inputs["input_values"], soft_labels, _, permutation = mixup(
             inputs["input_values"],
             labels,
-            num_classes=len(CLASS_NAMES),
+            num_classes=NUM_CLASSES,
             alpha=self.args.mixup_alpha,
             generator=generator,
             multi_label=multi_label,
@@ -236,14 +244,13 @@ class RespiraTrainer(Trainer):
     def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
         from .augment import apply_patch_mix, patch_mix_plan
 
-        encoder = self.accelerator.unwrap_model(model).respira.encoder
+        patch_embeddings, num_patches = self._patch_embeddings(model)
         batch = outputs.logits.shape[0]
-        num_patches = encoder.embeddings.position_embeddings.shape[1] - 2
         generator = torch.Generator().manual_seed(
             hash((self.args.seed, self.state.global_step, 1)) & 0x7FFFFFFF
         )
         permutation, mask, lam = patch_mix_plan(batch, num_patches, generator=generator)
-        hook = encoder.embeddings.patch_embeddings.register_forward_hook(
+        hook = patch_embeddings.register_forward_hook(
             lambda module, args, output: apply_patch_mix(
                 output, permutation.to(output.device), mask.to(output.device)
             )

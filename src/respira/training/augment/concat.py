@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...data.corpus import CLASS_NAMES
+from ...labels import CLASS_NAMES
 from .validation import as_waveform, check_probability, check_rng
 
 __all__ = ["CyclePool", "SameLabelConcat", "concat_same_label"]

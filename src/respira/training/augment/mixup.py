@@ -7,7 +7,7 @@ import math
 import scipy.special
 import torch
 
-from ...data.corpus import CLASS_NAMES
+from ...labels import CLASS_NAMES, classes_to_flags
 
 __all__ = ["mixup"]
 
@@ -37,7 +37,7 @@ def _label_targets(labels: torch.Tensor, num_classes: int, multi_label: bool) ->
     if multi_label:  # normal 0, crackle 1, wheeze 2, both 3 -> (crackle, wheeze) flags
         if labels.numel() and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
             raise ValueError(f"class indices must be in [0, {len(CLASS_NAMES)}) for multi_label")
-        return torch.stack([labels & 1, labels >> 1], dim=1).to(torch.float32)
+        return classes_to_flags(labels, validate=False).to(torch.float32)  # checked above
     if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"class indices must be in [0, {num_classes}), got {labels.tolist()}")
     return torch.nn.functional.one_hot(labels, num_classes).to(torch.float32)
