@@ -14,7 +14,8 @@ import torch
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.audio import read_audio
 from respira.cli import main
-from respira.inference import load_model, predict_windows
+from respira.hub.loading import load_model
+from respira.inference import predict_windows
 
 PATIENTS = ("10", "22", "30")  # short recordings: wheeze, crackle, normal
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
@@ -114,3 +115,5 @@ def test_thresholds_and_splits_are_refused(kauh_subset: Path, tmp_path: Path, ca
     assert "one split" in capsys.readouterr().err
     assert main([*base, "--top_k", "2"]) != 0
     assert "topk_mean only" in capsys.readouterr().err
+    assert main([*base, "--validation_size", "0.1"]) != 0
+    assert "KAUH is not split" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from respira.cli import main
 from respira.labels import MULTI_LABEL
 from respira.models.encoders import encoder_names
 from respira.training.recipe import parse_recipe, parse_seeds
-from respira.training.run import summarize_seeds
+from respira.training.seeds import summarize_seeds
 
 TINY = {
     "encoder": "cnn",
@@ -93,9 +93,9 @@ def test_train_command_writes_a_complete_run(synthetic_corpus: Path, tmp_path: P
     assert {"test_icbhi_score_mean", "test_icbhi_score_std", "test_specificity_mean"} <= set(metrics)
     assert set(metrics["per_seed"]) == {"0", "1"}
     run = json.loads((output / "respira_run.json").read_text())
-    assert run["run"]["selected_seed"] in (0, 1)
+    assert run["selected_seed"] in (0, 1)
     assert set(run["data"]["split_sizes"]) == {"train", "validation", "test"}
-    assert run["training"]["aux_loss"] == "add"
+    assert run["training"]["hyperparameters"]["aux_loss"] == "add"
     # an output folder that already holds a run is refused unless --overwrite
     code = main(
         ["train", str(_recipe(tmp_path)), "--data_dir", str(synthetic_corpus), "--output_dir", str(output)]
