@@ -487,3 +487,20 @@ def test_spec_augment_masks_bands_and_spans() -> None:
     assert masked.any(dim=(1, 2)).float().mean() > 0.5
     again = augment(torch.ones(batch, frames, bins), generator=torch.Generator().manual_seed(0))
     assert torch.equal(again, out)  # reproducible with a generator
+
+
+@pytest.mark.parametrize("pad_mode", ["repeat", "zero"])
+@pytest.mark.parametrize("crop_mode", ["start", "center"])
+@pytest.mark.parametrize("fade", [0, 1, 5, 80])
+def test_whole_rows_fit_like_the_row_by_row_path(pad_mode: str, crop_mode: str, fade: int) -> None:
+    """``lengths=None`` (no padding: the torch.export-able path) fits as the per-row loop does."""
+    generator = torch.Generator().manual_seed(0)
+    for samples in (1, 2, 7, 50, 99, 100, 101, 333):
+        waveforms = torch.randn(3, samples, generator=generator)
+        lengths = torch.full((3,), samples)
+        expected, expected_valid = fit_to_length(
+            waveforms, lengths, 100, pad_mode=pad_mode, crop_mode=crop_mode, fade=fade
+        )
+        fitted, valid = fit_to_length(waveforms, None, 100, pad_mode=pad_mode, crop_mode=crop_mode, fade=fade)
+        torch.testing.assert_close(fitted, expected, rtol=0, atol=1e-6)
+        assert valid.tolist() == expected_valid.tolist()

@@ -30,9 +30,39 @@ def _tile_with_fades(signal: torch.Tensor, out: torch.Tensor, fade: int) -> None
         out[seam:end] *= ramp[: end - seam]
 
 
+def _fit_whole_rows(
+    waveforms: torch.Tensor, target: int, pad_mode: PadMode, crop_mode: CropMode, fade: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`fit_to_length` for rows that are all real signal, without a Python loop or a branch on
+    the length: the same operations whatever it is, so ``torch.export`` keeps it dynamic (ONNX).
+
+    Output sample ``p`` is input sample ``(offset + p) mod length``: a crop when the rows are long
+    enough, repeat-tiling when they are shorter. Fades are gains of each sample's place in its copy.
+    The length is used as a 0-d tensor, which the ONNX exporter turns into a shape read.
+    """
+    batch, samples = waveforms.shape
+    device = waveforms.device
+    length = torch.full((), samples, dtype=torch.long, device=device)
+    offset = (length - target).clamp(min=0) // 2 if crop_mode == "center" else 0
+    place = torch.arange(target, device=device) + offset
+    if pad_mode == "zero":
+        fitted = torch.where(place < length, waveforms[:, torch.minimum(place, length - 1)], 0.0)
+        return fitted, length.clamp(max=target).expand(batch)
+    copy, within = place // length, place % length
+    fitted = waveforms[:, within]
+    if fade > 0:
+        fade_length = (length // 2).clamp(max=fade)  # as in _tile_with_fades: at most half a copy
+        step = 1.0 / (fade_length + 1)
+        fade_in = (copy > 0) & (within < fade_length)
+        fade_out = ((copy + 1) * length < target) & (within >= length - fade_length)
+        gain = torch.where(fade_in, (within + 1) * step, torch.where(fade_out, (length - within) * step, 1.0))
+        fitted = fitted * gain.to(fitted.dtype)
+    return fitted, torch.full((batch,), target, device=device, dtype=torch.long)
+
+
 def fit_to_length(
     waveforms: torch.Tensor,
-    lengths: torch.Tensor,
+    lengths: torch.Tensor | None,
     target: int,
     *,
     pad_mode: PadMode = "repeat",
@@ -43,12 +73,16 @@ def fit_to_length(
 
     Returns the ``[batch, target]`` batch and the number of real (non-padding) samples in each row:
     ``target`` for repeat-padded and cropped rows, the original length for zero-padded rows.
-    Repeat-padding fades ``fade`` samples at each seam so no click is created.
+    Repeat-padding fades ``fade`` samples at each seam so no click is created. ``lengths=None``: every
+    row is real signal from end to end (no padding), which runs without a loop over the rows and
+    exports with ``torch.export``.
     """
     if pad_mode not in ("repeat", "zero"):
         raise ValueError(f"pad_mode must be 'repeat' or 'zero', got {pad_mode!r}")
     if crop_mode not in ("start", "center"):
         raise ValueError(f"crop_mode must be 'start' or 'center', got {crop_mode!r}")
+    if lengths is None:
+        return _fit_whole_rows(waveforms, target, pad_mode, crop_mode, fade)
     if lengths.shape != (waveforms.shape[0],):
         raise ValueError(
             f"expected one length per waveform ({waveforms.shape[0]}), got shape {tuple(lengths.shape)}"

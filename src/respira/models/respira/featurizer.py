@@ -34,7 +34,10 @@ class RespiraFeaturizer(nn.Module):
             num_samples = num_samples * self.resample.up // self.resample.down
         return self.transform.frames_for(num_samples)
 
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``lengths``: real samples of each row (``None``: all of them)."""
         config = self.config
         waveforms, valid = fit_to_length(
             waveforms,
