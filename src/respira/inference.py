@@ -151,9 +151,15 @@ def _run_segments(
     segments: Sequence[tuple[int, int]],
     batch_size: int,
 ) -> np.ndarray:
-    """Probabilities ``[segments, labels]`` of sample ranges of ``waveform``, ``batch_size`` at a time."""
+    """Probabilities ``[segments, labels]`` of sample ranges of ``waveform``, ``batch_size`` at a time.
+
+    A model with a ``predict_probabilities(waveforms, batch_size)`` method (an ONNX export,
+    :class:`respira.hub.onnx.OnnxClassifier`) is given the segments themselves.
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if hasattr(model, "predict_probabilities"):
+        return model.predict_probabilities([waveform[start:stop] for start, stop in segments], batch_size)
     kind = _problem_type(model.config)
     device = next(model.parameters()).device
     was_training = model.training

@@ -18,13 +18,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
         "where respira is not installed",
     )
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+        "(needs pip install 'respira[onnx]')",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from ..hub import export_model
 
-    output = export_model(args.run_dir, args.output_dir, overwrite=args.overwrite, with_code=args.with_code)
+    output = export_model(
+        args.run_dir, args.output_dir, overwrite=args.overwrite, with_code=args.with_code, onnx=args.onnx
+    )
     names = sorted(path.name for path in output.iterdir())
     code = [name for name in names if name.endswith(".py")]
     files = ", ".join(

@@ -54,6 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", metavar="PATH", help="write here instead of standard output")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="run the model's model.onnx with onnxruntime instead of torch (the default for a folder "
+        "with model.onnx and no torch weights)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -76,6 +82,13 @@ def format_rows(rows: list[dict[str, Any]], output_format: str) -> str:
     return buffer.getvalue()
 
 
+def _is_onnx_only_folder(path: Path) -> bool:
+    from ..hub.loading import WEIGHT_FILES
+    from ..hub.onnx import ONNX_FILE
+
+    return (path / ONNX_FILE).is_file() and not any((path / name).is_file() for name in WEIGHT_FILES)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..hub.loading import load_model
     from ..inference import predict_files
@@ -85,7 +98,12 @@ def run(args: argparse.Namespace) -> int:
     output_format = args.format
     if output_format is None:
         output_format = "csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json"
-    model, _config = load_model(args.model, device=args.device)
+    if args.onnx or _is_onnx_only_folder(Path(args.model).expanduser()):
+        from ..hub.onnx import load_onnx_model
+
+        model = load_onnx_model(args.model)
+    else:
+        model, _config = load_model(args.model, device=args.device)
     rows, errors = predict_files(
         model,
         args.files,

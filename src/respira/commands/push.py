@@ -18,6 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="do not ship the model's code (then only `import respira` loads it, not trust_remote_code)",
     )
+    parser.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+        "(needs pip install 'respira[onnx]')",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -31,5 +37,6 @@ def run(args: argparse.Namespace) -> None:
         token=args.token,
         revision=args.revision,
         with_code=args.with_code,
+        onnx=args.onnx,
     )
     print(f"pushed {args.run_dir} → {url}")

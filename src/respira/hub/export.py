@@ -3,7 +3,8 @@
 The export holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (a default
 :class:`~respira.RespiraFeatureExtractor` one when the run has none), ``metrics.json`` (when the run has
 one) and ``README.md`` (the rendered model card). With ``with_code=True`` it also holds the model's code
-(:mod:`respira.hub.remote_code`), so plain transformers loads it with ``trust_remote_code=True``. Nothing
+(:mod:`respira.hub.remote_code`), so plain transformers loads it with ``trust_remote_code=True``, and with
+``onnx=True`` an ONNX export (:mod:`respira.hub.onnx`) that runs with onnxruntime alone. Nothing
 else is copied: no ``training_args.bin``, optimizer state or checkpoints, and nothing is ever unpickled.
 The folder is written under a temporary sibling name, checked to load with
 ``AutoModelForAudioClassification.from_pretrained`` and only then renamed into place, so an interrupted
@@ -18,6 +19,7 @@ from pathlib import Path
 from ..utils.files import staged_folder
 from .card_render import card_data_from_run_dir, render_model_card
 from .loading import check_model_folder
+from .onnx import ONNX_FILE, export_onnx
 from .remote_code import check_remote_code, remote_code_files, write_remote_code
 
 __all__ = ["EXPORTED_FILES", "export_model"]
@@ -56,6 +58,21 @@ def _not_empty(output_dir: Path) -> str:
     return (
         f"output folder {output_dir} exists and is not empty; pass overwrite=True (--overwrite) to replace it"
     )
+
+
+def _load_quietly(folder: Path):
+    """The exported classifier (for its ONNX export), without transformers' progress bar."""
+    from transformers.utils import logging as transformers_logging
+
+    from ..models import RespiraForAudioClassification
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        return RespiraForAudioClassification.from_pretrained(folder)
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 def _verify(folder: Path) -> None:
@@ -97,6 +114,7 @@ def export_model(
     model_id: str | None = None,
     verify: bool = True,
     with_code: bool = False,
+    onnx: bool = False,
 ) -> Path:
     """Write the Hub-ready model folder of ``run_dir`` to ``output_dir`` and return ``output_dir``.
 
@@ -113,6 +131,8 @@ def export_model(
             is self-contained (:func:`respira.hub.remote_code.check_remote_code`).
         with_code: ship the model's code and ``auto_map`` entries, so the folder also loads where
             respira is not installed (``trust_remote_code=True``); the card says so.
+        onnx: also write ``model.onnx`` (waveforms → probabilities, :func:`respira.hub.onnx.export_onnx`,
+            checked against the torch model with onnxruntime); the card says how to run it.
     """
     from ..models import RespiraConfig, RespiraFeatureExtractor
 
@@ -125,6 +145,7 @@ def export_model(
     if with_code:
         code = remote_code_files(_encoder_type(run_dir))
         card_data.remote_code, card_data.code_requirements = True, list(code.requirements)
+    card_data.onnx = onnx
     card = render_model_card(card_data)
 
     # A hidden sibling (same file system: the final rename is atomic), renamed into place when complete.
@@ -138,6 +159,8 @@ def export_model(
             config = RespiraConfig.from_pretrained(run_dir)
             RespiraFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(staging)
         card.save(staging / README)
+        if onnx:
+            export_onnx(_load_quietly(staging), staging / ONNX_FILE)
         if code is not None:
             write_remote_code(staging, code)
         if verify:

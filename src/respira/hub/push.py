@@ -29,11 +29,13 @@ def push_run(
     revision: str | None = None,
     commit_message: str | None = None,
     with_code: bool = True,
+    onnx: bool = False,
 ) -> str:
     """Export ``run_dir`` (see :func:`respira.hub.export_model`) and upload it to the model repo ``repo_id``.
 
     ``with_code`` (on by default): ship the model's code, so the published model also loads with plain
-    transformers and ``trust_remote_code=True`` where respira is not installed.
+    transformers and ``trust_remote_code=True`` where respira is not installed. ``onnx``: also upload
+    ``model.onnx`` (see :func:`respira.hub.onnx.export_onnx`).
 
     Creates the repository when needed (``private`` applies only then) and, for a ``revision`` other
     than ``main``, the branch. Returns the URL of the model repository. An unreachable Hub or offline mode
@@ -50,7 +52,7 @@ def push_run(
         raise _unreachable(endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
     with tempfile.TemporaryDirectory(prefix="respira-push-") as tmp:
         folder = export_model(
-            run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code
+            run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx
         )
         try:
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)

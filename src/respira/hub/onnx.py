@@ -1,0 +1,217 @@
+"""ONNX export of respira classifiers, and running the export with onnxruntime.
+
+:func:`export_onnx` writes ``model.onnx``: raw 16 kHz mono float32 waveforms ``input_values``
+``[batch, samples]`` (both dynamic) → ``probabilities`` ``[batch, labels]`` (softmax over the four
+classes, or the sigmoids of crackle and wheeze), with everything in between in the graph: the
+fixed-length policy, the featurizer (its plain-torch path, which ``torch.export`` traces), encoder,
+pooling and head. The rows of one batch share their length (the graph has no attention mask).
+The file's metadata holds ``id2label``, ``problem_type``, ``sampling_rate`` and, for multi-label
+models, ``decision_thresholds``, so onnxruntime alone needs nothing else.
+
+:class:`OnnxClassifier` runs such a file (from a folder or the Hub) for ``respira predict``.
+
+Exporting needs ``pip install respira[onnx]`` (onnx, onnxscript); running needs onnxruntime only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..labels import MULTI_LABEL
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraConfig, RespiraForAudioClassification
+
+__all__ = [
+    "INPUT_NAME",
+    "ONNX_FILE",
+    "OUTPUT_NAME",
+    "OnnxClassifier",
+    "WaveformsToProbabilities",
+    "export_onnx",
+    "load_onnx_model",
+]
+
+ONNX_FILE = "model.onnx"
+INPUT_NAME = "input_values"
+OUTPUT_NAME = "probabilities"
+PARITY_TOLERANCE = 1e-4
+"""Largest difference between onnxruntime's and torch's probabilities that an export accepts."""
+_MIN_SAMPLES = 2  # torch.export treats sizes 0 and 1 as special: the dynamic length starts at 2
+
+
+def _missing(package: str, extra: str) -> ImportError:
+    return ImportError(
+        f"{package} is not installed: pip install 'respira[{extra}]' (or pip install {package})"
+    )
+
+
+class WaveformsToProbabilities(nn.Module):
+    """A classifier as the ONNX graph sees it: waveforms ``[batch, samples]`` → probabilities."""
+
+    def __init__(self, model: RespiraForAudioClassification) -> None:
+        super().__init__()
+        self.model = model
+        self.multi_label = model.config.problem_type == MULTI_LABEL
+
+    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+        logits = self.model(input_values=input_values, return_dict=True).logits.float()
+        return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+
+
+def _metadata(config: RespiraConfig) -> dict[str, str]:
+    metadata = {
+        "id2label": json.dumps({int(k): v for k, v in config.id2label.items()}),
+        "problem_type": str(config.problem_type),
+        "sampling_rate": str(config.sampling_rate),
+        "input": f"{INPUT_NAME}: float32 [batch, samples], mono at {config.sampling_rate} Hz",
+        "output": f"{OUTPUT_NAME}: float32 [batch, labels]",
+    }
+    if config.problem_type == MULTI_LABEL:
+        metadata["decision_thresholds"] = json.dumps(list(config.decision_thresholds or [0.5, 0.5]))
+    return metadata
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """torch.onnx's notes that do not concern the user (optional torchvision ops, deprecations)."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        registration.setLevel(level)
+
+
+def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verify: bool = True) -> Path:
+    """Write ``model`` (on the CPU, in float32, in eval mode) as an ONNX graph to ``path``.
+
+    With ``verify`` (the default) the file is run with onnxruntime on random waveforms of two
+    lengths (shorter and longer than ``config.target_seconds``) and batch sizes; a difference from
+    torch's probabilities above :data:`PARITY_TOLERANCE` raises ``ValueError``.
+    """
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
+    except ImportError as error:
+        raise _missing(error.name or "onnx", "onnx") from None
+    import copy
+
+    path = Path(path)
+    wrapper = WaveformsToProbabilities(copy.deepcopy(model).float().cpu().eval()).eval()
+    example = 0.1 * torch.randn(
+        2, model.config.target_samples // 2 + 3, generator=torch.Generator().manual_seed(0)
+    )
+    dynamic = {INPUT_NAME: {0: torch.export.Dim("batch"), 1: torch.export.Dim("samples", min=_MIN_SAMPLES)}}
+    with torch.no_grad(), _quiet_exporter():
+        program = torch.onnx.export(
+            wrapper,
+            (example,),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_shapes=dynamic,
+            optimize=True,
+            verbose=False,
+        )
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, _metadata(model.config))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(proto, str(path))
+    if verify:
+        _check_parity(wrapper, path)
+    return path
+
+
+def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
+    session = _session(path)
+    target = wrapper.model.config.target_samples
+    generator = torch.Generator().manual_seed(1)
+    for batch, samples in ((1, max(target // 3, 400)), (3, target + target // 2)):
+        waveforms = 0.1 * torch.randn(batch, samples, generator=generator)
+        with torch.no_grad():
+            expected = wrapper(waveforms).numpy()
+        (got,) = session.run(None, {INPUT_NAME: waveforms.numpy()})
+        difference = float(np.abs(got - expected).max())
+        if not difference <= PARITY_TOLERANCE:
+            raise ValueError(
+                f"the ONNX export differs from the torch model by {difference:.2e} "
+                f"(> {PARITY_TOLERANCE:g}) on {batch} waveform(s) of {samples} samples"
+            )
+
+
+def _session(path: str | Path) -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise _missing("onnxruntime", "onnx") from None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxClassifier:
+    """A respira classifier exported to ONNX, run with onnxruntime (the ``respira predict --onnx`` model).
+
+    ``config`` is the model's :class:`~respira.RespiraConfig` (from the folder's ``config.json``).
+    """
+
+    def __init__(self, path: str | Path, config: RespiraConfig) -> None:
+        self.path = Path(path)
+        self.config = config
+        self.session = _session(self.path)
+
+    def predict_probabilities(self, waveforms: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """Probabilities ``[len(waveforms), labels]`` (float64) of mono waveforms at the model's rate.
+
+        Waveforms of equal length run together, ``batch_size`` at a time (the graph has no mask).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        result = np.zeros((len(waveforms), self.config.num_labels), dtype=np.float64)
+        by_length: dict[int, list[int]] = {}
+        for index, waveform in enumerate(waveforms):
+            by_length.setdefault(int(waveform.shape[0]), []).append(index)
+        for indices in by_length.values():
+            for first in range(0, len(indices), batch_size):
+                rows = indices[first : first + batch_size]
+                batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
+                (probabilities,) = self.session.run(None, {INPUT_NAME: batch})
+                result[rows] = probabilities
+        return result
+
+
+def load_onnx_model(name: str | Path) -> OnnxClassifier:
+    """The ``model.onnx`` of a folder or Hub id, with its ``config.json``.
+
+    Raises :class:`~respira.hub.loading.ModelLoadError` (one line) when there is none.
+    """
+    from ..models.respira import RespiraConfig
+    from .loading import ModelLoadError, check_model_folder
+
+    path = Path(name).expanduser()
+    if path.exists():
+        check_model_folder(path, weights=(ONNX_FILE,))
+        return OnnxClassifier(path / ONNX_FILE, RespiraConfig.from_pretrained(path))
+    from huggingface_hub import hf_hub_download
+
+    try:
+        onnx_path = hf_hub_download(str(name), ONNX_FILE)
+        config = RespiraConfig.from_pretrained(str(name))
+    except Exception as error:
+        message = " ".join(str(error).split())
+        raise ModelLoadError(f"cannot load {ONNX_FILE} of {name}: {message}") from None
+    return OnnxClassifier(onnx_path, config)

@@ -1,0 +1,235 @@
+"""ONNX export: raw waveforms → probabilities with onnxruntime alone, equal to the torch model.
+
+Parity (≤ 1e-4 on the probabilities) is checked on real ICBHI cycles of ../shared for the CNN and
+the real pretrained EfficientAT mn04, and on tiny random AST and BEATs configs; each export runs
+once per module (an export takes seconds to tens of seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.audio import read_audio
+from respira.cli import main
+from respira.data.text_files import read_annotations
+from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, export_onnx, load_onnx_model
+from respira.inference import predict_windows
+from respira.labels import MULTI_LABEL
+
+from ..models.tiny import _calibrate_batch_norm, tiny_model
+
+onnxruntime = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+RATE = 16000
+TOLERANCE = 1e-4
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def real_cycles(shared_icbhi: Path) -> list[np.ndarray]:
+    """The 4 shortest, 2 middle and 4 longest annotated cycles of the real sample, mono at 16 kHz:
+    shorter and longer than the models' fixed lengths, so both tiling and cropping run."""
+    spans = [
+        (wav, cycle.start, cycle.end)
+        for wav in sorted((shared_icbhi / "ICBHI_final_database").glob("*.wav"))
+        for cycle in read_annotations(wav.with_suffix(".txt"))
+    ]
+    spans.sort(key=lambda span: span[2] - span[1])
+    middle = len(spans) // 2
+    chosen = spans[:4] + spans[middle : middle + 2] + spans[-4:]
+    audio = {wav: read_audio(wav, RATE) for wav in {span[0] for span in chosen}}
+    cycles = [audio[wav][round(start * RATE) : round(end * RATE)] for wav, start, end in chosen]
+    lengths = [cycle.shape[0] / RATE for cycle in cycles]
+    assert min(lengths) < 1.0 and max(lengths) > 5.12, lengths
+    return cycles
+
+
+def torch_probabilities(model: RespiraForAudioClassification, waveforms: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        logits = model(input_values=torch.from_numpy(waveforms)).logits
+    return (logits.sigmoid() if model.config.problem_type == MULTI_LABEL else logits.softmax(-1)).numpy()
+
+
+def check_parity(model: RespiraForAudioClassification, path: Path, cycles: list[np.ndarray]) -> float:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for cycle in cycles:  # one at a time, each at its own length
+        (got,) = session.run(None, {INPUT_NAME: cycle[None]})
+        worst = max(worst, float(np.abs(got - torch_probabilities(model, cycle[None])).max()))
+    windows = np.stack([cycle[:RATE] for cycle in cycles if cycle.shape[0] >= RATE])  # a batch of 1 s windows
+    (got,) = session.run(None, {INPUT_NAME: windows})
+    worst = max(worst, float(np.abs(got - torch_probabilities(model, windows)).max()))
+    assert worst <= TOLERANCE, worst
+    return worst
+
+
+@pytest.fixture(scope="module")
+def efficientat(
+    shared_reference: Path, tmp_path_factory: pytest.TempPathFactory
+) -> RespiraForAudioClassification:
+    from respira.models.efficientat import convert_efficientat_checkpoint
+
+    folder = convert_efficientat_checkpoint(
+        shared_reference / "efficientat_mn04_as_mAP_432.pt", tmp_path_factory.mktemp("efficientat") / "mn04"
+    )
+    torch.manual_seed(0)
+    return RespiraForAudioClassification.from_encoder_pretrained(folder, target_seconds=5.12).eval()
+
+
+def test_cnn_parity_on_real_cycles(real_cycles: list[np.ndarray], tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = RespiraForAudioClassification(RespiraConfig(target_seconds=5.12))  # the paper's CNN
+    _calibrate_batch_norm(model)
+    model.eval()
+    path = export_onnx(model, tmp_path / ONNX_FILE)
+    check_parity(model, path, real_cycles)
+
+
+def test_pretrained_efficientat_parity_on_real_cycles(
+    efficientat: RespiraForAudioClassification, real_cycles: list[np.ndarray], tmp_path: Path
+) -> None:
+    path = export_onnx(efficientat, tmp_path / ONNX_FILE)
+    check_parity(efficientat, path, real_cycles)
+
+
+@pytest.mark.parametrize("family", ["ast", "beats"])
+def test_tiny_transformer_parity_on_real_cycles(family: str, real_cycles: list[np.ndarray], tmp_path: Path):
+    model = tiny_model(family, target_seconds=2.0)
+    path = export_onnx(model, tmp_path / ONNX_FILE)
+    check_parity(model, path, real_cycles)
+
+
+def test_multi_label_export_gives_sigmoids_and_metadata(
+    real_cycles: list[np.ndarray], tmp_path: Path
+) -> None:
+    model = tiny_model("cnn", target_seconds=1.0, problem_type=MULTI_LABEL, decision_thresholds=[0.4, 0.6])
+    path = export_onnx(model, tmp_path / ONNX_FILE)
+    check_parity(model, path, real_cycles[::3])
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [INPUT_NAME]
+    assert [o.name for o in session.get_outputs()] == [OUTPUT_NAME]
+    assert session.get_inputs()[0].shape[0] != 1 and isinstance(session.get_inputs()[0].shape[1], str)
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["id2label"]) == {"0": "crackle", "1": "wheeze"}
+    assert metadata["problem_type"] == MULTI_LABEL and metadata["sampling_rate"] == "16000"
+    assert json.loads(metadata["decision_thresholds"]) == [0.4, 0.6]
+
+
+# ------------------------------------------------------------------------------------- export, predict
+
+
+@pytest.fixture(scope="module")
+def onnx_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[RespiraForAudioClassification, Path]:
+    root = tmp_path_factory.mktemp("onnx_export")
+    model = tiny_model("cnn", target_seconds=1.0)
+    model.save_pretrained(root / "run")
+    RespiraFeatureExtractor().save_pretrained(root / "run")
+    assert main(["export", str(root / "run"), str(root / "export"), "--onnx", "--with_code"]) == 0
+    return model, root / "export"
+
+
+def test_export_writes_onnx_and_the_card_shows_three_ways(onnx_export) -> None:
+    from huggingface_hub import ModelCard
+
+    _, folder = onnx_export
+    assert (folder / ONNX_FILE).is_file() and (folder / "model.safetensors").is_file()
+    card = ModelCard.load(folder / "README.md")
+    assert "onnx" in card.data.tags and "custom_code" in card.data.tags
+    for heading in ("### 1. With respira", "### 2. With transformers alone", "### 3. With onnxruntime alone"):
+        assert heading in card.text
+    assert "onnxruntime.InferenceSession" in card.text
+
+
+def test_predict_runs_the_onnx_folder(
+    onnx_export, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model, folder = onnx_export
+    wave = (0.1 * np.random.default_rng(4).standard_normal(int(3.3 * RATE))).astype(np.float32)
+    sf.write(tmp_path / "rec.wav", wave, RATE, subtype="FLOAT")
+    expected = predict_windows(model, wave, window=1.0, hop=0.5)  # the last window is shorter
+    onnx_only = tmp_path / "onnx_only"  # model.onnx and config.json, no torch weights: ONNX by default
+    onnx_only.mkdir()
+    for name in (ONNX_FILE, "config.json"):
+        shutil.copyfile(folder / name, onnx_only / name)
+    for arguments in ([str(folder), "--onnx"], [str(onnx_only)]):
+        code = main(
+            [
+                "predict",
+                arguments[0],
+                str(tmp_path / "rec.wav"),
+                "--window",
+                "1",
+                "--hop",
+                "0.5",
+                *arguments[1:],
+            ]
+        )
+        assert code == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert len(rows) == len(expected)
+        for row, reference in zip(rows, expected, strict=True):
+            assert row["label"] == reference["label"]
+            for key in ("crackle", "wheeze", "p_normal", "p_both"):
+                assert row[key] == pytest.approx(reference[key], abs=TOLERANCE)
+    assert load_onnx_model(onnx_only).config.num_labels == 4
+
+
+NO_TORCH = r"""
+import importlib.abc, json, sys
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "respira", "transformers"):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, Refuse())
+import numpy as np, onnxruntime, soundfile, soxr
+
+session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+audio, rate = soundfile.read(sys.argv[2], dtype="float32", always_2d=True)
+cycle = soxr.resample(audio.mean(axis=1), rate, 16000).astype(np.float32)
+(probabilities,) = session.run(None, {"input_values": cycle[None]})
+labels = json.loads(session.get_modelmeta().custom_metadata_map["id2label"])
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "respira", "transformers"))
+result = {"probabilities": probabilities[0].tolist(), "labels": labels, "leaked": leaked}
+print("RESULT " + json.dumps(result))
+"""
+
+
+def test_the_card_recipe_runs_with_onnxruntime_alone(onnx_export, tmp_path: Path) -> None:
+    """The card's onnxruntime snippet, in a process where torch, transformers and respira cannot load."""
+    model, folder = onnx_export
+    rng = np.random.default_rng(5)
+    stereo = (0.1 * rng.standard_normal((int(1.4 * 44100), 2))).astype(np.float32)
+    sf.write(tmp_path / "stereo.wav", stereo, 44100, subtype="FLOAT")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TORCH, str(folder / ONNX_FILE), str(tmp_path / "stereo.wav")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert output["leaked"] == []
+    assert output["labels"] == {str(k): v for k, v in model.config.id2label.items()}
+    cycle = read_audio(tmp_path / "stereo.wav", RATE)
+    np.testing.assert_allclose(
+        output["probabilities"], torch_probabilities(model, cycle[None])[0], atol=TOLERANCE
+    )
