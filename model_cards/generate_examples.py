@@ -24,6 +24,7 @@ import torch
 
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.hub import card_data_from_run_dir, render_model_card
+from respira.hub.remote_code import remote_code_files
 from respira.labels import MULTI_LABEL
 from respira.models.encoders import get_encoder_spec
 from respira.run_record import (
@@ -120,6 +121,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     # the contrastive-embedding paper's CNN with the ADD auxiliary loss, 3 seeds
     "example_cnn_add": {
         "config": {"target_seconds": 5.12},
+        "published": "respira push RUN REPO --onnx",  # shipped code (push's default) and model.onnx
         "run": _synthetic_run(
             "cnn_add",
             ModelRecord(encoder="cnn", options={"target_seconds": 5.12}),
@@ -165,6 +167,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     # a frozen AST with an MLP head detecting crackles and wheezes (multi-label), thresholds tuned
     "example_ast_frozen_multilabel": {
         "config": AST_CONFIG,
+        "published": "respira push RUN REPO",  # shipped code (push's default), no ONNX
         "run": replace(
             _synthetic_run(
                 "ast_frozen_multilabel",
@@ -221,6 +224,10 @@ def render_example(name: str, example: dict[str, Any]) -> str:
         (run_dir / "trainer_state.json").write_text(json.dumps(example["state"], indent=2), encoding="utf-8")
         card_data = card_data_from_run_dir(run_dir)
         card_data.notes.append(NOTE)
+        # as `respira push` publishes it: with the model's code, and model.onnx when asked for
+        card_data.remote_code = True
+        card_data.code_requirements = list(remote_code_files(config.encoder_config.model_type).requirements)
+        card_data.onnx = "--onnx" in example["published"]
         return str(render_model_card(card_data))
 
 
