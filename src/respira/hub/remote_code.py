@@ -74,6 +74,10 @@ class RemoteCode:
 
 
 # --------------------------------------------------------------------------------------------- sources
+def _is_respira(module: str) -> bool:
+    return module == _ROOT_PACKAGE or module.startswith(_ROOT_PACKAGE + ".")
+
+
 def _source_file(module: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
@@ -90,7 +94,7 @@ def _target_module(module: str, node: ast.ImportFrom) -> str | None:
     """The respira module an import statement of ``module`` imports from (``None``: not respira's)."""
     if node.level == 0:
         name = node.module or ""
-        return name if name == _ROOT_PACKAGE or name.startswith(_ROOT_PACKAGE + ".") else None
+        return name if _is_respira(name) else None
     package = module.rsplit(".", 1)[0].split(".")  # the module's package (shipped modules are not packages)
     if node.level > len(package):
         raise ValueError(f"{module}: relative import beyond the top-level package")
@@ -106,9 +110,7 @@ def _respira_imports(module: str, tree: ast.Module) -> list[tuple[ast.stmt, str]
     """Every ``from <respira module> import ...`` in the tree (function-level ones too)."""
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(
-            alias.name == _ROOT_PACKAGE or alias.name.startswith(_ROOT_PACKAGE + ".") for alias in node.names
-        ):
+        if isinstance(node, ast.Import) and any(_is_respira(alias.name) for alias in node.names):
             raise ValueError(f"{module}: `import respira...` cannot be shipped; use `from ... import`")
         if isinstance(node, ast.ImportFrom):
             target = _target_module(module, node)
@@ -145,7 +147,7 @@ def _family_modules(model_type: str) -> list[str]:
     from .. import models  # noqa: F401  (registers respira's encoder families)
 
     config_class = CONFIG_MAPPING[model_type]
-    if not config_class.__module__.startswith(_ROOT_PACKAGE + "."):
+    if not _is_respira(config_class.__module__):
         return []
     return [config_class.__module__, MODEL_MAPPING[config_class].__module__]
 
@@ -247,10 +249,6 @@ def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> Rem
     extractor = {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
     _update_json(folder / "preprocessor_config.json", auto_map=extractor)
     return code
-
-
-def _is_respira(module: str) -> bool:
-    return module == _ROOT_PACKAGE or module.startswith(_ROOT_PACKAGE + ".")
 
 
 def _check_shipped_imports(folder: Path, name: str) -> None:
