@@ -15,6 +15,7 @@ from torch.export import Dim, export
 
 from respira.models.features.banded import Band, banded_matmul, plan_bands
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
+from respira.models.features.kernel_choice import runs_plain_path
 from respira.models.features.log_mel import LogMelSpectrogram
 
 
@@ -121,6 +122,15 @@ def test_inference_runs_the_kernel(transform: torch.nn.Module) -> None:
         transform(waveforms)  # no grad needed: the waveform does not require it
         with pytest.raises(AssertionError, match="plain path ran"):
             transform(waveforms, plain=True)
+
+
+def test_the_kernel_runs_for_cpu_inference_only() -> None:
+    waveforms = torch.zeros(2, 1000)
+    assert not runs_plain_path(waveforms)
+    assert runs_plain_path(waveforms.requires_grad_(True))
+    with torch.no_grad():
+        assert not runs_plain_path(waveforms)  # no gradient will be asked for
+    assert runs_plain_path(torch.zeros(2, 1000, device="meta"))  # not measured off the CPU
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ Two paths compute the same features:
   per-frame DC removal and pre-emphasis, window, ``torch.fft.rfft``, the power spectrum, a dense
   product with the mel banks, the log and the normalisation. It is differentiable and
   ``torch.export``-friendly (no preallocated buffers, no ``out=``), so it runs whenever gradients
-  must reach the waveform or the module is being compiled or exported.
+  must reach the waveform, the module is being compiled or exported, or the input is not on the
+  CPU (:mod:`.kernel_choice`).
 - The hand-written kernel (inference), about 3× faster on CPU (BENCHMARKS.md, "Featurizer"). Each
   step is exact, not an approximation of Kaldi's per-frame recipe:
 
@@ -43,6 +44,7 @@ from torch import nn
 
 from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
+from .kernel_choice import runs_plain_path
 from .mel_banks import kaldi_mel_banks
 
 WindowType = Literal["povey", "hanning", "hamming", "rectangular"]
@@ -174,9 +176,9 @@ class KaldiFbank(DerivedBuffers):
         return num_frames(num_samples, self.frame_length, self.frame_shift)
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` runs the plain path when
-        gradients must reach the waveform or the module is being compiled or exported, the kernel
-        otherwise; ``True``/``False`` forces one."""
+        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path with
+        :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
+        forces one."""
         if waveforms.dim() != 2:
             raise ValueError(f"expected waveforms of shape [batch, samples], got {tuple(waveforms.shape)}")
         if waveforms.shape[1] < self.frame_length:
@@ -186,7 +188,7 @@ class KaldiFbank(DerivedBuffers):
             )
         waveforms = waveforms.to(self.window.dtype)
         if plain is None:
-            plain = torch.compiler.is_compiling() or (torch.is_grad_enabled() and waveforms.requires_grad)
+            plain = runs_plain_path(waveforms)
         return self.forward_plain(waveforms) if plain else self._forward_kernel(waveforms)
 
     def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:

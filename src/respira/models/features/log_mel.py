@@ -4,8 +4,8 @@ Two paths compute the same features, as in :mod:`.kaldi_fbank`:
 
 - :meth:`LogMelSpectrogram.forward_plain`: ``torch.stft`` (centred, reflect-padded), the power
   spectrum, a dense product with the mel banks and the log. Differentiable and
-  ``torch.export``-friendly; it runs whenever gradients must reach the waveform or the module is
-  being compiled or exported.
+  ``torch.export``-friendly; it runs whenever gradients must reach the waveform, the module is
+  being compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
 - The hand-written kernel (inference), about 3× faster on CPU (BENCHMARKS.md, "Featurizer"): frames
   of the reflect-padded signal in cache-sized chunks through one reused buffer, the FFT's
   interleaved Re² and Im² multiplied with mel banks whose rows are stored twice, band by band
@@ -21,6 +21,7 @@ from transformers.audio_utils import mel_filter_bank
 
 from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
+from .kernel_choice import runs_plain_path
 
 
 class LogMelSpectrogram(DerivedBuffers):
@@ -83,12 +84,12 @@ class LogMelSpectrogram(DerivedBuffers):
         return num_samples // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` runs the plain path when
-        gradients must reach the waveform or the module is being compiled or exported, the kernel
-        otherwise; ``True``/``False`` forces one."""
+        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path with
+        :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
+        forces one."""
         waveforms = waveforms.to(self.window.dtype)
         if plain is None:
-            plain = torch.compiler.is_compiling() or (torch.is_grad_enabled() and waveforms.requires_grad)
+            plain = runs_plain_path(waveforms)
         return self.forward_plain(waveforms) if plain else self._forward_kernel(waveforms)
 
     def _pad_mode(self, samples: int) -> str:
