@@ -2,7 +2,7 @@
 
     python benchmarks/build_dataset.py [--shared ../shared/icbhi] [--repeats 3]
 
-Cases: the real 33-recording sample in ../shared (skipped when absent) and a synthetic corpus of
+Cases: the real recordings sample in ../shared (skipped when absent) and a synthetic corpus of
 ICBHI's full size (920 recordings, 6898 cycles with the published split and class counts, 5.4 h).
 For each, the floor (soundfile decode + soxr HQ
 resample to 16 kHz of every recording, nothing else) and the full build into a fresh cache
@@ -25,9 +25,9 @@ import datasets
 import soundfile as sf
 import soxr
 
-from respira.data import load_icbhi, make_synthetic_icbhi
+from respira.data import load_icbhi
 from respira.data.layout import locate_corpus
-from respira.data.synthetic import FULL_SIZE
+from respira.synthetic import FULL_SIZE, make_synthetic_icbhi
 
 RATE = 16000
 

@@ -81,7 +81,7 @@ def cycle_batch(shared: Path) -> tuple[np.ndarray, torch.Tensor, torch.Tensor, s
         cycles = read_cycles(shared / "ICBHI_final_database", 1, BATCH)
         source = f"real ICBHI cycles ({shared})"
     else:
-        from respira.data import make_synthetic_icbhi
+        from respira.synthetic import make_synthetic_icbhi
 
         with tempfile.TemporaryDirectory() as folder:
             corpus = make_synthetic_icbhi(Path(folder) / "icbhi", n_patients=12, seed=0)

@@ -41,9 +41,11 @@ import torch
 from transformers import ASTConfig
 
 from _machine import cpu_name, load_average
-from respira.data import load_icbhi, make_synthetic_icbhi
+from respira.data import load_icbhi
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.embeddings import compute_embeddings, with_embeddings
+from respira.models.encoders import get_encoder_spec
+from respira.synthetic import make_synthetic_icbhi
 
 CLASS_COUNTS = (3642, 1864, 886, 506)  # ICBHI 2017: normal, crackle, wheeze, both
 CYCLES = sum(CLASS_COUNTS)
@@ -165,7 +167,9 @@ def main() -> None:
     print(f"load average before timing (1/5/15 min): {load_average()}")
     torch.manual_seed(args.seed)
     ast = RespiraForAudioClassification(ast_config())
-    cnn_config = RespiraConfig(encoder_config={"model_type": "respira_cnn"}, target_seconds=5.12)
+    cnn_config = RespiraConfig(
+        encoder_config={"model_type": get_encoder_spec("cnn").model_type}, target_seconds=5.12
+    )
     cnn = RespiraForAudioClassification(cnn_config)
     x, y = structured_embeddings(args.seed)
     x_held, y_held = structured_embeddings(args.seed + 1, scale=0.2)

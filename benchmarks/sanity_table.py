@@ -7,7 +7,7 @@ about full ICBHI (tiny data, a few epochs, no tuning). Corpora:
 
 * ``synthetic``: ``make_synthetic_icbhi(n_patients=12, seed=0)``, official split with a quarter of
   the training patients carved out for validation; cycles brought to 3 s.
-* ``real``: the 33-recording sample in ``../shared/icbhi`` (8 patients; skipped when absent), cycles
+* ``real``: the recordings sample in ``../shared/icbhi`` (its size is counted; skipped when absent), cycles
   brought to 4 s (``--real_seconds``; 5.12 s, the paper's CNN input, costs 28 % more compute). First
   choice: a patient-wise 60/20/20 split stratified by chest location; when that cannot keep every
   class in every part (``SplitError``) the official split is used with a patient-disjoint validation
@@ -45,11 +45,12 @@ import datasets
 import transformers
 
 from _machine import cpu_name, load_average
-from respira.data import load_icbhi, make_synthetic_icbhi
+from respira.data import load_icbhi
 from respira.data.errors import SplitError
-from respira.models import RespiraConfig
+from respira.synthetic import make_synthetic_icbhi
+from respira.training.datasets import build_datasets
 from respira.training.recipe import parse_recipe, parse_seeds
-from respira.training.run import build_datasets, run_seed, summarize_seeds
+from respira.training.seeds import run_seed, summarize_seeds
 
 COMMON: dict[str, Any] = {
     "encoder": "cnn",
@@ -156,12 +157,13 @@ def train(
     with contextlib.redirect_stdout(log), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model_args, data_args, run_args, training_args = parse_recipe(None, [], **options)
-        splits = build_datasets(data_args, RespiraConfig().sampling_rate)
+        splits = build_datasets(data_args)
         for seed in parse_seeds(run_args.seeds, training_args.seed):
-            _, score, per_seed[seed] = run_seed(
+            outcome = run_seed(
                 model_args, data_args, run_args, training_args, splits, seed, folder / f"seed_{seed}"
             )
-            validation.append(score)
+            per_seed[seed] = outcome.test
+            validation.append(outcome.validation_score)
     (folder / "log.txt").write_text(log.getvalue())
     return summarize_seeds(per_seed), validation, time.perf_counter() - started
 
@@ -221,7 +223,9 @@ def main() -> None:
                     print(f"\n(real sample skipped: {args.shared} not found)")
                     continue
                 data, text = real_split(args.shared, cache)
-                label = "real sample (33 rec., 8 patients)"
+                stems = [p.stem for p in (args.shared / "ICBHI_final_database").glob("*.txt")]
+                patients = len({stem.split("_")[0] for stem in stems})
+                label = f"real sample ({len(stems)} rec., {patients} patients)"
                 corpora.append((label, args.shared, data, args.real_seconds, text))
             else:
                 parser.error(f"unknown corpus {corpus!r}")

@@ -44,23 +44,26 @@ import torch
 from transformers import ASTConfig, PrinterCallback, TrainerCallback
 
 from _machine import cpu_name, load_average
-from respira.data import load_icbhi, make_synthetic_icbhi
+from respira.data import load_icbhi
 from respira.losses import ADDLoss
 from respira.models import RespiraConfig, RespiraForAudioClassification
+from respira.models.encoders import get_encoder_spec
+from respira.synthetic import make_synthetic_icbhi
 from respira.training import AudioCollator, RespiraTrainer, RespiraTrainingArguments
 
 LEARNING_RATE = 1e-3
 MAX_GRAD_NORM = 1.0
 ADD_WEIGHT = 0.2
 TARGET_SECONDS = 5.12
+CNN = get_encoder_spec("cnn").model_type
 
 
 def model_config(name: str) -> RespiraConfig:
     if name == "cnn":  # the contrastive-embedding paper's CNN, [32, 64, 128, 256] channels, 64 × 320 input
-        return RespiraConfig(encoder_config={"model_type": "respira_cnn"}, target_seconds=TARGET_SECONDS)
+        return RespiraConfig(encoder_config={"model_type": CNN}, target_seconds=TARGET_SECONDS)
     if name == "cnn_micro":  # channels [4, 4, 8, 8]: little compute, so per-step overhead shows
         return RespiraConfig(
-            encoder_config={"model_type": "respira_cnn", "channels": [4, 4, 8, 8]},
+            encoder_config={"model_type": CNN, "channels": [4, 4, 8, 8]},
             target_seconds=TARGET_SECONDS,
         )
     if name == "ast_tiny":  # a 4-layer, 192-wide AST on its own 510 frames (patches 16, stride 10)

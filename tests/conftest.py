@@ -24,7 +24,7 @@ def _datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture(scope="session")
 def synthetic_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic corpus in the official layout; read-only, copy it before changing files."""
-    from respira.data import make_synthetic_icbhi
+    from respira.synthetic import make_synthetic_icbhi
 
     return make_synthetic_icbhi(tmp_path_factory.mktemp("synthetic") / "icbhi", n_patients=12, seed=0)
 

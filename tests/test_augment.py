@@ -1,4 +1,4 @@
-"""Tests for respira.training.augment: waveform augmentations, same-label concatenation, mixup."""
+"""Tests for respira.training.augment: waveform augmentations, same-label concatenation, mixup, Patch-Mix."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from respira.training.augment import (
     TimeShift,
     TimeStretch,
     WhiteNoise,
+    apply_patch_mix,
     build_augmentation,
     concat_same_label,
     mixup,
+    patch_mix_plan,
     phase_vocoder,
 )
 
@@ -334,3 +336,26 @@ def test_build_augmentation_errors() -> None:
         build_augmentation({"time_stretch": {"rate": [0, 1.2]}})
     with pytest.raises(ValueError, match="semitones"):
         build_augmentation({"pitch_shift": {"semitones": 2}})
+
+
+def test_patch_mix_plan_and_apply() -> None:
+    permutation, mask, lam = patch_mix_plan(6, 50, generator=torch.Generator().manual_seed(0))
+    assert sorted(permutation.tolist()) == list(range(6))
+    assert mask.dtype == torch.bool and mask.shape == (50,)
+    assert lam == mask.sum().item() / 50
+    again = patch_mix_plan(6, 50, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again[0], permutation) and torch.equal(again[1], mask) and again[2] == lam
+    lams = [
+        patch_mix_plan(4, 10, generator=torch.Generator().manual_seed(s), alpha=0.5)[2] for s in range(20)
+    ]
+    assert all(0 <= value <= 1 and value * 10 == round(value * 10) for value in lams)
+
+    patches = torch.randn(6, 50, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    mixed = apply_patch_mix(patches, permutation, mask)
+    assert torch.equal(mixed[:, mask], patches[permutation][:, mask])
+    assert torch.equal(mixed[:, ~mask], patches[:, ~mask])
+    per_sample = torch.rand(6, 50, generator=torch.Generator().manual_seed(1)) < 0.3
+    mixed = apply_patch_mix(patches, permutation, per_sample)
+    for i in range(6):
+        assert torch.equal(mixed[i, per_sample[i]], patches[permutation[i], per_sample[i]])
+        assert torch.equal(mixed[i, ~per_sample[i]], patches[i, ~per_sample[i]])

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from respira.audio import read_audio
 from respira.data import (
-    CLASS_NAMES,
     ICBHI,
     ICBHIFormatError,
     PartialCorpusWarning,
@@ -20,7 +20,7 @@ from respira.data import (
     load_icbhi,
     read_icbhi_index,
 )
-from respira.data.audio import load_recording
+from respira.labels import CLASS_NAMES
 
 RATE = 16000
 
@@ -69,7 +69,7 @@ def test_cycles_are_cut_from_the_resampled_recording(
 ) -> None:
     part = built["test"]
     recording = part[0]["recording"]
-    signal = load_recording(synthetic_corpus / "ICBHI_final_database" / f"{recording}.wav", RATE)
+    signal = read_audio(synthetic_corpus / "ICBHI_final_database" / f"{recording}.wav", RATE)
     for row in (i for i in range(len(part)) if part[i]["recording"] == recording):
         example = part[row]
         start, end = round(example["start"] * RATE), round(example["end"] * RATE)
@@ -119,7 +119,7 @@ def test_recordings_config_lists_cycles(synthetic_corpus: Path, tmp_path: Path) 
     assert [c["start"] for c in example["cycles"]] == expected["start"].tolist()
     assert [CLASS_NAMES[c["label"]] for c in example["cycles"]] == expected["label"].tolist()
     wav = synthetic_corpus / "ICBHI_final_database" / f"{example['recording']}.wav"
-    np.testing.assert_array_equal(_samples(example), load_recording(wav, RATE))
+    np.testing.assert_array_equal(_samples(example), read_audio(wav, RATE))
 
 
 def test_cache_is_reused_for_the_same_inputs_and_options(corpus_copy: Path, tmp_path: Path) -> None:
@@ -189,11 +189,11 @@ def test_stereo_recordings_are_down_mixed(corpus_copy: Path, tmp_path: Path) -> 
     sf.write(wav, np.stack([mono, np.zeros_like(mono)], axis=1), rate, subtype="FLOAT")
     dataset = load_icbhi(corpus_copy, config_name="recordings", cache_dir=tmp_path)
     example = next(e for part in dataset.values() for e in part if e["recording"] == wav.stem)
-    expected = load_recording(wav, RATE)
+    expected = read_audio(wav, RATE)
     np.testing.assert_allclose(_samples(example), expected, atol=1e-6)
     single = np.asarray(mono / 2, dtype=np.float32)
     sf.write(wav, single, rate, subtype="FLOAT")
-    np.testing.assert_allclose(load_recording(wav, RATE), expected, atol=1e-6)
+    np.testing.assert_allclose(read_audio(wav, RATE), expected, atol=1e-6)
 
 
 def _last_annotation_line(corpus: Path, wav: Path) -> tuple[Path, int, list[str]]:

@@ -17,19 +17,17 @@ import soxr
 import torch
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.audio import AudioReadError, read_audio
 from respira.cli import main
-from respira.data.corpus import CLASS_NAMES
 from respira.data.text_files import read_annotations
+from respira.hub.loading import ModelLoadError, load_model
 from respira.inference import (
-    AudioReadError,
-    ModelLoadError,
-    load_model,
     predict_cycles,
     predict_files,
     predict_windows,
-    read_audio,
     window_starts,
 )
+from respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.reports import pca_2d, plot_confusion_matrix, plot_embedding_projection, plot_training_curves
 
 RATE = 16000
@@ -182,11 +180,9 @@ def test_one_sample_recordings_give_one_row(model: RespiraForAudioClassification
 
 
 def test_multi_label_rows_use_the_config_thresholds(tmp_path: Path) -> None:
-    folder = _save_tiny_model(
-        tmp_path / "multi", problem_type="multi_label_classification", decision_thresholds=[0.3, 0.7]
-    )
+    folder = _save_tiny_model(tmp_path / "multi", problem_type=MULTI_LABEL, decision_thresholds=[0.3, 0.7])
     multi, config = load_model(folder, device="cpu")
-    assert config.problem_type == "multi_label_classification"
+    assert config.problem_type == MULTI_LABEL
     waveform = np.random.default_rng(1).normal(scale=0.1, size=RATE * 7).astype(np.float32)
     rows = predict_windows(multi, waveform)
     assert len(rows) == 3

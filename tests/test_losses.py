@@ -1,4 +1,4 @@
-"""Tests for respira.losses: formulas against float64 double-loop references, edge cases, the sampler,
+"""Tests for respira.losses: formulas against float64 double-loop references, edge cases, the batch layout,
 and the global-batch equivalence under torch.distributed (2 CPU processes, gloo)."""
 
 from __future__ import annotations
@@ -19,22 +19,19 @@ import torch.distributed as dist
 from respira.losses import (
     AUXILIARY_LOSSES,
     ADDLoss,
-    ContrastiveTupleBatchSampler,
     ContrastiveTupleLoss,
     MetadataContrastiveLoss,
     PatchMixContrastiveLoss,
     SupConLoss,
-    add_properties,
-    apply_patch_mix,
     build_auxiliary_loss,
     contrastive_tuple_loss,
     gather_labels,
     gather_with_grad,
     global_batch_indices,
     label_kind,
-    patch_mix_plan,
     same_label_mask,
 )
+from respira.training.samplers import ContrastiveTupleBatchSampler
 
 F64 = torch.float64
 
@@ -286,18 +283,6 @@ def test_add_soft_form_degenerate():
     assert module.last_components["add_skipped_pairs"] == 1.0
 
 
-def test_add_properties_on_constructed_example():
-    angle = torch.tensor([0.0, 60.0, 90.0], dtype=F64) * math.pi / 180
-    z = torch.stack([angle.cos(), angle.sin()], dim=1) * torch.tensor([[1.0], [2.0], [0.5]])
-    properties = add_properties(z, torch.tensor([[1, 0], [1, 0], [0, 1]]), chunk_size=2)
-    inter = [1.0, 1.0 - math.cos(math.pi / 6)]
-    assert properties["intra_mean"] == pytest.approx(0.5)
-    assert properties["intra_cv"] == pytest.approx(0.0, abs=1e-12)
-    assert properties["inter_mean"] == pytest.approx(statistics.fmean(inter))
-    assert properties["inter_cv"] == pytest.approx(statistics.pstdev(inter) / statistics.fmean(inter))
-    assert math.isnan(add_properties(z, torch.tensor([0, 1, 2]))["intra_mean"])
-
-
 # --------------------------------------------------------------------------------------------------
 # SupCon and the metadata-negatives loss
 # --------------------------------------------------------------------------------------------------
@@ -411,32 +396,6 @@ def test_contrastive_tuple_sampling_with_replacement_and_skips():
         module(z, torch.tensor([0, 1, 1, 2, 3, 1, 1, 1, 2, 3]))
 
 
-def test_contrastive_tuple_sampler():
-    labels = [0, 1, 1, 2, 0, 0, 3, 1, 2, 0, 1, 0, 2, 1]  # class 3 has a single item
-    sampler = ContrastiveTupleBatchSampler(labels, batch_size=4, seed=11)
-    assert len(sampler) == 3 and sampler.batch_size == 8
-    batches = list(sampler)
-    assert len(batches) == 3
-    anchors = []
-    for batch in batches:
-        assert len(batch) == 8
-        for anchor, positive in zip(batch[:4], batch[4:], strict=True):
-            assert labels[anchor] == labels[positive]
-            assert positive != anchor or labels.count(labels[anchor]) == 1
-        anchors += batch[:4]
-    assert len(set(anchors)) == 12  # anchors are a permutation
-    assert list(sampler) == batches  # same epoch, same batches
-    sampler.set_epoch(1)
-    assert list(sampler) != batches
-    sampler.set_epoch(0)
-    assert list(sampler) == batches
-    last = ContrastiveTupleBatchSampler(labels, batch_size=4, seed=11, drop_last=False)
-    assert len(last) == 4 and [len(b) for b in last] == [8, 8, 8, 4]
-    flags = [(0, 0), (1, 0), (1, 1), (1, 0), (0, 0), (1, 1)]
-    for batch in ContrastiveTupleBatchSampler(flags, batch_size=3):
-        assert [flags[i] for i in batch[:3]] == [flags[i] for i in batch[3:]]
-
-
 def test_sampler_batches_feed_the_loss():
     labels = torch.tensor([0, 1, 2, 3] * 6)
     z = random_embeddings(24, 8, seed=8)
@@ -451,29 +410,6 @@ def test_sampler_batches_feed_the_loss():
 # --------------------------------------------------------------------------------------------------
 # Patch-Mix
 # --------------------------------------------------------------------------------------------------
-def test_patch_mix_plan_and_apply():
-    permutation, mask, lam = patch_mix_plan(6, 50, generator=torch.Generator().manual_seed(0))
-    assert sorted(permutation.tolist()) == list(range(6))
-    assert mask.dtype == torch.bool and mask.shape == (50,)
-    assert lam == mask.sum().item() / 50
-    again = patch_mix_plan(6, 50, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(again[0], permutation) and torch.equal(again[1], mask) and again[2] == lam
-    lams = [
-        patch_mix_plan(4, 10, generator=torch.Generator().manual_seed(s), alpha=0.5)[2] for s in range(20)
-    ]
-    assert all(0 <= value <= 1 and value * 10 == round(value * 10) for value in lams)
-
-    patches = random_embeddings(6, 50, 3, seed=9)
-    mixed = apply_patch_mix(patches, permutation, mask)
-    assert torch.equal(mixed[:, mask], patches[permutation][:, mask])
-    assert torch.equal(mixed[:, ~mask], patches[:, ~mask])
-    per_sample = torch.rand(6, 50, generator=torch.Generator().manual_seed(1)) < 0.3
-    mixed = apply_patch_mix(patches, permutation, per_sample)
-    for i in range(6):
-        assert torch.equal(mixed[i, per_sample[i]], patches[permutation[i], per_sample[i]])
-        assert torch.equal(mixed[i, ~per_sample[i]], patches[i, ~per_sample[i]])
-
-
 def test_patch_mix_loss_matches_reference_and_detaches_originals():
     mixed = random_embeddings(6, 4, seed=10).requires_grad_(True)
     original = random_embeddings(6, 4, seed=11).requires_grad_(True)

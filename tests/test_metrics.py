@@ -13,14 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from respira.data.corpus import CLASS_NAMES, cycle_label
+from respira.labels import CLASS_NAMES, classes_to_flags
 from respira.metrics import (
     ICBHI_METRIC_PATH,
     UndefinedMetricWarning,
-    classes_to_flags,
     compute_metrics,
     confusion_matrix,
-    flags_to_classes,
     icbhi_scores,
     icbhi_scores_from_confusion,
     make_compute_metrics,
@@ -400,23 +398,8 @@ def test_per_patient_errors_and_undefined() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Multi-label mapping and thresholds
+# Multi-label scores and thresholds (the flags ⇄ classes mapping: tests/test_labels.py)
 # ---------------------------------------------------------------------------------------------------
-
-
-def test_flags_to_classes_table() -> None:
-    table = {(0, 0): 0, (1, 0): 1, (0, 1): 2, (1, 1): 3}
-    for (crackle, wheeze), index in table.items():
-        assert flags_to_classes(crackle, wheeze) == index
-        assert CLASS_NAMES[index] == cycle_label(crackle, wheeze)
-        np.testing.assert_array_equal(classes_to_flags([index]), [[crackle, wheeze]])
-    crackles, wheezes = np.array([0, 1, 0, 1]), np.array([0, 0, 1, 1])
-    np.testing.assert_array_equal(flags_to_classes(crackles, wheezes), [0, 1, 2, 3])
-    np.testing.assert_array_equal(flags_to_classes(crackles.astype(bool), wheezes.astype(bool)), [0, 1, 2, 3])
-    with pytest.raises(ValueError, match="2"):
-        flags_to_classes(2, 0)
-    with pytest.raises(ValueError, match="4"):
-        classes_to_flags([0, 4])
 
 
 # probabilities of 4 cycles; targets crackle, both, normal, normal

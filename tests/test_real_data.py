@@ -1,8 +1,14 @@
-"""Real ICBHI files from ../shared: published counts, the 33-recording sample, both metadata releases."""
+"""Real ICBHI files from ../shared: published counts, the recordings sample, both metadata releases.
+
+The sample in ``../shared/icbhi/ICBHI_final_database`` grows from time to time: every expected count
+about it is counted here from its files (``.wav``/``.txt`` pairs, annotation lines, split entries),
+independently of respira's reader.
+"""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -92,20 +98,53 @@ def test_kaggle_and_official_metadata_agree(
     assert patient_223["sex"].isna().all()
 
 
+@dataclass(frozen=True)
+class SampleFacts:
+    """What the sample folder holds, counted straight from its files."""
+
+    recordings: frozenset[str]  # stems with both a .wav and a .txt holding at least one cycle
+    cycles: int  # non-empty annotation lines of those recordings
+    patients: int
+    unmatched_split_entries: int  # split-file lines naming a recording (on 4 fields) not in the folder
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.strip()]
+
+
 @pytest.fixture(scope="module")
-def real_sample(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFactory):
-    with pytest.warns(PartialCorpusWarning, match="887 split entries"):
+def sample_facts(shared_icbhi: Path) -> SampleFacts:
+    folder = shared_icbhi / "ICBHI_final_database"
+    pairs = {p.stem for p in folder.glob("*.wav")} & {p.stem for p in folder.glob("*.txt")}
+    lines = {stem: _lines(folder / f"{stem}.txt") for stem in pairs}
+    recordings = frozenset(stem for stem, rows in lines.items() if rows)
+    keys = {tuple(path.stem.split("_")[:4]) for path in folder.glob("*.txt")}
+    entries = [line.split()[0] for line in _lines(shared_icbhi / "ICBHI_challenge_train_test.txt")]
+    return SampleFacts(
+        recordings=recordings,
+        cycles=sum(len(lines[stem]) for stem in recordings),
+        patients=len({stem.split("_")[0] for stem in recordings}),
+        unmatched_split_entries=sum(tuple(entry.split("_")[:4]) not in keys for entry in entries),
+    )
+
+
+@pytest.fixture(scope="module")
+def real_sample(shared_icbhi: Path, sample_facts: SampleFacts, tmp_path_factory: pytest.TempPathFactory):
+    with pytest.warns(PartialCorpusWarning, match=f"{sample_facts.unmatched_split_entries} split entries"):
         return load_icbhi(shared_icbhi, cache_dir=tmp_path_factory.mktemp("real_cache"))
 
 
-def test_the_33_real_recordings_build(real_sample, shared_icbhi: Path) -> None:
-    assert sum(len(part) for part in real_sample.values()) == 325
+def test_the_real_sample_builds(real_sample, sample_facts: SampleFacts) -> None:
+    assert sum(len(part) for part in real_sample.values()) == sample_facts.cycles
     recordings = {r for part in real_sample.values() for r in part["recording"]}
-    assert len(recordings) == 33
+    assert recordings == sample_facts.recordings
+    assert len({r.split("_")[0] for r in recordings}) == sample_facts.patients
     assert {r.split("_")[4] for r in recordings} == {"Meditron", "LittC2SE", "Litt3200", "AKGC417L"}
 
 
-def test_every_real_cycle_has_its_exact_length(real_sample, shared_icbhi: Path) -> None:
+def test_every_real_cycle_has_its_exact_length(
+    real_sample, shared_icbhi: Path, sample_facts: SampleFacts
+) -> None:
     checked = clipped = 0
     for part in real_sample.values():
         for example in part:
@@ -118,7 +157,7 @@ def test_every_real_cycle_has_its_exact_length(real_sample, shared_icbhi: Path) 
             else:
                 assert abs(length - round((example["end"] - example["start"]) * RATE)) <= 1
             checked += 1
-    assert checked == 325
+    assert checked == sample_facts.cycles
     assert clipped < 5
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from respira.data.corpus import CHEST_LOCATIONS, CLASS_NAMES
+from respira.data.corpus import CHEST_LOCATIONS
 from respira.data.errors import SplitError
 from respira.data.splits import VALIDATION, carve_validation, patient_split
+from respira.labels import CLASS_NAMES
 
 SIXTY_TWENTY_TWENTY = {"train": 0.6, "validation": 0.2, "test": 0.2}
 

@@ -12,17 +12,16 @@ import pytest
 import soundfile as sf
 from scipy import signal, stats
 
-from respira.data import synthetic
+from respira.data import SYNTHETIC_MARKER, is_synthetic_corpus
 from respira.data.corpus import (
-    CLASS_NAMES,
     DEVICES,
     DIAGNOSES,
     NUM_RECORDINGS,
     OFFICIAL_CLASS_COUNTS,
     RecordingName,
-    cycle_label,
 )
-from respira.data.synthetic import crackle_transients, make_synthetic_icbhi, wheeze_tone
+from respira.labels import CLASS_NAMES, cycle_label
+from respira.synthetic import FULL_SIZE, crackle_transients, make_synthetic_icbhi, plan, wheeze_tone, writer
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
 DIAGNOSIS_FILE = "ICBHI_Challenge_diagnosis.txt"
@@ -99,6 +98,13 @@ def test_layout_split_file_and_names(corpus: Path) -> None:
     assert len({n.chest_location for n in names}) >= 4
     assert min(n.patient_id for n in names) == 101
     assert len({n.patient_id for n in names}) == 12
+
+
+def test_the_corpus_is_marked_synthetic(corpus: Path, tmp_path: Path) -> None:
+    assert SYNTHETIC_MARKER == "SYNTHETIC_CORPUS.txt"
+    assert "respira.synthetic.make_synthetic_icbhi" in (corpus / SYNTHETIC_MARKER).read_text()
+    assert is_synthetic_corpus(corpus) and is_synthetic_corpus(str(corpus))
+    assert not is_synthetic_corpus(tmp_path) and not is_synthetic_corpus(None)
 
 
 def test_diagnosis_and_demographic_files(corpus: Path) -> None:
@@ -291,7 +297,7 @@ def test_failure_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytes
             raise OSError("disk full")
         sf.write(path, audio, sample_rate, subtype=subtype)
 
-    monkeypatch.setattr(synthetic, "_write_wav", failing_writer)
+    monkeypatch.setattr(writer, "_write_wav", failing_writer)
     with pytest.raises(OSError, match="disk full"):
         make_synthetic_icbhi(tmp_path / "c", n_patients=6, **FAST)
     assert len(calls) == 3
@@ -301,7 +307,7 @@ def test_failure_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytes
     previous = make_synthetic_icbhi(tmp_path / "c", n_patients=6, seed=1, **FAST)
     digest = tree_digest(previous)
     calls.clear()
-    monkeypatch.setattr(synthetic, "_write_wav", failing_writer)
+    monkeypatch.setattr(writer, "_write_wav", failing_writer)
     with pytest.raises(OSError, match="disk full"):
         make_synthetic_icbhi(tmp_path / "c", n_patients=6, seed=2, overwrite=True, **FAST)
     assert tree_digest(tmp_path / "c") == digest  # the previous corpus is untouched
@@ -310,7 +316,7 @@ def test_failure_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytes
 
 def test_icbhi_counts_plan_reproduces_the_published_counts() -> None:
     # the plan only (no audio): writing the 5.3 h corpus would take too long for the unit tests
-    _, recordings = synthetic._plan_corpus(
+    _, recordings = plan.plan_corpus(
         3,
         n_patients=126,
         recordings_per_patient=(1, 3),
@@ -326,6 +332,6 @@ def test_icbhi_counts_plan_reproduces_the_published_counts() -> None:
         found = np.bincount(labels, minlength=len(CLASS_NAMES))
         assert dict(zip(CLASS_NAMES, found.tolist(), strict=True)) == expected
     assert all(4 <= len(r.labels) <= 11 for r in recordings)
-    assert synthetic.FULL_SIZE["icbhi_counts"] is True
+    assert FULL_SIZE["icbhi_counts"] is True
     with pytest.raises(ValueError, match="icbhi_counts"):
         make_synthetic_icbhi("unused", icbhi_counts=True, n_recordings=100)

@@ -2,7 +2,8 @@
 
 Typical use::
 
-    from respira.inference import load_model, predict_files
+    from respira.hub import load_model
+    from respira.inference import predict_files
 
     model, config = load_model("my_model")          # a local folder or a Hub id
     rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
@@ -21,9 +22,10 @@ Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are 
 crackle, wheeze only: wheeze, both flags: both). The thresholds come from the config's
 ``decision_thresholds`` (``[crackle, wheeze]``, tuned on validation data) when present, else 0.5.
 
-Audio files of any rate and channel count are read block by block, down-mixed to mono and resampled
-(soxr, high quality) to the model's rate, so even hour-long recordings need little more memory than
-their 16 kHz mono signal; windows are cut and run through the model in batches.
+Audio files of any rate and channel count are read by :func:`respira.audio.read_audio`: block by
+block, down-mixed to mono and resampled (soxr, high quality) to the model's rate, so even hour-long
+recordings need little more memory than their 16 kHz mono signal; windows are cut and run through
+the model in batches.
 """
 
 from __future__ import annotations
@@ -34,267 +36,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soundfile as sf
-import soxr
 import torch
 
-from .data.corpus import CLASS_NAMES, cycle_label
-from .metrics.multilabel import LABEL_NAMES, flags_to_classes
+from .audio import as_waveform, pad_batch, read_audio
+from .labels import CLASS_NAMES, MULTI_LABEL_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label, flags_to_classes
 
 if TYPE_CHECKING:
     from .models.respira import RespiraConfig, RespiraForAudioClassification
 
 __all__ = [
-    "AudioReadError",
-    "ModelLoadError",
     "decision_thresholds",
-    "load_model",
     "predict_cycles",
     "predict_files",
     "predict_windows",
-    "read_audio",
     "window_starts",
 ]
 
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
-WEIGHT_FILES: tuple[str, ...] = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
 DEFAULT_BATCH_SIZE = 32
-_READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
-
-
-class ModelLoadError(OSError):
-    """A model cannot be loaded; the one-line message says why and what to do."""
-
-
-class AudioReadError(ValueError):
-    """An audio file cannot be read; the message starts with the file's path."""
-
-    def __init__(self, path: str | Path, message: str) -> None:
-        self.path = Path(path)
-        super().__init__(f"{self.path}: {message}")
-
-
-# --------------------------------------------------------------------------------------------- model
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _hub_error_kind(error: BaseException) -> str:
-    """``"missing"`` when the Hub said the repository (or revision) does not exist, else ``"unreachable"``."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, GatedRepoError):
-            return "gated"
-        if isinstance(current, (RepositoryNotFoundError, RevisionNotFoundError)):
-            return "missing"
-        current = current.__cause__ or current.__context__
-    return "unreachable"
-
-
-def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
-    model_type = config_dict.get("model_type")
-    if model_type != "respira":
-        raise ModelLoadError(
-            f"{name} is not a respira model (its config.json has model_type {model_type!r}, expected "
-            "'respira'); train one with respira or wrap an encoder with "
-            "RespiraForAudioClassification.from_encoder_pretrained"
-        )
-
-
-def _check_labels(config: RespiraConfig, name: str) -> None:
-    labels = [config.id2label[index] for index in range(config.num_labels)]
-    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else LABEL_NAMES
-    if sorted(labels) != sorted(expected):
-        raise ModelLoadError(
-            f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "
-            f"{list(expected)}"
-        )
-
-
-def load_model(
-    model: str | Path, *, device: str | torch.device | None = None
-) -> tuple[RespiraForAudioClassification, RespiraConfig]:
-    """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``.
-
-    ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
-    for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
-    unreachable, missing or gated), or a model that is not a respira classifier.
-    """
-    from transformers.utils import logging as transformers_logging
-
-    progress_bars = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in command output
-    try:
-        loaded = _load(str(model))
-    finally:
-        if progress_bars:
-            transformers_logging.enable_progress_bar()
-    config = loaded.config
-    _check_labels(config, str(model))
-    loaded.eval().to(torch.device(device) if device is not None else _default_device())
-    return loaded, config
-
-
-def _load(name: str) -> RespiraForAudioClassification:
-    """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
-    from transformers import PreTrainedConfig
-
-    from .models.respira import RespiraForAudioClassification
-
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelLoadError(f"{path} is a file; pass the model folder (config.json + model.safetensors)")
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"not a model folder (no config.json): {path}")
-        if not any((path / weights).is_file() for weights in WEIGHT_FILES):
-            raise ModelLoadError(f"model folder without weights: {path}")
-        try:
-            config_dict, _ = PreTrainedConfig.get_config_dict(str(path))
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"cannot read {path / 'config.json'}: {error}") from None
-        _check_respira_config(config_dict, str(path))
-        loaded = RespiraForAudioClassification.from_pretrained(str(path))
-    else:
-        from huggingface_hub.errors import HFValidationError
-        from huggingface_hub.utils import validate_repo_id
-
-        try:
-            validate_repo_id(name)
-        except HFValidationError:
-            raise ModelLoadError(f"model folder not found: {path}") from None
-        try:
-            config_dict, _ = PreTrainedConfig.get_config_dict(name)
-            _check_respira_config(config_dict, name)
-            loaded = RespiraForAudioClassification.from_pretrained(name)
-        except ModelLoadError:
-            raise
-        except Exception as error:
-            if not _is_hub_error(error):
-                raise
-            kind = _hub_error_kind(error)
-            if kind == "missing":
-                raise ModelLoadError(
-                    f"{name} is neither a local folder nor a model on the Hugging Face Hub "
-                    "(check the name; private models need `hf auth login`)"
-                ) from None
-            if kind == "gated":
-                raise ModelLoadError(
-                    f"{name} is a gated model on the Hugging Face Hub: accept its terms and log in"
-                ) from None
-            raise ModelLoadError(
-                f"cannot download {name} from the Hugging Face Hub (offline or unreachable); "
-                "pass a local folder or set HF_HUB_OFFLINE=0"
-            ) from None
-    return loaded
-
-
-def _is_hub_error(error: BaseException) -> bool:
-    """Errors of a download: OSError (transformers wraps them), huggingface_hub and HTTP client errors."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    kinds: tuple[type[BaseException], ...] = (
-        OSError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-    )
-    try:
-        import httpx
-
-        kinds = (*kinds, httpx.HTTPError)
-    except ImportError:  # pragma: no cover - huggingface_hub >= 1.0 depends on httpx
-        pass
-    return isinstance(error, kinds)
-
-
-# --------------------------------------------------------------------------------------------- audio
-def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:
-    """Copy ``chunk`` into ``buffer`` at ``filled``, growing the buffer when the estimate was short."""
-    needed = filled + chunk.shape[0]
-    if needed > buffer.shape[0]:
-        grown = np.empty(max(needed, int(buffer.shape[0] * 1.25) + 1), dtype=np.float32)
-        grown[:filled] = buffer[:filled]
-        buffer = grown
-    buffer[filled:needed] = chunk
-    return buffer, needed
-
-
-def read_audio(path: str | Path, sampling_rate: int = 16000) -> np.ndarray:
-    """Decode a WAV/FLAC (any format libsndfile reads) to mono float32 at ``sampling_rate``.
-
-    Channels are averaged and the signal resampled with soxr (high quality), block by block, so the
-    only large array is the result. Raises :class:`AudioReadError` naming the file when it is missing,
-    not audio, truncated, empty, or holds NaN/infinite samples.
-    """
-    from .data.audio import _check_wav_complete
-    from .data.errors import ICBHIFormatError
-
-    path = Path(path)
-    if not path.exists():
-        raise AudioReadError(path, "no such file")
-    if not path.is_file():
-        raise AudioReadError(path, "is not a file")
-    if sampling_rate <= 0:
-        raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
-    if path.suffix.lower() == ".wav":
-        try:
-            _check_wav_complete(path)
-        except ICBHIFormatError as error:
-            raise AudioReadError(path, str(error).removeprefix(f"{path}: ")) from None
-    try:
-        with sf.SoundFile(path) as handle:
-            rate = int(handle.samplerate)
-            frames = int(handle.frames)
-            if frames == 0:
-                raise AudioReadError(path, "holds no audio samples (empty recording)")
-            stream = None
-            estimate = frames
-            if rate != sampling_rate:
-                stream = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
-                estimate = math.ceil(frames * sampling_rate / rate) + 64
-            buffer = np.empty(max(estimate, 1), dtype=np.float32)
-            filled = 0
-            head: np.ndarray | None = None
-            for block in handle.blocks(blocksize=_READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
-                if not np.isfinite(mono).all():
-                    raise AudioReadError(path, "holds NaN or infinite samples")
-                if head is None:
-                    head = mono[:16].copy()
-                chunk = stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
-                buffer, filled = _append(buffer, filled, chunk)
-            if stream is not None:
-                buffer, filled = _append(
-                    buffer, filled, stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-                )
-    except AudioReadError:
-        raise
-    except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-        message = " ".join(str(error).split()) or type(error).__name__
-        raise AudioReadError(path, f"cannot be decoded as audio ({message})") from None
-    if filled == 0:
-        if head is None or head.size == 0:
-            raise AudioReadError(path, "holds no audio samples (empty recording)")
-        # a few input samples resample to none: keep one (their mean) so the file still gets a prediction
-        return np.full(1, head.mean(), dtype=np.float32)
-    return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
 
 
 # ---------------------------------------------------------------------------------------- prediction
 def _problem_type(config: RespiraConfig) -> str:
     kind = config.problem_type or SINGLE_LABEL
-    if kind not in (SINGLE_LABEL, MULTI_LABEL):
+    if kind not in PROBLEM_TYPES:
         raise ValueError(f"unsupported problem_type {kind!r}")
     return kind
 
@@ -363,11 +127,11 @@ def _rows(
                 }
             )
         return rows
-    order = _label_index(config, LABEL_NAMES)
+    order = _label_index(config, MULTI_LABEL_NAMES)
     flags_probabilities = probabilities[:, order]
     thresholds = np.asarray(decision_thresholds(config))
     flags = flags_probabilities >= thresholds
-    classes = np.atleast_1d(flags_to_classes(flags[:, 0], flags[:, 1]))
+    classes = np.atleast_1d(flags_to_classes(flags))
     for row, (start, end) in enumerate(spans):
         rows.append(
             {
@@ -379,17 +143,6 @@ def _rows(
             }
         )
     return rows
-
-
-def _as_waveform(waveform: np.ndarray | torch.Tensor) -> np.ndarray:
-    if isinstance(waveform, torch.Tensor):
-        waveform = waveform.detach().cpu().numpy()
-    array = np.asarray(waveform)
-    if array.ndim != 1:
-        raise ValueError(f"expected a mono waveform [samples], got shape {array.shape} (down-mix it first)")
-    if array.shape[0] == 0:
-        raise ValueError("the waveform is empty (0 samples)")
-    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _run_segments(
@@ -409,14 +162,9 @@ def _run_segments(
     try:
         with torch.inference_mode():
             for first in range(0, len(segments), batch_size):
-                batch_segments = segments[first : first + batch_size]
-                lengths = [stop - start for start, stop in batch_segments]
-                longest = max(lengths)
-                batch = torch.zeros(len(batch_segments), longest)
-                mask = torch.zeros(len(batch_segments), longest, dtype=torch.long)
-                for row, (start, stop) in enumerate(batch_segments):
-                    batch[row, : stop - start] = torch.from_numpy(waveform[start:stop])
-                    mask[row, : stop - start] = 1
+                batch, mask = pad_batch(
+                    [waveform[start:stop] for start, stop in segments[first : first + batch_size]]
+                )
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 chunks.append(_probabilities(output.logits, kind))
     finally:
@@ -461,7 +209,7 @@ def predict_windows(
         raise ValueError(f"hop must be positive and at most the window ({window} s), got {hop}")
     if int(smoothing) != smoothing or smoothing < 1:
         raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
-    waveform = _as_waveform(waveform)
+    waveform = as_waveform(waveform)
     rate = int(model.config.sampling_rate)
     window_samples = max(1, round(window * rate))
     hop_samples = max(1, min(round(hop * rate), window_samples))
@@ -486,7 +234,7 @@ def predict_cycles(
     builder does; rows keep the given ``start`` and ``end``. A cycle that starts at or after the end
     of the recording raises ``ValueError``.
     """
-    waveform = _as_waveform(waveform)
+    waveform = as_waveform(waveform)
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
     segments: list[tuple[int, int]] = []

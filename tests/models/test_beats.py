@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
-import respira.models.beats as beats_pkg
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models.beats import (
     BeatsConfig,
     BeatsForAudioClassification,
@@ -109,7 +109,7 @@ def test_converted_config_mirrors_official_cfg(converted: Path) -> None:
     assert config.hidden_dropout == 0.0 and config.classifier_dropout == pytest.approx(
         0.1
     )  # official default
-    assert config.problem_type == "multi_label_classification"
+    assert config.problem_type == MULTI_LABEL
     assert config.id2label == {i: f"LABEL_{i}" for i in range(7)}
     assert (config.fbank_mean, config.fbank_std) == (15.41663, 6.55582)
 
@@ -151,7 +151,7 @@ def test_backward_reaches_every_parameter(tiny_config: BeatsConfig) -> None:
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert no_grad == []
 
-    model.config.problem_type = "single_label_classification"
+    model.config.problem_type = SINGLE_LABEL
     try:
         out = model(torch.randn(2, 48, MEL), labels=torch.tensor([0, 2]))
         assert torch.allclose(out.loss, torch.nn.functional.cross_entropy(out.logits, torch.tensor([0, 2])))
@@ -193,12 +193,6 @@ def test_save_load_round_trip_through_auto_classes(
             loaded(x, attention_mask=mask).logits, tiny_classifier(x, attention_mask=mask).logits
         )
         assert torch.equal(encoder(x).last_hidden_state, tiny_classifier.beats(x).last_hidden_state)
-
-
-def test_reimport_registration_is_harmless() -> None:
-    beats_pkg._register()
-    beats_pkg._register()
-    assert type(AutoConfig.for_model("beats")) is BeatsConfig
 
 
 def test_relative_position_buckets() -> None:

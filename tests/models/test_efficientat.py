@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
-from respira.models import efficientat
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models.efficientat import (
     EfficientATConfig,
     EfficientATForAudioClassification,
@@ -152,7 +152,7 @@ def test_converted_folder(converted_folder: Path) -> None:
     assert config["model_type"] == "efficientat"
     assert config["width_mult"] == 0.4
     assert config["architectures"] == ["EfficientATForAudioClassification"]
-    assert config["problem_type"] == "multi_label_classification"
+    assert config["problem_type"] == MULTI_LABEL
     assert len(config["id2label"]) == 527
     assert config["id2label"]["526"] == "LABEL_526"
     assert not [
@@ -233,10 +233,10 @@ def test_loss_by_problem_type(
         classes = torch.tensor([3, 1])
         ce = random_model(random_mel, labels=classes)
         torch.testing.assert_close(ce.loss, torch.nn.functional.cross_entropy(ce.logits, classes))
-        monkeypatch.setattr(random_model.config, "problem_type", "multi_label_classification")
-        with pytest.raises(ValueError, match="single_label_classification"):
+        monkeypatch.setattr(random_model.config, "problem_type", MULTI_LABEL)
+        with pytest.raises(ValueError, match=SINGLE_LABEL):
             random_model(random_mel, labels=classes)
-        monkeypatch.setattr(random_model.config, "problem_type", "single_label_classification")
+        monkeypatch.setattr(random_model.config, "problem_type", SINGLE_LABEL)
         forced = random_model(random_mel, labels=classes.to(torch.float32))
         torch.testing.assert_close(forced.loss, ce.loss)
 
@@ -337,11 +337,6 @@ def test_fresh_weights_follow_the_original_initialisation() -> None:
     assert 0.009 < dense.std().item() < 0.011 and torch.all(model.classifier.dense.bias == 0)
     last_conv = model.efficientat.features[-1][0].weight  # kaiming normal, fan_out = 384 outputs · 1 · 1
     assert abs(last_conv.std().item() - (2 / 384) ** 0.5) < 0.005
-
-
-def test_registration_is_idempotent() -> None:
-    efficientat._register()
-    assert type(AutoConfig.for_model("efficientat")) is EfficientATConfig
 
 
 # -- converter -------------------------------------------------------------------------------------------

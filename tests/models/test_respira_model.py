@@ -29,6 +29,7 @@ from transformers import (
 from transformers.pipelines.audio_classification import ffmpeg_read
 
 import respira  # noqa: F401  (the brief's entry point: `import respira` then the Auto classes)
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models import (
     RespiraConfig,
     RespiraFeatureExtractor,
@@ -149,10 +150,10 @@ def embeddings_of(model: RespiraForAudioClassification, *args, **kwargs) -> torc
 
 
 @pytest.mark.parametrize("encoder", ["cnn", "ast"])
-@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+@pytest.mark.parametrize("problem_type", [SINGLE_LABEL, MULTI_LABEL])
 def test_forward_shapes(make_model: Callable, waves: torch.Tensor, encoder: str, problem_type: str) -> None:
     model = make_model(encoder, problem_type=problem_type)
-    single = problem_type == "single_label_classification"
+    single = problem_type == SINGLE_LABEL
     assert model.config.id2label == (FOUR_CLASSES if single else {0: "crackle", 1: "wheeze"})
     with torch.no_grad():
         out = model(waves)
@@ -187,7 +188,7 @@ def test_backward_reaches_every_trainable_parameter(
 def test_save_pretrained_round_trip(
     make_model: Callable, waves: torch.Tensor, tmp_path: Path, encoder: str, extra: dict
 ) -> None:
-    model = make_model(encoder, problem_type="multi_label_classification", **extra)
+    model = make_model(encoder, problem_type=MULTI_LABEL, **extra)
     with torch.no_grad():
         model.train()(waves)  # moves batch-norm running statistics away from their init
     model.eval()
@@ -248,7 +249,7 @@ def test_soft_labels_mixup(cnn: RespiraForAudioClassification, waves: torch.Tens
 
 
 def test_multi_label_bce_from_class_indices(make_model: Callable, waves: torch.Tensor) -> None:
-    model = make_model("cnn", problem_type="multi_label_classification")
+    model = make_model("cnn", problem_type=MULTI_LABEL)
     four = torch.cat([waves, waves[:1]])
     indices = torch.tensor([0, 1, 2, 3])  # normal, crackle, wheeze, both
     flags = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -259,7 +260,7 @@ def test_multi_label_bce_from_class_indices(make_model: Callable, waves: torch.T
     torch.testing.assert_close(out.loss, expected)
     torch.testing.assert_close(from_flags, expected)
 
-    weighted = make_model("cnn", seed=1, problem_type="multi_label_classification", class_weights=[2.0, 3.0])
+    weighted = make_model("cnn", seed=1, problem_type=MULTI_LABEL, class_weights=[2.0, 3.0])
     weighted.load_state_dict(model.state_dict())
     with torch.no_grad():
         loss = weighted(four, labels=indices).loss

@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from respira.cli import main
+from respira.labels import MULTI_LABEL
+from respira.models.encoders import encoder_names
 from respira.training.recipe import parse_recipe, parse_seeds
-from respira.training.run import summarize_seeds
+from respira.training.seeds import summarize_seeds
 
 TINY = {
     "encoder": "cnn",
@@ -91,9 +93,9 @@ def test_train_command_writes_a_complete_run(synthetic_corpus: Path, tmp_path: P
     assert {"test_icbhi_score_mean", "test_icbhi_score_std", "test_specificity_mean"} <= set(metrics)
     assert set(metrics["per_seed"]) == {"0", "1"}
     run = json.loads((output / "respira_run.json").read_text())
-    assert run["run"]["selected_seed"] in (0, 1)
+    assert run["selected_seed"] in (0, 1)
     assert set(run["data"]["split_sizes"]) == {"train", "validation", "test"}
-    assert run["training"]["aux_loss"] == "add"
+    assert run["training"]["hyperparameters"]["aux_loss"] == "add"
     # an output folder that already holds a run is refused unless --overwrite
     code = main(
         ["train", str(_recipe(tmp_path)), "--data_dir", str(synthetic_corpus), "--output_dir", str(output)]
@@ -136,7 +138,7 @@ def test_contrastive_two_stage_schedule(synthetic_corpus: Path, tmp_path: Path) 
 )
 def test_every_shipped_recipe_parses(recipe: Path) -> None:
     model, _, _, args = parse_recipe(recipe)
-    assert model.encoder in ("cnn", "ast", "beats", "efficientat")
+    assert model.encoder in encoder_names()
     assert args.output_dir
 
 
@@ -161,7 +163,7 @@ def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
 ) -> None:
     output = tmp_path / "multilabel"
     code = main(
-        ["train", str(_recipe(tmp_path, problem_type="multi_label_classification", head="mlp")),
+        ["train", str(_recipe(tmp_path, problem_type=MULTI_LABEL, head="mlp")),
          "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip

@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from respira.losses.contrastive_tuple import ContrastiveTupleBatchSampler
 from respira.training.samplers import (
     ClassBalancedSampler,
+    ContrastiveTupleBatchSampler,
     FlattenedBatchSampler,
     GroupedBatchSampler,
     RandomOrderSampler,
@@ -62,3 +62,29 @@ def test_flattened_contrastive_tuple_batches_keep_their_layout() -> None:
         assert (labels[anchors] == labels[positives]).all()
     sampler.set_epoch(2)
     assert list(sampler) != order
+
+
+def test_contrastive_tuple_sampler() -> None:
+    labels = [0, 1, 1, 2, 0, 0, 3, 1, 2, 0, 1, 0, 2, 1]  # class 3 has a single item
+    sampler = ContrastiveTupleBatchSampler(labels, batch_size=4, seed=11)
+    assert len(sampler) == 3 and sampler.batch_size == 8
+    batches = list(sampler)
+    assert len(batches) == 3
+    anchors = []
+    for batch in batches:
+        assert len(batch) == 8
+        for anchor, positive in zip(batch[:4], batch[4:], strict=True):
+            assert labels[anchor] == labels[positive]
+            assert positive != anchor or labels.count(labels[anchor]) == 1
+        anchors += batch[:4]
+    assert len(set(anchors)) == 12  # anchors are a permutation
+    assert list(sampler) == batches  # same epoch, same batches
+    sampler.set_epoch(1)
+    assert list(sampler) != batches
+    sampler.set_epoch(0)
+    assert list(sampler) == batches
+    last = ContrastiveTupleBatchSampler(labels, batch_size=4, seed=11, drop_last=False)
+    assert len(last) == 4 and [len(b) for b in last] == [8, 8, 8, 4]
+    flags = [(0, 0), (1, 0), (1, 1), (1, 0), (0, 0), (1, 1)]
+    for batch in ContrastiveTupleBatchSampler(flags, batch_size=3):
+        assert [flags[i] for i in batch[:3]] == [flags[i] for i in batch[3:]]

@@ -11,6 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ..utils.tables import format_table
+
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
 
 
@@ -25,9 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     import datasets
 
-    from ..data import load_icbhi, make_synthetic_icbhi, summarize
+    from ..data import load_icbhi, summarize
     from ..hub.export import export_model
-    from ..inference import load_model, predict_files
+    from ..hub.loading import load_model
+    from ..inference import predict_files
+    from ..synthetic import make_synthetic_icbhi
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
 
@@ -66,8 +70,15 @@ def run(args: argparse.Namespace) -> None:
     stage(6, f"predicting {recording.name} with the exported model (4 s windows, 2 s hop)")
     model, _ = load_model(export_dir)
     rows, _ = predict_files(model, [recording], window=4.0, hop=2.0)
-    print(f"{'start':>6} {'end':>6} {'crackle':>8} {'wheeze':>7}  label")
-    for row in rows:
-        times = f"{row['start']:6.2f} {row['end']:6.2f}"
-        print(f"{times} {row['crackle']:8.3f} {row['wheeze']:7.3f}  {row['label']}")
+    cells = [
+        [
+            f"{row['start']:.2f}",
+            f"{row['end']:.2f}",
+            f"{row['crackle']:.3f}",
+            f"{row['wheeze']:.3f}",
+            row["label"],
+        ]
+        for row in rows
+    ]
+    print(format_table(cells, ["start", "end", "crackle", "wheeze", "label"], align=">>>><"))
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything is in {output_dir}")

@@ -1,13 +1,27 @@
-"""``respira evaluate MODEL --data_dir D``: score a model on an ICBHI split and write a report folder."""
+"""``respira evaluate MODEL --data_dir D``: score a model on an ICBHI split and write a report folder.
+
+For a run folder written by ``respira train``, the splits are rebuilt from its run record
+(``respira_run.json``: split strategy, validation share, seed, patient fractions, low-pass filter...),
+so ``--split validation`` is the very split the run selected on; flags given explicitly override it.
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ..utils.tables import format_number, format_table
+
+if TYPE_CHECKING:
+    from ..run_record import DataRecord
 
 EPILOG = """\
+split options: read from MODEL/respira_run.json when MODEL is a run folder (the splits the run was
+trained on); otherwise the official split with a 0.2 validation share and seed 0. --split_strategy,
+--validation_size and --seed override them.
+
 writes to --output_dir (default: MODEL/evaluation_<split> for a local model folder,
 ./evaluation_<split> for a Hub id): metrics.json (NaN as null), confusion_matrix.png,
 embedding_projection.png and add_properties.json.
@@ -40,10 +54,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--validation_size",
         type=float,
-        help="official split: fraction of train carved into validation (default 0.2, as in training)",
+        help="official split: fraction of train carved into validation (default: the run's, else 0.2)",
     )
-    parser.add_argument("--split_strategy", choices=("official", "patient"), default="official")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the validation / patient split")
+    parser.add_argument(
+        "--split_strategy",
+        choices=("official", "patient"),
+        help="default: the run's, else official",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the validation / patient split (default: the run's, else 0)"
+    )
     parser.add_argument("--output_dir", help="report folder (default: MODEL/evaluation_<split>)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument(
@@ -63,37 +83,40 @@ def default_output_dir(model: str, split: str) -> Path:
     return (folder if folder.is_dir() else Path()) / f"evaluation_{split}"
 
 
-def _value(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.4f}"
-
-
 def results_table(metrics: dict[str, Any]) -> str:
     """A two-column table of the headline scores."""
-    rows = [(label, _value(metrics[key])) for key, label in TABLE_KEYS if key in metrics]
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"  {label:<{width}}  {value}" for label, value in rows)
+    rows = [
+        (label, format_number(metrics[key], 4, missing="n/a")) for key, label in TABLE_KEYS if key in metrics
+    ]
+    return format_table(rows, align="<<", indent="  ")
+
+
+def split_options(args: argparse.Namespace, sampling_rate: int) -> DataRecord:
+    """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags."""
+    from ..run_record import DataRecord, RunRecord
+
+    folder = Path(args.model).expanduser()
+    record = RunRecord.load_if_present(folder) if folder.is_dir() else None
+    strategy = args.split_strategy or (record.data.split_strategy if record else "official")
+    if record is not None and strategy == record.data.split_strategy:
+        data = record.data
+    else:  # no record, or another split strategy than the run's: the builder's defaults
+        data = DataRecord(data_dir=None, sampling_rate=sampling_rate, split_strategy=strategy)
+        data = replace(data, validation_size=0.2 if strategy == "official" else 0.0)
+    if args.validation_size is not None:
+        data = replace(data, validation_size=args.validation_size)
+    if args.seed is not None:
+        data = replace(data, split_seed=args.seed)
+    return replace(data, data_dir=args.data_dir, sampling_rate=sampling_rate)
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..data import load_icbhi
-    from ..inference import load_model
+    from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
+    from ..training.datasets import load_splits
 
     model, config = load_model(args.model, device=args.device)
-    options: dict[str, Any] = {"split_strategy": args.split_strategy}
-    validation_size = args.validation_size
-    if validation_size is None:
-        validation_size = 0.2 if args.split_strategy == "official" else 0.0
-    dataset = load_icbhi(
-        args.data_dir,
-        sampling_rate=int(config.sampling_rate),
-        validation_size=validation_size,
-        seed=args.seed,
-        cache_dir=args.cache_dir,
-        **options,
-    )
+    dataset = load_splits(split_options(args, int(config.sampling_rate)), cache_dir=args.cache_dir)
     if args.split not in dataset:
         raise ValueError(f"no split {args.split!r} in the dataset; available splits: {', '.join(dataset)}")
     split = dataset[args.split]

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ..audio import DEFAULT_SAMPLING_RATE
 from ..utils.files import atomic_path
 
 
@@ -15,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output_dir", help="also save each split as Parquet here")
     parser.add_argument("--push_to_hub", metavar="REPO", help="push the dataset to this Hub dataset repo")
     parser.add_argument("--config", choices=("cycles", "recordings"), default="cycles")
-    parser.add_argument("--sampling_rate", type=int, default=16000)
+    parser.add_argument("--sampling_rate", type=int, default=DEFAULT_SAMPLING_RATE)
     parser.add_argument("--validation_size", type=float, default=0.0)
     parser.add_argument("--split_strategy", choices=("official", "patient"))
     parser.add_argument("--lowpass_cutoff", type=float, help="Butterworth low-pass cutoff in Hz")

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..utils.tables import format_number, format_table
+
 AUX_OPTION_KEYS = ("num_negatives", "temperature", "lambda_mean_pos", "lambda_std_pos")
 
 
@@ -79,14 +81,9 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _table(rows: list[tuple[str, dict[str, Any]]]) -> str:
-    width = max(len(name) for name, _ in rows)
-    lines = [f"{'run':<{width}}  {'test Sp':>7}  {'test Se':>7}  {'test score':>10}"]
-    for name, summary in rows:
-        cells = [
-            summary.get(f"test_{key}", float("nan")) for key in ("specificity", "sensitivity", "icbhi_score")
-        ]
-        lines.append(f"{name:<{width}}  {cells[0]:7.3f}  {cells[1]:7.3f}  {cells[2]:10.3f}")
-    return "\n".join(lines)
+    keys = ("specificity", "sensitivity", "icbhi_score")
+    cells = [[name, *(format_number(summary.get(f"test_{key}")) for key in keys)] for name, summary in rows]
+    return format_table(cells, ["run", "test Sp", "test Se", "test score"], align="<>>>", rule=False)
 
 
 def _optuna(args: argparse.Namespace) -> None:
@@ -95,12 +92,13 @@ def _optuna(args: argparse.Namespace) -> None:
         import optuna  # noqa: F401
     except ImportError:
         raise ImportError("--optuna_trials needs Optuna: pip install optuna") from None
+    from ..training.datasets import build_datasets
+    from ..training.model_factory import build_model
     from ..training.recipe import parse_recipe
-    from ..training.run import build_datasets, build_model
     from ..training.trainer import RespiraTrainer
 
     model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides)
-    splits = build_datasets(data_args, 16000)
+    splits = build_datasets(data_args)
     if "validation" not in splits:
         raise ValueError(
             "an Optuna search selects on validation: set validation_size > 0 or split_strategy=patient"

@@ -1,7 +1,7 @@
-"""ICBHI 2017 data: corpus index, ``datasets`` builder, patient-wise splits and a synthetic corpus.
+"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries.
 
-Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import from the
-model code without loading ``datasets``, pandas or scipy.
+Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
+loading ``datasets``, pandas or scipy. The label scheme lives in :mod:`respira.labels`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "CLASS_NAMES": "corpus",
     "RecordingName": "corpus",
-    "cycle_label": "corpus",
     "ICBHICountError": "errors",
     "ICBHIError": "errors",
     "ICBHIFormatError": "errors",
@@ -21,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "ICBHIConfig": "icbhi",
     "assign_splits": "icbhi",
     "load_icbhi": "icbhi",
+    "SYNTHETIC_MARKER": "layout",
+    "is_synthetic_corpus": "layout",
     "PartialCorpusWarning": "index",
     "class_counts": "index",
     "read_icbhi_index": "index",
@@ -28,11 +28,10 @@ _EXPORTS: dict[str, str] = {
     "carve_validation": "splits",
     "patient_split": "splits",
     "summarize": "summary",
-    "make_synthetic_icbhi": "synthetic",
 }
 __all__ = [
-    "CLASS_NAMES",
     "ICBHI",
+    "SYNTHETIC_MARKER",
     "ICBHIConfig",
     "ICBHICountError",
     "ICBHIError",
@@ -43,9 +42,8 @@ __all__ = [
     "assign_splits",
     "carve_validation",
     "class_counts",
-    "cycle_label",
+    "is_synthetic_corpus",
     "load_icbhi",
-    "make_synthetic_icbhi",
     "patient_split",
     "read_icbhi_index",
     "summarize",
@@ -53,13 +51,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .corpus import CLASS_NAMES, RecordingName, cycle_label
+    from .corpus import RecordingName
     from .errors import ICBHICountError, ICBHIError, ICBHIFormatError, SplitError
     from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
     from .index import PartialCorpusWarning, class_counts, read_icbhi_index, validate_counts
+    from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
     from .splits import carve_validation, patient_split
     from .summary import summarize
-    from .synthetic import make_synthetic_icbhi
 
 
 def __getattr__(name: str) -> Any:

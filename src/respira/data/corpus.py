@@ -4,7 +4,7 @@ The ICBHI 2017 challenge database (Rocha et al., "An open access database for th
 respiratory sound classification algorithms", Physiol. Meas. 40, 2019) holds 920 recordings from
 126 patients, 5.5 hours of audio, annotated into 6898 respiratory cycles. Each cycle is marked
 with the presence of crackles and/or wheezes, which gives four classes: normal, crackle, wheeze
-and both.
+and both (:mod:`respira.labels`).
 
 Recording file stems have five ``_``-separated fields, e.g. ``101_1b1_Al_sc_Meditron``:
 
@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-CLASS_NAMES: tuple[str, ...] = ("normal", "crackle", "wheeze", "both")
-"""Four-class labels in ClassLabel order."""
 
 CHEST_LOCATIONS: dict[str, str] = {
     "Tc": "trachea",
@@ -72,11 +69,6 @@ OFFICIAL_CLASS_COUNTS: dict[str, dict[str, int]] = {
 }
 
 _RECORDING_INDEX = re.compile(r"^\d+[a-z]\d+$")
-
-
-def cycle_label(crackle: int, wheeze: int) -> str:
-    """The four-class label of a cycle from its crackle and wheeze flags."""
-    return CLASS_NAMES[int(bool(crackle)) + 2 * int(bool(wheeze))]
 
 
 @dataclass(frozen=True)

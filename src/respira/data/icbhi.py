@@ -17,10 +17,20 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import datasets
+import numpy as np
 import pandas as pd
 
-from .audio import STORAGE_SUBTYPES, audio_duration, encode_wav, load_recording
-from .corpus import CLASS_NAMES, NUM_RECORDINGS
+from ..audio import (
+    DEFAULT_SAMPLING_RATE,
+    STORAGE_SUBTYPES,
+    AudioReadError,
+    audio_duration,
+    encode_wav,
+    lowpass,
+    read_audio,
+)
+from ..labels import CLASS_NAMES
+from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
@@ -90,7 +100,7 @@ class ICBHIConfig(datasets.BuilderConfig):
         input_fingerprint: set by the builder from the input files; not for users.
     """
 
-    sampling_rate: int = 16000
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
     split_strategy: Literal["official", "patient"] = "official"
     validation_size: float = 0.0
     patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -234,7 +244,13 @@ class ICBHI(datasets.GeneratorBasedBuilder):
 
     def _audio_durations(self, recordings: list[str]) -> dict[str, float]:
         """Duration of each recording from its header, failing early on unreadable files."""
-        return {stem: audio_duration(self.layout.audio_files[stem]) for stem in recordings}
+        durations = {}
+        for stem in recordings:
+            try:
+                durations[stem] = audio_duration(self.layout.audio_files[stem])
+            except AudioReadError as error:
+                raise ICBHIFormatError(error.path, error.reason) from None
+        return durations
 
     def _check_cycles_fit_audio(self, index: pd.DataFrame, durations: dict[str, float]) -> None:
         duration = index["recording"].map(durations)
@@ -262,12 +278,7 @@ class ICBHI(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, recordings: list[dict[str, Any]]):
         config = self.config
         for task in recordings:
-            samples = load_recording(
-                task["audio_path"],
-                config.sampling_rate,
-                lowpass_cutoff=config.lowpass_cutoff,
-                lowpass_order=config.lowpass_order,
-            )
+            samples = _recording_samples(task["audio_path"], config)
             if config.name == "recordings":
                 yield (
                     task["recording"],
@@ -301,6 +312,17 @@ class ICBHI(datasets.GeneratorBasedBuilder):
                         **{name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")},
                     },
                 )
+
+
+def _recording_samples(path: str, config: ICBHIConfig) -> np.ndarray:
+    """A recording decoded, down-mixed and resampled once to the config's rate, optionally low-passed."""
+    try:
+        samples = read_audio(path, config.sampling_rate)
+    except AudioReadError as error:
+        raise ICBHIFormatError(error.path, error.reason) from None
+    if config.lowpass_cutoff is not None:
+        samples = lowpass(samples, config.sampling_rate, config.lowpass_cutoff, config.lowpass_order)
+    return samples
 
 
 def _python_value(value: Any) -> Any:
@@ -352,7 +374,7 @@ def load_icbhi(
     data_dir: str | Path,
     *,
     config_name: str = "cycles",
-    sampling_rate: int = 16000,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
     validation_size: float = 0.0,
     seed: int = 0,
     cache_dir: str | Path | None = None,

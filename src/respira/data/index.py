@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .corpus import (
-    CLASS_NAMES,
     NUM_CYCLES,
     NUM_RECORDINGS,
     OFFICIAL_CLASS_COUNTS,
     OFFICIAL_SPLIT_CYCLES,
     RecordingName,
-    cycle_label,
 )
 from .errors import ICBHICountError, ICBHIFormatError
 from .layout import CorpusLayout, locate_corpus
@@ -121,7 +120,7 @@ def _with_nullable_dtypes(index: pd.DataFrame) -> pd.DataFrame:
         index[column] = index[column].astype("Float64")
     for column in ("official_split", "diagnosis", "sex"):
         index[column] = index[column].astype(object).where(index[column].notna(), None)
-    for column in ("crackle", "wheeze"):
+    for column in MULTI_LABEL_NAMES:  # the flag columns
         index[column] = index[column].astype("int8")
     return index
 

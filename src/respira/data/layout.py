@@ -22,6 +22,9 @@ AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
 SPLIT_FILES: tuple[str, ...] = ("ICBHI_challenge_train_test.txt",)
 DIAGNOSIS_FILES: tuple[str, ...] = ("ICBHI_Challenge_diagnosis.txt", "patient_diagnosis.csv")
 DEMOGRAPHIC_FILES: tuple[str, ...] = ("ICBHI_Challenge_demographic_information.txt", "demographic_info.txt")
+SYNTHETIC_MARKER = "SYNTHETIC_CORPUS.txt"
+"""Marker file at the root of a generated corpus (:mod:`respira.synthetic` writes it): training runs
+record it, model cards say the data is synthetic."""
 _SEARCH_DEPTH = 3
 
 
@@ -145,4 +148,9 @@ def _find_file(root: Path, names: tuple[str, ...], recordings_dir: Path) -> Path
     return None
 
 
-__all__ = ["CorpusLayout", "locate_corpus"]
+def is_synthetic_corpus(data_dir: str | Path | None) -> bool:
+    """Whether ``data_dir`` holds a generated corpus (:data:`SYNTHETIC_MARKER` at its root)."""
+    return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
+
+
+__all__ = ["SYNTHETIC_MARKER", "CorpusLayout", "is_synthetic_corpus", "locate_corpus"]

@@ -5,16 +5,9 @@ from __future__ import annotations
 import datasets
 import numpy as np
 
-from .corpus import CLASS_NAMES, DEVICES
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(str(cell).rjust(width) for cell, width in zip(cells, widths, strict=True))
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(row) for row in rows)])
+from ..labels import CLASS_NAMES
+from ..utils.tables import format_table
+from .corpus import DEVICES
 
 
 def summarize(dataset: datasets.DatasetDict) -> str:
@@ -42,4 +35,4 @@ def summarize(dataset: datasets.DatasetDict) -> str:
                 *(str(int(devices.get(device, 0))) for device in DEVICES),
             ]
         )
-    return _table(header, rows)
+    return format_table(rows, header)

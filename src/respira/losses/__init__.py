@@ -1,10 +1,14 @@
 """Auxiliary representation losses for respiratory-sound classification (sentence-transformers style).
 
-Every loss is an ``nn.Module`` with ``forward(embeddings, labels, **metadata) -> scalar`` (Patch-Mix
-takes the mixed and original projections instead, see :class:`PatchMixContrastiveLoss`),
-``get_config_dict()``, a BibTeX ``citation`` and ``last_components`` (named sub-terms of the last
-forward, for logging). Embeddings are L2-normalised inside. Under ``torch.distributed`` the losses are
-computed over the global batch (:mod:`respira.losses.distributed` documents the gradient scaling).
+Every loss is an :class:`AuxiliaryLoss` (:mod:`respira.losses.base`), an ``nn.Module`` with
+``forward(embeddings, labels, **metadata) -> scalar`` (Patch-Mix takes the mixed and original
+projections instead, see :class:`PatchMixContrastiveLoss`), ``get_config_dict()``, a BibTeX
+``citation`` and ``last_components`` (named sub-terms of the last forward, for logging). Embeddings
+are L2-normalised inside. Under ``torch.distributed`` the losses are computed over the global batch
+(:mod:`respira.losses.distributed` documents the gradient scaling). Batch samplers, Patch-Mix's mixing
+and the ADD-properties diagnostic live with the training samplers
+(:mod:`respira.training.samplers`), the augmentations (:mod:`respira.training.augment`) and the
+metrics (:mod:`respira.metrics.embedding_geometry`).
 
 >>> loss = build_auxiliary_loss("supcon", temperature=0.1)
 >>> sorted(AUXILIARY_LOSSES)
@@ -16,31 +20,21 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .add import ADDLoss, add_properties
-from .contrastive_tuple import ContrastiveTupleBatchSampler, ContrastiveTupleLoss, contrastive_tuple_loss
-from .distributed import (
-    AuxiliaryLoss,
-    gather_labels,
-    gather_with_grad,
-    global_batch_indices,
-    is_distributed,
-    label_kind,
-    same_label_mask,
-)
-from .patch_mix import PatchMixContrastiveLoss, apply_patch_mix, patch_mix_plan
+from .add import ADDLoss
+from .base import AuxiliaryLoss, label_kind, same_label_mask
+from .contrastive_tuple import ContrastiveTupleLoss, contrastive_tuple_loss
+from .distributed import gather_labels, gather_with_grad, global_batch_indices, is_distributed
+from .patch_mix import PatchMixContrastiveLoss
 from .supcon import MetadataContrastiveLoss, SupConLoss
 
 __all__ = [
     "AUXILIARY_LOSSES",
     "ADDLoss",
     "AuxiliaryLoss",
-    "ContrastiveTupleBatchSampler",
     "ContrastiveTupleLoss",
     "MetadataContrastiveLoss",
     "PatchMixContrastiveLoss",
     "SupConLoss",
-    "add_properties",
-    "apply_patch_mix",
     "build_auxiliary_loss",
     "contrastive_tuple_loss",
     "gather_labels",
@@ -48,7 +42,6 @@ __all__ = [
     "global_batch_indices",
     "is_distributed",
     "label_kind",
-    "patch_mix_plan",
     "same_label_mask",
 ]
 

@@ -7,7 +7,7 @@ Definitions (``z`` L2-normalised inside, pairs are the unordered pairs ``i < j``
     D-   = {(1 - d_ij) ** 2 : i, j different class} = cos ** 2: pushes other classes to orthogonality
     L    = lm+ * mean(D+) + ls+ * std(D+) + lm- * mean(D-) + ls- * std(D-)
 
-* **Same class** follows :func:`~respira.losses.distributed.same_label_mask`: equal class indices, or
+* **Same class** follows :func:`~respira.losses.base.same_label_mask`: equal class indices, or
   *identical* multi-hot vectors (``(1, 0)`` crackle and ``(1, 1)`` both are different classes).
 * **std** is the *population* standard deviation (``unbiased=False``): defined for a single pair (0),
   and the mean and std are the same whether pairs are counted once (``i < j``) or twice (``i != j``).
@@ -32,15 +32,14 @@ one-hot labels the first term equals the pooled mean of D+ and D- above. Class-i
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from .distributed import AuxiliaryLoss, as_float, full_precision, label_kind, same_label_mask
+from .base import AuxiliaryLoss, as_float, full_precision, label_kind, same_label_mask
 
-__all__ = ["ADDLoss", "add_properties"]
+__all__ = ["ADDLoss"]
 
 ADD_CITATION = """@article{almudevar2024add,
   title   = {Angular Distance Distribution Loss for Audio Classification},
@@ -186,43 +185,3 @@ class ADDLoss(AuxiliaryLoss):
         components["add"] = loss
         self._record(components)
         return loss
-
-
-@torch.no_grad()
-def add_properties(
-    embeddings: torch.Tensor, labels: torch.Tensor, *, chunk_size: int = 1024
-) -> dict[str, float]:
-    """Intra- and inter-class angular distances of a set of embeddings, for reports.
-
-    With ``d = 1 - cos`` (the ADD loss's distance) over all pairs ``i != j``: ``intra_mean`` /
-    ``inter_mean`` the mean distance over same-class / different-class pairs, and ``intra_cv`` /
-    ``inter_cv`` the coefficient of variation (population std / mean; 0 when the mean is 0). A value
-    without any pair is NaN. Same class as in :class:`ADDLoss` (identical multi-hot vectors). Computed in
-    float64, ``chunk_size`` rows at a time (memory O(chunk_size x N)).
-    """
-    z = nn.functional.normalize(embeddings.detach().to(torch.float64), dim=-1)
-    labels = labels.to(z.device)
-    totals = {"intra": [0, 0.0, 0.0], "inter": [0, 0.0, 0.0]}  # count, sum, sum of squares
-    n = z.shape[0]
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        distance = 1.0 - z[start:stop] @ z.T
-        same = same_label_mask(labels[start:stop], labels)
-        not_self = torch.ones_like(same)
-        rows = torch.arange(stop - start, device=z.device)
-        not_self[rows, rows + start] = False
-        for name, mask in (("intra", same & not_self), ("inter", ~same)):
-            values = distance[mask]
-            totals[name][0] += values.numel()
-            totals[name][1] += float(values.sum())
-            totals[name][2] += float(values.square().sum())
-    result: dict[str, float] = {}
-    for name, (count, total, squares) in totals.items():
-        if count == 0:
-            result[f"{name}_mean"] = result[f"{name}_cv"] = math.nan
-            continue
-        mean = total / count
-        std = math.sqrt(max(squares / count - mean * mean, 0.0))
-        result[f"{name}_mean"] = mean
-        result[f"{name}_cv"] = std / mean if mean > 0 else 0.0
-    return result

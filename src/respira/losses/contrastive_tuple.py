@@ -1,4 +1,4 @@
-"""Contrastive-tuple loss (Song, Han & Song, ICASSP 2021) and its batch sampler.
+"""Contrastive-tuple loss (Song, Han & Song, ICASSP 2021).
 
 For an anchor ``z``, a positive ``z+`` of the same class and ``N`` negatives ``z_k`` of other classes,
 all L2-normalised (``temperature`` 1 gives the paper's formula)::
@@ -9,8 +9,9 @@ The gradient w.r.t. the similarity ``z.z_k`` of a negative is its softmax weight
 (cosine near 0 or above) gets a larger gradient than an easy one (cosine near -1): the loss mines
 hard negatives by itself.
 
-Batch layout, produced by :class:`ContrastiveTupleBatchSampler`: ``2 A`` samples ``[anchors (A),
-positives (A)]``, positive ``i`` of the same class as anchor ``i``. Trainer usage::
+Batch layout, produced by :class:`respira.training.samplers.ContrastiveTupleBatchSampler`: ``2 A``
+samples ``[anchors (A), positives (A)]``, positive ``i`` of the same class as anchor ``i``. Trainer
+usage::
 
     sampler = ContrastiveTupleBatchSampler(train_labels, batch_size=32, seed=seed)   # 64 samples a batch
     loader = DataLoader(train_dataset, batch_sampler=sampler, collate_fn=collator)
@@ -27,17 +28,14 @@ on several processes keep ``split_batches=False`` (the default: every process ge
 
 from __future__ import annotations
 
-import math
-from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Sampler
 
-from .distributed import AuxiliaryLoss, as_float, full_precision, same_label_mask
+from .base import AuxiliaryLoss, as_float, full_precision, same_label_mask
 
-__all__ = ["ContrastiveTupleBatchSampler", "ContrastiveTupleLoss", "contrastive_tuple_loss"]
+__all__ = ["ContrastiveTupleLoss", "contrastive_tuple_loss"]
 
 CONTRASTIVE_TUPLE_CITATION = """@inproceedings{song2021contrastive,
   title     = {Contrastive Embedding Learning Method for Respiratory Sound Classification},
@@ -69,7 +67,7 @@ class ContrastiveTupleLoss(AuxiliaryLoss):
 
     Negatives of anchor ``i``: ``num_negatives`` samples drawn among the samples of *both* halves of the
     batch whose class differs from the anchor's (same-class rule of
-    :func:`~respira.losses.distributed.same_label_mask`), without replacement when there are at least
+    :func:`~respira.losses.base.same_label_mask`), without replacement when there are at least
     ``num_negatives`` of them, with replacement otherwise. Anchors without any other-class sample are
     skipped (``contrastive_tuple_skipped_anchors``); if all are, the loss is 0 with zero gradient. The
     draw is reproducible: a generator seeded from ``seed`` and the step (``forward(..., step=k)``, or an
@@ -171,81 +169,3 @@ class ContrastiveTupleLoss(AuxiliaryLoss):
             }
         )
         return loss
-
-
-def _hashable(label: Any) -> Hashable:
-    if hasattr(label, "tolist"):
-        label = label.tolist()
-    if isinstance(label, list | tuple):
-        return tuple(_hashable(item) for item in label)
-    return label
-
-
-class ContrastiveTupleBatchSampler(Sampler[list[int]]):
-    """Batches ``[anchors (batch_size), positives (batch_size)]`` for :class:`ContrastiveTupleLoss`.
-
-    ``labels``: one class per dataset item (ints, or multi-hot vectors: identical vectors are one
-    class). Each epoch the anchor queue is a random permutation of the dataset (every item is an anchor
-    once); positive ``i`` is drawn uniformly from anchor ``i``'s class, excluding the anchor itself
-    unless it is alone in its class. Each yielded list holds ``2 * batch_size`` indices; ``batch_size``
-    the attribute is that number (what batch-sampler wrappers such as accelerate's read), and
-    ``anchors_per_batch`` the constructor's ``batch_size``. The draw depends only on ``seed + epoch``
-    (:meth:`set_epoch`). ``drop_last=False`` yields a last, smaller batch ``[a anchors, a positives]``.
-    """
-
-    def __init__(
-        self, labels: Sequence[Any], batch_size: int, *, seed: int = 0, drop_last: bool = True
-    ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size (anchors per batch) must be at least 1, got {batch_size}")
-        keys = [_hashable(label) for label in labels]
-        codes: dict[Hashable, int] = {}
-        self._classes = torch.tensor([codes.setdefault(key, len(codes)) for key in keys], dtype=torch.long)
-        self.anchors_per_batch = int(batch_size)
-        self.seed = int(seed)
-        self.drop_last = bool(drop_last)
-        self.epoch = 0
-        n = len(keys)
-        # items grouped by class: class c occupies _by_class[_offsets[c] : _offsets[c] + _sizes[c]]
-        self._by_class = torch.argsort(self._classes, stable=True)
-        self._sizes = torch.bincount(self._classes, minlength=len(codes))
-        self._offsets = torch.cumsum(self._sizes, dim=0) - self._sizes
-        self._rank_in_class = torch.empty(n, dtype=torch.long)
-        self._rank_in_class[self._by_class] = torch.arange(n) - self._offsets[self._classes[self._by_class]]
-
-    @property
-    def batch_size(self) -> int:
-        """Indices per (full) batch: ``2 x anchors_per_batch``."""
-        return 2 * self.anchors_per_batch
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        n = len(self._classes)
-        if self.drop_last:
-            return n // self.anchors_per_batch
-        return math.ceil(n / self.anchors_per_batch)
-
-    def positives_for(self, anchors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A random same-class partner for each anchor index (the anchor itself only if alone)."""
-        classes = self._classes[anchors]
-        sizes = self._sizes[classes]
-        others = (sizes - 1).clamp_min(1)
-        draw = (torch.rand(anchors.shape[0], generator=generator, dtype=torch.float64) * others).long()
-        draw = torch.minimum(draw, others - 1)
-        own = self._rank_in_class[anchors]
-        rank = torch.where(draw >= own, draw + 1, draw)  # skip the anchor's own slot
-        rank = torch.where(sizes > 1, rank, own)
-        return self._by_class[self._offsets[classes] + rank]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        anchors = torch.randperm(len(self._classes), generator=generator)
-        positives = self.positives_for(anchors, generator)
-        step = self.anchors_per_batch
-        for start in range(0, len(anchors), step):
-            stop = min(start + step, len(anchors))
-            if stop - start < step and self.drop_last:
-                break
-            yield anchors[start:stop].tolist() + positives[start:stop].tolist()

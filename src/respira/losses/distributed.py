@@ -1,4 +1,4 @@
-"""Global-batch plumbing shared by the auxiliary losses: gathering across processes, label comparison.
+"""Global-batch plumbing of the auxiliary losses: gathering embeddings and labels across processes.
 
 Batch-wise losses (SupCon, ADD, ...) see more pairs when every process contributes its shard, so under
 ``torch.distributed`` each loss gathers the global batch, computes the loss of the *global* batch on
@@ -27,30 +27,14 @@ run the same loss code).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch import nn
 
-__all__ = [
-    "AuxiliaryLoss",
-    "gather_labels",
-    "gather_with_grad",
-    "global_batch_indices",
-    "is_distributed",
-    "label_kind",
-    "same_label_mask",
-]
-
-LabelKind = Literal["index", "multi_hot", "soft"]
+__all__ = ["gather_labels", "gather_with_grad", "global_batch_indices", "is_distributed"]
 
 
-# --------------------------------------------------------------------------------------------------
-# Gathering across processes
-# --------------------------------------------------------------------------------------------------
 def is_distributed() -> bool:
     """True when ``torch.distributed`` is initialised with more than one process."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
@@ -127,160 +111,3 @@ def global_batch_indices(local_size: int, device: torch.device | str = "cpu") ->
     sizes = _shard_sizes(local_size, torch.device(device))
     start = sum(sizes[: dist.get_rank()])
     return start, start + local_size
-
-
-# --------------------------------------------------------------------------------------------------
-# Labels
-# --------------------------------------------------------------------------------------------------
-def label_kind(labels: torch.Tensor) -> LabelKind:
-    """``"index"`` for class indices ``[B]``; ``"multi_hot"`` for 0/1 matrices ``[B, C]`` (one-hot
-    included); ``"soft"`` for ``[B, C]`` matrices holding any value strictly between 0 and 1 (mixup)."""
-    if labels.dim() == 1:
-        if torch.is_floating_point(labels) and not torch.equal(labels, labels.round()):
-            raise ValueError("1-D labels must be integer class indices; pass soft labels as [batch, classes]")
-        return "index"
-    if labels.dim() != 2:
-        raise ValueError(f"labels must be [batch] indices or [batch, classes], got {tuple(labels.shape)}")
-    if labels.dtype == torch.bool or not torch.is_floating_point(labels):
-        return "multi_hot"
-    return "multi_hot" if bool(((labels == 0) | (labels == 1)).all()) else "soft"
-
-
-def same_label_mask(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
-    """Boolean ``[N, M]``: True where two samples have the *same class*.
-
-    Class indices compare by equality; multi-hot vectors (e.g. (crackle, wheeze) flags) are the same class
-    only when the whole vectors are identical, so ``normal (0,0)``, ``crackle (1,0)``, ``wheeze (0,1)``
-    and ``both (1,1)`` are four distinct classes, exactly as the 4-class indices. Soft labels are refused.
-    """
-    other = labels if other is None else other
-    for tensor in (labels, other):
-        if label_kind(tensor) == "soft":
-            raise ValueError("this loss needs hard labels (class indices or multi-hot), got soft labels")
-    if labels.dim() == 1:
-        return labels.reshape(-1, 1) == other.reshape(1, -1)
-    return (labels.unsqueeze(1) == other.unsqueeze(0)).all(dim=-1)
-
-
-def _as_key_tensor(value: Any, name: str, size: int, device: torch.device) -> torch.Tensor:
-    """A metadata column as a tensor ``[size]`` or ``[size, k]`` (compared by equality)."""
-    if value is None:
-        raise ValueError(f"this loss needs the metadata {name!r}: pass {name}=tensor[batch] to forward")
-    if not isinstance(value, torch.Tensor):
-        try:
-            value = torch.as_tensor(value)
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(
-                f"metadata {name!r} must be a tensor (or a sequence of numbers), e.g. integer codes; "
-                f"got {type(value).__name__}"
-            ) from error
-    if value.dim() == 0 or value.shape[0] != size:
-        raise ValueError(f"metadata {name!r} has shape {tuple(value.shape)}, expected [{size}, ...]")
-    return value.to(device)
-
-
-# --------------------------------------------------------------------------------------------------
-# Base class
-# --------------------------------------------------------------------------------------------------
-class AuxiliaryLoss(nn.Module):
-    """Base of respira's auxiliary losses (sentence-transformers style).
-
-    Every loss: ``forward(embeddings, labels, **kwargs) -> scalar`` (unknown keyword arguments, such as
-    metadata another loss needs, are ignored), ``get_config_dict()`` (its constructor arguments, so
-    ``type(loss)(**loss.get_config_dict())`` rebuilds it), a BibTeX ``citation`` and
-    ``last_components``: the named sub-terms of the latest forward as floats, for logging.
-
-    ``gather_distributed=True`` (the default) computes the loss over the global batch under
-    ``torch.distributed`` (see this module's docstring for the gradient scaling); it does nothing in a
-    single process.
-    """
-
-    name: ClassVar[str] = ""
-    citation: ClassVar[str] = ""
-
-    def __init__(self, *, gather_distributed: bool = True) -> None:
-        super().__init__()
-        self.gather_distributed = bool(gather_distributed)
-        self.last_components: dict[str, float] = {}
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"gather_distributed": self.gather_distributed}
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{key}={value!r}" for key, value in self.get_config_dict().items())
-
-    # helpers for subclasses -------------------------------------------------------------------------
-    def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
-        return gather_with_grad(tensor) if self.gather_distributed else tensor
-
-    def _gather_nograd(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
-        return gather_labels(tensor) if self.gather_distributed else tensor
-
-    def _record(self, components: Mapping[str, float | torch.Tensor]) -> None:
-        self.last_components = {
-            key: float(value.detach().item()) if isinstance(value, torch.Tensor) else float(value)
-            for key, value in components.items()
-        }
-
-
-def as_float(tensor: torch.Tensor) -> torch.Tensor:
-    """At least float32 (float64 stays float64), for losses computed outside autocast."""
-    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
-
-
-@contextlib.contextmanager
-def full_precision(device: torch.device) -> Iterator[None]:
-    """Disable autocast: the similarity matrices of these losses are computed in float32 or wider."""
-    try:
-        context = torch.autocast(device_type=device.type, enabled=False)
-    except RuntimeError:  # a device type without autocast support
-        context = contextlib.nullcontext()
-    with context:
-        yield
-
-
-def metadata_keys(keys: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Normalise a key or a sequence of keys to a tuple of strings."""
-    if keys is None:
-        return ()
-    if isinstance(keys, str):
-        return (keys,)
-    keys = tuple(keys)
-    if not all(isinstance(key, str) for key in keys):
-        raise TypeError(f"metadata keys must be strings, got {keys!r}")
-    return keys
-
-
-def same_metadata_mask(
-    keys: Sequence[str],
-    values: Mapping[str, Any],
-    size: int,
-    device: torch.device,
-    *,
-    labels: torch.Tensor | None = None,
-    gather: bool = True,
-) -> torch.Tensor:
-    """Boolean ``[N, N]`` (``N`` = global batch when ``gather``): True where samples agree on ALL ``keys``.
-
-    The key ``"labels"`` refers to ``labels`` (same-class rule of :func:`same_label_mask`); any other key
-    is looked up in ``values`` (the forward's keyword arguments) and compared by equality, rows for 2-D
-    values.
-    """
-    mask: torch.Tensor | None = None
-    for key in keys:
-        if key == "labels":
-            if labels is None:
-                raise ValueError("positive/negative key 'labels' needs labels")
-            same = same_label_mask(labels)  # already gathered by the caller
-        else:
-            column = _as_key_tensor(values.get(key), key, size, device)
-            if column.dim() > 2:
-                raise ValueError(f"metadata {key!r} must be [batch] or [batch, k]")
-            if gather:
-                column = gather_labels(column)
-            column = column.reshape(column.shape[0], -1)
-            same = (column.unsqueeze(1) == column.unsqueeze(0)).all(dim=-1)
-        mask = same if mask is None else mask & same
-    if mask is None:
-        raise ValueError("no metadata keys given")
-    return mask

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .distributed import AuxiliaryLoss, as_float, full_precision, metadata_keys, same_metadata_mask
+from .base import AuxiliaryLoss, as_float, full_precision, metadata_keys, same_metadata_mask
 
 __all__ = ["MetadataContrastiveLoss", "SupConLoss"]
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .icbhi import (
-    NUM_CLASSES,
     UndefinedMetricWarning,
     confusion_matrix,
     icbhi_scores,
@@ -51,9 +50,6 @@ from .icbhi import (
 )
 from .multilabel import (
     DEFAULT_GRID,
-    LABEL_NAMES,
-    classes_to_flags,
-    flags_to_classes,
     multilabel_scores,
     roc_auc,
     tune_thresholds,
@@ -66,13 +62,9 @@ ICBHI_METRIC_PATH: Path = Path(__file__).resolve().parent / "icbhi_metric"
 __all__ = [
     "DEFAULT_GRID",
     "ICBHI_METRIC_PATH",
-    "LABEL_NAMES",
-    "NUM_CLASSES",
     "UndefinedMetricWarning",
-    "classes_to_flags",
     "compute_metrics",
     "confusion_matrix",
-    "flags_to_classes",
     "icbhi_scores",
     "icbhi_scores_from_confusion",
     "make_compute_metrics",

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from respira.data.corpus import CLASS_NAMES
+from ..labels import CLASS_NAMES, NUM_CLASSES
 
-NUM_CLASSES = len(CLASS_NAMES)
 NORMAL = 0
 """Index of the ``normal`` class; every other class is abnormal."""
 

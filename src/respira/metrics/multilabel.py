@@ -1,7 +1,8 @@
 """Scores for multi-label (crackle, wheeze) models, and the mapping of their flags to ICBHI classes.
 
 A multi-label model outputs two logits per cycle, for "crackle present" and "wheeze present".
-With per-label thresholds the two flags map to the four ICBHI classes by :func:`flags_to_classes`
+With per-label thresholds the two flags map to the four ICBHI classes by
+:func:`respira.labels.flags_to_classes`
 (0,0 → normal, 1,0 → crackle, 0,1 → wheeze, 1,1 → both), so the official ICBHI scores are reported
 for these models too.
 """
@@ -13,10 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
-
-LABEL_NAMES: tuple[str, ...] = ("crackle", "wheeze")
-"""Multi-label outputs, in logit order."""
 
 DEFAULT_THRESHOLDS: tuple[float, float] = (0.5, 0.5)
 DEFAULT_GRID: np.ndarray = np.round(np.linspace(0.01, 0.99, 99), 2)
@@ -46,38 +45,10 @@ def _check_binary(values: np.ndarray, name: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def flags_to_classes(crackle: Any, wheeze: Any) -> Any:
-    """The ICBHI class index of crackle/wheeze flags: 0,0→0 normal, 1,0→1 crackle, 0,1→2 wheeze, 1,1→3 both.
-
-    Works on scalars (returns an ``int``) and on arrays of equal shape (returns an int64 array).
-    Flags must be 0/1 (or bool); anything else raises ``ValueError``.
-    """
-    crackle_array = _check_binary(np.asarray(crackle), "crackle")
-    wheeze_array = _check_binary(np.asarray(wheeze), "wheeze")
-    if crackle_array.shape != wheeze_array.shape:
-        raise ValueError(
-            f"crackle and wheeze have different shapes: {crackle_array.shape} != {wheeze_array.shape}"
-        )
-    classes = crackle_array + 2 * wheeze_array
-    return int(classes) if classes.ndim == 0 else classes
-
-
-def classes_to_flags(classes: Sequence[int] | np.ndarray) -> np.ndarray:
-    """The ``[N, 2]`` (crackle, wheeze) 0/1 flags of class indices 0..3 (inverse of ``flags_to_classes``)."""
-    array = np.asarray(classes)
-    if array.ndim != 1:
-        raise ValueError(f"classes must be a 1-D sequence of class indices, got shape {array.shape}")
-    if array.dtype.kind not in "iuf" or np.any(~np.isin(array, (0, 1, 2, 3))):
-        bad = array[~np.isin(array, (0, 1, 2, 3))] if array.dtype.kind in "iuf" else array
-        raise ValueError(f"classes must be class indices in 0..3, got {bad.reshape(-1)[0].item()!r}")
-    array = array.astype(np.int64)
-    return np.stack([array % 2, array // 2], axis=1)
-
-
 def _validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, np.ndarray]:
     target_array = np.asarray(targets)
     prob_array = np.asarray(probabilities, dtype=np.float64)
-    n_labels = len(LABEL_NAMES)
+    n_labels = len(MULTI_LABEL_NAMES)
     if target_array.ndim != 2 or target_array.shape[1] != n_labels:
         raise ValueError(f"targets must have shape [N, {n_labels}], got {target_array.shape}")
     if prob_array.shape != target_array.shape:
@@ -97,8 +68,8 @@ def _validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, 
 
 def _validate_thresholds(thresholds: Sequence[float]) -> tuple[float, float]:
     values = tuple(float(t) for t in thresholds)
-    if len(values) != len(LABEL_NAMES):
-        raise ValueError(f"expected {len(LABEL_NAMES)} thresholds (crackle, wheeze), got {len(values)}")
+    if len(values) != len(MULTI_LABEL_NAMES):
+        raise ValueError(f"expected {len(MULTI_LABEL_NAMES)} thresholds (crackle, wheeze), got {len(values)}")
     for value in values:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"thresholds must lie in [0, 1], got {value!r}")
@@ -155,7 +126,7 @@ def multilabel_scores(
     - ``macro_precision``, ``macro_recall``, ``macro_f1`` (mean of the defined per-label values)
       and ``micro_precision``, ``micro_recall``, ``micro_f1`` (from the pooled counts of both labels);
     - ``threshold_crackle``, ``threshold_wheeze``: the thresholds used;
-    - the ICBHI scores of the flags mapped to four classes by :func:`flags_to_classes`:
+    - the ICBHI scores of the flags mapped to four classes by :func:`~respira.labels.flags_to_classes`:
       ``specificity``, ``sensitivity`` (official strict), ``icbhi_score``, ``binary_sensitivity``,
       ``binary_icbhi_score``, ``accuracy`` (exact match of both flags), ``balanced_accuracy``
       without prefix; the four-class per-class values with a ``class_`` prefix
@@ -176,7 +147,7 @@ def multilabel_scores(
     recalls: list[float] = []
     f1s: list[float] = []
     total_tp = total_fp = total_fn = 0
-    for index, name in enumerate(LABEL_NAMES):
+    for index, name in enumerate(MULTI_LABEL_NAMES):
         tp, fp, fn = _binary_counts(target_array[:, index], predicted[:, index])
         total_tp, total_fp, total_fn = total_tp + tp, total_fp + fp, total_fn + fn
         precision, recall, f1 = _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
@@ -193,11 +164,11 @@ def multilabel_scores(
     scores["micro_precision"] = _ratio(total_tp, total_tp + total_fp)
     scores["micro_recall"] = _ratio(total_tp, total_tp + total_fn)
     scores["micro_f1"] = _ratio(2 * total_tp, 2 * total_tp + total_fp + total_fn)
-    for name, value in zip(LABEL_NAMES, threshold_values, strict=True):
+    for name, value in zip(MULTI_LABEL_NAMES, threshold_values, strict=True):
         scores[f"threshold_{name}"] = value
 
-    true_classes = flags_to_classes(target_array[:, 0], target_array[:, 1])
-    predicted_classes = flags_to_classes(predicted[:, 0], predicted[:, 1])
+    true_classes = flags_to_classes(target_array)
+    predicted_classes = flags_to_classes(predicted)
     for key, value in icbhi_scores(true_classes, predicted_classes, warn=False).items():
         scores[key if key in _UNPREFIXED_CLASS_KEYS else _CLASS_PREFIX + key] = value
     if warn:
@@ -251,7 +222,7 @@ def tune_thresholds(
 
     if metric == "f1":
         chosen: list[float] = []
-        for index, name in enumerate(LABEL_NAMES):
+        for index, name in enumerate(MULTI_LABEL_NAMES):
             positive = target_array[:, index] == 1
             if not positive.any():
                 raise ValueError(f"cannot tune the {name!r} threshold for F1: the targets have no positive")

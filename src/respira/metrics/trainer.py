@@ -17,15 +17,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .icbhi import NUM_CLASSES, icbhi_scores, per_patient_icbhi
-from .multilabel import LABEL_NAMES, classes_to_flags, flags_to_classes, multilabel_scores
+from ..labels import (
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    NUM_CLASSES,
+    PROBLEM_TYPES,
+    SINGLE_LABEL,
+    classes_to_flags,
+    flags_to_classes,
+)
+from .icbhi import icbhi_scores, per_patient_icbhi
+from .multilabel import multilabel_scores
 
 if TYPE_CHECKING:
     from transformers import EvalPrediction
-
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
-_PROBLEM_TYPES = (SINGLE_LABEL, MULTI_LABEL)
 
 
 def _first(value: Any) -> Any:
@@ -43,17 +48,18 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 def _detect_problem_type(logits: np.ndarray) -> str:
     if logits.ndim == 2 and logits.shape[1] == NUM_CLASSES:
         return SINGLE_LABEL
-    if logits.ndim == 2 and logits.shape[1] == len(LABEL_NAMES):
+    if logits.ndim == 2 and logits.shape[1] == len(MULTI_LABEL_NAMES):
         return MULTI_LABEL
     raise ValueError(
         f"cannot tell the problem type from logits of shape {logits.shape}: expected [N, {NUM_CLASSES}] "
-        f"(single-label normal/crackle/wheeze/both) or [N, {len(LABEL_NAMES)}] (multi-label crackle/wheeze)"
+        f"(single-label normal/crackle/wheeze/both) or [N, {len(MULTI_LABEL_NAMES)}] "
+        "(multi-label crackle/wheeze)"
     )
 
 
 def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
-    if labels.ndim == 2 and labels.shape[1] == len(LABEL_NAMES):
-        return np.asarray(flags_to_classes(labels[:, 0], labels[:, 1]))
+    if labels.ndim == 2 and labels.shape[1] == len(MULTI_LABEL_NAMES):
+        return np.asarray(flags_to_classes(labels))
     if labels.ndim == 1:
         return labels
     raise ValueError(
@@ -64,7 +70,7 @@ def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
 def _labels_as_flags(labels: np.ndarray) -> np.ndarray:
     if labels.ndim == 1:
         return classes_to_flags(labels)
-    if labels.ndim == 2 and labels.shape[1] == len(LABEL_NAMES):
+    if labels.ndim == 2 and labels.shape[1] == len(MULTI_LABEL_NAMES):
         return labels
     raise ValueError(
         f"labels must be class indices [N] or (crackle, wheeze) flags [N, 2], got {labels.shape}"
@@ -89,16 +95,16 @@ def _scores(
         true_classes = _labels_as_classes(labels)
         scores = icbhi_scores(true_classes, predicted_classes)
     else:
-        if logits.ndim != 2 or logits.shape[1] != len(LABEL_NAMES):
+        if logits.ndim != 2 or logits.shape[1] != len(MULTI_LABEL_NAMES):
             raise ValueError(
-                f"multi-label logits must have shape [N, {len(LABEL_NAMES)}], got {logits.shape}"
+                f"multi-label logits must have shape [N, {len(MULTI_LABEL_NAMES)}], got {logits.shape}"
             )
         flags = _labels_as_flags(labels)
         used_thresholds = tuple(thresholds) if thresholds is not None else (0.5, 0.5)
         probabilities = _sigmoid(logits)
         scores = multilabel_scores(flags, probabilities, used_thresholds)
         predicted_flags = probabilities >= np.asarray(used_thresholds, dtype=np.float64)
-        predicted_classes = np.asarray(flags_to_classes(predicted_flags[:, 0], predicted_flags[:, 1]))
+        predicted_classes = np.asarray(flags_to_classes(predicted_flags))
         true_classes = _labels_as_classes(np.asarray(flags))
     if patient_ids is not None:
         if len(patient_ids) != len(true_classes):
@@ -132,13 +138,13 @@ def make_compute_metrics(
     :func:`respira.metrics.multilabel_scores`; both include ``icbhi_score``, ``specificity`` and
     ``sensitivity`` (official strict definition).
     """
-    if problem_type is not None and problem_type not in _PROBLEM_TYPES:
-        raise ValueError(f"problem_type must be one of {_PROBLEM_TYPES} or None, got {problem_type!r}")
+    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {problem_type!r}")
     if problem_type == SINGLE_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
     if thresholds is not None:
         thresholds = tuple(float(t) for t in thresholds)
-        if len(thresholds) != len(LABEL_NAMES) or not all(0.0 <= t <= 1.0 for t in thresholds):
+        if len(thresholds) != len(MULTI_LABEL_NAMES) or not all(0.0 <= t <= 1.0 for t in thresholds):
             raise ValueError(f"thresholds must be two values in [0, 1] (crackle, wheeze), got {thresholds}")
     ids = None if patient_ids is None else np.asarray(patient_ids)
 

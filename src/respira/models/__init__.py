@@ -6,7 +6,6 @@ Encoders: AST (``transformers.ASTModel``), BEATs (``beats``), EfficientAT Mobile
 
 from . import beats, cnn, efficientat  # noqa: F401  (each registers its model type)
 from .respira import (
-    MULTI_LABEL_NAMES,
     RespiraClassifierOutput,
     RespiraConfig,
     RespiraFeatureExtractor,
@@ -16,7 +15,6 @@ from .respira import (
 )
 
 __all__ = [
-    "MULTI_LABEL_NAMES",
     "RespiraClassifierOutput",
     "RespiraConfig",
     "RespiraFeatureExtractor",

@@ -7,30 +7,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..audio import decode_audio, pad_batch
+
 if TYPE_CHECKING:
     import datasets
 
     from .respira import RespiraForAudioClassification
-
-
-def _decode(audio: object) -> np.ndarray:
-    """Mono float32 samples of a decoded ``datasets.Audio`` value (AudioDecoder or dict)."""
-    if isinstance(audio, dict):
-        samples = np.asarray(audio["array"], dtype=np.float32)
-    else:
-        samples = audio.get_all_samples().data.numpy()
-    return samples.mean(axis=0) if samples.ndim == 2 else samples
-
-
-def pad_batch(waveforms: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero-pad mono waveforms into ``[batch, longest]`` with an attention mask of real samples."""
-    longest = max(w.shape[0] for w in waveforms)
-    batch = torch.zeros(len(waveforms), longest)
-    mask = torch.zeros(len(waveforms), longest, dtype=torch.long)
-    for row, waveform in enumerate(waveforms):
-        batch[row, : waveform.shape[0]] = torch.from_numpy(waveform)
-        mask[row, : waveform.shape[0]] = 1
-    return batch, mask
 
 
 def compute_embeddings(
@@ -63,7 +45,7 @@ def compute_embeddings(
     try:
         for start in range(0, len(dataset), batch_size):
             rows = dataset[start : start + batch_size][audio_column]
-            waveforms, mask = pad_batch([_decode(audio) for audio in rows])
+            waveforms, mask = pad_batch([decode_audio(audio, rate) for audio in rows])
             with torch.no_grad():
                 output = model.respira(waveforms.to(device), attention_mask=mask.to(device))
             chunks.append(output.embeddings.float().cpu().numpy())

@@ -10,7 +10,7 @@ Files written to ``output_dir``:
 - ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
   (the columns that exist);
 - ``add_properties.json``: intra- and inter-class angular distances of the pooled embeddings
-  (:func:`respira.losses.add.add_properties` against the four-class labels).
+  (:func:`respira.metrics.embedding_geometry.add_properties` against the four-class labels).
 """
 
 from __future__ import annotations
@@ -23,10 +23,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..data.corpus import CLASS_NAMES
-from ..metrics import classes_to_flags, confusion_matrix, flags_to_classes, icbhi_scores, multilabel_scores
+from ..audio import decode_audio, pad_batch
+from ..labels import (
+    CLASS_NAMES,
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    SINGLE_LABEL,
+    classes_to_flags,
+    flags_to_classes,
+)
+from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores
 from ..metrics.icbhi import per_patient_icbhi
-from ..models.embeddings import pad_batch
 from ..utils.files import write_json_atomic
 from .plots import plot_confusion_matrix, plot_embedding_projection
 
@@ -37,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["evaluate_model", "json_ready", "write_json"]
 
-MULTI_LABEL = "multi_label_classification"
 COLOURINGS: tuple[tuple[str, str], ...] = (
     ("class", "label"),
     ("device", "device"),
@@ -65,17 +71,12 @@ def write_json(path: str | Path, value: Any) -> Path:
     return write_json_atomic(path, json_ready(value))
 
 
-def _samples(audio: Any) -> np.ndarray:
-    """Mono float32 samples of a decoded ``datasets.Audio`` value (an AudioDecoder or a dict)."""
-    if isinstance(audio, Mapping):
-        samples = np.asarray(audio["array"], dtype=np.float32)
-    else:
-        samples = audio.get_all_samples().data.numpy().astype(np.float32, copy=False)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=0)
+def _samples(audio: Any, sampling_rate: int) -> np.ndarray:
+    """Mono float32 samples of a ``datasets.Audio`` value at the model's rate; refuses an empty cycle."""
+    samples = decode_audio(audio, sampling_rate)
     if samples.size == 0:
         raise ValueError("the dataset holds an empty cycle (0 samples)")
-    return np.ascontiguousarray(samples, dtype=np.float32)
+    return samples
 
 
 def _run(
@@ -83,6 +84,7 @@ def _run(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits [N, labels] (float64) and pooled embeddings [N, hidden] (float32) in eval mode."""
     device = next(model.parameters()).device
+    rate = int(model.config.sampling_rate)
     was_training = model.training
     model.eval()
     logits: list[np.ndarray] = []
@@ -90,7 +92,8 @@ def _run(
     try:
         with torch.inference_mode():
             for first in range(0, len(dataset), batch_size):
-                waveforms = [_samples(audio) for audio in dataset[first : first + batch_size][audio_column]]
+                rows = dataset[first : first + batch_size][audio_column]
+                waveforms = [_samples(audio, rate) for audio in rows]
                 batch, mask = pad_batch(waveforms)
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 logits.append(output.logits.float().cpu().numpy().astype(np.float64))
@@ -135,7 +138,7 @@ def evaluate_model(
     """
     import datasets
 
-    from ..losses.add import add_properties
+    from ..metrics.embedding_geometry import add_properties
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -152,7 +155,7 @@ def evaluate_model(
     rate = int(model.config.sampling_rate)
     if feature.sampling_rate != rate:
         dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
-    problem_type = model.config.problem_type or "single_label_classification"
+    problem_type = model.config.problem_type or SINGLE_LABEL
     if problem_type != MULTI_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
 
@@ -161,13 +164,12 @@ def evaluate_model(
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
     if problem_type == MULTI_LABEL:
         from ..inference import _label_index
-        from ..metrics.multilabel import LABEL_NAMES
 
         used = _thresholds(model, thresholds)
-        probabilities = 1.0 / (1.0 + np.exp(-logits[:, _label_index(model.config, LABEL_NAMES)]))
+        probabilities = 1.0 / (1.0 + np.exp(-logits[:, _label_index(model.config, MULTI_LABEL_NAMES)]))
         metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
         flags = probabilities >= np.asarray(used)
-        predictions = np.asarray(flags_to_classes(flags[:, 0], flags[:, 1]))
+        predictions = np.asarray(flags_to_classes(flags))
         metrics["thresholds"] = list(used)
     else:
         from ..inference import _label_index

@@ -2,12 +2,19 @@
 
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator
-from .samplers import ClassBalancedSampler, FlattenedBatchSampler, GroupedBatchSampler, RandomOrderSampler
+from .samplers import (
+    ClassBalancedSampler,
+    ContrastiveTupleBatchSampler,
+    FlattenedBatchSampler,
+    GroupedBatchSampler,
+    RandomOrderSampler,
+)
 from .trainer import RespiraTrainer
 
 __all__ = [
     "AudioCollator",
     "ClassBalancedSampler",
+    "ContrastiveTupleBatchSampler",
     "FlattenedBatchSampler",
     "GroupedBatchSampler",
     "RandomOrderSampler",

@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import soxr
 import torch
 
-from ..models.embeddings import pad_batch
+from ..audio import DEFAULT_SAMPLING_RATE, decode_audio, pad_batch
 
 METADATA_KEYS: tuple[str, ...] = ("patient_id", "device", "chest_location", "sex", "age_group", "recording")
 """Metadata passed to auxiliary losses as integer codes (equal codes ⇔ equal values; -1 = missing)."""
@@ -35,22 +34,6 @@ def age_group(age: float | None) -> int:
     return 0 if age < 18 else 1
 
 
-def decode_audio(audio: Any, sampling_rate: int) -> np.ndarray:
-    """Mono float32 samples at ``sampling_rate`` from a decoded ``datasets.Audio`` value or an array."""
-    if isinstance(audio, Mapping):
-        samples, rate = np.asarray(audio["array"], dtype=np.float32), int(audio["sampling_rate"])
-    elif hasattr(audio, "get_all_samples"):
-        decoded = audio.get_all_samples()
-        samples, rate = decoded.data.numpy(), int(decoded.sample_rate)
-    else:
-        samples, rate = np.asarray(audio, dtype=np.float32), sampling_rate
-    if samples.ndim == 2:
-        samples = samples.mean(axis=0)
-    if rate != sampling_rate:
-        samples = soxr.resample(samples, rate, sampling_rate, quality="HQ")
-    return np.ascontiguousarray(samples, dtype=np.float32)
-
-
 @dataclass
 class AudioCollator:
     """``list[example] → {"input_values", "attention_mask", "labels", "metadata"}`` (or ``embeddings``).
@@ -62,7 +45,7 @@ class AudioCollator:
     contrastive losses) each example appears ``views`` times, differently augmented, view-major.
     """
 
-    sampling_rate: int = 16000
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
     augment: Augment | None = None
     concat: Callable[[np.ndarray, int, np.random.Generator], np.ndarray] | None = None
     metadata_keys: Sequence[str] = METADATA_KEYS

@@ -16,21 +16,27 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser
 
+from ..labels import MULTI_LABEL, SINGLE_LABEL
+from ..models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
 from .arguments import RespiraTrainingArguments, _as_dict
 
-ENCODERS: tuple[str, ...] = ("cnn", "ast", "beats", "efficientat")
-DEFAULT_AST = "MIT/ast-finetuned-audioset-10-10-0.4593"
+_DEFAULT_CHECKPOINTS = ", ".join(
+    f"{spec.name} default: {spec.default_checkpoint}" for spec in encoder_specs() if spec.default_checkpoint
+)
 
 
 @dataclass
 class ModelArguments:
     """Which encoder, and how the classifier around it is built (see :class:`respira.RespiraConfig`)."""
 
-    encoder: str = field(default="cnn", metadata={"help": "cnn, ast, beats or efficientat"})
+    encoder: str = field(
+        default=DEFAULT_ENCODER,
+        metadata={"help": f"{', '.join(encoder_names()[:-1])} or {encoder_names()[-1]}"},
+    )
     encoder_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": f"pretrained encoder: a Hub id or folder (ast default: {DEFAULT_AST}); none = random init"
+            "help": f"pretrained encoder: a Hub id or folder ({_DEFAULT_CHECKPOINTS}); none = random init"
         },
     )
     encoder_config: str | None = field(
@@ -38,10 +44,8 @@ class ModelArguments:
         metadata={"help": "JSON object of encoder config options for a randomly initialised encoder"},
     )
     problem_type: str = field(
-        default="single_label_classification",
-        metadata={
-            "help": "single_label_classification (4 classes) or multi_label_classification (crackle, wheeze)"
-        },
+        default=SINGLE_LABEL,
+        metadata={"help": f"{SINGLE_LABEL} (4 classes) or {MULTI_LABEL} (crackle, wheeze)"},
     )
     target_seconds: float = field(default=8.0, metadata={"help": "fixed cycle length in seconds"})
     pad_mode: str = field(default="repeat", metadata={"help": "repeat or zero"})
@@ -56,7 +60,13 @@ class ModelArguments:
         default=None, metadata={"help": "'balanced' (inverse train frequency) or comma-separated weights"}
     )
     freeze_encoder: bool = field(default=False)
-    lora_r: int = field(default=0, metadata={"help": "LoRA rank on q_proj/v_proj (AST, BEATs); 0 = off"})
+    lora_r: int = field(
+        default=0,
+        metadata={
+            "help": "LoRA rank on the attention projections "
+            f"({', '.join(spec.name for spec in encoder_specs() if spec.lora_targets)}); 0 = off"
+        },
+    )
 
 
 @dataclass

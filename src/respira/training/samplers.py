@@ -4,15 +4,28 @@ transformers' Trainer batches the sampler's index stream into consecutive blocks
 (accelerate then deals whole blocks to the processes), so a sampler controls each batch's
 composition by the order it yields indices in; the Trainer's ``_get_train_sampler`` hook is all a
 custom strategy needs. Every sampler is deterministic for ``(seed, epoch)`` — ``set_epoch`` is
-called by the Trainer each epoch, so a resumed run replays the same order.
+called by the Trainer each epoch, so a resumed run replays the same order. A batch sampler, which
+yields one list of indices per batch (:class:`ContrastiveTupleBatchSampler`), runs through
+:class:`FlattenedBatchSampler`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
+import torch
 from torch.utils.data import Sampler
+
+__all__ = [
+    "ClassBalancedSampler",
+    "ContrastiveTupleBatchSampler",
+    "FlattenedBatchSampler",
+    "GroupedBatchSampler",
+    "RandomOrderSampler",
+]
 
 
 class _EpochSeeded(Sampler[int]):
@@ -122,3 +135,82 @@ class FlattenedBatchSampler(Sampler[int]):
             if len(batch) != self.batch_size:
                 raise RuntimeError(f"batch sampler yielded {len(batch)} indices, expected {self.batch_size}")
             yield from batch
+
+
+def _hashable(label: Any) -> Hashable:
+    if hasattr(label, "tolist"):
+        label = label.tolist()
+    if isinstance(label, list | tuple):
+        return tuple(_hashable(item) for item in label)
+    return label
+
+
+class ContrastiveTupleBatchSampler(Sampler[list[int]]):
+    """Batches ``[anchors (batch_size), positives (batch_size)]`` for
+    :class:`~respira.losses.ContrastiveTupleLoss`.
+
+    ``labels``: one class per dataset item (ints, or multi-hot vectors: identical vectors are one
+    class). Each epoch the anchor queue is a random permutation of the dataset (every item is an anchor
+    once); positive ``i`` is drawn uniformly from anchor ``i``'s class, excluding the anchor itself
+    unless it is alone in its class. Each yielded list holds ``2 * batch_size`` indices; ``batch_size``
+    the attribute is that number (what batch-sampler wrappers such as accelerate's read), and
+    ``anchors_per_batch`` the constructor's ``batch_size``. The draw depends only on ``seed + epoch``
+    (:meth:`set_epoch`). ``drop_last=False`` yields a last, smaller batch ``[a anchors, a positives]``.
+    """
+
+    def __init__(
+        self, labels: Sequence[Any], batch_size: int, *, seed: int = 0, drop_last: bool = True
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size (anchors per batch) must be at least 1, got {batch_size}")
+        keys = [_hashable(label) for label in labels]
+        codes: dict[Hashable, int] = {}
+        self._classes = torch.tensor([codes.setdefault(key, len(codes)) for key in keys], dtype=torch.long)
+        self.anchors_per_batch = int(batch_size)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.epoch = 0
+        n = len(keys)
+        # items grouped by class: class c occupies _by_class[_offsets[c] : _offsets[c] + _sizes[c]]
+        self._by_class = torch.argsort(self._classes, stable=True)
+        self._sizes = torch.bincount(self._classes, minlength=len(codes))
+        self._offsets = torch.cumsum(self._sizes, dim=0) - self._sizes
+        self._rank_in_class = torch.empty(n, dtype=torch.long)
+        self._rank_in_class[self._by_class] = torch.arange(n) - self._offsets[self._classes[self._by_class]]
+
+    @property
+    def batch_size(self) -> int:
+        """Indices per (full) batch: ``2 x anchors_per_batch``."""
+        return 2 * self.anchors_per_batch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        n = len(self._classes)
+        if self.drop_last:
+            return n // self.anchors_per_batch
+        return math.ceil(n / self.anchors_per_batch)
+
+    def positives_for(self, anchors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A random same-class partner for each anchor index (the anchor itself only if alone)."""
+        classes = self._classes[anchors]
+        sizes = self._sizes[classes]
+        others = (sizes - 1).clamp_min(1)
+        draw = (torch.rand(anchors.shape[0], generator=generator, dtype=torch.float64) * others).long()
+        draw = torch.minimum(draw, others - 1)
+        own = self._rank_in_class[anchors]
+        rank = torch.where(draw >= own, draw + 1, draw)  # skip the anchor's own slot
+        rank = torch.where(sizes > 1, rank, own)
+        return self._by_class[self._offsets[classes] + rank]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        anchors = torch.randperm(len(self._classes), generator=generator)
+        positives = self.positives_for(anchors, generator)
+        step = self.anchors_per_batch
+        for start in range(0, len(anchors), step):
+            stop = min(start + step, len(anchors))
+            if stop - start < step and self.drop_last:
+                break
+            yield anchors[start:stop].tolist() + positives[start:stop].tolist()

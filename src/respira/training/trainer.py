@@ -15,15 +15,25 @@ import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 
-from ..data.corpus import CLASS_NAMES
+from ..hub.card_data import ModelCardCallback, RespiraModelCardData
+from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES
 from ..losses import build_auxiliary_loss
 from ..metrics import make_compute_metrics
+from ..models.encoders import encoder_specs, get_encoder_spec
 from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
-from .samplers import ClassBalancedSampler, FlattenedBatchSampler, GroupedBatchSampler, RandomOrderSampler
+from .samplers import (
+    ClassBalancedSampler,
+    ContrastiveTupleBatchSampler,
+    FlattenedBatchSampler,
+    GroupedBatchSampler,
+    RandomOrderSampler,
+)
 
 PATCH_MIX = "patch_mix"
+METRICS_FILE = "metrics.json"
+"""The combined metrics file of :meth:`RespiraTrainer.save_metrics` (``Trainer``'s ``all_results.json``)."""
 
 
 class _EpochToCollator(TrainerCallback):
@@ -50,6 +60,9 @@ class RespiraTrainer(Trainer):
     * Batch composition comes from ``args.batch_sampler`` through the ``_get_train_sampler`` hook.
     * Evaluation (``eval_dataset``) drives model selection and early stopping and must not be the
       test split; :meth:`evaluate_test` scores the test split once and writes ``metrics.json``.
+    * ``processing_class`` defaults to a :class:`~respira.RespiraFeatureExtractor` at the model's
+      sampling rate, so every checkpoint (and :meth:`save_model`) holds ``preprocessor_config.json``.
+    * A :class:`~respira.hub.ModelCardCallback` fills :attr:`card_data` as the trainer runs.
     """
 
     args: RespiraTrainingArguments
@@ -85,11 +98,17 @@ class RespiraTrainer(Trainer):
         if data_collator is None:
             data_collator = self._default_collator(config, args, train_dataset)
         callbacks = list(callbacks or [])
+        if not any(isinstance(callback, ModelCardCallback) for callback in callbacks):
+            callbacks.append(ModelCardCallback())
         callbacks.append(_EpochToCollator(data_collator))
         if args.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
         if compute_metrics is None:
             compute_metrics = make_compute_metrics(problem_type=config.problem_type)
+        if kwargs.get("processing_class") is None:
+            from ..models import RespiraFeatureExtractor
+
+            kwargs["processing_class"] = RespiraFeatureExtractor(sampling_rate=config.sampling_rate)
         super().__init__(
             model=model,
             args=args,
@@ -165,8 +184,6 @@ class RespiraTrainer(Trainer):
                 samples_per_group=self.args.samples_per_group,
                 seed=seed,
             )
-        from ..losses.contrastive_tuple import ContrastiveTupleBatchSampler
-
         anchors = self.args.per_device_train_batch_size // 2
         return FlattenedBatchSampler(
             ContrastiveTupleBatchSampler(dataset["label"], anchors, seed=seed), 2 * anchors
@@ -195,22 +212,29 @@ class RespiraTrainer(Trainer):
             return super().predict(*args, **kwargs)
 
     # ------------------------------------------------------------------ loss
+    def _patch_embeddings(self, model: nn.Module) -> tuple[nn.Module, int]:
+        """The encoder's patch-embedding module (its output is mixed) and its number of patches."""
+        base = self.accelerator.unwrap_model(model)
+        find = get_encoder_spec(base.config.encoder_config.model_type).patch_embeddings
+        if find is None:
+            names = " or ".join(spec.display_name for spec in encoder_specs() if spec.patch_embeddings)
+            raise ValueError(
+                f"the patch_mix auxiliary loss mixes {names} patch embeddings: use an {names} encoder"
+            )
+        return find(base.respira.encoder)
+
     def _check_patch_mix(self, model: nn.Module) -> None:
-        encoder = self.accelerator.unwrap_model(model).respira.encoder
-        if not hasattr(getattr(encoder, "embeddings", None), "patch_embeddings"):
-            raise ValueError("the patch_mix auxiliary loss mixes AST patch embeddings: use an AST encoder")
+        self._patch_embeddings(model)
 
     def _mixup(self, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
         from .augment import mixup
 
         generator = torch.Generator().manual_seed(hash((self.args.seed, self.state.global_step)) & 0x7FFFFFFF)
-        multi_label = (
-            self.accelerator.unwrap_model(self.model).config.problem_type == "multi_label_classification"
-        )
+        multi_label = self.accelerator.unwrap_model(self.model).config.problem_type == MULTI_LABEL
         inputs["input_values"], soft_labels, _, permutation = mixup(
             inputs["input_values"],
             labels,
-            num_classes=len(CLASS_NAMES),
+            num_classes=NUM_CLASSES,
             alpha=self.args.mixup_alpha,
             generator=generator,
             multi_label=multi_label,
@@ -230,16 +254,15 @@ class RespiraTrainer(Trainer):
         return self.aux_loss(features, labels, **metadata)
 
     def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
-        from ..losses.patch_mix import apply_patch_mix, patch_mix_plan
+        from .augment import apply_patch_mix, patch_mix_plan
 
-        encoder = self.accelerator.unwrap_model(model).respira.encoder
+        patch_embeddings, num_patches = self._patch_embeddings(model)
         batch = outputs.logits.shape[0]
-        num_patches = encoder.embeddings.position_embeddings.shape[1] - 2
         generator = torch.Generator().manual_seed(
             hash((self.args.seed, self.state.global_step, 1)) & 0x7FFFFFFF
         )
         permutation, mask, lam = patch_mix_plan(batch, num_patches, generator=generator)
-        hook = encoder.embeddings.patch_embeddings.register_forward_hook(
+        hook = patch_embeddings.register_forward_hook(
             lambda module, args, output: apply_patch_mix(
                 output, permutation.to(output.device), mask.to(output.device)
             )
@@ -287,11 +310,32 @@ class RespiraTrainer(Trainer):
             self._component_steps = 0
         super().log(logs, start_time)
 
-    # ------------------------------------------------------------------ test
-    def evaluate_test(
-        self, test_dataset: datasets.Dataset, output_dir: str | Path | None = None
-    ) -> dict[str, float]:
-        """Score the test split once (after selection on validation) and merge it into ``metrics.json``."""
+    # ------------------------------------------------------------------ results
+    @property
+    def card_data(self) -> RespiraModelCardData:
+        """The model card data this trainer's :class:`~respira.hub.ModelCardCallback` fills."""
+        callbacks = self.callback_handler.callbacks
+        return next(callback for callback in callbacks if isinstance(callback, ModelCardCallback)).card_data
+
+    def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
+        """``Trainer.save_metrics``, written atomically with undefined values (NaN) as ``null``.
+
+        Writes ``{split}_results.json`` in ``args.output_dir`` and, with ``combined``, merges the metrics
+        into ``metrics.json`` there (``Trainer``'s ``all_results.json``, named as run folders and exports
+        name it). Only the main process writes.
+        """
+        if not self.is_world_process_zero():
+            return
+        folder = Path(self.args.output_dir)
+        write_json_atomic(folder / f"{split}_results.json", metrics, default=str)
+        if combined:
+            path = folder / METRICS_FILE
+            existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            existing.update(metrics)
+            write_json_atomic(path, existing, default=str)
+
+    def evaluate_test(self, test_dataset: datasets.Dataset) -> dict[str, float]:
+        """Score the test split once (after selection on validation) and save it (:meth:`save_metrics`)."""
         if self.args.cache_embeddings:
             from ..models.embeddings import compute_embeddings
 
@@ -299,9 +343,5 @@ class RespiraTrainer(Trainer):
                 self.model, test_dataset, batch_size=self.args.per_device_eval_batch_size
             )
         metrics = self.evaluate(eval_dataset=test_dataset, metric_key_prefix="test")
-        if self.is_world_process_zero():
-            path = Path(output_dir or self.args.output_dir) / "metrics.json"
-            existing = json.loads(path.read_text()) if path.exists() else {}
-            existing.update(metrics)
-            write_json_atomic(path, existing)  # undefined metrics (NaN) become null
+        self.save_metrics("test", metrics)
         return metrics

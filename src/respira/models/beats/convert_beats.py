@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from huggingface_hub.errors import StrictDataclassError
 
+from ...labels import MULTI_LABEL
 from ...utils.files import staged_folder
 from .configuration_beats import BeatsConfig
 from .modeling_beats import BeatsForAudioClassification, BeatsModel
@@ -268,7 +269,7 @@ def _build_model(
         label2id = {label: index for index, label in id2label.items()}
         if len(label2id) != num_labels:
             raise ValueError("'label_dict' gives the same label to several classes")
-        kwargs.update(id2label=id2label, label2id=label2id, problem_type="multi_label_classification")
+        kwargs.update(id2label=id2label, label2id=label2id, problem_type=MULTI_LABEL)
     try:
         config = BeatsConfig(**kwargs)
     except (TypeError, ValueError, StrictDataclassError) as err:

@@ -37,6 +37,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
+from ...labels import MULTI_LABEL, SINGLE_LABEL
 from .configuration_beats import BeatsConfig
 
 # The official attention divides the query by this constant and multiplies the max-shifted scores back by it.
@@ -596,17 +597,17 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         )
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        problem_type = self.config.problem_type or "multi_label_classification"
+        problem_type = self.config.problem_type or MULTI_LABEL
         labels = labels.to(logits.device)
-        if problem_type == "multi_label_classification":
+        if problem_type == MULTI_LABEL:
             if labels.shape != logits.shape:
                 raise ValueError(
                     f"multi-label targets must have the logits' shape {tuple(logits.shape)}, got "
                     f"{tuple(labels.shape)}; for class indices set "
-                    "config.problem_type='single_label_classification'"
+                    f"config.problem_type={SINGLE_LABEL!r}"
                 )
             return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-        if problem_type == "single_label_classification":
+        if problem_type == SINGLE_LABEL:
             return F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1).long())
         if problem_type == "regression":
             if self.config.num_labels == 1:

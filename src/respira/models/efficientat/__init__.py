@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
-from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-
-from respira.models.features.efficientat_mel import EfficientATMel
-
+from ..features.efficientat_mel import EfficientATMel
+from ..registration import register_model_type
 from .configuration_efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig, make_divisible
 from .modeling_efficientat import (
     EfficientATAudioClassifierOutput,
@@ -48,24 +45,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _register() -> None:
-    """Register with the Auto classes unless already done (re-importing or reloading the module is fine)."""
-    model_type = EfficientATConfig.model_type
-    if model_type in CONFIG_MAPPING:
-        registered = CONFIG_MAPPING[model_type]
-        if registered is not EfficientATConfig and (
-            registered.__module__ != EfficientATConfig.__module__
-            or registered.__qualname__ != EfficientATConfig.__qualname__
-        ):
-            raise RuntimeError(
-                f"model_type {model_type!r} is already registered to "
-                f"{registered.__module__}.{registered.__qualname__}"
-            )
-    AutoConfig.register(model_type, EfficientATConfig, exist_ok=True)
-    AutoModel.register(EfficientATConfig, EfficientATModel, exist_ok=True)
-    AutoModelForAudioClassification.register(
-        EfficientATConfig, EfficientATForAudioClassification, exist_ok=True
-    )
-
-
-_register()
+register_model_type(EfficientATConfig, EfficientATModel, EfficientATForAudioClassification)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from ...labels import MULTI_LABEL
 from ...utils.files import staged_folder
 from .configuration_efficientat import AUDIOSET_NUM_LABELS, MAX_WIDTH_MULT, MIN_WIDTH_MULT, EfficientATConfig
 from .modeling_efficientat import EfficientATForAudioClassification
@@ -267,7 +268,7 @@ def convert_efficientat_checkpoint(
     config = EfficientATConfig(
         width_mult=float(width),
         num_labels=num_labels,
-        problem_type="multi_label_classification" if num_labels == AUDIOSET_NUM_LABELS else None,
+        problem_type=MULTI_LABEL if num_labels == AUDIOSET_NUM_LABELS else None,
     )
     _check_width(state_dict, config)
     model = EfficientATForAudioClassification(config)

@@ -26,6 +26,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
 from transformers.utils import ModelOutput
 
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.models.features.efficientat_mel import EfficientATMel
 
 from .configuration_efficientat import EfficientATConfig, make_divisible
@@ -315,12 +316,12 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
             if self.config.num_labels == 1:
                 problem_type = "regression"
             elif labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8):
-                problem_type = "single_label_classification"
+                problem_type = SINGLE_LABEL
             else:
-                problem_type = "multi_label_classification"
+                problem_type = MULTI_LABEL
         if problem_type == "regression":
             return nn.functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
-        if problem_type == "single_label_classification":
+        if problem_type == SINGLE_LABEL:
             return nn.functional.cross_entropy(
                 logits.view(-1, self.config.num_labels), labels.view(-1).long()
             )
@@ -328,7 +329,7 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
             raise ValueError(
                 "multi-label classification needs multi-hot labels shaped like the logits "
                 f"{tuple(logits.shape)}, got {tuple(labels.shape)}; for class indices set "
-                "config.problem_type='single_label_classification'"
+                f"config.problem_type={SINGLE_LABEL!r}"
             )
         return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
 

@@ -1,8 +1,7 @@
 """The respira classifier: config, model and feature extractor, registered with the Auto classes."""
 
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
-
-from .configuration_respira import MULTI_LABEL_NAMES, RespiraConfig
+from ..registration import register_model_type
+from .configuration_respira import RespiraConfig
 from .feature_extraction_respira import RespiraFeatureExtractor
 from .modeling_respira import (
     RespiraClassifierOutput,
@@ -12,13 +11,9 @@ from .modeling_respira import (
     RespiraPreTrainedModel,
 )
 
-AutoConfig.register(RespiraConfig.model_type, RespiraConfig, exist_ok=True)
-AutoModel.register(RespiraConfig, RespiraModel, exist_ok=True)
-AutoModelForAudioClassification.register(RespiraConfig, RespiraForAudioClassification, exist_ok=True)
-AutoFeatureExtractor.register(RespiraConfig, RespiraFeatureExtractor, exist_ok=True)
+register_model_type(RespiraConfig, RespiraModel, RespiraForAudioClassification, RespiraFeatureExtractor)
 
 __all__ = [
-    "MULTI_LABEL_NAMES",
     "RespiraClassifierOutput",
     "RespiraConfig",
     "RespiraFeatureExtractor",

@@ -8,16 +8,10 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...data.corpus import CLASS_NAMES
+from ...audio import DEFAULT_SAMPLING_RATE
+from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
 
-MULTI_LABEL_NAMES: tuple[str, ...] = ("crackle", "wheeze")
-FEATURIZERS: tuple[str, ...] = ("ast_fbank", "beats_fbank", "log_mel", "efficientat_mel")
-DEFAULT_FEATURIZER: dict[str, str] = {
-    "audio-spectrogram-transformer": "ast_fbank",
-    "beats": "beats_fbank",
-    "respira_cnn": "log_mel",
-    "efficientat": "efficientat_mel",
-}
 POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention")
 HEADS: tuple[str, ...] = ("linear", "mlp")
 
@@ -35,7 +29,7 @@ class RespiraConfig(PreTrainedConfig):
         `"ast_fbank"`, `"beats_fbank"`, `"log_mel"` or `"efficientat_mel"`; by default the one the
         encoder was pretrained with.
     sampling_rate (`int`, defaults to 16000):
-        Rate of the waveforms `forward` takes.
+        Rate of the waveforms `forward` takes (`respira.audio.DEFAULT_SAMPLING_RATE`).
     target_seconds (`float`, defaults to 8.0):
         Every cycle is brought to this length before featurization (8 s is the usual AST choice).
     pad_mode (`str`, defaults to `"repeat"`):
@@ -76,13 +70,15 @@ class RespiraConfig(PreTrainedConfig):
 
     model_type = "respira"
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
-        "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type="respira_cnn"),
+        "encoder_config": SubConfigSpec(
+            config_class=AutoConfig, model_type=get_encoder_spec(DEFAULT_ENCODER).model_type
+        ),
     }
 
     encoder_config: dict | PreTrainedConfig | None = None
     encoder_name_or_path: str | None = None
     featurizer: str | None = None
-    sampling_rate: int = 16000
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
     target_seconds: float | int = 8.0
     pad_mode: str = "repeat"
     crop_mode: str = "start"
@@ -100,24 +96,25 @@ class RespiraConfig(PreTrainedConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.problem_type is None:
-            self.problem_type = "single_label_classification"
+            self.problem_type = SINGLE_LABEL
         if self.id2label is None and kwargs.get("num_labels") is None:
-            names = CLASS_NAMES if self.problem_type == "single_label_classification" else MULTI_LABEL_NAMES
+            names = label_names(self.problem_type if self.problem_type in PROBLEM_TYPES else None)
             self.id2label = dict(enumerate(names))
             self.label2id = {name: index for index, name in self.id2label.items()}
         super().__post_init__(**kwargs)
         if self.featurizer is None:
-            self.featurizer = DEFAULT_FEATURIZER.get(self.encoder_config.model_type, "log_mel")
+            spec = find_encoder_spec(self.encoder_config.model_type) or get_encoder_spec(DEFAULT_ENCODER)
+            self.featurizer = spec.featurizer
 
     def validate_architecture(self) -> None:
         choices = {
-            "featurizer": FEATURIZERS,
+            "featurizer": featurizer_names(),
             "pooling": POOLINGS,
             "head": HEADS,
             "pad_mode": ("repeat", "zero"),
             "crop_mode": ("start", "center"),
             "ast_length_policy": ("pad", "adapt"),
-            "problem_type": ("single_label_classification", "multi_label_classification"),
+            "problem_type": PROBLEM_TYPES,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -139,4 +136,4 @@ class RespiraConfig(PreTrainedConfig):
         return self.encoder_config.hidden_size
 
 
-__all__ = ["MULTI_LABEL_NAMES", "RespiraConfig"]
+__all__ = ["RespiraConfig"]

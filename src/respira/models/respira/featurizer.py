@@ -5,14 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..encoders import featurizer_spec
 from ..features.fixed_length import fit_to_length
-from ..features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
-from ..features.log_mel import LogMelSpectrogram
-from ..features.resample import Resample
 from ..features.spec_augment import SpecAugment
 from .configuration_respira import RespiraConfig
-
-EFFICIENTAT_SAMPLING_RATE = 32000
 
 
 class RespiraFeaturizer(nn.Module):
@@ -27,22 +23,10 @@ class RespiraFeaturizer(nn.Module):
         super().__init__()
         self.config = config
         bins = getattr(config.encoder_config, "num_mel_bins", 128)
-        self.resample: nn.Module | None = None
-        if config.featurizer == "ast_fbank":
-            self.transform = KaldiFbank(
-                config.sampling_rate, bins, window="hanning", normalization=AST_NORMALIZATION
-            )
-        elif config.featurizer == "beats_fbank":
-            self.transform = KaldiFbank(
-                config.sampling_rate, bins, window="povey", normalization=BEATS_NORMALIZATION
-            )
-        elif config.featurizer == "log_mel":
-            self.transform = LogMelSpectrogram(config.sampling_rate, n_mels=bins)
-        else:
-            from ..features.efficientat_mel import EfficientATMel
-
-            self.resample = Resample(config.sampling_rate, EFFICIENTAT_SAMPLING_RATE)
-            self.transform = EfficientATMel()
+        parts = featurizer_spec(config.featurizer).build_featurizer(config.sampling_rate, bins)
+        self.resample: nn.Module | None = parts.resample
+        self.transform = parts.transform
+        self._bins_first = parts.bins_first
         self.spec_augment = SpecAugment(**config.spec_augment) if config.spec_augment else None
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
@@ -63,8 +47,8 @@ class RespiraFeaturizer(nn.Module):
         if self.resample is not None:
             waveforms = self.resample(waveforms)
         features = self.transform(waveforms)
-        if self.resample is not None:
-            features = features.transpose(1, 2)  # EfficientAT mel is [batch, bins, frames]
+        if self._bins_first:
+            features = features.transpose(1, 2)
         frames = torch.arange(features.shape[1], device=features.device)
         frame_mask = frames.unsqueeze(0) < self.num_frames(valid).clamp_min(1).unsqueeze(1)
         if self.spec_augment is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +11,12 @@ from transformers import AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from ...labels import MULTI_LABEL, classes_to_flags
+from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec
 from ..features.buffers import DerivedBuffers
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer
 
-AST = "audio-spectrogram-transformer"
 _CLS_POOLINGS = ("cls", "cls_distill")
 
 
@@ -119,15 +119,20 @@ class RespiraModel(RespiraPreTrainedModel):
 
     def __init__(self, config: RespiraConfig) -> None:
         super().__init__(config)
-        if config.pooling in _CLS_POOLINGS and config.encoder_config.model_type != AST:
+        spec = get_encoder_spec(config.encoder_config.model_type)
+        if config.pooling in _CLS_POOLINGS and not spec.cls_tokens:
+            with_cls = " or ".join(family.display_name for family in encoder_specs() if family.cls_tokens)
             raise ValueError(
-                f"pooling={config.pooling!r} needs the AST encoder's CLS tokens; use 'mean' or 'attention'"
+                f"pooling={config.pooling!r} needs the {with_cls} encoder's CLS tokens; "
+                "use 'mean' or 'attention'"
             )
         self.featurizer = RespiraFeaturizer(config)
-        if config.encoder_config.model_type == AST and config.ast_length_policy == "adapt":
+        if spec.fit_config_to_frames is not None and config.ast_length_policy == "adapt":
             # AST sized to the cycle's own frames (from_encoder_pretrained adapts pretrained positions)
-            # (a Python int: from_pretrained builds the model under a meta-device context)
-            config.encoder_config.max_length = int(self.featurizer.num_frames(config.target_samples))
+            spec.fit_config_to_frames(
+                config.encoder_config, self.featurizer.num_frames(config.target_samples)
+            )
+        self.encoder_spec = spec
         self.encoder = AutoModel.from_config(config.encoder_config)
         self.attention_pooling = (
             AttentionPooling(config.hidden_size) if config.pooling == "attention" else None
@@ -151,52 +156,12 @@ class RespiraModel(RespiraPreTrainedModel):
             for name, module in self.named_modules()
         )
 
-    def _ast_input(self, features: torch.Tensor) -> torch.Tensor:
-        """Pad (or crop) the fbank to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
-        max_length = self.config.encoder_config.max_length
-        if self.config.ast_length_policy == "pad" and features.shape[1] != max_length:
-            if features.shape[1] > max_length:
-                return features[:, :max_length]
-            padding_value = -self.featurizer.transform.normalization.mean / (
-                2 * self.featurizer.transform.normalization.std
-            )
-            return nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
-        return features
+    def encode(self, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any) -> EncoderTokens:
+        """Run the encoder: tokens [batch, tokens, hidden], their mask, the CLS summary, raw output.
 
-    def encode(
-        self, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, Any]:
-        """Run the encoder: tokens [batch, tokens, hidden], their mask, the AST CLS summary, raw output."""
-        model_type = self.config.encoder_config.model_type
-        if model_type == AST:
-            inputs = self._ast_input(features)
-            output = self.encoder(input_values=inputs, **kwargs)
-            cls_tokens = output.last_hidden_state[:, :2]
-            tokens = output.last_hidden_state[:, 2:]
-            stride = self.config.encoder_config.time_stride
-            _frequency_patches, time_patches = self.encoder.embeddings.get_shape(self.config.encoder_config)
-            time_index = torch.arange(tokens.shape[1], device=tokens.device) % time_patches
-            valid_frames = frame_mask.sum(dim=1, keepdim=True)
-            token_mask = time_index.unsqueeze(0) * stride < valid_frames
-            summary = cls_tokens[:, 0] if self.config.pooling == "cls" else cls_tokens.mean(dim=1)
-            return tokens, token_mask, summary, output
-        if model_type == "beats":
-            output = self.encoder(input_values=features, attention_mask=frame_mask.long(), **kwargs)
-            tokens = output.last_hidden_state
-            per_step = self.config.encoder_config.num_mel_bins // self.config.encoder_config.patch_size
-            time_index = torch.arange(tokens.shape[1], device=tokens.device) // per_step
-            valid_steps = torch.div(
-                frame_mask.sum(dim=1, keepdim=True), self.config.encoder_config.patch_size
-            ).ceil()
-            return tokens, time_index.unsqueeze(0) < valid_steps, None, output
-        inputs = features.transpose(1, 2) if model_type == "efficientat" else features
-        output = self.encoder(input_values=inputs, **kwargs)
-        feature_map = output.last_hidden_state  # [batch, channels, bins', frames']
-        tokens = feature_map.mean(dim=2).transpose(1, 2)
-        reduction = math.ceil(features.shape[1] / tokens.shape[1])
-        valid_steps = torch.div(frame_mask.sum(dim=1, keepdim=True), reduction).ceil()
-        time_index = torch.arange(tokens.shape[1], device=tokens.device)
-        return tokens, time_index.unsqueeze(0) < valid_steps, None, output
+        How depends on the encoder family: see :attr:`respira.models.encoders.EncoderSpec.encode`.
+        """
+        return self.encoder_spec.encode(self, features, frame_mask, **kwargs)
 
     def forward(
         self,
@@ -280,11 +245,10 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             encoder_name_or_path=str(encoder_name_or_path),
             **config_kwargs,
         )
-        if config.encoder_config.model_type == AST and config.ast_length_policy == "adapt":
-            from .ast_positions import adapt_ast_to_length
-
+        spec = get_encoder_spec(config.encoder_config.model_type)
+        if spec.fit_encoder_to_frames is not None and config.ast_length_policy == "adapt":
             frames = int(RespiraFeaturizer(config).num_frames(torch.tensor(config.target_samples)))
-            encoder = adapt_ast_to_length(encoder, frames)
+            encoder = spec.fit_encoder_to_frames(encoder, frames)
             config.encoder_config = encoder.config
         model = cls(config)
         model.respira.encoder.load_state_dict(encoder.state_dict())
@@ -315,9 +279,9 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             self.train(was_training)
 
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.config.problem_type == "multi_label_classification":
-            if labels.dim() == 1:  # class indices: normal 0, crackle 1, wheeze 2, both 3 → (crackle, wheeze)
-                labels = torch.stack([labels & 1, labels >> 1], dim=1)
+        if self.config.problem_type == MULTI_LABEL:
+            if labels.dim() == 1:  # class indices → (crackle, wheeze) flags, unchecked (no device sync)
+                labels = classes_to_flags(labels, validate=False)
             return nn.functional.binary_cross_entropy_with_logits(
                 logits, labels.to(logits.dtype), pos_weight=self.class_weights
             )

@@ -1,64 +1,19 @@
-"""A synthetic respiratory-sound corpus in the official ICBHI 2017 layout.
+"""The plan of a synthetic corpus: patients, recordings, cycle labels and the train/test split.
 
-The real ICBHI database cannot be shipped with the project, yet ``make demo`` and the test suite
-need a corpus that exercises the whole pipeline (finding files, parsing annotations and metadata,
-decoding audio at several sample rates and bit depths, splitting, training and evaluating) and on
-which a model can actually learn something. :func:`make_synthetic_icbhi` writes such a corpus::
-
-    out_dir/
-        ICBHI_final_database/<stem>.wav    mono WAV, 4 / 10 / 44.1 kHz, PCM_16 (some PCM_24)
-        ICBHI_final_database/<stem>.txt    "start\\tend\\tcrackle\\twheeze" per cycle (LF)
-        ICBHI_challenge_train_test.txt      "<stem>\\t<train|test>" per recording (CRLF)
-        ICBHI_Challenge_diagnosis.txt       "<patient>\\t<diagnosis>" (LF)
-        ICBHI_Challenge_demographic_information.txt
-                                            "<patient>\\t<age>\\t<sex>\\t<adult BMI>\\t<child weight>\\t
-                                            <child height>", ``NA`` where missing (CRLF)
-
-Stems are valid ICBHI names (``101_1b1_Al_sc_Meditron``): patient ids from 101, all seven chest
-locations, single- and multichannel acquisition and all four devices. The file formats copy the
-official release (tab separators, CRLF where the release has it, ``NA`` for missing values, one
-patient without age or sex like real patient 223).
-
-The sounds follow the physics the classes are defined by:
-
-* breathing is Gaussian noise band-limited to 100-1000 Hz (Butterworth band-pass) under an
-  inspiration/expiration amplitude envelope per cycle, plus a faint broadband sensor hiss;
-* crackles are short (5-25 ms) damped sinusoids of a few hundred Hz with an abrupt onset, several
-  per cycle and mostly during inspiration (fine crackles short and high, coarse ones long and low);
-* wheezes are sustained tones (fundamental 120-800 Hz, slowly gliding, at least 250 ms and a good
-  part of the cycle, mostly expiratory) with up to two harmonics kept below 0.45 of the sample rate;
-* ``both`` cycles carry crackles and a wheeze.
-
-Cycles last 1.5-4 s and are contiguous; a recording starts with a short un-annotated offset and
-runs a little past its last cycle. The per-cycle label mix is close to ICBHI's (about 50 % normal,
-27 % crackle, 13 % wheeze, 10 % both; healthy patients are mostly normal). The split file assigns
-whole patients to ``train`` or ``test`` (about 60/40 of the recordings) except for one patient whose
-recordings straddle both sides, as in the official split, and every class is guaranteed to occur
-on both sides.
-
-Everything is determined by ``seed``: the same arguments give byte-identical files. The corpus is
-written to a temporary sibling folder and renamed into place at the end, so an interrupted run
-never leaves a half-written corpus behind. Generation is vectorised with numpy/scipy (float32):
-the default 12-patient corpus (about 25 recordings, 150 cycles, 7 minutes of audio) takes under a
-second. ``make_synthetic_icbhi(out, **FULL_SIZE)`` (see :data:`FULL_SIZE`) writes a corpus with
-exactly the published ICBHI counts (920 recordings, 6898 cycles, official split and class counts,
-about 5.3 h) in under a minute.
+Everything here is drawn from one seeded generator before any audio exists, so the plan of the
+complete 920-recording corpus is cheap to check (see ``icbhi_counts``). :mod:`.writer` turns a plan
+into files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
-import soundfile as sf
 
-from ..utils.files import is_occupied, staged_folder
-from .corpus import (
+from ..data.corpus import (
     CHEST_LOCATIONS,
-    CLASS_NAMES,
     DEVICES,
     DIAGNOSES,
     NUM_RECORDINGS,
@@ -66,32 +21,9 @@ from .corpus import (
     OFFICIAL_SPLIT_CYCLES,
     RecordingName,
 )
-from .sounds import (
-    add_crackles,
-    add_wheeze,
-    breath_envelope,
-    breathing_noise,
-    crackle_transients,
-    wheeze_tone,
-)
+from ..labels import CLASS_NAMES
 
-__all__ = [
-    "FULL_SIZE",
-    "LABEL_PROBABILITIES",
-    "breath_envelope",
-    "breathing_noise",
-    "crackle_transients",
-    "make_synthetic_icbhi",
-    "wheeze_tone",
-]
-
-FULL_SIZE: dict[str, Any] = {"n_patients": 126, "icbhi_counts": True, "cycles_per_recording": (4, 11)}
-"""Keyword arguments for a corpus of ICBHI's exact shape: ``make_synthetic_icbhi(out, **FULL_SIZE)``.
-
-126 patients, 920 recordings, 6898 cycles (about 5.3 h) split 4142 / 2756 with the published class
-counts per split, so that respira's reader, which checks those counts on any 920-recording corpus,
-accepts it. ``cycles_per_recording=(4, 11)`` averages ICBHI's 7.5 cycles per recording.
-"""
+__all__ = ["LABEL_PROBABILITIES", "Patient", "Recording", "check_arguments", "plan_corpus"]
 
 LABEL_PROBABILITIES: dict[str, float] = {"normal": 0.50, "crackle": 0.27, "wheeze": 0.13, "both": 0.10}
 """Approximate share of each cycle class over a corpus (ICBHI: 52.8 / 27.0 / 12.8 / 7.3 %).
@@ -101,17 +33,7 @@ deviates from it, and ``icbhi_counts=True`` uses ICBHI's exact counts instead.
 """
 
 MIN_PATIENTS = 6
-SPLIT_FILE = "ICBHI_challenge_train_test.txt"
-DIAGNOSIS_FILE = "ICBHI_Challenge_diagnosis.txt"
-DEMOGRAPHICS_FILE = "ICBHI_Challenge_demographic_information.txt"
-RECORDINGS_FOLDER = "ICBHI_final_database"
-SYNTHETIC_MARKER = "SYNTHETIC_CORPUS.txt"
-"""Marker file of a generated corpus: training runs record it, model cards say the data is synthetic."""
-SYNTHETIC_NOTE = (
-    "Synthetic ICBHI-format corpus written by respira.data.make_synthetic_icbhi; not real recordings."
-)
 
-# Patients per diagnosis in ICBHI 2017, used as sampling weights.
 _DIAGNOSIS_WEIGHTS: dict[str, float] = {
     "Asthma": 1,
     "Bronchiectasis": 7,
@@ -132,14 +54,15 @@ _DISEASED_MIX = np.array([0.355, 0.345, 0.165, 0.135])
 _MIX_CONCENTRATION = 8.0
 """Dirichlet concentration of a recording's class mix around its patient's mix (lower: more clustered)."""
 
-_DEVICE_HISS: dict[str, float] = {"AKGC417L": 0.03, "LittC2SE": 0.012, "Litt3200": 0.02, "Meditron": 0.025}
 _WAV_SUBTYPE_24_BIT_MIN_RATE = 44100
 _SPLIT_TRAIN_SHARE = 0.6
 _MIN_SAMPLE_RATE = 2000
 
 
 @dataclass(frozen=True)
-class _Patient:
+class Patient:
+    """One patient of the plan: id, diagnosis, demographic fields as written, device and mode."""
+
     patient_id: int
     diagnosis: str
     demographics: tuple[str, str, str, str, str]
@@ -148,78 +71,15 @@ class _Patient:
 
 
 @dataclass
-class _Recording:
+class Recording:
+    """One recording of the plan: its name, patient, rate, WAV subtype, cycle labels and split side."""
+
     name: RecordingName
-    patient: _Patient
+    patient: Patient
     sample_rate: int
     subtype: str
     labels: np.ndarray
     split: str = "train"
-
-
-# --------------------------------------------------------------------------------------------
-# One recording
-# --------------------------------------------------------------------------------------------
-
-
-def _cycle_boundaries(rng: np.random.Generator, n_cycles: int) -> tuple[np.ndarray, float]:
-    """Cycle edges in seconds (rounded to ms, contiguous, after a 0-0.3 s offset) and the tail length."""
-    period = rng.uniform(1.9, 3.6)
-    durations = np.clip(period * rng.uniform(0.8, 1.2, n_cycles), 1.5, 4.0)
-    offset = rng.uniform(0.0, 0.3)
-    boundaries = np.round(offset + np.concatenate([[0.0], np.cumsum(durations)]), 3)
-    return boundaries, float(rng.uniform(0.1, 0.6))
-
-
-def _synthesize(
-    recording: _Recording, rng: np.random.Generator
-) -> tuple[np.ndarray, list[tuple[float, float, int, int]]]:
-    """The audio (peak <= 0.9) and annotation rows of one recording."""
-    sample_rate = recording.sample_rate
-    n_cycles = len(recording.labels)
-    boundaries, tail = _cycle_boundaries(rng, n_cycles)
-    n_samples = int(np.ceil((boundaries[-1] + tail) * sample_rate))
-    inhale_fraction = rng.uniform(0.35, 0.45, n_cycles)
-    loudness = rng.uniform(0.8, 1.2, n_cycles)
-    exhale_gain = loudness * rng.uniform(0.5, 0.8, n_cycles)
-
-    white = rng.standard_normal(n_samples, dtype=np.float32)
-    envelope = breath_envelope(
-        n_samples,
-        boundaries,
-        sample_rate,
-        inhale_fraction=inhale_fraction,
-        inhale_gain=loudness,
-        exhale_gain=exhale_gain,
-    )
-    audio = breathing_noise(white, sample_rate) * envelope
-    audio += np.float32(_DEVICE_HISS[recording.name.device]) * white
-
-    rows = []
-    for k, label in enumerate(recording.labels):
-        start, end = float(boundaries[k]), float(boundaries[k + 1])
-        crackle, wheeze = int(label) % 2, int(label) // 2
-        if crackle:
-            add_crackles(
-                audio,
-                rng,
-                sample_rate,
-                start_s=start,
-                end_s=end,
-                inhale_fraction=float(inhale_fraction[k]),
-                loudness=float(loudness[k]),
-            )
-        if wheeze:
-            add_wheeze(audio, rng, sample_rate, start_s=start, end_s=end, loudness=float(loudness[k]))
-        rows.append((start, end, crackle, wheeze))
-
-    audio *= np.float32(rng.uniform(0.5, 0.9) / float(np.max(np.abs(audio))))
-    return audio, rows
-
-
-def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
-    """Write a mono WAV file (the single point where audio reaches the disk)."""
-    sf.write(path, audio, sample_rate, subtype=subtype, format="WAV")
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,7 +126,7 @@ def _demographics(rng: np.random.Generator, diagnosis: str, child: bool) -> tupl
     return (_number(age, 0), sex, _number(rng.uniform(18.0, 35.0), 2), "NA", "NA")
 
 
-def _plan_patients(rng: np.random.Generator, n_patients: int) -> list[_Patient]:
+def _plan_patients(rng: np.random.Generator, n_patients: int) -> list[Patient]:
     names = list(DIAGNOSES)
     weights = np.array([_DIAGNOSIS_WEIGHTS.get(name, 1.0) for name in names], dtype=np.float64)
     drawn = rng.choice(len(names), size=n_patients, p=weights / weights.sum())
@@ -288,7 +148,7 @@ def _plan_patients(rng: np.random.Generator, n_patients: int) -> list[_Patient]:
         demographics = _demographics(rng, diagnosis, bool(children[i]))
         if i == no_demographics:
             demographics = ("NA",) * 5
-        patients.append(_Patient(101 + i, diagnosis, demographics, device, mode))
+        patients.append(Patient(101 + i, diagnosis, demographics, device, mode))
     return patients
 
 
@@ -309,13 +169,13 @@ def _recording_counts(
 
 def _plan_recordings(
     rng: np.random.Generator,
-    patients: list[_Patient],
+    patients: list[Patient],
     counts: np.ndarray,
     cycles: tuple[int, int],
     sample_rates: Sequence[int],
-) -> list[_Recording]:
+) -> list[Recording]:
     locations = list(CHEST_LOCATIONS)
-    names: list[tuple[RecordingName, _Patient]] = []
+    names: list[tuple[RecordingName, Patient]] = []
     for patient, count in zip(patients, counts, strict=True):
         order = rng.permutation(len(locations))
         sessions: dict[int, str] = {}
@@ -343,13 +203,13 @@ def _plan_recordings(
         mix = _HEALTHY_MIX if patient.diagnosis in _MOSTLY_NORMAL else _DISEASED_MIX
         probabilities = rng.dirichlet(_MIX_CONCENTRATION * mix)
         labels = rng.choice(len(CLASS_NAMES), size=int(n_cycles[i]), p=probabilities)
-        recordings.append(_Recording(name, patient, rates[i], subtype, labels))
+        recordings.append(Recording(name, patient, rates[i], subtype, labels))
     return recordings
 
 
-def _assign_split(rng: np.random.Generator, recordings: list[_Recording]) -> None:
+def _assign_split(rng: np.random.Generator, recordings: list[Recording]) -> None:
     """About 60 % of the recordings to train, by patient, with one patient on both sides."""
-    by_patient: dict[int, list[_Recording]] = {}
+    by_patient: dict[int, list[Recording]] = {}
     for recording in recordings:
         by_patient.setdefault(recording.name.patient_id, []).append(recording)
     patient_ids = [int(p) for p in rng.permutation(sorted(by_patient))]
@@ -378,7 +238,7 @@ def _assign_split(rng: np.random.Generator, recordings: list[_Recording]) -> Non
                 recording.split = side
 
 
-def _cover_classes(rng: np.random.Generator, recordings: list[_Recording]) -> None:
+def _cover_classes(rng: np.random.Generator, recordings: list[Recording]) -> None:
     """Relabel a few cycles so that every class occurs in both train and test."""
     for side in ("train", "test"):
         slots = [(r, k) for r in recordings if r.split == side for k in range(len(r.labels))]
@@ -417,7 +277,7 @@ def _adjust_cycle_counts(
 
 
 def _match_published_counts(
-    rng: np.random.Generator, recordings: list[_Recording], bounds: tuple[int, int]
+    rng: np.random.Generator, recordings: list[Recording], bounds: tuple[int, int]
 ) -> None:
     """Resize and relabel cycles so that each split has ICBHI's cycle and class counts exactly.
 
@@ -446,7 +306,7 @@ def _match_published_counts(
             recording.labels = part
 
 
-def _plan_corpus(
+def plan_corpus(
     seed: int,
     *,
     n_patients: int,
@@ -455,7 +315,7 @@ def _plan_corpus(
     sample_rates: Sequence[int],
     n_recordings: int | None,
     icbhi_counts: bool,
-) -> tuple[list[_Patient], list[_Recording]]:
+) -> tuple[list[Patient], list[Recording]]:
     rng = np.random.default_rng(seed)
     patients = _plan_patients(rng, n_patients)
     counts = _recording_counts(rng, n_patients, recordings_per_patient, n_recordings)
@@ -468,7 +328,7 @@ def _plan_corpus(
     return patients, recordings
 
 
-def _check_arguments(
+def check_arguments(
     n_patients: int,
     *,
     recordings_per_patient: tuple[int, int],
@@ -505,108 +365,3 @@ def _check_arguments(
         raise ValueError(
             f"icbhi_counts=True makes {NUM_RECORDINGS} recordings, not n_recordings={n_recordings}"
         )
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
-
-
-def _write_text(path: Path, lines: list[str], newline: str) -> None:
-    path.write_bytes("".join(line + newline for line in lines).encode("ascii"))
-
-
-def _write_corpus(
-    root: Path, patients: list[_Patient], recordings: list[_Recording], seed_sequence: np.random.SeedSequence
-) -> None:
-    folder = root / RECORDINGS_FOLDER
-    folder.mkdir()
-    # One generator per recording, derived from the seed and the recording's position in the plan.
-    for recording, child in zip(recordings, seed_sequence.spawn(len(recordings)), strict=True):
-        audio, rows = _synthesize(recording, np.random.default_rng(child))
-        stem = recording.name.stem
-        _write_wav(folder / f"{stem}.wav", audio, recording.sample_rate, recording.subtype)
-        _write_text(
-            folder / f"{stem}.txt",
-            [f"{start:.3f}\t{end:.3f}\t{crackle}\t{wheeze}" for start, end, crackle, wheeze in rows],
-            "\n",
-        )
-    ordered = sorted(recordings, key=lambda r: r.name.stem)
-    _write_text(root / SPLIT_FILE, [f"{r.name.stem}\t{r.split}" for r in ordered], "\r\n")
-    _write_text(root / DIAGNOSIS_FILE, [f"{p.patient_id}\t{p.diagnosis}" for p in patients], "\n")
-    _write_text(
-        root / DEMOGRAPHICS_FILE, ["\t".join((str(p.patient_id), *p.demographics)) for p in patients], "\r\n"
-    )
-    _write_text(root / SYNTHETIC_MARKER, [SYNTHETIC_NOTE], "\n")
-
-
-def make_synthetic_icbhi(
-    out_dir: str | Path,
-    n_patients: int = 12,
-    *,
-    seed: int = 0,
-    recordings_per_patient: tuple[int, int] = (1, 3),
-    cycles_per_recording: tuple[int, int] = (4, 9),
-    sample_rates: Sequence[int] = (4000, 10000, 44100),
-    overwrite: bool = False,
-    n_recordings: int | None = None,
-    icbhi_counts: bool = False,
-) -> Path:
-    """Write a synthetic ICBHI-format corpus to ``out_dir`` and return ``Path(out_dir)``.
-
-    Args:
-        out_dir: folder to create; it receives ``ICBHI_final_database/`` (one ``.wav`` and ``.txt``
-            per recording) and the split, diagnosis and demographic files of the official release.
-        n_patients: number of patients (ids 101, 102, ...); at least 6.
-        seed: everything (names, labels, audio) follows from it; the same arguments give
-            byte-identical files.
-        recordings_per_patient: inclusive range of recordings drawn per patient.
-        cycles_per_recording: inclusive range of respiratory cycles per recording (1.5-4 s each).
-        sample_rates: rates the recordings are spread over (round robin in a seeded order); rates of
-            44.1 kHz and more alternate between 24- and 16-bit PCM, the others are 16-bit.
-        overwrite: replace an existing non-empty ``out_dir`` instead of raising.
-        n_recordings: if given, exactly this many recordings, spread over the patients in
-            proportion to counts drawn from ``recordings_per_patient`` (each patient keeps at least
-            one). Note that :func:`respira.data.read_icbhi_index` takes a corpus of exactly 920
-            recordings for the complete database and checks the published counts: use
-            ``icbhi_counts`` for that size.
-        icbhi_counts: reproduce the published ICBHI counts exactly: 920 recordings, 6898 cycles,
-            4142 train / 2756 test with the official class counts of each split (cycle counts stay
-            within ``cycles_per_recording``). ``make_synthetic_icbhi(out, **FULL_SIZE)`` gives such
-            a corpus with 126 patients, about 5.3 hours of audio.
-
-    Raises:
-        ValueError: for fewer than 6 patients, empty or inverted ranges, ``n_recordings`` below
-            ``n_patients``, a corpus too small to hold every class on both sides of the split, or
-            published counts that ``cycles_per_recording`` cannot reach.
-        FileExistsError: ``out_dir`` exists, is not an empty folder, and ``overwrite`` is false.
-
-    The corpus is written to a temporary sibling folder that replaces ``out_dir`` only once it is
-    complete; on any error the temporary folder is removed and ``out_dir`` is left untouched.
-    """
-    out = Path(out_dir)
-    _check_arguments(
-        n_patients,
-        recordings_per_patient=recordings_per_patient,
-        cycles_per_recording=cycles_per_recording,
-        sample_rates=sample_rates,
-        n_recordings=n_recordings,
-        icbhi_counts=icbhi_counts,
-    )
-    if icbhi_counts:
-        n_recordings = NUM_RECORDINGS
-    if is_occupied(out) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
-    patients, recordings = _plan_corpus(
-        seed,
-        n_patients=n_patients,
-        recordings_per_patient=recordings_per_patient,
-        cycles_per_recording=cycles_per_recording,
-        sample_rates=sample_rates,
-        n_recordings=n_recordings,
-        icbhi_counts=icbhi_counts,
-    )
-    filled = f"{out} was filled while the corpus was written; pass overwrite=True"
-    with staged_folder(out, overwrite=overwrite, exists_message=filled) as staging:
-        _write_corpus(staging, patients, recordings, np.random.SeedSequence(seed))
-    return out

@@ -1,0 +1,331 @@
+"""Audio in respira, in one place: decode anything to mono float32, resample, low-pass, pad, encode.
+
+- :data:`DEFAULT_SAMPLING_RATE`: the rate respira models, feature extractors and datasets use unless
+  told otherwise (a model's ``config.sampling_rate`` / its feature extractor's ``sampling_rate`` is
+  the rate every consumer of that model uses).
+- :func:`read_audio`: a file (path or bytes) read block by block, down-mixed (channels averaged) and
+  resampled with soxr (high quality) as it streams, so even hour-long recordings need little more
+  memory than the result. Errors are :class:`AudioReadError` naming the file.
+- :func:`decode_audio`: any audio value — a path, bytes, a ``datasets.Audio`` value (a torchcodec
+  ``AudioDecoder``, or a dict with ``array``/``bytes``/``path``), a numpy array or a torch tensor —
+  to mono float32 at a given rate.
+- :func:`resample` (soxr HQ), :func:`lowpass` (zero-phase Butterworth), :func:`as_waveform` (checks a
+  mono waveform), :func:`pad_batch` (zero-padded batch + attention mask), :func:`audio_duration`
+  (from the header) and :func:`encode_wav` (deterministic WAV bytes for a ``datasets.Audio`` column).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import struct
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_SAMPLING_RATE",
+    "STORAGE_SUBTYPES",
+    "AudioReadError",
+    "as_waveform",
+    "audio_duration",
+    "decode_audio",
+    "encode_wav",
+    "lowpass",
+    "pad_batch",
+    "read_audio",
+    "resample",
+]
+
+DEFAULT_SAMPLING_RATE: int = 16000
+"""Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
+
+STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
+"""WAV sample formats :func:`encode_wav` writes."""
+
+BYTES_NAME = "<audio bytes>"
+"""How errors name audio given as bytes without a file name."""
+
+_READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
+
+
+class AudioReadError(ValueError):
+    """Audio cannot be read; the message starts with the file's path (``reason`` is the rest)."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        self.reason = message
+        super().__init__(f"{self.path}: {message}")
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _check_wav_complete(handle: BinaryIO, size: int, name: str | Path) -> None:
+    """Raise if a RIFF/WAVE stream declares more sample data than it holds (a truncated download)."""
+    handle.seek(0)
+    header = handle.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return  # not a plain RIFF/WAVE file: let the decoder judge it
+    offset = 12
+    while offset + 8 <= size:
+        handle.seek(offset)
+        chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+        if chunk_id == b"data":
+            available = size - offset - 8
+            if chunk_size > available:
+                raise AudioReadError(
+                    name,
+                    f"truncated WAV file: its header declares {chunk_size} bytes of audio but only "
+                    f"{available} are present (re-download or remove this recording)",
+                )
+            return
+        offset += 8 + chunk_size + (chunk_size & 1)
+
+
+def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[BinaryIO, Path]:
+    """A binary handle on ``source`` (checked for WAV truncation) and the name its errors use."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        label = Path(name) if name is not None else Path(BYTES_NAME)
+        handle: BinaryIO = io.BytesIO(data)
+        size = len(data)
+    else:
+        path = Path(source)
+        label = Path(name) if name is not None else path
+        if not path.exists():
+            raise AudioReadError(label, "no such file")
+        if not path.is_file():
+            raise AudioReadError(label, "is not a file")
+        try:
+            handle = path.open("rb")
+            size = path.stat().st_size
+        except OSError as error:
+            raise AudioReadError(label, f"cannot be read ({error.strerror or error})") from None
+    try:
+        _check_wav_complete(handle, size, label)
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, label
+
+
+def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
+    message = " ".join(str(error).split()) or type(error).__name__
+    return AudioReadError(label, f"cannot be decoded as audio ({message})")
+
+
+def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:
+    """Duration in seconds from the header; :class:`AudioReadError` if truncated, empty or not audio."""
+    handle, label = _open(source, name)
+    try:
+        with handle, sf.SoundFile(handle) as audio:
+            frames, rate = int(audio.frames), int(audio.samplerate)
+    except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
+        raise _decoding_error(label, error) from None
+    if frames == 0:
+        raise AudioReadError(label, "holds no audio samples (empty recording)")
+    return frames / rate
+
+
+# ----------------------------------------------------------------------------------------- decoding
+def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:
+    """Copy ``chunk`` into ``buffer`` at ``filled``, growing the buffer when the estimate was short."""
+    needed = filled + chunk.shape[0]
+    if needed > buffer.shape[0]:
+        grown = np.empty(max(needed, int(buffer.shape[0] * 1.25) + 1), dtype=np.float32)
+        grown[:filled] = buffer[:filled]
+        buffer = grown
+    buffer[filled:needed] = chunk
+    return buffer, needed
+
+
+def read_audio(
+    source: str | os.PathLike | bytes,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    *,
+    name: str | Path | None = None,
+) -> np.ndarray:
+    """Decode a file (a path, or its bytes) that libsndfile reads to mono float32 at ``sampling_rate``.
+
+    Channels are averaged and the signal resampled with soxr (high quality), block by block, so the
+    only large array is the result (identical to resampling the whole signal at once). Raises
+    :class:`AudioReadError` naming the file (``name``, else the path, else ``<audio bytes>``) when it
+    is missing, not audio, a truncated WAV, empty, or holds NaN/infinite samples.
+    """
+    if sampling_rate <= 0:
+        raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
+    handle, label = _open(source, name)
+    try:
+        with handle, sf.SoundFile(handle) as audio:
+            rate, frames = int(audio.samplerate), int(audio.frames)
+            if frames == 0:
+                raise AudioReadError(label, "holds no audio samples (empty recording)")
+            stream = None
+            estimate = frames
+            if rate != sampling_rate:
+                stream = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
+                estimate = math.ceil(frames * sampling_rate / rate) + 64
+            buffer = np.empty(max(estimate, 1), dtype=np.float32)
+            filled = 0
+            head: np.ndarray | None = None
+            for block in audio.blocks(blocksize=_READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                if not np.isfinite(mono).all():
+                    raise AudioReadError(label, "holds NaN or infinite samples")
+                if head is None:
+                    head = mono[:16].copy()
+                chunk = stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
+                buffer, filled = _append(buffer, filled, chunk)
+            if stream is not None:
+                last = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                buffer, filled = _append(buffer, filled, last)
+    except AudioReadError:
+        raise
+    except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
+        raise _decoding_error(label, error) from None
+    if filled == 0:
+        if head is None or head.size == 0:
+            raise AudioReadError(label, "holds no audio samples (empty recording)")
+        # a few input samples resample to none: keep one (their mean) so the recording still counts
+        return np.full(1, head.mean(), dtype=np.float32)
+    return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
+
+
+def _mono(samples: Any) -> np.ndarray:
+    """Float32 mono samples of an array ``[samples]`` or ``[channels, samples]`` (channels averaged)."""
+    if hasattr(samples, "detach"):  # a torch tensor
+        samples = samples.detach().cpu().numpy()
+    array = np.asarray(samples, dtype=np.float32)
+    if array.ndim == 2:
+        array = array.mean(axis=0)
+    elif array.ndim != 1:
+        raise ValueError(f"expected audio of shape [samples] or [channels, samples], got {array.shape}")
+    return array
+
+
+def decode_audio(
+    audio: Any, sampling_rate: int = DEFAULT_SAMPLING_RATE, *, orig_rate: int | None = None
+) -> np.ndarray:
+    """Mono float32 samples at ``sampling_rate`` of any audio value.
+
+    ``audio`` is a file path or its bytes (:func:`read_audio`), a ``datasets.Audio`` value (a torchcodec
+    ``AudioDecoder``; or a dict with ``array`` + ``sampling_rate``, or ``bytes`` and/or ``path``), or a
+    numpy array / torch tensor of shape ``[samples]`` or ``[channels, samples]`` at ``orig_rate``
+    (default: already at ``sampling_rate``). Channels are averaged; other rates are resampled with soxr.
+    """
+    if isinstance(audio, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return read_audio(audio, sampling_rate)
+    if isinstance(audio, Mapping):
+        if audio.get("array") is not None:
+            samples = _mono(audio["array"])
+            rate = int(audio.get("sampling_rate") or orig_rate or sampling_rate)
+        elif audio.get("bytes") is not None:
+            return read_audio(audio["bytes"], sampling_rate, name=audio.get("path"))
+        elif audio.get("path") is not None:
+            return read_audio(audio["path"], sampling_rate)
+        else:
+            raise ValueError(f"an audio dict needs 'array', 'bytes' or 'path'; got keys {sorted(audio)}")
+    elif hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder (datasets >= 4)
+        decoded = audio.get_all_samples()
+        samples, rate = _mono(decoded.data), int(decoded.sample_rate)
+    else:
+        samples, rate = _mono(audio), int(orig_rate or sampling_rate)
+    return np.ascontiguousarray(resample(samples, rate, sampling_rate), dtype=np.float32)
+
+
+def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
+    """``waveform`` (numpy or torch) as contiguous float32 after checking it is mono, non-empty and finite."""
+    if hasattr(waveform, "detach"):  # a torch tensor
+        waveform = waveform.detach().cpu().numpy()
+    array = np.asarray(waveform)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} has shape {array.shape}; expected mono 1-D audio [samples] (down-mix it first)"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite samples")
+    return array
+
+
+# -------------------------------------------------------------------------------------- processing
+def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Resample with soxr at high quality (identity when the rates match)."""
+    if orig_rate == target_rate:
+        return samples
+    return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def lowpass(samples: np.ndarray, sample_rate: int, cutoff: float, order: int = 4) -> np.ndarray:
+    """Zero-phase Butterworth low-pass (``sosfiltfilt``) at ``cutoff`` Hz."""
+    if not 0 < cutoff < sample_rate / 2:
+        raise ValueError(
+            f"low-pass cutoff {cutoff} Hz must lie between 0 and the Nyquist frequency {sample_rate / 2} Hz"
+        )
+    from scipy import signal as scipy_signal  # imported here: scipy.signal is slow to import
+
+    sos = scipy_signal.butter(order, cutoff, btype="lowpass", fs=sample_rate, output="sos")
+    if samples.shape[0] <= 3 * (2 * len(sos) + 1):
+        return samples  # too short for filtfilt padding; nothing meaningful to filter
+    return scipy_signal.sosfiltfilt(sos, samples).astype(np.float32)
+
+
+def pad_batch(
+    waveforms: Sequence[np.ndarray], padding_value: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad mono waveforms into ``input_values`` ``[batch, longest]`` (float32) and an ``attention_mask``
+    (int64, 1 on real samples, 0 on padding)."""
+    import torch  # imported here: the data builder's processes decode audio without torch
+
+    if len(waveforms) == 0:
+        raise ValueError("cannot pad an empty batch (no waveforms)")
+    longest = max(w.shape[0] for w in waveforms)
+    batch = np.full((len(waveforms), longest), padding_value, dtype=np.float32)
+    mask = np.zeros((len(waveforms), longest), dtype=np.int64)
+    for row, waveform in enumerate(waveforms):
+        batch[row, : waveform.shape[0]] = waveform  # numpy copies read-only arrays without a warning
+        mask[row, : waveform.shape[0]] = 1
+    return torch.from_numpy(batch), torch.from_numpy(mask)
+
+
+# ---------------------------------------------------------------------------------------- encoding
+_PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
+
+
+def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> bytes:
+    """Encode a mono signal as WAV bytes (e.g. for a ``datasets.Audio`` column).
+
+    Written here rather than through libsndfile, whose float WAV files carry a time-stamped PEAK
+    chunk: the same signal must always encode to the same bytes (cache fingerprints, Hub diffs).
+    """
+    if subtype == "FLOAT":
+        data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
+        fmt = struct.pack("<HHIIHHH", 3, 1, sample_rate, sample_rate * 4, 4, 32, 0)
+        extra = b"fact" + struct.pack("<II", 4, samples.shape[0])
+    elif subtype in _PCM_SCALE:
+        scale = _PCM_SCALE[subtype]
+        integers = np.clip(np.round(samples * scale), -scale, scale - 1).astype("<i4")
+        if subtype == "PCM_16":
+            data = integers.astype("<i2").tobytes()
+        else:
+            data = integers.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+        width = 2 if subtype == "PCM_16" else 3
+        fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * width, width, 8 * width)
+        extra = b""
+    else:
+        raise ValueError(f"unsupported WAV subtype {subtype!r}; use one of {STORAGE_SUBTYPES}")
+    body = (
+        b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra + b"data" + struct.pack("<I", len(data))
+    )
+    padding = b"\0" if len(data) % 2 else b""
+    return b"RIFF" + struct.pack("<I", len(body) + len(data) + len(padding)) + body + data + padding

@@ -1,0 +1,140 @@
+"""respira's label scheme: the four ICBHI classes, the two multi-label flags, and the maps between them.
+
+Every respiratory cycle of ICBHI 2017 is annotated with two flags, crackle and wheeze. Single-label
+models predict one of the four classes they make (``CLASS_NAMES``, indices 0..3); multi-label models
+predict the two flags (``MULTI_LABEL_NAMES``, in logit order). Class index = crackle + 2·wheeze:
+
+=========  =======  ======  =====
+class      index    crackle wheeze
+=========  =======  ======  =====
+normal     0        0       0
+crackle    1        1       0
+wheeze     2        0       1
+both       3        1       1
+=========  =======  ======  =====
+
+The problem types are the ``transformers`` ``config.problem_type`` strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "CLASS_NAMES",
+    "MULTI_LABEL",
+    "MULTI_LABEL_NAMES",
+    "NUM_CLASSES",
+    "PROBLEM_TYPES",
+    "SINGLE_LABEL",
+    "classes_to_flags",
+    "cycle_label",
+    "flags_to_classes",
+    "label_names",
+]
+
+CLASS_NAMES: tuple[str, ...] = ("normal", "crackle", "wheeze", "both")
+"""The four ICBHI classes, in class-index (and ``datasets.ClassLabel``) order."""
+NUM_CLASSES: int = len(CLASS_NAMES)
+MULTI_LABEL_NAMES: tuple[str, ...] = ("crackle", "wheeze")
+"""The outputs of a multi-label model, in logit order (and the flags' column order)."""
+
+SINGLE_LABEL = "single_label_classification"
+"""Four classes, softmax + cross-entropy (the default)."""
+MULTI_LABEL = "multi_label_classification"
+"""Crackle and wheeze flags, sigmoid + binary cross-entropy."""
+PROBLEM_TYPES: tuple[str, ...] = (SINGLE_LABEL, MULTI_LABEL)
+
+
+def label_names(problem_type: str | None) -> tuple[str, ...]:
+    """The output names of a model of ``problem_type`` (``None``: the single-label default)."""
+    if problem_type is None or problem_type == SINGLE_LABEL:
+        return CLASS_NAMES
+    if problem_type == MULTI_LABEL:
+        return MULTI_LABEL_NAMES
+    raise ValueError(f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {problem_type!r}")
+
+
+def cycle_label(crackle: int, wheeze: int) -> str:
+    """The four-class label of a cycle from its crackle and wheeze flags."""
+    return CLASS_NAMES[int(bool(crackle)) + 2 * int(bool(wheeze))]
+
+
+def _is_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "is_floating_point")
+
+
+def classes_to_flags(classes: Sequence[int] | np.ndarray | torch.Tensor, *, validate: bool = True) -> Any:
+    """The ``[N, 2]`` (crackle, wheeze) 0/1 flags of class indices 0..3 (inverse of :func:`flags_to_classes`).
+
+    A numpy array (or sequence) gives an int64 array; a torch tensor gives an int64 tensor on its device.
+    Anything but a 1-D sequence of indices in 0..3 raises ``ValueError``; ``validate=False`` skips the
+    value check of a tensor (which would wait for the device), for the training loss's hot path.
+    """
+    if _is_tensor(classes):
+        import torch
+
+        if classes.dim() != 1:
+            raise ValueError(
+                f"classes must be a 1-D sequence of class indices, got shape {tuple(classes.shape)}"
+            )
+        if classes.dtype == torch.bool or classes.is_complex():
+            raise ValueError(f"classes must be class indices in 0..3, got dtype {classes.dtype}")
+        if validate:
+            bad = (classes < 0) | (classes >= NUM_CLASSES)
+            if classes.is_floating_point():
+                bad |= classes != classes.round()
+            if bool(bad.any()):
+                raise ValueError(f"classes must be class indices in 0..3, got {classes[bad][0].item()!r}")
+        indices = classes.long()
+        return torch.stack([indices % 2, indices // 2], dim=1)
+    array = np.asarray(classes)
+    if array.ndim != 1:
+        raise ValueError(f"classes must be a 1-D sequence of class indices, got shape {array.shape}")
+    valid = np.isin(array, range(NUM_CLASSES)) if array.dtype.kind in "iuf" else None
+    if valid is None or not np.all(valid):
+        bad = array[~valid] if valid is not None else array
+        raise ValueError(f"classes must be class indices in 0..3, got {bad.reshape(-1)[0].item()!r}")
+    array = array.astype(np.int64)
+    return np.stack([array % 2, array // 2], axis=1)
+
+
+def _check_flags(flags: Any) -> None:
+    if flags.shape[-1:] != (len(MULTI_LABEL_NAMES),):
+        raise ValueError(f"flags must have shape [..., 2] (crackle, wheeze), got {tuple(flags.shape)}")
+
+
+def flags_to_classes(flags: Sequence[Any] | np.ndarray | torch.Tensor) -> Any:
+    """The class indices of ``[..., 2]`` (crackle, wheeze) flags: 0,0→0 normal, 1,0→1, 0,1→2, 1,1→3 both.
+
+    A numpy array (or sequence) gives an int64 array, or an ``int`` for one pair of flags; a torch
+    tensor gives an int64 tensor. Flags must be 0/1 (or bool); anything else raises ``ValueError``.
+    """
+    if _is_tensor(flags):
+        import torch
+
+        _check_flags(flags)
+        if flags.is_complex():
+            raise ValueError(f"flags must be 0/1, got dtype {flags.dtype}")
+        bad = (flags != 0) & (flags != 1)
+        if bool(bad.any()):
+            raise ValueError(f"flags must be 0/1, got {flags[bad][0].item()!r}")
+        flags = flags.to(torch.int64)
+        return flags[..., 0] + 2 * flags[..., 1]
+    array = np.asarray(flags)
+    _check_flags(array)
+    if array.dtype != bool:
+        if array.dtype.kind not in "iuf":
+            raise ValueError(f"flags must be 0/1, got dtype {array.dtype}")
+        bad = ~np.isin(array, (0, 1))
+        if np.any(bad):
+            raise ValueError(f"flags must be 0/1, got {array[bad].reshape(-1)[0].item()!r}")
+    array = array.astype(np.int64)
+    classes = array[..., 0] + 2 * array[..., 1]
+    return int(classes) if classes.ndim == 0 else classes

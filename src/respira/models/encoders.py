@@ -1,0 +1,354 @@
+"""Encoder families: what each one is, in one :class:`EncoderSpec` per family.
+
+A spec holds everything respira knows about an encoder family: its recipe name and transformers
+``model_type``, the featurizer it was pretrained with (and how to build it), how its output becomes
+tokens and a token mask, its LoRA target modules, what the model card calls it, its citation and its
+default checkpoint. The featurizer, ``RespiraModel.encode``, recipes, ``respira train``'s model
+factory, LoRA, the model card and the trainer's Patch-Mix all read it from here.
+
+Adding an encoder family means adding its model folder (config + model, registered with
+:func:`respira.models.registration.register_model_type`) and one spec to ``_SPECS``.
+
+>>> get_encoder_spec("ast").model_type
+'audio-spectrogram-transformer'
+>>> get_encoder_spec("respira_cnn").name
+'cnn'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ..losses.contrastive_tuple import CONTRASTIVE_TUPLE_CITATION
+from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
+from .features.log_mel import LogMelSpectrogram
+from .features.resample import Resample
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedConfig, PreTrainedModel
+
+    from .respira.modeling_respira import RespiraModel
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "EncoderSpec",
+    "EncoderTokens",
+    "FeaturizerParts",
+    "encoder_names",
+    "encoder_specs",
+    "featurizer_names",
+    "featurizer_spec",
+    "find_encoder_spec",
+    "get_encoder_spec",
+]
+
+DEFAULT_ENCODER = "cnn"
+"""The encoder of a recipe (and of a ``RespiraConfig``) that names none."""
+
+
+class EncoderTokens(NamedTuple):
+    """What ``encode`` returns: tokens ``[batch, tokens, hidden]``, their ``[batch, tokens]`` mask of
+    real signal, the CLS summary ``[batch, hidden]`` (encoders with CLS tokens only) and the raw output."""
+
+    tokens: torch.Tensor
+    token_mask: torch.Tensor
+    summary: torch.Tensor | None
+    output: Any
+
+
+@dataclass(frozen=True)
+class FeaturizerParts:
+    """The modules of a featurizer: an optional resampler, then the ``[batch, samples]`` → features transform.
+
+    ``bins_first``: the transform returns ``[batch, bins, frames]`` (transposed to ``[batch, frames, bins]``).
+    """
+
+    transform: nn.Module
+    resample: nn.Module | None = None
+    bins_first: bool = False
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    """One encoder family. See the module docstring for who reads which field."""
+
+    name: str
+    """Recipe name (``encoder: ast``)."""
+    model_type: str
+    """transformers ``model_type`` of the encoder config."""
+    featurizer: str
+    """Name of the featurizer the encoder was pretrained with (``RespiraConfig.featurizer`` default)."""
+    build_featurizer: Callable[[int, int], FeaturizerParts]
+    """``(sampling_rate, num_mel_bins)`` → the featurizer's modules."""
+    encode: Callable[..., EncoderTokens]
+    """``(model: RespiraModel, features [batch, frames, bins], frame_mask [batch, frames], **kwargs)``."""
+    display_name: str
+    """Short name in model card titles (``AST``)."""
+    card_tag: str
+    """Hub tag of the model card."""
+    card_description: str
+    """One phrase for the model card (``the Audio Spectrogram Transformer (AST; Gong et al., 2021)``)."""
+    citation_key: str
+    """How the card's citation list names the encoder."""
+    citation: str
+    """BibTeX of the encoder's paper."""
+    default_checkpoint: str | None = None
+    """Hub id a recipe starts from when it names no checkpoint and no encoder options."""
+    lora_targets: tuple[str, ...] = ()
+    """Module names LoRA adapts (none: LoRA does not apply)."""
+    cls_tokens: bool = False
+    """Whether ``encode`` gives a CLS ``summary`` (the ``cls`` / ``cls_distill`` poolings)."""
+    fit_config_to_frames: Callable[[PreTrainedConfig, int], None] | None = None
+    """Sizes an encoder config to a number of input frames (AST's ``ast_length_policy="adapt"``)."""
+    fit_encoder_to_frames: Callable[[PreTrainedModel, int], PreTrainedModel] | None = None
+    """A pretrained encoder sized to a number of input frames (position embeddings adapted)."""
+    patch_embeddings: Callable[[nn.Module], tuple[nn.Module, int]] | None = None
+    """``encoder`` → (the module whose output is the ``[batch, patches, hidden]`` patch embeddings, the
+    number of patches), for Patch-Mix; ``None`` when the encoder has no patch embeddings."""
+
+
+# ---------------------------------------------------------------------------------------------- featurizers
+
+
+def _ast_fbank(sampling_rate: int, bins: int) -> FeaturizerParts:
+    return FeaturizerParts(KaldiFbank(sampling_rate, bins, window="hanning", normalization=AST_NORMALIZATION))
+
+
+def _beats_fbank(sampling_rate: int, bins: int) -> FeaturizerParts:
+    return FeaturizerParts(KaldiFbank(sampling_rate, bins, window="povey", normalization=BEATS_NORMALIZATION))
+
+
+def _log_mel(sampling_rate: int, bins: int) -> FeaturizerParts:
+    return FeaturizerParts(LogMelSpectrogram(sampling_rate, n_mels=bins))
+
+
+def _efficientat_mel(sampling_rate: int, bins: int) -> FeaturizerParts:
+    from .features.efficientat_mel import EfficientATMel
+
+    mel = EfficientATMel()  # EfficientAT's own 32 kHz, 128-bin settings
+    return FeaturizerParts(mel, resample=Resample(sampling_rate, mel.sampling_rate), bins_first=True)
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+
+
+def _ast_input(model: RespiraModel, features: torch.Tensor) -> torch.Tensor:
+    """Pad (or crop) the fbank to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
+    max_length = model.config.encoder_config.max_length
+    if model.config.ast_length_policy == "pad" and features.shape[1] != max_length:
+        if features.shape[1] > max_length:
+            return features[:, :max_length]
+        normalization = model.featurizer.transform.normalization
+        padding_value = -normalization.mean / (2 * normalization.std)
+        return nn.functional.pad(features, (0, 0, 0, max_length - features.shape[1]), value=padding_value)
+    return features
+
+
+def _encode_ast(
+    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+) -> EncoderTokens:
+    """CLS + distillation tokens, then the patch grid (frequency-major); a patch is real signal when
+    its first frame is."""
+    output = model.encoder(input_values=_ast_input(model, features), **kwargs)
+    cls_tokens = output.last_hidden_state[:, :2]
+    tokens = output.last_hidden_state[:, 2:]
+    stride = model.config.encoder_config.time_stride
+    _frequency_patches, time_patches = model.encoder.embeddings.get_shape(model.config.encoder_config)
+    time_index = torch.arange(tokens.shape[1], device=tokens.device) % time_patches
+    valid_frames = frame_mask.sum(dim=1, keepdim=True)
+    token_mask = time_index.unsqueeze(0) * stride < valid_frames
+    summary = cls_tokens[:, 0] if model.config.pooling == "cls" else cls_tokens.mean(dim=1)
+    return EncoderTokens(tokens, token_mask, summary, output)
+
+
+def _encode_beats(
+    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+) -> EncoderTokens:
+    """Patches in time-major order, ``num_mel_bins / patch_size`` per time step (BEATs masks padding)."""
+    output = model.encoder(input_values=features, attention_mask=frame_mask.long(), **kwargs)
+    tokens = output.last_hidden_state
+    encoder_config = model.config.encoder_config
+    per_step = encoder_config.num_mel_bins // encoder_config.patch_size
+    time_index = torch.arange(tokens.shape[1], device=tokens.device) // per_step
+    valid_steps = torch.div(frame_mask.sum(dim=1, keepdim=True), encoder_config.patch_size).ceil()
+    return EncoderTokens(tokens, time_index.unsqueeze(0) < valid_steps, None, output)
+
+
+def _feature_map_tokens(features: torch.Tensor, frame_mask: torch.Tensor, output: Any) -> EncoderTokens:
+    """A CNN's ``[batch, channels, bins', frames']`` map averaged over frequency: one token per time step."""
+    tokens = output.last_hidden_state.mean(dim=2).transpose(1, 2)
+    reduction = math.ceil(features.shape[1] / tokens.shape[1])
+    valid_steps = torch.div(frame_mask.sum(dim=1, keepdim=True), reduction).ceil()
+    time_index = torch.arange(tokens.shape[1], device=tokens.device)
+    return EncoderTokens(tokens, time_index.unsqueeze(0) < valid_steps, None, output)
+
+
+def _encode_cnn(
+    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+) -> EncoderTokens:
+    return _feature_map_tokens(features, frame_mask, model.encoder(input_values=features, **kwargs))
+
+
+def _encode_efficientat(
+    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+) -> EncoderTokens:
+    output = model.encoder(input_values=features.transpose(1, 2), **kwargs)  # takes [batch, bins, frames]
+    return _feature_map_tokens(features, frame_mask, output)
+
+
+# ---------------------------------------------------------------------------------------------- AST extras
+
+
+def _fit_ast_config(encoder_config: PreTrainedConfig, frames: int) -> None:
+    # a Python int: from_pretrained builds the model under a meta-device context
+    encoder_config.max_length = int(frames)
+
+
+def _fit_ast_encoder(encoder: PreTrainedModel, frames: int) -> PreTrainedModel:
+    from .respira.ast_positions import adapt_ast_to_length
+
+    return adapt_ast_to_length(encoder, frames)
+
+
+def _ast_patch_embeddings(encoder: nn.Module) -> tuple[nn.Module, int]:
+    embeddings = encoder.embeddings
+    return embeddings.patch_embeddings, embeddings.position_embeddings.shape[1] - 2  # minus CLS, distillation
+
+
+# ---------------------------------------------------------------------------------------------- the registry
+
+_AST_CITATION = """@inproceedings{gong2021ast,
+  title     = {{AST}: Audio Spectrogram Transformer},
+  author    = {Gong, Yuan and Chung, Yu-An and Glass, James},
+  booktitle = {Proceedings of Interspeech 2021},
+  pages     = {571--575},
+  year      = {2021}
+}"""
+
+_BEATS_CITATION = """@inproceedings{chen2023beats,
+  title     = {{BEATs}: Audio Pre-Training with Acoustic Tokenizers},
+  author    = {Chen, Sanyuan and Wu, Yu and Wang, Chengyi and Liu, Shujie and Tompkins, Daniel and
+               Chen, Zhuo and Che, Wanxiang and Yu, Xiangzhan and Wei, Furu},
+  booktitle = {Proceedings of the 40th International Conference on Machine Learning (ICML)},
+  year      = {2023}
+}"""
+
+_EFFICIENTAT_CITATION = """@inproceedings{schmid2023efficientat,
+  title     = {Efficient Large-Scale Audio Tagging Via Transformer-to-{CNN} Knowledge Distillation},
+  author    = {Schmid, Florian and Koutini, Khaled and Widmer, Gerhard},
+  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
+  year      = {2023}
+}"""
+
+_ATTENTION_PROJECTIONS = ("q_proj", "v_proj")  # query and value linears of transformers 5's AST and our BEATs
+
+_SPECS: dict[str, EncoderSpec] = {
+    spec.name: spec
+    for spec in (
+        EncoderSpec(
+            name="cnn",
+            model_type="respira_cnn",
+            featurizer="log_mel",
+            build_featurizer=_log_mel,
+            encode=_encode_cnn,
+            display_name="CNN",
+            card_tag="cnn",
+            card_description="the 4-block CNN of the contrastive-embedding paper (Song et al., 2021)",
+            citation_key="CNN (contrastive-embedding paper)",
+            citation=CONTRASTIVE_TUPLE_CITATION,
+        ),
+        EncoderSpec(
+            name="ast",
+            model_type="audio-spectrogram-transformer",
+            featurizer="ast_fbank",
+            build_featurizer=_ast_fbank,
+            encode=_encode_ast,
+            display_name="AST",
+            card_tag="audio-spectrogram-transformer",
+            card_description="the Audio Spectrogram Transformer (AST; Gong et al., 2021)",
+            citation_key="AST",
+            citation=_AST_CITATION,
+            default_checkpoint="MIT/ast-finetuned-audioset-10-10-0.4593",
+            lora_targets=_ATTENTION_PROJECTIONS,
+            cls_tokens=True,
+            fit_config_to_frames=_fit_ast_config,
+            fit_encoder_to_frames=_fit_ast_encoder,
+            patch_embeddings=_ast_patch_embeddings,
+        ),
+        EncoderSpec(
+            name="beats",
+            model_type="beats",
+            featurizer="beats_fbank",
+            build_featurizer=_beats_fbank,
+            encode=_encode_beats,
+            display_name="BEATs",
+            card_tag="beats",
+            card_description="BEATs, audio pre-training with acoustic tokenizers (Chen et al., 2023)",
+            citation_key="BEATs",
+            citation=_BEATS_CITATION,
+            lora_targets=_ATTENTION_PROJECTIONS,
+        ),
+        EncoderSpec(
+            name="efficientat",
+            model_type="efficientat",
+            featurizer="efficientat_mel",
+            build_featurizer=_efficientat_mel,
+            encode=_encode_efficientat,
+            display_name="EfficientAT",
+            card_tag="efficientat",
+            card_description="an EfficientAT MobileNetV3, distilled from transformers (Schmid et al., 2023)",
+            citation_key="EfficientAT",
+            citation=_EFFICIENTAT_CITATION,
+        ),
+    )
+}
+
+
+def encoder_names() -> tuple[str, ...]:
+    """Recipe names of the encoder families: ``("cnn", "ast", "beats", "efficientat")``."""
+    return tuple(_SPECS)
+
+
+def encoder_specs() -> tuple[EncoderSpec, ...]:
+    """Every registered :class:`EncoderSpec`, in :func:`encoder_names` order."""
+    return tuple(_SPECS.values())
+
+
+def featurizer_names() -> tuple[str, ...]:
+    """The featurizers a ``RespiraConfig`` may name: each family's own."""
+    return tuple(spec.featurizer for spec in _SPECS.values())
+
+
+def find_encoder_spec(name_or_model_type: str | None) -> EncoderSpec | None:
+    """The spec of a recipe name or encoder ``model_type``; ``None`` when there is none."""
+    if name_or_model_type in _SPECS:
+        return _SPECS[name_or_model_type]
+    return next((spec for spec in _SPECS.values() if spec.model_type == name_or_model_type), None)
+
+
+def get_encoder_spec(name_or_model_type: str) -> EncoderSpec:
+    """The spec of a recipe name (``"ast"``) or encoder ``model_type`` (``"audio-spectrogram-transformer"``).
+
+    Raises ``ValueError`` naming the valid ones when there is none.
+    """
+    spec = find_encoder_spec(name_or_model_type)
+    if spec is None:
+        raise ValueError(
+            f"unknown encoder {name_or_model_type!r}: expected one of {', '.join(_SPECS)} "
+            f"(or their model types {', '.join(spec.model_type for spec in _SPECS.values())})"
+        )
+    return spec
+
+
+def featurizer_spec(featurizer: str) -> EncoderSpec:
+    """The family whose featurizer is ``featurizer`` (each belongs to the encoder it was made for)."""
+    for spec in _SPECS.values():
+        if spec.featurizer == featurizer:
+            return spec
+    raise ValueError(f"featurizer={featurizer!r} is not one of {', '.join(featurizer_names())}")

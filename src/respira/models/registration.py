@@ -1,0 +1,51 @@
+"""One way to register a model folder's classes with transformers' Auto classes."""
+
+from __future__ import annotations
+
+import logging
+
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    PreTrainedConfig,
+    PreTrainedModel,
+)
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+logger = logging.getLogger(__name__)
+
+
+def register_model_type(
+    config_class: type[PreTrainedConfig],
+    model_class: type[PreTrainedModel],
+    classification_class: type[PreTrainedModel] | None = None,
+    feature_extractor_class: type | None = None,
+) -> None:
+    """Register ``config_class.model_type`` with ``AutoConfig`` and the classes with ``AutoModel``,
+    ``AutoModelForAudioClassification`` and ``AutoFeatureExtractor`` (the ones given).
+
+    Registering again (a second call, or a reloaded module, whose new class objects replace the old
+    ones) is harmless. A model type that another library registered is replaced, with a warning.
+    """
+    model_type = config_class.model_type
+    try:
+        registered = CONFIG_MAPPING[model_type]
+    except KeyError:
+        registered = None
+    if registered is not None and registered.__module__ != config_class.__module__:
+        logger.warning(
+            "model_type %r was registered by %s.%s; respira's %s replaces it",
+            model_type,
+            registered.__module__,
+            registered.__qualname__,
+            config_class.__qualname__,
+        )
+    # exist_ok: a reloaded module brings new class objects, which must replace the old ones
+    AutoConfig.register(model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, model_class, exist_ok=True)
+    if classification_class is not None:
+        AutoModelForAudioClassification.register(config_class, classification_class, exist_ok=True)
+    if feature_extractor_class is not None:
+        AutoFeatureExtractor.register(config_class, feature_extractor_class, exist_ok=True)

@@ -1,0 +1,211 @@
+"""Writing a synthetic corpus: each planned recording's audio and annotations, then the metadata files.
+
+The files follow the official release (see :mod:`respira.synthetic`); the corpus is written to a
+temporary sibling folder and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from ..data.corpus import NUM_RECORDINGS
+from ..data.layout import DEMOGRAPHIC_FILES, DIAGNOSIS_FILES, RECORDING_FOLDERS, SPLIT_FILES, SYNTHETIC_MARKER
+from ..utils.files import is_occupied, staged_folder
+from .plan import Patient, Recording, check_arguments, plan_corpus
+from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
+
+__all__ = ["FULL_SIZE", "make_synthetic_icbhi"]
+
+FULL_SIZE: dict[str, Any] = {"n_patients": 126, "icbhi_counts": True, "cycles_per_recording": (4, 11)}
+"""Keyword arguments for a corpus of ICBHI's exact shape: ``make_synthetic_icbhi(out, **FULL_SIZE)``.
+
+126 patients, 920 recordings, 6898 cycles (about 5.3 h) split 4142 / 2756 with the published class
+counts per split, so that respira's reader, which checks those counts on any 920-recording corpus,
+accepts it. ``cycles_per_recording=(4, 11)`` averages ICBHI's 7.5 cycles per recording.
+"""
+
+# The names of the official release, as respira.data.layout finds them.
+SPLIT_FILE = SPLIT_FILES[0]
+DIAGNOSIS_FILE = DIAGNOSIS_FILES[0]
+DEMOGRAPHICS_FILE = DEMOGRAPHIC_FILES[0]
+RECORDINGS_FOLDER = RECORDING_FOLDERS[0]
+SYNTHETIC_NOTE = (
+    "Synthetic ICBHI-format corpus written by respira.synthetic.make_synthetic_icbhi; not real recordings."
+)
+
+_DEVICE_HISS: dict[str, float] = {"AKGC417L": 0.03, "LittC2SE": 0.012, "Litt3200": 0.02, "Meditron": 0.025}
+
+
+# --------------------------------------------------------------------------------------------
+# One recording
+# --------------------------------------------------------------------------------------------
+
+
+def _cycle_boundaries(rng: np.random.Generator, n_cycles: int) -> tuple[np.ndarray, float]:
+    """Cycle edges in seconds (rounded to ms, contiguous, after a 0-0.3 s offset) and the tail length."""
+    period = rng.uniform(1.9, 3.6)
+    durations = np.clip(period * rng.uniform(0.8, 1.2, n_cycles), 1.5, 4.0)
+    offset = rng.uniform(0.0, 0.3)
+    boundaries = np.round(offset + np.concatenate([[0.0], np.cumsum(durations)]), 3)
+    return boundaries, float(rng.uniform(0.1, 0.6))
+
+
+def _synthesize(
+    recording: Recording, rng: np.random.Generator
+) -> tuple[np.ndarray, list[tuple[float, float, int, int]]]:
+    """The audio (peak <= 0.9) and annotation rows of one recording."""
+    sample_rate = recording.sample_rate
+    n_cycles = len(recording.labels)
+    boundaries, tail = _cycle_boundaries(rng, n_cycles)
+    n_samples = int(np.ceil((boundaries[-1] + tail) * sample_rate))
+    inhale_fraction = rng.uniform(0.35, 0.45, n_cycles)
+    loudness = rng.uniform(0.8, 1.2, n_cycles)
+    exhale_gain = loudness * rng.uniform(0.5, 0.8, n_cycles)
+
+    white = rng.standard_normal(n_samples, dtype=np.float32)
+    envelope = breath_envelope(
+        n_samples,
+        boundaries,
+        sample_rate,
+        inhale_fraction=inhale_fraction,
+        inhale_gain=loudness,
+        exhale_gain=exhale_gain,
+    )
+    audio = breathing_noise(white, sample_rate) * envelope
+    audio += np.float32(_DEVICE_HISS[recording.name.device]) * white
+
+    rows = []
+    for k, label in enumerate(recording.labels):
+        start, end = float(boundaries[k]), float(boundaries[k + 1])
+        crackle, wheeze = int(label) % 2, int(label) // 2
+        if crackle:
+            add_crackles(
+                audio,
+                rng,
+                sample_rate,
+                start_s=start,
+                end_s=end,
+                inhale_fraction=float(inhale_fraction[k]),
+                loudness=float(loudness[k]),
+            )
+        if wheeze:
+            add_wheeze(audio, rng, sample_rate, start_s=start, end_s=end, loudness=float(loudness[k]))
+        rows.append((start, end, crackle, wheeze))
+
+    audio *= np.float32(rng.uniform(0.5, 0.9) / float(np.max(np.abs(audio))))
+    return audio, rows
+
+
+def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
+    """Write a mono WAV file (the single point where audio reaches the disk)."""
+    sf.write(path, audio, sample_rate, subtype=subtype, format="WAV")
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def _write_text(path: Path, lines: list[str], newline: str) -> None:
+    path.write_bytes("".join(line + newline for line in lines).encode("ascii"))
+
+
+def _write_corpus(
+    root: Path, patients: list[Patient], recordings: list[Recording], seed_sequence: np.random.SeedSequence
+) -> None:
+    folder = root / RECORDINGS_FOLDER
+    folder.mkdir()
+    # One generator per recording, derived from the seed and the recording's position in the plan.
+    for recording, child in zip(recordings, seed_sequence.spawn(len(recordings)), strict=True):
+        audio, rows = _synthesize(recording, np.random.default_rng(child))
+        stem = recording.name.stem
+        _write_wav(folder / f"{stem}.wav", audio, recording.sample_rate, recording.subtype)
+        _write_text(
+            folder / f"{stem}.txt",
+            [f"{start:.3f}\t{end:.3f}\t{crackle}\t{wheeze}" for start, end, crackle, wheeze in rows],
+            "\n",
+        )
+    ordered = sorted(recordings, key=lambda r: r.name.stem)
+    _write_text(root / SPLIT_FILE, [f"{r.name.stem}\t{r.split}" for r in ordered], "\r\n")
+    _write_text(root / DIAGNOSIS_FILE, [f"{p.patient_id}\t{p.diagnosis}" for p in patients], "\n")
+    _write_text(
+        root / DEMOGRAPHICS_FILE, ["\t".join((str(p.patient_id), *p.demographics)) for p in patients], "\r\n"
+    )
+    _write_text(root / SYNTHETIC_MARKER, [SYNTHETIC_NOTE], "\n")
+
+
+def make_synthetic_icbhi(
+    out_dir: str | Path,
+    n_patients: int = 12,
+    *,
+    seed: int = 0,
+    recordings_per_patient: tuple[int, int] = (1, 3),
+    cycles_per_recording: tuple[int, int] = (4, 9),
+    sample_rates: Sequence[int] = (4000, 10000, 44100),
+    overwrite: bool = False,
+    n_recordings: int | None = None,
+    icbhi_counts: bool = False,
+) -> Path:
+    """Write a synthetic ICBHI-format corpus to ``out_dir`` and return ``Path(out_dir)``.
+
+    Args:
+        out_dir: folder to create; it receives ``ICBHI_final_database/`` (one ``.wav`` and ``.txt``
+            per recording) and the split, diagnosis and demographic files of the official release.
+        n_patients: number of patients (ids 101, 102, ...); at least 6.
+        seed: everything (names, labels, audio) follows from it; the same arguments give
+            byte-identical files.
+        recordings_per_patient: inclusive range of recordings drawn per patient.
+        cycles_per_recording: inclusive range of respiratory cycles per recording (1.5-4 s each).
+        sample_rates: rates the recordings are spread over (round robin in a seeded order); rates of
+            44.1 kHz and more alternate between 24- and 16-bit PCM, the others are 16-bit.
+        overwrite: replace an existing non-empty ``out_dir`` instead of raising.
+        n_recordings: if given, exactly this many recordings, spread over the patients in
+            proportion to counts drawn from ``recordings_per_patient`` (each patient keeps at least
+            one). Note that :func:`respira.data.read_icbhi_index` takes a corpus of exactly 920
+            recordings for the complete database and checks the published counts: use
+            ``icbhi_counts`` for that size.
+        icbhi_counts: reproduce the published ICBHI counts exactly: 920 recordings, 6898 cycles,
+            4142 train / 2756 test with the official class counts of each split (cycle counts stay
+            within ``cycles_per_recording``). ``make_synthetic_icbhi(out, **FULL_SIZE)`` gives such
+            a corpus with 126 patients, about 5.3 hours of audio.
+
+    Raises:
+        ValueError: for fewer than 6 patients, empty or inverted ranges, ``n_recordings`` below
+            ``n_patients``, a corpus too small to hold every class on both sides of the split, or
+            published counts that ``cycles_per_recording`` cannot reach.
+        FileExistsError: ``out_dir`` exists, is not an empty folder, and ``overwrite`` is false.
+
+    The corpus is written to a temporary sibling folder that replaces ``out_dir`` only once it is
+    complete; on any error the temporary folder is removed and ``out_dir`` is left untouched.
+    """
+    out = Path(out_dir)
+    check_arguments(
+        n_patients,
+        recordings_per_patient=recordings_per_patient,
+        cycles_per_recording=cycles_per_recording,
+        sample_rates=sample_rates,
+        n_recordings=n_recordings,
+        icbhi_counts=icbhi_counts,
+    )
+    if icbhi_counts:
+        n_recordings = NUM_RECORDINGS
+    if is_occupied(out) and not overwrite:
+        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
+    patients, recordings = plan_corpus(
+        seed,
+        n_patients=n_patients,
+        recordings_per_patient=recordings_per_patient,
+        cycles_per_recording=cycles_per_recording,
+        sample_rates=sample_rates,
+        n_recordings=n_recordings,
+        icbhi_counts=icbhi_counts,
+    )
+    filled = f"{out} was filled while the corpus was written; pass overwrite=True"
+    with staged_folder(out, overwrite=overwrite, exists_message=filled) as staging:
+        _write_corpus(staging, patients, recordings, np.random.SeedSequence(seed))
+    return out

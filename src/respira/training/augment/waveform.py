@@ -1,0 +1,236 @@
+"""Waveform augmentations of one cycle (numpy), and :func:`build_augmentation` from a recipe mapping.
+
+See :mod:`respira.training.augment` for what each one simulates and the calling convention.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .phase_vocoder import phase_vocoder, resample_to_length
+from .validation import as_waveform, check_fft_sizes, check_probability, check_range, check_rng
+
+__all__ = [
+    "AUGMENTATIONS",
+    "Augmentation",
+    "Compose",
+    "Gain",
+    "PitchShift",
+    "TimeShift",
+    "TimeStretch",
+    "WaveformTransform",
+    "WhiteNoise",
+    "build_augmentation",
+]
+
+WaveformTransform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+class Augmentation:
+    """Base class: with ``probability``, apply :meth:`apply` to a 1-D float32 waveform."""
+
+    name: ClassVar[str] = ""
+    probability: float
+
+    def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        signal = as_waveform(waveform)
+        if check_rng(rng).random() >= self.probability:
+            return signal
+        return np.asarray(self.apply(signal, rng), dtype=np.float32)
+
+    def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The augmentation itself (always applied); ``waveform`` is 1-D float32."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class WhiteNoise(Augmentation):
+    """Additive white Gaussian noise at an SNR drawn uniformly from ``snr_db`` (dB).
+
+    The noise power is the waveform's mean power divided by ``10^(snr/10)``; a silent waveform
+    gets no noise (it stays finite and silent).
+    """
+
+    snr_db: tuple[float, float] = (15.0, 40.0)
+    probability: float = 0.5
+    name: ClassVar[str] = "white_noise"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "snr_db", check_range(self.snr_db, "snr_db"))
+        object.__setattr__(self, "probability", check_probability(self.probability))
+
+    def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        snr = rng.uniform(*self.snr_db)
+        power = float(np.mean(np.square(waveform, dtype=np.float64))) if waveform.size else 0.0
+        scale = math.sqrt(power / 10.0 ** (snr / 10.0))
+        return waveform + scale * rng.standard_normal(waveform.size)
+
+
+@dataclass(frozen=True)
+class Gain(Augmentation):
+    """Multiply by ``10^(g/20)`` with ``g`` drawn uniformly from ``db`` (no clipping)."""
+
+    db: tuple[float, float] = (-6.0, 6.0)
+    probability: float = 0.5
+    name: ClassVar[str] = "gain"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "db", check_range(self.db, "db"))
+        object.__setattr__(self, "probability", check_probability(self.probability))
+
+    def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return waveform * np.float32(10.0 ** (rng.uniform(*self.db) / 20.0))
+
+
+@dataclass(frozen=True)
+class TimeShift(Augmentation):
+    """Shift by an integer number of samples drawn uniformly from ``±max_fraction · len``.
+
+    ``mode="roll"`` shifts circularly (no sample is lost); ``mode="pad"`` shifts and fills the
+    vacated samples with zeros (positive shifts delay the sound). The length is kept either way.
+    """
+
+    max_fraction: float = 0.2
+    mode: str = "roll"
+    probability: float = 0.5
+    name: ClassVar[str] = "time_shift"
+    MODES: ClassVar[tuple[str, ...]] = ("roll", "pad")
+
+    def __post_init__(self) -> None:
+        fraction = self.max_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+            raise ValueError(f"max_fraction must be a number in [0, 1), got {fraction!r}")
+        if self.mode not in self.MODES:
+            raise ValueError(f"mode must be one of {', '.join(self.MODES)}, got {self.mode!r}")
+        object.__setattr__(self, "max_fraction", float(fraction))
+        object.__setattr__(self, "probability", check_probability(self.probability))
+
+    def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        limit = int(self.max_fraction * waveform.size)
+        shift = int(rng.integers(-limit, limit + 1))
+        if self.mode == "roll":
+            return np.roll(waveform, shift)
+        shifted = np.zeros_like(waveform)
+        if shift >= 0:
+            shifted[shift:] = waveform[: waveform.size - shift]
+        else:
+            shifted[:shift] = waveform[-shift:]
+        return shifted
+
+
+@dataclass(frozen=True)
+class TimeStretch(Augmentation):
+    """Change the duration, not the pitch: rate drawn uniformly from ``rate``; length ``≈ len / rate``.
+
+    Uses :func:`phase_vocoder` (``n_fft`` and ``hop_length`` in samples: 32 ms / 8 ms at 16 kHz).
+    """
+
+    rate: tuple[float, float] = (0.8, 1.2)
+    n_fft: int = 512
+    hop_length: int = 128
+    probability: float = 0.5
+    name: ClassVar[str] = "time_stretch"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rate", check_range(self.rate, "rate", positive=True))
+        check_fft_sizes(self.n_fft, self.hop_length)
+        object.__setattr__(self, "probability", check_probability(self.probability))
+
+    def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        rate = rng.uniform(*self.rate)
+        return phase_vocoder(waveform, rate, n_fft=self.n_fft, hop_length=self.hop_length)
+
+
+@dataclass(frozen=True)
+class PitchShift(Augmentation):
+    """Change the pitch by ``s`` semitones (drawn uniformly from ``semitones``), keeping the length.
+
+    The waveform is time-stretched to ``2^(s/12)`` times its length (:func:`phase_vocoder`, pitch
+    kept), then resampled (soxr) back to its original length, which scales every frequency by
+    ``2^(s/12)``.
+    """
+
+    semitones: tuple[float, float] = (-2.0, 2.0)
+    n_fft: int = 512
+    hop_length: int = 128
+    probability: float = 0.5
+    name: ClassVar[str] = "pitch_shift"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "semitones", check_range(self.semitones, "semitones"))
+        check_fft_sizes(self.n_fft, self.hop_length)
+        object.__setattr__(self, "probability", check_probability(self.probability))
+
+    def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        factor = 2.0 ** (rng.uniform(*self.semitones) / 12.0)
+        stretched = phase_vocoder(waveform, 1.0 / factor, n_fft=self.n_fft, hop_length=self.hop_length)
+        return resample_to_length(stretched, waveform.size)
+
+
+class Compose:
+    """Apply ``transforms`` in order, each with its own probability, sharing one generator."""
+
+    def __init__(self, transforms: Sequence[WaveformTransform]) -> None:
+        self.transforms: tuple[WaveformTransform, ...] = tuple(transforms)
+        for transform in self.transforms:
+            if not callable(transform):
+                raise TypeError(f"Compose expects callables (waveform, rng) -> waveform, got {transform!r}")
+
+    def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        signal = as_waveform(waveform)
+        check_rng(rng)
+        for transform in self.transforms:
+            signal = as_waveform(transform(signal, rng))
+        return signal
+
+    def __len__(self) -> int:
+        return len(self.transforms)
+
+    def __iter__(self) -> Iterator[WaveformTransform]:
+        return iter(self.transforms)
+
+    def __repr__(self) -> str:
+        return f"Compose([{', '.join(repr(t) for t in self.transforms)}])"
+
+
+AUGMENTATIONS: dict[str, type[Augmentation]] = {
+    cls.name: cls for cls in (WhiteNoise, Gain, TimeShift, TimeStretch, PitchShift)
+}
+"""Names usable in :func:`build_augmentation` specs, in their documented order."""
+
+
+def build_augmentation(spec: Mapping[str, Mapping[str, Any] | None] | None) -> Compose | None:
+    """A :class:`Compose` from a config mapping, in the mapping's order; ``None`` for an empty spec.
+
+    E.g. ``{"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": {"mode": "pad"}}``;
+    a name mapped to ``None`` (or ``{}``) uses that augmentation's defaults. Raises ValueError for an
+    unknown augmentation (listing the valid names), an unknown parameter or a bad value (naming it).
+    """
+    if not spec:
+        return None
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"augmentation spec must be a mapping of name -> parameters, got {spec!r}")
+    transforms: list[Augmentation] = []
+    for name, given in spec.items():
+        if name not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {name!r}; valid names: {', '.join(AUGMENTATIONS)}")
+        cls = AUGMENTATIONS[name]
+        params = {} if given is None else given
+        if not isinstance(params, Mapping):
+            raise ValueError(f"augmentation {name!r}: parameters must be a mapping, got {params!r}")
+        valid = [f.name for f in fields(cls)]
+        for key in params:
+            if key not in valid:
+                raise ValueError(
+                    f"augmentation {name!r}: unknown parameter {key!r}; valid parameters: {', '.join(valid)}"
+                )
+        try:
+            transforms.append(cls(**params))
+        except ValueError as error:
+            raise ValueError(f"augmentation {name!r}: {error}") from None
+    return Compose(transforms)

@@ -1,0 +1,58 @@
+"""Plain-text tables for the console: the one formatter behind every table respira prints.
+
+Used by the dataset summary (``respira prepare``, ``respira demo``), the per-seed results of
+``respira train``, the ``respira sweep`` comparison, the ``respira evaluate`` scores and the demo's
+predictions. Columns are two spaces apart, each as wide as its widest cell; lines carry no trailing
+spaces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["format_number", "format_table"]
+
+COLUMN_GAP = "  "
+
+
+def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> str:
+    """``value`` with ``decimals`` decimals, or ``missing`` for ``None``, NaN and non-numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return missing
+    return f"{value:.{decimals}f}"
+
+
+def format_table(
+    rows: Sequence[Sequence[object]],
+    header: Sequence[str] | None = None,
+    *,
+    align: str | None = None,
+    indent: str = "",
+    rule: bool = True,
+) -> str:
+    """``rows`` (and an optional ``header``, underlined with dashes if ``rule``) as aligned text columns.
+
+    ``align`` has one character per column, ``"<"`` (left) or ``">"`` (right); by default every
+    column is right-aligned. Cells are converted with ``str``; ``indent`` starts every line.
+    """
+    lines = [[str(cell) for cell in row] for row in ([header] if header is not None else []) + list(rows)]
+    if not lines:
+        return ""
+    count = max(len(line) for line in lines)
+    align = align or ">" * count
+    if len(align) != count or set(align) - {"<", ">"}:
+        raise ValueError(f"align must give '<' or '>' for each of the {count} columns, got {align!r}")
+    lines = [line + [""] * (count - len(line)) for line in lines]
+    widths = [max(len(line[k]) for line in lines) for k in range(count)]
+    if header is not None and rule:
+        lines.insert(1, ["-" * width for width in widths])
+
+    def render(cells: list[str]) -> str:
+        padded = (
+            cell.ljust(width) if side == "<" else cell.rjust(width)
+            for cell, width, side in zip(cells, widths, align, strict=True)
+        )
+        return (indent + COLUMN_GAP.join(padded)).rstrip()
+
+    return "\n".join(render(line) for line in lines)

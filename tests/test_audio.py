@@ -1,0 +1,224 @@
+"""respira.audio: one decoder for files, bytes, ``datasets`` Audio values and arrays; resampling; padding."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+
+from respira import audio
+from respira.audio import (
+    DEFAULT_SAMPLING_RATE,
+    AudioReadError,
+    as_waveform,
+    audio_duration,
+    decode_audio,
+    encode_wav,
+    lowpass,
+    pad_batch,
+    read_audio,
+    resample,
+)
+
+RATE = 16000
+
+
+def _tone(rate: int, seconds: float, frequency: float = 440.0, seed: int = 0) -> np.ndarray:
+    t = np.arange(round(rate * seconds)) / rate
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(t.size)
+    return (0.3 * np.sin(2 * np.pi * frequency * t) + noise).astype(np.float32)
+
+
+@pytest.fixture
+def stereo_wav(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A 22.05 kHz stereo FLOAT WAV (different channels) and its samples ``[frames, 2]``."""
+    left, right = _tone(22050, 1.5, 440.0, seed=1), _tone(22050, 1.5, 1300.0, seed=2)
+    stereo = np.stack([left, 0.5 * right], axis=1)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, stereo, 22050, subtype="FLOAT")
+    return path, stereo
+
+
+def test_default_rate_is_the_models_and_builders_default() -> None:
+    from respira import RespiraConfig, RespiraFeatureExtractor
+    from respira.data import ICBHIConfig
+
+    assert DEFAULT_SAMPLING_RATE == 16000
+    assert RespiraConfig().sampling_rate == DEFAULT_SAMPLING_RATE
+    assert RespiraFeatureExtractor().sampling_rate == DEFAULT_SAMPLING_RATE
+    assert ICBHIConfig(name="cycles").sampling_rate == DEFAULT_SAMPLING_RATE
+
+
+def test_path_bytes_datasets_value_and_array_decode_to_the_same_samples(
+    stereo_wav: tuple[Path, np.ndarray],
+) -> None:
+    path, stereo = stereo_wav
+    expected = soxr.resample(stereo.mean(axis=1), 22050, RATE, quality="HQ")
+    from_path = decode_audio(path, RATE)
+    assert from_path.dtype == np.float32 and from_path.ndim == 1
+    np.testing.assert_array_equal(from_path, expected)
+    np.testing.assert_array_equal(decode_audio(str(path), RATE), expected)
+    np.testing.assert_array_equal(decode_audio(path.read_bytes(), RATE), expected)
+    np.testing.assert_array_equal(decode_audio({"bytes": path.read_bytes(), "path": None}, RATE), expected)
+    np.testing.assert_array_equal(decode_audio({"bytes": None, "path": str(path)}, RATE), expected)
+    # a numpy array [channels, samples] at its own rate, and the same as a dict and a torch tensor
+    channels_first = np.ascontiguousarray(stereo.T)
+    np.testing.assert_array_equal(decode_audio(channels_first, RATE, orig_rate=22050), expected)
+    np.testing.assert_array_equal(
+        decode_audio(torch.from_numpy(channels_first), RATE, orig_rate=22050), expected
+    )
+    as_dict = {"array": channels_first, "sampling_rate": 22050}
+    np.testing.assert_array_equal(decode_audio(as_dict, RATE), expected)
+    # a datasets.Audio value (a torchcodec AudioDecoder in datasets >= 4), decoded at the file's rate
+    dataset = datasets.Dataset.from_dict({"audio": [str(path)]}).cast_column("audio", datasets.Audio())
+    value = dataset[0]["audio"]
+    assert hasattr(value, "get_all_samples")
+    np.testing.assert_array_equal(decode_audio(value, RATE), expected)
+    # an array already at the target rate is passed through (mono, float32)
+    np.testing.assert_array_equal(decode_audio(expected.astype(np.float64), RATE), expected)
+
+
+def test_stereo_is_averaged_not_one_channel(stereo_wav: tuple[Path, np.ndarray]) -> None:
+    path, stereo = stereo_wav
+    native = read_audio(path, 22050)  # no resampling: the down-mix alone
+    np.testing.assert_array_equal(native, stereo.mean(axis=1, dtype=np.float32))
+    assert not np.allclose(native, stereo[:, 0]) and not np.allclose(native, stereo[:, 1])
+
+
+def test_read_audio_streams_in_blocks_exactly_like_one_shot_soxr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Block-wise reading and streaming resampling give the whole-signal soxr result, sample for sample."""
+    monkeypatch.setattr(audio, "_READ_BLOCK_FRAMES", 1000)  # many blocks, boundaries mid-signal
+    signal = _tone(44100, 0.7)
+    path = tmp_path / "long.flac"
+    sf.write(path, signal, 44100, subtype="PCM_24")
+    decoded, _ = sf.read(path, dtype="float32")
+    np.testing.assert_array_equal(read_audio(path, RATE), soxr.resample(decoded, 44100, RATE, quality="HQ"))
+    np.testing.assert_array_equal(read_audio(path, 44100), decoded)
+
+
+@pytest.mark.parametrize(("orig", "target"), [(44100, 16000), (4000, 16000), (16000, 8000)])
+def test_resample_is_soxr_hq(orig: int, target: int) -> None:
+    signal = _tone(orig, 0.5, 300.0)
+    resampled = resample(signal, orig, target)
+    assert resampled.dtype == np.float32
+    np.testing.assert_array_equal(resampled, soxr.resample(signal, orig, target, quality="HQ"))
+    assert not np.array_equal(resampled, soxr.resample(signal, orig, target, quality="LQ"))
+    assert resample(signal, orig, orig) is signal
+
+
+def test_lowpass_removes_the_band_above_the_cutoff() -> None:
+    signal = _tone(RATE, 1.0, 300.0) + _tone(RATE, 1.0, 5000.0, seed=3)
+    filtered = lowpass(signal, RATE, 1000.0, order=6)
+    spectrum = np.abs(np.fft.rfft(filtered))
+    frequencies = np.fft.rfftfreq(filtered.size, 1 / RATE)
+    assert (
+        spectrum[np.argmin(np.abs(frequencies - 5000))]
+        < 1e-3 * spectrum[np.argmin(np.abs(frequencies - 300))]
+    )
+    with pytest.raises(ValueError, match="Nyquist"):
+        lowpass(signal, RATE, RATE / 2)
+
+
+def test_pad_batch_shapes_values_and_mask() -> None:
+    rows = [np.arange(1, 4, dtype=np.float32), np.arange(1, 7, dtype=np.float32), np.ones(1, np.float32)]
+    values, mask = pad_batch(rows)
+    assert values.shape == mask.shape == (3, 6)
+    assert values.dtype == torch.float32 and mask.dtype == torch.long
+    assert mask.sum(dim=1).tolist() == [3, 6, 1]
+    assert mask[0].tolist() == [1, 1, 1, 0, 0, 0]
+    assert values[0].tolist() == [1, 2, 3, 0, 0, 0]
+    assert values[1].tolist() == [1, 2, 3, 4, 5, 6]
+    assert values[2].tolist() == [1, 0, 0, 0, 0, 0]
+    padded, _ = pad_batch(rows, padding_value=-1.0)
+    assert padded[2].tolist() == [1, -1, -1, -1, -1, -1]
+    with pytest.raises(ValueError, match="empty batch"):
+        pad_batch([])
+
+
+def test_feature_extractor_pads_through_pad_batch() -> None:
+    from respira import RespiraFeatureExtractor
+
+    rows = [np.full(3, 0.5, np.float32), np.full(5, 0.25, np.float32)]
+    extractor = RespiraFeatureExtractor()
+    values, mask = pad_batch(rows)
+    for features in ({"input_values": rows}, [{"input_values": row} for row in rows]):
+        padded = extractor.pad(features, return_tensors="pt")
+        torch.testing.assert_close(padded["input_values"], values)
+        assert padded["attention_mask"].tolist() == mask.tolist()
+    called = extractor(rows, return_tensors="np")
+    np.testing.assert_array_equal(called["input_values"], values.numpy())
+    with pytest.raises(ValueError, match="longest"):
+        extractor(rows, padding="max_length", max_length=8)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"this is not audio at all" * 40, "cannot be decoded as audio"),
+        (b"", "cannot be decoded as audio"),
+        ("truncated", "truncated WAV file"),
+        ("empty", "holds no audio samples"),
+    ],
+)
+def test_broken_files_raise_audio_read_error_naming_the_file(
+    tmp_path: Path, content: bytes | str, message: str
+) -> None:
+    path = tmp_path / "broken_recording.wav"
+    if content == "truncated":
+        sf.write(path, _tone(RATE, 0.5), RATE, subtype="PCM_16")
+        path.write_bytes(path.read_bytes()[:-2000])
+    elif content == "empty":
+        sf.write(path, np.zeros(0, np.float32), RATE)
+    else:
+        path.write_bytes(content)
+    for call in (read_audio, audio_duration, decode_audio):
+        with pytest.raises(AudioReadError, match=message) as error:
+            call(path)
+        assert error.value.path == path and str(error.value).startswith(f"{path}: ")
+    with pytest.raises(AudioReadError, match=message) as error:  # bytes named by their dict's path
+        decode_audio({"bytes": path.read_bytes(), "path": "cycle_007.wav"})
+    assert str(error.value).startswith("cycle_007.wav: ")
+
+
+def test_missing_file_and_non_finite_samples(tmp_path: Path) -> None:
+    with pytest.raises(AudioReadError, match=r"missing\.flac: no such file"):
+        read_audio(tmp_path / "missing.flac")
+    with pytest.raises(AudioReadError, match="is not a file"):
+        read_audio(tmp_path)
+    signal = _tone(RATE, 0.2)
+    signal[100] = np.nan
+    sf.write(tmp_path / "nan.wav", signal, RATE, subtype="FLOAT")
+    with pytest.raises(AudioReadError, match=r"nan\.wav: holds NaN or infinite samples"):
+        read_audio(tmp_path / "nan.wav")
+
+
+def test_audio_duration_reads_the_header(stereo_wav: tuple[Path, np.ndarray]) -> None:
+    path, stereo = stereo_wav
+    assert audio_duration(path) == pytest.approx(stereo.shape[0] / 22050)
+
+
+@pytest.mark.parametrize(("subtype", "tolerance"), [("FLOAT", 0.0), ("PCM_16", 2**-15), ("PCM_24", 2**-23)])
+def test_encode_wav_round_trips_deterministically(subtype: str, tolerance: float) -> None:
+    signal = _tone(RATE, 0.3)
+    encoded = encode_wav(signal, RATE, subtype)
+    assert encoded == encode_wav(signal, RATE, subtype)  # no time stamp: same signal, same bytes
+    assert sf.info(io.BytesIO(encoded)).subtype == subtype
+    np.testing.assert_allclose(read_audio(encoded, RATE), signal, atol=tolerance, rtol=0)
+
+
+def test_as_waveform_checks_mono_empty_and_finite() -> None:
+    np.testing.assert_array_equal(as_waveform(torch.ones(4, dtype=torch.float64)), np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="mono"):
+        as_waveform(np.zeros((2, 100)))
+    with pytest.raises(ValueError, match="empty"):
+        as_waveform(np.zeros(0))
+    with pytest.raises(ValueError, match="NaN"):
+        as_waveform(np.array([0.0, np.inf]))
