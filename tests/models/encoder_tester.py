@@ -1,10 +1,11 @@
 """A tiny-config tester that every encoder family runs inside ``RespiraForAudioClassification``.
 
-In the spirit of transformers' ``ModelTesterMixin``: each family contributes one :class:`EncoderCase`
-(a tiny encoder config, the cycle length it runs on and how many hidden states its encoder
-returns), and ``test_encoder_families.py`` runs the same checks on all of them: forward shapes,
+In the spirit of transformers' ``ModelTesterMixin``: each family of the encoder registry
+(:mod:`respira.models.encoders`) contributes one :class:`EncoderCase` (a tiny encoder config, the
+cycle length it runs on and how many hidden states its encoder returns), and
+``test_encoder_families.py`` runs the same checks on all of them: forward shapes,
 ``save_pretrained``/``from_pretrained`` round trip, backward with the encoder trainable and frozen,
-and ``output_hidden_states``. A new encoder family adds its case here.
+and ``output_hidden_states``. A new encoder family adds its case here (the tests fail until it does).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.beats import BeatsConfig
 from respira.models.cnn import RespiraCNNConfig
 from respira.models.efficientat import MOBILENET_V3_LARGE_SETTING, EfficientATConfig
+from respira.models.encoders import EncoderSpec, get_encoder_spec
 
 RATE = 16000
 BATCH = 3
@@ -33,8 +35,8 @@ WAVE_SECONDS = 1.5
 class EncoderCase:
     """One encoder family as the tester sees it."""
 
-    model_type: str
-    """The encoder config's ``model_type``."""
+    name: str
+    """The family's name in the encoder registry (its recipe name)."""
     encoder_config: Callable[[], PreTrainedConfig]
     """Builds the tiny encoder config."""
     num_hidden_states: Callable[[nn.Module], int]
@@ -42,6 +44,10 @@ class EncoderCase:
     target_seconds: float = 1.0
     config_kwargs: dict[str, Any] = field(default_factory=dict)
     """Further ``RespiraConfig`` options the family needs."""
+
+    @property
+    def spec(self) -> EncoderSpec:
+        return get_encoder_spec(self.name)
 
     def config(self, **kwargs: Any) -> RespiraConfig:
         """A ``RespiraConfig`` around the tiny encoder (``kwargs`` override the case's options)."""
@@ -114,11 +120,11 @@ def _tiny_efficientat() -> EfficientATConfig:
 
 
 CASES: dict[str, EncoderCase] = {
-    case.model_type: case
+    case.name: case
     for case in (
-        EncoderCase("respira_cnn", _tiny_cnn, lambda encoder: len(encoder.config.channels)),
+        EncoderCase("cnn", _tiny_cnn, lambda encoder: len(encoder.config.channels)),
         EncoderCase(
-            "audio-spectrogram-transformer",
+            "ast",
             _tiny_ast,
             lambda encoder: encoder.config.num_hidden_layers + 1,  # embeddings + every layer
             target_seconds=2.0,
@@ -127,7 +133,7 @@ CASES: dict[str, EncoderCase] = {
         EncoderCase("efficientat", _tiny_efficientat, lambda encoder: len(encoder.features)),
     )
 }
-"""Tiny cases by encoder ``model_type``."""
+"""Tiny cases by encoder family name."""
 
 
 class InputRecorder:

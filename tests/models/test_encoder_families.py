@@ -1,4 +1,5 @@
-"""Every encoder family (CNN, AST, BEATs, EfficientAT) through the shared tiny-config tester.
+"""Every encoder family of the registry (CNN, AST, BEATs, EfficientAT) through the shared tiny-config
+tester.
 
 The same checks run for each family inside ``RespiraForAudioClassification``: forward shapes,
 ``save_pretrained``/``from_pretrained`` round trip, backward with the encoder trainable and
@@ -15,6 +16,7 @@ import torch
 from transformers import AutoConfig, AutoModelForAudioClassification
 
 from respira.models import RespiraConfig, RespiraForAudioClassification
+from respira.models.encoders import encoder_names
 
 from .encoder_tester import (
     BATCH,
@@ -26,7 +28,7 @@ from .encoder_tester import (
     waveforms,
 )
 
-FAMILIES = sorted(CASES)
+FAMILIES = encoder_names()
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -40,7 +42,13 @@ def _one_torch_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module", params=FAMILIES)
 def case(request: pytest.FixtureRequest) -> EncoderCase:
+    if request.param not in CASES:
+        pytest.fail(f"encoder family {request.param!r} has no tiny EncoderCase in encoder_tester.py")
     return CASES[request.param]
+
+
+def test_every_registered_family_has_a_tiny_case() -> None:
+    assert set(CASES) == set(FAMILIES)
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +70,9 @@ def _logits(model: RespiraForAudioClassification, waves: torch.Tensor) -> torch.
 def test_the_tiny_model_has_the_family_encoder(
     case: EncoderCase, model: RespiraForAudioClassification
 ) -> None:
-    assert model.config.encoder_config.model_type == case.model_type
-    assert model.respira.encoder.config.model_type == case.model_type
+    assert model.config.encoder_config.model_type == case.spec.model_type
+    assert model.respira.encoder.config.model_type == case.spec.model_type
+    assert model.config.featurizer == case.spec.featurizer
     assert sum(p.numel() for p in model.parameters()) < 2_000_000  # tiny: the suite stays fast
 
 
