@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .labels import SINGLE_LABEL
 from .utils.files import write_json_atomic
 
 __all__ = [
@@ -55,7 +56,7 @@ class ModelRecord:
     """Encoder family, as the recipe names it (``cnn``, ``ast``, ``beats``, ``efficientat``)."""
     checkpoint: str | None = None
     """Hub id or folder the encoder weights were initialised from; ``None``: trained from scratch."""
-    problem_type: str = "single_label_classification"
+    problem_type: str = SINGLE_LABEL
     lora_r: int = 0
     """Rank of the LoRA adapters (merged into the saved weights); 0: no LoRA."""
     num_parameters: int | None = None

@@ -41,6 +41,7 @@ from respira.run_record import (
     TrainingRecord,
 )
 
+from ..training.conftest import TINY_RECIPE
 from .hub_server import HubServer, free_port
 
 REPO_ID = "user/respira-test"
@@ -396,27 +397,6 @@ def test_model_card_callback_fills_card_during_training(tmp_path: Path) -> None:
     assert ModelCard(text).data.to_dict()["model-index"][0]["results"][0]["metrics"][0]["value"] == 55.0
 
 
-TINY_RUN = {
-    "encoder": "cnn",
-    "encoder_config": {"channels": [4, 8, 8, 16]},
-    "target_seconds": 1.0,
-    "projector_dim": 8,
-    "validation_size": 0.25,
-    "max_steps": 2,
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 32,
-    "eval_strategy": "steps",
-    "eval_steps": 2,
-    "save_strategy": "steps",
-    "save_steps": 2,
-    "load_best_model_at_end": True,
-    "report_to": "none",
-    "use_cpu": True,
-    "disable_tqdm": True,
-    "dataloader_drop_last": True,
-}
-
-
 @pytest.mark.parametrize("problem_type", [SINGLE_LABEL, MULTI_LABEL])
 def test_card_filled_in_training_equals_the_card_of_the_run_folder(
     synthetic_corpus: Path, tmp_path: Path, problem_type: str
@@ -429,7 +409,7 @@ def test_card_filled_in_training_equals_the_card_of_the_run_folder(
     from respira.training.run import run_training
 
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(yaml.safe_dump({**TINY_RUN, "problem_type": problem_type, "aux_loss": "add"}))
+    recipe.write_text(yaml.safe_dump({**TINY_RECIPE, "problem_type": problem_type, "aux_loss": "add"}))
     output = tmp_path / "run"
     flags = ["--data_dir", str(synthetic_corpus), "--output_dir", str(output), "--seeds", "0,1"]
     flags += ["--dataset_cache_dir", str(tmp_path / "cache")]

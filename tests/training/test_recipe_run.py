@@ -14,30 +14,12 @@ from respira.models.encoders import encoder_names
 from respira.training.recipe import parse_recipe, parse_seeds
 from respira.training.seeds import summarize_seeds
 
-TINY = {
-    "encoder": "cnn",
-    "encoder_config": {"channels": [4, 8, 8, 16]},
-    "target_seconds": 1.0,
-    "projector_dim": 8,
-    "validation_size": 0.25,
-    "max_steps": 2,
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 32,
-    "eval_strategy": "steps",
-    "eval_steps": 2,
-    "save_strategy": "steps",
-    "save_steps": 2,
-    "load_best_model_at_end": True,
-    "report_to": "none",
-    "use_cpu": True,
-    "disable_tqdm": True,
-    "dataloader_drop_last": True,
-}
+from .conftest import TINY_RECIPE
 
 
 def _recipe(tmp_path: Path, **changes) -> Path:
     path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    path.write_text(yaml.safe_dump({**TINY_RECIPE, **changes}))
     return path
 
 
