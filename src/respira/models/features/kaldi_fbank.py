@@ -14,8 +14,9 @@ Two paths compute the same features:
   ``torch.export``-friendly (no preallocated buffers, no ``out=``), so it runs whenever gradients
   must reach the waveform, the module is being compiled or exported, or the input is not on the
   CPU (:mod:`.kernel_choice`).
-- The hand-written kernel (inference), about 3× faster on CPU (BENCHMARKS.md, "Featurizer"). Each
-  step is exact, not an approximation of Kaldi's per-frame recipe:
+- The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
+  (BENCHMARKS.md, "Featurizer"). Each step is exact, not an approximation of Kaldi's per-frame
+  recipe:
 
   - Pre-emphasis is linear, so it runs once over the whole signal; a frame cut from it equals
     Kaldi's DC-removed, pre-emphasised frame minus ``(1 - p)·mean`` (added back per frame), except

@@ -6,10 +6,11 @@ Two paths compute the same features, as in :mod:`.kaldi_fbank`:
   spectrum, a dense product with the mel banks and the log. Differentiable and
   ``torch.export``-friendly; it runs whenever gradients must reach the waveform, the module is
   being compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
-- The hand-written kernel (inference), about 3× faster on CPU (BENCHMARKS.md, "Featurizer"): frames
-  of the reflect-padded signal in cache-sized chunks through one reused buffer, the FFT's
-  interleaved Re² and Im² multiplied with mel banks whose rows are stored twice, band by band
-  (``banded``), so the power spectrum is never formed and the banks' zeros cost nothing.
+- The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
+  (BENCHMARKS.md, "Featurizer"): frames of the reflect-padded signal in cache-sized chunks through
+  one reused buffer, the FFT's interleaved Re² and Im² multiplied with mel banks whose rows are
+  stored twice, band by band (``banded``), so the power spectrum is never formed and the banks'
+  zeros cost nothing.
 """
 
 from __future__ import annotations
