@@ -1,4 +1,5 @@
-"""Featurizer speed against transformers' ASTFeatureExtractor, on a batch of 32 8-s cycles at 16 kHz.
+"""Featurizer speed: transformers' ASTFeatureExtractor, and respira's hand-written kernels against
+their plain torch paths, on a batch of 32 8-s cycles at 16 kHz.
 
     python benchmarks/featurizer.py [--shared ../shared/icbhi] [--repeats 5] [--threads N]
 
@@ -8,12 +9,18 @@ small synthetic corpus. Timed on CPU, in the same run: the baseline ``ASTFeature
 one waveform at a time, padded to its 1024 frames), respira's batched ``KaldiFbank`` with AST's
 normalisation (798 frames), the same wrapped in the model's ``RespiraFeaturizer`` (on the 8-s
 batch, which its fixed-length step passes through, and on the cycles as they come, which it
-repeat-pads to 8 s row by row), the BEATs fbank and the CNN's log-mel. Each case gets one warm-up
-call, then ``--repeats`` calls, interleaved round by round across cases so that all of them see the same
-background load, each after a 0.2-s pause. The speed-up is the median over rounds of the baseline's
-time divided by the case's time in the same round (with its quartiles and range), so that a burst
-of load hitting one round does not decide it. Also printed: the largest absolute difference
-between the AST fbank and ASTFeatureExtractor over the 798 frames both compute.
+repeat-pads to 8 s row by row), the BEATs fbank and the CNN's log-mel; and each of the three
+feature modules' plain path (``forward_plain``: ``unfold``/``torch.stft``, ``torch.fft.rfft``, a
+dense mel product, no buffers or chunks). Each case gets one warm-up call, then ``--repeats``
+calls, interleaved round by round across cases so that all of them see the same background load,
+each after a 0.2-s pause. A speed-up is the median over rounds of one time divided by another in
+the same round (with its quartiles and range), so that a burst of load hitting one round does not
+decide it: first each case against the baseline, then each kernel against its plain path. Issue 9's
+rule: a kernel stays only if it beats its plain path by at least 1.5×. Also printed: the largest
+absolute difference between the AST fbank and ASTFeatureExtractor over the 798 frames both
+compute, and between each kernel and its plain path (in all cells, and in the cells within 40 dB
+of their frame's loudest band: far below that, both hold float32 rounding noise, which a log
+magnifies).
 
 On a shared machine, torch's default of one thread per core can stall at every parallel region
 while other processes hold a core; compare with ``--threads 1`` and check the printed load average.
@@ -22,6 +29,7 @@ while other processes hold a core; compare with ``--threads 1`` and check the pr
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import tempfile
@@ -47,6 +55,7 @@ RATE = 16000
 SECONDS = 8
 BATCH = 32
 SETTLE_SECONDS = 0.2
+KEEP_KERNEL_AT = 1.5  # issue 9: a hand-written kernel must beat the plain path by this factor
 
 
 def read_cycles(database: Path, per_recording: int, count: int) -> list[np.ndarray]:
@@ -107,6 +116,21 @@ def timed_rounds(functions: list[Callable[[], object]], repeats: int) -> list[li
     return timings
 
 
+def ratio_summary(numerators: list[float], denominators: list[float]) -> tuple[float, str]:
+    """Median over rounds of ``numerator / denominator`` and "quartiles (min–max)"."""
+    ratios = [top / bottom for top, bottom in zip(numerators, denominators, strict=True)]
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    spread = f"{quartiles[0]:.1f}–{quartiles[2]:.1f} ({min(ratios):.1f}–{max(ratios):.1f})"
+    return statistics.median(ratios), spread
+
+
+def loud_difference(kernel: torch.Tensor, plain: torch.Tensor, log_units: float) -> float:
+    """Largest difference in cells within 40 dB of their frame's loudest band (features in units
+    of ``log_units`` natural-log units: ``2·std`` for normalised fbanks)."""
+    loud = kernel >= kernel.amax(dim=-1, keepdim=True) - 4 * math.log(10) / log_units
+    return (kernel - plain).abs()[loud].max().item()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_shared = Path(__file__).resolve().parents[2] / "shared" / "icbhi"
@@ -131,10 +155,10 @@ def main() -> None:
     def baseline() -> torch.Tensor:
         return extractor(as_list, sampling_rate=RATE, return_tensors="pt")["input_values"]
 
-    def ours(transform: torch.nn.Module) -> Callable[[], torch.Tensor]:
+    def ours(transform: torch.nn.Module, plain: bool = False) -> Callable[[], torch.Tensor]:
         def run() -> torch.Tensor:
             with torch.inference_mode():
-                return transform(torch.from_numpy(waveforms))
+                return transform(torch.from_numpy(waveforms), plain=plain)
 
         return run
 
@@ -153,6 +177,14 @@ def main() -> None:
         ("RespiraFeaturizer ast_fbank, raw cycles (repeat-pad to 8 s + fbank)", respira_featurizer_raw),
         ("KaldiFbank, BEATs normalisation", ours(beats_fbank)),
         ("LogMelSpectrogram (CNN, 64 mel)", ours(log_mel)),
+        ("KaldiFbank, AST normalisation, plain path", ours(ast_fbank, plain=True)),
+        ("KaldiFbank, BEATs normalisation, plain path", ours(beats_fbank, plain=True)),
+        ("LogMelSpectrogram (CNN, 64 mel), plain path", ours(log_mel, plain=True)),
+    ]
+    kernels = [  # (kernel case, plain case) indices into cases
+        (1, 6),
+        (4, 7),
+        (5, 8),
     ]
     reference = baseline().numpy()
     cpu = cpu_name()
@@ -172,18 +204,35 @@ def main() -> None:
     )
     print("|---|---|---:|---:|---:|---:|")
     timings = timed_rounds([function for _name, function in cases], args.repeats)
-    for (name, function), times in zip(cases, timings, strict=True):
-        ratios = [baseline_time / time_ for baseline_time, time_ in zip(timings[0], times, strict=True)]
-        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-        output = function()
+    outputs = [function() for _name, function in cases]
+    for (name, _function), times, output in zip(cases, timings, outputs, strict=True):
+        speed_up, spread = ratio_summary(timings[0], times)
         difference = "–"
         if name.startswith(("KaldiFbank, AST", "RespiraFeaturizer")):
             frames = output.shape[1]
             difference = f"{np.abs(output.numpy() - reference[:, :frames]).max():.1e}"
         shape = "×".join(str(s) for s in output.shape)
         print(
-            f"| {name} | {shape} | {statistics.median(times):.3f} | {statistics.median(ratios):.1f} "
-            f"| {quartiles[0]:.1f}–{quartiles[2]:.1f} ({min(ratios):.1f}–{max(ratios):.1f}) | {difference} |"
+            f"| {name} | {shape} | {statistics.median(times):.3f} | {speed_up:.1f} | {spread} "
+            f"| {difference} |"
+        )
+    print(f"\nhand-written kernel vs plain path (keep the kernel at ≥ {KEEP_KERNEL_AT}×):\n")
+    print(
+        "| featurizer | kernel median s | plain median s | plain / kernel (median of rounds) "
+        "| quartiles (min–max) | max abs diff: all cells, within 40 dB | decision |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for (kernel, plain), module in zip(kernels, (ast_fbank, beats_fbank, log_mel), strict=True):
+        speed_up, spread = ratio_summary(timings[plain], timings[kernel])
+        difference = (outputs[kernel] - outputs[plain]).abs().max().item()
+        normalization = getattr(module, "normalization", None)
+        log_units = 1.0 if normalization is None else 2 * normalization.std
+        loud = loud_difference(outputs[kernel], outputs[plain], log_units)
+        decision = "keep kernel" if speed_up >= KEEP_KERNEL_AT else "use plain"
+        print(
+            f"| {cases[kernel][0]} | {statistics.median(timings[kernel]):.3f} "
+            f"| {statistics.median(timings[plain]):.3f} | {speed_up:.2f} | {spread} "
+            f"| {difference:.1e}, {loud:.1e} | {decision} |"
         )
 
 

@@ -1,13 +1,21 @@
-"""Tests for respira.models.features.banded and the fast feature paths built on it (chunks, buffers,
-folded constants) against the plain computations."""
+"""Tests for respira.models.features.banded, the hand-written feature kernels built on it (chunks,
+buffers, folded constants) against the plain paths, and which path runs when.
+
+(The references both paths must match, ASTFeatureExtractor and a naive float64 fbank, are in
+test_features.py.)
+"""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 import torch
+from torch.export import Dim, export
 
 from respira.models.features.banded import Band, banded_matmul, plan_bands
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, KaldiFbank
+from respira.models.features.kernel_choice import runs_plain_path
 from respira.models.features.log_mel import LogMelSpectrogram
 
 
@@ -54,7 +62,7 @@ def test_plan_bands_covers_every_column_once_and_every_non_zero() -> None:
 
 def test_fbank_bands_skip_most_of_the_mel_banks() -> None:
     fbank = KaldiFbank(normalization=AST_NORMALIZATION)
-    banks = fbank.mel_banks
+    banks = fbank.kernel_mel_banks
     work = sum((b.end_row - b.first_row) * (b.end_column - b.first_column) for b in fbank.bands)
     assert work < 0.5 * banks.numel()
     assert sum(b.end_column - b.first_column for b in fbank.bands) == banks.shape[1]
@@ -63,7 +71,7 @@ def test_fbank_bands_skip_most_of_the_mel_banks() -> None:
 def test_fbank_built_on_the_meta_device_plans_the_same_bands() -> None:
     with torch.device("meta"):
         on_meta = KaldiFbank(normalization=AST_NORMALIZATION)
-    assert on_meta.mel_banks.device.type == "meta"
+    assert on_meta.kernel_mel_banks.device.type == "meta"
     assert on_meta.bands == KaldiFbank(normalization=AST_NORMALIZATION).bands
 
 
@@ -72,10 +80,10 @@ def test_chunked_features_equal_one_waveform_at_a_time(transform: torch.nn.Modul
     """Chunks of 3 rows over 7 waveforms (the last chunk partial) reuse buffers between chunks."""
     waveforms = torch.randn(7, 4000, generator=torch.Generator().manual_seed(1)) * 0.1
     transform.max_frames_per_chunk = 3 * int(transform.frames_for(4000))
-    batched = transform(waveforms)
+    batched = transform(waveforms, plain=False)
     transform.max_frames_per_chunk = 1
     for row, waveform in zip(batched, waveforms, strict=True):
-        torch.testing.assert_close(row, transform(waveform[None])[0], rtol=0, atol=1e-5)
+        torch.testing.assert_close(row, transform(waveform[None], plain=False)[0], rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -87,17 +95,59 @@ def test_chunked_features_equal_one_waveform_at_a_time(transform: torch.nn.Modul
     ],
 )
 def test_features_pass_gradients_to_the_waveform(transform: torch.nn.Module) -> None:
-    """With a waveform that requires grad, the buffer-free path runs: same values, exact gradients."""
+    """With a waveform that requires grad, the plain path runs (never the kernel): the kernel's
+    values, exact gradients."""
     transform = transform.double()
     waveforms = torch.randn(2, 1200, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
-        fast = transform(waveforms)
+        kernel = transform(waveforms)
     leaf = waveforms.clone().requires_grad_(True)
-    differentiable = transform(leaf)
-    assert differentiable.requires_grad
-    torch.testing.assert_close(differentiable, fast, rtol=0, atol=1e-9)
-    short = waveforms[:1, :700].clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(transform, (short,), eps=1e-6, atol=1e-5)
+    with mock.patch.object(transform, "_forward_kernel", side_effect=AssertionError("kernel ran")):
+        differentiable = transform(leaf)
+        assert differentiable.requires_grad
+        # the kernel's banks hold the folded normalisation rounded to float32: ~1e-8 apart
+        torch.testing.assert_close(differentiable, kernel, rtol=0, atol=1e-7)
+        short = waveforms[:1, :700].clone().requires_grad_(True)
+        assert torch.autograd.gradcheck(transform, (short,), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "transform", [KaldiFbank(window="povey", normalization=AST_NORMALIZATION), LogMelSpectrogram()]
+)
+def test_inference_runs_the_kernel(transform: torch.nn.Module) -> None:
+    waveforms = torch.randn(2, 4000)
+    with mock.patch.object(transform, "forward_plain", side_effect=AssertionError("plain path ran")):
+        with torch.no_grad():
+            transform(waveforms)
+        transform(waveforms)  # no grad needed: the waveform does not require it
+        with pytest.raises(AssertionError, match="plain path ran"):
+            transform(waveforms, plain=True)
+
+
+def test_the_kernel_runs_for_cpu_inference_only() -> None:
+    waveforms = torch.zeros(2, 1000)
+    assert not runs_plain_path(waveforms)
+    assert runs_plain_path(waveforms.requires_grad_(True))
+    with torch.no_grad():
+        assert not runs_plain_path(waveforms)  # no gradient will be asked for
+    assert runs_plain_path(torch.zeros(2, 1000, device="meta"))  # not measured off the CPU
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [KaldiFbank(window="hanning", normalization=AST_NORMALIZATION), LogMelSpectrogram()],
+    ids=["fbank", "log_mel"],
+)
+def test_features_export_with_dynamic_batch_and_length(transform: torch.nn.Module) -> None:
+    """``torch.export`` (what ONNX export starts from) traces the plain path on its own, with a
+    dynamic batch and length; the kernel's buffers and chunk loop would not export."""
+    example = torch.randn(2, 16000, generator=torch.Generator().manual_seed(3))
+    dynamic = {0: Dim("batch", max=1024), 1: Dim("samples", min=1024, max=10**7)}
+    program = export(transform, (example,), dynamic_shapes=({**dynamic},))
+    other = torch.randn(3, 23456, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = transform(other, plain=True)
+    torch.testing.assert_close(program.module()(other), expected, rtol=0, atol=1e-5)
 
 
 def test_fbank_normalisation_is_fixed_at_construction() -> None:

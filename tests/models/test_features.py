@@ -2,7 +2,9 @@
 
 The Kaldi fbank is checked two ways: against ``transformers.ASTFeatureExtractor`` (what AST
 checkpoints were trained with) and against a deliberately naive per-frame implementation written
-here in float64 numpy, for every window type.
+here in float64 numpy, for every window type. Both computation paths of the fbank and the log-mel
+(the hand-written inference kernel and the plain torch path used for gradients and export) face
+the same references.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ RATE = 16000
 MAX_SECONDS = 8
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 WINDOWS = ("povey", "hanning", "hamming", "rectangular")
+PATHS = [pytest.param(False, id="kernel"), pytest.param(True, id="plain")]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -169,14 +172,15 @@ def _loud_cells(reference: np.ndarray, dynamic_range_db: float = 40.0) -> np.nda
 
 
 @pytest.mark.filterwarnings("ignore:At least one mel filter has all zero values")  # its Kaldi banks
-def test_ast_fbank_matches_ast_feature_extractor(cycles: list[np.ndarray]) -> None:
+@pytest.mark.parametrize("plain", PATHS)
+def test_ast_fbank_matches_ast_feature_extractor(cycles: list[np.ndarray], plain: bool) -> None:
     extractor = ASTFeatureExtractor()
     fbank = KaldiFbank(window="hanning", normalization=AST_NORMALIZATION)
     for cycle in cycles:
         expected = extractor(cycle, sampling_rate=RATE, return_tensors="np")["input_values"][0]
         frames = fbank.frames_for(len(cycle))
         assert frames == (len(cycle) - 400) // 160 + 1
-        ours = fbank(torch.from_numpy(cycle)[None])[0].numpy()
+        ours = fbank(torch.from_numpy(cycle)[None], plain=plain)[0].numpy()
         assert ours.shape == (frames, 128)
         np.testing.assert_allclose(ours, expected[:frames], rtol=0, atol=1e-3)
 
@@ -191,22 +195,25 @@ def test_fbank_batched_equals_one_by_one(cycles: list[np.ndarray]) -> None:
         torch.testing.assert_close(row, fbank(waveform[None])[0], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("plain", PATHS)
 @pytest.mark.parametrize("window", WINDOWS)
 def test_fbank_algorithm_equals_naive_reference_in_float64(
-    window: str, cycles: list[np.ndarray], reference: Callable
+    window: str, plain: bool, cycles: list[np.ndarray], reference: Callable
 ) -> None:
-    """In float64 with the exact window, the vectorised algorithm (global pre-emphasis, DC term,
-    first-sample correction for windows not starting at 0) must equal the per-frame one exactly."""
+    """In float64 with the exact window, both paths must equal the per-frame algorithm exactly: the
+    kernel's rewrite (global pre-emphasis, DC term, first-sample correction for windows not
+    starting at 0) as much as the plain path's frame-by-frame recipe."""
     fbank = KaldiFbank(window=window).double()
     fbank.window.copy_(torch.from_numpy(reference_window(window)))
     for cycle in cycles:
-        ours = fbank(torch.from_numpy(cycle).double()[None])[0].numpy()
+        ours = fbank(torch.from_numpy(cycle).double()[None], plain=plain)[0].numpy()
         np.testing.assert_allclose(ours, reference(cycle, window), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("plain", PATHS)
 @pytest.mark.parametrize("window", WINDOWS)
 def test_fbank_float32_close_to_naive_reference(
-    window: str, cycles: list[np.ndarray], reference: Callable
+    window: str, plain: bool, cycles: list[np.ndarray], reference: Callable
 ) -> None:
     """End to end in float32 (the stored float32 window) against the float64 reference.
 
@@ -218,7 +225,8 @@ def test_fbank_float32_close_to_naive_reference(
     np.testing.assert_allclose(fbank.window.double().numpy(), reference_window(window), atol=5e-7)
     for cycle in cycles:
         expected = reference(cycle, window)
-        difference = np.abs(fbank(torch.from_numpy(cycle)[None])[0].double().numpy() - expected)
+        ours = fbank(torch.from_numpy(cycle)[None], plain=plain)[0].double().numpy()
+        difference = np.abs(ours - expected)
         loud = _loud_cells(expected)
         assert loud.mean() > 0.3
         assert difference[loud].max() < 1e-3, (window, difference[loud].max())
@@ -232,8 +240,10 @@ def test_first_sample_correction_matters(
     is measurable (a Hann window hides it); the library reproduces it."""
     cycle = synthetic_cycles[0]
     expected = reference(cycle, "rectangular")
-    ours = KaldiFbank(window="rectangular").double()(torch.from_numpy(cycle).double()[None])[0].numpy()
-    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
+    fbank = KaldiFbank(window="rectangular").double()
+    for plain in (False, True):
+        ours = fbank(torch.from_numpy(cycle).double()[None], plain=plain)[0].numpy()
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
     # the variant without the correction: frames cut from the globally pre-emphasised signal
     x = cycle.astype(np.float64)
     emphasised = np.concatenate([[x[0] * 0.03], x[1:] - 0.97 * x[:-1]])
@@ -244,14 +254,18 @@ def test_first_sample_correction_matters(
     assert np.abs(np.stack(uncorrected) - expected)[1:].max() > 1e-2
 
 
-def test_beats_normalisation(cycles: list[np.ndarray], banks: np.ndarray, reference: Callable) -> None:
+@pytest.mark.parametrize("plain", PATHS)
+def test_beats_normalisation(
+    cycles: list[np.ndarray], banks: np.ndarray, reference: Callable, plain: bool
+) -> None:
     """BEATs: waveform × 2^15 before the (Povey) fbank, ``(x - 15.41663) / (2 · 6.55582)`` after."""
     assert BEATS_NORMALIZATION.waveform_scale == 2.0**15
     fbank = KaldiFbank(window="povey", normalization=BEATS_NORMALIZATION)
     for cycle in cycles[:2]:
         raw = reference_fbank(cycle * 2.0**15, "povey", banks)
         expected = (raw - 15.41663) / (2 * 6.55582)
-        difference = np.abs(fbank(torch.from_numpy(cycle)[None])[0].double().numpy() - expected)
+        ours = fbank(torch.from_numpy(cycle)[None], plain=plain)[0].double().numpy()
+        difference = np.abs(ours - expected)
         loud = _loud_cells(raw)
         assert difference[loud].max() < 1e-3 / (2 * 6.55582)
         assert difference[loud].mean() < 1e-5 / (2 * 6.55582)
@@ -261,19 +275,21 @@ def test_beats_normalisation(cycles: list[np.ndarray], banks: np.ndarray, refere
         assert abs(shift - 2 * math.log(2.0**15) / (2 * 6.55582)) < 1e-3
 
 
-def test_ast_normalisation_constants() -> None:
+@pytest.mark.parametrize("plain", PATHS)
+def test_ast_normalisation_constants(plain: bool) -> None:
     silence = torch.zeros(1, RATE)
-    out = KaldiFbank(normalization=AST_NORMALIZATION)(silence)
+    out = KaldiFbank(normalization=AST_NORMALIZATION)(silence, plain=plain)
     expected = (math.log(FLOAT32_EPS) + 4.2677393) / (2 * 4.5689974)
     torch.testing.assert_close(out, torch.full_like(out, expected))
 
 
-def test_fbank_rejects_bad_shapes() -> None:
+@pytest.mark.parametrize("plain", PATHS)
+def test_fbank_rejects_bad_shapes(plain: bool) -> None:
     fbank = KaldiFbank()
     with pytest.raises(ValueError, match="batch, samples"):
-        fbank(torch.zeros(RATE))
+        fbank(torch.zeros(RATE), plain=plain)
     with pytest.raises(ValueError, match="shorter than one"):
-        fbank(torch.zeros(1, 399))
+        fbank(torch.zeros(1, 399), plain=plain)
     assert fbank.frames_for(399) == 0
     assert fbank.frames_for(400) == 1
     assert fbank.frames_for(torch.tensor([399, 400, 560, 16000])).tolist() == [0, 1, 2, 98]
@@ -295,16 +311,18 @@ def _slaney_hz(mel: float) -> float:
     return 1000 * math.exp((mel - 15) * math.log(6.4) / 27)
 
 
-def test_log_mel_shape_and_frames() -> None:
+@pytest.mark.parametrize("plain", PATHS)
+def test_log_mel_shape_and_frames(plain: bool) -> None:
     log_mel = LogMelSpectrogram()
-    for n in (RATE, RATE + 255, RATE + 256, 5 * RATE):
-        out = log_mel(torch.randn(2, n))
+    for n in (300, RATE, RATE + 255, RATE + 256, 5 * RATE):  # 300: too short to reflect-pad
+        out = log_mel(torch.randn(2, n), plain=plain)
         assert out.shape == (2, n // 256 + 1, 64)
         assert log_mel.frames_for(n) == n // 256 + 1
     assert log_mel.frames_for(torch.tensor([256, 511])).tolist() == [2, 2]
 
 
-def test_log_mel_equals_numpy_stft() -> None:
+@pytest.mark.parametrize("plain", PATHS)
+def test_log_mel_equals_numpy_stft(plain: bool) -> None:
     """Centred (reflect-padded) STFT, periodic Hann, power, Slaney mel, log(x + 1e-6)."""
     from transformers.audio_utils import mel_filter_bank
 
@@ -316,7 +334,7 @@ def test_log_mel_equals_numpy_stft() -> None:
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     banks = mel_filter_bank(513, 64, 0.0, 8000.0, RATE, norm="slaney", mel_scale="slaney")
     expected = np.log(power @ banks + 1e-6)
-    ours = LogMelSpectrogram()(torch.from_numpy(x)[None])[0].double().numpy()
+    ours = LogMelSpectrogram()(torch.from_numpy(x)[None], plain=plain)[0].double().numpy()
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-4)
 
 

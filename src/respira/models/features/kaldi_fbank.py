@@ -6,20 +6,32 @@ removal, pre-emphasis 0.97, a Povey or symmetric Hann window, zero-padding to a 
 power spectrum, Kaldi mel banks from 20 Hz to Nyquist and ``log(max(x, float32 eps))``. Everything
 runs on the input's device for a whole batch at once, with no Python loop over frames.
 
-How it is computed (each step exact, not an approximation of Kaldi's per-frame recipe):
+Two paths compute the same features:
 
-- Pre-emphasis is linear, so it runs once over the whole signal; a frame cut from it equals Kaldi's
-  DC-removed, pre-emphasised frame minus ``(1 - p)·mean`` (added back per frame), except for the
-  frame's first sample, which Kaldi pre-emphasises against itself. Under windows that start at 0
-  (Hann, Povey) that sample does not count; otherwise its difference is added to every bin.
-- Frames are ``n_fft`` samples of the zero-padded signal times the zero-padded window, so the
-  zero-padding to ``n_fft`` costs nothing.
-- The power spectrum is never formed: the squared real and imaginary parts (interleaved as the
-  FFT returns them) are multiplied with mel banks whose rows are each stored twice, so the product
-  sums Re² + Im². The banks are sparse, so the product runs band by band (``banded``).
-- The waveform scale (power × scale²) and the normalisation mean (``log(x·e^-mean) = log(x) -
-  mean``, the ``eps`` floor scaled alike) are folded into the banks; only the division by
-  ``2·std`` remains.
+- :meth:`KaldiFbank.forward_plain`, Kaldi's recipe in plain torch ops: frames cut with ``unfold``,
+  per-frame DC removal and pre-emphasis, window, ``torch.fft.rfft``, the power spectrum, a dense
+  product with the mel banks, the log and the normalisation. It is differentiable and
+  ``torch.export``-friendly (no preallocated buffers, no ``out=``), so it runs whenever gradients
+  must reach the waveform, the module is being compiled or exported, or the input is not on the
+  CPU (:mod:`.kernel_choice`).
+- The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
+  (BENCHMARKS.md, "Featurizer"). Each step is exact, not an approximation of Kaldi's per-frame
+  recipe:
+
+  - Pre-emphasis is linear, so it runs once over the whole signal; a frame cut from it equals
+    Kaldi's DC-removed, pre-emphasised frame minus ``(1 - p)·mean`` (added back per frame), except
+    for the frame's first sample, which Kaldi pre-emphasises against itself. Under windows that
+    start at 0 (Hann, Povey) that sample does not count; otherwise its difference is added to
+    every bin.
+  - Frames are ``n_fft`` samples of the zero-padded signal times the zero-padded window, so the
+    zero-padding to ``n_fft`` costs nothing.
+  - The power spectrum is never formed: the squared real and imaginary parts (interleaved as the
+    FFT returns them) are multiplied with mel banks whose rows are each stored twice, so the
+    product sums Re² + Im². The banks are sparse, so the product runs band by band (``banded``).
+  - The waveform scale (power × scale²) and the normalisation mean (``log(x·e^-mean) = log(x) -
+    mean``, the ``eps`` floor scaled alike) are folded into the banks; only the division by
+    ``2·std`` remains.
+  - Cache-sized chunks of the batch go from framing to mel bands through one reused set of buffers.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ from torch import nn
 
 from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
+from .kernel_choice import runs_plain_path
 from .mel_banks import kaldi_mel_banks
 
 WindowType = Literal["povey", "hanning", "hamming", "rectangular"]
@@ -119,17 +132,17 @@ class KaldiFbank(DerivedBuffers):
         self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self._interleaved_mel_banks())
+            self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         return {
             "window": frame_window(self.window_type, self.frame_length),
-            "mel_banks": self._interleaved_mel_banks(),
+            "mel_banks": self._mel_banks().T.to(torch.float32).contiguous(),
+            "kernel_mel_banks": self._kernel_mel_banks(),
         }
 
-    def _interleaved_mel_banks(self) -> torch.Tensor:
-        """``[2 · (n_fft // 2 + 1), num_mel_bins]``: each row twice, so that ``parts @ banks`` sums
-        Re² + Im² of the interleaved FFT output (see the module docstring)."""
+    def _mel_banks(self) -> torch.Tensor:
+        """Kaldi's banks ``[num_mel_bins, n_fft // 2 + 1]`` in float64 (zero at the Nyquist bin)."""
         banks = kaldi_mel_banks(
             self.num_mel_bins,
             self.n_fft,
@@ -138,11 +151,15 @@ class KaldiFbank(DerivedBuffers):
             self.high_freq,
             dtype=torch.float64,
         )
-        banks = torch.nn.functional.pad(banks, (0, 1))  # Kaldi leaves the Nyquist bin out
+        return nn.functional.pad(banks, (0, 1))  # Kaldi leaves the Nyquist bin out
+
+    def _kernel_mel_banks(self) -> torch.Tensor:
+        """``[2 · (n_fft // 2 + 1), num_mel_bins]``: each row twice, so that ``parts @ banks`` sums
+        Re² + Im² of the interleaved FFT output (see the module docstring)."""
         # Folded into the banks: the waveform scale (power · scale²) and the normalisation mean, since
-        # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean; forward() only divides.
+        # log(max(P·B·e^-mean, eps·e^-mean)) = log(max(P·B, eps)) - mean; the kernel only divides.
         scale, mean = self._scale_and_mean()
-        banks = banks * (scale**2 * math.exp(-mean))
+        banks = self._mel_banks() * (scale**2 * math.exp(-mean))
         return banks.T.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
 
     @property
@@ -159,7 +176,10 @@ class KaldiFbank(DerivedBuffers):
         """Number of feature frames for signals of ``num_samples`` samples."""
         return num_frames(num_samples, self.frame_length, self.frame_shift)
 
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
+        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path with
+        :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
+        forces one."""
         if waveforms.dim() != 2:
             raise ValueError(f"expected waveforms of shape [batch, samples], got {tuple(waveforms.shape)}")
         if waveforms.shape[1] < self.frame_length:
@@ -168,23 +188,43 @@ class KaldiFbank(DerivedBuffers):
                 f"{self.frame_length}-sample frame"
             )
         waveforms = waveforms.to(self.window.dtype)
+        if plain is None:
+            plain = runs_plain_path(waveforms)
+        return self.forward_plain(waveforms) if plain else self._forward_kernel(waveforms)
+
+    def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Kaldi's recipe frame by frame in plain torch ops (differentiable, ``torch.export``-able)."""
+        scale, mean = self._scale_and_mean()
+        if scale != 1.0:
+            waveforms = waveforms * scale
+        frames = waveforms.unfold(1, self.frame_length, self.frame_shift)  # snip_edges framing
+        frames = frames - frames.mean(dim=-1, keepdim=True)
+        p = self.preemphasis  # each frame's first sample is pre-emphasised against itself
+        frames = torch.cat([frames[..., :1] * (1 - p), frames[..., 1:] - p * frames[..., :-1]], dim=-1)
+        spectrum = torch.fft.rfft(frames * self.window, n=self.n_fft)
+        power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)
+        fbank = (power @ self.mel_banks).clamp_min(_FLOAT32_EPSILON).log()
+        if self.normalization is None:
+            return fbank
+        return (fbank - mean) / (2.0 * self.normalization.std)
+
+    def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """The hand-written inference path (see the module docstring)."""
         frames = int(self.frames_for(waveforms.shape[1]))
         _scale, mean = self._scale_and_mean()
         floor = _FLOAT32_EPSILON * math.exp(-mean)
-        divisor = 1.0 if self.normalization is None else 2.0 * self.normalization.std
-        if torch.is_grad_enabled() and waveforms.requires_grad:
-            return self._mel_power_differentiable(waveforms, frames).clamp_min(floor).log() / divisor
         fbank = self._mel_power(waveforms, frames).clamp_min_(floor).log_()
-        return fbank if divisor == 1.0 else fbank.mul_(1.0 / divisor)
+        return fbank if self.normalization is None else fbank.mul_(0.5 / self.normalization.std)
 
     def _mel_power(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Mel band energies ``[batch, frames, bins]`` (scaled as the banks are), chunk by chunk."""
         batch, samples = waveforms.shape
         length, n_fft, p = self.frame_length, self.n_fft, self.preemphasis
-        mel_power = waveforms.new_empty(batch, frames, self.mel_banks.shape[1])
+        banks = self.kernel_mel_banks
+        mel_power = waveforms.new_empty(batch, frames, banks.shape[1])
         dc_terms = self._dc_terms(waveforms, frames)
-        window = self._padded_window()
-        corrects_first_sample = self._corrects_first_sample()
+        window = nn.functional.pad(self.window, (0, n_fft - length))  # frames are n_fft samples long
+        corrects_first_sample = bool(self.window[0] != 0) and p != 0
         # Chunks of about max_frames_per_chunk frames stay in cache from framing to mel bands, and
         # reuse one pair of buffers (fresh memory costs a page fault per page).
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
@@ -203,29 +243,8 @@ class KaldiFbank(DerivedBuffers):
             if corrects_first_sample:
                 spectrum += self._first_sample_terms(chunk, frames).unsqueeze(-1)
             parts = torch.view_as_real(spectrum).flatten(-2)  # Re, Im interleaved
-            banded_matmul(parts.mul_(parts), self.mel_banks, self.bands, out=mel_power[start : start + count])
+            banded_matmul(parts.mul_(parts), banks, self.bands, out=mel_power[start : start + count])
         return mel_power
-
-    def _mel_power_differentiable(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
-        """:meth:`_mel_power` without buffers or in-place steps, so gradients reach the waveform."""
-        p, n_fft = self.preemphasis, self.n_fft
-        emphasised = torch.cat([waveforms[:, :1] * (1 - p), waveforms[:, 1:] - p * waveforms[:, :-1]], dim=1)
-        emphasised = nn.functional.pad(emphasised, (0, n_fft - self.frame_length))
-        framed = emphasised.unfold(1, n_fft, self.frame_shift)[:, :frames]
-        windowed = (framed + self._dc_terms(waveforms, frames)) * self._padded_window()
-        spectrum = torch.fft.rfft(windowed, n=n_fft)
-        if self._corrects_first_sample():
-            spectrum = spectrum + self._first_sample_terms(waveforms, frames).unsqueeze(-1)
-        parts = torch.view_as_real(spectrum).flatten(-2)
-        return banded_matmul(parts * parts, self.mel_banks, self.bands)
-
-    def _padded_window(self) -> torch.Tensor:
-        """The window zero-padded to ``n_fft``: framing ``n_fft`` samples then zero-pads each frame."""
-        return nn.functional.pad(self.window, (0, self.n_fft - self.frame_length))
-
-    def _corrects_first_sample(self) -> bool:
-        """Whether frames' first samples count (a window not starting at 0) and need the correction."""
-        return bool(self.window[0] != 0) and self.preemphasis != 0
 
     def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """``[batch, frames, 1]``: Kaldi removes each frame's mean m before pre-emphasis, which is

@@ -1,8 +1,16 @@
 """Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz).
 
-Computed like :mod:`.kaldi_fbank`: frames of the reflect-padded signal in cache-sized chunks, the
-FFT's interleaved Re² and Im² multiplied with mel banks whose rows are stored twice, band by band
-(``banded``), so the power spectrum is never formed and the banks' zeros cost nothing.
+Two paths compute the same features, as in :mod:`.kaldi_fbank`:
+
+- :meth:`LogMelSpectrogram.forward_plain`: ``torch.stft`` (centred, reflect-padded), the power
+  spectrum, a dense product with the mel banks and the log. Differentiable and
+  ``torch.export``-friendly; it runs whenever gradients must reach the waveform, the module is
+  being compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
+- The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
+  (BENCHMARKS.md, "Featurizer"): frames of the reflect-padded signal in cache-sized chunks through
+  one reused buffer, the FFT's interleaved Re² and Im² multiplied with mel banks whose rows are
+  stored twice, band by band (``banded``), so the power spectrum is never formed and the banks'
+  zeros cost nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from transformers.audio_utils import mel_filter_bank
 
 from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
+from .kernel_choice import runs_plain_path
 
 
 class LogMelSpectrogram(DerivedBuffers):
@@ -41,13 +50,18 @@ class LogMelSpectrogram(DerivedBuffers):
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self._interleaved_mel_banks())
+            self.bands: tuple[Band, ...] = plan_bands(self.kernel_mel_banks_of(self._mel_banks()))
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        return {"mel_banks": self._interleaved_mel_banks(), "window": torch.hann_window(self.n_fft)}
+        banks = self._mel_banks()
+        return {
+            "window": torch.hann_window(self.n_fft),
+            "mel_banks": banks,
+            "kernel_mel_banks": self.kernel_mel_banks_of(banks),
+        }
 
-    def _interleaved_mel_banks(self) -> torch.Tensor:
-        """``[2 · (n_fft // 2 + 1), n_mels]``, each row twice (for the interleaved Re², Im²)."""
+    def _mel_banks(self) -> torch.Tensor:
+        """Slaney mel filters ``[n_fft // 2 + 1, n_mels]``."""
         banks = mel_filter_bank(
             num_frequency_bins=self.n_fft // 2 + 1,
             num_mel_filters=self.n_mels,
@@ -57,7 +71,12 @@ class LogMelSpectrogram(DerivedBuffers):
             norm="slaney",
             mel_scale="slaney",
         )
-        return torch.from_numpy(banks.astype(np.float32)).repeat_interleave(2, dim=0).contiguous()
+        return torch.from_numpy(banks.astype(np.float32))
+
+    @staticmethod
+    def kernel_mel_banks_of(banks: torch.Tensor) -> torch.Tensor:
+        """``[2 · (n_fft // 2 + 1), n_mels]``, each row twice (for the kernel's interleaved Re², Im²)."""
+        return banks.repeat_interleave(2, dim=0).contiguous()
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames of the centred STFT for signals of ``num_samples`` samples."""
@@ -65,18 +84,40 @@ class LogMelSpectrogram(DerivedBuffers):
             return torch.div(num_samples, self.hop_length, rounding_mode="floor") + 1
         return num_samples // self.hop_length + 1
 
-    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
+        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path with
+        :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
+        forces one."""
         waveforms = waveforms.to(self.window.dtype)
+        if plain is None:
+            plain = runs_plain_path(waveforms)
+        return self.forward_plain(waveforms) if plain else self._forward_kernel(waveforms)
+
+    def _pad_mode(self, samples: int) -> str:
+        """Reflect padding needs more than ``n_fft // 2`` samples; shorter signals are zero-padded."""
+        return "reflect" if samples > self.n_fft // 2 else "constant"
+
+    def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """``torch.stft`` + power + dense mel product + log (differentiable, ``torch.export``-able)."""
+        spectrum = torch.stft(
+            waveforms,
+            self.n_fft,
+            self.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode=self._pad_mode(waveforms.shape[1]),
+            return_complex=True,
+        )
+        power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)  # [batch, bins, frames]
+        return (power.transpose(1, 2) @ self.mel_banks + self.eps).log()
+
+    def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """The hand-written inference path (see the module docstring)."""
         batch, samples = waveforms.shape
         half = self.n_fft // 2
-        padded = nn.functional.pad(
-            waveforms.unsqueeze(1), (half, half), mode="reflect" if samples > half else "constant"
-        ).squeeze(1)
+        padded = nn.functional.pad(waveforms.unsqueeze(1), (half, half), mode=self._pad_mode(samples))
+        padded = padded.squeeze(1)
         frames = int(self.frames_for(samples))
-        if torch.is_grad_enabled() and waveforms.requires_grad:  # no buffers or in-place steps
-            spectrum = torch.fft.rfft(padded.unfold(1, self.n_fft, self.hop_length) * self.window)
-            parts = torch.view_as_real(spectrum).flatten(-2)
-            return (banded_matmul(parts * parts, self.mel_banks, self.bands) + self.eps).log()
         log_mel = waveforms.new_empty(batch, frames, self.n_mels)
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
         windowed = waveforms.new_empty(rows, frames, self.n_fft)
@@ -85,5 +126,7 @@ class LogMelSpectrogram(DerivedBuffers):
             framed = padded[start : start + count].unfold(1, self.n_fft, self.hop_length)
             spectrum = torch.fft.rfft(torch.mul(framed, self.window, out=windowed[:count]))
             parts = torch.view_as_real(spectrum).flatten(-2)  # Re, Im interleaved
-            banded_matmul(parts.mul_(parts), self.mel_banks, self.bands, out=log_mel[start : start + count])
+            banded_matmul(
+                parts.mul_(parts), self.kernel_mel_banks, self.bands, out=log_mel[start : start + count]
+            )
         return log_mel.add_(self.eps).log_()

@@ -1,0 +1,24 @@
+"""When the feature modules run their hand-written kernel and when their plain torch path.
+
+``KaldiFbank`` and ``LogMelSpectrogram`` each compute the same features two ways: a hand-written
+inference kernel (cache-sized chunks through reused buffers, a banded mel product) and a plain
+path (``unfold``/``torch.stft``, ``torch.fft.rfft``, a dense mel product). The kernel only runs
+where it was measured to pay off (BENCHMARKS.md, "Featurizer": inference on the CPU) and where it
+can; everywhere else the plain path does.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def runs_plain_path(waveforms: torch.Tensor) -> bool:
+    """Whether a feature module should run its plain path on ``waveforms``: when gradients must reach
+    them (the kernel writes into buffers), when the module is being compiled or exported (the
+    kernel's chunk loop and ``out=`` buffers do not trace), and off the CPU (where the kernel was
+    never measured to win)."""
+    return (
+        torch.compiler.is_compiling()
+        or waveforms.device.type != "cpu"
+        or (torch.is_grad_enabled() and waveforms.requires_grad)
+    )
