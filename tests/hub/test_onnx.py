@@ -27,12 +27,19 @@ from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, export_onnx, lo
 from respira.inference import predict_windows
 from respira.labels import MULTI_LABEL
 
-from ..models.tiny import _calibrate_batch_norm, tiny_model
+from ..models.encoder_tester import CASES, waveforms
 
 onnxruntime = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 RATE = 16000
+
+
+def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
+    """The encoder tester's tiny model of family ``name`` (batch-norm statistics moved, eval mode)."""
+    return CASES[name].model(**kwargs)
+
+
 TOLERANCE = 1e-4
 pytestmark = pytest.mark.slow
 
@@ -91,7 +98,8 @@ def efficientat(
 def test_cnn_parity_on_real_cycles(real_cycles: list[np.ndarray], tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = RespiraForAudioClassification(RespiraConfig(target_seconds=5.12))  # the paper's CNN
-    _calibrate_batch_norm(model)
+    with torch.no_grad():
+        model.train()(waveforms(seed=100))  # batch-norm statistics off their initial values
     model.eval()
     path = export_onnx(model, tmp_path / ONNX_FILE)
     check_parity(model, path, real_cycles)

@@ -27,13 +27,19 @@ from respira.hub import export_model, push_run
 from respira.hub.remote_code import REMOTE_CODE_AUTO_MAP, check_remote_code, remote_code_files
 from respira.models.encoders import encoder_names, get_encoder_spec
 
-from ..models.tiny import tiny_model
+from ..models.encoder_tester import CASES
 from .hub_server import HubServer
 from .test_card_export_push import hub_env
 
 FAMILIES = encoder_names()
 SUBPROCESS_TIMEOUT = 400
 RATE = 16000
+
+
+def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
+    """The encoder tester's tiny model of family ``name`` (batch-norm statistics moved, eval mode)."""
+    return CASES[name].model(**kwargs)
+
 
 WITHOUT_RESPIRA = r"""
 import importlib.abc, sys

@@ -11,7 +11,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedModel
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
-from respira.models import RespiraConfig
+from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.encoders import (
     encoder_names,
     encoder_specs,
@@ -24,9 +24,29 @@ from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALI
 from respira.models.lora import add_lora
 from respira.models.registration import register_model_type
 
-from .tiny import tiny_model
-
 RATE = 16000
+TINY: dict[str, dict] = {  # small random encoders of each family
+    "cnn": {"channels": [4, 8, 8, 16]},
+    "ast": {
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_length": 100,
+    },
+    "beats": {
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 4,
+        "intermediate_size": 48,
+        "patch_embedding_dim": 24,
+        "conv_pos": 8,
+        "conv_pos_groups": 4,
+        "num_buckets": 32,
+        "max_distance": 64,
+    },
+    "efficientat": {},
+}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -35,6 +55,13 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
+    spec = get_encoder_spec(name)
+    torch.manual_seed(0)
+    config = RespiraConfig(encoder_config={"model_type": spec.model_type, **TINY[name]}, **kwargs)
+    return RespiraForAudioClassification(config).eval()
 
 
 def test_the_four_families_are_registered_by_recipe_name() -> None:

@@ -16,9 +16,16 @@ from transformers import AutoModelForAudioClassification
 
 from respira.models import RespiraFeatureExtractor, RespiraForAudioClassification
 
-from .tiny import TINY, tiny_model
+from .encoder_tester import CASES
 
 RATE = 16000
+
+
+def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
+    """The encoder tester's tiny model of family ``name`` (batch-norm statistics moved, eval mode)."""
+    return CASES[name].model(**kwargs)
+
+
 HALF = (torch.bfloat16, torch.float16)
 
 
@@ -60,7 +67,7 @@ def _check_half(
 
 
 @pytest.mark.parametrize("dtype", HALF, ids=str)
-@pytest.mark.parametrize("name", list(TINY))
+@pytest.mark.parametrize("name", list(CASES))
 def test_model_to_half_precision(name: str, dtype: torch.dtype, waves: torch.Tensor) -> None:
     model = tiny_model(name, target_seconds=1.0)
     lengths = torch.full((waves.shape[0],), waves.shape[1])
@@ -74,7 +81,7 @@ def test_model_to_half_precision(name: str, dtype: torch.dtype, waves: torch.Ten
     torch.testing.assert_close(half_features, features, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", list(TINY))
+@pytest.mark.parametrize("name", list(CASES))
 def test_from_pretrained_with_a_half_dtype(name: str, waves: torch.Tensor, tmp_path: Path) -> None:
     model = tiny_model(name, target_seconds=1.0)
     model.save_pretrained(tmp_path)
@@ -110,7 +117,7 @@ def test_half_precision_pipeline(tmp_path: Path) -> None:
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype", HALF, ids=str)
-@pytest.mark.parametrize("name", list(TINY))
+@pytest.mark.parametrize("name", list(CASES))
 def test_half_precision_on_gpu(name: str, dtype: torch.dtype, waves: torch.Tensor) -> None:
     model = tiny_model(name, target_seconds=1.0)
     with torch.no_grad():

@@ -30,12 +30,16 @@ from transformers import (
 )
 
 from respira.models import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification, RespiraModel
-from respira.models.encoders import get_encoder_spec
 from respira.models.respira import RespiraAudioClassificationPipeline
 
-from .tiny import TINY, tiny_model
+from .encoder_tester import CASES
 
 RATE = 16000
+
+
+def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
+    """The encoder tester's tiny model of family ``name`` (batch-norm statistics moved, eval mode)."""
+    return CASES[name].model(**kwargs)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -164,7 +168,7 @@ def test_trainer_predict_returns_logits_only_for_every_family() -> None:
     dataset = datasets.Dataset.from_dict(
         {"input_values": [np.zeros(RATE, np.float32) + 0.01 * i for i in range(3)], "labels": [0, 1, 2]}
     )
-    for name in TINY:
+    for name in CASES:
         model = tiny_model(name, target_seconds=1.0)
         args = TrainingArguments(
             output_dir="unused", report_to=[], use_cpu=True, per_device_eval_batch_size=3
@@ -190,7 +194,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(name: str) -> None:
     checkpointing, and the checkpointed layers really are recomputed."""
     waves = 0.1 * torch.randn(2, RATE, generator=torch.Generator().manual_seed(0))
     labels = torch.tensor([1, 3])
-    encoder_config = {"model_type": get_encoder_spec(name).model_type, **TINY[name], **NO_DROPOUT[name]}
+    encoder_config = {**CASES[name].encoder_config().to_dict(), **NO_DROPOUT[name]}
     gradients = []
     for checkpointing in (False, True):
         torch.manual_seed(0)
@@ -285,4 +289,8 @@ def test_respira_model_forward_tuple_matches() -> None:
     waves = 0.1 * torch.randn(1, RATE, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         embeddings, tokens, token_mask = model.respira(waves, return_dict=False)[:3]
-    assert embeddings.shape == (1, TINY["ast"]["hidden_size"]) and tokens.dim() == 3 and token_mask.dim() == 2
+    assert (
+        embeddings.shape == (1, CASES["ast"].encoder_config().hidden_size)
+        and tokens.dim() == 3
+        and token_mask.dim() == 2
+    )
