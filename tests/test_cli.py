@@ -49,6 +49,22 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.Ca
     assert len(error.splitlines()) == 1
 
 
+def test_prepare_shows_the_cause_of_a_failed_build(
+    corpus_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    wav = sorted((corpus_copy / "ICBHI_final_database").glob("*.wav"))[1]
+    samples, rate = sf.read(wav, dtype="float32")
+    samples[10] = np.nan
+    sf.write(wav, samples, rate, subtype="FLOAT")
+    code = main(["prepare", "--data_dir", str(corpus_copy), "--cache_dir", str(tmp_path / "cache")])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == f"respira prepare: error: {wav}: holds NaN or infinite samples"
+
+
 def test_patient_split_is_suggested_for_copies_without_split_file(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 import datasets
 import numpy as np
 import pandas as pd
+from datasets.exceptions import DatasetGenerationError
 
 from ..audio import (
     DEFAULT_SAMPLING_RATE,
@@ -31,7 +32,7 @@ from ..audio import (
 )
 from ..labels import CLASS_NAMES
 from .corpus import NUM_RECORDINGS
-from .errors import ICBHIFormatError, SplitError
+from .errors import ICBHIFormatError, SplitError, original_build_error
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
 from .splits import carve_validation, patient_split
@@ -173,6 +174,19 @@ class ICBHI(datasets.GeneratorBasedBuilder):
             kwargs["writer_batch_size"] = 50  # whole recordings are large; keep write batches small
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
         self.config.validate()  # datasets sets user options with setattr, after __post_init__
+
+    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+        """Build the dataset (see ``datasets.DatasetBuilder.download_and_prepare``).
+
+        ``datasets`` wraps any error raised while the examples are written in a
+        ``DatasetGenerationError`` that only says "An error occurred while generating the dataset";
+        this raises the original instead (an :class:`ICBHIFormatError` naming the file and line, or
+        the ``OSError`` of a full disk naming the cache folder).
+        """
+        try:
+            super().download_and_prepare(*args, **kwargs)
+        except DatasetGenerationError as error:
+            raise original_build_error(error, self._cache_dir_root) from None
 
     def _info(self) -> datasets.DatasetInfo:
         audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
