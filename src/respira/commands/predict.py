@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..utils.files import write_text_atomic
+from ..utils.files import check_file_target, write_text_atomic
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", metavar="PATH", help="write here instead of standard output")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument(
+        "--max_windows",
+        type=int,
+        help="refuse a recording that needs more sliding windows than this (default 10000)",
+    )
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.set_defaults(handler=run)
 
@@ -77,13 +82,15 @@ def format_rows(rows: list[dict[str, Any]], output_format: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import load_model, predict_files
+    from ..inference import MAX_WINDOWS, load_model, predict_files
 
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
     output_format = args.format
     if output_format is None:
         output_format = "csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json"
+    if args.output:
+        check_file_target(args.output)  # before any work: a folder there, or a file above it
     model, _config = load_model(args.model, device=args.device)
     rows, errors = predict_files(
         model,
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         hop=args.hop,
         smoothing=args.smoothing,
         batch_size=args.batch_size,
+        max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
     )
     predicted = len(args.files) - len(errors)
     if predicted == 0:
