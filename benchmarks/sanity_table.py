@@ -48,8 +48,9 @@ from _machine import cpu_name, load_average
 from respira.data import load_icbhi
 from respira.data.errors import SplitError
 from respira.synthetic import make_synthetic_icbhi
+from respira.training.datasets import build_datasets
 from respira.training.recipe import parse_recipe, parse_seeds
-from respira.training.run import build_datasets, run_seed, summarize_seeds
+from respira.training.seeds import run_seed, summarize_seeds
 
 COMMON: dict[str, Any] = {
     "encoder": "cnn",
@@ -158,10 +159,11 @@ def train(
         model_args, data_args, run_args, training_args = parse_recipe(None, [], **options)
         splits = build_datasets(data_args)
         for seed in parse_seeds(run_args.seeds, training_args.seed):
-            _, score, per_seed[seed] = run_seed(
+            outcome = run_seed(
                 model_args, data_args, run_args, training_args, splits, seed, folder / f"seed_{seed}"
             )
-            validation.append(score)
+            per_seed[seed] = outcome.test
+            validation.append(outcome.validation_score)
     (folder / "log.txt").write_text(log.getvalue())
     return summarize_seeds(per_seed), validation, time.perf_counter() - started
 

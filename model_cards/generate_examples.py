@@ -1,10 +1,10 @@
 """Render the example model cards committed under ``model_cards/`` from hand-written run folders.
 
-Each example is the run folder ``respira train`` would write (``config.json``, ``metrics.json``,
-``trainer_state.json``, ``respira_run.json``), written to a temporary folder and rendered with the
-template shipped in ``respira.hub``. No weights are written: the parameter count comes from building
-the model on PyTorch's meta device. The numbers are hand-written illustrative values for runs on the
-*synthetic* corpus (``respira demo`` / ``make_synthetic_icbhi``), and every card says so.
+Each example is the run folder ``respira train`` would write (``config.json``, ``trainer_state.json``
+and the run record ``respira_run.json``), written to a temporary folder and rendered with the
+template shipped in ``respira.hub``. No weights are written: the parameter count in the record comes
+from building the model on PyTorch's meta device. The numbers are hand-written illustrative values for runs
+on the *synthetic* corpus (``respira demo`` / ``make_synthetic_icbhi``), and every card says so.
 
     python model_cards/generate_examples.py            # (re)write model_cards/<example>/README.md
     python model_cards/generate_examples.py --check    # exit 1 when a committed card is out of date
@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ from respira import RespiraConfig, RespiraForAudioClassification
 from respira.hub import card_data_from_run_dir, render_model_card
 from respira.labels import MULTI_LABEL
 from respira.models.encoders import get_encoder_spec
+from respira.run_record import (
+    DataRecord,
+    MetricsRecord,
+    ModelRecord,
+    RunRecord,
+    SeedResult,
+    SplitSize,
+    TrainingRecord,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,21 +44,25 @@ NOTE = (
     "the ICBHI 2017 database, and no weights accompany it."
 )
 SYNTHETIC_SPLITS = {
-    "train": {"cycles": 301, "patients": 19},
-    "validation": {"cycles": 74, "patients": 5},
-    "test": {"cycles": 187, "patients": 16},
+    "train": SplitSize(cycles=301, patients=19),
+    "validation": SplitSize(cycles=74, patients=5),
+    "test": SplitSize(cycles=187, patients=16),
 }
 
 
-def _seed_metrics(per_seed: list[dict[str, float]]) -> dict[str, Any]:
-    """``metrics.json`` of a multi-seed run: ``test_<name>_mean`` / ``_std`` (population std) and seeds."""
-    metrics: dict[str, Any] = {"seeds": [entry["seed"] for entry in per_seed], "per_seed": per_seed}
-    names = [key for key in per_seed[0] if key.startswith("test_")]
+def _seed_metrics(per_seed: list[dict[str, float]]) -> MetricsRecord:
+    """Results of a multi-seed run: mean and (population) std of each test metric, and every seed's own."""
+    results = [
+        SeedResult(seed=entry["seed"], test={k: v for k, v in entry.items() if k != "seed"})
+        for entry in per_seed
+    ]
+    names = list(results[0].test)
+    test, test_std = {}, {}
     for name in names:
-        values = torch.tensor([entry[name] for entry in per_seed], dtype=torch.float64)
-        metrics[f"{name}_mean"] = round(values.mean().item(), 4)
-        metrics[f"{name}_std"] = round(values.std(unbiased=False).item(), 4)
-    return metrics
+        values = torch.tensor([result.test[name] for result in results], dtype=torch.float64)
+        test[name] = round(values.mean().item(), 4)
+        test_std[name] = round(values.std(unbiased=False).item(), 4)
+    return MetricsRecord(test=test, test_std=test_std, per_seed=results)
 
 
 def _scores(
@@ -56,52 +70,66 @@ def _scores(
 ) -> dict[str, float]:
     return {
         "seed": seed,
-        "test_icbhi_score": round((specificity + sensitivity) / 2, 4),
-        "test_specificity": specificity,
-        "test_sensitivity": sensitivity,
-        "test_binary_sensitivity": binary,
-        "test_binary_icbhi_score": round((specificity + binary) / 2, 4),
-        "test_patient_icbhi_score": patient,
+        "icbhi_score": round((specificity + sensitivity) / 2, 4),
+        "specificity": specificity,
+        "sensitivity": sensitivity,
+        "binary_sensitivity": binary,
+        "binary_icbhi_score": round((specificity + binary) / 2, 4),
+        "patient_icbhi_score": patient,
     }
 
 
-SYNTHETIC_DATASET: dict[str, Any] = {
-    "corpus": "synthetic",
-    "split_strategy": "official",
-    "validation_size": 0.2,
-    "split_seed": 0,
-    "sampling_rate": 16000,
-    "split_sizes": SYNTHETIC_SPLITS,
-}
+SYNTHETIC_DATASET = DataRecord(
+    data_dir=None,
+    sampling_rate=16000,
+    synthetic=True,
+    split_strategy="official",
+    validation_size=0.2,
+    split_seed=0,
+    split_sizes=SYNTHETIC_SPLITS,
+)
 """What both example runs were trained on (the split their cards describe)."""
 
 
-def _synthetic_run(recipe: str, training_args: dict[str, Any]) -> dict[str, Any]:
+def _synthetic_run(
+    recipe: str, model: ModelRecord, metrics: MetricsRecord, hyperparameters: dict[str, Any]
+) -> RunRecord:
     """The run record of an example trained with ``recipes/{recipe}.yaml`` on the synthetic split, 3 seeds."""
-    return {
-        "recipe": {"name": recipe, "path": f"recipes/{recipe}.yaml"},
-        "synthetic": True,
-        "seeds": [0, 1, 2],
-        "model_seed": 0,
-        "card_notes": [NOTE],
-        "dataset": SYNTHETIC_DATASET,
-        "training_args": training_args,
-    }
+    return RunRecord(
+        recipe=recipe,
+        model=model,
+        data=SYNTHETIC_DATASET,
+        training=TrainingRecord(hyperparameters=hyperparameters),
+        seeds=[0, 1, 2],
+        selected_seed=0,
+        metrics=metrics,
+    )
 
+
+AST_CONFIG: dict[str, Any] = {
+    "encoder_config": {"model_type": get_encoder_spec("ast").model_type, "max_length": 1024},
+    "encoder_name_or_path": get_encoder_spec("ast").default_checkpoint,
+    "problem_type": MULTI_LABEL,
+    "target_seconds": 8.0,
+    "pooling": "cls_distill",
+    "head": "mlp",
+    "freeze_encoder": True,
+}
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     # the contrastive-embedding paper's CNN with the ADD auxiliary loss, 3 seeds
     "example_cnn_add": {
         "config": {"target_seconds": 5.12},
-        "metrics": _seed_metrics(
-            [
-                _scores(0, 0.8623, 0.6712, 0.7808, 0.7514),
-                _scores(1, 0.8417, 0.6986, 0.7945, 0.7602),
-                _scores(2, 0.8791, 0.6438, 0.7671, 0.7390),
-            ]
-        ),
         "run": _synthetic_run(
             "cnn_add",
+            ModelRecord(encoder="cnn", options={"target_seconds": 5.12}),
+            _seed_metrics(
+                [
+                    _scores(0, 0.8623, 0.6712, 0.7808, 0.7514),
+                    _scores(1, 0.8417, 0.6986, 0.7945, 0.7602),
+                    _scores(2, 0.8791, 0.6438, 0.7671, 0.7390),
+                ]
+            ),
             {
                 "learning_rate": 1e-3,
                 "num_train_epochs": 30,
@@ -110,9 +138,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "lr_scheduler_type": "cosine",
                 "aux_loss": "add",
                 "aux_loss_weight": 0.5,
-                "aux_loss_options": {"soft": False},
+                "aux_loss_options": json.dumps({"soft": False}),  # dict options are JSON text, as in recipes
                 "batch_sampler": "class_balanced",
-                "augmentation": {"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "gain": None},
+                "augmentation": json.dumps(
+                    {"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "gain": None}
+                ),
                 "metric_for_best_model": "icbhi_score",
                 "seed": 0,
             },
@@ -134,36 +164,37 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     # a frozen AST with an MLP head detecting crackles and wheezes (multi-label), thresholds tuned
     "example_ast_frozen_multilabel": {
-        "config": {
-            "encoder_config": {"model_type": get_encoder_spec("ast").model_type, "max_length": 1024},
-            "encoder_name_or_path": get_encoder_spec("ast").default_checkpoint,
-            "problem_type": MULTI_LABEL,
-            "target_seconds": 8.0,
-            "pooling": "cls_distill",
-            "head": "mlp",
-            "freeze_encoder": True,
-        },
-        "metrics": {
-            **_seed_metrics(
-                [
-                    _scores(0, 0.9012, 0.5987, 0.7134, 0.7225),
-                    _scores(1, 0.8876, 0.6178, 0.7261, 0.7312),
-                    _scores(2, 0.8950, 0.6051, 0.7197, 0.7270),
-                ]
+        "config": AST_CONFIG,
+        "run": replace(
+            _synthetic_run(
+                "ast_frozen_multilabel",
+                ModelRecord(
+                    encoder="ast",
+                    checkpoint=AST_CONFIG["encoder_name_or_path"],
+                    problem_type=AST_CONFIG["problem_type"],
+                    options={
+                        k: AST_CONFIG[k] for k in ("target_seconds", "pooling", "head", "freeze_encoder")
+                    },
+                ),
+                _seed_metrics(
+                    [
+                        _scores(0, 0.9012, 0.5987, 0.7134, 0.7225),
+                        _scores(1, 0.8876, 0.6178, 0.7261, 0.7312),
+                        _scores(2, 0.8950, 0.6051, 0.7197, 0.7270),
+                    ]
+                ),
+                {
+                    "learning_rate": 1e-3,
+                    "num_train_epochs": 20,
+                    "per_device_train_batch_size": 64,
+                    "cache_embeddings": True,
+                    "batch_sampler": "random",
+                    "metric_for_best_model": "icbhi_score",
+                    "seed": 0,
+                },
             ),
-            "thresholds": [0.41, 0.36],
-        },
-        "run": _synthetic_run(
-            "ast_frozen_multilabel",
-            {
-                "learning_rate": 1e-3,
-                "num_train_epochs": 20,
-                "per_device_train_batch_size": 64,
-                "cache_embeddings": True,
-                "batch_sampler": "random",
-                "metric_for_best_model": "icbhi_score",
-                "seed": 0,
-            },
+            thresholds=[0.41, 0.36],
+            thresholds_tuned=True,
         ),
         "state": {"global_step": 100, "epoch": 20.0, "best_metric": 0.7311, "best_global_step": 85},
     },
@@ -185,14 +216,11 @@ def render_example(name: str, example: dict[str, Any]) -> str:
         run_dir = Path(tmp)
         config = RespiraConfig(**example["config"])
         config.save_pretrained(run_dir)
-        for file_name, key in (
-            ("metrics.json", "metrics"),
-            ("respira_run.json", "run"),
-            ("trainer_state.json", "state"),
-        ):
-            (run_dir / file_name).write_text(json.dumps(example[key], indent=2) + "\n", encoding="utf-8")
+        record: RunRecord = example["run"]
+        replace(record, model=replace(record.model, num_parameters=count_parameters(config))).save(run_dir)
+        (run_dir / "trainer_state.json").write_text(json.dumps(example["state"], indent=2), encoding="utf-8")
         card_data = card_data_from_run_dir(run_dir)
-        card_data.num_parameters = count_parameters(config)
+        card_data.notes.append(NOTE)
         return str(render_model_card(card_data))
 
 

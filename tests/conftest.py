@@ -59,6 +59,15 @@ def complete_annotations(shared_icbhi: Path, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="session")
+def shared_kauh() -> Path:
+    """The real KAUH recordings in ../shared/kauh (skips when absent, as on a user's machine)."""
+    path = SHARED_DIR / "kauh"
+    if not path.is_dir():
+        pytest.skip(f"real KAUH data not found at {path} (../shared is only present on project machines)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def shared_reference() -> Path:
     """Reference test vectors for encoder implementations in ../shared/reference (skips when absent)."""
     path = SHARED_DIR / "reference"

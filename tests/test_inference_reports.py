@@ -20,9 +20,8 @@ from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClass
 from respira.audio import AudioReadError, read_audio
 from respira.cli import main
 from respira.data.text_files import read_annotations
+from respira.hub.loading import ModelLoadError, load_model
 from respira.inference import (
-    ModelLoadError,
-    load_model,
     predict_cycles,
     predict_files,
     predict_windows,

@@ -2,7 +2,8 @@
 
 Typical use::
 
-    from respira.inference import load_model, predict_files
+    from respira.hub import load_model
+    from respira.inference import predict_files
 
     model, config = load_model("my_model")          # a local folder or a Hub id
     rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
@@ -45,10 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_WINDOWS",
-    "ModelLoadError",
     "analysis_frame_samples",
     "decision_thresholds",
-    "load_model",
     "predict_cycles",
     "predict_files",
     "predict_windows",
@@ -56,157 +55,9 @@ __all__ = [
     "window_starts",
 ]
 
-WEIGHT_FILES: tuple[str, ...] = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)
 DEFAULT_BATCH_SIZE = 32
 MAX_WINDOWS = 10_000
 """Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
-
-
-class ModelLoadError(OSError):
-    """A model cannot be loaded; the one-line message says why and what to do."""
-
-
-# --------------------------------------------------------------------------------------------- model
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _hub_error_kind(error: BaseException) -> str:
-    """``"missing"`` when the Hub said the repository (or revision) does not exist, else ``"unreachable"``."""
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, GatedRepoError):
-            return "gated"
-        if isinstance(current, (RepositoryNotFoundError, RevisionNotFoundError)):
-            return "missing"
-        current = current.__cause__ or current.__context__
-    return "unreachable"
-
-
-def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
-    model_type = config_dict.get("model_type")
-    if model_type != "respira":
-        raise ModelLoadError(
-            f"{name} is not a respira model (its config.json has model_type {model_type!r}, expected "
-            "'respira'); train one with respira or wrap an encoder with "
-            "RespiraForAudioClassification.from_encoder_pretrained"
-        )
-
-
-def _check_labels(config: RespiraConfig, name: str) -> None:
-    labels = [config.id2label[index] for index in range(config.num_labels)]
-    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else MULTI_LABEL_NAMES
-    if sorted(labels) != sorted(expected):
-        raise ModelLoadError(
-            f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "
-            f"{list(expected)}"
-        )
-
-
-def load_model(
-    model: str | Path, *, device: str | torch.device | None = None
-) -> tuple[RespiraForAudioClassification, RespiraConfig]:
-    """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``.
-
-    ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
-    for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
-    unreachable, missing or gated), or a model that is not a respira classifier.
-    """
-    from transformers.utils import logging as transformers_logging
-
-    progress_bars = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in command output
-    try:
-        loaded = _load(str(model))
-    finally:
-        if progress_bars:
-            transformers_logging.enable_progress_bar()
-    config = loaded.config
-    _check_labels(config, str(model))
-    loaded.eval().to(torch.device(device) if device is not None else _default_device())
-    return loaded, config
-
-
-def _load(name: str) -> RespiraForAudioClassification:
-    """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
-    from transformers import PreTrainedConfig
-
-    from .models.respira import RespiraForAudioClassification
-
-    path = Path(name).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ModelLoadError(f"{path} is a file; pass the model folder (config.json + model.safetensors)")
-        if not (path / "config.json").is_file():
-            raise ModelLoadError(f"not a model folder (no config.json): {path}")
-        if not any((path / weights).is_file() for weights in WEIGHT_FILES):
-            raise ModelLoadError(f"model folder without weights: {path}")
-        try:
-            config_dict, _ = PreTrainedConfig.get_config_dict(str(path))
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"cannot read {path / 'config.json'}: {error}") from None
-        _check_respira_config(config_dict, str(path))
-        loaded = RespiraForAudioClassification.from_pretrained(str(path))
-    else:
-        from huggingface_hub.errors import HFValidationError
-        from huggingface_hub.utils import validate_repo_id
-
-        try:
-            validate_repo_id(name)
-        except HFValidationError:
-            raise ModelLoadError(f"model folder not found: {path}") from None
-        try:
-            config_dict, _ = PreTrainedConfig.get_config_dict(name)
-            _check_respira_config(config_dict, name)
-            loaded = RespiraForAudioClassification.from_pretrained(name)
-        except ModelLoadError:
-            raise
-        except Exception as error:
-            if not _is_hub_error(error):
-                raise
-            kind = _hub_error_kind(error)
-            if kind == "missing":
-                raise ModelLoadError(
-                    f"{name} is neither a local folder nor a model on the Hugging Face Hub "
-                    "(check the name; private models need `hf auth login`)"
-                ) from None
-            if kind == "gated":
-                raise ModelLoadError(
-                    f"{name} is a gated model on the Hugging Face Hub: accept its terms and log in"
-                ) from None
-            raise ModelLoadError(
-                f"cannot download {name} from the Hugging Face Hub (offline or unreachable); "
-                "pass a local folder or set HF_HUB_OFFLINE=0"
-            ) from None
-    return loaded
-
-
-def _is_hub_error(error: BaseException) -> bool:
-    """Errors of a download: OSError (transformers wraps them), huggingface_hub and HTTP client errors."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    kinds: tuple[type[BaseException], ...] = (
-        OSError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-    )
-    try:
-        import httpx
-
-        kinds = (*kinds, httpx.HTTPError)
-    except ImportError:  # pragma: no cover - huggingface_hub >= 1.0 depends on httpx
-        pass
-    return isinstance(error, kinds)
 
 
 # ---------------------------------------------------------------------------------------- prediction

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +18,12 @@ from transformers import AutoModelForAudioClassification, pipeline
 
 import respira
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.cli import main
 from respira.hub import (
     EXPORTED_FILES,
     HubConnectionError,
     ModelCardCallback,
+    ModelLoadError,
     RespiraModelCardData,
     card_data_from_run_dir,
     export_model,
@@ -27,7 +31,17 @@ from respira.hub import (
     render_model_card,
 )
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.run_record import (
+    DataRecord,
+    MetricsRecord,
+    ModelRecord,
+    RunRecord,
+    SeedResult,
+    SplitSize,
+    TrainingRecord,
+)
 
+from ..training.conftest import TINY_RECIPE
 from .hub_server import HubServer, free_port
 
 REPO_ID = "user/respira-test"
@@ -57,34 +71,53 @@ METRICS_3_SEEDS = {
         {"seed": 2, "test_icbhi_score": 0.6078, "test_specificity": 0.7936, "test_sensitivity": 0.4220},
     ],
 }
-RUN_INFO = {
-    "recipe": {"name": "cnn_add", "path": "recipes/cnn_add.yaml"},
-    "seeds": [0, 1, 2],
-    "model_seed": 0,
-    "dataset": {
-        "data_dir": "/home/someone/data/ICBHI",
-        "split_strategy": "official",
-        "validation_size": 0.2,
-        "split_seed": 0,
-        "sampling_rate": 16000,
-        "split_sizes": {
-            "train": {"cycles": 3310, "patients": 63},
-            "validation": {"cycles": 832, "patients": 16},
-            "test": {"cycles": 2756, "patients": 49},
+RUN_RECORD = RunRecord(
+    recipe="cnn_add",
+    model=ModelRecord(encoder="cnn"),
+    data=DataRecord(
+        data_dir="/home/someone/data/ICBHI",
+        sampling_rate=16000,
+        split_strategy="official",
+        validation_size=0.2,
+        split_seed=0,
+        split_sizes={
+            "train": SplitSize(cycles=3310, patients=63),
+            "validation": SplitSize(cycles=832, patients=16),
+            "test": SplitSize(cycles=2756, patients=49),
         },
-    },
-    "training_args": {
-        "learning_rate": 0.001,
-        "num_train_epochs": 50,
-        "per_device_train_batch_size": 64,
-        "aux_loss": "add",
-        "aux_loss_weight": 0.5,
-        "aux_loss_options": '{"soft": false}',
-        "batch_sampler": "class_balanced",
-        "augmentation": {"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": None},
-        "seed": 0,
-    },
-}
+    ),
+    training=TrainingRecord(
+        hyperparameters={
+            "learning_rate": 0.001,
+            "num_train_epochs": 50,
+            "per_device_train_batch_size": 64,
+            "aux_loss": "add",
+            "aux_loss_weight": 0.5,
+            "aux_loss_options": '{"soft": false}',
+            "batch_sampler": "class_balanced",
+            "augmentation": '{"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": null}',
+            "seed": 0,
+        }
+    ),
+    seeds=[0, 1, 2],
+    selected_seed=0,
+    metrics=MetricsRecord(
+        test={
+            name.removeprefix("test_").removesuffix("_mean"): value
+            for name, value in METRICS_3_SEEDS.items()
+            if name.endswith("_mean")
+        },
+        test_std={
+            name.removeprefix("test_").removesuffix("_std"): value
+            for name, value in METRICS_3_SEEDS.items()
+            if name.endswith("_std")
+        },
+        per_seed=[
+            SeedResult(entry["seed"], {k.removeprefix("test_"): v for k, v in entry.items() if k != "seed"})
+            for entry in METRICS_3_SEEDS["per_seed"]
+        ],
+    ),
+)
 TRAINER_STATE = {
     "global_step": 1300,
     "epoch": 50.0,
@@ -110,7 +143,7 @@ def write_run_dir(
     model: RespiraForAudioClassification,
     *,
     metrics: dict | None = METRICS_3_SEEDS,
-    run_info: dict | None = RUN_INFO,
+    record: RunRecord | None = RUN_RECORD,
     state: dict | None = TRAINER_STATE,
     preprocessor: bool = True,
 ) -> Path:
@@ -118,11 +151,9 @@ def write_run_dir(
     model.save_pretrained(folder)
     if preprocessor:
         RespiraFeatureExtractor().save_pretrained(folder)
-    for name, content in (
-        ("metrics.json", metrics),
-        ("respira_run.json", run_info),
-        ("trainer_state.json", state),
-    ):
+    if record is not None:
+        record.save(folder)
+    for name, content in (("metrics.json", metrics), ("trainer_state.json", state)):
         if content is not None:
             (folder / name).write_text(json.dumps(content, indent=2))
     return folder
@@ -225,25 +256,23 @@ def test_card_metadata_parses_with_model_index(run_dir: Path) -> None:
 
 
 def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
-    metrics = {
-        "test_icbhi_score": 0.5,
-        "test_specificity": 0.75,
-        "test_sensitivity": 0.25,
-        "thresholds": [0.4, 0.3],
-    }
-    run_info = {
-        "split_strategy": "patient",
-        "seeds": [5],
-        "training_args": {"learning_rate": 3e-5, "aux_loss": "supcon", "aux_loss_weight": 0.1},
-        "encoder_name_or_path": "MIT/ast-finetuned-audioset-10-10-0.4593",
-    }
-    folder = write_run_dir(
-        tmp_path / "run",
-        tiny_model(MULTI_LABEL),
-        metrics=metrics,
-        run_info=run_info,
-        state=None,
+    record = RunRecord(
+        model=ModelRecord(
+            encoder="ast",
+            checkpoint="MIT/ast-finetuned-audioset-10-10-0.4593",
+            problem_type=MULTI_LABEL,
+        ),
+        data=DataRecord(data_dir=None, sampling_rate=16000, split_strategy="patient"),
+        training=TrainingRecord(
+            hyperparameters={"learning_rate": 3e-5, "aux_loss": "supcon", "aux_loss_weight": 0.1}
+        ),
+        seeds=[5],
+        selected_seed=5,
+        thresholds=[0.4, 0.3],
+        thresholds_tuned=True,
+        metrics=MetricsRecord(test={"icbhi_score": 0.5, "specificity": 0.75, "sensitivity": 0.25}),
     )
+    folder = write_run_dir(tmp_path / "run", tiny_model(MULTI_LABEL), metrics=None, record=record, state=None)
     card_data = card_data_from_run_dir(folder)
     text = str(render_model_card(card_data))
     assert "**patient-wise train/validation/test split**" in text
@@ -261,36 +290,37 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
     assert data["model-index"][0]["results"][0]["dataset"]["config"] == "patient"
 
 
-def test_card_from_the_respira_train_layout(tmp_path: Path) -> None:
-    """The nesting ``respira train`` writes: model / data / run / training, per_seed keyed by seed."""
-    per_seed = {
-        "0": {"test_icbhi_score": 0.70, "test_specificity": 0.80, "test_sensitivity": 0.60},
-        "1": {"test_icbhi_score": 0.74, "test_specificity": 0.84, "test_sensitivity": 0.64},
-    }
-    metrics = {
-        "seeds": [0, 1],
-        "test_icbhi_score": 0.72,
-        "test_icbhi_score_mean": 0.72,
-        "test_icbhi_score_std": 0.0283,
-        "per_seed": per_seed,
-        "selected_seed": 1,
-    }
-    run_info = {
-        "model": {"encoder": "cnn", "encoder_name_or_path": None, "lora_r": 0},
-        "data": {
-            "data_dir": "demo_output/synthetic_icbhi",
-            "split_strategy": "patient",
-            "patient_split_fractions": "0.7,0.1,0.2",
-            "stratify_by": "chest_location",
-            "split_seed": 3,
-            "train_fraction": 0.5,
-            "split_sizes": {"train": 120, "validation": 30, "test": 50},
-        },
-        "run": {"seeds": [0, 1], "selected_seed": 1, "schedule": "standard"},
-        "training": {"learning_rate": 0.001, "max_steps": -1, "aux_loss": None, "seed": 0},
-    }
+def test_card_of_a_multi_seed_patient_split_record(tmp_path: Path) -> None:
+    """Everything a card states about data, seeds and results comes from the run record's typed fields."""
+    record = RunRecord(
+        model=ModelRecord(encoder="cnn"),
+        data=DataRecord(
+            data_dir="demo_output/corpus",
+            sampling_rate=16000,
+            synthetic=True,
+            split_strategy="patient",
+            split_seed=3,
+            patient_split_fractions=(0.7, 0.1, 0.2),
+            stratify_by="chest_location",
+            train_fraction=0.5,
+            split_sizes={"train": SplitSize(120), "validation": SplitSize(30), "test": SplitSize(50)},
+        ),
+        training=TrainingRecord(
+            hyperparameters={"learning_rate": 0.001, "max_steps": -1, "aux_loss": None, "seed": 0}
+        ),
+        seeds=[0, 1],
+        selected_seed=1,
+        metrics=MetricsRecord(
+            test={"icbhi_score": 0.72},
+            test_std={"icbhi_score": 0.0283},
+            per_seed=[
+                SeedResult(0, {"icbhi_score": 0.70, "specificity": 0.80, "sensitivity": 0.60}),
+                SeedResult(1, {"icbhi_score": 0.74, "specificity": 0.84, "sensitivity": 0.64}),
+            ],
+        ),
+    )
     state = {"log_history": [{"eval_icbhi_score": 0.7, "epoch": 1.0, "step": 10}, {"loss": 0.3, "step": 20}]}
-    folder = write_run_dir(tmp_path / "run", tiny_model(), metrics=metrics, run_info=run_info, state=state)
+    folder = write_run_dir(tmp_path / "run", tiny_model(), metrics=None, record=record, state=state)
     card_data = card_data_from_run_dir(folder)
     assert card_data.synthetic_data and card_data.model_seed == 1 and card_data.encoder_source is None
     text = str(render_model_card(card_data))
@@ -300,13 +330,14 @@ def test_card_from_the_respira_train_layout(tmp_path: Path) -> None:
     assert "those of seed 1" in text
     assert "**Share of the training patients used:** 0.5" in text
     assert "**Patient split seed:** 3" in text
+    assert "**Patient split stratified by:** chest_location" in text
     assert "Training ran 20 optimisation steps" in text
     assert "max steps" not in text and "LoRA" not in text
     assert "**Example numbers only.**" in text
 
 
 def test_card_tolerates_missing_optional_files(tmp_path: Path) -> None:
-    folder = write_run_dir(tmp_path / "bare", tiny_model(), metrics=None, run_info=None, state=None)
+    folder = write_run_dir(tmp_path / "bare", tiny_model(), metrics=None, record=None, state=None)
     card_data = card_data_from_run_dir(folder)
     text = str(render_model_card(card_data))
     assert "No test results were recorded" in text
@@ -316,8 +347,8 @@ def test_card_tolerates_missing_optional_files(tmp_path: Path) -> None:
 
 
 def test_synthetic_run_is_flagged(tmp_path: Path) -> None:
-    run_info = dict(RUN_INFO, synthetic=True)
-    folder = write_run_dir(tmp_path / "synthetic", tiny_model(), run_info=run_info)
+    record = replace(RUN_RECORD, data=replace(RUN_RECORD.data, synthetic=True))
+    folder = write_run_dir(tmp_path / "synthetic", tiny_model(), record=record)
     text = str(render_model_card(card_data_from_run_dir(folder)))
     assert "**Example numbers only.**" in text
     assert "not on the\n> ICBHI 2017 database" in text
@@ -366,6 +397,58 @@ def test_model_card_callback_fills_card_during_training(tmp_path: Path) -> None:
     assert ModelCard(text).data.to_dict()["model-index"][0]["results"][0]["metrics"][0]["value"] == 55.0
 
 
+@pytest.mark.parametrize("problem_type", [SINGLE_LABEL, MULTI_LABEL])
+def test_card_filled_in_training_equals_the_card_of_the_run_folder(
+    synthetic_corpus: Path, tmp_path: Path, problem_type: str
+) -> None:
+    """``respira train``'s README.md is the trainer's ModelCardCallback card completed with the run record;
+    rendering the run folder afterwards (what export does) must give the same card."""
+    import yaml
+
+    from respira.training.recipe import parse_recipe
+    from respira.training.run import run_training
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({**TINY_RECIPE, "problem_type": problem_type, "aux_loss": "add"}))
+    output = tmp_path / "run"
+    flags = ["--data_dir", str(synthetic_corpus), "--output_dir", str(output), "--seeds", "0,1"]
+    flags += ["--dataset_cache_dir", str(tmp_path / "cache")]
+    run_training(*parse_recipe(recipe, flags), log=lambda *_: None)
+
+    written = (output / "README.md").read_text(encoding="utf-8")
+    assert written == str(render_model_card(card_data_from_run_dir(output)))
+    record = RunRecord.load(output)
+    assert record.selected_seed in (0, 1) and [r.seed for r in record.metrics.per_seed] == [0, 1]
+    assert record.data.synthetic and record.data.split_sizes["validation"].patients
+    assert record.model.num_parameters == sum(
+        p.numel() for p in AutoModelForAudioClassification.from_pretrained(output).parameters()
+    )
+    # the Trainer's own mechanisms wrote the run folder: processing_class, save_state, save_metrics
+    assert json.loads((output / "preprocessor_config.json").read_text())["sampling_rate"] == 16000
+    assert (output / "seed_0" / "checkpoint-2" / "preprocessor_config.json").is_file()
+    assert "best_global_step" in json.loads((output / "trainer_state.json").read_text())
+    assert json.loads((output / "metrics.json").read_text())["selected_seed"] == record.selected_seed
+    assert "**Audio resampled to:** 16000 Hz" in written and "| validation |" in written
+    if problem_type == MULTI_LABEL:
+        assert record.thresholds_tuned and "tuned on the validation split" in written
+
+
+def test_malformed_run_record_is_one_line_naming_the_file(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    record = json.loads((folder / "respira_run.json").read_text())
+    record["data"]["split_seed"] = "zero"
+    (folder / "respira_run.json").write_text(json.dumps(record))
+    assert main(["export", str(folder), str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"respira export: error: {folder / 'respira_run.json'}: not a valid respira run record "
+        "(data.split_seed should be int, got a string)"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------------------------------- export
 def test_export_writes_loadable_model_with_identical_predictions(
     run_dir: Path, model: RespiraForAudioClassification, waveform: np.ndarray, tmp_path: Path
@@ -395,12 +478,13 @@ def test_export_creates_default_preprocessor_config(tmp_path: Path) -> None:
 
 
 def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ModelLoadError, match="model folder not found"):
         export_model(tmp_path / "missing", tmp_path / "out")
     no_weights = tmp_path / "no_weights"
     no_weights.mkdir()
     (no_weights / "config.json").write_text(json.dumps(tiny_model().config.to_dict()))
-    with pytest.raises(FileNotFoundError, match="model folder without weights") as error:
+    (no_weights / "pytorch_model.bin").write_bytes(b"never unpickled")
+    with pytest.raises(ModelLoadError, match=r"model folder without weights.*never loaded") as error:
         export_model(no_weights, tmp_path / "out")
     assert str(no_weights) in str(error.value)
 
@@ -417,7 +501,7 @@ def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path) -> None:
     not_respira.mkdir()
     (not_respira / "model.safetensors").write_bytes((run_dir / "model.safetensors").read_bytes())
     (not_respira / "config.json").write_text(json.dumps({"model_type": "audio-spectrogram-transformer"}))
-    with pytest.raises(ValueError, match="not a respira classifier"):
+    with pytest.raises(ModelLoadError, match="not a respira model"):
         export_model(not_respira, tmp_path / "out")
 
     with pytest.raises(ValueError, match="outside the run folder"):
@@ -437,8 +521,6 @@ def test_failed_export_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_cli_export_and_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from respira.cli import main
-
     assert main(["export", str(run_dir), str(tmp_path / "cli_export")]) == 0
     assert "exported" in capsys.readouterr().out
     assert main(["export", str(run_dir), str(tmp_path / "cli_export")]) == 2
@@ -446,7 +528,7 @@ def test_cli_export_and_errors(run_dir: Path, tmp_path: Path, capsys: pytest.Cap
     assert err.startswith("respira export: error:") and "not empty" in err and "\n" not in err
     assert main(["export", str(run_dir), str(tmp_path / "cli_export"), "--overwrite"]) == 0
     assert main(["export", str(tmp_path / "nope"), str(tmp_path / "x")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "model folder not found" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------------- push
@@ -603,7 +685,7 @@ def test_push_in_offline_mode_is_a_clear_error(run_dir: Path, monkeypatch: pytes
 
 
 def test_push_checks_the_run_folder_first(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ModelLoadError, match="model folder not found"):
         push_run(tmp_path / "missing", REPO_ID)
 
 

@@ -10,6 +10,27 @@ import pytest
 import respira
 from respira.data import load_icbhi
 
+# A recipe that trains the tiny CNN for two steps (runs, cards and sweeps use it).
+TINY_RECIPE = {
+    "encoder": "cnn",
+    "encoder_config": {"channels": [4, 8, 8, 16]},
+    "target_seconds": 1.0,
+    "projector_dim": 8,
+    "validation_size": 0.25,
+    "max_steps": 2,
+    "per_device_train_batch_size": 8,
+    "per_device_eval_batch_size": 32,
+    "eval_strategy": "steps",
+    "eval_steps": 2,
+    "save_strategy": "steps",
+    "save_steps": 2,
+    "load_best_model_at_end": True,
+    "report_to": "none",
+    "use_cpu": True,
+    "disable_tqdm": True,
+    "dataloader_drop_last": True,
+}
+
 TINY_CNN = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
 TINY_AST = {
     "model_type": "audio-spectrogram-transformer",

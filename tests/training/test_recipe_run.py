@@ -12,32 +12,14 @@ from respira.cli import main
 from respira.labels import MULTI_LABEL
 from respira.models.encoders import encoder_names
 from respira.training.recipe import parse_recipe, parse_seeds
-from respira.training.run import summarize_seeds
+from respira.training.seeds import summarize_seeds
 
-TINY = {
-    "encoder": "cnn",
-    "encoder_config": {"channels": [4, 8, 8, 16]},
-    "target_seconds": 1.0,
-    "projector_dim": 8,
-    "validation_size": 0.25,
-    "max_steps": 2,
-    "per_device_train_batch_size": 8,
-    "per_device_eval_batch_size": 32,
-    "eval_strategy": "steps",
-    "eval_steps": 2,
-    "save_strategy": "steps",
-    "save_steps": 2,
-    "load_best_model_at_end": True,
-    "report_to": "none",
-    "use_cpu": True,
-    "disable_tqdm": True,
-    "dataloader_drop_last": True,
-}
+from .conftest import TINY_RECIPE
 
 
 def _recipe(tmp_path: Path, **changes) -> Path:
     path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump({**TINY, **changes}))
+    path.write_text(yaml.safe_dump({**TINY_RECIPE, **changes}))
     return path
 
 
@@ -93,9 +75,9 @@ def test_train_command_writes_a_complete_run(synthetic_corpus: Path, tmp_path: P
     assert {"test_icbhi_score_mean", "test_icbhi_score_std", "test_specificity_mean"} <= set(metrics)
     assert set(metrics["per_seed"]) == {"0", "1"}
     run = json.loads((output / "respira_run.json").read_text())
-    assert run["run"]["selected_seed"] in (0, 1)
+    assert run["selected_seed"] in (0, 1)
     assert set(run["data"]["split_sizes"]) == {"train", "validation", "test"}
-    assert run["training"]["aux_loss"] == "add"
+    assert run["training"]["hyperparameters"]["aux_loss"] == "add"
     # an output folder that already holds a run is refused unless --overwrite
     code = main(
         ["train", str(_recipe(tmp_path)), "--data_dir", str(synthetic_corpus), "--output_dir", str(output)]

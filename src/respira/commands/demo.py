@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> None:
 
     from ..data import load_icbhi, summarize
     from ..hub.export import export_model
-    from ..inference import load_model, predict_files
+    from ..hub.loading import load_model
+    from ..inference import predict_files
     from ..synthetic import make_synthetic_icbhi
     from ..training.recipe import parse_recipe
     from ..training.run import run_training

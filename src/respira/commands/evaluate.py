@@ -1,17 +1,41 @@
-"""``respira evaluate MODEL --data_dir D``: score a model on an ICBHI split and write a report folder."""
+"""``respira evaluate MODEL --data_dir D``: score a model on an ICBHI split and write a report folder;
+``--dataset kauh``: validate it externally, per recording of the KAUH corpus.
+
+For a run folder written by ``respira train``, the splits are rebuilt from its run record
+(``respira_run.json``: split strategy, validation share, seed, patient fractions, low-pass filter...),
+so ``--split validation`` is the very split the run selected on; flags given explicitly override it.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
 
+DATASETS: tuple[str, ...] = ("icbhi", "kauh")
+
+if TYPE_CHECKING:
+    from ..run_record import DataRecord
+
 EPILOG = """\
+split options: read from MODEL/respira_run.json when MODEL is a run folder (the splits the run was
+trained on); otherwise the official split with a 0.2 validation share and seed 0. --split_strategy,
+--validation_size and --seed override them.
+
 writes to --output_dir (default: MODEL/evaluation_<split> for a local model folder,
 ./evaluation_<split> for a Hub id): metrics.json (NaN as null), confusion_matrix.png,
 embedding_projection.png and add_properties.json.
+
+--dataset kauh (external validation on recordings of another hospital and stethoscope): the model
+runs over --window/--hop windows of each KAUH recording; window probabilities are aggregated per
+recording (--aggregation max, or topk_mean --top_k K) and decided at the model's own thresholds
+(config.decision_thresholds, else 0.5). Writes metrics.json (per-label sensitivity, specificity,
+AUC and the ICBHI-style score, overall and per filter mode, with patient-level bootstrap 95%
+intervals) and recording_predictions.csv to --output_dir (default: MODEL/evaluation_kauh).
 """
 
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
@@ -36,15 +60,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    parser.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="icbhi",
+        help="icbhi (cycles of a split) or kauh (external validation per recording; default: icbhi)",
+    )
     parser.add_argument("--data_dir", required=True, help="folder of an ICBHI download (either release)")
     parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
     parser.add_argument(
         "--validation_size",
         type=float,
-        help="official split: fraction of train carved into validation (default 0.2, as in training)",
+        help="official split: fraction of train carved into validation (default: the run's, else 0.2)",
     )
-    parser.add_argument("--split_strategy", choices=("official", "patient"), default="official")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the validation / patient split")
+    parser.add_argument(
+        "--split_strategy",
+        choices=("official", "patient"),
+        help="default: the run's, else official",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of the validation / patient split (default: the run's, else 0); kauh: of the bootstrap",
+    )
     parser.add_argument("--output_dir", help="report folder (default: MODEL/evaluation_<split>)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument(
@@ -53,6 +91,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs=2,
         metavar=("CRACKLE", "WHEEZE"),
         help="multi-label models: decision thresholds (default: the config's, else 0.5)",
+    )
+    kauh = parser.add_argument_group("--dataset kauh")
+    kauh.add_argument("--window", type=float, default=4.0, help="window length in seconds (default: 4)")
+    kauh.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default: 2)")
+    kauh.add_argument(
+        "--aggregation",
+        choices=AGGREGATIONS,
+        default="max",
+        help="window probabilities → recording: max, or topk_mean (mean of the --top_k largest)",
+    )
+    kauh.add_argument("--top_k", type=int, help="windows averaged by --aggregation topk_mean (default: 3)")
+    kauh.add_argument(
+        "--bootstrap", type=int, default=1000, help="patient-level bootstrap resamples (default: 1000)"
     )
     parser.add_argument("--cache_dir", help="datasets cache folder")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
@@ -72,24 +123,35 @@ def results_table(metrics: dict[str, Any]) -> str:
     return format_table(rows, align="<<", indent="  ")
 
 
+def split_options(args: argparse.Namespace, sampling_rate: int) -> DataRecord:
+    """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags."""
+    from ..run_record import DataRecord, RunRecord
+
+    folder = Path(args.model).expanduser()
+    record = RunRecord.load_if_present(folder) if folder.is_dir() else None
+    strategy = args.split_strategy or (record.data.split_strategy if record else "official")
+    if record is not None and strategy == record.data.split_strategy:
+        data = record.data
+    else:  # no record, or another split strategy than the run's: the builder's defaults
+        data = DataRecord(data_dir=None, sampling_rate=sampling_rate, split_strategy=strategy)
+        data = replace(data, validation_size=0.2 if strategy == "official" else 0.0)
+    if args.validation_size is not None:
+        data = replace(data, validation_size=args.validation_size)
+    if args.seed is not None:
+        data = replace(data, split_seed=args.seed)
+    return replace(data, data_dir=args.data_dir, sampling_rate=sampling_rate)
+
+
 def run(args: argparse.Namespace) -> None:
-    from ..data import load_icbhi
-    from ..inference import load_model
+    if args.dataset == "kauh":
+        run_kauh(args)
+        return
+    from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
+    from ..training.datasets import load_splits
 
     model, config = load_model(args.model, device=args.device)
-    options: dict[str, Any] = {"split_strategy": args.split_strategy}
-    validation_size = args.validation_size
-    if validation_size is None:
-        validation_size = 0.2 if args.split_strategy == "official" else 0.0
-    dataset = load_icbhi(
-        args.data_dir,
-        sampling_rate=int(config.sampling_rate),
-        validation_size=validation_size,
-        seed=args.seed,
-        cache_dir=args.cache_dir,
-        **options,
-    )
+    dataset = load_splits(split_options(args, int(config.sampling_rate)), cache_dir=args.cache_dir)
     if args.split not in dataset:
         raise ValueError(f"no split {args.split!r} in the dataset; available splits: {', '.join(dataset)}")
     split = dataset[args.split]
@@ -104,3 +166,48 @@ def run(args: argparse.Namespace) -> None:
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
     files = "metrics.json, confusion_matrix.png, embedding_projection.png, add_properties.json"
     print(f"wrote {files} to {output_dir}")
+
+
+def run_kauh(args: argparse.Namespace) -> None:
+    """``--dataset kauh``: score the model per KAUH recording (:mod:`respira.reports.external_validation`)."""
+    from ..data import load_kauh
+    from ..hub.loading import load_model
+    from ..reports.external_validation import evaluate_recordings, recording_level_table
+
+    if args.thresholds is not None:
+        raise ValueError(
+            "--thresholds does not apply to --dataset kauh: external validation decides at the model's "
+            "own thresholds (config.decision_thresholds, else 0.5), never at values chosen on the "
+            "validation corpus"
+        )
+    if args.split != "test":
+        raise ValueError(f"KAUH has one split, 'test' (external validation), not {args.split!r}")
+    if args.validation_size is not None or args.split_strategy is not None:
+        raise ValueError("--validation_size and --split_strategy make ICBHI splits; KAUH is not split")
+    if args.aggregation != "topk_mean" and args.top_k is not None:
+        raise ValueError("--top_k applies to --aggregation topk_mean only")
+    top_k = (args.top_k or 3) if args.aggregation == "topk_mean" else None
+    model, config = load_model(args.model, device=args.device)
+    splits = load_kauh(args.data_dir, sampling_rate=int(config.sampling_rate), cache_dir=args.cache_dir)
+    dataset = splits["test"]
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, "kauh")
+    metrics = evaluate_recordings(
+        model,
+        dataset,
+        output_dir=output_dir,
+        window=args.window,
+        hop=args.hop,
+        aggregation=args.aggregation,
+        top_k=top_k,
+        resamples=args.bootstrap,
+        seed=args.seed if args.seed is not None else 0,
+        batch_size=args.batch_size,
+    )
+    thresholds = metrics["thresholds"]
+    print(
+        f"{args.model} on KAUH ({metrics['num_recordings']} recordings, {metrics['num_patients']} patients), "
+        f"{metrics['aggregation']['description']}; thresholds crackle {thresholds['crackle']:.2f}, "
+        f"wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
+    )
+    print(recording_level_table(metrics))
+    print(f"wrote metrics.json, recording_predictions.csv to {output_dir}")

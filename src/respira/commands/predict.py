@@ -82,7 +82,8 @@ def format_rows(rows: list[dict[str, Any]], output_format: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..inference import MAX_WINDOWS, load_model, predict_files
+    from ..hub.loading import load_model
+    from ..inference import MAX_WINDOWS, predict_files
 
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")

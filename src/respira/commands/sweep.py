@@ -92,8 +92,9 @@ def _optuna(args: argparse.Namespace) -> None:
         import optuna  # noqa: F401
     except ImportError:
         raise ImportError("--optuna_trials needs Optuna: pip install optuna") from None
+    from ..training.datasets import build_datasets
+    from ..training.model_factory import build_model
     from ..training.recipe import parse_recipe
-    from ..training.run import build_datasets, build_model
     from ..training.trainer import RespiraTrainer
 
     model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides)

@@ -1,4 +1,5 @@
-"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries.
+"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; and
+the KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation.
 
 Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
 loading ``datasets``, pandas or scipy. The label scheme lives in :mod:`respira.labels`.
@@ -15,6 +16,13 @@ _EXPORTS: dict[str, str] = {
     "ICBHIError": "errors",
     "ICBHIFormatError": "errors",
     "SplitError": "errors",
+    "KAUHCountError": "errors",
+    "KAUHError": "errors",
+    "KAUHFormatError": "errors",
+    "KAUH": "kauh",
+    "KAUHConfig": "kauh",
+    "load_kauh": "kauh",
+    "read_kauh_index": "kauh",
     "ICBHI": "icbhi",
     "ICBHIConfig": "icbhi",
     "assign_splits": "icbhi",
@@ -31,11 +39,16 @@ _EXPORTS: dict[str, str] = {
 }
 __all__ = [
     "ICBHI",
+    "KAUH",
     "SYNTHETIC_MARKER",
     "ICBHIConfig",
     "ICBHICountError",
     "ICBHIError",
     "ICBHIFormatError",
+    "KAUHConfig",
+    "KAUHCountError",
+    "KAUHError",
+    "KAUHFormatError",
     "PartialCorpusWarning",
     "RecordingName",
     "SplitError",
@@ -44,17 +57,28 @@ __all__ = [
     "class_counts",
     "is_synthetic_corpus",
     "load_icbhi",
+    "load_kauh",
     "patient_split",
     "read_icbhi_index",
+    "read_kauh_index",
     "summarize",
     "validate_counts",
 ]
 
 if TYPE_CHECKING:
     from .corpus import RecordingName
-    from .errors import ICBHICountError, ICBHIError, ICBHIFormatError, SplitError
+    from .errors import (
+        ICBHICountError,
+        ICBHIError,
+        ICBHIFormatError,
+        KAUHCountError,
+        KAUHError,
+        KAUHFormatError,
+        SplitError,
+    )
     from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
     from .index import PartialCorpusWarning, class_counts, read_icbhi_index, validate_counts
+    from .kauh import KAUH, KAUHConfig, load_kauh, read_kauh_index
     from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
     from .splits import carve_validation, patient_split
     from .summary import summarize

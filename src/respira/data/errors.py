@@ -1,4 +1,4 @@
-"""Errors raised while reading an ICBHI corpus: each names the file, line and offending value."""
+"""Errors raised while reading a corpus (ICBHI or KAUH): each names the file, line and offending value."""
 
 from __future__ import annotations
 
@@ -6,16 +6,11 @@ import errno
 import os
 import re
 from pathlib import Path
-
-__all__ = ["ICBHICountError", "ICBHIError", "ICBHIFormatError", "SplitError", "original_build_error"]
-
-
-class ICBHIError(ValueError):
-    """Base class for problems with an ICBHI corpus or with a requested split."""
+from typing import Any
 
 
-class ICBHIFormatError(ICBHIError):
-    """A corpus file is malformed; the message starts with ``path:line:``."""
+class CorpusFormatError(ValueError):
+    """A corpus file is malformed; the message starts with ``path:line:`` (or ``path:``)."""
 
     def __init__(self, path: str | Path, message: str, *, line: int | None = None) -> None:
         self.path = Path(path)
@@ -24,12 +19,22 @@ class ICBHIFormatError(ICBHIError):
         location = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{location}: {message}")
 
-    def __reduce__(self) -> tuple:
-        return (_rebuild_format_error, (str(self.path), self.reason, self.line))
+    def __reduce__(self) -> tuple:  # picklable across processes (num_proc) although __init__ takes 3 args
+        return (_rebuild_format_error, (type(self), str(self.path), self.reason, self.line))
 
 
-def _rebuild_format_error(path: str, message: str, line: int | None) -> ICBHIFormatError:
-    return ICBHIFormatError(path, message, line=line)
+def _rebuild_format_error(
+    kind: type[CorpusFormatError], path: str, message: str, line: int | None
+) -> CorpusFormatError:
+    return kind(path, message, line=line)
+
+
+class ICBHIError(ValueError):
+    """Base class for problems with an ICBHI corpus or with a requested split."""
+
+
+class ICBHIFormatError(ICBHIError, CorpusFormatError):
+    """An ICBHI corpus file is malformed; the message starts with ``path:line:``."""
 
 
 class ICBHICountError(ICBHIError):
@@ -40,9 +45,27 @@ class SplitError(ICBHIError):
     """A split cannot be made as requested (e.g. no official split file, or a class cannot be kept)."""
 
 
+class KAUHError(ValueError):
+    """Base class for problems with a KAUH lung-sound corpus."""
+
+
+class KAUHFormatError(KAUHError, CorpusFormatError):
+    """A KAUH file (its name or its audio) is malformed; the message starts with the file's path."""
+
+
+class KAUHCountError(KAUHError):
+    """A KAUH corpus breaks a published fact of its structure (e.g. a recording missing in a filter mode)."""
+
+
+# ------------------------------------------------------------ errors raised while a dataset is written
 # An exception line of a formatted traceback: "package.module.ErrorName: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.MULTILINE)
 _LOCATION = re.compile(r"^(?P<path>.+?)(?::(?P<line>\d+))?: (?P<message>.+)$")
+_FORMAT_ERRORS: dict[str, type[CorpusFormatError]] = {
+    "CorpusFormatError": CorpusFormatError,
+    "ICBHIFormatError": ICBHIFormatError,
+    "KAUHFormatError": KAUHFormatError,
+}
 
 
 def _from_remote_traceback(text: str) -> BaseException | None:
@@ -51,18 +74,17 @@ def _from_remote_traceback(text: str) -> BaseException | None:
     if match is None:
         return None
     kind, message = match["type"].rsplit(".", 1)[-1], match["message"].strip()
-    if kind == "ICBHIFormatError":
+    if kind in _FORMAT_ERRORS:
         location = _LOCATION.match(message)
         if location is not None:
             line = int(location["line"]) if location["line"] else None
-            rebuilt = ICBHIFormatError(location["path"], location["message"], line=line)
+            rebuilt = _FORMAT_ERRORS[kind](location["path"], location["message"], line=line)
             if str(rebuilt) == message:
                 return rebuilt
     if kind == "DatasetGenerationError":
         return None
-    number = errno.ENOSPC if "No space left on device" in message else None
-    if number is not None:
-        return OSError(number, os.strerror(number))
+    if "No space left on device" in message:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     return RuntimeError(f"{kind}: {message}")
 
 
@@ -71,11 +93,11 @@ def original_build_error(error: BaseException, cache_dir: str | Path) -> BaseExc
 
     ``datasets`` reports any failure while examples are written as "An error occurred while
     generating the dataset" with the real error as its cause (or, from a ``num_proc`` worker, as the
-    text of the worker's traceback). This returns that real error: an :class:`ICBHIFormatError`
+    text of the worker's traceback). This returns that real error: a :class:`CorpusFormatError`
     naming the file and line as it was raised, any other error as it was (rebuilt from a worker's
-    traceback as a ``RuntimeError`` naming its type), and an ``OSError`` that names no path (a full
-    disk) as one naming ``cache_dir``, where the dataset was being written. ``error`` itself when
-    there is nothing better to say.
+    traceback as a ``RuntimeError`` naming its type), and an ``OSError`` that names no path or a
+    temporary file of the cache (a full disk) as one naming ``cache_dir``, where the dataset was being
+    written. ``error`` itself when there is nothing better to say.
     """
     cause: BaseException | None = error
     while cause is not None and type(cause).__name__ == "DatasetGenerationError":
@@ -100,3 +122,19 @@ def _is_within(path: str | os.PathLike | int, folder: str | Path) -> bool:
         return Path(path).resolve().is_relative_to(Path(folder).resolve())
     except (TypeError, ValueError, OSError):
         return False
+
+
+class SurfacedBuildErrors:
+    """Mixin for a ``datasets`` builder: ``download_and_prepare`` raises the error behind a failed build.
+
+    Put it before ``datasets.GeneratorBasedBuilder`` in the bases; see :func:`original_build_error`.
+    """
+
+    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+        """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""
+        try:
+            super().download_and_prepare(*args, **kwargs)  # type: ignore[misc]
+        except Exception as error:
+            if type(error).__name__ != "DatasetGenerationError":
+                raise
+            raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]

@@ -17,24 +17,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import datasets
-import numpy as np
 import pandas as pd
-from datasets.exceptions import DatasetGenerationError
 
-from ..audio import (
-    DEFAULT_SAMPLING_RATE,
-    STORAGE_SUBTYPES,
-    AudioReadError,
-    audio_duration,
-    encode_wav,
-    lowpass,
-    read_audio,
-)
+from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
 from ..labels import CLASS_NAMES
 from .corpus import NUM_RECORDINGS
-from .errors import ICBHIFormatError, SplitError, original_build_error
+from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
+from .recording_audio import audio_durations, check_audio_options, recording_samples
 from .splits import carve_validation, patient_split
 
 _CITATION = """\
@@ -119,8 +110,7 @@ class ICBHIConfig(datasets.BuilderConfig):
 
     def validate(self) -> None:
         """Raise ``ValueError`` for an option value the builder cannot honour."""
-        if self.sampling_rate <= 0:
-            raise ValueError(f"sampling_rate must be positive, got {self.sampling_rate}")
+        check_audio_options(self)
         if self.split_strategy not in ("official", "patient"):
             raise ValueError(f"split_strategy must be 'official' or 'patient', got {self.split_strategy!r}")
         if not 0 <= self.validation_size < 1:
@@ -136,16 +126,9 @@ class ICBHIConfig(datasets.BuilderConfig):
                 "patient_split_fractions must be (train, validation, test), "
                 f"got {self.patient_split_fractions}"
             )
-        if self.audio_subtype not in STORAGE_SUBTYPES:
-            raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
-        if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:
-            raise ValueError(
-                f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
-                f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
-            )
 
 
-class ICBHI(datasets.GeneratorBasedBuilder):
+class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """ICBHI 2017 Respiratory Sound Database, read from a local folder (``data_dir``).
 
     Configs: ``cycles`` (one example per annotated cycle) and ``recordings`` (one example per
@@ -174,19 +157,6 @@ class ICBHI(datasets.GeneratorBasedBuilder):
             kwargs["writer_batch_size"] = 50  # whole recordings are large; keep write batches small
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
         self.config.validate()  # datasets sets user options with setattr, after __post_init__
-
-    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
-        """Build the dataset (see ``datasets.DatasetBuilder.download_and_prepare``).
-
-        ``datasets`` wraps any error raised while the examples are written in a
-        ``DatasetGenerationError`` that only says "An error occurred while generating the dataset";
-        this raises the original instead (an :class:`ICBHIFormatError` naming the file and line, or
-        the ``OSError`` of a full disk naming the cache folder).
-        """
-        try:
-            super().download_and_prepare(*args, **kwargs)
-        except DatasetGenerationError as error:
-            raise original_build_error(error, self._cache_dir_root) from None
 
     def _info(self) -> datasets.DatasetInfo:
         audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
@@ -258,13 +228,8 @@ class ICBHI(datasets.GeneratorBasedBuilder):
 
     def _audio_durations(self, recordings: list[str]) -> dict[str, float]:
         """Duration of each recording from its header, failing early on unreadable files."""
-        durations = {}
-        for stem in recordings:
-            try:
-                durations[stem] = audio_duration(self.layout.audio_files[stem])
-            except AudioReadError as error:
-                raise ICBHIFormatError(error.path, error.reason) from None
-        return durations
+        files = {stem: self.layout.audio_files[stem] for stem in recordings}
+        return audio_durations(files, error=ICBHIFormatError)
 
     def _check_cycles_fit_audio(self, index: pd.DataFrame, durations: dict[str, float]) -> None:
         duration = index["recording"].map(durations)
@@ -292,7 +257,7 @@ class ICBHI(datasets.GeneratorBasedBuilder):
     def _generate_examples(self, recordings: list[dict[str, Any]]):
         config = self.config
         for task in recordings:
-            samples = _recording_samples(task["audio_path"], config)
+            samples = recording_samples(task["audio_path"], config, error=ICBHIFormatError)
             if config.name == "recordings":
                 yield (
                     task["recording"],
@@ -326,17 +291,6 @@ class ICBHI(datasets.GeneratorBasedBuilder):
                         **{name: cycle[name] for name in (*CYCLE_COLUMNS, "crackle", "wheeze", "label")},
                     },
                 )
-
-
-def _recording_samples(path: str, config: ICBHIConfig) -> np.ndarray:
-    """A recording decoded, down-mixed and resampled once to the config's rate, optionally low-passed."""
-    try:
-        samples = read_audio(path, config.sampling_rate)
-    except AudioReadError as error:
-        raise ICBHIFormatError(error.path, error.reason) from None
-    if config.lowpass_cutoff is not None:
-        samples = lowpass(samples, config.sampling_rate, config.lowpass_cutoff, config.lowpass_order)
-    return samples
 
 
 def _python_value(value: Any) -> Any:

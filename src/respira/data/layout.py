@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -46,12 +47,18 @@ class CorpusLayout:
 
     def fingerprint(self) -> str:
         """A hash of every input file's name, size and modification time (the cache key's data part)."""
-        digest = hashlib.sha256()
         files = [*self.annotation_files.values(), *self.audio_files.values(), *self.metadata_files()]
-        for path in sorted(files):
-            stat = path.stat()
-            digest.update(f"{path.relative_to(self.root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        return digest.hexdigest()[:16]
+        return files_fingerprint(self.root, files)
+
+
+def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
+    """A hash of the names (relative to ``root``), sizes and modification times of ``files``: the data
+    part of a builder's cache key, so that an edited, added or removed input file yields a fresh build."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def locate_corpus(data_dir: str | Path) -> CorpusLayout:
@@ -90,7 +97,7 @@ def _looks_like_recording(path: Path) -> bool:
     return len(fields) == 5 and fields[0].isdigit()
 
 
-def _walk_dirs(root: Path, depth: int) -> list[Path]:
+def walk_dirs(root: Path, depth: int) -> list[Path]:
     """Folders below ``root`` up to ``depth`` levels, breadth first, in name order."""
     found, frontier = [], [root]
     for _ in range(depth):
@@ -100,7 +107,7 @@ def _walk_dirs(root: Path, depth: int) -> list[Path]:
 
 
 def _find_recordings_dir(root: Path) -> Path:
-    for candidate in _walk_dirs(root, _SEARCH_DEPTH):
+    for candidate in walk_dirs(root, _SEARCH_DEPTH):
         if candidate.name in RECORDING_FOLDERS and any(
             _looks_like_recording(p) for p in candidate.glob("*.txt")
         ):
@@ -141,7 +148,7 @@ def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
 
 def _find_file(root: Path, names: tuple[str, ...], recordings_dir: Path) -> Path | None:
     """The first of ``names`` found in ``root``, the recordings folder, or folders below ``root``."""
-    for folder in [root, recordings_dir, *_walk_dirs(root, _SEARCH_DEPTH)]:
+    for folder in [root, recordings_dir, *walk_dirs(root, _SEARCH_DEPTH)]:
         for name in names:
             if (folder / name).is_file():
                 return folder / name
@@ -153,4 +160,11 @@ def is_synthetic_corpus(data_dir: str | Path | None) -> bool:
     return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
 
 
-__all__ = ["SYNTHETIC_MARKER", "CorpusLayout", "is_synthetic_corpus", "locate_corpus"]
+__all__ = [
+    "SYNTHETIC_MARKER",
+    "CorpusLayout",
+    "files_fingerprint",
+    "is_synthetic_corpus",
+    "locate_corpus",
+    "walk_dirs",
+]

@@ -1,20 +1,19 @@
-"""Sharing trained models: model cards, Hub-ready export and push.
+"""Sharing trained models: loading, model cards, Hub-ready export and push.
 
-* :func:`export_model` turns a training run folder into a self-contained model folder (config,
-  safetensors weights, feature extractor, metrics and a generated ``README.md`` model card);
-* :func:`push_run` exports a run and uploads it to a Hub model repository;
-* :class:`RespiraModelCardData`, :class:`ModelCardCallback`, :func:`card_data_from_run_dir` and
-  :func:`render_model_card` build the model card (see :mod:`respira.hub.card`).
+* :mod:`respira.hub.loading`: :func:`load_model` (a folder or a Hub id, one-line errors) and
+  :func:`check_model_folder`, the one check that a folder holds a respira model;
+* :mod:`respira.hub.card_data`: :class:`RespiraModelCardData`, what a model card states, and
+  :class:`ModelCardCallback`, which fills it during training;
+* :mod:`respira.hub.card_render`: :func:`render_model_card` and :func:`card_data_from_run_dir`;
+* :mod:`respira.hub.export`: :func:`export_model` turns a training run folder into a self-contained
+  model folder (config, safetensors weights, feature extractor, metrics and a ``README.md`` card);
+* :mod:`respira.hub.push`: :func:`push_run` exports a run and uploads it to a Hub model repository.
 """
 
-from .card import (
-    MODEL_CARD_TEMPLATE,
-    ModelCardCallback,
-    RespiraModelCardData,
-    card_data_from_run_dir,
-    render_model_card,
-)
-from .export import EXPORTED_FILES, check_run_dir, export_model
+from .card_data import ModelCardCallback, RespiraModelCardData
+from .card_render import MODEL_CARD_TEMPLATE, card_data_from_run_dir, render_model_card
+from .export import EXPORTED_FILES, export_model
+from .loading import ModelLoadError, check_model_folder, load_model
 from .push import HubConnectionError, push_run
 
 __all__ = [
@@ -22,10 +21,12 @@ __all__ = [
     "MODEL_CARD_TEMPLATE",
     "HubConnectionError",
     "ModelCardCallback",
+    "ModelLoadError",
     "RespiraModelCardData",
     "card_data_from_run_dir",
-    "check_run_dir",
+    "check_model_folder",
     "export_model",
+    "load_model",
     "push_run",
     "render_model_card",
 ]

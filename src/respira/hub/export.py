@@ -10,14 +10,14 @@ renamed into place, so an interrupted or failed export never leaves a half-writt
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from ..utils.files import staged_folder
-from .card import card_data_from_run_dir, render_model_card
+from .card_render import card_data_from_run_dir, render_model_card
+from .loading import check_model_folder
 
-__all__ = ["EXPORTED_FILES", "check_run_dir", "export_model"]
+__all__ = ["EXPORTED_FILES", "export_model"]
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -25,33 +25,6 @@ PREPROCESSOR = "preprocessor_config.json"
 METRICS = "metrics.json"
 README = "README.md"
 EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README)
-
-
-def check_run_dir(run_dir: str | Path) -> Path:
-    """The run folder as a ``Path``; raises a clear error when it cannot be exported."""
-    path = Path(run_dir).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"run folder {path} does not exist")
-    if not path.is_dir():
-        raise NotADirectoryError(f"{path} is not a folder (expected a training run folder)")
-    if not (path / WEIGHTS).is_file():
-        hint = ""
-        if any((path / name).exists() for name in ("pytorch_model.bin", "model.bin")):
-            hint = " (pickled .bin weights are never loaded; re-save the model with safetensors)"
-        elif any(path.glob("checkpoint-*")):
-            hint = " (it holds checkpoint-* folders: did training finish and save the final model?)"
-        raise FileNotFoundError(f"{path} is a model folder without weights: no {WEIGHTS}{hint}")
-    if not (path / CONFIG).is_file():
-        raise FileNotFoundError(f"{path} has weights but no {CONFIG}: not a complete model folder")
-    try:
-        model_type = json.loads((path / CONFIG).read_text(encoding="utf-8")).get("model_type")
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
-        raise ValueError(f"{path / CONFIG} is not a valid config file ({error})") from None
-    if model_type != "respira":
-        raise ValueError(
-            f"{path} holds a {model_type!r} model, not a respira classifier (model_type 'respira')"
-        )
-    return path
 
 
 def _is_within(path: Path, other: Path) -> bool:
@@ -130,7 +103,8 @@ def export_model(
     """
     from ..models import RespiraConfig, RespiraFeatureExtractor
 
-    run_dir = check_run_dir(run_dir)
+    run_dir = Path(run_dir).expanduser()
+    check_model_folder(run_dir, weights=(WEIGHTS,))
     output_dir = Path(output_dir).expanduser()
     _check_output_dir(output_dir, run_dir, overwrite)
     card = render_model_card(card_data_from_run_dir(run_dir, model_id=model_id))

@@ -5,39 +5,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from .export import check_run_dir, export_model
+from .export import WEIGHTS, export_model
+from .loading import check_model_folder, hub_error
 
 __all__ = ["HubConnectionError", "push_run"]
-
-_NETWORK_ERROR_NAMES = {
-    "TransportError",
-    "NetworkError",
-    "ConnectError",
-    "ConnectTimeout",
-    "TimeoutException",
-    "RemoteProtocolError",
-    "ProxyError",
-}
 
 
 class HubConnectionError(ConnectionError):
     """The Hub could not be reached (no network, wrong ``HF_ENDPOINT``, or ``HF_HUB_OFFLINE=1``)."""
-
-
-def _network_cause(error: BaseException) -> BaseException | None:
-    """The connection-level error in ``error``'s cause chain, if there is one."""
-    from huggingface_hub.errors import OfflineModeIsEnabled
-
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (OfflineModeIsEnabled, ConnectionError)):
-            return current
-        if any(cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(current).__mro__):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def _unreachable(endpoint: str, reason: BaseException | str) -> HubConnectionError:
@@ -63,7 +38,8 @@ def push_run(
     """
     from huggingface_hub import HfApi, constants
 
-    run_dir = check_run_dir(run_dir)
+    run_dir = Path(run_dir).expanduser()
+    check_model_folder(run_dir, weights=(WEIGHTS,))
     api = HfApi(token=token)
     endpoint = api.endpoint
     if constants.is_offline_mode():
@@ -82,9 +58,9 @@ def push_run(
                 commit_message=commit_message or f"Upload respira model from {run_dir.name}",
             )
         except Exception as error:
-            cause = _network_cause(error)
-            if cause is None:
+            found = hub_error(error, ("network",))
+            if found is None:
                 raise
-            raise _unreachable(endpoint, cause) from None
+            raise _unreachable(endpoint, found[1]) from None
     url = getattr(commit, "repo_url", None) or getattr(commit, "commit_url", None) or commit
     return str(url)

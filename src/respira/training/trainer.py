@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 
+from ..hub.card_data import ModelCardCallback, RespiraModelCardData
 from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES
 from ..losses import build_auxiliary_loss
 from ..metrics import make_compute_metrics
@@ -31,6 +32,8 @@ from .samplers import (
 )
 
 PATCH_MIX = "patch_mix"
+METRICS_FILE = "metrics.json"
+"""The combined metrics file of :meth:`RespiraTrainer.save_metrics` (``Trainer``'s ``all_results.json``)."""
 
 
 class _EpochToCollator(TrainerCallback):
@@ -57,6 +60,9 @@ class RespiraTrainer(Trainer):
     * Batch composition comes from ``args.batch_sampler`` through the ``_get_train_sampler`` hook.
     * Evaluation (``eval_dataset``) drives model selection and early stopping and must not be the
       test split; :meth:`evaluate_test` scores the test split once and writes ``metrics.json``.
+    * ``processing_class`` defaults to a :class:`~respira.RespiraFeatureExtractor` at the model's
+      sampling rate, so every checkpoint (and :meth:`save_model`) holds ``preprocessor_config.json``.
+    * A :class:`~respira.hub.ModelCardCallback` fills :attr:`card_data` as the trainer runs.
     """
 
     args: RespiraTrainingArguments
@@ -92,11 +98,17 @@ class RespiraTrainer(Trainer):
         if data_collator is None:
             data_collator = self._default_collator(config, args, train_dataset)
         callbacks = list(callbacks or [])
+        if not any(isinstance(callback, ModelCardCallback) for callback in callbacks):
+            callbacks.append(ModelCardCallback())
         callbacks.append(_EpochToCollator(data_collator))
         if args.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
         if compute_metrics is None:
             compute_metrics = make_compute_metrics(problem_type=config.problem_type)
+        if kwargs.get("processing_class") is None:
+            from ..models import RespiraFeatureExtractor
+
+            kwargs["processing_class"] = RespiraFeatureExtractor(sampling_rate=config.sampling_rate)
         super().__init__(
             model=model,
             args=args,
@@ -298,11 +310,32 @@ class RespiraTrainer(Trainer):
             self._component_steps = 0
         super().log(logs, start_time)
 
-    # ------------------------------------------------------------------ test
-    def evaluate_test(
-        self, test_dataset: datasets.Dataset, output_dir: str | Path | None = None
-    ) -> dict[str, float]:
-        """Score the test split once (after selection on validation) and merge it into ``metrics.json``."""
+    # ------------------------------------------------------------------ results
+    @property
+    def card_data(self) -> RespiraModelCardData:
+        """The model card data this trainer's :class:`~respira.hub.ModelCardCallback` fills."""
+        callbacks = self.callback_handler.callbacks
+        return next(callback for callback in callbacks if isinstance(callback, ModelCardCallback)).card_data
+
+    def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
+        """``Trainer.save_metrics``, written atomically with undefined values (NaN) as ``null``.
+
+        Writes ``{split}_results.json`` in ``args.output_dir`` and, with ``combined``, merges the metrics
+        into ``metrics.json`` there (``Trainer``'s ``all_results.json``, named as run folders and exports
+        name it). Only the main process writes.
+        """
+        if not self.is_world_process_zero():
+            return
+        folder = Path(self.args.output_dir)
+        write_json_atomic(folder / f"{split}_results.json", metrics, default=str)
+        if combined:
+            path = folder / METRICS_FILE
+            existing = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+            existing.update(metrics)
+            write_json_atomic(path, existing, default=str)
+
+    def evaluate_test(self, test_dataset: datasets.Dataset) -> dict[str, float]:
+        """Score the test split once (after selection on validation) and save it (:meth:`save_metrics`)."""
         if self.args.cache_embeddings:
             from ..models.embeddings import compute_embeddings
 
@@ -310,9 +343,5 @@ class RespiraTrainer(Trainer):
                 self.model, test_dataset, batch_size=self.args.per_device_eval_batch_size
             )
         metrics = self.evaluate(eval_dataset=test_dataset, metric_key_prefix="test")
-        if self.is_world_process_zero():
-            path = Path(output_dir or self.args.output_dir) / "metrics.json"
-            existing = json.loads(path.read_text()) if path.exists() else {}
-            existing.update(metrics)
-            write_json_atomic(path, existing)  # undefined metrics (NaN) become null
+        self.save_metrics("test", metrics)
         return metrics

@@ -1,0 +1,374 @@
+"""The KAUH lung-sound corpus as a ``datasets`` builder: one example per recording, for external validation.
+
+Corpus facts (Fraiwan, Fraiwan, Khassawneh and Ibnian, *A dataset of lung sounds recorded from the
+chest wall using an electronic stethoscope*, Data in Brief 35, 106913, 2021; published on Mendeley
+Data — check its licence before redistributing):
+
+* **Where, how**: King Abdullah University Hospital, Jordan University of Science and Technology,
+  Irbid, Jordan; a 3M Littmann 3200 electronic stethoscope; 4 kHz, 16-bit mono WAV, 5–30 s per
+  recording; adult patients, one chest site per patient.
+* **Filter modes**: every recording was saved three times, once per filter mode of the
+  stethoscope: ``B`` bell (low frequencies emphasised), ``D`` diaphragm (mid frequencies
+  emphasised), ``E`` extended (a wider band). The three files of a patient are the same auscultation;
+  so every filter mode holds the same patients, each once (enforced: :class:`KAUHCountError`).
+* **Size**: the complete release has 112 subjects (35 healthy); ``../shared/kauh`` holds the 168
+  recordings of patients 1–56.
+* **Labels**: recording-level only, in the file name (no cycle annotation):
+  ``{filter}P{patient}_{diagnosis},{sound},{location},{age},{sex}.wav``, for example
+  ``BP12_Asthma,E W,P L L,50,F.wav``; see :mod:`respira.data.kauh_names` for the grammar, the sound
+  codes and how spelling variants are normalised (never rejected; an unknown sound code is an
+  error naming the file).
+* **Diagnoses** (normalised): Healthy, Asthma, COPD, Heart failure, Lung fibrosis, Pneumonia,
+  Bronchiectasis (``BRON``), Pleural effusion, and combinations (``Heart failure + COPD``).
+
+Examples (config ``recordings``, the only one) have: ``audio`` (``datasets.Audio`` at
+``sampling_rate``: decoded, down-mixed, resampled once with soxr HQ and optionally low-passed by
+the same code as the ICBHI builder, :mod:`respira.data.recording_audio`), ``recording`` (the file
+name without ``.wav``, as written), ``patient_id``, ``filter_mode`` (bell / diaphragm / extended),
+``diagnosis``, ``sound`` (the list of normalised codes), ``crackle`` (code C: ``C`` or ``Crep``),
+``wheeze`` (W) and ``normal`` (N) flags (0/1), ``chest_location``, ``age`` and ``sex`` (null when
+missing).
+
+Split: all recordings form one ``test`` split: KAUH is used to validate models trained on ICBHI
+on recordings from another hospital and stethoscope, never to train or tune them (a model's decision
+thresholds come from its own config). The cache key covers every option and a fingerprint of the
+audio files (names, sizes, modification times), as for ICBHI.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+import pandas as pd
+
+from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
+from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
+from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
+from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
+from .recording_audio import audio_durations, check_audio_options, recording_samples
+
+__all__ = [
+    "FILTER_MODE_NAMES",
+    "INDEX_COLUMNS",
+    "KAUH",
+    "KAUHConfig",
+    "KAUHLayout",
+    "KAUHWarning",
+    "index_from_kauh_layout",
+    "kauh_names",
+    "load_kauh",
+    "locate_kauh",
+    "read_kauh_index",
+]
+
+_CITATION = """\
+@article{fraiwan2021lungsounds,
+  title   = {A dataset of lung sounds recorded from the chest wall using an electronic stethoscope},
+  author  = {Fraiwan, Mohammad and Fraiwan, Luay and Khassawneh, Basheer and Ibnian, Ali},
+  journal = {Data in Brief},
+  volume  = {35},
+  pages   = {106913},
+  year    = {2021},
+  doi     = {10.1016/j.dib.2021.106913}
+}
+"""
+_HOMEPAGE = "https://doi.org/10.1016/j.dib.2021.106913"
+
+FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
+"""``("bell", "diaphragm", "extended")``, in the order of their name prefixes B, D, E."""
+COMPLETE_PATIENTS = 112
+"""Subjects of the complete release (35 healthy, 77 patients)."""
+INDEX_COLUMNS: tuple[str, ...] = (
+    "recording",
+    "patient_id",
+    "filter_mode",
+    "diagnosis",
+    "sound",
+    "crackle",
+    "wheeze",
+    "normal",
+    "chest_location",
+    "age",
+    "sex",
+)
+_SEARCH_DEPTH = 3
+
+
+class KAUHWarning(UserWarning):
+    """Something in a KAUH folder is left out or looks inconsistent; the build goes on."""
+
+
+@dataclass(frozen=True)
+class KAUHLayout:
+    """Where the recordings of one KAUH corpus live."""
+
+    root: Path
+    recordings_dir: Path
+    audio_files: dict[str, Path] = field(repr=False)
+
+    def fingerprint(self) -> str:
+        """A hash of every recording's name, size and modification time (the cache key's data part)."""
+        return files_fingerprint(self.root, self.audio_files.values())
+
+
+def _kauh_audio(folder: Path) -> tuple[dict[str, Path], list[Path]]:
+    """The KAUH-named audio files of ``folder`` (stem → path) and its other audio files."""
+    recordings: dict[str, Path] = {}
+    others: list[Path] = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES:
+            continue  # hidden files (macOS ._ forks), folders and non-audio files (the xlsx annotation)
+        if looks_like_kauh(path.stem):
+            recordings[path.stem] = path
+        else:
+            others.append(path)
+    return recordings, others
+
+
+def locate_kauh(data_dir: str | Path) -> KAUHLayout:
+    """Find the folder of KAUH recordings: ``data_dir`` itself or the first folder below it (3 levels,
+    breadth first) holding audio files named like ``BP12_Asthma,E W,P L L,50,F.wav``."""
+    root = Path(data_dir).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"KAUH data_dir {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"KAUH data_dir {str(root)!r} is not a folder")
+    for folder in [root, *walk_dirs(root, _SEARCH_DEPTH)]:
+        recordings, others = _kauh_audio(folder)
+        if recordings:
+            if others:
+                warnings.warn(
+                    f"{len(others)} audio file(s) in {folder} are not named like KAUH recordings "
+                    f"and are left out; first: {others[0].name}",
+                    KAUHWarning,
+                    stacklevel=2,
+                )
+            return KAUHLayout(root=root, recordings_dir=folder, audio_files=recordings)
+    raise KAUHError(
+        f"no KAUH recordings (audio files named like 'BP12_Asthma,E W,P L L,50,F.wav') in {root} "
+        f"or in the folders below it"
+    )
+
+
+def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
+    """One row per KAUH recording, from the file names alone (no audio is read).
+
+    Columns: :data:`INDEX_COLUMNS` (``sound`` holds tuples of codes) and ``path``. Raises
+    :class:`~respira.data.errors.KAUHFormatError` naming a file whose name cannot be read (an
+    unknown sound code...) and :class:`~respira.data.errors.KAUHCountError` when the filter modes do
+    not hold the same patients.
+    """
+    return index_from_kauh_layout(locate_kauh(data_dir))
+
+
+def index_from_kauh_layout(layout: KAUHLayout) -> pd.DataFrame:
+    """:func:`read_kauh_index` for an already located corpus."""
+    rows = [(*_metadata(name).values(), str(layout.audio_files[name.stem])) for name in kauh_names(layout)]
+    index = pd.DataFrame.from_records(rows, columns=[*INDEX_COLUMNS, "path"])
+    index["sound"] = index["sound"].map(tuple)
+    index["age"] = index["age"].astype("Float64")
+    return index
+
+
+def kauh_names(layout: KAUHLayout) -> list[KAUHName]:
+    """The parsed name of every recording, by filter mode then patient, after the structure checks."""
+    names: dict[tuple[str, int], KAUHName] = {}
+    for stem, path in layout.audio_files.items():
+        try:
+            name = KAUHName.parse(stem)
+        except KAUHNameError as error:
+            raise KAUHFormatError(path, str(error)) from None
+        key = (name.filter_mode, name.patient_id)
+        if key in names:
+            raise KAUHFormatError(
+                path,
+                f"duplicate recording: {layout.audio_files[names[key].stem].name} is also the "
+                f"{name.filter_mode} recording of patient {name.patient_id}; keep one of them",
+            )
+        names[key] = name
+    _check_filter_modes(layout, list(names.values()))
+    return [names[key] for key in sorted(names, key=lambda k: (FILTER_MODE_NAMES.index(k[0]), k[1]))]
+
+
+def _metadata(name: KAUHName) -> dict[str, Any]:
+    """The example columns of a recording (all but ``audio``), as plain Python values."""
+    return {
+        "recording": name.stem,
+        "patient_id": name.patient_id,
+        "filter_mode": name.filter_mode,
+        "diagnosis": name.diagnosis,
+        "sound": list(name.sound),
+        "crackle": name.crackle,
+        "wheeze": name.wheeze,
+        "normal": name.normal,
+        "chest_location": name.chest_location,
+        "age": name.age,
+        "sex": name.sex,
+    }
+
+
+def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
+    """Every filter mode present holds the same patients (each recording exists once per mode), and the
+    recordings of one patient carry the same labels (a difference is reported, not fatal)."""
+    by_mode: dict[str, set[int]] = defaultdict(set)
+    by_patient: dict[int, list[KAUHName]] = defaultdict(list)
+    for name in names:
+        by_mode[name.filter_mode].add(name.patient_id)
+        by_patient[name.patient_id].append(name)
+    modes = [mode for mode in FILTER_MODE_NAMES if mode in by_mode]
+    patients = set().union(*by_mode.values())
+    missing = [
+        f"patient {patient} has no {mode} recording ({mode[0].upper()}P{patient}_...)"
+        for patient in sorted(patients)
+        for mode in modes
+        if patient not in by_mode[mode]
+    ]
+    if missing:
+        counts = ", ".join(f"{mode} {len(by_mode[mode])}" for mode in modes)
+        raise KAUHCountError(
+            f"{layout.recordings_dir}: every KAUH recording exists once per filter mode, but the modes "
+            f"hold different patients (recordings per mode: {counts}): "
+            + "; ".join(missing[:5])
+            + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
+        )
+    if len(patients) > COMPLETE_PATIENTS:
+        warnings.warn(
+            f"{layout.recordings_dir} holds {len(patients)} patients, more than the {COMPLETE_PATIENTS} "
+            "of the published KAUH release",
+            KAUHWarning,
+            stacklevel=3,
+        )
+    for patient, recordings in sorted(by_patient.items()):
+        labels = {(n.diagnosis, n.sound, n.chest_location, n.age, n.sex) for n in recordings}
+        if len(labels) > 1:
+            warnings.warn(
+                f"the {len(recordings)} recordings of KAUH patient {patient} carry different labels: "
+                + "; ".join(sorted(n.stem for n in recordings)),
+                KAUHWarning,
+                stacklevel=3,
+            )
+
+
+def _features(sampling_rate: int) -> datasets.Features:
+    strings = ("recording", "filter_mode", "diagnosis", "chest_location", "sex")
+    features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
+    features.update(
+        patient_id=datasets.Value("int32"),
+        sound=datasets.List(datasets.Value("string")),
+        crackle=datasets.Value("int8"),
+        wheeze=datasets.Value("int8"),
+        normal=datasets.Value("int8"),
+        age=datasets.Value("float64"),
+    )
+    return datasets.Features(
+        {"audio": datasets.Audio(sampling_rate=sampling_rate), **{n: features[n] for n in INDEX_COLUMNS}}
+    )
+
+
+@dataclass
+class KAUHConfig(datasets.BuilderConfig):
+    """Options of the KAUH builder; every field is part of the cache key.
+
+    Args:
+        sampling_rate: rate every recording is resampled to (Hz).
+        lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
+        lowpass_order: order of that filter.
+        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
+        input_fingerprint: set by the builder from the input files; not for users.
+    """
+
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
+    lowpass_cutoff: float | None = None
+    lowpass_order: int = 4
+    audio_subtype: str = "FLOAT"
+    input_fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an option value the builder cannot honour."""
+        check_audio_options(self)
+
+
+class KAUH(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+    """KAUH lung sounds (King Abdullah University Hospital), read from a local folder (``data_dir``):
+    one example per recording, all in a ``test`` split (see the module docstring)."""
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = KAUHConfig
+    BUILDER_CONFIGS: ClassVar[list[KAUHConfig]] = [
+        KAUHConfig(name="recordings", version=VERSION, description="One example per recording."),
+    ]
+    DEFAULT_CONFIG_NAME = "recordings"
+    config: KAUHConfig
+
+    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
+        if data_dir is None:
+            raise ValueError("the KAUH builder reads a local copy of the corpus: pass data_dir=<folder>")
+        self.layout: KAUHLayout = locate_kauh(data_dir)
+        kwargs["input_fingerprint"] = self.layout.fingerprint()
+        if kwargs.get("writer_batch_size") is None:
+            kwargs["writer_batch_size"] = 50  # whole recordings: keep write batches small
+        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
+        self.config.validate()  # datasets sets user options with setattr, after __post_init__
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=_features(self.config.sampling_rate),
+            homepage=_HOMEPAGE,
+            citation=_CITATION,
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        names = kauh_names(self.layout)
+        audio_durations(self.layout.audio_files, error=KAUHFormatError)  # fail early on unreadable files
+        recordings = [
+            {"path": str(self.layout.audio_files[name.stem]), "metadata": _metadata(name)} for name in names
+        ]
+        return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
+
+    def _generate_examples(self, recordings: list[dict[str, Any]]):
+        config = self.config
+        for task in recordings:
+            samples = recording_samples(task["path"], config, error=KAUHFormatError)
+            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+            metadata = task["metadata"]
+            yield (
+                metadata["recording"],
+                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
+            )
+
+
+def load_kauh(
+    data_dir: str | Path,
+    *,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    lowpass_cutoff: float | None = None,
+    lowpass_order: int = 4,
+    audio_subtype: str = "FLOAT",
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+) -> datasets.DatasetDict:
+    """Build (or load from cache) the KAUH dataset from a local folder: a ``DatasetDict`` with one
+    ``test`` split (external validation), one example per recording.
+
+    ``num_proc`` decodes recordings in parallel processes.
+    """
+    builder = KAUH(
+        data_dir=data_dir,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        sampling_rate=sampling_rate,
+        lowpass_cutoff=lowpass_cutoff,
+        lowpass_order=lowpass_order,
+        audio_subtype=audio_subtype,
+    )
+    builder.download_and_prepare(num_proc=num_proc)
+    return builder.as_dataset()

@@ -1,0 +1,413 @@
+"""What a respira model card states (:class:`RespiraModelCardData`) and the training callback that fills it.
+
+The card data is filled from a model config (:meth:`~RespiraModelCardData.set_model_config`), the
+training arguments, a ``TrainerState`` and the run's :class:`~respira.run_record.RunRecord`
+(:meth:`~RespiraModelCardData.set_run_record`, the authority on everything the record holds).
+``RespiraTrainer`` registers a :class:`ModelCardCallback`, so a trainer's card data is filled as it
+trains; :func:`respira.hub.card_render.card_data_from_run_dir` fills the same fields from a run folder.
+Rendering lives in :mod:`respira.hub.card_render`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CardData, EvalResult
+from huggingface_hub.repocard_data import eval_results_to_model_index
+from transformers import TrainerCallback
+
+from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
+from ..models.encoders import EncoderSpec, find_encoder_spec
+from ..run_record import RunRecord, SeedResult, SplitSize
+
+__all__ = ["HYPERPARAMETERS", "MODEL_INDEX_METRICS", "ModelCardCallback", "RespiraModelCardData"]
+
+AUX_LOSS_NAMES: dict[str, str] = {
+    "contrastive_tuple": "contrastive-tuple",
+    "supcon": "SupCon",
+    "metadata_contrastive": "metadata-contrastive",
+    "add": "ADD",
+    "patch_mix": "Patch-Mix contrastive",
+}
+MODEL_INDEX_METRICS: dict[str, str] = {
+    "icbhi_score": "ICBHI score",
+    "specificity": "Specificity",
+    "sensitivity": "Sensitivity (strict)",
+}
+"""Test metrics stated as ``model-index`` results (and in the per-seed table), with their labels."""
+_NOT_METRICS = (
+    "loss",
+    "runtime",
+    "samples_per_second",
+    "steps_per_second",
+    "epoch",
+    "model_preparation_time",
+)
+
+HYPERPARAMETERS: dict[str, str] = {
+    "learning_rate": "learning rate",
+    "num_train_epochs": "epochs",
+    "max_steps": "max steps",
+    "per_device_train_batch_size": "batch size (per device)",
+    "train_batch_size": "batch size",
+    "gradient_accumulation_steps": "gradient accumulation steps",
+    "weight_decay": "weight decay",
+    "lr_scheduler_type": "learning-rate schedule",
+    "warmup_ratio": "warm-up ratio",
+    "warmup_steps": "warm-up steps",
+    "optim": "optimizer",
+    "max_grad_norm": "gradient clipping (max norm)",
+    "label_smoothing_factor": "label smoothing",
+    "aux_loss": "auxiliary loss",
+    "aux_loss_weight": "auxiliary loss weight λ",
+    "aux_loss_options": "auxiliary loss options",
+    "aux_input": "auxiliary loss input",
+    "batch_sampler": "batch sampler",
+    "group_by_key": "grouping key (group_by_metadata)",
+    "samples_per_group": "samples per group",
+    "augmentation": "waveform augmentation",
+    "mixup_alpha": "mixup α",
+    "concat_same_label": "same-label concatenation probability",
+    "concat_classes": "concatenation classes",
+    "cache_embeddings": "cached embeddings (frozen encoder)",
+    "lora_r": "LoRA rank (q_proj, v_proj)",
+    "schedule": "training schedule",
+    "two_stage_rounds": "two-stage rounds",
+    "head_epochs": "head epochs per round",
+    "early_stopping_patience": "early stopping patience",
+    "metric_for_best_model": "model selection metric (validation)",
+    "fp16": "fp16",
+    "bf16": "bf16",
+}
+"""Hyper-parameters a card states (the training arguments' names), with their labels."""
+_ARCHITECTURE_KEYS = (  # the RespiraConfig fields a card lists, in this order
+    *("featurizer", "sampling_rate", "target_seconds", "pad_mode", "crop_mode", "ast_length_policy"),
+    *("pooling", "head", "head_dropout", "projector_dim", "freeze_encoder", "spec_augment", "class_weights"),
+)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _json_option(value: Any) -> Any:
+    """Dict options may be stored as JSON strings (the command line) or mappings (YAML)."""
+    if isinstance(value, str) and value.strip().startswith(("{", "[")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+@dataclass
+class RespiraModelCardData(CardData):
+    """Everything a respira model card states (a ``huggingface_hub.CardData``, like setfit's).
+
+    ``to_dict()`` / ``to_yaml()`` give only the card's YAML metadata (license, tags, pipeline tag,
+    base model, ``model-index``); the other fields feed the Markdown body rendered by
+    :func:`respira.hub.card_render.render_model_card`.
+    """
+
+    # Hub metadata
+    model_id: str | None = None
+    model_name: str | None = None
+    language: str | list[str] | None = None
+    license: str | None = "apache-2.0"
+    library_name: str | None = "transformers"
+    pipeline_tag: str = "audio-classification"
+    tags: list[str] = field(
+        default_factory=lambda: ["audio-classification", "respiratory-sound", "icbhi", "respira"]
+    )
+    base_model: str | None = None
+    # task
+    problem_type: str = SINGLE_LABEL
+    id2label: dict[int, str] = field(default_factory=lambda: dict(enumerate(CLASS_NAMES)))
+    thresholds: list[float] | None = None
+    thresholds_tuned: bool = False
+    # model
+    encoder_type: str | None = None
+    encoder_source: str | None = None
+    architecture: dict[str, Any] = field(default_factory=dict)
+    num_parameters: int | None = None
+    # data
+    dataset_name: str = "ICBHI 2017 Respiratory Sound Database"
+    dataset_id: str = "icbhi_2017"
+    synthetic_data: bool = False
+    split_strategy: str | None = None
+    validation_size: float | None = None
+    split_seed: int | None = None
+    seeds: list[int] = field(default_factory=list)
+    model_seed: int | None = None
+    split_sizes: dict[str, SplitSize] = field(default_factory=dict)
+    data_options: dict[str, Any] = field(default_factory=dict)
+    # training
+    recipe: str | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    training_summary: dict[str, Any] = field(default_factory=dict)
+    # results (metric names without the split prefix)
+    test_metrics: dict[str, float | None] = field(default_factory=dict)
+    test_metrics_std: dict[str, float | None] = field(default_factory=dict)
+    per_seed_metrics: list[SeedResult] = field(default_factory=list)
+    validation_metrics: dict[str, float | None] = field(default_factory=dict)
+    # free text
+    notes: list[str] = field(default_factory=list)
+
+    # CardData's dict-like helpers read ``__dict__``; the dataclass __init__ replaces CardData's.
+    # ------------------------------------------------------------------ filling
+    def set_model_config(self, config: Any) -> None:
+        """Labels, problem type, encoder and architecture from a :class:`~respira.RespiraConfig`."""
+        self.problem_type = getattr(config, "problem_type", None) or SINGLE_LABEL
+        id2label = getattr(config, "id2label", None) or {}
+        self.id2label = {int(k): str(v) for k, v in id2label.items()}
+        encoder_config = getattr(config, "encoder_config", None)
+        if isinstance(encoder_config, Mapping):
+            self.encoder_type = encoder_config.get("model_type")
+        elif encoder_config is not None:
+            self.encoder_type = getattr(encoder_config, "model_type", None)
+        adapts_length = self.encoder is not None and self.encoder.fit_config_to_frames is not None
+        self.architecture = {
+            key: getattr(config, key, None)
+            for key in _ARCHITECTURE_KEYS
+            if key != "ast_length_policy" or adapts_length  # only encoders that adapt to the length
+        }
+        thresholds = getattr(config, "decision_thresholds", None)
+        if thresholds is not None:
+            self.set_thresholds(thresholds, tuned=True)
+        self._set_encoder_source(getattr(config, "encoder_name_or_path", None))
+
+    def _set_encoder_source(self, source: str | None) -> None:
+        if source:
+            self.encoder_source = source
+        if self.base_model is None and source and _HUB_ID.match(source) and not Path(source).exists():
+            self.base_model = source
+
+    def set_thresholds(self, thresholds: Any, tuned: bool = True) -> None:
+        """Decision thresholds of a multi-label model: ``[crackle, wheeze]``."""
+        values = [float(t) for t in thresholds if t is not None]
+        if values:
+            self.thresholds = values
+            self.thresholds_tuned = tuned
+
+    def set_training_args(self, args: Any) -> None:
+        """Hyper-parameters from ``RespiraTrainingArguments`` (or a mapping with those names)."""
+        values = args if isinstance(args, Mapping) else {k: getattr(args, k, None) for k in HYPERPARAMETERS}
+        for key in HYPERPARAMETERS:
+            value = values.get(key)
+            if isinstance(value, Enum):  # e.g. SchedulerType, OptimizerNames
+                value = value.value
+            if value is not None:
+                self.hyperparameters[key] = _json_option(value)
+        seed = values.get("seed") if isinstance(args, Mapping) else getattr(args, "seed", None)
+        if seed is not None and not self.seeds:
+            self.seeds = [int(seed)]
+
+    def set_run_record(self, record: RunRecord) -> None:
+        """Everything the run record holds: recipe, hyper-parameters, data, seeds, thresholds, results."""
+        training = record.training
+        self.recipe = record.recipe
+        self.hyperparameters = {}
+        self.set_training_args(
+            {
+                **training.hyperparameters,
+                "schedule": training.schedule,
+                "two_stage_rounds": training.two_stage_rounds,
+                "head_epochs": training.head_epochs,
+                "lora_r": record.model.lora_r,
+            }
+        )
+        self.seeds = list(record.seeds) or self.seeds
+        self.model_seed = record.selected_seed
+        if record.model.num_parameters is not None:
+            self.num_parameters = record.model.num_parameters
+        if self.encoder_source is None:
+            self._set_encoder_source(record.model.checkpoint)
+        if record.thresholds is not None:
+            self.set_thresholds(record.thresholds, tuned=record.thresholds_tuned)
+        self._set_data(record)
+        metrics = record.metrics
+        self.test_metrics = {k: v for k, v in metrics.test.items() if not k.endswith(_NOT_METRICS)}
+        self.test_metrics_std = {k: v for k, v in metrics.test_std.items() if k in self.test_metrics}
+        self.per_seed_metrics = list(metrics.per_seed)
+        selected = record.selected_result()
+        if selected is not None and selected.validation:
+            self.validation_metrics = {
+                k: v for k, v in selected.validation.items() if not k.endswith(_NOT_METRICS)
+            }
+
+    def _set_data(self, record: RunRecord) -> None:
+        data = record.data
+        self.split_strategy = data.split_strategy
+        self.validation_size = data.validation_size
+        self.split_seed = data.split_seed
+        self.split_sizes = dict(data.split_sizes)
+        self.synthetic_data = data.synthetic
+        if self.synthetic_data:
+            self.dataset_name = "synthetic ICBHI-format corpus (respira.synthetic.make_synthetic_icbhi)"
+            self.dataset_id = "synthetic_icbhi"
+        options: dict[str, Any] = {"sampling_rate": data.sampling_rate}
+        if data.lowpass_cutoff is not None:
+            options["lowpass_cutoff"] = data.lowpass_cutoff
+        if data.train_fraction < 1:
+            options["train_fraction"] = data.train_fraction
+        if data.split_strategy == "patient":
+            if data.patient_split_fractions is not None:
+                options["patient_split_fractions"] = list(data.patient_split_fractions)
+            if data.stratify_by is not None:
+                options["stratify_by"] = data.stratify_by
+        self.data_options = options
+
+    def add_metrics(self, metrics: Mapping[str, Any]) -> None:
+        """Record ``Trainer`` metrics: ``test_*`` ones as test results, ``eval_*`` ones as validation."""
+        for key, value in metrics.items():
+            prefix, _, name = key.partition("_")
+            if prefix not in ("eval", "test") or name.endswith(_NOT_METRICS):
+                continue
+            if value is None or _is_number(value):
+                (self.validation_metrics if prefix == "eval" else self.test_metrics)[name] = value
+
+    def set_trainer_state(self, state: Any) -> None:
+        """Steps, epochs and the best validation score from a ``TrainerState`` (or its JSON dict)."""
+        values = state if isinstance(state, Mapping) else getattr(state, "__dict__", {})
+        for key in ("global_step", "epoch", "best_metric", "best_global_step"):
+            value = values.get(key)
+            if value is not None:
+                self.training_summary[key] = value
+        for key in ("num_train_epochs", "train_batch_size", "max_steps"):
+            value = values.get(key)
+            if value and key not in self.hyperparameters:
+                if key == "train_batch_size" and "per_device_train_batch_size" in self.hyperparameters:
+                    continue
+                self.hyperparameters[key] = value
+        history = [entry for entry in values.get("log_history") or [] if isinstance(entry, Mapping)]
+        for key, summary_key in (("step", "global_step"), ("epoch", "epoch")):
+            steps = [entry[key] for entry in history if _is_number(entry.get(key))]
+            if summary_key not in self.training_summary and steps:
+                self.training_summary[summary_key] = max(steps)
+        best_metric = values.get("best_metric")
+        selection = str(self.hyperparameters.get("metric_for_best_model", "icbhi_score")).removeprefix(
+            "eval_"
+        )
+        for entry in history:
+            if f"eval_{selection}" not in entry:
+                continue
+            if best_metric is None or entry[f"eval_{selection}"] == best_metric:
+                self.validation_metrics = {}
+                self.add_metrics({k: v for k, v in entry.items() if k.startswith("eval_")})
+                if best_metric is not None:
+                    break
+
+    def all_tags(self) -> list[str]:
+        """``tags`` and those the card data implies: the auxiliary loss, synthetic data, the encoder."""
+        tags = list(self.tags)
+        aux = self.hyperparameters.get("aux_loss")
+        implied = [
+            f"{str(aux).replace('_', '-')}-loss" if aux else None,
+            "synthetic-data" if self.synthetic_data else None,
+            self.encoder.card_tag if self.encoder is not None else None,
+        ]
+        tags.extend(tag for tag in implied if tag is not None and tag not in tags)
+        return tags
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def is_multi_label(self) -> bool:
+        return self.problem_type == MULTI_LABEL
+
+    @property
+    def encoder(self) -> EncoderSpec | None:
+        """The registry's spec of the encoder family (name, tag, description and citation in the card)."""
+        return find_encoder_spec(self.encoder_type)
+
+    @property
+    def multi_seed(self) -> bool:
+        return len(self.seeds) > 1 or bool(self.test_metrics_std)
+
+    def get_model_name(self) -> str:
+        if self.model_name:
+            return self.model_name
+        encoder = self.encoder.display_name if self.encoder else (self.encoder_type or "respira")
+        aux = self.hyperparameters.get("aux_loss")
+        method = f" + {AUX_LOSS_NAMES.get(str(aux), str(aux))} loss" if aux else ""
+        data = "a synthetic ICBHI-format corpus" if self.synthetic_data else "ICBHI 2017"
+        return f"respira {encoder}{method} on {data}"
+
+    def eval_results(self) -> list[EvalResult]:
+        """``model-index`` results: ICBHI score, specificity and sensitivity on the test split (in %)."""
+        results = []
+        for name, label in MODEL_INDEX_METRICS.items():
+            value = self.test_metrics.get(name)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            std = self.test_metrics_std.get(name)
+            suffix = ""
+            if std is not None and len(self.seeds) > 1:
+                suffix = f", mean over {len(self.seeds)} seeds, std {100 * std:.2f}"
+            results.append(
+                EvalResult(
+                    task_type="audio-classification",
+                    task_name="Respiratory sound classification",
+                    dataset_type=self.dataset_id,
+                    dataset_name=self.dataset_name,
+                    dataset_config=self.split_strategy or None,
+                    dataset_split="test",
+                    metric_type=name,
+                    metric_name=f"Test {label} (%{suffix})",
+                    metric_value=round(100 * float(value), 2),
+                )
+            )
+        return results
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card's YAML metadata only (the other fields fill the Markdown body)."""
+        data: dict[str, Any] = {
+            "language": self.language,
+            "license": self.license,
+            "library_name": self.library_name,
+            "pipeline_tag": self.pipeline_tag,
+            "tags": self.all_tags(),
+            "base_model": self.base_model,
+            "metrics": list(MODEL_INDEX_METRICS),
+        }
+        results = self.eval_results()
+        if results:
+            data["model-index"] = eval_results_to_model_index(self.get_model_name(), results)
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class ModelCardCallback(TrainerCallback):
+    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one).
+
+    ``on_train_begin``: labels, encoder and architecture from ``model.config`` and the hyper-parameters
+    from the training arguments; ``on_evaluate``: validation (``eval_*``) and test (``test_*``, from
+    ``RespiraTrainer.evaluate_test``) metrics; ``on_train_end``: steps, epochs and the best validation
+    score. ``respira train`` completes it with the run record (:meth:`RespiraModelCardData.set_run_record`);
+    ``callback.card_data`` is then ready for :func:`respira.hub.render_model_card`.
+    """
+
+    def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
+        self.card_data = card_data if card_data is not None else RespiraModelCardData()
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if model is not None and getattr(model, "config", None) is not None:
+            self.card_data.set_model_config(model.config)
+            if self.card_data.num_parameters is None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    self.card_data.num_parameters = sum(p.numel() for p in model.parameters())
+        self.card_data.set_training_args(args)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics:
+            self.card_data.add_metrics(metrics)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.card_data.set_trainer_state(state)

@@ -1,0 +1,425 @@
+"""Rendering respira model cards: the template's context, its table rows, and the card of a run folder.
+
+:func:`render_model_card` renders a :class:`~respira.hub.card_data.RespiraModelCardData` with the
+Jinja template shipped in this package (``model_card_template.md``). :func:`card_data_from_run_dir`
+fills the card data of a run folder written by ``respira train``, reading only JSON (never
+``training_args.bin`` or checkpoints):
+
+* ``config.json`` (required): labels, problem type, encoder, architecture and thresholds;
+* ``trainer_state.json``: steps, epochs and the best validation score;
+* ``respira_run.json``: the :class:`~respira.run_record.RunRecord` (data and split, seeds, the kept
+  seed, hyper-parameters, parameter count, test and validation results);
+* ``model.safetensors``: only its header, to count the stored tensors' values when the run folder
+  has no record.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import ModelCard
+
+from ..data import corpus
+from ..losses.contrastive_tuple import CONTRASTIVE_TUPLE_CITATION
+from ..run_record import RunRecord
+from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS, RespiraModelCardData
+from .loading import check_model_folder
+
+__all__ = ["MODEL_CARD_TEMPLATE", "card_data_from_run_dir", "render_model_card", "template_context"]
+
+MODEL_CARD_TEMPLATE = "model_card_template.md"
+"""Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
+DEFAULT_THRESHOLDS: tuple[float, float] = (0.5, 0.5)
+REPO_PLACEHOLDER = "path/to/exported_model"
+
+ICBHI_CITATION = """@article{rocha2019icbhi,
+  title   = {An open access database for the evaluation of respiratory sound classification algorithms},
+  author  = {Rocha, Bruno M. and Filos, Dimitris and Mendes, Lu{\\'\\i}s and others},
+  journal = {Physiological Measurement},
+  volume  = {40},
+  number  = {3},
+  pages   = {035001},
+  year    = {2019}
+}"""
+
+# name of a test metric (without the "test_" prefix) -> label shown in the card
+MAIN_METRICS: dict[str, str] = {
+    "icbhi_score": "ICBHI score",
+    "specificity": "Specificity",
+    "sensitivity": "Sensitivity (strict, official)",
+    "binary_sensitivity": "Binary sensitivity (not official)",
+    "binary_icbhi_score": "Binary ICBHI score (not official)",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_f1": "Macro F1",
+    "patient_icbhi_score": "Per-patient ICBHI score",
+    "patient_specificity": "Per-patient specificity",
+    "patient_sensitivity": "Per-patient sensitivity",
+}
+# options that only matter when another one is set
+_CONDITIONAL: dict[str, tuple[str, Any]] = {
+    "group_by_key": ("batch_sampler", "group_by_metadata"),
+    "samples_per_group": ("batch_sampler", "group_by_metadata"),
+    "concat_classes": ("concat_same_label", bool),
+    "aux_loss_weight": ("aux_loss", bool),
+    "aux_loss_options": ("aux_loss", bool),
+    "aux_input": ("aux_loss", bool),
+    "two_stage_rounds": ("schedule", "contrastive_two_stage"),
+    "head_epochs": ("schedule", "contrastive_two_stage"),
+}
+_HIDE_IF_FALSY = {  # options not worth a row when off
+    *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
+    *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
+    "lora_r",
+}
+_DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
+    "sampling_rate": ("audio resampled to", " Hz"),
+    "lowpass_cutoff": ("low-pass filter cutoff", " Hz"),
+    "patient_split_fractions": ("patient split fractions (train, validation, test)", ""),
+    "stratify_by": ("patient split stratified by", ""),
+    "train_fraction": ("share of the training patients used", ""),
+}
+
+
+# --------------------------------------------------------------------------------------------- formatting
+def _one_line(value: Any) -> str:
+    """A table cell: mappings as compact JSON, lists comma-separated, ``|`` escaped."""
+    if isinstance(value, Mapping):
+        text = json.dumps(value, separators=(", ", ": "), default=str) if value else "none"
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(_one_line(v) for v in value)
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = str(value)
+    return text.replace("|", "\\|")
+
+
+def _percent(value: float | None) -> str:
+    return (
+        "undefined"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{100 * value:.2f}"
+    )
+
+
+def format_metric(name: str, value: float | None, std: float | None = None) -> str:
+    """``61.23`` or ``61.23 ± 0.89`` (percent); counts (``num_*``) as integers."""
+    if name.startswith("num_"):
+        if value is None:
+            return "undefined"
+        if std is None or math.isnan(std):
+            return f"{round(value)}" if not math.isnan(value) else "undefined"
+        return f"{value:.1f} ± {std:.1f}"
+    text = _percent(value)
+    if std is not None and value is not None and not math.isnan(std):
+        text += f" ± {100 * std:.2f}"
+    return text
+
+
+def metric_definitions_markdown() -> str:
+    """The metric definitions of :mod:`respira.metrics` (its docstring), as Markdown."""
+    from .. import metrics
+
+    text = (metrics.__doc__ or "").strip()
+    body = text.split("\n", 1)[1].strip() if "\n" in text else text
+    body = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", body)  # Sphinx roles
+    return body.replace("``", "`")
+
+
+def _citation_key(bibtex: str) -> str:
+    match = re.match(r"\s*@\w+\{([^,]+),", bibtex)
+    return match.group(1) if match else ""
+
+
+# --------------------------------------------------------------------------------------------- rows
+def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
+    """``(what, bibtex)`` for the database and every method the model uses."""
+    from ..losses import AUXILIARY_LOSSES
+
+    items: list[tuple[str, str]] = [("ICBHI 2017 Respiratory Sound Database", ICBHI_CITATION)]
+    if card.encoder is not None:
+        items.append((f"Encoder: {card.encoder.citation_key}", card.encoder.citation))
+    aux = card.hyperparameters.get("aux_loss")
+    loss_class = AUXILIARY_LOSSES.get(str(aux)) if aux else None
+    if loss_class is not None and getattr(loss_class, "citation", ""):
+        items.append((f"Auxiliary loss: {AUX_LOSS_NAMES.get(str(aux), aux)}", loss_class.citation))
+    if card.hyperparameters.get("batch_sampler") == "contrastive_tuple" or aux == "contrastive_tuple":
+        items.append(("Contrastive-tuple batches", CONTRASTIVE_TUPLE_CITATION))
+    unique: dict[str, tuple[str, str]] = {}
+    for what, bibtex in items:
+        unique.setdefault(_citation_key(bibtex), (what, bibtex))
+    return list(unique.values())
+
+
+def split_description(card: RespiraModelCardData) -> str:
+    validation = ""
+    if card.validation_size:
+        validation = (
+            f" A patient-disjoint, class-stratified {card.validation_size:.0%} of the training cycles "
+            "was held out as the validation split, used for model selection and early stopping only."
+        )
+    if card.split_strategy == "official" and card.synthetic_data:
+        return (
+            "The train/test split of the synthetic corpus's split file (which imitates the official "
+            "ICBHI 2017 one)." + validation + " The test split was scored once, at the end."
+        )
+    if card.split_strategy == "official":
+        official = corpus.OFFICIAL_SPLIT_CYCLES
+        return (
+            "The **official ICBHI 2017 train/test split** (recordings assigned by the challenge's "
+            f"split file; {official['train']} train / {official['test']} test cycles on the complete "
+            "database). Results are comparable with published official-split ICBHI results."
+            + validation
+            + " The test split was scored once, at the end."
+        )
+    if card.split_strategy == "patient":
+        fractions = card.data_options.get("patient_split_fractions") or (0.6, 0.2, 0.2)
+        shares = "/".join(f"{100 * float(f):.0f}" for f in fractions)
+        return (
+            f"A **patient-wise train/validation/test split** ({shares} % of the patients, no patient in "
+            "two splits, every class in every split), **not the official split**: results are not "
+            "comparable with published official-split ICBHI scores. The validation split was used for "
+            "model selection only and the test split was scored once, at the end."
+        )
+    return "Unknown split (no `split_strategy` was recorded for this run)." + validation
+
+
+def split_rows(card: RespiraModelCardData) -> list[tuple[str, str, str]]:
+    order = {"train": 0, "validation": 1, "test": 2}
+    ordered = sorted(card.split_sizes.items(), key=lambda item: (order.get(item[0], 3), item[0]))
+    return [
+        (split, str(size.cycles), "" if size.patients is None else str(size.patients))
+        for split, size in ordered
+    ]
+
+
+def subset_note(card: RespiraModelCardData) -> str | None:
+    total = sum(size.cycles for size in card.split_sizes.values())
+    if total and total != corpus.NUM_CYCLES and not card.synthetic_data:
+        return (
+            f"These splits hold {total} cycles, not the {corpus.NUM_CYCLES} of the complete database: "
+            "the run used a subset, so its scores are not comparable with published results."
+        )
+    return None
+
+
+def result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
+    return [
+        {
+            "name": name,
+            "label": label,
+            "value": format_metric(name, card.test_metrics[name], card.test_metrics_std.get(name)),
+        }
+        for name, label in MAIN_METRICS.items()
+        if name in card.test_metrics
+    ]
+
+
+def other_result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
+    return [
+        {"name": name, "value": format_metric(name, value, card.test_metrics_std.get(name))}
+        for name, value in sorted(card.test_metrics.items())
+        if name not in MAIN_METRICS
+    ]
+
+
+def per_seed_rows(card: RespiraModelCardData) -> tuple[list[str], list[list[str]]]:
+    if len(card.per_seed_metrics) < 2:
+        return [], []
+    names = [n for n in MODEL_INDEX_METRICS if any(n in result.test for result in card.per_seed_metrics)]
+    rows = [
+        [str(result.seed), *(format_metric(n, result.test.get(n)) for n in names)]
+        for result in card.per_seed_metrics
+    ]
+    return [MODEL_INDEX_METRICS[n] for n in names], rows
+
+
+def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
+    values = card.hyperparameters
+    rows = []
+    for key, label in HYPERPARAMETERS.items():
+        if key not in values:
+            continue
+        value = values[key]
+        condition = _CONDITIONAL.get(key)
+        if condition is not None:
+            other, check = values.get(condition[0]), condition[1]
+            if not (check(other) if callable(check) else other == check):
+                continue
+        if key in _HIDE_IF_FALSY and not value:
+            continue
+        if key == "max_steps" and isinstance(value, int) and value <= 0:
+            continue
+        if key == "gradient_accumulation_steps" and value == 1:
+            continue
+        if key == "train_batch_size" and "per_device_train_batch_size" in values:
+            continue
+        if key in ("augmentation", "aux_loss_options", "aux_loss") and not value:
+            value = "none"
+        rows.append((label, f"`{_one_line(value)}`"))
+    if card.seeds:
+        rows.append(("seeds" if len(card.seeds) > 1 else "seed", ", ".join(str(s) for s in card.seeds)))
+    return rows
+
+
+def architecture_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
+    rows = []
+    for key, value in card.architecture.items():
+        if value is None or (key in ("spec_augment", "class_weights") and not value):
+            continue
+        if key == "target_seconds":
+            rows.append(("fixed input length", f"{value:g} s"))
+        elif key == "sampling_rate":
+            rows.append(("sampling rate", f"{value} Hz"))
+        else:
+            rows.append((key.replace("_", " "), f"`{_one_line(value)}`"))
+    if card.num_parameters is not None:
+        rows.append(("parameters", f"{card.num_parameters:,}"))
+    return rows
+
+
+def data_option_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
+    rows = []
+    for key, value in card.data_options.items():
+        label, unit = _DATA_OPTION_LABELS.get(key, (key.replace("_", " "), ""))
+        rows.append((label, f"{_one_line(value)}{unit}"))
+    return rows
+
+
+def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
+    if not card.is_multi_label:
+        return []
+    thresholds = card.thresholds or list(DEFAULT_THRESHOLDS)
+    labels = [card.id2label.get(i, f"label {i}") for i in range(len(thresholds))]
+    return [(label, f"{t:g}") for label, t in zip(labels, thresholds, strict=False)]
+
+
+def template_context(card: RespiraModelCardData) -> dict[str, Any]:
+    """Everything the Jinja template uses, already formatted."""
+    encoder = card.encoder
+    per_seed_header, seed_rows = per_seed_rows(card)
+    splits = split_rows(card)
+    return {
+        "card": card,
+        "model_name": card.get_model_name(),
+        "model_id": card.model_id,
+        "repo": card.model_id or REPO_PLACEHOLDER,
+        "is_multi_label": card.is_multi_label,
+        "labels": [card.id2label[i] for i in sorted(card.id2label)],
+        "encoder_name": encoder.display_name if encoder else (card.encoder_type or "unknown encoder"),
+        "encoder_description": encoder.card_description if encoder else (card.encoder_type or "unknown"),
+        "encoder_source": card.encoder_source,
+        "encoder_source_is_hub": bool(card.base_model),
+        "architecture_rows": architecture_rows(card),
+        "threshold_rows": threshold_rows(card),
+        "thresholds_tuned": card.thresholds_tuned,
+        "dataset_name": card.dataset_name,
+        "synthetic_data": card.synthetic_data,
+        "split_description": split_description(card),
+        "split_rows": splits,
+        "split_has_patients": any(patients for _, _, patients in splits),
+        "subset_note": subset_note(card),
+        "split_seed": card.split_seed if card.validation_size or card.split_strategy == "patient" else None,
+        "split_seed_label": "Patient split seed"
+        if card.split_strategy == "patient"
+        else "Validation split seed",
+        "seeds": card.seeds,
+        "model_seed": card.model_seed,
+        "multi_seed": len(card.seeds) > 1 and bool(card.test_metrics_std),
+        "data_option_rows": data_option_rows(card),
+        "sampling_rate_khz": f"{(card.architecture.get('sampling_rate') or 16000) / 1000:g}",
+        "recipe": card.recipe,
+        "hyperparameter_rows": hyperparameter_rows(card),
+        "training_summary": card.training_summary,
+        "result_rows": result_rows(card),
+        "other_result_rows": other_result_rows(card),
+        "per_seed_header": per_seed_header,
+        "per_seed_rows": seed_rows,
+        "validation_rows": [
+            {"label": MAIN_METRICS[n], "value": format_metric(n, card.validation_metrics[n])}
+            for n in MAIN_METRICS
+            if n in card.validation_metrics
+        ],
+        "metric_definitions": metric_definitions_markdown(),
+        "citations": citations(card),
+        "notes": card.notes,
+        "devices": list(corpus.DEVICES.values()),
+        "num_patients": corpus.NUM_PATIENTS,
+        "num_recordings": corpus.NUM_RECORDINGS,
+        "num_cycles": corpus.NUM_CYCLES,
+    }
+
+
+# --------------------------------------------------------------------------------------------- run folders
+def _safetensors_parameters(path: Path) -> int | None:
+    """Number of values stored in a safetensors file, from its header (no tensor is read)."""
+    try:
+        with path.open("rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            if size > 100_000_000:
+                return None
+            header = json.loads(handle.read(size))
+    except (OSError, struct.error, ValueError):
+        return None
+    return sum(
+        math.prod(int(d) for d in entry.get("shape", []))
+        for name, entry in header.items()
+        if name != "__metadata__" and isinstance(entry, dict)
+    )
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+
+
+def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) -> RespiraModelCardData:
+    """The card data of a run folder (see the module docstring for the files read)."""
+    from ..models import RespiraConfig
+
+    run_dir = Path(run_dir).expanduser()
+    check_model_folder(run_dir, weights=())
+    card = RespiraModelCardData(model_id=model_id)
+    card.set_model_config(RespiraConfig.from_pretrained(run_dir))
+    state = _read_json(run_dir / "trainer_state.json")
+    if isinstance(state, Mapping):
+        card.set_trainer_state(state)
+    record = RunRecord.load_if_present(run_dir)
+    if record is not None:
+        card.set_run_record(record)
+    if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
+        card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
+    return card
+
+
+def _template_text() -> str:
+    return resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
+
+
+def render_model_card(card_data: RespiraModelCardData, template: str | None = None) -> ModelCard:
+    """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the Jinja template.
+
+    ``template``: Jinja text to use instead of the packaged ``model_card_template.md``.
+    """
+    import jinja2
+
+    environment = jinja2.Environment(
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
+    text = environment.from_string(template if template is not None else _template_text()).render(
+        card_data=card_data.to_yaml(), **template_context(card_data)
+    )
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return ModelCard(text)

@@ -1,0 +1,236 @@
+"""Load respira classifiers from a local folder or the Hugging Face Hub, with one-line errors.
+
+* :func:`check_model_folder` is the one check that a folder holds a respira model (``config.json``
+  with ``model_type`` ``"respira"``, and weights); loading, export and model cards all use it.
+* :func:`load_model` loads a classifier from a folder or a Hub id, in eval mode.
+* :func:`hub_error` is the one walker of an exception's cause chain that tells what went wrong
+  talking to the Hub (a gated or missing repository, or no connection).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraConfig, RespiraForAudioClassification
+
+__all__ = ["WEIGHT_FILES", "ModelLoadError", "check_model_folder", "hub_error", "load_model"]
+
+WEIGHT_FILES: tuple[str, ...] = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+"""Weight files ``from_pretrained`` loads; export accepts only the first (nothing is ever unpickled)."""
+
+_NETWORK_ERROR_NAMES = {
+    "TransportError",
+    "NetworkError",
+    "ConnectError",
+    "ConnectTimeout",
+    "TimeoutException",
+    "RemoteProtocolError",
+    "ProxyError",
+}
+
+
+class ModelLoadError(OSError):
+    """A model folder or Hub model cannot be used; the one-line message says why and what to do."""
+
+
+# --------------------------------------------------------------------------------------------- folders
+def check_model_folder(path: str | Path, *, weights: Sequence[str] = WEIGHT_FILES) -> dict[str, Any]:
+    """Check that ``path`` is a respira model folder and return its parsed ``config.json``.
+
+    ``weights``: the weight files accepted (one must exist; empty: no weights needed, e.g. to render a
+    card). Raises :class:`ModelLoadError` (one line naming the folder) for a missing folder, a file, a
+    folder without ``config.json`` or weights, an unreadable config or a model that is not respira's.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelLoadError(f"model folder not found: {path}")
+    if not path.is_dir():
+        raise ModelLoadError(f"{path} is a file; pass the model folder (config.json + model.safetensors)")
+    config_file = path / "config.json"
+    if weights and not any((path / name).is_file() for name in weights):
+        hint = ""
+        if any((path / name).is_file() for name in WEIGHT_FILES if name not in weights):
+            hint = " (pickled .bin weights are never loaded; re-save the model with safetensors)"
+        elif any(path.glob("checkpoint-*")):
+            hint = " (it holds checkpoint-* folders: did training finish and save the final model?)"
+        if config_file.is_file():
+            raise ModelLoadError(f"model folder without weights: {path}{hint}")
+    if not config_file.is_file():
+        raise ModelLoadError(f"not a model folder (no config.json): {path}")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"cannot read {config_file}: {error}") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"cannot read {config_file}: not a JSON object")
+    _check_respira_config(config, str(path))
+    return config
+
+
+def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
+    model_type = config_dict.get("model_type")
+    if model_type != "respira":
+        raise ModelLoadError(
+            f"{name} is not a respira model (its config.json has model_type {model_type!r}, expected "
+            "'respira'); train one with respira or wrap an encoder with "
+            "RespiraForAudioClassification.from_encoder_pretrained"
+        )
+
+
+def _check_labels(config: RespiraConfig, name: str) -> None:
+    labels = [config.id2label[index] for index in range(config.num_labels)]
+    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else MULTI_LABEL_NAMES
+    if sorted(labels) != sorted(expected):
+        raise ModelLoadError(
+            f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "
+            f"{list(expected)}"
+        )
+
+
+# --------------------------------------------------------------------------------------------- Hub errors
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and its causes / contexts, each once."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _kind(error: BaseException) -> str | None:
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(error, GatedRepoError):
+        return "gated"
+    if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
+        return "missing"
+    if isinstance(error, (OfflineModeIsEnabled, ConnectionError)) or any(
+        cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(error).__mro__
+    ):
+        return "network"
+    return None
+
+
+def hub_error(
+    error: BaseException, kinds: Sequence[str] = ("gated", "missing", "network")
+) -> tuple[str, BaseException] | None:
+    """What went wrong talking to the Hub, from ``error``'s cause chain: ``(kind, the link that says so)``.
+
+    Kinds, looked for in the order of ``kinds``: ``"gated"`` (a gated repository), ``"missing"`` (no
+    such repository or revision), ``"network"`` (offline mode or a connection-level error). ``None``
+    when no link of the chain is one of ``kinds``.
+    """
+    chain = list(_chain(error))
+    for kind in kinds:
+        for link in chain:
+            if _kind(link) == kind:
+                return kind, link
+    return None
+
+
+def _is_download_error(error: BaseException) -> bool:
+    """Errors of a download: OSError (transformers wraps them), huggingface_hub and HTTP client errors."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    kinds: tuple[type[BaseException], ...] = (
+        OSError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+    )
+    try:
+        import httpx
+
+        kinds = (*kinds, httpx.HTTPError)
+    except ImportError:  # pragma: no cover - huggingface_hub >= 1.0 depends on httpx
+        pass
+    return isinstance(error, kinds)
+
+
+# --------------------------------------------------------------------------------------------- loading
+def _default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def load_model(
+    model: str | Path, *, device: str | torch.device | None = None
+) -> tuple[RespiraForAudioClassification, RespiraConfig]:
+    """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``.
+
+    ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
+    for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
+    unreachable, missing or gated), or a model that is not a respira classifier.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    progress_bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in command output
+    try:
+        loaded = _load(str(model))
+    finally:
+        if progress_bars:
+            transformers_logging.enable_progress_bar()
+    config = loaded.config
+    _check_labels(config, str(model))
+    loaded.eval().to(torch.device(device) if device is not None else _default_device())
+    return loaded, config
+
+
+def _load(name: str) -> RespiraForAudioClassification:
+    """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
+    from ..models.respira import RespiraForAudioClassification
+
+    path = Path(name).expanduser()
+    if path.exists():
+        check_model_folder(path)
+        return RespiraForAudioClassification.from_pretrained(str(path))
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+    from transformers import PreTrainedConfig
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise ModelLoadError(f"model folder not found: {path}") from None
+    try:
+        config_dict, _ = PreTrainedConfig.get_config_dict(name)
+        _check_respira_config(config_dict, name)
+        return RespiraForAudioClassification.from_pretrained(name)
+    except ModelLoadError:
+        raise
+    except Exception as error:
+        if not _is_download_error(error):
+            raise
+        found = hub_error(error, ("gated", "missing"))
+        if found is not None and found[0] == "missing":
+            raise ModelLoadError(
+                f"{name} is neither a local folder nor a model on the Hugging Face Hub "
+                "(check the name; private models need `hf auth login`)"
+            ) from None
+        if found is not None:
+            raise ModelLoadError(
+                f"{name} is a gated model on the Hugging Face Hub: accept its terms and log in"
+            ) from None
+        raise ModelLoadError(
+            f"cannot download {name} from the Hugging Face Hub (offline or unreachable); "
+            "pass a local folder or set HF_HUB_OFFLINE=0"
+        ) from None

@@ -1,0 +1,221 @@
+"""Recording-level scores of a window-level detector, with patient-level bootstrap confidence intervals.
+
+External validation (e.g. on KAUH, whose labels are per recording) runs a model over sliding windows
+of each recording and turns the window probabilities into one decision per recording:
+
+1. **Aggregation** (:func:`aggregate_windows`): a recording's crackle (wheeze) probability is the
+   ``max`` of its windows' crackle (wheeze) probabilities, or the mean of its ``top_k`` largest
+   (``topk_mean``: less sensitive to one spurious window; all windows when there are fewer).
+2. **Decisions** (:func:`recording_decisions`): crackle (wheeze) present when that probability is
+   at least the model's threshold for it; *normal* when neither is present. The normal score (for
+   its AUC) is ``1 − max(crackle, wheeze)``.
+3. **Scores** (:func:`recording_level_scores`), all fractions in [0, 1], ``nan`` when undefined:
+
+   - per label (``crackle``, ``wheeze``, ``normal``): ``sensitivity`` = TP / positives,
+     ``specificity`` = TN / negatives, ``auc`` (Mann-Whitney, :func:`~respira.metrics.roc_auc`) of
+     the recording probability, and the ``positives`` / ``negatives`` counts;
+   - ``icbhi``: the ICBHI-style score of the recordings' four classes (normal, crackle, wheeze,
+     both from the crackle/wheeze flags, as for ICBHI cycles): ``specificity`` on normal
+     recordings, strict ``sensitivity`` on abnormal ones (the exact class), their mean
+     ``icbhi_score``, and the binary (any abnormal class) ``binary_sensitivity`` /
+     ``binary_icbhi_score`` (see :func:`~respira.metrics.icbhi_scores`). "Normal" here means no
+     crackle and no wheeze, which for KAUH is the sound code N except for recordings with bronchial
+     breathing only.
+
+4. **Confidence intervals** (:func:`patient_bootstrap`): recordings of one patient are not
+   independent (KAUH has three per patient, one per filter mode), so the bootstrap resamples
+   *patients* with replacement (each drawn patient brings all its recordings), recomputes every
+   score, and reports the percentile interval (95 % by default) over the replicates where the score
+   is defined. Seeded: the same seed gives the same intervals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..labels import flags_to_classes
+from .icbhi import icbhi_scores
+from .multilabel import roc_auc
+
+__all__ = [
+    "AGGREGATIONS",
+    "ICBHI_KEYS",
+    "RECORDING_LABELS",
+    "aggregate_windows",
+    "binary_scores",
+    "bootstrap_replicates",
+    "describe_aggregation",
+    "flatten_scores",
+    "patient_bootstrap",
+    "recording_decisions",
+    "recording_level_scores",
+]
+
+AGGREGATIONS: tuple[str, ...] = ("max", "topk_mean")
+RECORDING_LABELS: tuple[str, ...] = ("crackle", "wheeze", "normal")
+ICBHI_KEYS: tuple[str, ...] = (
+    "specificity",
+    "sensitivity",
+    "icbhi_score",
+    "binary_sensitivity",
+    "binary_icbhi_score",
+)
+
+
+def _check_rule(rule: str, top_k: int | None) -> None:
+    if rule not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {rule!r}")
+    if rule == "topk_mean" and (top_k is None or int(top_k) != top_k or top_k < 1):
+        raise ValueError(f"topk_mean needs top_k, a whole number >= 1, got {top_k!r}")
+
+
+def describe_aggregation(rule: str, top_k: int | None = None) -> str:
+    """A sentence saying how window probabilities became a recording's probability."""
+    _check_rule(rule, top_k)
+    if rule == "max":
+        return "recording probability = maximum of its window probabilities (per label)"
+    return (
+        f"recording probability = mean of its {top_k} largest window probabilities (per label; "
+        "all windows when there are fewer)"
+    )
+
+
+def aggregate_windows(probabilities: Any, rule: str = "max", top_k: int | None = None) -> np.ndarray:
+    """One recording's ``[windows, labels]`` probabilities → ``[labels]`` by ``rule`` (see the module)."""
+    _check_rule(rule, top_k)
+    array = np.asarray(probabilities, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"expected probabilities of shape [windows >= 1, labels], got {array.shape}")
+    if rule == "max":
+        return array.max(axis=0)
+    k = min(int(top_k), array.shape[0])  # type: ignore[arg-type]
+    return np.sort(array, axis=0)[-k:].mean(axis=0)
+
+
+def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
+    """``[N, 2]`` (crackle, wheeze) 0/1 decisions: probability >= that label's threshold."""
+    array = np.asarray(probabilities, dtype=np.float64)
+    limits = np.asarray(thresholds, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2 or limits.shape != (2,):
+        raise ValueError(
+            f"expected [N, 2] probabilities and 2 thresholds, got {array.shape} and {limits.shape}"
+        )
+    return (array >= limits).astype(np.int64)
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]:
+    """``sensitivity``, ``specificity`` and ``auc`` of 0/1 ``predicted`` (and real ``scores``) against 0/1
+    ``targets``, with the ``positives`` and ``negatives`` counts; ``nan`` where a class is absent."""
+    truth = np.asarray(targets, dtype=np.int64)
+    guess = np.asarray(predicted, dtype=np.int64)
+    positives = int(truth.sum())
+    negatives = int(truth.size - positives)
+    return {
+        "sensitivity": _ratio(int((guess[truth == 1] == 1).sum()), positives),
+        "specificity": _ratio(int((guess[truth == 0] == 0).sum()), negatives),
+        "auc": roc_auc(truth, scores),
+        "positives": positives,
+        "negatives": negatives,
+    }
+
+
+def recording_level_scores(
+    targets: Any, probabilities: Any, thresholds: Sequence[float]
+) -> dict[str, dict[str, float]]:
+    """Scores of recording-level ``probabilities`` ``[N, 2]`` (crackle, wheeze) against ``targets``
+    ``[N, 3]`` (crackle, wheeze, normal flags), deciding at ``thresholds`` (crackle, wheeze).
+
+    Returns ``{"crackle": {...}, "wheeze": {...}, "normal": {...}, "icbhi": {...}}`` (see the module).
+    """
+    truth = np.asarray(targets, dtype=np.int64)
+    probs = np.asarray(probabilities, dtype=np.float64)
+    if truth.ndim != 2 or truth.shape[1] != 3 or probs.shape != (truth.shape[0], 2) or truth.shape[0] == 0:
+        raise ValueError(
+            f"expected targets [N >= 1, 3] and probabilities [N, 2], got {truth.shape} and {probs.shape}"
+        )
+    decided = recording_decisions(probs, thresholds)
+    predicted_normal = (decided.sum(axis=1) == 0).astype(np.int64)
+    scores = {
+        "crackle": binary_scores(truth[:, 0], decided[:, 0], probs[:, 0]),
+        "wheeze": binary_scores(truth[:, 1], decided[:, 1], probs[:, 1]),
+        "normal": binary_scores(truth[:, 2], predicted_normal, 1.0 - probs.max(axis=1)),
+    }
+    classes = flags_to_classes(truth[:, :2])
+    four_class = icbhi_scores(classes, flags_to_classes(decided), warn=False)
+    scores["icbhi"] = {key: four_class[key] for key in ICBHI_KEYS}
+    scores["icbhi"]["normal_recordings"] = int((classes == 0).sum())
+    scores["icbhi"]["abnormal_recordings"] = int((classes != 0).sum())
+    return scores
+
+
+def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """``{"crackle": {"auc": x}}`` → ``{"crackle.auc": x}`` for the fractional scores (counts left out)."""
+    return {
+        f"{group}.{key}": float(value)
+        for group, values in scores.items()
+        for key, value in values.items()
+        if not key.endswith(("positives", "negatives", "recordings"))
+    }
+
+
+def bootstrap_replicates(
+    statistic: Callable[[np.ndarray], Mapping[str, float]],
+    patient_ids: Sequence[Any],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples.
+
+    Each sample draws as many patients as there are, with replacement, and passes the indices of all
+    their recordings (a patient drawn twice contributes its recordings twice). Returns one array of
+    ``resamples`` values per name.
+    """
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    patients = np.asarray(patient_ids)
+    unique, inverse = np.unique(patients, return_inverse=True)
+    members = [np.flatnonzero(inverse == group) for group in range(unique.size)]
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        drawn = rng.integers(0, unique.size, size=unique.size)
+        indices = np.concatenate([members[group] for group in drawn])
+        for name, value in statistic(indices).items():
+            values.setdefault(name, []).append(float(value))
+    return {name: np.asarray(series) for name, series in values.items()}
+
+
+def patient_bootstrap(
+    statistic: Callable[[np.ndarray], Mapping[str, float]],
+    patient_ids: Sequence[Any],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, list[float]]:
+    """Percentile confidence interval ``[low, high]`` of each value of ``statistic``, resampling patients
+    (:func:`bootstrap_replicates`); computed over the replicates where the value is defined (not NaN),
+    ``[nan, nan]`` when it never is."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    replicates = bootstrap_replicates(statistic, patient_ids, resamples=resamples, seed=seed)
+    tail = 100 * (1 - confidence) / 2
+    intervals = {}
+    for name, values in replicates.items():
+        defined = values[~np.isnan(values)]
+        if defined.size == 0:
+            intervals[name] = [float("nan"), float("nan")]
+        else:
+            low, high = np.percentile(defined, [tail, 100 - tail])
+            intervals[name] = [float(low), float(high)]
+    return intervals

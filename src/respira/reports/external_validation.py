@@ -1,0 +1,262 @@
+"""External validation: a respira model run over whole recordings of another corpus, scored per recording.
+
+A model trained on ICBHI cycles is applied to each recording of a dataset with recording-level
+labels (the KAUH builder's ``crackle``, ``wheeze``, ``normal`` flags): sliding windows
+(:func:`respira.inference.predict_windows`, ``window`` / ``hop`` seconds) give crackle and wheeze
+probabilities per window; an aggregation rule turns them into one probability per recording and
+label, and the model's own thresholds (``config.decision_thresholds``, else 0.5; never tuned on the
+validation corpus) into decisions (see :mod:`respira.metrics.recording_level` for every definition).
+Scores are reported overall and per value of ``group_column`` (KAUH: the stethoscope filter mode),
+each with a patient-level bootstrap confidence interval.
+
+Files written to ``output_dir`` (atomically):
+
+- ``metrics.json``: the rule (window, hop, aggregation and its description), the thresholds and
+  where they came from, the bootstrap settings, and for ``overall`` and each group the number of
+  recordings and patients, per-label ``sensitivity`` / ``specificity`` / ``auc`` (+ counts) and the
+  ICBHI-style scores, each with ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``);
+- ``recording_predictions.csv``: one row per recording: its labels, aggregated probabilities,
+  decisions and number of windows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..audio import decode_audio
+from ..labels import SINGLE_LABEL
+from ..metrics.recording_level import (
+    RECORDING_LABELS,
+    aggregate_windows,
+    describe_aggregation,
+    flatten_scores,
+    patient_bootstrap,
+    recording_decisions,
+    recording_level_scores,
+)
+from ..utils.files import write_text_atomic
+from ..utils.tables import format_number, format_table
+from .evaluation import write_json
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["evaluate_recordings", "recording_level_table"]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
+
+
+def _window_probabilities(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    window: float,
+    hop: float,
+    batch_size: int,
+) -> list[np.ndarray]:
+    """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order."""
+    from ..inference import predict_windows
+
+    rate = int(model.config.sampling_rate)
+    result = []
+    for example in dataset:
+        waveform = decode_audio(example["audio"], rate)
+        rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
+        result.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
+    return result
+
+
+def _group_scores(
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    patients: np.ndarray,
+    thresholds: Sequence[float],
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, Any]:
+    scores: dict[str, Any] = recording_level_scores(targets, probabilities, thresholds)
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], thresholds))
+
+    intervals = patient_bootstrap(statistic, patients, resamples=resamples, seed=seed, confidence=confidence)
+    for group, values in scores.items():
+        values["ci"] = {key: intervals[f"{group}.{key}"] for key in values if f"{group}.{key}" in intervals}
+    return {"num_recordings": len(targets), "num_patients": int(np.unique(patients).size), **scores}
+
+
+def evaluate_recordings(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    output_dir: str | Path,
+    window: float = 4.0,
+    hop: float = 2.0,
+    aggregation: str = "max",
+    top_k: int | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    batch_size: int = 32,
+    group_column: str | None = "filter_mode",
+) -> dict[str, Any]:
+    """Score ``model`` per recording of ``dataset`` and write ``metrics.json`` and
+    ``recording_predictions.csv`` to ``output_dir`` (see the module docstring); return the metrics.
+
+    ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
+    (the KAUH builder's); ``group_column`` (if present) splits the scores into groups.
+    """
+    from ..inference import decision_thresholds
+
+    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"the dataset lacks column(s) {', '.join(missing)} (columns: {', '.join(dataset.column_names)}); "
+            "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
+        )
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    description = describe_aggregation(aggregation, top_k)
+    thresholds = decision_thresholds(model.config)
+    configured = getattr(model.config, "decision_thresholds", None) is not None
+
+    windows = _window_probabilities(model, dataset, window=window, hop=hop, batch_size=batch_size)
+    probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
+    targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])
+    patients = np.asarray(dataset["patient_id"])
+    settings = {"resamples": resamples, "seed": seed, "confidence": confidence}
+    groups = {"overall": _group_scores(targets, probabilities, patients, thresholds, **settings)}
+    values = dataset[group_column] if group_column in dataset.column_names else None
+    if values is not None:
+        column = np.asarray(values, dtype=object)
+        for value in dict.fromkeys(values):  # first-appearance order (KAUH: bell, diaphragm, extended)
+            chosen = column == value
+            groups[str(value)] = _group_scores(
+                targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings
+            )
+    metrics: dict[str, Any] = {
+        "num_recordings": len(dataset),
+        "num_patients": int(np.unique(patients).size),
+        "problem_type": model.config.problem_type or SINGLE_LABEL,
+        "windows": {"window_seconds": window, "hop_seconds": hop, "total": int(sum(map(len, windows)))},
+        "aggregation": {"rule": aggregation, "top_k": top_k, "description": description},
+        "thresholds": {
+            "crackle": thresholds[0],
+            "wheeze": thresholds[1],
+            "source": "config.decision_thresholds" if configured else "default",
+        },
+        "bootstrap": {"unit": "patient", "method": "percentile", **settings},
+        "group_column": group_column if values is not None else None,
+        "groups": groups,
+    }
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "metrics.json", metrics)
+    _write_predictions(
+        output / "recording_predictions.csv", dataset, targets, probabilities, windows, thresholds
+    )
+    return metrics
+
+
+def _write_predictions(
+    path: Path,
+    dataset: datasets.Dataset,
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    windows: list[np.ndarray],
+    thresholds: Sequence[float],
+) -> None:
+    decided = recording_decisions(probabilities, thresholds)
+    names = dataset["recording"] if "recording" in dataset.column_names else range(len(dataset))
+    groups = dataset["filter_mode"] if "filter_mode" in dataset.column_names else [""] * len(dataset)
+    patients = dataset["patient_id"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "recording",
+            "patient_id",
+            "filter_mode",
+            "crackle",
+            "wheeze",
+            "normal",
+            "p_crackle",
+            "p_wheeze",
+            "predicted_crackle",
+            "predicted_wheeze",
+            "predicted_normal",
+            "windows",
+        ]
+    )
+    for row, name in enumerate(names):
+        writer.writerow(
+            [
+                name,
+                patients[row],
+                groups[row],
+                *targets[row].tolist(),
+                f"{probabilities[row, 0]:.6f}",
+                f"{probabilities[row, 1]:.6f}",
+                *decided[row].tolist(),
+                int(decided[row].sum() == 0),
+                len(windows[row]),
+            ]
+        )
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _cell(values: dict[str, Any], key: str) -> str:
+    interval = values.get("ci", {}).get(key, [None, None])
+    low, high = (format_number(bound, 2) for bound in interval)
+    return f"{format_number(values.get(key), 3)} [{low}, {high}]"
+
+
+def recording_level_table(metrics: dict[str, Any]) -> str:
+    """The scores of :func:`evaluate_recordings` as a console table, with their confidence intervals."""
+    percent = round(100 * metrics["bootstrap"]["confidence"])
+    header = [
+        "group",
+        "n",
+        "label",
+        f"Se [{percent}% CI]",
+        f"Sp [{percent}% CI]",
+        f"AUC / score [{percent}% CI]",
+    ]
+    rows = []
+    for group, scores in metrics["groups"].items():
+        count = f"{scores['num_recordings']} ({scores['num_patients']} patients)"
+        for label in RECORDING_LABELS:
+            values = scores[label]
+            rows.append(
+                [
+                    group,
+                    count,
+                    label,
+                    _cell(values, "sensitivity"),
+                    _cell(values, "specificity"),
+                    _cell(values, "auc"),
+                ]
+            )
+            count = ""
+        icbhi = scores["icbhi"]
+        rows.append(
+            [
+                "",
+                "",
+                "ICBHI-style",
+                _cell(icbhi, "sensitivity"),
+                _cell(icbhi, "specificity"),
+                _cell(icbhi, "icbhi_score"),
+            ]
+        )
+    return format_table(rows, header, align="<<<<<<", indent="  ")

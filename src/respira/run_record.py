@@ -1,0 +1,283 @@
+"""What a training run was: the typed record ``respira train`` writes as ``respira_run.json``.
+
+A :class:`RunRecord` holds the model that was trained (:class:`ModelRecord`), the data and how it was
+split (:class:`DataRecord`), the schedule and hyper-parameters (:class:`TrainingRecord`), the seeds and
+the one whose model was kept, the decision thresholds of multi-label models and the results
+(:class:`MetricsRecord`: test metrics as mean ± std over seeds, and per seed its test and validation
+metrics). Training writes it once with :meth:`RunRecord.save`; model cards, ``respira export`` and
+``respira evaluate`` read it back with :meth:`RunRecord.load`, which checks every field against these
+dataclasses and raises :class:`RunRecordError` (one line naming the file) for anything else.
+
+Metric names carry no split prefix (``icbhi_score``, not ``test_icbhi_score``); undefined metrics
+(NaN) are ``None``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .labels import SINGLE_LABEL
+from .utils.files import write_json_atomic
+
+__all__ = [
+    "RUN_RECORD_FILE",
+    "SCHEMA_VERSION",
+    "DataRecord",
+    "MetricsRecord",
+    "ModelRecord",
+    "RunRecord",
+    "RunRecordError",
+    "SeedResult",
+    "SplitSize",
+    "TrainingRecord",
+]
+
+RUN_RECORD_FILE = "respira_run.json"
+"""Name of the record in a run folder."""
+SCHEMA_VERSION = 1
+"""Version of the record's layout, stored as ``schema_version``; :meth:`RunRecord.load` accepts only it."""
+
+
+class RunRecordError(ValueError):
+    """A ``respira_run.json`` is not a valid run record; the one-line message names the file."""
+
+
+@dataclass
+class ModelRecord:
+    """The classifier that was trained."""
+
+    encoder: str
+    """Encoder family, as the recipe names it (``cnn``, ``ast``, ``beats``, ``efficientat``)."""
+    checkpoint: str | None = None
+    """Hub id or folder the encoder weights were initialised from; ``None``: trained from scratch."""
+    problem_type: str = SINGLE_LABEL
+    lora_r: int = 0
+    """Rank of the LoRA adapters (merged into the saved weights); 0: no LoRA."""
+    num_parameters: int | None = None
+    """Parameters of the saved model (``sum(p.numel() for p in model.parameters())``)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The recipe's other architecture options (``target_seconds``, ``pooling``, ``head``...)."""
+
+
+@dataclass
+class SplitSize:
+    """Size of one split of the dataset."""
+
+    cycles: int
+    patients: int | None = None
+
+
+@dataclass
+class DataRecord:
+    """The corpus and how it was resampled, filtered and split (the options ``load_icbhi`` got)."""
+
+    data_dir: str | None
+    sampling_rate: int
+    synthetic: bool = False
+    """Whether ``data_dir`` was a generated corpus (``make_synthetic_icbhi``), not ICBHI 2017."""
+    split_strategy: str = "official"
+    validation_size: float = 0.0
+    """Share of the official train split held out for validation (0 with the patient split)."""
+    split_seed: int = 0
+    patient_split_fractions: tuple[float, ...] | None = None
+    """Train/validation/test shares of the patients (patient split only; ``None``: the builder's)."""
+    stratify_by: str | None = None
+    """Index column the patient split was stratified by (``None``: the builder's default)."""
+    lowpass_cutoff: float | None = None
+    train_fraction: float = 1.0
+    """Share of the training patients whose cycles were used."""
+    split_sizes: dict[str, SplitSize] = field(default_factory=dict)
+
+
+@dataclass
+class TrainingRecord:
+    """How the model was trained."""
+
+    schedule: str = "standard"
+    two_stage_rounds: int = 1
+    head_epochs: float = 10.0
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    """Training arguments worth recording (learning rate, epochs, auxiliary loss, sampler...)."""
+
+
+@dataclass
+class SeedResult:
+    """The metrics of the model trained with one seed."""
+
+    seed: int
+    test: dict[str, float | None] = field(default_factory=dict)
+    validation: dict[str, float | None] = field(default_factory=dict)
+    """The final evaluation on the validation split (what seeds are selected on)."""
+
+
+@dataclass
+class MetricsRecord:
+    """Test results over seeds, and every seed's own metrics."""
+
+    test: dict[str, float | None] = field(default_factory=dict)
+    """Mean over seeds of each test metric (with one seed, its value)."""
+    test_std: dict[str, float | None] = field(default_factory=dict)
+    """Standard deviation over seeds of each test metric (several seeds only)."""
+    per_seed: list[SeedResult] = field(default_factory=list)
+
+
+@dataclass
+class RunRecord:
+    """What a training run was; see the module docstring."""
+
+    model: ModelRecord
+    data: DataRecord
+    training: TrainingRecord = field(default_factory=TrainingRecord)
+    seeds: list[int] = field(default_factory=list)
+    selected_seed: int | None = None
+    """The seed whose model the run folder holds (best validation score)."""
+    thresholds: list[float] | None = None
+    """Multi-label models: the (crackle, wheeze) decision thresholds of the kept model."""
+    thresholds_tuned: bool = False
+    metrics: MetricsRecord = field(default_factory=MetricsRecord)
+    recipe: str | None = None
+    """Name of the recipe the run was trained with, when known."""
+
+    def selected_result(self) -> SeedResult | None:
+        """The metrics of the kept model's seed, if recorded."""
+        for result in self.metrics.per_seed:
+            if result.seed == self.selected_seed:
+                return result
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data, with ``schema_version``."""
+        return {"schema_version": SCHEMA_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunRecord:
+        """Check ``data`` (parsed JSON) against the schema; raises ``ValueError`` naming the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {_json_type(data)}")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        return _convert({k: v for k, v in data.items() if k != "schema_version"}, cls, "")
+
+    def save(self, folder: str | Path) -> Path:
+        """Write ``folder/respira_run.json`` atomically (NaN as ``null``); return its path."""
+        return write_json_atomic(Path(folder) / RUN_RECORD_FILE, self.to_dict(), default=str)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RunRecord:
+        """Read ``folder/respira_run.json``; :class:`RunRecordError` (naming the file) when it is invalid."""
+        path = Path(folder) / RUN_RECORD_FILE
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{path} not found: not a respira run folder") from None
+        except UnicodeDecodeError as error:
+            raise RunRecordError(f"{path}: not UTF-8 text ({error.reason})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise RunRecordError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            message = " ".join(str(error).split())
+            raise RunRecordError(f"{path}: not a valid respira run record ({message})") from None
+
+    @classmethod
+    def load_if_present(cls, folder: str | Path) -> RunRecord | None:
+        """:meth:`load`, or ``None`` when ``folder`` has no ``respira_run.json``."""
+        return cls.load(folder) if (Path(folder) / RUN_RECORD_FILE).is_file() else None
+
+
+# ------------------------------------------------------------------------------------ schema checks
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+_SCALARS: dict[type, Any] = {
+    bool: lambda v: isinstance(v, bool),
+    int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    str: lambda v: isinstance(v, str),
+}
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` (parsed JSON) as ``annotation``; ``ValueError`` naming ``where`` when it does not fit."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        return _convert_union(value, annotation, where)
+    if dataclasses.is_dataclass(annotation):
+        return _convert_dataclass(value, annotation, where)
+    if origin in (list, tuple, dict):
+        return _convert_container(value, annotation, where)
+    if annotation not in _SCALARS:  # pragma: no cover - a field type this checker does not know
+        raise TypeError(f"unsupported field type {annotation!r} at {where}")
+    if not _SCALARS[annotation](value):
+        raise _mismatch(value, annotation, where)
+    return value
+
+
+def _convert_union(value: Any, annotation: Any, where: str) -> Any:
+    options = [option for option in typing.get_args(annotation) if option is not type(None)]
+    if value is None and len(options) < len(typing.get_args(annotation)):
+        return None
+    errors = []
+    for option in options:
+        try:
+            return _convert(value, option, where)
+        except ValueError as error:
+            errors.append(error)
+    raise errors[0] if len(errors) == 1 else _mismatch(value, annotation, where)
+
+
+def _convert_container(value: Any, annotation: Any, where: str) -> Any:
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    if not isinstance(value, dict if origin is dict else list):
+        raise _mismatch(value, annotation, where)
+    if origin is dict:
+        return {str(k): _convert(v, arguments[1], _join(where, str(k))) for k, v in value.items()}
+    items = [_convert(v, arguments[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    return tuple(items) if origin is tuple else items
+
+
+def _convert_dataclass(value: Any, cls: type, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise _mismatch(value, cls, where)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [key for key in value if key not in fields]
+    if unknown:
+        raise ValueError(f"unknown key {_join(where, unknown[0])!r}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ValueError(f"missing key {_join(where, missing[0])!r}")
+    kwargs = {key: _convert(item, hints[key], _join(where, key)) for key, item in value.items()}
+    return cls(**kwargs)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _mismatch(value: Any, annotation: Any, where: str) -> ValueError:
+    return ValueError(f"{where or 'the record'} should be {_type_name(annotation)}, got {_json_type(value)}")

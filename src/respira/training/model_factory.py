@@ -1,0 +1,72 @@
+"""The classifier a recipe describes: encoder (pretrained or fresh), head, class weights and LoRA."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..labels import MULTI_LABEL, NUM_CLASSES, classes_to_flags
+from ..models.encoders import encoder_names, get_encoder_spec
+from .recipe import ModelArguments, json_option
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def class_weights(spec: str | None, labels: list[int], problem_type: str) -> list[float] | None:
+    """``"balanced"`` (inverse training frequency) or comma-separated weights; ``None`` for none."""
+    if not spec:
+        return None
+    if spec != "balanced":
+        return [float(value) for value in spec.split(",")]
+    labels_array = np.asarray(labels)
+    if problem_type == MULTI_LABEL:  # BCE positive weights: negatives / positives per flag
+        flags = classes_to_flags(labels_array)
+        positives = flags.sum(axis=0).clip(min=1)
+        return [float(w) for w in (len(flags) - positives) / positives]
+    counts = np.bincount(labels_array, minlength=NUM_CLASSES).clip(min=1)
+    return [float(w) for w in len(labels_array) / (NUM_CLASSES * counts)]
+
+
+def encoder_checkpoint(model: ModelArguments) -> str | None:
+    """Where the encoder's weights come from: the recipe's ``encoder_name_or_path`` or the family default."""
+    source = model.encoder_name_or_path
+    if source is None and not json_option(model.encoder_config, "encoder_config"):
+        source = get_encoder_spec(model.encoder).default_checkpoint
+    return source
+
+
+def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
+    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
+    from ..models import RespiraConfig, RespiraForAudioClassification
+
+    if model.encoder not in encoder_names():
+        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
+    options = {
+        "problem_type": model.problem_type,
+        "target_seconds": model.target_seconds,
+        "pad_mode": model.pad_mode,
+        "crop_mode": model.crop_mode,
+        "ast_length_policy": model.ast_length_policy,
+        "spec_augment": json_option(model.spec_augment, "spec_augment") or None,
+        "pooling": model.pooling,
+        "head": model.head,
+        "head_dropout": model.head_dropout,
+        "projector_dim": model.projector_dim,
+        "class_weights": class_weights(model.class_weights, train_labels, model.problem_type),
+        "freeze_encoder": model.freeze_encoder,
+    }
+    source = encoder_checkpoint(model)
+    if source is not None:
+        classifier = RespiraForAudioClassification.from_encoder_pretrained(source, **options)
+    else:
+        model_type = get_encoder_spec(model.encoder).model_type
+        encoder_options = json_option(model.encoder_config, "encoder_config")
+        config = RespiraConfig(encoder_config={"model_type": model_type, **encoder_options}, **options)
+        classifier = RespiraForAudioClassification(config)
+    if model.lora_r:
+        from ..models.lora import add_lora
+
+        return add_lora(classifier, r=model.lora_r, alpha=2 * model.lora_r)
+    return classifier

@@ -1,0 +1,145 @@
+"""Writing a run folder: the kept model, its trainer state, the metrics, the run record, reports and card.
+
+Everything but the run record goes through the kept seed's ``RespiraTrainer``: ``save_model`` (weights,
+config and the feature extractor it holds as ``processing_class``), ``save_state``
+(``trainer_state.json``) and ``save_metrics`` (``metrics.json``); the card is the one its
+``ModelCardCallback`` filled during training, completed with the run record.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
+from .arguments import RespiraTrainingArguments
+from .model_factory import encoder_checkpoint
+from .recipe import ModelArguments, RunArguments, json_option
+from .seeds import SeedOutcome, seed_statistics
+
+if TYPE_CHECKING:
+    import datasets
+
+    from .trainer import RespiraTrainer
+
+TRAINING_KEYS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "weight_decay",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "optim",
+    "metric_for_best_model",
+    "early_stopping_patience",
+    "seed",
+)
+"""The ``TrainingArguments`` a run records, besides every respira-specific one."""
+_MODEL_RECORD_KEYS = ("encoder", "encoder_name_or_path", "problem_type", "lora_r")
+_NOT_METRICS = ("epoch", "runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
+"""Trainer bookkeeping in evaluation outputs, not a property of the model: left out of the record."""
+
+
+def training_hyperparameters(args: RespiraTrainingArguments) -> dict[str, Any]:
+    """The hyper-parameters worth recording: common Trainer ones and every respira-specific one."""
+    from transformers import TrainingArguments
+
+    respira_keys = set(RespiraTrainingArguments.__dataclass_fields__) - set(
+        TrainingArguments.__dataclass_fields__
+    )
+    values = args.to_dict()
+    return {key: values[key] for key in sorted({*TRAINING_KEYS, *respira_keys}) if key in values}
+
+
+def _metrics(values: dict[str, Any], prefix: str) -> dict[str, float | None]:
+    """``prefix``-ed numeric metrics without their prefix (no bookkeeping values); NaN as ``None``."""
+    kept: dict[str, float | None] = {}
+    for key, value in values.items():
+        if not key.startswith(prefix) or key.endswith(_NOT_METRICS) or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            kept[key.removeprefix(prefix)] = None if isinstance(value, float) and math.isnan(value) else value
+        elif value is None:
+            kept[key.removeprefix(prefix)] = None
+    return kept
+
+
+def build_run_record(
+    model_args: ModelArguments,
+    data: DataRecord,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    outcomes: dict[int, SeedOutcome],
+    selected_seed: int,
+    model: Any,
+) -> RunRecord:
+    """The record of a finished run; ``model`` is the kept (saved) model."""
+    options = {
+        f.name: getattr(model_args, f.name) for f in fields(model_args) if f.name not in _MODEL_RECORD_KEYS
+    }
+    for key in ("encoder_config", "spec_augment"):
+        options[key] = json_option(options[key], key) or None
+    means, stds = seed_statistics({seed: outcome.test for seed, outcome in outcomes.items()})
+    thresholds = getattr(model.config, "decision_thresholds", None)
+    return RunRecord(
+        model=ModelRecord(
+            encoder=model_args.encoder,
+            checkpoint=encoder_checkpoint(model_args),
+            problem_type=model_args.problem_type,
+            lora_r=model_args.lora_r,
+            num_parameters=sum(parameter.numel() for parameter in model.parameters()),
+            options=options,
+        ),
+        data=data,
+        training=TrainingRecord(
+            schedule=run_args.schedule,
+            two_stage_rounds=run_args.two_stage_rounds,
+            head_epochs=run_args.head_epochs,
+            hyperparameters=training_hyperparameters(args),
+        ),
+        seeds=list(outcomes),
+        selected_seed=selected_seed,
+        thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
+        thresholds_tuned=thresholds is not None,
+        metrics=MetricsRecord(
+            test=_metrics(means, "test_"),
+            test_std=_metrics(stds, "test_"),
+            per_seed=[
+                SeedResult(seed, _metrics(outcome.test, "test_"), _metrics(outcome.validation, "eval_"))
+                for seed, outcome in outcomes.items()
+            ],
+        ),
+    )
+
+
+def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str, Any]) -> None:
+    """Save the kept seed's model (LoRA adapters merged), feature extractor, trainer state and metrics."""
+    if hasattr(trainer.model, "merge_and_unload"):  # LoRA: save a plain model
+        trainer.model = trainer.model.merge_and_unload()
+    trainer.args.output_dir = str(output_dir)  # the kept seed's trainer now writes the run folder
+    trainer.save_model()
+    trainer.save_state()
+    trainer.save_metrics("test", summary)
+
+
+def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
+    """Training curves and the test split's evaluation report (confusion matrix, embeddings...)."""
+    from ..reports.evaluation import evaluate_model
+    from ..reports.plots import plot_training_curves
+
+    plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
+    if "test" in splits:
+        evaluate_model(trainer.model, splits["test"], output_dir=output_dir / "evaluation_test")
+
+
+def write_model_card(trainer: RespiraTrainer, record: RunRecord, output_dir: Path) -> None:
+    """``README.md``: the card the trainer's ``ModelCardCallback`` filled, completed with the run record."""
+    from ..hub.card_render import render_model_card
+
+    card = trainer.card_data
+    card.set_run_record(record)
+    render_model_card(card).save(output_dir / "README.md")

@@ -1,0 +1,101 @@
+"""Training schedules of a seed: ``standard`` (one ``Trainer.train``) or ``contrastive_two_stage``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .arguments import RespiraTrainingArguments
+from .recipe import RunArguments
+
+if TYPE_CHECKING:
+    import datasets
+    from torch import nn
+
+    from .trainer import RespiraTrainer
+
+SCHEDULES: tuple[str, ...] = ("standard", "contrastive_two_stage")
+
+
+def make_trainer(
+    model: nn.Module, args: RespiraTrainingArguments, splits: datasets.DatasetDict, **kwargs: Any
+) -> RespiraTrainer:
+    """A trainer on the training split, evaluating on validation when ``args.eval_strategy`` asks."""
+    from .trainer import RespiraTrainer
+
+    evaluation = splits.get("validation") if args.eval_strategy != "no" else None
+    return RespiraTrainer(model, args, splits["train"], eval_dataset=evaluation, **kwargs)
+
+
+def train_with_schedule(
+    model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
+) -> RespiraTrainer:
+    """Train ``model`` with ``run.schedule``; return the trainer that holds the final model."""
+    if run.schedule == "contrastive_two_stage":
+        return _contrastive_two_stage(model, args, run, splits)
+    if run.schedule != "standard":
+        raise ValueError(f"schedule={run.schedule!r} is not one of {', '.join(SCHEDULES)}")
+    trainer = make_trainer(model, args, splits)
+    trainer.train()
+    return trainer
+
+
+def _contrastive_two_stage(
+    model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
+) -> RespiraTrainer:
+    """Song et al. (2021): encoder trained with the contrastive loss alone, then frozen while a linear
+    classifier trains on it; repeated ``two_stage_rounds`` times."""
+    trainer = None
+    for _ in range(run.two_stage_rounds):
+        model.unfreeze_encoder()
+        embedding_args = replace(
+            args,
+            task_loss_weight=0.0,
+            aux_loss=args.aux_loss or "contrastive_tuple",
+            batch_sampler="contrastive_tuple" if args.batch_sampler == "random" else args.batch_sampler,
+            eval_strategy="no",
+            save_strategy="no",
+            load_best_model_at_end=False,
+            early_stopping_patience=None,
+        )
+        make_trainer(model, embedding_args, splits).train()
+        model.freeze_encoder()
+        head_args = replace(args, aux_loss=None, batch_sampler="random", num_train_epochs=run.head_epochs)
+        trainer = make_trainer(model, head_args, splits)
+        trainer.train()
+    return trainer
+
+
+def tune_thresholds_on_validation(trainer: RespiraTrainer, validation: datasets.Dataset) -> None:
+    """Per-label decision thresholds maximising F1 on the validation split (never the test split).
+
+    They are stored in the model config (``decision_thresholds``, used by ``respira predict``) and
+    used for every later evaluation of this trainer. A split that cannot tune them (e.g. no positive
+    cycle of a label) keeps 0.5, with a warning.
+    """
+    import numpy as np
+    import torch
+
+    from ..labels import classes_to_flags
+    from ..metrics import make_compute_metrics
+    from ..metrics.multilabel import tune_thresholds
+
+    prediction = trainer.predict(validation)
+    logits = (
+        prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    )
+    probabilities = torch.sigmoid(torch.as_tensor(logits)).numpy()
+    labels = np.asarray(prediction.label_ids)
+    targets = classes_to_flags(labels) if labels.ndim == 1 else labels
+    try:
+        thresholds = [float(t) for t in tune_thresholds(targets, probabilities, metric="f1")]
+    except ValueError as error:  # e.g. no positive cycle of a label in a small validation split
+        import warnings
+
+        warnings.warn(f"decision thresholds kept at 0.5: {error}", stacklevel=2)
+        return
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    model.config.decision_thresholds = thresholds
+    trainer.compute_metrics = make_compute_metrics(
+        problem_type=model.config.problem_type, thresholds=thresholds
+    )

@@ -1,0 +1,106 @@
+"""respira.metrics.recording_level against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from respira.metrics.recording_level import (
+    aggregate_windows,
+    binary_scores,
+    bootstrap_replicates,
+    describe_aggregation,
+    flatten_scores,
+    patient_bootstrap,
+    recording_decisions,
+    recording_level_scores,
+)
+
+# (crackle, wheeze, normal) targets and (crackle, wheeze) recording probabilities; thresholds 0.5 / 0.4
+TARGETS = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [0, 0, 1]])
+PROBABILITIES = np.array([[0.9, 0.1], [0.6, 0.3], [0.2, 0.45], [0.3, 0.2], [0.55, 0.1], [0.1, 0.4]])
+THRESHOLDS = (0.5, 0.4)
+
+
+def test_aggregation_rules() -> None:
+    windows = [[0.1, 0.9], [0.5, 0.2], [0.3, 0.4]]
+    np.testing.assert_allclose(aggregate_windows(windows, "max"), [0.5, 0.9])
+    np.testing.assert_allclose(aggregate_windows(windows, "topk_mean", top_k=2), [0.4, 0.65])
+    np.testing.assert_allclose(aggregate_windows(windows, "topk_mean", top_k=5), [0.3, 0.5])
+    np.testing.assert_allclose(aggregate_windows([0.2, 0.7], "max"), [0.7])
+    assert "maximum" in describe_aggregation("max")
+    assert "2 largest" in describe_aggregation("topk_mean", 2)
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        aggregate_windows(windows, "median")
+    with pytest.raises(ValueError, match="top_k"):
+        aggregate_windows(windows, "topk_mean")
+    with pytest.raises(ValueError, match="windows >= 1"):
+        aggregate_windows(np.zeros((0, 2)), "max")
+
+
+def test_decisions_use_at_least_the_threshold() -> None:
+    np.testing.assert_array_equal(
+        recording_decisions(PROBABILITIES, THRESHOLDS), [[1, 0], [1, 0], [0, 1], [0, 0], [1, 0], [0, 1]]
+    )
+
+
+def test_scores_computed_by_hand() -> None:
+    scores = recording_level_scores(TARGETS, PROBABILITIES, THRESHOLDS)
+    assert scores["crackle"] == pytest.approx(
+        {"sensitivity": 1.0, "specificity": 0.75, "auc": 1.0, "positives": 2, "negatives": 4}
+    )
+    assert scores["wheeze"] == pytest.approx(
+        {"sensitivity": 0.5, "specificity": 0.75, "auc": 7 / 8, "positives": 2, "negatives": 4}
+    )
+    assert scores["normal"] == pytest.approx(
+        {"sensitivity": 1 / 3, "specificity": 1.0, "auc": 8 / 9, "positives": 3, "negatives": 3}
+    )
+    assert scores["icbhi"] == pytest.approx(
+        {
+            "specificity": 1 / 3,
+            "sensitivity": 2 / 3,  # the both-recording predicted crackle only is a miss
+            "icbhi_score": 0.5,
+            "binary_sensitivity": 1.0,
+            "binary_icbhi_score": 2 / 3,
+            "normal_recordings": 3,
+            "abnormal_recordings": 3,
+        }
+    )
+    flat = flatten_scores(scores)
+    assert flat["wheeze.auc"] == pytest.approx(7 / 8) and "crackle.positives" not in flat
+
+
+def test_undefined_scores_are_nan() -> None:
+    result = binary_scores([1, 1], [1, 0], [0.9, 0.2])
+    assert result["sensitivity"] == 0.5
+    assert math.isnan(result["specificity"]) and math.isnan(result["auc"])
+
+
+def test_bootstrap_resamples_patients_with_their_recordings() -> None:
+    # patient "a": three crackle recordings detected; patient "b": one crackle recording missed
+    detected = np.array([1, 1, 1, 0])
+    patients = ["a", "a", "a", "b"]
+
+    def sensitivity(indices: np.ndarray) -> dict[str, float]:
+        return {"sensitivity": float(detected[indices].mean())}
+
+    values = bootstrap_replicates(sensitivity, patients, resamples=2000, seed=0)["sensitivity"]
+    outcomes, counts = np.unique(values, return_counts=True)
+    np.testing.assert_allclose(outcomes, [0.0, 0.75, 1.0])  # bb, ab, aa: never a recording alone
+    np.testing.assert_allclose(counts / counts.sum(), [0.25, 0.5, 0.25], atol=0.04)
+    first = patient_bootstrap(sensitivity, patients, resamples=200, seed=3)
+    assert first == patient_bootstrap(sensitivity, patients, resamples=200, seed=3)
+    assert first["sensitivity"][0] == 0.0 and first["sensitivity"][1] == 1.0
+
+
+def test_bootstrap_interval_of_a_perfect_detector_is_degenerate_and_nan_safe() -> None:
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return {"always": 1.0, "never": float("nan")}
+
+    intervals = patient_bootstrap(statistic, [1, 1, 2, 3], resamples=50, seed=0)
+    assert intervals["always"] == [1.0, 1.0]
+    assert all(math.isnan(value) for value in intervals["never"])
+    with pytest.raises(ValueError, match="confidence"):
+        patient_bootstrap(statistic, [1], confidence=1.5)

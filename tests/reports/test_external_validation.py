@@ -1,0 +1,119 @@
+"""``respira evaluate MODEL --dataset kauh``: recording-level external validation, end to end on a few real
+KAUH recordings with a tiny random CNN (the scores mean nothing; the plumbing is what is checked)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.audio import read_audio
+from respira.cli import main
+from respira.hub.loading import load_model
+from respira.inference import predict_windows
+
+PATIENTS = ("10", "22", "30")  # short recordings: wheeze, crackle, normal
+TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+
+pytestmark = pytest.mark.real_data
+
+
+def _save_tiny_model(folder: Path, **config_kwargs) -> Path:
+    torch.manual_seed(0)
+    config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, **config_kwargs)
+    RespiraForAudioClassification(config).save_pretrained(folder)
+    RespiraFeatureExtractor().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def kauh_subset(shared_kauh: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three patients of ../shared/kauh in all three filter modes (links to the real files)."""
+    folder = tmp_path_factory.mktemp("kauh_subset")
+    for path in sorted(shared_kauh.glob("*.wav")):
+        if path.name.split("_")[0][2:] in PATIENTS:
+            (folder / path.name).symlink_to(path)
+    assert len(list(folder.iterdir())) == 3 * len(PATIENTS)
+    return folder
+
+
+def _evaluate(model_dir: Path, data_dir: Path, output: Path, *extra: str) -> dict:
+    cache = output.parent / "cache"
+    arguments = ["evaluate", str(model_dir), "--dataset", "kauh", "--data_dir", str(data_dir)]
+    arguments += ["--cache_dir", str(cache), "--output_dir", str(output), "--bootstrap", "40", *extra]
+    assert main(arguments) == 0
+    return json.loads((output / "metrics.json").read_text())
+
+
+def test_single_label_model_per_recording(kauh_subset: Path, tmp_path: Path, capsys) -> None:
+    model_dir = _save_tiny_model(tmp_path / "model")
+    metrics = _evaluate(model_dir, kauh_subset, tmp_path / "report")
+    out = capsys.readouterr().out
+    assert "ICBHI-style" in out and "diaphragm" in out and "wrote metrics.json" in out
+
+    assert metrics["num_recordings"] == 9 and metrics["num_patients"] == 3
+    assert metrics["aggregation"]["rule"] == "max" and "maximum" in metrics["aggregation"]["description"]
+    assert metrics["thresholds"] == {"crackle": 0.5, "wheeze": 0.5, "source": "default"}
+    assert metrics["bootstrap"]["unit"] == "patient" and metrics["bootstrap"]["resamples"] == 40
+    assert set(metrics["groups"]) == {"overall", "bell", "diaphragm", "extended"}
+    for name, group in metrics["groups"].items():
+        assert group["num_recordings"] == (9 if name == "overall" else 3)
+        assert group["num_patients"] == 3
+        assert group["crackle"]["positives"] == (3 if name == "overall" else 1)
+        assert group["normal"]["positives"] == (3 if name == "overall" else 1)
+        for label in ("crackle", "wheeze", "normal", "icbhi"):
+            for low, high in group[label]["ci"].values():
+                assert (low is None) == (high is None)
+                assert low is None or 0.0 <= low <= high <= 1.0
+
+    # The CSV holds each recording's probabilities: recompute them independently (predict + max)
+    model, _ = load_model(model_dir, device="cpu")
+    with (tmp_path / "report" / "recording_predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 9
+    for row in rows:
+        waveform = read_audio(kauh_subset / f"{row['recording']}.wav", 16000)
+        windows = predict_windows(model, waveform, window=4.0, hop=2.0)
+        assert int(row["windows"]) == len(windows)
+        assert float(row["p_crackle"]) == pytest.approx(max(w["crackle"] for w in windows), abs=2e-6)
+        assert float(row["p_wheeze"]) == pytest.approx(max(w["wheeze"] for w in windows), abs=2e-6)
+        assert int(row["predicted_crackle"]) == int(float(row["p_crackle"]) >= 0.5)
+    # ... and the overall scores from the CSV
+    crackle = np.array([int(r["crackle"]) for r in rows])
+    predicted = np.array([int(r["predicted_crackle"]) for r in rows])
+    overall = metrics["groups"]["overall"]["crackle"]
+    assert overall["sensitivity"] == pytest.approx(predicted[crackle == 1].mean())
+    assert overall["specificity"] == pytest.approx(1 - predicted[crackle == 0].mean())
+
+
+def test_multi_label_model_thresholds_come_from_its_config(kauh_subset: Path, tmp_path: Path) -> None:
+    model_dir = _save_tiny_model(
+        tmp_path / "multi", problem_type="multi_label_classification", decision_thresholds=[0.3, 0.7]
+    )
+    output = tmp_path / "report"
+    metrics = _evaluate(model_dir, kauh_subset, output, "--aggregation", "topk_mean", "--top_k", "2")
+    assert metrics["thresholds"] == {"crackle": 0.3, "wheeze": 0.7, "source": "config.decision_thresholds"}
+    assert metrics["aggregation"]["rule"] == "topk_mean" and metrics["aggregation"]["top_k"] == 2
+    with (output / "recording_predictions.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            assert int(row["predicted_wheeze"]) == int(float(row["p_wheeze"]) >= 0.7)
+            neither = row["predicted_crackle"] == row["predicted_wheeze"] == "0"
+            assert int(row["predicted_normal"]) == int(neither)
+
+
+def test_thresholds_and_splits_are_refused(kauh_subset: Path, tmp_path: Path, capsys) -> None:
+    model_dir = _save_tiny_model(tmp_path / "model")
+    base = ["evaluate", str(model_dir), "--dataset", "kauh", "--data_dir", str(kauh_subset)]
+    assert main([*base, "--thresholds", "0.2", "0.2"]) != 0
+    assert "never at values chosen on the validation corpus" in capsys.readouterr().err
+    assert main([*base, "--split", "train"]) != 0
+    assert "one split" in capsys.readouterr().err
+    assert main([*base, "--top_k", "2"]) != 0
+    assert "topk_mean only" in capsys.readouterr().err
+    assert main([*base, "--validation_size", "0.1"]) != 0
+    assert "KAUH is not split" in capsys.readouterr().err

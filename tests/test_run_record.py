@@ -1,0 +1,179 @@
+"""The run record (``respira_run.json``): typed save/load, schema errors, ``respira evaluate`` reading it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.cli import main
+from respira.run_record import (
+    RUN_RECORD_FILE,
+    DataRecord,
+    MetricsRecord,
+    ModelRecord,
+    RunRecord,
+    RunRecordError,
+    SeedResult,
+    SplitSize,
+    TrainingRecord,
+)
+
+RECORD = RunRecord(
+    recipe="cnn_add",
+    model=ModelRecord(
+        encoder="cnn",
+        checkpoint=None,
+        problem_type="single_label_classification",
+        lora_r=0,
+        num_parameters=12345,
+        options={"target_seconds": 1.0, "encoder_config": {"channels": [4, 8, 8, 16]}, "spec_augment": None},
+    ),
+    data=DataRecord(
+        data_dir="data/icbhi",
+        sampling_rate=16000,
+        synthetic=True,
+        split_strategy="patient",
+        validation_size=0.0,
+        split_seed=3,
+        patient_split_fractions=(0.5, 0.25, 0.25),
+        stratify_by="chest_location",
+        lowpass_cutoff=2000.0,
+        train_fraction=0.5,
+        split_sizes={"train": SplitSize(77, 6), "validation": SplitSize(38, 3), "test": SplitSize(38)},
+    ),
+    training=TrainingRecord(
+        schedule="contrastive_two_stage",
+        two_stage_rounds=2,
+        head_epochs=1.5,
+        hyperparameters={"learning_rate": 1e-3, "aux_loss": None, "augmentation": '{"gain": null}'},
+    ),
+    seeds=[0, 1],
+    selected_seed=1,
+    thresholds=[0.4, 0.35],
+    thresholds_tuned=True,
+    metrics=MetricsRecord(
+        test={"icbhi_score": 0.6, "recall_both": None, "num_examples": 38},
+        test_std={"icbhi_score": 0.05, "recall_both": None},
+        per_seed=[
+            SeedResult(0, {"icbhi_score": 0.55}, {"icbhi_score": 0.5}),
+            SeedResult(1, {"icbhi_score": 0.65}, {"icbhi_score": 0.7, "loss": 1.2}),
+        ],
+    ),
+)
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    path = RECORD.save(tmp_path)
+    assert path == tmp_path / RUN_RECORD_FILE
+    assert json.loads(path.read_text())["schema_version"] == 1
+    loaded = RunRecord.load(tmp_path)
+    assert loaded == RECORD
+    assert isinstance(loaded.data.patient_split_fractions, tuple)
+    assert isinstance(loaded.data.split_sizes["test"], SplitSize)
+    assert loaded.selected_result() == SeedResult(1, {"icbhi_score": 0.65}, {"icbhi_score": 0.7, "loss": 1.2})
+    assert [p.name for p in tmp_path.iterdir()] == [RUN_RECORD_FILE]  # written atomically, nothing left over
+    assert RunRecord.load_if_present(tmp_path / "missing") is None
+
+
+def test_undefined_metrics_are_saved_as_null(tmp_path: Path) -> None:
+    record = replace(RECORD, metrics=MetricsRecord(test={"icbhi_score": float("nan")}))
+    record.save(tmp_path)
+    assert json.loads((tmp_path / RUN_RECORD_FILE).read_text())["metrics"]["test"] == {"icbhi_score": None}
+    assert RunRecord.load(tmp_path).metrics.test == {"icbhi_score": None}
+
+
+def _edit(data: dict, dotted: str, value: object) -> dict:
+    *parents, last = dotted.split(".")
+    target = data
+    for key in parents:
+        target = target[key]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "detail"),
+    [
+        ("data.split_seed", "3", "data.split_seed should be int, got a string"),
+        ("data.validation_size", True, "data.validation_size should be float, got a boolean"),
+        ("data.split_sizes.test.cycles", 1.5, "data.split_sizes.test.cycles should be int, got a number"),
+        ("metrics.per_seed", {"0": {}}, "metrics.per_seed should be list[respira.run_record.SeedResult]"),
+        ("model.encoder", KeyError, "missing key 'model.encoder'"),
+        ("data.split", "official", "unknown key 'data.split'"),
+        ("schema_version", 2, "schema_version 2 is not supported (expected 1)"),
+    ],
+)
+def test_invalid_record_is_one_line_naming_the_file(
+    tmp_path: Path, dotted: str, value: object, detail: str
+) -> None:
+    data = _edit(RECORD.to_dict(), dotted, value)
+    (tmp_path / RUN_RECORD_FILE).write_text(json.dumps(data))
+    with pytest.raises(RunRecordError) as error:
+        RunRecord.load(tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / RUN_RECORD_FILE}: not a valid respira run record (")
+    assert detail in message
+
+
+def test_unreadable_record_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / RUN_RECORD_FILE
+    path.write_text('{"model": {"encoder": "cnn"},\n  oops}')
+    with pytest.raises(RunRecordError, match=r"not valid JSON \(.* at line 2\)") as error:
+        RunRecord.load(tmp_path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+    path.write_text("[1, 2]")
+    with pytest.raises(RunRecordError, match="expected a JSON object, got an array"):
+        RunRecord.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a respira run folder"):
+        RunRecord.load(tmp_path / "missing")
+
+
+def test_evaluate_rebuilds_the_splits_the_run_recorded(
+    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A patient split with its own fractions and seed; guessing (official, 0.2, seed 0) splits otherwise."""
+    from respira.training.datasets import load_splits
+
+    folder = tmp_path / "run"
+    torch.manual_seed(0)
+    config = RespiraConfig(
+        encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}, target_seconds=1.0
+    )
+    RespiraForAudioClassification(config).save_pretrained(folder)
+    RespiraFeatureExtractor().save_pretrained(folder)
+    data = DataRecord(
+        data_dir="/where/training/read/it",
+        sampling_rate=16000,
+        split_strategy="patient",
+        split_seed=3,
+        patient_split_fractions=(0.5, 0.25, 0.25),
+        stratify_by="chest_location",
+    )
+    RunRecord(model=ModelRecord(encoder="cnn"), data=data).save(folder)
+    cache = tmp_path / "cache"
+    recorded = load_splits(replace(data, data_dir=str(synthetic_corpus)), cache_dir=cache)
+    guessed = load_splits(
+        DataRecord(data_dir=str(synthetic_corpus), sampling_rate=16000, validation_size=0.2), cache_dir=cache
+    )
+    assert len(recorded["validation"]) != len(guessed["validation"])
+
+    args = ["evaluate", str(folder), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache)]
+    assert main([*args, "--split", "validation"]) == 0, capsys.readouterr().err
+    report = json.loads((folder / "evaluation_validation" / "metrics.json").read_text())
+    assert report["num_examples"] == len(recorded["validation"])
+    assert f"({len(recorded['validation'])} cycles)" in capsys.readouterr().out
+
+    # an explicit flag still wins over the record
+    override = tmp_path / "override"
+    assert main([*args, "--split", "validation", "--seed", "0", "--output_dir", str(override)]) == 0
+    reseeded = load_splits(replace(data, data_dir=str(synthetic_corpus), split_seed=0), cache_dir=cache)
+    assert json.loads((override / "metrics.json").read_text())["num_examples"] == len(reseeded["validation"])
