@@ -467,3 +467,48 @@ def test_an_output_path_that_cannot_be_a_file_is_one_line_naming_it(
     assert len(error.splitlines()) == 1 and str(output) in error
     assert ".partial" not in error and "Errno" not in error
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def _pickled_weights_folder(model_dir: Path, folder: Path, extra: object) -> Path:
+    folder.mkdir()
+    shutil.copy(model_dir / "config.json", folder / "config.json")
+    state = dict(RespiraForAudioClassification.from_pretrained(model_dir).state_dict())
+    state["training_args"] = extra
+    torch.save(state, folder / "pytorch_model.bin")
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["truncated-safetensors", "pickled-bin", "extra-weights"])
+def test_damaged_or_pickled_weights_are_one_line_naming_the_file(
+    model_dir: Path,
+    stereo_recording: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+) -> None:
+    import argparse
+
+    wav, _ = stereo_recording
+    if damage == "truncated-safetensors":
+        model = Path(shutil.copytree(model_dir, tmp_path / "model"))
+        weights = model / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        expected = f"{weights}: not a readable safetensors file, truncated or damaged"
+    elif damage == "pickled-bin":
+        model = _pickled_weights_folder(model_dir, tmp_path / "model", argparse.Namespace(lr=0.1))
+        weights = model / "pytorch_model.bin"
+        expected = (
+            f"{weights}: pickled weights holding Python objects (argparse.Namespace), which respira never"
+        )
+    else:
+        model = _pickled_weights_folder(model_dir, tmp_path / "model", torch.zeros(3))
+        weights = model / "pytorch_model.bin"
+        expected = f"{weights}: the weights do not match config.json (unexpected keys: training_args)"
+    capsys.readouterr()  # (building the folder printed a progress bar)
+    assert main(["predict", str(model), str(wav)]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1, error
+    assert error.startswith(f"respira predict: error: {expected}")
+    assert "\x1b[" not in error and "Traceback" not in error
+    with pytest.raises(ModelLoadError, match=r"safetensors|pickled|do not match"):
+        load_model(model)

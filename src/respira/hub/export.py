@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..utils.files import staged_folder
 from .card_render import card_data_from_run_dir, render_model_card
-from .loading import check_model_folder
+from .loading import check_model_folder, check_weights_file
 
 __all__ = ["EXPORTED_FILES", "export_model"]
 
@@ -105,6 +105,7 @@ def export_model(
 
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=(WEIGHTS,))
+    check_weights_file(run_dir / WEIGHTS)  # a damaged file is named here, not as a staging copy
     output_dir = Path(output_dir).expanduser()
     _check_output_dir(output_dir, run_dir, overwrite)
     card = render_model_card(card_data_from_run_dir(run_dir, model_id=model_id))
