@@ -378,8 +378,6 @@ def predict_files(
         try:
             annotation = _annotation_for(path, annotations, len(paths))
             cycles = read_annotations(annotation) if annotation is not None else None
-            if annotation is not None and not cycles:
-                raise ValueError(f"{annotation}: holds no cycles (no 'start end crackle wheeze' line)")
             waveform = read_audio(path, rate)
             if cycles is not None:
                 _check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
