@@ -28,6 +28,7 @@ __all__ = [
     "nan_to_none",
     "remove_path",
     "staged_folder",
+    "swap_into_place",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -147,13 +148,21 @@ def staged_folder(
     staging.mkdir()  # with the umask's mode, like any folder the user creates
     try:
         yield staging
-        _swap_into_place(staging, output_dir, overwrite=overwrite, exists_message=exists_message)
+        swap_into_place(staging, output_dir, overwrite=overwrite, exists_message=exists_message)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _swap_into_place(staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None) -> None:
+def swap_into_place(
+    staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None = None
+) -> None:
+    """Rename the finished folder ``staging`` to ``output_dir`` (a sibling on the same file system).
+
+    A missing or empty ``output_dir`` is replaced; anything else there raises ``FileExistsError``
+    unless ``overwrite``, in which case it is moved aside, ``staging`` renamed into place, and only
+    then the old one removed (it is put back if the rename fails).
+    """
     if not output_dir.exists() and not output_dir.is_symlink():
         staging.rename(output_dir)
         return
