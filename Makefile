@@ -34,7 +34,7 @@ install: system-deps $(VENV)/.installed
 install-dev: system-deps $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/respira demo --output_dir $(DEMO_DIR)
+	$(BIN)/respira demo --output_dir $(DEMO_DIR) --overwrite
 
 test: install-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

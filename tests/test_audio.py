@@ -202,6 +202,28 @@ def test_missing_file_and_non_finite_samples(tmp_path: Path) -> None:
         read_audio(tmp_path / "nan.wav")
 
 
+def _streamed_wav(signal: np.ndarray, rate: int) -> bytes:
+    """A WAV as ffmpeg writes it to a pipe: RIFF and data sizes left at 0xFFFFFFFF ("unknown")."""
+    import struct
+
+    data = bytearray(encode_wav(signal, rate, "PCM_16"))
+    data[4:8] = struct.pack("<I", 0xFFFFFFFF)
+    chunk = data.index(b"data")
+    data[chunk + 4 : chunk + 8] = struct.pack("<I", 0xFFFFFFFF)
+    return bytes(data)
+
+
+def test_a_streamed_wav_of_unknown_size_reads_like_libsndfile_reads_it(tmp_path: Path) -> None:
+    signal = _tone(RATE, 0.5)
+    path = tmp_path / "from_ffmpeg.wav"
+    path.write_bytes(_streamed_wav(signal, RATE))
+    assert sf.info(path).frames == signal.size  # libsndfile: the data runs to the end of the file
+    expected = read_audio(encode_wav(signal, RATE, "PCM_16"), RATE)
+    np.testing.assert_array_equal(read_audio(path, RATE), expected)
+    np.testing.assert_array_equal(decode_audio(path.read_bytes(), RATE), expected)
+    assert audio_duration(path) == pytest.approx(0.5)
+
+
 def test_audio_duration_reads_the_header(stereo_wav: tuple[Path, np.ndarray]) -> None:
     path, stereo = stereo_wav
     assert audio_duration(path) == pytest.approx(stereo.shape[0] / 22050)

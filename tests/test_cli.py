@@ -49,6 +49,22 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.Ca
     assert len(error.splitlines()) == 1
 
 
+def test_prepare_shows_the_cause_of_a_failed_build(
+    corpus_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    wav = sorted((corpus_copy / "ICBHI_final_database").glob("*.wav"))[1]
+    samples, rate = sf.read(wav, dtype="float32")
+    samples[10] = np.nan
+    sf.write(wav, samples, rate, subtype="FLOAT")
+    code = main(["prepare", "--data_dir", str(corpus_copy), "--cache_dir", str(tmp_path / "cache")])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error == f"respira prepare: error: {wav}: holds NaN or infinite samples"
+
+
 def test_patient_split_is_suggested_for_copies_without_split_file(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -72,8 +88,29 @@ def test_patient_split_is_suggested_for_copies_without_split_file(
     assert code == 0
 
 
+@pytest.mark.parametrize("part", ["run", "synthetic_icbhi", "export"])
+def test_demo_refuses_a_folder_holding_an_earlier_demo(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], part: str
+) -> None:
+    output = tmp_path / "demo"
+    (output / part).mkdir(parents=True)
+    (output / part / "precious.txt").write_text("an earlier result")
+    (output / "notes.txt").write_text("the user's own file")
+    assert main(["demo", "--output_dir", str(output)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"respira demo: error: {output} already holds a demo ({part}/); pass --overwrite to replace it, "
+        "or choose another --output_dir"
+    )
+    assert sorted(p.name for p in output.iterdir()) == sorted([part, "notes.txt"])
+    assert (output / part / "precious.txt").read_text() == "an earlier result"
+
+
 def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
-    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve)."""
+    """Every stage of `respira demo` (with one epoch instead of the recipe's twelve), over an earlier demo."""
+    (tmp_path / "demo" / "run").mkdir(parents=True)
+    (tmp_path / "demo" / "run" / "stale.txt").write_text("from an earlier demo")
+    (tmp_path / "demo" / "notes.txt").write_text("the user's own file")
     result = subprocess.run(
         [
             sys.executable,
@@ -82,6 +119,7 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
             "demo",
             "--output_dir",
             str(tmp_path / "demo"),
+            "--overwrite",
             "--num_train_epochs",
             "1",
         ],
@@ -104,5 +142,7 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
         "preprocessor_config.json",
     ]
     assert (tmp_path / "demo" / "run" / "evaluation_test" / "confusion_matrix.png").is_file()
+    assert not (tmp_path / "demo" / "run" / "stale.txt").exists()
+    assert (tmp_path / "demo" / "notes.txt").read_text() == "the user's own file"
     window_rows = [line for line in result.stdout.splitlines() if line.strip().startswith(("0.00 ", "2.00 "))]
     assert len(window_rows) == 2

@@ -386,3 +386,129 @@ def test_pca_2d_finds_the_main_direction() -> None:
     assert projection[:, 1] == pytest.approx(np.zeros(50), abs=1e-9)
     single, explained = pca_2d(np.ones((1, 4)))
     assert single.shape == (1, 2) and explained.tolist() == [0.0, 0.0]
+
+
+# ------------------------------------------------- bad input: one line naming the user's file (issue 10)
+def test_a_window_shorter_than_one_analysis_frame_is_refused_before_any_work(
+    model_dir: Path, model: RespiraForAudioClassification, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.inference import analysis_frame_samples
+
+    wav = tmp_path / "two_seconds.wav"
+    sf.write(wav, np.random.default_rng(0).normal(0, 0.1, 2 * RATE).astype(np.float32), RATE)
+    frame = analysis_frame_samples(model)
+    assert frame == 1024  # the CNN's log-mel analyses 1024-sample frames
+    assert main(["predict", str(model_dir), str(wav), "--window", "1e-9", "--hop", "1e-9"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "shorter than one analysis frame" in error and "0.064 s" in error
+    with pytest.raises(ValueError, match="analysis frame"):
+        predict_windows(model, np.zeros(RATE, np.float32), window=(frame - 1) / RATE, hop=0.01)
+    one_frame = frame / RATE
+    assert len(predict_windows(model, np.zeros(RATE, np.float32), window=one_frame, hop=one_frame)) == 16
+
+
+def test_windows_per_recording_are_capped_with_a_clear_message(
+    model_dir: Path, model: RespiraForAudioClassification, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav = tmp_path / "ten_seconds.wav"
+    sf.write(wav, np.random.default_rng(0).normal(0, 0.1, 10 * RATE).astype(np.float32), RATE)
+    code = main(["predict", str(model_dir), str(wav), "--window", "0.1", "--hop", "0.0001"])
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(wav) in error
+    assert "79201 windows, more than the limit of 10000 per recording" in error
+    assert (
+        main(["predict", str(model_dir), str(wav), "--window", "4", "--hop", "2", "--max_windows", "3"]) == 2
+    )
+    assert "more than the limit of 3" in capsys.readouterr().err
+    assert len(predict_windows(model, np.zeros(10 * RATE, np.float32), max_windows=4)) == 4
+
+
+def test_annotation_errors_name_the_annotation_file_and_line(
+    model_dir: Path, stereo_recording: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav, annotation = stereo_recording
+    duration = sf.info(wav).duration
+    lines = annotation.read_text().splitlines()
+    late = tmp_path / "late.txt"
+    late.write_text("\n".join([*lines, f"{duration + 1:.3f}\t{duration + 2:.3f}\t0\t0"]) + "\n")
+    assert main(["predict", str(model_dir), str(wav), "--annotations", str(late)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert f"{late}:{len(lines) + 1}: cycle" in error and "starts after the end of" in error
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    assert main(["predict", str(model_dir), str(wav), "--annotations", str(empty)]) == 2
+    assert f"{empty}: holds no cycles" in capsys.readouterr().err
+
+    assert main(["predict", str(model_dir), str(wav), "--annotations", str(tmp_path / "none.txt")]) == 2
+    assert f"{tmp_path / 'none.txt'}: cannot be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["onto-a-folder", "under-a-file"])
+def test_an_output_path_that_cannot_be_a_file_is_one_line_naming_it(
+    model_dir: Path,
+    stereo_recording: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    wav, _ = stereo_recording
+    if where == "onto-a-folder":
+        output = tmp_path / "results"
+        output.mkdir()
+    else:
+        (tmp_path / "results").write_text("a file\n")
+        output = tmp_path / "results" / "out.csv"
+    assert main(["predict", str(model_dir), str(wav), "--output", str(output)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and str(output) in error
+    assert ".partial" not in error and "Errno" not in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def _pickled_weights_folder(model_dir: Path, folder: Path, extra: object) -> Path:
+    folder.mkdir()
+    shutil.copy(model_dir / "config.json", folder / "config.json")
+    state = dict(RespiraForAudioClassification.from_pretrained(model_dir).state_dict())
+    state["training_args"] = extra
+    torch.save(state, folder / "pytorch_model.bin")
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["truncated-safetensors", "pickled-bin", "extra-weights"])
+def test_damaged_or_pickled_weights_are_one_line_naming_the_file(
+    model_dir: Path,
+    stereo_recording: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: str,
+) -> None:
+    import argparse
+
+    wav, _ = stereo_recording
+    if damage == "truncated-safetensors":
+        model = Path(shutil.copytree(model_dir, tmp_path / "model"))
+        weights = model / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        expected = f"{weights}: not a readable safetensors file, truncated or damaged"
+    elif damage == "pickled-bin":
+        model = _pickled_weights_folder(model_dir, tmp_path / "model", argparse.Namespace(lr=0.1))
+        weights = model / "pytorch_model.bin"
+        expected = (
+            f"{weights}: pickled weights holding Python objects (argparse.Namespace), which respira never"
+        )
+    else:
+        model = _pickled_weights_folder(model_dir, tmp_path / "model", torch.zeros(3))
+        weights = model / "pytorch_model.bin"
+        expected = f"{weights}: the weights do not match config.json (unexpected keys: training_args)"
+    capsys.readouterr()  # (building the folder printed a progress bar)
+    assert main(["predict", str(model), str(wav)]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1, error
+    assert error.startswith(f"respira predict: error: {expected}")
+    assert "\x1b[" not in error and "Traceback" not in error
+    with pytest.raises(ModelLoadError, match=r"safetensors|pickled|do not match"):
+        load_model(model)

@@ -54,6 +54,7 @@ STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
 BYTES_NAME = "<audio bytes>"
 """How errors name audio given as bytes without a file name."""
 
+_UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # the size a WAV writer leaves when it cannot seek back to fill it in
 _READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
 
 
@@ -68,7 +69,11 @@ class AudioReadError(ValueError):
 
 # ------------------------------------------------------------------------------------------ checks
 def _check_wav_complete(handle: BinaryIO, size: int, name: str | Path) -> None:
-    """Raise if a RIFF/WAVE stream declares more sample data than it holds (a truncated download)."""
+    """Raise if a RIFF/WAVE stream declares more sample data than it holds (a truncated download).
+
+    A data size of ``0xFFFFFFFF`` means "unknown" (a WAV streamed to a pipe, as ``ffmpeg ... -f wav -``
+    writes it): the samples run to the end of the file, which is how libsndfile reads them.
+    """
     handle.seek(0)
     header = handle.read(12)
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
@@ -79,6 +84,8 @@ def _check_wav_complete(handle: BinaryIO, size: int, name: str | Path) -> None:
         chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
         if chunk_id == b"data":
             available = size - offset - 8
+            if chunk_size == _UNKNOWN_CHUNK_SIZE:
+                return  # a streamed WAV (ffmpeg to a pipe): the data runs to the end, as libsndfile reads it
             if chunk_size > available:
                 raise AudioReadError(
                     name,

@@ -7,6 +7,7 @@ Sub-commands live in :mod:`respira.commands`. Errors are one clear line on stder
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -21,6 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     register_all(parser.add_subparsers(dest="command", required=True))
     return parser
+
+
+_ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message on one line, without terminal colour codes (its type name when it has none)."""
+    return " ".join(_ANSI_CODES.sub("", str(error)).split()) or type(error).__name__
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -46,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"respira {args.command}: error: {message}", file=sys.stderr)
+        print(f"respira {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
     return code if isinstance(code, int) else 0
 

@@ -45,14 +45,19 @@ if TYPE_CHECKING:
     from .models.respira import RespiraConfig, RespiraForAudioClassification
 
 __all__ = [
+    "MAX_WINDOWS",
+    "analysis_frame_samples",
     "decision_thresholds",
     "predict_cycles",
     "predict_files",
     "predict_windows",
+    "window_count",
     "window_starts",
 ]
 
 DEFAULT_BATCH_SIZE = 32
+MAX_WINDOWS = 10_000
+"""Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
 
 
 # ---------------------------------------------------------------------------------------- prediction
@@ -178,17 +183,66 @@ def _run_segments(
     return np.concatenate(chunks)
 
 
+def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
+    """Samples (at the model's rate) in one analysis frame of the model's featurizer; 1 when it has none.
+
+    The frame is the featurizer's own window (Kaldi fbank: 25 ms; the CNN's log-mel: its 1024-point
+    FFT; EfficientAT: 800 samples at 32 kHz, 400 at 16 kHz): a shorter input holds no real frame.
+    """
+    from .models.respira.featurizer import RespiraFeaturizer
+
+    featurizer = next((m for m in model.modules() if isinstance(m, RespiraFeaturizer)), None)
+    transform = getattr(featurizer, "transform", None)
+    length = 1
+    for attribute in ("frame_length", "win_length", "n_fft"):
+        value = getattr(transform, attribute, None)
+        if isinstance(value, int) and value > 0:
+            length = value
+            break
+    resample = getattr(featurizer, "resample", None)
+    if resample is not None:  # the featurizer's frames are at its own rate: convert back to the model's
+        length = math.ceil(length * resample.down / resample.up)
+    return max(1, int(length))
+
+
+def _window_samples(
+    model: RespiraForAudioClassification, window: float, hop: float, smoothing: int
+) -> tuple[int, int]:
+    """``(window, hop)`` in samples after checking the options (one-line ``ValueError`` otherwise)."""
+    if not (isinstance(window, (int, float)) and math.isfinite(window) and window > 0):
+        raise ValueError(f"window must be a positive number of seconds, got {window}")
+    if not (isinstance(hop, (int, float)) and math.isfinite(hop) and 0 < hop <= window):
+        raise ValueError(f"hop must be positive and at most the window ({window} s), got {hop}")
+    if int(smoothing) != smoothing or smoothing < 1:
+        raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
+    rate = int(model.config.sampling_rate)
+    frame = analysis_frame_samples(model)
+    window_samples = round(window * rate)
+    if window_samples < frame:
+        raise ValueError(
+            f"window {window} s is shorter than one analysis frame of the model's featurizer "
+            f"({frame} samples = {frame / rate:g} s at {rate} Hz); use a window of at least "
+            f"{frame / rate:g} s"
+        )
+    return window_samples, max(1, min(round(hop * rate), window_samples))
+
+
+def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int:
+    """How many windows :func:`window_starts` returns (computed without building them)."""
+    if window_samples < 1 or hop_samples < 1:
+        raise ValueError("window and hop must be at least one sample")
+    if num_samples <= window_samples:
+        return 1
+    return 1 + -(-(num_samples - window_samples) // hop_samples)
+
+
 def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
     """Start samples of sliding windows that cover ``num_samples`` (the last one may be partial).
 
     One window when the signal is not longer than a window; otherwise ``1 + ceil((N - W) / H)``
     windows starting every ``H`` samples, so the last one reaches the end of the signal.
     """
-    if window_samples < 1 or hop_samples < 1:
-        raise ValueError("window and hop must be at least one sample")
-    if num_samples <= window_samples:
-        return np.zeros(1, dtype=np.int64)
-    count = 1 + -(-(num_samples - window_samples) // hop_samples)
+    count = window_count(num_samples, window_samples, hop_samples)
     return np.arange(count, dtype=np.int64) * hop_samples
 
 
@@ -200,6 +254,7 @@ def predict_windows(
     hop: float = 2.0,
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    max_windows: int | None = MAX_WINDOWS,
 ) -> list[dict[str, Any]]:
     """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
 
@@ -208,18 +263,21 @@ def predict_windows(
     shorter than one window gives a single window. ``smoothing=k`` replaces each window's
     probabilities by their centred moving average over ``k`` windows before the labels are chosen.
     Rows are described in the module docstring.
+
+    The work is bounded: a window must hold at least one analysis frame of the model's featurizer
+    (:func:`analysis_frame_samples`), and a recording that would need more than ``max_windows``
+    windows (``None``: no limit) raises ``ValueError`` before any is computed.
     """
-    if not window > 0:
-        raise ValueError(f"window must be positive, got {window}")
-    if not 0 < hop <= window:
-        raise ValueError(f"hop must be positive and at most the window ({window} s), got {hop}")
-    if int(smoothing) != smoothing or smoothing < 1:
-        raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
+    window_samples, hop_samples = _window_samples(model, window, hop, smoothing)
     waveform = as_waveform(waveform)
     rate = int(model.config.sampling_rate)
-    window_samples = max(1, round(window * rate))
-    hop_samples = max(1, min(round(hop * rate), window_samples))
     total = waveform.shape[0]
+    count = window_count(total, window_samples, hop_samples)
+    if max_windows is not None and count > max_windows:
+        raise ValueError(
+            f"{window} s windows every {hop} s over {total / rate:.1f} s of audio make {count} windows, "
+            f"more than the limit of {max_windows} per recording; use a longer hop (or raise max_windows)"
+        )
     starts = window_starts(total, window_samples, hop_samples)
     segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
     probabilities = _smooth(_run_segments(model, waveform, segments, batch_size), int(smoothing))
@@ -276,6 +334,22 @@ def _annotation_for(
     return Path(annotations)
 
 
+def _check_cycles_fit(
+    cycles: Sequence[Any], annotation: Path, audio: str, num_samples: int, rate: int
+) -> None:
+    """Raise an ``ICBHIFormatError`` naming the annotation file and line of a cycle past the audio's end."""
+    from .data.errors import ICBHIFormatError
+
+    for cycle in cycles:
+        if round(cycle.start * rate) >= num_samples:
+            raise ICBHIFormatError(
+                annotation,
+                f"cycle {cycle.start}-{cycle.end} s starts after the end of {audio} "
+                f"({num_samples / rate:.3f} s)",
+                line=cycle.line,
+            )
+
+
 def predict_files(
     model: RespiraForAudioClassification,
     paths: Sequence[str | Path],
@@ -285,6 +359,7 @@ def predict_files(
     hop: float = 2.0,
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    max_windows: int | None = MAX_WINDOWS,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Predict several audio files; return ``(rows, errors)``.
 
@@ -292,12 +367,15 @@ def predict_files(
     single path, or a mapping ``{str(path): annotation file}``) the annotated cycles are predicted
     (rows gain ``annotated_label``); otherwise sliding windows (:func:`predict_windows`). A file that
     cannot be read or annotated is reported in ``errors`` as ``(path, message)`` and the others are
-    still predicted.
+    still predicted; an annotation error names the annotation file and its line. Invalid window
+    options raise ``ValueError`` before any file is read.
     """
     from .data.text_files import read_annotations
 
     if annotations is not None and not isinstance(annotations, Mapping) and len(paths) != 1:
         raise ValueError(f"an annotation file applies to exactly one audio file, got {len(paths)} files")
+    if annotations is None or isinstance(annotations, Mapping):
+        _window_samples(model, window, hop, smoothing)
     rate = int(model.config.sampling_rate)
     rows: list[dict[str, Any]] = []
     errors: list[tuple[str, str]] = []
@@ -308,6 +386,7 @@ def predict_files(
             cycles = read_annotations(annotation) if annotation is not None else None
             waveform = read_audio(path, rate)
             if cycles is not None:
+                _check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
                 predicted = predict_cycles(
                     model, waveform, [(c.start, c.end) for c in cycles], batch_size=batch_size
                 )
@@ -315,7 +394,13 @@ def predict_files(
                     row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
             else:
                 predicted = predict_windows(
-                    model, waveform, window=window, hop=hop, smoothing=smoothing, batch_size=batch_size
+                    model,
+                    waveform,
+                    window=window,
+                    hop=hop,
+                    smoothing=smoothing,
+                    batch_size=batch_size,
+                    max_windows=max_windows,
                 )
         except (OSError, ValueError) as error:
             message = " ".join(str(error).split()) or type(error).__name__

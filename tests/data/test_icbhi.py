@@ -299,3 +299,47 @@ def test_invalid_options_are_clear(synthetic_corpus: Path, tmp_path: Path) -> No
         load_icbhi(synthetic_corpus, cache_dir=tmp_path, lowpass_cutoff=9000.0)
     with pytest.raises(ValueError, match="validation_size"):
         load_icbhi(synthetic_corpus, cache_dir=tmp_path, validation_size=1.5)
+
+
+# --- errors raised while the examples are written surface as themselves (issue 10, case 6) ------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize("num_proc", [None, 2], ids=["one-process", "two-processes"])
+def test_nan_or_inf_audio_is_a_format_error_naming_the_wav(
+    corpus_copy: Path, tmp_path: Path, bad: float, num_proc: int | None
+) -> None:
+    wav = _wav_files(corpus_copy)[2]
+    samples, rate = sf.read(wav, dtype="float32")
+    samples[len(samples) // 2] = bad
+    sf.write(wav, samples, rate, subtype="FLOAT")
+    with pytest.raises(ICBHIFormatError, match="holds NaN or infinite samples") as error:
+        load_icbhi(corpus_copy, cache_dir=tmp_path, num_proc=num_proc)
+    assert str(wav) in str(error.value)
+    assert error.value.path == wav
+    assert not list(tmp_path.rglob("*.arrow"))
+
+
+def test_cycle_shorter_than_one_sample_names_its_annotation_line(corpus_copy: Path, tmp_path: Path) -> None:
+    wav = _wav_files(corpus_copy)[0]
+    path, line, lines = _last_annotation_line(corpus_copy, wav)
+    lines.append("1.00000\t1.00001\t0\t0")  # both ends round to the same sample at 16 kHz
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ICBHIFormatError, match=rf"{path.name}:{line + 1}: .*empty after resampling"):
+        load_icbhi(corpus_copy, cache_dir=tmp_path)
+
+
+def test_a_full_disk_names_the_cache_folder(
+    synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from datasets.arrow_writer import ArrowWriter
+
+    def full_disk(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(ArrowWriter, "write", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as error:
+        load_icbhi(synthetic_corpus, cache_dir=tmp_path / "cache")
+    assert error.value.errno == errno.ENOSPC
+    assert error.value.filename == str(tmp_path / "cache")
+    assert not isinstance(error.value, datasets.exceptions.DatasetGenerationError)

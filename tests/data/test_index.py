@@ -12,6 +12,7 @@ import pytest
 from respira.data import (
     ICBHIError,
     ICBHIFormatError,
+    MissingMetadataWarning,
     PartialCorpusWarning,
     read_icbhi_index,
 )
@@ -87,6 +88,49 @@ def test_missing_demographics_are_null_never_zero(synthetic_corpus: Path) -> Non
     assert (index["age"].dropna() > 0).all()
     adults = index[index["adult_bmi"].notna()]
     assert adults["child_weight"].isna().all()
+
+
+# --- nothing is dropped without a word (issue 10, case 8) ---------------------------------------------
+@pytest.mark.parametrize("content", ["", "\r\n  \n"], ids=["empty", "blank-lines"])
+def test_an_annotation_file_without_cycles_is_an_error_naming_it(corpus_copy: Path, content: str) -> None:
+    path = _annotation_files(corpus_copy)[3]
+    path.write_text(content)
+    with pytest.raises(ICBHIFormatError, match="holds no cycles") as error:
+        read_icbhi_index(corpus_copy)
+    assert str(error.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("file_name", "what"),
+    [
+        ("ICBHI_Challenge_diagnosis.txt", "their diagnosis is null"),
+        ("ICBHI_Challenge_demographic_information.txt", "their age, sex, BMI, weight and height are null"),
+    ],
+)
+def test_a_patient_missing_from_a_metadata_file_is_reported_once(
+    corpus_copy: Path, file_name: str, what: str
+) -> None:
+    path = corpus_copy / file_name
+    lines = path.read_text().splitlines()
+    dropped = int(lines[0].split()[0])
+    path.write_text("\n".join(lines[1:]) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index = read_icbhi_index(corpus_copy)
+    reports = [str(w.message) for w in caught if issubclass(w.category, MissingMetadataWarning)]
+    assert len(reports) == 1
+    assert reports[0].startswith(f"{path} has no entry for 1 of the ")
+    assert f"(patient {dropped})" in reports[0] and what in reports[0]
+    rows = index[index["patient_id"] == dropped]
+    assert len(rows) > 0
+    column = "diagnosis" if "diagnosis" in file_name else "age"
+    assert rows[column].isna().all()
+
+
+def test_a_complete_corpus_gives_no_metadata_warning(synthetic_corpus: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MissingMetadataWarning)
+        read_icbhi_index(synthetic_corpus)
 
 
 def test_crlf_blank_lines_and_bom_are_normal_input(corpus_copy: Path) -> None:
@@ -227,6 +271,18 @@ def test_extra_split_entry_is_reported_once_or_raises_when_strict(corpus_copy: P
     assert 999 not in set(index["patient_id"])
     with pytest.raises(ICBHIFormatError, match=rf"{SPLIT_FILE}:{len(lines) + 1}: names recording"):
         read_icbhi_index(corpus_copy, strict=True)
+
+
+def test_readme_says_what_the_code_does_with_entries_for_missing_recordings() -> None:
+    """README used to list such entries among the errors while the code warns: they now agree."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    row = next(
+        line for line in readme.splitlines() if line.startswith("| split-file entry naming a recording")
+    )
+    assert "`PartialCorpusWarning`" in row and "`strict=True`" in row
+    checks = readme[readme.index("* **Checks**") : readme.index("Other entry points")]
+    errors, reported = checks.split("Nothing is dropped without a word")
+    assert "split-file entries" not in errors and "split-file entries naming recordings" in reported
 
 
 def test_bad_split_value_and_demographic_line(corpus_copy: Path) -> None:

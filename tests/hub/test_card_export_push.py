@@ -521,6 +521,19 @@ def test_failed_export_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(out_parent.iterdir()) == []
 
 
+def test_export_of_truncated_weights_names_the_run_folders_file(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    weights = run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    assert main(["export", str(run), str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"respira export: error: {weights}: not a readable safetensors file")
+    assert ".partial" not in error and len(error.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
 def test_cli_export_and_errors(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", str(run_dir), str(tmp_path / "cli_export")]) == 0
     assert "exported" in capsys.readouterr().out

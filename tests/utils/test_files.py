@@ -11,6 +11,7 @@ import pytest
 from respira.utils import files
 from respira.utils.files import (
     atomic_path,
+    check_file_target,
     is_occupied,
     nan_to_none,
     staged_folder,
@@ -213,3 +214,26 @@ def test_staged_folder_puts_the_old_folder_back_when_the_swap_fails(
     monkeypatch.undo()
     assert _names(tmp_path) == ["out"]
     assert (out / "keep.txt").read_text() == "precious"
+
+
+def test_writing_onto_a_folder_or_under_a_file_names_the_users_path(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as error:
+        write_text_atomic(folder, "x")
+    assert str(error.value) == f"{folder} is a folder; give the name of a file to write"
+    (tmp_path / "notes").write_text("a file\n")
+    target = tmp_path / "notes" / "deeper" / "out.json"
+    with pytest.raises(NotADirectoryError) as error:
+        write_json_atomic(target, {})
+    assert str(error.value) == f"cannot write {target}: {tmp_path / 'notes'} is a file, not a folder"
+    assert check_file_target(tmp_path / "new" / "out.csv") == tmp_path / "new" / "out.csv"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "results"]
+
+
+def test_an_error_about_the_temporary_file_names_the_target(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    with pytest.raises(PermissionError) as error, atomic_path(target) as partial:
+        raise PermissionError(13, "Permission denied", str(partial))
+    assert error.value.filename == str(target) and ".partial" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []

@@ -11,9 +11,12 @@ import argparse
 import time
 from pathlib import Path
 
+from ..utils.files import is_occupied
 from ..utils.tables import format_table
 
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
+PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export")
+"""What the demo writes in ``--output_dir`` (besides its dataset cache) and replaces with ``--overwrite``."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +24,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output_dir", default="demo_output")
     parser.add_argument("--n_patients", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the corpus, run and export of an earlier demo in --output_dir",
+    )
     parser.set_defaults(handler=run, accepts_overrides=True)
+
+
+def check_output_dir(output_dir: Path, *, overwrite: bool) -> None:
+    """Refuse an ``output_dir`` holding an earlier demo (anything where it writes) unless ``overwrite``."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(f"--output_dir {output_dir} is a file, not a folder")
+    taken = ", ".join(f"{name}/" for name in PARTS if is_occupied(output_dir / name))
+    if taken and not overwrite:
+        raise FileExistsError(
+            f"{output_dir} already holds a demo ({taken}); pass --overwrite to replace it, "
+            "or choose another --output_dir"
+        )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -35,9 +55,10 @@ def run(args: argparse.Namespace) -> None:
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
 
+    output_dir = Path(args.output_dir)
+    check_output_dir(output_dir, overwrite=args.overwrite)
     datasets.disable_progress_bars()
     started = time.perf_counter()
-    output_dir = Path(args.output_dir)
     corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"
     cache = output_dir / "cache"
 

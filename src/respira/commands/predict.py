@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..utils.files import write_text_atomic
+from ..utils.files import check_file_target, write_text_atomic
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
@@ -53,6 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", metavar="PATH", help="write here instead of standard output")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument(
+        "--max_windows",
+        type=int,
+        help="refuse a recording that needs more sliding windows than this (default 10000)",
+    )
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument(
         "--onnx",
@@ -91,13 +96,15 @@ def _is_onnx_only_folder(path: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from ..hub.loading import load_model
-    from ..inference import predict_files
+    from ..inference import MAX_WINDOWS, predict_files
 
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
     output_format = args.format
     if output_format is None:
         output_format = "csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json"
+    if args.output:
+        check_file_target(args.output)  # before any work: a folder there, or a file above it
     if args.onnx or _is_onnx_only_folder(Path(args.model).expanduser()):
         from ..hub.onnx import load_onnx_model
 
@@ -112,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
         hop=args.hop,
         smoothing=args.smoothing,
         batch_size=args.batch_size,
+        max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
     )
     predicted = len(args.files) - len(errors)
     if predicted == 0:

@@ -53,8 +53,10 @@ def _overrides(combination: dict[str, str], aux_options: dict[str, Any]) -> tupl
 def run(args: argparse.Namespace) -> None:
     import datasets
 
+    from ..training.output import resolve_resume
     from ..training.recipe import json_option, parse_recipe
     from ..training.run import run_training
+    from ..training.validation import validate_run
 
     datasets.disable_progress_bars()
     if args.optuna_trials:
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError("give at least one --grid KEY=V1,V2 (or --optuna_trials N)")
     _, _, _, base = parse_recipe(args.recipe, args.overrides)
     root = Path(base.output_dir)
-    rows = []
+    runs = []
     for values in itertools.product(*grid.values()):
         combination = dict(zip(grid, values, strict=True))
         name = ",".join(f"{key}={value}" for key, value in combination.items())
@@ -73,10 +75,17 @@ def run(args: argparse.Namespace) -> None:
         flags += ["--output_dir", str(root / name)]
         if aux:
             flags += ["--aux_loss_options", json.dumps(aux)]
+        try:  # every combination is checked before the first one trains
+            parsed = parse_recipe(args.recipe, [*args.overrides, *flags])
+            resume = resolve_resume(parsed[3].resume_from_checkpoint, parsed[3].output_dir)
+            validate_run(*parsed, resume=resume)
+        except (ValueError, OSError) as error:
+            raise (OSError if isinstance(error, OSError) else ValueError)(f"{name}: {error}") from None
+        runs.append((name, parsed))
+    rows = []
+    for name, parsed in runs:
         print(f"### {name}")
-        model_args, data_args, run_args, training_args = parse_recipe(args.recipe, [*args.overrides, *flags])
-        summary = run_training(model_args, data_args, run_args, training_args)
-        rows.append((name, summary))
+        rows.append((name, run_training(*parsed)))
     print(_table(rows))
 
 

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "load_icbhi": "icbhi",
     "SYNTHETIC_MARKER": "layout",
     "is_synthetic_corpus": "layout",
+    "MissingMetadataWarning": "index",
     "PartialCorpusWarning": "index",
     "class_counts": "index",
     "read_icbhi_index": "index",
@@ -49,6 +50,7 @@ __all__ = [
     "KAUHCountError",
     "KAUHError",
     "KAUHFormatError",
+    "MissingMetadataWarning",
     "PartialCorpusWarning",
     "RecordingName",
     "SplitError",
@@ -77,7 +79,13 @@ if TYPE_CHECKING:
         SplitError,
     )
     from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
-    from .index import PartialCorpusWarning, class_counts, read_icbhi_index, validate_counts
+    from .index import (
+        MissingMetadataWarning,
+        PartialCorpusWarning,
+        class_counts,
+        read_icbhi_index,
+        validate_counts,
+    )
     from .kauh import KAUH, KAUHConfig, load_kauh, read_kauh_index
     from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
     from .splits import carve_validation, patient_split

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import re
 from pathlib import Path
+from typing import Any
 
 
 class CorpusFormatError(ValueError):
@@ -11,8 +15,18 @@ class CorpusFormatError(ValueError):
     def __init__(self, path: str | Path, message: str, *, line: int | None = None) -> None:
         self.path = Path(path)
         self.line = line
+        self.reason = message
         location = f"{self.path}:{line}" if line is not None else str(self.path)
         super().__init__(f"{location}: {message}")
+
+    def __reduce__(self) -> tuple:  # picklable across processes (num_proc) although __init__ takes 3 args
+        return (_rebuild_format_error, (type(self), str(self.path), self.reason, self.line))
+
+
+def _rebuild_format_error(
+    kind: type[CorpusFormatError], path: str, message: str, line: int | None
+) -> CorpusFormatError:
+    return kind(path, message, line=line)
 
 
 class ICBHIError(ValueError):
@@ -41,3 +55,86 @@ class KAUHFormatError(KAUHError, CorpusFormatError):
 
 class KAUHCountError(KAUHError):
     """A KAUH corpus breaks a published fact of its structure (e.g. a recording missing in a filter mode)."""
+
+
+# ------------------------------------------------------------ errors raised while a dataset is written
+# An exception line of a formatted traceback: "package.module.ErrorName: message".
+_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.MULTILINE)
+_LOCATION = re.compile(r"^(?P<path>.+?)(?::(?P<line>\d+))?: (?P<message>.+)$")
+_FORMAT_ERRORS: dict[str, type[CorpusFormatError]] = {
+    "CorpusFormatError": CorpusFormatError,
+    "ICBHIFormatError": ICBHIFormatError,
+    "KAUHFormatError": KAUHFormatError,
+}
+
+
+def _from_remote_traceback(text: str) -> BaseException | None:
+    """The first (root-cause) exception of a worker process's formatted traceback, rebuilt when known."""
+    match = _EXCEPTION_LINE.search(text)
+    if match is None:
+        return None
+    kind, message = match["type"].rsplit(".", 1)[-1], match["message"].strip()
+    if kind in _FORMAT_ERRORS:
+        location = _LOCATION.match(message)
+        if location is not None:
+            line = int(location["line"]) if location["line"] else None
+            rebuilt = _FORMAT_ERRORS[kind](location["path"], location["message"], line=line)
+            if str(rebuilt) == message:
+                return rebuilt
+    if kind == "DatasetGenerationError":
+        return None
+    if "No space left on device" in message:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return RuntimeError(f"{kind}: {message}")
+
+
+def original_build_error(error: BaseException, cache_dir: str | Path) -> BaseException:
+    """The error that a ``datasets`` ``DatasetGenerationError`` wraps, for the user to see.
+
+    ``datasets`` reports any failure while examples are written as "An error occurred while
+    generating the dataset" with the real error as its cause (or, from a ``num_proc`` worker, as the
+    text of the worker's traceback). This returns that real error: a :class:`CorpusFormatError`
+    naming the file and line as it was raised, any other error as it was (rebuilt from a worker's
+    traceback as a ``RuntimeError`` naming its type), and an ``OSError`` that names no path or a
+    temporary file of the cache (a full disk) as one naming ``cache_dir``, where the dataset was being
+    written. ``error`` itself when there is nothing better to say.
+    """
+    cause: BaseException | None = error
+    while cause is not None and type(cause).__name__ == "DatasetGenerationError":
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None and type(cause).__name__ == "RemoteTraceback":
+        cause = _from_remote_traceback(str(cause))
+    if cause is None:
+        return error
+    if isinstance(cause, OSError) and (not cause.filename or _is_within(cause.filename, cache_dir)):
+        reason = os.strerror(cause.errno) if cause.errno else cause.strerror
+        named = OSError(cause.errno, reason or " ".join(str(cause).split()), str(cache_dir))
+        named.__cause__ = cause
+        return named
+    return cause
+
+
+def _is_within(path: str | os.PathLike | int, folder: str | Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it (a temporary file of the dataset cache)."""
+    if isinstance(path, int):
+        return False
+    try:
+        return Path(path).resolve().is_relative_to(Path(folder).resolve())
+    except (TypeError, ValueError, OSError):
+        return False
+
+
+class SurfacedBuildErrors:
+    """Mixin for a ``datasets`` builder: ``download_and_prepare`` raises the error behind a failed build.
+
+    Put it before ``datasets.GeneratorBasedBuilder`` in the bases; see :func:`original_build_error`.
+    """
+
+    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+        """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""
+        try:
+            super().download_and_prepare(*args, **kwargs)  # type: ignore[misc]
+        except Exception as error:
+            if type(error).__name__ != "DatasetGenerationError":
+                raise
+            raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]

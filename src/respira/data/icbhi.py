@@ -22,7 +22,7 @@ import pandas as pd
 from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
 from ..labels import CLASS_NAMES
 from .corpus import NUM_RECORDINGS
-from .errors import ICBHIFormatError, SplitError
+from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
 from .recording_audio import audio_durations, check_audio_options, recording_samples
@@ -128,7 +128,7 @@ class ICBHIConfig(datasets.BuilderConfig):
             )
 
 
-class ICBHI(datasets.GeneratorBasedBuilder):
+class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """ICBHI 2017 Respiratory Sound Database, read from a local folder (``data_dir``).
 
     Configs: ``cycles`` (one example per annotated cycle) and ``recordings`` (one example per

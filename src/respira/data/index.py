@@ -55,6 +55,10 @@ class PartialCorpusWarning(UserWarning):
     """Some recordings are missing (audio or annotations): they are left out, and this says how many."""
 
 
+class MissingMetadataWarning(UserWarning):
+    """The diagnosis or demographics file has no entry for some patients: their values are null."""
+
+
 def read_icbhi_index(data_dir: str | Path, *, strict: bool = False) -> pd.DataFrame:
     """Read every annotation file of an ICBHI corpus into a DataFrame, one row per cycle.
 
@@ -79,6 +83,11 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     splits = _match_split_entries(layout, names, strict=strict)
     diagnoses = read_diagnoses(layout.diagnosis_file) if layout.diagnosis_file else {}
     demographics = read_demographics(layout.demographics_file) if layout.demographics_file else {}
+    patients = {name.patient_id for name in names.values()}
+    _warn_unlisted_patients(layout.diagnosis_file, diagnoses, patients, "diagnosis")
+    _warn_unlisted_patients(
+        layout.demographics_file, demographics, patients, "age, sex, BMI, weight and height"
+    )
     rows = []
     for stem, path in sorted(layout.annotation_files.items()):
         name = names[stem]
@@ -113,6 +122,22 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     if len(layout.annotation_files) == NUM_RECORDINGS:
         validate_counts(index)
     return index
+
+
+def _warn_unlisted_patients(
+    path: Path | None, listed: dict[int, object], patients: set[int], what: str
+) -> None:
+    """A :class:`MissingMetadataWarning` naming ``path`` when patients with recordings have no entry."""
+    missing = sorted(patients - set(listed))
+    if path is None or not missing:
+        return
+    shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+    warnings.warn(
+        f"{path} has no entry for {len(missing)} of the {len(patients)} patients with recordings "
+        f"(patient {shown}): their {what} {'is' if what == 'diagnosis' else 'are'} null",
+        MissingMetadataWarning,
+        stacklevel=4,
+    )
 
 
 def _with_nullable_dtypes(index: pd.DataFrame) -> pd.DataFrame:

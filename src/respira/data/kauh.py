@@ -47,7 +47,7 @@ import datasets
 import pandas as pd
 
 from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
-from .errors import KAUHCountError, KAUHError, KAUHFormatError
+from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
 from .recording_audio import audio_durations, check_audio_options, recording_samples
@@ -297,7 +297,7 @@ class KAUHConfig(datasets.BuilderConfig):
         check_audio_options(self)
 
 
-class KAUH(datasets.GeneratorBasedBuilder):
+class KAUH(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds (King Abdullah University Hospital), read from a local folder (``data_dir``):
     one example per recording, all in a ``test`` split (see the module docstring)."""
 

@@ -82,7 +82,11 @@ def _flag(path: Path, line: int, value: str, what: str) -> int:
 
 
 def read_annotations(path: Path) -> list[AnnotatedCycle]:
-    """Parse ``start end crackle wheeze`` lines; reject malformed, negative, empty or inverted cycles."""
+    """Parse ``start end crackle wheeze`` lines; reject malformed, negative, empty or inverted cycles.
+
+    A file without any cycle (empty, or blank lines only) is an error too: every ICBHI recording is
+    annotated, so an empty file is a damaged copy, not a recording to drop without a word.
+    """
     cycles = []
     for line, fields in iter_fields(path):
         if len(fields) != 4:
@@ -110,6 +114,8 @@ def read_annotations(path: Path) -> list[AnnotatedCycle]:
                 _flag(path, line, fields[3], "wheeze"),
             )
         )
+    if not cycles:
+        raise ICBHIFormatError(path, "holds no cycles (expected 'start end crackle wheeze' lines)")
     return cycles
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..utils.files import staged_folder
 from .card_render import card_data_from_run_dir, render_model_card
-from .loading import check_model_folder
+from .loading import check_model_folder, check_weights_file
 from .onnx import ONNX_FILE, export_onnx
 from .remote_code import check_remote_code, remote_code_files, write_remote_code
 
@@ -138,6 +138,7 @@ def export_model(
 
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=(WEIGHTS,))
+    check_weights_file(run_dir / WEIGHTS)  # a damaged file is named here, not as a staging copy
     output_dir = Path(output_dir).expanduser()
     _check_output_dir(output_dir, run_dir, overwrite)
     card_data = card_data_from_run_dir(run_dir, model_id=model_id)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,14 @@ from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
-__all__ = ["WEIGHT_FILES", "ModelLoadError", "check_model_folder", "hub_error", "load_model"]
+__all__ = [
+    "WEIGHT_FILES",
+    "ModelLoadError",
+    "check_model_folder",
+    "check_weights_file",
+    "hub_error",
+    "load_model",
+]
 
 WEIGHT_FILES: tuple[str, ...] = (
     "model.safetensors",
@@ -98,6 +106,66 @@ def _check_labels(config: RespiraConfig, name: str) -> None:
             f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "
             f"{list(expected)}"
         )
+
+
+# --------------------------------------------------------------------------------------------- weights
+def _weights_file(folder: Path) -> Path | None:
+    """The weight file ``from_pretrained`` reads in ``folder`` (safetensors first), if any."""
+    return next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
+
+
+def check_weights_file(path: str | Path) -> None:
+    """Raise :class:`ModelLoadError` naming ``path`` when a ``.safetensors`` file is truncated or damaged.
+
+    Its header is parsed and checked to cover the file exactly (``safetensors.safe_open``); no tensor
+    is read. Other files are left to the loader (see :func:`load_model`'s errors).
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            weights.keys()
+    except Exception as error:  # SafetensorError derives from Exception only
+        raise _weights_error(error, str(path)) or ModelLoadError(
+            f"{path}: cannot be read as safetensors weights ({_one_line(error)})"
+        ) from None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(_ANSI.sub("", str(error)).split()) or type(error).__name__
+
+
+def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
+    """A one-line :class:`ModelLoadError` naming the weights file ``name`` for a damaged or pickled file.
+
+    ``None`` when ``error`` is not about reading the weights file.
+    """
+    for link in _chain(error):
+        message = _one_line(link)
+        if type(link).__name__ == "SafetensorError" or "deserializing header" in message:
+            return ModelLoadError(
+                f"{name}: not a readable safetensors file, truncated or damaged ({message}); "
+                "download or export the model again"
+            )
+        if "Weights only load failed" in message or type(link).__name__ == "UnpicklingError":
+            found = re.search(r"GLOBAL ([\w.]+)", message)
+            what = f" ({found[1]})" if found else ""
+            return ModelLoadError(
+                f"{name}: pickled weights holding Python objects{what}, which respira never unpickles "
+                "(unpickling can run code); save the model again with save_pretrained (safetensors)"
+            )
+        if "PytorchStreamReader" in message or "zip archive" in message:
+            return ModelLoadError(
+                f"{name}: not a readable PyTorch weights file, truncated or damaged ({message}); "
+                "download or export the model again"
+            )
+    return None
 
 
 # --------------------------------------------------------------------------------------------- Hub errors
@@ -178,21 +246,57 @@ def load_model(
 
     ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
     for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
-    unreachable, missing or gated), or a model that is not a respira classifier.
+    unreachable, missing or gated), a model that is not a respira classifier, and a weights file that
+    is truncated or damaged, holds pickled Python objects (never unpickled) or does not match the
+    config (missing, unexpected or mis-sized weights); each names the file.
     """
     from transformers.utils import logging as transformers_logging
 
     progress_bars = transformers_logging.is_progress_bar_enabled()
+    verbosity = transformers_logging.get_verbosity()
     transformers_logging.disable_progress_bar()  # no "Loading weights" bar in command output
+    transformers_logging.set_verbosity_error()  # weight mismatches are our one-line error, not a report
     try:
         loaded = _load(str(model))
     finally:
+        transformers_logging.set_verbosity(verbosity)
         if progress_bars:
             transformers_logging.enable_progress_bar()
     config = loaded.config
     _check_labels(config, str(model))
     loaded.eval().to(torch.device(device) if device is not None else _default_device())
     return loaded, config
+
+
+def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraForAudioClassification:
+    """``model_class.from_pretrained(source)``, refusing weights that do not match the config exactly.
+
+    ``weights`` names the weights file in errors (see :func:`_weights_error`).
+    """
+    try:
+        loaded, info = model_class.from_pretrained(source, output_loading_info=True)
+    except Exception as error:
+        failure = _weights_error(error, weights)
+        if failure is not None:
+            raise failure from None
+        if any("size mismatch" in _one_line(link) for link in _chain(error)):
+            raise ModelLoadError(
+                f"{weights}: its tensors do not have the sizes that config.json describes "
+                "(weights and config of different models?)"
+            ) from None
+        raise
+    problems = {
+        key: list(info.get(key) or ()) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")
+    }
+    problems = {key: value for key, value in problems.items() if value}
+    if problems:
+        details = "; ".join(
+            f"{key.replace('_', ' ')}: {', '.join(map(str, sorted(value, key=str)[:3]))}"
+            + (f" (+{len(value) - 3} more)" if len(value) > 3 else "")
+            for key, value in problems.items()
+        )
+        raise ModelLoadError(f"{weights}: the weights do not match config.json ({details})")
+    return loaded
 
 
 def _load(name: str) -> RespiraForAudioClassification:
@@ -202,7 +306,10 @@ def _load(name: str) -> RespiraForAudioClassification:
     path = Path(name).expanduser()
     if path.exists():
         check_model_folder(path)
-        return RespiraForAudioClassification.from_pretrained(str(path))
+        weights = _weights_file(path)
+        if weights is not None:
+            check_weights_file(weights)
+        return _from_pretrained(RespiraForAudioClassification, str(path), str(weights or path))
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
     from transformers import PreTrainedConfig
@@ -214,7 +321,7 @@ def _load(name: str) -> RespiraForAudioClassification:
     try:
         config_dict, _ = PreTrainedConfig.get_config_dict(name)
         _check_respira_config(config_dict, name)
-        return RespiraForAudioClassification.from_pretrained(name)
+        return _from_pretrained(RespiraForAudioClassification, name, f"the weights of {name}")
     except ModelLoadError:
         raise
     except Exception as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +11,45 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
+from ..labels import CLASS_NAMES
+
 SAMPLERS: tuple[str, ...] = ("random", "class_balanced", "contrastive_tuple", "group_by_metadata")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
+
+
+# (option, lowest allowed value, whether the lowest value itself is allowed, highest allowed value or None)
+_RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
+    ("learning_rate", 0.0, True, None),
+    ("weight_decay", 0.0, True, None),
+    ("num_train_epochs", 0.0, True, None),
+    ("per_device_train_batch_size", 1, True, None),
+    ("per_device_eval_batch_size", 1, True, None),
+    ("gradient_accumulation_steps", 1, True, None),
+    ("aux_loss_weight", 0.0, True, None),
+    ("task_loss_weight", 0.0, True, None),
+    ("views", 1, True, None),
+    ("samples_per_group", 1, True, None),
+    ("mixup_alpha", 0.0, True, None),
+    ("concat_same_label", 0.0, True, 1.0),
+    ("early_stopping_patience", 1, True, None),
+)
+
+
+def _check_ranges(args: Any) -> None:
+    """Raise a one-line ``ValueError`` for a numeric option of the wrong type or out of its range."""
+    for name, low, inclusive, high in _RANGES:
+        value = getattr(args, name)
+        if value is None and name == "early_stopping_patience":
+            continue
+        whole = isinstance(low, int) and not isinstance(low, bool)
+        kinds = (int,) if whole else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+            kind = "a whole number" if whole else "a number"
+            raise ValueError(f"{name} must be {kind}, got {value!r}")
+        too_low = value < low if inclusive else value <= low
+        if too_low or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f"at least {low}"
+            raise ValueError(f"{name} must be {bounds}, got {value!r}")
 
 
 def _as_dict(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
@@ -96,8 +134,19 @@ class RespiraTrainingArguments(TrainingArguments):
             self.metric_for_best_model = "icbhi_score"
             self.greater_is_better = True
         super().__post_init__()
+        _check_ranges(self)
         self.aux_loss_kwargs = _as_dict(self.aux_loss_options, "aux_loss_options")
         self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
+        if self.aux_loss:  # a typo in the loss or its options fails here, not after the data is built
+            from ..losses import build_auxiliary_loss
+
+            try:
+                build_auxiliary_loss(self.aux_loss, **self.aux_loss_kwargs)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"aux_loss={self.aux_loss!r}: {error}") from None
+        unknown = [name for name in self.concat_classes.split(",") if name.strip() not in CLASS_NAMES]
+        if unknown:
+            raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
         if self.batch_sampler not in SAMPLERS:
             raise ValueError(f"batch_sampler={self.batch_sampler!r} is not one of {', '.join(SAMPLERS)}")
         if self.aux_input not in AUX_INPUTS:

@@ -8,10 +8,14 @@ override it. Unknown keys and flags are errors that name them (with the closest 
 from __future__ import annotations
 
 import difflib
+import enum
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from transformers import HfArgumentParser
@@ -127,32 +131,188 @@ def _check_keys(keys: list[str], source: str) -> None:
         raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """The options of a YAML recipe, checked against the known fields."""
+class _RecipeParser(HfArgumentParser):
+    """``HfArgumentParser`` whose errors are exceptions (one line), not a usage text and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(f"command line: {message}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A recipe file's options (dict values as JSON text) and the line of each key, for error messages."""
+
+    path: Path
+    options: dict[str, Any]
+    lines: dict[str, int]
+
+    def where(self, key: str) -> str:
+        """``path:line`` of ``key`` (``path`` when unknown)."""
+        line = self.lines.get(key)
+        return f"{self.path}:{line}" if line is not None else str(self.path)
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """1-based line of each top-level key of a YAML mapping."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
+
+
+def read_recipe(path: str | Path) -> Recipe:
+    """A YAML recipe, its keys checked against the known fields and its values against their types."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {str(path)!r} not found")
     try:
-        options = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+        options = yaml.safe_load(text) or {}
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({error})") from None
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
     if not isinstance(options, dict):
         raise ValueError(f"{path}: a recipe is a mapping of option: value, got a {type(options).__name__}")
-    _check_keys(list(options), str(path))
-    return {key: json.dumps(value) if isinstance(value, dict) else value for key, value in options.items()}
+    lines = _key_lines(text)
+    _check_keys([str(key) for key in options], str(path))
+    recipe = Recipe(path, {}, lines)
+    types = _field_types()
+    for key, value in options.items():
+        # mappings (aux_loss_options, augmentation...) travel as JSON text
+        given = json.dumps(value) if isinstance(value, dict) else value
+        try:
+            recipe.options[key] = _typed(given, types[key])
+        except ValueError as error:
+            raise ValueError(f"{recipe.where(key)}: {key}: {error}, got {value!r}") from None
+    return recipe
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """The options of a YAML recipe, checked against the known fields and their types."""
+    return read_recipe(path).options
 
 
 def parse_recipe(
     recipe: str | Path | None, overrides: list[str] | None = None, **forced: Any
 ) -> tuple[ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments]:
-    """Parse a recipe and ``--field value`` overrides into the four argument dataclasses."""
-    options = load_recipe(recipe) if recipe is not None else {}
+    """Parse a recipe and ``--field value`` overrides into the four argument dataclasses.
+
+    Errors are one-line ``ValueError``s; an invalid value from the recipe names its file and line.
+    """
+    read = read_recipe(recipe) if recipe is not None else None
+    options = dict(read.options) if read is not None else {}
     options.update(forced)
     flags = [arg[2:].split("=", 1)[0] for arg in overrides or [] if arg.startswith("--")]
     _check_keys(flags, "the command line")
-    parser = HfArgumentParser(DATACLASSES)
+    parser = _RecipeParser(DATACLASSES)
     parser.set_defaults(**options)
-    return tuple(parser.parse_args_into_dataclasses(args=list(overrides or [])))
+    try:
+        return tuple(parser.parse_args_into_dataclasses(args=list(overrides or [])))
+    except ValueError as error:
+        message = " ".join(str(error).split())
+        if read is not None:  # a value from the recipe (not overridden, not forced): name its line
+            named = [key for key in read.options if key not in flags and key not in forced]
+            key = next((k for k in sorted(named, key=len, reverse=True) if message.startswith(k)), None)
+            if key is not None:
+                raise ValueError(f"{read.where(key)}: {message}") from None
+        raise ValueError(message) from None
+
+
+def _field_types() -> dict[str, Any]:
+    types: dict[str, Any] = {}
+    for cls in DATACLASSES:
+        hints = typing.get_type_hints(cls)
+        types.update({f.name: hints.get(f.name, Any) for f in fields(cls) if f.init})
+    return types
+
+
+def _typed(value: Any, annotation: Any) -> Any:  # noqa: PLR0911 (one return per accepted form)
+    """``value`` as the field type ``annotation`` accepts it, or ``ValueError`` saying what was expected.
+
+    Strings are kept for numbers and booleans (the parser converts them, as YAML reads ``1e-3`` as
+    text); a list of plain values for a text field becomes comma-separated text (``seeds: [0, 1]``).
+    """
+    members = (
+        typing.get_args(annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else ()
+    )
+    if members:
+        for member in members:
+            try:
+                return _typed(value, member)
+            except ValueError:
+                continue
+        raise ValueError(f"expected {' or '.join(_describe(member) for member in members)}")
+    if annotation is Any:
+        return value
+    if annotation is type(None):
+        if value is None:
+            return value
+    elif annotation is bool:
+        if isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_TEXT):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _parses(int, value):
+            return value
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _parses(float, value):
+            return value
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, list) and value and all(_is_scalar(item) for item in value):
+            return ",".join(str(item) for item in value)
+    elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        if isinstance(value, str) and value in {member.value for member in annotation}:
+            return value
+    elif typing.get_origin(annotation) is list or annotation is list:
+        if isinstance(value, list):
+            return value
+    elif annotation is dict or typing.get_origin(annotation) is dict:
+        if isinstance(value, (dict, str)):
+            return value
+    else:
+        return value  # a type without a check here: the parser and the dataclass judge it
+    raise ValueError(f"expected {_describe(annotation)}")
+
+
+_BOOLEAN_TEXT = ("true", "false", "yes", "no", "1", "0")
+
+
+def _parses(kind: type, text: str) -> bool:
+    try:
+        number = kind(text)
+    except ValueError:
+        return False
+    return math.isfinite(number)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _describe(annotation: Any) -> str:
+    if annotation is type(None):
+        return "null"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "one of " + ", ".join(str(member.value) for member in annotation)
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping"}
+    if annotation in names:
+        return names[annotation]
+    if annotation is list or typing.get_origin(annotation) is list:
+        return "a list"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def parse_seeds(seeds: str | int | list | None, default: int) -> list[int]:

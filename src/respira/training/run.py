@@ -7,14 +7,15 @@ seeds, thresholds, hyper-parameters and results), plots, the test split's evalua
 card and one ``seed_<n>/`` folder per seed with its checkpoints. Among seeds, the model kept at the root
 is the one with the best *validation* score; the test split is only ever scored, never used to choose.
 
-The steps live in their own modules: :mod:`~respira.training.datasets` (splits),
-:mod:`~respira.training.model_factory`, :mod:`~respira.training.schedules`,
+The steps live in their own modules: :mod:`~respira.training.validation` (the recipe checked before any
+work), :mod:`~respira.training.output` (staging folder, lock, resume), :mod:`~respira.training.datasets`
+(splits), :mod:`~respira.training.model_factory`, :mod:`~respira.training.schedules`,
 :mod:`~respira.training.seeds` and :mod:`~respira.training.run_folder` (what is written).
 """
 
 from __future__ import annotations
 
-import shutil
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,21 +23,11 @@ from typing import Any
 from ..audio import DEFAULT_SAMPLING_RATE
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
+from .output import ResumePoint, last_checkpoint, resolve_resume, run_output, staging_folder
 from .recipe import DataArguments, ModelArguments, RunArguments, parse_seeds
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import SeedOutcome, results_table, run_seed, select_seed, summarize_seeds
-
-
-def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
-    """Refuse a folder that already holds a run, unless ``overwrite``."""
-    if output_dir.exists() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"output_dir {str(output_dir)!r} already holds a run; pass --overwrite to replace it "
-                "or choose another --output_dir"
-            )
-        shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+from .validation import validate_run
 
 
 def run_training(
@@ -49,8 +40,14 @@ def run_training(
 ) -> dict[str, Any]:
     """Train every seed of a parsed recipe and write the run folder; return the metrics summary.
 
-    Under ``accelerate launch`` / ``torchrun`` every process trains; only the main process prepares
-    the folder, writes files and prints.
+    The whole recipe is checked first (:func:`~respira.training.validation.validate_run`): a bad
+    option fails before any dataset is built or folder created. The run trains in a staging folder
+    beside ``output_dir`` and is moved into place only when it succeeded
+    (:mod:`~respira.training.output`); ``args.resume_from_checkpoint`` (``last`` or a checkpoint's
+    path) continues an interrupted run, or a finished one, in its own folder.
+
+    Under ``accelerate launch`` / ``torchrun`` every process trains; only the main process locks and
+    writes the folder and prints.
     """
     from accelerate import PartialState
 
@@ -61,47 +58,77 @@ def run_training(
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-    output_dir = Path(args.output_dir)
+    resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    validate_run(model_args, data_args, run_args, args, resume=resume)
+    if resume is not None and resume.target != Path(args.output_dir).expanduser().absolute():
+        log(f"resuming the run in {resume.target}, where the checkpoint belongs")
+    target = resume.target if resume is not None else Path(args.output_dir).expanduser().absolute()
     seeds = parse_seeds(run_args.seeds, args.seed)
     data = data_record(data_args, DEFAULT_SAMPLING_RATE)  # every model a recipe builds has this rate
-    with state.main_process_first():  # one process builds the dataset cache, the others reuse it
-        splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
-    if args.eval_strategy != "no" and "validation" not in splits:
-        raise ValueError(
-            "evaluation during training needs a validation split: set validation_size > 0 (official split) "
-            "or use split_strategy=patient; the test split is never used for model selection"
+    output = (
+        run_output(target, overwrite=run_args.overwrite, resume=resume, log=log)
+        if main
+        else nullcontext(staging_folder(target))
+    )
+    with output as folder:
+        with state.main_process_first():  # one process builds the dataset cache, the others reuse it
+            splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
+        state.wait_for_everyone()
+        summary = _train_seeds(
+            model_args, data_args, run_args, args, splits, seeds, folder, target, resume, log, main
         )
+        state.wait_for_everyone()
     if main:
-        prepare_output_dir(output_dir, run_args.overwrite)
-    state.wait_for_everyone()
+        log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
+    return summary
+
+
+def _train_seeds(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    splits,
+    seeds: list[int],
+    folder: Path,
+    target: Path,
+    resume: ResumePoint | None,
+    log,
+    main: bool,
+) -> dict[str, Any]:
+    """Train each seed in ``folder``/seed_<n> (resuming its checkpoint when resuming), write the run."""
+    args = replace(args, resume_from_checkpoint=None)
     outcomes: dict[int, SeedOutcome] = {}
     for seed in seeds:
-        log(f"== seed {seed}: training ({args.num_train_epochs:g} epochs) ==")
+        seed_folder = folder / f"seed_{seed}"
+        checkpoint = None
+        if resume is not None:
+            given = resume.checkpoints.get(seed)
+            checkpoint = folder / given.relative_to(resume.source) if given else last_checkpoint(seed_folder)
+        action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
+        log(f"== seed {seed}: {action} ({args.num_train_epochs:g} epochs) ==")
         outcomes[seed] = run_seed(
-            model_args, data_args, run_args, args, splits, seed, output_dir / f"seed_{seed}"
+            model_args, data_args, run_args, args, splits, seed, seed_folder, resume_from=checkpoint
         )
     selected = select_seed(outcomes)
     per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
     summary = summarize_seeds(per_seed)
     summary["selected_seed"] = selected
     if not main:
-        state.wait_for_everyone()
         return summary
     kept = outcomes[selected].trainer
-    save_kept_model(kept, output_dir, summary)
+    save_kept_model(kept, folder, summary)
     record = build_run_record(
         model_args,
-        replace(data, split_sizes=split_sizes(splits)),
+        replace(data_record(data_args, DEFAULT_SAMPLING_RATE), split_sizes=split_sizes(splits)),
         run_args,
-        args,
+        replace(args, output_dir=str(target)),
         outcomes,
         selected,
         kept.model,
     )
-    record.save(output_dir)
-    write_reports(kept, splits, output_dir)
-    write_model_card(kept, record, output_dir)
+    record.save(folder)
+    write_reports(kept, splits, folder)
+    write_model_card(kept, record, folder)
     log(results_table(per_seed, {seed: outcome.validation_score for seed, outcome in outcomes.items()}))
-    log(f"run written to {output_dir} (model from seed {selected}, chosen on validation)")
-    state.wait_for_everyone()
     return summary

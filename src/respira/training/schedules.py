@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .arguments import RespiraTrainingArguments
@@ -28,15 +29,25 @@ def make_trainer(
 
 
 def train_with_schedule(
-    model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
+    model: nn.Module,
+    args: RespiraTrainingArguments,
+    run: RunArguments,
+    splits: datasets.DatasetDict,
+    *,
+    resume_from: str | Path | None = None,
 ) -> RespiraTrainer:
-    """Train ``model`` with ``run.schedule``; return the trainer that holds the final model."""
+    """Train ``model`` with ``run.schedule``; return the trainer that holds the final model.
+
+    ``resume_from``: a checkpoint to continue from (standard schedule only).
+    """
     if run.schedule == "contrastive_two_stage":
+        if resume_from is not None:
+            raise ValueError("a contrastive_two_stage schedule cannot resume from a checkpoint")
         return _contrastive_two_stage(model, args, run, splits)
     if run.schedule != "standard":
         raise ValueError(f"schedule={run.schedule!r} is not one of {', '.join(SCHEDULES)}")
     trainer = make_trainer(model, args, splits)
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     return trainer
 
 

@@ -45,14 +45,19 @@ def run_seed(
     splits: datasets.DatasetDict,
     seed: int,
     folder: Path,
+    *,
+    resume_from: Path | None = None,
 ) -> SeedOutcome:
-    """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it."""
+    """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it.
+
+    ``resume_from``: a checkpoint of this seed to continue from (standard schedule).
+    """
     import transformers
 
     transformers.set_seed(seed)
     args = replace(args, seed=seed, output_dir=str(folder))
     model = build_model(model_args, splits["train"]["label"])
-    trainer = train_with_schedule(model, args, run_args, splits)
+    trainer = train_with_schedule(model, args, run_args, splits, resume_from=resume_from)
     if model.config.problem_type == MULTI_LABEL and "validation" in splits:
         tune_thresholds_on_validation(trainer, splits["validation"])
     validation = trainer.evaluate(splits["validation"]) if "validation" in splits else {}

@@ -23,10 +23,12 @@ from typing import Any
 
 __all__ = [
     "atomic_path",
+    "check_file_target",
     "is_occupied",
     "nan_to_none",
     "remove_path",
     "staged_folder",
+    "swap_into_place",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -41,13 +43,37 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     and ``path`` is left as it was.
     """
     path = Path(path)
+    check_file_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
     try:
         yield partial
         partial.replace(path)
+    except OSError as error:
+        if str(partial) not in (str(error.filename), str(error.filename2)):
+            raise
+        # The user gave ``path``: an error about the temporary name must not show it.
+        raise type(error)(error.errno, error.strerror or str(error), str(path)) from None
     finally:
-        partial.unlink(missing_ok=True)
+        with suppress(OSError):
+            partial.unlink(missing_ok=True)
+
+
+def check_file_target(path: str | Path) -> Path:
+    """Raise a one-line ``OSError`` naming ``path`` when a file cannot be written there; return it.
+
+    Refused: ``path`` is a folder (``IsADirectoryError``), or one of its parents is a file
+    (``NotADirectoryError``). Missing parents are fine (they are created when the file is written).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the name of a file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    return path
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -122,13 +148,21 @@ def staged_folder(
     staging.mkdir()  # with the umask's mode, like any folder the user creates
     try:
         yield staging
-        _swap_into_place(staging, output_dir, overwrite=overwrite, exists_message=exists_message)
+        swap_into_place(staging, output_dir, overwrite=overwrite, exists_message=exists_message)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _swap_into_place(staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None) -> None:
+def swap_into_place(
+    staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None = None
+) -> None:
+    """Rename the finished folder ``staging`` to ``output_dir`` (a sibling on the same file system).
+
+    A missing or empty ``output_dir`` is replaced; anything else there raises ``FileExistsError``
+    unless ``overwrite``, in which case it is moved aside, ``staging`` renamed into place, and only
+    then the old one removed (it is put back if the rename fails).
+    """
     if not output_dir.exists() and not output_dir.is_symlink():
         staging.rename(output_dir)
         return

@@ -1,0 +1,232 @@
+"""Where a training run writes: a staging folder beside its target, one writer at a time, resumable.
+
+A run for ``runs/x`` trains in ``runs/.x.incomplete`` (seed folders with their checkpoints, then the
+kept model, record, reports and card) and is renamed to ``runs/x`` only when everything succeeded;
+with ``--overwrite`` an old ``runs/x`` is replaced only then. A run that fails with an error removes
+its staging folder (and any parent folder it created), so nothing is left behind and its corrected
+retry is never blocked. A run that is *interrupted* (Ctrl-C, SIGTERM, SIGKILL, a crash of the machine)
+keeps it: ``--resume_from_checkpoint last`` (or the path of one of its checkpoints) continues it.
+
+``runs/.x.lock`` (:class:`~respira.utils.locking.FolderLock`) makes sure only one process writes a run
+folder; a lock left by a killed run is taken over.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..utils.files import is_occupied, swap_into_place, write_json_atomic
+from ..utils.locking import FolderLock
+
+__all__ = ["LAST", "ResumePoint", "check_output_dir", "resolve_resume", "run_output", "staging_folder"]
+
+LAST = "last"
+"""``resume_from_checkpoint`` value that resumes the latest checkpoint of the run in ``output_dir``."""
+_LAST_VALUES = (LAST, "true", "True")
+STAGING_SUFFIX = ".incomplete"
+_SEED_FOLDER = re.compile(r"^seed_(-?\d+)$")
+_CHECKPOINT_FOLDER = re.compile(r"^checkpoint-(\d+)$")
+TRAINER_STATE = "trainer_state.json"
+
+
+def staging_folder(output_dir: str | Path) -> Path:
+    """The staging folder of a run for ``output_dir``: ``.<name>.incomplete`` beside it (absolute)."""
+    output_dir = Path(output_dir).expanduser().absolute()
+    return output_dir.with_name(f".{output_dir.name}{STAGING_SUFFIX}")
+
+
+def _target_of_staging(folder: Path) -> Path | None:
+    name = folder.name
+    if name.startswith(".") and name.endswith(STAGING_SUFFIX) and len(name) > len(STAGING_SUFFIX) + 1:
+        return folder.with_name(name[1 : -len(STAGING_SUFFIX)])
+    return None
+
+
+def last_checkpoint(seed_folder: Path) -> Path | None:
+    """The checkpoint with the highest step in a seed folder (one holding ``trainer_state.json``)."""
+    if not seed_folder.is_dir():
+        return None
+    steps = [
+        (int(match[1]), path)
+        for path in seed_folder.iterdir()
+        if (match := _CHECKPOINT_FOLDER.match(path.name)) and (path / TRAINER_STATE).is_file()
+    ]
+    return max(steps)[1] if steps else None
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """What ``resume_from_checkpoint`` resumes: the run folder holding its checkpoints, and its target."""
+
+    target: Path
+    """The run folder the resumed run ends up in."""
+    source: Path
+    """Where the checkpoints are: the staging folder of an interrupted run, or a finished run folder."""
+    checkpoints: dict[int, Path] = field(default_factory=dict)
+    """Seed → the checkpoint given by path (other seeds resume their latest checkpoint, if any)."""
+
+    @property
+    def interrupted(self) -> bool:
+        return self.source != self.target
+
+
+def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | None:
+    """The run that ``resume_from_checkpoint`` (``last`` or a checkpoint's path) resumes; ``None`` if unset.
+
+    ``last`` resumes the run for ``output_dir``: its interrupted staging folder if there is one, else a
+    finished ``output_dir`` (for more epochs). A path must be a checkpoint of a ``respira train`` run
+    (``RUN/seed_<n>/checkpoint-<step>``); the run it belongs to is resumed, in its own folder. Raises
+    ``ValueError`` (one line naming the path) otherwise.
+    """
+    if value is None or value == "" or value in ("false", "False"):
+        return None
+    output_dir = Path(output_dir).expanduser().absolute()
+    if value in _LAST_VALUES:
+        staging = staging_folder(output_dir)
+        for folder in (staging, output_dir):
+            if any(last_checkpoint(seed) for seed in _seed_folders(folder)):
+                return ResumePoint(target=output_dir, source=folder)
+        raise ValueError(
+            f"resume_from_checkpoint last: no checkpoint to resume for {output_dir} (no interrupted run "
+            f"and no checkpoint-* folder in {output_dir}/seed_*)"
+        )
+    checkpoint = Path(value).expanduser().absolute()
+    if not checkpoint.is_dir():
+        raise ValueError(f"resume_from_checkpoint {value}: no such checkpoint folder")
+    if not (checkpoint / TRAINER_STATE).is_file():
+        raise ValueError(f"resume_from_checkpoint {value}: not a checkpoint (it has no {TRAINER_STATE})")
+    seed = _SEED_FOLDER.match(checkpoint.parent.name)
+    if seed is None or not _CHECKPOINT_FOLDER.match(checkpoint.name):
+        raise ValueError(
+            f"resume_from_checkpoint {value}: not a checkpoint of a respira train run "
+            "(expected RUN/seed_<n>/checkpoint-<step>)"
+        )
+    run = checkpoint.parent.parent
+    target = _target_of_staging(run) or run
+    return ResumePoint(target=target, source=run, checkpoints={int(seed[1]): checkpoint})
+
+
+def _seed_folders(run: Path) -> list[Path]:
+    if not run.is_dir():
+        return []
+    return [path for path in run.iterdir() if _SEED_FOLDER.match(path.name) and path.is_dir()]
+
+
+def check_output_dir(output_dir: str | Path, *, overwrite: bool, resume: ResumePoint | None) -> None:
+    """Refuse, before any work, an ``output_dir`` that cannot take the run (read-only checks).
+
+    A file there, a file where a parent folder should be, or a folder holding another run (unless
+    ``overwrite``, or when the run resumed is that folder's own) raise a one-line error naming it.
+    """
+    output_dir = Path(output_dir).expanduser()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(f"output_dir {output_dir} is a file, not a folder")
+    for parent in output_dir.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"output_dir {output_dir}: {parent} is a file, not a folder")
+            break
+    if resume is None and is_occupied(output_dir) and not overwrite:
+        raise FileExistsError(
+            f"output_dir {str(output_dir)!r} already holds a run; pass --overwrite to replace it "
+            "(only once the new run succeeds) or choose another --output_dir"
+        )
+
+
+def _created_parents(folder: Path) -> list[Path]:
+    """The missing ancestors of ``folder``, outermost first (what ``mkdir(parents=True)`` creates)."""
+    missing = []
+    for parent in folder.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return list(reversed(missing))
+
+
+def _retarget_states(folder: Path, old: Path, new: Path) -> None:
+    """Point ``best_model_checkpoint`` paths under ``old`` to ``new`` in each trainer state of ``folder``."""
+    for state_file in folder.rglob(TRAINER_STATE):
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        best = state.get("best_model_checkpoint")
+        if isinstance(best, str) and Path(best).is_relative_to(old):
+            state["best_model_checkpoint"] = str(new / Path(best).relative_to(old))
+            write_json_atomic(state_file, state)
+
+
+@contextmanager
+def run_output(
+    output_dir: str | Path, *, overwrite: bool, resume: ResumePoint | None = None, log=print
+) -> Iterator[Path]:
+    """Lock the run folder, yield the staging folder to train in, and move it into place on success.
+
+    ``resume``: the run to continue (:func:`resolve_resume`); its target replaces ``output_dir`` and
+    the run may replace its own folder without ``overwrite``. See the module docstring for what is
+    left behind on errors and interruptions.
+    """
+    target = resume.target if resume is not None else Path(output_dir).expanduser().absolute()
+    staging = staging_folder(target)
+    created = _created_parents(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(target, what="respira run")
+    try:
+        lock.acquire()
+    except BaseException:
+        _remove_empty(created)
+        raise
+    keep_staging = False
+    try:
+        if lock.took_over is not None:
+            log(f"took over the lock of {target} left by a run that is gone ({lock.took_over.describe()})")
+        if resume is None:
+            if staging.exists():
+                log(
+                    f"discarding the interrupted run in {staging} (resume it instead with "
+                    "--resume_from_checkpoint last)"
+                )
+                shutil.rmtree(staging)
+            check_output_dir(target, overwrite=overwrite, resume=None)  # again, now that we hold the lock
+            staging.mkdir()
+        elif resume.interrupted:
+            keep_staging = True  # the interrupted run's checkpoints stay resumable whatever happens now
+        else:  # more training for a finished run: a copy trains, the run is replaced only on success
+            if staging.exists():
+                shutil.rmtree(staging)
+            shutil.copytree(target, staging, symlinks=True)
+            _retarget_states(staging, target, staging)
+        try:
+            yield staging
+        except KeyboardInterrupt:
+            keep_staging = True
+            log(
+                f"interrupted: the run so far is in {staging}; continue it with --resume_from_checkpoint last"
+            )
+            raise
+        _retarget_states(staging, staging, target)
+        swap_into_place(staging, target, overwrite=overwrite or resume is not None)
+    except BaseException:
+        if not keep_staging:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not target.exists():
+                lock.release()
+                _remove_empty(created)
+        raise
+    finally:
+        lock.release()
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders (innermost first) that are still empty."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            break

@@ -1,0 +1,240 @@
+"""Check a whole training recipe before any work: nothing is built, trained or written for a bad one.
+
+:func:`validate_run` checks what ``RespiraTrainingArguments`` cannot check alone (its own value
+ranges, loss names and options are checked when it is created): the model options (by building its
+config, without weights), the data options (the corpus folder and its layout, the split options),
+the run options (seeds, schedule, resume), whether options fit together (loss ↔ batch sampler,
+views, encoder, projector, metadata keys), whether the ``report_to`` integrations are installed, and
+the output folder. Every error is one line naming the option and its value.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from ..labels import PROBLEM_TYPES, label_names
+from ..models.encoders import encoder_names, get_encoder_spec
+from .arguments import RespiraTrainingArguments
+from .output import ResumePoint, check_output_dir
+from .recipe import DataArguments, ModelArguments, RunArguments, json_option, parse_seeds
+from .schedules import SCHEDULES
+
+__all__ = ["INTEGRATION_EXTRAS", "check_integrations", "validate_run"]
+
+INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}
+"""``report_to`` integrations respira ships as extras: ``pip install 'respira[<extra>]'``."""
+_METADATA_COLUMNS = ("patient_id", "device", "chest_location", "acquisition_mode", "sex", "age", "recording")
+
+
+def validate_run(
+    model: ModelArguments,
+    data: DataArguments,
+    run: RunArguments,
+    args: RespiraTrainingArguments,
+    *,
+    resume: ResumePoint | None = None,
+) -> None:
+    """Raise a one-line ``ValueError`` (or ``OSError`` for the output folder) for anything a run would
+    fail on later; see the module docstring. Reads the corpus folder's listing, writes nothing."""
+    _check_model(model)
+    _check_data(data, args)
+    _check_run(run, args, resume)
+    _check_combinations(model, run, args)
+    check_integrations(args.report_to)
+    check_output_dir(args.output_dir, overwrite=run.overwrite, resume=resume)
+
+
+# ------------------------------------------------------------------------------------------------ model
+def _check_model(model: ModelArguments) -> None:
+    from ..models import RespiraConfig
+
+    if model.encoder not in encoder_names():
+        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
+    if model.problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type={model.problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
+    if not 0 <= model.head_dropout < 1:
+        raise ValueError(f"head_dropout must be in [0, 1), got {model.head_dropout}")
+    if model.projector_dim is not None and model.projector_dim < 1:
+        raise ValueError(
+            f"projector_dim must be a positive size (or null for none), got {model.projector_dim}"
+        )
+    if model.lora_r < 0:
+        raise ValueError(f"lora_r must be 0 (off) or a positive rank, got {model.lora_r}")
+    spec = get_encoder_spec(model.encoder)
+    if model.lora_r and not spec.lora_targets:
+        raise ValueError(f"lora_r={model.lora_r}: LoRA does not apply to the {model.encoder} encoder")
+    if model.lora_r and importlib.util.find_spec("peft") is None:
+        raise ValueError(f"lora_r={model.lora_r} needs peft: pip install 'respira[lora]'")
+    _check_encoder_source(model.encoder_name_or_path)
+    encoder_options = json_option(model.encoder_config, "encoder_config")
+    try:
+        RespiraConfig(
+            encoder_config={"model_type": spec.model_type, **encoder_options},
+            problem_type=model.problem_type,
+            target_seconds=model.target_seconds,
+            pad_mode=model.pad_mode,
+            crop_mode=model.crop_mode,
+            ast_length_policy=model.ast_length_policy,
+            spec_augment=json_option(model.spec_augment, "spec_augment") or None,
+            pooling=model.pooling,
+            head=model.head,
+            projector_dim=model.projector_dim,
+        )
+    except (ValueError, TypeError) as error:
+        causes = [error, *([error.__cause__] if error.__cause__ else [])]
+        message = " ".join(str(causes[-1]).split()).removeprefix("Class validation error for validator ")
+        raise ValueError(f"invalid model options: {message}") from None
+    _check_class_weights(model.class_weights, model.problem_type)
+
+
+def _check_encoder_source(source: str | None) -> None:
+    if not source:
+        return
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"encoder_name_or_path {source}: a file; pass the encoder's folder")
+        return
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise ValueError(f"encoder_name_or_path {source}: no such folder (nor a Hub id)") from None
+
+
+def _check_class_weights(spec: str | None, problem_type: str) -> None:
+    if not spec or spec == "balanced":
+        return
+    expected = len(label_names(problem_type))
+    try:
+        weights = [float(value) for value in str(spec).split(",")]
+    except ValueError:
+        raise ValueError(
+            f"class_weights must be 'balanced' or comma-separated numbers, got {spec!r}"
+        ) from None
+    if len(weights) != expected or any(not weight >= 0 for weight in weights):
+        raise ValueError(
+            f"class_weights {spec!r}: expected {expected} non-negative weights "
+            f"({', '.join(label_names(problem_type))})"
+        )
+
+
+# ------------------------------------------------------------------------------------------------- data
+def _split_fractions(data: DataArguments) -> tuple[float, ...]:
+    try:
+        return tuple(float(f) for f in str(data.patient_split_fractions).split(","))
+    except ValueError:
+        raise ValueError(
+            f"patient_split_fractions must be three comma-separated numbers (train,validation,test), "
+            f"got {data.patient_split_fractions!r}"
+        ) from None
+
+
+def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
+    from ..data.icbhi import ICBHIConfig
+    from ..data.layout import locate_corpus
+
+    if not data.data_dir:
+        raise ValueError(
+            "missing data_dir: pass --data_dir <folder of an ICBHI download> or set it in the recipe"
+        )
+    fractions = _split_fractions(data)
+    ICBHIConfig(  # checks the split and audio options as the builder will
+        name="cycles",
+        split_strategy=data.split_strategy,
+        validation_size=0.0 if data.split_strategy == "patient" else data.validation_size,
+        patient_split_fractions=fractions,
+        stratify_by=data.stratify_by,
+        seed=data.split_seed,
+        lowpass_cutoff=data.lowpass_cutoff or None,
+    )
+    if not 0 < data.train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
+    if data.num_proc is not None and data.num_proc < 1:
+        raise ValueError(f"num_proc must be at least 1, got {data.num_proc}")
+    layout = locate_corpus(data.data_dir)  # a missing folder or unknown layout, named
+    if data.split_strategy == "official" and layout.split_file is None:
+        raise ValueError(
+            f"{data.data_dir} has no official split file (ICBHI_challenge_train_test.txt): use "
+            "--split_strategy patient for a patient-wise split, or add the split file"
+        )
+    validation = fractions[1] > 0 if data.split_strategy == "patient" else data.validation_size > 0
+    if args.eval_strategy != "no" and not validation:
+        raise ValueError(
+            "evaluation during training needs a validation split: set validation_size > 0 (official split) "
+            "or use split_strategy=patient; the test split is never used for model selection"
+        )
+
+
+# -------------------------------------------------------------------------------------------------- run
+def _check_run(run: RunArguments, args: RespiraTrainingArguments, resume: ResumePoint | None) -> None:
+    parse_seeds(run.seeds, args.seed)
+    if run.schedule not in SCHEDULES:
+        raise ValueError(f"schedule={run.schedule!r} is not one of {', '.join(SCHEDULES)}")
+    if run.two_stage_rounds < 1:
+        raise ValueError(f"two_stage_rounds must be at least 1, got {run.two_stage_rounds}")
+    if not run.head_epochs > 0:
+        raise ValueError(f"head_epochs must be positive, got {run.head_epochs}")
+    if resume is not None and run.schedule != "standard":
+        raise ValueError(
+            f"resume_from_checkpoint resumes the standard schedule only, not schedule={run.schedule!r}"
+        )
+
+
+def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraTrainingArguments) -> None:
+    loss = args.aux_loss
+    if loss == "patch_mix" and get_encoder_spec(model.encoder).patch_embeddings is None:
+        raise ValueError(
+            f"aux_loss=patch_mix mixes patch embeddings, which the {model.encoder} encoder has not"
+        )
+    if loss and (args.aux_input == "projections" or loss == "patch_mix") and model.projector_dim is None:
+        raise ValueError(
+            f"aux_loss={loss} works on projections: set projector_dim (or aux_input: embeddings)"
+        )
+    standard = run.schedule == "standard"
+    if loss == "contrastive_tuple" and standard and args.batch_sampler != "contrastive_tuple":
+        raise ValueError(
+            "aux_loss=contrastive_tuple needs batches of [anchors, positives]: set batch_sampler: "
+            f"contrastive_tuple (got {args.batch_sampler})"
+        )
+    if loss == "metadata_contrastive" and args.views < 2:
+        raise ValueError(
+            f"aux_loss=metadata_contrastive needs two augmented views: set views: 2 (got {args.views})"
+        )
+    keys = args.aux_loss_kwargs.get("positive_key") or args.aux_loss_kwargs.get("negative_keys") or ()
+    for key in [keys] if isinstance(keys, str) else list(keys):
+        if key != "labels" and key not in _METADATA_COLUMNS:
+            raise ValueError(
+                f"aux_loss_options names the metadata key {key!r}; the batches carry "
+                f"{', '.join(_METADATA_COLUMNS)}"
+            )
+    if args.batch_sampler == "group_by_metadata" and args.group_by_key not in _METADATA_COLUMNS:
+        raise ValueError(
+            f"group_by_key={args.group_by_key!r} is not a metadata column ({', '.join(_METADATA_COLUMNS)})"
+        )
+    if args.cache_embeddings and not model.freeze_encoder:
+        raise ValueError("cache_embeddings needs a frozen encoder: set freeze_encoder: true")
+
+
+def check_integrations(report_to: list[str] | str | None) -> None:
+    """Raise a one-line ``ValueError`` for a ``report_to`` integration that is unknown or not installed."""
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    available = None
+    for name in names:
+        if name in ("none", "all"):
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise ValueError(f"report_to {name!r} is not one of {', '.join(sorted(INTEGRATION_TO_CALLBACK))}")
+        available = get_available_reporting_integrations() if available is None else available
+        if name not in available:
+            extra = INTEGRATION_EXTRAS.get(name)
+            how = f"pip install 'respira[{extra}]'" if extra else f"install {name}"
+            raise ValueError(f"report_to {name} needs {name}, which is not installed: {how}")

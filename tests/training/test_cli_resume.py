@@ -1,0 +1,176 @@
+"""`respira train` killed with SIGKILL mid-epoch and resumed from the command line ends exactly like an
+uninterrupted run (issue 10, case 3); tests/training/test_resume.py checks the same through the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from respira.cli import main
+
+from .conftest import TINY_RECIPE
+
+KILL_AT_STEP = 4
+"""The process kills itself (SIGKILL) as step 5 begins: checkpoint-3 is saved, epoch 1 is not over."""
+
+RECIPE = {
+    **{key: value for key, value in TINY_RECIPE.items() if key != "max_steps"},
+    "num_train_epochs": 2,
+    "learning_rate": 1e-3,
+    "eval_strategy": "epoch",
+    "save_strategy": "steps",
+    "save_steps": 3,
+    "load_best_model_at_end": False,
+    "logging_steps": 1,
+    "seed": 0,
+    "aux_loss": "add",
+    "batch_sampler": "class_balanced",
+    "augmentation": {"gain": {"db": [-6, 6], "probability": 0.8}, "white_noise": {"snr_db": [20, 30]}},
+}
+
+# `respira train` with a callback that SIGKILLs its own process as step KILL_AT_STEP + 1 begins.
+KILLER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from transformers import TrainerCallback
+    from respira.training import trainer as trainer_module
+
+    class Kill(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == int(os.environ["KILL_AT_STEP"]):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    original = trainer_module.RespiraTrainer.__init__
+
+    def with_killer(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.add_callback(Kill())
+
+    trainer_module.RespiraTrainer.__init__ = with_killer
+    from respira.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def _flags(root: Path, output: Path, *extra: str) -> list[str]:
+    recipe, corpus, cache = root / "recipe.yaml", root / "corpus", root / "cache"
+    return ["train", str(recipe), "--data_dir", str(corpus), "--output_dir", str(output),
+            "--dataset_cache_dir", str(cache), *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def experiment(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recipe, the corpus, a reference run trained without interruption, and a run killed mid-epoch."""
+    root = tmp_path_factory.mktemp("resume")
+    (root / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
+    (root / "corpus").symlink_to(synthetic_corpus, target_is_directory=True)
+    assert main(_flags(root, root / "reference")) == 0
+    (root / "killer.py").write_text(KILLER)
+    killed = subprocess.run(
+        [sys.executable, str(root / "killer.py"), *_flags(root, root / "killed" / "x")],
+        env={**os.environ, "KILL_AT_STEP": str(KILL_AT_STEP)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    return root
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(run / "model.safetensors")
+
+
+def _assert_identical_runs(run: Path, reference: Path) -> None:
+    reference_weights = _weights(reference)
+    weights = _weights(run)
+    assert weights.keys() == reference_weights.keys()
+    for name, value in reference_weights.items():
+        assert torch.equal(weights[name], value), name
+    timing = ("runtime", "per_second")
+    test = json.loads((run / "seed_0" / "test_results.json").read_text())
+    expected_test = json.loads((reference / "seed_0" / "test_results.json").read_text())
+    assert {k: v for k, v in test.items() if not k.endswith(timing)} == {
+        k: v for k, v in expected_test.items() if not k.endswith(timing)
+    }
+    final = json.loads((run / "trainer_state.json").read_text())
+    expected = json.loads((reference / "trainer_state.json").read_text())
+    assert final["global_step"] == expected["global_step"]
+    losses = [entry["loss"] for entry in final["log_history"] if "loss" in entry]
+    assert losses == [entry["loss"] for entry in expected["log_history"] if "loss" in entry]
+
+
+def test_the_killed_run_left_a_resumable_staging_folder_and_no_run(experiment: Path) -> None:
+    killed = experiment / "killed"
+    staging = killed / ".x.incomplete"
+    assert not (killed / "x").exists()  # a half-written run never sits at --output_dir
+    assert sorted(p.name for p in (staging / "seed_0").glob("checkpoint-*")) == ["checkpoint-3"]
+    steps_per_epoch = (
+        json.loads((experiment / "reference" / "trainer_state.json").read_text())["max_steps"] // 2
+    )
+    assert steps_per_epoch > KILL_AT_STEP  # killed in the middle of the first epoch
+    holder = json.loads((killed / ".x.lock").read_text())  # the dead process's lock is still there
+    assert holder["pid"] > 0
+
+
+@pytest.mark.parametrize("how", ["last", "checkpoint-path"])
+def test_resume_from_the_command_line_ends_with_the_uninterrupted_weights(
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    shutil.copytree(experiment / "killed", tmp_path / "runs", symlinks=True)
+    target = tmp_path / "runs" / "x"
+    if how == "last":  # the same command again, with --resume_from_checkpoint last; no --overwrite needed
+        flags = _flags(experiment, target, "--resume_from_checkpoint", "last")
+    else:  # the checkpoint's own run is resumed, whatever --output_dir says
+        checkpoint = tmp_path / "runs" / ".x.incomplete" / "seed_0" / "checkpoint-3"
+        flags = _flags(experiment, tmp_path / "elsewhere", "--resume_from_checkpoint", str(checkpoint))
+    assert main(flags) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "took over the lock" in printed and "resuming checkpoint-3" in printed
+    _assert_identical_runs(target, experiment / "reference")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["x"]  # no staging folder, no lock
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_fresh_run_discards_the_interrupted_one_instead_of_being_blocked(
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(experiment / "killed", tmp_path / "runs", symlinks=True)
+    assert main(_flags(experiment, tmp_path / "runs" / "x", "--max_steps", "1")) == 0
+    assert "discarding the interrupted run" in capsys.readouterr().out
+    assert json.loads((tmp_path / "runs" / "x" / "trainer_state.json").read_text())["global_step"] == 1
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["x"]
+
+
+def test_resume_errors_are_one_line(
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_flags(experiment, tmp_path / "nothing", "--resume_from_checkpoint", "last")) == 2
+    assert "no checkpoint to resume for" in capsys.readouterr().err
+    assert main(_flags(experiment, tmp_path / "x", "--resume_from_checkpoint", str(experiment))) == 2
+    assert "not a checkpoint (it has no trainer_state.json)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "nothing").exists()
+
+
+def test_a_finished_run_trains_on_from_its_last_checkpoint(
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = Path(shutil.copytree(experiment / "reference", tmp_path / "run"))
+    steps = json.loads((run / "trainer_state.json").read_text())["global_step"]
+    flags = _flags(experiment, run, "--resume_from_checkpoint", "last", "--max_steps", str(steps + 1))
+    assert main(flags) == 0, capsys.readouterr().err
+    assert json.loads((run / "trainer_state.json").read_text())["global_step"] == steps + 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
