@@ -191,7 +191,10 @@ def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
     """
     from .models.respira.featurizer import RespiraFeaturizer
 
-    featurizer = next((m for m in model.modules() if isinstance(m, RespiraFeaturizer)), None)
+    if isinstance(model, torch.nn.Module):
+        featurizer = next((m for m in model.modules() if isinstance(m, RespiraFeaturizer)), None)
+    else:  # an ONNX export (OnnxClassifier): the featurizer its config describes
+        featurizer = RespiraFeaturizer(model.config)
     transform = getattr(featurizer, "transform", None)
     length = 1
     for attribute in ("frame_length", "win_length", "n_fft"):
