@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..utils.files import is_occupied
+from ..utils.files import is_occupied, remove_path
 from ..utils.tables import format_table
 
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
@@ -92,6 +92,8 @@ def run(args: argparse.Namespace) -> None:
 
     recordings = plot_recordings(corpus)
     predictions = output_dir / "predictions"
+    if predictions.exists():  # an earlier demo's pictures (check_output_dir allowed replacing them)
+        remove_path(predictions)
     stage(6, f"predicting the annotated cycles of {len(recordings)} test recordings with the exported model")
     model, _ = load_model(export_dir)
     for recording in recordings:
