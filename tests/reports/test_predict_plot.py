@@ -141,9 +141,11 @@ def test_train_builds_the_dataset_with_progress_bars_unless_disabled(
 
     seen = []
     training_args = SimpleNamespace(disable_tqdm=disable_tqdm)
-    monkeypatch.setattr(respira.training.recipe, "parse_recipe", lambda *_: (None, None, None, training_args))
     monkeypatch.setattr(
-        respira.training.run, "run_training", lambda *_: seen.append(datasets.is_progress_bar_enabled())
+        respira.training.recipe, "parse_recipe", lambda *_, **__: (None, None, None, training_args)
+    )
+    monkeypatch.setattr(
+        respira.training.run, "run_training", lambda *_, **__: seen.append(datasets.is_progress_bar_enabled())
     )
     datasets.enable_progress_bars()
     try:
