@@ -4,8 +4,9 @@ Files written to ``output_dir``:
 
 - ``metrics.json``: the ICBHI scores (see :mod:`respira.metrics`; ``NaN`` is written as ``null``),
   plus ``num_examples``, ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true,
-  columns predicted), the ``thresholds`` of a multi-label model, and per-patient scores when the
-  dataset has a ``patient_id`` column;
+  columns predicted), the ``thresholds`` of a multi-label model, per-patient scores when the
+  dataset has a ``patient_id`` column, and ``by_device`` / ``by_chest_location`` scores
+  (:mod:`respira.metrics.groups`) when it has those columns;
 - ``confusion_matrix.png``: counts and row-normalised fractions;
 - ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
   (the columns that exist);
@@ -33,6 +34,7 @@ from ..labels import (
     flags_to_classes,
 )
 from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores
+from ..metrics.groups import scores_by_metadata
 from ..metrics.icbhi import per_patient_icbhi
 from ..utils.files import write_json_atomic
 from .plots import plot_confusion_matrix, plot_embedding_projection
@@ -179,6 +181,7 @@ def evaluate_model(
         metrics.update(icbhi_scores(labels, predictions))
     if "patient_id" in dataset.column_names:
         metrics.update(per_patient_icbhi(labels, predictions, dataset["patient_id"], warn=False))
+    metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
     cm = confusion_matrix(labels, predictions)
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()

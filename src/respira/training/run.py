@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import DEFAULT_SAMPLING_RATE
+from ..metrics.groups import splits_device_shift_note
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
 from .output import ResumePoint, last_checkpoint, resolve_resume, run_output, staging_folder
@@ -114,6 +115,9 @@ def _train_seeds(
     per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
     summary = summarize_seeds(per_seed)
     summary["selected_seed"] = selected
+    device_shift = splits_device_shift_note(splits)  # a test device absent from train: said at the end
+    if device_shift:
+        summary["device_shift"] = device_shift
     if not main:
         return summary
     kept = outcomes[selected].trainer
@@ -131,4 +135,6 @@ def _train_seeds(
     write_reports(kept, splits, folder)
     write_model_card(kept, record, folder)
     log(results_table(per_seed, {seed: outcome.validation_score for seed, outcome in outcomes.items()}))
+    if device_shift:
+        log(device_shift)
     return summary

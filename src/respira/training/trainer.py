@@ -13,7 +13,7 @@ from typing import Any
 import datasets
 import torch
 from torch import nn
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers import Trainer, TrainerCallback
 
 from ..hub.card_data import ModelCardCallback, RespiraModelCardData
 from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES
@@ -22,6 +22,7 @@ from ..metrics import make_compute_metrics
 from ..models.encoders import encoder_specs, get_encoder_spec
 from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
+from .callbacks import ValidationEarlyStopping
 from .collator import AudioCollator, DatasetCyclePool
 from .samplers import (
     ClassBalancedSampler,
@@ -102,7 +103,7 @@ class RespiraTrainer(Trainer):
             callbacks.append(ModelCardCallback())
         callbacks.append(_EpochToCollator(data_collator))
         if args.early_stopping_patience is not None:
-            callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+            callbacks.append(ValidationEarlyStopping(early_stopping_patience=args.early_stopping_patience))
         if compute_metrics is None:
             compute_metrics = make_compute_metrics(problem_type=config.problem_type)
         if kwargs.get("processing_class") is None:
