@@ -147,6 +147,13 @@ _ALIASES: dict[str, str] = {
 """Names other tools use for an option, and respira's name for it (suggested before close spellings)."""
 
 
+def _closest(key: str, valid: set[str]) -> list[str]:
+    """Up to two close spellings of ``key``; the second only if about as close as the first."""
+    close = difflib.get_close_matches(key, valid, n=2)
+    ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
+    return [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
+
+
 def _check_keys(keys: list[str], source: str) -> None:
     valid = _field_names()
     unknown = [key for key in keys if key not in valid]
@@ -154,7 +161,7 @@ def _check_keys(keys: list[str], source: str) -> None:
         hints = []
         for key in unknown:
             alias = _ALIASES.get(key.replace("-", "_"))
-            close = [alias] if alias else difflib.get_close_matches(key, valid, n=2)
+            close = [alias] if alias else _closest(key, valid)
             hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
         raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
 
