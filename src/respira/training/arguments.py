@@ -75,6 +75,8 @@ class RespiraTrainingArguments(TrainingArguments):
     ``icbhi_score``); the test split is evaluated once at the end by :meth:`RespiraTrainer.evaluate_test`.
     """
 
+    _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)
+
     aux_loss: str | None = field(
         default=None,
         metadata={"help": "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, add, patch_mix"},
