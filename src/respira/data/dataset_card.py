@@ -65,7 +65,7 @@ CORPORA: dict[str, CorpusFacts] = {
         tags=("audio", "respiratory-sounds", "lung-sounds", "icbhi", "medical"),
     ),
     "kauh": CorpusFacts(
-        name="KAUH lung sounds (King Abdullah University Hospital)",
+        name="KAUH lung sounds, King Abdullah University Hospital",
         description=(
             "Lung sounds of adult patients and healthy subjects recorded at King Abdullah University "
             "Hospital, Jordan University of Science and Technology (Fraiwan et al., 2021) with a 3M Littmann "
@@ -220,7 +220,8 @@ def dataset_card(
     )
     license_fields = {"license_name": facts.license_name, "license_link": facts.license_link}
     card_data = DatasetCardData(
-        pretty_name=("Synthetic ICBHI-format corpus" if synthetic else facts.name) + f" ({config_name})",
+        pretty_name=f"{'Synthetic ICBHI-format corpus' if synthetic else facts.name} "
+        f"({config_name}, {int(options['sampling_rate']) / 1000:g} kHz)",
         license=facts.license,
         task_categories=["audio-classification"],
         size_categories=_size_category(sum(len(part) for part in dataset.values())),
