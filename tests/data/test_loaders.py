@@ -74,7 +74,7 @@ def test_streaming_yields_the_examples_of_the_built_dataset(synthetic_corpus: Pa
         rows = list(streamed[split])
         keys = [(row["recording"], row["cycle_index"]) for row in rows]
         assert keys == list(zip(part["recording"], part["cycle_index"], strict=True))
-        assert [row["label"] for row in rows] == part["label"]
+        assert [row["label"] for row in rows] == list(part["label"])
         for index in (0, len(rows) - 1):
             np.testing.assert_array_equal(_samples(rows[index]), _samples(part[index]))
     assert not list((tmp_path / "streamed").rglob("*.arrow"))  # nothing was written
