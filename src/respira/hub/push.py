@@ -1,4 +1,5 @@
-"""Push a training run to the Hugging Face Hub: export it (model card included), then upload the folder."""
+"""Push to the Hugging Face Hub: a training run (exported with its model card, then uploaded as a model
+repo) or a dataset folder written by ``respira prepare`` (uploaded as a dataset repo)."""
 
 from __future__ import annotations
 
