@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> None:
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
 
-    datasets.disable_progress_bars()
-    parsed = parse_recipe(args.recipe, args.overrides, given=command_line_options(args))
-    run_training(*parsed)
+    model_args, data_args, run_args, training_args = parse_recipe(
+        args.recipe, args.overrides, given=command_line_options(args)
+    )
+    if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
+        datasets.disable_progress_bars()
+    run_training(model_args, data_args, run_args, training_args)
