@@ -216,4 +216,5 @@ def results_table(
                 *(format_number(value) if value is not None else "" for value in cells),
             ]
         )
-    return format_table(rows, ["seed", "val score", "test Sp", "test Se", "test score", "test per patient"])
+    header = ["seed", "val score", "test Sp", "test Se", "test score", "test per patient"]
+    return format_table(rows, header, align="<" + ">" * (len(header) - 1))
