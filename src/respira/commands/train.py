@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> None:
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
 
-    datasets.disable_progress_bars()
     model_args, data_args, run_args, training_args = parse_recipe(args.recipe, args.overrides)
+    if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
+        datasets.disable_progress_bars()
     run_training(model_args, data_args, run_args, training_args)
