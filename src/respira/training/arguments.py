@@ -12,6 +12,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..labels import CLASS_NAMES
+from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = ("random", "class_balanced", "contrastive_tuple", "group_by_metadata")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
@@ -73,7 +74,11 @@ class RespiraTrainingArguments(TrainingArguments):
 
     Model selection uses the validation split only (``metric_for_best_model`` defaults to
     ``icbhi_score``); the test split is evaluated once at the end by :meth:`RespiraTrainer.evaluate_test`.
+    Multi-label models are scored on validation at thresholds tuned for ``threshold_objective`` at
+    every evaluation (:mod:`respira.metrics.thresholds`).
     """
+
+    _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)
 
     aux_loss: str | None = field(
         default=None,
@@ -130,6 +135,13 @@ class RespiraTrainingArguments(TrainingArguments):
             "uses an accelerator (GPU), false on the CPU"
         },
     )
+    threshold_objective: str = field(
+        default="icbhi_score",
+        metadata={
+            "help": "multi-label models: what the decision thresholds are tuned for on validation at every "
+            "evaluation (icbhi_score, youden, f1) or fixed (0.5)"
+        },
+    )
 
     def __post_init__(self) -> None:
         several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -158,6 +170,9 @@ class RespiraTrainingArguments(TrainingArguments):
             raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
         if self.batch_sampler not in SAMPLERS:
             raise ValueError(f"batch_sampler={self.batch_sampler!r} is not one of {', '.join(SAMPLERS)}")
+        if self.threshold_objective not in THRESHOLD_OBJECTIVES:
+            choices = ", ".join(THRESHOLD_OBJECTIVES)
+            raise ValueError(f"threshold_objective={self.threshold_objective!r} is not one of {choices}")
         if self.aux_input not in AUX_INPUTS:
             raise ValueError(f"aux_input={self.aux_input!r} is not one of {', '.join(AUX_INPUTS)}")
         if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:

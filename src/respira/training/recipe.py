@@ -13,6 +13,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,6 +33,8 @@ _DEFAULT_CHECKPOINTS = ", ".join(
 @dataclass
 class ModelArguments:
     """Which encoder, and how the classifier around it is built (see :class:`respira.RespiraConfig`)."""
+
+    _argument_group_name = "model"  # HfArgumentParser: this dataclass's flags form one group
 
     encoder: str = field(
         default=DEFAULT_ENCODER,
@@ -89,6 +92,8 @@ class ModelArguments:
 class DataArguments:
     """Where the ICBHI corpus is and how it is split."""
 
+    _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
+
     data_dir: str | None = field(default=None, metadata={"help": "folder of an ICBHI download (required)"})
     split_strategy: str = field(default="official", metadata={"help": "official or patient"})
     validation_size: float = field(
@@ -109,6 +114,8 @@ class DataArguments:
 @dataclass
 class RunArguments:
     """Seeds, schedule and output handling of a run."""
+
+    _argument_group_name = "run"  # HfArgumentParser: this dataclass's flags form one group
 
     seeds: str | None = field(
         default=None, metadata={"help": "comma-separated seeds: one run each, mean ± std"}
@@ -148,10 +155,12 @@ _ALIASES: dict[str, str] = {
 
 
 def _closest(key: str, valid: set[str]) -> list[str]:
-    """Up to two close spellings of ``key``; the second only if about as close as the first."""
+    """Up to three suggestions for ``key``: close spellings (the second only if about as close as the
+    first), then options whose name contains it."""
     close = difflib.get_close_matches(key, valid, n=2)
     ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
-    return [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
+    close = [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
+    return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
 
 
 def _check_keys(keys: list[str], source: str) -> None:
@@ -232,21 +241,31 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def parse_recipe(
-    recipe: str | Path | None, overrides: list[str] | None = None, **forced: Any
+    recipe: str | Path | None,
+    overrides: list[str] | None = None,
+    *,
+    given: Mapping[str, Any] | None = None,
+    **forced: Any,
 ) -> tuple[ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments]:
-    """Parse a recipe and ``--field value`` overrides into the four argument dataclasses.
+    """Parse a recipe and command-line options into the four argument dataclasses.
 
-    Errors are one-line ``ValueError``s; an invalid value from the recipe names its file and line.
+    Precedence, lowest first: the fields' defaults, the recipe, ``forced``, ``given`` (options the
+    ``respira train`` parser already read from the command line, see :func:`command_line_options`),
+    then ``overrides`` (``--field value`` strings). Errors are one-line ``ValueError``s; an unknown
+    flag is named with the closest valid names before the recipe is read; an invalid value from the
+    recipe names its file and line.
     """
+    from .flags import parse_flags  # flags.py builds its parsers from this module's dataclasses
+
+    flags = {**(given or {}), **parse_flags(overrides or [])}
     read = read_recipe(recipe) if recipe is not None else None
     options = dict(read.options) if read is not None else {}
     options.update(forced)
-    flags = [arg[2:].split("=", 1)[0] for arg in overrides or [] if arg.startswith("--")]
-    _check_keys(flags, "the command line")
+    options.update(flags)
     parser = _RecipeParser(DATACLASSES)
     parser.set_defaults(**options)
     try:
-        return tuple(parser.parse_args_into_dataclasses(args=list(overrides or [])))
+        return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
     except ValueError as error:
         message = " ".join(str(error).split())
         if read is not None:  # a value from the recipe (not overridden, not forced): name its line
