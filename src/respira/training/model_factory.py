@@ -11,9 +11,10 @@ Loss weights for class imbalance (the recipe's ``class_weights`` and ``pos_weigh
 * ``pos_weight`` (multi-label BCE, one value per label): ``auto`` = negatives / positives of each
   label in the training split, or comma-separated values (crackle, wheeze).
 
-``none`` (or leaving the option out) means no weighting. A class or label absent from the training
-split counts as seen once. The computed weights become the model config's ``class_weights`` (the
-loss's ``weight`` for cross-entropy, its ``pos_weight`` for BCE).
+``none`` (or leaving the option out) means no weighting. A class absent from the training split
+(or a label without positives) counts as seen once where its count divides. The computed weights
+become the model config's ``class_weights`` (the loss's ``weight`` for cross-entropy, its
+``pos_weight`` for BCE).
 """
 
 from __future__ import annotations
