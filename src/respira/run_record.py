@@ -106,6 +106,8 @@ class TrainingRecord:
     schedule: str = "standard"
     two_stage_rounds: int = 1
     head_epochs: float = 10.0
+    head_learning_rate: float | None = None
+    """``contrastive_two_stage``: the learning rate of the head stages (``None`` in older records)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     """Training arguments worth recording (learning rate, epochs, auxiliary loss, sampler...)."""
 

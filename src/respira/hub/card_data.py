@@ -82,6 +82,7 @@ HYPERPARAMETERS: dict[str, str] = {
     "schedule": "training schedule",
     "two_stage_rounds": "two-stage rounds",
     "head_epochs": "head epochs per round",
+    "head_learning_rate": "head learning rate (two-stage)",
     "early_stopping_patience": "early stopping patience",
     "metric_for_best_model": "model selection metric (validation)",
     "fp16": "fp16",
@@ -233,6 +234,7 @@ class RespiraModelCardData(CardData):
                 "schedule": training.schedule,
                 "two_stage_rounds": training.two_stage_rounds,
                 "head_epochs": training.head_epochs,
+                "head_learning_rate": training.head_learning_rate,
                 "lora_r": record.model.lora_r,
             }
         )

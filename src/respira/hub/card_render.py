@@ -73,6 +73,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     "aux_input": ("aux_loss", bool),
     "two_stage_rounds": ("schedule", "contrastive_two_stage"),
     "head_epochs": ("schedule", "contrastive_two_stage"),
+    "head_learning_rate": ("schedule", "contrastive_two_stage"),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),

@@ -7,7 +7,8 @@ Files written to ``output_dir``:
   columns predicted), the ``thresholds`` of a multi-label model, the trivial baselines of the same
   cycles (``baseline_*``: all-normal and class-prior, :mod:`respira.metrics.baselines`), and
   per-patient scores (with the per-patient all-normal baseline) when the dataset has a ``patient_id``
-  column;
+  column, and ``by_device`` / ``by_chest_location`` scores (:mod:`respira.metrics.groups`) when it
+  has those columns;
 - ``cycle_predictions.csv``: one row per cycle, in dataset order: its ``recording``, ``cycle_index``,
   ``start`` and ``end`` (the columns that exist), the true ``label``, the ``predicted`` class and the
   probabilities (``crackle`` and ``wheeze``; single-label models also ``p_<class>``), decided by the
@@ -39,6 +40,7 @@ from ..labels import (
     flags_to_classes,
 )
 from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores, sigmoid, trivial_baselines
+from ..metrics.groups import scores_by_metadata
 from ..metrics.icbhi import per_patient_icbhi
 from ..utils.files import write_json_atomic, write_text_atomic
 from .plots import plot_confusion_matrix, plot_embedding_projection
@@ -212,6 +214,7 @@ def evaluate_model(
     if patients is not None:
         metrics.update(per_patient_icbhi(labels, predictions, patients, warn=False))
     metrics.update(trivial_baselines(labels, patient_ids=patients))
+    metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
     cm = confusion_matrix(labels, predictions)
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()

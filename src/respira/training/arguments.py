@@ -128,6 +128,13 @@ class RespiraTrainingArguments(TrainingArguments):
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "stop after this many evaluations without improvement (validation)"}
     )
+    dataloader_pin_memory: bool | None = field(
+        default=None,
+        metadata={
+            "help": "pin DataLoader memory for faster host-to-device copies; default: true when the run "
+            "uses an accelerator (GPU), false on the CPU"
+        },
+    )
     threshold_objective: str = field(
         default="icbhi_score",
         metadata={
@@ -142,6 +149,8 @@ class RespiraTrainingArguments(TrainingArguments):
             # several processes (accelerate launch / torchrun) on CPU: without a backend, transformers
             # starts no process group and every process would silently train alone
             self.ddp_backend = "gloo"
+        if self.dataloader_pin_memory is None:  # pinning without an accelerator only warns, at every epoch
+            self.dataloader_pin_memory = not self.use_cpu and torch.accelerator.is_available()
         if self.metric_for_best_model is None:
             self.metric_for_best_model = "icbhi_score"
             self.greater_is_better = True

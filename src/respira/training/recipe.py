@@ -64,7 +64,19 @@ class ModelArguments:
     head_dropout: float = field(default=0.1)
     projector_dim: int | None = field(default=128, metadata={"help": "projection size for auxiliary losses"})
     class_weights: str | None = field(
-        default=None, metadata={"help": "'balanced' (inverse train frequency) or comma-separated weights"}
+        default=None,
+        metadata={
+            "help": "single-label cross-entropy class weights: inverse (alias balanced: inverse train "
+            "frequency), effective_number[:beta] (Cui et al. 2019, beta default 0.999) or 4 comma-separated "
+            "weights; none = unweighted"
+        },
+    )
+    pos_weight: str | None = field(
+        default=None,
+        metadata={
+            "help": "multi-label BCE positive weights: auto (negatives / positives per label in train) or "
+            "crackle,wheeze values; none = unweighted"
+        },
     )
     freeze_encoder: bool = field(default=False)
     lora_r: int = field(
@@ -121,6 +133,10 @@ class RunArguments:
     head_epochs: float = field(
         default=10.0, metadata={"help": "contrastive_two_stage: epochs of each head stage"}
     )
+    head_learning_rate: float = field(
+        default=1e-3,
+        metadata={"help": "contrastive_two_stage: learning rate of each head stage (a fresh linear head)"},
+    )
     overwrite: bool = field(
         default=False, metadata={"help": "replace an output_dir that already holds a run"}
     )
@@ -133,14 +149,34 @@ def _field_names() -> set[str]:
     return {f.name for cls in DATACLASSES for f in fields(cls) if f.init}
 
 
+_ALIASES: dict[str, str] = {
+    "epochs": "num_train_epochs",
+    "max_epochs": "num_train_epochs",
+    "lr": "learning_rate",
+    "batch_size": "per_device_train_batch_size",
+    "train_batch_size": "per_device_train_batch_size",
+    "eval_batch_size": "per_device_eval_batch_size",
+}
+"""Names other tools use for an option, and respira's name for it (suggested before close spellings)."""
+
+
+def _closest(key: str, valid: set[str]) -> list[str]:
+    """Up to three suggestions for ``key``: close spellings (the second only if about as close as the
+    first), then options whose name contains it."""
+    close = difflib.get_close_matches(key, valid, n=2)
+    ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
+    close = [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
+    return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
+
+
 def _check_keys(keys: list[str], source: str) -> None:
     valid = _field_names()
     unknown = [key for key in keys if key not in valid]
     if unknown:
         hints = []
         for key in unknown:
-            close = difflib.get_close_matches(key, valid, n=2)
-            close += [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
+            alias = _ALIASES.get(key.replace("-", "_"))
+            close = [alias] if alias else _closest(key, valid)
             hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
         raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
 

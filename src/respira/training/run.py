@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import DEFAULT_SAMPLING_RATE
+from ..metrics.groups import splits_device_shift_note
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
 from .output import ResumePoint, last_checkpoint, resolve_resume, run_output, staging_folder
@@ -92,6 +93,8 @@ def run_training(
         log(headline(summary))
         if summary.get("warning"):
             log(summary["warning"])
+        if summary.get("device_shift"):
+            log(summary["device_shift"])
     return summary
 
 
@@ -128,6 +131,9 @@ def _train_seeds(
     warning = baseline_warning(outcomes[selected], selected)
     if warning is not None:
         summary["warning"] = warning
+    device_shift = splits_device_shift_note(splits)  # a test device absent from train, said at the end
+    if device_shift:
+        summary["device_shift"] = device_shift
     if not main:
         return summary
     kept = outcomes[selected].trainer

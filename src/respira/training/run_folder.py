@@ -99,6 +99,7 @@ def build_run_record(
             schedule=run_args.schedule,
             two_stage_rounds=run_args.two_stage_rounds,
             head_epochs=run_args.head_epochs,
+            head_learning_rate=run_args.head_learning_rate,
             hyperparameters=training_hyperparameters(args),
         ),
         seeds=list(outcomes),

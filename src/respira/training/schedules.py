@@ -54,8 +54,9 @@ def train_with_schedule(
 def _contrastive_two_stage(
     model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
 ) -> RespiraTrainer:
-    """Song et al. (2021): encoder trained with the contrastive loss alone, then frozen while a linear
-    classifier trains on it; repeated ``two_stage_rounds`` times."""
+    """Song et al. (2021): encoder trained with the contrastive loss alone (``args.learning_rate``), then
+    frozen while the classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``);
+    repeated ``two_stage_rounds`` times."""
     trainer = None
     for _ in range(run.two_stage_rounds):
         model.unfreeze_encoder()
@@ -71,7 +72,13 @@ def _contrastive_two_stage(
         )
         make_trainer(model, embedding_args, splits).train()
         model.freeze_encoder()
-        head_args = replace(args, aux_loss=None, batch_sampler="random", num_train_epochs=run.head_epochs)
+        head_args = replace(
+            args,
+            aux_loss=None,
+            batch_sampler="random",
+            num_train_epochs=run.head_epochs,
+            learning_rate=run.head_learning_rate,
+        )
         trainer = make_trainer(model, head_args, splits)
         trainer.train()
     return trainer
