@@ -101,7 +101,13 @@ class DataArguments:
     )
     patient_split_fractions: str = field(default="0.6,0.2,0.2", metadata={"help": "patient split fractions"})
     stratify_by: str = field(default="chest_location")
-    lowpass_cutoff: float | None = field(default=None, metadata={"help": "Butterworth low-pass (Hz)"})
+    lowpass_cutoff: float | None = field(
+        default=None,
+        metadata={
+            "help": "zero-phase Butterworth low-pass of the recordings (Hz); saved with the model, so "
+            "evaluate, predict and the pipeline apply it too"
+        },
+    )
     split_seed: int = field(default=0, metadata={"help": "seed of the validation / patient split"})
     train_fraction: float = field(
         default=1.0,
