@@ -40,7 +40,7 @@ from _machine import cpu_name, load_average
 from respira.audio import decode_audio
 from respira.data import load_kauh
 from respira.inference import window_starts
-from respira.metrics.recording_level import aggregate_windows, recording_level_scores
+from respira.metrics.recording_level import RECORDING_LABELS, aggregate_windows, recording_level_scores
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import RunRecord
 from respira.training.datasets import load_splits
@@ -114,7 +114,7 @@ def logistic_baseline(run: Path, kauh, rate: int) -> tuple[dict[str, dict], dict
 
 
 def targets_of(kauh) -> np.ndarray:
-    return np.stack([np.asarray(kauh[c]) for c in ("crackle", "wheeze", "normal")], axis=1)
+    return np.column_stack([np.asarray(kauh[label], dtype=np.int64) for label in RECORDING_LABELS])
 
 
 def row(name: str, scores: dict[str, dict]) -> str:

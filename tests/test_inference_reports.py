@@ -16,7 +16,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira import RespiraForAudioClassification
 from respira.audio import AudioReadError, read_audio
 from respira.cli import main
 from respira.data.text_files import read_annotations
@@ -30,21 +30,12 @@ from respira.inference import (
 from respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.reports import pca_2d, plot_confusion_matrix, plot_embedding_projection, plot_training_curves
 
-RATE = 16000
-TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
-
-
-def _save_tiny_model(folder: Path, **config_kwargs) -> Path:
-    torch.manual_seed(0)
-    config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, **config_kwargs)
-    RespiraForAudioClassification(config).save_pretrained(folder)
-    RespiraFeatureExtractor().save_pretrained(folder)
-    return folder
+from .reports.conftest import RATE, save_tiny_model
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +171,7 @@ def test_one_sample_recordings_give_one_row(model: RespiraForAudioClassification
 
 
 def test_multi_label_rows_use_the_config_thresholds(tmp_path: Path) -> None:
-    folder = _save_tiny_model(tmp_path / "multi", problem_type=MULTI_LABEL, decision_thresholds=[0.3, 0.7])
+    folder = save_tiny_model(tmp_path / "multi", problem_type=MULTI_LABEL, decision_thresholds=[0.3, 0.7])
     multi, config = load_model(folder, device="cpu")
     assert config.problem_type == MULTI_LABEL
     waveform = np.random.default_rng(1).normal(scale=0.1, size=RATE * 7).astype(np.float32)

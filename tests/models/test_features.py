@@ -10,7 +10,7 @@ the same references.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +33,7 @@ WINDOWS = ("povey", "hanning", "hamming", "rectangular")
 PATHS = [pytest.param(False, id="kernel"), pytest.param(True, id="plain")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine every parallel region
-    can stall waiting for a core: run this module single-threaded, then restore the setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------------------------

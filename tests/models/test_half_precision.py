@@ -5,7 +5,6 @@ The featurizer computes in float32 (its buffers stay float32) and hands the enco
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,12 +28,7 @@ def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
 HALF = (torch.bfloat16, torch.float16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ feature extractor as ``processing_class`` so it batches with ``DataCollatorWithP
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -42,12 +41,7 @@ def tiny_model(name: str, **kwargs) -> RespiraForAudioClassification:
     return CASES[name].model(**kwargs)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

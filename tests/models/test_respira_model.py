@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import resource
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,14 +46,7 @@ AST_FRAMES = (int(AST_SECONDS * RATE) - 400) // 160 + 1
 FOUR_CLASSES = {0: "normal", 1: "crackle", 2: "wheeze", 3: "both"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine every parallel region
-    can stall waiting for a core: run this module single-threaded, then restore the setting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,26 +9,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.audio import read_audio
 from respira.cli import main
 from respira.hub.loading import load_model
 from respira.inference import predict_windows
 
+from .conftest import save_tiny_model
+
 PATIENTS = ("10", "22", "30")  # short recordings: wheeze, crackle, normal
-TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
 
 pytestmark = pytest.mark.real_data
-
-
-def _save_tiny_model(folder: Path, **config_kwargs) -> Path:
-    torch.manual_seed(0)
-    config = RespiraConfig(encoder_config=dict(TINY_ENCODER), target_seconds=1.0, **config_kwargs)
-    RespiraForAudioClassification(config).save_pretrained(folder)
-    RespiraFeatureExtractor().save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +42,7 @@ def _evaluate(model_dir: Path, data_dir: Path, output: Path, *extra: str) -> dic
 
 
 def test_single_label_model_per_recording(kauh_subset: Path, tmp_path: Path, capsys) -> None:
-    model_dir = _save_tiny_model(tmp_path / "model")
+    model_dir = save_tiny_model(tmp_path / "model")
     metrics = _evaluate(model_dir, kauh_subset, tmp_path / "report")
     out = capsys.readouterr().out
     assert "ICBHI-style" in out and "diaphragm" in out and "wrote metrics.json" in out
@@ -92,7 +83,7 @@ def test_single_label_model_per_recording(kauh_subset: Path, tmp_path: Path, cap
 
 
 def test_multi_label_model_thresholds_come_from_its_config(kauh_subset: Path, tmp_path: Path) -> None:
-    model_dir = _save_tiny_model(
+    model_dir = save_tiny_model(
         tmp_path / "multi", problem_type="multi_label_classification", decision_thresholds=[0.3, 0.7]
     )
     output = tmp_path / "report"
@@ -107,7 +98,7 @@ def test_multi_label_model_thresholds_come_from_its_config(kauh_subset: Path, tm
 
 
 def test_thresholds_and_splits_are_refused(kauh_subset: Path, tmp_path: Path, capsys) -> None:
-    model_dir = _save_tiny_model(tmp_path / "model")
+    model_dir = save_tiny_model(tmp_path / "model")
     base = ["evaluate", str(model_dir), "--dataset", "kauh", "--data_dir", str(kauh_subset)]
     assert main([*base, "--thresholds", "0.2", "0.2"]) != 0
     assert "never at values chosen on the validation corpus" in capsys.readouterr().err

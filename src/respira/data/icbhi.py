@@ -359,20 +359,7 @@ def load_icbhi(
     returns an ``IterableDatasetDict`` that decodes recordings while it is iterated (same splits,
     examples and features; nothing is written to the cache).
     """
-    check_loader_options(
-        "load_icbhi",
-        options,
-        ICBHIConfig,
-        named=(
-            "config_name",
-            "sampling_rate",
-            "validation_size",
-            "seed",
-            "cache_dir",
-            "num_proc",
-            "streaming",
-        ),
-    )
+    check_loader_options(load_icbhi, options, ICBHIConfig)
     builder = ICBHI(
         config_name=config_name,
         data_dir=data_dir,

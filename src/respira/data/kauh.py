@@ -365,9 +365,7 @@ def load_kauh(
     file is read. ``num_proc`` decodes recordings in parallel processes; ``streaming=True`` returns an
     ``IterableDatasetDict`` decoding recordings while it is iterated.
     """
-    check_loader_options(
-        "load_kauh", options, KAUHConfig, named=("sampling_rate", "cache_dir", "num_proc", "streaming")
-    )
+    check_loader_options(load_kauh, options, KAUHConfig)
     builder = KAUH(
         data_dir=data_dir,
         cache_dir=str(cache_dir) if cache_dir is not None else None,

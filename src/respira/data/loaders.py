@@ -9,7 +9,8 @@ every valid option, before any file is read. ``streaming=True`` returns the buil
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -31,26 +32,31 @@ def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[st
 
 
 def check_loader_options(
-    loader: str,
-    options: Mapping[str, Any],
-    config_class: type[datasets.BuilderConfig],
-    named: Iterable[str],
+    loader: Callable[..., Any], options: Mapping[str, Any], config_class: type[datasets.BuilderConfig]
 ) -> None:
-    """Raise a one-line ``TypeError`` for options of ``loader`` that are not ``config_class`` fields.
+    """Raise a one-line ``TypeError`` for ``options`` (the ``**options`` given to ``loader``) that are
+    not ``config_class`` fields.
 
     The message names each unknown option (with the closest valid names) and lists every valid
-    option: ``named`` (the loader's own keyword arguments) and the config's fields.
+    option: the loader's own keyword-only arguments (read from its signature) and the config's fields.
     """
     allowed = builder_option_names(config_class)
     unknown = [key for key in options if key not in allowed]
     if not unknown:
         return
+    named = [
+        parameter.name
+        for parameter in inspect.signature(loader).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
     valid = sorted({*named, *allowed})
     hints = []
     for key in unknown:
         close = difflib.get_close_matches(key, valid, n=2)
         hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-    raise TypeError(f"{loader}() got unknown option(s) {', '.join(hints)}; valid options: {', '.join(valid)}")
+    raise TypeError(
+        f"{loader.__name__}() got unknown option(s) {', '.join(hints)}; valid options: {', '.join(valid)}"
+    )
 
 
 def build_or_stream(

@@ -6,8 +6,9 @@ command line's flags) imports without loading the trainer, ``datasets`` and pand
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "RespiraTrainingArguments": "arguments",
@@ -43,13 +44,4 @@ if TYPE_CHECKING:
     from .trainer import RespiraTrainer
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
