@@ -19,6 +19,8 @@ from respira.models.beats import (
 from respira.models.beats.convert_beats import _official_name
 from respira.models.beats.modeling_beats import relative_position_bucket
 
+from .encoder_tester import CASES
+
 OFFICIAL = "beats_tiny_official_format.pt"
 REFERENCE_IO = "beats_tiny_io.pt"
 MEL = 128
@@ -26,22 +28,12 @@ MEL = 128
 
 @pytest.fixture(scope="module")
 def tiny_config() -> BeatsConfig:
-    """A small random BEATs with every feature of the real one (deep norm, gated bias, projection)."""
-    return BeatsConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=48,
-        patch_embedding_dim=24,
-        conv_pos=8,
-        conv_pos_groups=4,
-        num_buckets=32,
-        max_distance=64,
-        num_labels=3,
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        classifier_dropout=0.0,
-    )
+    """The encoder tester's small random BEATs (every feature of the real one: deep norm, gated bias,
+    projection) with a 3-label classifier and no classifier dropout."""
+    config = CASES["beats"].encoder_config()
+    config.num_labels = 3
+    config.classifier_dropout = 0.0
+    return config
 
 
 @pytest.fixture(scope="module")
