@@ -38,14 +38,29 @@ CHECKPOINTS: dict[str, Callable[[], PreTrainedModel]] = {
 }
 
 
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.fixture
-def transformers_log(caplog: pytest.LogCaptureFixture):
-    """transformers' log records (its root logger does not propagate to pytest's handler)."""
+def transformers_log():
+    """transformers' warnings, each seen once: a handler of its own on the library's root logger.
+
+    pytest's caplog handler sits on the root logger, so it would see a record a second time whenever
+    something has switched on the library logger's propagation.
+    """
     logger = logging.getLogger("transformers")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.WARNING, logger="transformers")
-    yield caplog
-    logger.removeHandler(caplog.handler)
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level or logging.WARNING, logging.WARNING))
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def _encoder_weights(model: PreTrainedModel) -> dict[str, torch.Tensor]:
