@@ -143,6 +143,9 @@ def split_options(args: argparse.Namespace, sampling_rate: int) -> DataRecord:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..utils.threads import apply_num_threads
+
+    apply_num_threads()
     if args.dataset == "kauh":
         run_kauh(args)
         return
