@@ -1,4 +1,5 @@
-"""Tests for respira.models.features: Kaldi fbank, log-mel, resampling, fixed length and SpecAugment.
+"""Tests for respira.models.features: Kaldi fbank, log-mel, fixed length and SpecAugment (resampling:
+test_resample.py; the EfficientAT mel: test_efficientat.py).
 
 The Kaldi fbank is checked two ways: against ``transformers.ASTFeatureExtractor`` (what AST
 checkpoints were trained with) and against a deliberately naive per-frame implementation written
@@ -23,7 +24,6 @@ from transformers import ASTFeatureExtractor
 from respira.models.features.fixed_length import fit_to_length
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from respira.models.features.log_mel import LogMelSpectrogram
-from respira.models.features.resample import Resample
 from respira.models.features.spec_augment import SpecAugment
 
 RATE = 16000
@@ -349,33 +349,6 @@ def test_log_mel_pure_tone_lands_in_its_band(band: int) -> None:
     assert int(energy.argmax()) == band, (frequency, energy.argmax())
     far = torch.cat([energy[: max(band - 3, 0)], energy[band + 4 :]])
     assert energy[band] - far.max() > math.log(100)  # > 20 dB above every band 4+ away
-
-
-# ----------------------------------------------------------------------------------------------
-# Resample
-
-
-def test_resample_16k_to_32k_matches_soxr() -> None:
-    t = np.arange(RATE) / RATE
-    chirp = (0.5 * np.sin(2 * np.pi * (100 * t + (6000 - 100) / 2 * t**2))).astype(np.float32)
-    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    batch = torch.from_numpy(np.stack([chirp, tone]))
-    out = Resample(RATE, 2 * RATE)(batch).numpy()
-    assert out.shape == (2, 2 * RATE)
-    edge = 400
-    for ours, signal in zip(out, (chirp, tone), strict=True):
-        expected = soxr.resample(signal, RATE, 2 * RATE, quality="HQ")
-        assert len(expected) == 2 * RATE
-        assert np.abs(ours - expected)[edge:-edge].max() < 1e-3
-    t2 = np.arange(2 * RATE) / (2 * RATE)  # and the band-limited tone is simply re-sampled
-    assert np.abs(out[1] - 0.5 * np.sin(2 * np.pi * 440 * t2))[edge:-edge].max() < 1e-3
-
-
-def test_resample_lengths_and_identity() -> None:
-    x = torch.randn(3, 1001)
-    assert Resample(RATE, RATE)(x) is x
-    assert Resample(RATE, 2 * RATE)(x).shape == (3, 2002)
-    assert Resample(2 * RATE, RATE)(x).shape == (3, 501)  # ceil(1001 / 2)
 
 
 # ----------------------------------------------------------------------------------------------

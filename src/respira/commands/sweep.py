@@ -102,12 +102,12 @@ def _optuna(args: argparse.Namespace) -> None:
     except ImportError:
         raise ImportError("--optuna_trials needs Optuna: pip install optuna") from None
     from ..training.datasets import build_datasets
-    from ..training.model_factory import build_model
+    from ..training.model_factory import build_model, model_sampling_rate
     from ..training.recipe import parse_recipe
     from ..training.trainer import RespiraTrainer
 
     model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides)
-    splits = build_datasets(data_args)
+    splits = build_datasets(data_args, model_sampling_rate(model_args))
     if "validation" not in splits:
         raise ValueError(
             "an Optuna search selects on validation: set validation_size > 0 or split_strategy=patient"

@@ -12,6 +12,17 @@ For 32 kHz waveforms ``[B, samples]`` it computes ``[B, n_mels, frames]``:
 
 The random frequency/time masking and mel-range jitter EfficientAT applies while training are left
 out: this module always behaves as the original does in eval mode.
+
+Two paths compute the same features, as in :mod:`.log_mel`:
+
+- :meth:`EfficientATMel.forward_plain`: the steps above in plain torch ops (differentiable,
+  ``torch.export``-able); it runs whenever gradients must reach the waveform, the module is being
+  compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
+- The hand-written kernel (inference on the CPU; BENCHMARKS.md, "EfficientAT front end"): one row
+  of the batch at a time through reused buffers, only the window's 800 samples of each frame
+  multiplied (the FFT zero-pads them to ``n_fft``: a shift within the frame changes the phase, not
+  the power), and the squared real and imaginary parts multiplied band by band with mel banks
+  whose rows are stored twice (:func:`.banded.power_mel`), so the power spectrum is never formed.
 """
 
 from __future__ import annotations
@@ -19,7 +30,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .banded import Band, interleaved_rows, plan_bands, power_mel
 from .buffers import DerivedBuffers
+from .kernel_choice import runs_plain_path
 from .mel_banks import kaldi_mel_banks
 
 __all__ = ["EfficientATMel"]
@@ -34,6 +47,7 @@ class EfficientATMel(DerivedBuffers):
 
     window: torch.Tensor
     mel_banks: torch.Tensor
+    kernel_mel_banks: torch.Tensor
 
     def __init__(
         self,
@@ -68,14 +82,21 @@ class EfficientATMel(DerivedBuffers):
         self.log_offset = float(log_offset)
         self.mel_shift = float(mel_shift)
         self.mel_scale = float(mel_scale)
+        self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
+        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
+            self.bands: tuple[Band, ...] = plan_bands(interleaved_rows(self._mel_banks().T))
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        """The analysis window ``[win_length]`` and the padded mel banks ``[n_mels, n_fft // 2 + 1]``."""
+        """The analysis window ``[win_length]``, the padded mel banks ``[n_mels, n_fft // 2 + 1]`` and
+        the kernel's banks ``[2 · (n_fft // 2 + 1), n_mels]`` (each row twice)."""
         window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
+        banks = self._mel_banks()
+        return {"window": window, "mel_banks": banks, "kernel_mel_banks": interleaved_rows(banks.T)}
+
+    def _mel_banks(self) -> torch.Tensor:
         banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
-        banks = nn.functional.pad(banks, (0, 1), value=0.0)  # zero weight for the Nyquist bin
-        return {"window": window, "mel_banks": banks}
+        return nn.functional.pad(banks, (0, 1), value=0.0)  # zero weight for the Nyquist bin
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames produced for a waveform of ``num_samples`` samples (pre-emphasis drops one)."""
@@ -83,7 +104,10 @@ class EfficientATMel(DerivedBuffers):
             return torch.div(num_samples - 1, self.hop_length, rounding_mode="floor") + 1
         return 1 + (num_samples - 1) // self.hop_length
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveform: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
+        """Log-mels of ``waveform`` ``[B, samples]`` (or ``[samples]``). ``plain=None`` picks the path
+        with :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
+        forces one."""
         unbatched = waveform.dim() == 1
         if unbatched:
             waveform = waveform.unsqueeze(0)
@@ -92,15 +116,23 @@ class EfficientATMel(DerivedBuffers):
                 "EfficientATMel expects a waveform [batch, samples] (or [samples]), "
                 f"got shape {tuple(waveform.shape)}"
             )
-        min_samples = (
-            self.n_fft // 2 + 2
-        )  # reflect padding needs more than n_fft // 2 samples after pre-emphasis
+        # reflect padding needs more than n_fft // 2 samples after pre-emphasis
+        min_samples = self.n_fft // 2 + 2
         if waveform.shape[-1] < min_samples:
             raise ValueError(f"EfficientATMel needs at least {min_samples} samples, got {waveform.shape[-1]}")
-        x = waveform.to(torch.float32)
-        x = x[:, 1:] - self.preemphasis * x[:, :-1]
+        x = waveform.to(self.window.dtype)
+        if plain is None:
+            plain = runs_plain_path(x)
+        mel = self.forward_plain(x) if plain else self._forward_kernel(x)
+        return mel.squeeze(0) if unbatched else mel
+
+    def _emphasised(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 1:] - self.preemphasis * x[:, :-1]
+
+    def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
+        """The steps of the module docstring in plain torch ops (differentiable, ``torch.export``-able)."""
         spec = torch.stft(
-            x,
+            self._emphasised(x),
             n_fft=self.n_fft,
             hop_length=self.hop_length,
             win_length=self.win_length,
@@ -111,11 +143,30 @@ class EfficientATMel(DerivedBuffers):
             onesided=True,
             return_complex=True,
         )
-        power = torch.view_as_real(spec).pow(2).sum(dim=-1)  # [B, n_fft // 2 + 1, frames]
+        power = spec.real.square() + spec.imag.square()  # [B, n_fft // 2 + 1, frames]
         mel = torch.matmul(self.mel_banks.to(device=x.device, dtype=x.dtype), power)
-        mel = torch.log(mel + self.log_offset)
-        mel = (mel + self.mel_shift) / self.mel_scale
-        return mel.squeeze(0) if unbatched else mel
+        return (torch.log(mel + self.log_offset) + self.mel_shift) / self.mel_scale
+
+    def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
+        """The hand-written inference path (see the module docstring); ``[B, n_mels, frames]`` as a
+        transposed view of a ``[B, frames, n_mels]`` tensor."""
+        batch, samples = x.shape
+        half, offset = self.n_fft // 2, (self.n_fft - self.win_length) // 2
+        padded = nn.functional.pad(self._emphasised(x).unsqueeze(1), (half, half), mode="reflect").squeeze(1)
+        frames = int(self.frames_for(samples))
+        mel = x.new_empty(batch, frames, self.n_mels)
+        rows = min(batch, max(1, self.max_frames_per_chunk // frames))
+        windowed = x.new_empty(rows, frames, self.win_length)
+        for start in range(0, batch, rows):
+            count = min(rows, batch - start)
+            # torch.stft centres the window in each n_fft-sample frame: its samples start at ``offset``
+            framed = padded[start : start + count, offset:].unfold(1, self.win_length, self.hop_length)
+            torch.mul(framed[:, :frames], self.window, out=windowed[:count])
+            power_mel(
+                windowed[:count], self.n_fft, self.kernel_mel_banks, self.bands, mel[start : start + count]
+            )
+        mel.add_(self.log_offset).log_().add_(self.mel_shift).div_(self.mel_scale)
+        return mel.transpose(1, 2)
 
     def extra_repr(self) -> str:
         return (
