@@ -91,18 +91,20 @@ def banded_matmul(
     return out
 
 
-def interleaved_rows(banks: torch.Tensor) -> torch.Tensor:
-    """``banks`` ``[bins, bands]`` with each row stored twice, ``[2 · bins, bands]`` contiguous: the
-    matrix that :func:`power_mel` multiplies an FFT's interleaved (Re², Im²) with."""
-    return banks.repeat_interleave(2, dim=0).to(torch.float32).contiguous()
-
-
 def power_mel(
-    frames: torch.Tensor, n_fft: int, banks: torch.Tensor, bands: tuple[Band, ...], out: torch.Tensor
+    frames: torch.Tensor,
+    n_fft: int,
+    banks: torch.Tensor,
+    bands: tuple[Band, ...],
+    out: torch.Tensor,
+    power: torch.Tensor,
 ) -> torch.Tensor:
-    """Mel band energies of windowed ``frames`` ``[..., length]`` into ``out`` ``[..., bands]``:
-    ``|rfft(frames, n_fft)|² @ banks`` without forming the power spectrum. The FFT's real and imaginary
-    parts, interleaved as it returns them, are squared in place and multiplied band by band with
-    ``banks`` from :func:`interleaved_rows` (planned by :func:`plan_bands`), so the product sums Re² + Im²."""
-    parts = torch.view_as_real(torch.fft.rfft(frames, n=n_fft)).flatten(-2)
-    return banded_matmul(parts.mul_(parts), banks, bands, out=out)
+    """Mel band energies of windowed ``frames`` ``[..., length]`` into ``out`` ``[..., n_mels]``:
+    ``|rfft(frames, n_fft)|² @ banks``, ``banks`` ``[n_fft // 2 + 1, n_mels]`` planned by
+    :func:`plan_bands`. The power spectrum goes through ``power`` (``[..., n_fft // 2 + 1]``, reused
+    across calls: fresh memory costs a page fault per page) and the product runs band by band.
+    ``frames`` as long as ``n_fft`` (zero-padded by the caller, once) spare the FFT a padded copy."""
+    parts = torch.view_as_real(torch.fft.rfft(frames, n=n_fft))
+    torch.mul(parts[..., 0], parts[..., 0], out=power)
+    power.addcmul_(parts[..., 1], parts[..., 1])
+    return banded_matmul(power, banks, bands, out=out)

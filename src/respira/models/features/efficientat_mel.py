@@ -19,10 +19,11 @@ Two paths compute the same features, as in :mod:`.log_mel`:
   ``torch.export``-able); it runs whenever gradients must reach the waveform, the module is being
   compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
 - The hand-written kernel (inference on the CPU; BENCHMARKS.md, "EfficientAT front end"): one row
-  of the batch at a time through reused buffers, only the window's 800 samples of each frame
-  multiplied (the FFT zero-pads them to ``n_fft``: a shift within the frame changes the phase, not
-  the power), and the squared real and imaginary parts multiplied band by band with mel banks
-  whose rows are stored twice (:func:`.banded.power_mel`), so the power spectrum is never formed.
+  of the batch at a time through reused buffers, pre-emphasised and reflect-padded in place; only
+  the window's 800 samples of each frame are multiplied, into frames whose zero tail to ``n_fft`` is
+  written once (a shift within the frame changes the phase, not the power); the power spectrum is
+  multiplied with the mel banks band by band (:func:`.banded.power_mel`), so their zeros cost
+  nothing, and the log and normalisation run on each row while it is in cache.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .banded import Band, interleaved_rows, plan_bands, power_mel
+from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .kernel_choice import runs_plain_path
 from .mel_banks import kaldi_mel_banks
@@ -85,14 +86,14 @@ class EfficientATMel(DerivedBuffers):
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(interleaved_rows(self._mel_banks().T))
+            self.bands: tuple[Band, ...] = plan_bands(self._mel_banks().T)
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         """The analysis window ``[win_length]``, the padded mel banks ``[n_mels, n_fft // 2 + 1]`` and
-        the kernel's banks ``[2 · (n_fft // 2 + 1), n_mels]`` (each row twice)."""
+        the kernel's copy of them, transposed (``[n_fft // 2 + 1, n_mels]``, contiguous)."""
         window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
         banks = self._mel_banks()
-        return {"window": window, "mel_banks": banks, "kernel_mel_banks": interleaved_rows(banks.T)}
+        return {"window": window, "mel_banks": banks, "kernel_mel_banks": banks.T.contiguous()}
 
     def _mel_banks(self) -> torch.Tensor:
         banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
@@ -152,20 +153,28 @@ class EfficientATMel(DerivedBuffers):
         transposed view of a ``[B, frames, n_mels]`` tensor."""
         batch, samples = x.shape
         half, offset = self.n_fft // 2, (self.n_fft - self.win_length) // 2
-        padded = nn.functional.pad(self._emphasised(x).unsqueeze(1), (half, half), mode="reflect").squeeze(1)
+        emphasised = samples - 1
         frames = int(self.frames_for(samples))
         mel = x.new_empty(batch, frames, self.n_mels)
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
-        windowed = x.new_empty(rows, frames, self.win_length)
+        padded = x.new_empty(rows, emphasised + 2 * half)
+        windowed = x.new_zeros(rows, frames, self.n_fft)  # the zero tail of each frame stays zero
+        power = x.new_empty(rows, frames, self.n_fft // 2 + 1)
         for start in range(0, batch, rows):
             count = min(rows, batch - start)
-            # torch.stft centres the window in each n_fft-sample frame: its samples start at ``offset``
-            framed = padded[start : start + count, offset:].unfold(1, self.win_length, self.hop_length)
-            torch.mul(framed[:, :frames], self.window, out=windowed[:count])
-            power_mel(
-                windowed[:count], self.n_fft, self.kernel_mel_banks, self.bands, mel[start : start + count]
+            chunk, signal = x[start : start + count], padded[:count]
+            # pre-emphasis straight into the middle of the padded buffer, then torch.stft's reflect padding
+            torch.sub(
+                chunk[:, 1:], chunk[:, :-1], alpha=self.preemphasis, out=signal[:, half : half + emphasised]
             )
-        mel.add_(self.log_offset).log_().add_(self.mel_shift).div_(self.mel_scale)
+            signal[:, :half] = signal[:, half + 1 : 2 * half + 1].flip(-1)
+            signal[:, half + emphasised :] = signal[:, emphasised - 1 : emphasised - 1 + half].flip(-1)
+            # torch.stft centres the window in each n_fft-sample frame: its samples start at ``offset``
+            framed = signal[:, offset:].unfold(1, self.win_length, self.hop_length)[:, :frames]
+            torch.mul(framed, self.window, out=windowed[:count, :, : self.win_length])
+            out = mel[start : start + count]
+            power_mel(windowed[:count], self.n_fft, self.kernel_mel_banks, self.bands, out, power[:count])
+            out.add_(self.log_offset).log_().add_(self.mel_shift).div_(self.mel_scale)
         return mel.transpose(1, 2)
 
     def extra_repr(self) -> str:
