@@ -28,6 +28,8 @@ Two paths compute the same features, as in :mod:`.log_mel`:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -90,10 +92,12 @@ class EfficientATMel(DerivedBuffers):
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         """The analysis window ``[win_length]``, the padded mel banks ``[n_mels, n_fft // 2 + 1]`` and
-        the kernel's copy of them, transposed (``[n_fft // 2 + 1, n_mels]``, contiguous)."""
+        the kernel's copy of them: transposed (``[n_fft // 2 + 1, n_mels]``, contiguous) and times
+        ``e^mel_shift``, so that the log adds the shift."""
         window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
         banks = self._mel_banks()
-        return {"window": window, "mel_banks": banks, "kernel_mel_banks": banks.T.contiguous()}
+        kernel_banks = (banks.T.double() * math.exp(self.mel_shift)).float().contiguous()
+        return {"window": window, "mel_banks": banks, "kernel_mel_banks": kernel_banks}
 
     def _mel_banks(self) -> torch.Tensor:
         banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
@@ -174,7 +178,8 @@ class EfficientATMel(DerivedBuffers):
             torch.mul(framed, self.window, out=windowed[:count, :, : self.win_length])
             out = mel[start : start + count]
             power_mel(windowed[:count], self.n_fft, self.kernel_mel_banks, self.bands, out, power[:count])
-            out.add_(self.log_offset).log_().add_(self.mel_shift).div_(self.mel_scale)
+            # the banks carry the factor e^shift: log(e^shift · (power + offset)) = log(...) + shift
+            out.add_(self.log_offset * math.exp(self.mel_shift)).log_().div_(self.mel_scale)
         return mel.transpose(1, 2)
 
     def extra_repr(self) -> str:

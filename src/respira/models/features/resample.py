@@ -23,11 +23,14 @@ import math
 import torch
 
 from .buffers import DerivedBuffers
+from .kernel_choice import runs_plain_path
 
 __all__ = ["Resample", "fft_length"]
 
-MIN_BLOCK = 8192
-"""Shortest FFT block, in input samples (the blocks' overlap is then a few % of the work)."""
+MIN_BLOCK = 4096
+"""Shortest FFT block, in input samples: the blocks' overlap is then about 6 % of the work, and a
+block's transforms stay in cache (4096 was about 15 % faster than 8192 and 20–30 % faster than
+longer blocks for 32 × 8 s at 16 → 32 kHz on the development VM)."""
 
 
 def _kaiser_sinc(up: int, down: int, half_width: int, beta: float, rolloff: float) -> torch.Tensor:
@@ -127,11 +130,16 @@ class Resample(DerivedBuffers):
         framed = padded.unfold(-1, self.block, self.step)  # [batch, blocks, block]
         # real and imaginary parts as a trailing pair: the ONNX exporter pads and slices real tensors only
         spectrum = torch.view_as_real(torch.fft.rfft(framed))
-        response = self.response.to(dtype)
-        shaped = spectrum[..., : response.shape[0], :] * response.unsqueeze(-1)
-        if self.up > self.down:  # the new rate's bins above the old Nyquist stay empty
-            shaped = torch.nn.functional.pad(shaped, (0, 0, 0, self.out_block // 2 + 1 - response.shape[0]))
-        resampled = torch.fft.irfft(torch.view_as_complex(shaped.contiguous()), n=self.out_block)
+        response = self.response.to(dtype).unsqueeze(-1)
+        bins, out_bins = response.shape[0], self.out_block // 2 + 1
+        if bins == out_bins:  # downsampling: the new rate's bins, cut from the old
+            shaped = spectrum[..., :bins, :] * response
+        elif runs_plain_path(waveforms):  # upsampling (gradients, export): the old bins, zero-padded
+            shaped = torch.nn.functional.pad(spectrum * response, (0, 0, 0, out_bins - bins))
+        else:  # upsampling, CPU inference: the same, written into zeros (one pass less)
+            shaped = spectrum.new_zeros(*spectrum.shape[:-2], out_bins, 2)
+            torch.mul(spectrum, response, out=shaped[..., :bins, :])
+        resampled = torch.fft.irfft(torch.view_as_complex(shaped), n=self.out_block)
         start = self.overlap * self.up // self.down
         middles = resampled[..., start : start + self.step * self.up // self.down]
         return middles.reshape(batch, -1)[:, : self.output_length(length)]
