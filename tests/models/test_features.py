@@ -21,7 +21,7 @@ import soxr
 import torch
 from transformers import ASTFeatureExtractor
 
-from respira.models.features.fixed_length import fit_to_length
+from respira.models.features.fixed_length import _fit_whole_rows, fit_to_length
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.models.features.spec_augment import SpecAugment
@@ -385,6 +385,25 @@ def test_fit_to_length_leaves_a_batch_that_already_fits_alone() -> None:
     assert out.data_ptr() == waveforms.data_ptr() and valid.tolist() == [100, 100, 100]
     out, valid = fit_to_length(waveforms, torch.tensor([100, 60, 100]), 100, pad_mode="zero")
     assert valid.tolist() == [100, 60, 100] and (out[1, 60:] == 0).all()
+
+
+@pytest.mark.parametrize("samples", [37, 100, 260])
+@pytest.mark.parametrize(
+    "options",
+    [{"pad_mode": "repeat", "fade": 8}, {"pad_mode": "zero"}, {"pad_mode": "repeat", "crop_mode": "center"}],
+)
+def test_whole_rows_give_the_same_batch_eagerly_and_as_exported(samples: int, options: dict) -> None:
+    """``lengths=None`` runs the row loop eagerly (a batch that fits passes through uncopied) and the
+    loop-free :func:`_fit_whole_rows` when traced for export: both give the same batch."""
+    waveforms = torch.randn(3, samples, generator=torch.Generator().manual_seed(samples))
+    eager, valid = fit_to_length(waveforms, None, 100, **options)
+    traced, traced_valid = _fit_whole_rows(
+        waveforms, 100, options["pad_mode"], options.get("crop_mode", "start"), options.get("fade", 0)
+    )
+    torch.testing.assert_close(eager, traced)
+    assert valid.tolist() == traced_valid.tolist()
+    if samples == 100:
+        assert eager.data_ptr() == waveforms.data_ptr()
 
 
 def test_fit_to_length_is_differentiable_and_checks_lengths() -> None:
