@@ -12,10 +12,10 @@ import pytest
 from respira.cli import main
 
 
-def test_prepare_prints_a_summary_and_writes_parquet(
+def test_prepare_prints_a_summary_and_writes_a_loadable_folder(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    output = tmp_path / "parquet"
+    output = tmp_path / "dataset"
     code = main(
         [
             "prepare",
@@ -33,11 +33,64 @@ def test_prepare_prints_a_summary_and_writes_parquet(
     printed = capsys.readouterr().out
     for word in ("train", "validation", "test", "normal", "crackle", "wheeze", "both", "minutes"):
         assert word in printed
-    assert sorted(p.name for p in output.iterdir()) == ["test.parquet", "train.parquet", "validation.parquet"]
-    reloaded = datasets.load_dataset(
-        "parquet", data_files=str(output / "test.parquet"), cache_dir=str(tmp_path / "pq")
-    )["train"]
-    assert isinstance(reloaded.features["audio"], datasets.Audio)
+    assert f"datasets.load_dataset('{output}')" in printed
+    assert sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_file()) == [
+        "README.md",
+        "cycles/test-00000-of-00001.parquet",
+        "cycles/train-00000-of-00001.parquet",
+        "cycles/validation-00000-of-00001.parquet",
+    ]
+    reloaded = datasets.load_dataset(str(output), cache_dir=str(tmp_path / "pq"))
+    assert list(reloaded) == ["train", "validation", "test"]
+    assert reloaded["test"].features["audio"] == datasets.Audio(sampling_rate=16000)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+
+
+def test_prepare_checks_its_output_and_options_before_building(
+    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = tmp_path / "cache"
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("the user's own file")
+    (tmp_path / "a_file").write_text("")
+    cases = {
+        ("--output_dir", str(occupied)): f"{occupied} is not empty; pass --overwrite to replace it",
+        ("--output_dir", str(tmp_path / "a_file")): f"{tmp_path / 'a_file'} is a file",
+        ("--output_dir", str(tmp_path / "a_file" / "x")): f"{tmp_path / 'a_file'} is a file, not a folder",
+        ("--validation_size", "1.5"): "validation_size must be in [0, 1), got 1.5",
+        ("--dataset", "kauh", "--validation_size", "0.2"): "--validation_size: only for --dataset icbhi",
+        ("--dataset", "kauh", "--config", "cycles"): "--config cycles: only for --dataset icbhi",
+        ("--sampling_rate", "fast"): "argument --sampling_rate: invalid int value: 'fast'",
+    }
+    for flags, message in cases.items():
+        code = main(["prepare", "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache), *flags])
+        error = capsys.readouterr().err.strip()
+        assert code == 2, flags
+        assert len(error.splitlines()) == 1 and message in error, (flags, error)
+    assert not cache.exists()  # nothing was built
+    assert [p.name for p in occupied.iterdir()] == ["notes.txt"]
+
+
+def test_prepare_overwrite_replaces_the_whole_folder(
+    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "dataset"
+    output.mkdir()
+    (output / "stale.parquet").write_text("from an earlier build")
+    flags = [
+        "prepare",
+        "--data_dir",
+        str(synthetic_corpus),
+        "--sampling_rate",
+        "4000",
+        "--output_dir",
+        str(output),
+    ]
+    assert main([*flags, "--cache_dir", str(tmp_path / "cache"), "--overwrite"]) == 0
+    assert not (output / "stale.parquet").exists()
+    assert "sampling_rate: 4000" in (output / "README.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "dataset"]
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -144,5 +197,6 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "run" / "evaluation_test" / "confusion_matrix.png").is_file()
     assert not (tmp_path / "demo" / "run" / "stale.txt").exists()
     assert (tmp_path / "demo" / "notes.txt").read_text() == "the user's own file"
-    window_rows = [line for line in result.stdout.splitlines() if line.strip().startswith(("0.00 ", "2.00 "))]
-    assert len(window_rows) == 2
+    plots = sorted((tmp_path / "demo" / "predictions").glob("*.png"))  # two recordings drawn
+    assert len(plots) == 2 and all(plot.name in result.stdout for plot in plots)
+    assert result.stdout.count("annotated") >= 2  # the tables of predicted vs annotated cycles

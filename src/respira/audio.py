@@ -9,6 +9,8 @@
 - :func:`decode_audio`: any audio value — a path, bytes, a ``datasets.Audio`` value (a torchcodec
   ``AudioDecoder``, or a dict with ``array``/``bytes``/``path``), a numpy array or a torch tensor —
   to mono float32 at a given rate.
+- :func:`input_preprocessing` / :func:`prepare_recording`: the input transform a model was trained with
+  (its config's rate and low-pass), as dataset-builder options / applied to a recording.
 - :func:`resample` (soxr HQ), :func:`lowpass` (zero-phase Butterworth), :func:`as_waveform` (checks a
   mono waveform), :func:`pad_batch` (zero-padded batch + attention mask), :func:`audio_duration`
   (from the header) and :func:`encode_wav` (deterministic WAV bytes for a ``datasets.Audio`` column).
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "DEFAULT_LOWPASS_ORDER",
     "DEFAULT_SAMPLING_RATE",
     "STORAGE_SUBTYPES",
     "AudioReadError",
@@ -39,14 +42,19 @@ __all__ = [
     "audio_duration",
     "decode_audio",
     "encode_wav",
+    "input_preprocessing",
     "lowpass",
     "pad_batch",
+    "prepare_recording",
     "read_audio",
     "resample",
 ]
 
 DEFAULT_SAMPLING_RATE: int = 16000
 """Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
+
+DEFAULT_LOWPASS_ORDER: int = 4
+"""Order of the Butterworth prototype of :func:`lowpass` unless told otherwise."""
 
 STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
 """WAV sample formats :func:`encode_wav` writes."""
@@ -273,8 +281,16 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarra
     return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
 
 
-def lowpass(samples: np.ndarray, sample_rate: int, cutoff: float, order: int = 4) -> np.ndarray:
-    """Zero-phase Butterworth low-pass (``sosfiltfilt``) at ``cutoff`` Hz."""
+def lowpass(
+    samples: np.ndarray, sample_rate: int, cutoff: float, order: int = DEFAULT_LOWPASS_ORDER
+) -> np.ndarray:
+    """Zero-phase Butterworth low-pass (``sosfiltfilt``) at ``cutoff`` Hz: the one input filter of respira.
+
+    The dataset builders apply it to each whole recording (``lowpass_cutoff``); a model trained on such
+    data records the cutoff in its config and feature extractor, and ``predict`` / ``evaluate`` /
+    ``pipeline`` apply this same function. Without respira:
+    ``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=sample_rate, output="sos"), samples)``.
+    """
     if not 0 < cutoff < sample_rate / 2:
         raise ValueError(
             f"low-pass cutoff {cutoff} Hz must lie between 0 and the Nyquist frequency {sample_rate / 2} Hz"
@@ -285,6 +301,32 @@ def lowpass(samples: np.ndarray, sample_rate: int, cutoff: float, order: int = 4
     if samples.shape[0] <= 3 * (2 * len(sos) + 1):
         return samples  # too short for filtfilt padding; nothing meaningful to filter
     return scipy_signal.sosfiltfilt(sos, samples).astype(np.float32)
+
+
+def input_preprocessing(config: Any) -> dict[str, Any]:
+    """The input transform a model was trained with (``config``: a ``RespiraConfig`` or anything with
+    ``sampling_rate``, ``lowpass_cutoff``, ``lowpass_order``), as options of the dataset builders:
+    ``load_icbhi(data_dir, **input_preprocessing(config))`` (``load_kauh`` alike) builds cycles exactly
+    as the model's training cycles were built. Holds ``sampling_rate`` and, for a model trained on
+    low-passed recordings, ``lowpass_cutoff`` and ``lowpass_order``. (The fixed-length policy and the
+    featurizer are inside the model itself.)"""
+    options: dict[str, Any] = {"sampling_rate": int(config.sampling_rate)}
+    cutoff = getattr(config, "lowpass_cutoff", None)
+    if cutoff:
+        options["lowpass_cutoff"] = float(cutoff)
+        options["lowpass_order"] = int(getattr(config, "lowpass_order", None) or DEFAULT_LOWPASS_ORDER)
+    return options
+
+
+def prepare_recording(config: Any, waveform: np.ndarray) -> np.ndarray:
+    """A whole recording (mono, at ``config.sampling_rate``) as the model's training recordings were
+    before their cycles were cut: :func:`lowpass`-ed when the model has a ``lowpass_cutoff``, else as is.
+    ``respira predict`` / ``evaluate --dataset kauh`` (:mod:`respira.inference`) apply it to every
+    recording; the feature extractor applies the same filter to its inputs."""
+    options = input_preprocessing(config)
+    if "lowpass_cutoff" not in options:
+        return waveform
+    return lowpass(waveform, options["sampling_rate"], options["lowpass_cutoff"], options["lowpass_order"])
 
 
 def pad_batch(

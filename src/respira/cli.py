@@ -11,20 +11,46 @@ import re
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from .commands import register_all
 
 
+class CommandLineError(Exception):
+    """A command line argparse refuses (unknown command, missing or malformed value): one line, no usage."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` (and, through ``add_subparsers``, every command's) that raises its errors."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(self.prog, message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="respira", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="respira", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"respira {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    register_all(parser.add_subparsers(dest="command", required=True))
+    commands = parser.add_subparsers(dest="command", required=True)
+    register_all(commands)
+    for command in commands.choices.values():  # `respira CMD ... --debug` works too
+        if "--debug" not in command._option_string_actions:
+            command.add_argument(
+                "--debug",
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help="show full tracebacks on errors",
+            )
     return parser
 
 
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_HYPHEN_ALIAS = re.compile(r"(--\w+)/--[\w-]+")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
 def _one_line(error: BaseException) -> str:
@@ -41,9 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "accepts_overrides", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "accepts_overrides", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    except CommandLineError as error:
+        message = _HYPHEN_ALIAS.sub(r"\1", _one_line(error))
+        print(f"{error.prog}: error: {message} (see {error.prog} --help)", file=sys.stderr)
+        return 2
+    except SystemExit as exit:  # --help, --version
+        return exit.code if isinstance(exit.code, int) else 0
     args.overrides = extra
     try:
         with warnings.catch_warnings():

@@ -20,7 +20,14 @@ Every prediction is a row (a ``dict``):
 Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are those sigmoids, and
 ``label`` maps the flags ``probability >= threshold`` to a class (no flag: normal, crackle only:
 crackle, wheeze only: wheeze, both flags: both). The thresholds come from the config's
-``decision_thresholds`` (``[crackle, wheeze]``, tuned on validation data) when present, else 0.5.
+``decision_thresholds`` (``[crackle, wheeze]``, tuned on validation data when the checkpoint was
+selected) when present, else 0.5: :func:`decision_thresholds` is the one reader of them, for
+training's test scoring, ``respira evaluate``, this module and the ONNX metadata.
+
+Recordings get the model's input preprocessing before they are cut
+(:func:`respira.audio.prepare_recording`): the low-pass its training recordings had
+(``config.lowpass_cutoff``), applied to the whole recording as the dataset builder does, so annotated
+cycles reach the model exactly as the training cycles did.
 
 Audio files of any rate and channel count are read by :func:`respira.audio.read_audio`: block by
 block, down-mixed to mono and resampled (soxr, high quality) to the model's rate, so even hour-long
@@ -38,8 +45,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .audio import as_waveform, pad_batch, read_audio
+from .audio import as_waveform, pad_batch, prepare_recording, read_audio
 from .labels import CLASS_NAMES, MULTI_LABEL_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label, flags_to_classes
+from .metrics.thresholds import sigmoid
 
 if TYPE_CHECKING:
     from .models.respira import RespiraConfig, RespiraForAudioClassification
@@ -89,9 +97,11 @@ def decision_thresholds(config: RespiraConfig) -> tuple[float, float]:
 
 
 def _probabilities(logits: torch.Tensor, kind: str) -> np.ndarray:
-    logits = logits.float()
-    probabilities = logits.softmax(dim=-1) if kind == SINGLE_LABEL else logits.sigmoid()
-    return probabilities.cpu().numpy().astype(np.float64)
+    """Class probabilities (softmax) or label probabilities (:func:`respira.metrics.sigmoid`, the
+    function training's metrics and the evaluation report use), float64."""
+    if kind == SINGLE_LABEL:
+        return logits.float().softmax(dim=-1).cpu().numpy().astype(np.float64)
+    return sigmoid(logits.float().cpu().numpy())
 
 
 def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
@@ -261,10 +271,12 @@ def predict_windows(
 ) -> list[dict[str, Any]]:
     """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
 
-    ``waveform`` is at the model's ``config.sampling_rate``. The windows cover the whole recording:
-    the last one may be shorter than ``window`` (it ends at the recording's end), and a recording
-    shorter than one window gives a single window. ``smoothing=k`` replaces each window's
-    probabilities by their centred moving average over ``k`` windows before the labels are chosen.
+    ``waveform`` is the recording at the model's ``config.sampling_rate``, not yet low-passed: the
+    model's input preprocessing (:func:`respira.audio.prepare_recording`) is applied to it here. The
+    windows cover the whole recording: the last one may be shorter than ``window`` (it ends at the
+    recording's end), and a recording shorter than one window gives a single window. ``smoothing=k``
+    replaces each window's probabilities by their centred moving average over ``k`` windows before the
+    labels are chosen.
     Rows are described in the module docstring.
 
     The work is bounded: a window must hold at least one analysis frame of the model's featurizer
@@ -272,7 +284,7 @@ def predict_windows(
     windows (``None``: no limit) raises ``ValueError`` before any is computed.
     """
     window_samples, hop_samples = _window_samples(model, window, hop, smoothing)
-    waveform = as_waveform(waveform)
+    waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
     count = window_count(total, window_samples, hop_samples)
@@ -297,11 +309,13 @@ def predict_cycles(
 ) -> list[dict[str, Any]]:
     """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate.
 
+    ``waveform`` is the whole recording, not yet low-passed: :func:`respira.audio.prepare_recording`
+    filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
     Each cycle is cut at ``round(t * rate)`` and clipped to the recording's end, as the ICBHI dataset
-    builder does; rows keep the given ``start`` and ``end``. A cycle that starts at or after the end
-    of the recording raises ``ValueError``.
+    builder does; rows keep the given ``start`` and ``end``. A cycle that starts at or after the end of
+    the recording raises ``ValueError``.
     """
-    waveform = as_waveform(waveform)
+    waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
     segments: list[tuple[int, int]] = []

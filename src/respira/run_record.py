@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .audio import DEFAULT_LOWPASS_ORDER
 from .labels import SINGLE_LABEL
 from .utils.files import write_json_atomic
 
@@ -90,6 +91,9 @@ class DataRecord:
     stratify_by: str | None = None
     """Index column the patient split was stratified by (``None``: the builder's default)."""
     lowpass_cutoff: float | None = None
+    """Zero-phase Butterworth low-pass of the recordings (Hz; ``None``: none); the model's config
+    carries it too (``lowpass_cutoff``), so evaluation and prediction apply it."""
+    lowpass_order: int = DEFAULT_LOWPASS_ORDER
     train_fraction: float = 1.0
     """Share of the training patients whose cycles were used."""
     split_sizes: dict[str, SplitSize] = field(default_factory=dict)
@@ -102,6 +106,8 @@ class TrainingRecord:
     schedule: str = "standard"
     two_stage_rounds: int = 1
     head_epochs: float = 10.0
+    head_learning_rate: float | None = None
+    """``contrastive_two_stage``: the learning rate of the head stages (``None`` in older records)."""
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     """Training arguments worth recording (learning rate, epochs, auxiliary loss, sampler...)."""
 

@@ -1,26 +1,31 @@
 """A small Hugging Face Hub-compatible HTTP server for tests (127.0.0.1 only, files in a temp folder).
 
-It implements what ``huggingface_hub`` 2.x uses to create a model repo, upload a folder without Xet
-(``HF_HUB_DISABLE_XET=1``) and download files, so a push → download round trip runs with no network:
+It implements what ``huggingface_hub`` 2.x uses to create a model or dataset repo, upload a folder
+without Xet (``HF_HUB_DISABLE_XET=1``) and download files, and what ``datasets.load_dataset(repo)``
+reads, so push → download and push → ``load_dataset`` round trips run with no network. ``{kind}`` is
+``models`` or ``datasets``; ``[/datasets]`` is present for dataset repos only (the Hub's URL scheme).
+The stored state (repos, commits, blobs) is :mod:`.hub_state`.
 
-========  ===============================================  ==============================================
-method    path                                             used by
-========  ===============================================  ==============================================
-POST      ``/api/repos/create``                            ``create_repo`` (409 when it exists)
-POST      ``/api/validate-yaml``                           ``create_commit`` checks README.md metadata
-POST      ``/api/models/{repo}/preupload/{rev}``           upload mode of each file (regular / lfs)
-POST      ``/{repo}.git/info/lfs/objects/batch``           LFS batch API (basic transfer)
-PUT       ``/lfs-storage/{oid}``                           LFS object upload (single part)
-POST      ``/lfs-storage/verify``                          LFS verify step
-POST      ``/api/models/{repo}/commit/{rev}``              ndjson commit (file, lfsFile, deletedFile/Folder)
-POST      ``/api/models/{repo}/branch/{branch}``           ``create_branch``
-GET       ``/api/models/{repo}[/revision/{rev}]``          ``model_info`` / ``repo_info``
-GET       ``/api/models/{repo}/tree/{rev}[/{path}]``       ``list_repo_tree`` / ``list_repo_files``
-POST      ``/api/models/{repo}/paths-info/{rev}``          ``get_paths_info``
-GET/HEAD  ``/{repo}/resolve/{rev}/{path}``                 ``hf_hub_download`` (ETag, X-Repo-Commit,
-                                                           Content-Length, X-Linked-Etag/Size, Range)
-GET       ``/api/whoami-v2``                               ``whoami``
-========  ===============================================  ==============================================
+========  ==================================================  ==========================================
+method    path                                                used by
+========  ==================================================  ==========================================
+POST      ``/api/repos/create``                               ``create_repo`` (409 when it exists)
+POST      ``/api/validate-yaml``                              ``create_commit`` checks README.md metadata
+POST      ``/api/{kind}/{repo}/preupload/{rev}``              upload mode of each file (regular / lfs)
+POST      ``[/datasets]/{repo}.git/info/lfs/objects/batch``   LFS batch API (basic transfer)
+PUT       ``/lfs-storage/{oid}``                              LFS object upload (single part)
+POST      ``/lfs-storage/verify``                             LFS verify step
+POST      ``/api/{kind}/{repo}/commit/{rev}``                 ndjson commit (file, lfsFile, deleted...)
+POST      ``/api/{kind}/{repo}/branch/{branch}``              ``create_branch``
+GET       ``/api/{kind}/{repo}[/revision/{rev}]``             ``model_info`` / ``dataset_info`` /
+                                                              ``repo_info``
+GET       ``/api/{kind}/{repo}/tree/{rev}[/{path}]``          ``list_repo_tree``, ``HfFileSystem.ls``
+POST      ``/api/{kind}/{repo}/paths-info/{rev}``             ``get_paths_info``, ``HfFileSystem.info``
+GET/HEAD  ``[/datasets]/{repo}/resolve/{rev}/{path}``         ``hf_hub_download``, ``HfFileSystem.open``
+                                                              (ETag, X-Repo-Commit, Content-Length,
+                                                              X-Linked-Etag/Size, Range)
+GET       ``/api/whoami-v2``                                  ``whoami``
+========  ==================================================  ==========================================
 
 Errors carry the ``X-Error-Code`` header (``RepoNotFound``, ``RevisionNotFound``, ``EntryNotFound``)
 that ``huggingface_hub`` turns into its typed exceptions. Writes need ``Authorization: Bearer <token>``.
@@ -40,169 +45,27 @@ import hashlib
 import json
 import re
 import threading
-import time
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import yaml
-
-USER = "user"
-LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".npy", ".wav", ".zip")
-LFS_MIN_SIZE = 10 * 1024 * 1024
-GITATTRIBUTES = (
-    b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n*.bin filter=lfs diff=lfs merge=lfs -text\n"
+from .hub_state import (
+    USER,
+    HubError,
+    HubState,
+    Repo,
+    StoredFile,
+    front_matter,
+    git_blob_oid,
+    upload_mode,
 )
+
+__all__ = ["HubServer", "HubState", "free_port"]
+
 _REPO = r"(?P<repo>[\w.-]+/[\w.-]+)"
-
-
-def git_blob_oid(content: bytes) -> str:
-    """Git's object id of a blob (what the Hub reports as a regular file's oid / ETag)."""
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
-def _lfs_pointer(sha256: str, size: int) -> bytes:
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-@dataclass
-class StoredFile:
-    sha256: str
-    size: int
-    lfs: bool
-
-    @property
-    def git_oid(self) -> str:
-        return git_blob_oid(_lfs_pointer(self.sha256, self.size)) if self.lfs else self._content_oid
-
-    _content_oid: str = ""
-
-    @property
-    def etag(self) -> str:
-        return self.sha256 if self.lfs else self.git_oid
-
-    def as_tree_entry(self, path: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"type": "file", "oid": self.git_oid, "size": self.size, "path": path}
-        if self.lfs:
-            entry["lfs"] = {
-                "oid": self.sha256,
-                "size": self.size,
-                "pointerSize": len(_lfs_pointer(self.sha256, self.size)),
-            }
-        return entry
-
-
-@dataclass
-class Commit:
-    oid: str
-    files: dict[str, StoredFile]
-    message: str
-    parent: str | None
-    date: str
-
-
-@dataclass
-class Repo:
-    repo_id: str
-    private: bool
-    created: str
-    branches: dict[str, str] = field(default_factory=dict)
-    commits: dict[str, Commit] = field(default_factory=dict)
-
-    def resolve(self, revision: str) -> Commit | None:
-        revision = unquote(revision)
-        if revision in self.branches:
-            return self.commits[self.branches[revision]]
-        return self.commits.get(revision)
-
-
-class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-
-
-class HubState:
-    """Repos, commits and blobs (blob contents live on disk under ``root/objects``)."""
-
-    def __init__(self, root: Path, token: str) -> None:
-        self.root = root
-        self.objects = root / "objects"
-        self.objects.mkdir(parents=True, exist_ok=True)
-        self.token = token
-        self.repos: dict[str, Repo] = {}
-        self.lock = threading.RLock()
-        self._counter = 0
-
-    # blobs ----------------------------------------------------------------------------------------
-    def put_blob(self, content: bytes) -> str:
-        sha = hashlib.sha256(content).hexdigest()
-        path = self.objects / sha
-        if not path.exists():
-            partial = path.with_suffix(".partial")
-            partial.write_bytes(content)
-            partial.replace(path)
-        return sha
-
-    def has_blob(self, sha: str, size: int | None = None) -> bool:
-        path = self.objects / sha
-        return path.is_file() and (size is None or path.stat().st_size == size)
-
-    def blob_path(self, sha: str) -> Path:
-        return self.objects / sha
-
-    def stored(self, content: bytes, lfs: bool) -> StoredFile:
-        sha = self.put_blob(content)
-        return StoredFile(sha256=sha, size=len(content), lfs=lfs, _content_oid=git_blob_oid(content))
-
-    # repos ----------------------------------------------------------------------------------------
-    def repo(self, repo_id: str) -> Repo:
-        repo = self.repos.get(repo_id)
-        if repo is None:
-            raise HubError(404, f"Repository {repo_id} not found", "RepoNotFound")
-        return repo
-
-    def new_commit(
-        self, repo: Repo, files: dict[str, StoredFile], message: str, parent: str | None
-    ) -> Commit:
-        self._counter += 1
-        seed = json.dumps(
-            [repo.repo_id, parent, message, self._counter, sorted((p, f.sha256) for p, f in files.items())]
-        )
-        commit = Commit(hashlib.sha1(seed.encode()).hexdigest(), files, message, parent, _now())
-        repo.commits[commit.oid] = commit
-        return commit
-
-    def create_repo(self, repo_id: str, private: bool) -> Repo:
-        if repo_id in self.repos:
-            raise HubError(409, "You already created this model repo")
-        repo = Repo(repo_id=repo_id, private=private, created=_now())
-        initial = self.new_commit(
-            repo, {".gitattributes": self.stored(GITATTRIBUTES, lfs=False)}, "initial commit", None
-        )
-        repo.branches["main"] = initial.oid
-        self.repos[repo_id] = repo
-        return repo
-
-
-def _upload_mode(path: str, size: int) -> str:
-    return "lfs" if path.endswith(LFS_SUFFIXES) or size >= LFS_MIN_SIZE else "regular"
-
-
-def _front_matter(text: str) -> dict[str, Any] | None:
-    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", text, re.DOTALL)
-    if not match:
-        return None
-    data = yaml.safe_load(match.group(1))
-    return data if isinstance(data, dict) else {}
+_KIND = r"(?P<kind>models|datasets)"
+_DATASET_PREFIX = r"(?:/(?P<kind>datasets))?"  # /datasets/{repo}/... for datasets, /{repo}/... for models
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -288,7 +151,8 @@ class _Handler(BaseHTTPRequestHandler):
             if match:
                 try:
                     with self.server.state.lock:
-                        handler(self, **{k: unquote(v) for k, v in match.groupdict().items()}, query=query)
+                        groups = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                        handler(self, **groups, query=query)
                 except HubError as error:
                     headers = {"X-Error-Message": error.message}
                     if error.code:
@@ -306,29 +170,32 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._json_body()
         name = body.get("name")
         namespace = body.get("organization") or USER
-        if (body.get("type") or "model") != "model":
-            raise HubError(400, "this test server only hosts model repos")
+        kind = {"model": "models", "dataset": "datasets"}.get(body.get("type") or "model")
+        if kind is None:
+            raise HubError(400, "this test server hosts model and dataset repos only")
         repo_id = f"{namespace}/{name}"
-        state = self.server.state
+        url = self._repo_url(repo_id, kind)
+        private = body.get("visibility") == "private" or bool(body.get("private"))
         try:
-            state.create_repo(
-                repo_id, private=body.get("visibility") == "private" or bool(body.get("private"))
-            )
+            self.server.state.create_repo(repo_id, private=private, kind=kind)
         except HubError as error:
             if error.status == 409:
-                self._send(409, {"error": error.message, "url": f"{self.server.url}/{repo_id}"})
+                self._send(409, {"error": error.message, "url": url})
                 return
             raise
-        self._send(200, {"url": f"{self.server.url}/{repo_id}", "name": repo_id, "id": repo_id})
+        self._send(200, {"url": url, "name": repo_id, "id": repo_id})
+
+    def _repo_url(self, repo_id: str, kind: str) -> str:
+        return f"{self.server.url}{'/datasets' if kind == 'datasets' else ''}/{repo_id}"
 
     def validate_yaml(self, query) -> None:
         body = self._json_body()
         try:
-            metadata = _front_matter(body.get("content", ""))
+            metadata = front_matter(body.get("content", ""))
             if metadata is not None:
-                from huggingface_hub import ModelCardData
+                from huggingface_hub import DatasetCardData, ModelCardData
 
-                ModelCardData(**metadata)
+                (DatasetCardData if body.get("repoType") == "dataset" else ModelCardData)(**metadata)
         except Exception as error:
             self._send(400, {"errors": [{"message": " ".join(str(error).split())}], "warnings": []})
             return
@@ -338,10 +205,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._require_token()
         self._send(200, {"type": "user", "name": USER, "fullname": "Test User", "orgs": [], "auth": {}})
 
-    def create_branch(self, repo: str, branch: str, query) -> None:
+    def create_branch(self, repo: str, branch: str, query, kind: str = "models") -> None:
         self._require_token()
         body = self._json_body()
-        hub_repo = self.server.state.repo(repo)
+        hub_repo = self.server.state.repo(repo, kind)
         if branch in hub_repo.branches:
             raise HubError(409, f"Branch {branch} already exists")
         start = hub_repo.resolve(body.get("startingPoint") or "main")
@@ -350,8 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
         hub_repo.branches[branch] = start.oid
         self._send(200, {})
 
-    def model_info(self, repo: str, query, revision: str = "main") -> None:
-        hub_repo = self.server.state.repo(repo)
+    def repo_info(self, repo: str, query, revision: str = "main", kind: str = "models") -> None:
+        hub_repo = self.server.state.repo(repo, kind)
         self._readable(hub_repo)
         commit = hub_repo.resolve(revision)
         if commit is None:
@@ -359,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         card: dict[str, Any] = {}
         readme = commit.files.get("README.md")
         if readme is not None:
-            card = _front_matter(self.server.state.blob_path(readme.sha256).read_text(encoding="utf-8")) or {}
+            card = front_matter(self.server.state.blob_path(readme.sha256).read_text(encoding="utf-8")) or {}
         siblings = []
         for path, stored in sorted(commit.files.items()):
             sibling: dict[str, Any] = {"rfilename": path, "size": stored.size, "blobId": stored.git_oid}
@@ -390,8 +257,8 @@ class _Handler(BaseHTTPRequestHandler):
             },
         )
 
-    def tree(self, repo: str, revision: str, query, path: str = "") -> None:
-        hub_repo = self.server.state.repo(repo)
+    def tree(self, repo: str, revision: str, query, path: str = "", kind: str = "models") -> None:
+        hub_repo = self.server.state.repo(repo, kind)
         self._readable(hub_repo)
         commit = hub_repo.resolve(revision)
         if commit is None:
@@ -415,8 +282,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, f"{path} not found", "EntryNotFound")
         self._send(200, list(entries.values()))
 
-    def paths_info(self, repo: str, revision: str, query) -> None:
-        hub_repo = self.server.state.repo(repo)
+    def paths_info(self, repo: str, revision: str, query, kind: str = "models") -> None:
+        hub_repo = self.server.state.repo(repo, kind)
         self._readable(hub_repo)
         commit = hub_repo.resolve(revision)
         if commit is None:
@@ -431,15 +298,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, result)
 
     # uploads ---------------------------------------------------------------------------------------
-    def preupload(self, repo: str, revision: str, query) -> None:
+    def preupload(self, repo: str, revision: str, query, kind: str = "models") -> None:
         self._require_token()
-        hub_repo = self.server.state.repo(repo)
+        hub_repo = self.server.state.repo(repo, kind)
         commit = hub_repo.resolve(revision)
         body = self._json_body()
         files = []
         for item in body.get("files", []):
             path, size = item["path"], int(item["size"])
-            mode = _upload_mode(path, size)
+            mode = upload_mode(path, size)
             existing = commit.files.get(path) if commit is not None else None
             oid = None
             if existing is not None:
@@ -447,9 +314,9 @@ class _Handler(BaseHTTPRequestHandler):
             files.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
         self._send(200, {"files": files, "commitOid": commit.oid if commit else None})
 
-    def lfs_batch(self, repo: str, query) -> None:
+    def lfs_batch(self, repo: str, query, kind: str = "models") -> None:
         self._require_token()
-        self.server.state.repo(repo)
+        self.server.state.repo(repo, kind)
         body = self._json_body()
         if body.get("operation") != "upload":
             raise HubError(400, "only the upload operation is supported")
@@ -479,10 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(404, "object not found")
         self._send(200, {})
 
-    def commit(self, repo: str, revision: str, query) -> None:
+    def commit(self, repo: str, revision: str, query, kind: str = "models") -> None:
         self._require_token()
         state = self.server.state
-        hub_repo = state.repo(repo)
+        hub_repo = state.repo(repo, kind)
         if query.get("create_pr"):
             raise HubError(400, "pull requests are not supported by the test server")
         if revision not in hub_repo.branches:
@@ -526,15 +393,15 @@ class _Handler(BaseHTTPRequestHandler):
             {
                 "success": True,
                 "commitOid": commit.oid,
-                "commitUrl": f"{self.server.url}/{repo}/commit/{commit.oid}",
+                "commitUrl": f"{self._repo_url(repo, kind)}/commit/{commit.oid}",
                 "pullRequestUrl": None,
             },
         )
 
     # downloads -------------------------------------------------------------------------------------
-    def resolve(self, repo: str, revision: str, path: str, query) -> None:
+    def resolve(self, repo: str, revision: str, path: str, query, kind: str = "models") -> None:
         state = self.server.state
-        hub_repo = state.repo(repo)
+        hub_repo = state.repo(repo, kind)
         self._readable(hub_repo)
         commit = hub_repo.resolve(revision)
         if commit is None:
@@ -571,17 +438,17 @@ ROUTES: list[tuple[str, str, Any]] = [
     (r"/api/repos/create", "POST", _Handler.create_repo),
     (r"/api/validate-yaml", "POST", _Handler.validate_yaml),
     (r"/api/whoami-v2", "GET", _Handler.whoami),
-    (rf"/api/models/{_REPO}/preupload/(?P<revision>[^/]+)", "POST", _Handler.preupload),
-    (rf"/api/models/{_REPO}/commit/(?P<revision>[^/]+)", "POST", _Handler.commit),
-    (rf"/api/models/{_REPO}/branch/(?P<branch>[^/]+)", "POST", _Handler.create_branch),
-    (rf"/api/models/{_REPO}/paths-info/(?P<revision>[^/]+)", "POST", _Handler.paths_info),
-    (rf"/api/models/{_REPO}/tree/(?P<revision>[^/]+)(?:/(?P<path>.+))?", "GET", _Handler.tree),
-    (rf"/api/models/{_REPO}/revision/(?P<revision>[^/]+)", "GET", _Handler.model_info),
-    (rf"/api/models/{_REPO}", "GET", _Handler.model_info),
-    (rf"/{_REPO}\.git/info/lfs/objects/batch", "POST", _Handler.lfs_batch),
+    (rf"/api/{_KIND}/{_REPO}/preupload/(?P<revision>[^/]+)", "POST", _Handler.preupload),
+    (rf"/api/{_KIND}/{_REPO}/commit/(?P<revision>[^/]+)", "POST", _Handler.commit),
+    (rf"/api/{_KIND}/{_REPO}/branch/(?P<branch>[^/]+)", "POST", _Handler.create_branch),
+    (rf"/api/{_KIND}/{_REPO}/paths-info/(?P<revision>[^/]+)", "POST", _Handler.paths_info),
+    (rf"/api/{_KIND}/{_REPO}/tree/(?P<revision>[^/]+)(?:/(?P<path>.+))?", "GET", _Handler.tree),
+    (rf"/api/{_KIND}/{_REPO}/revision/(?P<revision>[^/]+)", "GET", _Handler.repo_info),
+    (rf"/api/{_KIND}/{_REPO}", "GET", _Handler.repo_info),
+    (rf"{_DATASET_PREFIX}/{_REPO}\.git/info/lfs/objects/batch", "POST", _Handler.lfs_batch),
     (r"/lfs-storage/verify", "POST", _Handler.lfs_verify),
     (r"/lfs-storage/(?P<oid>[0-9a-f]{64})", "PUT", _Handler.lfs_upload),
-    (rf"/{_REPO}/resolve/(?P<revision>[^/]+)/(?P<path>.+)", "GET", _Handler.resolve),
+    (rf"{_DATASET_PREFIX}/{_REPO}/resolve/(?P<revision>[^/]+)/(?P<path>.+)", "GET", _Handler.resolve),
 ]
 
 

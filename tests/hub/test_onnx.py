@@ -241,3 +241,45 @@ def test_the_card_recipe_runs_with_onnxruntime_alone(onnx_export, tmp_path: Path
     np.testing.assert_allclose(
         output["probabilities"], torch_probabilities(model, cycle[None])[0], atol=TOLERANCE
     )
+
+
+def test_onnx_consumers_low_pass_the_recording_first(tmp_path: Path) -> None:
+    """The low-pass is not in the graph (training filters whole recordings); the metadata says how to
+    apply it, and predict --onnx applies it exactly as the torch path does."""
+    from respira.audio import lowpass
+    from respira.hub.onnx import OnnxClassifier
+
+    model = tiny_model(
+        "cnn",
+        target_seconds=1.0,
+        problem_type=MULTI_LABEL,
+        lowpass_cutoff=1000.0,
+        decision_thresholds=[0.45, 0.55],
+    )
+    path = export_onnx(model, tmp_path / ONNX_FILE)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert metadata["lowpass_cutoff"] == "1000" and metadata["lowpass_order"] == "4"
+    assert "sosfiltfilt(scipy.signal.butter(4, 1000, fs=16000" in metadata["input"]
+    wave = (0.1 * np.random.default_rng(5).standard_normal(int(2.5 * RATE))).astype(np.float32)
+    onnx_model = OnnxClassifier(path, model.config)
+    torch_rows = predict_windows(model, wave, window=1.0, hop=0.5)
+    onnx_rows = predict_windows(onnx_model, wave, window=1.0, hop=0.5)
+    for ours, theirs in zip(onnx_rows, torch_rows, strict=True):
+        assert ours["crackle"] == pytest.approx(theirs["crackle"], abs=TOLERANCE)
+        assert ours["label"] == theirs["label"]
+    # what an onnxruntime-only consumer following the metadata gets: the same probabilities
+    first = lowpass(wave, RATE, 1000.0)[:RATE][None]
+    (by_hand,) = session.run(None, {INPUT_NAME: first})
+    assert by_hand[0, 0] == pytest.approx(onnx_rows[0]["crackle"], abs=TOLERANCE)
+    (unfiltered,) = session.run(None, {INPUT_NAME: wave[:RATE][None]})
+    assert abs(float(unfiltered[0, 0]) - onnx_rows[0]["crackle"]) > 10 * TOLERANCE
+    # the model card's onnxruntime recipe filters too
+    from respira.hub.card_render import card_data_from_run_dir, render_model_card
+
+    model.save_pretrained(tmp_path / "model")
+    card = card_data_from_run_dir(tmp_path / "model")
+    card.onnx = True
+    text = str(render_model_card(card))
+    assert 'sosfiltfilt(scipy.signal.butter(4, 1000, fs=16000, output="sos"), cycle)' in text
+    assert "| input low-pass (zero-phase Butterworth, whole recordings) | 1000 Hz |" in text

@@ -25,7 +25,7 @@ from respira.metrics import (
     multilabel_scores,
     per_patient_icbhi,
     roc_auc,
-    tune_thresholds,
+    trivial_baselines,
 )
 
 NAN = float("nan")
@@ -429,69 +429,6 @@ def test_thresholds_change_mapped_icbhi() -> None:
         multilabel_scores(TARGET_FLAGS[:, :1], PROBS[:, :1])
 
 
-def _separable_dataset() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(7)
-    n = 80
-    targets = np.stack([rng.random(n) < 0.5, rng.random(n) < 0.4], axis=1).astype(int)
-    crackle = np.where(targets[:, 0] == 1, rng.uniform(0.62, 0.9, n), rng.uniform(0.05, 0.3, n))
-    # wheeze positives have LOW probabilities: 0.5 misses them all, only (0.15, 0.22] separates
-    wheeze = np.where(targets[:, 1] == 1, rng.uniform(0.22, 0.35, n), rng.uniform(0.0, 0.15, n))
-    wheeze[np.flatnonzero(targets[:, 1] == 1)[0]] = 0.22
-    return targets, np.stack([crackle, wheeze], axis=1)
-
-
-@pytest.mark.parametrize("metric", ["f1", "icbhi_score"])
-def test_tune_thresholds_separates_constructed_data(metric: str) -> None:
-    targets, probabilities = _separable_dataset()
-    t_crackle, t_wheeze = tune_thresholds(targets, probabilities, metric=metric)  # type: ignore[arg-type]
-    for index, threshold in enumerate((t_crackle, t_wheeze)):
-        positive = targets[:, index] == 1
-        assert probabilities[positive, index].min() >= threshold
-        assert probabilities[~positive, index].max() < threshold
-    # ties go toward 0.5: every threshold in (0.3, 0.62] separates crackles
-    assert t_crackle == pytest.approx(0.5)
-    assert t_wheeze == pytest.approx(0.22)
-    scores = multilabel_scores(targets, probabilities, (t_crackle, t_wheeze))
-    assert scores["f1_crackle"] == 1.0
-    assert scores["f1_wheeze"] == 1.0
-    assert scores["icbhi_score"] == 1.0
-    assert multilabel_scores(targets, probabilities)["f1_wheeze"] == 0.0
-
-
-def test_tune_icbhi_matches_brute_force() -> None:
-    rng = np.random.default_rng(3)
-    n = 60
-    targets = (rng.random((n, 2)) < 0.4).astype(int)
-    probabilities = np.clip(0.3 * targets + 0.7 * rng.random((n, 2)), 0, 1)
-    grid = np.linspace(0.1, 0.9, 9)
-    best = max(
-        multilabel_scores(targets, probabilities, (a, b), warn=False)["icbhi_score"]
-        for a in grid
-        for b in grid
-    )
-    chosen = tune_thresholds(targets, probabilities, metric="icbhi_score", grid=grid)
-    assert multilabel_scores(targets, probabilities, chosen, warn=False)["icbhi_score"] == pytest.approx(best)
-    best_f1 = max(multilabel_scores(targets, probabilities, (a, 0.5), warn=False)["f1_crackle"] for a in grid)
-    chosen_f1 = tune_thresholds(targets, probabilities, metric="f1", grid=grid)
-    assert multilabel_scores(targets, probabilities, chosen_f1, warn=False)["f1_crackle"] == pytest.approx(
-        best_f1
-    )
-
-
-def test_tune_thresholds_errors() -> None:
-    targets, probabilities = _separable_dataset()
-    with pytest.raises(ValueError, match="metric"):
-        tune_thresholds(targets, probabilities, metric="accuracy")  # type: ignore[arg-type]
-    no_wheeze = targets.copy()
-    no_wheeze[:, 1] = 0
-    with pytest.raises(ValueError, match="wheeze"):
-        tune_thresholds(no_wheeze, probabilities, metric="f1")
-    with pytest.raises(ValueError, match="normal and abnormal"):
-        tune_thresholds(np.ones_like(targets), probabilities, metric="icbhi_score")
-    with pytest.raises(ValueError, match="grid"):
-        tune_thresholds(targets, probabilities, grid=[])
-
-
 # ---------------------------------------------------------------------------------------------------
 # Trainer compute_metrics
 # ---------------------------------------------------------------------------------------------------
@@ -509,13 +446,20 @@ def _assert_fractions(scores: dict[str, float]) -> None:
         assert math.isnan(value) or 0.0 <= value <= 1.0, (key, value)
 
 
+def _model_scores(scores: dict[str, float]) -> dict[str, float]:
+    """The scores without the trivial baselines every compute_metrics adds (checked separately)."""
+    return {key: value for key, value in scores.items() if not key.startswith("baseline_")}
+
+
 def test_compute_metrics_four_class_logits() -> None:
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(len(PREDS_A), 4))
     logits[np.arange(len(PREDS_A)), PREDS_A] += 10.0  # argmax = PREDS_A
     scores = compute_metrics(_eval_prediction(logits, np.array(LABELS_A)))
     assert {"icbhi_score", "specificity", "sensitivity"} <= scores.keys()
-    assert_same_dict(scores, icbhi_scores(LABELS_A, PREDS_A))
+    assert_same_dict(_model_scores(scores), icbhi_scores(LABELS_A, PREDS_A))
+    baselines = {key: value for key, value in scores.items() if key.startswith("baseline_")}
+    assert_same_dict(baselines, trivial_baselines(LABELS_A))
     assert scores["icbhi_score"] == pytest.approx(0.625)
     _assert_fractions(scores)
     # tuples: extra model outputs and extra label columns are ignored
@@ -538,7 +482,7 @@ def test_compute_metrics_two_label_logits_with_class_labels() -> None:
     assert {"icbhi_score", "specificity", "sensitivity", "auc_crackle", "f1_wheeze"} <= scores.keys()
     assert scores["icbhi_score"] == pytest.approx(0.5)  # see test_thresholds_change_mapped_icbhi
     _assert_fractions(scores)
-    assert_same_dict(scores, multilabel_scores(TARGET_FLAGS, PROBS))
+    assert_same_dict(_model_scores(scores), multilabel_scores(TARGET_FLAGS, PROBS))
     # flag labels (floats, as for BCE) give the same numbers
     assert_same_dict(
         compute_metrics(_eval_prediction(_logit(PROBS), TARGET_FLAGS.astype(np.float32))), scores

@@ -105,7 +105,7 @@ def test_contrastive_two_stage_schedule(synthetic_corpus: Path, tmp_path: Path) 
     output = tmp_path / "two_stage"
     code = main(
         ["train", str(_recipe(tmp_path, schedule="contrastive_two_stage", head_epochs=1, two_stage_rounds=2,
-         per_device_train_batch_size=8, aux_loss_options={"num_negatives": 4})),
+         head_learning_rate=0.01, per_device_train_batch_size=8, aux_loss_options={"num_negatives": 4})),
          "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
@@ -113,6 +113,7 @@ def test_contrastive_two_stage_schedule(synthetic_corpus: Path, tmp_path: Path) 
     state = json.loads((output / "trainer_state.json").read_text())
     assert not any("aux_loss" in entry for entry in state["log_history"])  # the saved state is the head stage
     assert json.loads((output / "config.json").read_text())["freeze_encoder"] is True
+    assert json.loads((output / "respira_run.json").read_text())["training"]["head_learning_rate"] == 0.01
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """``respira demo``: the main job end to end on a synthetic corpus, each stage printed.
 
 synthetic corpus → dataset → train the CNN with the ADD auxiliary loss → evaluate on the test split
-→ export a Hub-ready folder → predict on a recording. Uses the recipe ``demo_recipe.yaml`` shipped
-beside this module (sized for 2 CPU cores).
+→ export a Hub-ready folder → predict the annotated cycles of two test recordings and draw each
+(``predictions/*.png``, as ``respira predict --plot`` does). Uses the recipe ``demo_recipe.yaml``
+shipped beside this module (sized for 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
-from ..utils.files import is_occupied
+from ..utils.files import is_occupied, remove_path
 from ..utils.tables import format_table
 
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
-PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export")
+PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export", "predictions")
 """What the demo writes in ``--output_dir`` (besides its dataset cache) and replaces with ``--overwrite``."""
 
 
@@ -51,6 +53,7 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.export import export_model
     from ..hub.loading import load_model
     from ..inference import predict_files
+    from ..reports.recording_plot import plot_recording
     from ..synthetic import make_synthetic_icbhi
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
@@ -87,19 +90,58 @@ def run(args: argparse.Namespace) -> None:
     export_model(run_dir, export_dir, overwrite=True)
     print(", ".join(sorted(path.name for path in export_dir.iterdir())))
 
-    recording = sorted((corpus / "ICBHI_final_database").glob("*.wav"))[0]
-    stage(6, f"predicting {recording.name} with the exported model (4 s windows, 2 s hop)")
+    recordings = plot_recordings(corpus)
+    predictions = output_dir / "predictions"
+    if predictions.exists():  # an earlier demo's pictures (check_output_dir allowed replacing them)
+        remove_path(predictions)
+    stage(6, f"predicting the annotated cycles of {len(recordings)} test recordings with the exported model")
     model, _ = load_model(export_dir)
-    rows, _ = predict_files(model, [recording], window=4.0, hop=2.0)
-    cells = [
+    for recording in recordings:
+        annotation = recording.with_suffix(".txt")
+        rows, errors = predict_files(model, [recording], annotations=annotation)
+        if errors:
+            raise ValueError(errors[0][1])
+        print(f"\n{recording.name} ({len(rows)} cycles)")
+        print(
+            format_table(
+                _cells(rows), ["start", "end", "crackle", "wheeze", "label", "annotated"], align=">>>><<"
+            )
+        )
+        plot_recording(
+            model, recording, predictions / f"{recording.stem}.png", rows=rows, annotations=annotation
+        )
+    print(
+        f"\nplots (spectrogram, crackle and wheeze probabilities, predicted and annotated labels) in "
+        f"{predictions}: {', '.join(f'{path.stem}.png' for path in recordings)}"
+    )
+    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything is in {output_dir}")
+
+
+def _cells(rows: list[dict[str, Any]]) -> list[list[str]]:
+    return [
         [
             f"{row['start']:.2f}",
             f"{row['end']:.2f}",
             f"{row['crackle']:.3f}",
             f"{row['wheeze']:.3f}",
             row["label"],
+            row["annotated_label"],
         ]
         for row in rows
     ]
-    print(format_table(cells, ["start", "end", "crackle", "wheeze", "label"], align=">>>><"))
-    print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything is in {output_dir}")
+
+
+def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:
+    """``count`` recordings of the official test split to draw: those with the most adventitious
+    cycles (crackles first, then wheezes), so the pictures show what the model finds."""
+    from ..data.layout import SPLIT_FILES
+    from ..data.text_files import read_annotations, read_split_file
+
+    database = corpus / "ICBHI_final_database"
+    stems = sorted(e.name.stem for e in read_split_file(corpus / SPLIT_FILES[0]) if e.split == "test")
+    ranked = []
+    for stem in stems:
+        cycles = read_annotations(database / f"{stem}.txt")
+        crackles, wheezes = sum(c.crackle for c in cycles), sum(c.wheeze for c in cycles)
+        ranked.append((-min(crackles, 1) - min(wheezes, 1), -(crackles + wheezes), stem))
+    return [database / f"{stem}.wav" for *_, stem in sorted(ranked)[:count]]

@@ -2,8 +2,11 @@
 ``--dataset kauh``: validate it externally, per recording of the KAUH corpus.
 
 For a run folder written by ``respira train``, the splits are rebuilt from its run record
-(``respira_run.json``: split strategy, validation share, seed, patient fractions, low-pass filter...),
-so ``--split validation`` is the very split the run selected on; flags given explicitly override it.
+(``respira_run.json``: split strategy, validation share, seed, patient fractions...), so ``--split
+validation`` is the very split the run selected on; flags given explicitly override it. The input
+preprocessing comes from the model itself (``config.json``: sampling rate and the low-pass its training
+recordings had, :func:`respira.audio.input_preprocessing`), so any model — a run folder, an export,
+a Hub id — is scored on cycles prepared exactly as its training cycles were.
 """
 
 from __future__ import annotations
@@ -26,9 +29,14 @@ split options: read from MODEL/respira_run.json when MODEL is a run folder (the 
 trained on); otherwise the official split with a 0.2 validation share and seed 0. --split_strategy,
 --validation_size and --seed override them.
 
+the recordings are resampled and low-passed as the model's training recordings were (from its
+config.json); multi-label models decide at the model's thresholds (config.decision_thresholds, tuned on
+validation when the checkpoint was selected), as training's test scoring and respira predict do.
+
 writes to --output_dir (default: MODEL/evaluation_<split> for a local model folder,
-./evaluation_<split> for a Hub id): metrics.json (NaN as null), confusion_matrix.png,
-embedding_projection.png and add_properties.json.
+./evaluation_<split> for a Hub id): metrics.json (NaN as null; with the all-normal and class-prior
+baselines of the split), cycle_predictions.csv, confusion_matrix.png, embedding_projection.png and
+add_properties.json.
 
 --dataset kauh (external validation on recordings of another hospital and stethoscope): the model
 runs over --window/--hop windows of each KAUH recording; window probabilities are aggregated per
@@ -47,6 +55,9 @@ TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("balanced_accuracy", "balanced accuracy"),
     ("macro_f1", "macro F1"),
     ("patient_icbhi_score", "per-patient ICBHI score"),
+    ("baseline_all_normal_icbhi_score", "all-normal baseline: ICBHI score"),
+    ("baseline_class_prior_icbhi_score", "class-prior baseline: ICBHI score"),
+    ("baseline_all_normal_patient_icbhi_score", "all-normal baseline: per-patient score"),
 )
 
 
@@ -123,8 +134,10 @@ def results_table(metrics: dict[str, Any]) -> str:
     return format_table(rows, align="<<", indent="  ")
 
 
-def split_options(args: argparse.Namespace, sampling_rate: int) -> DataRecord:
-    """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags."""
+def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
+    """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags,
+    with the input preprocessing of the model's config (rate, low-pass)."""
+    from ..audio import input_preprocessing
     from ..run_record import DataRecord, RunRecord
 
     folder = Path(args.model).expanduser()
@@ -133,13 +146,21 @@ def split_options(args: argparse.Namespace, sampling_rate: int) -> DataRecord:
     if record is not None and strategy == record.data.split_strategy:
         data = record.data
     else:  # no record, or another split strategy than the run's: the builder's defaults
-        data = DataRecord(data_dir=None, sampling_rate=sampling_rate, split_strategy=strategy)
+        data = DataRecord(data_dir=None, sampling_rate=int(config.sampling_rate), split_strategy=strategy)
         data = replace(data, validation_size=0.2 if strategy == "official" else 0.0)
     if args.validation_size is not None:
         data = replace(data, validation_size=args.validation_size)
     if args.seed is not None:
         data = replace(data, split_seed=args.seed)
-    return replace(data, data_dir=args.data_dir, sampling_rate=sampling_rate)
+    preprocessing = input_preprocessing(config)
+    return replace(
+        data,
+        data_dir=args.data_dir,
+        sampling_rate=preprocessing["sampling_rate"],
+        # a model saved before configs carried the low-pass: its run record's (the data it was trained on)
+        lowpass_cutoff=preprocessing.get("lowpass_cutoff", record.data.lowpass_cutoff if record else None),
+        lowpass_order=preprocessing.get("lowpass_order", record.data.lowpass_order if record else 4),
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -154,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
     from ..training.datasets import load_splits
 
     model, config = load_model(args.model, device=args.device)
-    dataset = load_splits(split_options(args, int(config.sampling_rate)), cache_dir=args.cache_dir)
+    dataset = load_splits(split_options(args, config), cache_dir=args.cache_dir)
     if args.split not in dataset:
         raise ValueError(f"no split {args.split!r} in the dataset; available splits: {', '.join(dataset)}")
     split = dataset[args.split]
@@ -167,7 +188,10 @@ def run(args: argparse.Namespace) -> None:
     if "thresholds" in metrics:
         crackle, wheeze = metrics["thresholds"]
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
-    files = "metrics.json, confusion_matrix.png, embedding_projection.png, add_properties.json"
+    files = (
+        "metrics.json, cycle_predictions.csv, confusion_matrix.png, embedding_projection.png, "
+        "add_properties.json"
+    )
     print(f"wrote {files} to {output_dir}")
 
 

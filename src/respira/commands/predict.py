@@ -6,7 +6,9 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,12 @@ output: one row per window (or per annotated cycle) with file, start, end (secon
 wheeze (probability that each is present), label (normal/crackle/wheeze/both) and, for
 single-label models, p_normal, p_crackle, p_wheeze, p_both (the four class probabilities).
 JSON is a list of row objects; CSV has a header line. --annotations adds annotated_label.
+
+--plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
+folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
+probabilities with the model's decision thresholds, then the predicted labels and, with
+--annotations, the annotated cycles and their labels. Several FILEs show a progress bar on a
+terminal (TQDM_DISABLE=1 hides it).
 
 exit status: 0 when every file was predicted; 1 when some files failed (one error line each on
 stderr; the others are predicted and written); 2 when no file could be predicted or on any other
@@ -65,6 +73,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the model's model.onnx with onnxruntime instead of torch (the default for a folder "
         "with model.onnx and no torch weights)",
     )
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="also draw each FILE as a PNG: spectrogram, crackle/wheeze probabilities, thresholds, "
+        "labels and the --annotations cycles",
+    )
+    parser.add_argument(
+        "--plot_dir",
+        metavar="DIR",
+        help="folder for the --plot PNGs (implies --plot; default: --output's folder, else the current one)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -94,6 +113,48 @@ def _is_onnx_only_folder(path: Path) -> bool:
     return (path / ONNX_FILE).is_file() and not any((path / name).is_file() for name in WEIGHT_FILES)
 
 
+def check_plot_dir(folder: str | Path) -> Path:
+    """Raise a one-line ``OSError`` when PNGs cannot be written in ``folder``; return it as a ``Path``.
+
+    A missing folder is fine when its nearest existing parent is a writable folder (it is created
+    when the first PNG is written).
+    """
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--plot_dir {folder} is a file, not a folder")
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), Path())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"cannot create --plot_dir {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write in --plot_dir {folder}: {existing} is not writable")
+    return folder
+
+
+def plot_paths(files: Sequence[str | Path], folder: Path) -> list[Path]:
+    """One PNG path per file in ``folder``: ``NAME.png`` after the file's stem, ``NAME-2.png``... for
+    repeated stems; each is checked (:func:`check_file_target`) before anything is predicted."""
+    taken: set[str] = set()
+    paths = []
+    for file in files:
+        stem = Path(file).stem or "recording"
+        name, number = f"{stem}.png", 1
+        while name in taken:
+            number += 1
+            name = f"{stem}-{number}.png"
+        taken.add(name)
+        paths.append(check_file_target(folder / name))
+    return paths
+
+
+def progress(files: Sequence[str], description: str = "predicting") -> Iterable[str]:
+    """``files`` with a progress bar on standard error: only for several files, only on a terminal,
+    and not when the environment sets ``TQDM_DISABLE`` (e.g. ``TQDM_DISABLE=1``)."""
+    from tqdm import tqdm
+
+    disabled = len(files) < 2 or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false")
+    return tqdm(files, desc=description, unit="file", file=sys.stderr, disable=True if disabled else None)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..hub.loading import load_model
     from ..inference import MAX_WINDOWS, predict_files
@@ -107,22 +168,33 @@ def run(args: argparse.Namespace) -> int:
         output_format = "csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json"
     if args.output:
         check_file_target(args.output)  # before any work: a folder there, or a file above it
+    plots: list[Path] = []
+    if args.plot or args.plot_dir is not None:
+        default_dir = Path(args.output).parent if args.output else Path()
+        plots = plot_paths(args.files, check_plot_dir(args.plot_dir or default_dir))
     if args.onnx or _is_onnx_only_folder(Path(args.model).expanduser()):
         from ..hub.onnx import load_onnx_model
 
         model = load_onnx_model(args.model)
     else:
         model, _config = load_model(args.model, device=args.device)
-    rows, errors = predict_files(
-        model,
-        args.files,
-        annotations=args.annotations,
-        window=args.window,
-        hop=args.hop,
-        smoothing=args.smoothing,
-        batch_size=args.batch_size,
-        max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
-    )
+    options = {
+        "annotations": args.annotations,
+        "window": args.window,
+        "hop": args.hop,
+        "smoothing": args.smoothing,
+        "batch_size": args.batch_size,
+        "max_windows": MAX_WINDOWS if args.max_windows is None else args.max_windows,
+    }
+    rows: list[dict[str, Any]] = []
+    errors: list[tuple[str, str]] = []
+    written: list[Path] = []
+    for index, file in enumerate(progress(args.files)):
+        file_rows, file_errors = predict_files(model, [file], **options)
+        rows.extend(file_rows)
+        errors.extend(file_errors)
+        if plots and file_rows:
+            written.append(_plot(model, file, plots[index], file_rows, options))
     predicted = len(args.files) - len(errors)
     if predicted == 0:
         if len(errors) == 1:
@@ -137,6 +209,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
+    if written:
+        folder = written[0].parent
+        print(f"wrote {len(written)} plot(s) to {folder}", file=sys.stdout if args.output else sys.stderr)
     for _path, message in errors:
         print(f"respira predict: error: {message}", file=sys.stderr)
     return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)
+
+
+def _plot(model: Any, file: str, path: Path, rows: list[dict[str, Any]], options: dict[str, Any]) -> Path:
+    """The picture of ``file`` (:func:`respira.reports.plot_recording`) from its predicted ``rows``."""
+    from ..reports.recording_plot import plot_recording
+
+    return plot_recording(
+        model,
+        file,
+        path,
+        rows=rows,
+        annotations=options["annotations"],
+        window=options["window"],
+        hop=options["hop"],
+        smoothing=options["smoothing"],
+    )

@@ -1,64 +1,131 @@
-"""``respira prepare``: build the ICBHI dataset from a local folder, print a summary, save or push it."""
+"""``respira prepare``: build the ICBHI (or KAUH) dataset from a local folder, print a summary, and save it
+as a loadable folder (Parquet + dataset card) or push it to a Hub dataset repo.
+
+Everything that can be checked is checked before the build: the options (against the builder's config),
+the output folder, and for ``--push_to_hub`` the repository id, the network and the token.
+"""
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ..audio import DEFAULT_SAMPLING_RATE
-from ..utils.files import atomic_path
+
+CORPORA = ("icbhi", "kauh")
+_ICBHI_ONLY = ("validation_size", "split_strategy", "seed")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("prepare", help="build the ICBHI dataset from a local folder")
-    parser.add_argument("--data_dir", required=True, help="folder of an ICBHI download (either release)")
-    parser.add_argument("--output_dir", help="also save each split as Parquet here")
-    parser.add_argument("--push_to_hub", metavar="REPO", help="push the dataset to this Hub dataset repo")
-    parser.add_argument("--config", choices=("cycles", "recordings"), default="cycles")
+    parser = subparsers.add_parser(
+        "prepare",
+        help="build the ICBHI (or KAUH) dataset from a local folder; save or push it with a dataset card",
+        description="Build the dataset from a local copy of the corpus and print what it holds. "
+        "--output_dir writes a folder that datasets.load_dataset(folder) loads (Parquet per split + a "
+        "README.md dataset card); --push_to_hub uploads the same folder to a Hub dataset repo.",
+    )
+    parser.add_argument("--data_dir", required=True, help="folder of the corpus download")
+    parser.add_argument("--dataset", choices=CORPORA, default="icbhi", help="which corpus (default: icbhi)")
+    parser.add_argument("--output_dir", help="write the dataset here (Parquet shards + README.md card)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output_dir")
+    parser.add_argument("--push_to_hub", metavar="REPO", help="upload the dataset to this Hub dataset repo")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
+    parser.add_argument("--token", help="Hugging Face token (default: the logged-in one)")
+    parser.add_argument(
+        "--config", choices=("cycles", "recordings"), help="ICBHI: cycles (default) or recordings"
+    )
     parser.add_argument("--sampling_rate", type=int, default=DEFAULT_SAMPLING_RATE)
-    parser.add_argument("--validation_size", type=float, default=0.0)
-    parser.add_argument("--split_strategy", choices=("official", "patient"))
+    parser.add_argument("--validation_size", type=float, help="ICBHI official split: share of train")
+    parser.add_argument("--split_strategy", choices=("official", "patient"), help="ICBHI only")
     parser.add_argument("--lowpass_cutoff", type=float, help="Butterworth low-pass cutoff in Hz")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num_proc", type=int)
-    parser.add_argument("--cache_dir")
+    parser.add_argument("--seed", type=int, help="ICBHI: seed of the validation / patient split (default 0)")
+    parser.add_argument("--num_proc", type=int, help="decode recordings in this many processes")
+    parser.add_argument("--cache_dir", help="datasets cache folder")
     parser.set_defaults(handler=run)
 
 
-def save_parquet(dataset, output_dir: Path) -> None:
-    """One Parquet file per split, written to a temporary name and renamed (never half-written)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for split, part in dataset.items():
-        target = output_dir / f"{split}.parquet"
-        with atomic_path(target) as partial:
-            part.to_parquet(str(partial))
-        print(f"wrote {target} ({len(part)} rows)")
+def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The config name and every builder option (defaults included), validated by the builder's config."""
+    from ..data.icbhi import ICBHIConfig
+    from ..data.kauh import KAUHConfig
+    from ..data.loaders import builder_option_names
+
+    given = {"sampling_rate": args.sampling_rate}
+    if args.lowpass_cutoff:
+        given["lowpass_cutoff"] = args.lowpass_cutoff
+    if args.dataset == "kauh":
+        misplaced = [f"--{name}" for name in _ICBHI_ONLY if getattr(args, name) is not None]
+        if args.config not in (None, "recordings"):
+            misplaced.append(f"--config {args.config}")
+        if misplaced:
+            raise ValueError(
+                f"{', '.join(misplaced)}: only for --dataset icbhi (KAUH is one test split of recordings)"
+            )
+        config_class, config_name = KAUHConfig, "recordings"
+    else:
+        for name in _ICBHI_ONLY:
+            if getattr(args, name) is not None:
+                given[name] = getattr(args, name)
+        config_class, config_name = ICBHIConfig, args.config or "cycles"
+    config = config_class(name=config_name, **given)  # validates the values (one-line ValueError)
+    options = {name: getattr(config, name) for name in builder_option_names(config_class)}
+    return config_name, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def _build(args: argparse.Namespace, config_name: str, options: dict[str, Any]):
+    from ..data import load_icbhi, load_kauh
+
+    common = {"cache_dir": args.cache_dir, "num_proc": args.num_proc}
+    if args.dataset == "kauh":
+        return load_kauh(args.data_dir, **options, **common)
+    return load_icbhi(args.data_dir, config_name=config_name, **options, **common)
+
+
+def _summary(dataset, corpus: str, config_name: str) -> str:
+    from ..data import summarize
+    from ..data.dataset_card import split_table
+    from ..utils.tables import format_table
+
+    if corpus == "icbhi" and config_name == "cycles":
+        return summarize(dataset)
+    header, rows = split_table(dataset, corpus)
+    return format_table(rows, header, align="<" + ">" * (len(header) - 2) + "<")
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..data import load_icbhi, summarize
+    from ..data.dataset_folder import check_output_folder, save_dataset_folder
+    from ..data.layout import is_synthetic_corpus
+    from ..hub.push import check_push_target, push_dataset_folder
 
-    options = {}
-    if args.split_strategy:
-        options["split_strategy"] = args.split_strategy
-    if args.lowpass_cutoff:
-        options["lowpass_cutoff"] = args.lowpass_cutoff
-    started = time.perf_counter()
-    dataset = load_icbhi(
-        args.data_dir,
-        config_name=args.config,
-        sampling_rate=args.sampling_rate,
-        validation_size=args.validation_size,
-        seed=args.seed,
-        cache_dir=args.cache_dir,
-        num_proc=args.num_proc,
-        **options,
-    )
-    print(f"ICBHI '{args.config}' dataset ready in {time.perf_counter() - started:.1f} s")
-    print(summarize(dataset) if args.config == "cycles" else dataset)
+    config_name, options = _builder_options(args)
     if args.output_dir:
-        save_parquet(dataset, Path(args.output_dir))
+        check_output_folder(args.output_dir, overwrite=args.overwrite)
     if args.push_to_hub:
-        dataset.push_to_hub(args.push_to_hub)
-        print(f"pushed to the Hub as {args.push_to_hub}")
+        check_push_target(args.push_to_hub, token=args.token)
+    started = time.perf_counter()
+    dataset = _build(args, config_name, options)
+    print(f"{args.dataset.upper()} '{config_name}' dataset ready in {time.perf_counter() - started:.1f} s")
+    print(_summary(dataset, args.dataset, config_name))
+    if not args.output_dir and not args.push_to_hub:
+        return
+    with tempfile.TemporaryDirectory(prefix="respira-prepare-") as scratch:
+        folder = Path(args.output_dir).expanduser() if args.output_dir else Path(scratch) / "dataset"
+        save_dataset_folder(
+            dataset,
+            folder,
+            corpus=args.dataset,
+            config_name=config_name,
+            options=options,
+            synthetic=is_synthetic_corpus(args.data_dir),
+            repo_id=args.push_to_hub,
+            overwrite=args.overwrite,
+        )
+        if args.output_dir:
+            print(f"wrote {folder} (README.md dataset card, Parquet per split); load it with "
+                  f"datasets.load_dataset({str(folder)!r})")  # fmt: skip
+        if args.push_to_hub:
+            url = push_dataset_folder(folder, args.push_to_hub, private=args.private, token=args.token)
+            print(f"pushed to the Hub: {url} (datasets.load_dataset({args.push_to_hub!r}))")

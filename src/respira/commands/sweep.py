@@ -14,8 +14,19 @@ AUX_OPTION_KEYS = ("num_negatives", "temperature", "lambda_mean_pos", "lambda_st
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("sweep", help="train a grid of recipe variations (or an Optuna search)")
-    parser.add_argument("recipe", help="recipes/*.yaml")
+    from ..training.flags import FlagHelpFormatter, flag_parser
+
+    parser = subparsers.add_parser(
+        "sweep",
+        parents=[flag_parser()],
+        help="train a grid of recipe variations (or an Optuna search)",
+        description="Train one run per combination of --grid values (or an Optuna search), from a recipe\n"
+        "and/or --field value flags as for respira train.",
+        usage="respira sweep [RECIPE.yaml] --grid KEY=V1,V2 [...] [--field value ...]",
+        formatter_class=FlagHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("recipe", nargs="?", metavar="RECIPE.yaml", help="a recipe (optional)")
     parser.add_argument(
         "--grid",
         action="append",
@@ -24,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a recipe field and its values (repeatable)",
     )
     parser.add_argument(
-        "--optuna_trials", type=int, default=0, help="run an Optuna search of N trials instead"
+        "--optuna_trials", type=int, default=0, metavar="N", help="run an Optuna search of N trials instead"
     )
     parser.set_defaults(handler=run, accepts_overrides=True)
 
@@ -53,6 +64,7 @@ def _overrides(combination: dict[str, str], aux_options: dict[str, Any]) -> tupl
 def run(args: argparse.Namespace) -> None:
     import datasets
 
+    from ..training.flags import command_line_options
     from ..training.output import resolve_resume
     from ..training.recipe import json_option, parse_recipe
     from ..training.run import run_training
@@ -65,7 +77,8 @@ def run(args: argparse.Namespace) -> None:
     grid = parse_grid(args.grid)
     if not grid:
         raise ValueError("give at least one --grid KEY=V1,V2 (or --optuna_trials N)")
-    _, _, _, base = parse_recipe(args.recipe, args.overrides)
+    given = command_line_options(args)
+    _, _, _, base = parse_recipe(args.recipe, args.overrides, given=given)
     root = Path(base.output_dir)
     runs = []
     for values in itertools.product(*grid.values()):
@@ -76,7 +89,7 @@ def run(args: argparse.Namespace) -> None:
         if aux:
             flags += ["--aux_loss_options", json.dumps(aux)]
         try:  # every combination is checked before the first one trains
-            parsed = parse_recipe(args.recipe, [*args.overrides, *flags])
+            parsed = parse_recipe(args.recipe, [*args.overrides, *flags], given=given)
             resume = resolve_resume(parsed[3].resume_from_checkpoint, parsed[3].output_dir)
             validate_run(*parsed, resume=resume)
         except (ValueError, OSError) as error:
@@ -102,11 +115,13 @@ def _optuna(args: argparse.Namespace) -> None:
     except ImportError:
         raise ImportError("--optuna_trials needs Optuna: pip install optuna") from None
     from ..training.datasets import build_datasets
+    from ..training.flags import command_line_options
     from ..training.model_factory import build_model, model_sampling_rate
     from ..training.recipe import parse_recipe
     from ..training.trainer import RespiraTrainer
 
-    model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides)
+    given = command_line_options(args)
+    model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides, given=given)
     splits = build_datasets(data_args, model_sampling_rate(model_args))
     if "validation" not in splits:
         raise ValueError(

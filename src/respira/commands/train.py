@@ -1,27 +1,55 @@
-"""``respira train RECIPE.yaml [--field value ...]``: train from a recipe; every field overridable."""
+"""``respira train [RECIPE.yaml] [--field value ...]``: train from a recipe, from flags, or both.
+
+The command's flags are the recipe fields (:mod:`respira.training.flags`), so ``respira train --help``
+lists them by group with their defaults, and a bad value is refused in one line while the command line
+is parsed. A recipe is optional; flags override it.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+USAGE = "respira train [RECIPE.yaml] [--field value ...]"
+EPILOG = """\
+Precedence: field defaults < the recipe < flags. Every transformers.TrainingArguments field is also
+accepted (--field value), listed here or not; dict options (aux_loss_options, augmentation, ...) take
+JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe first. Examples:
+
+  respira train recipes/cnn_add.yaml --data_dir ~/data/ICBHI --seeds 0,1,2
+  respira train --data_dir ~/data/ICBHI --encoder cnn --target_seconds 5.12 --aux_loss add \\
+      --num_train_epochs 30 --output_dir runs/cnn_add
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..training.flags import FlagHelpFormatter, flag_parser
+
     parser = subparsers.add_parser(
         "train",
-        help="train from a YAML recipe (any recipe field can be overridden with --field value)",
-        description="Train from a YAML recipe. Every recipe field (model, data, run and TrainingArguments "
-        "options) can be overridden on the command line with --field value; unknown fields are errors.",
+        parents=[flag_parser()],
+        help="train from a YAML recipe and/or --field value flags (respira train --help lists them)",
+        description="Train a model: the options come from a YAML recipe, from --field value flags, or both.",
+        usage=USAGE,
+        epilog=EPILOG,
+        formatter_class=FlagHelpFormatter,
+        allow_abbrev=False,
     )
-    parser.add_argument("recipe", nargs="?", help="recipes/*.yaml (optional: flags alone also work)")
+    parser.add_argument(
+        "recipe", nargs="?", metavar="RECIPE.yaml", help="a recipe (optional), e.g. recipes/*.yaml"
+    )
     parser.set_defaults(handler=run, accepts_overrides=True)
 
 
 def run(args: argparse.Namespace) -> None:
     import datasets
 
+    from ..training.flags import command_line_options
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
 
-    datasets.disable_progress_bars()
-    model_args, data_args, run_args, training_args = parse_recipe(args.recipe, args.overrides)
+    model_args, data_args, run_args, training_args = parse_recipe(
+        args.recipe, args.overrides, given=command_line_options(args)
+    )
+    if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
+        datasets.disable_progress_bars()
     run_training(model_args, data_args, run_args, training_args)

@@ -25,6 +25,7 @@ from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
+from .loaders import build_or_stream, check_loader_options
 from .recording_audio import audio_durations, check_audio_options, recording_samples
 from .splits import carve_validation, patient_split
 
@@ -347,13 +348,31 @@ def load_icbhi(
     seed: int = 0,
     cache_dir: str | Path | None = None,
     num_proc: int | None = None,
+    streaming: bool = False,
     **options: Any,
-) -> datasets.DatasetDict:
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) the ICBHI dataset from a local folder.
 
     ``options`` are further :class:`ICBHIConfig` fields (``split_strategy``, ``lowpass_cutoff``,
-    ``audio_subtype``...). ``num_proc`` decodes recordings in parallel processes.
+    ``audio_subtype``...); anything else is a ``TypeError`` listing the valid options, raised before
+    any file is read. ``num_proc`` decodes recordings in parallel processes. ``streaming=True``
+    returns an ``IterableDatasetDict`` that decodes recordings while it is iterated (same splits,
+    examples and features; nothing is written to the cache).
     """
+    check_loader_options(
+        "load_icbhi",
+        options,
+        ICBHIConfig,
+        named=(
+            "config_name",
+            "sampling_rate",
+            "validation_size",
+            "seed",
+            "cache_dir",
+            "num_proc",
+            "streaming",
+        ),
+    )
     builder = ICBHI(
         config_name=config_name,
         data_dir=data_dir,
@@ -363,5 +382,4 @@ def load_icbhi(
         seed=seed,
         **options,
     )
-    builder.download_and_prepare(num_proc=num_proc)
-    return builder.as_dataset()
+    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)

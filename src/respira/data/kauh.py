@@ -50,6 +50,7 @@ from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
 from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
+from .loaders import build_or_stream, check_loader_options
 from .recording_audio import audio_durations, check_audio_options, recording_samples
 
 __all__ = [
@@ -351,24 +352,26 @@ def load_kauh(
     data_dir: str | Path,
     *,
     sampling_rate: int = DEFAULT_SAMPLING_RATE,
-    lowpass_cutoff: float | None = None,
-    lowpass_order: int = 4,
-    audio_subtype: str = "FLOAT",
     cache_dir: str | Path | None = None,
     num_proc: int | None = None,
-) -> datasets.DatasetDict:
+    streaming: bool = False,
+    **options: Any,
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) the KAUH dataset from a local folder: a ``DatasetDict`` with one
     ``test`` split (external validation), one example per recording.
 
-    ``num_proc`` decodes recordings in parallel processes.
+    ``options`` are further :class:`KAUHConfig` fields (``lowpass_cutoff``, ``lowpass_order``,
+    ``audio_subtype``); anything else is a ``TypeError`` listing the valid options, raised before any
+    file is read. ``num_proc`` decodes recordings in parallel processes; ``streaming=True`` returns an
+    ``IterableDatasetDict`` decoding recordings while it is iterated.
     """
+    check_loader_options(
+        "load_kauh", options, KAUHConfig, named=("sampling_rate", "cache_dir", "num_proc", "streaming")
+    )
     builder = KAUH(
         data_dir=data_dir,
         cache_dir=str(cache_dir) if cache_dir is not None else None,
         sampling_rate=sampling_rate,
-        lowpass_cutoff=lowpass_cutoff,
-        lowpass_order=lowpass_order,
-        audio_subtype=audio_subtype,
+        **options,
     )
-    builder.download_and_prepare(num_proc=num_proc)
-    return builder.as_dataset()
+    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)

@@ -82,6 +82,7 @@ HYPERPARAMETERS: dict[str, str] = {
     "schedule": "training schedule",
     "two_stage_rounds": "two-stage rounds",
     "head_epochs": "head epochs per round",
+    "head_learning_rate": "head learning rate (two-stage)",
     "early_stopping_patience": "early stopping patience",
     "metric_for_best_model": "model selection metric (validation)",
     "fp16": "fp16",
@@ -89,7 +90,8 @@ HYPERPARAMETERS: dict[str, str] = {
 }
 """Hyper-parameters a card states (the training arguments' names), with their labels."""
 _ARCHITECTURE_KEYS = (  # the RespiraConfig fields a card lists, in this order
-    *("featurizer", "sampling_rate", "target_seconds", "pad_mode", "crop_mode", "ast_length_policy"),
+    *("featurizer", "sampling_rate", "lowpass_cutoff", "target_seconds", "pad_mode", "crop_mode"),
+    "ast_length_policy",
     *("pooling", "head", "head_dropout", "projector_dim", "freeze_encoder", "spec_augment", "class_weights"),
 )
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -232,6 +234,7 @@ class RespiraModelCardData(CardData):
                 "schedule": training.schedule,
                 "two_stage_rounds": training.two_stage_rounds,
                 "head_epochs": training.head_epochs,
+                "head_learning_rate": training.head_learning_rate,
                 "lora_r": record.model.lora_r,
             }
         )

@@ -73,6 +73,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     "aux_input": ("aux_loss", bool),
     "two_stage_rounds": ("schedule", "contrastive_two_stage"),
     "head_epochs": ("schedule", "contrastive_two_stage"),
+    "head_learning_rate": ("schedule", "contrastive_two_stage"),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
@@ -279,6 +280,8 @@ def architecture_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
             rows.append(("fixed input length", f"{value:g} s"))
         elif key == "sampling_rate":
             rows.append(("sampling rate", f"{value} Hz"))
+        elif key == "lowpass_cutoff":
+            rows.append(("input low-pass (zero-phase Butterworth, whole recordings)", f"{value:g} Hz"))
         else:
             rows.append((key.replace("_", " "), f"`{_one_line(value)}`"))
     if card.num_parameters is not None:
@@ -336,6 +339,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "multi_seed": len(card.seeds) > 1 and bool(card.test_metrics_std),
         "data_option_rows": data_option_rows(card),
         "sampling_rate_khz": f"{(card.architecture.get('sampling_rate') or 16000) / 1000:g}",
+        "lowpass_cutoff": card.architecture.get("lowpass_cutoff"),
         "recipe": card.recipe,
         "hyperparameter_rows": hyperparameter_rows(card),
         "training_summary": card.training_summary,

@@ -134,7 +134,8 @@ def export_model(
         onnx: also write ``model.onnx`` (waveforms → probabilities, :func:`respira.hub.onnx.export_onnx`,
             checked against the torch model with onnxruntime); the card says how to run it.
     """
-    from ..models import RespiraConfig, RespiraFeatureExtractor
+    from ..models import RespiraConfig
+    from ..models.respira.feature_extraction_respira import feature_extractor_for
 
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=(WEIGHTS,))
@@ -157,8 +158,7 @@ def export_model(
         if (run_dir / PREPROCESSOR).is_file():
             shutil.copyfile(run_dir / PREPROCESSOR, staging / PREPROCESSOR)
         else:
-            config = RespiraConfig.from_pretrained(run_dir)
-            RespiraFeatureExtractor(sampling_rate=config.sampling_rate).save_pretrained(staging)
+            feature_extractor_for(RespiraConfig.from_pretrained(run_dir)).save_pretrained(staging)
         card.save(staging / README)
         if onnx:
             export_onnx(_load_quietly(staging), staging / ONNX_FILE)

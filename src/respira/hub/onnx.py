@@ -5,8 +5,19 @@
 classes, or the sigmoids of crackle and wheeze), with everything in between in the graph: the
 fixed-length policy, the featurizer (its plain-torch path, which ``torch.export`` traces), encoder,
 pooling and head. The rows of one batch share their length (the graph has no attention mask).
-The file's metadata holds ``id2label``, ``problem_type``, ``sampling_rate`` and, for multi-label
-models, ``decision_thresholds``, so onnxruntime alone needs nothing else.
+The file's metadata holds ``id2label``, ``problem_type``, ``sampling_rate``, for multi-label
+models ``decision_thresholds`` (the config's, :func:`respira.inference.decision_thresholds`: the graph
+returns probabilities, and a consumer deciding with these thresholds decides as ``respira predict``
+does) and, for a model trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
+
+The low-pass is not in the graph, by design: training filters each whole recording (zero-phase
+Butterworth, :func:`respira.audio.lowpass`) before cycles are cut, so a filter inside the graph, which
+sees one window or cycle at a time, could only approximate it near every edge — a train/serve skew of
+its own. The input of ``model.onnx`` is therefore the low-passed recording's samples; ``respira
+predict --onnx`` (:class:`OnnxClassifier` through :mod:`respira.inference`) applies the filter to the
+recording first, as the torch path does, and onnxruntime-only consumers do the same with scipy
+(``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=rate, output="sos"), recording)``;
+the metadata's ``input`` line says so).
 
 :class:`OnnxClassifier` runs such a file (from a folder or the Hub) for ``respira predict``.
 
@@ -70,15 +81,29 @@ class WaveformsToProbabilities(nn.Module):
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
+    from ..audio import input_preprocessing
+    from ..inference import decision_thresholds
+
+    preprocessing = input_preprocessing(config)
+    source = f"mono at {config.sampling_rate} Hz"
+    if "lowpass_cutoff" in preprocessing:
+        cutoff, order = preprocessing["lowpass_cutoff"], preprocessing["lowpass_order"]
+        source += (
+            f", the whole recording low-passed first: scipy.signal.sosfiltfilt(scipy.signal.butter({order}, "
+            f"{cutoff:g}, fs={config.sampling_rate}, output='sos'), recording)"
+        )
     metadata = {
         "id2label": json.dumps({int(k): v for k, v in config.id2label.items()}),
         "problem_type": str(config.problem_type),
         "sampling_rate": str(config.sampling_rate),
-        "input": f"{INPUT_NAME}: float32 [batch, samples], mono at {config.sampling_rate} Hz",
+        "input": f"{INPUT_NAME}: float32 [batch, samples], {source}",
         "output": f"{OUTPUT_NAME}: float32 [batch, labels]",
     }
+    if "lowpass_cutoff" in preprocessing:
+        metadata["lowpass_cutoff"] = f"{preprocessing['lowpass_cutoff']:g}"
+        metadata["lowpass_order"] = str(preprocessing["lowpass_order"])
     if config.problem_type == MULTI_LABEL:
-        metadata["decision_thresholds"] = json.dumps(list(config.decision_thresholds or [0.5, 0.5]))
+        metadata["decision_thresholds"] = json.dumps(list(decision_thresholds(config)))
     return metadata
 
 
@@ -166,7 +191,9 @@ def _session(path: str | Path) -> Any:
 class OnnxClassifier:
     """A respira classifier exported to ONNX, run with onnxruntime (the ``respira predict --onnx`` model).
 
-    ``config`` is the model's :class:`~respira.RespiraConfig` (from the folder's ``config.json``).
+    ``config`` is the model's :class:`~respira.RespiraConfig` (from the folder's ``config.json``): the
+    prediction functions of :mod:`respira.inference` read its input preprocessing (low-pass) and
+    decision thresholds from it exactly as for the torch model.
     """
 
     def __init__(self, path: str | Path, config: RespiraConfig) -> None:

@@ -1,4 +1,5 @@
-"""Push a training run to the Hugging Face Hub: export it (model card included), then upload the folder."""
+"""Push to the Hugging Face Hub: a training run (exported with its model card, then uploaded as a model
+repo) or a dataset folder written by ``respira prepare`` (uploaded as a dataset repo)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from .export import WEIGHTS, export_model
 from .loading import check_model_folder, hub_error
 
-__all__ = ["HubConnectionError", "push_run"]
+__all__ = ["HubConnectionError", "check_push_target", "push_dataset_folder", "push_run"]
 
 
 class HubConnectionError(ConnectionError):
@@ -72,3 +73,80 @@ def push_run(
             raise _unreachable(endpoint, found[1]) from None
     url = getattr(commit, "repo_url", None) or getattr(commit, "commit_url", None) or commit
     return str(url)
+
+
+def check_push_target(repo_id: str, *, token: str | None = None) -> None:
+    """Check, before any work, that ``repo_id`` can be pushed to: a valid id, not offline, a reachable Hub
+    that accepts the token. Raises one-line errors (:class:`HubConnectionError`, ``ValueError``,
+    ``PermissionError``)."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalTokenNotFoundError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise ValueError(f"{repo_id!r} is not a Hub repository id: {' '.join(str(error).split())}") from None
+    if "/" not in repo_id:
+        raise ValueError(f"{repo_id!r}: give the repository as owner/name (your user or organisation)")
+    api = HfApi(token=token)
+    if constants.is_offline_mode():
+        raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
+    try:
+        api.whoami()
+    except LocalTokenNotFoundError:
+        raise PermissionError(
+            "pushing needs a Hugging Face token: run `hf auth login` or pass --token"
+        ) from None
+    except HfHubHTTPError as error:
+        status = getattr(error.response, "status_code", None)
+        if status in (401, 403):
+            raise PermissionError(f"the Hub at {api.endpoint} refused the token (HTTP {status})") from None
+        raise
+    except Exception as error:
+        found = hub_error(error, ("network",))
+        if found is None:
+            raise
+        raise _unreachable(api.endpoint, found[1]) from None
+
+
+def push_dataset_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    revision: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Upload a dataset folder (see :func:`respira.data.dataset_folder.save_dataset_folder`) to the dataset
+    repo ``repo_id``, replacing the files of the folders it holds; return the repository's URL.
+
+    The repository then loads with ``datasets.load_dataset(repo_id)`` exactly as the folder does.
+    Creates the repository when needed (``private`` applies only then) and the ``revision`` branch.
+    """
+    from huggingface_hub import HfApi, constants
+
+    folder = Path(folder)
+    api = HfApi(token=token)
+    if constants.is_offline_mode():
+        raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
+    replaced = [f"{path.name}/**" for path in sorted(folder.iterdir()) if path.is_dir()]
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if revision is not None and revision != constants.DEFAULT_REVISION:
+            api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
+        api.upload_folder(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=folder,
+            revision=revision,
+            delete_patterns=replaced,
+            commit_message=commit_message or "Upload dataset built by respira prepare",
+        )
+    except Exception as error:
+        found = hub_error(error, ("network",))
+        if found is None:
+            raise
+        raise _unreachable(api.endpoint, found[1]) from None
+    return f"{api.endpoint}/datasets/{repo_id}"

@@ -25,8 +25,9 @@ per-class F1). Per-patient variants (:func:`per_patient_icbhi`) average each pat
 score, so that every patient weighs the same.
 
 Multi-label models predict "crackle present" and "wheeze present" with one sigmoid output each; a
-label is present when its probability is at least its threshold (0.5 unless tuned on validation
-data). The two flags map to a class (no flag: normal; crackle only: crackle; wheeze only: wheeze;
+label is present when its probability is at least its threshold (tuned on validation data by
+:mod:`respira.metrics.thresholds`, stored in the model's ``config.decision_thresholds``; 0.5 when
+untuned). The two flags map to a class (no flag: normal; crackle only: crackle; wheeze only: wheeze;
 both flags: both), and the official metrics above are computed from the mapped classes.
 
 Undefined values: a ratio with an empty denominator (e.g. sensitivity on data without abnormal
@@ -34,12 +35,16 @@ cycles, precision of a class never predicted) is reported as ``nan``, never as 0
 :class:`UndefinedMetricWarning`. Averages (``icbhi_score``, ``binary_icbhi_score``,
 ``balanced_accuracy``, ``macro_f1`` and the per-patient means) are taken over their defined terms
 only; e.g. on data without abnormal cycles ``icbhi_score`` equals ``specificity``.
+
+Baselines (:mod:`respira.metrics.baselines`): the all-normal and class-prior classifiers scored on the
+same cycles, reported beside every model's scores as ``baseline_*``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .baselines import class_prior, trivial_baselines
 from .icbhi import (
     UndefinedMetricWarning,
     confusion_matrix,
@@ -48,21 +53,20 @@ from .icbhi import (
     per_patient_icbhi,
     validate_labels_and_predictions,
 )
-from .multilabel import (
-    DEFAULT_GRID,
-    multilabel_scores,
-    roc_auc,
-    tune_thresholds,
-)
+from .multilabel import multilabel_scores, roc_auc
+from .thresholds import THRESHOLD_OBJECTIVES, ThresholdChoice, choose_thresholds, sigmoid, tune_thresholds
 from .trainer import compute_metrics, make_compute_metrics
 
 ICBHI_METRIC_PATH: Path = Path(__file__).resolve().parent / "icbhi_metric"
 """Folder of the ``evaluate`` metric: ``evaluate.load(str(ICBHI_METRIC_PATH))`` works offline."""
 
 __all__ = [
-    "DEFAULT_GRID",
     "ICBHI_METRIC_PATH",
+    "THRESHOLD_OBJECTIVES",
+    "ThresholdChoice",
     "UndefinedMetricWarning",
+    "choose_thresholds",
+    "class_prior",
     "compute_metrics",
     "confusion_matrix",
     "icbhi_scores",
@@ -71,6 +75,8 @@ __all__ = [
     "multilabel_scores",
     "per_patient_icbhi",
     "roc_auc",
+    "sigmoid",
+    "trivial_baselines",
     "tune_thresholds",
     "validate_labels_and_predictions",
 ]

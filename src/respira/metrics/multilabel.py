@@ -10,7 +10,7 @@ for these models too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +18,6 @@ from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
 DEFAULT_THRESHOLDS: tuple[float, float] = (0.5, 0.5)
-DEFAULT_GRID: np.ndarray = np.round(np.linspace(0.01, 0.99, 99), 2)
-"""Thresholds searched by :func:`tune_thresholds`: 0.01, 0.02, ..., 0.99."""
 
 # Mapped four-class keys that would collide with the per-label keys get this prefix.
 _CLASS_PREFIX = "class_"
@@ -45,7 +43,8 @@ def _check_binary(values: np.ndarray, name: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, np.ndarray]:
+def validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``targets`` as 0/1 int64 ``[N, 2]``, ``probabilities`` as float64 of that shape; else ValueError."""
     target_array = np.asarray(targets)
     prob_array = np.asarray(probabilities, dtype=np.float64)
     n_labels = len(MULTI_LABEL_NAMES)
@@ -138,7 +137,7 @@ def multilabel_scores(
     ``auc_<l>`` is ``nan`` when label ``l`` has a single class in ``targets``, and averages use the
     defined terms only.
     """
-    target_array, prob_array = _validate_multilabel(targets, probabilities)
+    target_array, prob_array = validate_multilabel(targets, probabilities)
     threshold_values = _validate_thresholds(thresholds)
     predicted = (prob_array >= np.asarray(threshold_values)).astype(np.int64)
 
@@ -174,86 +173,3 @@ def multilabel_scores(
     if warn:
         _warn_undefined(scores)
     return scores
-
-
-def _best_index(values: np.ndarray, distances: np.ndarray) -> int:
-    """Index of the maximum of ``values`` (NaN never wins); ties go to the smallest ``distances``."""
-    finite = np.where(np.isnan(values), -np.inf, values)
-    best = finite.max()
-    if not np.isfinite(best):
-        raise ValueError("the metric is undefined at every threshold of the grid")
-    candidates = np.flatnonzero(finite >= best - 1e-12)
-    return int(candidates[np.argmin(distances[candidates])])
-
-
-def tune_thresholds(
-    targets: Any,
-    probabilities: Any,
-    *,
-    metric: Literal["f1", "icbhi_score"] = "f1",
-    grid: Sequence[float] | np.ndarray | None = None,
-) -> tuple[float, float]:
-    """Choose the (crackle, wheeze) thresholds on VALIDATION data; never tune them on the test set.
-
-    Tuning on test data leaks the test labels into the model and inflates every reported score.
-    Tune on a validation split (e.g. carved patient-wise from the training set), then pass the
-    thresholds to :func:`multilabel_scores` / ``make_compute_metrics(thresholds=...)`` for the test set.
-
-    - ``metric="f1"``: each label's threshold independently maximises that label's F1.
-    - ``metric="icbhi_score"``: both thresholds jointly maximise the official ICBHI score of the
-      flags mapped to four classes (all pairs of grid values are tried).
-
-    ``grid`` is the candidate thresholds (default 0.01, 0.02, ..., 0.99). Ties between thresholds with
-    the same best value are broken toward the default 0.5 (for the joint search, the pair closest
-    to (0.5, 0.5)), then toward the smaller threshold. Raises ``ValueError`` when the metric cannot
-    be tuned: a label without positive targets (``"f1"``), or data without normal or without
-    abnormal cycles (``"icbhi_score"``).
-    """
-    target_array, prob_array = _validate_multilabel(targets, probabilities)
-    grid_array = DEFAULT_GRID if grid is None else np.asarray(grid, dtype=np.float64).reshape(-1)
-    if grid_array.size == 0:
-        raise ValueError("grid is empty")
-    if not np.all(np.isfinite(grid_array)) or np.any((grid_array < 0) | (grid_array > 1)):
-        raise ValueError("grid thresholds must be finite values in [0, 1]")
-    grid_array = np.unique(grid_array)  # sorted, so ties after distance go to the smaller threshold
-    distance = np.abs(grid_array - 0.5)
-    # predicted[g, n, l]: label l of cycle n is predicted present at threshold grid_array[g]
-    predicted = prob_array[None, :, :] >= grid_array[:, None, None]
-
-    if metric == "f1":
-        chosen: list[float] = []
-        for index, name in enumerate(MULTI_LABEL_NAMES):
-            positive = target_array[:, index] == 1
-            if not positive.any():
-                raise ValueError(f"cannot tune the {name!r} threshold for F1: the targets have no positive")
-            tp = predicted[:, positive, index].sum(axis=1)
-            fp = predicted[:, ~positive, index].sum(axis=1)
-            fn = positive.sum() - tp
-            f1 = 2.0 * tp / (2.0 * tp + fp + fn)  # denominator >= fn + tp = number of positives > 0
-            chosen.append(float(grid_array[_best_index(f1, distance)]))
-        return chosen[0], chosen[1]
-
-    if metric == "icbhi_score":
-        normal = (target_array[:, 0] == 0) & (target_array[:, 1] == 0)
-        n_normal, n_abnormal = int(normal.sum()), int((~normal).sum())
-        if n_normal == 0 or n_abnormal == 0:
-            raise ValueError(
-                "cannot tune thresholds for icbhi_score: the targets need both normal and abnormal cycles "
-                f"(got {n_normal} normal, {n_abnormal} abnormal)"
-            )
-        # Specificity at (i, j): normal cycles with no crackle at grid i and no wheeze at grid j.
-        no_crackle = (~predicted[:, normal, 0]).astype(np.float64)
-        no_wheeze = (~predicted[:, normal, 1]).astype(np.float64)
-        specificity = no_crackle @ no_wheeze.T / n_normal
-        # Strict sensitivity at (i, j): abnormal cycles whose two flags are both right.
-        abnormal_targets = target_array[~normal].astype(bool)
-        crackle_right = (predicted[:, ~normal, 0] == abnormal_targets[None, :, 0]).astype(np.float64)
-        wheeze_right = (predicted[:, ~normal, 1] == abnormal_targets[None, :, 1]).astype(np.float64)
-        sensitivity = crackle_right @ wheeze_right.T / n_abnormal
-        score = (specificity + sensitivity) / 2.0
-        pair_distance = np.hypot(distance[:, None], distance[None, :])
-        flat = _best_index(score.reshape(-1), pair_distance.reshape(-1))
-        i, j = np.unravel_index(flat, score.shape)
-        return float(grid_array[i]), float(grid_array[j])
-
-    raise ValueError(f"metric must be 'f1' or 'icbhi_score', got {metric!r}")

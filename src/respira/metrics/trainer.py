@@ -3,7 +3,9 @@
 Usage::
 
     trainer = Trainer(..., compute_metrics=compute_metrics)
-    # thresholds tuned on validation data, per-patient scores for the test set:
+    # validation (selection): thresholds tuned for the ICBHI score at this evaluation
+    compute = make_compute_metrics(threshold_objective="icbhi_score")
+    # test: the thresholds validation chose, per-patient scores
     compute = make_compute_metrics(thresholds=(0.4, 0.35), patient_ids=test_dataset["patient_id"])
 
 Transformers itself is not imported: any object with ``predictions`` and ``label_ids`` attributes
@@ -26,8 +28,10 @@ from ..labels import (
     classes_to_flags,
     flags_to_classes,
 )
+from .baselines import trivial_baselines
 from .icbhi import icbhi_scores, per_patient_icbhi
-from .multilabel import multilabel_scores
+from .multilabel import DEFAULT_THRESHOLDS, multilabel_scores
+from .thresholds import THRESHOLD_OBJECTIVES, choose_thresholds, sigmoid
 
 if TYPE_CHECKING:
     from transformers import EvalPrediction
@@ -38,11 +42,6 @@ def _first(value: Any) -> Any:
     while isinstance(value, tuple) and value and not np.isscalar(value[0]):
         value = value[0]
     return value
-
-
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function."""
-    return 0.5 * (1.0 + np.tanh(0.5 * logits))
 
 
 def _detect_problem_type(logits: np.ndarray) -> str:
@@ -82,6 +81,8 @@ def _scores(
     problem_type: str | None,
     thresholds: Sequence[float] | None,
     patient_ids: np.ndarray | None,
+    objective: str = "fixed",
+    prior: np.ndarray | None = None,
 ) -> dict[str, float]:
     logits = np.asarray(_first(eval_pred.predictions), dtype=np.float64)
     labels = np.asarray(_first(eval_pred.label_ids))
@@ -100,10 +101,13 @@ def _scores(
                 f"multi-label logits must have shape [N, {len(MULTI_LABEL_NAMES)}], got {logits.shape}"
             )
         flags = _labels_as_flags(labels)
-        used_thresholds = tuple(thresholds) if thresholds is not None else (0.5, 0.5)
-        probabilities = _sigmoid(logits)
-        scores = multilabel_scores(flags, probabilities, used_thresholds)
-        predicted_flags = probabilities >= np.asarray(used_thresholds, dtype=np.float64)
+        probabilities = sigmoid(logits)
+        fallback = tuple(thresholds) if thresholds is not None else DEFAULT_THRESHOLDS
+        choice = choose_thresholds(flags, probabilities, objective, fallback=fallback)
+        scores = multilabel_scores(flags, probabilities, choice.thresholds)
+        if objective != "fixed":
+            scores["thresholds_tuned"] = float(sum(choice.tuned))
+        predicted_flags = probabilities >= np.asarray(choice.thresholds, dtype=np.float64)
         predicted_classes = np.asarray(flags_to_classes(predicted_flags))
         true_classes = _labels_as_classes(np.asarray(flags))
     if patient_ids is not None:
@@ -113,6 +117,7 @@ def _scores(
                 "examples: pass the ids of the evaluated dataset, in its order"
             )
         scores.update(per_patient_icbhi(true_classes, predicted_classes, patient_ids))
+    scores.update(trivial_baselines(true_classes, prior=prior, patient_ids=patient_ids))
     return {key: float(value) for key, value in scores.items()}
 
 
@@ -121,35 +126,49 @@ def make_compute_metrics(
     problem_type: str | None = None,
     thresholds: Sequence[float] | None = None,
     patient_ids: Sequence[Any] | np.ndarray | None = None,
+    threshold_objective: str = "fixed",
+    prior: Sequence[float] | np.ndarray | None = None,
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """A ``compute_metrics`` callable for ``transformers.Trainer``.
 
     - ``problem_type``: ``"single_label_classification"`` (logits ``[N, 4]``, argmax) or
       ``"multi_label_classification"`` (logits ``[N, 2]`` for crackle/wheeze, sigmoid, then
       per-label thresholds); ``None`` detects it from the logits' last dimension.
-    - ``thresholds``: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5); tune
-      them on validation data with :func:`respira.metrics.tune_thresholds`, never on test data.
+    - ``thresholds``: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5).
+    - ``threshold_objective``: ``"fixed"`` (default) decides at ``thresholds``; ``"icbhi_score"``,
+      ``"youden"`` or ``"f1"`` tune the thresholds on the evaluated data itself
+      (:func:`respira.metrics.thresholds.choose_thresholds`, ``thresholds`` being the fallback) and
+      score at the tuned values: for VALIDATION data only (model selection), never for test data.
+      The values used are reported as ``threshold_crackle`` / ``threshold_wheeze``, and with tuning
+      ``thresholds_tuned`` counts the labels that could be tuned.
     - ``patient_ids``: one id per evaluated example, in the order of the evaluation dataset (the
       Trainer evaluates sequentially); adds the :func:`respira.metrics.per_patient_icbhi` keys.
+    - ``prior``: four class shares for the class-prior baseline (default: the evaluated split's own,
+      as respira's trainer and evaluation reports use).
 
     Labels may be class indices ``[N]`` or (crackle, wheeze) flags ``[N, 2]``, for either kind of
     model; when ``label_ids`` (or ``predictions``) is a tuple, its first element is used. Single-label
     models get the keys of :func:`respira.metrics.icbhi_scores`, multi-label models those of
     :func:`respira.metrics.multilabel_scores`; both include ``icbhi_score``, ``specificity`` and
-    ``sensitivity`` (official strict definition).
+    ``sensitivity`` (official strict definition), and the trivial baselines of the same cycles
+    (:func:`respira.metrics.trivial_baselines`, ``baseline_*`` keys).
     """
     if problem_type is not None and problem_type not in PROBLEM_TYPES:
         raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {problem_type!r}")
     if problem_type == SINGLE_LABEL and thresholds is not None:
         raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+    if threshold_objective not in THRESHOLD_OBJECTIVES:
+        choices = ", ".join(THRESHOLD_OBJECTIVES)
+        raise ValueError(f"threshold_objective must be one of {choices}, got {threshold_objective!r}")
     if thresholds is not None:
         thresholds = tuple(float(t) for t in thresholds)
         if len(thresholds) != len(MULTI_LABEL_NAMES) or not all(0.0 <= t <= 1.0 for t in thresholds):
             raise ValueError(f"thresholds must be two values in [0, 1] (crackle, wheeze), got {thresholds}")
     ids = None if patient_ids is None else np.asarray(patient_ids)
+    shares = None if prior is None else np.asarray(prior, dtype=np.float64)
 
     def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
-        return _scores(eval_pred, problem_type, thresholds, ids)
+        return _scores(eval_pred, problem_type, thresholds, ids, threshold_objective, shares)
 
     return compute_metrics
 

@@ -47,6 +47,7 @@ __all__ = [
     "featurizer_spec",
     "find_encoder_spec",
     "get_encoder_spec",
+    "load_pretrained_encoder",
 ]
 
 DEFAULT_ENCODER = "cnn"
@@ -359,3 +360,26 @@ def featurizer_spec(featurizer: str) -> EncoderSpec:
         if spec.featurizer == featurizer:
             return spec
     raise ValueError(f"featurizer={featurizer!r} is not one of {', '.join(featurizer_names())}")
+
+
+def load_pretrained_encoder(source: str) -> PreTrainedModel:
+    """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head.
+
+    A checkpoint saved with an audio-classification head (its config's ``architectures`` names the
+    family's ``AutoModelForAudioClassification`` class, e.g. ``ASTForAudioClassification``,
+    ``EfficientATForAudioClassification`` or a respira run) loads into that class and its base model is
+    returned, so the head's weights, which a new classifier replaces, are not reported as unexpected
+    keys by transformers' load report; any other missing or unexpected key still is. Other checkpoints
+    load with ``AutoModel``.
+    """
+    from transformers import AutoConfig, AutoModel
+    from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
+
+    config = AutoConfig.from_pretrained(source)
+    try:
+        head_class = MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING[type(config)]
+    except KeyError:
+        head_class = None
+    if head_class is not None and head_class.__name__ in (getattr(config, "architectures", None) or ()):
+        return head_class.from_pretrained(source, config=config).base_model
+    return AutoModel.from_pretrained(source, config=config)

@@ -4,8 +4,15 @@ Files written to ``output_dir``:
 
 - ``metrics.json``: the ICBHI scores (see :mod:`respira.metrics`; ``NaN`` is written as ``null``),
   plus ``num_examples``, ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true,
-  columns predicted), the ``thresholds`` of a multi-label model, and per-patient scores when the
-  dataset has a ``patient_id`` column;
+  columns predicted), the ``thresholds`` of a multi-label model, the trivial baselines of the same
+  cycles (``baseline_*``: all-normal and class-prior, :mod:`respira.metrics.baselines`), and
+  per-patient scores (with the per-patient all-normal baseline) when the dataset has a ``patient_id``
+  column, and ``by_device`` / ``by_chest_location`` scores (:mod:`respira.metrics.groups`) when it
+  has those columns;
+- ``cycle_predictions.csv``: one row per cycle, in dataset order: its ``recording``, ``cycle_index``,
+  ``start`` and ``end`` (the columns that exist), the true ``label``, the ``predicted`` class and the
+  probabilities (``crackle`` and ``wheeze``; single-label models also ``p_<class>``), decided by the
+  same rule as ``respira predict``;
 - ``confusion_matrix.png``: counts and row-normalised fractions;
 - ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
   (the columns that exist);
@@ -32,9 +39,10 @@ from ..labels import (
     classes_to_flags,
     flags_to_classes,
 )
-from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores
+from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores, sigmoid, trivial_baselines
+from ..metrics.groups import scores_by_metadata
 from ..metrics.icbhi import per_patient_icbhi
-from ..utils.files import write_json_atomic
+from ..utils.files import write_json_atomic, write_text_atomic
 from .plots import plot_confusion_matrix, plot_embedding_projection
 
 if TYPE_CHECKING:
@@ -42,7 +50,10 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["evaluate_model", "json_ready", "write_json"]
+__all__ = ["PREDICTIONS_FILE", "evaluate_model", "json_ready", "write_json"]
+
+PREDICTIONS_FILE = "cycle_predictions.csv"
+_CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
 
 COLOURINGS: tuple[tuple[str, str], ...] = (
     ("class", "label"),
@@ -116,6 +127,24 @@ def _thresholds(
     return values  # type: ignore[return-value]
 
 
+def _write_predictions(
+    path: Path,
+    dataset: datasets.Dataset,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    probabilities: dict[str, np.ndarray],
+) -> None:
+    """``cycle_predictions.csv``: identity columns, true and predicted class, probabilities."""
+    import pandas as pd
+
+    table = pd.DataFrame({name: dataset[name] for name in _CYCLE_COLUMNS if name in dataset.column_names})
+    table["label"] = [CLASS_NAMES[int(label)] for label in labels]
+    table["predicted"] = [CLASS_NAMES[int(label)] for label in predictions]
+    for name, values in probabilities.items():
+        table[name] = values
+    write_text_atomic(path, table.to_csv(index=False))
+
+
 def evaluate_model(
     model: RespiraForAudioClassification,
     dataset: datasets.Dataset,
@@ -129,12 +158,15 @@ def evaluate_model(
     """Score ``model`` on a ``datasets.Dataset`` of cycles and write the report files to ``output_dir``.
 
     ``dataset`` needs an ``audio`` column (``datasets.Audio`` at any rate: it is cast to the model's
-    rate) and a ``label`` column of class indices (normal 0, crackle 1, wheeze 2, both 3); ``device``
-    and ``patient_id`` columns, when present, colour the embedding projection (and give per-patient
-    scores). Single-label models are scored by the argmax class; multi-label models by their sigmoid
-    flags at ``thresholds`` (default: ``config.decision_thresholds``, else 0.5), mapped to classes.
-    Returns the metrics written to ``metrics.json`` (with ``nan`` where that file has ``null``) plus
-    ``add_properties`` (the content of ``add_properties.json``).
+    rate) holding cycles prepared as the model's training cycles were — cut from recordings filtered
+    with the model's low-pass: ``load_icbhi(data_dir, **respira.audio.input_preprocessing(config))``,
+    as ``respira evaluate`` builds it — and a ``label`` column of class indices (normal 0, crackle 1,
+    wheeze 2, both 3); ``device`` and ``patient_id`` columns, when present, colour the embedding
+    projection (and give per-patient scores). Single-label models are scored by the argmax class;
+    multi-label models by their sigmoid flags at ``thresholds`` (default: the model's own,
+    :func:`respira.inference.decision_thresholds`), mapped to classes. Returns the metrics written to
+    ``metrics.json`` (with ``nan`` where that file has ``null``) plus ``add_properties`` (the content
+    of ``add_properties.json``).
     """
     import datasets
 
@@ -162,23 +194,27 @@ def evaluate_model(
     logits, embeddings = _run(model, dataset, audio_column, batch_size)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
+    from ..inference import _label_index
+
     if problem_type == MULTI_LABEL:
-        from ..inference import _label_index
-
         used = _thresholds(model, thresholds)
-        probabilities = 1.0 / (1.0 + np.exp(-logits[:, _label_index(model.config, MULTI_LABEL_NAMES)]))
+        probabilities = sigmoid(logits[:, _label_index(model.config, MULTI_LABEL_NAMES)])
         metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
-        flags = probabilities >= np.asarray(used)
-        predictions = np.asarray(flags_to_classes(flags))
+        predictions = np.asarray(flags_to_classes(probabilities >= np.asarray(used)))
         metrics["thresholds"] = list(used)
+        columns = dict(zip(MULTI_LABEL_NAMES, probabilities.T, strict=True))
     else:
-        from ..inference import _label_index
-
         class_logits = logits[:, _label_index(model.config, CLASS_NAMES)]
         predictions = class_logits.argmax(axis=1)
         metrics.update(icbhi_scores(labels, predictions))
-    if "patient_id" in dataset.column_names:
-        metrics.update(per_patient_icbhi(labels, predictions, dataset["patient_id"], warn=False))
+        shifted = np.exp(class_logits - class_logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        columns = {f"p_{name}": probabilities[:, index] for index, name in enumerate(CLASS_NAMES)}
+    patients = dataset["patient_id"] if "patient_id" in dataset.column_names else None
+    if patients is not None:
+        metrics.update(per_patient_icbhi(labels, predictions, patients, warn=False))
+    metrics.update(trivial_baselines(labels, patient_ids=patients))
+    metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
     cm = confusion_matrix(labels, predictions)
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()
@@ -186,6 +222,7 @@ def evaluate_model(
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     write_json(output / "metrics.json", metrics)
+    _write_predictions(output / PREDICTIONS_FILE, dataset, labels, predictions, columns)
     plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
     colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
     for name, column in COLOURINGS[1:]:

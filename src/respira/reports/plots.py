@@ -1,49 +1,23 @@
-"""PNG plots for reports: confusion matrix, training curves and a 2-D PCA of embeddings.
+"""PNG plots for reports: confusion matrix and a 2-D PCA of embeddings.
 
-Every function draws on a fresh :class:`matplotlib.figure.Figure` rendered by the Agg canvas (no
-pyplot, so it is safe in scripts, notebooks and threads and never changes the active backend) and
-writes the PNG atomically: to a temporary file in the target folder, renamed into place.
+Training curves are in :mod:`.training_curves`, the picture of a recording in :mod:`.recording_plot`;
+figures and atomic PNG writes come from :mod:`.figures`.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from ..utils.files import atomic_path
+from .figures import new_figure, save_png
 
-__all__ = ["pca_2d", "plot_confusion_matrix", "plot_embedding_projection", "plot_training_curves"]
+__all__ = ["pca_2d", "plot_confusion_matrix", "plot_embedding_projection"]
 
-DPI = 120
-LOSS_KEYS: dict[str, str] = {
-    "loss": "training loss (total)",
-    "task_loss": "task loss (classification)",
-    "aux_loss": "auxiliary loss",
-    "eval_loss": "validation loss",
-}
-SCORE_KEY = "eval_icbhi_score"
 OTHER_COLOUR = "#b0b0b0"
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure: Figure, path: str | Path) -> Path:
-    """Write ``figure`` as PNG to ``path`` atomically; return the path."""
-    path = Path(path)
-    with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=DPI, facecolor="white")
-    return path
 
 
 # ----------------------------------------------------------------------------------- confusion matrix
@@ -97,7 +71,7 @@ def plot_confusion_matrix(
     with np.errstate(invalid="ignore", divide="ignore"):
         normalised = np.where(row_sums > 0, counts / np.where(row_sums > 0, row_sums, 1.0), np.nan)
     size = max(4.5, 1.0 + 1.1 * len(class_names))
-    figure = _new_figure(2 * size + 1.6, size)
+    figure = new_figure(2 * size + 1.6, size)
     left, right = figure.subplots(1, 2)
 
     image = left.imshow(counts, cmap="Blues", vmin=0)
@@ -115,80 +89,7 @@ def plot_confusion_matrix(
 
     total = int(counts.sum())
     figure.suptitle(title or f"Confusion matrix ({total} cycles)", fontsize=14)
-    return _save(figure, path)
-
-
-# ------------------------------------------------------------------------------------ training curves
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
-
-
-def _series(log_history: Sequence[Mapping[str, Any]], key: str, x_key: str | None) -> tuple[list, list]:
-    xs, ys = [], []
-    for index, entry in enumerate(log_history):
-        if key in entry and _is_number(entry[key]):
-            x = entry.get(x_key, index) if x_key is not None else index
-            xs.append(float(x) if _is_number(x) else float(index))
-            ys.append(float(entry[key]))
-    return xs, ys
-
-
-def plot_training_curves(
-    log_history: Sequence[Mapping[str, Any]], path: str | Path, *, title: str = "Training curves"
-) -> Path:
-    """Loss components (``loss``, ``task_loss``, ``aux_loss``, ``eval_loss``) and ``eval_icbhi_score``.
-
-    ``log_history`` is ``Trainer.state.log_history`` (a list of dicts). Losses share the left axis;
-    the validation ICBHI score has its own right axis (0 to 1). Missing keys are skipped; the x axis is
-    ``step`` when logged, else ``epoch``, else the entry's position. Returns ``path``.
-    """
-    entries = [entry for entry in log_history if isinstance(entry, Mapping)]
-    if any("step" in entry for entry in entries):
-        x_key, x_label = "step", "training step"
-    elif any("epoch" in entry for entry in entries):
-        x_key, x_label = "epoch", "epoch"
-    else:
-        x_key, x_label = None, "log entry"
-    figure = _new_figure(9.0, 5.0)
-    ax = figure.subplots()
-    handles = []
-    for key, label in LOSS_KEYS.items():
-        xs, ys = _series(entries, key, x_key)
-        if xs:
-            marker = "o" if key == "eval_loss" or len(xs) < 30 else None
-            (line,) = ax.plot(xs, ys, marker=marker, markersize=4, linewidth=1.6, label=f"{label} [{key}]")
-            handles.append(line)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel("loss")
-    ax.grid(True, alpha=0.3)
-    xs, ys = _series(entries, SCORE_KEY, x_key)
-    if xs:
-        score_axis = ax.twinx()
-        (line,) = score_axis.plot(
-            xs,
-            ys,
-            color="black",
-            linestyle="--",
-            marker="s",
-            markersize=4,
-            label=f"validation ICBHI score [{SCORE_KEY}]",
-        )
-        score_axis.set_ylabel("ICBHI score (validation)")
-        score_axis.set_ylim(0.0, 1.0)
-        handles.append(line)
-    if handles:
-        ax.legend(handles=handles, labels=[h.get_label() for h in handles], loc="upper right", fontsize=9)
-    else:
-        ax.text(
-            0.5,
-            0.5,
-            "no loss or ICBHI score in log_history",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
-    ax.set_title(title, fontsize=14)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # --------------------------------------------------------------------------------- embedding projection
@@ -264,7 +165,7 @@ def plot_embedding_projection(
         if len(values) != n:
             raise ValueError(f"colour_by[{name!r}] has {len(values)} values for {n} embeddings")
     orders = orders or {}
-    figure = _new_figure(6.4 * len(panels), 5.4)
+    figure = new_figure(6.4 * len(panels), 5.4)
     axes = np.atleast_1d(figure.subplots(1, len(panels)))
     palette = _palette(max_legend)
     point_size = float(np.clip(4000.0 / max(n, 1), 4.0, 40.0))
@@ -301,7 +202,7 @@ def plot_embedding_projection(
         ax.grid(True, alpha=0.3)
         ax.legend(title=name, fontsize=8, title_fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.suptitle(title or f"Embeddings: 2-D PCA ({n} points)", fontsize=14)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def _palette(count: int) -> list[Any]:

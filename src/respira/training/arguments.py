@@ -12,6 +12,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..labels import CLASS_NAMES
+from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = ("random", "class_balanced", "contrastive_tuple", "group_by_metadata")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
@@ -73,7 +74,11 @@ class RespiraTrainingArguments(TrainingArguments):
 
     Model selection uses the validation split only (``metric_for_best_model`` defaults to
     ``icbhi_score``); the test split is evaluated once at the end by :meth:`RespiraTrainer.evaluate_test`.
+    Multi-label models are scored on validation at thresholds tuned for ``threshold_objective`` at
+    every evaluation (:mod:`respira.metrics.thresholds`).
     """
+
+    _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)
 
     aux_loss: str | None = field(
         default=None,
@@ -123,6 +128,20 @@ class RespiraTrainingArguments(TrainingArguments):
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "stop after this many evaluations without improvement (validation)"}
     )
+    dataloader_pin_memory: bool | None = field(
+        default=None,
+        metadata={
+            "help": "pin DataLoader memory for faster host-to-device copies; default: true when the run "
+            "uses an accelerator (GPU), false on the CPU"
+        },
+    )
+    threshold_objective: str = field(
+        default="icbhi_score",
+        metadata={
+            "help": "multi-label models: what the decision thresholds are tuned for on validation at every "
+            "evaluation (icbhi_score, youden, f1) or fixed (0.5)"
+        },
+    )
 
     def __post_init__(self) -> None:
         several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -130,6 +149,8 @@ class RespiraTrainingArguments(TrainingArguments):
             # several processes (accelerate launch / torchrun) on CPU: without a backend, transformers
             # starts no process group and every process would silently train alone
             self.ddp_backend = "gloo"
+        if self.dataloader_pin_memory is None:  # pinning without an accelerator only warns, at every epoch
+            self.dataloader_pin_memory = not self.use_cpu and torch.accelerator.is_available()
         if self.metric_for_best_model is None:
             self.metric_for_best_model = "icbhi_score"
             self.greater_is_better = True
@@ -149,6 +170,9 @@ class RespiraTrainingArguments(TrainingArguments):
             raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
         if self.batch_sampler not in SAMPLERS:
             raise ValueError(f"batch_sampler={self.batch_sampler!r} is not one of {', '.join(SAMPLERS)}")
+        if self.threshold_objective not in THRESHOLD_OBJECTIVES:
+            choices = ", ".join(THRESHOLD_OBJECTIVES)
+            raise ValueError(f"threshold_objective={self.threshold_objective!r} is not one of {choices}")
         if self.aux_input not in AUX_INPUTS:
             raise ValueError(f"aux_input={self.aux_input!r} is not one of {', '.join(AUX_INPUTS)}")
         if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:

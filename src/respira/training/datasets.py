@@ -54,6 +54,7 @@ def load_splits(
         options["patient_split_fractions"] = data.patient_split_fractions
     if data.lowpass_cutoff:
         options["lowpass_cutoff"] = data.lowpass_cutoff
+        options["lowpass_order"] = data.lowpass_order
     splits = load_icbhi(
         data.data_dir,
         sampling_rate=data.sampling_rate,

@@ -13,6 +13,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NoReturn
@@ -32,6 +33,8 @@ _DEFAULT_CHECKPOINTS = ", ".join(
 @dataclass
 class ModelArguments:
     """Which encoder, and how the classifier around it is built (see :class:`respira.RespiraConfig`)."""
+
+    _argument_group_name = "model"  # HfArgumentParser: this dataclass's flags form one group
 
     encoder: str = field(
         default=DEFAULT_ENCODER,
@@ -69,7 +72,19 @@ class ModelArguments:
     head_dropout: float = field(default=0.1)
     projector_dim: int | None = field(default=128, metadata={"help": "projection size for auxiliary losses"})
     class_weights: str | None = field(
-        default=None, metadata={"help": "'balanced' (inverse train frequency) or comma-separated weights"}
+        default=None,
+        metadata={
+            "help": "single-label cross-entropy class weights: inverse (alias balanced: inverse train "
+            "frequency), effective_number[:beta] (Cui et al. 2019, beta default 0.999) or 4 comma-separated "
+            "weights; none = unweighted"
+        },
+    )
+    pos_weight: str | None = field(
+        default=None,
+        metadata={
+            "help": "multi-label BCE positive weights: auto (negatives / positives per label in train) or "
+            "crackle,wheeze values; none = unweighted"
+        },
     )
     freeze_encoder: bool = field(default=False)
     lora_r: int = field(
@@ -85,6 +100,8 @@ class ModelArguments:
 class DataArguments:
     """Where the ICBHI corpus is and how it is split."""
 
+    _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
+
     data_dir: str | None = field(default=None, metadata={"help": "folder of an ICBHI download (required)"})
     split_strategy: str = field(default="official", metadata={"help": "official or patient"})
     validation_size: float = field(
@@ -92,7 +109,13 @@ class DataArguments:
     )
     patient_split_fractions: str = field(default="0.6,0.2,0.2", metadata={"help": "patient split fractions"})
     stratify_by: str = field(default="chest_location")
-    lowpass_cutoff: float | None = field(default=None, metadata={"help": "Butterworth low-pass (Hz)"})
+    lowpass_cutoff: float | None = field(
+        default=None,
+        metadata={
+            "help": "zero-phase Butterworth low-pass of the recordings (Hz); saved with the model, so "
+            "evaluate, predict and the pipeline apply it too"
+        },
+    )
     split_seed: int = field(default=0, metadata={"help": "seed of the validation / patient split"})
     train_fraction: float = field(
         default=1.0,
@@ -106,6 +129,8 @@ class DataArguments:
 class RunArguments:
     """Seeds, schedule and output handling of a run."""
 
+    _argument_group_name = "run"  # HfArgumentParser: this dataclass's flags form one group
+
     seeds: str | None = field(
         default=None, metadata={"help": "comma-separated seeds: one run each, mean ± std"}
     )
@@ -115,6 +140,10 @@ class RunArguments:
     two_stage_rounds: int = field(default=1, metadata={"help": "contrastive_two_stage: alternations"})
     head_epochs: float = field(
         default=10.0, metadata={"help": "contrastive_two_stage: epochs of each head stage"}
+    )
+    head_learning_rate: float = field(
+        default=1e-3,
+        metadata={"help": "contrastive_two_stage: learning rate of each head stage (a fresh linear head)"},
     )
     overwrite: bool = field(
         default=False, metadata={"help": "replace an output_dir that already holds a run"}
@@ -128,13 +157,34 @@ def _field_names() -> set[str]:
     return {f.name for cls in DATACLASSES for f in fields(cls) if f.init}
 
 
+_ALIASES: dict[str, str] = {
+    "epochs": "num_train_epochs",
+    "max_epochs": "num_train_epochs",
+    "lr": "learning_rate",
+    "batch_size": "per_device_train_batch_size",
+    "train_batch_size": "per_device_train_batch_size",
+    "eval_batch_size": "per_device_eval_batch_size",
+}
+"""Names other tools use for an option, and respira's name for it (suggested before close spellings)."""
+
+
+def _closest(key: str, valid: set[str]) -> list[str]:
+    """Up to three suggestions for ``key``: close spellings (the second only if about as close as the
+    first), then options whose name contains it."""
+    close = difflib.get_close_matches(key, valid, n=2)
+    ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
+    close = [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
+    return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
+
+
 def _check_keys(keys: list[str], source: str) -> None:
     valid = _field_names()
     unknown = [key for key in keys if key not in valid]
     if unknown:
         hints = []
         for key in unknown:
-            close = difflib.get_close_matches(key, valid, n=2)
+            alias = _ALIASES.get(key.replace("-", "_"))
+            close = [alias] if alias else _closest(key, valid)
             hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
         raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
 
@@ -205,21 +255,31 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def parse_recipe(
-    recipe: str | Path | None, overrides: list[str] | None = None, **forced: Any
+    recipe: str | Path | None,
+    overrides: list[str] | None = None,
+    *,
+    given: Mapping[str, Any] | None = None,
+    **forced: Any,
 ) -> tuple[ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments]:
-    """Parse a recipe and ``--field value`` overrides into the four argument dataclasses.
+    """Parse a recipe and command-line options into the four argument dataclasses.
 
-    Errors are one-line ``ValueError``s; an invalid value from the recipe names its file and line.
+    Precedence, lowest first: the fields' defaults, the recipe, ``forced``, ``given`` (options the
+    ``respira train`` parser already read from the command line, see :func:`command_line_options`),
+    then ``overrides`` (``--field value`` strings). Errors are one-line ``ValueError``s; an unknown
+    flag is named with the closest valid names before the recipe is read; an invalid value from the
+    recipe names its file and line.
     """
+    from .flags import parse_flags  # flags.py builds its parsers from this module's dataclasses
+
+    flags = {**(given or {}), **parse_flags(overrides or [])}
     read = read_recipe(recipe) if recipe is not None else None
     options = dict(read.options) if read is not None else {}
     options.update(forced)
-    flags = [arg[2:].split("=", 1)[0] for arg in overrides or [] if arg.startswith("--")]
-    _check_keys(flags, "the command line")
+    options.update(flags)
     parser = _RecipeParser(DATACLASSES)
     parser.set_defaults(**options)
     try:
-        return tuple(parser.parse_args_into_dataclasses(args=list(overrides or [])))
+        return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
     except ValueError as error:
         message = " ".join(str(error).split())
         if read is not None:  # a value from the recipe (not overridden, not forced): name its line

@@ -1,10 +1,11 @@
 """``respira train``: build the data and the model from a recipe, train one run per seed, report.
 
 The output directory gets the kept model (``config.json``, ``model.safetensors``,
-``preprocessor_config.json``), ``trainer_state.json``, ``metrics.json`` (test metrics, mean ± std over
-seeds), ``respira_run.json`` (the :class:`~respira.run_record.RunRecord`: model, data and split,
-seeds, thresholds, hyper-parameters and results), plots, the test split's evaluation report, a model
-card and one ``seed_<n>/`` folder per seed with its checkpoints. Among seeds, the model kept at the root
+``preprocessor_config.json``), ``trainer_state.json``, ``metrics.json`` (the kept model's test metrics,
+their mean ± std over seeds, the trivial baselines of the split), ``respira_run.json`` (the
+:class:`~respira.run_record.RunRecord`: model, data and split, seeds, thresholds, hyper-parameters and
+results), plots, the test split's evaluation report, a model card and one ``seed_<n>/`` folder per seed
+with its checkpoints. Among seeds, the model kept at the root
 is the one with the best *validation* score; the test split is only ever scored, never used to choose.
 
 The steps live in their own modules: :mod:`~respira.training.validation` (the recipe checked before any
@@ -20,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..metrics.groups import splits_device_shift_note
 from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
@@ -27,7 +29,15 @@ from .model_factory import model_sampling_rate
 from .output import ResumePoint, last_checkpoint, resolve_resume, run_output, staging_folder
 from .recipe import DataArguments, ModelArguments, RunArguments, parse_seeds
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
-from .seeds import SeedOutcome, results_table, run_seed, select_seed, summarize_seeds
+from .seeds import (
+    SeedOutcome,
+    baseline_warning,
+    headline,
+    results_table,
+    run_seed,
+    select_seed,
+    summarize_seeds,
+)
 from .validation import validate_run
 
 
@@ -82,6 +92,11 @@ def run_training(
         state.wait_for_everyone()
     if main:
         log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
+        log(headline(summary))
+        if summary.get("warning"):
+            log(summary["warning"])
+        if summary.get("device_shift"):
+            log(summary["device_shift"])
     return summary
 
 
@@ -114,8 +129,13 @@ def _train_seeds(
         )
     selected = select_seed(outcomes)
     per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
-    summary = summarize_seeds(per_seed)
-    summary["selected_seed"] = selected
+    summary = summarize_seeds(per_seed, selected, outcomes[selected].validation)
+    warning = baseline_warning(outcomes[selected], selected)
+    if warning is not None:
+        summary["warning"] = warning
+    device_shift = splits_device_shift_note(splits)  # a test device absent from train, said at the end
+    if device_shift:
+        summary["device_shift"] = device_shift
     if not main:
         return summary
     kept = outcomes[selected].trainer
@@ -132,5 +152,16 @@ def _train_seeds(
     record.save(folder)
     write_reports(kept, splits, folder)
     write_model_card(kept, record, folder)
-    log(results_table(per_seed, {seed: outcome.validation_score for seed, outcome in outcomes.items()}))
+    validation = outcomes[selected].validation
+    log(
+        results_table(
+            per_seed,
+            {seed: outcome.validation_score for seed, outcome in outcomes.items()},
+            selected=selected,
+            validation_baselines={
+                name: validation.get(f"eval_baseline_{name}_icbhi_score")
+                for name in ("all_normal", "class_prior")
+            },
+        )
+    )
     return summary

@@ -99,6 +99,7 @@ def build_run_record(
             schedule=run_args.schedule,
             two_stage_rounds=run_args.two_stage_rounds,
             head_epochs=run_args.head_epochs,
+            head_learning_rate=run_args.head_learning_rate,
             hyperparameters=training_hyperparameters(args),
         ),
         seeds=list(outcomes),
@@ -129,9 +130,11 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
 def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
     """Training curves and the test split's evaluation report (confusion matrix, embeddings...)."""
     from ..reports.evaluation import evaluate_model
-    from ..reports.plots import plot_training_curves
+    from ..reports.training_curves import plot_training_curves
 
-    plot_training_curves(trainer.state.log_history, output_dir / "training_curves.png")
+    state = trainer.state  # the kept model: the best checkpoint with load_best_model_at_end, else the last
+    selected = state.best_global_step if trainer.args.load_best_model_at_end else state.global_step
+    plot_training_curves(state.log_history, output_dir / "training_curves.png", best_step=selected)
     if "test" in splits:
         evaluate_model(trainer.model, splits["test"], output_dir=output_dir / "evaluation_test")
 

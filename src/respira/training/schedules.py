@@ -54,8 +54,9 @@ def train_with_schedule(
 def _contrastive_two_stage(
     model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
 ) -> RespiraTrainer:
-    """Song et al. (2021): encoder trained with the contrastive loss alone, then frozen while a linear
-    classifier trains on it; repeated ``two_stage_rounds`` times."""
+    """Song et al. (2021): encoder trained with the contrastive loss alone (``args.learning_rate``), then
+    frozen while the classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``);
+    repeated ``two_stage_rounds`` times."""
     trainer = None
     for _ in range(run.two_stage_rounds):
         model.unfreeze_encoder()
@@ -71,42 +72,13 @@ def _contrastive_two_stage(
         )
         make_trainer(model, embedding_args, splits).train()
         model.freeze_encoder()
-        head_args = replace(args, aux_loss=None, batch_sampler="random", num_train_epochs=run.head_epochs)
+        head_args = replace(
+            args,
+            aux_loss=None,
+            batch_sampler="random",
+            num_train_epochs=run.head_epochs,
+            learning_rate=run.head_learning_rate,
+        )
         trainer = make_trainer(model, head_args, splits)
         trainer.train()
     return trainer
-
-
-def tune_thresholds_on_validation(trainer: RespiraTrainer, validation: datasets.Dataset) -> None:
-    """Per-label decision thresholds maximising F1 on the validation split (never the test split).
-
-    They are stored in the model config (``decision_thresholds``, used by ``respira predict``) and
-    used for every later evaluation of this trainer. A split that cannot tune them (e.g. no positive
-    cycle of a label) keeps 0.5, with a warning.
-    """
-    import numpy as np
-    import torch
-
-    from ..labels import classes_to_flags
-    from ..metrics import make_compute_metrics
-    from ..metrics.multilabel import tune_thresholds
-
-    prediction = trainer.predict(validation)
-    logits = (
-        prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
-    )
-    probabilities = torch.sigmoid(torch.as_tensor(logits)).numpy()
-    labels = np.asarray(prediction.label_ids)
-    targets = classes_to_flags(labels) if labels.ndim == 1 else labels
-    try:
-        thresholds = [float(t) for t in tune_thresholds(targets, probabilities, metric="f1")]
-    except ValueError as error:  # e.g. no positive cycle of a label in a small validation split
-        import warnings
-
-        warnings.warn(f"decision thresholds kept at 0.5: {error}", stacklevel=2)
-        return
-    model = trainer.accelerator.unwrap_model(trainer.model)
-    model.config.decision_thresholds = thresholds
-    trainer.compute_metrics = make_compute_metrics(
-        problem_type=model.config.problem_type, thresholds=thresholds
-    )

@@ -1,4 +1,10 @@
-"""One training run per seed: train, tune thresholds and score a seed; pick the kept seed; summarise."""
+"""One training run per seed: train and score a seed; pick the kept seed; summarise the run.
+
+Summaries name what they are: the kept seed's test scores (the model the run folder holds) beside the
+mean ± std over seeds, and every score beside the trivial baselines of the same split
+(:mod:`respira.metrics.baselines`); a kept model below the all-normal baseline on validation gets a
+one-line warning (:func:`baseline_warning`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..labels import MULTI_LABEL
+from ..audio import DEFAULT_LOWPASS_ORDER
+from ..metrics.baselines import BASELINE_PREFIX
 from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
 from .model_factory import build_model
 from .recipe import DataArguments, ModelArguments, RunArguments
-from .schedules import train_with_schedule, tune_thresholds_on_validation
+from .schedules import train_with_schedule
 
 if TYPE_CHECKING:
     import datasets
@@ -36,6 +43,11 @@ class SeedOutcome:
         """The validation ICBHI score, which selects the kept seed."""
         return self.validation.get("eval_icbhi_score")
 
+    @property
+    def validation_baseline(self) -> float | None:
+        """The all-normal classifier's validation ICBHI score."""
+        return self.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
+
 
 def run_seed(
     model_args: ModelArguments,
@@ -50,6 +62,9 @@ def run_seed(
 ) -> SeedOutcome:
     """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it.
 
+    The model's config records the input low-pass the data was built with (``lowpass_cutoff``), so it
+    travels with the model. The final validation evaluation (what seeds are selected on) tunes a
+    multi-label model's thresholds as every selection evaluation does; the test split is scored at them.
     ``resume_from``: a checkpoint of this seed to continue from (standard schedule).
     """
     import transformers
@@ -57,9 +72,9 @@ def run_seed(
     transformers.set_seed(seed)
     args = replace(args, seed=seed, output_dir=str(folder))
     model = build_model(model_args, splits["train"]["label"])
+    model.config.lowpass_cutoff = data_args.lowpass_cutoff or None
+    model.config.lowpass_order = DEFAULT_LOWPASS_ORDER  # the dataset builder's
     trainer = train_with_schedule(model, args, run_args, splits, resume_from=resume_from)
-    if model.config.problem_type == MULTI_LABEL and "validation" in splits:
-        tune_thresholds_on_validation(trainer, splits["validation"])
     validation = trainer.evaluate(splits["validation"]) if "validation" in splits else {}
     test = trainer.evaluate_test(splits["test"]) if "test" in splits else {}
     return SeedOutcome(trainer, validation, test)
@@ -75,6 +90,10 @@ def select_seed(outcomes: dict[int, SeedOutcome]) -> int:
     if best_seed is None:
         raise ValueError("no seed was trained")
     return best_seed
+
+
+def _is_baseline(key: str) -> bool:
+    return key.startswith(f"test_{BASELINE_PREFIX}")
 
 
 def seed_statistics(
@@ -99,32 +118,103 @@ def seed_statistics(
     return means, stds
 
 
-def summarize_seeds(per_seed: dict[int, dict[str, float]]) -> dict[str, Any]:
-    """``metrics.json`` of a run: every ``test_*`` metric's mean and, with several seeds,
-    ``test_*_mean`` / ``test_*_std`` (sample standard deviation); ``seeds`` and ``per_seed``."""
-    summary: dict[str, Any] = {"seeds": sorted(per_seed)}
+def summarize_seeds(
+    per_seed: dict[int, dict[str, float]],
+    selected: int | None = None,
+    validation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``metrics.json`` of a run: ``seeds``, ``selected_seed`` and ``per_seed``; every ``test_*`` metric
+    of the kept model (``selected``; without it, the mean over seeds) and, with several seeds, its
+    ``test_*_mean`` / ``test_*_std`` (sample standard deviation) over seeds. The baselines of the test
+    split (``test_baseline_*``, the same for every seed) appear once. ``validation``: the kept seed's
+    validation metrics, whose ICBHI score and all-normal baseline are copied as
+    ``validation_icbhi_score`` and ``validation_baseline_all_normal_icbhi_score``."""
+    summary: dict[str, Any] = {"seeds": sorted(per_seed), "selected_seed": selected}
     means, stds = seed_statistics(per_seed)
+    kept = per_seed.get(selected, {}) if selected is not None else {}
     for key, mean in means.items():
-        summary[key] = mean
-        if key in stds:
+        value = kept.get(key, mean) if selected is not None else mean
+        summary[key] = value
+        if key in stds and not _is_baseline(key):
             summary[f"{key}_mean"] = mean
             summary[f"{key}_std"] = stds[key]
+    for key in ("icbhi_score", f"{BASELINE_PREFIX}all_normal_icbhi_score"):
+        if validation and f"eval_{key}" in validation:
+            summary[f"validation_{key}"] = validation[f"eval_{key}"]
     summary["per_seed"] = {str(seed): metrics for seed, metrics in per_seed.items()}
     return summary
 
 
-def results_table(per_seed: dict[int, dict[str, float]], validation: dict[int, float | None]) -> str:
-    """Validation and test scores per seed, and their mean ± std over several seeds."""
-    keys = ("specificity", "sensitivity", "icbhi_score")
+def baseline_warning(outcome: SeedOutcome, seed: int) -> str | None:
+    """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
+    score, baseline = outcome.validation_score, outcome.validation_baseline
+    if score is None or baseline is None or math.isnan(score) or math.isnan(baseline):
+        return None
+    if score >= baseline:
+        return None
+    return (
+        f"warning: the kept model (seed {seed}) scores {score:.4f} on validation, below the all-normal "
+        f"baseline's {baseline:.4f} (every cycle predicted normal): it is worse than a trivial classifier"
+    )
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """The kept seed's test ICBHI score beside the mean ± std over seeds (one line)."""
+    seed = summary.get("selected_seed")
+    text = f"test ICBHI score {format_number(summary.get('test_icbhi_score'))}"
+    if seed is not None:
+        text += f" (kept model, seed {seed})"
+    if "test_icbhi_score_std" in summary:
+        mean, std = summary["test_icbhi_score_mean"], summary["test_icbhi_score_std"]
+        text += (
+            f"; mean ± std over {len(summary['seeds'])} seeds {format_number(mean)} ± {format_number(std)}"
+        )
+    baseline = summary.get(f"test_{BASELINE_PREFIX}all_normal_icbhi_score")
+    if baseline is not None:
+        text += f"; all-normal baseline {format_number(baseline)}"
+    return text
+
+
+_TABLE_KEYS = ("specificity", "sensitivity", "icbhi_score", "patient_icbhi_score")
+_BASELINES = (("all-normal", "all_normal"), ("class prior", "class_prior"))
+
+
+def results_table(
+    per_seed: dict[int, dict[str, float]],
+    validation: dict[int, float | None],
+    *,
+    selected: int | None = None,
+    validation_baselines: dict[str, float | None] | None = None,
+) -> str:
+    """Validation and test scores per seed (the kept one marked), their mean ± std over several seeds,
+    and the trivial baselines of the same splits (all-normal, class prior; per patient: all-normal)."""
     rows = [
-        [seed, format_number(validation.get(seed)), *(format_number(metrics.get(f"test_{k}")) for k in keys)]
+        [
+            f"{seed} (kept)" if seed == selected else str(seed),
+            format_number(validation.get(seed)),
+            *(format_number(metrics.get(f"test_{k}")) for k in _TABLE_KEYS),
+        ]
         for seed, metrics in per_seed.items()
     ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
         spread = [
             f"{format_number(summary.get(f'test_{k}_mean'))} ± {format_number(summary.get(f'test_{k}_std'))}"
-            for k in keys
+            for k in _TABLE_KEYS
         ]
-        rows.append(["mean", "", *spread])
-    return format_table(rows, ["seed", "val score", "test Sp", "test Se", "test score"])
+        rows.append(["mean ± std", "", *spread])
+    first = next(iter(per_seed.values()), {})
+    for label, name in _BASELINES:
+        prefix = f"test_{BASELINE_PREFIX}{name}_"
+        if f"{prefix}icbhi_score" not in first:
+            continue
+        cells = [first.get(f"{prefix}{k}") for k in _TABLE_KEYS]
+        rows.append(
+            [
+                f"{label} baseline",
+                format_number((validation_baselines or {}).get(name)),
+                *(format_number(value) if value is not None else "" for value in cells),
+            ]
+        )
+    header = ["seed", "val score", "test Sp", "test Se", "test score", "test per patient"]
+    return format_table(rows, header, align="<" + ">" * (len(header) - 1))

@@ -23,6 +23,7 @@ from ..models.encoders import encoder_specs, get_encoder_spec
 from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
+from .decision_rule import DecisionRule
 from .samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
@@ -51,7 +52,7 @@ def _is_test_split(dataset: Any) -> bool:
     return split is not None and str(split).split("[")[0] == "test"
 
 
-class RespiraTrainer(Trainer):
+class RespiraTrainer(DecisionRule, Trainer):
     """A ``transformers.Trainer`` for respira classifiers.
 
     * ``compute_loss`` = task loss (cross-entropy / BCE from the model) + ``aux_loss_weight`` ×
@@ -60,6 +61,11 @@ class RespiraTrainer(Trainer):
     * Batch composition comes from ``args.batch_sampler`` through the ``_get_train_sampler`` hook.
     * Evaluation (``eval_dataset``) drives model selection and early stopping and must not be the
       test split; :meth:`evaluate_test` scores the test split once and writes ``metrics.json``.
+    * One decision rule: multi-label models are scored on validation at thresholds tuned for
+      ``args.threshold_objective`` at every evaluation (:meth:`evaluate`), the selected checkpoint's
+      are kept in ``config.decision_thresholds``, and the test split is scored at those.
+    * Every evaluation reports the trivial baselines of its split (``*_baseline_*``: all-normal and
+      class-prior) and per-patient scores when the split has a ``patient_id`` column.
     * ``processing_class`` defaults to a :class:`~respira.RespiraFeatureExtractor` at the model's
       sampling rate, so every checkpoint (and :meth:`save_model`) holds ``preprocessor_config.json``.
     * A :class:`~respira.hub.ModelCardCallback` fills :attr:`card_data` as the trainer runs.
@@ -103,12 +109,13 @@ class RespiraTrainer(Trainer):
         callbacks.append(_EpochToCollator(data_collator))
         if args.early_stopping_patience is not None:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=args.early_stopping_patience))
+        self._decides = compute_metrics is None  # respira's decision rule (thresholds tuned on validation)
         if compute_metrics is None:
             compute_metrics = make_compute_metrics(problem_type=config.problem_type)
         if kwargs.get("processing_class") is None:
-            from ..models import RespiraFeatureExtractor
+            from ..models.respira.feature_extraction_respira import feature_extractor_for
 
-            kwargs["processing_class"] = RespiraFeatureExtractor(sampling_rate=config.sampling_rate)
+            kwargs["processing_class"] = feature_extractor_for(config)
         super().__init__(
             model=model,
             args=args,
@@ -203,13 +210,39 @@ class RespiraTrainer(Trainer):
             if isinstance(self.data_collator, AudioCollator):
                 self.data_collator.training = True
 
-    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
-        with self._evaluation_mode():
-            return super().evaluate(*args, **kwargs)
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """``Trainer.evaluate`` without augmentation. With respira's metrics, a multi-label model's
+        validation evaluation (prefix ``eval``) tunes its decision thresholds for
+        ``args.threshold_objective``, scores at them (so selection compares checkpoints at their tuned
+        thresholds) and stores them in ``config.decision_thresholds``, so each checkpoint's
+        ``config.json`` holds its own; other prefixes decide at the config's thresholds."""
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        tune = metric_key_prefix == "eval" and not isinstance(dataset, dict) and self._tunes_thresholds()
+        if tune and _is_test_split(dataset):
+            raise ValueError(
+                "decision thresholds are never tuned on the test split: score it with evaluate_test() "
+                "(or metric_key_prefix='test'), which decides at the thresholds validation chose"
+            )
+        with self._evaluation_mode(), self._decision_rule(dataset, tune):
+            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if tune:
+            self._set_thresholds(metrics, metric_key_prefix)
+        return metrics
 
-    def predict(self, *args: Any, **kwargs: Any):
-        with self._evaluation_mode():
-            return super().predict(*args, **kwargs)
+    def predict(self, test_dataset: Any, *args: Any, **kwargs: Any):
+        """``Trainer.predict`` without augmentation; decides at the config's thresholds."""
+        with self._evaluation_mode(), self._decision_rule(test_dataset, tune=False):
+            return super().predict(test_dataset, *args, **kwargs)
+
+    def _load_best_model(self) -> None:
+        """Load the best checkpoint's weights and restore the thresholds its selection score used."""
+        super()._load_best_model()
+        self._restore_thresholds(self.state.best_global_step)
 
     # ------------------------------------------------------------------ loss
     def _patch_embeddings(self, model: nn.Module) -> tuple[nn.Module, int]:
@@ -335,13 +368,27 @@ class RespiraTrainer(Trainer):
             write_json_atomic(path, existing, default=str)
 
     def evaluate_test(self, test_dataset: datasets.Dataset) -> dict[str, float]:
-        """Score the test split once (after selection on validation) and save it (:meth:`save_metrics`)."""
+        """Score the test split once (after selection on validation) and save it (:meth:`save_metrics`).
+
+        Multi-label models decide at ``config.decision_thresholds`` (tuned by the last validation
+        evaluation; after ``load_best_model_at_end``, the best checkpoint's). The metrics include the
+        trivial baselines of the test split (``test_baseline_*``) and, when it has a ``patient_id``
+        column, the per-patient scores.
+        """
         if self.args.cache_embeddings:
             from ..models.embeddings import compute_embeddings
 
             test_dataset = compute_embeddings(
                 self.model, test_dataset, batch_size=self.args.per_device_eval_batch_size
             )
-        metrics = self.evaluate(eval_dataset=test_dataset, metric_key_prefix="test")
+        handler = self.callback_handler
+        stoppers = [callback for callback in handler.callbacks if isinstance(callback, EarlyStoppingCallback)]
+        for callback in stoppers:  # it watches validation scores only: no warning about test metrics
+            handler.remove_callback(callback)
+        try:
+            metrics = self.evaluate(eval_dataset=test_dataset, metric_key_prefix="test")
+        finally:
+            for callback in stoppers:
+                handler.add_callback(callback)
         self.save_metrics("test", metrics)
         return metrics

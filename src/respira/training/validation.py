@@ -13,9 +13,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ..labels import PROBLEM_TYPES, label_names
+from ..labels import PROBLEM_TYPES
 from ..models.encoders import encoder_names, get_encoder_spec
 from .arguments import RespiraTrainingArguments
+from .model_factory import parse_class_weights, parse_pos_weight
 from .output import ResumePoint, check_output_dir
 from .recipe import DataArguments, ModelArguments, RunArguments, json_option, parse_seeds
 from .schedules import SCHEDULES
@@ -85,7 +86,7 @@ def _check_model(model: ModelArguments) -> None:
         causes = [error, *([error.__cause__] if error.__cause__ else [])]
         message = " ".join(str(causes[-1]).split()).removeprefix("Class validation error for validator ")
         raise ValueError(f"invalid model options: {message}") from None
-    _check_class_weights(model.class_weights, model.problem_type)
+    _check_loss_weights(model)
 
 
 def _check_encoder_source(source: str | None) -> None:
@@ -105,21 +106,10 @@ def _check_encoder_source(source: str | None) -> None:
         raise ValueError(f"encoder_name_or_path {source}: no such folder (nor a Hub id)") from None
 
 
-def _check_class_weights(spec: str | None, problem_type: str) -> None:
-    if not spec or spec == "balanced":
-        return
-    expected = len(label_names(problem_type))
-    try:
-        weights = [float(value) for value in str(spec).split(",")]
-    except ValueError:
-        raise ValueError(
-            f"class_weights must be 'balanced' or comma-separated numbers, got {spec!r}"
-        ) from None
-    if len(weights) != expected or any(not weight >= 0 for weight in weights):
-        raise ValueError(
-            f"class_weights {spec!r}: expected {expected} non-negative weights "
-            f"({', '.join(label_names(problem_type))})"
-        )
+def _check_loss_weights(model: ModelArguments) -> None:
+    """``class_weights`` (single-label) and ``pos_weight`` (multi-label), each only where it applies."""
+    parse_class_weights(model.class_weights, model.problem_type)
+    parse_pos_weight(model.pos_weight, model.problem_type)
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -178,6 +168,8 @@ def _check_run(run: RunArguments, args: RespiraTrainingArguments, resume: Resume
         raise ValueError(f"two_stage_rounds must be at least 1, got {run.two_stage_rounds}")
     if not run.head_epochs > 0:
         raise ValueError(f"head_epochs must be positive, got {run.head_epochs}")
+    if not run.head_learning_rate > 0:
+        raise ValueError(f"head_learning_rate must be positive, got {run.head_learning_rate}")
     if resume is not None and run.schedule != "standard":
         raise ValueError(
             f"resume_from_checkpoint resumes the standard schedule only, not schedule={run.schedule!r}"

@@ -8,7 +8,7 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...audio import DEFAULT_SAMPLING_RATE
+from ...audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
 
@@ -30,6 +30,12 @@ class RespiraConfig(PreTrainedConfig):
         encoder was pretrained with.
     sampling_rate (`int`, defaults to 16000):
         Rate of the waveforms `forward` takes (`respira.audio.DEFAULT_SAMPLING_RATE`).
+    lowpass_cutoff (`float`, *optional*):
+        The zero-phase Butterworth low-pass (`respira.audio.lowpass`, Hz) the training recordings were
+        filtered with before cycles were cut; whatever feeds the model applies it the same way (the
+        feature extractor, `respira predict`, `respira evaluate`). `None`: no filter.
+    lowpass_order (`int`, defaults to 4):
+        Order of that filter's Butterworth prototype.
     target_seconds (`float`, defaults to 8.0):
         Every cycle is brought to this length before featurization (8 s is the usual AST choice).
     pad_mode (`str`, defaults to `"repeat"`):
@@ -62,7 +68,9 @@ class RespiraConfig(PreTrainedConfig):
     freeze_encoder (`bool`, defaults to `False`):
         Keep the encoder in eval mode without gradients (dropout off, batch-norm statistics frozen).
     decision_thresholds (`list[float]`, *optional*):
-        Multi-label models: (crackle, wheeze) thresholds tuned on the validation split (default 0.5).
+        Multi-label models: the (crackle, wheeze) thresholds tuned on the validation split when the
+        checkpoint was selected (default 0.5); every consumer decides at them
+        (`respira.inference.decision_thresholds`).
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
         the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
@@ -86,6 +94,8 @@ class RespiraConfig(PreTrainedConfig):
     encoder_name_or_path: str | None = None
     featurizer: str | None = None
     sampling_rate: int = DEFAULT_SAMPLING_RATE
+    lowpass_cutoff: float | int | None = None
+    lowpass_order: int = DEFAULT_LOWPASS_ORDER
     target_seconds: float | int = 8.0
     pad_mode: str = "repeat"
     crop_mode: str = "start"
@@ -127,6 +137,13 @@ class RespiraConfig(PreTrainedConfig):
             value = getattr(self, name)
             if value is not None and value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:
+            raise ValueError(
+                f"lowpass_cutoff={self.lowpass_cutoff} Hz must lie between 0 and the Nyquist frequency "
+                f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
+            )
+        if self.lowpass_order < 1:
+            raise ValueError(f"lowpass_order must be at least 1, got {self.lowpass_order}")
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
         if self.class_weights is not None and len(self.class_weights) != len(self.id2label):

@@ -8,16 +8,20 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 
-from ...audio import DEFAULT_SAMPLING_RATE, as_waveform, pad_batch, resample
+from ...audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE, as_waveform, lowpass, pad_batch, resample
 
 
 class RespiraFeatureExtractor(SequenceFeatureExtractor):
     """Pads raw mono waveforms into ``input_values`` + ``attention_mask`` at ``sampling_rate``.
 
     ``sampling_rate`` (default :data:`respira.audio.DEFAULT_SAMPLING_RATE`) is the rate of the model
-    it is saved with. Log-mel / fbank computation, fixed-length padding and SpecAugment live inside
-    the model (batched, on its device), so this extractor only validates, resamples and pads, with
-    :mod:`respira.audio` (the same functions as the training collator, evaluation and prediction).
+    it is saved with; ``lowpass_cutoff`` / ``lowpass_order``, the low-pass its training data was built
+    with (``None``: none), applied to each input by :meth:`__call__` with :func:`respira.audio.lowpass`,
+    the function the dataset builder applies to whole recordings (so an input that is a whole recording
+    gets exactly the training filter; a single cycle differs from a cycle cut from a filtered recording
+    only near its edges). Log-mel / fbank computation, fixed-length padding and SpecAugment live inside
+    the model (batched, on its device), so this extractor only validates, resamples, low-passes and
+    pads, with :mod:`respira.audio` (the same functions as the training data, evaluation and prediction).
     Audio given at another rate (``sampling_rate=...``) is resampled with soxr;
     ``pipeline("audio-classification")`` decodes file paths of any rate and channel count to mono at
     this rate through ffmpeg, and hands ``{"raw": ..., "sampling_rate": ...}`` inputs at another rate
@@ -34,8 +38,12 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         sampling_rate: int = DEFAULT_SAMPLING_RATE,
         padding_value: float = 0.0,
         return_attention_mask: bool = True,
+        lowpass_cutoff: float | None = None,
+        lowpass_order: int = DEFAULT_LOWPASS_ORDER,
         **kwargs: Any,
     ) -> None:
+        self.lowpass_cutoff = float(lowpass_cutoff) if lowpass_cutoff else None
+        self.lowpass_order = int(lowpass_order)
         super().__init__(
             feature_size=feature_size,
             sampling_rate=sampling_rate,
@@ -53,7 +61,8 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         **kwargs: Any,
     ) -> BatchFeature:
         """One waveform or a batch of mono waveforms (at ``sampling_rate``, default this extractor's)
-        → ``input_values`` zero-padded to the longest and an ``attention_mask`` of real samples.
+        → resampled to this extractor's rate, low-passed when it has a ``lowpass_cutoff`` →
+        ``input_values`` zero-padded to the longest and an ``attention_mask`` of real samples.
 
         ``padding``, ``max_length``, ``truncation`` and ``pad_to_multiple_of`` are those of :meth:`pad`
         (so the transformers audio-classification tutorial's ``max_length=..., truncation=True`` works).
@@ -65,6 +74,10 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         waveforms = [as_waveform(w, f"waveform {index}") for index, w in enumerate(rows)]
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             waveforms = [resample(w, sampling_rate, self.sampling_rate) for w in waveforms]
+        if self.lowpass_cutoff is not None:
+            waveforms = [
+                lowpass(w, self.sampling_rate, self.lowpass_cutoff, self.lowpass_order) for w in waveforms
+            ]
         return self.pad(
             BatchFeature({"input_values": waveforms}),
             padding=padding,
@@ -135,4 +148,13 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         return BatchFeature(data, tensor_type=return_tensors)
 
 
-__all__ = ["RespiraFeatureExtractor"]
+def feature_extractor_for(config: Any) -> RespiraFeatureExtractor:
+    """The feature extractor of a model config: its sampling rate and input low-pass."""
+    return RespiraFeatureExtractor(
+        sampling_rate=int(config.sampling_rate),
+        lowpass_cutoff=getattr(config, "lowpass_cutoff", None),
+        lowpass_order=getattr(config, "lowpass_order", DEFAULT_LOWPASS_ORDER),
+    )
+
+
+__all__ = ["RespiraFeatureExtractor", "feature_extractor_for"]

@@ -13,7 +13,7 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
-from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec
+from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pretrained_encoder
 from ..features.buffers import DerivedBuffers
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer
@@ -260,7 +260,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         With AST and ``ast_length_policy="adapt"``, the position embeddings are cropped (centre) or
         interpolated to the frames of ``target_seconds``.
         """
-        encoder = AutoModel.from_pretrained(encoder_name_or_path)
+        encoder = load_pretrained_encoder(encoder_name_or_path)  # without the checkpoint's head
         if isinstance(encoder, RespiraModel):  # a respira run: continue from its (e.g. pre-trained) encoder
             encoder = encoder.encoder
         config = RespiraConfig(

@@ -1,0 +1,256 @@
+"""Dataset cards: the README.md that makes a folder (or Hub dataset repo) of Parquet files built by respira
+load with ``datasets.load_dataset``, and tells a reader what it holds.
+
+The YAML front matter is written with ``huggingface_hub.DatasetCardData`` and the two ``datasets``
+helpers that ``push_to_hub`` itself uses: ``configs`` (the config name, ``default: true`` and the
+Parquet files of each split, so ``load_dataset(folder_or_repo)`` finds the splits) and
+``dataset_info`` (the features, ``Audio`` with its sampling rate included, and each split's number of
+examples and bytes). A ``respira`` mapping records the build options (corpus, config, sampling rate,
+split strategy, validation size, seed, low-pass) so the dataset can be rebuilt. The Markdown body
+(``dataset_card_template.md``) states the corpus facts, a table of each split's contents computed from
+the dataset itself, the split definition, the licence as far as it is known, and the citation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import datasets
+import numpy as np
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from ..labels import CLASS_NAMES
+from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
+
+__all__ = ["CORPORA", "CorpusFacts", "dataset_card", "split_table"]
+
+TEMPLATE = "dataset_card_template.md"
+
+
+@dataclass(frozen=True)
+class CorpusFacts:
+    """What a card says about a corpus, whatever was built from it."""
+
+    name: str
+    description: str
+    license: str
+    license_text: str
+    tags: tuple[str, ...]
+    license_name: str | None = None
+    license_link: str | None = None
+
+
+_ICBHI_DEVICES = ", ".join(DEVICES.values())
+CORPORA: dict[str, CorpusFacts] = {
+    "icbhi": CorpusFacts(
+        name="ICBHI 2017 Respiratory Sound Database",
+        description=(
+            f"The ICBHI 2017 challenge database (Rocha et al., 2019) holds {NUM_RECORDINGS} recordings "
+            f"of {NUM_PATIENTS} patients (5.5 hours) made in Portugal and Greece, annotated by respiratory "
+            f"experts into {NUM_CYCLES} respiratory cycles, each marked for crackles and wheezes "
+            f"(classes normal, crackle, wheeze, both). Devices: {_ICBHI_DEVICES}; original sample rates "
+            "4 kHz, 10 kHz or 44.1 kHz; chest locations trachea, anterior, posterior and lateral left/right."
+        ),
+        license="other",
+        license_name="icbhi-2017-research-use",
+        license_link="https://bhichallenge.med.auth.gr/",
+        license_text=(
+            "Its authors make the ICBHI 2017 database freely available for research "
+            "(https://bhichallenge.med.auth.gr/). respira knows of no standard open licence attached to it: "
+            "check the database's terms of use before you redistribute it, and cite Rocha et al. (2019)."
+        ),
+        tags=("audio", "respiratory-sounds", "lung-sounds", "icbhi", "medical"),
+    ),
+    "kauh": CorpusFacts(
+        name="KAUH lung sounds, King Abdullah University Hospital",
+        description=(
+            "Lung sounds of adult patients and healthy subjects recorded at King Abdullah University "
+            "Hospital, Jordan University of Science and Technology (Fraiwan et al., 2021) with a 3M Littmann "
+            "3200 electronic stethoscope at 4 kHz, 5 to 30 s per recording, each saved once per filter mode "
+            "(bell, diaphragm, extended). Labels are per recording, from the file names: diagnosis, sound "
+            "codes (crackles, wheeze, normal, bronchial), chest location, age and sex; no cycle annotations."
+        ),
+        license="unknown",
+        license_text=(
+            "The corpus is published by its authors on Mendeley Data with the Data in Brief article. "
+            "respira could not verify its licence: check it there before you redistribute it, and cite "
+            "Fraiwan et al. (2021)."
+        ),
+        tags=("audio", "respiratory-sounds", "lung-sounds", "kauh", "medical"),
+    ),
+}
+
+
+def _size_category(rows: int) -> str:
+    bounds = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+    return next((name for bound, name in bounds if rows < bound), "n>1M")
+
+
+def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], list[list[str]]]:
+    """A header and one row per split of what ``dataset`` holds (metadata columns only, no audio)."""
+    if corpus == "kauh":
+        return _kauh_table(dataset)
+    rows = []
+    first = next(iter(dataset.values()))
+    per_recording = "cycles" in first.column_names
+    header = ["split", "recordings" if per_recording else "cycles", *CLASS_NAMES, "patients", "devices"]
+    if per_recording:
+        header.insert(2, "cycles")
+    for split, part in dataset.items():
+        columns = part.select_columns(
+            [c for c in ("label", "cycles", "device", "patient_id") if c in part.column_names]
+        )
+        frame = columns.to_pandas()
+        labels = (
+            [cycle["label"] for cycles in frame["cycles"] for cycle in cycles]
+            if per_recording
+            else frame["label"]
+        )
+        counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(CLASS_NAMES))
+        devices = frame["device"].value_counts()
+        row = [split, str(len(frame)), *map(str, counts), str(frame["patient_id"].nunique())]
+        row.append(", ".join(f"{name} {int(devices[name])}" for name in DEVICES if name in devices))
+        if per_recording:
+            row.insert(2, str(len(labels)))
+        rows.append(row)
+    return header, rows
+
+
+def _kauh_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
+    header = ["split", "recordings", "patients", "crackle", "wheeze", "normal", "filter modes"]
+    rows = []
+    for split, part in dataset.items():
+        columns = ["patient_id", "crackle", "wheeze", "normal", "filter_mode"]
+        frame = part.select_columns(columns).to_pandas()
+        modes = frame["filter_mode"].value_counts()
+        rows.append(
+            [split, str(len(frame)), str(frame["patient_id"].nunique())]
+            + [str(int(frame[flag].sum())) for flag in ("crackle", "wheeze", "normal")]
+            + [", ".join(f"{mode} {int(count)}" for mode, count in sorted(modes.items()))]
+        )
+    return header, rows
+
+
+def _split_definition(corpus: str, options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
+    """Sentences saying how the splits were made."""
+    if corpus == "kauh":
+        return [
+            "`test`: every recording. KAUH validates models trained on another corpus; it is never used to "
+            "train or tune them."
+        ]
+    seed = options.get("seed", 0)
+    if options.get("split_strategy") == "patient":
+        fractions = "/".join(f"{float(f):g}" for f in options.get("patient_split_fractions", ()))
+        return [
+            f"A patient-wise split ({', '.join(splits)}; fractions {fractions}), no patient in two "
+            f"splits, stratified by `{options.get('stratify_by')}`, drawn with seed {seed} "
+            "(`split_strategy=patient`)."
+        ]
+    sentences = [
+        "`train` and `test`: the challenge's official split (`ICBHI_challenge_train_test.txt`, 60/40 by "
+        "recording, matched on the first four fields of the recording name)."
+    ]
+    if "validation" in splits:
+        sentences.append(
+            f"`validation`: a patient-disjoint, class-stratified {float(options['validation_size']):.0%} "
+            f"of the official train cycles, moved out of `train` with seed {seed}."
+        )
+    return sentences
+
+
+def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -> str:
+    cutoff = options.get("lowpass_cutoff")
+    lowpass = (
+        f"low-passed at {float(cutoff):g} Hz (zero-phase Butterworth, order {options.get('lowpass_order')})"
+        if cutoff
+        else "not filtered"
+    )
+    examples = (
+        "then cut into its annotated cycles (no padding), one example per cycle"
+        if corpus == "icbhi" and config_name == "cycles"
+        else "one example per recording"
+    )
+    return (
+        f"Each recording is decoded, down-mixed to mono, resampled once with soxr (HQ) to "
+        f"{int(options['sampling_rate'])} Hz and {lowpass}, {examples}; the samples are stored as "
+        f"{options.get('audio_subtype', 'FLOAT')} WAV bytes in the `audio` column (`datasets.Audio`)."
+    )
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def dataset_card(
+    dataset: datasets.DatasetDict,
+    *,
+    corpus: str,
+    config_name: str,
+    data_files: Mapping[str, Sequence[str]],
+    options: Mapping[str, Any],
+    download_size: int | None = None,
+    synthetic: bool = False,
+    repo_id: str | None = None,
+) -> DatasetCard:
+    """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``.
+
+    ``data_files`` maps each split to its Parquet files, relative to the folder or repository root.
+    ``synthetic``: the data was generated (``respira.synthetic``), which the card says up front.
+    ``repo_id`` is shown in the loading example (a local folder path otherwise).
+    """
+    if corpus not in CORPORA:
+        raise ValueError(f"unknown corpus {corpus!r} (expected one of {', '.join(CORPORA)})")
+    if set(data_files) != set(dataset):
+        raise ValueError(f"data_files name splits {sorted(data_files)}, the dataset has {sorted(dataset)}")
+    facts = CORPORA[corpus]
+    first = next(iter(dataset.values()))
+    splits = datasets.SplitDict()
+    for split, part in dataset.items():
+        splits.add(datasets.SplitInfo(name=split, num_bytes=part.data.nbytes, num_examples=len(part)))
+    info = datasets.DatasetInfo(
+        features=first.features,
+        splits=splits,
+        download_size=download_size,
+        dataset_size=sum(part.data.nbytes for part in dataset.values()),
+    )
+    license_fields = {"license_name": facts.license_name, "license_link": facts.license_link}
+    card_data = DatasetCardData(
+        pretty_name=f"{'Synthetic ICBHI-format corpus' if synthetic else facts.name} "
+        f"({config_name}, {int(options['sampling_rate']) / 1000:g} kHz)",
+        license=facts.license,
+        task_categories=["audio-classification"],
+        size_categories=_size_category(sum(len(part) for part in dataset.values())),
+        tags=[*facts.tags, *(["synthetic"] if synthetic else [])],
+        **{key: value for key, value in license_fields.items() if value},
+        respira={"corpus": corpus, "config": config_name, **dict(options)},
+    )
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+
+    layout = [{"split": split, "path": list(paths)} for split, paths in data_files.items()]
+    MetadataConfigs({config_name: {"data_files": layout, "default": True}}).to_dataset_card_data(card_data)
+    DatasetInfosDict({config_name: info}).to_dataset_card_data(card_data)
+    header, rows = split_table(dataset, corpus)
+    template = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return DatasetCard.from_template(
+        card_data,
+        template_str=template,
+        title=card_data.pretty_name,
+        synthetic=synthetic,
+        corpus_description=facts.description,
+        license_text=facts.license_text,
+        citation=first.info.citation.strip(),
+        homepage=first.info.homepage,
+        split_table=_markdown_table(header, rows),
+        split_definition=_split_definition(corpus, options, list(dataset)),
+        audio_sentence=_audio_sentence(corpus, config_name, options),
+        columns=list(first.features),
+        load_path=repo_id or "path/to/this/folder",
+        config_name=config_name,
+        first_split=next(iter(dataset)),
+    )

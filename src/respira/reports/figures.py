@@ -1,0 +1,32 @@
+"""The figure and PNG plumbing shared by the report plots.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot: safe in
+scripts, notebooks and threads, and the user's backend is never changed); PNGs are written
+atomically (a temporary sibling renamed into place).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ..utils.files import atomic_path
+
+DPI = 120
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A ``width`` × ``height`` inch figure with constrained layout, on its own Agg canvas."""
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Write ``figure`` as PNG to ``path`` atomically (the parent folder is created); return the path."""
+    path = Path(path)
+    with atomic_path(path) as partial:
+        figure.savefig(partial, format="png", dpi=DPI, facecolor="white")
+    return path

@@ -1,0 +1,334 @@
+"""A picture of one recording: where the model hears crackles and wheezes (``respira predict --plot``).
+
+One figure, three panels on the same time axis (seconds):
+
+1. the mel spectrogram of the whole recording in dB (:mod:`.spectrogram`; mel-scaled frequency
+   axis labelled in Hz, colour bar in dB re. the recording's maximum);
+2. the crackle and wheeze probabilities of the predicted spans, with the model's decision
+   thresholds (multi-label models). Sliding windows overlap, so each moment is drawn with the
+   probability of the window whose centre is nearest (a step at the midpoints between centres);
+   annotated cycles are drawn as a level over each cycle;
+3. the four-class labels: what the model predicts and, with an annotation file, what the annotator
+   marked (normal, crackle, wheeze, both), as coloured spans.
+
+Typical use::
+
+    from respira.hub import load_model
+    from respira.reports import plot_recording
+
+    model, _ = load_model("my_model")
+    plot_recording(model, "101_1b1_Al_sc_Meditron.wav", "101.png", annotations="101_1b1_Al_sc_Meditron.txt")
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter
+
+from ..audio import as_waveform, read_audio
+from ..labels import CLASS_NAMES, MULTI_LABEL, cycle_label
+from .figures import new_figure, save_png
+from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["Span", "annotated_spans", "plot_recording", "recording_figure", "step_series"]
+
+PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
+LABEL_COLOURS = {"normal": "#d9d9d9", "crackle": "#fd8d3c", "wheeze": "#6baed6", "both": "#9e7ac7"}
+FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
+MIN_LABELLED_FRACTION = 0.035
+"""A span narrower than this fraction of the recording gets its colour but no text."""
+
+
+class Span(NamedTuple):
+    """A labelled time span in seconds (an annotated cycle)."""
+
+    start: float
+    end: float
+    label: str
+
+
+def annotated_spans(annotation_file: str | Path) -> list[Span]:
+    """The cycles of an ICBHI annotation file with their four-class labels."""
+    from ..data.text_files import read_annotations
+
+    return [
+        Span(cycle.start, cycle.end, cycle_label(cycle.crackle, cycle.wheeze))
+        for cycle in read_annotations(Path(annotation_file))
+    ]
+
+
+def _are_cycles(rows: Sequence[Mapping[str, Any]]) -> bool:
+    return bool(rows) and all("annotated_label" in row for row in rows)
+
+
+def step_series(
+    rows: Sequence[Mapping[str, Any]], key: str, duration: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of the probability ``key`` drawn over the recording.
+
+    Sliding windows: ``x`` is 0, the window centres, then ``duration``, and ``y`` the windows' values
+    (the first and last repeated), drawn as ``steps-mid`` so each moment shows its nearest window.
+    Annotated cycles (rows with ``annotated_label``): ``start, end, NaN`` per cycle, a level per cycle.
+    """
+    values = np.asarray([float(row[key]) for row in rows])
+    if _are_cycles(rows):
+        xs = np.asarray([[row["start"], row["end"], np.nan] for row in rows], dtype=np.float64).ravel()
+        ys = np.repeat(values, 3)
+        ys[2::3] = np.nan
+        return xs, ys
+    centres = np.asarray([(row["start"] + row["end"]) / 2 for row in rows], dtype=np.float64)
+    xs = np.concatenate([[0.0], centres, [duration]])
+    ys = np.concatenate([values[:1], values, values[-1:]])
+    return xs, ys
+
+
+def _predicted_spans(rows: Sequence[Mapping[str, Any]], duration: float) -> list[Span]:
+    """Each row's label over the moments it stands for (nearest window centre, or its cycle)."""
+    if _are_cycles(rows):
+        return [Span(float(row["start"]), float(row["end"]), str(row["label"])) for row in rows]
+    centres = [(row["start"] + row["end"]) / 2 for row in rows]
+    edges = [0.0, *((a + b) / 2 for a, b in itertools.pairwise(centres)), duration]
+    return [Span(edges[i], edges[i + 1], str(row["label"])) for i, row in enumerate(rows)]
+
+
+def _time_formatter(duration: float) -> FuncFormatter | None:
+    if duration <= 600:
+        return None
+    return FuncFormatter(lambda value, _: f"{int(value // 60)}:{int(value % 60):02d}")
+
+
+def _frequency_label(value: float, _: Any) -> str:
+    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
+
+
+def _draw_spectrogram(ax: Any, cax: Any, waveform: np.ndarray, sampling_rate: int) -> None:
+    spectrogram = mel_spectrogram_db(waveform, sampling_rate)
+    mesh = ax.pcolormesh(
+        spectrogram.time_edges,
+        spectrogram.frequency_edges,
+        spectrogram.db,
+        cmap="magma",
+        shading="flat",
+        rasterized=True,
+    )
+    ax.set_yscale("function", functions=(hz_to_mel, mel_to_hz))
+    ax.set_ylim(spectrogram.frequency_edges[0], spectrogram.frequency_edges[-1])
+    top = spectrogram.frequency_edges[-1]
+    ax.yaxis.set_major_locator(FixedLocator([f for f in FREQUENCY_TICKS if f <= top]))
+    ax.yaxis.set_major_formatter(FuncFormatter(_frequency_label))
+    ax.yaxis.set_minor_locator(FixedLocator([]))
+    ax.set_ylabel("frequency (Hz, mel scale)")
+    colour_bar = ax.figure.colorbar(mesh, cax=cax, format="%+2.0f dB")
+    colour_bar.set_label("power (dB re. maximum)")
+
+
+def _draw_probabilities(
+    ax: Any,
+    rows: Sequence[Mapping[str, Any]],
+    duration: float,
+    thresholds: tuple[float, float] | None,
+) -> list[Any]:
+    single_label = all("p_normal" in row for row in rows)
+    handles = []
+    for index, name in enumerate(("crackle", "wheeze")):
+        xs, ys = step_series(rows, name, duration)
+        label = f"P({name}s present)"
+        if single_label:
+            label += f" = p_{name} + p_both"
+        cycles = _are_cycles(rows)
+        (line,) = ax.plot(
+            xs,
+            ys,
+            color=PROBABILITY_COLOURS[name],
+            linewidth=2.0,
+            drawstyle="default" if cycles else "steps-mid",
+            label=label,
+        )
+        handles.append(line)
+        if not cycles and len(rows) <= 60:  # dots at the window centres, where each value belongs
+            ax.plot(xs[1:-1], ys[1:-1], linestyle="none", marker="o", markersize=3.5, color=line.get_color())
+        if thresholds is not None:
+            handles.append(
+                ax.axhline(
+                    thresholds[index],
+                    color=PROBABILITY_COLOURS[name],
+                    linestyle="--",
+                    linewidth=1.2,
+                    label=f"{name} threshold ({thresholds[index]:.2f})",
+                )
+            )
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
+    ax.set_ylabel("probability")
+    ax.grid(True, alpha=0.3)
+    return handles
+
+
+def _draw_spans(ax: Any, spans: Sequence[Span], y: float, duration: float, name: str) -> None:
+    if not spans:
+        return
+    ax.broken_barh(
+        [(span.start, span.end - span.start) for span in spans],
+        (y - 0.38, 0.76),
+        facecolors=[LABEL_COLOURS.get(span.label, "white") for span in spans],
+        edgecolors="white",
+        linewidth=0.8,
+        label=name,
+    )
+    for span in spans:
+        start, end = max(span.start, 0.0), min(span.end, duration)  # the part inside the recording
+        if end - start >= MIN_LABELLED_FRACTION * duration:
+            ax.text((start + end) / 2, y, span.label, ha="center", va="center", fontsize=8, clip_on=True)
+
+
+def recording_figure(
+    waveform: np.ndarray,
+    sampling_rate: int,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    thresholds: tuple[float, float] | None = None,
+    cycles: Sequence[Span] | None = None,
+    title: str = "recording",
+    subtitle: str | None = None,
+) -> Figure:
+    """The picture of a recording (see the module docstring), as a figure that can be inspected.
+
+    ``waveform`` is mono at ``sampling_rate``; ``rows`` are :mod:`respira.inference` prediction rows
+    (sliding windows, or annotated cycles when every row has ``annotated_label``); ``thresholds``
+    the (crackle, wheeze) decision thresholds drawn as dashed lines (``None``: none, e.g. for a
+    single-label model, whose label is the most probable class); ``cycles`` the annotated spans.
+    The three panels' axes are labelled ``spectrogram``, ``probabilities`` and ``labels``
+    (``Axes.get_label()``).
+    """
+    waveform = as_waveform(waveform)
+    if not rows:
+        raise ValueError("no predictions to draw")
+    duration = waveform.shape[0] / sampling_rate
+    cycles = list(cycles) if cycles is not None else []
+    figure = new_figure(13.0, 8.2)
+    grid = figure.add_gridspec(3, 2, height_ratios=[3.0, 2.0, 0.9 if cycles else 0.5], width_ratios=[1, 0.16])
+    spectrum_ax = figure.add_subplot(grid[0, 0], label="spectrogram")
+    probability_ax = figure.add_subplot(grid[1, 0], sharex=spectrum_ax, label="probabilities")
+    label_ax = figure.add_subplot(grid[2, 0], sharex=spectrum_ax, label="labels")
+    colour_holder = figure.add_subplot(grid[0, 1])
+    colour_holder.set_axis_off()
+    _draw_spectrogram(spectrum_ax, colour_holder.inset_axes((0.0, 0.0, 0.14, 1.0)), waveform, sampling_rate)
+    handles = _draw_probabilities(probability_ax, rows, duration, thresholds)
+
+    strips = [("predicted", _predicted_spans(rows, duration))]
+    if cycles:
+        strips.insert(0, ("annotated", list(cycles)))
+    for position, (name, spans) in enumerate(reversed(strips)):
+        _draw_spans(label_ax, spans, float(position), duration, name)
+    label_ax.set_yticks(range(len(strips)), labels=[name for name, _ in reversed(strips)])
+    label_ax.set_ylim(-0.5, len(strips) - 0.5)
+    label_ax.tick_params(axis="y", length=0)
+    label_ax.set_xlabel("time (min:s)" if duration > 600 else "time (s)")
+    formatter = _time_formatter(duration)
+    if formatter is not None:
+        label_ax.xaxis.set_major_formatter(formatter)
+    spectrum_ax.set_xlim(0.0, duration)
+    for ax in (spectrum_ax, probability_ax):
+        ax.tick_params(axis="x", labelbottom=False)
+
+    legend_ax = figure.add_subplot(grid[1, 1])
+    legend_ax.set_axis_off()
+    legend_ax.legend(handles=handles, loc="center left", fontsize=8.5, frameon=False, borderaxespad=0.0)
+    classes_ax = figure.add_subplot(grid[2, 1])
+    classes_ax.set_axis_off()
+    classes_ax.legend(
+        handles=[Patch(facecolor=LABEL_COLOURS[name], label=name) for name in CLASS_NAMES],
+        loc="center left",
+        ncols=2,
+        fontsize=8.5,
+        frameon=False,
+        borderaxespad=0.0,
+    )
+    figure.suptitle(title, fontsize=13)
+    if subtitle:
+        spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")
+    return figure
+
+
+def _subtitle(
+    rows: Sequence[Mapping[str, Any]], problem_type: str | None, window: float, hop: float, smoothing: int
+) -> str:
+    if _are_cycles(rows):
+        spans = f"each of the {len(rows)} annotated cycles"
+    else:
+        spans = f"{window:g} s windows every {hop:g} s"
+        if smoothing > 1:
+            spans += f", moving average over {smoothing} windows"
+    rule = (
+        "a label is present when its probability reaches its threshold (dashed)"
+        if problem_type == MULTI_LABEL
+        else "the label is the most probable of the 4 classes"
+    )
+    return f"crackle and wheeze probabilities of {spans}; {rule}"
+
+
+def plot_recording(
+    model: RespiraForAudioClassification,
+    audio: str | Path,
+    path: str | Path,
+    *,
+    annotations: str | Path | None = None,
+    rows: Sequence[Mapping[str, Any]] | None = None,
+    window: float = 4.0,
+    hop: float = 2.0,
+    smoothing: int = 1,
+    batch_size: int = 32,
+    max_windows: int | None = None,
+    title: str | None = None,
+) -> Path:
+    """Draw the picture of the recording ``audio`` as predicted by ``model``; write it to ``path`` (PNG).
+
+    ``model``: a loaded respira model or an ONNX export (:func:`respira.hub.onnx.load_onnx_model`).
+    Without ``rows``, the recording is predicted as :func:`respira.inference.predict_files` does
+    (sliding windows of ``window`` seconds every ``hop``; the cycles of ``annotations`` when given);
+    ``rows`` reuses predictions already made with those options. ``annotations`` (an ICBHI annotation
+    file) also adds the annotated cycles and their labels. Multi-label models show their decision
+    thresholds (:func:`respira.inference.decision_thresholds`). The PNG is written atomically;
+    returns ``path``.
+    """
+    from ..inference import MAX_WINDOWS, decision_thresholds, predict_files
+
+    config = model.config
+    rate = int(config.sampling_rate)
+    if rows is None:
+        rows, errors = predict_files(
+            model,
+            [audio],
+            annotations=annotations,
+            window=window,
+            hop=hop,
+            smoothing=smoothing,
+            batch_size=batch_size,
+            max_windows=MAX_WINDOWS if max_windows is None else max_windows,
+        )
+        if errors:
+            raise ValueError(errors[0][1])
+    cycles = annotated_spans(annotations) if annotations is not None else None
+    problem_type = getattr(config, "problem_type", None)
+    thresholds = decision_thresholds(config) if problem_type == MULTI_LABEL else None
+    name = Path(str(getattr(config, "_name_or_path", "") or "")).name
+    figure = recording_figure(
+        read_audio(audio, rate),
+        rate,
+        rows,
+        thresholds=thresholds,
+        cycles=cycles,
+        title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
+        subtitle=_subtitle(rows, problem_type, window, hop, smoothing),
+    )
+    return save_png(figure, path)

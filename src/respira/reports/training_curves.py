@@ -1,0 +1,195 @@
+"""The training-curves plot: loss components and the validation ICBHI score over training.
+
+Only what was logged *while training* is drawn. The Trainer ends training with a summary entry
+(``train_runtime``, ``train_loss``...); what respira logs after it (the re-evaluation of the selected
+checkpoint on the validation split, the test scores) is logged at the last step although it
+measures the selected checkpoint, so drawing it would add a false last point to the curves.
+The selected checkpoint is marked instead, and scores are in percent, as in the model cards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .figures import new_figure, save_png
+
+__all__ = ["plot_training_curves", "selected_entry", "training_curves_figure", "training_entries"]
+
+LOSS_KEYS: dict[str, str] = {
+    "loss": "training loss (total)",
+    "task_loss": "task loss (classification)",
+    "aux_loss": "auxiliary loss",
+    "eval_loss": "validation loss",
+}
+SCORE_KEY = "eval_icbhi_score"
+END_OF_TRAINING_KEY = "train_runtime"
+"""The key of the Trainer's end-of-training summary entry in ``log_history``."""
+SELECTED_COLOUR = "#ffbf00"  # gold: no curve uses it
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
+
+
+def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The entries of ``log_history`` logged while training.
+
+    Everything from the Trainer's end-of-training summary (the first entry with ``train_runtime``)
+    on is left out: the summary itself, the final re-evaluation of the selected checkpoint and the
+    test scores. A history without that summary (training interrupted) is kept whole.
+    """
+    entries = [entry for entry in log_history if isinstance(entry, Mapping)]
+    for index, entry in enumerate(entries):
+        if END_OF_TRAINING_KEY in entry:
+            return entries[:index]
+    return entries
+
+
+def selected_entry(
+    entries: Sequence[Mapping[str, Any]], best_step: int | None = None
+) -> Mapping[str, Any] | None:
+    """The evaluation entry of the selected checkpoint among training ``entries``.
+
+    ``best_step`` (the Trainer's ``state.best_global_step``): the evaluation logged at that step.
+    Without it, the first evaluation with the highest ``eval_icbhi_score`` (the Trainer keeps the
+    first of equal scores). ``None`` when there is no such evaluation.
+    """
+    evaluations = [entry for entry in entries if _is_number(entry.get(SCORE_KEY))]
+    if best_step is not None:
+        return next((entry for entry in evaluations if entry.get("step") == best_step), None)
+    best: Mapping[str, Any] | None = None
+    for entry in evaluations:
+        if best is None or float(entry[SCORE_KEY]) > float(best[SCORE_KEY]):
+            best = entry
+    return best
+
+
+def _x_axis(entries: Sequence[Mapping[str, Any]]) -> tuple[str | None, str]:
+    """Epochs when training lasted at least one epoch, else steps, else the entry's position."""
+    epochs = [float(entry["epoch"]) for entry in entries if _is_number(entry.get("epoch"))]
+    if epochs and max(epochs) >= 1.0:
+        return "epoch", "epoch"
+    if any(_is_number(entry.get("step")) for entry in entries):
+        return "step", "training step"
+    if epochs:
+        return "epoch", "epoch"
+    return None, "log entry"
+
+
+def _x(entry: Mapping[str, Any], index: int, x_key: str | None) -> float:
+    value = entry.get(x_key) if x_key is not None else None
+    return float(value) if _is_number(value) else float(index)
+
+
+def _series(
+    entries: Sequence[Mapping[str, Any]], key: str, x_key: str | None, scale: float = 1.0
+) -> tuple[list[float], list[float]]:
+    xs, ys = [], []
+    for index, entry in enumerate(entries):
+        if _is_number(entry.get(key)):
+            xs.append(_x(entry, index, x_key))
+            ys.append(scale * float(entry[key]))
+    return xs, ys
+
+
+def _selected_label(entry: Mapping[str, Any]) -> str:
+    where = []
+    if _is_number(entry.get("step")):
+        where.append(f"step {int(entry['step'])}")
+    if _is_number(entry.get("epoch")):
+        where.append(f"epoch {float(entry['epoch']):g}")
+    text = "selected checkpoint" + (f" ({', '.join(where)})" if where else "")
+    return text + f": validation ICBHI score {100 * float(entry[SCORE_KEY]):.2f} %"
+
+
+def training_curves_figure(
+    log_history: Sequence[Mapping[str, Any]], *, title: str = "Training curves", best_step: int | None = None
+) -> Figure:
+    """The figure :func:`plot_training_curves` writes (its axes and lines can be inspected)."""
+    entries = training_entries(log_history)
+    x_key, x_label = _x_axis(entries)
+    figure = new_figure(9.0, 5.8)
+    ax = figure.subplots()
+    handles = []
+    for key, label in LOSS_KEYS.items():
+        xs, ys = _series(entries, key, x_key)
+        if xs:
+            marker = "o" if key == "eval_loss" or len(xs) < 30 else None
+            (line,) = ax.plot(xs, ys, marker=marker, markersize=4, linewidth=1.6, label=f"{label} [{key}]")
+            handles.append(line)
+    ax.set_xlabel(x_label)
+    ax.set_ylabel("loss")
+    ax.grid(True, alpha=0.3)
+    if x_key is not None:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    xs, ys = _series(entries, SCORE_KEY, x_key, scale=100.0)
+    if xs:
+        score_axis = ax.twinx()
+        (line,) = score_axis.plot(
+            xs,
+            ys,
+            color="black",
+            linestyle="--",
+            marker="s",
+            markersize=4,
+            label=f"validation ICBHI score, % [{SCORE_KEY}]",
+        )
+        score_axis.set_ylabel("validation ICBHI score (%)")
+        score_axis.set_ylim(0.0, 100.0)
+        handles.append(line)
+        selected = selected_entry(entries, best_step)
+        if selected is not None:
+            x = _x(selected, entries.index(selected), x_key)
+            ax.axvline(x, color="#555555", linestyle=":", linewidth=1.4)
+            (marker,) = score_axis.plot(
+                [x],
+                [100.0 * float(selected[SCORE_KEY])],
+                linestyle="none",
+                marker="*",
+                markersize=16,
+                markerfacecolor=SELECTED_COLOUR,
+                markeredgecolor="black",
+                label=_selected_label(selected),
+                zorder=5,
+            )
+            handles.append(marker)
+    if handles:
+        figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "no loss or ICBHI score in log_history",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+    ax.set_title(title, fontsize=14)
+    return figure
+
+
+def plot_training_curves(
+    log_history: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    *,
+    title: str = "Training curves",
+    best_step: int | None = None,
+) -> Path:
+    """Loss components (``loss``, ``task_loss``, ``aux_loss``, ``eval_loss``) and ``eval_icbhi_score``.
+
+    ``log_history`` is ``Trainer.state.log_history`` (a list of dicts); only the entries logged while
+    training are drawn (:func:`training_entries`). Losses share the left axis; the validation ICBHI
+    score has its own right axis, in percent (0 to 100, as in the model cards). The x axis is the
+    epoch (integer ticks) when training lasted at least one epoch, else the training step, else the
+    entry's position. The selected checkpoint (``best_step``, the Trainer's ``state.best_global_step``;
+    without it the best validation score, :func:`selected_entry`) is marked with a star and a dotted
+    vertical line. Missing keys are skipped. Returns ``path``.
+    """
+    return save_png(training_curves_figure(log_history, title=title, best_step=best_step), path)

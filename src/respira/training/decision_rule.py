@@ -1,0 +1,97 @@
+"""The decision rule of :class:`~respira.training.RespiraTrainer`'s evaluations (one rule everywhere).
+
+A multi-label model turns its two sigmoid probabilities into the four ICBHI classes at decision
+thresholds. During training every validation evaluation (the ones that select checkpoints, stop early
+and choose among seeds) tunes the thresholds for ``args.threshold_objective`` on the validation
+predictions (:func:`respira.metrics.choose_thresholds`) and scores the checkpoint at them; the values
+go to ``config.decision_thresholds``, so the ``config.json`` of each checkpoint holds the thresholds its
+score was computed at, and loading the best checkpoint at the end restores its thresholds (from the
+log history). Every other evaluation — the test split, ``predict`` — decides at the config's
+thresholds, read by :func:`respira.inference.decision_thresholds`, as ``respira evaluate``,
+``respira predict``, the pipeline and the ONNX metadata do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import datasets
+
+from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES
+from ..metrics import make_compute_metrics
+
+__all__ = ["DecisionRule", "column"]
+
+
+def column(dataset: Any, name: str) -> list[Any] | None:
+    """A column of a ``datasets.Dataset`` (``None`` for anything else, or when it has no such column)."""
+    if isinstance(dataset, datasets.Dataset) and name in dataset.column_names:
+        return dataset[name]
+    return None
+
+
+class DecisionRule:
+    """Mixin of ``RespiraTrainer``: the ``compute_metrics`` of each evaluation, and the thresholds kept.
+
+    Needs ``self._decides`` (whether respira's own metrics are used) from the trainer.
+    """
+
+    _decides: bool
+
+    def _model_config(self) -> Any:
+        return self.accelerator.unwrap_model(self.model).config
+
+    def _tunes_thresholds(self) -> bool:
+        """Whether validation evaluations tune the multi-label decision thresholds (and store them)."""
+        return (
+            self._decides
+            and self._model_config().problem_type == MULTI_LABEL
+            and self.args.threshold_objective != "fixed"
+        )
+
+    @contextlib.contextmanager
+    def _decision_rule(self, dataset: Any, tune: bool) -> Iterator[None]:
+        """``compute_metrics`` for one evaluation: thresholds tuned on it (validation, ``tune``) or the
+        config's; the patient ids of ``dataset`` for per-patient scores and baselines."""
+        if not self._decides:
+            yield
+            return
+        from ..inference import decision_thresholds
+
+        config = self._model_config()
+        multi_label = config.problem_type == MULTI_LABEL
+        previous = self.compute_metrics
+        self.compute_metrics = make_compute_metrics(
+            problem_type=config.problem_type,
+            thresholds=decision_thresholds(config) if multi_label and not tune else None,
+            threshold_objective=self.args.threshold_objective if multi_label and tune else "fixed",
+            patient_ids=column(dataset, "patient_id"),
+        )
+        try:
+            yield
+        finally:
+            self.compute_metrics = previous
+
+    def _set_thresholds(self, metrics: dict[str, Any], prefix: str) -> None:
+        """Store the thresholds an evaluation tuned in the model config (``None``, i.e. 0.5, when the
+        validation split could tune none)."""
+        values = [metrics.get(f"{prefix}_threshold_{name}") for name in MULTI_LABEL_NAMES]
+        if any(value is None for value in values):
+            return
+        tuned = metrics.get(f"{prefix}_thresholds_tuned", 0)
+        self._model_config().decision_thresholds = [float(v) for v in values] if tuned else None
+
+    def _restore_thresholds(self, step: int | None) -> None:
+        """The thresholds the validation evaluation at ``step`` tuned (the best checkpoint's), from the
+        log history (which a resumed run restores with the trainer state)."""
+        if step is None or not self._tunes_thresholds():
+            return
+        logged = [
+            entry
+            for entry in self.state.log_history
+            if entry.get("step") == step and "eval_threshold_crackle" in entry
+        ]
+        if logged:
+            self._set_thresholds(logged[-1], "eval")

@@ -1,0 +1,162 @@
+"""`respira prepare --push_to_hub`: a dataset repo on the local test Hub that `datasets.load_dataset(REPO)`
+loads exactly as the prepared folder, with the card that was written; push errors before any work."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from huggingface_hub import DatasetCard
+
+from respira.cli import main
+from respira.hub.push import check_push_target, push_dataset_folder
+
+from .hub_server import HubServer
+from .test_card_export_push import SUBPROCESS_TIMEOUT, hub_env
+
+REPO_ID = "user/icbhi-synthetic"
+
+# Loads the repo and the folder in one process (HF_ENDPOINT is read when datasets is imported).
+LOAD = """
+import json, sys
+import datasets
+datasets.disable_progress_bars()
+
+def describe(dataset):
+    return {
+        split: {
+            "rows": len(part),
+            "features": part.features.to_dict(),
+            "labels": list(part["label"]),
+            "cycles": [f"{r}:{c}" for r, c in zip(part["recording"], part["cycle_index"])],
+            "first_audio": part[0]["audio"].get_all_samples().data.sum().item(),
+            "sampling_rate": part.features["audio"].sampling_rate,
+        }
+        for split, part in dataset.items()
+    }
+
+repo, folder = sys.argv[1], sys.argv[2]
+print("RESULT " + json.dumps({"hub": describe(datasets.load_dataset(repo)),
+                              "folder": describe(datasets.load_dataset(folder))}))
+"""
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+def test_pushed_dataset_loads_like_the_prepared_folder(synthetic_corpus: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "prepared"
+    with HubServer(tmp_path / "hub") as hub:
+        env = hub_env(hub.url, tmp_path / "hf_home")
+        prepared = _run(
+            ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
+             "--sampling_rate", "4000", "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(folder),
+             "--push_to_hub", REPO_ID, "--private"],
+            env,
+        )  # fmt: skip
+        assert prepared.returncode == 0, prepared.stderr[-3000:]
+        assert f"pushed to the Hub: {hub.url}/datasets/{REPO_ID}" in prepared.stdout
+        loaded = _run(["-c", LOAD, REPO_ID, str(folder)], env)
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+
+        repo = hub.state.dataset_repos[REPO_ID]
+        assert repo.private and REPO_ID not in hub.state.repos  # a dataset repo, not a model repo
+        parquet = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.parquet"))
+        assert parquet == [f"cycles/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")]
+        head = repo.commits[repo.branches["main"]]
+        assert sorted(head.files) == sorted([".gitattributes", "README.md", *parquet])
+        assert sorted(hub.committed_lfs) == parquet  # the data went through LFS, the card as a regular file
+        # the card on the Hub is the card that was written, its YAML included
+        card_text = hub.state.text(repo, "README.md")
+        assert card_text == (folder / "README.md").read_text(encoding="utf-8")
+        assert f'load_dataset("{REPO_ID}")' in card_text
+        assert hub.unhandled == []
+        assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests)
+
+    output = json.loads(next(line for line in loaded.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    assert output["hub"] == output["folder"]
+    hub_splits = output["hub"]
+    assert list(hub_splits) == ["train", "validation", "test"]
+    card = DatasetCard(card_text).data
+    assert {s["name"]: s["num_examples"] for s in card["dataset_info"]["splits"]} == {
+        split: entry["rows"] for split, entry in hub_splits.items()
+    }
+    assert card["respira"]["validation_size"] == 0.25
+    assert {entry["sampling_rate"] for entry in hub_splits.values()} == {4000}
+    total = sum(
+        len((p).read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt")
+    )
+    assert sum(entry["rows"] for entry in hub_splits.values()) == total
+
+
+def _folder(root: Path, shard: str) -> Path:
+    (root / "cycles").mkdir(parents=True)
+    (root / "cycles" / shard).write_bytes(b"not really parquet: the server stores bytes")
+    (root / "README.md").write_text(f"---\nlicense: other\n---\n# {shard}\n")
+    return root
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+def test_a_new_push_replaces_the_data_files_of_the_previous_one(tmp_path: Path, monkeypatch) -> None:
+    from huggingface_hub import constants
+
+    with HubServer(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        first = _folder(tmp_path / "a", "train-00000-of-00002.parquet")
+        (first / "cycles" / "train-00001-of-00002.parquet").write_bytes(b"second shard")
+        url = push_dataset_folder(first, REPO_ID, token="test-token")
+        assert url == f"{hub.url}/datasets/{REPO_ID}"
+        push_dataset_folder(
+            _folder(tmp_path / "b", "train-00000-of-00001.parquet"), REPO_ID, token="test-token"
+        )
+        repo = hub.state.dataset_repos[REPO_ID]
+        files = sorted(repo.commits[repo.branches["main"]].files)
+        assert files == [".gitattributes", "README.md", "cycles/train-00000-of-00001.parquet"]
+        assert hub.state.text(repo, "README.md").endswith("# train-00000-of-00001.parquet\n")
+
+
+def test_push_targets_are_checked_before_any_work(tmp_path: Path, monkeypatch) -> None:
+    from huggingface_hub import constants
+
+    with pytest.raises(ValueError, match="give the repository as owner/name"):
+        check_push_target("just-a-name", token="test-token")
+    with pytest.raises(ValueError, match="is not a Hub repository id"):
+        check_push_target("user/not a name", token="test-token")
+    with HubServer(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        with pytest.raises(PermissionError, match=f"the Hub at {hub.url} refused the token"):
+            check_push_target(REPO_ID, token="wrong-token")
+        check_push_target(REPO_ID, token="test-token")
+        assert hub.state.dataset_repos == {}  # checking creates nothing
+
+
+def test_prepare_refuses_to_push_offline_before_building(
+    synthetic_corpus: Path, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    code = main(
+        ["prepare", "--data_dir", str(synthetic_corpus), "--push_to_hub", REPO_ID, "--token", "test-token",
+         "--cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "cannot reach the Hugging Face Hub" in error and "offline mode is enabled" in error
+    assert not (tmp_path / "cache").exists()

@@ -1,0 +1,167 @@
+"""A discoverable `respira train`: --help lists the recipe fields by group with their defaults, flags alone
+train (a recipe is optional), and a bad flag is one line naming it."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+
+from respira.cli import main
+from respira.training.arguments import RespiraTrainingArguments
+from respira.training.flags import COMMON_TRAINING_OPTIONS, parse_flags
+from respira.training.recipe import DataArguments, ModelArguments, RunArguments, parse_recipe
+
+from .conftest import TINY_RECIPE
+
+GROUPS = {"model": ModelArguments, "data": DataArguments, "run": RunArguments}
+
+
+@pytest.fixture(scope="module")
+def help_sections() -> dict[str, str]:
+    """`respira train --help`, split into its sections (title → text)."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["train", "--help"]) == 0
+    text = out.getvalue()
+    titles = re.findall(r"^(\w[\w ]*):$", text, re.MULTILINE)
+    assert titles == ["positional arguments", "options", "model", "data", "run", "training"]
+    parts = re.split(r"^\w[\w ]*:$", text, flags=re.MULTILINE)
+    return {"usage": parts[0], **dict(zip(titles, parts[1:], strict=True))}
+
+
+def _entry(section: str, name: str) -> str:
+    """The help entry of ``--name`` in ``section``, on one line."""
+    match = re.search(rf"^  --{name}\b(.*?)(?=^  -|\Z)", section, re.MULTILINE | re.DOTALL)
+    assert match, f"--{name} not listed"
+    return " ".join(match.group(0).split())
+
+
+def test_help_lists_every_field_of_model_data_and_run_in_its_group(help_sections: dict[str, str]) -> None:
+    for title, dataclass in GROUPS.items():
+        defaults = dataclass()
+        for field in fields(dataclass):
+            entry = _entry(help_sections[title], field.name)
+            shown = getattr(defaults, field.name)
+            assert entry.endswith(f"(default: {'unset' if shown is None else shown})"), entry
+            if field.metadata.get("help"):  # the field's own help text follows the flag and its type
+                assert entry.split()[2] == field.metadata["help"].split()[0], entry
+    assert _entry(help_sections["model"], "target_seconds") == (
+        f"--target_seconds FLOAT fixed cycle length in seconds (default: {ModelArguments().target_seconds})"
+    )
+    assert "--data_dir" not in help_sections["model"] and "--encoder " not in help_sections["data"]
+
+
+def test_help_lists_respira_training_options_and_the_common_trainer_ones(
+    help_sections: dict[str, str],
+) -> None:
+    training = help_sections["training"]
+    assert "Every TrainingArguments field is accepted" in " ".join(training.split())
+    trainer_fields = {f.name for f in fields(RespiraTrainingArguments)} - {
+        f.name for cls in (ModelArguments, DataArguments, RunArguments) for f in fields(cls)
+    }
+    listed = set(re.findall(r"^  --(\w+) [A-Z\[{]", training, re.MULTILINE))  # entries, not prose
+    from transformers import TrainingArguments
+
+    own = trainer_fields - {f.name for f in fields(TrainingArguments)}
+    assert own | set(COMMON_TRAINING_OPTIONS) == listed
+    assert _entry(training, "learning_rate").startswith("--learning_rate FLOAT The initial learning rate")
+    assert _entry(training, "learning_rate").endswith("(default: 5e-05)")
+    assert _entry(training, "metric_for_best_model").endswith(
+        "(default: icbhi_score)"
+    )  # respira's, not 'loss'
+    assert "--learning-rate" not in training  # one spelling per flag
+    # a TrainingArguments field the help leaves out is still a flag
+    assert parse_flags(["--torch_compile", "true", "--adam_beta2", "0.98"]) == {
+        "torch_compile": True,
+        "adam_beta2": 0.98,
+    }
+
+
+def _tiny_flags() -> list[str]:
+    flags = []
+    for key, value in TINY_RECIPE.items():
+        text = (
+            json.dumps(value)
+            if isinstance(value, dict)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
+        flags += [f"--{key}", text]
+    return flags
+
+
+def test_flags_alone_train_a_run(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "run"
+    code = main(
+        ["train", "--data_dir", str(synthetic_corpus), *_tiny_flags(), "--learning_rate", "0.002",
+         "--output_dir", str(output), "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((output / "respira_run.json").read_text())
+    assert record["recipe"] is None
+    assert record["data"]["data_dir"] == str(synthetic_corpus)
+    assert record["model"]["options"]["encoder_config"] == TINY_RECIPE["encoder_config"]
+    assert record["training"]["hyperparameters"]["learning_rate"] == 0.002
+    assert record["training"]["hyperparameters"]["max_steps"] == TINY_RECIPE["max_steps"]
+    assert (output / "model.safetensors").is_file()
+
+
+BAD = {
+    "non-number": (["--learning_rate", "abc"], "argument --learning_rate: invalid float value: 'abc'"),
+    "negative": (["--num_train_epochs", "-1"], "num_train_epochs must be at least 0.0, got -1.0"),
+    "zero-batch": (
+        ["--per_device_train_batch_size", "0"],
+        "per_device_train_batch_size must be at least 1, got 0",
+    ),
+    "unknown": (["--epochs", "-1"], "'epochs' (did you mean num_train_epochs?)"),
+    "typo": (["--encoder", "cnn", "--learnin_rate", "0.1"], "'learnin_rate' (did you mean learning_rate?)"),
+    "bool": (["--freeze_encoder", "maybe"], "argument --freeze_encoder: Truthy value expected: got maybe"),
+    "choice": (["--eval_strategy", "hourly"], "argument --eval_strategy: invalid choice: 'hourly'"),
+}
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_bad_flag_is_one_line_naming_it(
+    case: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags, message = BAD[case]
+    grid = ["--grid", "aux_loss_weight=0.5,1"] if command == "sweep" else []
+    code = main([command, *grid, *flags, "--output_dir", str(tmp_path / "run")])
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    assert error.startswith(f"respira {command}: error: ") and message in error
+    assert "usage:" not in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_flag_value_is_not_read_as_the_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no_corpus_here"
+    assert (
+        main(["train", "--data_dir", str(missing), "--encoder", "cnn", "--output_dir", str(tmp_path / "r")])
+        == 2
+    )
+    assert (
+        capsys.readouterr().err.strip() == f"respira train: error: ICBHI data_dir '{missing}' does not exist"
+    )
+    with pytest.raises(FileNotFoundError):  # --debug after the command shows the traceback
+        main(["train", "--data_dir", str(missing), "--debug"])
+
+
+def test_flags_override_the_recipe_and_given_options(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({**TINY_RECIPE, "learning_rate": 3e-4, "aux_loss": "add"}))
+    *_, args = parse_recipe(recipe, given={"learning_rate": 2e-4})
+    assert args.learning_rate == 2e-4 and args.aux_loss == "add"
+    *_, args = parse_recipe(recipe, ["--learning_rate", "1e-4"], given={"learning_rate": 2e-4})
+    assert args.learning_rate == 1e-4
