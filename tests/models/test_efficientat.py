@@ -15,6 +15,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForAudioClassification
 
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.models import RespiraForAudioClassification
 from respira.models.efficientat import (
     EfficientATConfig,
     EfficientATForAudioClassification,
@@ -100,10 +101,50 @@ def converted_model(converted_folder: Path) -> EfficientATForAudioClassification
 
 
 @pytest.mark.real_data
-def test_mel_matches_reference(reference_io: dict) -> None:
-    mel = EfficientATMel()(reference_io["waveform_32k"])
+@pytest.mark.parametrize("plain", [pytest.param(False, id="kernel"), pytest.param(True, id="plain")])
+def test_mel_matches_reference(reference_io: dict, plain: bool) -> None:
+    with torch.inference_mode():
+        mel = EfficientATMel()(reference_io["waveform_32k"], plain=plain)
     assert mel.shape == reference_io["mel"].shape == (1, 128, 500)
     assert (mel - reference_io["mel"]).abs().max().item() < TOLERANCE
+
+
+@pytest.mark.parametrize("samples", [514, 515, 999, 20000])
+def test_mel_kernel_equals_plain_path(samples: int) -> None:
+    """The CPU inference kernel and the differentiable plain path agree on every length, the kernel
+    is what inference runs and the plain path what gradients need."""
+    mel = EfficientATMel()
+    waves = torch.randn(3, samples, generator=torch.Generator().manual_seed(samples))
+    with torch.inference_mode():
+        kernel, plain, chosen = mel(waves, plain=False), mel(waves, plain=True), mel(waves)
+    assert kernel.shape == plain.shape == (3, 128, mel.frames_for(samples))
+    # 1e-3 in these units (log / 5) is 0.02 dB: float32 rounding in the quietest cells, magnified by the log
+    assert (kernel - plain).abs().max().item() < 1e-3
+    assert torch.equal(chosen, kernel)
+    waves.requires_grad_(True)
+    mel(waves).sum().backward()  # the plain path runs when gradients must reach the waveform
+    assert waves.grad is not None and waves.grad.abs().sum() > 0
+
+
+@pytest.mark.real_data
+def test_respira_model_at_the_native_rate_reproduces_the_reference(
+    converted_folder: Path, reference_io: dict
+) -> None:
+    """At 32 kHz (EfficientAT's own rate) the featurizer does no resampling: its features are the
+    reference mel and the pooled embedding is the reference embedding."""
+    model = RespiraForAudioClassification.from_encoder_pretrained(
+        converted_folder, sampling_rate=32000, target_seconds=5.0
+    ).eval()
+    assert model.respira.featurizer.resample is None
+    waveform = reference_io["waveform_32k"]
+    with torch.inference_mode():
+        features, frame_mask = model.respira.featurizer(waveform)
+        embedding = model.embed(waveform)
+    assert frame_mask.all()
+    assert (features.transpose(1, 2) - reference_io["mel"]).abs().max().item() < TOLERANCE
+    assert (embedding - reference_io["embedding"]).abs().max().item() < TOLERANCE
+    at_16k = RespiraForAudioClassification.from_encoder_pretrained(converted_folder, target_seconds=5.0)
+    assert at_16k.config.sampling_rate == 16000 and at_16k.respira.featurizer.resample is not None
 
 
 def test_mel_is_batched_and_has_no_state() -> None:

@@ -1,4 +1,5 @@
-"""Tests for respira.models.features: Kaldi fbank, log-mel, resampling, fixed length and SpecAugment.
+"""Tests for respira.models.features: Kaldi fbank, log-mel, fixed length and SpecAugment (resampling:
+test_resample.py; the EfficientAT mel: test_efficientat.py).
 
 The Kaldi fbank is checked two ways: against ``transformers.ASTFeatureExtractor`` (what AST
 checkpoints were trained with) and against a deliberately naive per-frame implementation written
@@ -20,10 +21,9 @@ import soxr
 import torch
 from transformers import ASTFeatureExtractor
 
-from respira.models.features.fixed_length import fit_to_length
+from respira.models.features.fixed_length import _fit_whole_rows, fit_to_length
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from respira.models.features.log_mel import LogMelSpectrogram
-from respira.models.features.resample import Resample
 from respira.models.features.spec_augment import SpecAugment
 
 RATE = 16000
@@ -345,33 +345,6 @@ def test_log_mel_pure_tone_lands_in_its_band(band: int) -> None:
 
 
 # ----------------------------------------------------------------------------------------------
-# Resample
-
-
-def test_resample_16k_to_32k_matches_soxr() -> None:
-    t = np.arange(RATE) / RATE
-    chirp = (0.5 * np.sin(2 * np.pi * (100 * t + (6000 - 100) / 2 * t**2))).astype(np.float32)
-    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-    batch = torch.from_numpy(np.stack([chirp, tone]))
-    out = Resample(RATE, 2 * RATE)(batch).numpy()
-    assert out.shape == (2, 2 * RATE)
-    edge = 400
-    for ours, signal in zip(out, (chirp, tone), strict=True):
-        expected = soxr.resample(signal, RATE, 2 * RATE, quality="HQ")
-        assert len(expected) == 2 * RATE
-        assert np.abs(ours - expected)[edge:-edge].max() < 1e-3
-    t2 = np.arange(2 * RATE) / (2 * RATE)  # and the band-limited tone is simply re-sampled
-    assert np.abs(out[1] - 0.5 * np.sin(2 * np.pi * 440 * t2))[edge:-edge].max() < 1e-3
-
-
-def test_resample_lengths_and_identity() -> None:
-    x = torch.randn(3, 1001)
-    assert Resample(RATE, RATE)(x) is x
-    assert Resample(RATE, 2 * RATE)(x).shape == (3, 2002)
-    assert Resample(2 * RATE, RATE)(x).shape == (3, 501)  # ceil(1001 / 2)
-
-
-# ----------------------------------------------------------------------------------------------
 # fit_to_length
 
 
@@ -405,6 +378,25 @@ def test_fit_to_length_leaves_a_batch_that_already_fits_alone() -> None:
     assert out.data_ptr() == waveforms.data_ptr() and valid.tolist() == [100, 100, 100]
     out, valid = fit_to_length(waveforms, torch.tensor([100, 60, 100]), 100, pad_mode="zero")
     assert valid.tolist() == [100, 60, 100] and (out[1, 60:] == 0).all()
+
+
+@pytest.mark.parametrize("samples", [37, 100, 260])
+@pytest.mark.parametrize(
+    "options",
+    [{"pad_mode": "repeat", "fade": 8}, {"pad_mode": "zero"}, {"pad_mode": "repeat", "crop_mode": "center"}],
+)
+def test_whole_rows_give_the_same_batch_eagerly_and_as_exported(samples: int, options: dict) -> None:
+    """``lengths=None`` runs the row loop eagerly (a batch that fits passes through uncopied) and the
+    loop-free :func:`_fit_whole_rows` when traced for export: both give the same batch."""
+    waveforms = torch.randn(3, samples, generator=torch.Generator().manual_seed(samples))
+    eager, valid = fit_to_length(waveforms, None, 100, **options)
+    traced, traced_valid = _fit_whole_rows(
+        waveforms, 100, options["pad_mode"], options.get("crop_mode", "start"), options.get("fade", 0)
+    )
+    torch.testing.assert_close(eager, traced)
+    assert valid.tolist() == traced_valid.tolist()
+    if samples == 100:
+        assert eager.data_ptr() == waveforms.data_ptr()
 
 
 def test_fit_to_length_is_differentiable_and_checks_lengths() -> None:

@@ -164,6 +164,9 @@ def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..utils.threads import apply_num_threads
+
+    apply_num_threads()
     if args.dataset == "kauh":
         run_kauh(args)
         return

@@ -158,7 +158,9 @@ def progress(files: Sequence[str], description: str = "predicting") -> Iterable[
 def run(args: argparse.Namespace) -> int:
     from ..hub.loading import load_model
     from ..inference import MAX_WINDOWS, predict_files
+    from ..utils.threads import apply_num_threads
 
+    apply_num_threads()
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
     output_format = args.format

@@ -116,13 +116,13 @@ def _optuna(args: argparse.Namespace) -> None:
         raise ImportError("--optuna_trials needs Optuna: pip install optuna") from None
     from ..training.datasets import build_datasets
     from ..training.flags import command_line_options
-    from ..training.model_factory import build_model
+    from ..training.model_factory import build_model, model_sampling_rate
     from ..training.recipe import parse_recipe
     from ..training.trainer import RespiraTrainer
 
     given = command_line_options(args)
     model_args, data_args, _, training_args = parse_recipe(args.recipe, args.overrides, given=given)
-    splits = build_datasets(data_args)
+    splits = build_datasets(data_args, model_sampling_rate(model_args))
     if "validation" not in splits:
         raise ValueError(
             "an Optuna search selects on validation: set validation_size > 0 or split_strategy=patient"

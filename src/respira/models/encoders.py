@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import nn
 
+from ..audio import DEFAULT_SAMPLING_RATE
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
@@ -99,6 +100,10 @@ class EncoderSpec:
     """How the card's citation list names the encoder."""
     citation: str
     """BibTeX of the encoder's paper."""
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
+    """Rate (Hz) the family was pretrained at: a recipe's model takes audio at this rate, and its
+    dataset is built at it, unless the recipe names another ``sampling_rate`` (then the featurizer
+    resamples to the rate its transform needs)."""
     default_checkpoint: str | None = None
     """Hub id a recipe starts from when it names no checkpoint and no encoder options."""
     lora_targets: tuple[str, ...] = ()
@@ -133,7 +138,8 @@ def _efficientat_mel(sampling_rate: int, bins: int) -> FeaturizerParts:
     from .features.efficientat_mel import EfficientATMel
 
     mel = EfficientATMel()  # EfficientAT's own 32 kHz, 128-bin settings
-    return FeaturizerParts(mel, resample=Resample(sampling_rate, mel.sampling_rate), bins_first=True)
+    resample = Resample(sampling_rate, mel.sampling_rate) if sampling_rate != mel.sampling_rate else None
+    return FeaturizerParts(mel, resample=resample, bins_first=True)
 
 
 # ---------------------------------------------------------------------------------------------- encoding
@@ -306,6 +312,7 @@ _SPECS: dict[str, EncoderSpec] = {
             card_description="an EfficientAT MobileNetV3, distilled from transformers (Schmid et al., 2023)",
             citation_key="EfficientAT",
             citation=_EFFICIENTAT_CITATION,
+            sampling_rate=32000,
         ),
     )
 }

@@ -71,8 +71,9 @@ def load_splits(
 
 def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RATE) -> datasets.DatasetDict:
     """The splits of a recipe's data options (see :func:`data_record` and :func:`load_splits`), stored at
-    ``sampling_rate``: by default the rate of every model a recipe builds (``RespiraConfig.sampling_rate``
-    defaults to it); the collator takes the model's own ``config.sampling_rate`` and resamples any other."""
+    ``sampling_rate``: pass the recipe model's rate
+    (:func:`~respira.training.model_factory.model_sampling_rate`), so that training reads the audio at
+    the rate the model takes (the collator resamples any other)."""
     return load_splits(
         data_record(data, sampling_rate), cache_dir=data.dataset_cache_dir, num_proc=data.num_proc
     )

@@ -169,6 +169,16 @@ def encoder_checkpoint(model: ModelArguments) -> str | None:
     return source
 
 
+def model_sampling_rate(model: ModelArguments) -> int:
+    """The rate (Hz) of the recipe's model, and so of its dataset: the recipe's ``sampling_rate``, or
+    the rate its encoder family was pretrained at (EfficientAT 32 kHz, the others 16 kHz)."""
+    if model.sampling_rate is not None:
+        if model.sampling_rate <= 0:
+            raise ValueError(f"sampling_rate must be positive, got {model.sampling_rate}")
+        return model.sampling_rate
+    return get_encoder_spec(model.encoder).sampling_rate
+
+
 def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
     """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
     from ..models import RespiraConfig, RespiraForAudioClassification
@@ -177,6 +187,7 @@ def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
         raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
     options = {
         "problem_type": model.problem_type,
+        "sampling_rate": model_sampling_rate(model),
         "target_seconds": model.target_seconds,
         "pad_mode": model.pad_mode,
         "crop_mode": model.crop_mode,

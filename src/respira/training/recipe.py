@@ -54,6 +54,14 @@ class ModelArguments:
         default=SINGLE_LABEL,
         metadata={"help": f"{SINGLE_LABEL} (4 classes) or {MULTI_LABEL} (crackle, wheeze)"},
     )
+    sampling_rate: int | None = field(
+        default=None,
+        metadata={
+            "help": "rate (Hz) of the model's input audio and of the dataset built for it; default: "
+            + ", ".join(f"{spec.name} {spec.sampling_rate}" for spec in encoder_specs())
+            + " (the rate each family was pretrained at)"
+        },
+    )
     target_seconds: float = field(default=8.0, metadata={"help": "fixed cycle length in seconds"})
     pad_mode: str = field(default="repeat", metadata={"help": "repeat or zero"})
     crop_mode: str = field(default="start", metadata={"help": "start or center"})

@@ -21,10 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..audio import DEFAULT_SAMPLING_RATE
 from ..metrics.groups import splits_device_shift_note
+from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
+from .model_factory import model_sampling_rate
 from .output import ResumePoint, last_checkpoint, resolve_resume, run_output, staging_folder
 from .recipe import DataArguments, ModelArguments, RunArguments, parse_seeds
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
@@ -70,11 +71,12 @@ def run_training(
         transformers_logging.disable_progress_bar()
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     validate_run(model_args, data_args, run_args, args, resume=resume)
+    apply_num_threads(dataloader_workers=args.dataloader_num_workers)  # beside the DataLoader's workers
     if resume is not None and resume.target != Path(args.output_dir).expanduser().absolute():
         log(f"resuming the run in {resume.target}, where the checkpoint belongs")
     target = resume.target if resume is not None else Path(args.output_dir).expanduser().absolute()
     seeds = parse_seeds(run_args.seeds, args.seed)
-    data = data_record(data_args, DEFAULT_SAMPLING_RATE)  # every model a recipe builds has this rate
+    data = data_record(data_args, model_sampling_rate(model_args))  # the data is at the model's rate
     output = (
         run_output(target, overwrite=run_args.overwrite, resume=resume, log=log)
         if main
@@ -140,7 +142,7 @@ def _train_seeds(
     save_kept_model(kept, folder, summary)
     record = build_run_record(
         model_args,
-        replace(data_record(data_args, DEFAULT_SAMPLING_RATE), split_sizes=split_sizes(splits)),
+        replace(data_record(data_args, model_sampling_rate(model_args)), split_sizes=split_sizes(splits)),
         run_args,
         replace(args, output_dir=str(target)),
         outcomes,

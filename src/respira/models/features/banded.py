@@ -89,3 +89,22 @@ def banded_matmul(
         rows = flat_inputs[:, band.first_row : band.end_row]
         torch.addmm(columns, rows, block, beta=0, out=columns)  # beta=0: the output's old values are ignored
     return out
+
+
+def power_mel(
+    frames: torch.Tensor,
+    n_fft: int,
+    banks: torch.Tensor,
+    bands: tuple[Band, ...],
+    out: torch.Tensor,
+    power: torch.Tensor,
+) -> torch.Tensor:
+    """Mel band energies of windowed ``frames`` ``[..., length]`` into ``out`` ``[..., n_mels]``:
+    ``|rfft(frames, n_fft)|² @ banks``, ``banks`` ``[n_fft // 2 + 1, n_mels]`` planned by
+    :func:`plan_bands`. The power spectrum goes through ``power`` (``[..., n_fft // 2 + 1]``, reused
+    across calls: fresh memory costs a page fault per page) and the product runs band by band.
+    ``frames`` as long as ``n_fft`` (zero-padded by the caller, once) spare the FFT a padded copy."""
+    parts = torch.view_as_real(torch.fft.rfft(frames, n=n_fft))
+    torch.mul(parts[..., 0], parts[..., 0], out=power)
+    power.addcmul_(parts[..., 1], parts[..., 1])
+    return banded_matmul(power, banks, bands, out=out)

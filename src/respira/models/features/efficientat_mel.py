@@ -12,14 +12,30 @@ For 32 kHz waveforms ``[B, samples]`` it computes ``[B, n_mels, frames]``:
 
 The random frequency/time masking and mel-range jitter EfficientAT applies while training are left
 out: this module always behaves as the original does in eval mode.
+
+Two paths compute the same features, as in :mod:`.log_mel`:
+
+- :meth:`EfficientATMel.forward_plain`: the steps above in plain torch ops (differentiable,
+  ``torch.export``-able); it runs whenever gradients must reach the waveform, the module is being
+  compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
+- The hand-written kernel (inference on the CPU; BENCHMARKS.md, "EfficientAT front end"): one row
+  of the batch at a time through reused buffers, pre-emphasised and reflect-padded in place; only
+  the window's 800 samples of each frame are multiplied, into frames whose zero tail to ``n_fft`` is
+  written once (a shift within the frame changes the phase, not the power); the power spectrum is
+  multiplied with the mel banks band by band (:func:`.banded.power_mel`), so their zeros cost
+  nothing, and the log and normalisation run on each row while it is in cache.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
+from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
+from .kernel_choice import runs_plain_path
 from .mel_banks import kaldi_mel_banks
 
 __all__ = ["EfficientATMel"]
@@ -34,6 +50,7 @@ class EfficientATMel(DerivedBuffers):
 
     window: torch.Tensor
     mel_banks: torch.Tensor
+    kernel_mel_banks: torch.Tensor
 
     def __init__(
         self,
@@ -68,14 +85,23 @@ class EfficientATMel(DerivedBuffers):
         self.log_offset = float(log_offset)
         self.mel_shift = float(mel_shift)
         self.mel_scale = float(mel_scale)
+        self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
+        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
+            self.bands: tuple[Band, ...] = plan_bands(self._mel_banks().T)
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        """The analysis window ``[win_length]`` and the padded mel banks ``[n_mels, n_fft // 2 + 1]``."""
+        """The analysis window ``[win_length]``, the padded mel banks ``[n_mels, n_fft // 2 + 1]`` and
+        the kernel's copy of them: transposed (``[n_fft // 2 + 1, n_mels]``, contiguous) and times
+        ``e^mel_shift``, so that the log adds the shift."""
         window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
+        banks = self._mel_banks()
+        kernel_banks = (banks.T.double() * math.exp(self.mel_shift)).float().contiguous()
+        return {"window": window, "mel_banks": banks, "kernel_mel_banks": kernel_banks}
+
+    def _mel_banks(self) -> torch.Tensor:
         banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
-        banks = nn.functional.pad(banks, (0, 1), value=0.0)  # zero weight for the Nyquist bin
-        return {"window": window, "mel_banks": banks}
+        return nn.functional.pad(banks, (0, 1), value=0.0)  # zero weight for the Nyquist bin
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames produced for a waveform of ``num_samples`` samples (pre-emphasis drops one)."""
@@ -83,7 +109,10 @@ class EfficientATMel(DerivedBuffers):
             return torch.div(num_samples - 1, self.hop_length, rounding_mode="floor") + 1
         return 1 + (num_samples - 1) // self.hop_length
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveform: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
+        """Log-mels of ``waveform`` ``[B, samples]`` (or ``[samples]``). ``plain=None`` picks the path
+        with :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
+        forces one."""
         unbatched = waveform.dim() == 1
         if unbatched:
             waveform = waveform.unsqueeze(0)
@@ -92,15 +121,23 @@ class EfficientATMel(DerivedBuffers):
                 "EfficientATMel expects a waveform [batch, samples] (or [samples]), "
                 f"got shape {tuple(waveform.shape)}"
             )
-        min_samples = (
-            self.n_fft // 2 + 2
-        )  # reflect padding needs more than n_fft // 2 samples after pre-emphasis
+        # reflect padding needs more than n_fft // 2 samples after pre-emphasis
+        min_samples = self.n_fft // 2 + 2
         if waveform.shape[-1] < min_samples:
             raise ValueError(f"EfficientATMel needs at least {min_samples} samples, got {waveform.shape[-1]}")
-        x = waveform.to(torch.float32)
-        x = x[:, 1:] - self.preemphasis * x[:, :-1]
+        x = waveform.to(self.window.dtype)
+        if plain is None:
+            plain = runs_plain_path(x)
+        mel = self.forward_plain(x) if plain else self._forward_kernel(x)
+        return mel.squeeze(0) if unbatched else mel
+
+    def _emphasised(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 1:] - self.preemphasis * x[:, :-1]
+
+    def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
+        """The steps of the module docstring in plain torch ops (differentiable, ``torch.export``-able)."""
         spec = torch.stft(
-            x,
+            self._emphasised(x),
             n_fft=self.n_fft,
             hop_length=self.hop_length,
             win_length=self.win_length,
@@ -111,11 +148,39 @@ class EfficientATMel(DerivedBuffers):
             onesided=True,
             return_complex=True,
         )
-        power = torch.view_as_real(spec).pow(2).sum(dim=-1)  # [B, n_fft // 2 + 1, frames]
+        power = spec.real.square() + spec.imag.square()  # [B, n_fft // 2 + 1, frames]
         mel = torch.matmul(self.mel_banks.to(device=x.device, dtype=x.dtype), power)
-        mel = torch.log(mel + self.log_offset)
-        mel = (mel + self.mel_shift) / self.mel_scale
-        return mel.squeeze(0) if unbatched else mel
+        return (torch.log(mel + self.log_offset) + self.mel_shift) / self.mel_scale
+
+    def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
+        """The hand-written inference path (see the module docstring); ``[B, n_mels, frames]`` as a
+        transposed view of a ``[B, frames, n_mels]`` tensor."""
+        batch, samples = x.shape
+        half, offset = self.n_fft // 2, (self.n_fft - self.win_length) // 2
+        emphasised = samples - 1
+        frames = int(self.frames_for(samples))
+        mel = x.new_empty(batch, frames, self.n_mels)
+        rows = min(batch, max(1, self.max_frames_per_chunk // frames))
+        padded = x.new_empty(rows, emphasised + 2 * half)
+        windowed = x.new_zeros(rows, frames, self.n_fft)  # the zero tail of each frame stays zero
+        power = x.new_empty(rows, frames, self.n_fft // 2 + 1)
+        for start in range(0, batch, rows):
+            count = min(rows, batch - start)
+            chunk, signal = x[start : start + count], padded[:count]
+            # pre-emphasis straight into the middle of the padded buffer, then torch.stft's reflect padding
+            torch.sub(
+                chunk[:, 1:], chunk[:, :-1], alpha=self.preemphasis, out=signal[:, half : half + emphasised]
+            )
+            signal[:, :half] = signal[:, half + 1 : 2 * half + 1].flip(-1)
+            signal[:, half + emphasised :] = signal[:, emphasised - 1 : emphasised - 1 + half].flip(-1)
+            # torch.stft centres the window in each n_fft-sample frame: its samples start at ``offset``
+            framed = signal[:, offset:].unfold(1, self.win_length, self.hop_length)[:, :frames]
+            torch.mul(framed, self.window, out=windowed[:count, :, : self.win_length])
+            out = mel[start : start + count]
+            power_mel(windowed[:count], self.n_fft, self.kernel_mel_banks, self.bands, out, power[:count])
+            # the banks carry the factor e^shift: log(e^shift · (power + offset)) = log(...) + shift
+            out.add_(self.log_offset * math.exp(self.mel_shift)).log_().div_(self.mel_scale)
+        return mel.transpose(1, 2)
 
     def extra_repr(self) -> str:
         return (

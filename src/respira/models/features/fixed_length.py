@@ -74,15 +74,19 @@ def fit_to_length(
     Returns the ``[batch, target]`` batch and the number of real (non-padding) samples in each row:
     ``target`` for repeat-padded and cropped rows, the original length for zero-padded rows.
     Repeat-padding fades ``fade`` samples at each seam so no click is created. ``lengths=None``: every
-    row is real signal from end to end (no padding), which runs without a loop over the rows and
-    exports with ``torch.export``.
+    row is real signal from end to end (no padding); traced by ``torch.export``, this case runs without
+    a loop over the rows or a branch on the length (:func:`_fit_whole_rows`), so the export stays
+    dynamic; eagerly it runs the row loop, which passes a batch that already fits through uncopied.
     """
     if pad_mode not in ("repeat", "zero"):
         raise ValueError(f"pad_mode must be 'repeat' or 'zero', got {pad_mode!r}")
     if crop_mode not in ("start", "center"):
         raise ValueError(f"crop_mode must be 'start' or 'center', got {crop_mode!r}")
     if lengths is None:
-        return _fit_whole_rows(waveforms, target, pad_mode, crop_mode, fade)
+        if torch.compiler.is_compiling():  # traced for export: no loop over rows, no branch on the length
+            return _fit_whole_rows(waveforms, target, pad_mode, crop_mode, fade)
+        # eager: the row loop below copies (or passes through) instead of gathering every sample
+        lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
     if lengths.shape != (waveforms.shape[0],):
         raise ValueError(
             f"expected one length per waveform ({waveforms.shape[0]}), got shape {tuple(lengths.shape)}"

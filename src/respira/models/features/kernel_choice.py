@@ -1,10 +1,10 @@
 """When the feature modules run their hand-written kernel and when their plain torch path.
 
-``KaldiFbank`` and ``LogMelSpectrogram`` each compute the same features two ways: a hand-written
-inference kernel (cache-sized chunks through reused buffers, a banded mel product) and a plain
-path (``unfold``/``torch.stft``, ``torch.fft.rfft``, a dense mel product). The kernel only runs
-where it was measured to pay off (BENCHMARKS.md, "Featurizer": inference on the CPU) and where it
-can; everywhere else the plain path does.
+``KaldiFbank``, ``LogMelSpectrogram`` and ``EfficientATMel`` each compute the same features two
+ways: a hand-written inference kernel (cache-sized chunks through reused buffers, a banded mel
+product) and a plain path (``unfold``/``torch.stft``, ``torch.fft.rfft``, a dense mel product). The
+kernel only runs where it was measured to pay off (BENCHMARKS.md, "Featurizer" and "EfficientAT
+front end": inference on the CPU) and where it can; everywhere else the plain path does.
 """
 
 from __future__ import annotations

@@ -8,9 +8,8 @@ Two paths compute the same features, as in :mod:`.kaldi_fbank`:
   being compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
 - The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
   (BENCHMARKS.md, "Featurizer"): frames of the reflect-padded signal in cache-sized chunks through
-  one reused buffer, the FFT's interleaved Re² and Im² multiplied with mel banks whose rows are
-  stored twice, band by band (``banded``), so the power spectrum is never formed and the banks'
-  zeros cost nothing.
+  reused buffers, the power spectrum multiplied with the mel banks band by band
+  (:func:`.banded.power_mel`), so the banks' zeros cost nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
-from .banded import Band, banded_matmul, plan_bands
+from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .kernel_choice import runs_plain_path
 
@@ -50,15 +49,11 @@ class LogMelSpectrogram(DerivedBuffers):
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self.kernel_mel_banks_of(self._mel_banks()))
+            self.bands: tuple[Band, ...] = plan_bands(self._mel_banks())
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         banks = self._mel_banks()
-        return {
-            "window": torch.hann_window(self.n_fft),
-            "mel_banks": banks,
-            "kernel_mel_banks": self.kernel_mel_banks_of(banks),
-        }
+        return {"window": torch.hann_window(self.n_fft), "mel_banks": banks}
 
     def _mel_banks(self) -> torch.Tensor:
         """Slaney mel filters ``[n_fft // 2 + 1, n_mels]``."""
@@ -72,11 +67,6 @@ class LogMelSpectrogram(DerivedBuffers):
             mel_scale="slaney",
         )
         return torch.from_numpy(banks.astype(np.float32))
-
-    @staticmethod
-    def kernel_mel_banks_of(banks: torch.Tensor) -> torch.Tensor:
-        """``[2 · (n_fft // 2 + 1), n_mels]``, each row twice (for the kernel's interleaved Re², Im²)."""
-        return banks.repeat_interleave(2, dim=0).contiguous()
 
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames of the centred STFT for signals of ``num_samples`` samples."""
@@ -121,12 +111,11 @@ class LogMelSpectrogram(DerivedBuffers):
         log_mel = waveforms.new_empty(batch, frames, self.n_mels)
         rows = min(batch, max(1, self.max_frames_per_chunk // frames))
         windowed = waveforms.new_empty(rows, frames, self.n_fft)
+        power = waveforms.new_empty(rows, frames, self.n_fft // 2 + 1)
         for start in range(0, batch, rows):
             count = min(rows, batch - start)
             framed = padded[start : start + count].unfold(1, self.n_fft, self.hop_length)
-            spectrum = torch.fft.rfft(torch.mul(framed, self.window, out=windowed[:count]))
-            parts = torch.view_as_real(spectrum).flatten(-2)  # Re, Im interleaved
-            banded_matmul(
-                parts.mul_(parts), self.kernel_mel_banks, self.bands, out=log_mel[start : start + count]
-            )
+            torch.mul(framed, self.window, out=windowed[:count])
+            out = log_mel[start : start + count]
+            power_mel(windowed[:count], self.n_fft, self.mel_banks, self.bands, out, power[:count])
         return log_mel.add_(self.eps).log_()

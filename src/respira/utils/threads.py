@@ -1,0 +1,219 @@
+"""How many intra-op threads torch runs with: chosen in one place, for the cores this process can use.
+
+torch starts one intra-op thread per core it sees, and each parallel region waits for all of them.
+When another process holds one of those cores, every region waits for the thread the scheduler set
+aside, and a featurizer or a small model's forward pass, made of hundreds of short regions, slows
+down by an order of magnitude (BENCHMARKS.md, "CPU threads under contention"). :func:`apply_num_threads`
+sets the number deliberately instead:
+
+1. ``requested`` (a caller's option), else the environment variable ``RESPIRA_NUM_THREADS``
+   (a positive integer; empty or ``auto`` means the automatic choice), else ``OMP_NUM_THREADS``
+   when set (a launcher's or the user's choice, e.g. ``torchrun``'s one thread per process);
+2. otherwise the cores this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU
+   quota when one is set), minus the cores other processes kept busy over a short sample of
+   ``/proc/stat`` (taken once per process, so that every choice in a process agrees), minus the
+   DataLoader workers that will run beside the model; at least 1.
+
+``respira train`` applies it before the Trainer starts (with its DataLoader workers), ``respira
+predict`` and ``respira evaluate`` before they load the model. The choice is logged once, at debug
+level (``logging.getLogger("respira.utils.threads")``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ENV_VAR",
+    "ThreadChoice",
+    "apply_num_threads",
+    "available_cpus",
+    "busy_cpus",
+    "cgroup_cpu_limit",
+    "choose_num_threads",
+]
+
+ENV_VAR = "RESPIRA_NUM_THREADS"
+SAMPLE_SECONDS = 0.1
+"""How long :func:`busy_cpus` watches the other processes."""
+
+_logger = logging.getLogger(__name__)
+_logged: set[ThreadChoice] = set()
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The number of intra-op threads and why: ``source`` is ``"requested"``, ``"RESPIRA_NUM_THREADS"``,
+    ``"OMP_NUM_THREADS"`` or ``"automatic"``."""
+
+    num_threads: int
+    source: str
+    detail: str = ""
+
+    def describe(self) -> str:
+        extra = f" ({self.detail})" if self.detail else ""
+        return f"torch intra-op threads: {self.num_threads}, {self.source}{extra}"
+
+
+def cgroup_cpu_limit(
+    root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
+) -> float | None:
+    """The CPU quota of this process's cgroup in cores (``quota / period``), or ``None`` when unlimited
+    or unknown. Reads cgroup v2 (``cpu.max``) and v1 (``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), in
+    the process's own group first, then at the hierarchy's root."""
+    groups: dict[str, str] = {}
+    try:
+        for line in proc_cgroup.read_text().splitlines():
+            _id, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                groups[controller] = path.lstrip("/")
+    except (OSError, ValueError):
+        pass
+    candidates: list[tuple[Path, str]] = []
+    if "" in groups:  # v2: one unified hierarchy
+        candidates += [(root / groups[""] / "cpu.max", "v2"), (root / "cpu.max", "v2")]
+    for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        path = groups.get("cpu", "")
+        candidates += [(root / folder / path, "v1"), (root / folder, "v1")]
+    for candidate, version in candidates:
+        try:
+            if version == "v2":
+                quota, period = candidate.read_text().split()[:2]
+                if quota == "max":
+                    return None
+            else:
+                quota = (candidate / "cpu.cfs_quota_us").read_text().strip()
+                period = (candidate / "cpu.cfs_period_us").read_text().strip()
+                if int(quota) < 0:
+                    return None
+            return int(quota) / int(period)
+        except (OSError, ValueError, ZeroDivisionError):
+            continue
+    return None
+
+
+def available_cpus(quota: float | None = None) -> int:
+    """Cores this process may run on: its CPU affinity, capped by a CPU quota (``quota`` in cores;
+    rounded down, at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cores = os.cpu_count() or 1
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota)))
+    return max(1, cores)
+
+
+def _cpu_times(stat: Path) -> dict[int, tuple[int, int]]:
+    """``{cpu: (busy jiffies, all jiffies)}`` from ``/proc/stat`` (busy: everything but idle and iowait)."""
+    times = {}
+    for line in stat.read_text().splitlines():
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit()):
+            continue
+        values = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+        idle = values[3] + values[4]
+        times[int(name[3:])] = (sum(values) - idle, sum(values))
+    return times
+
+
+def busy_cpus(
+    cpus: set[int] | None = None, seconds: float = SAMPLE_SECONDS, stat: Path = Path("/proc/stat")
+) -> float:
+    """How many of ``cpus`` (default: this process's affinity) other processes kept busy over the next
+    ``seconds`` (this process sleeps meanwhile), in cores; 0 when ``/proc/stat`` cannot be read. Stolen
+    time (a virtual machine's host running someone else) counts as busy."""
+    if cpus is None:
+        try:
+            cpus = set(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return 0.0
+    try:
+        before = _cpu_times(stat)
+        time.sleep(seconds)
+        after = _cpu_times(stat)
+    except (OSError, ValueError):
+        return 0.0
+    busy = 0.0
+    for cpu in cpus:
+        if cpu in before and cpu in after:
+            elapsed = after[cpu][1] - before[cpu][1]
+            if elapsed > 0:
+                busy += (after[cpu][0] - before[cpu][0]) / elapsed
+    return busy
+
+
+def _env_threads(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name, "").strip()
+    if value in ("", "auto"):
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(
+            f"{name} must be a positive integer"
+            + (" or 'auto'" if name == ENV_VAR else "")
+            + f", got {value!r}"
+        )
+    return int(value)
+
+
+@functools.cache
+def _machine() -> tuple[int, float]:
+    """This process's usable cores and the cores other processes keep busy, measured once."""
+    return available_cpus(cgroup_cpu_limit()), busy_cpus()
+
+
+def choose_num_threads(
+    *,
+    dataloader_workers: int = 0,
+    requested: int | None = None,
+    environ: Mapping[str, str] | None = None,
+    cores: int | None = None,
+    busy: float | None = None,
+) -> ThreadChoice:
+    """The intra-op threads to run with (see the module docstring for the order of precedence).
+
+    ``cores`` (default :func:`available_cpus` with :func:`cgroup_cpu_limit`) and ``busy`` (default
+    :func:`busy_cpus`; both measured once per process, only when needed) can be given, e.g. to decide
+    without sampling.
+    """
+    if requested is not None:
+        if requested < 1:
+            raise ValueError(f"the number of threads must be at least 1, got {requested}")
+        return ThreadChoice(requested, "requested")
+    environ = os.environ if environ is None else environ
+    for name in (ENV_VAR, "OMP_NUM_THREADS"):
+        from_env = _env_threads(environ, name)
+        if from_env is not None:
+            return ThreadChoice(from_env, name)
+    if dataloader_workers < 0:
+        raise ValueError(f"dataloader_workers must be >= 0, got {dataloader_workers}")
+    if cores is None or busy is None:
+        measured_cores, measured_busy = _machine()
+        cores = measured_cores if cores is None else cores
+        busy = measured_busy if busy is None else busy
+    others = min(round(busy), cores)
+    threads = max(1, cores - others - dataloader_workers)
+    detail = (
+        f"{cores} usable cores, {others} busy with other processes, {dataloader_workers} DataLoader workers"
+    )
+    return ThreadChoice(threads, "automatic", detail)
+
+
+def apply_num_threads(*, dataloader_workers: int = 0, requested: int | None = None) -> ThreadChoice:
+    """Choose (:func:`choose_num_threads`) and set torch's intra-op threads; log each distinct choice
+    once, at debug level. Returns the choice."""
+    import torch
+
+    choice = choose_num_threads(dataloader_workers=dataloader_workers, requested=requested)
+    torch.set_num_threads(choice.num_threads)
+    if choice not in _logged:
+        _logger.debug(choice.describe())
+        _logged.add(choice)
+    return choice

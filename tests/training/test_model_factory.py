@@ -1,0 +1,80 @@
+"""The rate of a recipe's model (each family's own by default); training builds its data at that rate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from respira.models.encoders import encoder_names, get_encoder_spec
+from respira.training import run as run_module
+from respira.training.model_factory import build_model, model_sampling_rate
+from respira.training.recipe import ModelArguments, parse_recipe
+
+TINY_EFFICIENTAT = json.dumps({"width_mult": 0.4, "num_labels": 4})
+
+
+def test_each_family_runs_at_its_pretraining_rate_unless_the_recipe_says_otherwise() -> None:
+    assert {name: model_sampling_rate(ModelArguments(encoder=name)) for name in encoder_names()} == {
+        "cnn": 16000,
+        "ast": 16000,
+        "beats": 16000,
+        "efficientat": 32000,
+    }
+    assert model_sampling_rate(ModelArguments(encoder="efficientat", sampling_rate=16000)) == 16000
+    with pytest.raises(ValueError, match="sampling_rate must be positive"):
+        model_sampling_rate(ModelArguments(encoder="cnn", sampling_rate=0))
+
+
+def test_efficientat_at_its_native_rate_has_no_resampler_and_at_16k_upsamples() -> None:
+    native = build_model(ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT), [0, 1, 2, 3])
+    assert native.config.sampling_rate == get_encoder_spec("efficientat").sampling_rate == 32000
+    assert native.respira.featurizer.resample is None
+    assert native.config.target_samples == 8 * 32000
+    upsampled = build_model(
+        ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT, sampling_rate=16000), [0, 1]
+    )
+    resample = upsampled.respira.featurizer.resample
+    assert upsampled.config.sampling_rate == 16000 and (resample.up, resample.down) == (2, 1)
+    cnn = build_model(ModelArguments(encoder="cnn"), [0, 1])
+    assert cnn.config.sampling_rate == 16000
+
+
+class _StopError(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("options", "rate"), [([], 32000), (["--sampling_rate", "16000"], 16000)])
+def test_training_builds_the_data_at_the_models_rate(
+    options: list[str], rate: int, monkeypatch: pytest.MonkeyPatch, synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    built = []
+
+    def capture(data, **_kwargs):
+        built.append(data)
+        raise _StopError
+
+    monkeypatch.setattr(run_module, "load_splits", capture)
+    monkeypatch.setenv("RESPIRA_NUM_THREADS", "1")
+    parsed = parse_recipe(
+        None,
+        [
+            "--encoder",
+            "efficientat",
+            "--encoder_config",
+            TINY_EFFICIENTAT,
+            "--data_dir",
+            str(synthetic_corpus),
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "true",
+            *options,
+        ],
+    )
+    with pytest.raises(_StopError):
+        run_module.run_training(*parsed, log=lambda *_: None)
+    assert [data.sampling_rate for data in built] == [rate]

@@ -1,0 +1,231 @@
+"""The choice of torch's intra-op threads (respira.utils.threads); train, predict and evaluate apply it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from respira.utils import threads
+from respira.utils.threads import (
+    ENV_VAR,
+    apply_num_threads,
+    available_cpus,
+    busy_cpus,
+    cgroup_cpu_limit,
+    choose_num_threads,
+)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts without the overrides and leaves torch's thread count as it found it."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine of 4 usable cores, 1 of them busy with another process (no real measurement)."""
+    monkeypatch.setattr(threads, "_machine", lambda: (4, 1.2))
+
+
+# ----------------------------------------------------------------------------------------------
+# the choice
+
+
+def test_automatic_choice_subtracts_busy_cores_and_workers() -> None:
+    assert choose_num_threads(cores=4, busy=0.0).num_threads == 4
+    assert choose_num_threads(cores=4, busy=1.4).num_threads == 3  # a competitor holds about one core
+    assert choose_num_threads(cores=4, busy=1.6, dataloader_workers=1).num_threads == 1
+    assert choose_num_threads(cores=2, busy=1.0, dataloader_workers=2).num_threads == 1  # never 0
+    assert choose_num_threads(cores=2, busy=7.0).num_threads == 1
+    choice = choose_num_threads(cores=8, busy=2.0, dataloader_workers=2)
+    assert (choice.num_threads, choice.source) == (4, "automatic")
+    assert "8 usable cores, 2 busy" in choice.describe()
+
+
+def test_precedence_requested_then_env_then_omp_then_automatic() -> None:
+    both = {ENV_VAR: "3", "OMP_NUM_THREADS": "5"}
+    assert choose_num_threads(requested=2, environ=both, cores=8, busy=0).num_threads == 2
+    assert choose_num_threads(environ=both, cores=8, busy=0).source == ENV_VAR
+    assert choose_num_threads(environ=both, cores=8, busy=0).num_threads == 3
+    omp = choose_num_threads(environ={"OMP_NUM_THREADS": "5"}, cores=8, busy=0)
+    assert (omp.num_threads, omp.source) == (5, "OMP_NUM_THREADS")
+    auto = choose_num_threads(environ={ENV_VAR: "auto"}, cores=8, busy=0, dataloader_workers=3)
+    assert (auto.num_threads, auto.source) == (5, "automatic")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_invalid_override_names_the_variable(value: str) -> None:
+    with pytest.raises(ValueError, match=ENV_VAR):
+        choose_num_threads(environ={ENV_VAR: value}, cores=2, busy=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        choose_num_threads(requested=0)
+
+
+def test_env_override_skips_the_measurement(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail() -> None:
+        raise AssertionError("measured although the number was given")
+
+    monkeypatch.setattr(threads, "_machine", fail)
+    assert choose_num_threads(environ={ENV_VAR: "1"}).num_threads == 1
+
+
+def test_available_cpus_is_the_affinity_capped_by_the_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda _pid: {0, 2, 5}, raising=False)
+    assert available_cpus() == 3
+    assert available_cpus(quota=1.5) == 1
+    assert available_cpus(quota=0.3) == 1
+    assert available_cpus(quota=16.0) == 3
+
+
+# ----------------------------------------------------------------------------------------------
+# what the machine reports
+
+
+def _cgroup_files(tmp_path: Path, proc: str, files: dict[str, str]) -> tuple[Path, Path]:
+    root = tmp_path / "cgroup"
+    root.mkdir(parents=True)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    proc_file = tmp_path / "proc_cgroup"
+    proc_file.write_text(proc)
+    return root, proc_file
+
+
+def test_cgroup_v2_quota_of_the_process_group(tmp_path: Path) -> None:
+    root, proc = _cgroup_files(
+        tmp_path, "0::/jobs/one\n", {"jobs/one/cpu.max": "150000 100000\n", "cpu.max": "max 100000\n"}
+    )
+    assert cgroup_cpu_limit(root, proc) == 1.5
+    root, proc = _cgroup_files(tmp_path / "b", "0::/\n", {"cpu.max": "max 100000\n"})
+    assert cgroup_cpu_limit(root, proc) is None
+
+
+def test_cgroup_v1_quota(tmp_path: Path) -> None:
+    proc = "4:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n"
+    files = {
+        "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "200000\n",
+        "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
+    }
+    root, proc_file = _cgroup_files(tmp_path, proc, files)
+    assert cgroup_cpu_limit(root, proc_file) == 2.0
+    unlimited = {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}
+    root, proc_file = _cgroup_files(tmp_path / "b", "1:cpu:/\n", unlimited)
+    assert cgroup_cpu_limit(root, proc_file) is None
+    root, proc_file = _cgroup_files(tmp_path / "c", "garbage", {})
+    assert cgroup_cpu_limit(root, proc_file) is None
+
+
+def _stat(jiffies: dict[int, tuple[int, int, int]]) -> str:
+    """/proc/stat text: per cpu (user, idle, steal) jiffies; the other fields 0."""
+    lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
+    for cpu, (user, idle, steal) in jiffies.items():
+        lines.append(f"cpu{cpu} {user} 0 0 {idle} 0 0 0 {steal} 0 0")
+    return "\n".join([*lines, "intr 12345", "ctxt 999"]) + "\n"
+
+
+def test_busy_cpus_counts_the_non_idle_share_of_our_cpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stat = tmp_path / "stat"
+    stat.write_text(_stat({0: (100, 100, 0), 1: (100, 100, 0), 2: (0, 0, 0)}))
+    after = _stat({0: (200, 100, 0), 1: (125, 170, 5), 2: (10, 0, 0)})  # cpu0 all busy, cpu1 30 %
+
+    monkeypatch.setattr(threads.time, "sleep", lambda _seconds: stat.write_text(after))
+    assert busy_cpus({0, 1}, stat=stat) == pytest.approx(1.3)
+    stat.write_text(_stat({0: (100, 100, 0), 1: (100, 100, 0), 2: (0, 0, 0)}))
+    assert busy_cpus({1, 2}, stat=stat) == pytest.approx(1.3)  # cpu2 busy throughout
+    assert busy_cpus({0}, stat=tmp_path / "missing") == 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# applying it
+
+
+def test_apply_sets_torch_threads_and_logs_each_choice_once(
+    machine: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(threads, "_logged", set())
+    with caplog.at_level(logging.DEBUG, logger="respira.utils.threads"):
+        first = apply_num_threads(dataloader_workers=1)
+        assert torch.get_num_threads() == first.num_threads == 2  # 4 cores - 1 busy - 1 worker
+        apply_num_threads(dataloader_workers=1)
+        assert torch.get_num_threads() == 2
+        apply_num_threads(requested=1)
+        assert torch.get_num_threads() == 1
+    messages = [record.getMessage() for record in caplog.records if record.name == "respira.utils.threads"]
+    assert [message.split(" (")[0] for message in messages] == [
+        "torch intra-op threads: 2, automatic",
+        "torch intra-op threads: 1, requested",
+    ]
+    assert all(
+        record.levelno == logging.DEBUG for record in caplog.records if record.name == threads.__name__
+    )
+
+
+class _StopError(Exception):
+    """Raised by a patched step right after the thread choice should have been applied."""
+
+
+def _stop(*_args, **_kwargs):
+    raise _StopError
+
+
+def _other_than_current() -> int:
+    return 1 if torch.get_num_threads() != 1 else 2
+
+
+def test_train_applies_the_choice_minus_its_dataloader_workers(
+    machine: None, monkeypatch: pytest.MonkeyPatch, synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    from respira.training import run as run_module
+    from respira.training.recipe import parse_recipe
+
+    monkeypatch.setattr(run_module, "load_splits", _stop)  # the first step after the choice
+    torch.set_num_threads(3)
+    parsed = parse_recipe(
+        None,
+        [
+            "--data_dir",
+            str(synthetic_corpus),
+            "--output_dir",
+            str(tmp_path / "run"),
+            "--dataloader_num_workers",
+            "2",
+            "--report_to",
+            "none",
+            "--use_cpu",
+            "true",
+        ],
+    )
+    with pytest.raises(_StopError):
+        run_module.run_training(*parsed, log=lambda *_: None)
+    assert torch.get_num_threads() == 1  # 4 usable cores, 1 busy, 2 DataLoader workers
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_predict_and_evaluate_apply_the_override(
+    command: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from respira import cli
+    from respira.hub import loading
+
+    monkeypatch.setattr(loading, "load_model", _stop)  # the model is loaded after the choice
+    wanted = _other_than_current()
+    monkeypatch.setenv(ENV_VAR, str(wanted))
+    argv = {
+        "predict": ["predict", str(tmp_path / "model"), str(tmp_path / "a.wav")],
+        "evaluate": ["evaluate", str(tmp_path / "model"), "--data_dir", str(tmp_path)],
+    }[command]
+    with pytest.raises(_StopError):
+        cli.main(["--debug", *argv])  # --debug: the error propagates instead of becoming exit code 2
+    assert torch.get_num_threads() == wanted
