@@ -17,6 +17,7 @@ from scipy import stats
 from respira.cli import main
 from respira.data import read_icbhi_index
 from respira.data.errors import SplitError
+from respira.labels import MULTI_LABEL
 from respira.training.folds import FoldRun, fold_statistics, out_of_fold, t_interval
 from respira.training.output import resolve_resume
 from respira.training.seeds import SeedOutcome
@@ -63,6 +64,21 @@ def test_pooled_score_counts_every_cycle_once_and_refuses_overlaps() -> None:
         out_of_fold(runs, ["a", "b", "c", "d", "e"])
 
 
+def _check_pooled_agrees_with_each_fold(metrics: dict) -> None:
+    """The pooled predictions decide as each fold's test scoring did: the pooled Sp/Se are the folds'
+    Sp/Se weighted by their normal/abnormal cycles (counted from the class-prior baseline: Sp = prior)."""
+    for seed, pooled in metrics["out_of_fold"]["per_seed"].items():
+        normal = abnormal = hit_normal = hit_abnormal = 0.0
+        for entry in metrics["per_fold"].values():
+            normals = entry["baselines"]["baseline_class_prior_specificity"] * entry["test_cycles"]
+            test = entry["per_seed"][seed]
+            normal, abnormal = normal + normals, abnormal + entry["test_cycles"] - normals
+            hit_normal += test["test_specificity"] * normals
+            hit_abnormal += test["test_sensitivity"] * (entry["test_cycles"] - normals)
+        assert pooled["specificity"] == pytest.approx(hit_normal / normal)
+        assert pooled["sensitivity"] == pytest.approx(hit_abnormal / abnormal)
+
+
 def _recipe(tmp_path: Path, **changes) -> Path:
     path = tmp_path / "recipe.yaml"
     options = {**TINY_RECIPE, "split_strategy": "patient_kfold", "num_folds": 3, **changes}
@@ -95,6 +111,7 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     )
     assert metrics["out_of_fold"]["cycles"] == len(read_icbhi_index(synthetic_corpus))
     assert set(metrics["out_of_fold"]["per_seed"]) == {"0", "1"}
+    _check_pooled_agrees_with_each_fold(metrics)
     # the summary is over the 6 fold x seed models, with a Student-t interval around the mean
     scores = [
         test["test_icbhi_score"]
@@ -139,6 +156,20 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     assert point is not None and point.source == output
     checkpoint = next((output / "fold_1" / "seed_0").glob("checkpoint-*"))
     assert resolve_resume(str(checkpoint), tmp_path / "elsewhere").target == output
+
+
+def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    output = tmp_path / "run"
+    code = main(
+        ["train", str(_recipe(tmp_path, problem_type=MULTI_LABEL, num_folds=2)), "--data_dir",
+         str(synthetic_corpus), "--output_dir", str(output), "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["runs"] == 2 and "test_auc_crackle_ci95" in metrics
+    _check_pooled_agrees_with_each_fold(metrics)
 
 
 def test_impossible_folds_are_refused_before_any_training(
