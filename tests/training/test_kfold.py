@@ -156,6 +156,17 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     assert point is not None and point.source == output
     checkpoint = next((output / "fold_1" / "seed_0").glob("checkpoint-*"))
     assert resolve_resume(str(checkpoint), tmp_path / "elsewhere").target == output
+    # ...and continues every fold x seed for more steps, in place
+    code = main(
+        ["train", str(_recipe(tmp_path)), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--seeds", "0,1", "--dataset_cache_dir", str(cache), "--resume_from_checkpoint", "last",
+         "--max_steps", "4"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    for fold in range(3):
+        for seed in (0, 1):
+            assert (output / f"fold_{fold}" / f"seed_{seed}" / "checkpoint-4").is_dir()
+    assert json.loads((output / "metrics.json").read_text())["runs"] == 6
 
 
 def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
