@@ -90,6 +90,13 @@ class DataRecord:
     """Train/validation/test shares of the patients (patient split only; ``None``: the builder's)."""
     stratify_by: str | None = None
     """Index column the patient split was stratified by (``None``: the builder's default)."""
+    num_folds: int | None = None
+    """``patient_kfold``: the number of cross-validation folds (``None`` for other strategies)."""
+    fold: int | None = None
+    """``patient_kfold``: the fold whose splits the kept model was trained and tested on (what
+    ``respira evaluate RUN`` rebuilds)."""
+    fold_stratify_by: str | None = None
+    """``patient_kfold``: the column the folds were stratified by besides the class (``None``: none)."""
     lowpass_cutoff: float | None = None
     """Zero-phase Butterworth low-pass of the recordings (Hz; ``None``: none); the model's config
     carries it too (``lowpass_cutoff``), so evaluation and prediction apply it."""
@@ -120,17 +127,24 @@ class SeedResult:
     test: dict[str, float | None] = field(default_factory=dict)
     validation: dict[str, float | None] = field(default_factory=dict)
     """The final evaluation on the validation split (what seeds are selected on)."""
+    fold: int | None = None
+    """``patient_kfold``: the cross-validation fold this model was trained and tested on."""
 
 
 @dataclass
 class MetricsRecord:
-    """Test results over seeds, and every seed's own metrics."""
+    """Test results over seeds (and folds), and every seed's own metrics."""
 
     test: dict[str, float | None] = field(default_factory=dict)
-    """Mean over seeds of each test metric (with one seed, its value)."""
+    """Mean over seeds (``patient_kfold``: over folds x seeds) of each test metric."""
     test_std: dict[str, float | None] = field(default_factory=dict)
-    """Standard deviation over seeds of each test metric (several seeds only)."""
+    """Sample standard deviation over the same runs (several runs only)."""
     per_seed: list[SeedResult] = field(default_factory=list)
+    test_ci95: dict[str, list[float]] = field(default_factory=dict)
+    """``patient_kfold``: 95 % confidence interval (Student's t) of the mean over folds x seeds."""
+    out_of_fold: dict[str, float | None] = field(default_factory=dict)
+    """``patient_kfold``: scores of the pooled out-of-fold predictions (every cycle tested once; mean
+    over seeds) and the trivial baselines of the whole corpus."""
 
 
 @dataclass
@@ -143,6 +157,8 @@ class RunRecord:
     seeds: list[int] = field(default_factory=list)
     selected_seed: int | None = None
     """The seed whose model the run folder holds (best validation score)."""
+    selected_fold: int | None = None
+    """``patient_kfold``: the fold of that model (the fold x seed with the best validation score)."""
     thresholds: list[float] | None = None
     """Multi-label models: the (crackle, wheeze) decision thresholds of the kept model."""
     thresholds_tuned: bool = False
@@ -153,7 +169,7 @@ class RunRecord:
     def selected_result(self) -> SeedResult | None:
         """The metrics of the kept model's seed, if recorded."""
         for result in self.metrics.per_seed:
-            if result.seed == self.selected_seed:
+            if result.seed == self.selected_seed and result.fold == self.selected_fold:
                 return result
         return None
 

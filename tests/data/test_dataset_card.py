@@ -75,7 +75,8 @@ def test_card_front_matter_agrees_with_the_corpus_files(prepared: Path, syntheti
     assert data["respira"] == {
         "corpus": "icbhi", "config": "cycles", "sampling_rate": 4000, "split_strategy": "official",
         "validation_size": 0.0, "patient_split_fractions": [0.6, 0.2, 0.2], "stratify_by": "chest_location",
-        "seed": 0, "lowpass_cutoff": None, "lowpass_order": 4, "audio_subtype": "FLOAT",
+        "num_folds": 5, "fold_stratify_by": None, "seed": 0, "lowpass_cutoff": None, "lowpass_order": 4,
+        "audio_subtype": "FLOAT",
         "clip_tolerance": 0.05,
     }  # fmt: skip
     assert data["license"] == "other" and data["license_link"] == "https://bhichallenge.med.auth.gr/"

@@ -35,11 +35,14 @@ def test_load_icbhi_refuses_an_unknown_option_before_reading_anything(
         "cache_dir",
         "num_proc",
         "streaming",
+        "fold",
     }
     expected |= {
         "split_strategy",
         "patient_split_fractions",
         "stratify_by",
+        "num_folds",
+        "fold_stratify_by",
         "lowpass_cutoff",
         "lowpass_order",
     }

@@ -86,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--split_strategy",
-        choices=("official", "patient"),
-        help="default: the run's, else official",
+        choices=("official", "patient", "patient_kfold"),
+        help="default: the run's, else official (a patient_kfold run: the kept model's own fold)",
     )
     parser.add_argument(
         "--seed",

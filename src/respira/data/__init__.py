@@ -36,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "read_icbhi_index": "index",
     "validate_counts": "index",
     "carve_validation": "splits",
+    "compose_fold": "folds",
+    "fold_splits": "folds",
+    "patient_kfold": "folds",
     "patient_split": "splits",
     "summarize": "summary",
 }
@@ -58,9 +61,12 @@ __all__ = [
     "assign_splits",
     "carve_validation",
     "class_counts",
+    "compose_fold",
+    "fold_splits",
     "is_synthetic_corpus",
     "load_icbhi",
     "load_kauh",
+    "patient_kfold",
     "patient_split",
     "read_icbhi_index",
     "read_kauh_index",
@@ -79,6 +85,7 @@ if TYPE_CHECKING:
         KAUHFormatError,
         SplitError,
     )
+    from .folds import compose_fold, fold_splits, patient_kfold
     from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
     from .index import (
         MissingMetadataWarning,

@@ -23,6 +23,7 @@ from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
 from ..labels import CLASS_NAMES
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
+from .folds import compose_fold, fold_name, patient_kfold
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
 from .loaders import build_or_stream, check_loader_options
@@ -58,6 +59,7 @@ RECORDING_COLUMNS: tuple[str, ...] = (
     "child_height",
 )
 CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
+SPLIT_STRATEGIES: tuple[str, ...] = ("official", "patient", "patient_kfold")
 
 
 def _recording_features() -> dict[str, datasets.Value]:
@@ -77,15 +79,20 @@ class ICBHIConfig(datasets.BuilderConfig):
 
     Args:
         sampling_rate: rate every recording is resampled to (Hz).
-        split_strategy: ``"official"`` (the challenge's train/test file) or ``"patient"`` (a
+        split_strategy: ``"official"`` (the challenge's train/test file), ``"patient"`` (a
             patient-wise random split with ``patient_split_fractions``, for copies without the
-            split file).
+            split file) or ``"patient_kfold"`` (splits ``fold_0`` .. ``fold_<k-1>``: patient-wise,
+            class-stratified cross-validation folds, :func:`~respira.data.folds.patient_kfold`;
+            ``load_icbhi(..., fold=i)`` gives fold ``i``'s train/validation/test).
         validation_size: with the official split, the fraction of train cycles moved to a
             patient-disjoint, class-stratified ``validation`` split (0 keeps train/test only).
         patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
         stratify_by: index column(s) the patient split is stratified by (chest location, as in
             published patient-wise ICBHI splits).
-        seed: seed of the validation and patient splits.
+        num_folds: ``patient_kfold``: the number of folds (at least 2, at most the number of patients).
+        fold_stratify_by: ``patient_kfold``: a second index column the folds are stratified by, besides
+            the cycle class (``None``: the class only).
+        seed: seed of the validation and patient splits and of the folds.
         lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
         lowpass_order: order of that filter.
         audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
@@ -94,10 +101,12 @@ class ICBHIConfig(datasets.BuilderConfig):
     """
 
     sampling_rate: int = DEFAULT_SAMPLING_RATE
-    split_strategy: Literal["official", "patient"] = "official"
+    split_strategy: Literal["official", "patient", "patient_kfold"] = "official"
     validation_size: float = 0.0
     patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     stratify_by: str = "chest_location"
+    num_folds: int = 5
+    fold_stratify_by: str | None = None
     seed: int = 0
     lowpass_cutoff: float | None = None
     lowpass_order: int = 4
@@ -112,8 +121,18 @@ class ICBHIConfig(datasets.BuilderConfig):
     def validate(self) -> None:
         """Raise ``ValueError`` for an option value the builder cannot honour."""
         check_audio_options(self)
-        if self.split_strategy not in ("official", "patient"):
-            raise ValueError(f"split_strategy must be 'official' or 'patient', got {self.split_strategy!r}")
+        if self.split_strategy not in SPLIT_STRATEGIES:
+            raise ValueError(
+                f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"
+            )
+        if self.split_strategy == "patient_kfold":
+            if isinstance(self.num_folds, bool) or not isinstance(self.num_folds, int) or self.num_folds < 2:
+                raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
+            if self.validation_size:
+                raise ValueError(
+                    "with split_strategy='patient_kfold' the validation split is carved from each fold's "
+                    "training folds: pass validation_size with fold= to load_icbhi, not to the builder"
+                )
         if not 0 <= self.validation_size < 1:
             raise ValueError(f"validation_size must be in [0, 1), got {self.validation_size}")
         if self.split_strategy == "patient" and self.validation_size:
@@ -197,7 +216,12 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
         self._check_cycles_fit_audio(index, durations)
         index = index.assign(split=assign_splits(index, self.config))
         generators = []
-        for split in ("train", "validation", "test"):
+        names = (
+            [fold_name(fold) for fold in range(self.config.num_folds)]
+            if self.config.split_strategy == "patient_kfold"
+            else ("train", "validation", "test")
+        )
+        for split in names:
             rows = index[index["split"] == split]
             if rows.empty:
                 continue
@@ -319,7 +343,12 @@ def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]
 
 
 def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
-    """The split (train/validation/test) of every index row under ``config``'s split options."""
+    """The split (train/validation/test; ``fold_<i>`` for ``patient_kfold``) of every index row under
+    ``config``'s split options."""
+    if config.split_strategy == "patient_kfold":
+        strata = ["label", *([config.fold_stratify_by] if config.fold_stratify_by else [])]
+        folds = patient_kfold(index, config.num_folds, seed=config.seed, stratify_by=strata)
+        return folds.map(fold_name).rename("split")
     if config.split_strategy == "patient":
         names = ("train", "validation", "test")
         fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
@@ -349,6 +378,7 @@ def load_icbhi(
     cache_dir: str | Path | None = None,
     num_proc: int | None = None,
     streaming: bool = False,
+    fold: int | None = None,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) the ICBHI dataset from a local folder.
@@ -358,15 +388,33 @@ def load_icbhi(
     any file is read. ``num_proc`` decodes recordings in parallel processes. ``streaming=True``
     returns an ``IterableDatasetDict`` that decodes recordings while it is iterated (same splits,
     examples and features; nothing is written to the cache).
+
+    ``split_strategy="patient_kfold"`` builds the ``num_folds`` folds once (splits ``fold_0`` ...);
+    with ``fold=i`` it returns fold ``i``'s ``train`` / ``validation`` / ``test`` instead
+    (:func:`~respira.data.folds.compose_fold`: test = fold ``i``, ``validation_size`` of the other
+    folds' cycles carved patient-wise into validation with ``seed``).
     """
     check_loader_options(load_icbhi, options, ICBHIConfig)
+    kfold = options.get("split_strategy") == "patient_kfold"
+    if fold is not None and not kfold:
+        raise ValueError("fold applies to split_strategy='patient_kfold' only")
+    if kfold and validation_size and fold is None:
+        raise ValueError(
+            "with split_strategy='patient_kfold', validation_size is carved from the training folds of "
+            "one fold: pass fold=<i> too"
+        )
+    if kfold and fold is not None and streaming:
+        raise ValueError("fold= composes a fold's splits from the built folds: use streaming=False")
     builder = ICBHI(
         config_name=config_name,
         data_dir=data_dir,
         cache_dir=str(cache_dir) if cache_dir is not None else None,
         sampling_rate=sampling_rate,
-        validation_size=validation_size,
+        validation_size=0.0 if kfold else validation_size,
         seed=seed,
         **options,
     )
-    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+    built = build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+    if fold is None:
+        return built
+    return compose_fold(built, fold, validation_size=validation_size, seed=seed)

@@ -11,6 +11,8 @@ evaluation. This module provides
 * :func:`carve_validation`, which moves a patient-disjoint, stratified share of an existing split
   (normally the official ``train`` split) to ``validation``.
 
+Patient-wise k-fold cross-validation builds on both: :mod:`respira.data.folds`.
+
 The algorithm is a greedy stratified group split in the spirit of scikit-learn's
 ``StratifiedGroupKFold`` but with arbitrary target fractions: every group (patient) is summarised by
 its vector of cycle counts per stratum; groups are visited largest-and-most-skewed first (with a

@@ -272,6 +272,9 @@ class RespiraModelCardData(CardData):
             options["lowpass_cutoff"] = data.lowpass_cutoff
         if data.train_fraction < 1:
             options["train_fraction"] = data.train_fraction
+        if data.split_strategy == "patient_kfold":
+            options["num_folds"] = data.num_folds
+            options["fold"] = data.fold
         if data.split_strategy == "patient":
             if data.patient_split_fractions is not None:
                 options["patient_split_fractions"] = list(data.patient_split_fractions)

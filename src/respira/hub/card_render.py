@@ -86,6 +86,8 @@ _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "patient_split_fractions": ("patient split fractions (train, validation, test)", ""),
     "stratify_by": ("patient split stratified by", ""),
     "train_fraction": ("share of the training patients used", ""),
+    "num_folds": ("cross-validation folds", ""),
+    "fold": ("fold whose test split the model in this repository was scored on", ""),
 }
 
 
@@ -190,6 +192,15 @@ def split_description(card: RespiraModelCardData) -> str:
             "comparable with published official-split ICBHI scores. The validation split was used for "
             "model selection only and the test split was scored once, at the end."
         )
+    if card.split_strategy == "patient_kfold":
+        return (
+            f"**Patient-wise {card.data_options.get('num_folds')}-fold cross-validation**, not the official "
+            "split: every patient in one fold (folds stratified by class), every cycle tested once; each "
+            "fold's validation split was carved patient-wise from its training folds."
+            + validation
+            + " The test results are means over folds x seeds; the weights here are those of the fold x "
+            "seed with the best validation score, tested on its own fold."
+        )
     return "Unknown split (no `split_strategy` was recorded for this run)." + validation
 
 
@@ -237,7 +248,10 @@ def per_seed_rows(card: RespiraModelCardData) -> tuple[list[str], list[list[str]
         return [], []
     names = [n for n in MODEL_INDEX_METRICS if any(n in result.test for result in card.per_seed_metrics)]
     rows = [
-        [str(result.seed), *(format_metric(n, result.test.get(n)) for n in names)]
+        [
+            str(result.seed) if result.fold is None else f"{result.seed} (fold {result.fold})",
+            *(format_metric(n, result.test.get(n)) for n in names),
+        ]
         for result in card.per_seed_metrics
     ]
     return [MODEL_INDEX_METRICS[n] for n in names], rows
@@ -310,7 +324,12 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     encoder = card.encoder
     per_seed_header, seed_rows = per_seed_rows(card)
     splits = split_rows(card)
+    kfold = card.split_strategy == "patient_kfold"
     return {
+        "kfold_runs": f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)"
+        if kfold
+        else None,
+        "kfold_fold": card.data_options.get("fold"),
         "card": card,
         "model_name": card.get_model_name(),
         "model_id": card.model_id,

@@ -26,6 +26,7 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
             "missing data_dir: pass --data_dir <folder of an ICBHI download> or set it in the recipe"
         )
     patient = data.split_strategy == "patient"
+    kfold = data.split_strategy == "patient_kfold"
     fractions = tuple(float(f) for f in data.patient_split_fractions.split(",")) if patient else None
     return DataRecord(
         data_dir=data.data_dir,
@@ -36,6 +37,8 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         split_seed=data.split_seed,
         patient_split_fractions=fractions,
         stratify_by=data.stratify_by,
+        num_folds=data.num_folds if kfold else None,
+        fold_stratify_by=data.fold_stratify_by if kfold else None,
         lowpass_cutoff=data.lowpass_cutoff or None,
         train_fraction=data.train_fraction,
     )
@@ -44,10 +47,18 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 def load_splits(
     data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
 ) -> datasets.DatasetDict:
-    """The ICBHI splits ``data`` describes (options left ``None`` take the builder's defaults)."""
+    """The ICBHI splits ``data`` describes (options left ``None`` take the builder's defaults).
+
+    ``patient_kfold``: fold ``data.fold``'s train/validation/test (with ``fold`` ``None``, the folds)."""
     from ..data import load_icbhi
 
     options: dict[str, Any] = {"split_strategy": data.split_strategy}
+    if data.split_strategy == "patient_kfold":
+        options["fold"] = data.fold
+        if data.num_folds is not None:
+            options["num_folds"] = data.num_folds
+        if data.fold_stratify_by is not None:
+            options["fold_stratify_by"] = data.fold_stratify_by
     if data.stratify_by is not None:
         options["stratify_by"] = data.stratify_by
     if data.patient_split_fractions is not None:
@@ -64,7 +75,7 @@ def load_splits(
         num_proc=num_proc,
         **options,
     )
-    if data.train_fraction < 1.0:
+    if data.train_fraction < 1.0 and "train" in splits:
         splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
     return splits
 

@@ -41,6 +41,7 @@ LAST = "last"
 _LAST_VALUES = (LAST, "true", "True")
 STAGING_SUFFIX = ".incomplete"
 _SEED_FOLDER = re.compile(r"^seed_(-?\d+)$")
+_FOLD_FOLDER = re.compile(r"^fold_(\d+)$")  # cross-validated runs: RUN/fold_<i>/seed_<n>
 _CHECKPOINT_FOLDER = re.compile(r"^checkpoint-(\d+)$")
 TRAINER_STATE = "trainer_state.json"
 
@@ -91,7 +92,8 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | N
 
     ``last`` resumes the run for ``output_dir``: its interrupted staging folder if there is one, else a
     finished ``output_dir`` (for more epochs). A path must be a checkpoint of a ``respira train`` run
-    (``RUN/seed_<n>/checkpoint-<step>``); the run it belongs to is resumed, in its own folder. Raises
+    (``RUN/seed_<n>/checkpoint-<step>``, or ``RUN/fold_<i>/seed_<n>/checkpoint-<step>`` for a
+    ``patient_kfold`` run); the run it belongs to is resumed, in its own folder. Raises
     ``ValueError`` (one line naming the path) otherwise.
     """
     if value is None or value == "" or value in ("false", "False"):
@@ -104,7 +106,7 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | N
                 return ResumePoint(target=output_dir, source=folder)
         raise ValueError(
             f"resume_from_checkpoint last: no checkpoint to resume for {output_dir} (no interrupted run "
-            f"and no checkpoint-* folder in {output_dir}/seed_*)"
+            f"and no checkpoint-* folder in {output_dir}/seed_* or {output_dir}/fold_*/seed_*)"
         )
     checkpoint = Path(value).expanduser().absolute()
     if not checkpoint.is_dir():
@@ -118,6 +120,8 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | N
             "(expected RUN/seed_<n>/checkpoint-<step>)"
         )
     run = checkpoint.parent.parent
+    if _FOLD_FOLDER.match(run.name):
+        run = run.parent
     target = _target_of_staging(run) or run
     return ResumePoint(target=target, source=run, checkpoints={int(seed[1]): checkpoint})
 
@@ -147,7 +151,11 @@ def read_num_threads(resume: ResumePoint | None) -> int | None:
 def _seed_folders(run: Path) -> list[Path]:
     if not run.is_dir():
         return []
-    return [path for path in run.iterdir() if _SEED_FOLDER.match(path.name) and path.is_dir()]
+    folders = [path for path in run.iterdir() if _SEED_FOLDER.match(path.name) and path.is_dir()]
+    for fold in run.iterdir():
+        if _FOLD_FOLDER.match(fold.name) and fold.is_dir():
+            folders += _seed_folders(fold)
+    return folders
 
 
 def check_output_dir(output_dir: str | Path, *, overwrite: bool, resume: ResumePoint | None) -> None:

@@ -103,9 +103,20 @@ class DataArguments:
     _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
 
     data_dir: str | None = field(default=None, metadata={"help": "folder of an ICBHI download (required)"})
-    split_strategy: str = field(default="official", metadata={"help": "official or patient"})
+    split_strategy: str = field(
+        default="official",
+        metadata={"help": "official, patient or patient_kfold (k-fold cross-validation over patients)"},
+    )
+    num_folds: int = field(
+        default=5,
+        metadata={"help": "patient_kfold: number of folds (every fold x seed is trained)"},
+    )
+    fold_stratify_by: str | None = field(
+        default=None, metadata={"help": "patient_kfold: a column stratified besides the class"}
+    )
     validation_size: float = field(
-        default=0.2, metadata={"help": "official split: share of train for validation"}
+        default=0.2,
+        metadata={"help": "official split / patient_kfold: share of the training cycles for validation"},
     )
     patient_split_fractions: str = field(default="0.6,0.2,0.2", metadata={"help": "patient split fractions"})
     stratify_by: str = field(default="chest_location")

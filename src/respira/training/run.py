@@ -25,6 +25,7 @@ from ..metrics.groups import splits_device_shift_note
 from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
+from .folds import kfold_headline, train_folds
 from .model_factory import model_sampling_rate
 from .output import (
     ResumePoint,
@@ -92,19 +93,32 @@ def run_training(
         if main
         else nullcontext(staging_folder(target))
     )
+    kfold = data.split_strategy == "patient_kfold"
     with output as folder:
         if main:
             record_num_threads(folder, threads.num_threads, threads.source)
-        with state.main_process_first():  # one process builds the dataset cache, the others reuse it
-            splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
-        state.wait_for_everyone()
-        summary = _train_seeds(
-            model_args, data_args, run_args, args, splits, seeds, folder, target, resume, log, main
-        )
+        if kfold:  # every fold x seed (training/folds.py)
+            summary = train_folds(
+                model_args, data_args, run_args, args, data, seeds, folder, target, resume, log, main, state
+            )
+        else:
+            with state.main_process_first():  # one process builds the dataset cache, the others reuse it
+                splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
+            state.wait_for_everyone()
+            summary = _train_seeds(
+                model_args, data_args, run_args, args, splits, seeds, folder, target, resume, log, main
+            )
         state.wait_for_everyone()
     if main:
-        log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
-        log(headline(summary))
+        if kfold:
+            kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
+            log(
+                f"run written to {target} (model from {kept}: the best validation score of all folds x seeds)"
+            )
+            log(kfold_headline(summary))
+        else:
+            log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
+            log(headline(summary))
         if summary.get("warning"):
             log(summary["warning"])
         if summary.get("device_shift"):

@@ -145,8 +145,10 @@ def summarize_seeds(
     return summary
 
 
-def baseline_warning(outcome: SeedOutcome, seed: int) -> str | None:
-    """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
+def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
+    """One line when the kept model's validation ICBHI score is below the all-normal classifier's.
+
+    ``seed``: the kept model's seed (or a longer name of it, such as ``"0, fold 2"``)."""
     score, baseline = outcome.validation_score, outcome.validation_baseline
     if score is None or baseline is None or math.isnan(score) or math.isnan(baseline):
         return None

@@ -11,6 +11,7 @@ the output folder. Every error is one line naming the option and its value.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 from ..labels import PROBLEM_TYPES
@@ -132,15 +133,20 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
             "missing data_dir: pass --data_dir <folder of an ICBHI download> or set it in the recipe"
         )
     fractions = _split_fractions(data)
+    kfold = data.split_strategy == "patient_kfold"
     ICBHIConfig(  # checks the split and audio options as the builder will
         name="cycles",
         split_strategy=data.split_strategy,
-        validation_size=0.0 if data.split_strategy == "patient" else data.validation_size,
+        validation_size=data.validation_size if data.split_strategy == "official" else 0.0,
         patient_split_fractions=fractions,
         stratify_by=data.stratify_by,
+        num_folds=data.num_folds,
+        fold_stratify_by=data.fold_stratify_by,
         seed=data.split_seed,
         lowpass_cutoff=data.lowpass_cutoff or None,
     )
+    if kfold and not 0 <= data.validation_size < 1:
+        raise ValueError(f"validation_size must be in [0, 1), got {data.validation_size}")
     if not 0 < data.train_fraction <= 1:
         raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
     if data.num_proc is not None and data.num_proc < 1:
@@ -154,9 +160,30 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
     validation = fractions[1] > 0 if data.split_strategy == "patient" else data.validation_size > 0
     if args.eval_strategy != "no" and not validation:
         raise ValueError(
-            "evaluation during training needs a validation split: set validation_size > 0 (official split) "
-            "or use split_strategy=patient; the test split is never used for model selection"
+            "evaluation during training needs a validation split: set validation_size > 0 (official split, "
+            "patient_kfold) or use split_strategy=patient; the test split is never used for model selection"
         )
+    if kfold:
+        _check_folds(data, layout)
+
+
+def _check_folds(data: DataArguments, layout) -> None:
+    """``patient_kfold``: the folds and each fold's validation split can be made (reads the annotations)."""
+    from ..data.folds import fold_splits, patient_kfold
+    from ..data.index import index_from_layout
+
+    with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
+        warnings.simplefilter("ignore")
+        index = index_from_layout(layout)
+    index = index[index["recording"].isin(set(layout.audio_files))]
+    strata = ["label", *([data.fold_stratify_by] if data.fold_stratify_by else [])]
+    try:
+        folds = patient_kfold(index, data.num_folds, seed=data.split_seed, stratify_by=strata)
+        for fold in range(data.num_folds):
+            fold_splits(index, folds, fold, validation_size=data.validation_size, seed=data.split_seed)
+    except (ValueError, KeyError) as error:
+        message = " ".join(str(error).split())
+        raise ValueError(f"split_strategy=patient_kfold: {message}") from None
 
 
 # -------------------------------------------------------------------------------------------------- run

@@ -1,0 +1,214 @@
+"""Patient-wise k-fold cross-validation for small corpora: the one home of the fold assignment.
+
+With a few dozen patients a single train/validation/test split leaves a test set of a handful of
+patients, and its score says more about those patients than about the method. Cross-validation tests
+every cycle exactly once instead:
+
+* :func:`patient_kfold` puts every patient in exactly one of ``k`` folds, stratified by the cycle
+  class (normal/crackle/wheeze/both, optionally a second column) with the greedy stratified group
+  assignment of :func:`~respira.data.splits.patient_split`, every class in every fold;
+* :func:`fold_splits` gives, for fold ``i``, each row's ``train``/``validation``/``test`` split: the
+  test split is fold ``i``; the validation split is carved patient-wise from the other folds
+  (:func:`~respira.data.splits.carve_validation`), never from the test fold;
+* :func:`compose_fold` does the same on a built dataset whose splits are the folds (what
+  ``load_icbhi(..., split_strategy="patient_kfold")`` builds once), so the audio is decoded once for
+  all folds.
+
+The ICBHI builder, ``respira train`` / ``respira evaluate`` and benchmarks all call these functions, so
+they reproduce the same folds from the same index, ``num_folds`` and seed.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..labels import CLASS_NAMES
+from .errors import SplitError
+from .splits import _check_columns, _count_groups, carve_validation, patient_split
+
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = [
+    "FOLD_SPLITS",
+    "check_every_cycle_tested_once",
+    "compose_fold",
+    "fold_name",
+    "fold_splits",
+    "patient_kfold",
+]
+
+FOLD_SPLITS: tuple[str, ...] = ("train", "validation", "test")
+"""The splits :func:`fold_splits` and :func:`compose_fold` give each fold."""
+
+
+def fold_name(fold: int) -> str:
+    """The name of fold ``fold`` as a dataset split (``fold_0``, ``fold_1``...)."""
+    return f"fold_{fold}"
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def patient_kfold(
+    index: pd.DataFrame,
+    num_folds: int,
+    *,
+    seed: int = 0,
+    stratify_by: str | Sequence[str] = "label",
+    group_by: str = "patient_id",
+    require_all: str | None = "label",
+    max_attempts: int = 64,
+) -> pd.Series:
+    """The fold (``0 .. num_folds - 1``) of every row of a cycle index; each patient in exactly one fold.
+
+    The folds are :func:`~respira.data.splits.patient_split` parts of equal target size (``1 /
+    num_folds`` of the cycles), stratified by ``stratify_by`` (the cycle class by default; pass
+    ``("label", "chest_location")`` to balance a second column too). With ``require_all`` (default
+    ``"label"``) every class present in ``index`` appears in every fold, so every test fold scores
+    specificity and sensitivity. The result depends on the patients' cycle counts and ``seed`` only,
+    not on the row order.
+
+    Returns:
+        An integer Series named ``fold``, aligned with ``index.index``.
+
+    Raises:
+        ValueError: ``num_folds`` is not a whole number of at least 2, or a column is missing.
+        SplitError: more folds than patients, or a class carried by fewer patients than folds (the
+            one-line message names the class and the largest ``num_folds`` that can hold it).
+    """
+    if not _is_whole(num_folds) or num_folds < 2:
+        raise ValueError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
+    num_folds = int(num_folds)
+    _check_columns(index, [group_by, *([require_all] if require_all else [])])
+    n_groups = int(index[group_by].nunique())
+    if num_folds > n_groups:
+        raise SplitError(
+            f"num_folds={num_folds} is more than the {_count_groups(n_groups, group_by)} of the corpus: "
+            f"every fold needs patients of its own; use num_folds <= {n_groups}"
+        )
+    if require_all is not None:
+        carriers = index.groupby(require_all, sort=True)[group_by].nunique()
+        scarce = carriers[carriers < num_folds]
+        if not scarce.empty:
+            details = "; ".join(
+                f"only {_count_groups(int(n), group_by)} {'has' if n == 1 else 'have'} {value!r} cycles"
+                for value, n in scarce.items()
+            )
+            raise SplitError(
+                f"num_folds={num_folds}: {details}, so not every fold can hold every {require_all!r} "
+                f"value; use num_folds <= {int(carriers.min())}"
+            )
+    names = [fold_name(fold) for fold in range(num_folds)]
+    assignment = patient_split(
+        index,
+        dict.fromkeys(names, 1.0 / num_folds),
+        seed=seed,
+        stratify_by=stratify_by,
+        group_by=group_by,
+        require_all=require_all,
+        max_attempts=max_attempts,
+    )
+    return assignment.map({name: fold for fold, name in enumerate(names)}).astype(np.int64).rename("fold")
+
+
+def fold_splits(
+    index: pd.DataFrame,
+    folds: pd.Series | np.ndarray,
+    fold: int,
+    *,
+    validation_size: float = 0.0,
+    seed: int = 0,
+    group_by: str = "patient_id",
+    require_all: str | None = "label",
+) -> pd.Series:
+    """The ``train`` / ``validation`` / ``test`` split of every row for cross-validation fold ``fold``.
+
+    ``folds`` (aligned with ``index``; from :func:`patient_kfold`) gives each row's fold. Fold ``fold``
+    is the test split; the other folds form the training pool, of which ``validation_size`` of the
+    cycles (whole patients, class-stratified: :func:`~respira.data.splits.carve_validation` with
+    ``seed``) become the validation split. 0 keeps train/test only.
+
+    Raises:
+        ValueError: ``fold`` is not one of the folds, or ``folds`` does not match ``index``.
+        SplitError: the training pool cannot give a validation split with every class.
+    """
+    folds = np.asarray(folds)
+    if len(folds) != len(index):
+        raise ValueError(f"folds has {len(folds)} entries for an index of {len(index)} rows")
+    num_folds = int(folds.max()) + 1 if len(folds) else 0
+    if not _is_whole(fold) or not 0 <= fold < num_folds:
+        raise ValueError(f"fold must be one of 0..{num_folds - 1} ({num_folds} folds), got {fold!r}")
+    splits = np.where(folds == fold, "test", "train").astype(object)
+    if validation_size:
+        carved = carve_validation(
+            index.assign(split=splits),
+            validation_size,
+            seed=seed,
+            stratify_by="label",
+            group_by=group_by,
+            require_all=require_all,
+        )
+        splits = carved["split"].to_numpy()
+    return pd.Series(splits, index=index.index, name="split", dtype=object)
+
+
+def compose_fold(
+    folds: datasets.DatasetDict, fold: int, *, validation_size: float = 0.0, seed: int = 0
+) -> datasets.DatasetDict:
+    """Train/validation/test of cross-validation fold ``fold`` from a dataset whose splits are the folds
+    (``fold_0`` .. ``fold_<k-1>``, as ``load_icbhi(..., split_strategy="patient_kfold")`` builds them).
+
+    The rows are split by :func:`fold_splits` on the dataset's ``patient_id`` and ``label`` columns; the
+    test split is fold ``fold`` as built (same rows, same order). Each split is named as it is
+    (``dataset.split``), so the trainer's guard against tuning on the test split still sees it.
+    """
+    import datasets
+
+    num_folds = len(folds)
+    names = [fold_name(i) for i in range(num_folds)]
+    if sorted(folds) != sorted(names):
+        raise ValueError(f"expected the splits {', '.join(names)}, got {', '.join(folds)}")
+    parts = [folds[name] for name in names]
+    frames = []
+    for i, part in enumerate(parts):
+        frame = part.select_columns(["patient_id", "label"]).to_pandas()
+        frame["label"] = [CLASS_NAMES[label] for label in frame["label"]]
+        frames.append(frame.assign(fold=i, row=np.arange(len(part))))
+    index = pd.concat(frames, ignore_index=True)
+    split = fold_splits(index, index["fold"], fold, validation_size=validation_size, seed=seed).to_numpy()
+    result = datasets.DatasetDict()
+    for name in FOLD_SPLITS:
+        pieces = [
+            parts[i].select(index.loc[(split == name) & (index["fold"] == i).to_numpy(), "row"].to_numpy())
+            for i in range(num_folds)
+            if np.any((split == name) & (index["fold"] == i).to_numpy())
+        ]
+        if pieces:
+            result[name] = datasets.concatenate_datasets(pieces, split=datasets.NamedSplit(name))
+    return result
+
+
+def check_every_cycle_tested_once(test_keys: Sequence[Sequence[object]], all_keys: Sequence[object]) -> None:
+    """Raise ``SplitError`` unless the folds' test keys (one sequence per fold) cover ``all_keys``
+    exactly once: no cycle tested twice, none never tested."""
+    seen: dict[object, int] = {}
+    for fold, keys in enumerate(test_keys):
+        for key in keys:
+            if key in seen:
+                raise SplitError(f"cycle {key!r} is in the test splits of folds {seen[key]} and {fold}")
+            seen[key] = fold
+    missing = set(all_keys) - set(seen)
+    extra = set(seen) - set(all_keys)
+    if missing or extra:
+        example = sorted(map(str, missing or extra))[0]
+        raise SplitError(
+            f"the test folds cover {len(seen)} cycles, the corpus {len(set(all_keys))}: "
+            f"{len(missing)} never tested, {len(extra)} not in the corpus (e.g. {example})"
+        )

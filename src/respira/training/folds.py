@@ -1,0 +1,401 @@
+"""``respira train`` with ``split_strategy: patient_kfold``: every fold x every seed, each tested on its
+own test fold, summarised over folds x seeds and pooled out of fold.
+
+For fold ``i`` (:func:`respira.data.folds.compose_fold`) the test split is fold ``i`` and the
+validation split is carved patient-wise from the other folds; each seed trains in
+``fold_<i>/seed_<n>/`` exactly as a plain run's seed does (:func:`~respira.training.seeds.run_seed`).
+Before any training, the folds are checked to test every cycle of the corpus exactly once.
+
+``metrics.json`` then holds
+
+* ``per_fold``: per fold its test size, the trivial baselines of its test fold (all-normal, class
+  prior) and per seed the test metrics and the validation score;
+* ``test_<metric>_mean`` / ``_std`` (sample standard deviation) over all folds x seeds and, for the
+  headline metrics (:data:`CI_METRICS`), ``test_<metric>_ci95``: the 95 % confidence interval of the
+  mean with Student's t (``n - 1`` degrees of freedom, ``n`` = folds x seeds). The runs share
+  patients between training sets, so the interval is a rough guide, not an exact coverage;
+* ``out_of_fold``: the ICBHI score, specificity and sensitivity of the pooled test predictions of
+  all folds (every cycle scored once by a model that never saw its patient), per seed and their
+  mean, beside the all-normal and class-prior baselines of the whole corpus;
+* the kept model: among all folds x seeds, the one with the best **validation** ICBHI score
+  (``selected_fold``, ``selected_seed``); its own test metrics are the plain ``test_*`` keys. Test
+  folds never choose anything.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..labels import MULTI_LABEL, flags_to_classes
+from ..metrics import icbhi_scores, trivial_baselines
+from ..metrics.baselines import BASELINE_PREFIX
+from ..metrics.groups import splits_device_shift_note
+from ..run_record import DataRecord, MetricsRecord, SeedResult
+from ..utils.tables import format_number, format_table
+from .datasets import load_splits, split_sizes
+from .output import last_checkpoint
+from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
+from .seeds import SeedOutcome, baseline_warning, run_seed
+
+if TYPE_CHECKING:
+    import datasets
+
+    from .arguments import RespiraTrainingArguments
+    from .output import ResumePoint
+    from .recipe import DataArguments, ModelArguments, RunArguments
+    from .trainer import RespiraTrainer
+
+__all__ = ["CI_METRICS", "FoldRun", "fold_statistics", "kfold_headline", "out_of_fold", "train_folds"]
+
+CI_METRICS: tuple[str, ...] = (
+    "icbhi_score",
+    "specificity",
+    "sensitivity",
+    "patient_icbhi_score",
+    "auc_crackle",
+    "auc_wheeze",
+)
+"""Test metrics whose mean over folds x seeds gets a 95 % confidence interval (when the run has them)."""
+SELECTION = "the fold x seed with the best validation ICBHI score (test folds never choose)"
+
+
+@dataclass
+class FoldRun:
+    """One fold x seed: its outcome and its test fold's per-cycle classes (for the pooled score)."""
+
+    fold: int
+    seed: int
+    outcome: SeedOutcome
+    keys: list[str]
+    """``<recording>_<cycle_index>`` of each test cycle."""
+    labels: np.ndarray
+    predictions: np.ndarray
+
+
+def fold_folder(folder: Path, fold: int, seed: int) -> Path:
+    """Where fold ``fold``, seed ``seed`` trains: ``fold_<i>/seed_<n>``."""
+    return folder / f"fold_{fold}" / f"seed_{seed}"
+
+
+def _cycle_keys(split: datasets.Dataset) -> list[str]:
+    return [f"{r}_{c:03d}" for r, c in zip(split["recording"], split["cycle_index"], strict=True)]
+
+
+def fold_predictions(trainer: RespiraTrainer, test: datasets.Dataset) -> np.ndarray:
+    """The four-class prediction of each test cycle, decided as the trainer's test scoring decides
+    (argmax; multi-label: sigmoid at the config's thresholds)."""
+    from ..inference import decision_thresholds
+    from ..metrics.thresholds import sigmoid
+
+    if trainer.args.cache_embeddings:  # the frozen encoder's embeddings, as evaluate_test scores them
+        from ..models.embeddings import compute_embeddings
+
+        test = compute_embeddings(trainer.model, test, batch_size=trainer.args.per_device_eval_batch_size)
+    logits = trainer.predict(test, metric_key_prefix="test").predictions
+    while isinstance(logits, tuple):
+        logits = logits[0]
+    config = trainer.model.config
+    if config.problem_type == MULTI_LABEL:
+        flags = sigmoid(np.asarray(logits)) >= np.asarray(decision_thresholds(config))
+        return np.asarray(flags_to_classes(flags.astype(np.int64)))
+    return np.asarray(logits).argmax(axis=1)
+
+
+def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The ``confidence`` interval of the mean of ``values`` with Student's t (``len - 1`` d.o.f.)."""
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    half = (
+        stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    )
+    return float(mean - half), float(mean + half)
+
+
+def fold_statistics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``test_<m>_mean`` and, with several runs, ``test_<m>_std`` over ``runs`` (test metrics of each
+    fold x seed, baselines left out), plus ``test_<m>_ci95`` for :data:`CI_METRICS`. NaN values are left
+    out; a metric with none has no entry."""
+    result: dict[str, Any] = {}
+    keys = sorted({k for run in runs for k in run if k.startswith("test_") and BASELINE_PREFIX not in k})
+    for key in keys:
+        values = [
+            run[key] for run in runs if isinstance(run.get(key), (int, float)) and not math.isnan(run[key])
+        ]
+        if not values:
+            continue
+        result[f"{key}_mean"] = statistics.fmean(values)
+        if len(values) > 1:
+            result[f"{key}_std"] = statistics.stdev(values)
+            if key.removeprefix("test_") in CI_METRICS:
+                result[f"{key}_ci95"] = list(t_interval(values))
+    return result
+
+
+def out_of_fold(runs: list[FoldRun], all_keys: list[str]) -> dict[str, Any]:
+    """Scores of the pooled test predictions, per seed and their mean, and the corpus's baselines.
+
+    Raises ``SplitError`` unless each seed's test folds score every cycle of ``all_keys`` exactly once.
+    """
+    from ..data.folds import check_every_cycle_tested_once
+
+    seeds = sorted({run.seed for run in runs})
+    per_seed: dict[str, dict[str, float]] = {}
+    labels = np.array([])
+    for seed in seeds:
+        mine = sorted((run for run in runs if run.seed == seed), key=lambda run: run.fold)
+        check_every_cycle_tested_once([run.keys for run in mine], all_keys)
+        labels = np.concatenate([run.labels for run in mine])
+        predicted = np.concatenate([run.predictions for run in mine])
+        scores = icbhi_scores(labels, predicted, warn=False)
+        per_seed[str(seed)] = {k: float(scores[k]) for k in ("icbhi_score", "specificity", "sensitivity")}
+    result: dict[str, Any] = {"cycles": len(all_keys)}
+    for key in ("icbhi_score", "specificity", "sensitivity"):
+        result[key] = statistics.fmean(scores[key] for scores in per_seed.values())
+    baselines = trivial_baselines(labels)
+    for name in ("all_normal", "class_prior"):
+        result[f"{BASELINE_PREFIX}{name}_icbhi_score"] = baselines[f"{BASELINE_PREFIX}{name}_icbhi_score"]
+    result["per_seed"] = per_seed
+    return result
+
+
+def _per_fold(runs: list[FoldRun], sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    per_fold: dict[str, Any] = {}
+    for fold in sorted(sizes):
+        mine = [run for run in runs if run.fold == fold]
+        first = mine[0].outcome.test
+        per_fold[str(fold)] = {
+            **sizes[fold],
+            "baselines": {k.removeprefix("test_"): v for k, v in first.items() if BASELINE_PREFIX in k},
+            "per_seed": {
+                str(run.seed): {k: v for k, v in run.outcome.test.items() if BASELINE_PREFIX not in k}
+                for run in mine
+            },
+            "validation_icbhi_score": {str(run.seed): run.outcome.validation_score for run in mine},
+        }
+    return per_fold
+
+
+def summarize_folds(
+    runs: list[FoldRun], kept: FoldRun, all_keys: list[str], sizes: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
+    """``metrics.json`` of a cross-validated run (see the module docstring)."""
+    summary: dict[str, Any] = {
+        "split_strategy": "patient_kfold",
+        "num_folds": len(sizes),
+        "seeds": sorted({run.seed for run in runs}),
+        "runs": len(runs),
+        "selection": SELECTION,
+        "selected_fold": kept.fold,
+        "selected_seed": kept.seed,
+    }
+    summary.update(
+        {k: v for k, v in kept.outcome.test.items() if k.startswith("test_") and BASELINE_PREFIX not in k}
+    )
+    summary.update(fold_statistics([run.outcome.test for run in runs]))
+    for key in ("icbhi_score", f"{BASELINE_PREFIX}all_normal_icbhi_score"):
+        if f"eval_{key}" in kept.outcome.validation:
+            summary[f"validation_{key}"] = kept.outcome.validation[f"eval_{key}"]
+    summary["out_of_fold"] = out_of_fold(runs, all_keys)
+    summary["per_fold"] = _per_fold(runs, sizes)
+    return summary
+
+
+def kfold_headline(summary: dict[str, Any]) -> str:
+    """Mean ± std and 95 % CI over folds x seeds, the pooled out-of-fold score and its baseline."""
+    n, k = summary["runs"], summary["num_folds"]
+    text = f"test ICBHI score over {k} folds x {len(summary['seeds'])} seed(s)"
+    text += f" {format_number(summary.get('test_icbhi_score_mean'))}"
+    if "test_icbhi_score_std" in summary:
+        low, high = summary["test_icbhi_score_ci95"]
+        text += f" ± {format_number(summary['test_icbhi_score_std'])} (95% CI {low:.3f}-{high:.3f}, n={n})"
+    pooled = summary["out_of_fold"]
+    text += f"; out-of-fold {format_number(pooled['icbhi_score'])} on {pooled['cycles']} cycles"
+    text += f" (all-normal {format_number(pooled[f'{BASELINE_PREFIX}all_normal_icbhi_score'])})"
+    text += (
+        f"; kept model: fold {summary['selected_fold']}, seed {summary['selected_seed']} "
+        f"({format_number(summary.get('test_icbhi_score'))} on its test fold)"
+    )
+    return text
+
+
+def results_table(summary: dict[str, Any]) -> str:
+    """Validation and test scores of each fold x seed beside its fold's baselines, then the summary."""
+    rows = []
+    for fold, entry in summary["per_fold"].items():
+        baseline = entry["baselines"]
+        for seed, test in entry["per_seed"].items():
+            kept = (int(fold), int(seed)) == (summary["selected_fold"], summary["selected_seed"])
+            rows.append(
+                [
+                    fold,
+                    f"{seed} (kept)" if kept else seed,
+                    format_number(entry["validation_icbhi_score"][seed]),
+                    *(
+                        format_number(test.get(f"test_{k}"))
+                        for k in ("specificity", "sensitivity", "icbhi_score")
+                    ),
+                    format_number(baseline.get(f"{BASELINE_PREFIX}all_normal_icbhi_score")),
+                    format_number(baseline.get(f"{BASELINE_PREFIX}class_prior_icbhi_score")),
+                ]
+            )
+    spread = [
+        f"{format_number(summary.get(f'test_{k}_mean'))} ± {format_number(summary.get(f'test_{k}_std'))}"
+        for k in ("specificity", "sensitivity", "icbhi_score")
+    ]
+    rows.append(["mean ± std", "", "", *spread, "", ""])
+    pooled = summary["out_of_fold"]
+    rows.append(
+        [
+            "out of fold",
+            "",
+            "",
+            *(format_number(pooled[k]) for k in ("specificity", "sensitivity", "icbhi_score")),
+            format_number(pooled[f"{BASELINE_PREFIX}all_normal_icbhi_score"]),
+            format_number(pooled[f"{BASELINE_PREFIX}class_prior_icbhi_score"]),
+        ]
+    )
+    header = ["fold", "seed", "val score", "test Sp", "test Se", "test score", "all-normal", "class prior"]
+    return format_table(rows, header, align="<<" + ">" * (len(header) - 2))
+
+
+def _checkpoint(resume: ResumePoint | None, folder: Path, fold: int, seed: int) -> Path | None:
+    if resume is None:
+        return None
+    given = resume.checkpoints.get(seed)
+    if given is not None and given.parent.parent.name == f"fold_{fold}":
+        return folder / given.relative_to(resume.source)
+    return last_checkpoint(fold_folder(folder, fold, seed))
+
+
+def train_folds(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    data: DataRecord,
+    seeds: list[int],
+    folder: Path,
+    target: Path,
+    resume: ResumePoint | None,
+    log,
+    main: bool,
+    state,
+) -> dict[str, Any]:
+    """Train every fold x seed of a ``patient_kfold`` run in ``folder`` and write the run (main process)."""
+    args = replace(args, resume_from_checkpoint=None)
+    folds: dict[int, datasets.DatasetDict] = {}
+    with state.main_process_first():  # one process builds the dataset cache, the others reuse it
+        for fold in range(data.num_folds):
+            folds[fold] = load_splits(
+                replace(data, fold=fold), cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc
+            )
+    state.wait_for_everyone()
+    all_keys = [key for split in folds[0].values() for key in _cycle_keys(split)]
+    if data.train_fraction == 1.0:  # a train subset leaves cycles out of fold 0's splits, not of the folds
+        from ..data.folds import check_every_cycle_tested_once
+
+        check_every_cycle_tested_once([_cycle_keys(folds[f]["test"]) for f in folds], all_keys)
+    else:
+        all_keys = [key for f in folds for key in _cycle_keys(folds[f]["test"])]
+    runs: list[FoldRun] = []
+    kept: FoldRun | None = None
+    for fold, splits in folds.items():
+        for seed in seeds:
+            checkpoint = _checkpoint(resume, folder, fold, seed)
+            action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
+            epochs = f"{args.num_train_epochs:g} epochs"
+            log(f"== fold {fold} of {data.num_folds}, seed {seed}: {action} ({epochs}) ==")
+            outcome = run_seed(
+                model_args,
+                data_args,
+                run_args,
+                args,
+                splits,
+                seed,
+                fold_folder(folder, fold, seed),
+                resume_from=checkpoint,
+            )
+            test = splits["test"]
+            run = FoldRun(
+                fold,
+                seed,
+                outcome,
+                _cycle_keys(test),
+                np.asarray(test["label"]),
+                fold_predictions(outcome.trainer, test),
+            )
+            runs.append(run)
+            score = outcome.validation_score if outcome.validation_score is not None else -math.inf
+            best = kept.outcome.validation_score if kept is not None else None
+            if kept is None or score > (best if best is not None else -math.inf):
+                if kept is not None:
+                    kept.outcome.trainer = None  # only the kept model stays in memory
+                kept = run
+            else:
+                outcome.trainer = None
+    assert kept is not None
+    sizes = {
+        fold: {"test_cycles": len(splits["test"]), "test_patients": len(splits["test"].unique("patient_id"))}
+        for fold, splits in folds.items()
+    }
+    summary = summarize_folds(runs, kept, all_keys, sizes)
+    warning = baseline_warning(kept.outcome, f"{kept.seed}, fold {kept.fold}")
+    if warning is not None:
+        summary["warning"] = warning
+    device_shift = splits_device_shift_note(folds[kept.fold])
+    if device_shift:
+        summary["device_shift"] = device_shift
+    if not main:
+        return summary
+    trainer = kept.outcome.trainer
+    save_kept_model(trainer, folder, summary)
+    record = build_run_record(
+        model_args,
+        replace(data, fold=kept.fold, split_sizes=split_sizes(folds[kept.fold])),
+        run_args,
+        replace(args, output_dir=str(target)),
+        {kept.seed: kept.outcome},
+        kept.seed,
+        trainer.model,
+    )
+    statistics_ = fold_statistics([run.outcome.test for run in runs])
+    record = replace(
+        record,
+        seeds=list(seeds),
+        selected_fold=kept.fold,
+        metrics=MetricsRecord(
+            test=_metrics(
+                {k.removesuffix("_mean"): v for k, v in statistics_.items() if k.endswith("_mean")}, "test_"
+            ),
+            test_std=_metrics(
+                {k.removesuffix("_std"): v for k, v in statistics_.items() if k.endswith("_std")}, "test_"
+            ),
+            test_ci95={
+                k.removeprefix("test_").removesuffix("_ci95"): v
+                for k, v in statistics_.items()
+                if k.endswith("_ci95")
+            },
+            out_of_fold={k: v for k, v in summary["out_of_fold"].items() if k != "per_seed"},
+            per_seed=[
+                SeedResult(
+                    run.seed,
+                    _metrics(run.outcome.test, "test_"),
+                    _metrics(run.outcome.validation, "eval_"),
+                    run.fold,
+                )
+                for run in runs
+            ],
+        ),
+    )
+    record.save(folder)
+    write_reports(trainer, folds[kept.fold], folder)
+    write_model_card(trainer, record, folder)
+    log(results_table(summary))
+    return summary
