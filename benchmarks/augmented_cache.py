@@ -48,6 +48,7 @@ from respira.training.datasets import build_datasets
 from respira.training.embedding_cache import VIEW_COLUMN
 from respira.training.model_factory import build_model, model_sampling_rate
 from respira.training.recipe import parse_recipe
+from respira.utils.threads import apply_num_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes" / "efficientat_frozen_multilabel.yaml"
@@ -71,16 +72,17 @@ def main() -> None:
     parser.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "icbhi"))
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
     parser.add_argument("--epochs", type=int, default=3, help="epochs of each arm of the comparison")
-    parser.add_argument("--views", type=int, default=4, help="augmented_views of the cache arm")
-    parser.add_argument("--sweep_views", default="0,1,2,4")
+    parser.add_argument("--views", type=int, default=2, help="augmented_views of the cache arm")
+    parser.add_argument("--sweep_views", default="0,1,2,4", help="empty: no sweep")
     parser.add_argument("--sweep_seeds", default="0,1,2")
     parser.add_argument("--sweep_epochs", type=int, default=40)
     options = parser.parse_args()
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore")
+    threads = apply_num_threads()  # as `respira train` does: the cores actually free
     print(
         f"machine: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads, python {platform.python_version()}"
+        f"{torch.get_num_threads()} threads ({threads.describe()}), python {platform.python_version()}"
     )
     print(f"load average at the start (1/5/15 min): {load_average()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,7 +141,7 @@ def main() -> None:
         sweep_args = replace(recipe_args, save_total_limit=1, num_train_epochs=options.sweep_epochs)
         cycles = sizes["train"]
         sweep: dict[int, list[tuple[float, float, int]]] = {}
-        for k in [int(v) for v in options.sweep_views.split(",")]:
+        for k in [int(v) for v in options.sweep_views.split(",") if v.strip()]:
             rows = views.select(range((k + 1) * cycles))
             if k == 0:
                 rows = rows.remove_columns(VIEW_COLUMN)
@@ -148,7 +150,7 @@ def main() -> None:
                 trainer = trainer_for(fresh_model(seed), run_args, rows, validation)
                 trainer.train()
                 score = trainer.evaluate()["eval_icbhi_score"]
-                tested = trainer.evaluate(test, metric_key_prefix="test")["test_icbhi_score"]
+                tested = trainer.evaluate_test(test)["test_icbhi_score"]
                 epochs = round(trainer.state.epoch)
                 sweep.setdefault(k, []).append((score, tested, epochs))
                 line = f"  K={k} seed {seed}: validation {score:.4f}, test {tested:.4f}, {epochs} epochs"
