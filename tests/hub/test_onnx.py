@@ -26,6 +26,7 @@ from respira.data.text_files import read_annotations
 from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, export_onnx, load_onnx_model
 from respira.inference import predict_windows
 from respira.labels import MULTI_LABEL
+from respira.utils.threads import ENV_VAR
 
 from ..models.encoder_tester import CASES, waveforms
 
@@ -146,6 +147,16 @@ def onnx_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[RespiraForAud
     RespiraFeatureExtractor().save_pretrained(root / "run")
     assert main(["export", str(root / "run"), str(root / "export"), "--onnx", "--with_code"]) == 0
     return model, root / "export"
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_the_onnx_session_runs_with_respira_thread_choice(
+    onnx_export, threads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """onnxruntime would start one thread per core, as torch does; it takes respira's choice instead."""
+    monkeypatch.setenv(ENV_VAR, threads)
+    classifier = load_onnx_model(onnx_export[1])
+    assert classifier.session.get_session_options().intra_op_num_threads == int(threads)
 
 
 def test_export_writes_onnx_and_the_card_shows_three_ways(onnx_export) -> None:

@@ -18,9 +18,13 @@ import yaml
 from safetensors.torch import load_file
 
 from respira.cli import main
+from respira.training.output import THREADS_FILE, ResumePoint, read_num_threads
+from respira.utils import threads
 
 from .conftest import TINY_RECIPE
 
+RUN_THREADS = 1
+"""The reference and the killed run train on one thread; the resumed one is left to choose (see below)."""
 KILL_AT_STEP = 4
 """The process kills itself (SIGKILL) as step 5 begins: checkpoint-3 is saved, epoch 1 is not over."""
 
@@ -76,16 +80,18 @@ def experiment(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory)
     root = tmp_path_factory.mktemp("resume")
     (root / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
     (root / "corpus").symlink_to(synthetic_corpus, target_is_directory=True)
-    assert main(_flags(root, root / "reference")) == 0
-    (root / "killer.py").write_text(KILLER)
-    killed = subprocess.run(
-        [sys.executable, str(root / "killer.py"), *_flags(root, root / "killed" / "x")],
-        env={**os.environ, "KILL_AT_STEP": str(KILL_AT_STEP)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    with pytest.MonkeyPatch.context() as patch:  # both runs on one thread, whatever the machine's load
+        patch.setenv(threads.ENV_VAR, str(RUN_THREADS))
+        assert main(_flags(root, root / "reference")) == 0
+        (root / "killer.py").write_text(KILLER)
+        killed = subprocess.run(
+            [sys.executable, str(root / "killer.py"), *_flags(root, root / "killed" / "x")],
+            env={**os.environ, "KILL_AT_STEP": str(KILL_AT_STEP)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     return root
 
@@ -128,8 +134,14 @@ def test_the_killed_run_left_a_resumable_staging_folder_and_no_run(experiment: P
 
 @pytest.mark.parametrize("how", ["last", "checkpoint-path"])
 def test_resume_from_the_command_line_ends_with_the_uninterrupted_weights(
-    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str, monkeypatch
 ) -> None:
+    # The automatic choice would now take 2 threads, and torch's sums differ in their last bits with 2:
+    # the resumed run must take up the killed run's recorded count to end exactly like the reference.
+    for name in (threads.ENV_VAR, "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "_machine", lambda: (RUN_THREADS + 1, 0.0))
+    assert threads.choose_num_threads().num_threads == RUN_THREADS + 1
     shutil.copytree(experiment / "killed", tmp_path / "runs", symlinks=True)
     target = tmp_path / "runs" / "x"
     if how == "last":  # the same command again, with --resume_from_checkpoint last; no --overwrite needed
@@ -141,6 +153,10 @@ def test_resume_from_the_command_line_ends_with_the_uninterrupted_weights(
     printed = capsys.readouterr().out
     assert "took over the lock" in printed and "resuming checkpoint-3" in printed
     _assert_identical_runs(target, experiment / "reference")
+    assert json.loads((target / THREADS_FILE).read_text()) == {
+        "num_threads": RUN_THREADS,
+        "source": threads.ENV_VAR,
+    }
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["x"]  # no staging folder, no lock
     assert not (tmp_path / "elsewhere").exists()
 
@@ -174,3 +190,19 @@ def test_a_finished_run_trains_on_from_its_last_checkpoint(
     assert main(flags) == 0, capsys.readouterr().err
     assert json.loads((run / "trainer_state.json").read_text())["global_step"] == steps + 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"num_threads": 3, "source": "automatic"}', 3),
+        ('{"num_threads": 0}', None),
+        ("{", None),
+        (None, None),
+    ],
+)
+def test_the_recorded_thread_count_is_read_back_or_ignored(tmp_path: Path, content, expected) -> None:
+    if content is not None:
+        (tmp_path / THREADS_FILE).write_text(content)
+    assert read_num_threads(ResumePoint(target=tmp_path, source=tmp_path)) == expected
+    assert read_num_threads(None) is None

@@ -62,6 +62,13 @@ def test_precedence_requested_then_env_then_omp_then_automatic() -> None:
     assert (auto.num_threads, auto.source) == (5, "automatic")
 
 
+def test_a_resumed_run_keeps_its_count_unless_one_is_set_explicitly() -> None:
+    resumed = choose_num_threads(resumed=1, environ={}, cores=8, busy=0)
+    assert (resumed.num_threads, resumed.source) == (1, "resumed")  # not the automatic 8
+    assert choose_num_threads(resumed=1, environ={ENV_VAR: "3"}, cores=8, busy=0).num_threads == 3
+    assert choose_num_threads(resumed=1, requested=2, environ={}, cores=8, busy=0).num_threads == 2
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_invalid_override_names_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match=ENV_VAR):

@@ -1,14 +1,15 @@
 """ONNX export of respira classifiers, and running the export with onnxruntime.
 
-:func:`export_onnx` writes ``model.onnx``: raw 16 kHz mono float32 waveforms ``input_values``
-``[batch, samples]`` (both dynamic) → ``probabilities`` ``[batch, labels]`` (softmax over the four
-classes, or the sigmoids of crackle and wheeze), with everything in between in the graph: the
-fixed-length policy, the featurizer (its plain-torch path, which ``torch.export`` traces), encoder,
-pooling and head. The rows of one batch share their length (the graph has no attention mask).
-The file's metadata holds ``id2label``, ``problem_type``, ``sampling_rate``, for multi-label
-models ``decision_thresholds`` (the config's, :func:`respira.inference.decision_thresholds`: the graph
-returns probabilities, and a consumer deciding with these thresholds decides as ``respira predict``
-does) and, for a model trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
+:func:`export_onnx` writes ``model.onnx``: raw mono float32 waveforms ``input_values`` at the model's
+sampling rate (``config.sampling_rate``, also in the metadata) ``[batch, samples]`` (both dynamic) →
+``probabilities`` ``[batch, labels]`` (softmax over the four classes, or the sigmoids of crackle and
+wheeze), with everything in between in the graph: the fixed-length policy, the featurizer (its
+plain-torch path, which ``torch.export`` traces), encoder, pooling and head. The rows of one batch share
+their length (the graph has no attention mask). The file's metadata holds ``id2label``,
+``problem_type``, ``sampling_rate``, for multi-label models ``decision_thresholds`` (the config's,
+:func:`respira.inference.decision_thresholds`: the graph returns probabilities, and a consumer deciding
+with these thresholds decides as ``respira predict`` does) and, for a model trained on low-passed
+recordings, ``lowpass_cutoff`` / ``lowpass_order``.
 
 The low-pass is not in the graph, by design: training filters each whole recording (zero-phase
 Butterworth, :func:`respira.audio.lowpass`) before cycles are cut, so a filter inside the graph, which
@@ -19,7 +20,8 @@ recording first, as the torch path does, and onnxruntime-only consumers do the s
 (``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=rate, output="sos"), recording)``;
 the metadata's ``input`` line says so).
 
-:class:`OnnxClassifier` runs such a file (from a folder or the Hub) for ``respira predict``.
+:class:`OnnxClassifier` runs such a file (from a folder or the Hub) for ``respira predict``, with the
+intra-op threads :func:`respira.utils.threads.choose_num_threads` picks for the torch path.
 
 Exporting needs ``pip install respira[onnx]`` (onnx, onnxscript); running needs onnxruntime only.
 """
@@ -39,6 +41,7 @@ import torch
 from torch import nn
 
 from ..labels import MULTI_LABEL
+from ..utils.threads import choose_num_threads
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -185,6 +188,9 @@ def _session(path: str | Path) -> Any:
         raise _missing("onnxruntime", "onnx") from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
+    # onnxruntime's own default (one thread per core) stalls as torch's does when another process holds
+    # a core; take the same choice as the torch path
+    options.intra_op_num_threads = choose_num_threads().num_threads
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -24,7 +24,17 @@ from pathlib import Path
 from ..utils.files import is_occupied, swap_into_place, write_json_atomic
 from ..utils.locking import FolderLock
 
-__all__ = ["LAST", "ResumePoint", "check_output_dir", "resolve_resume", "run_output", "staging_folder"]
+__all__ = [
+    "LAST",
+    "THREADS_FILE",
+    "ResumePoint",
+    "check_output_dir",
+    "read_num_threads",
+    "record_num_threads",
+    "resolve_resume",
+    "run_output",
+    "staging_folder",
+]
 
 LAST = "last"
 """``resume_from_checkpoint`` value that resumes the latest checkpoint of the run in ``output_dir``."""
@@ -110,6 +120,28 @@ def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | N
     run = checkpoint.parent.parent
     target = _target_of_staging(run) or run
     return ResumePoint(target=target, source=run, checkpoints={int(seed[1]): checkpoint})
+
+
+THREADS_FILE = "threads.json"
+"""The torch intra-op thread count a run trained with (:mod:`respira.utils.threads`), for its resumption."""
+
+
+def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
+    """Write the thread count a run trains with into its (staging) folder, unless it is there already."""
+    if not (folder / THREADS_FILE).is_file():
+        write_json_atomic(folder / THREADS_FILE, {"num_threads": num_threads, "source": source})
+
+
+def read_num_threads(resume: ResumePoint | None) -> int | None:
+    """The thread count the resumed run trained with, or ``None`` (not resuming, or a run from before it was
+    recorded, or an unreadable file: the automatic choice then applies)."""
+    if resume is None:
+        return None
+    try:
+        value = json.loads((resume.source / THREADS_FILE).read_text())["num_threads"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
 
 
 def _seed_folders(run: Path) -> list[Path]:

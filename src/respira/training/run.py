@@ -26,7 +26,15 @@ from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
 from .datasets import data_record, load_splits, split_sizes
 from .model_factory import model_sampling_rate
-from .output import ResumePoint, last_checkpoint, resolve_resume, run_output, staging_folder
+from .output import (
+    ResumePoint,
+    last_checkpoint,
+    read_num_threads,
+    record_num_threads,
+    resolve_resume,
+    run_output,
+    staging_folder,
+)
 from .recipe import DataArguments, ModelArguments, RunArguments, parse_seeds
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import (
@@ -71,7 +79,9 @@ def run_training(
         transformers_logging.disable_progress_bar()
     resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
     validate_run(model_args, data_args, run_args, args, resume=resume)
-    apply_num_threads(dataloader_workers=args.dataloader_num_workers)  # beside the DataLoader's workers
+    threads = apply_num_threads(  # beside the DataLoader's workers; a resumed run keeps its count
+        dataloader_workers=args.dataloader_num_workers, resumed=read_num_threads(resume)
+    )
     if resume is not None and resume.target != Path(args.output_dir).expanduser().absolute():
         log(f"resuming the run in {resume.target}, where the checkpoint belongs")
     target = resume.target if resume is not None else Path(args.output_dir).expanduser().absolute()
@@ -83,6 +93,8 @@ def run_training(
         else nullcontext(staging_folder(target))
     )
     with output as folder:
+        if main:
+            record_num_threads(folder, threads.num_threads, threads.source)
         with state.main_process_first():  # one process builds the dataset cache, the others reuse it
             splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
         state.wait_for_everyone()

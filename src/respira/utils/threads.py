@@ -14,8 +14,11 @@ sets the number deliberately instead:
    ``/proc/stat`` (taken once per process, so that every choice in a process agrees), minus the
    DataLoader workers that will run beside the model; at least 1.
 
-``respira train`` applies it before the Trainer starts (with its DataLoader workers), ``respira
-predict`` and ``respira evaluate`` before they load the model. The choice is logged once, at debug
+``respira train`` applies it before the Trainer starts (with its DataLoader workers) and records the
+count in the run folder, where a resumed run takes it up again; ``respira predict`` and ``respira
+evaluate`` apply it before they load the model. torch's results depend on the thread count in their
+last bits, so bitwise-reproducible training across machines or loads needs a fixed count
+(``RESPIRA_NUM_THREADS``). The choice is logged once, at debug
 level (``logging.getLogger("respira.utils.threads")``).
 """
 
@@ -173,11 +176,16 @@ def choose_num_threads(
     *,
     dataloader_workers: int = 0,
     requested: int | None = None,
+    resumed: int | None = None,
     environ: Mapping[str, str] | None = None,
     cores: int | None = None,
     busy: float | None = None,
 ) -> ThreadChoice:
     """The intra-op threads to run with (see the module docstring for the order of precedence).
+
+    ``resumed``: the count an interrupted run trained with. It takes the place of the automatic
+    choice (an explicit one still wins), because torch's results depend on the number of threads in
+    the last bits, so a resumed run only ends exactly as the uninterrupted one would with the same count.
 
     ``cores`` (default :func:`available_cpus` with :func:`cgroup_cpu_limit`) and ``busy`` (default
     :func:`busy_cpus`; both measured once per process, only when needed) can be given, e.g. to decide
@@ -194,6 +202,8 @@ def choose_num_threads(
             return ThreadChoice(from_env, name)
     if dataloader_workers < 0:
         raise ValueError(f"dataloader_workers must be >= 0, got {dataloader_workers}")
+    if resumed is not None:
+        return ThreadChoice(max(1, resumed), "resumed", "the count the interrupted run trained with")
     if cores is None or busy is None:
         measured_cores, measured_busy = _machine()
         cores = measured_cores if cores is None else cores
@@ -206,12 +216,14 @@ def choose_num_threads(
     return ThreadChoice(threads, "automatic", detail)
 
 
-def apply_num_threads(*, dataloader_workers: int = 0, requested: int | None = None) -> ThreadChoice:
+def apply_num_threads(
+    *, dataloader_workers: int = 0, requested: int | None = None, resumed: int | None = None
+) -> ThreadChoice:
     """Choose (:func:`choose_num_threads`) and set torch's intra-op threads; log each distinct choice
     once, at debug level. Returns the choice."""
     import torch
 
-    choice = choose_num_threads(dataloader_workers=dataloader_workers, requested=requested)
+    choice = choose_num_threads(dataloader_workers=dataloader_workers, requested=requested, resumed=resumed)
     torch.set_num_threads(choice.num_threads)
     if choice not in _logged:
         _logger.debug(choice.describe())
