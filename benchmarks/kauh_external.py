@@ -9,7 +9,7 @@ What it does, in one run, as a user would with the CLI:
 2. ``respira train recipes/efficientat_frozen_multilabel.yaml`` on the real ICBHI recordings in
    ``../shared/icbhi`` (the recipe's patient-wise 60/20/20 split stratified by chest location, 4 kHz
    low-pass, frozen encoder, BCE on crackle/wheeze, early stopping on the validation ICBHI score) with
-   CPU-feasible changes: cached embeddings (``cache_embeddings: true``, so no waveform augmentation),
+   CPU-feasible changes: clean cached embeddings (``augmented_views: 0``, so no waveform augmentation),
    ``--epochs`` epochs, ``--seeds``;
 3. ``respira evaluate RUN --dataset kauh`` on ``../shared/kauh``: 4-s windows every 2 s, aggregated per
    recording by ``max`` and by ``topk_mean`` (k = 3), decided at the model's own thresholds;
@@ -153,7 +153,7 @@ def main() -> None:
         respira(
             "train", str(ROOT / "recipes/efficientat_frozen_multilabel.yaml"),
             "--data_dir", str(shared / "icbhi"), "--encoder_name_or_path", str(encoder),
-            "--cache_embeddings", "true", "--augmentation", "{}", "--concat_same_label", "0",
+            "--augmented_views", "0", "--augmentation", "{}", "--concat_same_label", "0",
             "--num_train_epochs", str(args.epochs), "--seeds", args.seeds,
             "--output_dir", str(run), "--logging_steps", "50",
         )  # fmt: skip

@@ -78,6 +78,7 @@ HYPERPARAMETERS: dict[str, str] = {
     "concat_same_label": "same-label concatenation probability",
     "concat_classes": "concatenation classes",
     "cache_embeddings": "cached embeddings (frozen encoder)",
+    "augmented_views": "cached augmented views per training cycle (frozen encoder)",
     "lora_r": "LoRA rank (q_proj, v_proj)",
     "schedule": "training schedule",
     "two_stage_rounds": "two-stage rounds",

@@ -269,7 +269,7 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
             other, check = values.get(condition[0]), condition[1]
             if not (check(other) if callable(check) else other == check):
                 continue
-        if key in _HIDE_IF_FALSY and not value:
+        if (key in _HIDE_IF_FALSY and not value) or (key == "augmented_views" and value is None):
             continue
         if key == "max_steps" and isinstance(value, int) and value <= 0:
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,27 +34,49 @@ def compute_embeddings(
     """
     import datasets
 
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     rate = model.config.sampling_rate
     feature = dataset.features[audio_column]
     if not isinstance(feature, datasets.Audio):
         raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
     if feature.sampling_rate != rate:
         dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
+    rows = (
+        decode_audio(audio, rate)
+        for start in range(0, len(dataset), batch_size)
+        for audio in dataset[start : start + batch_size][audio_column]
+    )
+    embeddings = embed_waveforms(model, rows, batch_size=batch_size, device=device)
+    return with_embeddings(dataset.remove_columns(audio_column), embeddings)
+
+
+def embed_waveforms(
+    model: RespiraForAudioClassification,
+    waveforms: Iterable[np.ndarray],
+    *,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> np.ndarray:
+    """``[n, hidden]`` float32 pooled embeddings of 1-D waveforms at the model's sampling rate.
+
+    The waveforms are consumed lazily ``batch_size`` at a time (so a generator holds only one batch of
+    audio in memory), padded per batch with an attention mask (the model fits every row to its own
+    length, so a row's embedding does not depend on its batch) and embedded in eval mode without
+    gradients; the model's training mode is restored afterwards.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval().to(device)
     chunks = []
+    iterator = iter(waveforms)
     try:
-        for start in range(0, len(dataset), batch_size):
-            rows = dataset[start : start + batch_size][audio_column]
-            waveforms, mask = pad_batch([decode_audio(audio, rate) for audio in rows])
+        while batch := list(itertools.islice(iterator, batch_size)):
+            padded, mask = pad_batch(batch)
             with torch.no_grad():
-                output = model.respira(waveforms.to(device), attention_mask=mask.to(device))
+                output = model.respira(padded.to(device), attention_mask=mask.to(device))
             chunks.append(output.embeddings.float().cpu().numpy())
     finally:
         model.train(was_training)
-    embeddings = np.concatenate(chunks) if chunks else np.zeros((0, model.config.hidden_size), np.float32)
-    return with_embeddings(dataset.remove_columns(audio_column), embeddings)
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.hidden_size), np.float32)
 
 
 def with_embeddings(dataset: datasets.Dataset, embeddings: np.ndarray) -> datasets.Dataset:

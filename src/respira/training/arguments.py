@@ -33,14 +33,16 @@ _RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
     ("mixup_alpha", 0.0, True, None),
     ("concat_same_label", 0.0, True, 1.0),
     ("early_stopping_patience", 1, True, None),
+    ("augmented_views", 0, True, None),
 )
+_OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
 
 def _check_ranges(args: Any) -> None:
     """Raise a one-line ``ValueError`` for a numeric option of the wrong type or out of its range."""
     for name, low, inclusive, high in _RANGES:
         value = getattr(args, name)
-        if value is None and name == "early_stopping_patience":
+        if value is None and name in _OPTIONAL:
             continue
         whole = isinstance(low, int) and not isinstance(low, bool)
         kinds = (int,) if whole else (int, float)
@@ -124,6 +126,14 @@ class RespiraTrainingArguments(TrainingArguments):
     cache_embeddings: bool = field(
         default=False,
         metadata={"help": "with a frozen encoder: precompute embeddings once and train the head on them"},
+    )
+    augmented_views: int | None = field(
+        default=None,
+        metadata={
+            "help": "with a frozen encoder and waveform augmentation: embed K augmented views of each "
+            "training cycle (plus the clean one) once, seeded by the run seed, and train the head on them, "
+            "one view per cycle per epoch; 0 = clean embeddings only; implies cache_embeddings"
+        },
     )
     early_stopping_patience: int | None = field(
         default=None, metadata={"help": "stop after this many evaluations without improvement (validation)"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
 from .decision_rule import DecisionRule
+from .embedding_cache import cache_datasets, uses_cache, view_sampler
 from .samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
@@ -99,10 +99,12 @@ class RespiraTrainer(DecisionRule, Trainer):
         config = model.config if model is not None else model_config
         if config is None:
             raise ValueError("pass a model, or model_init together with model_config")
-        if args.cache_embeddings:
-            train_dataset, eval_dataset = self._cache_embeddings(model, args, train_dataset, eval_dataset)
         if data_collator is None:
             data_collator = self._default_collator(config, args, train_dataset)
+        if uses_cache(args):  # frozen encoder: train on embeddings computed once (augmented views too)
+            train_dataset, eval_dataset = cache_datasets(
+                model, args, data_collator, train_dataset, eval_dataset
+            )
         callbacks = list(callbacks or [])
         if not any(isinstance(callback, ModelCardCallback) for callback in callbacks):
             callbacks.append(ModelCardCallback())
@@ -158,27 +160,11 @@ class RespiraTrainer(DecisionRule, Trainer):
             views=args.views,
         )
 
-    @staticmethod
-    def _cache_embeddings(model, args, train_dataset, eval_dataset):
-        from ..models.embeddings import compute_embeddings
-
-        if not model.config.freeze_encoder:
-            raise ValueError(
-                "cache_embeddings needs a frozen encoder (freeze_encoder=True in the model config)"
-            )
-        if args.augmentation_spec or args.mixup_alpha or args.concat_same_label:
-            warnings.warn(
-                "waveform augmentation does not apply when training on cached embeddings", stacklevel=3
-            )
-        batch = args.per_device_eval_batch_size
-        cached = [
-            compute_embeddings(model, d, batch_size=batch) if d is not None else None
-            for d in (train_dataset, eval_dataset)
-        ]
-        return cached[0], cached[1]
-
     def _get_train_sampler(self, train_dataset=None):
         dataset = train_dataset if train_dataset is not None else self.train_dataset
+        return view_sampler(dataset, self._cycle_sampler, self.args.seed)  # cached views: one per epoch
+
+    def _cycle_sampler(self, dataset):
         strategy, seed = self.args.batch_sampler, self.args.seed
         if strategy == "random":
             return RandomOrderSampler(len(dataset), seed=seed)
@@ -375,7 +361,7 @@ class RespiraTrainer(DecisionRule, Trainer):
         trivial baselines of the test split (``test_baseline_*``) and, when it has a ``patient_id``
         column, the per-patient scores.
         """
-        if self.args.cache_embeddings:
+        if uses_cache(self.args) and "embeddings" not in test_dataset.column_names:
             from ..models.embeddings import compute_embeddings
 
             test_dataset = compute_embeddings(

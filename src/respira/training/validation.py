@@ -17,6 +17,7 @@ from pathlib import Path
 from ..labels import PROBLEM_TYPES
 from ..models.encoders import encoder_names, get_encoder_spec
 from .arguments import RespiraTrainingArguments
+from .embedding_cache import check_cache_options
 from .model_factory import parse_class_weights, parse_pos_weight
 from .output import ResumePoint, check_output_dir
 from .recipe import DataArguments, ModelArguments, RunArguments, json_option, parse_seeds
@@ -234,8 +235,12 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
         raise ValueError(
             f"group_by_key={args.group_by_key!r} is not a metadata column ({', '.join(_METADATA_COLUMNS)})"
         )
-    if args.cache_embeddings and not model.freeze_encoder:
-        raise ValueError("cache_embeddings needs a frozen encoder: set freeze_encoder: true")
+    check_cache_options(
+        args,
+        freeze_encoder=model.freeze_encoder,
+        spec_augment=json_option(model.spec_augment, "spec_augment"),
+        schedule=run.schedule,
+    )
 
 
 def check_integrations(report_to: list[str] | str | None) -> None:

@@ -1,0 +1,230 @@
+"""The embedding cache of frozen-encoder runs: every view of a cycle embedded once, the head trained on them.
+
+With a frozen encoder the embedding of a given waveform never changes, so running the encoder at every
+step repeats work. Two options turn the cache on (both need ``freeze_encoder: true``):
+
+* ``cache_embeddings: true``: every split is embedded once, clean; waveform augmentation does not apply.
+* ``augmented_views: K`` keeps the augmentation. The training split is embedded ``K + 1`` times: view 0
+  is the clean cycle, view ``k`` (1..K) is the recipe's waveform augmentation (same-label concatenation,
+  then ``augmentation``) exactly as the training collator draws it at epoch ``k - 1`` for the run's
+  seed, so each view is a fresh draw, reproducible from the seed (:func:`view_waveform`). ``K = 0`` is
+  the clean cache (identical to ``cache_embeddings``). Validation and test are always embedded clean.
+
+Which view an epoch trains on (:class:`CachedViewSampler`): every epoch still shows each training cycle
+once, in the order the recipe's ``batch_sampler`` gives, but as one of its ``K + 1`` cached views; over
+each round of ``K + 1`` consecutive epochs a cycle goes through all its views once, in an order drawn
+from ``(seed, round)``. An epoch is thus as long as without the cache, and ``num_train_epochs`` and early
+stopping keep their meaning.
+
+Cost: the one-time pass embeds ``(K + 1) ×`` the training cycles (plus validation and test once each);
+the cache holds ``(K + 1) × cycles × hidden`` float32 numbers in memory: 410 training cycles of the real
+ICBHI sample × 5 views × 384 (EfficientAT mn04) is 3 MB; full ICBHI (4142 training cycles) × 11 views ×
+768 (AST) is 140 MB. The augmented waveforms themselves are never held beyond one batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from torch.utils.data import Sampler
+
+from .collator import AudioCollator
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+    from .arguments import RespiraTrainingArguments
+
+__all__ = [
+    "VIEW_COLUMN",
+    "CachedViewSampler",
+    "cache_datasets",
+    "cache_views",
+    "cached_view_count",
+    "check_cache_options",
+    "uses_cache",
+    "view_sampler",
+    "view_waveform",
+]
+
+VIEW_COLUMN = "view"
+"""Column of a cached training split: which view (0 clean, k ≥ 1 augmented) a row embeds."""
+
+
+def uses_cache(args: RespiraTrainingArguments) -> bool:
+    """Whether the run trains on cached embeddings (``cache_embeddings`` or ``augmented_views`` set)."""
+    return bool(args.cache_embeddings) or args.augmented_views is not None
+
+
+def has_waveform_augmentation(args: RespiraTrainingArguments) -> bool:
+    """Whether the recipe augments waveforms one by one (``augmentation`` or ``concat_same_label``)."""
+    return bool(args.augmentation_spec) or args.concat_same_label > 0
+
+
+def check_cache_options(
+    args: RespiraTrainingArguments,
+    *,
+    freeze_encoder: bool,
+    spec_augment: Any = None,
+    schedule: str = "standard",
+) -> None:
+    """Raise a one-line ``ValueError`` for cache options that contradict each other or the model."""
+    if not uses_cache(args):
+        return
+    views = args.augmented_views
+    name = "cache_embeddings" if views is None else f"augmented_views={views}"
+    if not freeze_encoder:
+        raise ValueError(f"{name} needs a frozen encoder: set freeze_encoder: true")
+    if views is None:
+        return
+    if views > 0 and not has_waveform_augmentation(args):
+        raise ValueError(
+            f"{name} caches augmented views, but no waveform augmentation is set (augmentation, "
+            "concat_same_label): set one, or augmented_views: 0 for clean embeddings only"
+        )
+    refusals = (
+        (args.mixup_alpha > 0, f"mixup_alpha={args.mixup_alpha} mixes the waveforms of each batch"),
+        (args.views > 1, f"views={args.views} draws {args.views} views per batch for the auxiliary loss"),
+        (args.aux_loss == "patch_mix", "aux_loss=patch_mix mixes the encoder's patch embeddings"),
+        (bool(spec_augment), "spec_augment masks the features at every step"),
+        (schedule != "standard", f"schedule={schedule} trains the encoder"),
+    )
+    for refused, why in refusals:
+        if refused:
+            raise ValueError(f"{name}: {why}, which cached embeddings cannot do; drop one of the two")
+
+
+def view_waveform(collator: AudioCollator, example: Mapping[str, Any], view: int) -> np.ndarray:
+    """View ``view`` of a training example: 0 its clean waveform, ``k ≥ 1`` what ``collator`` (in training
+    mode) gives it at epoch ``k - 1`` — same-label concatenation and the augmentation pipeline, seeded
+    by ``(collator.seed, k - 1, example)``."""
+    if view == 0:
+        return replace(collator, training=False).waveform(example)
+    return replace(collator, training=True, epoch=view - 1).waveform(example, 0)
+
+
+def cache_views(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    collator: AudioCollator,
+    augmented_views: int,
+    *,
+    batch_size: int = 32,
+) -> datasets.Dataset:
+    """The training split embedded as ``augmented_views + 1`` views (see the module docstring).
+
+    Rows are view-major (all cycles' view 0, then all cycles' view 1, ...); columns: the dataset's
+    without ``audio``, :data:`VIEW_COLUMN` and ``embeddings``. ``augmented_views=0`` returns exactly
+    :func:`~respira.models.embeddings.compute_embeddings` of the dataset (no view column).
+    """
+    import datasets
+
+    from ..models.embeddings import compute_embeddings, embed_waveforms, with_embeddings
+
+    if augmented_views == 0:
+        return compute_embeddings(model, dataset, batch_size=batch_size)
+    if collator.sampling_rate != model.config.sampling_rate:
+        raise ValueError(
+            f"the collator decodes at {collator.sampling_rate} Hz, "
+            f"the model takes {model.config.sampling_rate} Hz"
+        )
+    base = dataset.remove_columns("audio")
+    parts, chunks = [], []
+    for view in range(augmented_views + 1):
+        waveforms = (view_waveform(collator, example, view) for example in dataset)
+        chunks.append(embed_waveforms(model, waveforms, batch_size=batch_size))
+        parts.append(base.add_column(VIEW_COLUMN, [view] * len(base)))
+    return with_embeddings(datasets.concatenate_datasets(parts), np.concatenate(chunks))
+
+
+def cached_view_count(dataset: Any) -> int | None:
+    """The number of views of a :func:`cache_views` dataset (``None`` for any other dataset)."""
+    names = getattr(dataset, "column_names", None) or ()
+    if VIEW_COLUMN not in names:
+        return None
+    column = np.asarray(list(dataset[VIEW_COLUMN]), dtype=np.int64)
+    views = int(column.max()) + 1 if column.size else 1
+    if column.size % views or not np.array_equal(column, np.repeat(np.arange(views), column.size // views)):
+        raise ValueError(f"the {VIEW_COLUMN!r} column is not laid out view-major as cache_views makes it")
+    return views
+
+
+class CachedViewSampler(Sampler[int]):
+    """Rows of a view-major cache: each index ``i`` of ``cycles`` (a sampler over the cycles) becomes the
+    row of one of cycle ``i``'s ``num_views`` views; every view of a cycle once per round of
+    ``num_views`` epochs, in an order drawn from ``(seed, round)``."""
+
+    def __init__(self, cycles: Sampler[int], num_cycles: int, num_views: int, *, seed: int = 0) -> None:
+        self.cycles, self.num_cycles, self.num_views, self.seed = cycles, num_cycles, num_views, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if hasattr(self.cycles, "set_epoch"):
+            self.cycles.set_epoch(epoch)
+
+    def views_at(self, epoch: int) -> np.ndarray:
+        """``[num_cycles]``: the view each cycle is shown as in ``epoch``."""
+        round_index, position = divmod(epoch, self.num_views)
+        orders = np.tile(np.arange(self.num_views), (self.num_cycles, 1))
+        orders = np.random.default_rng([self.seed, 0x56494557, round_index]).permuted(orders, axis=1)
+        return orders[:, position]
+
+    def __len__(self) -> int:
+        return len(self.cycles)
+
+    def __iter__(self) -> Iterator[int]:
+        views = self.views_at(self.epoch)
+        for index in self.cycles:
+            yield int(views[index]) * self.num_cycles + int(index)
+
+
+def view_sampler(dataset: Any, cycle_sampler: Callable[[Any], Sampler[int]], seed: int) -> Sampler[int]:
+    """``cycle_sampler(dataset)``, or for a multi-view cache a :class:`CachedViewSampler` around the
+    sampler of its cycles (its view-0 rows)."""
+    views = cached_view_count(dataset)
+    if views is None or views == 1:
+        return cycle_sampler(dataset)
+    cycles = len(dataset) // views
+    return CachedViewSampler(cycle_sampler(dataset.select(range(cycles))), cycles, views, seed=seed)
+
+
+def cache_datasets(
+    model: RespiraForAudioClassification,
+    args: RespiraTrainingArguments,
+    collator: Any,
+    train_dataset: datasets.Dataset | None,
+    eval_dataset: datasets.Dataset | None,
+) -> tuple[datasets.Dataset | None, datasets.Dataset | None]:
+    """The training split as :func:`cache_views` (``augmented_views``, 0 when only ``cache_embeddings``)
+    and the evaluation split clean (:func:`~respira.models.embeddings.compute_embeddings`); a split that
+    already holds ``embeddings`` is kept as it is."""
+    from ..models.embeddings import compute_embeddings
+
+    config = model.config
+    check_cache_options(args, freeze_encoder=config.freeze_encoder, spec_augment=config.spec_augment)
+    views = args.augmented_views or 0
+    if args.augmented_views is None and (has_waveform_augmentation(args) or args.mixup_alpha):
+        warnings.warn(
+            "waveform augmentation does not apply to cache_embeddings; set augmented_views: K to cache "
+            "K augmented views of each training cycle",
+            stacklevel=3,
+        )
+    if views and not isinstance(collator, AudioCollator):
+        kind = type(collator).__name__
+        raise ValueError(f"augmented_views={views} draws views with an AudioCollator, got a {kind}")
+    batch = args.per_device_eval_batch_size
+
+    def cached(dataset: Any) -> bool:
+        return dataset is None or "embeddings" in dataset.column_names
+
+    if not cached(train_dataset):
+        train_dataset = cache_views(model, train_dataset, collator, views, batch_size=batch)
+    if not cached(eval_dataset):
+        eval_dataset = compute_embeddings(model, eval_dataset, batch_size=batch)
+    return train_dataset, eval_dataset
