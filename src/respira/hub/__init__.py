@@ -5,6 +5,7 @@
 * :mod:`respira.hub.card_data`: :class:`RespiraModelCardData`, what a model card states, and
   :class:`ModelCardCallback`, which fills it during training;
 * :mod:`respira.hub.card_render`: :func:`render_model_card` and :func:`card_data_from_run_dir`;
+* :mod:`respira.hub.card_splits`: the card's account of the data split;
 * :mod:`respira.hub.export`: :func:`export_model` turns a training run folder into a self-contained
   model folder (config, safetensors weights, feature extractor, metrics and a ``README.md`` card);
 * :mod:`respira.hub.push`: :func:`push_run` exports a run and uploads it to a Hub model repository.
