@@ -27,6 +27,7 @@ from respira.metrics import (
     roc_auc,
     trivial_baselines,
 )
+from respira.metrics.multilabel import label_probabilities
 
 NAN = float("nan")
 
@@ -446,9 +447,14 @@ def _assert_fractions(scores: dict[str, float]) -> None:
         assert math.isnan(value) or 0.0 <= value <= 1.0, (key, value)
 
 
-def _model_scores(scores: dict[str, float]) -> dict[str, float]:
-    """The scores without the trivial baselines every compute_metrics adds (checked separately)."""
-    return {key: value for key, value in scores.items() if not key.startswith("baseline_")}
+def _model_scores(scores: dict[str, float], *, single_label: bool = False) -> dict[str, float]:
+    """The scores without the trivial baselines every compute_metrics adds and, ``single_label``, the
+    per-label AUC it adds to the ICBHI scores (both checked separately)."""
+    return {
+        key: value
+        for key, value in scores.items()
+        if not key.startswith("baseline_") and not (single_label and key.startswith("auc_"))
+    }
 
 
 def test_compute_metrics_four_class_logits() -> None:
@@ -457,7 +463,7 @@ def test_compute_metrics_four_class_logits() -> None:
     logits[np.arange(len(PREDS_A)), PREDS_A] += 10.0  # argmax = PREDS_A
     scores = compute_metrics(_eval_prediction(logits, np.array(LABELS_A)))
     assert {"icbhi_score", "specificity", "sensitivity"} <= scores.keys()
-    assert_same_dict(_model_scores(scores), icbhi_scores(LABELS_A, PREDS_A))
+    assert_same_dict(_model_scores(scores, single_label=True), icbhi_scores(LABELS_A, PREDS_A))
     baselines = {key: value for key, value in scores.items() if key.startswith("baseline_")}
     assert_same_dict(baselines, trivial_baselines(LABELS_A))
     assert scores["icbhi_score"] == pytest.approx(0.625)
@@ -553,3 +559,21 @@ def test_evaluate_metric_offline(offline_evaluate: Any, tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
         assert_same_dict(metric.compute(), icbhi_scores(labels, predictions))
+
+
+def test_single_label_metrics_report_per_label_auc_of_the_classes_containing_it() -> None:
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 4, size=120)
+    logits = rng.normal(size=(120, 4)) + 1.5 * np.eye(4)[labels]
+    scores = make_compute_metrics()(_eval_prediction(logits, labels))
+    probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    flags = classes_to_flags(labels)
+    crackle = probabilities[:, 1] + probabilities[:, 3]  # crackle and both
+    wheeze = probabilities[:, 2] + probabilities[:, 3]
+    assert scores["auc_crackle"] == pytest.approx(metrics.roc_auc_score(flags[:, 0], crackle), abs=1e-12)
+    assert scores["auc_wheeze"] == pytest.approx(metrics.roc_auc_score(flags[:, 1], wheeze), abs=1e-12)
+    assert scores["auc_crackle"] > 0.6  # the logits carry the labels
+    np.testing.assert_allclose(label_probabilities(probabilities), np.column_stack([crackle, wheeze]))
+    with pytest.raises(ValueError, match="shape"):
+        label_probabilities(probabilities[:, :2])

@@ -485,6 +485,36 @@ def test_embed_and_cached_embeddings(make_model: Callable, waves: torch.Tensor) 
         model()
 
 
+def test_head_norm_standardises_embeddings_and_saves_its_statistics(
+    make_model: Callable, waves: torch.Tensor, tmp_path: Path
+) -> None:
+    model = make_model("cnn", head_norm=True, head_dropout=0.0)
+    assert make_model("cnn").head_norm is None  # off by default
+    embeddings = 0.05 * torch.randn(8, model.config.hidden_size) + 0.5  # small spread, off zero
+    linear = model.classifier[-1]
+    model.train()
+    with torch.no_grad():
+        model(embeddings=embeddings)
+    normalised = model.head_norm(embeddings)  # still training: batch statistics
+    torch.testing.assert_close(normalised.mean(0), torch.zeros(model.config.hidden_size), atol=1e-4, rtol=0)
+    assert normalised.std(0).min() > 0.9  # every feature brought to unit scale
+    assert int(model.head_norm.num_batches_tracked) >= 1
+    with torch.no_grad():
+        model(embeddings=embeddings[:1])  # one-example training batch: running statistics, no error
+    model.eval()
+    with torch.no_grad():  # evaluation: the running statistics, as a linear layer on the raw embeddings
+        logits = model(embeddings=embeddings).logits
+        mean, var = model.head_norm.running_mean, model.head_norm.running_var
+        expected = linear((embeddings - mean) / torch.sqrt(var + model.head_norm.eps))
+    torch.testing.assert_close(logits, expected)
+    model.save_pretrained(tmp_path)
+    loaded = RespiraForAudioClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.head_norm
+    torch.testing.assert_close(loaded.head_norm.running_mean, mean)
+    torch.testing.assert_close(logits_of(loaded, embeddings=embeddings), logits)
+    torch.testing.assert_close(logits_of(loaded, waves), logits_of(model, waves))
+
+
 # ----------------------------------------------------------------------------------------------
 # bad and unusual inputs
 

@@ -78,3 +78,13 @@ def test_training_builds_the_data_at_the_models_rate(
     with pytest.raises(_StopError):
         run_module.run_training(*parsed, log=lambda *_: None)
     assert [data.sampling_rate for data in built] == [rate]
+
+
+def test_head_norm_flag_reaches_the_model_config() -> None:
+    parsed = parse_recipe(None, ["--encoder", "cnn", "--head_norm", "true", "--data_dir", "x"])
+    model_args = parsed[0]
+    assert model_args.head_norm is True
+    model = build_model(model_args, [0, 1])
+    assert model.config.head_norm and model.head_norm is not None
+    assert model.head_norm.num_features == model.config.hidden_size
+    assert build_model(ModelArguments(encoder="cnn"), [0, 1]).head_norm is None

@@ -93,7 +93,16 @@ HYPERPARAMETERS: dict[str, str] = {
 _ARCHITECTURE_KEYS = (  # the RespiraConfig fields a card lists, in this order
     *("featurizer", "sampling_rate", "lowpass_cutoff", "target_seconds", "pad_mode", "crop_mode"),
     "ast_length_policy",
-    *("pooling", "head", "head_dropout", "projector_dim", "freeze_encoder", "spec_augment", "class_weights"),
+    *(
+        "pooling",
+        "head",
+        "head_dropout",
+        "head_norm",
+        "projector_dim",
+        "freeze_encoder",
+        "spec_augment",
+        "class_weights",
+    ),
 )
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import MULTI_LABEL_NAMES, flags_to_classes
+from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, classes_to_flags, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
 DEFAULT_THRESHOLDS: tuple[float, float] = (0.5, 0.5)
@@ -73,6 +73,15 @@ def _validate_thresholds(thresholds: Sequence[float]) -> tuple[float, float]:
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"thresholds must lie in [0, 1], got {value!r}")
     return values  # type: ignore[return-value]
+
+
+def label_probabilities(class_probabilities: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    """The ``[N, 2]`` (crackle, wheeze) probabilities of four-class probabilities ``[N, 4]``: each label's
+    probability is the sum over the classes that contain it (crackle = crackle + both)."""
+    probabilities = np.asarray(class_probabilities, dtype=np.float64)
+    if probabilities.ndim != 2 or probabilities.shape[1] != NUM_CLASSES:
+        raise ValueError(f"class probabilities must have shape [N, {NUM_CLASSES}], got {probabilities.shape}")
+    return probabilities @ classes_to_flags(np.arange(NUM_CLASSES)).astype(np.float64)
 
 
 def roc_auc(targets: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:

@@ -30,7 +30,7 @@ from ..labels import (
 )
 from .baselines import trivial_baselines
 from .icbhi import icbhi_scores, per_patient_icbhi
-from .multilabel import DEFAULT_THRESHOLDS, multilabel_scores
+from .multilabel import DEFAULT_THRESHOLDS, label_probabilities, multilabel_scores, roc_auc
 from .thresholds import THRESHOLD_OBJECTIVES, choose_thresholds, sigmoid
 
 if TYPE_CHECKING:
@@ -95,6 +95,11 @@ def _scores(
         predicted_classes = logits.argmax(axis=1)
         true_classes = _labels_as_classes(labels)
         scores = icbhi_scores(true_classes, predicted_classes)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        per_label = label_probabilities(shifted / shifted.sum(axis=1, keepdims=True))
+        true_flags = classes_to_flags(true_classes)
+        for index, name in enumerate(MULTI_LABEL_NAMES):  # threshold-free, comparable with multi-label
+            scores[f"auc_{name}"] = roc_auc(true_flags[:, index], per_label[:, index])
     else:
         if logits.ndim != 2 or logits.shape[1] != len(MULTI_LABEL_NAMES):
             raise ValueError(
@@ -150,7 +155,8 @@ def make_compute_metrics(
     model; when ``label_ids`` (or ``predictions``) is a tuple, its first element is used. Single-label
     models get the keys of :func:`respira.metrics.icbhi_scores`, multi-label models those of
     :func:`respira.metrics.multilabel_scores`; both include ``icbhi_score``, ``specificity`` and
-    ``sensitivity`` (official strict definition), and the trivial baselines of the same cycles
+    ``sensitivity`` (official strict definition), ``auc_crackle`` / ``auc_wheeze`` (single-label: of the
+    softmax probability of the classes containing the label), and the trivial baselines of the same cycles
     (:func:`respira.metrics.trivial_baselines`, ``baseline_*`` keys).
     """
     if problem_type is not None and problem_type not in PROBLEM_TYPES:

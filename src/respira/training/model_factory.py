@@ -196,6 +196,7 @@ def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
         "pooling": model.pooling,
         "head": model.head,
         "head_dropout": model.head_dropout,
+        "head_norm": model.head_norm,
         "projector_dim": model.projector_dim,
         "class_weights": loss_weights(model, train_labels),
         "freeze_encoder": model.freeze_encoder,

@@ -70,6 +70,10 @@ class ModelArguments:
     pooling: str = field(default="mean", metadata={"help": "mean, cls, cls_distill or attention"})
     head: str = field(default="linear", metadata={"help": "linear or mlp"})
     head_dropout: float = field(default=0.1)
+    head_norm: bool = field(
+        default=False,
+        metadata={"help": "standardise each pooled-embedding feature before the head (frozen encoders)"},
+    )
     projector_dim: int | None = field(default=128, metadata={"help": "projection size for auxiliary losses"})
     class_weights: str | None = field(
         default=None,

@@ -59,6 +59,10 @@ class RespiraConfig(PreTrainedConfig):
         crackle/wheeze detector's head).
     head_dropout (`float`, defaults to 0.1):
         Dropout in the head.
+    head_norm (`bool`, defaults to `False`):
+        Standardise each feature of the pooled embedding before the head (batch statistics in
+        training, running statistics saved with the model at evaluation): for frozen encoders whose
+        features sit on very different scales.
     projector_dim (`int`, *optional*, defaults to 128):
         Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
     projector_hidden_size (`int`, *optional*):
@@ -105,6 +109,7 @@ class RespiraConfig(PreTrainedConfig):
     pooling: str = "mean"
     head: str = "linear"
     head_dropout: float | int = 0.1
+    head_norm: bool = False
     projector_dim: int | None = 128
     projector_hidden_size: int | None = None
     class_weights: list[float] | None = None

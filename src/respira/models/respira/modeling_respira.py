@@ -115,6 +115,10 @@ class RespiraPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, DerivedBuffers):
             module.reset_buffers()
+        elif isinstance(module, EmbeddingStandardizer):
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
         elif isinstance(module, nn.Linear):
             init.normal_(module.weight, mean=0.0, std=0.02)
             if module.bias is not None:
@@ -218,6 +222,27 @@ class RespiraModel(RespiraPreTrainedModel):
         )
 
 
+class EmbeddingStandardizer(nn.BatchNorm1d):
+    """Per-feature standardisation of pooled embeddings before the head (``config.head_norm``).
+
+    A frozen encoder's pooled features can sit on very different scales (AudioSet EfficientAT mn04:
+    per-feature standard deviations from 0.02 to 0.5), which a linear head trained for a few epochs
+    barely moves off. Batch statistics in training, running statistics (saved with the weights) at
+    evaluation, no affine parameters: the head's linear layer scales and shifts. A one-example training
+    batch (the last of an epoch) is standardised with the running statistics.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features, affine=False)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if self.training and embeddings.shape[0] < 2:
+            return nn.functional.batch_norm(
+                embeddings, self.running_mean, self.running_var, training=False, eps=self.eps
+            )
+        return super().forward(embeddings)
+
+
 class RespiraForAudioClassification(RespiraPreTrainedModel):
     """Raw 16 kHz waveforms → logits over ICBHI classes (or crackle/wheeze), plus embeddings and projections.
 
@@ -232,6 +257,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         super().__init__(config)
         self.respira = RespiraModel(config)
         hidden = config.hidden_size
+        self.head_norm = EmbeddingStandardizer(hidden) if config.head_norm else None
         activation: list[nn.Module] = [nn.ReLU()] if config.head == "mlp" else []
         self.classifier = nn.Sequential(
             *activation, nn.Dropout(config.head_dropout), nn.Linear(hidden, config.num_labels)
@@ -341,7 +367,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             embeddings, hidden_states, attentions = output.embeddings, output.hidden_states, output.attentions
         else:
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
-        logits = self.classifier(embeddings)
+        logits = self.classifier(self.head_norm(embeddings) if self.head_norm is not None else embeddings)
         projections = None
         if self.projector is not None:
             projections = nn.functional.normalize(self.projector(embeddings), dim=-1)
@@ -357,6 +383,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
 
 
 __all__ = [
+    "EmbeddingStandardizer",
     "RespiraClassifierOutput",
     "RespiraForAudioClassification",
     "RespiraModel",
