@@ -157,7 +157,21 @@ class BeatsPositionalConvEmbedding(nn.Module):
         self.activation = nn.GELU()
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.conv(hidden_states.transpose(1, 2))
+        states = hidden_states.transpose(1, 2)
+        if states.device.type == "cpu" and states.dtype in (torch.bfloat16, torch.float16):
+            # oneDNN's grouped half-precision conv1d on CPU returns wrong values for some group sizes
+            # (torch 2.13 on AVX512-BF16 / AMX CPUs: cosine 0.06 to float32 with 4 groups); this conv is
+            # small, so it runs in float32 there.
+            bias = self.conv.bias.float() if self.conv.bias is not None else None
+            hidden_states = F.conv1d(
+                states.float(),
+                self.conv.weight.float(),
+                bias,
+                padding=self.conv.padding,
+                groups=self.conv.groups,
+            ).to(states.dtype)
+        else:
+            hidden_states = self.conv(states)
         if self.num_pad_remove:
             hidden_states = hidden_states[:, :, : -self.num_pad_remove]
         return self.activation(hidden_states).transpose(1, 2)
@@ -244,7 +258,7 @@ class BeatsAttention(nn.Module):
                 position_bias = gate * position_bias
             scores = scores + position_bias
 
-        probs = F.softmax(scores, dim=-1)
+        probs = F.softmax(scores, dim=-1, dtype=torch.float32).type_as(scores)  # as BEATs: float32 softmax
         attn_output = torch.matmul(F.dropout(probs, p=self.dropout, training=self.training), value)
         attn_output = attn_output.transpose(1, 2).reshape(batch, length, self.embed_dim)
         return self.out_proj(attn_output), (probs if output_attentions else None)
