@@ -15,11 +15,16 @@ chooses epochs and thresholds, never the test fold. In one run, on those folds:
 * **methods**, trained as a user would, ``respira train RECIPE --split_strategy patient_kfold``: CNN
   cross-entropy (``cnn_ce.yaml``), CNN + ADD, CNN contrastive two-stage (``cnn_contrastive.yaml``),
   EfficientAT mn04 frozen multi-label with the augmented-embedding cache
-  (``efficientat_frozen_multilabel.yaml``), EfficientAT mn04 fine-tuned, with and without ADD.
+  (``efficientat_frozen_multilabel.yaml``; also its old head and two other decision rules), EfficientAT
+  mn04 fine-tuned, with and without ADD;
+* a **diagnostic**: the logistic regression on the frozen EfficientAT's clean embeddings (32 kHz, 8 s),
+  what a head on those embeddings can reach.
 
-CPU-feasible settings (this is a 2-core machine): fewer epochs than the recipes (``EPOCHS``) and
-shorter fixed-length cycles for the trained CNN/fine-tuned runs; the contrastive run starts from a
-random CNN (a per-fold CE start would need one CE run per fold) with its contrastive stage at 1e-3.
+CPU-feasible settings (this is a 2-core machine), in the overrides below: CNN 8 epochs (recipe 60) on
+4-s cycles; contrastive 2 rounds of 3 contrastive + 3 head epochs, from a random CNN (a per-fold CE
+start would need one CE run per fold), its contrastive stage at 1e-3 (the recipe's 1e-5 is for a
+CE-trained start); frozen EfficientAT 60 head epochs (recipe 100); fine-tuning 10 epochs at lr 1e-4
+on 4-s cycles, batch 16 (augmentation on the fly: the cache needs a frozen encoder).
 Each method's result is kept in ``--work/results/<method>.json`` and reused by the next invocation,
 so ``--methods`` can add or rerun methods; the table is printed from all results present.
 
@@ -51,7 +56,7 @@ from _machine import cpu_name, load_average
 from respira.audio import decode_audio
 from respira.labels import classes_to_flags, flags_to_classes
 from respira.metrics import icbhi_scores
-from respira.metrics.baselines import class_prior
+from respira.metrics.baselines import class_prior, trivial_baselines
 from respira.metrics.multilabel import roc_auc
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
@@ -62,6 +67,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RATE, LOWPASS = 16_000, 4000.0
 BASELINES = ("all_normal", "class_prior", "logmel_lr")
 DIAGNOSTICS = ("efficientat_embedding_lr",)
+HEADLINE = ("icbhi_score", "specificity", "sensitivity")
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,11 @@ class Method:
 CNN = ("--num_train_epochs", "8", "--target_seconds", "4", "--early_stopping_patience", "4")
 ADD = ("--aux_loss", "add", "--aux_loss_weight", "1.0", "--aux_input", "embeddings")
 FINETUNE = (
-    "--head", "linear", "--head_norm", "true", "--freeze_encoder", "false", "--augmented_views", "0",
-    "--learning_rate", "0.0001",
-    "--num_train_epochs", "4", "--target_seconds", "4", "--per_device_train_batch_size", "16",
-    "--early_stopping_patience", "3",
+    "--head", "linear", "--head_norm", "true", "--freeze_encoder", "false", "--learning_rate", "0.0001",
+    "--num_train_epochs", "10", "--target_seconds", "4", "--per_device_train_batch_size", "16",
+    "--early_stopping_patience", "4",
 )  # fmt: skip
+FROZEN = ("--num_train_epochs", "60", "--head", "linear", "--head_norm", "true")
 CONTRASTIVE = (
     "--learning_rate", "0.001", "--two_stage_rounds", "2", "--num_train_epochs", "3",
     "--head_epochs", "3", "--target_seconds", "4",
@@ -107,7 +113,19 @@ METHODS: dict[str, Method] = {
     "efficientat_frozen": Method(
         "EfficientAT mn04 frozen, standardised embeddings, linear head (augmented cache, K = 2)",
         "efficientat_frozen_multilabel.yaml",
-        ("--num_train_epochs", "60", "--head", "linear", "--head_norm", "true"),
+        FROZEN,
+        pretrained=True,
+    ),
+    "efficientat_frozen_youden": Method(
+        "EfficientAT mn04 frozen, standardised, linear head, thresholds for Youden's J",
+        "efficientat_frozen_multilabel.yaml",
+        (*FROZEN, "--threshold_objective", "youden"),
+        pretrained=True,
+    ),
+    "efficientat_frozen_balanced": Method(
+        "EfficientAT mn04 frozen, standardised, linear head, pos_weight auto, fixed 0.5 thresholds",
+        "efficientat_frozen_multilabel.yaml",
+        (*FROZEN, "--pos_weight", "auto", "--threshold_objective", "fixed"),
         pretrained=True,
     ),
     "efficientat_finetune": Method(
@@ -115,12 +133,14 @@ METHODS: dict[str, Method] = {
         "efficientat_frozen_multilabel.yaml",
         FINETUNE,
         True,
+        drop=("augmented_views",),  # the cache needs a frozen encoder: augmentation runs on the fly
     ),
     "efficientat_finetune_add": Method(
         "EfficientAT mn04 fine-tuned + ADD, standardised embeddings, linear head",
         "efficientat_frozen_multilabel.yaml",
         FINETUNE + ADD,
         True,
+        drop=("augmented_views",),
     ),
 }
 LABELS = {
@@ -166,7 +186,7 @@ def log_mel_features(waveforms: list[np.ndarray]) -> np.ndarray:
 
 def fold_result(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None) -> dict:
     scores = icbhi_scores(labels, predictions, warn=False)
-    result = {key: float(scores[key]) for key in ("icbhi_score", "specificity", "sensitivity")}
+    result = {key: float(scores[key]) for key in HEADLINE}
     flags = classes_to_flags(labels)
     for index, name in enumerate(("crackle", "wheeze")):
         result[f"auc_{name}"] = (
@@ -184,23 +204,15 @@ def baseline_results(data_dir: Path, folds: int) -> dict[str, dict[str, Any]]:
         test = splits["test"]
         labels = np.asarray(test["label"])
         pool_labels = np.concatenate([np.asarray(part["label"]) for part in pool])
-        prior = class_prior(pool_labels)
         # all-normal
         normal = np.zeros_like(labels)
         per_method["all_normal"]["per_fold"].append(fold_result(labels, normal, None))
         per_method["all_normal"]["oof"][0].append(labels)
         per_method["all_normal"]["oof"][1].append(normal)
-        # class prior: predicting class c with probability prior[c] gives Sp = prior[normal] and strict
-        # Se = sum over abnormal classes of (their share of the test's abnormal cycles) x prior[c]
-        counts = np.bincount(labels, minlength=4)
-        expected_sp = float(prior[0])
-        expected_se = float(np.dot(counts[1:], prior[1:]) / max(counts[1:].sum(), 1))
+        # class prior: the training pool's shares, drawn at random per test cycle (expected scores)
+        expected = trivial_baselines(labels, prior=class_prior(pool_labels))
         per_method["class_prior"]["per_fold"].append(
-            {
-                "icbhi_score": (expected_sp + expected_se) / 2,
-                "specificity": expected_sp,
-                "sensitivity": expected_se,
-            }
+            {key: expected[f"baseline_class_prior_{key}"] for key in HEADLINE}
             | {"auc_crackle": 0.5, "auc_wheeze": 0.5}
         )
         # logistic regression on log-mel mean/std
