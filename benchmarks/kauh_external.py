@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from _common import fit_label_regressions, log_mel_features, respira
 from _machine import cpu_name, load_average
 from respira.audio import decode_audio
 from respira.data import load_kauh
@@ -47,26 +47,6 @@ from respira.training.datasets import load_splits
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW, HOP, TOP_K = 4.0, 2.0, 3
-
-
-def respira(*arguments: str) -> str:
-    """Run the CLI as a user would; return its standard output (fail loudly with its output)."""
-    command = [sys.executable, "-m", "respira", *arguments]
-    environment = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(command, check=False, capture_output=True, text=True, env=environment)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def log_mel_features(featurizer: LogMelSpectrogram, waveforms: list[np.ndarray]) -> np.ndarray:
-    """Mean and standard deviation over time of each log-mel band: ``[N, 2 * n_mels]``."""
-    rows = []
-    with torch.inference_mode():
-        for waveform in waveforms:
-            mel = featurizer(torch.from_numpy(np.asarray(waveform, dtype=np.float32))[None])[0]
-            rows.append(torch.cat([mel.mean(0), mel.std(0)]).numpy())
-    return np.stack(rows)
 
 
 def recording_windows(waveform: np.ndarray, rate: int) -> list[np.ndarray]:
@@ -88,27 +68,17 @@ def kauh_scores(targets: np.ndarray, per_recording: list[np.ndarray], thresholds
 
 def logistic_baseline(run: Path, kauh, rate: int) -> tuple[dict[str, dict], dict[str, Any]]:
     """Log-mel mean/std + logistic regression (one per label, class-balanced) on the run's training cycles."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     record = RunRecord.load(run)
     splits = load_splits(record.data, cache_dir=None)
     featurizer = LogMelSpectrogram(sampling_rate=rate, n_mels=64, f_max=min(4000.0, rate / 2))
     train = splits["train"]
     x = log_mel_features(featurizer, [decode_audio(a, rate) for a in train["audio"]])
-    scaler = StandardScaler().fit(x)
-    labels = {"crackle": np.asarray(train["crackle"]), "wheeze": np.asarray(train["wheeze"])}
-    models = {
-        name: LogisticRegression(class_weight="balanced", max_iter=2000).fit(scaler.transform(x), y)
-        for name, y in labels.items()
-    }
-    per_recording = []
-    for example in kauh:
-        windows = recording_windows(decode_audio(example["audio"], rate), rate)
-        features = scaler.transform(log_mel_features(featurizer, windows))
-        per_recording.append(
-            np.stack([models[n].predict_proba(features)[:, 1] for n in ("crackle", "wheeze")], axis=1)
-        )
+    flags = np.column_stack([np.asarray(train["crackle"]), np.asarray(train["wheeze"])])
+    predict = fit_label_regressions(x, flags, max_iter=2000)
+    per_recording = [
+        predict(log_mel_features(featurizer, recording_windows(decode_audio(example["audio"], rate), rate)))
+        for example in kauh
+    ]
     info = {"train_cycles": len(train), "features": x.shape[1]}
     return per_recording, info
 

@@ -40,18 +40,20 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 import yaml
 
+from _common import fit_label_regressions, log_mel_features, respira
 from _machine import cpu_name, load_average
 from respira.audio import decode_audio
 from respira.labels import classes_to_flags, flags_to_classes
@@ -61,7 +63,7 @@ from respira.metrics.multilabel import roc_auc
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
 from respira.training.datasets import load_splits
-from respira.training.folds import t_interval
+from respira.training.folds import cycle_keys, t_interval
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE, LOWPASS = 16_000, 4000.0
@@ -152,15 +154,6 @@ LABELS = {
 }
 
 
-def respira(*arguments: str) -> None:
-    """Run the CLI as a user would (fail loudly with the end of its output)."""
-    command = [sys.executable, "-m", "respira", *arguments]
-    environment = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(command, check=False, capture_output=True, text=True, env=environment)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(command)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-
-
 def fold_record(data_dir: Path, folds: int, fold: int) -> DataRecord:
     return DataRecord(
         data_dir=str(data_dir),
@@ -171,17 +164,6 @@ def fold_record(data_dir: Path, folds: int, fold: int) -> DataRecord:
         fold=fold,
         lowpass_cutoff=LOWPASS,
     )
-
-
-def log_mel_features(waveforms: list[np.ndarray]) -> np.ndarray:
-    """Mean and standard deviation over time of each log-mel band: ``[N, 128]``."""
-    featurizer = LogMelSpectrogram(sampling_rate=RATE, n_mels=64, f_max=LOWPASS)
-    rows = []
-    with torch.inference_mode():
-        for waveform in waveforms:
-            mel = featurizer(torch.from_numpy(np.asarray(waveform, dtype=np.float32))[None])[0]
-            rows.append(torch.cat([mel.mean(0), mel.std(0)]).numpy())
-    return np.stack(rows)
 
 
 def fold_result(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None) -> dict:
@@ -195,70 +177,74 @@ def fold_result(labels: np.ndarray, predictions: np.ndarray, probabilities: np.n
     return result
 
 
-def baseline_results(data_dir: Path, folds: int) -> dict[str, dict[str, Any]]:
-    """Per fold: all-normal, class prior (expected score) and the log-mel logistic regression."""
-    per_method: dict[str, dict[str, Any]] = {name: {"per_fold": [], "oof": ([], [])} for name in BASELINES}
+def fold_pools(data_dir: Path, folds: int) -> Iterator[tuple[list[datasets.Dataset], datasets.Dataset]]:
+    """Per fold: its training pool (train and validation) and its test split."""
     for fold in range(folds):
         splits = load_splits(fold_record(data_dir, folds, fold))
-        pool = [splits[name] for name in ("train", "validation") if name in splits]
-        test = splits["test"]
+        yield [splits[name] for name in ("train", "validation") if name in splits], splits["test"]
+
+
+def labels_of(parts: list[datasets.Dataset]) -> np.ndarray:
+    return np.concatenate([np.asarray(part["label"]) for part in parts])
+
+
+def trivial_results(data_dir: Path, folds: int) -> dict[str, dict[str, Any]]:
+    """Per fold: the all-normal classifier and the class prior of the training pool, drawn at random
+    per test cycle (its expected scores)."""
+    normal_runs, prior_runs, pooled = [], [], []
+    for pool, test in fold_pools(data_dir, folds):
         labels = np.asarray(test["label"])
-        pool_labels = np.concatenate([np.asarray(part["label"]) for part in pool])
-        # all-normal
-        normal = np.zeros_like(labels)
-        per_method["all_normal"]["per_fold"].append(fold_result(labels, normal, None))
-        per_method["all_normal"]["oof"][0].append(labels)
-        per_method["all_normal"]["oof"][1].append(normal)
-        # class prior: the training pool's shares, drawn at random per test cycle (expected scores)
-        expected = trivial_baselines(labels, prior=class_prior(pool_labels))
-        per_method["class_prior"]["per_fold"].append(
+        normal_runs.append(fold_result(labels, np.zeros_like(labels), None))
+        pooled.append(labels)
+        expected = trivial_baselines(labels, prior=class_prior(labels_of(pool)))
+        prior_runs.append(
             {key: expected[f"baseline_class_prior_{key}"] for key in HEADLINE}
             | {"auc_crackle": 0.5, "auc_wheeze": 0.5}
         )
-        # logistic regression on log-mel mean/std
-        x_pool = log_mel_features([decode_audio(a, RATE) for part in pool for a in part["audio"]])
-        x_test = log_mel_features([decode_audio(a, RATE) for a in test["audio"]])
-        probabilities = logistic_probabilities(x_pool, pool_labels, x_test)
+    all_normal, prior = summarise(normal_runs), summarise(prior_runs)
+    labels = np.concatenate(pooled)
+    all_normal["out_of_fold_icbhi_score"] = float(
+        icbhi_scores(labels, np.zeros_like(labels), warn=False)["icbhi_score"]
+    )
+    prior["out_of_fold_icbhi_score"] = prior["icbhi_score_mean"]  # the expected pooled score
+    return {"all_normal": all_normal, "class_prior": prior}
+
+
+def regression_results(
+    data_dir: Path, folds: int, features: Callable[[datasets.Dataset], np.ndarray]
+) -> dict[str, Any]:
+    """Per fold: class-balanced logistic regressions (crackle, wheeze) on ``features`` of each split,
+    fit on the training pool, decided at 0.5."""
+    runs, pooled_labels, pooled_predictions = [], [], []
+    for pool, test in fold_pools(data_dir, folds):
+        predict = fit_label_regressions(
+            np.concatenate([features(part) for part in pool]), classes_to_flags(labels_of(pool))
+        )
+        probabilities = predict(features(test))
+        labels = np.asarray(test["label"])
         predictions = np.asarray(flags_to_classes((probabilities >= 0.5).astype(np.int64)))
-        per_method["logmel_lr"]["per_fold"].append(fold_result(labels, predictions, probabilities))
-        per_method["logmel_lr"]["oof"][0].append(labels)
-        per_method["logmel_lr"]["oof"][1].append(predictions)
-    results = {}
-    for name, collected in per_method.items():
-        runs = collected["per_fold"]
-        result = summarise(runs)
-        if collected["oof"][0]:
-            pooled = icbhi_scores(
-                np.concatenate(collected["oof"][0]), np.concatenate(collected["oof"][1]), warn=False
-            )
-            result["out_of_fold_icbhi_score"] = float(pooled["icbhi_score"])
-        else:  # class prior: the expected pooled score is that of the pooled shares
-            result["out_of_fold_icbhi_score"] = result["icbhi_score_mean"]
-        results[name] = result
-    return results
+        runs.append(fold_result(labels, predictions, probabilities))
+        pooled_labels.append(labels)
+        pooled_predictions.append(predictions)
+    result = summarise(runs)
+    pooled = icbhi_scores(np.concatenate(pooled_labels), np.concatenate(pooled_predictions), warn=False)
+    result["out_of_fold_icbhi_score"] = float(pooled["icbhi_score"])
+    return result
 
 
-def logistic_probabilities(x_pool: np.ndarray, pool_labels: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    """``[N, 2]`` test probabilities of two class-balanced logistic regressions (crackle, wheeze) on
-    standardised features."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x_pool)
-    flags = classes_to_flags(pool_labels)
-    return np.column_stack(
-        [
-            LogisticRegression(class_weight="balanced", max_iter=3000)
-            .fit(scaler.transform(x_pool), flags[:, i])
-            .predict_proba(scaler.transform(x_test))[:, 1]
-            for i in range(2)
-        ]
+def log_mel_results(data_dir: Path, folds: int) -> dict[str, Any]:
+    """The regression on log-mel mean/std features (64 bands to 4 kHz, 16 kHz audio)."""
+    featurizer = LogMelSpectrogram(sampling_rate=RATE, n_mels=64, f_max=LOWPASS)
+    return regression_results(
+        data_dir,
+        folds,
+        lambda part: log_mel_features(featurizer, [decode_audio(a, RATE) for a in part["audio"]]),
     )
 
 
 def embedding_lr_results(data_dir: Path, folds: int, encoder: Path) -> dict[str, Any]:
-    """The log-mel regression with the frozen encoder's clean embeddings as features: what a head on
-    the same embeddings as ``efficientat_frozen`` can reach (32 kHz, 8-s cycles, 4 kHz low-pass)."""
+    """The regression on the frozen encoder's clean embeddings: what a head on the same embeddings as
+    ``efficientat_frozen`` can reach (32 kHz, 8-s cycles, 4 kHz low-pass); every cycle embedded once."""
     from respira.models import RespiraForAudioClassification
     from respira.models.embeddings import embed_waveforms
 
@@ -266,35 +252,14 @@ def embedding_lr_results(data_dir: Path, folds: int, encoder: Path) -> dict[str,
         str(encoder), sampling_rate=32_000, target_seconds=8.0, pooling="mean"
     )
     rate = model.config.sampling_rate
-    record = fold_record(data_dir, folds, 0)
-    everything = load_splits(replace(record, sampling_rate=rate))
+    everything = load_splits(replace(fold_record(data_dir, folds, 0), sampling_rate=rate))
     embeddings: dict[str, np.ndarray] = {}
     for part in everything.values():
         rows = embed_waveforms(model, (decode_audio(a, rate) for a in part["audio"]))
-        embeddings.update(zip(keys_of(part), rows, strict=True))
-    runs, pooled = [], ([], [])
-    for fold in range(folds):
-        splits = load_splits(fold_record(data_dir, folds, fold))
-        pool = [splits[name] for name in ("train", "validation") if name in splits]
-        test = splits["test"]
-        x_pool = np.stack([embeddings[k] for part in pool for k in keys_of(part)])
-        pool_labels = np.concatenate([np.asarray(part["label"]) for part in pool])
-        probabilities = logistic_probabilities(
-            x_pool, pool_labels, np.stack([embeddings[k] for k in keys_of(test)])
-        )
-        labels = np.asarray(test["label"])
-        predictions = np.asarray(flags_to_classes((probabilities >= 0.5).astype(np.int64)))
-        runs.append(fold_result(labels, predictions, probabilities))
-        pooled[0].append(labels)
-        pooled[1].append(predictions)
-    result = summarise(runs)
-    oof = icbhi_scores(np.concatenate(pooled[0]), np.concatenate(pooled[1]), warn=False)
-    result["out_of_fold_icbhi_score"] = float(oof["icbhi_score"])
-    return result
-
-
-def keys_of(split: Any) -> list[str]:
-    return [f"{r}_{c:03d}" for r, c in zip(split["recording"], split["cycle_index"], strict=True)]
+        embeddings.update(zip(cycle_keys(part), rows, strict=True))
+    return regression_results(
+        data_dir, folds, lambda part: np.stack([embeddings[key] for key in cycle_keys(part)])
+    )
 
 
 def summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
@@ -392,24 +357,26 @@ def main() -> None:
     (work / "results").mkdir(parents=True, exist_ok=True)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, load {load_average()}; torch {torch.__version__}")
     encoder = work / "efficientat_mn04"
-    if (
-        any(METHODS[m].pretrained for m in methods if m in METHODS)
-        and not (encoder / "config.json").is_file()
-    ):
+    needs_encoder = any(m in DIAGNOSTICS or (m in METHODS and METHODS[m].pretrained) for m in methods)
+    if needs_encoder and not (encoder / "config.json").is_file():
         respira(
             "convert", "efficientat", str(shared / "reference/efficientat_mn04_as_mAP_432.pt"), str(encoder)
         )
-    if any(m in BASELINES for m in methods):
+    computed: dict[str, Callable[[], dict[str, Any]]] = {
+        "logmel_lr": lambda: log_mel_results(shared / "icbhi", args.folds),
+        "efficientat_embedding_lr": lambda: embedding_lr_results(shared / "icbhi", args.folds, encoder),
+    }
+    if {"all_normal", "class_prior"} & set(methods):
         started = time.perf_counter()
-        for name, result in baseline_results(shared / "icbhi", args.folds).items():
+        for name, result in trivial_results(shared / "icbhi", args.folds).items():
             if name in methods:
                 result["seconds"] = time.perf_counter() - started
                 (work / "results" / f"{name}.json").write_text(json.dumps(result, indent=1))
-    if "efficientat_embedding_lr" in methods:
-        started = time.perf_counter()
-        result = embedding_lr_results(shared / "icbhi", args.folds, encoder)
-        result["seconds"] = time.perf_counter() - started
-        (work / "results" / "efficientat_embedding_lr.json").write_text(json.dumps(result, indent=1))
+    for name, compute in computed.items():
+        if name in methods:
+            started = time.perf_counter()
+            result = compute() | {"seconds": time.perf_counter() - started}
+            (work / "results" / f"{name}.json").write_text(json.dumps(result, indent=1))
     for name in methods:
         if name in METHODS:
             print(f"== {name} (load {load_average()})", flush=True)

@@ -51,7 +51,15 @@ if TYPE_CHECKING:
     from .recipe import DataArguments, ModelArguments, RunArguments
     from .trainer import RespiraTrainer
 
-__all__ = ["CI_METRICS", "FoldRun", "fold_statistics", "kfold_headline", "out_of_fold", "train_folds"]
+__all__ = [
+    "CI_METRICS",
+    "FoldRun",
+    "cycle_keys",
+    "fold_statistics",
+    "kfold_headline",
+    "out_of_fold",
+    "train_folds",
+]
 
 CI_METRICS: tuple[str, ...] = (
     "icbhi_score",
@@ -83,7 +91,8 @@ def fold_folder(folder: Path, fold: int, seed: int) -> Path:
     return folder / f"fold_{fold}" / f"seed_{seed}"
 
 
-def _cycle_keys(split: datasets.Dataset) -> list[str]:
+def cycle_keys(split: datasets.Dataset) -> list[str]:
+    """``<recording>_<cycle_index>`` of each row: the key that checks every cycle is tested once."""
     return [f"{r}_{c:03d}" for r, c in zip(split["recording"], split["cycle_index"], strict=True)]
 
 
@@ -297,13 +306,13 @@ def train_folds(
                 replace(data, fold=fold), cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc
             )
     state.wait_for_everyone()
-    all_keys = [key for split in folds[0].values() for key in _cycle_keys(split)]
+    all_keys = [key for split in folds[0].values() for key in cycle_keys(split)]
     if data.train_fraction == 1.0:  # a train subset leaves cycles out of fold 0's splits, not of the folds
         from ..data.folds import check_every_cycle_tested_once
 
-        check_every_cycle_tested_once([_cycle_keys(folds[f]["test"]) for f in folds], all_keys)
+        check_every_cycle_tested_once([cycle_keys(folds[f]["test"]) for f in folds], all_keys)
     else:
-        all_keys = [key for f in folds for key in _cycle_keys(folds[f]["test"])]
+        all_keys = [key for f in folds for key in cycle_keys(folds[f]["test"])]
     runs: list[FoldRun] = []
     kept: FoldRun | None = None
     for fold, splits in folds.items():
@@ -327,7 +336,7 @@ def train_folds(
                 fold,
                 seed,
                 outcome,
-                _cycle_keys(test),
+                cycle_keys(test),
                 np.asarray(test["label"]),
                 fold_predictions(outcome.trainer, test),
             )
