@@ -39,7 +39,6 @@ from ..metrics.groups import splits_device_shift_note
 from ..run_record import DataRecord, MetricsRecord, SeedResult
 from ..utils.tables import format_number, format_table
 from .datasets import load_splits, split_sizes
-from .output import last_checkpoint
 from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import SeedOutcome, baseline_warning, run_seed
 
@@ -274,15 +273,6 @@ def results_table(summary: dict[str, Any]) -> str:
     return format_table(rows, header, align="<<" + ">" * (len(header) - 2))
 
 
-def _checkpoint(resume: ResumePoint | None, folder: Path, fold: int, seed: int) -> Path | None:
-    if resume is None:
-        return None
-    given = resume.checkpoints.get(seed)
-    if given is not None and given.parent.parent.name == f"fold_{fold}":
-        return folder / given.relative_to(resume.source)
-    return last_checkpoint(fold_folder(folder, fold, seed))
-
-
 def train_folds(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -317,7 +307,8 @@ def train_folds(
     kept: FoldRun | None = None
     for fold, splits in folds.items():
         for seed in seeds:
-            checkpoint = _checkpoint(resume, folder, fold, seed)
+            seed_folder = fold_folder(folder, fold, seed)
+            checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
             action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
             epochs = f"{args.num_train_epochs:g} epochs"
             log(f"== fold {fold} of {data.num_folds}, seed {seed}: {action} ({epochs}) ==")
@@ -328,7 +319,7 @@ def train_folds(
                 args,
                 splits,
                 seed,
-                fold_folder(folder, fold, seed),
+                seed_folder,
                 resume_from=checkpoint,
             )
             test = splits["test"]

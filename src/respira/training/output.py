@@ -86,6 +86,14 @@ class ResumePoint:
     def interrupted(self) -> bool:
         return self.source != self.target
 
+    def checkpoint_for(self, seed: int, folder: Path, seed_folder: Path) -> Path | None:
+        """The checkpoint ``seed`` resumes in ``folder`` (the run being written): the one given by path,
+        when it belongs to ``seed_folder`` (a k-fold run has one per fold), else ``seed_folder``'s latest."""
+        given = self.checkpoints.get(seed)
+        if given is not None and folder / given.relative_to(self.source).parent == seed_folder:
+            return folder / given.relative_to(self.source)
+        return last_checkpoint(seed_folder)
+
 
 def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | None:
     """The run that ``resume_from_checkpoint`` (``last`` or a checkpoint's path) resumes; ``None`` if unset.

@@ -29,7 +29,6 @@ from .folds import kfold_headline, train_folds
 from .model_factory import model_sampling_rate
 from .output import (
     ResumePoint,
-    last_checkpoint,
     read_num_threads,
     record_num_threads,
     resolve_resume,
@@ -144,10 +143,7 @@ def _train_seeds(
     outcomes: dict[int, SeedOutcome] = {}
     for seed in seeds:
         seed_folder = folder / f"seed_{seed}"
-        checkpoint = None
-        if resume is not None:
-            given = resume.checkpoints.get(seed)
-            checkpoint = folder / given.relative_to(resume.source) if given else last_checkpoint(seed_folder)
+        checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
         action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
         log(f"== seed {seed}: {action} ({args.num_train_epochs:g} epochs) ==")
         outcomes[seed] = run_seed(
