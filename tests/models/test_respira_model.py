@@ -488,8 +488,9 @@ def test_embed_and_cached_embeddings(make_model: Callable, waves: torch.Tensor) 
 def test_head_norm_standardises_embeddings_and_saves_its_statistics(
     make_model: Callable, waves: torch.Tensor, tmp_path: Path
 ) -> None:
-    model = make_model("cnn", head_norm=True, head_dropout=0.0)
+    model = make_model("cnn", head_norm=True, head_dropout=0.0, freeze_encoder=True)
     assert make_model("cnn").head_norm is None  # off by default
+    assert make_model("cnn", head_norm=True).head_norm.momentum == 0.1  # a trained encoder drifts
     embeddings = 0.05 * torch.randn(8, model.config.hidden_size) + 0.5  # small spread, off zero
     linear = model.classifier[-1]
     model.train()
@@ -498,7 +499,16 @@ def test_head_norm_standardises_embeddings_and_saves_its_statistics(
     normalised = model.head_norm(embeddings)  # still training: batch statistics
     torch.testing.assert_close(normalised.mean(0), torch.zeros(model.config.hidden_size), atol=1e-4, rtol=0)
     assert normalised.std(0).min() > 0.9  # every feature brought to unit scale
-    assert int(model.head_norm.num_batches_tracked) >= 1
+    assert int(model.head_norm.num_batches_tracked) == 2  # the same batch, twice
+    # the running statistics are the average over the batches seen, from the first batch on (an
+    # exponential average would still hold most of its initial zeros and ones)
+    torch.testing.assert_close(model.head_norm.running_mean, embeddings.mean(0))
+    torch.testing.assert_close(model.head_norm.running_var, embeddings.var(0))
+    second = 0.05 * torch.randn(8, model.config.hidden_size) - 0.5
+    with torch.no_grad():
+        model(embeddings=second)
+    torch.testing.assert_close(model.head_norm.running_mean, (2 * embeddings.mean(0) + second.mean(0)) / 3)
+    torch.testing.assert_close(model.head_norm.running_var, (2 * embeddings.var(0) + second.var(0)) / 3)
     with torch.no_grad():
         model(embeddings=embeddings[:1])  # one-example training batch: running statistics, no error
     model.eval()
