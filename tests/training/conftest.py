@@ -9,6 +9,7 @@ import pytest
 
 import respira
 from respira.data import load_icbhi
+from respira.training import RespiraTrainingArguments
 
 # A recipe that trains the tiny CNN for two steps (runs, cards and sweeps use it).
 TINY_RECIPE = {
@@ -59,3 +60,21 @@ def tiny_model(encoder: dict = TINY_CNN, **options) -> respira.RespiraForAudioCl
     return respira.RespiraForAudioClassification(
         respira.RespiraConfig(encoder_config=dict(encoder), **options)
     )
+
+
+def training_args(tmp_path: Path, **overrides) -> RespiraTrainingArguments:
+    """Arguments of a quick CPU training in ``tmp_path``/run (batches of 8, lr 3e-3, seed 0), overridden."""
+    options = {
+        "output_dir": str(tmp_path / "run"),
+        "per_device_train_batch_size": 8,
+        "per_device_eval_batch_size": 16,
+        "learning_rate": 3e-3,
+        "logging_steps": 1,
+        "report_to": [],
+        "use_cpu": True,
+        "seed": 0,
+        "dataloader_drop_last": True,
+        "disable_tqdm": True,
+    }
+    options.update(overrides)
+    return RespiraTrainingArguments(**options)

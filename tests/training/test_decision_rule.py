@@ -27,29 +27,12 @@ from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import multilabel_scores, sigmoid
 from respira.reports.evaluation import evaluate_model
-from respira.training import RespiraTrainer, RespiraTrainingArguments
+from respira.training import RespiraTrainer
 from respira.training.datasets import load_splits
 
-from .conftest import TINY_RECIPE, tiny_model
+from .conftest import TINY_RECIPE, tiny_model, training_args
 
 pytestmark = pytest.mark.filterwarnings("ignore::respira.metrics.UndefinedMetricWarning")
-
-
-def _args(tmp_path: Path, **overrides) -> RespiraTrainingArguments:
-    options = {
-        "output_dir": str(tmp_path / "run"),
-        "per_device_train_batch_size": 8,
-        "per_device_eval_batch_size": 16,
-        "learning_rate": 3e-3,
-        "logging_steps": 1,
-        "report_to": [],
-        "use_cpu": True,
-        "seed": 0,
-        "dataloader_drop_last": True,
-        "disable_tqdm": True,
-    }
-    options.update(overrides)
-    return RespiraTrainingArguments(**options)
 
 
 def _logged_thresholds(entry: dict) -> list[float]:
@@ -57,7 +40,7 @@ def _logged_thresholds(entry: dict) -> list[float]:
 
 
 def test_checkpoints_are_selected_and_kept_at_their_tuned_thresholds(icbhi_splits, tmp_path: Path) -> None:
-    args = _args(
+    args = training_args(
         tmp_path,
         max_steps=6,
         eval_strategy="steps",
@@ -113,7 +96,9 @@ def test_checkpoints_are_selected_and_kept_at_their_tuned_thresholds(icbhi_split
 
 
 def test_fixed_objective_decides_at_one_half(icbhi_splits, tmp_path: Path) -> None:
-    args = _args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=2, threshold_objective="fixed")
+    args = training_args(
+        tmp_path, max_steps=2, eval_strategy="steps", eval_steps=2, threshold_objective="fixed"
+    )
     model = tiny_model(problem_type=MULTI_LABEL)
     trainer = RespiraTrainer(model, args, icbhi_splits["train"], eval_dataset=icbhi_splits["validation"])
     trainer.train()
@@ -121,7 +106,7 @@ def test_fixed_objective_decides_at_one_half(icbhi_splits, tmp_path: Path) -> No
     assert (metrics["eval_threshold_crackle"], metrics["eval_threshold_wheeze"]) == (0.5, 0.5)
     assert model.config.decision_thresholds is None
     with pytest.raises(ValueError, match="threshold_objective"):
-        _args(tmp_path, threshold_objective="accuracy")
+        training_args(tmp_path, threshold_objective="accuracy")
 
 
 def _test_recordings(cycles: list[dict]) -> dict[str, list[dict]]:

@@ -127,7 +127,7 @@ def _optuna(args: argparse.Namespace) -> None:
         raise ValueError(
             "an Optuna search selects on validation: set validation_size > 0 or split_strategy=patient"
         )
-    labels = splits["train"]["label"]
+    labels, lowpass = splits["train"]["label"], data_args.lowpass_cutoff
 
     def space(trial) -> dict[str, Any]:
         return {
@@ -141,8 +141,8 @@ def _optuna(args: argparse.Namespace) -> None:
         training_args,
         splits["train"],
         eval_dataset=splits["validation"],
-        model_init=lambda trial=None: build_model(model_args, labels),
-        model_config=build_model(model_args, labels).config,
+        model_init=lambda trial=None: build_model(model_args, labels, lowpass_cutoff=lowpass),
+        model_config=build_model(model_args, labels, lowpass_cutoff=lowpass).config,
     )
     best = trainer.hyperparameter_search(
         hp_space=space, backend="optuna", n_trials=args.optuna_trials, direction="maximize",

@@ -86,6 +86,9 @@ HYPERPARAMETERS: dict[str, str] = {
     "head_learning_rate": "head learning rate (two-stage)",
     "early_stopping_patience": "early stopping patience",
     "metric_for_best_model": "model selection metric (validation)",
+    "threshold_objective": "decision thresholds tuned for",
+    "threshold_source": "decision thresholds tuned on",
+    "threshold_folds": "patient groups of the threshold cross-fit",
     "fp16": "fp16",
     "bf16": "bf16",
 }

@@ -75,6 +75,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     "two_stage_rounds": ("schedule", "contrastive_two_stage"),
     "head_epochs": ("schedule", "contrastive_two_stage"),
     "head_learning_rate": ("schedule", "contrastive_two_stage"),
+    "threshold_folds": ("threshold_source", "cross_fit"),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
@@ -201,8 +202,8 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     values = card.hyperparameters
     rows = []
     for key, label in HYPERPARAMETERS.items():
-        if key not in values:
-            continue
+        if key not in values or (key.startswith("threshold_") and not card.is_multi_label):
+            continue  # single-label models decide by argmax, without thresholds
         value = values[key]
         condition = _CONDITIONAL.get(key)
         if condition is not None:
@@ -283,6 +284,8 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "architecture_rows": architecture_rows(card),
         "threshold_rows": threshold_rows(card),
         "thresholds_tuned": card.thresholds_tuned,
+        "threshold_source": card.hyperparameters.get("threshold_source", "validation"),
+        "threshold_folds": card.hyperparameters.get("threshold_folds"),
         "dataset_name": card.dataset_name,
         "synthetic_data": card.synthetic_data,
         "split_description": split_description(card),

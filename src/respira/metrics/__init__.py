@@ -25,9 +25,10 @@ per-class F1). Per-patient variants (:func:`per_patient_icbhi`) average each pat
 score, so that every patient weighs the same.
 
 Multi-label models predict "crackle present" and "wheeze present" with one sigmoid output each; a
-label is present when its probability is at least its threshold (tuned on validation data by
-:mod:`respira.metrics.thresholds`, stored in the model's ``config.decision_thresholds``; 0.5 when
-untuned). The two flags map to a class (no flag: normal; crackle only: crackle; wheeze only: wheeze;
+label is present when its probability is at least its threshold (tuned on held-out predictions, of
+the validation split or cross-fitted on the training pool, by :mod:`respira.metrics.thresholds`;
+stored in the model's ``config.decision_thresholds``; 0.5 when untuned). The two flags map to a
+class (no flag: normal; crackle only: crackle; wheeze only: wheeze;
 both flags: both), and the official metrics above are computed from the mapped classes.
 
 Undefined values: a ratio with an empty denominator (e.g. sensitivity on data without abnormal

@@ -16,6 +16,8 @@ from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = ("random", "class_balanced", "contrastive_tuple", "group_by_metadata")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
+THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
+"""Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.cross_fit`)."""
 
 
 # (option, lowest allowed value, whether the lowest value itself is allowed, highest allowed value or None)
@@ -34,6 +36,7 @@ _RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
     ("concat_same_label", 0.0, True, 1.0),
     ("early_stopping_patience", 1, True, None),
     ("augmented_views", 0, True, None),
+    ("threshold_folds", 2, True, None),
 )
 _OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
@@ -77,7 +80,9 @@ class RespiraTrainingArguments(TrainingArguments):
     Model selection uses the validation split only (``metric_for_best_model`` defaults to
     ``icbhi_score``); the test split is evaluated once at the end by :meth:`RespiraTrainer.evaluate_test`.
     Multi-label models are scored on validation at thresholds tuned for ``threshold_objective`` at
-    every evaluation (:mod:`respira.metrics.thresholds`).
+    every evaluation (:mod:`respira.metrics.thresholds`); with ``threshold_source: cross_fit`` the kept
+    model's thresholds are then tuned on cross-fitted predictions of the training pool instead
+    (:mod:`respira.training.cross_fit`).
     """
 
     _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)
@@ -152,6 +157,17 @@ class RespiraTrainingArguments(TrainingArguments):
             "evaluation (icbhi_score, youden, f1) or fixed (0.5)"
         },
     )
+    threshold_source: str = field(
+        default="validation",
+        metadata={
+            "help": "multi-label models: where the kept model's thresholds are tuned: on validation, or "
+            "cross_fit: on the out-of-fold predictions of threshold_folds models trained like it on the "
+            "training pool (train + validation) less a group of patients (threshold_folds more trainings)"
+        },
+    )
+    threshold_folds: int = field(
+        default=5, metadata={"help": "threshold_source=cross_fit: patient groups of the training pool"}
+    )
 
     def __post_init__(self) -> None:
         several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -183,6 +199,9 @@ class RespiraTrainingArguments(TrainingArguments):
         if self.threshold_objective not in THRESHOLD_OBJECTIVES:
             choices = ", ".join(THRESHOLD_OBJECTIVES)
             raise ValueError(f"threshold_objective={self.threshold_objective!r} is not one of {choices}")
+        if self.threshold_source not in THRESHOLD_SOURCES:
+            choices = ", ".join(THRESHOLD_SOURCES)
+            raise ValueError(f"threshold_source={self.threshold_source!r} is not one of {choices}")
         if self.aux_input not in AUX_INPUTS:
             raise ValueError(f"aux_input={self.aux_input!r} is not one of {', '.join(AUX_INPUTS)}")
         if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:

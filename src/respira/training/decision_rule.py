@@ -39,6 +39,9 @@ class DecisionRule:
     """
 
     _decides: bool
+    thresholds_fixed: bool = False
+    """Set when the kept thresholds were chosen elsewhere (``threshold_source: cross_fit``): validation
+    evaluations then decide at ``config.decision_thresholds`` instead of tuning."""
 
     def _model_config(self) -> Any:
         return self.accelerator.unwrap_model(self.model).config
@@ -49,6 +52,7 @@ class DecisionRule:
             self._decides
             and self._model_config().problem_type == MULTI_LABEL
             and self.args.threshold_objective != "fixed"
+            and not self.thresholds_fixed
         )
 
     @contextlib.contextmanager

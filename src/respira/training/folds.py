@@ -38,6 +38,7 @@ from ..metrics.baselines import BASELINE_PREFIX
 from ..metrics.groups import splits_device_shift_note
 from ..run_record import DataRecord, MetricsRecord, SeedResult
 from ..utils.tables import format_number, format_table
+from .cross_fit import check_cross_fit_pool
 from .datasets import load_splits, split_sizes
 from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import SeedOutcome, baseline_warning, run_seed
@@ -101,13 +102,7 @@ def fold_predictions(trainer: RespiraTrainer, test: datasets.Dataset) -> np.ndar
     from ..inference import decision_thresholds
     from ..metrics.thresholds import sigmoid
 
-    if trainer.args.cache_embeddings:  # the frozen encoder's embeddings, as evaluate_test scores them
-        from ..models.embeddings import compute_embeddings
-
-        test = compute_embeddings(trainer.model, test, batch_size=trainer.args.per_device_eval_batch_size)
-    logits = trainer.predict(test, metric_key_prefix="test").predictions
-    while isinstance(logits, tuple):
-        logits = logits[0]
+    logits = trainer.predict_logits(test)
     config = trainer.model.config
     if config.problem_type == MULTI_LABEL:
         flags = sigmoid(np.asarray(logits)) >= np.asarray(decision_thresholds(config))
@@ -303,6 +298,9 @@ def train_folds(
         check_every_cycle_tested_once([cycle_keys(folds[f]["test"]) for f in folds], all_keys)
     else:
         all_keys = [key for f in folds for key in cycle_keys(folds[f]["test"])]
+    if args.threshold_source == "cross_fit":  # every fold's pool, before any training
+        for splits in folds.values():
+            check_cross_fit_pool(splits, args.threshold_folds)
     runs: list[FoldRun] = []
     kept: FoldRun | None = None
     for fold, splits in folds.items():

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..audio import DEFAULT_LOWPASS_ORDER
 from ..labels import MULTI_LABEL, NUM_CLASSES, SINGLE_LABEL, classes_to_flags, label_names
 from ..models.encoders import encoder_names, get_encoder_spec
 from .recipe import ModelArguments, json_option
@@ -179,8 +180,14 @@ def model_sampling_rate(model: ModelArguments) -> int:
     return get_encoder_spec(model.encoder).sampling_rate
 
 
-def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
-    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
+def build_model(
+    model: ModelArguments, train_labels: list[int], *, lowpass_cutoff: float | None = None
+) -> nn.Module:
+    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set).
+
+    ``lowpass_cutoff``: the low-pass the training data was built with; the config records it (with the
+    dataset builder's filter order), so evaluate, predict, the pipeline and ONNX apply it too.
+    """
     from ..models import RespiraConfig, RespiraForAudioClassification
 
     if model.encoder not in encoder_names():
@@ -200,6 +207,8 @@ def build_model(model: ModelArguments, train_labels: list[int]) -> nn.Module:
         "projector_dim": model.projector_dim,
         "class_weights": loss_weights(model, train_labels),
         "freeze_encoder": model.freeze_encoder,
+        "lowpass_cutoff": lowpass_cutoff or None,
+        "lowpass_order": DEFAULT_LOWPASS_ORDER,
     }
     source = encoder_checkpoint(model)
     if source is not None:

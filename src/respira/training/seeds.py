@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..audio import DEFAULT_LOWPASS_ORDER
 from ..metrics.baselines import BASELINE_PREFIX
 from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
+from .cross_fit import check_cross_fit_pool, cross_fit_thresholds, selected_epochs
 from .model_factory import build_model
 from .recipe import DataArguments, ModelArguments, RunArguments
 from .schedules import train_with_schedule
@@ -64,18 +64,33 @@ def run_seed(
 
     The model's config records the input low-pass the data was built with (``lowpass_cutoff``), so it
     travels with the model. The final validation evaluation (what seeds are selected on) tunes a
-    multi-label model's thresholds as every selection evaluation does; the test split is scored at them.
+    multi-label model's thresholds as every selection evaluation does; with ``threshold_source:
+    cross_fit`` they come from cross-fitted predictions of the training pool instead
+    (:mod:`~respira.training.cross_fit`) and validation is scored at them. The test split is scored at
+    the kept thresholds.
     ``resume_from``: a checkpoint of this seed to continue from (standard schedule).
     """
     import transformers
 
     transformers.set_seed(seed)
     args = replace(args, seed=seed, output_dir=str(folder))
-    model = build_model(model_args, splits["train"]["label"])
-    model.config.lowpass_cutoff = data_args.lowpass_cutoff or None
-    model.config.lowpass_order = DEFAULT_LOWPASS_ORDER  # the dataset builder's
+    model = build_model(model_args, splits["train"]["label"], lowpass_cutoff=data_args.lowpass_cutoff)
+    cross_fit = args.threshold_source == "cross_fit"
+    if cross_fit:  # before the seed trains: a pool too small for the groups fails now
+        check_cross_fit_pool(splits, args.threshold_folds)
     trainer = train_with_schedule(model, args, run_args, splits, resume_from=resume_from)
+    fitted = None
+    if cross_fit:
+        fitted = cross_fit_thresholds(
+            model_args, args, splits, selected_epochs(trainer), lowpass_cutoff=data_args.lowpass_cutoff
+        )
+        chosen = fitted.choice
+        trainer.model.config.decision_thresholds = list(chosen.thresholds) if any(chosen.tuned) else None
+        trainer.thresholds_fixed = True  # validation and test now decide at them
     validation = trainer.evaluate(splits["validation"]) if "validation" in splits else {}
+    if fitted is not None:
+        validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
+        validation["eval_cross_fit_epochs"] = fitted.epochs
     test = trainer.evaluate_test(splits["test"]) if "test" in splits else {}
     return SeedOutcome(trainer, validation, test)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import numpy as np
 import torch
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
@@ -224,6 +225,18 @@ class RespiraTrainer(DecisionRule, Trainer):
         """``Trainer.predict`` without augmentation; decides at the config's thresholds."""
         with self._evaluation_mode(), self._decision_rule(test_dataset, tune=False):
             return super().predict(test_dataset, *args, **kwargs)
+
+    def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
+        """The model's logits ``[N, outputs]`` for every row of ``dataset``, clean (a run on cached
+        embeddings embeds the split first, as :meth:`evaluate_test` does)."""
+        if uses_cache(self.args) and "embeddings" not in dataset.column_names:
+            from ..models.embeddings import compute_embeddings
+
+            dataset = compute_embeddings(self.model, dataset, batch_size=self.args.per_device_eval_batch_size)
+        logits = self.predict(dataset, metric_key_prefix="predict").predictions
+        while isinstance(logits, tuple):
+            logits = logits[0]
+        return np.asarray(logits)
 
     def _load_best_model(self) -> None:
         """Load the best checkpoint's weights and restore the thresholds its selection score used."""

@@ -14,7 +14,7 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-from ..labels import PROBLEM_TYPES
+from ..labels import MULTI_LABEL, PROBLEM_TYPES
 from ..models.encoders import encoder_names, get_encoder_spec
 from .arguments import RespiraTrainingArguments
 from .embedding_cache import check_cache_options
@@ -235,6 +235,18 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
         raise ValueError(
             f"group_by_key={args.group_by_key!r} is not a metadata column ({', '.join(_METADATA_COLUMNS)})"
         )
+    if args.threshold_source == "cross_fit":
+        refusals = (
+            (
+                model.problem_type != MULTI_LABEL,
+                f"tunes multi-label thresholds: set problem_type: {MULTI_LABEL}",
+            ),
+            (args.threshold_objective == "fixed", "tunes thresholds; threshold_objective=fixed tunes none"),
+            (run.schedule != "standard", f"trains the recipe per group; schedule={run.schedule} cannot"),
+        )
+        for refused, why in refusals:
+            if refused:
+                raise ValueError(f"threshold_source=cross_fit {why}")
     check_cache_options(
         args,
         freeze_encoder=model.freeze_encoder,

@@ -1,0 +1,170 @@
+"""Thresholds tuned on cross-fitted predictions of the training pool (``threshold_source: cross_fit``).
+
+A multi-label model's thresholds are normally tuned on the validation split, which on a small corpus
+is a handful of patients: the thresholds then follow those patients more than the task (in the
+real-data study of ``benchmarks/real_data.py``, 4–5 validation patients per fold, the frozen
+EfficientAT detector's test specificity swung from 47 % to 95 % across folds at the thresholds its
+validation chose). Cross-fitting tunes them on every patient of the training pool instead:
+
+1. the pool, train + validation, is cut into ``threshold_folds`` groups of whole patients, stratified
+   by class and drawn from the run's seed (:func:`pool_groups`);
+2. for each group, a model is trained exactly as the kept one (the same recipe from fresh weights, the
+   same seed, the augmentation and cache, for the epochs that selection on validation chose, without
+   evaluations or checkpoints) on the pool less the group, and predicts the group;
+3. every pool cycle now has probabilities from a model that never saw its patient; the thresholds are
+   tuned on all of them for ``threshold_objective`` (:func:`respira.metrics.choose_thresholds`).
+
+The kept model itself is still trained on the training split and selected on validation, as before;
+it stores the cross-fitted thresholds in ``config.decision_thresholds``, and its final validation and
+test scores (and every later consumer: evaluate, predict, pipeline, ONNX) decide at them. The group
+models see ``(k - 1) / k`` of the pool, about as many cycles as the training split, so their
+probabilities sit on the kept model's scale. The out-of-fold score at the chosen thresholds is logged
+as ``eval_cross_fit_icbhi_score`` (an optimistic figure: the thresholds were tuned on it).
+
+Cost: ``threshold_folds`` more trainings per seed. With a frozen encoder and the embedding cache each
+is one embedding pass over its training part and cheap head epochs; for a fine-tuned encoder it is a
+full training each.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..labels import MULTI_LABEL, classes_to_flags
+from ..metrics import multilabel_scores
+from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
+from .model_factory import build_model
+from .schedules import make_trainer
+
+if TYPE_CHECKING:
+    import datasets
+
+    from .arguments import RespiraTrainingArguments
+    from .recipe import ModelArguments
+    from .trainer import RespiraTrainer
+
+__all__ = ["CrossFit", "check_cross_fit_pool", "cross_fit_thresholds", "pool_groups", "selected_epochs"]
+
+
+@dataclass(frozen=True)
+class CrossFit:
+    """What :func:`cross_fit_thresholds` gives: the chosen thresholds, the pool's out-of-fold
+    probabilities and their group, the epochs each group model trained and its out-of-fold score."""
+
+    choice: ThresholdChoice
+    probabilities: np.ndarray
+    groups: np.ndarray
+    epochs: float
+    icbhi_score: float
+
+
+def training_pool(splits: datasets.DatasetDict) -> datasets.Dataset:
+    """Train and validation (when there is one), in that order."""
+    import datasets
+
+    parts = [splits[name] for name in ("train", "validation") if name in splits]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+
+
+def check_cross_fit_pool(splits: datasets.DatasetDict, folds: int) -> None:
+    """Raise a one-line ``ValueError`` when the training pool has fewer patients than ``folds``."""
+    patients = {p for name in ("train", "validation") if name in splits for p in splits[name]["patient_id"]}
+    if len(patients) < folds:
+        raise ValueError(
+            f"threshold_source=cross_fit: threshold_folds={folds} needs at least {folds} patients in "
+            f"train + validation, which hold {len(patients)}: lower threshold_folds"
+        )
+
+
+def pool_groups(pool: datasets.Dataset, folds: int, seed: int) -> np.ndarray:
+    """The group (``0 .. folds - 1``) of each pool row: whole patients, stratified by class
+    (:func:`respira.data.folds.patient_kfold`; a class carried by fewer patients than groups is
+    allowed to miss some groups)."""
+    import pandas as pd
+
+    from ..data.folds import patient_kfold
+
+    index = pd.DataFrame({"patient_id": pool["patient_id"], "label": pool["label"]})
+    return patient_kfold(index, folds, seed=seed, require_all=None).to_numpy()
+
+
+def selected_epochs(trainer: RespiraTrainer) -> float:
+    """The epochs the kept model trained: its selected checkpoint's epoch (the last epoch without
+    selection), at least one."""
+    state = trainer.state
+    epoch = state.epoch or 0.0
+    best = state.best_global_step
+    if best:
+        logged = [entry["epoch"] for entry in state.log_history if entry.get("step") == best]
+        epoch = logged[0] if logged else epoch
+    return max(1.0, float(math.ceil(epoch - 1e-9)))
+
+
+def cross_fit_thresholds(
+    model_args: ModelArguments,
+    args: RespiraTrainingArguments,
+    splits: datasets.DatasetDict,
+    epochs: float,
+    *,
+    lowpass_cutoff: float | None = None,
+) -> CrossFit:
+    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool (see the
+    module docstring); ``args`` is the seed's arguments, ``epochs`` what each group model trains."""
+    if model_args.problem_type != MULTI_LABEL:
+        raise ValueError(
+            f"threshold_source=cross_fit tunes multi-label thresholds: set problem_type: {MULTI_LABEL}"
+        )
+    check_cross_fit_pool(splits, args.threshold_folds)
+    pool = training_pool(splits)
+    groups = pool_groups(pool, args.threshold_folds, args.seed)
+    probabilities = np.zeros((len(pool), 2))
+    with tempfile.TemporaryDirectory(prefix="respira_cross_fit_") as scratch:
+        group_args = replace(
+            args,
+            output_dir=scratch,
+            num_train_epochs=epochs,
+            max_steps=-1,
+            eval_strategy="no",
+            save_strategy="no",
+            load_best_model_at_end=False,
+            early_stopping_patience=None,
+            logging_strategy="no",
+            report_to=[],
+            disable_tqdm=True,
+        )
+        for group in range(args.threshold_folds):
+            held_out = np.flatnonzero(groups == group)
+            if held_out.size == 0:
+                continue
+            trained = pool.select(np.flatnonzero(groups != group))
+            probabilities[held_out] = _group_probabilities(
+                model_args, group_args, trained, pool.select(held_out), lowpass_cutoff
+            )
+    flags = classes_to_flags(np.asarray(pool["label"]))
+    choice = choose_thresholds(flags, probabilities, args.threshold_objective)
+    score = multilabel_scores(flags, probabilities, choice.thresholds, warn=False)["icbhi_score"]
+    return CrossFit(choice, probabilities, groups, epochs, float(score))
+
+
+def _group_probabilities(
+    model_args: ModelArguments,
+    args: RespiraTrainingArguments,
+    trained: datasets.Dataset,
+    held_out: datasets.Dataset,
+    lowpass_cutoff: float | None,
+) -> np.ndarray:
+    """Train one group model on ``trained`` from the run's seed; its probabilities on ``held_out``."""
+    import transformers
+    from transformers import PrinterCallback
+
+    transformers.set_seed(args.seed)
+    model = build_model(model_args, trained["label"], lowpass_cutoff=lowpass_cutoff)
+    trainer = make_trainer(model, args, {"train": trained})
+    trainer.remove_callback(PrinterCallback)  # the group models train silently
+    trainer.train()
+    return sigmoid(trainer.predict_logits(held_out))

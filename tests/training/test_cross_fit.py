@@ -1,0 +1,181 @@
+"""``threshold_source: cross_fit``: multi-label thresholds tuned on out-of-fold predictions of the training
+pool, by models that never saw the patient they predict; the kept model decides at them everywhere."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+
+from respira.cli import main
+from respira.labels import MULTI_LABEL, classes_to_flags
+from respira.metrics import choose_thresholds, multilabel_scores
+from respira.run_record import RunRecord
+from respira.training.cross_fit import (
+    cross_fit_thresholds,
+    pool_groups,
+    selected_epochs,
+    training_pool,
+)
+from respira.training.datasets import load_splits
+from respira.training.recipe import ModelArguments, parse_recipe
+
+from .conftest import TINY_CNN, TINY_RECIPE, training_args
+
+pytestmark = pytest.mark.filterwarnings("ignore::respira.metrics.UndefinedMetricWarning")
+
+MODEL = ModelArguments(
+    encoder="cnn",
+    encoder_config=json.dumps({k: v for k, v in TINY_CNN.items() if k != "model_type"}),
+    problem_type=MULTI_LABEL,
+    target_seconds=1.0,
+    head_dropout=0.0,
+)
+
+
+def test_groups_are_whole_patients_drawn_from_the_seed(icbhi_splits) -> None:
+    pool = training_pool(icbhi_splits)
+    assert len(pool) == len(icbhi_splits["train"]) + len(icbhi_splits["validation"])
+    groups = pool_groups(pool, 3, seed=0)
+    patients = np.asarray(pool["patient_id"])
+    assert set(groups.tolist()) == {0, 1, 2}
+    for patient in set(patients):  # a patient's cycles are all in one group
+        assert len(set(groups[patients == patient])) == 1
+    assert np.array_equal(groups, pool_groups(pool, 3, seed=0))
+    assert any(not np.array_equal(groups, pool_groups(pool, 3, seed=s)) for s in range(1, 4))
+
+
+def test_group_models_train_for_the_selected_epoch() -> None:
+    state = SimpleNamespace(
+        epoch=10.0,
+        best_global_step=40,
+        log_history=[{"step": 20, "epoch": 2.0}, {"step": 40, "epoch": 4.0, "eval_icbhi_score": 0.6}],
+    )
+    assert selected_epochs(SimpleNamespace(state=state)) == 4.0
+    state.best_global_step = None  # no selection: the epochs trained
+    assert selected_epochs(SimpleNamespace(state=state)) == 10.0
+    state.epoch = 0.25  # a few steps: still one whole epoch
+    assert selected_epochs(SimpleNamespace(state=state)) == 1.0
+
+
+def test_each_cycle_is_predicted_by_a_model_that_never_saw_its_patient(icbhi_splits, tmp_path: Path) -> None:
+    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3)
+    fitted = cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=1.0)
+    pool = training_pool(icbhi_splits)
+    flags = classes_to_flags(np.asarray(pool["label"]))
+    assert fitted.probabilities.shape == (len(pool), 2)
+    assert np.all((fitted.probabilities > 0) & (fitted.probabilities < 1))
+    # the thresholds are the objective's optimum on the out-of-fold probabilities, scored there
+    expected = choose_thresholds(flags, fitted.probabilities, "icbhi_score")
+    assert fitted.choice == expected
+    score = multilabel_scores(flags, fitted.probabilities, expected.thresholds, warn=False)["icbhi_score"]
+    assert fitted.icbhi_score == pytest.approx(score)
+
+    # no leak: shuffling the labels of group 0's cycles within each of its patients (which keeps the
+    # groups) changes what the other groups' models learn, never group 0's own probabilities
+    held = fitted.groups == 0
+    labels = np.asarray(pool["label"])
+    patients = np.asarray(pool["patient_id"])
+    shuffled = labels.copy()
+    for patient in set(patients[held]):
+        rows = np.flatnonzero(patients == patient)
+        shuffled[rows] = np.roll(labels[rows], 1)
+    assert (shuffled != labels).any()
+    relabelled, offset = dict(icbhi_splits), 0
+    for name in ("train", "validation"):
+        split = icbhi_splits[name]
+        part = shuffled[offset : offset + len(split)].tolist()
+        relabelled[name] = split.remove_columns("label").add_column(
+            "label", part, feature=split.features["label"]
+        )
+        offset += len(split)
+    again = cross_fit_thresholds(MODEL, args, relabelled, epochs=1.0)
+    assert np.array_equal(again.groups, fitted.groups)
+    assert np.allclose(again.probabilities[held], fitted.probabilities[held], atol=1e-6)
+    assert not np.allclose(again.probabilities[~held], fitted.probabilities[~held], atol=1e-3)
+
+
+def _recipe(tmp_path: Path, **changes) -> Path:
+    path = tmp_path / "recipe.yaml"
+    options = {
+        **TINY_RECIPE,
+        "problem_type": MULTI_LABEL,
+        "threshold_source": "cross_fit",
+        "threshold_folds": 3,
+        **changes,
+    }
+    path.write_text(yaml.safe_dump(options))
+    return path
+
+
+def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    output = tmp_path / "run"
+    code = main(
+        ["train", str(_recipe(tmp_path)), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    metrics = json.loads((output / "metrics.json").read_text())
+    config = json.loads((output / "config.json").read_text())
+    thresholds = config["decision_thresholds"]
+    assert thresholds is not None
+    # validation and test were decided at the cross-fitted thresholds, not re-tuned on validation
+    record = json.loads((output / "respira_run.json").read_text())
+    assert record["training"]["hyperparameters"]["threshold_source"] == "cross_fit"
+    assert record["thresholds"] == thresholds
+    validation = record["metrics"]["per_seed"][0]["validation"]
+    assert [validation["threshold_crackle"], validation["threshold_wheeze"]] == thresholds
+    assert "thresholds_tuned" not in validation and 0 <= validation["cross_fit_icbhi_score"] <= 1
+    assert validation["cross_fit_epochs"] == 1.0  # max_steps 2 stopped inside epoch 1
+    assert [metrics["test_threshold_crackle"], metrics["test_threshold_wheeze"]] == thresholds
+    card = " ".join((output / "README.md").read_text().split())
+    assert "tuned on cross-fitted predictions of the training pool: 3 models" in card
+    assert "tuned on the validation split" not in card
+    assert "| decision thresholds tuned on | `cross_fit` |" in card
+    assert "| patient groups of the threshold cross-fit | `3` |" in card
+    # ...and the thresholds are those the cross-fit chose on the training pool of this split
+    splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
+    model_args, _, _, recipe_args = parse_recipe(str(tmp_path / "recipe.yaml"), [])
+    seed_args = replace(recipe_args, output_dir=str(tmp_path / "again"), seed=42)
+    again = cross_fit_thresholds(model_args, seed_args, splits, epochs=1.0)
+    assert list(again.choice.thresholds) == pytest.approx(thresholds)
+    # respira evaluate on the saved model decides at the same thresholds and reproduces the test score
+    report = tmp_path / "report"
+    code = main(
+        ["evaluate", str(output), "--data_dir", str(synthetic_corpus), "--cache_dir", str(tmp_path / "cache"),
+         "--output_dir", str(report)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    evaluated = json.loads((report / "metrics.json").read_text())
+    assert evaluated["icbhi_score"] == pytest.approx(metrics["test_icbhi_score"])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"problem_type": "single_label_classification"}, "threshold_source=cross_fit tunes multi-label"),
+        ({"threshold_objective": "fixed"}, "threshold_objective=fixed tunes none"),
+        ({"threshold_folds": 1}, "threshold_folds must be at least 2"),
+        ({"threshold_source": "test"}, "threshold_source='test' is not one of validation, cross_fit"),
+        ({"threshold_folds": 40}, "threshold_folds=40 needs at least 40 patients in train + validation"),
+    ],
+)
+def test_impossible_cross_fits_are_refused_in_one_line_before_training(
+    synthetic_corpus: Path, tmp_path: Path, capsys, changes: dict, message: str
+) -> None:
+    output = tmp_path / "run"
+    code = main(
+        ["train", str(_recipe(tmp_path, **changes)), "--data_dir", str(synthetic_corpus), "--output_dir",
+         str(output), "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert not output.exists()
