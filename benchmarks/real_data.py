@@ -15,10 +15,12 @@ chooses epochs and thresholds, never the test fold. In one run, on those folds:
 * **methods**, trained as a user would, ``respira train RECIPE --split_strategy patient_kfold``: CNN
   cross-entropy (``cnn_ce.yaml``), CNN + ADD, CNN contrastive two-stage (``cnn_contrastive.yaml``),
   EfficientAT mn04 frozen multi-label with the augmented-embedding cache
-  (``efficientat_frozen_multilabel.yaml``; also its old head and two other decision rules), EfficientAT
+  (``efficientat_frozen_multilabel.yaml``: thresholds from validation and cross-fitted on the training
+  pool, with and without augmentation; also its old head and two other decision rules), EfficientAT
   mn04 fine-tuned, with and without ADD;
-* a **diagnostic**: the logistic regression on the frozen EfficientAT's clean embeddings (32 kHz, 8 s),
-  what a head on those embeddings can reach.
+* **diagnostics**: the logistic regression on the frozen EfficientAT's clean embeddings (32 kHz, 8 s),
+  what a head on those embeddings can reach, decided at 0.5 and at thresholds tuned on each test fold
+  itself (an oracle: the ceiling of any decision rule for that model, not a method).
 
 CPU-feasible settings (this is a 2-core machine), in the overrides below: CNN 8 epochs (recipe 60) on
 4-s cycles; contrastive 2 rounds of 3 contrastive + 3 head epochs, from a random CNN (a per-fold CE
@@ -60,6 +62,7 @@ from respira.labels import classes_to_flags, flags_to_classes
 from respira.metrics import icbhi_scores
 from respira.metrics.baselines import class_prior, trivial_baselines
 from respira.metrics.multilabel import roc_auc
+from respira.metrics.thresholds import tune_thresholds
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
 from respira.training.datasets import load_splits
@@ -68,7 +71,7 @@ from respira.training.folds import cycle_keys, t_interval
 ROOT = Path(__file__).resolve().parent.parent
 RATE, LOWPASS = 16_000, 4000.0
 BASELINES = ("all_normal", "class_prior", "logmel_lr")
-DIAGNOSTICS = ("efficientat_embedding_lr",)
+DIAGNOSTICS = ("efficientat_embedding_lr", "efficientat_embedding_lr_oracle")
 HEADLINE = ("icbhi_score", "specificity", "sensitivity")
 
 
@@ -90,9 +93,11 @@ ADD = ("--aux_loss", "add", "--aux_loss_weight", "1.0", "--aux_input", "embeddin
 FINETUNE = (
     "--head", "linear", "--head_norm", "true", "--freeze_encoder", "false", "--learning_rate", "0.0001",
     "--num_train_epochs", "10", "--target_seconds", "4", "--per_device_train_batch_size", "16",
-    "--early_stopping_patience", "4",
+    "--early_stopping_patience", "4", "--threshold_source", "validation",
 )  # fmt: skip
-FROZEN = ("--num_train_epochs", "60", "--head", "linear", "--head_norm", "true")
+FROZEN_HEAD = ("--num_train_epochs", "60", "--head", "linear", "--head_norm", "true")
+FROZEN = (*FROZEN_HEAD, "--threshold_source", "validation")
+CROSS_FIT = (*FROZEN_HEAD, "--threshold_source", "cross_fit")
 CONTRASTIVE = (
     "--learning_rate", "0.001", "--two_stage_rounds", "2", "--num_train_epochs", "3",
     "--head_epochs", "3", "--target_seconds", "4",
@@ -113,13 +118,26 @@ METHODS: dict[str, Method] = {
         pretrained=True,
     ),
     "efficientat_frozen": Method(
-        "EfficientAT mn04 frozen, standardised embeddings, linear head (augmented cache, K = 2)",
+        "EfficientAT mn04 frozen, standardised embeddings, linear head (augmented cache, K = 2), "
+        "thresholds from validation",
         "efficientat_frozen_multilabel.yaml",
         FROZEN,
         pretrained=True,
     ),
+    "efficientat_frozen_cross_fit": Method(
+        "the same, thresholds cross-fitted on the training pool (the recipe)",
+        "efficientat_frozen_multilabel.yaml",
+        CROSS_FIT,
+        pretrained=True,
+    ),
+    "efficientat_frozen_cross_fit_clean": Method(
+        "the same, cross-fitted thresholds, no augmentation (`augmented_views: 0`)",
+        "efficientat_frozen_multilabel.yaml",
+        (*CROSS_FIT, "--augmented_views", "0"),
+        pretrained=True,
+    ),
     "efficientat_frozen_youden": Method(
-        "EfficientAT mn04 frozen, standardised, linear head, thresholds for Youden's J",
+        "EfficientAT mn04 frozen, standardised, linear head, thresholds for Youden's J (validation)",
         "efficientat_frozen_multilabel.yaml",
         (*FROZEN, "--threshold_objective", "youden"),
         pretrained=True,
@@ -150,6 +168,7 @@ LABELS = {
     "class_prior": "class prior (expected)",
     "logmel_lr": "logistic regression on log-mel mean/std",
     "efficientat_embedding_lr": "diagnostic: logistic regression on frozen EfficientAT embeddings",
+    "efficientat_embedding_lr_oracle": "diagnostic: the same, thresholds tuned on the test fold (a ceiling)",
     **{name: method.label for name, method in METHODS.items()},
 }
 
@@ -211,10 +230,11 @@ def trivial_results(data_dir: Path, folds: int) -> dict[str, dict[str, Any]]:
 
 
 def regression_results(
-    data_dir: Path, folds: int, features: Callable[[datasets.Dataset], np.ndarray]
+    data_dir: Path, folds: int, features: Callable[[datasets.Dataset], np.ndarray], *, oracle: bool = False
 ) -> dict[str, Any]:
     """Per fold: class-balanced logistic regressions (crackle, wheeze) on ``features`` of each split,
-    fit on the training pool, decided at 0.5."""
+    fit on the training pool, decided at 0.5; ``oracle``: at the thresholds that maximise the ICBHI
+    score of the test fold itself (a ceiling for any decision rule, not a method)."""
     runs, pooled_labels, pooled_predictions = [], [], []
     for pool, test in fold_pools(data_dir, folds):
         predict = fit_label_regressions(
@@ -222,7 +242,8 @@ def regression_results(
         )
         probabilities = predict(features(test))
         labels = np.asarray(test["label"])
-        predictions = np.asarray(flags_to_classes((probabilities >= 0.5).astype(np.int64)))
+        thresholds = tune_thresholds(classes_to_flags(labels), probabilities) if oracle else (0.5, 0.5)
+        predictions = np.asarray(flags_to_classes((probabilities >= np.asarray(thresholds)).astype(np.int64)))
         runs.append(fold_result(labels, predictions, probabilities))
         pooled_labels.append(labels)
         pooled_predictions.append(predictions)
@@ -242,7 +263,9 @@ def log_mel_results(data_dir: Path, folds: int) -> dict[str, Any]:
     )
 
 
-def embedding_lr_results(data_dir: Path, folds: int, encoder: Path) -> dict[str, Any]:
+def embedding_lr_results(
+    data_dir: Path, folds: int, encoder: Path, *, oracle: bool = False
+) -> dict[str, Any]:
     """The regression on the frozen encoder's clean embeddings: what a head on the same embeddings as
     ``efficientat_frozen`` can reach (32 kHz, 8-s cycles, 4 kHz low-pass); every cycle embedded once."""
     from respira.models import RespiraForAudioClassification
@@ -258,7 +281,7 @@ def embedding_lr_results(data_dir: Path, folds: int, encoder: Path) -> dict[str,
         rows = embed_waveforms(model, (decode_audio(a, rate) for a in part["audio"]))
         embeddings.update(zip(cycle_keys(part), rows, strict=True))
     return regression_results(
-        data_dir, folds, lambda part: np.stack([embeddings[key] for key in cycle_keys(part)])
+        data_dir, folds, lambda part: np.stack([embeddings[key] for key in cycle_keys(part)]), oracle=oracle
     )
 
 
@@ -365,6 +388,9 @@ def main() -> None:
     computed: dict[str, Callable[[], dict[str, Any]]] = {
         "logmel_lr": lambda: log_mel_results(shared / "icbhi", args.folds),
         "efficientat_embedding_lr": lambda: embedding_lr_results(shared / "icbhi", args.folds, encoder),
+        "efficientat_embedding_lr_oracle": lambda: embedding_lr_results(
+            shared / "icbhi", args.folds, encoder, oracle=True
+        ),
     }
     if {"all_normal", "class_prior"} & set(methods):
         started = time.perf_counter()
