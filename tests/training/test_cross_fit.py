@@ -165,6 +165,10 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
         ({"threshold_folds": 1}, "threshold_folds must be at least 2"),
         ({"threshold_source": "test"}, "threshold_source='test' is not one of validation, cross_fit"),
         ({"threshold_folds": 40}, "threshold_folds=40 needs at least 40 patients in train + validation"),
+        (  # k-fold: every fold's pool is checked before the first fold trains
+            {"split_strategy": "patient_kfold", "num_folds": 3, "threshold_folds": 9},
+            "threshold_folds=9 needs at least 9 patients in train + validation",
+        ),
     ],
 )
 def test_impossible_cross_fits_are_refused_in_one_line_before_training(
@@ -176,6 +180,8 @@ def test_impossible_cross_fits_are_refused_in_one_line_before_training(
          str(output), "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
     assert code == 2
-    error = capsys.readouterr().err.strip()
+    printed = capsys.readouterr()
+    error = printed.err.strip()
     assert message in error and len(error.splitlines()) == 1
+    assert ": training" not in printed.out  # no seed (or fold) started
     assert not output.exists()

@@ -46,6 +46,12 @@ class DecisionRule:
     def _model_config(self) -> Any:
         return self.accelerator.unwrap_model(self.model).config
 
+    def keep_thresholds(self, thresholds: list[float] | None) -> None:
+        """Store thresholds chosen outside validation (``None``: 0.5) and decide at them from now on:
+        later validation evaluations score at them instead of tuning (:attr:`thresholds_fixed`)."""
+        self._model_config().decision_thresholds = thresholds
+        self.thresholds_fixed = True
+
     def _tunes_thresholds(self) -> bool:
         """Whether validation evaluations tune the multi-label decision thresholds (and store them)."""
         return (

@@ -24,6 +24,7 @@ from typing import Any
 from ..metrics.groups import splits_device_shift_note
 from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
+from .cross_fit import check_cross_fit_pool
 from .datasets import data_record, load_splits, split_sizes
 from .folds import kfold_headline, train_folds
 from .model_factory import model_sampling_rate
@@ -104,6 +105,8 @@ def run_training(
             with state.main_process_first():  # one process builds the dataset cache, the others reuse it
                 splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
             state.wait_for_everyone()
+            if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
+                check_cross_fit_pool(splits, args.threshold_folds)
             summary = _train_seeds(
                 model_args, data_args, run_args, args, splits, seeds, folder, target, resume, log, main
             )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..metrics.baselines import BASELINE_PREFIX
 from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
-from .cross_fit import check_cross_fit_pool, cross_fit_thresholds, selected_epochs
+from .cross_fit import cross_fit_thresholds, selected_epochs
 from .model_factory import build_model
 from .recipe import DataArguments, ModelArguments, RunArguments
 from .schedules import train_with_schedule
@@ -75,18 +75,14 @@ def run_seed(
     transformers.set_seed(seed)
     args = replace(args, seed=seed, output_dir=str(folder))
     model = build_model(model_args, splits["train"]["label"], lowpass_cutoff=data_args.lowpass_cutoff)
-    cross_fit = args.threshold_source == "cross_fit"
-    if cross_fit:  # before the seed trains: a pool too small for the groups fails now
-        check_cross_fit_pool(splits, args.threshold_folds)
     trainer = train_with_schedule(model, args, run_args, splits, resume_from=resume_from)
     fitted = None
-    if cross_fit:
+    if args.threshold_source == "cross_fit":
         fitted = cross_fit_thresholds(
             model_args, args, splits, selected_epochs(trainer), lowpass_cutoff=data_args.lowpass_cutoff
         )
         chosen = fitted.choice
-        trainer.model.config.decision_thresholds = list(chosen.thresholds) if any(chosen.tuned) else None
-        trainer.thresholds_fixed = True  # validation and test now decide at them
+        trainer.keep_thresholds(list(chosen.thresholds) if any(chosen.tuned) else None)
     validation = trainer.evaluate(splits["validation"]) if "validation" in splits else {}
     if fitted is not None:
         validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds

@@ -226,14 +226,19 @@ class RespiraTrainer(DecisionRule, Trainer):
         with self._evaluation_mode(), self._decision_rule(test_dataset, tune=False):
             return super().predict(test_dataset, *args, **kwargs)
 
+    def _embedded(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        """``dataset`` as the model takes it: a run on cached embeddings embeds a split that has none
+        (clean, once); anything else is returned as it is."""
+        if not uses_cache(self.args) or "embeddings" in dataset.column_names:
+            return dataset
+        from ..models.embeddings import compute_embeddings
+
+        return compute_embeddings(self.model, dataset, batch_size=self.args.per_device_eval_batch_size)
+
     def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
         """The model's logits ``[N, outputs]`` for every row of ``dataset``, clean (a run on cached
         embeddings embeds the split first, as :meth:`evaluate_test` does)."""
-        if uses_cache(self.args) and "embeddings" not in dataset.column_names:
-            from ..models.embeddings import compute_embeddings
-
-            dataset = compute_embeddings(self.model, dataset, batch_size=self.args.per_device_eval_batch_size)
-        logits = self.predict(dataset, metric_key_prefix="predict").predictions
+        logits = self.predict(self._embedded(dataset), metric_key_prefix="predict").predictions
         while isinstance(logits, tuple):
             logits = logits[0]
         return np.asarray(logits)
@@ -374,12 +379,7 @@ class RespiraTrainer(DecisionRule, Trainer):
         trivial baselines of the test split (``test_baseline_*``) and, when it has a ``patient_id``
         column, the per-patient scores.
         """
-        if uses_cache(self.args) and "embeddings" not in test_dataset.column_names:
-            from ..models.embeddings import compute_embeddings
-
-            test_dataset = compute_embeddings(
-                self.model, test_dataset, batch_size=self.args.per_device_eval_batch_size
-            )
+        test_dataset = self._embedded(test_dataset)
         handler = self.callback_handler
         stoppers = [callback for callback in handler.callbacks if isinstance(callback, EarlyStoppingCallback)]
         for callback in stoppers:  # it watches validation scores only: no warning about test metrics
