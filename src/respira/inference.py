@@ -18,11 +18,9 @@ Every prediction is a row (a ``dict``):
   and ``wheeze = p_wheeze + p_both``; ``label`` is the most probable class.
 
 Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are those sigmoids, and
-``label`` maps the flags ``probability >= threshold`` to a class (no flag: normal, crackle only:
-crackle, wheeze only: wheeze, both flags: both). The thresholds come from the config's
-``decision_thresholds`` (``[crackle, wheeze]``, tuned on validation data when the checkpoint was
-selected) when present, else 0.5: :func:`decision_thresholds` is the one reader of them, for
-training's test scoring, ``respira evaluate``, this module and the ONNX metadata.
+``label`` is the class :func:`respira.decision.decide` makes of them at the model's thresholds
+(``config.decision_thresholds``, else 0.5): the one rule that training's test scoring,
+``respira evaluate``, the pipeline and the ONNX graph apply too.
 
 Recordings get the model's input preprocessing before they are cut
 (:func:`respira.audio.prepare_recording`): the low-pass its training recordings had
@@ -46,7 +44,8 @@ import numpy as np
 import torch
 
 from .audio import as_waveform, pad_batch, prepare_recording, read_audio
-from .labels import CLASS_NAMES, MULTI_LABEL_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label, flags_to_classes
+from .decision import decide
+from .labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from .metrics.thresholds import sigmoid
 
 if TYPE_CHECKING:
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_WINDOWS",
     "analysis_frame_samples",
-    "decision_thresholds",
     "predict_cycles",
     "predict_files",
     "predict_windows",
@@ -74,26 +72,6 @@ def _problem_type(config: RespiraConfig) -> str:
     if kind not in PROBLEM_TYPES:
         raise ValueError(f"unsupported problem_type {kind!r}")
     return kind
-
-
-def _label_index(config: RespiraConfig, names: Sequence[str]) -> list[int]:
-    """Logit index of each of ``names``, from the config's ``id2label``."""
-    by_name = {str(label): int(index) for index, label in config.id2label.items()}
-    missing = [name for name in names if name not in by_name]
-    if missing:
-        raise ValueError(f"the model's labels {sorted(by_name)} lack {missing}")
-    return [by_name[name] for name in names]
-
-
-def decision_thresholds(config: RespiraConfig) -> tuple[float, float]:
-    """The (crackle, wheeze) thresholds of a multi-label model: ``config.decision_thresholds`` or 0.5."""
-    values = getattr(config, "decision_thresholds", None)
-    if values is None:
-        return 0.5, 0.5
-    values = [float(value) for value in values]
-    if len(values) != 2 or not all(0.0 <= value <= 1.0 for value in values):
-        raise ValueError(f"config.decision_thresholds must be [crackle, wheeze] in [0, 1], got {values}")
-    return values[0], values[1]
 
 
 def _probabilities(logits: torch.Tensor, kind: str) -> np.ndarray:
@@ -121,42 +99,24 @@ def _rows(
     probabilities: np.ndarray, spans: Sequence[tuple[float, float]], config: RespiraConfig
 ) -> list[dict[str, Any]]:
     kind = _problem_type(config)
+    decision = decide(probabilities, config)
     rows: list[dict[str, Any]] = []
-    if kind == SINGLE_LABEL:
-        order = _label_index(config, CLASS_NAMES)
-        classes = probabilities[:, order]  # columns in CLASS_NAMES order
-        normal, crackle, wheeze, both = (classes[:, i] for i in range(4))
-        predicted = classes.argmax(axis=1)
-        for row, (start, end) in enumerate(spans):
-            rows.append(
-                {
-                    "start": start,
-                    "end": end,
-                    "crackle": float(crackle[row] + both[row]),
-                    "wheeze": float(wheeze[row] + both[row]),
-                    "label": CLASS_NAMES[int(predicted[row])],
-                    "p_normal": float(normal[row]),
-                    "p_crackle": float(crackle[row]),
-                    "p_wheeze": float(wheeze[row]),
-                    "p_both": float(both[row]),
-                }
-            )
-        return rows
-    order = _label_index(config, MULTI_LABEL_NAMES)
-    flags_probabilities = probabilities[:, order]
-    thresholds = np.asarray(decision_thresholds(config))
-    flags = flags_probabilities >= thresholds
-    classes = np.atleast_1d(flags_to_classes(flags))
     for row, (start, end) in enumerate(spans):
         rows.append(
             {
                 "start": start,
                 "end": end,
-                "crackle": float(flags_probabilities[row, 0]),
-                "wheeze": float(flags_probabilities[row, 1]),
-                "label": CLASS_NAMES[int(classes[row])],
+                "crackle": float(decision.flags[row, 0]),
+                "wheeze": float(decision.flags[row, 1]),
+                "label": CLASS_NAMES[int(decision.classes[row])],
             }
         )
+    if kind == SINGLE_LABEL:
+        from .decision import flag_order
+
+        classes = probabilities[:, flag_order(config)]
+        for row, values in zip(rows, classes, strict=True):
+            row.update({f"p_{name}": float(value) for name, value in zip(CLASS_NAMES, values, strict=True)})
     return rows
 
 

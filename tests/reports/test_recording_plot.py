@@ -12,7 +12,7 @@ import pytest
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
-import respira.inference
+import respira.decision
 from respira.audio import read_audio
 from respira.hub.loading import load_model
 from respira.inference import predict_windows, window_starts
@@ -121,8 +121,8 @@ def test_threshold_lines_are_the_model_decision_thresholds(
     plot_recording(model, noise_recording, tmp_path / "config.png")
     assert _threshold_lines(figures[-1]) == {"crackle": THRESHOLDS[0], "wheeze": THRESHOLDS[1]}
 
-    # the plot reads the thresholds through inference.decision_thresholds, wherever they come from
-    monkeypatch.setattr(respira.inference, "decision_thresholds", lambda config: (0.15, 0.85))
+    # the plot reads the thresholds through the decision rule's home, wherever they come from
+    monkeypatch.setattr(respira.decision, "thresholds_of", lambda config: (0.15, 0.85))
     plot_recording(model, noise_recording, tmp_path / "elsewhere.png")
     assert _threshold_lines(figures[-1]) == {"crackle": 0.15, "wheeze": 0.85}
 

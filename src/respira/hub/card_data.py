@@ -24,6 +24,7 @@ from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 from transformers import TrainerCallback
 
+from ..decision import has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..run_record import RunRecord, SeedResult, SplitSize
@@ -205,9 +206,8 @@ class RespiraModelCardData(CardData):
             for key in _ARCHITECTURE_KEYS
             if key != "ast_length_policy" or adapts_length  # only encoders that adapt to the length
         }
-        thresholds = getattr(config, "decision_thresholds", None)
-        if thresholds is not None:
-            self.set_thresholds(thresholds, tuned=True)
+        if has_tuned_thresholds(config):
+            self.set_thresholds(thresholds_of(config), tuned=True)
         self._set_encoder_source(getattr(config, "encoder_name_or_path", None))
 
     def _set_encoder_source(self, source: str | None) -> None:

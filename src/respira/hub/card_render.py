@@ -27,6 +27,7 @@ from typing import Any
 from huggingface_hub import ModelCard
 
 from ..data import corpus
+from ..decision import validate_thresholds
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS, RespiraModelCardData
@@ -37,7 +38,6 @@ __all__ = ["MODEL_CARD_TEMPLATE", "card_data_from_run_dir", "render_model_card",
 
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
-DEFAULT_THRESHOLDS: tuple[float, float] = (0.5, 0.5)
 REPO_PLACEHOLDER = "path/to/exported_model"
 
 ICBHI_CITATION = """@article{rocha2019icbhi,
@@ -255,7 +255,7 @@ def data_option_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
 def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     if not card.is_multi_label:
         return []
-    thresholds = card.thresholds or list(DEFAULT_THRESHOLDS)
+    thresholds = card.thresholds or list(validate_thresholds(None))
     labels = [card.id2label.get(i, f"label {i}") for i in range(len(thresholds))]
     return [(label, f"{t:g}") for label, t in zip(labels, thresholds, strict=False)]
 

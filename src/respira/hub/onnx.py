@@ -7,7 +7,7 @@ wheeze), with everything in between in the graph: the fixed-length policy, the f
 plain-torch path, which ``torch.export`` traces), encoder, pooling and head. The rows of one batch share
 their length (the graph has no attention mask). The file's metadata holds ``id2label``,
 ``problem_type``, ``sampling_rate``, for multi-label models ``decision_thresholds`` (the config's,
-:func:`respira.inference.decision_thresholds`: the graph returns probabilities, and a consumer deciding
+:func:`respira.decision.thresholds_of`: the graph returns probabilities, and a consumer deciding
 with these thresholds decides as ``respira predict`` does) and, for a model trained on low-passed
 recordings, ``lowpass_cutoff`` / ``lowpass_order``.
 
@@ -85,7 +85,7 @@ class WaveformsToProbabilities(nn.Module):
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
     from ..audio import input_preprocessing
-    from ..inference import decision_thresholds
+    from ..decision import thresholds_of
 
     preprocessing = input_preprocessing(config)
     source = f"mono at {config.sampling_rate} Hz"
@@ -106,7 +106,7 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
         metadata["lowpass_cutoff"] = f"{preprocessing['lowpass_cutoff']:g}"
         metadata["lowpass_order"] = str(preprocessing["lowpass_order"])
     if config.problem_type == MULTI_LABEL:
-        metadata["decision_thresholds"] = json.dumps(list(decision_thresholds(config)))
+        metadata["decision_thresholds"] = json.dumps(list(thresholds_of(config)))
     return metadata
 
 

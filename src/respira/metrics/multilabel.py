@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ..decision import DEFAULT_THRESHOLD, present
 from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, classes_to_flags, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
-DEFAULT_THRESHOLDS: tuple[float, float] = (0.5, 0.5)
+DEFAULT_THRESHOLDS: tuple[float, float] = (DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
 
 # Mapped four-class keys that would collide with the per-label keys get this prefix.
 _CLASS_PREFIX = "class_"
@@ -148,7 +149,7 @@ def multilabel_scores(
     """
     target_array, prob_array = validate_multilabel(targets, probabilities)
     threshold_values = _validate_thresholds(thresholds)
-    predicted = (prob_array >= np.asarray(threshold_values)).astype(np.int64)
+    predicted = present(prob_array, threshold_values).astype(np.int64)
 
     scores: dict[str, float] = {}
     precisions: list[float] = []

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..decision import present
 from ..labels import flags_to_classes
 from .icbhi import icbhi_scores
 from .multilabel import roc_auc
@@ -105,7 +106,7 @@ def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.n
         raise ValueError(
             f"expected [N, 2] probabilities and 2 thresholds, got {array.shape} and {limits.shape}"
         )
-    return (array >= limits).astype(np.int64)
+    return present(array, limits).astype(np.int64)
 
 
 def _ratio(numerator: int, denominator: int) -> float:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..decision import decide_flags
 from ..labels import (
     MULTI_LABEL,
     MULTI_LABEL_NAMES,
@@ -112,8 +113,7 @@ def _scores(
         scores = multilabel_scores(flags, probabilities, choice.thresholds)
         if objective != "fixed":
             scores["thresholds_tuned"] = float(sum(choice.tuned))
-        predicted_flags = probabilities >= np.asarray(choice.thresholds, dtype=np.float64)
-        predicted_classes = np.asarray(flags_to_classes(predicted_flags))
+        predicted_classes = decide_flags(probabilities, choice.thresholds).classes
         true_classes = _labels_as_classes(np.asarray(flags))
     if patient_ids is not None:
         if len(patient_ids) != len(true_classes):

@@ -37,7 +37,6 @@ from ..labels import (
     MULTI_LABEL_NAMES,
     SINGLE_LABEL,
     classes_to_flags,
-    flags_to_classes,
 )
 from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores, sigmoid, trivial_baselines
 from ..metrics.groups import scores_by_metadata
@@ -117,14 +116,9 @@ def _run(
 def _thresholds(
     model: RespiraForAudioClassification, thresholds: Sequence[float] | None
 ) -> tuple[float, float]:
-    from ..inference import decision_thresholds
+    from ..decision import thresholds_of, validate_thresholds
 
-    if thresholds is None:
-        return decision_thresholds(model.config)
-    values = tuple(float(value) for value in thresholds)
-    if len(values) != 2 or not all(0.0 <= value <= 1.0 for value in values):
-        raise ValueError(f"thresholds must be (crackle, wheeze) in [0, 1], got {list(values)}")
-    return values  # type: ignore[return-value]
+    return thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
 
 
 def _write_predictions(
@@ -164,7 +158,7 @@ def evaluate_model(
     wheeze 2, both 3); ``device`` and ``patient_id`` columns, when present, colour the embedding
     projection (and give per-patient scores). Single-label models are scored by the argmax class;
     multi-label models by their sigmoid flags at ``thresholds`` (default: the model's own,
-    :func:`respira.inference.decision_thresholds`), mapped to classes. Returns the metrics written to
+    :func:`respira.decision.thresholds_of`), mapped to classes. Returns the metrics written to
     ``metrics.json`` (with ``nan`` where that file has ``null``) plus ``add_properties`` (the content
     of ``add_properties.json``).
     """
@@ -194,17 +188,17 @@ def evaluate_model(
     logits, embeddings = _run(model, dataset, audio_column, batch_size)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
-    from ..inference import _label_index
+    from ..decision import decide_flags, flag_order
 
     if problem_type == MULTI_LABEL:
         used = _thresholds(model, thresholds)
-        probabilities = sigmoid(logits[:, _label_index(model.config, MULTI_LABEL_NAMES)])
+        probabilities = sigmoid(logits[:, flag_order(model.config)])
         metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
-        predictions = np.asarray(flags_to_classes(probabilities >= np.asarray(used)))
+        predictions = decide_flags(probabilities, used).classes
         metrics["thresholds"] = list(used)
         columns = dict(zip(MULTI_LABEL_NAMES, probabilities.T, strict=True))
     else:
-        class_logits = logits[:, _label_index(model.config, CLASS_NAMES)]
+        class_logits = logits[:, flag_order(model.config)]
         predictions = class_logits.argmax(axis=1)
         metrics.update(icbhi_scores(labels, predictions))
         shifted = np.exp(class_logits - class_logits.max(axis=1, keepdims=True))

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio import decode_audio
+from ..decision import has_tuned_thresholds, thresholds_of
 from ..labels import SINGLE_LABEL
 from ..metrics.recording_level import (
     RECORDING_LABELS,
@@ -116,8 +117,6 @@ def evaluate_recordings(
     ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
     (the KAUH builder's); ``group_column`` (if present) splits the scores into groups.
     """
-    from ..inference import decision_thresholds
-
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
         raise ValueError(
@@ -127,8 +126,8 @@ def evaluate_recordings(
     if len(dataset) == 0:
         raise ValueError("the dataset is empty: there is nothing to evaluate")
     description = describe_aggregation(aggregation, top_k)
-    thresholds = decision_thresholds(model.config)
-    configured = getattr(model.config, "decision_thresholds", None) is not None
+    thresholds = thresholds_of(model.config)
+    configured = has_tuned_thresholds(model.config)
 
     windows = _window_probabilities(model, dataset, window=window, hop=hop, batch_size=batch_size)
     probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])

@@ -298,10 +298,11 @@ def plot_recording(
     (sliding windows of ``window`` seconds every ``hop``; the cycles of ``annotations`` when given);
     ``rows`` reuses predictions already made with those options. ``annotations`` (an ICBHI annotation
     file) also adds the annotated cycles and their labels. Multi-label models show their decision
-    thresholds (:func:`respira.inference.decision_thresholds`). The PNG is written atomically;
+    thresholds (:func:`respira.decision.thresholds_of`). The PNG is written atomically;
     returns ``path``.
     """
-    from ..inference import MAX_WINDOWS, decision_thresholds, predict_files
+    from ..decision import thresholds_of
+    from ..inference import MAX_WINDOWS, predict_files
 
     config = model.config
     rate = int(config.sampling_rate)
@@ -320,7 +321,7 @@ def plot_recording(
             raise ValueError(errors[0][1])
     cycles = annotated_spans(annotations) if annotations is not None else None
     problem_type = getattr(config, "problem_type", None)
-    thresholds = decision_thresholds(config) if problem_type == MULTI_LABEL else None
+    thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None
     name = Path(str(getattr(config, "_name_or_path", "") or "")).name
     figure = recording_figure(
         read_audio(audio, rate),

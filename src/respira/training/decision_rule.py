@@ -7,8 +7,8 @@ predictions (:func:`respira.metrics.choose_thresholds`) and scores the checkpoin
 go to ``config.decision_thresholds``, so the ``config.json`` of each checkpoint holds the thresholds its
 score was computed at, and loading the best checkpoint at the end restores its thresholds (from the
 log history). Every other evaluation — the test split, ``predict`` — decides at the config's
-thresholds, read by :func:`respira.inference.decision_thresholds`, as ``respira evaluate``,
-``respira predict``, the pipeline and the ONNX metadata do.
+thresholds, read by :func:`respira.decision.thresholds_of` (the rule's one home), as ``respira evaluate``,
+``respira predict``, the pipeline and the ONNX graph do.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 import datasets
 
+from ..decision import thresholds_of
 from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from ..metrics import make_compute_metrics
 
@@ -68,14 +69,12 @@ class DecisionRule:
         if not self._decides:
             yield
             return
-        from ..inference import decision_thresholds
-
         config = self._model_config()
         multi_label = config.problem_type == MULTI_LABEL
         previous = self.compute_metrics
         self.compute_metrics = make_compute_metrics(
             problem_type=config.problem_type,
-            thresholds=decision_thresholds(config) if multi_label and not tune else None,
+            thresholds=thresholds_of(config) if multi_label and not tune else None,
             threshold_objective=self.args.threshold_objective if multi_label and tune else "fixed",
             patient_ids=column(dataset, "patient_id"),
         )

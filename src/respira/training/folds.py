@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import MULTI_LABEL, flags_to_classes
+from ..labels import MULTI_LABEL
 from ..metrics import icbhi_scores, trivial_baselines
 from ..metrics.baselines import BASELINE_PREFIX
 from ..metrics.groups import splits_device_shift_note
@@ -99,15 +99,13 @@ def cycle_keys(split: datasets.Dataset) -> list[str]:
 def fold_predictions(trainer: RespiraTrainer, test: datasets.Dataset) -> np.ndarray:
     """The four-class prediction of each test cycle, decided as the trainer's test scoring decides
     (argmax; multi-label: sigmoid at the config's thresholds)."""
-    from ..inference import decision_thresholds
+    from ..decision import decide
     from ..metrics.thresholds import sigmoid
 
-    logits = trainer.predict_logits(test)
+    logits = np.asarray(trainer.predict_logits(test))
     config = trainer.model.config
-    if config.problem_type == MULTI_LABEL:
-        flags = sigmoid(np.asarray(logits)) >= np.asarray(decision_thresholds(config))
-        return np.asarray(flags_to_classes(flags.astype(np.int64)))
-    return np.asarray(logits).argmax(axis=1)
+    probabilities = sigmoid(logits) if config.problem_type == MULTI_LABEL else logits
+    return decide(probabilities, config).classes
 
 
 def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:

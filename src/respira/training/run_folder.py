@@ -13,6 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..decision import has_tuned_thresholds, thresholds_of
 from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
 from .arguments import RespiraTrainingArguments
 from .model_factory import encoder_checkpoint
@@ -84,7 +85,7 @@ def build_run_record(
     for key in ("encoder_config", "spec_augment"):
         options[key] = json_option(options[key], key) or None
     means, stds = seed_statistics({seed: outcome.test for seed, outcome in outcomes.items()})
-    thresholds = getattr(model.config, "decision_thresholds", None)
+    tuned = has_tuned_thresholds(model.config)
     return RunRecord(
         model=ModelRecord(
             encoder=model_args.encoder,
@@ -104,8 +105,8 @@ def build_run_record(
         ),
         seeds=list(outcomes),
         selected_seed=selected_seed,
-        thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
-        thresholds_tuned=thresholds is not None,
+        thresholds=list(thresholds_of(model.config)) if tuned else None,
+        thresholds_tuned=tuned,
         metrics=MetricsRecord(
             test=_metrics(means, "test_"),
             test_std=_metrics(stds, "test_"),

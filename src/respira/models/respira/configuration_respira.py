@@ -74,7 +74,7 @@ class RespiraConfig(PreTrainedConfig):
     decision_thresholds (`list[float]`, *optional*):
         Multi-label models: the (crackle, wheeze) thresholds tuned on the validation split when the
         checkpoint was selected (default 0.5); every consumer decides at them
-        (`respira.inference.decision_thresholds`).
+        (`respira.decision.thresholds_of`).
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
         the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).

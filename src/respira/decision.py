@@ -1,0 +1,192 @@
+"""The decision rule: how a model's probabilities become the four ICBHI classes (one home for it).
+
+Every consumer — training's test scoring, ``respira evaluate`` and ``predict``, the k-fold pooled score,
+the recording-level report, the ``audio-classification`` pipeline, the ONNX graph's ``present`` and
+``label`` outputs, the model card — decides through this module, and no other module compares a
+probability with a threshold.
+
+- **Multi-label models** output one sigmoid per flag (``crackle``, ``wheeze``, in the config's
+  ``id2label`` order). A flag is present when its probability is ``>= threshold``; the thresholds are
+  ``config.decision_thresholds`` (``[crackle, wheeze]``, tuned on validation or cross-fitted when the
+  model was trained) or :data:`DEFAULT_THRESHOLD` for both when the config has none. The two flags map
+  to a class with :func:`respira.labels.flags_to_classes` (no flag: normal, both: both).
+- **Single-label models** output a softmax over the four classes: the class is the most probable one,
+  and its flags are :func:`respira.labels.classes_to_flags` of it.
+
+:func:`class_scores` gives a score per class that agrees with the decision (the decided class has the
+highest score), for outputs that rank classes, such as the pipeline's and the Hub widget's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .labels import (
+    CLASS_NAMES,
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    SINGLE_LABEL,
+    classes_to_flags,
+    flags_to_classes,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "Decision",
+    "class_scores",
+    "decide",
+    "decide_flags",
+    "flag_order",
+    "has_tuned_thresholds",
+    "is_multi_label",
+    "present",
+    "thresholds_of",
+    "validate_thresholds",
+]
+
+DEFAULT_THRESHOLD: float = 0.5
+"""The threshold of a flag whose model carries no tuned ones."""
+
+
+def validate_thresholds(values: Sequence[Any] | None) -> tuple[float, float]:
+    """``(crackle, wheeze)`` thresholds as floats in ``[0, 1]``; ``None`` gives the default for both.
+
+    Anything else (a wrong count, a non-number, a value outside ``[0, 1]``) raises a one-line
+    ``ValueError``.
+    """
+    if values is None:
+        return DEFAULT_THRESHOLD, DEFAULT_THRESHOLD
+    try:
+        numbers = [float(value) for value in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"decision thresholds must be [crackle, wheeze] in [0, 1], got {values!r}") from None
+    if len(numbers) != len(MULTI_LABEL_NAMES) or not all(0.0 <= value <= 1.0 for value in numbers):
+        raise ValueError(f"decision thresholds must be [crackle, wheeze] in [0, 1], got {values!r}")
+    return numbers[0], numbers[1]
+
+
+def thresholds_of(config: Any) -> tuple[float, float]:
+    """The ``(crackle, wheeze)`` thresholds a model decides at: ``config.decision_thresholds`` or the default.
+
+    ``config`` is anything with that attribute (a ``RespiraConfig``, a plain namespace) or a mapping
+    (a ``config.json`` read as a dict).
+    """
+    values = config.get("decision_thresholds") if isinstance(config, Mapping) else None
+    if not isinstance(config, Mapping):
+        values = getattr(config, "decision_thresholds", None)
+    return validate_thresholds(values)
+
+
+def has_tuned_thresholds(config: Any) -> bool:
+    """Whether the config carries thresholds of its own (not the default)."""
+    if isinstance(config, Mapping):
+        return config.get("decision_thresholds") is not None
+    return getattr(config, "decision_thresholds", None) is not None
+
+
+def _field(config: Any, name: str) -> Any:
+    return config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
+
+
+def is_multi_label(config: Any) -> bool:
+    """Whether the model outputs the two flags (sigmoids) rather than the four classes (a softmax)."""
+    return (_field(config, "problem_type") or SINGLE_LABEL) == MULTI_LABEL
+
+
+def flag_order(config: Any) -> list[int]:
+    """Output index of each name the model decides over, from the config's ``id2label``: the two flags
+    (multi-label) or the four classes (single-label), in :data:`~respira.labels.MULTI_LABEL_NAMES` /
+    :data:`~respira.labels.CLASS_NAMES` order."""
+    names = MULTI_LABEL_NAMES if is_multi_label(config) else CLASS_NAMES
+    id2label = _field(config, "id2label") or {}
+    by_name = {str(label): int(index) for index, label in id2label.items()}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise ValueError(f"the model's labels {sorted(by_name)} lack {missing}")
+    return [by_name[name] for name in names]
+
+
+def present(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
+    """Boolean flags ``[..., 2]``: each (crackle, wheeze) probability ``>= `` its threshold.
+
+    ``probabilities`` are in (crackle, wheeze) order; this is the one comparison of the rule.
+    """
+    return np.asarray(probabilities, dtype=np.float64) >= np.asarray(validate_thresholds(thresholds))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a model decided for each of ``N`` inputs.
+
+    ``flags`` are the per-flag probabilities ``[N, 2]`` (crackle, wheeze); for single-label models the
+    class sums (crackle = crackle only + both). ``present`` is the boolean ``[N, 2]`` decision, ``classes``
+    the class indices ``[N]`` and ``thresholds`` the ones used (``None`` for single-label models).
+    """
+
+    flags: np.ndarray
+    present: np.ndarray
+    classes: np.ndarray
+    thresholds: tuple[float, float] | None
+
+    @property
+    def labels(self) -> list[str]:
+        """The class names (``normal``, ``crackle``, ``wheeze``, ``both``) of the decisions."""
+        return [CLASS_NAMES[int(index)] for index in self.classes]
+
+
+def decide_flags(flag_probabilities: Any, thresholds: Sequence[float] | None = None) -> Decision:
+    """Decide ``[N, 2]`` (crackle, wheeze) probabilities at ``thresholds`` (``None``: the default)."""
+    flags = np.atleast_2d(np.asarray(flag_probabilities, dtype=np.float64))
+    chosen = validate_thresholds(thresholds)
+    decided = present(flags, chosen)
+    return Decision(flags, decided, np.atleast_1d(flags_to_classes(decided)).astype(np.int64), chosen)
+
+
+def decide(probabilities: Any, config: Any) -> Decision:
+    """Decide a model's probabilities ``[N, outputs]`` (in the config's ``id2label`` order).
+
+    Multi-label: the flags at :func:`thresholds_of` the config. Single-label: the most probable class.
+    """
+    array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    order = flag_order(config)
+    if is_multi_label(config):
+        return decide_flags(array[:, order], thresholds_of(config))
+    classes = array[:, order]
+    indices = classes.argmax(axis=1).astype(np.int64)
+    flags = np.stack([classes[:, 1] + classes[:, 3], classes[:, 2] + classes[:, 3]], axis=1)
+    decided = classes_to_flags(indices).astype(bool)
+    return Decision(flags, decided, indices, None)
+
+
+def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
+    """Each probability mapped piecewise-linearly so that its threshold lands on 0.5 (0 and 1 stay)."""
+    t = np.asarray(thresholds)
+    below = 0.5 * np.divide(flags, t, out=np.ones_like(flags), where=t > 0)
+    above = 0.5 + 0.5 * np.divide(flags - t, 1.0 - t, out=np.ones_like(flags), where=t < 1)
+    return np.clip(np.where(flags >= t, above, below), 0.0, 1.0)
+
+
+def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]:
+    """A score per class ``[N, 4]`` (in :data:`~respira.labels.CLASS_NAMES` order) and the decision.
+
+    Single-label models: the softmax itself. Multi-label models: each flag's probability ``p`` is first
+    moved so that its threshold ``t`` maps to 0.5 (``p / 2t`` below it, ``1/2 + (p - t) / 2(1 - t)``
+    from it on), then the classes get the products of those as independent flags
+    (normal ``(1-c)(1-w)``, crackle ``c(1-w)``, wheeze ``(1-c)w``, both ``cw``). The scores sum to 1 and
+    the decided class always has the highest (ties go to it), so ranking them gives the decision.
+    """
+    decision = decide(probabilities, config)
+    array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    if not is_multi_label(config):
+        return array[:, flag_order(config)], decision
+    assert decision.thresholds is not None
+    crackle, wheeze = _calibrated(decision.flags, decision.thresholds).T
+    scores = np.stack(
+        [(1 - crackle) * (1 - wheeze), crackle * (1 - wheeze), (1 - crackle) * wheeze, crackle * wheeze],
+        axis=1,
+    )
+    return scores, decision
