@@ -284,8 +284,11 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
     assert "| crackle | 0.4 |" in text and "| wheeze | 0.3 |" in text
     assert "tuned on the validation split" in text
     assert "apply these thresholds yourself" not in text  # the pipeline decides at them
-    assert "`pipeline(\"audio-classification\")` (with\nrespira, or with `trust_remote_code=True`)" in text
-    assert "the class the model decides\nfirst (the crackle and wheeze flags decided at the thresholds above" in text
+    assert '`pipeline("audio-classification")` (with\nrespira, or with `trust_remote_code=True`)' in text
+    assert (
+        "the class the model decides\nfirst (the crackle and wheeze flags decided at the thresholds above"
+        in text
+    )
     assert "multi-label audio classification" in text
     assert "khosla2020supcon" in text
     assert "path/to/exported_model" in text  # no model id yet
