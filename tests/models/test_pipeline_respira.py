@@ -178,6 +178,16 @@ def test_a_long_10_khz_input_is_resampled_and_windowed(decided: Decided) -> None
     assert _scores(classify(start, top_k=None)) != pytest.approx(expected, abs=1e-3)
 
 
+def test_batches_of_short_and_long_inputs_give_each_its_own_answer(decided: Decided) -> None:
+    classify = pipeline("audio-classification", model=str(decided.folder))
+    inputs = [decided.cycles[0], resample(decided.long_10k, 10000, RATE), decided.cycles[1]]
+    batched = classify(inputs, batch_size=2, top_k=None)  # padded together: the masks give each length
+    for one, output in zip(inputs, batched, strict=True):
+        alone = classify(one, top_k=None)
+        assert [item["label"] for item in output] == [item["label"] for item in alone]
+        assert _scores(output) == pytest.approx(_scores(alone), abs=TOLERANCE)
+
+
 def test_window_options_are_checked_in_one_line(decided: Decided) -> None:
     classify = pipeline("audio-classification", model=str(decided.folder))
     wave = resample(decided.long_10k, 10000, RATE)
