@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,12 +34,16 @@ from .labels import (
     flags_to_classes,
 )
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "DEFAULT_THRESHOLD",
     "Decision",
     "class_scores",
     "decide",
     "decide_flags",
+    "decide_tensor",
     "flag_order",
     "has_tuned_thresholds",
     "is_multi_label",
@@ -190,3 +194,26 @@ def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]
         axis=1,
     )
     return scores, decision
+
+
+def decide_tensor(probabilities: torch.Tensor, config: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`decide` in torch operations, for a traced graph (the ONNX export's ``present`` and ``label``).
+
+    ``probabilities`` ``[N, outputs]`` in the config's ``id2label`` order → ``present``, boolean
+    ``[N, 2]`` (crackle, wheeze), and ``label``, the int64 class index ``[N]`` (``CLASS_NAMES`` order).
+    Multi-label: the flags at :func:`thresholds_of` the config, which enter the graph as constants;
+    single-label: the most probable class and its flags.
+    """
+    import torch
+
+    order = flag_order(config)
+    selected = probabilities[:, order]
+    if is_multi_label(config):
+        limits = torch.tensor(thresholds_of(config), dtype=selected.dtype, device=selected.device)
+        flags = selected >= limits
+        label = flags[:, 0].long() + 2 * flags[:, 1].long()  # flags_to_classes: normal, crackle, wheeze, both
+        return flags, label
+    label = selected.argmax(dim=-1)
+    crackle = (label == CLASS_NAMES.index("crackle")) | (label == CLASS_NAMES.index("both"))
+    wheeze = (label == CLASS_NAMES.index("wheeze")) | (label == CLASS_NAMES.index("both"))
+    return torch.stack([crackle, wheeze], dim=1), label

@@ -47,6 +47,7 @@ from .audio import as_waveform, pad_batch, prepare_recording, read_audio
 from .decision import decide
 from .labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from .metrics.thresholds import sigmoid
+from .windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS, MAX_WINDOWS, window_count, window_starts
 
 if TYPE_CHECKING:
     from .models.respira import RespiraConfig, RespiraForAudioClassification
@@ -62,8 +63,6 @@ __all__ = [
 ]
 
 DEFAULT_BATCH_SIZE = 32
-MAX_WINDOWS = 10_000
-"""Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
 
 
 # ---------------------------------------------------------------------------------------- prediction
@@ -200,31 +199,12 @@ def _window_samples(
     return window_samples, max(1, min(round(hop * rate), window_samples))
 
 
-def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int:
-    """How many windows :func:`window_starts` returns (computed without building them)."""
-    if window_samples < 1 or hop_samples < 1:
-        raise ValueError("window and hop must be at least one sample")
-    if num_samples <= window_samples:
-        return 1
-    return 1 + -(-(num_samples - window_samples) // hop_samples)
-
-
-def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
-    """Start samples of sliding windows that cover ``num_samples`` (the last one may be partial).
-
-    One window when the signal is not longer than a window; otherwise ``1 + ceil((N - W) / H)``
-    windows starting every ``H`` samples, so the last one reaches the end of the signal.
-    """
-    count = window_count(num_samples, window_samples, hop_samples)
-    return np.arange(count, dtype=np.int64) * hop_samples
-
-
 def predict_windows(
     model: RespiraForAudioClassification,
     waveform: np.ndarray | torch.Tensor,
     *,
-    window: float = 4.0,
-    hop: float = 2.0,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_windows: int | None = MAX_WINDOWS,
@@ -332,8 +312,8 @@ def predict_files(
     paths: Sequence[str | Path],
     *,
     annotations: str | Path | Mapping[str, str | Path] | None = None,
-    window: float = 4.0,
-    hop: float = 2.0,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_windows: int | None = MAX_WINDOWS,

@@ -187,6 +187,7 @@ def local_logits(model: RespiraForAudioClassification, waveform: np.ndarray) -> 
 
 
 def pipeline_logits(classifier, waveform: np.ndarray, labels: list[str]) -> np.ndarray:
+    """The pipeline's logits of ``waveform`` (at most the models' 1 s fixed length: longer is windowed)."""
     outputs = classifier({"raw": waveform, "sampling_rate": 16_000}, top_k=None, function_to_apply="none")
     scores = {item["label"]: item["score"] for item in outputs}
     return np.array([scores[label] for label in labels])
@@ -283,6 +284,12 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
     assert "### Decision thresholds" in text
     assert "| crackle | 0.4 |" in text and "| wheeze | 0.3 |" in text
     assert "tuned on the validation split" in text
+    assert "apply these thresholds yourself" not in text  # the pipeline decides at them
+    assert '`pipeline("audio-classification")` (with\nrespira, or with `trust_remote_code=True`)' in text
+    assert (
+        "the class the model decides\nfirst (the crackle and wheeze flags decided at the thresholds above"
+        in text
+    )
     assert "multi-label audio classification" in text
     assert "khosla2020supcon" in text
     assert "path/to/exported_model" in text  # no model id yet
@@ -467,7 +474,8 @@ def test_export_writes_loadable_model_with_identical_predictions(
     np.testing.assert_allclose(local_logits(reloaded, waveform), expected, atol=1e-6, rtol=0)
     classifier = pipeline("audio-classification", model=str(output))
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    np.testing.assert_allclose(pipeline_logits(classifier, waveform, labels), expected, atol=1e-6, rtol=0)
+    first_second = pipeline_logits(classifier, waveform[:16_000], labels)
+    np.testing.assert_allclose(first_second, local_logits(model, waveform[:16_000]), atol=1e-6, rtol=0)
 
 
 def test_export_creates_default_preprocessor_config(tmp_path: Path) -> None:
@@ -562,7 +570,7 @@ inputs = AutoFeatureExtractor.from_pretrained(repo)(wave, sampling_rate=16000, r
 with torch.no_grad():
     logits = model(**inputs).logits[0].tolist()
 classifier = pipeline("audio-classification", model=repo)
-scores = classifier({"raw": wave, "sampling_rate": 16000}, top_k=None, function_to_apply="none")
+scores = classifier({"raw": wave[:16000], "sampling_rate": 16000}, top_k=None, function_to_apply="none")
 card = ModelCard.load(repo)
 # `respira predict user/repo FILE` downloads from the Hub too; one window covering the whole file
 import os
@@ -636,7 +644,10 @@ def test_push_round_trip_through_local_hub(
     expected = local_logits(model, waveform)
     np.testing.assert_allclose(output["logits"], expected, atol=1e-6, rtol=0)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    np.testing.assert_allclose([output["pipeline"][label] for label in labels], expected, atol=1e-6, rtol=0)
+    first_second = local_logits(model, waveform[:16_000])  # the pipeline's input: longer ones are windowed
+    np.testing.assert_allclose(
+        [output["pipeline"][label] for label in labels], first_second, atol=1e-6, rtol=0
+    )
     assert output["predict_code"] == 0
     (row,) = output["predict_rows"]
     probabilities = np.exp(expected - expected.max()) / np.exp(expected - expected.max()).sum()

@@ -23,7 +23,8 @@ from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClass
 from respira.audio import read_audio
 from respira.cli import main
 from respira.data.text_files import read_annotations
-from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, export_onnx, load_onnx_model
+from respira.decision import decide
+from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, OUTPUT_NAMES, export_onnx, load_onnx_model
 from respira.inference import predict_windows
 from respira.labels import MULTI_LABEL
 from respira.utils.threads import ENV_VAR
@@ -74,10 +75,10 @@ def check_parity(model: RespiraForAudioClassification, path: Path, cycles: list[
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for cycle in cycles:  # one at a time, each at its own length
-        (got,) = session.run(None, {INPUT_NAME: cycle[None]})
+        (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: cycle[None]})
         worst = max(worst, float(np.abs(got - torch_probabilities(model, cycle[None])).max()))
     windows = np.stack([cycle[:RATE] for cycle in cycles if cycle.shape[0] >= RATE])  # a batch of 1 s windows
-    (got,) = session.run(None, {INPUT_NAME: windows})
+    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: windows})
     worst = max(worst, float(np.abs(got - torch_probabilities(model, windows)).max()))
     assert worst <= TOLERANCE, worst
     return worst
@@ -128,7 +129,7 @@ def test_multi_label_export_gives_sigmoids_and_metadata(
     check_parity(model, path, real_cycles[::3])
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == [INPUT_NAME]
-    assert [o.name for o in session.get_outputs()] == [OUTPUT_NAME]
+    assert [o.name for o in session.get_outputs()] == list(OUTPUT_NAMES)
     assert session.get_inputs()[0].shape[0] != 1 and isinstance(session.get_inputs()[0].shape[1], str)
     metadata = session.get_modelmeta().custom_metadata_map
     assert json.loads(metadata["id2label"]) == {"0": "crackle", "1": "wheeze"}
@@ -169,6 +170,8 @@ def test_export_writes_onnx_and_the_card_shows_three_ways(onnx_export) -> None:
     for heading in ("### 1. With respira", "### 2. With transformers alone", "### 3. With onnxruntime alone"):
         assert heading in card.text
     assert "onnxruntime.InferenceSession" in card.text
+    assert "probabilities, present, label = session.run(None" in card.text  # the recipe NO_TORCH runs
+    assert "apply these thresholds yourself" not in card.text
 
 
 def test_predict_runs_the_onnx_folder(
@@ -220,10 +223,16 @@ import numpy as np, onnxruntime, soundfile, soxr
 session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
 audio, rate = soundfile.read(sys.argv[2], dtype="float32", always_2d=True)
 cycle = soxr.resample(audio.mean(axis=1), rate, 16000).astype(np.float32)
-(probabilities,) = session.run(None, {"input_values": cycle[None]})
+probabilities, present, label = session.run(None, {"input_values": cycle[None]})
 labels = json.loads(session.get_modelmeta().custom_metadata_map["id2label"])
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "respira", "transformers"))
-result = {"probabilities": probabilities[0].tolist(), "labels": labels, "leaked": leaked}
+result = {
+    "probabilities": probabilities[0].tolist(),
+    "present": present[0].tolist(),
+    "label": ["normal", "crackle", "wheeze", "both"][label[0]],
+    "labels": labels,
+    "leaked": leaked,
+}
 print("RESULT " + json.dumps(result))
 """
 
@@ -249,9 +258,10 @@ def test_the_card_recipe_runs_with_onnxruntime_alone(onnx_export, tmp_path: Path
     assert output["leaked"] == []
     assert output["labels"] == {str(k): v for k, v in model.config.id2label.items()}
     cycle = read_audio(tmp_path / "stereo.wav", RATE)
-    np.testing.assert_allclose(
-        output["probabilities"], torch_probabilities(model, cycle[None])[0], atol=TOLERANCE
-    )
+    probabilities = torch_probabilities(model, cycle[None])
+    np.testing.assert_allclose(output["probabilities"], probabilities[0], atol=TOLERANCE)
+    decision = decide(probabilities, model.config)
+    assert output["label"] == decision.labels[0] and output["present"] == decision.present[0].tolist()
 
 
 def test_onnx_consumers_low_pass_the_recording_first(tmp_path: Path) -> None:
@@ -281,9 +291,9 @@ def test_onnx_consumers_low_pass_the_recording_first(tmp_path: Path) -> None:
         assert ours["label"] == theirs["label"]
     # what an onnxruntime-only consumer following the metadata gets: the same probabilities
     first = lowpass(wave, RATE, 1000.0)[:RATE][None]
-    (by_hand,) = session.run(None, {INPUT_NAME: first})
+    (by_hand,) = session.run([OUTPUT_NAME], {INPUT_NAME: first})
     assert by_hand[0, 0] == pytest.approx(onnx_rows[0]["crackle"], abs=TOLERANCE)
-    (unfiltered,) = session.run(None, {INPUT_NAME: wave[:RATE][None]})
+    (unfiltered,) = session.run([OUTPUT_NAME], {INPUT_NAME: wave[:RATE][None]})
     assert abs(float(unfiltered[0, 0]) - onnx_rows[0]["crackle"]) > 10 * TOLERANCE
     # the model card's onnxruntime recipe filters too
     from respira.hub.card_render import card_data_from_run_dir, render_model_card

@@ -20,12 +20,18 @@ import pytest
 import soundfile as sf
 import torch
 from huggingface_hub import ModelCard
-from transformers import AutoModelForAudioClassification
+from transformers import AutoModelForAudioClassification, pipeline
 
 from respira import RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.hub import export_model, push_run
-from respira.hub.remote_code import REMOTE_CODE_AUTO_MAP, check_remote_code, remote_code_files
+from respira.hub.remote_code import (
+    REMOTE_CODE_AUTO_MAP,
+    REMOTE_CODE_PIPELINES,
+    check_remote_code,
+    remote_code_files,
+)
 from respira.models.encoders import encoder_names, get_encoder_spec
+from respira.models.respira import RespiraAudioClassificationPipeline
 
 from ..models.encoder_tester import CASES
 from .hub_server import HubServer
@@ -81,12 +87,15 @@ for name, source in jobs["models"].items():
         logits = model(**inputs).logits[0].tolist()
     classify = pipeline("audio-classification", model=source, trust_remote_code=True)
     scores = classify(jobs["wav"], top_k=None, function_to_apply="none")
+    decided = classify(jobs["wav"], top_k=1)
     results[name] = {
         "refused_without_trust": refused,
         "model_module": type(model).__module__,
         "extractor_module": type(extractor).__module__,
         "logits": logits,
         "pipeline": {item["label"]: item["score"] for item in scores},
+        "pipeline_class": type(classify).__module__ + "." + type(classify).__name__,
+        "decided": decided[0]["label"],
     }
 leaked = sorted(m for m in sys.modules if m == "respira" or m.startswith("respira."))
 print("\nRESULT " + json.dumps({"models": results, "leaked": leaked}))  # after any prompt text
@@ -108,11 +117,12 @@ def run_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def wave(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Path, Path]:
-    """A 1.5 s waveform, as ``.npy`` (exact) and as a 16 kHz float WAV file (for the pipeline)."""
+    """A 1.5 s waveform as ``.npy`` (exact), and its first second (the models' fixed length: the
+    pipeline scores longer inputs by windows) as a 16 kHz float WAV file for the pipeline."""
     folder = tmp_path_factory.mktemp("wave")
     samples = (0.1 * np.random.default_rng(3).standard_normal(int(1.5 * RATE))).astype(np.float32)
     np.save(folder / "wave.npy", samples)
-    sf.write(folder / "wave.wav", samples, RATE, subtype="FLOAT")
+    sf.write(folder / "wave.wav", samples[:RATE], RATE, subtype="FLOAT")
     return samples, folder / "wave.npy", folder / "wave.wav"
 
 
@@ -154,7 +164,24 @@ def _check_loaded(loaded: dict, folder: Path, samples: np.ndarray) -> None:
     np.testing.assert_allclose(loaded["logits"], expected, atol=1e-5, rtol=0)
     config = json.loads((folder / "config.json").read_text())
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    np.testing.assert_allclose([loaded["pipeline"][label] for label in labels], expected, atol=1e-4, rtol=0)
+    first_second = _expected_logits(folder, samples[:RATE])
+    np.testing.assert_allclose(
+        [loaded["pipeline"][label] for label in labels], first_second, atol=1e-4, rtol=0
+    )
+    assert loaded["pipeline_class"].startswith("transformers_modules.")  # the shipped pipeline
+    assert loaded["pipeline_class"].endswith(".pipeline_respira.RespiraAudioClassificationPipeline")
+    assert loaded["decided"] == labels[int(np.argmax(first_second))]
+
+
+def _code_lines(text: str) -> list[str]:
+    """The non-blank lines of a module outside its import statements (multi-line ones included)."""
+    imports = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.update(range(node.lineno, node.end_lineno + 1))
+    return [
+        line for number, line in enumerate(text.splitlines(), 1) if number not in imports and line.strip()
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- the bundle
@@ -181,8 +208,7 @@ def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Pa
         body = text.split("\n", 2)[2]
         source = origin.read_text(encoding="utf-8")
         # the copy differs from its source only in its import lines (and the configuration's registration)
-        kept = [line for line in body.splitlines() if "import" not in line and line.strip()]
-        original = [line for line in source.splitlines() if "import" not in line and line.strip()]
+        kept, original = _code_lines(body), _code_lines(source)
         assert kept[: len(original)] == original, name
         ast.parse(text)
     folder = tmp_path / "folder"
@@ -191,6 +217,8 @@ def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Pa
     assert check_remote_code(export) == sorted(code.files)
     config = json.loads((export / "config.json").read_text())
     assert config["auto_map"] == REMOTE_CODE_AUTO_MAP
+    assert config["custom_pipelines"] == REMOTE_CODE_PIPELINES
+    assert "pipeline_respira.py" in code.files and "windows.py" in code.files
     preprocessor = json.loads((export / "preprocessor_config.json").read_text())
     assert preprocessor["auto_map"] == {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
 
@@ -233,6 +261,9 @@ def test_the_same_folder_loads_with_respira_and_no_remote_code(
     with torch.no_grad():
         logits = model.eval()(**inputs).logits[0].numpy()
     np.testing.assert_allclose(logits, _expected_logits(run_dirs[family], wave[0]), atol=1e-6, rtol=0)
+    # config.json names the shipped pipeline, yet with respira no trust_remote_code is asked for
+    classify = pipeline("audio-classification", model=str(export))
+    assert type(classify) is RespiraAudioClassificationPipeline
 
 
 # ---------------------------------------------------------------------------------------------- no respira

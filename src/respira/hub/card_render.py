@@ -302,6 +302,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "data_option_rows": data_option_rows(card),
         "sampling_rate_khz": f"{(card.architecture.get('sampling_rate') or 16000) / 1000:g}",
         "lowpass_cutoff": card.architecture.get("lowpass_cutoff"),
+        "target_seconds": card.architecture.get("target_seconds") or 8.0,
         "recipe": card.recipe,
         "hyperparameter_rows": hyperparameter_rows(card),
         "training_summary": card.training_summary,

@@ -2,14 +2,21 @@
 
 :func:`export_onnx` writes ``model.onnx``: raw mono float32 waveforms ``input_values`` at the model's
 sampling rate (``config.sampling_rate``, also in the metadata) ``[batch, samples]`` (both dynamic) →
-``probabilities`` ``[batch, labels]`` (softmax over the four classes, or the sigmoids of crackle and
-wheeze), with everything in between in the graph: the fixed-length policy, the featurizer (its
-plain-torch path, which ``torch.export`` traces), encoder, pooling and head. The rows of one batch share
-their length (the graph has no attention mask). The file's metadata holds ``id2label``,
-``problem_type``, ``sampling_rate``, for multi-label models ``decision_thresholds`` (the config's,
-:func:`respira.decision.thresholds_of`: the graph returns probabilities, and a consumer deciding
-with these thresholds decides as ``respira predict`` does) and, for a model trained on low-passed
-recordings, ``lowpass_cutoff`` / ``lowpass_order``.
+three outputs, with everything in between in the graph (the fixed-length policy, the featurizer's
+plain-torch path, which ``torch.export`` traces, encoder, pooling, head and the decision):
+
+- ``probabilities`` float32 ``[batch, labels]``: the softmax over the four classes, or the sigmoids of
+  crackle and wheeze (in ``id2label`` order);
+- ``present`` bool ``[batch, 2]``: crackle and wheeze present (in that order), decided as ``respira
+  predict`` decides (:func:`respira.decision.decide_tensor`): a multi-label model's flags at its
+  thresholds (``config.decision_thresholds``, constants of the graph), a single-label model's flags of
+  its most probable class;
+- ``label`` int64 ``[batch]``: the class index in ``normal, crackle, wheeze, both`` order.
+
+The rows of one batch share their length (the graph has no attention mask). The file's metadata
+holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names`` (what ``label`` indexes), for
+multi-label models ``decision_thresholds`` (:func:`respira.decision.thresholds_of`, the ones in the
+graph) and, for a model trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
 
 The low-pass is not in the graph, by design: training filters each whole recording (zero-phase
 Butterworth, :func:`respira.audio.lowpass`) before cycles are cut, so a filter inside the graph, which
@@ -48,8 +55,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INPUT_NAME",
+    "LABEL_NAME",
     "ONNX_FILE",
     "OUTPUT_NAME",
+    "OUTPUT_NAMES",
+    "PRESENT_NAME",
     "OnnxClassifier",
     "WaveformsToProbabilities",
     "export_onnx",
@@ -59,6 +69,10 @@ __all__ = [
 ONNX_FILE = "model.onnx"
 INPUT_NAME = "input_values"
 OUTPUT_NAME = "probabilities"
+PRESENT_NAME = "present"
+LABEL_NAME = "label"
+OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME)
+"""The graph's outputs, in order: probabilities, per-flag decisions, decided class index."""
 PARITY_TOLERANCE = 1e-4
 """Largest difference between onnxruntime's and torch's probabilities that an export accepts."""
 _MIN_SAMPLES = 2  # torch.export treats sizes 0 and 1 as special: the dynamic length starts at 2
@@ -71,21 +85,27 @@ def _missing(package: str, extra: str) -> ImportError:
 
 
 class WaveformsToProbabilities(nn.Module):
-    """A classifier as the ONNX graph sees it: waveforms ``[batch, samples]`` → probabilities."""
+    """A classifier as the ONNX graph sees it: waveforms ``[batch, samples]`` → probabilities, and the
+    decision made of them (``present`` flags, ``label`` class index; see the module)."""
 
     def __init__(self, model: RespiraForAudioClassification) -> None:
         super().__init__()
         self.model = model
         self.multi_label = model.config.problem_type == MULTI_LABEL
 
-    def forward(self, input_values: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from ..decision import decide_tensor
+
         logits = self.model(input_values=input_values, return_dict=True).logits.float()
-        return logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+        probabilities = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+        present, label = decide_tensor(probabilities, self.model.config)
+        return probabilities, present, label
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
     from ..audio import input_preprocessing
     from ..decision import thresholds_of
+    from ..labels import CLASS_NAMES
 
     preprocessing = input_preprocessing(config)
     source = f"mono at {config.sampling_rate} Hz"
@@ -100,7 +120,11 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
         "problem_type": str(config.problem_type),
         "sampling_rate": str(config.sampling_rate),
         "input": f"{INPUT_NAME}: float32 [batch, samples], {source}",
-        "output": f"{OUTPUT_NAME}: float32 [batch, labels]",
+        "output": (
+            f"{OUTPUT_NAME}: float32 [batch, labels] (id2label order); {PRESENT_NAME}: bool [batch, 2] "
+            f"(crackle, wheeze); {LABEL_NAME}: int64 [batch] (class_names index)"
+        ),
+        "class_names": json.dumps(list(CLASS_NAMES)),
     }
     if "lowpass_cutoff" in preprocessing:
         metadata["lowpass_cutoff"] = f"{preprocessing['lowpass_cutoff']:g}"
@@ -129,7 +153,8 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
 
     With ``verify`` (the default) the file is run with onnxruntime on random waveforms of two
     lengths (shorter and longer than ``config.target_seconds``) and batch sizes; a difference from
-    torch's probabilities above :data:`PARITY_TOLERANCE` raises ``ValueError``.
+    torch's probabilities above :data:`PARITY_TOLERANCE`, or ``present`` / ``label`` outputs other than
+    :func:`respira.decision.decide` makes of the graph's own probabilities, raises ``ValueError``.
     """
     try:
         import onnx
@@ -150,7 +175,7 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
             (example,),
             dynamo=True,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
             dynamic_shapes=dynamic,
             optimize=True,
             verbose=False,
@@ -165,15 +190,23 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
 
 
 def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
+    from ..decision import decide
+
     session = _session(path)
     target = wrapper.model.config.target_samples
     generator = torch.Generator().manual_seed(1)
     for batch, samples in ((1, max(target // 3, 400)), (3, target + target // 2)):
         waveforms = 0.1 * torch.randn(batch, samples, generator=generator)
         with torch.no_grad():
-            expected = wrapper(waveforms).numpy()
-        (got,) = session.run(None, {INPUT_NAME: waveforms.numpy()})
+            expected = wrapper(waveforms)[0].numpy()
+        got, present, label = session.run(list(OUTPUT_NAMES), {INPUT_NAME: waveforms.numpy()})
         difference = float(np.abs(got - expected).max())
+        decision = decide(got, wrapper.model.config)
+        if not (np.array_equal(present, decision.present) and np.array_equal(label, decision.classes)):
+            raise ValueError(
+                f"the ONNX export's {PRESENT_NAME}/{LABEL_NAME} differ from respira.decision.decide of its "
+                f"{OUTPUT_NAME} on {batch} waveform(s) of {samples} samples"
+            )
         if not difference <= PARITY_TOLERANCE:
             raise ValueError(
                 f"the ONNX export differs from the torch model by {difference:.2e} "
@@ -222,7 +255,7 @@ class OnnxClassifier:
             for first in range(0, len(indices), batch_size):
                 rows = indices[first : first + batch_size]
                 batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
-                (probabilities,) = self.session.run(None, {INPUT_NAME: batch})
+                (probabilities,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
                 result[rows] = probabilities
         return result
 

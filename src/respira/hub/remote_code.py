@@ -31,6 +31,7 @@ from typing import Any
 
 __all__ = [
     "REMOTE_CODE_AUTO_MAP",
+    "REMOTE_CODE_PIPELINES",
     "RemoteCode",
     "check_remote_code",
     "remote_code_files",
@@ -62,6 +63,22 @@ def _class_reference(cls: type) -> str:
 
 REMOTE_CODE_AUTO_MAP: dict[str, str] = {auto: _class_reference(cls) for auto, cls in _entry_classes().items()}
 """``config.json``'s ``auto_map``: Auto class → ``file.Class`` of the shipped code."""
+
+
+def _pipeline_class() -> type:
+    from ..models.respira.pipeline_respira import RespiraAudioClassificationPipeline
+
+    return RespiraAudioClassificationPipeline
+
+
+REMOTE_CODE_PIPELINES: dict[str, dict[str, Any]] = {
+    "audio-classification": {
+        "impl": _class_reference(_pipeline_class()),
+        "pt": ["AutoModelForAudioClassification"],
+    }
+}
+"""``config.json``'s ``custom_pipelines``: ``pipeline(task, trust_remote_code=True)`` loads the shipped
+pipeline (the one ``import respira`` registers), which decides at the model's thresholds."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +208,7 @@ def remote_code_files(encoder_model_type: str) -> RemoteCode:
     """The flat code folder of a respira model whose encoder has ``encoder_model_type``."""
     from .. import __version__
 
-    entries = sorted({cls.__module__ for cls in _entry_classes().values()})
+    entries = sorted({cls.__module__ for cls in [*_entry_classes().values(), _pipeline_class()]})
     configuration_module = _entry_classes()["AutoConfig"].__module__
     family = _family_modules(encoder_model_type)
     pending, seen = [*entries, *family], set()
@@ -235,8 +252,9 @@ def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> Rem
     """Write the shipped code into a model folder and add the ``auto_map`` entries.
 
     ``code``: what :func:`remote_code_files` gave for the folder's encoder (computed when omitted).
-    ``config.json`` gets every Auto class (config, model, classifier, feature extractor) and
-    ``preprocessor_config.json`` the feature extractor's. Returns what was written.
+    ``config.json`` gets every Auto class (config, model, classifier, feature extractor) and the
+    ``audio-classification`` pipeline (``custom_pipelines``), ``preprocessor_config.json`` the feature
+    extractor's. Returns what was written.
     """
     folder = Path(folder)
     if code is None:
@@ -245,7 +263,11 @@ def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> Rem
         code = remote_code_files(RespiraConfig.from_pretrained(folder).encoder_config.model_type)
     for name, text in code.files.items():
         (folder / name).write_text(text, encoding="utf-8")
-    _update_json(folder / "config.json", auto_map=dict(REMOTE_CODE_AUTO_MAP))
+    _update_json(
+        folder / "config.json",
+        auto_map=dict(REMOTE_CODE_AUTO_MAP),
+        custom_pipelines=json.loads(json.dumps(REMOTE_CODE_PIPELINES)),
+    )
     extractor = {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
     _update_json(folder / "preprocessor_config.json", auto_map=extractor)
     return code
@@ -272,15 +294,20 @@ def _check_shipped_imports(folder: Path, name: str) -> None:
 def check_remote_code(folder: str | Path) -> list[str]:
     """The shipped code files of a folder, after checking it is self-contained.
 
-    Every class of ``auto_map`` must be defined in a file of the folder, every relative import must
-    name a file of the folder, and no file may import respira. Raises ``ValueError`` naming the problem.
+    Every class of ``auto_map`` and ``custom_pipelines`` must be defined in a file of the folder, every
+    relative import must name a file of the folder, and no file may import respira. Raises ``ValueError``
+    naming the problem.
     """
     folder = Path(folder)
-    auto_map = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("auto_map") or {}
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    auto_map = config.get("auto_map") or {}
     if not auto_map:
         raise ValueError(f"{folder / 'config.json'} has no auto_map (no shipped code)")
     shipped = sorted(path.name for path in folder.glob("*.py"))
-    for auto, reference in auto_map.items():
+    pipelines = {
+        task: entry.get("impl", "") for task, entry in (config.get("custom_pipelines") or {}).items()
+    }
+    for auto, reference in [*auto_map.items(), *pipelines.items()]:
         file, _, class_name = reference.partition(".")
         path = folder / f"{file}.py"
         if not path.is_file():

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..decision import present
 from ..labels import flags_to_classes
+from ..windows import AGGREGATIONS, aggregate_windows, describe_aggregation
 from .icbhi import icbhi_scores
 from .multilabel import roc_auc
 
@@ -55,7 +56,6 @@ __all__ = [
     "recording_level_scores",
 ]
 
-AGGREGATIONS: tuple[str, ...] = ("max", "topk_mean")
 RECORDING_LABELS: tuple[str, ...] = ("crackle", "wheeze", "normal")
 ICBHI_KEYS: tuple[str, ...] = (
     "specificity",
@@ -64,38 +64,6 @@ ICBHI_KEYS: tuple[str, ...] = (
     "binary_sensitivity",
     "binary_icbhi_score",
 )
-
-
-def _check_rule(rule: str, top_k: int | None) -> None:
-    if rule not in AGGREGATIONS:
-        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {rule!r}")
-    if rule == "topk_mean" and (top_k is None or int(top_k) != top_k or top_k < 1):
-        raise ValueError(f"topk_mean needs top_k, a whole number >= 1, got {top_k!r}")
-
-
-def describe_aggregation(rule: str, top_k: int | None = None) -> str:
-    """A sentence saying how window probabilities became a recording's probability."""
-    _check_rule(rule, top_k)
-    if rule == "max":
-        return "recording probability = maximum of its window probabilities (per label)"
-    return (
-        f"recording probability = mean of its {top_k} largest window probabilities (per label; "
-        "all windows when there are fewer)"
-    )
-
-
-def aggregate_windows(probabilities: Any, rule: str = "max", top_k: int | None = None) -> np.ndarray:
-    """One recording's ``[windows, labels]`` probabilities → ``[labels]`` by ``rule`` (see the module)."""
-    _check_rule(rule, top_k)
-    array = np.asarray(probabilities, dtype=np.float64)
-    if array.ndim == 1:
-        array = array[:, None]
-    if array.ndim != 2 or array.shape[0] == 0:
-        raise ValueError(f"expected probabilities of shape [windows >= 1, labels], got {array.shape}")
-    if rule == "max":
-        return array.max(axis=0)
-    k = min(int(top_k), array.shape[0])  # type: ignore[arg-type]
-    return np.sort(array, axis=0)[-k:].mean(axis=0)
 
 
 def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:

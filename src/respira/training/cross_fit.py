@@ -16,7 +16,9 @@ validation chose). Cross-fitting tunes them on every patient of the training poo
 
 The kept model itself is still trained on the training split and selected on validation, as before;
 it stores the cross-fitted thresholds in ``config.decision_thresholds``, and its final validation and
-test scores (and every later consumer: evaluate, predict, pipeline, ONNX) decide at them. The group
+test scores decide at them, and so does every later consumer through :mod:`respira.decision`:
+``respira evaluate`` and ``predict``, ``pipeline("audio-classification")`` (its top class) and the
+ONNX graph (its ``present`` / ``label`` outputs, the thresholds embedded as constants). The group
 models see ``(k - 1) / k`` of the pool, about as many cycles as the training split, so their
 probabilities sit on the kept model's scale. The out-of-fold score at the chosen thresholds is logged
 as ``eval_cross_fit_icbhi_score`` (an optimistic figure: the thresholds were tuned on it).

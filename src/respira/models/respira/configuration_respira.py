@@ -117,6 +117,11 @@ class RespiraConfig(PreTrainedConfig):
     decision_thresholds: list[float] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
+        if __name__.startswith("respira."):
+            # respira's own class (not the shipped copy): `import respira` registered respira's pipeline,
+            # so the shipped one named in an export's config.json (which transformers would load only
+            # with trust_remote_code=True) is not needed
+            kwargs.pop("custom_pipelines", None)
         if self.problem_type is None:
             self.problem_type = SINGLE_LABEL
         if self.id2label is None and kwargs.get("num_labels") is None:

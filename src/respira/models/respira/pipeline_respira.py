@@ -1,28 +1,98 @@
-"""``pipeline("audio-classification")`` for audio dicts at any rate, resampled by respira's feature extractor.
+"""``pipeline("audio-classification")`` for respira models: it decides as ``respira predict`` does.
 
-transformers' :class:`~transformers.AudioClassificationPipeline` resamples a ``{"raw"/"array": ...,
-"sampling_rate": ...}`` input at another rate with torchaudio, which respira does not need. This
-subclass hands such an input, at its own rate, to a feature extractor that resamples itself
-(:class:`RespiraFeatureExtractor`, with soxr); for every other feature extractor it is transformers'
-pipeline unchanged. ``import respira`` registers it as the task's implementation, unless another
-library already replaced transformers' own.
+:class:`RespiraAudioClassificationPipeline` is transformers' audio-classification pipeline with three
+changes for respira models (any other model gets transformers' pipeline unchanged):
+
+- **It decides.** By default the answer is the four ICBHI classes (``normal``, ``crackle``,
+  ``wheeze``, ``both``) with the class the model decides first, scored with
+  :func:`respira.decision.class_scores`: for a multi-label model, the classes of the two flags decided
+  at the model's thresholds (``config.decision_thresholds``), with scores that sum to 1 and rank the
+  decided class first, so ``top_k=1`` and the Hub widget give ``respira predict``'s answer; for a
+  single-label model, its softmax. ``top_k`` keeps its transformers meaning (how many of those
+  classes; ``None``: all), and so does ``function_to_apply``: given explicitly (``"sigmoid"``,
+  ``"softmax"``, ``"none"``) it returns the model's own outputs (for a multi-label model the crackle
+  and wheeze labels) with that function applied, undecided, as transformers does.
+- **Long inputs are windowed, never cropped.** An input longer than the model's ``target_seconds``
+  (which the model would crop to its start) is scored by sliding windows of
+  :data:`~respira.windows.DEFAULT_WINDOW_SECONDS` (at most ``target_seconds``) every half window
+  (``respira predict``'s 4 s every 2 s), and the windows' outputs are aggregated as external
+  validation aggregates recordings (:data:`~respira.windows.DEFAULT_AGGREGATION`): a multi-label
+  model's per-label maximum (of the logits, so of the probabilities too), a single-label model's
+  mean softmax (the output then holds its logarithm). ``window=`` / ``hop=`` (seconds) change them.
+  An input that would need more than :data:`~respira.windows.MAX_WINDOWS` windows is refused.
+- **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
+  another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
+  soxr) instead of torchaudio, whenever the extractor can (``resamples_input = True``).
+
+``import respira`` registers it as the task's implementation (unless another library already
+replaced transformers' own); an export with code names it in ``config.json``'s ``custom_pipelines``,
+so ``pipeline(..., trust_remote_code=True)`` gets the same class where respira is not installed.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
+import torch
+from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 
+from ...audio import pad_batch
+from ...decision import class_scores, is_multi_label
+from ...labels import CLASS_NAMES
+from ...windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS, MAX_WINDOWS, window_count, window_starts
+
 TASK = "audio-classification"
+MODEL_TYPE = "respira"
+WINDOW_BATCH_SIZE = 32
+"""Windows of one long input per forward pass (``respira predict``'s default batch size)."""
+
+
+def _seconds(name: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
 
 
 class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
-    """transformers' audio-classification pipeline; audio dicts at another rate are resampled by the
-    feature extractor when it can (``resamples_input = True``), instead of by torchaudio."""
+    """transformers' audio-classification pipeline that, for respira models, decides at the model's
+    thresholds, windows long inputs and resamples with soxr (see the module)."""
+
+    def _is_respira(self) -> bool:
+        return getattr(self.model.config, "model_type", None) == MODEL_TYPE
+
+    def _sanitize_parameters(
+        self, top_k: int | None = None, function_to_apply: str | None = None, **kwargs: Any
+    ) -> tuple[dict, dict, dict]:
+        window, hop = _seconds("window", kwargs.pop("window", None)), _seconds("hop", kwargs.pop("hop", None))
+        preprocess, forward, postprocess = super()._sanitize_parameters(
+            top_k=top_k, function_to_apply=function_to_apply, **kwargs
+        )
+        postprocess["top_k"] = top_k  # capped in postprocess, which knows how many answers there are
+        if window is not None or hop is not None:
+            if not self._is_respira():
+                raise ValueError("window and hop apply to respira models only")
+            limit = float(self.model.config.target_seconds)
+            if window is not None and window > limit:
+                raise ValueError(
+                    f"window {window:g} s is longer than the model's target_seconds ({limit:g} s), "
+                    "which would crop it; use a window of at most that"
+                )
+            if hop is not None and hop > (window or min(DEFAULT_WINDOW_SECONDS, limit)):
+                raise ValueError(f"hop {hop:g} s is longer than the window; use a hop of at most the window")
+            forward.update(window=window, hop=hop)
+        return preprocess, forward, postprocess
 
     def preprocess(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
@@ -38,6 +108,86 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)
         return processed
+
+    # ------------------------------------------------------------------------------------------ forward
+    def _window_samples(self, window: float | None, hop: float | None) -> tuple[int, int]:
+        config = self.model.config
+        rate = int(config.sampling_rate)
+        seconds = window if window is not None else min(DEFAULT_WINDOW_SECONDS, float(config.target_seconds))
+        step = hop if hop is not None else seconds * DEFAULT_HOP_SECONDS / DEFAULT_WINDOW_SECONDS
+        window_samples = max(1, min(round(seconds * rate), int(config.target_samples)))
+        return window_samples, max(1, min(round(step * rate), window_samples))
+
+    def _segments(self, length: int, window: float | None, hop: float | None) -> list[tuple[int, int]]:
+        """Sample ranges the model scores for an input of ``length`` samples: all of it, or windows."""
+        if length <= int(self.model.config.target_samples):
+            return [(0, length)]
+        window_samples, hop_samples = self._window_samples(window, hop)
+        count = window_count(length, window_samples, hop_samples)
+        if count > MAX_WINDOWS:
+            rate = int(self.model.config.sampling_rate)
+            raise ValueError(
+                f"an input of {length / rate:.1f} s needs {count} windows of {window_samples / rate:g} s "
+                f"every {hop_samples / rate:g} s, more than the limit of {MAX_WINDOWS}; pass a longer hop="
+            )
+        starts = window_starts(length, window_samples, hop_samples)
+        return [(int(start), int(min(start + window_samples, length))) for start in starts]
+
+    def _aggregate(self, logits: torch.Tensor) -> torch.Tensor:
+        """One row of logits from the windows' ``[windows, labels]``: the per-label maximum (multi-label)
+        or the logarithm of the mean softmax (single-label); a single window's logits unchanged."""
+        if logits.shape[0] == 1:
+            return logits[0]
+        if is_multi_label(self.model.config):
+            return logits.max(dim=0).values
+        return logits.float().softmax(dim=-1).mean(dim=0).log()
+
+    def _forward(self, model_inputs: Any, window: float | None = None, hop: float | None = None) -> Any:
+        if not self._is_respira():
+            return super()._forward(model_inputs)
+        values = model_inputs["input_values"]
+        mask = model_inputs.get("attention_mask")
+        lengths = mask.sum(dim=-1).tolist() if mask is not None else [values.shape[-1]] * values.shape[0]
+        rows = []
+        for row, length in enumerate(lengths):
+            waveform = values[row, : int(length)].float().cpu().numpy()
+            segments = self._segments(int(length), window, hop)
+            chunks = []
+            for first in range(0, len(segments), WINDOW_BATCH_SIZE):
+                batch, batch_mask = pad_batch(
+                    [waveform[a:b] for a, b in segments[first : first + WINDOW_BATCH_SIZE]]
+                )
+                output = self.model(
+                    input_values=batch.to(device=values.device, dtype=values.dtype),
+                    attention_mask=batch_mask.to(values.device),
+                )
+                chunks.append(output.logits)
+            rows.append(self._aggregate(torch.cat(chunks)))
+        return SequenceClassifierOutput(logits=torch.stack(rows))
+
+    # -------------------------------------------------------------------------------------- postprocess
+    def postprocess(
+        self, model_outputs: Any, top_k: int | None = None, function_to_apply: str | None = None
+    ) -> list[dict[str, Any]]:
+        config = self.model.config
+        if not self._is_respira() or function_to_apply is not None:
+            count = int(config.num_labels)
+            return super().postprocess(
+                model_outputs,
+                top_k=count if top_k is None else min(top_k, count),
+                function_to_apply=function_to_apply,
+            )
+        logits = model_outputs.logits[0].double()
+        probabilities = logits.sigmoid() if is_multi_label(config) else logits.softmax(dim=-1)
+        scores, decision = class_scores(probabilities[None].cpu().numpy(), config)
+        decided, row = int(decision.classes[0]), scores[0]
+        others = sorted(
+            (index for index in range(len(CLASS_NAMES)) if index != decided), key=lambda i: -row[i]
+        )
+        count = len(CLASS_NAMES) if top_k is None else min(top_k, len(CLASS_NAMES))
+        return [
+            {"score": float(row[index]), "label": CLASS_NAMES[index]} for index in [decided, *others][:count]
+        ]
 
 
 def register_audio_classification_pipeline() -> None:

@@ -1,0 +1,100 @@
+"""Sliding windows over a recording, and how their probabilities become the recording's (one home).
+
+``respira predict`` scores a recording by windows of :data:`DEFAULT_WINDOW_SECONDS` every
+:data:`DEFAULT_HOP_SECONDS` (:func:`window_starts`); external validation turns the windows'
+probabilities into one per recording with :func:`aggregate_windows` (:data:`DEFAULT_AGGREGATION`:
+the maximum per label); the ``audio-classification`` pipeline does both for an input longer than the
+model's ``target_seconds``. Plain numpy: the module ships with a model's remote code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "AGGREGATIONS",
+    "DEFAULT_AGGREGATION",
+    "DEFAULT_HOP_SECONDS",
+    "DEFAULT_WINDOW_SECONDS",
+    "MAX_WINDOWS",
+    "aggregate_windows",
+    "check_aggregation",
+    "describe_aggregation",
+    "window_count",
+    "window_starts",
+]
+
+DEFAULT_WINDOW_SECONDS: float = 4.0
+"""Seconds in one sliding window of ``respira predict`` (``--window``) and the pipeline."""
+
+DEFAULT_HOP_SECONDS: float = 2.0
+"""Seconds between the starts of two sliding windows (``--hop``)."""
+
+MAX_WINDOWS: int = 10_000
+"""Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
+
+AGGREGATIONS: tuple[str, ...] = ("max", "topk_mean")
+"""Rules that turn a recording's window probabilities into the recording's (:func:`aggregate_windows`)."""
+
+DEFAULT_AGGREGATION: str = "max"
+"""The rule of ``respira evaluate --kauh`` and the pipeline unless told otherwise."""
+
+
+def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int:
+    """How many windows :func:`window_starts` returns (computed without building them)."""
+    if window_samples < 1 or hop_samples < 1:
+        raise ValueError("window and hop must be at least one sample")
+    if num_samples <= window_samples:
+        return 1
+    return 1 + -(-(num_samples - window_samples) // hop_samples)
+
+
+def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
+    """Start samples of sliding windows that cover ``num_samples`` (the last one may be partial).
+
+    One window when the signal is not longer than a window; otherwise ``1 + ceil((N - W) / H)``
+    windows starting every ``H`` samples, so the last one reaches the end of the signal.
+    """
+    count = window_count(num_samples, window_samples, hop_samples)
+    return np.arange(count, dtype=np.int64) * hop_samples
+
+
+def check_aggregation(rule: str, top_k: int | None = None) -> None:
+    """Raise a one-line ``ValueError`` unless ``rule`` (and ``top_k`` for ``topk_mean``) is valid."""
+    if rule not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {rule!r}")
+    if rule == "topk_mean" and (top_k is None or int(top_k) != top_k or top_k < 1):
+        raise ValueError(f"topk_mean needs top_k, a whole number >= 1, got {top_k!r}")
+
+
+def describe_aggregation(rule: str, top_k: int | None = None) -> str:
+    """A sentence saying how window probabilities became a recording's probability."""
+    check_aggregation(rule, top_k)
+    if rule == "max":
+        return "recording probability = maximum of its window probabilities (per label)"
+    return (
+        f"recording probability = mean of its {top_k} largest window probabilities (per label; "
+        "all windows when there are fewer)"
+    )
+
+
+def aggregate_windows(
+    probabilities: Any, rule: str = DEFAULT_AGGREGATION, top_k: int | None = None
+) -> np.ndarray:
+    """One recording's ``[windows, labels]`` probabilities → ``[labels]``.
+
+    ``max``: each label's largest window probability; ``topk_mean``: the mean of its ``top_k`` largest
+    (less sensitive to one spurious window; all windows when there are fewer).
+    """
+    check_aggregation(rule, top_k)
+    array = np.asarray(probabilities, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"expected probabilities of shape [windows >= 1, labels], got {array.shape}")
+    if rule == "max":
+        return array.max(axis=0)
+    k = min(int(top_k), array.shape[0])  # type: ignore[arg-type]
+    return np.sort(array, axis=0)[-k:].mean(axis=0)
