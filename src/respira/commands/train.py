@@ -15,7 +15,7 @@ Precedence: field defaults < the recipe < flags. Every transformers.TrainingArgu
 accepted (--field value), listed here or not; dict options (aux_loss_options, augmentation, ...) take
 JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe first. Examples:
 
-  respira train recipes/cnn_add.yaml --data_dir ~/data/ICBHI --seeds 0,1,2
+  respira train recipes/cnn_ce.yaml --data_dir ~/data/ICBHI --seeds 0,1,2
   respira train --data_dir ~/data/ICBHI --encoder cnn --target_seconds 5.12 --aux_loss add \\
       --num_train_epochs 30 --output_dir runs/cnn_add
 """
