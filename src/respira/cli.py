@@ -136,13 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit:  # --help, --version
         return exit.code if isinstance(exit.code, int) else 0
     args.overrides = extra
+    args.argv = argv
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("once")
             code = args.handler(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a command turns it into one
+        signum = getattr(interrupt, "signum", 2)
+        print("interrupted" if signum == 2 else f"terminated (signal {signum})", file=sys.stderr)
+        return 128 + signum
     except Exception as error:
         if args.debug:
             raise
