@@ -200,3 +200,67 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     plots = sorted((tmp_path / "demo" / "predictions").glob("*.png"))  # two recordings drawn
     assert len(plots) == 2 and all(plot.name in result.stdout for plot in plots)
     assert result.stdout.count("annotated") >= 2  # the tables of predicted vs annotated cycles
+
+
+# A misspelled option of each command, and the option it should suggest.
+MISSPELLED = {
+    "prepare": ("--validaton_size", "--validation_size"),
+    "evaluate": ("--splt", "--split"),
+    "predict": ("--windw", "--window"),
+    "export": ("--with-code", "--with_code"),
+    "push": ("--privte", "--private"),
+    "convert": ("--widht", "--width"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(MISSPELLED))
+def test_every_command_suggests_the_closest_option_and_points_to_its_own_help(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong, right = MISSPELLED[command]
+    assert main([command, wrong, "1"]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1, error
+    assert error.startswith(f"respira {command}: error: unrecognized arguments: {wrong}")
+    assert f"did you mean {right}" in error and error.rstrip().endswith(f"(see respira {command} --help)")
+
+
+def test_every_command_is_covered_by_the_misspelling_test() -> None:
+    from respira.commands import COMMANDS
+
+    assert set(COMMANDS) - {"train", "sweep", "demo"} == set(MISSPELLED)  # those: the recipe check
+
+
+@pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "num_train_epochs=1,2"]])
+def test_recipe_commands_suggest_recipe_fields(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--learnig_rate", "3"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"respira {command[0]}: error:") and "did you mean learning_rate?" in error
+
+
+def test_a_bool_flag_before_the_recipe_does_not_eat_it(tmp_path: Path, capsys) -> None:
+    recipe = Path(__file__).parents[1] / "recipes" / "cnn_ce.yaml"
+    missing = tmp_path / "missing"
+    for flags in (
+        ["--overwrite", str(recipe)],
+        [str(recipe), "--overwrite"],
+        ["--overwrite", "true", str(recipe)],
+    ):
+        assert main(["train", *flags, "--data_dir", str(missing), "--output_dir", str(tmp_path / "run")]) == 2
+        error = capsys.readouterr().err
+        assert f"'{missing}' does not exist" in error, (flags, error)  # the recipe was read, data checked
+
+
+def test_recipes_named_in_readme_and_help_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    root = Path(__file__).parents[1]
+    texts = [(root / "README.md").read_text()]
+    for command in ("train", "sweep"):
+        assert main([command, "--help"]) == 0
+        texts.append(capsys.readouterr().out)
+    named = set(re.findall(r"recipes/[\w./-]+?\.ya?ml", "\n".join(texts)))
+    assert "recipes/cnn_ce.yaml" in named
+    assert not [name for name in sorted(named) if not (root / name).is_file()]

@@ -7,6 +7,7 @@ Sub-commands live in :mod:`respira.commands`. Errors are one clear line on stder
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import sys
 import warnings
@@ -53,6 +54,52 @@ _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _HYPHEN_ALIAS = re.compile(r"(--\w+)/--[\w-]+")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
+def _command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser | None:
+    """The sub-command's parser named in ``argv`` (the first token that is a command), if any."""
+    choices = next(
+        (action.choices for action in parser._actions if isinstance(action, argparse._SubParsersAction)), {}
+    )
+    return next((choices[token] for token in argv if token in choices), None)
+
+
+def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """The ``--options`` in ``argv`` that ``command`` does not know (unique abbreviations are known)."""
+    known = command._option_string_actions
+    unknown = []
+    for token in argv:
+        name = token.split("=", 1)[0]
+        if not name.startswith("--") or name == "--" or name in known:
+            continue
+        if command.allow_abbrev and any(option.startswith(name) for option in known):
+            continue
+        unknown.append(name)
+    return unknown
+
+
+def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> list[str]:
+    """``argv`` with a ``RECIPE.yaml`` given right after an optional-value flag (``--overwrite
+    RECIPE.yaml``) moved before the flags, so the flag means true instead of eating the recipe."""
+    if command is None or "recipe" not in {action.dest for action in command._actions}:
+        return argv
+    for index in range(1, len(argv)):
+        token, flag = argv[index], command._option_string_actions.get(argv[index - 1])
+        if flag is not None and flag.nargs == "?" and token.lower().endswith((".yaml", ".yml")):
+            position = argv.index(command.prog.split()[-1])
+            return [*argv[: position + 1], token, *argv[position + 1 : index], *argv[index + 1 :]]
+    return argv
+
+
+def unknown_options_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
+    """The one-line error for options ``command`` does not know, with the closest known ones."""
+    options = [option for option in command._option_string_actions if option.startswith("--")]
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name, options, n=2, cutoff=0.7)
+        close = list(dict.fromkeys(_HYPHEN_ALIAS.sub(r"\1", option) for option in close))
+        hints.append(name + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    return CommandLineError(command.prog, f"unrecognized arguments: {', '.join(hints)}")
+
+
 def _one_line(error: BaseException) -> str:
     """An error's message on one line, without terminal colour codes (its type name when it has none)."""
     return " ".join(_ANSI_CODES.sub("", str(error)).split()) or type(error).__name__
@@ -67,10 +114,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    command = _command_parser(parser, argv)
+    argv = _recipe_first(command, argv)
     try:
-        args, extra = parser.parse_known_args(argv)
+        try:
+            args, extra = parser.parse_known_args(argv)
+        except CommandLineError:  # an unknown option explains more than a missing argument does
+            unknown = _unknown_options(command, argv) if command is not None else []
+            if unknown and not command.get_default("accepts_overrides"):
+                raise unknown_options_error(command, unknown) from None
+            raise
         if extra and not getattr(args, "accepts_overrides", False):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+            unknown = _unknown_options(command, extra) if command is not None else []
+            if unknown:
+                raise unknown_options_error(command, unknown)
+            (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except CommandLineError as error:
         message = _HYPHEN_ALIAS.sub(r"\1", _one_line(error))
         print(f"{error.prog}: error: {message} (see {error.prog} --help)", file=sys.stderr)
@@ -78,13 +136,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit:  # --help, --version
         return exit.code if isinstance(exit.code, int) else 0
     args.overrides = extra
+    args.argv = argv
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("once")
             code = args.handler(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a command turns it into one
+        signum = getattr(interrupt, "signum", 2)
+        print("interrupted" if signum == 2 else f"terminated (signal {signum})", file=sys.stderr)
+        return 128 + signum
     except Exception as error:
         if args.debug:
             raise

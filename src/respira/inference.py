@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_WINDOWS",
     "analysis_frame_samples",
+    "check_window_options",
     "predict_cycles",
     "predict_files",
     "predict_windows",
@@ -197,6 +198,13 @@ def _window_samples(
             f"{frame / rate:g} s"
         )
     return window_samples, max(1, min(round(hop * rate), window_samples))
+
+
+def check_window_options(
+    model: RespiraForAudioClassification, window: float, hop: float, smoothing: int
+) -> None:
+    """Raise a one-line ``ValueError`` for a window, hop or smoothing the model cannot predict with."""
+    _window_samples(model, window, hop, smoothing)
 
 
 def predict_windows(

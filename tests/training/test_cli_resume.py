@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -53,7 +54,7 @@ KILLER = textwrap.dedent(
     class Kill(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
             if state.global_step == int(os.environ["KILL_AT_STEP"]):
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL")))
 
     original = trainer_module.RespiraTrainer.__init__
 
@@ -206,3 +207,30 @@ def test_the_recorded_thread_count_is_read_back_or_ignored(tmp_path: Path, conte
         (tmp_path / THREADS_FILE).write_text(content)
     assert read_num_threads(ResumePoint(target=tmp_path, source=tmp_path)) == expected
     assert read_num_threads(None) is None
+
+
+def test_sigterm_keeps_the_run_and_prints_the_command_that_resumes_it(
+    experiment: Path, tmp_path: Path
+) -> None:
+    """A scheduler's SIGTERM after a checkpoint: exit status 143, the last checkpoint named, and the
+    printed command continues the run to the end."""
+    output = tmp_path / "termed"
+    termed = subprocess.run(
+        [sys.executable, str(experiment / "killer.py"), *_flags(experiment, output, "--overwrite")],
+        env={**os.environ, "KILL_AT_STEP": str(KILL_AT_STEP), "KILL_SIGNAL": "SIGTERM",
+             threads.ENV_VAR: str(RUN_THREADS)},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert termed.returncode == 128 + signal.SIGTERM, termed.stderr[-3000:]
+    staging = tmp_path / ".termed.incomplete"
+    assert f"last checkpoint {staging / 'seed_0' / 'checkpoint-3'}" in termed.stdout
+    (hint,) = [line for line in termed.stderr.splitlines() if line.startswith("resume with: ")]
+    command = shlex.split(hint.removeprefix("resume with: "))
+    assert command[:2] == ["respira", "train"] and command[-2:] == ["--resume_from_checkpoint", "last"]
+    assert "--overwrite" not in command
+    assert termed.stderr.splitlines()[-1] == "terminated (signal 15)"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(threads.ENV_VAR, str(RUN_THREADS))
+        assert main(command[1:]) == 0
+    assert not staging.exists()
+    _assert_identical_runs(output, experiment / "reference")

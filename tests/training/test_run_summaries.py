@@ -86,6 +86,17 @@ def test_baseline_warning_states_both_numbers() -> None:
     assert baseline_warning(undefined, 0) is None
 
 
+def test_baseline_warning_says_the_score_is_at_the_cross_fitted_thresholds() -> None:
+    from types import SimpleNamespace
+
+    trainer = SimpleNamespace(
+        args=SimpleNamespace(threshold_source="cross_fit"), state=SimpleNamespace(best_metric=0.61)
+    )
+    below = SeedOutcome(trainer, {"eval_icbhi_score": 0.45, "eval_baseline_all_normal_icbhi_score": 0.5}, {})
+    line = baseline_warning(below, 0)
+    assert "0.4500 on validation at the cross-fitted thresholds (selection saw 0.6100" in line
+
+
 def test_a_run_worse_than_all_normal_ends_with_a_warning(
     synthetic_corpus: Path, tmp_path: Path, capsys
 ) -> None:

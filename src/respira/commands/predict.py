@@ -106,13 +106,6 @@ def format_rows(rows: list[dict[str, Any]], output_format: str) -> str:
     return buffer.getvalue()
 
 
-def _is_onnx_only_folder(path: Path) -> bool:
-    from ..hub.loading import WEIGHT_FILES
-    from ..hub.onnx import ONNX_FILE
-
-    return (path / ONNX_FILE).is_file() and not any((path / name).is_file() for name in WEIGHT_FILES)
-
-
 def check_plot_dir(folder: str | Path) -> Path:
     """Raise a one-line ``OSError`` when PNGs cannot be written in ``folder``; return it as a ``Path``.
 
@@ -156,8 +149,8 @@ def progress(files: Sequence[str], description: str = "predicting") -> Iterable[
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hub.loading import load_model
-    from ..inference import MAX_WINDOWS, predict_files
+    from ..detector import Detector, PredictionError
+    from ..inference import MAX_WINDOWS
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
@@ -172,34 +165,35 @@ def run(args: argparse.Namespace) -> int:
     if args.plot or args.plot_dir is not None:
         default_dir = Path(args.output).parent if args.output else Path()
         plots = plot_paths(args.files, check_plot_dir(args.plot_dir or default_dir))
-    if args.onnx or _is_onnx_only_folder(Path(args.model).expanduser()):
-        from ..hub.onnx import load_onnx_model
-
-        model = load_onnx_model(args.model)
-    else:
-        model, _config = load_model(args.model, device=args.device)
-    options = {
-        "annotations": args.annotations,
-        "window": args.window,
-        "hop": args.hop,
-        "smoothing": args.smoothing,
-        "batch_size": args.batch_size,
-        "max_windows": MAX_WINDOWS if args.max_windows is None else args.max_windows,
-    }
+    detector = Detector.from_pretrained(
+        args.model,
+        device=args.device,
+        onnx=True if args.onnx else None,
+        window=args.window,
+        hop=args.hop,
+        smoothing=args.smoothing,
+        batch_size=args.batch_size,
+        max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
+    )
     rows: list[dict[str, Any]] = []
-    errors: list[tuple[str, str]] = []
+    errors: list[str] = []
     written: list[Path] = []
     for index, file in enumerate(progress(args.files)):
-        file_rows, file_errors = predict_files(model, [file], **options)
-        rows.extend(file_rows)
-        errors.extend(file_errors)
-        if plots and file_rows:
-            written.append(_plot(model, file, plots[index], file_rows, options))
+        try:
+            prediction = detector.predict_file(file, annotations=args.annotations)
+        except PredictionError as error:
+            errors.append(str(error))
+            continue
+        rows.extend(prediction.rows)
+        if plots:
+            written.append(
+                detector.plot(file, plots[index], prediction=prediction, annotations=args.annotations)
+            )
     predicted = len(args.files) - len(errors)
     if predicted == 0:
         if len(errors) == 1:
-            raise ValueError(errors[0][1])
-        for _path, message in errors:
+            raise ValueError(errors[0])
+        for message in errors:
             print(f"respira predict: error: {message}", file=sys.stderr)
         raise ValueError(f"none of the {len(errors)} files could be predicted")
     text = format_rows(rows, output_format)
@@ -212,22 +206,6 @@ def run(args: argparse.Namespace) -> int:
     if written:
         folder = written[0].parent
         print(f"wrote {len(written)} plot(s) to {folder}", file=sys.stdout if args.output else sys.stderr)
-    for _path, message in errors:
+    for message in errors:
         print(f"respira predict: error: {message}", file=sys.stderr)
     return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)
-
-
-def _plot(model: Any, file: str, path: Path, rows: list[dict[str, Any]], options: dict[str, Any]) -> Path:
-    """The picture of ``file`` (:func:`respira.reports.plot_recording`) from its predicted ``rows``."""
-    from ..reports.recording_plot import plot_recording
-
-    return plot_recording(
-        model,
-        file,
-        path,
-        rows=rows,
-        annotations=options["annotations"],
-        window=options["window"],
-        hop=options["hop"],
-        smoothing=options["smoothing"],
-    )

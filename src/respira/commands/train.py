@@ -8,6 +8,9 @@ is parsed. A recipe is optional; flags override it.
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
+from collections.abc import Sequence
 
 USAGE = "respira train [RECIPE.yaml] [--field value ...]"
 EPILOG = """\
@@ -15,7 +18,7 @@ Precedence: field defaults < the recipe < flags. Every transformers.TrainingArgu
 accepted (--field value), listed here or not; dict options (aux_loss_options, augmentation, ...) take
 JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe first. Examples:
 
-  respira train recipes/cnn_add.yaml --data_dir ~/data/ICBHI --seeds 0,1,2
+  respira train recipes/cnn_ce.yaml --data_dir ~/data/ICBHI --seeds 0,1,2
   respira train --data_dir ~/data/ICBHI --encoder cnn --target_seconds 5.12 --aux_loss add \\
       --num_train_epochs 30 --output_dir runs/cnn_add
 """
@@ -46,10 +49,43 @@ def run(args: argparse.Namespace) -> None:
     from ..training.flags import command_line_options
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
+    from ..utils.signals import terminate_as_interrupt
 
     model_args, data_args, run_args, training_args = parse_recipe(
         args.recipe, args.overrides, given=command_line_options(args)
     )
     if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
         datasets.disable_progress_bars()
-    run_training(model_args, data_args, run_args, training_args)
+    with terminate_as_interrupt():  # SIGTERM too keeps the run resumable and says how to go on
+        try:
+            run_training(model_args, data_args, run_args, training_args)
+        except KeyboardInterrupt:
+            print(
+                f"resume with: {resume_command(getattr(args, 'argv', None) or sys.argv[1:])}", file=sys.stderr
+            )
+            raise
+
+
+_DROPPED = {"--resume_from_checkpoint": 1, "--overwrite": 0, "--debug": 0}  # flag → values it takes
+
+
+def resume_command(argv: Sequence[str]) -> str:
+    """The command line that continues the run of ``argv`` (``respira train ...``): the same options,
+    ``--resume_from_checkpoint last`` instead of any given one and without ``--overwrite``."""
+    kept: list[str] = []
+    tokens = list(argv)
+    index = 0
+    while index < len(tokens):
+        name = tokens[index].split("=", 1)[0]
+        if name in _DROPPED and "=" not in tokens[index]:
+            index += 1 + _DROPPED[name]
+            if name == "--overwrite" and index < len(tokens) and tokens[index].lower() in _BOOL_WORDS:
+                index += 1
+            continue
+        if name not in _DROPPED:
+            kept.append(tokens[index])
+        index += 1
+    return shlex.join(["respira", *kept, "--resume_from_checkpoint", "last"])
+
+
+_BOOL_WORDS = {"true", "false", "yes", "no", "t", "f", "y", "n", "1", "0"}

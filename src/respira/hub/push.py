@@ -75,10 +75,11 @@ def push_run(
     return str(url)
 
 
-def check_push_target(repo_id: str, *, token: str | None = None) -> None:
+def check_push_target(repo_id: str, *, token: str | None = None, owner_required: bool = True) -> None:
     """Check, before any work, that ``repo_id`` can be pushed to: a valid id, not offline, a reachable Hub
     that accepts the token. Raises one-line errors (:class:`HubConnectionError`, ``ValueError``,
-    ``PermissionError``)."""
+    ``PermissionError``). ``owner_required=False`` accepts a bare name (the Trainer prefixes the
+    token's user)."""
     from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalTokenNotFoundError
     from huggingface_hub.utils import validate_repo_id
@@ -87,7 +88,7 @@ def check_push_target(repo_id: str, *, token: str | None = None) -> None:
         validate_repo_id(repo_id)
     except HFValidationError as error:
         raise ValueError(f"{repo_id!r} is not a Hub repository id: {' '.join(str(error).split())}") from None
-    if "/" not in repo_id:
+    if "/" not in repo_id and owner_required:
         raise ValueError(f"{repo_id!r}: give the repository as owner/name (your user or organisation)")
     api = HfApi(token=token)
     if constants.is_offline_mode():

@@ -29,6 +29,7 @@ __all__ = [
     "THREADS_FILE",
     "ResumePoint",
     "check_output_dir",
+    "interrupted_message",
     "read_num_threads",
     "record_num_threads",
     "resolve_resume",
@@ -254,9 +255,7 @@ def run_output(
             yield staging
         except KeyboardInterrupt:
             keep_staging = True
-            log(
-                f"interrupted: the run so far is in {staging}; continue it with --resume_from_checkpoint last"
-            )
+            log(interrupted_message(staging))
             raise
         _retarget_states(staging, staging, target)
         swap_into_place(staging, target, overwrite=overwrite or resume is not None)
@@ -269,6 +268,21 @@ def run_output(
         raise
     finally:
         lock.release()
+
+
+def interrupted_message(staging: Path) -> str:
+    """What an interrupted run says: where it is, its last checkpoint, and how to continue it."""
+    checkpoints = [point for seed in _seed_folders(staging) if (point := last_checkpoint(seed)) is not None]
+    if not checkpoints:
+        return (
+            f"interrupted before the first checkpoint: the run so far is in {staging}; "
+            "--resume_from_checkpoint last starts its seeds over"
+        )
+    latest = max(checkpoints, key=lambda path: path.stat().st_mtime)
+    return (
+        f"interrupted: the run so far is in {staging} (last checkpoint {latest}); "
+        "continue it with --resume_from_checkpoint last"
+    )
 
 
 def _remove_empty(folders: list[Path]) -> None:

@@ -165,9 +165,17 @@ def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
         return None
     if score >= baseline:
         return None
+    where = ""
+    trainer = outcome.trainer
+    if getattr(getattr(trainer, "args", None), "threshold_source", None) == "cross_fit":
+        where = " at the cross-fitted thresholds"
+        best = getattr(trainer.state, "best_metric", None)
+        if isinstance(best, float) and not math.isnan(best):
+            where += f" (selection saw {best:.4f} at thresholds tuned on validation itself)"
     return (
-        f"warning: the kept model (seed {seed}) scores {score:.4f} on validation, below the all-normal "
-        f"baseline's {baseline:.4f} (every cycle predicted normal): it is worse than a trivial classifier"
+        f"warning: the kept model (seed {seed}) scores {score:.4f} on validation{where}, below the "
+        f"all-normal baseline's {baseline:.4f} (every cycle predicted normal): it is worse than a "
+        "trivial classifier"
     )
 
 

@@ -129,6 +129,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             callbacks=callbacks,
             **kwargs,
         )
+        _compact_logs(self)
         self.aux_loss = aux_loss
         if self.aux_loss is None and args.aux_loss:
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
@@ -391,3 +392,19 @@ class RespiraTrainer(DecisionRule, Trainer):
                 handler.add_callback(callback)
         self.save_metrics("test", metrics)
         return metrics
+
+
+def _compact_logs(trainer: Trainer) -> None:
+    """Print each log as one compact line (:mod:`respira.training.log_lines`), not transformers' dict."""
+    from transformers import PrinterCallback, ProgressCallback
+
+    from .log_lines import CompactPrinterCallback, CompactProgressCallback
+
+    for plain, compact in (
+        (PrinterCallback, CompactPrinterCallback),
+        (ProgressCallback, CompactProgressCallback),
+    ):
+        found = [cb for cb in trainer.callback_handler.callbacks if type(cb) is plain]
+        if found:
+            trainer.remove_callback(plain)
+            trainer.add_callback(compact)

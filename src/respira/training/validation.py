@@ -23,7 +23,7 @@ from .output import ResumePoint, check_output_dir
 from .recipe import DataArguments, ModelArguments, RunArguments, json_option, parse_seeds
 from .schedules import SCHEDULES
 
-__all__ = ["INTEGRATION_EXTRAS", "check_integrations", "validate_run"]
+__all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "validate_run"]
 
 INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}
 """``report_to`` integrations respira ships as extras: ``pip install 'respira[<extra>]'``."""
@@ -46,6 +46,21 @@ def validate_run(
     _check_combinations(model, run, args)
     check_integrations(args.report_to)
     check_output_dir(args.output_dir, overwrite=run.overwrite, resume=resume)
+    check_push_to_hub(args)
+
+
+def check_push_to_hub(args: RespiraTrainingArguments) -> None:
+    """With ``push_to_hub``, check the repository (``hub_model_id``, else the output folder's name), the
+    connection and the token now, not after training (one-line errors, as ``respira prepare`` does)."""
+    if not args.push_to_hub:
+        return
+    from ..hub.push import check_push_target
+
+    repo_id = args.hub_model_id or Path(args.output_dir).absolute().name
+    try:
+        check_push_target(repo_id, token=args.hub_token, owner_required=False)
+    except (ConnectionError, PermissionError, ValueError) as error:
+        raise type(error)(f"--push_to_hub: {error}") from None
 
 
 # ------------------------------------------------------------------------------------------------ model

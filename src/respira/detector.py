@@ -1,0 +1,292 @@
+"""One object to predict crackles and wheezes: :class:`Detector` (also behind ``respira predict``).
+
+Typical use::
+
+    import respira
+
+    detector = respira.Detector.from_pretrained("my_model")   # a model folder, an ONNX export or a Hub id
+    result = detector.predict_file("recording.wav")            # sliding windows of 4 s every 2 s
+    result.label, result.crackle, result.wheeze                # the recording's verdict and probabilities
+    result.to_pandas()                                         # one row per window
+    detector.plot("recording.wav", "recording.png")            # spectrogram + probabilities + labels
+
+A :class:`Prediction` holds the per-window (or per-annotated-cycle) rows of
+:mod:`respira.inference` and one verdict for the whole recording: the window probabilities of each
+label aggregated by a named rule of :mod:`respira.metrics.recording_level` (``max`` by default, or
+``topk_mean`` with ``top_k``) and decided at the model's thresholds by :mod:`respira.decision`, the
+rule that external validation applies to recordings too. Bad input raises :class:`PredictionError`
+(a ``ValueError``) or :class:`~respira.hub.loading.ModelLoadError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .decision import decide_flags, thresholds_of
+from .inference import (
+    DEFAULT_BATCH_SIZE,
+    MAX_WINDOWS,
+    check_window_options,
+    predict_cycles,
+    predict_files,
+    predict_windows,
+)
+from .metrics.recording_level import aggregate_windows, describe_aggregation
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+__all__ = ["Detector", "Prediction", "PredictionError"]
+
+
+class PredictionError(ValueError):
+    """An input or option that cannot be predicted; the one-line message names it."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a :class:`Detector` found in one recording.
+
+    ``rows``: one ``dict`` per window (or annotated cycle), as described in :mod:`respira.inference`
+    (``file`` first when the recording came from a file). ``crackle`` / ``wheeze``: the recording's
+    probabilities (the windows' aggregated by ``aggregation``); ``label``: its verdict (``normal``,
+    ``crackle``, ``wheeze`` or ``both``) at ``thresholds``.
+    """
+
+    rows: list[dict[str, Any]]
+    crackle: float
+    wheeze: float
+    label: str
+    aggregation: str
+    thresholds: tuple[float, float]
+    file: str | None = None
+    top_k: int | None = field(default=None)
+
+    @property
+    def description(self) -> str:
+        """How the window probabilities became the recording's (a sentence)."""
+        return describe_aggregation(self.aggregation, self.top_k)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict and the rows as plain Python values (JSON-serialisable)."""
+        return {
+            "file": self.file,
+            "label": self.label,
+            "crackle": self.crackle,
+            "wheeze": self.wheeze,
+            "aggregation": self.aggregation,
+            "top_k": self.top_k,
+            "thresholds": list(self.thresholds),
+            "rows": [dict(row) for row in self.rows],
+        }
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The rows as a ``pandas.DataFrame`` (one row per window or cycle)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+def _verdict(
+    rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str, top_k: int | None
+) -> tuple[float, float, str, tuple[float, float]]:
+    """The recording's (crackle, wheeze) probabilities, label and thresholds from its rows."""
+    flags = np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64)
+    aggregated = aggregate_windows(flags, aggregation, top_k)
+    thresholds = thresholds_of(config)
+    decision = decide_flags(aggregated[None, :], thresholds)
+    return float(aggregated[0]), float(aggregated[1]), decision.labels[0], thresholds
+
+
+class Detector:
+    """A trained respira classifier ready to predict recordings (torch or ONNX).
+
+    Build it with :meth:`from_pretrained`, or wrap a loaded model (a
+    :class:`~respira.RespiraForAudioClassification` or :class:`~respira.hub.onnx.OnnxClassifier`).
+    ``window`` / ``hop`` (seconds), ``smoothing`` (windows), ``batch_size``, ``max_windows`` and the
+    recording ``aggregation`` (``max`` or ``topk_mean`` with ``top_k``) are the defaults of every call;
+    each call may override them.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        window: float = 4.0,
+        hop: float = 2.0,
+        smoothing: int = 1,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_windows: int | None = MAX_WINDOWS,
+        aggregation: str = "max",
+        top_k: int | None = None,
+    ) -> None:
+        self.model = model
+        self.options: dict[str, Any] = {
+            "window": window,
+            "hop": hop,
+            "smoothing": smoothing,
+            "batch_size": batch_size,
+            "max_windows": max_windows,
+            "aggregation": aggregation,
+            "top_k": top_k,
+        }
+        self._options({})  # check the defaults now, not at the first file
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        onnx: bool | None = None,
+        **options: Any,
+    ) -> Detector:
+        """Load a model folder, an exported folder with ``model.onnx``, or a Hugging Face Hub id.
+
+        ``onnx``: run ``model.onnx`` with onnxruntime (``None``: only when the folder has ``model.onnx``
+        and no torch weights). ``device``: the torch device (default CUDA when available). Other
+        keyword arguments are the call defaults (see the class). Raises
+        :class:`~respira.hub.loading.ModelLoadError` (one line) when the model cannot be loaded.
+        """
+        from .hub.loading import WEIGHT_FILES, load_model
+        from .hub.onnx import ONNX_FILE, load_onnx_model
+
+        folder = Path(source).expanduser()
+        if onnx is None:
+            onnx = (folder / ONNX_FILE).is_file() and not any((folder / n).is_file() for n in WEIGHT_FILES)
+        model = load_onnx_model(source) if onnx else load_model(source, device=device)[0]
+        return cls(model, **options)
+
+    @property
+    def config(self) -> Any:
+        """The model's :class:`~respira.RespiraConfig` (labels, sampling rate, decision thresholds)."""
+        return self.model.config
+
+    @property
+    def sampling_rate(self) -> int:
+        """The rate (Hz) the model's input is resampled to."""
+        return int(self.config.sampling_rate)
+
+    def _options(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(overrides) - set(self.options))
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(unknown)}; expected {', '.join(self.options)}")
+        options = {**self.options, **{k: v for k, v in overrides.items() if v is not None}}
+        if "max_windows" in overrides and overrides["max_windows"] is None:
+            options["max_windows"] = None
+        try:
+            describe_aggregation(options["aggregation"], options["top_k"])
+            check_window_options(self.model, options["window"], options["hop"], options["smoothing"])
+            if int(options["batch_size"]) != options["batch_size"] or options["batch_size"] < 1:
+                raise ValueError(f"batch_size must be a whole number >= 1, got {options['batch_size']}")
+        except ValueError as error:
+            raise PredictionError(str(error)) from None
+        return options
+
+    def _prediction(
+        self, rows: list[dict[str, Any]], options: Mapping[str, Any], file: str | None
+    ) -> Prediction:
+        crackle, wheeze, label, thresholds = _verdict(
+            rows, self.config, options["aggregation"], options["top_k"]
+        )
+        return Prediction(
+            rows, crackle, wheeze, label, options["aggregation"], thresholds, file, options["top_k"]
+        )
+
+    def predict(
+        self,
+        waveform: Any,
+        sampling_rate: int,
+        *,
+        cycles: Sequence[tuple[float, float]] | None = None,
+        **options: Any,
+    ) -> Prediction:
+        """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
+
+        It is resampled to the model's rate; sliding windows, or the ``cycles`` given as
+        ``(start, end)`` seconds.
+        """
+        from .audio import as_waveform, resample
+
+        settings = self._options(options)
+        if not (isinstance(sampling_rate, (int, np.integer)) and sampling_rate > 0):
+            raise PredictionError(
+                f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
+            )
+        try:
+            audio = resample(as_waveform(waveform), int(sampling_rate), self.sampling_rate)
+            if cycles is not None:
+                rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])
+                if not rows:
+                    raise ValueError("no cycles to predict")
+            else:
+                rows = predict_windows(
+                    self.model,
+                    audio,
+                    **{k: settings[k] for k in ("window", "hop", "smoothing", "batch_size", "max_windows")},
+                )
+        except PredictionError:
+            raise
+        except ValueError as error:
+            raise PredictionError(" ".join(str(error).split())) from None
+        return self._prediction(rows, settings, None)
+
+    def predict_file(
+        self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
+    ) -> Prediction:
+        """Predict an audio file (WAV, FLAC...; any rate and channels), or the cycles of its ICBHI
+        ``annotations`` file (rows gain ``annotated_label``). Errors name the file (one line)."""
+        settings = self._options(options)
+        rows, errors = predict_files(
+            self.model,
+            [path],
+            annotations=annotations,
+            **{k: settings[k] for k in ("window", "hop", "smoothing", "batch_size", "max_windows")},
+        )
+        if errors:
+            raise PredictionError(errors[0][1])
+        if not rows:
+            raise PredictionError(f"{annotations}: no cycles to predict")
+        return self._prediction(rows, settings, str(path))
+
+    def plot(
+        self,
+        path: str | Path,
+        output: str | Path | None = None,
+        *,
+        prediction: Prediction | None = None,
+        annotations: str | Path | None = None,
+        **options: Any,
+    ) -> Path:
+        """Draw the recording ``path`` as predicted: its spectrogram, the crackle and wheeze
+        probabilities with the thresholds, the labels and the ``annotations`` cycles; write a PNG to
+        ``output`` (default: beside the recording, ``NAME.png``) and return its path.
+
+        ``prediction``: reuse a :meth:`predict_file` result of the same file and options.
+        """
+        from .reports.recording_plot import plot_recording
+
+        settings = self._options(options)
+        target = Path(output) if output is not None else Path(path).with_suffix(".png")
+        if prediction is None:
+            prediction = self.predict_file(path, annotations=annotations, **options)
+        return plot_recording(
+            self.model,
+            path,
+            target,
+            rows=prediction.rows,
+            annotations=annotations,
+            window=settings["window"],
+            hop=settings["hop"],
+            smoothing=settings["smoothing"],
+        )
+
+    def __repr__(self) -> str:
+        name = getattr(self.config, "_name_or_path", "") or type(self.model).__name__
+        return f"Detector({name!r}, labels={list(self.config.id2label.values())})"

@@ -1,0 +1,85 @@
+"""One compact line per Trainer log instead of its ~60-metric dictionary.
+
+transformers prints every ``Trainer.log`` call as a Python dict (``PrinterCallback`` with
+``disable_tqdm``, else ``ProgressCallback``). :func:`compact_line` keeps the few numbers a person
+follows (loss, learning rate, the ICBHI score with its specificity and sensitivity, the AUCs); the
+callbacks here print it instead. Nothing is dropped from the logs themselves: ``trainer_state.json``,
+``*_results.json`` and the ``report_to`` integrations still get every metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from transformers import PrinterCallback, ProgressCallback
+
+__all__ = ["CompactPrinterCallback", "CompactProgressCallback", "compact_line"]
+
+_PREFIXES = ("eval", "test")
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _evaluation(logs: Mapping[str, Any], prefix: str) -> list[str]:
+    def get(name: str) -> Any:
+        return logs.get(f"{prefix}_{name}")
+
+    parts = [f"{prefix} loss {_number(get('loss'))}"] if get("loss") is not None else []
+    if get("icbhi_score") is not None:
+        score = f"ICBHI {get('icbhi_score'):.3f}"
+        if get("specificity") is not None and get("sensitivity") is not None:
+            score += f" (Sp {get('specificity'):.3f}, Se {get('sensitivity'):.3f})"
+        parts.append(score)
+    aucs = [
+        f"{name} {get(f'auc_{name}'):.3f}" for name in ("crackle", "wheeze") if get(f"auc_{name}") is not None
+    ]
+    if aucs:
+        parts.append("AUC " + ", ".join(aucs))
+    if get("patient_icbhi_score") is not None:
+        parts.append(f"per patient {get('patient_icbhi_score'):.3f}")
+    return parts
+
+
+def compact_line(logs: Mapping[str, Any]) -> str:
+    """A one-line summary of a ``Trainer.log`` dictionary (training step, evaluation or the end)."""
+    parts = [f"epoch {logs['epoch']:.3g}"] if isinstance(logs.get("epoch"), (int, float)) else []
+    prefix = next((p for p in _PREFIXES if any(key.startswith(f"{p}_") for key in logs)), None)
+    if prefix is not None:
+        parts += _evaluation(logs, prefix)
+    elif "train_runtime" in logs:
+        parts.append(f"training done in {logs['train_runtime']:.1f} s")
+        if "train_loss" in logs:
+            parts.append(f"mean loss {_number(logs['train_loss'])}")
+    else:
+        for key, label in (
+            ("loss", "loss"),
+            ("task_loss", "task"),
+            ("aux_loss", "aux"),
+            ("learning_rate", "lr"),
+        ):
+            if key in logs:
+                parts.append(f"{label} {_number(logs[key])}")
+    if len(parts) <= 1:  # nothing known: the dictionary's own keys, still one line
+        parts += [
+            f"{key} {_number(value)}" for key, value in logs.items() if key not in ("epoch", "total_flos")
+        ]
+    return " · ".join(parts)
+
+
+class CompactPrinterCallback(PrinterCallback):
+    """``PrinterCallback`` (``disable_tqdm``) that prints :func:`compact_line`."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_local_process_zero and logs:
+            print(compact_line(logs))
+
+
+class CompactProgressCallback(ProgressCallback):
+    """``ProgressCallback`` (the progress bars) that writes :func:`compact_line` above the bar."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs:
+            self.training_bar.write(compact_line(logs))

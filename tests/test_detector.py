@@ -1,0 +1,162 @@
+"""respira.Detector: one object to load a model (folder, ONNX export, Hub id) and predict recordings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import respira
+from respira.cli import main
+from respira.decision import decide_flags
+from respira.detector import Detector, Prediction, PredictionError
+from respira.hub.loading import ModelLoadError, load_model
+from respira.inference import predict_files, predict_windows
+from respira.labels import CLASS_NAMES, MULTI_LABEL
+
+from .reports.conftest import RATE, save_tiny_model
+
+THRESHOLDS = [0.3, 0.7]
+
+
+@pytest.fixture(scope="module")
+def multi_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("detector_multi")
+    return save_tiny_model(folder, problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """11 s of noise at 8 kHz stereo: resampled and down-mixed on reading."""
+    path = tmp_path_factory.mktemp("detector_audio") / "noise.wav"
+    noise = np.random.default_rng(5).normal(0, 0.1, (11 * 8000, 2)).astype(np.float32)
+    sf.write(path, noise, 8000)
+    return path
+
+
+def test_import_respira_stays_light() -> None:
+    code = "import respira, sys; print('respira.detector' in sys.modules, 'respira.inference' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]
+    assert respira.Detector is Detector and respira.Prediction is Prediction
+
+
+def test_predict_file_rows_are_the_inference_rows_and_the_verdict_is_the_decision_rule(
+    multi_dir: Path, recording: Path
+) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    result = detector.predict_file(recording)
+    model, _ = load_model(multi_dir, device="cpu")
+    expected, errors = predict_files(model, [recording])
+    assert not errors and result.rows == expected and len(result.rows) == 5
+    flags = np.array([[row["crackle"], row["wheeze"]] for row in result.rows])
+    assert (result.crackle, result.wheeze) == tuple(flags.max(axis=0))
+    assert result.label == decide_flags(flags.max(axis=0)[None], THRESHOLDS).labels[0]
+    assert result.thresholds == tuple(THRESHOLDS) and result.file == str(recording)
+    top2 = detector.predict_file(recording, aggregation="topk_mean", top_k=2)
+    assert top2.crackle == pytest.approx(np.sort(flags[:, 0])[-2:].mean())
+    assert "2 largest" in top2.description
+
+
+def test_predict_array_resamples_and_matches_the_model_rate_path(multi_dir: Path) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu", window=2.0, hop=1.0)
+    waveform = np.random.default_rng(2).normal(0, 0.1, 5 * RATE).astype(np.float32)
+    result = detector.predict(torch.from_numpy(waveform), RATE)
+    model, _ = load_model(multi_dir, device="cpu")
+    assert result.rows == predict_windows(model, waveform, window=2.0, hop=1.0)
+    assert result.file is None and len(result.rows) == 4
+    at_8k = detector.predict(waveform[::2], RATE // 2)
+    assert len(at_8k.rows) == 4  # same duration once resampled to the model's 16 kHz
+    cycles = detector.predict(waveform, RATE, cycles=[(0.0, 1.5), (2.0, 4.0)])
+    assert [(row["start"], row["end"]) for row in cycles.rows] == [(0.0, 1.5), (2.0, 4.0)]
+    assert cycles.label in CLASS_NAMES
+
+
+def test_results_convert_to_pandas_and_json(multi_dir: Path, recording: Path) -> None:
+    result = Detector.from_pretrained(multi_dir, device="cpu").predict_file(recording)
+    frame = result.to_pandas()
+    assert list(frame.columns[:6]) == ["file", "start", "end", "crackle", "wheeze", "label"]
+    assert len(frame) == len(result.rows)
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["label"] == result.label and data["thresholds"] == THRESHOLDS and len(data["rows"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"window": -1.0}, "window must be a positive"),
+        ({"hop": 9.0}, "hop must be positive and at most the window"),
+        ({"aggregation": "mean"}, "aggregation must be one of"),
+        ({"aggregation": "topk_mean"}, "topk_mean needs top_k"),
+        ({"batch_size": 0}, "batch_size must be"),
+    ],
+)
+def test_bad_options_are_one_line_before_any_work(multi_dir: Path, options: dict, words: str) -> None:
+    with pytest.raises(PredictionError, match=words) as caught:
+        Detector.from_pretrained(multi_dir, device="cpu", **options)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_inputs_are_one_line_naming_them(multi_dir: Path, tmp_path: Path) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF....WAVE")
+    with pytest.raises(PredictionError, match=r"broken\.wav"):
+        detector.predict_file(broken)
+    with pytest.raises(PredictionError, match="mono"):
+        detector.predict(np.zeros((2, 100), dtype=np.float32), RATE)
+    with pytest.raises(PredictionError, match="sampling_rate"):
+        detector.predict(np.zeros(100, dtype=np.float32), 0)
+    with pytest.raises(ModelLoadError, match="model folder not found"):
+        Detector.from_pretrained(tmp_path / "nothing")
+    with pytest.raises(TypeError, match="windw"):
+        detector.predict_file(broken, windw=2.0)
+
+
+def test_onnx_exports_predict_the_same(multi_dir: Path, recording: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from respira.hub.onnx import ONNX_FILE, OnnxClassifier, export_onnx
+
+    model, config = load_model(multi_dir, device="cpu")
+    folder = tmp_path / "onnx_only"
+    export_onnx(model, folder / ONNX_FILE)
+    config.save_pretrained(folder)
+    onnx = Detector.from_pretrained(folder)  # no torch weights: onnxruntime
+    assert isinstance(onnx.model, OnnxClassifier)
+    result = onnx.predict_file(recording)
+    reference = Detector.from_pretrained(multi_dir, device="cpu").predict_file(recording)
+    assert result.crackle == pytest.approx(reference.crackle, abs=1e-4)
+    assert result.label == reference.label
+
+
+def test_plot_writes_a_png_beside_the_recording(multi_dir: Path, recording: Path, tmp_path: Path) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    copy = tmp_path / "copy.wav"
+    copy.write_bytes(recording.read_bytes())
+    assert detector.plot(copy) == tmp_path / "copy.png"
+    assert (tmp_path / "copy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_predict_is_the_detector(multi_dir: Path, recording: Path, tmp_path: Path, monkeypatch) -> None:
+    calls: list[str] = []
+    original = Detector.predict_file
+    monkeypatch.setattr(
+        Detector, "predict_file", lambda self, path, **kw: calls.append(path) or original(self, path, **kw)
+    )
+    output = tmp_path / "out.json"
+    assert main(["predict", str(multi_dir), str(recording), "--output", str(output), "--device", "cpu"]) == 0
+    assert calls == [str(recording)]
+    assert json.loads(output.read_text()) == json.loads(
+        json.dumps(
+            [
+                {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
+                for row in Detector.from_pretrained(multi_dir, device="cpu").predict_file(recording).rows
+            ]
+        )
+    )
