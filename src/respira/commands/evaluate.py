@@ -86,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--split_strategy",
-        choices=("official", "patient", "patient_kfold"),
-        help="default: the run's, else official (a patient_kfold run: the kept model's own fold)",
+        choices=("official", "patient", "patient_kfold", "leave_one_device_out"),
+        help="default: the run's, else official (a fold run: the kept model's own fold)",
     )
     parser.add_argument(
         "--seed",

@@ -265,7 +265,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     encoder = card.encoder
     per_seed_header, seed_rows = per_seed_rows(card)
     splits = split_rows(card)
-    kfold = card.split_strategy == "patient_kfold"
+    kfold = card.split_strategy in ("patient_kfold", "leave_one_device_out")
     return {
         "kfold_runs": f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)"
         if kfold
