@@ -44,12 +44,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FOLD_SPLITS",
     "FOLD_STRATEGIES",
-    "device_folds",
-    "is_fold_strategy",
     "check_every_cycle_tested_once",
     "compose_fold",
+    "device_folds",
     "fold_name",
     "fold_splits",
+    "is_fold_strategy",
     "patient_kfold",
 ]
 

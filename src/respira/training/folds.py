@@ -284,7 +284,8 @@ def train_folds(
     main: bool,
     state,
 ) -> dict[str, Any]:
-    """Train every fold x seed of a ``patient_kfold`` / ``leave_one_device_out`` run in ``folder`` and write the run (main process)."""
+    """Train every fold x seed of a ``patient_kfold`` / ``leave_one_device_out`` run in ``folder`` and
+    write the run (main process)."""
     args = replace(args, resume_from_checkpoint=None)
     folds: dict[int, datasets.DatasetDict] = {}
     with state.main_process_first():  # one process builds the dataset cache, the others reuse it
