@@ -223,9 +223,9 @@ def adapt_model(
                 _flag_probabilities(model, embeddings), _source_priors(model, source_priors), before
             )
             after = [shift.shifted_threshold for shift in shifts]
-            model.config.decision_thresholds = list(validate_thresholds(after))
             report.thresholds_before = before
-            report.thresholds_after = list(model.config.decision_thresholds)
+            report.thresholds_after = list(validate_thresholds(after))
+            model.config.decision_thresholds = list(report.thresholds_after)
             report.prior_shift = [
                 {"flag": name, **asdict(shift)}
                 for name, shift in zip(("crackle", "wheeze"), shifts, strict=True)
