@@ -84,7 +84,8 @@ def check_options(model: Any, args: argparse.Namespace) -> None:
     _window_samples(model, args.adapt_window, args.adapt_hop, 1)
 
 
-def _check_output(output_dir: Path, model: str, overwrite: bool) -> None:
+def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder that is MODEL itself or is occupied (without overwrite)."""
     from ..utils.files import is_occupied
 
     source = Path(model).expanduser()
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace) -> None:
 
     apply_num_threads()
     output_dir = Path(args.output_dir).expanduser()
-    _check_output(output_dir, args.model, args.overwrite)
+    check_output(output_dir, args.model, args.overwrite)
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
     recordings = target_recordings(args.data_dir, args.dataset)

@@ -21,7 +21,7 @@ and moved into place, with ``config.adaptation`` and a card section saying what 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ __all__ = [
     "target_recordings",
     "window_embeddings",
     "write_adapted_model",
+    "write_derived_model",
 ]
 
 METHODS: tuple[str, ...] = ("head_norm", "prior_shift")
@@ -280,11 +281,28 @@ def write_adapted_model(
     *,
     overwrite: bool = False,
 ) -> Path:
-    """Write the adapted ``model`` to ``output_dir`` (staged, then moved into place) and return it.
+    """Write the adapted ``model`` to ``output_dir`` (:func:`write_derived_model`, with
+    :func:`adaptation_card_section`) and return it."""
+    return write_derived_model(
+        model, source, output_dir, card_section=adaptation_card_section(report), overwrite=overwrite
+    )
+
+
+def write_derived_model(
+    model: RespiraForAudioClassification,
+    source: str | Path,
+    output_dir: str | Path,
+    *,
+    card_section: str,
+    extra: Callable[[Path], None] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model``, changed from the model at ``source``, as a new folder ``output_dir`` (staged, then
+    moved into place; an occupied ``output_dir`` is refused unless ``overwrite``) and return it.
 
     Keeps from the ``source`` folder (when it is one) its preprocessor config, shipped model code and
-    model card (with :func:`adaptation_card_section` appended); an ONNX export is not kept, since it holds
-    the statistics and thresholds from before.
+    model card, with ``card_section`` appended; ``extra(staging)`` may add files (a report). An ONNX
+    export is not kept: it holds the weights and thresholds from before.
     """
     output_dir = Path(output_dir).expanduser()
     folder = Path(source).expanduser()
@@ -296,17 +314,17 @@ def write_adapted_model(
     transformers_logging.disable_progress_bar()  # no "Writing model shards" bar in command output
     try:
         with staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging:
-            _fill(staging, model, report, folder)
+            _fill(staging, model, card_section, folder)
+            if extra is not None:
+                extra(staging)
     finally:
         if bars:
             transformers_logging.enable_progress_bar()
     return output_dir
 
 
-def _fill(
-    staging: Path, model: RespiraForAudioClassification, report: Adaptation, folder: Path | None
-) -> None:
-    """The adapted folder's files: weights and config, the source's preprocessor and code, the card."""
+def _fill(staging: Path, model: RespiraForAudioClassification, section: str, folder: Path | None) -> None:
+    """The new folder's files: weights and config, the source's preprocessor and code, the card."""
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
     model.save_pretrained(staging)
@@ -318,5 +336,5 @@ def _fill(
         feature_extractor_for(model.config).save_pretrained(staging)
     readme = folder / "README.md" if folder is not None else None
     card = readme.read_text(encoding="utf-8") if readme is not None and readme.is_file() else ""
-    card = (card.rstrip() + "\n\n" if card else "") + adaptation_card_section(report)
+    card = (card.rstrip() + "\n\n" if card else "") + section
     (staging / "README.md").write_text(card, encoding="utf-8")

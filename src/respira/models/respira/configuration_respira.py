@@ -80,6 +80,8 @@ class RespiraConfig(PreTrainedConfig):
         adaptation to a new site starts from (`respira adapt`).
     adaptation (`dict`, *optional*):
         Set by `respira adapt`: the target data, the statistics re-estimated and the thresholds moved.
+    calibration (`dict`, *optional*):
+        Set by `respira calibrate`: the labelled sample the thresholds were re-tuned on.
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
         the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
@@ -122,6 +124,7 @@ class RespiraConfig(PreTrainedConfig):
     decision_thresholds: list[float] | None = None
     label_priors: list[float] | None = None
     adaptation: dict | None = None
+    calibration: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if self.problem_type is None:
