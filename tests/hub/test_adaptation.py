@@ -199,3 +199,33 @@ def test_adapt_end_to_end_on_the_real_kauh_recordings(shared_kauh: Path, tmp_pat
     assert config.adaptation["methods"] == ["head_norm", "prior_shift"]
     assert config.decision_thresholds != [0.4, 0.6]
     assert "crackle: prevalence 0.300 →" in printed and f"wrote {output}" in printed
+
+
+def test_evaluate_adapt_scores_at_the_thresholds_adapted_on_the_split(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+):
+    from respira.audio import decode_audio
+    from respira.data import load_icbhi
+
+    source = tmp_path / "model"
+    tiny_model().save_pretrained(source)
+    capsys.readouterr()
+    report_dir, cache = tmp_path / "report", tmp_path / "cache"
+    code = main(
+        ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache),
+         "--output_dir", str(report_dir), "--adapt", "--adapt_window", "1", "--adapt_hop", "1"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "adapted (head_norm, prior_shift) on" in capsys.readouterr().out
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    # the same adaptation by hand on the test split's cycles gives the thresholds evaluate decided at
+    model, _ = load_model(source, device="cpu")
+    test = load_icbhi(synthetic_corpus, validation_size=0.2, cache_dir=cache)["test"]
+    cycles = [decode_audio(example["audio"], RATE) for example in test.select_columns(["audio"])]
+    report = adapt_model(model, cycles, target="test", window=1.0, hop=1.0)
+    assert metrics["thresholds"] == pytest.approx(report.thresholds_after, abs=1e-6)
+    code = main(
+        ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--adapt",
+         "--thresholds", "0.5", "0.5"]
+    )  # fmt: skip
+    assert code == 2 and "--thresholds and --adapt both set the thresholds" in capsys.readouterr().err
