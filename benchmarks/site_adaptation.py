@@ -124,7 +124,8 @@ def main() -> None:
         for shift in shifts:
             print(
                 f"{name}: {shift['flag']} prevalence {shift['source_prior']:.3f} -> "
-                f"{shift['target_prior']:.3f}, threshold {shift['threshold']:.3f} -> {shift['shifted_threshold']:.3f}"
+                f"{shift['target_prior']:.3f}, threshold {shift['threshold']:.3f} -> "
+                f"{shift['shifted_threshold']:.3f}"
             )
     print(f"\ncalibrate on KAUH ({report['patients']} patients): held-out ICBHI-style score, mean ± sd over "
           f"{report['learning_curve_repeats']} random patient subsets")  # fmt: skip
