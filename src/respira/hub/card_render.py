@@ -90,6 +90,7 @@ _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "train_fraction": ("share of the training patients used", ""),
     "num_folds": ("cross-validation folds", ""),
     "fold": ("fold whose test split the model in this repository was scored on", ""),
+    "fold_devices": ("device held out by each fold, in fold order", ""),
 }
 
 
