@@ -97,6 +97,8 @@ class DataRecord:
     ``respira evaluate RUN`` rebuilds)."""
     fold_stratify_by: str | None = None
     """``patient_kfold``: the column the folds were stratified by besides the class (``None``: none)."""
+    fold_devices: list[str] | None = None
+    """``leave_one_device_out``: the device each fold holds out, in fold order (``None`` otherwise)."""
     lowpass_cutoff: float | None = None
     """Zero-phase Butterworth low-pass of the recordings (Hz; ``None``: none); the model's config
     carries it too (``lowpass_cutoff``), so evaluation and prediction apply it."""

@@ -152,7 +152,9 @@ def test_the_builder_makes_the_folds_once_and_each_fold_from_them(
         assert not (patients["train"] & patients["validation"]) and not (patients["test"] & patients["train"])
         assert not patients["validation"] & patients["test"]
         assert sum(len(part) for part in splits.values()) == len(index)
-    with pytest.raises(ValueError, match="fold applies to split_strategy='patient_kfold' only"):
+    with pytest.raises(
+        ValueError, match="fold applies to split_strategy='patient_kfold' or 'leave_one_device_out' only"
+    ):
         load_icbhi(synthetic_corpus, fold=0, cache_dir=cache)
     with pytest.raises(ValueError, match="pass fold=<i> too"):
         load_icbhi(synthetic_corpus, split_strategy="patient_kfold", validation_size=0.2, cache_dir=cache)

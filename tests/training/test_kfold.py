@@ -198,3 +198,38 @@ def test_impossible_folds_are_refused_before_any_training(
     assert main(["train", str(_recipe(tmp_path, num_folds=1)), "--data_dir", str(synthetic_corpus),
                  "--output_dir", str(output)]) == 2  # fmt: skip
     assert "num_folds must be a whole number of at least 2" in capsys.readouterr().err
+
+
+def test_a_leave_one_device_out_run_tests_each_device_once(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    output, cache = tmp_path / "run", tmp_path / "cache"
+    recipe = _recipe(tmp_path, split_strategy="leave_one_device_out")
+    code = main(
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(cache)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    index = read_icbhi_index(synthetic_corpus)
+    devices = sorted(index["device"].unique())
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["split_strategy"] == "leave_one_device_out" and metrics["num_folds"] == len(devices)
+    assert metrics["fold_devices"] == devices
+    for fold, device in enumerate(devices):
+        entry = metrics["per_fold"][str(fold)]
+        assert entry["held_out_device"] == device
+        assert entry["test_cycles"] == int((index["device"] == device).sum())
+    assert metrics["out_of_fold"]["cycles"] == len(index)
+    record = json.loads((output / "respira_run.json").read_text())
+    assert record["data"]["fold_devices"] == devices and record["data"]["num_folds"] == len(devices)
+    kept = metrics["selected_fold"]
+    card = (output / "README.md").read_text()
+    assert "Leave one device out" in card and f"this model's fold held out {devices[kept]}" in card
+    report = tmp_path / "report"
+    code = main(
+        ["evaluate", str(output), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache),
+         "--output_dir", str(report)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    evaluated = json.loads((report / "metrics.json").read_text())
+    assert evaluated["num_examples"] == metrics["per_fold"][str(kept)]["test_cycles"]

@@ -15,6 +15,8 @@ COMMANDS: tuple[str, ...] = (
     "sweep",
     "evaluate",
     "predict",
+    "adapt",
+    "calibrate",
     "export",
     "push",
     "convert",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
+from .adapt import add_adaptation_options, check_options
 
 DATASETS: tuple[str, ...] = ("icbhi", "kauh")
 
@@ -86,8 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--split_strategy",
-        choices=("official", "patient", "patient_kfold"),
-        help="default: the run's, else official (a patient_kfold run: the kept model's own fold)",
+        choices=("official", "patient", "patient_kfold", "leave_one_device_out"),
+        help="default: the run's, else official (a fold run: the kept model's own fold)",
     )
     parser.add_argument(
         "--seed",
@@ -103,6 +104,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar=("CRACKLE", "WHEEZE"),
         help="multi-label models: decision thresholds (default: the config's, else 0.5)",
     )
+    parser.add_argument(
+        "--adapt",
+        action="store_true",
+        help="first adapt the model, without labels, to the audio being evaluated (as `respira adapt` "
+        "does: head statistics, prior shift), then score it",
+    )
+    add_adaptation_options(parser)
     kauh = parser.add_argument_group("--dataset kauh")
     kauh.add_argument("--window", type=float, default=4.0, help="window length in seconds (default: 4)")
     kauh.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default: 2)")
@@ -175,10 +183,16 @@ def run(args: argparse.Namespace) -> None:
     from ..training.datasets import load_splits
 
     model, config = load_model(args.model, device=args.device)
+    if args.adapt and args.thresholds is not None:
+        raise ValueError("--thresholds and --adapt both set the thresholds: give one of them")
+    if args.adapt:
+        check_options(model, args)
     dataset = load_splits(split_options(args, config), cache_dir=args.cache_dir)
     if args.split not in dataset:
         raise ValueError(f"no split {args.split!r} in the dataset; available splits: {', '.join(dataset)}")
     split = dataset[args.split]
+    if args.adapt:
+        adapt_on_split(model, split, args, f"the {args.split} split of {args.data_dir}")
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, args.split)
     metrics = evaluate_model(
         model, split, output_dir=output_dir, batch_size=args.batch_size, thresholds=args.thresholds
@@ -193,6 +207,32 @@ def run(args: argparse.Namespace) -> None:
         "add_properties.json"
     )
     print(f"wrote {files} to {output_dir}")
+
+
+def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str) -> None:
+    """``--adapt``: adapt ``model`` in memory to the audio of the examples it is about to score (their
+    labels are not read)."""
+    from ..audio import decode_audio
+    from ..hub.adaptation import adapt_model
+    from .adapt import adaptation_options
+
+    rate = int(model.config.sampling_rate)
+    audio = split.select_columns(["audio"])
+    report = adapt_model(
+        model,
+        (decode_audio(example["audio"], rate) for example in audio),
+        target=target,
+        batch_size=args.batch_size,
+        **adaptation_options(args),
+    )
+    for shift in report.prior_shift:
+        print(
+            f"adapted ({', '.join(report.methods)}) on {report.windows} windows: {shift['flag']} prevalence "
+            f"{shift['source_prior']:.3f} → {shift['target_prior']:.3f}, threshold "
+            f"{shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
+        )
+    if not report.prior_shift:
+        print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")
 
 
 def run_kauh(args: argparse.Namespace) -> None:
@@ -215,8 +255,12 @@ def run_kauh(args: argparse.Namespace) -> None:
         raise ValueError("--top_k applies to --aggregation topk_mean only")
     top_k = (args.top_k or 3) if args.aggregation == "topk_mean" else None
     model, config = load_model(args.model, device=args.device)
+    if args.adapt:
+        check_options(model, args)
     splits = load_kauh(args.data_dir, sampling_rate=int(config.sampling_rate), cache_dir=args.cache_dir)
     dataset = splits["test"]
+    if args.adapt:
+        adapt_on_split(model, dataset, args, f"the KAUH recordings of {args.data_dir}")
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, "kauh")
     metrics = evaluate_recordings(
         model,

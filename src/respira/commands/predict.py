@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.files import check_file_target, write_text_atomic
+from .adapt import add_adaptation_options
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
@@ -73,6 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the model's model.onnx with onnxruntime instead of torch (the default for a folder "
         "with model.onnx and no torch weights)",
     )
+    parser.add_argument(
+        "--adapt",
+        action="store_true",
+        help="first adapt the model to the FILEs themselves, without labels (as `respira adapt` does: "
+        "head statistics, prior shift), then predict them",
+    )
+    add_adaptation_options(parser)
     parser.add_argument(
         "--plot",
         action="store_true",
@@ -175,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
     )
+    if args.adapt:
+        _adapt_on_files(detector.model, args)
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     written: list[Path] = []
@@ -209,3 +219,31 @@ def run(args: argparse.Namespace) -> int:
     for message in errors:
         print(f"respira predict: error: {message}", file=sys.stderr)
     return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)
+
+
+def _adapt_on_files(model: Any, args: argparse.Namespace) -> None:
+    """``--adapt``: adapt the loaded model to the FILEs (every one must be readable)."""
+    from ..audio import read_audio
+    from ..hub.adaptation import adapt_model
+    from .adapt import adaptation_options, check_options
+
+    if args.onnx or not hasattr(model, "head_norm"):
+        raise ValueError("--adapt changes the torch model: it cannot be combined with --onnx")
+    check_options(model, args)
+    rate = int(model.config.sampling_rate)
+    report = adapt_model(
+        model,
+        (read_audio(path, rate) for path in args.files),
+        target=f"{len(args.files)} file(s) given to predict",
+        batch_size=args.batch_size,
+        **adaptation_options(args),
+    )
+    changes = ", ".join(
+        f"{s['flag']} threshold {s['threshold']:.3f} → {s['shifted_threshold']:.3f}"
+        for s in report.prior_shift
+    )
+    print(
+        f"adapted to {report.windows} windows ({', '.join(report.methods) or 'nothing applied'})"
+        + (f": {changes}" if changes else ""),
+        file=sys.stderr,
+    )

@@ -37,6 +37,8 @@ _EXPORTS: dict[str, str] = {
     "validate_counts": "index",
     "carve_validation": "splits",
     "compose_fold": "folds",
+    "device_folds": "folds",
+    "is_fold_strategy": "folds",
     "fold_splits": "folds",
     "patient_kfold": "folds",
     "patient_split": "splits",
@@ -62,7 +64,9 @@ __all__ = [
     "carve_validation",
     "class_counts",
     "compose_fold",
+    "device_folds",
     "fold_splits",
+    "is_fold_strategy",
     "is_synthetic_corpus",
     "load_icbhi",
     "load_kauh",
@@ -85,7 +89,7 @@ if TYPE_CHECKING:
         KAUHFormatError,
         SplitError,
     )
-    from .folds import compose_fold, fold_splits, patient_kfold
+    from .folds import compose_fold, device_folds, fold_splits, is_fold_strategy, patient_kfold
     from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
     from .index import (
         MissingMetadataWarning,

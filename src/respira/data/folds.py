@@ -14,6 +14,13 @@ every cycle exactly once instead:
   ``load_icbhi(..., split_strategy="patient_kfold")`` builds once), so the audio is decoded once for
   all folds.
 
+* :func:`device_folds` is the site-transfer variant (``split_strategy="leave_one_device_out"``): one
+  fold per stethoscope, the test split of fold ``i`` every recording of the ``i``-th device (sorted by
+  name). A patient recorded on several devices has cycles in several folds; :func:`fold_splits` drops
+  the training-pool rows of every test patient, so no patient is on both sides (their other-device
+  recordings are simply not used in that fold: dropping keeps every device testable, refusing would
+  not, since ICBHI has such patients).
+
 The ICBHI builder, ``respira train`` / ``respira evaluate`` and benchmarks all call these functions, so
 they reproduce the same folds from the same index, ``num_folds`` and seed.
 """
@@ -36,15 +43,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FOLD_SPLITS",
+    "FOLD_STRATEGIES",
     "check_every_cycle_tested_once",
     "compose_fold",
+    "device_folds",
     "fold_name",
     "fold_splits",
+    "is_fold_strategy",
     "patient_kfold",
 ]
 
 FOLD_SPLITS: tuple[str, ...] = ("train", "validation", "test")
 """The splits :func:`fold_splits` and :func:`compose_fold` give each fold."""
+
+
+FOLD_STRATEGIES: tuple[str, ...] = ("patient_kfold", "leave_one_device_out")
+"""Split strategies whose dataset splits are folds (``fold_0`` ...), each fold tested once."""
+
+
+def is_fold_strategy(split_strategy: str | None) -> bool:
+    """Whether ``split_strategy`` builds folds (:data:`FOLD_STRATEGIES`) rather than train/validation/test."""
+    return split_strategy in FOLD_STRATEGIES
 
 
 def fold_name(fold: int) -> str:
@@ -118,6 +137,36 @@ def patient_kfold(
     return assignment.map({name: fold for fold, name in enumerate(names)}).astype(np.int64).rename("fold")
 
 
+def device_folds(index: pd.DataFrame, *, column: str = "device") -> tuple[pd.Series, list[str]]:
+    """Leave one device out: the fold of every row (its device's position among the sorted devices) and
+    the devices in fold order (fold ``i`` holds out ``devices[i]``).
+
+    Raises:
+        ValueError: ``index`` lacks ``column`` or has rows without a device.
+        SplitError: fewer than two devices, or a device whose patients are all the corpus's patients
+            (nothing would be left to train on once the test patients leave the training pool).
+    """
+    _check_columns(index, [column, "patient_id"])
+    if index[column].isna().any() or (index[column].astype(str) == "").any():
+        raise ValueError(f"column {column!r} has missing values; every recording needs a device")
+    devices = sorted(map(str, index[column].unique()))
+    if len(devices) < 2:
+        found = devices[0] if devices else "none"
+        raise SplitError(
+            f"leave_one_device_out needs recordings of at least 2 devices, this corpus has 1 ({found})"
+        )
+    all_patients = set(index["patient_id"])
+    for device in devices:
+        tested = set(index.loc[index[column] == device, "patient_id"])
+        if tested == all_patients:
+            raise SplitError(
+                f"leave_one_device_out: every patient of the corpus recorded on {device}, so holding it out "
+                "leaves no patient to train on"
+            )
+    folds = index[column].astype(str).map({device: fold for fold, device in enumerate(devices)})
+    return folds.astype(np.int64).rename("fold"), devices
+
+
 def fold_splits(
     index: pd.DataFrame,
     folds: pd.Series | np.ndarray,
@@ -133,7 +182,9 @@ def fold_splits(
     ``folds`` (aligned with ``index``; from :func:`patient_kfold`) gives each row's fold. Fold ``fold``
     is the test split; the other folds form the training pool, of which ``validation_size`` of the
     cycles (whole patients, class-stratified: :func:`~respira.data.splits.carve_validation` with
-    ``seed``) become the validation split. 0 keeps train/test only.
+    ``seed``) become the validation split. 0 keeps train/test only. Rows of the pool whose patient has
+    a test row (only possible with :func:`device_folds`) get the split ``"dropped"``: no patient is
+    trained and tested on.
 
     Raises:
         ValueError: ``fold`` is not one of the folds, or ``folds`` does not match ``index``.
@@ -146,6 +197,10 @@ def fold_splits(
     if not _is_whole(fold) or not 0 <= fold < num_folds:
         raise ValueError(f"fold must be one of 0..{num_folds - 1} ({num_folds} folds), got {fold!r}")
     splits = np.where(folds == fold, "test", "train").astype(object)
+    tested = index[group_by].isin(set(index.loc[folds == fold, group_by])).to_numpy()
+    splits[tested & (splits == "train")] = "dropped"
+    if not (splits == "train").any():
+        raise SplitError(f"fold {fold}: every patient of the training pool is tested in this fold")
     if validation_size:
         carved = carve_validation(
             index.assign(split=splits),

@@ -23,7 +23,7 @@ from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
 from ..labels import CLASS_NAMES
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
-from .folds import compose_fold, fold_name, patient_kfold
+from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
 from .loaders import build_or_stream, check_loader_options
@@ -59,7 +59,7 @@ RECORDING_COLUMNS: tuple[str, ...] = (
     "child_height",
 )
 CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
-SPLIT_STRATEGIES: tuple[str, ...] = ("official", "patient", "patient_kfold")
+SPLIT_STRATEGIES: tuple[str, ...] = ("official", "patient", "patient_kfold", "leave_one_device_out")
 
 
 def _recording_features() -> dict[str, datasets.Value]:
@@ -83,7 +83,10 @@ class ICBHIConfig(datasets.BuilderConfig):
             patient-wise random split with ``patient_split_fractions``, for copies without the
             split file) or ``"patient_kfold"`` (splits ``fold_0`` .. ``fold_<k-1>``: patient-wise,
             class-stratified cross-validation folds, :func:`~respira.data.folds.patient_kfold`;
-            ``load_icbhi(..., fold=i)`` gives fold ``i``'s train/validation/test).
+            ``load_icbhi(..., fold=i)`` gives fold ``i``'s train/validation/test) or
+            ``"leave_one_device_out"`` (one fold per device, sorted by name:
+            :func:`~respira.data.folds.device_folds`; ``load_icbhi(..., held_out_device=name)`` or
+            ``fold=i`` gives that device's train/validation/test).
         validation_size: with the official split, the fraction of train cycles moved to a
             patient-disjoint, class-stratified ``validation`` split (0 keeps train/test only).
         patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
@@ -101,7 +104,7 @@ class ICBHIConfig(datasets.BuilderConfig):
     """
 
     sampling_rate: int = DEFAULT_SAMPLING_RATE
-    split_strategy: Literal["official", "patient", "patient_kfold"] = "official"
+    split_strategy: Literal["official", "patient", "patient_kfold", "leave_one_device_out"] = "official"
     validation_size: float = 0.0
     patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
     stratify_by: str = "chest_location"
@@ -125,14 +128,15 @@ class ICBHIConfig(datasets.BuilderConfig):
             raise ValueError(
                 f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"
             )
-        if self.split_strategy == "patient_kfold":
-            if isinstance(self.num_folds, bool) or not isinstance(self.num_folds, int) or self.num_folds < 2:
-                raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
-            if self.validation_size:
-                raise ValueError(
-                    "with split_strategy='patient_kfold' the validation split is carved from each fold's "
-                    "training folds: pass validation_size with fold= to load_icbhi, not to the builder"
-                )
+        if self.split_strategy == "patient_kfold" and (
+            isinstance(self.num_folds, bool) or not isinstance(self.num_folds, int) or self.num_folds < 2
+        ):
+            raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
+        if is_fold_strategy(self.split_strategy) and self.validation_size:
+            raise ValueError(
+                f"with split_strategy={self.split_strategy!r} the validation split is carved from each "
+                "fold's training folds: pass validation_size with fold= to load_icbhi, not to the builder"
+            )
         if not 0 <= self.validation_size < 1:
             raise ValueError(f"validation_size must be in [0, 1), got {self.validation_size}")
         if self.split_strategy == "patient" and self.validation_size:
@@ -217,8 +221,8 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
         index = index.assign(split=assign_splits(index, self.config))
         generators = []
         names = (
-            [fold_name(fold) for fold in range(self.config.num_folds)]
-            if self.config.split_strategy == "patient_kfold"
+            [fold_name(fold) for fold in range(index["split"].nunique())]
+            if is_fold_strategy(self.config.split_strategy)
             else ("train", "validation", "test")
         )
         for split in names:
@@ -343,8 +347,10 @@ def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]
 
 
 def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
-    """The split (train/validation/test; ``fold_<i>`` for ``patient_kfold``) of every index row under
+    """The split (train/validation/test; ``fold_<i>`` for the fold strategies) of every index row under
     ``config``'s split options."""
+    if config.split_strategy == "leave_one_device_out":
+        return device_folds(index)[0].map(fold_name).rename("split")
     if config.split_strategy == "patient_kfold":
         strata = ["label", *([config.fold_stratify_by] if config.fold_stratify_by else [])]
         folds = patient_kfold(index, config.num_folds, seed=config.seed, stratify_by=strata)
@@ -379,6 +385,7 @@ def load_icbhi(
     num_proc: int | None = None,
     streaming: bool = False,
     fold: int | None = None,
+    held_out_device: str | None = None,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) the ICBHI dataset from a local folder.
@@ -393,17 +400,25 @@ def load_icbhi(
     with ``fold=i`` it returns fold ``i``'s ``train`` / ``validation`` / ``test`` instead
     (:func:`~respira.data.folds.compose_fold`: test = fold ``i``, ``validation_size`` of the other
     folds' cycles carved patient-wise into validation with ``seed``).
+    ``split_strategy="leave_one_device_out"`` builds one fold per device (sorted by name); ``fold=i`` or
+    ``held_out_device=name`` gives that device's test split and a training pool without its patients.
     """
     check_loader_options(load_icbhi, options, ICBHIConfig)
-    kfold = options.get("split_strategy") == "patient_kfold"
+    strategy = options.get("split_strategy")
+    kfold = is_fold_strategy(strategy)
+    if held_out_device is not None:
+        if strategy != "leave_one_device_out":
+            raise ValueError("held_out_device applies to split_strategy='leave_one_device_out' only")
+        if fold is not None:
+            raise ValueError("pass fold= or held_out_device=, not both")
     if fold is not None and not kfold:
-        raise ValueError("fold applies to split_strategy='patient_kfold' only")
-    if kfold and validation_size and fold is None:
+        raise ValueError(f"fold applies to split_strategy={' or '.join(map(repr, FOLD_STRATEGIES))} only")
+    if kfold and validation_size and fold is None and held_out_device is None:
         raise ValueError(
-            "with split_strategy='patient_kfold', validation_size is carved from the training folds of "
+            f"with split_strategy={strategy!r}, validation_size is carved from the training folds of "
             "one fold: pass fold=<i> too"
         )
-    if kfold and fold is not None and streaming:
+    if kfold and (fold is not None or held_out_device is not None) and streaming:
         raise ValueError("fold= composes a fold's splits from the built folds: use streaming=False")
     builder = ICBHI(
         config_name=config_name,
@@ -415,6 +430,18 @@ def load_icbhi(
         **options,
     )
     built = build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+    if held_out_device is not None:
+        devices = fold_devices(built)
+        if held_out_device not in devices:
+            raise ValueError(
+                f"held_out_device={held_out_device!r} is not a device of {data_dir} ({', '.join(devices)})"
+            )
+        fold = devices.index(held_out_device)
     if fold is None:
         return built
     return compose_fold(built, fold, validation_size=validation_size, seed=seed)
+
+
+def fold_devices(folds: datasets.DatasetDict) -> list[str]:
+    """The held-out device of each fold of a ``leave_one_device_out`` dataset, in fold order."""
+    return [folds[fold_name(i)].unique("device")[0] for i in range(len(folds))]

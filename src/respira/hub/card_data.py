@@ -285,9 +285,11 @@ class RespiraModelCardData(CardData):
             options["lowpass_cutoff"] = data.lowpass_cutoff
         if data.train_fraction < 1:
             options["train_fraction"] = data.train_fraction
-        if data.split_strategy == "patient_kfold":
+        if data.split_strategy in ("patient_kfold", "leave_one_device_out"):
             options["num_folds"] = data.num_folds
             options["fold"] = data.fold
+        if data.fold_devices:
+            options["fold_devices"] = list(data.fold_devices)
         if data.split_strategy == "patient":
             if data.patient_split_fractions is not None:
                 options["patient_split_fractions"] = list(data.patient_split_fractions)

@@ -90,6 +90,7 @@ _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "train_fraction": ("share of the training patients used", ""),
     "num_folds": ("cross-validation folds", ""),
     "fold": ("fold whose test split the model in this repository was scored on", ""),
+    "fold_devices": ("device held out by each fold, in fold order", ""),
 }
 
 
@@ -265,7 +266,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     encoder = card.encoder
     per_seed_header, seed_rows = per_seed_rows(card)
     splits = split_rows(card)
-    kfold = card.split_strategy == "patient_kfold"
+    kfold = card.split_strategy in ("patient_kfold", "leave_one_device_out")
     return {
         "kfold_runs": f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)"
         if kfold

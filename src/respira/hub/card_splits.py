@@ -49,6 +49,24 @@ def split_description(card: RespiraModelCardData) -> str:
             + " The test results are means over folds x seeds; the weights here are those of the fold x "
             "seed with the best validation score, tested on its own fold."
         )
+    if card.split_strategy == "leave_one_device_out":
+        devices = card.data_options.get("fold_devices") or []
+        fold = card.data_options.get("fold")
+        held = (
+            f" (this model's fold held out {devices[fold]})"
+            if fold is not None and fold < len(devices)
+            else ""
+        )
+        return (
+            f"**Leave one device out** over {len(devices)} stethoscopes ({', '.join(devices)}), not the "
+            "official split: each fold tests every recording of one device, and trains on the other "
+            "devices' recordings of the patients never recorded on it (a patient recorded on the held-out "
+            "device is left out of that fold's training); each fold's validation split was carved "
+            f"patient-wise from its training pool{held}."
+            + validation
+            + " The test results are means over folds x seeds, an out-of-domain measure; the weights here "
+            "are those of the fold x seed with the best validation score, tested on its own device."
+        )
     return "Unknown split (no `split_strategy` was recorded for this run)." + validation
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio import DEFAULT_SAMPLING_RATE
-from ..data import is_synthetic_corpus
+from ..data import is_fold_strategy, is_synthetic_corpus
 from ..labels import CLASS_NAMES
 from ..run_record import DataRecord, SplitSize
 from .recipe import DataArguments
@@ -27,6 +27,7 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         )
     patient = data.split_strategy == "patient"
     kfold = data.split_strategy == "patient_kfold"
+    devices = corpus_devices(data.data_dir) if data.split_strategy == "leave_one_device_out" else None
     fractions = tuple(float(f) for f in data.patient_split_fractions.split(",")) if patient else None
     return DataRecord(
         data_dir=data.data_dir,
@@ -37,8 +38,9 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         split_seed=data.split_seed,
         patient_split_fractions=fractions,
         stratify_by=data.stratify_by,
-        num_folds=data.num_folds if kfold else None,
+        num_folds=data.num_folds if kfold else (len(devices) if devices else None),
         fold_stratify_by=data.fold_stratify_by if kfold else None,
+        fold_devices=devices,
         lowpass_cutoff=data.lowpass_cutoff or None,
         train_fraction=data.train_fraction,
     )
@@ -49,12 +51,14 @@ def load_splits(
 ) -> datasets.DatasetDict:
     """The ICBHI splits ``data`` describes (options left ``None`` take the builder's defaults).
 
-    ``patient_kfold``: fold ``data.fold``'s train/validation/test (with ``fold`` ``None``, the folds)."""
+    ``patient_kfold`` / ``leave_one_device_out``: fold ``data.fold``'s train/validation/test (with
+    ``fold`` ``None``, the folds)."""
     from ..data import load_icbhi
 
     options: dict[str, Any] = {"split_strategy": data.split_strategy}
-    if data.split_strategy == "patient_kfold":
+    if is_fold_strategy(data.split_strategy):
         options["fold"] = data.fold
+    if data.split_strategy == "patient_kfold":
         if data.num_folds is not None:
             options["num_folds"] = data.num_folds
         if data.fold_stratify_by is not None:
@@ -78,6 +82,21 @@ def load_splits(
     if data.train_fraction < 1.0 and "train" in splits:
         splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
     return splits
+
+
+def corpus_devices(data_dir: str | Path) -> list[str]:
+    """The devices of the recordings of an ICBHI folder that has audio, sorted: the held-out device of
+    each ``leave_one_device_out`` fold, in fold order."""
+    import warnings
+
+    from ..data.index import index_from_layout
+    from ..data.layout import locate_corpus
+
+    layout = locate_corpus(data_dir)
+    with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
+        warnings.simplefilter("ignore")
+        index = index_from_layout(layout)
+    return sorted(map(str, index.loc[index["recording"].isin(set(layout.audio_files)), "device"].unique()))
 
 
 def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RATE) -> datasets.DatasetDict:

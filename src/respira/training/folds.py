@@ -184,11 +184,15 @@ def _per_fold(runs: list[FoldRun], sizes: dict[int, dict[str, Any]]) -> dict[str
 
 
 def summarize_folds(
-    runs: list[FoldRun], kept: FoldRun, all_keys: list[str], sizes: dict[int, dict[str, Any]]
+    runs: list[FoldRun],
+    kept: FoldRun,
+    all_keys: list[str],
+    sizes: dict[int, dict[str, Any]],
+    split_strategy: str = "patient_kfold",
 ) -> dict[str, Any]:
     """``metrics.json`` of a cross-validated run (see the module docstring)."""
     summary: dict[str, Any] = {
-        "split_strategy": "patient_kfold",
+        "split_strategy": split_strategy,
         "num_folds": len(sizes),
         "seeds": sorted({run.seed for run in runs}),
         "runs": len(runs),
@@ -280,7 +284,8 @@ def train_folds(
     main: bool,
     state,
 ) -> dict[str, Any]:
-    """Train every fold x seed of a ``patient_kfold`` run in ``folder`` and write the run (main process)."""
+    """Train every fold x seed of a ``patient_kfold`` / ``leave_one_device_out`` run in ``folder`` and
+    write the run (main process)."""
     args = replace(args, resume_from_checkpoint=None)
     folds: dict[int, datasets.DatasetDict] = {}
     with state.main_process_first():  # one process builds the dataset cache, the others reuse it
@@ -338,10 +343,16 @@ def train_folds(
                 outcome.trainer = None
     assert kept is not None
     sizes = {
-        fold: {"test_cycles": len(splits["test"]), "test_patients": len(splits["test"].unique("patient_id"))}
+        fold: {
+            "test_cycles": len(splits["test"]),
+            "test_patients": len(splits["test"].unique("patient_id")),
+            **({"held_out_device": data.fold_devices[fold]} if data.fold_devices else {}),
+        }
         for fold, splits in folds.items()
     }
-    summary = summarize_folds(runs, kept, all_keys, sizes)
+    summary = summarize_folds(runs, kept, all_keys, sizes, data.split_strategy)
+    if data.fold_devices:
+        summary["fold_devices"] = list(data.fold_devices)
     warning = baseline_warning(kept.outcome, f"{kept.seed}, fold {kept.fold}")
     if warning is not None:
         summary["warning"] = warning

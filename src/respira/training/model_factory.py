@@ -180,6 +180,14 @@ def model_sampling_rate(model: ModelArguments) -> int:
     return get_encoder_spec(model.encoder).sampling_rate
 
 
+def label_priors(train_labels: Sequence[int]) -> list[float] | None:
+    """The (crackle, wheeze) prevalence of the training cycles (``None`` without any)."""
+    if len(train_labels) == 0:
+        return None
+    flags = np.asarray(classes_to_flags(np.asarray(train_labels, dtype=np.int64)), dtype=np.float64)
+    return [float(value) for value in flags.reshape(-1, 2).mean(axis=0)]
+
+
 def build_model(
     model: ModelArguments, train_labels: list[int], *, lowpass_cutoff: float | None = None
 ) -> nn.Module:
@@ -209,6 +217,7 @@ def build_model(
         "freeze_encoder": model.freeze_encoder,
         "lowpass_cutoff": lowpass_cutoff or None,
         "lowpass_order": DEFAULT_LOWPASS_ORDER,
+        "label_priors": label_priors(train_labels),
     }
     source = encoder_checkpoint(model)
     if source is not None:

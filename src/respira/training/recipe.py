@@ -109,7 +109,10 @@ class DataArguments:
     data_dir: str | None = field(default=None, metadata={"help": "folder of an ICBHI download (required)"})
     split_strategy: str = field(
         default="official",
-        metadata={"help": "official, patient or patient_kfold (k-fold cross-validation over patients)"},
+        metadata={
+            "help": "official, patient, patient_kfold (k-fold cross-validation over patients) or "
+            "leave_one_device_out (one fold per stethoscope; test = all its recordings)"
+        },
     )
     num_folds: int = field(
         default=5,

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..data.folds import is_fold_strategy
 from ..metrics.groups import splits_device_shift_note
 from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
@@ -93,7 +94,7 @@ def run_training(
         if main
         else nullcontext(staging_folder(target))
     )
-    kfold = data.split_strategy == "patient_kfold"
+    kfold = is_fold_strategy(data.split_strategy)
     with output as folder:
         if main:
             record_num_threads(folder, threads.num_threads, threads.source)

@@ -141,6 +141,7 @@ def _split_fractions(data: DataArguments) -> tuple[float, ...]:
 
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
+    from ..data.folds import is_fold_strategy
     from ..data.icbhi import ICBHIConfig
     from ..data.layout import locate_corpus
 
@@ -149,7 +150,7 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
             "missing data_dir: pass --data_dir <folder of an ICBHI download> or set it in the recipe"
         )
     fractions = _split_fractions(data)
-    kfold = data.split_strategy == "patient_kfold"
+    kfold = is_fold_strategy(data.split_strategy)
     ICBHIConfig(  # checks the split and audio options as the builder will
         name="cycles",
         split_strategy=data.split_strategy,
@@ -184,8 +185,9 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
 
 
 def _check_folds(data: DataArguments, layout) -> None:
-    """``patient_kfold``: the folds and each fold's validation split can be made (reads the annotations)."""
-    from ..data.folds import fold_splits, patient_kfold
+    """``patient_kfold`` / ``leave_one_device_out``: the folds and each fold's validation split can be
+    made (reads the annotations)."""
+    from ..data.folds import device_folds, fold_splits, patient_kfold
     from ..data.index import index_from_layout
 
     with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
@@ -194,12 +196,17 @@ def _check_folds(data: DataArguments, layout) -> None:
     index = index[index["recording"].isin(set(layout.audio_files))]
     strata = ["label", *([data.fold_stratify_by] if data.fold_stratify_by else [])]
     try:
-        folds = patient_kfold(index, data.num_folds, seed=data.split_seed, stratify_by=strata)
-        for fold in range(data.num_folds):
+        if data.split_strategy == "leave_one_device_out":
+            folds, devices = device_folds(index)
+            num_folds = len(devices)
+        else:
+            folds = patient_kfold(index, data.num_folds, seed=data.split_seed, stratify_by=strata)
+            num_folds = data.num_folds
+        for fold in range(num_folds):
             fold_splits(index, folds, fold, validation_size=data.validation_size, seed=data.split_seed)
     except (ValueError, KeyError) as error:
         message = " ".join(str(error).split())
-        raise ValueError(f"split_strategy=patient_kfold: {message}") from None
+        raise ValueError(f"split_strategy={data.split_strategy}: {message}") from None
 
 
 # -------------------------------------------------------------------------------------------------- run

@@ -75,6 +75,13 @@ class RespiraConfig(PreTrainedConfig):
         Multi-label models: the (crackle, wheeze) thresholds tuned on the validation split when the
         checkpoint was selected (default 0.5); every consumer decides at them
         (`respira.decision.thresholds_of`).
+    label_priors (`list[float]`, *optional*):
+        The (crackle, wheeze) prevalence of the training cycles: the source priors that prior-shift
+        adaptation to a new site starts from (`respira adapt`).
+    adaptation (`dict`, *optional*):
+        Set by `respira adapt`: the target data, the statistics re-estimated and the thresholds moved.
+    calibration (`dict`, *optional*):
+        Set by `respira calibrate`: the labelled sample the thresholds were re-tuned on.
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
         the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
@@ -115,6 +122,9 @@ class RespiraConfig(PreTrainedConfig):
     class_weights: list[float] | None = None
     freeze_encoder: bool = False
     decision_thresholds: list[float] | None = None
+    label_priors: list[float] | None = None
+    adaptation: dict | None = None
+    calibration: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if __name__.startswith("respira."):

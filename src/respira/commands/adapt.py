@@ -1,0 +1,135 @@
+"""``respira adapt MODEL --data_dir TARGET --output_dir ADAPTED``: label-free adaptation to a new site."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+EPILOG = """\
+Only the target's audio is read (annotations and the labels in KAUH file names are ignored): the
+model's head_norm statistics become those of the target's window embeddings, and a multi-label
+model's thresholds move to the target's prevalence estimated by EM (Saerens et al. 2002) from the
+training prevalence (config.label_priors, or --source_priors). The new folder's config.json carries
+the thresholds and config.adaptation; its README.md says what it was adapted on.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "adapt",
+        help="adapt a model to a new site's unlabelled recordings (head statistics, prior shift)",
+        description="Adapt a model to a new site without labels and write it as a new model folder.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    parser.add_argument(
+        "--data_dir", required=True, help="the target site's recordings (ICBHI or KAUH folder)"
+    )
+    parser.add_argument("--output_dir", required=True, help="folder to create for the adapted model")
+    parser.add_argument(
+        "--dataset",
+        choices=("icbhi", "kauh", "folder"),
+        default="icbhi",
+        help="layout of --data_dir: an ICBHI download, a KAUH folder, or any folder of .wav/.flac files "
+        "(default: icbhi)",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_adaptation_options(parser)
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.set_defaults(handler=run)
+
+
+def add_adaptation_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt``."""
+    group = parser.add_argument_group("adaptation")
+    group.add_argument(
+        "--methods",
+        nargs="+",
+        choices=("head_norm", "prior_shift"),
+        default=["head_norm", "prior_shift"],
+        help="what to re-estimate on the target (default: both)",
+    )
+    group.add_argument(
+        "--source_priors",
+        type=float,
+        nargs=2,
+        metavar=("CRACKLE", "WHEEZE"),
+        help="training prevalence of crackles and wheezes (default: the model's config.label_priors)",
+    )
+    group.add_argument(
+        "--adapt_window", type=float, default=4.0, help="window length in seconds over the target (default 4)"
+    )
+    group.add_argument("--adapt_hop", type=float, default=2.0, help="hop between windows (default 2)")
+
+
+def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`respira.hub.adaptation.adapt_model` from the shared options."""
+    return {
+        "methods": list(args.methods),
+        "source_priors": args.source_priors,
+        "window": args.adapt_window,
+        "hop": args.adapt_hop,
+    }
+
+
+def check_options(model: Any, args: argparse.Namespace) -> None:
+    """Every adaptation option checked on the loaded model before any audio is read."""
+    from ..hub.adaptation import check_adaptation
+    from ..inference import _window_samples
+
+    check_adaptation(model, methods=args.methods, source_priors=args.source_priors)
+    _window_samples(model, args.adapt_window, args.adapt_hop, 1)
+
+
+def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder that is MODEL itself or is occupied (without overwrite)."""
+    from ..utils.files import is_occupied
+
+    source = Path(model).expanduser()
+    if source.is_dir() and output_dir.resolve() == source.resolve():
+        raise ValueError(f"--output_dir {output_dir} is MODEL itself; the adapted model needs a new folder")
+    if output_dir.exists() and not output_dir.is_dir() and not overwrite:
+        raise FileExistsError(f"{output_dir} exists and is not a folder; pass --overwrite to replace it")
+    if is_occupied(output_dir) and not overwrite:
+        raise FileExistsError(
+            f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+        )
+
+
+def run(args: argparse.Namespace) -> None:
+    from ..audio import read_audio
+    from ..hub.adaptation import adapt_model, target_recordings, write_adapted_model
+    from ..hub.loading import load_model
+    from ..utils.threads import apply_num_threads
+
+    apply_num_threads()
+    output_dir = Path(args.output_dir).expanduser()
+    check_output(output_dir, args.model, args.overwrite)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
+    recordings = target_recordings(args.data_dir, args.dataset)
+    model, config = load_model(args.model, device=args.device)
+    check_options(model, args)
+    rate = int(config.sampling_rate)
+    waveforms = (read_audio(path, rate) for _, path in sorted(recordings.items()))
+    report = adapt_model(
+        model, waveforms, target=str(args.data_dir), batch_size=args.batch_size, **adaptation_options(args)
+    )
+    write_adapted_model(model, report, args.model, output_dir, overwrite=args.overwrite)
+    print(
+        f"adapted {args.model} on {report.recordings} recordings ({report.windows} windows) "
+        f"of {args.data_dir}"
+    )
+    for method, reason in report.skipped.items():
+        print(f"  {method}: not applied ({reason})")
+    if "head_norm" in report.methods:
+        print("  head_norm: statistics re-estimated on the target's window embeddings")
+    for shift in report.prior_shift:
+        print(
+            f"  {shift['flag']}: prevalence {shift['source_prior']:.3f} → {shift['target_prior']:.3f}, "
+            f"threshold {shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
+        )
+    print(f"wrote {output_dir}")

@@ -1,0 +1,340 @@
+"""Label-free adaptation of a trained model to a new site's unlabelled recordings (``respira adapt``).
+
+Two corrections, both estimated from the target audio alone:
+
+1. **Head statistics.** A frozen-encoder model standardises its pooled embeddings before the head
+   (``config.head_norm``: a BatchNorm without affine parameters). Its running mean and variance were
+   estimated on the training site; a new stethoscope or room shifts the embeddings. They are replaced by
+   the mean and the (unbiased, as BatchNorm accumulates it) variance of the target's embeddings, over
+   sliding windows of every target recording.
+2. **Prior shift.** Multi-label models: with the new statistics, each flag's posteriors on the target
+   windows give its target prevalence by Saerens et al.'s EM from the training prevalence
+   (``config.label_priors``, or given), and the decision thresholds move so that the model decides at
+   the shifted posteriors (:mod:`respira.metrics.prior_shift`). They are written to
+   ``config.decision_thresholds``; the rule that applies them is :mod:`respira.decision`'s.
+
+:func:`adapt_model` changes a loaded model in memory (what ``predict --adapt`` / ``evaluate --adapt`` do
+on the batch they score); :func:`write_adapted_model` writes the adapted model as a new folder, staged
+and moved into place, with ``config.adaptation`` and a card section saying what it was adapted on.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..audio import prepare_recording
+from ..decision import is_multi_label, thresholds_of, validate_thresholds
+from ..metrics.prior_shift import PriorShift, estimate_prior_shift
+from ..utils.files import staged_folder
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = [
+    "Adaptation",
+    "adapt_model",
+    "adaptation_card_section",
+    "head_norm_statistics",
+    "target_recordings",
+    "window_embeddings",
+    "write_adapted_model",
+    "write_derived_model",
+]
+
+METHODS: tuple[str, ...] = ("head_norm", "prior_shift")
+"""What :func:`adapt_model` can re-estimate (both by default)."""
+CARRIED_FILES: tuple[str, ...] = ("preprocessor_config.json",)
+"""Files of the source model folder the adapted folder keeps as they are (besides the model code)."""
+
+
+@dataclass
+class Adaptation:
+    """What an adaptation did: the target, its size, the methods applied and the thresholds moved."""
+
+    target: str
+    recordings: int
+    windows: int
+    window_seconds: float
+    hop_seconds: float
+    methods: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Method -> why it was not applied (e.g. the model has no ``head_norm``)."""
+    prior_shift: list[dict[str, Any]] = field(default_factory=list)
+    """Per flag (crackle, wheeze): source and target prevalence, EM iterations, thresholds."""
+    thresholds_before: list[float] | None = None
+    thresholds_after: list[float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TARGET_LAYOUTS: tuple[str, ...] = ("icbhi", "kauh", "folder")
+"""How a target folder is read: an ICBHI download, a KAUH folder, or any folder of audio files."""
+
+
+def target_recordings(data_dir: str | Path, dataset: str = "icbhi") -> dict[str, Path]:
+    """The audio files of a target folder (name -> path): an ICBHI download, a KAUH folder, or
+    (``folder``) every ``.wav`` / ``.flac`` file directly in ``data_dir``.
+
+    Only the audio is used: annotations and the labels in KAUH names are ignored. A folder without
+    recordings raises a one-line error naming it.
+    """
+    if dataset == "folder":
+        from ..data.layout import AUDIO_SUFFIXES
+
+        root = Path(data_dir).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"target folder {root} does not exist or is not a folder")
+        files = {
+            p.name: p
+            for p in sorted(root.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in AUDIO_SUFFIXES
+        }
+        if not files:
+            raise FileNotFoundError(f"no audio files (.wav, .flac) in {root}")
+        return files
+    if dataset == "kauh":
+        from ..data.kauh import locate_kauh
+
+        return dict(locate_kauh(data_dir).audio_files)
+    if dataset != "icbhi":
+        raise ValueError(f"dataset must be one of {', '.join(TARGET_LAYOUTS)}, got {dataset!r}")
+    from ..data.layout import locate_corpus
+
+    return dict(locate_corpus(data_dir).audio_files)
+
+
+def window_embeddings(
+    model: RespiraForAudioClassification,
+    waveforms: Iterable[np.ndarray],
+    *,
+    window: float = 4.0,
+    hop: float = 2.0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """``[windows, hidden]`` pooled embeddings of sliding windows over each waveform (at the model's rate,
+    not yet low-passed: the model's input preprocessing is applied here, as ``predict`` does)."""
+    from ..inference import _window_samples, window_starts
+    from ..models.embeddings import embed_waveforms
+
+    window_samples, hop_samples = _window_samples(model, window, hop, 1)
+
+    def crops() -> Iterable[np.ndarray]:
+        for waveform in waveforms:
+            prepared = prepare_recording(model.config, waveform)
+            for start in window_starts(len(prepared), window_samples, hop_samples):
+                yield prepared[int(start) : int(start) + window_samples]
+
+    return embed_waveforms(model, crops(), batch_size=batch_size)
+
+
+def head_norm_statistics(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased variance per feature: what a cumulative BatchNorm holds after ``embeddings``."""
+    array = np.asarray(embeddings, dtype=np.float64)
+    if array.ndim != 2 or len(array) < 2:
+        raise ValueError(f"re-estimating head statistics needs at least 2 windows, got {len(array)}")
+    return array.mean(axis=0), array.var(axis=0, ddof=1)
+
+
+def _flag_probabilities(model: RespiraForAudioClassification, embeddings: np.ndarray) -> np.ndarray:
+    """``[N, 2]`` (crackle, wheeze) sigmoid probabilities of precomputed embeddings, in flag order."""
+    from ..decision import flag_order
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(embeddings=torch.as_tensor(embeddings, device=device)).logits
+    finally:
+        model.train(was_training)
+    return torch.sigmoid(logits.float()).cpu().numpy()[:, flag_order(model.config)]
+
+
+def _source_priors(model: RespiraForAudioClassification, given: Sequence[float] | None) -> list[float]:
+    values = given if given is not None else getattr(model.config, "label_priors", None)
+    if values is None:
+        raise ValueError(
+            "the model's config has no label_priors (the training prevalence of crackles and wheezes; "
+            "models trained before respira recorded it): pass --source_priors CRACKLE WHEEZE"
+        )
+    priors = [float(v) for v in values]
+    if len(priors) != 2 or not all(0.0 < v < 1.0 for v in priors):
+        raise ValueError(f"source priors must be [crackle, wheeze] strictly between 0 and 1, got {values!r}")
+    return priors
+
+
+def check_adaptation(
+    model: RespiraForAudioClassification,
+    *,
+    methods: Sequence[str] = METHODS,
+    source_priors: Sequence[float] | None = None,
+) -> None:
+    """Raise a one-line ``ValueError`` for options :func:`adapt_model` cannot honour (before any audio)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(f"adaptation methods must be among {', '.join(METHODS)}, got {list(methods)!r}")
+    if "prior_shift" in methods and is_multi_label(model.config):
+        _source_priors(model, source_priors)
+
+
+def adapt_model(
+    model: RespiraForAudioClassification,
+    waveforms: Iterable[np.ndarray],
+    *,
+    target: str,
+    methods: Sequence[str] = METHODS,
+    source_priors: Sequence[float] | None = None,
+    window: float = 4.0,
+    hop: float = 2.0,
+    batch_size: int = 32,
+) -> Adaptation:
+    """Adapt ``model`` in place to the target ``waveforms`` (at its sampling rate); return what was done.
+
+    ``methods``: ``head_norm`` (re-estimate the head's standardisation; skipped, and said so, for a model
+    without one) and ``prior_shift`` (multi-label models only; skipped for single-label ones, whose
+    argmax has no threshold to move). ``config.adaptation`` records the returned :class:`Adaptation`.
+    """
+    check_adaptation(model, methods=methods, source_priors=source_priors)
+    recordings = list(waveforms)
+    embeddings = window_embeddings(model, recordings, window=window, hop=hop, batch_size=batch_size)
+    report = Adaptation(target, len(recordings), len(embeddings), float(window), float(hop))
+    if "head_norm" in methods:
+        if model.head_norm is None:
+            report.skipped["head_norm"] = "the model has no head_norm (config.head_norm is false)"
+        else:
+            mean, variance = head_norm_statistics(embeddings)
+            norm = model.head_norm
+            norm.running_mean.copy_(torch.as_tensor(mean, dtype=norm.running_mean.dtype))
+            norm.running_var.copy_(torch.as_tensor(variance, dtype=norm.running_var.dtype))
+            report.methods.append("head_norm")
+    if "prior_shift" in methods:
+        if not is_multi_label(model.config):
+            report.skipped["prior_shift"] = "single-label models decide by argmax: no threshold to move"
+        else:
+            before = list(thresholds_of(model.config))
+            shifts: list[PriorShift] = estimate_prior_shift(
+                _flag_probabilities(model, embeddings), _source_priors(model, source_priors), before
+            )
+            after = [shift.shifted_threshold for shift in shifts]
+            report.thresholds_before = before
+            report.thresholds_after = list(validate_thresholds(after))
+            model.config.decision_thresholds = list(report.thresholds_after)
+            report.prior_shift = [
+                {"flag": name, **asdict(shift)}
+                for name, shift in zip(("crackle", "wheeze"), shifts, strict=True)
+            ]
+            report.methods.append("prior_shift")
+    model.config.adaptation = report.to_dict()
+    return report
+
+
+def adaptation_card_section(report: Adaptation) -> str:
+    """The model card's section on the adaptation (Markdown)."""
+    lines = [
+        "## Adaptation to a new site (label-free)",
+        "",
+        f"This model was adapted with `respira adapt` on the **unlabelled** audio of `{report.target}` "
+        f"({report.recordings} recordings, {report.windows} windows of {report.window_seconds:g} s every "
+        f"{report.hop_seconds:g} s); no labels of that site were used.",
+        "",
+    ]
+    if "head_norm" in report.methods:
+        lines.append(
+            "- `head_norm` statistics (the standardisation of the pooled embeddings before the head) were "
+            "re-estimated as the mean and variance of the target's window embeddings."
+        )
+    if "prior_shift" in report.methods:
+        lines.append(
+            "- Decision thresholds were moved for the target's estimated prevalence (prior-shift "
+            "correction by EM, Saerens, Latinne & Decaestecker 2002):"
+        )
+        for shift in report.prior_shift:
+            lines.append(
+                f"  - {shift['flag']}: prevalence {shift['source_prior']:.3f} (training) → "
+                f"{shift['target_prior']:.3f} (target, estimated); threshold {shift['threshold']:.3f} → "
+                f"{shift['shifted_threshold']:.3f}"
+            )
+    for method, reason in report.skipped.items():
+        lines.append(f"- `{method}` not applied: {reason}.")
+    lines += [
+        "",
+        "The results reported above are those of the model before adaptation; the adapted model has not "
+        "been scored on labelled data of the target site.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_adapted_model(
+    model: RespiraForAudioClassification,
+    report: Adaptation,
+    source: str | Path,
+    output_dir: str | Path,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the adapted ``model`` to ``output_dir`` (:func:`write_derived_model`, with
+    :func:`adaptation_card_section`) and return it."""
+    return write_derived_model(
+        model, source, output_dir, card_section=adaptation_card_section(report), overwrite=overwrite
+    )
+
+
+def write_derived_model(
+    model: RespiraForAudioClassification,
+    source: str | Path,
+    output_dir: str | Path,
+    *,
+    card_section: str,
+    extra: Callable[[Path], None] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model``, changed from the model at ``source``, as a new folder ``output_dir`` (staged, then
+    moved into place; an occupied ``output_dir`` is refused unless ``overwrite``) and return it.
+
+    Keeps from the ``source`` folder (when it is one) its preprocessor config, shipped model code and
+    model card, with ``card_section`` appended; ``extra(staging)`` may add files (a report). An ONNX
+    export is not kept: it holds the weights and thresholds from before.
+    """
+    output_dir = Path(output_dir).expanduser()
+    folder = Path(source).expanduser()
+    folder = folder if folder.is_dir() else None
+    message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # no "Writing model shards" bar in command output
+    try:
+        with staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging:
+            _fill(staging, model, card_section, folder)
+            if extra is not None:
+                extra(staging)
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
+    return output_dir
+
+
+def _fill(staging: Path, model: RespiraForAudioClassification, section: str, folder: Path | None) -> None:
+    """The new folder's files: weights and config, the source's preprocessor and code, the card."""
+    from ..models.respira.feature_extraction_respira import feature_extractor_for
+
+    model.save_pretrained(staging)
+    if folder is not None:
+        for name in (*CARRIED_FILES, *(p.name for p in folder.glob("*.py"))):
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, staging / name)
+    if not (staging / "preprocessor_config.json").is_file():
+        feature_extractor_for(model.config).save_pretrained(staging)
+    readme = folder / "README.md" if folder is not None else None
+    card = readme.read_text(encoding="utf-8") if readme is not None and readme.is_file() else ""
+    card = (card.rstrip() + "\n\n" if card else "") + section
+    (staging / "README.md").write_text(card, encoding="utf-8")

@@ -1,0 +1,266 @@
+"""Few-shot calibration to a new site (``respira calibrate``): re-tune a multi-label model's thresholds on
+a handful of labelled recordings from that site, and say how much the handful was worth.
+
+The model scores the labelled sample once: an ICBHI-layout folder per annotated cycle, a KAUH folder
+per recording (sliding windows aggregated by their maximum, as ``evaluate --dataset kauh``). Then
+
+* **thresholds**: :func:`~respira.metrics.thresholds.choose_thresholds` (ICBHI score) on the whole
+  sample, falling back to the model's own thresholds for a flag the sample cannot tune;
+* **patient-bootstrap interval** (:func:`~respira.metrics.recording_level.patient_bootstrap`) of the
+  ICBHI score at the model's thresholds and at the calibrated ones. The calibrated score is measured on
+  the sample it was tuned on (optimistic);
+* **learning curve**: for ``n = 1 .. P - 1`` labelled patients, ``repeats`` random subsets of ``n``
+  patients each tune the thresholds, scored on the sample's *other* patients (a held-out estimate),
+  beside the model's own thresholds on those same patients; mean and standard deviation over subsets.
+
+The ICBHI score here is (specificity + sensitivity) / 2 over the four classes that the two flags make
+(:func:`respira.decision.decide_flags`), per cycle or per recording.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..decision import decide_flags
+from ..labels import flags_to_classes
+from ..metrics import icbhi_scores
+from ..metrics.recording_level import aggregate_windows, patient_bootstrap
+from ..metrics.thresholds import choose_thresholds
+from ..utils.files import write_json_atomic, write_text_atomic
+from .figures import new_figure, save_png
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["LabelledSample", "calibrate", "labelled_sample", "learning_curve", "sample_score", "write_report"]
+
+SAMPLE_LAYOUTS: tuple[str, ...] = ("icbhi", "kauh")
+
+
+@dataclass(frozen=True)
+class LabelledSample:
+    """A model's ``[N, 2]`` (crackle, wheeze) probabilities on a labelled sample, its 0/1 targets and
+    the patient of each example (``unit``: ``cycle`` or ``recording``)."""
+
+    probabilities: np.ndarray
+    targets: np.ndarray
+    patients: np.ndarray
+    unit: str
+
+
+def labelled_sample(
+    model: RespiraForAudioClassification,
+    data_dir: str | Path,
+    dataset: str = "icbhi",
+    *,
+    window: float = 4.0,
+    hop: float = 2.0,
+    batch_size: int = 32,
+) -> LabelledSample:
+    """Score ``model`` on every labelled example of ``data_dir`` (see the module docstring)."""
+    from ..audio import read_audio
+    from ..inference import predict_files, predict_windows
+
+    if dataset not in SAMPLE_LAYOUTS:
+        raise ValueError(f"dataset must be one of {', '.join(SAMPLE_LAYOUTS)}, got {dataset!r}")
+    if dataset == "kauh":
+        from ..data import read_kauh_index
+
+        with warnings.catch_warnings():  # a partial KAUH folder is a sample, not an error
+            warnings.simplefilter("ignore")
+            index = read_kauh_index(data_dir)
+        rate = int(model.config.sampling_rate)
+        probabilities = []
+        for path in index["path"]:
+            rows = predict_windows(
+                model, read_audio(path, rate), window=window, hop=hop, batch_size=batch_size
+            )
+            windows = np.array([[row["crackle"], row["wheeze"]] for row in rows])
+            probabilities.append(aggregate_windows(windows, "max"))
+        targets = index[["crackle", "wheeze"]].to_numpy(dtype=np.int64)
+        return LabelledSample(np.array(probabilities), targets, index["patient_id"].to_numpy(), "recording")
+    from ..data.layout import locate_corpus
+
+    layout = locate_corpus(data_dir)
+    stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
+    if not stems:
+        raise ValueError(f"{data_dir} has no recording with both audio and an annotation file")
+    paths = [str(layout.audio_files[stem]) for stem in stems]
+    annotations = {str(layout.audio_files[stem]): layout.annotation_files[stem] for stem in stems}
+    rows, errors = predict_files(model, paths, annotations=annotations, batch_size=batch_size)
+    if errors:
+        raise ValueError(errors[0][1])
+    flags = {"normal": (0, 0), "crackle": (1, 0), "wheeze": (0, 1), "both": (1, 1)}
+    return LabelledSample(
+        np.array([[row["crackle"], row["wheeze"]] for row in rows]),
+        np.array([flags[row["annotated_label"]] for row in rows], dtype=np.int64),
+        np.array([Path(row["file"]).name.split("_")[0] for row in rows]),
+        "cycle",
+    )
+
+
+def sample_score(targets: np.ndarray, probabilities: np.ndarray, thresholds: Sequence[float]) -> float:
+    """ICBHI score of the flags decided at ``thresholds`` (NaN when the sample lacks normal or abnormal)."""
+    labels = np.atleast_1d(flags_to_classes(np.asarray(targets)))
+    predicted = decide_flags(probabilities, thresholds).classes
+    normal, abnormal = int(np.sum(labels == 0)), int(np.sum(labels != 0))
+    if normal == 0 or abnormal == 0:
+        return math.nan
+    return float(icbhi_scores(labels, predicted, warn=False)["icbhi_score"])
+
+
+def _tuned(sample: LabelledSample, chosen: np.ndarray, fallback: Sequence[float]) -> tuple[float, float]:
+    return choose_thresholds(
+        sample.targets[chosen], sample.probabilities[chosen], fallback=fallback
+    ).thresholds
+
+
+def learning_curve(
+    sample: LabelledSample, fallback: Sequence[float], *, repeats: int = 20, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Per number of labelled patients ``n`` (1 .. P - 1): mean / std over ``repeats`` random patient
+    subsets of the held-out ICBHI score with thresholds tuned on the subset, and with ``fallback``."""
+    patients = np.unique(sample.patients)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in range(1, len(patients)):
+        tuned_scores, base_scores = [], []
+        for _ in range(repeats):
+            subset = rng.choice(patients, size=n, replace=False)
+            chosen = np.isin(sample.patients, subset)
+            rest = ~chosen
+            thresholds = _tuned(sample, chosen, fallback)
+            tuned_scores.append(sample_score(sample.targets[rest], sample.probabilities[rest], thresholds))
+            base_scores.append(sample_score(sample.targets[rest], sample.probabilities[rest], fallback))
+        rows.append({"patients": n, **_spread("calibrated", tuned_scores), **_spread("model", base_scores)})
+    return rows
+
+
+def _spread(name: str, values: list[float]) -> dict[str, float]:
+    defined = [v for v in values if not math.isnan(v)]
+    return {
+        f"{name}_mean": statistics.fmean(defined) if defined else math.nan,
+        f"{name}_std": statistics.stdev(defined) if len(defined) > 1 else math.nan,
+        f"{name}_subsets": len(defined),
+    }
+
+
+def calibrate(
+    sample: LabelledSample,
+    fallback: Sequence[float],
+    *,
+    resamples: int = 1000,
+    repeats: int = 20,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """The calibrated thresholds, the scores before and after with patient-bootstrap intervals, and the
+    learning curve (see the module docstring). Needs at least 2 patients."""
+    patients = np.unique(sample.patients)
+    if len(patients) < 2:
+        raise ValueError(
+            f"calibration needs labelled recordings of at least 2 patients (the learning curve scores "
+            f"thresholds on patients it did not tune on); this sample has {len(patients)}"
+        )
+    every = np.ones(len(sample.targets), dtype=bool)
+    choice = choose_thresholds(sample.targets, sample.probabilities, fallback=fallback)
+    thresholds = choice.thresholds
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        targets, probabilities = sample.targets[indices], sample.probabilities[indices]
+        return {
+            "model": sample_score(targets, probabilities, fallback),
+            "calibrated": sample_score(targets, probabilities, thresholds),
+        }
+
+    intervals = patient_bootstrap(
+        statistic, sample.patients, resamples=resamples, seed=seed, confidence=confidence
+    )
+    point = statistic(np.flatnonzero(every))
+    return {
+        "unit": sample.unit,
+        "examples": len(sample.targets),
+        "patients": len(patients),
+        "thresholds_before": [float(t) for t in fallback],
+        "thresholds": [float(t) for t in thresholds],
+        "tuned": list(choice.tuned),
+        "icbhi_score": {
+            name: {"value": point[name], "ci": intervals[name], "confidence": confidence} for name in point
+        },
+        "bootstrap": {"unit": "patient", "method": "percentile", "resamples": resamples, "seed": seed},
+        "in_sample": "the calibrated score is measured on the sample it was tuned on (optimistic); "
+        "the learning curve scores held-out patients",
+        "learning_curve": learning_curve(sample, fallback, repeats=repeats, seed=seed),
+        "learning_curve_repeats": repeats,
+    }
+
+
+def write_report(report: dict[str, Any], folder: str | Path) -> list[Path]:
+    """``calibration.json``, ``learning_curve.csv`` and ``learning_curve.png`` in ``folder``."""
+    folder = Path(folder)
+    written = [write_json_atomic(folder / "calibration.json", report)]
+    curve = report["learning_curve"]
+    buffer = io.StringIO()
+    if curve:
+        writer = csv.DictWriter(buffer, fieldnames=list(curve[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(curve)
+    written.append(write_text_atomic(folder / "learning_curve.csv", buffer.getvalue()))
+    figure = new_figure(6.0, 4.0)
+    ax = figure.add_subplot()
+    x = [row["patients"] for row in curve]
+    for name, label in (
+        ("calibrated", "thresholds tuned on n patients"),
+        ("model", "the model's thresholds"),
+    ):
+        mean = np.array([row[f"{name}_mean"] for row in curve], dtype=float)
+        std = np.nan_to_num(np.array([row[f"{name}_std"] for row in curve], dtype=float))
+        ax.plot(x, mean, marker="o", label=label)
+        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel("labelled patients used for the thresholds")
+    ax.set_ylabel(f"ICBHI score on the other patients (per {report['unit']})")
+    ax.set_title(f"Few-shot calibration: mean ± sd over {report['learning_curve_repeats']} subsets")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    written.append(save_png(figure, folder / "learning_curve.png"))
+    return written
+
+
+def calibration_card_section(report: dict[str, Any], data_dir: str) -> str:
+    """The model card's section on the calibration (Markdown)."""
+    before, after = report["icbhi_score"]["model"], report["icbhi_score"]["calibrated"]
+
+    def cell(entry: dict[str, Any]) -> str:
+        low, high = entry["ci"]
+        return f"{entry['value']:.3f} ({100 * entry['confidence']:.0f} % CI {low:.3f}–{high:.3f})"
+
+    last = report["learning_curve"][-1] if report["learning_curve"] else None
+    lines = [
+        "## Few-shot calibration to a new site",
+        "",
+        f"The decision thresholds were re-tuned with `respira calibrate` on the labelled sample "
+        f"`{data_dir}` ({report['examples']} {report['unit']}s of {report['patients']} patients): crackle "
+        f"{report['thresholds_before'][0]:.3f} → {report['thresholds'][0]:.3f}, wheeze "
+        f"{report['thresholds_before'][1]:.3f} → {report['thresholds'][1]:.3f}.",
+        "",
+        f"- ICBHI score on that sample at the previous thresholds: {cell(before)}",
+        f"- at the calibrated thresholds (tuned on the same sample, optimistic): {cell(after)}",
+    ]
+    if last is not None:
+        lines.append(
+            f"- held out: thresholds tuned on {last['patients']} patients score "
+            f"{last['calibrated_mean']:.3f} on the others (the previous thresholds "
+            f"{last['model_mean']:.3f}); see `learning_curve.png` / `learning_curve.csv`"
+        )
+    lines += ["", "Intervals resample patients (bootstrap, percentile).", ""]
+    return "\n".join(lines)

@@ -1,0 +1,231 @@
+"""Label-free adaptation (respira.hub.adaptation and ``respira adapt`` / ``predict --adapt`` /
+``evaluate --adapt``): head statistics equal numpy's on the target embeddings, thresholds are the EM
+prior shift of the adapted posteriors, the new folder is staged and says what it was adapted on."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from respira import RespiraConfig, RespiraForAudioClassification
+from respira.audio import encode_wav
+from respira.cli import main
+from respira.decision import thresholds_of
+from respira.hub.adaptation import adapt_model, head_norm_statistics, write_adapted_model
+from respira.hub.loading import load_model
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.metrics.prior_shift import em_prior, shifted_threshold
+
+TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+RATE = 16000
+
+
+def tiny_model(problem_type: str = MULTI_LABEL, *, head_norm: bool = True) -> RespiraForAudioClassification:
+    torch.manual_seed(0)
+    config = RespiraConfig(
+        encoder_config=dict(TINY_ENCODER),
+        target_seconds=1.0,
+        problem_type=problem_type,
+        head_norm=head_norm,
+        freeze_encoder=True,
+        decision_thresholds=[0.4, 0.6] if problem_type == MULTI_LABEL else None,
+        label_priors=[0.3, 0.2],
+    )
+    return RespiraForAudioClassification(config).eval()
+
+
+def waveforms(count: int = 3, seconds: float = 2.5, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [(0.1 * rng.standard_normal(int(seconds * RATE))).astype(np.float32) for _ in range(count)]
+
+
+def crops_by_hand(signals: list[np.ndarray], window: float, hop: float) -> list[np.ndarray]:
+    """1 s windows every 1 s over 2.5 s: starts 0, 1, 2 s (the last one half long)."""
+    size, step = int(window * RATE), int(hop * RATE)
+    return [s[start : start + size] for s in signals for start in range(0, len(s) - size + step, step)]
+
+
+def test_head_statistics_are_numpys_and_thresholds_the_em_shift():
+    model = tiny_model()
+    signals = waveforms()
+    crops = crops_by_hand(signals, 1.0, 1.0)
+    assert len(crops) == 9
+    with torch.no_grad():
+        embeddings = np.concatenate([model.embed(torch.from_numpy(c)[None]).numpy() for c in crops])
+    report = adapt_model(model, signals, target="toy", window=1.0, hop=1.0)
+    assert report.windows == 9 and report.recordings == 3
+    assert report.methods == ["head_norm", "prior_shift"]
+    np.testing.assert_allclose(
+        model.head_norm.running_mean.numpy(), embeddings.mean(axis=0), rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        model.head_norm.running_var.numpy(), embeddings.var(axis=0, ddof=1), rtol=1e-4, atol=1e-7
+    )
+    # the posteriors after the new statistics, and one EM per flag from the training prevalence
+    with torch.no_grad():
+        probabilities = torch.sigmoid(model(embeddings=torch.from_numpy(embeddings)).logits).numpy()
+    for flag, (source, before) in enumerate(zip([0.3, 0.2], [0.4, 0.6], strict=True)):
+        target, _ = em_prior(probabilities[:, flag], source)
+        expected = shifted_threshold(before, source, target)
+        assert thresholds_of(model.config)[flag] == pytest.approx(expected, abs=1e-6)
+        assert report.prior_shift[flag]["target_prior"] == pytest.approx(target)
+    assert report.thresholds_before == [0.4, 0.6]
+    assert model.config.adaptation["methods"] == ["head_norm", "prior_shift"]
+
+
+def test_statistics_need_two_windows_and_unfit_models_say_what_was_skipped():
+    with pytest.raises(ValueError, match="at least 2 windows, got 1"):
+        head_norm_statistics(np.zeros((1, 4)))
+    model = tiny_model(SINGLE_LABEL, head_norm=False)
+    report = adapt_model(model, waveforms(1), target="toy", window=1.0, hop=1.0)
+    assert report.methods == []
+    assert set(report.skipped) == {"head_norm", "prior_shift"}
+    unknown = tiny_model()
+    unknown.config.label_priors = None
+    with pytest.raises(ValueError, match="pass --source_priors CRACKLE WHEEZE"):
+        adapt_model(unknown, waveforms(1), target="toy")
+    report = adapt_model(unknown, waveforms(1), target="toy", source_priors=[0.3, 0.2], window=1.0, hop=1.0)
+    assert report.prior_shift[0]["source_prior"] == 0.3
+
+
+def test_the_adapted_folder_loads_and_its_card_says_what_it_was_adapted_on(tmp_path: Path):
+    source = tmp_path / "model"
+    tiny_model().save_pretrained(source)
+    (source / "README.md").write_text("---\nlicense: mit\n---\n# The source model\n")
+    model, _ = load_model(source, device="cpu")
+    report = adapt_model(model, waveforms(), target="/data/site_b", window=1.0, hop=1.0)
+    output = write_adapted_model(model, report, source, tmp_path / "adapted")
+    adapted, config = load_model(output, device="cpu")
+    assert config.decision_thresholds == pytest.approx(report.thresholds_after)
+    torch.testing.assert_close(adapted.head_norm.running_mean, model.head_norm.running_mean)
+    assert config.adaptation["target"] == "/data/site_b"
+    card = (output / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit") and "# The source model" in card
+    assert "adapted with `respira adapt` on the **unlabelled** audio of `/data/site_b`" in card
+    assert (output / "preprocessor_config.json").is_file()
+    # a second adaptation into the same folder is refused, and the first one is left as it was
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        write_adapted_model(model, report, source, output)
+    assert load_model(output, device="cpu")[1].adaptation["target"] == "/data/site_b"
+
+
+def _write_files(folder: Path, count: int = 3) -> list[str]:
+    folder.mkdir()
+    paths = []
+    for i, signal in enumerate(waveforms(count, seed=1)):
+        path = folder / f"rec_{i}.wav"
+        path.write_bytes(encode_wav(signal, RATE))
+        paths.append(str(path))
+    return paths
+
+
+def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(tmp_path: Path, capsys):
+    source = tmp_path / "model"
+    tiny_model().save_pretrained(source)
+    files = _write_files(tmp_path / "audio")
+    options = ["--window", "1", "--hop", "1", "--adapt_window", "1", "--adapt_hop", "1"]
+    assert main(["predict", str(source), *files, *options, "--adapt"]) == 0
+    captured = capsys.readouterr()
+    assert "adapted to 9 windows (head_norm, prior_shift)" in captured.err
+    rows = json.loads(captured.out)
+    model, _ = load_model(source, device="cpu")
+    signals = [np.asarray(s) for s in waveforms(3, seed=1)]
+    adapt_model(model, signals, target="files", window=1.0, hop=1.0)
+    from respira.inference import predict_windows
+
+    expected = [row for s in signals for row in predict_windows(model, s, window=1.0, hop=1.0)]
+    assert [row["label"] for row in rows] == [row["label"] for row in expected]
+    assert [row["crackle"] for row in rows] == pytest.approx([row["crackle"] for row in expected], abs=1e-5)
+    assert main(["predict", str(source), *files, "--adapt", "--methods", "nope"]) == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_adapt_refuses_bad_requests_in_one_line_before_writing(tmp_path: Path, capsys):
+    source = tmp_path / "model"
+    model = tiny_model()
+    model.config.label_priors = None
+    model.save_pretrained(source)
+    target = tmp_path / "target"
+    _write_files(target)
+    output = tmp_path / "adapted"
+    capsys.readouterr()  # the test's own save_pretrained progress bar
+    folder = ["--dataset", "folder"]
+    assert main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(output), *folder]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "pass --source_priors CRACKLE WHEEZE" in error and len(error.splitlines()) == 1
+    assert not output.exists()
+    assert (
+        main(["adapt", str(source), "--data_dir", str(tmp_path / "nowhere"), "--output_dir", str(output)])
+        == 2
+    )
+    assert "nowhere" in capsys.readouterr().err and not output.exists()
+    code = main(["adapt", str(source), "--data_dir", str(tmp_path), "--output_dir", str(output), *folder])
+    assert code == 2 and f"no audio files (.wav, .flac) in {tmp_path}" in capsys.readouterr().err
+    code = main(
+        ["adapt", str(source), "--data_dir", str(target), "--output_dir", str(output), *folder,
+         "--source_priors", "0.3", "0.2", "--adapt_window", "1", "--adapt_hop", "1"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == "", captured.err
+    assert "adapted" in captured.out and "on 3 recordings (9 windows)" in captured.out
+    code = main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(source), *folder])
+    assert code == 2 and "is MODEL itself" in capsys.readouterr().err
+
+
+@pytest.mark.real_data
+def test_adapt_end_to_end_on_the_real_kauh_recordings(shared_kauh: Path, tmp_path: Path, capsys):
+    from respira.data import read_kauh_index
+
+    source = tmp_path / "model"
+    tiny_model().save_pretrained(source)
+    output = tmp_path / "adapted"
+    code = main(
+        ["adapt", str(source), "--data_dir", str(shared_kauh), "--dataset", "kauh", "--output_dir",
+         str(output), "--adapt_window", "4", "--adapt_hop", "4"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recordings = len(read_kauh_index(shared_kauh))
+    assert f"on {recordings} recordings" in printed
+    _, config = load_model(output, device="cpu")
+    assert config.adaptation["recordings"] == recordings
+    assert config.adaptation["methods"] == ["head_norm", "prior_shift"]
+    assert config.decision_thresholds != [0.4, 0.6]
+    assert "crackle: prevalence 0.300 →" in printed and f"wrote {output}" in printed
+
+
+def test_evaluate_adapt_scores_at_the_thresholds_adapted_on_the_split(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+):
+    from respira.audio import decode_audio
+    from respira.data import load_icbhi
+
+    source = tmp_path / "model"
+    tiny_model().save_pretrained(source)
+    capsys.readouterr()
+    report_dir, cache = tmp_path / "report", tmp_path / "cache"
+    code = main(
+        ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache),
+         "--output_dir", str(report_dir), "--adapt", "--adapt_window", "1", "--adapt_hop", "1"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "adapted (head_norm, prior_shift) on" in capsys.readouterr().out
+    metrics = json.loads((report_dir / "metrics.json").read_text())
+    # the same adaptation by hand on the test split's cycles gives the thresholds evaluate decided at
+    model, _ = load_model(source, device="cpu")
+    test = load_icbhi(synthetic_corpus, validation_size=0.2, cache_dir=cache)["test"]
+    cycles = [decode_audio(example["audio"], RATE) for example in test.select_columns(["audio"])]
+    report = adapt_model(model, cycles, target="test", window=1.0, hop=1.0)
+    assert metrics["thresholds"] == pytest.approx(report.thresholds_after, abs=1e-6)
+    code = main(
+        ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--adapt",
+         "--thresholds", "0.5", "0.5"]
+    )  # fmt: skip
+    assert code == 2 and "--thresholds and --adapt both set the thresholds" in capsys.readouterr().err

@@ -1,0 +1,133 @@
+"""Few-shot calibration (respira.reports.calibration and ``respira calibrate``): thresholds re-tuned on a
+labelled sample, patient-bootstrap intervals, a held-out learning curve, a calibrated model folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from respira import RespiraConfig, RespiraForAudioClassification
+from respira.cli import main
+from respira.hub.loading import load_model
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.metrics.recording_level import patient_bootstrap
+from respira.reports.calibration import LabelledSample, calibrate, learning_curve, sample_score, write_report
+
+
+def shifted_sample(patients: int = 5) -> LabelledSample:
+    """Every patient has 2 normal and 2 crackle cycles; the model's crackle posteriors are 0.4 on crackles
+    and 0.1 elsewhere, so at 0.5 it calls everything normal (score 0.5) and any threshold in (0.1, 0.4]
+    is perfect (score 1)."""
+    targets = np.tile([[0, 0], [0, 0], [1, 0], [1, 0]], (patients, 1))
+    probabilities = np.where(targets == 1, 0.4, 0.1).astype(float)
+    return LabelledSample(probabilities, targets, np.repeat(np.arange(patients), 4), "cycle")
+
+
+def test_the_score_is_the_icbhi_score_of_the_decided_classes():
+    targets = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
+    probabilities = np.array([[0.2, 0.2], [0.9, 0.1], [0.9, 0.9], [0.9, 0.9]])
+    # normal right (Sp 1); crackle right, wheeze called both (a miss), both right: Se 2/3
+    assert sample_score(targets, probabilities, [0.5, 0.5]) == pytest.approx((1 + 2 / 3) / 2)
+    assert np.isnan(sample_score(targets[:1], probabilities[:1], [0.5, 0.5]))  # no abnormal cycle
+
+
+def test_the_learning_curve_scores_held_out_patients_with_thresholds_tuned_on_the_others():
+    sample = shifted_sample()
+    curve = learning_curve(sample, [0.5, 0.5], repeats=3)
+    assert [row["patients"] for row in curve] == [1, 2, 3, 4]
+    for row in curve:
+        assert row["calibrated_mean"] == pytest.approx(1.0)
+        assert row["model_mean"] == pytest.approx(0.5)
+        assert row["calibrated_subsets"] == 3
+
+
+def test_calibrate_tunes_reports_bootstrap_intervals_and_refuses_one_patient():
+    sample = shifted_sample()
+    report = calibrate(sample, [0.5, 0.5], resamples=50, repeats=2, seed=1)
+    crackle = report["thresholds"][0]
+    assert 0.1 < crackle <= 0.4 and report["tuned"][0]
+    assert report["icbhi_score"]["model"]["value"] == pytest.approx(0.5)
+    assert report["icbhi_score"]["calibrated"]["value"] == pytest.approx(1.0)
+    expected = patient_bootstrap(
+        lambda i: {"model": sample_score(sample.targets[i], sample.probabilities[i], [0.5, 0.5])},
+        sample.patients,
+        resamples=50,
+        seed=1,
+    )
+    assert report["icbhi_score"]["model"]["ci"] == pytest.approx(expected["model"])
+    assert report["patients"] == 5 and report["examples"] == 20
+    with pytest.raises(ValueError, match=r"at least 2 patients .* this sample has 1"):
+        calibrate(shifted_sample(1), [0.5, 0.5])
+
+
+def test_the_report_files(tmp_path: Path):
+    report = calibrate(shifted_sample(), [0.5, 0.5], resamples=20, repeats=2)
+    written = write_report(report, tmp_path)
+    assert [p.name for p in written] == ["calibration.json", "learning_curve.csv", "learning_curve.png"]
+    rows = list(csv.DictReader((tmp_path / "learning_curve.csv").open()))
+    assert [int(r["patients"]) for r in rows] == [1, 2, 3, 4]
+    assert json.loads((tmp_path / "calibration.json").read_text())["thresholds"] == report["thresholds"]
+    assert (tmp_path / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def tiny_model(problem_type: str = MULTI_LABEL) -> RespiraForAudioClassification:
+    torch.manual_seed(0)
+    config = RespiraConfig(
+        encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]},
+        target_seconds=1.0,
+        problem_type=problem_type,
+    )
+    return RespiraForAudioClassification(config).eval()
+
+
+def test_calibrate_refuses_in_one_line_before_any_work(synthetic_corpus: Path, tmp_path: Path, capsys):
+    single = tmp_path / "single"
+    tiny_model(SINGLE_LABEL).save_pretrained(single)
+    capsys.readouterr()
+    output = tmp_path / "out"
+    assert (
+        main(["calibrate", str(single), "--data_dir", str(synthetic_corpus), "--output_dir", str(output)])
+        == 2
+    )
+    error = capsys.readouterr().err.strip()
+    assert "single-label model" in error and len(error.splitlines()) == 1 and not output.exists()
+    output.mkdir()
+    (output / "keep.txt").write_text("earlier result")
+    assert (
+        main(["calibrate", str(single), "--data_dir", str(synthetic_corpus), "--output_dir", str(output)])
+        == 2
+    )
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert (output / "keep.txt").read_text() == "earlier result"
+
+
+@pytest.mark.real_data
+def test_calibrate_end_to_end_on_the_real_icbhi_sample(shared_icbhi: Path, tmp_path: Path, capsys):
+    from respira.data import read_icbhi_index
+
+    source = tmp_path / "model"
+    tiny_model().save_pretrained(source)
+    capsys.readouterr()
+    output = tmp_path / "calibrated"
+    code = main(
+        ["calibrate", str(source), "--data_dir", str(shared_icbhi), "--output_dir", str(output),
+         "--bootstrap", "100", "--repeats", "2"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        index = read_icbhi_index(shared_icbhi)
+    report = json.loads((output / "calibration.json").read_text())
+    assert report["examples"] == len(index) and report["patients"] == index["patient_id"].nunique()
+    assert len(report["learning_curve"]) == report["patients"] - 1
+    _, config = load_model(output, device="cpu")
+    assert config.decision_thresholds == pytest.approx(report["thresholds"])
+    assert config.calibration["examples"] == len(index)
+    assert "## Few-shot calibration to a new site" in (output / "README.md").read_text()
+    assert f"on {len(index)} cycles of {report['patients']} patients" in capsys.readouterr().out
