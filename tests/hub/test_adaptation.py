@@ -19,7 +19,7 @@ from respira.decision import thresholds_of
 from respira.hub.adaptation import adapt_model, head_norm_statistics, write_adapted_model
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
-from respira.metrics.prior_shift import em_prior, shifted_threshold
+from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
 
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
 RATE = 16000
@@ -71,7 +71,9 @@ def test_head_statistics_are_numpys_and_thresholds_the_em_shift():
         probabilities = torch.sigmoid(model(embeddings=torch.from_numpy(embeddings)).logits).numpy()
     for flag, (source, before) in enumerate(zip([0.3, 0.2], [0.4, 0.6], strict=True)):
         target, _ = em_prior(probabilities[:, flag], source)
-        expected = shifted_threshold(before, source, target)
+        applied = BOUNDARY < target < 1 - BOUNDARY
+        expected = shifted_threshold(before, source, target) if applied else before
+        assert report.prior_shift[flag]["applied"] is applied
         assert thresholds_of(model.config)[flag] == pytest.approx(expected, abs=1e-6)
         assert report.prior_shift[flag]["target_prior"] == pytest.approx(target)
     assert report.thresholds_before == [0.4, 0.6]
@@ -197,7 +199,12 @@ def test_adapt_end_to_end_on_the_real_kauh_recordings(shared_kauh: Path, tmp_pat
     _, config = load_model(output, device="cpu")
     assert config.adaptation["recordings"] == recordings
     assert config.adaptation["methods"] == ["head_norm", "prior_shift"]
-    assert config.decision_thresholds != [0.4, 0.6]
+    shifts = config.adaptation["prior_shift"]
+    expected = [shift["shifted_threshold"] if shift["applied"] else shift["threshold"] for shift in shifts]
+    assert [shift["threshold"] for shift in shifts] == [0.4, 0.6]
+    assert config.decision_thresholds == pytest.approx(expected)
+    for shift in shifts:  # an estimate at the boundary is not applied, an interior one is
+        assert shift["applied"] == (BOUNDARY < shift["target_prior"] < 1 - BOUNDARY)
     assert "crackle: prevalence 0.300 →" in printed and f"wrote {output}" in printed
 
 

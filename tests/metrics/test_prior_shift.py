@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from respira.decision import decide_flags
-from respira.metrics.prior_shift import adjust_posteriors, em_prior, estimate_prior_shift, shifted_threshold
+from respira.metrics.prior_shift import (
+    BOUNDARY,
+    adjust_posteriors,
+    em_prior,
+    estimate_prior_shift,
+    shifted_threshold,
+)
 
 
 def test_em_on_two_examples_reaches_the_maximum_likelihood_prior():
@@ -49,3 +55,13 @@ def test_each_flag_gets_its_own_em_and_bad_inputs_are_one_line():
         em_prior([], 0.5)
     with pytest.raises(ValueError, match="one of each per flag"):
         estimate_prior_shift(np.zeros((2, 2)), [0.5], [0.5, 0.5])
+
+
+def test_an_estimate_at_the_boundary_keeps_the_threshold():
+    # posteriors far above a 10 % training prevalence: EM runs to a prevalence of 1, which would move
+    # the threshold to 0 and flag everything; the shift is not applied
+    shifts = estimate_prior_shift(np.array([[0.95], [0.9], [0.97]]), [0.1], [0.4])
+    assert shifts[0].target_prior > 1 - BOUNDARY
+    assert not shifts[0].applied and shifts[0].shifted_threshold == 0.4
+    interior = estimate_prior_shift(np.array([[0.8], [0.3]]), [0.5], [0.5])[0]
+    assert interior.applied and interior.shifted_threshold == pytest.approx(7 / 24, abs=1e-5)

@@ -131,5 +131,6 @@ def run(args: argparse.Namespace) -> None:
         print(
             f"  {shift['flag']}: prevalence {shift['source_prior']:.3f} → {shift['target_prior']:.3f}, "
             f"threshold {shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
+            + ("" if shift["applied"] else " (kept: the estimate reached the boundary)")
         )
     print(f"wrote {output_dir}")

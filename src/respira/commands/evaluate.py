@@ -230,6 +230,7 @@ def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str
             f"adapted ({', '.join(report.methods)}) on {report.windows} windows: {shift['flag']} prevalence "
             f"{shift['source_prior']:.3f} → {shift['target_prior']:.3f}, threshold "
             f"{shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
+            + ("" if shift["applied"] else " (kept: the estimate reached the boundary)")
         )
     if not report.prior_shift:
         print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")

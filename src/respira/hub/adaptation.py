@@ -261,6 +261,11 @@ def adaptation_card_section(report: Adaptation) -> str:
                 f"  - {shift['flag']}: prevalence {shift['source_prior']:.3f} (training) → "
                 f"{shift['target_prior']:.3f} (target, estimated); threshold {shift['threshold']:.3f} → "
                 f"{shift['shifted_threshold']:.3f}"
+                + (
+                    ""
+                    if shift["applied"]
+                    else " (kept: the estimate reached the boundary, a sign of uncalibrated posteriors)"
+                )
             )
     for method, reason in report.skipped.items():
         lines.append(f"- `{method}` not applied: {reason}.")

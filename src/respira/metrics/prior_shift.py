@@ -15,6 +15,13 @@ decided independently (crackle, wheeze) get one EM each.
 Deciding ``p' >= t`` is deciding ``p >= t'`` with ``t'`` from :func:`shifted_threshold`, so an adapted
 model keeps its posteriors and carries the shifted thresholds (``config.decision_thresholds``; the rule
 itself lives in :mod:`respira.decision`).
+
+EM only has an interior fixed point when the posteriors are calibrated for ``π_s``. Posteriors that are
+not (a model trained with re-weighted classes, windows scored against a cycle-level prevalence) can
+drive it to a prevalence of 0 or 1, which would move the threshold to 1 or 0 and call every recording
+normal or abnormal: on KAUH (BENCHMARKS.md, site adaptation) both flags went to 1.0. An estimate within
+:data:`BOUNDARY` of 0 or 1 is therefore not applied: the flag keeps its threshold and is marked
+``applied=False``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PriorShift", "adjust_posteriors", "em_prior", "estimate_prior_shift", "shifted_threshold"]
+__all__ = [
+    "BOUNDARY",
+    "PriorShift",
+    "adjust_posteriors",
+    "em_prior",
+    "estimate_prior_shift",
+    "shifted_threshold",
+]
+
+BOUNDARY = 0.01
+"""An EM prevalence closer than this to 0 or 1 is taken as a sign of uncalibrated posteriors, not applied."""
 
 _EPS = 1e-6
 """Posteriors and priors are kept in ``[eps, 1 - eps]`` so that no weight divides by zero."""
@@ -87,13 +104,15 @@ def shifted_threshold(threshold: float, source_prior: float, target_prior: float
 
 @dataclass(frozen=True)
 class PriorShift:
-    """One flag's correction: the prevalences, EM iterations and the thresholds before and after."""
+    """One flag's correction: the prevalences, EM iterations and the thresholds before and after
+    (``applied=False``: the estimate reached the boundary and the threshold was kept)."""
 
     source_prior: float
     target_prior: float
     iterations: int
     threshold: float
     shifted_threshold: float
+    applied: bool = True
 
 
 def estimate_prior_shift(
@@ -109,13 +128,7 @@ def estimate_prior_shift(
     shifts = []
     for column, source, threshold in zip(array.T, source_priors, thresholds, strict=True):
         target, iterations = em_prior(column, source)
-        shifts.append(
-            PriorShift(
-                float(source),
-                target,
-                iterations,
-                float(threshold),
-                shifted_threshold(float(threshold), float(source), target),
-            )
-        )
+        applied = BOUNDARY < target < 1.0 - BOUNDARY
+        moved = shifted_threshold(float(threshold), float(source), target) if applied else float(threshold)
+        shifts.append(PriorShift(float(source), target, iterations, float(threshold), moved, applied))
     return shifts
