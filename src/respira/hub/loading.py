@@ -279,11 +279,11 @@ def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraFor
         failure = _weights_error(error, weights)
         if failure is not None:
             raise failure from None
-        if any("size mismatch" in _one_line(link) for link in _chain(error)):
-            raise ModelLoadError(
-                f"{weights}: its tensors do not have the sizes that config.json describes "
-                "(weights and config of different models?)"
-            ) from None
+        if any(
+            "size mismatch" in _one_line(link) or "ignore_mismatched_sizes" in _one_line(link)
+            for link in _chain(error)
+        ):
+            raise _size_error(model_class, source, weights) from None
         raise
     problems = {
         key: list(info.get(key) or ()) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")
@@ -297,6 +297,49 @@ def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraFor
         )
         raise ModelLoadError(f"{weights}: the weights do not match config.json ({details})")
     return loaded
+
+
+def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
+    """The first tensor of ``weights`` whose shape is not the one ``source``'s config.json builds, named.
+
+    The model the config describes is built on the meta device (no memory), its shapes compared with
+    the safetensors header (no tensor read).
+    """
+    config_file = Path(source) / "config.json" if Path(source).is_dir() else f"the config.json of {source}"
+    found = None
+    try:
+        from safetensors import safe_open
+
+        config = model_class.config_class.from_pretrained(source)
+        with torch.device("meta"):
+            expected = {key: tuple(value.shape) for key, value in model_class(config).state_dict().items()}
+        with safe_open(_local_weights(source, weights), framework="pt") as handle:
+            for key in handle.keys():  # noqa: SIM118  (a safe_open handle is not iterable)
+                shape = tuple(handle.get_slice(key).get_shape())
+                if key in expected and expected[key] != shape:
+                    found = (key, shape, expected[key], config.num_labels)
+                    break
+    except Exception:  # the shapes cannot be told: the general message below
+        found = None
+    if found is None:
+        return ModelLoadError(
+            f"{weights}: its tensors do not have the sizes that {config_file} describes "
+            "(weights and config of different models?)"
+        )
+    key, shape, needed, labels = found
+    return ModelLoadError(
+        f"{weights}: tensor {key} has shape {list(shape)}, but {config_file} ({labels} labels) needs "
+        f"{list(needed)} (weights and config of different models?)"
+    )
+
+
+def _local_weights(source: str, weights: str) -> str:
+    """The path of the safetensors file of ``source`` (a folder, or a Hub id already downloaded)."""
+    if Path(weights).is_file():
+        return weights
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(source, WEIGHT_FILES[0])
 
 
 def _load(name: str) -> RespiraForAudioClassification:
