@@ -1,4 +1,4 @@
-"""``load_model``'s one-line errors: a config whose labels do not fit its weights, checksums of the weights."""
+"""``load_model``'s one-line errors: a config whose label count does not fit its weights."""
 
 from __future__ import annotations
 

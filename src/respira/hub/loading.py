@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
+from .checksums import verify_checksum
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -247,8 +248,10 @@ def load_model(
     ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
     for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
     unreachable, missing or gated), a model that is not a respira classifier, and a weights file that
-    is truncated or damaged, holds pickled Python objects (never unpickled) or does not match the
-    config (missing, unexpected or mis-sized weights); each names the file.
+    is truncated or damaged, differs from the SHA-256 its export recorded (``checksums.sha256``,
+    :mod:`respira.hub.checksums`), holds pickled Python objects (never unpickled) or does not match
+    the config (missing, unexpected or mis-sized weights; a label count the weights do not have);
+    each names the file.
     """
     from transformers.utils import logging as transformers_logging
 
@@ -351,6 +354,7 @@ def _load(name: str) -> RespiraForAudioClassification:
         check_model_folder(path)
         weights = _weights_file(path)
         if weights is not None:
+            verify_checksum(weights)
             check_weights_file(weights)
         return _from_pretrained(RespiraForAudioClassification, str(path), str(weights or path))
     from huggingface_hub.errors import HFValidationError
