@@ -133,7 +133,7 @@ def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[B
     return handle, label
 
 
-_HANDLE = re.compile(r"(?:Error opening )?<_io\.\w+ name=[^>]*>:?\s*")
+_HANDLE = re.compile(r"(?:Error opening )?<_io\.\w+[^>]*>:?\s*")
 """How libsndfile's messages name the handle it was given (``Error opening <_io.BufferedReader
 name='...'>: ``): the message names the user's file itself, so that part goes."""
 

@@ -669,7 +669,14 @@ def test_push_round_trip_through_local_hub(
         assert hub.committed_lfs == ["model.safetensors"]
         code_files = sorted(remote_code_files("respira_cnn").files)  # push ships the code by default
         assert sorted(hub.committed_regular) == sorted(
-            ["README.md", "config.json", "metrics.json", "preprocessor_config.json", *code_files]
+            [
+                "README.md",
+                "checksums.sha256",
+                "config.json",
+                "metrics.json",
+                "preprocessor_config.json",
+                *code_files,
+            ]
         )
         assert len(hub.lfs_uploads) == 1
         repo = hub.state.repos[REPO_ID]
