@@ -124,6 +124,68 @@ def test_invalid_record_is_one_line_naming_the_file(
     assert detail in message
 
 
+KFOLD = {"data.split_strategy": "patient_kfold", "data.patient_split_fractions": None, "data.num_folds": 5}
+
+
+@pytest.mark.parametrize(
+    ("edits", "detail"),
+    [
+        (
+            {"data.split_strategy": "bogus"},
+            "data.split_strategy must be one of official, patient, patient_kfold, got 'bogus'",
+        ),
+        ({**KFOLD, "data.fold": 99}, "data.fold must be >= 0 and <= 4 (the record's num_folds is 5), got 99"),
+        ({**KFOLD, "data.fold": -1}, "data.fold must be >= 0 and <= 4"),
+        ({**KFOLD, "data.fold": 0, "selected_fold": 5}, "selected_fold must be >= 0 and <= 4"),
+        ({**KFOLD, "data.num_folds": 1}, "data.num_folds must be >= 2, got 1"),
+        ({"data.validation_size": 1.5}, "data.validation_size must be >= 0 and < 1, got 1.5"),
+        ({"data.sampling_rate": 0}, "data.sampling_rate must be >= 1, got 0"),
+        ({"data.train_fraction": 0}, "data.train_fraction must be > 0 and <= 1, got 0"),
+        ({"data.lowpass_cutoff": 9000.0}, "data.lowpass_cutoff must be > 0 and < 8000, got 9000.0"),
+        ({"data.patient_split_fractions": [0.5, 0.5]}, "data.patient_split_fractions must be 3 shares"),
+        ({"model.problem_type": "regression"}, "model.problem_type must be one of"),
+        ({"thresholds": [0.5, 7.0]}, "thresholds[1] must be >= 0 and <= 1, got 7.0"),
+    ],
+)
+def test_tampered_values_are_one_line_naming_the_file_and_key(
+    tmp_path: Path, edits: dict[str, object], detail: str
+) -> None:
+    """Values of the right type that no run writes are the record's fault, not a flag's."""
+    data = RECORD.to_dict()
+    for dotted, value in edits.items():
+        data = _edit(data, dotted, value)
+    (tmp_path / RUN_RECORD_FILE).write_text(json.dumps(data))
+    with pytest.raises(RunRecordError) as error:
+        RunRecord.load(tmp_path)
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / RUN_RECORD_FILE}: not a valid respira run record (")
+    assert detail in message
+
+
+def test_evaluate_blames_a_tampered_record_not_the_flags(
+    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "run"
+    torch.manual_seed(0)
+    config = RespiraConfig(
+        encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}, target_seconds=1.0
+    )
+    RespiraForAudioClassification(config).save_pretrained(folder)
+    RespiraFeatureExtractor().save_pretrained(folder)
+    data = RECORD.to_dict()
+    for dotted, value in {**KFOLD, "data.fold": 99}.items():
+        data = _edit(data, dotted, value)
+    (folder / RUN_RECORD_FILE).write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main(["evaluate", str(folder), "--data_dir", str(synthetic_corpus)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"respira evaluate: error: {folder / RUN_RECORD_FILE}: not a valid respira run record "
+        "(data.fold must be >= 0 and <= 4 (the record's num_folds is 5), got 99)"
+    )
+
+
 def test_unreadable_record_is_one_line_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / RUN_RECORD_FILE
     path.write_text('{"model": {"encoder": "cnn"},\n  oops}')

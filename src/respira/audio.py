@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -132,8 +133,13 @@ def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[B
     return handle, label
 
 
+_HANDLE = re.compile(r"(?:Error opening )?<_io\.\w+[^>]*>:?\s*")
+"""How libsndfile's messages name the handle it was given (``Error opening <_io.BufferedReader
+name='...'>: ``): the message names the user's file itself, so that part goes."""
+
+
 def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
-    message = " ".join(str(error).split()) or type(error).__name__
+    message = _HANDLE.sub("", " ".join(str(error).split())).strip() or type(error).__name__
     return AudioReadError(label, f"cannot be decoded as audio ({message})")
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -23,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from .audio import DEFAULT_LOWPASS_ORDER
-from .labels import SINGLE_LABEL
+from .labels import PROBLEM_TYPES, SINGLE_LABEL
 from .utils.files import write_json_atomic
 
 __all__ = [
     "RUN_RECORD_FILE",
     "SCHEMA_VERSION",
+    "SPLIT_STRATEGIES",
     "DataRecord",
     "MetricsRecord",
     "ModelRecord",
@@ -43,6 +45,10 @@ RUN_RECORD_FILE = "respira_run.json"
 """Name of the record in a run folder."""
 SCHEMA_VERSION = 1
 """Version of the record's layout, stored as ``schema_version``; :meth:`RunRecord.load` accepts only it."""
+
+
+SPLIT_STRATEGIES: tuple[str, ...] = ("official", "patient", "patient_kfold", "leave_one_device_out")
+"""How a corpus can be split (``DataRecord.split_strategy``; the ICBHI builder's ``split_strategy``)."""
 
 
 class RunRecordError(ValueError):
@@ -187,7 +193,9 @@ class RunRecord:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
-        return _convert({k: v for k, v in data.items() if k != "schema_version"}, cls, "")
+        record = _convert({k: v for k, v in data.items() if k != "schema_version"}, cls, "")
+        _check_values(record)
+        return record
 
     def save(self, folder: str | Path) -> Path:
         """Write ``folder/respira_run.json`` atomically (NaN as ``null``); return its path."""
@@ -305,3 +313,65 @@ def _join(where: str, key: str) -> str:
 
 def _mismatch(value: Any, annotation: Any, where: str) -> ValueError:
     return ValueError(f"{where or 'the record'} should be {_type_name(annotation)}, got {_json_type(value)}")
+
+
+# ------------------------------------------------------------------------------------ value checks
+def _check_values(record: RunRecord) -> None:
+    """Values of the right type that no run writes (a tampered record): ``ValueError`` naming the key."""
+    data, model = record.data, record.model
+    if data.split_strategy not in SPLIT_STRATEGIES:
+        raise ValueError(
+            f"data.split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {data.split_strategy!r}"
+        )
+    _check_range("data.sampling_rate", data.sampling_rate, low=1)
+    _check_range("data.validation_size", data.validation_size, low=0, below=1)
+    _check_range("data.train_fraction", data.train_fraction, above=0, high=1)
+    _check_range("data.lowpass_order", data.lowpass_order, low=1)
+    if data.lowpass_cutoff is not None:
+        _check_range("data.lowpass_cutoff", data.lowpass_cutoff, above=0, below=data.sampling_rate / 2)
+    fractions = data.patient_split_fractions
+    if fractions is not None and (len(fractions) != 3 or any(not 0 <= f <= 1 for f in fractions)):
+        raise ValueError(
+            f"data.patient_split_fractions must be 3 shares (train, validation, test) in [0, 1], "
+            f"got {list(fractions)}"
+        )
+    if data.num_folds is not None:
+        _check_range("data.num_folds", data.num_folds, low=2)
+    for key, fold in (("data.fold", data.fold), ("selected_fold", record.selected_fold)):
+        if fold is not None:
+            high = data.num_folds - 1 if data.num_folds is not None else None
+            why = f" (the record's num_folds is {data.num_folds})" if high is not None else ""
+            _check_range(key, fold, low=0, high=high, why=why)
+    if model.problem_type not in PROBLEM_TYPES:
+        raise ValueError(
+            f"model.problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {model.problem_type!r}"
+        )
+    _check_range("model.lora_r", model.lora_r, low=0)
+    if record.thresholds is not None:
+        if len(record.thresholds) != 2:
+            raise ValueError(f"thresholds must be 2 values (crackle, wheeze), got {len(record.thresholds)}")
+        for index, threshold in enumerate(record.thresholds):
+            _check_range(f"thresholds[{index}]", threshold, low=0, high=1)
+
+
+def _check_range(
+    key: str,
+    value: float,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    why: str = "",
+) -> None:
+    """``ValueError`` naming ``key`` unless ``low <= value <= high``, ``value > above``, ``value < below``."""
+    bounds = {">=": low, ">": above, "<=": high, "<": below}
+    holds = {
+        ">=": value >= (low or 0),
+        ">": value > (above or 0),
+        "<=": value <= (high or 0),
+        "<": value < (below or 0),
+    }
+    if math.isnan(value) or not all(holds[sign] for sign, bound in bounds.items() if bound is not None):
+        wanted = " and ".join(f"{sign} {bound:g}" for sign, bound in bounds.items() if bound is not None)
+        raise ValueError(f"{key} must be {wanted}{why}, got {value!r}")

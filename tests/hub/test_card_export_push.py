@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -553,6 +554,50 @@ def test_cli_export_and_errors(run_dir: Path, tmp_path: Path, capsys: pytest.Cap
     assert "model folder not found" in capsys.readouterr().err
 
 
+def test_export_records_checksums_shows_them_and_loading_checks_them(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.hub.loading import load_model
+
+    output = export_model(run_dir, tmp_path / "export")
+    weights = output / "model.safetensors"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert (output / "checksums.sha256").read_text() == f"{digest}  model.safetensors\n"
+    assert f"| `model.safetensors` | `{digest}` |" in (output / "README.md").read_text()
+    load_model(output, device="cpu")  # intact: loads
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01  # a weight's last byte: still a valid file, with another value
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError) as error:
+        load_model(output, device="cpu")
+    assert str(error.value).startswith(
+        f"{weights}: its SHA-256 is {hashlib.sha256(data).hexdigest()[:12]}…, "
+    )
+    assert f"not the {digest[:12]}… that checksums.sha256 records" in str(error.value)
+
+
+def test_export_under_a_file_is_one_line_naming_it(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["export", str(run_dir), str(blocker / "export")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert (
+        error
+        == f"respira export: error: cannot create {blocker / 'export'}: {blocker} is a file, not a folder"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+def test_an_export_removes_the_staging_folder_a_killed_export_left(run_dir: Path, tmp_path: Path) -> None:
+    stale = tmp_path / ".export.partial-0123456789ab"  # what a SIGKILL during export left
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    export_model(run_dir, tmp_path / "export")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
 # ------------------------------------------------------------------------------------------- push
 ROUNDTRIP = """
 import json, sys
@@ -632,7 +677,14 @@ def test_push_round_trip_through_local_hub(
         assert hub.committed_lfs == ["model.safetensors"]
         code_files = sorted(remote_code_files("respira_cnn").files)  # push ships the code by default
         assert sorted(hub.committed_regular) == sorted(
-            ["README.md", "config.json", "metrics.json", "preprocessor_config.json", *code_files]
+            [
+                "README.md",
+                "checksums.sha256",
+                "config.json",
+                "metrics.json",
+                "preprocessor_config.json",
+                *code_files,
+            ]
         )
         assert len(hub.lfs_uploads) == 1
         repo = hub.state.repos[REPO_ID]

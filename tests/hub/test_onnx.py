@@ -24,6 +24,7 @@ from respira.audio import read_audio
 from respira.cli import main
 from respira.data.text_files import read_annotations
 from respira.decision import decide
+from respira.hub.checksums import CHECKSUM_FILE
 from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, OUTPUT_NAMES, export_onnx, load_onnx_model
 from respira.inference import predict_windows
 from respira.labels import MULTI_LABEL
@@ -206,6 +207,36 @@ def test_predict_runs_the_onnx_folder(
             for key in ("crackle", "wheeze", "p_normal", "p_both"):
                 assert row[key] == pytest.approx(reference[key], abs=TOLERANCE)
     assert load_onnx_model(onnx_only).config.num_labels == 4
+
+
+def test_a_truncated_or_altered_model_onnx_is_one_line_naming_it(
+    onnx_export, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, folder = onnx_export
+    assert ONNX_FILE in (folder / CHECKSUM_FILE).read_text()
+    wav = tmp_path / "rec.wav"
+    sf.write(wav, np.zeros(RATE, dtype=np.float32), RATE)
+
+    older = tmp_path / "older"  # an export without checksums: onnxruntime itself finds the damage
+    older.mkdir()
+    for name in (ONNX_FILE, "config.json"):
+        shutil.copyfile(folder / name, older / name)
+    truncated = older / ONNX_FILE
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    assert main(["predict", str(older), str(wav)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"respira predict: error: {truncated}: not a readable ONNX model (truncated")
+    assert "ONNXRuntimeError" not in error and len(error.splitlines()) == 1
+
+    export = Path(shutil.copytree(folder, tmp_path / "export"))  # flipped bytes that still load
+    altered = export / ONNX_FILE
+    data = bytearray(altered.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    altered.write_bytes(bytes(data))
+    assert main(["predict", str(export), str(wav), "--onnx"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"respira predict: error: {altered}: its SHA-256 is ")
+    assert f"{CHECKSUM_FILE} records" in error and len(error.splitlines()) == 1
 
 
 NO_TORCH = r"""

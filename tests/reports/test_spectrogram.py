@@ -80,3 +80,26 @@ def test_the_floor_is_80_db_below_the_maximum_and_empty_audio_is_refused() -> No
     assert db.max() == 0.0 and db.min() == -80.0
     with pytest.raises(ValueError, match="empty recording"):
         mel_spectrogram_db(np.zeros(0), RATE)
+
+
+def test_a_long_float32_recording_is_drawn_without_copying_it() -> None:
+    """Two hours of audio must not be converted or padded whole (issue 20: 2.8 GiB for --plot)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(30 * 60 * RATE)).astype(np.float32)  # 30 min, 115 MB
+    tracemalloc.start()
+    try:
+        long = mel_spectrogram_db(y, RATE)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert long.db.shape == (128, 2400)
+    assert peak < y.nbytes  # the old float64 copy and its padded copy were 4x the waveform
+    # and the same picture as from the float64 waveform of the first seconds, chunk edges included
+    head = y[: 20 * RATE]
+    np.testing.assert_allclose(
+        mel_spectrogram_db(head, RATE, max_columns=10**6).db,
+        mel_spectrogram_db(head.astype(np.float64), RATE, max_columns=10**6).db,
+        atol=1e-9,
+    )

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -194,18 +196,35 @@ def test_a_finished_run_trains_on_from_its_last_checkpoint(
 
 
 @pytest.mark.parametrize(
-    ("content", "expected"),
+    ("content", "expected", "warning"),
     [
-        ('{"num_threads": 3, "source": "automatic"}', 3),
-        ('{"num_threads": 0}', None),
-        ("{", None),
-        (None, None),
+        ('{"num_threads": 3, "source": "automatic"}', 3, None),
+        ('{"num_threads": 0}', None, "num_threads should be a whole number of at least 1, got 0"),
+        (
+            '{"source": "automatic"}',
+            None,
+            "num_threads should be a whole number of at least 1, got no such key",
+        ),
+        ("{", None, "not valid JSON"),
+        ('{"num_threads": 999}', 4, "num_threads 999 is more than the 4 usable cores"),
+        (None, None, None),
     ],
 )
-def test_the_recorded_thread_count_is_read_back_or_ignored(tmp_path: Path, content, expected) -> None:
+def test_the_recorded_thread_count_is_read_back_checked_and_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content, expected, warning
+) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda quota=None: 4)
     if content is not None:
         (tmp_path / THREADS_FILE).write_text(content)
-    assert read_num_threads(ResumePoint(target=tmp_path, source=tmp_path)) == expected
+    resume = ResumePoint(target=tmp_path, source=tmp_path)
+    if warning is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert read_num_threads(resume) == expected
+    else:
+        with pytest.warns(UserWarning, match=re.escape(warning)) as caught:
+            assert read_num_threads(resume) == expected
+        assert str(caught[0].message).startswith(f"{tmp_path / THREADS_FILE}: ")
     assert read_num_threads(None) is None
 
 
@@ -234,3 +253,21 @@ def test_sigterm_keeps_the_run_and_prints_the_command_that_resumes_it(
         assert main(command[1:]) == 0
     assert not staging.exists()
     _assert_identical_runs(output, experiment / "reference")
+
+
+@pytest.mark.parametrize("content", ["{nope", '{"num_threads": 999}'])
+def test_a_resume_rewrites_a_damaged_or_absurd_thread_record(
+    experiment: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch, content: str
+) -> None:
+    for name in (threads.ENV_VAR, "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "_machine", lambda: (1, 0.0))  # the automatic choice: 1 thread
+    monkeypatch.setattr(threads, "available_cpus", lambda quota=None: 1)
+    run = Path(shutil.copytree(experiment / "reference", tmp_path / "run"))
+    (run / THREADS_FILE).write_text(content)
+    steps = json.loads((run / "trainer_state.json").read_text())["global_step"]
+    flags = _flags(experiment, run, "--resume_from_checkpoint", "last", "--max_steps", str(steps + 1))
+    with pytest.warns(UserWarning, match=re.escape(f"{run / THREADS_FILE}: ")):
+        assert main(flags) == 0, capsys.readouterr().err
+    assert json.loads((run / THREADS_FILE).read_text())["num_threads"] == 1
+    assert torch.get_num_threads() == 1

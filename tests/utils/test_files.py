@@ -237,3 +237,55 @@ def test_an_error_about_the_temporary_file_names_the_target(tmp_path: Path) -> N
         raise PermissionError(13, "Permission denied", str(partial))
     assert error.value.filename == str(target) and ".partial" not in str(error.value)
     assert list(tmp_path.iterdir()) == []
+
+
+_STAGE = """
+import os, signal, sys
+from respira.utils.files import staged_folder
+with staged_folder(sys.argv[1], overwrite=False) as staging:
+    (staging / "part").write_text("half")
+    print(staging, flush=True)
+    if sys.argv[2] == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdin.read()
+"""
+
+
+def test_staging_folders_of_killed_runs_are_removed_by_the_next_run_but_not_live_ones(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    from respira.utils.locking import lock_file
+
+    target = tmp_path / "out"
+    command = [sys.executable, "-c", _STAGE, str(target)]
+    killed = subprocess.run([*command, "kill"], capture_output=True, text=True, timeout=120, check=False)
+    stale = Path(killed.stdout.strip())
+    assert stale.parent == tmp_path and stale.name.startswith(".out.partial-") and stale.is_dir()
+    old = tmp_path / ".out.partial-0123456789ab"  # an older run's, without a lock
+    old.mkdir()
+    other = tmp_path / ".outer.partial-0123456789ab"  # another target's: not ours to remove
+    other.mkdir()
+    live = subprocess.Popen([*command, "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = Path(live.stdout.readline().strip())
+        assert held.is_dir()
+        with staged_folder(target, overwrite=False) as staging:
+            (staging / "done").write_text("1")
+        assert not stale.exists() and not lock_file(stale).exists() and not old.exists()
+        assert held.is_dir() and other.is_dir()
+    finally:
+        live.communicate("", timeout=120)  # it finds the target taken and removes its own staging folder
+    assert _names(tmp_path) == [".outer.partial-0123456789ab", "out"]
+    assert _names(target) == ["done"]
+
+
+def test_a_staged_folder_under_a_file_is_one_line_naming_both(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(NotADirectoryError) as error, staged_folder(blocker / "out", overwrite=False):
+        pass
+    assert str(error.value) == f"cannot create {blocker / 'out'}: {blocker} is a file, not a folder"
+    assert _names(tmp_path) == ["file.txt"]

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
 from ..labels import CLASS_NAMES
+from ..run_record import SPLIT_STRATEGIES
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
@@ -59,7 +60,6 @@ RECORDING_COLUMNS: tuple[str, ...] = (
     "child_height",
 )
 CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
-SPLIT_STRATEGIES: tuple[str, ...] = ("official", "patient", "patient_kfold", "leave_one_device_out")
 
 
 def _recording_features() -> dict[str, datasets.Value]:

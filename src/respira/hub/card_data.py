@@ -185,6 +185,8 @@ class RespiraModelCardData(CardData):
     """Top-level packages the shipped code imports (the card's ``pip install`` line for it)."""
     onnx: bool = False
     """The folder holds ``model.onnx`` (waveforms → probabilities; runs with onnxruntime alone)."""
+    checksums: dict[str, str] = field(default_factory=dict)
+    """SHA-256 (hex) of the folder's weight files (``checksums.sha256``), by file name."""
     # free text
     notes: list[str] = field(default_factory=list)
 

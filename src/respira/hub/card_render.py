@@ -322,6 +322,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "remote_code": card.remote_code,
         "code_requirements": card.code_requirements,
         "onnx": card.onnx,
+        "checksums": sorted(card.checksums.items()),
         "devices": list(corpus.DEVICES.values()),
         "num_patients": corpus.NUM_PATIENTS,
         "num_recordings": corpus.NUM_RECORDINGS,

@@ -2,13 +2,15 @@
 
 The export holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (a default
 :class:`~respira.RespiraFeatureExtractor` one when the run has none), ``metrics.json`` (when the run has
-one) and ``README.md`` (the rendered model card). With ``with_code=True`` it also holds the model's code
-(:mod:`respira.hub.remote_code`), so plain transformers loads it with ``trust_remote_code=True``, and with
-``onnx=True`` an ONNX export (:mod:`respira.hub.onnx`) that runs with onnxruntime alone. Nothing
-else is copied: no ``training_args.bin``, optimizer state or checkpoints, and nothing is ever unpickled.
-The folder is written under a temporary sibling name, checked to load with
-``AutoModelForAudioClassification.from_pretrained`` and only then renamed into place, so an interrupted
-or failed export never leaves a half-written folder.
+one), ``checksums.sha256`` (SHA-256 of the weight files, checked on load: :mod:`respira.hub.checksums`)
+and ``README.md`` (the rendered model card, which lists the checksums too). With ``with_code=True`` it
+also holds the model's code (:mod:`respira.hub.remote_code`), so plain transformers loads it with
+``trust_remote_code=True``, and with ``onnx=True`` an ONNX export (:mod:`respira.hub.onnx`) that runs
+with onnxruntime alone. Nothing else is copied: no ``training_args.bin``, optimizer state or
+checkpoints, and nothing is ever unpickled. The folder is written under a temporary sibling name,
+checked to load with ``AutoModelForAudioClassification.from_pretrained`` and only then renamed into
+place, so an interrupted or failed export never leaves a half-written folder (a later export to the
+same folder removes what a killed one left: :func:`respira.utils.files.staged_folder`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..utils.files import staged_folder
+from ..utils.files import check_folder_target, staged_folder
 from .card_render import card_data_from_run_dir, render_model_card
+from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import check_model_folder, check_weights_file
 from .onnx import ONNX_FILE, export_onnx
 from .remote_code import check_remote_code, remote_code_files, write_remote_code
@@ -29,7 +32,7 @@ CONFIG = "config.json"
 PREPROCESSOR = "preprocessor_config.json"
 METRICS = "metrics.json"
 README = "README.md"
-EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README)
+EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README, CHECKSUM_FILE)
 
 
 def _is_within(path: Path, other: Path) -> bool:
@@ -45,6 +48,7 @@ def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
         raise ValueError(
             f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
         )
+    check_folder_target(output_dir)  # a file where a parent folder should be
     if output_dir.is_symlink() or (output_dir.exists() and not output_dir.is_dir()):
         if not overwrite:
             raise FileExistsError(
@@ -148,7 +152,7 @@ def export_model(
         code = remote_code_files(_encoder_type(run_dir))
         card_data.remote_code, card_data.code_requirements = True, list(code.requirements)
     card_data.onnx = onnx
-    card = render_model_card(card_data)
+    render_model_card(card_data)  # a card that cannot be rendered fails before any writing
 
     # A hidden sibling (same file system: the final rename is atomic), renamed into place when complete.
     with staged_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir)) as staging:
@@ -159,9 +163,10 @@ def export_model(
             shutil.copyfile(run_dir / PREPROCESSOR, staging / PREPROCESSOR)
         else:
             feature_extractor_for(RespiraConfig.from_pretrained(run_dir)).save_pretrained(staging)
-        card.save(staging / README)
         if onnx:
             export_onnx(_load_quietly(staging), staging / ONNX_FILE)
+        card_data.checksums = write_checksums(staging)
+        render_model_card(card_data).save(staging / README)
         if code is not None:
             write_remote_code(staging, code)
         if verify:

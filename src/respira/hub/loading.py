@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
+from .checksums import verify_checksum
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -247,8 +248,10 @@ def load_model(
     ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
     for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
     unreachable, missing or gated), a model that is not a respira classifier, and a weights file that
-    is truncated or damaged, holds pickled Python objects (never unpickled) or does not match the
-    config (missing, unexpected or mis-sized weights); each names the file.
+    is truncated or damaged, differs from the SHA-256 its export recorded (``checksums.sha256``,
+    :mod:`respira.hub.checksums`), holds pickled Python objects (never unpickled) or does not match
+    the config (missing, unexpected or mis-sized weights; a label count the weights do not have);
+    each names the file.
     """
     from transformers.utils import logging as transformers_logging
 
@@ -279,11 +282,11 @@ def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraFor
         failure = _weights_error(error, weights)
         if failure is not None:
             raise failure from None
-        if any("size mismatch" in _one_line(link) for link in _chain(error)):
-            raise ModelLoadError(
-                f"{weights}: its tensors do not have the sizes that config.json describes "
-                "(weights and config of different models?)"
-            ) from None
+        if any(
+            "size mismatch" in _one_line(link) or "ignore_mismatched_sizes" in _one_line(link)
+            for link in _chain(error)
+        ):
+            raise _size_error(model_class, source, weights) from None
         raise
     problems = {
         key: list(info.get(key) or ()) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")
@@ -299,6 +302,49 @@ def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraFor
     return loaded
 
 
+def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
+    """The first tensor of ``weights`` whose shape is not the one ``source``'s config.json builds, named.
+
+    The model the config describes is built on the meta device (no memory), its shapes compared with
+    the safetensors header (no tensor read).
+    """
+    config_file = Path(source) / "config.json" if Path(source).is_dir() else f"the config.json of {source}"
+    found = None
+    try:
+        from safetensors import safe_open
+
+        config = model_class.config_class.from_pretrained(source)
+        with torch.device("meta"):
+            expected = {key: tuple(value.shape) for key, value in model_class(config).state_dict().items()}
+        with safe_open(_local_weights(source, weights), framework="pt") as handle:
+            for key in handle.keys():  # noqa: SIM118  (a safe_open handle is not iterable)
+                shape = tuple(handle.get_slice(key).get_shape())
+                if key in expected and expected[key] != shape:
+                    found = (key, shape, expected[key], config.num_labels)
+                    break
+    except Exception:  # the shapes cannot be told: the general message below
+        found = None
+    if found is None:
+        return ModelLoadError(
+            f"{weights}: its tensors do not have the sizes that {config_file} describes "
+            "(weights and config of different models?)"
+        )
+    key, shape, needed, labels = found
+    return ModelLoadError(
+        f"{weights}: tensor {key} has shape {list(shape)}, but {config_file} ({labels} labels) needs "
+        f"{list(needed)} (weights and config of different models?)"
+    )
+
+
+def _local_weights(source: str, weights: str) -> str:
+    """The path of the safetensors file of ``source`` (a folder, or a Hub id already downloaded)."""
+    if Path(weights).is_file():
+        return weights
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(source, WEIGHT_FILES[0])
+
+
 def _load(name: str) -> RespiraForAudioClassification:
     """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
     from ..models.respira import RespiraForAudioClassification
@@ -308,6 +354,7 @@ def _load(name: str) -> RespiraForAudioClassification:
         check_model_folder(path)
         weights = _weights_file(path)
         if weights is not None:
+            verify_checksum(weights)
             check_weights_file(weights)
         return _from_pretrained(RespiraForAudioClassification, str(path), str(weights or path))
     from huggingface_hub.errors import HFValidationError

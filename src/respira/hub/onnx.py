@@ -224,7 +224,16 @@ def _session(path: str | Path) -> Any:
     # onnxruntime's own default (one thread per core) stalls as torch's does when another process holds
     # a core; take the same choice as the torch path
     options.intra_op_num_threads = choose_num_threads().num_threads
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own errors derive from Exception only
+        from .loading import ModelLoadError
+
+        detail = "truncated or damaged" if Path(path).is_file() else "no such file"
+        raise ModelLoadError(
+            f"{path}: not a readable ONNX model ({detail}: onnxruntime cannot load it); "
+            "download or export the model again"
+        ) from error
 
 
 class OnnxClassifier:
@@ -263,14 +272,18 @@ class OnnxClassifier:
 def load_onnx_model(name: str | Path) -> OnnxClassifier:
     """The ``model.onnx`` of a folder or Hub id, with its ``config.json``.
 
-    Raises :class:`~respira.hub.loading.ModelLoadError` (one line) when there is none.
+    Raises :class:`~respira.hub.loading.ModelLoadError` (one line naming the file) when there is none,
+    when its bytes differ from the SHA-256 the export recorded (:mod:`respira.hub.checksums`) or when
+    onnxruntime cannot load it (truncated or damaged).
     """
     from ..models.respira import RespiraConfig
+    from .checksums import CHECKSUM_FILE, verify_checksum
     from .loading import ModelLoadError, check_model_folder
 
     path = Path(name).expanduser()
     if path.exists():
         check_model_folder(path, weights=(ONNX_FILE,))
+        verify_checksum(path / ONNX_FILE)
         return OnnxClassifier(path / ONNX_FILE, RespiraConfig.from_pretrained(path))
     from huggingface_hub import hf_hub_download
 
@@ -280,4 +293,10 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
     except Exception as error:
         message = " ".join(str(error).split())
         raise ModelLoadError(f"cannot load {ONNX_FILE} of {name}: {message}") from None
+    try:  # an export's checksums, when the repository has them
+        listed = Path(hf_hub_download(str(name), CHECKSUM_FILE))
+    except Exception:
+        listed = None
+    if listed is not None:
+        verify_checksum(onnx_path, folder=listed.parent)
     return OnnxClassifier(onnx_path, config)

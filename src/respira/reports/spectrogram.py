@@ -6,8 +6,9 @@ with an 80 dB floor, cells placed at their true times (frame centres) and freque
 centre frequencies on the mel scale), shown on a mel-scaled frequency axis labelled in Hz.
 
 Long recordings are averaged into at most ``max_columns`` time columns (power is averaged, then
-converted to dB), frame chunk by frame chunk, so an hour of audio needs no more than a few MB
-beyond its waveform.
+converted to dB; a figure cannot show more columns than it has pixels), frame chunk by frame chunk
+from the waveform as given (float32 stays float32; only a chunk is padded and converted), so two
+hours of audio need no more than a few MB beyond their waveform.
 """
 
 from __future__ import annotations
@@ -77,6 +78,22 @@ def _band_edges(n_mels: int, sampling_rate: int) -> np.ndarray:
     return edges
 
 
+def _padded_segment(samples: np.ndarray, half: int, start: int, stop: int) -> np.ndarray:
+    """``padded[start:stop]`` in float64, where ``padded`` is ``samples`` with ``half`` samples of reflect
+    padding on each side (zeros when the recording is too short to reflect), without building it whole."""
+    size = samples.size
+    if size > half:
+        left, right = samples[1 : half + 1][::-1], samples[size - half - 1 : size - 1][::-1]
+    else:
+        left = right = np.zeros(half, dtype=samples.dtype)
+    pieces = []
+    for offset, piece in ((0, left), (half, samples), (half + size, right)):
+        low, high = max(start - offset, 0), min(stop - offset, piece.size)
+        if low < high:
+            pieces.append(piece[low:high])
+    return np.concatenate(pieces).astype(np.float64, copy=False)
+
+
 def mel_spectrogram_db(
     waveform: np.ndarray,
     sampling_rate: int,
@@ -93,7 +110,7 @@ def mel_spectrogram_db(
     frames than ``max_columns``, consecutive frames are averaged into columns; a column's cell spans
     from half-way to its neighbours' centres, the first from 0 and the last to the recording's end.
     """
-    samples = np.asarray(waveform, dtype=np.float64).reshape(-1)
+    samples = np.asarray(waveform).reshape(-1)  # float32 stays float32: frames are converted chunk by chunk
     if samples.size == 0:
         raise ValueError("cannot draw the spectrogram of an empty recording")
     if max_columns < 1:
@@ -102,21 +119,22 @@ def mel_spectrogram_db(
     hop = n_fft // 4
     narrowest = float(hz_to_mel(1.5 * sampling_rate / n_fft))  # no band narrower than 1.5 FFT bins
     n_mels = max(8, min(n_mels, int(float(hz_to_mel(sampling_rate / 2)) / narrowest)))
-    half = n_fft // 2
-    mode = "reflect" if samples.size > half else "constant"
-    padded = np.pad(samples, half, mode=mode)
     frames = 1 + samples.size // hop
     columns = min(frames, max_columns)
     column_of = np.arange(frames, dtype=np.int64) * columns // frames
-    banks = _mel_banks(n_fft, n_mels, sampling_rate)
     window = np.hanning(n_fft + 1)[:-1]  # periodic Hann
-    views = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
-    power = np.zeros((columns, n_mels))
+    power = np.zeros((columns, n_fft // 2 + 1))
     for first in range(0, frames, CHUNK_FRAMES):
-        chunk = views[first : first + CHUNK_FRAMES] * window
+        count = min(CHUNK_FRAMES, frames - first)
+        segment = _padded_segment(samples, n_fft // 2, first * hop, (first + count - 1) * hop + n_fft)
+        chunk = np.lib.stride_tricks.sliding_window_view(segment, n_fft)[::hop] * window
         spectrum = np.fft.rfft(chunk, axis=1)
-        mel = (spectrum.real**2 + spectrum.imag**2) @ banks
-        np.add.at(power, column_of[first : first + CHUNK_FRAMES], mel)
+        # frames of a column are consecutive: sum each run of them (mel filtering is linear, so it
+        # is applied once per column below instead of once per frame)
+        owners = column_of[first : first + count]
+        starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        power[owners[starts]] += np.add.reduceat(spectrum.real**2 + spectrum.imag**2, starts, axis=0)
+    power = power @ _mel_banks(n_fft, n_mels, sampling_rate)
     counts = np.bincount(column_of, minlength=columns).astype(np.float64)
     power /= counts[:, None]
     db = 10.0 * np.log10(np.maximum(power, 1e-10))

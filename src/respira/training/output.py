@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..utils.files import is_occupied, swap_into_place, write_json_atomic
 from ..utils.locking import FolderLock
+from ..utils.threads import read_recorded_threads
 
 __all__ = [
     "LAST",
@@ -140,21 +141,24 @@ THREADS_FILE = "threads.json"
 
 
 def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
-    """Write the thread count a run trains with into its (staging) folder, unless it is there already."""
-    if not (folder / THREADS_FILE).is_file():
-        write_json_atomic(folder / THREADS_FILE, {"num_threads": num_threads, "source": source})
+    """Write the thread count a run trains with into its (staging) folder, unless the file there already
+    records that count (a resumed run's); a damaged file or another count is replaced."""
+    path = folder / THREADS_FILE
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("num_threads")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded != num_threads or isinstance(recorded, bool):
+        write_json_atomic(path, {"num_threads": num_threads, "source": source})
 
 
 def read_num_threads(resume: ResumePoint | None) -> int | None:
     """The thread count the resumed run trained with, or ``None`` (not resuming, or a run from before it was
-    recorded, or an unreadable file: the automatic choice then applies)."""
+    recorded); checked and capped by :func:`~respira.utils.threads.read_recorded_threads`, which warns
+    about a damaged file (the automatic choice then applies)."""
     if resume is None:
         return None
-    try:
-        value = json.loads((resume.source / THREADS_FILE).read_text())["num_threads"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+    return read_recorded_threads(resume.source / THREADS_FILE)
 
 
 def _seed_folders(run: Path) -> list[Path]:

@@ -3,7 +3,9 @@
 - :func:`atomic_path` yields a temporary sibling path to write a file to, then renames it over the
   target (removing it on failure); :func:`write_text_atomic` and :func:`write_json_atomic` use it.
 - :func:`staged_folder` yields a hidden staging sibling folder to fill, then swaps it into place
-  (keeping the old folder until the new one is there; removing the staging folder on failure).
+  (keeping the old folder until the new one is there; removing the staging folder on failure). The
+  staging folder is locked (:class:`~respira.utils.locking.FolderLock`) while it is filled, so a
+  later run for the same target removes the ones a killed process left (:func:`remove_stale_partials`).
 
 Temporary names start with ``.`` and live next to the target, so the final rename stays on one file
 system (atomic on POSIX).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,12 +24,16 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from .locking import FolderLock, is_held, lock_file
+
 __all__ = [
     "atomic_path",
     "check_file_target",
+    "check_folder_target",
     "is_occupied",
     "nan_to_none",
     "remove_path",
+    "remove_stale_partials",
     "staged_folder",
     "swap_into_place",
     "write_json_atomic",
@@ -72,6 +79,18 @@ def check_file_target(path: str | Path) -> Path:
         if parent.exists():
             if not parent.is_dir():
                 raise NotADirectoryError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+    return path
+
+
+def check_folder_target(path: str | Path) -> Path:
+    """Raise a one-line ``NotADirectoryError`` naming ``path`` when one of its parents is a file (a
+    folder cannot be created there); return it. ``path`` itself is left to the caller."""
+    path = Path(path)
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"cannot create {path}: {parent} is a file, not a folder")
             break
     return path
 
@@ -123,6 +142,26 @@ def remove_path(path: str | Path) -> None:
         path.unlink()
 
 
+_PARTIAL = ".partial-"
+
+
+def remove_stale_partials(output_dir: str | Path) -> list[Path]:
+    """Remove the staging folders of ``output_dir`` (``.<name>.partial-<id>``) that no live process
+    holds: left by a run killed before it could clean up. Returns the folders removed."""
+    output_dir = Path(output_dir)
+    pattern = re.compile(rf"^\.{re.escape(output_dir.name)}{re.escape(_PARTIAL)}[0-9a-f]{{12}}$")
+    if not output_dir.parent.is_dir():
+        return []
+    removed = []
+    for folder in output_dir.parent.iterdir():
+        if not pattern.match(folder.name) or folder.is_symlink() or not folder.is_dir() or is_held(folder):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        lock_file(folder).unlink(missing_ok=True)
+        removed.append(folder)
+    return removed
+
+
 @contextmanager
 def staged_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None
@@ -140,18 +179,23 @@ def staged_folder(
     On any error (in the block or while swapping) the staging folder is removed and ``output_dir``
     is left as it was. Callers that want to refuse an occupied ``output_dir`` before doing the work
     check it themselves first (:func:`is_occupied`); this check runs again when the work is done.
-    The parent folder is created if needed.
+    The parent folder is created if needed (a file in its place: ``NotADirectoryError`` naming it).
+    Staging folders of ``output_dir`` that killed processes left are removed first
+    (:func:`remove_stale_partials`); this one is locked until it is gone.
     """
     output_dir = Path(output_dir)
+    check_folder_target(output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_dir.with_name(f".{output_dir.name}.partial-{uuid.uuid4().hex[:12]}")
-    staging.mkdir()  # with the umask's mode, like any folder the user creates
-    try:
-        yield staging
-        swap_into_place(staging, output_dir, overwrite=overwrite, exists_message=exists_message)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    remove_stale_partials(output_dir)
+    staging = output_dir.with_name(f".{output_dir.name}{_PARTIAL}{uuid.uuid4().hex[:12]}")
+    with FolderLock(staging, what="staging folder"):  # taken before the folder exists: never seen unheld
+        staging.mkdir()  # with the umask's mode, like any folder the user creates
+        try:
+            yield staging
+            swap_into_place(staging, output_dir, overwrite=overwrite, exists_message=exists_message)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
 
 
 def swap_into_place(

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["FolderLock", "FolderLockedError", "LockHolder", "lock_file"]
+__all__ = ["FolderLock", "FolderLockedError", "LockHolder", "is_held", "lock_file"]
 
 
 class FolderLockedError(RuntimeError):
@@ -102,6 +102,16 @@ def _read_holder(path: Path) -> LockHolder | None:
         raise
     except (OSError, ValueError, TypeError):
         return None  # unreadable or not ours: treated as stale below
+
+
+def is_held(folder: str | Path) -> bool:
+    """Whether ``folder``'s lock belongs to a process that may still run: one alive on this host, or
+    one on another host (which cannot be checked). No lock, an unreadable one or a dead holder: ``False``."""
+    try:
+        holder = _read_holder(lock_file(folder))
+    except FileNotFoundError:
+        return False
+    return holder is not None and holder.is_alive() is not False
 
 
 class FolderLock:

@@ -15,7 +15,8 @@ sets the number deliberately instead:
    DataLoader workers that will run beside the model; at least 1.
 
 ``respira train`` applies it before the Trainer starts (with its DataLoader workers) and records the
-count in the run folder, where a resumed run takes it up again; ``respira predict`` and ``respira
+count in the run folder, where a resumed run takes it up again (:func:`read_recorded_threads`: checked,
+capped at the usable cores); ``respira predict`` and ``respira
 evaluate`` apply it before they load the model. torch's results depend on the thread count in their
 last bits, so bitwise-reproducible training across machines or loads needs a fixed count
 (``RESPIRA_NUM_THREADS``). The choice is logged once, at debug
@@ -25,10 +26,12 @@ level (``logging.getLogger("respira.utils.threads")``).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,7 @@ __all__ = [
     "busy_cpus",
     "cgroup_cpu_limit",
     "choose_num_threads",
+    "read_recorded_threads",
 ]
 
 ENV_VAR = "RESPIRA_NUM_THREADS"
@@ -214,6 +218,47 @@ def choose_num_threads(
         f"{cores} usable cores, {others} busy with other processes, {dataloader_workers} DataLoader workers"
     )
     return ThreadChoice(threads, "automatic", detail)
+
+
+def read_recorded_threads(path: str | Path) -> int | None:
+    """The thread count a run recorded in ``path`` (its ``threads.json``), checked as any input is.
+
+    ``None`` when there is no such file. A damaged file (not JSON, or no whole ``num_threads`` of at
+    least 1) gives a one-line warning naming the file and the key, and ``None``: the automatic choice
+    applies and the run writes the file again. A count above the cores this process may use
+    (:func:`available_cpus`) is capped at them, with a warning: more threads than cores only wait on
+    each other.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        return _damaged(path, f"cannot be read ({error})")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        return _damaged(path, f"not valid JSON ({error.msg} at line {error.lineno})")
+    value = data.get("num_threads") if isinstance(data, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        found = "no such key" if not isinstance(data, dict) or "num_threads" not in data else repr(value)
+        return _damaged(path, f"num_threads should be a whole number of at least 1, got {found}")
+    cores = available_cpus(cgroup_cpu_limit())
+    if value > cores:
+        warnings.warn(
+            f"{path}: num_threads {value} is more than the {cores} usable cores; the run resumes with "
+            f"{cores} and records that",
+            stacklevel=2,
+        )
+        return cores
+    return value
+
+
+def _damaged(path: Path, problem: str) -> None:
+    warnings.warn(
+        f"{path}: {problem}; ignored: the thread count is chosen again and the file rewritten", stacklevel=3
+    )
 
 
 def apply_num_threads(

@@ -1,0 +1,100 @@
+"""SHA-256 checksums of an export's weight files, written beside them and checked when they are loaded.
+
+``respira export`` writes ``checksums.sha256`` in ``sha256sum``'s own format (``<hex digest>  <name>``
+per line, so ``sha256sum -c checksums.sha256`` checks the folder by hand) for ``model.safetensors``
+and ``model.onnx``, and the model card lists them. :func:`respira.hub.load_model` and
+:func:`respira.hub.onnx.load_onnx_model` check the file they load against it (:func:`verify_checksum`):
+a flipped byte is a one-line :class:`~respira.hub.loading.ModelLoadError` naming the file, not a
+model that loads silently with other outputs. Folders without the file (training runs, older
+exports) load unchecked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..utils.files import write_text_atomic
+
+__all__ = [
+    "CHECKSUMMED_FILES",
+    "CHECKSUM_FILE",
+    "read_checksums",
+    "sha256_of",
+    "verify_checksum",
+    "write_checksums",
+]
+
+CHECKSUM_FILE = "checksums.sha256"
+CHECKSUMMED_FILES: tuple[str, ...] = ("model.safetensors", "model.onnx")
+"""The weight files an export lists in ``checksums.sha256`` (those it holds)."""
+_BLOCK = 1 << 20
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as lower-case hex (read 1 MiB at a time)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while block := handle.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: str | Path, names: Iterable[str] = CHECKSUMMED_FILES) -> dict[str, str]:
+    """Write ``folder/checksums.sha256`` for those of ``names`` that ``folder`` holds; return them."""
+    folder = Path(folder)
+    checksums = {name: sha256_of(folder / name) for name in names if (folder / name).is_file()}
+    write_text_atomic(
+        folder / CHECKSUM_FILE, "".join(f"{digest}  {name}\n" for name, digest in checksums.items())
+    )
+    return checksums
+
+
+def read_checksums(folder: str | Path) -> dict[str, str]:
+    """``{file name: hex digest}`` from ``folder/checksums.sha256`` (empty when there is none).
+
+    Raises :class:`~respira.hub.loading.ModelLoadError` naming the file and line when a line is not
+    ``<64 hex digits>  <name>``.
+    """
+    from .loading import ModelLoadError
+
+    path = Path(folder) / CHECKSUM_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelLoadError(f"{path}: cannot be read ({error})") from None
+    checksums = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        name = name.removeprefix("*")  # sha256sum's binary-mode marker
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()) or not name:
+            raise ModelLoadError(
+                f"{path}, line {number}: expected '<SHA-256 in hex>  <file name>', got {line!r}"
+            )
+        checksums[name] = digest.lower()
+    return checksums
+
+
+def verify_checksum(path: str | Path, *, folder: str | Path | None = None) -> None:
+    """Check ``path`` against the ``checksums.sha256`` of ``folder`` (default: ``path``'s folder).
+
+    Nothing happens when there is no checksum file or it does not list the file. Raises
+    :class:`~respira.hub.loading.ModelLoadError` (one line naming ``path``) when the bytes differ.
+    """
+    from .loading import ModelLoadError
+
+    path = Path(path)
+    expected = read_checksums(folder if folder is not None else path.parent).get(path.name)
+    if expected is None:
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelLoadError(
+            f"{path}: its SHA-256 is {actual[:12]}…, not the {expected[:12]}… that {CHECKSUM_FILE} records: "
+            "the file was altered or damaged after export; download or export the model again"
+        )
