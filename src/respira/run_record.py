@@ -103,6 +103,16 @@ class DataRecord:
     lowpass_order: int = DEFAULT_LOWPASS_ORDER
     train_fraction: float = 1.0
     """Share of the training patients whose cycles were used."""
+    dataset_name: str | None = None
+    """A ``datasets`` dataset the splits were loaded from instead of ``data_dir`` (a Hub dataset id or
+    a folder written by ``respira prepare``); its own splits were used."""
+    dataset_config_name: str | None = None
+    audio_column_name: str = "audio"
+    label_column_name: str = "label"
+    max_train_samples: int | None = None
+    """Training cycles kept (drawn with ``split_seed``); ``None``: all."""
+    max_eval_samples: int | None = None
+    """Validation cycles kept (drawn with ``split_seed``); ``None``: all."""
     split_sizes: dict[str, SplitSize] = field(default_factory=dict)
 
 

@@ -227,7 +227,7 @@ def dataset_card(
         size_categories=_size_category(sum(len(part) for part in dataset.values())),
         tags=[*facts.tags, *(["synthetic"] if synthetic else [])],
         **{key: value for key, value in license_fields.items() if value},
-        respira={"corpus": corpus, "config": config_name, **dict(options)},
+        respira={config_name: {"corpus": corpus, "config": config_name, "synthetic": synthetic, **options}},
     )
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
