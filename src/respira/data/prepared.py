@@ -129,6 +129,25 @@ def _builder(name: str, config_name: str | None, cache_dir: str | Path | None):
         ) from None
 
 
+def _first_file_features(name: str, config: str, builder) -> Any:
+    """The features of a dataset whose card states none (no ``dataset_info``): from its first examples,
+    streamed (for Parquet, the schema datasets wrote into the file)."""
+    import datasets
+
+    splits = list(builder.config.data_files or {})
+    folder = Path(name).expanduser()
+    try:
+        streamed = datasets.load_dataset(
+            str(folder) if folder.is_dir() else name, config, split=splits[0], streaming=True
+        )
+        features = streamed.features or streamed._resolve_features().features
+    except Exception as error:
+        raise ValueError(f"--dataset_name {name}: cannot read its features ({' '.join(str(error).split())})") from None
+    if features is None:
+        raise ValueError(f"--dataset_name {name}: its card states no features and its files name none")
+    return features
+
+
 def inspect_dataset(
     name: str,
     config_name: str | None = None,
@@ -146,12 +165,7 @@ def inspect_dataset(
 
     builder = _builder(name, config_name, cache_dir)
     config = builder.config.name
-    features = builder.info.features
-    if features is None:
-        raise ValueError(
-            f"--dataset_name {name}: its card states no features (dataset_info); write it with respira "
-            "prepare or push it with datasets' push_to_hub"
-        )
+    features = builder.info.features or _first_file_features(name, config, builder)
     columns = list(features)
 
     def missing(kind: str, column: str) -> ValueError:
