@@ -110,7 +110,7 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """Where the ICBHI corpus is and how it is split."""
+    """Where the ICBHI corpus (or a prepared ``datasets`` dataset) is and how it is split."""
 
     _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
 
@@ -126,7 +126,7 @@ class DataArguments:
         },
     )
     dataset_config_name: str | None = field(
-        default=None, metadata={"help": "dataset_name: the config (default: the dataset's default)"}
+        default=None, metadata={"help": "dataset_name: its config; unset = the dataset's default config"}
     )
     audio_column_name: str = field(
         default="audio", metadata={"help": "dataset_name: the column holding the audio (datasets.Audio)"}
