@@ -93,7 +93,7 @@ def test_pushed_dataset_loads_like_the_prepared_folder(synthetic_corpus: Path, t
     assert {s["name"]: s["num_examples"] for s in card["dataset_info"]["splits"]} == {
         split: entry["rows"] for split, entry in hub_splits.items()
     }
-    assert card["respira"]["validation_size"] == 0.25
+    assert card["respira"]["cycles"]["validation_size"] == 0.25
     assert {entry["sampling_rate"] for entry in hub_splits.values()} == {4000}
     total = sum(
         len((p).read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt")
