@@ -206,3 +206,31 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     assert record["data"]["dataset_name"] == REPO_ID and record["data"]["data_dir"] is None
     scores = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("raw_eval", "hub_eval")]
     assert scores[0] == scores[1]
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+def test_pushing_a_second_config_keeps_the_first(synthetic_corpus: Path, tmp_path: Path) -> None:
+    with HubServer(tmp_path / "hub") as hub:
+        env = hub_env(hub.url, tmp_path / "hf_home")
+        base = ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000",
+                "--cache_dir", str(tmp_path / "cache"), "--push_to_hub", REPO_ID]  # fmt: skip
+        for extra in ([], ["--config", "recordings", "--validation_size", "0.25"]):
+            pushed = _run([*base, *extra], env)
+            assert pushed.returncode == 0, pushed.stderr[-3000:]
+        assert "datasets.load_dataset('user/icbhi-synthetic', 'recordings')" in pushed.stdout
+        repo = hub.state.dataset_repos[REPO_ID]
+        files = sorted(repo.commits[repo.branches["main"]].files)
+        assert [f for f in files if f.endswith(".parquet")] == [
+            "cycles/test-00000-of-00001.parquet", "cycles/train-00000-of-00001.parquet",
+            "recordings/test-00000-of-00001.parquet", "recordings/train-00000-of-00001.parquet",
+            "recordings/validation-00000-of-00001.parquet",
+        ]  # fmt: skip
+        card = DatasetCard(hub.state.text(repo, "README.md")).data
+        assert [c["config_name"] for c in card["configs"]] == ["cycles", "recordings"]
+        assert sorted(card["respira"]) == ["cycles", "recordings"]
+        load = "import datasets, sys; print('ROWS', len(datasets.load_dataset(sys.argv[1])['train']), " \
+               "len(datasets.load_dataset(sys.argv[1], 'recordings')['validation']))"
+        loaded = _run(["-c", load, REPO_ID], env)
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+    rows = next(line for line in loaded.stdout.splitlines() if line.startswith("ROWS")).split()[1:]
+    assert int(rows[0]) > 0 and int(rows[1]) > 0
