@@ -74,7 +74,8 @@ def test_card_front_matter_agrees_with_the_corpus_files(prepared: Path, syntheti
     assert features["audio"] == datasets.Audio(sampling_rate=4000)
     assert features["label"].names == list(CLASS_NAMES)
     assert data["respira"]["cycles"] == {
-        "corpus": "icbhi", "config": "cycles", "synthetic": True, "sampling_rate": 4000, "split_strategy": "official",
+        "corpus": "icbhi", "config": "cycles", "synthetic": True, "sampling_rate": 4000,
+        "split_strategy": "official",
         "validation_size": 0.0, "patient_split_fractions": [0.6, 0.2, 0.2], "stratify_by": "chest_location",
         "num_folds": 5, "fold_stratify_by": None, "seed": 0, "lowpass_cutoff": None, "lowpass_order": 4,
         "audio_subtype": "FLOAT",
@@ -182,17 +183,21 @@ def test_configs_are_added_beside_the_others_and_replaced_alone(
     folder = tmp_path / "icbhi"
     shutil.copytree(prepared, folder)
     cycles_files = {p.name: p.read_bytes() for p in (folder / "cycles").iterdir()}
-    base = ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000", "--output_dir", str(folder),
+    base = ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000",
+            "--output_dir", str(folder),
             "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
     assert main([*base, "--config", "recordings"]) == 0  # a new config: no --overwrite needed
     assert "other configs kept: cycles" in capsys.readouterr().out
     assert main([*base, "--config", "recordings"]) == 2  # the same config again: refused ...
     assert "already holds the config 'recordings'; pass --overwrite" in capsys.readouterr().err
-    assert main([*base, "--config", "recordings", "--validation_size", "0.25", "--overwrite"]) == 0  # ... or replaced
+    assert (
+        main([*base, "--config", "recordings", "--validation_size", "0.25", "--overwrite"]) == 0
+    )  # ... or replaced
     assert {p.name: p.read_bytes() for p in (folder / "cycles").iterdir()} == cycles_files
     data = DatasetCard.load(folder / "README.md").data.to_dict()
     assert [(c["config_name"], c.get("default", False)) for c in data["configs"]] == [
-        ("cycles", True), ("recordings", False)
+        ("cycles", True),
+        ("recordings", False),
     ]
     assert set(data["respira"]) == {"cycles", "recordings"}
     assert data["respira"]["recordings"]["validation_size"] == 0.25
@@ -203,5 +208,9 @@ def test_configs_are_added_beside_the_others_and_replaced_alone(
     cycles = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))
     recordings = datasets.load_dataset(str(folder), "recordings", cache_dir=str(tmp_path / "hf"))
     assert list(cycles) == ["train", "test"] and list(recordings) == ["train", "validation", "test"]
-    assert sum(len(p) for p in recordings.values()) == len(list((synthetic_corpus / "ICBHI_final_database").glob("*.txt")))
-    assert sum(len(p) for p in cycles.values()) == sum(len(c) for part in recordings.values() for c in part["cycles"])
+    assert sum(len(p) for p in recordings.values()) == len(
+        list((synthetic_corpus / "ICBHI_final_database").glob("*.txt"))
+    )
+    assert sum(len(p) for p in cycles.values()) == sum(
+        len(c) for part in recordings.values() for c in part["cycles"]
+    )

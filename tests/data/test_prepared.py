@@ -31,7 +31,9 @@ def test_a_prepared_folder_is_recognised_and_described(prepared_folder: Path, sy
     assert list(source.splits) == ["train", "validation", "test"]
     assert source.sampling_rate == 4000
     assert source.build["validation_size"] == 0.25 and source.build["synthetic"] is True
-    total = sum(len(p.read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt"))
+    total = sum(
+        len(p.read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt")
+    )
     assert sum(source.splits.values()) == total
 
 
@@ -39,17 +41,21 @@ def test_a_missing_config_column_or_split_is_one_line_naming_it(prepared_folder:
     name = str(prepared_folder)
     with pytest.raises(ValueError, match=r"--dataset_config_name 'recordings' .*Available: \['cycles'\]"):
         inspect_dataset(name, "recordings")
-    with pytest.raises(ValueError, match=r"no audio column \(--audio_column_name\) 'sound'; its columns: audio"):
+    with pytest.raises(
+        ValueError, match=r"no audio column \(--audio_column_name\) 'sound'; its columns: audio"
+    ):
         inspect_dataset(name, audio_column="sound")
     with pytest.raises(ValueError, match=r"no label column \(--label_column_name\) 'class'"):
         inspect_dataset(name, label_column="class")
-    with pytest.raises(ValueError, match="--label_column_name diagnosis: .* not a ClassLabel"):
+    with pytest.raises(ValueError, match=r"--label_column_name diagnosis: .* not a ClassLabel"):
         inspect_dataset(name, label_column="diagnosis")
-    with pytest.raises(ValueError, match="--audio_column_name recording: .* not datasets.Audio"):
+    with pytest.raises(ValueError, match=r"--audio_column_name recording: .* not datasets\.Audio"):
         inspect_dataset(name, audio_column="recording")
     with pytest.raises(FileNotFoundError, match="no such dataset folder"):
         inspect_dataset(str(prepared_folder / "missing"))
-    with pytest.raises(ValueError, match="has no split 'holdout', which .*; its splits: train, validation, test"):
+    with pytest.raises(
+        ValueError, match=r"has no split 'holdout', which .*; its splits: train, validation, test"
+    ):
         inspect_dataset(name).require_splits(["train", "holdout"], "the test asks for")
 
 
@@ -58,8 +64,10 @@ def test_other_column_names_are_read_under_respira_names(prepared_folder: Path, 
     other = tmp_path / "other"
     other.mkdir()
     for split, part in original.items():  # integer labels in "class", the audio in "sound"
-        part = part.cast_column("label", datasets.Value("int64"))
-        part.rename_columns({"audio": "sound", "label": "class"}).to_parquet(str(other / f"{split}.parquet"))
+        integers = part.cast_column("label", datasets.Value("int64"))
+        integers.rename_columns({"audio": "sound", "label": "class"}).to_parquet(
+            str(other / f"{split}.parquet")
+        )
     assert not is_prepared_folder(other)  # no card: given as --dataset_name only
     with pytest.raises(ValueError, match="has no audio column"):
         inspect_dataset(str(other))

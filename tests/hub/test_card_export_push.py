@@ -743,7 +743,9 @@ def test_a_run_on_a_hub_dataset_names_it_in_the_card(run_dir: Path, tmp_path: Pa
     from respira.hub.card_data import RespiraModelCardData
 
     record = RunRecord.load(run_dir)
-    hub = dataclasses.replace(record.data, data_dir=None, dataset_name="user/icbhi", dataset_config_name="cycles")
+    hub = dataclasses.replace(
+        record.data, data_dir=None, dataset_name="user/icbhi", dataset_config_name="cycles"
+    )
     card = RespiraModelCardData()
     card.set_run_record(dataclasses.replace(record, data=hub))
     data = card.to_dict()

@@ -177,20 +177,30 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     recipe.write_text(yaml.safe_dump(RECIPE))
     raw = tmp_path / "raw"
     cache = ["--dataset_cache_dir", str(tmp_path / "cache")]
-    assert main(["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(raw), *cache]) == 0
-    assert main(["evaluate", str(raw), "--split", "validation", "--output_dir", str(tmp_path / "raw_eval")]) == 0
+    assert (
+        main(["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(raw), *cache])
+        == 0
+    )
+    assert (
+        main(["evaluate", str(raw), "--split", "validation", "--output_dir", str(tmp_path / "raw_eval")]) == 0
+    )
     with HubServer(tmp_path / "hub") as hub:
         env = hub_env(hub.url, tmp_path / "hf_home")
         prepared = _run(
             ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
-             "--sampling_rate", "4000", "--cache_dir", str(tmp_path / "prepare_cache"), "--push_to_hub", REPO_ID],
+             "--sampling_rate", "4000", "--cache_dir", str(tmp_path / "prepare_cache"),
+             "--push_to_hub", REPO_ID],
             env,
         )  # fmt: skip
         assert prepared.returncode == 0, prepared.stderr[-3000:]
-        clean = {**hub_env(hub.url, tmp_path / "clean_home"), "HF_DATASETS_CACHE": str(tmp_path / "clean_cache")}
+        clean = {
+            **hub_env(hub.url, tmp_path / "clean_home"),
+            "HF_DATASETS_CACHE": str(tmp_path / "clean_cache"),
+        }
         hub_run = tmp_path / "hub_run"
         trained = _run(
-            ["-m", "respira", "train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)], clean
+            ["-m", "respira", "train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
+            clean,
         )
         assert trained.returncode == 0, trained.stderr[-3000:]
         evaluated = _run(
@@ -228,8 +238,10 @@ def test_pushing_a_second_config_keeps_the_first(synthetic_corpus: Path, tmp_pat
         card = DatasetCard(hub.state.text(repo, "README.md")).data
         assert [c["config_name"] for c in card["configs"]] == ["cycles", "recordings"]
         assert sorted(card["respira"]) == ["cycles", "recordings"]
-        load = "import datasets, sys; print('ROWS', len(datasets.load_dataset(sys.argv[1])['train']), " \
-               "len(datasets.load_dataset(sys.argv[1], 'recordings')['validation']))"
+        load = (
+            "import datasets, sys; print('ROWS', len(datasets.load_dataset(sys.argv[1])['train']), "
+            "len(datasets.load_dataset(sys.argv[1], 'recordings')['validation']))"
+        )
         loaded = _run(["-c", load, REPO_ID], env)
         assert loaded.returncode == 0, loaded.stderr[-3000:]
     rows = next(line for line in loaded.stdout.splitlines() if line.startswith("ROWS")).split()[1:]

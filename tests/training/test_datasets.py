@@ -46,9 +46,17 @@ def test_a_run_on_the_prepared_folder_equals_the_run_on_the_corpus(
     recipe = _recipe(tmp_path)
     raw, prepared = tmp_path / "raw", tmp_path / "prepared"
     common = ["--dataset_cache_dir", str(tmp_path / "cache")]
-    assert main(["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(raw), *common]) == 0
+    assert (
+        main(["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(raw), *common])
+        == 0
+    )
     # the folder prepare wrote, given as --data_dir, is recognised as a dataset (not a corpus)
-    assert main(["train", str(recipe), "--data_dir", str(prepared_folder), "--output_dir", str(prepared), *common]) == 0
+    assert (
+        main(
+            ["train", str(recipe), "--data_dir", str(prepared_folder), "--output_dir", str(prepared), *common]
+        )
+        == 0
+    )
     assert "its own splits" in capsys.readouterr().out
     compare_runs(raw, prepared)
     data = json.loads((prepared / "respira_run.json").read_text())["data"]
@@ -58,16 +66,33 @@ def test_a_run_on_the_prepared_folder_equals_the_run_on_the_corpus(
 
     # evaluate: the run's own dataset by default; the corpus run scored on the dataset, and on `all`
     assert main(["evaluate", str(prepared), "--output_dir", str(tmp_path / "e1")]) == 0
-    assert main(["evaluate", str(raw), "--dataset_name", str(prepared_folder), "--output_dir", str(tmp_path / "e2")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(raw),
+                "--dataset_name",
+                str(prepared_folder),
+                "--output_dir",
+                str(tmp_path / "e2"),
+            ]
+        )
+        == 0
+    )
     assert main(["evaluate", str(raw), "--output_dir", str(tmp_path / "e3")]) == 0
     metrics = [json.loads((tmp_path / f"e{i}" / "metrics.json").read_text()) for i in (1, 2, 3)]
     assert metrics[0] == metrics[1] == metrics[2]
     for source in (["--dataset_name", str(prepared_folder)], ["--data_dir", str(synthetic_corpus)]):
         output = tmp_path / f"all_{source[0]}"
         assert main(["evaluate", str(raw), *source, "--split", "all", "--output_dir", str(output)]) == 0
-    every = [json.loads((tmp_path / f"all_{flag}" / "metrics.json").read_text()) for flag in ("--dataset_name", "--data_dir")]
+    every = [
+        json.loads((tmp_path / f"all_{flag}" / "metrics.json").read_text())
+        for flag in ("--dataset_name", "--data_dir")
+    ]
     assert every[0] == every[1]
-    total = sum(len(p.read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt"))
+    total = sum(
+        len(p.read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt")
+    )
     assert every[0]["num_examples"] == total  # nothing carved out for validation
 
 
@@ -86,7 +111,17 @@ def test_a_bad_dataset_source_is_refused_before_any_work(
     prepared_folder: Path, tmp_path: Path, capsys, flags: list[str], message: str
 ) -> None:
     output = tmp_path / "run"
-    code = main(["train", str(_recipe(tmp_path)), "--dataset_name", str(prepared_folder), "--output_dir", str(output), *flags])
+    code = main(
+        [
+            "train",
+            str(_recipe(tmp_path)),
+            "--dataset_name",
+            str(prepared_folder),
+            "--output_dir",
+            str(output),
+            *flags,
+        ]
+    )
     assert code == 2
     error = capsys.readouterr().err
     assert message in error and len(error.strip().splitlines()) == 1
@@ -108,9 +143,18 @@ def test_max_train_and_eval_samples_draw_a_fixed_subset(prepared_folder: Path) -
     again = load_splits(DataRecord(**{**data.__dict__, "max_train_samples": 10, "max_eval_samples": 5}))
     assert (len(limited["train"]), len(limited["validation"])) == (10, 5)
     assert len(limited["test"]) == len(full["test"])  # the test split is never cut
-    keys = [f"{r}:{c}" for r, c in zip(limited["train"]["recording"], limited["train"]["cycle_index"], strict=True)]
-    assert keys == [f"{r}:{c}" for r, c in zip(again["train"]["recording"], again["train"]["cycle_index"], strict=True)]
-    every = {f"{r}:{c}" for r, c in zip(full["train"]["recording"], full["train"]["cycle_index"], strict=True)}
+    keys = [
+        f"{r}:{c}"
+        for r, c in zip(limited["train"]["recording"], limited["train"]["cycle_index"], strict=True)
+    ]
+    assert keys == [
+        f"{r}:{c}" for r, c in zip(again["train"]["recording"], again["train"]["cycle_index"], strict=True)
+    ]
+    every = {
+        f"{r}:{c}" for r, c in zip(full["train"]["recording"], full["train"]["cycle_index"], strict=True)
+    }
     assert set(keys) <= every and len(set(keys)) == 10
     other = load_splits(DataRecord(**{**data.__dict__, "max_train_samples": 10, "split_seed": 1}))
-    assert [f"{r}:{c}" for r, c in zip(other["train"]["recording"], other["train"]["cycle_index"], strict=True)] != keys
+    assert [
+        f"{r}:{c}" for r, c in zip(other["train"]["recording"], other["train"]["cycle_index"], strict=True)
+    ] != keys

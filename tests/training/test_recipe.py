@@ -34,7 +34,11 @@ def test_transformers_flags_set_the_respira_fields(tmp_path: Path) -> None:
     assert model.encoder == "ast"  # read from the checkpoint's config.json
     assert model.target_seconds == 2.5 and model.freeze_encoder is True
     assert (data.max_train_samples, data.max_eval_samples) == (7, 3)
-    assert (data.audio_column_name, data.label_column_name, data.dataset_name) == ("sound", "class", "user/icbhi")
+    assert (data.audio_column_name, data.label_column_name, data.dataset_name) == (
+        "sound",
+        "class",
+        "user/icbhi",
+    )
 
 
 def test_an_explicit_encoder_wins_and_an_unknown_checkpoint_keeps_the_default(tmp_path: Path) -> None:

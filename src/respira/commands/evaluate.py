@@ -198,7 +198,9 @@ def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
     from ..run_record import DataRecord
 
     if args.data_dir and args.dataset_name:
-        raise ValueError(f"give --data_dir ({args.data_dir}) or --dataset_name ({args.dataset_name}), not both")
+        raise ValueError(
+            f"give --data_dir ({args.data_dir}) or --dataset_name ({args.dataset_name}), not both"
+        )
     record = _run_record(args.model)
     dataset = _dataset_options(args, record, config)
     preprocessing = input_preprocessing(config)

@@ -125,7 +125,9 @@ def run(args: argparse.Namespace) -> None:
         "synthetic": is_synthetic_corpus(args.data_dir),
         "repo_id": args.push_to_hub,
     }
-    load = repr(args.push_to_hub or str(args.output_dir)) + ("" if stored_name == "cycles" else f", {stored_name!r}")
+    load = repr(args.push_to_hub or str(args.output_dir)) + (
+        "" if stored_name == "cycles" else f", {stored_name!r}"
+    )
     if args.output_dir:
         folder = Path(args.output_dir).expanduser()
         card = save_dataset_folder(dataset, folder, overwrite=args.overwrite, **common)

@@ -230,18 +230,22 @@ def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dic
 def _configs_table(card_data: Mapping[str, Any]) -> str:
     """One row per config of the card: its corpus, examples per split and sampling rate."""
     infos = card_data.get("dataset_info")
-    infos = {info.get("config_name", "default"): info for info in ([infos] if isinstance(infos, dict) else infos)}
+    infos = {
+        info.get("config_name", "default"): info for info in ([infos] if isinstance(infos, dict) else infos)
+    }
     rows = []
     for entry in card_data.get("configs") or []:
         name = entry["config_name"]
         options = build_options(dict(card_data), name)
         splits = infos.get(name, {}).get("splits") or []
-        rows.append([
-            f"`{name}`" + (" (default)" if entry.get("default") else ""),
-            CORPORA[options["corpus"]].name if options.get("corpus") in CORPORA else "",
-            ", ".join(f"{split['name']} {split['num_examples']}" for split in splits),
-            f"{int(options['sampling_rate'])} Hz" if options.get("sampling_rate") else "",
-        ])
+        rows.append(
+            [
+                f"`{name}`" + (" (default)" if entry.get("default") else ""),
+                CORPORA[options["corpus"]].name if options.get("corpus") in CORPORA else "",
+                ", ".join(f"{split['name']} {split['num_examples']}" for split in splits),
+                f"{int(options['sampling_rate'])} Hz" if options.get("sampling_rate") else "",
+            ]
+        )
     return _markdown_table(["config", "corpus", "examples per split", "sampling rate"], rows)
 
 

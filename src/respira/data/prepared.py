@@ -142,7 +142,9 @@ def _first_file_features(name: str, config: str, builder) -> Any:
         )
         features = streamed.features or streamed._resolve_features().features
     except Exception as error:
-        raise ValueError(f"--dataset_name {name}: cannot read its features ({' '.join(str(error).split())})") from None
+        raise ValueError(
+            f"--dataset_name {name}: cannot read its features ({' '.join(str(error).split())})"
+        ) from None
     if features is None:
         raise ValueError(f"--dataset_name {name}: its card states no features and its files name none")
     return features
@@ -170,7 +172,8 @@ def inspect_dataset(
 
     def missing(kind: str, column: str) -> ValueError:
         return ValueError(
-            f"dataset {name!r} (config {config!r}) has no {kind} {column!r}; its columns: {', '.join(columns)}"
+            f"dataset {name!r} (config {config!r}) has no {kind} {column!r}; "
+            f"its columns: {', '.join(columns)}"
         )
 
     if audio_column not in features:

@@ -36,7 +36,9 @@ def _corpus_splits(data: DataRecord) -> list[str]:
         return ["train", "validation", "test"]  # every fold has all three (checked by the fold builder)
     if data.split_strategy == "official" and layout.split_file is None:
         return []
-    options = {"patient_split_fractions": data.patient_split_fractions} if data.patient_split_fractions else {}
+    options = (
+        {"patient_split_fractions": data.patient_split_fractions} if data.patient_split_fractions else {}
+    )
     if data.stratify_by is not None:
         options["stratify_by"] = data.stratify_by
     config = ICBHIConfig(
@@ -84,9 +86,7 @@ def check_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = 
     )
 
 
-def load_split(
-    data: DataRecord, split: str, *, cache_dir: str | Path | None = None
-) -> datasets.Dataset:
+def load_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = None) -> datasets.Dataset:
     """The ``split`` of ``data`` (:data:`ALL_SPLIT`: every cycle, in the order of its splits)."""
     import datasets
 

@@ -297,7 +297,9 @@ def read_recipe(path: str | Path) -> Recipe:
     lines = _key_lines(text)
     twice = [key for key in options if TRANSFORMERS_NAMES.get(str(key)) in options]
     if twice:
-        raise ValueError(f"{path}: {twice[0]} and {TRANSFORMERS_NAMES[twice[0]]} name the same option; keep one")
+        raise ValueError(
+            f"{path}: {twice[0]} and {TRANSFORMERS_NAMES[twice[0]]} name the same option; keep one"
+        )
     lines.update({TRANSFORMERS_NAMES[key]: line for key, line in lines.items() if key in TRANSFORMERS_NAMES})
     options = {TRANSFORMERS_NAMES.get(str(key), key): value for key, value in options.items()}
     _check_keys([str(key) for key in options], str(path))

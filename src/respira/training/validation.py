@@ -128,7 +128,6 @@ def _split_fractions(data: DataArguments) -> tuple[float, ...]:
 def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
     from ..data.icbhi import ICBHIConfig
     from ..data.layout import locate_corpus
-
     from .datasets import data_record, dataset_source, inspect_source
 
     for name in ("max_train_samples", "max_eval_samples"):
