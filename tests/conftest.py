@@ -74,3 +74,18 @@ def shared_reference() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference vectors not found at {path} (../shared is only present on project machines)")
     return path
+
+
+@pytest.fixture(scope="session")
+def prepared_folder(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``respira prepare --output_dir`` of the synthetic corpus at 4 kHz with a 0.25 validation share
+    (the options of the tiny training recipe); read-only."""
+    from respira.cli import main
+
+    root = tmp_path_factory.mktemp("prepared_dataset")
+    code = main(
+        ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000", "--validation_size",
+         "0.25", "--output_dir", str(root / "icbhi"), "--cache_dir", str(root / "cache")]
+    )  # fmt: skip
+    assert code == 0
+    return root / "icbhi"

@@ -30,6 +30,7 @@ from .utils.files import write_json_atomic
 __all__ = [
     "RUN_RECORD_FILE",
     "SCHEMA_VERSION",
+    "DATASET_SPLITS",
     "SPLIT_STRATEGIES",
     "DataRecord",
     "MetricsRecord",
@@ -48,7 +49,10 @@ SCHEMA_VERSION = 1
 
 
 SPLIT_STRATEGIES: tuple[str, ...] = ("official", "patient", "patient_kfold", "leave_one_device_out")
-"""How a corpus can be split (``DataRecord.split_strategy``; the ICBHI builder's ``split_strategy``)."""
+"""How a corpus can be split (the ICBHI builder's ``split_strategy``)."""
+DATASET_SPLITS = "dataset"
+"""``DataRecord.split_strategy`` of a run on a dataset's own splits (``--dataset_name``) whose card does
+not say how they were made."""
 
 
 class RunRecordError(ValueError):
@@ -111,6 +115,16 @@ class DataRecord:
     lowpass_order: int = DEFAULT_LOWPASS_ORDER
     train_fraction: float = 1.0
     """Share of the training patients whose cycles were used."""
+    dataset_name: str | None = None
+    """A ``datasets`` dataset the splits were loaded from instead of ``data_dir`` (a Hub dataset id or
+    a folder written by ``respira prepare``); its own splits were used."""
+    dataset_config_name: str | None = None
+    audio_column_name: str = "audio"
+    label_column_name: str = "label"
+    max_train_samples: int | None = None
+    """Training cycles kept (drawn with ``split_seed``); ``None``: all."""
+    max_eval_samples: int | None = None
+    """Validation cycles kept (drawn with ``split_seed``); ``None``: all."""
     split_sizes: dict[str, SplitSize] = field(default_factory=dict)
 
 
@@ -319,9 +333,10 @@ def _mismatch(value: Any, annotation: Any, where: str) -> ValueError:
 def _check_values(record: RunRecord) -> None:
     """Values of the right type that no run writes (a tampered record): ``ValueError`` naming the key."""
     data, model = record.data, record.model
-    if data.split_strategy not in SPLIT_STRATEGIES:
+    if data.split_strategy not in (*SPLIT_STRATEGIES, DATASET_SPLITS):
         raise ValueError(
-            f"data.split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {data.split_strategy!r}"
+            f"data.split_strategy must be one of {', '.join((*SPLIT_STRATEGIES, DATASET_SPLITS))}, "
+            f"got {data.split_strategy!r}"
         )
     _check_range("data.sampling_rate", data.sampling_rate, low=1)
     _check_range("data.validation_size", data.validation_size, low=0, below=1)

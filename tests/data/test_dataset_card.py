@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 from pathlib import Path
 
 import datasets
@@ -72,8 +73,9 @@ def test_card_front_matter_agrees_with_the_corpus_files(prepared: Path, syntheti
     features = datasets.Features._from_yaml_list(info["features"])
     assert features["audio"] == datasets.Audio(sampling_rate=4000)
     assert features["label"].names == list(CLASS_NAMES)
-    assert data["respira"] == {
-        "corpus": "icbhi", "config": "cycles", "sampling_rate": 4000, "split_strategy": "official",
+    assert data["respira"]["cycles"] == {
+        "corpus": "icbhi", "config": "cycles", "synthetic": True, "sampling_rate": 4000,
+        "split_strategy": "official",
         "validation_size": 0.0, "patient_split_fractions": [0.6, 0.2, 0.2], "stratify_by": "chest_location",
         "num_folds": 5, "fold_stratify_by": None, "seed": 0, "lowpass_cutoff": None, "lowpass_order": 4,
         "audio_subtype": "FLOAT",
@@ -160,3 +162,55 @@ def test_kauh_card_counts_recordings_from_the_file_names(shared_kauh: Path, tmp_
     assert "@article{fraiwan2021lungsounds," in card.text
     loaded = datasets.load_dataset(str(tmp_path / "kauh"), cache_dir=str(tmp_path / "hf"))["test"]
     assert len(loaded) == len(names) and loaded.features["audio"].sampling_rate == 4000
+
+
+def test_the_card_states_the_numbers_of_the_build(prepared: Path, synthetic_corpus: Path) -> None:
+    """A partial build says what it holds; the complete corpus's facts are labelled as such."""
+    text = (prepared / "README.md").read_text(encoding="utf-8")
+    annotations = sorted((synthetic_corpus / "ICBHI_final_database").glob("*.txt"))
+    cycles = sum(len(p.read_text().splitlines()) for p in annotations)
+    patients = {p.stem.split("_")[0] for p in annotations}
+    assert (
+        f"This build holds {len(annotations)} recordings of {len(patients)} patients, {cycles} annotated "
+        "respiratory cycles (the complete database has 920 recordings and 6898 cycles)." in text
+    )
+    assert "**The corpus** (facts of the complete corpus, not of this build): The ICBHI 2017" in text
+
+
+def test_configs_are_added_beside_the_others_and_replaced_alone(
+    prepared: Path, synthetic_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    folder = tmp_path / "icbhi"
+    shutil.copytree(prepared, folder)
+    cycles_files = {p.name: p.read_bytes() for p in (folder / "cycles").iterdir()}
+    base = ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000",
+            "--output_dir", str(folder),
+            "--cache_dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main([*base, "--config", "recordings"]) == 0  # a new config: no --overwrite needed
+    assert "other configs kept: cycles" in capsys.readouterr().out
+    assert main([*base, "--config", "recordings"]) == 2  # the same config again: refused ...
+    assert "already holds the config 'recordings'; pass --overwrite" in capsys.readouterr().err
+    assert (
+        main([*base, "--config", "recordings", "--validation_size", "0.25", "--overwrite"]) == 0
+    )  # ... or replaced
+    assert {p.name: p.read_bytes() for p in (folder / "cycles").iterdir()} == cycles_files
+    data = DatasetCard.load(folder / "README.md").data.to_dict()
+    assert [(c["config_name"], c.get("default", False)) for c in data["configs"]] == [
+        ("cycles", True),
+        ("recordings", False),
+    ]
+    assert set(data["respira"]) == {"cycles", "recordings"}
+    assert data["respira"]["recordings"]["validation_size"] == 0.25
+    assert data["respira"]["cycles"]["validation_size"] == 0.0
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    assert "## Configs" in text and "| `cycles` (default) | ICBHI 2017 Respiratory Sound Database |" in text
+    assert 'load_dataset("path/to/this/folder", "recordings")' in text
+    cycles = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))
+    recordings = datasets.load_dataset(str(folder), "recordings", cache_dir=str(tmp_path / "hf"))
+    assert list(cycles) == ["train", "test"] and list(recordings) == ["train", "validation", "test"]
+    assert sum(len(p) for p in recordings.values()) == len(
+        list((synthetic_corpus / "ICBHI_final_database").glob("*.txt"))
+    )
+    assert sum(len(p) for p in cycles.values()) == sum(
+        len(c) for part in recordings.values() for c in part["cycles"]
+    )

@@ -252,10 +252,15 @@ def test_card_metadata_parses_with_model_index(run_dir: Path) -> None:
     assert result["task"]["type"] == "audio-classification"
     assert result["dataset"]["split"] == "test"
     assert result["dataset"]["config"] == "official"
-    values = {metric["type"]: metric["value"] for metric in result["metrics"]}
-    assert values == {"icbhi_score": 61.23, "specificity": 80.12, "sensitivity": 42.34}
-    eval_results = ModelCard(text).data.eval_results
-    assert {r.metric_type for r in eval_results} == {"icbhi_score", "specificity", "sensitivity"}
+    values = {metric["name"].split(" (")[0]: metric["value"] for metric in result["metrics"]}
+    assert values == {"Test ICBHI score": 61.23, "Test Specificity": 80.12, "Test Sensitivity": 42.34}
+    # Hub metric ids (https://hf.co/metrics): each ICBHI metric is a recall, its args say which
+    assert data["metrics"] == ["recall"] and {m["type"] for m in result["metrics"]} == {"recall"}
+    args = {metric["name"].split(" (")[0]: metric["args"] for metric in result["metrics"]}
+    assert args["Test Specificity"] == {"labels": ["normal"], "average": "micro"}
+    assert args["Test Sensitivity"] == {"labels": ["crackle", "wheeze", "both"], "average": "micro"}
+    assert args["Test ICBHI score"]["mean_of"] == ["specificity", "sensitivity"]
+    assert "datasets" not in data  # trained on a local folder: no Hub dataset to name
 
 
 def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
@@ -708,8 +713,9 @@ def test_push_round_trip_through_local_hub(
         assert row[f"p_{label}"] == pytest.approx(classes[label], abs=1e-5)
     assert row["crackle"] == pytest.approx(classes["crackle"] + classes["both"], abs=1e-5)
     metrics = output["model_index"][0]["results"][0]["metrics"]
-    assert {"type": "icbhi_score", "value": 61.23} in [
-        {"type": m["type"], "value": m["value"]} for m in metrics
+    assert {"type": "recall", "value": 61.23, "icbhi": True} in [
+        {"type": m["type"], "value": m["value"], "icbhi": m.get("args", {}).get("average") == "icbhi"}
+        for m in metrics
     ]
 
 
@@ -792,3 +798,24 @@ def test_example_card_generator(tmp_path: Path) -> None:
         assert data["model-index"][0]["results"][0]["dataset"]["type"] == "synthetic_icbhi"
     cnn = (tmp_path / "example_cnn_add" / "README.md").read_text(encoding="utf-8")
     assert "mean ± standard deviation over 3 seeds" in cnn and "almudevar2024add" in cnn
+
+
+def test_a_run_on_a_hub_dataset_names_it_in_the_card(run_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from respira.hub.card_data import RespiraModelCardData
+
+    record = RunRecord.load(run_dir)
+    hub = dataclasses.replace(
+        record.data, data_dir=None, dataset_name="user/icbhi", dataset_config_name="cycles"
+    )
+    card = RespiraModelCardData()
+    card.set_run_record(dataclasses.replace(record, data=hub))
+    data = card.to_dict()
+    assert data["datasets"] == ["user/icbhi"]
+    dataset = data["model-index"][0]["results"][0]["dataset"]
+    assert (dataset["type"], dataset["config"]) == ("user/icbhi", "cycles")
+    local = dataclasses.replace(record.data, data_dir=None, dataset_name=str(tmp_path / "prepared"))
+    card = RespiraModelCardData()
+    card.set_run_record(dataclasses.replace(record, data=local))
+    assert "datasets" not in card.to_dict()  # a local folder is no Hub dataset id

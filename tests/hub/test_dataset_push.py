@@ -93,7 +93,7 @@ def test_pushed_dataset_loads_like_the_prepared_folder(synthetic_corpus: Path, t
     assert {s["name"]: s["num_examples"] for s in card["dataset_info"]["splits"]} == {
         split: entry["rows"] for split, entry in hub_splits.items()
     }
-    assert card["respira"]["validation_size"] == 0.25
+    assert card["respira"]["cycles"]["validation_size"] == 0.25
     assert {entry["sampling_rate"] for entry in hub_splits.values()} == {4000}
     total = sum(
         len((p).read_text().splitlines()) for p in (synthetic_corpus / "ICBHI_final_database").glob("*.txt")
@@ -160,3 +160,89 @@ def test_prepare_refuses_to_push_offline_before_building(
     assert len(error.splitlines()) == 1
     assert "cannot reach the Hugging Face Hub" in error and "offline mode is enabled" in error
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
+    synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    """The issue's done-when: prepare --push_to_hub, then on a clean cache train --dataset_name REPO and
+    evaluate --dataset_name REPO, equal to the runs on the corpus folder."""
+    import yaml
+
+    from ..training.test_datasets import RECIPE, compare_runs
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump(RECIPE))
+    raw = tmp_path / "raw"
+    cache = ["--dataset_cache_dir", str(tmp_path / "cache")]
+    assert (
+        main(["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(raw), *cache])
+        == 0
+    )
+    assert (
+        main(["evaluate", str(raw), "--split", "validation", "--output_dir", str(tmp_path / "raw_eval")]) == 0
+    )
+    with HubServer(tmp_path / "hub") as hub:
+        env = hub_env(hub.url, tmp_path / "hf_home")
+        prepared = _run(
+            ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
+             "--sampling_rate", "4000", "--cache_dir", str(tmp_path / "prepare_cache"),
+             "--push_to_hub", REPO_ID],
+            env,
+        )  # fmt: skip
+        assert prepared.returncode == 0, prepared.stderr[-3000:]
+        clean = {
+            **hub_env(hub.url, tmp_path / "clean_home"),
+            "HF_DATASETS_CACHE": str(tmp_path / "clean_cache"),
+        }
+        hub_run = tmp_path / "hub_run"
+        trained = _run(
+            ["-m", "respira", "train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
+            clean,
+        )
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        evaluated = _run(
+            ["-m", "respira", "evaluate", str(raw), "--dataset_name", REPO_ID, "--split", "validation",
+             "--output_dir", str(tmp_path / "hub_eval")],
+            clean,
+        )  # fmt: skip
+        assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+        assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests)
+    assert any((tmp_path / "clean_cache").iterdir())  # the data came through the clean cache
+    compare_runs(raw, hub_run)
+    record = json.loads((hub_run / "respira_run.json").read_text())
+    assert record["data"]["dataset_name"] == REPO_ID and record["data"]["data_dir"] is None
+    scores = [json.loads((tmp_path / name / "metrics.json").read_text()) for name in ("raw_eval", "hub_eval")]
+    assert scores[0] == scores[1]
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+def test_pushing_a_second_config_keeps_the_first(synthetic_corpus: Path, tmp_path: Path) -> None:
+    with HubServer(tmp_path / "hub") as hub:
+        env = hub_env(hub.url, tmp_path / "hf_home")
+        base = ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000",
+                "--cache_dir", str(tmp_path / "cache"), "--push_to_hub", REPO_ID]  # fmt: skip
+        for extra in ([], ["--config", "recordings", "--validation_size", "0.25"]):
+            pushed = _run([*base, *extra], env)
+            assert pushed.returncode == 0, pushed.stderr[-3000:]
+        assert "datasets.load_dataset('user/icbhi-synthetic', 'recordings')" in pushed.stdout
+        repo = hub.state.dataset_repos[REPO_ID]
+        files = sorted(repo.commits[repo.branches["main"]].files)
+        assert [f for f in files if f.endswith(".parquet")] == [
+            "cycles/test-00000-of-00001.parquet", "cycles/train-00000-of-00001.parquet",
+            "recordings/test-00000-of-00001.parquet", "recordings/train-00000-of-00001.parquet",
+            "recordings/validation-00000-of-00001.parquet",
+        ]  # fmt: skip
+        card = DatasetCard(hub.state.text(repo, "README.md")).data
+        assert [c["config_name"] for c in card["configs"]] == ["cycles", "recordings"]
+        assert sorted(card["respira"]) == ["cycles", "recordings"]
+        load = (
+            "import datasets, sys; print('ROWS', len(datasets.load_dataset(sys.argv[1])['train']), "
+            "len(datasets.load_dataset(sys.argv[1], 'recordings')['validation']))"
+        )
+        loaded = _run(["-c", load, REPO_ID], env)
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+    rows = next(line for line in loaded.stdout.splitlines() if line.startswith("ROWS")).split()[1:]
+    assert int(rows[0]) > 0 and int(rows[1]) > 0

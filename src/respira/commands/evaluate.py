@@ -1,4 +1,5 @@
-"""``respira evaluate MODEL --data_dir D``: score a model on an ICBHI split and write a report folder;
+"""``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``): score a model on an ICBHI split (or
+every cycle: ``--split all``) and write a report folder;
 ``--dataset kauh``: validate it externally, per recording of the KAUH corpus.
 
 For a run folder written by ``respira train``, the splits are rebuilt from its run record
@@ -26,9 +27,15 @@ if TYPE_CHECKING:
     from ..run_record import DataRecord
 
 EPILOG = """\
+data: --data_dir (a corpus folder, or a folder written by respira prepare) or --dataset_name (a Hub
+dataset id or such a folder; --dataset_config_name, --audio_column_name, --label_column_name); default:
+the run's own data when MODEL is a run folder. --split all scores every cycle of it in one call.
+
 split options: read from MODEL/respira_run.json when MODEL is a run folder (the splits the run was
 trained on); otherwise the official split with a 0.2 validation share and seed 0. --split_strategy,
---validation_size and --seed override them.
+--validation_size and --seed override them. The split is checked before the build: a folder without
+it (e.g. another folder than the run's, without the official split file) is refused at once. A dataset
+(--dataset_name) has its own splits.
 
 the recordings are resampled and low-passed as the model's training recordings were (from its
 config.json); multi-label models decide at the model's thresholds (config.decision_thresholds, tuned on
@@ -78,8 +85,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="icbhi",
         help="icbhi (cycles of a split) or kauh (external validation per recording; default: icbhi)",
     )
-    parser.add_argument("--data_dir", required=True, help="folder of an ICBHI download (either release)")
-    parser.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    parser.add_argument(
+        "--data_dir",
+        help="folder of an ICBHI download (either release) or of a dataset written by respira prepare "
+        "(default: the run's data)",
+    )
+    parser.add_argument(
+        "--dataset_name",
+        help="instead of --data_dir: a Hub dataset id or a folder written by respira prepare",
+    )
+    parser.add_argument("--dataset_config_name", help="--dataset_name: its config (default: the default)")
+    parser.add_argument(
+        "--audio_column_name", help="--dataset_name: the audio column (default: the run's, else audio)"
+    )
+    parser.add_argument(
+        "--label_column_name", help="--dataset_name: the label column (default: the run's, else label)"
+    )
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="split to evaluate (default: test); all: every cycle of the data in one call",
+    )
     parser.add_argument(
         "--validation_size",
         type=float,
@@ -142,14 +168,55 @@ def results_table(metrics: dict[str, Any]) -> str:
     return format_table(rows, align="<<", indent="  ")
 
 
+def _run_record(model: str):
+    from ..run_record import RunRecord
+
+    folder = Path(model).expanduser()
+    return RunRecord.load_if_present(folder) if folder.is_dir() else None
+
+
+def _dataset_options(args: argparse.Namespace, record, config: Any) -> DataRecord | None:
+    """The data of ``--dataset_name`` (or a prepared folder as ``--data_dir``, or the run's dataset when
+    neither is given); ``None`` when the data is a corpus folder."""
+    from ..data.prepared import is_prepared_folder
+    from ..run_record import DataRecord
+
+    name = args.dataset_name or (args.data_dir if is_prepared_folder(args.data_dir) else None)
+    ran = record.data if record is not None and record.data.dataset_name else None
+    if name is None and (args.data_dir or ran is None):
+        return None
+    if args.validation_size is not None or args.split_strategy is not None:
+        raise ValueError(
+            "--validation_size and --split_strategy make splits of a corpus folder; a dataset has its own "
+            "(score them with --split, or all of it with --split all)"
+        )
+    same = ran is not None and name in (None, ran.dataset_name)
+    data = ran if same else DataRecord(data_dir=None, sampling_rate=int(config.sampling_rate))
+    data = replace(data, dataset_name=name or data.dataset_name, data_dir=None)
+    for option in ("dataset_config_name", "audio_column_name", "label_column_name"):
+        if getattr(args, option) is not None:
+            data = replace(data, **{option: getattr(args, option)})
+    return data
+
+
 def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags,
     with the input preprocessing of the model's config (rate, low-pass)."""
     from ..audio import input_preprocessing
-    from ..run_record import DataRecord, RunRecord
+    from ..run_record import DataRecord
 
-    folder = Path(args.model).expanduser()
-    record = RunRecord.load_if_present(folder) if folder.is_dir() else None
+    if args.data_dir and args.dataset_name:
+        raise ValueError(
+            f"give --data_dir ({args.data_dir}) or --dataset_name ({args.dataset_name}), not both"
+        )
+    record = _run_record(args.model)
+    dataset = _dataset_options(args, record, config)
+    preprocessing = input_preprocessing(config)
+    if dataset is not None:
+        return replace(dataset, sampling_rate=preprocessing["sampling_rate"])
+    data_dir = args.data_dir or (record.data.data_dir if record is not None else None)
+    if not data_dir:
+        raise ValueError("pass --data_dir <folder of an ICBHI download> or --dataset_name <dataset>")
     strategy = args.split_strategy or (record.data.split_strategy if record else "official")
     if record is not None and strategy == record.data.split_strategy:
         data = record.data
@@ -160,10 +227,11 @@ def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
         data = replace(data, validation_size=args.validation_size)
     if args.seed is not None:
         data = replace(data, split_seed=args.seed)
-    preprocessing = input_preprocessing(config)
     return replace(
         data,
-        data_dir=args.data_dir,
+        data_dir=data_dir,
+        dataset_name=None,
+        dataset_config_name=None,
         sampling_rate=preprocessing["sampling_rate"],
         # a model saved before configs carried the low-pass: its run record's (the data it was trained on)
         lowpass_cutoff=preprocessing.get("lowpass_cutoff", record.data.lowpass_cutoff if record else None),
@@ -180,24 +248,25 @@ def run(args: argparse.Namespace) -> None:
         return
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
-    from ..training.datasets import load_splits
+    from ..training.evaluation_splits import check_split, load_split
 
     model, config = load_model(args.model, device=args.device)
     if args.adapt and args.thresholds is not None:
         raise ValueError("--thresholds and --adapt both set the thresholds: give one of them")
     if args.adapt:
         check_options(model, args)
-    dataset = load_splits(split_options(args, config), cache_dir=args.cache_dir)
-    if args.split not in dataset:
-        raise ValueError(f"no split {args.split!r} in the dataset; available splits: {', '.join(dataset)}")
-    split = dataset[args.split]
+    data = split_options(args, config)
+    check_split(data, args.split, cache_dir=args.cache_dir)  # before the build: from the text files
+    split = load_split(data, args.split, cache_dir=args.cache_dir)
     if args.adapt:
-        adapt_on_split(model, split, args, f"the {args.split} split of {args.data_dir}")
+        source = args.data_dir or args.dataset_name or "the run's data"
+        adapt_on_split(model, split, args, f"the {args.split} split of {source}")
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, args.split)
     metrics = evaluate_model(
         model, split, output_dir=output_dir, batch_size=args.batch_size, thresholds=args.thresholds
     )
-    print(f"{args.model} on the {args.split} split ({metrics['num_examples']} cycles):")
+    what = "every cycle" if args.split == "all" else f"the {args.split} split"
+    print(f"{args.model} on {what} ({metrics['num_examples']} cycles):")
     print(results_table(metrics))
     if "thresholds" in metrics:
         crackle, wheeze = metrics["thresholds"]
@@ -248,6 +317,8 @@ def run_kauh(args: argparse.Namespace) -> None:
             "own thresholds (config.decision_thresholds, else 0.5), never at values chosen on the "
             "validation corpus"
         )
+    if not args.data_dir or args.dataset_name:
+        raise ValueError("--dataset kauh reads a folder of the KAUH recordings: pass --data_dir <folder>")
     if args.split != "test":
         raise ValueError(f"KAUH has one split, 'test' (external validation), not {args.split!r}")
     if args.validation_size is not None or args.split_strategy is not None:

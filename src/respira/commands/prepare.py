@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config", choices=("cycles", "recordings"), help="ICBHI: cycles (default) or recordings"
     )
+    parser.add_argument(
+        "--config_name",
+        help="the config's name in the folder / Hub repo, which keep their other configs (default: the "
+        "--config for ICBHI, kauh for KAUH)",
+    )
     parser.add_argument("--sampling_rate", type=int, default=DEFAULT_SAMPLING_RATE)
     parser.add_argument("--validation_size", type=float, help="ICBHI official split: share of train")
     parser.add_argument("--split_strategy", choices=("official", "patient"), help="ICBHI only")
@@ -96,13 +101,14 @@ def _summary(dataset, corpus: str, config_name: str) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..data.dataset_folder import check_output_folder, save_dataset_folder
+    from ..data.dataset_folder import card_configs, check_output_folder, save_dataset_folder
     from ..data.layout import is_synthetic_corpus
-    from ..hub.push import check_push_target, push_dataset_folder
+    from ..hub.push import check_push_target, push_dataset_folder, remote_dataset_card
 
     config_name, options = _builder_options(args)
+    stored_name = _stored_name(args, config_name)
     if args.output_dir:
-        check_output_folder(args.output_dir, overwrite=args.overwrite)
+        check_output_folder(args.output_dir, overwrite=args.overwrite, config_name=stored_name)
     if args.push_to_hub:
         check_push_target(args.push_to_hub, token=args.token)
     started = time.perf_counter()
@@ -111,21 +117,38 @@ def run(args: argparse.Namespace) -> None:
     print(_summary(dataset, args.dataset, config_name))
     if not args.output_dir and not args.push_to_hub:
         return
-    with tempfile.TemporaryDirectory(prefix="respira-prepare-") as scratch:
-        folder = Path(args.output_dir).expanduser() if args.output_dir else Path(scratch) / "dataset"
-        save_dataset_folder(
-            dataset,
-            folder,
-            corpus=args.dataset,
-            config_name=config_name,
-            options=options,
-            synthetic=is_synthetic_corpus(args.data_dir),
-            repo_id=args.push_to_hub,
-            overwrite=args.overwrite,
-        )
-        if args.output_dir:
-            print(f"wrote {folder} (README.md dataset card, Parquet per split); load it with "
-                  f"datasets.load_dataset({str(folder)!r})")  # fmt: skip
-        if args.push_to_hub:
+    common = {
+        "corpus": args.dataset,
+        "config_name": stored_name,
+        "builder_config": config_name,
+        "options": options,
+        "synthetic": is_synthetic_corpus(args.data_dir),
+        "repo_id": args.push_to_hub,
+    }
+    load = repr(args.push_to_hub or str(args.output_dir)) + (
+        "" if stored_name == "cycles" else f", {stored_name!r}"
+    )
+    if args.output_dir:
+        folder = Path(args.output_dir).expanduser()
+        card = save_dataset_folder(dataset, folder, overwrite=args.overwrite, **common)
+        kept = [name for name in card_configs(card.data.to_dict()) if name != stored_name]
+        print(f"wrote {folder} (README.md dataset card, Parquet per split"
+              + (f"; other configs kept: {', '.join(kept)}" if kept else "")
+              + f"); load it with datasets.load_dataset({load})")  # fmt: skip
+    if args.push_to_hub:  # this config alone, with a card that keeps the repo's other configs
+        with tempfile.TemporaryDirectory(prefix="respira-prepare-") as scratch:
+            folder = Path(scratch) / "dataset"
+            existing = remote_dataset_card(args.push_to_hub, token=args.token)
+            save_dataset_folder(dataset, folder, existing=existing, **common)
             url = push_dataset_folder(folder, args.push_to_hub, private=args.private, token=args.token)
-            print(f"pushed to the Hub: {url} (datasets.load_dataset({args.push_to_hub!r}))")
+        print(f"pushed to the Hub: {url} (datasets.load_dataset({load}))")
+
+
+def _stored_name(args: argparse.Namespace, config_name: str) -> str:
+    """The config's name in the folder / repo: --config_name, else the builder config (kauh for KAUH)."""
+    import re
+
+    name = args.config_name or ("kauh" if args.dataset == "kauh" else config_name)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise ValueError(f"--config_name {name!r}: use letters, digits, '_', '-' and '.' (a folder name)")
+    return name

@@ -24,8 +24,9 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..labels import CLASS_NAMES
 from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
+from .prepared import build_options
 
-__all__ = ["CORPORA", "CorpusFacts", "dataset_card", "split_table"]
+__all__ = ["CORPORA", "CorpusFacts", "build_counts", "dataset_card", "split_table"]
 
 TEMPLATE = "dataset_card_template.md"
 
@@ -180,6 +181,74 @@ def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -
     )
 
 
+def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
+    """What this build holds over all its splits: recordings, patients and (ICBHI) cycles."""
+    recordings: set[str] = set()
+    patients: set[int] = set()
+    rows = cycles = 0
+    for part in dataset.values():
+        names = part.column_names
+        if "recording" in names:
+            recordings.update(part["recording"])
+        if "patient_id" in names:
+            patients.update(int(patient) for patient in part["patient_id"])
+        rows += len(part)
+        cycles += sum(len(entry) for entry in part["cycles"]) if "cycles" in names else len(part)
+    if corpus != "icbhi":  # one example per recording file
+        return {"recordings": rows, "patients": len(patients)}
+    return {"recordings": len(recordings), "patients": len(patients), "cycles": cycles}
+
+
+def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
+    """The numbers of this build, said as such (and whether it is the complete ICBHI database)."""
+    text = f"This build holds {counts['recordings']} recordings of {counts['patients']} patients"
+    if corpus != "icbhi":
+        return text + "."
+    text += f", {counts['cycles']} annotated respiratory cycles"
+    if (counts["recordings"], counts["cycles"]) == (NUM_RECORDINGS, NUM_CYCLES):
+        return text + ": the complete database."
+    return text + f" (the complete database has {NUM_RECORDINGS} recordings and {NUM_CYCLES} cycles)."
+
+
+def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dict[str, Any]:
+    """The other configs' ``configs``, ``dataset_info`` and ``respira`` entries of an existing card."""
+    if not existing:
+        return {}
+    configs = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]
+    infos = existing.get("dataset_info")
+    infos = [infos] if isinstance(infos, dict) else list(infos or [])
+    infos = [info for info in infos if info.get("config_name", "default") != config_name]
+    options = {}
+    for entry in configs:
+        name = entry.get("config_name")
+        found = build_options(dict(existing), name)
+        if found:
+            options[name] = found
+    return {"configs": configs, "dataset_info": infos, "respira": options}
+
+
+def _configs_table(card_data: Mapping[str, Any]) -> str:
+    """One row per config of the card: its corpus, examples per split and sampling rate."""
+    infos = card_data.get("dataset_info")
+    infos = {
+        info.get("config_name", "default"): info for info in ([infos] if isinstance(infos, dict) else infos)
+    }
+    rows = []
+    for entry in card_data.get("configs") or []:
+        name = entry["config_name"]
+        options = build_options(dict(card_data), name)
+        splits = infos.get(name, {}).get("splits") or []
+        rows.append(
+            [
+                f"`{name}`" + (" (default)" if entry.get("default") else ""),
+                CORPORA[options["corpus"]].name if options.get("corpus") in CORPORA else "",
+                ", ".join(f"{split['name']} {split['num_examples']}" for split in splits),
+                f"{int(options['sampling_rate'])} Hz" if options.get("sampling_rate") else "",
+            ]
+        )
+    return _markdown_table(["config", "corpus", "examples per split", "sampling rate"], rows)
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -196,8 +265,15 @@ def dataset_card(
     download_size: int | None = None,
     synthetic: bool = False,
     repo_id: str | None = None,
+    existing: Mapping[str, Any] | None = None,
+    builder_config: str | None = None,
 ) -> DatasetCard:
     """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``.
+
+    ``existing``: the metadata of the card already in the folder or repository; its other configs are
+    kept (``configs``, ``dataset_info``, ``respira``), and listed in a table with this one.
+    ``builder_config``: the builder's config (``cycles``, ``recordings``) when ``config_name``, the name
+    in the folder or repository, is another.
 
     ``data_files`` maps each split to its Parquet files, relative to the folder or repository root.
     ``synthetic``: the data was generated (``respira.synthetic``), which the card says up front.
@@ -219,6 +295,9 @@ def dataset_card(
         dataset_size=sum(part.data.nbytes for part in dataset.values()),
     )
     license_fields = {"license_name": facts.license_name, "license_link": facts.license_link}
+    others = _existing_parts(existing, config_name)
+    builder_config = builder_config or config_name
+    own = {"corpus": corpus, "config": builder_config, "synthetic": synthetic, **options}
     card_data = DatasetCardData(
         pretty_name=f"{'Synthetic ICBHI-format corpus' if synthetic else facts.name} "
         f"({config_name}, {int(options['sampling_rate']) / 1000:g} kHz)",
@@ -227,13 +306,19 @@ def dataset_card(
         size_categories=_size_category(sum(len(part) for part in dataset.values())),
         tags=[*facts.tags, *(["synthetic"] if synthetic else [])],
         **{key: value for key, value in license_fields.items() if value},
-        respira={"corpus": corpus, "config": config_name, **dict(options)},
+        respira={**others.get("respira", {}), config_name: own},
     )
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
 
+    if others.get("configs"):
+        card_data["configs"] = others["configs"]
+    if others.get("dataset_info"):
+        card_data["dataset_info"] = others["dataset_info"]
+    default = not any(entry.get("default") for entry in others.get("configs", []))
     layout = [{"split": split, "path": list(paths)} for split, paths in data_files.items()]
-    MetadataConfigs({config_name: {"data_files": layout, "default": True}}).to_dataset_card_data(card_data)
+    entry = {"data_files": layout, **({"default": True} if default else {})}
+    MetadataConfigs({config_name: entry}).to_dataset_card_data(card_data)
     DatasetInfosDict({config_name: info}).to_dataset_card_data(card_data)
     header, rows = split_table(dataset, corpus)
     template = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
@@ -248,9 +333,12 @@ def dataset_card(
         homepage=first.info.homepage,
         split_table=_markdown_table(header, rows),
         split_definition=_split_definition(corpus, options, list(dataset)),
-        audio_sentence=_audio_sentence(corpus, config_name, options),
+        audio_sentence=_audio_sentence(corpus, builder_config, options),
         columns=list(first.features),
         load_path=repo_id or "path/to/this/folder",
         config_name=config_name,
+        load_config="" if default else f', "{config_name}"',
         first_split=next(iter(dataset)),
+        build_sentence=_build_sentence(build_counts(dataset, corpus), corpus),
+        configs_table=_configs_table(card_data.to_dict()) if len(card_data["configs"]) > 1 else "",
     )

@@ -8,13 +8,17 @@ Layout (the Hub's own convention for a named config)::
     cycles/validation-00000-of-00001.parquet
     cycles/test-00000-of-00001.parquet
 
-The folder is written in a hidden staging sibling and renamed into place only when complete: a failure
-leaves nothing behind, and ``overwrite`` replaces an earlier folder only then.
+Several configs live side by side (``cycles/``, ``recordings/``, ``kauh/``), each listed in the card's
+``configs:``; writing one config keeps the others. The folder is written in a hidden staging sibling and
+renamed into place only when complete: a failure leaves nothing behind, and ``overwrite`` replaces an
+earlier folder (or config) only then.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +27,41 @@ from huggingface_hub import DatasetCard
 
 from ..utils.files import is_occupied, staged_folder
 from .dataset_card import dataset_card
+from .prepared import is_prepared_folder
 
-__all__ = ["MAX_SHARD_BYTES", "check_output_folder", "parquet_layout", "save_dataset_folder"]
+__all__ = [
+    "MAX_SHARD_BYTES",
+    "card_configs",
+    "check_output_folder",
+    "folder_card",
+    "parquet_layout",
+    "save_dataset_folder",
+]
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 """Largest in-memory size of one Parquet shard (the Hub's ``push_to_hub`` default)."""
 
 
-def check_output_folder(output_dir: str | Path, *, overwrite: bool) -> Path:
+def folder_card(folder: str | Path) -> dict[str, Any] | None:
+    """The card metadata of a dataset folder written by :func:`save_dataset_folder` (``None`` otherwise)."""
+    folder = Path(folder).expanduser()
+    if not is_prepared_folder(folder):
+        return None
+    return DatasetCard.load(folder / "README.md").data.to_dict()
+
+
+def card_configs(card: dict[str, Any] | None) -> list[str]:
+    """The config names a card's metadata lists."""
+    return [entry.get("config_name", "default") for entry in (card or {}).get("configs") or []]
+
+
+def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name: str | None = None) -> Path:
     """Raise a one-line ``OSError`` when a dataset folder cannot be written to ``output_dir``; return it.
 
     Refused: a file at ``output_dir`` or at one of its parents, and a non-empty folder unless
-    ``overwrite``. Called before the dataset is built, so a long build never ends in this error.
+    ``overwrite`` or it is a dataset folder without ``config_name`` (the config is added beside the
+    others; with ``overwrite`` a config it holds is replaced, the others kept). Called before the
+    dataset is built, so a long build never ends in this error.
     """
     output_dir = Path(output_dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
@@ -47,6 +74,15 @@ def check_output_folder(output_dir: str | Path, *, overwrite: bool) -> Path:
                 raise NotADirectoryError(f"cannot write {output_dir}: {parent} is a file, not a folder")
             break
     if is_occupied(output_dir) and not overwrite:
+        held = card_configs(folder_card(output_dir)) if output_dir.is_dir() else []
+        if held and config_name is not None and config_name not in held:
+            return output_dir
+        if config_name in held:
+            raise FileExistsError(
+                f"{output_dir} already holds the config {config_name!r}; pass --overwrite to replace it (its "
+                f"other configs {', '.join(c for c in held if c != config_name) or '(none)'} are kept), or "
+                "give another --config_name"
+            )
         raise FileExistsError(
             f"{output_dir} is not empty; pass --overwrite to replace it, or choose another folder"
         )
@@ -71,19 +107,29 @@ def save_dataset_folder(
     corpus: str,
     config_name: str,
     options: dict[str, Any],
+    builder_config: str | None = None,
     synthetic: bool = False,
     repo_id: str | None = None,
     overwrite: bool = False,
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    existing: dict[str, Any] | None = None,
 ) -> DatasetCard:
     """Write ``dataset`` to ``output_dir`` as Parquet shards and a card (see the module docstring).
 
     ``corpus``, ``options``, ``synthetic`` and ``repo_id`` go to :func:`~.dataset_card.dataset_card`.
+    A dataset folder already at ``output_dir`` keeps its other configs (files and card entries); into a
+    new folder, ``existing`` is card metadata whose other configs the card lists too (the Hub repo's card,
+    for a folder uploaded with :func:`respira.hub.push.push_dataset_folder`, which keeps their files).
     Returns the card written as ``README.md``.
     """
-    output_dir = check_output_folder(output_dir, overwrite=overwrite)
+    output_dir = check_output_folder(output_dir, overwrite=overwrite, config_name=config_name)
     layout = parquet_layout(dataset, config_name, max_shard_bytes)
-    with staged_folder(output_dir, overwrite=overwrite) as staging:
+    local = folder_card(output_dir)
+    kept = [name for name in card_configs(local) if name != config_name]
+    with staged_folder(output_dir, overwrite=overwrite or bool(kept)) as staging:
+        for name in kept:  # the folder's other configs, unchanged (hard links where possible)
+            if (output_dir / name).is_dir():
+                shutil.copytree(output_dir / name, staging / name, copy_function=_link_or_copy)
         for split, names in layout.items():
             part = dataset[split]
             for index, name in enumerate(names):
@@ -95,11 +141,20 @@ def save_dataset_folder(
             dataset,
             corpus=corpus,
             config_name=config_name,
+            builder_config=builder_config,
             data_files=layout,
             options=options,
             download_size=size,
             synthetic=synthetic,
             repo_id=repo_id,
+            existing=local or existing,
         )
         card.save(staging / "README.md")
     return card
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

@@ -43,6 +43,15 @@ MODEL_INDEX_METRICS: dict[str, str] = {
     "specificity": "Specificity",
     "sensitivity": "Sensitivity (strict)",
 }
+HUB_METRIC_ID = "recall"
+"""The Hub metric id (https://hf.co/metrics) of the three ICBHI metrics: each is a recall. Specificity
+is the recall of ``normal`` cycles, sensitivity the micro-averaged recall of the abnormal classes (a cycle
+counts only with its exact class), the ICBHI score their mean; ``args`` in the model-index says which."""
+HUB_METRIC_ARGS: dict[str, dict[str, Any]] = {
+    "specificity": {"labels": ["normal"], "average": "micro"},
+    "sensitivity": {"labels": ["crackle", "wheeze", "both"], "average": "micro"},
+    "icbhi_score": {"average": "icbhi", "mean_of": ["specificity", "sensitivity"]},
+}
 """Test metrics stated as ``model-index`` results (and in the per-seed table), with their labels."""
 _NOT_METRICS = (
     "loss",
@@ -160,6 +169,9 @@ class RespiraModelCardData(CardData):
     # data
     dataset_name: str = "ICBHI 2017 Respiratory Sound Database"
     dataset_id: str = "icbhi_2017"
+    hub_dataset: str | None = None
+    """The Hub dataset repo the model was trained on (``respira train --dataset_name``), for ``datasets:``."""
+    dataset_config: str | None = None
     synthetic_data: bool = False
     split_strategy: str | None = None
     validation_size: float | None = None
@@ -282,6 +294,9 @@ class RespiraModelCardData(CardData):
         if self.synthetic_data:
             self.dataset_name = "synthetic ICBHI-format corpus (respira.synthetic.make_synthetic_icbhi)"
             self.dataset_id = "synthetic_icbhi"
+        if data.dataset_name and _is_hub_id(data.dataset_name):
+            self.hub_dataset = self.dataset_id = data.dataset_name
+            self.dataset_config = data.dataset_config_name
         options: dict[str, Any] = {"sampling_rate": data.sampling_rate}
         if data.lowpass_cutoff is not None:
             options["lowpass_cutoff"] = data.lowpass_cutoff
@@ -394,9 +409,10 @@ class RespiraModelCardData(CardData):
                     task_name="Respiratory sound classification",
                     dataset_type=self.dataset_id,
                     dataset_name=self.dataset_name,
-                    dataset_config=self.split_strategy or None,
+                    dataset_config=self.dataset_config or self.split_strategy or None,
                     dataset_split="test",
-                    metric_type=name,
+                    metric_type=HUB_METRIC_ID,
+                    metric_args=HUB_METRIC_ARGS[name],
                     metric_name=f"Test {label} (%{suffix})",
                     metric_value=round(100 * float(value), 2),
                 )
@@ -412,12 +428,27 @@ class RespiraModelCardData(CardData):
             "pipeline_tag": self.pipeline_tag,
             "tags": self.all_tags(),
             "base_model": self.base_model,
-            "metrics": list(MODEL_INDEX_METRICS),
+            "datasets": [self.hub_dataset] if self.hub_dataset else None,
+            "metrics": [HUB_METRIC_ID],
         }
         results = self.eval_results()
         if results:
             data["model-index"] = eval_results_to_model_index(self.get_model_name(), results)
         return {key: value for key, value in data.items() if value is not None}
+
+
+def _is_hub_id(name: str) -> bool:
+    """Whether a run's ``dataset_name`` is a Hub repo id (not a local folder's path)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if Path(name).expanduser().is_absolute() or name.startswith((".", "~")):
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
 
 
 class ModelCardCallback(TrainerCallback):

@@ -9,7 +9,13 @@ from pathlib import Path
 from .export import WEIGHTS, export_model
 from .loading import check_model_folder, hub_error
 
-__all__ = ["HubConnectionError", "check_push_target", "push_dataset_folder", "push_run"]
+__all__ = [
+    "HubConnectionError",
+    "check_push_target",
+    "push_dataset_folder",
+    "push_run",
+    "remote_dataset_card",
+]
 
 
 class HubConnectionError(ConnectionError):
@@ -151,3 +157,20 @@ def push_dataset_folder(
             raise
         raise _unreachable(api.endpoint, found[1]) from None
     return f"{api.endpoint}/datasets/{repo_id}"
+
+
+def remote_dataset_card(repo_id: str, *, token: str | None = None) -> dict | None:
+    """The card metadata of the dataset repo ``repo_id`` (``None`` when the repo or its card does not
+    exist yet), so that a push of one config keeps the others in the card."""
+    from huggingface_hub import DatasetCard, HfApi
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        return DatasetCard.load(repo_id, repo_type="dataset", token=token).data.to_dict()
+    except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
+        return None
+    except Exception as error:
+        found = hub_error(error, ("network",))
+        if found is None:
+            raise
+        raise _unreachable(HfApi(token=token).endpoint, found[1]) from None

@@ -4,6 +4,7 @@ the dataset splits they build. ``respira train`` and ``respira evaluate`` build 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,19 +12,92 @@ import numpy as np
 
 from ..audio import DEFAULT_SAMPLING_RATE
 from ..data import is_fold_strategy, is_synthetic_corpus
+from ..data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from ..labels import CLASS_NAMES
-from ..run_record import DataRecord, SplitSize
+from ..run_record import DATASET_SPLITS, DataRecord, SplitSize
 from .recipe import DataArguments
 
 if TYPE_CHECKING:
     import datasets
 
 
+def dataset_source(data: DataArguments | DataRecord) -> str | None:
+    """The ``datasets`` dataset the splits come from: ``dataset_name``, or a ``data_dir`` that is a folder
+    written by ``respira prepare`` (not a corpus); ``None`` for a corpus folder."""
+    if data.dataset_name:
+        if data.data_dir:
+            raise ValueError(
+                f"give --data_dir ({data.data_dir}) or --dataset_name ({data.dataset_name}), not both"
+            )
+        return data.dataset_name
+    return data.data_dir if is_prepared_folder(data.data_dir) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _inspect(name: str, config: str | None, audio: str, label: str, cache_dir: str | None) -> PreparedDataset:
+    return inspect_dataset(name, config, audio_column=audio, label_column=label, cache_dir=cache_dir)
+
+
+def inspect_source(data: DataArguments | DataRecord, cache_dir: str | Path | None = None) -> PreparedDataset:
+    """:func:`~respira.data.prepared.inspect_dataset` of ``data``'s dataset (see :func:`dataset_source`)."""
+    name = dataset_source(data)
+    if name is None:
+        raise ValueError("no dataset_name: the data is a corpus folder")
+    cache = str(cache_dir) if cache_dir is not None else None
+    return _inspect(name, data.dataset_config_name, data.audio_column_name, data.label_column_name, cache)
+
+
+def _dataset_record(data: DataArguments, sampling_rate: int) -> DataRecord:
+    """The record of a run on a ``datasets`` dataset: its own splits, as its card says they were made."""
+    source = inspect_source(data, data.dataset_cache_dir)
+    build = source.build
+    lowpass = build.get("lowpass_cutoff") or None
+    if data.lowpass_cutoff and data.lowpass_cutoff != lowpass:
+        raise ValueError(
+            f"lowpass_cutoff={data.lowpass_cutoff:g}: dataset {source.name!r} was built "
+            + (f"with a {lowpass:g} Hz low-pass" if lowpass else "without a low-pass")
+            + "; leave lowpass_cutoff unset (the dataset's is recorded) or prepare the dataset with it"
+        )
+    if is_fold_strategy(data.split_strategy):
+        raise ValueError(
+            f"split_strategy={data.split_strategy} makes folds from a corpus folder; dataset "
+            f"{source.name!r} has fixed splits: pass --data_dir <corpus> for cross-validation"
+        )
+    strategy = build.get("split_strategy", DATASET_SPLITS)
+    fractions = build.get("patient_split_fractions") if strategy == "patient" else None
+    return DataRecord(
+        data_dir=None,
+        dataset_name=str(Path(source.name).expanduser().resolve())
+        if Path(source.name).expanduser().is_dir()
+        else source.name,
+        dataset_config_name=source.config_name,
+        audio_column_name=data.audio_column_name,
+        label_column_name=data.label_column_name,
+        sampling_rate=sampling_rate,
+        synthetic=bool(build.get("synthetic", False)),
+        split_strategy=strategy,
+        validation_size=float(build.get("validation_size") or 0.0),
+        split_seed=int(build.get("seed", data.split_seed)),
+        patient_split_fractions=tuple(float(f) for f in fractions) if fractions else None,
+        stratify_by=build.get("stratify_by") if strategy == "patient" else None,
+        lowpass_cutoff=lowpass,
+        lowpass_order=int(build.get("lowpass_order", 4)),
+        train_fraction=data.train_fraction,
+        max_train_samples=data.max_train_samples,
+        max_eval_samples=data.max_eval_samples,
+    )
+
+
 def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
-    """The data options of a recipe as the run applies them (``validation_size`` 0 for a patient split)."""
+    """The data options of a recipe as the run applies them (``validation_size`` 0 for a patient split).
+
+    From a ``datasets`` dataset (:func:`dataset_source`), its own splits and build options."""
+    if dataset_source(data) is not None:
+        return _dataset_record(data, sampling_rate)
     if not data.data_dir:
         raise ValueError(
-            "missing data_dir: pass --data_dir <folder of an ICBHI download> or set it in the recipe"
+            "missing data_dir: pass --data_dir <folder of an ICBHI download> (or --dataset_name <Hub "
+            "dataset id or folder written by respira prepare>) or set it in the recipe"
         )
     patient = data.split_strategy == "patient"
     kfold = data.split_strategy == "patient_kfold"
@@ -43,6 +117,8 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         fold_devices=devices,
         lowpass_cutoff=data.lowpass_cutoff or None,
         train_fraction=data.train_fraction,
+        max_train_samples=data.max_train_samples,
+        max_eval_samples=data.max_eval_samples,
     )
 
 
@@ -52,7 +128,29 @@ def load_splits(
     """The ICBHI splits ``data`` describes (options left ``None`` take the builder's defaults).
 
     ``patient_kfold`` / ``leave_one_device_out``: fold ``data.fold``'s train/validation/test (with
-    ``fold`` ``None``, the folds)."""
+    ``fold`` ``None``, the folds). ``data.dataset_name``: that dataset's splits
+    (:func:`~respira.data.prepared.load_prepared`)."""
+    if data.dataset_name:
+        splits = load_prepared(inspect_source(data, cache_dir), cache_dir=cache_dir, num_proc=num_proc)
+    else:
+        splits = _build_splits(data, cache_dir=cache_dir, num_proc=num_proc)
+    if data.train_fraction < 1.0 and "train" in splits:
+        splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
+    for split, limit in (("train", data.max_train_samples), ("validation", data.max_eval_samples)):
+        if limit is not None and split in splits and limit < len(splits[split]):
+            splits[split] = _sample(splits[split], limit, data.split_seed)
+    return splits
+
+
+def _sample(split: datasets.Dataset, limit: int, seed: int) -> datasets.Dataset:
+    """``limit`` examples drawn with ``seed``, kept in the split's order."""
+    chosen = np.random.default_rng(seed).choice(len(split), size=limit, replace=False)
+    return split.select(np.sort(chosen))
+
+
+def _build_splits(
+    data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
+) -> datasets.DatasetDict:
     from ..data import load_icbhi
 
     options: dict[str, Any] = {"split_strategy": data.split_strategy}
@@ -70,7 +168,7 @@ def load_splits(
     if data.lowpass_cutoff:
         options["lowpass_cutoff"] = data.lowpass_cutoff
         options["lowpass_order"] = data.lowpass_order
-    splits = load_icbhi(
+    return load_icbhi(
         data.data_dir,
         sampling_rate=data.sampling_rate,
         validation_size=data.validation_size,
@@ -79,9 +177,6 @@ def load_splits(
         num_proc=num_proc,
         **options,
     )
-    if data.train_fraction < 1.0 and "train" in splits:
-        splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
-    return splits
 
 
 def corpus_devices(data_dir: str | Path) -> list[str]:

@@ -68,8 +68,10 @@ COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
 
 _NOT_FLAGS = ("debug",)  # TrainingArguments.debug: recipes only (``--debug`` is respira's traceback switch)
 _GROUP_DESCRIPTIONS = {
-    "model": "Which encoder, and how the classifier around it is built.",
-    "data": "Where the ICBHI corpus is and how it is split.",
+    "model": "Which encoder, and how the classifier around it is built. transformers' names are "
+    "accepted too: --model_name_or_path, --max_length_seconds, --freeze_feature_encoder.",
+    "data": "Where the ICBHI corpus is and how it is split; or a prepared dataset (--dataset_name, "
+    "names as in transformers' run_audio_classification.py) with its own splits.",
     "run": "Seeds, schedule and output handling of a run.",
     "training": "respira's options (auxiliary loss, batches, augmentation) and the most used "
     "transformers.TrainingArguments options. Every TrainingArguments field is accepted as --field value "

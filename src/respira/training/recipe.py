@@ -43,7 +43,9 @@ class ModelArguments:
     encoder_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": f"pretrained encoder: a Hub id or folder ({_DEFAULT_CHECKPOINTS}); none = random init"
+            "aliases": ["--model_name_or_path"],
+            "help": f"pretrained encoder: a Hub id or folder ({_DEFAULT_CHECKPOINTS}); none = random init; "
+            "without --encoder, the encoder family is read from the checkpoint's config",
         },
     )
     encoder_config: str | None = field(
@@ -62,7 +64,10 @@ class ModelArguments:
             + " (the rate each family was pretrained at)"
         },
     )
-    target_seconds: float = field(default=8.0, metadata={"help": "fixed cycle length in seconds"})
+    target_seconds: float = field(
+        default=8.0,
+        metadata={"aliases": ["--max_length_seconds"], "help": "fixed cycle length in seconds"},
+    )
     pad_mode: str = field(default="repeat", metadata={"help": "repeat or zero"})
     crop_mode: str = field(default="start", metadata={"help": "start or center"})
     ast_length_policy: str = field(default="adapt", metadata={"help": "AST: pad (to 1024 frames) or adapt"})
@@ -90,7 +95,10 @@ class ModelArguments:
             "crackle,wheeze values; none = unweighted"
         },
     )
-    freeze_encoder: bool = field(default=False)
+    freeze_encoder: bool = field(
+        default=False,
+        metadata={"aliases": ["--freeze_feature_encoder"], "help": "train the head only"},
+    )
     lora_r: int = field(
         default=0,
         metadata={
@@ -102,11 +110,39 @@ class ModelArguments:
 
 @dataclass
 class DataArguments:
-    """Where the ICBHI corpus is and how it is split."""
+    """Where the ICBHI corpus (or a prepared ``datasets`` dataset) is and how it is split."""
 
     _argument_group_name = "data"  # HfArgumentParser: this dataclass's flags form one group
 
-    data_dir: str | None = field(default=None, metadata={"help": "folder of an ICBHI download (required)"})
+    data_dir: str | None = field(
+        default=None,
+        metadata={"help": "folder of an ICBHI download (or of a dataset written by respira prepare)"},
+    )
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "instead of data_dir: a Hub dataset id or a folder written by respira prepare "
+            "--output_dir; its own splits are used (the split options below do not apply)"
+        },
+    )
+    dataset_config_name: str | None = field(
+        default=None, metadata={"help": "dataset_name: its config; unset = the dataset's default config"}
+    )
+    audio_column_name: str = field(
+        default="audio", metadata={"help": "dataset_name: the column holding the audio (datasets.Audio)"}
+    )
+    label_column_name: str = field(
+        default="label",
+        metadata={"help": "dataset_name: the column holding the class (normal, crackle, wheeze, both)"},
+    )
+    max_train_samples: int | None = field(
+        default=None,
+        metadata={"help": "train on this many training cycles, drawn with split_seed (quick runs)"},
+    )
+    max_eval_samples: int | None = field(
+        default=None,
+        metadata={"help": "evaluate on this many validation cycles, drawn with split_seed (quick runs)"},
+    )
     split_strategy: str = field(
         default="official",
         metadata={
@@ -185,6 +221,14 @@ _ALIASES: dict[str, str] = {
 }
 """Names other tools use for an option, and respira's name for it (suggested before close spellings)."""
 
+TRANSFORMERS_NAMES: dict[str, str] = {
+    "model_name_or_path": "encoder_name_or_path",
+    "max_length_seconds": "target_seconds",
+    "freeze_feature_encoder": "freeze_encoder",
+}
+"""transformers' ``run_audio_classification.py`` names accepted for respira's fields (same meaning), in
+recipes and as flags (``--help`` shows both)."""
+
 
 def _closest(key: str, valid: set[str]) -> list[str]:
     """Up to three suggestions for ``key``: close spellings (the second only if about as close as the
@@ -254,6 +298,13 @@ def read_recipe(path: str | Path) -> Recipe:
     if not isinstance(options, dict):
         raise ValueError(f"{path}: a recipe is a mapping of option: value, got a {type(options).__name__}")
     lines = _key_lines(text)
+    twice = [key for key in options if TRANSFORMERS_NAMES.get(str(key)) in options]
+    if twice:
+        raise ValueError(
+            f"{path}: {twice[0]} and {TRANSFORMERS_NAMES[twice[0]]} name the same option; keep one"
+        )
+    lines.update({TRANSFORMERS_NAMES[key]: line for key, line in lines.items() if key in TRANSFORMERS_NAMES})
+    options = {TRANSFORMERS_NAMES.get(str(key), key): value for key, value in options.items()}
     _check_keys([str(key) for key in options], str(path))
     recipe = Recipe(path, {}, lines)
     types = _field_types()
@@ -294,6 +345,10 @@ def parse_recipe(
     options = dict(read.options) if read is not None else {}
     options.update(forced)
     options.update(flags)
+    if options.get("encoder_name_or_path") and "encoder" not in options:
+        family = checkpoint_encoder(options["encoder_name_or_path"])
+        if family is not None:  # --model_name_or_path alone, as in transformers' examples
+            options["encoder"] = family
     parser = _RecipeParser(DATACLASSES)
     parser.set_defaults(**options)
     try:
@@ -306,6 +361,24 @@ def parse_recipe(
             if key is not None:
                 raise ValueError(f"{read.where(key)}: {message}") from None
         raise ValueError(message) from None
+
+
+def checkpoint_encoder(source: str) -> str | None:
+    """The encoder family (recipe name) of a checkpoint's ``config.json`` ``model_type``; ``None`` when
+    it cannot be read here (the model checks then tell what is wrong) or names no respira family."""
+    from ..models.encoders import find_encoder_spec
+
+    path = Path(source).expanduser() / "config.json"
+    try:
+        if not path.is_file():
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(source, "config.json"))
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except Exception:
+        return None
+    spec = find_encoder_spec(config.get("model_type")) if isinstance(config, dict) else None
+    return spec.name if spec is not None else None
 
 
 def _field_types() -> dict[str, Any]:

@@ -144,10 +144,23 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
     from ..data.folds import is_fold_strategy
     from ..data.icbhi import ICBHIConfig
     from ..data.layout import locate_corpus
+    from .datasets import data_record, dataset_source, inspect_source
 
+    for name in ("max_train_samples", "max_eval_samples"):
+        if getattr(data, name) is not None and getattr(data, name) < 1:
+            raise ValueError(f"{name} must be at least 1, got {getattr(data, name)}")
+    if dataset_source(data) is not None:  # a datasets dataset: its card, features and splits, no audio
+        record = data_record(data, 16000)
+        source = inspect_source(record, data.dataset_cache_dir)
+        needed = ["train", "test", *(["validation"] if args.eval_strategy != "no" else [])]
+        source.require_splits(needed, "training needs (validation: for evaluation during training)")
+        if not 0 < data.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
+        return
     if not data.data_dir:
         raise ValueError(
-            "missing data_dir: pass --data_dir <folder of an ICBHI download> or set it in the recipe"
+            "missing data_dir: pass --data_dir <folder of an ICBHI download> (or --dataset_name <Hub "
+            "dataset id or folder written by respira prepare>) or set it in the recipe"
         )
     fractions = _split_fractions(data)
     kfold = is_fold_strategy(data.split_strategy)

@@ -1,0 +1,253 @@
+"""Datasets loaded with ``datasets.load_dataset``: a folder written by ``respira prepare --output_dir``, a
+Hub dataset repo it pushed, or any dataset of the same shape (an audio column, a label column of the four
+ICBHI classes, ``patient_id``), named as in transformers' ``run_audio_classification.py``
+(``dataset_name``, ``dataset_config_name``, ``audio_column_name``, ``label_column_name``).
+
+:func:`inspect_dataset` checks a source before any work: it reads the card and the features, never the
+audio (``datasets.load_dataset_builder``), and raises one line naming the missing config, column or
+split. :func:`load_prepared` then loads the splits with the columns under respira's names (``audio``,
+``label``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..labels import CLASS_NAMES
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "PreparedDataset",
+    "build_options",
+    "inspect_dataset",
+    "is_prepared_folder",
+    "load_prepared",
+]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id",)
+"""Metadata columns training and evaluation need besides the audio and the label (patient-wise scores)."""
+CARD = "README.md"
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """What a dataset source holds, read from its card and features (no audio decoded)."""
+
+    name: str
+    """The Hub id or folder, as given."""
+    config_name: str
+    splits: dict[str, int]
+    """Examples per split, in the dataset's order."""
+    features: Any = field(repr=False)
+    audio_column: str = "audio"
+    label_column: str = "label"
+    build: dict[str, Any] = field(default_factory=dict)
+    """The ``respira prepare`` options this config was built with (empty for other datasets)."""
+
+    @property
+    def sampling_rate(self) -> int | None:
+        return getattr(self.features[self.audio_column], "sampling_rate", None)
+
+    def require_splits(self, names: Iterable[str], purpose: str) -> None:
+        """Raise one line when a split in ``names`` is missing."""
+        missing = [name for name in names if name not in self.splits]
+        if missing:
+            raise ValueError(
+                f"dataset {self.name!r} (config {self.config_name!r}) has no split {missing[0]!r}, which "
+                f"{purpose}; its splits: {', '.join(self.splits)}"
+            )
+
+
+def is_prepared_folder(path: str | Path | None) -> bool:
+    """Whether ``path`` is a dataset folder (a card whose metadata lists ``configs``), not a corpus."""
+    if not path:
+        return False
+    card = Path(path).expanduser() / CARD
+    if not card.is_file():
+        return False
+    return bool(_card_data(card).get("configs"))
+
+
+def _card_data(card: str | Path) -> dict[str, Any]:
+    from huggingface_hub import DatasetCard
+
+    try:
+        return DatasetCard.load(card).data.to_dict()
+    except Exception:  # a README.md without YAML front matter is no dataset card
+        return {}
+
+
+def build_options(card_data: dict[str, Any], config_name: str) -> dict[str, Any]:
+    """The build options the card records for ``config_name`` under ``respira:`` (``{}`` when none).
+
+    The mapping is keyed by config name; a card written before several configs were kept holds one
+    config's options directly (with ``config:``)."""
+    mapping = card_data.get("respira") or {}
+    if not isinstance(mapping, dict):
+        return {}
+    if "corpus" in mapping:  # one config's options, flat
+        return dict(mapping) if mapping.get("config") == config_name else {}
+    options = mapping.get(config_name)
+    return dict(options) if isinstance(options, dict) else {}
+
+
+def _read_card(name: str, cache_dir: str | Path | None) -> dict[str, Any]:
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return _card_data(folder / CARD) if (folder / CARD).is_file() else {}
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(name, CARD, repo_type="dataset")
+    except Exception:  # no card: the features still describe the dataset
+        return {}
+    return _card_data(path)
+
+
+def _builder(name: str, config_name: str | None, cache_dir: str | Path | None):
+    import datasets
+
+    folder = Path(name).expanduser()
+    source = str(folder) if folder.is_dir() else name
+    if not folder.is_dir() and (folder.exists() or name.startswith((".", "/", "~"))):
+        raise FileNotFoundError(f"--dataset_name {name}: no such dataset folder")
+    try:
+        return datasets.load_dataset_builder(
+            source, config_name, cache_dir=str(cache_dir) if cache_dir is not None else None
+        )
+    except ValueError as error:
+        message = " ".join(str(error).split())
+        if "BuilderConfig" in message or "Config name is missing" in message:
+            raise ValueError(f"--dataset_config_name {config_name!r} of {name}: {message}") from None
+        raise ValueError(f"--dataset_name {name}: {message}") from None
+    except FileNotFoundError as error:
+        raise FileNotFoundError(
+            f"--dataset_name {name}: not a dataset folder or Hub dataset ({' '.join(str(error).split())})"
+        ) from None
+
+
+def _first_file_features(name: str, config: str, builder) -> Any:
+    """The features of a dataset whose card states none (no ``dataset_info``): from its first examples,
+    streamed (for Parquet, the schema datasets wrote into the file)."""
+    import datasets
+
+    splits = list(builder.config.data_files or {})
+    folder = Path(name).expanduser()
+    try:
+        streamed = datasets.load_dataset(
+            str(folder) if folder.is_dir() else name, config, split=splits[0], streaming=True
+        )
+        features = streamed.features or streamed._resolve_features().features
+    except Exception as error:
+        raise ValueError(
+            f"--dataset_name {name}: cannot read its features ({' '.join(str(error).split())})"
+        ) from None
+    if features is None:
+        raise ValueError(f"--dataset_name {name}: its card states no features and its files name none")
+    return features
+
+
+def inspect_dataset(
+    name: str,
+    config_name: str | None = None,
+    *,
+    audio_column: str = "audio",
+    label_column: str = "label",
+    cache_dir: str | Path | None = None,
+) -> PreparedDataset:
+    """Check that ``name`` (a Hub dataset id or a local folder) can train or score a respira model.
+
+    The config must exist, ``audio_column`` must be a ``datasets.Audio`` column, ``label_column`` a
+    ``ClassLabel`` of the four ICBHI classes (or integers) and :data:`REQUIRED_COLUMNS` present. Raises
+    one line naming the dataset and what is missing; reads no audio."""
+    import datasets
+
+    builder = _builder(name, config_name, cache_dir)
+    config = builder.config.name
+    features = builder.info.features or _first_file_features(name, config, builder)
+    columns = list(features)
+
+    def missing(kind: str, column: str) -> ValueError:
+        return ValueError(
+            f"dataset {name!r} (config {config!r}) has no {kind} {column!r}; "
+            f"its columns: {', '.join(columns)}"
+        )
+
+    if audio_column not in features:
+        raise missing("audio column (--audio_column_name)", audio_column)
+    if not isinstance(features[audio_column], datasets.Audio):
+        raise ValueError(
+            f"--audio_column_name {audio_column}: column of dataset {name!r} is "
+            f"{type(features[audio_column]).__name__}, not datasets.Audio"
+        )
+    if label_column not in features:
+        raise missing("label column (--label_column_name)", label_column)
+    label = features[label_column]
+    if isinstance(label, datasets.ClassLabel):
+        if list(label.names) != list(CLASS_NAMES):
+            raise ValueError(
+                f"--label_column_name {label_column}: dataset {name!r} names its classes "
+                f"{', '.join(label.names)}; respira's are {', '.join(CLASS_NAMES)} (in that order)"
+            )
+    elif not (isinstance(label, datasets.Value) and label.dtype.startswith(("int", "uint"))):
+        raise ValueError(
+            f"--label_column_name {label_column}: column of dataset {name!r} is {label!r}, not a "
+            "ClassLabel of the classes " + ", ".join(CLASS_NAMES)
+        )
+    for column in REQUIRED_COLUMNS:
+        if column not in features:
+            raise missing("column", column)
+    for wanted, given in (("audio", audio_column), ("label", label_column)):
+        if given != wanted and wanted in features:
+            raise ValueError(
+                f"dataset {name!r} has a column {wanted!r} besides --{wanted}_column_name {given}: "
+                f"respira reads the {wanted} as {wanted!r}; remove or rename one of them"
+            )
+    splits = {split: info.num_examples for split, info in (builder.info.splits or {}).items()}
+    if not splits:
+        splits = {split: -1 for split in (builder.config.data_files or {})}
+    return PreparedDataset(
+        name=name,
+        config_name=config,
+        splits=splits,
+        features=features,
+        audio_column=audio_column,
+        label_column=label_column,
+        build=build_options(_read_card(name, cache_dir), config),
+    )
+
+
+def load_prepared(
+    source: PreparedDataset,
+    *,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+):
+    """The splits of an inspected source (:func:`inspect_dataset`), audio and label as ``audio``/``label``."""
+    import datasets
+
+    folder = Path(source.name).expanduser()
+    loaded = datasets.load_dataset(
+        str(folder) if folder.is_dir() else source.name,
+        source.config_name,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        num_proc=num_proc,
+    )
+    renames = {source.audio_column: "audio", source.label_column: "label"}
+    renames = {old: new for old, new in renames.items() if old != new}
+    if renames:
+        loaded = loaded.rename_columns(renames)
+    return _with_class_labels(loaded)
+
+
+def _with_class_labels(loaded):
+    """Integer labels cast to the ICBHI ``ClassLabel`` (out-of-range values are refused by the cast)."""
+    import datasets
+
+    first = loaded[next(iter(loaded))]
+    if isinstance(first.features["label"], datasets.ClassLabel):
+        return loaded
+    return loaded.cast_column("label", datasets.ClassLabel(names=list(CLASS_NAMES)))

@@ -1,0 +1,72 @@
+"""transformers' `run_audio_classification.py` argument names: accepted as flags and recipe keys for the
+respira fields of the same meaning, shown beside them in `--help`; --model_name_or_path alone picks the
+encoder family from the checkpoint's config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from respira.cli import main
+from respira.training.recipe import TRANSFORMERS_NAMES, parse_recipe
+
+
+def _checkpoint(tmp_path: Path, model_type: str) -> Path:
+    folder = tmp_path / model_type
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type}))
+    return folder
+
+
+def test_transformers_flags_set_the_respira_fields(tmp_path: Path) -> None:
+    checkpoint = _checkpoint(tmp_path, "audio-spectrogram-transformer")
+    model, data, _, _ = parse_recipe(
+        None,
+        ["--model_name_or_path", str(checkpoint), "--max_length_seconds", "2.5", "--freeze_feature_encoder",
+         "true", "--max_train_samples", "7", "--max_eval_samples", "3", "--audio_column_name", "sound",
+         "--label_column_name", "class", "--dataset_name", "user/icbhi"],
+        output_dir=str(tmp_path / "run"),
+    )  # fmt: skip
+    assert model.encoder_name_or_path == str(checkpoint)
+    assert model.encoder == "ast"  # read from the checkpoint's config.json
+    assert model.target_seconds == 2.5 and model.freeze_encoder is True
+    assert (data.max_train_samples, data.max_eval_samples) == (7, 3)
+    assert (data.audio_column_name, data.label_column_name, data.dataset_name) == (
+        "sound",
+        "class",
+        "user/icbhi",
+    )
+
+
+def test_an_explicit_encoder_wins_and_an_unknown_checkpoint_keeps_the_default(tmp_path: Path) -> None:
+    checkpoint = _checkpoint(tmp_path, "audio-spectrogram-transformer")
+    model, *_ = parse_recipe(None, ["--model_name_or_path", str(checkpoint), "--encoder", "beats"])
+    assert model.encoder == "beats"
+    model, *_ = parse_recipe(None, ["--model_name_or_path", str(_checkpoint(tmp_path, "bert"))])
+    assert model.encoder == "cnn"  # no respira family: the model checks then say what is wrong
+
+
+def test_transformers_names_in_a_recipe(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"max_length_seconds": 4.0, "freeze_feature_encoder": True}))
+    model, *_ = parse_recipe(recipe)
+    assert model.target_seconds == 4.0 and model.freeze_encoder is True
+    recipe.write_text(yaml.safe_dump({"max_length_seconds": 4.0, "target_seconds": 2.0}))
+    with pytest.raises(ValueError, match="max_length_seconds and target_seconds name the same option"):
+        parse_recipe(recipe)
+    recipe.write_text("pooling: mean\nmax_length_seconds: oops\n")
+    with pytest.raises(ValueError, match=r"recipe.yaml:2: target_seconds: expected a number"):
+        parse_recipe(recipe)  # the line of the transformers name
+
+
+def test_help_shows_both_names(capsys) -> None:
+    assert main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    for transformers_name, respira_name in TRANSFORMERS_NAMES.items():
+        assert f"--{respira_name} " in text and f"--{transformers_name} " in text
+    for name in ("--dataset_name", "--dataset_config_name", "--audio_column_name", "--label_column_name",
+                 "--max_train_samples", "--max_eval_samples"):  # fmt: skip
+        assert name in text
