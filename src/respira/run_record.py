@@ -28,9 +28,9 @@ from .labels import PROBLEM_TYPES, SINGLE_LABEL
 from .utils.files import write_json_atomic
 
 __all__ = [
+    "DATASET_SPLITS",
     "RUN_RECORD_FILE",
     "SCHEMA_VERSION",
-    "DATASET_SPLITS",
     "SPLIT_STRATEGIES",
     "DataRecord",
     "MetricsRecord",
