@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "push",
     "convert",
     "demo",
+    "app",
 )
 
 
