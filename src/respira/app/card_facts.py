@@ -58,9 +58,16 @@ def card_facts(folder: str | Path | None, card: str | Path | None = None) -> lis
     facts: list[str] = []
     folder = Path(folder) if folder is not None else None
     metadata = card_metadata(card if card is not None else folder / "README.md") if folder or card else {}
-    datasets = metadata.get("datasets") or []
+    datasets = [str(name) for name in metadata.get("datasets") or []]
+    if not datasets:  # the card names its data in its results: trained on the same corpus's training part
+        for entry in metadata.get("model-index") or []:
+            for result in entry.get("results") or []:
+                dataset = result.get("dataset") or {}
+                split = f" ({dataset['config']} split, training part)" if dataset.get("config") else ""
+                if dataset.get("name"):
+                    datasets.append(f"{dataset['name']}{split}")
     if datasets:
-        facts.append("Trained on: " + ", ".join(str(name) for name in datasets))
+        facts.append("Trained on: " + ", ".join(dict.fromkeys(datasets)))
     facts.extend(_results(metadata))
     if folder is not None and not _results(metadata) and (folder / "metrics.json").is_file():
         try:

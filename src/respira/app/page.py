@@ -76,7 +76,7 @@ def _run(
     elif microphone:
         path, name = microphone, "microphone recording"
     else:
-        return "⚠️ Upload a recording or record one first.", "", None, None, None
+        return "**Error:** upload a recording or record one first.", "", None, None, None
     try:
         analysis = analyse(
             detector,
@@ -89,11 +89,11 @@ def _run(
             progress=lambda fraction, text: progress(fraction, desc=text),
         )
     except InputError as error:
-        return f"⚠️ {error}", "", None, None, None
+        return f"**Error:** {error}", "", None, None, None
     except Exception as error:  # anything else: one line in the page, the details in the server's log
         logger.exception("analysis of %s failed", name)
         text = " ".join(str(error).split()) or type(error).__name__
-        return f"⚠️ Could not analyse {name}: {text}", "", None, None, None
+        return f"**Error:** could not analyse {name}: {text}", "", None, None, None
     progress(0.9, desc="writing the downloads")
     folder = results.new()
     stem = Path(name).stem.replace(" ", "_") or "recording"
@@ -102,7 +102,7 @@ def _run(
     csv_file.write_text(format_rows(analysis.rows, "csv"), encoding="utf-8")
     json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
-    message = f"✅ {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}."
+    message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}."
     verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
     return message, verdict, str(png), _table(analysis.rows), [str(csv_file), str(json_file), str(png)]
 

@@ -12,8 +12,8 @@ The Space folder holds:
   to maintain); none imports torch or respira;
 - ``model/``: the run's ``config.json``, ``model.onnx`` and model card (``README.md``);
 - ``examples/``: two synthetic recordings (with their annotation files);
-- ``requirements.txt``: gradio, onnxruntime, soxr, soundfile, matplotlib, numpy, scipy, pandas and
-  pyyaml pinned to the versions installed where it was written (the ones the tests ran).
+- ``requirements.txt``: gradio, onnxruntime, soxr, soundfile, matplotlib, numpy, scipy, pandas,
+  pyyaml and transformers (the figure's mel filter bank; it runs without torch) pinned to the versions installed where it was written (the ones the tests ran).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ __all__ = ["SPACE_PACKAGE", "SPACE_REQUIREMENTS", "push_space", "space_code", "w
 
 SPACE_PACKAGE = "respira_space"
 SPACE_MODULES = ["respira.app.page", "respira.app.onnx_runner", "respira.app.card_facts"]
-LEAVE_OUT = ("respira.inference",)
-"""Imported only inside functions the Space never calls (``plot_recording``'s own prediction)."""
+LEAVE_OUT = ("respira.inference", "respira.models.respira")
+"""Imported only where the Space never runs it: ``plot_recording``'s own prediction, type hints."""
 SPACE_REQUIREMENTS: dict[str, str] = {
     "gradio": "gradio",
     "onnxruntime": "onnxruntime",
@@ -41,6 +41,7 @@ SPACE_REQUIREMENTS: dict[str, str] = {
     "scipy": "scipy",
     "pandas": "pandas",
     "yaml": "PyYAML",
+    "transformers": "transformers",  # the figure's mel filter bank (transformers.audio_utils; no torch)
 }
 """Import name → distribution of everything the Space's code needs."""
 NEVER_RUN = {"torch"}

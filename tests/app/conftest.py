@@ -1,0 +1,75 @@
+"""A tiny multi-label run (random weights, thresholds 0.3 / 0.7, card metrics), its export, a real ICBHI
+recording, and Debian's chromium driven by Selenium for the browser tests."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from respira.labels import MULTI_LABEL
+from tests.hub.test_card_export_push import tiny_model, write_run_dir
+
+THRESHOLDS = [0.3, 0.7]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training-run folder of a tiny untrained multi-label CNN (with metrics.json and a run record)."""
+    model = tiny_model(MULTI_LABEL)
+    model.config.decision_thresholds = list(THRESHOLDS)
+    return write_run_dir(tmp_path_factory.mktemp("app_runs") / "tiny_cnn", model)
+
+
+@pytest.fixture(scope="session")
+def model_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run exported (card README.md) with its ONNX file."""
+    from respira.hub import export_model
+
+    return export_model(run_dir, tmp_path_factory.mktemp("app_export") / "tiny_cnn", onnx=True)
+
+
+@pytest.fixture(scope="session")
+def icbhi_recording(shared_icbhi: Path) -> Path:
+    """The shortest real ICBHI recording with a crackle or wheeze cycle (and its annotation beside it)."""
+    import soundfile as sf
+
+    from respira.data.text_files import read_annotations
+
+    database = shared_icbhi / "ICBHI_final_database"
+    candidates = [
+        wav
+        for wav in sorted(database.glob("*.wav"))
+        if any(c.crackle or c.wheeze for c in read_annotations(wav.with_suffix(".txt")))
+    ]
+    return min(candidates, key=lambda wav: sf.info(wav).duration)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[object]:
+    """Debian's chromium, headless, driven through Debian's chromedriver (Selenium)."""
+    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
+        pytest.skip(
+            "Debian's chromium and chromium-driver are not installed (`make test` installs them with apt; "
+            "apt could not here)"
+        )
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')"
+    )
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,2200"):
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
