@@ -1,7 +1,8 @@
 """What the test Hub server (:mod:`.hub_server`) stores: repos of three kinds, their commits and file blobs.
 
 Model repos live in ``HubState.repos``, dataset repos in ``HubState.dataset_repos`` and Space repos in
-``HubState.space_repos``, each keyed by ``owner/name``; blob contents are files under ``root/objects`` named by their sha256.
+``HubState.space_repos``, each keyed by ``owner/name``; blob contents are files under ``root/objects``
+named by their sha256.
 """
 
 from __future__ import annotations

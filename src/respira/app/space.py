@@ -13,7 +13,8 @@ The Space folder holds:
 - ``model/``: the run's ``config.json``, ``model.onnx`` and model card (``README.md``);
 - ``examples/``: two synthetic recordings (with their annotation files);
 - ``requirements.txt``: gradio, onnxruntime, soxr, soundfile, matplotlib, numpy, scipy, pandas,
-  pyyaml and transformers (the figure's mel filter bank; it runs without torch) pinned to the versions installed where it was written (the ones the tests ran).
+  pyyaml and transformers (the figure's mel filter bank; it runs without torch) pinned to the
+  versions installed where it was written (the ones the tests ran).
 """
 
 from __future__ import annotations
