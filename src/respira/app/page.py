@@ -98,6 +98,7 @@ def _run(
     folder = results.new()
     stem = Path(name).stem.replace(" ", "_") or "recording"
     png = save_png(analysis.figure, folder / f"{stem}.png")
+    analysis.figure.clear()  # the figure's arrays (spectrogram mesh) go now, not at some later collection
     csv_file, json_file = folder / f"{stem}.csv", folder / f"{stem}.json"
     csv_file.write_text(format_rows(analysis.rows, "csv"), encoding="utf-8")
     json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")
