@@ -73,7 +73,7 @@ def main() -> None:
             converted, target_seconds=5.12, problem_type=MULTI_LABEL
         )
         model.save_pretrained(folder / "detector")
-        detector, facts = open_detector(str(folder / "detector"))
+        detector, _facts = open_detector(str(folder / "detector"))
         path, source = recording(folder)
         window, hop = 5.12, 2.56
         results = page._Results()

@@ -87,3 +87,13 @@ def test_push_space_to_the_local_hub(run_dir: Path, tmp_path: Path, monkeypatch:
             f"{SPACE_PACKAGE}/page.py",
         } <= set(files)
         assert not [r for r in hub.unhandled if r[0] in ("POST", "PUT")]
+
+
+def test_app_command_refuses_a_missing_model_or_bad_port_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["app", str(tmp_path / "missing")]) == 2
+    assert main(["app", str(tmp_path), "--port", "70000"]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and all(line.startswith("respira app: error:") for line in errors)
+    assert "model folder not found" in errors[0] and "--port" in errors[1]
