@@ -7,13 +7,22 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test lint format bench system-deps install install-dev clean
+.PHONY: demo test lint format bench system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
 		echo "installing ffmpeg (needed by torchcodec to decode audio)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
+
+# Debian's chromium and its driver for the app's browser tests (tests/app/test_browser.py skips, saying
+# why, where apt cannot install them).
+browser-deps:
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || { \
+		echo "installing chromium and chromium-driver (the app's browser tests)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; } || echo "could not install chromium: the browser tests will skip"; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +40,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	@touch $@
 
 install: system-deps $(VENV)/.installed
-install-dev: system-deps $(VENV)/.installed-dev
+install-dev: system-deps browser-deps $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/respira demo --output_dir $(DEMO_DIR) --overwrite

@@ -1,9 +1,11 @@
 """A small Hugging Face Hub-compatible HTTP server for tests (127.0.0.1 only, files in a temp folder).
 
-It implements what ``huggingface_hub`` 2.x uses to create a model or dataset repo, upload a folder
-without Xet (``HF_HUB_DISABLE_XET=1``) and download files, and what ``datasets.load_dataset(repo)``
+It implements what ``huggingface_hub`` 2.x uses to create a model, dataset or Space repo, upload a
+folder without Xet (``HF_HUB_DISABLE_XET=1``) and download files, and what ``datasets.load_dataset(repo)``
 reads, so push → download and push → ``load_dataset`` round trips run with no network. ``{kind}`` is
-``models`` or ``datasets``; ``[/datasets]`` is present for dataset repos only (the Hub's URL scheme).
+``models``, ``datasets`` or ``spaces``; ``[/datasets]`` is ``/datasets`` for dataset repos, ``/spaces``
+for Space repos and absent for models (the Hub's URL scheme). A Space repo needs its ``sdk`` when
+created and in its README's metadata, as on the Hub.
 The stored state (repos, commits, blobs) is :mod:`.hub_state`.
 
 ========  ==================================================  ==========================================
@@ -64,8 +66,8 @@ from .hub_state import (
 __all__ = ["HubServer", "HubState", "free_port"]
 
 _REPO = r"(?P<repo>[\w.-]+/[\w.-]+)"
-_KIND = r"(?P<kind>models|datasets)"
-_DATASET_PREFIX = r"(?:/(?P<kind>datasets))?"  # /datasets/{repo}/... for datasets, /{repo}/... for models
+_KIND = r"(?P<kind>models|datasets|spaces)"
+_DATASET_PREFIX = r"(?:/(?P<kind>datasets|spaces))?"  # /datasets/{repo}/..., /spaces/{repo}/..., /{repo}/...
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -170,9 +172,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._json_body()
         name = body.get("name")
         namespace = body.get("organization") or USER
-        kind = {"model": "models", "dataset": "datasets"}.get(body.get("type") or "model")
+        kind = {"model": "models", "dataset": "datasets", "space": "spaces"}.get(body.get("type") or "model")
         if kind is None:
-            raise HubError(400, "this test server hosts model and dataset repos only")
+            raise HubError(400, "this test server hosts model, dataset and Space repos only")
+        if kind == "spaces" and not body.get("sdk"):
+            raise HubError(400, "a Space repo needs its sdk (gradio, docker, static)")
         repo_id = f"{namespace}/{name}"
         url = self._repo_url(repo_id, kind)
         private = body.get("visibility") == "private" or bool(body.get("private"))
@@ -186,16 +190,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _repo_url(self, repo_id: str, kind: str) -> str:
-        return f"{self.server.url}{'/datasets' if kind == 'datasets' else ''}/{repo_id}"
+        return f"{self.server.url}{'' if kind == 'models' else '/' + kind}/{repo_id}"
 
     def validate_yaml(self, query) -> None:
         body = self._json_body()
         try:
             metadata = front_matter(body.get("content", ""))
             if metadata is not None:
-                from huggingface_hub import DatasetCardData, ModelCardData
+                from huggingface_hub import DatasetCardData, ModelCardData, SpaceCardData
 
-                (DatasetCardData if body.get("repoType") == "dataset" else ModelCardData)(**metadata)
+                kind = body.get("repoType")
+                if kind == "space" and not metadata.get("sdk"):
+                    raise ValueError("a Space's README.md metadata needs sdk")
+                card = {"dataset": DatasetCardData, "space": SpaceCardData}.get(kind, ModelCardData)
+                card(**metadata)
         except Exception as error:
             self._send(400, {"errors": [{"message": " ".join(str(error).split())}], "warnings": []})
             return

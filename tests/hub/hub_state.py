@@ -1,7 +1,8 @@
-"""What the test Hub server (:mod:`.hub_server`) stores: repos of two kinds, their commits and file blobs.
+"""What the test Hub server (:mod:`.hub_server`) stores: repos of three kinds, their commits and file blobs.
 
-Model repos live in ``HubState.repos`` and dataset repos in ``HubState.dataset_repos``, each keyed by
-``owner/name``; blob contents are files under ``root/objects`` named by their sha256.
+Model repos live in ``HubState.repos``, dataset repos in ``HubState.dataset_repos`` and Space repos in
+``HubState.space_repos``, each keyed by ``owner/name``; blob contents are files under ``root/objects``
+named by their sha256.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import unquote
 import yaml
 
 USER = "user"
-KINDS = ("models", "datasets")  # URL segments of the two repo kinds: /api/models/..., /api/datasets/...
+KINDS = ("models", "datasets", "spaces")  # URL segments of the repo kinds: /api/models/..., /api/spaces/...
 LFS_SUFFIXES = (
     ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".npy", ".wav", ".zip", ".parquet",
 )  # fmt: skip
@@ -137,6 +138,11 @@ class HubState:
     def dataset_repos(self) -> dict[str, Repo]:
         """Dataset repos by id."""
         return self.stores["datasets"]
+
+    @property
+    def space_repos(self) -> dict[str, Repo]:
+        """Space repos by id."""
+        return self.stores["spaces"]
 
     # blobs ----------------------------------------------------------------------------------------
     def put_blob(self, content: bytes) -> str:

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "push",
     "convert",
     "demo",
+    "app",
 )
 
 

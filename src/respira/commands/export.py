@@ -24,12 +24,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
         "(needs pip install 'respira[onnx]')",
     )
+    parser.add_argument(
+        "--space",
+        action="store_true",
+        help="write OUT as a Hugging Face Space instead: the app page running the model's ONNX export "
+        "with onnxruntime, no torch or respira (needs pip install 'respira[app,onnx]')",
+    )
+    parser.add_argument("--model_id", help="with --space: the Hub model repo the Space names (models:)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from ..hub import export_model
 
+    if args.space:
+        from ..app.space import write_space
+
+        if args.with_code or args.onnx:
+            raise ValueError(
+                "--space writes a Space folder (it always holds model.onnx); drop --with_code/--onnx"
+            )
+        output = write_space(args.run_dir, args.output_dir, model_id=args.model_id, overwrite=args.overwrite)
+        print(f"wrote the Space of {args.run_dir} → {output} (app.py, README.md, requirements.txt, model/)")
+        return
+    if args.model_id is not None:
+        raise ValueError("--model_id applies to --space only")
     output = export_model(
         args.run_dir, args.output_dir, overwrite=args.overwrite, with_code=args.with_code, onnx=args.onnx
     )

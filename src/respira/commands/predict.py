@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -13,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.files import check_file_target, write_text_atomic
+from ..utils.tables import format_rows
 from .adapt import add_adaptation_options
 
 EPILOG = """\
@@ -33,7 +31,6 @@ error.
 """
 
 FORMATS = ("json", "csv")
-DECIMALS = 6
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,25 +90,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder for the --plot PNGs (implies --plot; default: --output's folder, else the current one)",
     )
     parser.set_defaults(handler=run)
-
-
-def _rounded(value: Any) -> Any:
-    return round(value, DECIMALS) if isinstance(value, float) else value
-
-
-def format_rows(rows: list[dict[str, Any]], output_format: str) -> str:
-    """Rows as a JSON list of objects or as CSV with a header (floats rounded to 6 decimals)."""
-    rounded = [{key: _rounded(value) for key, value in row.items()} for row in rows]
-    if output_format == "json":
-        return json.dumps(rounded, indent=2, allow_nan=False) + "\n"
-    columns: dict[str, None] = {}
-    for row in rounded:
-        columns.update(dict.fromkeys(row))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rounded)
-    return buffer.getvalue()
 
 
 def check_plot_dir(folder: str | Path) -> Path:

@@ -24,12 +24,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
         "(needs pip install 'respira[onnx]')",
     )
+    parser.add_argument(
+        "--space",
+        action="store_true",
+        help="also push the app page as a Space repo of the same id (runs model.onnx with onnxruntime; "
+        "implies --onnx; needs pip install 'respira[app,onnx]')",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> None:
     from ..hub import push_run
 
+    if args.space:
+        from ..app.space import space_code
+
+        space_code()  # gradio and the Space's code checked before anything is pushed
+        args.onnx = True
     url = push_run(
         args.run_dir,
         args.repo_id,
@@ -40,3 +51,10 @@ def run(args: argparse.Namespace) -> None:
         onnx=args.onnx,
     )
     print(f"pushed {args.run_dir} → {url}")
+    if args.space:
+        from ..app.space import push_space
+
+        space = push_space(
+            args.run_dir, args.repo_id, model_id=args.repo_id, private=args.private, token=args.token
+        )
+        print(f"pushed the Space → {space}")

@@ -40,7 +40,7 @@ from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["Span", "annotated_spans", "plot_recording", "recording_figure", "step_series"]
+__all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "recording_figure", "step_series"]
 
 PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
 LABEL_COLOURS = {"normal": "#d9d9d9", "crackle": "#fd8d3c", "wheeze": "#6baed6", "both": "#9e7ac7"}
@@ -260,9 +260,10 @@ def recording_figure(
     return figure
 
 
-def _subtitle(
+def figure_subtitle(
     rows: Sequence[Mapping[str, Any]], problem_type: str | None, window: float, hop: float, smoothing: int
 ) -> str:
+    """The line under the figure's title: which spans were predicted and how labels were decided."""
     if _are_cycles(rows):
         spans = f"each of the {len(rows)} annotated cycles"
     else:
@@ -330,6 +331,6 @@ def plot_recording(
         thresholds=thresholds,
         cycles=cycles,
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
-        subtitle=_subtitle(rows, problem_type, window, hop, smoothing),
+        subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
     )
     return save_png(figure, path)

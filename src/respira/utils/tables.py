@@ -8,12 +8,18 @@ spaces.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["format_number", "format_table"]
+__all__ = ["format_number", "format_rows", "format_table"]
 
 COLUMN_GAP = "  "
+DECIMALS = 6
+"""Decimals of the floats in prediction rows written as JSON or CSV (:func:`format_rows`)."""
 
 
 def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> str:
@@ -56,3 +62,23 @@ def format_table(
         return (indent + COLUMN_GAP.join(padded)).rstrip()
 
     return "\n".join(render(line) for line in lines)
+
+
+def _rounded(value: Any) -> Any:
+    return round(value, DECIMALS) if isinstance(value, float) else value
+
+
+def format_rows(rows: Sequence[Mapping[str, Any]], output_format: str) -> str:
+    """Prediction rows (``respira predict``, the app's downloads) as a JSON list of objects or as CSV
+    with a header (floats rounded to :data:`DECIMALS` decimals)."""
+    rounded = [{key: _rounded(value) for key, value in row.items()} for row in rows]
+    if output_format == "json":
+        return json.dumps(rounded, indent=2, allow_nan=False) + "\n"
+    columns: dict[str, None] = {}
+    for row in rounded:
+        columns.update(dict.fromkeys(row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rounded)
+    return buffer.getvalue()

@@ -1,0 +1,245 @@
+"""One recording through a detector, as the app page shows it (``respira app`` and its Hub Space).
+
+:func:`analyse` checks the upload (decodable, not empty, not silent, at most :data:`MAX_SECONDS`
+long; an annotation file that reads and fits the recording), runs the detector over sliding windows
+(or the annotated cycles), draws the recording figure with
+:func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture) and
+decides the recording-level verdict: each label's window probabilities are aggregated with
+:func:`respira.metrics.recording_level.aggregate_windows` (rule :data:`AGGREGATION`) and the result is
+decided by :func:`respira.decision.decide_flags` at the model's thresholds.
+
+This module imports neither torch nor the rest of respira's model code: the Hub Space ships it (with
+the modules it imports) and runs it with onnxruntime alone. A *detector* is any object with a
+``config`` (a ``RespiraConfig`` or the ``config.json`` mapping), a ``name`` and
+``predict(waveform, *, window, hop, cycles)`` returning :mod:`respira.inference` rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..audio import audio_duration, read_audio
+from ..decision import decide_flags, is_multi_label, thresholds_of
+from ..labels import cycle_label
+from ..metrics.recording_level import aggregate_windows, describe_aggregation
+from ..reports.recording_plot import Span, figure_subtitle, recording_figure
+
+__all__ = [
+    "AGGREGATION",
+    "MAX_SECONDS",
+    "Analysis",
+    "Detector",
+    "InputError",
+    "Verdict",
+    "analyse",
+    "config_value",
+    "default_window",
+    "recording_verdict",
+]
+
+MAX_SECONDS = 600.0
+"""The longest recording the app accepts (10 minutes): longer ones are refused before decoding."""
+SILENCE_PEAK = 1e-4
+"""A recording whose largest absolute sample is below this (about -80 dBFS) is refused as silent."""
+AGGREGATION = "max"
+"""How window probabilities become the recording's (``aggregate_windows``' rule)."""
+
+
+class InputError(ValueError):
+    """An upload or option the page refuses; the message is one line naming the user's file."""
+
+
+class Detector(Protocol):
+    """What the page runs: a model (torch or ONNX) with its config."""
+
+    config: Any
+    name: str
+
+    def predict(
+        self,
+        waveform: np.ndarray,
+        *,
+        window: float,
+        hop: float,
+        cycles: Sequence[tuple[float, float]] | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+
+def config_value(config: Any, name: str, default: Any = None) -> Any:
+    """A field of a ``RespiraConfig`` or of a ``config.json`` mapping (``default`` when absent or null)."""
+    value = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
+    return default if value is None else value
+
+
+def default_window(config: Any) -> tuple[float, float]:
+    """The page's default ``(window, hop)``: the model's input length (``target_seconds``), half of it."""
+    seconds = float(config_value(config, "target_seconds", 4.0))
+    return seconds, seconds / 2
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The recording-level decision: ``present`` (crackle, wheeze), the aggregated ``probabilities``,
+    the ``thresholds`` decided at and the aggregation ``rule`` in words."""
+
+    present: tuple[bool, bool]
+    probabilities: tuple[float, float]
+    thresholds: tuple[float, float]
+    rule: str
+
+    def lines(self) -> list[str]:
+        """The verdict as Markdown lines (one per label, then the rule)."""
+        lines = []
+        for index, name in enumerate(("Crackles", "Wheezes")):
+            answer = "**present**" if self.present[index] else "absent"
+            lines.append(
+                f"- {name}: {answer} (recording probability {self.probabilities[index]:.3f}, "
+                f"threshold {self.thresholds[index]:.2f})"
+            )
+        lines.append(f"- Rule: {self.rule}; a label is present when it reaches its threshold.")
+        return lines
+
+
+def recording_verdict(rows: Sequence[Mapping[str, Any]], config: Any, rule: str = AGGREGATION) -> Verdict:
+    """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``."""
+    if not rows:
+        raise ValueError("no predictions to decide")
+    flags = np.asarray([[float(row["crackle"]), float(row["wheeze"])] for row in rows])
+    probabilities = aggregate_windows(flags, rule)
+    thresholds = thresholds_of(config)
+    decision = decide_flags(probabilities[None, :], thresholds)
+    crackle, wheeze = (bool(value) for value in decision.present[0])
+    return Verdict(
+        (crackle, wheeze),
+        (float(probabilities[0]), float(probabilities[1])),
+        thresholds,
+        describe_aggregation(rule),
+    )
+
+
+@dataclass
+class Analysis:
+    """What the page shows for one recording."""
+
+    rows: list[dict[str, Any]]
+    verdict: Verdict
+    figure: Figure
+    duration: float
+
+
+def _one_line(error: BaseException, path: str | Path | None, name: str) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if path is not None:
+        text = text.replace(str(path), name)
+    return text if name in text else f"{name}: {text}"
+
+
+def load_recording(path: str | Path, rate: int, name: str) -> np.ndarray:
+    """The upload at ``path`` as mono float32 at ``rate``, or an :class:`InputError` naming ``name``."""
+    try:
+        duration = audio_duration(path, name=name)
+        if duration > MAX_SECONDS:
+            raise InputError(
+                f"{name} is {duration:.0f} s long; the app accepts recordings up to {MAX_SECONDS:.0f} s "
+                "(use `respira predict` for longer ones)"
+            )
+        waveform = read_audio(path, rate, name=name)
+    except InputError:
+        raise
+    except (OSError, ValueError, RuntimeError) as error:
+        raise InputError(_one_line(error, path, name)) from None
+    if waveform.size == 0:
+        raise InputError(f"{name} holds no audio samples (empty recording)")
+    if float(np.max(np.abs(waveform))) < SILENCE_PEAK:
+        raise InputError(f"{name} is silent (no sample above {SILENCE_PEAK:g} full scale)")
+    return waveform
+
+
+def load_cycles(path: str | Path, name: str, duration: float) -> list[Any]:
+    """The cycles of an ICBHI annotation file that fit a ``duration``-second recording."""
+    from ..data.text_files import read_annotations
+
+    try:
+        cycles = read_annotations(Path(path))
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise InputError(_one_line(error, path, name)) from None
+    if not cycles:
+        raise InputError(f"{name}: no cycles (expected lines `start end crackle wheeze`)")
+    for cycle in cycles:
+        if cycle.start >= duration:
+            raise InputError(
+                f"{name}, line {cycle.line}: cycle {cycle.start}-{cycle.end} s starts after the end of the "
+                f"recording ({duration:.2f} s): is it the annotation of another recording?"
+            )
+    return cycles
+
+
+def check_window(window: Any, hop: Any) -> tuple[float, float]:
+    """``(window, hop)`` as floats, or an :class:`InputError` saying what is wrong."""
+    try:
+        window, hop = float(window), float(hop)
+    except (TypeError, ValueError):
+        raise InputError(f"window and hop must be numbers of seconds, got {window!r} and {hop!r}") from None
+    if not (math.isfinite(window) and 0 < window <= MAX_SECONDS):
+        raise InputError(f"window must be between 0 and {MAX_SECONDS:.0f} seconds, got {window:g}")
+    if not (math.isfinite(hop) and 0 < hop <= window):
+        raise InputError(f"hop must be positive and at most the window ({window:g} s), got {hop:g}")
+    return window, hop
+
+
+def analyse(
+    detector: Detector,
+    path: str | Path,
+    *,
+    name: str | None = None,
+    annotations: str | Path | None = None,
+    annotation_name: str | None = None,
+    window: float,
+    hop: float,
+    progress: Callable[[float, str], None] | None = None,
+) -> Analysis:
+    """Check, predict, decide and draw one uploaded recording (see the module docstring).
+
+    ``name`` / ``annotation_name``: the user's file names, used in messages and the figure's title
+    (the upload's temporary path is never shown). Bad input raises :class:`InputError`.
+    """
+    report = progress or (lambda _fraction, _text: None)
+    name = name or Path(path).name
+    window, hop = check_window(window, hop)
+    rate = int(config_value(detector.config, "sampling_rate"))
+    report(0.05, "reading the recording")
+    waveform = load_recording(path, rate, name)
+    duration = waveform.shape[0] / rate
+    cycles = None
+    if annotations is not None:
+        annotation_name = annotation_name or Path(annotations).name
+        cycles = load_cycles(annotations, annotation_name, duration)
+    report(0.2, "running the detector")
+    try:
+        rows = detector.predict(
+            waveform, window=window, hop=hop, cycles=[(c.start, c.end) for c in cycles] if cycles else None
+        )
+    except ValueError as error:
+        raise InputError(_one_line(error, path, name)) from None
+    if cycles:
+        for row, cycle in zip(rows, cycles, strict=True):
+            row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
+    report(0.7, "drawing the figure")
+    multi_label = is_multi_label(detector.config)
+    figure = recording_figure(
+        waveform,
+        rate,
+        rows,
+        thresholds=thresholds_of(detector.config) if multi_label else None,
+        cycles=[Span(c.start, c.end, cycle_label(c.crackle, c.wheeze)) for c in cycles] if cycles else None,
+        title=f"{name}  ·  model {detector.name}",
+        subtitle=figure_subtitle(rows, config_value(detector.config, "problem_type"), window, hop, 1),
+    )
+    return Analysis(rows, recording_verdict(rows, detector.config), figure, duration)

@@ -1,0 +1,113 @@
+"""A detector for the app page that needs neither torch nor respira's model code: ``model.onnx`` with
+onnxruntime (what the Hub Space runs; see :mod:`respira.hub.onnx` for the file).
+
+The recording gets the model's input preprocessing (:func:`respira.audio.prepare_recording`), windows
+are cut as :func:`respira.inference.window_starts` cuts them (a test checks the two agree), run in
+batches of equal length (the graph has no mask), and each window is decided by
+:func:`respira.decision.decide` — so the rows are those ``respira predict --onnx`` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..audio import prepare_recording
+from ..decision import decide, flag_order, is_multi_label
+from ..labels import CLASS_NAMES
+
+__all__ = ["OnnxDetector", "window_spans"]
+
+BATCH_SIZE = 32
+
+
+def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
+    """Sample ranges of sliding windows covering ``num_samples``, the last one ending at the end
+    (one window when the signal is not longer than a window), as :mod:`respira.inference` cuts them."""
+    longer = max(0, num_samples - window_samples)
+    count = 1 + -(-longer // hop_samples)
+    return [(i * hop_samples, min(i * hop_samples + window_samples, num_samples)) for i in range(count)]
+
+
+class OnnxDetector:
+    """``model.onnx`` and ``config.json`` of a folder, run with onnxruntime."""
+
+    def __init__(self, folder: str | Path, name: str | None = None) -> None:
+        import onnxruntime
+
+        folder = Path(folder)
+        self.config: dict[str, Any] = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        self.name = name or folder.name
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3
+        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+        self.session = onnxruntime.InferenceSession(
+            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _probabilities(self, segments: Sequence[np.ndarray]) -> np.ndarray:
+        result = np.zeros((len(segments), len(self.config["id2label"])), dtype=np.float64)
+        by_length: dict[int, list[int]] = {}
+        for index, segment in enumerate(segments):
+            by_length.setdefault(int(segment.shape[0]), []).append(index)
+        for indices in by_length.values():
+            for first in range(0, len(indices), BATCH_SIZE):
+                rows = indices[first : first + BATCH_SIZE]
+                batch = np.stack([np.asarray(segments[i], dtype=np.float32) for i in rows])
+                (probabilities,) = self.session.run(None, {self.input_name: batch})
+                result[rows] = probabilities
+        return result
+
+    def predict(
+        self,
+        waveform: np.ndarray,
+        *,
+        window: float,
+        hop: float,
+        cycles: Sequence[tuple[float, float]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows (``start``, ``end``, ``crackle``, ``wheeze``, ``label``, single-label: ``p_*``) of sliding
+        windows, or of ``cycles`` (``(start, end)`` seconds), of a mono waveform at the model's rate."""
+        rate = int(self.config["sampling_rate"])
+        signal = prepare_recording(SimpleNamespace(**self.config), np.asarray(waveform, dtype=np.float32))
+        total = signal.shape[0]
+        if cycles:
+            spans = [(float(start), float(end)) for start, end in cycles]
+            samples = []
+            for start, end in spans:
+                first = round(start * rate)
+                if first >= total:
+                    raise ValueError(f"cycle {start}-{end} s starts after the end of the recording")
+                samples.append((first, min(max(round(end * rate), first + 1), total)))
+        else:
+            window_samples = round(window * rate)
+            hop_samples = max(1, min(round(hop * rate), window_samples))
+            samples = window_spans(total, window_samples, hop_samples)
+            spans = [(start / rate, stop / rate) for start, stop in samples]
+        probabilities = self._probabilities([signal[start:stop] for start, stop in samples])
+        decision = decide(probabilities, self.config)
+        rows = [
+            {
+                "start": start,
+                "end": end,
+                "crackle": float(decision.flags[index, 0]),
+                "wheeze": float(decision.flags[index, 1]),
+                "label": CLASS_NAMES[int(decision.classes[index])],
+            }
+            for index, (start, end) in enumerate(spans)
+        ]
+        if not is_multi_label(self.config):
+            classes = probabilities[:, flag_order(self.config)]
+            for row, values in zip(rows, classes, strict=True):
+                row.update({f"p_{n}": float(v) for n, v in zip(CLASS_NAMES, values, strict=True)})
+        if any(not math.isfinite(row["crackle"]) for row in rows):
+            raise ValueError("the model returned non-finite probabilities")
+        return rows

@@ -1,0 +1,192 @@
+"""The app page (Gradio Blocks): upload or record a recording, see where the model hears crackles and
+wheezes. ``respira app`` serves it for a torch or ONNX model; the Hub Space (:mod:`respira.app.space`)
+ships this module and serves it for ``model.onnx`` without torch or respira.
+
+Inputs: a recording (wav/flac/mp3/ogg, any rate and channel count) or one from the microphone, an
+optional ICBHI annotation ``.txt``, the window and hop (the model's input length by default), example
+recordings. Outputs: the recording figure, one table row per window (or annotated cycle), the
+recording-level verdict with its rule, downloads (CSV, JSON, PNG) and the model card's facts. Bad
+input shows one line in the page (:class:`~respira.app.analysis.InputError`); the app keeps serving.
+Requests are queued (one analysis at a time, at most :data:`QUEUE_SIZE` waiting) and only the last
+:data:`KEEP_RESULTS` results' files are kept on disk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..reports.figures import save_png
+from ..utils.tables import format_rows
+from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
+
+__all__ = ["AUDIO_TYPES", "KEEP_RESULTS", "QUEUE_SIZE", "build_page", "launch"]
+
+AUDIO_TYPES = [".wav", ".flac", ".mp3", ".ogg"]
+QUEUE_SIZE = 16
+KEEP_RESULTS = 8
+TABLE_COLUMNS = ("start", "end", "crackle", "wheeze", "label", "annotated_label")
+logger = logging.getLogger(__name__)
+
+
+class _Results:
+    """A folder per analysis under one temporary folder, the oldest removed beyond ``keep``."""
+
+    def __init__(self, keep: int = KEEP_RESULTS) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="respira-app-"))
+        self.keep = keep
+        self.numbers = itertools.count(1)
+        self.lock = threading.Lock()
+
+    def new(self) -> Path:
+        with self.lock:
+            folder = self.root / f"{next(self.numbers):06d}"
+            folder.mkdir()
+            for old in sorted(self.root.iterdir())[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+
+def _table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    columns = [name for name in TABLE_COLUMNS if any(name in row for row in rows)]
+    data = [[round(row[c], 3) if isinstance(row[c], float) else row[c] for c in columns] for row in rows]
+    return {"headers": columns, "data": data}
+
+
+def _run(
+    detector: Detector,
+    results: _Results,
+    upload: str | None,
+    microphone: str | None,
+    annotation: str | None,
+    window: float,
+    hop: float,
+    progress: gr.Progress,
+) -> tuple[str, str, str | None, Any, list[str] | None]:
+    if upload:
+        path, name = upload, Path(upload).name
+    elif microphone:
+        path, name = microphone, "microphone recording"
+    else:
+        return "**Error:** upload a recording or record one first.", "", None, None, None
+    try:
+        analysis = analyse(
+            detector,
+            path,
+            name=name,
+            annotations=annotation,
+            annotation_name=Path(annotation).name if annotation else None,
+            window=window,
+            hop=hop,
+            progress=lambda fraction, text: progress(fraction, desc=text),
+        )
+    except InputError as error:
+        return f"**Error:** {error}", "", None, None, None
+    except Exception as error:  # anything else: one line in the page, the details in the server's log
+        logger.exception("analysis of %s failed", name)
+        text = " ".join(str(error).split()) or type(error).__name__
+        return f"**Error:** could not analyse {name}: {text}", "", None, None, None
+    progress(0.9, desc="writing the downloads")
+    folder = results.new()
+    stem = Path(name).stem.replace(" ", "_") or "recording"
+    png = save_png(analysis.figure, folder / f"{stem}.png")
+    analysis.figure.clear()  # the figure's arrays (spectrogram mesh) go now, not at some later collection
+    csv_file, json_file = folder / f"{stem}.csv", folder / f"{stem}.json"
+    csv_file.write_text(format_rows(analysis.rows, "csv"), encoding="utf-8")
+    json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")
+    kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
+    message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}."
+    verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
+    return message, verdict, str(png), _table(analysis.rows), [str(csv_file), str(json_file), str(png)]
+
+
+def build_page(
+    detector: Detector,
+    *,
+    facts: Sequence[str] = (),
+    examples: Sequence[str | Path] = (),
+) -> gr.Blocks:
+    """The page for ``detector`` (see the module docstring), queued; call :func:`launch` to serve it."""
+    window, hop = default_window(detector.config)
+    results = _Results()
+
+    def run(upload, microphone, annotation, window, hop, progress=gr.Progress()):  # noqa: B008 (Gradio's API)
+        return _run(detector, results, upload, microphone, annotation, window, hop, progress)
+
+    with gr.Blocks(title=f"respira · {detector.name}", delete_cache=(300, 900)) as page:
+        gr.Markdown(
+            f"# Crackles and wheezes · {detector.name}\n"
+            f"Upload a lung-sound recording (wav, flac, mp3 or ogg; up to {MAX_SECONDS / 60:.0f} minutes) "
+            "or record one, then press **Analyse**."
+        )
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="Recording", file_types=AUDIO_TYPES, elem_id="respira-upload")
+                microphone = gr.Audio(
+                    sources=["microphone"], type="filepath", label="…or record", elem_id="respira-microphone"
+                )
+                annotation = gr.File(
+                    label="ICBHI annotation .txt (optional: predict its cycles)",
+                    file_types=[".txt"],
+                    elem_id="respira-annotation",
+                )
+                with gr.Row():
+                    window_box = gr.Number(value=window, label="window (s)", elem_id="respira-window")
+                    hop_box = gr.Number(value=hop, label="hop (s)", elem_id="respira-hop")
+                button = gr.Button("Analyse", variant="primary", elem_id="respira-run")
+                if examples:
+                    gr.Examples([[str(path)] for path in examples], inputs=[upload], label="Examples")
+                gr.Markdown("### About the model\n" + "\n".join(f"- {fact}" for fact in facts))
+            with gr.Column(scale=2):
+                message = gr.Markdown(elem_id="respira-message")
+                verdict = gr.Markdown(elem_id="respira-verdict")
+                figure = gr.Image(
+                    label="Recording", type="filepath", interactive=False, elem_id="respira-figure"
+                )
+                table = gr.Dataframe(
+                    label="Per window", interactive=False, elem_id="respira-table", max_height=360
+                )
+                downloads = gr.File(
+                    label="Downloads (CSV, JSON, PNG)",
+                    file_count="multiple",
+                    interactive=False,
+                    elem_id="respira-downloads",
+                )
+        button.click(
+            run,
+            inputs=[upload, microphone, annotation, window_box, hop_box],
+            outputs=[message, verdict, figure, table, downloads],
+            concurrency_limit=1,
+        )
+    page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    page.respira_results = results  # type: ignore[attr-defined]  (the benchmark reads its folder)
+    return page
+
+
+def launch(
+    page: gr.Blocks,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = 7860,
+    examples: Sequence[str | Path] = (),
+    block: bool = True,
+) -> gr.Blocks:
+    """Serve ``page`` on ``host:port``; ``block=False``: in the background (``page.close()`` stops it)."""
+    folders = sorted({str(Path(path).resolve().parent) for path in examples})
+    page.launch(
+        server_name=host,
+        server_port=port,
+        allowed_paths=folders,
+        prevent_thread_lock=not block,
+        show_error=False,
+        quiet=True,
+    )
+    return page

@@ -1,0 +1,52 @@
+"""``respira app MODEL``: a web page to try a detector on recordings (Gradio)."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+EPILOG = """\
+The page: upload a recording (wav, flac, mp3, ogg; any rate and channels; up to 10 minutes) or record
+one, optionally with its ICBHI annotation .txt; it shows the recording figure (as predict --plot
+draws it), one table row per window or cycle, the recording-level verdict (crackles present?
+wheezes present? the maximum window probability at the model's thresholds), downloads (CSV, JSON,
+PNG) and the model card's facts. Needs pip install 'respira[app]'.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "app",
+        help="serve a web page to try a model on recordings (Gradio)",
+        description="Serve a Gradio page that runs MODEL on uploaded or recorded lung sounds.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL", help="model folder, exported ONNX folder or Hub id")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    parser.add_argument(
+        "--onnx", action="store_true", help="run the model's model.onnx with onnxruntime instead of torch"
+    )
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise ImportError("respira app needs gradio: pip install 'respira[app]'") from None
+    from ..app.detectors import example_recordings, open_detector
+    from ..app.page import build_page, launch
+    from ..utils.threads import apply_num_threads
+
+    apply_num_threads()
+    detector, facts = open_detector(args.model, onnx=args.onnx, device=args.device)
+    with tempfile.TemporaryDirectory(prefix="respira-app-examples-") as folder:
+        examples = example_recordings(folder)
+        page = build_page(detector, facts=facts, examples=examples)
+        print(f"serving {detector.name} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
+        launch(page, host=args.host, port=args.port, examples=examples)

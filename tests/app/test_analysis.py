@@ -1,0 +1,158 @@
+"""The app's analysis of one recording: checks of the upload, the verdict rule, the ONNX runner's parity
+with ``respira predict`` and the page handler (no browser; see test_browser.py for the page itself)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from respira.app import analysis
+from respira.app.analysis import InputError, analyse, recording_verdict
+from respira.app.card_facts import NOT_A_MEDICAL_DEVICE, card_facts
+from respira.app.detectors import ModelDetector, open_detector
+from respira.app.onnx_runner import OnnxDetector, window_spans
+from respira.inference import window_starts
+
+pytest.importorskip("onnxruntime", reason="the app's ONNX runner needs onnxruntime (pip install '.[onnx]')")
+
+RATE = 16000
+
+
+def _noise(path: Path, seconds: float, rate: int = RATE, channels: int = 1, scale: float = 0.1) -> Path:
+    samples = np.random.default_rng(5).normal(0, scale, (round(seconds * rate), channels)).astype(np.float32)
+    sf.write(path, samples, rate)
+    return path
+
+
+def test_verdict_aggregates_windows_by_max_and_decides_at_the_model_thresholds() -> None:
+    config = {"problem_type": "multi_label_classification", "decision_thresholds": [0.3, 0.7]}
+    rows = [{"crackle": 0.1, "wheeze": 0.69}, {"crackle": 0.3, "wheeze": 0.2}]
+    verdict = recording_verdict(rows, config)
+    assert verdict.present == (True, False)  # 0.3 reaches its threshold, 0.69 does not reach 0.7
+    assert verdict.probabilities == (0.3, 0.69)
+    assert verdict.thresholds == (0.3, 0.7)
+    assert "maximum of its window probabilities" in verdict.rule
+    rows[0]["wheeze"] = 0.7
+    assert recording_verdict(rows, config).present == (True, True)
+    text = "\n".join(recording_verdict(rows, config).lines())
+    assert "Crackles: **present**" in text and "threshold 0.70" in text
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        (lambda p: p.write_bytes(b"RIFF\x00\x00this is not audio at all" * 20), "bad.wav"),
+        (lambda p: sf.write(p, np.zeros((0, 1), np.float32), RATE), "empty"),
+        (lambda p: sf.write(p, np.zeros(RATE, np.float32), RATE), "silent"),
+        (lambda p: sf.write(p, np.full(1000 * 601, 0.1, np.float32), 1000), "up to 600 s"),
+    ],
+    ids=["undecodable", "empty", "silent", "too-long"],
+)
+def test_bad_recordings_are_one_line_naming_the_users_file(write, expected: str, tmp_path: Path) -> None:
+    upload = tmp_path / "gradio-tmp-8f3a" / "bad.wav"
+    upload.parent.mkdir()
+    write(upload)
+    with pytest.raises(InputError) as raised:
+        analysis.load_recording(upload, RATE, "bad.wav")
+    message = str(raised.value)
+    assert expected in message and "bad.wav" in message
+    assert "\n" not in message and "gradio-tmp-8f3a" not in message  # never the upload's temporary path
+
+
+def test_wrong_annotation_files_are_refused(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("this is\nnot an annotation\n")
+    with pytest.raises(InputError, match=r"notes\.txt"):
+        analysis.load_cycles(garbage, "notes.txt", 20.0)
+    other = tmp_path / "other.txt"
+    other.write_text("0.5 3.0 0 1\n25.0 28.0 1 0\n")  # the second cycle is past a 20-s recording
+    with pytest.raises(InputError, match=r"other\.txt, line 2: .* starts after the end"):
+        analysis.load_cycles(other, "other.txt", 20.0)
+
+
+@pytest.mark.parametrize("window, hop", [("x", 1), (0, 1), (2, 3), (2, float("nan")), (700, 1)])
+def test_window_options_are_checked(window, hop) -> None:
+    with pytest.raises(InputError):
+        analysis.check_window(window, hop)
+
+
+@pytest.mark.parametrize("total", [1, 399, 400, 401, 1999, 16000, 16001, 33333])
+@pytest.mark.parametrize(("window", "hop"), [(400, 400), (400, 160), (16000, 8000), (16000, 1)])
+def test_onnx_runner_cuts_windows_as_inference_does(total: int, window: int, hop: int) -> None:
+    starts = window_starts(total, window, hop)
+    expected = [(int(s), int(min(s + window, total))) for s in starts]
+    assert window_spans(total, window, hop) == expected
+
+
+def test_onnx_runner_rows_equal_respira_predict_onnx(model_dir: Path, tmp_path: Path) -> None:
+    from respira.hub.onnx import load_onnx_model
+
+    waveform = np.random.default_rng(1).normal(0, 0.1, int(7.3 * RATE)).astype(np.float32)
+    reference = ModelDetector(load_onnx_model(model_dir), "reference")
+    runner = OnnxDetector(model_dir)
+    for options in (
+        {"window": 2.0, "hop": 0.5},
+        {"window": 1.0, "hop": 1.0, "cycles": [(0.2, 1.9), (3, 7.3)]},
+    ):
+        expected = reference.predict(waveform, **options)
+        got = runner.predict(waveform, **options)
+        assert [(r["start"], r["end"], r["label"]) for r in got] == [
+            (r["start"], r["end"], r["label"]) for r in expected
+        ]
+        for key in ("crackle", "wheeze"):
+            np.testing.assert_allclose([r[key] for r in got], [r[key] for r in expected], atol=1e-6)
+
+
+def test_analyse_a_multichannel_recording_with_annotations(model_dir: Path, tmp_path: Path) -> None:
+    detector, _ = open_detector(str(model_dir))
+    recording = _noise(tmp_path / "stereo.flac", 6.0, rate=8000, channels=2)
+    notes = tmp_path / "stereo.txt"
+    notes.write_text("0.0 2.5 1 0\n2.5 5.9 0 1\n")
+    result = analyse(detector, recording, annotations=notes, window=1.0, hop=0.5)
+    assert [row["annotated_label"] for row in result.rows] == ["crackle", "wheeze"]
+    assert result.duration == pytest.approx(6.0)
+    labels = {ax.get_label() for ax in result.figure.axes}
+    assert {"spectrogram", "probabilities", "labels"} <= labels
+    assert "stereo.flac" in result.figure.texts[0].get_text()  # the title names the user's file
+
+
+def test_card_facts_state_training_data_test_score_and_not_a_medical_device(model_dir: Path) -> None:
+    facts = card_facts(model_dir)
+    assert any(fact.startswith("Trained on:") for fact in facts)
+    assert any(fact.startswith("Test score on") and "61.23" in fact for fact in facts)
+    assert facts[-1] == NOT_A_MEDICAL_DEVICE
+
+
+def test_page_handler_reports_bad_input_in_one_line_and_keeps_working(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
+    from respira.app import page
+
+    detector, _ = open_detector(str(model_dir))
+    results = page._Results(keep=2)
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"\x00\x01garbage" * 100)
+    good = _noise(tmp_path / "good.wav", 3.0)
+
+    def progress(*_args, **_kwargs) -> None:
+        return None
+
+    message, verdict, figure, table, files = page._run(
+        detector, results, str(bad), None, None, 1.0, 0.5, progress
+    )
+    assert message.startswith("**Error:**") and "broken.wav" in message and "\n" not in message
+    assert (verdict, figure, table, files) == ("", None, None, None)
+    for _ in range(3):  # the page keeps serving; only the last `keep` results stay on disk
+        message, verdict, figure, table, files = page._run(
+            detector, results, str(good), None, None, 1.0, 0.5, progress
+        )
+    assert message.startswith("**Analysed** good.wav: 3.0 s, 5 windows")
+    assert len(table["data"]) == 5 and table["headers"][:2] == ["start", "end"]
+    assert [Path(f).suffix for f in files] == [".csv", ".json", ".png"]
+    assert len(json.loads(Path(files[1]).read_text())) == 5
+    assert len(list(results.root.iterdir())) == 2

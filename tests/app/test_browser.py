@@ -1,0 +1,181 @@
+"""The app page in a real browser (Debian's chromium, headless, through Selenium), as a person uses it:
+upload a real ICBHI recording, wait for the result, compare it with ``respira predict``; an undecodable
+upload; the Space folder served by a Python without torch or respira. Screenshots are saved under
+pytest's tmp_path (their paths are printed: ``pytest -s`` shows them)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from respira.cli import main
+
+from .conftest import THRESHOLDS, site_without_torch_or_respira, space_server
+
+pytest.importorskip("gradio", reason="the app needs gradio (pip install '.[app]')")
+pytestmark = [pytest.mark.slow, pytest.mark.real_data]
+WINDOW, HOP = 4.0, 2.0
+TIMEOUT = 120
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(model_dir: Path) -> Iterator[str]:
+    """``respira app``'s page for the tiny exported model, served on 127.0.0.1 (a free port)."""
+    from respira.app.detectors import open_detector
+    from respira.app.page import build_page, launch
+
+    detector, facts = open_detector(str(model_dir))
+    port = free_port()
+    page = launch(build_page(detector, facts=facts), port=port, block=False)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        page.close()
+
+
+def _wait(condition, what: str, timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _text(browser, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return browser.find_element(By.ID, element_id).text
+
+
+def _set_number(browser, element_id: str, value: float) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    box = browser.find_element(By.CSS_SELECTOR, f"#{element_id} input")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(str(value), Keys.TAB)
+
+
+def _analyse(browser, url: str, recording: Path, *, window: float = WINDOW, hop: float = HOP) -> str:
+    """Open the page, upload ``recording``, set the window and hop, press Analyse; return the message."""
+    from selenium.webdriver.common.by import By
+
+    if browser.current_url != url:
+        browser.get(url)
+    _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#respira-upload input[type=file]"), "the page")
+    previous = _text(browser, "respira-message")
+    browser.find_element(By.CSS_SELECTOR, "#respira-upload input[type=file]").send_keys(str(recording))
+    _wait(
+        lambda: re.search(
+            rf"{re.escape(recording.stem)}\s+\.wav\s+[\d.]+ [KM]?B", _text(browser, "respira-upload")
+        ),
+        "the upload",
+    )
+    _set_number(browser, "respira-window", window)
+    _set_number(browser, "respira-hop", hop)
+    browser.find_element(By.ID, "respira-run").click()
+    return _wait(
+        lambda: (
+            (text := _text(browser, "respira-message"))
+            and text != previous
+            and recording.name in text
+            and text
+        ),
+        f"the result for {recording.name}",
+    )
+
+
+def _screenshot(browser, path: Path) -> Path:
+    browser.save_screenshot(str(path))
+    print(f"\nscreenshot: {path}")
+    return path
+
+
+def _predict(model: Path, recording: Path, tmp_path: Path, *extra: str) -> list[dict[str, Any]]:
+    output = tmp_path / f"predict-{recording.stem}.json"
+    args = ["predict", str(model), str(recording), "--window", str(WINDOW), "--hop", str(HOP)]
+    assert main([*args, *extra, "--output", str(output)]) == 0
+    return json.loads(output.read_text())
+
+
+def _check_result(browser, rows: list[dict[str, Any]]) -> None:
+    """The figure is shown, the table has one row per predicted window, the verdict is predict's."""
+    from selenium.webdriver.common.by import By
+
+    image = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#respira-figure img"), "the figure")[0]
+    _wait(lambda: browser.execute_script("return arguments[0].complete", image), "the figure to load")
+    assert browser.execute_script("return arguments[0].naturalWidth", image) >= 1000  # the PNG, not an icon
+    grid = browser.find_element(By.CSS_SELECTOR, "#respira-table [role=grid]")
+    assert int(grid.get_attribute("aria-rowcount")) - 1 == len(rows)  # header + one row per window
+    verdict = _text(browser, "respira-verdict")
+    for index, (name, label) in enumerate((("Crackles", "crackle"), ("Wheezes", "wheeze"))):
+        highest = max(row[label] for row in rows)
+        expected = "present" if highest >= THRESHOLDS[index] else "absent"  # predict's rows, the model's rule
+        match = re.search(rf"{name}: (present|absent) \(recording probability ([\d.]+)", verdict)
+        assert match is not None, verdict
+        assert match.group(1) == expected
+        assert float(match.group(2)) == pytest.approx(highest, abs=6e-4)
+    assert "maximum of its window probabilities" in verdict
+
+
+def test_upload_a_real_icbhi_recording(
+    browser, app_url: str, model_dir: Path, icbhi_recording: Path, tmp_path: Path
+) -> None:
+    message = _analyse(browser, app_url, icbhi_recording)
+    rows = _predict(model_dir, icbhi_recording, tmp_path)
+    assert message.startswith(f"Analysed {icbhi_recording.name}") and f"{len(rows)} windows" in message
+    _check_result(browser, rows)
+    downloads = _text(browser, "respira-downloads").split()
+    for suffix in (".csv", ".json", ".png"):
+        assert downloads[downloads.index(suffix) - 1] == icbhi_recording.stem
+    assert "not a medical device" in browser.page_source
+    _screenshot(browser, tmp_path / "app.png")
+
+
+def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(
+    browser, app_url: str, model_dir: Path, icbhi_recording: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x10\x00\x00\x00WAVEnot really a wave file" * 40)
+    message = _analyse(browser, app_url, broken)
+    assert message.startswith("Error: broken.wav") and "\n" not in message
+    assert "Traceback" not in browser.page_source and "/tmp/" not in message
+    _screenshot(browser, tmp_path / "broken.png")
+    browser.get(app_url)  # the same server still analyses the next upload
+    message = _analyse(browser, app_url, icbhi_recording)
+    assert message.startswith(f"Analysed {icbhi_recording.name}")
+
+
+def test_space_folder_runs_without_torch_or_respira(
+    browser, run_dir: Path, icbhi_recording: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxscript", reason="the Space needs the ONNX export (pip install '.[onnx]')")
+    space = tmp_path / "space"
+    assert main(["export", str(run_dir), str(space), "--space"]) == 0
+    site = site_without_torch_or_respira(tmp_path / "site")
+    port = free_port()
+    log = tmp_path / "space.log"
+    with space_server(space, site, port, log):
+        url = f"http://127.0.0.1:{port}/"
+        message = _analyse(browser, url, icbhi_recording)
+        assert message.startswith(f"Analysed {icbhi_recording.name}")
+        rows = _predict(space / "model", icbhi_recording, tmp_path, "--onnx")
+        _check_result(browser, rows)
+        _screenshot(browser, tmp_path / "space.png")
+        assert "Examples" in browser.page_source
+    assert "no torch" in log.read_text() and "no respira" in log.read_text()
