@@ -4,7 +4,9 @@
 sampling rate (``config.sampling_rate``, also in the metadata) ``[batch, samples]`` (both dynamic) →
 ``probabilities`` ``[batch, labels]`` (softmax over the four classes, or the sigmoids of crackle and
 wheeze), with everything in between in the graph: the fixed-length policy, the featurizer (its
-plain-torch path, which ``torch.export`` traces), encoder, pooling and head. The rows of one batch share
+export path: the STFT and the resampler as convolutions and matrix products, which ONNX Runtime runs
+faster than its ``STFT``/``DFT`` nodes; :mod:`respira.models.features.kernel_choice`), encoder,
+pooling and head. The rows of one batch share
 their length (the graph has no attention mask). The file's metadata holds ``id2label``,
 ``problem_type``, ``sampling_rate``, for multi-label models ``decision_thresholds`` (the config's,
 :func:`respira.decision.thresholds_of`: the graph returns probabilities, and a consumer deciding
