@@ -109,11 +109,14 @@ class FramePowerSpectrum(DerivedBuffers):
         batch, samples = padded.shape
         frames = self.frames_for(samples)
         stride = self.hop_length // RADIX
-        rows = torch.nn.functional.pad(padded, (0, (-samples) % RADIX)).reshape(batch, -1, RADIX)
+        extra = (-samples) % RADIX  # explicit sizes: reshape(-1) makes torch.export guard the length
+        rows = torch.nn.functional.pad(padded, (0, extra)).reshape(batch, (samples + extra) // RADIX, RADIX)
         # exactly the rows the frames reach (cutting the input is cheaper than cutting the output)
         rows = rows.transpose(1, 2)[:, :, self.first_row : self.first_row + (frames - 1) * stride + self.taps]
         first = torch.nn.functional.conv1d(rows, self.stage1.to(padded.dtype), stride=stride, groups=RADIX)
-        second = torch.matmul(self.stage2.to(padded.dtype), first.reshape(batch, 2 * RADIX, -1))
+        second = torch.matmul(
+            self.stage2.to(padded.dtype), first.reshape(batch, 2 * RADIX, self.columns * frames)
+        )
         parts = second.reshape(batch, 2, self.bins_computed, frames)  # (re/im, k2, k1)
         return parts.square().sum(dim=1)
 

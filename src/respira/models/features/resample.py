@@ -188,9 +188,13 @@ class Resample(DerivedBuffers):
         dtype = torch.float64 if waveforms.dtype == torch.float64 else torch.float32
         margin = self.reach * self.row
         padded = torch.nn.functional.pad(waveforms.to(dtype), (margin, margin + (-length) % self.row))
-        rows = padded.reshape(batch, -1, self.row).transpose(1, 2)  # [batch, row, rows]
+        count = (length + (-length) % self.row) // self.row + 2 * self.reach
+        rows = padded.reshape(batch, count, self.row).transpose(1, 2)  # [batch, row, rows]
         out = torch.nn.functional.conv1d(rows, self.polyphase.to(dtype))  # [batch, row · up, rows]
-        return out.transpose(1, 2).reshape(batch, -1)[:, : self.output_length(length)]
+        blocks = count - 2 * self.reach
+        return out.transpose(1, 2).reshape(batch, blocks * self.row * self.up)[
+            :, : self.output_length(length)
+        ]
 
     def extra_repr(self) -> str:
         return f"orig_rate={self.orig_rate}, new_rate={self.new_rate}, up={self.up}, down={self.down}"
