@@ -3,7 +3,9 @@
 :func:`export_onnx` writes ``model.onnx``: raw mono float32 waveforms ``input_values`` at the model's
 sampling rate (``config.sampling_rate``, also in the metadata) ``[batch, samples]`` (both dynamic) →
 three outputs, with everything in between in the graph (the fixed-length policy, the featurizer's
-plain-torch path, which ``torch.export`` traces, encoder, pooling, head and the decision):
+export path — the STFT and the resampler as convolutions and matrix products, which ONNX Runtime runs
+faster than its ``STFT``/``DFT`` nodes, :mod:`respira.models.features.kernel_choice` —, encoder,
+pooling, head and the decision):
 
 - ``probabilities`` float32 ``[batch, labels]``: the softmax over the four classes, or the sigmoids of
   crackle and wheeze (in ``id2label`` order);

@@ -27,6 +27,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttenti
 from transformers.utils import ModelOutput
 
 from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ..features.buffers import DerivedBuffers
 from ..features.efficientat_mel import EfficientATMel
 from .configuration_efficientat import EfficientATConfig, make_divisible
 
@@ -201,7 +202,7 @@ class EfficientATPreTrainedModel(PreTrainedModel):
             init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
             if module.bias is not None:
                 init.zeros_(module.bias)
-        elif isinstance(module, EfficientATMel):
+        elif isinstance(module, DerivedBuffers):  # the mel front end and its export's power spectrum
             module.reset_buffers()
 
     def featurize(self, waveform: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,9 @@ Two paths compute the same features, as in :mod:`.log_mel`:
 - :meth:`EfficientATMel.forward_plain`: the steps above in plain torch ops (differentiable,
   ``torch.export``-able); it runs whenever gradients must reach the waveform, the module is being
   compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
+- :meth:`EfficientATMel.forward_export`: what the ONNX export traces, the plain path with
+  ``torch.stft``'s power spectrum computed by a convolution and a matrix product
+  (:mod:`.frame_dft`; ONNX Runtime's ``STFT`` node is slow), and only the bins the banks use.
 - The hand-written kernel (inference on the CPU; BENCHMARKS.md, "EfficientAT front end"): one row
   of the batch at a time through reused buffers, pre-emphasised and reflect-padded in place; only
   the window's 800 samples of each frame are multiplied, into frames whose zero tail to ``n_fft`` is
@@ -35,7 +38,8 @@ from torch import nn
 
 from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
-from .kernel_choice import runs_plain_path
+from .frame_dft import FramePowerSpectrum
+from .kernel_choice import runs_export_path, runs_plain_path
 from .mel_banks import kaldi_mel_banks
 
 __all__ = ["EfficientATMel"]
@@ -88,7 +92,12 @@ class EfficientATMel(DerivedBuffers):
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self._mel_banks().T)
+            banks = self._mel_banks()
+            self.bands: tuple[Band, ...] = plan_bands(banks.T)
+            used_bins = int(torch.nonzero(banks.any(dim=0)).max()) + 1
+        self.power_spectrum = FramePowerSpectrum(
+            n_fft, hop_length, win_length, periodic=False, bins=min(used_bins, n_fft // 2)
+        )
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         """The analysis window ``[win_length]``, the padded mel banks ``[n_mels, n_fft // 2 + 1]`` and
@@ -126,9 +135,12 @@ class EfficientATMel(DerivedBuffers):
         if waveform.shape[-1] < min_samples:
             raise ValueError(f"EfficientATMel needs at least {min_samples} samples, got {waveform.shape[-1]}")
         x = waveform.to(self.window.dtype)
-        if plain is None:
-            plain = runs_plain_path(x)
-        mel = self.forward_plain(x) if plain else self._forward_kernel(x)
+        if plain is None and runs_export_path(x):
+            mel = self.forward_export(x)
+        else:
+            if plain is None:
+                plain = runs_plain_path(x)
+            mel = self.forward_plain(x) if plain else self._forward_kernel(x)
         return mel.squeeze(0) if unbatched else mel
 
     def _emphasised(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,6 +163,15 @@ class EfficientATMel(DerivedBuffers):
         power = spec.real.square() + spec.imag.square()  # [B, n_fft // 2 + 1, frames]
         mel = torch.matmul(self.mel_banks.to(device=x.device, dtype=x.dtype), power)
         return (torch.log(mel + self.log_offset) + self.mel_shift) / self.mel_scale
+
+    def forward_export(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward_plain` with the power spectrum of :class:`.frame_dft.FramePowerSpectrum`
+        (what the ONNX export traces)."""
+        half = self.n_fft // 2
+        padded = nn.functional.pad(self._emphasised(x).unsqueeze(1), (half, half), mode="reflect").squeeze(1)
+        power = self.power_spectrum(padded)  # [B, bins used, frames]
+        banks = self.mel_banks[:, : power.shape[1]].to(device=x.device, dtype=x.dtype)
+        return (torch.log(torch.matmul(banks, power) + self.log_offset) + self.mel_shift) / self.mel_scale
 
     def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
         """The hand-written inference path (see the module docstring); ``[B, n_mels, frames]`` as a

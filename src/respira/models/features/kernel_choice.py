@@ -5,6 +5,11 @@ ways: a hand-written inference kernel (cache-sized chunks through reused buffers
 product) and a plain path (``unfold``/``torch.stft``, ``torch.fft.rfft``, a dense mel product). The
 kernel only runs where it was measured to pay off (BENCHMARKS.md, "Featurizer" and "EfficientAT
 front end": inference on the CPU) and where it can; everywhere else the plain path does.
+
+A third path exists for the ONNX export only (:func:`runs_export_path`): ONNX Runtime runs the
+plain path's ``STFT``/``DFT`` nodes several times slower than torch, so the resampler and the
+spectrograms are exported as convolutions and matrix products (:mod:`.frame_dft`) that compute the
+same values to float rounding (BENCHMARKS.md, "onnxruntime vs torch eager").
 """
 
 from __future__ import annotations
@@ -22,3 +27,16 @@ def runs_plain_path(waveforms: torch.Tensor) -> bool:
         or waveforms.device.type != "cpu"
         or (torch.is_grad_enabled() and waveforms.requires_grad)
     )
+
+
+def runs_export_path(waveforms: torch.Tensor | None = None) -> bool:
+    """Whether the feature modules are being traced by ``torch.export`` (which ``torch.onnx.export``
+    uses): they then trace their convolution/matrix-product formulation, never run eagerly.
+
+    With ``waveforms``, only when their length is static: the framed DFT lays the signal out in rows
+    of a fixed width, which ``torch.export`` cannot prove for a symbolic length (a featurizer exported
+    alone with a dynamic length keeps the plain path; a whole model's fixed-length policy makes it static).
+    """
+    if not torch.compiler.is_exporting():
+        return False
+    return waveforms is None or isinstance(waveforms.shape[-1], int)

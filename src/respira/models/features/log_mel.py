@@ -6,6 +6,9 @@ Two paths compute the same features, as in :mod:`.kaldi_fbank`:
   spectrum, a dense product with the mel banks and the log. Differentiable and
   ``torch.export``-friendly; it runs whenever gradients must reach the waveform, the module is
   being compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
+- :meth:`LogMelSpectrogram.forward_export`: what the ONNX export traces, the plain path with the
+  power spectrum computed by a convolution and a matrix product (:mod:`.frame_dft`; ONNX Runtime's
+  ``STFT`` node is slow).
 - The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
   (BENCHMARKS.md, "Featurizer"): frames of the reflect-padded signal in cache-sized chunks through
   reused buffers, the power spectrum multiplied with the mel banks band by band
@@ -21,7 +24,8 @@ from transformers.audio_utils import mel_filter_bank
 
 from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
-from .kernel_choice import runs_plain_path
+from .frame_dft import FramePowerSpectrum
+from .kernel_choice import runs_export_path, runs_plain_path
 
 
 class LogMelSpectrogram(DerivedBuffers):
@@ -49,7 +53,12 @@ class LogMelSpectrogram(DerivedBuffers):
         self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self._mel_banks())
+            banks = self._mel_banks()
+            self.bands: tuple[Band, ...] = plan_bands(banks)
+            used_bins = int(torch.nonzero(banks.any(dim=1)).max()) + 1
+        self.power_spectrum = FramePowerSpectrum(
+            n_fft, hop_length, n_fft, periodic=True, bins=min(used_bins, n_fft // 2)
+        )
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         banks = self._mel_banks()
@@ -79,6 +88,8 @@ class LogMelSpectrogram(DerivedBuffers):
         :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
         forces one."""
         waveforms = waveforms.to(self.window.dtype)
+        if plain is None and runs_export_path(waveforms):
+            return self.forward_export(waveforms)
         if plain is None:
             plain = runs_plain_path(waveforms)
         return self.forward_plain(waveforms) if plain else self._forward_kernel(waveforms)
@@ -100,6 +111,15 @@ class LogMelSpectrogram(DerivedBuffers):
         )
         power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)  # [batch, bins, frames]
         return (power.transpose(1, 2) @ self.mel_banks + self.eps).log()
+
+    def forward_export(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward_plain` with the power spectrum of :class:`.frame_dft.FramePowerSpectrum`
+        (what the ONNX export traces)."""
+        half = self.n_fft // 2
+        mode = self._pad_mode(waveforms.shape[1])
+        padded = nn.functional.pad(waveforms.unsqueeze(1), (half, half), mode=mode).squeeze(1)
+        power = self.power_spectrum(padded)  # [batch, bins used, frames]
+        return (power.transpose(1, 2) @ self.mel_banks[: power.shape[1]] + self.eps).log()
 
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
         """The hand-written inference path (see the module docstring)."""

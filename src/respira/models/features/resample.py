@@ -10,10 +10,15 @@ the blocks' middles, which the circular convolution leaves exact, are joined (ov
 the filter is negligible above the old rate's Nyquist frequency, the result is the filter's linear
 convolution, to float rounding, whatever the input's length.
 
-Fixed FFT lengths (powers of two for integer upsampling) keep the cost per sample constant, let the
-response be computed once, and keep ONNX Runtime's ``DFT`` accurate (its error grows with the length
-for other sizes). Only torch operations: differentiable, exported to ONNX by
+Fixed FFT lengths (powers of two for integer upsampling) keep the cost per sample constant and let
+the response be computed once. Only torch operations: differentiable, exported to ONNX by
 ``torch.onnx.export(dynamo=True)`` with a symbolic number of samples.
+
+The ONNX export of an integer upsampler does not use FFTs (ONNX Runtime's ``DFT`` is several times
+slower than its convolutions): it applies the same filter as a polyphase convolution
+(:meth:`Resample.forward_polyphase`). Its kernel is the FFT path's impulse response (the Kaiser sinc
+band-limited to the old rate's Nyquist frequency by the cut bins), cut to ``±1.5 · half_width``
+zero crossings, where the dropped tail is below 2e-7 of the peak.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import math
 import torch
 
 from .buffers import DerivedBuffers
-from .kernel_choice import runs_plain_path
+from .kernel_choice import runs_export_path, runs_plain_path
 
 __all__ = ["Resample", "fft_length"]
 
@@ -31,6 +36,12 @@ MIN_BLOCK = 4096
 """Shortest FFT block, in input samples: the blocks' overlap is then about 6 % of the work, and a
 block's transforms stay in cache (4096 was about 15 % faster than 8192 and 20–30 % faster than
 longer blocks for 32 × 8 s at 16 → 32 kHz on the development VM)."""
+
+
+POLYPHASE_OUTPUT_ROW = 32
+"""Output samples per row of the polyphase convolution (input rows of ``32 / up`` samples)."""
+POLYPHASE_TAIL = 1.5
+"""The polyphase kernel's half-length, in the filter's ``half_width`` (zero crossings)."""
 
 
 def _kaiser_sinc(up: int, down: int, half_width: int, beta: float, rolloff: float) -> torch.Tensor:
@@ -71,6 +82,7 @@ class Resample(DerivedBuffers):
     """
 
     response: torch.Tensor
+    polyphase: torch.Tensor
 
     def __init__(
         self, orig_rate: int, new_rate: int, half_width: int = 128, beta: float = 8.6, rolloff: float = 0.97
@@ -88,12 +100,32 @@ class Resample(DerivedBuffers):
         self.overlap = -(-half_length // self.down) * self.down
         self.block = fft_length(max(MIN_BLOCK, 8 * self.overlap), self.down)
         self.step = self.block - 2 * self.overlap  # input samples each block contributes
+        # polyphase path (integer upsampling): input rows of ``row`` samples give rows of ``row · up``;
+        # the kernel reaches ``reach`` input rows either side
+        self.row = max(1, POLYPHASE_OUTPUT_ROW // self.up)
+        self.kernel_half_length = round(POLYPHASE_TAIL * half_width * self.up)  # in output samples
+        self.reach = -(-self.kernel_half_length // (self.up * self.row))
         self.register_derived_buffers()
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         """``response``: the filter's gain at the bins a block keeps (``min(block, out block) // 2 + 1``),
-        times ``up / down`` (the inverse FFT's longer length divides by it)."""
-        return {"response": self._response().float()}
+        times ``up / down`` (the inverse FFT's longer length divides by it); ``polyphase``: the
+        export's convolution kernel ``[row · up, row, 2 · reach + 1]`` (empty unless ``down == 1 < up``)."""
+        response = self._response()
+        return {"response": response.float(), "polyphase": self._polyphase(response).float()}
+
+    def _polyphase(self, response: torch.Tensor) -> torch.Tensor:
+        """``kernel[u, r, t]``: the weight of input sample ``row · (q + t - reach) + r`` in output sample
+        ``row · up · q + u``, read from the FFT path's impulse response."""
+        if self.down != 1 or self.up == 1:
+            return torch.zeros(0, dtype=torch.float64)
+        impulse = torch.fft.irfft(response, n=self.out_block)  # circular, centred at 0
+        u = torch.arange(self.row * self.up)[:, None, None]
+        r = torch.arange(self.row)[None, :, None]
+        t = torch.arange(2 * self.reach + 1)[None, None, :]
+        lag = u - self.up * (self.row * (t - self.reach) + r)
+        kernel = impulse[lag % self.out_block]
+        return torch.where(lag.abs() <= self.kernel_half_length, kernel, torch.zeros_like(kernel))
 
     def _response(self) -> torch.Tensor:
         """The kernel, centred at time 0, through an FFT at the upsampled rate (``block · up`` points),
@@ -121,6 +153,8 @@ class Resample(DerivedBuffers):
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         if self.up == self.down == 1:
             return waveforms
+        if self.polyphase.numel() and runs_export_path():
+            return self.forward_polyphase(waveforms)
         batch, length = waveforms.shape
         blocks = (length + self.step - 1) // self.step
         dtype = torch.float64 if waveforms.dtype == torch.float64 else torch.float32
@@ -143,6 +177,24 @@ class Resample(DerivedBuffers):
         start = self.overlap * self.up // self.down
         middles = resampled[..., start : start + self.step * self.up // self.down]
         return middles.reshape(batch, -1)[:, : self.output_length(length)]
+
+    def forward_polyphase(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """The export's path for integer upsampling: one ``conv1d`` over rows of ``row`` samples."""
+        if not self.polyphase.numel():
+            raise ValueError(
+                f"the polyphase path needs integer upsampling, not {self.orig_rate} → {self.new_rate} Hz"
+            )
+        batch, length = waveforms.shape
+        dtype = torch.float64 if waveforms.dtype == torch.float64 else torch.float32
+        margin = self.reach * self.row
+        padded = torch.nn.functional.pad(waveforms.to(dtype), (margin, margin + (-length) % self.row))
+        count = (length + (-length) % self.row) // self.row + 2 * self.reach
+        rows = padded.reshape(batch, count, self.row).transpose(1, 2)  # [batch, row, rows]
+        out = torch.nn.functional.conv1d(rows, self.polyphase.to(dtype))  # [batch, row · up, rows]
+        blocks = count - 2 * self.reach
+        return out.transpose(1, 2).reshape(batch, blocks * self.row * self.up)[
+            :, : self.output_length(length)
+        ]
 
     def extra_repr(self) -> str:
         return f"orig_rate={self.orig_rate}, new_rate={self.new_rate}, up={self.up}, down={self.down}"
