@@ -147,21 +147,28 @@ def _count_encoded_rows(monkeypatch) -> list[int]:
     return rows
 
 
-def _distinct_views(args, splits, groups: np.ndarray) -> int:
-    """How many distinct waveforms the group models embed: each group's training views drawn with its
-    own collator (its own concatenation pool) and the held-out cycles clean."""
+def _digests(collator, dataset, views: int) -> set[str]:
+    """The digests of ``dataset``'s views ``0 .. views`` as ``collator`` draws them."""
     import hashlib
 
+    return {
+        hashlib.sha1(view_waveform(collator, example, view).tobytes()).hexdigest()
+        for view in range(views + 1)
+        for example in dataset
+    }
+
+
+def _group_views(model_args, args, splits, groups: np.ndarray) -> set[str]:
+    """The distinct waveforms the group models embed: each group's training views drawn with its own
+    collator (its own concatenation pool); the held-out cycles clean, which are some group's view 0."""
     pool = training_pool(splits)
-    digests = set()
+    digests: set[str] = set()
     for group in range(args.threshold_folds):
         trained = pool.select(np.flatnonzero(groups != group))
-        config = build_model(FROZEN, trained["label"]).config
+        config = build_model(model_args, trained["label"]).config
         collator = RespiraTrainer._default_collator(config, args, trained)
-        for view in range(args.augmented_views + 1):
-            for example in trained:
-                digests.add(hashlib.sha1(view_waveform(collator, example, view).tobytes()).hexdigest())
-    return len(digests)
+        digests |= _digests(collator, trained, args.augmented_views)
+    return digests
 
 
 def test_group_models_embed_each_distinct_view_once_with_the_unshared_result(
@@ -174,7 +181,7 @@ def test_group_models_embed_each_distinct_view_once_with_the_unshared_result(
     shared_rows = sum(rows)
     # the encoder ran once per distinct view: the pool's clean cycles and their augmented views once,
     # a view that appended a partner from a group's own patients once per distinct waveform
-    assert shared_rows == _distinct_views(args, icbhi_splits, shared.groups)
+    assert shared_rows == len(_group_views(FROZEN, args, icbhi_splits, shared.groups))
 
     # the same cross-fit with every trainer embedding its own views (the store answers nothing)
     monkeypatch.setattr(ViewStore, "views", lambda *a, **k: None)
@@ -200,6 +207,39 @@ def test_shared_views_never_carry_a_held_out_patient(icbhi_splits, tmp_path: Pat
     assert np.array_equal(again.groups, fitted.groups)
     assert np.allclose(again.probabilities[held], fitted.probabilities[held], atol=1e-6)
     assert not np.allclose(again.probabilities[~held], fitted.probabilities[~held], atol=1e-4)
+
+
+def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
+    synthetic_corpus: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    stores: list[ViewStore] = []
+
+    class Recorded(ViewStore):
+        def __init__(self) -> None:
+            super().__init__()
+            stores.append(self)
+
+    monkeypatch.setattr("respira.training.seeds.ViewStore", Recorded)
+    views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
+    recipe = _recipe(tmp_path, freeze_encoder=True, target_seconds=8.0, **views)
+    output, cache = tmp_path / "run", tmp_path / "cache"
+    code = main(
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(cache)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (store,) = stores  # one seed, one store
+    # the kept model's training views and its validation and test cycles, then the group models':
+    # each distinct waveform went through the encoder once
+    splits = load_splits(RunRecord.load(output).data, cache_dir=cache)
+    model_args, _, _, args = parse_recipe(str(recipe), [])
+    config = build_model(model_args, splits["train"]["label"]).config
+    kept = _digests(RespiraTrainer._default_collator(config, args, splits["train"]), splits["train"], 2)
+    clean = RespiraTrainer._default_collator(config, args, None)  # view 0: the clean cycle
+    held = _digests(clean, splits["validation"], 0) | _digests(clean, splits["test"], 0)
+    groups = pool_groups(training_pool(splits), 3, seed=args.seed)
+    assert store.embedded == len(kept | held | _group_views(model_args, args, splits, groups))
+    assert store.reused > store.embedded
 
 
 def _recipe(tmp_path: Path, **changes) -> Path:
