@@ -15,7 +15,9 @@ import yaml
 from respira.cli import main
 from respira.labels import MULTI_LABEL, classes_to_flags
 from respira.metrics import choose_thresholds, multilabel_scores
+from respira.models import RespiraModel
 from respira.run_record import RunRecord
+from respira.training import RespiraTrainer
 from respira.training.cross_fit import (
     cross_fit_thresholds,
     pool_groups,
@@ -23,7 +25,10 @@ from respira.training.cross_fit import (
     training_pool,
 )
 from respira.training.datasets import load_splits
+from respira.training.embedding_cache import view_waveform
+from respira.training.model_factory import build_model
 from respira.training.recipe import ModelArguments, parse_recipe
+from respira.training.view_store import ViewStore
 
 from .conftest import TINY_CNN, TINY_RECIPE, training_args
 
@@ -98,6 +103,143 @@ def test_each_cycle_is_predicted_by_a_model_that_never_saw_its_patient(icbhi_spl
     assert np.array_equal(again.groups, fitted.groups)
     assert np.allclose(again.probabilities[held], fitted.probabilities[held], atol=1e-6)
     assert not np.allclose(again.probabilities[~held], fitted.probabilities[~held], atol=1e-3)
+
+
+def _relabel_within_patients(splits, pool, held: np.ndarray):
+    """``splits`` with the labels of the ``held`` pool rows rolled within each of their patients."""
+    labels = np.asarray(pool["label"])
+    patients = np.asarray(pool["patient_id"])
+    shuffled = labels.copy()
+    for patient in set(patients[held]):
+        rows = np.flatnonzero(patients == patient)
+        shuffled[rows] = np.roll(labels[rows], 1)
+    assert (shuffled != labels).any()
+    relabelled, offset = dict(splits), 0
+    for name in ("train", "validation"):
+        split = splits[name]
+        part = shuffled[offset : offset + len(split)].tolist()
+        relabelled[name] = split.remove_columns("label").add_column(
+            "label", part, feature=split.features["label"]
+        )
+        offset += len(split)
+    return relabelled
+
+
+FROZEN = replace(MODEL, freeze_encoder=True, target_seconds=8.0)  # long enough to hold a partner
+SHARED_VIEWS = {  # gain on every augmented view; half of them append a same-label partner
+    "augmented_views": 2,
+    "augmentation": json.dumps({"gain": {"db": [-6, 6], "probability": 1.0}}),
+    "concat_same_label": 0.5,
+    "concat_classes": "normal,crackle,wheeze,both",
+}
+
+
+def _count_encoded_rows(monkeypatch) -> list[int]:
+    """Patch the encoder's forward to count the rows it embeds."""
+    rows: list[int] = []
+    forward = RespiraModel.forward
+
+    def counting(self, input_values, *args, **kwargs):
+        rows.append(int(input_values.shape[0]))
+        return forward(self, input_values, *args, **kwargs)
+
+    monkeypatch.setattr(RespiraModel, "forward", counting)
+    return rows
+
+
+def _digests(collator, dataset, views: int) -> set[str]:
+    """The digests of ``dataset``'s views ``0 .. views`` as ``collator`` draws them."""
+    import hashlib
+
+    return {
+        hashlib.sha1(view_waveform(collator, example, view).tobytes()).hexdigest()
+        for view in range(views + 1)
+        for example in dataset
+    }
+
+
+def _group_views(model_args, args, splits, groups: np.ndarray) -> set[str]:
+    """The distinct waveforms the group models embed: each group's training views drawn with its own
+    collator (its own concatenation pool); the held-out cycles clean, which are some group's view 0."""
+    pool = training_pool(splits)
+    digests: set[str] = set()
+    for group in range(args.threshold_folds):
+        trained = pool.select(np.flatnonzero(groups != group))
+        config = build_model(model_args, trained["label"]).config
+        collator = RespiraTrainer._default_collator(config, args, trained)
+        digests |= _digests(collator, trained, args.augmented_views)
+    return digests
+
+
+def test_group_models_embed_each_distinct_view_once_with_the_unshared_result(
+    icbhi_splits, tmp_path: Path, monkeypatch
+) -> None:
+    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3, **SHARED_VIEWS)
+    pool = training_pool(icbhi_splits)
+    rows = _count_encoded_rows(monkeypatch)
+    shared = cross_fit_thresholds(FROZEN, args, icbhi_splits, epochs=1.0)
+    shared_rows = sum(rows)
+    # the encoder ran once per distinct view: the pool's clean cycles and their augmented views once,
+    # a view that appended a partner from a group's own patients once per distinct waveform
+    assert shared_rows == len(_group_views(FROZEN, args, icbhi_splits, shared.groups))
+
+    # the same cross-fit with every trainer embedding its own views (the store answers nothing)
+    monkeypatch.setattr(ViewStore, "views", lambda *a, **k: None)
+    rows.clear()
+    unshared = cross_fit_thresholds(FROZEN, args, icbhi_splits, epochs=1.0)
+    trained = [int((shared.groups != g).sum()) for g in range(3)]
+    assert sum(rows) == sum(3 * n for n in trained) + len(pool)  # 3 views each, the held-out clean
+    assert shared_rows < 0.6 * sum(rows)
+    assert np.array_equal(unshared.groups, shared.groups)
+    assert np.allclose(unshared.probabilities, shared.probabilities, atol=1e-5)
+    assert unshared.choice.thresholds == pytest.approx(shared.choice.thresholds, abs=1e-6)
+
+
+def test_shared_views_never_carry_a_held_out_patient(icbhi_splits, tmp_path: Path) -> None:
+    # a group's augmented views draw partners from its own patients only: relabelling the last group's
+    # cycles (which changes the partners the groups before it drew, and stored, for their views) leaves
+    # the last group's probabilities as they were, although its model reuses what the others embedded
+    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3, **SHARED_VIEWS)
+    fitted = cross_fit_thresholds(FROZEN, args, icbhi_splits, epochs=1.0)
+    pool = training_pool(icbhi_splits)
+    held = fitted.groups == 2
+    again = cross_fit_thresholds(FROZEN, args, _relabel_within_patients(icbhi_splits, pool, held), epochs=1.0)
+    assert np.array_equal(again.groups, fitted.groups)
+    assert np.allclose(again.probabilities[held], fitted.probabilities[held], atol=1e-6)
+    assert not np.allclose(again.probabilities[~held], fitted.probabilities[~held], atol=1e-4)
+
+
+def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
+    synthetic_corpus: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    stores: list[ViewStore] = []
+
+    class Recorded(ViewStore):
+        def __init__(self) -> None:
+            super().__init__()
+            stores.append(self)
+
+    monkeypatch.setattr("respira.training.seeds.ViewStore", Recorded)
+    views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
+    recipe = _recipe(tmp_path, freeze_encoder=True, target_seconds=8.0, **views)
+    output, cache = tmp_path / "run", tmp_path / "cache"
+    code = main(
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(cache)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (store,) = stores  # one seed, one store
+    # the kept model's training views and its validation and test cycles, then the group models':
+    # each distinct waveform went through the encoder once
+    splits = load_splits(RunRecord.load(output).data, cache_dir=cache)
+    model_args, _, _, args = parse_recipe(str(recipe), [])
+    config = build_model(model_args, splits["train"]["label"]).config
+    kept = _digests(RespiraTrainer._default_collator(config, args, splits["train"]), splits["train"], 2)
+    clean = RespiraTrainer._default_collator(config, args, None)  # view 0: the clean cycle
+    held = _digests(clean, splits["validation"], 0) | _digests(clean, splits["test"], 0)
+    groups = pool_groups(training_pool(splits), 3, seed=args.seed)
+    assert store.embedded == len(kept | held | _group_views(model_args, args, splits, groups))
+    assert store.reused > store.embedded
 
 
 def _recipe(tmp_path: Path, **changes) -> Path:

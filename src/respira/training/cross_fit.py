@@ -23,9 +23,12 @@ models see ``(k - 1) / k`` of the pool, about as many cycles as the training spl
 probabilities sit on the kept model's scale. The out-of-fold score at the chosen thresholds is logged
 as ``eval_cross_fit_icbhi_score`` (an optimistic figure: the thresholds were tuned on it).
 
-Cost: ``threshold_folds`` more trainings per seed. With a frozen encoder and the embedding cache each
-is one embedding pass over its training part and cheap head epochs; for a fine-tuned encoder it is a
-full training each.
+Cost: ``threshold_folds`` more trainings per seed. With a frozen encoder and the embedding cache they
+share one :class:`~respira.training.view_store.ViewStore` with the kept model: a cycle's clean view and
+its augmented views that do not concatenate are embedded once per seed, whichever models train or
+predict on them; only a view that appends a same-label partner, drawn from the group's own training
+patients, is embedded again per group (unless it is the very same waveform). A group model then costs
+its head epochs and those views. For a fine-tuned encoder each is a full training.
 """
 
 from __future__ import annotations
@@ -40,8 +43,10 @@ import numpy as np
 from ..labels import MULTI_LABEL, classes_to_flags
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
+from .embedding_cache import uses_cache
 from .model_factory import build_model
 from .schedules import make_trainer
+from .view_store import ViewStore
 
 if TYPE_CHECKING:
     import datasets
@@ -114,9 +119,12 @@ def cross_fit_thresholds(
     epochs: float,
     *,
     lowpass_cutoff: float | None = None,
+    store: ViewStore | None = None,
 ) -> CrossFit:
     """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool (see the
-    module docstring); ``args`` is the seed's arguments, ``epochs`` what each group model trains."""
+    module docstring); ``args`` is the seed's arguments, ``epochs`` what each group model trains.
+    ``store``: the seed's embeddings (a new one when the run trains on cached embeddings and none is
+    given), shared by the group models."""
     if model_args.problem_type != MULTI_LABEL:
         raise ValueError(
             f"threshold_source=cross_fit tunes multi-label thresholds: set problem_type: {MULTI_LABEL}"
@@ -125,6 +133,8 @@ def cross_fit_thresholds(
     pool = training_pool(splits)
     groups = pool_groups(pool, args.threshold_folds, args.seed)
     probabilities = np.zeros((len(pool), 2))
+    if store is None and uses_cache(args):
+        store = ViewStore()
     with tempfile.TemporaryDirectory(prefix="respira_cross_fit_") as scratch:
         group_args = replace(
             args,
@@ -145,7 +155,7 @@ def cross_fit_thresholds(
                 continue
             trained = pool.select(np.flatnonzero(groups != group))
             probabilities[held_out] = _group_probabilities(
-                model_args, group_args, trained, pool.select(held_out), lowpass_cutoff
+                model_args, group_args, trained, pool.select(held_out), lowpass_cutoff, store
             )
     flags = classes_to_flags(np.asarray(pool["label"]))
     choice = choose_thresholds(flags, probabilities, args.threshold_objective)
@@ -159,6 +169,7 @@ def _group_probabilities(
     trained: datasets.Dataset,
     held_out: datasets.Dataset,
     lowpass_cutoff: float | None,
+    store: ViewStore | None,
 ) -> np.ndarray:
     """Train one group model on ``trained`` from the run's seed; its probabilities on ``held_out``."""
     import transformers
@@ -166,7 +177,7 @@ def _group_probabilities(
 
     transformers.set_seed(args.seed)
     model = build_model(model_args, trained["label"], lowpass_cutoff=lowpass_cutoff)
-    trainer = make_trainer(model, args, {"train": trained})
+    trainer = make_trainer(model, args, {"train": trained}, embedding_store=store)
     trainer.remove_callback(PrinterCallback)  # the group models train silently
     trainer.train()
     return sigmoid(trainer.predict_logits(held_out))

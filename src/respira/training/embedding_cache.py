@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
     from .arguments import RespiraTrainingArguments
+    from .view_store import ViewStore
 
 __all__ = [
     "VIEW_COLUMN",
@@ -47,6 +48,7 @@ __all__ = [
     "cache_views",
     "cached_view_count",
     "check_cache_options",
+    "clean_embeddings",
     "uses_cache",
     "view_sampler",
     "view_waveform",
@@ -115,31 +117,56 @@ def cache_views(
     augmented_views: int,
     *,
     batch_size: int = 32,
+    store: ViewStore | None = None,
 ) -> datasets.Dataset:
     """The training split embedded as ``augmented_views + 1`` views (see the module docstring).
 
     Rows are view-major (all cycles' view 0, then all cycles' view 1, ...); columns: the dataset's
     without ``audio``, :data:`VIEW_COLUMN` and ``embeddings``. ``augmented_views=0`` returns exactly
-    :func:`~respira.models.embeddings.compute_embeddings` of the dataset (no view column).
+    :func:`~respira.models.embeddings.compute_embeddings` of the dataset (no view column). ``store``
+    (:class:`~respira.training.view_store.ViewStore`): take the views other trainers of the seed
+    embedded already from it, and add the new ones.
     """
     import datasets
 
-    from ..models.embeddings import compute_embeddings, embed_waveforms, with_embeddings
+    from ..models.embeddings import embed_waveforms, with_embeddings
 
     if augmented_views == 0:
-        return compute_embeddings(model, dataset, batch_size=batch_size)
+        return clean_embeddings(model, dataset, batch_size=batch_size, store=store)
     if collator.sampling_rate != model.config.sampling_rate:
         raise ValueError(
             f"the collator decodes at {collator.sampling_rate} Hz, "
             f"the model takes {model.config.sampling_rate} Hz"
         )
     base = dataset.remove_columns("audio")
-    parts, chunks = [], []
-    for view in range(augmented_views + 1):
-        waveforms = (view_waveform(collator, example, view) for example in dataset)
-        chunks.append(embed_waveforms(model, waveforms, batch_size=batch_size))
-        parts.append(base.add_column(VIEW_COLUMN, [view] * len(base)))
-    return with_embeddings(datasets.concatenate_datasets(parts), np.concatenate(chunks))
+    parts = [base.add_column(VIEW_COLUMN, [view] * len(base)) for view in range(augmented_views + 1)]
+    stored = None
+    if store is not None:
+        stored = store.views(model, dataset, collator, augmented_views, batch_size=batch_size)
+    if stored is None:
+        chunks = []
+        for view in range(augmented_views + 1):
+            waveforms = (view_waveform(collator, example, view) for example in dataset)
+            chunks.append(embed_waveforms(model, waveforms, batch_size=batch_size))
+        stored = np.concatenate(chunks)
+    return with_embeddings(datasets.concatenate_datasets(parts), stored)
+
+
+def clean_embeddings(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    batch_size: int = 32,
+    store: ViewStore | None = None,
+) -> datasets.Dataset:
+    """:func:`~respira.models.embeddings.compute_embeddings` of ``dataset``, through ``store`` when given
+    (the rows it holds are not embedded again)."""
+    from ..models.embeddings import compute_embeddings, with_embeddings
+
+    stored = None if store is None else store.clean(model, dataset, batch_size=batch_size)
+    if stored is None:
+        return compute_embeddings(model, dataset, batch_size=batch_size)
+    return with_embeddings(dataset.remove_columns("audio"), stored)
 
 
 def cached_view_count(dataset: Any) -> int | None:
@@ -200,12 +227,12 @@ def cache_datasets(
     collator: Any,
     train_dataset: datasets.Dataset | None,
     eval_dataset: datasets.Dataset | None,
+    *,
+    store: ViewStore | None = None,
 ) -> tuple[datasets.Dataset | None, datasets.Dataset | None]:
     """The training split as :func:`cache_views` (``augmented_views``, 0 when only ``cache_embeddings``)
-    and the evaluation split clean (:func:`~respira.models.embeddings.compute_embeddings`); a split that
-    already holds ``embeddings`` is kept as it is."""
-    from ..models.embeddings import compute_embeddings
-
+    and the evaluation split clean (:func:`clean_embeddings`), both through ``store`` when given; a
+    split that already holds ``embeddings`` is kept as it is."""
     config = model.config
     check_cache_options(args, freeze_encoder=config.freeze_encoder, spec_augment=config.spec_augment)
     views = args.augmented_views or 0
@@ -224,7 +251,7 @@ def cache_datasets(
         return dataset is None or "embeddings" in dataset.column_names
 
     if not cached(train_dataset):
-        train_dataset = cache_views(model, train_dataset, collator, views, batch_size=batch)
+        train_dataset = cache_views(model, train_dataset, collator, views, batch_size=batch, store=store)
     if not cached(eval_dataset):
-        eval_dataset = compute_embeddings(model, eval_dataset, batch_size=batch)
+        eval_dataset = clean_embeddings(model, eval_dataset, batch_size=batch, store=store)
     return train_dataset, eval_dataset

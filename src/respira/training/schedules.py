@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from .trainer import RespiraTrainer
+    from .view_store import ViewStore
 
 SCHEDULES: tuple[str, ...] = ("standard", "contrastive_two_stage")
 
@@ -35,10 +36,13 @@ def train_with_schedule(
     splits: datasets.DatasetDict,
     *,
     resume_from: str | Path | None = None,
+    embedding_store: ViewStore | None = None,
 ) -> RespiraTrainer:
     """Train ``model`` with ``run.schedule``; return the trainer that holds the final model.
 
-    ``resume_from``: a checkpoint to continue from (standard schedule only).
+    ``resume_from``: a checkpoint to continue from (standard schedule only). ``embedding_store``: shared
+    with the seed's other trainers (:mod:`~respira.training.view_store`; standard schedule only, the
+    one that can train on cached embeddings).
     """
     if run.schedule == "contrastive_two_stage":
         if resume_from is not None:
@@ -46,7 +50,7 @@ def train_with_schedule(
         return _contrastive_two_stage(model, args, run, splits)
     if run.schedule != "standard":
         raise ValueError(f"schedule={run.schedule!r} is not one of {', '.join(SCHEDULES)}")
-    trainer = make_trainer(model, args, splits)
+    trainer = make_trainer(model, args, splits, embedding_store=embedding_store)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     return trainer
 

@@ -18,9 +18,11 @@ from ..metrics.baselines import BASELINE_PREFIX
 from ..utils.tables import format_number, format_table
 from .arguments import RespiraTrainingArguments
 from .cross_fit import cross_fit_thresholds, selected_epochs
+from .embedding_cache import uses_cache
 from .model_factory import build_model
 from .recipe import DataArguments, ModelArguments, RunArguments
 from .schedules import train_with_schedule
+from .view_store import ViewStore
 
 if TYPE_CHECKING:
     import datasets
@@ -67,7 +69,8 @@ def run_seed(
     multi-label model's thresholds as every selection evaluation does; with ``threshold_source:
     cross_fit`` they come from cross-fitted predictions of the training pool instead
     (:mod:`~respira.training.cross_fit`) and validation is scored at them. The test split is scored at
-    the kept thresholds.
+    the kept thresholds. A cross-fitted run on cached embeddings embeds each distinct view of a cycle
+    once for the kept model and the group models together (:class:`~respira.training.view_store.ViewStore`).
     ``resume_from``: a checkpoint of this seed to continue from (standard schedule).
     """
     import transformers
@@ -75,11 +78,20 @@ def run_seed(
     transformers.set_seed(seed)
     args = replace(args, seed=seed, output_dir=str(folder))
     model = build_model(model_args, splits["train"]["label"], lowpass_cutoff=data_args.lowpass_cutoff)
-    trainer = train_with_schedule(model, args, run_args, splits, resume_from=resume_from)
+    cross_fit = args.threshold_source == "cross_fit"
+    store = ViewStore() if cross_fit and uses_cache(args) else None  # the group models reuse the views
+    trainer = train_with_schedule(
+        model, args, run_args, splits, resume_from=resume_from, embedding_store=store
+    )
     fitted = None
-    if args.threshold_source == "cross_fit":
+    if cross_fit:
         fitted = cross_fit_thresholds(
-            model_args, args, splits, selected_epochs(trainer), lowpass_cutoff=data_args.lowpass_cutoff
+            model_args,
+            args,
+            splits,
+            selected_epochs(trainer),
+            lowpass_cutoff=data_args.lowpass_cutoff,
+            store=store,
         )
         chosen = fitted.choice
         trainer.keep_thresholds(list(chosen.thresholds) if any(chosen.tuned) else None)

@@ -24,7 +24,7 @@ from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
 from .decision_rule import DecisionRule
-from .embedding_cache import cache_datasets, uses_cache, view_sampler
+from .embedding_cache import cache_datasets, clean_embeddings, uses_cache, view_sampler
 from .samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
@@ -32,6 +32,7 @@ from .samplers import (
     GroupedBatchSampler,
     RandomOrderSampler,
 )
+from .view_store import ViewStore
 
 PATCH_MIX = "patch_mix"
 METRICS_FILE = "metrics.json"
@@ -85,10 +86,13 @@ class RespiraTrainer(DecisionRule, Trainer):
         aux_loss: nn.Module | None = None,
         callbacks: list[TrainerCallback] | None = None,
         model_config: Any = None,
+        embedding_store: ViewStore | None = None,
         **kwargs: Any,
     ) -> None:
         """``model`` may be ``None`` when ``model_init`` is given (hyper-parameter search); then pass
-        ``model_config`` (the config every ``model_init()`` model will have) for the data pipeline."""
+        ``model_config`` (the config every ``model_init()`` model will have) for the data pipeline.
+        ``embedding_store``: a run on cached embeddings takes the views the other trainers of its seed
+        embedded from it (:mod:`~respira.training.view_store`)."""
         if _is_test_split(eval_dataset):
             raise ValueError(
                 "eval_dataset is the test split: model selection and early stopping must use a validation "
@@ -102,9 +106,10 @@ class RespiraTrainer(DecisionRule, Trainer):
             raise ValueError("pass a model, or model_init together with model_config")
         if data_collator is None:
             data_collator = self._default_collator(config, args, train_dataset)
+        self.embedding_store = embedding_store
         if uses_cache(args):  # frozen encoder: train on embeddings computed once (augmented views too)
             train_dataset, eval_dataset = cache_datasets(
-                model, args, data_collator, train_dataset, eval_dataset
+                model, args, data_collator, train_dataset, eval_dataset, store=embedding_store
             )
         callbacks = list(callbacks or [])
         if not any(isinstance(callback, ModelCardCallback) for callback in callbacks):
@@ -232,9 +237,8 @@ class RespiraTrainer(DecisionRule, Trainer):
         (clean, once); anything else is returned as it is."""
         if not uses_cache(self.args) or "embeddings" in dataset.column_names:
             return dataset
-        from ..models.embeddings import compute_embeddings
-
-        return compute_embeddings(self.model, dataset, batch_size=self.args.per_device_eval_batch_size)
+        batch = self.args.per_device_eval_batch_size
+        return clean_embeddings(self.model, dataset, batch_size=batch, store=self.embedding_store)
 
     def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
         """The model's logits ``[N, outputs]`` for every row of ``dataset``, clean (a run on cached

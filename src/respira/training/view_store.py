@@ -1,0 +1,197 @@
+"""Frozen-encoder embeddings shared by the trainers of one seed: every distinct cycle view embedded once.
+
+A seed with ``threshold_source: cross_fit`` trains the kept model and ``threshold_folds`` group models
+(:mod:`~respira.training.cross_fit`) on overlapping parts of one pool, all with the same frozen encoder.
+With the embedding cache each trainer would embed its own part again, although a view of a cycle
+(:func:`~respira.training.embedding_cache.view_waveform`) is mostly the same waveform in every trainer:
+
+* the clean view, and an augmented view that does not concatenate (gain, time shift, ... are drawn
+  from ``(seed, epoch, recording, cycle_index)``, whatever the dataset holding the cycle), are keyed by
+  the cycle and the view, and their embedding is reused without decoding the audio again;
+* a view that appended a same-label partner depends on the trainer's own training set (the partner is
+  drawn from it: a group's views never hold a held-out patient). Such a view is drawn again in every
+  trainer from its own pool and keyed by the digest of its waveform, so it is embedded again unless it
+  is, sample for sample, a waveform already embedded.
+
+Which views concatenate is learnt by watching the pool (:class:`PartnerProbe`); a concatenation other
+than :class:`~respira.training.augment.SameLabelConcat` over a callable pool counts as depending on the
+pool for every augmented view. Keys also hold a fingerprint of the embedding part of the model (its
+weights and the config less its decision thresholds and class weights) and of the collator's
+augmentation settings, so a store never answers for another encoder or augmentation. A dataset whose
+``(recording, cycle_index)`` do not name its rows one to one is not stored (:meth:`ViewStore.identities`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .augment import SameLabelConcat
+from .collator import AudioCollator
+from .embedding_cache import view_waveform
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["PartnerProbe", "ViewStore"]
+
+_PER_MODEL_KEYS = ("decision_thresholds", "class_weights", "use_cache")
+"""Config keys that differ between a seed's models without changing an embedding: the thresholds, the
+class weights (they follow the training labels) and ``use_cache`` (``Trainer`` sets it)."""
+
+
+@dataclass
+class PartnerProbe:
+    """A concatenation pool that notes whether it was asked for a partner."""
+
+    pool: Callable[[int, np.random.Generator], Any]
+    drawn: bool = False
+
+    def __call__(self, label: int, rng: np.random.Generator) -> Any:
+        self.drawn = True
+        return self.pool(label, rng)
+
+
+def _probed(collator: AudioCollator) -> tuple[AudioCollator, PartnerProbe | None, bool]:
+    """``collator`` with its pool watched; the probe (``None`` without one) and whether the
+    concatenation can be watched (no concatenation, or a :class:`SameLabelConcat` on a callable pool)."""
+    concat = collator.concat
+    if concat is None:
+        return collator, None, True
+    if not isinstance(concat, SameLabelConcat) or not callable(concat.pool):
+        return collator, None, False
+    probe = PartnerProbe(concat.pool)
+    return replace(collator, concat=replace(concat, pool=probe)), probe, True
+
+
+def _encoder_fingerprint(model: RespiraForAudioClassification) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    config = {k: v for k, v in model.config.to_dict().items() if k not in _PER_MODEL_KEYS}
+    digest.update(repr(sorted(config.items(), key=lambda item: item[0])).encode())
+    for name, tensor in model.respira.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _collator_fingerprint(collator: AudioCollator) -> str:
+    concat = collator.concat
+    if isinstance(concat, SameLabelConcat):  # its pool is the trainer's own: not part of the settings
+        concat = (concat.probability, concat.classes, concat.max_seconds, concat.crossfade_ms)
+    parts = (collator.sampling_rate, collator.seed, repr(collator.augment), repr(concat))
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
+
+
+def _waveform_digest(waveform: np.ndarray) -> str:
+    samples = np.ascontiguousarray(waveform, dtype=np.float32)
+    return hashlib.blake2b(samples.tobytes(), digest_size=16).hexdigest()
+
+
+class ViewStore:
+    """Pooled embeddings of cycle views, each distinct view embedded once (see the module docstring).
+
+    :attr:`embedded` counts the views the encoder ran on, :attr:`reused` those answered from the store.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[Hashable, np.ndarray] = {}
+        self.embedded = 0
+        self.reused = 0
+
+    @staticmethod
+    def identities(dataset: datasets.Dataset) -> list[tuple[str, int]] | None:
+        """Each row's ``(recording, cycle_index)``, or ``None`` when they do not identify the rows."""
+        if "recording" not in dataset.column_names or "cycle_index" not in dataset.column_names:
+            return None
+        names = dataset.select_columns(["recording", "cycle_index"])[:]
+        identities = [(str(r), int(c)) for r, c in zip(names["recording"], names["cycle_index"], strict=True)]
+        return identities if len(set(identities)) == len(identities) else None
+
+    def views(
+        self,
+        model: RespiraForAudioClassification,
+        dataset: datasets.Dataset,
+        collator: AudioCollator,
+        augmented_views: int,
+        *,
+        batch_size: int = 32,
+    ) -> np.ndarray | None:
+        """``[(augmented_views + 1) × rows, hidden]``, view-major: what
+        :func:`~respira.training.embedding_cache.cache_views` embeds; ``None`` when the rows cannot be
+        identified (embed them without the store)."""
+        identities = self.identities(dataset)
+        if identities is None:
+            return None
+        watched, probe, watchable = _probed(collator)
+        source = getattr(dataset.features.get("audio"), "sampling_rate", None)
+        clean = (_encoder_fingerprint(model), source, collator.sampling_rate)
+        augmented = (*clean, _collator_fingerprint(collator))
+
+        def rows() -> Iterator[tuple[Hashable, Callable[[], np.ndarray] | None]]:
+            for view in range(augmented_views + 1):
+                for index, identity in enumerate(identities):
+                    key = (*(augmented if view else clean), identity, view)
+                    if key in self._rows:
+                        yield key, None
+                        continue
+                    example = dataset[index]
+                    if probe is not None:
+                        probe.drawn = False
+                    waveform = view_waveform(watched, example, view)
+                    own = view > 0 and (not watchable or (probe is not None and probe.drawn))
+                    if own:  # drawn from this trainer's pool: the waveform itself is the key
+                        key = (*key, _waveform_digest(waveform))
+                    yield key, (lambda w=waveform: w)
+
+        return self._gather(model, rows(), batch_size)
+
+    def clean(
+        self, model: RespiraForAudioClassification, dataset: datasets.Dataset, *, batch_size: int = 32
+    ) -> np.ndarray | None:
+        """``[rows, hidden]``: what :func:`~respira.models.embeddings.compute_embeddings` embeds (the
+        clean view 0, shared with :meth:`views`); ``None`` when the rows cannot be identified or the
+        audio is not at the model's rate (decoding would resample differently)."""
+        import datasets
+
+        feature = dataset.features.get("audio")
+        rate = model.config.sampling_rate
+        if not isinstance(feature, datasets.Audio) or feature.sampling_rate != rate:
+            return None
+        clean = AudioCollator(sampling_rate=rate, training=False)
+        return self.views(model, dataset, clean, 0, batch_size=batch_size)
+
+    def _gather(
+        self,
+        model: RespiraForAudioClassification,
+        rows: Iterable[tuple[Hashable, Callable[[], np.ndarray] | None]],
+        batch_size: int,
+    ) -> np.ndarray:
+        from ..models.embeddings import embed_waveforms
+
+        keys: list[Hashable] = []
+        pending: dict[Hashable, np.ndarray] = {}
+
+        def flush() -> None:
+            if pending:
+                embedded = embed_waveforms(model, pending.values(), batch_size=batch_size)
+                self._rows.update(zip(pending, embedded, strict=True))
+                self.embedded += len(pending)
+                pending.clear()
+
+        for key, waveform in rows:
+            keys.append(key)
+            if key in self._rows or key in pending:
+                self.reused += 1
+            elif waveform is not None:
+                pending[key] = waveform()
+                if len(pending) >= batch_size:
+                    flush()
+        flush()
+        hidden = model.config.hidden_size
+        return np.stack([self._rows[key] for key in keys]) if keys else np.zeros((0, hidden), np.float32)
