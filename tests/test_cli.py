@@ -189,6 +189,7 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
     export = tmp_path / "demo" / "export"
     assert sorted(p.name for p in export.iterdir()) == [
         "README.md",
+        "checksums.sha256",
         "config.json",
         "metrics.json",
         "model.safetensors",
@@ -210,6 +211,9 @@ MISSPELLED = {
     "export": ("--with-code", "--with_code"),
     "push": ("--privte", "--private"),
     "convert": ("--widht", "--width"),
+    "adapt": ("--overwirte", "--overwrite"),
+    "calibrate": ("--batch_sise", "--batch_size"),
+    "app": ("--prot", "--port"),
 }
 
 

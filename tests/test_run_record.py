@@ -132,7 +132,8 @@ KFOLD = {"data.split_strategy": "patient_kfold", "data.patient_split_fractions":
     [
         (
             {"data.split_strategy": "bogus"},
-            "data.split_strategy must be one of official, patient, patient_kfold, got 'bogus'",
+            "data.split_strategy must be one of official, patient, patient_kfold, leave_one_device_out, "
+            "dataset, got 'bogus'",
         ),
         ({**KFOLD, "data.fold": 99}, "data.fold must be >= 0 and <= 4 (the record's num_folds is 5), got 99"),
         ({**KFOLD, "data.fold": -1}, "data.fold must be >= 0 and <= 4"),

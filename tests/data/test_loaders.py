@@ -45,6 +45,7 @@ def test_load_icbhi_refuses_an_unknown_option_before_reading_anything(
         "fold_stratify_by",
         "lowpass_cutoff",
         "lowpass_order",
+        "held_out_device",
     }
     expected |= {"audio_subtype", "clip_tolerance"}
     assert _valid_options(message) == expected  # the internal input_fingerprint is not an option

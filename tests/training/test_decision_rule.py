@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import shutil
@@ -20,7 +19,7 @@ import pytest
 import yaml
 
 from respira.audio import decode_audio
-from respira.cli import main
+from respira.cli import build_parser, main
 from respira.commands.evaluate import split_options
 from respira.data import load_icbhi
 from respira.hub.loading import load_model
@@ -179,9 +178,7 @@ def test_evaluate_report_and_predict_agree_with_training_on_a_low_passed_model(
     # evaluate fed the model the training cycles: the split it builds for the bare model holds the
     # very samples of the training run's test split, and they differ from unfiltered cycles
     model, loaded_config = load_model(bare, device="cpu")
-    flags = argparse.Namespace(
-        model=str(bare), data_dir=str(synthetic_corpus), split_strategy=None, validation_size=None, seed=None
-    )
+    flags = build_parser().parse_args(["evaluate", str(bare), "--data_dir", str(synthetic_corpus)])
     evaluated = load_splits(split_options(flags, loaded_config), cache_dir=cache)["test"]
     training = load_icbhi(synthetic_corpus, validation_size=0.25, lowpass_cutoff=1000.0, cache_dir=cache)[
         "test"

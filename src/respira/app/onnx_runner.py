@@ -52,6 +52,8 @@ class OnnxDetector:
             str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
         self.input_name = self.session.get_inputs()[0].name
+        # the first output is the probabilities (the graph also outputs its own decision: present, label)
+        self.output_name = self.session.get_outputs()[0].name
 
     def _probabilities(self, segments: Sequence[np.ndarray]) -> np.ndarray:
         result = np.zeros((len(segments), len(self.config["id2label"])), dtype=np.float64)
@@ -62,7 +64,7 @@ class OnnxDetector:
             for first in range(0, len(indices), BATCH_SIZE):
                 rows = indices[first : first + BATCH_SIZE]
                 batch = np.stack([np.asarray(segments[i], dtype=np.float32) for i in rows])
-                (probabilities,) = self.session.run(None, {self.input_name: batch})
+                (probabilities,) = self.session.run([self.output_name], {self.input_name: batch})
                 result[rows] = probabilities
         return result
 

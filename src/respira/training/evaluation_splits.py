@@ -27,12 +27,13 @@ ALL_SPLIT = "all"
 
 def _corpus_splits(data: DataRecord) -> list[str]:
     """The splits (with at least one cycle) that ``data``'s split options make of its corpus folder."""
+    from ..data import is_fold_strategy
     from ..data.icbhi import ICBHIConfig, assign_splits
     from ..data.index import index_from_layout
     from ..data.layout import locate_corpus
 
     layout = locate_corpus(data.data_dir)
-    if data.split_strategy == "patient_kfold":
+    if is_fold_strategy(data.split_strategy):
         return ["train", "validation", "test"]  # every fold has all three (checked by the fold builder)
     if data.split_strategy == "official" and layout.split_file is None:
         return []
