@@ -41,9 +41,17 @@ if TYPE_CHECKING:
 
 __all__ = ["PartnerProbe", "ViewStore"]
 
-_PER_MODEL_KEYS = ("decision_thresholds", "class_weights", "use_cache")
+_PER_MODEL_KEYS = (
+    "decision_thresholds",
+    "class_weights",
+    "label_priors",
+    "adaptation",
+    "calibration",
+    "use_cache",
+)
 """Config keys that differ between a seed's models without changing an embedding: the thresholds, the
-class weights (they follow the training labels) and ``use_cache`` (``Trainer`` sets it)."""
+class weights and label priors (they follow the training labels), the records of an adaptation or a
+calibration, and ``use_cache`` (``Trainer`` sets it)."""
 
 
 @dataclass
