@@ -81,53 +81,61 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--threads",
+        default=f"1,{torch.get_num_threads()}",
+        help="intra-op thread counts to compare, comma-separated (each runs torch and onnxruntime alike)",
+    )
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    thread_counts = [int(value) for value in args.threads.split(",")]
     transformers.logging.set_verbosity_error()  # no load report for the converted EfficientAT's unused head
     waveforms, source = real_windows(args.shared, args.batch)
     print(
         f"machine: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__}, onnxruntime "
-        f"{onnxruntime.__version__}, {args.threads} threads each"
+        f"{onnxruntime.__version__}"
     )
     print(f"load average before timing (1/5/15 min): {load_average()}")
     print(
         f"batch: {args.batch} × {WINDOW_SECONDS:g} s at {RATE} Hz, {source}; {args.repeats} interleaved "
         "rounds after a warm-up\n"
     )
-    print("| model | torch eager cycles/s | onnxruntime cycles/s | × (median, min–max) | max abs diff |")
-    print("|---|---:|---:|---:|---:|")
+    columns = ("threads", "model", "torch eager cycles/s", "onnxruntime cycles/s", "× (median, min–max)")
+    print("| " + " | ".join(columns) + " | max abs diff |")
+    print("|---:|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         for name, model in models(args.shared, Path(folder)):
             wrapper = WaveformsToProbabilities(model).eval()
             path = export_onnx(model, Path(folder) / "model.onnx")
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = args.threads
-            options.inter_op_num_threads = 1
-            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             batch = torch.from_numpy(waveforms)
+            for threads in thread_counts:
+                torch.set_num_threads(threads)
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-            def run_torch(wrapper=wrapper, batch=batch) -> np.ndarray:
-                with torch.inference_mode():
-                    return wrapper(batch).numpy()
+                def run_torch(wrapper=wrapper, batch=batch) -> np.ndarray:
+                    with torch.inference_mode():
+                        return wrapper(batch)[0].numpy()  # probabilities (then present, label)
 
-            def run_onnx(session=session) -> np.ndarray:
-                return session.run(None, {INPUT_NAME: waveforms})[0]
+                def run_onnx(session=session) -> np.ndarray:
+                    return session.run(None, {INPUT_NAME: waveforms})[0]  # all three outputs, as torch
 
-            difference = float(np.abs(run_torch() - run_onnx()).max())  # also the warm-up
-            torch_times, onnx_times = [], []
-            for _ in range(args.repeats):
-                for function, times in ((run_torch, torch_times), (run_onnx, onnx_times)):
-                    time.sleep(SETTLE_SECONDS)
-                    started = time.perf_counter()
-                    function()
-                    times.append(time.perf_counter() - started)
-            ratios = [t / o for t, o in zip(torch_times, onnx_times, strict=True)]
-            print(
-                f"| {name} | {args.batch / statistics.median(torch_times):.1f} "
-                f"| {args.batch / statistics.median(onnx_times):.1f} | {statistics.median(ratios):.2f} "
-                f"({min(ratios):.2f}–{max(ratios):.2f}) | {difference:.1e} |"
-            )
+                difference = float(np.abs(run_torch() - run_onnx()).max())  # also the warm-up
+                torch_times, onnx_times = [], []
+                for _ in range(args.repeats):
+                    for function, times in ((run_torch, torch_times), (run_onnx, onnx_times)):
+                        time.sleep(SETTLE_SECONDS)
+                        started = time.perf_counter()
+                        function()
+                        times.append(time.perf_counter() - started)
+                ratios = [t / o for t, o in zip(torch_times, onnx_times, strict=True)]
+                print(
+                    f"| {threads} | {name} | {args.batch / statistics.median(torch_times):.1f} "
+                    f"| {args.batch / statistics.median(onnx_times):.1f} | {statistics.median(ratios):.2f} "
+                    f"({min(ratios):.2f}–{max(ratios):.2f}) | {difference:.1e} |"
+                )
+    print(f"load average after timing (1/5/15 min): {load_average()}")
 
 
 if __name__ == "__main__":
