@@ -14,6 +14,7 @@ from respira.decision import (
     class_scores,
     decide,
     decide_flags,
+    decide_recording,
     has_tuned_thresholds,
     present,
     thresholds_of,
@@ -159,3 +160,13 @@ def test_the_scan_finds_what_it_looks_for():
         "config.decision_thresholds = [0.5, 0.5]\n"
     )
     assert _reads_thresholds_or_compares_with_them(ast.parse(source)) == [1, 2, 3, 4]
+
+
+def test_a_recording_is_decided_on_its_aggregated_windows():
+    windows = [[0.1, 0.2], [0.35, 0.6], [0.2, 0.65]]
+    aggregated, decision = decide_recording(windows, multi_label([0.3, 0.7]))
+    assert aggregated.tolist() == [0.35, 0.65]  # each label's maximum
+    assert decision.labels == ["crackle"] and decision.thresholds == (0.3, 0.7)
+    aggregated, decision = decide_recording(windows, multi_label([0.3, 0.7]), "topk_mean", top_k=2)
+    np.testing.assert_allclose(aggregated, [0.275, 0.625])
+    assert decision.labels == ["normal"]

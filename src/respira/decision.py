@@ -33,6 +33,7 @@ from .labels import (
     classes_to_flags,
     flags_to_classes,
 )
+from .windows import aggregate_windows
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +44,7 @@ __all__ = [
     "class_scores",
     "decide",
     "decide_flags",
+    "decide_recording",
     "decide_tensor",
     "flag_order",
     "has_tuned_thresholds",
@@ -148,6 +150,16 @@ def decide_flags(flag_probabilities: Any, thresholds: Sequence[float] | None = N
     chosen = validate_thresholds(thresholds)
     decided = present(flags, chosen)
     return Decision(flags, decided, np.atleast_1d(flags_to_classes(decided)).astype(np.int64), chosen)
+
+
+def decide_recording(
+    window_flags: Any, config: Any, aggregation: str = "max", top_k: int | None = None
+) -> tuple[np.ndarray, Decision]:
+    """A recording's ``(crackle, wheeze)`` probabilities and its decision from those of its windows
+    (or cycles) ``[windows, 2]``: each label aggregated by :func:`respira.windows.aggregate_windows`
+    (``aggregation``, ``top_k``), then decided at :func:`thresholds_of` the config."""
+    aggregated = aggregate_windows(np.asarray(window_flags, dtype=np.float64), aggregation, top_k)
+    return aggregated, decide_flags(aggregated[None, :], thresholds_of(config))
 
 
 def decide(probabilities: Any, config: Any) -> Decision:

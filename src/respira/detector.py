@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decision import decide_flags, thresholds_of
+from .decision import decide_recording
 from .inference import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
@@ -36,7 +36,7 @@ from .inference import (
     predict_files,
     predict_windows,
 )
-from .metrics.recording_level import aggregate_windows, describe_aggregation
+from .metrics.recording_level import describe_aggregation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,11 +97,10 @@ def _verdict(
     rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str, top_k: int | None
 ) -> tuple[float, float, str, tuple[float, float]]:
     """The recording's (crackle, wheeze) probabilities, label and thresholds from its rows."""
-    flags = np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64)
-    aggregated = aggregate_windows(flags, aggregation, top_k)
-    thresholds = thresholds_of(config)
-    decision = decide_flags(aggregated[None, :], thresholds)
-    return float(aggregated[0]), float(aggregated[1]), decision.labels[0], thresholds
+    flags = [[row["crackle"], row["wheeze"]] for row in rows]
+    aggregated, decision = decide_recording(flags, config, aggregation, top_k)
+    assert decision.thresholds is not None
+    return float(aggregated[0]), float(aggregated[1]), decision.labels[0], decision.thresholds
 
 
 class Detector:

@@ -4,9 +4,9 @@
 long; an annotation file that reads and fits the recording), runs the detector over sliding windows
 (or the annotated cycles), draws the recording figure with
 :func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture) and
-decides the recording-level verdict: each label's window probabilities are aggregated with
-:func:`respira.metrics.recording_level.aggregate_windows` (rule :data:`AGGREGATION`) and the result is
-decided by :func:`respira.decision.decide_flags` at the model's thresholds.
+decides the recording-level verdict with :func:`respira.decision.decide_recording`: each label's window
+probabilities aggregated by rule :data:`AGGREGATION`, decided at the model's thresholds (as
+:class:`respira.Detector` decides).
 
 This module imports neither torch nor the rest of respira's model code: the Hub Space ships it (with
 the modules it imports) and runs it with onnxruntime alone. A *detector* is any object with a
@@ -26,9 +26,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..audio import audio_duration, read_audio
-from ..decision import decide_flags, is_multi_label, thresholds_of
+from ..decision import decide_recording, is_multi_label, thresholds_of
 from ..labels import cycle_label
-from ..metrics.recording_level import aggregate_windows, describe_aggregation
+from ..metrics.recording_level import describe_aggregation
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
 
 __all__ = [
@@ -111,15 +111,14 @@ def recording_verdict(rows: Sequence[Mapping[str, Any]], config: Any, rule: str 
     """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``."""
     if not rows:
         raise ValueError("no predictions to decide")
-    flags = np.asarray([[float(row["crackle"]), float(row["wheeze"])] for row in rows])
-    probabilities = aggregate_windows(flags, rule)
-    thresholds = thresholds_of(config)
-    decision = decide_flags(probabilities[None, :], thresholds)
+    flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
+    probabilities, decision = decide_recording(flags, config, rule)
+    assert decision.thresholds is not None
     crackle, wheeze = (bool(value) for value in decision.present[0])
     return Verdict(
         (crackle, wheeze),
         (float(probabilities[0]), float(probabilities[1])),
-        thresholds,
+        decision.thresholds,
         describe_aggregation(rule),
     )
 
