@@ -22,6 +22,7 @@ import numpy as np
 from ..audio import prepare_recording
 from ..decision import decide, flag_order, is_multi_label
 from ..labels import CLASS_NAMES
+from ..windows import window_starts
 
 __all__ = ["OnnxDetector", "window_spans"]
 
@@ -31,9 +32,8 @@ BATCH_SIZE = 32
 def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
     """Sample ranges of sliding windows covering ``num_samples``, the last one ending at the end
     (one window when the signal is not longer than a window), as :mod:`respira.inference` cuts them."""
-    longer = max(0, num_samples - window_samples)
-    count = 1 + -(-longer // hop_samples)
-    return [(i * hop_samples, min(i * hop_samples + window_samples, num_samples)) for i in range(count)]
+    starts = window_starts(num_samples, window_samples, hop_samples)
+    return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
 
 
 class OnnxDetector:
