@@ -255,12 +255,8 @@ def folds(icbhi: Path, seeds: int, k: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         complete = Path(folder)
         (complete / "ICBHI_final_database").symlink_to(icbhi / "annotations_all", target_is_directory=True)
-        for name in (
-            "ICBHI_challenge_train_test.txt",
-            "ICBHI_Challenge_diagnosis.txt",
-            "ICBHI_Challenge_demographic_information.txt",
-        ):
-            (complete / name).symlink_to(icbhi / name)
+        for metadata in icbhi.glob("ICBHI_*.txt"):  # the split, diagnosis and demographics files
+            (complete / metadata.name).symlink_to(metadata)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             corpora = {
