@@ -147,3 +147,5 @@ def test_trainer_applies_an_audiomentations_transform_given_in_python(icbhi_spli
     trainer.train()
     assert len(transform.rates) >= 2 * 8  # every example of both steps (the loader may fetch one more batch)
     assert set(transform.rates) == {trainer.model.config.sampling_rate}
+    with pytest.raises(ValueError, match="audiomentations transform"):
+        RespiraTrainingArguments(output_dir=str(tmp_path / "other"), augmentation=lambda x, rng: x)

@@ -195,11 +195,15 @@ class RespiraTrainingArguments(TrainingArguments):
         self.aux_loss_kwargs = _as_dict(self.aux_loss_options, "aux_loss_options")
         from .augment.external import is_audiomentations_transform
 
-        self.augmentation_spec = (
-            self.augmentation
-            if is_audiomentations_transform(self.augmentation)
-            else _as_dict(self.augmentation, "augmentation")
-        )
+        if is_audiomentations_transform(self.augmentation):
+            self.augmentation_spec = self.augmentation
+        elif self.augmentation is None or isinstance(self.augmentation, (str, dict)):
+            self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
+        else:
+            raise ValueError(
+                "augmentation must be a JSON object of augmentations (in Python also a dict, or an "
+                f"audiomentations transform or Compose), got {self.augmentation!r}"
+            )
         if self.aux_loss:  # a typo in the loss or its options fails here, not after the data is built
             from ..losses import build_auxiliary_loss
 
