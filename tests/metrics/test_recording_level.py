@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 
 from respira.metrics.recording_level import (
     aggregate_windows,
@@ -104,3 +105,50 @@ def test_bootstrap_interval_of_a_perfect_detector_is_degenerate_and_nan_safe() -
     assert all(math.isnan(value) for value in intervals["never"])
     with pytest.raises(ValueError, match="confidence"):
         patient_bootstrap(statistic, [1], confidence=1.5)
+
+
+def _clustered_detector(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """40 patients with 3 recordings each: per-patient detection rates, so recordings of one patient are
+    strongly correlated (a recording-level bootstrap would give intervals about √3 too narrow)."""
+    rng = np.random.default_rng(seed)
+    patients = np.repeat(np.arange(40), 3)
+    positive = np.repeat(rng.random(40) < 0.6, 3)
+    detected = (rng.random(120) < np.repeat(rng.beta(2, 1, 40), 3)).astype(float)
+    detected[~positive] = np.nan
+    return patients, positive, detected
+
+
+def test_scipy_patient_bootstrap_gives_the_former_intervals_within_resampling_noise() -> None:
+    from .bootstrap_reference import old_patient_bootstrap
+
+    patients, positive, detected = _clustered_detector()
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        chosen = detected[indices][positive[indices]]
+        missed = np.sum(chosen == 0)
+        return {"sensitivity": float(np.mean(chosen)), "missed_share": missed / indices.size}
+
+    new = patient_bootstrap(statistic, patients, resamples=4000, seed=1)
+    old = old_patient_bootstrap(statistic, patients, resamples=4000, seed=2)
+    for name in new:
+        np.testing.assert_allclose(new[name], old[name], atol=0.015)  # measured: within 0.004
+        assert new[name][1] - new[name][0] > 0.1
+    assert new == patient_bootstrap(statistic, patients, resamples=4000, seed=1)
+    assert new != patient_bootstrap(statistic, patients, resamples=4000, seed=3)
+
+
+def test_bca_equals_scipy_s_ordinary_bootstrap_with_one_recording_per_patient() -> None:
+    values = np.random.default_rng(4).exponential(size=30)  # skewed: BCa moves the interval right
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return {"mean": float(values[indices].mean())}
+
+    ours = patient_bootstrap(statistic, np.arange(30), resamples=2000, seed=5, method="BCa")
+    reference = scipy.stats.bootstrap(
+        (values,), np.mean, n_resamples=2000, method="BCa", rng=np.random.default_rng(5)
+    ).confidence_interval
+    np.testing.assert_allclose(ours["mean"], [reference.low, reference.high], rtol=1e-9)
+    percentile = patient_bootstrap(statistic, np.arange(30), resamples=2000, seed=5)
+    assert ours["mean"][0] > percentile["mean"][0] and ours["mean"][1] > percentile["mean"][1]
+    with pytest.raises(ValueError, match="method"):
+        patient_bootstrap(statistic, np.arange(30), method="basic")

@@ -20,7 +20,8 @@ from respira.training.augment import (
     concat_same_label,
     mixup,
     patch_mix_plan,
-    phase_vocoder,
+    pitch_shift,
+    stretch,
 )
 
 SR = 16_000
@@ -162,9 +163,19 @@ def test_time_stretch_length_and_frequency(rate: float) -> None:
     assert np.sqrt(np.mean(middle**2)) == pytest.approx(0.5 / np.sqrt(2), rel=0.03)
 
 
-def test_phase_vocoder_at_rate_one_reconstructs() -> None:
-    x = np.random.default_rng(0).standard_normal(3000).astype(np.float32)
-    np.testing.assert_allclose(phase_vocoder(x, 1.0), x, atol=1e-4)
+def test_stretch_at_rate_one_keeps_a_tone_and_rejects_bad_settings() -> None:
+    x = sine(500.0, seconds=1.0)
+    y = stretch(x)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_allclose(y[2000:-2000], x[2000:-2000], atol=0.02)  # aligned: no latency left
+    with pytest.raises(ValueError, match="rate"):
+        stretch(x, rate=0.0)
+    with pytest.raises(ValueError, match="semitones"):
+        pitch_shift(x, float("nan"))
+    with pytest.raises(ValueError, match="1-D"):
+        stretch(np.zeros((2, 10), dtype=np.float32))
+    with pytest.raises(ValueError, match="hop_length"):
+        stretch(x, block_samples=1920, interval_samples=700)
 
 
 @pytest.mark.parametrize("semitones", [-2.0, 2.0])

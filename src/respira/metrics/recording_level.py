@@ -22,19 +22,23 @@ of each recording and turns the window probabilities into one decision per recor
      crackle and no wheeze, which for KAUH is the sound code N except for recordings with bronchial
      breathing only.
 
-4. **Confidence intervals** (:func:`patient_bootstrap`): recordings of one patient are not
-   independent (KAUH has three per patient, one per filter mode), so the bootstrap resamples
-   *patients* with replacement (each drawn patient brings all its recordings), recomputes every
-   score, and reports the percentile interval (95 % by default) over the replicates where the score
-   is defined. Seeded: the same seed gives the same intervals.
+4. **Confidence intervals** (:func:`patient_bootstrap`, on :func:`scipy.stats.bootstrap`): recordings
+   of one patient are not independent (KAUH has three per patient, one per filter mode), so the
+   bootstrap resamples *patients* with replacement (each drawn patient brings all its recordings),
+   recomputes every score, and reports the percentile interval (95 % by default) over the replicates
+   where the score is defined, or scipy's BCa interval. Seeded: the same seed gives the same
+   intervals.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import scipy.stats
 
 from ..decision import present
 from ..labels import flags_to_classes
@@ -44,6 +48,7 @@ from .multilabel import roc_auc
 
 __all__ = [
     "AGGREGATIONS",
+    "BOOTSTRAP_METHODS",
     "ICBHI_KEYS",
     "RECORDING_LABELS",
     "aggregate_windows",
@@ -136,6 +141,55 @@ def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float
     }
 
 
+BOOTSTRAP_METHODS: tuple[str, ...] = ("percentile", "BCa")
+"""Interval methods of :func:`patient_bootstrap` (scipy.stats.bootstrap's names)."""
+
+
+def _patient_bootstrap(
+    statistic: Callable[[np.ndarray], Mapping[str, float]],
+    patient_ids: Sequence[Any],
+    *,
+    resamples: int,
+    seed: int,
+    method: str = "percentile",
+    confidence: float = 0.95,
+) -> tuple[list[str], Any]:
+    """The statistic's names and scipy's bootstrap result over patients (a statistic of arrays of patient
+    positions: each position brings all its recordings)."""
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
+    members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
+    if not members:
+        raise ValueError("patient_ids is empty: nothing to resample")
+    point = statistic(np.arange(inverse.size))
+    names = list(point)
+    if len(members) == 1:  # scipy needs two observations; every resample of one patient is that patient
+        values = np.asarray([float(point[name]) for name in names])
+        interval = SimpleNamespace(low=values, high=values)
+        return names, SimpleNamespace(
+            bootstrap_distribution=np.repeat(values[:, None], resamples, axis=1), confidence_interval=interval
+        )
+
+    def over_patients(groups: np.ndarray) -> np.ndarray:
+        values = statistic(np.concatenate([members[group] for group in groups.astype(np.int64)]))
+        return np.asarray([float(values[name]) for name in names])
+
+    with warnings.catch_warnings():  # NaN or degenerate intervals are handled by the caller
+        warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = scipy.stats.bootstrap(
+            (np.arange(len(members)),),
+            over_patients,
+            n_resamples=resamples,
+            vectorized=False,
+            method=method,
+            confidence_level=confidence,
+            rng=np.random.default_rng(seed),
+        )
+    return names, result
+
+
 def bootstrap_replicates(
     statistic: Callable[[np.ndarray], Mapping[str, float]],
     patient_ids: Sequence[Any],
@@ -147,21 +201,11 @@ def bootstrap_replicates(
 
     Each sample draws as many patients as there are, with replacement, and passes the indices of all
     their recordings (a patient drawn twice contributes its recordings twice). Returns one array of
-    ``resamples`` values per name.
+    ``resamples`` values per name (:func:`scipy.stats.bootstrap`'s bootstrap distribution).
     """
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-    patients = np.asarray(patient_ids)
-    unique, inverse = np.unique(patients, return_inverse=True)
-    members = [np.flatnonzero(inverse == group) for group in range(unique.size)]
-    rng = np.random.default_rng(seed)
-    values: dict[str, list[float]] = {}
-    for _ in range(resamples):
-        drawn = rng.integers(0, unique.size, size=unique.size)
-        indices = np.concatenate([members[group] for group in drawn])
-        for name, value in statistic(indices).items():
-            values.setdefault(name, []).append(float(value))
-    return {name: np.asarray(series) for name, series in values.items()}
+    names, result = _patient_bootstrap(statistic, patient_ids, resamples=resamples, seed=seed)
+    distribution = np.atleast_2d(result.bootstrap_distribution)
+    return {name: distribution[position] for position, name in enumerate(names)}
 
 
 def patient_bootstrap(
@@ -171,20 +215,35 @@ def patient_bootstrap(
     resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    method: str = "percentile",
 ) -> dict[str, list[float]]:
-    """Percentile confidence interval ``[low, high]`` of each value of ``statistic``, resampling patients
-    (:func:`bootstrap_replicates`); computed over the replicates where the value is defined (not NaN),
-    ``[nan, nan]`` when it never is."""
+    """Confidence interval ``[low, high]`` of each value of ``statistic``, resampling patients with
+    :func:`scipy.stats.bootstrap` (see :func:`bootstrap_replicates`).
+
+    ``method="percentile"`` (default): over the replicates where the value is defined (not NaN),
+    ``[nan, nan]`` when it never is. ``method="BCa"``: scipy's bias-corrected and accelerated interval
+    (jackknife over patients); a value whose BCa interval is undefined (some replicates NaN, or all
+    equal) gets the percentile interval instead.
+    """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    replicates = bootstrap_replicates(statistic, patient_ids, resamples=resamples, seed=seed)
+    if method not in BOOTSTRAP_METHODS:
+        raise ValueError(f"method must be one of {', '.join(BOOTSTRAP_METHODS)}, got {method!r}")
+    names, result = _patient_bootstrap(
+        statistic, patient_ids, resamples=resamples, seed=seed, method=method.lower(), confidence=confidence
+    )
+    distribution = np.atleast_2d(result.bootstrap_distribution)
+    lows = np.atleast_1d(result.confidence_interval.low)
+    highs = np.atleast_1d(result.confidence_interval.high)
     tail = 100 * (1 - confidence) / 2
     intervals = {}
-    for name, values in replicates.items():
-        defined = values[~np.isnan(values)]
+    for position, name in enumerate(names):
+        defined = distribution[position][~np.isnan(distribution[position])]
         if defined.size == 0:
             intervals[name] = [float("nan"), float("nan")]
-        else:
+        elif np.isnan(lows[position]) or np.isnan(highs[position]):
             low, high = np.percentile(defined, [tail, 100 - tail])
             intervals[name] = [float(low), float(high)]
+        else:
+            intervals[name] = [float(lows[position]), float(highs[position])]
     return intervals

@@ -113,7 +113,10 @@ class RespiraTrainingArguments(TrainingArguments):
     )
     augmentation: str | None = field(
         default=None,
-        metadata={"help": "JSON object of waveform augmentations (see respira.training.augment)"},
+        metadata={
+            "help": "JSON object of waveform augmentations (see respira.training.augment); in Python also "
+            "an audiomentations transform or Compose"
+        },
     )
     concat_same_label: float = field(
         default=0.0,
@@ -169,6 +172,13 @@ class RespiraTrainingArguments(TrainingArguments):
         default=5, metadata={"help": "threshold_source=cross_fit: patient groups of the training pool"}
     )
 
+    def to_dict(self) -> dict[str, Any]:
+        """``TrainingArguments.to_dict``, with an audiomentations ``augmentation`` as its text (JSON-safe)."""
+        values = super().to_dict()
+        if self.augmentation is not None and not isinstance(self.augmentation, (str, dict)):
+            values["augmentation"] = repr(self.augmentation)
+        return values
+
     def __post_init__(self) -> None:
         several_processes = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.ddp_backend is None and several_processes and not torch.cuda.is_available():
@@ -183,7 +193,17 @@ class RespiraTrainingArguments(TrainingArguments):
         super().__post_init__()
         _check_ranges(self)
         self.aux_loss_kwargs = _as_dict(self.aux_loss_options, "aux_loss_options")
-        self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
+        from .augment.external import is_audiomentations_transform
+
+        if is_audiomentations_transform(self.augmentation):
+            self.augmentation_spec = self.augmentation
+        elif self.augmentation is None or isinstance(self.augmentation, (str, dict)):
+            self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
+        else:
+            raise ValueError(
+                "augmentation must be a JSON object of augmentations (in Python also a dict, or an "
+                f"audiomentations transform or Compose), got {self.augmentation!r}"
+            )
         if self.aux_loss:  # a typo in the loss or its options fails here, not after the data is built
             from ..losses import build_auxiliary_loss
 

@@ -161,7 +161,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             )
         return AudioCollator(
             sampling_rate=config.sampling_rate,
-            augment=build_augmentation(args.augmentation_spec),
+            augment=build_augmentation(args.augmentation_spec, sampling_rate=config.sampling_rate),
             concat=concat,
             seed=args.seed,
             views=args.views,

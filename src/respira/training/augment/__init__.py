@@ -16,9 +16,10 @@ What each one simulates:
   gain and patient habitus all change loudness without changing the sound's character.
 * :class:`TimeShift` – a random offset (circular ``"roll"`` or zero-``"pad"`` shift, length kept):
   cycle boundaries in ICBHI are annotated by hand and do not line up with the sound's onset.
-* :class:`TimeStretch` – tempo change without pitch change (phase vocoder): faster or slower
-  breathing; a wheeze keeps its frequency while it lasts longer or shorter.
-* :class:`PitchShift` – pitch change without duration change (phase vocoder + resampling):
+* :class:`TimeStretch` – tempo change without pitch change (Signalsmith Stretch, a phase-vocoder-
+  family stretcher from ``python-stretch``): faster or slower breathing; a wheeze keeps its frequency
+  while it lasts longer or shorter.
+* :class:`PitchShift` – pitch change without duration change (Signalsmith Stretch + resampling):
   wheeze fundamentals vary between patients and airway calibres (roughly 100-1000 Hz).
 * :class:`Compose` – applies several in order.
 * :class:`SameLabelConcat` / :func:`concat_same_label` – append another cycle of the same class,
@@ -30,19 +31,21 @@ What each one simulates:
   subset of an AST's patch embeddings by another sample's, for the Patch-Mix contrastive loss.
 
 :func:`build_augmentation` turns a config mapping (from a YAML recipe or a JSON string on the
-command line) into a :class:`Compose` of the first five.
+command line) into a :class:`Compose` of the first five; in Python it also takes an audiomentations
+transform or ``Compose`` (:class:`AudiomentationsTransform`: seeded per example like the others).
 
-Modules: :mod:`.waveform` (the numpy transforms and :func:`build_augmentation`),
-:mod:`.phase_vocoder`, :mod:`.concat` (same-label concatenation), :mod:`.mixup`, :mod:`.patch_mix`,
-:mod:`.validation` (shared argument checks).
+Modules: :mod:`.waveform` (the numpy transforms and :func:`build_augmentation`), :mod:`.stretch`
+(time stretch and pitch shift), :mod:`.external` (audiomentations), :mod:`.concat` (same-label
+concatenation), :mod:`.mixup`, :mod:`.patch_mix`, :mod:`.validation` (shared argument checks).
 """
 
 from __future__ import annotations
 
 from .concat import CyclePool, SameLabelConcat, concat_same_label
+from .external import AudiomentationsTransform
 from .mixup import mixup
 from .patch_mix import apply_patch_mix, patch_mix_plan
-from .phase_vocoder import phase_vocoder
+from .stretch import pitch_shift, stretch
 from .waveform import (
     AUGMENTATIONS,
     Augmentation,
@@ -58,6 +61,7 @@ from .waveform import (
 
 __all__ = [
     "AUGMENTATIONS",
+    "AudiomentationsTransform",
     "Augmentation",
     "Compose",
     "CyclePool",
@@ -73,5 +77,6 @@ __all__ = [
     "concat_same_label",
     "mixup",
     "patch_mix_plan",
-    "phase_vocoder",
+    "pitch_shift",
+    "stretch",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_waveform", "check_fft_sizes", "check_probability", "check_range", "check_rng", "fit_length"]
+__all__ = ["as_waveform", "check_fft_sizes", "check_probability", "check_range", "check_rng"]
 
 
 def as_waveform(waveform: np.ndarray) -> np.ndarray:
@@ -58,10 +58,3 @@ def check_fft_sizes(n_fft: Any, hop_length: Any) -> None:
         or n_fft % hop_length
     ):
         raise ValueError(f"hop_length must divide n_fft and be at most n_fft // 2, got {hop_length!r}")
-
-
-def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
-    """Trim, or zero-pad at the end, to exactly ``length`` samples."""
-    if signal.size >= length:
-        return signal[:length]
-    return np.pad(signal, (0, length - signal.size))

@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .phase_vocoder import phase_vocoder, resample_to_length
+from ...audio import DEFAULT_SAMPLING_RATE
+from .external import AudiomentationsTransform, is_audiomentations_transform
+from .stretch import BLOCK_SAMPLES, INTERVAL_SAMPLES, pitch_shift, stretch
 from .validation import as_waveform, check_fft_sizes, check_probability, check_range, check_rng
 
 __all__ = [
@@ -125,14 +127,15 @@ class TimeShift(Augmentation):
 
 @dataclass(frozen=True)
 class TimeStretch(Augmentation):
-    """Change the duration, not the pitch: rate drawn uniformly from ``rate``; length ``≈ len / rate``.
+    """Change the duration, not the pitch: rate drawn uniformly from ``rate``; length ``round(len / rate)``.
 
-    Uses :func:`phase_vocoder` (``n_fft`` and ``hop_length`` in samples: 32 ms / 8 ms at 16 kHz).
+    Uses :func:`~respira.training.augment.stretch.stretch` (Signalsmith Stretch); ``n_fft`` and
+    ``hop_length`` are its block and hop in samples (120 ms / 30 ms at 16 kHz, the library's preset).
     """
 
     rate: tuple[float, float] = (0.8, 1.2)
-    n_fft: int = 512
-    hop_length: int = 128
+    n_fft: int = BLOCK_SAMPLES
+    hop_length: int = INTERVAL_SAMPLES
     probability: float = 0.5
     name: ClassVar[str] = "time_stretch"
 
@@ -143,21 +146,21 @@ class TimeStretch(Augmentation):
 
     def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         rate = rng.uniform(*self.rate)
-        return phase_vocoder(waveform, rate, n_fft=self.n_fft, hop_length=self.hop_length)
+        return stretch(waveform, rate, block_samples=self.n_fft, interval_samples=self.hop_length)
 
 
 @dataclass(frozen=True)
 class PitchShift(Augmentation):
     """Change the pitch by ``s`` semitones (drawn uniformly from ``semitones``), keeping the length.
 
-    The waveform is time-stretched to ``2^(s/12)`` times its length (:func:`phase_vocoder`, pitch
-    kept), then resampled (soxr) back to its original length, which scales every frequency by
-    ``2^(s/12)``.
+    Uses :func:`~respira.training.augment.stretch.pitch_shift`: a time stretch to ``2^(s/12)`` times the
+    length (Signalsmith Stretch, pitch kept), then soxr resampling back to the original length, which
+    scales every frequency by ``2^(s/12)``; ``n_fft`` / ``hop_length`` as for :class:`TimeStretch`.
     """
 
     semitones: tuple[float, float] = (-2.0, 2.0)
-    n_fft: int = 512
-    hop_length: int = 128
+    n_fft: int = BLOCK_SAMPLES
+    hop_length: int = INTERVAL_SAMPLES
     probability: float = 0.5
     name: ClassVar[str] = "pitch_shift"
 
@@ -167,9 +170,8 @@ class PitchShift(Augmentation):
         object.__setattr__(self, "probability", check_probability(self.probability))
 
     def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        factor = 2.0 ** (rng.uniform(*self.semitones) / 12.0)
-        stretched = phase_vocoder(waveform, 1.0 / factor, n_fft=self.n_fft, hop_length=self.hop_length)
-        return resample_to_length(stretched, waveform.size)
+        semitones = rng.uniform(*self.semitones)
+        return pitch_shift(waveform, semitones, block_samples=self.n_fft, interval_samples=self.hop_length)
 
 
 class Compose:
@@ -204,17 +206,25 @@ AUGMENTATIONS: dict[str, type[Augmentation]] = {
 """Names usable in :func:`build_augmentation` specs, in their documented order."""
 
 
-def build_augmentation(spec: Mapping[str, Mapping[str, Any] | None] | None) -> Compose | None:
+def build_augmentation(spec: Any, *, sampling_rate: int = DEFAULT_SAMPLING_RATE) -> Compose | None:
     """A :class:`Compose` from a config mapping, in the mapping's order; ``None`` for an empty spec.
 
     E.g. ``{"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": {"mode": "pad"}}``;
     a name mapped to ``None`` (or ``{}``) uses that augmentation's defaults. Raises ValueError for an
     unknown augmentation (listing the valid names), an unknown parameter or a bad value (naming it).
+
+    In Python, ``spec`` may also be an audiomentations transform or ``Compose``: it is applied to
+    waveforms at ``sampling_rate`` Hz, seeded per example (:class:`.AudiomentationsTransform`).
     """
+    if is_audiomentations_transform(spec):
+        return Compose([AudiomentationsTransform(spec, sampling_rate)])
     if not spec:
         return None
     if not isinstance(spec, Mapping):
-        raise ValueError(f"augmentation spec must be a mapping of name -> parameters, got {spec!r}")
+        raise ValueError(
+            "augmentation must be a mapping of name -> parameters (or, in Python, an audiomentations "
+            f"transform), got {spec!r}"
+        )
     transforms: list[Augmentation] = []
     for name, given in spec.items():
         if name not in AUGMENTATIONS:

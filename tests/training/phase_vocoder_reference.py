@@ -1,6 +1,8 @@
-"""Time stretching without pitch change (phase vocoder with identity phase locking) and resampling.
+"""respira's former time stretch (phase vocoder with identity phase locking), kept as a test reference.
 
-Used by :class:`~respira.training.augment.TimeStretch` and :class:`~respira.training.augment.PitchShift`.
+Until the Signalsmith stretcher (``python-stretch``) replaced it, respira's ``TimeStretch`` ran this;
+``tests/training/test_augment_library.py`` checks that the library gives the same spectra on real
+cycles, and ``benchmarks/library_swaps.py`` times both.
 """
 
 from __future__ import annotations
@@ -9,11 +11,17 @@ import math
 
 import numpy as np
 import scipy.signal
-import soxr
 
-from .validation import check_fft_sizes, fit_length
+from respira.training.augment.validation import check_fft_sizes
 
-__all__ = ["phase_vocoder", "resample_to_length"]
+__all__ = ["phase_vocoder"]
+
+
+def fit_length(signal: np.ndarray, length: int) -> np.ndarray:
+    """Trim, or zero-pad at the end, to exactly ``length`` samples."""
+    if signal.size >= length:
+        return signal[:length]
+    return np.pad(signal, (0, length - signal.size))
 
 
 def _stft(signal: np.ndarray, window: np.ndarray, hop_length: int, num_frames: int) -> np.ndarray:
@@ -126,15 +134,3 @@ def phase_vocoder(
 
     stretched = _istft(new_magnitude * np.exp(1j * new_phase), window, hop_length)
     return fit_length(stretched[n_fft // 2 :], target).astype(np.float32)
-
-
-def resample_to_length(signal: np.ndarray, length: int) -> np.ndarray:
-    """Band-limited resampling (soxr, high quality) of ``signal`` to exactly ``length`` samples."""
-    if length == 0:
-        return np.zeros(0, dtype=np.float32)
-    if signal.size == 0:
-        return np.zeros(length, dtype=np.float32)
-    if signal.size == length:
-        return signal.astype(np.float32)
-    resampled = soxr.resample(signal.astype(np.float32), float(signal.size), float(length))
-    return fit_length(np.asarray(resampled, dtype=np.float32), length)
