@@ -103,7 +103,7 @@ def test_a_saved_lora_adapter_loads_with_peft_onto_the_base_and_equals_the_merge
     peft_model = add_lora(model, r=2, alpha=4)
     torch.manual_seed(2)
     with torch.no_grad():  # a trained adapter: non-zero LoRA matrices, heads and running statistics moved
-        for name, parameter in peft_model.named_parameters():
+        for parameter in peft_model.parameters():
             if parameter.requires_grad:
                 parameter.add_(torch.randn_like(parameter) * 0.2)
     peft_model.train()(torch.randn(4, 16000) * 0.1)  # head_norm's running statistics move too

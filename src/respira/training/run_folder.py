@@ -148,7 +148,6 @@ def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_
 def write_model_card(trainer: RespiraTrainer, record: RunRecord, output_dir: Path) -> None:
     """``README.md``: the card the trainer's ``ModelCardCallback`` filled, completed with the run record."""
     from ..hub.card_render import render_model_card
-
     from ..models.lora import has_adapter
 
     card = trainer.card_data
