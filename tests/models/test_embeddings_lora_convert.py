@@ -110,6 +110,9 @@ def test_a_saved_lora_adapter_loads_with_peft_onto_the_base_and_equals_the_merge
     folder = save_adapter(peft_model, tmp_path / "run")
     assert folder == tmp_path / "run" / "adapter" and has_adapter(tmp_path / "run")
     assert {"adapter_config.json", "adapter_model.safetensors"} <= {path.name for path in folder.iterdir()}
+    readme = (folder / "README.md").read_text()  # PEFT's metadata, without an empty base model
+    metadata = readme.split("---")[1]
+    assert "library_name: peft" in metadata and "base_model" not in metadata and "lora_base_model(" in readme
     merged = peft_model.merge_and_unload().eval()
     merged.save_pretrained(tmp_path / "run")
 

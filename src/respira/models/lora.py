@@ -24,6 +24,9 @@ ADAPTER_FOLDER = "adapter"
 """The sub-folder of a LoRA run (and of its export) holding the PEFT adapter."""
 ADAPTER_WEIGHTS = f"{ADAPTER_FOLDER}/adapter_model.safetensors"
 _ADAPTER_README = """\
+---
+library_name: peft
+---
 # LoRA adapter
 
 The PEFT LoRA adapter this model was trained with (rank {r}, on {targets} of the encoder; the heads are
@@ -136,4 +139,18 @@ def save_adapter(model: PeftModel, folder: str | Path) -> Path | None:
     text = _ADAPTER_README.format(r=lora.r, targets=targets, source=config.encoder_name_or_path)
     (target / "README.md").write_text(text, encoding="utf-8")  # PEFT adds its metadata to it
     model.save_pretrained(str(target))
+    _name_base_model(target / "README.md", config.encoder_name_or_path)
     return target
+
+
+def _name_base_model(readme: Path, source: str) -> None:
+    """PEFT names the classifier's (empty) ``_name_or_path`` as the card's base model: name the encoder's
+    Hub id instead, or none for a local folder (the Hub accepts only repository ids there)."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(readme)
+    hub_id = source if source.count("/") == 1 and not Path(source).expanduser().exists() else None
+    tags = [tag for tag in card.data.get("tags") or [] if not tag.startswith("base_model:")]
+    card.data["tags"] = tags + ([f"base_model:adapter:{hub_id}"] if hub_id else [])
+    card.data["base_model"] = hub_id
+    card.save(readme)
