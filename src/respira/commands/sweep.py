@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,29 +163,21 @@ def _grid(args: argparse.Namespace) -> None:
         for name, parsed in runs:
             print(f"### {name}")
             run_training(*parsed)
-            trials = summary()  # after every run, so a killed sweep has it too
+            summary()  # after every run, so a killed sweep has it too
         trials = summary()
     print(_table(trials))
     print(f"summary (best validation score first): {root / 'sweep_summary.md'}, .csv and .png")
 
 
-class _sweep_lock:  # noqa: N801 (a context manager used as a function)
+@contextmanager
+def _sweep_lock(root: Path, configuration: dict[str, Any]) -> Iterator[None]:
     """Hold the sweep folder's lock (one process writes a sweep) and record its configuration."""
+    from ..training.sweep_folder import write_sweep_configuration
+    from ..utils.locking import FolderLock
 
-    def __init__(self, root: Path, configuration: dict[str, Any]) -> None:
-        from ..utils.locking import FolderLock
-
-        self.root, self.configuration = root, configuration
-        self.lock = FolderLock(root, what="respira sweep")
-
-    def __enter__(self) -> None:
-        from ..training.sweep_folder import write_sweep_configuration
-
-        self.lock.acquire()
-        write_sweep_configuration(self.root, self.configuration)
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.lock.release()
+    with FolderLock(root, what="respira sweep"):
+        write_sweep_configuration(root, configuration)
+        yield
 
 
 def _table(trials: list[SweepTrial]) -> str:
