@@ -235,13 +235,51 @@ def test_every_command_is_covered_by_the_misspelling_test() -> None:
     assert set(COMMANDS) - {"train", "sweep", "demo"} == set(MISSPELLED)  # those: the recipe check
 
 
-@pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "num_train_epochs=1,2"]])
+@pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "num_train_epochs=1,2"], ["demo"]])
 def test_recipe_commands_suggest_recipe_fields(
     command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([*command, "--learnig_rate", "3"]) == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"respira {command[0]}: error:") and "did you mean learning_rate?" in error
+    assert error.startswith(f"respira {command[0]}: error: unrecognized arguments: --learnig_rate")
+    assert "(did you mean --learning_rate?)" in error and error.rstrip().endswith("--help)")
+
+
+@pytest.mark.parametrize(
+    ("command", "wrong", "right"),
+    [("sweep", "--optuna_trail", "--optuna_trials"), ("sweep", "--gird", "--grid"),
+     ("demo", "--outptu_dir", "--output_dir"), ("train", "--lr", "--learning_rate")],
+)  # fmt: skip
+def test_recipe_commands_suggest_their_own_options_first(
+    command: str, wrong: str, right: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's own options come before recipe fields, and the check comes before any other."""
+    assert main([command, wrong, "3"]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1, error
+    assert error == (
+        f"respira {command}: error: unrecognized arguments: {wrong} (did you mean {right}?) "
+        f"(see respira {command} --help)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--n_patients", "3"],
+        ["--learning_rate", "-1"],
+        ["--split_strategy", "by_magic"],
+        ["--lerning_rate", "1"],
+    ],
+)
+def test_demo_checks_every_option_before_writing_anything(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "demo"
+    assert main(["demo", "--output_dir", str(output), *flags]) == 2
+    error = capsys.readouterr().err
+    assert len(error.splitlines()) == 1 and error.startswith("respira demo: error:"), error
+    assert not output.exists()
 
 
 def test_a_bool_flag_before_the_recipe_does_not_eat_it(tmp_path: Path, capsys) -> None:

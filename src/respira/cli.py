@@ -11,7 +11,7 @@ import difflib
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import NoReturn
 
 from . import __version__
@@ -89,15 +89,41 @@ def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> l
     return argv
 
 
-def unknown_options_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
-    """The one-line error for options ``command`` does not know, with the closest known ones."""
+def unknown_options_error(
+    command: argparse.ArgumentParser,
+    names: Sequence[str],
+    *,
+    fields: Collection[str] = (),
+    suggest_fields: Callable[[str], list[str]] | None = None,
+) -> CommandLineError:
+    """The one-line error for options ``command`` does not know, with the closest known ones: the
+    command's own options first (those not in ``fields``, the recipe field flags of a command that
+    takes them); when none is close, ``suggest_fields``' recipe fields."""
     options = [option for option in command._option_string_actions if option.startswith("--")]
+    options = [option for option in options if option not in fields]
     hints = []
     for name in names:
         close = difflib.get_close_matches(name, options, n=2, cutoff=0.7)
+        if not close and suggest_fields is not None:
+            close = [f"--{field}" for field in suggest_fields(name[2:])]
         close = list(dict.fromkeys(_HYPHEN_ALIAS.sub(r"\1", option) for option in close))
         hints.append(name + (f" (did you mean {' or '.join(close)}?)" if close else ""))
     return CommandLineError(command.prog, f"unrecognized arguments: {', '.join(hints)}")
+
+
+def _unknown_override_error(
+    command: argparse.ArgumentParser, extra: Sequence[str]
+) -> CommandLineError | None:
+    """For a command taking recipe ``--field value`` flags (train, sweep, demo): the error naming the
+    options in ``extra`` that are neither the command's nor recipe fields, checked before any work."""
+    from .training.flags import flag_parser
+    from .training.recipe import field_suggestions
+
+    fields = set(flag_parser()._option_string_actions)
+    unknown = [name for name in _unknown_options(command, extra) if name not in fields]
+    if not unknown:
+        return None
+    return unknown_options_error(command, unknown, fields=fields, suggest_fields=field_suggestions)
 
 
 def _one_line(error: BaseException) -> str:
@@ -124,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if unknown and not command.get_default("accepts_overrides"):
                 raise unknown_options_error(command, unknown) from None
             raise
-        if extra and not getattr(args, "accepts_overrides", False):
+        if extra and getattr(args, "accepts_overrides", False):
+            error = _unknown_override_error(command, extra)
+            if error is not None:
+                raise error
+        elif extra:
             unknown = _unknown_options(command, extra) if command is not None else []
             if unknown:
                 raise unknown_options_error(command, unknown)

@@ -13,7 +13,7 @@ import respira
 from respira.cli import main
 from respira.data import load_icbhi
 from respira.models.embeddings import compute_embeddings, with_embeddings
-from respira.models.lora import add_lora
+from respira.models.lora import add_lora, has_adapter, lora_base_model, save_adapter
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,61 @@ def test_lora_adapts_attention_and_keeps_the_head_trainable() -> None:
     output.loss.backward()
     lora_grads = [p.grad for name, p in peft_model.named_parameters() if "lora_B" in name]
     assert lora_grads and all(g is not None for g in lora_grads)
+
+
+def _tiny_ast_checkpoint(folder: Path) -> Path:
+    torch.manual_seed(1)
+    ast = ASTConfig(
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, max_length=100
+    )
+    AutoModel.from_config(ast).save_pretrained(folder)
+    return folder
+
+
+def test_a_saved_lora_adapter_loads_with_peft_onto_the_base_and_equals_the_merged_model(
+    tmp_path: Path,
+) -> None:
+    from peft import PeftModel
+
+    source = _tiny_ast_checkpoint(tmp_path / "encoder")
+    model = respira.RespiraForAudioClassification.from_encoder_pretrained(
+        str(source), target_seconds=1.0, ast_length_policy="adapt", head_norm=True, pooling="attention"
+    )
+    peft_model = add_lora(model, r=2, alpha=4)
+    torch.manual_seed(2)
+    with torch.no_grad():  # a trained adapter: non-zero LoRA matrices, heads and running statistics moved
+        for parameter in peft_model.parameters():
+            if parameter.requires_grad:
+                parameter.add_(torch.randn_like(parameter) * 0.2)
+    peft_model.train()(torch.randn(4, 16000) * 0.1)  # head_norm's running statistics move too
+    folder = save_adapter(peft_model, tmp_path / "run")
+    assert folder == tmp_path / "run" / "adapter" and has_adapter(tmp_path / "run")
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= {path.name for path in folder.iterdir()}
+    readme = (folder / "README.md").read_text()  # PEFT's metadata, without an empty base model
+    metadata = readme.split("---")[1]
+    assert "library_name: peft" in metadata and "base_model" not in metadata and "lora_base_model(" in readme
+    merged = peft_model.merge_and_unload().eval()
+    merged.save_pretrained(tmp_path / "run")
+
+    config = respira.RespiraConfig.from_pretrained(tmp_path / "run")
+    adapted = PeftModel.from_pretrained(lora_base_model(config), str(tmp_path / "run"), subfolder="adapter")
+    reloaded = respira.RespiraForAudioClassification.from_pretrained(tmp_path / "run").eval()
+    waveforms = torch.randn(3, 16000) * 0.1
+    with torch.no_grad():
+        expected = reloaded(waveforms).logits
+        torch.testing.assert_close(adapted.eval()(waveforms).logits, expected, atol=1e-5, rtol=1e-5)
+        plain = lora_base_model(config)(waveforms).logits  # without the adapter: another model
+    assert not torch.allclose(plain, expected, atol=1e-3)
+
+
+def test_no_adapter_without_a_pretrained_encoder(tmp_path: Path) -> None:
+    ast = ASTConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    model = respira.RespiraForAudioClassification(
+        respira.RespiraConfig(encoder_config=ast.to_dict(), target_seconds=1.0, ast_length_policy="adapt")
+    )
+    assert save_adapter(add_lora(model, r=2), tmp_path) is None and not has_adapter(tmp_path)
+    with pytest.raises(ValueError, match="not initialised from a checkpoint"):
+        lora_base_model(model.config)
 
 
 def test_lora_refuses_encoders_without_attention(cnn_model) -> None:

@@ -132,7 +132,7 @@ def test_sweep_runs_each_combination(synthetic_corpus: Path, tmp_path: Path, cap
          "--output_dir", str(tmp_path / "sweep"), "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    table = capsys.readouterr().out.splitlines()[-3:]
+    table = capsys.readouterr().out.splitlines()[-4:-1]  # then the line naming the summary files
     assert table[0].split()[:2] == ["run", "test"]
     assert {line.split()[0] for line in table[1:]} == {"learning_rate=0.001", "learning_rate=0.0001"}
     for name in ("learning_rate=0.001", "learning_rate=0.0001"):

@@ -124,8 +124,8 @@ BAD = {
         ["--per_device_train_batch_size", "0"],
         "per_device_train_batch_size must be at least 1, got 0",
     ),
-    "unknown": (["--epochs", "-1"], "'epochs' (did you mean num_train_epochs?)"),
-    "typo": (["--encoder", "cnn", "--learnin_rate", "0.1"], "'learnin_rate' (did you mean learning_rate?)"),
+    "unknown": (["--epochs", "-1"], "--epochs (did you mean --num_train_epochs?)"),
+    "typo": (["--encoder", "cnn", "--learnin_rate", "0.1"], "--learnin_rate (did you mean --learning_rate?)"),
     "bool": (
         ["--freeze_encoder", "maybe"],
         "argument --freeze_encoder/--freeze_feature_encoder: Truthy value expected: got maybe",

@@ -55,15 +55,24 @@ def run(args: argparse.Namespace) -> None:
     from ..inference import predict_files
     from ..reports.recording_plot import plot_recording
     from ..synthetic import make_synthetic_icbhi
+    from ..synthetic.plan import MIN_PATIENTS
     from ..training.recipe import parse_recipe
     from ..training.run import run_training
+    from ..training.validation import validate_run
 
     output_dir = Path(args.output_dir)
-    check_output_dir(output_dir, overwrite=args.overwrite)
-    datasets.disable_progress_bars()
-    started = time.perf_counter()
     corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"
     cache = output_dir / "cache"
+    # every option is checked before the first file is written
+    check_output_dir(output_dir, overwrite=args.overwrite)
+    if args.n_patients < MIN_PATIENTS:
+        raise ValueError(f"--n_patients {args.n_patients}: the demo needs at least {MIN_PATIENTS} patients")
+    flags = ["--data_dir", str(corpus), "--output_dir", str(run_dir), "--overwrite", "true"]
+    flags += ["--dataset_cache_dir", str(cache), "--seed", str(args.seed), *args.overrides]
+    recipe = parse_recipe(RECIPE, flags)
+    validate_run(*recipe, corpus_written_later=True)
+    datasets.disable_progress_bars()
+    started = time.perf_counter()
 
     def stage(number: int, text: str) -> None:
         print(f"\n[{number}/6 · {time.perf_counter() - started:5.1f} s] {text}", flush=True)
@@ -75,9 +84,7 @@ def run(args: argparse.Namespace) -> None:
     print(summarize(load_icbhi(corpus, validation_size=0.25, seed=args.seed, cache_dir=cache)))
 
     stage(3, f"training the CNN with the ADD auxiliary loss (recipe {RECIPE.name})")
-    flags = ["--data_dir", str(corpus), "--output_dir", str(run_dir), "--overwrite", "true"]
-    flags += ["--dataset_cache_dir", str(cache), "--seed", str(args.seed), *args.overrides]
-    summary = run_training(*parse_recipe(RECIPE, flags))
+    summary = run_training(*recipe)
 
     stage(4, "evaluation on the test split (never used for selection)")
     print(

@@ -197,6 +197,8 @@ class RespiraModelCardData(CardData):
     """Top-level packages the shipped code imports (the card's ``pip install`` line for it)."""
     onnx: bool = False
     """The folder holds ``model.onnx`` (waveforms → probabilities; runs with onnxruntime alone)."""
+    adapter: bool = False
+    """The folder holds the PEFT LoRA adapter of a LoRA run in ``adapter/`` (beside the merged model)."""
     checksums: dict[str, str] = field(default_factory=dict)
     """SHA-256 (hex) of the folder's weight files (``checksums.sha256``), by file name."""
     # free text

@@ -28,6 +28,7 @@ from huggingface_hub import ModelCard
 
 from ..data import corpus
 from ..decision import validate_thresholds
+from ..models.lora import has_adapter
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS, RespiraModelCardData
@@ -322,6 +323,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "remote_code": card.remote_code,
         "code_requirements": card.code_requirements,
         "onnx": card.onnx,
+        "adapter": card.adapter,
         "checksums": sorted(card.checksums.items()),
         "devices": list(corpus.DEVICES.values()),
         "num_patients": corpus.NUM_PATIENTS,
@@ -371,6 +373,7 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     record = RunRecord.load_if_present(run_dir)
     if record is not None:
         card.set_run_record(record)
+    card.adapter = has_adapter(run_dir)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card

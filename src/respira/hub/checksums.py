@@ -1,12 +1,12 @@
 """SHA-256 checksums of an export's weight files, written beside them and checked when they are loaded.
 
 ``respira export`` writes ``checksums.sha256`` in ``sha256sum``'s own format (``<hex digest>  <name>``
-per line, so ``sha256sum -c checksums.sha256`` checks the folder by hand) for ``model.safetensors``
-and ``model.onnx``, and the model card lists them. :func:`respira.hub.load_model` and
-:func:`respira.hub.onnx.load_onnx_model` check the file they load against it (:func:`verify_checksum`):
-a flipped byte is a one-line :class:`~respira.hub.loading.ModelLoadError` naming the file, not a
-model that loads silently with other outputs. Folders without the file (training runs, older
-exports) load unchecked.
+per line, so ``sha256sum -c checksums.sha256`` checks the folder by hand) for ``model.safetensors``,
+``model.onnx`` and a LoRA run's ``adapter/adapter_model.safetensors``, and the model card lists them.
+:func:`respira.hub.load_model` and :func:`respira.hub.onnx.load_onnx_model` check the file they load
+against it (:func:`verify_checksum`): a flipped byte is a one-line
+:class:`~respira.hub.loading.ModelLoadError` naming the file, not a model that loads silently with other
+outputs. Folders without the file (training runs, older exports) load unchecked.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 CHECKSUM_FILE = "checksums.sha256"
-CHECKSUMMED_FILES: tuple[str, ...] = ("model.safetensors", "model.onnx")
+CHECKSUMMED_FILES: tuple[str, ...] = ("model.safetensors", "model.onnx", "adapter/adapter_model.safetensors")
 """The weight files an export lists in ``checksums.sha256`` (those it holds)."""
 _BLOCK = 1 << 20
 

@@ -6,8 +6,9 @@ one), ``checksums.sha256`` (SHA-256 of the weight files, checked on load: :mod:`
 and ``README.md`` (the rendered model card, which lists the checksums too). With ``with_code=True`` it
 also holds the model's code (:mod:`respira.hub.remote_code`), so plain transformers loads it with
 ``trust_remote_code=True``, and with ``onnx=True`` an ONNX export (:mod:`respira.hub.onnx`) that runs
-with onnxruntime alone. Nothing else is copied: no ``training_args.bin``, optimizer state or
-checkpoints, and nothing is ever unpickled. The folder is written under a temporary sibling name,
+with onnxruntime alone; the export of a LoRA run also holds its PEFT adapter (``adapter/``). Nothing
+else is copied: no ``training_args.bin``, optimizer state or checkpoints, and nothing is ever
+unpickled. The folder is written under a temporary sibling name,
 checked to load with ``AutoModelForAudioClassification.from_pretrained`` and only then renamed into
 place, so an interrupted or failed export never leaves a half-written folder (a later export to the
 same folder removes what a killed one left: :func:`respira.utils.files.staged_folder`).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..utils.files import check_folder_target, staged_folder
 from .card_render import card_data_from_run_dir, render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
@@ -137,6 +139,9 @@ def export_model(
             respira is not installed (``trust_remote_code=True``); the card says so.
         onnx: also write ``model.onnx`` (waveforms → probabilities, :func:`respira.hub.onnx.export_onnx`,
             checked against the torch model with onnxruntime); the card says how to run it.
+
+    The export of a LoRA run also holds its PEFT adapter (``adapter/``, beside the merged weights), and
+    its card says how to load it.
     """
     from ..models import RespiraConfig
     from ..models.respira.feature_extraction_respira import feature_extractor_for
@@ -159,6 +164,8 @@ def export_model(
         for name in (CONFIG, WEIGHTS, METRICS):
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, staging / name)
+        if has_adapter(run_dir):  # a LoRA run's PEFT adapter (config and weights; its short README)
+            shutil.copytree(run_dir / ADAPTER_FOLDER, staging / ADAPTER_FOLDER)
         if (run_dir / PREPROCESSOR).is_file():
             shutil.copyfile(run_dir / PREPROCESSOR, staging / PREPROCESSOR)
         else:

@@ -1,8 +1,16 @@
-"""LoRA adapters (peft) on the attention projections of AST/BEATs encoders inside a respira classifier."""
+"""LoRA adapters (peft) on the attention projections of AST/BEATs encoders inside a respira classifier.
+
+A LoRA run saves its adapter in PEFT's own format (``adapter/adapter_config.json`` and
+``adapter/adapter_model.safetensors``, :func:`save_adapter`) beside the merged model;
+:func:`lora_base_model` rebuilds the model it applies to, so
+``PeftModel.from_pretrained(lora_base_model(config), "RUN/adapter")`` gives the merged model's outputs.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .encoders import encoder_specs, get_encoder_spec
@@ -10,7 +18,30 @@ from .encoders import encoder_specs, get_encoder_spec
 if TYPE_CHECKING:
     from peft import PeftModel
 
-    from .respira import RespiraForAudioClassification
+    from .respira import RespiraConfig, RespiraForAudioClassification
+
+ADAPTER_FOLDER = "adapter"
+"""The sub-folder of a LoRA run (and of its export) holding the PEFT adapter."""
+ADAPTER_WEIGHTS = f"{ADAPTER_FOLDER}/adapter_model.safetensors"
+_ADAPTER_README = """\
+---
+library_name: peft
+---
+# LoRA adapter
+
+The PEFT LoRA adapter this model was trained with (rank {r}, on {targets} of the encoder; the heads are
+saved whole). The folder above holds the same model with the adapter merged into the encoder's weights.
+Load the adapter onto its base model (the encoder `{source}`) with:
+
+```python
+from peft import PeftModel
+from respira import RespiraConfig
+from respira.models.lora import lora_base_model
+
+config = RespiraConfig.from_pretrained("MODEL")  # the folder (or Hub id) above this one
+model = PeftModel.from_pretrained(lora_base_model(config), "MODEL", subfolder="adapter")
+```
+"""
 
 
 def add_lora(
@@ -48,6 +79,8 @@ def add_lora(
     trainable = ["classifier"] + (["projector"] if model.projector is not None else [])
     if model.respira.attention_pooling is not None:
         trainable.append("attention_pooling")
+    if model.head_norm is not None:  # its running statistics change in training: the adapter keeps them
+        trainable.append("head_norm")
     config = LoraConfig(
         r=r,
         lora_alpha=alpha,
@@ -56,3 +89,68 @@ def add_lora(
         modules_to_save=trainable,
     )
     return get_peft_model(model, config)
+
+
+def lora_base_model(config: RespiraConfig) -> RespiraForAudioClassification:
+    """The model a LoRA run's adapter applies to: the run's classifier (``config``, e.g. read from the
+    run folder) with the pretrained weights of its encoder (``config.encoder_name_or_path``).
+
+    The adapter holds the LoRA matrices and the whole heads, so the heads' values here do not matter.
+    Raises ``ValueError`` when the config names no pretrained encoder (a LoRA on a randomly initialised
+    encoder has no base to rebuild: use the merged model).
+    """
+    from .respira import RespiraForAudioClassification
+
+    source = config.encoder_name_or_path
+    if not source:
+        raise ValueError(
+            "the model's encoder was not initialised from a checkpoint (no encoder_name_or_path), so "
+            "there is no base model for a LoRA adapter; load the merged model instead"
+        )
+    pretrained = RespiraForAudioClassification.from_encoder_pretrained(
+        source,
+        featurizer=config.featurizer,
+        sampling_rate=config.sampling_rate,
+        target_seconds=config.target_seconds,
+        ast_length_policy=config.ast_length_policy,
+    )  # the encoder as the run started from it (AST positions fitted to the same frames)
+    base = RespiraForAudioClassification(copy.deepcopy(config))
+    base.respira.encoder.load_state_dict(pretrained.respira.encoder.state_dict())
+    return base.eval()
+
+
+def has_adapter(folder: str | Path) -> bool:
+    """Whether a run or model folder holds a saved LoRA adapter (``adapter/adapter_config.json``)."""
+    return (Path(folder) / ADAPTER_FOLDER / "adapter_config.json").is_file()
+
+
+def save_adapter(model: PeftModel, folder: str | Path) -> Path | None:
+    """Save ``model``'s LoRA adapter with PEFT's ``save_pretrained`` in ``folder``/adapter (with a short
+    README saying how to load it); return that folder, or ``None`` when the encoder was not
+    initialised from a checkpoint (no base model to apply an adapter to)."""
+    config = model.get_base_model().config
+    if not config.encoder_name_or_path:
+        return None
+    target = Path(folder) / ADAPTER_FOLDER
+    target.mkdir(parents=True, exist_ok=True)
+    lora = model.peft_config[model.active_adapter]
+    lora.base_model_name_or_path = config.encoder_name_or_path  # provenance, as the card's encoder source
+    targets = " and ".join(f"`{name}`" for name in sorted(lora.target_modules))
+    text = _ADAPTER_README.format(r=lora.r, targets=targets, source=config.encoder_name_or_path)
+    (target / "README.md").write_text(text, encoding="utf-8")  # PEFT adds its metadata to it
+    model.save_pretrained(str(target))
+    _name_base_model(target / "README.md", config.encoder_name_or_path)
+    return target
+
+
+def _name_base_model(readme: Path, source: str) -> None:
+    """PEFT names the classifier's (empty) ``_name_or_path`` as the card's base model: name the encoder's
+    Hub id instead, or none for a local folder (the Hub accepts only repository ids there)."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(readme)
+    hub_id = source if source.count("/") == 1 and not Path(source).expanduser().exists() else None
+    tags = [tag for tag in card.data.get("tags") or [] if not tag.startswith("base_model:")]
+    card.data["tags"] = tags + ([f"base_model:adapter:{hub_id}"] if hub_id else [])
+    card.data["base_model"] = hub_id
+    card.save(readme)

@@ -239,14 +239,20 @@ def _closest(key: str, valid: set[str]) -> list[str]:
     return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
 
 
+def field_suggestions(key: str) -> list[str]:
+    """The recipe fields an unknown option ``key`` may mean: respira's name for another tool's name
+    (``lr`` → ``learning_rate``), else up to three close spellings or fields containing it."""
+    alias = _ALIASES.get(key.replace("-", "_"))
+    return [alias] if alias else _closest(key, _field_names())
+
+
 def _check_keys(keys: list[str], source: str) -> None:
     valid = _field_names()
     unknown = [key for key in keys if key not in valid]
     if unknown:
         hints = []
         for key in unknown:
-            alias = _ALIASES.get(key.replace("-", "_"))
-            close = [alias] if alias else _closest(key, valid)
+            close = field_suggestions(key)
             hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
         raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
 

@@ -119,8 +119,13 @@ def build_run_record(
 
 
 def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str, Any]) -> None:
-    """Save the kept seed's model (LoRA adapters merged), feature extractor, trainer state and metrics."""
-    if hasattr(trainer.model, "merge_and_unload"):  # LoRA: save a plain model
+    """Save the kept seed's model, feature extractor, trainer state and metrics. A LoRA model is saved
+    twice: its PEFT adapter in ``adapter/`` (:func:`~respira.models.lora.save_adapter`) and, as the
+    model, with the adapter merged into the encoder (a plain respira model)."""
+    if hasattr(trainer.model, "merge_and_unload"):
+        from ..models.lora import save_adapter
+
+        save_adapter(trainer.model, output_dir)
         trainer.model = trainer.model.merge_and_unload()
     trainer.args.output_dir = str(output_dir)  # the kept seed's trainer now writes the run folder
     trainer.save_model()
@@ -143,7 +148,9 @@ def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_
 def write_model_card(trainer: RespiraTrainer, record: RunRecord, output_dir: Path) -> None:
     """``README.md``: the card the trainer's ``ModelCardCallback`` filled, completed with the run record."""
     from ..hub.card_render import render_model_card
+    from ..models.lora import has_adapter
 
     card = trainer.card_data
     card.set_run_record(record)
+    card.adapter = has_adapter(output_dir)
     render_model_card(card).save(output_dir / "README.md")

@@ -37,11 +37,16 @@ def validate_run(
     args: RespiraTrainingArguments,
     *,
     resume: ResumePoint | None = None,
+    corpus_written_later: bool = False,
 ) -> None:
     """Raise a one-line ``ValueError`` (or ``OSError`` for the output folder) for anything a run would
-    fail on later; see the module docstring. Reads the corpus folder's listing, writes nothing."""
+    fail on later; see the module docstring. Reads the corpus folder's listing, writes nothing.
+
+    ``corpus_written_later``: ``data_dir`` is a corpus not written yet (``respira demo`` checks its
+    whole recipe before writing its synthetic corpus): every check but its folder's.
+    """
     _check_model(model)
-    _check_data(data, args)
+    _check_data(data, args, corpus_written_later=corpus_written_later)
     _check_run(run, args, resume)
     _check_combinations(model, run, args)
     check_integrations(args.report_to)
@@ -140,7 +145,7 @@ def _split_fractions(data: DataArguments) -> tuple[float, ...]:
         ) from None
 
 
-def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
+def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ..data.folds import is_fold_strategy
     from ..data.icbhi import ICBHIConfig
     from ..data.layout import locate_corpus
@@ -181,8 +186,8 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
         raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
     if data.num_proc is not None and data.num_proc < 1:
         raise ValueError(f"num_proc must be at least 1, got {data.num_proc}")
-    layout = locate_corpus(data.data_dir)  # a missing folder or unknown layout, named
-    if data.split_strategy == "official" and layout.split_file is None:
+    layout = None if corpus_written_later else locate_corpus(data.data_dir)  # a missing folder, named
+    if data.split_strategy == "official" and layout is not None and layout.split_file is None:
         raise ValueError(
             f"{data.data_dir} has no official split file (ICBHI_challenge_train_test.txt): use "
             "--split_strategy patient for a patient-wise split, or add the split file"
@@ -193,7 +198,7 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments) -> None:
             "evaluation during training needs a validation split: set validation_size > 0 (official split, "
             "patient_kfold) or use split_strategy=patient; the test split is never used for model selection"
         )
-    if kfold:
+    if kfold and layout is not None:
         _check_folds(data, layout)
 
 
