@@ -17,8 +17,8 @@ from respira.reports.curves import (
     THRESHOLD_FILE,
     label_curve_figures,
     label_curve_scores,
-    plot_label_curves,
 )
+from respira.reports.figures import save_pngs
 
 TARGETS = np.array([[0, 1], [0, 0], [1, 0], [1, 0], [0, 0], [1, 1]])
 PROBABILITIES = np.array([[0.1, 0.8], [0.6, 0.3], [0.7, 0.2], [0.4, 0.6], [0.2, 0.1], [0.9, 0.75]])
@@ -85,12 +85,12 @@ def test_a_label_with_one_class_has_no_curve_and_argmax_models_no_threshold_plot
     targets = TARGETS.copy()
     targets[:, 1] = 0  # no wheeze
     decided = _decided()
-    written = plot_label_curves(tmp_path / "report", targets, PROBABILITIES, decided, unit="recording")
+    figures = label_curve_figures(targets, PROBABILITIES, decided, unit="recording")
+    written = save_pngs(figures, tmp_path / "report")
     assert [path.name for path in written] == list(CURVE_FILES)
     for path in written:
         image = matplotlib.image.imread(path)
         assert image.shape[0] > 300 and image.std() > 0.05
-    figures = label_curve_figures(targets, PROBABILITIES, decided, unit="recording")
     wheeze = figures["roc_curves.png"].axes[1]
     assert not wheeze.axison
     assert [text.get_text() for text in wheeze.texts] == ["no curve:\nno positive recordings for wheeze"]
@@ -99,4 +99,4 @@ def test_a_label_with_one_class_has_no_curve_and_argmax_models_no_threshold_plot
     assert np.isnan(scores["wheeze"]["auc"]) and np.isnan(scores["wheeze"]["average_precision"])
     assert scores["crackle"]["auc"] == pytest.approx(roc_auc(targets[:, 0], PROBABILITIES[:, 0]))
     with pytest.raises(ValueError, match=r"\[N >= 1, 2\]"):
-        plot_label_curves(tmp_path, targets[:, :1], PROBABILITIES, decided)
+        label_curve_figures(targets[:, :1], PROBABILITIES, decided)

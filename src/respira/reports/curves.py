@@ -2,7 +2,7 @@
 probabilities, with the model's operating point, and how sensitivity, specificity and the ICBHI score
 move with each label's threshold.
 
-``respira evaluate`` draws them for ICBHI cycles and for KAUH recordings (:func:`plot_label_curves`):
+``respira evaluate`` draws them for ICBHI cycles and for KAUH recordings (:func:`label_curve_figures`):
 
 - ``roc_curves.png``: per label, the ROC curve (AUC in the legend), the chance diagonal, and the
   operating point of the model's decisions (sensitivity against 1 − specificity);
@@ -18,7 +18,6 @@ A label whose examples are all positive or all negative has no curve; its panel 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -27,12 +26,12 @@ from ..decision import decide_flags
 from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..metrics import icbhi_scores, roc_auc
 from ..metrics.curves import average_precision, precision_recall_curve, rates_at, roc_curve
-from .figures import new_figure, save_png
+from .figures import new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures", "label_curve_scores", "plot_label_curves"]
+__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures", "label_curve_scores"]
 
 CURVE_FILES: tuple[str, ...] = ("roc_curves.png", "precision_recall_curves.png")
 THRESHOLD_FILE = "threshold_curves.png"
@@ -172,11 +171,16 @@ def label_curve_figures(
     *,
     thresholds: Sequence[float] | None = None,
     unit: str = "cycle",
-    title: str = "",
 ) -> dict[str, Figure]:
-    """The figures of :func:`plot_label_curves`, by file name (drawn, not written)."""
+    """The figures of the module docstring, by file name (write them with
+    :func:`~respira.reports.figures.save_pngs`).
+
+    ``targets`` ``[N, 2]`` 0/1 (crackle, wheeze), ``probabilities`` ``[N, 2]`` of them, ``decided`` the
+    model's ``[N, 2]`` decisions (its operating point); ``thresholds``: the two thresholds it decides at
+    (``None``: it decides otherwise, e.g. a single-label model's argmax, and there is no threshold plot).
+    ``unit`` names the examples (``cycle``, ``recording``).
+    """
     truth, scores, called = _check(targets, probabilities, decided)
-    prefix = f"{title}: " if title else ""
     figures = {}
     kinds = (("ROC curves", _roc_panel), ("precision–recall curves", _pr_panel))
     for file_name, (kind, panel) in zip(CURVE_FILES, kinds, strict=True):
@@ -191,7 +195,7 @@ def label_curve_figures(
                 ax.set_aspect("equal")
                 ax.grid(alpha=0.3)
             ax.set_title(_title(name, truth[:, index], unit))
-        figure.suptitle(f"{prefix}{kind} ({len(truth)} {unit}s)", fontsize=14)
+        figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
         figures[file_name] = figure
     if thresholds is not None:
         figure = new_figure(12.0, 5.4)
@@ -201,29 +205,6 @@ def label_curve_figures(
             if ax.axison:
                 ax.grid(alpha=0.3)
             ax.set_title(_title(MULTI_LABEL_NAMES[index], truth[:, index], unit))
-        figure.suptitle(f"{prefix}scores against each label's threshold ({len(truth)} {unit}s)", fontsize=14)
+        figure.suptitle(f"scores against each label's threshold ({len(truth)} {unit}s)", fontsize=14)
         figures[THRESHOLD_FILE] = figure
     return figures
-
-
-def plot_label_curves(
-    output_dir: str | Path,
-    targets: Any,
-    probabilities: Any,
-    decided: Any,
-    *,
-    thresholds: Sequence[float] | None = None,
-    unit: str = "cycle",
-    title: str = "",
-) -> list[Path]:
-    """Write the curve plots of the module docstring to ``output_dir``; return their paths.
-
-    ``targets`` ``[N, 2]`` 0/1 (crackle, wheeze), ``probabilities`` ``[N, 2]`` of them, ``decided`` the
-    model's ``[N, 2]`` decisions (its operating point); ``thresholds``: the two thresholds it decides at
-    (``None``: it decides otherwise, e.g. a single-label model's argmax, and there is no threshold plot).
-    ``unit`` names the examples (``cycle``, ``recording``); ``title`` starts each figure's title.
-    """
-    figures = label_curve_figures(
-        targets, probabilities, decided, thresholds=thresholds, unit=unit, title=title
-    )
-    return [save_png(figure, Path(output_dir) / name) for name, figure in figures.items()]

@@ -49,7 +49,8 @@ from ..metrics.icbhi import per_patient_icbhi
 from ..metrics.multilabel import label_probabilities
 from ..utils.files import write_json_atomic, write_text_atomic
 from ..utils.progress import stage
-from .curves import label_curve_scores, plot_label_curves
+from .curves import label_curve_figures, label_curve_scores
+from .figures import save_pngs
 from .plots import plot_confusion_matrix, plot_embedding_projection
 
 if TYPE_CHECKING:
@@ -249,14 +250,10 @@ def evaluate_model(
     )
     properties = add_properties(torch.from_numpy(embeddings), torch.from_numpy(labels))
     write_json(output / "add_properties.json", properties)
-    curves = plot_label_curves(
-        output,
-        flags,
-        label_scores,
-        classes_to_flags(predictions),
-        thresholds=metrics.get("thresholds"),
-        unit="cycle",
+    figures = label_curve_figures(
+        flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
     )
+    curves = save_pngs(figures, output)
     metrics["add_properties"] = properties
     metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
     return metrics

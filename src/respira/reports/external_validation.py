@@ -47,8 +47,9 @@ from ..metrics.recording_level import (
 from ..utils.files import write_text_atomic
 from ..utils.progress import progress
 from ..utils.tables import format_number, format_table
-from .curves import plot_label_curves
+from .curves import label_curve_figures
 from .evaluation import write_json
+from .figures import save_pngs
 
 if TYPE_CHECKING:
     import datasets
@@ -171,9 +172,10 @@ def evaluate_recordings(
         output / "recording_predictions.csv", dataset, targets, probabilities, windows, thresholds
     )
     decided = recording_decisions(probabilities, thresholds)
-    curves = plot_label_curves(
-        output, targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
+    figures = label_curve_figures(
+        targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
     )
+    curves = save_pngs(figures, output)
     metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
     return metrics
 
