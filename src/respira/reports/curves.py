@@ -92,11 +92,7 @@ def _decision_label(threshold: float | None) -> str:
     return "the model's decisions" if threshold is None else f"at the model's threshold {threshold:.2f}"
 
 
-def _roc_panel(
-    ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, unit: str, t: float | None
-) -> None:
-    if _undefined(ax, name, y, unit):
-        return
+def _roc_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, t: float | None) -> None:
     fpr, tpr, _ = roc_curve(y, s)
     ax.plot(fpr, tpr, color=CURVE_COLOUR, lw=2, label=f"ROC (AUC {roc_auc(y, s):.3f})")
     ax.plot([0, 1], [0, 1], color=CHANCE_COLOUR, ls="--", lw=1, label="chance (AUC 0.5)")
@@ -108,11 +104,7 @@ def _roc_panel(
     ax.legend(loc="lower right", fontsize=9)
 
 
-def _pr_panel(
-    ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, unit: str, t: float | None
-) -> None:
-    if _undefined(ax, name, y, unit):
-        return
+def _pr_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, t: float | None) -> None:
     precision, recall, _ = precision_recall_curve(y, s)
     ap = average_precision(y, s)
     curve = f"precision–recall (AP {ap:.3f})"
@@ -131,12 +123,10 @@ def _pr_panel(
 
 
 def _threshold_panel(
-    ax: Any, index: int, truth: np.ndarray, scores: np.ndarray, thresholds: Sequence[float], unit: str
+    ax: Any, index: int, truth: np.ndarray, scores: np.ndarray, thresholds: Sequence[float]
 ) -> None:
     name = MULTI_LABEL_NAMES[index]
     y = truth[:, index]
-    if _undefined(ax, name, y, unit):
-        return
     own = float(thresholds[index])
     quantiles = np.quantile(scores[:, index], np.linspace(0.0, 1.0, QUANTILES))  # where the scores crowd
     grid = np.union1d(np.union1d(GRID, quantiles), [own])
@@ -188,8 +178,8 @@ def label_curve_figures(
         axes = figure.subplots(1, len(MULTI_LABEL_NAMES))
         for index, (ax, name) in enumerate(zip(axes, MULTI_LABEL_NAMES, strict=True)):
             threshold = None if thresholds is None else float(thresholds[index])
-            panel(ax, name, truth[:, index], scores[:, index], called[:, index], unit, threshold)
-            if ax.axison:
+            if not _undefined(ax, name, truth[:, index], unit):
+                panel(ax, name, truth[:, index], scores[:, index], called[:, index], threshold)
                 ax.set_xlim(-0.02, 1.02)
                 ax.set_ylim(-0.02, 1.02)
                 ax.set_aspect("equal")
@@ -201,8 +191,8 @@ def label_curve_figures(
         figure = new_figure(12.0, 5.4)
         axes = figure.subplots(1, len(MULTI_LABEL_NAMES))
         for index, ax in enumerate(axes):
-            _threshold_panel(ax, index, truth, scores, thresholds, unit)
-            if ax.axison:
+            if not _undefined(ax, MULTI_LABEL_NAMES[index], truth[:, index], unit):
+                _threshold_panel(ax, index, truth, scores, thresholds)
                 ax.grid(alpha=0.3)
             ax.set_title(_title(MULTI_LABEL_NAMES[index], truth[:, index], unit))
         figure.suptitle(f"scores against each label's threshold ({len(truth)} {unit}s)", fontsize=14)
