@@ -119,7 +119,7 @@ def _pr_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarr
         ax.plot([], [], "o", color=POINT_COLOUR, ms=9, label=f"{_decision_label(t)}: no {name} call")
     ax.set_xlabel("recall (sensitivity)")
     ax.set_ylabel("precision")
-    ax.legend(loc="upper right", fontsize=9)
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)
 
 
 def _threshold_panel(
