@@ -89,3 +89,27 @@ def prepared_folder(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFac
     )  # fmt: skip
     assert code == 0
     return root / "icbhi"
+
+
+@pytest.fixture
+def progress_bars_on(monkeypatch: pytest.MonkeyPatch):
+    """Progress bars turned on in transformers, huggingface_hub and datasets (respira.utils.progress
+    shows its stages); their switches are restored afterwards."""
+    import datasets
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    from respira.utils.progress import GROUP, bars_enabled
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    before = (transformers_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled())
+    group_off = are_progress_bars_disabled(GROUP)
+    transformers_logging.enable_progress_bar()
+    datasets.enable_progress_bars()
+    if not bars_enabled():
+        pytest.skip("progress bars are forced off by the environment (HF_*_DISABLE_PROGRESS_BARS=1)")
+    yield
+    (transformers_logging.enable_progress_bar if before[0] else transformers_logging.disable_progress_bar)()
+    (datasets.enable_progress_bars if before[1] else datasets.disable_progress_bars)()
+    if group_off:
+        disable_progress_bars(GROUP)

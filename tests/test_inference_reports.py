@@ -297,15 +297,29 @@ def test_model_loading_errors_are_one_line(
 
 # ----------------------------------------------------------------------------------------- evaluate
 def test_cli_evaluate_writes_the_report(
-    model_dir: Path, synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    model_dir: Path,
+    synthetic_corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    progress_bars_on: None,
 ) -> None:
     model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
     cache = tmp_path / "cache"
     code = main(["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache)])
     assert code == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "ICBHI score" in printed and "specificity" in printed
     report = model_copy / "evaluation_test"
+    # single-label: ROC and PR curves of the label probabilities, no threshold plot (it decides by argmax)
+    files = "metrics.json, cycle_predictions.csv, confusion_matrix.png, embedding_projection.png, "
+    files += "add_properties.json, roc_curves.png, precision_recall_curves.png"
+    assert f"wrote {files} to {report}" in printed
+    assert not (report / "threshold_curves.png").exists()
+    for name in ("roc_curves.png", "precision_recall_curves.png"):
+        _not_blank(report / name)
+    cycles = json.loads((report / "metrics.json").read_text())["num_examples"]
+    assert f"scoring cycles ({cycles} cycles)" in captured.err.splitlines()  # not a terminal: one line
 
     text = (report / "metrics.json").read_text()
     metrics = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in metrics.json"))
@@ -334,6 +348,53 @@ def test_cli_evaluate_writes_the_report(
     assert code == 2
     error = capsys.readouterr().err
     assert "'dev'" in error and "train, validation, test" in error
+
+
+def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold_plot(
+    synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress_bars_on: None
+) -> None:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from transformers.utils import logging as transformers_logging
+
+    model_dir = save_tiny_model(tmp_path / "model", problem_type=MULTI_LABEL, decision_thresholds=[0.3, 0.7])
+    report = tmp_path / "report"
+    transformers_logging.disable_progress_bar()  # the user turned the bars off: no stage line
+    try:
+        arguments = ["evaluate", str(model_dir), "--data_dir", str(synthetic_corpus), "--split", "all"]
+        code = main([*arguments, "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(report)])
+    finally:
+        transformers_logging.enable_progress_bar()
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "scoring cycles" not in captured.err
+    metrics = json.loads((report / "metrics.json").read_text())
+    with (report / "cycle_predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    lines = captured.out.splitlines()
+    for name, classes in (("crackle", ("crackle", "both")), ("wheeze", ("wheeze", "both"))):
+        truth = [int(row["label"] in classes) for row in rows]
+        scores = [float(row[name]) for row in rows]
+        assert metrics[f"auc_{name}"] == pytest.approx(roc_auc_score(truth, scores), abs=1e-6)
+        assert metrics[f"average_precision_{name}"] == pytest.approx(
+            average_precision_score(truth, scores), abs=1e-6
+        )
+        (line,) = [line for line in lines if line.startswith(f"  {name} ")]
+        assert line.split() == [
+            name,
+            str(sum(truth)),
+            "of",
+            str(len(rows)),
+            f"{metrics[f'auc_{name}']:.3f}",
+            f"{metrics[f'average_precision_{name}']:.3f}",
+        ]
+    assert "per label (threshold-free):" in lines and "per stethoscope:" in lines
+    devices = lines[lines.index("per stethoscope:") + 3 :][: len(metrics["by_device"])]
+    for line, (device, scores) in zip(devices, metrics["by_device"].items(), strict=True):
+        assert line.split()[:2] == [device, str(scores["num_examples"])]
+    assert sum(scores["num_examples"] for scores in metrics["by_device"].values()) == len(rows)
+    for name in ("roc_curves.png", "precision_recall_curves.png", "threshold_curves.png"):
+        _not_blank(report / name)
+        assert name in lines[-1]
 
 
 # ------------------------------------------------------------------------------------------- plots

@@ -36,7 +36,7 @@ the model in batches.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -325,6 +325,7 @@ def predict_files(
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_windows: int | None = MAX_WINDOWS,
+    track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """Predict several audio files; return ``(rows, errors)``.
 
@@ -333,7 +334,8 @@ def predict_files(
     (rows gain ``annotated_label``); otherwise sliding windows (:func:`predict_windows`). A file that
     cannot be read or annotated is reported in ``errors`` as ``(path, message)`` and the others are
     still predicted; an annotation error names the annotation file and its line. Invalid window
-    options raise ``ValueError`` before any file is read.
+    options raise ``ValueError`` before any file is read. ``track`` wraps the paths (e.g. to show
+    progress).
     """
     from .data.text_files import read_annotations
 
@@ -344,7 +346,7 @@ def predict_files(
     rate = int(model.config.sampling_rate)
     rows: list[dict[str, Any]] = []
     errors: list[tuple[str, str]] = []
-    for path in paths:
+    for path in track(paths):
         name = str(path)
         try:
             annotation = _annotation_for(path, annotations, len(paths))

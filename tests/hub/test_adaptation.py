@@ -126,14 +126,21 @@ def _write_files(folder: Path, count: int = 3) -> list[str]:
     return paths
 
 
-def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(tmp_path: Path, capsys):
+ADAPTING = "adapting: embedding the windows of the target audio (3 recordings)"
+
+
+def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(
+    tmp_path: Path, capsys, progress_bars_on: None
+):
     source = tmp_path / "model"
     tiny_model().save_pretrained(source)
     files = _write_files(tmp_path / "audio")
+    capsys.readouterr()  # the test's own save_pretrained progress bar
     options = ["--window", "1", "--hop", "1", "--adapt_window", "1", "--adapt_hop", "1"]
     assert main(["predict", str(source), *files, *options, "--adapt"]) == 0
     captured = capsys.readouterr()
     assert "adapted to 9 windows (head_norm, prior_shift)" in captured.err
+    assert captured.err.splitlines()[::2] == [ADAPTING, "predicting (3 files)"]  # the stages, one line each
     rows = json.loads(captured.out)
     model, _ = load_model(source, device="cpu")
     signals = [np.asarray(s) for s in waveforms(3, seed=1)]
@@ -147,7 +154,9 @@ def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(tmp_path: 
     assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
-def test_adapt_refuses_bad_requests_in_one_line_before_writing(tmp_path: Path, capsys):
+def test_adapt_refuses_bad_requests_in_one_line_before_writing(
+    tmp_path: Path, capsys, progress_bars_on: None
+):
     source = tmp_path / "model"
     model = tiny_model()
     model.config.label_priors = None
@@ -173,7 +182,7 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(tmp_path: Path, c
          "--source_priors", "0.3", "0.2", "--adapt_window", "1", "--adapt_hop", "1"]
     )  # fmt: skip
     captured = capsys.readouterr()
-    assert code == 0 and captured.err == "", captured.err
+    assert code == 0 and captured.err == f"{ADAPTING}\n", captured.err
     assert "adapted" in captured.out and "on 3 recordings (9 windows)" in captured.out
     code = main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(source), *folder])
     assert code == 2 and "is MODEL itself" in capsys.readouterr().err

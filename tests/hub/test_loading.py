@@ -50,3 +50,49 @@ def test_a_label_count_the_weights_do_not_have_is_one_line_naming_tensor_and_siz
     assert len(message.strip().splitlines()) == 1, message
     assert message.startswith(f"respira predict: error: {expected}")
     assert "look at the above report" not in message
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_hub_weights_that_differ_from_the_repos_checksums_are_one_line_naming_repo_and_file(
+    model_dir: Path,
+    recording: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from huggingface_hub import HfApi, constants
+
+    from respira.hub.checksums import CHECKSUM_FILE, write_checksums
+
+    from .hub_server import HubServer
+
+    folder = Path(shutil.copytree(model_dir, tmp_path / "export"))
+    write_checksums(folder)  # as respira export does
+    repo_id = "user/checked-model"
+    with HubServer(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        template = f"{hub.url}/{{repo_id}}/resolve/{{revision}}/{{filename}}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+        api = HfApi(endpoint=hub.url, token="test-token")
+        api.create_repo(repo_id)
+        api.upload_folder(folder_path=folder, repo_id=repo_id)
+        load_model(repo_id, device="cpu")  # intact: loads
+        assert any(path.endswith(f"/{CHECKSUM_FILE}") for _, path in hub.requests)
+
+        repo = hub.state.repos[repo_id]
+        blob = hub.state.blob_path(repo.commits[repo.branches["main"]].files["model.safetensors"].sha256)
+        damaged = bytearray(blob.read_bytes())
+        damaged[-1] ^= 0x01  # one flipped bit in a weight: same size, still a valid safetensors file
+        blob.write_bytes(bytes(damaged))
+        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "clean_cache"))
+        with pytest.raises(ModelLoadError) as error:
+            load_model(repo_id, device="cpu")
+        assert str(error.value).startswith(f"model.safetensors of {repo_id}: its SHA-256 is ")
+        assert "altered or damaged" in str(error.value)
+        capsys.readouterr()
+        assert main(["predict", repo_id, str(recording)]) == 2
+        message = capsys.readouterr().err.strip()
+        assert message.splitlines() == [f"respira predict: error: {error.value}"]

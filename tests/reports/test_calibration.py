@@ -108,7 +108,9 @@ def test_calibrate_refuses_in_one_line_before_any_work(synthetic_corpus: Path, t
 
 
 @pytest.mark.real_data
-def test_calibrate_end_to_end_on_the_real_icbhi_sample(shared_icbhi: Path, tmp_path: Path, capsys):
+def test_calibrate_end_to_end_on_the_real_icbhi_sample(
+    shared_icbhi: Path, tmp_path: Path, capsys, progress_bars_on: None
+):
     from respira.data import read_icbhi_index
 
     source = tmp_path / "model"
@@ -130,4 +132,9 @@ def test_calibrate_end_to_end_on_the_real_icbhi_sample(shared_icbhi: Path, tmp_p
     assert config.decision_thresholds == pytest.approx(report["thresholds"])
     assert config.calibration["examples"] == len(index)
     assert "## Few-shot calibration to a new site" in (output / "README.md").read_text()
-    assert f"on {len(index)} cycles of {report['patients']} patients" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert f"on {len(index)} cycles of {report['patients']} patients" in captured.out
+    recordings = len(set(index["recording"]))
+    assert (
+        f"scoring the annotated cycles of recordings ({recordings} recordings)" in captured.err.splitlines()
+    )

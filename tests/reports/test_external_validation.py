@@ -82,12 +82,20 @@ def test_single_label_model_per_recording(kauh_subset: Path, tmp_path: Path, cap
     assert overall["specificity"] == pytest.approx(1 - predicted[crackle == 0].mean())
 
 
-def test_multi_label_model_thresholds_come_from_its_config(kauh_subset: Path, tmp_path: Path) -> None:
+def test_multi_label_model_thresholds_come_from_its_config(
+    kauh_subset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress_bars_on: None
+) -> None:
     model_dir = save_tiny_model(
         tmp_path / "multi", problem_type="multi_label_classification", decision_thresholds=[0.3, 0.7]
     )
     output = tmp_path / "report"
     metrics = _evaluate(model_dir, kauh_subset, output, "--aggregation", "topk_mean", "--top_k", "2")
+    captured = capsys.readouterr()
+    assert "scoring recordings (9 recordings)" in captured.err.splitlines()
+    curves = ("roc_curves.png", "precision_recall_curves.png", "threshold_curves.png")
+    assert f"wrote metrics.json, recording_predictions.csv, {', '.join(curves)} to {output}" in captured.out
+    for name in curves:
+        assert (output / name).stat().st_size > 10_000
     assert metrics["thresholds"] == {"crackle": 0.3, "wheeze": 0.7, "source": "config.decision_thresholds"}
     assert metrics["aggregation"]["rule"] == "topk_mean" and metrics["aggregation"]["top_k"] == 2
     with (output / "recording_predictions.csv").open() as handle:

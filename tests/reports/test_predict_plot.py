@@ -116,18 +116,23 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_only_for_several_files_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+def test_progress_only_for_several_files_a_bar_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, progress_bars_on: None
+) -> None:
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     assert list(progress(["a.wav", "b.wav"])) == ["a.wav", "b.wav"]
     assert "predicting" in terminal.getvalue() and "2/2" in terminal.getvalue()
-    assert progress(["a.wav"]).disable  # one file: no bar
+    shown = terminal.getvalue()
+    assert list(progress(["a.wav"])) == ["a.wav"]  # one file: no bar
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    assert progress(["a.wav", "b.wav"]).disable
+    assert list(progress(["a.wav", "b.wav"])) == ["a.wav", "b.wav"]
+    assert terminal.getvalue() == shown
     monkeypatch.delenv("TQDM_DISABLE")
-    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal (a log file, CI)
-    assert progress(["a.wav", "b.wav"]).disable
+    log = io.StringIO()  # not a terminal (a log file, CI): one line
+    monkeypatch.setattr(sys, "stderr", log)
+    assert list(progress(["a.wav", "b.wav"])) == ["a.wav", "b.wav"]
+    assert log.getvalue() == "predicting (2 files)\n"
 
 
 @pytest.mark.parametrize("disable_tqdm", [False, True])

@@ -327,3 +327,23 @@ def test_impossible_cross_fits_are_refused_in_one_line_before_training(
     assert message in error and len(error.splitlines()) == 1
     assert ": training" not in printed.out  # no seed (or fold) started
     assert not output.exists()
+
+
+@pytest.mark.parametrize("disable_tqdm", [False, True])
+def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
+    icbhi_splits, tmp_path: Path, monkeypatch, capsys, progress_bars_on: None, disable_tqdm: bool
+) -> None:
+    from respira.training import cross_fit
+
+    trained = []
+
+    def group_probabilities(model_args, args, train, held_out, lowpass_cutoff, store) -> np.ndarray:
+        trained.append(args.disable_tqdm)
+        return np.full((len(held_out), 2), 0.5)
+
+    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
+    args = training_args(tmp_path, threshold_source="cross_fit", threshold_folds=3, disable_tqdm=disable_tqdm)
+    cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=1.0)
+    assert trained == [True] * 3  # the group models themselves always train without bars
+    expected = [] if disable_tqdm else ["training the cross-fit group models (3 groups)"]
+    assert capsys.readouterr().err.splitlines() == expected

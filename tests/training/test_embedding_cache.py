@@ -25,6 +25,7 @@ from respira.training.embedding_cache import (
     view_waveform,
 )
 from respira.training.samplers import RandomOrderSampler
+from respira.training.view_store import ViewStore
 
 from .conftest import TINY_RECIPE, tiny_model
 
@@ -240,3 +241,20 @@ def test_validate_run_refuses_augmented_views_without_a_frozen_encoder(
     error = capsys.readouterr().err.strip()
     assert "augmented_views=2 needs a frozen encoder" in error and "Traceback" not in error
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("store", [None, ViewStore()], ids=["without_store", "with_store"])
+def test_the_embedding_pass_shows_its_stages_unless_the_run_hides_its_bars(
+    icbhi_splits, tmp_path: Path, capsys, progress_bars_on: None, store
+) -> None:
+    train, validation = icbhi_splits["train"].select(range(10)), icbhi_splits["validation"].select(range(6))
+    model = tiny_model(freeze_encoder=True)
+    options = {"augmented_views": 2, "augmentation": json.dumps({"gain": {"db": [-6, 6]}})}
+    RespiraTrainer(model, _args(tmp_path, **options), train, eval_dataset=validation, embedding_store=store)
+    assert capsys.readouterr().err.splitlines() == [
+        "embedding the training split, 3 views of 10 cycles (30 views)",
+        "embedding the validation split, 6 cycles (6 cycles)",
+    ]
+    hidden = _args(tmp_path, disable_tqdm=True, **options)
+    RespiraTrainer(model, hidden, train, eval_dataset=validation, embedding_store=store)
+    assert capsys.readouterr().err == ""

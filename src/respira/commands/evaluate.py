@@ -43,15 +43,21 @@ validation when the checkpoint was selected), as training's test scoring and res
 
 writes to --output_dir (default: MODEL/evaluation_<split> for a local model folder,
 ./evaluation_<split> for a Hub id): metrics.json (NaN as null; with the all-normal and class-prior
-baselines of the split), cycle_predictions.csv, confusion_matrix.png, embedding_projection.png and
-add_properties.json.
+baselines of the split), cycle_predictions.csv, confusion_matrix.png, embedding_projection.png,
+add_properties.json, and per label (crackle, wheeze) roc_curves.png and precision_recall_curves.png
+with the model's operating point, and (multi-label models) threshold_curves.png: sensitivity,
+specificity and ICBHI score against each label's threshold.
 
 --dataset kauh (external validation on recordings of another hospital and stethoscope): the model
 runs over --window/--hop windows of each KAUH recording; window probabilities are aggregated per
 recording (--aggregation max, or topk_mean --top_k K) and decided at the model's own thresholds
 (config.decision_thresholds, else 0.5). Writes metrics.json (per-label sensitivity, specificity,
 AUC and the ICBHI-style score, overall and per filter mode, with patient-level bootstrap 95%
-intervals) and recording_predictions.csv to --output_dir (default: MODEL/evaluation_kauh).
+intervals), recording_predictions.csv and the curve plots (per recording) to --output_dir (default:
+MODEL/evaluation_kauh).
+
+progress goes to standard error: a bar on a terminal, one line per stage otherwise; none when
+HF_HUB_DISABLE_PROGRESS_BARS=1, HF_DATASETS_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1.
 """
 
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
@@ -271,11 +277,20 @@ def run(args: argparse.Namespace) -> None:
     if "thresholds" in metrics:
         crackle, wheeze = metrics["thresholds"]
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
-    files = (
-        "metrics.json, cycle_predictions.csv, confusion_matrix.png, embedding_projection.png, "
-        "add_properties.json"
-    )
-    print(f"wrote {files} to {output_dir}")
+    print_summary_tables(metrics)
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+
+
+def print_summary_tables(metrics: dict[str, Any]) -> None:
+    """The per-label AUC / AP table and the per-device table of an ICBHI evaluation."""
+    from ..reports.summary_tables import device_table, label_table
+
+    print("per label (threshold-free):")
+    print(label_table(metrics))
+    devices = device_table(metrics)
+    if devices:
+        print("per stethoscope:")
+        print(devices)
 
 
 def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str) -> None:
@@ -353,4 +368,4 @@ def run_kauh(args: argparse.Namespace) -> None:
         f"wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
     )
     print(recording_level_table(metrics))
-    print(f"wrote metrics.json, recording_predictions.csv to {output_dir}")
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")

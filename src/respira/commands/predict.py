@@ -22,8 +22,8 @@ JSON is a list of row objects; CSV has a header line. --annotations adds annotat
 --plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
 folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
 probabilities with the model's decision thresholds, then the predicted labels and, with
---annotations, the annotated cycles and their labels. Several FILEs show a progress bar on a
-terminal (TQDM_DISABLE=1 hides it).
+--annotations, the annotated cycles and their labels. Several FILEs show their progress on stderr
+(a bar on a terminal, else one line; HF_HUB_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1 hides it).
 
 exit status: 0 when every file was predicted; 1 when some files failed (one error line each on
 stderr; the others are predicted and written); 2 when no file could be predicted or on any other
@@ -126,12 +126,11 @@ def plot_paths(files: Sequence[str | Path], folder: Path) -> list[Path]:
 
 
 def progress(files: Sequence[str], description: str = "predicting") -> Iterable[str]:
-    """``files`` with a progress bar on standard error: only for several files, only on a terminal,
-    and not when the environment sets ``TQDM_DISABLE`` (e.g. ``TQDM_DISABLE=1``)."""
-    from tqdm import tqdm
+    """``files`` with their progress on standard error (:mod:`respira.utils.progress`: a bar on a
+    terminal, else one line), only for several files."""
+    from ..utils.progress import progress as shown
 
-    disabled = len(files) < 2 or os.environ.get("TQDM_DISABLE", "").lower() not in ("", "0", "false")
-    return tqdm(files, desc=description, unit="file", file=sys.stderr, disable=True if disabled else None)
+    return shown(files, description, unit="file", enabled=len(files) >= 2)
 
 
 def run(args: argparse.Namespace) -> int:

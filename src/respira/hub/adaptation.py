@@ -33,6 +33,7 @@ from ..audio import prepare_recording
 from ..decision import is_multi_label, thresholds_of, validate_thresholds
 from ..metrics.prior_shift import PriorShift, estimate_prior_shift
 from ..utils.files import staged_folder
+from ..utils.progress import progress
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
@@ -204,7 +205,8 @@ def adapt_model(
     """
     check_adaptation(model, methods=methods, source_priors=source_priors)
     recordings = list(waveforms)
-    embeddings = window_embeddings(model, recordings, window=window, hop=hop, batch_size=batch_size)
+    shown = progress(recordings, "adapting: embedding the windows of the target audio", unit="recording")
+    embeddings = window_embeddings(model, shown, window=window, hop=hop, batch_size=batch_size)
     report = Adaptation(target, len(recordings), len(embeddings), float(window), float(hop))
     if "head_norm" in methods:
         if model.head_norm is None:

@@ -6,7 +6,9 @@ per line, so ``sha256sum -c checksums.sha256`` checks the folder by hand) for ``
 :func:`respira.hub.load_model` and :func:`respira.hub.onnx.load_onnx_model` check the file they load
 against it (:func:`verify_checksum`): a flipped byte is a one-line
 :class:`~respira.hub.loading.ModelLoadError` naming the file, not a model that loads silently with other
-outputs. Folders without the file (training runs, older exports) load unchecked.
+outputs; from a Hub id, the downloaded file is checked against the repository's ``checksums.sha256``
+(:func:`verify_hub_file`). Folders and repositories without the file (training runs, older exports)
+load unchecked.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "read_checksums",
     "sha256_of",
     "verify_checksum",
+    "verify_hub_file",
     "write_checksums",
 ]
 
@@ -80,11 +83,12 @@ def read_checksums(folder: str | Path) -> dict[str, str]:
     return checksums
 
 
-def verify_checksum(path: str | Path, *, folder: str | Path | None = None) -> None:
+def verify_checksum(path: str | Path, *, folder: str | Path | None = None, shown: str | None = None) -> None:
     """Check ``path`` against the ``checksums.sha256`` of ``folder`` (default: ``path``'s folder).
 
     Nothing happens when there is no checksum file or it does not list the file. Raises
-    :class:`~respira.hub.loading.ModelLoadError` (one line naming ``path``) when the bytes differ.
+    :class:`~respira.hub.loading.ModelLoadError` (one line naming ``shown``, default ``path``) when the
+    bytes differ.
     """
     from .loading import ModelLoadError
 
@@ -95,6 +99,26 @@ def verify_checksum(path: str | Path, *, folder: str | Path | None = None) -> No
     actual = sha256_of(path)
     if actual != expected:
         raise ModelLoadError(
-            f"{path}: its SHA-256 is {actual[:12]}…, not the {expected[:12]}… that {CHECKSUM_FILE} records: "
-            "the file was altered or damaged after export; download or export the model again"
+            f"{shown or path}: its SHA-256 is {actual[:12]}…, not the {expected[:12]}… that {CHECKSUM_FILE} "
+            "records: the file was altered or damaged after export; download or export the model again"
         )
+
+
+def verify_hub_file(repo_id: str, filename: str) -> None:
+    """Check ``filename`` of the Hub model ``repo_id`` against the repository's ``checksums.sha256``.
+
+    Both are downloaded into (or read from) the Hugging Face cache, so a later ``from_pretrained`` reads
+    the very file checked. Nothing happens when the repository has no checksum file, or it does not list
+    ``filename``. Raises :class:`~respira.hub.loading.ModelLoadError` naming the file and the repository
+    when the bytes differ from the recorded digest.
+    """
+    from huggingface_hub import hf_hub_download
+
+    try:
+        listed = Path(hf_hub_download(repo_id, CHECKSUM_FILE))
+    except Exception:  # no checksum file (an older export), or none reachable: load unchecked as before
+        return
+    if filename not in read_checksums(listed.parent):
+        return
+    path = hf_hub_download(repo_id, filename)
+    verify_checksum(path, folder=listed.parent, shown=f"{filename} of {repo_id}")

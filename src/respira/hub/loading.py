@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
-from .checksums import verify_checksum
+from .checksums import verify_checksum, verify_hub_file
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -368,6 +368,7 @@ def _load(name: str) -> RespiraForAudioClassification:
     try:
         config_dict, _ = PreTrainedConfig.get_config_dict(name)
         _check_respira_config(config_dict, name)
+        verify_hub_file(name, WEIGHT_FILES[0])
         return _from_pretrained(RespiraForAudioClassification, name, f"the weights of {name}")
     except ModelLoadError:
         raise

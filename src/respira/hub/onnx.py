@@ -279,7 +279,7 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
     onnxruntime cannot load it (truncated or damaged).
     """
     from ..models.respira import RespiraConfig
-    from .checksums import CHECKSUM_FILE, verify_checksum
+    from .checksums import verify_checksum, verify_hub_file
     from .loading import ModelLoadError, check_model_folder
 
     path = Path(name).expanduser()
@@ -295,10 +295,5 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
     except Exception as error:
         message = " ".join(str(error).split())
         raise ModelLoadError(f"cannot load {ONNX_FILE} of {name}: {message}") from None
-    try:  # an export's checksums, when the repository has them
-        listed = Path(hf_hub_download(str(name), CHECKSUM_FILE))
-    except Exception:
-        listed = None
-    if listed is not None:
-        verify_checksum(onnx_path, folder=listed.parent)
+    verify_hub_file(str(name), ONNX_FILE)  # against an export's checksums, when the repository has them
     return OnnxClassifier(onnx_path, config)

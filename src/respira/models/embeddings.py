@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,13 +24,15 @@ def compute_embeddings(
     batch_size: int = 32,
     audio_column: str = "audio",
     device: str | torch.device | None = None,
+    track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
 ) -> datasets.Dataset:
     """``dataset`` without its audio, plus an ``embeddings`` column (float32, the model's pooled output).
 
     Audio is decoded at the model's sampling rate (the column is cast if needed) and embedded in
     eval mode without gradients, batch by batch. Every other column is kept, so labels and metadata
     travel with the embeddings; train a head on them with ``model(embeddings=..., labels=...)``.
-    The column is laid out as :func:`with_embeddings` does.
+    The column is laid out as :func:`with_embeddings` does. ``track`` wraps the decoded waveforms (e.g.
+    to show progress).
     """
     import datasets
 
@@ -45,7 +47,7 @@ def compute_embeddings(
         for start in range(0, len(dataset), batch_size)
         for audio in dataset[start : start + batch_size][audio_column]
     )
-    embeddings = embed_waveforms(model, rows, batch_size=batch_size, device=device)
+    embeddings = embed_waveforms(model, track(rows), batch_size=batch_size, device=device)
     return with_embeddings(dataset.remove_columns(audio_column), embeddings)
 
 

@@ -37,6 +37,7 @@ from ..metrics import icbhi_scores
 from ..metrics.recording_level import aggregate_windows, patient_bootstrap
 from ..metrics.thresholds import choose_thresholds
 from ..utils.files import write_json_atomic, write_text_atomic
+from ..utils.progress import progress, stage
 from .figures import new_figure, save_png
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def labelled_sample(
             index = read_kauh_index(data_dir)
         rate = int(model.config.sampling_rate)
         probabilities = []
-        for path in index["path"]:
+        for path in progress(index["path"], "scoring recordings", unit="recording"):
             rows = predict_windows(
                 model, read_audio(path, rate), window=window, hop=hop, batch_size=batch_size
             )
@@ -97,7 +98,10 @@ def labelled_sample(
         raise ValueError(f"{data_dir} has no recording with both audio and an annotation file")
     paths = [str(layout.audio_files[stem]) for stem in stems]
     annotations = {str(layout.audio_files[stem]): layout.annotation_files[stem] for stem in stems}
-    rows, errors = predict_files(model, paths, annotations=annotations, batch_size=batch_size)
+    with stage("scoring the annotated cycles of recordings", len(paths), "recording") as shown:
+        rows, errors = predict_files(
+            model, paths, annotations=annotations, batch_size=batch_size, track=shown.track
+        )
     if errors:
         raise ValueError(errors[0][1])
     flags = {"normal": (0, 0), "crackle": (1, 0), "wheeze": (0, 1), "both": (1, 1)}

@@ -17,7 +17,12 @@ Files written to ``output_dir``:
 - ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
   (the columns that exist);
 - ``add_properties.json``: intra- and inter-class angular distances of the pooled embeddings
-  (:func:`respira.metrics.embedding_geometry.add_properties` against the four-class labels).
+  (:func:`respira.metrics.embedding_geometry.add_properties` against the four-class labels);
+- ``roc_curves.png``, ``precision_recall_curves.png`` and (multi-label models) ``threshold_curves.png``:
+  the crackle and wheeze curves with the model's operating point (:mod:`.curves`).
+
+``metrics.json`` also holds each label's ``auc_<label>`` and ``average_precision_<label>`` (of the
+label's probability: a single-label model's crackle is its crackle + both probability).
 """
 
 from __future__ import annotations
@@ -41,7 +46,11 @@ from ..labels import (
 from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores, sigmoid, trivial_baselines
 from ..metrics.groups import scores_by_metadata
 from ..metrics.icbhi import per_patient_icbhi
+from ..metrics.multilabel import label_probabilities
 from ..utils.files import write_json_atomic, write_text_atomic
+from ..utils.progress import stage
+from .curves import label_curve_figures, label_curve_scores
+from .figures import save_pngs
 from .plots import plot_confusion_matrix, plot_embedding_projection
 
 if TYPE_CHECKING:
@@ -52,6 +61,14 @@ if TYPE_CHECKING:
 __all__ = ["PREDICTIONS_FILE", "evaluate_model", "json_ready", "write_json"]
 
 PREDICTIONS_FILE = "cycle_predictions.csv"
+REPORT_FILES: tuple[str, ...] = (
+    "metrics.json",
+    PREDICTIONS_FILE,
+    "confusion_matrix.png",
+    "embedding_projection.png",
+    "add_properties.json",
+)
+"""The files every report holds (the curve plots follow, :mod:`.curves`)."""
 _CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
 
 COLOURINGS: tuple[tuple[str, str], ...] = (
@@ -100,7 +117,7 @@ def _run(
     logits: list[np.ndarray] = []
     embeddings: list[np.ndarray] = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), stage("scoring cycles", len(dataset), "cycle") as shown:
             for first in range(0, len(dataset), batch_size):
                 rows = dataset[first : first + batch_size][audio_column]
                 waveforms = [_samples(audio, rate) for audio in rows]
@@ -108,6 +125,7 @@ def _run(
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 logits.append(output.logits.float().cpu().numpy().astype(np.float64))
                 embeddings.append(output.embeddings.float().cpu().numpy())
+                shown.update(len(rows))
     finally:
         model.train(was_training)
     return np.concatenate(logits), np.concatenate(embeddings)
@@ -160,7 +178,7 @@ def evaluate_model(
     multi-label models by their sigmoid flags at ``thresholds`` (default: the model's own,
     :func:`respira.decision.thresholds_of`), mapped to classes. Returns the metrics written to
     ``metrics.json`` (with ``nan`` where that file has ``null``) plus ``add_properties`` (the content
-    of ``add_properties.json``).
+    of ``add_properties.json``) and ``files`` (the names of the files written, in ``output_dir``).
     """
     import datasets
 
@@ -209,6 +227,11 @@ def evaluate_model(
         metrics.update(per_patient_icbhi(labels, predictions, patients, warn=False))
     metrics.update(trivial_baselines(labels, patient_ids=patients))
     metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
+    flags = classes_to_flags(labels)
+    label_scores = probabilities if problem_type == MULTI_LABEL else label_probabilities(probabilities)
+    for name, values in label_curve_scores(flags, label_scores).items():
+        metrics[f"auc_{name}"] = values["auc"]
+        metrics[f"average_precision_{name}"] = values["average_precision"]
     cm = confusion_matrix(labels, predictions)
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()
@@ -227,5 +250,10 @@ def evaluate_model(
     )
     properties = add_properties(torch.from_numpy(embeddings), torch.from_numpy(labels))
     write_json(output / "add_properties.json", properties)
+    figures = label_curve_figures(
+        flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
+    )
+    curves = save_pngs(figures, output)
     metrics["add_properties"] = properties
+    metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
     return metrics

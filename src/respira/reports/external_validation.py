@@ -16,7 +16,10 @@ Files written to ``output_dir`` (atomically):
   recordings and patients, per-label ``sensitivity`` / ``specificity`` / ``auc`` (+ counts) and the
   ICBHI-style scores, each with ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``);
 - ``recording_predictions.csv``: one row per recording: its labels, aggregated probabilities,
-  decisions and number of windows.
+  decisions and number of windows;
+- ``roc_curves.png``, ``precision_recall_curves.png`` and ``threshold_curves.png``: the crackle and
+  wheeze curves of the recordings' aggregated probabilities, all groups together, with the operating
+  point at the model's thresholds (:mod:`.curves`).
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ from ..metrics.recording_level import (
     recording_level_scores,
 )
 from ..utils.files import write_text_atomic
+from ..utils.progress import progress
 from ..utils.tables import format_number, format_table
+from .curves import label_curve_figures
 from .evaluation import write_json
+from .figures import save_pngs
 
 if TYPE_CHECKING:
     import datasets
@@ -68,7 +74,7 @@ def _window_probabilities(
 
     rate = int(model.config.sampling_rate)
     result = []
-    for example in dataset:
+    for example in progress(dataset, "scoring recordings", unit="recording"):
         waveform = decode_audio(example["audio"], rate)
         rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
         result.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
@@ -111,8 +117,9 @@ def evaluate_recordings(
     batch_size: int = 32,
     group_column: str | None = "filter_mode",
 ) -> dict[str, Any]:
-    """Score ``model`` per recording of ``dataset`` and write ``metrics.json`` and
-    ``recording_predictions.csv`` to ``output_dir`` (see the module docstring); return the metrics.
+    """Score ``model`` per recording of ``dataset`` and write ``metrics.json``,
+    ``recording_predictions.csv`` and the curve plots to ``output_dir`` (see the module docstring);
+    return the metrics, plus ``files`` (the names of the files written).
 
     ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
     (the KAUH builder's); ``group_column`` (if present) splits the scores into groups.
@@ -164,6 +171,12 @@ def evaluate_recordings(
     _write_predictions(
         output / "recording_predictions.csv", dataset, targets, probabilities, windows, thresholds
     )
+    decided = recording_decisions(probabilities, thresholds)
+    figures = label_curve_figures(
+        targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
+    )
+    curves = save_pngs(figures, output)
+    metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
     return metrics
 
 

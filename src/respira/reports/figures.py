@@ -7,6 +7,7 @@ atomically (a temporary sibling renamed into place).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -30,3 +31,8 @@ def save_png(figure: Figure, path: str | Path) -> Path:
     with atomic_path(path) as partial:
         figure.savefig(partial, format="png", dpi=DPI, facecolor="white")
     return path
+
+
+def save_pngs(figures: Mapping[str, Figure], folder: str | Path) -> list[Path]:
+    """Write each of ``figures`` (by file name) into ``folder`` with :func:`save_png`; return the paths."""
+    return [save_png(figure, Path(folder) / name) for name, figure in figures.items()]

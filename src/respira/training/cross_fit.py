@@ -43,7 +43,8 @@ import numpy as np
 from ..labels import MULTI_LABEL, classes_to_flags
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
-from .embedding_cache import uses_cache
+from ..utils.progress import progress
+from .embedding_cache import shows_progress, uses_cache
 from .model_factory import build_model
 from .schedules import make_trainer
 from .view_store import ViewStore
@@ -149,7 +150,13 @@ def cross_fit_thresholds(
             report_to=[],
             disable_tqdm=True,
         )
-        for group in range(args.threshold_folds):
+        groups_shown = progress(
+            range(args.threshold_folds),
+            "training the cross-fit group models",
+            unit="group",
+            enabled=shows_progress(args),
+        )
+        for group in groups_shown:
             held_out = np.flatnonzero(groups == group)
             if held_out.size == 0:
                 continue

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch.utils.data import Sampler
 
+from ..utils.progress import stage
 from .collator import AudioCollator
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ __all__ = [
     "cached_view_count",
     "check_cache_options",
     "clean_embeddings",
+    "shows_progress",
     "uses_cache",
     "view_sampler",
     "view_waveform",
@@ -118,6 +120,7 @@ def cache_views(
     *,
     batch_size: int = 32,
     store: ViewStore | None = None,
+    progress: str | None = None,
 ) -> datasets.Dataset:
     """The training split embedded as ``augmented_views + 1`` views (see the module docstring).
 
@@ -125,14 +128,15 @@ def cache_views(
     without ``audio``, :data:`VIEW_COLUMN` and ``embeddings``. ``augmented_views=0`` returns exactly
     :func:`~respira.models.embeddings.compute_embeddings` of the dataset (no view column). ``store``
     (:class:`~respira.training.view_store.ViewStore`): take the views other trainers of the seed
-    embedded already from it, and add the new ones.
+    embedded already from it, and add the new ones. ``progress``: the stage's description, shown as
+    :mod:`respira.utils.progress` does (``None``: nothing shown).
     """
     import datasets
 
     from ..models.embeddings import embed_waveforms, with_embeddings
 
     if augmented_views == 0:
-        return clean_embeddings(model, dataset, batch_size=batch_size, store=store)
+        return clean_embeddings(model, dataset, batch_size=batch_size, store=store, progress=progress)
     if collator.sampling_rate != model.config.sampling_rate:
         raise ValueError(
             f"the collator decodes at {collator.sampling_rate} Hz, "
@@ -141,14 +145,18 @@ def cache_views(
     base = dataset.remove_columns("audio")
     parts = [base.add_column(VIEW_COLUMN, [view] * len(base)) for view in range(augmented_views + 1)]
     stored = None
-    if store is not None:
-        stored = store.views(model, dataset, collator, augmented_views, batch_size=batch_size)
-    if stored is None:
-        chunks = []
-        for view in range(augmented_views + 1):
-            waveforms = (view_waveform(collator, example, view) for example in dataset)
-            chunks.append(embed_waveforms(model, waveforms, batch_size=batch_size))
-        stored = np.concatenate(chunks)
+    described = f"{progress}, {augmented_views + 1} views of {len(dataset)} cycles"
+    with stage(described, len(parts) * len(base), "view", enabled=progress is not None) as shown:
+        if store is not None:
+            stored = store.views(
+                model, dataset, collator, augmented_views, batch_size=batch_size, track=shown.track
+            )
+        if stored is None:
+            chunks = []
+            for view in range(augmented_views + 1):
+                waveforms = (view_waveform(collator, example, view) for example in dataset)
+                chunks.append(embed_waveforms(model, shown.track(waveforms), batch_size=batch_size))
+            stored = np.concatenate(chunks)
     return with_embeddings(datasets.concatenate_datasets(parts), stored)
 
 
@@ -158,15 +166,26 @@ def clean_embeddings(
     *,
     batch_size: int = 32,
     store: ViewStore | None = None,
+    progress: str | None = None,
 ) -> datasets.Dataset:
     """:func:`~respira.models.embeddings.compute_embeddings` of ``dataset``, through ``store`` when given
-    (the rows it holds are not embedded again)."""
+    (the rows it holds are not embedded again); ``progress`` as for :func:`cache_views`."""
     from ..models.embeddings import compute_embeddings, with_embeddings
 
-    stored = None if store is None else store.clean(model, dataset, batch_size=batch_size)
-    if stored is None:
-        return compute_embeddings(model, dataset, batch_size=batch_size)
+    described = f"{progress}, {len(dataset)} cycles"
+    with stage(described, len(dataset), "cycle", enabled=progress is not None) as shown:
+        stored = None
+        if store is not None:
+            stored = store.clean(model, dataset, batch_size=batch_size, track=shown.track)
+        if stored is None:
+            return compute_embeddings(model, dataset, batch_size=batch_size, track=shown.track)
     return with_embeddings(dataset.remove_columns("audio"), stored)
+
+
+def shows_progress(args: RespiraTrainingArguments) -> bool:
+    """Whether a trainer with ``args`` shows the progress of its long passes (embedding, cross-fit): as
+    its own bars, not with ``disable_tqdm``, and on the first process of a machine only."""
+    return not args.disable_tqdm and args.local_process_index == 0
 
 
 def cached_view_count(dataset: Any) -> int | None:
@@ -246,12 +265,27 @@ def cache_datasets(
         kind = type(collator).__name__
         raise ValueError(f"augmented_views={views} draws views with an AudioCollator, got a {kind}")
     batch = args.per_device_eval_batch_size
+    shown = shows_progress(args)
 
     def cached(dataset: Any) -> bool:
         return dataset is None or "embeddings" in dataset.column_names
 
     if not cached(train_dataset):
-        train_dataset = cache_views(model, train_dataset, collator, views, batch_size=batch, store=store)
+        train_dataset = cache_views(
+            model,
+            train_dataset,
+            collator,
+            views,
+            batch_size=batch,
+            store=store,
+            progress="embedding the training split" if shown else None,
+        )
     if not cached(eval_dataset):
-        eval_dataset = clean_embeddings(model, eval_dataset, batch_size=batch, store=store)
+        eval_dataset = clean_embeddings(
+            model,
+            eval_dataset,
+            batch_size=batch,
+            store=store,
+            progress="embedding the validation split" if shown else None,
+        )
     return train_dataset, eval_dataset

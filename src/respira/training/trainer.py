@@ -24,7 +24,7 @@ from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
 from .collator import AudioCollator, DatasetCyclePool
 from .decision_rule import DecisionRule
-from .embedding_cache import cache_datasets, clean_embeddings, uses_cache, view_sampler
+from .embedding_cache import cache_datasets, clean_embeddings, shows_progress, uses_cache, view_sampler
 from .samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
@@ -238,7 +238,10 @@ class RespiraTrainer(DecisionRule, Trainer):
         if not uses_cache(self.args) or "embeddings" in dataset.column_names:
             return dataset
         batch = self.args.per_device_eval_batch_size
-        return clean_embeddings(self.model, dataset, batch_size=batch, store=self.embedding_store)
+        shown = "embedding the cycles to score" if shows_progress(self.args) else None
+        return clean_embeddings(
+            self.model, dataset, batch_size=batch, store=self.embedding_store, progress=shown
+        )
 
     def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
         """The model's logits ``[N, outputs]`` for every row of ``dataset``, clean (a run on cached

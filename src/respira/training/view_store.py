@@ -129,10 +129,11 @@ class ViewStore:
         augmented_views: int,
         *,
         batch_size: int = 32,
+        track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
     ) -> np.ndarray | None:
         """``[(augmented_views + 1) × rows, hidden]``, view-major: what
         :func:`~respira.training.embedding_cache.cache_views` embeds; ``None`` when the rows cannot be
-        identified (embed them without the store)."""
+        identified (embed them without the store). ``track`` wraps the rows (e.g. to show progress)."""
         identities = self.identities(dataset)
         if identities is None:
             return None
@@ -157,10 +158,15 @@ class ViewStore:
                         key = (*key, _waveform_digest(waveform))
                     yield key, (lambda w=waveform: w)
 
-        return self._gather(model, rows(), batch_size)
+        return self._gather(model, track(rows()), batch_size)
 
     def clean(
-        self, model: RespiraForAudioClassification, dataset: datasets.Dataset, *, batch_size: int = 32
+        self,
+        model: RespiraForAudioClassification,
+        dataset: datasets.Dataset,
+        *,
+        batch_size: int = 32,
+        track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
     ) -> np.ndarray | None:
         """``[rows, hidden]``: what :func:`~respira.models.embeddings.compute_embeddings` embeds (the
         clean view 0, shared with :meth:`views`); ``None`` when the rows cannot be identified or the
@@ -172,7 +178,7 @@ class ViewStore:
         if not isinstance(feature, datasets.Audio) or feature.sampling_rate != rate:
             return None
         clean = AudioCollator(sampling_rate=rate, training=False)
-        return self.views(model, dataset, clean, 0, batch_size=batch_size)
+        return self.views(model, dataset, clean, 0, batch_size=batch_size, track=track)
 
     def _gather(
         self,

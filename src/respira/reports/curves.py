@@ -1,0 +1,200 @@
+"""Per-label curves of a report (PNG): ROC and precision–recall curves of the crackle and wheeze
+probabilities, with the model's operating point, and how sensitivity, specificity and the ICBHI score
+move with each label's threshold.
+
+``respira evaluate`` draws them for ICBHI cycles and for KAUH recordings (:func:`label_curve_figures`):
+
+- ``roc_curves.png``: per label, the ROC curve (AUC in the legend), the chance diagonal, and the
+  operating point of the model's decisions (sensitivity against 1 − specificity);
+- ``precision_recall_curves.png``: per label, the precision–recall curve (average precision in the
+  legend), the prevalence (a classifier without skill), and the operating point;
+- ``threshold_curves.png`` (models that decide at thresholds): per label, its sensitivity and
+  specificity and the ICBHI score of the four classes the two flags make, as that label's threshold
+  runs over [0, 1] with the other label's at the model's; the model's threshold is marked.
+
+A label whose examples are all positive or all negative has no curve; its panel says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..decision import decide_flags
+from ..labels import MULTI_LABEL_NAMES, flags_to_classes
+from ..metrics import icbhi_scores, roc_auc
+from ..metrics.curves import average_precision, precision_recall_curve, rates_at, roc_curve
+from .figures import new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures", "label_curve_scores"]
+
+CURVE_FILES: tuple[str, ...] = ("roc_curves.png", "precision_recall_curves.png")
+THRESHOLD_FILE = "threshold_curves.png"
+GRID = np.linspace(0.0, 1.0, 201)
+QUANTILES = 301
+"""Thresholds of the threshold plot: ``GRID``, ``QUANTILES`` quantiles of the label's probabilities (so
+that probabilities crowded in a narrow range are resolved) and the model's own."""
+CURVE_COLOUR, POINT_COLOUR, CHANCE_COLOUR = "#1f77b4", "#d62728", "#7f7f7f"
+
+
+def _check(targets: Any, probabilities: Any, decided: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    arrays = [np.asarray(values) for values in (targets, probabilities, decided)]
+    shape = (arrays[0].shape[0], len(MULTI_LABEL_NAMES)) if arrays[0].ndim == 2 else None
+    if shape is None or any(array.shape != shape for array in arrays) or shape[0] == 0:
+        raise ValueError(
+            "targets, probabilities and decisions must share a shape [N >= 1, 2] (crackle, wheeze), got "
+            + ", ".join(str(array.shape) for array in arrays)
+        )
+    return arrays[0].astype(np.int64), arrays[1].astype(np.float64), arrays[2].astype(bool)
+
+
+def label_curve_scores(targets: Any, probabilities: Any) -> dict[str, dict[str, float]]:
+    """Per label: ``auc`` (:func:`~respira.metrics.roc_auc`, the area under the ROC curve) and
+    ``average_precision``; ``nan`` where the label's targets hold one class only."""
+    truth, scores, _ = _check(targets, probabilities, np.zeros(np.shape(targets), dtype=bool))
+    result = {}
+    for index, name in enumerate(MULTI_LABEL_NAMES):
+        y, s = truth[:, index], scores[:, index]
+        result[name] = {"auc": np.nan, "average_precision": np.nan}
+        if 0 < y.sum() < y.size:
+            result[name] = {"auc": roc_auc(y, s), "average_precision": average_precision(y, s)}
+    return result
+
+
+def _operating_point(y: np.ndarray, called: np.ndarray) -> tuple[float, float, float]:
+    """(sensitivity, specificity, precision) of the 0/1 decisions ``called``."""
+    positives, negatives, calls = int(y.sum()), int((1 - y).sum()), int(called.sum())
+    hits = int(called[y == 1].sum())
+    sensitivity = hits / positives if positives else np.nan
+    specificity = 1.0 - int(called[y == 0].sum()) / negatives if negatives else np.nan
+    return sensitivity, specificity, hits / calls if calls else np.nan
+
+
+def _undefined(ax: Any, name: str, y: np.ndarray, unit: str) -> bool:
+    if 0 < y.sum() < y.size:
+        return False
+    which = "positive" if y.sum() == 0 else "negative"
+    ax.text(0.5, 0.5, f"no curve:\nno {which} {unit}s for {name}", ha="center", va="center", fontsize=11)
+    ax.set_axis_off()
+    return True
+
+
+def _title(name: str, y: np.ndarray, unit: str) -> str:
+    return f"{name}: {int(y.sum())} of {y.size} {unit}s positive"
+
+
+def _decision_label(threshold: float | None) -> str:
+    return "the model's decisions" if threshold is None else f"at the model's threshold {threshold:.2f}"
+
+
+def _roc_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, t: float | None) -> None:
+    fpr, tpr, _ = roc_curve(y, s)
+    ax.plot(fpr, tpr, color=CURVE_COLOUR, lw=2, label=f"ROC (AUC {roc_auc(y, s):.3f})")
+    ax.plot([0, 1], [0, 1], color=CHANCE_COLOUR, ls="--", lw=1, label="chance (AUC 0.5)")
+    se, sp, _ = _operating_point(y, called)
+    point = f"{_decision_label(t)}: Se {se:.2f}, Sp {sp:.2f}"
+    ax.plot([1 - sp], [se], "o", color=POINT_COLOUR, ms=9, label=point)
+    ax.set_xlabel("1 − specificity (false positive rate)")
+    ax.set_ylabel("sensitivity (true positive rate)")
+    ax.legend(loc="lower right", fontsize=9)
+
+
+def _pr_panel(ax: Any, name: str, y: np.ndarray, s: np.ndarray, called: np.ndarray, t: float | None) -> None:
+    precision, recall, _ = precision_recall_curve(y, s)
+    ap = average_precision(y, s)
+    curve = f"precision–recall (AP {ap:.3f})"
+    ax.step(recall, precision, where="post", color=CURVE_COLOUR, lw=2, label=curve)
+    prevalence = y.mean()
+    ax.axhline(prevalence, color=CHANCE_COLOUR, ls="--", lw=1, label=f"chance (prevalence {prevalence:.2f})")
+    se, _, ppv = _operating_point(y, called)
+    if np.isfinite(ppv):
+        point = f"{_decision_label(t)}: Se {se:.2f}, precision {ppv:.2f}"
+        ax.plot([se], [ppv], "o", color=POINT_COLOUR, ms=9, label=point)
+    else:  # no positive call: the point has no precision
+        ax.plot([], [], "o", color=POINT_COLOUR, ms=9, label=f"{_decision_label(t)}: no {name} call")
+    ax.set_xlabel("recall (sensitivity)")
+    ax.set_ylabel("precision")
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+
+
+def _threshold_panel(
+    ax: Any, index: int, truth: np.ndarray, scores: np.ndarray, thresholds: Sequence[float]
+) -> None:
+    name = MULTI_LABEL_NAMES[index]
+    y = truth[:, index]
+    own = float(thresholds[index])
+    quantiles = np.quantile(scores[:, index], np.linspace(0.0, 1.0, QUANTILES))  # where the scores crowd
+    grid = np.union1d(np.union1d(GRID, quantiles), [own])
+    rates = rates_at(y, scores[:, index], grid)
+    classes = flags_to_classes(truth)
+    score = []
+    for threshold in grid:
+        pair = list(thresholds)
+        pair[index] = float(threshold)
+        predicted = decide_flags(scores, pair).classes
+        score.append(icbhi_scores(classes, predicted, warn=False)["icbhi_score"])
+    other = MULTI_LABEL_NAMES[1 - index]
+    ax.plot(grid, rates["sensitivity"], color="#2ca02c", lw=2, label=f"sensitivity ({name})")
+    ax.plot(grid, rates["specificity"], color="#9467bd", lw=2, label=f"specificity ({name})")
+    described = f"ICBHI score ({other} at {thresholds[1 - index]:.2f})"
+    ax.plot(grid, score, color="#ff7f0e", lw=2, label=described)
+    at = int(np.searchsorted(grid, own))
+    ax.axvline(own, color=POINT_COLOUR, ls="--", lw=1.5, label=f"the model's threshold {own:.2f}")
+    for values in (rates["sensitivity"], rates["specificity"], score):
+        ax.plot([own], [values[at]], "o", color=POINT_COLOUR, ms=6)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(f"{name} threshold (present when its probability is at least this)")
+    ax.set_ylabel("score")
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+
+
+def label_curve_figures(
+    targets: Any,
+    probabilities: Any,
+    decided: Any,
+    *,
+    thresholds: Sequence[float] | None = None,
+    unit: str = "cycle",
+) -> dict[str, Figure]:
+    """The figures of the module docstring, by file name (write them with
+    :func:`~respira.reports.figures.save_pngs`).
+
+    ``targets`` ``[N, 2]`` 0/1 (crackle, wheeze), ``probabilities`` ``[N, 2]`` of them, ``decided`` the
+    model's ``[N, 2]`` decisions (its operating point); ``thresholds``: the two thresholds it decides at
+    (``None``: it decides otherwise, e.g. a single-label model's argmax, and there is no threshold plot).
+    ``unit`` names the examples (``cycle``, ``recording``).
+    """
+    truth, scores, called = _check(targets, probabilities, decided)
+    figures = {}
+    kinds = (("ROC curves", _roc_panel), ("precision–recall curves", _pr_panel))
+    for file_name, (kind, panel) in zip(CURVE_FILES, kinds, strict=True):
+        figure = new_figure(12.0, 5.4)
+        axes = figure.subplots(1, len(MULTI_LABEL_NAMES))
+        for index, (ax, name) in enumerate(zip(axes, MULTI_LABEL_NAMES, strict=True)):
+            threshold = None if thresholds is None else float(thresholds[index])
+            if not _undefined(ax, name, truth[:, index], unit):
+                panel(ax, name, truth[:, index], scores[:, index], called[:, index], threshold)
+                ax.set_xlim(-0.02, 1.02)
+                ax.set_ylim(-0.02, 1.02)
+                ax.set_aspect("equal")
+                ax.grid(alpha=0.3)
+            ax.set_title(_title(name, truth[:, index], unit))
+        figure.suptitle(f"{kind} ({len(truth)} {unit}s)", fontsize=14)
+        figures[file_name] = figure
+    if thresholds is not None:
+        figure = new_figure(12.0, 5.4)
+        axes = figure.subplots(1, len(MULTI_LABEL_NAMES))
+        for index, ax in enumerate(axes):
+            if not _undefined(ax, MULTI_LABEL_NAMES[index], truth[:, index], unit):
+                _threshold_panel(ax, index, truth, scores, thresholds)
+                ax.grid(alpha=0.3)
+            ax.set_title(_title(MULTI_LABEL_NAMES[index], truth[:, index], unit))
+        figure.suptitle(f"scores against each label's threshold ({len(truth)} {unit}s)", fontsize=14)
+        figures[THRESHOLD_FILE] = figure
+    return figures
