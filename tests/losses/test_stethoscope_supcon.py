@@ -10,33 +10,34 @@ import torch
 
 from respira.losses import StethoscopeGuidedSupConLoss, SupConLoss, build_auxiliary_loss
 
-# three unit embeddings, one view: s01 = 0, s02 = 0.6, s12 = 0.8 at temperature 1
-Z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
-DEVICES = torch.tensor([7, 7, 9])  # 0 and 1 share a stethoscope, 2 is on another
-LABELS = torch.tensor([0, 1, 0])  # 0 and 2 share a class
+# four unit embeddings, one view, temperature 1: s01 = 0, s02 = 0.6, s03 = -1, s12 = 0.8, s13 = 0, s23 = -0.6
+Z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [-1.0, 0.0]])
+DEVICES = torch.tensor([7, 7, 9, 7])  # 0, 1 and 3 share a stethoscope, 2 is on another
+LABELS = torch.tensor([0, 1, 0, 0])  # 0, 2 and 3 share a class
+E = math.exp
 
 
 def test_device_positives_match_a_hand_computed_value() -> None:
     loss = StethoscopeGuidedSupConLoss(temperature=1.0, gather_distributed=False)
     got = loss(Z, LABELS, device=DEVICES)
-    # anchor 0: positive 1 (s = 0) against {1, 2}; anchor 1: positive 0 (s = 0) against {0, 2};
-    # anchor 2 has no same-device sample: left out of the mean
-    expected = (math.log(1 + math.exp(0.6)) + math.log(1 + math.exp(0.8))) / 2
-    assert got.item() == pytest.approx(expected, abs=1e-6)
-    assert loss.last_components["stethoscope_supcon_anchors"] == 2
+    # anchor 0: positives 1, 3 (s = 0, -1); anchor 1: positives 0, 3 (s = 0, 0); anchor 3: positives 0, 1
+    # (s = -1, 0); each against all the others. Anchor 2 has no same-device sample: left out of the mean.
+    anchor_0 = math.log(1 + E(0.6) + E(-1)) + 0.5
+    anchor_1 = math.log(2 + E(0.8))
+    anchor_3 = math.log(E(-1) + 1 + E(-0.6)) + 0.5
+    assert got.item() == pytest.approx((anchor_0 + anchor_1 + anchor_3) / 3, abs=1e-6)
+    assert loss.last_components["stethoscope_supcon_anchors"] == 3
     assert loss.last_components["stethoscope_supcon_anchors_without_positive"] == 1
 
 
 def test_same_class_across_devices_matches_a_hand_computed_value() -> None:
-    loss = StethoscopeGuidedSupConLoss(
-        temperature=1.0, positives="label_across_domains", gather_distributed=False
-    )
+    loss = StethoscopeGuidedSupConLoss(1.0, positives="label_across_domains", gather_distributed=False)
     got = loss(Z, LABELS, device=DEVICES)
-    # anchor 0: positive 2 (same class, other device; s = 0.6) against {1 (s = 0), 2};
-    # anchor 2: positive 0 (s = 0.6) against {0, 1 (s = 0.8)}; anchor 1 has no positive
-    anchor_0 = math.log(1 + math.exp(0.6)) - 0.6
-    anchor_2 = math.log(math.exp(0.6) + math.exp(0.8)) - 0.6
-    assert got.item() == pytest.approx((anchor_0 + anchor_2) / 2, abs=1e-6)
+    # same class on another device: 0 and 3 (device 7) pair with 2 (device 9), never with each other
+    anchor_0 = math.log(1 + E(0.6) + E(-1)) - 0.6  # positive 2
+    anchor_2 = math.log(E(0.6) + E(0.8) + E(-0.6)) - (0.6 - 0.6) / 2  # positives 0 and 3
+    anchor_3 = math.log(E(-1) + 1 + E(-0.6)) + 0.6  # positive 2
+    assert got.item() == pytest.approx((anchor_0 + anchor_2 + anchor_3) / 3, abs=1e-6)
 
 
 def test_it_reduces_to_supcon_with_device_positives_on_two_views() -> None:
