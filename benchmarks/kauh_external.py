@@ -49,8 +49,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WINDOW, HOP, TOP_K = 4.0, 2.0, 3
 
 
-def recording_windows(waveform: np.ndarray, rate: int) -> list[np.ndarray]:
-    window, hop = int(WINDOW * rate), int(HOP * rate)
+def recording_windows(waveform: np.ndarray, rate: int, *, hop: float = HOP) -> list[np.ndarray]:
+    window, hop = int(WINDOW * rate), int(hop * rate)
     if waveform.size < window:
         return [waveform]
     return [waveform[start : start + window] for start in window_starts(waveform.size, window, hop)]

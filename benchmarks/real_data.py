@@ -2,6 +2,7 @@
 
     python benchmarks/real_data.py [--shared ../shared] [--folds 5] [--seeds 0] [--work DIR]
         [--methods all_normal,class_prior,logmel_lr,cnn_ce,...]
+        [--protocol patient_kfold|leave_one_device_out|icbhi_to_kauh] [--reference transfer_flagship]
 
 On the real ICBHI recordings of ``../shared/icbhi`` the folds are built once by the ICBHI builder
 (``split_strategy: patient_kfold``, stratified by class, split seed 0): every cycle is tested exactly
@@ -30,6 +31,18 @@ on 4-s cycles, batch 16 (augmentation on the fly: the cache needs a frozen encod
 Each method's result is kept in ``--work/results/<method>.json`` and reused by the next invocation,
 so ``--methods`` can add or rerun methods; the table is printed from all results present.
 
+Transfer to a new site (``--protocol``, :mod:`_protocols`): ``leave_one_device_out`` (one fold per
+ICBHI stethoscope) and ``icbhi_to_kauh`` (one model per seed trained on all of ICBHI, 80 % of its
+patients train and 20 % validate, scored per recording on the 168 KAUH recordings by ``respira evaluate
+RUN --dataset kauh``, 4-s windows every ``--kauh_hop`` s, maximum over windows) run the same methods
+and baselines (on KAUH: all-normal, the ICBHI pool's class prior, the log-mel regression on the same
+windows) and keep their results in ``--work/results_<protocol>/``. The ``transfer_*`` methods are the
+flagship recipe CPU-reduced (clean cached embeddings, 30 epochs, cross-fitted thresholds) and its
+device-aware / domain-invariant variants; every method is paired with ``--reference`` by fold x seed
+(mean ± sd of the differences, 95 % t-interval, wins), on KAUH also by a patient bootstrap of the same
+recordings. The last table puts each method's in-domain (patient k-fold) score beside its out-of-domain
+ones: the gap, with a Welch 95 % interval (the folds differ, so the runs are not paired).
+
 Reported per method: the ICBHI score (mean ± sample std over folds x seeds and the 95 % Student-t
 interval of the mean), the pooled out-of-fold score, and the test ROC-AUC per label (single-label
 models: the softmax probability of every class containing the label).
@@ -55,6 +68,7 @@ import numpy as np
 import torch
 import yaml
 
+import _protocols as protocols
 from _common import fit_label_regressions, log_mel_features, respira
 from _machine import cpu_name, load_average
 from respira.audio import decode_audio
@@ -66,7 +80,7 @@ from respira.metrics.thresholds import tune_thresholds
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
 from respira.training.datasets import load_splits
-from respira.training.folds import cycle_keys, t_interval
+from respira.training.folds import cycle_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE, LOWPASS = 16_000, 4000.0
@@ -98,6 +112,11 @@ FINETUNE = (
 FROZEN_HEAD = ("--num_train_epochs", "60", "--head", "linear", "--head_norm", "true")
 FROZEN = (*FROZEN_HEAD, "--threshold_source", "validation")
 CROSS_FIT = (*FROZEN_HEAD, "--threshold_source", "cross_fit")
+TRANSFER = (
+    "--num_train_epochs", "30", "--head", "linear", "--head_norm", "true", "--threshold_source", "cross_fit",
+    "--augmented_views", "0",
+)  # fmt: skip
+"""The flagship recipe as the transfer study runs it on this CPU: clean cached embeddings, 30 epochs."""
 CONTRASTIVE = (
     "--learning_rate", "0.001", "--two_stage_rounds", "2", "--num_train_epochs", "3",
     "--head_epochs", "3", "--target_seconds", "4",
@@ -163,6 +182,31 @@ METHODS: dict[str, Method] = {
         drop=("augmented_views",),
     ),
 }
+METHODS["transfer_flagship"] = Method(
+    "flagship recipe, CPU-reduced (clean cached embeddings, 30 epochs, cross-fitted thresholds)",
+    "efficientat_frozen_multilabel.yaml",
+    TRANSFER,
+    pretrained=True,
+)
+TRUNK = ("--head_hidden_size", "128")
+SG_SCL = ("--aux_loss", "stethoscope_supcon", "--projector_dim", "128", "--aux_loss_weight", "1.0")
+for name, label, extra in (
+    ("transfer_instance_norm_features", "the same, instance_norm: features (per-band mean removed)",
+     ("--instance_norm", "features")),
+    ("transfer_instance_norm_embeddings", "the same, instance_norm: embeddings (each embedding standardised)",
+     ("--instance_norm", "embeddings")),
+    ("transfer_device_balanced", "the same, device-balanced batches (batch_sampler: domain_balanced)",
+     ("--batch_sampler", "domain_balanced")),
+    ("transfer_trunk", "the same, a shared linear+ReLU layer of 128 before the head (SG-SCL control)",
+     TRUNK),
+    ("transfer_sg_scl", "the same layer + stethoscope-guided SupCon (Kim et al. 2024, device positives, λ 1)",
+     (*TRUNK, *SG_SCL)),
+    ("transfer_sg_scl_across", "the same layer + SupCon, positives: same class on another device (λ = 1)",
+     (*TRUNK, *SG_SCL, "--aux_loss_options", '{"positives": "label_across_domains"}')),
+):  # fmt: skip
+    METHODS[name] = Method(label, "efficientat_frozen_multilabel.yaml", (*TRANSFER, *extra), pretrained=True)
+REFERENCE = "transfer_flagship"
+"""What the transfer variants are paired against (``--reference``)."""
 LABELS = {
     "all_normal": "all-normal",
     "class_prior": "class prior (expected)",
@@ -173,16 +217,8 @@ LABELS = {
 }
 
 
-def fold_record(data_dir: Path, folds: int, fold: int) -> DataRecord:
-    return DataRecord(
-        data_dir=str(data_dir),
-        sampling_rate=RATE,
-        split_strategy="patient_kfold",
-        validation_size=0.2,
-        num_folds=folds,
-        fold=fold,
-        lowpass_cutoff=LOWPASS,
-    )
+def fold_record(data_dir: Path, folds: int, fold: int, protocol: str = "patient_kfold") -> DataRecord:
+    return protocols.protocol_record(data_dir, protocol, folds, fold, rate=RATE, lowpass=LOWPASS)
 
 
 def fold_result(labels: np.ndarray, predictions: np.ndarray, probabilities: np.ndarray | None) -> dict:
@@ -196,10 +232,12 @@ def fold_result(labels: np.ndarray, predictions: np.ndarray, probabilities: np.n
     return result
 
 
-def fold_pools(data_dir: Path, folds: int) -> Iterator[tuple[list[datasets.Dataset], datasets.Dataset]]:
-    """Per fold: its training pool (train and validation) and its test split."""
-    for fold in range(folds):
-        splits = load_splits(fold_record(data_dir, folds, fold))
+def fold_pools(
+    data_dir: Path, folds: int, protocol: str = "patient_kfold"
+) -> Iterator[tuple[list[datasets.Dataset], datasets.Dataset]]:
+    """Per fold of an ICBHI ``protocol``: its training pool (train and validation) and its test split."""
+    for fold in range(protocols.fold_count(data_dir, protocol, folds)):
+        splits = load_splits(fold_record(data_dir, folds, fold, protocol))
         yield [splits[name] for name in ("train", "validation") if name in splits], splits["test"]
 
 
@@ -207,17 +245,18 @@ def labels_of(parts: list[datasets.Dataset]) -> np.ndarray:
     return np.concatenate([np.asarray(part["label"]) for part in parts])
 
 
-def trivial_results(data_dir: Path, folds: int) -> dict[str, dict[str, Any]]:
+def trivial_results(data_dir: Path, folds: int, protocol: str = "patient_kfold") -> dict[str, dict[str, Any]]:
     """Per fold: the all-normal classifier and the class prior of the training pool, drawn at random
     per test cycle (its expected scores)."""
     normal_runs, prior_runs, pooled = [], [], []
-    for pool, test in fold_pools(data_dir, folds):
+    for fold, (pool, test) in enumerate(fold_pools(data_dir, folds, protocol)):
         labels = np.asarray(test["label"])
-        normal_runs.append(fold_result(labels, np.zeros_like(labels), None))
+        normal_runs.append({"fold": fold} | fold_result(labels, np.zeros_like(labels), None))
         pooled.append(labels)
         expected = trivial_baselines(labels, prior=class_prior(labels_of(pool)))
         prior_runs.append(
-            {key: expected[f"baseline_class_prior_{key}"] for key in HEADLINE}
+            {"fold": fold}
+            | {key: expected[f"baseline_class_prior_{key}"] for key in HEADLINE}
             | {"auc_crackle": 0.5, "auc_wheeze": 0.5}
         )
     all_normal, prior = summarise(normal_runs), summarise(prior_runs)
@@ -230,13 +269,18 @@ def trivial_results(data_dir: Path, folds: int) -> dict[str, dict[str, Any]]:
 
 
 def regression_results(
-    data_dir: Path, folds: int, features: Callable[[datasets.Dataset], np.ndarray], *, oracle: bool = False
+    data_dir: Path,
+    folds: int,
+    features: Callable[[datasets.Dataset], np.ndarray],
+    *,
+    oracle: bool = False,
+    protocol: str = "patient_kfold",
 ) -> dict[str, Any]:
     """Per fold: class-balanced logistic regressions (crackle, wheeze) on ``features`` of each split,
     fit on the training pool, decided at 0.5; ``oracle``: at the thresholds that maximise the ICBHI
     score of the test fold itself (a ceiling for any decision rule, not a method)."""
     runs, pooled_labels, pooled_predictions = [], [], []
-    for pool, test in fold_pools(data_dir, folds):
+    for fold, (pool, test) in enumerate(fold_pools(data_dir, folds, protocol)):
         predict = fit_label_regressions(
             np.concatenate([features(part) for part in pool]), classes_to_flags(labels_of(pool))
         )
@@ -244,7 +288,7 @@ def regression_results(
         labels = np.asarray(test["label"])
         thresholds = tune_thresholds(classes_to_flags(labels), probabilities) if oracle else (0.5, 0.5)
         predictions = np.asarray(flags_to_classes((probabilities >= np.asarray(thresholds)).astype(np.int64)))
-        runs.append(fold_result(labels, predictions, probabilities))
+        runs.append({"fold": fold} | fold_result(labels, predictions, probabilities))
         pooled_labels.append(labels)
         pooled_predictions.append(predictions)
     result = summarise(runs)
@@ -253,18 +297,24 @@ def regression_results(
     return result
 
 
-def log_mel_results(data_dir: Path, folds: int) -> dict[str, Any]:
+def log_mel_featurizer() -> LogMelSpectrogram:
+    """The baseline's features: 64 log-mel bands to 4 kHz of 16 kHz audio."""
+    return LogMelSpectrogram(sampling_rate=RATE, n_mels=64, f_max=LOWPASS)
+
+
+def log_mel_results(data_dir: Path, folds: int, protocol: str = "patient_kfold") -> dict[str, Any]:
     """The regression on log-mel mean/std features (64 bands to 4 kHz, 16 kHz audio)."""
-    featurizer = LogMelSpectrogram(sampling_rate=RATE, n_mels=64, f_max=LOWPASS)
+    featurizer = log_mel_featurizer()
     return regression_results(
         data_dir,
         folds,
         lambda part: log_mel_features(featurizer, [decode_audio(a, RATE) for a in part["audio"]]),
+        protocol=protocol,
     )
 
 
 def embedding_lr_results(
-    data_dir: Path, folds: int, encoder: Path, *, oracle: bool = False
+    data_dir: Path, folds: int, encoder: Path, *, oracle: bool = False, protocol: str = "patient_kfold"
 ) -> dict[str, Any]:
     """The regression on the frozen encoder's clean embeddings: what a head on the same embeddings as
     ``efficientat_frozen`` can reach (32 kHz, 8-s cycles, 4 kHz low-pass); every cycle embedded once."""
@@ -275,58 +325,117 @@ def embedding_lr_results(
         str(encoder), sampling_rate=32_000, target_seconds=8.0, pooling="mean"
     )
     rate = model.config.sampling_rate
-    everything = load_splits(replace(fold_record(data_dir, folds, 0), sampling_rate=rate))
     embeddings: dict[str, np.ndarray] = {}
-    for part in everything.values():
-        rows = embed_waveforms(model, (decode_audio(a, rate) for a in part["audio"]))
-        embeddings.update(zip(cycle_keys(part), rows, strict=True))
+    for fold in range(protocols.fold_count(data_dir, protocol, folds)):  # every cycle is in some fold
+        for part in load_splits(
+            replace(fold_record(data_dir, folds, fold, protocol), sampling_rate=rate)
+        ).values():
+            missing = [i for i, key in enumerate(cycle_keys(part)) if key not in embeddings]
+            if missing:
+                new = part.select(missing)
+                rows = embed_waveforms(model, (decode_audio(a, rate) for a in new["audio"]))
+                embeddings.update(zip(cycle_keys(new), rows, strict=True))
     return regression_results(
-        data_dir, folds, lambda part: np.stack([embeddings[key] for key in cycle_keys(part)]), oracle=oracle
+        data_dir,
+        folds,
+        lambda part: np.stack([embeddings[key] for key in cycle_keys(part)]),
+        oracle=oracle,
+        protocol=protocol,
     )
+
+
+def kauh_baseline_results(shared: Path, hop: float) -> dict[str, dict[str, Any]]:
+    """icbhi_to_kauh baselines on the KAUH recordings: all-normal, the ICBHI training pool's class prior
+    (expected scores) and the log-mel regression fit on the ICBHI pool, run on the same windows as
+    ``respira evaluate --dataset kauh`` (4 s every ``hop`` s), the maximum over windows decided at 0.5."""
+    from kauh_external import recording_windows, targets_of
+    from respira.data import load_kauh
+    from respira.metrics.recording_level import aggregate_windows, recording_level_scores
+
+    splits = load_splits(fold_record(shared / "icbhi", 1, 0, "icbhi_to_kauh"))
+    pool = [splits[name] for name in ("train", "validation")]
+    kauh = load_kauh(shared / "kauh", sampling_rate=RATE)["test"]
+    targets = targets_of(kauh)
+    classes = np.asarray(flags_to_classes(targets[:, :2]))
+    featurizer = log_mel_featurizer()
+    predict = fit_label_regressions(
+        np.concatenate(
+            [log_mel_features(featurizer, [decode_audio(a, RATE) for a in p["audio"]]) for p in pool]
+        ),
+        classes_to_flags(labels_of(pool)),
+    )
+    windows = [
+        predict(
+            log_mel_features(featurizer, recording_windows(decode_audio(e["audio"], RATE), RATE, hop=hop))
+        )
+        for e in kauh
+    ]
+    probabilities = np.stack([aggregate_windows(w, "max") for w in windows])
+    scores = recording_level_scores(targets, probabilities, (0.5, 0.5))
+    logmel = {"fold": 0} | {key: float(scores["icbhi"][key]) for key in HEADLINE}
+    logmel |= {"auc_crackle": scores["crackle"]["auc"], "auc_wheeze": scores["wheeze"]["auc"]}
+    expected = trivial_baselines(classes, prior=class_prior(labels_of(pool)))
+    prior = {"fold": 0} | {key: expected[f"baseline_class_prior_{key}"] for key in HEADLINE}
+    normal = {"fold": 0} | fold_result(classes, np.zeros_like(classes), None)
+    results = {}
+    prior |= {"auc_crackle": 0.5, "auc_wheeze": 0.5}
+    for name, run in (("all_normal", normal), ("class_prior", prior), ("logmel_lr", logmel)):
+        results[name] = summarise([run]) | {"out_of_fold_icbhi_score": run["icbhi_score"]}
+    return results
 
 
 def summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
     """Mean, sample std and 95 % t-interval of each metric over folds x seeds (NaN left out)."""
-    result: dict[str, Any] = {"per_fold": runs}
-    for key in ("icbhi_score", "specificity", "sensitivity", "auc_crackle", "auc_wheeze"):
-        values = [run[key] for run in runs if key in run and not math.isnan(run[key])]
-        if not values:
-            continue
-        result[f"{key}_mean"] = statistics.fmean(values)
-        if len(values) > 1:
-            result[f"{key}_std"] = statistics.stdev(values)
-            result[f"{key}_ci95"] = list(t_interval(values))
-    return result
+    return protocols.summarise(runs)
 
 
-def method_result(name: str, method: Method, args: argparse.Namespace, encoder: Path, work: Path) -> dict:
-    """Train ``method`` on every fold x seed with the CLI; read its metrics.json."""
-    run = work / "runs" / name
-    extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
+def recipe_for(name: str, method: Method, work: Path) -> Path:
+    """The method's recipe (a copy under ``work`` without the fields it drops)."""
     recipe = ROOT / "recipes" / method.recipe
     if method.drop:
         fields = yaml.safe_load(recipe.read_text())
         recipe = work / "recipes" / f"{name}.yaml"
         recipe.parent.mkdir(parents=True, exist_ok=True)
         recipe.write_text(yaml.safe_dump({k: v for k, v in fields.items() if k not in method.drop}))
-    started = time.perf_counter()
-    respira(
-        "train", str(recipe), *method.overrides, *extra,
-        "--data_dir", str(Path(args.shared) / "icbhi"), "--split_strategy", "patient_kfold",
-        "--num_folds", str(args.folds), "--validation_size", "0.2", "--lowpass_cutoff", str(LOWPASS),
-        "--seeds", args.seeds, "--output_dir", str(run), "--overwrite", "true",
-        "--logging_steps", "50",
+    return recipe
+
+
+def method_result(name: str, method: Method, args: argparse.Namespace, encoder: Path, work: Path) -> dict:
+    """Train ``method`` on every fold x seed with the CLI; read its metrics.json (icbhi_to_kauh: one run
+    per seed on all of ICBHI, scored on KAUH by ``respira evaluate --dataset kauh``)."""
+    run = work / "runs" / name
+    extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
+    common = (
+        str(recipe_for(name, method, work)), *method.overrides, *extra,
+        "--data_dir", str(Path(args.shared) / "icbhi"), *protocols.train_options(args.protocol, args.folds),
+        "--lowpass_cutoff", str(LOWPASS), "--overwrite", "true", "--logging_steps", "50",
     )  # fmt: skip
-    seconds = time.perf_counter() - started
-    metrics = json.loads((run / "metrics.json").read_text())
-    runs = [
-        {key.removeprefix("test_"): value for key, value in seed.items() if key.startswith("test_")}
-        for fold in metrics["per_fold"].values()
-        for seed in fold["per_seed"].values()
-    ]
-    result = summarise(runs)
-    result["out_of_fold_icbhi_score"] = metrics["out_of_fold"]["icbhi_score"]
-    result["seconds"] = seconds
+    started = time.perf_counter()
+    if args.protocol == "icbhi_to_kauh":
+        runs = []
+        for seed in (int(s) for s in args.seeds.split(",")):
+            folder = run / f"seed_{seed}"
+            respira("train", *common, "--seeds", str(seed), "--output_dir", str(folder))
+            respira(
+                "evaluate", str(folder), "--dataset", "kauh", "--data_dir", str(Path(args.shared) / "kauh"),
+                "--hop", str(args.kauh_hop), "--output_dir", str(folder / "kauh"),
+            )  # fmt: skip
+            metrics = json.loads((folder / "kauh" / "metrics.json").read_text())
+            runs.append(protocols.kauh_run(metrics, folder / "kauh" / "recording_predictions.csv", seed))
+        result = summarise(runs)
+        result["out_of_fold_icbhi_score"] = result["icbhi_score_mean"]
+    else:
+        respira("train", *common, "--seeds", args.seeds, "--output_dir", str(run))
+        metrics = json.loads((run / "metrics.json").read_text())
+        runs = [
+            {"fold": int(fold), "seed": int(seed)}
+            | {key.removeprefix("test_"): value for key, value in result.items() if key.startswith("test_")}
+            for fold, entry in metrics["per_fold"].items()
+            for seed, result in entry["per_seed"].items()
+        ]
+        result = summarise(runs)
+        result["out_of_fold_icbhi_score"] = metrics["out_of_fold"]["icbhi_score"]
+    result["seconds"] = time.perf_counter() - started
     result["overrides"] = list(method.overrides)
     return result
 
@@ -340,10 +449,24 @@ def percent(result: dict[str, Any], key: str) -> str:
     return text
 
 
-def table(results: dict[str, dict[str, Any]]) -> str:
+def signed(difference: dict[str, Any]) -> str:
+    """``+m ± s (low – high), w/n better`` of a paired difference, in points."""
+    if "mean" not in difference:
+        return ""
+    text = f"{100 * difference['mean']:+.1f}"
+    if "std" in difference:
+        low, high = difference["ci95"]
+        text += f" ± {100 * difference['std']:.1f} ({100 * low:+.1f} – {100 * high:+.1f})"
+    return text + f", {difference['wins']}/{difference['n']}"
+
+
+def table(results: dict[str, dict[str, Any]], reference: str = "") -> str:
+    """One row per method; with ``reference`` present, its paired difference to it (fold x seed)."""
+    compare = reference in results
     lines = [
-        "| method | ICBHI score | 95 % CI | out-of-fold | Sp | Se | AUC crackle | AUC wheeze | time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| method | ICBHI score | 95 % CI | out-of-fold | Sp | Se | AUC crackle | AUC wheeze | time |"
+        + (" − reference, paired (95 % CI), better |" if compare else ""),
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if compare else ""),
     ]
     for name in (*BASELINES, *DIAGNOSTICS, *METHODS):
         if name not in results:
@@ -351,33 +474,113 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         result = results[name]
         low, high = result.get("icbhi_score_ci95", (math.nan, math.nan))
         seconds = result.get("seconds")
-        lines.append(
+        row = (
             f"| {LABELS[name]} | {percent(result, 'icbhi_score')} | {100 * low:.1f} – {100 * high:.1f} "
             f"| {100 * result['out_of_fold_icbhi_score']:.1f} | {percent(result, 'specificity')} "
             f"| {percent(result, 'sensitivity')} | {percent(result, 'auc_crackle')} "
             f"| {percent(result, 'auc_wheeze')} | {'' if seconds is None else f'{seconds / 60:.1f} min'} |"
         )
+        if compare:
+            same = name == reference
+            difference = (
+                {}
+                if same
+                else protocols.paired_difference(result["per_fold"], results[reference]["per_fold"])
+            )
+            row += " reference |" if same else f" {signed(difference)} |"
+        lines.append(row)
     return "\n".join(lines)
+
+
+def kauh_comparisons(results: dict[str, dict[str, Any]], reference: str) -> str:
+    """icbhi_to_kauh: each method's paired patient-bootstrap interval against ``reference`` per seed."""
+    if reference not in results:
+        return ""
+    lines = []
+    for name in METHODS:
+        if name == reference or name not in results:
+            continue
+        for run in results[name]["per_fold"]:
+            other = next((r for r in results[reference]["per_fold"] if r["seed"] == run["seed"]), None)
+            if other is None:
+                continue
+            low, high = protocols.kauh_paired_bootstrap(run, other)
+            difference = 100 * (run["icbhi_score"] - other["icbhi_score"])
+            lines.append(
+                f"- {name} − {reference}, seed {run['seed']}: {difference:+.1f} points "
+                f"(paired patient bootstrap 95 % CI {100 * low:+.1f} – {100 * high:+.1f})"
+            )
+    return "\n".join(lines)
+
+
+def gap_table(work: Path) -> str:
+    """Per method: in-domain (patient_kfold) and out-of-domain (the two others) mean scores, and the gap
+    in - out with a Welch 95 % interval (independent folds)."""
+    every = {protocol: load_results(results_folder(work, protocol)) for protocol in protocols.PROTOCOLS}
+    lines = [
+        "| method | in domain (patient k-fold) | leave one device out | gap | ICBHI → KAUH | gap |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in (*BASELINES, *METHODS):
+        inside = every["patient_kfold"].get(name)
+        if inside is None or not any(name in every[p] for p in protocols.PROTOCOLS[1:]):
+            continue
+        scores = [run["icbhi_score"] for run in inside["per_fold"]]
+        cells = [percent(inside, "icbhi_score")]
+        for protocol in protocols.PROTOCOLS[1:]:
+            outside = every[protocol].get(name)
+            if outside is None:
+                cells += ["", ""]
+                continue
+            others = [run["icbhi_score"] for run in outside["per_fold"]]
+            gap = 100 * (statistics.fmean(scores) - statistics.fmean(others))
+            interval = protocols.welch_interval(scores, others)
+            cells += [
+                percent(outside, "icbhi_score"),
+                f"{gap:+.1f}"
+                + ("" if interval is None else f" ({100 * interval[0]:+.1f} – {100 * interval[1]:+.1f})"),
+            ]
+        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_folder(work: Path, protocol: str) -> Path:
+    """Where a protocol's results live (``results/`` for patient_kfold, as before protocols existed)."""
+    return work / ("results" if protocol == "patient_kfold" else f"results_{protocol}")
+
+
+def load_results(folder: Path) -> dict[str, dict[str, Any]]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--protocol", choices=protocols.PROTOCOLS, default="patient_kfold")
+    parser.add_argument("--folds", type=int, default=5, help="patient_kfold: number of folds")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--work", help="keep runs and results here (default: a temp folder)")
     parser.add_argument("--methods", default=",".join((*BASELINES, *DIAGNOSTICS, *METHODS)))
+    parser.add_argument("--reference", default=REFERENCE, help="the method others are paired against")
+    parser.add_argument("--kauh_hop", type=float, default=4.0, help="icbhi_to_kauh: seconds between windows")
     args = parser.parse_args()
     shared = Path(args.shared)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(LABELS))
     if unknown:
         sys.exit(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(LABELS)}")
-    for needed in ("icbhi", "reference/efficientat_mn04_as_mAP_432.pt"):
-        if not (shared / needed).exists():
-            sys.exit(f"{shared / needed} is missing: this study needs the real ICBHI files of ../shared")
+    if args.reference not in METHODS:
+        sys.exit(f"--reference: {args.reference!r} is not a method; choose from {', '.join(METHODS)}")
+    kauh = args.protocol == "icbhi_to_kauh"
+    if kauh and set(methods) & set(DIAGNOSTICS):
+        sys.exit(f"--methods: the diagnostics ({', '.join(DIAGNOSTICS)}) are scored on ICBHI cycles only")
+    needed = ("icbhi", "reference/efficientat_mn04_as_mAP_432.pt", *(("kauh",) if kauh else ()))
+    for path in needed:
+        if not (shared / path).exists():
+            sys.exit(f"{shared / path} is missing: this study needs the real files of ../shared")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="respira_study_"))
-    (work / "results").mkdir(parents=True, exist_ok=True)
+    results_dir = results_folder(work, args.protocol)
+    results_dir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {cpu_name()}, {os.cpu_count()} cores, load {load_average()}; torch {torch.__version__}")
     encoder = work / "efficientat_mn04"
     needs_encoder = any(m in DIAGNOSTICS or (m in METHODS and METHODS[m].pretrained) for m in methods)
@@ -385,33 +588,50 @@ def main() -> None:
         respira(
             "convert", "efficientat", str(shared / "reference/efficientat_mn04_as_mAP_432.pt"), str(encoder)
         )
+    icbhi, protocol = shared / "icbhi", args.protocol
     computed: dict[str, Callable[[], dict[str, Any]]] = {
-        "logmel_lr": lambda: log_mel_results(shared / "icbhi", args.folds),
-        "efficientat_embedding_lr": lambda: embedding_lr_results(shared / "icbhi", args.folds, encoder),
+        "logmel_lr": lambda: log_mel_results(icbhi, args.folds, protocol),
+        "efficientat_embedding_lr": lambda: embedding_lr_results(
+            icbhi, args.folds, encoder, protocol=protocol
+        ),
         "efficientat_embedding_lr_oracle": lambda: embedding_lr_results(
-            shared / "icbhi", args.folds, encoder, oracle=True
+            icbhi, args.folds, encoder, oracle=True, protocol=protocol
         ),
     }
-    if {"all_normal", "class_prior"} & set(methods):
-        started = time.perf_counter()
-        for name, result in trivial_results(shared / "icbhi", args.folds).items():
-            if name in methods:
-                result["seconds"] = time.perf_counter() - started
-                (work / "results" / f"{name}.json").write_text(json.dumps(result, indent=1))
-    for name, compute in computed.items():
+    started = time.perf_counter()
+    if kauh and set(BASELINES) & set(methods):
+        baselines = kauh_baseline_results(shared, args.kauh_hop)
+    elif {"all_normal", "class_prior"} & set(methods):
+        baselines = trivial_results(icbhi, args.folds, protocol)
+    else:
+        baselines = {}
+    for name, result in baselines.items():
         if name in methods:
+            result["seconds"] = time.perf_counter() - started
+            (results_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
+    for name, compute in computed.items():
+        if name in methods and not (kauh and name in baselines):
             started = time.perf_counter()
             result = compute() | {"seconds": time.perf_counter() - started}
-            (work / "results" / f"{name}.json").write_text(json.dumps(result, indent=1))
+            (results_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
     for name in methods:
         if name in METHODS:
             print(f"== {name} (load {load_average()})", flush=True)
-            result = method_result(name, METHODS[name], args, encoder, work)
-            (work / "results" / f"{name}.json").write_text(json.dumps(result, indent=1))
-    results = {path.stem: json.loads(path.read_text()) for path in sorted((work / "results").glob("*.json"))}
-    where = f"{args.folds}-fold patient-wise CV on {shared / 'icbhi'}, seeds {args.seeds}"
-    print(f"\n{where}; load {load_average()}")
-    print(table(results))
+            runs_dir = work if protocol == "patient_kfold" else work / protocol
+            result = method_result(name, METHODS[name], args, encoder, runs_dir)
+            (results_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
+    results = load_results(results_dir)
+    where = {
+        "patient_kfold": f"{args.folds}-fold patient-wise CV on {icbhi}",
+        "leave_one_device_out": f"leave one device out on {icbhi}",
+        "icbhi_to_kauh": f"trained on {icbhi}, scored per recording on {shared / 'kauh'}",
+    }[protocol]
+    print(f"\n{where}, seeds {args.seeds}; load {load_average()}")
+    print(table(results, args.reference))
+    if kauh:
+        print(kauh_comparisons(results, args.reference))
+    print("\nin domain vs out of domain (ICBHI score, %; gap = in − out, Welch 95 % CI):")
+    print(gap_table(work))
 
 
 if __name__ == "__main__":

@@ -442,6 +442,7 @@ NON_DEFAULT = {
     "metadata_contrastive": {"negative_keys": ("device",), "temperature": 0.2},
     "add": {"lambda_std_neg": 0.5, "soft": True, "soft_positive_threshold": 0.8},
     "patch_mix": {"temperature": 0.1, "negatives": "different_label", "gather_distributed": False},
+    "stethoscope_supcon": {"temperature": 0.2, "domain_key": "hospital", "positives": "label_across_domains"},
 }
 
 

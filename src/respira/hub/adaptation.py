@@ -212,7 +212,9 @@ def adapt_model(
         if model.head_norm is None:
             report.skipped["head_norm"] = "the model has no head_norm (config.head_norm is false)"
         else:
-            mean, variance = head_norm_statistics(embeddings)
+            with torch.no_grad():  # what the head_norm sees (per-example standardised, if the model does)
+                seen = model.head_input(torch.as_tensor(embeddings, dtype=torch.float32)).numpy()
+            mean, variance = head_norm_statistics(seen)
             norm = model.head_norm
             norm.running_mean.copy_(torch.as_tensor(mean, dtype=norm.running_mean.dtype))
             norm.running_var.copy_(torch.as_tensor(variance, dtype=norm.running_var.dtype))

@@ -111,6 +111,8 @@ _ARCHITECTURE_KEYS = (  # the RespiraConfig fields a card lists, in this order
         "head",
         "head_dropout",
         "head_norm",
+        "instance_norm",
+        "head_hidden_size",
         "projector_dim",
         "freeze_encoder",
         "spec_augment",

@@ -12,7 +12,7 @@ metrics (:mod:`respira.metrics.embedding_geometry`).
 
 >>> loss = build_auxiliary_loss("supcon", temperature=0.1)
 >>> sorted(AUXILIARY_LOSSES)
-['add', 'contrastive_tuple', 'metadata_contrastive', 'patch_mix', 'supcon']
+['add', 'contrastive_tuple', 'metadata_contrastive', 'patch_mix', 'stethoscope_supcon', 'supcon']
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .base import AuxiliaryLoss, label_kind, same_label_mask
 from .contrastive_tuple import ContrastiveTupleLoss, contrastive_tuple_loss
 from .distributed import gather_labels, gather_with_grad, global_batch_indices, is_distributed
 from .patch_mix import PatchMixContrastiveLoss
+from .stethoscope_supcon import StethoscopeGuidedSupConLoss
 from .supcon import MetadataContrastiveLoss, SupConLoss
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ContrastiveTupleLoss",
     "MetadataContrastiveLoss",
     "PatchMixContrastiveLoss",
+    "StethoscopeGuidedSupConLoss",
     "SupConLoss",
     "build_auxiliary_loss",
     "contrastive_tuple_loss",
@@ -51,6 +53,7 @@ AUXILIARY_LOSSES: dict[str, type[AuxiliaryLoss]] = {
     "metadata_contrastive": MetadataContrastiveLoss,
     "add": ADDLoss,
     "patch_mix": PatchMixContrastiveLoss,
+    "stethoscope_supcon": StethoscopeGuidedSupConLoss,
 }
 
 

@@ -142,9 +142,7 @@ class SupConLoss(AuxiliaryLoss):
             z = self._gather(nn.functional.normalize(as_float(views), dim=-1))
             if labels is not None:
                 labels = self._gather_nograd(labels.to(z.device))
-            same = same_metadata_mask(
-                self.positive_key, kwargs, size, z.device, labels=labels, gather=self.gather_distributed
-            )
+            same = self.positive_pairs(labels, kwargs, size, z.device)
             batch, n_views = z.shape[0], z.shape[1]
             features = z.transpose(0, 1).reshape(n_views * batch, -1)  # view-major anchors
             not_self = ~torch.eye(n_views * batch, dtype=torch.bool, device=z.device)
@@ -154,13 +152,22 @@ class SupConLoss(AuxiliaryLoss):
             loss = per_anchor[valid].mean() if valid.any() else features.sum() * 0.0
         self._record(
             {
-                "supcon": loss,
-                "supcon_anchors": int(valid.sum()),
-                "supcon_anchors_without_positive": int((~valid).sum()),
-                "supcon_skipped": float(not bool(valid.any())),
+                self.name: loss,
+                f"{self.name}_anchors": int(valid.sum()),
+                f"{self.name}_anchors_without_positive": int((~valid).sum()),
+                f"{self.name}_skipped": float(not bool(valid.any())),
             }
         )
         return loss
+
+    def positive_pairs(
+        self, labels: torch.Tensor | None, values: Mapping[str, Any], size: int, device: torch.device
+    ) -> torch.Tensor:
+        """``[B, B]`` (global batch): whether samples ``i`` and ``j`` are positives of each other (their
+        other views are positives whatever this says): equal on every ``positive_key``."""
+        return same_metadata_mask(
+            self.positive_key, values, size, device, labels=labels, gather=self.gather_distributed
+        )
 
 
 class MetadataContrastiveLoss(AuxiliaryLoss):

@@ -14,7 +14,14 @@ from transformers import TrainingArguments
 from ..labels import CLASS_NAMES
 from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 
-SAMPLERS: tuple[str, ...] = ("random", "class_balanced", "contrastive_tuple", "group_by_metadata")
+SAMPLERS: tuple[str, ...] = (
+    "random",
+    "class_balanced",
+    "contrastive_tuple",
+    "group_by_metadata",
+    "domain_balanced",
+    "domain_class_balanced",
+)
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.cross_fit`)."""
@@ -89,7 +96,10 @@ class RespiraTrainingArguments(TrainingArguments):
 
     aux_loss: str | None = field(
         default=None,
-        metadata={"help": "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, add, patch_mix"},
+        metadata={
+            "help": "auxiliary loss: contrastive_tuple, supcon, metadata_contrastive, stethoscope_supcon, "
+            "add, patch_mix"
+        },
     )
     aux_loss_weight: float = field(default=1.0, metadata={"help": "λ: total loss = task loss + λ · aux loss"})
     task_loss_weight: float = field(
@@ -103,10 +113,15 @@ class RespiraTrainingArguments(TrainingArguments):
     )
     batch_sampler: str = field(
         default="random",
-        metadata={"help": "batch composition: random, class_balanced, contrastive_tuple, group_by_metadata"},
+        metadata={
+            "help": "batch composition: random, class_balanced, contrastive_tuple, group_by_metadata, "
+            "domain_balanced (every batch holds each group_by_key value equally) or domain_class_balanced "
+            "(each group_by_key value x class equally)"
+        },
     )
     group_by_key: str = field(
-        default="device", metadata={"help": "metadata column grouping batches for group_by_metadata"}
+        default="device",
+        metadata={"help": "metadata column of group_by_metadata and the domain_balanced samplers"},
     )
     samples_per_group: int = field(
         default=4, metadata={"help": "group_by_metadata: samples per group in a batch"}

@@ -79,6 +79,20 @@ class ModelArguments:
         default=False,
         metadata={"help": "standardise each pooled-embedding feature before the head (frozen encoders)"},
     )
+    instance_norm: str | None = field(
+        default=None,
+        metadata={
+            "help": "per-recording standardisation: features (each band minus its mean over the example) or "
+            "embeddings (each pooled embedding standardised over its features); none = off"
+        },
+    )
+    head_hidden_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "a trainable linear+ReLU layer shared by the classifier and the projector (lets an "
+            "auxiliary loss shape the classifier's features with a frozen encoder); none = off"
+        },
+    )
     projector_dim: int | None = field(default=128, metadata={"help": "projection size for auxiliary losses"})
     class_weights: str | None = field(
         default=None,

@@ -28,6 +28,7 @@ from .embedding_cache import cache_datasets, clean_embeddings, shows_progress, u
 from .samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
+    DomainBalancedSampler,
     FlattenedBatchSampler,
     GroupedBatchSampler,
     RandomOrderSampler,
@@ -177,6 +178,13 @@ class RespiraTrainer(DecisionRule, Trainer):
             return RandomOrderSampler(len(dataset), seed=seed)
         if strategy == "class_balanced":
             return ClassBalancedSampler(dataset["label"], seed=seed)
+        if strategy in ("domain_balanced", "domain_class_balanced"):
+            return DomainBalancedSampler(
+                dataset[self.args.group_by_key],
+                self.args.per_device_train_batch_size,
+                labels=dataset["label"] if strategy == "domain_class_balanced" else None,
+                seed=seed,
+            )
         if strategy == "group_by_metadata":
             return GroupedBatchSampler(
                 dataset[self.args.group_by_key],

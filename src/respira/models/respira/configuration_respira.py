@@ -11,6 +11,7 @@ from transformers.configuration_utils import SubConfigSpec
 from ...audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
+from .instance_norm import INSTANCE_NORMS
 
 POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention")
 HEADS: tuple[str, ...] = ("linear", "mlp")
@@ -63,6 +64,15 @@ class RespiraConfig(PreTrainedConfig):
         Standardise each feature of the pooled embedding before the head (batch statistics in
         training, running statistics saved with the model at evaluation): for frozen encoders whose
         features sit on very different scales.
+    instance_norm (`str`, *optional*):
+        Per-recording standardisation, label-free and without corpus statistics
+        (`respira.models.respira.instance_norm`): `"features"` subtracts each example's per-band mean
+        from the encoder's features (invariant to a gain or a stationary filter of the audio);
+        `"embeddings"` standardises each pooled embedding over its own features. `None`: off.
+    head_hidden_size (`int`, *optional*):
+        A trainable layer (linear → ReLU) between the (standardised) embedding and both the classifier
+        and the projector: with a frozen encoder, what lets an auxiliary loss on the projections shape
+        the features the classifier reads. `None`: the classifier and projector read the embedding.
     projector_dim (`int`, *optional*, defaults to 128):
         Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
     projector_hidden_size (`int`, *optional*):
@@ -117,6 +127,8 @@ class RespiraConfig(PreTrainedConfig):
     head: str = "linear"
     head_dropout: float | int = 0.1
     head_norm: bool = False
+    instance_norm: str | None = None
+    head_hidden_size: int | None = None
     projector_dim: int | None = 128
     projector_hidden_size: int | None = None
     class_weights: list[float] | None = None
@@ -152,6 +164,7 @@ class RespiraConfig(PreTrainedConfig):
             "crop_mode": ("start", "center"),
             "ast_length_policy": ("pad", "adapt"),
             "problem_type": PROBLEM_TYPES,
+            "instance_norm": INSTANCE_NORMS,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -164,6 +177,8 @@ class RespiraConfig(PreTrainedConfig):
             )
         if self.lowpass_order < 1:
             raise ValueError(f"lowpass_order must be at least 1, got {self.lowpass_order}")
+        if self.head_hidden_size is not None and self.head_hidden_size < 1:
+            raise ValueError(f"head_hidden_size must be a positive whole number, got {self.head_hidden_size}")
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
         if self.class_weights is not None and len(self.class_weights) != len(self.id2label):

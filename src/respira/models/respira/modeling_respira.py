@@ -17,6 +17,7 @@ from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pret
 from ..features.buffers import DerivedBuffers
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer
+from .instance_norm import standardize_embeddings, subtract_band_means
 
 _CLS_POOLINGS = ("cls", "cls_distill")
 
@@ -202,6 +203,8 @@ class RespiraModel(RespiraPreTrainedModel):
             input_values, attention_mask, sampling_rate, self.config.sampling_rate
         )
         features, frame_mask = self.featurizer(waveforms, lengths)
+        if self.config.instance_norm == "features":
+            features = subtract_band_means(features, frame_mask)
         features = features.to(self.encoder.dtype)
         encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
         if output_attentions:
@@ -265,6 +268,10 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.head_norm = (
             EmbeddingStandardizer(hidden, cumulative=config.freeze_encoder) if config.head_norm else None
         )
+        self.head_trunk = None
+        if config.head_hidden_size:  # shared by the classifier and the projector
+            self.head_trunk = nn.Sequential(nn.Linear(hidden, config.head_hidden_size), nn.ReLU())
+            hidden = config.head_hidden_size
         activation: list[nn.Module] = [nn.ReLU()] if config.head == "mlp" else []
         self.classifier = nn.Sequential(
             *activation, nn.Dropout(config.head_dropout), nn.Linear(hidden, config.num_labels)
@@ -334,6 +341,13 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         finally:
             self.train(was_training)
 
+    def head_input(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """What ``head_norm`` and the head see of pooled embeddings: standardised per example with
+        ``config.instance_norm="embeddings"``, unchanged otherwise."""
+        if self.config.instance_norm == "embeddings":
+            return standardize_embeddings(embeddings)
+        return embeddings
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.config.problem_type == MULTI_LABEL:
             if labels.dim() == 1:  # class indices → (crackle, wheeze) flags, unchecked (no device sync)
@@ -374,10 +388,15 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             embeddings, hidden_states, attentions = output.embeddings, output.hidden_states, output.attentions
         else:
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
-        logits = self.classifier(self.head_norm(embeddings) if self.head_norm is not None else embeddings)
+        embeddings = self.head_input(embeddings)
+        features = self.head_norm(embeddings) if self.head_norm is not None else embeddings
+        if self.head_trunk is not None:
+            features = self.head_trunk(features)
+        logits = self.classifier(features)
         projections = None
         if self.projector is not None:
-            projections = nn.functional.normalize(self.projector(embeddings), dim=-1)
+            shared = features if self.head_trunk is not None else embeddings
+            projections = nn.functional.normalize(self.projector(shared), dim=-1)
         loss = self.compute_loss(logits, labels) if labels is not None else None
         return RespiraClassifierOutput(
             loss=loss,

@@ -1,0 +1,183 @@
+"""Transfer protocols of the real-data study (``benchmarks/real_data.py --protocol``), and their statistics.
+
+* ``patient_kfold``: patient-wise k-fold CV on the ICBHI sample (in domain: every device in training);
+* ``leave_one_device_out``: one fold per ICBHI stethoscope, the test fold every recording of that device
+  (the builder's ``split_strategy``; a test patient's other-device recordings leave the training pool);
+* ``icbhi_to_kauh``: train on the whole ICBHI sample (80 % of the patients train, 20 % validate: early
+  stopping and the thresholds' cross-fitting pool), then score the 168 KAUH recordings per recording with
+  ``respira evaluate RUN --dataset kauh``. One model per seed; the same recordings for every method, so
+  two methods are compared by a paired patient bootstrap on KAUH as well as by seed.
+
+Results of every protocol are lists of runs ``{"fold", "seed", "icbhi_score", ...}``; two methods are
+compared on the runs they share (:func:`paired_difference`: same fold and seed; a baseline, which has
+no seed, pairs with every seed of its fold).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from respira.metrics.recording_level import RECORDING_LABELS, patient_bootstrap, recording_level_scores
+from respira.run_record import DataRecord
+from respira.training.datasets import corpus_devices
+from respira.training.folds import t_interval
+
+PROTOCOLS: tuple[str, ...] = ("patient_kfold", "leave_one_device_out", "icbhi_to_kauh")
+KAUH_SPLIT = "0.8,0.2,0"
+"""icbhi_to_kauh: the ICBHI patients' train/validation/test shares (no ICBHI test: KAUH is the test)."""
+METRICS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "auc_crackle", "auc_wheeze")
+
+
+def fold_count(data_dir: Path, protocol: str, folds: int) -> int:
+    """How many test folds ``protocol`` has: ``folds``, one per ICBHI device, or 1 (KAUH)."""
+    if protocol == "leave_one_device_out":
+        return len(corpus_devices(data_dir))
+    return 1 if protocol == "icbhi_to_kauh" else folds
+
+
+def protocol_record(
+    data_dir: Path, protocol: str, folds: int, fold: int, *, rate: int, lowpass: float
+) -> DataRecord:
+    """The ICBHI splits fold ``fold`` of ``protocol`` trains (and, in domain, tests) on, as ``respira
+    train`` builds them with the options :func:`train_options` passes."""
+    common = {
+        "data_dir": str(data_dir),
+        "sampling_rate": rate,
+        "lowpass_cutoff": lowpass,
+        "stratify_by": "chest_location",  # the recipes' (a patient split's strata; folds ignore it)
+    }
+    if protocol == "icbhi_to_kauh":
+        fractions = tuple(float(f) for f in KAUH_SPLIT.split(","))
+        return DataRecord(**common, split_strategy="patient", patient_split_fractions=fractions)
+    if protocol == "leave_one_device_out":
+        devices = corpus_devices(data_dir)
+        return DataRecord(
+            **common,
+            split_strategy=protocol,
+            validation_size=0.2,
+            num_folds=len(devices),
+            fold=fold,
+            fold_devices=devices,
+        )
+    return DataRecord(**common, split_strategy=protocol, validation_size=0.2, num_folds=folds, fold=fold)
+
+
+def train_options(protocol: str, folds: int) -> tuple[str, ...]:
+    """``respira train`` options that build :func:`protocol_record`'s splits."""
+    if protocol == "icbhi_to_kauh":
+        return ("--split_strategy", "patient", "--patient_split_fractions", KAUH_SPLIT,
+                "--stratify_by", "chest_location")  # fmt: skip
+    kfold = ("--num_folds", str(folds)) if protocol == "patient_kfold" else ()
+    return ("--split_strategy", protocol, *kfold, "--validation_size", "0.2")
+
+
+def kauh_run(metrics: dict[str, Any], predictions: Path, seed: int) -> dict[str, Any]:
+    """One KAUH run from ``respira evaluate --dataset kauh``'s ``metrics.json`` and
+    ``recording_predictions.csv``: the headline scores per recording, and each recording's decisions
+    and labels (for the paired bootstrap)."""
+    overall = metrics["groups"]["overall"]
+    frame = pd.read_csv(predictions)
+    return {
+        "fold": 0,
+        "seed": seed,
+        **{key: float(overall["icbhi"][key]) for key in ("icbhi_score", "specificity", "sensitivity")},
+        "auc_crackle": _number(overall["crackle"]["auc"]),
+        "auc_wheeze": _number(overall["wheeze"]["auc"]),
+        "recordings": recordings_of(frame),
+    }
+
+
+def recordings_of(frame: pd.DataFrame) -> dict[str, list]:
+    """Per recording (one row each): patient, labels, probabilities and decisions."""
+    return {
+        "recording": frame["recording"].astype(str).tolist(),
+        "patient_id": frame["patient_id"].astype(str).tolist(),
+        "targets": frame[list(RECORDING_LABELS)].to_numpy(dtype=int).tolist(),
+        "probabilities": frame[["p_crackle", "p_wheeze"]].to_numpy(dtype=float).tolist(),
+        "decisions": frame[["predicted_crackle", "predicted_wheeze"]].to_numpy(dtype=int).tolist(),
+    }
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, sample std and 95 % t-interval of each metric over folds x seeds (NaN left out)."""
+    result: dict[str, Any] = {"per_fold": runs}
+    for key in METRICS:
+        values = [run[key] for run in runs if key in run and not math.isnan(run[key])]
+        if not values:
+            continue
+        result[f"{key}_mean"] = statistics.fmean(values)
+        if len(values) > 1:
+            result[f"{key}_std"] = statistics.stdev(values)
+            result[f"{key}_ci95"] = list(t_interval(values))
+    return result
+
+
+def _pairs(runs_a: Sequence[dict], runs_b: Sequence[dict], key: str) -> list[tuple[float, float]]:
+    def index(runs: Sequence[dict]) -> dict[tuple, float]:
+        return {(run.get("fold", i), run.get("seed")): run[key] for i, run in enumerate(runs) if key in run}
+
+    a, b = index(runs_a), index(runs_b)
+    pairs = []
+    for (fold, seed), value in sorted(a.items(), key=str):
+        other = b.get((fold, seed), b.get((fold, None)))
+        if other is None and seed is None:  # a baseline against a method: every seed of the fold
+            matches = [v for (f, _), v in b.items() if f == fold]
+            pairs.extend((value, v) for v in matches if not (math.isnan(value) or math.isnan(v)))
+        elif other is not None and not (math.isnan(value) or math.isnan(other)):
+            pairs.append((value, other))
+    return pairs
+
+
+def paired_difference(runs_a: Sequence[dict], runs_b: Sequence[dict], key: str = "icbhi_score") -> dict:
+    """``a - b`` on the runs both have (same fold and seed): ``n``, mean, sample std, 95 % t-interval
+    and how many pairs ``a`` wins."""
+    pairs = _pairs(runs_a, runs_b, key)
+    differences = [a - b for a, b in pairs]
+    result: dict[str, Any] = {"n": len(differences)}
+    if differences:
+        result["mean"] = statistics.fmean(differences)
+        result["wins"] = sum(d > 0 for d in differences)
+    if len(differences) > 1:
+        result["std"] = statistics.stdev(differences)
+        result["ci95"] = list(t_interval(differences)) if result["std"] > 0 else [result["mean"]] * 2
+    return result
+
+
+def kauh_paired_bootstrap(run_a: dict, run_b: dict, *, resamples: int = 1000, seed: int = 0) -> list[float]:
+    """95 % patient-bootstrap interval of ``a - b``'s ICBHI-style score on the same KAUH recordings, each
+    scored at its own decisions (resampling patients, as ``respira evaluate --dataset kauh`` does)."""
+    a, b = run_a["recordings"], run_b["recordings"]
+    if a["recording"] != b["recording"]:
+        raise ValueError("the two runs scored different KAUH recordings")
+    targets = np.asarray(a["targets"])
+    # decisions as 0/1 "probabilities" at 0.5 thresholds: the scores of the runs' own decisions
+    decided_a, decided_b = np.asarray(a["decisions"], float), np.asarray(b["decisions"], float)
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        score_a = recording_level_scores(targets[indices], decided_a[indices], (0.5, 0.5))["icbhi"]
+        score_b = recording_level_scores(targets[indices], decided_b[indices], (0.5, 0.5))["icbhi"]
+        return {"difference": score_a["icbhi_score"] - score_b["icbhi_score"]}
+
+    return patient_bootstrap(statistic, a["patient_id"], resamples=resamples, seed=seed)["difference"]
+
+
+def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float] | None:
+    """95 % Welch interval of ``mean(a) - mean(b)`` for two independent samples (``None`` if either has
+    fewer than 2 values)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return None
+    interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return float(interval.low), float(interval.high)
