@@ -240,30 +240,3 @@ def test_validate_run_refuses_augmented_views_without_a_frozen_encoder(
     error = capsys.readouterr().err.strip()
     assert "augmented_views=2 needs a frozen encoder" in error and "Traceback" not in error
     assert not (tmp_path / "r").exists()
-
-
-def test_the_head_trains_and_scores_cached_embeddings_on_one_thread_and_the_encoder_keeps_its_own(
-    icbhi_splits, tmp_path
-) -> None:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        model = tiny_model(freeze_encoder=True)
-        seen: dict[str, set[int]] = {"head": set(), "encoder": set()}
-        model.classifier.register_forward_hook(lambda *_: seen["head"].add(torch.get_num_threads()))
-        model.respira.register_forward_hook(lambda *_: seen["encoder"].add(torch.get_num_threads()))
-        trainer = RespiraTrainer(
-            model,
-            _args(tmp_path, augmented_views=1, num_train_epochs=1),
-            icbhi_splits["train"],
-            eval_dataset=icbhi_splits["validation"],
-        )
-        assert seen == {"head": set(), "encoder": {2}}  # the cache was embedded with the run's threads
-        trainer.train()
-        trainer.predict_logits(icbhi_splits["test"])  # embedded (2 threads), then scored by the head
-        assert seen == {"head": {1}, "encoder": {2}} and torch.get_num_threads() == 2
-        seen["head"].clear()
-        trainer.evaluate(icbhi_splits["validation"])  # audio: the whole model, with the run's threads
-        assert seen == {"head": {2}, "encoder": {2}}
-    finally:
-        torch.set_num_threads(threads)

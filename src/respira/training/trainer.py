@@ -203,26 +203,6 @@ class RespiraTrainer(DecisionRule, Trainer):
             if isinstance(self.data_collator, AudioCollator):
                 self.data_collator.training = True
 
-    @contextlib.contextmanager
-    def _head_threads(self, dataset: Any):
-        """On a dataset of cached embeddings, one intra-op thread: training and scoring it run the head
-        alone, whose operations (a [batch, hidden] standardisation and linear layer) cost far less than
-        waking other threads for them (on a loaded 2-core VM, 0.5 ms against 200 ms per step)."""
-        threads = torch.get_num_threads()
-        if "embeddings" not in (getattr(dataset, "column_names", None) or ()) or threads == 1:
-            yield
-            return
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
-
-    def train(self, *args: Any, **kwargs: Any):
-        """``Trainer.train``; on cached embeddings, with one intra-op thread (:meth:`_head_threads`)."""
-        with self._head_threads(self.train_dataset):
-            return super().train(*args, **kwargs)
-
     def evaluate(
         self,
         eval_dataset: Any = None,
@@ -241,7 +221,7 @@ class RespiraTrainer(DecisionRule, Trainer):
                 "decision thresholds are never tuned on the test split: score it with evaluate_test() "
                 "(or metric_key_prefix='test'), which decides at the thresholds validation chose"
             )
-        with self._evaluation_mode(), self._decision_rule(dataset, tune), self._head_threads(dataset):
+        with self._evaluation_mode(), self._decision_rule(dataset, tune):
             metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
         if tune:
             self._set_thresholds(metrics, metric_key_prefix)
@@ -249,11 +229,7 @@ class RespiraTrainer(DecisionRule, Trainer):
 
     def predict(self, test_dataset: Any, *args: Any, **kwargs: Any):
         """``Trainer.predict`` without augmentation; decides at the config's thresholds."""
-        with (
-            self._evaluation_mode(),
-            self._decision_rule(test_dataset, tune=False),
-            self._head_threads(test_dataset),
-        ):
+        with self._evaluation_mode(), self._decision_rule(test_dataset, tune=False):
             return super().predict(test_dataset, *args, **kwargs)
 
     def _embedded(self, dataset: datasets.Dataset) -> datasets.Dataset:
