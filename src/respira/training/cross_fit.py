@@ -28,7 +28,7 @@ share one :class:`~respira.training.view_store.ViewStore` with the kept model: a
 its augmented views that do not concatenate are embedded once per seed, whichever models train or
 predict on them; only a view that appends a same-label partner, drawn from the group's own training
 patients, is embedded again per group (unless it is the very same waveform). The group models start
-from one copy each of the seed's fresh model, built once (:func:`~respira.training.model_factory.relabel_model`).
+from a copy of the seed's fresh model, built once (:func:`~respira.training.model_factory.relabel_model`).
 A group model then costs its head epochs and those views. For a fine-tuned encoder each is a full training.
 """
 
