@@ -88,3 +88,41 @@ def test_head_norm_flag_reaches_the_model_config() -> None:
     assert model.config.head_norm and model.head_norm is not None
     assert model.head_norm.num_features == model.config.hidden_size
     assert build_model(ModelArguments(encoder="cnn"), [0, 1]).head_norm is None
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "weights"),
+    [
+        ("multi_label_classification", {"pos_weight": "auto"}),
+        ("single_label_classification", {"class_weights": "inverse"}),
+    ],
+)
+def test_a_relabelled_template_is_the_model_build_model_gives_for_those_labels(
+    problem_type: str, weights: dict
+) -> None:
+    import torch
+    import transformers
+
+    from respira.training.model_factory import relabel_model
+
+    args = ModelArguments(encoder="cnn", problem_type=problem_type, **weights)
+    seen, other = [0, 1, 1, 2, 3, 3, 3], [0, 0, 0, 2, 1]
+    transformers.set_seed(7)
+    template = build_model(args, seen)
+    before = {name: tensor.clone() for name, tensor in template.state_dict().items()}
+    transformers.set_seed(7)
+    fresh = build_model(args, other)
+    relabelled = relabel_model(template, args, other)
+    assert relabelled.config.to_dict() == fresh.config.to_dict()
+    assert relabelled.config.to_dict() != template.config.to_dict()  # the labels' weights and priors
+    assert torch.equal(relabelled.class_weights, fresh.class_weights)
+    assert not torch.equal(relabelled.class_weights, template.class_weights)
+    fresh_state = fresh.state_dict()
+    for name, tensor in relabelled.state_dict().items():
+        assert torch.equal(tensor, fresh_state[name]), name
+    relabelled.classifier[-1].weight.data.add_(1.0)  # a copy: training it leaves the template as built
+    assert all(torch.equal(tensor, before[name]) for name, tensor in template.state_dict().items())
+    assert relabelled.training == fresh.training
+    assert [p.requires_grad for p in relabelled.parameters()] == [p.requires_grad for p in fresh.parameters()]
+    with pytest.raises(ValueError, match="LoRA"):
+        relabel_model(template, ModelArguments(encoder="cnn", lora_r=2), other)

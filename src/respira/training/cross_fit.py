@@ -27,8 +27,9 @@ Cost: ``threshold_folds`` more trainings per seed. With a frozen encoder and the
 share one :class:`~respira.training.view_store.ViewStore` with the kept model: a cycle's clean view and
 its augmented views that do not concatenate are embedded once per seed, whichever models train or
 predict on them; only a view that appends a same-label partner, drawn from the group's own training
-patients, is embedded again per group (unless it is the very same waveform). A group model then costs
-its head epochs and those views. For a fine-tuned encoder each is a full training.
+patients, is embedded again per group (unless it is the very same waveform). The group models start
+from a copy of the seed's fresh model, built once (:func:`~respira.training.model_factory.relabel_model`).
+A group model then costs its head epochs and those views. For a fine-tuned encoder each is a full training.
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..utils.progress import progress
 from .embedding_cache import shows_progress, uses_cache
-from .model_factory import build_model
+from .model_factory import build_model, relabel_model
 from .schedules import make_trainer
 from .view_store import ViewStore
 
 if TYPE_CHECKING:
     import datasets
+    from torch import nn
 
     from .arguments import RespiraTrainingArguments
     from .recipe import ModelArguments
@@ -126,6 +128,8 @@ def cross_fit_thresholds(
     module docstring); ``args`` is the seed's arguments, ``epochs`` what each group model trains.
     ``store``: the seed's embeddings (a new one when the run trains on cached embeddings and none is
     given), shared by the group models."""
+    import transformers
+
     if model_args.problem_type != MULTI_LABEL:
         raise ValueError(
             f"threshold_source=cross_fit tunes multi-label thresholds: set problem_type: {MULTI_LABEL}"
@@ -136,6 +140,10 @@ def cross_fit_thresholds(
     probabilities = np.zeros((len(pool), 2))
     if store is None and uses_cache(args):
         store = ViewStore()
+    template = None
+    if not model_args.lora_r:  # the group models' initial weights are the seed's: built once, copied
+        transformers.set_seed(args.seed)
+        template = build_model(model_args, pool["label"], lowpass_cutoff=lowpass_cutoff)
     with tempfile.TemporaryDirectory(prefix="respira_cross_fit_") as scratch:
         group_args = replace(
             args,
@@ -162,7 +170,7 @@ def cross_fit_thresholds(
                 continue
             trained = pool.select(np.flatnonzero(groups != group))
             probabilities[held_out] = _group_probabilities(
-                model_args, group_args, trained, pool.select(held_out), lowpass_cutoff, store
+                model_args, group_args, trained, pool.select(held_out), lowpass_cutoff, store, template
             )
     flags = classes_to_flags(np.asarray(pool["label"]))
     choice = choose_thresholds(flags, probabilities, args.threshold_objective)
@@ -177,13 +185,18 @@ def _group_probabilities(
     held_out: datasets.Dataset,
     lowpass_cutoff: float | None,
     store: ViewStore | None,
+    template: nn.Module | None,
 ) -> np.ndarray:
-    """Train one group model on ``trained`` from the run's seed; its probabilities on ``held_out``."""
+    """Train one group model on ``trained`` from the run's seed (a copy of ``template``, the seed's fresh
+    model, when given); its probabilities on ``held_out``."""
     import transformers
     from transformers import PrinterCallback
 
     transformers.set_seed(args.seed)
-    model = build_model(model_args, trained["label"], lowpass_cutoff=lowpass_cutoff)
+    if template is not None:
+        model = relabel_model(template, model_args, trained["label"])
+    else:
+        model = build_model(model_args, trained["label"], lowpass_cutoff=lowpass_cutoff)
     trainer = make_trainer(model, args, {"train": trained}, embedding_store=store)
     trainer.remove_callback(PrinterCallback)  # the group models train silently
     trainer.train()

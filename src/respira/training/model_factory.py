@@ -188,6 +188,11 @@ def label_priors(train_labels: Sequence[int]) -> list[float] | None:
     return [float(value) for value in flags.reshape(-1, 2).mean(axis=0)]
 
 
+def _label_options(model: ModelArguments, train_labels: Sequence[int]) -> dict[str, list[float] | None]:
+    """The config entries that follow the training labels: the loss weights and the label priors."""
+    return {"class_weights": loss_weights(model, train_labels), "label_priors": label_priors(train_labels)}
+
+
 def build_model(
     model: ModelArguments, train_labels: list[int], *, lowpass_cutoff: float | None = None
 ) -> nn.Module:
@@ -215,11 +220,10 @@ def build_model(
         "instance_norm": model.instance_norm,
         "head_hidden_size": model.head_hidden_size,
         "projector_dim": model.projector_dim,
-        "class_weights": loss_weights(model, train_labels),
         "freeze_encoder": model.freeze_encoder,
         "lowpass_cutoff": lowpass_cutoff or None,
         "lowpass_order": DEFAULT_LOWPASS_ORDER,
-        "label_priors": label_priors(train_labels),
+        **_label_options(model, train_labels),
     }
     source = encoder_checkpoint(model)
     if source is not None:
@@ -234,3 +238,25 @@ def build_model(
 
         return add_lora(classifier, r=model.lora_r, alpha=2 * model.lora_r)
     return classifier
+
+
+def relabel_model(template: nn.Module, model: ModelArguments, train_labels: Sequence[int]) -> nn.Module:
+    """What :func:`build_model` gives for ``train_labels`` under the seed it built ``template`` with (for
+    other labels, without LoRA): a copy of ``template``, its weights untouched, with the config entries
+    and the loss weights that follow the training labels (class weights, label priors) set from
+    ``train_labels``. A seed's models that differ only in their training rows (the cross-fit's group
+    models) are made this way without loading and initialising the encoder again for each."""
+    import copy
+
+    import torch
+
+    if model.lora_r:
+        raise ValueError("relabel_model copies a plain classifier; a LoRA model is built with build_model")
+    relabelled = copy.deepcopy(template)
+    options = _label_options(model, train_labels)
+    for key, value in options.items():
+        setattr(relabelled.config, key, value)
+    weights, buffer = options["class_weights"], relabelled.class_weights
+    device = buffer.device if buffer is not None else next(relabelled.parameters()).device
+    relabelled.class_weights = torch.tensor(weights, dtype=torch.float32, device=device) if weights else None
+    return relabelled
