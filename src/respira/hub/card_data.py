@@ -487,9 +487,6 @@ class ModelCardCallback(TrainerCallback):
 def _describe_corpus(corpus: Any) -> str:
     """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus."""
     unit = "cycles" if corpus.labels == "cycle" else "windows"
-    counts = [
-        f"{value} {name}"
-        for value, name in ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
-        if value is not None
-    ]
+    sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
+    counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")

@@ -181,7 +181,8 @@ class RespiraTrainingArguments(TrainingArguments):
         },
     )
     mil_weight: float = field(
-        default=1.0, metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"}
+        default=1.0,
+        metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"},
     )
 
     def to_dict(self) -> dict[str, Any]:

@@ -92,11 +92,12 @@ CORPORA: dict[str, CorpusKind] = {
 def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[str, str] | None) -> list[str]:
     """The corpus names of a recipe (``icbhi`` first), checked: one-line ``ValueError`` for an unknown
     or repeated name, a corpus without a folder, a folder of a corpus not listed, or ``icbhi`` missing."""
-    if corpora is None or corpora == "" or corpora == []:
+    if not corpora:
         if corpus_dirs:
-            raise ValueError("corpus_dirs is set but corpora is not: list the corpora, e.g. corpora: [icbhi, kauh]")
+            raise ValueError("corpus_dirs is set but corpora is not: list them, e.g. corpora: [icbhi, kauh]")
         return []
-    names = [str(name).strip().lower() for name in (corpora if isinstance(corpora, list) else corpora.split(","))]
+    listed = corpora if isinstance(corpora, list) else corpora.split(",")
+    names = [str(name).strip().lower() for name in listed]
     names = [name for name in names if name]
     unknown = [name for name in names if name not in CORPORA]
     if unknown:
@@ -129,7 +130,8 @@ def corpus_folders(corpus_dirs: str | Mapping[str, str] | None) -> dict[str, str
             value = json.loads(value)
         except json.JSONDecodeError:
             raise ValueError(
-                f"corpus_dirs must be a mapping of corpus: folder, e.g. {{kauh: ../shared/kauh}}, got {corpus_dirs!r}"
+                "corpus_dirs must be a mapping of corpus: folder, e.g. {kauh: ../shared/kauh}, got "
+                f"{corpus_dirs!r}"
             ) from None
     if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
         raise ValueError(f"corpus_dirs must map each corpus to a folder, got {corpus_dirs!r}")
@@ -226,8 +228,8 @@ def add_corpora(
         return splits
     marked = datasets.DatasetDict()
     for name, split in splits.items():
-        split = split.add_column(CORPUS_COLUMN, ["icbhi"] * len(split))
-        marked[name] = split.add_column(BAG_COLUMN, [-1] * len(split)).cast_column(
+        named = split.add_column(CORPUS_COLUMN, ["icbhi"] * len(split))
+        marked[name] = named.add_column(BAG_COLUMN, [-1] * len(split)).cast_column(
             BAG_COLUMN, datasets.Value("int32")
         )
     train = marked["train"]

@@ -359,7 +359,12 @@ class RespiraTrainer(DecisionRule, Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def _bag_task_loss(
-        self, base: nn.Module, logits: torch.Tensor, labels: torch.Tensor, bags: torch.Tensor, components: dict
+        self,
+        base: nn.Module,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        bags: torch.Tensor,
+        components: dict[str, Any],
     ) -> torch.Tensor:
         """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' pooled
         window logits (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``)."""
