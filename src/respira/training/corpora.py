@@ -224,7 +224,7 @@ def add_corpora(
     import datasets
 
     extra = [corpus for corpus in data.corpora if CORPORA[corpus.name].labels == "recording"]
-    if not extra:
+    if not extra or CORPUS_COLUMN in next(iter(splits.values())).column_names:  # none, or added already
         return splits
     marked = datasets.DatasetDict()
     for name, split in splits.items():
