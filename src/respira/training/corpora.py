@@ -36,12 +36,12 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.corpora import CORPORA
 from ..labels import classes_to_flags, flags_to_classes
 from ..run_record import CorpusRecord
 from ..windows import DEFAULT_AGGREGATION, aggregate_windows
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BAG_COLUMN",
-    "CORPORA",
     "CORPUS_COLUMN",
     "PATIENT_OFFSET",
     "add_corpora",
@@ -70,23 +69,6 @@ CORPUS_COLUMN = "corpus"
 """Column naming the corpus of each example (``icbhi``, ``kauh``) when a run trains on several."""
 PATIENT_OFFSET = 1_000_000
 """Patient ids of the corpus at position ``i`` of ``corpora`` are shifted by ``i × PATIENT_OFFSET``."""
-
-
-@dataclass(frozen=True)
-class CorpusKind:
-    """What training needs to know of a corpus: its label granularity and how it is described."""
-
-    name: str
-    title: str
-    labels: str
-    """``cycle`` (each example a labelled respiratory cycle) or ``recording`` (a label per recording)."""
-
-
-CORPORA: dict[str, CorpusKind] = {
-    "icbhi": CorpusKind("icbhi", "ICBHI 2017", "cycle"),
-    "kauh": CorpusKind("kauh", "KAUH lung sounds", "recording"),
-}
-"""The corpora a recipe can train on."""
 
 
 def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[str, str] | None) -> list[str]:

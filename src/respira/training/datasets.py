@@ -128,7 +128,8 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 
 def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
     """The corpora of a multi-corpus recipe (:mod:`~respira.training.corpora`), folders made absolute."""
-    from .corpora import CORPORA, corpus_folders, parse_corpora
+    from ..data.corpora import CORPORA
+    from .corpora import corpus_folders, parse_corpora
 
     names = parse_corpora(data.corpora, data.corpus_dirs)
     folders = {**corpus_folders(data.corpus_dirs), "icbhi": data.data_dir}
