@@ -217,4 +217,20 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     card = " ".join((output / "README.md").read_text().split())
     assert "Training corpora:** icbhi (cycle labels:" in card
     assert "kauh (recording labels: 6 patients, 18 recordings" in card
-    assert json.loads((output / "config.json").read_text())["decision_thresholds"] is not None
+    thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
+    assert thresholds is not None
+    # respira evaluate rebuilds the run's ICBHI test split, and scores KAUH per recording at its thresholds
+    cache = ["--cache_dir", str(tmp_path / "cache")]
+    assert main(["evaluate", str(output), *cache, "--output_dir", str(tmp_path / "icbhi")]) == 0
+    metrics = json.loads((tmp_path / "icbhi" / "metrics.json").read_text())
+    assert metrics["icbhi_score"] == pytest.approx(
+        json.loads((output / "metrics.json").read_text())["test_icbhi_score"]
+    )
+    code = main(
+        ["evaluate", str(output), "--dataset", "kauh", "--data_dir", str(kauh_folder), *cache,
+         "--window", "1", "--hop", "0.5", "--output_dir", str(tmp_path / "kauh")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    kauh_metrics = json.loads((tmp_path / "kauh" / "metrics.json").read_text())
+    assert kauh_metrics["num_recordings"] == 18
+    assert [kauh_metrics["thresholds"]["crackle"], kauh_metrics["thresholds"]["wheeze"]] == thresholds
