@@ -32,6 +32,7 @@ __all__ = [
     "RUN_RECORD_FILE",
     "SCHEMA_VERSION",
     "SPLIT_STRATEGIES",
+    "CorpusRecord",
     "DataRecord",
     "MetricsRecord",
     "ModelRecord",
@@ -85,6 +86,22 @@ class SplitSize:
 
 
 @dataclass
+class CorpusRecord:
+    """One corpus a model was trained on (``corpora`` of a recipe), with what its training split held."""
+
+    name: str
+    """``icbhi`` or ``kauh``."""
+    data_dir: str | None = None
+    labels: str = "cycle"
+    """``cycle`` (annotated respiratory cycles) or ``recording`` (a label per recording, learnt from
+    bags of windows)."""
+    patients: int | None = None
+    recordings: int | None = None
+    examples: int | None = None
+    """Training examples: cycles of a cycle-labelled corpus, windows of a recording-labelled one."""
+
+
+@dataclass
 class DataRecord:
     """The corpus and how it was resampled, filtered and split (the options ``load_icbhi`` got)."""
 
@@ -126,6 +143,11 @@ class DataRecord:
     max_eval_samples: int | None = None
     """Validation cycles kept (drawn with ``split_seed``); ``None``: all."""
     split_sizes: dict[str, SplitSize] = field(default_factory=dict)
+    corpora: list[CorpusRecord] = field(default_factory=list)
+    """The corpora of a multi-corpus run (empty: ICBHI alone, from ``data_dir`` or ``dataset_name``)."""
+    corpus_window_seconds: float | None = None
+    """Multi-corpus run: the window length recording-labelled corpora were cut into (seconds)."""
+    corpus_hop_seconds: float | None = None
 
 
 @dataclass

@@ -17,11 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data.corpora import corpus_names
 from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
 from .adapt import add_adaptation_options, check_options
 
-DATASETS: tuple[str, ...] = ("icbhi", "kauh")
+DATASETS: tuple[str, ...] = corpus_names()
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import DEFAULT_SAMPLING_RATE
+from ..data.corpora import corpus_names
 
-CORPORA = ("icbhi", "kauh")
+CORPORA = corpus_names()
 _ICBHI_ONLY = ("validation_size", "split_strategy", "seed")
 
 

@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "KAUH": "kauh",
     "KAUHConfig": "kauh",
     "load_kauh": "kauh",
+    "kauh_patient_folds": "kauh",
+    "recording_windows": "recording_windows",
     "read_kauh_index": "kauh",
     "ICBHI": "icbhi",
     "ICBHIConfig": "icbhi",
@@ -68,12 +70,14 @@ __all__ = [
     "fold_splits",
     "is_fold_strategy",
     "is_synthetic_corpus",
+    "kauh_patient_folds",
     "load_icbhi",
     "load_kauh",
     "patient_kfold",
     "patient_split",
     "read_icbhi_index",
     "read_kauh_index",
+    "recording_windows",
     "summarize",
     "validate_counts",
 ]
@@ -98,8 +102,9 @@ if TYPE_CHECKING:
         read_icbhi_index,
         validate_counts,
     )
-    from .kauh import KAUH, KAUHConfig, load_kauh, read_kauh_index
+    from .kauh import KAUH, KAUHConfig, kauh_patient_folds, load_kauh, read_kauh_index
     from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
+    from .recording_windows import recording_windows
     from .splits import carve_validation, patient_split
     from .summary import summarize
 

@@ -62,6 +62,7 @@ __all__ = [
     "KAUHWarning",
     "index_from_kauh_layout",
     "kauh_names",
+    "kauh_patient_folds",
     "load_kauh",
     "locate_kauh",
     "read_kauh_index",
@@ -373,3 +374,16 @@ def load_kauh(
         **options,
     )
     return build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+
+
+def kauh_patient_folds(index: pd.DataFrame, num_folds: int, *, seed: int = 0) -> pd.Series:
+    """The fold (``0 .. num_folds - 1``) of every recording of a KAUH index (:func:`read_kauh_index`):
+    whole patients, so a patient's three filter-mode recordings are always in one fold, stratified by
+    the recording's class (normal, crackle, wheeze, both; :func:`respira.data.patient_kfold`; a class
+    carried by fewer patients than folds may miss some folds)."""
+    from ..labels import flags_to_classes
+    from .folds import patient_kfold
+
+    table = index[["patient_id"]].copy()
+    table["label"] = flags_to_classes(index[["crackle", "wheeze"]].to_numpy())
+    return patient_kfold(table, num_folds, seed=seed, require_all=None)

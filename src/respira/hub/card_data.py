@@ -311,6 +311,8 @@ class RespiraModelCardData(CardData):
             options["fold"] = data.fold
         if data.fold_devices:
             options["fold_devices"] = list(data.fold_devices)
+        if data.corpora:
+            options["training_corpora"] = "; ".join(_describe_corpus(corpus) for corpus in data.corpora)
         if data.split_strategy == "patient":
             if data.patient_split_fractions is not None:
                 options["patient_split_fractions"] = list(data.patient_split_fractions)
@@ -482,3 +484,11 @@ class ModelCardCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         self.card_data.set_trainer_state(state)
+
+
+def _describe_corpus(corpus: Any) -> str:
+    """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus."""
+    unit = "cycles" if corpus.labels == "cycle" else "windows"
+    sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
+    counts = [f"{value} {name}" for value, name in sizes if value is not None]
+    return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")

@@ -24,16 +24,19 @@ from .add import ADDLoss
 from .base import AuxiliaryLoss, label_kind, same_label_mask
 from .contrastive_tuple import ContrastiveTupleLoss, contrastive_tuple_loss
 from .distributed import gather_labels, gather_with_grad, global_batch_indices, is_distributed
+from .mil import MIL_POOLINGS, MultipleInstanceLoss, pool_bags
 from .patch_mix import PatchMixContrastiveLoss
 from .stethoscope_supcon import StethoscopeGuidedSupConLoss
 from .supcon import MetadataContrastiveLoss, SupConLoss
 
 __all__ = [
     "AUXILIARY_LOSSES",
+    "MIL_POOLINGS",
     "ADDLoss",
     "AuxiliaryLoss",
     "ContrastiveTupleLoss",
     "MetadataContrastiveLoss",
+    "MultipleInstanceLoss",
     "PatchMixContrastiveLoss",
     "StethoscopeGuidedSupConLoss",
     "SupConLoss",
@@ -44,6 +47,7 @@ __all__ = [
     "global_batch_indices",
     "is_distributed",
     "label_kind",
+    "pool_bags",
     "same_label_mask",
 ]
 

@@ -12,6 +12,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..labels import CLASS_NAMES
+from ..losses.mil import MIL_POOLINGS
 from ..metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = (
@@ -44,6 +45,7 @@ _RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
     ("early_stopping_patience", 1, True, None),
     ("augmented_views", 0, True, None),
     ("threshold_folds", 2, True, None),
+    ("mil_weight", 0.0, True, None),
 )
 _OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
@@ -186,6 +188,17 @@ class RespiraTrainingArguments(TrainingArguments):
     threshold_folds: int = field(
         default=5, metadata={"help": "threshold_source=cross_fit: patient groups of the training pool"}
     )
+    mil_pooling: str = field(
+        default="max",
+        metadata={
+            "help": "corpora with recording labels: how a recording's window logits become its own (max, "
+            "noisy_or or attention; respira.losses.mil)"
+        },
+    )
+    mil_weight: float = field(
+        default=1.0,
+        metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"},
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """``TrainingArguments.to_dict``, with an audiomentations ``augmentation`` as its text (JSON-safe)."""
@@ -237,6 +250,8 @@ class RespiraTrainingArguments(TrainingArguments):
         if self.threshold_source not in THRESHOLD_SOURCES:
             choices = ", ".join(THRESHOLD_SOURCES)
             raise ValueError(f"threshold_source={self.threshold_source!r} is not one of {choices}")
+        if self.mil_pooling not in MIL_POOLINGS:
+            raise ValueError(f"mil_pooling={self.mil_pooling!r} is not one of {', '.join(MIL_POOLINGS)}")
         if self.aux_input not in AUX_INPUTS:
             raise ValueError(f"aux_input={self.aux_input!r} is not one of {', '.join(AUX_INPUTS)}")
         if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:

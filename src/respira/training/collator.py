@@ -97,6 +97,8 @@ class AudioCollator:
             batch["input_values"], batch["attention_mask"] = pad_batch(waveforms)
         if "label" in features[0]:
             batch["labels"] = torch.tensor([int(f["label"]) for f in features], dtype=torch.long)
+        if "bag" in features[0]:  # multi-corpus training: the recording each window belongs to (-1: a cycle)
+            batch["bags"] = torch.tensor([int(f["bag"]) for f in features], dtype=torch.long)
         metadata = self.metadata(features)
         if metadata:
             batch["metadata"] = metadata

@@ -41,10 +41,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..labels import MULTI_LABEL, classes_to_flags
+from ..labels import MULTI_LABEL
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..utils.progress import progress
+from .corpora import threshold_units
 from .embedding_cache import shows_progress, uses_cache
 from .model_factory import build_model, relabel_model
 from .schedules import make_trainer
@@ -172,9 +173,9 @@ def cross_fit_thresholds(
             probabilities[held_out] = _group_probabilities(
                 model_args, group_args, trained, pool.select(held_out), lowpass_cutoff, store, template
             )
-    flags = classes_to_flags(np.asarray(pool["label"]))
-    choice = choose_thresholds(flags, probabilities, args.threshold_objective)
-    score = multilabel_scores(flags, probabilities, choice.thresholds, warn=False)["icbhi_score"]
+    flags, scored = threshold_units(pool, probabilities)  # a recording's windows: one unit, as deployed
+    choice = choose_thresholds(flags, scored, args.threshold_objective)
+    score = multilabel_scores(flags, scored, choice.thresholds, warn=False)["icbhi_score"]
     return CrossFit(choice, probabilities, groups, epochs, float(score))
 
 

@@ -14,7 +14,7 @@ from ..audio import DEFAULT_SAMPLING_RATE
 from ..data import is_fold_strategy, is_synthetic_corpus
 from ..data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from ..labels import CLASS_NAMES
-from ..run_record import DATASET_SPLITS, DataRecord, SplitSize
+from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
 from .recipe import DataArguments
 
 if TYPE_CHECKING:
@@ -99,6 +99,7 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
             "missing data_dir: pass --data_dir <folder of an ICBHI download> (or --dataset_name <Hub "
             "dataset id or folder written by respira prepare>) or set it in the recipe"
         )
+    corpora = _corpus_sources(data)
     patient = data.split_strategy == "patient"
     kfold = data.split_strategy == "patient_kfold"
     devices = corpus_devices(data.data_dir) if data.split_strategy == "leave_one_device_out" else None
@@ -119,7 +120,23 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         train_fraction=data.train_fraction,
         max_train_samples=data.max_train_samples,
         max_eval_samples=data.max_eval_samples,
+        corpora=corpora,
+        corpus_window_seconds=data.corpus_window_seconds if corpora else None,
+        corpus_hop_seconds=data.corpus_hop_seconds if corpora else None,
     )
+
+
+def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
+    """The corpora of a multi-corpus recipe (:mod:`~respira.training.corpora`), folders made absolute."""
+    from ..data.corpora import CORPORA
+    from .corpora import corpus_folders, parse_corpora
+
+    names = parse_corpora(data.corpora, data.corpus_dirs)
+    folders = {**corpus_folders(data.corpus_dirs), "icbhi": data.data_dir}
+    return [
+        CorpusRecord(name, str(Path(folders[name]).expanduser().resolve()), CORPORA[name].labels)
+        for name in names
+    ]
 
 
 def load_splits(
@@ -139,6 +156,10 @@ def load_splits(
     for split, limit in (("train", data.max_train_samples), ("validation", data.max_eval_samples)):
         if limit is not None and split in splits and limit < len(splits[split]):
             splits[split] = _sample(splits[split], limit, data.split_seed)
+    if data.corpora:  # recording-labelled corpora join training as bags of windows
+        from .corpora import add_corpora
+
+        splits = add_corpora(splits, data, cache_dir=cache_dir, num_proc=num_proc)
     return splits
 
 
@@ -202,6 +223,16 @@ def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RA
     return load_splits(
         data_record(data, sampling_rate), cache_dir=data.dataset_cache_dir, num_proc=data.num_proc
     )
+
+
+def with_split_sizes(record: DataRecord, splits: datasets.DatasetDict) -> DataRecord:
+    """``record`` with the size of each split and what each training corpus held (multi-corpus runs)."""
+    from dataclasses import replace
+
+    from .corpora import corpus_records
+
+    corpora = corpus_records(record.corpora, splits["train"]) if "train" in splits else record.corpora
+    return replace(record, split_sizes=split_sizes(splits), corpora=corpora)
 
 
 def split_sizes(splits: datasets.DatasetDict) -> dict[str, SplitSize]:

@@ -39,7 +39,7 @@ from ..metrics.groups import splits_device_shift_note
 from ..run_record import DataRecord, MetricsRecord, SeedResult
 from ..utils.tables import format_number, format_table
 from .cross_fit import check_cross_fit_pool
-from .datasets import load_splits, split_sizes
+from .datasets import load_splits, with_split_sizes
 from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import SeedOutcome, baseline_warning, run_seed
 
@@ -365,7 +365,7 @@ def train_folds(
     save_kept_model(trainer, folder, summary)
     record = build_run_record(
         model_args,
-        replace(data, fold=kept.fold, split_sizes=split_sizes(folds[kept.fold])),
+        with_split_sizes(replace(data, fold=kept.fold), folds[kept.fold]),
         run_args,
         replace(args, output_dir=str(target)),
         {kept.seed: kept.outcome},

@@ -23,6 +23,7 @@ from transformers import HfArgumentParser
 
 from ..labels import MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
+from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .arguments import RespiraTrainingArguments, _as_dict
 
 _DEFAULT_CHECKPOINTS = ", ".join(
@@ -188,6 +189,25 @@ class DataArguments:
     train_fraction: float = field(
         default=1.0,
         metadata={"help": "keep this share of the training patients' cycles (label-efficiency studies)"},
+    )
+    corpora: str | None = field(
+        default=None,
+        metadata={
+            "help": "train on several corpora, e.g. icbhi,kauh (a recipe list: [icbhi, kauh]): ICBHI cycles "
+            "from data_dir are split as usual; every recording of a recording-labelled corpus (kauh) "
+            "joins training as a bag of windows (multiple-instance loss, mil_pooling)"
+        },
+    )
+    corpus_dirs: str | None = field(
+        default=None,
+        metadata={"help": 'corpora: the folder of each corpus but icbhi, e.g. {"kauh": "../shared/kauh"}'},
+    )
+    corpus_window_seconds: float = field(
+        default=DEFAULT_WINDOW_SECONDS,
+        metadata={"help": "corpora: window length recordings are cut into (respira predict's default)"},
+    )
+    corpus_hop_seconds: float = field(
+        default=DEFAULT_HOP_SECONDS, metadata={"help": "corpora: seconds between window starts"}
     )
     dataset_cache_dir: str | None = field(default=None)
     num_proc: int | None = field(default=None)

@@ -26,7 +26,7 @@ from ..metrics.groups import splits_device_shift_note
 from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
 from .cross_fit import check_cross_fit_pool
-from .datasets import data_record, load_splits, split_sizes
+from .datasets import data_record, load_splits, with_split_sizes
 from .folds import kfold_headline, train_folds
 from .model_factory import model_sampling_rate
 from .output import (
@@ -171,7 +171,7 @@ def _train_seeds(
     save_kept_model(kept, folder, summary)
     record = build_run_record(
         model_args,
-        replace(data_record(data_args, model_sampling_rate(model_args)), split_sizes=split_sizes(splits)),
+        with_split_sizes(data_record(data_args, model_sampling_rate(model_args)), splits),
         run_args,
         replace(args, output_dir=str(target)),
         outcomes,

@@ -16,13 +16,15 @@ from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 
 from ..hub.card_data import ModelCardCallback, RespiraModelCardData
-from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES
-from ..losses import build_auxiliary_loss
+from ..labels import CLASS_NAMES, MULTI_LABEL, NUM_CLASSES, classes_to_flags
+from ..losses import MultipleInstanceLoss, build_auxiliary_loss
 from ..metrics import make_compute_metrics
 from ..models.encoders import encoder_specs, get_encoder_spec
 from ..utils.files import write_json_atomic
 from .arguments import RespiraTrainingArguments
+from .bag_sampler import BagPackingBatchSampler
 from .collator import AudioCollator, DatasetCyclePool
+from .corpora import BAG_COLUMN, has_bags
 from .decision_rule import DecisionRule
 from .embedding_cache import cache_datasets, clean_embeddings, shows_progress, uses_cache, view_sampler
 from .samplers import (
@@ -141,6 +143,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
         if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
             self._check_patch_mix(self.model)
+        self.mil_loss: MultipleInstanceLoss | None = None
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
 
@@ -174,6 +177,9 @@ class RespiraTrainer(DecisionRule, Trainer):
 
     def _cycle_sampler(self, dataset):
         strategy, seed = self.args.batch_sampler, self.args.seed
+        if has_bags(dataset):  # recordings as bags of windows: batches keep each bag whole
+            size = self.args.per_device_train_batch_size
+            return FlattenedBatchSampler(BagPackingBatchSampler(dataset[BAG_COLUMN], size, seed=seed), size)
         if strategy == "random":
             return RandomOrderSampler(len(dataset), seed=seed)
         if strategy == "class_balanced":
@@ -335,13 +341,18 @@ class RespiraTrainer(DecisionRule, Trainer):
         task_labels = labels
         if model.training and self.args.mixup_alpha > 0 and "input_values" in inputs:
             task_labels = self._mixup(inputs, labels)
+        bags = inputs.pop("bags", None)
         outputs = model(**inputs)
         views = outputs.logits.shape[0] // labels.shape[0]
-        task_loss = base.compute_loss(
-            outputs.logits, task_labels.repeat(views, *[1] * (task_labels.dim() - 1))
-        )
+        components: dict[str, Any] = {}
+        if bags is not None and model.training and bool((bags >= 0).any()):
+            task_loss = self._bag_task_loss(base, outputs.logits, task_labels, bags, components)
+        else:  # evaluation scores every window on its own, against its recording's flags
+            task_loss = base.compute_loss(
+                outputs.logits, task_labels.repeat(views, *[1] * (task_labels.dim() - 1))
+            )
         loss = self.args.task_loss_weight * task_loss
-        components = {"task_loss": task_loss.detach()}
+        components["task_loss"] = task_loss.detach()
         if self.aux_loss is not None and model.training:
             aux_labels = task_labels if task_labels.dim() == 2 else labels
             aux = self._auxiliary(model, inputs, outputs, aux_labels, metadata)
@@ -354,6 +365,29 @@ class RespiraTrainer(DecisionRule, Trainer):
                 self._components[name] += float(value)
             self._component_steps += 1
         return (loss, outputs) if return_outputs else loss
+
+    def _bag_task_loss(
+        self,
+        base: nn.Module,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        bags: torch.Tensor,
+        components: dict[str, Any],
+    ) -> torch.Tensor:
+        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' pooled
+        window logits (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``)."""
+        if self.mil_loss is None or self.mil_loss.pooling != self.args.mil_pooling:
+            self.mil_loss = MultipleInstanceLoss(self.args.mil_pooling)
+        windows = bags >= 0
+        flags = classes_to_flags(labels[windows], validate=False) if labels.dim() == 1 else labels[windows]
+        bag_loss = self.mil_loss(logits[windows], bags[windows], flags)
+        components["mil_loss"] = bag_loss.detach()
+        loss = self.args.mil_weight * bag_loss
+        if bool((~windows).any()):
+            cycle_loss = base.compute_loss(logits[~windows], labels[~windows])
+            components["cycle_loss"] = cycle_loss.detach()
+            loss = loss + cycle_loss
+        return loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._component_steps and "loss" in logs:

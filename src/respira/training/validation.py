@@ -46,6 +46,7 @@ def validate_run(
     whole recipe before writing its synthetic corpus): every check but its folder's.
     """
     _check_model(model)
+    _check_corpora(model, data, run, args)
     _check_data(data, args, corpus_written_later=corpus_written_later)
     _check_run(run, args, resume)
     _check_combinations(model, run, args)
@@ -143,6 +144,35 @@ def _split_fractions(data: DataArguments) -> tuple[float, ...]:
             f"patient_split_fractions must be three comma-separated numbers (train,validation,test), "
             f"got {data.patient_split_fractions!r}"
         ) from None
+
+
+def _check_corpora(
+    model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
+) -> None:
+    """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.corpora.check_corpora`) and the options
+    that cannot train on bags of windows."""
+    from .corpora import check_corpora
+
+    names = check_corpora(
+        data.corpora,
+        data.corpus_dirs,
+        window_seconds=data.corpus_window_seconds,
+        hop_seconds=data.corpus_hop_seconds,
+        problem_type=model.problem_type,
+    )
+    if len(names) < 2:
+        return
+    if data.dataset_name:
+        raise ValueError("corpora builds its splits from corpus folders: give data_dir, not dataset_name")
+    refusals = (
+        (args.batch_sampler != "random", f"batch_sampler={args.batch_sampler} (bags need their own batches)"),
+        (args.views > 1, f"views={args.views}"),
+        (args.mixup_alpha > 0, f"mixup_alpha={args.mixup_alpha}"),
+        (run.schedule != "standard", f"schedule={run.schedule}"),
+    )
+    for refused, why in refusals:
+        if refused:
+            raise ValueError(f"corpora={','.join(names)} trains on bags of windows, which {why} cannot do")
 
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:

@@ -1,0 +1,90 @@
+"""Recordings cut into sliding windows: one example per window, as ``respira predict`` cuts them.
+
+A corpus with recording-level labels (KAUH) trains a window model through multiple-instance learning
+(:mod:`respira.losses.mil`): each recording becomes a bag of windows of ``window_seconds`` every
+``hop_seconds`` (:func:`respira.windows.window_starts`: the last window ends at the recording's end
+and may be shorter; a recording shorter than one window is one window), exactly the windows
+:func:`respira.inference.predict_windows` scores at deployment. Every window keeps its recording's
+columns; ``cycle_index`` numbers the windows of a recording (so ``(recording, cycle_index)`` names a
+window as it names an ICBHI cycle), ``start`` / ``end`` are its span in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..audio import decode_audio, encode_wav
+from ..windows import window_starts
+
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = ["WINDOW_COLUMNS", "check_window_options", "recording_windows"]
+
+WINDOW_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
+"""Columns a window example adds to its recording's."""
+
+
+def check_window_options(window_seconds: float, hop_seconds: float) -> None:
+    """Raise a one-line ``ValueError`` unless ``0 < hop_seconds <= window_seconds`` (finite numbers)."""
+    for name, value in (("window_seconds", window_seconds), ("hop_seconds", hop_seconds)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    if hop_seconds > window_seconds:
+        raise ValueError(f"hop_seconds ({hop_seconds}) must be at most window_seconds ({window_seconds})")
+
+
+def recording_windows(
+    recordings: datasets.Dataset,
+    *,
+    window_seconds: float,
+    hop_seconds: float,
+    num_proc: int | None = None,
+) -> datasets.Dataset:
+    """One example per window of every recording of ``recordings`` (an ``audio`` column at its
+    ``datasets.Audio`` rate), the windows stored as float WAV at that rate; other columns are copied.
+
+    The result is written to the ``datasets`` cache (keyed by ``recordings``' fingerprint and the
+    options), so cutting a corpus again costs nothing.
+    """
+    import datasets
+
+    check_window_options(window_seconds, hop_seconds)
+    feature = recordings.features["audio"]
+    rate = int(feature.sampling_rate)
+    window, hop = round(window_seconds * rate), max(1, round(hop_seconds * rate))
+    kept = [name for name in recordings.column_names if name != "audio" and name not in WINDOW_COLUMNS]
+    features = datasets.Features(
+        {
+            "audio": datasets.Audio(sampling_rate=rate),
+            **{name: recordings.features[name] for name in kept},
+            "cycle_index": datasets.Value("int32"),
+            "start": datasets.Value("float64"),
+            "end": datasets.Value("float64"),
+        }
+    )
+
+    def cut(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        rows: dict[str, list[Any]] = {name: [] for name in features}
+        for position, audio in enumerate(batch["audio"]):
+            samples = decode_audio(audio, rate)
+            for index, start in enumerate(window_starts(samples.shape[0], window, hop)):
+                stop = min(int(start) + window, samples.shape[0])
+                rows["audio"].append({"bytes": encode_wav(samples[int(start) : stop], rate), "path": None})
+                for name in kept:
+                    rows[name].append(batch[name][position])
+                rows["cycle_index"].append(index)
+                rows["start"].append(int(start) / rate)
+                rows["end"].append(stop / rate)
+        return rows
+
+    return recordings.map(
+        cut,
+        batched=True,
+        batch_size=8,
+        remove_columns=recordings.column_names,
+        features=features,
+        num_proc=num_proc,
+        desc=f"cutting recordings into {window_seconds:g} s windows",
+    )

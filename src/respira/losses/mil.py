@@ -1,0 +1,132 @@
+"""Multiple-instance learning over windows: a recording-labelled example as a bag of window logits.
+
+A corpus such as KAUH labels whole recordings (crackles present, wheezes present) but not where in the
+recording they are. Cut into windows, a recording is a *bag* of instances with one label per bag.
+Under the standard multiple-instance assumption (Dietterich, Lathrop and Lozano-Pérez 1997), applied
+to each label on its own, a recording has crackles when at least one of its windows has crackles.
+The model scores each window as it scores an ICBHI cycle; a pooling turns the windows' logits into one
+logit per bag and label, which is trained with binary cross-entropy against the recording's flags:
+
+* ``max``: the bag's logit is its largest window logit (the MIL assumption taken literally; the
+  gradient flows to the most suspicious window only);
+* ``noisy_or``: the bag's probability is ``1 − Π_k (1 − p_k)`` (Maron and Lozano-Pérez 1998; Zhang,
+  Platt and Viola 2005): any window may explain the bag, every window gets a gradient. Computed in
+  log space (``log(1 − P) = Σ_k −softplus(z_k)``) and returned as a logit, so it is stable;
+* ``attention``: the bag's probability is ``Σ_k a_k p_k`` with weights ``a = softmax(α · z)`` over the
+  bag's windows (per label; the weights sum to 1). This is the attention-MIL form of Ilse, Tomczak and
+  Welling (2018) with parameter-free attention scores, the window logits themselves, as in the
+  auto-pool operator of McFee, Salamon and Bello (2018): ``α → ∞`` gives ``max``, ``α = 0`` the mean.
+  No parameters, so the frozen head stays the deployed model: nothing is learnt that inference lacks.
+
+Whatever the pooling, a deployed model decides a recording by aggregating its window probabilities
+(:func:`respira.decision.decide_recording`, the maximum by default); the pooling only shapes training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+__all__ = ["MIL_POOLINGS", "MultipleInstanceLoss", "pool_bags"]
+
+MIL_POOLINGS: tuple[str, ...] = ("max", "noisy_or", "attention")
+"""Poolings of window logits into a bag's logit (see the module docstring)."""
+
+_EPSILON = 1e-6
+
+
+def _probability_logit(probability: torch.Tensor) -> torch.Tensor:
+    clamped = probability.clamp(_EPSILON, 1 - _EPSILON)
+    return torch.log(clamped) - torch.log1p(-clamped)
+
+
+def pool_bags(
+    logits: torch.Tensor, bags: torch.Tensor, pooling: str = "max", *, alpha: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pool window ``logits`` ``[N, labels]`` by bag id ``bags`` ``[N]`` (any integers).
+
+    Returns ``(bag_logits [M, labels], bag_ids [M])``, bags in increasing id order; ``bag_logits`` are
+    logits of the pooled probability (see the module docstring for each pooling).
+    """
+    if pooling not in MIL_POOLINGS:
+        raise ValueError(f"MIL pooling must be one of {', '.join(MIL_POOLINGS)}, got {pooling!r}")
+    if logits.dim() != 2 or bags.dim() != 1 or bags.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"expected logits [windows, labels] and bags [windows], got {tuple(logits.shape)} and "
+            f"{tuple(bags.shape)}"
+        )
+    ids, inverse = torch.unique(bags, return_inverse=True)
+    count, labels = ids.shape[0], logits.shape[1]
+    index = inverse.unsqueeze(1).expand(-1, labels)
+    if pooling == "max":
+        pooled = logits.new_full((count, labels), -torch.inf)
+        return pooled.scatter_reduce(0, index, logits, reduce="amax", include_self=True), ids
+    if pooling == "noisy_or":
+        # log(1 - P) = sum_k log(1 - p_k); P = 1 - exp(S); logit(P) = log(-expm1(S)) - S
+        log_none = logits.new_zeros((count, labels)).index_add(0, inverse, -nn.functional.softplus(logits))
+        log_none = log_none.clamp(max=-_EPSILON)
+        return torch.log(-torch.expm1(log_none)) - log_none, ids
+    scores = alpha * logits
+    largest = scores.new_full((count, labels), -torch.inf).scatter_reduce(
+        0, index, scores, reduce="amax", include_self=True
+    )
+    weights = torch.exp(scores - largest.detach()[inverse])
+    totals = weights.new_zeros((count, labels)).index_add(0, inverse, weights)
+    weights = weights / totals[inverse]
+    probability = weights.new_zeros((count, labels)).index_add(0, inverse, weights * torch.sigmoid(logits))
+    return _probability_logit(probability), ids
+
+
+class MultipleInstanceLoss(nn.Module):
+    """Binary cross-entropy of pooled bag logits against the bags' flags.
+
+    ``forward(logits [N, labels], bags [N], flags [N, labels]) -> scalar``: windows of one bag share the
+    bag's flags (the first window's are used); the mean over bags and labels. ``pooling`` and ``alpha``
+    as :func:`pool_bags`. ``last_components`` holds the number of bags of the last call.
+    """
+
+    citation: ClassVar[str] = """\
+@article{dietterich1997multiple,
+  title   = {Solving the multiple instance problem with axis-parallel rectangles},
+  author  = {Dietterich, Thomas G. and Lathrop, Richard H. and Lozano-P{\\'e}rez, Tom{\\'a}s},
+  journal = {Artificial Intelligence}, volume = {89}, number = {1-2}, pages = {31--71}, year = {1997}
+}
+@inproceedings{maron1998framework,
+  title     = {A framework for multiple-instance learning},
+  author    = {Maron, Oded and Lozano-P{\\'e}rez, Tom{\\'a}s},
+  booktitle = {Advances in Neural Information Processing Systems 10}, pages = {570--576}, year = {1998}
+}
+@inproceedings{ilse2018attention,
+  title     = {Attention-based deep multiple instance learning},
+  author    = {Ilse, Maximilian and Tomczak, Jakub M. and Welling, Max},
+  booktitle = {Proceedings of the 35th International Conference on Machine Learning}, year = {2018}
+}
+@article{mcfee2018adaptive,
+  title   = {Adaptive pooling operators for weakly labeled sound event detection},
+  author  = {McFee, Brian and Salamon, Justin and Bello, Juan Pablo},
+  journal = {IEEE/ACM Transactions on Audio, Speech, and Language Processing},
+  volume  = {26}, number = {11}, pages = {2180--2193}, year = {2018}
+}
+"""
+
+    def __init__(self, pooling: str = "max", alpha: float = 1.0) -> None:
+        super().__init__()
+        if pooling not in MIL_POOLINGS:
+            raise ValueError(f"MIL pooling must be one of {', '.join(MIL_POOLINGS)}, got {pooling!r}")
+        self.pooling, self.alpha = pooling, float(alpha)
+        self.last_components: dict[str, Any] = {}
+
+    def get_config_dict(self) -> dict[str, Any]:
+        """The constructor options (``MultipleInstanceLoss(**loss.get_config_dict())`` rebuilds it)."""
+        return {"pooling": self.pooling, "alpha": self.alpha}
+
+    def forward(self, logits: torch.Tensor, bags: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
+        bag_logits, ids = pool_bags(logits.float(), bags, self.pooling, alpha=self.alpha)
+        first = torch.searchsorted(ids, bags)
+        order = torch.arange(bags.shape[0], device=bags.device)
+        rows = torch.full_like(ids, bags.shape[0]).scatter_reduce(0, first, order, reduce="amin")
+        targets = flags[rows].to(bag_logits.dtype)
+        self.last_components = {"bags": float(ids.shape[0])}
+        return nn.functional.binary_cross_entropy_with_logits(bag_logits, targets)

@@ -1,0 +1,271 @@
+"""Training on several corpora: ICBHI cycles and recording-labelled corpora (KAUH) together.
+
+A recipe names its corpora (``corpora: [icbhi, kauh]``) and the folder of each one other than ICBHI
+(``corpus_dirs: {kauh: ../shared/kauh}``; ICBHI's is ``data_dir``). :func:`check_corpora` checks them
+before any work (an unknown name, a missing folder, a folder without the corpus: one line).
+
+How the examples are mixed (:func:`add_corpora`):
+
+* ICBHI (cycle labels) is split as the recipe says (patient split, k-fold...), and its validation and
+  test splits stay ICBHI cycles, so the run's headline scores stay comparable with every other run.
+* Every recording of a recording-labelled corpus joins the **training** split, cut into the windows
+  deployment scores (``corpus_window_seconds`` every ``corpus_hop_seconds``: the defaults of
+  ``respira predict`` and ``respira evaluate --dataset kauh``). Each recording is a bag (``bag``
+  column: one id per recording; ``-1`` for a cycle) whose windows carry the recording's flags; the
+  trainer learns from bags with cycle BCE + ``mil_weight`` × bag BCE over pooled window logits
+  (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``), and batches keep bags whole
+  (:class:`~respira.training.bag_sampler.BagPackingBatchSampler`).
+* A corpus's patients are renumbered ``patient_id + corpus position × PATIENT_OFFSET`` so two corpora
+  never share an id; KAUH's three filter-mode recordings of a patient keep one id, so every grouping
+  by patient (cross-fit groups, k-fold of the pool, bootstrap) keeps them on one side.
+* To hold KAUH patients out (external validation of a multi-corpus model), give ``corpus_dirs`` a
+  folder holding only the training patients' files: the benchmark does so per fold
+  (:func:`respira.data.kauh_patient_folds`).
+
+Decision thresholds: at deployment a recording is decided by aggregating its window probabilities at
+the model's thresholds (:func:`respira.decision.decide_recording`, the maximum). So where thresholds
+are tuned on out-of-fold predictions of the pool (``threshold_source: cross_fit``), each bag is scored
+as one unit, by the maximum of its windows' probabilities against its recording's flags
+(:func:`threshold_units`), beside the ICBHI cycles scored one by one: the thresholds are chosen for
+the two ways the model is used (a cycle, a recording). With ``threshold_source: validation`` they are
+tuned on the ICBHI validation cycles alone (no bag is in validation).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..data.corpora import CORPORA
+from ..labels import classes_to_flags, flags_to_classes
+from ..run_record import CorpusRecord
+from ..windows import DEFAULT_AGGREGATION, aggregate_windows
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..run_record import DataRecord
+
+__all__ = [
+    "BAG_COLUMN",
+    "CORPUS_COLUMN",
+    "PATIENT_OFFSET",
+    "add_corpora",
+    "check_corpora",
+    "corpus_records",
+    "has_bags",
+    "parse_corpora",
+    "threshold_units",
+]
+
+BAG_COLUMN = "bag"
+"""Training-split column: the recording (bag) a window belongs to; ``-1`` for a cycle."""
+CORPUS_COLUMN = "corpus"
+"""Column naming the corpus of each example (``icbhi``, ``kauh``) when a run trains on several."""
+PATIENT_OFFSET = 1_000_000
+"""Patient ids of the corpus at position ``i`` of ``corpora`` are shifted by ``i × PATIENT_OFFSET``."""
+
+
+def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[str, str] | None) -> list[str]:
+    """The corpus names of a recipe (``icbhi`` first), checked: one-line ``ValueError`` for an unknown
+    or repeated name, a corpus without a folder, a folder of a corpus not listed, or ``icbhi`` missing."""
+    if not corpora:
+        if corpus_dirs:
+            raise ValueError("corpus_dirs is set but corpora is not: list them, e.g. corpora: [icbhi, kauh]")
+        return []
+    listed = corpora if isinstance(corpora, list) else corpora.split(",")
+    names = [str(name).strip().lower() for name in listed]
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in CORPORA]
+    if unknown:
+        raise ValueError(f"corpora: unknown corpus {unknown[0]!r} (known: {', '.join(CORPORA)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"corpora: a corpus is listed twice: {', '.join(names)}")
+    if "icbhi" not in names:
+        raise ValueError(
+            "corpora must include icbhi: its cycles make the validation and test splits (data_dir)"
+        )
+    folders = corpus_folders(corpus_dirs)
+    for name in names:
+        if name != "icbhi" and name not in folders:
+            raise ValueError(f"corpora: {name} needs a folder: corpus_dirs: {{{name}: <folder>}}")
+    extra = [name for name in folders if name not in names]
+    if extra:
+        raise ValueError(f"corpus_dirs names {extra[0]!r}, which is not in corpora ({', '.join(names)})")
+    if "icbhi" in folders:
+        raise ValueError("corpus_dirs: ICBHI's folder is data_dir; leave icbhi out of corpus_dirs")
+    return ["icbhi", *(name for name in names if name != "icbhi")]
+
+
+def corpus_folders(corpus_dirs: str | Mapping[str, str] | None) -> dict[str, str]:
+    """``corpus_dirs`` (a mapping, or its JSON text) as ``{name: folder}``."""
+    if not corpus_dirs:
+        return {}
+    value: Any = corpus_dirs
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(
+                "corpus_dirs must be a mapping of corpus: folder, e.g. {kauh: ../shared/kauh}, got "
+                f"{corpus_dirs!r}"
+            ) from None
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        raise ValueError(f"corpus_dirs must map each corpus to a folder, got {corpus_dirs!r}")
+    return {str(name).strip().lower(): folder for name, folder in value.items()}
+
+
+def check_corpora(
+    corpora: str | list[str] | None,
+    corpus_dirs: str | Mapping[str, str] | None,
+    *,
+    window_seconds: float,
+    hop_seconds: float,
+    problem_type: str,
+) -> list[str]:
+    """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded); the window
+    options and the problem type checked. One-line ``ValueError`` / ``OSError`` naming the option."""
+    from ..data.kauh import locate_kauh
+    from ..data.recording_windows import check_window_options
+    from ..labels import MULTI_LABEL
+
+    names = parse_corpora(corpora, corpus_dirs)
+    if len(names) < 2:
+        return names
+    if problem_type != MULTI_LABEL:
+        raise ValueError(
+            f"corpora: recording-labelled corpora train a multi-label model (bags of windows): set "
+            f"problem_type: {MULTI_LABEL}"
+        )
+    check_window_options(window_seconds, hop_seconds)
+    for name, folder in corpus_folders(corpus_dirs).items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                locate_kauh(folder)
+        except (OSError, ValueError) as error:
+            raise type(error)(f"corpus_dirs: {name}: {error}") from None
+    return names
+
+
+def has_bags(dataset: Any) -> bool:
+    """Whether ``dataset`` holds window examples of recordings (a :data:`BAG_COLUMN` value >= 0)."""
+    names = getattr(dataset, "column_names", None) or ()
+    return BAG_COLUMN in names and bool((np.asarray(dataset[BAG_COLUMN]) >= 0).any())
+
+
+def _kauh_windows(
+    folder: str, data: DataRecord, offset: int, cache_dir: str | Path | None, num_proc: int | None
+) -> datasets.Dataset:
+    """KAUH's recordings as window examples in the ICBHI split's columns (see the module docstring)."""
+    from ..data import load_kauh
+    from ..data.recording_windows import recording_windows
+
+    options: dict[str, Any] = {}
+    if data.lowpass_cutoff:
+        options.update(lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
+    recordings = load_kauh(
+        folder, sampling_rate=data.sampling_rate, cache_dir=cache_dir, num_proc=num_proc, **options
+    )["test"]
+    recordings = recordings.add_column(BAG_COLUMN, list(range(len(recordings))))
+    windows = recording_windows(
+        recordings,
+        window_seconds=data.corpus_window_seconds,
+        hop_seconds=data.corpus_hop_seconds,
+        num_proc=num_proc,
+    )
+
+    def as_icbhi(example: dict[str, Any]) -> dict[str, Any]:
+        flags = np.array([[example["crackle"], example["wheeze"]]])
+        return {
+            "label": int(flags_to_classes(flags)[0]),
+            "patient_id": int(example["patient_id"]) + offset,
+            "device": f"Litt3200 {example['filter_mode']}",
+            "acquisition_mode": "sc",
+            CORPUS_COLUMN: "kauh",
+            BAG_COLUMN: int(example[BAG_COLUMN]) + offset,
+        }
+
+    return windows.map(as_icbhi, desc="KAUH windows as training examples")
+
+
+def add_corpora(
+    splits: datasets.DatasetDict,
+    data: DataRecord,
+    *,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+) -> datasets.DatasetDict:
+    """``splits`` (ICBHI's) with every split marked ``corpus: icbhi``, ``bag: -1`` and the windows of
+    ``data.corpora``'s recording-labelled corpora appended to ``train`` (see the module docstring)."""
+    import datasets
+
+    extra = [corpus for corpus in data.corpora if CORPORA[corpus.name].labels == "recording"]
+    if not extra or CORPUS_COLUMN in next(iter(splits.values())).column_names:  # none, or added already
+        return splits
+    marked = datasets.DatasetDict()
+    for name, split in splits.items():
+        named = split.add_column(CORPUS_COLUMN, ["icbhi"] * len(split))
+        marked[name] = named.add_column(BAG_COLUMN, [-1] * len(split)).cast_column(
+            BAG_COLUMN, datasets.Value("int32")
+        )
+    train = marked["train"]
+    parts = [train]
+    names = [corpus.name for corpus in data.corpora]
+    for corpus in extra:
+        windows = _kauh_windows(
+            str(corpus.data_dir), data, names.index(corpus.name) * PATIENT_OFFSET, cache_dir, num_proc
+        )
+        missing = {name: None for name in train.column_names if name not in windows.column_names}
+        for column, value in missing.items():
+            windows = windows.add_column(column, [value] * len(windows))
+        windows = windows.select_columns(train.column_names).cast(train.features)
+        parts.append(windows)
+    marked["train"] = datasets.concatenate_datasets(parts)
+    return marked
+
+
+def corpus_records(corpora: list[CorpusRecord], train: datasets.Dataset) -> list[CorpusRecord]:
+    """``corpora`` with the patients, recordings and examples (cycles or windows) each holds in
+    ``train``; unchanged when ``train`` has no corpus column."""
+    from dataclasses import replace
+
+    if not corpora or CORPUS_COLUMN not in train.column_names:
+        return corpora
+    table = train.select_columns([CORPUS_COLUMN, "patient_id", "recording"]).to_pandas()
+    records = []
+    for corpus in corpora:
+        rows = table[table[CORPUS_COLUMN] == corpus.name]
+        records.append(
+            replace(
+                corpus,
+                patients=int(rows["patient_id"].nunique()),
+                recordings=int(rows["recording"].nunique()),
+                examples=len(rows),
+            )
+        )
+    return records
+
+
+def threshold_units(
+    pool: datasets.Dataset, probabilities: np.ndarray, aggregation: str = DEFAULT_AGGREGATION
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(flags [U, 2], probabilities [U, 2])`` of the units thresholds are tuned on: every cycle of
+    ``pool`` as it is, and every bag (recording) once, its probability the ``aggregation`` of its
+    windows' (as :func:`respira.decision.decide_recording` decides it), its flags the recording's."""
+    flags = classes_to_flags(np.asarray(pool["label"]))
+    if BAG_COLUMN not in pool.column_names:
+        return flags, probabilities
+    bags = np.asarray(pool[BAG_COLUMN])
+    cycles = bags < 0
+    unit_flags, unit_probabilities = [flags[cycles]], [probabilities[cycles]]
+    for bag in np.unique(bags[~cycles]):
+        rows = np.flatnonzero(bags == bag)
+        unit_flags.append(flags[rows[:1]])
+        unit_probabilities.append(aggregate_windows(probabilities[rows], aggregation)[None, :])
+    return np.concatenate(unit_flags), np.concatenate(unit_probabilities)

@@ -1,0 +1,236 @@
+"""Multi-corpus training (respira.training.corpora): options, KAUH patient grouping in every split, the
+threshold units, and a tiny ``respira train`` on synthetic ICBHI + KAUH-named files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from respira.cli import main
+from respira.data import kauh_patient_folds, read_kauh_index
+from respira.labels import flags_to_classes
+from respira.run_record import CorpusRecord, DataRecord, RunRecord
+from respira.training.corpora import (
+    BAG_COLUMN,
+    PATIENT_OFFSET,
+    add_corpora,
+    parse_corpora,
+    threshold_units,
+)
+from respira.training.cross_fit import pool_groups
+from respira.windows import window_count
+
+from .conftest import TINY_RECIPE
+
+SOUNDS = ("N", "C", "E W", "I C E W", "Crep", "N")
+
+
+def write_kauh(folder: Path, patients: int = 6, rate: int = 4000) -> Path:
+    """``patients`` patients x 3 filter modes of KAUH-named noise, 2-5 s long."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for patient in range(1, patients + 1):
+        seconds = 2.0 + 0.6 * patient
+        for mode in "BDE":
+            samples = (0.05 * rng.standard_normal(round(seconds * rate))).astype(np.float32)
+            name = f"{mode}P{patient}_Asthma,{SOUNDS[patient % len(SOUNDS)]},P L L,50,M.wav"
+            sf.write(folder / name, samples, rate, subtype="PCM_16")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def kauh_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_kauh(tmp_path_factory.mktemp("kauh") / "kauh")
+
+
+# ------------------------------------------------------------------------------------------- options
+@pytest.mark.parametrize(
+    ("corpora", "dirs", "message"),
+    [
+        ("icbhi,kauhh", '{"kauhh": "x"}', "corpora: unknown corpus 'kauhh' (known: icbhi, kauh)"),
+        ("icbhi,kauh", None, "corpora: kauh needs a folder: corpus_dirs: {kauh: <folder>}"),
+        ("kauh", '{"kauh": "x"}', "corpora must include icbhi"),
+        ("icbhi,kauh,kauh", '{"kauh": "x"}', "a corpus is listed twice"),
+        (None, '{"kauh": "x"}', "corpus_dirs is set but corpora is not"),
+        ("icbhi,kauh", "not json", "corpus_dirs must be a mapping of corpus: folder"),
+    ],
+)
+def test_bad_corpus_options_are_one_line(corpora, dirs, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_corpora(corpora, dirs)
+
+
+def test_a_recipe_list_and_a_mapping_are_accepted() -> None:
+    assert parse_corpora(["kauh", "icbhi"], {"kauh": "somewhere"}) == ["icbhi", "kauh"]
+    assert parse_corpora(None, None) == []
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--corpora", "icbhi,kauhh"], "corpora: unknown corpus 'kauhh'"),
+        (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "MISSING"}'], "does not exist"),
+        (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--problem_type",
+          "single_label_classification"], "set problem_type: multi_label_classification"),
+        (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--batch_sampler",
+          "class_balanced"], "batch_sampler=class_balanced"),
+    ],
+)  # fmt: skip
+def test_a_bad_corpus_option_fails_in_one_line_before_any_work(
+    flags: list[str], message: str, synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
+) -> None:
+    flags = [
+        str(tmp_path / "missing") if f == "MISSING" else f.replace("KAUH", str(kauh_folder)) for f in flags
+    ]
+    flags = [f.replace('"MISSING"', json.dumps(str(tmp_path / "missing"))) for f in flags]
+    output = tmp_path / "run"
+    code = main(
+        ["train", "--encoder", "cnn", "--problem_type", "multi_label_classification", "--data_dir",
+         str(synthetic_corpus), *flags, "--output_dir", str(output)]
+    )  # fmt: skip
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(error.splitlines()) == 1 and message in error, error
+    assert not output.exists()
+
+
+# ------------------------------------------------------------------------------------ patient grouping
+def _assert_patients_on_one_side(patients: np.ndarray, sides: np.ndarray) -> None:
+    for patient in np.unique(patients):
+        assert len(set(sides[patients == patient].tolist())) == 1, f"patient {patient} is split"
+
+
+def _kauh_pool(index) -> datasets.Dataset:
+    """KAUH recordings as a training pool would hold them (patient ids shifted, four-class labels)."""
+    labels = flags_to_classes(index[["crackle", "wheeze"]].to_numpy())
+    return datasets.Dataset.from_dict(
+        {"patient_id": (index["patient_id"] + PATIENT_OFFSET).tolist(), "label": labels.tolist()}
+    )
+
+
+def _check_grouping(index) -> None:
+    assert set(index.groupby("patient_id")["filter_mode"].nunique()) == {3}
+    patients = index["patient_id"].to_numpy()
+    for folds in (2, 3, 4):
+        _assert_patients_on_one_side(patients, kauh_patient_folds(index, folds, seed=1).to_numpy())
+        _assert_patients_on_one_side(patients, pool_groups(_kauh_pool(index), folds, seed=1))
+
+
+def test_kauh_folds_and_cross_fit_groups_keep_a_patients_three_recordings_together_real(
+    shared_kauh: Path,
+) -> None:
+    index = read_kauh_index(shared_kauh)
+    assert len(index) == 3 * index["patient_id"].nunique()
+    _check_grouping(index)
+
+
+def test_kauh_folds_and_cross_fit_groups_keep_a_patients_three_recordings_together_synthetic(
+    kauh_folder: Path,
+) -> None:
+    _check_grouping(read_kauh_index(kauh_folder))
+
+
+def test_kauh_windows_join_training_only_as_whole_bags(
+    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path
+) -> None:
+    from respira.training.datasets import load_splits
+
+    record = DataRecord(
+        data_dir=str(synthetic_corpus),
+        sampling_rate=4000,
+        validation_size=0.25,
+        corpora=[
+            CorpusRecord("icbhi", str(synthetic_corpus)),
+            CorpusRecord("kauh", str(kauh_folder), "recording"),
+        ],
+        corpus_window_seconds=1.0,
+        corpus_hop_seconds=0.5,
+    )
+    splits = load_splits(record, cache_dir=tmp_path / "cache")
+    assert set(splits["validation"]["corpus"]) == set(splits["test"]["corpus"]) == {"icbhi"}
+    train = splits["train"]
+    kauh = train.filter(lambda row: row["corpus"] == "kauh")
+    index = read_kauh_index(kauh_folder)
+    durations = [sf.info(path).frames for path in index["path"]]
+    assert len(kauh) == sum(window_count(frames, 4000, 2000) for frames in durations)
+    patients, bags = np.asarray(kauh["patient_id"]), np.asarray(kauh[BAG_COLUMN])
+    assert set(patients - PATIENT_OFFSET) == set(index["patient_id"])
+    assert len(np.unique(bags)) == len(index)  # one bag per recording
+    _assert_patients_on_one_side(bags, patients)  # a bag belongs to one patient
+    pool = datasets.concatenate_datasets([train, splits["validation"]])
+    _assert_patients_on_one_side(np.asarray(pool["patient_id"]), pool_groups(pool, 3, seed=0))
+    assert add_corpora(splits, record) is splits  # adding the corpora again changes nothing
+
+
+# -------------------------------------------------------------------------------------- threshold units
+def test_threshold_units_score_a_bag_once_by_its_largest_window() -> None:
+    pool = datasets.Dataset.from_dict({"label": [0, 1, 1, 1, 2, 2], BAG_COLUMN: [-1, -1, 4, 4, 9, 9]})
+    probabilities = np.array([[0.1, 0.2], [0.7, 0.1], [0.2, 0.3], [0.6, 0.1], [0.1, 0.8], [0.3, 0.4]])
+    flags, scored = threshold_units(pool, probabilities)
+    assert flags.tolist() == [[0, 0], [1, 0], [1, 0], [0, 1]]
+    assert scored.tolist() == [[0.1, 0.2], [0.7, 0.1], [0.6, 0.3], [0.3, 0.8]]
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def test_a_tiny_run_trains_on_both_corpora_and_says_so(
+    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    options = {
+        **TINY_RECIPE,
+        "projector_dim": None,
+        "problem_type": "multi_label_classification",
+        "sampling_rate": 4000,
+        "freeze_encoder": True,
+        "cache_embeddings": True,
+        "corpora": ["icbhi", "kauh"],
+        "corpus_dirs": {"kauh": str(kauh_folder)},
+        "corpus_window_seconds": 1.0,
+        "corpus_hop_seconds": 0.5,
+        "per_device_train_batch_size": 16,
+        "mil_pooling": "noisy_or",
+        "threshold_source": "cross_fit",
+        "threshold_folds": 3,
+    }
+    recipe.write_text(yaml.safe_dump(options))
+    output = tmp_path / "run"
+    code = main(
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    record = RunRecord.load(output)
+    corpora = {corpus.name: corpus for corpus in record.data.corpora}
+    assert list(corpora) == ["icbhi", "kauh"]
+    kauh = corpora["kauh"]
+    assert (kauh.labels, kauh.patients, kauh.recordings) == ("recording", 6, 18)
+    assert corpora["icbhi"].labels == "cycle" and corpora["icbhi"].examples > 0
+    assert corpora["icbhi"].examples + kauh.examples == record.data.split_sizes["train"].cycles
+    assert record.training.hyperparameters["mil_pooling"] == "noisy_or"
+    card = " ".join((output / "README.md").read_text().split())
+    assert "Training corpora:** icbhi (cycle labels:" in card
+    assert "kauh (recording labels: 6 patients, 18 recordings" in card
+    thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
+    assert thresholds is not None
+    # respira evaluate rebuilds the run's ICBHI test split, and scores KAUH per recording at its thresholds
+    cache = ["--cache_dir", str(tmp_path / "cache")]
+    assert main(["evaluate", str(output), *cache, "--output_dir", str(tmp_path / "icbhi")]) == 0
+    metrics = json.loads((tmp_path / "icbhi" / "metrics.json").read_text())
+    assert metrics["icbhi_score"] == pytest.approx(
+        json.loads((output / "metrics.json").read_text())["test_icbhi_score"]
+    )
+    code = main(
+        ["evaluate", str(output), "--dataset", "kauh", "--data_dir", str(kauh_folder), *cache,
+         "--window", "1", "--hop", "0.5", "--output_dir", str(tmp_path / "kauh")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    kauh_metrics = json.loads((tmp_path / "kauh" / "metrics.json").read_text())
+    assert kauh_metrics["num_recordings"] == 18
+    assert [kauh_metrics["thresholds"]["crackle"], kauh_metrics["thresholds"]["wheeze"]] == thresholds
