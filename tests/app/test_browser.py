@@ -131,6 +131,27 @@ def _check_result(browser, rows: list[dict[str, Any]]) -> None:
         assert match.group(1) == expected
         assert float(match.group(2)) == pytest.approx(highest, abs=6e-4)
     assert "maximum of its window probabilities" in verdict
+    # nothing of the page covers the figure's title and subtitle (the top left 80 % x 10 % of the picture;
+    # gradio's buttons sit in the blank corner above the colour bar)
+    covered = browser.execute_script(
+        """const img = arguments[0], box = img.getBoundingClientRect(), hits = [];
+        for (let i = 0; i <= 20; i++) for (const f of [0.02, 0.05, 0.08]) {
+            const x = box.left + 2 + i * 0.8 * box.width / 20, y = box.top + f * box.height;
+            const hit = document.elementFromPoint(x, y);
+            if (hit !== img) hits.push([Math.round(x - box.left), Math.round(y - box.top),
+                                        hit && hit.outerHTML.slice(0, 80)]);
+        }
+        return hits;""",
+        image,
+    )
+    assert covered == []
+
+
+def _table_headers(browser) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    cells = browser.find_elements(By.CSS_SELECTOR, "#respira-table thead th")
+    return [cell.text.strip() for cell in cells if cell.text.strip()]
 
 
 def test_upload_a_real_icbhi_recording(
@@ -155,6 +176,7 @@ def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(
     message = _analyse(browser, app_url, broken)
     assert message.startswith("Error: broken.wav") and "\n" not in message
     assert "Traceback" not in browser.page_source and "/tmp/" not in message
+    assert _table_headers(browser) == ["start", "end", "crackle", "wheeze", "label"]  # not 1, 2, 3
     _screenshot(browser, tmp_path / "broken.png")
     browser.get(app_url)  # the same server still analyses the next upload
     message = _analyse(browser, app_url, icbhi_recording)
