@@ -81,25 +81,6 @@ def _run(
     hop: float,
     progress: gr.Progress,
 ) -> tuple[str, str, str | None, Any, list[str] | None]:
-    try:
-        return _analyse_upload(detector, results, upload, microphone, annotation, window, hop, progress)
-    finally:
-        # the figure's artists form reference cycles that hold its arrays (the spectrogram, the canvas):
-        # free them now rather than at an eventual full collection, which is cheap after build_page's
-        # gc.freeze() (only this request's objects are traversed)
-        gc.collect()
-
-
-def _analyse_upload(
-    detector: Detector,
-    results: _Results,
-    upload: str | None,
-    microphone: str | None,
-    annotation: str | None,
-    window: float,
-    hop: float,
-    progress: gr.Progress,
-) -> tuple[str, str, str | None, Any, list[str] | None]:
     annotated = bool(annotation)
     if upload:
         path, name = upload, Path(upload).name
@@ -128,14 +109,19 @@ def _analyse_upload(
     folder = results.new()
     stem = Path(name).stem.replace(" ", "_") or "recording"
     png = save_png(analysis.figure, folder / f"{stem}.png")
-    analysis.figure.clear()  # the figure's arrays (spectrogram mesh) go now, not at some later collection
     csv_file, json_file = folder / f"{stem}.csv", folder / f"{stem}.json"
     csv_file.write_text(format_rows(analysis.rows, "csv"), encoding="utf-8")
     json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
     message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}."
     verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
-    return message, verdict, str(png), _table(analysis.rows), [str(csv_file), str(json_file), str(png)]
+    table = _table(analysis.rows)
+    # the figure's artists form reference cycles that hold its arrays (the spectrogram, the canvas):
+    # free them now rather than at an eventual full collection, which is cheap after build_page's
+    # gc.freeze() (only this request's objects are traversed)
+    del analysis
+    gc.collect()
+    return message, verdict, str(png), table, [str(csv_file), str(json_file), str(png)]
 
 
 def build_page(
