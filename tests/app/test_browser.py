@@ -134,14 +134,15 @@ def _check_result(browser, rows: list[dict[str, Any]]) -> None:
     # nothing of the page covers the figure's title and subtitle (the top left 80 % x 10 % of the picture;
     # gradio's buttons sit in the blank corner above the colour bar)
     covered = browser.execute_script(
-        """const img = arguments[0], box = img.getBoundingClientRect(), hits = [];
-        for (let i = 0; i <= 20; i++) for (const f of [0.02, 0.05, 0.08]) {
-            const x = box.left + 2 + i * 0.8 * box.width / 20, y = box.top + f * box.height;
-            const hit = document.elementFromPoint(x, y);
-            if (hit !== img) hits.push([Math.round(x - box.left), Math.round(y - box.top),
-                                        hit && hit.outerHTML.slice(0, 80)]);
-        }
-        return hits;""",
+        """const img = arguments[0], box = img.getBoundingClientRect();
+        const band = [box.left, box.left + 0.8 * box.width, box.top, box.top + 0.1 * box.height];
+        return [...document.getElementById("respira-figure").querySelectorAll("*")]
+            .filter(e => e !== img && !e.contains(img) && getComputedStyle(e).visibility !== "hidden"
+                && !e.closest('[data-testid="status-tracker"]'))  // gradio's progress overlay, hidden
+            .filter(e => { const r = e.getBoundingClientRect();
+                return r.width > 0 && r.height > 0 && r.left < band[1] && r.right > band[0]
+                    && r.top < band[3] && r.bottom > band[2]; })
+            .map(e => e.outerHTML.slice(0, 80));""",
         image,
     )
     assert covered == []
