@@ -110,7 +110,8 @@ class Detector:
     :class:`~respira.RespiraForAudioClassification` or :class:`~respira.hub.onnx.OnnxClassifier`).
     ``window`` / ``hop`` (seconds), ``smoothing`` (windows), ``batch_size``, ``max_windows`` and the
     recording ``aggregation`` (``max`` or ``topk_mean`` with ``top_k``) are the defaults of every call;
-    each call may override them.
+    each call may override them. ``name``: how pages and figures name the model (default: its
+    folder's name).
     """
 
     def __init__(
@@ -124,8 +125,12 @@ class Detector:
         max_windows: int | None = MAX_WINDOWS,
         aggregation: str = "max",
         top_k: int | None = None,
+        name: str | None = None,
     ) -> None:
         self.model = model
+        self.name = (
+            name or Path(str(getattr(model.config, "_name_or_path", "") or "")).name or type(model).__name__
+        )
         self.options: dict[str, Any] = {
             "window": window,
             "hop": hop,
@@ -160,6 +165,7 @@ class Detector:
         if onnx is None:
             onnx = (folder / ONNX_FILE).is_file() and not any((folder / n).is_file() for n in WEIGHT_FILES)
         model = load_onnx_model(source) if onnx else load_model(source, device=device)[0]
+        options.setdefault("name", folder.resolve().name if folder.exists() else str(source))
         return cls(model, **options)
 
     @property
@@ -287,5 +293,4 @@ class Detector:
         )
 
     def __repr__(self) -> str:
-        name = getattr(self.config, "_name_or_path", "") or type(self.model).__name__
-        return f"Detector({name!r}, labels={list(self.config.id2label.values())})"
+        return f"Detector({self.name!r}, labels={list(self.config.id2label.values())})"

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from respira import Detector
 from respira.app import analysis
 from respira.app.analysis import InputError, analyse, recording_verdict
 from respira.app.card_facts import NOT_A_MEDICAL_DEVICE, card_facts
-from respira.app.detectors import ModelDetector, open_detector
+from respira.app.detectors import open_detector
 from respira.app.onnx_runner import OnnxDetector, window_spans
 from respira.inference import window_starts
 
@@ -92,14 +93,14 @@ def test_onnx_runner_rows_equal_respira_predict_onnx(model_dir: Path, tmp_path: 
     from respira.hub.onnx import load_onnx_model
 
     waveform = np.random.default_rng(1).normal(0, 0.1, int(7.3 * RATE)).astype(np.float32)
-    reference = ModelDetector(load_onnx_model(model_dir), "reference")
+    reference = Detector(load_onnx_model(model_dir))
     runner = OnnxDetector(model_dir)
     for options in (
         {"window": 2.0, "hop": 0.5},
         {"window": 1.0, "hop": 1.0, "cycles": [(0.2, 1.9), (3, 7.3)]},
     ):
-        expected = reference.predict(waveform, **options)
-        got = runner.predict(waveform, **options)
+        expected = reference.predict(waveform, RATE, **options).rows
+        got = runner.predict(waveform, RATE, **options).rows
         assert [(r["start"], r["end"], r["label"]) for r in got] == [
             (r["start"], r["end"], r["label"]) for r in expected
         ]
@@ -146,7 +147,13 @@ def test_page_handler_reports_bad_input_in_one_line_and_keeps_working(
         detector, results, str(bad), None, None, 1.0, 0.5, progress
     )
     assert message.startswith("**Error:**") and "broken.wav" in message and "\n" not in message
-    assert (verdict, figure, table, files) == ("", None, None, None)
+    assert (verdict, figure, files) == ("", None, None)
+    # the table keeps its real columns (empty), not the widget's default headers
+    assert table == {"headers": ["start", "end", "crackle", "wheeze", "label"], "data": []}
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an annotation\n")
+    *_, table, _ = page._run(detector, results, str(good), None, str(notes), 1.0, 0.5, progress)
+    assert table["headers"][-1] == "annotated_label" and table["data"] == []
     for _ in range(3):  # the page keeps serving; only the last `keep` results stay on disk
         message, verdict, figure, table, files = page._run(
             detector, results, str(good), None, None, 1.0, 0.5, progress
@@ -156,3 +163,41 @@ def test_page_handler_reports_bad_input_in_one_line_and_keeps_working(
     assert [Path(f).suffix for f in files] == [".csv", ".json", ".png"]
     assert len(json.loads(Path(files[1]).read_text())) == 5
     assert len(list(results.root.iterdir())) == 2
+
+
+def test_the_app_runs_a_respira_detector(model_dir: Path) -> None:
+    detector, _ = open_detector(str(model_dir))
+    assert isinstance(detector, Detector)  # one code path with the Python API and `respira predict`
+    assert detector.name == model_dir.name
+    onnx, _ = open_detector(str(model_dir), onnx=True)
+    assert isinstance(onnx, Detector) and type(onnx.model).__name__ == "OnnxClassifier"
+
+
+def test_figures_are_freed_after_each_analysis(model_dir: Path, tmp_path: Path) -> None:
+    """No figure outlives its analysis: its reference cycles would hold its arrays until a rare full
+    collection (the app's memory grew by a quarter over 20 uploads)."""
+    import gc
+    import weakref
+
+    pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
+    from matplotlib.figure import Figure
+
+    from respira.app import page
+
+    detector, _ = open_detector(str(model_dir))
+    made: list[weakref.ref] = []
+    original = Figure.__init__
+
+    def track(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    good = _noise(tmp_path / "good.wav", 3.0)
+    Figure.__init__ = track
+    gc.disable()  # only what the page itself frees counts
+    try:
+        page._run(detector, page._Results(keep=1), str(good), None, None, 1.0, 0.5, lambda *a, **k: None)
+        assert made and all(ref() is None for ref in made)
+    finally:
+        gc.enable()
+        Figure.__init__ = original

@@ -131,6 +131,28 @@ def _check_result(browser, rows: list[dict[str, Any]]) -> None:
         assert match.group(1) == expected
         assert float(match.group(2)) == pytest.approx(highest, abs=6e-4)
     assert "maximum of its window probabilities" in verdict
+    # nothing of the page covers the figure's title and subtitle (the top left 80 % x 10 % of the picture;
+    # gradio's buttons sit in the blank corner above the colour bar)
+    covered = browser.execute_script(
+        """const img = arguments[0], box = img.getBoundingClientRect();
+        const band = [box.left, box.left + 0.8 * box.width, box.top, box.top + 0.1 * box.height];
+        return [...document.getElementById("respira-figure").querySelectorAll("*")]
+            .filter(e => e !== img && !e.contains(img) && getComputedStyle(e).visibility !== "hidden"
+                && !e.closest('[data-testid="status-tracker"]'))  // gradio's progress overlay, hidden
+            .filter(e => { const r = e.getBoundingClientRect();
+                return r.width > 0 && r.height > 0 && r.left < band[1] && r.right > band[0]
+                    && r.top < band[3] && r.bottom > band[2]; })
+            .map(e => e.outerHTML.slice(0, 80));""",
+        image,
+    )
+    assert covered == []
+
+
+def _table_headers(browser) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    cells = browser.find_elements(By.CSS_SELECTOR, "#respira-table thead th")
+    return [cell.text.strip() for cell in cells if cell.text.strip()]
 
 
 def test_upload_a_real_icbhi_recording(
@@ -155,6 +177,7 @@ def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(
     message = _analyse(browser, app_url, broken)
     assert message.startswith("Error: broken.wav") and "\n" not in message
     assert "Traceback" not in browser.page_source and "/tmp/" not in message
+    assert _table_headers(browser) == ["start", "end", "crackle", "wheeze", "label"]  # not 1, 2, 3
     _screenshot(browser, tmp_path / "broken.png")
     browser.get(app_url)  # the same server still analyses the next upload
     message = _analyse(browser, app_url, icbhi_recording)

@@ -9,9 +9,11 @@ probabilities aggregated by rule :data:`AGGREGATION`, decided at the model's thr
 :class:`respira.Detector` decides).
 
 This module imports neither torch nor the rest of respira's model code: the Hub Space ships it (with
-the modules it imports) and runs it with onnxruntime alone. A *detector* is any object with a
-``config`` (a ``RespiraConfig`` or the ``config.json`` mapping), a ``name`` and
-``predict(waveform, *, window, hop, cycles)`` returning :mod:`respira.inference` rows.
+the modules it imports) and runs it with onnxruntime alone. A *detector* is a
+:class:`respira.Detector` (``respira app``) or anything with its interface: a ``config`` (a
+``RespiraConfig`` or the ``config.json`` mapping), a ``name`` and
+``predict(waveform, sampling_rate, *, window, hop, cycles)`` returning an object whose ``rows`` are
+:mod:`respira.inference` rows (:class:`respira.app.onnx_runner.OnnxDetector`, the Space's).
 """
 
 from __future__ import annotations
@@ -56,8 +58,14 @@ class InputError(ValueError):
     """An upload or option the page refuses; the message is one line naming the user's file."""
 
 
+class Predicted(Protocol):
+    """What a detector's ``predict`` returns: at least the rows of the windows (or cycles)."""
+
+    rows: list[dict[str, Any]]
+
+
 class Detector(Protocol):
-    """What the page runs: a model (torch or ONNX) with its config."""
+    """What the page runs: :class:`respira.Detector`'s interface (torch or ONNX model, its config)."""
 
     config: Any
     name: str
@@ -65,11 +73,12 @@ class Detector(Protocol):
     def predict(
         self,
         waveform: np.ndarray,
+        sampling_rate: int,
         *,
+        cycles: Sequence[tuple[float, float]] | None = None,
         window: float,
         hop: float,
-        cycles: Sequence[tuple[float, float]] | None = None,
-    ) -> list[dict[str, Any]]: ...
+    ) -> Predicted: ...
 
 
 def config_value(config: Any, name: str, default: Any = None) -> Any:
@@ -222,9 +231,8 @@ def analyse(
         cycles = load_cycles(annotations, annotation_name, duration)
     report(0.2, "running the detector")
     try:
-        rows = detector.predict(
-            waveform, window=window, hop=hop, cycles=[(c.start, c.end) for c in cycles] if cycles else None
-        )
+        spans = [(c.start, c.end) for c in cycles] if cycles else None
+        rows = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop).rows
     except ValueError as error:
         raise InputError(_one_line(error, path, name)) from None
     if cycles:

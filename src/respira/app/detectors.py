@@ -1,43 +1,14 @@
-"""What ``respira app`` serves: a model folder, an exported ONNX folder or a Hub id as a page detector
-(:class:`~respira.app.analysis.Detector`), its card facts, and example recordings."""
+"""What ``respira app`` serves: a model folder, an exported ONNX folder or a Hub id as a
+:class:`respira.Detector` (what the page runs), its card facts, and example recordings."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
+from ..detector import Detector
 from .card_facts import card_facts
 
-__all__ = ["ModelDetector", "example_recordings", "open_detector"]
-
-
-class ModelDetector:
-    """A loaded respira model (torch, or :class:`respira.hub.onnx.OnnxClassifier`) predicting through
-    :mod:`respira.inference`, as ``respira predict`` does."""
-
-    def __init__(self, model: Any, name: str) -> None:
-        self.model = model
-        self.config = model.config
-        self.name = name
-
-    def predict(
-        self,
-        waveform: np.ndarray,
-        *,
-        window: float,
-        hop: float,
-        cycles: Sequence[tuple[float, float]] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Rows of sliding windows (:func:`~respira.inference.predict_windows`) or of ``cycles``
-        (:func:`~respira.inference.predict_cycles`)."""
-        from ..inference import predict_cycles, predict_windows
-
-        if cycles:
-            return predict_cycles(self.model, waveform, cycles)
-        return predict_windows(self.model, waveform, window=window, hop=hop)
+__all__ = ["example_recordings", "open_detector"]
 
 
 def _hub_card(name: str) -> Path | None:
@@ -49,26 +20,17 @@ def _hub_card(name: str) -> Path | None:
         return None
 
 
-def open_detector(
-    model: str, *, onnx: bool = False, device: str | None = None
-) -> tuple[ModelDetector, list[str]]:
+def open_detector(model: str, *, onnx: bool = False, device: str | None = None) -> tuple[Detector, list[str]]:
     """Load ``model`` (a model folder, an ONNX export folder, or a Hub id) and its card facts.
 
-    ``onnx``: run the ``model.onnx`` with onnxruntime (the default for a folder holding only it).
-    Load errors are one line (:class:`~respira.hub.loading.ModelLoadError`).
+    ``onnx``: run the ``model.onnx`` with onnxruntime (the default for a folder holding only it;
+    :meth:`respira.Detector.from_pretrained`). Load errors are one line
+    (:class:`~respira.hub.loading.ModelLoadError`).
     """
-    from ..hub.loading import WEIGHT_FILES, load_model
-    from ..hub.onnx import ONNX_FILE, load_onnx_model
-
     folder = Path(model).expanduser()
-    onnx_only = (folder / ONNX_FILE).is_file() and not any((folder / name).is_file() for name in WEIGHT_FILES)
-    if onnx or onnx_only:
-        loaded = load_onnx_model(model)
-    else:
-        loaded, _ = load_model(model, device=device)
-    name = folder.resolve().name if folder.exists() else model
+    detector = Detector.from_pretrained(model, device=device, onnx=True if onnx else None)
     facts = card_facts(folder) if folder.is_dir() else card_facts(None, _hub_card(model))
-    return ModelDetector(loaded, name), facts
+    return detector, facts
 
 
 def example_recordings(folder: str | Path, count: int = 2) -> list[Path]:

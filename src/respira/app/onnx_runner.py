@@ -13,18 +13,19 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from ..audio import prepare_recording
+from ..audio import prepare_recording, resample
 from ..decision import decide, flag_order, is_multi_label
 from ..labels import CLASS_NAMES
 from ..windows import window_starts
 
-__all__ = ["OnnxDetector", "window_spans"]
+__all__ = ["OnnxDetector", "OnnxPrediction", "window_spans"]
 
 BATCH_SIZE = 32
 
@@ -36,8 +37,16 @@ def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> lis
     return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
 
 
+@dataclass(frozen=True)
+class OnnxPrediction:
+    """The rows an :class:`OnnxDetector` predicted (as :class:`respira.Prediction`'s ``rows``)."""
+
+    rows: list[dict[str, Any]]
+
+
 class OnnxDetector:
-    """``model.onnx`` and ``config.json`` of a folder, run with onnxruntime."""
+    """``model.onnx`` and ``config.json`` of a folder, run with onnxruntime; its ``predict`` is called as
+    :meth:`respira.Detector.predict` is (the page runs either)."""
 
     def __init__(self, folder: str | Path, name: str | None = None) -> None:
         import onnxruntime
@@ -71,15 +80,17 @@ class OnnxDetector:
     def predict(
         self,
         waveform: np.ndarray,
+        sampling_rate: int,
         *,
+        cycles: Sequence[tuple[float, float]] | None = None,
         window: float,
         hop: float,
-        cycles: Sequence[tuple[float, float]] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> OnnxPrediction:
         """Rows (``start``, ``end``, ``crackle``, ``wheeze``, ``label``, single-label: ``p_*``) of sliding
-        windows, or of ``cycles`` (``(start, end)`` seconds), of a mono waveform at the model's rate."""
+        windows, or of ``cycles`` (``(start, end)`` seconds), of a mono waveform at ``sampling_rate``."""
         rate = int(self.config["sampling_rate"])
-        signal = prepare_recording(SimpleNamespace(**self.config), np.asarray(waveform, dtype=np.float32))
+        samples = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), rate)
+        signal = prepare_recording(SimpleNamespace(**self.config), samples)
         total = signal.shape[0]
         if cycles:
             spans = [(float(start), float(end)) for start, end in cycles]
@@ -112,4 +123,4 @@ class OnnxDetector:
                 row.update({f"p_{n}": float(v) for n, v in zip(CLASS_NAMES, values, strict=True)})
         if any(not math.isfinite(row["crackle"]) for row in rows):
             raise ValueError("the model returned non-finite probabilities")
-        return rows
+        return OnnxPrediction(rows)

@@ -13,6 +13,7 @@ Requests are queued (one analysis at a time, at most :data:`QUEUE_SIZE` waiting)
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import shutil
@@ -55,10 +56,19 @@ class _Results:
         return folder
 
 
-def _table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    columns = [name for name in TABLE_COLUMNS if any(name in row for row in rows)]
+def _table(rows: Sequence[dict[str, Any]], annotated: bool = False) -> dict[str, Any]:
+    """The per-window table; without rows (an error), its columns with no row."""
+    if rows:
+        columns = [name for name in TABLE_COLUMNS if any(name in row for row in rows)]
+    else:
+        columns = [name for name in TABLE_COLUMNS if annotated or name != "annotated_label"]
     data = [[round(row[c], 3) if isinstance(row[c], float) else row[c] for c in columns] for row in rows]
     return {"headers": columns, "data": data}
+
+
+def _failed(text: str, annotated: bool) -> tuple[str, str, None, dict[str, Any], None]:
+    """What the page shows for an error: the message, and the table's columns with no row."""
+    return f"**Error:** {text}", "", None, _table([], annotated), None
 
 
 def _run(
@@ -71,12 +81,13 @@ def _run(
     hop: float,
     progress: gr.Progress,
 ) -> tuple[str, str, str | None, Any, list[str] | None]:
+    annotated = bool(annotation)
     if upload:
         path, name = upload, Path(upload).name
     elif microphone:
         path, name = microphone, "microphone recording"
     else:
-        return "**Error:** upload a recording or record one first.", "", None, None, None
+        return _failed("upload a recording or record one first.", annotated)
     try:
         analysis = analyse(
             detector,
@@ -89,23 +100,28 @@ def _run(
             progress=lambda fraction, text: progress(fraction, desc=text),
         )
     except InputError as error:
-        return f"**Error:** {error}", "", None, None, None
+        return _failed(str(error), annotated)
     except Exception as error:  # anything else: one line in the page, the details in the server's log
         logger.exception("analysis of %s failed", name)
         text = " ".join(str(error).split()) or type(error).__name__
-        return f"**Error:** could not analyse {name}: {text}", "", None, None, None
+        return _failed(f"could not analyse {name}: {text}", annotated)
     progress(0.9, desc="writing the downloads")
     folder = results.new()
     stem = Path(name).stem.replace(" ", "_") or "recording"
     png = save_png(analysis.figure, folder / f"{stem}.png")
-    analysis.figure.clear()  # the figure's arrays (spectrogram mesh) go now, not at some later collection
     csv_file, json_file = folder / f"{stem}.csv", folder / f"{stem}.json"
     csv_file.write_text(format_rows(analysis.rows, "csv"), encoding="utf-8")
     json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
     message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}."
     verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
-    return message, verdict, str(png), _table(analysis.rows), [str(csv_file), str(json_file), str(png)]
+    table = _table(analysis.rows)
+    # the figure's artists form reference cycles that hold its arrays (the spectrogram, the canvas):
+    # free them now rather than at an eventual full collection, which is cheap after build_page's
+    # gc.freeze() (only this request's objects are traversed)
+    del analysis
+    gc.collect()
+    return message, verdict, str(png), table, [str(csv_file), str(json_file), str(png)]
 
 
 def build_page(
@@ -148,11 +164,19 @@ def build_page(
             with gr.Column(scale=2):
                 message = gr.Markdown(elem_id="respira-message")
                 verdict = gr.Markdown(elem_id="respira-verdict")
-                figure = gr.Image(
-                    label="Recording", type="filepath", interactive=False, elem_id="respira-figure"
+                figure = gr.Image(  # no label badge: it would cover the figure's subtitle
+                    label="Recording",
+                    show_label=False,
+                    type="filepath",
+                    interactive=False,
+                    elem_id="respira-figure",
                 )
                 table = gr.Dataframe(
-                    label="Per window", interactive=False, elem_id="respira-table", max_height=360
+                    headers=_table([])["headers"],
+                    label="Per window",
+                    interactive=False,
+                    elem_id="respira-table",
+                    max_height=360,
                 )
                 downloads = gr.File(
                     label="Downloads (CSV, JSON, PNG)",
@@ -167,6 +191,10 @@ def build_page(
             concurrency_limit=1,
         )
     page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    # everything alive now (the model, gradio, matplotlib) lives as long as the server: the collector
+    # leaves it alone, so the collection after each analysis only looks at that analysis' objects
+    gc.collect()
+    gc.freeze()
     page.respira_results = results  # type: ignore[attr-defined]  (the benchmark reads its folder)
     return page
 

@@ -18,9 +18,10 @@ from ..utils.files import atomic_path
 DPI = 120
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A ``width`` × ``height`` inch figure with constrained layout, on its own Agg canvas."""
-    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+def new_figure(width: float, height: float, *, layout: str | None = "constrained") -> Figure:
+    """A ``width`` × ``height`` inch figure on its own Agg canvas, with constrained layout unless
+    ``layout=None`` (a figure that places its axes itself; saving it then draws it once, not twice)."""
+    figure = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(figure)
     return figure
 

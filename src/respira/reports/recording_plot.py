@@ -45,6 +45,14 @@ __all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "reco
 PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
 LABEL_COLOURS = {"normal": "#d9d9d9", "crackle": "#fd8d3c", "wheeze": "#6baed6", "both": "#9e7ac7"}
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
+WIDTH, HEIGHT = 13.0, 8.2
+"""The figure's size in inches."""
+MARGINS = {"left": 0.95, "right": 2.2, "top": 0.62, "bottom": 0.5, "gap": 0.18}
+"""Inches around and between the panels. Every label beside the panels is a fixed text (tick labels,
+the legends, the colour bar's dB), so the panels are placed once here rather than by a layout engine
+(which would draw the figure twice to measure them)."""
+COLOUR_BAR = (0.15, 0.17)
+"""Inches from the spectrogram to its colour bar, and the bar's width."""
 MIN_LABELLED_FRACTION = 0.035
 """A span narrower than this fraction of the recording gets its colour but no text."""
 
@@ -111,8 +119,36 @@ def _frequency_label(value: float, _: Any) -> str:
     return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
+def _panels(figure: Figure, label_height: float) -> tuple[Any, Any, Any, Any]:
+    """The spectrogram, probability and label panels (sharing the time axis) and the colour bar's axes,
+    placed at :data:`MARGINS`; ``label_height``: the label panel's height relative to the others'."""
+    ratios = [3.0, 2.0, label_height]
+    panels_height = HEIGHT - MARGINS["top"] - MARGINS["bottom"] - 2 * MARGINS["gap"]
+    grid = figure.add_gridspec(
+        3,
+        1,
+        height_ratios=ratios,
+        left=MARGINS["left"] / WIDTH,
+        right=1 - MARGINS["right"] / WIDTH,
+        top=1 - MARGINS["top"] / HEIGHT,
+        bottom=MARGINS["bottom"] / HEIGHT,
+        hspace=MARGINS["gap"] / (panels_height / len(ratios)),
+    )
+    spectrum_ax = figure.add_subplot(grid[0], label="spectrogram")
+    probability_ax = figure.add_subplot(grid[1], sharex=spectrum_ax, label="probabilities")
+    label_ax = figure.add_subplot(grid[2], sharex=spectrum_ax, label="labels")
+    box = spectrum_ax.get_position()
+    offset, width = COLOUR_BAR
+    colour_ax = figure.add_axes(
+        (box.x1 + offset / WIDTH, box.y0, width / WIDTH, box.height), label="colour bar"
+    )
+    return spectrum_ax, probability_ax, label_ax, colour_ax
+
+
 def _draw_spectrogram(ax: Any, cax: Any, waveform: np.ndarray, sampling_rate: int) -> None:
-    spectrogram = mel_spectrogram_db(waveform, sampling_rate)
+    # no more time columns than the panel has pixels: finer ones could not be seen
+    pixels = ax.get_position().width * ax.figure.get_figwidth() * ax.figure.dpi
+    spectrogram = mel_spectrogram_db(waveform, sampling_rate, max_columns=max(1, round(pixels)))
     mesh = ax.pcolormesh(
         spectrogram.time_edges,
         spectrogram.frequency_edges,
@@ -144,7 +180,7 @@ def _draw_probabilities(
         xs, ys = step_series(rows, name, duration)
         label = f"P({name}s present)"
         if single_label:
-            label += f" = p_{name} + p_both"
+            label += f"\n= p_{name} + p_both"
         cycles = _are_cycles(rows)
         (line,) = ax.plot(
             xs,
@@ -215,14 +251,9 @@ def recording_figure(
         raise ValueError("no predictions to draw")
     duration = waveform.shape[0] / sampling_rate
     cycles = list(cycles) if cycles is not None else []
-    figure = new_figure(13.0, 8.2)
-    grid = figure.add_gridspec(3, 2, height_ratios=[3.0, 2.0, 0.9 if cycles else 0.5], width_ratios=[1, 0.16])
-    spectrum_ax = figure.add_subplot(grid[0, 0], label="spectrogram")
-    probability_ax = figure.add_subplot(grid[1, 0], sharex=spectrum_ax, label="probabilities")
-    label_ax = figure.add_subplot(grid[2, 0], sharex=spectrum_ax, label="labels")
-    colour_holder = figure.add_subplot(grid[0, 1])
-    colour_holder.set_axis_off()
-    _draw_spectrogram(spectrum_ax, colour_holder.inset_axes((0.0, 0.0, 0.14, 1.0)), waveform, sampling_rate)
+    figure = new_figure(WIDTH, HEIGHT, layout=None)
+    spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, 0.9 if cycles else 0.5)
+    _draw_spectrogram(spectrum_ax, colour_ax, waveform, sampling_rate)
     handles = _draw_probabilities(probability_ax, rows, duration, thresholds)
 
     strips = [("predicted", _predicted_spans(rows, duration))]
@@ -241,20 +272,15 @@ def recording_figure(
     for ax in (spectrum_ax, probability_ax):
         ax.tick_params(axis="x", labelbottom=False)
 
-    legend_ax = figure.add_subplot(grid[1, 1])
-    legend_ax.set_axis_off()
-    legend_ax.legend(handles=handles, loc="center left", fontsize=8.5, frameon=False, borderaxespad=0.0)
-    classes_ax = figure.add_subplot(grid[2, 1])
-    classes_ax.set_axis_off()
-    classes_ax.legend(
+    beside = {"loc": "center left", "bbox_to_anchor": (1.0, 0.5), "fontsize": 8.5, "frameon": False}
+    probability_ax.legend(handles=handles, borderaxespad=1.2, **beside)
+    label_ax.legend(
         handles=[Patch(facecolor=LABEL_COLOURS[name], label=name) for name in CLASS_NAMES],
-        loc="center left",
         ncols=2,
-        fontsize=8.5,
-        frameon=False,
-        borderaxespad=0.0,
+        borderaxespad=1.2,
+        **beside,
     )
-    figure.suptitle(title, fontsize=13)
+    figure.suptitle(title, fontsize=13, y=1 - 0.12 / HEIGHT, va="top")
     if subtitle:
         spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")
     return figure
