@@ -337,7 +337,7 @@ def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
 
     trained = []
 
-    def group_probabilities(model_args, args, train, held_out, lowpass_cutoff, store) -> np.ndarray:
+    def group_probabilities(model_args, args, train, held_out, lowpass_cutoff, store, template) -> np.ndarray:
         trained.append(args.disable_tqdm)
         return np.full((len(held_out), 2), 0.5)
 
