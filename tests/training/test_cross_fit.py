@@ -84,21 +84,7 @@ def test_each_cycle_is_predicted_by_a_model_that_never_saw_its_patient(icbhi_spl
     # no leak: shuffling the labels of group 0's cycles within each of its patients (which keeps the
     # groups) changes what the other groups' models learn, never group 0's own probabilities
     held = fitted.groups == 0
-    labels = np.asarray(pool["label"])
-    patients = np.asarray(pool["patient_id"])
-    shuffled = labels.copy()
-    for patient in set(patients[held]):
-        rows = np.flatnonzero(patients == patient)
-        shuffled[rows] = np.roll(labels[rows], 1)
-    assert (shuffled != labels).any()
-    relabelled, offset = dict(icbhi_splits), 0
-    for name in ("train", "validation"):
-        split = icbhi_splits[name]
-        part = shuffled[offset : offset + len(split)].tolist()
-        relabelled[name] = split.remove_columns("label").add_column(
-            "label", part, feature=split.features["label"]
-        )
-        offset += len(split)
+    relabelled = _relabel_within_patients(icbhi_splits, pool, held)
     again = cross_fit_thresholds(MODEL, args, relabelled, epochs=1.0)
     assert np.array_equal(again.groups, fitted.groups)
     assert np.allclose(again.probabilities[held], fitted.probabilities[held], atol=1e-6)
