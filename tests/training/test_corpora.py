@@ -217,6 +217,9 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     card = " ".join((output / "README.md").read_text().split())
     assert "Training corpora:** icbhi (cycle labels:" in card
     assert "kauh (recording labels: 6 patients, 18 recordings" in card
+    assert "Also trained on:** KAUH lung sounds, King Abdullah University Hospital, recording-" in card
+    assert "@article{fraiwan2021lungsounds," in card  # the corpus spec's citation
+    assert "| multiple-instance pooling of a recording's windows | `noisy_or` |" in card
     thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
     assert thresholds is not None
     # respira evaluate rebuilds the run's ICBHI test split, and scores KAUH per recording at its thresholds

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.corpora import CORPORA
+from ..data.corpora import CORPORA, CorpusSpec, resolve
 from ..labels import classes_to_flags, flags_to_classes
 from ..run_record import CorpusRecord
 from ..windows import DEFAULT_AGGREGATION, aggregate_windows
@@ -130,7 +130,6 @@ def check_corpora(
 ) -> list[str]:
     """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded); the window
     options and the problem type checked. One-line ``ValueError`` / ``OSError`` naming the option."""
-    from ..data.kauh import locate_kauh
     from ..data.recording_windows import check_window_options
     from ..labels import MULTI_LABEL
 
@@ -147,7 +146,7 @@ def check_corpora(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                locate_kauh(folder)
+                resolve(CORPORA[name].locate)(folder)
         except (OSError, ValueError) as error:
             raise type(error)(f"corpus_dirs: {name}: {error}") from None
     return names
@@ -159,19 +158,33 @@ def has_bags(dataset: Any) -> bool:
     return BAG_COLUMN in names and bool((np.asarray(dataset[BAG_COLUMN]) >= 0).any())
 
 
-def _kauh_windows(
-    folder: str, data: DataRecord, offset: int, cache_dir: str | Path | None, num_proc: int | None
+def _recording_windows(
+    spec: CorpusSpec,
+    folder: str,
+    data: DataRecord,
+    offset: int,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
 ) -> datasets.Dataset:
-    """KAUH's recordings as window examples in the ICBHI split's columns (see the module docstring)."""
-    from ..data import load_kauh
+    """A recording-labelled corpus's recordings as window examples in the ICBHI split's columns (see
+    the module docstring)."""
+    from datasets import concatenate_datasets
+
     from ..data.recording_windows import recording_windows
 
     options: dict[str, Any] = {}
     if data.lowpass_cutoff:
         options.update(lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
-    recordings = load_kauh(
-        folder, sampling_rate=data.sampling_rate, cache_dir=cache_dir, num_proc=num_proc, **options
-    )["test"]
+    built = spec.load()(
+        folder,
+        config_name=spec.configs[0],
+        sampling_rate=data.sampling_rate,
+        cache_dir=cache_dir,
+        num_proc=num_proc,
+        **options,
+    )
+    parts = list(built.values())  # every split: all its recordings train
+    recordings = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     recordings = recordings.add_column(BAG_COLUMN, list(range(len(recordings))))
     windows = recording_windows(
         recordings,
@@ -185,13 +198,13 @@ def _kauh_windows(
         return {
             "label": int(flags_to_classes(flags)[0]),
             "patient_id": int(example["patient_id"]) + offset,
-            "device": f"Litt3200 {example['filter_mode']}",
+            "device": spec.training_device.format(**example) if spec.training_device else spec.name,
             "acquisition_mode": "sc",
-            CORPUS_COLUMN: "kauh",
+            CORPUS_COLUMN: spec.name,
             BAG_COLUMN: int(example[BAG_COLUMN]) + offset,
         }
 
-    return windows.map(as_icbhi, desc="KAUH windows as training examples")
+    return windows.map(as_icbhi, desc=f"{spec.label} windows as training examples")
 
 
 def add_corpora(
@@ -218,8 +231,13 @@ def add_corpora(
     parts = [train]
     names = [corpus.name for corpus in data.corpora]
     for corpus in extra:
-        windows = _kauh_windows(
-            str(corpus.data_dir), data, names.index(corpus.name) * PATIENT_OFFSET, cache_dir, num_proc
+        windows = _recording_windows(
+            CORPORA[corpus.name],
+            str(corpus.data_dir),
+            data,
+            names.index(corpus.name) * PATIENT_OFFSET,
+            cache_dir,
+            num_proc,
         )
         missing = {name: None for name in train.column_names if name not in windows.column_names}
         for column, value in missing.items():
