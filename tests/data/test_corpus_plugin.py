@@ -109,6 +109,7 @@ SPEC = CorpusSpec(
     locate=locate_wards,
     stored_name="wards",
     group_column="ward",
+    training_device="ward {ward}",
 )
 
 
@@ -209,3 +210,34 @@ def test_a_model_trained_on_it_cites_and_describes_it(wards: Path) -> None:
     single.set_run_record(RunRecord(model=ModelRecord(encoder="cnn"), data=DataRecord("icbhi", 16000)))
     plain = str(render_model_card(single))
     assert "Also trained on" not in plain and "multiple-instance" not in plain and "wards" not in plain
+
+
+def test_training_takes_its_recordings_as_bags_of_windows(
+    wards: Path, synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    from respira.labels import MULTI_LABEL
+    from respira.run_record import CorpusRecord, DataRecord
+    from respira.training.corpora import BAG_COLUMN, PATIENT_OFFSET, check_corpora
+    from respira.training.datasets import load_splits
+
+    options = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": MULTI_LABEL}
+    assert check_corpora(["icbhi", "wards"], {"wards": str(wards)}, **options) == ["icbhi", "wards"]
+    with pytest.raises(FileNotFoundError, match=r"^corpus_dirs: wards: no wards recordings in "):
+        check_corpora(["icbhi", "wards"], {"wards": str(tmp_path)}, **options)
+    record = DataRecord(
+        data_dir=str(synthetic_corpus),
+        sampling_rate=4000,
+        validation_size=0.25,
+        corpora=[
+            CorpusRecord("icbhi", str(synthetic_corpus)),
+            CorpusRecord("wards", str(wards), "recording"),
+        ],
+        corpus_window_seconds=1.0,
+        corpus_hop_seconds=0.5,
+    )
+    splits = load_splits(record, cache_dir=tmp_path / "cache")
+    assert set(splits["test"]["corpus"]) == {"icbhi"}
+    windows = splits["train"].filter(lambda row: row["corpus"] == "wards")
+    assert len(set(windows[BAG_COLUMN])) == len(RECORDINGS)  # one bag per recording
+    assert set(windows["device"]) == {"ward north", "ward south"}  # the spec's training_device
+    assert set(np.asarray(windows["patient_id"]) - PATIENT_OFFSET) == {1, 2, 3}
