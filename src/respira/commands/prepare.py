@@ -91,11 +91,9 @@ def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 def _what(spec: CorpusSpec) -> str:
     """``KAUH is one test split of recordings``: what a corpus's builder makes."""
     splits = "/".join(spec.split_roles)
-    return (
-        f"{spec.label} is one {splits} split of {spec.configs[0]}"
-        if len(spec.configs) == 1
-        else (f"{spec.label} makes {splits} splits of {' or '.join(spec.configs)}")
-    )
+    if len(spec.configs) == 1:
+        return f"{spec.label} is one {splits} split of {spec.configs[0]}"
+    return f"{spec.label} makes {splits} splits of {' or '.join(spec.configs)}"
 
 
 def _build(args: argparse.Namespace, config_name: str, options: dict[str, Any]):
