@@ -23,6 +23,7 @@ from respira.audio import DEFAULT_SAMPLING_RATE, encode_wav, read_audio
 from respira.cli import main
 from respira.data.corpora import CORPORA, CorpusFacts, CorpusSpec, register_corpus
 
+from ..conftest import two_corpus_record
 from ..reports.conftest import save_tiny_model
 
 CITATION = """@misc{wards2026plugin,
@@ -216,7 +217,6 @@ def test_training_takes_its_recordings_as_bags_of_windows(
     wards: Path, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
     from respira.labels import MULTI_LABEL
-    from respira.run_record import CorpusRecord, DataRecord
     from respira.training.corpora import BAG_COLUMN, PATIENT_OFFSET, check_corpora
     from respira.training.datasets import load_splits
 
@@ -224,17 +224,7 @@ def test_training_takes_its_recordings_as_bags_of_windows(
     assert check_corpora(["icbhi", "wards"], {"wards": str(wards)}, **options) == ["icbhi", "wards"]
     with pytest.raises(FileNotFoundError, match=r"^corpus_dirs: wards: no wards recordings in "):
         check_corpora(["icbhi", "wards"], {"wards": str(tmp_path)}, **options)
-    record = DataRecord(
-        data_dir=str(synthetic_corpus),
-        sampling_rate=4000,
-        validation_size=0.25,
-        corpora=[
-            CorpusRecord("icbhi", str(synthetic_corpus)),
-            CorpusRecord("wards", str(wards), "recording"),
-        ],
-        corpus_window_seconds=1.0,
-        corpus_hop_seconds=0.5,
-    )
+    record = two_corpus_record(synthetic_corpus, "wards", wards)
     splits = load_splits(record, cache_dir=tmp_path / "cache")
     assert set(splits["test"]["corpus"]) == {"icbhi"}
     windows = splits["train"].filter(lambda row: row["corpus"] == "wards")
