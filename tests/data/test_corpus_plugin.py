@@ -10,7 +10,7 @@ import contextlib
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +175,12 @@ def test_evaluate_scores_it_per_recording_by_its_group_column(wards: Path, tmp_p
     assert not (model / "evaluation_kauh").exists()
     assert main([*arguments, "--split", "train"]) == 2
     assert "WARDS has one split, 'test' (external validation), not 'train'" in capsys.readouterr().err
+    register_corpus(replace(SPEC, name="cycles_too", labels="cycle"))
+    try:
+        assert main(["evaluate", str(model), "--dataset", "cycles_too", "--data_dir", str(wards)]) == 2
+    finally:
+        del CORPORA["cycles_too"]
+    assert "--dataset cycles_too: only icbhi's cycles are scored one by one" in capsys.readouterr().err
 
 
 def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
@@ -222,6 +228,12 @@ def test_training_takes_its_recordings_as_bags_of_windows(
 
     options = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": MULTI_LABEL}
     assert check_corpora(["icbhi", "wards"], {"wards": str(wards)}, **options) == ["icbhi", "wards"]
+    register_corpus(replace(SPEC, name="cycles_too", labels="cycle"))
+    try:
+        with pytest.raises(ValueError, match=r"^corpora: cycles_too is cycle-labelled; only recording-"):
+            check_corpora(["icbhi", "cycles_too"], {"cycles_too": str(wards)}, **options)
+    finally:
+        del CORPORA["cycles_too"]
     with pytest.raises(FileNotFoundError, match=r"^corpus_dirs: wards: no wards recordings in "):
         check_corpora(["icbhi", "wards"], {"wards": str(tmp_path)}, **options)
     record = two_corpus_record(synthetic_corpus, "wards", wards)

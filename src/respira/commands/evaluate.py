@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.corpora import CorpusSpec, corpus_names, get_corpus
+from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
 from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
 from .adapt import add_adaptation_options, check_options
@@ -252,6 +252,8 @@ def run(args: argparse.Namespace) -> None:
     if spec.labels == "recording":
         run_recordings(args, spec)
         return
+    if spec.name != PRIMARY_CORPUS:  # the cycle splits below are rebuilt by ICBHI's split machinery
+        raise ValueError(f"--dataset {spec.name}: only {PRIMARY_CORPUS}'s cycles are scored one by one")
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
     from ..training.evaluation_splits import check_split, load_split

@@ -25,7 +25,15 @@ from typing import Any
 
 from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
 
-__all__ = ["CORPORA", "CorpusFacts", "CorpusSpec", "corpus_names", "get_corpus", "register_corpus"]
+__all__ = [
+    "CORPORA",
+    "PRIMARY_CORPUS",
+    "CorpusFacts",
+    "CorpusSpec",
+    "corpus_names",
+    "get_corpus",
+    "register_corpus",
+]
 
 Reference = str | Callable[..., Any]
 """A function (or class) of a spec: the object itself, or ``"module:name"`` imported on use."""
@@ -234,6 +242,9 @@ CORPORA: dict[str, CorpusSpec] = {
     ),
 }  # fmt: skip
 """Every corpus respira reads, by name."""
+PRIMARY_CORPUS = "icbhi"
+"""The corpus whose cycles make every run's validation and test splits (a recipe's ``data_dir``), read
+with its own split machinery (:mod:`respira.data.icbhi`); other corpora join its training split."""
 
 
 def corpus_names() -> tuple[str, ...]:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.corpora import CORPORA, CorpusSpec, resolve
+from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
 from ..labels import classes_to_flags, flags_to_classes
 from ..run_record import CorpusRecord
 from ..windows import DEFAULT_AGGREGATION, aggregate_windows
@@ -86,20 +86,31 @@ def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[st
         raise ValueError(f"corpora: unknown corpus {unknown[0]!r} (known: {', '.join(CORPORA)})")
     if len(set(names)) != len(names):
         raise ValueError(f"corpora: a corpus is listed twice: {', '.join(names)}")
-    if "icbhi" not in names:
+    if PRIMARY_CORPUS not in names:
         raise ValueError(
-            "corpora must include icbhi: its cycles make the validation and test splits (data_dir)"
+            f"corpora must include {PRIMARY_CORPUS}: its cycles make the validation and test splits "
+            "(data_dir)"
+        )
+    others = [name for name in names if name != PRIMARY_CORPUS]
+    cycles = [name for name in others if CORPORA[name].labels != "recording"]
+    if cycles:
+        raise ValueError(
+            f"corpora: {cycles[0]} is {CORPORA[cycles[0]].labels}-labelled; only recording-labelled corpora "
+            f"join {PRIMARY_CORPUS}'s training split"
         )
     folders = corpus_folders(corpus_dirs)
-    for name in names:
-        if name != "icbhi" and name not in folders:
+    for name in others:
+        if name not in folders:
             raise ValueError(f"corpora: {name} needs a folder: corpus_dirs: {{{name}: <folder>}}")
     extra = [name for name in folders if name not in names]
     if extra:
         raise ValueError(f"corpus_dirs names {extra[0]!r}, which is not in corpora ({', '.join(names)})")
-    if "icbhi" in folders:
-        raise ValueError("corpus_dirs: ICBHI's folder is data_dir; leave icbhi out of corpus_dirs")
-    return ["icbhi", *(name for name in names if name != "icbhi")]
+    if PRIMARY_CORPUS in folders:
+        primary = CORPORA[PRIMARY_CORPUS]
+        raise ValueError(
+            f"corpus_dirs: {primary.label}'s folder is data_dir; leave {primary.name} out of corpus_dirs"
+        )
+    return [PRIMARY_CORPUS, *others]
 
 
 def corpus_folders(corpus_dirs: str | Mapping[str, str] | None) -> dict[str, str]:
@@ -223,7 +234,7 @@ def add_corpora(
         return splits
     marked = datasets.DatasetDict()
     for name, split in splits.items():
-        named = split.add_column(CORPUS_COLUMN, ["icbhi"] * len(split))
+        named = split.add_column(CORPUS_COLUMN, [PRIMARY_CORPUS] * len(split))
         marked[name] = named.add_column(BAG_COLUMN, [-1] * len(split)).cast_column(
             BAG_COLUMN, datasets.Value("int32")
         )
