@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from respira.run_record import CorpusRecord, DataRecord
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -113,3 +115,16 @@ def progress_bars_on(monkeypatch: pytest.MonkeyPatch):
     (datasets.enable_progress_bars if before[1] else datasets.disable_progress_bars)()
     if group_off:
         disable_progress_bars(GROUP)
+
+
+def two_corpus_record(icbhi: Path, name: str, folder: Path) -> DataRecord:
+    """The data record of a tiny multi-corpus run: ICBHI (``icbhi``) and the recording-labelled corpus
+    ``name`` (``folder``), at 4 kHz, cut into 1 s windows every 0.5 s."""
+    return DataRecord(
+        data_dir=str(icbhi),
+        sampling_rate=4000,
+        validation_size=0.25,
+        corpora=[CorpusRecord("icbhi", str(icbhi)), CorpusRecord(name, str(folder), "recording")],
+        corpus_window_seconds=1.0,
+        corpus_hop_seconds=0.5,
+    )

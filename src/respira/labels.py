@@ -32,6 +32,7 @@ __all__ = [
     "MULTI_LABEL_NAMES",
     "NUM_CLASSES",
     "PROBLEM_TYPES",
+    "RECORDING_LABELS",
     "SINGLE_LABEL",
     "classes_to_flags",
     "cycle_label",
@@ -44,6 +45,8 @@ CLASS_NAMES: tuple[str, ...] = ("normal", "crackle", "wheeze", "both")
 NUM_CLASSES: int = len(CLASS_NAMES)
 MULTI_LABEL_NAMES: tuple[str, ...] = ("crackle", "wheeze")
 """The outputs of a multi-label model, in logit order (and the flags' column order)."""
+RECORDING_LABELS: tuple[str, ...] = ("crackle", "wheeze", "normal")
+"""The 0/1 flag columns of a recording-labelled corpus (KAUH), one label per recording."""
 
 SINGLE_LABEL = "single_label_classification"
 """Four classes, softmax + cross-entropy (the default)."""

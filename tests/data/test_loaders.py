@@ -58,7 +58,7 @@ def test_load_kauh_refuses_icbhi_options(tmp_path: Path) -> None:
     message = str(info.value)
     assert message.startswith("load_kauh() got unknown option(s) 'validation_size';")
     assert _valid_options(message) == {
-        "sampling_rate", "cache_dir", "num_proc", "streaming",
+        "config_name", "sampling_rate", "cache_dir", "num_proc", "streaming",
         "lowpass_cutoff", "lowpass_order", "audio_subtype",
     }  # fmt: skip
 

@@ -234,7 +234,7 @@ def test_card_from_run_dir_states_split_metrics_results_and_limits(run_dir: Path
     assert f"respira predict {REPO_ID} " in text
     assert f'pipeline("audio-classification", model="{REPO_ID}")' in text
     assert "import respira" in text
-    for key in ("rocha2019icbhi", "almudevar2024add", "song2021contrastive"):
+    for key in ("rocha2019open", "almudevar2024add", "song2021contrastive"):
         assert f"{{{key}," in text
     assert "synthetic" not in text.lower()
 

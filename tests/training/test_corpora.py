@@ -16,7 +16,7 @@ import yaml
 from respira.cli import main
 from respira.data import kauh_patient_folds, read_kauh_index
 from respira.labels import flags_to_classes
-from respira.run_record import CorpusRecord, DataRecord, RunRecord
+from respira.run_record import RunRecord
 from respira.training.corpora import (
     BAG_COLUMN,
     PATIENT_OFFSET,
@@ -27,6 +27,7 @@ from respira.training.corpora import (
 from respira.training.cross_fit import pool_groups
 from respira.windows import window_count
 
+from ..conftest import two_corpus_record
 from .conftest import TINY_RECIPE
 
 SOUNDS = ("N", "C", "E W", "I C E W", "Crep", "N")
@@ -142,17 +143,7 @@ def test_kauh_windows_join_training_only_as_whole_bags(
 ) -> None:
     from respira.training.datasets import load_splits
 
-    record = DataRecord(
-        data_dir=str(synthetic_corpus),
-        sampling_rate=4000,
-        validation_size=0.25,
-        corpora=[
-            CorpusRecord("icbhi", str(synthetic_corpus)),
-            CorpusRecord("kauh", str(kauh_folder), "recording"),
-        ],
-        corpus_window_seconds=1.0,
-        corpus_hop_seconds=0.5,
-    )
+    record = two_corpus_record(synthetic_corpus, "kauh", kauh_folder)
     splits = load_splits(record, cache_dir=tmp_path / "cache")
     assert set(splits["validation"]["corpus"]) == set(splits["test"]["corpus"]) == {"icbhi"}
     train = splits["train"]
@@ -217,6 +208,9 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     card = " ".join((output / "README.md").read_text().split())
     assert "Training corpora:** icbhi (cycle labels:" in card
     assert "kauh (recording labels: 6 patients, 18 recordings" in card
+    assert "Also trained on:** KAUH lung sounds, King Abdullah University Hospital, recording-" in card
+    assert "@article{fraiwan2021lungsounds," in card  # the corpus spec's citation
+    assert "| multiple-instance pooling of a recording's windows | `noisy_or` |" in card
     thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
     assert thresholds is not None
     # respira evaluate rebuilds the run's ICBHI test split, and scores KAUH per recording at its thresholds

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..data.corpora import corpus_names
+
 EPILOG = """\
 Only the target's audio is read (annotations and the labels in KAUH file names are ignored): the
 model's head_norm statistics become those of the target's window embeddings, and a multi-label
@@ -30,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output_dir", required=True, help="folder to create for the adapted model")
     parser.add_argument(
         "--dataset",
-        choices=("icbhi", "kauh", "folder"),
+        choices=(*corpus_names(), "folder"),
         default="icbhi",
         help="layout of --data_dir: an ICBHI download, a KAUH folder, or any folder of .wav/.flac files "
         "(default: icbhi)",

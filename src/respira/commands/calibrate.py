@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.corpora import corpus_names
+
 EPILOG = """\
 The multi-label model scores every labelled example of --data_dir once (ICBHI layout: annotated cycles;
 KAUH: recordings, 4 s windows every 2 s aggregated by their maximum); its (crackle, wheeze) thresholds
@@ -28,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data_dir", required=True, help="the labelled sample (ICBHI layout or KAUH folder)")
     parser.add_argument("--output_dir", required=True, help="folder to create for the calibrated model")
     parser.add_argument(
-        "--dataset", choices=("icbhi", "kauh"), default="icbhi", help="layout of --data_dir (default: icbhi)"
+        "--dataset", choices=corpus_names(), default="icbhi", help="layout of --data_dir (default: icbhi)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument(

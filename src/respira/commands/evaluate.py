@@ -17,12 +17,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.corpora import corpus_names
+from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
 from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
 from .adapt import add_adaptation_options, check_options
-
-DATASETS: tuple[str, ...] = corpus_names()
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
@@ -88,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
     parser.add_argument(
         "--dataset",
-        choices=DATASETS,
+        choices=corpus_names(),
         default="icbhi",
         help="icbhi (cycles of a split) or kauh (external validation per recording; default: icbhi)",
     )
@@ -250,9 +248,12 @@ def run(args: argparse.Namespace) -> None:
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
-    if args.dataset == "kauh":
-        run_kauh(args)
+    spec = get_corpus(args.dataset)
+    if spec.labels == "recording":
+        run_recordings(args, spec)
         return
+    if spec.name != PRIMARY_CORPUS:  # the cycle splits below are rebuilt by ICBHI's split machinery
+        raise ValueError(f"--dataset {spec.name}: only {PRIMARY_CORPUS}'s cycles are scored one by one")
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
     from ..training.evaluation_splits import check_split, load_split
@@ -321,35 +322,45 @@ def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str
         print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")
 
 
-def run_kauh(args: argparse.Namespace) -> None:
-    """``--dataset kauh``: score the model per KAUH recording (:mod:`respira.reports.external_validation`)."""
-    from ..data import load_kauh
+def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
+    """``--dataset kauh`` (a recording-labelled corpus): score the model per recording, over windows
+    (:mod:`respira.reports.external_validation`)."""
     from ..hub.loading import load_model
     from ..reports.external_validation import evaluate_recordings, recording_level_table
 
     if args.thresholds is not None:
         raise ValueError(
-            "--thresholds does not apply to --dataset kauh: external validation decides at the model's "
-            "own thresholds (config.decision_thresholds, else 0.5), never at values chosen on the "
+            f"--thresholds does not apply to --dataset {spec.name}: external validation decides at the "
+            "model's own thresholds (config.decision_thresholds, else 0.5), never at values chosen on the "
             "validation corpus"
         )
     if not args.data_dir or args.dataset_name:
-        raise ValueError("--dataset kauh reads a folder of the KAUH recordings: pass --data_dir <folder>")
-    if args.split != "test":
-        raise ValueError(f"KAUH has one split, 'test' (external validation), not {args.split!r}")
+        raise ValueError(
+            f"--dataset {spec.name} reads a folder of the {spec.label} recordings: pass --data_dir <folder>"
+        )
+    if args.split not in spec.split_roles:
+        roles = ", ".join(repr(role) for role in spec.split_roles)
+        raise ValueError(f"{spec.label} has one split, {roles} (external validation), not {args.split!r}")
     if args.validation_size is not None or args.split_strategy is not None:
-        raise ValueError("--validation_size and --split_strategy make ICBHI splits; KAUH is not split")
+        raise ValueError(
+            f"--validation_size and --split_strategy make ICBHI splits; {spec.label} is not split"
+        )
     if args.aggregation != "topk_mean" and args.top_k is not None:
         raise ValueError("--top_k applies to --aggregation topk_mean only")
     top_k = (args.top_k or 3) if args.aggregation == "topk_mean" else None
     model, config = load_model(args.model, device=args.device)
     if args.adapt:
         check_options(model, args)
-    splits = load_kauh(args.data_dir, sampling_rate=int(config.sampling_rate), cache_dir=args.cache_dir)
-    dataset = splits["test"]
+    splits = spec.load()(
+        args.data_dir,
+        config_name=spec.configs[0],
+        sampling_rate=int(config.sampling_rate),
+        cache_dir=args.cache_dir,
+    )
+    dataset = splits[args.split]
     if args.adapt:
-        adapt_on_split(model, dataset, args, f"the KAUH recordings of {args.data_dir}")
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, "kauh")
+        adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
     metrics = evaluate_recordings(
         model,
         dataset,
@@ -361,12 +372,13 @@ def run_kauh(args: argparse.Namespace) -> None:
         resamples=args.bootstrap,
         seed=args.seed if args.seed is not None else 0,
         batch_size=args.batch_size,
+        group_column=spec.group_column,
     )
     thresholds = metrics["thresholds"]
     print(
-        f"{args.model} on KAUH ({metrics['num_recordings']} recordings, {metrics['num_patients']} patients), "
-        f"{metrics['aggregation']['description']}; thresholds crackle {thresholds['crackle']:.2f}, "
-        f"wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
+        f"{args.model} on {spec.label} ({metrics['num_recordings']} recordings, "
+        f"{metrics['num_patients']} patients), {metrics['aggregation']['description']}; thresholds crackle "
+        f"{thresholds['crackle']:.2f}, wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
     )
     print(recording_level_table(metrics))
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import DEFAULT_SAMPLING_RATE
-from ..data.corpora import corpus_names
+from ..data.corpora import CORPORA, CorpusSpec, corpus_names, get_corpus
 
-CORPORA = corpus_names()
-_ICBHI_ONLY = ("validation_size", "split_strategy", "seed")
+SPLIT_OPTIONS = ("validation_size", "split_strategy", "seed")
+"""The options that make a corpus's splits; each corpus spec names those its builder takes."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,14 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "README.md dataset card); --push_to_hub uploads the same folder to a Hub dataset repo.",
     )
     parser.add_argument("--data_dir", required=True, help="folder of the corpus download")
-    parser.add_argument("--dataset", choices=CORPORA, default="icbhi", help="which corpus (default: icbhi)")
+    parser.add_argument(
+        "--dataset", choices=corpus_names(), default="icbhi", help="which corpus (default: icbhi)"
+    )
     parser.add_argument("--output_dir", help="write the dataset here (Parquet shards + README.md card)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output_dir")
     parser.add_argument("--push_to_hub", metavar="REPO", help="upload the dataset to this Hub dataset repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     parser.add_argument("--token", help="Hugging Face token (default: the logged-in one)")
     parser.add_argument(
-        "--config", choices=("cycles", "recordings"), help="ICBHI: cycles (default) or recordings"
+        "--config",
+        choices=tuple(dict.fromkeys(config for spec in CORPORA.values() for config in spec.configs)),
+        help="ICBHI: cycles (default) or recordings",
     )
     parser.add_argument(
         "--config_name",
@@ -55,48 +59,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     """The config name and every builder option (defaults included), validated by the builder's config."""
-    from ..data.icbhi import ICBHIConfig
-    from ..data.kauh import KAUHConfig
     from ..data.loaders import builder_option_names
 
+    spec = get_corpus(args.dataset)
     given = {"sampling_rate": args.sampling_rate}
     if args.lowpass_cutoff:
         given["lowpass_cutoff"] = args.lowpass_cutoff
-    if args.dataset == "kauh":
-        misplaced = [f"--{name}" for name in _ICBHI_ONLY if getattr(args, name) is not None]
-        if args.config not in (None, "recordings"):
-            misplaced.append(f"--config {args.config}")
-        if misplaced:
-            raise ValueError(
-                f"{', '.join(misplaced)}: only for --dataset icbhi (KAUH is one test split of recordings)"
-            )
-        config_class, config_name = KAUHConfig, "recordings"
-    else:
-        for name in _ICBHI_ONLY:
-            if getattr(args, name) is not None:
-                given[name] = getattr(args, name)
-        config_class, config_name = ICBHIConfig, args.config or "cycles"
+    misplaced = [
+        (f"--{name}", [other for other in CORPORA.values() if name in other.split_options])
+        for name in SPLIT_OPTIONS
+        if getattr(args, name) is not None and name not in spec.split_options
+    ]
+    if args.config not in (None, *spec.configs):
+        misplaced.append(
+            (f"--config {args.config}", [other for other in CORPORA.values() if args.config in other.configs])
+        )
+    if misplaced:
+        owners = ", ".join(dict.fromkeys(other.name for _, others in misplaced for other in others))
+        raise ValueError(
+            f"{', '.join(flag for flag, _ in misplaced)}: only for --dataset {owners} ({_what(spec)})"
+        )
+    given.update(
+        {name: getattr(args, name) for name in spec.split_options if getattr(args, name) is not None}
+    )
+    config_class, config_name = spec.builder_config(), args.config or spec.configs[0]
     config = config_class(name=config_name, **given)  # validates the values (one-line ValueError)
     options = {name: getattr(config, name) for name in builder_option_names(config_class)}
     return config_name, {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
 
 
-def _build(args: argparse.Namespace, config_name: str, options: dict[str, Any]):
-    from ..data import load_icbhi, load_kauh
+def _what(spec: CorpusSpec) -> str:
+    """``KAUH is one test split of recordings``: what a corpus's builder makes."""
+    splits = "/".join(spec.split_roles)
+    if len(spec.configs) == 1:
+        return f"{spec.label} is one {splits} split of {spec.configs[0]}"
+    return f"{spec.label} makes {splits} splits of {' or '.join(spec.configs)}"
 
+
+def _build(args: argparse.Namespace, config_name: str, options: dict[str, Any]):
     common = {"cache_dir": args.cache_dir, "num_proc": args.num_proc}
-    if args.dataset == "kauh":
-        return load_kauh(args.data_dir, **options, **common)
-    return load_icbhi(args.data_dir, config_name=config_name, **options, **common)
+    return get_corpus(args.dataset).load()(args.data_dir, config_name=config_name, **options, **common)
 
 
 def _summary(dataset, corpus: str, config_name: str) -> str:
-    from ..data import summarize
+    from ..data.corpora import resolve
     from ..data.dataset_card import split_table
     from ..utils.tables import format_table
 
-    if corpus == "icbhi" and config_name == "cycles":
-        return summarize(dataset)
+    spec = get_corpus(corpus)
+    if spec.summary is not None and config_name == "cycles":
+        return resolve(spec.summary)(dataset)
     header, rows = split_table(dataset, corpus)
     return format_table(rows, header, align="<" + ">" * (len(header) - 2) + "<")
 
@@ -146,10 +158,11 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _stored_name(args: argparse.Namespace, config_name: str) -> str:
-    """The config's name in the folder / repo: --config_name, else the builder config (kauh for KAUH)."""
+    """The config's name in the folder / repo: --config_name, else the corpus spec's ``stored_name`` (kauh for
+    KAUH), else the builder config."""
     import re
 
-    name = args.config_name or ("kauh" if args.dataset == "kauh" else config_name)
+    name = args.config_name or get_corpus(args.dataset).stored_name or config_name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
         raise ValueError(f"--config_name {name!r}: use letters, digits, '_', '-' and '.' (a folder name)")
     return name

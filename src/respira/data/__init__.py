@@ -1,5 +1,6 @@
 """ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; and
-the KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation.
+the KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation. :mod:`.corpora` holds one
+:class:`CorpusSpec` per corpus, the facts every command reads (:func:`register_corpus` adds one).
 
 Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
 loading ``datasets``, pandas or scipy. The label scheme lives in :mod:`respira.labels`.
@@ -13,6 +14,11 @@ from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "RecordingName": "corpus",
+    "CORPORA": "corpora",
+    "CorpusFacts": "corpora",
+    "CorpusSpec": "corpora",
+    "get_corpus": "corpora",
+    "register_corpus": "corpora",
     "ICBHICountError": "errors",
     "ICBHIError": "errors",
     "ICBHIFormatError": "errors",
@@ -47,9 +53,12 @@ _EXPORTS: dict[str, str] = {
     "summarize": "summary",
 }
 __all__ = [
+    "CORPORA",
     "ICBHI",
     "KAUH",
     "SYNTHETIC_MARKER",
+    "CorpusFacts",
+    "CorpusSpec",
     "ICBHIConfig",
     "ICBHICountError",
     "ICBHIError",
@@ -68,6 +77,7 @@ __all__ = [
     "compose_fold",
     "device_folds",
     "fold_splits",
+    "get_corpus",
     "is_fold_strategy",
     "is_synthetic_corpus",
     "kauh_patient_folds",
@@ -78,11 +88,13 @@ __all__ = [
     "read_icbhi_index",
     "read_kauh_index",
     "recording_windows",
+    "register_corpus",
     "summarize",
     "validate_counts",
 ]
 
 if TYPE_CHECKING:
+    from .corpora import CORPORA, CorpusFacts, CorpusSpec, get_corpus, register_corpus
     from .corpus import RecordingName
     from .errors import (
         ICBHICountError,

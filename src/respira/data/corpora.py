@@ -1,22 +1,62 @@
-"""The corpora respira reads, one spec each: the single list that prepare, evaluate, train and cards use.
+"""The corpora respira reads, one spec each: the single place that prepare, evaluate, train and cards ask.
 
 A :class:`CorpusSpec` says what code needs to know of a corpus without reading it: its loader (a
-``datasets`` builder behind a ``load_*`` function), the granularity of its labels (``cycle``: annotated
-respiratory cycles; ``recording``: one label per recording, learnt from bags of windows), the column
-that groups examples that must stay on one side of every split (a patient), its metadata columns, the
-facts and citation its cards state, and the roles its splits play by default. Commands list the corpora
-from :data:`CORPORA` (``respira prepare --dataset``, ``respira evaluate --dataset``, a recipe's
-``corpora``); adding a corpus starts here.
+``datasets`` builder behind a ``load_*`` function) and builder config, the granularity of its labels
+(``cycle``: annotated respiratory cycles, scored one by one; ``recording``: one label per recording,
+scored per recording over windows and learnt from bags of windows), the column that groups examples
+that must stay on one side of every split (a patient), its metadata columns, the facts, citation and
+tables its cards state, and the roles its splits play by default.
+
+Commands list the corpora from :data:`CORPORA` (``respira prepare --dataset``, ``respira evaluate
+--dataset``, a recipe's ``corpora``) and branch on a spec's fields, never on a corpus's name: adding a
+corpus is writing its builder module and calling :func:`register_corpus` (or adding an entry below).
+
+A spec refers to its functions either directly (a callable) or as ``"module:function"``, imported on
+use, so reading the list loads neither ``datasets`` nor any builder.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CORPORA", "CorpusSpec", "corpus_names", "get_corpus"]
+from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
+
+__all__ = [
+    "CORPORA",
+    "PRIMARY_CORPUS",
+    "CorpusFacts",
+    "CorpusSpec",
+    "corpus_names",
+    "get_corpus",
+    "register_corpus",
+]
+
+Reference = str | Callable[..., Any]
+"""A function (or class) of a spec: the object itself, or ``"module:name"`` imported on use."""
+
+
+def resolve(reference: Reference) -> Any:
+    """The object ``reference`` names (itself when it is not a ``"module:name"`` string)."""
+    if not isinstance(reference, str):
+        return reference
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@dataclass(frozen=True)
+class CorpusFacts:
+    """What a card says about a corpus, whatever was built from it."""
+
+    description: str
+    license: str
+    license_text: str
+    tags: tuple[str, ...]
+    license_name: str | None = None
+    license_link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -26,42 +66,107 @@ class CorpusSpec:
     name: str
     """The name commands and recipes use (``icbhi``, ``kauh``)."""
     title: str
-    loader: str
-    """``module:function`` of its ``load_*`` function (imported on use: ``datasets`` stays unloaded)."""
+    loader: Reference
+    """Its ``load_*`` function: ``load(data_dir, *, config_name, sampling_rate, cache_dir, num_proc,
+    **config_fields)`` returning a ``DatasetDict``."""
+    config_class: Reference
+    """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
-    """``cycle`` or ``recording``."""
+    """``cycle`` or ``recording``: how it is labelled, learnt from and scored."""
     group_by: str
     """The column whose values never straddle a split (the patient)."""
     metadata_columns: tuple[str, ...]
     split_roles: tuple[str, ...]
     """The splits its builder makes by default: ``train``/``validation``/``test`` for a training corpus,
     ``test`` alone for one used to validate externally (KAUH, unless a recipe lists it in ``corpora``)."""
-    citation_key: str
-    """The BibTeX key of the paper to cite (the citation itself is the builder module's)."""
+    citation: str
+    """The BibTeX entry of the paper to cite (cards, and its builder's ``DatasetInfo``)."""
+    homepage: str
+    facts: CorpusFacts
+    locate: Reference
+    """``locate(folder)``: the corpus's layout in a folder from its listing (nothing decoded), with
+    ``audio_files`` (recording name -> path); a one-line ``OSError``/``ValueError`` for a folder without
+    it."""
+    read_index: Reference | None = None
+    """Recording-labelled corpora: ``read_index(folder)``, a ``DataFrame`` of its recordings from the file
+    listing alone (``path``, :attr:`group_by` and the label flags), for commands that read files
+    (``respira calibrate``)."""
+    configs: tuple[str, ...] = ("recordings",)
+    """Its builder configs, the default first."""
+    split_options: tuple[str, ...] = ()
+    """Builder options that make its splits (ICBHI: ``validation_size``, ``split_strategy``, ``seed``)."""
+    stored_name: str | None = None
+    """The name of its config in a prepared folder (default: the builder config's)."""
+    summary: Reference | None = None
+    """``summary(dataset) -> str`` printed by ``respira prepare`` for its ``cycles`` config."""
+    split_table: Reference | None = None
+    """``split_table(dataset) -> (header, rows)`` of its dataset card (default: one row per split with
+    its recordings, patients, label flags and :attr:`group_column` values)."""
+    split_definition: Reference | None = None
+    """``split_definition(options, splits) -> sentences`` of its dataset card (default: the corpus is
+    one ``test`` split that validates models trained on another)."""
+    complete_counts: Mapping[str, int] | None = None
+    """The recordings and cycles of the complete corpus, for cards to say whether a build is complete."""
+    group_column: str | None = None
+    """Recording-level evaluation scores overall and per value of this column (KAUH: ``filter_mode``)."""
+    training_device: str | None = None
+    """``device`` of its window examples in a multi-corpus training split, formatted with the example's
+    columns (KAUH: ``Litt3200 {filter_mode}``)."""
+
+    @property
+    def citation_key(self) -> str:
+        """The BibTeX key of :attr:`citation`."""
+        match = re.match(r"\s*@\w+\{([^,]+),", self.citation)
+        return match.group(1) if match else ""
+
+    @property
+    def label(self) -> str:
+        """How messages name it (``ICBHI``, ``KAUH``)."""
+        return self.name.upper()
+
+    @property
+    def card_facts(self) -> CorpusFacts:
+        """What a dataset card says about it."""
+        return self.facts
 
     def load(self) -> Callable[..., Any]:
         """The corpus's ``load_*`` function."""
-        module, function = self.loader.split(":")
-        return getattr(importlib.import_module(module), function)
+        return resolve(self.loader)
 
-    @property
-    def citation(self) -> str:
-        """The BibTeX entry of the corpus's paper (its builder's ``_CITATION``)."""
-        return importlib.import_module(self.loader.split(":")[0])._CITATION
+    def builder_config(self) -> type:
+        """The corpus's ``datasets.BuilderConfig`` class."""
+        return resolve(self.config_class)
 
-    @property
-    def card_facts(self) -> Any:
-        """What a dataset card says about it (:class:`respira.data.dataset_card.CorpusFacts`)."""
-        from .dataset_card import CORPORA as FACTS
 
-        return FACTS[self.name]
-
+_ICBHI_CITATION = """\
+@article{rocha2019open,
+  title   = {An open access database for the evaluation of respiratory sound classification algorithms},
+  author  = {Rocha, B. M. and Filos, D. and Mendes, L. and others},
+  journal = {Physiological Measurement},
+  volume  = {40},
+  number  = {3},
+  pages   = {035001},
+  year    = {2019}
+}
+"""
+_KAUH_CITATION = """\
+@article{fraiwan2021lungsounds,
+  title   = {A dataset of lung sounds recorded from the chest wall using an electronic stethoscope},
+  author  = {Fraiwan, Mohammad and Fraiwan, Luay and Khassawneh, Basheer and Ibnian, Ali},
+  journal = {Data in Brief},
+  volume  = {35},
+  pages   = {106913},
+  year    = {2021},
+  doi     = {10.1016/j.dib.2021.106913}
+}
+"""
 
 CORPORA: dict[str, CorpusSpec] = {
     "icbhi": CorpusSpec(
         name="icbhi",
         title="ICBHI 2017 Respiratory Sound Database",
         loader="respira.data.icbhi:load_icbhi",
+        config_class="respira.data.icbhi:ICBHIConfig",
         labels="cycle",
         group_by="patient_id",
         metadata_columns=(
@@ -69,22 +174,77 @@ CORPORA: dict[str, CorpusSpec] = {
             "sex",
         ),
         split_roles=("train", "validation", "test"),
-        citation_key="rocha2019open",
+        citation=_ICBHI_CITATION,
+        homepage="https://bhichallenge.med.auth.gr/ICBHI_2017_Challenge",
+        facts=CorpusFacts(
+            description=(
+                f"The ICBHI 2017 challenge database (Rocha et al., 2019) holds {NUM_RECORDINGS} recordings "
+                f"of {NUM_PATIENTS} patients (5.5 hours) made in Portugal and Greece, annotated by "
+                f"respiratory experts into {NUM_CYCLES} respiratory cycles, each marked for crackles and "
+                f"wheezes (classes normal, crackle, wheeze, both). Devices: {', '.join(DEVICES.values())}; "
+                "original sample rates 4 kHz, 10 kHz or 44.1 kHz; chest locations trachea, anterior, "
+                "posterior and lateral left/right."
+            ),
+            license="other",
+            license_name="icbhi-2017-research-use",
+            license_link="https://bhichallenge.med.auth.gr/",
+            license_text=(
+                "Its authors make the ICBHI 2017 database freely available for research "
+                "(https://bhichallenge.med.auth.gr/). respira knows of no standard open licence attached to "
+                "it: check the database's terms of use before you redistribute it, and cite Rocha et al. "
+                "(2019)."
+            ),
+            tags=("audio", "respiratory-sounds", "lung-sounds", "icbhi", "medical"),
+        ),
+        locate="respira.data.layout:locate_corpus",
+        configs=("cycles", "recordings"),
+        split_options=("validation_size", "split_strategy", "seed"),
+        summary="respira.data.summary:summarize",
+        split_table="respira.data.icbhi_card:split_table",
+        split_definition="respira.data.icbhi_card:split_definition",
+        complete_counts={"recordings": NUM_RECORDINGS, "cycles": NUM_CYCLES},
     ),
     "kauh": CorpusSpec(
         name="kauh",
         title="KAUH lung sounds, King Abdullah University Hospital",
         loader="respira.data.kauh:load_kauh",
+        config_class="respira.data.kauh:KAUHConfig",
         labels="recording",
         group_by="patient_id",
         metadata_columns=(
             "recording", "patient_id", "filter_mode", "diagnosis", "chest_location", "age", "sex",
         ),
         split_roles=("test",),
-        citation_key="fraiwan2021lungsounds",
+        citation=_KAUH_CITATION,
+        homepage="https://doi.org/10.1016/j.dib.2021.106913",
+        facts=CorpusFacts(
+            description=(
+                "Lung sounds of adult patients and healthy subjects recorded at King Abdullah University "
+                "Hospital, Jordan University of Science and Technology (Fraiwan et al., 2021) with a 3M "
+                "Littmann 3200 electronic stethoscope at 4 kHz, 5 to 30 s per recording, each saved once per "
+                "filter mode (bell, diaphragm, extended). Labels are per recording, from the file names: "
+                "diagnosis, sound codes (crackles, wheeze, normal, bronchial), chest location, age and sex; "
+                "no cycle annotations."
+            ),
+            license="unknown",
+            license_text=(
+                "The corpus is published by its authors on Mendeley Data with the Data in Brief article. "
+                "respira could not verify its licence: check it there before you redistribute it, and cite "
+                "Fraiwan et al. (2021)."
+            ),
+            tags=("audio", "respiratory-sounds", "lung-sounds", "kauh", "medical"),
+        ),
+        locate="respira.data.kauh:locate_kauh",
+        read_index="respira.data.kauh:read_kauh_index",
+        stored_name="kauh",
+        group_column="filter_mode",
+        training_device="Litt3200 {filter_mode}",
     ),
 }  # fmt: skip
 """Every corpus respira reads, by name."""
+PRIMARY_CORPUS = "icbhi"
+"""The corpus whose cycles make every run's validation and test splits (a recipe's ``data_dir``), read
+with its own split machinery (:mod:`respira.data.icbhi`); other corpora join its training split."""
 
 
 def corpus_names() -> tuple[str, ...]:
@@ -98,3 +258,14 @@ def get_corpus(name: str) -> CorpusSpec:
         return CORPORA[name]
     except KeyError:
         raise ValueError(f"unknown corpus {name!r} (known: {', '.join(CORPORA)})") from None
+
+
+def register_corpus(spec: CorpusSpec) -> CorpusSpec:
+    """Add ``spec`` to :data:`CORPORA` (a plug-in corpus); a ``ValueError`` if its name is taken or its
+    labels are neither ``cycle`` nor ``recording``."""
+    if spec.name in CORPORA:
+        raise ValueError(f"corpus {spec.name!r} is registered already")
+    if spec.labels not in ("cycle", "recording"):
+        raise ValueError(f"corpus {spec.name!r}: labels must be 'cycle' or 'recording', not {spec.labels!r}")
+    CORPORA[spec.name] = spec
+    return spec

@@ -14,75 +14,19 @@ the dataset itself, the split definition, the licence as far as it is known, and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import datasets
-import numpy as np
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from ..labels import CLASS_NAMES
-from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
+from ..labels import RECORDING_LABELS
+from .corpora import CORPORA, CorpusFacts, get_corpus, resolve
 from .prepared import build_options
 
 __all__ = ["CORPORA", "CorpusFacts", "build_counts", "dataset_card", "split_table"]
 
 TEMPLATE = "dataset_card_template.md"
-
-
-@dataclass(frozen=True)
-class CorpusFacts:
-    """What a card says about a corpus, whatever was built from it."""
-
-    name: str
-    description: str
-    license: str
-    license_text: str
-    tags: tuple[str, ...]
-    license_name: str | None = None
-    license_link: str | None = None
-
-
-_ICBHI_DEVICES = ", ".join(DEVICES.values())
-CORPORA: dict[str, CorpusFacts] = {
-    "icbhi": CorpusFacts(
-        name="ICBHI 2017 Respiratory Sound Database",
-        description=(
-            f"The ICBHI 2017 challenge database (Rocha et al., 2019) holds {NUM_RECORDINGS} recordings "
-            f"of {NUM_PATIENTS} patients (5.5 hours) made in Portugal and Greece, annotated by respiratory "
-            f"experts into {NUM_CYCLES} respiratory cycles, each marked for crackles and wheezes "
-            f"(classes normal, crackle, wheeze, both). Devices: {_ICBHI_DEVICES}; original sample rates "
-            "4 kHz, 10 kHz or 44.1 kHz; chest locations trachea, anterior, posterior and lateral left/right."
-        ),
-        license="other",
-        license_name="icbhi-2017-research-use",
-        license_link="https://bhichallenge.med.auth.gr/",
-        license_text=(
-            "Its authors make the ICBHI 2017 database freely available for research "
-            "(https://bhichallenge.med.auth.gr/). respira knows of no standard open licence attached to it: "
-            "check the database's terms of use before you redistribute it, and cite Rocha et al. (2019)."
-        ),
-        tags=("audio", "respiratory-sounds", "lung-sounds", "icbhi", "medical"),
-    ),
-    "kauh": CorpusFacts(
-        name="KAUH lung sounds, King Abdullah University Hospital",
-        description=(
-            "Lung sounds of adult patients and healthy subjects recorded at King Abdullah University "
-            "Hospital, Jordan University of Science and Technology (Fraiwan et al., 2021) with a 3M Littmann "
-            "3200 electronic stethoscope at 4 kHz, 5 to 30 s per recording, each saved once per filter mode "
-            "(bell, diaphragm, extended). Labels are per recording, from the file names: diagnosis, sound "
-            "codes (crackles, wheeze, normal, bronchial), chest location, age and sex; no cycle annotations."
-        ),
-        license="unknown",
-        license_text=(
-            "The corpus is published by its authors on Mendeley Data with the Data in Brief article. "
-            "respira could not verify its licence: check it there before you redistribute it, and cite "
-            "Fraiwan et al. (2021)."
-        ),
-        tags=("audio", "respiratory-sounds", "lung-sounds", "kauh", "medical"),
-    ),
-}
 
 
 def _size_category(rows: int) -> str:
@@ -91,75 +35,38 @@ def _size_category(rows: int) -> str:
 
 
 def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], list[list[str]]]:
-    """A header and one row per split of what ``dataset`` holds (metadata columns only, no audio)."""
-    if corpus == "kauh":
-        return _kauh_table(dataset)
-    rows = []
+    """A header and one row per split of what ``dataset`` holds (metadata columns only, no audio): the
+    corpus spec's ``split_table``, else one row per split of recordings, patients, label flags and the
+    spec's ``group_column`` values."""
+    spec = get_corpus(corpus)
+    if spec.split_table is not None:
+        return resolve(spec.split_table)(dataset)
     first = next(iter(dataset.values()))
-    per_recording = "cycles" in first.column_names
-    header = ["split", "recordings" if per_recording else "cycles", *CLASS_NAMES, "patients", "devices"]
-    if per_recording:
-        header.insert(2, "cycles")
-    for split, part in dataset.items():
-        columns = part.select_columns(
-            [c for c in ("label", "cycles", "device", "patient_id") if c in part.column_names]
-        )
-        frame = columns.to_pandas()
-        labels = (
-            [cycle["label"] for cycles in frame["cycles"] for cycle in cycles]
-            if per_recording
-            else frame["label"]
-        )
-        counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(CLASS_NAMES))
-        devices = frame["device"].value_counts()
-        row = [split, str(len(frame)), *map(str, counts), str(frame["patient_id"].nunique())]
-        row.append(", ".join(f"{name} {int(devices[name])}" for name in DEVICES if name in devices))
-        if per_recording:
-            row.insert(2, str(len(labels)))
-        rows.append(row)
-    return header, rows
-
-
-def _kauh_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
-    header = ["split", "recordings", "patients", "crackle", "wheeze", "normal", "filter modes"]
+    flags = [flag for flag in RECORDING_LABELS if flag in first.column_names]
+    group = spec.group_column if spec.group_column in first.column_names else None
+    header = ["split", "recordings", "patients", *flags, *([f"{group.replace('_', ' ')}s"] if group else [])]
     rows = []
     for split, part in dataset.items():
-        columns = ["patient_id", "crackle", "wheeze", "normal", "filter_mode"]
-        frame = part.select_columns(columns).to_pandas()
-        modes = frame["filter_mode"].value_counts()
-        rows.append(
-            [split, str(len(frame)), str(frame["patient_id"].nunique())]
-            + [str(int(frame[flag].sum())) for flag in ("crackle", "wheeze", "normal")]
-            + [", ".join(f"{mode} {int(count)}" for mode, count in sorted(modes.items()))]
-        )
+        frame = part.select_columns([spec.group_by, *flags, *([group] if group else [])]).to_pandas()
+        row = [split, str(len(frame)), str(frame[spec.group_by].nunique())]
+        row += [str(int(frame[flag].sum())) for flag in flags]
+        if group:
+            row.append(
+                ", ".join(f"{value} {int(n)}" for value, n in sorted(frame[group].value_counts().items()))
+            )
+        rows.append(row)
     return header, rows
 
 
 def _split_definition(corpus: str, options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
     """Sentences saying how the splits were made."""
-    if corpus == "kauh":
-        return [
-            "`test`: every recording. KAUH validates models trained on another corpus; it is never used to "
-            "train or tune them."
-        ]
-    seed = options.get("seed", 0)
-    if options.get("split_strategy") == "patient":
-        fractions = "/".join(f"{float(f):g}" for f in options.get("patient_split_fractions", ()))
-        return [
-            f"A patient-wise split ({', '.join(splits)}; fractions {fractions}), no patient in two "
-            f"splits, stratified by `{options.get('stratify_by')}`, drawn with seed {seed} "
-            "(`split_strategy=patient`)."
-        ]
-    sentences = [
-        "`train` and `test`: the challenge's official split (`ICBHI_challenge_train_test.txt`, 60/40 by "
-        "recording, matched on the first four fields of the recording name)."
+    spec = get_corpus(corpus)
+    if spec.split_definition is not None:
+        return resolve(spec.split_definition)(options, splits)
+    return [
+        "`test`: every recording. "
+        f"{spec.label} validates models trained on another corpus; it is never used to train or tune them."
     ]
-    if "validation" in splits:
-        sentences.append(
-            f"`validation`: a patient-disjoint, class-stratified {float(options['validation_size']):.0%} "
-            f"of the official train cycles, moved out of `train` with seed {seed}."
-        )
-    return sentences
 
 
 def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -> str:
@@ -171,7 +78,7 @@ def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -
     )
     examples = (
         "then cut into its annotated cycles (no padding), one example per cycle"
-        if corpus == "icbhi" and config_name == "cycles"
+        if get_corpus(corpus).labels == "cycle" and config_name == "cycles"
         else "one example per recording"
     )
     return (
@@ -182,7 +89,7 @@ def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -
 
 
 def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
-    """What this build holds over all its splits: recordings, patients and (ICBHI) cycles."""
+    """What this build holds over all its splits: recordings, patients and (cycle-labelled corpora) cycles."""
     recordings: set[str] = set()
     patients: set[int] = set()
     rows = cycles = 0
@@ -194,20 +101,26 @@ def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
             patients.update(int(patient) for patient in part["patient_id"])
         rows += len(part)
         cycles += sum(len(entry) for entry in part["cycles"]) if "cycles" in names else len(part)
-    if corpus != "icbhi":  # one example per recording file
+    if get_corpus(corpus).labels == "recording":  # one example per recording file
         return {"recordings": rows, "patients": len(patients)}
     return {"recordings": len(recordings), "patients": len(patients), "cycles": cycles}
 
 
 def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
-    """The numbers of this build, said as such (and whether it is the complete ICBHI database)."""
+    """The numbers of this build, said as such (and whether it is the complete database, when the corpus
+    spec knows its size)."""
     text = f"This build holds {counts['recordings']} recordings of {counts['patients']} patients"
-    if corpus != "icbhi":
+    if "cycles" not in counts:
         return text + "."
     text += f", {counts['cycles']} annotated respiratory cycles"
-    if (counts["recordings"], counts["cycles"]) == (NUM_RECORDINGS, NUM_CYCLES):
+    complete = get_corpus(corpus).complete_counts
+    if not complete:
+        return text + "."
+    if (counts["recordings"], counts["cycles"]) == (complete["recordings"], complete["cycles"]):
         return text + ": the complete database."
-    return text + f" (the complete database has {NUM_RECORDINGS} recordings and {NUM_CYCLES} cycles)."
+    return text + (
+        f" (the complete database has {complete['recordings']} recordings and {complete['cycles']} cycles)."
+    )
 
 
 def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dict[str, Any]:
@@ -241,7 +154,7 @@ def _configs_table(card_data: Mapping[str, Any]) -> str:
         rows.append(
             [
                 f"`{name}`" + (" (default)" if entry.get("default") else ""),
-                CORPORA[options["corpus"]].name if options.get("corpus") in CORPORA else "",
+                CORPORA[options["corpus"]].title if options.get("corpus") in CORPORA else "",
                 ", ".join(f"{split['name']} {split['num_examples']}" for split in splits),
                 f"{int(options['sampling_rate'])} Hz" if options.get("sampling_rate") else "",
             ]
@@ -279,11 +192,10 @@ def dataset_card(
     ``synthetic``: the data was generated (``respira.synthetic``), which the card says up front.
     ``repo_id`` is shown in the loading example (a local folder path otherwise).
     """
-    if corpus not in CORPORA:
-        raise ValueError(f"unknown corpus {corpus!r} (expected one of {', '.join(CORPORA)})")
+    spec = get_corpus(corpus)
     if set(data_files) != set(dataset):
         raise ValueError(f"data_files name splits {sorted(data_files)}, the dataset has {sorted(dataset)}")
-    facts = CORPORA[corpus]
+    facts = spec.facts
     first = next(iter(dataset.values()))
     splits = datasets.SplitDict()
     for split, part in dataset.items():
@@ -299,7 +211,7 @@ def dataset_card(
     builder_config = builder_config or config_name
     own = {"corpus": corpus, "config": builder_config, "synthetic": synthetic, **options}
     card_data = DatasetCardData(
-        pretty_name=f"{'Synthetic ICBHI-format corpus' if synthetic else facts.name} "
+        pretty_name=f"{'Synthetic ICBHI-format corpus' if synthetic else spec.title} "
         f"({config_name}, {int(options['sampling_rate']) / 1000:g} kHz)",
         license=facts.license,
         task_categories=["audio-classification"],
@@ -329,8 +241,8 @@ def dataset_card(
         synthetic=synthetic,
         corpus_description=facts.description,
         license_text=facts.license_text,
-        citation=first.info.citation.strip(),
-        homepage=first.info.homepage,
+        citation=spec.citation.strip(),
+        homepage=spec.homepage,
         split_table=_markdown_table(header, rows),
         split_definition=_split_definition(corpus, options, list(dataset)),
         audio_sentence=_audio_sentence(corpus, builder_config, options),

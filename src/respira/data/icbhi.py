@@ -22,6 +22,7 @@ import pandas as pd
 from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
 from ..labels import CLASS_NAMES
 from ..run_record import SPLIT_STRATEGIES
+from .corpora import CORPORA
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
@@ -30,19 +31,6 @@ from .layout import CorpusLayout, locate_corpus
 from .loaders import build_or_stream, check_loader_options
 from .recording_audio import audio_durations, check_audio_options, recording_samples
 from .splits import carve_validation, patient_split
-
-_CITATION = """\
-@article{rocha2019open,
-  title   = {An open access database for the evaluation of respiratory sound classification algorithms},
-  author  = {Rocha, B. M. and Filos, D. and Mendes, L. and others},
-  journal = {Physiological Measurement},
-  volume  = {40},
-  number  = {3},
-  pages   = {035001},
-  year    = {2019}
-}
-"""
-_HOMEPAGE = "https://bhichallenge.med.auth.gr/ICBHI_2017_Challenge"
 
 RECORDING_COLUMNS: tuple[str, ...] = (
     "recording",
@@ -209,8 +197,8 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(
             description=__doc__,
             features=datasets.Features(features),
-            homepage=_HOMEPAGE,
-            citation=_CITATION,
+            homepage=CORPORA["icbhi"].homepage,
+            citation=CORPORA["icbhi"].citation,
         )
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:

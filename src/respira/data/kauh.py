@@ -47,6 +47,7 @@ import datasets
 import pandas as pd
 
 from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
+from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
@@ -68,18 +69,6 @@ __all__ = [
     "read_kauh_index",
 ]
 
-_CITATION = """\
-@article{fraiwan2021lungsounds,
-  title   = {A dataset of lung sounds recorded from the chest wall using an electronic stethoscope},
-  author  = {Fraiwan, Mohammad and Fraiwan, Luay and Khassawneh, Basheer and Ibnian, Ali},
-  journal = {Data in Brief},
-  volume  = {35},
-  pages   = {106913},
-  year    = {2021},
-  doi     = {10.1016/j.dib.2021.106913}
-}
-"""
-_HOMEPAGE = "https://doi.org/10.1016/j.dib.2021.106913"
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
 """``("bell", "diaphragm", "extended")``, in the order of their name prefixes B, D, E."""
@@ -325,8 +314,8 @@ class KAUH(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
         return datasets.DatasetInfo(
             description=__doc__,
             features=_features(self.config.sampling_rate),
-            homepage=_HOMEPAGE,
-            citation=_CITATION,
+            homepage=CORPORA["kauh"].homepage,
+            citation=CORPORA["kauh"].citation,
         )
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
@@ -352,6 +341,7 @@ class KAUH(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
 def load_kauh(
     data_dir: str | Path,
     *,
+    config_name: str = "recordings",
     sampling_rate: int = DEFAULT_SAMPLING_RATE,
     cache_dir: str | Path | None = None,
     num_proc: int | None = None,
@@ -359,7 +349,8 @@ def load_kauh(
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) the KAUH dataset from a local folder: a ``DatasetDict`` with one
-    ``test`` split (external validation), one example per recording.
+    ``test`` split (external validation), one example per recording (``config_name``: ``recordings``, the
+    only config).
 
     ``options`` are further :class:`KAUHConfig` fields (``lowpass_cutoff``, ``lowpass_order``,
     ``audio_subtype``); anything else is a ``TypeError`` listing the valid options, raised before any
@@ -368,6 +359,7 @@ def load_kauh(
     """
     check_loader_options(load_kauh, options, KAUHConfig)
     builder = KAUH(
+        config_name=config_name,
         data_dir=data_dir,
         cache_dir=str(cache_dir) if cache_dir is not None else None,
         sampling_rate=sampling_rate,

@@ -2,8 +2,9 @@
 
 * :mod:`respira.hub.loading`: :func:`load_model` (a folder or a Hub id, one-line errors) and
   :func:`check_model_folder`, the one check that a folder holds a respira model;
-* :mod:`respira.hub.card_data`: :class:`RespiraModelCardData`, what a model card states, and
-  :class:`ModelCardCallback`, which fills it during training;
+* :mod:`respira.hub.card_data`: :class:`RespiraModelCardData`, what a model card states (with the
+  names it uses, :mod:`respira.hub.card_fields`), and :class:`ModelCardCallback`
+  (:mod:`respira.hub.card_callback`), which fills it during training;
 * :mod:`respira.hub.card_render`: :func:`render_model_card` and :func:`card_data_from_run_dir`;
 * :mod:`respira.hub.card_splits`: the card's account of the data split;
 * :mod:`respira.hub.export`: :func:`export_model` turns a training run folder into a self-contained
@@ -11,7 +12,8 @@
 * :mod:`respira.hub.push`: :func:`push_run` exports a run and uploads it to a Hub model repository.
 """
 
-from .card_data import ModelCardCallback, RespiraModelCardData
+from .card_callback import ModelCardCallback
+from .card_data import RespiraModelCardData
 from .card_render import MODEL_CARD_TEMPLATE, card_data_from_run_dir, render_model_card
 from .export import EXPORTED_FILES, export_model
 from .loading import ModelLoadError, check_model_folder, load_model

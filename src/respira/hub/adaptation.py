@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..audio import prepare_recording
+from ..data.corpora import CORPORA, resolve
 from ..decision import is_multi_label, thresholds_of, validate_thresholds
 from ..metrics.prior_shift import PriorShift, estimate_prior_shift
 from ..utils.files import staged_folder
@@ -76,13 +77,10 @@ class Adaptation:
         return asdict(self)
 
 
-TARGET_LAYOUTS: tuple[str, ...] = ("icbhi", "kauh", "folder")
-"""How a target folder is read: an ICBHI download, a KAUH folder, or any folder of audio files."""
-
-
 def target_recordings(data_dir: str | Path, dataset: str = "icbhi") -> dict[str, Path]:
-    """The audio files of a target folder (name -> path): an ICBHI download, a KAUH folder, or
-    (``folder``) every ``.wav`` / ``.flac`` file directly in ``data_dir``.
+    """The audio files of a target folder (name -> path): those of a corpus (its spec's ``locate``: an
+    ICBHI download, a KAUH folder...), or (``folder``) every ``.wav`` / ``.flac`` file directly in
+    ``data_dir``.
 
     Only the audio is used: annotations and the labels in KAUH names are ignored. A folder without
     recordings raises a one-line error naming it.
@@ -101,15 +99,9 @@ def target_recordings(data_dir: str | Path, dataset: str = "icbhi") -> dict[str,
         if not files:
             raise FileNotFoundError(f"no audio files (.wav, .flac) in {root}")
         return files
-    if dataset == "kauh":
-        from ..data.kauh import locate_kauh
-
-        return dict(locate_kauh(data_dir).audio_files)
-    if dataset != "icbhi":
-        raise ValueError(f"dataset must be one of {', '.join(TARGET_LAYOUTS)}, got {dataset!r}")
-    from ..data.layout import locate_corpus
-
-    return dict(locate_corpus(data_dir).audio_files)
+    if dataset not in CORPORA:
+        raise ValueError(f"dataset must be one of {', '.join([*CORPORA, 'folder'])}, got {dataset!r}")
+    return dict(resolve(CORPORA[dataset].locate)(data_dir).audio_files)
 
 
 def window_embeddings(

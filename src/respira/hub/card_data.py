@@ -1,16 +1,16 @@
-"""What a respira model card states (:class:`RespiraModelCardData`) and the training callback that fills it.
+"""What a respira model card states (:class:`RespiraModelCardData`).
 
 The card data is filled from a model config (:meth:`~RespiraModelCardData.set_model_config`), the
 training arguments, a ``TrainerState`` and the run's :class:`~respira.run_record.RunRecord`
 (:meth:`~RespiraModelCardData.set_run_record`, the authority on everything the record holds).
-``RespiraTrainer`` registers a :class:`ModelCardCallback`, so a trainer's card data is filled as it
-trains; :func:`respira.hub.card_render.card_data_from_run_dir` fills the same fields from a run folder.
-Rendering lives in :mod:`respira.hub.card_render`.
+``RespiraTrainer`` registers a :class:`~respira.hub.card_callback.ModelCardCallback`, so a trainer's
+card data is filled as it trains; :func:`respira.hub.card_render.card_data_from_run_dir` fills the same
+fields from a run folder. The names it uses are :mod:`respira.hub.card_fields`'s; rendering lives in
+:mod:`respira.hub.card_render`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import re
@@ -22,103 +22,28 @@ from typing import Any
 
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
-from transformers import TrainerCallback
 
 from ..decision import has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..run_record import RunRecord, SeedResult, SplitSize
-
-__all__ = ["HYPERPARAMETERS", "MODEL_INDEX_METRICS", "ModelCardCallback", "RespiraModelCardData"]
-
-AUX_LOSS_NAMES: dict[str, str] = {
-    "contrastive_tuple": "contrastive-tuple",
-    "supcon": "SupCon",
-    "metadata_contrastive": "metadata-contrastive",
-    "add": "ADD",
-    "patch_mix": "Patch-Mix contrastive",
-}
-MODEL_INDEX_METRICS: dict[str, str] = {
-    "icbhi_score": "ICBHI score",
-    "specificity": "Specificity",
-    "sensitivity": "Sensitivity (strict)",
-}
-HUB_METRIC_ID = "recall"
-"""The Hub metric id (https://hf.co/metrics) of the three ICBHI metrics: each is a recall. Specificity
-is the recall of ``normal`` cycles, sensitivity the micro-averaged recall of the abnormal classes (a cycle
-counts only with its exact class), the ICBHI score their mean; ``args`` in the model-index says which."""
-HUB_METRIC_ARGS: dict[str, dict[str, Any]] = {
-    "specificity": {"labels": ["normal"], "average": "micro"},
-    "sensitivity": {"labels": ["crackle", "wheeze", "both"], "average": "micro"},
-    "icbhi_score": {"average": "icbhi", "mean_of": ["specificity", "sensitivity"]},
-}
-"""Test metrics stated as ``model-index`` results (and in the per-seed table), with their labels."""
-_NOT_METRICS = (
-    "loss",
-    "runtime",
-    "samples_per_second",
-    "steps_per_second",
-    "epoch",
-    "model_preparation_time",
+from .card_fields import (
+    ARCHITECTURE_KEYS,
+    AUX_LOSS_NAMES,
+    HUB_METRIC_ARGS,
+    HUB_METRIC_ID,
+    HYPERPARAMETERS,
+    MODEL_INDEX_METRICS,
+    NOT_METRICS,
 )
 
-HYPERPARAMETERS: dict[str, str] = {
-    "learning_rate": "learning rate",
-    "num_train_epochs": "epochs",
-    "max_steps": "max steps",
-    "per_device_train_batch_size": "batch size (per device)",
-    "train_batch_size": "batch size",
-    "gradient_accumulation_steps": "gradient accumulation steps",
-    "weight_decay": "weight decay",
-    "lr_scheduler_type": "learning-rate schedule",
-    "warmup_ratio": "warm-up ratio",
-    "warmup_steps": "warm-up steps",
-    "optim": "optimizer",
-    "max_grad_norm": "gradient clipping (max norm)",
-    "label_smoothing_factor": "label smoothing",
-    "aux_loss": "auxiliary loss",
-    "aux_loss_weight": "auxiliary loss weight λ",
-    "aux_loss_options": "auxiliary loss options",
-    "aux_input": "auxiliary loss input",
-    "batch_sampler": "batch sampler",
-    "group_by_key": "grouping key (group_by_metadata)",
-    "samples_per_group": "samples per group",
-    "augmentation": "waveform augmentation",
-    "mixup_alpha": "mixup α",
-    "concat_same_label": "same-label concatenation probability",
-    "concat_classes": "concatenation classes",
-    "cache_embeddings": "cached embeddings (frozen encoder)",
-    "augmented_views": "cached augmented views per training cycle (frozen encoder)",
-    "lora_r": "LoRA rank (q_proj, v_proj)",
-    "schedule": "training schedule",
-    "two_stage_rounds": "two-stage rounds",
-    "head_epochs": "head epochs per round",
-    "head_learning_rate": "head learning rate (two-stage)",
-    "early_stopping_patience": "early stopping patience",
-    "metric_for_best_model": "model selection metric (validation)",
-    "threshold_objective": "decision thresholds tuned for",
-    "threshold_source": "decision thresholds tuned on",
-    "threshold_folds": "patient groups of the threshold cross-fit",
-    "fp16": "fp16",
-    "bf16": "bf16",
-}
-"""Hyper-parameters a card states (the training arguments' names), with their labels."""
-_ARCHITECTURE_KEYS = (  # the RespiraConfig fields a card lists, in this order
-    *("featurizer", "sampling_rate", "lowpass_cutoff", "target_seconds", "pad_mode", "crop_mode"),
-    "ast_length_policy",
-    *(
-        "pooling",
-        "head",
-        "head_dropout",
-        "head_norm",
-        "instance_norm",
-        "head_hidden_size",
-        "projector_dim",
-        "freeze_encoder",
-        "spec_augment",
-        "class_weights",
-    ),
-)
+__all__ = [
+    "AUX_LOSS_NAMES",
+    "HYPERPARAMETERS",
+    "MODEL_INDEX_METRICS",
+    "RespiraModelCardData",
+]
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -174,6 +99,8 @@ class RespiraModelCardData(CardData):
     hub_dataset: str | None = None
     """The Hub dataset repo the model was trained on (``respira train --dataset_name``), for ``datasets:``."""
     dataset_config: str | None = None
+    corpora: list[str] = field(default_factory=lambda: ["icbhi"])
+    """The corpora it was trained on (:data:`respira.data.corpora.CORPORA` names), ICBHI first."""
     synthetic_data: bool = False
     split_strategy: str | None = None
     validation_size: float | None = None
@@ -221,7 +148,7 @@ class RespiraModelCardData(CardData):
         adapts_length = self.encoder is not None and self.encoder.fit_config_to_frames is not None
         self.architecture = {
             key: getattr(config, key, None)
-            for key in _ARCHITECTURE_KEYS
+            for key in ARCHITECTURE_KEYS
             if key != "ast_length_policy" or adapts_length  # only encoders that adapt to the length
         }
         if has_tuned_thresholds(config):
@@ -279,13 +206,13 @@ class RespiraModelCardData(CardData):
             self.set_thresholds(record.thresholds, tuned=record.thresholds_tuned)
         self._set_data(record)
         metrics = record.metrics
-        self.test_metrics = {k: v for k, v in metrics.test.items() if not k.endswith(_NOT_METRICS)}
+        self.test_metrics = {k: v for k, v in metrics.test.items() if not k.endswith(NOT_METRICS)}
         self.test_metrics_std = {k: v for k, v in metrics.test_std.items() if k in self.test_metrics}
         self.per_seed_metrics = list(metrics.per_seed)
         selected = record.selected_result()
         if selected is not None and selected.validation:
             self.validation_metrics = {
-                k: v for k, v in selected.validation.items() if not k.endswith(_NOT_METRICS)
+                k: v for k, v in selected.validation.items() if not k.endswith(NOT_METRICS)
             }
 
     def _set_data(self, record: RunRecord) -> None:
@@ -312,6 +239,7 @@ class RespiraModelCardData(CardData):
         if data.fold_devices:
             options["fold_devices"] = list(data.fold_devices)
         if data.corpora:
+            self.corpora = [corpus.name for corpus in data.corpora]
             options["training_corpora"] = "; ".join(_describe_corpus(corpus) for corpus in data.corpora)
         if data.split_strategy == "patient":
             if data.patient_split_fractions is not None:
@@ -324,7 +252,7 @@ class RespiraModelCardData(CardData):
         """Record ``Trainer`` metrics: ``test_*`` ones as test results, ``eval_*`` ones as validation."""
         for key, value in metrics.items():
             prefix, _, name = key.partition("_")
-            if prefix not in ("eval", "test") or name.endswith(_NOT_METRICS):
+            if prefix not in ("eval", "test") or name.endswith(NOT_METRICS):
                 continue
             if value is None or _is_number(value):
                 (self.validation_metrics if prefix == "eval" else self.test_metrics)[name] = value
@@ -362,7 +290,7 @@ class RespiraModelCardData(CardData):
 
     def all_tags(self) -> list[str]:
         """``tags`` and those the card data implies: the auxiliary loss, synthetic data, the encoder, shipped
-        code (``custom_code``) and ONNX."""
+        code (``custom_code``), ONNX and the training corpora."""
         tags = list(self.tags)
         aux = self.hyperparameters.get("aux_loss")
         implied = [
@@ -372,6 +300,7 @@ class RespiraModelCardData(CardData):
             "custom_code" if self.remote_code else None,
             "onnx" if self.onnx else None,
         ]
+        implied.extend(self.corpora)
         tags.extend(tag for tag in implied if tag is not None and tag not in tags)
         return tags
 
@@ -457,38 +386,17 @@ def _is_hub_id(name: str) -> bool:
     return True
 
 
-class ModelCardCallback(TrainerCallback):
-    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one).
-
-    ``on_train_begin``: labels, encoder and architecture from ``model.config`` and the hyper-parameters
-    from the training arguments; ``on_evaluate``: validation (``eval_*``) and test (``test_*``, from
-    ``RespiraTrainer.evaluate_test``) metrics; ``on_train_end``: steps, epochs and the best validation
-    score. ``respira train`` completes it with the run record (:meth:`RespiraModelCardData.set_run_record`);
-    ``callback.card_data`` is then ready for :func:`respira.hub.render_model_card`.
-    """
-
-    def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
-        self.card_data = card_data if card_data is not None else RespiraModelCardData()
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if model is not None and getattr(model, "config", None) is not None:
-            self.card_data.set_model_config(model.config)
-            if self.card_data.num_parameters is None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    self.card_data.num_parameters = sum(p.numel() for p in model.parameters())
-        self.card_data.set_training_args(args)
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if metrics:
-            self.card_data.add_metrics(metrics)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.card_data.set_trainer_state(state)
-
-
 def _describe_corpus(corpus: Any) -> str:
     """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus."""
     unit = "cycles" if corpus.labels == "cycle" else "windows"
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ModelCardCallback":  # its home is respira.hub.card_callback (it imports this module)
+        from .card_callback import ModelCardCallback
+
+        return ModelCardCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,11 +27,13 @@ from typing import Any
 from huggingface_hub import ModelCard
 
 from ..data import corpus
+from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
 from ..models.lora import has_adapter
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
-from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS, RespiraModelCardData
+from .card_data import RespiraModelCardData
+from .card_fields import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS
 from .card_splits import split_description, split_rows, subset_note
 from .loading import check_model_folder
 
@@ -40,16 +42,6 @@ __all__ = ["MODEL_CARD_TEMPLATE", "card_data_from_run_dir", "render_model_card",
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 REPO_PLACEHOLDER = "path/to/exported_model"
-
-ICBHI_CITATION = """@article{rocha2019icbhi,
-  title   = {An open access database for the evaluation of respiratory sound classification algorithms},
-  author  = {Rocha, Bruno M. and Filos, Dimitris and Mendes, Lu{\\'\\i}s and others},
-  journal = {Physiological Measurement},
-  volume  = {40},
-  number  = {3},
-  pages   = {035001},
-  year    = {2019}
-}"""
 
 # name of a test metric (without the "test_" prefix) -> label shown in the card
 MAIN_METRICS: dict[str, str] = {
@@ -77,11 +69,13 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     "head_epochs": ("schedule", "contrastive_two_stage"),
     "head_learning_rate": ("schedule", "contrastive_two_stage"),
     "threshold_folds": ("threshold_source", "cross_fit"),
+    "mil_pooling": ("mil_weight", bool),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
     *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
     "lora_r",
+    "mil_weight",
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "sampling_rate": ("audio resampled to", " Hz"),
@@ -148,10 +142,11 @@ def _citation_key(bibtex: str) -> str:
 
 # --------------------------------------------------------------------------------------------- rows
 def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
-    """``(what, bibtex)`` for the database and every method the model uses."""
+    """``(what, bibtex)`` for every corpus the model was trained on and every method it uses."""
     from ..losses import AUXILIARY_LOSSES
 
-    items: list[tuple[str, str]] = [("ICBHI 2017 Respiratory Sound Database", ICBHI_CITATION)]
+    specs = [get_corpus(name) for name in card.corpora]
+    items: list[tuple[str, str]] = [(spec.title, spec.citation.strip()) for spec in specs]
     if card.encoder is not None:
         items.append((f"Encoder: {card.encoder.citation_key}", card.encoder.citation))
     aux = card.hyperparameters.get("aux_loss")
@@ -289,6 +284,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "threshold_source": card.hyperparameters.get("threshold_source", "validation"),
         "threshold_folds": card.hyperparameters.get("threshold_folds"),
         "dataset_name": card.dataset_name,
+        "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
         "synthetic_data": card.synthetic_data,
         "split_description": split_description(card),
         "split_rows": splits,

@@ -41,7 +41,7 @@ import numpy as np
 import scipy.stats
 
 from ..decision import present
-from ..labels import flags_to_classes
+from ..labels import RECORDING_LABELS, flags_to_classes
 from ..windows import AGGREGATIONS, aggregate_windows, describe_aggregation
 from .icbhi import icbhi_scores
 from .multilabel import roc_auc
@@ -61,7 +61,6 @@ __all__ = [
     "recording_level_scores",
 ]
 
-RECORDING_LABELS: tuple[str, ...] = ("crackle", "wheeze", "normal")
 ICBHI_KEYS: tuple[str, ...] = (
     "specificity",
     "sensitivity",

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..data.corpora import get_corpus, resolve
 from ..decision import decide_flags
 from ..labels import flags_to_classes
 from ..metrics import icbhi_scores
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
 __all__ = ["LabelledSample", "calibrate", "labelled_sample", "learning_curve", "sample_score", "write_report"]
-
-SAMPLE_LAYOUTS: tuple[str, ...] = ("icbhi", "kauh")
 
 
 @dataclass(frozen=True)
@@ -72,14 +71,15 @@ def labelled_sample(
     from ..audio import read_audio
     from ..inference import predict_files, predict_windows
 
-    if dataset not in SAMPLE_LAYOUTS:
-        raise ValueError(f"dataset must be one of {', '.join(SAMPLE_LAYOUTS)}, got {dataset!r}")
-    if dataset == "kauh":
-        from ..data import read_kauh_index
-
-        with warnings.catch_warnings():  # a partial KAUH folder is a sample, not an error
+    spec = get_corpus(dataset)
+    if spec.labels == "recording":
+        if spec.read_index is None:
+            raise ValueError(
+                f"{spec.name} has no file index (its spec's read_index): calibrate cannot read it"
+            )
+        with warnings.catch_warnings():  # a partial folder (KAUH: some patients) is a sample, not an error
             warnings.simplefilter("ignore")
-            index = read_kauh_index(data_dir)
+            index = resolve(spec.read_index)(data_dir)
         rate = int(model.config.sampling_rate)
         probabilities = []
         for path in progress(index["path"], "scoring recordings", unit="recording"):
@@ -89,10 +89,9 @@ def labelled_sample(
             windows = np.array([[row["crackle"], row["wheeze"]] for row in rows])
             probabilities.append(aggregate_windows(windows, "max"))
         targets = index[["crackle", "wheeze"]].to_numpy(dtype=np.int64)
-        return LabelledSample(np.array(probabilities), targets, index["patient_id"].to_numpy(), "recording")
-    from ..data.layout import locate_corpus
-
-    layout = locate_corpus(data_dir)
+        patients = index[spec.group_by].to_numpy()
+        return LabelledSample(np.array(probabilities), targets, patients, "recording")
+    layout = resolve(spec.locate)(data_dir)  # cycle labels: recordings with annotation files
     stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
     if not stems:
         raise ValueError(f"{data_dir} has no recording with both audio and an annotation file")

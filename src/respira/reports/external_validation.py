@@ -115,14 +115,15 @@ def evaluate_recordings(
     seed: int = 0,
     confidence: float = 0.95,
     batch_size: int = 32,
-    group_column: str | None = "filter_mode",
+    group_column: str | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` per recording of ``dataset`` and write ``metrics.json``,
     ``recording_predictions.csv`` and the curve plots to ``output_dir`` (see the module docstring);
     return the metrics, plus ``files`` (the names of the files written).
 
     ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
-    (the KAUH builder's); ``group_column`` (if present) splits the scores into groups.
+    (the KAUH builder's); ``group_column`` (if present; the corpus spec's, KAUH: ``filter_mode``) splits
+    the scores into groups.
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
@@ -169,7 +170,13 @@ def evaluate_recordings(
     output.mkdir(parents=True, exist_ok=True)
     write_json(output / "metrics.json", metrics)
     _write_predictions(
-        output / "recording_predictions.csv", dataset, targets, probabilities, windows, thresholds
+        output / "recording_predictions.csv",
+        dataset,
+        targets,
+        probabilities,
+        windows,
+        thresholds,
+        group_column if values is not None else None,
     )
     decided = recording_decisions(probabilities, thresholds)
     figures = label_curve_figures(
@@ -187,10 +194,11 @@ def _write_predictions(
     probabilities: np.ndarray,
     windows: list[np.ndarray],
     thresholds: Sequence[float],
+    group_column: str | None,
 ) -> None:
     decided = recording_decisions(probabilities, thresholds)
     names = dataset["recording"] if "recording" in dataset.column_names else range(len(dataset))
-    groups = dataset["filter_mode"] if "filter_mode" in dataset.column_names else [""] * len(dataset)
+    groups = dataset[group_column] if group_column else [""] * len(dataset)
     patients = dataset["patient_id"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -198,7 +206,7 @@ def _write_predictions(
         [
             "recording",
             "patient_id",
-            "filter_mode",
+            group_column or "group",
             "crackle",
             "wheeze",
             "normal",

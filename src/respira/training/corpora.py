@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.corpora import CORPORA
+from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
 from ..labels import classes_to_flags, flags_to_classes
 from ..run_record import CorpusRecord
 from ..windows import DEFAULT_AGGREGATION, aggregate_windows
@@ -86,20 +86,31 @@ def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[st
         raise ValueError(f"corpora: unknown corpus {unknown[0]!r} (known: {', '.join(CORPORA)})")
     if len(set(names)) != len(names):
         raise ValueError(f"corpora: a corpus is listed twice: {', '.join(names)}")
-    if "icbhi" not in names:
+    if PRIMARY_CORPUS not in names:
         raise ValueError(
-            "corpora must include icbhi: its cycles make the validation and test splits (data_dir)"
+            f"corpora must include {PRIMARY_CORPUS}: its cycles make the validation and test splits "
+            "(data_dir)"
+        )
+    others = [name for name in names if name != PRIMARY_CORPUS]
+    cycles = [name for name in others if CORPORA[name].labels != "recording"]
+    if cycles:
+        raise ValueError(
+            f"corpora: {cycles[0]} is {CORPORA[cycles[0]].labels}-labelled; only recording-labelled corpora "
+            f"join {PRIMARY_CORPUS}'s training split"
         )
     folders = corpus_folders(corpus_dirs)
-    for name in names:
-        if name != "icbhi" and name not in folders:
+    for name in others:
+        if name not in folders:
             raise ValueError(f"corpora: {name} needs a folder: corpus_dirs: {{{name}: <folder>}}")
     extra = [name for name in folders if name not in names]
     if extra:
         raise ValueError(f"corpus_dirs names {extra[0]!r}, which is not in corpora ({', '.join(names)})")
-    if "icbhi" in folders:
-        raise ValueError("corpus_dirs: ICBHI's folder is data_dir; leave icbhi out of corpus_dirs")
-    return ["icbhi", *(name for name in names if name != "icbhi")]
+    if PRIMARY_CORPUS in folders:
+        primary = CORPORA[PRIMARY_CORPUS]
+        raise ValueError(
+            f"corpus_dirs: {primary.label}'s folder is data_dir; leave {primary.name} out of corpus_dirs"
+        )
+    return [PRIMARY_CORPUS, *others]
 
 
 def corpus_folders(corpus_dirs: str | Mapping[str, str] | None) -> dict[str, str]:
@@ -130,7 +141,6 @@ def check_corpora(
 ) -> list[str]:
     """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded); the window
     options and the problem type checked. One-line ``ValueError`` / ``OSError`` naming the option."""
-    from ..data.kauh import locate_kauh
     from ..data.recording_windows import check_window_options
     from ..labels import MULTI_LABEL
 
@@ -147,7 +157,7 @@ def check_corpora(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                locate_kauh(folder)
+                resolve(CORPORA[name].locate)(folder)
         except (OSError, ValueError) as error:
             raise type(error)(f"corpus_dirs: {name}: {error}") from None
     return names
@@ -159,19 +169,33 @@ def has_bags(dataset: Any) -> bool:
     return BAG_COLUMN in names and bool((np.asarray(dataset[BAG_COLUMN]) >= 0).any())
 
 
-def _kauh_windows(
-    folder: str, data: DataRecord, offset: int, cache_dir: str | Path | None, num_proc: int | None
+def _recording_windows(
+    spec: CorpusSpec,
+    folder: str,
+    data: DataRecord,
+    offset: int,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
 ) -> datasets.Dataset:
-    """KAUH's recordings as window examples in the ICBHI split's columns (see the module docstring)."""
-    from ..data import load_kauh
+    """A recording-labelled corpus's recordings as window examples in the ICBHI split's columns (see
+    the module docstring)."""
+    from datasets import concatenate_datasets
+
     from ..data.recording_windows import recording_windows
 
     options: dict[str, Any] = {}
     if data.lowpass_cutoff:
         options.update(lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
-    recordings = load_kauh(
-        folder, sampling_rate=data.sampling_rate, cache_dir=cache_dir, num_proc=num_proc, **options
-    )["test"]
+    built = spec.load()(
+        folder,
+        config_name=spec.configs[0],
+        sampling_rate=data.sampling_rate,
+        cache_dir=cache_dir,
+        num_proc=num_proc,
+        **options,
+    )
+    parts = list(built.values())  # every split: all its recordings train
+    recordings = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     recordings = recordings.add_column(BAG_COLUMN, list(range(len(recordings))))
     windows = recording_windows(
         recordings,
@@ -185,13 +209,13 @@ def _kauh_windows(
         return {
             "label": int(flags_to_classes(flags)[0]),
             "patient_id": int(example["patient_id"]) + offset,
-            "device": f"Litt3200 {example['filter_mode']}",
+            "device": spec.training_device.format(**example) if spec.training_device else spec.name,
             "acquisition_mode": "sc",
-            CORPUS_COLUMN: "kauh",
+            CORPUS_COLUMN: spec.name,
             BAG_COLUMN: int(example[BAG_COLUMN]) + offset,
         }
 
-    return windows.map(as_icbhi, desc="KAUH windows as training examples")
+    return windows.map(as_icbhi, desc=f"{spec.label} windows as training examples")
 
 
 def add_corpora(
@@ -210,7 +234,7 @@ def add_corpora(
         return splits
     marked = datasets.DatasetDict()
     for name, split in splits.items():
-        named = split.add_column(CORPUS_COLUMN, ["icbhi"] * len(split))
+        named = split.add_column(CORPUS_COLUMN, [PRIMARY_CORPUS] * len(split))
         marked[name] = named.add_column(BAG_COLUMN, [-1] * len(split)).cast_column(
             BAG_COLUMN, datasets.Value("int32")
         )
@@ -218,8 +242,13 @@ def add_corpora(
     parts = [train]
     names = [corpus.name for corpus in data.corpora]
     for corpus in extra:
-        windows = _kauh_windows(
-            str(corpus.data_dir), data, names.index(corpus.name) * PATIENT_OFFSET, cache_dir, num_proc
+        windows = _recording_windows(
+            CORPORA[corpus.name],
+            str(corpus.data_dir),
+            data,
+            names.index(corpus.name) * PATIENT_OFFSET,
+            cache_dir,
+            num_proc,
         )
         missing = {name: None for name in train.column_names if name not in windows.column_names}
         for column, value in missing.items():

@@ -128,11 +128,11 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 
 def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
     """The corpora of a multi-corpus recipe (:mod:`~respira.training.corpora`), folders made absolute."""
-    from ..data.corpora import CORPORA
+    from ..data.corpora import CORPORA, PRIMARY_CORPUS
     from .corpora import corpus_folders, parse_corpora
 
     names = parse_corpora(data.corpora, data.corpus_dirs)
-    folders = {**corpus_folders(data.corpus_dirs), "icbhi": data.data_dir}
+    folders = {**corpus_folders(data.corpus_dirs), PRIMARY_CORPUS: data.data_dir}
     return [
         CorpusRecord(name, str(Path(folders[name]).expanduser().resolve()), CORPORA[name].labels)
         for name in names
