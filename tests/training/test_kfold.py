@@ -18,7 +18,7 @@ from respira.cli import main
 from respira.data import read_icbhi_index
 from respira.data.errors import SplitError
 from respira.labels import MULTI_LABEL
-from respira.training.folds import FoldRun, fold_statistics, out_of_fold, t_interval
+from respira.training.fold_summary import FoldRun, fold_statistics, out_of_fold, t_interval
 from respira.training.output import resolve_resume
 from respira.training.seeds import SeedOutcome
 

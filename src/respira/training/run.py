@@ -27,7 +27,8 @@ from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
 from .cross_fit import check_cross_fit_pool
 from .datasets import data_record, load_splits, with_split_sizes
-from .folds import kfold_headline, train_folds
+from .fold_summary import kfold_headline
+from .folds import train_folds
 from .model_factory import model_sampling_rate
 from .output import (
     ResumePoint,
