@@ -177,7 +177,7 @@ def _check_corpora(
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ..data.folds import is_fold_strategy
-    from ..data.icbhi import ICBHIConfig
+    from ..data.icbhi_config import ICBHIConfig
     from ..data.layout import locate_corpus
     from .datasets import data_record, dataset_source, inspect_source
 
