@@ -41,12 +41,18 @@ def run(args: argparse.Namespace) -> None:
         raise ImportError("respira app needs gradio: pip install 'respira[app]'") from None
     from ..app.detectors import example_recordings, open_detector
     from ..app.page import build_page, launch
+    from ..utils.signals import terminate_as_interrupt
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
     detector, facts = open_detector(args.model, onnx=args.onnx, device=args.device)
-    with tempfile.TemporaryDirectory(prefix="respira-app-examples-") as folder:
+    # SIGTERM stops the server as Ctrl-C does (Gradio closes it and returns), so the temporary folders
+    # of the examples and of the results are removed either way
+    with terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="respira-app-examples-") as folder:
         examples = example_recordings(folder)
         page = build_page(detector, facts=facts, examples=examples)
-        print(f"serving {detector.name} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
-        launch(page, host=args.host, port=args.port, examples=examples)
+        try:
+            print(f"serving {detector.name} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
+            launch(page, host=args.host, port=args.port, examples=examples)
+        finally:
+            page.respira_results.close()
