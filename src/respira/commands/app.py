@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 
+from .options import add_device_option, add_model_argument
+
 EPILOG = """\
 The page: upload a recording (wav, flac, mp3, ogg; any rate and channels; up to 10 minutes) or record
 one, optionally with its ICBHI annotation .txt; it shows the recording figure (as predict --plot
@@ -22,13 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="model folder, exported ONNX folder or Hub id")
+    add_model_argument(parser, help="model folder, exported ONNX folder or Hub id")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     parser.add_argument(
         "--onnx", action="store_true", help="run the model's model.onnx with onnxruntime instead of torch"
     )
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_device_option(parser)
     parser.set_defaults(handler=run)
 
 
