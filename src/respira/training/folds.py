@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from .arguments import RespiraTrainingArguments
     from .output import ResumePoint
-    from .recipe import DataArguments, ModelArguments, RunArguments
+    from .recipe_fields import DataArguments, ModelArguments, RunArguments
     from .trainer import RespiraTrainer
 
 __all__ = ["cycle_keys", "train_folds"]

@@ -38,7 +38,8 @@ from .output import (
     run_output,
     staging_folder,
 )
-from .recipe import DataArguments, ModelArguments, RunArguments, parse_seeds
+from .recipe import parse_seeds
+from .recipe_fields import DataArguments, ModelArguments, RunArguments
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import (
     SeedOutcome,

@@ -20,7 +20,8 @@ from .arguments import RespiraTrainingArguments
 from .embedding_cache import check_cache_options
 from .model_factory import parse_class_weights, parse_pos_weight
 from .output import ResumePoint, check_output_dir
-from .recipe import DataArguments, ModelArguments, RunArguments, json_option, parse_seeds
+from .recipe import json_option, parse_seeds
+from .recipe_fields import DataArguments, ModelArguments, RunArguments
 from .schedules import SCHEDULES
 
 __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "validate_run"]
