@@ -18,7 +18,7 @@ from respira.cli import main
 from respira.data import read_icbhi_index
 from respira.data.errors import SplitError
 from respira.labels import MULTI_LABEL
-from respira.training.folds import FoldRun, fold_statistics, out_of_fold, t_interval
+from respira.training.fold_summary import FoldRun, fold_statistics, out_of_fold, t_interval
 from respira.training.output import resolve_resume
 from respira.training.seeds import SeedOutcome
 
@@ -86,6 +86,22 @@ def _recipe(tmp_path: Path, **changes) -> Path:
     return path
 
 
+def _evaluate_kept_fold(
+    output: Path, corpus: Path, cache: Path, metrics: dict, capsys: pytest.CaptureFixture[str]
+) -> dict:
+    """``respira evaluate`` on the fold run ``output`` (its ``metrics`` as training wrote them): it
+    scores the kept model's own test fold, every cycle of it; returns the evaluation's metrics."""
+    report = output.parent / "report"
+    code = main(
+        ["evaluate", str(output), "--data_dir", str(corpus), "--cache_dir", str(cache),
+         "--output_dir", str(report)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    evaluated = json.loads((report / "metrics.json").read_text())
+    assert evaluated["num_examples"] == metrics["per_fold"][str(metrics["selected_fold"])]["test_cycles"]
+    return evaluated
+
+
 def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_fold(
     synthetic_corpus: Path, tmp_path: Path, capsys
 ) -> None:
@@ -142,14 +158,7 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     card = (output / "README.md").read_text()
     assert "Patient-wise 3-fold cross-validation" in card and f"fold {kept[0]}, seed {kept[1]}" in card
     # evaluate rebuilds the kept model's own fold: it reproduces that model's test score
-    report = tmp_path / "report"
-    code = main(
-        ["evaluate", str(output), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache),
-         "--output_dir", str(report)]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    evaluated = json.loads((report / "metrics.json").read_text())
-    assert evaluated["num_examples"] == metrics["per_fold"][str(kept[0])]["test_cycles"]
+    evaluated = _evaluate_kept_fold(output, synthetic_corpus, cache, metrics, capsys)
     assert evaluated["icbhi_score"] == pytest.approx(kept_test["test_icbhi_score"])
     # resume finds the checkpoints of the fold folders
     point = resolve_resume("last", output)
@@ -225,11 +234,4 @@ def test_a_leave_one_device_out_run_tests_each_device_once(
     kept = metrics["selected_fold"]
     card = (output / "README.md").read_text()
     assert "Leave one device out" in card and f"this model's fold held out {devices[kept]}" in card
-    report = tmp_path / "report"
-    code = main(
-        ["evaluate", str(output), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache),
-         "--output_dir", str(report)]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    evaluated = json.loads((report / "metrics.json").read_text())
-    assert evaluated["num_examples"] == metrics["per_fold"][str(kept)]["test_cycles"]
+    _evaluate_kept_fold(output, synthetic_corpus, cache, metrics, capsys)

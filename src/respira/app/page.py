@@ -16,10 +16,13 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +42,15 @@ logger = logging.getLogger(__name__)
 
 
 class _Results:
-    """A folder per analysis under one temporary folder, the oldest removed beyond ``keep``."""
+    """A folder per analysis under one temporary folder, the oldest removed beyond ``keep``; the
+    temporary folder goes with :meth:`close`, or at the latest when the interpreter exits."""
 
     def __init__(self, keep: int = KEEP_RESULTS) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="respira-app-"))
         self.keep = keep
         self.numbers = itertools.count(1)
         self.lock = threading.Lock()
+        self.close = weakref.finalize(self, shutil.rmtree, self.root, ignore_errors=True)
 
     def new(self) -> Path:
         with self.lock:
@@ -124,6 +129,27 @@ def _run(
     return message, verdict, str(png), table, [str(csv_file), str(json_file), str(png)]
 
 
+@contextmanager
+def _no_queue_summary() -> Iterator[None]:
+    """A queue made within the block never computes Gradio's monitoring summary of its events.
+
+    Gradio's queue summarises every event so far with pandas after each one, with options pandas 3
+    deprecates (a warning per analysis), for a monitoring dashboard the app does not enable. Its
+    ``GRADIO_ANALYTICS_CACHE_FREQUENCY`` (events between two summaries, read when the queue is made)
+    set beyond any count turns that off; the variable is restored after the block.
+    """
+    name = "GRADIO_ANALYTICS_CACHE_FREQUENCY"
+    previous = os.environ.get(name)
+    os.environ[name] = str(2**62)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = previous
+
+
 def build_page(
     detector: Detector,
     *,
@@ -190,12 +216,13 @@ def build_page(
             outputs=[message, verdict, figure, table, downloads],
             concurrency_limit=1,
         )
-    page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+    with _no_queue_summary():
+        page.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
     # everything alive now (the model, gradio, matplotlib) lives as long as the server: the collector
     # leaves it alone, so the collection after each analysis only looks at that analysis' objects
     gc.collect()
     gc.freeze()
-    page.respira_results = results  # type: ignore[attr-defined]  (the benchmark reads its folder)
+    page.respira_results = results  # type: ignore[attr-defined]  (respira app closes it, the benchmark reads it)
     return page
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.corpora import corpus_names
+from .options import add_device_option, add_flag_pair, add_model_argument
 
 EPILOG = """\
 Only the target's audio is read (annotations and the labels in KAUH file names are ignored): the
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    add_model_argument(parser)
     parser.add_argument(
         "--data_dir", required=True, help="the target site's recordings (ICBHI or KAUH folder)"
     )
@@ -40,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_adaptation_options(parser)
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_device_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -54,11 +55,9 @@ def add_adaptation_options(parser: argparse.ArgumentParser) -> None:
         default=["head_norm", "prior_shift"],
         help="what to re-estimate on the target (default: both)",
     )
-    group.add_argument(
+    add_flag_pair(
+        group,
         "--source_priors",
-        type=float,
-        nargs=2,
-        metavar=("CRACKLE", "WHEEZE"),
         help="training prevalence of crackles and wheezes (default: the model's config.label_priors)",
     )
     group.add_argument(

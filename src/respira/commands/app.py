@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 
+from .options import add_device_option, add_model_argument
+
 EPILOG = """\
 The page: upload a recording (wav, flac, mp3, ogg; any rate and channels; up to 10 minutes) or record
 one, optionally with its ICBHI annotation .txt; it shows the recording figure (as predict --plot
@@ -22,13 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="model folder, exported ONNX folder or Hub id")
+    add_model_argument(parser, help="model folder, exported ONNX folder or Hub id")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     parser.add_argument(
         "--onnx", action="store_true", help="run the model's model.onnx with onnxruntime instead of torch"
     )
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_device_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -41,12 +43,18 @@ def run(args: argparse.Namespace) -> None:
         raise ImportError("respira app needs gradio: pip install 'respira[app]'") from None
     from ..app.detectors import example_recordings, open_detector
     from ..app.page import build_page, launch
+    from ..utils.signals import terminate_as_interrupt
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
     detector, facts = open_detector(args.model, onnx=args.onnx, device=args.device)
-    with tempfile.TemporaryDirectory(prefix="respira-app-examples-") as folder:
+    # SIGTERM stops the server as Ctrl-C does (Gradio closes it and returns), so the temporary folders
+    # of the examples and of the results are removed either way
+    with terminate_as_interrupt(), tempfile.TemporaryDirectory(prefix="respira-app-examples-") as folder:
         examples = example_recordings(folder)
         page = build_page(detector, facts=facts, examples=examples)
-        print(f"serving {detector.name} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
-        launch(page, host=args.host, port=args.port, examples=examples)
+        try:
+            print(f"serving {detector.name} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
+            launch(page, host=args.host, port=args.port, examples=examples)
+        finally:
+            page.respira_results.close()

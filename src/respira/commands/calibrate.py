@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..data.corpora import corpus_names
+from .options import add_device_option, add_model_argument
 
 EPILOG = """\
 The multi-label model scores every labelled example of --data_dir once (ICBHI layout: annotated cycles;
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    add_model_argument(parser)
     parser.add_argument("--data_dir", required=True, help="the labelled sample (ICBHI layout or KAUH folder)")
     parser.add_argument("--output_dir", required=True, help="folder to create for the calibrated model")
     parser.add_argument(
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seed of the bootstrap and the subsets (default: 0)"
     )
     parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_device_option(parser)
     parser.set_defaults(handler=run)
 
 

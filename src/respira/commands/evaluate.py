@@ -21,6 +21,7 @@ from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
 from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
 from .adapt import add_adaptation_options, check_options
+from .options import add_device_option, add_flag_pair, add_model_argument
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
@@ -83,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    add_model_argument(parser)
     parser.add_argument(
         "--dataset",
         choices=corpus_names(),
@@ -128,11 +129,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output_dir", help="report folder (default: MODEL/evaluation_<split>)")
     parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument(
+    add_flag_pair(
+        parser,
         "--thresholds",
-        type=float,
-        nargs=2,
-        metavar=("CRACKLE", "WHEEZE"),
         help="multi-label models: decision thresholds (default: the config's, else 0.5)",
     )
     parser.add_argument(
@@ -156,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--bootstrap", type=int, default=1000, help="patient-level bootstrap resamples (default: 1000)"
     )
     parser.add_argument("--cache_dir", help="datasets cache folder")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_device_option(parser)
     parser.set_defaults(handler=run)
 
 

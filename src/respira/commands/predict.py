@@ -12,6 +12,7 @@ from typing import Any
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 from .adapt import add_adaptation_options
+from .options import add_device_option, add_model_argument
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", metavar="MODEL", help="model folder or Hugging Face Hub id")
+    add_model_argument(parser)
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
     parser.add_argument(
         "--annotations",
@@ -64,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="refuse a recording that needs more sliding windows than this (default 10000)",
     )
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    add_device_option(parser)
     parser.add_argument(
         "--onnx",
         action="store_true",

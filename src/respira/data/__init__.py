@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "recording_windows": "recording_windows",
     "read_kauh_index": "kauh",
     "ICBHI": "icbhi",
-    "ICBHIConfig": "icbhi",
+    "ICBHIConfig": "icbhi_config",
     "assign_splits": "icbhi",
     "load_icbhi": "icbhi",
     "SYNTHETIC_MARKER": "layout",
@@ -106,7 +106,8 @@ if TYPE_CHECKING:
         SplitError,
     )
     from .folds import compose_fold, device_folds, fold_splits, is_fold_strategy, patient_kfold
-    from .icbhi import ICBHI, ICBHIConfig, assign_splits, load_icbhi
+    from .icbhi import ICBHI, assign_splits, load_icbhi
+    from .icbhi_config import ICBHIConfig
     from .index import (
         MissingMetadataWarning,
         PartialCorpusWarning,

@@ -15,7 +15,7 @@ from ..data import is_fold_strategy, is_synthetic_corpus
 from ..data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from ..labels import CLASS_NAMES
 from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
-from .recipe import DataArguments
+from .recipe_fields import DataArguments
 
 if TYPE_CHECKING:
     import datasets

@@ -29,7 +29,8 @@ import numpy as np
 from ..audio import DEFAULT_LOWPASS_ORDER
 from ..labels import MULTI_LABEL, NUM_CLASSES, SINGLE_LABEL, classes_to_flags, label_names
 from ..models.encoders import encoder_names, get_encoder_spec
-from .recipe import ModelArguments, json_option
+from .recipe import json_option
+from .recipe_fields import ModelArguments
 
 if TYPE_CHECKING:
     from torch import nn

@@ -27,7 +27,8 @@ from ..utils.threads import apply_num_threads
 from .arguments import RespiraTrainingArguments
 from .cross_fit import check_cross_fit_pool
 from .datasets import data_record, load_splits, with_split_sizes
-from .folds import kfold_headline, train_folds
+from .fold_summary import kfold_headline
+from .folds import train_folds
 from .model_factory import model_sampling_rate
 from .output import (
     ResumePoint,
@@ -37,7 +38,8 @@ from .output import (
     run_output,
     staging_folder,
 )
-from .recipe import DataArguments, ModelArguments, RunArguments, parse_seeds
+from .recipe import parse_seeds
+from .recipe_fields import DataArguments, ModelArguments, RunArguments
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import (
     SeedOutcome,

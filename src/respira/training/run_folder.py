@@ -17,7 +17,8 @@ from ..decision import has_tuned_thresholds, thresholds_of
 from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
 from .arguments import RespiraTrainingArguments
 from .model_factory import encoder_checkpoint
-from .recipe import ModelArguments, RunArguments, json_option
+from .recipe import json_option
+from .recipe_fields import ModelArguments, RunArguments
 from .seeds import SeedOutcome, seed_statistics
 
 if TYPE_CHECKING:

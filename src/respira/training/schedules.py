@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .arguments import RespiraTrainingArguments
-from .recipe import RunArguments
+from .recipe_fields import RunArguments
 
 if TYPE_CHECKING:
     import datasets

@@ -20,7 +20,7 @@ from .arguments import RespiraTrainingArguments
 from .cross_fit import cross_fit_thresholds, selected_epochs
 from .embedding_cache import uses_cache
 from .model_factory import build_model
-from .recipe import DataArguments, ModelArguments, RunArguments
+from .recipe_fields import DataArguments, ModelArguments, RunArguments
 from .schedules import train_with_schedule
 from .view_store import ViewStore
 

@@ -20,7 +20,8 @@ from .arguments import RespiraTrainingArguments
 from .embedding_cache import check_cache_options
 from .model_factory import parse_class_weights, parse_pos_weight
 from .output import ResumePoint, check_output_dir
-from .recipe import DataArguments, ModelArguments, RunArguments, json_option, parse_seeds
+from .recipe import json_option, parse_seeds
+from .recipe_fields import DataArguments, ModelArguments, RunArguments
 from .schedules import SCHEDULES
 
 __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "validate_run"]
@@ -177,7 +178,7 @@ def _check_corpora(
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ..data.folds import is_fold_strategy
-    from ..data.icbhi import ICBHIConfig
+    from ..data.icbhi_config import ICBHIConfig
     from ..data.layout import locate_corpus
     from .datasets import data_record, dataset_source, inspect_source
 

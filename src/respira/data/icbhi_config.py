@@ -1,0 +1,94 @@
+"""The ICBHI builder's options (:class:`ICBHIConfig`): every field is part of the dataset's cache key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import datasets
+
+from ..audio import DEFAULT_SAMPLING_RATE
+from ..run_record import SPLIT_STRATEGIES
+from .folds import is_fold_strategy
+from .recording_audio import check_audio_options
+
+__all__ = ["ICBHIConfig"]
+
+
+@dataclass
+class ICBHIConfig(datasets.BuilderConfig):
+    """Options of the ICBHI builder; every field is part of the cache key.
+
+    Args:
+        sampling_rate: rate every recording is resampled to (Hz).
+        split_strategy: ``"official"`` (the challenge's train/test file), ``"patient"`` (a
+            patient-wise random split with ``patient_split_fractions``, for copies without the
+            split file) or ``"patient_kfold"`` (splits ``fold_0`` .. ``fold_<k-1>``: patient-wise,
+            class-stratified cross-validation folds, :func:`~respira.data.folds.patient_kfold`;
+            ``load_icbhi(..., fold=i)`` gives fold ``i``'s train/validation/test) or
+            ``"leave_one_device_out"`` (one fold per device, sorted by name:
+            :func:`~respira.data.folds.device_folds`; ``load_icbhi(..., held_out_device=name)`` or
+            ``fold=i`` gives that device's train/validation/test).
+        validation_size: with the official split, the fraction of train cycles moved to a
+            patient-disjoint, class-stratified ``validation`` split (0 keeps train/test only).
+        patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
+        stratify_by: index column(s) the patient split is stratified by (chest location, as in
+            published patient-wise ICBHI splits).
+        num_folds: ``patient_kfold``: the number of folds (at least 2, at most the number of patients).
+        fold_stratify_by: ``patient_kfold``: a second index column the folds are stratified by, besides
+            the cycle class (``None``: the class only).
+        seed: seed of the validation and patient splits and of the folds.
+        lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
+        lowpass_order: order of that filter.
+        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
+        clip_tolerance: seconds a cycle may run past its audio before the clipping is reported.
+        input_fingerprint: set by the builder from the input files; not for users.
+    """
+
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
+    split_strategy: Literal["official", "patient", "patient_kfold", "leave_one_device_out"] = "official"
+    validation_size: float = 0.0
+    patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    stratify_by: str = "chest_location"
+    num_folds: int = 5
+    fold_stratify_by: str | None = None
+    seed: int = 0
+    lowpass_cutoff: float | None = None
+    lowpass_order: int = 4
+    audio_subtype: str = "FLOAT"
+    clip_tolerance: float = 0.05
+    input_fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an option value the builder cannot honour."""
+        check_audio_options(self)
+        if self.split_strategy not in SPLIT_STRATEGIES:
+            raise ValueError(
+                f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"
+            )
+        if self.split_strategy == "patient_kfold" and (
+            isinstance(self.num_folds, bool) or not isinstance(self.num_folds, int) or self.num_folds < 2
+        ):
+            raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
+        if is_fold_strategy(self.split_strategy) and self.validation_size:
+            raise ValueError(
+                f"with split_strategy={self.split_strategy!r} the validation split is carved from each "
+                "fold's training folds: pass validation_size with fold= to load_icbhi, not to the builder"
+            )
+        if not 0 <= self.validation_size < 1:
+            raise ValueError(f"validation_size must be in [0, 1), got {self.validation_size}")
+        if self.split_strategy == "patient" and self.validation_size:
+            raise ValueError(
+                "validation_size applies to the official split; with split_strategy='patient' set "
+                "patient_split_fractions=(train, validation, test) instead"
+            )
+        self.patient_split_fractions = tuple(float(f) for f in self.patient_split_fractions)
+        if len(self.patient_split_fractions) != 3:
+            raise ValueError(
+                "patient_split_fractions must be (train, validation, test), "
+                f"got {self.patient_split_fractions}"
+            )

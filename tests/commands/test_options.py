@@ -1,0 +1,60 @@
+"""The options several commands share (``respira.commands.options``): each command's --help shows them
+with their one help text, and they parse as before."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from respira.cli import build_parser, main
+
+DEVICE_HELP = "torch device (default: cuda if available, else cpu)"
+MODEL_COMMANDS = {
+    "adapt": "model folder or Hugging Face Hub id",
+    "evaluate": "model folder or Hugging Face Hub id",
+    "predict": "model folder or Hugging Face Hub id",
+    "calibrate": "model folder or Hugging Face Hub id",
+    "app": "model folder, exported ONNX folder or Hub id",
+}
+
+
+def _help(command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per option: the checks read whole lines
+    assert main([command, "--help"]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", MODEL_COMMANDS)
+def test_help_shows_model_and_device_once_with_their_help(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _help(command, capsys, monkeypatch)
+    usage = text.split("\n\n")[0]
+    assert usage.startswith(f"usage: respira {command} ") and re.search(r"\bMODEL\b", usage)
+    assert re.search(rf"^  MODEL\s+{re.escape(MODEL_COMMANDS[command])}$", text, re.MULTILINE)
+    assert len(re.findall(r"^  --device DEVICE\s", text, re.MULTILINE)) == 1
+    assert re.search(rf"^  --device DEVICE\s+{re.escape(DEVICE_HELP)}$", text, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "help_start"),
+    [
+        ("evaluate", "--thresholds", "multi-label models: decision thresholds"),
+        ("adapt", "--source_priors", "training prevalence of crackles and wheezes"),
+        ("evaluate", "--source_priors", "training prevalence of crackles and wheezes"),
+        ("predict", "--source_priors", "training prevalence of crackles and wheezes"),
+    ],
+)
+def test_crackle_wheeze_pairs_show_both_names_and_parse_two_numbers(
+    command: str,
+    option: str,
+    help_start: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = _help(command, capsys, monkeypatch)
+    assert re.search(rf"^  {option} CRACKLE WHEEZE\s+{re.escape(help_start)}", text, re.MULTILINE)
+    required = {"adapt": ["--data_dir", "d", "--output_dir", "o"], "predict": ["a.wav"]}.get(command, [])
+    args = build_parser().parse_args([command, "m", *required, option, "0.25", "0.5", "--device", "cpu"])
+    assert (args.model, getattr(args, option[2:]), args.device) == ("m", [0.25, 0.5], "cpu")
