@@ -21,12 +21,13 @@ The dataset is built once before the arms (not timed). Each arm's wall time is t
 ``respira train`` process; its thresholds, out-of-fold score and test score are read from the run.
 The table gives each arm's median time over the rounds and the median of its per-round ratio to the
 validation arm; with ``--old_ref`` the script checks that the old code chose the very same thresholds
-and scores as this code (exit status 1 if not).
+and scores, and kept a model with the very same weights, as this code (exit status 1 if not).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -90,6 +91,7 @@ def arm(name: str, source: Path, common: list[str], extra: list[str], work: Path
     respira(source, "train", str(RECIPE), *common, *extra, "--output_dir", str(output), "--overwrite", "true")
     seconds = time.perf_counter() - started
     record = json.loads((output / "respira_run.json").read_text())
+    weights = hashlib.sha1((output / "model.safetensors").read_bytes()).hexdigest()
     metrics = json.loads((output / "metrics.json").read_text())
     validation = record["metrics"]["per_seed"][0]["validation"]
     return {
@@ -101,6 +103,7 @@ def arm(name: str, source: Path, common: list[str], extra: list[str], work: Path
         "cross_fit_epochs": validation.get("cross_fit_epochs"),
         "validation_icbhi_score": validation.get("icbhi_score"),
         "test_icbhi_score": metrics.get("test_icbhi_score"),
+        "model_sha1": weights,
     }
 
 
@@ -149,12 +152,12 @@ def main() -> None:
         sys.exit("the old code's thresholds or scores differ from this code's")
 
 
-DECISION_KEYS = ("thresholds", "cross_fit_icbhi_score", "test_icbhi_score")
+DECISION_KEYS = ("thresholds", "cross_fit_icbhi_score", "test_icbhi_score", "model_sha1")
 
 
 def same_decisions(results: list[dict]) -> bool:
     """Whether every cross-fitted run (this code's and the old code's, every round) chose the same
-    thresholds and got the same out-of-fold and test scores."""
+    thresholds, got the same out-of-fold and test scores and kept the same model (its weights' SHA-1)."""
     decided = {json.dumps([r[k] for k in DECISION_KEYS]) for r in results if r["arm"].startswith("cross_fit")}
     print(f"cross-fitted runs with identical thresholds and scores: {'yes' if len(decided) == 1 else 'NO'}")
     return len(decided) == 1
