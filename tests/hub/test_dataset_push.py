@@ -165,11 +165,15 @@ def test_prepare_refuses_to_push_offline_before_building(
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
-    synthetic_corpus: Path, tmp_path: Path
+    synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The issue's done-when: prepare --push_to_hub, then on a clean cache train --dataset_name REPO and
     evaluate --dataset_name REPO, equal to the runs on the corpus folder."""
     import yaml
+
+    # torch's last bits depend on its thread count, which respira otherwise picks from the machine's
+    # load once per process: the in-process and the subprocess runs must use the same count.
+    monkeypatch.setenv("RESPIRA_NUM_THREADS", "1")
 
     from ..training.test_datasets import RECIPE, compare_runs
 
