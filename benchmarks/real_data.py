@@ -203,6 +203,9 @@ for name, label, extra in (
      TRUNK),
     ("transfer_sg_scl", "the same layer + stethoscope-guided SupCon (Kim et al. 2024, device positives, λ 1)",
      (*TRUNK, *SG_SCL)),
+    ("transfer_domain_thresholds", "the same, thresholds cross-fitted over the pool's devices "
+     "(threshold_groups: domains: each group model never saw the device it predicts)",
+     ("--threshold_groups", "domains")),
     ("transfer_sg_scl_across", "the same layer + SupCon, positives: same class on another device (λ = 1)",
      (*TRUNK, *SG_SCL, "--aux_loss_options", '{"positives": "label_across_domains"}')),
 ):  # fmt: skip
