@@ -410,7 +410,8 @@ def method_result(
 ) -> dict:
     """Train ``method`` on every fold of each seed of ``--seeds`` that ``results_file`` has no run of (all
     of them with ``--recompute``) with the CLI, one seed at a time into ``runs/NAME/seed_S``, and merge
-    its metrics into ``results_file`` after each seed (icbhi_to_kauh: one run per seed on all of ICBHI,
+    its metrics into ``results_file`` as it is after each seed, so two invocations may train disjoint seeds
+    of one method at once (icbhi_to_kauh: one run per seed on all of ICBHI,
     scored on KAUH by ``respira evaluate --dataset kauh``)."""
     run = work / "runs" / name
     extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
@@ -443,6 +444,8 @@ def method_result(
             ]
             pooled = metrics["out_of_fold"]["icbhi_score"]
         seconds = time.perf_counter() - started
+        if results_file.is_file():  # another invocation may have added other seeds meanwhile
+            result = json.loads(results_file.read_text())
         result = protocols.merge_seed(result, runs, seconds=seconds, out_of_fold=pooled)
         result["overrides"] = list(method.overrides)
         results_file.write_text(json.dumps(result, indent=1))
