@@ -33,12 +33,16 @@ def test_devices_are_averaged_over_seeds_and_the_strict_interval_is_over_devices
 
 
 def test_the_goal_needs_55_both_intervals_above_50_and_no_lower_auc() -> None:
-    reference = result({(0, 0): 0.5, (1, 0): 0.5}, auc=0.6)
+    reference = result({(0, 0): 0.5, (0, 1): 0.5, (1, 0): 0.5, (1, 1): 0.5}, auc=0.6)
     good = result({(0, 0): 0.56, (0, 1): 0.57, (1, 0): 0.56, (1, 1): 0.57}, auc=0.6)
     assert report.meets_goal(good, (0.51, 0.6), reference)
     assert not report.meets_goal(good, (0.49, 0.6), reference)  # the strict interval reaches 50
     assert not report.meets_goal(result({(0, 0): 0.54, (1, 0): 0.545}), (0.51, 0.6), reference)
     lower_auc = result({(0, 0): 0.56, (0, 1): 0.57, (1, 0): 0.56, (1, 1): 0.57}, auc=0.59)
     assert not report.meets_goal(lower_auc, (0.51, 0.6), reference)
+    # AUCs are compared on the runs both have: a reference seed the method lacks does not count
+    runs = result({(0, 0): 0.5, (0, 1): 0.5, (1, 0): 0.5, (1, 1): 0.5, (0, 2): 0.5}, auc=0.6)["per_fold"]
+    runs[-1]["auc_crackle"] = 0.9  # raises the reference's mean AUC above the method's
+    assert report.meets_goal(good, (0.51, 0.6), protocols.summarise(runs))
     wide = result({(0, 0): 0.40, (0, 1): 0.70, (1, 0): 0.56, (1, 1): 0.57})
     assert wide["icbhi_score_mean"] >= 0.55 and not report.meets_goal(wide, (0.51, 0.6), reference)
