@@ -181,3 +181,38 @@ def welch_interval(a: Sequence[float], b: Sequence[float]) -> tuple[float, float
         return None
     interval = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
     return float(interval.low), float(interval.high)
+
+
+def missing_seeds(cached: dict[str, Any] | None, seeds: Sequence[int]) -> list[int]:
+    """The seeds of ``seeds`` that a method's ``cached`` result (its results JSON) has no run of, in order."""
+    done = {run.get("seed") for run in (cached or {}).get("per_fold", [])}
+    return [seed for seed in seeds if seed not in done]
+
+
+def merge_seed(
+    cached: dict[str, Any] | None, runs: list[dict[str, Any]], *, seconds: float, out_of_fold: float
+) -> dict[str, Any]:
+    """A method's result with one more seed: ``cached``'s runs of other seeds plus ``runs`` (all of one
+    seed, which replace any cached run of it), summarised again. The seed's wall time and pooled
+    out-of-fold score (``seconds``, ``out_of_fold``) are kept per seed (``seconds_per_seed``,
+    ``out_of_fold_per_seed``); their total and mean are ``seconds`` and ``out_of_fold_icbhi_score``."""
+    seed = runs[0]["seed"]
+    if any(run["seed"] != seed for run in runs):
+        raise ValueError("merge_seed takes the runs of one seed")
+    cached = cached or {}
+    kept = [run for run in cached.get("per_fold", []) if run.get("seed") != seed]
+    old_seeds = sorted({run["seed"] for run in kept})
+    # a result cached before seeds were kept apart: its totals belong to its only seed
+    single = {str(old_seeds[0]): cached} if len(old_seeds) == 1 else {}
+    timings = cached.get("seconds_per_seed") or {s: r["seconds"] for s, r in single.items() if "seconds" in r}
+    pooled = cached.get("out_of_fold_per_seed") or {
+        s: r["out_of_fold_icbhi_score"] for s, r in single.items() if "out_of_fold_icbhi_score" in r
+    }
+    timings = {s: v for s, v in timings.items() if int(s) in old_seeds} | {str(seed): seconds}
+    pooled = {s: v for s, v in pooled.items() if int(s) in old_seeds}
+    pooled[str(seed)] = out_of_fold
+    result = summarise(sorted((*kept, *runs), key=lambda run: (run["seed"], run.get("fold", 0))))
+    result["seconds_per_seed"], result["seconds"] = timings, sum(timings.values())
+    result["out_of_fold_per_seed"] = pooled
+    result["out_of_fold_icbhi_score"] = statistics.fmean(pooled.values())
+    return result

@@ -29,7 +29,9 @@ start would need one CE run per fold), its contrastive stage at 1e-3 (the recipe
 CE-trained start); frozen EfficientAT 60 head epochs (recipe 100); fine-tuning 10 epochs at lr 1e-4
 on 4-s cycles, batch 16 (augmentation on the fly: the cache needs a frozen encoder).
 Each method's result is kept in ``--work/results/<method>.json`` and reused by the next invocation,
-so ``--methods`` can add or rerun methods; the table is printed from all results present.
+so ``--methods`` can add methods and ``--seeds`` seeds: a method's seeds already in its results are not
+trained again (``--recompute``: all of them), each new seed trains into ``runs/<method>/seed_<s>`` and is
+merged into the results as soon as it ends; the table is printed from all results present.
 
 Transfer to a new site (``--protocol``, :mod:`_protocols`): ``leave_one_device_out`` (one fold per
 ICBHI stethoscope) and ``icbhi_to_kauh`` (one model per seed trained on all of ICBHI, 80 % of its
@@ -201,6 +203,9 @@ for name, label, extra in (
      TRUNK),
     ("transfer_sg_scl", "the same layer + stethoscope-guided SupCon (Kim et al. 2024, device positives, λ 1)",
      (*TRUNK, *SG_SCL)),
+    ("transfer_domain_thresholds", "the same, thresholds cross-fitted over the pool's devices "
+     "(threshold_groups: domains: each group model never saw the device it predicts)",
+     ("--threshold_groups", "domains")),
     ("transfer_sg_scl_across", "the same layer + SupCon, positives: same class on another device (λ = 1)",
      (*TRUNK, *SG_SCL, "--aux_loss_options", '{"positives": "label_across_domains"}')),
 ):  # fmt: skip
@@ -400,9 +405,14 @@ def recipe_for(name: str, method: Method, work: Path) -> Path:
     return recipe
 
 
-def method_result(name: str, method: Method, args: argparse.Namespace, encoder: Path, work: Path) -> dict:
-    """Train ``method`` on every fold x seed with the CLI; read its metrics.json (icbhi_to_kauh: one run
-    per seed on all of ICBHI, scored on KAUH by ``respira evaluate --dataset kauh``)."""
+def method_result(
+    name: str, method: Method, args: argparse.Namespace, encoder: Path, work: Path, results_file: Path
+) -> dict:
+    """Train ``method`` on every fold of each seed of ``--seeds`` that ``results_file`` has no run of (all
+    of them with ``--recompute``) with the CLI, one seed at a time into ``runs/NAME/seed_S``, and merge
+    its metrics into ``results_file`` as it is after each seed, so two invocations may train disjoint seeds
+    of one method at once (icbhi_to_kauh: one run per seed on all of ICBHI,
+    scored on KAUH by ``respira evaluate --dataset kauh``)."""
     run = work / "runs" / name
     extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
     common = (
@@ -410,33 +420,37 @@ def method_result(name: str, method: Method, args: argparse.Namespace, encoder: 
         "--data_dir", str(Path(args.shared) / "icbhi"), *protocols.train_options(args.protocol, args.folds),
         "--lowpass_cutoff", str(LOWPASS), "--overwrite", "true", "--logging_steps", "50",
     )  # fmt: skip
-    started = time.perf_counter()
-    if args.protocol == "icbhi_to_kauh":
-        runs = []
-        for seed in (int(s) for s in args.seeds.split(",")):
-            folder = run / f"seed_{seed}"
-            respira("train", *common, "--seeds", str(seed), "--output_dir", str(folder))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    result = None if args.recompute or not results_file.is_file() else json.loads(results_file.read_text())
+    for seed in protocols.missing_seeds(result, seeds):
+        started, folder = time.perf_counter(), run / f"seed_{seed}"
+        print(f"   seed {seed} ({time.strftime('%H:%M:%S')}, load {load_average()})", flush=True)
+        respira("train", *common, "--seeds", str(seed), "--output_dir", str(folder))
+        if args.protocol == "icbhi_to_kauh":
             respira(
                 "evaluate", str(folder), "--dataset", "kauh", "--data_dir", str(Path(args.shared) / "kauh"),
                 "--hop", str(args.kauh_hop), "--output_dir", str(folder / "kauh"),
             )  # fmt: skip
             metrics = json.loads((folder / "kauh" / "metrics.json").read_text())
-            runs.append(protocols.kauh_run(metrics, folder / "kauh" / "recording_predictions.csv", seed))
-        result = summarise(runs)
-        result["out_of_fold_icbhi_score"] = result["icbhi_score_mean"]
-    else:
-        respira("train", *common, "--seeds", args.seeds, "--output_dir", str(run))
-        metrics = json.loads((run / "metrics.json").read_text())
-        runs = [
-            {"fold": int(fold), "seed": int(seed)}
-            | {key.removeprefix("test_"): value for key, value in result.items() if key.startswith("test_")}
-            for fold, entry in metrics["per_fold"].items()
-            for seed, result in entry["per_seed"].items()
-        ]
-        result = summarise(runs)
-        result["out_of_fold_icbhi_score"] = metrics["out_of_fold"]["icbhi_score"]
-    result["seconds"] = time.perf_counter() - started
-    result["overrides"] = list(method.overrides)
+            runs = [protocols.kauh_run(metrics, folder / "kauh" / "recording_predictions.csv", seed)]
+            pooled = runs[0]["icbhi_score"]
+        else:
+            metrics = json.loads((folder / "metrics.json").read_text())
+            runs = [
+                {"fold": int(fold), "seed": seed}
+                | {key.removeprefix("test_"): value for key, value in test.items() if key.startswith("test_")}
+                for fold, entry in metrics["per_fold"].items()
+                for test in entry["per_seed"].values()
+            ]
+            pooled = metrics["out_of_fold"]["icbhi_score"]
+        seconds = time.perf_counter() - started
+        if results_file.is_file():  # another invocation may have added other seeds meanwhile
+            result = json.loads(results_file.read_text())
+        result = protocols.merge_seed(result, runs, seconds=seconds, out_of_fold=pooled)
+        result["overrides"] = list(method.overrides)
+        results_file.write_text(json.dumps(result, indent=1))
+    if result is None:
+        raise RuntimeError(f"{name}: no seed to run")  # --seeds is never empty
     return result
 
 
@@ -562,6 +576,9 @@ def main() -> None:
     parser.add_argument("--work", help="keep runs and results here (default: a temp folder)")
     parser.add_argument("--methods", default=",".join((*BASELINES, *DIAGNOSTICS, *METHODS)))
     parser.add_argument("--reference", default=REFERENCE, help="the method others are paired against")
+    parser.add_argument(
+        "--recompute", action="store_true", help="train every seed again, even those already in the results"
+    )
     parser.add_argument("--kauh_hop", type=float, default=4.0, help="icbhi_to_kauh: seconds between windows")
     args = parser.parse_args()
     shared = Path(args.shared)
@@ -618,8 +635,7 @@ def main() -> None:
         if name in METHODS:
             print(f"== {name} (load {load_average()})", flush=True)
             runs_dir = work if protocol == "patient_kfold" else work / protocol
-            result = method_result(name, METHODS[name], args, encoder, runs_dir)
-            (results_dir / f"{name}.json").write_text(json.dumps(result, indent=1))
+            method_result(name, METHODS[name], args, encoder, runs_dir, results_dir / f"{name}.json")
     results = load_results(results_dir)
     where = {
         "patient_kfold": f"{args.folds}-fold patient-wise CV on {icbhi}",

@@ -126,3 +126,26 @@ def test_methods_are_paired_by_fold_and_seed_and_baselines_by_fold() -> None:
     assert against["n"] == 6 and against["mean"] == pytest.approx(0.105)
     low, high = against["ci95"]
     assert low < 0.105 < high
+
+
+def test_seeds_are_cached_per_seed_and_merged_with_their_own_timings() -> None:
+    def runs(seed: int, scores: list[float]) -> list[dict]:
+        return [{"fold": f, "seed": seed, "icbhi_score": s} for f, s in enumerate(scores)]
+
+    # a result cached before seeds were kept apart: one seed, its totals at the top level
+    cached = protocols.summarise(runs(0, [0.4, 0.6])) | {"seconds": 100.0, "out_of_fold_icbhi_score": 0.5}
+    assert protocols.missing_seeds(cached, [0, 1, 2]) == [1, 2]
+    assert protocols.missing_seeds(None, [2, 0]) == [2, 0]
+    merged = protocols.merge_seed(cached, runs(1, [0.6, 0.8]), seconds=50.0, out_of_fold=0.7)
+    assert [(r["seed"], r["fold"]) for r in merged["per_fold"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert merged["icbhi_score_mean"] == pytest.approx(0.6)
+    assert merged["seconds_per_seed"] == {"0": 100.0, "1": 50.0} and merged["seconds"] == 150.0
+    assert merged["out_of_fold_per_seed"] == {"0": 0.5, "1": 0.7}
+    assert merged["out_of_fold_icbhi_score"] == pytest.approx(0.6)
+    assert protocols.missing_seeds(merged, [0, 1, 2]) == [2]
+    # a seed run again replaces its runs and timing, never another seed's
+    again = protocols.merge_seed(merged, runs(0, [0.2, 0.2]), seconds=10.0, out_of_fold=0.2)
+    assert [r["icbhi_score"] for r in again["per_fold"]] == [0.2, 0.2, 0.6, 0.8]
+    assert again["seconds_per_seed"] == {"0": 10.0, "1": 50.0}
+    with pytest.raises(ValueError, match="one seed"):
+        protocols.merge_seed(None, [*runs(0, [0.5]), *runs(1, [0.5])], seconds=1.0, out_of_fold=0.5)

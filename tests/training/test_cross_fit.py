@@ -20,6 +20,7 @@ from respira.run_record import RunRecord
 from respira.training import RespiraTrainer
 from respira.training.cross_fit import (
     cross_fit_thresholds,
+    group_training_rows,
     pool_groups,
     selected_epochs,
     training_pool,
@@ -292,6 +293,7 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
         ({"threshold_objective": "fixed"}, "threshold_objective=fixed tunes none"),
         ({"threshold_folds": 1}, "threshold_folds must be at least 2"),
         ({"threshold_source": "test"}, "threshold_source='test' is not one of validation, cross_fit"),
+        ({"threshold_groups": "devices"}, "threshold_groups='devices' is not one of patients, domains"),
         ({"threshold_folds": 40}, "threshold_folds=40 needs at least 40 patients in train + validation"),
         (  # k-fold: every fold's pool is checked before the first fold trains
             {"split_strategy": "patient_kfold", "num_folds": 3, "threshold_folds": 9},
@@ -333,3 +335,107 @@ def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
     assert trained == [True] * 3  # the group models themselves always train without bars
     expected = [] if disable_tqdm else ["training the cross-fit group models (3 groups)"]
     assert capsys.readouterr().err.splitlines() == expected
+
+
+def test_domain_groups_hold_out_each_device_whole_from_models_that_never_saw_it(
+    icbhi_splits, tmp_path: Path, monkeypatch
+) -> None:
+    from respira.training import cross_fit
+
+    seen: list[tuple[set, set, set, set]] = []
+
+    def group_probabilities(model_args, args, train, held_out, lowpass_cutoff, store, template) -> np.ndarray:
+        seen.append(
+            (
+                set(train["device"]),
+                set(held_out["device"]),
+                set(train["patient_id"]),
+                set(held_out["patient_id"]),
+            )
+        )
+        return np.full((len(held_out), 2), 0.5)
+
+    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
+    pool = training_pool(icbhi_splits)
+    devices = np.asarray(pool["device"])
+    assert len(set(devices)) >= 3  # the fixture's pool spans several devices
+    args = training_args(tmp_path, threshold_source="cross_fit", threshold_groups="domains")
+    fitted = cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=1.0)
+    # one group per device, each the whole device (threshold_folds, 5, is not used)
+    assert len(seen) == len(set(devices)) != args.threshold_folds
+    for group in set(fitted.groups.tolist()):
+        assert len(set(devices[fitted.groups == group])) == 1
+    for trained_devices, held_devices, trained_patients, held_patients in seen:
+        assert len(held_devices) == 1 and not held_devices & trained_devices
+        assert not held_patients & trained_patients
+    assert set().union(*(held for _, held, _, _ in seen)) == set(devices)
+
+
+def test_a_patient_recorded_on_two_devices_leaves_the_pool_with_either() -> None:
+    import datasets
+
+    pool = datasets.Dataset.from_dict(
+        {"patient_id": [1, 1, 2, 3], "device": ["B", "A", "B", "A"], "label": [1, 2, 3, 0]}
+    )
+    groups = pool_groups(pool, 5, seed=0, by="domains")
+    assert groups.tolist() == [1, 0, 1, 0]  # sorted device names
+    assert group_training_rows(pool, groups, 0).tolist() == [2]  # not patient 1's device-B cycle
+    assert group_training_rows(pool, groups, 1).tolist() == [3]
+    patients = pool_groups(pool, 2, seed=0)  # patient groups: the rows outside the group
+    for group in set(patients.tolist()):
+        assert (
+            group_training_rows(pool, patients, group).tolist() == np.flatnonzero(patients != group).tolist()
+        )
+
+
+@pytest.mark.parametrize(
+    ("rows", "key", "message"),
+    [
+        ({"device": ["A", "A", "A"]}, "device", "needs at least 2 recording domains (device) in train + "
+         "validation, which hold 1 (A): use threshold_groups: patients"),
+        ({"device": ["A", "B", "B"]}, "site", "the training pool has no 'site' column (group_by_key)"),
+        ({"device": ["A", "B", "C"], "label": [1, 2, 3]}, "device", None),  # C alone: a crackle elsewhere
+        ({"device": ["A", "B", "C"], "label": [1, 2, 2]}, "device",
+         "without device 'A' the training pool holds no crackle cycle, so that group's model cannot learn"),
+    ],
+)  # fmt: skip
+def test_impossible_domain_groups_are_refused_in_one_line(rows: dict, key: str, message: str | None) -> None:
+    import datasets
+
+    from respira.training.cross_fit import check_cross_fit_pool
+
+    columns = {"patient_id": [1, 2, 3], "label": [3, 3, 3], **rows}
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})
+    args = SimpleNamespace(threshold_folds=5, threshold_groups="domains", group_by_key=key, seed=0)
+    if message is None:
+        check_cross_fit_pool(splits, args)  # 3 patients < 5 threshold_folds: unused for domains
+        return
+    with pytest.raises(ValueError, match="threshold_groups=domains") as error:
+        check_cross_fit_pool(splits, args)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_run_with_domain_groups_records_and_states_them(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    output = tmp_path / "run"
+    recipe = _recipe(tmp_path, threshold_groups="domains")
+    code = main(
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((output / "respira_run.json").read_text())
+    assert record["training"]["hyperparameters"]["threshold_groups"] == "domains"
+    thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
+    # the kept thresholds are those chosen on the device-held-out predictions of this split's pool
+    splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
+    model_args, _, _, recipe_args = parse_recipe(str(recipe), [])
+    seed_args = replace(recipe_args, output_dir=str(tmp_path / "again"), seed=42)
+    again = cross_fit_thresholds(model_args, seed_args, splits, epochs=1.0)
+    assert list(again.choice.thresholds) == pytest.approx(thresholds)
+    assert len(set(again.groups.tolist())) == len(set(training_pool(splits)["device"]))
+    card = " ".join((output / "README.md").read_text().split())
+    assert "one model per recording domain (`device`)" in card
+    assert "| groups of the threshold cross-fit (patients or recording domains) | `domains` |" in card
+    assert "patient groups of the threshold cross-fit" not in card and "3 models" not in card

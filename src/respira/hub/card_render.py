@@ -70,6 +70,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     "head_learning_rate": ("schedule", "contrastive_two_stage"),
     "threshold_folds": ("threshold_source", "cross_fit"),
     "mil_pooling": ("mil_weight", bool),
+    "threshold_groups": ("threshold_source", "cross_fit"),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
@@ -211,6 +212,8 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
             continue
         if key == "max_steps" and isinstance(value, int) and value <= 0:
             continue
+        if key == "threshold_folds" and values.get("threshold_groups") == "domains":
+            continue  # one group per domain: the number of patient groups is not used
         if key == "gradient_accumulation_steps" and value == 1:
             continue
         if key == "train_batch_size" and "per_device_train_batch_size" in values:
@@ -283,6 +286,8 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "thresholds_tuned": card.thresholds_tuned,
         "threshold_source": card.hyperparameters.get("threshold_source", "validation"),
         "threshold_folds": card.hyperparameters.get("threshold_folds"),
+        "threshold_groups": card.hyperparameters.get("threshold_groups", "patients"),
+        "domain_key": card.hyperparameters.get("group_by_key", "device"),
         "dataset_name": card.dataset_name,
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
         "synthetic_data": card.synthetic_data,

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..labels import MULTI_LABEL
+from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..utils.progress import progress
@@ -59,7 +59,14 @@ if TYPE_CHECKING:
     from .recipe import ModelArguments
     from .trainer import RespiraTrainer
 
-__all__ = ["CrossFit", "check_cross_fit_pool", "cross_fit_thresholds", "pool_groups", "selected_epochs"]
+__all__ = [
+    "CrossFit",
+    "check_cross_fit_pool",
+    "cross_fit_thresholds",
+    "group_training_rows",
+    "pool_groups",
+    "selected_epochs",
+]
 
 
 @dataclass(frozen=True)
@@ -82,8 +89,35 @@ def training_pool(splits: datasets.DatasetDict) -> datasets.Dataset:
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
-def check_cross_fit_pool(splits: datasets.DatasetDict, folds: int) -> None:
-    """Raise a one-line ``ValueError`` when the training pool has fewer patients than ``folds``."""
+def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArguments) -> None:
+    """Raise a one-line ``ValueError`` when the training pool cannot be cut into ``args``' cross-fit
+    groups: fewer patients than ``threshold_folds``; with ``threshold_groups: domains``, no
+    ``group_by_key`` column, fewer than two domains, or a domain without which the pool holds no
+    positive of some label (that group's model could not learn it). A domain with no positive of a
+    label may itself be held out: its cycles still count as that label's negatives."""
+    folds = args.threshold_folds
+    if args.threshold_groups == "domains":
+        pool, key = training_pool(splits), args.group_by_key
+        if key not in pool.column_names:
+            raise ValueError(
+                f"threshold_groups=domains: the training pool has no {key!r} column (group_by_key)"
+            )
+        groups = pool_groups(pool, folds, args.seed, by="domains", domain_key=key)
+        names = sorted({str(domain) for domain in pool[key]})
+        if len(names) < 2:
+            raise ValueError(
+                f"threshold_groups=domains needs at least 2 recording domains ({key}) in train + "
+                f"validation, which hold {len(names)} ({', '.join(names)}): use threshold_groups: patients"
+            )
+        flags = classes_to_flags(np.asarray(pool["label"]))
+        for group, name in enumerate(names):
+            learned = flags[group_training_rows(pool, groups, group)].any(axis=0)
+            for label in (label for label, seen in zip(MULTI_LABEL_NAMES, learned, strict=True) if not seen):
+                raise ValueError(
+                    f"threshold_groups=domains: without {key} {name!r} the training pool holds no {label} "
+                    f"cycle, so that group's model cannot learn it: use threshold_groups: patients"
+                )
+        return
     patients = {p for name in ("train", "validation") if name in splits for p in splits[name]["patient_id"]}
     if len(patients) < folds:
         raise ValueError(
@@ -92,16 +126,30 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, folds: int) -> None:
         )
 
 
-def pool_groups(pool: datasets.Dataset, folds: int, seed: int) -> np.ndarray:
-    """The group (``0 .. folds - 1``) of each pool row: whole patients, stratified by class
-    (:func:`respira.data.folds.patient_kfold`; a class carried by fewer patients than groups is
-    allowed to miss some groups)."""
+def pool_groups(
+    pool: datasets.Dataset, folds: int, seed: int, *, by: str = "patients", domain_key: str = "device"
+) -> np.ndarray:
+    """The group of each pool row. ``by="patients"``: ``0 .. folds - 1``, whole patients, stratified by
+    class (:func:`respira.data.folds.patient_kfold`; a class carried by fewer patients than groups is
+    allowed to miss some groups). ``by="domains"``: one group per ``domain_key`` value (the recording
+    domain of the ``domain_balanced`` samplers), in sorted order; ``folds`` and ``seed`` are unused."""
+    if by == "domains":
+        domains = np.asarray([str(domain) for domain in pool[domain_key]])
+        return np.searchsorted(np.unique(domains), domains)
     import pandas as pd
 
     from ..data.folds import patient_kfold
 
     index = pd.DataFrame({"patient_id": pool["patient_id"], "label": pool["label"]})
     return patient_kfold(index, folds, seed=seed, require_all=None).to_numpy()
+
+
+def group_training_rows(pool: datasets.Dataset, groups: np.ndarray, group: int) -> np.ndarray:
+    """The pool rows group ``group``'s model trains on: all but the group's and its patients' (a patient
+    recorded in several domains leaves the pool with the domain held out, as in leave-one-device-out)."""
+    patients = np.asarray([str(patient) for patient in pool["patient_id"]])
+    held = groups == group
+    return np.flatnonzero(~held & ~np.isin(patients, patients[held]))
 
 
 def selected_epochs(trainer: RespiraTrainer) -> float:
@@ -135,9 +183,11 @@ def cross_fit_thresholds(
         raise ValueError(
             f"threshold_source=cross_fit tunes multi-label thresholds: set problem_type: {MULTI_LABEL}"
         )
-    check_cross_fit_pool(splits, args.threshold_folds)
+    check_cross_fit_pool(splits, args)
     pool = training_pool(splits)
-    groups = pool_groups(pool, args.threshold_folds, args.seed)
+    groups = pool_groups(
+        pool, args.threshold_folds, args.seed, by=args.threshold_groups, domain_key=args.group_by_key
+    )
     probabilities = np.zeros((len(pool), 2))
     if store is None and uses_cache(args):
         store = ViewStore()
@@ -160,7 +210,7 @@ def cross_fit_thresholds(
             disable_tqdm=True,
         )
         groups_shown = progress(
-            range(args.threshold_folds),
+            range(int(groups.max()) + 1),
             "training the cross-fit group models",
             unit="group",
             enabled=shows_progress(args),
@@ -169,7 +219,7 @@ def cross_fit_thresholds(
             held_out = np.flatnonzero(groups == group)
             if held_out.size == 0:
                 continue
-            trained = pool.select(np.flatnonzero(groups != group))
+            trained = pool.select(group_training_rows(pool, groups, group))
             probabilities[held_out] = _group_probabilities(
                 model_args, group_args, trained, pool.select(held_out), lowpass_cutoff, store, template
             )

@@ -107,7 +107,7 @@ def train_folds(
         all_keys = [key for f in folds for key in cycle_keys(folds[f]["test"])]
     if args.threshold_source == "cross_fit":  # every fold's pool, before any training
         for splits in folds.values():
-            check_cross_fit_pool(splits, args.threshold_folds)
+            check_cross_fit_pool(splits, args)
     runs: list[FoldRun] = []
     kept: FoldRun | None = None
     for fold, splits in folds.items():

@@ -112,7 +112,7 @@ def run_training(
                 splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
             state.wait_for_everyone()
             if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
-                check_cross_fit_pool(splits, args.threshold_folds)
+                check_cross_fit_pool(splits, args)
             summary = _train_seeds(
                 model_args, data_args, run_args, args, splits, seeds, folder, target, resume, log, main
             )
