@@ -112,10 +112,12 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
         flags = classes_to_flags(np.asarray(pool["label"]))
         for group, name in enumerate(names):
             learned = flags[group_training_rows(pool, groups, group)].any(axis=0)
-            for label in (label for label, seen in zip(MULTI_LABEL_NAMES, learned, strict=True) if not seen):
+            missing = [label for label, seen in zip(MULTI_LABEL_NAMES, learned, strict=True) if not seen]
+            if missing:
                 raise ValueError(
-                    f"threshold_groups=domains: without {key} {name!r} the training pool holds no {label} "
-                    f"cycle, so that group's model cannot learn it: use threshold_groups: patients"
+                    f"threshold_groups=domains: without {key} {name!r} the training pool holds no "
+                    f"{missing[0]} cycle, so that group's model cannot learn it: "
+                    "use threshold_groups: patients"
                 )
         return
     patients = {p for name in ("train", "validation") if name in splits for p in splits[name]["patient_id"]}
