@@ -17,6 +17,11 @@ _ATTENTION_ALPHA = 32.0
 XAVIER_GAIN_ATTR = "_beats_xavier_gain"
 
 
+def deep_norm_beta(config: BeatsConfig) -> float:
+    """DeepNorm's Xavier gain ``(8 * num_hidden_layers) ** -0.25`` of the value, output and FFN linears."""
+    return (8 * config.num_hidden_layers) ** -0.25
+
+
 def relative_position_bucket(
     relative_position: torch.Tensor, num_buckets: int, max_distance: int
 ) -> torch.Tensor:
@@ -72,7 +77,7 @@ class BeatsAttention(nn.Module):
             self.grep_a = None
 
         if config.deep_norm:
-            beta = (8 * config.num_hidden_layers) ** -0.25
+            beta = deep_norm_beta(config)
             for linear, gain in (
                 (self.q_proj, 1.0),
                 (self.k_proj, 1.0),

@@ -10,7 +10,7 @@ from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutput
 
-from .attention_beats import XAVIER_GAIN_ATTR, BeatsAttention
+from .attention_beats import XAVIER_GAIN_ATTR, BeatsAttention, deep_norm_beta
 from .configuration_beats import BeatsConfig
 from .embeddings_beats import BeatsPositionalConvEmbedding
 
@@ -59,7 +59,7 @@ class BeatsEncoderLayer(GradientCheckpointingLayer):
         self.layer_norm_first = config.layer_norm_first
         self.deep_norm_alpha = (2 * config.num_hidden_layers) ** 0.25 if config.deep_norm else 1.0
         if config.deep_norm:
-            beta = (8 * config.num_hidden_layers) ** -0.25
+            beta = deep_norm_beta(config)
             setattr(self.fc1, XAVIER_GAIN_ATTR, beta)
             setattr(self.fc2, XAVIER_GAIN_ATTR, beta)
 
