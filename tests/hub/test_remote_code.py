@@ -91,6 +91,7 @@ for name, source in jobs["models"].items():
     results[name] = {
         "refused_without_trust": refused,
         "model_module": type(model).__module__,
+        "layer_modules": sorted({type(layer).__module__ for layer in model.modules()}),
         "extractor_module": type(extractor).__module__,
         "logits": logits,
         "pipeline": {item["label"]: item["score"] for item in scores},
@@ -160,6 +161,16 @@ def _check_loaded(loaded: dict, folder: Path, samples: np.ndarray) -> None:
     assert loaded["refused_without_trust"] and "trust_remote_code" in loaded["refused_without_trust"]
     assert loaded["model_module"].startswith("transformers_modules.")
     assert loaded["model_module"].endswith(".modeling_respira")
+    # every layer of respira's model comes from the shipped file of the same name (none left out)
+    own = RespiraForAudioClassification.from_pretrained(folder).modules()
+    expected_layers = {type(layer).__module__ for layer in own}
+    shipped_layers = {
+        m.rsplit(".", 1)[-1] for m in loaded["layer_modules"] if m.startswith("transformers_modules.")
+    }
+    assert shipped_layers == {m.rsplit(".", 1)[-1] for m in expected_layers if m.startswith("respira.")}
+    assert {m for m in loaded["layer_modules"] if not m.startswith("transformers_modules.")} == {
+        m for m in expected_layers if not m.startswith("respira.")
+    }
     assert loaded["extractor_module"].endswith(".feature_extraction_respira")
     np.testing.assert_allclose(loaded["logits"], expected, atol=1e-5, rtol=0)
     config = json.loads((folder / "config.json").read_text())
@@ -221,6 +232,31 @@ def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Pa
     assert "pipeline_respira.py" in code.files and "windows.py" in code.files
     preprocessor = json.loads((export / "preprocessor_config.json").read_text())
     assert preprocessor["auto_map"] == {"AutoFeatureExtractor": REMOTE_CODE_AUTO_MAP["AutoFeatureExtractor"]}
+
+
+def _code_modules(model: torch.nn.Module) -> set[str]:
+    """The modules defining the classes (and their bases) of a model's layers and configurations."""
+    objects = [*model.modules(), model.config, model.config.encoder_config]
+    return {cls.__module__ for obj in objects for cls in type(obj).__mro__}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_module_of_the_model_ships(family: str, run_dirs: dict[str, Path], tmp_path: Path) -> None:
+    """Each respira module that defines a layer of the model (e.g. BEATs' attention, embeddings and encoder
+    modules beside ``modeling_beats``) is a file of the exported folder."""
+    model = RespiraForAudioClassification.from_pretrained(run_dirs[family])
+    needed = {
+        module.rsplit(".", 1)[-1] + ".py" for module in _code_modules(model) if module.startswith("respira.")
+    }
+    if family == "beats":
+        assert {
+            "attention_beats.py",
+            "embeddings_beats.py",
+            "encoder_beats.py",
+            "modeling_beats.py",
+        } <= needed
+    export = export_model(run_dirs[family], tmp_path / "export", with_code=True)
+    assert needed - {path.name for path in export.glob("*.py")} == set()
 
 
 def test_check_remote_code_names_what_is_wrong(run_dirs: dict[str, Path], tmp_path: Path) -> None:
