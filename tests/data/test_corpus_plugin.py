@@ -183,14 +183,63 @@ def test_evaluate_scores_it_per_recording_by_its_group_column(wards: Path, tmp_p
     assert "--dataset cycles_too: only icbhi's cycles are scored one by one" in capsys.readouterr().err
 
 
+def _help(capsys, *command: str) -> str:
+    """``respira COMMAND --help``, its white space made single spaces (argparse wraps it)."""
+    with contextlib.suppress(SystemExit):
+        main([*command, "--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
 def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
     for command in ("prepare", "evaluate", "calibrate", "adapt"):
-        with contextlib.suppress(SystemExit):
-            main([command, "--help"])
-        assert "wards" in capsys.readouterr().out.split("--dataset", 1)[1].split("}", 1)[0]
+        assert "wards" in _help(capsys, command).split("--dataset", 1)[1].split("}", 1)[0]
     from respira.hub.adaptation import target_recordings
 
     assert sorted(target_recordings(wards, "wards")) == sorted(path.stem for path in wards.glob("*.wav"))
+
+
+def test_the_help_texts_that_list_the_corpora_list_it(wards: Path, capsys) -> None:
+    listings = {
+        (): ["build the ICBHI (or KAUH or WARDS) dataset from a local folder"],
+        ("prepare",): ["(default: the --config for ICBHI, kauh for KAUH, wards for WARDS)"],
+        ("evaluate",): [
+            "kauh (external validation per recording) or wards (external validation per recording); default",
+            "--dataset kauh or wards: --window",  # the options of recording-labelled corpora
+        ],
+        ("calibrate",): [
+            "the labelled sample (ICBHI layout, KAUH folder or WARDS folder)",
+            "KAUH or WARDS: recordings, 4 s windows every 2 s",
+        ],
+        ("adapt",): [
+            "the target site's recordings (ICBHI, KAUH or WARDS folder)",
+            "an ICBHI download, a KAUH folder, a WARDS folder, or any folder of .wav/.flac files",
+        ],
+    }
+    for command, texts in listings.items():
+        shown = _help(capsys, *command)
+        for text in texts:
+            assert text in shown, (command, text)
+
+
+def test_calibrate_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
+    wards: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import respira.hub.loading
+    from respira.reports.calibration import labelled_sample
+
+    monkeypatch.setattr(respira.hub.loading, "load_model", lambda *args, **kwargs: pytest.fail("loaded"))
+    output = tmp_path / "calibrated"
+    arguments = ["calibrate", str(tmp_path / "model"), "--data_dir", str(wards), "--output_dir", str(output)]
+    register_corpus(replace(SPEC, name="cycles_too", labels="cycle"))
+    try:
+        assert main([*arguments, "--dataset", "cycles_too"]) == 2
+        with pytest.raises(ValueError, match=r"^--dataset cycles_too: only icbhi's cycles are scored one by"):
+            labelled_sample(None, wards, "cycles_too")
+    finally:
+        del CORPORA["cycles_too"]
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--dataset cycles_too: only icbhi's cycles are scored" in error
+    assert not output.exists()
 
 
 def test_a_model_trained_on_it_cites_and_describes_it(wards: Path) -> None:

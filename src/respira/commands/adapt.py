@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..data.corpora import corpus_names
-from .options import add_device_option, add_flag_pair, add_model_argument
+from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names
+from .options import add_device_option, add_flag_pair, add_model_argument, corpus_list
 
 EPILOG = """\
 Only the target's audio is read (annotations and the labels in KAUH file names are ignored): the
@@ -28,21 +28,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_argument(parser)
     parser.add_argument(
-        "--data_dir", required=True, help="the target site's recordings (ICBHI or KAUH folder)"
+        "--data_dir", required=True, help=f"the target site's recordings ({corpus_list()} folder)"
     )
     parser.add_argument("--output_dir", required=True, help="folder to create for the adapted model")
     parser.add_argument(
         "--dataset",
         choices=(*corpus_names(), "folder"),
         default="icbhi",
-        help="layout of --data_dir: an ICBHI download, a KAUH folder, or any folder of .wav/.flac files "
-        "(default: icbhi)",
+        help=f"layout of --data_dir: {', '.join(map(_layout, CORPORA.values()))}, or any folder of "
+        ".wav/.flac files (default: icbhi)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     add_adaptation_options(parser)
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
     add_device_option(parser)
     parser.set_defaults(handler=run)
+
+
+def _layout(spec: CorpusSpec) -> str:
+    """``an ICBHI download``, ``a KAUH folder``: a corpus's folder as --dataset's help names it."""
+    article = "an" if spec.label[:1] in "AEIOU" else "a"
+    return f"{article} {spec.label} {'download' if spec.name == PRIMARY_CORPUS else 'folder'}"
 
 
 def add_adaptation_options(parser: argparse.ArgumentParser) -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..data.corpora import corpus_names
-from .options import add_device_option, add_model_argument
+from ..data.corpora import corpus_names, scored_corpus
+from .options import add_device_option, add_model_argument, corpus_list
 
 EPILOG = """\
 The multi-label model scores every labelled example of --data_dir once (ICBHI layout: annotated cycles;
-KAUH: recordings, 4 s windows every 2 s aggregated by their maximum); its (crackle, wheeze) thresholds
+{windowed}: recordings, 4 s windows every 2 s aggregated by their maximum); its (crackle, wheeze) thresholds
 are re-tuned on them for the ICBHI score. OUT is the calibrated model folder (config.json carries the
 thresholds, README.md a section on the calibration) with calibration.json (scores before/after with
 patient-bootstrap intervals), learning_curve.csv and learning_curve.png (held-out ICBHI score against
 the number of labelled patients used, mean ± sd over random patient subsets).
 """
+"""The epilog, with ``{windowed}`` the recording-labelled corpora (read when the parser is made)."""
+_FOLDER = {"cycle": "layout", "recording": "folder"}
+"""What --data_dir holds of a corpus: its annotated layout (cycle labels) or a folder of recordings."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,11 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="re-tune a model's thresholds on a few labelled recordings of a new site",
         description="Re-tune a multi-label model's decision thresholds on a small labelled sample of a new "
         "site, with a patient-bootstrap interval and a learning curve.",
-        epilog=EPILOG,
+        epilog=EPILOG.format(windowed=corpus_list(keep=lambda spec: spec.labels == "recording")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_argument(parser)
-    parser.add_argument("--data_dir", required=True, help="the labelled sample (ICBHI layout or KAUH folder)")
+    sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
+    parser.add_argument("--data_dir", required=True, help=f"the labelled sample ({sample})")
     parser.add_argument("--output_dir", required=True, help="folder to create for the calibrated model")
     parser.add_argument(
         "--dataset", choices=corpus_names(), default="icbhi", help="layout of --data_dir (default: icbhi)"
@@ -60,6 +64,7 @@ def run(args: argparse.Namespace) -> None:
     from .adapt import check_output
 
     apply_num_threads()
+    scored_corpus(args.dataset)
     output_dir = Path(args.output_dir).expanduser()
     check_output(output_dir, args.model, args.overwrite)
     for name in ("bootstrap", "repeats", "batch_size"):

@@ -17,11 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
+from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
 from .adapt import add_adaptation_options, check_options
-from .options import add_device_option, add_flag_pair, add_model_argument
+from .options import add_device_option, add_flag_pair, add_model_argument, corpus_list
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--dataset",
         choices=corpus_names(),
         default="icbhi",
-        help="icbhi (cycles of a split) or kauh (external validation per recording; default: icbhi)",
+        help=f"{corpus_list(_what_is_scored, lambda spec: spec.scored)}; default: {PRIMARY_CORPUS}",
     )
     parser.add_argument(
         "--data_dir",
@@ -141,22 +141,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "does: head statistics, prior shift), then score it",
     )
     add_adaptation_options(parser)
-    kauh = parser.add_argument_group("--dataset kauh")
-    kauh.add_argument("--window", type=float, default=4.0, help="window length in seconds (default: 4)")
-    kauh.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default: 2)")
-    kauh.add_argument(
+    windowed = corpus_list(lambda spec: spec.name, lambda spec: spec.labels == "recording")
+    group = parser.add_argument_group(f"--dataset {windowed}")  # recording-labelled corpora
+    group.add_argument("--window", type=float, default=4.0, help="window length in seconds (default: 4)")
+    group.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default: 2)")
+    group.add_argument(
         "--aggregation",
         choices=AGGREGATIONS,
         default="max",
         help="window probabilities → recording: max, or topk_mean (mean of the --top_k largest)",
     )
-    kauh.add_argument("--top_k", type=int, help="windows averaged by --aggregation topk_mean (default: 3)")
-    kauh.add_argument(
+    group.add_argument("--top_k", type=int, help="windows averaged by --aggregation topk_mean (default: 3)")
+    group.add_argument(
         "--bootstrap", type=int, default=1000, help="patient-level bootstrap resamples (default: 1000)"
     )
     parser.add_argument("--cache_dir", help="datasets cache folder")
     add_device_option(parser)
     parser.set_defaults(handler=run)
+
+
+def _what_is_scored(spec: CorpusSpec) -> str:
+    """``--dataset``'s help on a corpus: how evaluate scores it."""
+    scored = "cycles of a split" if spec.labels == "cycle" else "external validation per recording"
+    return f"{spec.name} ({scored})"
 
 
 def default_output_dir(model: str, split: str) -> Path:
@@ -247,12 +254,10 @@ def run(args: argparse.Namespace) -> None:
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
-    spec = get_corpus(args.dataset)
+    spec = scored_corpus(args.dataset)
     if spec.labels == "recording":
         run_recordings(args, spec)
         return
-    if spec.name != PRIMARY_CORPUS:  # the cycle splits below are rebuilt by ICBHI's split machinery
-        raise ValueError(f"--dataset {spec.name}: only {PRIMARY_CORPUS}'s cycles are scored one by one")
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
     from ..training.evaluation_splits import check_split, load_split

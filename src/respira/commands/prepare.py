@@ -14,16 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from ..audio import DEFAULT_SAMPLING_RATE
-from ..data.corpora import CORPORA, CorpusSpec, corpus_names, get_corpus
+from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
+from .options import corpus_list
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "seed")
 """The options that make a corpus's splits; each corpus spec names those its builder takes."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    others = corpus_list(keep=lambda spec: spec.name != PRIMARY_CORPUS)
     parser = subparsers.add_parser(
         "prepare",
-        help="build the ICBHI (or KAUH) dataset from a local folder; save or push it with a dataset card",
+        help=f"build the {CORPORA[PRIMARY_CORPUS].label} (or {others}) dataset from a local folder; save or "
+        "push it with a dataset card",
         description="Build the dataset from a local copy of the corpus and print what it holds. "
         "--output_dir writes a folder that datasets.load_dataset(folder) loads (Parquet per split + a "
         "README.md dataset card); --push_to_hub uploads the same folder to a Hub dataset repo.",
@@ -40,12 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--config",
         choices=tuple(dict.fromkeys(config for spec in CORPORA.values() for config in spec.configs)),
-        help="ICBHI: cycles (default) or recordings",
+        help="; ".join(
+            f"{spec.label}: {spec.configs[0]} (default) or {' or '.join(spec.configs[1:])}"
+            for spec in CORPORA.values()
+            if len(spec.configs) > 1
+        ),
     )
     parser.add_argument(
         "--config_name",
-        help="the config's name in the folder / Hub repo, which keep their other configs (default: the "
-        "--config for ICBHI, kauh for KAUH)",
+        help="the config's name in the folder / Hub repo, which keep their other configs (default: "
+        + ", ".join(f"{spec.stored_name or 'the --config'} for {spec.label}" for spec in CORPORA.values())
+        + ")",
     )
     parser.add_argument("--sampling_rate", type=int, default=DEFAULT_SAMPLING_RATE)
     parser.add_argument("--validation_size", type=float, help="ICBHI official split: share of train")

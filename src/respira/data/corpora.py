@@ -33,6 +33,7 @@ __all__ = [
     "corpus_names",
     "get_corpus",
     "register_corpus",
+    "scored_corpus",
 ]
 
 Reference = str | Callable[..., Any]
@@ -123,6 +124,13 @@ class CorpusSpec:
     def label(self) -> str:
         """How messages name it (``ICBHI``, ``KAUH``)."""
         return self.name.upper()
+
+    @property
+    def scored(self) -> bool:
+        """Whether commands score a model on its labels (``respira evaluate``, ``respira calibrate``):
+        per recording when it is recording-labelled; per cycle only for :data:`PRIMARY_CORPUS`, whose
+        cycles respira reads with its own split machinery and annotation files."""
+        return self.labels == "recording" or self.name == PRIMARY_CORPUS
 
     @property
     def card_facts(self) -> CorpusFacts:
@@ -258,6 +266,15 @@ def get_corpus(name: str) -> CorpusSpec:
         return CORPORA[name]
     except KeyError:
         raise ValueError(f"unknown corpus {name!r} (known: {', '.join(CORPORA)})") from None
+
+
+def scored_corpus(name: str) -> CorpusSpec:
+    """The spec of corpus ``name`` for a command that scores a model on its labels; a one-line
+    ``ValueError`` naming ``--dataset name`` when it is not :attr:`CorpusSpec.scored`."""
+    spec = get_corpus(name)
+    if not spec.scored:
+        raise ValueError(f"--dataset {spec.name}: only {PRIMARY_CORPUS}'s cycles are scored one by one")
+    return spec
 
 
 def register_corpus(spec: CorpusSpec) -> CorpusSpec:

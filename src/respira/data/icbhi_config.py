@@ -5,22 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import datasets
-
-from ..audio import DEFAULT_SAMPLING_RATE
 from ..run_record import SPLIT_STRATEGIES
+from .audio_config import AudioBuilderConfig
 from .folds import is_fold_strategy
-from .recording_audio import check_audio_options
 
 __all__ = ["ICBHIConfig"]
 
 
 @dataclass
-class ICBHIConfig(datasets.BuilderConfig):
-    """Options of the ICBHI builder; every field is part of the cache key.
+class ICBHIConfig(AudioBuilderConfig):
+    """Options of the ICBHI builder; every field is part of the cache key. Besides the audio options
+    (:class:`~respira.data.audio_config.AudioBuilderConfig`: ``sampling_rate``, ``lowpass_cutoff``,
+    ``lowpass_order``, ``audio_subtype``):
 
     Args:
-        sampling_rate: rate every recording is resampled to (Hz).
         split_strategy: ``"official"`` (the challenge's train/test file), ``"patient"`` (a
             patient-wise random split with ``patient_split_fractions``, for copies without the
             split file) or ``"patient_kfold"`` (splits ``fold_0`` .. ``fold_<k-1>``: patient-wise,
@@ -38,14 +36,9 @@ class ICBHIConfig(datasets.BuilderConfig):
         fold_stratify_by: ``patient_kfold``: a second index column the folds are stratified by, besides
             the cycle class (``None``: the class only).
         seed: seed of the validation and patient splits and of the folds.
-        lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
-        lowpass_order: order of that filter.
-        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
         clip_tolerance: seconds a cycle may run past its audio before the clipping is reported.
-        input_fingerprint: set by the builder from the input files; not for users.
     """
 
-    sampling_rate: int = DEFAULT_SAMPLING_RATE
     split_strategy: Literal["official", "patient", "patient_kfold", "leave_one_device_out"] = "official"
     validation_size: float = 0.0
     patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -53,19 +46,11 @@ class ICBHIConfig(datasets.BuilderConfig):
     num_folds: int = 5
     fold_stratify_by: str | None = None
     seed: int = 0
-    lowpass_cutoff: float | None = None
-    lowpass_order: int = 4
-    audio_subtype: str = "FLOAT"
     clip_tolerance: float = 0.05
-    input_fingerprint: str = ""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.validate()
 
     def validate(self) -> None:
         """Raise ``ValueError`` for an option value the builder cannot honour."""
-        check_audio_options(self)
+        super().validate()
         if self.split_strategy not in SPLIT_STRATEGIES:
             raise ValueError(
                 f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"

@@ -47,12 +47,13 @@ import datasets
 import pandas as pd
 
 from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
+from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
 from .loaders import build_or_stream, check_loader_options
-from .recording_audio import audio_durations, check_audio_options, recording_samples
+from .recording_audio import audio_durations, recording_samples
 
 __all__ = [
     "FILTER_MODE_NAMES",
@@ -262,30 +263,9 @@ def _features(sampling_rate: int) -> datasets.Features:
 
 
 @dataclass
-class KAUHConfig(datasets.BuilderConfig):
-    """Options of the KAUH builder; every field is part of the cache key.
-
-    Args:
-        sampling_rate: rate every recording is resampled to (Hz).
-        lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
-        lowpass_order: order of that filter.
-        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
-        input_fingerprint: set by the builder from the input files; not for users.
-    """
-
-    sampling_rate: int = DEFAULT_SAMPLING_RATE
-    lowpass_cutoff: float | None = None
-    lowpass_order: int = 4
-    audio_subtype: str = "FLOAT"
-    input_fingerprint: str = ""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` for an option value the builder cannot honour."""
-        check_audio_options(self)
+class KAUHConfig(AudioBuilderConfig):
+    """Options of the KAUH builder: the audio options alone
+    (:class:`~respira.data.audio_config.AudioBuilderConfig`); every field is part of the cache key."""
 
 
 class KAUH(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):

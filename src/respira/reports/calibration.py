@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.corpora import get_corpus, resolve
+from ..data.corpora import resolve, scored_corpus
 from ..decision import decide_flags
 from ..labels import flags_to_classes
 from ..metrics import icbhi_scores
@@ -71,7 +71,7 @@ def labelled_sample(
     from ..audio import read_audio
     from ..inference import predict_files, predict_windows
 
-    spec = get_corpus(dataset)
+    spec = scored_corpus(dataset)
     if spec.labels == "recording":
         if spec.read_index is None:
             raise ValueError(

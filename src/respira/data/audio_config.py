@@ -1,0 +1,53 @@
+"""The audio options every corpus builder takes (:class:`AudioBuilderConfig`), declared and checked once.
+
+A corpus's builder config (``ICBHIConfig``, ``KAUHConfig``) subclasses it and adds its own options.
+``datasets`` names a build's cache folder from the options given (sorted by name), not from where a
+field is declared, so moving the fields here left every config id and cache folder as it was
+(``tests/data/test_audio_config.py`` pins them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import datasets
+
+from ..audio import DEFAULT_SAMPLING_RATE, STORAGE_SUBTYPES
+
+__all__ = ["AudioBuilderConfig"]
+
+
+@dataclass
+class AudioBuilderConfig(datasets.BuilderConfig):
+    """How a builder decodes its recordings; every field is part of the cache key.
+
+    Args:
+        sampling_rate: rate every recording is resampled to (Hz).
+        lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
+        lowpass_order: order of that filter.
+        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
+        input_fingerprint: set by the builder from the input files; not for users.
+    """
+
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
+    lowpass_cutoff: float | None = None
+    lowpass_order: int = 4
+    audio_subtype: str = "FLOAT"
+    input_fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an option value the builder cannot honour (a subclass extends it;
+        builders call it again after ``datasets`` has set the user's options)."""
+        if self.sampling_rate <= 0:
+            raise ValueError(f"sampling_rate must be positive, got {self.sampling_rate}")
+        if self.audio_subtype not in STORAGE_SUBTYPES:
+            raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
+        if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:
+            raise ValueError(
+                f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
+                f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
+            )

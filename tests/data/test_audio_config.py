@@ -1,0 +1,91 @@
+"""AudioBuilderConfig: the audio options ICBHI and KAUH share, declared and checked once, without moving
+any user's cache. The config ids below were recorded from the builders before the shared base existed
+(each builder's config then declared its own audio fields); ``datasets`` names a build's cache folder
+from them, so a change here re-builds every user's cached dataset."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from respira.data import icbhi, kauh
+from respira.data.audio_config import AudioBuilderConfig
+from respira.data.icbhi_config import ICBHIConfig
+from respira.data.kauh import KAUHConfig
+from respira.data.loaders import builder_option_names
+
+DATA_DIR = "/data/corpus"  # a nonexistent folder: the layout is faked, only its name reaches the id
+FINGERPRINT = "d8b56d5179edd75a"
+FILTERED = {"sampling_rate": 8000, "lowpass_cutoff": 2000.0, "lowpass_order": 6}
+
+
+class _Layout:
+    """Stands in for a located corpus: the builders read its fingerprint before any file."""
+
+    def fingerprint(self) -> str:
+        return FINGERPRINT
+
+
+@pytest.mark.parametrize(
+    ("builder", "options", "config_id"),
+    [
+        ("icbhi", {}, "cycles-8693b9dbdff7df66"),
+        ("icbhi", {"lowpass_cutoff": 1000.0}, "cycles-b94fb6c407a24dca"),
+        ("icbhi", {"sampling_rate": 8000}, "cycles-221fa202a0c108b9"),
+        ("icbhi", FILTERED, "cycles-1ac3a64cce7ae5ee"),
+        ("icbhi", {"config_name": "recordings", "audio_subtype": "PCM_16"}, "recordings-1272e6a7822043c2"),
+        ("icbhi", {"split_strategy": "patient", "seed": 3}, "cycles-a403fb86730101d0"),
+        ("kauh", {}, "recordings-8693b9dbdff7df66"),
+        ("kauh", {"lowpass_cutoff": 1000.0}, "recordings-b94fb6c407a24dca"),
+        ("kauh", {"sampling_rate": 8000}, "recordings-221fa202a0c108b9"),
+        ("kauh", FILTERED, "recordings-1ac3a64cce7ae5ee"),
+    ],
+)  # fmt: skip
+def test_config_ids_and_cache_folders_are_those_before_the_shared_base(
+    builder: str, options: dict[str, Any], config_id: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    module, builder_class = (icbhi, icbhi.ICBHI) if builder == "icbhi" else (kauh, kauh.KAUH)
+    locate = "locate_corpus" if builder == "icbhi" else "locate_kauh"
+    monkeypatch.setattr(module, locate, lambda data_dir: _Layout())
+    built = builder_class(data_dir=DATA_DIR, cache_dir=str(tmp_path), **options)
+    assert built.config_id == config_id
+    assert built._relative_data_dir() == f"{builder}/{config_id}/1.0.0"  # the cache folder under cache_dir
+
+
+def test_the_shared_fields_are_declared_once_and_keep_kauhs_order() -> None:
+    audio = ("sampling_rate", "lowpass_cutoff", "lowpass_order", "audio_subtype")
+    shared = tuple(field.name for field in dataclasses.fields(AudioBuilderConfig))[-5:]
+    assert shared == (*audio, "input_fingerprint")
+    for config in (ICBHIConfig, KAUHConfig):
+        assert issubclass(config, AudioBuilderConfig)
+        assert not {*audio, "input_fingerprint"} & set(inspect.get_annotations(config))  # declared once
+        assert "__post_init__" not in vars(config)
+    assert builder_option_names(KAUHConfig) == audio
+    assert set(builder_option_names(ICBHIConfig)) == {
+        *audio, "split_strategy", "validation_size", "patient_split_fractions",
+        "stratify_by", "num_folds", "fold_stratify_by", "seed", "clip_tolerance",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("config", [ICBHIConfig, KAUHConfig])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"sampling_rate": 0}, "sampling_rate must be positive, got 0"),
+        ({"audio_subtype": "MP3"}, "audio_subtype must be one of ('FLOAT', 'PCM_16', 'PCM_24'), got 'MP3'"),
+        (
+            {"sampling_rate": 8000, "lowpass_cutoff": 4000.0},
+            "lowpass_cutoff 4000.0 Hz must lie below the Nyquist frequency 4000.0 Hz of sampling_rate 8000",
+        ),
+    ],
+)
+def test_both_configs_refuse_a_bad_audio_option_in_the_same_words(
+    config: type[AudioBuilderConfig], options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        config(name="recordings", **options)
+    assert str(info.value) == message
