@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -273,12 +274,9 @@ class Refuse(importlib.abc.MetaPathFinder):
         return None
 
 sys.meta_path.insert(0, Refuse())
-import numpy as np, onnxruntime, soundfile, soxr
+"""
 
-session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
-audio, rate = soundfile.read(sys.argv[2], dtype="float32", always_2d=True)
-cycle = soxr.resample(audio.mean(axis=1), rate, 16000).astype(np.float32)
-probabilities, present, label = session.run(None, {"input_values": cycle[None]})
+RESULT = r"""
 labels = json.loads(session.get_modelmeta().custom_metadata_map["id2label"])
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "respira", "transformers"))
 result = {
@@ -292,15 +290,44 @@ print("RESULT " + json.dumps(result))
 """
 
 
-def test_the_card_recipe_runs_with_onnxruntime_alone(onnx_export, tmp_path: Path) -> None:
-    """The card's onnxruntime snippet, in a process where torch, transformers and respira cannot load."""
-    model, folder = onnx_export
+def card_onnx_recipe(folder: Path, wav: Path) -> str:
+    """The model card's onnxruntime snippet as written, reading ``wav`` and the folder's ``model.onnx``
+    (where the card downloads it from the Hub)."""
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    section = text.split("With onnxruntime alone", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    download = re.search(r'hf_hub_download\("[^"]+", "model\.onnx"\)', code)
+    assert download, code
+    code = code.replace(download.group(0), repr(str(folder / ONNX_FILE)))
+    assert code.count('"recording_cycle.wav"') == 1, code
+    return code.replace('"recording_cycle.wav"', repr(str(wav)))
+
+
+@pytest.fixture(scope="module")
+def onnx_export_32k(tmp_path_factory: pytest.TempPathFactory) -> tuple[RespiraForAudioClassification, Path]:
+    """A model at 32 kHz, EfficientAT's rate (the tiny CNN: the rate, not the encoder, matters here)."""
+    root = tmp_path_factory.mktemp("onnx_export_32k")
+    model = tiny_model("cnn", target_seconds=1.0, sampling_rate=32000)
+    model.save_pretrained(root / "run")
+    RespiraFeatureExtractor(sampling_rate=32000).save_pretrained(root / "run")
+    assert main(["export", str(root / "run"), str(root / "export"), "--onnx"]) == 0
+    return model, root / "export"
+
+
+@pytest.mark.parametrize("export", ["onnx_export", "onnx_export_32k"])
+def test_the_card_recipe_runs_with_onnxruntime_alone(
+    export: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The card's onnxruntime snippet as written, in a process where torch, transformers and respira
+    cannot load, gives the torch model's probabilities and decision at the model's own rate."""
+    model, folder = request.getfixturevalue(export)
     rng = np.random.default_rng(5)
-    stereo = (0.1 * rng.standard_normal((int(1.4 * 44100), 2))).astype(np.float32)
+    stereo = (0.1 * rng.standard_normal((int(0.9 * 44100), 2))).astype(np.float32)
     sf.write(tmp_path / "stereo.wav", stereo, 44100, subtype="FLOAT")
+    code = card_onnx_recipe(folder, tmp_path / "stereo.wav")
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     result = subprocess.run(
-        [sys.executable, "-c", NO_TORCH, str(folder / ONNX_FILE), str(tmp_path / "stereo.wav")],
+        [sys.executable, "-c", NO_TORCH + code + RESULT],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -312,7 +339,7 @@ def test_the_card_recipe_runs_with_onnxruntime_alone(onnx_export, tmp_path: Path
     output = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert output["leaked"] == []
     assert output["labels"] == {str(k): v for k, v in model.config.id2label.items()}
-    cycle = read_audio(tmp_path / "stereo.wav", RATE)
+    cycle = read_audio(tmp_path / "stereo.wav", model.config.sampling_rate)
     probabilities = torch_probabilities(model, cycle[None])
     np.testing.assert_allclose(output["probabilities"], probabilities[0], atol=TOLERANCE)
     decision = decide(probabilities, model.config)

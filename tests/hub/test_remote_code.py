@@ -332,6 +332,11 @@ def test_every_family_loads_from_the_hub_without_respira(
             push_run(run_dirs[family], repo, token="test-token")  # with_code is push's default
         files = hub.state.repos[repos["beats"]].commits
         assert files  # pushed
-        loaded = _load_without_respira(repos, wave[1:], hub_env(hub.url, tmp_path / "hf_home"), tmp_path)
+        env = hub_env(hub.url, tmp_path / "hf_home")
+        loaded = {}
+        for family, repo in repos.items():  # one fresh process each, as a user downloading one model
+            work = tmp_path / family
+            work.mkdir()
+            loaded.update(_load_without_respira({family: repo}, wave[1:], env, work))
     for family in FAMILIES:
         _check_loaded(loaded[family], run_dirs[family], wave[0])

@@ -26,6 +26,7 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
+from ..audio import DEFAULT_SAMPLING_RATE
 from ..data import corpus
 from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
@@ -266,6 +267,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     per_seed_header, seed_rows = per_seed_rows(card)
     splits = split_rows(card)
     kfold = card.split_strategy in ("patient_kfold", "leave_one_device_out")
+    sampling_rate = int(card.architecture.get("sampling_rate") or DEFAULT_SAMPLING_RATE)
     return {
         "kfold_runs": f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)"
         if kfold
@@ -303,7 +305,8 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "model_seed": card.model_seed,
         "multi_seed": len(card.seeds) > 1 and bool(card.test_metrics_std),
         "data_option_rows": data_option_rows(card),
-        "sampling_rate_khz": f"{(card.architecture.get('sampling_rate') or 16000) / 1000:g}",
+        "sampling_rate": sampling_rate,
+        "sampling_rate_khz": f"{sampling_rate / 1000:g}",
         "lowpass_cutoff": card.architecture.get("lowpass_cutoff"),
         "target_seconds": card.architecture.get("target_seconds") or 8.0,
         "recipe": card.recipe,
