@@ -798,6 +798,11 @@ def test_example_card_generator(tmp_path: Path) -> None:
         assert data["model-index"][0]["results"][0]["dataset"]["type"] == "synthetic_icbhi"
     cnn = (tmp_path / "example_cnn_add" / "README.md").read_text(encoding="utf-8")
     assert "mean ± standard deviation over 3 seeds" in cnn and "almudevar2024add" in cnn
+    for path in written:  # the committed examples are what the template renders today
+        committed = script.parent / path.parent.name / "README.md"
+        assert committed.read_text(encoding="utf-8") == path.read_text(encoding="utf-8"), (
+            f"{committed} is out of date: run python model_cards/generate_examples.py"
+        )
 
 
 def test_a_run_on_a_hub_dataset_names_it_in_the_card(run_dir: Path, tmp_path: Path) -> None:
