@@ -15,10 +15,13 @@ changes for respira models (any other model gets transformers' pipeline unchange
 - **Long inputs are windowed, never cropped.** An input longer than the model's ``target_seconds``
   (which the model would crop to its start) is scored by sliding windows of
   :data:`~respira.windows.DEFAULT_WINDOW_SECONDS` (at most ``target_seconds``) every half window
-  (``respira predict``'s 4 s every 2 s), and the windows' outputs are aggregated as external
-  validation aggregates recordings (:data:`~respira.windows.DEFAULT_AGGREGATION`): a multi-label
-  model's per-label maximum (of the logits, so of the probabilities too), a single-label model's
-  mean softmax (the output then holds its logarithm). ``window=`` / ``hop=`` (seconds) change them.
+  (``respira predict``'s 4 s every 2 s). A multi-label model's windows are aggregated as
+  ``respira predict`` and external validation aggregate a recording
+  (:data:`~respira.windows.DEFAULT_AGGREGATION`: the per-label maximum, of the logits, so of the
+  probabilities too). A single-label model's are averaged (the mean softmax; the output then holds
+  its logarithm), which is *not* ``respira predict``'s rule for it (the maximum over windows of the
+  crackle and wheeze probabilities, decided at 0.5), so on long inputs the two can differ.
+  ``window=`` / ``hop=`` (seconds) change the windows.
   An input that would need more than :data:`~respira.windows.MAX_WINDOWS` windows is refused.
 - **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
   another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
