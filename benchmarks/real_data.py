@@ -40,8 +40,9 @@ RUN --dataset kauh``, 4-s windows every ``--kauh_hop`` s, maximum over windows) 
 and baselines (on KAUH: all-normal, the ICBHI pool's class prior, the log-mel regression on the same
 windows) and keep their results in ``--work/results_<protocol>/``. The ``transfer_*`` methods are the
 flagship recipe CPU-reduced (clean cached embeddings, 30 epochs, cross-fitted thresholds) and its
-device-aware / domain-invariant variants; every method is paired with ``--reference`` by fold x seed
-(mean ± sd of the differences, 95 % t-interval, wins), on KAUH also by a patient bootstrap of the same
+device-aware / domain-invariant variants (``transfer_common_band``: a 2 kHz low-pass, ``Method.lowpass``);
+every method is paired with ``--reference`` by fold x seed (mean ± sd of the differences, 95 %
+t-interval, wins), on KAUH also by a patient bootstrap of the same
 recordings. The last table puts each method's in-domain (patient k-fold) score beside its out-of-domain
 ones: the gap, with a Welch 95 % interval (the folds differ, so the runs are not paired).
 
@@ -102,6 +103,12 @@ class Method:
     """Needs the converted EfficientAT encoder (``--encoder_name_or_path``)."""
     drop: tuple[str, ...] = ()
     """Recipe fields removed (the run uses their defaults), in a copy of the recipe under ``--work``."""
+    lowpass: float = LOWPASS
+    """The recordings' low-pass (Hz, ``--lowpass_cutoff``; the KAUH evaluation reads it from the model)."""
+
+    def __post_init__(self) -> None:
+        if "--lowpass_cutoff" in self.overrides:  # the study appends the cutoff after the overrides
+            raise ValueError(f"{self.label}: set the low-pass with Method.lowpass, not in overrides")
 
 
 CNN = ("--num_train_epochs", "8", "--target_seconds", "4", "--early_stopping_patience", "4")
@@ -210,6 +217,13 @@ for name, label, extra in (
      (*TRUNK, *SG_SCL, "--aux_loss_options", '{"positives": "label_across_domains"}')),
 ):  # fmt: skip
     METHODS[name] = Method(label, "efficientat_frozen_multilabel.yaml", (*TRANSFER, *extra), pretrained=True)
+METHODS["transfer_common_band"] = Method(
+    "the same, 2 kHz low-pass: the band every device records (Litt3200, some Meditron and KAUH are 4 kHz)",
+    "efficientat_frozen_multilabel.yaml",
+    TRANSFER,
+    pretrained=True,
+    lowpass=2000.0,
+)
 REFERENCE = "transfer_flagship"
 """What the transfer variants are paired against (``--reference``)."""
 LABELS = {
@@ -405,6 +419,17 @@ def recipe_for(name: str, method: Method, work: Path) -> Path:
     return recipe
 
 
+def train_options(method: Method, shared: Path, protocol: str, folds: int, encoder: Path) -> tuple[str, ...]:
+    """``respira train``'s options (after the recipe) for ``method`` on ``protocol``: its overrides, then
+    the study's data options with the method's own low-pass (set here only, so nothing overrides it)."""
+    extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
+    return (
+        *method.overrides, *extra, "--data_dir", str(shared / "icbhi"),
+        *protocols.train_options(protocol, folds), "--lowpass_cutoff", f"{method.lowpass:g}",
+        "--overwrite", "true", "--logging_steps", "50",
+    )  # fmt: skip
+
+
 def method_result(
     name: str, method: Method, args: argparse.Namespace, encoder: Path, work: Path, results_file: Path
 ) -> dict:
@@ -414,12 +439,10 @@ def method_result(
     of one method at once (icbhi_to_kauh: one run per seed on all of ICBHI,
     scored on KAUH by ``respira evaluate --dataset kauh``)."""
     run = work / "runs" / name
-    extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
     common = (
-        str(recipe_for(name, method, work)), *method.overrides, *extra,
-        "--data_dir", str(Path(args.shared) / "icbhi"), *protocols.train_options(args.protocol, args.folds),
-        "--lowpass_cutoff", str(LOWPASS), "--overwrite", "true", "--logging_steps", "50",
-    )  # fmt: skip
+        str(recipe_for(name, method, work)),
+        *train_options(method, Path(args.shared), args.protocol, args.folds, encoder),
+    )
     seeds = [int(s) for s in args.seeds.split(",")]
     result = None if args.recompute or not results_file.is_file() else json.loads(results_file.read_text())
     for seed in protocols.missing_seeds(result, seeds):
