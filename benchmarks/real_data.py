@@ -23,11 +23,11 @@ chooses epochs and thresholds, never the test fold. In one run, on those folds:
   what a head on those embeddings can reach, decided at 0.5 and at thresholds tuned on each test fold
   itself (an oracle: the ceiling of any decision rule for that model, not a method).
 
-CPU-feasible settings (this is a 2-core machine), in the overrides below: CNN 8 epochs (recipe 60) on
-4-s cycles; contrastive 2 rounds of 3 contrastive + 3 head epochs, from a random CNN (a per-fold CE
-start would need one CE run per fold), its contrastive stage at 1e-3 (the recipe's 1e-5 is for a
-CE-trained start); frozen EfficientAT 60 head epochs (recipe 100); fine-tuning 10 epochs at lr 1e-4
-on 4-s cycles, batch 16 (augmentation on the fly: the cache needs a frozen encoder).
+CPU-feasible settings (this is a 2-core machine), in the overrides of ``_study_methods``: CNN 8 epochs
+(recipe 60) on 4-s cycles; contrastive 2 rounds of 3 contrastive + 3 head epochs, from a random CNN (a
+per-fold CE start would need one CE run per fold), its contrastive stage at 1e-3 (the recipe's 1e-5 is for
+a CE-trained start); frozen EfficientAT 60 head epochs (recipe 100); fine-tuning 10 epochs at lr 1e-4 on
+4-s cycles, batch 16 (augmentation on the fly: the cache needs a frozen encoder).
 Each method's result is kept in ``--work/results/<method>.json`` and reused by the next invocation,
 so ``--methods`` can add methods and ``--seeds`` seeds: a method's seeds already in its results are not
 trained again (``--recompute``: all of them), each new seed trains into ``runs/<method>/seed_<s>`` and is
@@ -40,8 +40,9 @@ RUN --dataset kauh``, 4-s windows every ``--kauh_hop`` s, maximum over windows) 
 and baselines (on KAUH: all-normal, the ICBHI pool's class prior, the log-mel regression on the same
 windows) and keep their results in ``--work/results_<protocol>/``. The ``transfer_*`` methods are the
 flagship recipe CPU-reduced (clean cached embeddings, 30 epochs, cross-fitted thresholds) and its
-device-aware / domain-invariant variants; every method is paired with ``--reference`` by fold x seed
-(mean ± sd of the differences, 95 % t-interval, wins), on KAUH also by a patient bootstrap of the same
+device-aware / domain-invariant variants (``transfer_common_band``: a 2 kHz low-pass, ``Method.lowpass``);
+every method is paired with ``--reference`` by fold x seed (mean ± sd of the differences, 95 %
+t-interval, wins), on KAUH also by a patient bootstrap of the same
 recordings. The last table puts each method's in-domain (patient k-fold) score beside its out-of-domain
 ones: the gap, with a Welch 95 % interval (the folds differ, so the runs are not paired).
 
@@ -56,23 +57,35 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import datasets
 import numpy as np
 import torch
-import yaml
 
 import _protocols as protocols
 from _common import fit_label_regressions, log_mel_features, respira
 from _machine import cpu_name, load_average
+from _study_methods import (
+    BASELINES,
+    DIAGNOSTICS,
+    LABELS,
+    LOWPASS,
+    METHODS,
+    RATE,
+    REFERENCE,
+    ROOT,
+    Method,
+    recipe_for,
+    train_options,
+)
+from _study_tables import gap_table, kauh_comparisons, load_results, results_folder, table
 from respira.audio import decode_audio
 from respira.labels import classes_to_flags, flags_to_classes
 from respira.metrics import icbhi_scores
@@ -84,142 +97,7 @@ from respira.run_record import DataRecord
 from respira.training.datasets import load_splits
 from respira.training.folds import cycle_keys
 
-ROOT = Path(__file__).resolve().parent.parent
-RATE, LOWPASS = 16_000, 4000.0
-BASELINES = ("all_normal", "class_prior", "logmel_lr")
-DIAGNOSTICS = ("efficientat_embedding_lr", "efficientat_embedding_lr_oracle")
 HEADLINE = ("icbhi_score", "specificity", "sensitivity")
-
-
-@dataclass(frozen=True)
-class Method:
-    """A method trained with ``respira train``: its recipe, CPU-feasible overrides and label."""
-
-    label: str
-    recipe: str
-    overrides: tuple[str, ...]
-    pretrained: bool = False
-    """Needs the converted EfficientAT encoder (``--encoder_name_or_path``)."""
-    drop: tuple[str, ...] = ()
-    """Recipe fields removed (the run uses their defaults), in a copy of the recipe under ``--work``."""
-
-
-CNN = ("--num_train_epochs", "8", "--target_seconds", "4", "--early_stopping_patience", "4")
-ADD = ("--aux_loss", "add", "--aux_loss_weight", "1.0", "--aux_input", "embeddings")
-FINETUNE = (
-    "--head", "linear", "--head_norm", "true", "--freeze_encoder", "false", "--learning_rate", "0.0001",
-    "--num_train_epochs", "10", "--target_seconds", "4", "--per_device_train_batch_size", "16",
-    "--early_stopping_patience", "4", "--threshold_source", "validation",
-)  # fmt: skip
-FROZEN_HEAD = ("--num_train_epochs", "60", "--head", "linear", "--head_norm", "true")
-FROZEN = (*FROZEN_HEAD, "--threshold_source", "validation")
-CROSS_FIT = (*FROZEN_HEAD, "--threshold_source", "cross_fit")
-TRANSFER = (
-    "--num_train_epochs", "30", "--head", "linear", "--head_norm", "true", "--threshold_source", "cross_fit",
-    "--augmented_views", "0",
-)  # fmt: skip
-"""The flagship recipe as the transfer study runs it on this CPU: clean cached embeddings, 30 epochs."""
-CONTRASTIVE = (
-    "--learning_rate", "0.001", "--two_stage_rounds", "2", "--num_train_epochs", "3",
-    "--head_epochs", "3", "--target_seconds", "4",
-)  # fmt: skip
-METHODS: dict[str, Method] = {
-    "cnn_ce": Method("CNN, cross-entropy", "cnn_ce.yaml", CNN),
-    "cnn_add": Method("CNN, CE + ADD", "cnn_ce.yaml", CNN + ADD),
-    "cnn_contrastive": Method(
-        "CNN, contrastive two-stage (from a random CNN)",
-        "cnn_contrastive.yaml",
-        CONTRASTIVE,
-        drop=("encoder_name_or_path",),  # no CE run to start from
-    ),
-    "efficientat_frozen_raw": Method(
-        "EfficientAT mn04 frozen, ReLU head on raw embeddings (before head_norm)",
-        "efficientat_frozen_multilabel.yaml",
-        ("--num_train_epochs", "60", "--head", "mlp", "--head_norm", "false"),
-        pretrained=True,
-    ),
-    "efficientat_frozen": Method(
-        "EfficientAT mn04 frozen, standardised embeddings, linear head (augmented cache, K = 2), "
-        "thresholds from validation",
-        "efficientat_frozen_multilabel.yaml",
-        FROZEN,
-        pretrained=True,
-    ),
-    "efficientat_frozen_cross_fit": Method(
-        "the same, thresholds cross-fitted on the training pool (the recipe)",
-        "efficientat_frozen_multilabel.yaml",
-        CROSS_FIT,
-        pretrained=True,
-    ),
-    "efficientat_frozen_cross_fit_clean": Method(
-        "the same, cross-fitted thresholds, no augmentation (`augmented_views: 0`)",
-        "efficientat_frozen_multilabel.yaml",
-        (*CROSS_FIT, "--augmented_views", "0"),
-        pretrained=True,
-    ),
-    "efficientat_frozen_youden": Method(
-        "EfficientAT mn04 frozen, standardised, linear head, thresholds for Youden's J (validation)",
-        "efficientat_frozen_multilabel.yaml",
-        (*FROZEN, "--threshold_objective", "youden"),
-        pretrained=True,
-    ),
-    "efficientat_frozen_balanced": Method(
-        "EfficientAT mn04 frozen, standardised, linear head, pos_weight auto, fixed 0.5 thresholds",
-        "efficientat_frozen_multilabel.yaml",
-        (*FROZEN, "--pos_weight", "auto", "--threshold_objective", "fixed"),
-        pretrained=True,
-    ),
-    "efficientat_finetune": Method(
-        "EfficientAT mn04 fine-tuned, standardised embeddings, linear head",
-        "efficientat_frozen_multilabel.yaml",
-        FINETUNE,
-        True,
-        drop=("augmented_views",),  # the cache needs a frozen encoder: augmentation runs on the fly
-    ),
-    "efficientat_finetune_add": Method(
-        "EfficientAT mn04 fine-tuned + ADD, standardised embeddings, linear head",
-        "efficientat_frozen_multilabel.yaml",
-        FINETUNE + ADD,
-        True,
-        drop=("augmented_views",),
-    ),
-}
-METHODS["transfer_flagship"] = Method(
-    "flagship recipe, CPU-reduced (clean cached embeddings, 30 epochs, cross-fitted thresholds)",
-    "efficientat_frozen_multilabel.yaml",
-    TRANSFER,
-    pretrained=True,
-)
-TRUNK = ("--head_hidden_size", "128")
-SG_SCL = ("--aux_loss", "stethoscope_supcon", "--projector_dim", "128", "--aux_loss_weight", "1.0")
-for name, label, extra in (
-    ("transfer_instance_norm_features", "the same, instance_norm: features (per-band mean removed)",
-     ("--instance_norm", "features")),
-    ("transfer_instance_norm_embeddings", "the same, instance_norm: embeddings (each embedding standardised)",
-     ("--instance_norm", "embeddings")),
-    ("transfer_device_balanced", "the same, device-balanced batches (batch_sampler: domain_balanced)",
-     ("--batch_sampler", "domain_balanced")),
-    ("transfer_trunk", "the same, a shared linear+ReLU layer of 128 before the head (SG-SCL control)",
-     TRUNK),
-    ("transfer_sg_scl", "the same layer + stethoscope-guided SupCon (Kim et al. 2024, device positives, λ 1)",
-     (*TRUNK, *SG_SCL)),
-    ("transfer_domain_thresholds", "the same, thresholds cross-fitted over the pool's devices "
-     "(threshold_groups: domains: each group model never saw the device it predicts)",
-     ("--threshold_groups", "domains")),
-    ("transfer_sg_scl_across", "the same layer + SupCon, positives: same class on another device (λ = 1)",
-     (*TRUNK, *SG_SCL, "--aux_loss_options", '{"positives": "label_across_domains"}')),
-):  # fmt: skip
-    METHODS[name] = Method(label, "efficientat_frozen_multilabel.yaml", (*TRANSFER, *extra), pretrained=True)
-REFERENCE = "transfer_flagship"
-"""What the transfer variants are paired against (``--reference``)."""
-LABELS = {
-    "all_normal": "all-normal",
-    "class_prior": "class prior (expected)",
-    "logmel_lr": "logistic regression on log-mel mean/std",
-    "efficientat_embedding_lr": "diagnostic: logistic regression on frozen EfficientAT embeddings",
-    "efficientat_embedding_lr_oracle": "diagnostic: the same, thresholds tuned on the test fold (a ceiling)",
-    **{name: method.label for name, method in METHODS.items()},
-}
 
 
 def fold_record(data_dir: Path, folds: int, fold: int, protocol: str = "patient_kfold") -> DataRecord:
@@ -394,17 +272,6 @@ def summarise(runs: list[dict[str, float]]) -> dict[str, Any]:
     return protocols.summarise(runs)
 
 
-def recipe_for(name: str, method: Method, work: Path) -> Path:
-    """The method's recipe (a copy under ``work`` without the fields it drops)."""
-    recipe = ROOT / "recipes" / method.recipe
-    if method.drop:
-        fields = yaml.safe_load(recipe.read_text())
-        recipe = work / "recipes" / f"{name}.yaml"
-        recipe.parent.mkdir(parents=True, exist_ok=True)
-        recipe.write_text(yaml.safe_dump({k: v for k, v in fields.items() if k not in method.drop}))
-    return recipe
-
-
 def method_result(
     name: str, method: Method, args: argparse.Namespace, encoder: Path, work: Path, results_file: Path
 ) -> dict:
@@ -414,12 +281,10 @@ def method_result(
     of one method at once (icbhi_to_kauh: one run per seed on all of ICBHI,
     scored on KAUH by ``respira evaluate --dataset kauh``)."""
     run = work / "runs" / name
-    extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
     common = (
-        str(recipe_for(name, method, work)), *method.overrides, *extra,
-        "--data_dir", str(Path(args.shared) / "icbhi"), *protocols.train_options(args.protocol, args.folds),
-        "--lowpass_cutoff", str(LOWPASS), "--overwrite", "true", "--logging_steps", "50",
-    )  # fmt: skip
+        str(recipe_for(name, method, work)),
+        *train_options(method, Path(args.shared), args.protocol, args.folds, encoder),
+    )
     seeds = [int(s) for s in args.seeds.split(",")]
     result = None if args.recompute or not results_file.is_file() else json.loads(results_file.read_text())
     for seed in protocols.missing_seeds(result, seeds):
@@ -452,119 +317,6 @@ def method_result(
     if result is None:
         raise RuntimeError(f"{name}: no seed to run")  # --seeds is never empty
     return result
-
-
-def percent(result: dict[str, Any], key: str) -> str:
-    if f"{key}_mean" not in result:
-        return "n/a"
-    text = f"{100 * result[f'{key}_mean']:.1f}"
-    if f"{key}_std" in result:
-        text += f" ± {100 * result[f'{key}_std']:.1f}"
-    return text
-
-
-def signed(difference: dict[str, Any]) -> str:
-    """``+m ± s (low – high), w/n better`` of a paired difference, in points."""
-    if "mean" not in difference:
-        return ""
-    text = f"{100 * difference['mean']:+.1f}"
-    if "std" in difference:
-        low, high = difference["ci95"]
-        text += f" ± {100 * difference['std']:.1f} ({100 * low:+.1f} – {100 * high:+.1f})"
-    return text + f", {difference['wins']}/{difference['n']}"
-
-
-def table(results: dict[str, dict[str, Any]], reference: str = "") -> str:
-    """One row per method; with ``reference`` present, its paired difference to it (fold x seed)."""
-    compare = reference in results
-    lines = [
-        "| method | ICBHI score | 95 % CI | out-of-fold | Sp | Se | AUC crackle | AUC wheeze | time |"
-        + (" − reference, paired (95 % CI), better |" if compare else ""),
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if compare else ""),
-    ]
-    for name in (*BASELINES, *DIAGNOSTICS, *METHODS):
-        if name not in results:
-            continue
-        result = results[name]
-        low, high = result.get("icbhi_score_ci95", (math.nan, math.nan))
-        seconds = result.get("seconds")
-        row = (
-            f"| {LABELS[name]} | {percent(result, 'icbhi_score')} | {100 * low:.1f} – {100 * high:.1f} "
-            f"| {100 * result['out_of_fold_icbhi_score']:.1f} | {percent(result, 'specificity')} "
-            f"| {percent(result, 'sensitivity')} | {percent(result, 'auc_crackle')} "
-            f"| {percent(result, 'auc_wheeze')} | {'' if seconds is None else f'{seconds / 60:.1f} min'} |"
-        )
-        if compare:
-            same = name == reference
-            difference = (
-                {}
-                if same
-                else protocols.paired_difference(result["per_fold"], results[reference]["per_fold"])
-            )
-            row += " reference |" if same else f" {signed(difference)} |"
-        lines.append(row)
-    return "\n".join(lines)
-
-
-def kauh_comparisons(results: dict[str, dict[str, Any]], reference: str) -> str:
-    """icbhi_to_kauh: each method's paired patient-bootstrap interval against ``reference`` per seed."""
-    if reference not in results:
-        return ""
-    lines = []
-    for name in METHODS:
-        if name == reference or name not in results:
-            continue
-        for run in results[name]["per_fold"]:
-            other = next((r for r in results[reference]["per_fold"] if r["seed"] == run["seed"]), None)
-            if other is None:
-                continue
-            low, high = protocols.kauh_paired_bootstrap(run, other)
-            difference = 100 * (run["icbhi_score"] - other["icbhi_score"])
-            lines.append(
-                f"- {name} − {reference}, seed {run['seed']}: {difference:+.1f} points "
-                f"(paired patient bootstrap 95 % CI {100 * low:+.1f} – {100 * high:+.1f})"
-            )
-    return "\n".join(lines)
-
-
-def gap_table(work: Path) -> str:
-    """Per method: in-domain (patient_kfold) and out-of-domain (the two others) mean scores, and the gap
-    in - out with a Welch 95 % interval (independent folds)."""
-    every = {protocol: load_results(results_folder(work, protocol)) for protocol in protocols.PROTOCOLS}
-    lines = [
-        "| method | in domain (patient k-fold) | leave one device out | gap | ICBHI → KAUH | gap |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name in (*BASELINES, *METHODS):
-        inside = every["patient_kfold"].get(name)
-        if inside is None or not any(name in every[p] for p in protocols.PROTOCOLS[1:]):
-            continue
-        scores = [run["icbhi_score"] for run in inside["per_fold"]]
-        cells = [percent(inside, "icbhi_score")]
-        for protocol in protocols.PROTOCOLS[1:]:
-            outside = every[protocol].get(name)
-            if outside is None:
-                cells += ["", ""]
-                continue
-            others = [run["icbhi_score"] for run in outside["per_fold"]]
-            gap = 100 * (statistics.fmean(scores) - statistics.fmean(others))
-            interval = protocols.welch_interval(scores, others)
-            cells += [
-                percent(outside, "icbhi_score"),
-                f"{gap:+.1f}"
-                + ("" if interval is None else f" ({100 * interval[0]:+.1f} – {100 * interval[1]:+.1f})"),
-            ]
-        lines.append(f"| {LABELS[name]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def results_folder(work: Path, protocol: str) -> Path:
-    """Where a protocol's results live (``results/`` for patient_kfold, as before protocols existed)."""
-    return work / ("results" if protocol == "patient_kfold" else f"results_{protocol}")
-
-
-def load_results(folder: Path) -> dict[str, dict[str, Any]]:
-    return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
 
 
 def main() -> None:

@@ -1,0 +1,32 @@
+"""The real-data study's methods (benchmarks/_study_methods.py): a method's own low-pass reaches
+``respira train``."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from respira.training.recipe import parse_recipe
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import _study_methods as methods
+
+
+@pytest.mark.parametrize("name", ["transfer_flagship", "transfer_common_band", "cnn_contrastive"])
+def test_the_train_command_uses_the_methods_own_low_pass(name: str, tmp_path: Path) -> None:
+    method = methods.METHODS[name]
+    options = methods.train_options(method, tmp_path, "leave_one_device_out", 5, tmp_path / "encoder")
+    _, data, _, _ = parse_recipe(methods.recipe_for(name, method, tmp_path), list(options))
+    assert data.lowpass_cutoff == method.lowpass
+    assert methods.METHODS["transfer_common_band"].lowpass == 2000  # the pre-specified band, not tuned
+    other = replace(method, lowpass=1234.0)
+    options = methods.train_options(other, tmp_path, "icbhi_to_kauh", 5, tmp_path / "encoder")
+    assert parse_recipe(methods.recipe_for(name, other, tmp_path), list(options))[1].lowpass_cutoff == 1234
+
+
+def test_a_low_pass_in_the_overrides_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"Method\.lowpass"):
+        methods.Method("x", "cnn_ce.yaml", ("--lowpass_cutoff", "2000"))
