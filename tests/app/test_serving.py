@@ -51,6 +51,31 @@ def test_an_analysis_through_the_queue_warns_nothing(model_dir: Path, tmp_path: 
     assert [f"{w.category.__name__}: {w.message}" for w in deprecations] == []
 
 
+def test_a_ctrl_c_before_gradios_loop_still_stops_the_server(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C that lands while Gradio is still inside ``launch`` (before the loop that catches it)
+    stops the server too: the port is free again and the page is no longer running."""
+    import gradio
+
+    from respira.cli import main
+
+    pages = []
+
+    def interrupted(page: gradio.Blocks) -> None:
+        pages.append(page)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gradio.Blocks, "block_thread", interrupted)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    port = free_port()
+    assert main(["app", str(model_dir), "--port", str(port)]) == 128 + signal.SIGINT
+    (page,) = pages
+    assert not page.is_running
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_respira_app_removes_its_temporary_folders_when_stopped(
     model_dir: Path, tmp_path: Path, signum: int

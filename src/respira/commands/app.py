@@ -57,4 +57,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"serving {detector.name} on http://{args.host}:{args.port} (Ctrl+C stops)", flush=True)
             launch(page, host=args.host, port=args.port, examples=examples)
         finally:
+            # Gradio's own Ctrl-C handler closes only the HTTP server, and a Ctrl-C that lands before
+            # it is installed closes nothing: stop the server, queue and worker threads either way
+            page.close(verbose=False)
             page.respira_results.close()
