@@ -185,19 +185,25 @@ def _default_encoder_config() -> type | None:
     return None if family is None else family[0]
 
 
-def _registration_lines(model_type: str) -> str:
-    """Generated lines that register the encoder family (and the default family's config), appended to
-    the configuration file.
+def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
+    """The respira encoder classes an export of ``model_type`` ships and registers, as (config, model)
+    pairs: the family's own (none for AST), and the default family's config alone when it differs."""
+    family = _respira_family(model_type)
+    default = _default_encoder_config()
+    shipped: list[tuple[type, type | None]] = [family] if family is not None else []
+    if default is not None and (family is None or default is not family[0]):
+        shipped.append((default, None))  # its config only: no model of that family is shipped
+    return shipped
+
+
+def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
+    """Generated lines that register the shipped encoder classes (:func:`_shipped_encoder_classes`),
+    appended to the configuration file.
 
     They call the Auto classes' ``register`` with ``exist_ok=True`` rather than respira's
     ``register_model_type``: transformers may load the shipped modules more than once (one copy per
     entry file of a local folder), and each copy registers its own classes, silently.
     """
-    family = _respira_family(model_type)
-    default = _default_encoder_config()
-    registered: list[tuple[type, type | None]] = [family] if family is not None else []
-    if default is not None and (family is None or default is not family[0]):
-        registered.append((default, None))  # its config only: no model of that family is shipped
     imports, calls = [], []
     for config_class, model_class in registered:
         for cls in (config_class, model_class):
@@ -272,10 +278,9 @@ def remote_code_files(encoder_model_type: str) -> RemoteCode:
     """The flat code folder of a respira model whose encoder has ``encoder_model_type``."""
     entries = sorted({cls.__module__ for cls in [*_entry_classes().values(), _pipeline_class()]})
     configuration_module = _entry_classes()["AutoConfig"].__module__
-    family = _respira_family(encoder_model_type)
-    default = _default_encoder_config()
-    modules = [cls.__module__ for cls in (*(family or ()), default) if cls is not None]
-    appendix = {configuration_module: _registration_lines(encoder_model_type)} if modules else None
+    registered = _shipped_encoder_classes(encoder_model_type)
+    modules = [cls.__module__ for pair in registered for cls in pair if cls is not None]
+    appendix = {configuration_module: _registration_lines(registered)} if registered else None
     return flatten_modules([*entries, *dict.fromkeys(modules)], appendix=appendix)
 
 
