@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from scipy import stats
@@ -17,8 +18,11 @@ from scipy import stats
 from respira.cli import main
 from respira.data import read_icbhi_index
 from respira.data.errors import SplitError
-from respira.labels import MULTI_LABEL
+from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
+from respira.metrics import icbhi_scores
+from respira.metrics.multilabel import roc_auc
 from respira.training.fold_summary import FoldRun, fold_statistics, out_of_fold, t_interval
+from respira.training.folds import OUT_OF_FOLD_FILE
 from respira.training.output import resolve_resume
 from respira.training.seeds import SeedOutcome
 
@@ -102,6 +106,33 @@ def _evaluate_kept_fold(
     return evaluated
 
 
+def _check_out_of_fold_file(output: Path, metrics: dict, corpus: Path) -> pd.DataFrame:
+    """``out_of_fold_predictions.csv`` holds each fold x seed's test cycles once, and its rows reproduce
+    that model's own test scores: the ICBHI score of its decisions and the AUCs of its probabilities."""
+    table = pd.read_csv(output / OUT_OF_FOLD_FILE)
+    index = read_icbhi_index(corpus)
+    seeds = {seed for entry in metrics["per_fold"].values() for seed in entry["per_seed"]}
+    assert len(table) == len(index) * len(seeds)
+    for _, rows in table.groupby("seed"):
+        keys = rows["recording"] + "_" + rows["cycle_index"].astype(str)
+        assert keys.is_unique and len(keys) == len(index)  # every cycle once per seed
+    assert table[["crackle", "wheeze"]].stack().between(0, 1).all()
+    for (fold, seed), rows in table.groupby(["fold", "seed"]):
+        test = metrics["per_fold"][str(fold)]["per_seed"][str(seed)]
+        assert len(rows) == metrics["per_fold"][str(fold)]["test_cycles"]
+        labels, predicted = (
+            [CLASS_NAMES.index(name) for name in rows[column]] for column in ("label", "predicted")
+        )
+        assert icbhi_scores(labels, predicted, warn=False)["icbhi_score"] == pytest.approx(
+            test["test_icbhi_score"]
+        )
+        flags = classes_to_flags(np.asarray(labels))
+        for i, name in enumerate(("crackle", "wheeze")):
+            if not math.isnan(test[f"test_auc_{name}"]):
+                assert roc_auc(flags[:, i], rows[name].to_numpy()) == pytest.approx(test[f"test_auc_{name}"])
+    return table
+
+
 def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_fold(
     synthetic_corpus: Path, tmp_path: Path, capsys
 ) -> None:
@@ -128,6 +159,7 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
     assert metrics["out_of_fold"]["cycles"] == len(read_icbhi_index(synthetic_corpus))
     assert set(metrics["out_of_fold"]["per_seed"]) == {"0", "1"}
     _check_pooled_agrees_with_each_fold(metrics)
+    assert "held_out_device" not in _check_out_of_fold_file(output, metrics, synthetic_corpus)
     # the summary is over the 6 fold x seed models, with a Student-t interval around the mean
     scores = [
         test["test_icbhi_score"]
@@ -190,6 +222,15 @@ def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["runs"] == 2 and "test_auc_crackle_ci95" in metrics
     _check_pooled_agrees_with_each_fold(metrics)
+    table = _check_out_of_fold_file(output, metrics, synthetic_corpus)
+    for (fold, seed), rows in table.groupby(["fold", "seed"]):  # decided at that fold model's thresholds
+        test = metrics["per_fold"][str(fold)]["per_seed"][str(seed)]
+        present = rows[["crackle", "wheeze"]].to_numpy() >= [
+            test["test_threshold_crackle"],
+            test["test_threshold_wheeze"],
+        ]
+        decided = classes_to_flags(np.asarray([CLASS_NAMES.index(name) for name in rows["predicted"]]))
+        assert (decided == present).all()
 
 
 def test_impossible_folds_are_refused_before_any_training(
@@ -229,6 +270,9 @@ def test_a_leave_one_device_out_run_tests_each_device_once(
         assert entry["held_out_device"] == device
         assert entry["test_cycles"] == int((index["device"] == device).sum())
     assert metrics["out_of_fold"]["cycles"] == len(index)
+    table = _check_out_of_fold_file(output, metrics, synthetic_corpus)
+    device_of = dict(zip(index["recording"], index["device"], strict=False))
+    assert (table["held_out_device"] == table["recording"].map(device_of)).all()
     record = json.loads((output / "respira_run.json").read_text())
     assert record["data"]["fold_devices"] == devices and record["data"]["num_folds"] == len(devices)
     kept = metrics["selected_fold"]

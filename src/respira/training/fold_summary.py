@@ -50,6 +50,8 @@ class FoldRun:
     """``<recording>_<cycle_index>`` of each test cycle."""
     labels: np.ndarray
     predictions: np.ndarray
+    flag_probabilities: np.ndarray | None = None
+    """``[N, 2]`` crackle and wheeze probabilities of each test cycle (:attr:`Decision.flags`)."""
 
 
 def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:

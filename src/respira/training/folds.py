@@ -18,6 +18,8 @@ Before any training, the folds are checked to test every cycle of the corpus exa
 * ``out_of_fold``: the ICBHI score, specificity and sensitivity of the pooled test predictions of
   all folds (every cycle scored once by a model that never saw its patient), per seed and their
   mean, beside the all-normal and class-prior baselines of the whole corpus;
+* ``out_of_fold_predictions.csv`` (:func:`write_out_of_fold_predictions`) holds every fold x seed's
+  test predictions, cycle by cycle, with their crackle / wheeze probabilities;
 * the kept model: among all folds x seeds, the one with the best **validation** ICBHI score
   (``selected_fold``, ``selected_seed``); its own test metrics are the plain ``test_*`` keys. Test
   folds never choose anything.
@@ -44,12 +46,15 @@ from .seeds import baseline_warning, run_seed
 if TYPE_CHECKING:
     import datasets
 
+    from ..decision import Decision
     from .arguments import RespiraTrainingArguments
     from .output import ResumePoint
     from .recipe_fields import DataArguments, ModelArguments, RunArguments
     from .trainer import RespiraTrainer
 
-__all__ = ["cycle_keys", "train_folds"]
+__all__ = ["OUT_OF_FOLD_FILE", "cycle_keys", "train_folds"]
+
+OUT_OF_FOLD_FILE = "out_of_fold_predictions.csv"
 
 
 def fold_folder(folder: Path, fold: int, seed: int) -> Path:
@@ -62,16 +67,47 @@ def cycle_keys(split: datasets.Dataset) -> list[str]:
     return [f"{r}_{c:03d}" for r, c in zip(split["recording"], split["cycle_index"], strict=True)]
 
 
-def fold_predictions(trainer: RespiraTrainer, test: datasets.Dataset) -> np.ndarray:
-    """The four-class prediction of each test cycle, decided as the trainer's test scoring decides
-    (argmax; multi-label: sigmoid at the config's thresholds)."""
+def fold_predictions(trainer: RespiraTrainer, test: datasets.Dataset) -> Decision:
+    """The decision on each test cycle, made as the trainer's test scoring makes it (multi-label: sigmoid
+    at the config's thresholds; single-label: the most probable class of the softmax)."""
     from ..decision import decide
     from ..metrics.thresholds import sigmoid
 
-    logits = np.asarray(trainer.predict_logits(test))
-    config = trainer.model.config
-    probabilities = sigmoid(logits) if config.problem_type == MULTI_LABEL else logits
-    return decide(probabilities, config).classes
+    logits = np.asarray(trainer.predict_logits(test), dtype=np.float64)
+    if trainer.model.config.problem_type == MULTI_LABEL:
+        return decide(sigmoid(logits), trainer.model.config)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return decide(shifted / shifted.sum(axis=1, keepdims=True), trainer.model.config)
+
+
+def write_out_of_fold_predictions(
+    runs: list[FoldRun], folds: dict[int, dict], data: DataRecord, path: Path
+) -> None:
+    """``out_of_fold_predictions.csv``: one row per fold x seed x test cycle, in fold, seed and test order:
+    ``fold``, ``seed``, the held-out device (device folds), the cycle's identity columns, its true and
+    decided class and its crackle / wheeze probabilities (single-label models: the class sums). Each
+    cycle is predicted, once per seed, by a model that never saw its patient: what stacking, calibration
+    or a threshold analysis needs without retraining."""
+    import pandas as pd
+
+    from ..labels import CLASS_NAMES
+    from ..utils.files import write_text_atomic
+
+    tables = []
+    for run in runs:
+        test = folds[run.fold]["test"]
+        table = pd.DataFrame({"fold": run.fold, "seed": run.seed}, index=range(len(test)))
+        if data.fold_devices:
+            table["held_out_device"] = data.fold_devices[run.fold]
+        for name in ("recording", "cycle_index", "start", "end"):
+            if name in test.column_names:
+                table[name] = test[name]
+        table["label"] = [CLASS_NAMES[int(label)] for label in run.labels]
+        table["predicted"] = [CLASS_NAMES[int(label)] for label in run.predictions]
+        if run.flag_probabilities is not None:
+            table["crackle"], table["wheeze"] = run.flag_probabilities.T
+        tables.append(table)
+    write_text_atomic(path, pd.concat(tables, ignore_index=True).to_csv(index=False))
 
 
 def train_folds(
@@ -128,13 +164,15 @@ def train_folds(
                 resume_from=checkpoint,
             )
             test = splits["test"]
+            decision = fold_predictions(outcome.trainer, test)
             run = FoldRun(
                 fold,
                 seed,
                 outcome,
                 cycle_keys(test),
                 np.asarray(test["label"]),
-                fold_predictions(outcome.trainer, test),
+                decision.classes,
+                decision.flags,
             )
             runs.append(run)
             score = outcome.validation_score if outcome.validation_score is not None else -math.inf
@@ -206,6 +244,7 @@ def train_folds(
         ),
     )
     record.save(folder)
+    write_out_of_fold_predictions(runs, folds, data, folder / OUT_OF_FOLD_FILE)
     write_reports(trainer, folds[kept.fold], folder)
     write_model_card(trainer, record, folder)
     log(results_table(summary))
