@@ -216,3 +216,44 @@ def merge_seed(
     result["out_of_fold_per_seed"] = pooled
     result["out_of_fold_icbhi_score"] = statistics.fmean(pooled.values())
     return result
+
+
+def decision_ceiling(flags: Any, probabilities: Any) -> float:
+    """The ICBHI score of ``probabilities`` ``[N, 2]`` (crackle, wheeze) at the thresholds that maximise
+    it on these very ``flags`` ``[N, 2]``: what the best threshold rule could reach with this ranking
+    (label-free adaptation and few-shot calibration included). A ceiling, never a result."""
+    from respira.labels import flags_to_classes
+    from respira.metrics import icbhi_scores
+    from respira.metrics.thresholds import tune_thresholds
+
+    flags, probabilities = np.asarray(flags, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
+    thresholds = tune_thresholds(flags, probabilities)
+    decided = (probabilities >= np.asarray(thresholds)).astype(np.int64)
+    return float(icbhi_scores(flags_to_classes(flags), flags_to_classes(decided), warn=False)["icbhi_score"])
+
+
+def ceiling_runs(protocol: str, result: dict[str, Any], runs_folder: Path) -> list[dict[str, Any]]:
+    """Per fold x seed run of a method's ``result``: its :func:`decision_ceiling` on its own test data
+    (icbhi_to_kauh: the recordings' probabilities in the result; leave_one_device_out: the held-out
+    device's cycles in ``runs_folder/seed_<s>/out_of_fold_predictions.csv``, written by ``respira train``
+    since 2026-11-24; a run without it is left out)."""
+    from respira.labels import CLASS_NAMES, classes_to_flags
+
+    ceilings = []
+    for run in result["per_fold"]:
+        if protocol == "icbhi_to_kauh":
+            recordings = run["recordings"]
+            flags = np.asarray(recordings["targets"])[:, :2]
+            probabilities = recordings["probabilities"]
+        else:
+            path = runs_folder / f"seed_{run['seed']}" / "out_of_fold_predictions.csv"
+            if not path.is_file():
+                continue
+            frame = pd.read_csv(path)
+            rows = frame[(frame["fold"] == run["fold"]) & (frame["seed"] == run["seed"])]
+            flags = classes_to_flags(np.asarray([CLASS_NAMES.index(name) for name in rows["label"]]))
+            probabilities = rows[["crackle", "wheeze"]].to_numpy()
+        ceilings.append(
+            {"fold": run["fold"], "seed": run["seed"], "icbhi_score": decision_ceiling(flags, probabilities)}
+        )
+    return ceilings

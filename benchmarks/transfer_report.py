@@ -9,7 +9,9 @@ out, t over the per-device means, since the seeds share the folds; ICBHI → KAU
 the mean over seeds of the score of the same 168 recordings), Sp, Se, both AUCs, the paired difference
 to ``--reference`` by fold x seed (score and AUCs), the score per held-out device or KAUH filter mode
 (mean over seeds), and whether it meets the goal: a mean of at least 55 with both intervals above 50,
-and neither AUC below the reference's.
+and neither AUC below the reference's. The last column is the run's *decision ceiling*: its score at
+the thresholds tuned on its own test data (the held-out device's cycles, the KAUH recordings), what any
+threshold rule (label-free adaptation, few-shot calibration) could reach with that model's ranking.
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ def report(work: Path, devices: list[str], reference: str) -> str:
             f"\n{protocol} (in %; paired = method − {reference} by fold x seed, 95 % t-interval, wins/n)",
             "| method | seeds | runs | ICBHI score | 95 % CI (fold x seed) | 95 % CI (strict) | Sp | Se "
             "| AUC crackle | AUC wheeze | − reference: score | AUC crackle | AUC wheeze | per device / mode "
-            "| goal |",
-            "| --- " * 15 + "|",
+            "| goal | decision ceiling (runs) |",
+            "| --- " * 16 + "|",
         ]
         for name, result in sorted(results.items(), key=lambda item: item[0] != reference):
             runs = result["per_fold"]
@@ -127,10 +129,22 @@ def report(work: Path, devices: list[str], reference: str) -> str:
             )
             cells.append(" / ".join(f"{100 * v:.1f}" for v in groups.values()))
             cells.append("yes" if meets_goal(result, strict, results[reference]) else "no")
+            ceilings = protocols.ceiling_runs(protocol, result, work / protocol / "runs" / name)
+            cells.append(ceiling_cell(ceilings, len(runs)))
             lines.append("| " + " | ".join(cells) + " |")
         names = devices if protocol == "leave_one_device_out" else list(kauh_modes(work, reference, [0]))
         lines.append(f"(per device / mode: {' / '.join(names)})")
     return "\n".join(lines)
+
+
+def ceiling_cell(ceilings: list[dict[str, Any]], runs: int) -> str:
+    """Mean ± sd of the runs' decision ceilings (thresholds tuned on their own test data), and how many
+    of the method's runs had the predictions to compute it."""
+    if not ceilings:
+        return f"n/a (0/{runs})"
+    values = [100 * c["icbhi_score"] for c in ceilings]
+    spread = f" ± {statistics.stdev(values):.1f}" if len(values) > 1 else ""
+    return f"{statistics.fmean(values):.1f}{spread} ({len(values)}/{runs})"
 
 
 def pm(result: dict[str, Any], key: str) -> str:

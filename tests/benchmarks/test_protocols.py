@@ -149,3 +149,56 @@ def test_seeds_are_cached_per_seed_and_merged_with_their_own_timings() -> None:
     assert again["seconds_per_seed"] == {"0": 10.0, "1": 50.0}
     with pytest.raises(ValueError, match="one seed"):
         protocols.merge_seed(None, [*runs(0, [0.5]), *runs(1, [0.5])], seconds=1.0, out_of_fold=0.5)
+
+
+def _score_by_hand(flags: np.ndarray, decided: np.ndarray) -> float:
+    """The ICBHI score from flags: Sp on normal cycles (both flags 0), Se = exact class on the others."""
+    normal = flags.sum(axis=1) == 0
+    exact = (decided == flags).all(axis=1)
+    return (exact[normal].mean() + exact[~normal].mean()) / 2
+
+
+def test_the_decision_ceiling_is_the_best_score_over_every_pair_of_thresholds() -> None:
+    flags = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
+    separable = np.array([[0.1, 0.1], [0.9, 0.2], [0.2, 0.8], [0.9, 0.9]])
+    assert protocols.decision_ceiling(flags, separable) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    flags = rng.integers(0, 2, size=(40, 2))
+    probabilities = np.clip(0.3 * flags + rng.uniform(0, 0.7, size=(40, 2)), 0, 1)
+    probabilities[:, 0] = 1 - probabilities[:, 0]  # crackles ranked backwards: calling none may be best
+    candidates = [np.r_[np.unique(probabilities[:, i]), 1.01] for i in range(2)]
+    best = max(
+        _score_by_hand(flags, (probabilities >= [c, w]).astype(int))
+        for c in candidates[0]
+        for w in candidates[1]
+    )
+    assert protocols.decision_ceiling(flags, probabilities) == pytest.approx(best)
+
+
+def test_ceilings_are_read_per_fold_and_seed_from_the_out_of_fold_predictions(tmp_path: Path) -> None:
+    rows = pd.DataFrame(
+        {
+            "fold": [0, 0, 1, 1],
+            "seed": 0,
+            "label": ["normal", "crackle", "normal", "wheeze"],
+            "crackle": [0.2, 0.7, 0.9, 0.1],  # fold 1: the normal cycle has the higher crackle score
+            "wheeze": [0.1, 0.1, 0.3, 0.6],
+        }
+    )
+    (tmp_path / "seed_0").mkdir()
+    rows.to_csv(tmp_path / "seed_0" / "out_of_fold_predictions.csv", index=False)
+    result = {"per_fold": [{"fold": 0, "seed": 0}, {"fold": 1, "seed": 0}, {"fold": 0, "seed": 1}]}
+    ceilings = protocols.ceiling_runs("leave_one_device_out", result, tmp_path)
+    assert [(c["fold"], c["seed"]) for c in ceilings] == [(0, 0), (1, 0)]  # seed 1 has no predictions
+    assert [c["icbhi_score"] for c in ceilings] == pytest.approx([1.0, 1.0])  # fold 1: wheeze separates
+    kauh = {
+        "per_fold": [
+            {
+                "fold": 0,
+                "seed": 0,
+                "recordings": {"targets": [[0, 0, 1], [1, 0, 0]], "probabilities": [[0.6, 0.2], [0.4, 0.1]]},
+            }
+        ]
+    }
+    (ceiling,) = protocols.ceiling_runs("icbhi_to_kauh", kauh, tmp_path / "absent")
+    assert ceiling["icbhi_score"] == pytest.approx(0.5)  # crackles ranked backwards: at best all normal
