@@ -1,0 +1,112 @@
+"""The features ``benchmarks/transfer_probe.py`` probes: every ICBHI cycle and KAUH window of ``../shared``
+through the frozen AudioSet EfficientAT mn04 once (pooled features of every block, the AudioSet logits)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import _protocols as protocols
+from _common import respira
+from _study_methods import LOWPASS
+from respira.audio import decode_audio, lowpass, pad_batch
+from respira.data import load_kauh
+from respira.labels import classes_to_flags
+from respira.metrics.recording_level import RECORDING_LABELS
+from respira.training.datasets import load_splits
+from respira.windows import window_starts
+
+RATE, WINDOW, HOP, BATCH = 32_000, 4.0, 4.0, 16
+
+
+def block_features(model, waveforms: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per waveform: the flagship's embedding (``final``: the last block's mean, as ``pooling: mean``),
+    and per block ``b<i>`` the mean over frequency and time and, over time of the frequency means, the
+    standard deviation and the maximum."""
+    chunks: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(waveforms), BATCH):
+        padded, mask = pad_batch(waveforms[start : start + BATCH])
+        with torch.no_grad():
+            output = model.respira(padded, attention_mask=mask, output_hidden_states=True)
+        parts = {"final": output.embeddings}
+        for i, hidden in enumerate(output.hidden_states):
+            over_time = hidden.mean(dim=2)  # [batch, channels, frames]
+            parts |= {
+                f"b{i}_mean": over_time.mean(2),
+                f"b{i}_std": over_time.std(2),
+                f"b{i}_max": over_time.amax(2),
+            }
+        for name, value in parts.items():
+            chunks.setdefault(name, []).append(value.float().numpy())
+    return {name: np.concatenate(values) for name, values in chunks.items()}
+
+
+def audioset_logits(tagger, waveforms: Iterable[np.ndarray]) -> np.ndarray:
+    """The pretrained AudioSet head's 527 logits of each waveform (one at a time: no padding)."""
+    with torch.no_grad():
+        return np.stack(
+            [
+                tagger(torch.from_numpy(w)[None], input_features_are_waveform=True).logits[0].numpy()
+                for w in waveforms
+            ]
+        )
+
+
+def kauh_windows(shared: Path) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """4-s windows every 4 s of each KAUH recording low-passed as the flagship's model does, with the
+    recording's labels, filter mode, patient and name repeated per window."""
+    kauh = load_kauh(shared / "kauh", sampling_rate=RATE)["test"]
+    window, hop = int(WINDOW * RATE), int(HOP * RATE)
+    waveforms, meta = [], {"flags": [], "domain": [], "patient": [], "recording": []}
+    for example in kauh:
+        recording = lowpass(decode_audio(example["audio"], RATE), RATE, LOWPASS)
+        starts = window_starts(recording.size, window, hop) if recording.size >= window else [0]
+        for start in starts:
+            waveforms.append(recording[start : start + window])
+            meta["flags"].append([example[label] for label in RECORDING_LABELS[:2]])
+            meta["domain"].append(example["filter_mode"])
+            meta["patient"].append(f"kauh_{example['patient_id']}")
+            meta["recording"].append(example["recording"])
+    return waveforms, {k: np.asarray(v) for k, v in meta.items()}
+
+
+def icbhi_cycles(shared: Path) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Every ICBHI cycle, built as the flagship's training cycles are (4 kHz low-pass)."""
+    import datasets
+
+    record = protocols.protocol_record(shared / "icbhi", "icbhi_to_kauh", 1, 0, rate=RATE, lowpass=LOWPASS)
+    splits = load_splits(record)
+    cycles = datasets.concatenate_datasets([splits[name] for name in ("train", "validation")])
+    meta = {
+        "flags": classes_to_flags(np.asarray(cycles["label"])),
+        "domain": np.asarray(cycles["device"]),
+        "patient": np.asarray([str(p) for p in cycles["patient_id"]]),
+        "recording": np.asarray(cycles["recording"]),
+    }
+    return [decode_audio(a, RATE) for a in cycles["audio"]], meta
+
+
+def embed_corpora(shared: Path, work: Path, cache: Path) -> None:
+    """Write ``cache`` (``<corpus>/x/<feature>`` and ``<corpus>/<meta>`` arrays for icbhi and kauh)."""
+    from respira.models import RespiraForAudioClassification
+    from respira.models.efficientat.modeling_efficientat import EfficientATForAudioClassification
+
+    encoder = work / "efficientat_mn04"
+    if not (encoder / "config.json").is_file():
+        respira(
+            "convert", "efficientat", str(shared / "reference/efficientat_mn04_as_mAP_432.pt"), str(encoder)
+        )
+    model = RespiraForAudioClassification.from_encoder_pretrained(
+        str(encoder), sampling_rate=RATE, target_seconds=8.0, pooling="mean"
+    ).eval()
+    tagger = EfficientATForAudioClassification.from_pretrained(str(encoder)).eval()
+    arrays = {}
+    for corpus, (waveforms, meta) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
+        features = block_features(model, waveforms) | {"audioset": audioset_logits(tagger, waveforms)}
+        arrays |= {f"{corpus}/x/{name}": value for name, value in features.items()}
+        arrays |= {f"{corpus}/{name}": value for name, value in meta.items()}
+    np.savez(cache.with_suffix(".partial.npz"), **arrays)
+    cache.with_suffix(".partial.npz").replace(cache)

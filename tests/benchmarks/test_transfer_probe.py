@@ -1,0 +1,63 @@
+"""The label-free transforms of benchmarks/transfer_probe.py, checked on hand-computed values, and a probe
+on separable features scoring what it should."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import transfer_probe as probe
+
+
+def test_per_domain_standardisation_uses_each_domains_own_statistics() -> None:
+    train = np.array([[1.0], [3.0], [10.0], [14.0]])
+    test = np.array([[0.0], [4.0]])
+    domains = (np.array(["a", "a", "b", "b"]), np.array(["c", "c"]))
+    scaled_train, scaled_test = probe.standardise(train, test, domains)
+    # a: mean 2, std 1; b: mean 12, std 2; c (the target, its own): mean 2, std 2
+    assert scaled_train[:, 0] == pytest.approx([-1, 1, -1, 1], abs=1e-5)
+    assert scaled_test[:, 0] == pytest.approx([-1, 1], abs=1e-5)
+    _, pooled_test = probe.standardise(train, test, None)  # the pool's: mean 7, std sqrt(110 / 4)
+    assert pooled_test[:, 0] == pytest.approx((test[:, 0] - 7) / np.sqrt(27.5), abs=1e-5)
+
+
+def test_recording_context_mixes_each_cycle_with_its_recordings_mean() -> None:
+    probabilities = np.array([[0.2, 0.0], [0.6, 0.4], [0.9, 0.1]])
+    recordings = np.array(["r1", "r1", "r2"])
+    mixed = probe.with_context(probabilities, recordings, weight=0.5)
+    # r1's mean is (0.4, 0.2): 0.5 * own + 0.5 * mean; r2 is alone, so unchanged
+    assert mixed == pytest.approx(np.array([[0.3, 0.1], [0.5, 0.3], [0.9, 0.1]]))
+
+
+def test_rate_matched_thresholds_flag_the_pools_share_of_the_target() -> None:
+    pool = np.array(
+        [[0.9, 0.1], [0.8, 0.2], [0.1, 0.3], [0.2, 0.9]]
+    )  # at (0.5, 0.5): crackle 2/4, wheeze 1/4
+    target = np.column_stack([np.linspace(0, 0.3, 8), np.linspace(0.0, 0.07, 8)])  # shifted far down
+    crackle, wheeze = probe.rate_matched(target, pool, (0.5, 0.5))
+    assert (target[:, 0] >= crackle).sum() == 4 and (target[:, 1] >= wheeze).sum() == 2
+
+
+def test_a_probe_on_separable_features_scores_them_perfectly() -> None:
+    rng = np.random.default_rng(0)
+    flags = np.array([[c, w] for c in (0, 1) for w in (0, 1)] * 30)
+    features = flags * 4.0 + rng.normal(0, 0.3, size=flags.shape)
+
+    def rows(mask: np.ndarray, domain: str) -> dict:
+        count = int(mask.sum())
+        return {
+            "x": {"final": features[mask]},
+            "flags": flags[mask],
+            "domain": np.full(count, domain),
+            "patient": np.arange(count).astype(str),
+            "recording": np.arange(count).astype(str),
+        }
+
+    half = rng.permutation(len(flags)) < len(flags) // 2
+    result = probe.evaluate(probe.Variant(("final",)), rows(half, "a"), rows(~half, "b"), per_recording=False)
+    assert result["icbhi_score"] == pytest.approx(100.0) and result["ceiling"] == pytest.approx(100.0)
+    assert result["auc_crackle"] == pytest.approx(100.0) and result["auc_wheeze"] == pytest.approx(100.0)
