@@ -149,6 +149,13 @@ METHODS["transfer_common_band"] = Method(
     pretrained=True,
     lowpass=2000.0,
 )
+METHODS["transfer_finetune"] = Method(
+    "EfficientAT mn04 fine-tuned (the study's fine-tuning row: 10 epochs, thresholds from validation)",
+    "efficientat_frozen_multilabel.yaml",
+    FINETUNE,
+    pretrained=True,
+    drop=("augmented_views",),
+)
 REFERENCE = "transfer_flagship"
 """What the transfer variants are paired against (``--reference``)."""
 LABELS = {
