@@ -62,6 +62,12 @@ def test_prepare_checks_its_output_and_options_before_building(
         ("--dataset", "kauh", "--validation_size", "0.2"): "--validation_size: only for --dataset icbhi",
         ("--dataset", "kauh", "--config", "cycles"): "--config cycles: only for --dataset icbhi",
         ("--sampling_rate", "fast"): "argument --sampling_rate: invalid int value: 'fast'",
+        (
+            "--lowpass_cutoff",
+            "1000",
+            "--lowpass_order",
+            "0",
+        ): "lowpass_order must be a whole number of at least 1",
     }
     for flags, message in cases.items():
         code = main(["prepare", "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache), *flags])

@@ -77,6 +77,8 @@ def test_the_shared_fields_are_declared_once_and_keep_kauhs_order() -> None:
     [
         ({"sampling_rate": 0}, "sampling_rate must be positive, got 0"),
         ({"audio_subtype": "MP3"}, "audio_subtype must be one of ('FLOAT', 'PCM_16', 'PCM_24'), got 'MP3'"),
+        ({"lowpass_order": 0}, "lowpass_order must be a whole number of at least 1, got 0"),
+        ({"lowpass_order": 2.5}, "lowpass_order must be a whole number of at least 1, got 2.5"),
         (
             {"sampling_rate": 8000, "lowpass_cutoff": 4000.0},
             "lowpass_cutoff 4000.0 Hz must lie below the Nyquist frequency 4000.0 Hz of sampling_rate 8000",

@@ -120,6 +120,7 @@ def test_evaluate_report_and_predict_agree_with_training_on_a_low_passed_model(
 ) -> None:
     recipe = tmp_path / "recipe.yaml"
     options = {**TINY_RECIPE, "problem_type": MULTI_LABEL, "head": "mlp", "lowpass_cutoff": 1000.0}
+    options["lowpass_order"] = 6  # not the default 4: the order must travel with the model too
     options["threshold_objective"] = "youden"  # thresholds inside the (narrow) band: varied decisions
     recipe.write_text(yaml.safe_dump({**options, "max_steps": 4, "learning_rate": 3e-3}))
     run, cache = tmp_path / "run", tmp_path / "cache"
@@ -129,8 +130,11 @@ def test_evaluate_report_and_predict_agree_with_training_on_a_low_passed_model(
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     config = json.loads((run / "config.json").read_text())
-    assert config["lowpass_cutoff"] == 1000.0 and config["lowpass_order"] == 4
-    assert json.loads((run / "preprocessor_config.json").read_text())["lowpass_cutoff"] == 1000.0
+    assert config["lowpass_cutoff"] == 1000.0 and config["lowpass_order"] == 6
+    extractor = json.loads((run / "preprocessor_config.json").read_text())
+    assert (extractor["lowpass_cutoff"], extractor["lowpass_order"]) == (1000.0, 6)
+    card = (run / "README.md").read_text()
+    assert "| input low-pass (zero-phase Butterworth, whole recordings) | 1000 Hz, order 6 |" in card
     thresholds = config["decision_thresholds"]
     assert thresholds is not None
     trained = json.loads((run / "metrics.json").read_text())
@@ -180,9 +184,9 @@ def test_evaluate_report_and_predict_agree_with_training_on_a_low_passed_model(
     model, loaded_config = load_model(bare, device="cpu")
     flags = build_parser().parse_args(["evaluate", str(bare), "--data_dir", str(synthetic_corpus)])
     evaluated = load_splits(split_options(flags, loaded_config), cache_dir=cache)["test"]
-    training = load_icbhi(synthetic_corpus, validation_size=0.25, lowpass_cutoff=1000.0, cache_dir=cache)[
-        "test"
-    ]
+    training = load_icbhi(
+        synthetic_corpus, validation_size=0.25, lowpass_cutoff=1000.0, lowpass_order=6, cache_dir=cache
+    )["test"]
     unfiltered = load_icbhi(synthetic_corpus, validation_size=0.25, cache_dir=cache)["test"]
     for index in (0, len(training) // 2, len(training) - 1):
         samples = _samples(evaluated[index])

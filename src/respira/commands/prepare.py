@@ -59,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--validation_size", type=float, help="ICBHI official split: share of train")
     parser.add_argument("--split_strategy", choices=("official", "patient"), help="ICBHI only")
     parser.add_argument("--lowpass_cutoff", type=float, help="Butterworth low-pass cutoff in Hz")
+    parser.add_argument("--lowpass_order", type=int, help="order of that low-pass (default 4)")
     parser.add_argument("--seed", type=int, help="ICBHI: seed of the validation / patient split (default 0)")
     parser.add_argument("--num_proc", type=int, help="decode recordings in this many processes")
     parser.add_argument("--cache_dir", help="datasets cache folder")
@@ -73,6 +74,8 @@ def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     given = {"sampling_rate": args.sampling_rate}
     if args.lowpass_cutoff:
         given["lowpass_cutoff"] = args.lowpass_cutoff
+    if args.lowpass_order is not None:
+        given["lowpass_order"] = args.lowpass_order
     misplaced = [
         (f"--{name}", [other for other in CORPORA.values() if name in other.split_options])
         for name in SPLIT_OPTIONS

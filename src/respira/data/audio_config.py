@@ -51,3 +51,11 @@ class AudioBuilderConfig(datasets.BuilderConfig):
                 f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
                 f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
             )
+        if (
+            isinstance(self.lowpass_order, bool)
+            or not isinstance(self.lowpass_order, int)
+            or self.lowpass_order < 1
+        ):
+            raise ValueError(
+                f"lowpass_order must be a whole number of at least 1, got {self.lowpass_order!r}"
+            )

@@ -92,7 +92,8 @@ HYPERPARAMETERS: dict[str, str] = {
 }
 """Hyper-parameters a card states (the training arguments' names), with their labels."""
 ARCHITECTURE_KEYS = (  # the RespiraConfig fields a card lists, in this order
-    *("featurizer", "sampling_rate", "lowpass_cutoff", "target_seconds", "pad_mode", "crop_mode"),
+    *("featurizer", "sampling_rate", "lowpass_cutoff", "lowpass_order", "target_seconds", "pad_mode"),
+    "crop_mode",
     "ast_length_policy",
     *(
         "pooling",

@@ -26,7 +26,7 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
-from ..audio import DEFAULT_SAMPLING_RATE
+from ..audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE
 from ..data import corpus
 from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
@@ -237,7 +237,13 @@ def architecture_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
         elif key == "sampling_rate":
             rows.append(("sampling rate", f"{value} Hz"))
         elif key == "lowpass_cutoff":
-            rows.append(("input low-pass (zero-phase Butterworth, whole recordings)", f"{value:g} Hz"))
+            order = card.architecture.get("lowpass_order") or DEFAULT_LOWPASS_ORDER
+            stated = "" if order == DEFAULT_LOWPASS_ORDER else f", order {order}"
+            rows.append(
+                ("input low-pass (zero-phase Butterworth, whole recordings)", f"{value:g} Hz{stated}")
+            )
+        elif key == "lowpass_order":
+            continue  # stated with the cutoff
         else:
             rows.append((key.replace("_", " "), f"`{_one_line(value)}`"))
     if card.num_parameters is not None:
@@ -308,6 +314,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "sampling_rate": sampling_rate,
         "sampling_rate_khz": f"{sampling_rate / 1000:g}",
         "lowpass_cutoff": card.architecture.get("lowpass_cutoff"),
+        "lowpass_order": card.architecture.get("lowpass_order") or DEFAULT_LOWPASS_ORDER,
         "target_seconds": card.architecture.get("target_seconds") or 8.0,
         "recipe": card.recipe,
         "hyperparameter_rows": hyperparameter_rows(card),

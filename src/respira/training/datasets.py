@@ -117,6 +117,7 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         fold_stratify_by=data.fold_stratify_by if kfold else None,
         fold_devices=devices,
         lowpass_cutoff=data.lowpass_cutoff or None,
+        lowpass_order=data.lowpass_order,
         train_fraction=data.train_fraction,
         max_train_samples=data.max_train_samples,
         max_eval_samples=data.max_eval_samples,

@@ -195,12 +195,16 @@ def _label_options(model: ModelArguments, train_labels: Sequence[int]) -> dict[s
 
 
 def build_model(
-    model: ModelArguments, train_labels: list[int], *, lowpass_cutoff: float | None = None
+    model: ModelArguments,
+    train_labels: list[int],
+    *,
+    lowpass_cutoff: float | None = None,
+    lowpass_order: int = DEFAULT_LOWPASS_ORDER,
 ) -> nn.Module:
     """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set).
 
-    ``lowpass_cutoff``: the low-pass the training data was built with; the config records it (with the
-    dataset builder's filter order), so evaluate, predict, the pipeline and ONNX apply it too.
+    ``lowpass_cutoff`` / ``lowpass_order``: the low-pass the training data was built with; the config
+    records it, so evaluate, predict, the pipeline and ONNX apply the same filter.
     """
     from ..models import RespiraConfig, RespiraForAudioClassification
 
@@ -223,7 +227,7 @@ def build_model(
         "projector_dim": model.projector_dim,
         "freeze_encoder": model.freeze_encoder,
         "lowpass_cutoff": lowpass_cutoff or None,
-        "lowpass_order": DEFAULT_LOWPASS_ORDER,
+        "lowpass_order": int(lowpass_order),
         **_label_options(model, train_labels),
     }
     source = encoder_checkpoint(model)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..audio import DEFAULT_LOWPASS_ORDER
 from ..labels import MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
 from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
@@ -170,6 +171,10 @@ class DataArguments:
             "help": "zero-phase Butterworth low-pass of the recordings (Hz); saved with the model, so "
             "evaluate, predict and the pipeline apply it too"
         },
+    )
+    lowpass_order: int = field(
+        default=DEFAULT_LOWPASS_ORDER,
+        metadata={"help": "order of that Butterworth low-pass (a prepared dataset's own is recorded)"},
     )
     split_seed: int = field(default=0, metadata={"help": "seed of the validation / patient split"})
     train_fraction: float = field(

@@ -92,7 +92,7 @@ def run_training(
     seeds = parse_seeds(run_args.seeds, args.seed)
     data = data_record(data_args, model_sampling_rate(model_args))  # the data is at the model's rate
     if data.dataset_name:  # a prepared dataset's own low-pass: the model's config records it
-        data_args = replace(data_args, lowpass_cutoff=data.lowpass_cutoff)
+        data_args = replace(data_args, lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
         log(f"data: dataset {data.dataset_name} (config {data.dataset_config_name}), its own splits")
     output = (
         run_output(target, overwrite=run_args.overwrite, resume=resume, log=log)

@@ -64,7 +64,8 @@ def run_seed(
 ) -> SeedOutcome:
     """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it.
 
-    The model's config records the input low-pass the data was built with (``lowpass_cutoff``), so it
+    The model's config records the input low-pass the data was built with (``lowpass_cutoff``,
+    ``lowpass_order``), so it
     travels with the model. The final validation evaluation (what seeds are selected on) tunes a
     multi-label model's thresholds as every selection evaluation does; with ``threshold_source:
     cross_fit`` they come from cross-fitted predictions of the training pool instead
@@ -77,7 +78,12 @@ def run_seed(
 
     transformers.set_seed(seed)
     args = replace(args, seed=seed, output_dir=str(folder))
-    model = build_model(model_args, splits["train"]["label"], lowpass_cutoff=data_args.lowpass_cutoff)
+    model = build_model(
+        model_args,
+        splits["train"]["label"],
+        lowpass_cutoff=data_args.lowpass_cutoff,
+        lowpass_order=data_args.lowpass_order,
+    )
     cross_fit = args.threshold_source == "cross_fit"
     store = ViewStore() if cross_fit and uses_cache(args) else None  # the group models reuse the views
     trainer = train_with_schedule(

@@ -210,6 +210,7 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
         fold_stratify_by=data.fold_stratify_by,
         seed=data.split_seed,
         lowpass_cutoff=data.lowpass_cutoff or None,
+        lowpass_order=data.lowpass_order,
     )
     if kfold and not 0 <= data.validation_size < 1:
         raise ValueError(f"validation_size must be in [0, 1), got {data.validation_size}")
