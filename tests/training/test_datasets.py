@@ -158,3 +158,26 @@ def test_max_train_and_eval_samples_draw_a_fixed_subset(prepared_folder: Path) -
     assert [
         f"{r}:{c}" for r, c in zip(other["train"]["recording"], other["train"]["cycle_index"], strict=True)
     ] != keys
+
+
+def test_a_prepared_datasets_low_pass_order_is_the_runs(synthetic_corpus: Path, tmp_path: Path) -> None:
+    """``respira prepare --lowpass_order 6``: a run on that folder records order 6 (with its cutoff),
+    whatever the recipe's default, so the model filters as its data was filtered."""
+    from respira.training.datasets import data_record
+    from respira.training.recipe import DataArguments
+
+    folder = tmp_path / "prepared"
+    code = main(
+        ["prepare", "--data_dir", str(synthetic_corpus), "--sampling_rate", "4000",
+         "--validation_size", "0.25", "--lowpass_cutoff", "1000", "--lowpass_order", "6",
+         "--output_dir", str(folder), "--cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0
+    record = data_record(DataArguments(dataset_name=str(folder)), 4000)
+    assert (record.lowpass_cutoff, record.lowpass_order) == (1000.0, 6)
+    assert (data_record(DataArguments(data_dir=str(synthetic_corpus)), 4000).lowpass_order) == 4
+    run = tmp_path / "run"
+    code = main(["train", str(_recipe(tmp_path)), "--dataset_name", str(folder), "--output_dir", str(run)])
+    assert code == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["lowpass_cutoff"], config["lowpass_order"]) == (1000.0, 6)
