@@ -149,6 +149,18 @@ METHODS["transfer_common_band"] = Method(
     pretrained=True,
     lowpass=2000.0,
 )
+DEVICE_EQ = (
+    "--augmented_views", "2", "--concat_same_label", "0",
+    "--augmentation", '{"frequency_response": {"db": [-6, 6], "bands": [3, 6], "probability": 1.0}}',
+)  # fmt: skip
+"""Two views per cycle, each coloured by a random frequency response (FilterAugment's published range)."""
+METHODS["transfer_device_eq"] = Method(
+    "the same with 2 augmented views per cycle, each through a random frequency response (FilterAugment's "
+    "linear filter, ±6 dB, 3-6 bands over mel; no gain, shift or concatenation): a stethoscope's colour",
+    "efficientat_frozen_multilabel.yaml",
+    (*TRANSFER, *DEVICE_EQ),
+    pretrained=True,
+)
 METHODS["transfer_finetune"] = Method(
     "EfficientAT mn04 fine-tuned (the study's fine-tuning row: 10 epochs, thresholds from validation)",
     "efficientat_frozen_multilabel.yaml",

@@ -9,6 +9,7 @@ import torch
 from respira.training.augment import (
     AUGMENTATIONS,
     Compose,
+    FrequencyResponse,
     Gain,
     PitchShift,
     SameLabelConcat,
@@ -50,6 +51,7 @@ ALWAYS = [
     TimeShift(mode="pad", probability=1.0),
     TimeStretch(probability=1.0),
     PitchShift(probability=1.0),
+    FrequencyResponse(probability=1.0),
 ]
 
 
@@ -195,6 +197,62 @@ def test_short_cycles_survive(length: int) -> None:
         assert np.all(np.isfinite(y))
         if not isinstance(augmentation, TimeStretch):
             assert y.shape == x.shape
+
+
+def measured_response_db(augmentation: FrequencyResponse, seed: int, size: int = 8000) -> np.ndarray:
+    """The gain (dB) one draw applied at each rfft bin, read off white noise: |Y| / |X| per bin."""
+    x = np.random.default_rng(7).standard_normal(size).astype(np.float32)
+    y = augmentation(x, rng(seed))
+    assert y.dtype == np.float32 and y.shape == x.shape
+    spectrum_in, spectrum_out = np.fft.rfft(x.astype(np.float64)), np.fft.rfft(y.astype(np.float64))
+    return 20 * np.log10(np.abs(spectrum_out) / np.abs(spectrum_in))
+
+
+def test_frequency_response_constant_gain_is_a_level_change() -> None:
+    x = np.random.default_rng(0).standard_normal(3001).astype(np.float32)
+    flat = FrequencyResponse(db=(3.0, 3.0), probability=1.0)
+    np.testing.assert_allclose(flat(x, rng(0)), x * 10 ** (3 / 20), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_frequency_response_is_piecewise_linear_over_mel_within_its_range(seed: int) -> None:
+    augmentation = FrequencyResponse(db=(-6.0, 6.0), bands=(3, 6), probability=1.0, sampling_rate=SR)
+    gains = measured_response_db(augmentation, seed)
+    assert gains.min() >= -6.0 - 1e-3 and gains.max() <= 6.0 + 1e-3
+    assert gains.max() - gains.min() > 0.5  # coloured, not a level change
+    frequencies = np.fft.rfftfreq(8000, d=1 / SR)
+    mels = 1127.0 * np.log1p(frequencies / 700.0)  # Kaldi's mel scale, written out
+    slopes = np.diff(gains) / np.diff(mels)
+    # between knots the slope is constant; a segment change shows as one or two bins of a new slope
+    changes = np.flatnonzero(np.abs(np.diff(slopes)) > 1e-4)
+    assert changes.size <= 2 * (6 - 1)  # at most 5 inner knots, each seen in one or two bins
+    segments = 1 + np.count_nonzero(np.diff(changes) > 2) + (changes.size > 0)
+    assert 3 <= segments <= 6
+
+
+def test_frequency_response_mel_axis_follows_the_sampling_rate() -> None:
+    # one band: the gain moves linearly in mel from 0 Hz to Nyquist, so a 16 kHz model and a 32 kHz one
+    # give the same drawn end gains but a different gain at 4 kHz
+    at_16k = FrequencyResponse(bands=(1, 1), probability=1.0, sampling_rate=16_000)
+    at_32k = FrequencyResponse(bands=(1, 1), probability=1.0, sampling_rate=32_000)
+    gains_16k, gains_32k = measured_response_db(at_16k, 3), measured_response_db(at_32k, 3)
+    assert gains_16k[0] == pytest.approx(gains_32k[0], abs=1e-3)
+    assert gains_16k[-1] == pytest.approx(gains_32k[-1], abs=1e-3)
+    start, end = gains_16k[0], gains_16k[-1]
+    for rate, gains in ((16_000, gains_16k), (32_000, gains_32k)):
+        fraction = np.log1p(4000 / 700) / np.log1p(rate / 2 / 700)
+        bin_4k = round(4000 / (rate / 8000))
+        assert gains[bin_4k] == pytest.approx(start + fraction * (end - start), abs=1e-2)
+
+
+def test_frequency_response_from_a_spec_takes_the_models_rate() -> None:
+    (response,) = build_augmentation({"frequency_response": {"bands": [2, 4]}}, sampling_rate=32_000)
+    assert response == FrequencyResponse(bands=(2, 4), sampling_rate=32_000)
+    with pytest.raises(ValueError, match="unknown parameter 'sampling_rate'"):
+        build_augmentation({"frequency_response": {"sampling_rate": 8000}})
+    for bands in ([0, 3], [2.5, 4], [5, 3]):
+        with pytest.raises(ValueError, match="bands"):
+            build_augmentation({"frequency_response": {"bands": bands}})
 
 
 def wheeze_pool() -> dict[int, list[np.ndarray]]:

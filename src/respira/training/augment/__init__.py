@@ -21,6 +21,9 @@ What each one simulates:
   while it lasts longer or shorter.
 * :class:`PitchShift` – pitch change without duration change (Signalsmith Stretch + resampling):
   wheeze fundamentals vary between patients and airway calibres (roughly 100-1000 Hz).
+* :class:`FrequencyResponse` – a random smooth response over the mel axis (FilterAugment's linear
+  filter, applied to the waveform): another stethoscope, chest piece or filter mode colours the same
+  sound differently.
 * :class:`Compose` – applies several in order.
 * :class:`SameLabelConcat` / :func:`concat_same_label` – append another cycle of the same class,
   crossfaded and truncated: lengthens and enriches the rarer classes (wheeze by default), since an
@@ -31,7 +34,7 @@ What each one simulates:
   subset of an AST's patch embeddings by another sample's, for the Patch-Mix contrastive loss.
 
 :func:`build_augmentation` turns a config mapping (from a YAML recipe or a JSON string on the
-command line) into a :class:`Compose` of the first five; in Python it also takes an audiomentations
+command line) into a :class:`Compose` of the first six; in Python it also takes an audiomentations
 transform or ``Compose`` (:class:`AudiomentationsTransform`: seeded per example like the others).
 
 Modules: :mod:`.waveform` (the numpy transforms and :func:`build_augmentation`), :mod:`.stretch`
@@ -50,6 +53,7 @@ from .waveform import (
     AUGMENTATIONS,
     Augmentation,
     Compose,
+    FrequencyResponse,
     Gain,
     PitchShift,
     TimeShift,
@@ -65,6 +69,7 @@ __all__ = [
     "Augmentation",
     "Compose",
     "CyclePool",
+    "FrequencyResponse",
     "Gain",
     "PitchShift",
     "SameLabelConcat",

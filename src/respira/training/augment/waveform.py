@@ -11,8 +11,10 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 
 from ...audio import DEFAULT_SAMPLING_RATE
+from ...models.features.mel_banks import mel_scale
 from .external import AudiomentationsTransform, is_audiomentations_transform
 from .stretch import BLOCK_SAMPLES, INTERVAL_SAMPLES, pitch_shift, stretch
 from .validation import as_waveform, check_fft_sizes, check_probability, check_range, check_rng
@@ -21,6 +23,7 @@ __all__ = [
     "AUGMENTATIONS",
     "Augmentation",
     "Compose",
+    "FrequencyResponse",
     "Gain",
     "PitchShift",
     "TimeShift",
@@ -174,6 +177,54 @@ class PitchShift(Augmentation):
         return pitch_shift(waveform, semitones, block_samples=self.n_fft, interval_samples=self.hop_length)
 
 
+@dataclass(frozen=True)
+class FrequencyResponse(Augmentation):
+    """A random smooth frequency response: another stethoscope's or microphone's colouring of the sound.
+
+    FilterAugment's linear filter (Nam et al., ICASSP 2022) applied to the waveform, so that it also
+    runs before a frozen encoder's embedding cache: the mel axis from 0 Hz to Nyquist is cut into ``n``
+    bands (``n`` drawn uniformly from the integers in ``bands``) at uniformly drawn boundaries, a gain in
+    dB is drawn uniformly from ``db`` at both ends of the axis and at every boundary, and the response is
+    their linear interpolation over mel, multiplied into the spectrum of the whole cycle (one real FFT;
+    zero phase, so nothing is delayed). ``sampling_rate`` places the mel axis;
+    :func:`build_augmentation` sets it to the model's rate.
+    """
+
+    db: tuple[float, float] = (-6.0, 6.0)
+    bands: tuple[int, int] = (3, 6)
+    probability: float = 0.5
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
+    name: ClassVar[str] = "frequency_response"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "db", check_range(self.db, "db"))
+        low, high = check_range(self.bands, "bands", positive=True)
+        if low != int(low) or high != int(high):
+            raise ValueError(f"bands must be a [low, high] pair of whole numbers >= 1, got {self.bands!r}")
+        object.__setattr__(self, "bands", (int(low), int(high)))
+        rate = self.sampling_rate
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+            raise ValueError(f"sampling_rate must be a positive whole number of Hz, got {rate!r}")
+        object.__setattr__(self, "probability", check_probability(self.probability))
+
+    def response_db(self, frequencies: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw one response: its gain in dB at each of ``frequencies`` (Hz, 0 to Nyquist)."""
+        count = int(rng.integers(self.bands[0], self.bands[1] + 1))
+        top = float(mel_scale(self.sampling_rate / 2))
+        knots = np.concatenate([[0.0], np.sort(rng.uniform(0.0, top, count - 1)), [top]])
+        gains = rng.uniform(*self.db, knots.size)
+        mels = mel_scale(torch.from_numpy(np.asarray(frequencies, dtype=np.float64))).numpy()
+        return np.interp(mels, knots, gains)
+
+    def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if waveform.size < 2:  # no band to colour
+            return waveform
+        frequencies = np.fft.rfftfreq(waveform.size, d=1.0 / self.sampling_rate)
+        gains = self.response_db(frequencies, rng)
+        spectrum = np.fft.rfft(waveform.astype(np.float64))
+        return np.fft.irfft(spectrum * 10.0 ** (gains / 20.0), n=waveform.size)
+
+
 class Compose:
     """Apply ``transforms`` in order, each with its own probability, sharing one generator."""
 
@@ -201,7 +252,7 @@ class Compose:
 
 
 AUGMENTATIONS: dict[str, type[Augmentation]] = {
-    cls.name: cls for cls in (WhiteNoise, Gain, TimeShift, TimeStretch, PitchShift)
+    cls.name: cls for cls in (WhiteNoise, Gain, TimeShift, TimeStretch, PitchShift, FrequencyResponse)
 }
 """Names usable in :func:`build_augmentation` specs, in their documented order."""
 
@@ -233,14 +284,16 @@ def build_augmentation(spec: Any, *, sampling_rate: int = DEFAULT_SAMPLING_RATE)
         params = {} if given is None else given
         if not isinstance(params, Mapping):
             raise ValueError(f"augmentation {name!r}: parameters must be a mapping, got {params!r}")
-        valid = [f.name for f in fields(cls)]
+        declared = [f.name for f in fields(cls)]
+        valid = [field for field in declared if field != "sampling_rate"]  # the model's rate, set below
         for key in params:
             if key not in valid:
                 raise ValueError(
                     f"augmentation {name!r}: unknown parameter {key!r}; valid parameters: {', '.join(valid)}"
                 )
+        rate = {"sampling_rate": sampling_rate} if "sampling_rate" in declared else {}
         try:
-            transforms.append(cls(**params))
+            transforms.append(cls(**params, **rate))
         except ValueError as error:
             raise ValueError(f"augmentation {name!r}: {error}") from None
     return Compose(transforms)
