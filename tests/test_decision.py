@@ -15,6 +15,7 @@ from respira.decision import (
     decide,
     decide_flags,
     decide_recording,
+    flag_class_scores,
     has_tuned_thresholds,
     present,
     thresholds_of,
@@ -100,6 +101,16 @@ def test_class_scores_at_one_half_are_the_independent_products():
     c, w = probabilities.T
     expected = np.stack([(1 - c) * (1 - w), c * (1 - w), (1 - c) * w, c * w], axis=1)
     np.testing.assert_allclose(scores, expected)
+
+
+def test_flag_class_scores_by_hand():
+    # crackle 0.8, wheeze 0.3 at 0.5: the products of independent flags
+    np.testing.assert_allclose(flag_class_scores([[0.8, 0.3]]), [[0.14, 0.56, 0.06, 0.24]])
+    # at (0.6, 0.6): crackle 0.5 + 0.5 * 0.2 / 0.4 = 0.75, wheeze 0.3 / 1.2 = 0.25
+    np.testing.assert_allclose(
+        flag_class_scores([[0.8, 0.3]], (0.6, 0.6)), [[0.1875, 0.5625, 0.0625, 0.1875]]
+    )
+    assert decide_flags([[0.8, 0.3]], (0.6, 0.6)).labels == ["crackle"]
 
 
 def test_class_scores_of_a_single_label_model_are_its_softmax_in_class_order():

@@ -46,6 +46,7 @@ __all__ = [
     "decide_flags",
     "decide_recording",
     "decide_tensor",
+    "flag_class_scores",
     "flag_order",
     "has_tuned_thresholds",
     "is_multi_label",
@@ -200,12 +201,22 @@ def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]
     if not is_multi_label(config):
         return array[:, flag_order(config)], decision
     assert decision.thresholds is not None
-    crackle, wheeze = _calibrated(decision.flags, decision.thresholds).T
-    scores = np.stack(
+    return flag_class_scores(decision.flags, decision.thresholds), decision
+
+
+def flag_class_scores(flag_probabilities: Any, thresholds: Sequence[float] | None = None) -> np.ndarray:
+    """Class scores ``[N, 4]`` of ``[N, 2]`` (crackle, wheeze) probabilities decided at ``thresholds``.
+
+    Each probability is moved so that its threshold maps to 0.5 (``None``: the default, which moves
+    nothing), then the classes get the products of the two as independent flags. The scores sum to 1,
+    and the class :func:`decide_flags` decides at those thresholds has the highest.
+    """
+    flags = np.atleast_2d(np.asarray(flag_probabilities, dtype=np.float64))
+    crackle, wheeze = _calibrated(flags, validate_thresholds(thresholds)).T
+    return np.stack(
         [(1 - crackle) * (1 - wheeze), crackle * (1 - wheeze), (1 - crackle) * wheeze, crackle * wheeze],
         axis=1,
     )
-    return scores, decision
 
 
 def decide_tensor(probabilities: torch.Tensor, config: Any) -> tuple[torch.Tensor, torch.Tensor]:

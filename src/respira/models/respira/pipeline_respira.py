@@ -18,9 +18,10 @@ changes for respira models (any other model gets transformers' pipeline unchange
   (``respira predict``'s 4 s every 2 s). A multi-label model's windows are aggregated as
   ``respira predict`` and external validation aggregate a recording
   (:data:`~respira.windows.DEFAULT_AGGREGATION`: the per-label maximum, of the logits, so of the
-  probabilities too). A single-label model's are averaged (the mean softmax; the output then holds
-  its logarithm), which is *not* ``respira predict``'s rule for it (the maximum over windows of the
-  crackle and wheeze probabilities, decided at 0.5), so on long inputs the two can differ.
+  probabilities too). A single-label model's windows are aggregated by ``respira predict``'s rule for
+  it too: each window's crackle and wheeze probabilities (the class sums), each flag's maximum over the
+  windows, decided at 0.5; the answer's scores are :func:`respira.decision.flag_class_scores` of those
+  two (the output holds their logarithm), so its first class is ``respira predict``'s decision.
   ``window=`` / ``hop=`` (seconds) change the windows.
   An input that would need more than :data:`~respira.windows.MAX_WINDOWS` windows is refused.
 - **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
@@ -45,9 +46,17 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 
 from ...audio import pad_batch
-from ...decision import class_scores, is_multi_label
+from ...decision import class_scores, decide, flag_class_scores, flag_order, is_multi_label
 from ...labels import CLASS_NAMES
-from ...windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS, MAX_WINDOWS, window_count, window_starts
+from ...windows import (
+    DEFAULT_AGGREGATION,
+    DEFAULT_HOP_SECONDS,
+    DEFAULT_WINDOW_SECONDS,
+    MAX_WINDOWS,
+    aggregate_windows,
+    window_count,
+    window_starts,
+)
 
 TASK = "audio-classification"
 MODEL_TYPE = "respira"
@@ -137,13 +146,19 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         return [(int(start), int(min(start + window_samples, length))) for start in starts]
 
     def _aggregate(self, logits: torch.Tensor) -> torch.Tensor:
-        """One row of logits from the windows' ``[windows, labels]``: the per-label maximum (multi-label)
-        or the logarithm of the mean softmax (single-label); a single window's logits unchanged."""
+        """One row of logits from the windows' ``[windows, labels]``: the per-label maximum (multi-label);
+        for a single-label model the logarithm of the class scores of its flags' maxima (``respira
+        predict``'s rule), in the model's label order; a single window's logits unchanged."""
         if logits.shape[0] == 1:
             return logits[0]
-        if is_multi_label(self.model.config):
+        config = self.model.config
+        if is_multi_label(config):
             return logits.max(dim=0).values
-        return logits.float().softmax(dim=-1).mean(dim=0).log()
+        window_flags = decide(logits.double().softmax(dim=-1).cpu().numpy(), config).flags
+        scores = flag_class_scores(aggregate_windows(window_flags, DEFAULT_AGGREGATION)[None])[0]
+        row = np.empty_like(scores)
+        row[flag_order(config)] = scores  # CLASS_NAMES order -> the model's id2label order
+        return torch.from_numpy(np.log(row)).to(device=logits.device, dtype=logits.dtype)
 
     def _forward(self, model_inputs: Any, window: float | None = None, hop: float | None = None) -> Any:
         if not self._is_respira():
