@@ -3,6 +3,7 @@ overrides of it and label, and the ``respira train`` options the study runs it w
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +31,18 @@ class Method:
     """Recipe fields removed (the run uses their defaults), in a copy of the recipe under ``--work``."""
     lowpass: float = LOWPASS
     """The recordings' low-pass (Hz, ``--lowpass_cutoff``; the KAUH evaluation reads it from the model)."""
+    corpora: tuple[str, ...] = ()
+    """Corpora trained on beside ICBHI (``--corpora``), each from its folder under ``--shared``."""
 
     def __post_init__(self) -> None:
         if "--lowpass_cutoff" in self.overrides:  # the study appends the cutoff after the overrides
             raise ValueError(f"{self.label}: set the low-pass with Method.lowpass, not in overrides")
+        if {"--corpora", "--corpus_dirs"} & set(self.overrides):
+            raise ValueError(f"{self.label}: name other corpora with Method.corpora, not in overrides")
+
+    def tests_on_its_training_data(self, protocol: str) -> bool:
+        """Whether ``protocol``'s test corpus is one the method trains on (ICBHI → KAUH with KAUH)."""
+        return protocol == "icbhi_to_kauh" and "kauh" in self.corpora
 
 
 CNN = ("--num_train_epochs", "8", "--target_seconds", "4", "--early_stopping_patience", "4")
@@ -161,6 +170,14 @@ METHODS["transfer_device_eq"] = Method(
     (*TRANSFER, *DEVICE_EQ),
     pretrained=True,
 )
+METHODS["transfer_with_kauh"] = Method(
+    "the same trained on ICBHI + every KAUH recording (4-s windows every 2 s as bags, bag BCE with max "
+    "pooling, weight 1, beside the cycle BCE): 56 more patients of another hospital (held-out devices only)",
+    "efficientat_frozen_multilabel.yaml",
+    (*TRANSFER, "--mil_weight", "1.0", "--mil_pooling", "max"),
+    pretrained=True,
+    corpora=("kauh",),
+)
 METHODS["transfer_finetune"] = Method(
     "EfficientAT mn04 fine-tuned (the study's fine-tuning row: 10 epochs, thresholds from validation)",
     "efficientat_frozen_multilabel.yaml",
@@ -195,6 +212,9 @@ def train_options(method: Method, shared: Path, protocol: str, folds: int, encod
     """``respira train``'s options (after the recipe) for ``method`` on ``protocol``: its overrides, then
     the study's data options with the method's own low-pass (set here only, so nothing overrides it)."""
     extra = ("--encoder_name_or_path", str(encoder)) if method.pretrained else ()
+    if method.corpora:
+        folders = {name: str(shared / name) for name in method.corpora}
+        extra += ("--corpora", ",".join(("icbhi", *method.corpora)), "--corpus_dirs", json.dumps(folders))
     return (
         *method.overrides, *extra, "--data_dir", str(shared / "icbhi"),
         *protocols.train_options(protocol, folds), "--lowpass_cutoff", f"{method.lowpass:g}",

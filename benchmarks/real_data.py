@@ -341,6 +341,9 @@ def main() -> None:
     if args.reference not in METHODS:
         sys.exit(f"--reference: {args.reference!r} is not a method; choose from {', '.join(METHODS)}")
     kauh = args.protocol == "icbhi_to_kauh"
+    leaking = [m for m in methods if m in METHODS and METHODS[m].tests_on_its_training_data(args.protocol)]
+    if leaking:
+        sys.exit(f"--methods: {', '.join(leaking)} train on KAUH, which {args.protocol} tests on")
     if kauh and set(methods) & set(DIAGNOSTICS):
         sys.exit(f"--methods: the diagnostics ({', '.join(DIAGNOSTICS)}) are scored on ICBHI cycles only")
     needed = ("icbhi", "reference/efficientat_mn04_as_mAP_432.pt", *(("kauh",) if kauh else ()))
