@@ -5,7 +5,9 @@
   the rate every consumer of that model uses).
 - :func:`read_audio`: a file (path or bytes) read block by block, down-mixed (channels averaged) and
   resampled with soxr (high quality) as it streams, so even hour-long recordings need little more
-  memory than the result. Errors are :class:`AudioReadError` naming the file.
+  memory than the result. Errors are :class:`AudioReadError` naming the file
+  (:class:`AudioDecodingError` when libsndfile cannot decode it). ``respira predict``, the data
+  builders and the ``audio-classification`` pipeline all read files with it.
 - :func:`decode_audio`: any audio value — a path, bytes, a ``datasets.Audio`` value (a torchcodec
   ``AudioDecoder``, or a dict with ``array``/``bytes``/``path``), a numpy array or a torch tensor —
   to mono float32 at a given rate.
@@ -38,6 +40,7 @@ __all__ = [
     "DEFAULT_LOWPASS_ORDER",
     "DEFAULT_SAMPLING_RATE",
     "STORAGE_SUBTYPES",
+    "AudioDecodingError",
     "AudioReadError",
     "as_waveform",
     "audio_duration",
@@ -74,6 +77,14 @@ class AudioReadError(ValueError):
         self.path = Path(path)
         self.reason = message
         super().__init__(f"{self.path}: {message}")
+
+
+class AudioDecodingError(AudioReadError):
+    """libsndfile cannot decode the file: not audio, or a format or codec it does not read (AAC, say).
+
+    The other read errors (missing, truncated, empty, NaN samples) are about the file
+    itself; this one is also what a decoder with more codecs (ffmpeg) may still read.
+    """
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -140,7 +151,7 @@ name='...'>: ``): the message names the user's file itself, so that part goes.""
 
 def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
     message = _HANDLE.sub("", " ".join(str(error).split())).strip() or type(error).__name__
-    return AudioReadError(label, f"cannot be decoded as audio ({message})")
+    return AudioDecodingError(label, f"cannot be decoded as audio ({message})")
 
 
 def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:

@@ -24,7 +24,7 @@ import torch
 from transformers import pipeline
 
 from respira import RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.audio import read_audio, resample
+from respira.audio import AudioDecodingError, AudioReadError, read_audio, resample
 from respira.decision import class_scores, decide, decide_recording, flag_class_scores
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
@@ -206,6 +206,23 @@ def test_window_options_are_checked_in_one_line(decided: Decided) -> None:
     assert _scores(two_second_windows) == pytest.approx(
         _expected_scores(decided.model, flags)[0], abs=TOLERANCE
     )
+
+
+def test_a_file_is_read_as_respira_predict_reads_it(decided: Decided, tmp_path: Path) -> None:
+    classify = pipeline("audio-classification", model=str(decided.folder))
+    path = tmp_path / "cycle_10k.wav"
+    sf.write(path, decided.long_10k[: 3 * 10_000], 10_000, subtype="PCM_16")
+    as_predict_reads_it = _scores(classify(read_audio(path, RATE), top_k=None))  # soundfile + soxr
+    for given in (str(path), path.read_bytes()):
+        assert _scores(classify(given, top_k=None)) == pytest.approx(as_predict_reads_it, abs=1e-7)
+    with pytest.raises(AudioReadError, match="no such file"):
+        classify(str(tmp_path / "missing.wav"))
+    # a codec libsndfile does not read (AAC) still goes through transformers' ffmpeg reader
+    aac = tmp_path / "cycle.m4a"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), str(aac)], check=True, stdin=subprocess.DEVNULL)
+    with pytest.raises(AudioDecodingError):
+        read_audio(aac, RATE)
+    assert sorted(item["label"] for item in classify(str(aac), top_k=None)) == sorted(CLASS_NAMES)
 
 
 def test_a_single_label_model_keeps_its_softmax(tmp_path: Path) -> None:

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
 
 from respira.cli import main
-from respira.data import kauh_patient_folds, read_kauh_index
+from respira.data import kauh_patient_folds, read_icbhi_index, read_kauh_index
 from respira.labels import flags_to_classes
 from respira.run_record import RunRecord
 from respira.training.corpora import (
@@ -228,3 +229,43 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     kauh_metrics = json.loads((tmp_path / "kauh" / "metrics.json").read_text())
     assert kauh_metrics["num_recordings"] == 18
     assert [kauh_metrics["thresholds"]["crackle"], kauh_metrics["thresholds"]["wheeze"]] == thresholds
+
+
+def test_k_fold_runs_train_every_fold_on_the_other_corpus_and_test_each_cycle_once(
+    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    options = {
+        **TINY_RECIPE,
+        "projector_dim": None,
+        "problem_type": "multi_label_classification",
+        "sampling_rate": 4000,
+        "freeze_encoder": True,
+        "cache_embeddings": True,
+        "corpora": ["icbhi", "kauh"],
+        "corpus_dirs": {"kauh": str(kauh_folder)},
+        "corpus_window_seconds": 1.0,
+        "corpus_hop_seconds": 0.5,
+        "per_device_train_batch_size": 16,
+        "split_strategy": "patient_kfold",
+        "num_folds": 2,
+    }
+    recipe.write_text(yaml.safe_dump(options))
+    output = tmp_path / "run"
+    code = main(
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    predictions = pd.read_csv(output / "out_of_fold_predictions.csv")
+    cycles = len(read_icbhi_index(synthetic_corpus))
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["out_of_fold"]["cycles"] == cycles
+    assert len(predictions) == cycles and not predictions.duplicated(["recording", "cycle_index"]).any()
+    assert not predictions["recording"].str.contains("Asthma").any()  # no KAUH window is ever tested
+    windows = sum(
+        window_count(sf.info(path).frames, 4000, 2000) for path in read_kauh_index(kauh_folder)["path"]
+    )
+    record = RunRecord.load(output)
+    kauh = {corpus.name: corpus for corpus in record.data.corpora}["kauh"]
+    assert kauh.examples == windows  # every fold trained on them

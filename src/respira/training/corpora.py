@@ -60,6 +60,7 @@ __all__ = [
     "corpus_records",
     "has_bags",
     "parse_corpora",
+    "primary_rows",
     "threshold_units",
 ]
 
@@ -216,6 +217,14 @@ def _recording_windows(
         }
 
     return windows.map(as_icbhi, desc=f"{spec.label} windows as training examples")
+
+
+def primary_rows(split: datasets.Dataset) -> datasets.Dataset:
+    """The rows of ``split`` that are the primary corpus's cycles (the split itself when no other corpus
+    was added): what k-fold runs test, each cycle once, while added windows only ever train."""
+    if CORPUS_COLUMN not in split.column_names:
+        return split
+    return split.select(np.flatnonzero(np.asarray(split[CORPUS_COLUMN]) == PRIMARY_CORPUS))
 
 
 def add_corpora(

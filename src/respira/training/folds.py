@@ -37,6 +37,7 @@ import numpy as np
 from ..labels import MULTI_LABEL
 from ..metrics.groups import splits_device_shift_note
 from ..run_record import DataRecord, MetricsRecord, SeedResult
+from .corpora import primary_rows
 from .cross_fit import check_cross_fit_pool
 from .datasets import load_splits, with_split_sizes
 from .fold_summary import FoldRun, fold_statistics, results_table, summarize_folds
@@ -134,7 +135,7 @@ def train_folds(
                 replace(data, fold=fold), cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc
             )
     state.wait_for_everyone()
-    all_keys = [key for split in folds[0].values() for key in cycle_keys(split)]
+    all_keys = [key for split in folds[0].values() for key in cycle_keys(primary_rows(split))]
     if data.train_fraction == 1.0:  # a train subset leaves cycles out of fold 0's splits, not of the folds
         from ..data.folds import check_every_cycle_tested_once
 

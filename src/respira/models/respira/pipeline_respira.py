@@ -27,6 +27,10 @@ changes for respira models (any other model gets transformers' pipeline unchange
 - **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
   another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
   soxr) instead of torchaudio, whenever the extractor can (``resamples_input = True``).
+- **Files are read as ``respira predict`` reads them.** A local path or bytes is decoded by
+  :func:`respira.audio.read_audio` (libsndfile, channels averaged, soxr to the model's rate), so the
+  pipeline and ``respira predict`` score the same samples; only a format libsndfile cannot decode
+  (:class:`~respira.audio.AudioDecodingError`: AAC, say) goes to transformers' ffmpeg reader, as do URLs.
 
 ``import respira`` registers it as the task's implementation (unless another library already
 replaced transformers' own); an export with code names it in ``config.json``'s ``custom_pipelines``,
@@ -35,6 +39,7 @@ so ``pipeline(..., trust_remote_code=True)`` gets the same class where respira i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from typing import Any
@@ -45,7 +50,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 
-from ...audio import pad_batch
+from ...audio import AudioDecodingError, pad_batch, read_audio
 from ...decision import class_scores, decide, flag_class_scores, flag_order, is_multi_label
 from ...labels import CLASS_NAMES
 from ...windows import (
@@ -75,6 +80,10 @@ def _seconds(name: str, value: Any) -> float | None:
     ):
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def _is_url(inputs: str | bytes) -> bool:
+    return isinstance(inputs, str) and inputs.startswith(("http://", "https://"))
 
 
 class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
@@ -108,6 +117,9 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
 
     def preprocess(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
+        if self._is_respira() and isinstance(inputs, (str, bytes)) and not _is_url(inputs):
+            with contextlib.suppress(AudioDecodingError):  # not for libsndfile: transformers' ffmpeg tries
+                inputs = read_audio(inputs, int(extractor.sampling_rate))
         if not (isinstance(inputs, dict) and getattr(extractor, "resamples_input", False)):
             return super().preprocess(inputs)
         rate = inputs.get("sampling_rate")
