@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
@@ -171,9 +172,8 @@ def test_threshold_units_score_a_bag_once_by_its_largest_window() -> None:
 
 
 # ------------------------------------------------------------------------------------------ end to end
-def test_a_tiny_run_trains_on_both_corpora_and_says_so(
-    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
-) -> None:
+def _train_on_both(synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys, **options: Any) -> Path:
+    """``respira train`` a tiny frozen multi-label model on synthetic ICBHI + KAUH-named files."""
     recipe = tmp_path / "recipe.yaml"
     options = {
         **TINY_RECIPE,
@@ -187,9 +187,7 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
         "corpus_window_seconds": 1.0,
         "corpus_hop_seconds": 0.5,
         "per_device_train_batch_size": 16,
-        "mil_pooling": "noisy_or",
-        "threshold_source": "cross_fit",
-        "threshold_folds": 3,
+        **options,
     }
     recipe.write_text(yaml.safe_dump(options))
     output = tmp_path / "run"
@@ -198,6 +196,14 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
          "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
+    return output
+
+
+def test_a_tiny_run_trains_on_both_corpora_and_says_so(
+    synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
+) -> None:
+    options = {"mil_pooling": "noisy_or", "threshold_source": "cross_fit", "threshold_folds": 3}
+    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
     record = RunRecord.load(output)
     corpora = {corpus.name: corpus for corpus in record.data.corpora}
     assert list(corpora) == ["icbhi", "kauh"]
@@ -234,29 +240,8 @@ def test_a_tiny_run_trains_on_both_corpora_and_says_so(
 def test_k_fold_runs_train_every_fold_on_the_other_corpus_and_test_each_cycle_once(
     synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
 ) -> None:
-    recipe = tmp_path / "recipe.yaml"
-    options = {
-        **TINY_RECIPE,
-        "projector_dim": None,
-        "problem_type": "multi_label_classification",
-        "sampling_rate": 4000,
-        "freeze_encoder": True,
-        "cache_embeddings": True,
-        "corpora": ["icbhi", "kauh"],
-        "corpus_dirs": {"kauh": str(kauh_folder)},
-        "corpus_window_seconds": 1.0,
-        "corpus_hop_seconds": 0.5,
-        "per_device_train_batch_size": 16,
-        "split_strategy": "patient_kfold",
-        "num_folds": 2,
-    }
-    recipe.write_text(yaml.safe_dump(options))
-    output = tmp_path / "run"
-    code = main(
-        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+    options = {"split_strategy": "patient_kfold", "num_folds": 2}
+    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
     predictions = pd.read_csv(output / "out_of_fold_predictions.csv")
     cycles = len(read_icbhi_index(synthetic_corpus))
     metrics = json.loads((output / "metrics.json").read_text())
