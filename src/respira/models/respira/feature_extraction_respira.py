@@ -23,9 +23,10 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
     the model (batched, on its device), so this extractor only validates, resamples, low-passes and
     pads, with :mod:`respira.audio` (the same functions as the training data, evaluation and prediction).
     Audio given at another rate (``sampling_rate=...``) is resampled with soxr;
-    ``pipeline("audio-classification")`` decodes file paths of any rate and channel count to mono at
-    this rate through ffmpeg, and hands ``{"raw": ..., "sampling_rate": ...}`` inputs at another rate
-    to this extractor (:mod:`.pipeline_respira`), so no torchaudio is needed.
+    ``pipeline("audio-classification")`` reads file paths of any rate and channel count to mono at
+    this rate with :func:`respira.audio.read_audio` (as ``respira predict`` does; ffmpeg only for
+    codecs libsndfile does not read), and hands ``{"raw": ..., "sampling_rate": ...}`` inputs at
+    another rate to this extractor (:mod:`.pipeline_respira`), so no torchaudio is needed.
     """
 
     model_input_names = ["input_values", "attention_mask"]  # noqa: RUF012 (transformers API)
