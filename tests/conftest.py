@@ -6,7 +6,9 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from respira.run_record import CorpusRecord, DataRecord
 
@@ -128,3 +130,19 @@ def two_corpus_record(icbhi: Path, name: str, folder: Path) -> DataRecord:
         corpus_window_seconds=1.0,
         corpus_hop_seconds=0.5,
     )
+
+
+KAUH_SOUNDS = ("N", "C", "E W", "I C E W", "Crep", "N")
+
+
+def write_kauh(folder: Path, patients: int = 6, rate: int = 4000) -> Path:
+    """``patients`` patients x 3 filter modes of KAUH-named noise, 2-5 s long."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for patient in range(1, patients + 1):
+        seconds = 2.0 + 0.6 * patient
+        for mode in "BDE":
+            samples = (0.05 * rng.standard_normal(round(seconds * rate))).astype(np.float32)
+            name = f"{mode}P{patient}_Asthma,{KAUH_SOUNDS[patient % len(KAUH_SOUNDS)]},P L L,50,M.wav"
+            sf.write(folder / name, samples, rate, subtype="PCM_16")
+    return folder

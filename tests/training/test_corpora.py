@@ -29,23 +29,8 @@ from respira.training.corpora import (
 from respira.training.cross_fit import pool_groups
 from respira.windows import window_count
 
-from ..conftest import two_corpus_record
+from ..conftest import two_corpus_record, write_kauh
 from .conftest import TINY_RECIPE
-
-SOUNDS = ("N", "C", "E W", "I C E W", "Crep", "N")
-
-
-def write_kauh(folder: Path, patients: int = 6, rate: int = 4000) -> Path:
-    """``patients`` patients x 3 filter modes of KAUH-named noise, 2-5 s long."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for patient in range(1, patients + 1):
-        seconds = 2.0 + 0.6 * patient
-        for mode in "BDE":
-            samples = (0.05 * rng.standard_normal(round(seconds * rate))).astype(np.float32)
-            name = f"{mode}P{patient}_Asthma,{SOUNDS[patient % len(SOUNDS)]},P L L,50,M.wav"
-            sf.write(folder / name, samples, rate, subtype="PCM_16")
-    return folder
 
 
 @pytest.fixture(scope="module")

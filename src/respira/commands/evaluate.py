@@ -53,8 +53,10 @@ runs over --window/--hop windows of each KAUH recording; window probabilities ar
 recording (--aggregation max, or topk_mean --top_k K) and decided at the model's own thresholds
 (config.decision_thresholds, else 0.5). Writes metrics.json (per-label sensitivity, specificity,
 AUC and the ICBHI-style score, overall and per filter mode, with patient-level bootstrap 95%
-intervals), recording_predictions.csv and the curve plots (per recording) to --output_dir (default:
-MODEL/evaluation_kauh).
+intervals; and which weights it scored), recording_predictions.csv and the curve plots (per
+recording) to --output_dir (default: MODEL/evaluation_kauh). There, respira export and push put the
+scores on the model card (External validation) while they are of the folder's own weights and
+thresholds.
 
 progress goes to standard error: a bar on a terminal, one line per stage otherwise; none when
 HF_HUB_DISABLE_PROGRESS_BARS=1, HF_DATASETS_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1.
@@ -329,6 +331,7 @@ def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str
 def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
     """``--dataset kauh`` (a recording-labelled corpus): score the model per recording, over windows
     (:mod:`respira.reports.external_validation`)."""
+    from ..hub.card_external import scored_model
     from ..hub.loading import load_model
     from ..reports.external_validation import evaluate_recordings, recording_level_table
 
@@ -377,6 +380,7 @@ def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
         seed=args.seed if args.seed is not None else 0,
         batch_size=args.batch_size,
         group_column=spec.group_column,
+        scored_model=scored_model(args.model, adapted=bool(args.adapt)),
     )
     thresholds = metrics["thresholds"]
     print(

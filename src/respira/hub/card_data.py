@@ -27,6 +27,7 @@ from ..decision import has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..run_record import RunRecord, SeedResult, SplitSize
+from .card_external import ExternalValidation, external_eval_results
 from .card_fields import (
     ARCHITECTURE_KEYS,
     AUX_LOSS_NAMES,
@@ -130,6 +131,8 @@ class RespiraModelCardData(CardData):
     """The folder holds the PEFT LoRA adapter of a LoRA run in ``adapter/`` (beside the merged model)."""
     checksums: dict[str, str] = field(default_factory=dict)
     """SHA-256 (hex) of the folder's weight files (``checksums.sha256``), by file name."""
+    external_validations: list[ExternalValidation] = field(default_factory=list)
+    """Recording-level scores on corpora the model never saw (``respira evaluate --dataset CORPUS``)."""
     # free text
     notes: list[str] = field(default_factory=list)
 
@@ -328,7 +331,8 @@ class RespiraModelCardData(CardData):
         return f"respira {encoder}{method} on {data}"
 
     def eval_results(self) -> list[EvalResult]:
-        """``model-index`` results: ICBHI score, specificity and sensitivity on the test split (in %)."""
+        """``model-index`` results: ICBHI score, specificity and sensitivity on the test split, and the
+        ICBHI-style score of each external validation (in %)."""
         results = []
         for name, label in MODEL_INDEX_METRICS.items():
             value = self.test_metrics.get(name)
@@ -352,6 +356,7 @@ class RespiraModelCardData(CardData):
                     metric_value=round(100 * float(value), 2),
                 )
             )
+        results.extend(external_eval_results(self.external_validations))
         return results
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from ..models.lora import has_adapter
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .card_data import RespiraModelCardData
+from .card_external import external_rows, external_validations
 from .card_fields import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS
 from .card_splits import split_description, split_rows, subset_note
 from .loading import check_model_folder
@@ -331,6 +332,8 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "metric_definitions": metric_definitions_markdown(),
         "citations": citations(card),
         "notes": card.notes,
+        "external_validations": card.external_validations,
+        "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
         "remote_code": card.remote_code,
         "code_requirements": card.code_requirements,
         "onnx": card.onnx,
@@ -377,13 +380,16 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     run_dir = Path(run_dir).expanduser()
     check_model_folder(run_dir, weights=())
     card = RespiraModelCardData(model_id=model_id)
-    card.set_model_config(RespiraConfig.from_pretrained(run_dir))
+    card_config = RespiraConfig.from_pretrained(run_dir)
+    card.set_model_config(card_config)
     state = _read_json(run_dir / "trainer_state.json")
     if isinstance(state, Mapping):
         card.set_trainer_state(state)
     record = RunRecord.load_if_present(run_dir)
     if record is not None:
         card.set_run_record(record)
+    card.external_validations, left_out = external_validations(run_dir, card_config, card.corpora)
+    card.notes.extend(left_out)
     card.adapter = has_adapter(run_dir)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,7 @@ def evaluate_recordings(
     confidence: float = 0.95,
     batch_size: int = 32,
     group_column: str | None = None,
+    scored_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` per recording of ``dataset`` and write ``metrics.json``,
     ``recording_predictions.csv`` and the curve plots to ``output_dir`` (see the module docstring);
@@ -123,7 +124,8 @@ def evaluate_recordings(
 
     ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
     (the KAUH builder's); ``group_column`` (if present; the corpus spec's, KAUH: ``filter_mode``) splits
-    the scores into groups.
+    the scores into groups. ``scored_model`` (which weights were scored, how) is written as is under
+    ``model``, for whoever reads the metrics later (the model card checks it against its weights).
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
@@ -166,6 +168,8 @@ def evaluate_recordings(
         "group_column": group_column if values is not None else None,
         "groups": groups,
     }
+    if scored_model is not None:
+        metrics["model"] = dict(scored_model)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
     write_json(output / "metrics.json", metrics)

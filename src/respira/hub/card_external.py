@@ -1,0 +1,201 @@
+"""External validation on the model card: what ``respira evaluate MODEL --dataset CORPUS`` measured.
+
+``respira evaluate`` on a recording-labelled corpus (KAUH) writes ``MODEL/evaluation_<corpus>/metrics.json``
+with the per-recording scores and, under ``model``, which weights it scored (:func:`scored_model`: the
+SHA-256 of ``model.safetensors``, whether the model was adapted first). :func:`external_validations`
+reads those files back for the card, and keeps a result only when it is this folder's own model: the same
+weights and thresholds, not adapted, and not trained on that corpus (then the scores are not out of
+sample). Every result it leaves out comes back as a note saying why, so a stale evaluation never
+reaches a card silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult
+
+from ..data.corpora import CORPORA
+from ..decision import thresholds_of
+from .card_fields import HUB_METRIC_ARGS, HUB_METRIC_ID
+from .checksums import sha256_of
+
+__all__ = [
+    "ExternalGroup",
+    "ExternalValidation",
+    "external_eval_results",
+    "external_rows",
+    "external_validations",
+    "scored_model",
+]
+
+WEIGHTS = "model.safetensors"
+
+
+def scored_model(model: str | Path, *, adapted: bool) -> dict[str, Any]:
+    """What ``respira evaluate`` records of the model it scored (``metrics.json``'s ``model``)."""
+    weights = Path(model).expanduser() / WEIGHTS
+    return {"weights_sha256": sha256_of(weights) if weights.is_file() else None, "adapted": bool(adapted)}
+
+
+@dataclass(frozen=True)
+class ExternalGroup:
+    """The scores of one group of recordings (all of them, or one filter mode)."""
+
+    name: str
+    recordings: int
+    patients: int
+    icbhi_score: float | None
+    icbhi_score_ci: tuple[float | None, float | None]
+    specificity: float | None
+    sensitivity: float | None
+    auc_crackle: float | None
+    auc_wheeze: float | None
+
+
+@dataclass(frozen=True)
+class ExternalValidation:
+    """One corpus's recording-level scores of this model, as the card shows them."""
+
+    corpus: str
+    title: str
+    window_seconds: float
+    hop_seconds: float
+    aggregation: str
+    thresholds: tuple[float, float]
+    groups: tuple[ExternalGroup, ...]
+
+    @property
+    def overall(self) -> ExternalGroup:
+        return self.groups[0]
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
+    icbhi = scores["icbhi"]
+    low, high = (icbhi.get("ci") or {}).get("icbhi_score") or (None, None)
+    return ExternalGroup(
+        name=name,
+        recordings=int(scores["num_recordings"]),
+        patients=int(scores["num_patients"]),
+        icbhi_score=_number(icbhi.get("icbhi_score")),
+        icbhi_score_ci=(_number(low), _number(high)),
+        specificity=_number(icbhi.get("specificity")),
+        sensitivity=_number(icbhi.get("sensitivity")),
+        auc_crackle=_number(scores["crackle"].get("auc")),
+        auc_wheeze=_number(scores["wheeze"].get("auc")),
+    )
+
+
+def _left_out(
+    path: str, metrics: Mapping[str, Any], weights: str | None, config: Any, trained_on: bool
+) -> str:
+    """Why the evaluation in ``path`` is not this model's out-of-sample result ("" when it is)."""
+    scored = metrics.get("model")
+    if trained_on:
+        return f"{path} scores recordings of a corpus this model was trained on: not an external validation"
+    if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
+        return f"{path} does not record which weights it scored: run respira evaluate again to show it"
+    if scored["weights_sha256"] != weights:
+        return f"{path} scored other weights than this folder's: run respira evaluate again to show it"
+    if scored.get("adapted"):
+        return f"{path} scored the model adapted to those recordings (evaluate --adapt), not this one"
+    recorded = metrics.get("thresholds") or {}
+    if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
+        return f"{path} decided at other thresholds than this model's: run respira evaluate again to show it"
+    return ""
+
+
+def external_validations(
+    folder: str | Path, config: Any, trained_on: list[str]
+) -> tuple[list[ExternalValidation], list[str]]:
+    """This model's external validations found in ``folder`` (``evaluation_<corpus>/metrics.json`` of
+    every registered recording-labelled corpus), and a note for each one left out.
+
+    ``config`` is the folder's model config (its thresholds); ``trained_on`` the corpora of its run.
+    """
+    folder = Path(folder).expanduser()
+    weights = sha256_of(folder / WEIGHTS) if (folder / WEIGHTS).is_file() else None
+    found, notes = [], []
+    for name, spec in CORPORA.items():
+        path = folder / f"evaluation_{name}" / "metrics.json"
+        if spec.labels != "recording" or not path.is_file():
+            continue
+        shown = f"evaluation_{name}/metrics.json"
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+            reason = _left_out(shown, metrics, weights, config, name in trained_on)
+            if reason:
+                notes.append(reason)
+                continue
+            groups, thresholds = metrics["groups"], metrics["thresholds"]
+            found.append(
+                ExternalValidation(
+                    corpus=name,
+                    title=spec.title,
+                    window_seconds=float(metrics["windows"]["window_seconds"]),
+                    hop_seconds=float(metrics["windows"]["hop_seconds"]),
+                    aggregation=str(metrics["aggregation"]["description"]),
+                    thresholds=(float(thresholds["crackle"]), float(thresholds["wheeze"])),
+                    groups=tuple(_group(group, scores) for group, scores in groups.items()),
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(
+                f"{path}: not respira evaluate's metrics ({type(error).__name__}: {error})"
+            ) from None
+    return found, notes
+
+
+def _percent(value: float | None) -> str:
+    return "undefined" if value is None else f"{100 * value:.1f}"
+
+
+def external_rows(validation: ExternalValidation) -> list[list[str]]:
+    """The card's table rows of one external validation: group, recordings (patients), ICBHI-style score
+    with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and wheeze AUC (in %)."""
+    rows = []
+    for group in validation.groups:
+        low, high = group.icbhi_score_ci
+        interval = f" ({_percent(low)}–{_percent(high)})" if low is not None and high is not None else ""
+        rows.append(
+            [
+                group.name,
+                f"{group.recordings} ({group.patients})",
+                _percent(group.icbhi_score) + interval,
+                _percent(group.specificity),
+                _percent(group.sensitivity),
+                _percent(group.auc_crackle),
+                _percent(group.auc_wheeze),
+            ]
+        )
+    return rows
+
+
+def external_eval_results(validations: list[ExternalValidation]) -> list[EvalResult]:
+    """``model-index`` results: each external validation's ICBHI-style score over all its recordings."""
+    return [
+        EvalResult(
+            task_type="audio-classification",
+            task_name="Respiratory sound classification",
+            dataset_type=validation.corpus,
+            dataset_name=validation.title,
+            dataset_split="all",
+            metric_type=HUB_METRIC_ID,
+            metric_args=HUB_METRIC_ARGS["icbhi_score"],
+            metric_name="External ICBHI-style score per recording (%)",
+            metric_value=round(100 * validation.overall.icbhi_score, 2),
+        )
+        for validation in validations
+        if validation.overall.icbhi_score is not None
+    ]

@@ -1,0 +1,136 @@
+"""The model card's external validation (respira.hub.card_external): what ``respira evaluate --dataset kauh``
+measured of a model folder reaches its card, and only while it is that folder's own model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from respira import RespiraConfig
+from respira.cli import main
+from respira.hub import card_data_from_run_dir, render_model_card
+from respira.hub.card_external import external_validations, scored_model
+from respira.hub.checksums import sha256_of
+from respira.labels import MULTI_LABEL
+from respira.run_record import CorpusRecord, RunRecord
+
+from ..conftest import write_kauh
+from .test_card_export_push import tiny_model, write_run_dir
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A multi-label model folder that ``respira evaluate --dataset kauh`` scored, as README shows it."""
+    root = tmp_path_factory.mktemp("external")
+    model = tiny_model(MULTI_LABEL)
+    model.config.decision_thresholds = [0.45, 0.55]
+    folder = write_run_dir(root / "run", model)
+    kauh = write_kauh(root / "kauh")
+    code = main(
+        ["evaluate", str(folder), "--dataset", "kauh", "--data_dir", str(kauh), "--window", "1",
+         "--hop", "0.5", "--bootstrap", "200", "--cache_dir", str(root / "cache")]
+    )  # fmt: skip
+    assert code == 0
+    return folder
+
+
+def _copy(folder: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(folder, tmp_path / "run"))
+
+
+def test_the_card_shows_the_evaluation_of_its_own_weights(evaluated: Path) -> None:
+    metrics = json.loads((evaluated / "evaluation_kauh" / "metrics.json").read_text())
+    assert metrics["model"] == {
+        "weights_sha256": sha256_of(evaluated / "model.safetensors"),
+        "adapted": False,
+    }
+    card = card_data_from_run_dir(evaluated, model_id="someone/model")
+    text = " ".join(str(render_model_card(card)).split())
+    assert "### External validation" in text
+    assert "On **KAUH lung sounds, King Abdullah University Hospital**" in text
+    assert "1 s windows every 0.5 s" in text and "(crackle 0.45, wheeze 0.55)" in text
+    for group, scores in metrics["groups"].items():
+        icbhi = scores["icbhi"]
+        low, high = icbhi["ci"]["icbhi_score"]
+        row = (
+            f"| {group} | {scores['num_recordings']} ({scores['num_patients']}) | "
+            f"{100 * icbhi['icbhi_score']:.1f} ({100 * low:.1f}–{100 * high:.1f}) | "
+            f"{100 * icbhi['specificity']:.1f} | {100 * icbhi['sensitivity']:.1f} | "
+        )
+        assert row in text, row
+    assert "| overall | 18 (6) |" in text and "| bell | 6 (6) |" in text
+    assert "no external validation was performed" not in text
+    assert "the only measure of another site is the external validation above" in text
+    results = ModelCard(str(render_model_card(card))).data.to_dict()["model-index"][0]["results"]
+    external = [result for result in results if result["dataset"]["type"] == "kauh"]
+    assert len(external) == 1
+    assert external[0]["metrics"][0]["value"] == round(
+        100 * metrics["groups"]["overall"]["icbhi"]["icbhi_score"], 2
+    )
+
+
+def test_a_card_without_an_evaluation_says_none_was_performed(tmp_path: Path) -> None:
+    folder = write_run_dir(tmp_path / "run", tiny_model(MULTI_LABEL))
+    text = " ".join(str(render_model_card(card_data_from_run_dir(folder))).split())
+    assert "External validation" not in text and "no external validation was performed" in text
+
+
+@pytest.mark.parametrize("change", ["weights", "thresholds", "adapted", "unrecorded", "trained_on"])
+def test_an_evaluation_of_another_model_is_left_out_with_a_note(
+    evaluated: Path, tmp_path: Path, change: str
+) -> None:
+    folder = _copy(evaluated, tmp_path)
+    metrics_file = folder / "evaluation_kauh" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    if change == "weights":  # retrained (or calibrated, adapted) after the evaluation
+        model = tiny_model(MULTI_LABEL, seed=1)
+        model.config.decision_thresholds = [0.45, 0.55]
+        model.save_pretrained(folder)
+    elif change == "thresholds":
+        config = RespiraConfig.from_pretrained(folder)
+        config.decision_thresholds = [0.3, 0.7]
+        config.save_pretrained(folder)
+    elif change == "adapted":
+        metrics["model"]["adapted"] = True
+    elif change == "unrecorded":  # written before respira evaluate recorded the weights
+        del metrics["model"]
+    else:
+        record = RunRecord.load(folder)
+        record.data.corpora = [CorpusRecord("icbhi", "icbhi"), CorpusRecord("kauh", "kauh", "recording")]
+        record.save(folder)
+    metrics_file.write_text(json.dumps(metrics))
+    card = card_data_from_run_dir(folder)
+    assert card.external_validations == []
+    reason = {
+        "weights": "scored other weights than this folder's",
+        "thresholds": "decided at other thresholds than this model's",
+        "adapted": "scored the model adapted to those recordings",
+        "unrecorded": "does not record which weights it scored",
+        "trained_on": "a corpus this model was trained on",
+    }[change]
+    assert [note for note in card.notes if reason in note] and all(
+        "evaluation_kauh/metrics.json" in n for n in card.notes
+    )
+    text = " ".join(str(render_model_card(card)).split())
+    assert "### External validation" not in text and reason in text
+
+
+def test_a_damaged_metrics_file_is_one_line_naming_it(evaluated: Path, tmp_path: Path) -> None:
+    folder = _copy(evaluated, tmp_path)
+    (folder / "evaluation_kauh" / "metrics.json").write_text('{"model": ')
+    with pytest.raises(
+        ValueError, match=r"evaluation_kauh/metrics\.json: not respira evaluate's metrics"
+    ) as error:
+        card_data_from_run_dir(folder)
+    assert "\n" not in str(error.value)
+    config = RespiraConfig.from_pretrained(folder)
+    assert external_validations(folder / "nowhere", config, []) == ([], [])
+
+
+def test_scored_model_of_a_hub_id_or_a_folder_without_weights(tmp_path: Path) -> None:
+    assert scored_model("someone/model", adapted=False) == {"weights_sha256": None, "adapted": False}
+    assert scored_model(tmp_path, adapted=True) == {"weights_sha256": None, "adapted": True}
