@@ -378,7 +378,7 @@ def test_onnx_consumers_low_pass_the_recording_first(tmp_path: Path) -> None:
     (unfiltered,) = session.run([OUTPUT_NAME], {INPUT_NAME: wave[:RATE][None]})
     assert abs(float(unfiltered[0, 0]) - onnx_rows[0]["crackle"]) > 10 * TOLERANCE
     # the model card's onnxruntime recipe filters too
-    from respira.hub.card_render import card_data_from_run_dir, render_model_card
+    from respira.hub import card_data_from_run_dir, render_model_card
     from respira.hub.onnx import _metadata as export_metadata
 
     for order, stated in ((4, ""), (6, ", order 6")):  # the default order goes unsaid in the table

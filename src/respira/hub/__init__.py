@@ -5,7 +5,8 @@
 * :mod:`respira.hub.card_data`: :class:`RespiraModelCardData`, what a model card states (with the
   names it uses, :mod:`respira.hub.card_fields`), and :class:`ModelCardCallback`
   (:mod:`respira.hub.card_callback`), which fills it during training;
-* :mod:`respira.hub.card_render`: :func:`render_model_card` and :func:`card_data_from_run_dir`;
+* :mod:`respira.hub.card_render`: :func:`render_model_card`; :mod:`respira.hub.card_folder`:
+  :func:`card_data_from_run_dir`;
 * :mod:`respira.hub.card_splits`: the card's account of the data split;
 * :mod:`respira.hub.export`: :func:`export_model` turns a training run folder into a self-contained
   model folder (config, safetensors weights, feature extractor, metrics and a ``README.md`` card);
@@ -14,7 +15,8 @@
 
 from .card_callback import ModelCardCallback
 from .card_data import RespiraModelCardData
-from .card_render import MODEL_CARD_TEMPLATE, card_data_from_run_dir, render_model_card
+from .card_folder import card_data_from_run_dir
+from .card_render import MODEL_CARD_TEMPLATE, render_model_card
 from .export import EXPORTED_FILES, export_model
 from .loading import ModelLoadError, check_model_folder, load_model
 from .push import HubConnectionError, push_run

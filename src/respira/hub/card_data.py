@@ -4,7 +4,7 @@ The card data is filled from a model config (:meth:`~RespiraModelCardData.set_mo
 training arguments, a ``TrainerState`` and the run's :class:`~respira.run_record.RunRecord`
 (:meth:`~RespiraModelCardData.set_run_record`, the authority on everything the record holds).
 ``RespiraTrainer`` registers a :class:`~respira.hub.card_callback.ModelCardCallback`, so a trainer's
-card data is filled as it trains; :func:`respira.hub.card_render.card_data_from_run_dir` fills the same
+card data is filled as it trains; :func:`respira.hub.card_folder.card_data_from_run_dir` fills the same
 fields from a run folder. The names it uses are :mod:`respira.hub.card_fields`'s; rendering lives in
 :mod:`respira.hub.card_render`.
 """

@@ -1,16 +1,8 @@
-"""Rendering respira model cards: the template's context, its table rows, and the card of a run folder.
+"""Rendering respira model cards: the template's context and its table rows.
 
 :func:`render_model_card` renders a :class:`~respira.hub.card_data.RespiraModelCardData` with the
-Jinja template shipped in this package (``model_card_template.md``). :func:`card_data_from_run_dir`
-fills the card data of a run folder written by ``respira train``, reading only JSON (never
-``training_args.bin`` or checkpoints):
-
-* ``config.json`` (required): labels, problem type, encoder, architecture and thresholds;
-* ``trainer_state.json``: steps, epochs and the best validation score;
-* ``respira_run.json``: the :class:`~respira.run_record.RunRecord` (data and split, seeds, the kept
-  seed, hyper-parameters, parameter count, test and validation results);
-* ``model.safetensors``: only its header, to count the stored tensors' values when the run folder
-  has no record.
+Jinja template shipped in this package (``model_card_template.md``); the card data of a run folder is
+:func:`respira.hub.card_folder.card_data_from_run_dir`'s.
 """
 
 from __future__ import annotations
@@ -18,10 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import struct
 from collections.abc import Mapping
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard
@@ -30,16 +20,13 @@ from ..audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE
 from ..data import corpus
 from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
-from ..models.lora import has_adapter
-from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .card_data import RespiraModelCardData
-from .card_external import external_rows, external_validations
+from .card_external import external_rows
 from .card_fields import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS
 from .card_splits import split_description, split_rows, subset_note
-from .loading import check_model_folder
 
-__all__ = ["MODEL_CARD_TEMPLATE", "card_data_from_run_dir", "render_model_card", "template_context"]
+__all__ = ["MODEL_CARD_TEMPLATE", "render_model_card", "template_context"]
 
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
@@ -344,56 +331,6 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "num_recordings": corpus.NUM_RECORDINGS,
         "num_cycles": corpus.NUM_CYCLES,
     }
-
-
-# --------------------------------------------------------------------------------------------- run folders
-def _safetensors_parameters(path: Path) -> int | None:
-    """Number of values stored in a safetensors file, from its header (no tensor is read)."""
-    try:
-        with path.open("rb") as handle:
-            (size,) = struct.unpack("<Q", handle.read(8))
-            if size > 100_000_000:
-                return None
-            header = json.loads(handle.read(size))
-    except (OSError, struct.error, ValueError):
-        return None
-    return sum(
-        math.prod(int(d) for d in entry.get("shape", []))
-        for name, entry in header.items()
-        if name != "__metadata__" and isinstance(entry, dict)
-    )
-
-
-def _read_json(path: Path) -> Any:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON ({error})") from None
-
-
-def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) -> RespiraModelCardData:
-    """The card data of a run folder (see the module docstring for the files read)."""
-    from ..models import RespiraConfig
-
-    run_dir = Path(run_dir).expanduser()
-    check_model_folder(run_dir, weights=())
-    card = RespiraModelCardData(model_id=model_id)
-    card_config = RespiraConfig.from_pretrained(run_dir)
-    card.set_model_config(card_config)
-    state = _read_json(run_dir / "trainer_state.json")
-    if isinstance(state, Mapping):
-        card.set_trainer_state(state)
-    record = RunRecord.load_if_present(run_dir)
-    if record is not None:
-        card.set_run_record(record)
-    card.external_validations, left_out = external_validations(run_dir, card_config, card.corpora)
-    card.notes.extend(left_out)
-    card.adapter = has_adapter(run_dir)
-    if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
-        card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
-    return card
 
 
 def _template_text() -> str:

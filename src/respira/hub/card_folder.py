@@ -1,0 +1,79 @@
+"""The card data of a run folder: :func:`card_data_from_run_dir` fills it for a folder written by
+``respira train``, reading only JSON and the weights file (never ``training_args.bin`` or checkpoints):
+
+* ``config.json`` (required): labels, problem type, encoder, architecture and thresholds;
+* ``trainer_state.json``: steps, epochs and the best validation score;
+* ``respira_run.json``: the :class:`~respira.run_record.RunRecord` (data and split, seeds, the kept
+  seed, hyper-parameters, parameter count, test and validation results);
+* ``model.safetensors``: its header, to count the stored tensors' values when the run folder has no
+  record; its SHA-256 when the folder holds an evaluation to check (next);
+* ``evaluation_<corpus>/metrics.json`` of a recording-labelled corpus (``respira evaluate --dataset
+  kauh``): its external validation, while it is of this folder's weights and thresholds
+  (:mod:`respira.hub.card_external`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..models.lora import has_adapter
+from ..run_record import RunRecord
+from .card_data import RespiraModelCardData
+from .card_external import external_validations
+from .loading import check_model_folder
+
+__all__ = ["card_data_from_run_dir"]
+
+
+def _safetensors_parameters(path: Path) -> int | None:
+    """Number of values stored in a safetensors file, from its header (no tensor is read)."""
+    try:
+        with path.open("rb") as handle:
+            (size,) = struct.unpack("<Q", handle.read(8))
+            if size > 100_000_000:
+                return None
+            header = json.loads(handle.read(size))
+    except (OSError, struct.error, ValueError):
+        return None
+    return sum(
+        math.prod(int(d) for d in entry.get("shape", []))
+        for name, entry in header.items()
+        if name != "__metadata__" and isinstance(entry, dict)
+    )
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+
+
+def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) -> RespiraModelCardData:
+    """The card data of a run folder (see the module docstring for the files read)."""
+    from ..models import RespiraConfig
+
+    run_dir = Path(run_dir).expanduser()
+    check_model_folder(run_dir, weights=())
+    card = RespiraModelCardData(model_id=model_id)
+    card_config = RespiraConfig.from_pretrained(run_dir)
+    card.set_model_config(card_config)
+    state = _read_json(run_dir / "trainer_state.json")
+    if isinstance(state, Mapping):
+        card.set_trainer_state(state)
+    record = RunRecord.load_if_present(run_dir)
+    if record is not None:
+        card.set_run_record(record)
+    card.external_validations, left_out = external_validations(run_dir, card_config, card.corpora)
+    card.notes.extend(left_out)
+    card.adapter = has_adapter(run_dir)
+    if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
+        card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
+    return card
