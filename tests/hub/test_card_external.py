@@ -73,6 +73,27 @@ def test_the_card_shows_the_evaluation_of_its_own_weights(evaluated: Path) -> No
     )
 
 
+def test_overall_comes_first_and_is_what_model_index_reports(evaluated: Path, tmp_path: Path) -> None:
+    folder = _copy(evaluated, tmp_path)
+    path = folder / "evaluation_kauh" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    assert list(metrics["groups"]) == sorted(metrics["groups"])  # the file sorts its keys: bell first
+    for share, group in zip((0.61, 0.72, 0.83, 0.94), metrics["groups"], strict=True):
+        metrics["groups"][group]["icbhi"]["icbhi_score"] = share  # four different scores
+    path.write_text(json.dumps(metrics))
+    card = card_data_from_run_dir(folder)
+    text = str(render_model_card(card))
+    rows = [
+        line.split(" | ")[0].lstrip("| ")
+        for line in text.splitlines()
+        if line.startswith("| ") and " (6) |" in line
+    ]
+    assert rows == ["overall", "bell", "diaphragm", "extended"]
+    assert "| overall | 18 (6) | 94.0 (" in text  # "overall" sorts last in the file
+    results = ModelCard(text).data.to_dict()["model-index"][0]["results"]
+    assert [r["metrics"][0]["value"] for r in results if r["dataset"]["type"] == "kauh"] == [94.0]
+
+
 def test_a_card_without_an_evaluation_says_none_was_performed(tmp_path: Path) -> None:
     folder = write_run_dir(tmp_path / "run", tiny_model(MULTI_LABEL))
     text = " ".join(str(render_model_card(card_data_from_run_dir(folder))).split())

@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 WEIGHTS = "model.safetensors"
+OVERALL = "overall"
+"""The group of all recordings in ``metrics.json`` (the others are the corpus's groups, e.g. filter modes)."""
 
 
 def scored_model(model: str | Path, *, adapted: bool) -> dict[str, Any]:
@@ -72,7 +74,8 @@ class ExternalValidation:
 
     @property
     def overall(self) -> ExternalGroup:
-        return self.groups[0]
+        """The scores of all the recordings."""
+        return next(group for group in self.groups if group.name == OVERALL)
 
 
 def _number(value: Any) -> float | None:
@@ -139,6 +142,7 @@ def external_validations(
                 notes.append(reason)
                 continue
             groups, thresholds = metrics["groups"], metrics["thresholds"]
+            order = [OVERALL, *(group for group in groups if group != OVERALL)]  # the file sorts its keys
             found.append(
                 ExternalValidation(
                     corpus=name,
@@ -147,7 +151,7 @@ def external_validations(
                     hop_seconds=float(metrics["windows"]["hop_seconds"]),
                     aggregation=str(metrics["aggregation"]["description"]),
                     thresholds=(float(thresholds["crackle"]), float(thresholds["wheeze"])),
-                    groups=tuple(_group(group, scores) for group, scores in groups.items()),
+                    groups=tuple(_group(group, groups[group]) for group in order),
                 )
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
