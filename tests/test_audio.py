@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
@@ -15,6 +17,7 @@ import torch
 from respira import audio
 from respira.audio import (
     DEFAULT_SAMPLING_RATE,
+    AudioDecodingError,
     AudioReadError,
     as_waveform,
     audio_duration,
@@ -190,6 +193,43 @@ def test_broken_files_raise_audio_read_error_naming_the_file(
     with pytest.raises(AudioReadError, match=message) as error:  # bytes named by their dict's path
         decode_audio({"bytes": path.read_bytes(), "path": "cycle_007.wav"})
     assert str(error.value).startswith("cycle_007.wav: ") and "<_io." not in str(error.value)
+
+
+def _dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
+    return float(np.argmax(spectrum) * rate / samples.size)
+
+
+@pytest.fixture
+def aac_file(tmp_path: Path) -> Path:
+    """Two seconds of a 440 Hz tone, stereo at 22.05 kHz, as AAC in an .m4a (a codec libsndfile lacks)."""
+    wav, m4a = tmp_path / "tone.wav", tmp_path / "phone_recording.m4a"
+    tone = _tone(22_050, 2.0, 440.0)
+    sf.write(wav, np.stack([tone, tone], axis=1), 22_050, subtype="PCM_16")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), str(m4a)], check=True, stdin=subprocess.DEVNULL)
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(m4a)
+    return m4a
+
+
+def test_a_codec_libsndfile_lacks_is_decoded_by_torchcodec(aac_file: Path) -> None:
+    samples = read_audio(aac_file, RATE)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert abs(samples.size - 2 * RATE) <= 0.05 * RATE  # AAC's priming and padding, trimmed or not
+    assert _dominant_frequency(samples, RATE) == pytest.approx(440.0, abs=1.0)
+    np.testing.assert_array_equal(read_audio(aac_file.read_bytes(), RATE), samples)
+    np.testing.assert_array_equal(decode_audio(str(aac_file), RATE), samples)
+
+
+def test_without_torchcodec_such_a_codec_is_one_decoding_error(
+    aac_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # `from torchcodec.decoders import` fails
+    with pytest.raises(
+        AudioDecodingError, match=r"phone_recording\.m4a: cannot be decoded as audio"
+    ) as error:
+        read_audio(aac_file, RATE)
+    assert "\n" not in str(error.value)
 
 
 def test_missing_file_and_non_finite_samples(tmp_path: Path) -> None:

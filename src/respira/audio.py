@@ -5,9 +5,10 @@
   the rate every consumer of that model uses).
 - :func:`read_audio`: a file (path or bytes) read block by block, down-mixed (channels averaged) and
   resampled with soxr (high quality) as it streams, so even hour-long recordings need little more
-  memory than the result. Errors are :class:`AudioReadError` naming the file
-  (:class:`AudioDecodingError` when libsndfile cannot decode it). ``respira predict``, the data
-  builders and the ``audio-classification`` pipeline all read files with it.
+  memory than the result; a codec libsndfile does not read (AAC) is decoded whole by torchcodec.
+  Errors are :class:`AudioReadError` naming the file (:class:`AudioDecodingError` when nothing here
+  decodes it). ``respira predict``, the app, the data builders and the ``audio-classification``
+  pipeline all read files with it.
 - :func:`decode_audio`: any audio value — a path, bytes, a ``datasets.Audio`` value (a torchcodec
   ``AudioDecoder``, or a dict with ``array``/``bytes``/``path``), a numpy array or a torch tensor —
   to mono float32 at a given rate.
@@ -80,10 +81,11 @@ class AudioReadError(ValueError):
 
 
 class AudioDecodingError(AudioReadError):
-    """libsndfile cannot decode the file: not audio, or a format or codec it does not read (AAC, say).
+    """Nothing here decodes the file: not audio, or a codec libsndfile does not read (AAC, say) where
+    torchcodec is not installed.
 
-    The other read errors (missing, truncated, empty, NaN samples) are about the file
-    itself; this one is also what a decoder with more codecs (ffmpeg) may still read.
+    The other read errors (missing, truncated, empty, NaN samples) are about the file itself; this
+    one is also what another decoder with more codecs (transformers' ffmpeg reader) may still read.
     """
 
 
@@ -185,18 +187,25 @@ def read_audio(
     *,
     name: str | Path | None = None,
 ) -> np.ndarray:
-    """Decode a file (a path, or its bytes) that libsndfile reads to mono float32 at ``sampling_rate``.
+    """Decode a file (a path, or its bytes) to mono float32 at ``sampling_rate``.
 
-    Channels are averaged and the signal resampled with soxr (high quality), block by block, so the
-    only large array is the result (identical to resampling the whole signal at once). Raises
-    :class:`AudioReadError` naming the file (``name``, else the path, else ``<audio bytes>``) when it
-    is missing, not audio, a truncated WAV, empty, or holds NaN/infinite samples.
+    Channels are averaged and the signal resampled with soxr (high quality). What libsndfile reads
+    (WAV, FLAC, Ogg, MP3...) is read block by block, so the only large array is the result (identical to
+    resampling the whole signal at once); another codec (AAC in an ``.m4a``, say) is decoded whole by
+    torchcodec (ffmpeg), where it is installed. Raises :class:`AudioReadError` naming the file
+    (``name``, else the path, else ``<audio bytes>``) when it is missing, a truncated WAV, empty, or
+    holds NaN/infinite samples, and :class:`AudioDecodingError` when nothing here decodes it.
     """
     if sampling_rate <= 0:
         raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
     handle, label = _open(source, name)
     try:
-        with handle, sf.SoundFile(handle) as audio:
+        opened = sf.SoundFile(handle)
+    except (RuntimeError, OSError, TypeError, ValueError) as error:  # a format libsndfile does not read
+        handle.close()
+        return _read_other_codec(source, label, sampling_rate, error)
+    try:
+        with handle, opened as audio:
             rate, frames = int(audio.samplerate), int(audio.frames)
             if frames == 0:
                 raise AudioReadError(label, "holds no audio samples (empty recording)")
@@ -229,6 +238,28 @@ def read_audio(
         # a few input samples resample to none: keep one (their mean) so the recording still counts
         return np.full(1, head.mean(), dtype=np.float32)
     return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
+
+
+def _read_other_codec(
+    source: str | os.PathLike | bytes, label: Path, sampling_rate: int, refusal: BaseException
+) -> np.ndarray:
+    """A file libsndfile cannot open, decoded whole by torchcodec (ffmpeg); ``refusal`` is libsndfile's
+    error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot decode it."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except Exception:  # not installed, or without its ffmpeg libraries: libsndfile's formats only
+        raise _decoding_error(label, refusal) from None
+    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+    try:
+        decoded = AudioDecoder(data).get_all_samples()
+    except Exception:  # torchcodec's errors for what ffmpeg cannot decode either
+        raise _decoding_error(label, refusal) from None
+    samples = _mono(decoded.data)
+    if samples.size == 0:
+        raise AudioReadError(label, "holds no audio samples (empty recording)")
+    if not np.isfinite(samples).all():
+        raise AudioReadError(label, "holds NaN or infinite samples")
+    return np.ascontiguousarray(resample(samples, int(decoded.sample_rate), sampling_rate), dtype=np.float32)
 
 
 def _mono(samples: Any) -> np.ndarray:

@@ -28,9 +28,10 @@ changes for respira models (any other model gets transformers' pipeline unchange
   another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
   soxr) instead of torchaudio, whenever the extractor can (``resamples_input = True``).
 - **Files are read as ``respira predict`` reads them.** A local path or bytes is decoded by
-  :func:`respira.audio.read_audio` (libsndfile, channels averaged, soxr to the model's rate), so the
-  pipeline and ``respira predict`` score the same samples; only a format libsndfile cannot decode
-  (:class:`~respira.audio.AudioDecodingError`: AAC, say) goes to transformers' ffmpeg reader, as do URLs.
+  :func:`respira.audio.read_audio` (libsndfile, else torchcodec; channels averaged, soxr to the model's
+  rate), so the pipeline and ``respira predict`` score the same samples; only what that cannot decode
+  (:class:`~respira.audio.AudioDecodingError`: AAC where torchcodec is not installed, as in a plain
+  transformers install) goes to transformers' ffmpeg reader, as do URLs.
 
 ``import respira`` registers it as the task's implementation (unless another library already
 replaced transformers' own); an export with code names it in ``config.json``'s ``custom_pipelines``,
