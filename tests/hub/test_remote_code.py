@@ -27,6 +27,7 @@ from respira.hub import export_model, push_run
 from respira.hub.remote_code import (
     REMOTE_CODE_AUTO_MAP,
     REMOTE_CODE_PIPELINES,
+    _third_party,
     check_remote_code,
     remote_code_files,
 )
@@ -198,6 +199,30 @@ def _code_lines(text: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------- the bundle
 
 
+def test_an_import_whose_failure_is_caught_is_not_a_requirement() -> None:
+    source = """
+import numpy
+def f():
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except Exception:
+        return None
+    try:
+        import optional_a
+    except (ValueError, ImportError):
+        pass
+    try:
+        import needed_b
+    except ValueError:
+        pass
+    try:
+        import bare_c
+    except:
+        pass
+"""
+    assert _third_party(ast.parse(source)) == {"numpy", "needed_b"}
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Path) -> None:
     model_type = get_encoder_spec(family).model_type
@@ -211,6 +236,7 @@ def test_shipped_code_is_generated_from_respira_source(family: str, tmp_path: Pa
         assert not any(name.startswith("modeling_") and name != "modeling_respira.py" for name in code.files)
     assert {"torch", "transformers", "numpy"} <= set(code.requirements)
     assert "respira" not in code.requirements
+    assert "torchcodec" not in code.requirements  # read_audio's optional fallback for other codecs
     source_root = Path(sys.modules["respira"].__file__).parent
     for name, text in code.files.items():
         first = text.splitlines()[0]

@@ -221,13 +221,42 @@ def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
     return "\n".join([*header, *imports, "", *calls]) + "\n"
 
 
-def _third_party(tree: ast.Module) -> set[str]:
-    names = set()
+_IMPORT_FAILURES = frozenset({"ImportError", "ModuleNotFoundError", "Exception"})
+"""Handlers that make an import in their ``try`` optional: the code runs on without the package."""
+
+
+def _imported(node: ast.AST) -> set[str]:
+    """Top-level package names that ``node`` imports (absolute imports only)."""
+    if isinstance(node, ast.Import):
+        return {alias.name.split(".")[0] for alias in node.names}
+    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+        return {node.module.split(".")[0]}
+    return set()
+
+
+def _optional(tree: ast.Module) -> set[ast.AST]:
+    """Import statements directly in a ``try`` whose handler catches a failed import."""
+    optional: set[ast.AST] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+        if not isinstance(node, ast.Try):
+            continue
+        caught = {
+            name.id
+            for handler in node.handlers
+            if handler.type is not None
+            for name in ast.walk(handler.type)
+            if isinstance(name, ast.Name)
+        }
+        if caught & _IMPORT_FAILURES or any(handler.type is None for handler in node.handlers):
+            optional.update(child for child in node.body if isinstance(child, (ast.Import, ast.ImportFrom)))
+    return optional
+
+
+def _third_party(tree: ast.Module) -> set[str]:
+    """Packages the shipped code needs: every third-party import but optional ones (in a ``try`` that
+    catches their failure, like ``read_audio``'s torchcodec fallback)."""
+    optional = _optional(tree)
+    names = {name for node in ast.walk(tree) if node not in optional for name in _imported(node)}
     return {name for name in names if name not in sys.stdlib_module_names and name != _ROOT_PACKAGE}
 
 
