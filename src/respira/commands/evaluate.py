@@ -56,7 +56,7 @@ AUC and the ICBHI-style score, overall and per filter mode, with patient-level b
 intervals; and which weights it scored), recording_predictions.csv and the curve plots (per
 recording) to --output_dir (default: MODEL/evaluation_kauh). There, respira export and push put the
 scores on the model card (External validation) while they are of the folder's own weights and
-thresholds.
+thresholds, and warn when they leave them off.
 
 progress goes to standard error: a bar on a terminal, one line per stage otherwise; none when
 HF_HUB_DISABLE_PROGRESS_BARS=1, HF_DATASETS_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1.

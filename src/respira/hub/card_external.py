@@ -5,8 +5,8 @@ with the per-recording scores and, under ``model``, which weights it scored (:fu
 SHA-256 of ``model.safetensors``, whether the model was adapted first). :func:`external_validations`
 reads those files back for the card, and keeps a result only when it is this folder's own model: the same
 weights and thresholds, not adapted, and not trained on that corpus (then the scores are not out of
-sample). Every result it leaves out comes back as a note saying why, so a stale evaluation never
-reaches a card silently.
+sample). For every result it leaves out it says why (:class:`StaleEvaluationWarning`, where the card
+is built), so a stale evaluation neither reaches a card nor disappears silently.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .checksums import sha256_of
 __all__ = [
     "ExternalGroup",
     "ExternalValidation",
+    "StaleEvaluationWarning",
     "external_eval_results",
     "external_rows",
     "external_validations",
@@ -37,6 +38,10 @@ __all__ = [
 WEIGHTS = "model.safetensors"
 OVERALL = "overall"
 """The group of all recordings in ``metrics.json`` (the others are the corpus's groups, e.g. filter modes)."""
+
+
+class StaleEvaluationWarning(UserWarning):
+    """An evaluation in a model folder is left off its card: not of this model, or not out of sample."""
 
 
 def scored_model(model: str | Path, *, adapted: bool) -> dict[str, Any]:
@@ -100,22 +105,21 @@ def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
     )
 
 
-def _left_out(
-    path: str, metrics: Mapping[str, Any], weights: str | None, config: Any, trained_on: bool
-) -> str:
-    """Why the evaluation in ``path`` is not this model's out-of-sample result ("" when it is)."""
+def _left_out(metrics: Mapping[str, Any], weights: str | None, config: Any, trained_on: bool) -> str:
+    """Why an evaluation is not this model's out-of-sample result ("" when it is)."""
     scored = metrics.get("model")
+    again = "run respira evaluate again to show it on the card"
     if trained_on:
-        return f"{path} scores recordings of a corpus this model was trained on: not an external validation"
+        return "it scores recordings of a corpus this model was trained on: not an external validation"
     if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
-        return f"{path} does not record which weights it scored: run respira evaluate again to show it"
+        return f"it does not record which weights it scored; {again}"
     if scored["weights_sha256"] != weights:
-        return f"{path} scored other weights than this folder's: run respira evaluate again to show it"
+        return f"it scored other weights than this folder's; {again}"
     if scored.get("adapted"):
-        return f"{path} scored the model adapted to those recordings (evaluate --adapt), not this one"
+        return "it scored the model adapted to those recordings (evaluate --adapt), not this one"
     recorded = metrics.get("thresholds") or {}
     if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
-        return f"{path} decided at other thresholds than this model's: run respira evaluate again to show it"
+        return f"it decided at other thresholds than this model's; {again}"
     return ""
 
 
@@ -123,7 +127,7 @@ def external_validations(
     folder: str | Path, config: Any, trained_on: list[str]
 ) -> tuple[list[ExternalValidation], list[str]]:
     """This model's external validations found in ``folder`` (``evaluation_<corpus>/metrics.json`` of
-    every registered recording-labelled corpus), and a note for each one left out.
+    every registered recording-labelled corpus), and why each one left out was.
 
     ``config`` is the folder's model config (its thresholds); ``trained_on`` the corpora of its run.
     """
@@ -134,12 +138,11 @@ def external_validations(
         path = folder / f"evaluation_{name}" / "metrics.json"
         if spec.labels != "recording" or not path.is_file():
             continue
-        shown = f"evaluation_{name}/metrics.json"
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
-            reason = _left_out(shown, metrics, weights, config, name in trained_on)
+            reason = _left_out(metrics, weights, config, name in trained_on)
             if reason:
-                notes.append(reason)
+                notes.append(f"{path}: left off the model card: {reason}")
                 continue
             groups, thresholds = metrics["groups"], metrics["thresholds"]
             order = [OVERALL, *(group for group in groups if group != OVERALL)]  # the file sorts its keys

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 from ..models.lora import has_adapter
 from ..run_record import RunRecord
 from .card_data import RespiraModelCardData
-from .card_external import external_validations
+from .card_external import StaleEvaluationWarning, external_validations
 from .loading import check_model_folder
 
 __all__ = ["card_data_from_run_dir"]
@@ -72,7 +73,8 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     if record is not None:
         card.set_run_record(record)
     card.external_validations, left_out = external_validations(run_dir, card_config, card.corpora)
-    card.notes.extend(left_out)
+    for reason in left_out:  # for whoever exports the folder, not for the card's readers
+        warnings.warn(reason, StaleEvaluationWarning, stacklevel=2)
     card.adapter = has_adapter(run_dir)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")

@@ -119,7 +119,9 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
     def preprocess(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
         if self._is_respira() and isinstance(inputs, (str, bytes)) and not _is_url(inputs):
-            with contextlib.suppress(AudioDecodingError):  # not for libsndfile: transformers' ffmpeg tries
+            with contextlib.suppress(
+                AudioDecodingError
+            ):  # nothing here decodes it: transformers' ffmpeg tries
                 inputs = read_audio(inputs, int(extractor.sampling_rate))
         if not (isinstance(inputs, dict) and getattr(extractor, "resamples_input", False)):
             return super().preprocess(inputs)
