@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from respira.cli import main
 from respira.training.augment import (
     AUGMENTATIONS,
     Compose,
@@ -428,3 +431,26 @@ def test_patch_mix_plan_and_apply() -> None:
     for i in range(6):
         assert torch.equal(mixed[i, per_sample[i]], patches[permutation[i], per_sample[i]])
         assert torch.equal(mixed[i, ~per_sample[i]], patches[i, ~per_sample[i]])
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ('{"reverb": {}}', "unknown augmentation 'reverb'"),
+        ('{"frequency_response": {"bands": [0, 3]}}', "'frequency_response': bands must be positive"),
+        ('{"gain": {"db": [6, -6]}}', "'gain': db must be a [low, high] pair"),
+    ],
+)
+def test_a_bad_augmentation_fails_in_one_line_before_any_work(
+    spec: str, message: str, synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output, cache = tmp_path / "run", tmp_path / "cache"
+    code = main(
+        ["train", "--encoder", "cnn", "--data_dir", str(synthetic_corpus), "--augmentation", spec,
+         "--output_dir", str(output), "--dataset_cache_dir", str(cache)]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 2
+    assert len(captured.err.strip().splitlines()) == 1 and message in captured.err, captured.err
+    assert "training" not in captured.out  # refused before the data was built
+    assert not output.exists() and not cache.exists()

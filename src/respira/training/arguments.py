@@ -238,6 +238,9 @@ class RespiraTrainingArguments(TrainingArguments):
             self.augmentation_spec = self.augmentation
         elif self.augmentation is None or isinstance(self.augmentation, (str, dict)):
             self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
+            from .augment import build_augmentation
+
+            build_augmentation(self.augmentation_spec)  # a typo fails here, not after the data is built
         else:
             raise ValueError(
                 "augmentation must be a JSON object of augmentations (in Python also a dict, or an "
