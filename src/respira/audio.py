@@ -251,15 +251,14 @@ def _read_other_codec(
         raise _decoding_error(label, refusal) from None
     data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
     try:
-        decoded = AudioDecoder(data).get_all_samples()
+        samples = decode_audio(AudioDecoder(data), sampling_rate)  # as a datasets.Audio value decodes
     except Exception:  # torchcodec's errors for what ffmpeg cannot decode either
         raise _decoding_error(label, refusal) from None
-    samples = _mono(decoded.data)
     if samples.size == 0:
         raise AudioReadError(label, "holds no audio samples (empty recording)")
     if not np.isfinite(samples).all():
         raise AudioReadError(label, "holds NaN or infinite samples")
-    return np.ascontiguousarray(resample(samples, int(decoded.sample_rate), sampling_rate), dtype=np.float32)
+    return samples
 
 
 def _mono(samples: Any) -> np.ndarray:

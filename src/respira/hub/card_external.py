@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult
+from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.corpora import CORPORA
 from ..decision import thresholds_of
@@ -35,7 +36,6 @@ __all__ = [
     "scored_model",
 ]
 
-WEIGHTS = "model.safetensors"
 OVERALL = "overall"
 """The group of all recordings in ``metrics.json`` (the others are the corpus's groups, e.g. filter modes)."""
 
@@ -46,8 +46,12 @@ class StaleEvaluationWarning(UserWarning):
 
 def scored_model(model: str | Path, *, adapted: bool) -> dict[str, Any]:
     """What ``respira evaluate`` records of the model it scored (``metrics.json``'s ``model``)."""
-    weights = Path(model).expanduser() / WEIGHTS
-    return {"weights_sha256": sha256_of(weights) if weights.is_file() else None, "adapted": bool(adapted)}
+    return {"weights_sha256": _weights_sha256(Path(model).expanduser()), "adapted": bool(adapted)}
+
+
+def _weights_sha256(folder: Path) -> str | None:
+    weights = folder / SAFE_WEIGHTS_NAME
+    return sha256_of(weights) if weights.is_file() else None
 
 
 @dataclass(frozen=True)
@@ -132,12 +136,15 @@ def external_validations(
     ``config`` is the folder's model config (its thresholds); ``trained_on`` the corpora of its run.
     """
     folder = Path(folder).expanduser()
-    weights = sha256_of(folder / WEIGHTS) if (folder / WEIGHTS).is_file() else None
     found, notes = [], []
-    for name, spec in CORPORA.items():
-        path = folder / f"evaluation_{name}" / "metrics.json"
-        if spec.labels != "recording" or not path.is_file():
-            continue
+    paths = {
+        name: path
+        for name, spec in CORPORA.items()
+        if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json").is_file()
+    }
+    weights = _weights_sha256(folder) if paths else None  # hashed only when there is something to check
+    for name, path in paths.items():
+        spec = CORPORA[name]
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
             reason = _left_out(metrics, weights, config, name in trained_on)

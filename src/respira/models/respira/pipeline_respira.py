@@ -119,9 +119,8 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
     def preprocess(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
         if self._is_respira() and isinstance(inputs, (str, bytes)) and not _is_url(inputs):
-            with contextlib.suppress(
-                AudioDecodingError
-            ):  # nothing here decodes it: transformers' ffmpeg tries
+            # what read_audio cannot decode goes on to transformers' ffmpeg reader, below
+            with contextlib.suppress(AudioDecodingError):
                 inputs = read_audio(inputs, int(extractor.sampling_rate))
         if not (isinstance(inputs, dict) and getattr(extractor, "resamples_input", False)):
             return super().preprocess(inputs)
