@@ -1,5 +1,6 @@
 """The features ``benchmarks/transfer_probe.py`` probes: every ICBHI cycle and KAUH window of ``../shared``
-through the frozen AudioSet EfficientAT mn04 once (pooled features of every block, the AudioSet logits)."""
+through the frozen AudioSet EfficientAT mn04 once (pooled features of every block, the AudioSet logits), and
+the hand-crafted lung-sound features of ``_acoustic_features.py``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import torch
 
 import _protocols as protocols
+from _acoustic_features import acoustic_features
 from _common import respira
 from _study_methods import LOWPASS
 from respira.audio import decode_audio, lowpass, pad_batch
@@ -105,7 +107,10 @@ def embed_corpora(shared: Path, work: Path, cache: Path) -> None:
     tagger = EfficientATForAudioClassification.from_pretrained(str(encoder)).eval()
     arrays = {}
     for corpus, (waveforms, meta) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
-        features = block_features(model, waveforms) | {"audioset": audioset_logits(tagger, waveforms)}
+        features = block_features(model, waveforms) | {
+            "audioset": audioset_logits(tagger, waveforms),
+            "acoustic": np.stack([acoustic_features(waveform, RATE) for waveform in waveforms]),
+        }
         arrays |= {f"{corpus}/x/{name}": value for name, value in features.items()}
         arrays |= {f"{corpus}/{name}": value for name, value in meta.items()}
     np.savez(cache.with_suffix(".partial.npz"), **arrays)

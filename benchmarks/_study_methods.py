@@ -147,6 +147,9 @@ for name, label, extra in (
     ("transfer_domain_thresholds", "the same, thresholds cross-fitted over the pool's devices "
      "(threshold_groups: domains: each group model never saw the device it predicts)",
      ("--threshold_groups", "domains")),
+    ("transfer_worst_device_thresholds", "the same, thresholds that maximise the lowest cross-fitted score "
+     "over the pool's devices (threshold_aggregation: worst_domain), not the pooled score",
+     ("--threshold_aggregation", "worst_domain")),
     ("transfer_sg_scl_across", "the same layer + SupCon, positives: same class on another device (λ = 1)",
      (*TRUNK, *SG_SCL, "--aux_loss_options", '{"positives": "label_across_domains"}')),
 ):  # fmt: skip

@@ -59,6 +59,8 @@ VARIANTS: dict[str, Variant] = {
         ("final", *(f"b{i}_{s}" for i in MID_BLOCKS for s in ("mean", "std")))
     ),
     "AudioSet tagging logits (527)": Variant(("audioset",)),
+    "hand-crafted lung-sound features (19)": Variant(("acoustic",)),
+    "the flagship's embedding + the hand-crafted features": Variant(("final", "acoustic")),
     "per-domain standardisation (label-free)": Variant(("final",), per_domain=True),
     "recording context (label-free)": Variant(("final",), context=True),
     "rate-matched thresholds (label-free)": Variant(("final",), rate_matched=True),

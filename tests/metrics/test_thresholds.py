@@ -116,6 +116,68 @@ def test_per_label_tuning_finds_the_best_threshold_of_all(metric: str) -> None:
         assert value(index, chosen[index]) == pytest.approx(max(value(index, t) for t in options))
 
 
+def _two_domains() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A large domain and a small one whose probabilities sit 0.25 higher (another stethoscope): the
+    pooled optimum follows the large domain and over-calls the small one."""
+    rng = np.random.default_rng(11)
+    domains = np.repeat(np.array(["large", "small"]), [90, 30])
+    targets = (rng.random((120, 2)) < 0.35).astype(int)
+    shift = np.where(domains == "small", 0.25, 0.0)[:, None]
+    probabilities = np.clip(0.3 * targets + 0.45 * rng.random((120, 2)) + shift, 0, 1)
+    return targets, probabilities, domains
+
+
+@pytest.mark.parametrize("metric", ["icbhi_score", "youden", "f1"])
+def test_worst_domain_tuning_finds_the_best_lowest_domain_score_of_all(metric: str) -> None:
+    targets, probabilities, domains = _two_domains()
+    rows = [domains == name for name in ("large", "small")]
+    options = [np.append(np.unique(probabilities[:, i]), 1.0) for i in range(2)]
+
+    def per_label(index: int, threshold: float, mask: np.ndarray) -> float:
+        predicted, positive = probabilities[mask, index] >= threshold, targets[mask, index] == 1
+        tp, fp = (predicted & positive).sum(), (predicted & ~positive).sum()
+        if metric == "f1":
+            return 2 * tp / (2 * tp + fp + (positive.sum() - tp))
+        return tp / positive.sum() - fp / (~positive).sum()
+
+    chosen = tune_thresholds(targets, probabilities, metric=metric, domains=domains)
+    pooled = tune_thresholds(targets, probabilities, metric=metric)
+    if metric == "icbhi_score":
+
+        def worst(pair) -> float:
+            return min(_icbhi(targets[mask], probabilities[mask], pair) for mask in rows)
+
+        best = max(worst(pair) for pair in itertools.product(*options))
+        assert worst(chosen) == pytest.approx(best)
+        assert worst(pooled) < best - 0.02  # the pooled pair is worse on its worst domain
+        return
+    for index in range(2):
+        best = max(min(per_label(index, t, mask) for mask in rows) for t in options[index])
+        assert min(per_label(index, chosen[index], mask) for mask in rows) == pytest.approx(best)
+    assert chosen != pooled
+    assert choose_thresholds(targets, probabilities, metric, domains=domains).thresholds == chosen
+
+
+def test_worst_domain_tuning_skips_domains_it_cannot_score_and_checks_their_count() -> None:
+    targets, probabilities, domains = _two_domains()
+    # a third domain of normal cycles only: the ICBHI score is undefined there, so it is left out
+    extra_targets = np.vstack([targets, np.zeros((5, 2), dtype=int)])
+    extra_probabilities = np.vstack([probabilities, np.full((5, 2), 0.99)])
+    extra_domains = np.append(domains, ["normal only"] * 5)
+    with_extra = tune_thresholds(extra_targets, extra_probabilities, domains=extra_domains)
+    assert with_extra == tune_thresholds(targets, probabilities, domains=domains)
+    # a single domain is the pooled search; every domain undefined raises as the pooled search does
+    assert tune_thresholds(targets, probabilities, domains=["one"] * len(targets)) == tune_thresholds(
+        targets, probabilities
+    )
+    normal = np.zeros_like(targets)
+    with pytest.raises(ValueError, match="normal and abnormal"):
+        tune_thresholds(normal, probabilities, domains=domains)
+    assert choose_thresholds(normal, probabilities, domains=domains).tuned == (False, False)
+    with pytest.raises(ValueError, match=r"one domain per example \(120\), got 3"):
+        tune_thresholds(targets, probabilities, domains=["a", "b", "c"])
+
+
 def test_tuning_fixes_scores_compressed_around_one_half() -> None:
     targets, probabilities = _compressed_dataset()
     at_half = _icbhi(targets, probabilities, (0.5, 0.5))

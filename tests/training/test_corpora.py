@@ -24,6 +24,7 @@ from respira.training.corpora import (
     PATIENT_OFFSET,
     add_corpora,
     parse_corpora,
+    threshold_unit_column,
     threshold_units,
 )
 from respira.training.cross_fit import pool_groups
@@ -154,6 +155,11 @@ def test_threshold_units_score_a_bag_once_by_its_largest_window() -> None:
     flags, scored = threshold_units(pool, probabilities)
     assert flags.tolist() == [[0, 0], [1, 0], [1, 0], [0, 1]]
     assert scored.tolist() == [[0.1, 0.2], [0.7, 0.1], [0.6, 0.3], [0.3, 0.8]]
+    # a unit's domain: each cycle's own, then each bag's (the order of the units)
+    pool = pool.add_column("device", ["A", "B", "K", "K", "M", "M"])
+    assert threshold_unit_column(pool, "device").tolist() == ["A", "B", "K", "M"]
+    plain = datasets.Dataset.from_dict({"label": [0, 1], "device": ["A", "B"]})
+    assert threshold_unit_column(plain, "device").tolist() == ["A", "B"]
 
 
 # ------------------------------------------------------------------------------------------ end to end

@@ -294,6 +294,15 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
         ({"threshold_folds": 1}, "threshold_folds must be at least 2"),
         ({"threshold_source": "test"}, "threshold_source='test' is not one of validation, cross_fit"),
         ({"threshold_groups": "devices"}, "threshold_groups='devices' is not one of patients, domains"),
+        ({"threshold_aggregation": "worst"}, "'worst' is not one of pooled, worst_domain"),
+        (
+            {"threshold_source": "validation", "threshold_aggregation": "worst_domain"},
+            "threshold_aggregation=worst_domain scores cross-fitted predictions: set threshold_source",
+        ),
+        (
+            {"threshold_aggregation": "worst_domain", "group_by_key": "site"},
+            "threshold_aggregation=worst_domain: the training pool has no 'site' column (group_by_key)",
+        ),
         ({"threshold_folds": 40}, "threshold_folds=40 needs at least 40 patients in train + validation"),
         (  # k-fold: every fold's pool is checked before the first fold trains
             {"split_strategy": "patient_kfold", "num_folds": 3, "threshold_folds": 9},
@@ -406,7 +415,10 @@ def test_impossible_domain_groups_are_refused_in_one_line(rows: dict, key: str, 
 
     columns = {"patient_id": [1, 2, 3], "label": [3, 3, 3], **rows}
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})
-    args = SimpleNamespace(threshold_folds=5, threshold_groups="domains", group_by_key=key, seed=0)
+    args = SimpleNamespace(
+        threshold_folds=5, threshold_groups="domains", threshold_aggregation="pooled", group_by_key=key,
+        seed=0,
+    )  # fmt: skip
     if message is None:
         check_cross_fit_pool(splits, args)  # 3 patients < 5 threshold_folds: unused for domains
         return
@@ -439,3 +451,82 @@ def test_a_run_with_domain_groups_records_and_states_them(
     assert "one model per recording domain (`device`)" in card
     assert "| groups of the threshold cross-fit (patients or recording domains) | `domains` |" in card
     assert "patient groups of the threshold cross-fit" not in card and "3 models" not in card
+
+
+def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_fit(
+    icbhi_splits, tmp_path: Path, monkeypatch
+) -> None:
+    from respira.training import cross_fit
+
+    rng = np.random.default_rng(0)
+
+    def group_probabilities(model_args, args, train, held_out, lowpass_cutoff, store, template) -> np.ndarray:
+        flags = classes_to_flags(np.asarray(held_out["label"]))
+        return np.clip(0.3 * flags + 0.7 * rng.random(flags.shape), 0, 1)  # a noisy ranking
+
+    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
+    pool = training_pool(icbhi_splits)
+    devices = np.asarray(pool["device"])
+    flags = classes_to_flags(np.asarray(pool["label"]))
+    args = training_args(tmp_path, threshold_source="cross_fit", threshold_aggregation="worst_domain")
+    fitted = cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=1.0)
+    by_device = choose_thresholds(flags, fitted.probabilities, domains=devices)
+    assert fitted.choice == by_device
+    pooled = choose_thresholds(flags, fitted.probabilities)
+    assert pooled.thresholds != by_device.thresholds  # this pool's devices disagree
+
+    def lowest(thresholds) -> float:
+        scores = []
+        for device in set(devices.tolist()):
+            rows = devices == device
+            normal = ~flags[rows].any(axis=1)
+            if normal.all() or not normal.any():
+                continue  # a device without normal or abnormal cycles has no ICBHI score
+            scores.append(multilabel_scores(flags[rows], fitted.probabilities[rows], thresholds, warn=False))
+        return min(score["icbhi_score"] for score in scores)
+
+    assert lowest(by_device.thresholds) > lowest(pooled.thresholds)
+
+
+def test_worst_domain_thresholds_need_two_domains() -> None:
+    import datasets
+
+    from respira.training.cross_fit import check_cross_fit_pool
+
+    columns = {"patient_id": [1, 2, 3], "label": [0, 1, 2], "device": ["A", "A", "A"]}
+    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})
+    args = SimpleNamespace(
+        threshold_folds=3, threshold_groups="patients", threshold_aggregation="worst_domain",
+        group_by_key="device", seed=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"needs at least 2 recording domains \(device\) in train \+ "
+                       r"validation, which hold 1 \(A\): use threshold_aggregation: pooled"):  # fmt: skip
+        check_cross_fit_pool(splits, args)
+    args.threshold_aggregation = "pooled"
+    check_cross_fit_pool(splits, args)
+
+
+def test_a_run_with_worst_domain_thresholds_records_and_states_them(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    output = tmp_path / "run"
+    recipe = _recipe(tmp_path, threshold_aggregation="worst_domain")
+    code = main(
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((output / "respira_run.json").read_text())
+    assert record["training"]["hyperparameters"]["threshold_aggregation"] == "worst_domain"
+    thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
+    splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
+    model_args, _, _, recipe_args = parse_recipe(str(recipe), [])
+    seed_args = replace(recipe_args, output_dir=str(tmp_path / "again"), seed=42)
+    again = cross_fit_thresholds(model_args, seed_args, splits, epochs=1.0)
+    pool = training_pool(splits)
+    flags = classes_to_flags(np.asarray(pool["label"]))
+    expected = choose_thresholds(flags, again.probabilities, domains=pool["device"]).thresholds
+    assert list(expected) == pytest.approx(thresholds)
+    card = " ".join((output / "README.md").read_text().split())
+    assert "They maximise the objective's lowest value over the recording domains (`device`)" in card
+    assert "| threshold cross-fit scored (pooled, or its worst recording domain) | `worst_domain` |" in card

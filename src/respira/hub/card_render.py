@@ -60,6 +60,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     "threshold_folds": ("threshold_source", "cross_fit"),
     "mil_pooling": ("mil_weight", bool),
     "threshold_groups": ("threshold_source", "cross_fit"),
+    "threshold_aggregation": ("threshold_source", "cross_fit"),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
@@ -283,6 +284,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "threshold_source": card.hyperparameters.get("threshold_source", "validation"),
         "threshold_folds": card.hyperparameters.get("threshold_folds"),
         "threshold_groups": card.hyperparameters.get("threshold_groups", "patients"),
+        "threshold_aggregation": card.hyperparameters.get("threshold_aggregation", "pooled"),
         "domain_key": card.hyperparameters.get("group_by_key", "device"),
         "dataset_name": card.dataset_name,
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],

@@ -28,6 +28,12 @@ on the data it tunes on.
 Ties go to the candidate closest to 0.5 (for pairs: in Euclidean distance to (0.5, 0.5)), then to
 the smaller threshold.
 
+Domains: given one domain per example (a stethoscope, a site), the thresholds instead maximise the
+objective's *minimum over the domains* — the pair that does best on the domain it does worst on
+(``icbhi_score``: the joint score of each domain; ``youden`` / ``f1``: each label's own minimum). A
+domain on which the objective is undefined (no normal or no abnormal example; for a label, no positive
+or negative) is left out of the minimum; all of them undefined is the degenerate case below.
+
 Degenerate data: :func:`tune_thresholds` raises ``ValueError`` when the objective is undefined (no
 normal or no abnormal cycle for ``icbhi_score``; a label without positives for ``f1``, without
 positives or negatives for ``youden``). :func:`choose_thresholds` (what training uses) then falls back
@@ -171,30 +177,68 @@ def tune_thresholds(
     metric: str = "icbhi_score",
     grid: Sequence[float] | np.ndarray | None = None,
     max_candidates: int = MAX_CANDIDATES,
+    domains: Sequence[Any] | np.ndarray | None = None,
 ) -> tuple[float, float]:
     """The (crackle, wheeze) thresholds that maximise ``metric`` on VALIDATION data; never tune on test.
 
     Tuning on test data leaks the test labels into the model and inflates every reported score.
     ``metric``: ``"icbhi_score"`` (joint), ``"youden"`` or ``"f1"`` (per label); ``grid``: the candidate
-    thresholds of both labels (default: from the probabilities, see the module docstring). Raises
-    ``ValueError`` when the metric is undefined on these targets (see the module docstring).
+    thresholds of both labels (default: from the probabilities, see the module docstring);
+    ``domains``: one per example, to maximise the metric's minimum over them instead of its value on
+    all examples pooled. Raises ``ValueError`` when the metric is undefined on these targets (on every
+    domain) (see the module docstring).
     """
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
         raise ValueError(f"metric must be 'icbhi_score', 'youden' or 'f1', got {metric!r}")
+    members = _domain_members(domains, len(target_array))
     grids = _grid(grid, prob_array, max_candidates)
     predicted = [prob_array[None, :, index] >= grids[index][:, None] for index in range(2)]
     distances = [np.abs(values - 0.5) for values in grids]
     if metric == "icbhi_score":
-        score = _joint_icbhi(target_array, predicted[0], prob_array[:, 1], grids[1])
+
+        def joint(rows: np.ndarray) -> np.ndarray:
+            return _joint_icbhi(target_array[rows], predicted[0][:, rows], prob_array[rows, 1], grids[1])
+
+        score = _worst(joint, members)
         pair_distance = np.hypot(distances[0][:, None], distances[1][None, :])
         i, j = np.unravel_index(_best(score.reshape(-1), pair_distance.reshape(-1)), score.shape)
         return float(grids[0][i]), float(grids[1][j])
     chosen = []
     for index, name in enumerate(MULTI_LABEL_NAMES):
-        values = _per_label(target_array[:, index], predicted[index], metric, name)
+        values = _worst(
+            lambda rows, index=index, name=name: _per_label(
+                target_array[rows, index], predicted[index][:, rows], metric, name
+            ),
+            members,
+        )
         chosen.append(float(grids[index][_best(values, distances[index])]))
     return chosen[0], chosen[1]
+
+
+def _domain_members(domains: Sequence[Any] | np.ndarray | None, size: int) -> list[np.ndarray]:
+    """The rows of each domain (one group of every row when ``domains`` is ``None``)."""
+    if domains is None:
+        return [np.arange(size)]
+    names = np.asarray([str(domain) for domain in domains])
+    if names.shape != (size,):
+        raise ValueError(f"domains must give one domain per example ({size}), got {names.size}")
+    return [np.flatnonzero(names == name) for name in np.unique(names)]
+
+
+def _worst(objective: Any, members: list[np.ndarray]) -> np.ndarray:
+    """The elementwise minimum of ``objective(rows)`` over the domains where it is defined; the first
+    domain's ``ValueError`` when it is defined on none."""
+    values, first_error = [], None
+    for rows in members:
+        try:
+            values.append(objective(rows))
+        except ValueError as error:
+            first_error = first_error or error
+    if not values:
+        assert first_error is not None
+        raise first_error
+    return np.minimum.reduce(values)
 
 
 @dataclass(frozen=True)
@@ -213,10 +257,11 @@ def choose_thresholds(
     *,
     fallback: Sequence[float] = DEFAULT_THRESHOLDS,
     max_candidates: int = MAX_CANDIDATES,
+    domains: Sequence[Any] | np.ndarray | None = None,
 ) -> ThresholdChoice:
     """:func:`tune_thresholds` with the documented fallback: a label the data cannot tune keeps its
     ``fallback`` threshold (``icbhi_score`` without normal or abnormal cycles: both do). ``"fixed"``
-    returns ``fallback`` untouched."""
+    returns ``fallback`` untouched. ``domains``: maximise the objective's minimum over them."""
     if objective not in THRESHOLD_OBJECTIVES:
         raise ValueError(
             f"threshold_objective must be one of {', '.join(THRESHOLD_OBJECTIVES)}, got {objective!r}"
@@ -228,17 +273,23 @@ def choose_thresholds(
     if objective == "icbhi_score":
         try:
             values = tune_thresholds(
-                target_array, prob_array, metric=objective, max_candidates=max_candidates
+                target_array, prob_array, metric=objective, max_candidates=max_candidates, domains=domains
             )
         except ValueError:
             return ThresholdChoice(base, (False, False), objective)
         return ThresholdChoice(values, (True, True), objective)
+    members = _domain_members(domains, len(target_array))
     chosen, tuned = list(base), [False, False]
     for index, name in enumerate(MULTI_LABEL_NAMES):
         grid = candidate_thresholds(prob_array[:, index], max_candidates)
         predicted = prob_array[None, :, index] >= grid[:, None]
         try:
-            values = _per_label(target_array[:, index], predicted, objective, name)
+            values = _worst(
+                lambda rows, index=index, name=name, predicted=predicted: _per_label(
+                    target_array[rows, index], predicted[:, rows], objective, name
+                ),
+                members,
+            )
         except ValueError:
             continue
         chosen[index] = float(grid[_best(values, np.abs(grid - 0.5))])

@@ -28,6 +28,8 @@ THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.cross_fit`)."""
 THRESHOLD_GROUPS: tuple[str, ...] = ("patients", "domains")
 """What ``threshold_source: cross_fit`` cuts the training pool into (:func:`~.cross_fit.pool_groups`)."""
+THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
+"""How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
 
 
 # (option, lowest allowed value, whether the lowest value itself is allowed, highest allowed value or None)
@@ -199,6 +201,14 @@ class RespiraTrainingArguments(TrainingArguments):
             "the thresholds are then chosen on predictions from models that never saw that domain"
         },
     )
+    threshold_aggregation: str = field(
+        default="pooled",
+        metadata={
+            "help": "threshold_source=cross_fit: the thresholds maximise threshold_objective on every "
+            "out-of-fold prediction pooled, or worst_domain: its minimum over the pool's recording domains "
+            "(group_by_key, e.g. each device), the thresholds that do best on the domain they do worst on"
+        },
+    )
     mil_pooling: str = field(
         default="max",
         metadata={
@@ -267,6 +277,9 @@ class RespiraTrainingArguments(TrainingArguments):
         if self.threshold_groups not in THRESHOLD_GROUPS:
             choices = ", ".join(THRESHOLD_GROUPS)
             raise ValueError(f"threshold_groups={self.threshold_groups!r} is not one of {choices}")
+        if self.threshold_aggregation not in THRESHOLD_AGGREGATIONS:
+            choices = ", ".join(THRESHOLD_AGGREGATIONS)
+            raise ValueError(f"threshold_aggregation={self.threshold_aggregation!r} is not one of {choices}")
         if self.mil_pooling not in MIL_POOLINGS:
             raise ValueError(f"mil_pooling={self.mil_pooling!r} is not one of {', '.join(MIL_POOLINGS)}")
         if self.aux_input not in AUX_INPUTS:

@@ -307,3 +307,15 @@ def threshold_units(
         unit_flags.append(flags[rows[:1]])
         unit_probabilities.append(aggregate_windows(probabilities[rows], aggregation)[None, :])
     return np.concatenate(unit_flags), np.concatenate(unit_probabilities)
+
+
+def threshold_unit_column(pool: datasets.Dataset, name: str) -> np.ndarray:
+    """Column ``name`` of :func:`threshold_units`' units, in their order: each cycle's value, then each
+    bag's (its first window's: a recording has one device, one site)."""
+    values = np.asarray([str(value) for value in pool[name]])
+    if BAG_COLUMN not in pool.column_names:
+        return values
+    bags = np.asarray(pool[BAG_COLUMN])
+    cycles = bags < 0
+    firsts = [np.flatnonzero(bags == bag)[0] for bag in np.unique(bags[~cycles])]
+    return np.concatenate([values[cycles], values[np.asarray(firsts, dtype=np.int64)]])

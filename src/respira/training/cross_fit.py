@@ -12,7 +12,11 @@ validation chose). Cross-fitting tunes them on every patient of the training poo
    same seed, the augmentation and cache, for the epochs that selection on validation chose, without
    evaluations or checkpoints) on the pool less the group, and predicts the group;
 3. every pool cycle now has probabilities from a model that never saw its patient; the thresholds are
-   tuned on all of them for ``threshold_objective`` (:func:`respira.metrics.choose_thresholds`).
+   tuned on all of them for ``threshold_objective`` (:func:`respira.metrics.choose_thresholds`), pooled,
+   or with ``threshold_aggregation: worst_domain`` for the objective's minimum over the pool's recording
+   domains (``group_by_key``, e.g. the devices): the pair that does best on the device it does worst on,
+   never below what it scores on any of them — the all-normal rule's 50 included, since "flag nothing"
+   is a candidate.
 
 The kept model itself is still trained on the training split and selected on validation, as before;
 it stores the cross-fitted thresholds in ``config.decision_thresholds``, and its final validation and
@@ -45,7 +49,7 @@ from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..utils.progress import progress
-from .corpora import threshold_units
+from .corpora import threshold_unit_column, threshold_units
 from .embedding_cache import shows_progress, uses_cache
 from .model_factory import build_model, relabel_model
 from .schedules import make_trainer
@@ -94,8 +98,21 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
     groups: fewer patients than ``threshold_folds``; with ``threshold_groups: domains``, no
     ``group_by_key`` column, fewer than two domains, or a domain without which the pool holds no
     positive of some label (that group's model could not learn it). A domain with no positive of a
-    label may itself be held out: its cycles still count as that label's negatives."""
+    label may itself be held out: its cycles still count as that label's negatives. With
+    ``threshold_aggregation: worst_domain``, no ``group_by_key`` column or fewer than two domains."""
     folds = args.threshold_folds
+    if args.threshold_aggregation == "worst_domain":
+        pool, key = training_pool(splits), args.group_by_key
+        if key not in pool.column_names:
+            raise ValueError(
+                f"threshold_aggregation=worst_domain: the training pool has no {key!r} column (group_by_key)"
+            )
+        names = sorted({str(domain) for domain in pool[key]})
+        if len(names) < 2:
+            raise ValueError(
+                f"threshold_aggregation=worst_domain needs at least 2 recording domains ({key}) in train + "
+                f"validation, which hold {len(names)} ({', '.join(names)}): use threshold_aggregation: pooled"
+            )
     if args.threshold_groups == "domains":
         pool, key = training_pool(splits), args.group_by_key
         if key not in pool.column_names:
@@ -226,7 +243,10 @@ def cross_fit_thresholds(
                 model_args, group_args, trained, pool.select(held_out), lowpass_cutoff, store, template
             )
     flags, scored = threshold_units(pool, probabilities)  # a recording's windows: one unit, as deployed
-    choice = choose_thresholds(flags, scored, args.threshold_objective)
+    domains = None
+    if args.threshold_aggregation == "worst_domain":
+        domains = threshold_unit_column(pool, args.group_by_key)
+    choice = choose_thresholds(flags, scored, args.threshold_objective, domains=domains)
     score = multilabel_scores(flags, scored, choice.thresholds, warn=False)["icbhi_score"]
     return CrossFit(choice, probabilities, groups, epochs, float(score))
 

@@ -307,6 +307,11 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
         raise ValueError(
             f"group_by_key={args.group_by_key!r} is not a metadata column ({', '.join(_METADATA_COLUMNS)})"
         )
+    if args.threshold_aggregation != "pooled" and args.threshold_source != "cross_fit":
+        raise ValueError(
+            f"threshold_aggregation={args.threshold_aggregation} scores cross-fitted predictions: "
+            "set threshold_source: cross_fit"
+        )
     if args.threshold_source == "cross_fit":
         refusals = (
             (
