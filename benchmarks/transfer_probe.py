@@ -17,7 +17,10 @@ at thresholds cross-fitted over 5 patient groups of the pool (the flagship's rul
 ceiling*: thresholds tuned on the target itself, what any threshold rule could reach with that ranking.
 Variants: the features (last block's mean = the flagship's embedding; + its std and max over time; + the
 mean / std of blocks 7-15; the AudioSet logits) and three label-free uses of the target's own audio
-(per-domain standardisation, recording context, rate-matched thresholds; see :data:`VARIANTS`).
+(per-domain standardisation, recording context, rate-matched thresholds; see :data:`VARIANTS`), two
+weightings of the pool that cut the link between a device and a label (:func:`sample_weights`), and the
+hand-crafted features of ``_acoustic_features.py``. Last, in domain: the out-of-fold AUCs of the flagship's
+embedding pooled over the devices and within each (:func:`within_device`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Variant:
     """A cycle's probability averaged with its recording's mean probability (weight ``CONTEXT_WEIGHT``)."""
     rate_matched: bool = False
     """Target thresholds flag the share of the target that the pool's thresholds flag in the pool."""
+    weights: str | None = None
+    """Per-flag sample weights of the pool (:func:`sample_weights`): ``deconfounded`` or ``domain_class``."""
 
 
 VARIANTS: dict[str, Variant] = {
@@ -61,6 +66,10 @@ VARIANTS: dict[str, Variant] = {
     "AudioSet tagging logits (527)": Variant(("audioset",)),
     "hand-crafted lung-sound features (19)": Variant(("acoustic",)),
     "the flagship's embedding + the hand-crafted features": Variant(("final", "acoustic")),
+    "device-deconfounded weights (each device at the pool's prevalence)": Variant(
+        ("final",), weights="deconfounded"
+    ),
+    "device x class balanced weights": Variant(("final",), weights="domain_class"),
     "per-domain standardisation (label-free)": Variant(("final",), per_domain=True),
     "recording context (label-free)": Variant(("final",), context=True),
     "rate-matched thresholds (label-free)": Variant(("final",), rate_matched=True),
@@ -100,10 +109,41 @@ def rate_matched(target: np.ndarray, pool: np.ndarray, thresholds) -> tuple[floa
     return tuple(float(np.quantile(target[:, i], 1 - shares[i])) for i in range(2))
 
 
-def fit_predict(train: np.ndarray, flags: np.ndarray, test: np.ndarray) -> np.ndarray:
+def sample_weights(flags: np.ndarray, domains: np.ndarray, kind: str) -> np.ndarray:
+    """Per flag ``[N, 2]``, weights that cut the link between a device and a label in the pool.
+
+    ``deconfounded``: ``P(y) / P(y | device)``, so every device has the pool's prevalence of the flag
+    (the device no longer predicts it) while the pool's prevalence and each device's share stay;
+    ``domain_class``: ``1 / n(device, y)``, every (device, present / absent) cell weighing the same
+    (what ``batch_sampler: domain_class_balanced`` draws), rescaled to a mean of 1.
+    """
+    weights = np.ones(flags.shape, dtype=np.float64)
+    for i in range(flags.shape[1]):
+        for domain in np.unique(domains):
+            in_domain = domains == domain
+            for value in (0, 1):
+                cell = in_domain & (flags[:, i] == value)
+                if not cell.any():
+                    continue
+                if kind == "deconfounded":
+                    weights[cell, i] = (flags[:, i] == value).mean() / (cell.sum() / in_domain.sum())
+                else:
+                    weights[cell, i] = 1.0 / cell.sum()
+        weights[:, i] /= weights[:, i].mean()
+    return weights
+
+
+def fit_predict(
+    train: np.ndarray, flags: np.ndarray, test: np.ndarray, weights: np.ndarray | None = None
+) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
 
-    models = [LogisticRegression(max_iter=3000).fit(train, flags[:, i]) for i in range(2)]
+    models = [
+        LogisticRegression(max_iter=3000).fit(
+            train, flags[:, i], sample_weight=None if weights is None else weights[:, i]
+        )
+        for i in range(2)
+    ]
     return np.column_stack([m.predict_proba(test)[:, 1] for m in models])
 
 
@@ -111,21 +151,29 @@ def probabilities(variant: Variant, pool: dict, target: dict) -> np.ndarray:
     x_pool, x_target = (np.concatenate([s["x"][k] for k in variant.features], 1) for s in (pool, target))
     domains = (pool["domain"], target["domain"]) if variant.per_domain else None
     train, test = standardise(x_pool, x_target, domains)
-    result = fit_predict(train, pool["flags"], test)
+    weights = None
+    if variant.weights:
+        weights = sample_weights(pool["flags"], pool["domain"], variant.weights)
+    result = fit_predict(train, pool["flags"], test, weights)
     return with_context(result, target["recording"]) if variant.context else result
 
 
 def pool_thresholds(variant: Variant, pool: dict) -> tuple[tuple[float, float], np.ndarray]:
     """Thresholds tuned on out-of-fold predictions of ``GROUPS`` patient groups of the pool."""
-    patients = np.unique(pool["patient"])
-    np.random.default_rng(0).shuffle(patients)
-    group = dict(zip(patients, np.arange(len(patients)) % GROUPS, strict=True))
-    groups = np.array([group[p] for p in pool["patient"]])
+    groups = patient_groups(pool)
     out = np.zeros((len(groups), 2))
     for g in range(GROUPS):
         held = groups == g
         out[held] = probabilities(variant, subset(pool, ~held), subset(pool, held))
     return tune_thresholds(pool["flags"], out), out
+
+
+def patient_groups(pool: dict) -> np.ndarray:
+    """Each row's group of ``GROUPS`` groups of whole patients (shuffled with seed 0)."""
+    patients = np.unique(pool["patient"])
+    np.random.default_rng(0).shuffle(patients)
+    group = dict(zip(patients, np.arange(len(patients)) % GROUPS, strict=True))
+    return np.array([group[p] for p in pool["patient"]])
 
 
 def subset(rows: dict, mask: np.ndarray) -> dict:
@@ -155,6 +203,38 @@ def evaluate(variant: Variant, pool: dict, target: dict, per_recording: bool) ->
     if variant.rate_matched:
         thresholds = rate_matched(probs, oof, thresholds)
     return score(flags, probs, thresholds)
+
+
+def within_device(pool: dict, features: tuple[str, ...] = ("final",)) -> str:
+    """In domain, where the ranking comes from: each of ``GROUPS`` patient groups predicted by a model
+    fitted on the others, and per flag the AUC of those predictions over all the group's cycles or within
+    one device, averaged over the groups where it is defined. (One model per AUC: pooling the groups'
+    predictions first would rank the groups' models against each other, which biases a weak ranking
+    below chance.)"""
+    variant = Variant(features)
+    _, oof = pool_thresholds(variant, pool)
+    groups = patient_groups(pool)
+    flags, devices = pool["flags"], pool["domain"]
+
+    def mean_auc(mask: np.ndarray, flag: int) -> float:
+        values = [
+            roc_auc(flags[rows, flag], oof[rows, flag])
+            for group in range(GROUPS)
+            if len(set(flags[(rows := mask & (groups == group)), flag].tolist())) == 2
+        ]
+        return 100 * float(np.mean(values)) if values else float("nan")
+
+    rows = [
+        "| cycles | n | crackle prevalence | wheeze prevalence | AUC crackle | AUC wheeze |",
+        "| --- " * 6 + "|",
+    ]
+    for name in ("all (pooled)", *np.unique(devices)):
+        mask = np.ones(len(devices), bool) if name == "all (pooled)" else devices == name
+        aucs = [mean_auc(mask, i) for i in range(2)]
+        prevalence = 100 * flags[mask].mean(0)
+        shares = f"{prevalence[0]:.0f} % | {prevalence[1]:.0f} %"
+        rows.append(f"| {name} | {mask.sum()} | {shares} | {aucs[0]:.1f} | {aucs[1]:.1f} |")
+    return "\n".join(rows)
 
 
 def rows_of(features: np.lib.npyio.NpzFile, corpus: str) -> dict:
@@ -217,6 +297,10 @@ def main() -> None:
     print(table(lodo, "device"))
     print("\nICBHI → KAUH (168 recordings, max over windows, %)")
     print(table(external))
+    print(
+        "\nin domain, the flagship's embedding: patient-group out-of-fold AUCs, pooled and within each device"
+    )
+    print(within_device(icbhi))
 
 
 if __name__ == "__main__":

@@ -61,3 +61,41 @@ def test_a_probe_on_separable_features_scores_them_perfectly() -> None:
     result = probe.evaluate(probe.Variant(("final",)), rows(half, "a"), rows(~half, "b"), per_recording=False)
     assert result["icbhi_score"] == pytest.approx(100.0) and result["ceiling"] == pytest.approx(100.0)
     assert result["auc_crackle"] == pytest.approx(100.0) and result["auc_wheeze"] == pytest.approx(100.0)
+
+
+def test_sample_weights_cut_the_link_between_a_device_and_a_flag() -> None:
+    # device a: 3 of 4 crackles; device b: 1 of 4 (the pool: 4 of 8)
+    flags = np.array([[1, 0], [1, 0], [1, 1], [0, 0], [1, 0], [0, 1], [0, 0], [0, 0]])
+    domains = np.array(["a"] * 4 + ["b"] * 4)
+    weights = probe.sample_weights(flags, domains, "deconfounded")
+    crackle = weights[:, 0]
+    # P(y) / P(y | device): a's crackles 0.5 / 0.75, a's normal 0.5 / 0.25, b's the mirror; mean 1 already
+    assert crackle == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2, 2, 2 / 3, 2 / 3, 2 / 3])
+    for device in "ab":  # weighted, every device has the pool's crackle prevalence
+        rows = domains == device
+        assert (crackle[rows] * flags[rows, 0]).sum() / crackle[rows].sum() == pytest.approx(0.5)
+    balanced = probe.sample_weights(flags, domains, "domain_class")[:, 0]
+    for device in "ab":  # 1 / n(device, y), rescaled: both cells of a device weigh the same
+        rows = domains == device
+        assert (balanced[rows] * flags[rows, 0]).sum() == pytest.approx(
+            (balanced[rows] * (1 - flags[rows, 0])).sum()
+        )
+    assert balanced.mean() == pytest.approx(1.0)
+
+
+def test_within_device_reports_each_devices_own_ranking() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    devices = np.repeat(np.array(["x", "y"]), n // 2)
+    flags = np.column_stack([rng.random(n) < np.where(devices == "x", 0.8, 0.2), rng.random(n) < 0.3])
+    flags = flags.astype(int)
+    # the feature only says which device a cycle comes from: a ranking across devices, none within
+    features = (devices == "x").astype(float)[:, None]
+    patients = np.array([f"p{i // 4}" for i in range(n)])
+    pool = {"x": {"final": features}, "flags": flags, "domain": devices, "patient": patients}
+    lines = {line.split(" | ")[0].strip("| "): line for line in probe.within_device(pool).splitlines()[2:]}
+    pooled_auc = float(lines["all (pooled)"].split(" | ")[4])
+    # the device shortcut ranks crackles across devices (0.8 x 0.8 + ties / 2 = 80 at best) ...
+    assert pooled_auc > 65
+    for device in "xy":  # ... and not within one: every model scores a device's cycles alike
+        assert float(lines[device].split(" | ")[4]) == 50.0
