@@ -115,3 +115,28 @@ def embed_corpora(shared: Path, work: Path, cache: Path) -> None:
         arrays |= {f"{corpus}/{name}": value for name, value in meta.items()}
     np.savez(cache.with_suffix(".partial.npz"), **arrays)
     cache.with_suffix(".partial.npz").replace(cache)
+
+
+SPEEDS = {"speed2": (1, 2), "slow2": (2, 1)}
+"""Playback speeds the probe tries, as ``resample_poly`` ``(up, down)`` factors of a 32 kHz waveform then
+read as 32 kHz again: twice as fast (the lung band 100-2000 Hz lands on 200-4000 Hz, a transient lasts half
+as long) or half as fast (50-1000 Hz, twice as long)."""
+
+
+def embed_speeds(shared: Path, work: Path) -> dict[str, np.ndarray]:
+    """The flagship's embedding (``final_<speed>``) of every ICBHI cycle and KAUH window played at each of
+    :data:`SPEEDS`, the model's cycle length scaled with it so that it covers the same 8 s of the sound."""
+    from scipy.signal import resample_poly
+
+    from respira.models import RespiraForAudioClassification
+
+    corpora = {"icbhi": icbhi_cycles(shared)[0], "kauh": kauh_windows(shared)[0]}
+    arrays = {}
+    for name, (up, down) in SPEEDS.items():
+        model = RespiraForAudioClassification.from_encoder_pretrained(
+            str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=8.0 * up / down, pooling="mean"
+        ).eval()
+        for corpus, waveforms in corpora.items():
+            played = [resample_poly(w, up, down).astype(np.float32) for w in waveforms]
+            arrays[f"{corpus}/x/final_{name}"] = block_features(model, played)["final"]
+    return arrays
