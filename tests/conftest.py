@@ -146,3 +146,14 @@ def write_kauh(folder: Path, patients: int = 6, rate: int = 4000) -> Path:
             name = f"{mode}P{patient}_Asthma,{KAUH_SOUNDS[patient % len(KAUH_SOUNDS)]},P L L,50,M.wav"
             sf.write(folder / name, samples, rate, subtype="PCM_16")
     return folder
+
+
+def encode_aac(source: Path, target: Path) -> Path:
+    """``source`` (any audio ffmpeg reads) re-encoded by ffmpeg to AAC in ``target`` (an ``.m4a``): a phone's
+    format, which libsndfile does not read."""
+    import subprocess
+
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(source), str(target)], check=True, stdin=subprocess.DEVNULL
+    )
+    return target

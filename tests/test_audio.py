@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import sys
 from pathlib import Path
 
@@ -22,12 +21,15 @@ from respira.audio import (
     as_waveform,
     audio_duration,
     decode_audio,
+    decodes_other_codecs,
     encode_wav,
     lowpass,
     pad_batch,
     read_audio,
     resample,
 )
+
+from .conftest import encode_aac
 
 RATE = 16000
 
@@ -206,7 +208,7 @@ def aac_file(tmp_path: Path) -> Path:
     wav, m4a = tmp_path / "tone.wav", tmp_path / "phone_recording.m4a"
     tone = _tone(22_050, 2.0, 440.0)
     sf.write(wav, np.stack([tone, tone], axis=1), 22_050, subtype="PCM_16")
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(wav), str(m4a)], check=True, stdin=subprocess.DEVNULL)
+    encode_aac(wav, m4a)
     with pytest.raises(sf.LibsndfileError):
         sf.info(m4a)
     return m4a
@@ -219,6 +221,10 @@ def test_a_codec_libsndfile_lacks_is_decoded_by_torchcodec(aac_file: Path) -> No
     assert _dominant_frequency(samples, RATE) == pytest.approx(440.0, abs=1.0)
     np.testing.assert_array_equal(read_audio(aac_file.read_bytes(), RATE), samples)
     np.testing.assert_array_equal(decode_audio(str(aac_file), RATE), samples)
+    # its duration from the header, as the app checks an upload's length before decoding it
+    assert audio_duration(aac_file) == pytest.approx(2.0, abs=0.05)
+    assert audio_duration(aac_file.read_bytes()) == pytest.approx(audio_duration(aac_file))
+    assert decodes_other_codecs()
 
 
 def test_without_torchcodec_such_a_codec_is_one_decoding_error(
@@ -230,6 +236,9 @@ def test_without_torchcodec_such_a_codec_is_one_decoding_error(
     ) as error:
         read_audio(aac_file, RATE)
     assert "\n" not in str(error.value)
+    with pytest.raises(AudioDecodingError, match=r"phone_recording\.m4a: cannot be decoded as audio"):
+        audio_duration(aac_file)
+    assert not decodes_other_codecs()
 
 
 def test_missing_file_and_non_finite_samples(tmp_path: Path) -> None:

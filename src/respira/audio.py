@@ -46,6 +46,7 @@ __all__ = [
     "as_waveform",
     "audio_duration",
     "decode_audio",
+    "decodes_other_codecs",
     "encode_wav",
     "input_preprocessing",
     "lowpass",
@@ -157,13 +158,16 @@ def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
 
 
 def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:
-    """Duration in seconds from the header; :class:`AudioReadError` if truncated, empty or not audio."""
+    """Duration in seconds from the header; :class:`AudioReadError` if truncated, empty or not audio.
+
+    A codec libsndfile lacks gets its duration from torchcodec's header metadata, as :func:`read_audio`
+    decodes it (:class:`AudioDecodingError` without torchcodec)."""
     handle, label = _open(source, name)
     try:
         with handle, sf.SoundFile(handle) as audio:
             frames, rate = int(audio.frames), int(audio.samplerate)
     except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-        raise _decoding_error(label, error) from None
+        return _other_codec_duration(source, label, error)
     if frames == 0:
         raise AudioReadError(label, "holds no audio samples (empty recording)")
     return frames / rate
@@ -259,6 +263,36 @@ def _read_other_codec(
     if not np.isfinite(samples).all():
         raise AudioReadError(label, "holds NaN or infinite samples")
     return samples
+
+
+def decodes_other_codecs() -> bool:
+    """Whether codecs libsndfile lacks (AAC in an ``.m4a``) can be read here: torchcodec and its ffmpeg
+    libraries load (a respira install has them; a Space without torch does not)."""
+    try:
+        from torchcodec.decoders import AudioDecoder  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _other_codec_duration(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> float:
+    """The header duration of a file libsndfile cannot open, from torchcodec (ffmpeg); decoded whole when
+    the header has none. ``refusal``: what the :class:`AudioDecodingError` says when nothing reads it."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except Exception:  # not installed, or without its ffmpeg libraries: libsndfile's formats only
+        raise _decoding_error(label, refusal) from None
+    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+    try:
+        metadata = AudioDecoder(data).metadata
+    except Exception:  # torchcodec's errors for what ffmpeg cannot open either
+        raise _decoding_error(label, refusal) from None
+    seconds = metadata.duration_seconds_from_header or metadata.duration_seconds
+    if seconds is None:
+        return _read_other_codec(source, label, DEFAULT_SAMPLING_RATE, refusal).size / DEFAULT_SAMPLING_RATE
+    if seconds <= 0:
+        raise AudioReadError(label, "holds no audio samples (empty recording)")
+    return float(seconds)
 
 
 def _mono(samples: Any) -> np.ndarray:

@@ -4,6 +4,7 @@ with ``respira predict`` and the page handler (no browser; see test_browser.py f
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,8 @@ from respira.app.card_facts import NOT_A_MEDICAL_DEVICE, card_facts
 from respira.app.detectors import open_detector
 from respira.app.onnx_runner import OnnxDetector, window_spans
 from respira.inference import window_starts
+
+from ..conftest import encode_aac
 
 pytest.importorskip("onnxruntime", reason="the app's ONNX runner needs onnxruntime (pip install '.[onnx]')")
 
@@ -201,3 +204,32 @@ def test_figures_are_freed_after_each_analysis(model_dir: Path, tmp_path: Path) 
     finally:
         gc.enable()
         Figure.__init__ = original
+
+
+def test_a_phones_m4a_is_offered_and_analysed_where_torchcodec_decodes_it(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
+    from respira.app import page
+
+    detector, _ = open_detector(str(model_dir))
+    wav = _noise(tmp_path / "phone.wav", 3.0)
+    m4a = encode_aac(wav, tmp_path / "phone.m4a")
+    assert page.audio_types() == [*page.AUDIO_TYPES, ".m4a"]
+    built = page.build_page(detector)
+    blocks = list(built.blocks.values())
+    uploads = [block for block in blocks if getattr(block, "elem_id", None) == "respira-upload"]
+    assert uploads[0].file_types == [*page.AUDIO_TYPES, ".m4a"]
+    assert any("(wav, flac, mp3, ogg or m4a;" in str(getattr(block, "value", "")) for block in blocks)
+    # the upload's length is checked from its header, then it is read as `respira predict` reads it
+    read = analysis.load_recording(m4a, RATE, "phone.m4a")
+    assert read.size == pytest.approx(3.0 * RATE, abs=0.05 * RATE)
+    result = analyse(detector, m4a, window=1.0, hop=0.5)
+    assert result.duration == pytest.approx(3.0, abs=0.05)  # AAC pads a few milliseconds
+    assert [row["start"] for row in result.rows][:5] == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert result.rows[-1]["end"] == pytest.approx(result.duration)
+    # without torchcodec (a Space runs without torch) the page offers libsndfile's formats only
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)
+    assert page.audio_types() == page.AUDIO_TYPES
+    with pytest.raises(InputError, match=r"^phone\.m4a: cannot be decoded as audio"):
+        analysis.load_recording(m4a, RATE, "phone.m4a")

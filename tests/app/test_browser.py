@@ -17,6 +17,7 @@ import pytest
 
 from respira.cli import main
 
+from ..conftest import encode_aac
 from .conftest import THRESHOLDS, site_without_torch_or_respira, space_server
 
 pytest.importorskip("gradio", reason="the app needs gradio (pip install '.[app]')")
@@ -82,7 +83,8 @@ def _analyse(browser, url: str, recording: Path, *, window: float = WINDOW, hop:
     browser.find_element(By.CSS_SELECTOR, "#respira-upload input[type=file]").send_keys(str(recording))
     _wait(
         lambda: re.search(
-            rf"{re.escape(recording.stem)}\s+\.wav\s+[\d.]+ [KM]?B", _text(browser, "respira-upload")
+            rf"{re.escape(recording.stem)}\s+{re.escape(recording.suffix)}\s+[\d.]+ [KM]?B",
+            _text(browser, "respira-upload"),
         ),
         "the upload",
     )
@@ -167,6 +169,17 @@ def test_upload_a_real_icbhi_recording(
         assert downloads[downloads.index(suffix) - 1] == icbhi_recording.stem
     assert "not a medical device" in browser.page_source
     _screenshot(browser, tmp_path / "app.png")
+
+
+def test_a_phones_m4a_upload_is_analysed_as_respira_predict_reads_it(
+    browser, app_url: str, model_dir: Path, icbhi_recording: Path, tmp_path: Path
+) -> None:
+    recording = encode_aac(icbhi_recording, tmp_path / f"{icbhi_recording.stem}.m4a")  # a phone records AAC
+    message = _analyse(browser, app_url, recording)
+    rows = _predict(model_dir, recording, tmp_path)
+    assert message.startswith(f"Analysed {recording.name}") and f"{len(rows)} windows" in message
+    _check_result(browser, rows)
+    _screenshot(browser, tmp_path / "m4a.png")
 
 
 def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(

@@ -33,6 +33,7 @@ from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.windows import aggregate_windows
 
+from ..conftest import encode_aac
 from ..hub.test_remote_code import WITHOUT_RESPIRA
 from .encoder_tester import CASES
 
@@ -220,7 +221,7 @@ def test_a_file_is_read_as_respira_predict_reads_it(decided: Decided, tmp_path: 
     # a codec libsndfile does not read (AAC): read_audio decodes it with torchcodec, as predict does; where
     # torchcodec is missing (a plain transformers install), transformers' ffmpeg reader still reads it
     aac = tmp_path / "cycle.m4a"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), str(aac)], check=True, stdin=subprocess.DEVNULL)
+    encode_aac(path, aac)
     as_predict_reads_aac = _scores(classify(read_audio(aac, RATE), top_k=None))
     assert _scores(classify(str(aac), top_k=None)) == pytest.approx(as_predict_reads_aac, abs=1e-7)
     with pytest.MonkeyPatch.context() as patch:

@@ -2,11 +2,12 @@
 wheezes. ``respira app`` serves it for a torch or ONNX model; the Hub Space (:mod:`respira.app.space`)
 ships this module and serves it for ``model.onnx`` without torch or respira.
 
-Inputs: a recording (wav/flac/mp3/ogg, any rate and channel count) or one from the microphone, an
-optional ICBHI annotation ``.txt``, the window and hop (the model's input length by default), example
-recordings. Outputs: the recording figure, one table row per window (or annotated cycle), the
-recording-level verdict with its rule, downloads (CSV, JSON, PNG) and the model card's facts. Bad
-input shows one line in the page (:class:`~respira.app.analysis.InputError`); the app keeps serving.
+Inputs: a recording (wav/flac/mp3/ogg, and m4a where torchcodec decodes it; any rate and channel
+count) or one from the microphone, an optional ICBHI annotation ``.txt``, the window and hop (the
+model's input length by default), example recordings. Outputs: the recording figure, one table row
+per window (or annotated cycle), the recording-level verdict with its rule, downloads (CSV, JSON, PNG)
+and the model card's facts. Bad input shows one line in the page
+(:class:`~respira.app.analysis.InputError`); the app keeps serving.
 Requests are queued (one analysis at a time, at most :data:`QUEUE_SIZE` waiting) and only the last
 :data:`KEEP_RESULTS` results' files are kept on disk.
 """
@@ -28,17 +29,41 @@ from typing import Any
 
 import gradio as gr
 
+from ..audio import decodes_other_codecs
 from ..reports.figures import save_png
 from ..utils.tables import format_rows
 from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
 
-__all__ = ["AUDIO_TYPES", "KEEP_RESULTS", "QUEUE_SIZE", "build_page", "launch"]
+__all__ = [
+    "AUDIO_TYPES",
+    "KEEP_RESULTS",
+    "OTHER_CODEC_TYPES",
+    "QUEUE_SIZE",
+    "audio_types",
+    "build_page",
+    "launch",
+]
 
 AUDIO_TYPES = [".wav", ".flac", ".mp3", ".ogg"]
+"""Uploads every install of the app decodes (libsndfile's formats; a Space runs without torch)."""
+OTHER_CODEC_TYPES = [".m4a"]
+"""Uploads decoded by torchcodec (a phone's AAC recording), offered where it loads."""
 QUEUE_SIZE = 16
 KEEP_RESULTS = 8
 TABLE_COLUMNS = ("start", "end", "crackle", "wheeze", "label", "annotated_label")
 logger = logging.getLogger(__name__)
+
+
+def _listed(types: Sequence[str]) -> str:
+    """``.wav``, ``.flac``, ``.mp3`` → "wav, flac or mp3"."""
+    names = [name.lstrip(".") for name in types]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def audio_types() -> list[str]:
+    """The upload types this process decodes: :data:`AUDIO_TYPES`, and :data:`OTHER_CODEC_TYPES` where
+    :func:`respira.audio.decodes_other_codecs` (``read_audio`` reads them through torchcodec)."""
+    return AUDIO_TYPES + (OTHER_CODEC_TYPES if decodes_other_codecs() else [])
 
 
 class _Results:
@@ -159,6 +184,7 @@ def build_page(
     """The page for ``detector`` (see the module docstring), queued; call :func:`launch` to serve it."""
     window, hop = default_window(detector.config)
     results = _Results()
+    types = audio_types()
 
     def run(upload, microphone, annotation, window, hop, progress=gr.Progress()):  # noqa: B008 (Gradio's API)
         return _run(detector, results, upload, microphone, annotation, window, hop, progress)
@@ -166,12 +192,12 @@ def build_page(
     with gr.Blocks(title=f"respira · {detector.name}", delete_cache=(300, 900)) as page:
         gr.Markdown(
             f"# Crackles and wheezes · {detector.name}\n"
-            f"Upload a lung-sound recording (wav, flac, mp3 or ogg; up to {MAX_SECONDS / 60:.0f} minutes) "
+            f"Upload a lung-sound recording ({_listed(types)}; up to {MAX_SECONDS / 60:.0f} minutes) "
             "or record one, then press **Analyse**."
         )
         with gr.Row():
             with gr.Column(scale=1):
-                upload = gr.File(label="Recording", file_types=AUDIO_TYPES, elem_id="respira-upload")
+                upload = gr.File(label="Recording", file_types=types, elem_id="respira-upload")
                 microphone = gr.Audio(
                     sources=["microphone"], type="filepath", label="…or record", elem_id="respira-microphone"
                 )
