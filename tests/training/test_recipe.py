@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.training.recipe import TRANSFORMERS_NAMES, parse_recipe
+from respira.training.recipe import TRANSFORMERS_NAMES, parse_recipe, read_recipe
 
 
 def _checkpoint(tmp_path: Path, model_type: str) -> Path:
@@ -70,3 +70,30 @@ def test_help_shows_both_names(capsys) -> None:
     for name in ("--dataset_name", "--dataset_config_name", "--audio_column_name", "--label_column_name",
                  "--max_train_samples", "--max_eval_samples"):  # fmt: skip
         assert name in text
+
+
+FLOW = "while parsing a flow sequence; expected ',' or ']', but got '<stream end>'"
+TAB = "while scanning for the next token; found character '\\t' that cannot start any token"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("learning_rate: 1e-4\nseeds: [1, 2\n", f"recipe.yaml:3:1: not valid YAML: {FLOW}"),
+        (
+            "learning_rate: 1e-4\n  seed: 3\n",
+            "recipe.yaml:2:7: not valid YAML: mapping values are not allowed here",
+        ),
+        ("encoder: cnn\n\tseed: 3\n", f"recipe.yaml:2:1: not valid YAML: {TAB}"),
+    ],
+)
+def test_a_recipe_that_does_not_parse_is_one_line_naming_its_line(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    with pytest.raises(ValueError) as error:
+        read_recipe(recipe)
+    message = str(error.value)
+    assert message == f"{tmp_path}/{expected}"
+    assert "<unicode string>" not in message and "\n" not in message

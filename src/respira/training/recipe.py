@@ -110,6 +110,16 @@ def _key_lines(text: str) -> dict[str, int]:
     return {str(key.value): key.start_mark.line + 1 for key, _ in node.value}
 
 
+def _yaml_error(path: Path, error: yaml.YAMLError) -> str:
+    """One line for a recipe that does not parse: ``FILE:LINE:COLUMN: not valid YAML: what the parser
+    expected`` (PyYAML's own message names its input ``"<unicode string>"``, not the user's file)."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    parts = [getattr(error, "context", None), getattr(error, "problem", None)]
+    said = "; ".join(" ".join(str(part).split()) for part in parts if part) or " ".join(str(error).split())
+    return f"{where}: not valid YAML: {said}"
+
+
 def read_recipe(path: str | Path) -> Recipe:
     """A YAML recipe, its keys checked against the known fields and its values against their types."""
     path = Path(path)
@@ -121,7 +131,7 @@ def read_recipe(path: str | Path) -> Recipe:
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a UTF-8 text file") from None
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+        raise ValueError(_yaml_error(path, error)) from None
     if not isinstance(options, dict):
         raise ValueError(f"{path}: a recipe is a mapping of option: value, got a {type(options).__name__}")
     lines = _key_lines(text)
