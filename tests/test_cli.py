@@ -62,6 +62,14 @@ def test_prepare_checks_its_output_and_options_before_building(
         ("--dataset", "kauh", "--validation_size", "0.2"): "--validation_size: only for --dataset icbhi",
         ("--dataset", "kauh", "--config", "cycles"): "--config cycles: only for --dataset icbhi",
         ("--sampling_rate", "fast"): "argument --sampling_rate: invalid int value: 'fast'",
+        ("--patient_split_fractions", "a,b"): "expected numbers like 0.6,0.2,0.2, got 'a,b'",
+        ("--split_strategy", "patient", "--patient_split_fractions", "0.5,0.5"): (
+            "patient_split_fractions must be (train, validation, test), got (0.5, 0.5)"
+        ),
+        ("--split_strategy", "patient", "--validation_size", "0.2"): "set patient_split_fractions (train",
+        ("--dataset", "kauh", "--patient_split_fractions", "0.8,0,0.2"): (
+            "--patient_split_fractions: only for --dataset icbhi"
+        ),
         (
             "--lowpass_cutoff",
             "1000",
@@ -76,6 +84,29 @@ def test_prepare_checks_its_output_and_options_before_building(
         assert len(error.splitlines()) == 1 and message in error, (flags, error)
     assert not cache.exists()  # nothing was built
     assert [p.name for p in occupied.iterdir()] == ["notes.txt"]
+
+
+def test_a_patient_split_too_fine_for_its_patients_says_how_to_split_fewer_ways(
+    corpus_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datasets
+
+    keep = {path.name.split("_")[0] for path in sorted(corpus_copy.rglob("*.txt")) if path.name[:3].isdigit()}
+    keep = sorted(keep)[:4]  # four patients: too few for every class in train, validation and test
+    for path in corpus_copy.rglob("*"):
+        if path.is_file() and path.name[:3].isdigit() and path.name.split("_")[0] not in keep:
+            path.unlink()
+    base = ["prepare", "--data_dir", str(corpus_copy), "--cache_dir", str(tmp_path / "cache")]
+    assert main([*base, "--split_strategy", "patient"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "require_all" not in error
+    assert "split_strategy='patient': only" in error and "every 'label' value in 3 splits" in error
+    hint = "add recordings of more patients, or split fewer ways (a 0 in patient_split_fractions, "
+    assert error.endswith(hint + "train,validation,test)")
+    output = tmp_path / "two_splits"
+    flags = ["--split_strategy", "patient", "--patient_split_fractions", "0.5,0,0.5"]
+    assert main([*base, *flags, "--output_dir", str(output)]) == 0, capsys.readouterr().err
+    assert sorted(datasets.load_dataset(str(output))) == ["test", "train"]
 
 
 def test_prepare_overwrite_replaces_the_whole_folder(

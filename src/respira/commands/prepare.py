@@ -17,7 +17,7 @@ from ..audio import DEFAULT_SAMPLING_RATE
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
 from .options import corpus_list
 
-SPLIT_OPTIONS = ("validation_size", "split_strategy", "seed")
+SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")
 """The options that make a corpus's splits; each corpus spec names those its builder takes."""
 
 
@@ -58,12 +58,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sampling_rate", type=int, default=DEFAULT_SAMPLING_RATE)
     parser.add_argument("--validation_size", type=float, help="ICBHI official split: share of train")
     parser.add_argument("--split_strategy", choices=("official", "patient"), help="ICBHI only")
+    parser.add_argument(
+        "--patient_split_fractions",
+        type=_fractions,
+        metavar="TRAIN,VALIDATION,TEST",
+        help="ICBHI, split_strategy patient: the shares of the cycles (default 0.6,0.2,0.2; a 0 leaves that "
+        "split out)",
+    )
     parser.add_argument("--lowpass_cutoff", type=float, help="Butterworth low-pass cutoff in Hz")
     parser.add_argument("--lowpass_order", type=int, help="order of that low-pass (default 4)")
     parser.add_argument("--seed", type=int, help="ICBHI: seed of the validation / patient split (default 0)")
     parser.add_argument("--num_proc", type=int, help="decode recordings in this many processes")
     parser.add_argument("--cache_dir", help="datasets cache folder")
     parser.set_defaults(handler=run)
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    """``0.6,0.2,0.2`` → ``(0.6, 0.2, 0.2)`` (the builder's config checks the values)."""
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.6,0.2,0.2, got {text!r}") from None
 
 
 def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:

@@ -206,7 +206,7 @@ CORPORA: dict[str, CorpusSpec] = {
         ),
         locate="respira.data.layout:locate_corpus",
         configs=("cycles", "recordings"),
-        split_options=("validation_size", "split_strategy", "seed"),
+        split_options=("validation_size", "split_strategy", "patient_split_fractions", "seed"),
         summary="respira.data.summary:summarize",
         split_table="respira.data.icbhi_card:split_table",
         split_definition="respira.data.icbhi_card:split_definition",

@@ -29,7 +29,7 @@ from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
 from .loaders import build_or_stream, check_loader_options
 from .recording_audio import audio_durations, recording_samples
-from .splits import carve_validation, patient_split
+from .splits import REQUIRE_ALL_HINT, carve_validation, patient_split
 
 RECORDING_COLUMNS: tuple[str, ...] = (
     "recording",
@@ -266,7 +266,14 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
     if config.split_strategy == "patient":
         names = ("train", "validation", "test")
         fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
-        return patient_split(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
+        try:
+            return patient_split(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
+        except SplitError as error:  # the library's hint (require_all=None) is no option of a builder
+            reason = str(error).removesuffix(REQUIRE_ALL_HINT)
+            raise SplitError(
+                f"split_strategy='patient': {reason}; add recordings of more patients, or split fewer ways "
+                "(a 0 in patient_split_fractions, train,validation,test)"
+            ) from None
     if index["official_split"].isna().all():
         raise SplitError(
             "this copy of ICBHI has no official split file (ICBHI_challenge_train_test.txt; the "

@@ -69,7 +69,7 @@ class ICBHIConfig(AudioBuilderConfig):
         if self.split_strategy == "patient" and self.validation_size:
             raise ValueError(
                 "validation_size applies to the official split; with split_strategy='patient' set "
-                "patient_split_fractions=(train, validation, test) instead"
+                "patient_split_fractions (train, validation, test) instead"
             )
         self.patient_split_fractions = tuple(float(f) for f in self.patient_split_fractions)
         if len(self.patient_split_fractions) != 3:

@@ -32,9 +32,11 @@ import pandas as pd
 
 from respira.data.errors import SplitError
 
-__all__ = ["VALIDATION", "carve_validation", "patient_split"]
+__all__ = ["REQUIRE_ALL_HINT", "VALIDATION", "carve_validation", "patient_split"]
 
 VALIDATION = "validation"
+REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
+"""How a :class:`SplitError` of :func:`patient_split` ends: the API's way out, for callers to replace."""
 """Split name given to the rows moved by :func:`carve_validation`."""
 
 _FRACTION_TOLERANCE = 1e-6
@@ -304,10 +306,8 @@ def _check_requirement_feasible(
             f"only {_count_groups(count, group_by)} {'has' if count == 1 else 'have'} {value!r} cycles"
             for value, count in scarce
         )
-        raise SplitError(
-            f"{details}; cannot place every {column!r} value in {n_splits} splits "
-            "(pass require_all=None to allow splits without it)"
-        )
+        reason = f"{details}; cannot place every {column!r} value in {n_splits} splits"
+        raise SplitError(reason + REQUIRE_ALL_HINT)
 
 
 def _describe_missing(
