@@ -16,7 +16,13 @@ from respira import RespiraConfig, RespiraForAudioClassification
 from respira.audio import encode_wav
 from respira.cli import main
 from respira.decision import thresholds_of
-from respira.hub.adaptation import adapt_model, head_norm_statistics, write_adapted_model
+from respira.hub.adaptation import (
+    RELIABLE_WINDOWS,
+    AdaptationWarning,
+    adapt_model,
+    head_norm_statistics,
+    write_adapted_model,
+)
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
@@ -93,6 +99,18 @@ def test_statistics_need_two_windows_and_unfit_models_say_what_was_skipped():
         adapt_model(unknown, waveforms(1), target="toy")
     report = adapt_model(unknown, waveforms(1), target="toy", source_priors=[0.3, 0.2], window=1.0, hop=1.0)
     assert report.prior_shift[0]["source_prior"] == 0.3
+
+
+def test_too_few_target_windows_are_adapted_on_with_a_warning_saying_how_uncertain():
+    few = waveforms(3)  # 9 windows of 1 s: each variance uncertain by sqrt(2 / 8) = 50 %
+    said = r"adapting on 9 windows of toy: .* about ±50 %.* 33 windows or more"
+    with pytest.warns(AdaptationWarning, match=said) as caught:
+        adapt_model(tiny_model(), few, target="toy", window=1.0, hop=1.0)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AdaptationWarning)
+        report = adapt_model(tiny_model(), waveforms(11), target="toy", window=1.0, hop=1.0)  # 33 windows
+    assert report.windows == RELIABLE_WINDOWS == 33
 
 
 def test_the_adapted_folder_loads_and_its_card_says_what_it_was_adapted_on(tmp_path: Path):

@@ -20,7 +20,9 @@ and moved into place, with ``config.adaptation`` and a card section saying what 
 
 from __future__ import annotations
 
+import math
 import shutil
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +42,9 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
 __all__ = [
+    "RELIABLE_WINDOWS",
     "Adaptation",
+    "AdaptationWarning",
     "adapt_model",
     "adaptation_card_section",
     "head_norm_statistics",
@@ -52,8 +56,15 @@ __all__ = [
 
 METHODS: tuple[str, ...] = ("head_norm", "prior_shift")
 """What :func:`adapt_model` can re-estimate (both by default)."""
+RELIABLE_WINDOWS = 33
+"""Fewest target windows whose statistics are trusted without a warning: a variance estimated from ``n``
+windows has a relative standard error of ``sqrt(2 / (n - 1))``, 25 % at 33 (141 % at 2)."""
 CARRIED_FILES: tuple[str, ...] = ("preprocessor_config.json",)
 """Files of the source model folder the adapted folder keeps as they are (besides the model code)."""
+
+
+class AdaptationWarning(UserWarning):
+    """The target audio is too short for the statistics an adaptation re-estimates to be trusted."""
 
 
 @dataclass
@@ -200,6 +211,15 @@ def adapt_model(
     shown = progress(recordings, "adapting: embedding the windows of the target audio", unit="recording")
     embeddings = window_embeddings(model, shown, window=window, hop=hop, batch_size=batch_size)
     report = Adaptation(target, len(recordings), len(embeddings), float(window), float(hop))
+    if 2 <= len(embeddings) < RELIABLE_WINDOWS:
+        error = 100 * math.sqrt(2 / (len(embeddings) - 1))
+        warnings.warn(
+            f"adapting on {len(embeddings)} windows of {target}: a statistic re-estimated from so few is "
+            f"uncertain by about ±{error:.0f} % (a variance's relative standard error); adapt on more of the "
+            f"site's audio, {RELIABLE_WINDOWS} windows or more",
+            AdaptationWarning,
+            stacklevel=2,
+        )
     if "head_norm" in methods:
         if model.head_norm is None:
             report.skipped["head_norm"] = "the model has no head_norm (config.head_norm is false)"
