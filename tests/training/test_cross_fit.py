@@ -427,30 +427,23 @@ def test_impossible_domain_groups_are_refused_in_one_line(rows: dict, key: str, 
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_a_run_with_domain_groups_records_and_states_them(
-    synthetic_corpus: Path, tmp_path: Path, capsys
-) -> None:
+def _train_and_cross_fit_again(synthetic_corpus: Path, tmp_path: Path, capsys, **changes):
+    """``respira train`` the cross-fit recipe with ``changes``; its folder, hyperparameters and kept
+    thresholds, its splits, and the cross-fit of its seed computed again on them."""
     output = tmp_path / "run"
-    recipe = _recipe(tmp_path, threshold_groups="domains")
+    recipe = _recipe(tmp_path, **changes)
     code = main(
         ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    record = json.loads((output / "respira_run.json").read_text())
-    assert record["training"]["hyperparameters"]["threshold_groups"] == "domains"
+    hyperparameters = json.loads((output / "respira_run.json").read_text())["training"]["hyperparameters"]
     thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
-    # the kept thresholds are those chosen on the device-held-out predictions of this split's pool
     splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
     model_args, _, _, recipe_args = parse_recipe(str(recipe), [])
     seed_args = replace(recipe_args, output_dir=str(tmp_path / "again"), seed=42)
     again = cross_fit_thresholds(model_args, seed_args, splits, epochs=1.0)
-    assert list(again.choice.thresholds) == pytest.approx(thresholds)
-    assert len(set(again.groups.tolist())) == len(set(training_pool(splits)["device"]))
-    card = " ".join((output / "README.md").read_text().split())
-    assert "one model per recording domain (`device`)" in card
-    assert "| groups of the threshold cross-fit (patients or recording domains) | `domains` |" in card
-    assert "patient groups of the threshold cross-fit" not in card and "3 models" not in card
+    return output, hyperparameters, thresholds, splits, again
 
 
 def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_fit(
@@ -506,27 +499,36 @@ def test_worst_domain_thresholds_need_two_domains() -> None:
     check_cross_fit_pool(splits, args)
 
 
-def test_a_run_with_worst_domain_thresholds_records_and_states_them(
-    synthetic_corpus: Path, tmp_path: Path, capsys
+@pytest.mark.parametrize(
+    ("option", "value", "by_domain", "card_says"),
+    [
+        ("threshold_groups", "domains", False, [
+            "one model per recording domain (`device`)",
+            "| groups of the threshold cross-fit (patients or recording domains) | `domains` |",
+        ]),
+        ("threshold_aggregation", "worst_domain", True, [
+            "They maximise the objective's lowest value over the recording domains (`device`)",
+            "| threshold cross-fit scored (pooled, or its worst recording domain) | `worst_domain` |",
+        ]),
+    ],
+)  # fmt: skip
+def test_a_run_with_a_domain_option_of_the_cross_fit_records_and_states_it(
+    synthetic_corpus: Path, tmp_path: Path, capsys, option: str, value: str, by_domain: bool, card_says: list
 ) -> None:
-    output = tmp_path / "run"
-    recipe = _recipe(tmp_path, threshold_aggregation="worst_domain")
-    code = main(
-        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    record = json.loads((output / "respira_run.json").read_text())
-    assert record["training"]["hyperparameters"]["threshold_aggregation"] == "worst_domain"
-    thresholds = json.loads((output / "config.json").read_text())["decision_thresholds"]
-    splits = load_splits(RunRecord.load(output).data, cache_dir=tmp_path / "cache")
-    model_args, _, _, recipe_args = parse_recipe(str(recipe), [])
-    seed_args = replace(recipe_args, output_dir=str(tmp_path / "again"), seed=42)
-    again = cross_fit_thresholds(model_args, seed_args, splits, epochs=1.0)
+    output, hyperparameters, thresholds, splits, again = _train_and_cross_fit_again(
+        synthetic_corpus, tmp_path, capsys, **{option: value}
+    )
+    assert hyperparameters[option] == value
+    # the kept thresholds are those this split's pool chooses: on device-held-out predictions (groups),
+    # or for the lowest device score (aggregation)
     pool = training_pool(splits)
     flags = classes_to_flags(np.asarray(pool["label"]))
-    expected = choose_thresholds(flags, again.probabilities, domains=pool["device"]).thresholds
-    assert list(expected) == pytest.approx(thresholds)
+    domains = pool["device"] if by_domain else None
+    assert list(choose_thresholds(flags, again.probabilities, domains=domains).thresholds) == pytest.approx(
+        thresholds
+    )
+    groups = len(set(pool["device"])) if option == "threshold_groups" else 3  # _recipe's threshold_folds
+    assert len(set(again.groups.tolist())) == groups
     card = " ".join((output / "README.md").read_text().split())
-    assert "They maximise the objective's lowest value over the recording domains (`device`)" in card
-    assert "| threshold cross-fit scored (pooled, or its worst recording domain) | `worst_domain` |" in card
+    assert all(text in card for text in card_says)
+    assert ("patient groups of the threshold cross-fit" in card) is (option != "threshold_groups")
