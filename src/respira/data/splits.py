@@ -35,9 +35,9 @@ from respira.data.errors import SplitError
 __all__ = ["REQUIRE_ALL_HINT", "VALIDATION", "carve_validation", "patient_split"]
 
 VALIDATION = "validation"
+"""Split name given to the rows moved by :func:`carve_validation`."""
 REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
 """How a :class:`SplitError` of :func:`patient_split` ends: the API's way out, for callers to replace."""
-"""Split name given to the rows moved by :func:`carve_validation`."""
 
 _FRACTION_TOLERANCE = 1e-6
 _ORDER_JITTER = 0.25

@@ -102,30 +102,13 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
     ``threshold_aggregation: worst_domain``, no ``group_by_key`` column or fewer than two domains."""
     folds = args.threshold_folds
     if args.threshold_aggregation == "worst_domain":
-        pool, key = training_pool(splits), args.group_by_key
-        if key not in pool.column_names:
-            raise ValueError(
-                f"threshold_aggregation=worst_domain: the training pool has no {key!r} column (group_by_key)"
-            )
-        names = sorted({str(domain) for domain in pool[key]})
-        if len(names) < 2:
-            raise ValueError(
-                f"threshold_aggregation=worst_domain needs at least 2 recording domains ({key}) in train + "
-                f"validation, which hold {len(names)} ({', '.join(names)}): use threshold_aggregation: pooled"
-            )
+        _pool_domains(
+            splits, args.group_by_key, "threshold_aggregation=worst_domain", "threshold_aggregation: pooled"
+        )
     if args.threshold_groups == "domains":
         pool, key = training_pool(splits), args.group_by_key
-        if key not in pool.column_names:
-            raise ValueError(
-                f"threshold_groups=domains: the training pool has no {key!r} column (group_by_key)"
-            )
+        names = _pool_domains(splits, key, "threshold_groups=domains", "threshold_groups: patients")
         groups = pool_groups(pool, folds, args.seed, by="domains", domain_key=key)
-        names = sorted({str(domain) for domain in pool[key]})
-        if len(names) < 2:
-            raise ValueError(
-                f"threshold_groups=domains needs at least 2 recording domains ({key}) in train + "
-                f"validation, which hold {len(names)} ({', '.join(names)}): use threshold_groups: patients"
-            )
         flags = classes_to_flags(np.asarray(pool["label"]))
         for group, name in enumerate(names):
             learned = flags[group_training_rows(pool, groups, group)].any(axis=0)
@@ -143,6 +126,21 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
             f"threshold_source=cross_fit: threshold_folds={folds} needs at least {folds} patients in "
             f"train + validation, which hold {len(patients)}: lower threshold_folds"
         )
+
+
+def _pool_domains(splits: datasets.DatasetDict, key: str, option: str, instead: str) -> list[str]:
+    """The sorted recording domains (``key`` values) of the training pool; a one-line ``ValueError``
+    naming ``option`` and what to use ``instead`` when it has no such column or fewer than two."""
+    pool = training_pool(splits)
+    if key not in pool.column_names:
+        raise ValueError(f"{option}: the training pool has no {key!r} column (group_by_key)")
+    names = sorted({str(domain) for domain in pool[key]})
+    if len(names) < 2:
+        raise ValueError(
+            f"{option} needs at least 2 recording domains ({key}) in train + validation, which hold "
+            f"{len(names)} ({', '.join(names)}): use {instead}"
+        )
+    return names
 
 
 def pool_groups(
