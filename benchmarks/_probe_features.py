@@ -140,3 +140,31 @@ def embed_speeds(shared: Path, work: Path) -> dict[str, np.ndarray]:
             played = [resample_poly(w, up, down).astype(np.float32) for w in waveforms]
             arrays[f"{corpus}/x/final_{name}"] = block_features(model, played)["final"]
     return arrays
+
+
+def low_band_rows(rows: int, cutoff: float = LOWPASS, bins: int = 128, f_max: float = 15_000.0) -> int:
+    """How many of a block's ``rows`` frequency rows (each ``bins / rows`` of mn04's mel bins, 0 Hz to
+    ``f_max``) lie entirely below ``cutoff``: the rows that hear the low-passed sound (at least one)."""
+    below = np.log1p(cutoff / 700) / np.log1p(f_max / 700) * bins  # the mel bins under the cutoff
+    return max(1, int(below // (bins / rows)))
+
+
+def embed_low_band(shared: Path, work: Path) -> dict[str, np.ndarray]:
+    """``final_low``: the last block's mean over time of its frequency rows below the low-pass only,
+    instead of over every row (the rows above hear nothing: every recording is low-passed first)."""
+    from respira.models import RespiraForAudioClassification
+
+    model = RespiraForAudioClassification.from_encoder_pretrained(
+        str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=8.0, pooling="mean"
+    ).eval()
+    arrays = {}
+    for corpus, (waveforms, _) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
+        chunks = []
+        for start in range(0, len(waveforms), BATCH):
+            padded, mask = pad_batch(waveforms[start : start + BATCH])
+            with torch.no_grad():
+                last = model.respira(padded, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+            keep = low_band_rows(last.shape[2])
+            chunks.append(last[:, :, :keep, :].mean(dim=(2, 3)).float().numpy())
+        arrays[f"{corpus}/x/final_low"] = np.concatenate(chunks)
+    return arrays

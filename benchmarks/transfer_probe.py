@@ -64,6 +64,7 @@ VARIANTS: dict[str, Variant] = {
         ("final", *(f"b{i}_{s}" for i in MID_BLOCKS for s in ("mean", "std")))
     ),
     "AudioSet tagging logits (527)": Variant(("audioset",)),
+    "the last block pooled over its rows below the low-pass only": Variant(("final_low",)),
     "the embedding of the sound played twice as fast": Variant(("final_speed2",)),
     "the embedding of the sound played half as fast": Variant(("final_slow2",)),
     "hand-crafted lung-sound features (19)": Variant(("acoustic",)),
@@ -283,13 +284,14 @@ def main() -> None:
 
         embed_corpora(shared, work, cache)
     features = np.load(cache)
-    if "icbhi/x/final_speed2" not in features.files:  # a cache written before the speeds were probed
-        from _probe_features import embed_speeds
+    from _probe_features import embed_low_band, embed_speeds
 
-        arrays = {name: features[name] for name in features.files} | embed_speeds(shared, work)
-        np.savez(cache.with_suffix(".partial.npz"), **arrays)
-        cache.with_suffix(".partial.npz").replace(cache)
-        features = np.load(cache)
+    for key, embed in (("final_speed2", embed_speeds), ("final_low", embed_low_band)):
+        if f"icbhi/x/{key}" not in features.files:  # a cache written before this variant was probed
+            arrays = {name: features[name] for name in features.files} | embed(shared, work)
+            np.savez(cache.with_suffix(".partial.npz"), **arrays)
+            cache.with_suffix(".partial.npz").replace(cache)
+            features = np.load(cache)
     icbhi, kauh = rows_of(features, "icbhi"), rows_of(features, "kauh")
     devices = sorted(np.unique(icbhi["domain"]))
     lodo, external = {}, {}

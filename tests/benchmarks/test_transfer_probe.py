@@ -99,3 +99,12 @@ def test_within_device_reports_each_devices_own_ranking() -> None:
     assert pooled_auc > 65
     for device in "xy":  # ... and not within one: every model scores a device's cycles alike
         assert float(lines[device].split(" | ")[4]) == 50.0
+
+
+def test_low_band_rows_keep_the_frequency_rows_entirely_below_the_low_pass() -> None:
+    import _probe_features as features
+
+    # 4 kHz is mel bin 128 * ln(1 + 4000/700) / ln(1 + 15000/700) = 78.4 of mn04's 128 (0-15 kHz)
+    assert [features.low_band_rows(rows) for rows in (4, 8, 128)] == [2, 4, 78]
+    assert features.low_band_rows(1) == 1  # a block with one row keeps it
+    assert features.low_band_rows(4, cutoff=15_000.0) == 4
