@@ -1,4 +1,4 @@
-"""Audio in respira, in one place: decode anything to mono float32, resample, low-pass, pad, encode.
+"""Audio in respira, in one place: decode anything to mono float32, resample, low-pass, pad.
 
 - :data:`DEFAULT_SAMPLING_RATE`: the rate respira models, feature extractors and datasets use unless
   told otherwise (a model's ``config.sampling_rate`` / its feature extractor's ``sampling_rate`` is
@@ -15,8 +15,9 @@
 - :func:`input_preprocessing` / :func:`prepare_recording`: the input transform a model was trained with
   (its config's rate and low-pass), as dataset-builder options / applied to a recording.
 - :func:`resample` (soxr HQ), :func:`lowpass` (zero-phase Butterworth), :func:`as_waveform` (checks a
-  mono waveform), :func:`pad_batch` (zero-padded batch + attention mask), :func:`audio_duration`
-  (from the header) and :func:`encode_wav` (deterministic WAV bytes for a ``datasets.Audio`` column).
+  mono waveform), :func:`pad_batch` (zero-padded batch + attention mask) and :func:`audio_duration`
+  (from the header). The WAV format itself (deterministic encoding for a ``datasets.Audio`` column, the
+  truncation check) is :mod:`respira.wav`'s.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import io
 import math
 import os
 import re
-import struct
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -34,20 +34,20 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .wav import truncated_data
+
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
     "DEFAULT_LOWPASS_ORDER",
     "DEFAULT_SAMPLING_RATE",
-    "STORAGE_SUBTYPES",
     "AudioDecodingError",
     "AudioReadError",
     "as_waveform",
     "audio_duration",
     "decode_audio",
     "decodes_other_codecs",
-    "encode_wav",
     "input_preprocessing",
     "lowpass",
     "pad_batch",
@@ -62,13 +62,9 @@ DEFAULT_SAMPLING_RATE: int = 16000
 DEFAULT_LOWPASS_ORDER: int = 4
 """Order of the Butterworth prototype of :func:`lowpass` unless told otherwise."""
 
-STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
-"""WAV sample formats :func:`encode_wav` writes."""
-
 BYTES_NAME = "<audio bytes>"
 """How errors name audio given as bytes without a file name."""
 
-_UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # the size a WAV writer leaves when it cannot seek back to fill it in
 _READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
 
 
@@ -90,35 +86,7 @@ class AudioDecodingError(AudioReadError):
     """
 
 
-# ------------------------------------------------------------------------------------------ checks
-def _check_wav_complete(handle: BinaryIO, size: int, name: str | Path) -> None:
-    """Raise if a RIFF/WAVE stream declares more sample data than it holds (a truncated download).
-
-    A data size of ``0xFFFFFFFF`` means "unknown" (a WAV streamed to a pipe, as ``ffmpeg ... -f wav -``
-    writes it): the samples run to the end of the file, which is how libsndfile reads them.
-    """
-    handle.seek(0)
-    header = handle.read(12)
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return  # not a plain RIFF/WAVE file: let the decoder judge it
-    offset = 12
-    while offset + 8 <= size:
-        handle.seek(offset)
-        chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
-        if chunk_id == b"data":
-            available = size - offset - 8
-            if chunk_size == _UNKNOWN_CHUNK_SIZE:
-                return  # a streamed WAV (ffmpeg to a pipe): the data runs to the end, as libsndfile reads it
-            if chunk_size > available:
-                raise AudioReadError(
-                    name,
-                    f"truncated WAV file: its header declares {chunk_size} bytes of audio but only "
-                    f"{available} are present (re-download or remove this recording)",
-                )
-            return
-        offset += 8 + chunk_size + (chunk_size & 1)
-
-
+# ------------------------------------------------------------------------------------------ opening
 def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[BinaryIO, Path]:
     """A binary handle on ``source`` (checked for WAV truncation) and the name its errors use."""
     if isinstance(source, (bytes, bytearray, memoryview)):
@@ -139,11 +107,19 @@ def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[B
         except OSError as error:
             raise AudioReadError(label, f"cannot be read ({error.strerror or error})") from None
     try:
-        _check_wav_complete(handle, size, label)
+        shortfall = truncated_data(handle, size)
         handle.seek(0)
     except BaseException:
         handle.close()
         raise
+    if shortfall is not None:
+        handle.close()
+        declared, present = shortfall
+        raise AudioReadError(
+            label,
+            f"truncated WAV file: its header declares {declared} bytes of audio but only {present} are "
+            "present (re-download or remove this recording)",
+        )
     return handle, label
 
 
@@ -426,36 +402,3 @@ def pad_batch(
         batch[row, : waveform.shape[0]] = waveform  # numpy copies read-only arrays without a warning
         mask[row, : waveform.shape[0]] = 1
     return torch.from_numpy(batch), torch.from_numpy(mask)
-
-
-# ---------------------------------------------------------------------------------------- encoding
-_PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
-
-
-def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> bytes:
-    """Encode a mono signal as WAV bytes (e.g. for a ``datasets.Audio`` column).
-
-    Written here rather than through libsndfile, whose float WAV files carry a time-stamped PEAK
-    chunk: the same signal must always encode to the same bytes (cache fingerprints, Hub diffs).
-    """
-    if subtype == "FLOAT":
-        data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
-        fmt = struct.pack("<HHIIHHH", 3, 1, sample_rate, sample_rate * 4, 4, 32, 0)
-        extra = b"fact" + struct.pack("<II", 4, samples.shape[0])
-    elif subtype in _PCM_SCALE:
-        scale = _PCM_SCALE[subtype]
-        integers = np.clip(np.round(samples * scale), -scale, scale - 1).astype("<i4")
-        if subtype == "PCM_16":
-            data = integers.astype("<i2").tobytes()
-        else:
-            data = integers.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
-        width = 2 if subtype == "PCM_16" else 3
-        fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * width, width, 8 * width)
-        extra = b""
-    else:
-        raise ValueError(f"unsupported WAV subtype {subtype!r}; use one of {STORAGE_SUBTYPES}")
-    body = (
-        b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra + b"data" + struct.pack("<I", len(data))
-    )
-    padding = b"\0" if len(data) % 2 else b""
-    return b"RIFF" + struct.pack("<I", len(body) + len(data) + len(padding)) + body + data + padding

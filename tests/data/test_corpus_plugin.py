@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.audio import DEFAULT_SAMPLING_RATE, encode_wav, read_audio
+from respira.audio import DEFAULT_SAMPLING_RATE, read_audio
 from respira.cli import main
 from respira.data.corpora import CORPORA, CorpusFacts, CorpusSpec, register_corpus
+from respira.wav import encode_wav
 
 from ..conftest import two_corpus_record
 from ..reports.conftest import save_tiny_model

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from respira import RespiraConfig, RespiraForAudioClassification
-from respira.audio import encode_wav
 from respira.cli import main
 from respira.decision import thresholds_of
 from respira.hub.adaptation import (
@@ -26,6 +25,7 @@ from respira.hub.adaptation import (
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
+from respira.wav import encode_wav
 
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
 RATE = 16000

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import datasets
 
-from ..audio import DEFAULT_SAMPLING_RATE, STORAGE_SUBTYPES
+from ..audio import DEFAULT_SAMPLING_RATE
+from ..wav import STORAGE_SUBTYPES
 
 __all__ = ["AudioBuilderConfig"]
 

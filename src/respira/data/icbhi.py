@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
+from ..audio import DEFAULT_SAMPLING_RATE
 from ..labels import CLASS_NAMES
+from ..wav import encode_wav
 from .corpora import CORPORA
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors

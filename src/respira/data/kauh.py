@@ -46,7 +46,8 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio import DEFAULT_SAMPLING_RATE, encode_wav
+from ..audio import DEFAULT_SAMPLING_RATE
+from ..wav import encode_wav
 from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..audio import decode_audio, encode_wav
+from ..audio import decode_audio
+from ..wav import encode_wav
 from ..windows import window_starts
 
 if TYPE_CHECKING:
