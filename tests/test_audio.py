@@ -226,6 +226,23 @@ def test_a_codec_libsndfile_lacks_is_decoded_by_torchcodec(aac_file: Path) -> No
     assert decodes_other_codecs()
 
 
+def test_a_codec_whose_header_has_no_duration_is_timed_by_decoding_it(
+    aac_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    import torchcodec.decoders
+
+    class WithoutDuration(torchcodec.decoders.AudioDecoder):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)  # what a stream without a duration in its header gives:
+            self.metadata = SimpleNamespace(duration_seconds_from_header=None, duration_seconds=None)
+
+    monkeypatch.setattr(torchcodec.decoders, "AudioDecoder", WithoutDuration)
+    assert audio_duration(aac_file) == pytest.approx(read_audio(aac_file, RATE).size / RATE, abs=1e-3)
+    assert audio_duration(aac_file) == pytest.approx(2.0, abs=0.05)
+
+
 def test_without_torchcodec_such_a_codec_is_one_decoding_error(
     aac_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
