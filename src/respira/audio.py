@@ -225,13 +225,9 @@ def _read_other_codec(
 ) -> np.ndarray:
     """A file libsndfile cannot open, decoded whole by torchcodec (ffmpeg); ``refusal`` is libsndfile's
     error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot decode it."""
+    decoder = _other_codec_decoder(source, label, refusal)
     try:
-        from torchcodec.decoders import AudioDecoder
-    except Exception:  # not installed, or without its ffmpeg libraries: libsndfile's formats only
-        raise _decoding_error(label, refusal) from None
-    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
-    try:
-        samples = decode_audio(AudioDecoder(data), sampling_rate)  # as a datasets.Audio value decodes
+        samples = decode_audio(decoder, sampling_rate)  # as a datasets.Audio value decodes
     except Exception:  # torchcodec's errors for what ffmpeg cannot decode either
         raise _decoding_error(label, refusal) from None
     if samples.size == 0:
@@ -239,6 +235,20 @@ def _read_other_codec(
     if not np.isfinite(samples).all():
         raise AudioReadError(label, "holds NaN or infinite samples")
     return samples
+
+
+def _other_codec_decoder(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> Any:
+    """A torchcodec ``AudioDecoder`` (ffmpeg) on a file libsndfile cannot open; ``refusal`` is libsndfile's
+    error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot open it."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except Exception:  # not installed, or without its ffmpeg libraries: libsndfile's formats only
+        raise _decoding_error(label, refusal) from None
+    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+    try:
+        return AudioDecoder(data)
+    except Exception:  # torchcodec's errors for what ffmpeg cannot open either
+        raise _decoding_error(label, refusal) from None
 
 
 def decodes_other_codecs() -> bool:
@@ -254,15 +264,7 @@ def decodes_other_codecs() -> bool:
 def _other_codec_duration(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> float:
     """The header duration of a file libsndfile cannot open, from torchcodec (ffmpeg); decoded whole when
     the header has none. ``refusal``: what the :class:`AudioDecodingError` says when nothing reads it."""
-    try:
-        from torchcodec.decoders import AudioDecoder
-    except Exception:  # not installed, or without its ffmpeg libraries: libsndfile's formats only
-        raise _decoding_error(label, refusal) from None
-    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
-    try:
-        metadata = AudioDecoder(data).metadata
-    except Exception:  # torchcodec's errors for what ffmpeg cannot open either
-        raise _decoding_error(label, refusal) from None
+    metadata = _other_codec_decoder(source, label, refusal).metadata
     seconds = metadata.duration_seconds_from_header or metadata.duration_seconds
     if seconds is None:
         return _read_other_codec(source, label, DEFAULT_SAMPLING_RATE, refusal).size / DEFAULT_SAMPLING_RATE

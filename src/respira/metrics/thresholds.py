@@ -206,14 +206,16 @@ def tune_thresholds(
         return float(grids[0][i]), float(grids[1][j])
     chosen = []
     for index, name in enumerate(MULTI_LABEL_NAMES):
-        values = _worst(
-            lambda rows, index=index, name=name: _per_label(
-                target_array[rows, index], predicted[index][:, rows], metric, name
-            ),
-            members,
-        )
+        values = _label_values(target_array[:, index], predicted[index], metric, name, members)
         chosen.append(float(grids[index][_best(values, distances[index])]))
     return chosen[0], chosen[1]
+
+
+def _label_values(
+    target: np.ndarray, predicted: np.ndarray, metric: str, name: str, members: list[np.ndarray]
+) -> np.ndarray:
+    """One label's ``metric`` at each candidate (:func:`_per_label`), its minimum over the domains."""
+    return _worst(lambda rows: _per_label(target[rows], predicted[:, rows], metric, name), members)
 
 
 def _domain_members(domains: Sequence[Any] | np.ndarray | None, size: int) -> list[np.ndarray]:
@@ -284,12 +286,7 @@ def choose_thresholds(
         grid = candidate_thresholds(prob_array[:, index], max_candidates)
         predicted = prob_array[None, :, index] >= grid[:, None]
         try:
-            values = _worst(
-                lambda rows, index=index, name=name, predicted=predicted: _per_label(
-                    target_array[rows, index], predicted[:, rows], objective, name
-                ),
-                members,
-            )
+            values = _label_values(target_array[:, index], predicted, objective, name, members)
         except ValueError:
             continue
         chosen[index] = float(grid[_best(values, np.abs(grid - 0.5))])

@@ -297,15 +297,12 @@ def threshold_units(
     ``pool`` as it is, and every bag (recording) once, its probability the ``aggregation`` of its
     windows' (as :func:`respira.decision.decide_recording` decides it), its flags the recording's."""
     flags = classes_to_flags(np.asarray(pool["label"]))
-    if BAG_COLUMN not in pool.column_names:
-        return flags, probabilities
-    bags = np.asarray(pool[BAG_COLUMN])
-    cycles = bags < 0
-    unit_flags, unit_probabilities = [flags[cycles]], [probabilities[cycles]]
-    for bag in np.unique(bags[~cycles]):
-        rows = np.flatnonzero(bags == bag)
-        unit_flags.append(flags[rows[:1]])
-        unit_probabilities.append(aggregate_windows(probabilities[rows], aggregation)[None, :])
+    cycles, bags = _units(pool)
+    unit_flags = [flags[cycles], *(flags[rows[:1]] for rows in bags)]
+    unit_probabilities = [
+        probabilities[cycles],
+        *(aggregate_windows(probabilities[rows], aggregation)[None, :] for rows in bags),
+    ]
     return np.concatenate(unit_flags), np.concatenate(unit_probabilities)
 
 
@@ -313,9 +310,14 @@ def threshold_unit_column(pool: datasets.Dataset, name: str) -> np.ndarray:
     """Column ``name`` of :func:`threshold_units`' units, in their order: each cycle's value, then each
     bag's (its first window's: a recording has one device, one site)."""
     values = np.asarray([str(value) for value in pool[name]])
+    cycles, bags = _units(pool)
+    return np.concatenate([values[cycles], *(values[rows[:1]] for rows in bags)])
+
+
+def _units(pool: datasets.Dataset) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows of the threshold units, in their order: the cycles' (one unit each), then each bag's."""
     if BAG_COLUMN not in pool.column_names:
-        return values
+        return np.arange(len(pool)), []
     bags = np.asarray(pool[BAG_COLUMN])
     cycles = bags < 0
-    firsts = [np.flatnonzero(bags == bag)[0] for bag in np.unique(bags[~cycles])]
-    return np.concatenate([values[cycles], values[np.asarray(firsts, dtype=np.int64)]])
+    return np.flatnonzero(cycles), [np.flatnonzero(bags == bag) for bag in np.unique(bags[~cycles])]

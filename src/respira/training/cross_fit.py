@@ -100,14 +100,12 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
     positive of some label (that group's model could not learn it). A domain with no positive of a
     label may itself be held out: its cycles still count as that label's negatives. With
     ``threshold_aggregation: worst_domain``, no ``group_by_key`` column or fewer than two domains."""
-    folds = args.threshold_folds
+    folds, key = args.threshold_folds, args.group_by_key
+    pool = training_pool(splits)
     if args.threshold_aggregation == "worst_domain":
-        _pool_domains(
-            splits, args.group_by_key, "threshold_aggregation=worst_domain", "threshold_aggregation: pooled"
-        )
+        _pool_domains(pool, key, "threshold_aggregation=worst_domain", "threshold_aggregation: pooled")
     if args.threshold_groups == "domains":
-        pool, key = training_pool(splits), args.group_by_key
-        names = _pool_domains(splits, key, "threshold_groups=domains", "threshold_groups: patients")
+        names = _pool_domains(pool, key, "threshold_groups=domains", "threshold_groups: patients")
         groups = pool_groups(pool, folds, args.seed, by="domains", domain_key=key)
         flags = classes_to_flags(np.asarray(pool["label"]))
         for group, name in enumerate(names):
@@ -120,7 +118,7 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
                     "use threshold_groups: patients"
                 )
         return
-    patients = {p for name in ("train", "validation") if name in splits for p in splits[name]["patient_id"]}
+    patients = set(pool["patient_id"])
     if len(patients) < folds:
         raise ValueError(
             f"threshold_source=cross_fit: threshold_folds={folds} needs at least {folds} patients in "
@@ -128,10 +126,9 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
         )
 
 
-def _pool_domains(splits: datasets.DatasetDict, key: str, option: str, instead: str) -> list[str]:
-    """The sorted recording domains (``key`` values) of the training pool; a one-line ``ValueError``
+def _pool_domains(pool: datasets.Dataset, key: str, option: str, instead: str) -> list[str]:
+    """The sorted recording domains (``key`` values) of the training ``pool``; a one-line ``ValueError``
     naming ``option`` and what to use ``instead`` when it has no such column or fewer than two."""
-    pool = training_pool(splits)
     if key not in pool.column_names:
         raise ValueError(f"{option}: the training pool has no {key!r} column (group_by_key)")
     names = sorted({str(domain) for domain in pool[key]})
