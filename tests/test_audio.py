@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import sys
+import warnings
 from pathlib import Path
 
 import datasets
@@ -26,7 +28,7 @@ from respira.audio import (
     read_audio,
     resample,
 )
-from respira.wav import encode_wav
+from respira.wav import FULL_SCALE_LIMIT, AudioLevelWarning, check_level, encode_wav
 
 from .conftest import encode_aac
 
@@ -304,3 +306,40 @@ def test_as_waveform_checks_mono_empty_and_finite() -> None:
         as_waveform(np.zeros(0))
     with pytest.raises(ValueError, match="NaN"):
         as_waveform(np.array([0.0, np.inf]))
+
+
+def test_integer_pcm_arrays_are_scaled_as_their_files_read() -> None:
+    from scipy.io import wavfile
+
+    pcm = np.array([-32768, -16384, 0, 16384, 32767], dtype=np.int16)
+    as_float = pcm / 32768.0
+    np.testing.assert_array_equal(as_waveform(pcm), as_float.astype(np.float32))
+    np.testing.assert_array_equal(as_waveform(torch.from_numpy(pcm)), as_float.astype(np.float32))
+    stereo = np.stack([pcm, pcm // 2])  # [channels, samples]
+    down_mixed = (pcm / 32768.0 + (pcm // 2) / 32768.0) / 2
+    np.testing.assert_allclose(decode_audio(stereo, RATE), down_mixed, atol=1e-7)
+    buffer = io.BytesIO()
+    wavfile.write(buffer, RATE, pcm)
+    np.testing.assert_array_equal(read_audio(buffer.getvalue(), RATE), as_waveform(pcm))
+    with pytest.raises(ValueError, match=r"^cycle 3: 64-bit integer samples"):
+        as_waveform(np.arange(5), "cycle 3")
+
+
+def test_check_level_warns_of_float_audio_far_above_full_scale() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_level(np.array([0.0, -FULL_SCALE_LIMIT, 0.5], np.float32))  # at the limit: silent
+    loud = np.array([0.0, 32767.0, -12.0], np.float32)  # int16 values cast to float
+    with pytest.warns(AudioLevelWarning, match=r"^cycle\.wav peaks at 3\.28e\+04, 90 dB above full scale"):
+        check_level(loud, "cycle.wav")
+
+
+def test_the_feature_extractor_scales_integer_pcm_and_warns_of_loud_floats() -> None:
+    from respira import RespiraFeatureExtractor
+
+    extractor = RespiraFeatureExtractor()
+    pcm = np.array([0, 16384, -8192, 32767], np.int16)
+    called = extractor([pcm, pcm.astype(np.int32) << 16], return_tensors="np")["input_values"]
+    np.testing.assert_array_equal(called, np.stack([pcm / 32768.0] * 2).astype(np.float32))
+    with pytest.warns(AudioLevelWarning, match=r"^waveform 1 peaks at 3\.28e\+04"):
+        extractor([pcm / 32768.0, pcm.astype(np.float32)], return_tensors="np")

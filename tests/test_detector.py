@@ -17,8 +17,9 @@ from respira.cli import main
 from respira.decision import decide_flags
 from respira.detector import Detector, Prediction, PredictionError
 from respira.hub.loading import ModelLoadError, load_model
-from respira.inference import predict_files, predict_windows
+from respira.inference import analysis_frame_samples, predict_files, predict_windows
 from respira.labels import CLASS_NAMES, MULTI_LABEL
+from respira.wav import AudioLevelWarning
 
 from .reports.conftest import RATE, save_tiny_model
 
@@ -160,3 +161,38 @@ def test_cli_predict_is_the_detector(multi_dir: Path, recording: Path, tmp_path:
             ]
         )
     )
+
+
+def test_an_integer_pcm_array_predicts_as_its_file(multi_dir: Path, tmp_path: Path) -> None:
+    # what scipy.io.wavfile.read returns: int16 samples, which cast to float are 90 dB too loud
+    from scipy.io import wavfile
+
+    path = tmp_path / "pcm16.wav"
+    noise = np.random.default_rng(8).normal(0, 0.1, 5 * 8000)
+    sf.write(path, noise, 8000, subtype="PCM_16")
+    rate, pcm = wavfile.read(path)
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    from_file = detector.predict_file(path)
+    from_array = detector.predict(pcm, rate)
+    assert pcm.dtype == np.int16 and from_array.rows == [
+        {k: v for k, v in row.items() if k != "file"} for row in from_file.rows
+    ]
+    with pytest.warns(AudioLevelWarning, match=r"^the waveform peaks at .* dB above full scale"):
+        detector.predict(pcm.astype(np.float32), rate)
+
+
+def test_a_recording_shorter_than_one_analysis_frame_is_refused(
+    multi_dir: Path, tmp_path: Path, capsys
+) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    frame = analysis_frame_samples(detector.model)
+    assert frame > 1
+    detector.predict(np.full(frame, 0.1, np.float32), RATE)  # one frame: scored
+    with pytest.raises(PredictionError, match=r"^the recording lasts .* shorter than one analysis frame"):
+        detector.predict(np.full(frame - 1, 0.1, np.float32), RATE)
+    short = tmp_path / "click.wav"
+    sf.write(short, np.full(10, 0.1), 8000)
+    assert main(["predict", str(multi_dir), str(short), "--device", "cpu"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith(f"respira predict: error: {short}: the recording lasts 1.25 ms")
+    assert "\n" not in error

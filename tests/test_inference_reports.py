@@ -22,6 +22,7 @@ from respira.cli import main
 from respira.data.text_files import read_annotations
 from respira.hub.loading import ModelLoadError, load_model
 from respira.inference import (
+    analysis_frame_samples,
     predict_cycles,
     predict_files,
     predict_windows,
@@ -158,16 +159,20 @@ def test_predict_annotated_cycles(
         predict_cycles(model, read_audio(wav), [(1e4, 1e4 + 1)])
 
 
-def test_one_sample_recordings_give_one_row(model: RespiraForAudioClassification, tmp_path: Path) -> None:
-    paths = [tmp_path / "one_16k.wav", tmp_path / "one_44k_stereo.wav"]
+def test_recordings_shorter_than_one_frame_are_errors_and_the_others_still_predicted(
+    model: RespiraForAudioClassification, tmp_path: Path
+) -> None:
+    frame = analysis_frame_samples(model)
+    paths = [tmp_path / "one_16k.wav", tmp_path / "one_44k_stereo.wav", tmp_path / "one_frame.wav"]
     sf.write(paths[0], np.array([0.1], dtype=np.float32), RATE)
     sf.write(paths[1], np.array([[0.1, -0.1]], dtype=np.float32), 44100)
+    sf.write(paths[2], np.full(frame, 0.1, dtype=np.float32), RATE)
     rows, errors = predict_files(model, paths)
-    assert errors == []
-    assert [row["file"] for row in rows] == [str(p) for p in paths]
-    for row in rows:
-        assert row["start"] == 0.0 and 0 < row["end"] <= 1 / RATE
-        _check_probabilities(row)
+    assert [name for name, _ in errors] == [str(p) for p in paths[:2]]
+    assert all("shorter than one analysis frame" in message for _, message in errors)
+    assert [row["file"] for row in rows] == [str(paths[2])]
+    assert rows[0]["start"] == 0.0 and rows[0]["end"] == pytest.approx(frame / RATE)
+    _check_probabilities(rows[0])
 
 
 def test_multi_label_rows_use_the_config_thresholds(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@
 - :func:`input_preprocessing` / :func:`prepare_recording`: the input transform a model was trained with
   (its config's rate and low-pass), as dataset-builder options / applied to a recording.
 - :func:`resample` (soxr HQ), :func:`lowpass` (zero-phase Butterworth), :func:`as_waveform` (checks a
-  mono waveform), :func:`pad_batch` (zero-padded batch + attention mask) and :func:`audio_duration`
-  (from the header). The WAV format itself (deterministic encoding for a ``datasets.Audio`` column, the
-  truncation check) is :mod:`respira.wav`'s.
+  mono waveform; integer PCM scaled to [-1, 1)), :func:`pad_batch` (zero-padded batch + attention mask)
+  and :func:`audio_duration` (from the header). The WAV format and PCM samples themselves (deterministic
+  encoding for a ``datasets.Audio`` column, the truncation check, integer PCM as float, the full-scale
+  check :func:`respira.wav.check_level`) are :mod:`respira.wav`'s.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .wav import truncated_data
+from .wav import pcm_to_float, truncated_data
 
 if TYPE_CHECKING:
     import torch
@@ -274,10 +275,11 @@ def _other_codec_duration(source: str | os.PathLike | bytes, label: Path, refusa
 
 
 def _mono(samples: Any) -> np.ndarray:
-    """Float32 mono samples of an array ``[samples]`` or ``[channels, samples]`` (channels averaged)."""
+    """Float32 mono samples of an array ``[samples]`` or ``[channels, samples]`` (channels averaged;
+    integer PCM scaled to [-1, 1) by :func:`respira.wav.pcm_to_float`)."""
     if hasattr(samples, "detach"):  # a torch tensor
         samples = samples.detach().cpu().numpy()
-    array = np.asarray(samples, dtype=np.float32)
+    array = pcm_to_float(samples)
     if array.ndim == 2:
         array = array.mean(axis=0)
     elif array.ndim != 1:
@@ -316,7 +318,8 @@ def decode_audio(
 
 
 def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
-    """``waveform`` (numpy or torch) as contiguous float32 after checking it is mono, non-empty and finite."""
+    """``waveform`` (numpy or torch) as contiguous float32 after checking it is mono, non-empty and finite;
+    integer PCM (``scipy.io.wavfile.read``'s int16, say) is scaled to [-1, 1) as a file of it reads."""
     if hasattr(waveform, "detach"):  # a torch tensor
         waveform = waveform.detach().cpu().numpy()
     array = np.asarray(waveform)
@@ -326,7 +329,10 @@ def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
         )
     if array.shape[0] == 0:
         raise ValueError(f"{name} is empty (0 samples)")
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    try:
+        array = np.ascontiguousarray(pcm_to_float(array))
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
     if not np.isfinite(array).all():
         raise ValueError(f"{name} holds NaN or infinite samples")
     return array

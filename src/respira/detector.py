@@ -214,10 +214,12 @@ class Detector:
     ) -> Prediction:
         """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
 
-        It is resampled to the model's rate; sliding windows, or the ``cycles`` given as
-        ``(start, end)`` seconds.
+        Float samples are expected in [-1, 1] (far louder ones warn: :func:`respira.audio.check_level`);
+        integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
+        rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds.
         """
         from .audio import as_waveform, resample
+        from .wav import check_level
 
         settings = self._options(options)
         if not (isinstance(sampling_rate, (int, np.integer)) and sampling_rate > 0):
@@ -225,7 +227,9 @@ class Detector:
                 f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
             )
         try:
-            audio = resample(as_waveform(waveform), int(sampling_rate), self.sampling_rate)
+            samples = as_waveform(waveform)
+            check_level(samples)
+            audio = resample(samples, int(sampling_rate), self.sampling_rate)
             if cycles is not None:
                 rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])
                 if not rows:

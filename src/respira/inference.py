@@ -47,6 +47,7 @@ from .audio import as_waveform, pad_batch, prepare_recording, read_audio
 from .decision import decide
 from .labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from .metrics.thresholds import sigmoid
+from .wav import check_level
 from .windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS, MAX_WINDOWS, window_count, window_starts
 
 if TYPE_CHECKING:
@@ -227,14 +228,20 @@ def predict_windows(
     labels are chosen.
     Rows are described in the module docstring.
 
-    The work is bounded: a window must hold at least one analysis frame of the model's featurizer
-    (:func:`analysis_frame_samples`), and a recording that would need more than ``max_windows``
-    windows (``None``: no limit) raises ``ValueError`` before any is computed.
+    The work is bounded: a window, and the recording, must hold at least one analysis frame of the
+    model's featurizer (:func:`analysis_frame_samples`), and a recording that would need more than
+    ``max_windows`` windows (``None``: no limit) raises ``ValueError`` before any is computed.
     """
     window_samples, hop_samples = _window_samples(model, window, hop, smoothing)
     waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
+    frame = analysis_frame_samples(model)
+    if total < frame:
+        raise ValueError(
+            f"the recording lasts {total / rate * 1000:.3g} ms ({total} samples at {rate} Hz), shorter than "
+            f"one analysis frame of the model's featurizer ({frame / rate * 1000:.3g} ms): nothing to score"
+        )
     count = window_count(total, window_samples, hop_samples)
     if max_windows is not None and count > max_windows:
         raise ValueError(
@@ -352,6 +359,7 @@ def predict_files(
             annotation = _annotation_for(path, annotations, len(paths))
             cycles = read_annotations(annotation) if annotation is not None else None
             waveform = read_audio(path, rate)
+            check_level(waveform, name)
             if cycles is not None:
                 _check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
                 predicted = predict_cycles(

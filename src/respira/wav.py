@@ -1,22 +1,48 @@
-"""The RIFF/WAVE format, in one place: deterministic WAV bytes, and the check for a truncated file.
+"""The RIFF/WAVE format and its PCM samples, in one place: deterministic WAV bytes, the check for a
+truncated file, and integer PCM arrays as float samples.
 
 - :func:`encode_wav`: a mono signal as WAV bytes (a ``datasets.Audio`` column's storage), always the same
   bytes for the same signal, in one of :data:`STORAGE_SUBTYPES`.
 - :func:`truncated_data`: whether a RIFF/WAVE stream declares more sample data than it holds (a
   truncated download), which :func:`respira.audio.read_audio` refuses before decoding.
+- :func:`pcm_to_float`: an array of 8-, 16- or 32-bit integer PCM (what ``scipy.io.wavfile.read``
+  returns) as float32 samples in [-1, 1), scaled as libsndfile reads the same file; float arrays as
+  they are. Every array respira is given as audio goes through it.
+- :func:`check_level`: a warning (:class:`AudioLevelWarning`) for float samples far above full scale
+  (:data:`FULL_SCALE_LIMIT`), integer PCM stored or cast as float most likely, which respira predict,
+  the :class:`~respira.detector.Detector` and the feature extractor give once per input.
 """
 
 from __future__ import annotations
 
+import math
 import struct
-from typing import BinaryIO
+import warnings
+from typing import Any, BinaryIO
 
 import numpy as np
 
-__all__ = ["STORAGE_SUBTYPES", "encode_wav", "truncated_data"]
+__all__ = [
+    "FULL_SCALE_LIMIT",
+    "STORAGE_SUBTYPES",
+    "AudioLevelWarning",
+    "check_level",
+    "encode_wav",
+    "pcm_to_float",
+    "truncated_data",
+]
 
 STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
 """WAV sample formats :func:`encode_wav` writes."""
+
+FULL_SCALE_LIMIT: float = 2.0
+"""Peak above which float audio is taken for mis-scaled (:func:`check_level`): 6 dB over the ±1 full
+scale, which properly scaled audio, its inter-sample overs included, does not reach."""
+
+
+class AudioLevelWarning(UserWarning):
+    """Float audio far above full scale (±1), which the model hears at that level."""
+
 
 _UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # the size a WAV writer leaves when it cannot seek back to fill it in
 _PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
@@ -45,6 +71,42 @@ def truncated_data(handle: BinaryIO, size: int) -> tuple[int, int] | None:
             return chunk_size, present
         offset += 8 + chunk_size + (chunk_size & 1)
     return None
+
+
+def pcm_to_float(samples: Any) -> np.ndarray:
+    """``samples`` as float32: integer PCM divided by its type's full scale (int16 by 32768, int32 by
+    2**31, as libsndfile reads 16-, 24- and 32-bit files; unsigned 8-bit, WAV's offset binary, centred
+    on 128 first), floating-point samples unchanged. Raises ``ValueError`` for 64-bit integers (no PCM
+    format: most likely a list of Python ints), booleans and other non-numeric arrays."""
+    array = np.asarray(samples)
+    kind, bits = array.dtype.kind, 8 * array.dtype.itemsize
+    if kind == "f":
+        return np.asarray(array, dtype=np.float32)
+    if kind in "iu" and bits <= 32:
+        full_scale = float(2 ** (bits - 1))
+        offset = full_scale if kind == "u" else 0.0
+        return ((array.astype(np.float64) - offset) / full_scale).astype(np.float32)
+    if kind in "iu":
+        raise ValueError(
+            f"{bits}-bit integer samples are no PCM format; pass float audio in [-1, 1], or 16- / 32-bit "
+            "integer PCM (np.int16 / np.int32)"
+        )
+    raise ValueError(f"audio samples must be numbers (float, or integer PCM), got dtype {array.dtype}")
+
+
+def check_level(samples: np.ndarray, name: str = "the waveform") -> None:
+    """Warn (:class:`AudioLevelWarning`) when float ``samples`` peak above :data:`FULL_SCALE_LIMIT`: audio
+    scaled as integer PCM but passed as float, most likely, which a model hears tens of dB louder than
+    anything it was trained on."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak > FULL_SCALE_LIMIT:
+        warnings.warn(
+            f"{name} peaks at {peak:.3g}, {20 * math.log10(peak):.0f} dB above full scale: float audio is "
+            "expected in [-1, 1] (integer PCM stored as float? divide it by its full scale, 32768 for "
+            "16-bit; integer arrays are scaled by respira itself)",
+            AudioLevelWarning,
+            stacklevel=2,
+        )
 
 
 def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> bytes:

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 
-from ...audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE, as_waveform, lowpass, pad_batch, resample
+from ...audio import (
+    DEFAULT_LOWPASS_ORDER,
+    DEFAULT_SAMPLING_RATE,
+    as_waveform,
+    lowpass,
+    pad_batch,
+    resample,
+)
+from ...wav import check_level
 
 
 class RespiraFeatureExtractor(SequenceFeatureExtractor):
@@ -73,6 +81,8 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         )
         rows = raw_speech if batched else [raw_speech]
         waveforms = [as_waveform(w, f"waveform {index}") for index, w in enumerate(rows)]
+        for index, waveform in enumerate(waveforms):
+            check_level(waveform, f"waveform {index}")
         if sampling_rate is not None and sampling_rate != self.sampling_rate:
             waveforms = [resample(w, sampling_rate, self.sampling_rate) for w in waveforms]
         if self.lowpass_cutoff is not None:
