@@ -418,7 +418,7 @@ def test_convert_rejects_files_that_are_not_checkpoints(tmp_path: Path) -> None:
     out_parent.mkdir()
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(ValueError, match="could not be read"):
+    with pytest.raises(ValueError, match=r"not an EfficientAT checkpoint: it is neither a torch\.save"):
         convert_efficientat_checkpoint(garbage, out_parent / "m")
     not_a_dict = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), not_a_dict)

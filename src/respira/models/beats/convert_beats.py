@@ -18,6 +18,7 @@ from huggingface_hub.errors import StrictDataclassError
 
 from ...labels import MULTI_LABEL
 from ...utils.files import staged_folder
+from ..checkpoints import load_original_checkpoint, summarise_keys
 from .configuration_beats import BeatsConfig
 from .modeling_beats import BeatsForAudioClassification, BeatsModel
 
@@ -139,13 +140,14 @@ def _load_official(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor],
         f"{path} is not a BEATs checkpoint of the form {{'cfg': dict, 'model': state_dict}} "
         "(saved by torch.save and readable with torch.load(weights_only=True))"
     )
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # unpickling errors come as several exception types
-        raise ValueError(f"{not_beats}: {type(err).__name__}: {err}") from err
+    checkpoint = load_original_checkpoint(path, "a BEATs checkpoint")
     if not isinstance(checkpoint, Mapping) or "cfg" not in checkpoint or "model" not in checkpoint:
-        found = sorted(map(str, checkpoint)) if isinstance(checkpoint, Mapping) else type(checkpoint).__name__
-        raise ValueError(f"{not_beats}; found {found}")
+        if not isinstance(checkpoint, Mapping):
+            raise ValueError(f"{not_beats}; found a {type(checkpoint).__name__}")
+        keys = list(map(str, checkpoint))
+        efficientat = "features.0.0.weight" in keys
+        hint = "; an EfficientAT state dict? use respira convert efficientat" if efficientat else ""
+        raise ValueError(f"{not_beats}; found {len(keys)} keys: {summarise_keys(keys)}{hint}")
     cfg, state_dict = checkpoint["cfg"], checkpoint["model"]
     if not isinstance(cfg, Mapping):
         raise ValueError(f"{not_beats}; 'cfg' is a {type(cfg).__name__}")
@@ -294,11 +296,11 @@ def _build_model(
     )
     problems = []
     if missing:
-        problems.append(f"missing keys: {missing}")
+        problems.append(f"missing keys ({len(missing)}): {summarise_keys(missing)}")
     if unexpected:
-        problems.append(f"unexpected keys: {unexpected}")
+        problems.append(f"unexpected keys ({len(unexpected)}): {summarise_keys(unexpected)}")
     if mismatched:
-        problems.append(f"shape mismatches: {mismatched}")
+        problems.append(f"shape mismatches ({len(mismatched)}): {summarise_keys(mismatched, 6)}")
     if problems:
         raise ValueError("the checkpoint's weights do not match its cfg; " + "; ".join(problems))
     model.load_state_dict(mapped, strict=True)

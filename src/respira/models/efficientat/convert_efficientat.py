@@ -27,6 +27,7 @@ import torch
 
 from ...labels import MULTI_LABEL
 from ...utils.files import staged_folder
+from ..checkpoints import load_original_checkpoint, summarise_keys
 from .configuration_efficientat import AUDIOSET_NUM_LABELS, MAX_WIDTH_MULT, MIN_WIDTH_MULT, EfficientATConfig
 from .modeling_efficientat import EfficientATForAudioClassification
 
@@ -52,12 +53,6 @@ def original_to_hf_key(key: str) -> str:
     return key
 
 
-def _summarise(keys: Sequence[str], limit: int = 12) -> str:
-    keys = sorted(keys)
-    shown = ", ".join(keys[:limit])
-    return shown + (f", … ({len(keys) - limit} more)" if len(keys) > limit else "")
-
-
 def load_original_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     """Load an original checkpoint (``weights_only=True``) and check it is an EfficientAT "mn" state dict.
 
@@ -65,15 +60,7 @@ def load_original_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
     (DataParallel) are accepted as well.
     """
     path = Path(checkpoint)
-    if not path.is_file():
-        raise FileNotFoundError(f"EfficientAT checkpoint not found: {path}")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(
-            f"{path} could not be read as a PyTorch checkpoint with weights_only=True "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
-        ) from error
+    loaded = load_original_checkpoint(path, "an EfficientAT checkpoint")
     if isinstance(loaded, Mapping):
         for wrapper in _WRAPPER_KEYS:
             if isinstance(loaded.get(wrapper), Mapping):
@@ -83,15 +70,18 @@ def load_original_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path} does not hold a state dict (got {type(loaded).__name__})")
     not_tensors = [str(key) for key, value in loaded.items() if not isinstance(value, torch.Tensor)]
     if not_tensors:
-        raise ValueError(f"{path} is not a plain state dict: non-tensor entries {_summarise(not_tensors)}")
+        entries = summarise_keys(not_tensors)
+        raise ValueError(f"{path} is not a plain state dict: non-tensor entries {entries}")
     state_dict = {str(key): value for key, value in loaded.items()}
     if all(key.startswith("module.") for key in state_dict):
         state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
     missing = [key for key in (_STEM_KEY, _HEAD_DENSE_KEY, _HEAD_OUT_KEY) if key not in state_dict]
     if missing:
+        beats = any(key.startswith(("encoder.layers.", "patch_embedding.")) for key in state_dict)
+        hint = "; a BEATs checkpoint? use respira convert beats" if beats else ""
         raise ValueError(
             f"{path} is not an EfficientAT MobileNetV3 ('mn', mlp head) state dict: "
-            f"it lacks {', '.join(missing)}"
+            f"it lacks {', '.join(missing)}{hint}"
         )
     return state_dict
 
@@ -185,9 +175,9 @@ def _load_strict(model: EfficientATForAudioClassification, state_dict: Mapping[s
     if missing or unexpected:
         parts = []
         if missing:
-            parts.append(f"missing keys ({len(missing)}): {_summarise(missing)}")
+            parts.append(f"missing keys ({len(missing)}): {summarise_keys(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {_summarise(unexpected)}")
+            parts.append(f"unexpected keys ({len(unexpected)}): {summarise_keys(unexpected)}")
         raise ValueError("checkpoint does not fit the EfficientAT architecture: " + "; ".join(parts))
     mismatched = [
         f"{key}: expected {tuple(expected[key].shape)}, found {tuple(value.shape)}"
@@ -195,7 +185,7 @@ def _load_strict(model: EfficientATForAudioClassification, state_dict: Mapping[s
         if tuple(value.shape) != tuple(expected[key].shape)
     ]
     if mismatched:
-        raise ValueError(f"checkpoint shapes do not fit ({len(mismatched)}): {_summarise(mismatched, 6)}")
+        raise ValueError(f"checkpoint shapes do not fit ({len(mismatched)}): {summarise_keys(mismatched, 6)}")
     model.load_state_dict(mapped, strict=True)
 
 
@@ -226,7 +216,7 @@ def _verify_saved(model: EfficientATForAudioClassification, folder: Path) -> Non
         raise RuntimeError(f"reloading {folder} changed the tensor names")
     differing = [key for key, value in original.items() if not torch.equal(value, again[key])]
     if differing:
-        raise RuntimeError(f"reloading {folder} changed tensors: {_summarise(differing)}")
+        raise RuntimeError(f"reloading {folder} changed tensors: {summarise_keys(differing)}")
 
 
 def convert_efficientat_checkpoint(
