@@ -196,3 +196,22 @@ def test_a_recording_shorter_than_one_analysis_frame_is_refused(
     error = capsys.readouterr().err.strip()
     assert error.startswith(f"respira predict: error: {short}: the recording lasts 1.25 ms")
     assert "\n" not in error
+
+
+def test_the_rate_and_the_cycles_are_checked_in_one_line(multi_dir: Path) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    waveform = np.random.default_rng(4).normal(0, 0.1, 3 * RATE).astype(np.float32)
+    assert detector.predict(waveform, float(RATE)).rows == detector.predict(waveform, RATE).rows
+    for rate in (True, 16000.5, "16000"):
+        with pytest.raises(PredictionError, match=r"^sampling_rate must be a positive whole number"):
+            detector.predict(waveform, rate)
+    frame_ms = analysis_frame_samples(detector.model) / RATE * 1000
+    for cycles, words in [
+        ("0 1", r"^cycles must be \(start, end\) pairs of seconds, got the string '0 1'$"),
+        ([(0.0, 1.0), (2.0,)], r"^cycle 2 must be a \(start, end\) pair of seconds, got \(2\.0,\)$"),
+        ([(0.0, 1.0), (1.0, "x")], r"^cycle 2 must be a \(start, end\) pair"),
+        ([(1.0, 1.001)], rf"^cycle 1 \(1\.0-1\.001 s\) holds 1 ms .* analysis frame .* \({frame_ms:g} ms\)"),
+        ([(2.99, 4.0)], r"^cycle 1 \(2\.99-4\.0 s\) holds 10 ms of the recording"),  # clipped at its end
+    ]:
+        with pytest.raises(PredictionError, match=words):
+            detector.predict(waveform, RATE, cycles=cycles)

@@ -222,7 +222,10 @@ class Detector:
         from .wav import check_level
 
         settings = self._options(options)
-        if not (isinstance(sampling_rate, (int, np.integer)) and sampling_rate > 0):
+        whole = isinstance(sampling_rate, (int, np.integer)) or (
+            isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer()
+        )
+        if isinstance(sampling_rate, bool) or not whole or sampling_rate <= 0:
             raise PredictionError(
                 f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
             )

@@ -268,15 +268,23 @@ def predict_cycles(
     filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
     Each cycle is cut at ``round(t * rate)`` and clipped to the recording's end, as the ICBHI dataset
     builder does; rows keep the given ``start`` and ``end``. A cycle that starts at or after the end of
-    the recording raises ``ValueError``.
+    the recording, or holds less than one analysis frame of it (:func:`analysis_frame_samples`), raises
+    ``ValueError``.
     """
+    if isinstance(cycles, (str, bytes)):
+        raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
     waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
+    frame = analysis_frame_samples(model)
     segments: list[tuple[int, int]] = []
     spans: list[tuple[float, float]] = []
     for number, cycle in enumerate(cycles, start=1):
-        start, end = float(cycle[0]), float(cycle[1])
+        try:
+            start, end = (float(value) for value in cycle)
+        except (TypeError, ValueError):
+            message = f"cycle {number} must be a (start, end) pair of seconds, got {cycle!r}"
+            raise ValueError(message) from None
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
             raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
         first = round(start * rate)
@@ -286,6 +294,12 @@ def predict_cycles(
                 f"({total / rate:.3f} s)"
             )
         stop = min(max(round(end * rate), first + 1), total)
+        if stop - first < frame:
+            raise ValueError(
+                f"cycle {number} ({start}-{end} s) holds {(stop - first) / rate * 1000:.3g} ms of the "
+                f"recording, shorter than one analysis frame of the model's featurizer "
+                f"({frame / rate * 1000:.3g} ms): nothing to score"
+            )
         segments.append((first, stop))
         spans.append((start, end))
     if not segments:
