@@ -155,28 +155,12 @@ def _run_segments(
 
 
 def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
-    """Samples (at the model's rate) in one analysis frame of the model's featurizer; 1 when it has none.
+    """Samples (at the model's rate) in one analysis frame of the model's featurizer
+    (:attr:`~respira.models.respira.featurizer.RespiraFeaturizer.frame_samples`): a shorter input holds
+    no real frame. ``model`` is a loaded model or an ONNX export (the featurizer its config describes)."""
+    from .models.respira.featurizer import analysis_frame_samples as frame_samples
 
-    The frame is the featurizer's own window (Kaldi fbank: 25 ms; the CNN's log-mel: its 1024-point
-    FFT; EfficientAT: 800 samples at 32 kHz, 400 at 16 kHz): a shorter input holds no real frame.
-    """
-    from .models.respira.featurizer import RespiraFeaturizer
-
-    if isinstance(model, torch.nn.Module):
-        featurizer = next((m for m in model.modules() if isinstance(m, RespiraFeaturizer)), None)
-    else:  # an ONNX export (OnnxClassifier): the featurizer its config describes
-        featurizer = RespiraFeaturizer(model.config)
-    transform = getattr(featurizer, "transform", None)
-    length = 1
-    for attribute in ("frame_length", "win_length", "n_fft"):
-        value = getattr(transform, attribute, None)
-        if isinstance(value, int) and value > 0:
-            length = value
-            break
-    resample = getattr(featurizer, "resample", None)
-    if resample is not None:  # the featurizer's frames are at its own rate: convert back to the model's
-        length = math.ceil(length * resample.down / resample.up)
-    return max(1, int(length))
+    return frame_samples(model if isinstance(model, torch.nn.Module) else model.config)
 
 
 def _window_samples(

@@ -28,7 +28,7 @@ from respira.audio import AudioDecodingError, AudioReadError, read_audio, resamp
 from respira.decision import class_scores, decide, decide_recording, flag_class_scores
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
-from respira.inference import predict_files, predict_windows
+from respira.inference import analysis_frame_samples, predict_files, predict_windows
 from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.windows import aggregate_windows
@@ -255,6 +255,27 @@ def test_a_single_label_model_keeps_its_softmax(tmp_path: Path) -> None:
     assert _scores(output) == pytest.approx(dict(zip(CLASS_NAMES, expected, strict=True)), abs=TOLERANCE)
     mean = np.mean([[row[f"p_{name}"] for name in CLASS_NAMES] for row in windows], axis=0)
     assert not np.allclose(expected, mean, atol=TOLERANCE)  # the old rule would not pass the line above
+
+
+def test_inputs_are_refused_or_scaled_as_respira_predict_treats_them(tmp_path: Path) -> None:
+    model = CASES["cnn"].model(target_seconds=1.0)
+    model.save_pretrained(tmp_path)
+    RespiraFeatureExtractor().save_pretrained(tmp_path)
+    classify = pipeline("audio-classification", model=str(tmp_path))
+    frame = analysis_frame_samples(model)
+    wave = (0.1 * np.random.default_rng(2).standard_normal(RATE // 2)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"^the input lasts .* shorter than one analysis frame"):
+        classify(wave[: frame - 1])
+    assert len(classify(wave[:frame], top_k=None)) == len(CLASS_NAMES)
+    pcm = np.round(wave * 32767).astype(np.int16)  # scipy.io.wavfile's samples
+    for given in (pcm, {"raw": pcm, "sampling_rate": RATE}):
+        assert _scores(classify(given, top_k=None)) == pytest.approx(
+            _scores(classify(pcm / 32768.0, top_k=None)), abs=1e-7
+        )
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("not audio at all\n" * 20)
+    with pytest.raises(AudioDecodingError, match=rf"^{not_audio}: cannot be decoded as audio"):
+        classify(str(not_audio))  # transformers' ffmpeg reader fails too; its message names no file
 
 
 # --------------------------------------------------------------------------------------- without respira

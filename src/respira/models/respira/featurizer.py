@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -28,6 +30,23 @@ class RespiraFeaturizer(nn.Module):
         self.transform = parts.transform
         self._bins_first = parts.bins_first
         self.spec_augment = SpecAugment(**config.spec_augment) if config.spec_augment else None
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples (at the model's rate) in one analysis frame; 1 for a featurizer without frames.
+
+        The frame is the transform's own window (Kaldi fbank: 25 ms; the CNN's log-mel: its 1024-point
+        FFT; EfficientAT: 800 samples at 32 kHz, 400 at 16 kHz): a shorter input holds no real frame.
+        """
+        length = 1
+        for attribute in ("frame_length", "win_length", "n_fft"):
+            value = getattr(self.transform, attribute, None)
+            if isinstance(value, int) and value > 0:
+                length = value
+                break
+        if self.resample is not None:  # the transform's frames are at its own rate: back to the model's
+            length = math.ceil(length * self.resample.down / self.resample.up)
+        return max(1, int(length))
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         if self.resample is not None:
@@ -57,3 +76,11 @@ class RespiraFeaturizer(nn.Module):
         if self.spec_augment is not None:
             features = self.spec_augment(features)
         return features, frame_mask
+
+
+def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
+    """:attr:`RespiraFeaturizer.frame_samples` of a model (its featurizer), or of the featurizer a config
+    describes (an ONNX export's)."""
+    if isinstance(model, nn.Module):
+        return next(m for m in model.modules() if isinstance(m, RespiraFeaturizer)).frame_samples
+    return RespiraFeaturizer(model).frame_samples

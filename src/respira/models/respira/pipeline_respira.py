@@ -40,7 +40,6 @@ so ``pipeline(..., trust_remote_code=True)`` gets the same class where respira i
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from typing import Any
@@ -63,6 +62,7 @@ from ...windows import (
     window_count,
     window_starts,
 )
+from .featurizer import analysis_frame_samples
 
 TASK = "audio-classification"
 MODEL_TYPE = "respira"
@@ -118,12 +118,19 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
 
     def preprocess(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
+        refusal: AudioDecodingError | None = None
         if self._is_respira() and isinstance(inputs, (str, bytes)) and not _is_url(inputs):
-            # what read_audio cannot decode goes on to transformers' ffmpeg reader, below
-            with contextlib.suppress(AudioDecodingError):
+            try:
                 inputs = read_audio(inputs, int(extractor.sampling_rate))
+            except AudioDecodingError as error:  # transformers' ffmpeg reader, below, may still read it
+                refusal = error
         if not (isinstance(inputs, dict) and getattr(extractor, "resamples_input", False)):
-            return super().preprocess(inputs)
+            try:
+                return super().preprocess(inputs)
+            except ValueError:  # ffmpeg could not either: read_audio's error names the file, ffmpeg's not
+                if refusal is not None:
+                    raise refusal from None
+                raise
         rate = inputs.get("sampling_rate")
         array = inputs.get("raw", inputs.get("array"))
         if rate is None or array is None or rate == extractor.sampling_rate:
@@ -180,8 +187,15 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         values = model_inputs["input_values"]
         mask = model_inputs.get("attention_mask")
         lengths = mask.sum(dim=-1).tolist() if mask is not None else [values.shape[-1]] * values.shape[0]
+        rate, frame = int(self.model.config.sampling_rate), analysis_frame_samples(self.model)
         rows = []
         for row, length in enumerate(lengths):
+            if length < frame:
+                raise ValueError(
+                    f"the input lasts {length / rate * 1000:.3g} ms ({int(length)} samples at {rate} Hz), "
+                    f"shorter than one analysis frame of the model's featurizer ({frame / rate * 1000:.3g} "
+                    "ms): nothing to score"
+                )
             waveform = values[row, : int(length)].float().cpu().numpy()
             segments = self._segments(int(length), window, hop)
             chunks = []
