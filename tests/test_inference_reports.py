@@ -7,6 +7,7 @@ import io
 import json
 import math
 import shutil
+import warnings
 from pathlib import Path
 
 import matplotlib.image
@@ -502,6 +503,27 @@ def test_annotation_errors_name_the_annotation_file_and_line(
 
     assert main(["predict", str(model_dir), str(wav), "--annotations", str(tmp_path / "none.txt")]) == 2
     assert f"{tmp_path / 'none.txt'}: cannot be read" in capsys.readouterr().err
+
+
+def test_cycles_running_past_the_audio_are_clipped_with_one_warning_naming_the_worst_line(
+    model: RespiraForAudioClassification, stereo_recording: tuple[Path, Path], tmp_path: Path
+) -> None:
+    wav, _ = stereo_recording
+    duration = sf.info(wav).duration
+    annotation = tmp_path / "overrun.txt"
+    annotation.write_text(f"0\t{duration + 0.01:.3f}\t0\t0\n0.5\t{duration + 9:.3f}\t1\t0\n1\t1e308\t0\t1\n")
+    worst = r"overrun\.txt: 2 cycle\(s\) end more than 0\.05 s after .* worst: line 3 ends at 1e\+308 s"
+    with pytest.warns(UserWarning, match=worst):
+        rows, errors = predict_files(model, [wav], annotations=annotation)
+    assert errors == [] and rows[2]["end"] == 1e308  # rows keep the given spans
+    clipped = predict_cycles(model, read_audio(wav), [(1.0, duration)])[0]  # what the clipped cycle scores
+    scores = [key for key in clipped if key.startswith("p_") or key in ("crackle", "wheeze")]
+    expected = [clipped[key] for key in scores]
+    assert scores and [rows[2][key] for key in scores] == pytest.approx(expected, abs=1e-6)
+    annotation.write_text(f"0\t{duration + 0.01:.3f}\t0\t0\n")  # within the tolerance: silent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict_files(model, [wav], annotations=annotation)
 
 
 @pytest.mark.parametrize("where", ["onto-a-folder", "under-a-file"])

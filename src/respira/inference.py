@@ -36,6 +36,7 @@ the model in batches.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -277,7 +278,7 @@ def predict_cycles(
                 f"cycle {number} ({start}-{end} s) starts after the end of the recording "
                 f"({total / rate:.3f} s)"
             )
-        stop = min(max(round(end * rate), first + 1), total)
+        stop = total if end * rate >= total else max(round(end * rate), first + 1)  # an end of 1e308 s too
         if stop - first < frame:
             raise ValueError(
                 f"cycle {number} ({start}-{end} s) holds {(stop - first) / rate * 1000:.3g} ms of the "
@@ -307,17 +308,29 @@ def _annotation_for(
 def _check_cycles_fit(
     cycles: Sequence[Any], annotation: Path, audio: str, num_samples: int, rate: int
 ) -> None:
-    """Raise an ``ICBHIFormatError`` naming the annotation file and line of a cycle past the audio's end."""
+    """Raise an ``ICBHIFormatError`` naming the annotation file and line of a cycle that starts past the
+    audio's end; warn once, as the dataset builder does, of cycles clipped at its end by more than the
+    builder's default ``clip_tolerance``."""
     from .data.errors import ICBHIFormatError
+    from .data.text_files import CLIP_TOLERANCE_SECONDS
 
+    duration = num_samples / rate
     for cycle in cycles:
-        if round(cycle.start * rate) >= num_samples:
+        if cycle.start >= duration or round(cycle.start * rate) >= num_samples:
             raise ICBHIFormatError(
                 annotation,
-                f"cycle {cycle.start}-{cycle.end} s starts after the end of {audio} "
-                f"({num_samples / rate:.3f} s)",
+                f"cycle {cycle.start}-{cycle.end} s starts after the end of {audio} ({duration:.3f} s)",
                 line=cycle.line,
             )
+    clipped = [cycle for cycle in cycles if cycle.end - duration > CLIP_TOLERANCE_SECONDS]
+    if clipped:
+        worst = max(clipped, key=lambda cycle: cycle.end)
+        warnings.warn(
+            f"{annotation}: {len(clipped)} cycle(s) end more than {CLIP_TOLERANCE_SECONDS} s after {audio} "
+            f"ends and are clipped to it; worst: line {worst.line} ends at {worst.end} s, audio at "
+            f"{duration:.3f} s",
+            stacklevel=2,
+        )
 
 
 def predict_files(

@@ -8,6 +8,7 @@ from typing import Literal
 from ..run_record import SPLIT_STRATEGIES
 from .audio_config import AudioBuilderConfig
 from .folds import is_fold_strategy
+from .text_files import CLIP_TOLERANCE_SECONDS
 
 __all__ = ["ICBHIConfig"]
 
@@ -46,7 +47,7 @@ class ICBHIConfig(AudioBuilderConfig):
     num_folds: int = 5
     fold_stratify_by: str | None = None
     seed: int = 0
-    clip_tolerance: float = 0.05
+    clip_tolerance: float = CLIP_TOLERANCE_SECONDS
 
     def validate(self) -> None:
         """Raise ``ValueError`` for an option value the builder cannot honour."""

@@ -16,6 +16,9 @@ from .errors import ICBHIFormatError
 
 MISSING = frozenset({"NA", "N/A", "NaN", "nan", ""})
 SPLIT_VALUES = frozenset({"train", "test"})
+CLIP_TOLERANCE_SECONDS = 0.05
+"""Seconds an annotated cycle may run past its audio's end before its clipping is reported (the ICBHI
+builder's default ``clip_tolerance``, and ``respira predict --annotations``')."""
 
 
 @dataclass(frozen=True)
