@@ -31,6 +31,7 @@ from respira.inference import (
 )
 from respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.reports import pca_2d, plot_confusion_matrix, plot_embedding_projection, plot_training_curves
+from respira.windows import span_samples
 
 from .reports.conftest import RATE, save_tiny_model
 
@@ -111,6 +112,14 @@ def test_window_starts_cover_the_signal() -> None:
     assert window_starts(64, 64, 32).tolist() == [0]
     assert window_starts(65, 64, 32).tolist() == [0, 32]
     assert window_starts(200, 64, 32).tolist() == [0, 32, 64, 96, 128, 160]  # 160 + 64 >= 200
+
+
+def test_span_samples_rounds_each_time_and_clips_the_end_however_far() -> None:
+    assert span_samples(0.5, 1.25, 100, 1000) == (50, 125)
+    assert span_samples(0.004, 0.016, 100, 1000) == (0, 2)  # round(0.4), round(1.6)
+    assert span_samples(9.0, 10.5, 100, 1000) == (900, 1000)
+    assert span_samples(9.0, 1e308, 100, 1000) == (900, 1000)  # 1e308 * 100 is inf as a float
+    assert span_samples(12.0, 13.0, 100, 1000) == (1200, 1000)  # starts past the end: callers refuse it
 
 
 # ------------------------------------------------------------------------------------------ predict

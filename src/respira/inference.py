@@ -49,7 +49,14 @@ from .decision import decide
 from .labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from .metrics.thresholds import sigmoid
 from .wav import check_level
-from .windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS, MAX_WINDOWS, window_count, window_starts
+from .windows import (
+    DEFAULT_HOP_SECONDS,
+    DEFAULT_WINDOW_SECONDS,
+    MAX_WINDOWS,
+    span_samples,
+    window_count,
+    window_starts,
+)
 
 if TYPE_CHECKING:
     from .models.respira import RespiraConfig, RespiraForAudioClassification
@@ -251,10 +258,9 @@ def predict_cycles(
 
     ``waveform`` is the whole recording, not yet low-passed: :func:`respira.audio.prepare_recording`
     filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
-    Each cycle is cut at ``round(t * rate)`` and clipped to the recording's end, as the ICBHI dataset
-    builder does; rows keep the given ``start`` and ``end``. A cycle that starts at or after the end of
-    the recording, or holds less than one analysis frame of it (:func:`analysis_frame_samples`), raises
-    ``ValueError``.
+    Each cycle is cut by :func:`respira.windows.span_samples`, as the ICBHI dataset builder cuts it; rows
+    keep the given ``start`` and ``end``. A cycle that starts at or after the end of the recording, or
+    holds less than one analysis frame of it (:func:`analysis_frame_samples`), raises ``ValueError``.
     """
     if isinstance(cycles, (str, bytes)):
         raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
@@ -272,13 +278,12 @@ def predict_cycles(
             raise ValueError(message) from None
         if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
             raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
-        first = round(start * rate)
+        first, stop = span_samples(start, end, rate, total)
         if first >= total:
             raise ValueError(
                 f"cycle {number} ({start}-{end} s) starts after the end of the recording "
                 f"({total / rate:.3f} s)"
             )
-        stop = total if end * rate >= total else max(round(end * rate), first + 1)  # an end of 1e308 s too
         if stop - first < frame:
             raise ValueError(
                 f"cycle {number} ({start}-{end} s) holds {(stop - first) / rate * 1000:.3g} ms of the "

@@ -22,6 +22,7 @@ __all__ = [
     "aggregate_windows",
     "check_aggregation",
     "describe_aggregation",
+    "span_samples",
     "window_count",
     "window_starts",
 ]
@@ -59,6 +60,16 @@ def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np
     """
     count = window_count(num_samples, window_samples, hop_samples)
     return np.arange(count, dtype=np.int64) * hop_samples
+
+
+def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple[int, int]:
+    """``(first, stop)``: the samples ``[first, stop)`` of the span ``start``–``end`` seconds of a recording
+    of ``num_samples`` at ``rate`` Hz, each time at ``round(t * rate)`` and ``stop`` clipped to the
+    recording however far past it ``end`` lies (an annotated end of 1e308 s included). How the dataset
+    builder, ``respira predict`` and the app cut a cycle; each refuses the spans it cannot use."""
+    first = round(start * rate)
+    stop = num_samples if end * rate >= num_samples else round(end * rate)
+    return first, stop
 
 
 def check_aggregation(rule: str, top_k: int | None = None) -> None:

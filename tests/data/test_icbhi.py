@@ -202,12 +202,16 @@ def _last_annotation_line(corpus: Path, wav: Path) -> tuple[Path, int, list[str]
     return path, len(lines), lines
 
 
-def test_cycle_past_the_audio_end_is_clipped_and_reported_once(corpus_copy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("end", ["half a second late", "1e308"])
+def test_cycle_past_the_audio_end_is_clipped_and_reported_once(
+    corpus_copy: Path, tmp_path: Path, end: str
+) -> None:
     wav = _wav_files(corpus_copy)[0]
     duration = sf.info(wav).duration
     path, line, lines = _last_annotation_line(corpus_copy, wav)
     start, _, crackle, wheeze = lines[-1].split("\t")
-    lines[-1] = f"{start}\t{duration + 0.5:.3f}\t{crackle}\t{wheeze}"
+    end = f"{duration + 0.5:.3f}" if end == "half a second late" else end  # 1e308 * rate overflows an int
+    lines[-1] = f"{start}\t{end}\t{crackle}\t{wheeze}"
     path.write_text("\n".join(lines) + "\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -23,7 +23,7 @@ import numpy as np
 from ..audio import prepare_recording, resample
 from ..decision import decide, flag_order, is_multi_label
 from ..labels import CLASS_NAMES
-from ..windows import window_starts
+from ..windows import span_samples, window_starts
 
 __all__ = ["OnnxDetector", "OnnxPrediction", "window_spans"]
 
@@ -96,10 +96,10 @@ class OnnxDetector:
             spans = [(float(start), float(end)) for start, end in cycles]
             samples = []
             for start, end in spans:
-                first = round(start * rate)
+                first, stop = span_samples(start, end, rate, total)
                 if first >= total:
                     raise ValueError(f"cycle {start}-{end} s starts after the end of the recording")
-                samples.append((first, min(max(round(end * rate), first + 1), total)))
+                samples.append((first, max(stop, first + 1)))
         else:
             window_samples = round(window * rate)
             hop_samples = max(1, min(round(hop * rate), window_samples))

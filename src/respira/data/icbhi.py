@@ -21,6 +21,7 @@ import pandas as pd
 from ..audio import DEFAULT_SAMPLING_RATE
 from ..labels import CLASS_NAMES
 from ..wav import encode_wav
+from ..windows import span_samples
 from .corpora import CORPORA
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
@@ -210,8 +211,8 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
                 )
                 continue
             for cycle in task["cycles"]:
-                start = round(cycle["start"] * config.sampling_rate)
-                end = min(round(cycle["end"] * config.sampling_rate), samples.shape[0])
+                rate, total = config.sampling_rate, samples.shape[0]
+                start, end = span_samples(cycle["start"], cycle["end"], rate, total)
                 if end <= start:
                     raise ICBHIFormatError(
                         task["annotation_path"],
