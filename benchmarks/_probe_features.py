@@ -168,3 +168,25 @@ def embed_low_band(shared: Path, work: Path) -> dict[str, np.ndarray]:
             chunks.append(last[:, :, :keep, :].mean(dim=(2, 3)).float().numpy())
         arrays[f"{corpus}/x/final_low"] = np.concatenate(chunks)
     return arrays
+
+
+def embed_unpadded(shared: Path, work: Path) -> dict[str, np.ndarray]:
+    """``final_own``: the flagship's embedding of each ICBHI cycle and KAUH window at its own length, not
+    repeat-padded to 8 s (mn04 is convolutional with a global mean, so any length embeds; one waveform at
+    a time, the model's length set to the waveform's). A cycle shorter than 8 s is otherwise tiled with a
+    10 ms fade at each seam, so the embedding also hears the cycle's length (the tiling period; devices
+    differ: mean 2.1 s on Litt3200, 2.9 s on Meditron) and the seams."""
+    from respira.models import RespiraForAudioClassification
+
+    model = RespiraForAudioClassification.from_encoder_pretrained(
+        str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=8.0, pooling="mean"
+    ).eval()
+    arrays = {}
+    for corpus, (waveforms, _) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
+        rows = []
+        for waveform in waveforms:
+            model.config.target_seconds = waveform.size / RATE  # fit_to_length then keeps it as it is
+            with torch.no_grad():
+                rows.append(model.respira(torch.from_numpy(waveform)[None]).embeddings[0].float().numpy())
+        arrays[f"{corpus}/x/final_own"] = np.stack(rows)
+    return arrays

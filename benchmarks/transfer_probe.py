@@ -67,6 +67,7 @@ VARIANTS: dict[str, Variant] = {
     "the last block pooled over its rows below the low-pass only": Variant(("final_low",)),
     "the embedding of the sound played twice as fast": Variant(("final_speed2",)),
     "the embedding of the sound played half as fast": Variant(("final_slow2",)),
+    "each cycle / window embedded at its own length, not repeat-padded to 8 s": Variant(("final_own",)),
     "hand-crafted lung-sound features (19)": Variant(("acoustic",)),
     "the flagship's embedding + the hand-crafted features": Variant(("final", "acoustic")),
     "device-deconfounded weights (each device at the pool's prevalence)": Variant(
@@ -284,9 +285,13 @@ def main() -> None:
 
         embed_corpora(shared, work, cache)
     features = np.load(cache)
-    from _probe_features import embed_low_band, embed_speeds
+    from _probe_features import embed_low_band, embed_speeds, embed_unpadded
 
-    for key, embed in (("final_speed2", embed_speeds), ("final_low", embed_low_band)):
+    for key, embed in (
+        ("final_speed2", embed_speeds),
+        ("final_low", embed_low_band),
+        ("final_own", embed_unpadded),
+    ):
         if f"icbhi/x/{key}" not in features.files:  # a cache written before this variant was probed
             arrays = {name: features[name] for name in features.files} | embed(shared, work)
             np.savez(cache.with_suffix(".partial.npz"), **arrays)
