@@ -62,9 +62,13 @@ def test_prepare_checks_its_output_and_options_before_building(
         ("--dataset", "kauh", "--validation_size", "0.2"): "--validation_size: only for --dataset icbhi",
         ("--dataset", "kauh", "--config", "cycles"): "--config cycles: only for --dataset icbhi",
         ("--sampling_rate", "fast"): "argument --sampling_rate: invalid int value: 'fast'",
-        ("--patient_split_fractions", "a,b"): "expected numbers like 0.6,0.2,0.2, got 'a,b'",
+        ("--patient_split_fractions", "a,b"): (
+            "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
+            "got 'a,b'"
+        ),
         ("--split_strategy", "patient", "--patient_split_fractions", "0.5,0.5"): (
-            "patient_split_fractions must be (train, validation, test), got (0.5, 0.5)"
+            "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
+            "got '0.5,0.5'"
         ),
         ("--split_strategy", "patient", "--validation_size", "0.2"): "set patient_split_fractions (train",
         ("--dataset", "kauh", "--patient_split_fractions", "0.8,0,0.2"): (

@@ -75,7 +75,10 @@ def test_the_shared_fields_are_declared_once_and_keep_kauhs_order() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"sampling_rate": 0}, "sampling_rate must be positive, got 0"),
+        ({"sampling_rate": 0}, "sampling_rate must be a positive whole number of Hz, got 0"),
+        ({"sampling_rate": 16000.5}, "sampling_rate must be a positive whole number of Hz, got 16000.5"),
+        ({"sampling_rate": "16k"}, "sampling_rate must be a positive whole number of Hz, got '16k'"),
+        ({"sampling_rate": True}, "sampling_rate must be a positive whole number of Hz, got True"),
         ({"audio_subtype": "MP3"}, "audio_subtype must be one of ('FLOAT', 'PCM_16', 'PCM_24'), got 'MP3'"),
         ({"lowpass_order": 0}, "lowpass_order must be a whole number of at least 1, got 0"),
         ({"lowpass_order": 2.5}, "lowpass_order must be a whole number of at least 1, got 2.5"),
@@ -91,3 +94,29 @@ def test_both_configs_refuse_a_bad_audio_option_in_the_same_words(
     with pytest.raises(ValueError) as info:
         config(name="recordings", **options)
     assert str(info.value) == message
+
+
+def test_a_whole_float_rate_is_the_int_rate() -> None:
+    assert KAUHConfig(name="recordings", sampling_rate=8000.0).sampling_rate == 8000
+    assert isinstance(ICBHIConfig(name="cycles", sampling_rate=8000.0).sampling_rate, int)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("0.6,0.2,0.2", (0.6, 0.2, 0.2)),
+        (" 0.8 , 0 , 0.2 ", (0.8, 0.0, 0.2)),
+        ([0.5, 0.25, 0.25], (0.5, 0.25, 0.25)),
+    ],
+)
+def test_patient_split_fractions_read_as_a_recipe_writes_them_or_as_numbers(given, expected) -> None:
+    config = ICBHIConfig(name="cycles", split_strategy="patient", patient_split_fractions=given)
+    assert config.patient_split_fractions == expected
+
+
+@pytest.mark.parametrize(
+    "given", ["0.5,0.5", "0.5;0.25;0.25", "a,b,c", "0.6,-0.2,0.6", "nan,0.5,0.5", [0.5, None, 0.5]]
+)
+def test_bad_patient_split_fractions_are_one_line_naming_the_value(given) -> None:
+    with pytest.raises(ValueError, match=r"^patient_split_fractions must be three numbers train,validation"):
+        ICBHIConfig(name="cycles", split_strategy="patient", patient_split_fractions=given)

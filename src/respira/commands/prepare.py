@@ -74,11 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fractions(text: str) -> tuple[float, ...]:
-    """``0.6,0.2,0.2`` → ``(0.6, 0.2, 0.2)`` (the builder's config checks the values)."""
+    """``0.6,0.2,0.2`` → ``(0.6, 0.2, 0.2)``."""
+    from ..data.icbhi_config import parse_split_fractions
+
     try:
-        return tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers like 0.6,0.2,0.2, got {text!r}") from None
+        return parse_split_fractions(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _builder_options(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:

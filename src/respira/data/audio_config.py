@@ -43,8 +43,11 @@ class AudioBuilderConfig(datasets.BuilderConfig):
     def validate(self) -> None:
         """Raise ``ValueError`` for an option value the builder cannot honour (a subclass extends it;
         builders call it again after ``datasets`` has set the user's options)."""
-        if self.sampling_rate <= 0:
-            raise ValueError(f"sampling_rate must be positive, got {self.sampling_rate}")
+        rate = self.sampling_rate
+        if isinstance(rate, float) and rate.is_integer():
+            self.sampling_rate = rate = int(rate)
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+            raise ValueError(f"sampling_rate must be a positive whole number of Hz, got {rate!r}")
         if self.audio_subtype not in STORAGE_SUBTYPES:
             raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
         if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:

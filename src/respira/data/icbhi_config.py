@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,9 +74,22 @@ class ICBHIConfig(AudioBuilderConfig):
                 "validation_size applies to the official split; with split_strategy='patient' set "
                 "patient_split_fractions (train, validation, test) instead"
             )
-        self.patient_split_fractions = tuple(float(f) for f in self.patient_split_fractions)
-        if len(self.patient_split_fractions) != 3:
-            raise ValueError(
-                "patient_split_fractions must be (train, validation, test), "
-                f"got {self.patient_split_fractions}"
-            )
+        self.patient_split_fractions = parse_split_fractions(self.patient_split_fractions)
+
+
+def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
+    """``patient_split_fractions`` as ``(train, validation, test)``: from ``"0.6,0.2,0.2"`` (a recipe's or
+    the command line's form) or a sequence of three numbers, each finite and at least 0 (a 0 leaves that
+    split out). One-line ``ValueError`` otherwise."""
+    parts = value.split(",") if isinstance(value, str) else value
+    message = (
+        "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
+        f"got {value!r}"
+    )
+    try:
+        fractions = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
+        raise ValueError(message)
+    return fractions

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..audio import DEFAULT_SAMPLING_RATE
 from ..data import is_fold_strategy, is_synthetic_corpus
+from ..data.icbhi_config import parse_split_fractions
 from ..data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from ..labels import CLASS_NAMES
 from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
@@ -103,7 +104,7 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
     patient = data.split_strategy == "patient"
     kfold = data.split_strategy == "patient_kfold"
     devices = corpus_devices(data.data_dir) if data.split_strategy == "leave_one_device_out" else None
-    fractions = tuple(float(f) for f in data.patient_split_fractions.split(",")) if patient else None
+    fractions = parse_split_fractions(data.patient_split_fractions) if patient else None
     return DataRecord(
         data_dir=data.data_dir,
         sampling_rate=sampling_rate,

@@ -138,13 +138,9 @@ def _check_loss_weights(model: ModelArguments) -> None:
 
 # ------------------------------------------------------------------------------------------------- data
 def _split_fractions(data: DataArguments) -> tuple[float, ...]:
-    try:
-        return tuple(float(f) for f in str(data.patient_split_fractions).split(","))
-    except ValueError:
-        raise ValueError(
-            f"patient_split_fractions must be three comma-separated numbers (train,validation,test), "
-            f"got {data.patient_split_fractions!r}"
-        ) from None
+    from ..data.icbhi_config import parse_split_fractions
+
+    return parse_split_fractions(str(data.patient_split_fractions))
 
 
 def _check_corpora(
