@@ -96,6 +96,8 @@ def test_results_convert_to_pandas_and_json(multi_dir: Path, recording: Path) ->
         ({"aggregation": "mean"}, "aggregation must be one of"),
         ({"aggregation": "topk_mean"}, "topk_mean needs top_k"),
         ({"batch_size": 0}, "batch_size must be"),
+        ({"max_windows": 0}, r"max_windows must be a whole number >= 1 \(or None: no limit\), got 0"),
+        ({"max_windows": 2.5}, "max_windows must be a whole number"),
     ],
 )
 def test_bad_options_are_one_line_before_any_work(multi_dir: Path, options: dict, words: str) -> None:

@@ -21,7 +21,7 @@ from respira import RespiraForAudioClassification
 from respira.audio import AudioReadError, read_audio
 from respira.cli import main
 from respira.data.text_files import read_annotations
-from respira.hub.loading import ModelLoadError, load_model
+from respira.hub.loading import ModelLoadError, load_model, resolve_device
 from respira.inference import (
     analysis_frame_samples,
     predict_cycles,
@@ -308,6 +308,25 @@ def test_model_loading_errors_are_one_line(
         f"respira predict: error: cannot download {hub_id} from the Hugging Face Hub "
         "(offline or unreachable); pass a local folder or set HF_HUB_OFFLINE=0"
     )
+
+
+def test_a_device_torch_does_not_know_or_this_machine_lacks_is_refused_before_loading(
+    model_dir: Path, stereo_recording: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    wav, _ = stereo_recording
+    assert main(["predict", str(model_dir), str(wav), "--device", "tpu"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "respira predict: error: device 'tpu' is not a torch device (cpu, cuda, cuda:1, mps...)"
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # one GPU, whatever this machine has
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda:0") and resolve_device(None).type == "cuda"
+    with pytest.raises(ValueError, match=r"^device 'cuda:1' is not available here \(torch .* sees 1 CUDA"):
+        resolve_device("cuda:1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelLoadError, match=r"^device 'cuda' is not available here .*; use cpu"):
+        load_model(model_dir, device="cuda")
+    assert resolve_device(None) == torch.device("cpu")
 
 
 # ----------------------------------------------------------------------------------------- evaluate

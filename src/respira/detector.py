@@ -190,6 +190,9 @@ class Detector:
             check_window_options(self.model, options["window"], options["hop"], options["smoothing"])
             if int(options["batch_size"]) != options["batch_size"] or options["batch_size"] < 1:
                 raise ValueError(f"batch_size must be a whole number >= 1, got {options['batch_size']}")
+            limit = options["max_windows"]
+            if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+                raise ValueError(f"max_windows must be a whole number >= 1 (or None: no limit), got {limit}")
         except ValueError as error:
             raise PredictionError(str(error)) from None
         return options

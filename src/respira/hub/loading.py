@@ -30,6 +30,7 @@ __all__ = [
     "check_weights_file",
     "hub_error",
     "load_model",
+    "resolve_device",
 ]
 
 WEIGHT_FILES: tuple[str, ...] = (
@@ -236,8 +237,27 @@ def _is_download_error(error: BaseException) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- loading
-def _default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device`` that exists here (``None``: CUDA when available, else the CPU);
+    one-line ``ValueError`` for a name torch does not know or a device this machine does not have."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        message = f"device {str(device)!r} is not a torch device (cpu, cuda, cuda:1, mps...)"
+        raise ValueError(message) from None
+    missing = {
+        "cuda": lambda: not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count(),
+        "mps": lambda: not torch.backends.mps.is_available(),
+    }.get(resolved.type)
+    if missing is not None and missing():
+        found = f"{torch.cuda.device_count()} CUDA device(s)" if resolved.type == "cuda" else "no MPS device"
+        raise ValueError(
+            f"device {str(device)!r} is not available here (torch {torch.__version__} sees {found}); "
+            "use cpu, or leave the device unset"
+        )
+    return resolved
 
 
 def load_model(
@@ -246,7 +266,8 @@ def load_model(
     """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``.
 
     ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
-    for a folder without ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
+    for a device torch does not know or this machine lacks (:func:`resolve_device`), a folder without
+    ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
     unreachable, missing or gated), a model that is not a respira classifier, and a weights file that
     is truncated or damaged, differs from the SHA-256 its export recorded (``checksums.sha256``,
     :mod:`respira.hub.checksums`), holds pickled Python objects (never unpickled) or does not match
@@ -255,6 +276,10 @@ def load_model(
     """
     from transformers.utils import logging as transformers_logging
 
+    try:
+        target = resolve_device(device)  # before any file is read
+    except ValueError as error:
+        raise ModelLoadError(str(error)) from None
     progress_bars = transformers_logging.is_progress_bar_enabled()
     verbosity = transformers_logging.get_verbosity()
     transformers_logging.disable_progress_bar()  # no "Loading weights" bar in command output
@@ -267,7 +292,7 @@ def load_model(
             transformers_logging.enable_progress_bar()
     config = loaded.config
     _check_labels(config, str(model))
-    loaded.eval().to(torch.device(device) if device is not None else _default_device())
+    loaded.eval().to(target)
     return loaded, config
 
 
