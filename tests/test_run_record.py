@@ -187,6 +187,26 @@ def test_evaluate_blames_a_tampered_record_not_the_flags(
     )
 
 
+def test_evaluate_says_when_the_runs_relative_data_dir_is_not_there_from_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "run"
+    config = RespiraConfig(
+        encoder_config={"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}, target_seconds=1.0
+    )
+    RespiraForAudioClassification(config).save_pretrained(folder)
+    RespiraFeatureExtractor().save_pretrained(folder)
+    (folder / RUN_RECORD_FILE).write_text(json.dumps(RECORD.to_dict()))  # data_dir "data/icbhi"
+    monkeypatch.chdir(tmp_path)  # not where it was trained: no data/icbhi here
+    capsys.readouterr()
+    assert main(["evaluate", str(folder)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "respira evaluate: error: the run's data_dir 'data/icbhi' (its respira_run.json) is not there from "
+        f"{tmp_path} (a path relative to where it was trained?); pass --data_dir <folder of the ICBHI "
+        "download>"
+    )
+
+
 def test_unreadable_record_is_one_line_naming_the_file(tmp_path: Path) -> None:
     path = tmp_path / RUN_RECORD_FILE
     path.write_text('{"model": {"encoder": "cnn"},\n  oops}')

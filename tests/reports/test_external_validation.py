@@ -116,3 +116,14 @@ def test_thresholds_and_splits_are_refused(kauh_subset: Path, tmp_path: Path, ca
     assert "topk_mean only" in capsys.readouterr().err
     assert main([*base, "--validation_size", "0.1"]) != 0
     assert "KAUH is not split" in capsys.readouterr().err
+
+
+def test_window_options_are_refused_for_a_corpus_scored_per_cycle(tmp_path: Path, capsys) -> None:
+    model_dir = save_tiny_model(tmp_path / "model")
+    given = ["--window", "2", "--aggregation", "topk_mean", "--top_k", "2", "--bootstrap", "10"]
+    capsys.readouterr()
+    assert main(["evaluate", str(model_dir), "--data_dir", str(tmp_path / "icbhi"), *given]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "respira evaluate: error: --window, --aggregation, --bootstrap, --top_k: only for recording-labelled "
+        "corpora (--dataset kauh); ICBHI is scored per annotated cycle"
+    )

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
+from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import add_adaptation_options, check_options
 from .options import add_device_option, add_flag_pair, add_model_argument, corpus_list
 
@@ -75,6 +76,16 @@ TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("baseline_class_prior_icbhi_score", "class-prior baseline: ICBHI score"),
     ("baseline_all_normal_patient_icbhi_score", "all-normal baseline: per-patient score"),
 )
+
+
+WINDOW_DEFAULTS: dict[str, Any] = {
+    "window": DEFAULT_WINDOW_SECONDS,
+    "hop": DEFAULT_HOP_SECONDS,
+    "aggregation": DEFAULT_AGGREGATION,
+    "bootstrap": 1000,
+}
+"""The options of recording-labelled corpora (sliding windows, their aggregation, the patient bootstrap)
+and their defaults; an ICBHI evaluation refuses them."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -145,17 +156,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_adaptation_options(parser)
     windowed = corpus_list(lambda spec: spec.name, lambda spec: spec.labels == "recording")
     group = parser.add_argument_group(f"--dataset {windowed}")  # recording-labelled corpora
-    group.add_argument("--window", type=float, default=4.0, help="window length in seconds (default: 4)")
-    group.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default: 2)")
+    group.add_argument(
+        "--window", type=float, help=f"window length in seconds (default: {WINDOW_DEFAULTS['window']:g})"
+    )
+    group.add_argument(
+        "--hop", type=float, help=f"hop between windows in seconds (default: {WINDOW_DEFAULTS['hop']:g})"
+    )
     group.add_argument(
         "--aggregation",
         choices=AGGREGATIONS,
-        default="max",
-        help="window probabilities → recording: max, or topk_mean (mean of the --top_k largest)",
+        help="window probabilities → recording: max (default), or topk_mean (mean of the --top_k largest)",
     )
     group.add_argument("--top_k", type=int, help="windows averaged by --aggregation topk_mean (default: 3)")
     group.add_argument(
-        "--bootstrap", type=int, default=1000, help="patient-level bootstrap resamples (default: 1000)"
+        "--bootstrap",
+        type=int,
+        help=f"patient-level bootstrap resamples (default: {WINDOW_DEFAULTS['bootstrap']})",
     )
     parser.add_argument("--cache_dir", help="datasets cache folder")
     add_device_option(parser)
@@ -230,6 +246,12 @@ def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
     data_dir = args.data_dir or (record.data.data_dir if record is not None else None)
     if not data_dir:
         raise ValueError("pass --data_dir <folder of an ICBHI download> or --dataset_name <dataset>")
+    if not args.data_dir and not Path(data_dir).expanduser().exists():
+        raise ValueError(
+            f"the run's data_dir {data_dir!r} (its respira_run.json) is not there from {Path.cwd()}"
+            f"{' (a path relative to where it was trained?)' if not Path(data_dir).is_absolute() else ''}; "
+            "pass --data_dir <folder of the ICBHI download>"
+        )
     strategy = args.split_strategy or (record.data.split_strategy if record else "official")
     if record is not None and strategy == record.data.split_strategy:
         data = record.data
@@ -260,6 +282,13 @@ def run(args: argparse.Namespace) -> None:
     if spec.labels == "recording":
         run_recordings(args, spec)
         return
+    misplaced = [f"--{name}" for name in (*WINDOW_DEFAULTS, "top_k") if getattr(args, name) is not None]
+    if misplaced:
+        windowed = corpus_list(lambda other: other.name, lambda other: other.labels == "recording")
+        raise ValueError(
+            f"{', '.join(misplaced)}: only for recording-labelled corpora (--dataset {windowed}); "
+            f"{spec.label} is scored per annotated cycle"
+        )
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
     from ..training.evaluation_splits import check_split, load_split
@@ -352,6 +381,9 @@ def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
         raise ValueError(
             f"--validation_size and --split_strategy make ICBHI splits; {spec.label} is not split"
         )
+    for name, default in WINDOW_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     if args.aggregation != "topk_mean" and args.top_k is not None:
         raise ValueError("--top_k applies to --aggregation topk_mean only")
     top_k = (args.top_k or 3) if args.aggregation == "topk_mean" else None
