@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -343,3 +344,21 @@ def test_the_feature_extractor_scales_integer_pcm_and_warns_of_loud_floats() -> 
     np.testing.assert_array_equal(called, np.stack([pcm / 32768.0] * 2).astype(np.float32))
     with pytest.warns(AudioLevelWarning, match=r"^waveform 1 peaks at 3\.28e\+04"):
         extractor([pcm / 32768.0, pcm.astype(np.float32)], return_tensors="np")
+
+
+@pytest.mark.parametrize("rate", [0, -8000, "8k", True, float("inf")])
+def test_a_rate_that_is_no_positive_number_is_one_line_wherever_it_is_given(rate) -> None:
+    from respira import RespiraFeatureExtractor
+
+    samples = np.zeros(800, np.float32)
+    words = rf"^a sampling rate must be a positive number of Hz, got {re.escape(repr(rate))}$"
+    for call in (
+        lambda: resample(samples, rate, RATE),
+        lambda: decode_audio(samples, RATE, orig_rate=rate),  # 0 was read as "not given"
+        lambda: decode_audio({"array": samples, "sampling_rate": rate}, RATE),
+        lambda: RespiraFeatureExtractor()(samples, sampling_rate=rate),
+    ):
+        with pytest.raises(ValueError, match=words):
+            call()
+    with pytest.raises(ValueError, match=r"^no waveforms to extract features from \(an empty batch\)$"):
+        RespiraFeatureExtractor()([])

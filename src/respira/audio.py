@@ -302,7 +302,7 @@ def decode_audio(
     if isinstance(audio, Mapping):
         if audio.get("array") is not None:
             samples = _mono(audio["array"])
-            rate = int(audio.get("sampling_rate") or orig_rate or sampling_rate)
+            rate = next(r for r in (audio.get("sampling_rate"), orig_rate, sampling_rate) if r is not None)
         elif audio.get("bytes") is not None:
             return read_audio(audio["bytes"], sampling_rate, name=audio.get("path"))
         elif audio.get("path") is not None:
@@ -313,7 +313,7 @@ def decode_audio(
         decoded = audio.get_all_samples()
         samples, rate = _mono(decoded.data), int(decoded.sample_rate)
     else:
-        samples, rate = _mono(audio), int(orig_rate or sampling_rate)
+        samples, rate = _mono(audio), sampling_rate if orig_rate is None else orig_rate
     return np.ascontiguousarray(resample(samples, rate, sampling_rate), dtype=np.float32)
 
 
@@ -340,7 +340,11 @@ def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
 
 # -------------------------------------------------------------------------------------- processing
 def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Resample with soxr at high quality (identity when the rates match)."""
+    """Resample with soxr at high quality (identity when the rates match); one-line ``ValueError`` for a
+    rate that is not a positive number of Hz."""
+    for rate in (orig_rate, target_rate):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not 0 < rate < math.inf:
+            raise ValueError(f"a sampling rate must be a positive number of Hz, got {rate!r}")
     if orig_rate == target_rate:
         return samples
     return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32, copy=False)

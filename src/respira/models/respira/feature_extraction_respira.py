@@ -79,6 +79,8 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2) or (
             isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and np.ndim(raw_speech[0]) > 0
         )
+        if isinstance(raw_speech, (list, tuple)) and len(raw_speech) == 0:
+            raise ValueError("no waveforms to extract features from (an empty batch)")
         rows = raw_speech if batched else [raw_speech]
         waveforms = [as_waveform(w, f"waveform {index}") for index, w in enumerate(rows)]
         for index, waveform in enumerate(waveforms):
