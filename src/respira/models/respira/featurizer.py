@@ -82,5 +82,9 @@ def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
     """:attr:`RespiraFeaturizer.frame_samples` of a model (its featurizer), or of the featurizer a config
     describes (an ONNX export's)."""
     if isinstance(model, nn.Module):
-        return next(m for m in model.modules() if isinstance(m, RespiraFeaturizer)).frame_samples
+        # by its property, not isinstance: a model loaded with trust_remote_code has its own copy of the class
+        found = next((m for m in model.modules() if hasattr(type(m), "frame_samples")), None)
+        if found is None:
+            raise ValueError(f"{type(model).__name__} has no respira featurizer")
+        return found.frame_samples
     return RespiraFeaturizer(model).frame_samples
