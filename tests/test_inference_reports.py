@@ -384,6 +384,30 @@ def test_cli_evaluate_writes_the_report(
     assert "'dev'" in error and "train, validation, test" in error
 
 
+def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
+    model_dir: Path, synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
+    arguments = ["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus)]
+    arguments += ["--cache_dir", str(tmp_path / "cache")]
+    assert main(arguments) == 0
+    report = model_copy / "evaluation_test"
+    before = {path.name: path.read_bytes() for path in report.iterdir()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("respira.reports.evaluation.plot_embedding_projection", interrupted)
+    assert main([*arguments, "--batch_size", "4"]) == 130
+    assert {path.name: path.read_bytes() for path in report.iterdir()} == before
+    assert sorted(path.name for path in model_copy.iterdir() if path.name.startswith(".")) == []
+    (report / "notes.txt").write_text("mine")  # a folder that is no longer only a report: refused up front
+    assert main(arguments) == 2
+    assert (report / "notes.txt").read_text() == "mine" and (report / "metrics.json").read_bytes() == before[
+        "metrics.json"
+    ]
+
+
 def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold_plot(
     synthetic_corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], progress_bars_on: None
 ) -> None:

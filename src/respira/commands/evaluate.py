@@ -291,8 +291,11 @@ def run(args: argparse.Namespace) -> None:
         )
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
+    from ..reports.report_folder import check_report_target
     from ..training.evaluation_splits import check_split, load_split
 
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, args.split)
+    check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
     if args.adapt and args.thresholds is not None:
         raise ValueError("--thresholds and --adapt both set the thresholds: give one of them")
@@ -304,7 +307,6 @@ def run(args: argparse.Namespace) -> None:
     if args.adapt:
         source = args.data_dir or args.dataset_name or "the run's data"
         adapt_on_split(model, split, args, f"the {args.split} split of {source}")
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, args.split)
     metrics = evaluate_model(
         model, split, output_dir=output_dir, batch_size=args.batch_size, thresholds=args.thresholds
     )
@@ -363,6 +365,7 @@ def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
     from ..hub.card_external import scored_model
     from ..hub.loading import load_model
     from ..reports.external_validation import evaluate_recordings, recording_level_table
+    from ..reports.report_folder import check_report_target
 
     if args.thresholds is not None:
         raise ValueError(
@@ -387,6 +390,8 @@ def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
     if args.aggregation != "topk_mean" and args.top_k is not None:
         raise ValueError("--top_k applies to --aggregation topk_mean only")
     top_k = (args.top_k or 3) if args.aggregation == "topk_mean" else None
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
+    check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
     if args.adapt:
         check_options(model, args)
@@ -399,7 +404,6 @@ def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
     dataset = splits[args.split]
     if args.adapt:
         adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
     metrics = evaluate_recordings(
         model,
         dataset,

@@ -52,6 +52,7 @@ from ..utils.progress import stage
 from .curves import label_curve_figures, label_curve_scores
 from .figures import save_pngs
 from .plots import plot_confusion_matrix, plot_embedding_projection
+from .report_folder import report_folder
 
 if TYPE_CHECKING:
     import datasets
@@ -236,24 +237,23 @@ def evaluate_model(
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()
 
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    write_json(output / "metrics.json", metrics)
-    _write_predictions(output / PREDICTIONS_FILE, dataset, labels, predictions, columns)
-    plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
-    colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
-    for name, column in COLOURINGS[1:]:
-        if column in dataset.column_names:
-            colour_by[name] = dataset[column]
-    plot_embedding_projection(
-        embeddings, colour_by, output / "embedding_projection.png", orders={"class": CLASS_NAMES}
-    )
-    properties = add_properties(torch.from_numpy(embeddings), torch.from_numpy(labels))
-    write_json(output / "add_properties.json", properties)
-    figures = label_curve_figures(
-        flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
-    )
-    curves = save_pngs(figures, output)
+    with report_folder(output_dir) as output:
+        write_json(output / "metrics.json", metrics)
+        _write_predictions(output / PREDICTIONS_FILE, dataset, labels, predictions, columns)
+        plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
+        colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
+        for name, column in COLOURINGS[1:]:
+            if column in dataset.column_names:
+                colour_by[name] = dataset[column]
+        plot_embedding_projection(
+            embeddings, colour_by, output / "embedding_projection.png", orders={"class": CLASS_NAMES}
+        )
+        properties = add_properties(torch.from_numpy(embeddings), torch.from_numpy(labels))
+        write_json(output / "add_properties.json", properties)
+        figures = label_curve_figures(
+            flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
+        )
+        curves = save_pngs(figures, output)
     metrics["add_properties"] = properties
     metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
     return metrics

@@ -50,6 +50,7 @@ from ..utils.tables import format_number, format_table
 from .curves import label_curve_figures
 from .evaluation import write_json
 from .figures import save_pngs
+from .report_folder import report_folder
 
 if TYPE_CHECKING:
     import datasets
@@ -170,23 +171,22 @@ def evaluate_recordings(
     }
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
-    output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    write_json(output / "metrics.json", metrics)
-    _write_predictions(
-        output / "recording_predictions.csv",
-        dataset,
-        targets,
-        probabilities,
-        windows,
-        thresholds,
-        group_column if values is not None else None,
-    )
-    decided = recording_decisions(probabilities, thresholds)
-    figures = label_curve_figures(
-        targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
-    )
-    curves = save_pngs(figures, output)
+    with report_folder(output_dir) as output:
+        write_json(output / "metrics.json", metrics)
+        _write_predictions(
+            output / "recording_predictions.csv",
+            dataset,
+            targets,
+            probabilities,
+            windows,
+            thresholds,
+            group_column if values is not None else None,
+        )
+        decided = recording_decisions(probabilities, thresholds)
+        figures = label_curve_figures(
+            targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
+        )
+        curves = save_pngs(figures, output)
     metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
     return metrics
 

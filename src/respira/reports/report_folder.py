@@ -1,0 +1,54 @@
+"""The folder an evaluation report is written to: staged, and swapped into place only when complete.
+
+A report is several files (``metrics.json``, the predictions, the figures) that must describe the same
+run: :func:`report_folder` writes them into a hidden staging folder beside the target and renames it into
+place at the end, so an evaluation that fails or is interrupted half way leaves the earlier report as it
+was, never new metrics beside old figures. It replaces only an earlier report (:func:`is_report`) or an
+empty folder; :func:`check_report_target` says so before any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..utils.files import check_folder_target, is_occupied, staged_folder
+
+__all__ = ["check_report_target", "is_report", "report_folder"]
+
+REPORT_MARKER = "metrics.json"
+"""The file every respira evaluation report holds."""
+REPORT_SUFFIXES = frozenset({".json", ".csv", ".png"})
+"""What a report's files are (metrics and properties, predictions, figures): a folder holding anything
+else (a user's notes, a subfolder) is not replaced."""
+
+
+def check_report_target(output_dir: str | Path) -> Path:
+    """``output_dir`` after checking a report may be written there: missing, empty, or an earlier report
+    (:func:`is_report`); one-line ``FileExistsError`` / ``NotADirectoryError`` otherwise."""
+    output = check_folder_target(output_dir)
+    if output.is_file() or output.is_symlink():
+        raise FileExistsError(f"{output} is a file; the report needs a folder there")
+    if is_occupied(output) and not is_report(output):
+        raise FileExistsError(
+            f"{output} holds files that are not a respira evaluation report; choose another folder for it"
+        )
+    return output
+
+
+def is_report(folder: Path) -> bool:
+    """Whether ``folder`` is an earlier report: its ``metrics.json`` and only files a report writes."""
+    return (folder / REPORT_MARKER).is_file() and all(
+        entry.is_file() and not entry.is_symlink() and entry.suffix in REPORT_SUFFIXES
+        for entry in folder.iterdir()
+    )
+
+
+@contextmanager
+def report_folder(output_dir: str | Path) -> Iterator[Path]:
+    """Yield the staging folder to write a report into; it replaces ``output_dir`` when the block ends
+    without error (see the module docstring)."""
+    output = check_report_target(output_dir)
+    with staged_folder(output, overwrite=True) as staging:
+        yield staging
