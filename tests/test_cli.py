@@ -347,3 +347,25 @@ def test_recipes_named_in_readme_and_help_exist(capsys: pytest.CaptureFixture[st
     named = set(re.findall(r"recipes/[\w./-]+?\.ya?ml", "\n".join(texts)))
     assert "recipes/cnn_ce.yaml" in named
     assert not [name for name in sorted(named) if not (root / name).is_file()]
+
+
+def test_a_command_prints_each_user_warning_once_and_no_developer_warnings() -> None:
+    # in a process of its own: pytest records warnings instead of letting them reach stderr
+    code = """
+import warnings
+from respira.commands import convert
+from respira.cli import main
+
+def noisy(args):
+    for _ in range(2):
+        warnings.warn("unclosed event loop", ResourceWarning, stacklevel=1)
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+        warnings.warn("3 cycles clipped", UserWarning, stacklevel=1)
+    return 0
+
+convert.run = noisy
+raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
+"""
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "warning: 3 cycles clipped\n"

@@ -131,6 +131,11 @@ def _one_line(error: BaseException) -> str:
     return " ".join(_ANSI_CODES.sub("", str(error)).split()) or type(error).__name__
 
 
+QUIET_WARNINGS: tuple[type[Warning], ...] = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
+"""Warning categories a command does not print (Python hides them by default too): a library's notes to
+developers (gradio's "unclosed event loop" at every `respira app` start), nothing a user can act on."""
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
@@ -169,7 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("once")
+            warnings.simplefilter("once")  # each warning of a run once, however often it is raised
+            for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
+                warnings.filterwarnings("ignore", category=hidden)
             code = args.handler(args)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a command turns it into one
         signum = getattr(interrupt, "signum", 2)
