@@ -91,9 +91,17 @@ def icbhi_cycles(shared: Path) -> tuple[list[np.ndarray], dict[str, np.ndarray]]
     return [decode_audio(a, RATE) for a in cycles["audio"]], meta
 
 
+def flagship_encoder(work: Path, target_seconds: float = 8.0):
+    """The flagship's frozen model (the converted mn04 in ``work``, 32 kHz, mean pooling), in eval mode."""
+    from respira.models import RespiraForAudioClassification
+
+    return RespiraForAudioClassification.from_encoder_pretrained(
+        str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=target_seconds, pooling="mean"
+    ).eval()
+
+
 def embed_corpora(shared: Path, work: Path, cache: Path) -> None:
     """Write ``cache`` (``<corpus>/x/<feature>`` and ``<corpus>/<meta>`` arrays for icbhi and kauh)."""
-    from respira.models import RespiraForAudioClassification
     from respira.models.efficientat.modeling_efficientat import EfficientATForAudioClassification
 
     encoder = work / "efficientat_mn04"
@@ -101,9 +109,7 @@ def embed_corpora(shared: Path, work: Path, cache: Path) -> None:
         respira(
             "convert", "efficientat", str(shared / "reference/efficientat_mn04_as_mAP_432.pt"), str(encoder)
         )
-    model = RespiraForAudioClassification.from_encoder_pretrained(
-        str(encoder), sampling_rate=RATE, target_seconds=8.0, pooling="mean"
-    ).eval()
+    model = flagship_encoder(work)
     tagger = EfficientATForAudioClassification.from_pretrained(str(encoder)).eval()
     arrays = {}
     for corpus, (waveforms, meta) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
@@ -128,14 +134,10 @@ def embed_speeds(shared: Path, work: Path) -> dict[str, np.ndarray]:
     :data:`SPEEDS`, the model's cycle length scaled with it so that it covers the same 8 s of the sound."""
     from scipy.signal import resample_poly
 
-    from respira.models import RespiraForAudioClassification
-
     corpora = {"icbhi": icbhi_cycles(shared)[0], "kauh": kauh_windows(shared)[0]}
     arrays = {}
     for name, (up, down) in SPEEDS.items():
-        model = RespiraForAudioClassification.from_encoder_pretrained(
-            str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=8.0 * up / down, pooling="mean"
-        ).eval()
+        model = flagship_encoder(work, target_seconds=8.0 * up / down)
         for corpus, waveforms in corpora.items():
             played = [resample_poly(w, up, down).astype(np.float32) for w in waveforms]
             arrays[f"{corpus}/x/final_{name}"] = block_features(model, played)["final"]
@@ -152,11 +154,7 @@ def low_band_rows(rows: int, cutoff: float = LOWPASS, bins: int = 128, f_max: fl
 def embed_low_band(shared: Path, work: Path) -> dict[str, np.ndarray]:
     """``final_low``: the last block's mean over time of its frequency rows below the low-pass only,
     instead of over every row (the rows above hear nothing: every recording is low-passed first)."""
-    from respira.models import RespiraForAudioClassification
-
-    model = RespiraForAudioClassification.from_encoder_pretrained(
-        str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=8.0, pooling="mean"
-    ).eval()
+    model = flagship_encoder(work)
     arrays = {}
     for corpus, (waveforms, _) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
         chunks = []
@@ -176,11 +174,7 @@ def embed_unpadded(shared: Path, work: Path) -> dict[str, np.ndarray]:
     a time, the model's length set to the waveform's). A cycle shorter than 8 s is otherwise tiled with a
     10 ms fade at each seam, so the embedding also hears the cycle's length (the tiling period; devices
     differ: mean 2.1 s on Litt3200, 2.9 s on Meditron) and the seams."""
-    from respira.models import RespiraForAudioClassification
-
-    model = RespiraForAudioClassification.from_encoder_pretrained(
-        str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=8.0, pooling="mean"
-    ).eval()
+    model = flagship_encoder(work)
     arrays = {}
     for corpus, (waveforms, _) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
         rows = []
