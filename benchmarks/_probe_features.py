@@ -177,10 +177,18 @@ def embed_unpadded(shared: Path, work: Path) -> dict[str, np.ndarray]:
     model = flagship_encoder(work)
     arrays = {}
     for corpus, (waveforms, _) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
-        rows = []
-        for waveform in waveforms:
-            model.config.target_seconds = waveform.size / RATE  # fit_to_length then keeps it as it is
-            with torch.no_grad():
-                rows.append(model.respira(torch.from_numpy(waveform)[None]).embeddings[0].float().numpy())
+        rows = [own_length_embedding(model, waveform) for waveform in waveforms]
         arrays[f"{corpus}/x/final_own"] = np.stack(rows)
     return arrays
+
+
+def own_length_embedding(model, waveform: np.ndarray) -> np.ndarray:
+    """``model``'s pooled embedding of ``waveform`` at its own length: the model's ``target_seconds`` set to
+    the waveform's for the call (so ``fit_to_length`` neither tiles nor crops it), then put back."""
+    target = model.config.target_seconds
+    model.config.target_seconds = waveform.size / model.config.sampling_rate
+    try:
+        with torch.no_grad():
+            return model.respira(torch.from_numpy(waveform)[None]).embeddings[0].float().numpy()
+    finally:
+        model.config.target_seconds = target

@@ -108,3 +108,26 @@ def test_low_band_rows_keep_the_frequency_rows_entirely_below_the_low_pass() -> 
     assert [features.low_band_rows(rows) for rows in (4, 8, 128)] == [2, 4, 78]
     assert features.low_band_rows(1) == 1  # a block with one row keeps it
     assert features.low_band_rows(4, cutoff=15_000.0) == 4
+
+
+def test_own_length_embedding_neither_tiles_nor_crops_and_restores_the_model() -> None:
+    import torch
+
+    from _probe_features import own_length_embedding
+
+    from ..models.encoder_tester import CASES
+
+    model = CASES["cnn"].model(target_seconds=1.0).eval()
+    rate = int(model.config.sampling_rate)
+    waveform = np.random.default_rng(0).normal(0, 0.1, rate).astype(np.float32)
+    with torch.no_grad():
+        tiled = model.respira(torch.from_numpy(waveform[: rate // 4])[None]).embeddings[0].numpy()
+        whole = model.respira(torch.from_numpy(waveform)[None]).embeddings[0].numpy()
+    np.testing.assert_allclose(own_length_embedding(model, waveform), whole, atol=1e-6)  # at its length
+    quarter = own_length_embedding(model, waveform[: rate // 4])
+    assert not np.allclose(quarter, tiled, atol=1e-3) and model.config.target_seconds == 1.0
+    short_model = CASES["cnn"].model(target_seconds=0.25).eval()
+    short_model.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        expected = short_model.respira(torch.from_numpy(waveform[: rate // 4])[None]).embeddings[0].numpy()
+    np.testing.assert_allclose(quarter, expected, atol=1e-6)
