@@ -212,8 +212,8 @@ def test_the_rate_and_the_cycles_are_checked_in_one_line(multi_dir: Path) -> Non
         ("0 1", r"^cycles must be \(start, end\) pairs of seconds, got the string '0 1'$"),
         ([(0.0, 1.0), (2.0,)], r"^cycle 2 must be a \(start, end\) pair of seconds, got \(2\.0,\)$"),
         ([(0.0, 1.0), (1.0, "x")], r"^cycle 2 must be a \(start, end\) pair"),
-        ([(1.0, 1.001)], rf"^cycle 1 \(1\.0-1\.001 s\) holds 1 ms .* analysis frame .* \({frame_ms:g} ms\)"),
-        ([(2.99, 4.0)], r"^cycle 1 \(2\.99-4\.0 s\) holds 10 ms of the recording"),  # clipped at its end
+        ([(1.0, 1.001)], rf"^cycle 1 \(1\.0-1\.001 s\) of the recording lasts 1 ms .* \({frame_ms:g} ms\)"),
+        ([(2.99, 4.0)], r"^cycle 1 \(2\.99-4\.0 s\) of the recording lasts 10 ms"),  # clipped at its end
     ]:
         with pytest.raises(PredictionError, match=words):
             detector.predict(waveform, RATE, cycles=cycles)

@@ -53,6 +53,7 @@ from .windows import (
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
+    check_holds_a_frame,
     span_samples,
     window_count,
     window_starts,
@@ -228,12 +229,7 @@ def predict_windows(
     waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
-    frame = analysis_frame_samples(model)
-    if total < frame:
-        raise ValueError(
-            f"the recording lasts {total / rate * 1000:.3g} ms ({total} samples at {rate} Hz), shorter than "
-            f"one analysis frame of the model's featurizer ({frame / rate * 1000:.3g} ms): nothing to score"
-        )
+    check_holds_a_frame(total, analysis_frame_samples(model), rate)
     count = window_count(total, window_samples, hop_samples)
     if max_windows is not None and count > max_windows:
         raise ValueError(
@@ -284,12 +280,7 @@ def predict_cycles(
                 f"cycle {number} ({start}-{end} s) starts after the end of the recording "
                 f"({total / rate:.3f} s)"
             )
-        if stop - first < frame:
-            raise ValueError(
-                f"cycle {number} ({start}-{end} s) holds {(stop - first) / rate * 1000:.3g} ms of the "
-                f"recording, shorter than one analysis frame of the model's featurizer "
-                f"({frame / rate * 1000:.3g} ms): nothing to score"
-            )
+        check_holds_a_frame(stop - first, frame, rate, f"cycle {number} ({start}-{end} s) of the recording")
         segments.append((first, stop))
         spans.append((start, end))
     if not segments:

@@ -18,9 +18,11 @@ __all__ = [
     "DEFAULT_AGGREGATION",
     "DEFAULT_HOP_SECONDS",
     "DEFAULT_WINDOW_SECONDS",
+    "FRAME_SAMPLES_KEY",
     "MAX_WINDOWS",
     "aggregate_windows",
     "check_aggregation",
+    "check_holds_a_frame",
     "describe_aggregation",
     "span_samples",
     "window_count",
@@ -32,6 +34,10 @@ DEFAULT_WINDOW_SECONDS: float = 4.0
 
 DEFAULT_HOP_SECONDS: float = 2.0
 """Seconds between the starts of two sliding windows (``--hop``)."""
+
+FRAME_SAMPLES_KEY = "analysis_frame_samples"
+"""The ``model.onnx`` metadata entry holding the samples of one analysis frame (the Space, without torch,
+reads it there for :func:`check_holds_a_frame`)."""
 
 MAX_WINDOWS: int = 10_000
 """Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
@@ -60,6 +66,18 @@ def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np
     """
     count = window_count(num_samples, window_samples, hop_samples)
     return np.arange(count, dtype=np.int64) * hop_samples
+
+
+def check_holds_a_frame(num_samples: int, frame_samples: int, rate: int, what: str = "the recording") -> None:
+    """Raise a one-line ``ValueError`` when ``what`` (``num_samples`` at ``rate`` Hz) is shorter than one
+    analysis frame of the model's featurizer (``frame_samples``): no frame of it is sound, nothing to score.
+    ``respira predict``, the :class:`~respira.detector.Detector`, the pipeline and the app all refuse so."""
+    if num_samples < frame_samples:
+        raise ValueError(
+            f"{what} lasts {num_samples / rate * 1000:.3g} ms ({num_samples} samples at {rate} Hz), shorter "
+            f"than one analysis frame of the model's featurizer ({frame_samples / rate * 1000:.3g} ms): "
+            "nothing to score"
+        )
 
 
 def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from respira.app.analysis import InputError, analyse, recording_verdict
 from respira.app.card_facts import NOT_A_MEDICAL_DEVICE, card_facts
 from respira.app.detectors import open_detector
 from respira.app.onnx_runner import OnnxDetector, window_spans
-from respira.inference import window_starts
+from respira.inference import analysis_frame_samples, window_starts
 
 from ..conftest import encode_aac
 
@@ -109,6 +109,23 @@ def test_onnx_runner_rows_equal_respira_predict_onnx(model_dir: Path, tmp_path: 
         ]
         for key in ("crackle", "wheeze"):
             np.testing.assert_allclose([r[key] for r in got], [r[key] for r in expected], atol=1e-6)
+
+
+def test_the_onnx_runner_refuses_what_is_shorter_than_one_frame_as_predict_does(model_dir: Path) -> None:
+    from respira.hub.onnx import load_onnx_model
+
+    runner = OnnxDetector(model_dir)
+    reference = Detector(load_onnx_model(model_dir))
+    frame = runner.frame_samples
+    assert frame == analysis_frame_samples(reference.model) > 1  # read from model.onnx's metadata
+    click = np.full(frame - 1, 0.1, np.float32)
+    for options in ({}, {"cycles": [(0.0, 1.0)]}):
+        with pytest.raises(ValueError) as expected:
+            reference.predict(click, RATE, window=1.0, hop=1.0, **options)
+        with pytest.raises(ValueError) as got:
+            runner.predict(click, RATE, window=1.0, hop=1.0, **options)
+        assert str(got.value) == str(expected.value) and "shorter than one analysis frame" in str(got.value)
+    assert runner.predict(np.full(frame, 0.1, np.float32), RATE, window=1.0, hop=1.0).rows
 
 
 def test_analyse_a_multichannel_recording_with_annotations(model_dir: Path, tmp_path: Path) -> None:

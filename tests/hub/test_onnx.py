@@ -27,7 +27,7 @@ from respira.data.text_files import read_annotations
 from respira.decision import decide
 from respira.hub.checksums import CHECKSUM_FILE
 from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, OUTPUT_NAMES, export_onnx, load_onnx_model
-from respira.inference import predict_windows
+from respira.inference import analysis_frame_samples, predict_windows
 from respira.labels import MULTI_LABEL
 from respira.utils.threads import ENV_VAR
 
@@ -161,6 +161,7 @@ def test_multi_label_export_gives_sigmoids_and_metadata(
     assert json.loads(metadata["id2label"]) == {"0": "crackle", "1": "wheeze"}
     assert metadata["problem_type"] == MULTI_LABEL and metadata["sampling_rate"] == "16000"
     assert json.loads(metadata["decision_thresholds"]) == [0.4, 0.6]
+    assert metadata["analysis_frame_samples"] == str(analysis_frame_samples(model)) != "1"
 
 
 # ------------------------------------------------------------------------------------- export, predict

@@ -23,7 +23,7 @@ import numpy as np
 from ..audio import prepare_recording, resample
 from ..decision import decide, flag_order, is_multi_label
 from ..labels import CLASS_NAMES
-from ..windows import span_samples, window_starts
+from ..windows import FRAME_SAMPLES_KEY, check_holds_a_frame, span_samples, window_starts
 
 __all__ = ["OnnxDetector", "OnnxPrediction", "window_spans"]
 
@@ -60,6 +60,9 @@ class OnnxDetector:
         self.session = onnxruntime.InferenceSession(
             str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
         )
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        # exports written before the frame length was recorded: no check (as before)
+        self.frame_samples = int(metadata.get(FRAME_SAMPLES_KEY, 1))
         self.input_name = self.session.get_inputs()[0].name
         # the first output is the probabilities (the graph also outputs its own decision: present, label)
         self.output_name = self.session.get_outputs()[0].name
@@ -95,12 +98,15 @@ class OnnxDetector:
         if cycles:
             spans = [(float(start), float(end)) for start, end in cycles]
             samples = []
-            for start, end in spans:
+            for number, (start, end) in enumerate(spans, start=1):
                 first, stop = span_samples(start, end, rate, total)
                 if first >= total:
                     raise ValueError(f"cycle {start}-{end} s starts after the end of the recording")
+                cycle = f"cycle {number} ({start}-{end} s) of the recording"
+                check_holds_a_frame(max(stop, first + 1) - first, self.frame_samples, rate, cycle)
                 samples.append((first, max(stop, first + 1)))
         else:
+            check_holds_a_frame(total, self.frame_samples, rate)
             window_samples = round(window * rate)
             hop_samples = max(1, min(round(hop * rate), window_samples))
             samples = window_spans(total, window_samples, hop_samples)

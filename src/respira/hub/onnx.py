@@ -18,7 +18,9 @@ pooling, head and the decision):
 The rows of one batch share their length (the graph has no attention mask). The file's metadata
 holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names`` (what ``label`` indexes), for
 multi-label models ``decision_thresholds`` (:func:`respira.decision.thresholds_of`, the ones in the
-graph) and, for a model trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
+graph), ``analysis_frame_samples`` (the shortest input that holds one frame of the featurizer: the app's
+runner refuses shorter ones without torch, :func:`respira.windows.check_holds_a_frame`) and, for a model
+trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
 
 The low-pass is not in the graph, by design: training filters each whole recording (zero-phase
 Butterworth, :func:`respira.audio.lowpass`) before cycles are cut, so a filter inside the graph, which
@@ -108,6 +110,8 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
     from ..audio import input_preprocessing
     from ..decision import thresholds_of
     from ..labels import CLASS_NAMES
+    from ..models.respira.featurizer import analysis_frame_samples
+    from ..windows import FRAME_SAMPLES_KEY
 
     preprocessing = input_preprocessing(config)
     source = f"mono at {config.sampling_rate} Hz"
@@ -133,6 +137,7 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
         metadata["lowpass_order"] = str(preprocessing["lowpass_order"])
     if config.problem_type == MULTI_LABEL:
         metadata["decision_thresholds"] = json.dumps(list(thresholds_of(config)))
+    metadata[FRAME_SAMPLES_KEY] = str(analysis_frame_samples(config))
     return metadata
 
 

@@ -59,6 +59,7 @@ from ...windows import (
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
     aggregate_windows,
+    check_holds_a_frame,
     window_count,
     window_starts,
 )
@@ -190,12 +191,7 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         rate, frame = int(self.model.config.sampling_rate), analysis_frame_samples(self.model)
         rows = []
         for row, length in enumerate(lengths):
-            if length < frame:
-                raise ValueError(
-                    f"the input lasts {length / rate * 1000:.3g} ms ({int(length)} samples at {rate} Hz), "
-                    f"shorter than one analysis frame of the model's featurizer ({frame / rate * 1000:.3g} "
-                    "ms): nothing to score"
-                )
+            check_holds_a_frame(int(length), frame, rate, "the input")
             waveform = values[row, : int(length)].float().cpu().numpy()
             segments = self._segments(int(length), window, hop)
             chunks = []
