@@ -362,3 +362,18 @@ def test_a_rate_that_is_no_positive_number_is_one_line_wherever_it_is_given(rate
             call()
     with pytest.raises(ValueError, match=r"^no waveforms to extract features from \(an empty batch\)$"):
         RespiraFeatureExtractor()([])
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("https://example.com/cycle.wav", "https://example.com/cycle.wav: is a URL, not a local file"),
+        ("s3://bucket/cycle.wav", "s3://bucket/cycle.wav: is a URL, not a local file"),
+        ("", "'': is an empty file name"),
+    ],
+)
+def test_a_name_that_is_no_local_file_is_one_line_as_given(source: str, message: str) -> None:
+    for read in (read_audio, audio_duration):
+        with pytest.raises(AudioReadError) as caught:
+            read(source)
+        assert str(caught.value).startswith(message)

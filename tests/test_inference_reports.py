@@ -250,6 +250,14 @@ def test_cli_predict_csv_and_json(
     assert main(["predict", str(model_dir), str(wav), str(wav), "--annotations", str(annotation)]) == 2
     assert "exactly one FILE" in capsys.readouterr().err
 
+    json_output = tmp_path / "windows.json"  # a suffix that disagrees with --format: refused, nothing written
+    assert main(["predict", str(model_dir), str(wav), "--output", str(json_output), "--format", "csv"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"respira predict: error: --output {json_output} names a .json file but --format is csv: give one of "
+        "them (or make them agree)"
+    )
+    assert not json_output.exists()
+
 
 def test_cli_predict_reports_unreadable_files_and_predicts_the_rest(
     model_dir: Path, stereo_recording: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]

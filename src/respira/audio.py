@@ -75,7 +75,7 @@ class AudioReadError(ValueError):
     def __init__(self, path: str | Path, message: str) -> None:
         self.path = Path(path)
         self.reason = message
-        super().__init__(f"{self.path}: {message}")
+        super().__init__(f"{path}: {message}")  # as given: Path would turn https://x into https:/x
 
 
 class AudioDecodingError(AudioReadError):
@@ -96,6 +96,10 @@ def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[B
         handle: BinaryIO = io.BytesIO(data)
         size = len(data)
     else:
+        if isinstance(source, str) and _URL.match(source):
+            raise AudioReadError(name or source, "is a URL, not a local file: download it first")
+        if not str(source).strip():
+            raise AudioReadError(repr(str(source)), "is an empty file name")
         path = Path(source)
         label = Path(name) if name is not None else path
         if not path.exists():
@@ -124,6 +128,8 @@ def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[B
     return handle, label
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+"""A URL's start (``https://``, ``s3://``): a name read_audio does not open as a local path."""
 _HANDLE = re.compile(r"(?:Error opening )?<_io\.\w+[^>]*>:?\s*")
 """How libsndfile's messages name the handle it was given (``Error opening <_io.BufferedReader
 name='...'>: ``): the message names the user's file itself, so that part goes."""

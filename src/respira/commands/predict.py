@@ -143,8 +143,14 @@ def run(args: argparse.Namespace) -> int:
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
     output_format = args.format
+    suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
     if output_format is None:
-        output_format = "csv" if args.output and Path(args.output).suffix.lower() == ".csv" else "json"
+        output_format = "csv" if suffix == "csv" else "json"
+    elif suffix in FORMATS and suffix != output_format:
+        raise ValueError(
+            f"--output {args.output} names a .{suffix} file but --format is {output_format}: "
+            f"give one of them (or make them agree)"
+        )
     if args.output:
         check_file_target(args.output)  # before any work: a folder there, or a file above it
     plots: list[Path] = []
