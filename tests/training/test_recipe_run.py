@@ -47,6 +47,11 @@ def test_seeds_parse_and_summaries(tmp_path: Path) -> None:
     assert parse_seeds(None, 7) == [7]
     with pytest.raises(ValueError, match="comma-separated integers"):
         parse_seeds("a,b", 0)
+    with pytest.raises(ValueError, match=r"^seeds must lie in \[0, 2\*\*32 - 1\], got -1 in '0,-1'$"):
+        parse_seeds("0,-1", 0)  # numpy refused it after the data was built
+    with pytest.raises(ValueError, match=r"^seeds '0,2,0,2' repeat 0, 2: each seed trains once$"):
+        parse_seeds("0,2,0,2", 0)
+    assert parse_seeds([3, 2**32 - 1], 0) == [3, 2**32 - 1]
     summary = summarize_seeds({0: {"test_icbhi_score": 0.5}, 1: {"test_icbhi_score": 0.7}})
     assert summary["test_icbhi_score_mean"] == pytest.approx(0.6)
     assert summary["test_icbhi_score_std"] == pytest.approx(0.141421, rel=1e-4)

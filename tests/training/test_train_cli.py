@@ -124,6 +124,8 @@ BAD = {
         ["--per_device_train_batch_size", "0"],
         "per_device_train_batch_size must be at least 1, got 0",
     ),
+    "no-epochs": (["--num_train_epochs", "0", "--max_steps", "-1"], "nothing would be trained"),
+    "negative-steps": (["--max_steps", "-5"], "max_steps must be a positive number of steps, or -1"),
     "unknown": (["--epochs", "-1"], "--epochs (did you mean --num_train_epochs?)"),
     "typo": (["--encoder", "cnn", "--learnin_rate", "0.1"], "--learnin_rate (did you mean --learning_rate?)"),
     "bool": (

@@ -71,6 +71,18 @@ def _check_ranges(args: Any) -> None:
             raise ValueError(f"{name} must be {bounds}, got {value!r}")
 
 
+def _check_length(args: Any) -> None:
+    """Raise a one-line ``ValueError`` unless the run trains for something: ``max_steps`` is -1 (train
+    ``num_train_epochs``) or a positive number of steps, and with -1 there is at least some epoch."""
+    steps = args.max_steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or (steps < 1 and steps != -1):
+        raise ValueError(
+            f"max_steps must be a positive number of steps, or -1 to train num_train_epochs; got {steps!r}"
+        )
+    if steps == -1 and args.num_train_epochs == 0:
+        raise ValueError("num_train_epochs is 0 and max_steps is not set: nothing would be trained")
+
+
 def _as_dict(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
     """Dict options may come from YAML (a dict) or the command line (a JSON string)."""
     if value is None or value == "":
@@ -241,6 +253,7 @@ class RespiraTrainingArguments(TrainingArguments):
             self.greater_is_better = True
         super().__post_init__()
         _check_ranges(self)
+        _check_length(self)
         self.aux_loss_kwargs = _as_dict(self.aux_loss_options, "aux_loss_options")
         from .augment.external import is_audiomentations_transform
 
