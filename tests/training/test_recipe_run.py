@@ -48,7 +48,7 @@ def test_seeds_parse_and_summaries(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="comma-separated integers"):
         parse_seeds("a,b", 0)
     with pytest.raises(ValueError, match=r"^seeds must lie in \[0, 2\*\*32 - 1\], got -1 in '0,-1'$"):
-        parse_seeds("0,-1", 0)  # numpy refused it after the data was built
+        parse_seeds("0,-1", 0)  # numpy refused it, naming no option
     with pytest.raises(ValueError, match=r"^seeds '0,2,0,2' repeat 0, 2: each seed trains once$"):
         parse_seeds("0,2,0,2", 0)
     assert parse_seeds([3, 2**32 - 1], 0) == [3, 2**32 - 1]
