@@ -204,6 +204,18 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(
     assert "adapted" in captured.out and "on 3 recordings (9 windows)" in captured.out
     code = main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(source), *folder])
     assert code == 2 and "is MODEL itself" in capsys.readouterr().err
+    fresh = tmp_path / "adapted_again"
+    for priors in (["1.5", "0.2"], ["0", "0.2"], ["nan", "0.2"]):  # each was adapted on before
+        code = main(
+            ["adapt", str(source), "--data_dir", str(target), "--output_dir", str(fresh), *folder,
+             "--source_priors", *priors]
+        )  # fmt: skip
+        error = capsys.readouterr().err.strip()
+        assert code == 2 and error.startswith("respira adapt: error: source priors must be [crackle, wheeze]")
+    unused = [*folder, "--methods", "head_norm", "--source_priors", "0.3", "0.2"]
+    code = main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(fresh), *unused])
+    assert code == 2 and "this adaptation does not use them" in capsys.readouterr().err
+    assert not fresh.exists()
 
 
 @pytest.mark.real_data

@@ -169,8 +169,11 @@ def _source_priors(model: RespiraForAudioClassification, given: Sequence[float] 
             "the model's config has no label_priors (the training prevalence of crackles and wheezes; "
             "models trained before respira recorded it): pass --source_priors CRACKLE WHEEZE"
         )
-    priors = [float(v) for v in values]
-    if len(priors) != 2 or not all(0.0 < v < 1.0 for v in priors):
+    try:
+        priors = [float(v) for v in values]
+    except (TypeError, ValueError):
+        priors = []
+    if len(priors) != 2 or not all(0.0 < v < 1.0 for v in priors):  # NaN fails too
         raise ValueError(f"source priors must be [crackle, wheeze] strictly between 0 and 1, got {values!r}")
     return priors
 
@@ -185,7 +188,13 @@ def check_adaptation(
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"adaptation methods must be among {', '.join(METHODS)}, got {list(methods)!r}")
-    if "prior_shift" in methods and is_multi_label(model.config):
+    uses_priors = "prior_shift" in methods and is_multi_label(model.config)
+    if source_priors is not None and not uses_priors:
+        raise ValueError(
+            "source priors are for the prior_shift method of a multi-label model (crackle and wheeze "
+            "thresholds); this adaptation does not use them"
+        )
+    if uses_priors:
         _source_priors(model, source_priors)
 
 
