@@ -123,6 +123,7 @@ BAD_SWEEPS = {
     "bad value": (["--grid", "learning_rate=0.1,abc"], "learning_rate=abc:"),
     "repeated key": (["--grid", "seed=1", "--grid", "seed=2"], "seed is already given by another --grid"),
     "empty value": (["--grid", "seed=1,,2"], "every value must be given once and be non-empty"),
+    "the sweep's own field": (["--grid", "output_dir=a,b"], "the sweep sets output_dir itself"),
     "both modes": (["--grid", "seed=1,2", "--optuna_trials", "2"], "not both"),
     "negative trials": (["--optuna_trials", "-2"], "--optuna_trials must be a positive number"),
     "optuna bad recipe value": (

@@ -58,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run, accepts_overrides=True)
 
 
+SWEEP_OWNED: tuple[str, ...] = ("output_dir", "overwrite", "resume_from_checkpoint")
+"""Fields a sweep sets for each trial: a grid over them would only rename or replace the same run."""
+
+
 def parse_grid(specs: list[str]) -> dict[str, list[str]]:
     """``--grid KEY=V1,V2`` options as ``{KEY: [V1, V2]}``; one-line ``ValueError`` for a malformed one."""
     grid: dict[str, list[str]] = {}
@@ -67,6 +71,8 @@ def parse_grid(specs: list[str]) -> dict[str, list[str]]:
             raise ValueError(f"--grid expects KEY=V1,V2,..., got {spec!r}")
         if key in grid:
             raise ValueError(f"--grid {spec}: {key} is already given by another --grid; list its values once")
+        if key in SWEEP_OWNED:
+            raise ValueError(f"--grid {spec}: the sweep sets {key} itself (one folder per trial)")
         grid[key] = values.split(",")
         if "" in grid[key] or len(set(grid[key])) < len(grid[key]):
             raise ValueError(f"--grid {spec}: every value must be given once and be non-empty")
