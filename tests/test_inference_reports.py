@@ -297,6 +297,12 @@ def test_model_loading_errors_are_one_line(
     error = capsys.readouterr().err.strip()
     assert error == f"respira predict: error: model folder without weights: {no_weights}"
 
+    assert main(["predict", str(model_dir), str(wav), "--onnx"]) == 2  # a model folder without model.onnx
+    assert capsys.readouterr().err.strip() == (
+        f"respira predict: error: model folder without weights: {model_dir} (it has model.safetensors but "
+        "no model.onnx: leave out --onnx, or export it with --onnx)"
+    )
+
     other = tmp_path / "not_respira"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"model_type": "bert"}))

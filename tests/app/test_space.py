@@ -97,3 +97,22 @@ def test_app_command_refuses_a_missing_model_or_bad_port_in_one_line(
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 2 and all(line.startswith("respira app: error:") for line in errors)
     assert "model folder not found" in errors[0] and "--port" in errors[1]
+
+
+def test_app_command_checks_the_address_before_loading_the_model(tmp_path: Path, capsys) -> None:
+    import socket
+
+    missing = str(tmp_path / "missing")  # the address is checked first: this model is never looked for
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", missing, "--port", str(port)]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"respira app: error: cannot listen on 127.0.0.1:{port} (Address already in use): choose another "
+            "--port or --host"
+        )
+    assert main(["app", missing, "--host", "not a host"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "respira app: error: --host 'not a host' is not an address of this machine to listen on"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 import tempfile
 
 from .options import add_device_option, add_model_argument
@@ -34,9 +35,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
+def check_address(host: str, port: int) -> None:
+    """Raise a one-line ``ValueError`` unless the server can listen on ``host:port`` (before the model is
+    loaded; gradio would say "Cannot find empty port" for a host that does not resolve, too)."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise ValueError(f"--host {host!r} is not an address of this machine to listen on") from None
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ValueError(
+                f"cannot listen on {host}:{port} ({error.strerror or error}): choose another --port or --host"
+            ) from None
+
+
 def run(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    check_address(args.host, args.port)
     try:
         import gradio  # noqa: F401
     except ImportError:

@@ -72,7 +72,10 @@ def check_model_folder(path: str | Path, *, weights: Sequence[str] = WEIGHT_FILE
     config_file = path / "config.json"
     if weights and not any((path / name).is_file() for name in weights):
         hint = ""
-        if any((path / name).is_file() for name in WEIGHT_FILES if name not in weights):
+        safe = [name for name in WEIGHT_FILES[:2] if name not in weights and (path / name).is_file()]
+        if safe:  # asked for model.onnx only
+            hint = f" (it has {safe[0]} but no {weights[0]}: leave out --onnx, or export it with --onnx)"
+        elif any((path / name).is_file() for name in WEIGHT_FILES if name not in weights):
             hint = " (pickled .bin weights are never loaded; re-save the model with safetensors)"
         elif any(path.glob("checkpoint-*")):
             hint = " (it holds checkpoint-* folders: did training finish and save the final model?)"
