@@ -107,6 +107,11 @@ def test_a_patient_split_too_fine_for_its_patients_says_how_to_split_fewer_ways(
     assert "split_strategy='patient': only" in error and "every 'label' value in 3 splits" in error
     hint = "add recordings of more patients, or split fewer ways (a 0 in patient_split_fractions, "
     assert error.endswith(hint + "train,validation,test)")
+    assert main([*base, "--validation_size", "0.9"]) == 2  # the official split's validation carve-out
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "require_all" not in error and "attempts," not in error
+    assert error.startswith("respira prepare: error: validation_size=0.9: ")
+    assert error.endswith("; use a smaller validation_size or another seed")
     output = tmp_path / "two_splits"
     flags = ["--split_strategy", "patient", "--patient_split_fractions", "0.5,0,0.5"]
     assert main([*base, *flags, "--output_dir", str(output)]) == 0, capsys.readouterr().err

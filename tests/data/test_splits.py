@@ -8,7 +8,7 @@ import pytest
 
 from respira.data.corpus import CHEST_LOCATIONS
 from respira.data.errors import SplitError
-from respira.data.splits import VALIDATION, carve_validation, patient_split
+from respira.data.splits import SEARCH_HINT, VALIDATION, carve_validation, patient_split
 from respira.labels import CLASS_NAMES
 
 SIXTY_TWENTY_TWENTY = {"train": 0.6, "validation": 0.2, "test": 0.2}
@@ -156,8 +156,9 @@ def test_unreachable_requirement_reports_split_and_value() -> None:
             "chest_location": "Tc",
         }
     )
-    with pytest.raises(SplitError, match=r"split 'small' lacks 'x' \(2 patients in all"):
+    with pytest.raises(SplitError, match=r"split 'small' lacks 'x' \(2 patients in all") as caught:
         patient_split(frame, {"big": 0.98, "small": 0.02}, max_attempts=4)
+    assert str(caught.value).endswith(SEARCH_HINT)  # what a builder replaces with its own options
 
 
 def test_require_all_changes_the_outcome_when_needed() -> None:

@@ -31,7 +31,7 @@ from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
 from .loaders import build_or_stream, check_loader_options
 from .recording_audio import audio_durations, recording_samples
-from .splits import REQUIRE_ALL_HINT, carve_validation, patient_split
+from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
 
 RECORDING_COLUMNS: tuple[str, ...] = (
     "recording",
@@ -270,11 +270,12 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
         try:
             return patient_split(index, fractions, seed=config.seed, stratify_by=config.stratify_by)
-        except SplitError as error:  # the library's hint (require_all=None) is no option of a builder
-            reason = str(error).removesuffix(REQUIRE_ALL_HINT)
-            raise SplitError(
-                f"split_strategy='patient': {reason}; add recordings of more patients, or split fewer ways "
-                "(a 0 in patient_split_fractions, train,validation,test)"
+        except SplitError as error:
+            raise _builder_split_error(
+                error,
+                "split_strategy='patient'",
+                "add recordings of more patients, or split fewer ways (a 0 in patient_split_fractions, "
+                "train,validation,test)",
             ) from None
     if index["official_split"].isna().all():
         raise SplitError(
@@ -284,11 +285,23 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
         )
     splits = index["official_split"].rename("split")
     if config.validation_size > 0:
-        carved = carve_validation(
-            index.assign(split=splits), config.validation_size, seed=config.seed, stratify_by="label"
-        )
+        try:
+            carved = carve_validation(
+                index.assign(split=splits), config.validation_size, seed=config.seed, stratify_by="label"
+            )
+        except SplitError as error:
+            option = f"validation_size={config.validation_size}"
+            remedy = "use a smaller validation_size or another seed"
+            raise _builder_split_error(error, option, remedy) from None
         splits = carved["split"]
     return splits
+
+
+def _builder_split_error(error: SplitError, option: str, remedy: str) -> SplitError:
+    """``error`` of the split library for a builder option: its hints (``require_all=None``, more
+    attempts) are no options of a builder, so the builder's ``remedy`` replaces them."""
+    reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
+    return SplitError(f"{option}: {reason}; {remedy}")
 
 
 def load_icbhi(

@@ -32,12 +32,16 @@ import pandas as pd
 
 from respira.data.errors import SplitError
 
-__all__ = ["REQUIRE_ALL_HINT", "VALIDATION", "carve_validation", "patient_split"]
+__all__ = ["REQUIRE_ALL_HINT", "SEARCH_HINT", "VALIDATION", "carve_validation", "patient_split"]
 
 VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""
 REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"
-"""How a :class:`SplitError` of :func:`patient_split` ends: the API's way out, for callers to replace."""
+"""How a :class:`SplitError` ends when too few groups carry a required value: the API's way out, for
+callers to replace."""
+SEARCH_HINT = "; try another seed, more max_attempts, or require_all=None"
+"""How a :class:`SplitError` ends when no ordering met ``require_all``: the API's ways out, for callers to
+replace."""
 
 _FRACTION_TOLERANCE = 1e-6
 _ORDER_JITTER = 0.25
@@ -330,8 +334,7 @@ def _describe_missing(
     )
     return (
         f"no assignment puts every {column!r} value in every split after {attempts} attempts "
-        f"(seed {seed}; last attempt: {details}); "
-        "try another seed, more attempts, or require_all=None"
+        f"(seed {seed}; last attempt: {details})" + SEARCH_HINT
     )
 
 
