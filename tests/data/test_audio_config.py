@@ -120,3 +120,18 @@ def test_patient_split_fractions_read_as_a_recipe_writes_them_or_as_numbers(give
 def test_bad_patient_split_fractions_are_one_line_naming_the_value(given) -> None:
     with pytest.raises(ValueError, match=r"^patient_split_fractions must be three numbers train,validation"):
         ICBHIConfig(name="cycles", split_strategy="patient", patient_split_fractions=given)
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"split_strategy": "patient", "stratify_by": "bogus"}, "stratify_by"),
+        ({"split_strategy": "patient", "stratify_by": "age"}, "stratify_by"),  # numeric: no strata
+        ({"split_strategy": "patient_kfold", "fold_stratify_by": "start"}, "fold_stratify_by"),
+    ],
+)
+def test_a_split_stratified_by_no_categorical_column_is_refused_before_reading(options, name) -> None:
+    with pytest.raises(ValueError, match=rf"^{name} must be a categorical column of the index \(chest_"):
+        ICBHIConfig(name="cycles", **options)
+    kfold = ICBHIConfig(name="cycles", split_strategy="patient_kfold", fold_stratify_by="device")
+    assert kfold.fold_stratify_by == "device"

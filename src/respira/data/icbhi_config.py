@@ -10,6 +10,7 @@ from typing import Literal
 from ..run_record import SPLIT_STRATEGIES
 from .audio_config import AudioBuilderConfig
 from .folds import is_fold_strategy
+from .index import STRATA_COLUMNS
 from .text_files import CLIP_TOLERANCE_SECONDS
 
 __all__ = ["ICBHIConfig"]
@@ -75,6 +76,13 @@ class ICBHIConfig(AudioBuilderConfig):
                 "patient_split_fractions (train, validation, test) instead"
             )
         self.patient_split_fractions = parse_split_fractions(self.patient_split_fractions)
+        for name in ("stratify_by", "fold_stratify_by"):
+            value = getattr(self, name)
+            if value not in STRATA_COLUMNS and not (name == "fold_stratify_by" and value is None):
+                raise ValueError(
+                    f"{name} must be a categorical column of the index ({', '.join(STRATA_COLUMNS)}), "
+                    f"got {value!r}"
+                )
 
 
 def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:

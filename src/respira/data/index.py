@@ -48,6 +48,15 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "child_height",
     "annotation_line",
 )
+STRATA_COLUMNS: tuple[str, ...] = (
+    "chest_location",
+    "acquisition_mode",
+    "device",
+    "label",
+    "diagnosis",
+    "sex",
+)
+"""The index's categorical columns: what ``stratify_by`` and ``fold_stratify_by`` can stratify by."""
 _NO_DEMOGRAPHICS = Demographics(None, None, None, None, None)
 
 
