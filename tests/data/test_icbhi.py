@@ -275,6 +275,26 @@ def test_recordings_without_audio_are_left_out_and_reported_once(corpus_copy: Pa
     assert len(built) == len(_wav_files(corpus_copy))
 
 
+def test_audio_without_an_annotation_file_is_left_out_and_reported_once(
+    corpus_copy: Path, tmp_path: Path
+) -> None:
+    unannotated = _wav_files(corpus_copy)[:3]
+    for wav in unannotated:
+        wav.with_suffix(".txt").unlink()  # an incomplete download the other way round
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = load_icbhi(corpus_copy, split_strategy="patient", cache_dir=tmp_path)
+    reports = [str(w.message) for w in caught if issubclass(w.category, PartialCorpusWarning)]
+    reports = [report for report in reports if "annotation file" in report]  # the split file warns too
+    first = sorted(unannotated)[0]
+    assert reports == [
+        f"3 audio file(s) in {first.parent} have no annotation file and are left out; first: {first.name} "
+        f"(no {first.stem}.txt)"
+    ]
+    built = {r for part in dataset.values() for r in part["recording"]}
+    assert not built & {wav.stem for wav in unannotated} and built
+
+
 def test_save_to_disk_round_trip_keeps_audio(built: datasets.DatasetDict, tmp_path: Path) -> None:
     built.save_to_disk(tmp_path / "saved")
     reloaded = datasets.load_from_disk(str(tmp_path / "saved"))

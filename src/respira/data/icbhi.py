@@ -146,6 +146,15 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
         return generators
 
     def _drop_recordings_without_audio(self, index: pd.DataFrame) -> pd.DataFrame:
+        unannotated = sorted(set(self.layout.audio_files) - set(self.layout.annotation_files))
+        if unannotated:  # an incomplete download the other way round: nothing says which cycles it has
+            warnings.warn(
+                f"{len(unannotated)} audio file(s) in {self.layout.recordings_dir} have no annotation file "
+                f"and are left out; first: {self.layout.audio_files[unannotated[0]].name} (no "
+                f"{unannotated[0]}.txt)",
+                PartialCorpusWarning,
+                stacklevel=2,
+            )
         missing = sorted(set(index["recording"]) - set(self.layout.audio_files))
         if not missing:
             return index
