@@ -217,7 +217,7 @@ class Detector:
     ) -> Prediction:
         """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
 
-        Float samples are expected in [-1, 1] (far louder ones warn: :func:`respira.audio.check_level`);
+        Float samples are expected in [-1, 1] (far louder ones warn: :func:`respira.wav.check_level`);
         integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
         rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds.
         """

@@ -173,9 +173,10 @@ def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
 
 
 def _window_samples(
-    model: RespiraForAudioClassification, window: float, hop: float, smoothing: int
+    model: RespiraForAudioClassification, window: float, hop: float, smoothing: int, frame: int | None = None
 ) -> tuple[int, int]:
-    """``(window, hop)`` in samples after checking the options (one-line ``ValueError`` otherwise)."""
+    """``(window, hop)`` in samples after checking the options (one-line ``ValueError`` otherwise).
+    ``frame``: the model's :func:`analysis_frame_samples` when the caller has it already."""
     if not (isinstance(window, (int, float)) and math.isfinite(window) and window > 0):
         raise ValueError(f"window must be a positive number of seconds, got {window}")
     if not (isinstance(hop, (int, float)) and math.isfinite(hop) and 0 < hop <= window):
@@ -183,7 +184,7 @@ def _window_samples(
     if int(smoothing) != smoothing or smoothing < 1:
         raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
     rate = int(model.config.sampling_rate)
-    frame = analysis_frame_samples(model)
+    frame = analysis_frame_samples(model) if frame is None else frame
     window_samples = round(window * rate)
     if window_samples < frame:
         raise ValueError(
@@ -225,11 +226,12 @@ def predict_windows(
     model's featurizer (:func:`analysis_frame_samples`), and a recording that would need more than
     ``max_windows`` windows (``None``: no limit) raises ``ValueError`` before any is computed.
     """
-    window_samples, hop_samples = _window_samples(model, window, hop, smoothing)
+    frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
+    window_samples, hop_samples = _window_samples(model, window, hop, smoothing, frame)
     waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
     total = waveform.shape[0]
-    check_holds_a_frame(total, analysis_frame_samples(model), rate)
+    check_holds_a_frame(total, frame, rate)
     count = window_count(total, window_samples, hop_samples)
     if max_windows is not None and count > max_windows:
         raise ValueError(

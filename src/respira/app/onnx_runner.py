@@ -102,9 +102,10 @@ class OnnxDetector:
                 first, stop = span_samples(start, end, rate, total)
                 if first >= total:
                     raise ValueError(f"cycle {start}-{end} s starts after the end of the recording")
+                stop = max(stop, first + 1)
                 cycle = f"cycle {number} ({start}-{end} s) of the recording"
-                check_holds_a_frame(max(stop, first + 1) - first, self.frame_samples, rate, cycle)
-                samples.append((first, max(stop, first + 1)))
+                check_holds_a_frame(stop - first, self.frame_samples, rate, cycle)
+                samples.append((first, stop))
         else:
             check_holds_a_frame(total, self.frame_samples, rate)
             window_samples = round(window * rate)

@@ -154,8 +154,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "does: head statistics, prior shift), then score it",
     )
     add_adaptation_options(parser)
-    windowed = corpus_list(lambda spec: spec.name, lambda spec: spec.labels == "recording")
-    group = parser.add_argument_group(f"--dataset {windowed}")  # recording-labelled corpora
+    group = parser.add_argument_group(f"--dataset {_windowed_corpora()}")
     group.add_argument(
         "--window", type=float, help=f"window length in seconds (default: {WINDOW_DEFAULTS['window']:g})"
     )
@@ -176,6 +175,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache_dir", help="datasets cache folder")
     add_device_option(parser)
     parser.set_defaults(handler=run)
+
+
+def _windowed_corpora() -> str:
+    """The recording-labelled corpora (scored by sliding windows), as ``--dataset`` lists them."""
+    return corpus_list(lambda spec: spec.name, lambda spec: spec.labels == "recording")
 
 
 def _what_is_scored(spec: CorpusSpec) -> str:
@@ -284,9 +288,8 @@ def run(args: argparse.Namespace) -> None:
         return
     misplaced = [f"--{name}" for name in (*WINDOW_DEFAULTS, "top_k") if getattr(args, name) is not None]
     if misplaced:
-        windowed = corpus_list(lambda other: other.name, lambda other: other.labels == "recording")
         raise ValueError(
-            f"{', '.join(misplaced)}: only for recording-labelled corpora (--dataset {windowed}); "
+            f"{', '.join(misplaced)}: only for recording-labelled corpora (--dataset {_windowed_corpora()}); "
             f"{spec.label} is scored per annotated cycle"
         )
     from ..hub.loading import load_model

@@ -219,14 +219,14 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
                     },
                 )
                 continue
+            rate, total = config.sampling_rate, samples.shape[0]
             for cycle in task["cycles"]:
-                rate, total = config.sampling_rate, samples.shape[0]
                 start, end = span_samples(cycle["start"], cycle["end"], rate, total)
                 if end <= start:
                     raise ICBHIFormatError(
                         task["annotation_path"],
                         f"cycle {cycle['start']}-{cycle['end']} s is empty after resampling to "
-                        f"{config.sampling_rate} Hz ({samples.shape[0]} samples)",
+                        f"{rate} Hz ({total} samples)",
                         line=cycle["annotation_line"],
                     )
                 audio = encode_wav(samples[start:end], config.sampling_rate, config.audio_subtype)

@@ -72,7 +72,11 @@ def check_model_folder(path: str | Path, *, weights: Sequence[str] = WEIGHT_FILE
     config_file = path / "config.json"
     if weights and not any((path / name).is_file() for name in weights):
         hint = ""
-        safe = [name for name in WEIGHT_FILES[:2] if name not in weights and (path / name).is_file()]
+        safe = [
+            name
+            for name in WEIGHT_FILES
+            if ".safetensors" in name and name not in weights and (path / name).is_file()
+        ]
         if safe:  # asked for model.onnx only
             hint = f" (it has {safe[0]} but no {weights[0]}: leave out --onnx, or export it with --onnx)"
         elif any((path / name).is_file() for name in WEIGHT_FILES if name not in weights):
@@ -250,17 +254,17 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     except (RuntimeError, TypeError, ValueError):
         message = f"device {str(device)!r} is not a torch device (cpu, cuda, cuda:1, mps...)"
         raise ValueError(message) from None
-    missing = {
-        "cuda": lambda: not torch.cuda.is_available() or (resolved.index or 0) >= torch.cuda.device_count(),
-        "mps": lambda: not torch.backends.mps.is_available(),
-    }.get(resolved.type)
-    if missing is not None and missing():
-        found = f"{torch.cuda.device_count()} CUDA device(s)" if resolved.type == "cuda" else "no MPS device"
-        raise ValueError(
-            f"device {str(device)!r} is not available here (torch {torch.__version__} sees {found}); "
-            "use cpu, or leave the device unset"
-        )
-    return resolved
+    cuda = torch.cuda.is_available() and (resolved.index or 0) < torch.cuda.device_count()
+    if resolved.type == "cuda" and not cuda:
+        found = f"{torch.cuda.device_count()} CUDA device(s)"
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        found = "no MPS device"
+    else:
+        return resolved
+    raise ValueError(
+        f"device {str(device)!r} is not available here (torch {torch.__version__} sees {found}); "
+        "use cpu, or leave the device unset"
+    )
 
 
 def load_model(

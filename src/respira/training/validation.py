@@ -137,12 +137,6 @@ def _check_loss_weights(model: ModelArguments) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- data
-def _split_fractions(data: DataArguments) -> tuple[float, ...]:
-    from ..data.icbhi_config import parse_split_fractions
-
-    return parse_split_fractions(str(data.patient_split_fractions))
-
-
 def _check_corpora(
     model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
 ) -> None:
@@ -174,7 +168,7 @@ def _check_corpora(
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ..data.folds import is_fold_strategy
-    from ..data.icbhi_config import ICBHIConfig
+    from ..data.icbhi_config import ICBHIConfig, parse_split_fractions
     from ..data.layout import locate_corpus
     from .datasets import data_record, dataset_source, inspect_source
 
@@ -194,7 +188,7 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
             "missing data_dir: pass --data_dir <folder of an ICBHI download> (or --dataset_name <Hub "
             "dataset id or folder written by respira prepare>) or set it in the recipe"
         )
-    fractions = _split_fractions(data)
+    fractions = parse_split_fractions(str(data.patient_split_fractions))
     kfold = is_fold_strategy(data.split_strategy)
     ICBHIConfig(  # checks the split and audio options as the builder will
         name="cycles",
