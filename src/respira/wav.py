@@ -98,7 +98,8 @@ def check_level(samples: np.ndarray, name: str = "the waveform") -> None:
     """Warn (:class:`AudioLevelWarning`) when float ``samples`` peak above :data:`FULL_SCALE_LIMIT`: audio
     scaled as integer PCM but passed as float, most likely, which a model hears tens of dB louder than
     anything it was trained on."""
-    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    # max and -min, not abs: no copy of an hour-long recording just to find its peak
+    peak = max(float(samples.max()), -float(samples.min())) if samples.size else 0.0
     if peak > FULL_SCALE_LIMIT:
         warnings.warn(
             f"{name} peaks at {peak:.3g}, {20 * math.log10(peak):.0f} dB above full scale: float audio is "
