@@ -17,7 +17,7 @@ at thresholds cross-fitted over 5 patient groups of the pool (the flagship's rul
 ceiling*: thresholds tuned on the target itself, what any threshold rule could reach with that ranking.
 Variants: the features (last block's mean = the flagship's embedding; + its std and max over time; + the
 mean / std of blocks 7-15; the AudioSet logits) and three label-free uses of the target's own audio
-(per-domain standardisation, recording context, rate-matched thresholds; see :data:`VARIANTS`), two
+(per-domain standardisation, recording context, rate-matched thresholds, CORAL; see :data:`VARIANTS`), two
 weightings of the pool that cut the link between a device and a label (:func:`sample_weights`), and the
 hand-crafted features of ``_acoustic_features.py``. Last, in domain: the out-of-fold AUCs of the flagship's
 embedding pooled over the devices and within each (:func:`within_device`).
@@ -40,7 +40,7 @@ from respira.metrics import icbhi_scores
 from respira.metrics.multilabel import roc_auc
 from respira.metrics.thresholds import tune_thresholds
 
-RATE, HOP, GROUPS, CONTEXT_WEIGHT = 32_000, 4.0, 5, 0.5
+RATE, HOP, GROUPS, CONTEXT_WEIGHT, CORAL_SHRINKAGE = 32_000, 4.0, 5, 0.5, 1.0
 MID_BLOCKS = range(7, 16)
 
 
@@ -55,6 +55,8 @@ class Variant:
     """Target thresholds flag the share of the target that the pool's thresholds flag in the pool."""
     weights: str | None = None
     """Per-flag sample weights of the pool (:func:`sample_weights`): ``deconfounded`` or ``domain_class``."""
+    coral: bool = False
+    """Per-domain standardisation, then each pool domain's covariance matched to the target's (:func:`coral`)."""
 
 
 VARIANTS: dict[str, Variant] = {
@@ -77,6 +79,9 @@ VARIANTS: dict[str, Variant] = {
     "per-domain standardisation (label-free)": Variant(("final",), per_domain=True),
     "recording context (label-free)": Variant(("final",), context=True),
     "rate-matched thresholds (label-free)": Variant(("final",), rate_matched=True),
+    "CORAL: each device's covariance matched to the target's (label-free)": Variant(
+        ("final",), per_domain=True, coral=True
+    ),
 }
 
 
@@ -93,6 +98,26 @@ def _per_domain(x: np.ndarray, domains: np.ndarray) -> np.ndarray:
     for domain in np.unique(domains):
         rows = domains == domain
         out[rows] = (x[rows] - x[rows].mean(0)) / (x[rows].std(0) + 1e-6)
+    return out
+
+
+def coral(
+    train: np.ndarray, domains: np.ndarray, test: np.ndarray, shrinkage: float = CORAL_SHRINKAGE
+) -> np.ndarray:
+    """CORAL (Sun, Feng & Saenko, AAAI 2016): each ``domains`` block of ``train`` whitened with its own
+    covariance and re-coloured with ``test``'s, both regularised by ``shrinkage`` times the identity
+    (the paper's choice of 1 for standardised features). Label-free: it reads the target's features only."""
+
+    def power(matrix: np.ndarray, exponent: float) -> np.ndarray:
+        values, vectors = np.linalg.eigh(matrix)
+        return (vectors * values**exponent) @ vectors.T
+
+    identity = shrinkage * np.eye(train.shape[1])
+    colour = power(np.cov(test, rowvar=False) + identity, 0.5)
+    out = np.empty_like(train, dtype=np.float64)
+    for domain in np.unique(domains):
+        rows = domains == domain
+        out[rows] = train[rows] @ power(np.cov(train[rows], rowvar=False) + identity, -0.5) @ colour
     return out
 
 
@@ -155,6 +180,8 @@ def probabilities(variant: Variant, pool: dict, target: dict) -> np.ndarray:
     x_pool, x_target = (np.concatenate([s["x"][k] for k in variant.features], 1) for s in (pool, target))
     domains = (pool["domain"], target["domain"]) if variant.per_domain else None
     train, test = standardise(x_pool, x_target, domains)
+    if variant.coral:
+        train = coral(train, pool["domain"], test)
     weights = None
     if variant.weights:
         weights = sample_weights(pool["flags"], pool["domain"], variant.weights)

@@ -131,3 +131,20 @@ def test_own_length_embedding_neither_tiles_nor_crops_and_restores_the_model() -
     with torch.no_grad():
         expected = short_model.respira(torch.from_numpy(waveform[: rate // 4])[None]).embeddings[0].numpy()
     np.testing.assert_allclose(quarter, expected, atol=1e-6)
+
+
+def test_coral_gives_every_pool_domain_the_targets_covariance() -> None:
+    rng = np.random.default_rng(0)
+    mixing = {"a": np.array([[2.0, 0.5], [0.0, 0.3]]), "b": np.array([[0.2, 0.0], [1.5, 1.0]])}
+    domains = np.repeat(["a", "b"], 200)
+    train = np.concatenate([rng.normal(size=(200, 2)) @ mixing[d] for d in "ab"])
+    test = rng.normal(size=(300, 2)) @ np.array([[1.0, 0.8], [0.0, 0.5]])
+    aligned = probe.coral(train, domains, test, shrinkage=0.0)  # unregularised: matched exactly
+    for domain in "ab":
+        assert np.cov(aligned[domains == domain], rowvar=False) == pytest.approx(np.cov(test, rowvar=False))
+    # one feature, shrinkage 1 (the paper's): x * sqrt(var_target + 1) / sqrt(var_domain + 1)
+    one = probe.coral(train[:, :1], domains, test[:, :1])
+    for domain in "ab":
+        rows = domains == domain
+        ratio = np.sqrt((test[:, 0].var(ddof=1) + 1) / (train[rows, 0].var(ddof=1) + 1))
+        assert one[rows, 0] == pytest.approx(train[rows, 0] * ratio)
