@@ -146,6 +146,24 @@ def test_plot_writes_a_png_beside_the_recording(multi_dir: Path, recording: Path
     assert (tmp_path / "copy.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_plot_writes_the_format_its_file_name_asks_for(
+    multi_dir: Path, recording: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    prediction = detector.predict_file(recording)
+    svg = detector.plot(recording, tmp_path / "out.svg", prediction=prediction)
+    assert b"<svg" in svg.read_bytes()[:500]
+    assert detector.plot(recording, tmp_path / "out.PDF", prediction=prediction).read_bytes()[:5] == b"%PDF-"
+    calls: list[str] = []
+    monkeypatch.setattr(Detector, "predict_file", lambda self, path, **kw: calls.append(path))
+    for name, says in (("out.xyz", "'.xyz' is not an image format"), ("out", "has no suffix")):
+        with pytest.raises(ValueError, match=f"out.*{says}.*one of .*\\.png.*\\.svg"):
+            detector.plot(recording, tmp_path / name)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        detector.plot(recording, tmp_path)
+    assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out.PDF", "out.svg"]
+
+
 def test_cli_predict_is_the_detector(multi_dir: Path, recording: Path, tmp_path: Path, monkeypatch) -> None:
     calls: list[str] = []
     original = Detector.predict_file

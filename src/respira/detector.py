@@ -37,6 +37,7 @@ from .inference import (
     predict_windows,
 )
 from .metrics.recording_level import describe_aggregation
+from .utils.files import check_file_target
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -280,15 +281,19 @@ class Detector:
         **options: Any,
     ) -> Path:
         """Draw the recording ``path`` as predicted: its spectrogram, the crackle and wheeze
-        probabilities with the thresholds, the labels and the ``annotations`` cycles; write a PNG to
-        ``output`` (default: beside the recording, ``NAME.png``) and return its path.
+        probabilities with the thresholds, the labels and the ``annotations`` cycles; write it to
+        ``output`` in the format its suffix names (``.png``, ``.svg``, ``.pdf``, …; default: a PNG beside
+        the recording, ``NAME.png``) and return its path. An ``output`` that cannot be written is
+        refused before anything is predicted.
 
         ``prediction``: reuse a :meth:`predict_file` result of the same file and options.
         """
+        from .reports.figures import figure_format
         from .reports.recording_plot import plot_recording
 
         settings = self._options(options)
         target = Path(output) if output is not None else Path(path).with_suffix(".png")
+        figure_format(check_file_target(target))
         if prediction is None:
             prediction = self.predict_file(path, annotations=annotations, **options)
         return plot_recording(

@@ -18,7 +18,7 @@ from respira.reports.curves import (
     label_curve_figures,
     label_curve_scores,
 )
-from respira.reports.figures import save_pngs
+from respira.reports.figures import save_figures
 
 TARGETS = np.array([[0, 1], [0, 0], [1, 0], [1, 0], [0, 0], [1, 1]])
 PROBABILITIES = np.array([[0.1, 0.8], [0.6, 0.3], [0.7, 0.2], [0.4, 0.6], [0.2, 0.1], [0.9, 0.75]])
@@ -86,7 +86,7 @@ def test_a_label_with_one_class_has_no_curve_and_argmax_models_no_threshold_plot
     targets[:, 1] = 0  # no wheeze
     decided = _decided()
     figures = label_curve_figures(targets, PROBABILITIES, decided, unit="recording")
-    written = save_pngs(figures, tmp_path / "report")
+    written = save_figures(figures, tmp_path / "report")
     assert [path.name for path in written] == list(CURVE_FILES)
     for path in written:
         image = matplotlib.image.imread(path)

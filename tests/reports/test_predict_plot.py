@@ -97,9 +97,9 @@ def test_onnx_folders_are_drawn_with_their_thresholds(
     export_onnx(model, folder / ONNX_FILE)
     config.save_pretrained(folder)
     figures: list[Figure] = []
-    save = recording_plot.save_png
+    save = recording_plot.save_figure
     monkeypatch.setattr(
-        recording_plot, "save_png", lambda figure, path: figures.append(figure) or save(figure, path)
+        recording_plot, "save_figure", lambda figure, path: figures.append(figure) or save(figure, path)
     )
     plots = tmp_path / "plots"
     assert main(["predict", str(folder), str(noise_recording), "--plot_dir", str(plots)]) == 0

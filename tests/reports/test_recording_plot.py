@@ -28,13 +28,13 @@ NAMES = ("normal", "crackle", "wheeze", "both")
 def figures(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
     """Every figure :func:`plot_recording` saves (it is still written)."""
     captured: list[Figure] = []
-    save = recording_plot.save_png
+    save = recording_plot.save_figure
 
     def capture(figure: Figure, path: Path) -> Path:
         captured.append(figure)
         return save(figure, path)
 
-    monkeypatch.setattr(recording_plot, "save_png", capture)
+    monkeypatch.setattr(recording_plot, "save_figure", capture)
     return captured
 
 

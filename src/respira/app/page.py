@@ -30,7 +30,7 @@ from typing import Any
 import gradio as gr
 
 from ..audio import decodes_other_codecs
-from ..reports.figures import save_png
+from ..reports.figures import save_figure
 from ..utils.tables import format_rows
 from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
 
@@ -138,7 +138,7 @@ def _run(
     progress(0.9, desc="writing the downloads")
     folder = results.new()
     stem = Path(name).stem.replace(" ", "_") or "recording"
-    png = save_png(analysis.figure, folder / f"{stem}.png")
+    png = save_figure(analysis.figure, folder / f"{stem}.png")
     csv_file, json_file = folder / f"{stem}.csv", folder / f"{stem}.json"
     csv_file.write_text(format_rows(analysis.rows, "csv"), encoding="utf-8")
     json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")

@@ -39,7 +39,7 @@ from ..metrics.recording_level import aggregate_windows, patient_bootstrap
 from ..metrics.thresholds import choose_thresholds
 from ..utils.files import write_json_atomic, write_text_atomic
 from ..utils.progress import progress, stage
-from .figures import new_figure, save_png
+from .figures import new_figure, save_figure
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
@@ -235,7 +235,7 @@ def write_report(report: dict[str, Any], folder: str | Path) -> list[Path]:
     ax.set_title(f"Few-shot calibration: mean ± sd over {report['learning_curve_repeats']} subsets")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    written.append(save_png(figure, folder / "learning_curve.png"))
+    written.append(save_figure(figure, folder / "learning_curve.png"))
     return written
 
 

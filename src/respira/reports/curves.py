@@ -163,7 +163,7 @@ def label_curve_figures(
     unit: str = "cycle",
 ) -> dict[str, Figure]:
     """The figures of the module docstring, by file name (write them with
-    :func:`~respira.reports.figures.save_pngs`).
+    :func:`~respira.reports.figures.save_figures`).
 
     ``targets`` ``[N, 2]`` 0/1 (crackle, wheeze), ``probabilities`` ``[N, 2]`` of them, ``decided`` the
     model's ``[N, 2]`` decisions (its operating point); ``thresholds``: the two thresholds it decides at

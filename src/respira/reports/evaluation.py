@@ -50,7 +50,7 @@ from ..metrics.multilabel import label_probabilities
 from ..utils.files import write_json_atomic, write_text_atomic
 from ..utils.progress import stage
 from .curves import label_curve_figures, label_curve_scores
-from .figures import save_pngs
+from .figures import save_figures
 from .plots import plot_confusion_matrix, plot_embedding_projection
 from .report_folder import report_folder
 
@@ -253,7 +253,7 @@ def evaluate_model(
         figures = label_curve_figures(
             flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
         )
-        curves = save_pngs(figures, output)
+        curves = save_figures(figures, output)
     metrics["add_properties"] = properties
     metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
     return metrics

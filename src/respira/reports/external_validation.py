@@ -49,7 +49,7 @@ from ..utils.progress import progress
 from ..utils.tables import format_number, format_table
 from .curves import label_curve_figures
 from .evaluation import write_json
-from .figures import save_pngs
+from .figures import save_figures
 from .report_folder import report_folder
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def evaluate_recordings(
         figures = label_curve_figures(
             targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
         )
-        curves = save_pngs(figures, output)
+        curves = save_figures(figures, output)
     metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
     return metrics
 

@@ -1,8 +1,8 @@
-"""The figure and PNG plumbing shared by the report plots.
+"""The figure and image-file plumbing shared by the report plots.
 
 Figures are plain :class:`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot: safe in
-scripts, notebooks and threads, and the user's backend is never changed); PNGs are written
-atomically (a temporary sibling renamed into place).
+scripts, notebooks and threads, and the user's backend is never changed); they are written atomically
+(a temporary sibling renamed into place) in the format the file name's suffix names.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from ..utils.files import atomic_path
 
 DPI = 120
+FIGURE_FORMATS = tuple(sorted(set(FigureCanvasAgg.get_supported_filetypes()) - {"pgf"}))
+"""The file suffixes a figure can be written as (matplotlib's; ``pgf`` needs a LaTeX installation)."""
 
 
 def new_figure(width: float, height: float, *, layout: str | None = "constrained") -> Figure:
@@ -26,14 +28,27 @@ def new_figure(width: float, height: float, *, layout: str | None = "constrained
     return figure
 
 
-def save_png(figure: Figure, path: str | Path) -> Path:
-    """Write ``figure`` as PNG to ``path`` atomically (the parent folder is created); return the path."""
+def figure_format(path: str | Path) -> str:
+    """The image format ``path``'s suffix names (``png`` for ``a.PNG``); ``ValueError`` naming the file
+    where it names none matplotlib writes."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FIGURE_FORMATS:
+        named = f"'.{suffix}' is not an image format" if suffix else "has no suffix to name its format"
+        choices = ", ".join(f".{name}" for name in FIGURE_FORMATS)
+        raise ValueError(f"{path}: {named}; name the figure's file with one of {choices}")
+    return suffix
+
+
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Write ``figure`` to ``path`` atomically (the parent folder is created) in the format its suffix
+    names (:func:`figure_format`); return the path."""
     path = Path(path)
+    image_format = figure_format(path)
     with atomic_path(path) as partial:
-        figure.savefig(partial, format="png", dpi=DPI, facecolor="white")
+        figure.savefig(partial, format=image_format, dpi=DPI, facecolor="white")
     return path
 
 
-def save_pngs(figures: Mapping[str, Figure], folder: str | Path) -> list[Path]:
-    """Write each of ``figures`` (by file name) into ``folder`` with :func:`save_png`; return the paths."""
-    return [save_png(figure, Path(folder) / name) for name, figure in figures.items()]
+def save_figures(figures: Mapping[str, Figure], folder: str | Path) -> list[Path]:
+    """Write each of ``figures`` (by file name) into ``folder`` with :func:`save_figure`; return the paths."""
+    return [save_figure(figure, Path(folder) / name) for name, figure in figures.items()]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .figures import new_figure, save_png
+from .figures import new_figure, save_figure
 
 __all__ = ["pca_2d", "plot_confusion_matrix", "plot_embedding_projection"]
 
@@ -89,7 +89,7 @@ def plot_confusion_matrix(
 
     total = int(counts.sum())
     figure.suptitle(title or f"Confusion matrix ({total} cycles)", fontsize=14)
-    return save_png(figure, path)
+    return save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------------- embedding projection
@@ -202,7 +202,7 @@ def plot_embedding_projection(
         ax.grid(True, alpha=0.3)
         ax.legend(title=name, fontsize=8, title_fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     figure.suptitle(title or f"Embeddings: 2-D PCA ({n} points)", fontsize=14)
-    return save_png(figure, path)
+    return save_figure(figure, path)
 
 
 def _palette(count: int) -> list[Any]:

@@ -34,7 +34,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ..audio import as_waveform, read_audio
 from ..labels import CLASS_NAMES, MULTI_LABEL, cycle_label
-from .figures import new_figure, save_png
+from .figures import new_figure, save_figure
 from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
 
 if TYPE_CHECKING:
@@ -359,4 +359,4 @@ def plot_recording(
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
         subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
     )
-    return save_png(figure, path)
+    return save_figure(figure, path)

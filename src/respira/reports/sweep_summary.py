@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..utils.files import write_text_atomic
 from ..utils.tables import format_number
-from .figures import new_figure, save_png
+from .figures import new_figure, save_figure
 
 __all__ = ["SUMMARY_FILES", "SweepTrial", "plot_sweep", "summary_rows", "write_sweep_summary"]
 
@@ -130,7 +130,7 @@ def plot_sweep(trials: Sequence[SweepTrial], path: str | Path, *, title: str) ->
         ax.set_xlabel(name)
         ax.set_title(f"score per {name}")
     figure.suptitle(title)
-    return save_png(figure, path)
+    return save_figure(figure, path)
 
 
 def write_sweep_summary(trials: Sequence[SweepTrial], folder: str | Path, *, title: str) -> list[Path]:

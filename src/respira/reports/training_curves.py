@@ -18,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .figures import new_figure, save_png
+from .figures import new_figure, save_figure
 
 __all__ = ["plot_training_curves", "selected_entry", "training_curves_figure", "training_entries"]
 
@@ -192,4 +192,4 @@ def plot_training_curves(
     without it the best validation score, :func:`selected_entry`) is marked with a star and a dotted
     vertical line. Missing keys are skipped. Returns ``path``.
     """
-    return save_png(training_curves_figure(log_history, title=title, best_step=best_step), path)
+    return save_figure(training_curves_figure(log_history, title=title, best_step=best_step), path)
