@@ -56,7 +56,8 @@ class Variant:
     weights: str | None = None
     """Per-flag sample weights of the pool (:func:`sample_weights`): ``deconfounded`` or ``domain_class``."""
     coral: bool = False
-    """Per-domain standardisation, then each pool domain's covariance matched to the target's (:func:`coral`)."""
+    """Per-domain standardisation, then each pool domain's covariance matched to the target's
+    (:func:`coral`)."""
 
 
 VARIANTS: dict[str, Variant] = {
