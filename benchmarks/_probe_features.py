@@ -14,8 +14,9 @@ import _protocols as protocols
 from _acoustic_features import acoustic_features
 from _common import respira
 from _study_methods import LOWPASS
-from respira.audio import decode_audio, lowpass, pad_batch
+from respira.audio import decode_audio
 from respira.data import load_kauh
+from respira.dsp import lowpass, pad_batch
 from respira.labels import classes_to_flags
 from respira.metrics.recording_level import RECORDING_LABELS
 from respira.training.datasets import load_splits

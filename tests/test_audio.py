@@ -1,4 +1,4 @@
-"""respira.audio: one decoder for files, bytes, ``datasets`` Audio values and arrays; resampling; padding."""
+"""respira.audio: one decoder for files, bytes, ``datasets`` Audio values and arrays, and the rate check."""
 
 from __future__ import annotations
 
@@ -20,15 +20,14 @@ from respira.audio import (
     DEFAULT_SAMPLING_RATE,
     AudioDecodingError,
     AudioReadError,
+    SampleRateWarning,
     as_waveform,
     audio_duration,
     decode_audio,
     decodes_other_codecs,
-    lowpass,
-    pad_batch,
     read_audio,
-    resample,
 )
+from respira.dsp import pad_batch, resample
 from respira.wav import FULL_SCALE_LIMIT, AudioLevelWarning, check_level, encode_wav
 
 from .conftest import encode_aac
@@ -109,45 +108,6 @@ def test_read_audio_streams_in_blocks_exactly_like_one_shot_soxr(
     decoded, _ = sf.read(path, dtype="float32")
     np.testing.assert_array_equal(read_audio(path, RATE), soxr.resample(decoded, 44100, RATE, quality="HQ"))
     np.testing.assert_array_equal(read_audio(path, 44100), decoded)
-
-
-@pytest.mark.parametrize(("orig", "target"), [(44100, 16000), (4000, 16000), (16000, 8000)])
-def test_resample_is_soxr_hq(orig: int, target: int) -> None:
-    signal = _tone(orig, 0.5, 300.0)
-    resampled = resample(signal, orig, target)
-    assert resampled.dtype == np.float32
-    np.testing.assert_array_equal(resampled, soxr.resample(signal, orig, target, quality="HQ"))
-    assert not np.array_equal(resampled, soxr.resample(signal, orig, target, quality="LQ"))
-    assert resample(signal, orig, orig) is signal
-
-
-def test_lowpass_removes_the_band_above_the_cutoff() -> None:
-    signal = _tone(RATE, 1.0, 300.0) + _tone(RATE, 1.0, 5000.0, seed=3)
-    filtered = lowpass(signal, RATE, 1000.0, order=6)
-    spectrum = np.abs(np.fft.rfft(filtered))
-    frequencies = np.fft.rfftfreq(filtered.size, 1 / RATE)
-    assert (
-        spectrum[np.argmin(np.abs(frequencies - 5000))]
-        < 1e-3 * spectrum[np.argmin(np.abs(frequencies - 300))]
-    )
-    with pytest.raises(ValueError, match="Nyquist"):
-        lowpass(signal, RATE, RATE / 2)
-
-
-def test_pad_batch_shapes_values_and_mask() -> None:
-    rows = [np.arange(1, 4, dtype=np.float32), np.arange(1, 7, dtype=np.float32), np.ones(1, np.float32)]
-    values, mask = pad_batch(rows)
-    assert values.shape == mask.shape == (3, 6)
-    assert values.dtype == torch.float32 and mask.dtype == torch.long
-    assert mask.sum(dim=1).tolist() == [3, 6, 1]
-    assert mask[0].tolist() == [1, 1, 1, 0, 0, 0]
-    assert values[0].tolist() == [1, 2, 3, 0, 0, 0]
-    assert values[1].tolist() == [1, 2, 3, 4, 5, 6]
-    assert values[2].tolist() == [1, 0, 0, 0, 0, 0]
-    padded, _ = pad_batch(rows, padding_value=-1.0)
-    assert padded[2].tolist() == [1, -1, -1, -1, -1, -1]
-    with pytest.raises(ValueError, match="empty batch"):
-        pad_batch([])
 
 
 def test_feature_extractor_pads_through_pad_batch() -> None:
@@ -377,3 +337,28 @@ def test_a_name_that_is_no_local_file_is_one_line_as_given(source: str, message:
         with pytest.raises(AudioReadError) as caught:
             read(source)
         assert str(caught.value).startswith(message)
+
+
+def test_audio_recorded_too_slowly_for_the_lung_sound_band_warns_naming_it(tmp_path: Path) -> None:
+    from respira import RespiraFeatureExtractor
+
+    low, ok = tmp_path / "phone.wav", tmp_path / "stethoscope.wav"
+    sf.write(low, _tone(2000, 0.5, 300.0), 2000)
+    sf.write(ok, _tone(4000, 0.5, 300.0), 4000)  # ICBHI's and KAUH's lowest rate: no warning
+    words = r"recorded at 2000 Hz, which holds sound up to 1000 Hz only; crackles and wheezes reach 2000 Hz"
+    samples = _tone(2000, 0.5, 300.0)
+    for call, name in (
+        (lambda: read_audio(low, RATE), re.escape(str(low))),
+        (lambda: read_audio(low.read_bytes(), RATE, name="upload.wav"), "upload.wav"),
+        (lambda: decode_audio({"array": samples, "sampling_rate": 2000, "path": "a.wav"}, RATE), "a.wav"),
+        (lambda: decode_audio(samples, RATE, orig_rate=2000), "the audio"),
+        (lambda: RespiraFeatureExtractor()(samples, sampling_rate=2000), "the waveforms"),
+    ):
+        with pytest.warns(SampleRateWarning, match=f"^{name}: {words}"):
+            call()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SampleRateWarning)
+        read_audio(ok, RATE)
+        decode_audio({"array": samples, "sampling_rate": 4000}, RATE)
+        decode_audio(samples, 2000)  # no rate of its own: taken to be at the one asked for, unchecked
+        RespiraFeatureExtractor(sampling_rate=RATE)(samples)

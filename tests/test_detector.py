@@ -13,6 +13,7 @@ import soundfile as sf
 import torch
 
 import respira
+from respira.audio import SampleRateWarning
 from respira.cli import main
 from respira.decision import decide_flags
 from respira.detector import Detector, Prediction, PredictionError
@@ -199,6 +200,10 @@ def test_an_integer_pcm_array_predicts_as_its_file(multi_dir: Path, tmp_path: Pa
     ]
     with pytest.warns(AudioLevelWarning, match=r"^the waveform peaks at .* dB above full scale"):
         detector.predict(pcm.astype(np.float32), rate)
+    with pytest.warns(
+        SampleRateWarning, match=r"^the waveform: recorded at 1000 Hz, which holds sound up to 500"
+    ):
+        detector.predict(np.full(4000, 0.1, np.float32), 1000)
 
 
 def test_a_recording_shorter_than_one_analysis_frame_is_refused(

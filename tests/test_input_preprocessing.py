@@ -1,5 +1,5 @@
 """The input preprocessing a model was trained with travels with it: config, feature extractor,
-``pipeline`` and ``respira predict`` all apply the same low-pass (:func:`respira.audio.lowpass`)."""
+``pipeline`` and ``respira predict`` all apply the same low-pass (:func:`respira.dsp.lowpass`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.audio import input_preprocessing, lowpass, prepare_recording
+from respira.dsp import input_preprocessing, lowpass, prepare_recording
 from respira.inference import predict_cycles, predict_windows
 from respira.labels import MULTI_LABEL
 from respira.models.respira.feature_extraction_respira import feature_extractor_for

@@ -2,7 +2,7 @@
 
 - log-mel (:class:`respira.models.features.log_mel.LogMelSpectrogram`) = ``log(librosa mel power + eps)``
   with the same settings (centred reflect-padded STFT, periodic Hann, Slaney mel scale and norm);
-- resampling (:func:`respira.audio.resample`, :func:`respira.audio.read_audio`) =
+- resampling (:func:`respira.dsp.resample`, :func:`respira.audio.read_audio`) =
   ``librosa.resample(res_type="soxr_hq")``, sample for sample;
 - time stretch and pitch shift (:mod:`respira.training.augment`): phase vocoders differ in their
   details (window, hop, phase locking), so they are compared by what they must do: the same output
@@ -22,8 +22,9 @@ import scipy.signal
 import soundfile as sf
 import torch
 
-from respira.audio import read_audio, resample
+from respira.audio import read_audio
 from respira.data.text_files import read_annotations
+from respira.dsp import resample
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.training.augment import PitchShift, TimeStretch
 

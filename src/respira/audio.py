@@ -1,4 +1,4 @@
-"""Audio in respira, in one place: decode anything to mono float32, resample, low-pass, pad.
+"""Audio in respira, in one place: decode anything to mono float32 at a rate, and the rates themselves.
 
 - :data:`DEFAULT_SAMPLING_RATE`: the rate respira models, feature extractors and datasets use unless
   told otherwise (a model's ``config.sampling_rate`` / its feature extractor's ``sampling_rate`` is
@@ -12,13 +12,16 @@
 - :func:`decode_audio`: any audio value — a path, bytes, a ``datasets.Audio`` value (a torchcodec
   ``AudioDecoder``, or a dict with ``array``/``bytes``/``path``), a numpy array or a torch tensor —
   to mono float32 at a given rate.
-- :func:`input_preprocessing` / :func:`prepare_recording`: the input transform a model was trained with
-  (its config's rate and low-pass), as dataset-builder options / applied to a recording.
-- :func:`resample` (soxr HQ), :func:`lowpass` (zero-phase Butterworth), :func:`as_waveform` (checks a
-  mono waveform; integer PCM scaled to [-1, 1)), :func:`pad_batch` (zero-padded batch + attention mask)
-  and :func:`audio_duration` (from the header). The WAV format and PCM samples themselves (deterministic
-  encoding for a ``datasets.Audio`` column, the truncation check, integer PCM as float, the full-scale
-  check :func:`respira.wav.check_level`) are :mod:`respira.wav`'s.
+- :func:`check_rate`: a warning (:class:`SampleRateWarning`) for audio recorded at a rate too low to hold
+  the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`), wherever a recording's own rate is read: files, a
+  ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor).
+- :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)) and :func:`audio_duration`
+  (from the header).
+
+Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.dsp`'s; the
+WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
+truncation check, integer PCM as float, the full-scale check :func:`respira.wav.check_level`) are
+:mod:`respira.wav`'s.
 """
 
 from __future__ import annotations
@@ -27,41 +30,38 @@ import io
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from .dsp import resample
 from .wav import pcm_to_float, truncated_data
 
-if TYPE_CHECKING:
-    import torch
-
 __all__ = [
-    "DEFAULT_LOWPASS_ORDER",
     "DEFAULT_SAMPLING_RATE",
     "AudioDecodingError",
     "AudioReadError",
+    "SampleRateWarning",
     "as_waveform",
     "audio_duration",
+    "check_rate",
     "decode_audio",
     "decodes_other_codecs",
-    "input_preprocessing",
-    "lowpass",
-    "pad_batch",
-    "prepare_recording",
     "read_audio",
-    "resample",
 ]
 
 DEFAULT_SAMPLING_RATE: int = 16000
 """Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
 
-DEFAULT_LOWPASS_ORDER: int = 4
-"""Order of the Butterworth prototype of :func:`lowpass` unless told otherwise."""
+LUNG_SOUND_BAND_TOP: float = 2000.0
+"""Hz: the top of the band crackles and wheezes are described in (about 100 to 2000 Hz; ERS task force
+CORSA, Sovijärvi et al. 2000), which a recording holds only at twice this rate or more (ICBHI's lowest
+rate, and KAUH's, is 4 kHz)."""
 
 BYTES_NAME = "<audio bytes>"
 """How errors name audio given as bytes without a file name."""
@@ -76,6 +76,24 @@ class AudioReadError(ValueError):
         self.path = Path(path)
         self.reason = message
         super().__init__(f"{path}: {message}")  # as given: Path would turn https://x into https:/x
+
+
+class SampleRateWarning(UserWarning):
+    """Audio recorded at a rate too low to hold the lung-sound band: a model hears it without its
+    crackles' and wheezes' upper frequencies, so its scores say little."""
+
+
+def check_rate(rate: float, name: str | Path = "the waveform") -> None:
+    """Warn (:class:`SampleRateWarning`) when audio recorded at ``rate`` Hz cannot hold the lung-sound
+    band up to :data:`LUNG_SOUND_BAND_TOP` (a rate under twice it: a telephone-band or mislabelled file)."""
+    if rate < 2 * LUNG_SOUND_BAND_TOP:
+        warnings.warn(
+            f"{name}: recorded at {rate:g} Hz, which holds sound up to {rate / 2:g} Hz only; crackles and "
+            f"wheezes reach {LUNG_SOUND_BAND_TOP:g} Hz (a rate of {2 * LUNG_SOUND_BAND_TOP:g} Hz or more), "
+            "so its scores say little",
+            SampleRateWarning,
+            stacklevel=3,
+        )
 
 
 class AudioDecodingError(AudioReadError):
@@ -196,6 +214,7 @@ def read_audio(
             rate, frames = int(audio.samplerate), int(audio.frames)
             if frames == 0:
                 raise AudioReadError(label, "holds no audio samples (empty recording)")
+            check_rate(rate, label)
             stream = None
             estimate = frames
             if rate != sampling_rate:
@@ -234,7 +253,7 @@ def _read_other_codec(
     error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot decode it."""
     decoder = _other_codec_decoder(source, label, refusal)
     try:
-        samples = decode_audio(decoder, sampling_rate)  # as a datasets.Audio value decodes
+        samples = decode_audio(decoder, sampling_rate, name=label)  # as a datasets.Audio value decodes
     except Exception:  # torchcodec's errors for what ffmpeg cannot decode either
         raise _decoding_error(label, refusal) from None
     if samples.size == 0:
@@ -294,7 +313,11 @@ def _mono(samples: Any) -> np.ndarray:
 
 
 def decode_audio(
-    audio: Any, sampling_rate: int = DEFAULT_SAMPLING_RATE, *, orig_rate: int | None = None
+    audio: Any,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    *,
+    orig_rate: int | None = None,
+    name: str | Path = "the audio",
 ) -> np.ndarray:
     """Mono float32 samples at ``sampling_rate`` of any audio value.
 
@@ -302,13 +325,14 @@ def decode_audio(
     ``AudioDecoder``; or a dict with ``array`` + ``sampling_rate``, or ``bytes`` and/or ``path``), or a
     numpy array / torch tensor of shape ``[samples]`` or ``[channels, samples]`` at ``orig_rate``
     (default: already at ``sampling_rate``). Channels are averaged; other rates are resampled with soxr.
+    Audio recorded at too low a rate warns (:func:`check_rate`), naming its path, else ``name``.
     """
     if isinstance(audio, (str, os.PathLike, bytes, bytearray, memoryview)):
         return read_audio(audio, sampling_rate)
     if isinstance(audio, Mapping):
         if audio.get("array") is not None:
-            samples = _mono(audio["array"])
-            rate = next(r for r in (audio.get("sampling_rate"), orig_rate, sampling_rate) if r is not None)
+            samples, name = _mono(audio["array"]), audio.get("path") or name
+            own = next((r for r in (audio.get("sampling_rate"), orig_rate) if r is not None), None)
         elif audio.get("bytes") is not None:
             return read_audio(audio["bytes"], sampling_rate, name=audio.get("path"))
         elif audio.get("path") is not None:
@@ -317,10 +341,14 @@ def decode_audio(
             raise ValueError(f"an audio dict needs 'array', 'bytes' or 'path'; got keys {sorted(audio)}")
     elif hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder (datasets >= 4)
         decoded = audio.get_all_samples()
-        samples, rate = _mono(decoded.data), int(decoded.sample_rate)
+        samples, own = _mono(decoded.data), int(decoded.sample_rate)
     else:
-        samples, rate = _mono(audio), sampling_rate if orig_rate is None else orig_rate
-    return np.ascontiguousarray(resample(samples, rate, sampling_rate), dtype=np.float32)
+        samples, own = _mono(audio), orig_rate
+    # the audio's own rate where it is known; else it is taken to be at the rate asked for
+    resampled = resample(samples, sampling_rate if own is None else own, sampling_rate)
+    if own is not None:
+        check_rate(own, name)
+    return np.ascontiguousarray(resampled, dtype=np.float32)
 
 
 def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
@@ -342,81 +370,3 @@ def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} holds NaN or infinite samples")
     return array
-
-
-# -------------------------------------------------------------------------------------- processing
-def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Resample with soxr at high quality (identity when the rates match); one-line ``ValueError`` for a
-    rate that is not a positive number of Hz."""
-    for rate in (orig_rate, target_rate):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not 0 < rate < math.inf:
-            raise ValueError(f"a sampling rate must be a positive number of Hz, got {rate!r}")
-    if orig_rate == target_rate:
-        return samples
-    return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
-
-
-def lowpass(
-    samples: np.ndarray, sample_rate: int, cutoff: float, order: int = DEFAULT_LOWPASS_ORDER
-) -> np.ndarray:
-    """Zero-phase Butterworth low-pass (``sosfiltfilt``) at ``cutoff`` Hz: the one input filter of respira.
-
-    The dataset builders apply it to each whole recording (``lowpass_cutoff``); a model trained on such
-    data records the cutoff in its config and feature extractor, and ``predict`` / ``evaluate`` /
-    ``pipeline`` apply this same function. Without respira:
-    ``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=sample_rate, output="sos"), samples)``.
-    """
-    if not 0 < cutoff < sample_rate / 2:
-        raise ValueError(
-            f"low-pass cutoff {cutoff} Hz must lie between 0 and the Nyquist frequency {sample_rate / 2} Hz"
-        )
-    from scipy import signal as scipy_signal  # imported here: scipy.signal is slow to import
-
-    sos = scipy_signal.butter(order, cutoff, btype="lowpass", fs=sample_rate, output="sos")
-    if samples.shape[0] <= 3 * (2 * len(sos) + 1):
-        return samples  # too short for filtfilt padding; nothing meaningful to filter
-    return scipy_signal.sosfiltfilt(sos, samples).astype(np.float32)
-
-
-def input_preprocessing(config: Any) -> dict[str, Any]:
-    """The input transform a model was trained with (``config``: a ``RespiraConfig`` or anything with
-    ``sampling_rate``, ``lowpass_cutoff``, ``lowpass_order``), as options of the dataset builders:
-    ``load_icbhi(data_dir, **input_preprocessing(config))`` (``load_kauh`` alike) builds cycles exactly
-    as the model's training cycles were built. Holds ``sampling_rate`` and, for a model trained on
-    low-passed recordings, ``lowpass_cutoff`` and ``lowpass_order``. (The fixed-length policy and the
-    featurizer are inside the model itself.)"""
-    options: dict[str, Any] = {"sampling_rate": int(config.sampling_rate)}
-    cutoff = getattr(config, "lowpass_cutoff", None)
-    if cutoff:
-        options["lowpass_cutoff"] = float(cutoff)
-        options["lowpass_order"] = int(getattr(config, "lowpass_order", None) or DEFAULT_LOWPASS_ORDER)
-    return options
-
-
-def prepare_recording(config: Any, waveform: np.ndarray) -> np.ndarray:
-    """A whole recording (mono, at ``config.sampling_rate``) as the model's training recordings were
-    before their cycles were cut: :func:`lowpass`-ed when the model has a ``lowpass_cutoff``, else as is.
-    ``respira predict`` / ``evaluate --dataset kauh`` (:mod:`respira.inference`) apply it to every
-    recording; the feature extractor applies the same filter to its inputs."""
-    options = input_preprocessing(config)
-    if "lowpass_cutoff" not in options:
-        return waveform
-    return lowpass(waveform, options["sampling_rate"], options["lowpass_cutoff"], options["lowpass_order"])
-
-
-def pad_batch(
-    waveforms: Sequence[np.ndarray], padding_value: float = 0.0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad mono waveforms into ``input_values`` ``[batch, longest]`` (float32) and an ``attention_mask``
-    (int64, 1 on real samples, 0 on padding)."""
-    import torch  # imported here: the data builder's processes decode audio without torch
-
-    if len(waveforms) == 0:
-        raise ValueError("cannot pad an empty batch (no waveforms)")
-    longest = max(w.shape[0] for w in waveforms)
-    batch = np.full((len(waveforms), longest), padding_value, dtype=np.float32)
-    mask = np.zeros((len(waveforms), longest), dtype=np.int64)
-    for row, waveform in enumerate(waveforms):
-        batch[row, : waveform.shape[0]] = waveform  # numpy copies read-only arrays without a warning
-        mask[row, : waveform.shape[0]] = 1
-    return torch.from_numpy(batch), torch.from_numpy(mask)

@@ -218,11 +218,13 @@ class Detector:
     ) -> Prediction:
         """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
 
-        Float samples are expected in [-1, 1] (far louder ones warn: :func:`respira.wav.check_level`);
+        Float samples are expected in [-1, 1] (far louder ones warn: :func:`respira.wav.check_level`, as
+        does a rate too low to hold the lung-sound band: :func:`respira.audio.check_rate`);
         integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
         rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds.
         """
-        from .audio import as_waveform, resample
+        from .audio import as_waveform, check_rate
+        from .dsp import resample
         from .wav import check_level
 
         settings = self._options(options)
@@ -236,6 +238,7 @@ class Detector:
         try:
             samples = as_waveform(waveform)
             check_level(samples)
+            check_rate(int(sampling_rate))
             audio = resample(samples, int(sampling_rate), self.sampling_rate)
             if cycles is not None:
                 rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])

@@ -23,7 +23,7 @@ Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are 
 ``respira evaluate``, the pipeline and the ONNX graph apply too.
 
 Recordings get the model's input preprocessing before they are cut
-(:func:`respira.audio.prepare_recording`): the low-pass its training recordings had
+(:func:`respira.dsp.prepare_recording`): the low-pass its training recordings had
 (``config.lowpass_cutoff``), applied to the whole recording as the dataset builder does, so annotated
 cycles reach the model exactly as the training cycles did.
 
@@ -44,8 +44,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .audio import as_waveform, pad_batch, prepare_recording, read_audio
+from .audio import as_waveform, read_audio
 from .decision import decide
+from .dsp import pad_batch, prepare_recording
 from .labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from .metrics.thresholds import sigmoid
 from .wav import check_level
@@ -215,7 +216,7 @@ def predict_windows(
     """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
 
     ``waveform`` is the recording at the model's ``config.sampling_rate``, not yet low-passed: the
-    model's input preprocessing (:func:`respira.audio.prepare_recording`) is applied to it here. The
+    model's input preprocessing (:func:`respira.dsp.prepare_recording`) is applied to it here. The
     windows cover the whole recording: the last one may be shorter than ``window`` (it ends at the
     recording's end), and a recording shorter than one window gives a single window. ``smoothing=k``
     replaces each window's probabilities by their centred moving average over ``k`` windows before the
@@ -254,7 +255,7 @@ def predict_cycles(
 ) -> list[dict[str, Any]]:
     """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate.
 
-    ``waveform`` is the whole recording, not yet low-passed: :func:`respira.audio.prepare_recording`
+    ``waveform`` is the whole recording, not yet low-passed: :func:`respira.dsp.prepare_recording`
     filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
     Each cycle is cut by :func:`respira.windows.span_samples`, as the ICBHI dataset builder cuts it; rows
     keep the given ``start`` and ``end``. A cycle that starts at or after the end of the recording, or

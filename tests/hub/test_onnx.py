@@ -350,7 +350,7 @@ def test_the_card_recipe_runs_with_onnxruntime_alone(
 def test_onnx_consumers_low_pass_the_recording_first(tmp_path: Path) -> None:
     """The low-pass is not in the graph (training filters whole recordings); the metadata says how to
     apply it, and predict --onnx applies it exactly as the torch path does."""
-    from respira.audio import lowpass
+    from respira.dsp import lowpass
     from respira.hub.onnx import OnnxClassifier
 
     model = tiny_model(

@@ -24,8 +24,9 @@ import torch
 from transformers import pipeline
 
 from respira import RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.audio import AudioDecodingError, AudioReadError, read_audio, resample
+from respira.audio import AudioDecodingError, AudioReadError, read_audio
 from respira.decision import class_scores, decide, decide_recording, flag_class_scores
+from respira.dsp import resample
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
 from respira.inference import analysis_frame_samples, predict_files, predict_windows

@@ -1,7 +1,7 @@
 """A detector for the app page that needs neither torch nor respira's model code: ``model.onnx`` with
 onnxruntime (what the Hub Space runs; see :mod:`respira.hub.onnx` for the file).
 
-The recording gets the model's input preprocessing (:func:`respira.audio.prepare_recording`), windows
+The recording gets the model's input preprocessing (:func:`respira.dsp.prepare_recording`), windows
 are cut as :func:`respira.inference.window_starts` cuts them (a test checks the two agree), run in
 batches of equal length (the graph has no mask), and each window is decided by
 :func:`respira.decision.decide` — so the rows are those ``respira predict --onnx`` writes.
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import prepare_recording, resample
 from ..decision import decide, flag_order, is_multi_label
+from ..dsp import prepare_recording, resample
 from ..labels import CLASS_NAMES
 from ..windows import FRAME_SAMPLES_KEY, check_holds_a_frame, span_samples, window_starts
 

@@ -6,7 +6,7 @@ For a run folder written by ``respira train``, the splits are rebuilt from its r
 (``respira_run.json``: split strategy, validation share, seed, patient fractions...), so ``--split
 validation`` is the very split the run selected on; flags given explicitly override it. The input
 preprocessing comes from the model itself (``config.json``: sampling rate and the low-pass its training
-recordings had, :func:`respira.audio.input_preprocessing`), so any model — a run folder, an export,
+recordings had, :func:`respira.dsp.input_preprocessing`), so any model — a run folder, an export,
 a Hub id — is scored on cycles prepared exactly as its training cycles were.
 """
 
@@ -235,7 +235,7 @@ def _dataset_options(args: argparse.Namespace, record, config: Any) -> DataRecor
 def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags,
     with the input preprocessing of the model's config (rate, low-pass)."""
-    from ..audio import input_preprocessing
+    from ..dsp import input_preprocessing
     from ..run_record import DataRecord
 
     if args.data_dir and args.dataset_name:

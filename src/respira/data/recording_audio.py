@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..audio import AudioReadError, audio_duration, lowpass, read_audio
+from ..audio import AudioReadError, audio_duration, read_audio
+from ..dsp import lowpass
 from .errors import CorpusFormatError
 
 if TYPE_CHECKING:

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..audio import prepare_recording
 from ..data.corpora import CORPORA, resolve
 from ..decision import is_multi_label, thresholds_of, validate_thresholds
+from ..dsp import prepare_recording
 from ..metrics.prior_shift import PriorShift, estimate_prior_shift
 from ..utils.files import staged_folder
 from ..utils.progress import progress

@@ -16,10 +16,11 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
-from ..audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE
+from ..audio import DEFAULT_SAMPLING_RATE
 from ..data import corpus
 from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
+from ..dsp import DEFAULT_LOWPASS_ORDER
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .card_data import RespiraModelCardData
 from .card_external import external_rows

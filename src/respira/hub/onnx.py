@@ -23,7 +23,7 @@ runner refuses shorter ones without torch, :func:`respira.windows.check_holds_a_
 trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
 
 The low-pass is not in the graph, by design: training filters each whole recording (zero-phase
-Butterworth, :func:`respira.audio.lowpass`) before cycles are cut, so a filter inside the graph, which
+Butterworth, :func:`respira.dsp.lowpass`) before cycles are cut, so a filter inside the graph, which
 sees one window or cycle at a time, could only approximate it near every edge — a train/serve skew of
 its own. The input of ``model.onnx`` is therefore the low-passed recording's samples; ``respira
 predict --onnx`` (:class:`OnnxClassifier` through :mod:`respira.inference`) applies the filter to the
@@ -107,8 +107,8 @@ class WaveformsToProbabilities(nn.Module):
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
-    from ..audio import input_preprocessing
     from ..decision import thresholds_of
+    from ..dsp import input_preprocessing
     from ..labels import CLASS_NAMES
     from ..models.respira.featurizer import analysis_frame_samples
     from ..windows import FRAME_SAMPLES_KEY

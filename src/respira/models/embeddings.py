@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..audio import decode_audio, pad_batch
+from ..audio import decode_audio
+from ..dsp import pad_batch
 
 if TYPE_CHECKING:
     import datasets

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..audio import decode_audio, pad_batch
+from ..audio import decode_audio
+from ..dsp import pad_batch
 from ..labels import (
     CLASS_NAMES,
     MULTI_LABEL,
@@ -172,7 +173,7 @@ def evaluate_model(
 
     ``dataset`` needs an ``audio`` column (``datasets.Audio`` at any rate: it is cast to the model's
     rate) holding cycles prepared as the model's training cycles were — cut from recordings filtered
-    with the model's low-pass: ``load_icbhi(data_dir, **respira.audio.input_preprocessing(config))``,
+    with the model's low-pass: ``load_icbhi(data_dir, **respira.dsp.input_preprocessing(config))``,
     as ``respira evaluate`` builds it — and a ``label`` column of class indices (normal 0, crackle 1,
     wheeze 2, both 3); ``device`` and ``patient_id`` columns, when present, colour the embedding
     projection (and give per-patient scores). Single-label models are scored by the argmax class;

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..audio import DEFAULT_LOWPASS_ORDER
+from ..dsp import DEFAULT_LOWPASS_ORDER
 from ..labels import MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
 from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS

@@ -8,7 +8,8 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...audio import DEFAULT_LOWPASS_ORDER, DEFAULT_SAMPLING_RATE
+from ...audio import DEFAULT_SAMPLING_RATE
+from ...dsp import DEFAULT_LOWPASS_ORDER
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
 from .instance_norm import INSTANCE_NORMS
@@ -32,7 +33,7 @@ class RespiraConfig(PreTrainedConfig):
     sampling_rate (`int`, defaults to 16000):
         Rate of the waveforms `forward` takes (`respira.audio.DEFAULT_SAMPLING_RATE`).
     lowpass_cutoff (`float`, *optional*):
-        The zero-phase Butterworth low-pass (`respira.audio.lowpass`, Hz) the training recordings were
+        The zero-phase Butterworth low-pass (`respira.dsp.lowpass`, Hz) the training recordings were
         filtered with before cycles were cut; whatever feeds the model applies it the same way (the
         feature extractor, `respira predict`, `respira evaluate`). `None`: no filter.
     lowpass_order (`int`, defaults to 4):

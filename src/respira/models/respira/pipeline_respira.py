@@ -50,8 +50,9 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 
-from ...audio import AudioDecodingError, pad_batch, read_audio
+from ...audio import AudioDecodingError, read_audio
 from ...decision import class_scores, decide, flag_class_scores, flag_order, is_multi_label
+from ...dsp import pad_batch
 from ...labels import CLASS_NAMES
 from ...windows import (
     DEFAULT_AGGREGATION,
