@@ -250,3 +250,39 @@ def test_a_phones_m4a_is_offered_and_analysed_where_torchcodec_decodes_it(
     assert page.audio_types() == page.AUDIO_TYPES
     with pytest.raises(InputError, match=r"^phone\.m4a: cannot be decoded as audio"):
         analysis.load_recording(m4a, RATE, "phone.m4a")
+
+
+def test_an_upload_scored_with_a_caution_shows_it_beside_the_verdict(model_dir: Path, tmp_path: Path) -> None:
+    import warnings
+
+    phone = _noise(tmp_path / "phone.wav", 3.0, rate=2000)
+    loud = tmp_path / "loud.wav"
+    sf.write(
+        loud, np.random.default_rng(5).normal(0, 1.5, 3 * RATE).astype(np.float32), RATE, subtype="FLOAT"
+    )
+    good = _noise(tmp_path / "good.wav", 3.0)
+    for detector in (open_detector(str(model_dir))[0], OnnxDetector(model_dir)):  # the Space's runner too
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # shown on the page, not warned as well
+            low = analyse(detector, phone, name="my phone.wav", window=1.0, hop=0.5)
+            high = analyse(detector, loud, name="my loud.wav", window=1.0, hop=0.5)
+            assert analyse(detector, good, window=1.0, hop=0.5).cautions == []
+        assert low.rows and low.cautions == [
+            "my phone.wav: recorded at 2000 Hz, which holds sound up to 1000 Hz only; crackles and wheezes "
+            "reach 2000 Hz (a rate of 4000 Hz or more), so its scores say little"
+        ]
+        assert high.rows and len(high.cautions) == 1 and high.cautions[0].startswith("my loud.wav peaks at")
+    # any other warning passes on
+    with pytest.warns(UserWarning, match="another warning"), analysis._recorded_cautions() as cautions:
+        warnings.warn("another warning", UserWarning, stacklevel=1)
+    assert cautions == []
+    pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
+    from respira.app import page
+
+    message, *_ = page._run(
+        open_detector(str(model_dir))[0], page._Results(keep=1), str(phone), None, None, 1.0, 0.5,
+        lambda *_a, **_k: None,
+    )  # fmt: skip
+    assert message.startswith("**Analysed** phone.wav: 3.0 s") and (
+        "\n\n**Caution:** phone.wav: recorded at 2000 Hz" in message
+    )

@@ -182,6 +182,22 @@ def test_a_phones_m4a_upload_is_analysed_as_respira_predict_reads_it(
     _screenshot(browser, tmp_path / "m4a.png")
 
 
+def test_a_telephone_band_upload_is_analysed_with_a_caution(
+    browser, app_url: str, icbhi_recording: Path, tmp_path: Path
+) -> None:
+    from respira.audio import read_audio
+    from respira.wav import encode_wav
+
+    recording = tmp_path / f"{icbhi_recording.stem}_2kHz.wav"  # what a telephone line keeps of it
+    recording.write_bytes(encode_wav(read_audio(icbhi_recording, 2000), 2000, "PCM_16"))
+    message = _analyse(browser, app_url, recording)
+    assert message.startswith(f"Analysed {recording.name}") and (
+        f"Caution: {recording.name}: recorded at 2000 Hz" in message
+    )
+    assert "/tmp/" not in message
+    _screenshot(browser, tmp_path / "caution.png")
+
+
 def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(
     browser, app_url: str, model_dir: Path, icbhi_recording: Path, tmp_path: Path
 ) -> None:

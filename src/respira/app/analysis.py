@@ -19,22 +19,26 @@ the modules it imports) and runs it with onnxruntime alone. A *detector* is a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..audio import audio_duration, read_audio
+from ..audio import SampleRateWarning, audio_duration, read_audio
 from ..decision import decide_recording, is_multi_label, thresholds_of
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
+from ..wav import AudioLevelWarning, check_level
 
 __all__ = [
     "AGGREGATION",
+    "CAUTIONS",
     "MAX_SECONDS",
     "Analysis",
     "Detector",
@@ -52,6 +56,8 @@ SILENCE_PEAK = 1e-4
 """A recording whose largest absolute sample is below this (about -80 dBFS) is refused as silent."""
 AGGREGATION = "max"
 """How window probabilities become the recording's (``aggregate_windows``' rule)."""
+CAUTIONS: tuple[type[Warning], ...] = (SampleRateWarning, AudioLevelWarning)
+"""Warnings about an upload that is scored all the same: the page shows them beside the verdict."""
 
 
 class InputError(ValueError):
@@ -134,12 +140,33 @@ def recording_verdict(rows: Sequence[Mapping[str, Any]], config: Any, rule: str 
 
 @dataclass
 class Analysis:
-    """What the page shows for one recording."""
+    """What the page shows for one recording; ``cautions``: the :data:`CAUTIONS` its audio raised."""
 
     rows: list[dict[str, Any]]
     verdict: Verdict
     figure: Figure
     duration: float
+    cautions: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _recorded_cautions() -> Iterator[list[str]]:
+    """A list that holds, once the block ends, the first message of each of :data:`CAUTIONS` warned in
+    it; other warnings are passed on. (The page analyses one upload at a time, so no other request's
+    warnings are caught here.)"""
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        for category in CAUTIONS:
+            warnings.simplefilter("always", category)
+        yield messages
+    seen: set[type[Warning]] = set()
+    for item in caught:
+        if issubclass(item.category, CAUTIONS):
+            if item.category not in seen:
+                seen.add(item.category)
+                messages.append(str(item.message))
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
 
 
 def _one_line(error: BaseException, path: str | Path | None, name: str) -> str:
@@ -223,18 +250,20 @@ def analyse(
     window, hop = check_window(window, hop)
     rate = int(config_value(detector.config, "sampling_rate"))
     report(0.05, "reading the recording")
-    waveform = load_recording(path, rate, name)
-    duration = waveform.shape[0] / rate
-    cycles = None
-    if annotations is not None:
-        annotation_name = annotation_name or Path(annotations).name
-        cycles = load_cycles(annotations, annotation_name, duration)
-    report(0.2, "running the detector")
-    try:
-        spans = [(c.start, c.end) for c in cycles] if cycles else None
-        rows = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop).rows
-    except ValueError as error:
-        raise InputError(_one_line(error, path, name)) from None
+    with _recorded_cautions() as cautions:
+        waveform = load_recording(path, rate, name)
+        check_level(waveform, name)  # the ONNX runner does not check it
+        duration = waveform.shape[0] / rate
+        cycles = None
+        if annotations is not None:
+            annotation_name = annotation_name or Path(annotations).name
+            cycles = load_cycles(annotations, annotation_name, duration)
+        report(0.2, "running the detector")
+        try:
+            spans = [(c.start, c.end) for c in cycles] if cycles else None
+            rows = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop).rows
+        except ValueError as error:
+            raise InputError(_one_line(error, path, name)) from None
     if cycles:
         for row, cycle in zip(rows, cycles, strict=True):
             row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
@@ -249,4 +278,4 @@ def analyse(
         title=f"{name}  ·  model {detector.name}",
         subtitle=figure_subtitle(rows, config_value(detector.config, "problem_type"), window, hop, 1),
     )
-    return Analysis(rows, recording_verdict(rows, detector.config), figure, duration)
+    return Analysis(rows, recording_verdict(rows, detector.config), figure, duration, cautions)

@@ -144,6 +144,7 @@ def _run(
     json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
     message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}."
+    message += "".join(f"\n\n**Caution:** {caution}" for caution in analysis.cautions)
     verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
     table = _table(analysis.rows)
     # the figure's artists form reference cycles that hold its arrays (the spectrogram, the canvas):
