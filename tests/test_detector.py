@@ -165,6 +165,45 @@ def test_plot_writes_the_format_its_file_name_asks_for(
     assert calls == [] and sorted(p.name for p in tmp_path.iterdir()) == ["out.PDF", "out.svg"]
 
 
+def test_cli_predict_per_recording_writes_each_files_verdict_as_the_detector_decides_it(
+    multi_dir: Path, recording: Path, tmp_path: Path, capsys
+) -> None:
+    louder = tmp_path / "louder.wav"
+    sf.write(louder, np.random.default_rng(7).normal(0, 0.3, 16000 * 9).astype(np.float32), 16000)
+    files = [str(recording), str(louder)]
+    base = ["predict", str(multi_dir), *files, "--device", "cpu", "--per_recording"]
+    for options, detector_options in (
+        ([], {}),
+        (["--aggregation", "topk_mean", "--top_k", "2"], {"aggregation": "topk_mean", "top_k": 2}),
+        (["--aggregation", "topk_mean"], {"aggregation": "topk_mean", "top_k": 3}),
+    ):
+        output = tmp_path / "verdicts.csv"
+        assert main([*base, *options, "--output", str(output)]) == 0
+        assert f"wrote 2 recording verdicts for 2 file(s) to {output}" in capsys.readouterr().out
+        detector = Detector.from_pretrained(multi_dir, device="cpu", **detector_options)
+        expected = [detector.predict_file(file) for file in files]
+        lines = output.read_text().splitlines()
+        assert lines[0] == "file,label,crackle,wheeze,windows,aggregation,top_k"
+        for line, prediction in zip(lines[1:], expected, strict=True):
+            file, label, crackle, wheeze, windows, aggregation, top_k = line.split(",")
+            assert (file, label, int(windows), aggregation) == (
+                prediction.file, prediction.label, len(prediction.rows), prediction.aggregation
+            )  # fmt: skip
+            assert float(crackle) == pytest.approx(prediction.crackle, abs=1e-6)
+            assert float(wheeze) == pytest.approx(prediction.wheeze, abs=1e-6)
+            assert top_k == ("" if prediction.top_k is None else str(prediction.top_k))
+    assert [p.crackle for p in expected] != [max(r["crackle"] for r in p.rows) for p in expected]  # top-3
+    for options, message in (
+        (["--aggregation", "max"], "add --per_recording"),
+        (["--per_recording", "--top_k", "2"], "--top_k applies to --aggregation topk_mean only"),
+        (["--per_recording", "--aggregation", "topk_mean", "--top_k", "0"], "got 0"),
+    ):
+        target = tmp_path / "refused.json"
+        args = ["predict", str(multi_dir), str(recording), "--output", str(target), *options]
+        assert main(args) == 2
+        assert message in capsys.readouterr().err and not target.exists()
+
+
 def test_cli_predict_is_the_detector(multi_dir: Path, recording: Path, tmp_path: Path, monkeypatch) -> None:
     calls: list[str] = []
     original = Detector.predict_file

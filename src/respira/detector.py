@@ -87,6 +87,21 @@ class Prediction:
             "rows": [dict(row) for row in self.rows],
         }
 
+    def summary(self) -> dict[str, Any]:
+        """The verdict as one row (what ``respira predict --per_recording`` writes): ``file``, ``label``,
+        ``crackle``, ``wheeze``, how many ``windows`` (or annotated ``cycles``) were aggregated,
+        ``aggregation`` and ``top_k``."""
+        segments = "cycles" if self.rows and "annotated_label" in self.rows[0] else "windows"
+        return {
+            "file": self.file,
+            "label": self.label,
+            "crackle": self.crackle,
+            "wheeze": self.wheeze,
+            segments: len(self.rows),
+            "aggregation": self.aggregation,
+            "top_k": self.top_k,
+        }
+
     def to_pandas(self) -> pd.DataFrame:
         """The rows as a ``pandas.DataFrame`` (one row per window or cycle)."""
         import pandas as pd

@@ -148,3 +148,17 @@ def test_coral_gives_every_pool_domain_the_targets_covariance() -> None:
         rows = domains == domain
         ratio = np.sqrt((test[:, 0].var(ddof=1) + 1) / (train[rows, 0].var(ddof=1) + 1))
         assert one[rows, 0] == pytest.approx(train[rows, 0] * ratio)
+
+
+def test_highpass_removes_what_lies_below_the_lung_sound_band_and_keeps_the_band() -> None:
+    import _probe_features as features
+
+    rate = features.RATE
+    t = np.arange(rate) / rate
+    heart, lung = np.sin(2 * np.pi * 30 * t), np.sin(2 * np.pi * 400 * t)
+    filtered = features.highpass((heart + lung).astype(np.float32))
+    middle = slice(rate // 4, 3 * rate // 4)  # away from the edges
+    assert filtered.dtype == np.float32
+    # 30 Hz is 1.7 octaves under 100 Hz: a 4th-order Butterworth twice (zero-phase) leaves ~1e-4 of it
+    np.testing.assert_allclose(filtered[middle], lung[middle], atol=2e-3)
+    assert np.abs(features.highpass(heart.astype(np.float32))[middle]).max() < 2e-3

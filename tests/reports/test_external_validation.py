@@ -114,6 +114,8 @@ def test_thresholds_and_splits_are_refused(kauh_subset: Path, tmp_path: Path, ca
     assert "one split" in capsys.readouterr().err
     assert main([*base, "--top_k", "2"]) != 0
     assert "topk_mean only" in capsys.readouterr().err
+    assert main([*base, "--aggregation", "topk_mean", "--top_k", "0"]) != 0  # was read as the default 3
+    assert "--top_k must be a whole number >= 1, got 0" in capsys.readouterr().err
     assert main([*base, "--validation_size", "0.1"]) != 0
     assert "KAUH is not split" in capsys.readouterr().err
 

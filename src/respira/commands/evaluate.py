@@ -18,11 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
-from ..metrics.recording_level import AGGREGATIONS
 from ..utils.tables import format_number, format_table
 from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import add_adaptation_options, check_options
-from .options import add_device_option, add_flag_pair, add_model_argument, corpus_list
+from .options import (
+    add_aggregation_options,
+    add_device_option,
+    add_flag_pair,
+    add_model_argument,
+    aggregation_options,
+    corpus_list,
+)
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
@@ -161,12 +167,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument(
         "--hop", type=float, help=f"hop between windows in seconds (default: {WINDOW_DEFAULTS['hop']:g})"
     )
-    group.add_argument(
-        "--aggregation",
-        choices=AGGREGATIONS,
-        help="window probabilities → recording: max (default), or topk_mean (mean of the --top_k largest)",
-    )
-    group.add_argument("--top_k", type=int, help="windows averaged by --aggregation topk_mean (default: 3)")
+    add_aggregation_options(group)
     group.add_argument(
         "--bootstrap",
         type=int,
@@ -390,9 +391,7 @@ def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
     for name, default in WINDOW_DEFAULTS.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
-    if args.aggregation != "topk_mean" and args.top_k is not None:
-        raise ValueError("--top_k applies to --aggregation topk_mean only")
-    top_k = (args.top_k or 3) if args.aggregation == "topk_mean" else None
+    args.aggregation, top_k = aggregation_options(args)
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
     check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)

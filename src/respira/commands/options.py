@@ -6,8 +6,20 @@ import argparse
 from collections.abc import Callable
 
 from ..data.corpora import CORPORA, CorpusSpec
+from ..windows import AGGREGATIONS, DEFAULT_AGGREGATION
 
-__all__ = ["add_device_option", "add_flag_pair", "add_model_argument", "corpus_list"]
+__all__ = [
+    "DEFAULT_TOP_K",
+    "add_aggregation_options",
+    "add_device_option",
+    "add_flag_pair",
+    "add_model_argument",
+    "aggregation_options",
+    "corpus_list",
+]
+
+DEFAULT_TOP_K = 3
+"""Windows ``--aggregation topk_mean`` averages unless ``--top_k`` says otherwise."""
 
 MODEL_HELP = "model folder or Hugging Face Hub id"
 
@@ -25,6 +37,34 @@ def add_device_option(parser: argparse.ArgumentParser) -> None:
 def add_flag_pair(parser: argparse.ArgumentParser | argparse._ArgumentGroup, option: str, help: str) -> None:
     """An option taking one number for crackles and one for wheezes (``--thresholds 0.4 0.6``)."""
     parser.add_argument(option, type=float, nargs=2, metavar=("CRACKLE", "WHEEZE"), help=help)
+
+
+def add_aggregation_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--aggregation`` / ``--top_k``: how a recording's window probabilities become its own (read them
+    with :func:`aggregation_options`)."""
+    parser.add_argument(
+        "--aggregation",
+        choices=AGGREGATIONS,
+        help=f"window probabilities → recording: {DEFAULT_AGGREGATION} (default), or topk_mean (mean of the "
+        "--top_k largest)",
+    )
+    parser.add_argument(
+        "--top_k", type=int, help=f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"
+    )
+
+
+def aggregation_options(args: argparse.Namespace) -> tuple[str, int | None]:
+    """The ``(rule, top_k)`` that ``--aggregation`` / ``--top_k`` ask for; one-line ``ValueError`` for a
+    ``--top_k`` without ``topk_mean`` or under 1."""
+    rule = args.aggregation or DEFAULT_AGGREGATION
+    if rule != "topk_mean":
+        if args.top_k is not None:
+            raise ValueError("--top_k applies to --aggregation topk_mean only")
+        return rule, None
+    top_k = DEFAULT_TOP_K if args.top_k is None else args.top_k
+    if top_k < 1:
+        raise ValueError(f"--top_k must be a whole number >= 1, got {top_k}")
+    return rule, top_k
 
 
 def corpus_list(

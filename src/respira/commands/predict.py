@@ -12,13 +12,19 @@ from typing import Any
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 from .adapt import add_adaptation_options
-from .options import add_device_option, add_model_argument
+from .options import add_aggregation_options, add_device_option, add_model_argument, aggregation_options
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
 wheeze (probability that each is present), label (normal/crackle/wheeze/both) and, for
 single-label models, p_normal, p_crackle, p_wheeze, p_both (the four class probabilities).
 JSON is a list of row objects; CSV has a header line. --annotations adds annotated_label.
+
+--per_recording: one row per FILE instead, its verdict as respira.Detector and `respira app` decide
+it: file, label (normal/crackle/wheeze/both at the model's thresholds), crackle and wheeze (the
+recording's probabilities: the maximum over its windows, or with --aggregation topk_mean the mean of
+the --top_k largest), windows (with --annotations: cycles, how many were aggregated), aggregation
+and top_k.
 
 --plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
 folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
@@ -59,6 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format", choices=FORMATS, help="output format (default: from --output's suffix, else json)"
     )
     parser.add_argument("--output", metavar="PATH", help="write here instead of standard output")
+    parser.add_argument(
+        "--per_recording",
+        action="store_true",
+        help="one row per FILE: its verdict and probabilities, aggregated over its windows (see below)",
+    )
+    add_aggregation_options(parser)
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
     parser.add_argument(
         "--max_windows",
@@ -153,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.output:
         check_file_target(args.output)  # before any work: a folder there, or a file above it
+    if not args.per_recording and (args.aggregation is not None or args.top_k is not None):
+        raise ValueError("--aggregation and --top_k decide each recording's verdict: add --per_recording")
+    aggregation, top_k = aggregation_options(args)
     plots: list[Path] = []
     if args.plot or args.plot_dir is not None:
         default_dir = Path(args.output).parent if args.output else Path()
@@ -166,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         batch_size=args.batch_size,
         max_windows=MAX_WINDOWS if args.max_windows is None else args.max_windows,
+        aggregation=aggregation,
+        top_k=top_k,
     )
     if args.adapt:
         _adapt_on_files(detector.model, args)
@@ -178,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         except PredictionError as error:
             errors.append(str(error))
             continue
-        rows.extend(prediction.rows)
+        rows.extend([prediction.summary()] if args.per_recording else prediction.rows)
         if plots:
             written.append(
                 detector.plot(file, plots[index], prediction=prediction, annotations=args.annotations)
@@ -193,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     text = format_rows(rows, output_format)
     if args.output:
         write_text_atomic(args.output, text)
-        print(f"wrote {len(rows)} predictions for {predicted} file(s) to {args.output}")
+        what = "recording verdicts" if args.per_recording else "predictions"
+        print(f"wrote {len(rows)} {what} for {predicted} file(s) to {args.output}")
     else:
         sys.stdout.write(text)
         sys.stdout.flush()
