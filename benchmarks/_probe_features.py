@@ -193,3 +193,29 @@ def own_length_embedding(model, waveform: np.ndarray) -> np.ndarray:
             return model.respira(torch.from_numpy(waveform)[None]).embeddings[0].float().numpy()
     finally:
         model.config.target_seconds = target
+
+
+HIGHPASS = 100.0
+"""Hz: the bottom of the lung-sound band (about 100-2000 Hz; ERS task force CORSA, Sovijärvi et al. 2000).
+Below it lie heart sounds and muscle and handling noise, and there the stethoscopes differ most: a bell
+(Littmann 3200's bell mode, KAUH's ``BP``) passes and boosts 20-200 Hz that a diaphragm (``DP``) cuts."""
+
+
+def highpass(waveform: np.ndarray, rate: int = RATE, cutoff: float = HIGHPASS, order: int = 4) -> np.ndarray:
+    """``waveform`` without its content below ``cutoff``: a zero-phase Butterworth high-pass
+    (``sosfiltfilt``), the counterpart of :func:`respira.dsp.lowpass`."""
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(order, cutoff, btype="highpass", fs=rate, output="sos")
+    return sosfiltfilt(sos, waveform).astype(np.float32)
+
+
+def embed_highpassed(shared: Path, work: Path) -> dict[str, np.ndarray]:
+    """``final_hp``: the flagship's embedding of every ICBHI cycle and KAUH window high-passed at
+    :data:`HIGHPASS` first (so the lung-sound band is all the encoder hears: the 4 kHz low-pass is there
+    already)."""
+    model = flagship_encoder(work)
+    arrays = {}
+    for corpus, (waveforms, _) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
+        arrays[f"{corpus}/x/final_hp"] = block_features(model, [highpass(w) for w in waveforms])["final"]
+    return arrays

@@ -71,6 +71,7 @@ VARIANTS: dict[str, Variant] = {
     "the embedding of the sound played twice as fast": Variant(("final_speed2",)),
     "the embedding of the sound played half as fast": Variant(("final_slow2",)),
     "each cycle / window embedded at its own length, not repeat-padded to 8 s": Variant(("final_own",)),
+    "each cycle / window high-passed at 100 Hz first (the lung-sound band only)": Variant(("final_hp",)),
     "hand-crafted lung-sound features (19)": Variant(("acoustic",)),
     "the flagship's embedding + the hand-crafted features": Variant(("final", "acoustic")),
     "device-deconfounded weights (each device at the pool's prevalence)": Variant(
@@ -313,12 +314,13 @@ def main() -> None:
 
         embed_corpora(shared, work, cache)
     features = np.load(cache)
-    from _probe_features import embed_low_band, embed_speeds, embed_unpadded
+    from _probe_features import embed_highpassed, embed_low_band, embed_speeds, embed_unpadded
 
     for key, embed in (
         ("final_speed2", embed_speeds),
         ("final_low", embed_low_band),
         ("final_own", embed_unpadded),
+        ("final_hp", embed_highpassed),
     ):
         if f"icbhi/x/{key}" not in features.files:  # a cache written before this variant was probed
             arrays = {name: features[name] for name in features.files} | embed(shared, work)
