@@ -89,10 +89,21 @@ def test_head_statistics_are_numpys_and_thresholds_the_em_shift():
 def test_statistics_need_two_windows_and_unfit_models_say_what_was_skipped():
     with pytest.raises(ValueError, match="at least 2 windows, got 1"):
         head_norm_statistics(np.zeros((1, 4)))
-    model = tiny_model(SINGLE_LABEL, head_norm=False)
-    report = adapt_model(model, waveforms(1), target="toy", window=1.0, hop=1.0)
-    assert report.methods == []
-    assert set(report.skipped) == {"head_norm", "prior_shift"}
+    single = tiny_model(SINGLE_LABEL)
+    report = adapt_model(single, waveforms(1), target="toy", window=1.0, hop=1.0)
+    assert report.methods == ["head_norm"] and set(report.skipped) == {"prior_shift"}
+    no_norm = tiny_model(head_norm=False)
+    report = adapt_model(no_norm, waveforms(1), target="toy", window=1.0, hop=1.0)
+    assert report.methods == ["prior_shift"] and set(report.skipped) == {"head_norm"}
+    for model, methods in (
+        (tiny_model(SINGLE_LABEL, head_norm=False), ["head_norm", "prior_shift"]),  # nothing applies
+        (no_norm, ["head_norm"]),
+        (single, ["prior_shift"]),
+    ):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with pytest.raises(ValueError, match=r"^nothing to adapt in this model \((head_norm|prior_shift): "):
+            adapt_model(model, waveforms(1), target="toy", methods=methods, window=1.0, hop=1.0)
+        assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     unknown = tiny_model()
     unknown.config.label_priors = None
     with pytest.raises(ValueError, match="pass --source_priors CRACKLE WHEEZE"):
@@ -215,6 +226,18 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(
     unused = [*folder, "--methods", "head_norm", "--source_priors", "0.3", "0.2"]
     code = main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(fresh), *unused])
     assert code == 2 and "this adaptation does not use them" in capsys.readouterr().err
+    assert not fresh.exists()
+    plain = tmp_path / "plain"  # single-label, no head_norm: the "adapted" folder was a copy of it
+    tiny_model(SINGLE_LABEL, head_norm=False).save_pretrained(plain)
+    capsys.readouterr()
+    for command in (
+        ["adapt", str(plain), "--data_dir", str(target), "--output_dir", str(fresh), *folder],
+        ["predict", str(plain), *sorted(map(str, target.iterdir())), "--adapt"],
+    ):
+        assert main(command) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith(f"respira {command[0]}: error: nothing to adapt in this model (head_norm: ")
+        assert len(error.splitlines()) == 1
     assert not fresh.exists()
 
 

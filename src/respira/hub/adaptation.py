@@ -178,16 +178,30 @@ def _source_priors(model: RespiraForAudioClassification, given: Sequence[float] 
     return priors
 
 
+def inapplicable(model: RespiraForAudioClassification, method: str) -> str | None:
+    """Why ``method`` cannot adapt ``model`` (``None``: it can)."""
+    if method == "head_norm" and model.head_norm is None:
+        return "the model has no head_norm (config.head_norm is false)"
+    if method == "prior_shift" and not is_multi_label(model.config):
+        return "single-label models decide by argmax: no threshold to move"
+    return None
+
+
 def check_adaptation(
     model: RespiraForAudioClassification,
     *,
     methods: Sequence[str] = METHODS,
     source_priors: Sequence[float] | None = None,
 ) -> None:
-    """Raise a one-line ``ValueError`` for options :func:`adapt_model` cannot honour (before any audio)."""
+    """Raise a one-line ``ValueError`` for options :func:`adapt_model` cannot honour (before any audio),
+    among them methods none of which applies to ``model`` (an "adapted" model identical to it)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise ValueError(f"adaptation methods must be among {', '.join(METHODS)}, got {list(methods)!r}")
+    reasons = {method: inapplicable(model, method) for method in methods}
+    if all(reasons.values()):
+        said = "; ".join(f"{method}: {reason}" for method, reason in reasons.items())
+        raise ValueError(f"nothing to adapt in this model ({said})")
     uses_priors = "prior_shift" in methods and is_multi_label(model.config)
     if source_priors is not None and not uses_priors:
         raise ValueError(
@@ -213,7 +227,8 @@ def adapt_model(
 
     ``methods``: ``head_norm`` (re-estimate the head's standardisation; skipped, and said so, for a model
     without one) and ``prior_shift`` (multi-label models only; skipped for single-label ones, whose
-    argmax has no threshold to move). ``config.adaptation`` records the returned :class:`Adaptation`.
+    argmax has no threshold to move); refused when none of them applies (:func:`inapplicable`).
+    ``config.adaptation`` records the returned :class:`Adaptation`.
     """
     check_adaptation(model, methods=methods, source_priors=source_priors)
     recordings = list(waveforms)
@@ -229,34 +244,30 @@ def adapt_model(
             AdaptationWarning,
             stacklevel=2,
         )
-    if "head_norm" in methods:
-        if model.head_norm is None:
-            report.skipped["head_norm"] = "the model has no head_norm (config.head_norm is false)"
-        else:
-            with torch.no_grad():  # what the head_norm sees (per-example standardised, if the model does)
-                seen = model.head_input(torch.as_tensor(embeddings, dtype=torch.float32)).numpy()
-            mean, variance = head_norm_statistics(seen)
-            norm = model.head_norm
-            norm.running_mean.copy_(torch.as_tensor(mean, dtype=norm.running_mean.dtype))
-            norm.running_var.copy_(torch.as_tensor(variance, dtype=norm.running_var.dtype))
-            report.methods.append("head_norm")
-    if "prior_shift" in methods:
-        if not is_multi_label(model.config):
-            report.skipped["prior_shift"] = "single-label models decide by argmax: no threshold to move"
-        else:
-            before = list(thresholds_of(model.config))
-            shifts: list[PriorShift] = estimate_prior_shift(
-                _flag_probabilities(model, embeddings), _source_priors(model, source_priors), before
-            )
-            after = [shift.shifted_threshold for shift in shifts]
-            report.thresholds_before = before
-            report.thresholds_after = list(validate_thresholds(after))
-            model.config.decision_thresholds = list(report.thresholds_after)
-            report.prior_shift = [
-                {"flag": name, **asdict(shift)}
-                for name, shift in zip(("crackle", "wheeze"), shifts, strict=True)
-            ]
-            report.methods.append("prior_shift")
+    for method in methods:
+        if reason := inapplicable(model, method):
+            report.skipped[method] = reason
+    if "head_norm" in methods and "head_norm" not in report.skipped:
+        with torch.no_grad():  # what the head_norm sees (per-example standardised, if the model does)
+            seen = model.head_input(torch.as_tensor(embeddings, dtype=torch.float32)).numpy()
+        mean, variance = head_norm_statistics(seen)
+        norm = model.head_norm
+        norm.running_mean.copy_(torch.as_tensor(mean, dtype=norm.running_mean.dtype))
+        norm.running_var.copy_(torch.as_tensor(variance, dtype=norm.running_var.dtype))
+        report.methods.append("head_norm")
+    if "prior_shift" in methods and "prior_shift" not in report.skipped:
+        before = list(thresholds_of(model.config))
+        shifts: list[PriorShift] = estimate_prior_shift(
+            _flag_probabilities(model, embeddings), _source_priors(model, source_priors), before
+        )
+        after = [shift.shifted_threshold for shift in shifts]
+        report.thresholds_before = before
+        report.thresholds_after = list(validate_thresholds(after))
+        model.config.decision_thresholds = list(report.thresholds_after)
+        report.prior_shift = [
+            {"flag": name, **asdict(shift)} for name, shift in zip(("crackle", "wheeze"), shifts, strict=True)
+        ]
+        report.methods.append("prior_shift")
     model.config.adaptation = report.to_dict()
     return report
 
