@@ -63,6 +63,14 @@ def test_export_space_refuses_bad_options_in_one_line(
     assert len(errors) == 3 and all(line.startswith("respira export: error:") for line in errors)
     assert "not empty" in errors[2]
     assert (occupied / "keep.txt").read_text() == "mine" and not (tmp_path / "out").exists()
+    for model_id, said in (
+        ("bad id!!", "is not a Hub repository id"),
+        ("name", "give the repository as owner/name"),
+    ):
+        out = tmp_path / "out3"  # the Space's models: would name a repo that cannot exist
+        assert main(["export", str(run_dir), str(out), "--space", "--model_id", model_id]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith(f"respira export: error: {model_id!r}") and said in error and not out.exists()
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload

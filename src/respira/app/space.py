@@ -145,9 +145,12 @@ def write_space(
     """
     from ..hub.export import export_model
     from ..hub.loading import check_model_folder
+    from ..hub.push import check_repo_id
     from .detectors import example_recordings
 
     run_dir, output_dir = Path(run_dir).expanduser(), Path(output_dir).expanduser()
+    if model_id is not None:
+        check_repo_id(model_id)
     check_model_folder(run_dir, weights=("model.safetensors",))
     if is_occupied(output_dir) and not overwrite:
         raise FileExistsError(_not_empty(output_dir))

@@ -12,6 +12,7 @@ from .loading import check_model_folder, hub_error
 __all__ = [
     "HubConnectionError",
     "check_push_target",
+    "check_repo_id",
     "push_dataset_folder",
     "push_run",
     "remote_dataset_card",
@@ -81,13 +82,10 @@ def push_run(
     return str(url)
 
 
-def check_push_target(repo_id: str, *, token: str | None = None, owner_required: bool = True) -> None:
-    """Check, before any work, that ``repo_id`` can be pushed to: a valid id, not offline, a reachable Hub
-    that accepts the token. Raises one-line errors (:class:`HubConnectionError`, ``ValueError``,
-    ``PermissionError``). ``owner_required=False`` accepts a bare name (the Trainer prefixes the
-    token's user)."""
-    from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalTokenNotFoundError
+def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
+    """One-line ``ValueError`` unless ``repo_id`` is a Hub repository id (``owner/name``; a bare name
+    too with ``owner_required=False``)."""
+    from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
     try:
@@ -96,6 +94,17 @@ def check_push_target(repo_id: str, *, token: str | None = None, owner_required:
         raise ValueError(f"{repo_id!r} is not a Hub repository id: {' '.join(str(error).split())}") from None
     if "/" not in repo_id and owner_required:
         raise ValueError(f"{repo_id!r}: give the repository as owner/name (your user or organisation)")
+
+
+def check_push_target(repo_id: str, *, token: str | None = None, owner_required: bool = True) -> None:
+    """Check, before any work, that ``repo_id`` can be pushed to: a valid id, not offline, a reachable Hub
+    that accepts the token. Raises one-line errors (:class:`HubConnectionError`, ``ValueError``,
+    ``PermissionError``). ``owner_required=False`` accepts a bare name (the Trainer prefixes the
+    token's user)."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    check_repo_id(repo_id, owner_required=owner_required)
     api = HfApi(token=token)
     if constants.is_offline_mode():
         raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
