@@ -4,7 +4,8 @@ the hand-crafted lung-sound features of ``_acoustic_features.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -218,4 +219,57 @@ def embed_highpassed(shared: Path, work: Path) -> dict[str, np.ndarray]:
     arrays = {}
     for corpus, (waveforms, _) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
         arrays[f"{corpus}/x/final_hp"] = block_features(model, [highpass(w) for w in waveforms])["final"]
+    return arrays
+
+
+@contextmanager
+def target_batch_norm(model, waveforms: list[np.ndarray]) -> Iterator[None]:
+    """AdaBN (Li et al., "Revisiting batch normalization for practical domain adaptation", 2016/2018):
+    within the block every BatchNorm of ``model``'s encoder normalises with the statistics of
+    ``waveforms`` (each layer's per-channel mean and variance over them, a cumulative average over
+    batches) instead of AudioSet's; label-free. The model stays in eval mode otherwise, and its
+    statistics are put back on leaving."""
+    norms = [m for m in model.respira.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [
+        (norm.running_mean.clone(), norm.running_var.clone(), norm.num_batches_tracked.clone(), norm.momentum)
+        for norm in norms
+    ]
+    try:
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the batches, not an exponential one
+            norm.train()
+        for start in range(0, len(waveforms), BATCH):
+            padded, mask = pad_batch(waveforms[start : start + BATCH])
+            with torch.no_grad():
+                model.respira(padded, attention_mask=mask)
+        for norm in norms:
+            norm.eval()
+        yield
+    finally:
+        for norm, (mean, var, count, momentum) in zip(norms, saved, strict=True):
+            norm.running_mean.copy_(mean)
+            norm.running_var.copy_(var)
+            norm.num_batches_tracked.copy_(count)
+            norm.momentum = momentum
+            norm.eval()
+
+
+def embed_domain_batch_norm(shared: Path, work: Path) -> dict[str, np.ndarray]:
+    """``final_adabn``: the flagship's embedding of each recording domain's cycles / windows (ICBHI device,
+    KAUH filter mode) with the encoder's BatchNorm statistics of that domain (:func:`target_batch_norm`):
+    the pool's devices and the target each normalised by their own audio at every layer."""
+    model = flagship_encoder(work)
+    arrays = {}
+    for corpus, (waveforms, meta) in (("icbhi", icbhi_cycles(shared)), ("kauh", kauh_windows(shared))):
+        rows_of_domain = {d: np.flatnonzero(meta["domain"] == d) for d in np.unique(meta["domain"])}
+        parts = {}
+        for domain, rows in rows_of_domain.items():
+            chosen = [waveforms[i] for i in rows]
+            with target_batch_norm(model, chosen):
+                parts[domain] = block_features(model, chosen)["final"]
+        out = np.empty((len(waveforms), next(iter(parts.values())).shape[1]), dtype=np.float32)
+        for domain, rows in rows_of_domain.items():
+            out[rows] = parts[domain]
+        arrays[f"{corpus}/x/final_adabn"] = out
     return arrays

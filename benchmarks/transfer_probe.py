@@ -72,6 +72,7 @@ VARIANTS: dict[str, Variant] = {
     "the embedding of the sound played half as fast": Variant(("final_slow2",)),
     "each cycle / window embedded at its own length, not repeat-padded to 8 s": Variant(("final_own",)),
     "each cycle / window high-passed at 100 Hz first (the lung-sound band only)": Variant(("final_hp",)),
+    "each domain's own encoder BatchNorm statistics (AdaBN, label-free)": Variant(("final_adabn",)),
     "hand-crafted lung-sound features (19)": Variant(("acoustic",)),
     "the flagship's embedding + the hand-crafted features": Variant(("final", "acoustic")),
     "device-deconfounded weights (each device at the pool's prevalence)": Variant(
@@ -314,13 +315,20 @@ def main() -> None:
 
         embed_corpora(shared, work, cache)
     features = np.load(cache)
-    from _probe_features import embed_highpassed, embed_low_band, embed_speeds, embed_unpadded
+    from _probe_features import (
+        embed_domain_batch_norm,
+        embed_highpassed,
+        embed_low_band,
+        embed_speeds,
+        embed_unpadded,
+    )
 
     for key, embed in (
         ("final_speed2", embed_speeds),
         ("final_low", embed_low_band),
         ("final_own", embed_unpadded),
         ("final_hp", embed_highpassed),
+        ("final_adabn", embed_domain_batch_norm),
     ):
         if f"icbhi/x/{key}" not in features.files:  # a cache written before this variant was probed
             arrays = {name: features[name] for name in features.files} | embed(shared, work)

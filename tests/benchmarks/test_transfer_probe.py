@@ -162,3 +162,31 @@ def test_highpass_removes_what_lies_below_the_lung_sound_band_and_keeps_the_band
     # 30 Hz is 1.7 octaves under 100 Hz: a 4th-order Butterworth twice (zero-phase) leaves ~1e-4 of it
     np.testing.assert_allclose(filtered[middle], lung[middle], atol=2e-3)
     assert np.abs(features.highpass(heart.astype(np.float32))[middle]).max() < 2e-3
+
+
+def test_target_batch_norm_normalises_with_the_targets_statistics_and_puts_them_back() -> None:
+    import torch
+
+    import _probe_features as features
+
+    from ..models.encoder_tester import CASES
+
+    model = CASES["cnn"].model(target_seconds=1.0).eval()
+    rate = int(model.config.sampling_rate)
+    norms = [m for m in model.respira.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    first = norms[0]
+    before = [(m.running_mean.clone(), m.running_var.clone()) for m in norms]
+    rng = np.random.default_rng(0)
+    target = [rng.normal(0, 0.5, rate).astype(np.float32) for _ in range(3)]  # one batch
+    seen: list[torch.Tensor] = []
+    hook = first.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    with features.target_batch_norm(model, target):
+        hook.remove()
+        inputs = seen[0]  # what the first BatchNorm saw of the target: its statistics are those
+        np.testing.assert_allclose(first.running_mean, inputs.mean(dim=(0, 2, 3)), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(first.running_var, inputs.var(dim=(0, 2, 3)), rtol=1e-4, atol=1e-6)
+        assert not first.training and not model.training
+        adapted = features.block_features(model, target)["final"]
+    for norm, (mean, var) in zip(norms, before, strict=True):
+        assert torch.equal(norm.running_mean, mean) and torch.equal(norm.running_var, var)
+    assert not np.allclose(adapted, features.block_features(model, target)["final"], atol=1e-4)
