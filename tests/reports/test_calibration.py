@@ -64,6 +64,55 @@ def test_calibrate_tunes_reports_bootstrap_intervals_and_refuses_one_patient():
     assert report["patients"] == 5 and report["examples"] == 20
     with pytest.raises(ValueError, match=r"at least 2 patients .* this sample has 1"):
         calibrate(shifted_sample(1), [0.5, 0.5])
+    sample = shifted_sample()
+    for keep, counts in (
+        (sample.targets[:, 0] == 1, "0 normal and 10 abnormal"),
+        (sample.targets[:, 0] == 0, "10 normal and 0 abnormal"),
+    ):
+        one_sided = LabelledSample(
+            sample.probabilities[keep], sample.targets[keep], sample.patients[keep], "cycle"
+        )
+        with pytest.raises(
+            ValueError, match=f"^calibration needs both normal and abnormal .* cycles: .* {counts}$"
+        ):
+            calibrate(one_sided, [0.5, 0.5])  # no threshold is tuned: the "calibrated" model was the model
+
+
+@pytest.mark.real_data
+def test_calibrate_refuses_a_sample_without_normal_recordings_before_scoring_it(
+    shared_kauh: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    from respira.data import read_kauh_index
+
+    index = read_kauh_index(shared_kauh)
+    sample = tmp_path / "crackles"  # a site's crackle recordings only: 3 patients
+    sample.mkdir()
+    crackles = index[(index["crackle"] == 1) & (index["wheeze"] == 0)].drop_duplicates("patient_id")
+    for path in crackles["path"][:3]:
+        (sample / Path(path).name).symlink_to(path)
+    model = tmp_path / "model"
+    tiny_model().save_pretrained(model)
+    monkeypatch.setattr("respira.inference.predict_windows", lambda *a, **k: pytest.fail("scored"))
+    capsys.readouterr()
+    output = tmp_path / "out"
+    args = [
+        "calibrate",
+        str(model),
+        "--data_dir",
+        str(sample),
+        "--dataset",
+        "kauh",
+        "--output_dir",
+        str(output),
+    ]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "respira calibrate: error: calibration needs both normal and abnormal (crackle or wheeze) "
+        "recordings: the ICBHI score weighs specificity on the first and sensitivity on the second; this "
+        "sample has 0 normal and 3 abnormal"
+    )
+    assert not output.exists()
 
 
 def test_the_report_files(tmp_path: Path):

@@ -80,6 +80,9 @@ def labelled_sample(
         with warnings.catch_warnings():  # a partial folder (KAUH: some patients) is a sample, not an error
             warnings.simplefilter("ignore")
             index = resolve(spec.read_index)(data_dir)
+        targets = index[["crackle", "wheeze"]].to_numpy(dtype=np.int64)
+        patients = index[spec.group_by].to_numpy()
+        check_sample(targets, patients, "recording")  # before any recording is scored
         rate = int(model.config.sampling_rate)
         probabilities = []
         for path in progress(index["path"], "scoring recordings", unit="recording"):
@@ -88,13 +91,19 @@ def labelled_sample(
             )
             windows = np.array([[row["crackle"], row["wheeze"]] for row in rows])
             probabilities.append(aggregate_windows(windows, "max"))
-        targets = index[["crackle", "wheeze"]].to_numpy(dtype=np.int64)
-        patients = index[spec.group_by].to_numpy()
         return LabelledSample(np.array(probabilities), targets, patients, "recording")
     layout = resolve(spec.locate)(data_dir)  # cycle labels: recordings with annotation files
     stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
     if not stems:
         raise ValueError(f"{data_dir} has no recording with both audio and an annotation file")
+    from ..data.text_files import read_annotations
+
+    cycles = {stem: read_annotations(layout.annotation_files[stem]) for stem in stems}
+    check_sample(
+        np.array([[c.crackle, c.wheeze] for stem in stems for c in cycles[stem]], dtype=np.int64),
+        np.array([stem.split("_")[0] for stem in stems for _ in cycles[stem]]),
+        "cycle",
+    )  # before any recording is scored
     paths = [str(layout.audio_files[stem]) for stem in stems]
     annotations = {str(layout.audio_files[stem]): layout.annotation_files[stem] for stem in stems}
     with stage("scoring the annotated cycles of recordings", len(paths), "recording") as shown:
@@ -110,6 +119,28 @@ def labelled_sample(
         np.array([Path(row["file"]).name.split("_")[0] for row in rows]),
         "cycle",
     )
+
+
+def check_sample(targets: np.ndarray, patients: np.ndarray, unit: str) -> None:
+    """One-line ``ValueError`` unless a labelled sample can calibrate: examples (``unit``: cycle or
+    recording) of at least 2 patients (the learning curve scores thresholds on patients it did not tune
+    on), and both normal and abnormal ones (the ICBHI score needs both: specificity on the first,
+    sensitivity on the second; without them no threshold is tuned and the "calibrated" model would be
+    the model)."""
+    count = len(np.unique(patients))
+    if count < 2:
+        raise ValueError(
+            f"calibration needs labelled recordings of at least 2 patients (the learning curve scores "
+            f"thresholds on patients it did not tune on); this sample has {count}"
+        )
+    normal = int((np.asarray(targets).sum(axis=1) == 0).sum())
+    abnormal = len(targets) - normal
+    if normal == 0 or abnormal == 0:
+        raise ValueError(
+            f"calibration needs both normal and abnormal (crackle or wheeze) {unit}s: the ICBHI score "
+            f"weighs specificity on the first and sensitivity on the second; this sample has {normal} "
+            f"normal and {abnormal} abnormal"
+        )
 
 
 def sample_score(targets: np.ndarray, probabilities: np.ndarray, thresholds: Sequence[float]) -> float:
@@ -168,13 +199,9 @@ def calibrate(
     confidence: float = 0.95,
 ) -> dict[str, Any]:
     """The calibrated thresholds, the scores before and after with patient-bootstrap intervals, and the
-    learning curve (see the module docstring). Needs at least 2 patients."""
+    learning curve (see the module docstring). The sample must pass :func:`check_sample`."""
+    check_sample(sample.targets, sample.patients, sample.unit)
     patients = np.unique(sample.patients)
-    if len(patients) < 2:
-        raise ValueError(
-            f"calibration needs labelled recordings of at least 2 patients (the learning curve scores "
-            f"thresholds on patients it did not tune on); this sample has {len(patients)}"
-        )
     every = np.ones(len(sample.targets), dtype=bool)
     choice = choose_thresholds(sample.targets, sample.probabilities, fallback=fallback)
     thresholds = choice.thresholds
