@@ -196,7 +196,7 @@ def push_space(
     ``repo_id`` (created with ``sdk: gradio`` when needed); return its URL."""
     from huggingface_hub import HfApi
 
-    from ..hub.loading import hub_error
+    from ..hub.hub_errors import hub_error
     from ..hub.push import HubConnectionError
 
     api = HfApi(token=token)

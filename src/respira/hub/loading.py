@@ -3,15 +3,15 @@
 * :func:`check_model_folder` is the one check that a folder holds a respira model (``config.json``
   with ``model_type`` ``"respira"``, and weights); loading, export and model cards all use it.
 * :func:`load_model` loads a classifier from a folder or a Hub id, in eval mode.
-* :func:`hub_error` is the one walker of an exception's cause chain that tells what went wrong
-  talking to the Hub (a gated or missing repository, or no connection).
+
+What went wrong talking to the Hub is :mod:`respira.hub.hub_errors`'s.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ import torch
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 from .checksums import verify_checksum, verify_hub_file
+from .hub_errors import error_chain, hub_error, is_download_error
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -28,7 +29,6 @@ __all__ = [
     "ModelLoadError",
     "check_model_folder",
     "check_weights_file",
-    "hub_error",
     "load_model",
     "resolve_device",
 ]
@@ -40,16 +40,6 @@ WEIGHT_FILES: tuple[str, ...] = (
     "pytorch_model.bin.index.json",
 )
 """Weight files ``from_pretrained`` loads; export accepts only the first (nothing is ever unpickled)."""
-
-_NETWORK_ERROR_NAMES = {
-    "TransportError",
-    "NetworkError",
-    "ConnectError",
-    "ConnectTimeout",
-    "TimeoutException",
-    "RemoteProtocolError",
-    "ProxyError",
-}
 
 
 class ModelLoadError(OSError):
@@ -155,7 +145,7 @@ def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
 
     ``None`` when ``error`` is not about reading the weights file.
     """
-    for link in _chain(error):
+    for link in error_chain(error):
         message = _one_line(link)
         if type(link).__name__ == "SafetensorError" or "deserializing header" in message:
             return ModelLoadError(
@@ -175,72 +165,6 @@ def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
                 "download or export the model again"
             )
     return None
-
-
-# --------------------------------------------------------------------------------------------- Hub errors
-def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and its causes / contexts, each once."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _kind(error: BaseException) -> str | None:
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        OfflineModeIsEnabled,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    if isinstance(error, GatedRepoError):
-        return "gated"
-    if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
-        return "missing"
-    if isinstance(error, (OfflineModeIsEnabled, ConnectionError)) or any(
-        cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(error).__mro__
-    ):
-        return "network"
-    return None
-
-
-def hub_error(
-    error: BaseException, kinds: Sequence[str] = ("gated", "missing", "network")
-) -> tuple[str, BaseException] | None:
-    """What went wrong talking to the Hub, from ``error``'s cause chain: ``(kind, the link that says so)``.
-
-    Kinds, looked for in the order of ``kinds``: ``"gated"`` (a gated repository), ``"missing"`` (no
-    such repository or revision), ``"network"`` (offline mode or a connection-level error). ``None``
-    when no link of the chain is one of ``kinds``.
-    """
-    chain = list(_chain(error))
-    for kind in kinds:
-        for link in chain:
-            if _kind(link) == kind:
-                return kind, link
-    return None
-
-
-def _is_download_error(error: BaseException) -> bool:
-    """Errors of a download: OSError (transformers wraps them), huggingface_hub and HTTP client errors."""
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
-
-    kinds: tuple[type[BaseException], ...] = (
-        OSError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        OfflineModeIsEnabled,
-    )
-    try:
-        import httpx
-
-        kinds = (*kinds, httpx.HTTPError)
-    except ImportError:  # pragma: no cover - huggingface_hub >= 1.0 depends on httpx
-        pass
-    return isinstance(error, kinds)
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -316,7 +240,7 @@ def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraFor
             raise failure from None
         if any(
             "size mismatch" in _one_line(link) or "ignore_mismatched_sizes" in _one_line(link)
-            for link in _chain(error)
+            for link in error_chain(error)
         ):
             raise _size_error(model_class, source, weights) from None
         raise
@@ -405,7 +329,7 @@ def _load(name: str) -> RespiraForAudioClassification:
     except ModelLoadError:
         raise
     except Exception as error:
-        if not _is_download_error(error):
+        if not is_download_error(error):
             raise
         found = hub_error(error, ("gated", "missing"))
         if found is not None and found[0] == "missing":

@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 from .export import WEIGHTS, export_model
-from .loading import check_model_folder, hub_error
+from .hub_errors import hub_error
+from .loading import check_model_folder
 
 __all__ = [
     "HubConnectionError",

@@ -1,0 +1,83 @@
+"""What went wrong talking to the Hugging Face Hub, in one place.
+
+* :func:`hub_error` is the one walker of an exception's cause chain (:func:`error_chain`) that tells
+  what went wrong talking to the Hub: a gated or missing repository, or no connection. Loading, push
+  and the Space upload read their one-line messages from it.
+* :func:`is_download_error`: whether an exception comes from a download (what loading turns into a
+  one-line :class:`~respira.hub.loading.ModelLoadError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+__all__ = ["error_chain", "hub_error", "is_download_error"]
+
+_NETWORK_ERROR_NAMES = {
+    "TransportError",
+    "NetworkError",
+    "ConnectError",
+    "ConnectTimeout",
+    "TimeoutException",
+    "RemoteProtocolError",
+    "ProxyError",
+}
+
+
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and its causes / contexts, each once."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _kind(error: BaseException) -> str | None:
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(error, GatedRepoError):
+        return "gated"
+    if isinstance(error, (RepositoryNotFoundError, RevisionNotFoundError)):
+        return "missing"
+    if isinstance(error, (OfflineModeIsEnabled, ConnectionError)) or any(
+        cls.__name__ in _NETWORK_ERROR_NAMES for cls in type(error).__mro__
+    ):
+        return "network"
+    return None
+
+
+def hub_error(
+    error: BaseException, kinds: Sequence[str] = ("gated", "missing", "network")
+) -> tuple[str, BaseException] | None:
+    """What went wrong talking to the Hub, from ``error``'s cause chain: ``(kind, the link that says so)``.
+
+    Kinds, looked for in the order of ``kinds``: ``"gated"`` (a gated repository), ``"missing"`` (no
+    such repository or revision), ``"network"`` (offline mode or a connection-level error). ``None``
+    when no link of the chain is one of ``kinds``.
+    """
+    chain = list(error_chain(error))
+    for kind in kinds:
+        for link in chain:
+            if _kind(link) == kind:
+                return kind, link
+    return None
+
+
+def is_download_error(error: BaseException) -> bool:
+    """Errors of a download: OSError (transformers wraps them), huggingface_hub's, and the HTTP client's
+    (``httpx``, or ``httpx2`` under huggingface_hub 2: matched by their base class, either package)."""
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    if isinstance(error, (OSError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled)):
+        return True
+    return any(
+        cls.__name__ == "HTTPError" and cls.__module__.split(".")[0] in ("httpx", "httpx2")
+        for cls in type(error).__mro__
+    )
