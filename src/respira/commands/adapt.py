@@ -141,3 +141,29 @@ def run(args: argparse.Namespace) -> None:
             + ("" if shift["applied"] else " (kept: the estimate reached the boundary)")
         )
     print(f"wrote {output_dir}")
+
+
+def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str) -> None:
+    """``--adapt``: adapt ``model`` in memory to the audio of the examples it is about to score (their
+    labels are not read)."""
+    from ..audio import decode_audio
+    from ..hub.adaptation import adapt_model
+
+    rate = int(model.config.sampling_rate)
+    audio = split.select_columns(["audio"])
+    report = adapt_model(
+        model,
+        (decode_audio(example["audio"], rate) for example in audio),
+        target=target,
+        batch_size=args.batch_size,
+        **adaptation_options(args),
+    )
+    for shift in report.prior_shift:
+        print(
+            f"adapted ({', '.join(report.methods)}) on {report.windows} windows: {shift['flag']} prevalence "
+            f"{shift['source_prior']:.3f} → {shift['target_prior']:.3f}, threshold "
+            f"{shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
+            + ("" if shift["applied"] else " (kept: the estimate reached the boundary)")
+        )
+    if not report.prior_shift:
+        print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..utils.tables import format_number, format_table
 from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from .adapt import add_adaptation_options, check_options
+from .adapt import adapt_on_split, add_adaptation_options, check_options
 from .options import (
     add_aggregation_options,
     add_device_option,
@@ -334,33 +334,6 @@ def print_summary_tables(metrics: dict[str, Any]) -> None:
     if devices:
         print("per stethoscope:")
         print(devices)
-
-
-def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str) -> None:
-    """``--adapt``: adapt ``model`` in memory to the audio of the examples it is about to score (their
-    labels are not read)."""
-    from ..audio import decode_audio
-    from ..hub.adaptation import adapt_model
-    from .adapt import adaptation_options
-
-    rate = int(model.config.sampling_rate)
-    audio = split.select_columns(["audio"])
-    report = adapt_model(
-        model,
-        (decode_audio(example["audio"], rate) for example in audio),
-        target=target,
-        batch_size=args.batch_size,
-        **adaptation_options(args),
-    )
-    for shift in report.prior_shift:
-        print(
-            f"adapted ({', '.join(report.methods)}) on {report.windows} windows: {shift['flag']} prevalence "
-            f"{shift['source_prior']:.3f} → {shift['target_prior']:.3f}, threshold "
-            f"{shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
-            + ("" if shift["applied"] else " (kept: the estimate reached the boundary)")
-        )
-    if not report.prior_shift:
-        print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")
 
 
 def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
