@@ -79,9 +79,9 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         waveforms = [as_waveform(w, f"waveform {index}") for index, w in enumerate(rows)]
         for index, waveform in enumerate(waveforms):
             check_level(waveform, f"waveform {index}")
-        if sampling_rate is not None and sampling_rate != self.sampling_rate:
-            waveforms = [resample(w, sampling_rate, self.sampling_rate) for w in waveforms]  # checks it
         if sampling_rate is not None:
+            if sampling_rate != self.sampling_rate:
+                waveforms = [resample(w, sampling_rate, self.sampling_rate) for w in waveforms]  # checks it
             check_rate(sampling_rate, "the waveforms")
         if self.lowpass_cutoff is not None:
             waveforms = [
