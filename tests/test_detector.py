@@ -21,6 +21,7 @@ from respira.hub.loading import ModelLoadError, load_model
 from respira.inference import analysis_frame_samples, predict_files, predict_windows
 from respira.labels import CLASS_NAMES, MULTI_LABEL
 from respira.wav import AudioLevelWarning
+from respira.windows import DEFAULT_TOP_K
 
 from .reports.conftest import RATE, save_tiny_model
 
@@ -95,7 +96,8 @@ def test_results_convert_to_pandas_and_json(multi_dir: Path, recording: Path) ->
         ({"window": -1.0}, "window must be a positive"),
         ({"hop": 9.0}, "hop must be positive and at most the window"),
         ({"aggregation": "mean"}, "aggregation must be one of"),
-        ({"aggregation": "topk_mean"}, "topk_mean needs top_k"),
+        ({"aggregation": "topk_mean", "top_k": 0}, "topk_mean needs top_k, a whole number >= 1, got 0"),
+        ({"top_k": 2}, r"top_k applies to aggregation='topk_mean' only, got 'max'"),  # was kept, unused
         ({"batch_size": 0}, "batch_size must be"),
         ({"max_windows": 0}, r"max_windows must be a whole number >= 1 \(or None: no limit\), got 0"),
         ({"max_windows": 2.5}, "max_windows must be a whole number"),
@@ -105,6 +107,19 @@ def test_bad_options_are_one_line_before_any_work(multi_dir: Path, options: dict
     with pytest.raises(PredictionError, match=words) as caught:
         Detector.from_pretrained(multi_dir, device="cpu", **options)
     assert "\n" not in str(caught.value)
+
+
+def test_top_k_defaults_as_the_cli_and_goes_only_with_topk_mean(multi_dir: Path, recording: Path) -> None:
+    topk = Detector.from_pretrained(multi_dir, device="cpu", aggregation="topk_mean")
+    default = topk.predict_file(recording)  # topk_mean without top_k was an error; --top_k defaults to 3
+    assert (default.aggregation, default.top_k) == ("topk_mean", DEFAULT_TOP_K) == ("topk_mean", 3)
+    three = sorted((row["crackle"] for row in default.rows), reverse=True)[:3]
+    assert default.crackle == pytest.approx(sum(three) / 3)
+    as_max = topk.predict_file(recording, aggregation="max")  # the default top_k does not follow it
+    assert (as_max.aggregation, as_max.top_k) == ("max", None)
+    assert as_max.crackle == pytest.approx(max(row["crackle"] for row in as_max.rows))
+    with pytest.raises(PredictionError, match="top_k applies to aggregation='topk_mean' only"):
+        topk.predict_file(recording, aggregation="max", top_k=2)
 
 
 def test_bad_inputs_are_one_line_naming_them(multi_dir: Path, tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ from .inference import (
 )
 from .metrics.recording_level import describe_aggregation
 from .utils.files import check_file_target
+from .windows import DEFAULT_TOP_K
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,8 +126,9 @@ class Detector:
     Build it with :meth:`from_pretrained`, or wrap a loaded model (a
     :class:`~respira.RespiraForAudioClassification` or :class:`~respira.hub.onnx.OnnxClassifier`).
     ``window`` / ``hop`` (seconds), ``smoothing`` (windows), ``batch_size``, ``max_windows`` and the
-    recording ``aggregation`` (``max`` or ``topk_mean`` with ``top_k``) are the defaults of every call;
-    each call may override them. ``name``: how pages and figures name the model (default: its
+    recording ``aggregation`` (``max``, or ``topk_mean`` with ``top_k``, default
+    :data:`~respira.windows.DEFAULT_TOP_K`; ``top_k`` with ``max`` is an error) are the defaults of
+    every call; each call may override them. ``name``: how pages and figures name the model (default: its
     folder's name).
     """
 
@@ -156,6 +158,8 @@ class Detector:
             "aggregation": aggregation,
             "top_k": top_k,
         }
+        if aggregation != "topk_mean" and top_k is not None:
+            raise PredictionError(f"top_k applies to aggregation='topk_mean' only, got {aggregation!r}")
         self._options({})  # check the defaults now, not at the first file
 
     @classmethod
@@ -201,6 +205,14 @@ class Detector:
         options = {**self.options, **{k: v for k, v in overrides.items() if v is not None}}
         if "max_windows" in overrides and overrides["max_windows"] is None:
             options["max_windows"] = None
+        if options["aggregation"] != "topk_mean":
+            if overrides.get("top_k") is not None:
+                raise PredictionError(
+                    f"top_k applies to aggregation='topk_mean' only, got {options['aggregation']!r}"
+                )
+            options["top_k"] = None  # a default of the topk_mean this call does not use
+        elif options["top_k"] is None:
+            options["top_k"] = DEFAULT_TOP_K
         try:
             describe_aggregation(options["aggregation"], options["top_k"])
             check_window_options(self.model, options["window"], options["hop"], options["smoothing"])

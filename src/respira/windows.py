@@ -17,6 +17,7 @@ __all__ = [
     "AGGREGATIONS",
     "DEFAULT_AGGREGATION",
     "DEFAULT_HOP_SECONDS",
+    "DEFAULT_TOP_K",
     "DEFAULT_WINDOW_SECONDS",
     "FRAME_SAMPLES_KEY",
     "MAX_WINDOWS",
@@ -47,6 +48,9 @@ AGGREGATIONS: tuple[str, ...] = ("max", "topk_mean")
 
 DEFAULT_AGGREGATION: str = "max"
 """The rule of ``respira evaluate --kauh`` and the pipeline unless told otherwise."""
+
+DEFAULT_TOP_K: int = 3
+"""Windows ``topk_mean`` averages unless told otherwise (``Detector``, ``--top_k``)."""
 
 
 def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int:

@@ -6,10 +6,9 @@ import argparse
 from collections.abc import Callable
 
 from ..data.corpora import CORPORA, CorpusSpec
-from ..windows import AGGREGATIONS, DEFAULT_AGGREGATION
+from ..windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_TOP_K
 
 __all__ = [
-    "DEFAULT_TOP_K",
     "add_aggregation_options",
     "add_device_option",
     "add_flag_pair",
@@ -17,9 +16,6 @@ __all__ = [
     "aggregation_options",
     "corpus_list",
 ]
-
-DEFAULT_TOP_K = 3
-"""Windows ``--aggregation topk_mean`` averages unless ``--top_k`` says otherwise."""
 
 MODEL_HELP = "model folder or Hugging Face Hub id"
 
