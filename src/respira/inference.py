@@ -36,7 +36,6 @@ the model in batches.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -304,34 +303,6 @@ def _annotation_for(
     return Path(annotations)
 
 
-def _check_cycles_fit(
-    cycles: Sequence[Any], annotation: Path, audio: str, num_samples: int, rate: int
-) -> None:
-    """Raise an ``ICBHIFormatError`` naming the annotation file and line of a cycle that starts past the
-    audio's end; warn once, as the dataset builder does, of cycles clipped at its end by more than the
-    builder's default ``clip_tolerance``."""
-    from .data.errors import ICBHIFormatError
-    from .data.text_files import CLIP_TOLERANCE_SECONDS
-
-    duration = num_samples / rate
-    for cycle in cycles:
-        if cycle.start >= duration or round(cycle.start * rate) >= num_samples:
-            raise ICBHIFormatError(
-                annotation,
-                f"cycle {cycle.start}-{cycle.end} s starts after the end of {audio} ({duration:.3f} s)",
-                line=cycle.line,
-            )
-    clipped = [cycle for cycle in cycles if cycle.end - duration > CLIP_TOLERANCE_SECONDS]
-    if clipped:
-        worst = max(clipped, key=lambda cycle: cycle.end)
-        warnings.warn(
-            f"{annotation}: {len(clipped)} cycle(s) end more than {CLIP_TOLERANCE_SECONDS} s after {audio} "
-            f"ends and are clipped to it; worst: line {worst.line} ends at {worst.end} s, audio at "
-            f"{duration:.3f} s",
-            stacklevel=2,
-        )
-
-
 def predict_files(
     model: RespiraForAudioClassification,
     paths: Sequence[str | Path],
@@ -354,7 +325,7 @@ def predict_files(
     options raise ``ValueError`` before any file is read. ``track`` wraps the paths (e.g. to show
     progress).
     """
-    from .data.text_files import read_annotations
+    from .data.text_files import check_cycles_fit, read_annotations
 
     if annotations is not None and not isinstance(annotations, Mapping) and len(paths) != 1:
         raise ValueError(f"an annotation file applies to exactly one audio file, got {len(paths)} files")
@@ -371,7 +342,7 @@ def predict_files(
             waveform = read_audio(path, rate)
             check_level(waveform, name)
             if cycles is not None:
-                _check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
+                check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
                 predicted = predict_cycles(
                     model, waveform, [(c.start, c.end) for c in cycles], batch_size=batch_size
                 )

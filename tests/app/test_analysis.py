@@ -71,11 +71,15 @@ def test_wrong_annotation_files_are_refused(tmp_path: Path) -> None:
     garbage = tmp_path / "notes.txt"
     garbage.write_text("this is\nnot an annotation\n")
     with pytest.raises(InputError, match=r"notes\.txt"):
-        analysis.load_cycles(garbage, "notes.txt", 20.0)
+        analysis.load_cycles(garbage, "notes.txt", "rec.wav", 20 * RATE, RATE)
     other = tmp_path / "other.txt"
     other.write_text("0.5 3.0 0 1\n25.0 28.0 1 0\n")  # the second cycle is past a 20-s recording
-    with pytest.raises(InputError, match=r"other\.txt, line 2: .* starts after the end"):
-        analysis.load_cycles(other, "other.txt", 20.0)
+    with pytest.raises(InputError) as caught:
+        analysis.load_cycles(other, "other.txt", "rec.wav", 20 * RATE, RATE)
+    assert str(caught.value) == (  # as respira predict --annotations says it (one check)
+        "other.txt:2: cycle 25.0-28.0 s starts after the end of rec.wav (20.000 s): is it the annotation of "
+        "another recording?"
+    )
 
 
 @pytest.mark.parametrize("window, hop", [("x", 1), (0, 1), (2, 3), (2, float("nan")), (700, 1)])
@@ -273,6 +277,13 @@ def test_an_upload_scored_with_a_caution_shows_it_beside_the_verdict(model_dir: 
         ]
         assert high.rows and len(high.cautions) == 1 and high.cautions[0].startswith("my loud.wav peaks at")
     # any other warning passes on
+    notes = tmp_path / "good.txt"
+    notes.write_text("0.0 1.5 1 0\n1.5 3.4 0 0\n")  # the last cycle ends 0.4 s after the 3-s recording
+    clipped = analyse(open_detector(str(model_dir))[0], good, annotations=notes, window=1.0, hop=0.5)
+    assert len(clipped.rows) == 2 and clipped.cautions == [
+        "good.txt: 1 cycle(s) end more than 0.05 s after good.wav ends and are clipped to it; worst: line 2 "
+        "ends at 3.4 s, audio at 3.000 s"
+    ]
     with pytest.warns(UserWarning, match="another warning"), analysis._recorded_cautions() as cautions:
         warnings.warn("another warning", UserWarning, stacklevel=1)
     assert cautions == []

@@ -30,6 +30,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..audio import SampleRateWarning, audio_duration, read_audio
+from ..data.text_files import ClippedCycleWarning
 from ..decision import decide_recording, is_multi_label, thresholds_of
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
@@ -56,7 +57,7 @@ SILENCE_PEAK = 1e-4
 """A recording whose largest absolute sample is below this (about -80 dBFS) is refused as silent."""
 AGGREGATION = "max"
 """How window probabilities become the recording's (``aggregate_windows``' rule)."""
-CAUTIONS: tuple[type[Warning], ...] = (SampleRateWarning, AudioLevelWarning)
+CAUTIONS: tuple[type[Warning], ...] = (SampleRateWarning, AudioLevelWarning, ClippedCycleWarning)
 """Warnings about an upload that is scored all the same: the page shows them beside the verdict."""
 
 
@@ -197,22 +198,19 @@ def load_recording(path: str | Path, rate: int, name: str) -> np.ndarray:
     return waveform
 
 
-def load_cycles(path: str | Path, name: str, duration: float) -> list[Any]:
-    """The cycles of an ICBHI annotation file that fit a ``duration``-second recording."""
-    from ..data.text_files import read_annotations
+def load_cycles(path: str | Path, name: str, recording: str, num_samples: int, rate: int) -> list[Any]:
+    """The cycles of an ICBHI annotation file (``name``: the user's) that fit ``recording``'s
+    ``num_samples`` samples at ``rate`` Hz (:func:`respira.data.text_files.check_cycles_fit`, as
+    ``respira predict --annotations`` checks them: a cycle running past the end warns and is clipped)."""
+    from ..data.text_files import check_cycles_fit, read_annotations
 
     try:
         cycles = read_annotations(Path(path))
+        check_cycles_fit(cycles, name, recording, num_samples, rate)
     except (OSError, ValueError, UnicodeDecodeError) as error:
         raise InputError(_one_line(error, path, name)) from None
     if not cycles:
         raise InputError(f"{name}: no cycles (expected lines `start end crackle wheeze`)")
-    for cycle in cycles:
-        if cycle.start >= duration:
-            raise InputError(
-                f"{name}, line {cycle.line}: cycle {cycle.start}-{cycle.end} s starts after the end of the "
-                f"recording ({duration:.2f} s): is it the annotation of another recording?"
-            )
     return cycles
 
 
@@ -257,7 +255,7 @@ def analyse(
         cycles = None
         if annotations is not None:
             annotation_name = annotation_name or Path(annotations).name
-            cycles = load_cycles(annotations, annotation_name, duration)
+            cycles = load_cycles(annotations, annotation_name, name, waveform.shape[0], rate)
         report(0.2, "running the detector")
         try:
             spans = [(c.start, c.end) for c in cycles] if cycles else None

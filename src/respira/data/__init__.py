@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "load_icbhi": "icbhi",
     "SYNTHETIC_MARKER": "layout",
     "is_synthetic_corpus": "layout",
+    "ClippedCycleWarning": "text_files",
     "MissingMetadataWarning": "index",
     "PartialCorpusWarning": "index",
     "class_counts": "index",
@@ -57,6 +58,7 @@ __all__ = [
     "ICBHI",
     "KAUH",
     "SYNTHETIC_MARKER",
+    "ClippedCycleWarning",
     "CorpusFacts",
     "CorpusSpec",
     "ICBHIConfig",
@@ -120,6 +122,7 @@ if TYPE_CHECKING:
     from .recording_windows import recording_windows
     from .splits import carve_validation, patient_split
     from .summary import summarize
+    from .text_files import ClippedCycleWarning
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -32,6 +32,7 @@ from .layout import CorpusLayout, locate_corpus
 from .loaders import build_or_stream, check_loader_options
 from .recording_audio import audio_durations, recording_samples
 from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
+from .text_files import ClippedCycleWarning
 
 RECORDING_COLUMNS: tuple[str, ...] = (
     "recording",
@@ -199,6 +200,7 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
                 f"are clipped to it; worst: {self.layout.annotation_files[worst['recording']]}:"
                 f"{int(worst['annotation_line'])} ends at {worst['end']} s, audio at "
                 f"{durations[worst['recording']]:.3f} s",
+                ClippedCycleWarning,
                 stacklevel=2,
             )
 

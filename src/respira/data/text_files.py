@@ -7,7 +7,8 @@ file and the 1-based line.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,10 @@ SPLIT_VALUES = frozenset({"train", "test"})
 CLIP_TOLERANCE_SECONDS = 0.05
 """Seconds an annotated cycle may run past its audio's end before its clipping is reported (the ICBHI
 builder's default ``clip_tolerance``, and ``respira predict --annotations``')."""
+
+
+class ClippedCycleWarning(UserWarning):
+    """Annotated cycles that end more than their tolerance after their recording does: clipped to it."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,35 @@ def _flag(path: Path, line: int, value: str, what: str) -> int:
     if value not in ("0", "1"):
         raise ICBHIFormatError(path, f"{what} flag {value!r} should be 0 or 1", line=line)
     return int(value)
+
+
+def check_cycles_fit(
+    cycles: Sequence[AnnotatedCycle], annotation: str | Path, recording: str, num_samples: int, rate: int
+) -> None:
+    """The cycles of ``annotation`` against the ``num_samples`` samples at ``rate`` Hz of ``recording``
+    (both as the user names them): an :class:`ICBHIFormatError` naming the file and line of a cycle that
+    starts at or after the recording's end; one :class:`ClippedCycleWarning` (the worst line named) for
+    cycles ending more than :data:`CLIP_TOLERANCE_SECONDS` after it, which are clipped to it.
+    ``respira predict --annotations`` and the app check an uploaded annotation with it."""
+    duration = num_samples / rate
+    for cycle in cycles:
+        if cycle.start >= duration or round(cycle.start * rate) >= num_samples:
+            raise ICBHIFormatError(
+                annotation,
+                f"cycle {cycle.start}-{cycle.end} s starts after the end of {recording} ({duration:.3f} s): "
+                "is it the annotation of another recording?",
+                line=cycle.line,
+            )
+    clipped = [cycle for cycle in cycles if cycle.end - duration > CLIP_TOLERANCE_SECONDS]
+    if clipped:
+        worst = max(clipped, key=lambda cycle: cycle.end)
+        warnings.warn(
+            f"{annotation}: {len(clipped)} cycle(s) end more than {CLIP_TOLERANCE_SECONDS} s after "
+            f"{recording} ends and are clipped to it; worst: line {worst.line} ends at {worst.end} s, "
+            f"audio at {duration:.3f} s",
+            ClippedCycleWarning,
+            stacklevel=2,
+        )
 
 
 def read_annotations(path: Path) -> list[AnnotatedCycle]:
