@@ -44,6 +44,7 @@ from .wav import pcm_to_float, truncated_data
 
 __all__ = [
     "DEFAULT_SAMPLING_RATE",
+    "LUNG_SOUND_BAND_TOP",
     "AudioDecodingError",
     "AudioReadError",
     "SampleRateWarning",

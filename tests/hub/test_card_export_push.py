@@ -231,6 +231,8 @@ def test_card_from_run_dir_states_split_metrics_results_and_limits(run_dir: Path
     assert "not a medical device" in text.lower()
     assert "must not be used to diagnose" in text
     assert "Littmann 3200" in text
+    assert "Crackles and wheezes lie in about 0.1–2 kHz: a recording sampled below 4 kHz" in text
+    assert "(`SampleRateWarning`)" in text  # the class respira warns with, by its real name
     assert f"respira predict {REPO_ID} " in text
     assert f'pipeline("audio-classification", model="{REPO_ID}")' in text
     assert "import respira" in text

@@ -16,7 +16,7 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
-from ..audio import DEFAULT_SAMPLING_RATE
+from ..audio import DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
 from ..data import corpus
 from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
@@ -304,6 +304,8 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "data_option_rows": data_option_rows(card),
         "sampling_rate": sampling_rate,
         "sampling_rate_khz": f"{sampling_rate / 1000:g}",
+        "lung_band_top_khz": f"{LUNG_SOUND_BAND_TOP / 1000:g}",
+        "lowest_rate_khz": f"{2 * LUNG_SOUND_BAND_TOP / 1000:g}",
         "lowpass_cutoff": card.architecture.get("lowpass_cutoff"),
         "lowpass_order": card.architecture.get("lowpass_order") or DEFAULT_LOWPASS_ORDER,
         "target_seconds": card.architecture.get("target_seconds") or 8.0,
