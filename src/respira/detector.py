@@ -158,9 +158,7 @@ class Detector:
             "aggregation": aggregation,
             "top_k": top_k,
         }
-        if aggregation != "topk_mean" and top_k is not None:
-            raise PredictionError(f"top_k applies to aggregation='topk_mean' only, got {aggregation!r}")
-        self._options({})  # check the defaults now, not at the first file
+        self._options(self.options)  # check the defaults now, as a call giving them is, not at the first file
 
     @classmethod
     def from_pretrained(
