@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -157,3 +158,58 @@ def encode_aac(source: Path, target: Path) -> Path:
         ["ffmpeg", "-v", "error", "-i", str(source), str(target)], check=True, stdin=subprocess.DEVNULL
     )
     return target
+
+
+SPRSOUND_RATE = 8000
+SPRSOUND_SECONDS = 2.0
+SPRSOUND_PARTS = {
+    "train": ("train_wav", "train_json"),
+    "inter_test": ("test_wav", "test_json/inter_test_json"),
+    "intra_test": ("test_wav", "test_json/intra_test_json"),
+}
+"""The official parts of SPRSound and their (audio, annotation) folders."""
+# (official part, stem, record label, events as (start ms, end ms, type), JSON flavour)
+# flavour "strings": record_annotation and times as strings (the copies seen); "numbers":
+# recording_annotation and times as numbers (the release's documentation).
+SPRSOUND_TINY = (
+    ("train", "101_6.7_1_p1_11", "Normal", [(100, 900, "Normal"), (1000, 1800, "Normal")], "strings"),
+    (
+        "train",
+        "101_6.7_1_p2_12",
+        "DAS",
+        [(200, 700, "Fine Crackle"), (800, 1500, "Coarse Crackle")],
+        "numbers",
+    ),
+    ("train", "102_0.4_0_p3_21", "CAS", [(0, 1000, "Wheeze"), (1200, 1900, "Stridor")], "strings"),
+    ("intra_test", "102_0.4_0_p4_22", "Normal", [(300, 1300, "Normal")], "numbers"),
+    ("train", "103_12_1_p1_31", "CAS & DAS", [(100, 1900, "Wheeze+Crackle")], "strings"),
+    ("train", "103_12_1_p2_32", "Poor Quality", [], "strings"),
+    ("inter_test", "104_3.5_0_p1_41", "Normal", [(50, 950, "Normal")], "numbers"),
+    ("inter_test", "105_8_1_p4_51", "CAS", [(300, 1700, "Rhonchi")], "strings"),
+)
+
+
+def write_sprsound_wav(path: Path, seconds: float = SPRSOUND_SECONDS, rate: int = SPRSOUND_RATE) -> None:
+    """Noise seeded by the name, so a wrong segment cannot pass for the right one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(sum(path.name.encode()))
+    sf.write(
+        path, (0.2 * rng.standard_normal(round(seconds * rate))).astype(np.float32), rate, subtype="PCM_16"
+    )
+
+
+def write_sprsound_json(path: Path, label: str, events: list, flavour: str = "strings") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    convert = str if flavour == "strings" else (lambda ms: ms)
+    key = "record_annotation" if flavour == "strings" else "recording_annotation"
+    spans = [{"start": convert(start), "end": convert(end), "type": kind} for start, end, kind in events]
+    path.write_text(json.dumps({key: label, "event_annotation": spans}))
+
+
+def write_sprsound(root: Path) -> Path:
+    """:data:`SPRSOUND_TINY` in SPRSound's official layout under ``root``."""
+    for part, stem, label, events, flavour in SPRSOUND_TINY:
+        audio_dir, notes_dir = SPRSOUND_PARTS[part]
+        write_sprsound_wav(root / audio_dir / f"{stem}.wav")
+        write_sprsound_json(root / notes_dir / f"{stem}.json", label, events, flavour)
+    return root

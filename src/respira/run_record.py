@@ -89,15 +89,16 @@ class CorpusRecord:
     """One corpus a model was trained on (``corpora`` of a recipe), with what its training split held."""
 
     name: str
-    """``icbhi`` or ``kauh``."""
+    """``icbhi``, ``kauh``, ``sprsound``: a name of :data:`respira.data.corpora.CORPORA`."""
     data_dir: str | None = None
     labels: str = "cycle"
-    """``cycle`` (annotated respiratory cycles) or ``recording`` (a label per recording, learnt from
-    bags of windows)."""
+    """``cycle`` (annotated respiratory cycles), ``event`` (annotated events, learnt as cycles) or
+    ``recording`` (a label per recording, learnt from bags of windows)."""
     patients: int | None = None
     recordings: int | None = None
     examples: int | None = None
-    """Training examples: cycles of a cycle-labelled corpus, windows of a recording-labelled one."""
+    """Training examples: cycles or events of a segment-labelled corpus, windows of a recording-labelled
+    one."""
 
 
 @dataclass

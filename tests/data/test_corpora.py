@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import pytest
 
-from respira.data import load_icbhi, load_kauh
+from respira.data import load_icbhi, load_kauh, load_sprsound
 from respira.data.corpora import CORPORA, corpus_names, get_corpus, register_corpus
 from respira.data.icbhi import ICBHIConfig
 from respira.data.kauh import KAUHConfig, read_kauh_index
 from respira.data.layout import locate_corpus
+from respira.data.sprsound import SPRSoundConfig, read_sprsound_index
 
 
 def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
-    assert corpus_names() == ("icbhi", "kauh")
-    icbhi, kauh = get_corpus("icbhi"), get_corpus("kauh")
-    assert icbhi.load() is load_icbhi and kauh.load() is load_kauh
+    assert corpus_names() == ("icbhi", "kauh", "sprsound")
+    icbhi, kauh, sprsound = get_corpus("icbhi"), get_corpus("kauh"), get_corpus("sprsound")
+    assert icbhi.load() is load_icbhi and kauh.load() is load_kauh and sprsound.load() is load_sprsound
     assert icbhi.builder_config() is ICBHIConfig and kauh.builder_config() is KAUHConfig
+    assert sprsound.builder_config() is SPRSoundConfig
     assert (icbhi.citation_key, kauh.citation_key) == ("rocha2019open", "fraiwan2021lungsounds")
+    assert sprsound.citation_key == "zhang2022sprsound" and "10.1109/TBCAS.2022.3204910" in sprsound.citation
     for spec in CORPORA.values():
         assert spec.card_facts is spec.facts and spec.name in spec.facts.tags
         assert spec.group_by in spec.metadata_columns
-    assert (icbhi.labels, kauh.labels) == ("cycle", "recording")
+    assert (icbhi.labels, kauh.labels, sprsound.labels) == ("cycle", "recording", "event")
     assert (icbhi.configs, kauh.configs) == (("cycles", "recordings"), ("recordings",))
+    assert sprsound.configs == ("events", "recordings")
     assert kauh.group_column == "filter_mode" and icbhi.group_column is None
+    assert sprsound.group_column == "official_part"
+    assert sprsound.split_roles == ("train", "inter_test", "intra_test")
+    assert sprsound.facts.license == "gpl-3.0" and "cite Zhang et al. (2022)" in sprsound.facts.license_text
+    assert sprsound.scored  # per event and per recording, with its challenge scores
 
 
 def test_functions_named_as_module_paths_resolve() -> None:
@@ -30,11 +38,12 @@ def test_functions_named_as_module_paths_resolve() -> None:
 
     assert resolve("respira.data.layout:locate_corpus") is locate_corpus
     assert resolve(get_corpus("kauh").read_index) is read_kauh_index
+    assert resolve(get_corpus("sprsound").read_index) is read_sprsound_index
     assert resolve(len) is len
 
 
 def test_an_unknown_corpus_is_one_line() -> None:
-    with pytest.raises(ValueError, match=r"^unknown corpus 'kauhh' \(known: icbhi, kauh\)$"):
+    with pytest.raises(ValueError, match=r"^unknown corpus 'kauhh' \(known: icbhi, kauh, sprsound\)$"):
         get_corpus("kauhh")
 
 
@@ -43,6 +52,6 @@ def test_a_taken_name_or_unknown_labels_are_refused() -> None:
 
     with pytest.raises(ValueError, match="'kauh' is registered already"):
         register_corpus(get_corpus("kauh"))
-    with pytest.raises(ValueError, match="labels must be 'cycle' or 'recording', not 'frame'"):
+    with pytest.raises(ValueError, match="labels must be 'cycle', 'recording' or 'event', not 'frame'"):
         register_corpus(replace(get_corpus("kauh"), name="other", labels="frame"))
-    assert corpus_names() == ("icbhi", "kauh")
+    assert corpus_names() == ("icbhi", "kauh", "sprsound")

@@ -155,7 +155,7 @@ def test_prepare_refuses_the_options_its_builder_lacks(wards: Path, capsys) -> N
     arguments = ["prepare", "--dataset", "wards", "--data_dir", str(wards), "--seed", "1"]
     assert main([*arguments, "--config", "cycles"]) == 2
     error = capsys.readouterr().err
-    assert "--seed, --config cycles: only for --dataset icbhi (WARDS is one test split of recordings)" in (
+    assert "--seed, --config cycles: only for --dataset icbhi, sprsound (WARDS is one test split of" in (
         error
     )
 
@@ -175,7 +175,7 @@ def test_evaluate_scores_it_per_recording_by_its_group_column(wards: Path, tmp_p
     assert [row["ward"] for row in rows] == ["north", "south", "north", "south"]
     assert not (model / "evaluation_kauh").exists()
     assert main([*arguments, "--split", "train"]) == 2
-    assert "WARDS has one split, 'test' (external validation), not 'train'" in capsys.readouterr().err
+    assert "--split 'train': WARDS's splits are 'test', 'all'" in capsys.readouterr().err
     register_corpus(replace(SPEC, name="cycles_too", labels="cycle"))
     try:
         assert main(["evaluate", str(model), "--dataset", "cycles_too", "--data_dir", str(wards)]) == 2
@@ -201,19 +201,20 @@ def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
 
 def test_the_help_texts_that_list_the_corpora_list_it(wards: Path, capsys) -> None:
     listings = {
-        (): ["build the ICBHI (or KAUH or WARDS) dataset from a local folder"],
-        ("prepare",): ["(default: the --config for ICBHI, kauh for KAUH, wards for WARDS)"],
+        (): ["build the ICBHI (or KAUH, SPRSOUND or WARDS) dataset from a local folder"],
+        ("prepare",): ["kauh for KAUH, the --config for SPRSOUND, wards for WARDS)"],
         ("evaluate",): [
-            "kauh (external validation per recording) or wards (external validation per recording); default",
-            "--dataset kauh or wards: --window",  # the options of recording-labelled corpora
+            "kauh (external validation per recording), sprsound (external validation per event and per "
+            "recording, with its challenge's scores) or wards (external validation per recording); default",
+            "--dataset kauh, sprsound or wards: --window",  # the options of corpora scored over windows
         ],
         ("calibrate",): [
-            "the labelled sample (ICBHI layout, KAUH folder or WARDS folder)",
-            "KAUH or WARDS: recordings, 4 s windows every 2 s",
+            "the labelled sample (ICBHI layout, KAUH folder, SPRSOUND layout or WARDS folder)",
+            "KAUH, SPRSOUND or WARDS: recordings, 4 s windows every 2 s",
         ],
         ("adapt",): [
-            "the target site's recordings (ICBHI, KAUH or WARDS folder)",
-            "an ICBHI download, a KAUH folder, a WARDS folder, or any folder of .wav/.flac files",
+            "the target site's recordings (ICBHI, KAUH, SPRSOUND or WARDS folder)",
+            "an ICBHI download, a KAUH folder, a SPRSOUND folder, a WARDS folder, or any folder of",
         ],
     }
     for command, texts in listings.items():
@@ -279,9 +280,14 @@ def test_training_takes_its_recordings_as_bags_of_windows(
     options = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": MULTI_LABEL}
     assert check_corpora(["icbhi", "wards"], {"wards": str(wards)}, **options) == ["icbhi", "wards"]
     register_corpus(replace(SPEC, name="cycles_too", labels="cycle"))
-    try:
-        with pytest.raises(ValueError, match=r"^corpora: cycles_too is cycle-labelled; only recording-"):
-            check_corpora(["icbhi", "cycles_too"], {"cycles_too": str(wards)}, **options)
+    try:  # segments join as cycles: no bags, so a single-label model may learn from them too
+        single = options | {"problem_type": "single_label_classification"}
+        assert check_corpora(["icbhi", "cycles_too"], {"cycles_too": str(wards)}, **single) == [
+            "icbhi",
+            "cycles_too",
+        ]
+        with pytest.raises(ValueError, match=r"^corpora: recording-labelled corpora train a multi-label"):
+            check_corpora(["icbhi", "wards"], {"wards": str(wards)}, **single)
     finally:
         del CORPORA["cycles_too"]
     with pytest.raises(FileNotFoundError, match=r"^corpus_dirs: wards: no wards recordings in "):

@@ -111,13 +111,13 @@ def test_thresholds_and_splits_are_refused(kauh_subset: Path, tmp_path: Path, ca
     assert main([*base, "--thresholds", "0.2", "0.2"]) != 0
     assert "never at values chosen on the validation corpus" in capsys.readouterr().err
     assert main([*base, "--split", "train"]) != 0
-    assert "one split" in capsys.readouterr().err
+    assert "--split 'train': KAUH's splits are 'test', 'all'" in capsys.readouterr().err
     assert main([*base, "--top_k", "2"]) != 0
     assert "topk_mean only" in capsys.readouterr().err
     assert main([*base, "--aggregation", "topk_mean", "--top_k", "0"]) != 0  # was read as the default 3
     assert "--top_k must be a whole number >= 1, got 0" in capsys.readouterr().err
     assert main([*base, "--validation_size", "0.1"]) != 0
-    assert "KAUH is not split" in capsys.readouterr().err
+    assert "make ICBHI splits; KAUH is scored on its own splits" in capsys.readouterr().err
 
 
 def test_window_options_are_refused_for_a_corpus_scored_per_cycle(tmp_path: Path, capsys) -> None:
@@ -126,6 +126,6 @@ def test_window_options_are_refused_for_a_corpus_scored_per_cycle(tmp_path: Path
     capsys.readouterr()
     assert main(["evaluate", str(model_dir), "--data_dir", str(tmp_path / "icbhi"), *given]) == 2
     assert capsys.readouterr().err.strip() == (
-        "respira evaluate: error: --window, --aggregation, --bootstrap, --top_k: only for recording-labelled "
-        "corpora (--dataset kauh); ICBHI is scored per annotated cycle"
+        "respira evaluate: error: --window, --aggregation, --bootstrap, --top_k: only for corpora scored "
+        "over windows (--dataset kauh or sprsound); ICBHI is scored per annotated cycle"
     )

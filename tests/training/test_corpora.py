@@ -1,5 +1,6 @@
 """Multi-corpus training (respira.training.corpora): options, KAUH patient grouping in every split, the
-threshold units, and a tiny ``respira train`` on synthetic ICBHI + KAUH-named files."""
+threshold units, SPRSound events joining as cycles, and tiny ``respira train`` runs on synthetic ICBHI +
+KAUH-named files (+ hand-made SPRSound files)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ import yaml
 from respira.cli import main
 from respira.data import kauh_patient_folds, read_icbhi_index, read_kauh_index
 from respira.labels import flags_to_classes
-from respira.run_record import RunRecord
+from respira.run_record import CorpusRecord, DataRecord, RunRecord
 from respira.training.corpora import (
     BAG_COLUMN,
     PATIENT_OFFSET,
     add_corpora,
+    check_corpora,
     parse_corpora,
     threshold_unit_column,
     threshold_units,
@@ -30,7 +32,7 @@ from respira.training.corpora import (
 from respira.training.cross_fit import pool_groups
 from respira.windows import window_count
 
-from ..conftest import two_corpus_record, write_kauh
+from ..conftest import SPRSOUND_TINY, two_corpus_record, write_kauh, write_sprsound
 from .conftest import TINY_RECIPE
 
 
@@ -162,6 +164,48 @@ def test_threshold_units_score_a_bag_once_by_its_largest_window() -> None:
     assert threshold_unit_column(plain, "device").tolist() == ["A", "B"]
 
 
+# ------------------------------------------------------------------------------------- event corpora
+@pytest.fixture(scope="module")
+def sprsound_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_sprsound(tmp_path_factory.mktemp("sprsound") / "sprsound")
+
+
+# the hand-made corpus's event types as ICBHI classes: this test's own map
+EVENT_CLASS = {"Normal": "normal", "Fine Crackle": "crackle", "Coarse Crackle": "crackle", "Wheeze": "wheeze",
+               "Rhonchi": "wheeze", "Stridor": "wheeze", "Wheeze+Crackle": "both"}  # fmt: skip
+
+
+def test_sprsound_events_join_training_as_cycles_of_their_own_patients(
+    synthetic_corpus: Path, sprsound_folder: Path, tmp_path: Path
+) -> None:
+    from collections import Counter
+
+    from respira.labels import CLASS_NAMES
+    from respira.training.datasets import load_splits
+
+    single = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": "single_label_classification"}
+    dirs = {"sprsound": str(sprsound_folder)}
+    assert check_corpora(["icbhi", "sprsound"], dirs, **single) == ["icbhi", "sprsound"]  # no bags
+    record = DataRecord(
+        data_dir=str(synthetic_corpus),
+        sampling_rate=4000,
+        validation_size=0.25,
+        corpora=[
+            CorpusRecord("icbhi", str(synthetic_corpus)),
+            CorpusRecord("sprsound", dirs["sprsound"], "event"),
+        ],
+    )
+    splits = load_splits(record, cache_dir=tmp_path / "cache")
+    events = splits["train"].filter(lambda row: row["corpus"] == "sprsound")
+    expected = Counter(EVENT_CLASS[kind] for *_, spans, _ in SPRSOUND_TINY for *_, kind in spans)
+    assert Counter(CLASS_NAMES[label] for label in events["label"]) == expected  # every part trains
+    assert set(events[BAG_COLUMN]) == {-1} and set(events["device"]) == {"Yunting II"}
+    patients = {int(stem.split("_")[0]) for _, stem, _, spans, _ in SPRSOUND_TINY if spans}
+    assert set(np.asarray(events["patient_id"]) - PATIENT_OFFSET) == patients  # sprsound is corpus 1
+    for name in ("validation", "test"):
+        assert set(splits[name]["corpus"]) == {"icbhi"}
+
+
 # ------------------------------------------------------------------------------------------ end to end
 def _train_on_both(synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys, **options: Any) -> Path:
     """``respira train`` a tiny frozen multi-label model on synthetic ICBHI + KAUH-named files."""
@@ -188,6 +232,25 @@ def _train_on_both(synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, ca
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     return output
+
+
+def test_a_tiny_run_trains_on_three_sites(
+    synthetic_corpus: Path, kauh_folder: Path, sprsound_folder: Path, tmp_path: Path, capsys
+) -> None:
+    options = {
+        "corpora": ["icbhi", "kauh", "sprsound"],
+        "corpus_dirs": {"kauh": str(kauh_folder), "sprsound": str(sprsound_folder)},
+    }
+    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
+    record = RunRecord.load(output)
+    corpora = {corpus.name: corpus for corpus in record.data.corpora}
+    assert list(corpora) == ["icbhi", "kauh", "sprsound"]
+    sprsound = corpora["sprsound"]
+    events = sum(len(spans) for *_, spans, _ in SPRSOUND_TINY)
+    assert (sprsound.labels, sprsound.examples) == ("event", events)
+    assert sum(corpus.examples for corpus in corpora.values()) == record.data.split_sizes["train"].cycles
+    card = " ".join((output / "README.md").read_text().split())
+    assert f"sprsound (event labels: 5 patients, 7 recordings, {events} events)" in card
 
 
 def test_a_tiny_run_trains_on_both_corpora_and_says_so(

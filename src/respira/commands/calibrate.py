@@ -17,7 +17,7 @@ patient-bootstrap intervals), learning_curve.csv and learning_curve.png (held-ou
 the number of labelled patients used, mean ± sd over random patient subsets).
 """
 """The epilog, with ``{windowed}`` the recording-labelled corpora (read when the parser is made)."""
-_FOLDER = {"cycle": "layout", "recording": "folder"}
+_FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 """What --data_dir holds of a corpus: its annotated layout (cycle labels) or a folder of recordings."""
 
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="re-tune a model's thresholds on a few labelled recordings of a new site",
         description="Re-tune a multi-label model's decision thresholds on a small labelled sample of a new "
         "site, with a patient-bootstrap interval and a learning curve.",
-        epilog=EPILOG.format(windowed=corpus_list(keep=lambda spec: spec.labels == "recording")),
+        epilog=EPILOG.format(windowed=corpus_list(keep=lambda spec: spec.labels != "cycle")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_argument(parser)

@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..utils.tables import format_number, format_table
-from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import adapt_on_split, add_adaptation_options, check_options
+from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
 from .options import (
     add_aggregation_options,
     add_device_option,
     add_flag_pair,
     add_model_argument,
-    aggregation_options,
     corpus_list,
 )
 
@@ -82,16 +81,6 @@ TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("baseline_class_prior_icbhi_score", "class-prior baseline: ICBHI score"),
     ("baseline_all_normal_patient_icbhi_score", "all-normal baseline: per-patient score"),
 )
-
-
-WINDOW_DEFAULTS: dict[str, Any] = {
-    "window": DEFAULT_WINDOW_SECONDS,
-    "hop": DEFAULT_HOP_SECONDS,
-    "aggregation": DEFAULT_AGGREGATION,
-    "bootstrap": 1000,
-}
-"""The options of recording-labelled corpora (sliding windows, their aggregation, the patient bootstrap)
-and their defaults; an ICBHI evaluation refuses them."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -179,19 +168,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _windowed_corpora() -> str:
-    """The recording-labelled corpora (scored by sliding windows), as ``--dataset`` lists them."""
-    return corpus_list(lambda spec: spec.name, lambda spec: spec.labels == "recording")
+    """The corpora whose recordings are scored by sliding windows, as ``--dataset`` lists them."""
+    return corpus_list(lambda spec: spec.name, lambda spec: spec.labels != "cycle")
 
 
 def _what_is_scored(spec: CorpusSpec) -> str:
     """``--dataset``'s help on a corpus: how evaluate scores it."""
-    scored = "cycles of a split" if spec.labels == "cycle" else "external validation per recording"
+    scored = {
+        "cycle": "cycles of a split",
+        "recording": "external validation per recording",
+        "event": "external validation per event and per recording, with its challenge's scores",
+    }[spec.labels]
     return f"{spec.name} ({scored})"
-
-
-def default_output_dir(model: str, split: str) -> Path:
-    folder = Path(model).expanduser()
-    return (folder if folder.is_dir() else Path()) / f"evaluation_{split}"
 
 
 def results_table(metrics: dict[str, Any]) -> str:
@@ -284,14 +272,14 @@ def run(args: argparse.Namespace) -> None:
 
     apply_num_threads()
     spec = scored_corpus(args.dataset)
-    if spec.labels == "recording":
-        run_recordings(args, spec)
+    if spec.labels != "cycle":
+        run_external(args, spec)
         return
     misplaced = [f"--{name}" for name in (*WINDOW_DEFAULTS, "top_k") if getattr(args, name) is not None]
     if misplaced:
         raise ValueError(
-            f"{', '.join(misplaced)}: only for recording-labelled corpora (--dataset {_windowed_corpora()}); "
-            f"{spec.label} is scored per annotated cycle"
+            f"{', '.join(misplaced)}: only for corpora scored over windows "
+            f"(--dataset {_windowed_corpora()}); {spec.label} is scored per annotated cycle"
         )
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
@@ -334,70 +322,3 @@ def print_summary_tables(metrics: dict[str, Any]) -> None:
     if devices:
         print("per stethoscope:")
         print(devices)
-
-
-def run_recordings(args: argparse.Namespace, spec: CorpusSpec) -> None:
-    """``--dataset kauh`` (a recording-labelled corpus): score the model per recording, over windows
-    (:mod:`respira.reports.external_validation`)."""
-    from ..hub.card_external import scored_model
-    from ..hub.loading import load_model
-    from ..reports.external_validation import evaluate_recordings, recording_level_table
-    from ..reports.report_folder import check_report_target
-
-    if args.thresholds is not None:
-        raise ValueError(
-            f"--thresholds does not apply to --dataset {spec.name}: external validation decides at the "
-            "model's own thresholds (config.decision_thresholds, else 0.5), never at values chosen on the "
-            "validation corpus"
-        )
-    if not args.data_dir or args.dataset_name:
-        raise ValueError(
-            f"--dataset {spec.name} reads a folder of the {spec.label} recordings: pass --data_dir <folder>"
-        )
-    if args.split not in spec.split_roles:
-        roles = ", ".join(repr(role) for role in spec.split_roles)
-        raise ValueError(f"{spec.label} has one split, {roles} (external validation), not {args.split!r}")
-    if args.validation_size is not None or args.split_strategy is not None:
-        raise ValueError(
-            f"--validation_size and --split_strategy make ICBHI splits; {spec.label} is not split"
-        )
-    for name, default in WINDOW_DEFAULTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, default)
-    args.aggregation, top_k = aggregation_options(args)
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
-    check_report_target(output_dir)  # before any work
-    model, config = load_model(args.model, device=args.device)
-    if args.adapt:
-        check_options(model, args)
-    splits = spec.load()(
-        args.data_dir,
-        config_name=spec.configs[0],
-        sampling_rate=int(config.sampling_rate),
-        cache_dir=args.cache_dir,
-    )
-    dataset = splits[args.split]
-    if args.adapt:
-        adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
-    metrics = evaluate_recordings(
-        model,
-        dataset,
-        output_dir=output_dir,
-        window=args.window,
-        hop=args.hop,
-        aggregation=args.aggregation,
-        top_k=top_k,
-        resamples=args.bootstrap,
-        seed=args.seed if args.seed is not None else 0,
-        batch_size=args.batch_size,
-        group_column=spec.group_column,
-        scored_model=scored_model(args.model, adapted=bool(args.adapt)),
-    )
-    thresholds = metrics["thresholds"]
-    print(
-        f"{args.model} on {spec.label} ({metrics['num_recordings']} recordings, "
-        f"{metrics['num_patients']} patients), {metrics['aggregation']['description']}; thresholds crackle "
-        f"{thresholds['crackle']:.2f}, wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
-    )
-    print(recording_level_table(metrics))
-    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")

@@ -1,5 +1,5 @@
-"""``respira prepare``: build the ICBHI (or KAUH) dataset from a local folder, print a summary, and save it
-as a loadable folder (Parquet + dataset card) or push it to a Hub dataset repo.
+"""``respira prepare``: build a corpus's dataset (ICBHI, KAUH, SPRSound...) from a local folder, print a
+summary, and save it as a loadable folder (Parquet + dataset card) or push it to a Hub dataset repo.
 
 Everything that can be checked is checked before the build: the options (against the builder's config),
 the output folder, and for ``--push_to_hub`` the repository id, the network and the token.
@@ -56,21 +56,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         + ")",
     )
     parser.add_argument("--sampling_rate", type=int, default=DEFAULT_SAMPLING_RATE)
-    parser.add_argument("--validation_size", type=float, help="ICBHI official split: share of train")
-    parser.add_argument("--split_strategy", choices=("official", "patient"), help="ICBHI only")
+    parser.add_argument(
+        "--validation_size", type=float, help=f"{_takes('validation_size')}, official split: share of train"
+    )
+    parser.add_argument(
+        "--split_strategy",
+        choices=("official", "patient"),
+        help=f"{_takes('split_strategy')}: the official split (default) or a patient-wise one",
+    )
     parser.add_argument(
         "--patient_split_fractions",
         type=_fractions,
         metavar="TRAIN,VALIDATION,TEST",
-        help="ICBHI, split_strategy patient: the shares of the cycles (default 0.6,0.2,0.2; a 0 leaves that "
-        "split out)",
+        help=f"{_takes('patient_split_fractions')}, split_strategy patient: the shares of the data (default "
+        "0.6,0.2,0.2; a 0 leaves that split out)",
     )
     parser.add_argument("--lowpass_cutoff", type=float, help="Butterworth low-pass cutoff in Hz")
     parser.add_argument("--lowpass_order", type=int, help="order of that low-pass (default 4)")
-    parser.add_argument("--seed", type=int, help="ICBHI: seed of the validation / patient split (default 0)")
+    parser.add_argument(
+        "--seed", type=int, help=f"{_takes('seed')}: seed of the validation / patient split (default 0)"
+    )
     parser.add_argument("--num_proc", type=int, help="decode recordings in this many processes")
     parser.add_argument("--cache_dir", help="datasets cache folder")
     parser.set_defaults(handler=run)
+
+
+def _takes(option: str) -> str:
+    """The corpora whose builders take split ``option`` (``ICBHI or SPRSOUND``), for its help."""
+    return corpus_list(keep=lambda spec: option in spec.split_options)
 
 
 def _fractions(text: str) -> tuple[float, ...]:

@@ -1,5 +1,6 @@
-"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; and
-the KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation. :mod:`.corpora` holds one
+"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; the
+KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation; and SPRSound (:mod:`.sprsound`),
+children's recordings with annotated events. :mod:`.corpora` holds one
 :class:`CorpusSpec` per corpus, the facts every command reads (:func:`register_corpus` adds one).
 
 Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
@@ -32,6 +33,15 @@ _EXPORTS: dict[str, str] = {
     "kauh_patient_folds": "kauh",
     "recording_windows": "recording_windows",
     "read_kauh_index": "kauh",
+    "SPRSoundCountError": "errors",
+    "SPRSoundError": "errors",
+    "SPRSoundFormatError": "errors",
+    "SPRSound": "sprsound",
+    "SPRSoundConfig": "sprsound",
+    "load_sprsound": "sprsound",
+    "read_sprsound_events": "sprsound",
+    "read_sprsound_index": "sprsound",
+    "sprsound_patient_folds": "sprsound",
     "ICBHI": "icbhi",
     "ICBHIConfig": "icbhi_config",
     "assign_splits": "icbhi",
@@ -72,6 +82,11 @@ __all__ = [
     "MissingMetadataWarning",
     "PartialCorpusWarning",
     "RecordingName",
+    "SPRSound",
+    "SPRSoundConfig",
+    "SPRSoundCountError",
+    "SPRSoundError",
+    "SPRSoundFormatError",
     "SplitError",
     "assign_splits",
     "carve_validation",
@@ -85,12 +100,16 @@ __all__ = [
     "kauh_patient_folds",
     "load_icbhi",
     "load_kauh",
+    "load_sprsound",
     "patient_kfold",
     "patient_split",
     "read_icbhi_index",
     "read_kauh_index",
+    "read_sprsound_events",
+    "read_sprsound_index",
     "recording_windows",
     "register_corpus",
+    "sprsound_patient_folds",
     "summarize",
     "validate_counts",
 ]
@@ -106,6 +125,9 @@ if TYPE_CHECKING:
         KAUHError,
         KAUHFormatError,
         SplitError,
+        SPRSoundCountError,
+        SPRSoundError,
+        SPRSoundFormatError,
     )
     from .folds import compose_fold, device_folds, fold_splits, is_fold_strategy, patient_kfold
     from .icbhi import ICBHI, assign_splits, load_icbhi
@@ -121,6 +143,14 @@ if TYPE_CHECKING:
     from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
     from .recording_windows import recording_windows
     from .splits import carve_validation, patient_split
+    from .sprsound import (
+        SPRSound,
+        SPRSoundConfig,
+        load_sprsound,
+        read_sprsound_events,
+        read_sprsound_index,
+        sprsound_patient_folds,
+    )
     from .summary import summarize
     from .text_files import ClippedCycleWarning
 

@@ -3,7 +3,8 @@
 A :class:`CorpusSpec` says what code needs to know of a corpus without reading it: its loader (a
 ``datasets`` builder behind a ``load_*`` function) and builder config, the granularity of its labels
 (``cycle``: annotated respiratory cycles, scored one by one; ``recording``: one label per recording,
-scored per recording over windows and learnt from bags of windows), the column that groups examples
+scored per recording over windows and learnt from bags of windows; ``event``: annotated segments with an
+onset and an offset that need not tile the recording, learnt like cycles), the column that groups examples
 that must stay on one side of every split (a patient), its metadata columns, the facts, citation and
 tables its cards state, and the roles its splits play by default.
 
@@ -27,6 +28,7 @@ from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
 
 __all__ = [
     "CORPORA",
+    "LABEL_KINDS",
     "PRIMARY_CORPUS",
     "CorpusFacts",
     "CorpusSpec",
@@ -73,13 +75,16 @@ class CorpusSpec:
     config_class: Reference
     """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
-    """``cycle`` or ``recording``: how it is labelled, learnt from and scored."""
+    """How it is labelled, learnt from and scored: ``cycle`` (annotated respiratory cycles, ICBHI),
+    ``recording`` (one label per recording, KAUH) or ``event`` (annotated segments with an onset and an
+    offset that need not tile the recording, the gaps unlabelled; learnt like cycles: SPRSound)."""
     group_by: str
     """The column whose values never straddle a split (the patient)."""
     metadata_columns: tuple[str, ...]
     split_roles: tuple[str, ...]
     """The splits its builder makes by default: ``train``/``validation``/``test`` for a training corpus,
-    ``test`` alone for one used to validate externally (KAUH, unless a recipe lists it in ``corpora``)."""
+    ``test`` alone for one used to validate externally (KAUH, unless a recipe lists it in ``corpora``), or
+    the corpus's official parts (SPRSound: ``train``, ``inter_test``, ``intra_test``)."""
     citation: str
     """The BibTeX entry of the paper to cite (cards, and its builder's ``DatasetInfo``)."""
     homepage: str
@@ -109,7 +114,8 @@ class CorpusSpec:
     complete_counts: Mapping[str, int] | None = None
     """The recordings and cycles of the complete corpus, for cards to say whether a build is complete."""
     group_column: str | None = None
-    """Recording-level evaluation scores overall and per value of this column (KAUH: ``filter_mode``)."""
+    """Recording-level evaluation scores overall and per value of this column (KAUH: ``filter_mode``); the
+    default dataset-card table counts its values per split."""
     training_device: str | None = None
     """``device`` of its window examples in a multi-corpus training split, formatted with the example's
     columns (KAUH: ``Litt3200 {filter_mode}``)."""
@@ -130,7 +136,7 @@ class CorpusSpec:
         """Whether commands score a model on its labels (``respira evaluate``, ``respira calibrate``):
         per recording when it is recording-labelled; per cycle only for :data:`PRIMARY_CORPUS`, whose
         cycles respira reads with its own split machinery and annotation files."""
-        return self.labels == "recording" or self.name == PRIMARY_CORPUS
+        return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS
 
     @property
     def card_facts(self) -> CorpusFacts:
@@ -168,6 +174,20 @@ _KAUH_CITATION = """\
   doi     = {10.1016/j.dib.2021.106913}
 }
 """
+_SPRSOUND_CITATION = """\
+@article{zhang2022sprsound,
+  title   = {{SPRSound}: Open-Source {SJTU} Paediatric Respiratory Sound Database},
+  author  = {Zhang, Q. and others},
+  journal = {IEEE Transactions on Biomedical Circuits and Systems},
+  volume  = {16},
+  number  = {5},
+  pages   = {867--881},
+  year    = {2022},
+  doi     = {10.1109/TBCAS.2022.3204910}
+}
+"""
+LABEL_KINDS: tuple[str, ...] = ("cycle", "recording", "event")
+"""The values of :attr:`CorpusSpec.labels`."""
 
 CORPORA: dict[str, CorpusSpec] = {
     "icbhi": CorpusSpec(
@@ -248,6 +268,50 @@ CORPORA: dict[str, CorpusSpec] = {
         group_column="filter_mode",
         training_device="Litt3200 {filter_mode}",
     ),
+    "sprsound": CorpusSpec(
+        name="sprsound",
+        title="SPRSound, SJTU Paediatric Respiratory Sound Database",
+        loader="respira.data.sprsound:load_sprsound",
+        config_class="respira.data.sprsound:SPRSoundConfig",
+        labels="event",
+        group_by="patient_id",
+        metadata_columns=(
+            "recording", "patient_id", "age", "sex", "chest_location", "official_part", "device",
+            "record_label",
+        ),
+        split_roles=("train", "inter_test", "intra_test"),
+        citation=_SPRSOUND_CITATION,
+        homepage="https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound",
+        facts=CorpusFacts(
+            description=(
+                "Respiratory sounds of children aged 1 month to 18 years recorded at Shanghai Children's "
+                "Medical Center (Zhang et al., 2022; the SPRSound 2022 release has 292 children) with a "
+                "Yunting model II stethoscope at 8 kHz, at four chest sites (left/right posterior and "
+                "lateral). Each recording has a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and "
+                "annotated events with onset, offset and type (Normal, Fine Crackle, Coarse Crackle, Wheeze, "
+                "Rhonchi, Stridor, Wheeze+Crackle) that need not tile it; event types map to the ICBHI "
+                "classes (crackle: fine or coarse crackle; wheeze: wheeze, rhonchi or stridor; both: "
+                "wheeze+crackle). Official parts: train, and a test part of inter-patient (patients absent "
+                "from train) and intra-patient recordings."
+            ),
+            license="gpl-3.0",
+            license_text=(
+                "The copy of SPRSound this was built from carries the GNU General Public License v3.0 "
+                "(GPL-3.0); check the licence of the release you use "
+                "(https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound) before you redistribute it, and "
+                "cite Zhang et al. (2022), IEEE TBioCAS 16(5), 867-881, doi 10.1109/TBCAS.2022.3204910."
+            ),
+            tags=("audio", "respiratory-sounds", "lung-sounds", "sprsound", "paediatric", "medical"),
+        ),
+        locate="respira.data.sprsound:locate_sprsound",
+        read_index="respira.data.sprsound:read_sprsound_index",
+        configs=("events", "recordings"),
+        split_options=("split_strategy", "patient_split_fractions", "seed"),
+        split_table="respira.data.sprsound_card:split_table",
+        split_definition="respira.data.sprsound_card:split_definition",
+        group_column="official_part",
+        training_device="Yunting II",
+    ),
 }  # fmt: skip
 """Every corpus respira reads, by name."""
 PRIMARY_CORPUS = "icbhi"
@@ -279,10 +343,12 @@ def scored_corpus(name: str) -> CorpusSpec:
 
 def register_corpus(spec: CorpusSpec) -> CorpusSpec:
     """Add ``spec`` to :data:`CORPORA` (a plug-in corpus); a ``ValueError`` if its name is taken or its
-    labels are neither ``cycle`` nor ``recording``."""
+    labels are not one of :data:`LABEL_KINDS` (``cycle``, ``recording``, ``event``)."""
     if spec.name in CORPORA:
         raise ValueError(f"corpus {spec.name!r} is registered already")
-    if spec.labels not in ("cycle", "recording"):
-        raise ValueError(f"corpus {spec.name!r}: labels must be 'cycle' or 'recording', not {spec.labels!r}")
+    if spec.labels not in LABEL_KINDS:
+        raise ValueError(
+            f"corpus {spec.name!r}: labels must be 'cycle', 'recording' or 'event', not {spec.labels!r}"
+        )
     CORPORA[spec.name] = spec
     return spec

@@ -27,6 +27,9 @@ from .prepared import build_options
 __all__ = ["CORPORA", "CorpusFacts", "build_counts", "dataset_card", "split_table"]
 
 TEMPLATE = "dataset_card_template.md"
+_SEGMENTS = {"cycle": ("cycles", "annotated respiratory cycles"), "event": ("events", "annotated events")}
+"""A segment-labelled corpus's labels → the builder config (and column of its ``recordings`` config) that
+holds one example per segment, and what the card calls them."""
 
 
 def _size_category(rows: int) -> str:
@@ -76,9 +79,10 @@ def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -
         if cutoff
         else "not filtered"
     )
+    segments = _SEGMENTS.get(get_corpus(corpus).labels)
     examples = (
-        "then cut into its annotated cycles (no padding), one example per cycle"
-        if get_corpus(corpus).labels == "cycle" and config_name == "cycles"
+        f"then cut into its {segments[1]} (no padding), one example per {segments[0][:-1]}"
+        if segments is not None and config_name == segments[0]
         else "one example per recording"
     )
     return (
@@ -89,10 +93,13 @@ def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -
 
 
 def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
-    """What this build holds over all its splits: recordings, patients and (cycle-labelled corpora) cycles."""
+    """What this build holds over all its splits: recordings, patients and (segment-labelled corpora) their
+    ``cycles`` or ``events``."""
+    labels = get_corpus(corpus).labels
+    unit = _SEGMENTS[labels][0] if labels in _SEGMENTS else "cycles"
     recordings: set[str] = set()
     patients: set[int] = set()
-    rows = cycles = 0
+    rows = segments = 0
     for part in dataset.values():
         names = part.column_names
         if "recording" in names:
@@ -100,16 +107,18 @@ def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
         if "patient_id" in names:
             patients.update(int(patient) for patient in part["patient_id"])
         rows += len(part)
-        cycles += sum(len(entry) for entry in part["cycles"]) if "cycles" in names else len(part)
-    if get_corpus(corpus).labels == "recording":  # one example per recording file
+        segments += sum(len(entry) for entry in part[unit]) if unit in names else len(part)
+    if labels == "recording":  # one example per recording file
         return {"recordings": rows, "patients": len(patients)}
-    return {"recordings": len(recordings), "patients": len(patients), "cycles": cycles}
+    return {"recordings": len(recordings), "patients": len(patients), unit: segments}
 
 
 def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
     """The numbers of this build, said as such (and whether it is the complete database, when the corpus
     spec knows its size)."""
     text = f"This build holds {counts['recordings']} recordings of {counts['patients']} patients"
+    if "events" in counts:
+        return text + f", {counts['events']} annotated events."
     if "cycles" not in counts:
         return text + "."
     text += f", {counts['cycles']} annotated respiratory cycles"

@@ -1,4 +1,5 @@
-"""Errors raised while reading a corpus (ICBHI or KAUH): each names the file, line and offending value."""
+"""Errors raised while reading a corpus (ICBHI, KAUH or SPRSound): each names the file, line (or event) and
+offending value; and how a failed ``datasets`` build surfaces its cause."""
 
 from __future__ import annotations
 
@@ -57,6 +58,20 @@ class KAUHCountError(KAUHError):
     """A KAUH corpus breaks a published fact of its structure (e.g. a recording missing in a filter mode)."""
 
 
+class SPRSoundError(ValueError):
+    """Base class for problems with an SPRSound paediatric respiratory-sound corpus."""
+
+
+class SPRSoundFormatError(SPRSoundError, CorpusFormatError):
+    """An SPRSound file (its name, its JSON annotation or its audio) is malformed; the message starts with
+    the file's path (``path:line:`` for JSON that does not parse) and names the event at fault."""
+
+
+class SPRSoundCountError(SPRSoundError):
+    """An SPRSound corpus breaks a published fact of its structure (e.g. a patient in the inter-patient
+    test part and in another official part)."""
+
+
 # ------------------------------------------------------------ errors raised while a dataset is written
 # An exception line of a formatted traceback: "package.module.ErrorName: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.MULTILINE)
@@ -65,6 +80,7 @@ _FORMAT_ERRORS: dict[str, type[CorpusFormatError]] = {
     "CorpusFormatError": CorpusFormatError,
     "ICBHIFormatError": ICBHIFormatError,
     "KAUHFormatError": KAUHFormatError,
+    "SPRSoundFormatError": SPRSoundFormatError,
 }
 
 

@@ -393,7 +393,7 @@ def _is_hub_id(name: str) -> bool:
 
 def _describe_corpus(corpus: Any) -> str:
     """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus."""
-    unit = "cycles" if corpus.labels == "cycle" else "windows"
+    unit = {"cycle": "cycles", "event": "events"}.get(corpus.labels, "windows")
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")

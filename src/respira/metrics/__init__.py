@@ -39,6 +39,9 @@ only; e.g. on data without abnormal cycles ``icbhi_score`` equals ``specificity`
 
 Baselines (:mod:`respira.metrics.baselines`): the all-normal and class-prior classifiers scored on the
 same cycles, reported beside every model's scores as ``baseline_*``.
+
+SPRSound (the IEEE BioCAS 2022 challenge's paediatric database) has its own tasks and scores (SE,
+SP, AS, HS, Score) in :mod:`respira.metrics.sprsound`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,15 @@ from .icbhi import (
     validate_labels_and_predictions,
 )
 from .multilabel import multilabel_scores, roc_auc
+from .sprsound import (
+    SPRSOUND_EVENT_TYPES,
+    SPRSOUND_RECORD_LABELS,
+    SPRSOUND_TASKS,
+    coarsen_labels,
+    flags_to_sprsound,
+    sprsound_baselines,
+    sprsound_scores,
+)
 from .thresholds import THRESHOLD_OBJECTIVES, ThresholdChoice, choose_thresholds, sigmoid, tune_thresholds
 from .trainer import compute_metrics, make_compute_metrics
 
@@ -63,13 +75,18 @@ ICBHI_METRIC_PATH: Path = Path(__file__).resolve().parent / "icbhi_metric"
 
 __all__ = [
     "ICBHI_METRIC_PATH",
+    "SPRSOUND_EVENT_TYPES",
+    "SPRSOUND_RECORD_LABELS",
+    "SPRSOUND_TASKS",
     "THRESHOLD_OBJECTIVES",
     "ThresholdChoice",
     "UndefinedMetricWarning",
     "choose_thresholds",
     "class_prior",
+    "coarsen_labels",
     "compute_metrics",
     "confusion_matrix",
+    "flags_to_sprsound",
     "icbhi_scores",
     "icbhi_scores_from_confusion",
     "make_compute_metrics",
@@ -77,6 +94,8 @@ __all__ = [
     "per_patient_icbhi",
     "roc_auc",
     "sigmoid",
+    "sprsound_baselines",
+    "sprsound_scores",
     "trivial_baselines",
     "tune_thresholds",
     "validate_labels_and_predictions",

@@ -72,7 +72,7 @@ def labelled_sample(
     from ..inference import predict_files, predict_windows
 
     spec = scored_corpus(dataset)
-    if spec.labels == "recording":
+    if spec.labels != "cycle":  # recordings labelled per file (KAUH) or by their record label (SPRSound)
         if spec.read_index is None:
             raise ValueError(
                 f"{spec.name} has no file index (its spec's read_index): calibrate cannot read it"
@@ -80,6 +80,8 @@ def labelled_sample(
         with warnings.catch_warnings():  # a partial folder (KAUH: some patients) is a sample, not an error
             warnings.simplefilter("ignore")
             index = resolve(spec.read_index)(data_dir)
+        if "poor_quality" in index.columns:  # no crackle / wheeze label to calibrate on
+            index = index[index["poor_quality"] == 0]
         targets = index[["crackle", "wheeze"]].to_numpy(dtype=np.int64)
         patients = index[spec.group_by].to_numpy()
         check_sample(targets, patients, "recording")  # before any recording is scored

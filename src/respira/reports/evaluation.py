@@ -180,7 +180,8 @@ def evaluate_model(
     multi-label models by their sigmoid flags at ``thresholds`` (default: the model's own,
     :func:`respira.decision.thresholds_of`), mapped to classes. Returns the metrics written to
     ``metrics.json`` (with ``nan`` where that file has ``null``) plus ``add_properties`` (the content
-    of ``add_properties.json``) and ``files`` (the names of the files written, in ``output_dir``).
+    of ``add_properties.json``), ``files`` (the names of the files written, in ``output_dir``) and
+    ``predictions`` (the decided class of each example, in ``dataset``'s order).
     """
     import datasets
 
@@ -257,4 +258,5 @@ def evaluate_model(
         curves = save_figures(figures, output)
     metrics["add_properties"] = properties
     metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
+    metrics["predictions"] = predictions
     return metrics

@@ -121,7 +121,8 @@ def evaluate_recordings(
 ) -> dict[str, Any]:
     """Score ``model`` per recording of ``dataset`` and write ``metrics.json``,
     ``recording_predictions.csv`` and the curve plots to ``output_dir`` (see the module docstring);
-    return the metrics, plus ``files`` (the names of the files written).
+    return the metrics, plus ``files`` (the names of the files written) and ``decisions`` (``[N, 2]``
+    crackle / wheeze flags decided per recording, in ``dataset``'s order).
 
     ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
     (the KAUH builder's); ``group_column`` (if present; the corpus spec's, KAUH: ``filter_mode``) splits
@@ -188,6 +189,7 @@ def evaluate_recordings(
         )
         curves = save_figures(figures, output)
     metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
+    metrics["decisions"] = decided
     return metrics
 
 

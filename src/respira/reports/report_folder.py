@@ -38,9 +38,11 @@ def check_report_target(output_dir: str | Path) -> Path:
 
 
 def is_report(folder: Path) -> bool:
-    """Whether ``folder`` is an earlier report: its ``metrics.json`` and only files a report writes."""
+    """Whether ``folder`` is an earlier report: its ``metrics.json`` and only files a report writes, or
+    reports of its own (a corpus scored at two levels: ``events/``, ``records/``)."""
     return (folder / REPORT_MARKER).is_file() and all(
-        entry.is_file() and not entry.is_symlink() and entry.suffix in REPORT_SUFFIXES
+        not entry.is_symlink()
+        and ((entry.is_file() and entry.suffix in REPORT_SUFFIXES) or (entry.is_dir() and is_report(entry)))
         for entry in folder.iterdir()
     )
 

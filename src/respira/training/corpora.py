@@ -1,13 +1,17 @@
-"""Training on several corpora: ICBHI cycles and recording-labelled corpora (KAUH) together.
+"""Training on several corpora: ICBHI cycles with event- (SPRSound) and recording-labelled (KAUH) corpora.
 
-A recipe names its corpora (``corpora: [icbhi, kauh]``) and the folder of each one other than ICBHI
-(``corpus_dirs: {kauh: ../shared/kauh}``; ICBHI's is ``data_dir``). :func:`check_corpora` checks them
-before any work (an unknown name, a missing folder, a folder without the corpus: one line).
+A recipe names its corpora (``corpora: [icbhi, kauh, sprsound]``) and the folder of each one other than
+ICBHI (``corpus_dirs: {kauh: ../shared/kauh, sprsound: ../shared/sprsound}``; ICBHI's is ``data_dir``).
+:func:`check_corpora` checks them before any work (an unknown name, a missing folder, a folder without the
+corpus: one line).
 
 How the examples are mixed (:func:`add_corpora`):
 
 * ICBHI (cycle labels) is split as the recipe says (patient split, k-fold...), and its validation and
   test splits stay ICBHI cycles, so the run's headline scores stay comparable with every other run.
+* Every annotated segment of an event- (or cycle-) labelled corpus joins the **training** split as a cycle
+  does (its builder's default config: each event one example with the four-class ``label``; ``bag`` -1),
+  from every split of its builder: all its patients train.
 * Every recording of a recording-labelled corpus joins the **training** split, cut into the windows
   deployment scores (``corpus_window_seconds`` every ``corpus_hop_seconds``: the defaults of
   ``respira predict`` and ``respira evaluate --dataset kauh``). Each recording is a bag (``bag``
@@ -93,12 +97,6 @@ def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[st
             "(data_dir)"
         )
     others = [name for name in names if name != PRIMARY_CORPUS]
-    cycles = [name for name in others if CORPORA[name].labels != "recording"]
-    if cycles:
-        raise ValueError(
-            f"corpora: {cycles[0]} is {CORPORA[cycles[0]].labels}-labelled; only recording-labelled corpora "
-            f"join {PRIMARY_CORPUS}'s training split"
-        )
     folders = corpus_folders(corpus_dirs)
     for name in others:
         if name not in folders:
@@ -148,7 +146,7 @@ def check_corpora(
     names = parse_corpora(corpora, corpus_dirs)
     if len(names) < 2:
         return names
-    if problem_type != MULTI_LABEL:
+    if has_recording_labels(names) and problem_type != MULTI_LABEL:
         raise ValueError(
             f"corpora: recording-labelled corpora train a multi-label model (bags of windows): set "
             f"problem_type: {MULTI_LABEL}"
@@ -164,25 +162,22 @@ def check_corpora(
     return names
 
 
+def has_recording_labels(names: list[str]) -> bool:
+    """Whether corpora ``names`` include a recording-labelled one (its windows train as bags)."""
+    return any(CORPORA[name].labels == "recording" for name in names)
+
+
 def has_bags(dataset: Any) -> bool:
     """Whether ``dataset`` holds window examples of recordings (a :data:`BAG_COLUMN` value >= 0)."""
     names = getattr(dataset, "column_names", None) or ()
     return BAG_COLUMN in names and bool((np.asarray(dataset[BAG_COLUMN]) >= 0).any())
 
 
-def _recording_windows(
-    spec: CorpusSpec,
-    folder: str,
-    data: DataRecord,
-    offset: int,
-    cache_dir: str | Path | None,
-    num_proc: int | None,
+def _built_examples(
+    spec: CorpusSpec, folder: str, data: DataRecord, cache_dir: str | Path | None, num_proc: int | None
 ) -> datasets.Dataset:
-    """A recording-labelled corpus's recordings as window examples in the ICBHI split's columns (see
-    the module docstring)."""
+    """Every split of ``spec``'s default builder config at the run's rate and low-pass, in one dataset."""
     from datasets import concatenate_datasets
-
-    from ..data.recording_windows import recording_windows
 
     options: dict[str, Any] = {}
     if data.lowpass_cutoff:
@@ -195,28 +190,49 @@ def _recording_windows(
         num_proc=num_proc,
         **options,
     )
-    parts = list(built.values())  # every split: all its recordings train
-    recordings = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-    recordings = recordings.add_column(BAG_COLUMN, list(range(len(recordings))))
-    windows = recording_windows(
-        recordings,
-        window_seconds=data.corpus_window_seconds,
-        hop_seconds=data.corpus_hop_seconds,
-        num_proc=num_proc,
-    )
+    parts = list(built.values())  # every split: all its patients train
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def _training_examples(
+    spec: CorpusSpec,
+    folder: str,
+    data: DataRecord,
+    offset: int,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
+) -> datasets.Dataset:
+    """A corpus's examples in the ICBHI split's columns (see the module docstring): a recording-labelled
+    corpus's recordings as windows in bags, an event-labelled corpus's events as cycles."""
+    from ..data.recording_windows import recording_windows
+
+    examples = _built_examples(spec, folder, data, cache_dir, num_proc)
+    bags = spec.labels == "recording"
+    if bags:
+        examples = recording_windows(
+            examples.add_column(BAG_COLUMN, list(range(len(examples)))),
+            window_seconds=data.corpus_window_seconds,
+            hop_seconds=data.corpus_hop_seconds,
+            num_proc=num_proc,
+        )
 
     def as_icbhi(example: dict[str, Any]) -> dict[str, Any]:
-        flags = np.array([[example["crackle"], example["wheeze"]]])
+        if bags:
+            flags = np.array([[example["crackle"], example["wheeze"]]])
+            label, bag = int(flags_to_classes(flags)[0]), int(example[BAG_COLUMN]) + offset
+        else:
+            label, bag = int(example["label"]), -1
         return {
-            "label": int(flags_to_classes(flags)[0]),
+            "label": label,
             "patient_id": int(example["patient_id"]) + offset,
             "device": spec.training_device.format(**example) if spec.training_device else spec.name,
             "acquisition_mode": "sc",
             CORPUS_COLUMN: spec.name,
-            BAG_COLUMN: int(example[BAG_COLUMN]) + offset,
+            BAG_COLUMN: bag,
         }
 
-    return windows.map(as_icbhi, desc=f"{spec.label} windows as training examples")
+    unit = "windows" if bags else "examples"
+    return examples.map(as_icbhi, desc=f"{spec.label} {unit} as training examples")
 
 
 def primary_rows(split: datasets.Dataset) -> datasets.Dataset:
@@ -234,11 +250,11 @@ def add_corpora(
     cache_dir: str | Path | None = None,
     num_proc: int | None = None,
 ) -> datasets.DatasetDict:
-    """``splits`` (ICBHI's) with every split marked ``corpus: icbhi``, ``bag: -1`` and the windows of
-    ``data.corpora``'s recording-labelled corpora appended to ``train`` (see the module docstring)."""
+    """``splits`` (ICBHI's) with every split marked ``corpus: icbhi``, ``bag: -1`` and the examples of
+    ``data.corpora``'s other corpora appended to ``train`` (see the module docstring)."""
     import datasets
 
-    extra = [corpus for corpus in data.corpora if CORPORA[corpus.name].labels == "recording"]
+    extra = [corpus for corpus in data.corpora if corpus.name != PRIMARY_CORPUS]
     if not extra or CORPUS_COLUMN in next(iter(splits.values())).column_names:  # none, or added already
         return splits
     marked = datasets.DatasetDict()
@@ -251,7 +267,7 @@ def add_corpora(
     parts = [train]
     names = [corpus.name for corpus in data.corpora]
     for corpus in extra:
-        windows = _recording_windows(
+        examples = _training_examples(
             CORPORA[corpus.name],
             str(corpus.data_dir),
             data,
@@ -259,11 +275,11 @@ def add_corpora(
             cache_dir,
             num_proc,
         )
-        missing = {name: None for name in train.column_names if name not in windows.column_names}
+        missing = {name: None for name in train.column_names if name not in examples.column_names}
         for column, value in missing.items():
-            windows = windows.add_column(column, [value] * len(windows))
-        windows = windows.select_columns(train.column_names).cast(train.features)
-        parts.append(windows)
+            examples = examples.add_column(column, [value] * len(examples))
+        examples = examples.select_columns(train.column_names).cast(train.features)
+        parts.append(examples)
     marked["train"] = datasets.concatenate_datasets(parts)
     return marked
 

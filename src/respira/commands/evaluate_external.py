@@ -1,0 +1,208 @@
+"""``respira evaluate MODEL --dataset kauh|sprsound``: a model scored on another hospital's recordings.
+
+A recording-labelled corpus (KAUH) is scored per recording over sliding windows
+(:mod:`respira.reports.external_validation`); an event-labelled one (SPRSound) per annotated event and per
+recording, with its challenge's scores (:mod:`respira.reports.event_corpus`). Both decide at the model's
+own thresholds, never at values chosen on the corpus that validates it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..data.corpora import CorpusSpec
+from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from .adapt import adapt_on_split, check_options
+from .options import aggregation_options
+
+__all__ = ["WINDOW_DEFAULTS", "default_output_dir", "run_external"]
+
+WINDOW_DEFAULTS: dict[str, Any] = {
+    "window": DEFAULT_WINDOW_SECONDS,
+    "hop": DEFAULT_HOP_SECONDS,
+    "aggregation": DEFAULT_AGGREGATION,
+    "bootstrap": 1000,
+}
+"""The options of recording-labelled corpora (sliding windows, their aggregation, the patient bootstrap)
+and their defaults; an ICBHI evaluation refuses them."""
+
+
+def default_output_dir(model: str, split: str) -> Path:
+    folder = Path(model).expanduser()
+    return (folder if folder.is_dir() else Path()) / f"evaluation_{split}"
+
+
+def _check_external_options(args: argparse.Namespace, spec: CorpusSpec) -> None:
+    """What an ICBHI evaluation takes and a corpus validating externally refuses; fills the window options'
+    defaults."""
+    if args.thresholds is not None:
+        raise ValueError(
+            f"--thresholds does not apply to --dataset {spec.name}: external validation decides at the "
+            "model's own thresholds (config.decision_thresholds, else 0.5), never at values chosen on the "
+            "validation corpus"
+        )
+    if not args.data_dir or args.dataset_name:
+        raise ValueError(
+            f"--dataset {spec.name} reads a folder of the {spec.label} recordings: pass --data_dir <folder>"
+        )
+    if args.validation_size is not None or args.split_strategy is not None:
+        raise ValueError(
+            f"--validation_size and --split_strategy make ICBHI splits; {spec.label} is scored on its own "
+            "splits"
+        )
+    for name, default in WINDOW_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+
+
+def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
+    """The builder splits ``--split`` names: one of the spec's, ``all`` of them, or ``test``: every split
+    named like ``*test`` (SPRSound: its inter- and intra-patient test parts); a one-line error otherwise."""
+    if split == "all":
+        return list(spec.split_roles)
+    if split in spec.split_roles:
+        return [split]
+    tests = [role for role in spec.split_roles if role.endswith("test")]
+    if split == "test" and tests:
+        return tests
+    roles = ", ".join(repr(role) for role in (*spec.split_roles, "all"))
+    raise ValueError(f"--split {split!r}: {spec.label}'s splits are {roles}")
+
+
+def run_external(args: argparse.Namespace, spec: CorpusSpec) -> None:
+    """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH) or per
+    event and recording (SPRSound)."""
+    from ..reports.report_folder import check_report_target
+
+    _check_external_options(args, spec)
+    splits = chosen_splits(spec, args.split)
+    args.aggregation, top_k = aggregation_options(args)
+    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
+    check_report_target(output_dir)  # before any work
+    if spec.labels == "recording":
+        run_recordings(args, spec, splits, top_k, output_dir)
+    else:
+        run_events(args, spec, splits, top_k, output_dir)
+
+
+def _load(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_name: str, splits: list[str]):
+    """``splits`` of ``spec``'s ``config_name`` built as the model's training recordings were, as one
+    dataset."""
+    from datasets import concatenate_datasets
+
+    from ..dsp import input_preprocessing
+
+    whole = spec.labels == "recording" or config_name == "recordings"  # evaluate_recordings filters them
+    options = {"sampling_rate": int(config.sampling_rate)} if whole else input_preprocessing(config)
+    built = spec.load()(args.data_dir, config_name=config_name, cache_dir=args.cache_dir, **options)
+    parts = [built[name] for name in splits]
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def run_recordings(
+    args: argparse.Namespace, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
+) -> None:
+    """A recording-labelled corpus (KAUH): the model per recording, over windows
+    (:mod:`respira.reports.external_validation`)."""
+    from ..hub.card_external import scored_model
+    from ..hub.loading import load_model
+    from ..reports.external_validation import evaluate_recordings, recording_level_table
+
+    model, config = load_model(args.model, device=args.device)
+    if args.adapt:
+        check_options(model, args)
+    dataset = _load(spec, args, config, spec.configs[0], splits)
+    if args.adapt:
+        adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
+    metrics = evaluate_recordings(
+        model,
+        dataset,
+        output_dir=output_dir,
+        window=args.window,
+        hop=args.hop,
+        aggregation=args.aggregation,
+        top_k=top_k,
+        resamples=args.bootstrap,
+        seed=args.seed if args.seed is not None else 0,
+        batch_size=args.batch_size,
+        group_column=spec.group_column,
+        scored_model=scored_model(args.model, adapted=bool(args.adapt)),
+    )
+    thresholds = metrics["thresholds"]
+    print(
+        f"{args.model} on {spec.label} ({metrics['num_recordings']} recordings, "
+        f"{metrics['num_patients']} patients), {metrics['aggregation']['description']}; thresholds crackle "
+        f"{thresholds['crackle']:.2f}, wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
+    )
+    print(recording_level_table(metrics))
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+
+
+def run_events(
+    args: argparse.Namespace, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
+) -> None:
+    """An event-labelled corpus (SPRSound): the model per event and per recording, with the corpus's
+    challenge scores (:mod:`respira.reports.event_corpus`)."""
+    from ..hub.card_external import scored_model
+    from ..hub.loading import load_model
+    from ..reports.event_corpus import evaluate_event_corpus
+    from ..reports.external_validation import recording_level_table
+
+    model, config = load_model(args.model, device=args.device)
+    if args.adapt:
+        check_options(model, args)
+    events = _load(spec, args, config, "events", splits)
+    recordings = _load(spec, args, config, "recordings", splits)
+    if args.adapt:
+        adapt_on_split(model, recordings, args, f"the {spec.label} recordings of {args.data_dir}")
+    metrics = evaluate_event_corpus(
+        model,
+        events,
+        recordings,
+        output_dir=output_dir,
+        group_column=spec.group_column,
+        window=args.window,
+        hop=args.hop,
+        aggregation=args.aggregation,
+        top_k=top_k,
+        resamples=args.bootstrap,
+        seed=args.seed if args.seed is not None else 0,
+        batch_size=args.batch_size,
+        scored_model=scored_model(args.model, adapted=bool(args.adapt)),
+    )
+    events = metrics["events"]
+    print(
+        f"{args.model} on {spec.label} ({', '.join(splits)}): {events['num_examples']} events, ICBHI score "
+        f"{events['icbhi_score']:.3f} (Se {events['sensitivity']:.3f}, Sp {events['specificity']:.3f})"
+    )
+    print(challenge_table(metrics))
+    print("per recording (Poor Quality records left out):")
+    print(recording_level_table(metrics["records"]))
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+
+
+def challenge_table(metrics: dict[str, Any]) -> str:
+    """The challenge's tasks: SE, SP, Score with intervals, and the baselines' Scores, per group."""
+    from ..utils.tables import format_number, format_table
+
+    rows = []
+    for task, groups in metrics["tasks"].items():
+        for group, values in groups.items():
+            low, high = values["ci"]["score"]
+            rows.append(
+                (
+                    f"task {task}",
+                    group,
+                    str(values["n"]),
+                    format_number(values["se"], 3, missing="n/a"),
+                    format_number(values["sp"], 3, missing="n/a"),
+                    f"{format_number(values['score'], 3, missing='n/a')} [{format_number(low, 3)}, "
+                    f"{format_number(high, 3)}]",
+                    format_number(values["baseline_all_normal_score"], 3, missing="n/a"),
+                    format_number(values["baseline_class_prior_score"], 3, missing="n/a"),
+                )
+            )
+    header = ("task", "group", "n", "SE", "SP", "Score [95% CI]", "all-normal", "class prior")
+    return format_table(rows, header, align="<<>>>>>>", indent="  ")

@@ -1,0 +1,397 @@
+"""The SPRSound paediatric respiratory sounds as a ``datasets`` builder: annotated events, or recordings.
+
+Corpus facts (Zhang et al., *SPRSound: Open-Source SJTU Paediatric Respiratory Sound Database*, IEEE
+Transactions on Biomedical Circuits and Systems 16(5), 867-881, 2022, doi 10.1109/TBCAS.2022.3204910;
+the BioCAS 2022 grand challenge; the copy in ../shared carries a GPL-3.0 licence file):
+
+* **Where, how**: Shanghai Children's Medical Center (respiratory department); a Yunting model II
+  stethoscope; 8 kHz, 16-bit mono WAV; children aged 1 month to 18 years; four chest sites
+  (p1 left posterior, p2 left lateral, p3 right posterior, p4 right lateral).
+* **Size**: the complete 2022 release has 292 children (a folder with more is reported:
+  :class:`SPRSoundWarning`). ``../shared/sprsound`` holds all 641 recordings of 60 of them.
+* **Layout**: ``train_wav/`` + ``train_json/`` (the official training part) and ``test_wav/`` +
+  ``test_json/inter_test_json/`` / ``test_json/intra_test_json/`` (the official test part: *inter*, patients
+  absent from the training part of the release; *intra*, patients present in it). A recording's official
+  part (``train``, ``inter_test``, ``intra_test``) is where its JSON lies; a patient of ``inter_test``
+  with recordings in another part breaks that definition (:class:`~respira.data.errors.SPRSoundCountError`).
+* **Labels**: per recording, a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and the annotated
+  events with onset, offset and type (:mod:`respira.data.sprsound_files`). Events do not tile a
+  recording: the gaps between them are unlabelled. Event types map to the ICBHI classes (crackle: fine or
+  coarse crackle; wheeze: wheeze, rhonchi or stridor; both: wheeze+crackle).
+
+Configs: ``events`` (default) gives one example per annotated event: its segment of the recording
+(decoded, down-mixed, resampled once with soxr HQ and optionally low-passed per recording,
+:mod:`respira.data.recording_audio`, then cut at ``round(t * sampling_rate)``), with ``recording``,
+``patient_id``, ``age``, ``sex``, ``chest_location``, ``official_part``, ``device``, ``record_label``,
+``event_index`` (its place in the JSON, from 1), ``start``, ``end`` (seconds), ``event_type`` (7
+classes), ``label`` (the ICBHI class) and its ``crackle`` / ``wheeze`` flags. Recordings without events
+(Poor Quality) have no example here. ``recordings`` gives one example per recording: its audio, the same
+metadata, the record label's ``crackle``, ``wheeze``, ``normal`` and ``poor_quality`` flags, and
+``events``: the list of ``{start, end, type}`` (for event detection). An event running past its
+recording's end is clipped to it, one starting at or after it is left out: one
+:class:`~respira.data.text_files.ClippedCycleWarning` per build says how many.
+
+Splits (``split_strategy``): ``official`` gives ``train``, ``inter_test`` and ``intra_test`` from the
+official parts (``intra_test`` shares patients with ``train``, by definition); ``patient`` a
+patient-wise ``train``/``validation``/``test`` split (``patient_split_fractions`` of the recordings,
+stratified by record label, ``seed``). The cache key covers every option and a fingerprint (names,
+sizes, modification times) of the audio and JSON files.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+import pandas as pd
+
+from ..audio import DEFAULT_SAMPLING_RATE
+from ..labels import CLASS_NAMES
+from ..wav import encode_wav
+from ..windows import span_samples
+from .audio_config import AudioBuilderConfig
+from .corpora import CORPORA
+from .errors import SplitError, SPRSoundError, SPRSoundFormatError, SurfacedBuildErrors
+from .icbhi_config import parse_split_fractions
+from .loaders import build_or_stream, check_loader_options
+from .recording_audio import audio_durations, recording_samples
+from .splits import patient_split
+from .sprsound_files import EVENT_CLASSES, EVENT_TYPES, RECORD_LABELS
+from .sprsound_layout import (
+    OFFICIAL_PARTS,
+    SPRSoundLayout,
+    SPRSoundRecording,
+    SPRSoundWarning,
+    locate_sprsound,
+    sprsound_recordings,
+)
+from .text_files import ClippedCycleWarning
+
+__all__ = [
+    "DEVICE",
+    "EVENT_COLUMNS",
+    "INDEX_COLUMNS",
+    "OFFICIAL_PARTS",
+    "SPRSound",
+    "SPRSoundConfig",
+    "SPRSoundLayout",
+    "SPRSoundWarning",
+    "load_sprsound",
+    "locate_sprsound",
+    "read_sprsound_events",
+    "read_sprsound_index",
+    "sprsound_patient_folds",
+]
+
+SPLITS: dict[str, tuple[str, ...]] = {"official": OFFICIAL_PARTS, "patient": ("train", "validation", "test")}
+"""The split names of each ``split_strategy``."""
+DEVICE = "Yunting II"
+"""The stethoscope (Yunting model II): the ``device`` column."""
+RECORDING_COLUMNS = ("recording", "patient_id", "age", "sex", "chest_location", "official_part")
+FLAGS = ("crackle", "wheeze", "normal", "poor_quality")
+INDEX_COLUMNS: tuple[str, ...] = ("path", *RECORDING_COLUMNS, "record_label", *FLAGS, "n_events")
+EVENT_COLUMNS: tuple[str, ...] = (
+    "path", *RECORDING_COLUMNS, "record_label", "event_index", "start", "end", "event_type", "label",
+    "crackle", "wheeze",
+)  # fmt: skip
+
+
+def _recording_columns(recording: SPRSoundRecording) -> dict[str, Any]:
+    name = recording.name
+    return {
+        "recording": name.stem,
+        "patient_id": name.patient_id,
+        "age": name.age,
+        "sex": name.sex,
+        "chest_location": name.chest_location,
+        "official_part": recording.part,
+    }
+
+
+def _event_flags(event_type: str) -> dict[str, Any]:
+    label = EVENT_CLASSES[event_type]
+    crackle, wheeze = label in ("crackle", "both"), label in ("wheeze", "both")
+    return {"label": label, "crackle": int(crackle), "wheeze": int(wheeze)}
+
+
+def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
+    """One row per SPRSound recording, from the file names and JSON annotations alone (no audio decoded):
+    :data:`INDEX_COLUMNS` (``n_events``: events in the JSON)."""
+    return index_from_sprsound_layout(locate_sprsound(data_dir))
+
+
+def index_from_sprsound_layout(layout: SPRSoundLayout) -> pd.DataFrame:
+    """:func:`read_sprsound_index` for an already located corpus."""
+    rows = [
+        {
+            "path": str(recording.audio),
+            **_recording_columns(recording),
+            "record_label": recording.annotation.record_label,
+            **recording.annotation.flags,
+            "n_events": len(recording.annotation.events),
+        }
+        for recording in sprsound_recordings(layout)
+    ]
+    return pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
+
+
+def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
+    """One row per annotated event (times in seconds, as annotated: not clipped to the audio), from the
+    names and JSON annotations alone: :data:`EVENT_COLUMNS` (``event_index`` from 1, in the JSON's order;
+    ``label`` the ICBHI class of ``event_type``)."""
+    rows = [
+        {
+            "path": str(recording.audio),
+            **_recording_columns(recording),
+            "record_label": recording.annotation.record_label,
+            "event_index": number,
+            "start": event.start,
+            "end": event.end,
+            "event_type": event.type,
+            **_event_flags(event.type),
+        }
+        for recording in sprsound_recordings(locate_sprsound(data_dir))
+        for number, event in enumerate(recording.annotation.events, start=1)
+    ]
+    return pd.DataFrame.from_records(rows, columns=list(EVENT_COLUMNS))
+
+
+@dataclass
+class SPRSoundConfig(AudioBuilderConfig):
+    """Options of the SPRSound builder; every field is part of the cache key. Besides the audio options
+    (:class:`~respira.data.audio_config.AudioBuilderConfig`):
+
+    Args:
+        split_strategy: ``"official"`` (splits ``train``, ``inter_test``, ``intra_test``: the official
+            parts) or ``"patient"`` (a patient-wise ``train``/``validation``/``test`` split).
+        patient_split_fractions: ``patient``: the train/validation/test shares of the recordings (a 0
+            leaves that split out; ``"0.6,0.2,0.2"`` is read too).
+        seed: ``patient``: the seed of the split.
+    """
+
+    split_strategy: str = "official"
+    patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise a one-line ``ValueError`` for an option value the builder cannot honour."""
+        super().validate()
+        if self.split_strategy not in SPLITS:
+            known = ", ".join(SPLITS)
+            raise ValueError(f"split_strategy must be one of {known}, got {self.split_strategy!r}")
+        self.patient_split_fractions = parse_split_fractions(self.patient_split_fractions)
+        if abs(sum(self.patient_split_fractions) - 1) > 1e-6:
+            given = ",".join(f"{fraction:g}" for fraction in self.patient_split_fractions)
+            raise ValueError(f"patient_split_fractions must sum to 1, got {given}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be a whole number, got {self.seed!r}")
+
+
+def assign_sprsound_splits(index: pd.DataFrame, config: SPRSoundConfig) -> pd.Series:
+    """The split of every recording of an index (:func:`read_sprsound_index`) under ``config``."""
+    if config.split_strategy == "official":
+        return index["official_part"].rename("split")
+    names = SPLITS["patient"]
+    fractions = {n: f for n, f in zip(names, config.patient_split_fractions, strict=True) if f > 0}
+    try:
+        return patient_split(index, fractions, seed=config.seed, stratify_by="record_label", require_all=None)
+    except SplitError as error:
+        raise SPRSoundError(
+            f"split_strategy='patient': {error}; add recordings of more patients, or split fewer ways (a 0 "
+            "in patient_split_fractions)"
+        ) from None
+
+
+def _features(config_name: str, sampling_rate: int) -> datasets.Features:
+    features: dict[str, Any] = {
+        "audio": datasets.Audio(sampling_rate=sampling_rate),
+        "recording": datasets.Value("string"),
+        "patient_id": datasets.Value("int32"),
+        "age": datasets.Value("float64"),
+        **{name: datasets.Value("string") for name in ("sex", "chest_location", "official_part", "device")},
+        "record_label": datasets.ClassLabel(names=list(RECORD_LABELS)),
+    }
+    event_type = datasets.ClassLabel(names=list(EVENT_TYPES))
+    if config_name == "recordings":
+        features.update({flag: datasets.Value("int8") for flag in FLAGS})
+        span = {"start": datasets.Value("float64"), "end": datasets.Value("float64"), "type": event_type}
+        features["events"] = datasets.List(span)
+    else:
+        features.update(
+            event_index=datasets.Value("int32"),
+            start=datasets.Value("float64"),
+            end=datasets.Value("float64"),
+            event_type=event_type,
+            label=datasets.ClassLabel(names=list(CLASS_NAMES)),
+            crackle=datasets.Value("int8"),
+            wheeze=datasets.Value("int8"),
+        )
+    return datasets.Features(features)
+
+
+class SPRSound(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+    """SPRSound (Shanghai Children's Medical Center), read from a local folder (``data_dir``): one example
+    per annotated event (``events``) or per recording (``recordings``); see the module docstring."""
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = SPRSoundConfig
+    BUILDER_CONFIGS: ClassVar[list[SPRSoundConfig]] = [
+        SPRSoundConfig(name="events", version=VERSION, description="One example per annotated event."),
+        SPRSoundConfig(name="recordings", version=VERSION, description="One example per recording."),
+    ]
+    DEFAULT_CONFIG_NAME = "events"
+    config: SPRSoundConfig
+
+    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
+        if data_dir is None:
+            raise ValueError("the SPRSound builder reads a local copy of the corpus: pass data_dir=<folder>")
+        self.layout: SPRSoundLayout = locate_sprsound(data_dir)
+        kwargs["input_fingerprint"] = self.layout.fingerprint()
+        if kwargs.get("config_name") == "recordings" and kwargs.get("writer_batch_size") is None:
+            kwargs["writer_batch_size"] = 50  # whole recordings: keep write batches small
+        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
+        self.config.validate()  # datasets sets user options with setattr, after __post_init__
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=_features(self.config.name, self.config.sampling_rate),
+            homepage=CORPORA["sprsound"].homepage,
+            citation=CORPORA["sprsound"].citation,
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        recordings = sprsound_recordings(self.layout)
+        index = pd.DataFrame.from_records(
+            [{**_recording_columns(r), "record_label": r.annotation.record_label} for r in recordings]
+        )
+        splits = assign_sprsound_splits(index, self.config).tolist()
+        durations = audio_durations(self.layout.audio_files, error=SPRSoundFormatError)  # fail early
+        events = _fit_events(recordings, durations)
+        tasks: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for recording, split, spans in zip(recordings, splits, events, strict=True):
+            tasks[split].append(
+                {
+                    "path": str(recording.audio),
+                    "columns": {
+                        **_recording_columns(recording),
+                        "device": DEVICE,
+                        "record_label": recording.annotation.record_label,
+                    },
+                    "flags": recording.annotation.flags,
+                    "events": spans,
+                }
+            )
+        return [
+            datasets.SplitGenerator(name=split, gen_kwargs={"recordings": tasks[split]})
+            for split in SPLITS[self.config.split_strategy]
+            if tasks[split]
+        ]
+
+    def _generate_examples(self, recordings: list[dict[str, Any]]):
+        config = self.config
+        rate = config.sampling_rate
+        for task in recordings:
+            columns = task["columns"]
+            if config.name != "recordings" and not task["events"]:
+                continue  # nothing to cut: no need to decode
+            samples = recording_samples(task["path"], config, error=SPRSoundFormatError)
+            if config.name == "recordings":
+                audio = {"bytes": encode_wav(samples, rate, config.audio_subtype), "path": None}
+                events = [{key: span[key] for key in ("start", "end", "type")} for span in task["events"]]
+                yield columns["recording"], {"audio": audio, **columns, **task["flags"], "events": events}
+                continue
+            for span in task["events"]:
+                start, end = span_samples(span["start"], span["end"], rate, samples.shape[0])
+                if end <= start:
+                    raise SPRSoundFormatError(
+                        task["path"],
+                        f"event {span['event_index']} ({span['start']:g}-{span['end']:g} s) is empty after "
+                        f"resampling to {rate} Hz",
+                    )
+                key = f"{columns['recording']}_{span['event_index']:03d}"
+                audio = {"bytes": encode_wav(samples[start:end], rate, config.audio_subtype), "path": None}
+                yield (
+                    key,
+                    {
+                        "audio": audio,
+                        **columns,
+                        "event_index": span["event_index"],
+                        "start": span["start"],
+                        "end": span["end"],
+                        "event_type": span["type"],
+                        **_event_flags(span["type"]),
+                    },
+                )
+
+
+def _fit_events(
+    recordings: list[SPRSoundRecording], durations: dict[str, float]
+) -> list[list[dict[str, Any]]]:
+    """Each recording's events as plain values, clipped to its audio (one warning for the whole build)."""
+    fitted, clipped, dropped, first = [], 0, 0, ""
+    for recording in recordings:
+        duration, spans = durations[recording.name.stem], []
+        for number, event in enumerate(recording.annotation.events, start=1):
+            if event.end > duration and not first:
+                times = f"{event.start:g}-{event.end:g} s, audio {duration:.3f} s"
+                first = f"{recording.json} event {number} ({times})"
+            if event.start >= duration:
+                dropped += 1
+                continue
+            clipped += event.end > duration
+            span = {"event_index": number, "start": event.start, "end": min(event.end, duration)}
+            spans.append({**span, "type": event.type})
+        fitted.append(spans)
+    if clipped or dropped:
+        warnings.warn(
+            f"{clipped + dropped} SPRSound event(s) end after their recording: {clipped} clipped to its end, "
+            f"{dropped} starting at or after it left out; first: {first}",
+            ClippedCycleWarning,
+            stacklevel=3,
+        )
+    return fitted
+
+
+def load_sprsound(
+    data_dir: str | Path,
+    *,
+    config_name: str = "events",
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+    streaming: bool = False,
+    **options: Any,
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """Build (or load from cache) the SPRSound dataset from a local folder: a ``DatasetDict`` of
+    ``train``/``inter_test``/``intra_test`` (``split_strategy="official"``) or ``train``/``validation``/
+    ``test`` (``"patient"``), one example per event (``config_name="events"``) or per recording
+    (``"recordings"``).
+
+    ``options`` are further :class:`SPRSoundConfig` fields (``split_strategy``,
+    ``patient_split_fractions``, ``seed``, ``lowpass_cutoff``, ``lowpass_order``, ``audio_subtype``);
+    anything else is a ``TypeError`` listing the valid options, raised before any file is read.
+    """
+    check_loader_options(load_sprsound, options, SPRSoundConfig)
+    builder = SPRSound(
+        config_name=config_name,
+        data_dir=data_dir,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        sampling_rate=sampling_rate,
+        **options,
+    )
+    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+
+
+def sprsound_patient_folds(index: pd.DataFrame, num_folds: int, seed: int = 0) -> pd.Series:
+    """The fold (``0 .. num_folds - 1``) of every recording of an SPRSound index
+    (:func:`read_sprsound_index`): whole patients, stratified by record label
+    (:func:`respira.data.patient_kfold`; a label carried by fewer patients than folds may miss some)."""
+    from .folds import patient_kfold
+
+    table = index[["patient_id"]].assign(label=index["record_label"].to_numpy())
+    return patient_kfold(table, num_folds, seed=seed, require_all=None)

@@ -1,0 +1,236 @@
+"""SPRSound files: the recording names and the JSON annotations, read into plain values.
+
+A recording's name carries its patient and chest site::
+
+    {patient}_{age}_{sex}_{location}_{recording}.wav
+    40686765_6.7_1_p1_3025.wav      patient 40686765, 6.7 years old, female (0 male, 1 female),
+                                    left posterior (p1; p2 left lateral, p3 right posterior,
+                                    p4 right lateral), recording 3025
+
+Its ``.json`` holds a record-level label and the annotated events, times in milliseconds (strings in
+the copies seen, numbers in the release's documentation; both are read)::
+
+    {"record_annotation": "DAS",
+     "event_annotation": [{"start": "342", "end": "2515", "type": "Fine Crackle"}, ...]}
+
+The documentation spells the first key ``recording_annotation``; both spellings are read (both at
+once must agree). Record labels: :data:`RECORD_LABELS`; event types: :data:`EVENT_TYPES`, mapped to the
+ICBHI classes by :data:`EVENT_CLASSES`. Nothing is guessed: an unknown label or type, a time that is
+not a number, negative, or an event that does not end after it starts is an error naming the file
+and the event (numbered from 1, in the file's order).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import SPRSoundError, SPRSoundFormatError
+
+__all__ = [
+    "CHEST_LOCATIONS",
+    "EVENT_CLASSES",
+    "EVENT_TYPES",
+    "RECORD_FLAGS",
+    "RECORD_LABELS",
+    "SEXES",
+    "SPRSoundAnnotation",
+    "SPRSoundEvent",
+    "SPRSoundName",
+    "looks_like_sprsound",
+    "read_annotation",
+]
+
+RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
+"""Record-level labels: CAS continuous adventitious sounds (wheeze, rhonchi, stridor), DAS discontinuous
+ones (crackles). In the challenge organisers' class-index order (their starter code: Normal 0, Poor Quality
+1), the order of the ``datasets.ClassLabel`` and of task 2-2 in :mod:`respira.metrics.sprsound`."""
+RECORD_FLAGS: dict[str, tuple[int, int, int, int]] = {
+    "Normal": (0, 0, 1, 0),
+    "CAS": (0, 1, 0, 0),
+    "DAS": (1, 0, 0, 0),
+    "CAS & DAS": (1, 1, 0, 0),
+    "Poor Quality": (0, 0, 0, 1),
+}
+"""Record label → its ``(crackle, wheeze, normal, poor_quality)`` flags."""
+EVENT_TYPES: tuple[str, ...] = (
+    "Normal",
+    "Rhonchi",
+    "Wheeze",
+    "Stridor",
+    "Coarse Crackle",
+    "Fine Crackle",
+    "Wheeze+Crackle",
+)
+"""Event types in the challenge organisers' class-index order: the ``datasets.ClassLabel``'s and task 1-2's
+in :mod:`respira.metrics.sprsound`."""
+EVENT_CLASSES: dict[str, str] = {
+    "Normal": "normal",
+    "Fine Crackle": "crackle",
+    "Coarse Crackle": "crackle",
+    "Wheeze": "wheeze",
+    "Rhonchi": "wheeze",
+    "Stridor": "wheeze",
+    "Wheeze+Crackle": "both",
+}
+"""Event type → ICBHI class (:data:`respira.labels.CLASS_NAMES`)."""
+CHEST_LOCATIONS: dict[str, str] = {
+    "p1": "left posterior",
+    "p2": "left lateral",
+    "p3": "right posterior",
+    "p4": "right lateral",
+}
+"""Location code of a file name → chest location."""
+SEXES: dict[str, str] = {"0": "M", "1": "F"}
+"""Sex code of a file name → ``M`` / ``F``."""
+
+RECORD_KEYS: tuple[str, ...] = ("record_annotation", "recording_annotation")
+EVENTS_KEY = "event_annotation"
+_PATTERN = "{patient}_{age}_{sex}_{location}_{recording} (e.g. 40686765_6.7_1_p1_3025)"
+_AGE = re.compile(r"^\d+(?:\.\d+)?$")
+
+
+def looks_like_sprsound(stem: str) -> bool:
+    """Whether a file stem is shaped like an SPRSound recording's (five ``_`` fields, numeric patient),
+    valid or not."""
+    fields = stem.split("_")
+    return len(fields) == 5 and fields[0].isdigit()
+
+
+@dataclass(frozen=True)
+class SPRSoundName:
+    """What an SPRSound file name says (see the module docstring)."""
+
+    stem: str
+    patient_id: int
+    age: float
+    """Years."""
+    sex: str
+    """``M`` or ``F``."""
+    chest_location: str
+    """``left posterior``, ``left lateral``, ``right posterior`` or ``right lateral``."""
+    location_code: str
+    """``p1`` .. ``p4``."""
+    recording_number: int
+
+    @classmethod
+    def parse(cls, stem: str) -> SPRSoundName:
+        """Parse a file stem (the name without ``.wav``/``.json``); a one-line :class:`SPRSoundError`
+        names the field that is wrong."""
+        fields = stem.split("_")
+        if len(fields) != 5:
+            raise SPRSoundError(f"expected 5 '_'-separated fields {_PATTERN}, found {len(fields)}")
+        patient, age, sex, location, recording = (field.strip() for field in fields)
+        if not patient.isdigit():
+            raise SPRSoundError(f"patient {patient!r} is not a whole number (file names are {_PATTERN})")
+        if not _AGE.match(age):
+            raise SPRSoundError(f"age {age!r} is not a number of years (file names are {_PATTERN})")
+        if sex not in SEXES:
+            raise SPRSoundError(f"sex {sex!r} is not 0 (male) or 1 (female) (file names are {_PATTERN})")
+        if location.lower() not in CHEST_LOCATIONS:
+            raise SPRSoundError(
+                f"location {location!r} is not p1 (left posterior), p2 (left lateral), p3 (right "
+                f"posterior) or p4 (right lateral) (file names are {_PATTERN})"
+            )
+        if not recording.isdigit():
+            raise SPRSoundError(f"recording {recording!r} is not a whole number (file names are {_PATTERN})")
+        return cls(
+            stem=stem,
+            patient_id=int(patient),
+            age=float(age),
+            sex=SEXES[sex],
+            chest_location=CHEST_LOCATIONS[location.lower()],
+            location_code=location.lower(),
+            recording_number=int(recording),
+        )
+
+
+class SPRSoundEvent(NamedTuple):
+    """One annotated event: ``(start, end, type)``, times in seconds."""
+
+    start: float
+    end: float
+    type: str
+
+
+@dataclass(frozen=True)
+class SPRSoundAnnotation:
+    """A recording's JSON annotation: its record label and its events (times in seconds)."""
+
+    record_label: str
+    events: tuple[SPRSoundEvent, ...]
+
+    @property
+    def flags(self) -> dict[str, int]:
+        """The record label's ``crackle``, ``wheeze``, ``normal`` and ``poor_quality`` flags (0/1)."""
+        names = ("crackle", "wheeze", "normal", "poor_quality")
+        return dict(zip(names, RECORD_FLAGS[self.record_label], strict=True))
+
+
+def read_annotation(path: str | Path) -> SPRSoundAnnotation:
+    """Read one SPRSound JSON annotation; a one-line :class:`SPRSoundFormatError` names the file and,
+    for a bad event, its number (from 1) and value; for JSON that does not parse, the line and column."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        raise SPRSoundFormatError(path, f"not valid JSON ({where}): {error.msg}", line=error.lineno) from None
+    except UnicodeDecodeError as error:
+        raise SPRSoundFormatError(path, f"not a UTF-8 text file (byte {error.start})") from None
+    if not isinstance(data, dict):
+        raise SPRSoundFormatError(path, f"expected a JSON object, found {type(data).__name__}")
+    labels = {key: data[key] for key in RECORD_KEYS if key in data}
+    if not labels:
+        raise SPRSoundFormatError(path, f"no record label ({' or '.join(map(repr, RECORD_KEYS))} key)")
+    if len(set(map(str, labels.values()))) > 1:
+        raise SPRSoundFormatError(path, f"the two record-label keys disagree: {labels}")
+    label = next(iter(labels.values()))
+    if label not in RECORD_LABELS:
+        raise SPRSoundFormatError(path, f"unknown record label {label!r} (known: {', '.join(RECORD_LABELS)})")
+    entries = data.get(EVENTS_KEY)
+    if not isinstance(entries, list):
+        found = "none" if entries is None else type(entries).__name__
+        raise SPRSoundFormatError(path, f"{EVENTS_KEY!r} must be a list of events, found {found}")
+    events = tuple(_event(path, number, entry) for number, entry in enumerate(entries, start=1))
+    return SPRSoundAnnotation(record_label=label, events=events)
+
+
+def _event(path: Path, number: int, entry: Any) -> SPRSoundEvent:
+    """Event ``number`` (from 1) of ``path``, checked."""
+    if not isinstance(entry, dict) or not {"start", "end", "type"} <= set(entry):
+        raise SPRSoundFormatError(
+            path, f"event {number}: expected an object with start, end and type, found {entry!r}"
+        )
+    kind = entry["type"]
+    if kind not in EVENT_TYPES:
+        raise SPRSoundFormatError(
+            path, f"event {number}: unknown type {kind!r} (known: {', '.join(EVENT_TYPES)})"
+        )
+    start, end = (_milliseconds(path, number, name, entry[name]) for name in ("start", "end"))
+    if end <= start:
+        raise SPRSoundFormatError(
+            path,
+            f"event {number}: end {entry['end']!r} ms is not after start {entry['start']!r} ms "
+            "(an empty or inverted event)",
+        )
+    return SPRSoundEvent(start / 1000.0, end / 1000.0, kind)
+
+
+def _milliseconds(path: Path, number: int, name: str, value: Any) -> float:
+    """A time of event ``number`` in milliseconds: a number or a string holding one, finite and >= 0."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        milliseconds = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        milliseconds = math.nan
+    if not math.isfinite(milliseconds):
+        raise SPRSoundFormatError(path, f"event {number}: {name} {value!r} is not a number of milliseconds")
+    if milliseconds < 0:
+        raise SPRSoundFormatError(path, f"event {number}: {name} {value!r} ms is negative")
+    return milliseconds

@@ -1,0 +1,263 @@
+"""SPRSound (IEEE BioCAS 2022 grand challenge) scores: SE, SP, AS, HS and Score of the four tasks.
+
+SPRSound (SJTU Paediatric Respiratory Sound Database; Zhang et al., IEEE TBioCAS 16(5), 2022) is
+scored on four tasks (``SPRSOUND_TASKS``, labels spelled as in the annotation JSON files):
+
+- ``"1-1"`` events, binary: Normal, Adventitious (any of the six adventitious event types);
+- ``"1-2"`` events, 7 types: Normal, Rhonchi, Wheeze, Stridor, Coarse Crackle, Fine Crackle,
+  Wheeze+Crackle;
+- ``"2-1"`` records, ternary: Normal, Poor Quality, Adventitious (CAS, DAS or CAS & DAS);
+- ``"2-2"`` records, 5 labels: Normal, Poor Quality, CAS, DAS, CAS & DAS.
+
+Class indices follow these lists, which are the organisers' own encoding (their 2023 starter code,
+by Q. Zhang: Poor Quality is index 1 of the record tasks). All values are fractions in [0, 1], as in
+:mod:`respira.metrics.icbhi` (published numbers are percent: 73.7 is 0.737).
+
+- **SP** = Normal samples predicted Normal / Normal samples.
+- **SE** = adventitious samples predicted as exactly their own class / adventitious samples (strict:
+  in 1-2 a Wheeze predicted Rhonchi is a miss; in 2-x an adventitious record predicted Poor
+  Quality is a miss). **Poor Quality records enter neither SE nor SP** (a Normal record predicted
+  Poor Quality still lowers SP); ``poor_quality_in_se=True`` counts them in SE instead (correct
+  only when predicted Poor Quality).
+- **AS** = (SE + SP) / 2; **HS** = 2·SE·SP / (SE + SP), 0 when both are 0; **Score** = (AS + HS) / 2.
+
+Undefined values follow :func:`~respira.metrics.icbhi_scores`: SE (SP) with no sample in its
+denominator is ``nan`` with an :class:`~respira.metrics.UndefinedMetricWarning`; AS and HS are then
+the defined one of SE, SP (so Score equals it), and ``nan`` when neither is.
+
+Sources (checked): the SPRSound repository's README (github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound,
+and its BioCAS2022/README.md) names the tasks, the labels and the metrics SE, SP, AS, HS without
+formulas; the JSON files spell the labels as above. A public SPRSound ``calc_score`` computes
+``SP = cm[0,0] / cm[0].sum()``, ``SE = cm.diagonal()[t:].sum() / cm[t:].sum()`` (t = 1 for events,
+2 for records, so with the organisers' encoding Poor Quality is left out of SE), ``AS``, ``HS`` and
+``Score = (AS + HS) / 2``; Ngo, Pham et al. (arXiv 2303.04104) define Score as "an average between
+the average score and harmonic score". **Reference number**: the best published Score of the 2022
+challenge on task 2-1 is 73.7 (0.737; arXiv 2303.04104v1, top-1 on task 2-1; its v2 reports 74.5).
+
+Baselines (:func:`sprsound_baselines`): all-normal (SE 0, SP 1, AS 0.5, HS 0, Score 0.25 when both
+kinds of sample exist) and the class-prior classifier's exact *expected* scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from ..data.sprsound_files import EVENT_TYPES, RECORD_LABELS
+from ..labels import flags_to_classes
+from .baselines import BASELINE_PREFIX
+from .icbhi import _as_index_array, _ratio, _warn_undefined
+
+__all__ = [
+    "SPRSOUND_EVENT_TYPES",
+    "SPRSOUND_RECORD_LABELS",
+    "SPRSOUND_TASKS",
+    "coarsen_labels",
+    "flags_to_sprsound",
+    "sprsound_baselines",
+    "sprsound_scores",
+]
+
+NORMAL, ADVENTITIOUS, POOR_QUALITY = "Normal", "Adventitious", "Poor Quality"
+SPRSOUND_EVENT_TYPES: tuple[str, ...] = EVENT_TYPES
+"""The seven event types of the annotation files (task 1-2's classes, in index order; one home:
+:mod:`respira.data.sprsound_files`, whose ``ClassLabel`` columns have the same order)."""
+SPRSOUND_RECORD_LABELS: tuple[str, ...] = RECORD_LABELS
+"""The five record labels of the annotation files (task 2-2's classes, in index order)."""
+SPRSOUND_TASKS: dict[str, tuple[str, ...]] = {
+    "1-1": (NORMAL, ADVENTITIOUS),
+    "1-2": SPRSOUND_EVENT_TYPES,
+    "2-1": (NORMAL, POOR_QUALITY, ADVENTITIOUS),
+    "2-2": SPRSOUND_RECORD_LABELS,
+}
+"""Each task's classes, in class-index order; index 0 is Normal."""
+
+_COARSE: dict[str, dict[str, str]] = {
+    "1-1": {t: NORMAL if t == NORMAL else ADVENTITIOUS for t in (*SPRSOUND_EVENT_TYPES, ADVENTITIOUS)},
+    "2-1": {
+        t: t if t in (NORMAL, POOR_QUALITY) else ADVENTITIOUS for t in (*SPRSOUND_RECORD_LABELS, ADVENTITIOUS)
+    },
+}
+# respira's classes (normal, crackle, wheeze, both) as task labels; none for 1-2 (see flags_to_sprsound)
+_FROM_CLASSES: dict[str, tuple[str, ...]] = {
+    "1-1": (NORMAL, ADVENTITIOUS, ADVENTITIOUS, ADVENTITIOUS),
+    "2-1": (NORMAL, ADVENTITIOUS, ADVENTITIOUS, ADVENTITIOUS),
+    "2-2": (NORMAL, "DAS", "CAS", "CAS & DAS"),
+}
+_KEYS = ("se", "sp", "as", "hs", "score")
+
+
+def _classes(task: str) -> tuple[str, ...]:
+    if task not in SPRSOUND_TASKS:
+        raise ValueError(f"unknown SPRSound task {task!r}: expected one of {', '.join(SPRSOUND_TASKS)}")
+    return SPRSOUND_TASKS[task]
+
+
+def _indices(task: str, values: Any, name: str) -> np.ndarray:
+    """``values`` (label strings or class indices of ``task``) as int64 class indices."""
+    classes = _classes(task)
+    array = np.asarray(values, dtype=object if isinstance(values, (list, tuple)) else None)
+    if array.dtype.kind not in "UO" or array.size == 0:
+        return _as_index_array(array.astype(np.int64) if array.size == 0 else array, name, len(classes))
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of labels, got shape {array.shape}")
+    lookup = {label: index for index, label in enumerate(classes)}
+    out = np.empty(len(array), dtype=np.int64)
+    for position, value in enumerate(array.tolist()):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value < len(classes):
+            out[position] = value
+        elif isinstance(value, str) and value in lookup:
+            out[position] = lookup[value]
+        else:
+            raise ValueError(
+                f"{name}[{position}] = {value!r} is not a task {task} label nor index ({', '.join(classes)})"
+            )
+    return out
+
+
+def _checked(task: str, references: Any, predictions: Any) -> tuple[np.ndarray, np.ndarray]:
+    truth, guess = _indices(task, references, "references"), _indices(task, predictions, "predictions")
+    if len(truth) != len(guess):
+        raise ValueError(f"references and predictions have different lengths: {len(truth)} != {len(guess)}")
+    if len(truth) == 0:
+        raise ValueError("references and predictions are empty: there is nothing to score")
+    return truth, guess
+
+
+def _se_classes(task: str, poor_quality_in_se: bool) -> np.ndarray:
+    """Boolean mask over ``task``'s classes: those whose samples enter SE."""
+    classes = np.asarray(_classes(task))
+    return (classes != NORMAL) & ((classes != POOR_QUALITY) | poor_quality_in_se)
+
+
+def _headline(se: Any, sp: Any) -> tuple[Any, Any, Any]:
+    """AS, HS and Score of SE and SP (floats or broadcastable arrays; ``nan`` = undefined)."""
+    se, sp = np.asarray(se, dtype=np.float64), np.asarray(sp, dtype=np.float64)
+    both = ~np.isnan(se) & ~np.isnan(sp)
+    average = np.where(both, (se + sp) / 2, np.where(np.isnan(se), sp, se))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        harmonic = np.where(se + sp > 0, 2 * se * sp / (se + sp), 0.0)
+    harmonic = np.where(both, harmonic, average)
+    return average, harmonic, (average + harmonic) / 2
+
+
+def sprsound_scores(
+    task: str, references: Any, predictions: Any, *, poor_quality_in_se: bool = False, warn: bool = True
+) -> dict[str, float]:
+    """SPRSound scores of ``predictions`` against ``references`` on ``task`` ("1-1", "1-2", "2-1", "2-2").
+
+    Both are 1-D sequences of the task's label strings or class indices (``SPRSOUND_TASKS[task]``);
+    use :func:`coarsen_labels` to score 7-type (5-label) references on task 1-1 (2-1). Keys:
+    ``se``, ``sp``, ``as``, ``hs``, ``score`` (fractions in [0, 1], see the module for definitions
+    and ``nan``), and the counts ``n`` (samples), ``n_normal`` (SP's denominator), ``n_adventitious``
+    (SE's denominator) and ``n_poor_quality``. Raises ``ValueError`` for an unknown task or label,
+    different lengths or empty input.
+    """
+    truth, guess = _checked(task, references, predictions)
+    in_se = _se_classes(task, poor_quality_in_se)[truth]
+    normal = truth == 0
+    se = _ratio(int(np.sum(guess[in_se] == truth[in_se])), int(in_se.sum()))
+    sp = _ratio(int(np.sum(guess[normal] == 0)), int(normal.sum()))
+    average, harmonic, score = _headline(se, sp)
+    scores: dict[str, float] = {"se": se, "sp": sp, "as": float(average), "hs": float(harmonic)}
+    scores["score"] = float(score)
+    if warn:
+        _warn_undefined(scores, ["se", "sp"])
+    poor = _classes(task).index(POOR_QUALITY) if POOR_QUALITY in _classes(task) else -1
+    scores.update(n=len(truth), n_normal=int(normal.sum()), n_adventitious=int(in_se.sum()))
+    scores["n_poor_quality"] = int(np.sum(truth == poor))
+    return scores
+
+
+def _pmf(counts: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Values and probabilities of Σ Binomial(count_c, share_c) / Σ count_c (``[nan]`` when empty)."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.array([np.nan]), np.array([1.0])
+    pmf = np.array([1.0])
+    for count, share in zip(counts, shares, strict=True):
+        pmf = np.convolve(pmf, scipy.stats.binom.pmf(np.arange(count + 1), count, share))
+    keep = pmf > 1e-15 * pmf.max()  # the dropped mass is below ~total·1e-15
+    return np.flatnonzero(keep) / total, pmf[keep]
+
+
+def sprsound_baselines(
+    task: str,
+    references: Any,
+    *,
+    prior: Sequence[float] | np.ndarray | None = None,
+    poor_quality_in_se: bool = False,
+) -> dict[str, float]:
+    """Scores of the all-normal and class-prior classifiers on ``references`` of ``task``.
+
+    The class-prior classifier draws each sample's class from ``prior`` (one share per class of
+    ``SPRSOUND_TASKS[task]``; default: the shares among ``references``, as in
+    :func:`~respira.metrics.trivial_baselines`). Its *expected* values are exact (no random draw):
+    E[SP] = prior(Normal), E[SE] = Σ over SE's classes c of share of c among SE's samples × prior(c),
+    and E[AS], E[HS], E[Score] are taken over the distribution of the number of hits (HS is not
+    linear, so E[HS] is not HS(E[SE], E[SP])). Keys: ``baseline_all_normal_<k>`` and
+    ``baseline_class_prior_<k>`` for k in se, sp, as, hs, score; ``nan`` where undefined.
+    """
+    classes = _classes(task)
+    truth, _ = _checked(task, references, references)
+    counts = np.bincount(truth, minlength=len(classes))
+    shares = counts / counts.sum() if prior is None else np.asarray(prior, dtype=np.float64)
+    if shares.shape != (len(classes),) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
+        raise ValueError(f"prior must be {len(classes)} non-negative class shares summing to 1, got {shares}")
+    shares = np.clip(shares, 0.0, 1.0)
+    all_normal = sprsound_scores(
+        task, truth, np.zeros_like(truth), poor_quality_in_se=poor_quality_in_se, warn=False
+    )
+    result = {f"{BASELINE_PREFIX}all_normal_{key}": float(all_normal[key]) for key in _KEYS}
+    in_se = _se_classes(task, poor_quality_in_se)
+    se_values, se_probs = _pmf(counts[in_se], shares[in_se])
+    sp_values, sp_probs = _pmf(counts[:1], shares[:1])
+    weights = se_probs[:, None] * sp_probs[None, :]
+    grids = (np.broadcast_to(se_values[:, None], weights.shape), np.broadcast_to(sp_values, weights.shape))
+    for key, grid in zip(_KEYS, (*grids, *_headline(*grids)), strict=True):
+        expected = float(np.sum(weights * grid)) if not np.isnan(grid).all() else float("nan")
+        result[f"{BASELINE_PREFIX}class_prior_{key}"] = expected
+    return result
+
+
+def coarsen_labels(task: str, labels: Sequence[str]) -> list[str]:
+    """``labels`` as labels of the coarse ``task``: event types to task 1-1 (Normal or Adventitious),
+    record labels to task 2-1 (Normal, Poor Quality or Adventitious); labels already coarse pass."""
+    if task not in _COARSE:
+        raise ValueError(f"can only coarsen to task 1-1 or 2-1, got {task!r}")
+    mapping = _COARSE[task]
+    for position, label in enumerate(labels):
+        if label not in mapping:
+            raise ValueError(
+                f"labels[{position}] = {label!r} cannot be coarsened to task {task} ({', '.join(mapping)})"
+            )
+    return [mapping[label] for label in labels]
+
+
+def flags_to_sprsound(task: str, flags: Any, *, poor_quality: Any = None) -> list[str]:
+    """Task labels of respira's ``[N, 2]`` (crackle, wheeze) 0/1 flags (see :mod:`respira.labels`;
+    single-label class indices convert with :func:`respira.labels.classes_to_flags`).
+
+    Neither flag: Normal. Task 1-1 and 2-1: any flag is Adventitious. Task 2-2: crackle only is DAS,
+    wheeze only CAS, both CAS & DAS. ``poor_quality`` (record tasks only): N 0/1 flags; a flagged
+    record is Poor Quality whatever its other flags. Task 1-2 is refused: the flags cannot tell
+    Fine from Coarse Crackle, nor Wheeze from Rhonchi or Stridor.
+    """
+    if task == "1-2":
+        raise ValueError(
+            "task 1-2 cannot be predicted from crackle/wheeze flags (crackle and wheeze subtypes)"
+        )
+    _classes(task)
+    classes = np.atleast_1d(flags_to_classes(flags))
+    labels = [_FROM_CLASSES[task][index] for index in classes.tolist()]
+    if poor_quality is None:
+        return labels
+    if task.startswith("1-"):
+        raise ValueError(f"task {task} scores events, which have no Poor Quality label")
+    poor = np.asarray(poor_quality)
+    if poor.shape != (len(labels),) or not np.all(np.isin(poor, (0, 1))):
+        raise ValueError(f"poor_quality must be {len(labels)} 0/1 flags, got shape {poor.shape}")
+    return [POOR_QUALITY if flag else label for label, flag in zip(labels, poor.tolist(), strict=True)]

@@ -1,0 +1,124 @@
+"""An event-labelled corpus scored at both levels with its challenge's scores (respira.reports.event_corpus),
+on hand-made SPRSound files and, through ``respira evaluate``, on the real sample in ../shared/sprsound."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+
+from respira.cli import main
+from respira.data import load_sprsound
+from respira.hub.loading import load_model
+from respira.reports.event_corpus import challenge_scores, evaluate_event_corpus
+
+from ..conftest import SHARED_DIR, SPRSOUND_TINY, write_sprsound
+
+
+def test_challenge_scores_overall_and_per_group_by_hand() -> None:
+    # 6 records: 3 Normal (2 predicted Normal), 2 adventitious (1 exact), 1 Poor Quality (in neither)
+    references = ["Normal", "Normal", "Normal", "CAS", "DAS", "Poor Quality"]
+    predictions = ["Normal", "Normal", "DAS", "CAS", "CAS", "Normal"]
+    patients = [1, 1, 2, 3, 3, 4]
+    groups = ["a", "a", "b", "b", "a", "b"]
+    result = challenge_scores("2-2", references, predictions, patients, groups, resamples=50)
+    overall = result["overall"]
+    assert overall["sp"] == pytest.approx(2 / 3) and overall["se"] == pytest.approx(1 / 2)
+    assert overall["hs"] == pytest.approx(2 * (1 / 2) * (2 / 3) / (1 / 2 + 2 / 3))
+    assert overall["n_poor_quality"] == 1
+    # group a: Normal, Normal (both right), DAS predicted CAS: SP 1, SE 0; group b: SP 0 (1 normal, wrong)
+    assert (result["a"]["sp"], result["a"]["se"]) == (1.0, 0.0)
+    assert (result["b"]["sp"], result["b"]["se"]) == (0.0, 1.0)
+    low, high = overall["ci"]["score"]
+    assert low <= overall["score"] <= high and low < high
+    assert overall["baseline_all_normal_score"] == pytest.approx(0.25)
+
+
+def _tiny_events() -> tuple[list[str], list[str]]:
+    """(event types, record labels) of the hand-made corpus, from its definition."""
+    events = [kind for _, _, _, spans, _ in SPRSOUND_TINY for *_, kind in spans]
+    return events, [label for _, _, label, _, _ in SPRSOUND_TINY]
+
+
+def _joined(parts: datasets.DatasetDict) -> datasets.Dataset:
+    return datasets.concatenate_datasets(list(parts.values()))
+
+
+def test_both_levels_and_the_tasks_are_scored_in_one_report(multi_label_dir: Path, tmp_path: Path) -> None:
+    folder = write_sprsound(tmp_path / "sprsound")
+    model, _ = load_model(str(multi_label_dir))
+    options = {"sampling_rate": 16000, "cache_dir": tmp_path / "cache"}
+    events = load_sprsound(folder, config_name="events", **options)
+    recordings = load_sprsound(folder, config_name="recordings", **options)
+    output = tmp_path / "report"
+    metrics = evaluate_event_corpus(
+        model, _joined(events), _joined(recordings), output_dir=output, window=1.0, hop=0.5, resamples=20
+    )
+    types, labels = _tiny_events()
+    tasks = metrics["tasks"]
+    assert tasks["1-1"]["overall"]["n"] == len(types)
+    assert tasks["1-1"]["overall"]["n_normal"] == types.count("Normal")
+    assert tasks["2-1"]["overall"]["n"] == len(labels) - labels.count("Poor Quality")
+    assert metrics["unscored"]["poor quality records"] == labels.count("Poor Quality")
+    assert set(tasks["2-2"]) == {"overall", "train", "inter_test", "intra_test"}
+    # task 1-1's SP is the events' ICBHI specificity: a normal event is right only when predicted normal
+    assert tasks["1-1"]["overall"]["sp"] == pytest.approx(metrics["events"]["specificity"])
+    written = json.loads((output / "metrics.json").read_text())
+    assert written["tasks"]["2-2"]["overall"]["n"] == tasks["2-2"]["overall"]["n"]
+    assert (output / "events" / "metrics.json").is_file() and (output / "records" / "metrics.json").is_file()
+    # the report is one unit: run again, it replaces itself; a folder of something else is refused
+    evaluate_event_corpus(
+        model, _joined(events), _joined(recordings), output_dir=output, window=1.0, hop=0.5, resamples=20
+    )
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a respira evaluation report"):
+        evaluate_event_corpus(model, _joined(events), _joined(recordings), output_dir=other, resamples=20)
+    assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_evaluate_refuses_what_does_not_apply_in_one_line(
+    multi_label_dir: Path, tmp_path: Path, capsys
+) -> None:
+    folder = write_sprsound(tmp_path / "sprsound")
+    base = ["evaluate", str(multi_label_dir), "--dataset", "sprsound", "--data_dir", str(folder)]
+    assert main([*base, "--split", "validation", "--output_dir", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "--split 'validation': SPRSOUND's splits are 'train', 'inter_test', 'intra_test', 'all'"
+    )
+    assert main([*base, "--thresholds", "0.3", "0.3", "--output_dir", str(tmp_path / "b")]) == 2
+    assert "--thresholds does not apply to --dataset sprsound" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_respira_evaluate_on_the_real_sample(multi_label_dir: Path, tmp_path: Path, capsys) -> None:
+    shared = SHARED_DIR / "sprsound"
+    if not shared.is_dir():
+        pytest.skip(f"{shared} is absent (the real SPRSound sample)")
+    events, records = Counter(), Counter()  # this test's own reading of the test parts' files
+    for note in sorted((shared / "test_json").rglob("*.json")):
+        data = json.loads(note.read_text())
+        label = data.get("record_annotation", data.get("recording_annotation"))
+        records[label] += 1
+        events.update(event["type"] for event in data["event_annotation"])
+    code = main(
+        ["evaluate", str(multi_label_dir), "--dataset", "sprsound", "--data_dir", str(shared), "--bootstrap",
+         "20", "--output_dir", str(tmp_path / "report"), "--cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["tasks"]["1-1"]["overall"]["n"] == sum(events.values())
+    assert metrics["tasks"]["1-1"]["overall"]["n_normal"] == events["Normal"]
+    assert metrics["tasks"]["2-2"]["overall"]["n"] == sum(records.values()) - records["Poor Quality"]
+    assert metrics["unscored"]["poor quality records"] == records["Poor Quality"]
+    assert f"on SPRSOUND (inter_test, intra_test): {sum(events.values())} events" in out
+    assert np.isfinite(metrics["tasks"]["2-1"]["overall"]["score"])
