@@ -16,8 +16,11 @@ from respira import RespiraConfig, RespiraForAudioClassification
 from respira.cli import main
 from respira.decision import thresholds_of
 from respira.hub.adaptation import (
+    DEFAULT_METHODS,
+    MEASURED,
     RELIABLE_WINDOWS,
     AdaptationWarning,
+    MeasuredHarmWarning,
     adapt_model,
     head_norm_statistics,
     write_adapted_model,
@@ -28,6 +31,9 @@ from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
 from respira.wav import encode_wav
 
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+BOTH = ["head_norm", "prior_shift"]
+"""Both methods, named: none is applied by default (DEFAULT_METHODS)."""
+BOTH_OPTION = ["--methods", *BOTH]
 RATE = 16000
 
 
@@ -63,7 +69,7 @@ def test_head_statistics_are_numpys_and_thresholds_the_em_shift():
     assert len(crops) == 9
     with torch.no_grad():
         embeddings = np.concatenate([model.embed(torch.from_numpy(c)[None]).numpy() for c in crops])
-    report = adapt_model(model, signals, target="toy", window=1.0, hop=1.0)
+    report = adapt_model(model, signals, methods=BOTH, target="toy", window=1.0, hop=1.0)
     assert report.windows == 9 and report.recordings == 3
     assert report.methods == ["head_norm", "prior_shift"]
     np.testing.assert_allclose(
@@ -90,10 +96,10 @@ def test_statistics_need_two_windows_and_unfit_models_say_what_was_skipped():
     with pytest.raises(ValueError, match="at least 2 windows, got 1"):
         head_norm_statistics(np.zeros((1, 4)))
     single = tiny_model(SINGLE_LABEL)
-    report = adapt_model(single, waveforms(1), target="toy", window=1.0, hop=1.0)
+    report = adapt_model(single, waveforms(1), methods=BOTH, target="toy", window=1.0, hop=1.0)
     assert report.methods == ["head_norm"] and set(report.skipped) == {"prior_shift"}
     no_norm = tiny_model(head_norm=False)
-    report = adapt_model(no_norm, waveforms(1), target="toy", window=1.0, hop=1.0)
+    report = adapt_model(no_norm, waveforms(1), methods=BOTH, target="toy", window=1.0, hop=1.0)
     assert report.methods == ["prior_shift"] and set(report.skipped) == {"head_norm"}
     for model, methods in (
         (tiny_model(SINGLE_LABEL, head_norm=False), ["head_norm", "prior_shift"]),  # nothing applies
@@ -107,8 +113,10 @@ def test_statistics_need_two_windows_and_unfit_models_say_what_was_skipped():
     unknown = tiny_model()
     unknown.config.label_priors = None
     with pytest.raises(ValueError, match="pass --source_priors CRACKLE WHEEZE"):
-        adapt_model(unknown, waveforms(1), target="toy")
-    report = adapt_model(unknown, waveforms(1), target="toy", source_priors=[0.3, 0.2], window=1.0, hop=1.0)
+        adapt_model(unknown, waveforms(1), methods=BOTH, target="toy")
+    report = adapt_model(
+        unknown, waveforms(1), methods=BOTH, target="toy", source_priors=[0.3, 0.2], window=1.0, hop=1.0
+    )
     assert report.prior_shift[0]["source_prior"] == 0.3
 
 
@@ -116,11 +124,15 @@ def test_too_few_target_windows_are_adapted_on_with_a_warning_saying_how_uncerta
     few = waveforms(3)  # 9 windows of 1 s: each variance uncertain by sqrt(2 / 8) = 50 %
     said = r"adapting on 9 windows of toy: .* about ±50 %.* 33 windows or more"
     with pytest.warns(AdaptationWarning, match=said) as caught:
-        adapt_model(tiny_model(), few, target="toy", window=1.0, hop=1.0)
-    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+        adapt_model(tiny_model(), few, methods=BOTH, target="toy", window=1.0, hop=1.0)
+    uncertain = [warning for warning in caught if warning.category is AdaptationWarning]
+    assert len(uncertain) == 1 and "\n" not in str(uncertain[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error", AdaptationWarning)
-        report = adapt_model(tiny_model(), waveforms(11), target="toy", window=1.0, hop=1.0)  # 33 windows
+        warnings.simplefilter("ignore", MeasuredHarmWarning)
+        report = adapt_model(
+            tiny_model(), waveforms(11), methods=BOTH, target="toy", window=1.0, hop=1.0
+        )  # 33 windows
     assert report.windows == RELIABLE_WINDOWS == 33
 
 
@@ -129,7 +141,7 @@ def test_the_adapted_folder_loads_and_its_card_says_what_it_was_adapted_on(tmp_p
     tiny_model().save_pretrained(source)
     (source / "README.md").write_text("---\nlicense: mit\n---\n# The source model\n")
     model, _ = load_model(source, device="cpu")
-    report = adapt_model(model, waveforms(), target="/data/site_b", window=1.0, hop=1.0)
+    report = adapt_model(model, waveforms(), methods=BOTH, target="/data/site_b", window=1.0, hop=1.0)
     output = write_adapted_model(model, report, source, tmp_path / "adapted")
     adapted, config = load_model(output, device="cpu")
     assert config.decision_thresholds == pytest.approx(report.thresholds_after)
@@ -166,14 +178,17 @@ def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(
     files = _write_files(tmp_path / "audio")
     capsys.readouterr()  # the test's own save_pretrained progress bar
     options = ["--window", "1", "--hop", "1", "--adapt_window", "1", "--adapt_hop", "1"]
-    assert main(["predict", str(source), *files, *options, "--adapt"]) == 0
+    with pytest.warns(MeasuredHarmWarning) as caught:
+        assert main(["predict", str(source), *files, *options, "--adapt", *BOTH_OPTION]) == 0
+    measured = [str(w.message) for w in caught if w.category is MeasuredHarmWarning]
+    assert measured == [f"{MEASURED[method]} (BENCHMARKS.md)" for method in BOTH]  # each named one, once
     captured = capsys.readouterr()
     assert "adapted to 9 windows (head_norm, prior_shift)" in captured.err
     assert captured.err.splitlines()[::2] == [ADAPTING, "predicting (3 files)"]  # the stages, one line each
     rows = json.loads(captured.out)
     model, _ = load_model(source, device="cpu")
     signals = [np.asarray(s) for s in waveforms(3, seed=1)]
-    adapt_model(model, signals, target="files", window=1.0, hop=1.0)
+    adapt_model(model, signals, methods=BOTH, target="files", window=1.0, hop=1.0)
     from respira.inference import predict_windows
 
     expected = [row for s in signals for row in predict_windows(model, s, window=1.0, hop=1.0)]
@@ -194,7 +209,7 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(
     _write_files(target)
     output = tmp_path / "adapted"
     capsys.readouterr()  # the test's own save_pretrained progress bar
-    folder = ["--dataset", "folder"]
+    folder = ["--dataset", "folder", *BOTH_OPTION]
     assert main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(output), *folder]) == 2
     error = capsys.readouterr().err.strip()
     assert "pass --source_priors CRACKLE WHEEZE" in error and len(error.splitlines()) == 1
@@ -232,7 +247,7 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(
     capsys.readouterr()
     for command in (
         ["adapt", str(plain), "--data_dir", str(target), "--output_dir", str(fresh), *folder],
-        ["predict", str(plain), *sorted(map(str, target.iterdir())), "--adapt"],
+        ["predict", str(plain), *sorted(map(str, target.iterdir())), "--adapt", *BOTH_OPTION],
     ):
         assert main(command) == 2
         error = capsys.readouterr().err.strip()
@@ -250,7 +265,7 @@ def test_adapt_end_to_end_on_the_real_kauh_recordings(shared_kauh: Path, tmp_pat
     output = tmp_path / "adapted"
     code = main(
         ["adapt", str(source), "--data_dir", str(shared_kauh), "--dataset", "kauh", "--output_dir",
-         str(output), "--adapt_window", "4", "--adapt_hop", "4"]
+         str(output), "--adapt_window", "4", "--adapt_hop", "4", *BOTH_OPTION]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -282,7 +297,7 @@ def test_evaluate_adapt_scores_at_the_thresholds_adapted_on_the_split(
     report_dir, cache = tmp_path / "report", tmp_path / "cache"
     code = main(
         ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache),
-         "--output_dir", str(report_dir), "--adapt", "--adapt_window", "1", "--adapt_hop", "1"]
+         "--output_dir", str(report_dir), "--adapt", "--adapt_window", "1", "--adapt_hop", "1", *BOTH_OPTION]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert "adapted (head_norm, prior_shift) on" in capsys.readouterr().out
@@ -291,10 +306,47 @@ def test_evaluate_adapt_scores_at_the_thresholds_adapted_on_the_split(
     model, _ = load_model(source, device="cpu")
     test = load_icbhi(synthetic_corpus, validation_size=0.2, cache_dir=cache)["test"]
     cycles = [decode_audio(example["audio"], RATE) for example in test.select_columns(["audio"])]
-    report = adapt_model(model, cycles, target="test", window=1.0, hop=1.0)
+    report = adapt_model(model, cycles, methods=BOTH, target="test", window=1.0, hop=1.0)
     assert metrics["thresholds"] == pytest.approx(report.thresholds_after, abs=1e-6)
     code = main(
         ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--adapt",
          "--thresholds", "0.5", "0.5"]
     )  # fmt: skip
     assert code == 2 and "--thresholds and --adapt both set the thresholds" in capsys.readouterr().err
+
+
+def test_no_method_is_applied_unless_named(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
+    """DEFAULT_METHODS is empty (no label-free method raised the score on every held-out site of
+    leave-one-site-out): adapt, predict --adapt and evaluate --adapt refuse to guess, in one line, before
+    reading audio or writing anything; the Python API alike."""
+    assert DEFAULT_METHODS == ()
+    assert set(MEASURED) == set(BOTH)
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(
+        ValueError, match=r"^name the adaptation to apply \(--methods head_norm and/or prior_"
+    ):
+        adapt_model(model, waveforms(1), target="toy", window=1.0, hop=1.0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    source = tmp_path / "model"
+    model.save_pretrained(source)
+    files = _write_files(tmp_path / "audio")
+    output = tmp_path / "adapted"
+    capsys.readouterr()
+    for command in (
+        ["adapt", str(source), "--data_dir", str(tmp_path / "audio"), "--dataset", "folder", "--output_dir",
+         str(output)],
+        ["predict", str(source), *files, "--adapt"],
+        ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--adapt", "--output_dir",
+         str(output)],
+    ):  # fmt: skip
+        assert main(command) == 2
+        error = capsys.readouterr().err.strip()
+        assert (
+            error.startswith(f"respira {command[0]}: error: name the adaptation to apply")
+            and "\n" not in error
+        )
+        assert "prior_shift -9.2" in error
+    assert not output.exists()
+    with pytest.warns(MeasuredHarmWarning, match=r"^head_norm changed the held-out ICBHI score by \+4\.7"):
+        adapt_model(tiny_model(), waveforms(11), methods=["head_norm"], target="toy", window=1.0, hop=1.0)
