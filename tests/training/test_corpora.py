@@ -253,6 +253,24 @@ def test_a_tiny_run_trains_on_three_sites(
     assert f"sprsound (event labels: 5 patients, 7 recordings, {events} events)" in card
 
 
+def test_a_single_label_run_balances_icbhi_and_sprsound_by_corpus(
+    synthetic_corpus: Path, sprsound_folder: Path, tmp_path: Path, capsys
+) -> None:
+    options = {
+        "problem_type": "single_label_classification",
+        "corpora": ["icbhi", "sprsound"],
+        "corpus_dirs": {"sprsound": str(sprsound_folder)},
+        "batch_sampler": "domain_balanced",
+        "group_by_key": "corpus",
+        "threshold_source": "validation",
+    }
+    output = _train_on_both(synthetic_corpus, sprsound_folder, tmp_path, capsys, **options)
+    record = RunRecord.load(output)
+    assert [corpus.name for corpus in record.data.corpora] == ["icbhi", "sprsound"]
+    assert record.training.hyperparameters["batch_sampler"] == "domain_balanced"
+    assert record.training.hyperparameters["group_by_key"] == "corpus"
+
+
 def test_a_tiny_run_trains_on_both_corpora_and_says_so(
     synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path, capsys
 ) -> None:

@@ -140,9 +140,9 @@ def _check_loss_weights(model: ModelArguments) -> None:
 def _check_corpora(
     model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
 ) -> None:
-    """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.corpora.check_corpora`) and the options
-    that cannot train on bags of windows."""
-    from .corpora import check_corpora
+    """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.corpora.check_corpora`) and, where a
+    recording-labelled corpus trains as bags of windows, the options that cannot train on them."""
+    from .corpora import check_corpora, has_recording_labels
 
     names = check_corpora(
         data.corpora,
@@ -155,6 +155,8 @@ def _check_corpora(
         return
     if data.dataset_name:
         raise ValueError("corpora builds its splits from corpus folders: give data_dir, not dataset_name")
+    if not has_recording_labels(names):  # events join as cycles: no bags to keep whole
+        return
     refusals = (
         (args.batch_sampler != "random", f"batch_sampler={args.batch_sampler} (bags need their own batches)"),
         (args.views > 1, f"views={args.views}"),
