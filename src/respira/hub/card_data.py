@@ -397,11 +397,3 @@ def _describe_corpus(corpus: Any) -> str:
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")
-
-
-def __getattr__(name: str) -> Any:
-    if name == "ModelCardCallback":  # its home is respira.hub.card_callback (it imports this module)
-        from .card_callback import ModelCardCallback
-
-        return ModelCardCallback
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
