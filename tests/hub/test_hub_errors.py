@@ -61,3 +61,17 @@ def test_download_errors_include_the_hub_clients_own() -> None:
     assert is_download_error(LocalEntryNotFoundError("not cached"))
     assert is_download_error(OSError("wrapped by transformers"))
     assert not is_download_error(ValueError("a bad config value"))
+
+
+def test_model_load_error_has_one_class_whichever_module_names_it(tmp_path) -> None:
+    """``ModelLoadError`` lives in hub_errors (so checksums and loading need not import each other);
+    ``respira.hub`` and ``respira.hub.loading`` name the same class, and a checksum error is one."""
+    import respira.hub
+    import respira.hub.loading
+    from respira.hub.checksums import CHECKSUM_FILE, read_checksums
+    from respira.hub.hub_errors import ModelLoadError
+
+    assert respira.hub.ModelLoadError is respira.hub.loading.ModelLoadError is ModelLoadError
+    (tmp_path / CHECKSUM_FILE).write_text("not a digest  model.safetensors\n")
+    with pytest.raises(respira.hub.loading.ModelLoadError, match="line 1"):
+        read_checksums(tmp_path)

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..utils.files import write_text_atomic
+from .hub_errors import ModelLoadError
 
 __all__ = [
     "CHECKSUMMED_FILES",
@@ -60,8 +61,6 @@ def read_checksums(folder: str | Path) -> dict[str, str]:
     Raises :class:`~respira.hub.loading.ModelLoadError` naming the file and line when a line is not
     ``<64 hex digits>  <name>``.
     """
-    from .loading import ModelLoadError
-
     path = Path(folder) / CHECKSUM_FILE
     try:
         text = path.read_text(encoding="utf-8")
@@ -90,8 +89,6 @@ def verify_checksum(path: str | Path, *, folder: str | Path | None = None, shown
     :class:`~respira.hub.loading.ModelLoadError` (one line naming ``shown``, default ``path``) when the
     bytes differ.
     """
-    from .loading import ModelLoadError
-
     path = Path(path)
     expected = read_checksums(folder if folder is not None else path.parent).get(path.name)
     if expected is None:

@@ -1,17 +1,25 @@
-"""What went wrong talking to the Hugging Face Hub, in one place.
+"""What went wrong talking to the Hugging Face Hub, and the error of a model that cannot be loaded.
 
 * :func:`hub_error` is the one walker of an exception's cause chain (:func:`error_chain`) that tells
   what went wrong talking to the Hub: a gated or missing repository, or no connection. Loading, push
   and the Space upload read their one-line messages from it.
 * :func:`is_download_error`: whether an exception comes from a download (what loading turns into a
-  one-line :class:`~respira.hub.loading.ModelLoadError`).
+  one-line :class:`ModelLoadError`).
+* :class:`ModelLoadError`: a model folder or Hub model cannot be used. Loading, the checksums and ONNX
+  raise it; :mod:`respira.hub.loading` (which re-exports it) and :mod:`respira.hub.checksums` both
+  import it from here, so neither imports the other for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-__all__ = ["error_chain", "hub_error", "is_download_error"]
+__all__ = ["ModelLoadError", "error_chain", "hub_error", "is_download_error"]
+
+
+class ModelLoadError(OSError):
+    """A model folder or Hub model cannot be used; the one-line message says why and what to do."""
+
 
 _NETWORK_ERROR_NAMES = {
     "TransportError",

@@ -4,7 +4,8 @@
   with ``model_type`` ``"respira"``, and weights); loading, export and model cards all use it.
 * :func:`load_model` loads a classifier from a folder or a Hub id, in eval mode.
 
-What went wrong talking to the Hub is :mod:`respira.hub.hub_errors`'s.
+What went wrong talking to the Hub is :mod:`respira.hub.hub_errors`'s, and so is :class:`ModelLoadError`
+(re-exported here).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 from .checksums import verify_checksum, verify_hub_file
-from .hub_errors import error_chain, hub_error, is_download_error
+from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -40,10 +41,6 @@ WEIGHT_FILES: tuple[str, ...] = (
     "pytorch_model.bin.index.json",
 )
 """Weight files ``from_pretrained`` loads; export accepts only the first (nothing is ever unpickled)."""
-
-
-class ModelLoadError(OSError):
-    """A model folder or Hub model cannot be used; the one-line message says why and what to do."""
 
 
 # --------------------------------------------------------------------------------------------- folders
