@@ -34,8 +34,6 @@ from .features.resample import Resample
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
 
-    from .respira.modeling_respira import RespiraModel
-
 __all__ = [
     "DEFAULT_ENCODER",
     "EncoderSpec",
@@ -89,7 +87,7 @@ class EncoderSpec:
     build_featurizer: Callable[[int, int], FeaturizerParts]
     """``(sampling_rate, num_mel_bins)`` → the featurizer's modules."""
     encode: Callable[..., EncoderTokens]
-    """``(model: RespiraModel, features [batch, frames, bins], frame_mask [batch, frames], **kwargs)``."""
+    """``(model: nn.Module, features [batch, frames, bins], frame_mask [batch, frames], **kwargs)``."""
     display_name: str
     """Short name in model card titles (``AST``)."""
     card_tag: str
@@ -144,8 +142,10 @@ def _efficientat_mel(sampling_rate: int, bins: int) -> FeaturizerParts:
 
 # ---------------------------------------------------------------------------------------------- encoding
 
+# Each ``model`` is a RespiraModel, typed as the nn.Module it is: the classifier imports this module.
 
-def _ast_input(model: RespiraModel, features: torch.Tensor) -> torch.Tensor:
+
+def _ast_input(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
     """Pad (or crop) the fbank to the checkpoint's ``max_length`` frames, as ASTFeatureExtractor does."""
     max_length = model.config.encoder_config.max_length
     if model.config.ast_length_policy == "pad" and features.shape[1] != max_length:
@@ -158,7 +158,7 @@ def _ast_input(model: RespiraModel, features: torch.Tensor) -> torch.Tensor:
 
 
 def _encode_ast(
-    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
 ) -> EncoderTokens:
     """CLS + distillation tokens, then the patch grid (frequency-major); a patch is real signal when
     its first frame is."""
@@ -175,7 +175,7 @@ def _encode_ast(
 
 
 def _encode_beats(
-    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
 ) -> EncoderTokens:
     """Patches in time-major order, ``num_mel_bins / patch_size`` per time step (BEATs masks padding)."""
     output = model.encoder(input_values=features, attention_mask=frame_mask.long(), **kwargs)
@@ -197,13 +197,13 @@ def _feature_map_tokens(features: torch.Tensor, frame_mask: torch.Tensor, output
 
 
 def _encode_cnn(
-    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
 ) -> EncoderTokens:
     return _feature_map_tokens(features, frame_mask, model.encoder(input_values=features, **kwargs))
 
 
 def _encode_efficientat(
-    model: RespiraModel, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
+    model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
 ) -> EncoderTokens:
     output = model.encoder(input_values=features.transpose(1, 2), **kwargs)  # takes [batch, bins, frames]
     return _feature_map_tokens(features, frame_mask, output)
@@ -218,7 +218,7 @@ def _fit_ast_config(encoder_config: PreTrainedConfig, frames: int) -> None:
 
 
 def _fit_ast_encoder(encoder: PreTrainedModel, frames: int) -> PreTrainedModel:
-    from .respira.ast_positions import adapt_ast_to_length
+    from .ast_positions import adapt_ast_to_length
 
     return adapt_ast_to_length(encoder, frames)
 
