@@ -89,6 +89,20 @@ def test_views_are_reproducible_for_a_seed_and_differ_between_views(frozen, trai
     assert np.array_equal(view_waveform(_collator(seed=0), example, 2), collator.waveform(example))
 
 
+def test_view_waveform_lives_with_the_collator_and_is_re_exported_here(train_part) -> None:
+    """``view_waveform`` is the collator's (view_store and this module both import it from there, so
+    neither imports the other for it); view 0 is the clean waveform whatever the collator's mode."""
+    from respira.training import collator as collator_module
+
+    assert view_waveform is collator_module.view_waveform
+    example = train_part[0]
+    collator = _collator(seed=0)
+    collator.training = True
+    clean = AudioCollator(training=False).waveform(example)
+    assert np.array_equal(collator_module.view_waveform(collator, example, 0), clean)
+    assert collator.training  # the collator itself is left as it was
+
+
 def test_no_augmented_views_is_exactly_the_clean_cache(frozen, train_part) -> None:
     clean = compute_embeddings(frozen, train_part, batch_size=8)
     zero = cache_views(frozen, train_part, _collator(), 0, batch_size=8)

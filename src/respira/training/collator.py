@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,15 @@ class AudioCollator:
         if metadata:
             batch["metadata"] = metadata
         return batch
+
+
+def view_waveform(collator: AudioCollator, example: Mapping[str, Any], view: int) -> np.ndarray:
+    """View ``view`` of a training example: 0 its clean waveform, ``k ≥ 1`` what ``collator`` (in training
+    mode) gives it at epoch ``k - 1`` — same-label concatenation and the augmentation pipeline, seeded
+    by ``(collator.seed, k - 1, example)``."""
+    if view == 0:
+        return replace(collator, training=False).waveform(example)
+    return replace(collator, training=True, epoch=view - 1).waveform(example, 0)
 
 
 class DatasetCyclePool:

@@ -7,8 +7,9 @@ step repeats work. Two options turn the cache on (both need ``freeze_encoder: tr
 * ``augmented_views: K`` keeps the augmentation. The training split is embedded ``K + 1`` times: view 0
   is the clean cycle, view ``k`` (1..K) is the recipe's waveform augmentation (same-label concatenation,
   then ``augmentation``) exactly as the training collator draws it at epoch ``k - 1`` for the run's
-  seed, so each view is a fresh draw, reproducible from the seed (:func:`view_waveform`). ``K = 0`` is
-  the clean cache (identical to ``cache_embeddings``). Validation and test are always embedded clean.
+  seed, so each view is a fresh draw, reproducible from the seed
+  (:func:`~respira.training.collator.view_waveform`, re-exported here). ``K = 0`` is the clean cache
+  (identical to ``cache_embeddings``). Validation and test are always embedded clean.
 
 Which view an epoch trains on (:class:`CachedViewSampler`): every epoch still shows each training cycle
 once, in the order the recipe's ``batch_sampler`` gives, but as one of its ``K + 1`` cached views; over
@@ -25,15 +26,14 @@ ICBHI sample × 5 views × 384 (EfficientAT mn04) is 3 MB; full ICBHI (4142 trai
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch.utils.data import Sampler
 
 from ..utils.progress import stage
-from .collator import AudioCollator
+from .collator import AudioCollator, view_waveform
 
 if TYPE_CHECKING:
     import datasets
@@ -101,15 +101,6 @@ def check_cache_options(
     for refused, why in refusals:
         if refused:
             raise ValueError(f"{name}: {why}, which cached embeddings cannot do; drop one of the two")
-
-
-def view_waveform(collator: AudioCollator, example: Mapping[str, Any], view: int) -> np.ndarray:
-    """View ``view`` of a training example: 0 its clean waveform, ``k ≥ 1`` what ``collator`` (in training
-    mode) gives it at epoch ``k - 1`` — same-label concatenation and the augmentation pipeline, seeded
-    by ``(collator.seed, k - 1, example)``."""
-    if view == 0:
-        return replace(collator, training=False).waveform(example)
-    return replace(collator, training=True, epoch=view - 1).waveform(example, 0)
 
 
 def cache_views(

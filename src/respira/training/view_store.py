@@ -3,7 +3,7 @@
 A seed with ``threshold_source: cross_fit`` trains the kept model and ``threshold_folds`` group models
 (:mod:`~respira.training.cross_fit`) on overlapping parts of one pool, all with the same frozen encoder.
 With the embedding cache each trainer would embed its own part again, although a view of a cycle
-(:func:`~respira.training.embedding_cache.view_waveform`) is mostly the same waveform in every trainer:
+(:func:`~respira.training.collator.view_waveform`) is mostly the same waveform in every trainer:
 
 * the clean view, and an augmented view that does not concatenate (gain, time shift, ... are drawn
   from ``(seed, epoch, recording, cycle_index)``, whatever the dataset holding the cycle), are keyed by
@@ -31,8 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .augment import SameLabelConcat
-from .collator import AudioCollator
-from .embedding_cache import view_waveform
+from .collator import AudioCollator, view_waveform
 
 if TYPE_CHECKING:
     import datasets
