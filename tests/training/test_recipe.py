@@ -97,3 +97,24 @@ def test_a_recipe_that_does_not_parse_is_one_line_naming_its_line(
     message = str(error.value)
     assert message == f"{tmp_path}/{expected}"
     assert "<unicode string>" not in message and "\n" not in message
+
+
+def test_recipe_files_and_flags_share_one_home_for_their_keys(tmp_path: Path) -> None:
+    """The four dataclasses and the unknown-key suggestions live in recipe_keys, which recipe and flags
+    both import (neither imports the other for them): a recipe file and a flag get the same hints."""
+    from respira.training import flags, recipe, recipe_keys
+
+    assert recipe.DATACLASSES is flags.DATACLASSES is recipe_keys.DATACLASSES
+    assert recipe_keys.field_suggestions("lr") == ["learning_rate"]
+    assert recipe_keys.field_suggestions("learnin_rate")[0] == "learning_rate"
+    path = tmp_path / "typo.yaml"
+    path.write_text("learnin_rate: 0.1\n")
+    with pytest.raises(
+        ValueError, match=r"unknown option\(s\) in .*typo.yaml: 'learnin_rate' \(did you mean learning_rate"
+    ):
+        read_recipe(path)
+    with pytest.raises(
+        ValueError,
+        match=r"unknown option\(s\) in the command line: 'learnin_rate' \(did you mean learning_rate",
+    ):
+        parse_recipe(None, ["--learnin_rate", "0.1"])

@@ -1,7 +1,7 @@
 """The ``--field value`` flags of ``respira train`` and ``respira sweep``, and their ``--help``.
 
 One argparse parser is built by ``HfArgumentParser`` from the four recipe dataclasses
-(:data:`respira.training.recipe.DATACLASSES`): each dataclass is one argument group (its
+(:data:`respira.training.recipe_keys.DATACLASSES`): each dataclass is one argument group (its
 ``_argument_group_name``: model, data, run, training), each field one flag with its type, its help text
 (the field's ``metadata["help"]``) and its default. The commands use it as an argparse *parent*, so
 ``--help`` lists the fields and a flag's value is converted (or refused, in one line) while the command
@@ -25,7 +25,7 @@ from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from .arguments import RespiraTrainingArguments
-from .recipe import DATACLASSES, _check_keys, _RecipeParser
+from .recipe_keys import DATACLASSES, _check_keys, _RecipeParser
 
 __all__ = [
     "COMMON_TRAINING_OPTIONS",

@@ -3,12 +3,11 @@
 Every key of a recipe is a field of one of the dataclasses of :mod:`respira.training.recipe_fields`
 (:class:`ModelArguments`, :class:`DataArguments`, :class:`RunArguments`) or of
 :class:`RespiraTrainingArguments`; command-line flags (``--field value``) override it. Unknown keys and
-flags are errors that name them (with the closest valid names).
+flags are errors that name them (with the closest valid names, :mod:`respira.training.recipe_keys`).
 """
 
 from __future__ import annotations
 
-import difflib
 import enum
 import json
 import math
@@ -17,30 +16,14 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
-from transformers import HfArgumentParser
 
 from .arguments import RespiraTrainingArguments, _as_dict
+from .flags import parse_flags
 from .recipe_fields import DataArguments, ModelArguments, RunArguments
-
-DATACLASSES = (ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments)
-
-
-def _field_names() -> set[str]:
-    return {f.name for cls in DATACLASSES for f in fields(cls) if f.init}
-
-
-_ALIASES: dict[str, str] = {
-    "epochs": "num_train_epochs",
-    "max_epochs": "num_train_epochs",
-    "lr": "learning_rate",
-    "batch_size": "per_device_train_batch_size",
-    "train_batch_size": "per_device_train_batch_size",
-    "eval_batch_size": "per_device_eval_batch_size",
-}
-"""Names other tools use for an option, and respira's name for it (suggested before close spellings)."""
+from .recipe_keys import DATACLASSES, _check_keys, _RecipeParser
 
 TRANSFORMERS_NAMES: dict[str, str] = {
     "model_name_or_path": "encoder_name_or_path",
@@ -49,40 +32,6 @@ TRANSFORMERS_NAMES: dict[str, str] = {
 }
 """transformers' ``run_audio_classification.py`` names accepted for respira's fields (same meaning), in
 recipes and as flags (``--help`` shows both)."""
-
-
-def _closest(key: str, valid: set[str]) -> list[str]:
-    """Up to three suggestions for ``key``: close spellings (the second only if about as close as the
-    first), then options whose name contains it."""
-    close = difflib.get_close_matches(key, valid, n=2)
-    ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
-    close = [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
-    return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
-
-
-def field_suggestions(key: str) -> list[str]:
-    """The recipe fields an unknown option ``key`` may mean: respira's name for another tool's name
-    (``lr`` → ``learning_rate``), else up to three close spellings or fields containing it."""
-    alias = _ALIASES.get(key.replace("-", "_"))
-    return [alias] if alias else _closest(key, _field_names())
-
-
-def _check_keys(keys: list[str], source: str) -> None:
-    valid = _field_names()
-    unknown = [key for key in keys if key not in valid]
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = field_suggestions(key)
-            hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-        raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
-
-
-class _RecipeParser(HfArgumentParser):
-    """``HfArgumentParser`` whose errors are exceptions (one line), not a usage text and an exit."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ValueError(f"command line: {message}")
 
 
 @dataclass(frozen=True)
@@ -175,8 +124,6 @@ def parse_recipe(
     flag is named with the closest valid names before the recipe is read; an invalid value from the
     recipe names its file and line.
     """
-    from .flags import parse_flags  # flags.py builds its parsers from this module's dataclasses
-
     flags = {**(given or {}), **parse_flags(overrides or [])}
     read = read_recipe(recipe) if recipe is not None else None
     options = dict(read.options) if read is not None else {}
