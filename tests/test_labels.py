@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+import respira.labels
 from respira.labels import (
     CLASS_NAMES,
     MULTI_LABEL,
@@ -103,3 +107,20 @@ def test_classes_to_flags_rejects_non_classes(bad, message: str) -> None:
 def test_flags_to_classes_rejects_non_flags(bad, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         flags_to_classes(bad)
+
+
+_FLAG_PAIR = re.compile(r"""[(\[]\s*["']crackle["']\s*,\s*["']wheeze["']\s*,?\s*[)\]]""")
+
+
+def test_the_flag_pair_is_written_only_in_labels() -> None:
+    """``MULTI_LABEL_NAMES`` is the one home of the ``("crackle", "wheeze")`` pair: no other module of
+    respira writes it out (a copy names the flags in an order of its own)."""
+    package = Path(respira.labels.__file__).parent
+    copies = [
+        f"{path.relative_to(package)}:{text.count(chr(10), 0, match.start()) + 1}"
+        for path in sorted(package.rglob("*.py"))
+        if path != Path(respira.labels.__file__)
+        for text in [path.read_text(encoding="utf-8")]
+        for match in _FLAG_PAIR.finditer(text)
+    ]
+    assert not copies, f"import respira.labels.MULTI_LABEL_NAMES instead of writing the pair: {copies}"

@@ -354,9 +354,9 @@ def kauh_patient_folds(index: pd.DataFrame, num_folds: int, *, seed: int = 0) ->
     whole patients, so a patient's three filter-mode recordings are always in one fold, stratified by
     the recording's class (normal, crackle, wheeze, both; :func:`respira.data.patient_kfold`; a class
     carried by fewer patients than folds may miss some folds)."""
-    from ..labels import flags_to_classes
+    from ..labels import MULTI_LABEL_NAMES, flags_to_classes
     from .folds import patient_kfold
 
     table = index[["patient_id"]].copy()
-    table["label"] = flags_to_classes(index[["crackle", "wheeze"]].to_numpy())
+    table["label"] = flags_to_classes(index[list(MULTI_LABEL_NAMES)].to_numpy())
     return patient_kfold(table, num_folds, seed=seed, require_all=None)

@@ -41,6 +41,7 @@ import torch
 from ..data.corpora import CORPORA, resolve
 from ..decision import is_multi_label, thresholds_of, validate_thresholds
 from ..dsp import prepare_recording
+from ..labels import MULTI_LABEL_NAMES
 from ..metrics.prior_shift import PriorShift, estimate_prior_shift
 from ..utils.files import staged_folder
 from ..utils.progress import progress
@@ -308,7 +309,7 @@ def adapt_model(
         report.thresholds_after = list(validate_thresholds(after))
         model.config.decision_thresholds = list(report.thresholds_after)
         report.prior_shift = [
-            {"flag": name, **asdict(shift)} for name, shift in zip(("crackle", "wheeze"), shifts, strict=True)
+            {"flag": name, **asdict(shift)} for name, shift in zip(MULTI_LABEL_NAMES, shifts, strict=True)
         ]
         report.methods.append("prior_shift")
     model.config.adaptation = report.to_dict()

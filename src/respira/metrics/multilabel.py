@@ -130,8 +130,8 @@ def multilabel_scores(
 
     A label is predicted present when its probability is ``>= threshold``. Keys:
 
-    - per label ``<l>`` in ``("crackle", "wheeze")``: ``precision_<l>``, ``recall_<l>``, ``f1_<l>``
-      (at the threshold) and ``auc_<l>`` (threshold-free ROC-AUC, :func:`roc_auc`);
+    - per label ``<l>`` in :data:`~respira.labels.MULTI_LABEL_NAMES` (crackle, wheeze): ``precision_<l>``,
+      ``recall_<l>``, ``f1_<l>`` (at the threshold) and ``auc_<l>`` (threshold-free ROC-AUC, :func:`roc_auc`);
     - ``macro_precision``, ``macro_recall``, ``macro_f1`` (mean of the defined per-label values)
       and ``micro_precision``, ``micro_recall``, ``micro_f1`` (from the pooled counts of both labels);
     - ``threshold_crackle``, ``threshold_wheeze``: the thresholds used;

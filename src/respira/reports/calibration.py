@@ -33,7 +33,7 @@ import numpy as np
 
 from ..data.corpora import resolve, scored_corpus
 from ..decision import decide_flags
-from ..labels import flags_to_classes
+from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..metrics import icbhi_scores
 from ..metrics.recording_level import aggregate_windows, patient_bootstrap
 from ..metrics.thresholds import choose_thresholds
@@ -82,7 +82,7 @@ def labelled_sample(
             index = resolve(spec.read_index)(data_dir)
         if "poor_quality" in index.columns:  # no crackle / wheeze label to calibrate on
             index = index[index["poor_quality"] == 0]
-        targets = index[["crackle", "wheeze"]].to_numpy(dtype=np.int64)
+        targets = index[list(MULTI_LABEL_NAMES)].to_numpy(dtype=np.int64)
         patients = index[spec.group_by].to_numpy()
         check_sample(targets, patients, "recording")  # before any recording is scored
         rate = int(model.config.sampling_rate)
@@ -91,7 +91,7 @@ def labelled_sample(
             rows = predict_windows(
                 model, read_audio(path, rate), window=window, hop=hop, batch_size=batch_size
             )
-            windows = np.array([[row["crackle"], row["wheeze"]] for row in rows])
+            windows = np.array([[row[name] for name in MULTI_LABEL_NAMES] for row in rows])
             probabilities.append(aggregate_windows(windows, "max"))
         return LabelledSample(np.array(probabilities), targets, patients, "recording")
     layout = resolve(spec.locate)(data_dir)  # cycle labels: recordings with annotation files

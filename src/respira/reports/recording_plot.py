@@ -33,7 +33,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ..audio import as_waveform, read_audio
-from ..labels import CLASS_NAMES, MULTI_LABEL, cycle_label
+from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
 from .figures import new_figure, save_figure
 from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
 
@@ -176,7 +176,7 @@ def _draw_probabilities(
 ) -> list[Any]:
     single_label = all("p_normal" in row for row in rows)
     handles = []
-    for index, name in enumerate(("crackle", "wheeze")):
+    for index, name in enumerate(MULTI_LABEL_NAMES):
         xs, ys = step_series(rows, name, duration)
         label = f"P({name}s present)"
         if single_label:

@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import PrinterCallback, ProgressCallback
 
+from ..labels import MULTI_LABEL_NAMES
+
 __all__ = ["CompactPrinterCallback", "CompactProgressCallback", "compact_line"]
 
 _PREFIXES = ("eval", "test")
@@ -34,7 +36,7 @@ def _evaluation(logs: Mapping[str, Any], prefix: str) -> list[str]:
             score += f" (Sp {get('specificity'):.3f}, Se {get('sensitivity'):.3f})"
         parts.append(score)
     aucs = [
-        f"{name} {get(f'auc_{name}'):.3f}" for name in ("crackle", "wheeze") if get(f"auc_{name}") is not None
+        f"{name} {get(f'auc_{name}'):.3f}" for name in MULTI_LABEL_NAMES if get(f"auc_{name}") is not None
     ]
     if aucs:
         parts.append("AUC " + ", ".join(aucs))
