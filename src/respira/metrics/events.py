@@ -1,0 +1,312 @@
+"""Scores of respiratory event detection, computed by the sound-event-detection field's own libraries.
+
+- :func:`event_based_scores`: ``sed_eval.sound_event.EventBasedMetrics`` (Mesaros, Heittola and
+  Virtanen, Appl. Sci. 2016;6(6):162): an estimate matches a reference of its label when its onset is
+  within ``t_collar`` and its offset within ``max(t_collar, percentage_of_length * reference length)``.
+- :func:`segment_based_scores`: ``sed_eval.sound_event.SegmentBasedMetrics``, activity compared on
+  segments of ``time_resolution`` seconds.
+- :func:`threshold_independent_scores`: ``sed_scores_eval`` (Ebbers, Haeb-Umbach and Serizel, ICASSP
+  2022) on frame posteriors: intersection-based F1 (at the best and at given thresholds) and PSDS.
+
+Events are :class:`respira.events.Event` s or ``(onset, offset, label)`` tuples, per file (``{file:
+events}``, or one sequence for one recording). Estimates for a file without references are refused;
+a reference file without estimates has none. Scores are plain floats; a ratio with an empty
+denominator (precision without estimates, recall or an error rate without references) is ``nan``.
+Bad input raises a one-line ``ValueError``.
+
+The libraries are the ``events`` extra (``pip install 'respira[events]'``): ``sed_eval`` (its
+``dcase_util`` imports ``pkg_resources``, gone from setuptools 82: hence ``setuptools<82``) and
+``sed-scores-eval-np2`` (sed_scores_eval 0.0.4 built for numpy 2). Under pandas 3,
+``DataFrame.to_numpy()`` gives read-only views, which sed_scores_eval 0.0.4 hands to Cython (fixed
+upstream, fgnt/sed_scores_eval#17, unreleased): the score frames given to it copy them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..decision import validate_thresholds
+from ..events import Event, validate_posteriors
+from ..labels import MULTI_LABEL_NAMES
+
+__all__ = ["event_based_scores", "segment_based_scores", "threshold_independent_scores"]
+
+EventsByFile = Mapping[str, Sequence[Any]] | Sequence[Any]
+"""``{file: events}`` or one recording's events; an event is an ``Event`` or ``(onset, offset, label)``."""
+
+_INSTALL = "pip install 'respira[events]'"
+
+
+def _import(name: str) -> Any:
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(f"event scoring needs {name.partition('.')[0]} ({_INSTALL}): {error}") from error
+
+
+def _event(item: Any, what: str, file: str) -> Event:
+    try:
+        onset, offset, label = float(item[0]), float(item[1]), item[2]
+    except (TypeError, ValueError, IndexError):
+        raise ValueError(f"{what} events of {file!r} must be (onset, offset, label), got {item!r}") from None
+    if label not in MULTI_LABEL_NAMES:
+        raise ValueError(
+            f"{what} event of {file!r} has label {label!r}, not one of {list(MULTI_LABEL_NAMES)}"
+        )
+    if not (math.isfinite(onset) and math.isfinite(offset)) or not 0 <= onset < offset:
+        raise ValueError(f"{what} event of {file!r} needs 0 <= onset < offset, got {onset!r}-{offset!r}")
+    return Event(onset, offset, str(label))
+
+
+def _by_file(events: EventsByFile, what: str) -> dict[str, list[Event]]:
+    if isinstance(events, Mapping):
+        grouped = {str(file): list(items) for file, items in events.items()}
+    elif isinstance(events, Sequence) and not isinstance(events, str):
+        grouped = {"": list(events)}
+    else:
+        raise ValueError(f"{what} events must be {{file: events}} or a sequence of events")
+    return {file: [_event(item, what, file) for item in items] for file, items in grouped.items()}
+
+
+def _paired(references: EventsByFile, estimates: EventsByFile) -> tuple[dict, dict]:
+    reference = _by_file(references, "reference")
+    estimated = _by_file(estimates, "estimated")
+    if not reference:
+        raise ValueError("no reference files to score")
+    unknown = sorted(set(estimated) - set(reference))
+    if unknown:
+        raise ValueError(f"estimated events for files without references: {unknown[:5]}")
+    return reference, estimated
+
+
+def _rows(events: list[Event], file: str) -> list[dict[str, Any]]:
+    return [{"filename": file, "event_label": e.label, "onset": e.onset, "offset": e.offset} for e in events]
+
+
+def _positive(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _durations(durations: Mapping[str, float], files: Mapping[str, Any]) -> dict[str, float]:
+    unknown = sorted(set(map(str, durations)) - set(files))
+    if unknown:
+        raise ValueError(f"durations for files without references: {unknown[:5]}")
+    return {str(file): _positive(value, f"duration of {file!r}") for file, value in durations.items()}
+
+
+def _level(measures: tuple[Mapping, ...], state: Mapping, counts: Mapping[str, str]) -> dict[str, float]:
+    """One level's sed_eval measures (F and error rate dicts) and counts as floats; its error rates
+    ``nan`` without references (sed_eval divides by ``Nref + eps`` there: about 4.5e15 per insertion)."""
+    level = {key: float(value) for part in measures for key, value in part.items()}
+    level |= {name: float(state[key]) for name, key in counts.items()}
+    if level["reference"] == 0:
+        level |= dict.fromkeys(measures[1], math.nan)
+    return level
+
+
+def _mean_defined(values: list[float]) -> float:
+    defined = [value for value in values if not math.isnan(value)]
+    return float(np.mean(defined)) if defined else math.nan
+
+
+def _scores(metrics: Any, overall_counts: dict[str, str]) -> dict[str, dict[str, float]]:
+    """``overall``, each label, and ``class_average``: the mean of the labels' values over those defined
+    (sed_eval's ``class_wise_average``, with the undefined error rates left out)."""
+    overall = (metrics.overall_f_measure(), metrics.overall_error_rate())
+    out = {"overall": _level(overall, metrics.overall, overall_counts)}
+    class_counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp"}
+    class_counts |= {"deletions": "Nfn", "insertions": "Nfp"}
+    for label in MULTI_LABEL_NAMES:
+        measures = (metrics.class_wise_f_measure(label), metrics.class_wise_error_rate(label))
+        out[label] = _level(measures, metrics.class_wise[label], class_counts)
+    keys = [key for key in out[MULTI_LABEL_NAMES[0]] if key not in class_counts]
+    out["class_average"] = {
+        key: _mean_defined([out[label][key] for label in MULTI_LABEL_NAMES]) for key in keys
+    }
+    return out
+
+
+def event_based_scores(
+    references: EventsByFile,
+    estimates: EventsByFile,
+    *,
+    t_collar: float = 0.2,
+    percentage_of_length: float = 0.2,
+    evaluate_onset: bool = True,
+    evaluate_offset: bool = True,
+) -> dict[str, dict[str, float]]:
+    """sed_eval's event-based scores: ``{"overall", "crackle", "wheeze", "class_average"}``, each with
+    ``f_measure``, ``precision``, ``recall``, ``error_rate``, ``deletion_rate`` and ``insertion_rate``
+    (``overall`` also ``substitution_rate``: an event matched in time with the wrong label), and the
+    counts ``reference``, ``estimated``, ``true_positives``, (``substitutions``,) ``deletions``,
+    ``insertions``. ER = (S + D + I) / N over the reference events N.
+    """
+    collar = _positive(t_collar, "t_collar")
+    if not (isinstance(percentage_of_length, (int, float)) and 0 <= percentage_of_length <= 1):
+        raise ValueError(f"percentage_of_length must be in [0, 1], got {percentage_of_length!r}")
+    if not (evaluate_onset or evaluate_offset):
+        raise ValueError("evaluate_onset and evaluate_offset cannot both be False")
+    reference, estimated = _paired(references, estimates)
+    sound_event = _import("sed_eval.sound_event")
+    metrics = sound_event.EventBasedMetrics(
+        event_label_list=list(MULTI_LABEL_NAMES),
+        evaluate_onset=bool(evaluate_onset),
+        evaluate_offset=bool(evaluate_offset),
+        t_collar=collar,
+        percentage_of_length=float(percentage_of_length),
+    )
+    for file, events in reference.items():
+        metrics.evaluate(_rows(events, file), _rows(estimated.get(file, []), file))
+    counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp", "substitutions": "Nsubs"}
+    return _scores(metrics, counts | {"deletions": "Nfn", "insertions": "Nfp"})
+
+
+def segment_based_scores(
+    references: EventsByFile,
+    estimates: EventsByFile,
+    *,
+    time_resolution: float = 1.0,
+    durations: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, float]]:
+    """sed_eval's segment-based scores on segments of ``time_resolution`` seconds, in the layout of
+    :func:`event_based_scores` (counts are of active label-segments). ``durations`` (seconds per file,
+    optional) set each file's evaluated length; otherwise it ends at its last offset.
+    """
+    resolution = _positive(time_resolution, "time_resolution")
+    reference, estimated = _paired(references, estimates)
+    lengths = _durations(durations, reference) if durations is not None else {}
+    sound_event = _import("sed_eval.sound_event")
+    metrics = sound_event.SegmentBasedMetrics(list(MULTI_LABEL_NAMES), time_resolution=resolution)
+    for file, events in reference.items():
+        metrics.evaluate(_rows(events, file), _rows(estimated.get(file, []), file), lengths.get(file))
+    counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp", "substitutions": "S"}
+    return _scores(metrics, counts | {"deletions": "D", "insertions": "I"})
+
+
+class _WritableScores(pd.DataFrame):
+    """A score frame whose ``to_numpy()`` is writable (a copy of pandas 3's read-only views), for
+    sed_scores_eval 0.0.4's Cython memoryviews."""
+
+    @property
+    def _constructor(self) -> type[_WritableScores]:
+        return _WritableScores
+
+    def to_numpy(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        array = super().to_numpy(*args, **kwargs)
+        return array if array.flags.writeable else array.copy()
+
+
+def _posteriors(values: Any, file: str, columns: list[int]) -> np.ndarray:
+    try:
+        array = validate_posteriors(values)
+    except ValueError as error:
+        raise ValueError(f"scores of {file!r}: {error}") from None
+    if len(array) == 0:
+        raise ValueError(f"scores of {file!r} have no frames")
+    return array[:, columns]
+
+
+def _scored_references(references: Any, files: set[str], names: list[str]) -> dict[str, list[Event]]:
+    """The reference events of ``names`` per file, checked as sed_scores_eval needs them."""
+    if not isinstance(references, Mapping):
+        raise ValueError("references must be {file: events}")
+    reference = {
+        file: [event for event in events if event.label in names]
+        for file, events in _by_file(references, "reference").items()
+    }
+    if set(reference) != files:
+        missing, extra = sorted(files - set(reference)), sorted(set(reference) - files)
+        raise ValueError(
+            f"scores and references cover different files: no references {missing[:5]}, no scores {extra[:5]}"
+        )
+    for label in names:
+        if not any(event.label == label for events in reference.values() for event in events):
+            raise ValueError(f"threshold-independent scores need at least one reference {label} event")
+        for file, events in reference.items():
+            spans = sorted((event.onset, event.offset) for event in events if event.label == label)
+            if any(later[0] <= earlier[1] for earlier, later in itertools.pairwise(spans)):
+                raise ValueError(f"reference {label} events of {file!r} overlap or touch: merge them first")
+    return reference
+
+
+def threshold_independent_scores(
+    scores_per_file: Mapping[str, Any],
+    references: Mapping[str, Sequence[Any]],
+    *,
+    frame_hop_seconds: float,
+    thresholds: Sequence[float] | None = None,
+    labels: Sequence[str] = MULTI_LABEL_NAMES,
+    dtc_threshold: float = 0.5,
+    gtc_threshold: float = 0.5,
+    cttc_threshold: float | None = None,
+    alpha_ct: float = 0.0,
+    alpha_st: float = 0.0,
+    max_efpr: float = 100.0,
+    durations: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """sed_scores_eval's intersection-based scores of frame posteriors ``{file: [frames, 2]}`` (crackle,
+    wheeze; frame ``i`` covers ``[i*hop, (i+1)*hop)``) against reference events ``{file: events}`` of the
+    same files (events of labels not in ``labels`` ignored; each label needs at least one, and one
+    label's references may not overlap or touch).
+
+    A detection counts as true when at least ``dtc_threshold`` of it lies inside references of its label,
+    and a reference as found when detections cover at least ``gtc_threshold`` of it. Returns ``psds``
+    (the normalised area under the PSD-ROC up to ``max_efpr`` false positives per hour; ``cttc_threshold``,
+    ``alpha_ct``, ``alpha_st`` and ``max_efpr`` default to sed_scores_eval's) and, per label and for the
+    ``macro`` and ``micro`` averages, ``best_f1``, ``best_precision``, ``best_recall`` (the F1 at the
+    label's best threshold; per label also ``best_threshold`` and ``psds``), plus, given ``thresholds``
+    ``(crackle, wheeze)``, ``f1``, ``precision`` and ``recall`` at them (present: score ``>=`` threshold).
+    ``durations`` (seconds per file) default to each file's frames times the hop.
+    """
+    names = list(dict.fromkeys(labels))
+    if not names or any(name not in MULTI_LABEL_NAMES for name in names):
+        raise ValueError(f"labels must be some of {list(MULTI_LABEL_NAMES)}, got {list(labels)!r}")
+    chosen = validate_thresholds(thresholds)
+    hop = _positive(frame_hop_seconds, "frame_hop_seconds")
+    if not isinstance(scores_per_file, Mapping) or not scores_per_file:
+        raise ValueError("scores_per_file must be a non-empty {file: [frames, 2] posteriors}")
+    reference = _scored_references(references, set(map(str, scores_per_file)), names)
+    columns = [MULTI_LABEL_NAMES.index(name) for name in names]
+    arrays = {str(file): _posteriors(values, str(file), columns) for file, values in scores_per_file.items()}
+    lengths = {file: round(len(array) * hop, 6) for file, array in arrays.items()}
+    lengths |= _durations(durations, reference) if durations is not None else {}
+
+    create = _import("sed_scores_eval.base_modules.scores").create_score_dataframe
+    intersection = _import("sed_scores_eval.intersection_based")
+    frames = {
+        file: _WritableScores(create(array, np.round(np.arange(len(array) + 1) * hop, 6), names))
+        for file, array in arrays.items()
+    }
+    truth = {file: [(e.onset, e.offset, e.label) for e in events] for file, events in reference.items()}
+    criteria = {"dtc_threshold": float(dtc_threshold), "gtc_threshold": float(gtc_threshold)}
+    psds, label_psds, *_ = intersection.psds(
+        frames, truth, lengths, **criteria, cttc_threshold=cttc_threshold,
+        alpha_ct=float(alpha_ct), alpha_st=float(alpha_st), max_efpr=float(max_efpr),
+    )  # fmt: skip
+    best = intersection.best_fscore(frames, truth, **criteria)
+    at = None
+    if thresholds is not None:
+        # sed_scores_eval detects scores > threshold: the next float down gives respira's >= rule
+        below = {n: float(np.nextafter(chosen[MULTI_LABEL_NAMES.index(n)], -np.inf)) for n in names}
+        at = intersection.fscore(frames, truth, below, **criteria)
+    out: dict[str, Any] = {"psds": float(psds)}
+    kinds = ("f1", "precision", "recall")
+    for key, name in [*((n, n) for n in names), ("macro_average", "macro"), ("micro_average", "micro")]:
+        out[name] = {f"best_{kind}": float(best[i][key]) for i, kind in enumerate(kinds)}
+        if key in names:
+            out[name] |= {"best_threshold": float(best[3][key]), "psds": float(label_psds[key])}
+        if at is not None:
+            out[name] |= {kind: float(at[i][key]) for i, kind in enumerate(kinds)}
+    return out
