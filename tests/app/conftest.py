@@ -126,7 +126,7 @@ def space_server(space_dir: Path, site: Path, port: int, log: Path) -> Iterator[
         PYTHONPATH="",
         MPLCONFIGDIR=str(log.parent / "mpl"),
     )
-    command = [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {RUN_SPACE}"]
+    command = [sys.executable, "-S", "-c", f"import sys; sys.path.append({str(site)!r}); {RUN_SPACE}"]
     with log.open("w") as output:
         process = subprocess.Popen(command, cwd=space_dir, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
