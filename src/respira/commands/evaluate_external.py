@@ -101,12 +101,31 @@ def _load(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_name: 
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
+def _scoring_options(
+    args: argparse.Namespace, spec: CorpusSpec, top_k: int | None, output_dir: Path
+) -> dict[str, Any]:
+    """The keyword arguments both recording-level evaluations take from the command line."""
+    from ..hub.card_external import scored_model
+
+    return {
+        "output_dir": output_dir,
+        "window": args.window,
+        "hop": args.hop,
+        "aggregation": args.aggregation,
+        "top_k": top_k,
+        "resamples": args.bootstrap,
+        "seed": args.seed if args.seed is not None else 0,
+        "batch_size": args.batch_size,
+        "group_column": spec.group_column,
+        "scored_model": scored_model(args.model, adapted=bool(args.adapt)),
+    }
+
+
 def run_recordings(
     args: argparse.Namespace, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
 ) -> None:
     """A recording-labelled corpus (KAUH): the model per recording, over windows
     (:mod:`respira.reports.external_validation`)."""
-    from ..hub.card_external import scored_model
     from ..hub.loading import load_model
     from ..reports.external_validation import evaluate_recordings, recording_level_table
 
@@ -116,20 +135,7 @@ def run_recordings(
     dataset = _load(spec, args, config, spec.configs[0], splits)
     if args.adapt:
         adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
-    metrics = evaluate_recordings(
-        model,
-        dataset,
-        output_dir=output_dir,
-        window=args.window,
-        hop=args.hop,
-        aggregation=args.aggregation,
-        top_k=top_k,
-        resamples=args.bootstrap,
-        seed=args.seed if args.seed is not None else 0,
-        batch_size=args.batch_size,
-        group_column=spec.group_column,
-        scored_model=scored_model(args.model, adapted=bool(args.adapt)),
-    )
+    metrics = evaluate_recordings(model, dataset, **_scoring_options(args, spec, top_k, output_dir))
     thresholds = metrics["thresholds"]
     print(
         f"{args.model} on {spec.label} ({metrics['num_recordings']} recordings, "
@@ -145,7 +151,6 @@ def run_events(
 ) -> None:
     """An event-labelled corpus (SPRSound): the model per event and per recording, with the corpus's
     challenge scores (:mod:`respira.reports.event_corpus`)."""
-    from ..hub.card_external import scored_model
     from ..hub.loading import load_model
     from ..reports.event_corpus import evaluate_event_corpus
     from ..reports.external_validation import recording_level_table
@@ -158,19 +163,7 @@ def run_events(
     if args.adapt:
         adapt_on_split(model, recordings, args, f"the {spec.label} recordings of {args.data_dir}")
     metrics = evaluate_event_corpus(
-        model,
-        events,
-        recordings,
-        output_dir=output_dir,
-        group_column=spec.group_column,
-        window=args.window,
-        hop=args.hop,
-        aggregation=args.aggregation,
-        top_k=top_k,
-        resamples=args.bootstrap,
-        seed=args.seed if args.seed is not None else 0,
-        batch_size=args.batch_size,
-        scored_model=scored_model(args.model, adapted=bool(args.adapt)),
+        model, events, recordings, **_scoring_options(args, spec, top_k, output_dir)
     )
     events = metrics["events"]
     print(
