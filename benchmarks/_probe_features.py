@@ -20,7 +20,7 @@ from respira.data import load_kauh
 from respira.dsp import lowpass, pad_batch
 from respira.labels import classes_to_flags
 from respira.metrics.recording_level import RECORDING_LABELS
-from respira.training.datasets import load_splits
+from respira.training.splits.datasets import load_splits
 from respira.windows import window_starts
 
 RATE, WINDOW, HOP, BATCH = 32_000, 4.0, 4.0, 16

@@ -26,8 +26,8 @@ import pandas as pd
 
 from respira.metrics.recording_level import RECORDING_LABELS, patient_bootstrap, recording_level_scores
 from respira.run_record import DataRecord
-from respira.training.datasets import corpus_devices
 from respira.training.fold_summary import t_interval
+from respira.training.splits.datasets import corpus_devices
 
 PROTOCOLS: tuple[str, ...] = ("patient_kfold", "leave_one_device_out", "icbhi_to_kauh")
 KAUH_SPLIT = "0.8,0.2,0"

@@ -71,9 +71,9 @@ def old_source(ref: str, work: Path) -> Path:
 def pool_facts(shared: Path, overrides: list[str], cache: Path) -> str:
     """Build the recipe's dataset once (the arms reuse the cache); its sizes and concatenation share."""
     from respira.labels import CLASS_NAMES
-    from respira.training.datasets import data_record, load_splits
-    from respira.training.model_factory import model_sampling_rate
-    from respira.training.recipe import parse_recipe
+    from respira.training.recipe.model_factory import model_sampling_rate
+    from respira.training.recipe.recipe import parse_recipe
+    from respira.training.splits.datasets import data_record, load_splits
 
     model_args, data_args, _, args = parse_recipe(str(RECIPE), overrides)
     splits = load_splits(data_record(data_args, model_sampling_rate(model_args)), cache_dir=cache)

@@ -43,7 +43,7 @@ from respira.inference import window_starts
 from respira.metrics.recording_level import RECORDING_LABELS, aggregate_windows, recording_level_scores
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import RunRecord
-from respira.training.datasets import load_splits
+from respira.training.splits.datasets import load_splits
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW, HOP, TOP_K = 4.0, 2.0, 3

@@ -54,11 +54,11 @@ from respira.labels import classes_to_flags
 from respira.metrics.recording_level import aggregate_windows, recording_level_scores
 from respira.metrics.thresholds import sigmoid
 from respira.models.features.log_mel import LogMelSpectrogram
-from respira.training.corpora import BAG_COLUMN, CORPUS_COLUMN, PATIENT_OFFSET
-from respira.training.datasets import data_record, load_splits
-from respira.training.model_factory import build_model, model_sampling_rate
-from respira.training.recipe import parse_recipe
+from respira.training.recipe.model_factory import build_model, model_sampling_rate
+from respira.training.recipe.recipe import parse_recipe
 from respira.training.seeds import run_seed
+from respira.training.splits.corpora import BAG_COLUMN, CORPUS_COLUMN, PATIENT_OFFSET
+from respira.training.splits.datasets import data_record, load_splits
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes/efficientat_frozen_multilabel.yaml"

@@ -94,8 +94,8 @@ from respira.metrics.multilabel import roc_auc
 from respira.metrics.thresholds import tune_thresholds
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
-from respira.training.datasets import load_splits
 from respira.training.folds import cycle_keys
+from respira.training.splits.datasets import load_splits
 
 HEADLINE = ("icbhi_score", "specificity", "sensitivity")
 

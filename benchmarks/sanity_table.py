@@ -48,9 +48,9 @@ from _machine import cpu_name, load_average
 from respira.data import load_icbhi
 from respira.data.errors import SplitError
 from respira.synthetic import make_synthetic_icbhi
-from respira.training.datasets import build_datasets
-from respira.training.recipe import parse_recipe, parse_seeds
+from respira.training.recipe.recipe import parse_recipe, parse_seeds
 from respira.training.seeds import run_seed, summarize_seeds
+from respira.training.splits.datasets import build_datasets
 
 COMMON: dict[str, Any] = {
     "encoder": "cnn",

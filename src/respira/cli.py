@@ -116,8 +116,8 @@ def _unknown_override_error(
 ) -> CommandLineError | None:
     """For a command taking recipe ``--field value`` flags (train, sweep, demo): the error naming the
     options in ``extra`` that are neither the command's nor recipe fields, checked before any work."""
-    from .training.flags import flag_parser
-    from .training.recipe_keys import field_suggestions
+    from .training.recipe.flags import flag_parser
+    from .training.recipe.recipe_keys import field_suggestions
 
     fields = set(flag_parser()._option_string_actions)
     unknown = [name for name in _unknown_options(command, extra) if name not in fields]

@@ -13,8 +13,8 @@ import pytest
 from transformers import HfArgumentParser
 
 from respira.data import read_icbhi_index
-from respira.training.datasets import data_record, load_splits
-from respira.training.recipe import DataArguments
+from respira.training.recipe.recipe import DataArguments
+from respira.training.splits.datasets import data_record, load_splits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import _protocols as protocols

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from respira.training.recipe import parse_recipe
+from respira.training.recipe.recipe import parse_recipe
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import _study_methods as methods

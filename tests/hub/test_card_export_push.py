@@ -421,7 +421,7 @@ def test_card_filled_in_training_equals_the_card_of_the_run_folder(
     rendering the run folder afterwards (what export does) must give the same card."""
     import yaml
 
-    from respira.training.recipe import parse_recipe
+    from respira.training.recipe.recipe import parse_recipe
     from respira.training.run import run_training
 
     recipe = tmp_path / "recipe.yaml"

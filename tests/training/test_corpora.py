@@ -1,4 +1,4 @@
-"""Multi-corpus training (respira.training.corpora): options, KAUH patient grouping in every split, the
+"""Multi-corpus training (respira.training.splits.corpora): options, KAUH patient grouping in every split, the
 threshold units, SPRSound events joining as cycles, and tiny ``respira train`` runs on synthetic ICBHI +
 KAUH-named files (+ hand-made SPRSound files)."""
 
@@ -20,7 +20,8 @@ from respira.cli import main
 from respira.data import kauh_patient_folds, read_icbhi_index, read_kauh_index
 from respira.labels import flags_to_classes
 from respira.run_record import CorpusRecord, DataRecord, RunRecord
-from respira.training.corpora import (
+from respira.training.cross_fit import pool_groups
+from respira.training.splits.corpora import (
     BAG_COLUMN,
     PATIENT_OFFSET,
     add_corpora,
@@ -29,7 +30,6 @@ from respira.training.corpora import (
     threshold_unit_column,
     threshold_units,
 )
-from respira.training.cross_fit import pool_groups
 from respira.windows import window_count
 
 from ..conftest import SPRSOUND_TINY, two_corpus_record, write_kauh, write_sprsound
@@ -131,7 +131,7 @@ def test_kauh_folds_and_cross_fit_groups_keep_a_patients_three_recordings_togeth
 def test_kauh_windows_join_training_only_as_whole_bags(
     synthetic_corpus: Path, kauh_folder: Path, tmp_path: Path
 ) -> None:
-    from respira.training.datasets import load_splits
+    from respira.training.splits.datasets import load_splits
 
     record = two_corpus_record(synthetic_corpus, "kauh", kauh_folder)
     splits = load_splits(record, cache_dir=tmp_path / "cache")
@@ -181,7 +181,7 @@ def test_sprsound_events_join_training_as_cycles_of_their_own_patients(
     from collections import Counter
 
     from respira.labels import CLASS_NAMES
-    from respira.training.datasets import load_splits
+    from respira.training.splits.datasets import load_splits
 
     single = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": "single_label_classification"}
     dirs = {"sprsound": str(sprsound_folder)}

@@ -12,7 +12,7 @@ import yaml
 
 from respira.cli import main
 from respira.run_record import DataRecord
-from respira.training.datasets import load_splits
+from respira.training.splits.datasets import load_splits
 
 from .conftest import TINY_RECIPE
 
@@ -163,8 +163,8 @@ def test_max_train_and_eval_samples_draw_a_fixed_subset(prepared_folder: Path) -
 def test_a_prepared_datasets_low_pass_order_is_the_runs(synthetic_corpus: Path, tmp_path: Path) -> None:
     """``respira prepare --lowpass_order 6``: a run on that folder records order 6 (with its cutoff),
     whatever the recipe's default, so the model filters as its data was filtered."""
-    from respira.training.datasets import data_record
-    from respira.training.recipe import DataArguments
+    from respira.training.recipe.recipe import DataArguments
+    from respira.training.splits.datasets import data_record
 
     folder = tmp_path / "prepared"
     code = main(

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from respira.run_record import DataRecord
-from respira.training.datasets import load_splits
-from respira.training.evaluation_splits import ALL_SPLIT, check_split, load_split
+from respira.training.splits.datasets import load_splits
+from respira.training.splits.evaluation_splits import ALL_SPLIT, check_split, load_split
 
 
 def _cycles(corpus: Path) -> int:

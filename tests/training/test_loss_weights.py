@@ -10,14 +10,14 @@ from torch.nn import functional
 
 from respira.labels import MULTI_LABEL
 from respira.training import RespiraTrainer
-from respira.training.model_factory import (
+from respira.training.recipe.model_factory import (
     build_model,
     effective_number_weights,
     inverse_frequency_weights,
     loss_weights,
     parse_class_weights,
 )
-from respira.training.recipe import ModelArguments, parse_recipe
+from respira.training.recipe.recipe import ModelArguments, parse_recipe
 from respira.training.validation import validate_run
 
 from .test_trainer import _args

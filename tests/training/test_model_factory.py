@@ -9,8 +9,8 @@ import pytest
 
 from respira.models.encoders import encoder_names, get_encoder_spec
 from respira.training import run as run_module
-from respira.training.model_factory import build_model, model_sampling_rate
-from respira.training.recipe import ModelArguments, parse_recipe
+from respira.training.recipe.model_factory import build_model, model_sampling_rate
+from respira.training.recipe.recipe import ModelArguments, parse_recipe
 
 TINY_EFFICIENTAT = json.dumps({"width_mult": 0.4, "num_labels": 4})
 
@@ -103,7 +103,7 @@ def test_a_relabelled_template_is_the_model_build_model_gives_for_those_labels(
     import torch
     import transformers
 
-    from respira.training.model_factory import relabel_model
+    from respira.training.recipe.model_factory import relabel_model
 
     args = ModelArguments(encoder="cnn", problem_type=problem_type, **weights)
     seen, other = [0, 1, 1, 2, 3, 3, 3], [0, 0, 0, 2, 1]

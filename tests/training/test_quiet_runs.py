@@ -15,7 +15,7 @@ import yaml
 
 from respira.cli import main
 from respira.training import RespiraTrainingArguments
-from respira.training.recipe import parse_recipe
+from respira.training.recipe.recipe import parse_recipe
 
 from .conftest import TINY_RECIPE
 

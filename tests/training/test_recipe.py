@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.training.recipe import TRANSFORMERS_NAMES, parse_recipe, read_recipe
+from respira.training.recipe.recipe import TRANSFORMERS_NAMES, parse_recipe, read_recipe
 
 
 def _checkpoint(tmp_path: Path, model_type: str) -> Path:
@@ -102,7 +102,7 @@ def test_a_recipe_that_does_not_parse_is_one_line_naming_its_line(
 def test_recipe_files_and_flags_share_one_home_for_their_keys(tmp_path: Path) -> None:
     """The four dataclasses and the unknown-key suggestions live in recipe_keys, which recipe and flags
     both import (neither imports the other for them): a recipe file and a flag get the same hints."""
-    from respira.training import flags, recipe, recipe_keys
+    from respira.training.recipe import flags, recipe, recipe_keys
 
     assert recipe.DATACLASSES is flags.DATACLASSES is recipe_keys.DATACLASSES
     assert recipe_keys.field_suggestions("lr") == ["learning_rate"]

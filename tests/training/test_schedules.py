@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from respira.training.recipe import RunArguments
+from respira.training.recipe.recipe import RunArguments
 from respira.training.schedules import train_with_schedule
 
 from .conftest import tiny_model

@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.training.arguments import RespiraTrainingArguments
-from respira.training.flags import COMMON_TRAINING_OPTIONS, parse_flags
-from respira.training.recipe import DataArguments, ModelArguments, RunArguments, parse_recipe
+from respira.training.recipe.arguments import RespiraTrainingArguments
+from respira.training.recipe.flags import COMMON_TRAINING_OPTIONS, parse_flags
+from respira.training.recipe.recipe import DataArguments, ModelArguments, RunArguments, parse_recipe
 
 from .conftest import TINY_RECIPE
 

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     from ..reports.recording_plot import plot_recording
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
-    from ..training.recipe import parse_recipe
+    from ..training.recipe.recipe import parse_recipe
     from ..training.run import run_training
     from ..training.validation import validate_run
 

@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.loading import load_model
     from ..reports.evaluation import evaluate_model
     from ..reports.report_folder import check_report_target
-    from ..training.evaluation_splits import check_split, load_split
+    from ..training.splits.evaluation_splits import check_split, load_split
 
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, args.split)
     check_report_target(output_dir)  # before any work

@@ -32,7 +32,7 @@ SEARCH_SPACE: dict[str, tuple[float, float, bool]] = {
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..training.flags import FlagHelpFormatter, flag_parser
+    from ..training.recipe.flags import FlagHelpFormatter, flag_parser
 
     parser = subparsers.add_parser(
         "sweep",
@@ -120,9 +120,9 @@ def _interrupted(output_dir: Path) -> bool:
 
 def _grid(args: argparse.Namespace) -> None:
     from ..reports.sweep_summary import write_sweep_summary
-    from ..training.flags import command_line_options
     from ..training.output import resolve_resume
-    from ..training.recipe import json_option, parse_recipe
+    from ..training.recipe.flags import command_line_options
+    from ..training.recipe.recipe import json_option, parse_recipe
     from ..training.run import run_training
     from ..training.sweep_folder import check_sweep_folder, grid_trial, sweep_configuration
     from ..training.validation import validate_run
@@ -211,8 +211,8 @@ def _optuna(args: argparse.Namespace) -> None:
     from optuna.trial import TrialState
 
     from ..reports.sweep_summary import write_sweep_summary
-    from ..training.flags import command_line_options
-    from ..training.recipe import parse_recipe
+    from ..training.recipe.flags import command_line_options
+    from ..training.recipe.recipe import parse_recipe
     from ..training.sweep_folder import (
         check_sweep_folder,
         open_study,
@@ -256,8 +256,8 @@ def _optuna(args: argparse.Namespace) -> None:
 
 def _search(parsed: tuple, space: dict[str, tuple[float, float, bool]], trials: int, options: dict) -> None:
     """Run ``trials`` trials of the study ``options`` names with ``Trainer.hyperparameter_search``."""
-    from ..training.datasets import build_datasets
-    from ..training.model_factory import build_model, model_sampling_rate
+    from ..training.recipe.model_factory import build_model, model_sampling_rate
+    from ..training.splits.datasets import build_datasets
     from ..training.trainer import RespiraTrainer
 
     model_args, data_args, _, training_args = parsed

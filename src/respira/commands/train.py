@@ -1,6 +1,6 @@
 """``respira train [RECIPE.yaml] [--field value ...]``: train from a recipe, from flags, or both.
 
-The command's flags are the recipe fields (:mod:`respira.training.flags`), so ``respira train --help``
+The command's flags are the recipe fields (:mod:`respira.training.recipe.flags`), so ``respira train --help``
 lists them by group with their defaults, and a bad value is refused in one line while the command line
 is parsed. A recipe is optional; flags override it.
 """
@@ -25,7 +25,7 @@ JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe firs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..training.flags import FlagHelpFormatter, flag_parser
+    from ..training.recipe.flags import FlagHelpFormatter, flag_parser
 
     parser = subparsers.add_parser(
         "train",
@@ -46,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     import datasets
 
-    from ..training.flags import command_line_options
-    from ..training.recipe import parse_recipe
+    from ..training.recipe.flags import command_line_options
+    from ..training.recipe.recipe import parse_recipe
     from ..training.run import run_training
     from ..utils.signals import terminate_as_interrupt
 

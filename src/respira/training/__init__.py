@@ -1,6 +1,6 @@
 """Training: ``RespiraTrainer`` (task loss + λ·auxiliary loss), its arguments, samplers and collator.
 
-Names are imported lazily (PEP 562), so a submodule such as :mod:`respira.training.flags` (the
+Names are imported lazily (PEP 562), so a submodule such as :mod:`respira.training.recipe.flags` (the
 command line's flags) imports without loading the trainer, ``datasets`` and pandas.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "RespiraTrainingArguments": "arguments",
+    "RespiraTrainingArguments": "recipe.arguments",
     "AudioCollator": "collator",
     "ClassBalancedSampler": "samplers",
     "ContrastiveTupleBatchSampler": "samplers",
@@ -32,8 +32,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .arguments import RespiraTrainingArguments
     from .collator import AudioCollator
+    from .recipe.arguments import RespiraTrainingArguments
     from .samplers import (
         ClassBalancedSampler,
         ContrastiveTupleBatchSampler,

@@ -32,8 +32,9 @@ share one :class:`~respira.training.view_store.ViewStore` with the kept model: a
 its augmented views that do not concatenate are embedded once per seed, whichever models train or
 predict on them; only a view that appends a same-label partner, drawn from the group's own training
 patients, is embedded again per group (unless it is the very same waveform). The group models start
-from a copy of the seed's fresh model, built once (:func:`~respira.training.model_factory.relabel_model`).
-A group model then costs its head epochs and those views. For a fine-tuned encoder each is a full training.
+from a copy of the seed's fresh model, built once
+(:func:`~respira.training.recipe.model_factory.relabel_model`). A group model then costs its head epochs
+and those views. For a fine-tuned encoder each is a full training.
 """
 
 from __future__ import annotations
@@ -49,18 +50,18 @@ from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..utils.progress import progress
-from .corpora import threshold_unit_column, threshold_units
 from .embedding_cache import shows_progress, uses_cache
-from .model_factory import build_model, relabel_model
+from .recipe.model_factory import build_model, relabel_model
 from .schedules import make_trainer
+from .splits.corpora import threshold_unit_column, threshold_units
 from .view_store import ViewStore
 
 if TYPE_CHECKING:
     import datasets
     from torch import nn
 
-    from .arguments import RespiraTrainingArguments
-    from .recipe import ModelArguments
+    from .recipe.arguments import RespiraTrainingArguments
+    from .recipe.recipe import ModelArguments
     from .trainer import RespiraTrainer
 
 __all__ = [

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
-    from .arguments import RespiraTrainingArguments
+    from .recipe.arguments import RespiraTrainingArguments
     from .view_store import ViewStore
 
 __all__ = [

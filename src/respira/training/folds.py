@@ -37,20 +37,20 @@ import numpy as np
 from ..labels import MULTI_LABEL
 from ..metrics.groups import splits_device_shift_note
 from ..run_record import DataRecord, MetricsRecord, SeedResult
-from .corpora import primary_rows
 from .cross_fit import check_cross_fit_pool
-from .datasets import load_splits, with_split_sizes
 from .fold_summary import FoldRun, fold_statistics, results_table, summarize_folds
 from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import baseline_warning, run_seed
+from .splits.corpora import primary_rows
+from .splits.datasets import load_splits, with_split_sizes
 
 if TYPE_CHECKING:
     import datasets
 
     from ..decision import Decision
-    from .arguments import RespiraTrainingArguments
     from .output import ResumePoint
-    from .recipe_fields import DataArguments, ModelArguments, RunArguments
+    from .recipe.arguments import RespiraTrainingArguments
+    from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
     from .trainer import RespiraTrainer
 
 __all__ = ["OUT_OF_FOLD_FILE", "cycle_keys", "train_folds"]

@@ -9,8 +9,9 @@ with its checkpoints. Among seeds, the model kept at the root
 is the one with the best *validation* score; the test split is only ever scored, never used to choose.
 
 The steps live in their own modules: :mod:`~respira.training.validation` (the recipe checked before any
-work), :mod:`~respira.training.output` (staging folder, lock, resume), :mod:`~respira.training.datasets`
-(splits), :mod:`~respira.training.model_factory`, :mod:`~respira.training.schedules`,
+work), :mod:`~respira.training.output` (staging folder, lock, resume),
+:mod:`~respira.training.splits.datasets` (splits), :mod:`~respira.training.recipe.model_factory`,
+:mod:`~respira.training.schedules`,
 :mod:`~respira.training.seeds` and :mod:`~respira.training.run_folder` (what is written).
 """
 
@@ -24,12 +25,9 @@ from typing import Any
 from ..data.folds import is_fold_strategy
 from ..metrics.groups import splits_device_shift_note
 from ..utils.threads import apply_num_threads
-from .arguments import RespiraTrainingArguments
 from .cross_fit import check_cross_fit_pool
-from .datasets import data_record, load_splits, with_split_sizes
 from .fold_summary import kfold_headline
 from .folds import train_folds
-from .model_factory import model_sampling_rate
 from .output import (
     ResumePoint,
     read_num_threads,
@@ -38,8 +36,10 @@ from .output import (
     run_output,
     staging_folder,
 )
-from .recipe import parse_seeds
-from .recipe_fields import DataArguments, ModelArguments, RunArguments
+from .recipe.arguments import RespiraTrainingArguments
+from .recipe.model_factory import model_sampling_rate
+from .recipe.recipe import parse_seeds
+from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import (
     SeedOutcome,
@@ -50,6 +50,7 @@ from .seeds import (
     select_seed,
     summarize_seeds,
 )
+from .splits.datasets import data_record, load_splits, with_split_sizes
 from .validation import validate_run
 
 

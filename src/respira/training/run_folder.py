@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..decision import has_tuned_thresholds, thresholds_of
 from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
-from .arguments import RespiraTrainingArguments
-from .model_factory import encoder_checkpoint
-from .recipe import json_option
-from .recipe_fields import ModelArguments, RunArguments
+from .recipe.arguments import RespiraTrainingArguments
+from .recipe.model_factory import encoder_checkpoint
+from .recipe.recipe import json_option
+from .recipe.recipe_fields import ModelArguments, RunArguments
 from .seeds import SeedOutcome, seed_statistics
 
 if TYPE_CHECKING:

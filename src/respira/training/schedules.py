@@ -6,8 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .arguments import RespiraTrainingArguments
-from .recipe_fields import RunArguments
+from .recipe.arguments import RespiraTrainingArguments
+from .recipe.recipe_fields import RunArguments
 
 if TYPE_CHECKING:
     import datasets

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..metrics.baselines import BASELINE_PREFIX
 from ..utils.tables import format_number, format_table
-from .arguments import RespiraTrainingArguments
 from .cross_fit import cross_fit_thresholds, selected_epochs
 from .embedding_cache import uses_cache
-from .model_factory import build_model
-from .recipe_fields import DataArguments, ModelArguments, RunArguments
+from .recipe.arguments import RespiraTrainingArguments
+from .recipe.model_factory import build_model
+from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from .schedules import train_with_schedule
 from .view_store import ViewStore
 

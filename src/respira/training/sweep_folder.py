@@ -65,7 +65,7 @@ def _options(arguments: Any) -> dict[str, Any]:
 def sweep_configuration(mode: str, space: dict[str, Any], parsed: tuple) -> dict[str, Any]:
     """What identifies a sweep: its ``mode`` (``grid`` or ``optuna``), its ``space`` (the grid's keys,
     or the searched ranges) and the resolved options of its base recipe (``parsed``, as
-    :func:`~respira.training.recipe.parse_recipe` returns), as JSON values."""
+    :func:`~respira.training.recipe.recipe.parse_recipe` returns), as JSON values."""
     options: dict[str, Any] = {}
     for arguments in parsed:
         options.update(_options(arguments))

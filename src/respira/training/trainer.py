@@ -20,13 +20,12 @@ from ..labels import CLASS_NAMES
 from ..losses import MultipleInstanceLoss, build_auxiliary_loss
 from ..metrics import make_compute_metrics
 from ..utils.files import write_json_atomic
-from .arguments import RespiraTrainingArguments
 from .bag_sampler import BagPackingBatchSampler
 from .collator import AudioCollator, DatasetCyclePool
-from .corpora import BAG_COLUMN, has_bags
 from .decision_rule import DecisionRule
 from .embedding_cache import cache_datasets, clean_embeddings, shows_progress, uses_cache, view_sampler
 from .loss_terms import PATCH_MIX, LossTerms
+from .recipe.arguments import RespiraTrainingArguments
 from .samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
@@ -35,6 +34,7 @@ from .samplers import (
     GroupedBatchSampler,
     RandomOrderSampler,
 )
+from .splits.corpora import BAG_COLUMN, has_bags
 from .view_store import ViewStore
 
 METRICS_FILE = "metrics.json"

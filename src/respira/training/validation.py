@@ -16,12 +16,12 @@ from pathlib import Path
 
 from ..labels import MULTI_LABEL, PROBLEM_TYPES
 from ..models.encoders import encoder_names, get_encoder_spec
-from .arguments import RespiraTrainingArguments
 from .embedding_cache import check_cache_options
-from .model_factory import parse_class_weights, parse_pos_weight
 from .output import ResumePoint, check_output_dir
-from .recipe import json_option, parse_seeds
-from .recipe_fields import DataArguments, ModelArguments, RunArguments
+from .recipe.arguments import RespiraTrainingArguments
+from .recipe.model_factory import parse_class_weights, parse_pos_weight
+from .recipe.recipe import json_option, parse_seeds
+from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from .schedules import SCHEDULES
 
 __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "validate_run"]
@@ -140,9 +140,9 @@ def _check_loss_weights(model: ModelArguments) -> None:
 def _check_corpora(
     model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
 ) -> None:
-    """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.corpora.check_corpora`) and, where a
+    """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.splits.corpora.check_corpora`) and, where a
     recording-labelled corpus trains as bags of windows, the options that cannot train on them."""
-    from .corpora import check_corpora, has_recording_labels
+    from .splits.corpora import check_corpora, has_recording_labels
 
     names = check_corpora(
         data.corpora,
@@ -172,7 +172,7 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
     from ..data.folds import is_fold_strategy
     from ..data.icbhi_config import ICBHIConfig, parse_split_fractions
     from ..data.layout import locate_corpus
-    from .datasets import data_record, dataset_source, inspect_source
+    from .splits.datasets import data_record, dataset_source, inspect_source
 
     for name in ("max_train_samples", "max_eval_samples"):
         if getattr(data, name) is not None and getattr(data, name) < 1:

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..dsp import DEFAULT_LOWPASS_ORDER
-from ..labels import MULTI_LABEL, NUM_CLASSES, SINGLE_LABEL, classes_to_flags, label_names
-from ..models.encoders import encoder_names, get_encoder_spec
+from ...dsp import DEFAULT_LOWPASS_ORDER
+from ...labels import MULTI_LABEL, NUM_CLASSES, SINGLE_LABEL, classes_to_flags, label_names
+from ...models.encoders import encoder_names, get_encoder_spec
 from .recipe import json_option
 from .recipe_fields import ModelArguments
 
@@ -206,7 +206,7 @@ def build_model(
     ``lowpass_cutoff`` / ``lowpass_order``: the low-pass the training data was built with; the config
     records it, so evaluate, predict, the pipeline and ONNX apply the same filter.
     """
-    from ..models import RespiraConfig, RespiraForAudioClassification
+    from ...models import RespiraConfig, RespiraForAudioClassification
 
     if model.encoder not in encoder_names():
         raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
@@ -239,7 +239,7 @@ def build_model(
         config = RespiraConfig(encoder_config={"model_type": model_type, **encoder_options}, **options)
         classifier = RespiraForAudioClassification(config)
     if model.lora_r:
-        from ..models.lora import add_lora
+        from ...models.lora import add_lora
 
         return add_lora(classifier, r=model.lora_r, alpha=2 * model.lora_r)
     return classifier

@@ -1,12 +1,12 @@
 """The ``--field value`` flags of ``respira train`` and ``respira sweep``, and their ``--help``.
 
 One argparse parser is built by ``HfArgumentParser`` from the four recipe dataclasses
-(:data:`respira.training.recipe_keys.DATACLASSES`): each dataclass is one argument group (its
+(:data:`respira.training.recipe.recipe_keys.DATACLASSES`): each dataclass is one argument group (its
 ``_argument_group_name``: model, data, run, training), each field one flag with its type, its help text
 (the field's ``metadata["help"]``) and its default. The commands use it as an argparse *parent*, so
 ``--help`` lists the fields and a flag's value is converted (or refused, in one line) while the command
 line is parsed. Every flag's default is ``argparse.SUPPRESS``: parsing yields only the flags given,
-which then override the recipe (:func:`respira.training.recipe.parse_recipe`).
+which then override the recipe (:func:`respira.training.recipe.recipe.parse_recipe`).
 
 ``transformers.TrainingArguments`` has over a hundred fields: all are accepted, the help lists
 respira's own and :data:`COMMON_TRAINING_OPTIONS`. ``TrainingArguments.debug`` is left to recipes:

@@ -1,9 +1,9 @@
 """Recipes: YAML files of model, data, run and training options, parsed with ``HfArgumentParser``.
 
-Every key of a recipe is a field of one of the dataclasses of :mod:`respira.training.recipe_fields`
+Every key of a recipe is a field of one of the dataclasses of :mod:`respira.training.recipe.recipe_fields`
 (:class:`ModelArguments`, :class:`DataArguments`, :class:`RunArguments`) or of
 :class:`RespiraTrainingArguments`; command-line flags (``--field value``) override it. Unknown keys and
-flags are errors that name them (with the closest valid names, :mod:`respira.training.recipe_keys`).
+flags are errors that name them (with the closest valid names, :mod:`respira.training.recipe.recipe_keys`).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def parse_recipe(
 def checkpoint_encoder(source: str) -> str | None:
     """The encoder family (recipe name) of a checkpoint's ``config.json`` ``model_type``; ``None`` when
     it cannot be read here (the model checks then tell what is wrong) or names no respira family."""
-    from ..models.encoders import find_encoder_spec
+    from ...models.encoders import find_encoder_spec
 
     path = Path(source).expanduser() / "config.json"
     try:

@@ -1,5 +1,5 @@
-"""A recipe's keys, shared by recipe files (:mod:`respira.training.recipe`) and command-line flags
-(:mod:`respira.training.flags`): the four dataclasses whose fields they are (:data:`DATACLASSES`), an
+"""A recipe's keys, shared by recipe files (:mod:`respira.training.recipe.recipe`) and command-line flags
+(:mod:`respira.training.recipe.flags`): the four dataclasses whose fields they are (:data:`DATACLASSES`), an
 unknown key named with the fields it may mean (:func:`field_suggestions`), and the parser both build,
 whose errors are one line."""
 

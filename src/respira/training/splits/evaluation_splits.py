@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..run_record import DataRecord
+from ...run_record import DataRecord
 from .datasets import inspect_source, load_splits
 
 if TYPE_CHECKING:
@@ -27,11 +27,11 @@ ALL_SPLIT = "all"
 
 def _corpus_splits(data: DataRecord) -> list[str]:
     """The splits (with at least one cycle) that ``data``'s split options make of its corpus folder."""
-    from ..data import is_fold_strategy
-    from ..data.icbhi import assign_splits
-    from ..data.icbhi_config import ICBHIConfig
-    from ..data.index import index_from_layout
-    from ..data.layout import locate_corpus
+    from ...data import is_fold_strategy
+    from ...data.icbhi import assign_splits
+    from ...data.icbhi_config import ICBHIConfig
+    from ...data.index import index_from_layout
+    from ...data.layout import locate_corpus
 
     layout = locate_corpus(data.data_dir)
     if is_fold_strategy(data.split_strategy):
@@ -64,7 +64,7 @@ def check_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = 
         if data.dataset_name:
             inspect_source(data, cache_dir)
         else:
-            from ..data.layout import locate_corpus
+            from ...data.layout import locate_corpus
 
             locate_corpus(data.data_dir)
         return

@@ -45,15 +45,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
-from ..labels import classes_to_flags, flags_to_classes
-from ..run_record import CorpusRecord
-from ..windows import DEFAULT_AGGREGATION, aggregate_windows
+from ...data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
+from ...labels import classes_to_flags, flags_to_classes
+from ...run_record import CorpusRecord
+from ...windows import DEFAULT_AGGREGATION, aggregate_windows
 
 if TYPE_CHECKING:
     import datasets
 
-    from ..run_record import DataRecord
+    from ...run_record import DataRecord
 
 __all__ = [
     "BAG_COLUMN",
@@ -140,8 +140,8 @@ def check_corpora(
 ) -> list[str]:
     """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded); the window
     options and the problem type checked. One-line ``ValueError`` / ``OSError`` naming the option."""
-    from ..data.recording_windows import check_window_options
-    from ..labels import MULTI_LABEL
+    from ...data.recording_windows import check_window_options
+    from ...labels import MULTI_LABEL
 
     names = parse_corpora(corpora, corpus_dirs)
     if len(names) < 2:
@@ -204,7 +204,7 @@ def _training_examples(
 ) -> datasets.Dataset:
     """A corpus's examples in the ICBHI split's columns (see the module docstring): a recording-labelled
     corpus's recordings as windows in bags, an event-labelled corpus's events as cycles."""
-    from ..data.recording_windows import recording_windows
+    from ...data.recording_windows import recording_windows
 
     examples = _built_examples(spec, folder, data, cache_dir, num_proc)
     bags = spec.labels == "recording"

@@ -1,15 +1,15 @@
 """The options of a run besides the training arguments: :class:`ModelArguments`, :class:`DataArguments`
 and :class:`RunArguments`, the dataclasses a recipe's keys and ``respira train``'s flags set (with
-:class:`~respira.training.RespiraTrainingArguments`; :mod:`respira.training.recipe` reads them)."""
+:class:`~respira.training.RespiraTrainingArguments`; :mod:`respira.training.recipe.recipe` reads them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..dsp import DEFAULT_LOWPASS_ORDER
-from ..labels import MULTI_LABEL, SINGLE_LABEL
-from ..models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
-from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ...dsp import DEFAULT_LOWPASS_ORDER
+from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ...models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
+from ...windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 __all__ = ["DataArguments", "ModelArguments", "RunArguments"]
 

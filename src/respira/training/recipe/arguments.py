@@ -11,9 +11,9 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
-from ..labels import CLASS_NAMES
-from ..losses.mil import MIL_POOLINGS
-from ..metrics.thresholds import THRESHOLD_OBJECTIVES
+from ...labels import CLASS_NAMES
+from ...losses.mil import MIL_POOLINGS
+from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = (
     "random",
@@ -27,7 +27,8 @@ AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.cross_fit`)."""
 THRESHOLD_GROUPS: tuple[str, ...] = ("patients", "domains")
-"""What ``threshold_source: cross_fit`` cuts the training pool into (:func:`~.cross_fit.pool_groups`)."""
+"""What ``threshold_source: cross_fit`` cuts the training pool into
+(:func:`~respira.training.cross_fit.pool_groups`)."""
 THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
 """How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
 
@@ -255,13 +256,13 @@ class RespiraTrainingArguments(TrainingArguments):
         _check_ranges(self)
         _check_length(self)
         self.aux_loss_kwargs = _as_dict(self.aux_loss_options, "aux_loss_options")
-        from .augment.external import is_audiomentations_transform
+        from ..augment.external import is_audiomentations_transform
 
         if is_audiomentations_transform(self.augmentation):
             self.augmentation_spec = self.augmentation
         elif self.augmentation is None or isinstance(self.augmentation, (str, dict)):
             self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
-            from .augment import build_augmentation
+            from ..augment import build_augmentation
 
             build_augmentation(self.augmentation_spec)  # a typo fails here, not after the data is built
         else:
@@ -270,7 +271,7 @@ class RespiraTrainingArguments(TrainingArguments):
                 f"audiomentations transform or Compose), got {self.augmentation!r}"
             )
         if self.aux_loss:  # a typo in the loss or its options fails here, not after the data is built
-            from ..losses import build_auxiliary_loss
+            from ...losses import build_auxiliary_loss
 
             try:
                 build_auxiliary_loss(self.aux_loss, **self.aux_loss_kwargs)

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..audio import DEFAULT_SAMPLING_RATE
-from ..data import is_fold_strategy, is_synthetic_corpus
-from ..data.icbhi_config import parse_split_fractions
-from ..data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
-from ..labels import CLASS_NAMES
-from ..run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
-from .recipe_fields import DataArguments
+from ...audio import DEFAULT_SAMPLING_RATE
+from ...data import is_fold_strategy, is_synthetic_corpus
+from ...data.icbhi_config import parse_split_fractions
+from ...data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
+from ...labels import CLASS_NAMES
+from ...run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
+from ..recipe.recipe_fields import DataArguments
 
 if TYPE_CHECKING:
     import datasets
@@ -129,8 +129,9 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 
 
 def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
-    """The corpora of a multi-corpus recipe (:mod:`~respira.training.corpora`), folders made absolute."""
-    from ..data.corpora import CORPORA, PRIMARY_CORPUS
+    """The corpora of a multi-corpus recipe (:mod:`~respira.training.splits.corpora`), folders made
+    absolute."""
+    from ...data.corpora import CORPORA, PRIMARY_CORPUS
     from .corpora import corpus_folders, parse_corpora
 
     names = parse_corpora(data.corpora, data.corpus_dirs)
@@ -174,7 +175,7 @@ def _sample(split: datasets.Dataset, limit: int, seed: int) -> datasets.Dataset:
 def _build_splits(
     data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
 ) -> datasets.DatasetDict:
-    from ..data import load_icbhi
+    from ...data import load_icbhi
 
     options: dict[str, Any] = {"split_strategy": data.split_strategy}
     if is_fold_strategy(data.split_strategy):
@@ -207,8 +208,8 @@ def corpus_devices(data_dir: str | Path) -> list[str]:
     each ``leave_one_device_out`` fold, in fold order."""
     import warnings
 
-    from ..data.index import index_from_layout
-    from ..data.layout import locate_corpus
+    from ...data.index import index_from_layout
+    from ...data.layout import locate_corpus
 
     layout = locate_corpus(data_dir)
     with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
@@ -220,7 +221,7 @@ def corpus_devices(data_dir: str | Path) -> list[str]:
 def build_datasets(data: DataArguments, sampling_rate: int = DEFAULT_SAMPLING_RATE) -> datasets.DatasetDict:
     """The splits of a recipe's data options (see :func:`data_record` and :func:`load_splits`), stored at
     ``sampling_rate``: pass the recipe model's rate
-    (:func:`~respira.training.model_factory.model_sampling_rate`), so that training reads the audio at
+    (:func:`~respira.training.recipe.model_factory.model_sampling_rate`), so that training reads the audio at
     the rate the model takes (the collator resamples any other)."""
     return load_splits(
         data_record(data, sampling_rate), cache_dir=data.dataset_cache_dir, num_proc=data.num_proc
@@ -250,7 +251,7 @@ def split_sizes(splits: datasets.DatasetDict) -> dict[str, SplitSize]:
 
 def _patient_subset(train: datasets.Dataset, fraction: float, seed: int) -> datasets.Dataset:
     """A stratified, patient-wise share of the training split (the rest is simply not used)."""
-    from ..data import patient_split
+    from ...data import patient_split
 
     if not 0 < fraction < 1:
         raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
