@@ -42,9 +42,9 @@ from respira.labels import MULTI_LABEL, SINGLE_LABEL, classes_to_flags, flags_to
 from respira.metrics import icbhi_scores, roc_auc
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.embeddings import compute_embeddings
+from respira.training.batches.samplers import ClassBalancedSampler, RandomOrderSampler
 from respira.training.recipe.model_factory import loss_weights
 from respira.training.recipe.recipe import ModelArguments
-from respira.training.samplers import ClassBalancedSampler, RandomOrderSampler
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FRACTIONS = {"train": 0.6, "validation": 0.2, "test": 0.2}

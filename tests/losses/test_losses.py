@@ -31,7 +31,7 @@ from respira.losses import (
     label_kind,
     same_label_mask,
 )
-from respira.training.samplers import ContrastiveTupleBatchSampler
+from respira.training.batches.samplers import ContrastiveTupleBatchSampler
 
 F64 = torch.float64
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from respira.training.bag_sampler import BagPackingBatchSampler
-from respira.training.samplers import FlattenedBatchSampler
+from respira.training.batches.bag_sampler import BagPackingBatchSampler
+from respira.training.batches.samplers import FlattenedBatchSampler
 
 
 def _bags(seed: int = 0) -> np.ndarray:

@@ -51,7 +51,7 @@ KILLER = textwrap.dedent(
     """
     import os, signal, sys
     from transformers import TrainerCallback
-    from respira.training import trainer as trainer_module
+    from respira.training.trainer import trainer as trainer_module
 
     class Kill(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):

@@ -25,11 +25,11 @@ from respira.training.cross_fit import (
     selected_epochs,
     training_pool,
 )
-from respira.training.embedding_cache import view_waveform
+from respira.training.embeddings.embedding_cache import view_waveform
+from respira.training.embeddings.view_store import ViewStore
 from respira.training.recipe.model_factory import build_model
 from respira.training.recipe.recipe import ModelArguments, parse_recipe
 from respira.training.splits.datasets import load_splits
-from respira.training.view_store import ViewStore
 
 from .conftest import TINY_CNN, TINY_RECIPE, training_args
 

@@ -15,8 +15,9 @@ from respira.dsp import pad_batch
 from respira.models.embeddings import compute_embeddings
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.augment import build_augmentation
-from respira.training.collator import AudioCollator
-from respira.training.embedding_cache import (
+from respira.training.batches.collator import AudioCollator
+from respira.training.batches.samplers import RandomOrderSampler
+from respira.training.embeddings.embedding_cache import (
     VIEW_COLUMN,
     CachedViewSampler,
     cache_views,
@@ -24,8 +25,7 @@ from respira.training.embedding_cache import (
     check_cache_options,
     view_waveform,
 )
-from respira.training.samplers import RandomOrderSampler
-from respira.training.view_store import ViewStore
+from respira.training.embeddings.view_store import ViewStore
 
 from .conftest import TINY_RECIPE, tiny_model
 
@@ -92,7 +92,7 @@ def test_views_are_reproducible_for_a_seed_and_differ_between_views(frozen, trai
 def test_view_waveform_lives_with_the_collator_and_is_re_exported_here(train_part) -> None:
     """``view_waveform`` is the collator's (view_store and this module both import it from there, so
     neither imports the other for it); view 0 is the clean waveform whatever the collator's mode."""
-    from respira.training import collator as collator_module
+    from respira.training.batches import collator as collator_module
 
     assert view_waveform is collator_module.view_waveform
     example = train_part[0]

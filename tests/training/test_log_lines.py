@@ -1,4 +1,5 @@
-"""respira.training.log_lines: one compact line per Trainer log; the logs themselves keep every metric."""
+"""respira.training.trainer.log_lines: one compact line per Trainer log; the logs themselves keep every
+metric."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import datasets
 from transformers import PrinterCallback, ProgressCallback
 
 from respira.training import RespiraTrainer
-from respira.training.log_lines import CompactPrinterCallback, CompactProgressCallback, compact_line
+from respira.training.trainer.log_lines import CompactPrinterCallback, CompactProgressCallback, compact_line
 
 from .conftest import tiny_model, training_args
 

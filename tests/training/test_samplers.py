@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from respira.training.samplers import (
+from respira.training.batches.samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
     DomainBalancedSampler,

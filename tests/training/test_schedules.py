@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from respira.training.recipe.recipe import RunArguments
-from respira.training.schedules import train_with_schedule
+from respira.training.trainer.schedules import train_with_schedule
 
 from .conftest import tiny_model
 from .test_trainer import _args

@@ -9,9 +9,9 @@ import torch
 
 from respira.models.embeddings import compute_embeddings
 from respira.training.augment import SameLabelConcat, build_augmentation
-from respira.training.collator import AudioCollator, DatasetCyclePool
-from respira.training.embedding_cache import cache_views
-from respira.training.view_store import ViewStore
+from respira.training.batches.collator import AudioCollator, DatasetCyclePool
+from respira.training.embeddings.embedding_cache import cache_views
+from respira.training.embeddings.view_store import ViewStore
 
 from .conftest import tiny_model
 

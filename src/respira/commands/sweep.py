@@ -258,7 +258,7 @@ def _search(parsed: tuple, space: dict[str, tuple[float, float, bool]], trials: 
     """Run ``trials`` trials of the study ``options`` names with ``Trainer.hyperparameter_search``."""
     from ..training.recipe.model_factory import build_model, model_sampling_rate
     from ..training.splits.datasets import build_datasets
-    from ..training.trainer import RespiraTrainer
+    from ..training.trainer.trainer import RespiraTrainer
 
     model_args, data_args, _, training_args = parsed
     splits = build_datasets(data_args, model_sampling_rate(model_args))

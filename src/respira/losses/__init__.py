@@ -7,7 +7,7 @@ projections instead, see :class:`PatchMixContrastiveLoss`), ``get_config_dict()`
 are L2-normalised inside. Under ``torch.distributed`` the losses are computed over the global batch
 (:mod:`respira.losses.distributed` documents the gradient scaling). Batch samplers, Patch-Mix's mixing
 and the ADD-properties diagnostic live with the training samplers
-(:mod:`respira.training.samplers`), the augmentations (:mod:`respira.training.augment`) and the
+(:mod:`respira.training.batches.samplers`), the augmentations (:mod:`respira.training.augment`) and the
 metrics (:mod:`respira.metrics.embedding_geometry`).
 
 >>> loss = build_auxiliary_loss("supcon", temperature=0.1)

@@ -9,7 +9,7 @@ The gradient w.r.t. the similarity ``z.z_k`` of a negative is its softmax weight
 (cosine near 0 or above) gets a larger gradient than an easy one (cosine near -1): the loss mines
 hard negatives by itself.
 
-Batch layout, produced by :class:`respira.training.samplers.ContrastiveTupleBatchSampler`: ``2 A``
+Batch layout, produced by :class:`respira.training.batches.samplers.ContrastiveTupleBatchSampler`: ``2 A``
 samples ``[anchors (A), positives (A)]``, positive ``i`` of the same class as anchor ``i``. Trainer
 usage::
 

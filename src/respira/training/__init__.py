@@ -12,13 +12,13 @@ from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "RespiraTrainingArguments": "recipe.arguments",
-    "AudioCollator": "collator",
-    "ClassBalancedSampler": "samplers",
-    "ContrastiveTupleBatchSampler": "samplers",
-    "FlattenedBatchSampler": "samplers",
-    "GroupedBatchSampler": "samplers",
-    "RandomOrderSampler": "samplers",
-    "RespiraTrainer": "trainer",
+    "AudioCollator": "batches.collator",
+    "ClassBalancedSampler": "batches.samplers",
+    "ContrastiveTupleBatchSampler": "batches.samplers",
+    "FlattenedBatchSampler": "batches.samplers",
+    "GroupedBatchSampler": "batches.samplers",
+    "RandomOrderSampler": "batches.samplers",
+    "RespiraTrainer": "trainer.trainer",
 }
 __all__ = [
     "AudioCollator",
@@ -32,16 +32,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .collator import AudioCollator
-    from .recipe.arguments import RespiraTrainingArguments
-    from .samplers import (
+    from .batches.collator import AudioCollator
+    from .batches.samplers import (
         ClassBalancedSampler,
         ContrastiveTupleBatchSampler,
         FlattenedBatchSampler,
         GroupedBatchSampler,
         RandomOrderSampler,
     )
-    from .trainer import RespiraTrainer
+    from .recipe.arguments import RespiraTrainingArguments
+    from .trainer.trainer import RespiraTrainer
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

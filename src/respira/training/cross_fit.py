@@ -28,9 +28,9 @@ probabilities sit on the kept model's scale. The out-of-fold score at the chosen
 as ``eval_cross_fit_icbhi_score`` (an optimistic figure: the thresholds were tuned on it).
 
 Cost: ``threshold_folds`` more trainings per seed. With a frozen encoder and the embedding cache they
-share one :class:`~respira.training.view_store.ViewStore` with the kept model: a cycle's clean view and
-its augmented views that do not concatenate are embedded once per seed, whichever models train or
-predict on them; only a view that appends a same-label partner, drawn from the group's own training
+share one :class:`~respira.training.embeddings.view_store.ViewStore` with the kept model: a cycle's
+clean view and its augmented views that do not concatenate are embedded once per seed, whichever models
+train or predict on them; only a view that appends a same-label partner, drawn from the group's own training
 patients, is embedded again per group (unless it is the very same waveform). The group models start
 from a copy of the seed's fresh model, built once
 (:func:`~respira.training.recipe.model_factory.relabel_model`). A group model then costs its head epochs
@@ -50,11 +50,11 @@ from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
 from ..metrics import multilabel_scores
 from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ..utils.progress import progress
-from .embedding_cache import shows_progress, uses_cache
+from .embeddings.embedding_cache import shows_progress, uses_cache
+from .embeddings.view_store import ViewStore
 from .recipe.model_factory import build_model, relabel_model
-from .schedules import make_trainer
 from .splits.corpora import threshold_unit_column, threshold_units
-from .view_store import ViewStore
+from .trainer.schedules import make_trainer
 
 if TYPE_CHECKING:
     import datasets
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
     from .recipe.arguments import RespiraTrainingArguments
     from .recipe.recipe import ModelArguments
-    from .trainer import RespiraTrainer
+    from .trainer.trainer import RespiraTrainer
 
 __all__ = [
     "CrossFit",

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .output import ResumePoint
     from .recipe.arguments import RespiraTrainingArguments
     from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
-    from .trainer import RespiraTrainer
+    from .trainer.trainer import RespiraTrainer
 
 __all__ = ["OUT_OF_FOLD_FILE", "cycle_keys", "train_folds"]
 

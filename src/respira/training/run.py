@@ -11,7 +11,7 @@ is the one with the best *validation* score; the test split is only ever scored,
 The steps live in their own modules: :mod:`~respira.training.validation` (the recipe checked before any
 work), :mod:`~respira.training.output` (staging folder, lock, resume),
 :mod:`~respira.training.splits.datasets` (splits), :mod:`~respira.training.recipe.model_factory`,
-:mod:`~respira.training.schedules`,
+:mod:`~respira.training.trainer.schedules`,
 :mod:`~respira.training.seeds` and :mod:`~respira.training.run_folder` (what is written).
 """
 

@@ -24,7 +24,7 @@ from .seeds import SeedOutcome, seed_statistics
 if TYPE_CHECKING:
     import datasets
 
-    from .trainer import RespiraTrainer
+    from .trainer.trainer import RespiraTrainer
 
 TRAINING_KEYS = (
     "learning_rate",

@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any
 from ..metrics.baselines import BASELINE_PREFIX
 from ..utils.tables import format_number, format_table
 from .cross_fit import cross_fit_thresholds, selected_epochs
-from .embedding_cache import uses_cache
+from .embeddings.embedding_cache import uses_cache
+from .embeddings.view_store import ViewStore
 from .recipe.arguments import RespiraTrainingArguments
 from .recipe.model_factory import build_model
 from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
-from .schedules import train_with_schedule
-from .view_store import ViewStore
+from .trainer.schedules import train_with_schedule
 
 if TYPE_CHECKING:
     import datasets
 
-    from .trainer import RespiraTrainer
+    from .trainer.trainer import RespiraTrainer
 
 
 @dataclass
@@ -71,7 +71,8 @@ def run_seed(
     cross_fit`` they come from cross-fitted predictions of the training pool instead
     (:mod:`~respira.training.cross_fit`) and validation is scored at them. The test split is scored at
     the kept thresholds. A cross-fitted run on cached embeddings embeds each distinct view of a cycle
-    once for the kept model and the group models together (:class:`~respira.training.view_store.ViewStore`).
+    once for the kept model and the group models together
+    (:class:`~respira.training.embeddings.view_store.ViewStore`).
     ``resume_from``: a checkpoint of this seed to continue from (standard schedule).
     """
     import transformers

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from ..labels import MULTI_LABEL, PROBLEM_TYPES
 from ..models.encoders import encoder_names, get_encoder_spec
-from .embedding_cache import check_cache_options
+from .embeddings.embedding_cache import check_cache_options
 from .output import ResumePoint, check_output_dir
 from .recipe.arguments import RespiraTrainingArguments
 from .recipe.model_factory import parse_class_weights, parse_pos_weight
 from .recipe.recipe import json_option, parse_seeds
 from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
-from .schedules import SCHEDULES
+from .trainer.schedules import SCHEDULES
 
 __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "validate_run"]
 

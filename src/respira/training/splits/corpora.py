@@ -18,7 +18,7 @@ How the examples are mixed (:func:`add_corpora`):
   column: one id per recording; ``-1`` for a cycle) whose windows carry the recording's flags; the
   trainer learns from bags with cycle BCE + ``mil_weight`` × bag BCE over pooled window logits
   (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``), and batches keep bags whole
-  (:class:`~respira.training.bag_sampler.BagPackingBatchSampler`).
+  (:class:`~respira.training.batches.bag_sampler.BagPackingBatchSampler`).
 * A corpus's patients are renumbered ``patient_id + corpus position × PATIENT_OFFSET`` so two corpora
   never share an id; KAUH's three filter-mode recordings of a patient keep one id, so every grouping
   by patient (cross-fit groups, k-fold of the pool, bootstrap) keeps them on one side.

@@ -6,15 +6,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .recipe.arguments import RespiraTrainingArguments
-from .recipe.recipe_fields import RunArguments
+from ..recipe.arguments import RespiraTrainingArguments
+from ..recipe.recipe_fields import RunArguments
 
 if TYPE_CHECKING:
     import datasets
     from torch import nn
 
+    from ..embeddings.view_store import ViewStore
     from .trainer import RespiraTrainer
-    from .view_store import ViewStore
 
 SCHEDULES: tuple[str, ...] = ("standard", "contrastive_two_stage")
 
@@ -41,8 +41,8 @@ def train_with_schedule(
     """Train ``model`` with ``run.schedule``; return the trainer that holds the final model.
 
     ``resume_from``: a checkpoint to continue from (standard schedule only). ``embedding_store``: shared
-    with the seed's other trainers (:mod:`~respira.training.view_store`; standard schedule only, the
-    one that can train on cached embeddings).
+    with the seed's other trainers (:mod:`~respira.training.embeddings.view_store`; standard schedule
+    only, the one that can train on cached embeddings).
     """
     if run.schedule == "contrastive_two_stage":
         if resume_from is not None:

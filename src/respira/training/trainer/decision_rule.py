@@ -19,9 +19,9 @@ from typing import Any
 
 import datasets
 
-from ..decision import thresholds_of
-from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES
-from ..metrics import make_compute_metrics
+from ...decision import thresholds_of
+from ...labels import MULTI_LABEL, MULTI_LABEL_NAMES
+from ...metrics import make_compute_metrics
 
 __all__ = ["DecisionRule", "column"]
 

@@ -3,8 +3,8 @@
 The multiple-instance loss (:class:`~respira.losses.MultipleInstanceLoss`) pools the windows of a
 recording within a batch, so a recording's windows must never be split between two batches. The
 Trainer cuts the sampler's index stream into blocks of the batch size
-(:mod:`~respira.training.samplers`), so :class:`BagPackingBatchSampler` yields batches of exactly
-``batch_size`` indices (run it through :class:`~respira.training.samplers.FlattenedBatchSampler`):
+(:mod:`~respira.training.batches.samplers`), so :class:`BagPackingBatchSampler` yields batches of exactly
+``batch_size`` indices (run it through :class:`~respira.training.batches.samplers.FlattenedBatchSampler`):
 
 1. the number of batches per epoch is fixed: enough for every example once, and at least as many as
    first-fit-decreasing needs to pack the bags alone (which depends only on the bag sizes);

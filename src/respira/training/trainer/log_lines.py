@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import PrinterCallback, ProgressCallback
 
-from ..labels import MULTI_LABEL_NAMES
+from ...labels import MULTI_LABEL_NAMES
 
 __all__ = ["CompactPrinterCallback", "CompactProgressCallback", "compact_line"]
 

@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..labels import MULTI_LABEL, NUM_CLASSES, classes_to_flags
-from ..losses import MultipleInstanceLoss
-from ..models.encoders import encoder_specs, get_encoder_spec
+from ...labels import MULTI_LABEL, NUM_CLASSES, classes_to_flags
+from ...losses import MultipleInstanceLoss
+from ...models.encoders import encoder_specs, get_encoder_spec
 
 __all__ = ["PATCH_MIX", "LossTerms"]
 
@@ -39,7 +39,7 @@ class LossTerms:
         self._patch_embeddings(model)
 
     def _mixup(self, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
-        from .augment import mixup
+        from ..augment import mixup
 
         generator = torch.Generator().manual_seed(hash((self.args.seed, self.state.global_step)) & 0x7FFFFFFF)
         multi_label = self.accelerator.unwrap_model(self.model).config.problem_type == MULTI_LABEL
@@ -66,7 +66,7 @@ class LossTerms:
         return self.aux_loss(features, labels, **metadata)
 
     def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
-        from .augment import apply_patch_mix, patch_mix_plan
+        from ..augment import apply_patch_mix, patch_mix_plan
 
         patch_embeddings, num_patches = self._patch_embeddings(model)
         batch = outputs.logits.shape[0]

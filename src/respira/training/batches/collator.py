@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..audio import DEFAULT_SAMPLING_RATE, decode_audio
-from ..dsp import pad_batch
+from ...audio import DEFAULT_SAMPLING_RATE, decode_audio
+from ...dsp import pad_batch
 
 METADATA_KEYS: tuple[str, ...] = ("patient_id", "device", "chest_location", "sex", "age_group", "recording")
 """Metadata passed to auxiliary losses as integer codes (equal codes ⇔ equal values; -1 = missing)."""

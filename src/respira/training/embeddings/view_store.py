@@ -3,7 +3,7 @@
 A seed with ``threshold_source: cross_fit`` trains the kept model and ``threshold_folds`` group models
 (:mod:`~respira.training.cross_fit`) on overlapping parts of one pool, all with the same frozen encoder.
 With the embedding cache each trainer would embed its own part again, although a view of a cycle
-(:func:`~respira.training.collator.view_waveform`) is mostly the same waveform in every trainer:
+(:func:`~respira.training.batches.collator.view_waveform`) is mostly the same waveform in every trainer:
 
 * the clean view, and an augmented view that does not concatenate (gain, time shift, ... are drawn
   from ``(seed, epoch, recording, cycle_index)``, whatever the dataset holding the cycle), are keyed by
@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .augment import SameLabelConcat
-from .collator import AudioCollator, view_waveform
+from ..augment import SameLabelConcat
+from ..batches.collator import AudioCollator, view_waveform
 
 if TYPE_CHECKING:
     import datasets
 
-    from ..models.respira import RespiraForAudioClassification
+    from ...models.respira import RespiraForAudioClassification
 
 __all__ = ["PartnerProbe", "ViewStore"]
 
@@ -131,8 +131,9 @@ class ViewStore:
         track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
     ) -> np.ndarray | None:
         """``[(augmented_views + 1) × rows, hidden]``, view-major: what
-        :func:`~respira.training.embedding_cache.cache_views` embeds; ``None`` when the rows cannot be
-        identified (embed them without the store). ``track`` wraps the rows (e.g. to show progress)."""
+        :func:`~respira.training.embeddings.embedding_cache.cache_views` embeds; ``None`` when the rows
+        cannot be identified (embed them without the store). ``track`` wraps the rows (e.g. to show
+        progress)."""
         identities = self.identities(dataset)
         if identities is None:
             return None
@@ -185,7 +186,7 @@ class ViewStore:
         rows: Iterable[tuple[Hashable, Callable[[], np.ndarray] | None]],
         batch_size: int,
     ) -> np.ndarray:
-        from ..models.embeddings import embed_waveforms
+        from ...models.embeddings import embed_waveforms
 
         keys: list[Hashable] = []
         pending: dict[Hashable, np.ndarray] = {}

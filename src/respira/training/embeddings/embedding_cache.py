@@ -8,7 +8,7 @@ step repeats work. Two options turn the cache on (both need ``freeze_encoder: tr
   is the clean cycle, view ``k`` (1..K) is the recipe's waveform augmentation (same-label concatenation,
   then ``augmentation``) exactly as the training collator draws it at epoch ``k - 1`` for the run's
   seed, so each view is a fresh draw, reproducible from the seed
-  (:func:`~respira.training.collator.view_waveform`, re-exported here). ``K = 0`` is the clean cache
+  (:func:`~respira.training.batches.collator.view_waveform`, re-exported here). ``K = 0`` is the clean cache
   (identical to ``cache_embeddings``). Validation and test are always embedded clean.
 
 Which view an epoch trains on (:class:`CachedViewSampler`): every epoch still shows each training cycle
@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from torch.utils.data import Sampler
 
-from ..utils.progress import stage
-from .collator import AudioCollator, view_waveform
+from ...utils.progress import stage
+from ..batches.collator import AudioCollator, view_waveform
 
 if TYPE_CHECKING:
     import datasets
 
-    from ..models.respira import RespiraForAudioClassification
-    from .recipe.arguments import RespiraTrainingArguments
+    from ...models.respira import RespiraForAudioClassification
+    from ..recipe.arguments import RespiraTrainingArguments
     from .view_store import ViewStore
 
 __all__ = [
@@ -118,13 +118,13 @@ def cache_views(
     Rows are view-major (all cycles' view 0, then all cycles' view 1, ...); columns: the dataset's
     without ``audio``, :data:`VIEW_COLUMN` and ``embeddings``. ``augmented_views=0`` returns exactly
     :func:`~respira.models.embeddings.compute_embeddings` of the dataset (no view column). ``store``
-    (:class:`~respira.training.view_store.ViewStore`): take the views other trainers of the seed
+    (:class:`~respira.training.embeddings.view_store.ViewStore`): take the views other trainers of the seed
     embedded already from it, and add the new ones. ``progress``: the stage's description, shown as
     :mod:`respira.utils.progress` does (``None``: nothing shown).
     """
     import datasets
 
-    from ..models.embeddings import embed_waveforms, with_embeddings
+    from ...models.embeddings import embed_waveforms, with_embeddings
 
     if augmented_views == 0:
         return clean_embeddings(model, dataset, batch_size=batch_size, store=store, progress=progress)
@@ -161,7 +161,7 @@ def clean_embeddings(
 ) -> datasets.Dataset:
     """:func:`~respira.models.embeddings.compute_embeddings` of ``dataset``, through ``store`` when given
     (the rows it holds are not embedded again); ``progress`` as for :func:`cache_views`."""
-    from ..models.embeddings import compute_embeddings, with_embeddings
+    from ...models.embeddings import compute_embeddings, with_embeddings
 
     described = f"{progress}, {len(dataset)} cycles"
     with stage(described, len(dataset), "cycle", enabled=progress is not None) as shown:

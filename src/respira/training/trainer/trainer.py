@@ -14,19 +14,15 @@ import numpy as np
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 
-from ..hub.card_callback import ModelCardCallback
-from ..hub.card_data import RespiraModelCardData
-from ..labels import CLASS_NAMES
-from ..losses import MultipleInstanceLoss, build_auxiliary_loss
-from ..metrics import make_compute_metrics
-from ..utils.files import write_json_atomic
-from .bag_sampler import BagPackingBatchSampler
-from .collator import AudioCollator, DatasetCyclePool
-from .decision_rule import DecisionRule
-from .embedding_cache import cache_datasets, clean_embeddings, shows_progress, uses_cache, view_sampler
-from .loss_terms import PATCH_MIX, LossTerms
-from .recipe.arguments import RespiraTrainingArguments
-from .samplers import (
+from ...hub.card_callback import ModelCardCallback
+from ...hub.card_data import RespiraModelCardData
+from ...labels import CLASS_NAMES
+from ...losses import MultipleInstanceLoss, build_auxiliary_loss
+from ...metrics import make_compute_metrics
+from ...utils.files import write_json_atomic
+from ..batches.bag_sampler import BagPackingBatchSampler
+from ..batches.collator import AudioCollator, DatasetCyclePool
+from ..batches.samplers import (
     ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
     DomainBalancedSampler,
@@ -34,8 +30,18 @@ from .samplers import (
     GroupedBatchSampler,
     RandomOrderSampler,
 )
-from .splits.corpora import BAG_COLUMN, has_bags
-from .view_store import ViewStore
+from ..embeddings.embedding_cache import (
+    cache_datasets,
+    clean_embeddings,
+    shows_progress,
+    uses_cache,
+    view_sampler,
+)
+from ..embeddings.view_store import ViewStore
+from ..recipe.arguments import RespiraTrainingArguments
+from ..splits.corpora import BAG_COLUMN, has_bags
+from .decision_rule import DecisionRule
+from .loss_terms import PATCH_MIX, LossTerms
 
 METRICS_FILE = "metrics.json"
 """The combined metrics file of :meth:`RespiraTrainer.save_metrics` (``Trainer``'s ``all_results.json``)."""
@@ -94,7 +100,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         """``model`` may be ``None`` when ``model_init`` is given (hyper-parameter search); then pass
         ``model_config`` (the config every ``model_init()`` model will have) for the data pipeline.
         ``embedding_store``: a run on cached embeddings takes the views the other trainers of its seed
-        embedded from it (:mod:`~respira.training.view_store`)."""
+        embedded from it (:mod:`~respira.training.embeddings.view_store`)."""
         if _is_test_split(eval_dataset):
             raise ValueError(
                 "eval_dataset is the test split: model selection and early stopping must use a validation "
@@ -123,7 +129,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         if compute_metrics is None:
             compute_metrics = make_compute_metrics(problem_type=config.problem_type)
         if kwargs.get("processing_class") is None:
-            from ..models.respira.feature_extraction_respira import feature_extractor_for
+            from ...models.respira.feature_extraction_respira import feature_extractor_for
 
             kwargs["processing_class"] = feature_extractor_for(config)
         super().__init__(
@@ -149,7 +155,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
     # ------------------------------------------------------------------ data
     @staticmethod
     def _default_collator(config, args: RespiraTrainingArguments, train_dataset) -> AudioCollator:
-        from .augment import SameLabelConcat, build_augmentation
+        from ..augment import SameLabelConcat, build_augmentation
 
         concat = None
         if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
@@ -357,7 +363,8 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
 
 
 def _compact_logs(trainer: Trainer) -> None:
-    """Print each log as one compact line (:mod:`respira.training.log_lines`), not transformers' dict."""
+    """Print each log as one compact line (:mod:`respira.training.trainer.log_lines`), not transformers'
+    dict."""
     from transformers import PrinterCallback, ProgressCallback
 
     from .log_lines import CompactPrinterCallback, CompactProgressCallback
