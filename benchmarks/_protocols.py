@@ -26,7 +26,7 @@ import pandas as pd
 
 from respira.metrics.recording_level import RECORDING_LABELS, patient_bootstrap, recording_level_scores
 from respira.run_record import DataRecord
-from respira.training.fold_summary import t_interval
+from respira.training.run.fold_summary import t_interval
 from respira.training.splits.datasets import corpus_devices
 
 PROTOCOLS: tuple[str, ...] = ("patient_kfold", "leave_one_device_out", "icbhi_to_kauh")

@@ -56,7 +56,7 @@ from respira.metrics.thresholds import sigmoid
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.training.recipe.model_factory import build_model, model_sampling_rate
 from respira.training.recipe.recipe import parse_recipe
-from respira.training.seeds import run_seed
+from respira.training.run.seeds import run_seed
 from respira.training.splits.corpora import BAG_COLUMN, CORPUS_COLUMN, PATIENT_OFFSET
 from respira.training.splits.datasets import data_record, load_splits
 

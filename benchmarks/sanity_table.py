@@ -49,7 +49,7 @@ from respira.data import load_icbhi
 from respira.data.errors import SplitError
 from respira.synthetic import make_synthetic_icbhi
 from respira.training.recipe.recipe import parse_recipe, parse_seeds
-from respira.training.seeds import run_seed, summarize_seeds
+from respira.training.run.seeds import run_seed, summarize_seeds
 from respira.training.splits.datasets import build_datasets
 
 COMMON: dict[str, Any] = {

@@ -27,7 +27,7 @@ import numpy as np
 
 import _protocols as protocols
 from respira.metrics.recording_level import patient_bootstrap, recording_level_scores
-from respira.training.fold_summary import t_interval
+from respira.training.run.fold_summary import t_interval
 
 GOAL, CHANCE = 0.55, 0.50
 TRANSFER = ("leave_one_device_out", "icbhi_to_kauh")

@@ -21,7 +21,7 @@ import yaml
 from safetensors.torch import load_file
 
 from respira.cli import main
-from respira.training.output import THREADS_FILE, ResumePoint, read_num_threads
+from respira.training.run.output import THREADS_FILE, ResumePoint, read_num_threads
 from respira.utils import threads
 
 from .conftest import TINY_RECIPE

@@ -20,7 +20,7 @@ from respira.cli import main
 from respira.data import kauh_patient_folds, read_icbhi_index, read_kauh_index
 from respira.labels import flags_to_classes
 from respira.run_record import CorpusRecord, DataRecord, RunRecord
-from respira.training.cross_fit import pool_groups
+from respira.training.run.cross_fit import pool_groups
 from respira.training.splits.corpora import (
     BAG_COLUMN,
     PATIENT_OFFSET,

@@ -18,17 +18,17 @@ from respira.metrics import choose_thresholds, multilabel_scores
 from respira.models import RespiraModel
 from respira.run_record import RunRecord
 from respira.training import RespiraTrainer
-from respira.training.cross_fit import (
+from respira.training.embeddings.embedding_cache import view_waveform
+from respira.training.embeddings.view_store import ViewStore
+from respira.training.recipe.model_factory import build_model
+from respira.training.recipe.recipe import ModelArguments, parse_recipe
+from respira.training.run.cross_fit import (
     cross_fit_thresholds,
     group_training_rows,
     pool_groups,
     selected_epochs,
     training_pool,
 )
-from respira.training.embeddings.embedding_cache import view_waveform
-from respira.training.embeddings.view_store import ViewStore
-from respira.training.recipe.model_factory import build_model
-from respira.training.recipe.recipe import ModelArguments, parse_recipe
 from respira.training.splits.datasets import load_splits
 
 from .conftest import TINY_CNN, TINY_RECIPE, training_args
@@ -206,7 +206,7 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
             super().__init__()
             stores.append(self)
 
-    monkeypatch.setattr("respira.training.seeds.ViewStore", Recorded)
+    monkeypatch.setattr("respira.training.run.seeds.ViewStore", Recorded)
     views = {**SHARED_VIEWS, "augmentation": json.loads(SHARED_VIEWS["augmentation"])}
     recipe = _recipe(tmp_path, freeze_encoder=True, target_seconds=8.0, **views)
     output, cache = tmp_path / "run", tmp_path / "cache"
@@ -330,7 +330,7 @@ def test_impossible_cross_fits_are_refused_in_one_line_before_training(
 def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
     icbhi_splits, tmp_path: Path, monkeypatch, capsys, progress_bars_on: None, disable_tqdm: bool
 ) -> None:
-    from respira.training import cross_fit
+    from respira.training.run import cross_fit
 
     trained = []
 
@@ -349,7 +349,7 @@ def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
 def test_domain_groups_hold_out_each_device_whole_from_models_that_never_saw_it(
     icbhi_splits, tmp_path: Path, monkeypatch
 ) -> None:
-    from respira.training import cross_fit
+    from respira.training.run import cross_fit
 
     seen: list[tuple[set, set, set, set]] = []
 
@@ -411,7 +411,7 @@ def test_a_patient_recorded_on_two_devices_leaves_the_pool_with_either() -> None
 def test_impossible_domain_groups_are_refused_in_one_line(rows: dict, key: str, message: str | None) -> None:
     import datasets
 
-    from respira.training.cross_fit import check_cross_fit_pool
+    from respira.training.run.cross_fit import check_cross_fit_pool
 
     columns = {"patient_id": [1, 2, 3], "label": [3, 3, 3], **rows}
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})
@@ -449,7 +449,7 @@ def _train_and_cross_fit_again(synthetic_corpus: Path, tmp_path: Path, capsys, *
 def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_fit(
     icbhi_splits, tmp_path: Path, monkeypatch
 ) -> None:
-    from respira.training import cross_fit
+    from respira.training.run import cross_fit
 
     rng = np.random.default_rng(0)
 
@@ -484,7 +484,7 @@ def test_worst_domain_thresholds_maximise_the_lowest_device_score_of_the_cross_f
 def test_worst_domain_thresholds_need_two_domains() -> None:
     import datasets
 
-    from respira.training.cross_fit import check_cross_fit_pool
+    from respira.training.run.cross_fit import check_cross_fit_pool
 
     columns = {"patient_id": [1, 2, 3], "label": [0, 1, 2], "device": ["A", "A", "A"]}
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})

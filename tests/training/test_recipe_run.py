@@ -12,7 +12,7 @@ from respira.cli import main
 from respira.labels import MULTI_LABEL
 from respira.models.encoders import encoder_names
 from respira.training.recipe.recipe import parse_recipe, parse_seeds
-from respira.training.seeds import summarize_seeds
+from respira.training.run.seeds import summarize_seeds
 
 from .conftest import TINY_RECIPE
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.training.seeds import SeedOutcome, baseline_warning, headline, results_table, summarize_seeds
+from respira.training.run.seeds import SeedOutcome, baseline_warning, headline, results_table, summarize_seeds
 
 from .conftest import TINY_RECIPE
 

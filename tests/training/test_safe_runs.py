@@ -22,7 +22,7 @@ import tomllib
 import yaml
 
 from respira.cli import main
-from respira.training import run as run_module
+from respira.training.run import run as run_module
 
 from .conftest import TINY_RECIPE
 
@@ -157,7 +157,7 @@ def test_a_run_failing_during_training_leaves_nothing_and_its_retry_succeeds(
 
 
 def test_the_finished_run_holds_no_staging_paths(finished_run: Path) -> None:
-    from respira.training.output import staging_folder
+    from respira.training.run.output import staging_folder
 
     staging = staging_folder(finished_run).name
     for state in finished_run.rglob("trainer_state.json"):

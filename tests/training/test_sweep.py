@@ -12,7 +12,7 @@ import yaml
 
 from respira.cli import main
 from respira.commands.sweep import SEARCH_SPACE
-from respira.training.sweep_folder import JOURNAL_FILE, STUDY_NAME, SWEEP_FILE
+from respira.training.run.sweep_folder import JOURNAL_FILE, STUDY_NAME, SWEEP_FILE
 
 from .conftest import TINY_RECIPE
 

@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> None:
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
     from ..training.recipe.recipe import parse_recipe
-    from ..training.run import run_training
-    from ..training.validation import validate_run
+    from ..training.run.run import run_training
+    from ..training.run.validation import validate_run
 
     output_dir = Path(args.output_dir)
     corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"

@@ -2,7 +2,7 @@
 
 Every option is checked before the first run trains. The sweep's folder (the recipe's ``output_dir``)
 records its configuration and, for an Optuna search, its study on disk
-(:mod:`~respira.training.sweep_folder`): rerunning the same command resumes it. It ends (and, when
+(:mod:`~respira.training.run.sweep_folder`): rerunning the same command resumes it. It ends (and, when
 resuming, starts) by writing ``sweep_summary.csv`` / ``.md`` / ``.png``
 (:mod:`~respira.reports.sweep_summary`).
 """
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _interrupted(output_dir: Path) -> bool:
     """Whether ``output_dir``'s run was interrupted after a checkpoint (its staging folder resumes)."""
-    from ..training.output import LAST, resolve_resume
+    from ..training.run.output import LAST, resolve_resume
 
     try:
         resume = resolve_resume(LAST, output_dir)
@@ -120,12 +120,12 @@ def _interrupted(output_dir: Path) -> bool:
 
 def _grid(args: argparse.Namespace) -> None:
     from ..reports.sweep_summary import write_sweep_summary
-    from ..training.output import resolve_resume
     from ..training.recipe.flags import command_line_options
     from ..training.recipe.recipe import json_option, parse_recipe
-    from ..training.run import run_training
-    from ..training.sweep_folder import check_sweep_folder, grid_trial, sweep_configuration
-    from ..training.validation import validate_run
+    from ..training.run.output import resolve_resume
+    from ..training.run.run import run_training
+    from ..training.run.sweep_folder import check_sweep_folder, grid_trial, sweep_configuration
+    from ..training.run.validation import validate_run
 
     grid = parse_grid(args.grid)
     if not grid:
@@ -178,7 +178,7 @@ def _grid(args: argparse.Namespace) -> None:
 @contextmanager
 def _sweep_lock(root: Path, configuration: dict[str, Any]) -> Iterator[None]:
     """Hold the sweep folder's lock (one process writes a sweep) and record its configuration."""
-    from ..training.sweep_folder import write_sweep_configuration
+    from ..training.run.sweep_folder import write_sweep_configuration
     from ..utils.locking import FolderLock
 
     with FolderLock(root, what="respira sweep"):
@@ -201,7 +201,7 @@ def _search_space(aux_loss: str | None) -> dict[str, tuple[float, float, bool]]:
 
 def _optuna(args: argparse.Namespace) -> None:
     """``Trainer.hyperparameter_search`` with Optuna, maximising the validation ICBHI score, its study
-    kept in the sweep folder (:mod:`~respira.training.sweep_folder`)."""
+    kept in the sweep folder (:mod:`~respira.training.run.sweep_folder`)."""
     try:
         import optuna  # noqa: F401
     except ImportError:
@@ -213,14 +213,14 @@ def _optuna(args: argparse.Namespace) -> None:
     from ..reports.sweep_summary import write_sweep_summary
     from ..training.recipe.flags import command_line_options
     from ..training.recipe.recipe import parse_recipe
-    from ..training.sweep_folder import (
+    from ..training.run.sweep_folder import (
         check_sweep_folder,
         open_study,
         study_options,
         study_trials,
         sweep_configuration,
     )
-    from ..training.validation import validate_run
+    from ..training.run.validation import validate_run
 
     given = command_line_options(args)
     parsed = parse_recipe(args.recipe, args.overrides, given=given)

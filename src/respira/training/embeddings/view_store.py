@@ -1,7 +1,7 @@
 """Frozen-encoder embeddings shared by the trainers of one seed: every distinct cycle view embedded once.
 
 A seed with ``threshold_source: cross_fit`` trains the kept model and ``threshold_folds`` group models
-(:mod:`~respira.training.cross_fit`) on overlapping parts of one pool, all with the same frozen encoder.
+(:mod:`~respira.training.run.cross_fit`) on overlapping parts of one pool, all with the same frozen encoder.
 With the embedding cache each trainer would embed its own part again, although a view of a cycle
 (:func:`~respira.training.batches.collator.view_waveform`) is mostly the same waveform in every trainer:
 

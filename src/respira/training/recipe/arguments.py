@@ -25,10 +25,10 @@ SAMPLERS: tuple[str, ...] = (
 )
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
-"""Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.cross_fit`)."""
+"""Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
 THRESHOLD_GROUPS: tuple[str, ...] = ("patients", "domains")
 """What ``threshold_source: cross_fit`` cuts the training pool into
-(:func:`~respira.training.cross_fit.pool_groups`)."""
+(:func:`~respira.training.run.cross_fit.pool_groups`)."""
 THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
 """How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
 
@@ -108,7 +108,7 @@ class RespiraTrainingArguments(TrainingArguments):
     Multi-label models are scored on validation at thresholds tuned for ``threshold_objective`` at
     every evaluation (:mod:`respira.metrics.thresholds`); with ``threshold_source: cross_fit`` the kept
     model's thresholds are then tuned on cross-fitted predictions of the training pool instead
-    (:mod:`respira.training.cross_fit`).
+    (:mod:`respira.training.run.cross_fit`).
     """
 
     _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)

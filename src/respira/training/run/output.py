@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..utils.files import is_occupied, swap_into_place, write_json_atomic
-from ..utils.locking import FolderLock
-from ..utils.threads import read_recorded_threads
+from ...utils.files import is_occupied, swap_into_place, write_json_atomic
+from ...utils.locking import FolderLock
+from ...utils.threads import read_recorded_threads
 
 __all__ = [
     "LAST",

@@ -13,18 +13,18 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..decision import has_tuned_thresholds, thresholds_of
-from ..run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
-from .recipe.arguments import RespiraTrainingArguments
-from .recipe.model_factory import encoder_checkpoint
-from .recipe.recipe import json_option
-from .recipe.recipe_fields import ModelArguments, RunArguments
+from ...decision import has_tuned_thresholds, thresholds_of
+from ...run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
+from ..recipe.arguments import RespiraTrainingArguments
+from ..recipe.model_factory import encoder_checkpoint
+from ..recipe.recipe import json_option
+from ..recipe.recipe_fields import ModelArguments, RunArguments
 from .seeds import SeedOutcome, seed_statistics
 
 if TYPE_CHECKING:
     import datasets
 
-    from .trainer.trainer import RespiraTrainer
+    from ..trainer.trainer import RespiraTrainer
 
 TRAINING_KEYS = (
     "learning_rate",
@@ -124,7 +124,7 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
     twice: its PEFT adapter in ``adapter/`` (:func:`~respira.models.lora.save_adapter`) and, as the
     model, with the adapter merged into the encoder (a plain respira model)."""
     if hasattr(trainer.model, "merge_and_unload"):
-        from ..models.lora import save_adapter
+        from ...models.lora import save_adapter
 
         save_adapter(trainer.model, output_dir)
         trainer.model = trainer.model.merge_and_unload()
@@ -136,8 +136,8 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
 
 def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
     """Training curves and the test split's evaluation report (confusion matrix, embeddings...)."""
-    from ..reports.evaluation import evaluate_model
-    from ..reports.training_curves import plot_training_curves
+    from ...reports.evaluation import evaluate_model
+    from ...reports.training_curves import plot_training_curves
 
     state = trainer.state  # the kept model: the best checkpoint with load_best_model_at_end, else the last
     selected = state.best_global_step if trainer.args.load_best_model_at_end else state.global_step
@@ -148,8 +148,8 @@ def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_
 
 def write_model_card(trainer: RespiraTrainer, record: RunRecord, output_dir: Path) -> None:
     """``README.md``: the card the trainer's ``ModelCardCallback`` filled, completed with the run record."""
-    from ..hub.card_render import render_model_card
-    from ..models.lora import has_adapter
+    from ...hub.card_render import render_model_card
+    from ...models.lora import has_adapter
 
     card = trainer.card_data
     card.set_run_record(record)

@@ -14,15 +14,15 @@ import importlib.util
 import warnings
 from pathlib import Path
 
-from ..labels import MULTI_LABEL, PROBLEM_TYPES
-from ..models.encoders import encoder_names, get_encoder_spec
-from .embeddings.embedding_cache import check_cache_options
+from ...labels import MULTI_LABEL, PROBLEM_TYPES
+from ...models.encoders import encoder_names, get_encoder_spec
+from ..embeddings.embedding_cache import check_cache_options
+from ..recipe.arguments import RespiraTrainingArguments
+from ..recipe.model_factory import parse_class_weights, parse_pos_weight
+from ..recipe.recipe import json_option, parse_seeds
+from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
+from ..trainer.schedules import SCHEDULES
 from .output import ResumePoint, check_output_dir
-from .recipe.arguments import RespiraTrainingArguments
-from .recipe.model_factory import parse_class_weights, parse_pos_weight
-from .recipe.recipe import json_option, parse_seeds
-from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
-from .trainer.schedules import SCHEDULES
 
 __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "validate_run"]
 
@@ -61,7 +61,7 @@ def check_push_to_hub(args: RespiraTrainingArguments) -> None:
     connection and the token now, not after training (one-line errors, as ``respira prepare`` does)."""
     if not args.push_to_hub:
         return
-    from ..hub.push import check_push_target
+    from ...hub.push import check_push_target
 
     repo_id = args.hub_model_id or Path(args.output_dir).absolute().name
     try:
@@ -72,7 +72,7 @@ def check_push_to_hub(args: RespiraTrainingArguments) -> None:
 
 # ------------------------------------------------------------------------------------------------ model
 def _check_model(model: ModelArguments) -> None:
-    from ..models import RespiraConfig
+    from ...models import RespiraConfig
 
     if model.encoder not in encoder_names():
         raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
@@ -142,7 +142,7 @@ def _check_corpora(
 ) -> None:
     """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.splits.corpora.check_corpora`) and, where a
     recording-labelled corpus trains as bags of windows, the options that cannot train on them."""
-    from .splits.corpora import check_corpora, has_recording_labels
+    from ..splits.corpora import check_corpora, has_recording_labels
 
     names = check_corpora(
         data.corpora,
@@ -169,10 +169,10 @@ def _check_corpora(
 
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
-    from ..data.folds import is_fold_strategy
-    from ..data.icbhi_config import ICBHIConfig, parse_split_fractions
-    from ..data.layout import locate_corpus
-    from .splits.datasets import data_record, dataset_source, inspect_source
+    from ...data.folds import is_fold_strategy
+    from ...data.icbhi_config import ICBHIConfig, parse_split_fractions
+    from ...data.layout import locate_corpus
+    from ..splits.datasets import data_record, dataset_source, inspect_source
 
     for name in ("max_train_samples", "max_eval_samples"):
         if getattr(data, name) is not None and getattr(data, name) < 1:
@@ -229,8 +229,8 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
 def _check_folds(data: DataArguments, layout) -> None:
     """``patient_kfold`` / ``leave_one_device_out``: the folds and each fold's validation split can be
     made (reads the annotations)."""
-    from ..data.folds import device_folds, fold_splits, patient_kfold
-    from ..data.index import index_from_layout
+    from ...data.folds import device_folds, fold_splits, patient_kfold
+    from ...data.index import index_from_layout
 
     with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
         warnings.simplefilter("ignore")

@@ -8,11 +8,11 @@ results), plots, the test split's evaluation report, a model card and one ``seed
 with its checkpoints. Among seeds, the model kept at the root
 is the one with the best *validation* score; the test split is only ever scored, never used to choose.
 
-The steps live in their own modules: :mod:`~respira.training.validation` (the recipe checked before any
-work), :mod:`~respira.training.output` (staging folder, lock, resume),
+The steps live in their own modules: :mod:`~respira.training.run.validation` (the recipe checked before any
+work), :mod:`~respira.training.run.output` (staging folder, lock, resume),
 :mod:`~respira.training.splits.datasets` (splits), :mod:`~respira.training.recipe.model_factory`,
 :mod:`~respira.training.trainer.schedules`,
-:mod:`~respira.training.seeds` and :mod:`~respira.training.run_folder` (what is written).
+:mod:`~respira.training.run.seeds` and :mod:`~respira.training.run.run_folder` (what is written).
 """
 
 from __future__ import annotations
@@ -22,9 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..data.folds import is_fold_strategy
-from ..metrics.groups import splits_device_shift_note
-from ..utils.threads import apply_num_threads
+from ...data.folds import is_fold_strategy
+from ...metrics.groups import splits_device_shift_note
+from ...utils.threads import apply_num_threads
+from ..recipe.arguments import RespiraTrainingArguments
+from ..recipe.model_factory import model_sampling_rate
+from ..recipe.recipe import parse_seeds
+from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
+from ..splits.datasets import data_record, load_splits, with_split_sizes
 from .cross_fit import check_cross_fit_pool
 from .fold_summary import kfold_headline
 from .folds import train_folds
@@ -36,10 +41,6 @@ from .output import (
     run_output,
     staging_folder,
 )
-from .recipe.arguments import RespiraTrainingArguments
-from .recipe.model_factory import model_sampling_rate
-from .recipe.recipe import parse_seeds
-from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import (
     SeedOutcome,
@@ -50,7 +51,6 @@ from .seeds import (
     select_seed,
     summarize_seeds,
 )
-from .splits.datasets import data_record, load_splits, with_split_sizes
 from .validation import validate_run
 
 
@@ -64,10 +64,10 @@ def run_training(
 ) -> dict[str, Any]:
     """Train every seed of a parsed recipe and write the run folder; return the metrics summary.
 
-    The whole recipe is checked first (:func:`~respira.training.validation.validate_run`): a bad
+    The whole recipe is checked first (:func:`~respira.training.run.validation.validate_run`): a bad
     option fails before any dataset is built or folder created. The run trains in a staging folder
     beside ``output_dir`` and is moved into place only when it succeeded
-    (:mod:`~respira.training.output`); ``args.resume_from_checkpoint`` (``last`` or a checkpoint's
+    (:mod:`~respira.training.run.output`); ``args.resume_from_checkpoint`` (``last`` or a checkpoint's
     path) continues an interrupted run, or a finished one, in its own folder.
 
     Under ``accelerate launch`` / ``torchrun`` every process trains; only the main process locks and
@@ -104,7 +104,7 @@ def run_training(
     with output as folder:
         if main:
             record_num_threads(folder, threads.num_threads, threads.source)
-        if kfold:  # every fold x seed (training/folds.py)
+        if kfold:  # every fold x seed (training/run/folds.py)
             summary = train_folds(
                 model_args, data_args, run_args, args, data, seeds, folder, target, resume, log, main, state
             )

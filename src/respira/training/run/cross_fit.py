@@ -46,23 +46,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
-from ..metrics import multilabel_scores
-from ..metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
-from ..utils.progress import progress
-from .embeddings.embedding_cache import shows_progress, uses_cache
-from .embeddings.view_store import ViewStore
-from .recipe.model_factory import build_model, relabel_model
-from .splits.corpora import threshold_unit_column, threshold_units
-from .trainer.schedules import make_trainer
+from ...labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+from ...metrics import multilabel_scores
+from ...metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
+from ...utils.progress import progress
+from ..embeddings.embedding_cache import shows_progress, uses_cache
+from ..embeddings.view_store import ViewStore
+from ..recipe.model_factory import build_model, relabel_model
+from ..splits.corpora import threshold_unit_column, threshold_units
+from ..trainer.schedules import make_trainer
 
 if TYPE_CHECKING:
     import datasets
     from torch import nn
 
-    from .recipe.arguments import RespiraTrainingArguments
-    from .recipe.recipe import ModelArguments
-    from .trainer.trainer import RespiraTrainer
+    from ..recipe.arguments import RespiraTrainingArguments
+    from ..recipe.recipe import ModelArguments
+    from ..trainer.trainer import RespiraTrainer
 
 __all__ = [
     "CrossFit",
@@ -153,7 +153,7 @@ def pool_groups(
         return np.searchsorted(np.unique(domains), domains)
     import pandas as pd
 
-    from ..data.folds import patient_kfold
+    from ...data.folds import patient_kfold
 
     index = pd.DataFrame({"patient_id": pool["patient_id"], "label": pool["label"]})
     return patient_kfold(index, folds, seed=seed, require_all=None).to_numpy()

@@ -20,9 +20,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..reports.sweep_summary import SweepTrial
-from ..run_record import RunRecord
-from ..utils.files import is_occupied, write_json_atomic
+from ...reports.sweep_summary import SweepTrial
+from ...run_record import RunRecord
+from ...utils.files import is_occupied, write_json_atomic
 
 if TYPE_CHECKING:
     import optuna

@@ -14,20 +14,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..metrics.baselines import BASELINE_PREFIX
-from ..utils.tables import format_number, format_table
+from ...metrics.baselines import BASELINE_PREFIX
+from ...utils.tables import format_number, format_table
+from ..embeddings.embedding_cache import uses_cache
+from ..embeddings.view_store import ViewStore
+from ..recipe.arguments import RespiraTrainingArguments
+from ..recipe.model_factory import build_model
+from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
+from ..trainer.schedules import train_with_schedule
 from .cross_fit import cross_fit_thresholds, selected_epochs
-from .embeddings.embedding_cache import uses_cache
-from .embeddings.view_store import ViewStore
-from .recipe.arguments import RespiraTrainingArguments
-from .recipe.model_factory import build_model
-from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
-from .trainer.schedules import train_with_schedule
 
 if TYPE_CHECKING:
     import datasets
 
-    from .trainer.trainer import RespiraTrainer
+    from ..trainer.trainer import RespiraTrainer
 
 
 @dataclass
@@ -69,7 +69,7 @@ def run_seed(
     travels with the model. The final validation evaluation (what seeds are selected on) tunes a
     multi-label model's thresholds as every selection evaluation does; with ``threshold_source:
     cross_fit`` they come from cross-fitted predictions of the training pool instead
-    (:mod:`~respira.training.cross_fit`) and validation is scored at them. The test split is scored at
+    (:mod:`~respira.training.run.cross_fit`) and validation is scored at them. The test split is scored at
     the kept thresholds. A cross-fitted run on cached embeddings embeds each distinct view of a cycle
     once for the kept model and the group models together
     (:class:`~respira.training.embeddings.view_store.ViewStore`).

@@ -1,6 +1,6 @@
 """The results of a cross-validated run: statistics over folds x seeds, the pooled out-of-fold score,
 ``metrics.json``'s summary and the tables and headline printed from it (see
-:mod:`respira.training.folds`, which trains the folds)."""
+:mod:`respira.training.run.folds`, which trains the folds)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..metrics import icbhi_scores, trivial_baselines
-from ..metrics.baselines import BASELINE_PREFIX
-from ..utils.tables import format_number, format_table
+from ...metrics import icbhi_scores, trivial_baselines
+from ...metrics.baselines import BASELINE_PREFIX
+from ...utils.tables import format_number, format_table
 from .seeds import SeedOutcome
 
 __all__ = [
@@ -90,7 +90,7 @@ def out_of_fold(runs: list[FoldRun], all_keys: list[str]) -> dict[str, Any]:
 
     Raises ``SplitError`` unless each seed's test folds score every cycle of ``all_keys`` exactly once.
     """
-    from ..data.folds import check_every_cycle_tested_once
+    from ...data.folds import check_every_cycle_tested_once
 
     seeds = sorted({run.seed for run in runs})
     per_seed: dict[str, dict[str, float]] = {}

@@ -3,7 +3,7 @@ own test fold, summarised over folds x seeds and pooled out of fold.
 
 For fold ``i`` (:func:`respira.data.folds.compose_fold`) the test split is fold ``i`` and the
 validation split is carved patient-wise from the other folds; each seed trains in
-``fold_<i>/seed_<n>/`` exactly as a plain run's seed does (:func:`~respira.training.seeds.run_seed`).
+``fold_<i>/seed_<n>/`` exactly as a plain run's seed does (:func:`~respira.training.run.seeds.run_seed`).
 Before any training, the folds are checked to test every cycle of the corpus exactly once.
 
 ``metrics.json`` then holds
@@ -11,7 +11,7 @@ Before any training, the folds are checked to test every cycle of the corpus exa
 * ``per_fold``: per fold its test size, the trivial baselines of its test fold (all-normal, class
   prior) and per seed the test metrics and the validation score;
 * ``test_<metric>_mean`` / ``_std`` (sample standard deviation) over all folds x seeds and, for the
-  headline metrics (:data:`~respira.training.fold_summary.CI_METRICS`), ``test_<metric>_ci95``: the
+  headline metrics (:data:`~respira.training.run.fold_summary.CI_METRICS`), ``test_<metric>_ci95``: the
   95 % confidence interval of the mean with Student's t (``n - 1`` degrees of freedom, ``n`` = folds
   x seeds). The runs share patients between training sets, so the interval is a rough guide, not an
   exact coverage;
@@ -34,24 +34,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..labels import MULTI_LABEL
-from ..metrics.groups import splits_device_shift_note
-from ..run_record import DataRecord, MetricsRecord, SeedResult
+from ...labels import MULTI_LABEL
+from ...metrics.groups import splits_device_shift_note
+from ...run_record import DataRecord, MetricsRecord, SeedResult
+from ..splits.corpora import primary_rows
+from ..splits.datasets import load_splits, with_split_sizes
 from .cross_fit import check_cross_fit_pool
 from .fold_summary import FoldRun, fold_statistics, results_table, summarize_folds
 from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import baseline_warning, run_seed
-from .splits.corpora import primary_rows
-from .splits.datasets import load_splits, with_split_sizes
 
 if TYPE_CHECKING:
     import datasets
 
-    from ..decision import Decision
+    from ...decision import Decision
+    from ..recipe.arguments import RespiraTrainingArguments
+    from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
+    from ..trainer.trainer import RespiraTrainer
     from .output import ResumePoint
-    from .recipe.arguments import RespiraTrainingArguments
-    from .recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
-    from .trainer.trainer import RespiraTrainer
 
 __all__ = ["OUT_OF_FOLD_FILE", "cycle_keys", "train_folds"]
 
@@ -71,8 +71,8 @@ def cycle_keys(split: datasets.Dataset) -> list[str]:
 def fold_predictions(trainer: RespiraTrainer, test: datasets.Dataset) -> Decision:
     """The decision on each test cycle, made as the trainer's test scoring makes it (multi-label: sigmoid
     at the config's thresholds; single-label: the most probable class of the softmax)."""
-    from ..decision import decide
-    from ..metrics.thresholds import sigmoid
+    from ...decision import decide
+    from ...metrics.thresholds import sigmoid
 
     logits = np.asarray(trainer.predict_logits(test), dtype=np.float64)
     if trainer.model.config.problem_type == MULTI_LABEL:
@@ -91,8 +91,8 @@ def write_out_of_fold_predictions(
     or a threshold analysis needs without retraining."""
     import pandas as pd
 
-    from ..labels import CLASS_NAMES
-    from ..utils.files import write_text_atomic
+    from ...labels import CLASS_NAMES
+    from ...utils.files import write_text_atomic
 
     tables = []
     for run in runs:
@@ -137,7 +137,7 @@ def train_folds(
     state.wait_for_everyone()
     all_keys = [key for split in folds[0].values() for key in cycle_keys(primary_rows(split))]
     if data.train_fraction == 1.0:  # a train subset leaves cycles out of fold 0's splits, not of the folds
-        from ..data.folds import check_every_cycle_tested_once
+        from ...data.folds import check_every_cycle_tested_once
 
         check_every_cycle_tested_once([cycle_keys(folds[f]["test"]) for f in folds], all_keys)
     else:
