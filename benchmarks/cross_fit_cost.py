@@ -12,7 +12,7 @@ load that changes during the run weighs on every arm):
 
 * ``validation``: ``--threshold_source validation`` (the baseline of the goal: cross-fit ≤ 1.5× it);
 * ``cross_fit``: the recipe as it is (``threshold_source: cross_fit``, 5 group models sharing the
-  seed's embeddings through :class:`respira.training.view_store.ViewStore`);
+  seed's embeddings through :class:`respira.training.embeddings.view_store.ViewStore`);
 * ``cross_fit_old`` (with ``--old_ref``): the same recipe run by the source tree of that commit (the
   code before the sharing: every group model embeds its own training part), to compare its
   thresholds and out-of-fold score with the shared one and its time.

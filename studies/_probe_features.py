@@ -1,4 +1,4 @@
-"""The features ``benchmarks/transfer_probe.py`` probes: every ICBHI cycle and KAUH window of ``../shared``
+"""The features ``studies/transfer_probe.py`` probes: every ICBHI cycle and KAUH window of ``../shared``
 through the frozen AudioSet EfficientAT mn04 once (pooled features of every block, the AudioSet logits), and
 the hand-crafted lung-sound features of ``_acoustic_features.py``."""
 

@@ -1,4 +1,4 @@
-"""benchmarks/transfer_report.py: issue 19's goal check on the transfer study's results."""
+"""studies/transfer_report.py: issue 19's goal check on the transfer study's results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import _protocols as protocols
 import transfer_report as report
 

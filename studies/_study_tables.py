@@ -1,4 +1,4 @@
-"""The real-data study's tables (``benchmarks/real_data.py``): one row per method with its paired
+"""The real-data study's tables (``studies/real_data.py``): one row per method with its paired
 difference to the reference, the KAUH patient-bootstrap comparisons, and the in- vs out-of-domain gaps."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The label-free transforms of benchmarks/transfer_probe.py, checked on hand-computed values, and a probe
+"""The label-free transforms of studies/transfer_probe.py, checked on hand-computed values, and a probe
 on separable features scoring what it should."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import transfer_probe as probe
 
 

@@ -1,6 +1,6 @@
 """The real-data study: every method and the trivial baselines under the same patient-wise k-fold CV.
 
-    python benchmarks/real_data.py [--shared ../shared] [--folds 5] [--seeds 0] [--work DIR]
+    python studies/real_data.py [--shared ../shared] [--folds 5] [--seeds 0] [--work DIR]
         [--methods all_normal,class_prior,logmel_lr,cnn_ce,...]
         [--protocol patient_kfold|leave_one_device_out|icbhi_to_kauh] [--reference transfer_flagship]
 

@@ -1,4 +1,4 @@
-"""Transfer protocols of the real-data study (``benchmarks/real_data.py --protocol``), and their statistics.
+"""Transfer protocols of the real-data study (``studies/real_data.py --protocol``), and their statistics.
 
 * ``patient_kfold``: patient-wise k-fold CV on the ICBHI sample (in domain: every device in training);
 * ``leave_one_device_out``: one fold per ICBHI stethoscope, the test fold every recording of that device

@@ -1,4 +1,4 @@
-"""The hand-crafted lung-sound features the transfer probe tried (benchmarks/_acoustic_features.py): each
+"""The hand-crafted lung-sound features the transfer probe tried (studies/_acoustic_features.py): each
 describes the sound's shape, not its level, and the wheeze and crackle features answer to what they name."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import _acoustic_features as acoustic
 
 RATE = 32_000

@@ -1,7 +1,7 @@
 """Frozen EfficientAT embeddings on real ICBHI cycles: 16 kHz audio upsampled in the featurizer against
 EfficientAT's native 32 kHz, under the same patient-wise cross-validation.
 
-    python benchmarks/efficientat_rate.py [--folds 5] [--repeats 3] [--lowpass HZ]
+    python studies/efficientat_rate.py [--folds 5] [--repeats 3] [--lowpass HZ]
 
 Every cycle of ../shared/icbhi is built twice by ``load_icbhi`` (the same rows in the same order):
 at 16 kHz, which a 16 kHz EfficientAT model upsamples to 32 kHz in its featurizer (the FFT resampler),

@@ -1,6 +1,6 @@
 """External validation: an ICBHI-trained detector scored per recording on KAUH (another hospital).
 
-    python benchmarks/kauh_external.py [--shared ../shared] [--epochs 60] [--seeds 0,1,2] [--work DIR]
+    python studies/kauh_external.py [--shared ../shared] [--epochs 60] [--seeds 0,1,2] [--work DIR]
 
 What it does, in one run, as a user would with the CLI:
 

@@ -1,6 +1,6 @@
 """Sanity table: the small CNN with cross-entropy, + a contrastive loss and + ADD, over seeds.
 
-    python benchmarks/sanity_table.py [--shared ../shared/icbhi] [--epochs 10] [--seeds 0,1,2]
+    python studies/sanity_table.py [--shared ../shared/icbhi] [--epochs 10] [--seeds 0,1,2]
 
 A sanity check that the training stack learns and that the auxiliary losses plug in — NOT a claim
 about full ICBHI (tiny data, a few epochs, no tuning). Corpora:

@@ -1,6 +1,6 @@
 """ICBHI + KAUH (multiple-instance bags of windows) vs ICBHI alone, scored on held-out KAUH patients.
 
-    python benchmarks/multi_corpus.py [--shared ../shared] [--folds 4] [--seeds 0,1,2] [--epochs 40]
+    python studies/multi_corpus.py [--shared ../shared] [--folds 4] [--seeds 0,1,2] [--epochs 40]
         [--pooling max] [--work DIR]
 
 Protocol (KAUH patient-grouped k-fold; a patient's three filter-mode recordings always on one side):
@@ -9,11 +9,11 @@ Protocol (KAUH patient-grouped k-fold; a patient's three filter-mode recordings 
 2. the flagship recipe (``recipes/efficientat_frozen_multilabel.yaml``: frozen encoder, head_norm +
    linear head, BCE on crackle/wheeze, patient-wise 60/20/20 ICBHI split, early stopping on ICBHI
    validation, cross-fitted thresholds over 5 patient groups) with ``corpora: [icbhi, kauh]``; its
-   splits are built once by :func:`respira.training.datasets.load_splits` (ICBHI cycles + every KAUH
+   splits are built once by :func:`respira.training.splits.datasets.load_splits` (ICBHI cycles + every KAUH
    recording cut into 4-s windows every 2 s) and every cycle and window is embedded **once, clean**
    (CPU-feasible: ``augmented_views: 0``, no waveform augmentation, ``--epochs`` epochs);
 3. KAUH patients cut into ``--folds`` folds (:func:`respira.data.kauh_patient_folds`, stratified by
-   the recording class); for each fold x seed, :func:`respira.training.seeds.run_seed` (what ``respira
+   the recording class); for each fold x seed, :func:`respira.training.run.seeds.run_seed` (what ``respira
    train`` runs per seed) trains the multi-corpus model on ICBHI train + the KAUH windows of the other
    folds' patients (cycle BCE + bag BCE, ``--pooling``), and the ICBHI-only flagship (per seed; it saw
    no KAUH patient) is trained the same way on ICBHI train alone;

@@ -1,4 +1,4 @@
-"""The transfer protocols of benchmarks/real_data.py (benchmarks/_protocols.py): the folds its baselines are
+"""The transfer protocols of studies/real_data.py (studies/_protocols.py): the folds its baselines are
 scored on are the ones ``respira train`` builds, each leave-one-device-out fold tests exactly one device,
 KAUH runs are read per recording, and methods are paired by fold x seed."""
 
@@ -16,7 +16,7 @@ from respira.data import read_icbhi_index
 from respira.training.recipe.recipe import DataArguments
 from respira.training.splits.datasets import data_record, load_splits
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import _protocols as protocols
 
 RATE, LOWPASS = 16_000, 4000.0

@@ -1,6 +1,6 @@
-"""Issue 19's goal, checked on the transfer study's results (``benchmarks/real_data.py --protocol``).
+"""Issue 19's goal, checked on the transfer study's results (``studies/real_data.py --protocol``).
 
-    python benchmarks/transfer_report.py --work DIR [--shared ../shared] [--reference transfer_flagship]
+    python studies/transfer_report.py --work DIR [--shared ../shared] [--reference transfer_flagship]
 
 For ``leave_one_device_out`` and ``icbhi_to_kauh``, each ``transfer_*`` method with results in
 ``DIR/results_<protocol>/``: its seeds, the ICBHI score's mean over fold x seed with two 95 % intervals

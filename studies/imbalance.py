@@ -1,6 +1,6 @@
 """Class-imbalance options on real ICBHI cycles, for a head on frozen EfficientAT mn04 embeddings.
 
-    python benchmarks/imbalance.py --data_dir ../shared/icbhi [--split_seeds 0,1,2] [--seeds 0,1,2]
+    python studies/imbalance.py --data_dir ../shared/icbhi [--split_seeds 0,1,2] [--seeds 0,1,2]
 
 Single-label (4 classes, cross-entropy): no weighting, ``class_weights: inverse``,
 ``class_weights: effective_number:0.999`` and ``batch_sampler: class_balanced``. Multi-label (crackle,

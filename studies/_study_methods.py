@@ -1,4 +1,4 @@
-"""The methods of the real-data study (``benchmarks/real_data.py``): each one's recipe, its CPU-feasible
+"""The methods of the real-data study (``studies/real_data.py``): each one's recipe, its CPU-feasible
 overrides of it and label, and the ``respira train`` options the study runs it with."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The real-data study's methods (benchmarks/_study_methods.py): a method's own low-pass reaches
+"""The real-data study's methods (studies/_study_methods.py): a method's own low-pass reaches
 ``respira train``."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from respira.training.recipe.recipe import parse_recipe
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import _study_methods as methods
 
 

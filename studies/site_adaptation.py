@@ -1,10 +1,10 @@
 """A new site: an ICBHI-trained detector on KAUH as is, adapted without labels, calibrated with a few.
 
-    python benchmarks/site_adaptation.py [--shared ../shared] [--epochs 60] [--seed 0] [--work DIR]
+    python studies/site_adaptation.py [--shared ../shared] [--epochs 60] [--seed 0] [--work DIR]
         [--threshold_source validation]
 
 1. ``respira convert efficientat`` the real EfficientAT mn04 and ``respira train
-   recipes/efficientat_frozen_multilabel.yaml`` on the real ICBHI sample (as benchmarks/kauh_external.py:
+   recipes/efficientat_frozen_multilabel.yaml`` on the real ICBHI sample (as studies/kauh_external.py:
    clean cached embeddings, ``--epochs``, one seed; ``--threshold_source`` ``validation`` by default to
    stay within a few CPU minutes, the recipe's ``cross_fit`` on request);
 2. the KAUH recordings (``--filter_mode``: one stethoscope filter, or all) are embedded once, in

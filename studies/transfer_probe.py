@@ -1,6 +1,6 @@
 """Linear probes on the frozen flagship encoder: is the out-of-domain loss in the features or in the decision?
 
-    python benchmarks/transfer_probe.py --work /tmp/probe [--shared ../shared]
+    python studies/transfer_probe.py --work /tmp/probe [--shared ../shared]
 
 Every ICBHI cycle of ``../shared`` and every 4-s KAUH window (every 4 s, the recording low-passed first, as
 ``respira evaluate --dataset kauh`` cuts them) is run once through the converted AudioSet EfficientAT mn04
