@@ -14,7 +14,7 @@ Only the target's audio is read (annotations and the labels in KAUH file names a
 head_norm: the model's head_norm statistics become those of the target's window embeddings; --methods
 prior_shift: a multi-label model's thresholds move to the target's prevalence estimated by EM (Saerens
 et al. 2002) from the training prevalence (config.label_priors, or --source_priors). Neither is applied
-by default: on leave-one-site-out (benchmarks/leave_one_site_out.py) head_norm raised the held-out score
+by default: on leave-one-site-out (studies/leave_one_site_out.py) head_norm raised the held-out score
 by 4.7 points on average but lowered it by 5.0 on KAUH, and prior_shift lowered it by 9.2; each warns so
 when named. With labels of a few of the site's patients, respira calibrate raised it by 9.1 (5 patients).
 The new folder's config.json carries the thresholds and config.adaptation; its README.md says what it was

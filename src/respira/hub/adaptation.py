@@ -14,7 +14,7 @@ Two corrections, both estimated from the target audio alone:
    ``config.decision_thresholds``; the rule that applies them is :mod:`respira.decision`'s.
 
 Neither is applied by default (:data:`DEFAULT_METHODS`): on leave-one-site-out (train on two of ICBHI,
-KAUH and SPRSound, adapt to and score the third; ``benchmarks/leave_one_site_out.py``) neither raised the
+KAUH and SPRSound, adapt to and score the third; ``studies/leave_one_site_out.py``) neither raised the
 score on every held-out site, and the prior shift lowered it most (the new site's posteriors are shifted
 by the covariates, not by the prevalence alone, which is Saerens' assumption; calibrating them on the
 training sites first did not help). A user names the methods; each then warns with its numbers
@@ -69,7 +69,7 @@ METHODS: tuple[str, ...] = ("head_norm", "prior_shift")
 """What :func:`adapt_model` can re-estimate."""
 DEFAULT_METHODS: tuple[str, ...] = ()
 """What is applied when no method is named: only a method that raised the held-out ICBHI score on every
-rotation of leave-one-site-out at 3 seeds (``benchmarks/leave_one_site_out.py``, BENCHMARKS.md). None did,
+rotation of leave-one-site-out at 3 seeds (``studies/leave_one_site_out.py``, BENCHMARKS.md). None did,
 so none is: an adaptation is asked for by name, and then warned about (:data:`MEASURED`)."""
 MEASURED: dict[str, str] = {
     "head_norm": "head_norm changed the held-out ICBHI score by +4.7 points on average over the three "

@@ -1,0 +1,582 @@
+"""Leave one site out: learn from two hospitals, score the third, every rotation, 3 seeds, baselines alike.
+
+    python studies/leave_one_site_out.py --work /tmp/loso [--shared ../shared] [--seeds 0,1,2]
+
+The three sites of ``../shared`` (ICBHI: Portugal and Greece, four stethoscopes, adults and children; KAUH:
+Jordan, a Littmann 3200, adults; SPRSound: Shanghai, a Yunting II, children) are cut as respira deploys a
+detector on each and embedded once by the flagship's frozen encoder (:mod:`_site_features`). For each
+held-out site a head is trained on the two others as the flagship trains its head (each embedding feature
+standardised over the pool, dropout 0.3, one linear layer, BCE on crackle and wheeze, AdamW 1e-3, batch 32,
+30 epochs, the transfer protocols' CPU reduction of the recipe) — ICBHI cycles and SPRSound events as units,
+KAUH windows carrying their recording's flags, weighted so that each recording counts once — and decides at
+thresholds tuned on predictions cross-fitted over 5 patient groups of the pool (cycles and events one by
+one, a KAUH recording by the maximum of its windows: the flagship's rule). Nothing of the held-out site
+chooses anything. The held-out site is scored as it is used: ICBHI per cycle, KAUH per recording (maximum
+over 4-s windows every 2 s), SPRSound per event and per recording (Poor Quality records left out; they have
+no crackle / wheeze label).
+
+Methods (each a variant of the pooled head, all pre-specified): ``pooled`` (the flagship's rule);
+``site_balanced`` (each training site weighs the same: domain-balanced sampling); ``per_site_norm``
+(each site, the held-out one included, standardised by its own statistics: the instance / domain
+normalisation family); ``worst_site_thresholds`` (thresholds that maximise the worst training site's
+score: ``threshold_aggregation: worst_domain`` with sites as domains); and the last two together.
+Baselines in the same run: all-normal, class prior (the pool's class shares drawn at random: the expected
+score) and a class-balanced logistic regression on log-mel mean / std features (64 bands to 4 kHz),
+decided at 0.5.
+
+Label-free adaptation to the held-out site (``respira adapt``'s two methods, re-measured on the pooled head,
+using the target's unlabelled 4-s windows — ICBHI's cycles, which have no windows here): ``head_norm`` (the
+standardisation re-estimated on the target), ``prior_shift`` (Saerens EM from the pool's prevalence, the
+thresholds moved), both (the old default), and each with the posteriors calibrated first (Platt scaling per
+flag on the pool's cross-fitted predictions, so EM's calibration assumption holds). Every adaptation is paired
+with the unadapted head by rotation x seed.
+
+Reported per held-out site and method: ICBHI score, Se, Sp (mean over seeds), its 95 % patient-bootstrap
+interval (the seed-mean score over 1000 resamples of the held-out site's patients), the AUC per flag, and the
+decision ceiling (thresholds tuned on the held-out site itself: what any rule could reach; never a result).
+Results go to ``--work/loso_results.json``; the features are cached per site in ``--work/site_features/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _machine import cpu_name, load_average
+from _protocols import decision_ceiling
+from _site_features import RECORDING_SETS, SITES, embed_sites
+from _study_methods import ROOT
+from respira.labels import flags_to_classes
+from respira.metrics import icbhi_scores
+from respira.metrics.baselines import class_prior
+from respira.metrics.multilabel import roc_auc
+from respira.metrics.prior_shift import estimate_prior_shift
+from respira.metrics.recording_level import bootstrap_replicates
+from respira.metrics.thresholds import choose_thresholds, tune_thresholds
+from respira.training.run.fold_summary import t_interval
+
+GROUPS, EPOCHS, BATCH, LR, DROPOUT = 5, 30, 32, 1e-3, 0.3
+TRAIN_SETS: dict[str, str] = {"icbhi": "icbhi", "kauh": "kauh", "sprsound": "sprsound"}
+"""Per site: the unit set it trains with (SPRSound: its events)."""
+CALIBRATION_PATIENTS, CALIBRATION_REPEATS = (5, 10), 20
+"""``respira calibrate`` measured: thresholds re-tuned on the units of k labelled target patients, scored on
+the other patients, against the unchanged thresholds on those same patients (20 random subsets per seed)."""
+ADAPTATIONS: tuple[str, ...] = (
+    "head_norm", "prior_shift", "head_norm+prior_shift",
+    "calibrated+prior_shift", "calibrated+head_norm+prior_shift",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    site_balanced: bool = False
+    per_site_norm: bool = False
+    worst_site_thresholds: bool = False
+
+
+IN_DOMAIN: tuple[Method, ...] = (
+    Method("pooled"),
+    Method("worst_site_thresholds", worst_site_thresholds=True),
+)
+"""Methods also scored with the site in training (patient folds), for the in / out-of-domain table."""
+METHODS: tuple[Method, ...] = (
+    Method("pooled"),
+    Method("site_balanced", site_balanced=True),
+    Method("per_site_norm", per_site_norm=True),
+    Method("worst_site_thresholds", worst_site_thresholds=True),
+    Method("per_site_norm+worst_site_thresholds", per_site_norm=True, worst_site_thresholds=True),
+)
+
+
+def take(rows: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    return {key: value[mask] for key, value in rows.items()}
+
+
+def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def pool_of(
+    sets: dict, held_out: str | None, held_patients: frozenset[str] = frozenset()
+) -> dict[str, np.ndarray]:
+    """The training units of every site but ``held_out``, less ``held_patients``, with ``site`` and per-row
+    ``weight`` (a KAUH recording's windows: 1 in all)."""
+    parts = []
+    for site in SITES:
+        if site == held_out:
+            continue
+        rows = sets[TRAIN_SETS[site]]
+        rows = take(rows, ~rows["poor"] & ~np.isin(rows["patient"], list(held_patients)))
+        _, inverse, counts = np.unique(rows["recording"], return_inverse=True, return_counts=True)
+        windows = site in RECORDING_SETS and TRAIN_SETS[site] == RECORDING_SETS[site]
+        rows["weight"] = 1.0 / counts[inverse] if windows else np.ones(len(inverse))
+        rows["site"] = np.full(len(inverse), site)
+        rows["unit"] = (
+            np.char.add(f"{site}:", rows["recording"])
+            if windows
+            else np.char.add(f"{site}:", np.arange(len(inverse)).astype(str))
+        )
+        parts.append(rows)
+    return concat(parts)
+
+
+def standardiser(
+    x: np.ndarray, groups: np.ndarray | None = None
+) -> Callable[[np.ndarray, np.ndarray | None], np.ndarray]:
+    """Standardise with ``x``'s statistics, or (``groups``) each group with its own, computed on the rows
+    given."""
+    if groups is None:
+        mean, std = x.mean(0), x.std(0) + 1e-5
+        return lambda z, g=None: (z - mean) / std
+
+    def per_group(z: np.ndarray, g: np.ndarray | None) -> np.ndarray:
+        out = np.empty_like(z)
+        for name in np.unique(g):
+            rows = g == name
+            out[rows] = (z[rows] - z[rows].mean(0)) / (z[rows].std(0) + 1e-5)
+        return out
+
+    return per_group
+
+
+def fit_head(
+    x: np.ndarray, flags: np.ndarray, weights: np.ndarray, seed: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The flagship's head on standardised ``x``: dropout, linear, weighted BCE; x -> probabilities."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    head = torch.nn.Sequential(torch.nn.Dropout(DROPOUT), torch.nn.Linear(x.shape[1], 2))
+    optimiser = torch.optim.AdamW(head.parameters(), lr=LR, weight_decay=0.0)
+    inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(flags, dtype=torch.float32)
+    w = torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
+    for _ in range(EPOCHS):
+        for batch in torch.randperm(len(inputs), generator=generator).split(BATCH):
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                head(inputs[batch]), targets[batch], reduction="none"
+            ).sum(1)
+            optimiser.zero_grad()
+            (loss * w[batch]).mean().backward()
+            optimiser.step()
+    head.eval()
+
+    def predict(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.sigmoid(head(torch.as_tensor(z, dtype=torch.float32))).numpy()
+
+    return predict
+
+
+def patient_groups(patients: np.ndarray, seed: int) -> np.ndarray:
+    unique = np.unique(patients)
+    np.random.default_rng(seed).shuffle(unique)
+    group = dict(zip(unique, np.arange(len(unique)) % GROUPS, strict=True))
+    return np.array([group[p] for p in patients])
+
+
+def units(
+    rows: dict[str, np.ndarray], probabilities: np.ndarray, key: str = "unit"
+) -> tuple[np.ndarray, ...]:
+    """(flags, probabilities, patients, sites) per unit: a recording's windows by their maximum."""
+    names, first, inverse = np.unique(rows[key], return_index=True, return_inverse=True)
+    pooled = np.zeros((len(names), 2))
+    np.maximum.at(pooled, inverse, probabilities)
+    site = rows["site"][first] if "site" in rows else None
+    return rows["flags"][first], pooled, rows["patient"][first], site
+
+
+@dataclass
+class Trained:
+    predict_target: Callable[[dict], np.ndarray]
+    thresholds: tuple[float, float]
+    oof: np.ndarray
+    pool: dict[str, np.ndarray]
+    transform_target: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+    head: Callable[[np.ndarray], np.ndarray]
+
+
+def train(method: Method, pool: dict[str, np.ndarray], seed: int) -> Trained:
+    groups_of = pool["site"] if method.per_site_norm else None
+    weights = pool["weight"].copy()
+    if method.site_balanced:
+        for site in np.unique(pool["site"]):
+            rows = pool["site"] == site
+            weights[rows] *= weights.sum() / (len(np.unique(pool["site"])) * weights[rows].sum())
+
+    def fit(rows: np.ndarray) -> tuple[Callable, Callable]:
+        norm = standardiser(pool["x"][rows], None if groups_of is None else groups_of[rows])
+        x = norm(pool["x"][rows], None if groups_of is None else groups_of[rows])
+        return norm, fit_head(x, pool["flags"][rows], weights[rows], seed)
+
+    folds = patient_groups(pool["patient"], seed)
+    oof = np.zeros((len(folds), 2))
+    for g in range(GROUPS):
+        held = folds == g
+        norm, head = fit(~held)
+        oof[held] = head(norm(pool["x"][held], None if groups_of is None else groups_of[held]))
+    flags, probs, _, sites = units(pool, oof)
+    thresholds = tune_thresholds(flags, probs, domains=sites if method.worst_site_thresholds else None)
+    norm, head = fit(np.ones(len(folds), dtype=bool))
+
+    def transform(x: np.ndarray, target_groups: np.ndarray | None = None) -> np.ndarray:
+        return norm(x, None if groups_of is None else np.full(len(x), "target"))
+
+    return Trained(lambda rows: head(transform(rows["x"])), thresholds, oof, pool, transform, head)
+
+
+def score(flags: np.ndarray, probs: np.ndarray, thresholds) -> dict[str, float]:
+    decided = (probs >= np.asarray(thresholds)).astype(np.int64)
+    s = icbhi_scores(flags_to_classes(flags), flags_to_classes(decided), warn=False)
+    return {k: 100 * float(s[k]) for k in ("icbhi_score", "sensitivity", "specificity")}
+
+
+def targets_of(sets: dict, site: str) -> dict[str, dict[str, np.ndarray]]:
+    """The held-out site's scored unit sets: name -> rows with ``unit`` (what one decision covers)."""
+    out = {}
+    for name in {TRAIN_SETS[site], RECORDING_SETS.get(site, TRAIN_SETS[site])}:
+        rows = take(sets[name], ~sets[name]["poor"])
+        per_recording = name in RECORDING_SETS.values()
+        rows["unit"] = rows["recording"] if per_recording else np.arange(len(rows["patient"])).astype(str)
+        out[name] = rows
+    return out
+
+
+def adaptation_rows(sets: dict, site: str) -> dict[str, np.ndarray]:
+    """The target's unlabelled audio as ``respira adapt`` reads it: its 4-s windows (ICBHI: its cycles)."""
+    name = RECORDING_SETS.get(site, TRAIN_SETS[site])
+    return sets[name]
+
+
+def platt(oof_units: np.ndarray, flags: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Per flag, logistic calibration of the logit fitted on the pool's cross-fitted predictions."""
+    from sklearn.linear_model import LogisticRegression
+
+    def logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        return np.log(p / (1 - p))
+
+    models = [LogisticRegression(C=1e6).fit(logit(oof_units[:, [i]]), flags[:, i]) for i in range(2)]
+    return lambda p: np.column_stack([m.predict_proba(logit(p[:, [i]]))[:, 1] for i, m in enumerate(models)])
+
+
+def adapted_thresholds(
+    trained: Trained, adaptation: str, sets: dict, site: str
+) -> tuple[Callable[[dict], np.ndarray], tuple[float, float]]:
+    """The target's probability function and thresholds after ``adaptation`` (label-free)."""
+    target_windows = adaptation_rows(sets, site)
+    predict = trained.predict_target
+    if "head_norm" in adaptation:
+        mean, std = target_windows["x"].mean(0), target_windows["x"].std(0, ddof=1) + 1e-5
+        predict = lambda rows: trained.head((rows["x"] - mean) / std)  # noqa: E731
+    thresholds = trained.thresholds
+    flags, oof_units, _, _ = units(trained.pool, trained.oof)
+    if "calibrated" in adaptation:
+        calibrate = platt(oof_units, flags)
+        raw = predict
+        predict = lambda rows: calibrate(raw(rows))  # noqa: E731
+        thresholds = tune_thresholds(flags, calibrate(oof_units))
+    if "prior_shift" in adaptation:
+        priors = flags.mean(0)
+        shifts = estimate_prior_shift(predict(target_windows), priors, thresholds)
+        thresholds = tuple(shift.shifted_threshold for shift in shifts)
+    return predict, thresholds
+
+
+def evaluate_target(
+    name: str, rows: dict, runs: list[tuple[np.ndarray, tuple[float, float]]]
+) -> dict[str, float]:
+    """Scores of one held-out unit set over the seeds' (window probabilities, thresholds)."""
+    per_seed = []
+    unit_runs = []
+    _, first = np.unique(rows["unit"], return_index=True)
+    for probs, given in runs:
+        thresholds = np.asarray(given)
+        thresholds = thresholds[first] if thresholds.ndim == 2 else thresholds  # per row: its unit's
+        flags, unit_probs, patients, _ = units(rows, probs)
+        unit_runs.append((unit_probs, thresholds))
+        s = score(flags, unit_probs, thresholds)
+        s |= {
+            f"auc_{label}": 100 * roc_auc(flags[:, i], unit_probs[:, i])
+            for i, label in enumerate(("crackle", "wheeze"))
+        }
+        s["ceiling"] = decision_ceiling(flags, unit_probs) * 100
+        per_seed.append(s)
+
+    def statistic(index: np.ndarray) -> dict[str, float]:
+        return {
+            "icbhi_score": statistics.fmean(
+                score(flags[index], p[index], t[index] if np.ndim(t) == 2 else t)["icbhi_score"]
+                for p, t in unit_runs
+            )
+        }
+
+    replicates = bootstrap_replicates(statistic, patients, resamples=1000, seed=0)["icbhi_score"]
+    result = {key: statistics.fmean(s[key] for s in per_seed) for key in per_seed[0]}
+    result["per_seed"] = [s["icbhi_score"] for s in per_seed]
+    result["ci"] = [float(np.percentile(replicates, 2.5)), float(np.percentile(replicates, 97.5))]
+    result["units"] = len(flags)
+    return result
+
+
+def baselines(sets: dict, site: str, pool: dict) -> dict[str, dict[str, dict]]:
+    """all-normal, class prior and log-mel regression on each of the held-out site's unit sets."""
+    from _common import fit_label_regressions
+
+    out: dict[str, dict[str, dict]] = {"all_normal": {}, "class_prior": {}, "logmel_lr": {}}
+    predict = fit_label_regressions(pool["logmel"], pool["flags"])
+    pool_flags, _, _, _ = units(pool, np.zeros((len(pool["unit"]), 2)))
+    shares = class_prior(flags_to_classes(pool_flags))
+    for name, rows in targets_of(sets, site).items():
+        flags, probs, _, _ = units(rows, predict(rows["logmel"]))
+        classes = flags_to_classes(flags)
+        normal = score(flags, np.zeros_like(probs), (0.5, 0.5))
+        out["all_normal"][name] = normal | {"ci": [normal["icbhi_score"]] * 2, "units": len(flags)}
+        # expected score of drawing each unit's class from the pool's shares: Sp = share of normal, Se = ...
+        se = sum(shares[c] * np.mean(classes[classes > 0] == c) for c in range(1, 4)) * 100
+        sp = shares[0] * 100
+        out["class_prior"][name] = {
+            "icbhi_score": (se + sp) / 2,
+            "sensitivity": se,
+            "specificity": sp,
+            "ci": [],
+            "units": len(flags),
+        }
+        out["logmel_lr"][name] = evaluate_target(name, rows, [(predict(rows["logmel"]), (0.5, 0.5))]) | {
+            "per_seed": []
+        }
+    return out
+
+
+def in_domain(sets: dict, site: str, seeds: list[int], method: Method) -> dict[str, dict]:
+    """``method`` with the site in training: its patients in :data:`GROUPS` folds (seed 0), each fold scored
+    by a head trained on every other site and the site's other folds (thresholds cross-fitted on that
+    pool); the folds' predictions together, decided at their own fold's thresholds."""
+    targets = targets_of(sets, site)
+    patients = np.unique(np.concatenate([rows["patient"] for rows in targets.values()]))
+    fold_of = dict(zip(patients, patient_groups(patients, 0), strict=True))
+    runs: dict[str, list] = {name: [] for name in targets}
+    for seed in seeds:
+        probs = {name: np.zeros((len(rows["patient"]), 2)) for name, rows in targets.items()}
+        given = {name: np.zeros((len(rows["patient"]), 2)) for name, rows in targets.items()}
+        for fold in range(GROUPS):
+            held = frozenset(p for p, f in fold_of.items() if f == fold)
+            trained = train(method, pool_of(sets, None, held), seed)
+            for name, rows in targets.items():
+                chosen = np.isin(rows["patient"], list(held))
+                probs[name][chosen] = trained.predict_target(take(rows, chosen))
+                given[name][chosen] = trained.thresholds
+        for name in targets:
+            runs[name].append((probs[name], given[name]))
+    return {name: evaluate_target(name, targets[name], r) for name, r in runs.items()}
+
+
+def run(sets: dict, seeds: list[int]) -> dict:
+    results: dict = {}
+    for site in SITES:
+        pool = pool_of(sets, site)
+        targets = targets_of(sets, site)
+        site_results = baselines(sets, site, pool)
+        trained_pooled = {}
+        for method in METHODS:
+            began = time.perf_counter()
+            runs: dict[str, list] = {name: [] for name in targets}
+            for seed in seeds:
+                trained = train(method, pool, seed)
+                if method.name == "pooled":
+                    trained_pooled[seed] = trained
+                for name, rows in targets.items():
+                    runs[name].append((trained.predict_target(rows), trained.thresholds))
+            site_results[method.name] = {
+                name: evaluate_target(name, targets[name], r) for name, r in runs.items()
+            }
+            print(f"{site} {method.name}: {time.perf_counter() - began:.0f} s", flush=True)
+        for adaptation in ADAPTATIONS:
+            runs = {name: [] for name in targets}
+            for seed in seeds:
+                predict, thresholds = adapted_thresholds(trained_pooled[seed], adaptation, sets, site)
+                for name, rows in targets.items():
+                    runs[name].append((predict(rows), thresholds))
+            site_results[f"adapt:{adaptation}"] = {
+                name: evaluate_target(name, targets[name], r) for name, r in runs.items()
+            }
+        for method in IN_DOMAIN:
+            began = time.perf_counter()
+            site_results[f"in_domain:{method.name}"] = in_domain(sets, site, seeds, method)
+            print(f"{site} in domain {method.name}: {time.perf_counter() - began:.0f} s", flush=True)
+        for k in CALIBRATION_PATIENTS:
+            site_results[f"calibrate:{k}_patients"] = {
+                name: few_shot(targets[name], [trained_pooled[seed] for seed in seeds], k) for name in targets
+            }
+        results[site] = site_results
+    return results
+
+
+def few_shot(rows: dict, models: list[Trained], patients_given: int) -> dict[str, float]:
+    """``respira calibrate`` on ``patients_given`` labelled patients of the target (see
+    :data:`CALIBRATION_PATIENTS`): per seed, the mean over subsets of the held-out patients' score with the
+    re-tuned thresholds (``per_seed``) and with the model's own (``per_seed_reference``)."""
+    calibrated, reference = [], []
+    for seed, trained in enumerate(models):
+        flags, probs, patients, _ = units(rows, trained.predict_target(rows))
+        rng = np.random.default_rng(seed)
+        names = np.unique(patients)
+        pairs = []
+        for _ in range(CALIBRATION_REPEATS):
+            given = np.isin(patients, rng.choice(names, patients_given, replace=False))
+            classes = flags_to_classes(flags[given])
+            if not (classes == 0).any() or not (classes > 0).any():
+                continue  # respira calibrate refuses a sample without both normal and abnormal units
+            tuned = choose_thresholds(flags[given], probs[given]).thresholds
+            rest = ~given
+            pairs.append(
+                (score(flags[rest], probs[rest], tuned)["icbhi_score"],
+                 score(flags[rest], probs[rest], trained.thresholds)["icbhi_score"])
+            )  # fmt: skip
+        calibrated.append(statistics.fmean(p[0] for p in pairs))
+        reference.append(statistics.fmean(p[1] for p in pairs))
+    return {
+        "icbhi_score": statistics.fmean(calibrated),
+        "reference_score": statistics.fmean(reference),
+        "per_seed": calibrated,
+        "per_seed_reference": reference,
+        "units": len(np.unique(rows["unit"])),
+    }
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| held out | scored | method | ICBHI score (95 % CI) | Se | Sp | AUC crackle | AUC wheeze | ceiling "
+        "| seeds |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for site, methods in results.items():
+        for method, sets in methods.items():
+            for name, r in sorted(sets.items()):
+                ci = f" ({r['ci'][0]:.1f}–{r['ci'][1]:.1f})" if r.get("ci") else ""
+                auc = [f"{r[k]:.1f}" if k in r else "" for k in ("auc_crackle", "auc_wheeze", "ceiling")]
+                seeds = ", ".join(f"{v:.1f}" for v in r.get("per_seed", []))
+                if "reference_score" in r:
+                    ci = f" (unchanged thresholds {r['reference_score']:.1f}, same patients)"
+                se_sp = [f"{r[k]:.1f}" if k in r else "" for k in ("sensitivity", "specificity")]
+                lines.append(
+                    f"| {site} | {name} ({r['units']}) | {method} | {r['icbhi_score']:.1f}{ci} | "
+                    f"{' | '.join(se_sp)} | {' | '.join(auc)} | {seeds} |"
+                )
+    return "\n".join(lines)
+
+
+def paired(results: dict, reference: str = "pooled") -> str:
+    """Each method and adaptation against ``reference``, paired by held-out set x seed."""
+    lines = ["| method | Δ ICBHI score per rotation (mean over seeds) | mean Δ | 95 % t-interval "
+             "| better in |",
+             "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    names = [
+        m
+        for m in next(iter(results.values()))
+        if m not in ("all_normal", "class_prior", "logmel_lr", reference) and not m.startswith("in_domain:")
+    ]
+    for method in names:
+        deltas, per_rotation, wins, total = [], [], 0, 0
+        for site, methods in results.items():
+            for name, r in methods[method].items():
+                base = r.get("per_seed_reference", methods[reference][name]["per_seed"])
+                d = [a - b for a, b in zip(r["per_seed"], base, strict=True)]
+                deltas += d
+                wins += sum(x > 0 for x in d)
+                total += len(d)
+                per_rotation.append(f"{site}/{name} {statistics.fmean(d):+.1f}")
+        low, high = t_interval(deltas)
+        lines.append(
+            f"| {method} | {'; '.join(per_rotation)} | {statistics.fmean(deltas):+.2f} | "
+            f"{low:+.2f} to {high:+.2f} | {wins}/{total} |"
+        )
+    return "\n".join(lines)
+
+
+def quality_probe(rows: dict[str, np.ndarray]) -> dict[str, float]:
+    """Can the frozen encoder tell a recording too poor to judge? SPRSound's record label Poor Quality from
+    each recording's mean and standard deviation of window embeddings: a class-balanced L2 logistic
+    regression (C 0.01), out-of-fold over 5 patient groups; the AUC, and the share of Poor Quality records
+    caught when 10 % of all records are withheld. (The only site with the label: no out-of-site number.)"""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import StandardScaler
+
+    names, first, inverse = np.unique(rows["recording"], return_index=True, return_inverse=True)
+    x = np.stack(
+        [
+            np.hstack([rows["x"][inverse == i].mean(0), rows["x"][inverse == i].std(0)])
+            for i in range(len(names))
+        ]
+    )
+    poor, folds = rows["poor"][first].astype(int), patient_groups(rows["patient"][first], 0)
+    oof = np.zeros(len(names))
+    for fold in range(GROUPS):
+        held = folds == fold
+        scaler = StandardScaler().fit(x[~held])
+        model = LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000)
+        model.fit(scaler.transform(x[~held]), poor[~held])
+        oof[held] = model.predict_proba(scaler.transform(x[held]))[:, 1]
+    withheld = oof >= np.quantile(oof, 0.9)
+    return {
+        "records": len(names), "poor_quality": int(poor.sum()), "auc": 100 * roc_auc_score(poor, oof),
+        "caught_at_10_percent_withheld": 100 * float(withheld[poor == 1].mean()),
+    }  # fmt: skip
+
+
+def domain_gap(results: dict) -> str:
+    """Each site with its patients in training (in domain) beside the same method with the site held out."""
+    lines = [
+        "| site | scored | method | in domain (95 % CI) | held out (95 % CI) | Δ held out - in domain |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for site, methods in results.items():
+        for method in IN_DOMAIN:
+            inside, outside = methods[f"in_domain:{method.name}"], methods[method.name]
+            for name in sorted(inside):
+                a, b = inside[name], outside[name]
+                cells = [f"{r['icbhi_score']:.1f} ({r['ci'][0]:.1f}–{r['ci'][1]:.1f})" for r in (a, b)]
+                gap = b["icbhi_score"] - a["icbhi_score"]
+                lines.append(f"| {site} | {name} | {method.name} | {cells[0]} | {cells[1]} | {gap:+.1f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--seeds", default="0,1,2")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    sets = embed_sites(args.shared, args.work, args.work / "site_features")
+    print(f"features: {time.perf_counter() - began:.0f} s", flush=True)
+    for rows in sets.values():
+        rows["patient"] = rows["patient"].astype(str)
+    results = run(sets, [int(s) for s in args.seeds.split(",")])
+    (args.work / "loso_results.json").write_text(json.dumps(results, indent=1))
+    print(f"\nmachine: {cpu_name()}, {torch.get_num_threads()} threads, load {load_average()}")
+    print(f"total {time.perf_counter() - began:.0f} s\n")
+    print(table(results))
+    print()
+    print(paired(results))
+    print()
+    print(domain_gap(results))
+    quality = quality_probe(sets["sprsound_windows"])
+    print(
+        f"\nquality (SPRSound, {quality['records']} records, {quality['poor_quality']} Poor Quality): AUC "
+        f"{quality['auc']:.1f}; withholding 10 % of records catches "
+        f"{quality['caught_at_10_percent_withheld']:.0f} % of them"
+    )
+
+
+if __name__ == "__main__":
+    main()
