@@ -29,7 +29,7 @@ from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fo
 from .icbhi_config import ICBHIConfig
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
-from .loaders import build_or_stream, check_loader_options
+from .loaders import FolderBuilder, build_or_stream, check_loader_options
 from .recording_audio import audio_durations, recording_samples
 from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
 from .text_files import ClippedCycleWarning
@@ -63,7 +63,7 @@ def _recording_features() -> dict[str, datasets.Value]:
     return {name: features[name] for name in RECORDING_COLUMNS}
 
 
-class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class ICBHI(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """ICBHI 2017 Respiratory Sound Database, read from a local folder (``data_dir``).
 
     Configs: ``cycles`` (one example per annotated cycle) and ``recordings`` (one example per
@@ -83,15 +83,13 @@ class ICBHI(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "cycles"
     config: ICBHIConfig
 
-    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
-        if data_dir is None:
-            raise ValueError("the ICBHI builder reads a local copy of the corpus: pass data_dir=<folder>")
-        self.layout: CorpusLayout = locate_corpus(data_dir)
-        kwargs["input_fingerprint"] = self.layout.fingerprint()
-        if kwargs.get("config_name") == "recordings" and kwargs.get("writer_batch_size") is None:
-            kwargs["writer_batch_size"] = 50  # whole recordings are large; keep write batches small
-        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
-        self.config.validate()  # datasets sets user options with setattr, after __post_init__
+    CORPUS_LABEL = "ICBHI"
+
+    @staticmethod
+    def locate(data_dir: str | Path) -> CorpusLayout:
+        return locate_corpus(data_dir)  # looked up when called: the module's function, as patched
+
+    layout: CorpusLayout
 
     def _info(self) -> datasets.DatasetInfo:
         audio = datasets.Audio(sampling_rate=self.config.sampling_rate)

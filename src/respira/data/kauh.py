@@ -53,7 +53,7 @@ from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
-from .loaders import build_or_stream, check_loader_options
+from .loaders import FolderBuilder, build_or_stream, check_loader_options
 from .recording_audio import audio_durations, recording_samples
 
 __all__ = [
@@ -269,7 +269,7 @@ class KAUHConfig(AudioBuilderConfig):
     (:class:`~respira.data.audio_config.AudioBuilderConfig`); every field is part of the cache key."""
 
 
-class KAUH(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class KAUH(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds (King Abdullah University Hospital), read from a local folder (``data_dir``):
     one example per recording, all in a ``test`` split (see the module docstring)."""
 
@@ -281,15 +281,13 @@ class KAUH(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "recordings"
     config: KAUHConfig
 
-    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
-        if data_dir is None:
-            raise ValueError("the KAUH builder reads a local copy of the corpus: pass data_dir=<folder>")
-        self.layout: KAUHLayout = locate_kauh(data_dir)
-        kwargs["input_fingerprint"] = self.layout.fingerprint()
-        if kwargs.get("writer_batch_size") is None:
-            kwargs["writer_batch_size"] = 50  # whole recordings: keep write batches small
-        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
-        self.config.validate()  # datasets sets user options with setattr, after __post_init__
+    CORPUS_LABEL = "KAUH"
+
+    @staticmethod
+    def locate(data_dir: str | Path) -> KAUHLayout:
+        return locate_kauh(data_dir)  # looked up when called: the module's function, as patched
+
+    layout: KAUHLayout
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(

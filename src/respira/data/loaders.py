@@ -1,4 +1,5 @@
-"""What ``load_icbhi`` and ``load_kauh`` share: their options checked up front, then build or stream.
+"""What the corpus builders and their ``load_*`` functions share: a local folder located and fingerprinted
+(:class:`FolderBuilder`), options checked up front, then build or stream.
 
 Both loaders take a few named arguments plus further fields of their builder config. An unknown option
 (a typo, an option of the other corpus) is refused with one line naming it, the closest valid names and
@@ -12,13 +13,44 @@ import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import datasets
 
-__all__ = ["build_or_stream", "builder_option_names", "check_loader_options"]
+__all__ = ["FolderBuilder", "build_or_stream", "builder_option_names", "check_loader_options"]
 
 _INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
+WHOLE_RECORDING_BATCH = 50
+"""Examples per write batch of a config whose examples are whole recordings (large: keep batches small)."""
+
+
+class FolderBuilder:
+    """Mixin for a ``datasets`` builder of a corpus read from a local folder (``data_dir``): the folder is
+    located by :attr:`locate` before anything else (its one-line error for a folder without the corpus),
+    its files' fingerprint becomes the cache key's data part, a config whose examples are whole recordings
+    (:attr:`WHOLE_RECORDING_CONFIGS`) writes small batches, and the config is validated again after
+    ``datasets`` has set the user's options (with ``setattr``, after ``__post_init__``). Put it first in
+    the bases."""
+
+    CORPUS_LABEL: ClassVar[str]
+    """How messages name the corpus (``ICBHI``, ``KAUH``)."""
+    WHOLE_RECORDING_CONFIGS: ClassVar[tuple[str, ...]] = ("recordings",)
+    locate: ClassVar[Callable[[str | Path], Any]]
+    """``locate(data_dir)``: the corpus's layout, with ``fingerprint()``."""
+
+    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
+        if data_dir is None:
+            raise ValueError(
+                f"the {self.CORPUS_LABEL} builder reads a local copy of the corpus: pass data_dir=<folder>"
+            )
+        self.layout = type(self).locate(data_dir)
+        kwargs["input_fingerprint"] = self.layout.fingerprint()
+        config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
+        if config_name in self.WHOLE_RECORDING_CONFIGS and kwargs.get("writer_batch_size") is None:
+            kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
+        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
+        self.config.validate()  # type: ignore[attr-defined]
 
 
 def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[str, ...]:

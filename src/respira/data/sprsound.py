@@ -57,7 +57,7 @@ from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import SplitError, SPRSoundError, SPRSoundFormatError, SurfacedBuildErrors
 from .icbhi_config import parse_split_fractions
-from .loaders import build_or_stream, check_loader_options
+from .loaders import FolderBuilder, build_or_stream, check_loader_options
 from .recording_audio import audio_durations, recording_samples
 from .splits import patient_split
 from .sprsound_files import EVENT_CLASSES, EVENT_TYPES, RECORD_LABELS
@@ -233,7 +233,7 @@ def _features(config_name: str, sampling_rate: int) -> datasets.Features:
     return datasets.Features(features)
 
 
-class SPRSound(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class SPRSound(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """SPRSound (Shanghai Children's Medical Center), read from a local folder (``data_dir``): one example
     per annotated event (``events``) or per recording (``recordings``); see the module docstring."""
 
@@ -246,15 +246,13 @@ class SPRSound(SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "events"
     config: SPRSoundConfig
 
-    def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
-        if data_dir is None:
-            raise ValueError("the SPRSound builder reads a local copy of the corpus: pass data_dir=<folder>")
-        self.layout: SPRSoundLayout = locate_sprsound(data_dir)
-        kwargs["input_fingerprint"] = self.layout.fingerprint()
-        if kwargs.get("config_name") == "recordings" and kwargs.get("writer_batch_size") is None:
-            kwargs["writer_batch_size"] = 50  # whole recordings: keep write batches small
-        super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)
-        self.config.validate()  # datasets sets user options with setattr, after __post_init__
+    CORPUS_LABEL = "SPRSound"
+
+    @staticmethod
+    def locate(data_dir: str | Path) -> SPRSoundLayout:
+        return locate_sprsound(data_dir)  # looked up when called: the module's function, as patched
+
+    layout: SPRSoundLayout
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
