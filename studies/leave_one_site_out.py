@@ -54,12 +54,12 @@ from _machine import cpu_name, load_average
 from _protocols import decision_ceiling
 from _site_features import RECORDING_SETS, SITES, embed_sites
 from _study_methods import ROOT
-from respira.labels import flags_to_classes
+from respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from respira.metrics import icbhi_scores
 from respira.metrics.baselines import class_prior
 from respira.metrics.multilabel import roc_auc
 from respira.metrics.prior_shift import estimate_prior_shift
-from respira.metrics.recording_level import bootstrap_replicates
+from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
 from respira.training.run.fold_summary import t_interval
 
@@ -199,7 +199,6 @@ class Trained:
     thresholds: tuple[float, float]
     oof: np.ndarray
     pool: dict[str, np.ndarray]
-    transform_target: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
     head: Callable[[np.ndarray], np.ndarray]
 
 
@@ -226,10 +225,10 @@ def train(method: Method, pool: dict[str, np.ndarray], seed: int) -> Trained:
     thresholds = tune_thresholds(flags, probs, domains=sites if method.worst_site_thresholds else None)
     norm, head = fit(np.ones(len(folds), dtype=bool))
 
-    def transform(x: np.ndarray, target_groups: np.ndarray | None = None) -> np.ndarray:
+    def transform(x: np.ndarray) -> np.ndarray:
         return norm(x, None if groups_of is None else np.full(len(x), "target"))
 
-    return Trained(lambda rows: head(transform(rows["x"])), thresholds, oof, pool, transform, head)
+    return Trained(lambda rows: head(transform(rows["x"])), thresholds, oof, pool, head)
 
 
 def score(flags: np.ndarray, probs: np.ndarray, thresholds) -> dict[str, float]:
@@ -305,7 +304,7 @@ def evaluate_target(
         s = score(flags, unit_probs, thresholds)
         s |= {
             f"auc_{label}": 100 * roc_auc(flags[:, i], unit_probs[:, i])
-            for i, label in enumerate(("crackle", "wheeze"))
+            for i, label in enumerate(MULTI_LABEL_NAMES)
         }
         s["ceiling"] = decision_ceiling(flags, unit_probs) * 100
         per_seed.append(s)
@@ -318,10 +317,9 @@ def evaluate_target(
             )
         }
 
-    replicates = bootstrap_replicates(statistic, patients, resamples=1000, seed=0)["icbhi_score"]
     result = {key: statistics.fmean(s[key] for s in per_seed) for key in per_seed[0]}
     result["per_seed"] = [s["icbhi_score"] for s in per_seed]
-    result["ci"] = [float(np.percentile(replicates, 2.5)), float(np.percentile(replicates, 97.5))]
+    result["ci"] = patient_bootstrap(statistic, patients, resamples=1000, seed=0)["icbhi_score"]
     result["units"] = len(flags)
     return result
 

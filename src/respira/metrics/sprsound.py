@@ -52,6 +52,7 @@ from .baselines import BASELINE_PREFIX
 from .icbhi import _as_index_array, _ratio, _warn_undefined
 
 __all__ = [
+    "POOR_QUALITY",
     "SPRSOUND_EVENT_TYPES",
     "SPRSOUND_RECORD_LABELS",
     "SPRSOUND_TASKS",

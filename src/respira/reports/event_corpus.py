@@ -27,8 +27,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..labels import classes_to_flags
-from ..metrics.recording_level import bootstrap_replicates
-from ..metrics.sprsound import coarsen_labels, flags_to_sprsound, sprsound_baselines, sprsound_scores
+from ..metrics.recording_level import patient_bootstrap
+from ..metrics.sprsound import (
+    POOR_QUALITY,
+    coarsen_labels,
+    flags_to_sprsound,
+    sprsound_baselines,
+    sprsound_scores,
+)
 from ..utils.files import staged_folder
 from .evaluation import evaluate_model, write_json
 from .external_validation import evaluate_recordings
@@ -44,7 +50,6 @@ __all__ = ["CHALLENGE_KEYS", "challenge_scores", "evaluate_event_corpus"]
 CHALLENGE_KEYS: tuple[str, ...] = ("se", "sp", "as", "hs", "score")
 EVENT_HEADLINE: tuple[str, ...] = ("num_examples", "icbhi_score", "sensitivity", "specificity", "thresholds")
 """The events' ICBHI scores ``metrics.json`` repeats (``events/metrics.json`` has them all)."""
-POOR_QUALITY = "Poor Quality"
 
 
 def challenge_scores(
@@ -75,26 +80,15 @@ def challenge_scores(
             values = sprsound_scores(task, truth[index], guess[index], warn=False)
             return {key: values[key] for key in CHALLENGE_KEYS}
 
-        replicates = bootstrap_replicates(statistic, patients[chosen], resamples=resamples, seed=seed)
-        scores["ci"] = {
-            key: [float(np.nanpercentile(values, 2.5)), float(np.nanpercentile(values, 97.5))]
-            if not np.isnan(values).all()
-            else [float("nan")] * 2
-            for key, values in replicates.items()
-        }
+        scores["ci"] = patient_bootstrap(statistic, patients[chosen], resamples=resamples, seed=seed)
         scores |= sprsound_baselines(task, list(truth))
         result[name] = scores
     return result
 
 
-def _event_types(events: datasets.Dataset) -> list[str]:
-    feature = events.features["event_type"]
-    return [feature.int2str(value) for value in events["event_type"]]
-
-
-def _record_labels(recordings: datasets.Dataset) -> list[str]:
-    feature = recordings.features["record_label"]
-    return [feature.int2str(value) for value in recordings["record_label"]]
+def _label_names(dataset: datasets.Dataset, column: str) -> list[str]:
+    """The names of a ``ClassLabel`` column's values."""
+    return dataset.features[column].int2str(dataset[column])
 
 
 def evaluate_event_corpus(
@@ -118,7 +112,7 @@ def evaluate_event_corpus(
     the two levels' whole metrics (:func:`~respira.reports.evaluation.evaluate_model`'s and
     :func:`~respira.reports.external_validation.evaluate_recordings`'), and ``files``."""
     output = check_report_target(output_dir)
-    labels = _record_labels(recordings)
+    labels = _label_names(recordings, "record_label")
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]
     if not judged:
         raise ValueError("every recording is Poor Quality: there is no crackle / wheeze label to score")
@@ -148,7 +142,7 @@ def evaluate_event_corpus(
         tasks = {
             "1-1": challenge_scores(
                 "1-1",
-                coarsen_labels("1-1", _event_types(events)),
+                coarsen_labels("1-1", _label_names(events, "event_type")),
                 predicted_events,
                 events["patient_id"],
                 event_groups,
