@@ -9,6 +9,7 @@ Typical use::
     result.label, result.crackle, result.wheeze                # the recording's verdict and probabilities
     result.to_pandas()                                         # one row per window
     detector.plot("recording.wav", "recording.png")            # spectrogram + probabilities + labels
+    detector.detect_events("recording.wav").events              # crackle / wheeze onsets and offsets
 
 A :class:`Prediction` holds the per-window (or per-annotated-cycle) rows of
 :mod:`respira.inference` and one verdict for the whole recording: the window probabilities of each
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .decision import decide_recording
+from .events import FRAME_HOP_SECONDS, Event, EventSettings
 from .inference import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
@@ -43,6 +45,8 @@ from .windows import DEFAULT_TOP_K
 if TYPE_CHECKING:
     import pandas as pd
     import torch
+
+    from .event_detection import EventDetection
 
 __all__ = ["Detector", "Prediction", "PredictionError"]
 
@@ -248,23 +252,9 @@ class Detector:
         integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
         rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds.
         """
-        from .audio import as_waveform, check_rate
-        from .dsp import resample
-        from .wav import check_level
-
         settings = self._options(options)
-        whole = isinstance(sampling_rate, (int, np.integer)) or (
-            isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer()
-        )
-        if isinstance(sampling_rate, bool) or not whole or sampling_rate <= 0:
-            raise PredictionError(
-                f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
-            )
+        audio = self._resampled(waveform, sampling_rate)
         try:
-            samples = as_waveform(waveform)
-            check_level(samples)
-            check_rate(int(sampling_rate))
-            audio = resample(samples, int(sampling_rate), self.sampling_rate)
             if cycles is not None:
                 rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])
                 if not rows:
@@ -280,6 +270,74 @@ class Detector:
         except ValueError as error:
             raise PredictionError(" ".join(str(error).split())) from None
         return self._prediction(rows, settings, None)
+
+    def _resampled(self, waveform: Any, sampling_rate: Any) -> np.ndarray:
+        """A mono waveform at ``sampling_rate`` checked and resampled to the model's rate."""
+        from .audio import as_waveform, check_rate
+        from .dsp import resample
+        from .wav import check_level
+
+        whole = isinstance(sampling_rate, (int, np.integer)) or (
+            isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer()
+        )
+        if isinstance(sampling_rate, bool) or not whole or sampling_rate <= 0:
+            raise PredictionError(
+                f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
+            )
+        try:
+            samples = as_waveform(waveform)
+            check_level(samples)
+            check_rate(int(sampling_rate))
+            return resample(samples, int(sampling_rate), self.sampling_rate)
+        except ValueError as error:
+            raise PredictionError(" ".join(str(error).split())) from None
+
+    def detect_events(
+        self,
+        source: str | Path | Any,
+        sampling_rate: int | None = None,
+        *,
+        thresholds: Sequence[float] | None = None,
+        settings: EventSettings | None = None,
+        frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    ) -> EventDetection:
+        """Where crackles and wheezes are: events with onset, offset and confidence
+        (:mod:`respira.event_detection`), from frame posteriors on the encoder's time axis.
+
+        ``source``: an audio file (any rate and channels; errors name it) or a mono waveform recorded at
+        ``sampling_rate`` Hz. ``thresholds`` default to the model's decision thresholds, ``settings`` to
+        its event settings (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop.
+        """
+        from .audio import read_audio
+        from .event_detection import detect_events
+        from .wav import check_level
+
+        file = None
+        if isinstance(source, (str, Path)):
+            file = str(source)
+            if sampling_rate is not None:
+                raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
+            try:
+                audio = read_audio(source, self.sampling_rate)
+                check_level(audio, file)
+            except (OSError, ValueError) as error:
+                message = " ".join(str(error).split())
+                raise PredictionError(message if file in message else f"{file}: {message}") from None
+        else:
+            audio = self._resampled(source, sampling_rate)
+        try:
+            return detect_events(
+                self.model,
+                audio,
+                thresholds=thresholds,
+                settings=settings,
+                frame_hop_seconds=frame_hop_seconds,
+                batch_size=self.options["batch_size"],
+                file=file,
+            )
+        except ValueError as error:
+            message = " ".join(str(error).split())
+            raise PredictionError(f"{file}: {message}" if file else message) from None
 
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
@@ -306,6 +364,7 @@ class Detector:
         *,
         prediction: Prediction | None = None,
         annotations: str | Path | None = None,
+        events: Sequence[Event] | None = None,
         **options: Any,
     ) -> Path:
         """Draw the recording ``path`` as predicted: its spectrogram, the crackle and wheeze
@@ -314,7 +373,8 @@ class Detector:
         the recording, ``NAME.png``) and return its path. An ``output`` that cannot be written is
         refused before anything is predicted.
 
-        ``prediction``: reuse a :meth:`predict_file` result of the same file and options.
+        ``prediction``: reuse a :meth:`predict_file` result of the same file and options. ``events``
+        (e.g. :meth:`detect_events`'s) are drawn as bars on the timeline, a row per label.
         """
         from .reports.figures import figure_format
         from .reports.recording_plot import plot_recording
@@ -333,6 +393,7 @@ class Detector:
             window=settings["window"],
             hop=settings["hop"],
             smoothing=settings["smoothing"],
+            events=events,
         )
 
     def __repr__(self) -> str:

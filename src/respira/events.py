@@ -35,14 +35,23 @@ from .decision import present, validate_thresholds
 from .labels import MULTI_LABEL_NAMES
 
 __all__ = [
+    "EVENT_COLUMNS",
+    "FRAME_HOP_SECONDS",
     "Event",
     "EventSettings",
     "LabelEventSettings",
+    "event_settings_of",
     "events_to_rows",
     "median_filter_frames",
     "posteriors_to_events",
     "validate_posteriors",
 ]
+
+FRAME_HOP_SECONDS = 0.02
+"""The hop (seconds) of the frame grid of respira's frame posteriors (:mod:`respira.event_detection`)."""
+
+EVENT_COLUMNS = ("file", "onset", "offset", "type", "confidence")
+"""The columns of an event row (:func:`events_to_rows`; ``respira predict --events``)."""
 
 _TOLERANCE = 1e-9
 """Seconds of floating-point slack when durations and gaps are compared with the settings."""
@@ -149,6 +158,13 @@ class EventSettings:
                 raise ValueError(f"event settings for {label} need exactly the keys {keys}, got {got}")
             per_label[label] = LabelEventSettings(**{key: values[key] for key in keys})
         return cls(**per_label)
+
+
+def event_settings_of(config: Any) -> EventSettings:
+    """The event settings a model detects with: its ``config.event_settings`` (written by
+    :meth:`EventSettings.to_dict`), else the defaults."""
+    stored = getattr(config, "event_settings", None)
+    return EventSettings() if stored is None else EventSettings.from_dict(stored)
 
 
 def median_filter_frames(seconds: float, frame_hop_seconds: float) -> int:

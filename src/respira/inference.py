@@ -50,6 +50,7 @@ from .labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from .metrics.thresholds import sigmoid
 from .wav import check_level
 from .windows import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
@@ -73,7 +74,6 @@ __all__ = [
     "window_starts",
 ]
 
-DEFAULT_BATCH_SIZE = 32
 
 
 # ---------------------------------------------------------------------------------------- prediction

@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_AGGREGATION",
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_HOP_SECONDS",
     "DEFAULT_TOP_K",
     "DEFAULT_WINDOW_SECONDS",
@@ -39,6 +40,9 @@ DEFAULT_HOP_SECONDS: float = 2.0
 FRAME_SAMPLES_KEY = "analysis_frame_samples"
 """The ``model.onnx`` metadata entry holding the samples of one analysis frame (the Space, without torch,
 reads it there for :func:`check_holds_a_frame`)."""
+
+DEFAULT_BATCH_SIZE: int = 32
+"""Windows (or chunks) per forward pass of ``respira predict`` and the detectors unless told otherwise."""
 
 MAX_WINDOWS: int = 10_000
 """Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""

@@ -26,7 +26,16 @@ from respira.cli import main
 from respira.data.text_files import read_annotations
 from respira.decision import decide
 from respira.hub.checksums import CHECKSUM_FILE
-from respira.hub.onnx import INPUT_NAME, ONNX_FILE, OUTPUT_NAME, OUTPUT_NAMES, export_onnx, load_onnx_model
+from respira.hub.onnx import (
+    FRAME_NAME,
+    FRAME_TIMES_NAME,
+    INPUT_NAME,
+    ONNX_FILE,
+    OUTPUT_NAME,
+    OUTPUT_NAMES,
+    export_onnx,
+    load_onnx_model,
+)
 from respira.inference import analysis_frame_samples, predict_windows
 from respira.labels import MULTI_LABEL
 from respira.utils.threads import ENV_VAR
@@ -67,21 +76,34 @@ def real_cycles(shared_icbhi: Path) -> list[np.ndarray]:
     return cycles
 
 
-def torch_probabilities(model: RespiraForAudioClassification, waveforms: np.ndarray) -> np.ndarray:
+def torch_probabilities(model: RespiraForAudioClassification, waveforms: np.ndarray) -> list[np.ndarray]:
+    """The clip probabilities, each time step's and the steps' centres, as the graph gives them."""
     with torch.no_grad():
-        logits = model(input_values=torch.from_numpy(waveforms)).logits
-    return (logits.sigmoid() if model.config.problem_type == MULTI_LABEL else logits.softmax(-1)).numpy()
+        out = model(input_values=torch.from_numpy(waveforms), output_frames=True)
+    multi = model.config.problem_type == MULTI_LABEL
+    clip, frames = (
+        (out.logits.sigmoid(), out.frame_logits.sigmoid())
+        if multi
+        else (
+            out.logits.softmax(-1),
+            out.frame_logits.softmax(-1),
+        )
+    )
+    return [clip.numpy(), frames.numpy(), out.frame_times.numpy()]
 
 
 def check_parity(model: RespiraForAudioClassification, path: Path, cycles: list[np.ndarray]) -> float:
+    """The largest difference of clip probabilities, frame probabilities and frame times (seconds)."""
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [OUTPUT_NAME, FRAME_NAME, FRAME_TIMES_NAME]
     worst = 0.0
-    for cycle in cycles:  # one at a time, each at its own length
-        (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: cycle[None]})
-        worst = max(worst, float(np.abs(got - torch_probabilities(model, cycle[None])).max()))
     windows = np.stack([cycle[:RATE] for cycle in cycles if cycle.shape[0] >= RATE])  # a batch of 1 s windows
-    (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: windows})
-    worst = max(worst, float(np.abs(got - torch_probabilities(model, windows)).max()))
+    batches = [cycle[None] for cycle in cycles] + [windows]  # one at a time at its own length, then a batch
+    for batch in batches:
+        expected_outputs = torch_probabilities(model, batch)
+        for got, expected in zip(session.run(names, {INPUT_NAME: batch}), expected_outputs, strict=True):
+            assert got.shape == expected.shape
+            worst = max(worst, float(np.abs(got - expected).max()))
     assert worst <= TOLERANCE, worst
     return worst
 
@@ -177,6 +199,19 @@ def onnx_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[RespiraForAud
     return model, root / "export"
 
 
+def test_onnx_and_torch_detect_the_same_frame_posteriors(onnx_export, tmp_path: Path) -> None:
+    """respira.event_detection through the export (its frame outputs) and through torch: the same grid."""
+    from respira.event_detection import predict_frames
+
+    model, folder = onnx_export
+    classifier = load_onnx_model(folder)
+    recording = (0.1 * np.random.default_rng(11).standard_normal(int(3.3 * RATE))).astype(np.float32)
+    through_onnx = predict_frames(classifier, recording)
+    through_torch = predict_frames(model, recording)
+    assert through_onnx.posteriors.shape == through_torch.posteriors.shape == (165, 2)
+    assert float(np.abs(through_onnx.posteriors - through_torch.posteriors).max()) <= TOLERANCE
+
+
 @pytest.mark.parametrize("threads", ["1", "3"])
 def test_the_onnx_session_runs_with_respira_thread_choice(
     onnx_export, threads: str, monkeypatch: pytest.MonkeyPatch
@@ -197,7 +232,9 @@ def test_export_writes_onnx_and_the_card_shows_three_ways(onnx_export) -> None:
     for heading in ("### 1. With respira", "### 2. With transformers alone", "### 3. With onnxruntime alone"):
         assert heading in card.text
     assert "onnxruntime.InferenceSession" in card.text
-    assert "probabilities, present, label = session.run(None" in card.text  # the recipe NO_TORCH runs
+    assert (
+        "probabilities, present, label, frames, times = session.run(None" in card.text
+    )  # the recipe NO_TORCH runs
     assert "apply these thresholds yourself" not in card.text
 
 
@@ -341,7 +378,7 @@ def test_the_card_recipe_runs_with_onnxruntime_alone(
     assert output["leaked"] == []
     assert output["labels"] == {str(k): v for k, v in model.config.id2label.items()}
     cycle = read_audio(tmp_path / "stereo.wav", model.config.sampling_rate)
-    probabilities = torch_probabilities(model, cycle[None])
+    probabilities = torch_probabilities(model, cycle[None])[0]
     np.testing.assert_allclose(output["probabilities"], probabilities[0], atol=TOLERANCE)
     decision = decide(probabilities, model.config)
     assert output["label"] == decision.labels[0] and output["present"] == decision.present[0].tolist()

@@ -166,3 +166,36 @@ def test_output_hidden_states_are_the_encoders(
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
     for earlier, later in zip(out.hidden_states[:-1], out.hidden_states[1:], strict=True):  # one per step
         assert earlier.shape != later.shape or not torch.equal(earlier, later)
+
+
+@pytest.mark.parametrize("problem_type", ["single_label_classification", "multi_label_classification"])
+def test_frame_logits_are_the_head_on_each_time_step_and_average_to_the_logits(
+    case: EncoderCase, model: RespiraForAudioClassification, waves: torch.Tensor, problem_type: str
+) -> None:
+    """With mean pooling and a linear head, the masked mean of the frame logits is the clip's logits
+    (the head is linear and each step is the mean of its frequency patches); the steps' centres rise
+    evenly inside the model's input length."""
+    if problem_type != model.config.problem_type:
+        model = case.model(problem_type=problem_type)
+    with torch.no_grad():
+        out = model(waves, output_frames=True)
+        plain = model(waves)
+    steps = out.frame_logits.shape[1]
+    assert out.frame_logits.shape == (BATCH, steps, plain.logits.shape[1]) and steps >= 2
+    assert out.frame_mask.shape == (BATCH, steps) and out.frame_mask.dtype == torch.bool
+    weights = out.frame_mask.float().unsqueeze(-1)
+    pooled = (out.frame_logits * weights).sum(dim=1) / weights.sum(dim=1)
+    torch.testing.assert_close(pooled, plain.logits, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.logits, plain.logits)
+    assert not torch.allclose(out.frame_logits[:, 0], out.frame_logits[:, -1])  # steps differ
+    times = out.frame_times
+    assert times.shape == (steps,) and float(times[0]) > 0
+    gaps = times.diff()
+    torch.testing.assert_close(gaps, gaps[:1].expand_as(gaps))
+    real = int(out.frame_mask[0].sum())
+    assert float(times[real - 1]) < model.config.target_seconds < float(times[real - 1] + 2 * gaps[0])
+
+
+def test_frame_outputs_need_waveforms(model: RespiraForAudioClassification) -> None:
+    with pytest.raises(ValueError, match="output_frames needs input_values"):
+        model(embeddings=torch.zeros(1, model.config.hidden_size), output_frames=True)

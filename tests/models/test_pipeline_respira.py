@@ -151,7 +151,7 @@ def test_the_onnx_graph_decides_as_respira_predict(decided: Decided) -> None:
     assert json.loads(metadata["decision_thresholds"]) == decided.model.config.decision_thresholds
     assert json.loads(metadata["class_names"]) == list(CLASS_NAMES)
     for cycle, row in zip(decided.cycles, decided.rows, strict=True):
-        probabilities, present, label = session.run(None, {INPUT_NAME: cycle[None]})
+        probabilities, present, label, *_frames = session.run(None, {INPUT_NAME: cycle[None]})
         assert present.dtype == bool and label.dtype == np.int64
         assert CLASS_NAMES[int(label[0])] == row["label"]
         assert (

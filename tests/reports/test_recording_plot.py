@@ -1,5 +1,5 @@
-"""The picture of a recording: time axes, window centres, thresholds and annotated cycles, read off
-the matplotlib artists (not the pixels)."""
+"""The picture of a recording: time axes, window centres, thresholds, annotated cycles, event rows and
+the spectrogram's top frequency, read off the matplotlib artists (not the pixels)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from pathlib import Path
 import matplotlib.colors
 import numpy as np
 import pytest
+import soundfile as sf
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
 import respira.decision
-from respira.audio import read_audio
+from respira.audio import audio_duration, read_audio
+from respira.events import Event
 from respira.hub.loading import load_model
 from respira.inference import predict_windows, window_starts
-from respira.reports import plot_recording, recording_figure, recording_plot
+from respira.reports import event_bars, plot_recording, recording_figure, recording_plot
 from respira.reports.spectrogram import MAX_COLUMNS
 
 from .conftest import RATE, THRESHOLDS
@@ -163,8 +165,8 @@ def test_annotated_cycles_are_drawn_with_their_labels(
     np.testing.assert_allclose(x[1::3], [end for _, end, _ in cycles])
     assert np.isnan(x[2::3]).all() and np.isnan(y[2::3]).all()
     np.testing.assert_array_equal(y[0::3], y[1::3])
-    duration = read_audio(wav, RATE).shape[0] / RATE
-    assert _axes(figure, "labels").get_xlim() == (0.0, duration)
+    # the recording's own duration: below the model's rate, it is drawn at its native rate
+    assert _axes(figure, "labels").get_xlim() == (0.0, audio_duration(wav))
 
 
 def test_long_recordings_have_bounded_columns_and_minute_ticks() -> None:
@@ -184,3 +186,124 @@ def test_long_recordings_have_bounded_columns_and_minute_ticks() -> None:
     assert labels.xaxis.get_major_formatter()(125.0, 0) == "2:05"
     with pytest.raises(ValueError, match="no predictions"):
         recording_figure(waveform, rate, [], title="none")
+
+
+def _window_rows(duration: int) -> list[dict]:
+    return [
+        {
+            "start": float(s),
+            "end": float(min(s + 4, duration)),
+            "crackle": 0.2,
+            "wheeze": 0.1,
+            "label": "normal",
+        }
+        for s in range(0, duration - 2, 2)
+    ]
+
+
+def _tick_labels(ax) -> list[str]:
+    """The label panel's row names, bottom up (an event row's is on two lines)."""
+    return [" ".join(t.get_text().split()) for t in ax.get_yticklabels()]
+
+
+def _pixel_extents(ax, collection) -> list[tuple[float, float]]:
+    """x extents of each bar of ``collection`` in display pixels."""
+    extents = []
+    for path in collection.get_paths():
+        xs = ax.transData.transform(path.vertices)[:, 0]
+        extents.append((float(xs.min()), float(xs.max())))
+    return extents
+
+
+def test_events_are_bars_from_onset_to_offset_in_a_row_per_label() -> None:
+    rate, duration = 2000, 30
+    waveform = np.random.default_rng(1).normal(0, 0.1, duration * rate).astype(np.float32)
+    events = [
+        Event(1.5, 4.0, "crackle", 0.9),
+        Event(12.0, 12.02, "crackle", 0.6),  # one 20 ms frame: narrower than a pixel at this scale
+        Event(29.99, 30.0, "crackle", 0.5),  # at the very end: widened inside the recording
+        Event(6.0, 9.5, "wheeze", 0.4),
+    ]
+    figure = recording_figure(waveform, rate, _window_rows(duration), events=events, title="events")
+    labels = _axes(figure, "labels")
+    assert _tick_labels(labels) == ["wheeze events", "crackle events", "predicted"]  # bottom up
+    assert [c.get_label() for c in labels.collections] == ["wheeze events", "crackle events", "predicted"]
+    ticks = dict(zip(_tick_labels(labels), labels.get_yticks(), strict=True))
+
+    wheeze, colours = _spans(figure, "wheeze events")
+    assert wheeze == [(6.0, 9.5)]
+    np.testing.assert_allclose(
+        colours[0, :3], matplotlib.colors.to_rgb(recording_plot.PROBABILITY_COLOURS["wheeze"])
+    )
+    crackle, colours = _spans(figure, "crackle events")
+    assert crackle[0] == (1.5, 4.0)
+    assert colours[0, 3] > colours[1, 3] > colours[2, 3]  # more confident, more opaque
+    (collection,) = [c for c in labels.collections if c.get_label() == "crackle events"]
+    pixels = _pixel_extents(labels, collection)
+    assert pixels[1][1] - pixels[1][0] == pytest.approx(event_bars.MIN_EVENT_PIXELS)
+    assert 12.0 - 1e-9 <= np.mean(crackle[1]) <= 12.02 + 1e-9  # still centred on its event
+    assert crackle[2][1] == pytest.approx(duration) and pixels[2][1] - pixels[2][0] == pytest.approx(
+        event_bars.MIN_EVENT_PIXELS
+    )
+    for collection in labels.collections:  # bars stay inside their own row
+        for path in collection.get_paths():
+            ys = path.vertices[:, 1]
+            row = ticks[collection.get_label()]
+            assert row - 0.5 < ys.min() < ys.max() < row + 0.5
+
+    texts = {(t.get_text(), t.get_position()[1]) for t in labels.texts}
+    assert ("0.90", ticks["crackle events"]) in texts and ("0.40", ticks["wheeze events"]) in texts
+    assert "0.60" not in {text for text, _ in texts}  # too narrow to hold its confidence
+    assert "none detected" not in {text for text, _ in texts}
+
+
+def test_no_events_give_the_rows_saying_so_and_none_gives_todays_figure() -> None:
+    rate, duration = 2000, 12
+    waveform = np.random.default_rng(2).normal(0, 0.1, duration * rate).astype(np.float32)
+    rows = _window_rows(duration)
+    cycles = [recording_plot.Span(0.5, 5.0, "crackle"), recording_plot.Span(5.0, 11.0, "normal")]
+    empty = recording_figure(waveform, rate, rows, cycles=cycles, events=[], title="none")
+    labels = _axes(empty, "labels")
+    assert _tick_labels(labels) == ["wheeze events", "crackle events", "predicted", "annotated"]
+    assert [c.get_label() for c in labels.collections] == ["predicted", "annotated"]  # no bars
+    nothing = [t.get_position()[1] for t in labels.texts if t.get_text() == "none detected"]
+    assert sorted(nothing) == [0.0, 1.0]  # the wheeze and crackle rows
+
+    today = recording_figure(waveform, rate, rows, cycles=cycles, title="today")
+    before = recording_figure(waveform, rate, rows, cycles=cycles, events=None, title="today")
+    for figure in (today, before):
+        labels = _axes(figure, "labels")
+        assert _tick_labels(labels) == ["predicted", "annotated"]
+        assert [c.get_label() for c in labels.collections] == ["predicted", "annotated"]
+        assert labels.get_ylim() == (-0.5, 1.5)
+        assert "none detected" not in [t.get_text() for t in labels.texts]
+    assert _axes(before, "labels").get_position().bounds == _axes(today, "labels").get_position().bounds
+    # the event rows make the label panel taller, at the other panels' expense
+    assert _axes(empty, "labels").get_position().height > _axes(today, "labels").get_position().height
+
+
+def _write_noise(path: Path, rate: int, seconds: float = 5.0) -> Path:
+    sf.write(path, np.random.default_rng(4).normal(0, 0.1, int(seconds * rate)).astype(np.float32), rate)
+    return path
+
+
+@pytest.mark.parametrize(("native", "nyquist"), [(8000, 4000.0), (22050, RATE / 2)])
+def test_the_spectrogram_ends_at_the_recording_own_nyquist(
+    native: int, nyquist: float, single_label_dir: Path, tmp_path: Path, figures: list[Figure]
+) -> None:
+    wav = _write_noise(tmp_path / f"noise_{native}.wav", native)
+    model, _ = load_model(single_label_dir, device="cpu")
+    assert model.config.sampling_rate == RATE  # 16 kHz: an 8 kHz file's top half would be empty
+    events = [Event(1.0, 1.5, "wheeze", 0.7)]
+    plot_recording(model, wav, tmp_path / "plot.png", events=events)
+    (figure,) = figures
+    spectrum = _axes(figure, "spectrogram")
+    assert spectrum.get_ylim()[1] == pytest.approx(nyquist)
+    (mesh,) = [c for c in spectrum.collections if isinstance(c, QuadMesh)]
+    assert mesh.get_coordinates()[:, 0, 1].max() == pytest.approx(nyquist)  # the cells, not only the view
+    ticks = spectrum.get_yticks()
+    assert ticks.max() <= nyquist and nyquist in ticks
+    labels = [t.get_text() for t in spectrum.get_yticklabels()]
+    assert labels[-1] == f"{nyquist / 1000:g}k" and "16k" not in labels
+    assert _axes(figure, "labels").get_xlim() == (0.0, pytest.approx(5.0))
+    assert _spans(figure, "wheeze events")[0] == [(1.0, 1.5)]  # plot_recording passes the events on

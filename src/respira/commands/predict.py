@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..events import EVENT_COLUMNS, FRAME_HOP_SECONDS
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 from .adapt import add_adaptation_options
@@ -25,6 +26,12 @@ it: file, label (normal/crackle/wheeze/both at the model's thresholds), crackle 
 recording's probabilities: the maximum over its windows, or with --aggregation topk_mean the mean of
 the --top_k largest), windows (with --annotations: cycles, how many were aggregated), aggregation
 and top_k.
+
+--events: one row per detected event instead: file, onset and offset (seconds), type (crackle or
+wheeze) and confidence (the event's peak posterior), from frame posteriors on the encoder's own time
+axis (every --frame_hop seconds) decided at the model's thresholds and joined into events by its event
+settings (median filter, minimum duration, gap merging; respira.events). A file without events has
+no rows; CSV always has its header.
 
 --plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
 folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
@@ -69,6 +76,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--per_recording",
         action="store_true",
         help="one row per FILE: its verdict and probabilities, aggregated over its windows (see below)",
+    )
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="one row per detected crackle or wheeze event (file, onset, offset, type, confidence)",
+    )
+    parser.add_argument(
+        "--frame_hop",
+        type=float,
+        default=FRAME_HOP_SECONDS,
+        help=f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)",
     )
     add_aggregation_options(parser)
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
@@ -165,6 +183,22 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.output:
         check_file_target(args.output)  # before any work: a folder there, or a file above it
+    if args.events:
+        clashing = [
+            option
+            for option, given in (
+                ("--annotations", args.annotations is not None),
+                ("--per_recording", args.per_recording),
+                ("--adapt", args.adapt),
+            )
+            if given
+        ]
+        if clashing:
+            raise ValueError(f"--events detects events over whole recordings: drop {', '.join(clashing)}")
+        if not 0 < args.frame_hop <= 0.1:
+            raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
+    elif args.frame_hop != FRAME_HOP_SECONDS:
+        raise ValueError("--frame_hop applies to --events: add --events")
     if not args.per_recording and (args.aggregation is not None or args.top_k is not None):
         raise ValueError("--aggregation and --top_k decide each recording's verdict: add --per_recording")
     aggregation, top_k = aggregation_options(args)
@@ -191,6 +225,12 @@ def run(args: argparse.Namespace) -> int:
     written: list[Path] = []
     for index, file in enumerate(progress(args.files)):
         try:
+            if args.events:
+                detection = detector.detect_events(file, frame_hop_seconds=args.frame_hop)
+                rows.extend(detection.to_rows())
+                if plots:
+                    written.append(detector.plot(file, plots[index], events=detection.events))
+                continue
             prediction = detector.predict_file(file, annotations=args.annotations)
         except PredictionError as error:
             errors.append(str(error))
@@ -207,10 +247,10 @@ def run(args: argparse.Namespace) -> int:
         for message in errors:
             print(f"respira predict: error: {message}", file=sys.stderr)
         raise ValueError(f"none of the {len(errors)} files could be predicted")
-    text = format_rows(rows, output_format)
+    text = format_rows(rows, output_format, columns=EVENT_COLUMNS if args.events else None)
     if args.output:
         write_text_atomic(args.output, text)
-        what = "recording verdicts" if args.per_recording else "predictions"
+        what = "events" if args.events else "recording verdicts" if args.per_recording else "predictions"
         print(f"wrote {len(rows)} {what} for {predicted} file(s) to {args.output}")
     else:
         sys.stdout.write(text)

@@ -2,7 +2,7 @@
 
 :func:`export_onnx` writes ``model.onnx``: raw mono float32 waveforms ``input_values`` at the model's
 sampling rate (``config.sampling_rate``, also in the metadata) ``[batch, samples]`` (both dynamic) →
-three outputs, with everything in between in the graph (the fixed-length policy, the featurizer's
+five outputs, with everything in between in the graph (the fixed-length policy, the featurizer's
 export path — the STFT and the resampler as convolutions and matrix products, which ONNX Runtime runs
 faster than its ``STFT``/``DFT`` nodes, :mod:`respira.models.features.kernel_choice` —, encoder,
 pooling, head and the decision):
@@ -13,7 +13,11 @@ pooling, head and the decision):
   predict`` decides (:func:`respira.decision.decide_tensor`): a multi-label model's flags at its
   thresholds (``config.decision_thresholds``, constants of the graph), a single-label model's flags of
   its most probable class;
-- ``label`` int64 ``[batch]``: the class index in ``normal, crackle, wheeze, both`` order.
+- ``label`` int64 ``[batch]``: the class index in ``normal, crackle, wheeze, both`` order;
+- ``frame_probabilities`` float32 ``[batch, steps, labels]``: the same probabilities on each of the
+  encoder's time steps (frame-level outputs for event detection, :mod:`respira.event_detection`);
+- ``frame_times`` float32 ``[steps]``: seconds from the input's start to each step's centre. Steps
+  centred past a row's real samples (padding of a short input) are to be ignored.
 
 The rows of one batch share their length (the graph has no attention mask). The file's metadata
 holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names`` (what ``label`` indexes), for
@@ -58,6 +62,8 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
 
 __all__ = [
+    "FRAME_NAME",
+    "FRAME_TIMES_NAME",
     "INPUT_NAME",
     "LABEL_NAME",
     "ONNX_FILE",
@@ -75,8 +81,11 @@ INPUT_NAME = "input_values"
 OUTPUT_NAME = "probabilities"
 PRESENT_NAME = "present"
 LABEL_NAME = "label"
-OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME)
-"""The graph's outputs, in order: probabilities, per-flag decisions, decided class index."""
+FRAME_NAME = "frame_probabilities"
+FRAME_TIMES_NAME = "frame_times"
+OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME, FRAME_NAME, FRAME_TIMES_NAME)
+"""The graph's outputs, in order: probabilities, per-flag decisions, decided class index, the
+probabilities of each time step and the steps' centres."""
 PARITY_TOLERANCE = 1e-4
 """Largest difference between onnxruntime's and torch's probabilities that an export accepts."""
 _MIN_SAMPLES = 2  # torch.export treats sizes 0 and 1 as special: the dynamic length starts at 2
@@ -97,13 +106,17 @@ class WaveformsToProbabilities(nn.Module):
         self.model = model
         self.multi_label = model.config.problem_type == MULTI_LABEL
 
-    def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
         from ..decision import decide_tensor
 
-        logits = self.model(input_values=input_values, return_dict=True).logits.float()
-        probabilities = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+        output = self.model(input_values=input_values, output_frames=True, return_dict=True)
+        logits, frame_logits = output.logits.float(), output.frame_logits.float()
+        if self.multi_label:
+            probabilities, frames = logits.sigmoid(), frame_logits.sigmoid()
+        else:
+            probabilities, frames = logits.softmax(dim=-1), frame_logits.softmax(dim=-1)
         present, label = decide_tensor(probabilities, self.model.config)
-        return probabilities, present, label
+        return probabilities, present, label, frames, output.frame_times.float()
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
@@ -128,7 +141,9 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
         "input": f"{INPUT_NAME}: float32 [batch, samples], {source}",
         "output": (
             f"{OUTPUT_NAME}: float32 [batch, labels] (id2label order); {PRESENT_NAME}: bool [batch, 2] "
-            f"(crackle, wheeze); {LABEL_NAME}: int64 [batch] (class_names index)"
+            f"(crackle, wheeze); {LABEL_NAME}: int64 [batch] (class_names index); {FRAME_NAME}: float32 "
+            f"[batch, steps, labels] (each time step's); {FRAME_TIMES_NAME}: float32 [steps] (seconds, "
+            "step centres; ignore steps past a row's samples)"
         ),
         "class_names": json.dumps(list(CLASS_NAMES)),
     }
@@ -205,9 +220,18 @@ def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
     for batch, samples in ((1, max(target // 3, 400)), (3, target + target // 2)):
         waveforms = 0.1 * torch.randn(batch, samples, generator=generator)
         with torch.no_grad():
-            expected = wrapper(waveforms)[0].numpy()
-        got, present, label = session.run(list(OUTPUT_NAMES), {INPUT_NAME: waveforms.numpy()})
-        difference = float(np.abs(got - expected).max())
+            expected = [tensor.numpy() for tensor in wrapper(waveforms)]
+        got, present, label, frames, times = session.run(list(OUTPUT_NAMES), {INPUT_NAME: waveforms.numpy()})
+        if frames.shape != expected[3].shape or times.shape != expected[4].shape:
+            raise ValueError(
+                f"the ONNX export's {FRAME_NAME} {frames.shape} differ in shape from the torch model's "
+                f"{expected[3].shape} on {batch} waveform(s) of {samples} samples"
+            )
+        difference = max(
+            float(np.abs(got - expected[0]).max()),
+            float(np.abs(frames - expected[3]).max()),
+            float(np.abs(times - expected[4]).max()),
+        )
         decision = decide(got, wrapper.model.config)
         if not (np.array_equal(present, decision.present) and np.array_equal(label, decision.classes)):
             raise ValueError(
@@ -273,6 +297,29 @@ class OnnxClassifier:
                 batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
                 (probabilities,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
                 result[rows] = probabilities
+        return result
+
+    def predict_frames(
+        self, waveforms: Sequence[np.ndarray], batch_size: int = 32
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per waveform: its time steps' centres (seconds) and ``[steps, labels]`` probabilities (float64),
+        steps centred past its samples dropped (:mod:`respira.event_detection` reads them)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        rate = float(self.config.sampling_rate)
+        result: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(waveforms)
+        by_length: dict[int, list[int]] = {}
+        for index, waveform in enumerate(waveforms):
+            by_length.setdefault(int(waveform.shape[0]), []).append(index)
+        for length, indices in by_length.items():
+            for first in range(0, len(indices), batch_size):
+                rows = indices[first : first + batch_size]
+                batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
+                frames, times = self.session.run([FRAME_NAME, FRAME_TIMES_NAME], {INPUT_NAME: batch})
+                keep = times.astype(np.float64) < length / rate
+                keep[0] = True
+                for row, index in enumerate(rows):
+                    result[index] = (times[keep].astype(np.float64), frames[row][keep].astype(np.float64))
         return result
 
 

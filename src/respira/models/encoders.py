@@ -30,6 +30,7 @@ from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram
 from .features.resample import Resample
+from .time_steps import TimeSteps, ast_time_steps, beats_time_steps, feature_map_time_steps
 
 if TYPE_CHECKING:
     from transformers import PreTrainedConfig, PreTrainedModel
@@ -88,6 +89,8 @@ class EncoderSpec:
     """``(sampling_rate, num_mel_bins)`` → the featurizer's modules."""
     encode: Callable[..., EncoderTokens]
     """``(model: nn.Module, features [batch, frames, bins], frame_mask [batch, frames], **kwargs)``."""
+    time_steps: Callable[[nn.Module, EncoderTokens, int], TimeSteps]
+    """``(model, encode's output, input frames)`` → the tokens as time steps (:mod:`.time_steps`)."""
     display_name: str
     """Short name in model card titles (``AST``)."""
     card_tag: str
@@ -264,6 +267,7 @@ _SPECS: dict[str, EncoderSpec] = {
             featurizer="log_mel",
             build_featurizer=_log_mel,
             encode=_encode_cnn,
+            time_steps=feature_map_time_steps,
             display_name="CNN",
             card_tag="cnn",
             card_description="the 4-block CNN of the contrastive-embedding paper (Song et al., 2021)",
@@ -276,6 +280,7 @@ _SPECS: dict[str, EncoderSpec] = {
             featurizer="ast_fbank",
             build_featurizer=_ast_fbank,
             encode=_encode_ast,
+            time_steps=ast_time_steps,
             display_name="AST",
             card_tag="audio-spectrogram-transformer",
             card_description="the Audio Spectrogram Transformer (AST; Gong et al., 2021)",
@@ -294,6 +299,7 @@ _SPECS: dict[str, EncoderSpec] = {
             featurizer="beats_fbank",
             build_featurizer=_beats_fbank,
             encode=_encode_beats,
+            time_steps=beats_time_steps,
             display_name="BEATs",
             card_tag="beats",
             card_description="BEATs, audio pre-training with acoustic tokenizers (Chen et al., 2023)",
@@ -307,6 +313,7 @@ _SPECS: dict[str, EncoderSpec] = {
             featurizer="efficientat_mel",
             build_featurizer=_efficientat_mel,
             encode=_encode_efficientat,
+            time_steps=feature_map_time_steps,
             display_name="EfficientAT",
             card_tag="efficientat",
             card_description="an EfficientAT MobileNetV3, distilled from transformers (Schmid et al., 2023)",

@@ -9,15 +9,26 @@ One figure, three panels on the same time axis (seconds):
    probability of the window whose centre is nearest (a step at the midpoints between centres);
    annotated cycles are drawn as a level over each cycle;
 3. the four-class labels: what the model predicts and, with an annotation file, what the annotator
-   marked (normal, crackle, wheeze, both), as coloured spans.
+   marked (normal, crackle, wheeze, both), as coloured spans; given detected events
+   (:class:`respira.events.Event`), one more row per label below them, ``crackle events`` and
+   ``wheeze events``, with a bar from each event's onset to its offset, more opaque the more confident
+   and never narrower than a few pixels (a row without events says ``none detected``;
+   :mod:`.event_bars` draws the rows).
+
+The spectrogram ends at the recording's own Nyquist frequency: :func:`plot_recording` draws it from the
+file read at its native rate when that is below the model's (an 8 kHz recording predicted by a 32 kHz
+model shows 0-4 kHz, not 0-16 kHz of which three quarters would be empty), else at the model's rate.
 
 Typical use::
 
+    from respira.events import Event
     from respira.hub import load_model
     from respira.reports import plot_recording
 
     model, _ = load_model("my_model")
     plot_recording(model, "101_1b1_Al_sc_Meditron.wav", "101.png", annotations="101_1b1_Al_sc_Meditron.txt")
+    # with detected events (respira.events.posteriors_to_events) drawn under the labels
+    plot_recording(model, "101_1b1_Al_sc_Meditron.wav", "101.png", events=[Event(1.2, 1.9, "wheeze", 0.8)])
 """
 
 from __future__ import annotations
@@ -25,25 +36,26 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import soundfile as sf
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ..audio import as_waveform, read_audio
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
+from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
 from .figures import new_figure, save_figure
 from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
 
 if TYPE_CHECKING:
+    from ..events import Event
     from ..models.respira import RespiraForAudioClassification
 
 __all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "recording_figure", "step_series"]
 
-PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
-LABEL_COLOURS = {"normal": "#d9d9d9", "crackle": "#fd8d3c", "wheeze": "#6baed6", "both": "#9e7ac7"}
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
 WIDTH, HEIGHT = 13.0, 8.2
 """The figure's size in inches."""
@@ -53,16 +65,8 @@ the legends, the colour bar's dB), so the panels are placed once here rather tha
 (which would draw the figure twice to measure them)."""
 COLOUR_BAR = (0.15, 0.17)
 """Inches from the spectrogram to its colour bar, and the bar's width."""
-MIN_LABELLED_FRACTION = 0.035
-"""A span narrower than this fraction of the recording gets its colour but no text."""
-
-
-class Span(NamedTuple):
-    """A labelled time span in seconds (an annotated cycle)."""
-
-    start: float
-    end: float
-    label: str
+ROW_HEIGHT = 0.4
+"""A label panel row's height relative to the spectrogram's (3) and the probabilities' (2) heights."""
 
 
 def annotated_spans(annotation_file: str | Path) -> list[Span]:
@@ -119,10 +123,10 @@ def _frequency_label(value: float, _: Any) -> str:
     return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
-def _panels(figure: Figure, label_height: float) -> tuple[Any, Any, Any, Any]:
+def _panels(figure: Figure, label_rows: int) -> tuple[Any, Any, Any, Any]:
     """The spectrogram, probability and label panels (sharing the time axis) and the colour bar's axes,
-    placed at :data:`MARGINS`; ``label_height``: the label panel's height relative to the others'."""
-    ratios = [3.0, 2.0, label_height]
+    placed at :data:`MARGINS`; ``label_rows``: how many rows the label panel has."""
+    ratios = [3.0, 2.0, 0.1 + ROW_HEIGHT * label_rows]
     panels_height = HEIGHT - MARGINS["top"] - MARGINS["bottom"] - 2 * MARGINS["gap"]
     grid = figure.add_gridspec(
         3,
@@ -210,23 +214,6 @@ def _draw_probabilities(
     return handles
 
 
-def _draw_spans(ax: Any, spans: Sequence[Span], y: float, duration: float, name: str) -> None:
-    if not spans:
-        return
-    ax.broken_barh(
-        [(span.start, span.end - span.start) for span in spans],
-        (y - 0.38, 0.76),
-        facecolors=[LABEL_COLOURS.get(span.label, "white") for span in spans],
-        edgecolors="white",
-        linewidth=0.8,
-        label=name,
-    )
-    for span in spans:
-        start, end = max(span.start, 0.0), min(span.end, duration)  # the part inside the recording
-        if end - start >= MIN_LABELLED_FRACTION * duration:
-            ax.text((start + end) / 2, y, span.label, ha="center", va="center", fontsize=8, clip_on=True)
-
-
 def recording_figure(
     waveform: np.ndarray,
     sampling_rate: int,
@@ -236,15 +223,18 @@ def recording_figure(
     cycles: Sequence[Span] | None = None,
     title: str = "recording",
     subtitle: str | None = None,
+    events: Sequence[Event] | None = None,
 ) -> Figure:
     """The picture of a recording (see the module docstring), as a figure that can be inspected.
 
     ``waveform`` is mono at ``sampling_rate``; ``rows`` are :mod:`respira.inference` prediction rows
     (sliding windows, or annotated cycles when every row has ``annotated_label``); ``thresholds``
     the (crackle, wheeze) decision thresholds drawn as dashed lines (``None``: none, e.g. for a
-    single-label model, whose label is the most probable class); ``cycles`` the annotated spans.
-    The three panels' axes are labelled ``spectrogram``, ``probabilities`` and ``labels``
-    (``Axes.get_label()``).
+    single-label model, whose label is the most probable class); ``cycles`` the annotated spans;
+    ``events`` detected (or reference) events, drawn in a row per label under the labels (``None``: no
+    event rows; an empty sequence: the rows, saying none was detected). The spectrogram spans 0 Hz to
+    ``sampling_rate / 2``. The three panels' axes are labelled ``spectrogram``, ``probabilities`` and
+    ``labels`` (``Axes.get_label()``).
     """
     waveform = as_waveform(waveform)
     if not rows:
@@ -252,18 +242,14 @@ def recording_figure(
     duration = waveform.shape[0] / sampling_rate
     cycles = list(cycles) if cycles is not None else []
     figure = new_figure(WIDTH, HEIGHT, layout=None)
-    spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, 0.9 if cycles else 0.5)
-    _draw_spectrogram(spectrum_ax, colour_ax, waveform, sampling_rate)
-    handles = _draw_probabilities(probability_ax, rows, duration, thresholds)
-
     strips = [("predicted", _predicted_spans(rows, duration))]
     if cycles:
-        strips.insert(0, ("annotated", list(cycles)))
-    for position, (name, spans) in enumerate(reversed(strips)):
-        _draw_spans(label_ax, spans, float(position), duration, name)
-    label_ax.set_yticks(range(len(strips)), labels=[name for name, _ in reversed(strips)])
-    label_ax.set_ylim(-0.5, len(strips) - 0.5)
-    label_ax.tick_params(axis="y", length=0)
+        strips.insert(0, ("annotated", cycles))
+    label_rows = len(strips) + (len(MULTI_LABEL_NAMES) if events is not None else 0)
+    spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, label_rows)
+    _draw_spectrogram(spectrum_ax, colour_ax, waveform, sampling_rate)
+    handles = _draw_probabilities(probability_ax, rows, duration, thresholds)
+    draw_label_rows(label_ax, strips, events, duration)
     label_ax.set_xlabel("time (min:s)" if duration > 600 else "time (s)")
     formatter = _time_formatter(duration)
     if formatter is not None:
@@ -284,6 +270,15 @@ def recording_figure(
     if subtitle:
         spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")
     return figure
+
+
+def _native_rate(audio: str | Path) -> int | None:
+    """The file's own sampling rate from its header (libsndfile, as :func:`respira.audio.read_audio`
+    reads it); ``None`` for a codec only torchcodec decodes, drawn at the model's rate."""
+    try:
+        return int(sf.info(str(audio)).samplerate)
+    except (RuntimeError, OSError, TypeError, ValueError):  # libsndfile errors are RuntimeErrors
+        return None
 
 
 def figure_subtitle(
@@ -317,6 +312,7 @@ def plot_recording(
     batch_size: int = 32,
     max_windows: int | None = None,
     title: str | None = None,
+    events: Sequence[Event] | None = None,
 ) -> Path:
     """Draw the picture of the recording ``audio`` as predicted by ``model``; write it to ``path`` (PNG).
 
@@ -325,8 +321,11 @@ def plot_recording(
     (sliding windows of ``window`` seconds every ``hop``; the cycles of ``annotations`` when given);
     ``rows`` reuses predictions already made with those options. ``annotations`` (an ICBHI annotation
     file) also adds the annotated cycles and their labels. Multi-label models show their decision
-    thresholds (:func:`respira.decision.thresholds_of`). The PNG is written atomically;
-    returns ``path``.
+    thresholds (:func:`respira.decision.thresholds_of`). ``events`` (e.g. from
+    :func:`respira.events.posteriors_to_events`) adds the event rows (see :func:`recording_figure`).
+    The spectrogram is drawn from the recording at its native rate, or at the model's where that is
+    lower, so its frequency axis ends at the recording's own Nyquist frequency. The PNG is written
+    atomically; returns ``path``.
     """
     from ..decision import thresholds_of
     from ..inference import MAX_WINDOWS, predict_files
@@ -350,13 +349,15 @@ def plot_recording(
     problem_type = getattr(config, "problem_type", None)
     thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None
     name = Path(str(getattr(config, "_name_or_path", "") or "")).name
+    display_rate = min(rate, _native_rate(audio) or rate)
     figure = recording_figure(
-        read_audio(audio, rate),
-        rate,
+        read_audio(audio, display_rate),
+        display_rate,
         rows,
         thresholds=thresholds,
         cycles=cycles,
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
         subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
+        events=events,
     )
     return save_figure(figure, path)

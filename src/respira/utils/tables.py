@@ -68,17 +68,18 @@ def _rounded(value: Any) -> Any:
     return round(value, DECIMALS) if isinstance(value, float) else value
 
 
-def format_rows(rows: Sequence[Mapping[str, Any]], output_format: str) -> str:
+def format_rows(
+    rows: Sequence[Mapping[str, Any]], output_format: str, columns: Sequence[str] | None = None
+) -> str:
     """Prediction rows (``respira predict``, the app's downloads) as a JSON list of objects or as CSV
-    with a header (floats rounded to :data:`DECIMALS` decimals)."""
+    with a header (floats rounded to :data:`DECIMALS` decimals). ``columns``: the CSV header to write
+    even when there are no rows (default: the rows' keys in order of appearance)."""
     rounded = [{key: _rounded(value) for key, value in row.items()} for row in rows]
     if output_format == "json":
         return json.dumps(rounded, indent=2, allow_nan=False) + "\n"
-    columns: dict[str, None] = {}
-    for row in rounded:
-        columns.update(dict.fromkeys(row))
+    header = list(columns) if columns is not None else list(dict.fromkeys(k for row in rounded for k in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rounded)
     return buffer.getvalue()

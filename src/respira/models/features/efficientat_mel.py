@@ -112,6 +112,11 @@ class EfficientATMel(DerivedBuffers):
         banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
         return nn.functional.pad(banks, (0, 1), value=0.0)  # zero weight for the Nyquist bin
 
+    @property
+    def frame_timing(self) -> tuple[float, float]:
+        """``(hop, centre of frame 0)`` in seconds: the STFT is centred, frame 0 on the first sample."""
+        return self.hop_length / self.sampling_rate, 0.0
+
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames produced for a waveform of ``num_samples`` samples (pre-emphasis drops one)."""
         if isinstance(num_samples, torch.Tensor):

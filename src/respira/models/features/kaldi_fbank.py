@@ -172,6 +172,11 @@ class KaldiFbank(DerivedBuffers):
             return 1.0, 0.0
         return self.normalization.waveform_scale, self.normalization.mean
 
+    @property
+    def frame_timing(self) -> tuple[float, float]:
+        """``(hop, centre of frame 0)`` in seconds: Kaldi frames start at the signal's start (snip edges)."""
+        return self.frame_shift / self.sampling_rate, (self.frame_length - 1) / 2 / self.sampling_rate
+
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Number of feature frames for signals of ``num_samples`` samples."""
         return num_frames(num_samples, self.frame_length, self.frame_shift)

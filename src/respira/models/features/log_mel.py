@@ -77,6 +77,11 @@ class LogMelSpectrogram(DerivedBuffers):
         )
         return torch.from_numpy(banks.astype(np.float32))
 
+    @property
+    def frame_timing(self) -> tuple[float, float]:
+        """``(hop, centre of frame 0)`` in seconds: the STFT is centred, frame 0 on the first sample."""
+        return self.hop_length / self.sampling_rate, 0.0
+
     def frames_for(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
         """Frames of the centred STFT for signals of ``num_samples`` samples."""
         if isinstance(num_samples, torch.Tensor):

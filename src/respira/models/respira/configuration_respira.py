@@ -93,6 +93,10 @@ class RespiraConfig(PreTrainedConfig):
         Set by `respira adapt`: the target data, the statistics re-estimated and the thresholds moved.
     calibration (`dict`, *optional*):
         Set by `respira calibrate`: the labelled sample the thresholds were re-tuned on.
+    event_settings (`dict`, *optional*):
+        How frame decisions become crackle and wheeze events (`respira.events.EventSettings.to_dict`:
+        per label, median filter, minimum duration and largest merged gap in seconds); `None`: the
+        defaults of `respira.events.EventSettings`.
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
         the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
@@ -104,6 +108,9 @@ class RespiraConfig(PreTrainedConfig):
         "projections",
         "hidden_states",
         "attentions",
+        "frame_logits",
+        "frame_mask",
+        "frame_times",
     ]
     """``Trainer.predict`` / ``evaluate`` keep the logits only (as for any transformers classifier)."""
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
@@ -138,6 +145,7 @@ class RespiraConfig(PreTrainedConfig):
     label_priors: list[float] | None = None
     adaptation: dict | None = None
     calibration: dict | None = None
+    event_settings: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if __name__.startswith("respira."):
@@ -182,6 +190,10 @@ class RespiraConfig(PreTrainedConfig):
             raise ValueError(f"head_hidden_size must be a positive whole number, got {self.head_hidden_size}")
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
+        if self.event_settings is not None:
+            from ...events import EventSettings
+
+            EventSettings.from_dict(self.event_settings)
         if self.class_weights is not None and len(self.class_weights) != len(self.id2label):
             raise ValueError(
                 f"class_weights has {len(self.class_weights)} values for {len(self.id2label)} labels"

@@ -48,6 +48,11 @@ class RespiraFeaturizer(nn.Module):
             length = math.ceil(length * self.resample.down / self.resample.up)
         return max(1, int(length))
 
+    @property
+    def frame_timing(self) -> tuple[float, float]:
+        """``(hop, centre of frame 0)`` of the features, in seconds of the input."""
+        return self.transform.frame_timing
+
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         if self.resample is not None:
             num_samples = num_samples * self.resample.up // self.resample.down

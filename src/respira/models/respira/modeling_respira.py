@@ -15,6 +15,7 @@ from transformers.utils.generic import can_return_tuple
 from ...labels import MULTI_LABEL, classes_to_flags
 from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pretrained_encoder
 from ..features.buffers import DerivedBuffers
+from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer
 from .instance_norm import standardize_embeddings, subtract_band_means
@@ -25,23 +26,33 @@ _CLS_POOLINGS = ("cls", "cls_distill")
 
 @dataclass
 class RespiraModelOutput(ModelOutput):
-    """Pooled ``embeddings`` [batch, hidden], encoder ``tokens`` [batch, tokens, hidden] and their mask."""
+    """Pooled ``embeddings`` [batch, hidden], encoder ``tokens`` [batch, tokens, hidden] and their mask;
+    with ``output_time_steps=True`` the tokens as time steps ``step_tokens`` [batch, steps, hidden], their
+    ``step_mask`` and ``step_times`` [steps] (seconds from the input's start to each step's centre)."""
 
     embeddings: torch.Tensor | None = None
     tokens: torch.Tensor | None = None
     token_mask: torch.Tensor | None = None
+    step_tokens: torch.Tensor | None = None
+    step_mask: torch.Tensor | None = None
+    step_times: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
 @dataclass
 class RespiraClassifierOutput(ModelOutput):
-    """``loss``, ``logits``, pooled ``embeddings`` and L2-normalised ``projections`` (auxiliary losses)."""
+    """``loss``, ``logits``, pooled ``embeddings`` and L2-normalised ``projections`` (auxiliary losses);
+    with ``output_frames=True`` the head's ``frame_logits`` [batch, steps, labels] on the encoder's time
+    steps, their ``frame_mask`` [batch, steps] and ``frame_times`` [steps] (seconds, step centres)."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     embeddings: torch.Tensor | None = None
     projections: torch.Tensor | None = None
+    frame_logits: torch.Tensor | None = None
+    frame_mask: torch.Tensor | None = None
+    frame_times: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
 
@@ -153,9 +164,11 @@ class RespiraModel(RespiraPreTrainedModel):
         sampling_rate: int | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
+        output_time_steps: bool = False,
         **kwargs: Any,
     ) -> RespiraModelOutput:
-        """Waveforms → pooled embeddings (a tuple with ``return_dict=False``).
+        """Waveforms → pooled embeddings (a tuple with ``return_dict=False``); ``output_time_steps``: the
+        tokens as time steps too (:mod:`respira.models.time_steps`).
 
         The featurizer computes in float32; its features are cast to the encoder's dtype.
         """
@@ -169,7 +182,12 @@ class RespiraModel(RespiraPreTrainedModel):
         encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
         if output_attentions:
             encoder_kwargs["output_attentions"] = True
-        tokens, token_mask, summary, output = self.encode(features, frame_mask, **encoder_kwargs)
+        encoded = self.encode(features, frame_mask, **encoder_kwargs)
+        tokens, token_mask, summary, output = encoded
+        steps = step_times = None
+        if output_time_steps:
+            steps = self.encoder_spec.time_steps(self, encoded, features.shape[1])
+            step_times = step_centres(steps, *self.featurizer.frame_timing)
         if self.config.pooling in _CLS_POOLINGS:
             embeddings = summary
         elif self.attention_pooling is not None:
@@ -180,6 +198,9 @@ class RespiraModel(RespiraPreTrainedModel):
             embeddings=embeddings,
             tokens=tokens,
             token_mask=token_mask,
+            step_tokens=steps.tokens if steps is not None else None,
+            step_mask=steps.mask if steps is not None else None,
+            step_times=step_times,
             hidden_states=getattr(output, "hidden_states", None),
             attentions=getattr(output, "attentions", None),
         )
@@ -308,6 +329,13 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             return standardize_embeddings(embeddings)
         return embeddings
 
+    def _head(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[n, hidden]`` head inputs → (the features the classifier reads, its logits)."""
+        features = self.head_norm(embeddings) if self.head_norm is not None else embeddings
+        if self.head_trunk is not None:
+            features = self.head_trunk(features)
+        return features, self.classifier(features)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.config.problem_type == MULTI_LABEL:
             if labels.dim() == 1:  # class indices → (crackle, wheeze) flags, unchecked (no device sync)
@@ -329,11 +357,17 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         sampling_rate: int | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
+        output_frames: bool = False,
         **kwargs: Any,
     ) -> RespiraClassifierOutput:
         """Logits (+ loss with ``labels``), embeddings and projections; with ``return_dict=False`` the
-        tuple ``(loss, logits, embeddings, projections, ...)`` without its ``None`` entries."""
-        hidden_states = attentions = None
+        tuple ``(loss, logits, embeddings, projections, ...)`` without its ``None`` entries.
+
+        ``output_frames``: the head applied to each of the encoder's time steps as well (frame-level
+        outputs for event detection; waveform inputs only). With ``mean`` pooling and a linear head the
+        masked mean of the frame logits is the logits.
+        """
+        hidden_states = attentions = output = None
         if embeddings is None:
             if input_values is None:
                 raise ValueError("pass input_values (waveforms) or embeddings (precomputed with .embed())")
@@ -343,16 +377,20 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
                 sampling_rate=sampling_rate,
                 output_hidden_states=output_hidden_states,
                 output_attentions=output_attentions,
+                output_time_steps=output_frames,
                 return_dict=True,
             )
             embeddings, hidden_states, attentions = output.embeddings, output.hidden_states, output.attentions
+        elif output_frames:
+            raise ValueError("output_frames needs input_values: pooled embeddings have no time steps")
         else:
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
         embeddings = self.head_input(embeddings)
-        features = self.head_norm(embeddings) if self.head_norm is not None else embeddings
-        if self.head_trunk is not None:
-            features = self.head_trunk(features)
-        logits = self.classifier(features)
+        features, logits = self._head(embeddings)
+        frame_logits = None
+        if output_frames:
+            steps = output.step_tokens
+            frame_logits = self._head(self.head_input(steps).flatten(0, 1))[1].unflatten(0, steps.shape[:2])
         projections = None
         if self.projector is not None:
             shared = features if self.head_trunk is not None else embeddings
@@ -363,6 +401,9 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             logits=logits,
             embeddings=embeddings,
             projections=projections,
+            frame_logits=frame_logits,
+            frame_mask=output.step_mask if frame_logits is not None else None,
+            frame_times=output.step_times if frame_logits is not None else None,
             hidden_states=hidden_states,
             attentions=attentions,
         )

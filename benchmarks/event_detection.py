@@ -1,0 +1,150 @@
+"""Event detection speed and memory: frame posteriors vs sliding windows, same model, same recording.
+
+    python benchmarks/event_detection.py [--shared ../shared] [--minutes 10 120] [--threads N]
+
+The model is the flagship's: EfficientAT mn04 with its real AudioSet weights
+(../shared/reference/efficientat_mn04_as_mAP_432.pt), 32 kHz, 4 kHz low-pass, 8-s input, mean pooling,
+a multi-label head (random: speed does not depend on its weights). The recording is real audio: the
+SPRSound (else ICBHI) recordings of ../shared joined end to end and repeated to each length of
+``--minutes``, at 32 kHz mono.
+
+Three ways to find where crackles and wheezes are, each timed on the same recording in the same run
+(after one warm-up on 10 s):
+
+- ``frames``: :func:`respira.event_detection.detect_events` (8-s chunks every 6 s, the head on each
+  encoder time step, 0.02-s grid, events);
+- ``windows 4 s / 1 s``: :func:`respira.inference.predict_windows` with 4-s windows every 1 s (the
+  baseline of the event study: window label → event);
+- ``windows 4 s / 2 s``: the same every 2 s (``respira predict``'s default).
+
+Each way and length runs in a fresh process (model loaded, a warm-up on 10 s, then the timed call).
+Printed: seconds, real-time factor (audio seconds per second of compute), the ratio against
+``windows 4 s / 1 s``, the process's peak resident memory (``ru_maxrss``: model, libraries and the
+recording, which is 128 kB per second at 32 kHz float32) and how many events / windows came out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+from _machine import cpu_name, load_average
+
+RATE = 32_000
+LOWPASS = 4000.0
+
+
+def flagship(shared: Path, folder: Path):
+    from respira import RespiraForAudioClassification
+    from respira.models.efficientat import convert_efficientat_checkpoint
+
+    converted = convert_efficientat_checkpoint(
+        shared / "reference" / "efficientat_mn04_as_mAP_432.pt", folder / "mn04"
+    )
+    torch.manual_seed(0)
+    return RespiraForAudioClassification.from_encoder_pretrained(
+        converted,
+        sampling_rate=RATE,
+        target_seconds=8.0,
+        pooling="mean",
+        lowpass_cutoff=LOWPASS,
+        freeze_encoder=True,
+        problem_type="multi_label_classification",
+    ).eval()
+
+
+def real_audio(shared: Path, seconds: float) -> tuple[np.ndarray, str]:
+    from respira.audio import read_audio
+
+    for corpus, pattern in (("sprsound", "**/*.wav"), ("icbhi", "ICBHI_final_database/*.wav")):
+        files = sorted((shared / corpus).glob(pattern))
+        if files:
+            break
+    else:
+        raise SystemExit(f"no recordings under {shared}")
+    pieces, total = [], 0
+    for path in files:
+        piece = read_audio(path, RATE)
+        pieces.append(piece)
+        total += piece.size
+        if total >= seconds * RATE:
+            break
+    joined = np.concatenate(pieces)
+    return np.resize(joined, round(seconds * RATE)).astype(np.float32), f"{corpus} ({len(pieces)} recordings)"
+
+
+WAYS = ("frames", "windows 4 s / 1 s", "windows 4 s / 2 s")
+
+
+def one_way(shared: Path, minutes: float, threads: int, way: str) -> dict:
+    """Time one way on ``minutes`` of audio in this process (after a warm-up); its peak memory."""
+    from respira.event_detection import detect_events
+    from respira.inference import predict_windows
+
+    torch.set_num_threads(threads)
+    model = flagship(shared, Path(tempfile.mkdtemp()))
+    ways = {
+        "frames": lambda audio: len(detect_events(model, audio).events),
+        "windows 4 s / 1 s": lambda audio: len(
+            predict_windows(model, audio, window=4.0, hop=1.0, max_windows=None)
+        ),
+        "windows 4 s / 2 s": lambda audio: len(
+            predict_windows(model, audio, window=4.0, hop=2.0, max_windows=None)
+        ),
+    }
+    ways[way](real_audio(shared, 10.0)[0])
+    audio, source = real_audio(shared, minutes * 60)
+    start = time.perf_counter()
+    count = ways[way](audio)
+    took = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB → MB
+    return {"seconds": took, "peak_mb": peak, "count": count, "source": source}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    parser.add_argument("--minutes", type=float, nargs="+", default=[10.0, 120.0])
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)  # a child process: minutes, way
+    args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(one_way(args.shared, float(args.one[0]), args.threads, args.one[1])))
+        return
+    print(f"machine: {cpu_name()}, {args.threads} torch threads, load average {load_average()}")
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    print(f"command: python benchmarks/{Path(__file__).name} --minutes {' '.join(map(str, args.minutes))}\n")
+    command = [sys.executable, __file__, "--shared", str(args.shared), "--threads", str(args.threads)]
+    results = {}
+    for minutes in args.minutes:
+        for way in WAYS:
+            done = subprocess.run(
+                [*command, "--one", str(minutes), way], capture_output=True, text=True, check=True
+            )
+            results[minutes, way] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"audio: {next(iter(results.values()))['source']}, repeated to each length\n")
+    print(
+        "| audio | way | seconds | × real time | speed vs windows 4 s / 1 s | peak memory (process) "
+        "| events / windows |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for (minutes, way), row in results.items():
+        baseline = results[minutes, "windows 4 s / 1 s"]["seconds"]
+        print(
+            f"| {minutes:g} min | {way} | {row['seconds']:.1f} | {minutes * 60 / row['seconds']:.0f} | "
+            f"{baseline / row['seconds']:.2f}× | {row['peak_mb']:.0f} MB | {row['count']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

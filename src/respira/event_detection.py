@@ -1,0 +1,238 @@
+"""Where in a recording: crackle and wheeze posteriors on a fixed frame grid, and the events they make.
+
+Typical use::
+
+    from respira.hub import load_model
+    from respira.event_detection import detect_events
+
+    model, _ = load_model("my_model")
+    detection = detect_events(model, waveform)   # mono, at the model's rate, not yet low-passed
+    detection.events                             # [Event(onset, offset, label, confidence), ...]
+    detection.frames.posteriors                  # [frames, 2] crackle, wheeze, every 0.02 s
+
+**Frame posteriors** come from the encoder's own time axis, not from re-running overlapping windows:
+the model runs once per chunk of its input length (``config.target_seconds``) and its head is applied to
+each of the encoder's time steps (``output_frames=True``; :mod:`respira.models.time_steps`: 0.1 s for
+AST, 0.16 s for BEATs, about 0.3 s for EfficientAT, 0.13 s for the CNN at their usual settings). A
+single-label model's step gives crackle = p(crackle) + p(both), as its cycles do
+(:func:`respira.decision.decide`). The steps are interpolated linearly onto frames of
+``frame_hop_seconds`` (:data:`respira.events.FRAME_HOP_SECONDS`): frame ``i`` covers ``[i*h, (i+1)*h)``
+and takes the value at its centre (the first and last steps' values held out to the edges).
+
+**Chunks** overlap by a context margin (a quarter of the chunk, at most 1 s, at each side), so no frame
+is read only near a chunk's edge, where a network sees padding instead of the signal around it: each
+frame takes the value of the chunk in which it lies farthest from an edge (the recording's own start
+and end are not edges). A recording shorter than one chunk is one chunk, padded as the model pads a
+short cycle (its padded steps are dropped).
+
+**Events** are made by :func:`respira.events.posteriors_to_events` at the model's decision thresholds
+(:func:`respira.decision.thresholds_of`) with the model's event settings (``config.event_settings``,
+else :class:`respira.events.EventSettings`'s defaults).
+
+Work is bounded: chunks run ``batch_size`` at a time, so besides the recording itself (at the model's
+rate) only the frame grid (two floats per frame) grows with its length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .audio import as_waveform
+from .decision import decide, thresholds_of
+from .dsp import pad_batch, prepare_recording
+from .events import (
+    FRAME_HOP_SECONDS,
+    Event,
+    EventSettings,
+    event_settings_of,
+    events_to_rows,
+    posteriors_to_events,
+)
+from .labels import MULTI_LABEL
+from .windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
+
+if TYPE_CHECKING:
+    import torch
+
+    from .models.respira import RespiraForAudioClassification
+
+__all__ = [
+    "EventDetection",
+    "FramePosteriors",
+    "chunk_spans",
+    "detect_events",
+    "predict_frames",
+]
+
+MAX_CONTEXT_SECONDS = 1.0
+"""The most context (seconds) a chunk keeps at each side beyond the frames it is trusted with."""
+
+
+@dataclass(frozen=True)
+class FramePosteriors:
+    """``posteriors`` ``[frames, 2]`` (crackle, wheeze) on frames of ``hop_seconds``; frame ``i`` covers
+    ``[i * hop, (i + 1) * hop)`` seconds of a recording of ``duration`` seconds."""
+
+    posteriors: np.ndarray
+    hop_seconds: float
+    duration: float
+
+    @property
+    def times(self) -> np.ndarray:
+        """Each frame's centre, in seconds."""
+        return (np.arange(self.posteriors.shape[0]) + 0.5) * self.hop_seconds
+
+
+@dataclass(frozen=True)
+class EventDetection:
+    """What :func:`detect_events` found: the ``events``, the ``frames`` they were made of, the
+    ``thresholds`` and ``settings`` that made them, and the recording's ``file`` when it came from one."""
+
+    events: list[Event]
+    frames: FramePosteriors
+    thresholds: tuple[float, float]
+    settings: EventSettings
+    file: str | None = field(default=None)
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One row per event: ``file``, ``onset``, ``offset``, ``type``, ``confidence``."""
+        return events_to_rows(self.events, file=self.file or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the file, its duration, the frame hop, thresholds, settings and events."""
+        return {
+            "file": self.file,
+            "duration": self.frames.duration,
+            "frame_hop_seconds": self.frames.hop_seconds,
+            "thresholds": list(self.thresholds),
+            "settings": self.settings.to_dict(),
+            "events": self.to_rows(),
+        }
+
+
+def chunk_spans(num_samples: int, chunk_samples: int, margin_samples: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` sample spans of the chunks covering a recording: ``chunk_samples`` long, every
+    ``chunk_samples - 2 * margin_samples``, the last one ending at the recording's end; one span of the
+    whole recording when it is no longer than a chunk."""
+    if chunk_samples < 1 or margin_samples < 0 or chunk_samples - 2 * margin_samples < 1:
+        raise ValueError(f"chunks of {chunk_samples} samples cannot keep {margin_samples} samples of context")
+    if num_samples <= chunk_samples:
+        return [(0, num_samples)]
+    step = chunk_samples - 2 * margin_samples
+    count = math.ceil((num_samples - chunk_samples) / step) + 1
+    starts = [min(index * step, num_samples - chunk_samples) for index in range(count)]
+    return [(start, start + chunk_samples) for start in starts]
+
+
+def _step_outputs(
+    model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per chunk: its steps' centres (seconds from the chunk's start) and ``[steps, outputs]``
+    probabilities in the config's ``id2label`` order, padded steps dropped.
+
+    A model with a ``predict_frames(waveforms, batch_size)`` method (an ONNX export, the Space's runner)
+    gives them itself; such a runner may give its ``analysis_frame_samples`` as an attribute.
+    """
+    if hasattr(model, "predict_frames"):
+        return model.predict_frames(chunks, batch_size)
+    import torch  # here: a runner with its own predict_frames (the torch-free Space's) needs no torch
+    multi_label = model.config.problem_type == MULTI_LABEL
+    rate = int(model.config.sampling_rate)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs: list[tuple[np.ndarray, np.ndarray]] = []
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(chunks), batch_size):
+                part = chunks[first : first + batch_size]
+                batch, mask = pad_batch(list(part))
+                out = model(input_values=batch.to(device), attention_mask=mask.to(device), output_frames=True)
+                logits = out.frame_logits.float()
+                probabilities = logits.sigmoid() if multi_label else logits.softmax(dim=-1)
+                times = out.frame_times.float().cpu().numpy().astype(np.float64)
+                for row, chunk in enumerate(part):
+                    keep = out.frame_mask[row].cpu().numpy() & (times < chunk.shape[0] / rate)
+                    keep[0] = True  # a chunk shorter than its first step's centre still has that step
+                    outputs.append((times[keep], probabilities[row].cpu().numpy().astype(np.float64)[keep]))
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def predict_frames(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> FramePosteriors:
+    """Crackle and wheeze posteriors of a mono ``waveform`` at the model's rate (not yet low-passed: the
+    model's input preprocessing is applied here) on frames of ``frame_hop_seconds`` (module docstring)."""
+    if not (isinstance(frame_hop_seconds, (int, float)) and 0 < frame_hop_seconds <= 0.1):
+        raise ValueError(f"frame_hop_seconds must be in (0, 0.1], got {frame_hop_seconds!r}")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
+    config = model.config
+    rate = int(config.sampling_rate)
+    samples = prepare_recording(config, as_waveform(waveform))
+    total = samples.shape[0]
+    frame = getattr(model, "analysis_frame_samples", None)
+    if frame is None:
+        from .inference import analysis_frame_samples
+
+        frame = analysis_frame_samples(model)
+    check_holds_a_frame(total, int(frame), rate)
+    chunk = round(float(config.target_seconds) * rate)
+    margin = round(min(MAX_CONTEXT_SECONDS, float(config.target_seconds) / 4) * rate)
+    spans = chunk_spans(total, chunk, margin)
+    duration = total / rate
+    frames = max(1, math.ceil(duration / frame_hop_seconds - 1e-9))
+    centres = (np.arange(frames) + 0.5) * frame_hop_seconds
+    posteriors = np.zeros((frames, 2))
+    best = np.full(frames, -np.inf)
+    for first in range(0, len(spans), batch_size):
+        part = spans[first : first + batch_size]
+        outputs = _step_outputs(model, [samples[start:stop] for start, stop in part], batch_size)
+        for (start, stop), (times, probabilities) in zip(part, outputs, strict=True):
+            begin, end = start / rate, stop / rate
+            inside = np.flatnonzero((centres >= begin) & (centres < end))
+            if stop == total:
+                inside = np.flatnonzero(centres >= begin)
+            local = centres[inside] - begin
+            left = np.full(local.shape, np.inf) if start == 0 else local
+            right = np.full(local.shape, np.inf) if stop == total else (end - begin) - local
+            centrality = np.minimum(left, right)
+            better = centrality > best[inside]
+            flags = decide(probabilities, config).flags
+            rows = inside[better]
+            for column in range(2):
+                posteriors[rows, column] = np.interp(local[better], times, flags[:, column])
+            best[rows] = centrality[better]
+    return FramePosteriors(np.clip(posteriors, 0.0, 1.0), float(frame_hop_seconds), duration)
+
+
+def detect_events(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    thresholds: Sequence[float] | None = None,
+    settings: EventSettings | None = None,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    file: str | None = None,
+) -> EventDetection:
+    """The crackle and wheeze events of a mono ``waveform`` at the model's rate (module docstring).
+
+    ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings.
+    """
+    chosen = tuple(thresholds) if thresholds is not None else thresholds_of(model.config)
+    settings = settings if settings is not None else event_settings_of(model.config)
+    frames = predict_frames(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+    events = posteriors_to_events(frames.posteriors, frames.hop_seconds, chosen, settings)
+    return EventDetection(events, frames, (float(chosen[0]), float(chosen[1])), settings, file)

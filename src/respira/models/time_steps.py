@@ -1,0 +1,74 @@
+"""An encoder's tokens as a sequence of time steps: what frame-level (event detection) outputs read.
+
+Every encoder family's :func:`~respira.models.encoders.EncoderSpec.encode` gives tokens ``[batch,
+tokens, hidden]``; the families lay time out differently:
+
+- the CNN and EfficientAT: one token per time step already (their feature map averaged over
+  frequency); a step spans ``frames / steps`` input frames (the networks' time reduction: 8 for the
+  CNN, 32 for EfficientAT's MobileNets);
+- BEATs: ``num_mel_bins / patch_size`` frequency patches per time step, time-major; a step spans
+  ``patch_size`` frames (16, 0.16 s);
+- AST: the patch grid frequency-major; a step spans ``patch_size`` frames (16) every ``time_stride``
+  (10: AST's steps overlap).
+
+:class:`TimeSteps` holds the steps (each the mean over its frequency patches, so that the masked mean
+of the steps is the masked mean of all tokens: mean pooling of a full grid), their mask and where each
+step lies in input frames; :func:`step_centres` turns that into seconds with the featurizer's frame
+timing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+__all__ = ["TimeSteps", "ast_time_steps", "beats_time_steps", "feature_map_time_steps", "step_centres"]
+
+
+class TimeSteps(NamedTuple):
+    """Tokens per time step ``[batch, steps, hidden]``, their ``[batch, steps]`` mask of real signal, and
+    step ``i``'s input frames ``[i * stride_frames, i * stride_frames + span_frames)``."""
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    stride_frames: float | torch.Tensor
+    span_frames: float | torch.Tensor
+
+
+def feature_map_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """A CNN's tokens are its time steps; each spans the input frames its time reduction pools."""
+    steps = encoded.tokens.shape[1]
+    reduction = num_frames / steps
+    return TimeSteps(encoded.tokens, encoded.token_mask, reduction, reduction)
+
+
+def beats_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """BEATs' time-major patches: the ``num_mel_bins / patch_size`` patches of each step averaged."""
+    config = model.config.encoder_config
+    per_step = config.num_mel_bins // config.patch_size
+    batch, count, hidden = encoded.tokens.shape
+    tokens = encoded.tokens.reshape(batch, count // per_step, per_step, hidden).mean(dim=2)
+    mask = encoded.token_mask[:, ::per_step]
+    return TimeSteps(tokens, mask, float(config.patch_size), float(config.patch_size))
+
+
+def ast_time_steps(model: nn.Module, encoded: Any, num_frames: int) -> TimeSteps:
+    """AST's frequency-major patch grid: each time column's frequency patches averaged."""
+    config = model.config.encoder_config
+    _frequency_patches, time_patches = model.encoder.embeddings.get_shape(config)
+    batch, count, hidden = encoded.tokens.shape
+    tokens = encoded.tokens.reshape(batch, count // time_patches, time_patches, hidden).mean(dim=1)
+    mask = encoded.token_mask[:, :time_patches]
+    return TimeSteps(tokens, mask, float(config.time_stride), float(config.patch_size))
+
+
+def step_centres(
+    steps: TimeSteps, frame_hop_seconds: float, first_frame_centre_seconds: float
+) -> torch.Tensor:
+    """``[steps]`` float32 seconds from the input's start to each step's centre: the centre of its
+    middle frame, given the featurizer's hop and its first frame's centre."""
+    index = torch.arange(steps.tokens.shape[1], device=steps.tokens.device, dtype=torch.float32)
+    middle = index * steps.stride_frames + (steps.span_frames - 1) / 2
+    return middle * frame_hop_seconds + first_frame_centre_seconds

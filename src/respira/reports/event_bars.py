@@ -1,0 +1,168 @@
+"""The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis.
+
+- **four-class rows** (``predicted``, ``annotated``): one span per window or cycle, coloured by its label
+  (:data:`LABEL_COLOURS`), the label written inside when the span is wide enough to hold it;
+- **event rows** (``crackle events``, ``wheeze events``: one per label of
+  :data:`respira.labels.MULTI_LABEL_NAMES`): one bar per :class:`respira.events.Event` from its onset to
+  its offset in the label's colour (:data:`PROBABILITY_COLOURS`), more opaque the more confident, its
+  confidence written inside when wide enough. A bar is drawn at least :data:`MIN_EVENT_PIXELS` wide
+  (centred on its event, kept inside the recording) so that a crackle of one 20 ms frame still shows on
+  an hour's axis; a row without events says ``none detected``.
+
+Each row with bars is one ``broken_barh`` collection labelled with the row's name
+(``Collection.get_label()``); an event row's tick label is that name on two lines, in the label's colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import matplotlib.colors
+
+from ..labels import MULTI_LABEL_NAMES
+
+if TYPE_CHECKING:
+    from ..events import Event
+
+__all__ = [
+    "LABEL_COLOURS",
+    "MIN_EVENT_PIXELS",
+    "MIN_LABELLED_FRACTION",
+    "PROBABILITY_COLOURS",
+    "Span",
+    "draw_label_rows",
+    "event_bars",
+    "event_row_name",
+    "min_bar_seconds",
+]
+
+PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
+LABEL_COLOURS = {"normal": "#d9d9d9", "crackle": "#fd8d3c", "wheeze": "#6baed6", "both": "#9e7ac7"}
+MIN_LABELLED_FRACTION = 0.035
+"""A span or event narrower than this fraction of the recording gets its colour but no text."""
+MIN_EVENT_PIXELS = 3.0
+"""The narrowest an event's bar is drawn, in pixels of the figure at its own dpi."""
+MIN_EVENT_ALPHA = 0.35
+"""Opacity of an event bar of confidence 0 (1 at confidence 1, linear between)."""
+NONE_STYLE = {"color": "0.5", "style": "italic"}
+"""How an event row without events says so."""
+BAR_HEIGHT = 0.76
+"""A bar's height in rows (rows are 1 apart)."""
+
+
+class Span(NamedTuple):
+    """A labelled time span in seconds (an annotated cycle)."""
+
+    start: float
+    end: float
+    label: str
+
+
+def event_row_name(label: str) -> str:
+    """The name of ``label``'s event row (``crackle events``): its collection's label, and its tick label
+    on two lines (one would not fit the figure's left margin)."""
+    return f"{label} events"
+
+
+def min_bar_seconds(ax: Any, duration: float) -> float:
+    """Seconds that :data:`MIN_EVENT_PIXELS` span on ``ax``, whose x axis shows ``duration`` seconds."""
+    pixels = ax.get_position().width * ax.figure.get_figwidth() * ax.figure.dpi
+    return MIN_EVENT_PIXELS * duration / max(pixels, 1.0)
+
+
+def event_bars(events: Sequence[Event], duration: float, min_seconds: float) -> list[tuple[float, float]]:
+    """``(start, width)`` of each event's bar: its onset and duration, or ``min_seconds`` wide centred on
+    it (shifted to stay within ``[0, duration]``) when it is shorter."""
+    bars = []
+    for event in events:
+        start, width = float(event.onset), float(event.offset) - float(event.onset)
+        if width < min_seconds:
+            centre = (start + float(event.offset)) / 2
+            start = min(max(centre - min_seconds / 2, 0.0), max(duration - min_seconds, 0.0))
+            width = min_seconds
+        bars.append((start, width))
+    return bars
+
+
+def _check_events(events: Sequence[Event]) -> list[Event]:
+    checked = []
+    for event in events:
+        if event.label not in MULTI_LABEL_NAMES:
+            raise ValueError(f"event labels are {list(MULTI_LABEL_NAMES)}, got {event.label!r}")
+        if not 0 <= event.onset <= event.offset:
+            raise ValueError(f"an event needs 0 <= onset <= offset, got {event.onset} to {event.offset} s")
+        checked.append(event)
+    return checked
+
+
+def _draw_spans(ax: Any, spans: Sequence[Span], name: str, duration: float, y: float) -> None:
+    if not spans:
+        return
+    ax.broken_barh(
+        [(span.start, span.end - span.start) for span in spans],
+        (y - BAR_HEIGHT / 2, BAR_HEIGHT),
+        facecolors=[LABEL_COLOURS.get(span.label, "white") for span in spans],
+        edgecolors="white",
+        linewidth=0.8,
+        label=name,
+    )
+    for span in spans:
+        start, end = max(span.start, 0.0), min(span.end, duration)  # the part inside the recording
+        if end - start >= MIN_LABELLED_FRACTION * duration:
+            ax.text((start + end) / 2, y, span.label, ha="center", va="center", fontsize=8, clip_on=True)
+
+
+def _draw_events(ax: Any, events: Sequence[Event], label: str, duration: float, y: float) -> None:
+    if not events:
+        ax.text(duration / 2, y, "none detected", ha="center", va="center", fontsize=8, **NONE_STYLE)
+        return
+    colour = PROBABILITY_COLOURS[label]
+    alphas = [MIN_EVENT_ALPHA + (1 - MIN_EVENT_ALPHA) * min(max(e.confidence, 0.0), 1.0) for e in events]
+    ax.broken_barh(
+        event_bars(events, duration, min_bar_seconds(ax, duration)),
+        (y - BAR_HEIGHT / 2, BAR_HEIGHT),
+        facecolors=[matplotlib.colors.to_rgba(colour, alpha) for alpha in alphas],
+        edgecolors=colour,
+        linewidth=0.6,
+        label=event_row_name(label),
+    )
+    for event in events:
+        start, end = max(event.onset, 0.0), min(event.offset, duration)
+        if end - start >= MIN_LABELLED_FRACTION * duration:
+            text = f"{event.confidence:.2f}"
+            ax.text((start + end) / 2, y, text, ha="center", va="center", fontsize=7.5, clip_on=True)
+
+
+def draw_label_rows(
+    ax: Any,
+    strips: Sequence[tuple[str, Sequence[Span]]],
+    events: Sequence[Event] | None,
+    duration: float,
+) -> int:
+    """Draw the label panel's rows on ``ax`` from top to bottom: the four-class ``strips`` (name, spans),
+    then, when ``events`` is given (even empty), one event row per label; name them on the y axis and
+    return how many rows there are. An event of another label, or ending before it starts, raises a
+    ``ValueError``."""
+    # (tick label, its colour, the row's drawing given its y), top down
+    rows: list[tuple[str, str, Callable[[float], None]]] = [
+        (name, "black", partial(_draw_spans, ax, spans, name, duration)) for name, spans in strips
+    ]
+    if events is not None:
+        checked = _check_events(events)
+        for label in MULTI_LABEL_NAMES:
+            of_label = [event for event in checked if event.label == label]
+            tick = event_row_name(label).replace(" ", "\n")
+            rows.append(
+                (tick, PROBABILITY_COLOURS[label], partial(_draw_events, ax, of_label, label, duration))
+            )
+    rows.reverse()
+    for position, (_, _, draw) in enumerate(rows):
+        draw(float(position))
+    ax.set_yticks(range(len(rows)), labels=[tick for tick, _, _ in rows])
+    for text, (_, colour, _) in zip(ax.get_yticklabels(), rows, strict=True):
+        text.set_color(colour)
+    ax.set_ylim(-0.5, len(rows) - 0.5)
+    ax.tick_params(axis="y", length=0)
+    return len(rows)

@@ -1,0 +1,264 @@
+"""respira.event_detection: frame posteriors on a fixed grid from the encoder's time steps, and events."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError
+
+from respira.cli import main
+from respira.decision import decide
+from respira.detector import Detector, PredictionError
+from respira.event_detection import EventDetection, chunk_spans, detect_events, predict_frames
+from respira.events import EVENT_COLUMNS, Event, EventSettings, LabelEventSettings, posteriors_to_events
+from respira.labels import MULTI_LABEL
+from respira.models import RespiraConfig, RespiraForAudioClassification
+
+from .reports.conftest import save_tiny_model
+
+RATE = 16000
+TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
+
+
+def tiny_model(**config: object) -> RespiraForAudioClassification:
+    torch.manual_seed(0)
+    options = {"target_seconds": 1.0, "problem_type": MULTI_LABEL, **config}
+    return RespiraForAudioClassification(RespiraConfig(encoder_config=dict(TINY_ENCODER), **options)).eval()
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * RATE))).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("total", "chunk", "margin", "expected"),
+    [
+        (30, 40, 5, [(0, 30)]),  # shorter than a chunk: itself
+        (40, 40, 5, [(0, 40)]),
+        (100, 40, 5, [(0, 40), (30, 70), (60, 100)]),  # every 30, the last one ends at the end
+        (75, 40, 5, [(0, 40), (30, 70), (35, 75)]),
+    ],
+)
+def test_chunks_step_by_the_chunk_minus_both_margins_and_end_at_the_end(total, chunk, margin, expected):
+    assert chunk_spans(total, chunk, margin) == expected
+
+
+def test_chunks_refuse_margins_that_leave_nothing():
+    with pytest.raises(ValueError, match="cannot keep"):
+        chunk_spans(100, 10, 5)
+
+
+class RampModel:
+    """A stand-in with the ONNX export's ``predict_frames``: each step's crackle probability is the
+    sample at the step's centre, so a waveform that ramps over the recording reads back as the time."""
+
+    def __init__(self, target_seconds: float, step_seconds: float) -> None:
+        self.config = RespiraConfig(
+            encoder_config=dict(TINY_ENCODER), target_seconds=target_seconds, problem_type=MULTI_LABEL
+        )
+        self.step = step_seconds
+        self.chunk_lengths: list[int] = []
+
+    def predict_frames(self, waveforms, batch_size):
+        out = []
+        for waveform in waveforms:
+            self.chunk_lengths.append(waveform.shape[0])
+            times = np.arange(self.step / 2, self.config.target_seconds, self.step)
+            samples = waveform[np.minimum((times * RATE).astype(int), waveform.shape[0] - 1)]
+            out.append((times, np.stack([samples, 1 - samples], axis=1)))
+        return out
+
+
+def test_chunks_are_stitched_in_time_whatever_their_overlap():
+    """A 10.3 s ramp from 0 to 1 read through 2 s chunks with 0.5 s margins: every frame's crackle
+    posterior is the ramp at the frame's centre (linear interpolation of a linear signal is exact), so
+    no chunk is misplaced in time, and the edges hold the first and last steps' values."""
+    seconds = 10.3
+    ramp = np.linspace(0, 1, int(seconds * RATE), endpoint=False, dtype=np.float32)
+    model = RampModel(target_seconds=2.0, step_seconds=0.25)
+    frames = predict_frames(model, ramp, frame_hop_seconds=0.05, batch_size=2)
+    assert frames.posteriors.shape == (206, 2) and frames.hop_seconds == 0.05
+    assert frames.duration == pytest.approx(seconds)
+    assert (
+        model.chunk_lengths == [2 * RATE] * 10
+    )  # every 1 s (2 s minus two 0.5 s margins), the last at the end
+    inner = (frames.times > 0.125) & (frames.times < seconds - 0.125)
+    np.testing.assert_allclose(frames.posteriors[inner, 0], frames.times[inner] / seconds, atol=2e-4)
+    np.testing.assert_allclose(frames.posteriors[:, 0] + frames.posteriors[:, 1], 1.0, atol=1e-6)
+    assert frames.posteriors[0, 0] == pytest.approx(0.125 / seconds, abs=2e-4)  # held at the first step
+
+
+def test_a_frame_is_read_from_the_chunk_where_it_lies_farthest_from_an_edge():
+    """Each chunk reports its own index: the frames of 0-1.5 s come from chunk 0, those of 1.5-2.5 s from
+    chunk 1 (each frame from the chunk in which it is most central), the rest from chunk 2."""
+
+    class IndexModel(RampModel):
+        def predict_frames(self, waveforms, batch_size):
+            out = []
+            for waveform in waveforms:
+                index = len(self.chunk_lengths)
+                self.chunk_lengths.append(waveform.shape[0])
+                times = np.arange(0.05, 2.0, 0.1)
+                out.append((times, np.tile([index / 10, 0.0], (times.size, 1))))
+            return out
+
+    model = IndexModel(target_seconds=2.0, step_seconds=0.1)
+    frames = predict_frames(model, noise(4.0), frame_hop_seconds=0.1, batch_size=8)  # chunks 0, 1, 2 s
+    source = np.round(frames.posteriors[:, 0] * 10).astype(int)
+    assert source.tolist() == [0] * 15 + [1] * 10 + [2] * 15
+
+
+def test_one_chunk_recordings_read_the_models_own_frames():
+    """A recording of one chunk: the grid is the model's step posteriors interpolated at frame centres."""
+    model = tiny_model()
+    audio = noise(1.0, seed=3)
+    frames = predict_frames(model, audio, frame_hop_seconds=0.02)
+    with torch.no_grad():
+        out = model(torch.from_numpy(audio)[None], output_frames=True)
+    times = out.frame_times.numpy()
+    steps = out.frame_logits[0].sigmoid().numpy()
+    expected = np.stack([np.interp(frames.times, times, steps[:, k]) for k in range(2)], axis=1)
+    np.testing.assert_allclose(frames.posteriors, expected, atol=1e-6)
+    assert frames.posteriors.shape == (50, 2)
+
+
+def test_single_label_models_give_crackle_as_crackle_plus_both():
+    model = tiny_model(problem_type="single_label_classification")
+    audio = noise(1.0, seed=4)
+    frames = predict_frames(model, audio, frame_hop_seconds=0.1)
+    with torch.no_grad():
+        out = model(torch.from_numpy(audio)[None], output_frames=True)
+    flags = decide(out.frame_logits[0].softmax(-1).numpy(), model.config).flags
+    expected = np.interp(frames.times, out.frame_times.numpy(), flags[:, 0])
+    np.testing.assert_allclose(frames.posteriors[:, 0], expected, atol=1e-6)
+
+
+def test_detect_events_decides_at_the_models_thresholds_with_its_event_settings():
+    settings = EventSettings(
+        crackle=LabelEventSettings(0.0, 0.0, 0.0), wheeze=LabelEventSettings(0.0, 0.3, 0.0)
+    )
+    model = tiny_model(decision_thresholds=[0.45, 0.55], event_settings=settings.to_dict())
+    audio = noise(3.0, seed=1)
+    detection = detect_events(model, audio)
+    frames = predict_frames(model, audio)
+    assert detection.thresholds == (0.45, 0.55) and detection.settings == settings
+    assert detection.events == posteriors_to_events(frames.posteriors, 0.02, (0.45, 0.55), settings)
+    low = detect_events(model, audio, thresholds=(0.0, 0.0))  # every frame present: one event per label
+    assert [(e.onset, e.offset, e.label) for e in low.events] == [(0.0, 3.0, "crackle"), (0.0, 3.0, "wheeze")]
+
+
+def test_event_settings_in_the_config_are_checked_and_survive_save_and_load(tmp_path: Path):
+    with pytest.raises(StrictDataclassClassValidationError, match="exactly the labels"):
+        RespiraConfig(encoder_config=dict(TINY_ENCODER), event_settings={"crackle": {}})
+    settings = EventSettings(wheeze=LabelEventSettings(0.2, 0.25, 0.05)).to_dict()
+    tiny_model(event_settings=settings).save_pretrained(tmp_path)
+    assert RespiraConfig.from_pretrained(tmp_path).event_settings == settings
+
+
+def test_options_out_of_range_are_one_line_errors():
+    model = tiny_model()
+    with pytest.raises(ValueError, match=r"frame_hop_seconds must be in \(0, 0.1\]"):
+        predict_frames(model, noise(1.0), frame_hop_seconds=0.5)
+    with pytest.raises(ValueError, match="batch_size"):
+        predict_frames(model, noise(1.0), batch_size=0)
+
+
+def test_results_are_rows_and_json():
+    detection = EventDetection(
+        [Event(0.5, 0.9, "wheeze", 0.8)],
+        SimpleNamespace(duration=2.0, hop_seconds=0.02),
+        (0.5, 0.5),
+        EventSettings(),
+        "a.wav",
+    )
+    assert detection.to_rows() == [
+        {"file": "a.wav", "onset": 0.5, "offset": 0.9, "type": "wheeze", "confidence": 0.8}
+    ]
+    assert tuple(detection.to_rows()[0]) == EVENT_COLUMNS
+    assert json.loads(json.dumps(detection.to_dict()))["events"][0]["type"] == "wheeze"
+
+
+# ------------------------------------------------------------------------------------ Detector and CLI
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny_model(
+        tmp_path_factory.mktemp("events_model"), problem_type=MULTI_LABEL, decision_thresholds=[0.0, 1.0]
+    )
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("events_audio") / "eight_k.wav"
+    sf.write(path, (0.1 * np.random.default_rng(2).standard_normal(3 * 8000)).astype(np.float32), 8000)
+    return path
+
+
+def test_detector_detects_events_in_files_and_waveforms_alike(model_dir: Path, recording: Path):
+    """Thresholds 0 and 1: crackle present in every frame, wheeze in none."""
+    detector = Detector.from_pretrained(model_dir, device="cpu")
+    from_file = detector.detect_events(recording)
+    assert from_file.file == str(recording)
+    assert [(e.onset, e.offset, e.label) for e in from_file.events] == [(0.0, 3.0, "crackle")]
+    audio, rate = sf.read(recording, dtype="float32")
+    from_waveform = detector.detect_events(audio, rate)
+    np.testing.assert_allclose(from_waveform.frames.posteriors, from_file.frames.posteriors, atol=1e-5)
+    assert from_waveform.file is None
+
+
+def test_detector_errors_name_the_file(model_dir: Path, tmp_path: Path):
+    detector = Detector.from_pretrained(model_dir, device="cpu")
+    missing = tmp_path / "missing.wav"
+    with pytest.raises(PredictionError, match=r"missing\.wav") as error:
+        detector.detect_events(missing)
+    assert "\n" not in str(error.value)
+    with pytest.raises(PredictionError, match="sampling_rate applies to a waveform"):
+        detector.detect_events(missing, 8000)
+
+
+def test_predict_events_writes_one_row_per_event(model_dir: Path, recording: Path, tmp_path: Path, capsys):
+    output = tmp_path / "events.csv"
+    assert main(["predict", str(model_dir), str(recording), "--events", "--output", str(output)]) == 0
+    lines = output.read_text().splitlines()
+    assert lines[0] == ",".join(EVENT_COLUMNS)
+    assert lines[1].startswith(f"{recording},0.0,3.0,crackle,")
+    assert len(lines) == 2
+    assert "wrote 1 events for 1 file(s)" in capsys.readouterr().out
+    as_json = tmp_path / "events.json"
+    assert main(["predict", str(model_dir), str(recording), "--events", "--output", str(as_json)]) == 0
+    assert [row["type"] for row in json.loads(as_json.read_text())] == ["crackle"]
+
+
+def test_predict_events_without_events_still_writes_the_header(tmp_path: Path, recording: Path):
+    folder = save_tiny_model(tmp_path / "never", problem_type=MULTI_LABEL, decision_thresholds=[1.0, 1.0])
+    output = tmp_path / "none.csv"
+    assert main(["predict", str(folder), str(recording), "--events", "--output", str(output)]) == 0
+    assert output.read_text().splitlines() == [",".join(EVENT_COLUMNS)]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--per_recording"], "--events detects events over whole recordings: drop --per_recording"),
+        (["--frame_hop", "0.2"], r"--frame_hop must be in \(0, 0.1\] seconds, got 0.2"),
+    ],
+)
+def test_predict_events_refuses_options_that_do_not_apply(
+    model_dir, recording, tmp_path, capsys, extra, message
+):
+    output = tmp_path / "refused.csv"
+    assert main(["predict", str(model_dir), str(recording), "--events", "--output", str(output), *extra]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert pytest.importorskip("re").search(message, error)
+    assert not output.exists()
+
+
+def test_frame_hop_without_events_is_refused(model_dir: Path, recording: Path, capsys):
+    assert main(["predict", str(model_dir), str(recording), "--frame_hop", "0.05"]) == 2
+    assert "--frame_hop applies to --events" in capsys.readouterr().err
