@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..utils.tables import format_number, format_table
 from .adapt import adapt_on_split, add_adaptation_options, check_options
+from .evaluate_events import TASKS, event_corpora, run_events
 from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
 from .options import (
     add_aggregation_options,
@@ -63,6 +64,16 @@ intervals; and which weights it scored), recording_predictions.csv and the curve
 recording) to --output_dir (default: MODEL/evaluation_kauh). There, respira export and push put the
 scores on the model card (External validation) while they are of the folder's own weights and
 thresholds, and warn when they leave them off.
+
+--task events (--dataset icbhi or sprsound, --data_dir): where, not only whether. Every recording of
+--split (ICBHI: test of the split options; SPRSound: test = inter_test and intra_test) goes through the
+model's event detection (respira.event_detection: frame posteriors on the encoder's time axis, events at
+the model's thresholds and event settings) and is scored against the corpus's reference events
+(SPRSound: the annotated events; ICBHI: the flagged cycles, weak references) with sed_eval's event-based
+(onset collar 0.2 s, offset collar max(0.2 s, 20 % of the length)) and segment-based (1 s) F1 and error
+rate and sed_scores_eval's PSDS, per label, overall and per official part, with patient-bootstrap
+intervals and the no-events and all-positive baselines. Writes metrics.json, events.csv and
+references.csv to --output_dir (default: MODEL/events_<dataset>).
 
 progress goes to standard error: a bar on a terminal, one line per stage otherwise; none when
 HF_HUB_DISABLE_PROGRESS_BARS=1, HF_DATASETS_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1.
@@ -161,6 +172,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--bootstrap",
         type=int,
         help=f"patient-level bootstrap resamples (default: {WINDOW_DEFAULTS['bootstrap']})",
+    )
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="classification",
+        help="classification (default): cycles, events or recordings as the corpus is labelled; events: "
+        f"detected crackle / wheeze events (--dataset {' or '.join(event_corpora())}, --data_dir; see below)",
     )
     parser.add_argument("--cache_dir", help="datasets cache folder")
     add_device_option(parser)
@@ -272,6 +290,9 @@ def run(args: argparse.Namespace) -> None:
 
     apply_num_threads()
     spec = scored_corpus(args.dataset)
+    if args.task == "events":
+        run_events(args, spec)
+        return
     if spec.labels != "cycle":
         run_external(args, spec)
         return

@@ -17,7 +17,7 @@ from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_S
 from .adapt import adapt_on_split, check_options
 from .options import aggregation_options
 
-__all__ = ["WINDOW_DEFAULTS", "default_output_dir", "run_external"]
+__all__ = ["WINDOW_DEFAULTS", "chosen_splits", "default_output_dir", "load_splits", "run_external"]
 
 WINDOW_DEFAULTS: dict[str, Any] = {
     "window": DEFAULT_WINDOW_SECONDS,
@@ -87,15 +87,19 @@ def run_external(args: argparse.Namespace, spec: CorpusSpec) -> None:
         run_events(args, spec, splits, top_k, output_dir)
 
 
-def _load(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_name: str, splits: list[str]):
-    """``splits`` of ``spec``'s ``config_name`` built as the model's training recordings were, as one
-    dataset."""
+def load_splits(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_name: str, splits: list[str]):
+    """``splits`` of ``spec``'s ``config_name`` built as the model's training recordings were (whole
+    recordings at the model's rate, not low-passed: the scoring applies the model's preprocessing), as one
+    dataset. ``args``' split options the spec takes (ICBHI's) are passed on when given."""
     from datasets import concatenate_datasets
 
     from ..dsp import input_preprocessing
 
     whole = spec.labels == "recording" or config_name == "recordings"  # evaluate_recordings filters them
     options = {"sampling_rate": int(config.sampling_rate)} if whole else input_preprocessing(config)
+    options |= {
+        name: getattr(args, name) for name in spec.split_options if getattr(args, name, None) is not None
+    }
     built = spec.load()(args.data_dir, config_name=config_name, cache_dir=args.cache_dir, **options)
     parts = [built[name] for name in splits]
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
@@ -132,7 +136,7 @@ def run_recordings(
     model, config = load_model(args.model, device=args.device)
     if args.adapt:
         check_options(model, args)
-    dataset = _load(spec, args, config, spec.configs[0], splits)
+    dataset = load_splits(spec, args, config, spec.configs[0], splits)
     if args.adapt:
         adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
     metrics = evaluate_recordings(model, dataset, **_scoring_options(args, spec, top_k, output_dir))
@@ -158,8 +162,8 @@ def run_events(
     model, config = load_model(args.model, device=args.device)
     if args.adapt:
         check_options(model, args)
-    events = _load(spec, args, config, "events", splits)
-    recordings = _load(spec, args, config, "recordings", splits)
+    events = load_splits(spec, args, config, "events", splits)
+    recordings = load_splits(spec, args, config, "recordings", splits)
     if args.adapt:
         adapt_on_split(model, recordings, args, f"the {spec.label} recordings of {args.data_dir}")
     metrics = evaluate_event_corpus(

@@ -116,6 +116,10 @@ class CorpusSpec:
     group_column: str | None = None
     """Recording-level evaluation scores overall and per value of this column (KAUH: ``filter_mode``); the
     default dataset-card table counts its values per split."""
+    reference_events: Reference | None = None
+    """``reference_events(example) -> [(onset, offset, label)]``: the crackle / wheeze events of one
+    example of its ``recordings`` config that event detection is scored against (``respira evaluate
+    --task events``); ``None`` for a corpus without times (one label per recording: KAUH)."""
     training_device: str | None = None
     """``device`` of its window examples in a multi-corpus training split, formatted with the example's
     columns (KAUH: ``Litt3200 {filter_mode}``)."""
@@ -150,6 +154,12 @@ class CorpusSpec:
     def builder_config(self) -> type:
         """The corpus's ``datasets.BuilderConfig`` class."""
         return resolve(self.config_class)
+
+    def reference_events_reader(self) -> Callable[[dict[str, Any]], Any]:
+        """Its :attr:`reference_events` function (a ``ValueError`` for a corpus without event times)."""
+        if self.reference_events is None:
+            raise ValueError(f"{self.label} has no reference events with onsets and offsets")
+        return resolve(self.reference_events)
 
 
 _ICBHI_CITATION = """\
@@ -228,6 +238,7 @@ CORPORA: dict[str, CorpusSpec] = {
         configs=("cycles", "recordings"),
         split_options=("validation_size", "split_strategy", "patient_split_fractions", "seed"),
         summary="respira.data.summary:summarize",
+        reference_events="respira.data.icbhi:icbhi_reference_events",
         split_table="respira.data.icbhi_card:split_table",
         split_definition="respira.data.icbhi_card:split_definition",
         complete_counts={"recordings": NUM_RECORDINGS, "cycles": NUM_CYCLES},
@@ -304,6 +315,7 @@ CORPORA: dict[str, CorpusSpec] = {
             tags=("audio", "respiratory-sounds", "lung-sounds", "sprsound", "paediatric", "medical"),
         ),
         locate="respira.data.sprsound:locate_sprsound",
+        reference_events="respira.data.sprsound:sprsound_reference_events",
         read_index="respira.data.sprsound:read_sprsound_index",
         configs=("events", "recordings"),
         split_options=("split_strategy", "patient_split_fractions", "seed"),

@@ -265,6 +265,18 @@ def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]
     }
 
 
+def icbhi_reference_events(example: dict[str, Any]) -> list[tuple[float, float, str]]:
+    """The crackle and wheeze events of one ``recordings`` example: every cycle flagged with crackles
+    (wheezes) as a crackle (wheeze) event spanning the cycle. Weak references: the annotators marked the
+    cycle, not where in it the sound is."""
+    return [
+        (cycle["start"], cycle["end"], name)
+        for cycle in example["cycles"]
+        for name in ("crackle", "wheeze")
+        if cycle[name]
+    ]
+
+
 def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
     """The split (train/validation/test; ``fold_<i>`` for the fold strategies) of every index row under
     ``config``'s split options."""

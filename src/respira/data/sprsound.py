@@ -118,6 +118,18 @@ def _event_flags(event_type: str) -> dict[str, Any]:
     return {"label": label, "crackle": int(crackle), "wheeze": int(wheeze)}
 
 
+def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, float, str]]:
+    """The crackle and wheeze events of one ``recordings`` example: each annotated event as
+    ``(start, end, label)`` by :data:`EVENT_CLASSES` (a Wheeze+Crackle event gives one of each; Normal
+    events none), what ``respira evaluate --task events`` scores detections against."""
+    events = []
+    for span in example["events"]:
+        kind = span["type"]
+        flags = _event_flags(EVENT_TYPES[kind] if isinstance(kind, int) else kind)
+        events += [(span["start"], span["end"], name) for name in ("crackle", "wheeze") if flags[name]]
+    return events
+
+
 def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
     """One row per SPRSound recording, from the file names and JSON annotations alone (no audio decoded):
     :data:`INDEX_COLUMNS` (``n_events``: events in the JSON)."""
