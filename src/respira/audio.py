@@ -53,6 +53,7 @@ __all__ = [
     "check_rate",
     "decode_audio",
     "decodes_other_codecs",
+    "native_sampling_rate",
     "read_audio",
 ]
 
@@ -173,6 +174,15 @@ def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None
     if frames == 0:
         raise AudioReadError(label, "holds no audio samples (empty recording)")
     return frames / rate
+
+
+def native_sampling_rate(source: str | os.PathLike) -> int | None:
+    """A file's own sampling rate from its header (libsndfile, as :func:`read_audio` reads it); ``None``
+    when libsndfile cannot read the header (a codec only torchcodec decodes, or no audio at all)."""
+    try:
+        return int(sf.info(str(source)).samplerate)
+    except (RuntimeError, OSError, TypeError, ValueError):  # libsndfile errors are RuntimeErrors
+        return None
 
 
 # ----------------------------------------------------------------------------------------- decoding

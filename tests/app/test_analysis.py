@@ -1,11 +1,15 @@
 """The app's analysis of one recording: checks of the upload, the verdict rule, the ONNX runner's parity
-with ``respira predict`` and the page handler (no browser; see test_browser.py for the page itself)."""
+with ``respira predict`` and with respira's event detection, the events drawn and listed, the spectrogram's
+frequency range and the page handler (no browser; see test_browser.py for the page itself)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +21,8 @@ from respira.app.analysis import InputError, analyse, recording_verdict
 from respira.app.card_facts import NOT_A_MEDICAL_DEVICE, card_facts
 from respira.app.detectors import open_detector
 from respira.app.onnx_runner import OnnxDetector, window_spans
+from respira.audio import read_audio
+from respira.event_detection import detect_events, predict_frames
 from respira.inference import analysis_frame_samples, window_starts
 
 from ..conftest import encode_aac
@@ -167,25 +173,27 @@ def test_page_handler_reports_bad_input_in_one_line_and_keeps_working(
     def progress(*_args, **_kwargs) -> None:
         return None
 
-    message, verdict, figure, table, files = page._run(
+    message, verdict, figure, table, events, files = page._run(
         detector, results, str(bad), None, None, 1.0, 0.5, progress
     )
     assert message.startswith("**Error:**") and "broken.wav" in message and "\n" not in message
     assert (verdict, figure, files) == ("", None, None)
-    # the table keeps its real columns (empty), not the widget's default headers
+    # the tables keep their real columns (empty), not the widget's default headers
     assert table == {"headers": ["start", "end", "crackle", "wheeze", "label"], "data": []}
+    assert events == {"headers": ["onset", "offset", "type", "confidence"], "data": []}
     notes = tmp_path / "notes.txt"
     notes.write_text("not an annotation\n")
-    *_, table, _ = page._run(detector, results, str(good), None, str(notes), 1.0, 0.5, progress)
+    *_, table, _, _ = page._run(detector, results, str(good), None, str(notes), 1.0, 0.5, progress)
     assert table["headers"][-1] == "annotated_label" and table["data"] == []
     for _ in range(3):  # the page keeps serving; only the last `keep` results stay on disk
-        message, verdict, figure, table, files = page._run(
+        message, verdict, figure, table, events, files = page._run(
             detector, results, str(good), None, None, 1.0, 0.5, progress
         )
-    assert message.startswith("**Analysed** good.wav: 3.0 s, 5 windows")
+    assert message.startswith("**Analysed** good.wav: 3.0 s, 5 windows; events: ")
     assert len(table["data"]) == 5 and table["headers"][:2] == ["start", "end"]
-    assert [Path(f).suffix for f in files] == [".csv", ".json", ".png"]
+    assert [Path(f).name for f in files] == ["good.csv", "good.json", "good_events.csv", "good.png"]
     assert len(json.loads(Path(files[1]).read_text())) == 5
+    assert len(events["data"]) == len(list(csv.DictReader(Path(files[2]).read_text().splitlines()))) >= 1
     assert len(list(results.root.iterdir())) == 2
 
 
@@ -297,3 +305,172 @@ def test_an_upload_scored_with_a_caution_shows_it_beside_the_verdict(model_dir: 
     assert message.startswith("**Analysed** phone.wav: 3.0 s") and (
         "\n\n**Caution:** phone.wav: recorded at 2000 Hz" in message
     )
+
+
+# ----------------------------------------------------------------------------------------------- events
+def _thresholds_with_events(model, waveform: np.ndarray) -> list[float]:
+    """Each label's 60th percentile of the frame posteriors (the tiny untrained model's all lie within a
+    few thousandths of 0.5): several events of both labels."""
+    posteriors = predict_frames(model, waveform).posteriors
+    return [float(np.percentile(posteriors[:, column], 60)) for column in range(2)]
+
+
+def test_the_onnx_runner_gives_the_frames_and_events_of_respira_onnx_classifier(model_dir: Path) -> None:
+    from respira.app import onnx_runner
+    from respira.hub.onnx import FRAME_NAME, FRAME_TIMES_NAME, load_onnx_model
+
+    assert (onnx_runner.FRAME_NAME, onnx_runner.FRAME_TIMES_NAME) == (FRAME_NAME, FRAME_TIMES_NAME)
+    assert analysis.FRAME_OUTPUT == FRAME_NAME
+    runner, classifier = OnnxDetector(model_dir), load_onnx_model(model_dir)
+    assert runner.has_frame_outputs and runner.analysis_frame_samples == analysis_frame_samples(classifier)
+    assert runner.config.sampling_rate == runner.config["sampling_rate"] == RATE  # attributes and keys
+    rng = np.random.default_rng(2)
+    # chunks of unequal lengths, one shorter than a step (padded steps dropped, the first kept)
+    chunks = [rng.normal(0, 0.1, n).astype(np.float32) for n in (RATE, RATE // 3, RATE, 700)]
+    for (times, got), (expected_times, expected) in zip(
+        runner.predict_frames(chunks, batch_size=1), classifier.predict_frames(chunks), strict=True
+    ):
+        np.testing.assert_array_equal(times, expected_times)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert len(runner.predict_frames(chunks)[3][0]) == 1
+    for seconds in (7.3, 0.6):  # many chunks with context margins; one chunk shorter than the input length
+        waveform = rng.normal(0, 0.1, int(seconds * RATE)).astype(np.float32)
+        thresholds = _thresholds_with_events(classifier, waveform)
+        got = runner.detect_events(waveform, RATE, thresholds=thresholds)
+        expected = detect_events(classifier, waveform, thresholds=thresholds)
+        np.testing.assert_allclose(got.frames.posteriors, expected.frames.posteriors, atol=1e-4)
+        assert got.thresholds == expected.thresholds and got.settings == expected.settings
+        assert [e[:3] for e in got.events] == [e[:3] for e in expected.events]
+        np.testing.assert_allclose(
+            [e.confidence for e in got.events], [e.confidence for e in expected.events], atol=1e-4
+        )
+        # respira's own event detection runs the runner itself (no torch on that path)
+        assert detect_events(runner, waveform, thresholds=thresholds).events == got.events
+        if seconds > 1:
+            assert {e.label for e in got.events} == {"crackle", "wheeze"}  # events to compare
+    with pytest.raises(ValueError, match="whole number"):
+        runner.predict_frames(chunks, batch_size=0)
+
+
+def _event_detector(kind: str, model_dir: Path, recording: Path) -> Any:
+    """The page's ``torch`` detector or the Space's ``onnx`` runner, with thresholds that find events in
+    ``recording``."""
+    detector = open_detector(str(model_dir))[0] if kind == "torch" else OnnxDetector(model_dir)
+    thresholds = _thresholds_with_events(getattr(detector, "model", detector), read_audio(recording, RATE))
+    if kind == "torch":
+        detector.model.config.decision_thresholds = thresholds  # this detector's own copy
+    else:
+        detector.config["decision_thresholds"] = thresholds
+    return detector
+
+
+@pytest.mark.parametrize("kind", ["torch", "onnx"])
+def test_the_page_draws_and_lists_the_events_of_its_detector(
+    kind: str, model_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
+    from respira.app import page
+    from respira.reports.event_bars import event_bars, min_bar_seconds
+
+    recording = _noise(tmp_path / "noise.wav", 6.0)
+    detector = _event_detector(kind, model_dir, recording)
+    expected = detect_events(getattr(detector, "model", detector), read_audio(recording, RATE))
+    result = analyse(detector, recording, name="my noise.wav", window=1.0, hop=0.5)
+    assert result.events is not None and result.events.file == "my noise.wav"
+    assert result.events.events == expected.events and {e.label for e in expected.events} == {
+        "crackle",
+        "wheeze",
+    }
+    # the figure: a row of bars per label under the predicted labels, one bar per event at its place
+    (labels,) = [ax for ax in result.figure.axes if ax.get_label() == "labels"]
+    ticks = [" ".join(t.get_text().split()) for t in labels.get_yticklabels()]
+    assert ticks == ["wheeze events", "crackle events", "predicted"]  # bottom up
+    bars = {c.get_label(): c for c in labels.collections}
+    for label in ("crackle", "wheeze"):
+        events = [e for e in expected.events if e.label == label]
+        drawn = [
+            (path.vertices[:, 0].min(), np.ptp(path.vertices[:, 0]))
+            for path in bars[f"{label} events"].get_paths()
+        ]
+        wanted = event_bars(events, result.duration, min_bar_seconds(labels, result.duration))
+        np.testing.assert_allclose(drawn, wanted, atol=1e-9)
+    # the page: the events table and its CSV are detect_events' rows
+    results = page._Results(keep=1)  # kept: its folder goes with it
+    message, _, _, _, table, files = page._run(
+        detector, results, str(recording), None, None, 1.0, 0.5, lambda *a, **k: None
+    )
+    counts = [sum(e.label == label for e in expected.events) for label in ("crackle", "wheeze")]
+    assert message.startswith(
+        f"**Analysed** noise.wav: 6.0 s, 11 windows; events: {counts[0]} crackle, {counts[1]} wheeze."
+    )
+    rows = expected.to_rows()
+    assert table == {
+        "headers": ["onset", "offset", "type", "confidence"],
+        "data": [
+            [round(r["onset"], 3), round(r["offset"], 3), r["type"], round(r["confidence"], 3)] for r in rows
+        ],
+    }
+    with Path(files[2]).open() as handle:
+        written = list(csv.DictReader(handle))
+    assert Path(files[2]).name == "noise_events.csv" and list(written[0]) == [
+        "file",
+        "onset",
+        "offset",
+        "type",
+        "confidence",
+    ]
+    assert [(w["file"], w["type"]) for w in written] == [("noise.wav", r["type"]) for r in rows]
+    np.testing.assert_allclose([float(w["onset"]) for w in written], [r["onset"] for r in rows], atol=1e-6)
+
+
+@pytest.mark.parametrize(("native", "nyquist"), [(8000, 4000.0), (44100, RATE / 2), (RATE, RATE / 2)])
+def test_the_spectrogram_ends_at_the_recordings_own_nyquist(
+    native: int, nyquist: float, model_dir: Path, tmp_path: Path
+) -> None:
+    recording = _noise(tmp_path / f"at_{native}.wav", 3.0, rate=native)
+    for detector in (open_detector(str(model_dir))[0], OnnxDetector(model_dir)):
+        assert analysis.display_rate(recording, RATE) == min(native, RATE)
+        result = analyse(detector, recording, window=1.0, hop=0.5)
+        (spectrum,) = [ax for ax in result.figure.axes if ax.get_label() == "spectrogram"]
+        assert spectrum.get_ylim() == pytest.approx((0.0, nyquist))
+        assert spectrum.get_xlim() == pytest.approx((0.0, 3.0))
+        # the model still hears the recording at its own rate
+        expected = detector.predict(read_audio(recording, RATE), RATE, window=1.0, hop=0.5).rows
+        assert [(r["start"], r["crackle"], r["wheeze"]) for r in result.rows] == [
+            (r["start"], r["crackle"], r["wheeze"]) for r in expected
+        ]
+        assert result.duration == pytest.approx(3.0)
+
+
+def test_a_detector_that_cannot_detect_events_is_analysed_without_them(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
+    from respira.app import page
+
+    runner = OnnxDetector(model_dir)
+    runner.has_frame_outputs = False  # as an export written before the graph had frame outputs
+    with pytest.raises(ValueError, match=r"no frame_probabilities output.*export the model again"):
+        runner.predict_frames([np.zeros(RATE, np.float32)])
+    recording = _noise(tmp_path / "old.wav", 3.0)
+    result = analyse(runner, recording, window=1.0, hop=0.5)
+    assert result.events is None and result.rows
+    assert result.cautions == [
+        f"no events are shown: model {runner.name} cannot detect them (an ONNX export written before event "
+        "detection: export the model again)"
+    ]
+    (labels,) = [ax for ax in result.figure.axes if ax.get_label() == "labels"]
+    assert [t.get_text() for t in labels.get_yticklabels()] == ["predicted"]
+    message, _, _, _, events, files = page._run(
+        runner, page._Results(keep=1), str(recording), None, None, 1.0, 0.5, lambda *a, **k: None
+    )
+    assert message.startswith("**Analysed** old.wav: 3.0 s, 5 windows.\n\n**Caution:** no events are shown")
+    assert events["data"] == [] and [Path(f).suffix for f in files] == [".csv", ".json", ".png"]
+    # a respira.Detector of such an export (its OnnxClassifier's session), or a detector without the method
+    outputs = [SimpleNamespace(name=name) for name in ("probabilities", "present", "label")]
+    old = SimpleNamespace(
+        detect_events=print, model=SimpleNamespace(session=SimpleNamespace(get_outputs=lambda: outputs))
+    )
+    assert not analysis.detects_events(old) and not analysis.detects_events(SimpleNamespace())
+    assert analysis.detects_events(open_detector(str(model_dir), onnx=True)[0])
+    assert analysis.detects_events(open_detector(str(model_dir))[0])

@@ -1,6 +1,7 @@
 """The app page in a real browser (Debian's chromium, headless, through Selenium), as a person uses it:
-upload a real ICBHI recording, wait for the result, compare it with ``respira predict``; an undecodable
-upload; the Space folder served by a Python without torch or respira. Screenshots are saved under
+upload a real ICBHI recording, wait for the result, compare it (the windows and the detected events) with
+``respira predict`` (and ``--events``); an undecodable upload; the Space folder served by a Python without
+torch or respira. Screenshots are saved under
 pytest's tmp_path (their paths are printed: ``pytest -s`` shows them)."""
 
 from __future__ import annotations
@@ -109,14 +110,31 @@ def _screenshot(browser, path: Path) -> Path:
 
 
 def _predict(model: Path, recording: Path, tmp_path: Path, *extra: str) -> list[dict[str, Any]]:
-    output = tmp_path / f"predict-{recording.stem}.json"
+    output = tmp_path / f"predict-{recording.stem}{''.join(extra)}.json"
     args = ["predict", str(model), str(recording), "--window", str(WINDOW), "--hop", str(HOP)]
     assert main([*args, *extra, "--output", str(output)]) == 0
     return json.loads(output.read_text())
 
 
-def _check_result(browser, rows: list[dict[str, Any]]) -> None:
-    """The figure is shown, the table has one row per predicted window, the verdict is predict's."""
+def _check_events(browser, events: list[dict[str, Any]]) -> None:
+    """The events table lists ``respira predict --events``' rows: as many, the first one's values."""
+    from selenium.webdriver.common.by import By
+
+    assert _table_headers(browser, "respira-events") == ["onset", "offset", "type", "confidence"]
+    grid = browser.find_element(By.CSS_SELECTOR, "#respira-events [role=grid]")
+    assert events, "the test model is expected to find events in the test recording"
+    assert int(grid.get_attribute("aria-rowcount")) - 1 == len(events)  # header + one row per event
+    # the rendered rows (the table scrolls), after the header, four cells each
+    cells = [line.strip() for line in grid.text.splitlines() if line.strip()][4:]
+    first = events[0]
+    assert cells[2] == first["type"]
+    got = [float(cells[0]), float(cells[1]), float(cells[3])]
+    assert got == pytest.approx([first["onset"], first["offset"], first["confidence"]], abs=6e-4)
+
+
+def _check_result(browser, rows: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    """The figure is shown, the table has one row per predicted window, the verdict is predict's, the
+    events table lists predict's events."""
     from selenium.webdriver.common.by import By
 
     image = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#respira-figure img"), "the figure")[0]
@@ -133,6 +151,7 @@ def _check_result(browser, rows: list[dict[str, Any]]) -> None:
         assert match.group(1) == expected
         assert float(match.group(2)) == pytest.approx(highest, abs=6e-4)
     assert "maximum of its window probabilities" in verdict
+    _check_events(browser, events)
     # nothing of the page covers the figure's title and subtitle (the top left 80 % x 10 % of the picture;
     # gradio's buttons sit in the blank corner above the colour bar)
     covered = browser.execute_script(
@@ -150,10 +169,10 @@ def _check_result(browser, rows: list[dict[str, Any]]) -> None:
     assert covered == []
 
 
-def _table_headers(browser) -> list[str]:
+def _table_headers(browser, element_id: str = "respira-table") -> list[str]:
     from selenium.webdriver.common.by import By
 
-    cells = browser.find_elements(By.CSS_SELECTOR, "#respira-table thead th")
+    cells = browser.find_elements(By.CSS_SELECTOR, f"#{element_id} thead th")
     return [cell.text.strip() for cell in cells if cell.text.strip()]
 
 
@@ -162,11 +181,15 @@ def test_upload_a_real_icbhi_recording(
 ) -> None:
     message = _analyse(browser, app_url, icbhi_recording)
     rows = _predict(model_dir, icbhi_recording, tmp_path)
+    events = _predict(model_dir, icbhi_recording, tmp_path, "--events")
     assert message.startswith(f"Analysed {icbhi_recording.name}") and f"{len(rows)} windows" in message
-    _check_result(browser, rows)
+    crackles, wheezes = (sum(e["type"] == label for e in events) for label in ("crackle", "wheeze"))
+    assert f"events: {crackles} crackle, {wheezes} wheeze." in message
+    _check_result(browser, rows, events)
     downloads = _text(browser, "respira-downloads").split()
     for suffix in (".csv", ".json", ".png"):
         assert downloads[downloads.index(suffix) - 1] == icbhi_recording.stem
+    assert downloads[downloads.index(f"{icbhi_recording.stem}_events") + 1] == ".csv"
     assert "not a medical device" in browser.page_source
     _screenshot(browser, tmp_path / "app.png")
 
@@ -178,7 +201,7 @@ def test_a_phones_m4a_upload_is_analysed_as_respira_predict_reads_it(
     message = _analyse(browser, app_url, recording)
     rows = _predict(model_dir, recording, tmp_path)
     assert message.startswith(f"Analysed {recording.name}") and f"{len(rows)} windows" in message
-    _check_result(browser, rows)
+    _check_result(browser, rows, _predict(model_dir, recording, tmp_path, "--events"))
     _screenshot(browser, tmp_path / "m4a.png")
 
 
@@ -207,6 +230,7 @@ def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(
     assert message.startswith("Error: broken.wav") and "\n" not in message
     assert "Traceback" not in browser.page_source and "/tmp/" not in message
     assert _table_headers(browser) == ["start", "end", "crackle", "wheeze", "label"]  # not 1, 2, 3
+    assert _table_headers(browser, "respira-events") == ["onset", "offset", "type", "confidence"]
     _screenshot(browser, tmp_path / "broken.png")
     browser.get(app_url)  # the same server still analyses the next upload
     message = _analyse(browser, app_url, icbhi_recording)
@@ -227,7 +251,9 @@ def test_space_folder_runs_without_torch_or_respira(
         message = _analyse(browser, url, icbhi_recording)
         assert message.startswith(f"Analysed {icbhi_recording.name}")
         rows = _predict(space / "model", icbhi_recording, tmp_path, "--onnx")
-        _check_result(browser, rows)
+        _check_result(
+            browser, rows, _predict(space / "model", icbhi_recording, tmp_path, "--onnx", "--events")
+        )
         _screenshot(browser, tmp_path / "space.png")
         assert "Examples" in browser.page_source
     assert "no torch" in log.read_text() and "no respira" in log.read_text()

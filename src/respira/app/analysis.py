@@ -2,40 +2,52 @@
 
 :func:`analyse` checks the upload (decodable, not empty, not silent, at most :data:`MAX_SECONDS`
 long; an annotation file that reads and fits the recording), runs the detector over sliding windows
-(or the annotated cycles), draws the recording figure with
-:func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture) and
-decides the recording-level verdict with :func:`respira.decision.decide_recording`: each label's window
-probabilities aggregated by rule :data:`AGGREGATION`, decided at the model's thresholds (as
-:class:`respira.Detector` decides).
+(or the annotated cycles), detects the crackle and wheeze events of the whole recording
+(:mod:`respira.event_detection`, with the same detector), draws the recording figure with
+:func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture, with
+its event rows) and decides the recording-level verdict with :func:`respira.decision.decide_recording`:
+each label's window probabilities aggregated by rule :data:`AGGREGATION`, decided at the model's
+thresholds (as :class:`respira.Detector` decides).
+
+The model gets the recording at its own rate; the figure's spectrogram is drawn from the recording at
+its native rate where that is lower (:func:`display_rate`), so it ends at the recording's own Nyquist
+frequency (an 8 kHz recording shows 0-4 kHz, not a 16 kHz model's 0-8 kHz, half of it empty).
 
 This module imports neither torch nor the rest of respira's model code: the Hub Space ships it (with
 the modules it imports) and runs it with onnxruntime alone. A *detector* is a
 :class:`respira.Detector` (``respira app``) or anything with its interface: a ``config`` (a
-``RespiraConfig`` or the ``config.json`` mapping), a ``name`` and
+``RespiraConfig`` or the ``config.json`` mapping), a ``name``,
 ``predict(waveform, sampling_rate, *, window, hop, cycles)`` returning an object whose ``rows`` are
-:mod:`respira.inference` rows (:class:`respira.app.onnx_runner.OnnxDetector`, the Space's).
+:mod:`respira.inference` rows and ``detect_events(waveform, sampling_rate)`` returning a
+:class:`respira.event_detection.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
+Space's). A detector without ``detect_events``, or an ONNX export written before the graph had frame
+outputs, is analysed without events (the page says so).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..audio import SampleRateWarning, audio_duration, read_audio
+from ..audio import SampleRateWarning, audio_duration, native_sampling_rate, read_audio
 from ..data.text_files import ClippedCycleWarning
 from ..decision import decide_recording, is_multi_label, thresholds_of
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
 from ..wav import AudioLevelWarning, check_level
+
+if TYPE_CHECKING:
+    from ..event_detection import EventDetection
 
 __all__ = [
     "AGGREGATION",
@@ -48,6 +60,8 @@ __all__ = [
     "analyse",
     "config_value",
     "default_window",
+    "detects_events",
+    "display_rate",
     "recording_verdict",
 ]
 
@@ -59,6 +73,8 @@ AGGREGATION = "max"
 """How window probabilities become the recording's (``aggregate_windows``' rule)."""
 CAUTIONS: tuple[type[Warning], ...] = (SampleRateWarning, AudioLevelWarning, ClippedCycleWarning)
 """Warnings about an upload that is scored all the same: the page shows them beside the verdict."""
+FRAME_OUTPUT = "frame_probabilities"
+"""The ONNX graph's frame output (:data:`respira.hub.onnx.FRAME_NAME`), which event detection needs."""
 
 
 class InputError(ValueError):
@@ -86,6 +102,8 @@ class Detector(Protocol):
         window: float,
         hop: float,
     ) -> Predicted: ...
+
+    def detect_events(self, waveform: np.ndarray, sampling_rate: int) -> EventDetection: ...
 
 
 def config_value(config: Any, name: str, default: Any = None) -> Any:
@@ -141,13 +159,16 @@ def recording_verdict(rows: Sequence[Mapping[str, Any]], config: Any, rule: str 
 
 @dataclass
 class Analysis:
-    """What the page shows for one recording; ``cautions``: the :data:`CAUTIONS` its audio raised."""
+    """What the page shows for one recording; ``cautions``: the :data:`CAUTIONS` its audio raised (and
+    why events are missing, when they are); ``events``: the detected events (``file``: the user's name
+    of the recording), ``None`` when the detector cannot detect events (:func:`detects_events`)."""
 
     rows: list[dict[str, Any]]
     verdict: Verdict
     figure: Figure
     duration: float
     cautions: list[str] = field(default_factory=list)
+    events: EventDetection | None = None
 
 
 @contextmanager
@@ -196,6 +217,28 @@ def load_recording(path: str | Path, rate: int, name: str) -> np.ndarray:
     if float(np.max(np.abs(waveform))) < SILENCE_PEAK:
         raise InputError(f"{name} is silent (no sample above {SILENCE_PEAK:g} full scale)")
     return waveform
+
+
+def display_rate(path: str | Path, rate: int) -> int:
+    """The rate the figure's spectrogram is drawn at: the recording's own (its header's) when it is below
+    the model's ``rate``, so that the spectrogram ends at the recording's Nyquist frequency; else (or for
+    a codec libsndfile does not read) ``rate``."""
+    return min(int(rate), native_sampling_rate(path) or int(rate))
+
+
+def detects_events(detector: Any) -> bool:
+    """Whether ``detector`` can detect events: it has ``detect_events`` and, when it runs an ONNX graph
+    (the Space's :class:`~respira.app.onnx_runner.OnnxDetector`, or a :class:`respira.Detector` of an
+    ``OnnxClassifier``), the graph has the frame outputs (exports written before them have not)."""
+    if not callable(getattr(detector, "detect_events", None)):
+        return False
+    frames = getattr(detector, "has_frame_outputs", None)
+    if frames is not None:
+        return bool(frames)
+    session = getattr(getattr(detector, "model", None), "session", None)
+    if session is None:  # a torch model
+        return True
+    return FRAME_OUTPUT in {output.name for output in session.get_outputs()}
 
 
 def load_cycles(path: str | Path, name: str, recording: str, num_samples: int, rate: int) -> list[Any]:
@@ -257,23 +300,36 @@ def analyse(
             annotation_name = annotation_name or Path(annotations).name
             cycles = load_cycles(annotations, annotation_name, name, waveform.shape[0], rate)
         report(0.2, "running the detector")
+        events = None
         try:
             spans = [(c.start, c.end) for c in cycles] if cycles else None
             rows = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop).rows
+            if detects_events(detector):
+                report(0.45, "detecting events")
+                events = dataclasses.replace(detector.detect_events(waveform, rate), file=name)
         except ValueError as error:
             raise InputError(_one_line(error, path, name)) from None
+        report(0.65, "reading the recording for the figure")
+        shown_rate = display_rate(path, rate)
+        shown = waveform if shown_rate == rate else load_recording(path, shown_rate, name)
+    if events is None:
+        cautions.append(
+            f"no events are shown: model {detector.name} cannot detect them (an ONNX export written before "
+            "event detection: export the model again)"
+        )
     if cycles:
         for row, cycle in zip(rows, cycles, strict=True):
             row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
     report(0.7, "drawing the figure")
     multi_label = is_multi_label(detector.config)
     figure = recording_figure(
-        waveform,
-        rate,
+        shown,
+        shown_rate,
         rows,
         thresholds=thresholds_of(detector.config) if multi_label else None,
         cycles=[Span(c.start, c.end, cycle_label(c.crackle, c.wheeze)) for c in cycles] if cycles else None,
         title=f"{name}  ·  model {detector.name}",
         subtitle=figure_subtitle(rows, config_value(detector.config, "problem_type"), window, hop, 1),
+        events=events.events if events is not None else None,
     )
-    return Analysis(rows, recording_verdict(rows, detector.config), figure, duration, cautions)
+    return Analysis(rows, recording_verdict(rows, detector.config), figure, duration, cautions, events)

@@ -5,6 +5,12 @@ The recording gets the model's input preprocessing (:func:`respira.dsp.prepare_r
 are cut as :func:`respira.inference.window_starts` cuts them (a test checks the two agree), run in
 batches of equal length (the graph has no mask), and each window is decided by
 :func:`respira.decision.decide` — so the rows are those ``respira predict --onnx`` writes.
+
+Events (:meth:`OnnxDetector.detect_events`) are :func:`respira.event_detection.detect_events` of the
+detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict_frames`, as
+:meth:`respira.hub.onnx.OnnxClassifier.predict_frames` does) and the frame length of its metadata
+(``analysis_frame_samples``), and its ``config`` reads as attributes too (:class:`JsonConfig`), so
+nothing there needs torch.
 """
 
 from __future__ import annotations
@@ -15,19 +21,51 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..decision import decide, flag_order, is_multi_label
 from ..dsp import prepare_recording, resample
+from ..events import FRAME_HOP_SECONDS, EventSettings
 from ..labels import CLASS_NAMES
 from ..windows import FRAME_SAMPLES_KEY, check_holds_a_frame, span_samples, window_starts
 
-__all__ = ["OnnxDetector", "OnnxPrediction", "window_spans"]
+if TYPE_CHECKING:
+    from ..event_detection import EventDetection
+
+__all__ = ["FRAME_NAME", "FRAME_TIMES_NAME", "JsonConfig", "OnnxDetector", "OnnxPrediction", "window_spans"]
 
 BATCH_SIZE = 32
+FRAME_NAME = "frame_probabilities"
+FRAME_TIMES_NAME = "frame_times"
+"""The graph's frame outputs (:data:`respira.hub.onnx.FRAME_NAME` and ``FRAME_TIMES_NAME``, which this
+torch-free module cannot import; a test checks they agree)."""
+
+
+class JsonConfig(dict):
+    """A model's ``config.json`` mapping whose keys also read as attributes (``config.sampling_rate``),
+    as :mod:`respira.event_detection` and :mod:`respira.dsp` read a ``RespiraConfig``; a missing key is
+    an ``AttributeError`` (``getattr(config, name, None)`` gives ``None``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _by_length(waveforms: Sequence[np.ndarray], batch_size: int) -> list[tuple[int, list[int]]]:
+    """``(length, indices)`` batches of at most ``batch_size`` waveforms of equal length (the graph has
+    no mask), in order of first appearance."""
+    by_length: dict[int, list[int]] = {}
+    for index, waveform in enumerate(waveforms):
+        by_length.setdefault(int(waveform.shape[0]), []).append(index)
+    return [
+        (length, indices[first : first + batch_size])
+        for length, indices in by_length.items()
+        for first in range(0, len(indices), batch_size)
+    ]
 
 
 def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
@@ -45,14 +83,21 @@ class OnnxPrediction:
 
 
 class OnnxDetector:
-    """``model.onnx`` and ``config.json`` of a folder, run with onnxruntime; its ``predict`` is called as
-    :meth:`respira.Detector.predict` is (the page runs either)."""
+    """``model.onnx`` and ``config.json`` of a folder, run with onnxruntime; its ``predict`` and
+    ``detect_events`` are called as :meth:`respira.Detector.predict` and
+    :meth:`respira.Detector.detect_events` are (the page runs either).
+
+    ``config``: the ``config.json`` (a :class:`JsonConfig`: a dict, also read as attributes);
+    ``analysis_frame_samples``: the shortest input holding one frame of the featurizer (the metadata's;
+    1 for exports written before it was recorded); ``has_frame_outputs``: whether the graph gives frame
+    posteriors (exports written before event detection do not: they predict windows only).
+    """
 
     def __init__(self, folder: str | Path, name: str | None = None) -> None:
         import onnxruntime
 
         folder = Path(folder)
-        self.config: dict[str, Any] = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        self.config = JsonConfig(json.loads((folder / "config.json").read_text(encoding="utf-8")))
         self.name = name or folder.name
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
@@ -63,22 +108,71 @@ class OnnxDetector:
         metadata = self.session.get_modelmeta().custom_metadata_map
         # exports written before the frame length was recorded: no check (as before)
         self.frame_samples = int(metadata.get(FRAME_SAMPLES_KEY, 1))
+        self.analysis_frame_samples = self.frame_samples  # what respira.event_detection reads
         self.input_name = self.session.get_inputs()[0].name
-        # the first output is the probabilities (the graph also outputs its own decision: present, label)
-        self.output_name = self.session.get_outputs()[0].name
+        # the first output is the probabilities (the graph also outputs its own decision: present, label,
+        # and the frame outputs)
+        outputs = [output.name for output in self.session.get_outputs()]
+        self.output_name = outputs[0]
+        self.has_frame_outputs = FRAME_NAME in outputs and FRAME_TIMES_NAME in outputs
 
     def _probabilities(self, segments: Sequence[np.ndarray]) -> np.ndarray:
         result = np.zeros((len(segments), len(self.config["id2label"])), dtype=np.float64)
-        by_length: dict[int, list[int]] = {}
-        for index, segment in enumerate(segments):
-            by_length.setdefault(int(segment.shape[0]), []).append(index)
-        for indices in by_length.values():
-            for first in range(0, len(indices), BATCH_SIZE):
-                rows = indices[first : first + BATCH_SIZE]
-                batch = np.stack([np.asarray(segments[i], dtype=np.float32) for i in rows])
-                (probabilities,) = self.session.run([self.output_name], {self.input_name: batch})
-                result[rows] = probabilities
+        for _, rows in _by_length(segments, BATCH_SIZE):
+            batch = np.stack([np.asarray(segments[i], dtype=np.float32) for i in rows])
+            (probabilities,) = self.session.run([self.output_name], {self.input_name: batch})
+            result[rows] = probabilities
         return result
+
+    def predict_frames(
+        self, waveforms: Sequence[np.ndarray], batch_size: int = BATCH_SIZE
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per waveform (mono, at the model's rate, already prepared): its time steps' centres (seconds)
+        and ``[steps, labels]`` probabilities (float64, ``id2label`` order), steps centred past its samples
+        dropped but the first always kept (:mod:`respira.event_detection` reads them)."""
+        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
+        if not self.has_frame_outputs:
+            raise ValueError(
+                f"this model.onnx has no {FRAME_NAME} output (it was exported before event detection): "
+                "export the model again"
+            )
+        rate = float(self.config.sampling_rate)
+        result: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(waveforms)
+        for length, rows in _by_length(waveforms, int(batch_size)):
+            batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
+            frames, times = self.session.run([FRAME_NAME, FRAME_TIMES_NAME], {self.input_name: batch})
+            times = times.astype(np.float64)
+            keep = times < length / rate
+            keep[0] = True  # an input shorter than its first step's centre still has that step
+            for row, index in enumerate(rows):
+                result[index] = (times[keep], frames[row][keep].astype(np.float64))
+        return result
+
+    def detect_events(
+        self,
+        waveform: np.ndarray,
+        sampling_rate: int,
+        *,
+        thresholds: Sequence[float] | None = None,
+        settings: EventSettings | None = None,
+        frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    ) -> EventDetection:
+        """The crackle and wheeze events of a mono waveform at ``sampling_rate`` (resampled to the
+        model's rate): :func:`respira.event_detection.detect_events` of this detector, at the model's
+        thresholds and event settings unless given."""
+        from ..event_detection import detect_events
+
+        rate = int(self.config.sampling_rate)
+        samples = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), rate)
+        return detect_events(
+            self,
+            samples,
+            thresholds=thresholds,
+            settings=settings,
+            frame_hop_seconds=frame_hop_seconds,
+            batch_size=BATCH_SIZE,
+        )
 
     def predict(
         self,
@@ -91,9 +185,9 @@ class OnnxDetector:
     ) -> OnnxPrediction:
         """Rows (``start``, ``end``, ``crackle``, ``wheeze``, ``label``, single-label: ``p_*``) of sliding
         windows, or of ``cycles`` (``(start, end)`` seconds), of a mono waveform at ``sampling_rate``."""
-        rate = int(self.config["sampling_rate"])
+        rate = int(self.config.sampling_rate)
         samples = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), rate)
-        signal = prepare_recording(SimpleNamespace(**self.config), samples)
+        signal = prepare_recording(self.config, samples)
         total = signal.shape[0]
         if cycles:
             spans = [(float(start), float(end)) for start, end in cycles]

@@ -4,9 +4,11 @@ ships this module and serves it for ``model.onnx`` without torch or respira.
 
 Inputs: a recording (wav/flac/mp3/ogg, and m4a where torchcodec decodes it; any rate and channel
 count) or one from the microphone, an optional ICBHI annotation ``.txt``, the window and hop (the
-model's input length by default), example recordings. Outputs: the recording figure, one table row
-per window (or annotated cycle), the recording-level verdict with its rule, downloads (CSV, JSON, PNG)
-and the model card's facts. Bad input shows one line in the page
+model's input length by default), example recordings. Outputs: the recording figure (with a row of
+bars per label for the detected crackle and wheeze events), one table row per window (or annotated
+cycle), one table row per detected event (onset, offset, type, confidence), the recording-level
+verdict with its rule, downloads (the windows' CSV and JSON, the events' CSV, the figure's PNG) and the
+model card's facts. Bad input shows one line in the page
 (:class:`~respira.app.analysis.InputError`); the app keeps serving.
 Requests are queued (one analysis at a time, at most :data:`QUEUE_SIZE` waiting) and only the last
 :data:`KEEP_RESULTS` results' files are kept on disk.
@@ -30,6 +32,7 @@ from typing import Any
 import gradio as gr
 
 from ..audio import decodes_other_codecs
+from ..events import EVENT_COLUMNS
 from ..reports.figures import save_figure
 from ..utils.tables import format_rows
 from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
@@ -51,6 +54,8 @@ OTHER_CODEC_TYPES = [".m4a"]
 QUEUE_SIZE = 16
 KEEP_RESULTS = 8
 TABLE_COLUMNS = ("start", "end", "crackle", "wheeze", "label", "annotated_label")
+EVENT_TABLE_COLUMNS = ("onset", "offset", "type", "confidence")
+"""The events table's columns (the events CSV also names the ``file``)."""
 logger = logging.getLogger(__name__)
 
 
@@ -96,9 +101,23 @@ def _table(rows: Sequence[dict[str, Any]], annotated: bool = False) -> dict[str,
     return {"headers": columns, "data": data}
 
 
-def _failed(text: str, annotated: bool) -> tuple[str, str, None, dict[str, Any], None]:
-    """What the page shows for an error: the message, and the table's columns with no row."""
-    return f"**Error:** {text}", "", None, _table([], annotated), None
+def _events_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The events table: ``rows`` (:meth:`respira.event_detection.EventDetection.to_rows`) less their
+    ``file``, times and confidences rounded to 3 decimals; its columns with no row when there are none."""
+    columns = list(EVENT_TABLE_COLUMNS)
+    data = [[round(row[c], 3) if isinstance(row[c], float) else row[c] for c in columns] for row in rows]
+    return {"headers": columns, "data": data}
+
+
+def _failed(text: str, annotated: bool) -> tuple[str, str, None, dict[str, Any], dict[str, Any], None]:
+    """What the page shows for an error: the message, and the tables' columns with no row."""
+    return f"**Error:** {text}", "", None, _table([], annotated), _events_table([]), None
+
+
+def _counted_events(rows: Sequence[dict[str, Any]]) -> str:
+    """``events: 2 crackle, 1 wheeze`` (the message's words for the detected events)."""
+    crackles, wheezes = (sum(row["type"] == label for row in rows) for label in ("crackle", "wheeze"))
+    return f"events: {crackles} crackle, {wheezes} wheeze"
 
 
 def _run(
@@ -110,7 +129,7 @@ def _run(
     window: float,
     hop: float,
     progress: gr.Progress,
-) -> tuple[str, str, str | None, Any, list[str] | None]:
+) -> tuple[str, str, str | None, Any, Any, list[str] | None]:
     annotated = bool(annotation)
     if upload:
         path, name = upload, Path(upload).name
@@ -142,17 +161,26 @@ def _run(
     csv_file, json_file = folder / f"{stem}.csv", folder / f"{stem}.json"
     csv_file.write_text(format_rows(analysis.rows, "csv"), encoding="utf-8")
     json_file.write_text(format_rows(analysis.rows, "json"), encoding="utf-8")
+    downloads = [str(csv_file), str(json_file)]
+    event_rows = analysis.events.to_rows() if analysis.events is not None else []
+    if analysis.events is not None:
+        events_file = folder / f"{stem}_events.csv"
+        events_file.write_text(format_rows(event_rows, "csv", columns=EVENT_COLUMNS), encoding="utf-8")
+        downloads.append(str(events_file))
+    downloads.append(str(png))
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
-    message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}."
+    message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}"
+    message += f"; {_counted_events(event_rows)}." if analysis.events is not None else "."
     message += "".join(f"\n\n**Caution:** {caution}" for caution in analysis.cautions)
     verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
     table = _table(analysis.rows)
+    events = _events_table(event_rows)
     # the figure's artists form reference cycles that hold its arrays (the spectrogram, the canvas):
     # free them now rather than at an eventual full collection, which is cheap after build_page's
     # gc.freeze() (only this request's objects are traversed)
     del analysis
     gc.collect()
-    return message, verdict, str(png), table, [str(csv_file), str(json_file), str(png)]
+    return message, verdict, str(png), table, events, downloads
 
 
 @contextmanager
@@ -224,6 +252,13 @@ def build_page(
                     interactive=False,
                     elem_id="respira-figure",
                 )
+                events = gr.Dataframe(
+                    headers=list(EVENT_TABLE_COLUMNS),
+                    label="Detected events (onset and offset in seconds)",
+                    interactive=False,
+                    elem_id="respira-events",
+                    max_height=240,
+                )
                 table = gr.Dataframe(
                     headers=_table([])["headers"],
                     label="Per window",
@@ -232,7 +267,7 @@ def build_page(
                     max_height=360,
                 )
                 downloads = gr.File(
-                    label="Downloads (CSV, JSON, PNG)",
+                    label="Downloads (windows CSV and JSON, events CSV, figure PNG)",
                     file_count="multiple",
                     interactive=False,
                     elem_id="respira-downloads",
@@ -240,7 +275,7 @@ def build_page(
         button.click(
             run,
             inputs=[upload, microphone, annotation, window_box, hop_box],
-            outputs=[message, verdict, figure, table, downloads],
+            outputs=[message, verdict, figure, table, events, downloads],
             concurrency_limit=1,
         )
     with _no_queue_summary():

@@ -90,8 +90,9 @@ short_description: Crackles and wheezes in lung-sound recordings (research tool)
 # {title}
 
 Upload a lung-sound recording (or record one) and see where the respira detector `{name}` hears
-crackles and wheezes: the spectrogram with the crackle and wheeze probabilities of each window, a
-table of the windows, the recording-level verdict and downloads (CSV, JSON, PNG).
+crackles and wheezes: the spectrogram with the crackle and wheeze probabilities of each window and the
+detected crackle and wheeze events as bars on the timeline, tables of the events and of the windows, the
+recording-level verdict and downloads (CSV, JSON, PNG).
 
 The model runs as `model/model.onnx` with onnxruntime; the page's code in `respira_space/` was
 generated from [respira](https://github.com/respira)'s own modules by `respira export --space`.

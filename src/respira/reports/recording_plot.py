@@ -39,12 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soundfile as sf
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from ..audio import as_waveform, read_audio
+from ..audio import as_waveform, native_sampling_rate, read_audio
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
 from .figures import new_figure, save_figure
@@ -272,15 +271,6 @@ def recording_figure(
     return figure
 
 
-def _native_rate(audio: str | Path) -> int | None:
-    """The file's own sampling rate from its header (libsndfile, as :func:`respira.audio.read_audio`
-    reads it); ``None`` for a codec only torchcodec decodes, drawn at the model's rate."""
-    try:
-        return int(sf.info(str(audio)).samplerate)
-    except (RuntimeError, OSError, TypeError, ValueError):  # libsndfile errors are RuntimeErrors
-        return None
-
-
 def figure_subtitle(
     rows: Sequence[Mapping[str, Any]], problem_type: str | None, window: float, hop: float, smoothing: int
 ) -> str:
@@ -349,7 +339,7 @@ def plot_recording(
     problem_type = getattr(config, "problem_type", None)
     thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None
     name = Path(str(getattr(config, "_name_or_path", "") or "")).name
-    display_rate = min(rate, _native_rate(audio) or rate)
+    display_rate = min(rate, native_sampling_rate(audio) or rate)
     figure = recording_figure(
         read_audio(audio, display_rate),
         display_rate,
