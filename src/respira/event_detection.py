@@ -141,6 +141,7 @@ def _step_outputs(
     if hasattr(model, "predict_frames"):
         return model.predict_frames(chunks, batch_size)
     import torch  # here: a runner with its own predict_frames (the torch-free Space's) needs no torch
+
     multi_label = model.config.problem_type == MULTI_LABEL
     rate = int(model.config.sampling_rate)
     device = next(model.parameters()).device

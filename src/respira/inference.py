@@ -75,7 +75,6 @@ __all__ = [
 ]
 
 
-
 # ---------------------------------------------------------------------------------------- prediction
 def _problem_type(config: RespiraConfig) -> str:
     kind = config.problem_type or SINGLE_LABEL
