@@ -12,13 +12,26 @@ import soundfile as sf
 import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 
+from respira.audio import read_audio
 from respira.cli import main
 from respira.decision import decide
 from respira.detector import Detector, PredictionError
-from respira.event_detection import EventDetection, chunk_spans, detect_events, predict_frames
+from respira.event_detection import (
+    EventDetection,
+    detect_events,
+    detect_file_events,
+    predict_file_frames,
+    predict_frames,
+)
 from respira.events import EVENT_COLUMNS, Event, EventSettings, LabelEventSettings, posteriors_to_events
 from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
+from respira.recording_chunks import (
+    RecordingInMemory,
+    StreamedRecording,
+    chunk_spans,
+    iter_chunk_spans,
+)
 
 from .reports.conftest import save_tiny_model
 
@@ -52,6 +65,56 @@ def test_chunks_step_by_the_chunk_minus_both_margins_and_end_at_the_end(total, c
 def test_chunks_refuse_margins_that_leave_nothing():
     with pytest.raises(ValueError, match="cannot keep"):
         chunk_spans(100, 10, 5)
+
+
+@pytest.mark.parametrize("total", [5, 40, 41, 69, 70, 71, 100, 333])
+def test_spans_read_as_needed_are_the_spans_of_the_known_length(total):
+    recording = RecordingInMemory(SimpleNamespace(sampling_rate=RATE, lowpass_cutoff=None), np.zeros(total))
+    spans = list(iter_chunk_spans(recording, 40, 5))
+    assert [(start, stop) for start, stop, _ in spans] == chunk_spans(total, 40, 5)
+    assert [last for *_, last in spans] == [False] * (len(spans) - 1) + [True]
+
+
+LOWPASSED = SimpleNamespace(sampling_rate=RATE, lowpass_cutoff=2000.0, lowpass_order=4)
+
+
+def blocks_of(signal: np.ndarray, sizes: list[int]):
+    """``signal`` in blocks of the given sizes, cycled."""
+    start, index = 0, 0
+    while start < signal.shape[0]:
+        yield signal[start : start + sizes[index % len(sizes)]]
+        start += sizes[index % len(sizes)]
+        index += 1
+
+
+def test_a_streamed_recording_is_the_whole_recording_low_passed_span_by_span():
+    """Spans of the streamed signal, each filtered with a second of context, equal the same spans of the
+    whole-recording filter to float32 resolution, at the edges as in the middle; and the stream keeps only
+    what the next spans need (never more than a chunk, the filter's context on both sides and a block)."""
+    signal = noise(30.0, seed=6)
+    whole = RecordingInMemory(LOWPASSED, signal)
+    streamed = StreamedRecording(LOWPASSED, blocks_of(signal, [7_001, 20_000, 333]))
+    held = 0
+    for start, stop, _ in iter_chunk_spans(streamed, 2 * RATE, RATE // 4):
+        np.testing.assert_allclose(streamed.segment(start, stop), whole.segment(start, stop), atol=1e-6)
+        held = max(held, streamed.buffer.shape[0])
+    assert streamed.total() == signal.shape[0]
+    assert held <= 2 * RATE + 2 * RATE + 20_000  # chunk + 2 × 1 s of context + the largest block
+    with pytest.raises(ValueError, match="dropped"):
+        streamed.segment(0, 10)
+
+
+def test_files_are_detected_block_by_block_as_their_decoded_waveform_is(tmp_path: Path):
+    path = tmp_path / "long.wav"
+    sf.write(path, noise(7.7, seed=8), RATE)
+    model = tiny_model(lowpass_cutoff=3000.0)
+    streamed = predict_file_frames(model, path, batch_size=2)
+    whole = predict_frames(model, read_audio(path, RATE), batch_size=3)
+    assert streamed.posteriors.shape == whole.posteriors.shape == (385, 2)
+    np.testing.assert_allclose(streamed.posteriors, whole.posteriors, atol=1e-5)
+    assert streamed.duration == whole.duration
+    detection = detect_file_events(model, path, thresholds=(0.0, 1.0))
+    assert detection.file == str(path) and [e.label for e in detection.events] == ["crackle"]
 
 
 class RampModel:

@@ -31,7 +31,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -197,6 +197,78 @@ def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndar
     return buffer, needed
 
 
+def _decoded_blocks(
+    source: str | os.PathLike | bytes, sampling_rate: int, name: str | Path | None, block_frames: int
+) -> tuple[int, Iterator[np.ndarray]]:
+    """``(an estimate of the samples at sampling_rate, the mono float32 blocks at that rate)`` of a file;
+    opening errors raise here, decoding errors while the blocks are read (see :func:`read_audio`)."""
+    if sampling_rate <= 0:
+        raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
+    handle, label = _open(source, name)
+    try:
+        opened = sf.SoundFile(handle)
+    except (RuntimeError, OSError, TypeError, ValueError) as error:  # a format libsndfile does not read
+        handle.close()
+        samples = _read_other_codec(source, label, sampling_rate, error)
+        return samples.size, iter((samples,))
+    try:
+        rate, frames = int(opened.samplerate), int(opened.frames)
+        if frames == 0:
+            raise AudioReadError(label, "holds no audio samples (empty recording)")
+        check_rate(rate, label)
+    except BaseException:
+        opened.close()
+        handle.close()
+        raise
+    estimate = frames if rate == sampling_rate else math.ceil(frames * sampling_rate / rate) + 64
+
+    def blocks() -> Iterator[np.ndarray]:
+        stream = None
+        if rate != sampling_rate:
+            stream = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
+        produced, head = 0, None
+        try:
+            with handle, opened as audio:
+                for block in audio.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                    mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                    if not np.isfinite(mono).all():
+                        raise AudioReadError(label, "holds NaN or infinite samples")
+                    if head is None:
+                        head = mono[:16].copy()
+                    chunk = stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
+                    produced += chunk.size
+                    yield chunk
+                if stream is not None:
+                    last = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                    produced += last.size
+                    yield last
+        except AudioReadError:
+            raise
+        except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile's are RuntimeErrors
+            raise _decoding_error(label, error) from None
+        if produced == 0:
+            if head is None or head.size == 0:
+                raise AudioReadError(label, "holds no audio samples (empty recording)")
+            # a few input samples resample to none: keep one (their mean) so the recording still counts
+            yield np.full(1, head.mean(), dtype=np.float32)
+
+    return estimate, blocks()
+
+
+def stream_audio(
+    source: str | os.PathLike | bytes,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    *,
+    name: str | Path | None = None,
+    block_frames: int = _READ_BLOCK_FRAMES,
+) -> Iterator[np.ndarray]:
+    """:func:`read_audio`'s signal as consecutive mono float32 blocks at ``sampling_rate`` (of about
+    ``block_frames`` frames of the file each; their concatenation is :func:`read_audio`'s result), so a
+    consumer that works block by block holds one block at a time; a codec libsndfile lacks comes whole,
+    as one block. The same errors as :func:`read_audio`, raised when reached."""
+    return _decoded_blocks(source, sampling_rate, name, block_frames)[1]
+
+
 def read_audio(
     source: str | os.PathLike | bytes,
     sampling_rate: int = DEFAULT_SAMPLING_RATE,
@@ -212,48 +284,14 @@ def read_audio(
     (``name``, else the path, else ``<audio bytes>``) when it is missing, a truncated WAV, empty, or
     holds NaN/infinite samples, and :class:`AudioDecodingError` when nothing here decodes it.
     """
-    if sampling_rate <= 0:
-        raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
-    handle, label = _open(source, name)
-    try:
-        opened = sf.SoundFile(handle)
-    except (RuntimeError, OSError, TypeError, ValueError) as error:  # a format libsndfile does not read
-        handle.close()
-        return _read_other_codec(source, label, sampling_rate, error)
-    try:
-        with handle, opened as audio:
-            rate, frames = int(audio.samplerate), int(audio.frames)
-            if frames == 0:
-                raise AudioReadError(label, "holds no audio samples (empty recording)")
-            check_rate(rate, label)
-            stream = None
-            estimate = frames
-            if rate != sampling_rate:
-                stream = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
-                estimate = math.ceil(frames * sampling_rate / rate) + 64
-            buffer = np.empty(max(estimate, 1), dtype=np.float32)
-            filled = 0
-            head: np.ndarray | None = None
-            for block in audio.blocks(blocksize=_READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
-                if not np.isfinite(mono).all():
-                    raise AudioReadError(label, "holds NaN or infinite samples")
-                if head is None:
-                    head = mono[:16].copy()
-                chunk = stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
-                buffer, filled = _append(buffer, filled, chunk)
-            if stream is not None:
-                last = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
-                buffer, filled = _append(buffer, filled, last)
-    except AudioReadError:
-        raise
-    except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-        raise _decoding_error(label, error) from None
-    if filled == 0:
-        if head is None or head.size == 0:
-            raise AudioReadError(label, "holds no audio samples (empty recording)")
-        # a few input samples resample to none: keep one (their mean) so the recording still counts
-        return np.full(1, head.mean(), dtype=np.float32)
+    estimate, blocks = _decoded_blocks(source, sampling_rate, name, _READ_BLOCK_FRAMES)
+    buffer = np.empty(max(estimate, 1), dtype=np.float32)
+    filled = 0
+    for chunk in blocks:
+        if filled == 0 and chunk.size >= estimate:  # the whole signal in one block: kept, not copied
+            buffer, filled = chunk, chunk.size
+        else:
+            buffer, filled = _append(buffer, filled, chunk)
     return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
 
 

@@ -304,40 +304,33 @@ class Detector:
         """Where crackles and wheezes are: events with onset, offset and confidence
         (:mod:`respira.event_detection`), from frame posteriors on the encoder's time axis.
 
-        ``source``: an audio file (any rate and channels; errors name it) or a mono waveform recorded at
-        ``sampling_rate`` Hz. ``thresholds`` default to the model's decision thresholds, ``settings`` to
-        its event settings (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop.
+        ``source``: an audio file (any rate and channels; read block by block, so hours of audio need the
+        memory of a few chunks; errors name it) or a mono waveform recorded at ``sampling_rate`` Hz.
+        ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings
+        (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop.
         """
-        from .audio import read_audio
-        from .event_detection import detect_events
-        from .wav import check_level
+        from .event_detection import detect_events, detect_file_events
 
-        file = None
-        if isinstance(source, (str, Path)):
-            file = str(source)
-            if sampling_rate is not None:
-                raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
-            try:
-                audio = read_audio(source, self.sampling_rate)
-                check_level(audio, file)
-            except (OSError, ValueError) as error:
-                message = " ".join(str(error).split())
-                raise PredictionError(message if file in message else f"{file}: {message}") from None
-        else:
+        options = {
+            "thresholds": thresholds,
+            "settings": settings,
+            "frame_hop_seconds": frame_hop_seconds,
+            "batch_size": self.options["batch_size"],
+        }
+        if not isinstance(source, (str, Path)):
             audio = self._resampled(source, sampling_rate)
+            try:
+                return detect_events(self.model, audio, **options)
+            except ValueError as error:
+                raise PredictionError(" ".join(str(error).split())) from None
+        file = str(source)
+        if sampling_rate is not None:
+            raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
         try:
-            return detect_events(
-                self.model,
-                audio,
-                thresholds=thresholds,
-                settings=settings,
-                frame_hop_seconds=frame_hop_seconds,
-                batch_size=self.options["batch_size"],
-                file=file,
-            )
-        except ValueError as error:
+            return detect_file_events(self.model, source, **options)
+        except (OSError, ValueError) as error:
             message = " ".join(str(error).split())
-            raise PredictionError(f"{file}: {message}" if file else message) from None
+            raise PredictionError(message if file in message else f"{file}: {message}") from None
 
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any

@@ -35,16 +35,18 @@ rate) only the frame grid (two floats per frame) grows with its length.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .audio import as_waveform
+from .audio import as_waveform, stream_audio
 from .decision import decide, thresholds_of
-from .dsp import pad_batch, prepare_recording
+from .dsp import pad_batch
 from .events import (
     FRAME_HOP_SECONDS,
     Event,
@@ -54,6 +56,7 @@ from .events import (
     posteriors_to_events,
 )
 from .labels import MULTI_LABEL
+from .recording_chunks import Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
 from .windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 
 if TYPE_CHECKING:
@@ -64,8 +67,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EventDetection",
     "FramePosteriors",
-    "chunk_spans",
     "detect_events",
+    "detect_file_events",
+    "predict_file_frames",
     "predict_frames",
 ]
 
@@ -115,20 +119,6 @@ class EventDetection:
         }
 
 
-def chunk_spans(num_samples: int, chunk_samples: int, margin_samples: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` sample spans of the chunks covering a recording: ``chunk_samples`` long, every
-    ``chunk_samples - 2 * margin_samples``, the last one ending at the recording's end; one span of the
-    whole recording when it is no longer than a chunk."""
-    if chunk_samples < 1 or margin_samples < 0 or chunk_samples - 2 * margin_samples < 1:
-        raise ValueError(f"chunks of {chunk_samples} samples cannot keep {margin_samples} samples of context")
-    if num_samples <= chunk_samples:
-        return [(0, num_samples)]
-    step = chunk_samples - 2 * margin_samples
-    count = math.ceil((num_samples - chunk_samples) / step) + 1
-    starts = [min(index * step, num_samples - chunk_samples) for index in range(count)]
-    return [(start, start + chunk_samples) for start in starts]
-
-
 def _step_outputs(
     model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -166,6 +156,78 @@ def _step_outputs(
     return outputs
 
 
+class _Grid:
+    """Frame posteriors filled chunk by chunk: each frame keeps the value of the chunk in which it lies
+    farthest from an edge (a recording's own start and end are not edges)."""
+
+    def __init__(self, hop: float, rate: int) -> None:
+        self.hop, self.rate = hop, rate
+        self.posteriors = np.zeros((0, 2))
+        self.best = np.zeros(0)
+
+    def _frames(self, seconds: float) -> int:
+        return max(1, math.ceil(seconds / self.hop - 1e-9))
+
+    def add(self, start: int, stop: int, last: bool, times: np.ndarray, flags: np.ndarray) -> None:
+        begin, end = start / self.rate, stop / self.rate
+        needed = self._frames(end)
+        if needed > self.best.shape[0]:
+            grown = max(needed, int(self.best.shape[0] * 1.5))
+            self.posteriors = np.concatenate([self.posteriors, np.zeros((grown - self.best.shape[0], 2))])
+            self.best = np.concatenate([self.best, np.full(grown - self.best.shape[0], -np.inf)])
+        centres = (np.arange(needed) + 0.5) * self.hop
+        inside = (
+            np.flatnonzero(centres >= begin) if last else np.flatnonzero((centres >= begin) & (centres < end))
+        )
+        local = centres[inside] - begin
+        left = np.full(local.shape, np.inf) if start == 0 else local
+        right = np.full(local.shape, np.inf) if last else (end - begin) - local
+        centrality = np.minimum(left, right)
+        better = centrality > self.best[inside]
+        rows = inside[better]
+        for column in range(2):
+            self.posteriors[rows, column] = np.interp(local[better], times, flags[:, column])
+        self.best[rows] = centrality[better]
+
+    def result(self, total: int) -> FramePosteriors:
+        duration = total / self.rate
+        posteriors = np.clip(self.posteriors[: self._frames(duration)], 0.0, 1.0)
+        return FramePosteriors(posteriors, float(self.hop), duration)
+
+
+def _check_options(frame_hop_seconds: float, batch_size: int) -> None:
+    if not (isinstance(frame_hop_seconds, (int, float)) and 0 < frame_hop_seconds <= 0.1):
+        raise ValueError(f"frame_hop_seconds must be in (0, 0.1], got {frame_hop_seconds!r}")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
+
+
+def _frames_of(
+    model: RespiraForAudioClassification, recording: Recording, frame_hop_seconds: float, batch_size: int
+) -> FramePosteriors:
+    """The frame grid of a recording, its chunks run ``batch_size`` at a time (module docstring)."""
+    config = model.config
+    rate = int(config.sampling_rate)
+    frame = getattr(model, "analysis_frame_samples", None)
+    if frame is None:
+        from .inference import analysis_frame_samples
+
+        frame = analysis_frame_samples(model)
+    if not recording.has(int(frame) - 1):
+        check_holds_a_frame(recording.total(), int(frame), rate)
+    chunk = round(float(config.target_seconds) * rate)
+    margin = round(min(MAX_CONTEXT_SECONDS, float(config.target_seconds) / 4) * rate)
+    grid = _Grid(float(frame_hop_seconds), rate)
+    spans = iter_chunk_spans(recording, chunk, margin)
+    while part := list(itertools.islice(spans, batch_size)):
+        outputs = _step_outputs(
+            model, [recording.segment(start, stop) for start, stop, _ in part], batch_size
+        )
+        for (start, stop, last), (times, probabilities) in zip(part, outputs, strict=True):
+            grid.add(start, stop, last, times, decide(probabilities, config).flags)
+    return grid.result(recording.total())
+
+
 def predict_frames(
     model: RespiraForAudioClassification,
     waveform: np.ndarray | torch.Tensor,
@@ -175,47 +237,24 @@ def predict_frames(
 ) -> FramePosteriors:
     """Crackle and wheeze posteriors of a mono ``waveform`` at the model's rate (not yet low-passed: the
     model's input preprocessing is applied here) on frames of ``frame_hop_seconds`` (module docstring)."""
-    if not (isinstance(frame_hop_seconds, (int, float)) and 0 < frame_hop_seconds <= 0.1):
-        raise ValueError(f"frame_hop_seconds must be in (0, 0.1], got {frame_hop_seconds!r}")
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
-    config = model.config
-    rate = int(config.sampling_rate)
-    samples = prepare_recording(config, as_waveform(waveform))
-    total = samples.shape[0]
-    frame = getattr(model, "analysis_frame_samples", None)
-    if frame is None:
-        from .inference import analysis_frame_samples
+    _check_options(frame_hop_seconds, batch_size)
+    recording = RecordingInMemory(model.config, as_waveform(waveform))
+    return _frames_of(model, recording, frame_hop_seconds, batch_size)
 
-        frame = analysis_frame_samples(model)
-    check_holds_a_frame(total, int(frame), rate)
-    chunk = round(float(config.target_seconds) * rate)
-    margin = round(min(MAX_CONTEXT_SECONDS, float(config.target_seconds) / 4) * rate)
-    spans = chunk_spans(total, chunk, margin)
-    duration = total / rate
-    frames = max(1, math.ceil(duration / frame_hop_seconds - 1e-9))
-    centres = (np.arange(frames) + 0.5) * frame_hop_seconds
-    posteriors = np.zeros((frames, 2))
-    best = np.full(frames, -np.inf)
-    for first in range(0, len(spans), batch_size):
-        part = spans[first : first + batch_size]
-        outputs = _step_outputs(model, [samples[start:stop] for start, stop in part], batch_size)
-        for (start, stop), (times, probabilities) in zip(part, outputs, strict=True):
-            begin, end = start / rate, stop / rate
-            inside = np.flatnonzero((centres >= begin) & (centres < end))
-            if stop == total:
-                inside = np.flatnonzero(centres >= begin)
-            local = centres[inside] - begin
-            left = np.full(local.shape, np.inf) if start == 0 else local
-            right = np.full(local.shape, np.inf) if stop == total else (end - begin) - local
-            centrality = np.minimum(left, right)
-            better = centrality > best[inside]
-            flags = decide(probabilities, config).flags
-            rows = inside[better]
-            for column in range(2):
-                posteriors[rows, column] = np.interp(local[better], times, flags[:, column])
-            best[rows] = centrality[better]
-    return FramePosteriors(np.clip(posteriors, 0.0, 1.0), float(frame_hop_seconds), duration)
+
+def predict_file_frames(
+    model: RespiraForAudioClassification,
+    path: str | Path,
+    *,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> FramePosteriors:
+    """:func:`predict_frames` of an audio file (any rate and channels), read block by block: the memory
+    of a few chunks whatever the recording's length (:class:`respira.recording_chunks.StreamedRecording`).
+    Errors name the file (:func:`respira.audio.stream_audio`)."""
+    _check_options(frame_hop_seconds, batch_size)
+    recording = StreamedRecording(model.config, stream_audio(path, int(model.config.sampling_rate)))
+    return _frames_of(model, recording, frame_hop_seconds, batch_size)
 
 
 def detect_events(
@@ -232,8 +271,32 @@ def detect_events(
 
     ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings.
     """
+    frames = predict_frames(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+    return _detection(model, frames, thresholds, settings, file)
+
+
+def detect_file_events(
+    model: RespiraForAudioClassification,
+    path: str | Path,
+    *,
+    thresholds: Sequence[float] | None = None,
+    settings: EventSettings | None = None,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> EventDetection:
+    """:func:`detect_events` of an audio file, read block by block (:func:`predict_file_frames`)."""
+    frames = predict_file_frames(model, path, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+    return _detection(model, frames, thresholds, settings, str(path))
+
+
+def _detection(
+    model: Any,
+    frames: FramePosteriors,
+    thresholds: Sequence[float] | None,
+    settings: EventSettings | None,
+    file: str | None,
+) -> EventDetection:
     chosen = tuple(thresholds) if thresholds is not None else thresholds_of(model.config)
     settings = settings if settings is not None else event_settings_of(model.config)
-    frames = predict_frames(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
     events = posteriors_to_events(frames.posteriors, frames.hop_seconds, chosen, settings)
     return EventDetection(events, frames, (float(chosen[0]), float(chosen[1])), settings, file)
