@@ -259,6 +259,7 @@ MISSPELLED = {
     "convert": ("--widht", "--width"),
     "adapt": ("--overwirte", "--overwrite"),
     "calibrate": ("--batch_sise", "--batch_size"),
+    "quality": ("--data_dri", "--data_dir"),
     "app": ("--prot", "--port"),
 }
 

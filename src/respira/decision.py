@@ -51,8 +51,10 @@ __all__ = [
     "has_tuned_thresholds",
     "is_multi_label",
     "present",
+    "quality_threshold_of",
     "thresholds_of",
     "validate_thresholds",
+    "withheld",
 ]
 
 DEFAULT_THRESHOLD: float = 0.5
@@ -177,6 +179,21 @@ def decide(probabilities: Any, config: Any) -> Decision:
     flags = np.stack([classes[:, 1] + classes[:, 3], classes[:, 2] + classes[:, 3]], axis=1)
     decided = classes_to_flags(indices).astype(bool)
     return Decision(flags, decided, indices, None)
+
+
+def quality_threshold_of(config: Any) -> float | None:
+    """The quality probability from which a model withholds its verdict (``config.quality["threshold"]``);
+    ``None`` for a model without a quality head."""
+    quality = _field(config, "quality")
+    return None if quality is None else float(quality["threshold"])
+
+
+def withheld(quality: Any, config: Any) -> np.ndarray:
+    """Whether each quality probability (that an input, or a recording: the mean of its windows', is too
+    poor to judge) reaches the model's quality threshold; all ``False`` for a model without one."""
+    array = np.asarray(quality, dtype=np.float64)
+    threshold = quality_threshold_of(config)
+    return np.zeros(array.shape, dtype=bool) if threshold is None else array >= threshold
 
 
 def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:

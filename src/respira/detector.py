@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decision import decide_recording
+from .decision import decide_recording, withheld
 from .events import FRAME_HOP_SECONDS, Event, EventSettings
 from .inference import (
     DEFAULT_BATCH_SIZE,
@@ -38,6 +38,7 @@ from .inference import (
     predict_files,
     predict_windows,
 )
+from .labels import WITHHELD_LABEL
 from .metrics.recording_level import describe_aggregation
 from .utils.files import check_file_target
 from .windows import DEFAULT_TOP_K
@@ -62,7 +63,10 @@ class Prediction:
     ``rows``: one ``dict`` per window (or annotated cycle), as described in :mod:`respira.inference`
     (``file`` first when the recording came from a file). ``crackle`` / ``wheeze``: the recording's
     probabilities (the windows' aggregated by ``aggregation``); ``label``: its verdict (``normal``,
-    ``crackle``, ``wheeze`` or ``both``) at ``thresholds``.
+    ``crackle``, ``wheeze`` or ``both``) at ``thresholds``. A model with a quality head (``respira
+    quality``) also gives ``quality``, the mean over the windows of the probability that a window is too
+    poor to judge; from the model's quality threshold the verdict is ``withheld`` and ``label`` is
+    :data:`~respira.labels.WITHHELD_LABEL` (``poor_quality``), the probabilities kept for the record.
     """
 
     rows: list[dict[str, Any]]
@@ -73,6 +77,8 @@ class Prediction:
     thresholds: tuple[float, float]
     file: str | None = None
     top_k: int | None = field(default=None)
+    quality: float | None = None
+    withheld: bool = False
 
     @property
     def description(self) -> str:
@@ -86,6 +92,8 @@ class Prediction:
             "label": self.label,
             "crackle": self.crackle,
             "wheeze": self.wheeze,
+            "quality": self.quality,
+            "withheld": self.withheld,
             "aggregation": self.aggregation,
             "top_k": self.top_k,
             "thresholds": list(self.thresholds),
@@ -97,11 +105,13 @@ class Prediction:
         ``crackle``, ``wheeze``, how many ``windows`` (or annotated ``cycles``) were aggregated,
         ``aggregation`` and ``top_k``."""
         segments = "cycles" if self.rows and "annotated_label" in self.rows[0] else "windows"
+        quality = {} if self.quality is None else {"quality": self.quality}
         return {
             "file": self.file,
             "label": self.label,
             "crackle": self.crackle,
             "wheeze": self.wheeze,
+            **quality,
             segments: len(self.rows),
             "aggregation": self.aggregation,
             "top_k": self.top_k,
@@ -233,8 +243,19 @@ class Detector:
         crackle, wheeze, label, thresholds = _verdict(
             rows, self.config, options["aggregation"], options["top_k"]
         )
+        quality = float(np.mean([row["quality"] for row in rows])) if rows and "quality" in rows[0] else None
+        is_withheld = quality is not None and bool(withheld(quality, self.config))
         return Prediction(
-            rows, crackle, wheeze, label, options["aggregation"], thresholds, file, options["top_k"]
+            rows,
+            crackle,
+            wheeze,
+            WITHHELD_LABEL if is_withheld else label,
+            options["aggregation"],
+            thresholds,
+            file,
+            options["top_k"],
+            quality,
+            is_withheld,
         )
 
     def predict(

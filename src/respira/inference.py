@@ -105,7 +105,10 @@ def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
 
 
 def _rows(
-    probabilities: np.ndarray, spans: Sequence[tuple[float, float]], config: RespiraConfig
+    probabilities: np.ndarray,
+    spans: Sequence[tuple[float, float]],
+    config: RespiraConfig,
+    quality: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     kind = _problem_type(config)
     decision = decide(probabilities, config)
@@ -120,6 +123,9 @@ def _rows(
                 "label": CLASS_NAMES[int(decision.classes[row])],
             }
         )
+    if quality is not None:
+        for row, value in zip(rows, quality, strict=True):
+            row["quality"] = float(value)
     if kind == SINGLE_LABEL:
         from .decision import flag_order
 
@@ -134,21 +140,23 @@ def _run_segments(
     waveform: np.ndarray,
     segments: Sequence[tuple[int, int]],
     batch_size: int,
-) -> np.ndarray:
-    """Probabilities ``[segments, labels]`` of sample ranges of ``waveform``, ``batch_size`` at a time.
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities ``[segments, labels]`` of sample ranges of ``waveform``, ``batch_size`` at a time, and
+    for a model with a quality head the ``[segments]`` probabilities that each is too poor to judge.
 
-    A model with a ``predict_probabilities(waveforms, batch_size)`` method (an ONNX export,
+    A model with a ``predict_outputs(waveforms, batch_size)`` method (an ONNX export,
     :class:`respira.hub.onnx.OnnxClassifier`) is given the segments themselves.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if hasattr(model, "predict_probabilities"):
-        return model.predict_probabilities([waveform[start:stop] for start, stop in segments], batch_size)
+    if hasattr(model, "predict_outputs"):
+        return model.predict_outputs([waveform[start:stop] for start, stop in segments], batch_size)
     kind = _problem_type(model.config)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     chunks: list[np.ndarray] = []
+    quality: list[np.ndarray] = []
     try:
         with torch.inference_mode():
             for first in range(0, len(segments), batch_size):
@@ -157,9 +165,11 @@ def _run_segments(
                 )
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 chunks.append(_probabilities(output.logits, kind))
+                if output.quality_logits is not None:
+                    quality.append(sigmoid(output.quality_logits.float().cpu().numpy()))
     finally:
         model.train(was_training)
-    return np.concatenate(chunks)
+    return np.concatenate(chunks), np.concatenate(quality) if quality else None
 
 
 def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
@@ -239,9 +249,9 @@ def predict_windows(
         )
     starts = window_starts(total, window_samples, hop_samples)
     segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
-    probabilities = _smooth(_run_segments(model, waveform, segments, batch_size), int(smoothing))
+    probabilities, quality = _run_segments(model, waveform, segments, batch_size)
     spans = [(start / rate, stop / rate) for start, stop in segments]
-    return _rows(probabilities, spans, model.config)
+    return _rows(_smooth(probabilities, int(smoothing)), spans, model.config, quality)
 
 
 def predict_cycles(
@@ -286,7 +296,8 @@ def predict_cycles(
         spans.append((start, end))
     if not segments:
         return []
-    return _rows(_run_segments(model, waveform, segments, batch_size), spans, model.config)
+    probabilities, quality = _run_segments(model, waveform, segments, batch_size)
+    return _rows(probabilities, spans, model.config, quality)
 
 
 def _annotation_for(

@@ -33,6 +33,7 @@ import gradio as gr
 
 from ..audio import decodes_other_codecs
 from ..events import EVENT_COLUMNS
+from ..labels import MULTI_LABEL_NAMES
 from ..reports.figures import save_figure
 from ..utils.tables import format_rows
 from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
@@ -116,7 +117,7 @@ def _failed(text: str, annotated: bool) -> tuple[str, str, None, dict[str, Any],
 
 def _counted_events(rows: Sequence[dict[str, Any]]) -> str:
     """``events: 2 crackle, 1 wheeze`` (the message's words for the detected events)."""
-    crackles, wheezes = (sum(row["type"] == label for row in rows) for label in ("crackle", "wheeze"))
+    crackles, wheezes = (sum(row["type"] == label for row in rows) for label in MULTI_LABEL_NAMES)
     return f"events: {crackles} crackle, {wheezes} wheeze"
 
 

@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "predict",
     "adapt",
     "calibrate",
+    "quality",
     "export",
     "push",
     "convert",

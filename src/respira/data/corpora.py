@@ -116,6 +116,9 @@ class CorpusSpec:
     group_column: str | None = None
     """Recording-level evaluation scores overall and per value of this column (KAUH: ``filter_mode``); the
     default dataset-card table counts its values per split."""
+    quality_label: str | None = None
+    """The 0/1 column of its ``recordings`` config marking recordings too poor to judge, that ``respira
+    quality`` learns from (SPRSound: ``poor_quality``); ``None`` when it has none."""
     reference_events: Reference | None = None
     """``reference_events(example) -> [(onset, offset, label)]``: the crackle / wheeze events of one
     example of its ``recordings`` config that event detection is scored against (``respira evaluate
@@ -316,6 +319,7 @@ CORPORA: dict[str, CorpusSpec] = {
         ),
         locate="respira.data.sprsound:locate_sprsound",
         reference_events="respira.data.sprsound:sprsound_reference_events",
+        quality_label="poor_quality",
         read_index="respira.data.sprsound:read_sprsound_index",
         configs=("events", "recordings"),
         split_options=("split_strategy", "patient_split_fractions", "seed"),

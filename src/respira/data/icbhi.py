@@ -19,7 +19,7 @@ import datasets
 import pandas as pd
 
 from ..audio import DEFAULT_SAMPLING_RATE
-from ..labels import CLASS_NAMES
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..wav import encode_wav
 from ..windows import span_samples
 from .corpora import CORPORA
@@ -272,7 +272,7 @@ def icbhi_reference_events(example: dict[str, Any]) -> list[tuple[float, float, 
     return [
         (cycle["start"], cycle["end"], name)
         for cycle in example["cycles"]
-        for name in ("crackle", "wheeze")
+        for name in MULTI_LABEL_NAMES
         if cycle[name]
     ]
 

@@ -50,7 +50,7 @@ import datasets
 import pandas as pd
 
 from ..audio import DEFAULT_SAMPLING_RATE
-from ..labels import CLASS_NAMES
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..wav import encode_wav
 from ..windows import span_samples
 from .audio_config import AudioBuilderConfig
@@ -126,7 +126,7 @@ def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, floa
     for span in example["events"]:
         kind = span["type"]
         flags = _event_flags(EVENT_TYPES[kind] if isinstance(kind, int) else kind)
-        events += [(span["start"], span["end"], name) for name in ("crackle", "wheeze") if flags[name]]
+        events += [(span["start"], span["end"], name) for name in MULTI_LABEL_NAMES if flags[name]]
     return events
 
 

@@ -17,7 +17,10 @@ pooling, head and the decision):
 - ``frame_probabilities`` float32 ``[batch, steps, labels]``: the same probabilities on each of the
   encoder's time steps (frame-level outputs for event detection, :mod:`respira.event_detection`);
 - ``frame_times`` float32 ``[steps]``: seconds from the input's start to each step's centre. Steps
-  centred past a row's real samples (padding of a short input) are to be ignored.
+  centred past a row's real samples (padding of a short input) are to be ignored;
+- a model with a quality head (``respira quality``) also ``quality`` float32 ``[batch]``: the probability
+  that each input is too poor to judge (a recording: the mean over its windows, withheld from
+  ``config.quality["threshold"]``, in the metadata as ``quality_threshold``).
 
 The rows of one batch share their length (the graph has no attention mask). The file's metadata
 holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names`` (what ``label`` indexes), for
@@ -70,6 +73,7 @@ __all__ = [
     "OUTPUT_NAME",
     "OUTPUT_NAMES",
     "PRESENT_NAME",
+    "QUALITY_NAME",
     "OnnxClassifier",
     "WaveformsToProbabilities",
     "export_onnx",
@@ -81,6 +85,9 @@ INPUT_NAME = "input_values"
 OUTPUT_NAME = "probabilities"
 PRESENT_NAME = "present"
 LABEL_NAME = "label"
+QUALITY_NAME = "quality"
+"""The output of a model with a quality head: float32 ``[batch]``, the probability each input is too poor
+to judge (after the frame outputs)."""
 FRAME_NAME = "frame_probabilities"
 FRAME_TIMES_NAME = "frame_times"
 OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME, FRAME_NAME, FRAME_TIMES_NAME)
@@ -116,7 +123,10 @@ class WaveformsToProbabilities(nn.Module):
         else:
             probabilities, frames = logits.softmax(dim=-1), frame_logits.softmax(dim=-1)
         present, label = decide_tensor(probabilities, self.model.config)
-        return probabilities, present, label, frames, output.frame_times.float()
+        outputs = (probabilities, present, label, frames, output.frame_times.float())
+        if output.quality_logits is not None:
+            outputs += (output.quality_logits.float().sigmoid(),)
+        return outputs
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
@@ -153,6 +163,8 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
     if config.problem_type == MULTI_LABEL:
         metadata["decision_thresholds"] = json.dumps(list(thresholds_of(config)))
     metadata[FRAME_SAMPLES_KEY] = str(analysis_frame_samples(config))
+    if config.quality is not None:
+        metadata["quality_threshold"] = json.dumps(float(config.quality["threshold"]))
     return metadata
 
 
@@ -197,7 +209,7 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
             (example,),
             dynamo=True,
             input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES),
+            output_names=list(OUTPUT_NAMES) + ([QUALITY_NAME] if model.config.quality is not None else []),
             dynamic_shapes=dynamic,
             optimize=True,
             verbose=False,
@@ -227,7 +239,13 @@ def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
                 f"the ONNX export's {FRAME_NAME} {frames.shape} differ in shape from the torch model's "
                 f"{expected[3].shape} on {batch} waveform(s) of {samples} samples"
             )
+        if len(expected) > len(OUTPUT_NAMES):
+            (quality,) = session.run([QUALITY_NAME], {INPUT_NAME: waveforms.numpy()})
+            got_quality = float(np.abs(quality - expected[len(OUTPUT_NAMES)]).max())
+        else:
+            got_quality = 0.0
         difference = max(
+            got_quality,
             float(np.abs(got - expected[0]).max()),
             float(np.abs(frames - expected[3]).max()),
             float(np.abs(times - expected[4]).max()),
@@ -280,14 +298,20 @@ class OnnxClassifier:
         self.config = config
         self.session = _session(self.path)
 
-    def predict_probabilities(self, waveforms: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        """Probabilities ``[len(waveforms), labels]`` (float64) of mono waveforms at the model's rate.
+    def predict_outputs(
+        self, waveforms: Sequence[np.ndarray], batch_size: int = 32
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities ``[len(waveforms), labels]`` (float64) of mono waveforms at the model's rate and,
+        for a model with a quality head, the ``[len(waveforms)]`` probabilities that each is too poor to
+        judge (else ``None``).
 
         Waveforms of equal length run together, ``batch_size`` at a time (the graph has no mask).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         result = np.zeros((len(waveforms), self.config.num_labels), dtype=np.float64)
+        names = [OUTPUT_NAME] + ([QUALITY_NAME] if self.has_quality else [])
+        quality = np.zeros(len(waveforms), dtype=np.float64) if self.has_quality else None
         by_length: dict[int, list[int]] = {}
         for index, waveform in enumerate(waveforms):
             by_length.setdefault(int(waveform.shape[0]), []).append(index)
@@ -295,9 +319,20 @@ class OnnxClassifier:
             for first in range(0, len(indices), batch_size):
                 rows = indices[first : first + batch_size]
                 batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
-                (probabilities,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})
-                result[rows] = probabilities
-        return result
+                outputs = self.session.run(names, {INPUT_NAME: batch})
+                result[rows] = outputs[0]
+                if quality is not None:
+                    quality[rows] = outputs[1]
+        return result, quality
+
+    def predict_probabilities(self, waveforms: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        """The probabilities of :meth:`predict_outputs`."""
+        return self.predict_outputs(waveforms, batch_size)[0]
+
+    @property
+    def has_quality(self) -> bool:
+        """Whether the graph has the quality head's output (a model fitted by ``respira quality``)."""
+        return QUALITY_NAME in {output.name for output in self.session.get_outputs()}
 
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = 32

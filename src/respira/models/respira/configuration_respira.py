@@ -93,6 +93,10 @@ class RespiraConfig(PreTrainedConfig):
         Set by `respira adapt`: the target data, the statistics re-estimated and the thresholds moved.
     calibration (`dict`, *optional*):
         Set by `respira calibrate`: the labelled sample the thresholds were re-tuned on.
+    quality (`dict`, *optional*):
+        Set by `respira quality`: the model has a quality head (a linear read-out of the pooled embedding,
+        the logit that an input is too poor to judge) and `threshold` (a recording whose windows' mean
+        quality probability reaches it gets no verdict), with what it was fitted on and measured.
     event_settings (`dict`, *optional*):
         How frame decisions become crackle and wheeze events (`respira.events.EventSettings.to_dict`:
         per label, median filter, minimum duration and largest merged gap in seconds); `None`: the
@@ -108,6 +112,7 @@ class RespiraConfig(PreTrainedConfig):
         "projections",
         "hidden_states",
         "attentions",
+        "quality_logits",
         "frame_logits",
         "frame_mask",
         "frame_times",
@@ -146,6 +151,7 @@ class RespiraConfig(PreTrainedConfig):
     adaptation: dict | None = None
     calibration: dict | None = None
     event_settings: dict | None = None
+    quality: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if __name__.startswith("respira."):
@@ -190,6 +196,14 @@ class RespiraConfig(PreTrainedConfig):
             raise ValueError(f"head_hidden_size must be a positive whole number, got {self.head_hidden_size}")
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
+        if self.quality is not None:
+            threshold = self.quality.get("threshold") if isinstance(self.quality, dict) else None
+            if (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, (int, float))
+                or not 0 <= threshold <= 1
+            ):
+                raise ValueError(f"quality needs a threshold in [0, 1], got {threshold!r}")
         if self.event_settings is not None:
             from ...events import EventSettings
 

@@ -43,13 +43,16 @@ class RespiraModelOutput(ModelOutput):
 @dataclass
 class RespiraClassifierOutput(ModelOutput):
     """``loss``, ``logits``, pooled ``embeddings`` and L2-normalised ``projections`` (auxiliary losses);
-    with ``output_frames=True`` the head's ``frame_logits`` [batch, steps, labels] on the encoder's time
-    steps, their ``frame_mask`` [batch, steps] and ``frame_times`` [steps] (seconds, step centres)."""
+    ``quality_logits`` [batch] (a model with a quality head: the logit that the input is too poor to
+    judge, ``config.quality``); with ``output_frames=True`` the head's ``frame_logits`` [batch, steps,
+    labels] on the encoder's time steps, their ``frame_mask`` [batch, steps] and ``frame_times`` [steps]
+    (seconds, step centres)."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     embeddings: torch.Tensor | None = None
     projections: torch.Tensor | None = None
+    quality_logits: torch.Tensor | None = None
     frame_logits: torch.Tensor | None = None
     frame_mask: torch.Tensor | None = None
     frame_times: torch.Tensor | None = None
@@ -265,6 +268,8 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
                 nn.ReLU(),
                 nn.Linear(projector_hidden, config.projector_dim),
             )
+        # a linear read-out of the pooled embedding: is the input too poor to judge? (respira quality)
+        self.quality_head = nn.Linear(config.hidden_size, 1) if config.quality is not None else None
         weights = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
         self.register_buffer("class_weights", weights, persistent=False)
         self.supports_gradient_checkpointing = self.respira.supports_gradient_checkpointing
@@ -387,6 +392,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
         embeddings = self.head_input(embeddings)
         features, logits = self._head(embeddings)
+        quality_logits = self.quality_head(embeddings).squeeze(-1) if self.quality_head is not None else None
         frame_logits = None
         if output_frames:
             steps = output.step_tokens
@@ -401,6 +407,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             logits=logits,
             embeddings=embeddings,
             projections=projections,
+            quality_logits=quality_logits,
             frame_logits=frame_logits,
             frame_mask=output.step_mask if frame_logits is not None else None,
             frame_times=output.step_times if frame_logits is not None else None,

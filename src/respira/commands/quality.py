@@ -1,0 +1,112 @@
+"""``respira quality MODEL --dataset sprsound --data_dir D --output_dir OUT``: learn a quality verdict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..data.corpora import corpus_names, get_corpus
+from .options import add_device_option, add_model_argument
+
+EPILOG = """\
+The recordings of --split (default train) of a corpus whose recordings carry a poor-quality flag
+(SPRSound: record label Poor Quality) are cut into 4-s windows every 2 s; a logistic regression on the
+model's pooled embeddings of the windows learns which recordings are too poor to judge (respira.hub.quality),
+its threshold chosen out of fold over patient groups. OUT is the model with a quality head: respira predict,
+Detector, evaluate and the ONNX export then give each window a quality probability and withhold the verdict
+(label poor_quality) on a recording whose windows' mean reaches the threshold. OUT/quality.json holds the
+fit: threshold, out-of-fold AUC, shares of poor and other recordings withheld; the model card gains a
+section.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "quality",
+        help="learn when a recording is too poor to judge (a quality head)",
+        description="Fit a quality head on recordings labelled too poor to judge, so the model withholds its "
+        "verdict on them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_argument(parser)
+    parser.add_argument("--dataset", choices=corpus_names(), default="sprsound", help="default: sprsound")
+    parser.add_argument("--data_dir", required=True, help="the corpus folder")
+    parser.add_argument("--split", default="train", help="its split to learn from (default: train)")
+    parser.add_argument("--output_dir", required=True, help="folder to create for the model with the head")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument(
+        "--max_withheld",
+        type=float,
+        help="the threshold withholding at most this percentage of the recordings not too poor to judge "
+        "(out of fold) instead of the one with the best Youden's J",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the patient folds (default: 0)")
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument("--cache_dir", help="datasets cache folder")
+    add_device_option(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from ..audio import decode_audio
+    from ..hub.adaptation import write_derived_model
+    from ..hub.loading import load_model
+    from ..hub.quality import fit_quality, quality_card_section
+    from ..utils.threads import apply_num_threads
+    from .adapt import check_output
+    from .evaluate_external import chosen_splits
+
+    apply_num_threads()
+    spec = get_corpus(args.dataset)
+    if spec.quality_label is None:
+        with_label = [name for name in corpus_names() if get_corpus(name).quality_label is not None]
+        raise ValueError(
+            f"--dataset {spec.name}: its recordings carry no label of quality "
+            f"(--dataset {' or '.join(with_label)})"
+        )
+    splits = chosen_splits(spec, args.split)
+    output_dir = Path(args.output_dir).expanduser()
+    check_output(output_dir, args.model, args.overwrite)
+    if args.batch_size < 1:
+        raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
+    if args.max_withheld is not None and not 0 <= args.max_withheld <= 100:
+        raise ValueError(f"--max_withheld is a percentage in [0, 100], got {args.max_withheld}")
+    if not Path(args.data_dir).expanduser().is_dir():
+        raise FileNotFoundError(f"--data_dir {args.data_dir} does not exist or is not a folder")
+    model, config = load_model(args.model, device=args.device)
+    rate = int(config.sampling_rate)
+    built = spec.load()(args.data_dir, config_name="recordings", sampling_rate=rate, cache_dir=args.cache_dir)
+    recordings, poor, patients = [], [], []
+    for split in splits:
+        for example in built[split]:
+            recordings.append(decode_audio(example["audio"], rate))
+            poor.append(bool(example[spec.quality_label]))
+            patients.append(example[spec.group_by])
+    fit = fit_quality(
+        model,
+        recordings,
+        poor,
+        patients,
+        fitted_on=f"{spec.title} ({', '.join(splits)})",
+        seed=args.seed,
+        batch_size=args.batch_size,
+        max_withheld_other=args.max_withheld,
+    )
+    write_derived_model(
+        model,
+        args.model,
+        output_dir,
+        card_section=quality_card_section(fit),
+        extra=lambda staging: (staging / "quality.json").write_text(
+            json.dumps(fit.to_config(), indent=2) + "\n", encoding="utf-8"
+        ),
+        overwrite=args.overwrite,
+    )
+    print(
+        f"quality head for {args.model} from {fit.recordings} recordings of {fit.patients} patients "
+        f"({fit.poor} too poor to judge): threshold {fit.threshold:.3f}; out of fold AUC {fit.auc:.1f} %, "
+        f"withheld on {fit.withheld_poor:.0f} % of poor and {fit.withheld_other:.0f} % of other recordings"
+    )
+    print(f"wrote {output_dir} (quality.json)")
