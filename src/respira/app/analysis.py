@@ -7,7 +7,11 @@ long; an annotation file that reads and fits the recording), runs the detector o
 :func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture, with
 its event rows) and decides the recording-level verdict with :func:`respira.decision.decide_recording`:
 each label's window probabilities aggregated by rule :data:`AGGREGATION`, decided at the model's
-thresholds (as :class:`respira.Detector` decides).
+thresholds (as :class:`respira.Detector` decides). A model with a quality head (``respira quality``)
+withholds that verdict when the recording's quality (the mean over its windows of the probability that
+a window is too poor to judge) reaches the model's quality threshold (:func:`respira.decision.withheld`,
+as the detector's prediction says: ``respira.Prediction.withheld``): the verdict is then *too poor to
+judge*.
 
 The model gets the recording at its own rate; the figure's spectrogram is drawn from the recording at
 its native rate where that is lower (:func:`display_rate`), so it ends at the recording's own Nyquist
@@ -18,7 +22,9 @@ the modules it imports) and runs it with onnxruntime alone. A *detector* is a
 :class:`respira.Detector` (``respira app``) or anything with its interface: a ``config`` (a
 ``RespiraConfig`` or the ``config.json`` mapping), a ``name``,
 ``predict(waveform, sampling_rate, *, window, hop, cycles)`` returning an object whose ``rows`` are
-:mod:`respira.inference` rows and ``detect_events(waveform, sampling_rate)`` returning a
+:mod:`respira.inference` rows (with a quality head, its ``quality`` and ``withheld`` are read as
+:class:`respira.Prediction`'s, or the rows' ``quality`` decided) and
+``detect_events(waveform, sampling_rate)`` returning a
 :class:`respira.event_detection.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
 Space's). A detector without ``detect_events``, or an ONNX export written before the graph had frame
 outputs, is analysed without events (the page says so).
@@ -40,7 +46,7 @@ from matplotlib.figure import Figure
 
 from ..audio import SampleRateWarning, audio_duration, native_sampling_rate, read_audio
 from ..data.text_files import ClippedCycleWarning
-from ..decision import decide_recording, is_multi_label, thresholds_of
+from ..decision import decide_recording, is_multi_label, quality_threshold_of, thresholds_of, withheld
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
@@ -118,42 +124,104 @@ def default_window(config: Any) -> tuple[float, float]:
     return seconds, seconds / 2
 
 
+def _compared(quality: float, threshold: float) -> tuple[str, str]:
+    """``quality`` and ``threshold`` written with 3 decimals, or more where those would make them look
+    equal (or in the wrong order) when they are not."""
+    for decimals in range(3, 10):
+        shown = f"{quality:.{decimals}f}", f"{threshold:.{decimals}f}"
+        if (float(shown[0]) >= float(shown[1])) == (quality >= threshold) and (
+            shown[0] != shown[1] or quality == threshold
+        ):
+            break
+    return shown
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The recording-level decision: ``present`` (crackle, wheeze), the aggregated ``probabilities``,
-    the ``thresholds`` decided at and the aggregation ``rule`` in words."""
+    the ``thresholds`` decided at and the aggregation ``rule`` in words; for a model with a quality head,
+    the recording's ``quality``, the ``quality_threshold`` and whether the verdict is ``withheld`` (too
+    poor to judge: the probabilities are kept for the record, not as a verdict)."""
 
     present: tuple[bool, bool]
     probabilities: tuple[float, float]
     thresholds: tuple[float, float]
     rule: str
+    quality: float | None = None
+    quality_threshold: float | None = None
+    withheld: bool = False
+
+    def headline(self) -> str | None:
+        """``Too poor to judge (quality q ≥ threshold t)`` when the verdict is withheld, ``Good enough to
+        judge (quality q < threshold t)`` when a model with a quality head gives one; ``None`` without."""
+        if self.quality is None or self.quality_threshold is None:
+            return None
+        quality, threshold = _compared(self.quality, self.quality_threshold)
+        if self.withheld:
+            return f"Too poor to judge (quality {quality} ≥ threshold {threshold})"
+        return f"Good enough to judge (quality {quality} < threshold {threshold})"
 
     def lines(self) -> list[str]:
-        """The verdict as Markdown lines (one per label, then the rule)."""
+        """The verdict as Markdown lines (the quality verdict of a model with a quality head, one line per
+        label, then the rule)."""
+        headline = self.headline()
         lines = []
+        if headline is not None:
+            lines.append(
+                f"- **{headline}**: the model withholds its verdict on crackles and wheezes."
+                if self.withheld
+                else f"- {headline}."
+            )
         for index, name in enumerate(("Crackles", "Wheezes")):
-            answer = "**present**" if self.present[index] else "absent"
+            answer = "not judged" if self.withheld else "**present**" if self.present[index] else "absent"
             lines.append(
                 f"- {name}: {answer} (recording probability {self.probabilities[index]:.3f}, "
                 f"threshold {self.thresholds[index]:.2f})"
             )
         lines.append(f"- Rule: {self.rule}; a label is present when it reaches its threshold.")
+        if headline is not None:
+            lines.append(
+                "- Quality: the mean over the windows of the probability that a window is too poor to judge; "
+                "the verdict is withheld when it reaches the model's quality threshold."
+            )
         return lines
 
 
-def recording_verdict(rows: Sequence[Mapping[str, Any]], config: Any, rule: str = AGGREGATION) -> Verdict:
-    """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``."""
+def recording_verdict(
+    rows: Sequence[Mapping[str, Any]],
+    config: Any,
+    rule: str = AGGREGATION,
+    *,
+    prediction: Any = None,
+) -> Verdict:
+    """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``; for a model with
+    a quality head, whether the recording is too poor to judge: as ``prediction`` (the detector's, a
+    :class:`respira.Prediction`) says where it gives ``quality`` and ``withheld``, else the mean of the
+    rows' ``quality`` decided by :func:`respira.decision.withheld`."""
     if not rows:
         raise ValueError("no predictions to decide")
     flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
     probabilities, decision = decide_recording(flags, config, rule)
     assert decision.thresholds is not None
     crackle, wheeze = (bool(value) for value in decision.present[0])
+    quality = getattr(prediction, "quality", None)
+    if quality is None and all("quality" in row for row in rows):
+        quality = float(np.mean([float(row["quality"]) for row in rows]))
+    threshold = quality_threshold_of(config)
+    if quality is None or threshold is None:
+        quality = threshold = None
+        is_withheld = False
+    else:
+        decided = getattr(prediction, "withheld", None)
+        is_withheld = bool(withheld(quality, config) if decided is None else decided)
     return Verdict(
         (crackle, wheeze),
         (float(probabilities[0]), float(probabilities[1])),
         decision.thresholds,
         describe_aggregation(rule),
+        None if quality is None else float(quality),
+        threshold,
+        is_withheld,
     )
 
 
@@ -303,7 +371,8 @@ def analyse(
         events = None
         try:
             spans = [(c.start, c.end) for c in cycles] if cycles else None
-            rows = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop).rows
+            predicted = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop)
+            rows = predicted.rows
             if detects_events(detector):
                 report(0.45, "detecting events")
                 events = dataclasses.replace(detector.detect_events(waveform, rate), file=name)
@@ -332,4 +401,5 @@ def analyse(
         subtitle=figure_subtitle(rows, config_value(detector.config, "problem_type"), window, hop, 1),
         events=events.events if events is not None else None,
     )
-    return Analysis(rows, recording_verdict(rows, detector.config), figure, duration, cautions, events)
+    verdict = recording_verdict(rows, detector.config, prediction=predicted)
+    return Analysis(rows, verdict, figure, duration, cautions, events)

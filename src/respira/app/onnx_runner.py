@@ -11,6 +11,12 @@ detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict
 :meth:`respira.hub.onnx.OnnxClassifier.predict_frames` does) and the frame length of its metadata
 (``analysis_frame_samples``), and its ``config`` reads as attributes too (:class:`JsonConfig`), so
 nothing there needs torch.
+
+A model with a quality head (``respira quality``) has a ``quality`` output in its graph: each window's
+probability of being too poor to judge, which the rows get as ``quality`` (as :mod:`respira.inference`
+gives them); the recording's is the mean over its windows, withheld
+(:func:`respira.decision.withheld`) from ``config.json``'s ``quality["threshold"]`` (the graph's
+``quality_threshold`` metadata where the config has none), as :class:`respira.Detector` decides.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..decision import decide, flag_order, is_multi_label
+from ..decision import decide, flag_order, is_multi_label, withheld
 from ..dsp import prepare_recording, resample
 from ..events import FRAME_HOP_SECONDS, EventSettings
 from ..labels import CLASS_NAMES
@@ -34,13 +40,25 @@ from ..windows import FRAME_SAMPLES_KEY, check_holds_a_frame, span_samples, wind
 if TYPE_CHECKING:
     from ..event_detection import EventDetection
 
-__all__ = ["FRAME_NAME", "FRAME_TIMES_NAME", "JsonConfig", "OnnxDetector", "OnnxPrediction", "window_spans"]
+__all__ = [
+    "FRAME_NAME",
+    "FRAME_TIMES_NAME",
+    "QUALITY_NAME",
+    "JsonConfig",
+    "OnnxDetector",
+    "OnnxPrediction",
+    "window_spans",
+]
 
 BATCH_SIZE = 32
 FRAME_NAME = "frame_probabilities"
 FRAME_TIMES_NAME = "frame_times"
 """The graph's frame outputs (:data:`respira.hub.onnx.FRAME_NAME` and ``FRAME_TIMES_NAME``, which this
 torch-free module cannot import; a test checks they agree)."""
+QUALITY_NAME = "quality"
+QUALITY_THRESHOLD_KEY = "quality_threshold"
+"""The quality head's output and the metadata key of its threshold (:data:`respira.hub.onnx.QUALITY_NAME`;
+a test checks they agree)."""
 
 
 class JsonConfig(dict):
@@ -77,9 +95,13 @@ def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> lis
 
 @dataclass(frozen=True)
 class OnnxPrediction:
-    """The rows an :class:`OnnxDetector` predicted (as :class:`respira.Prediction`'s ``rows``)."""
+    """The rows an :class:`OnnxDetector` predicted (as :class:`respira.Prediction`'s ``rows``) and, for a
+    model with a quality head, the recording's ``quality`` (the mean of the rows') and whether the verdict
+    is ``withheld`` (as :class:`respira.Prediction`'s)."""
 
     rows: list[dict[str, Any]]
+    quality: float | None = None
+    withheld: bool = False
 
 
 class OnnxDetector:
@@ -90,7 +112,8 @@ class OnnxDetector:
     ``config``: the ``config.json`` (a :class:`JsonConfig`: a dict, also read as attributes);
     ``analysis_frame_samples``: the shortest input holding one frame of the featurizer (the metadata's;
     1 for exports written before it was recorded); ``has_frame_outputs``: whether the graph gives frame
-    posteriors (exports written before event detection do not: they predict windows only).
+    posteriors (exports written before event detection do not: they predict windows only);
+    ``has_quality``: whether it has a quality head's output (a model fitted by ``respira quality``).
     """
 
     def __init__(self, folder: str | Path, name: str | None = None) -> None:
@@ -115,14 +138,23 @@ class OnnxDetector:
         outputs = [output.name for output in self.session.get_outputs()]
         self.output_name = outputs[0]
         self.has_frame_outputs = FRAME_NAME in outputs and FRAME_TIMES_NAME in outputs
+        self.has_quality = QUALITY_NAME in outputs
+        if self.has_quality and self.config.get("quality") is None and QUALITY_THRESHOLD_KEY in metadata:
+            self.config["quality"] = {"threshold": float(json.loads(metadata[QUALITY_THRESHOLD_KEY]))}
 
-    def _probabilities(self, segments: Sequence[np.ndarray]) -> np.ndarray:
+    def _probabilities(self, segments: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The segments' probabilities ``[segments, labels]`` and, where the graph has the quality output,
+        their quality probabilities ``[segments]`` (else ``None``)."""
         result = np.zeros((len(segments), len(self.config["id2label"])), dtype=np.float64)
+        quality = np.zeros(len(segments), dtype=np.float64) if self.has_quality else None
+        names = [self.output_name] + ([QUALITY_NAME] if quality is not None else [])
         for _, rows in _by_length(segments, BATCH_SIZE):
             batch = np.stack([np.asarray(segments[i], dtype=np.float32) for i in rows])
-            (probabilities,) = self.session.run([self.output_name], {self.input_name: batch})
-            result[rows] = probabilities
-        return result
+            outputs = self.session.run(names, {self.input_name: batch})
+            result[rows] = outputs[0]
+            if quality is not None:
+                quality[rows] = outputs[1]
+        return result, quality
 
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = BATCH_SIZE
@@ -183,8 +215,10 @@ class OnnxDetector:
         window: float,
         hop: float,
     ) -> OnnxPrediction:
-        """Rows (``start``, ``end``, ``crackle``, ``wheeze``, ``label``, single-label: ``p_*``) of sliding
-        windows, or of ``cycles`` (``(start, end)`` seconds), of a mono waveform at ``sampling_rate``."""
+        """Rows (``start``, ``end``, ``crackle``, ``wheeze``, ``label``, with a quality head ``quality``,
+        single-label: ``p_*``) of sliding windows, or of ``cycles`` (``(start, end)`` seconds), of a mono
+        waveform at ``sampling_rate``; with a quality head, the recording's quality and whether it is
+        withheld."""
         rate = int(self.config.sampling_rate)
         samples = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), rate)
         signal = prepare_recording(self.config, samples)
@@ -206,7 +240,7 @@ class OnnxDetector:
             hop_samples = max(1, min(round(hop * rate), window_samples))
             samples = window_spans(total, window_samples, hop_samples)
             spans = [(start / rate, stop / rate) for start, stop in samples]
-        probabilities = self._probabilities([signal[start:stop] for start, stop in samples])
+        probabilities, quality = self._probabilities([signal[start:stop] for start, stop in samples])
         decision = decide(probabilities, self.config)
         rows = [
             {
@@ -218,10 +252,16 @@ class OnnxDetector:
             }
             for index, (start, end) in enumerate(spans)
         ]
+        if quality is not None:
+            for row, value in zip(rows, quality, strict=True):
+                row["quality"] = float(value)
         if not is_multi_label(self.config):
             classes = probabilities[:, flag_order(self.config)]
             for row, values in zip(rows, classes, strict=True):
                 row.update({f"p_{n}": float(v) for n, v in zip(CLASS_NAMES, values, strict=True)})
         if any(not math.isfinite(row["crackle"]) for row in rows):
             raise ValueError("the model returned non-finite probabilities")
-        return OnnxPrediction(rows)
+        if quality is None:
+            return OnnxPrediction(rows)
+        recording = float(np.mean(quality))  # a recording's quality: the mean over its windows
+        return OnnxPrediction(rows, recording, bool(withheld(recording, self.config)))

@@ -1,6 +1,6 @@
 """``pipeline("audio-classification")`` for respira models: it decides as ``respira predict`` does.
 
-:class:`RespiraAudioClassificationPipeline` is transformers' audio-classification pipeline with three
+:class:`RespiraAudioClassificationPipeline` is transformers' audio-classification pipeline with these
 changes for respira models (any other model gets transformers' pipeline unchanged):
 
 - **It decides.** By default the answer is the four ICBHI classes (``normal``, ``crackle``,
@@ -32,6 +32,14 @@ changes for respira models (any other model gets transformers' pipeline unchange
   rate), so the pipeline and ``respira predict`` score the same samples; only what that cannot decode
   (:class:`~respira.audio.AudioDecodingError`: AAC where torchcodec is not installed, as in a plain
   transformers install) goes to transformers' ffmpeg reader, as do URLs.
+- **Too poor to judge.** A model with a quality head (``respira quality``: ``config.quality``) also
+  scores how likely the input is too poor to judge: the sigmoid of its ``quality_logits``, the mean
+  over the windows for a long input (as ``respira predict`` scores a recording). When
+  :func:`respira.decision.withheld` says so (that probability reaches ``config.quality["threshold"]``)
+  the answer starts with ``{"label": "poor_quality", "score": quality}``
+  (:data:`~respira.labels.WITHHELD_LABEL`) before the usual classes, so ``top_k=1`` and the Hub widget
+  say the verdict is withheld (``top_k`` counts that entry too); otherwise the answer is the usual one,
+  unchanged. ``function_to_apply`` given explicitly still returns the model's own outputs only.
 
 ``import respira`` registers it as the task's implementation (unless another library already
 replaced transformers' own); an export with code names it in ``config.json``'s ``custom_pipelines``,
@@ -42,18 +50,19 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
+from transformers.utils import ModelOutput
 
 from ...audio import AudioDecodingError, read_audio
-from ...decision import class_scores, decide, flag_class_scores, flag_order, is_multi_label
+from ...decision import class_scores, decide, flag_class_scores, flag_order, is_multi_label, withheld
 from ...dsp import pad_batch
-from ...labels import CLASS_NAMES
+from ...labels import CLASS_NAMES, WITHHELD_LABEL
 from ...windows import (
     DEFAULT_AGGREGATION,
     DEFAULT_HOP_SECONDS,
@@ -87,6 +96,16 @@ def _seconds(name: str, value: Any) -> float | None:
 
 def _is_url(inputs: str | bytes) -> bool:
     return isinstance(inputs, str) and inputs.startswith(("http://", "https://"))
+
+
+@dataclass
+class RespiraPipelineOutput(ModelOutput):
+    """What the pipeline's forward gives per input: one row of ``logits`` (the windows' aggregated) and,
+    for a model with a quality head, ``quality``, the probability that the input is too poor to judge
+    (the mean over its windows)."""
+
+    logits: torch.Tensor | None = None
+    quality: torch.Tensor | None = None
 
 
 class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
@@ -190,12 +209,12 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         mask = model_inputs.get("attention_mask")
         lengths = mask.sum(dim=-1).tolist() if mask is not None else [values.shape[-1]] * values.shape[0]
         rate, frame = int(self.model.config.sampling_rate), analysis_frame_samples(self.model)
-        rows = []
+        rows, quality = [], []
         for row, length in enumerate(lengths):
             check_holds_a_frame(int(length), frame, rate, "the input")
             waveform = values[row, : int(length)].float().cpu().numpy()
             segments = self._segments(int(length), window, hop)
-            chunks = []
+            chunks, window_quality = [], []
             for first in range(0, len(segments), WINDOW_BATCH_SIZE):
                 batch, batch_mask = pad_batch(
                     [waveform[a:b] for a, b in segments[first : first + WINDOW_BATCH_SIZE]]
@@ -205,8 +224,14 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
                     attention_mask=batch_mask.to(values.device),
                 )
                 chunks.append(output.logits)
+                if getattr(output, "quality_logits", None) is not None:
+                    window_quality.append(output.quality_logits.double().sigmoid())
             rows.append(self._aggregate(torch.cat(chunks)))
-        return SequenceClassifierOutput(logits=torch.stack(rows))
+            if window_quality:  # a recording's quality: the mean over its windows (respira predict's)
+                quality.append(torch.cat(window_quality).mean())
+        return RespiraPipelineOutput(
+            logits=torch.stack(rows), quality=torch.stack(quality) if quality else None
+        )
 
     # -------------------------------------------------------------------------------------- postprocess
     def postprocess(
@@ -227,10 +252,13 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         others = sorted(
             (index for index in range(len(CLASS_NAMES)) if index != decided), key=lambda i: -row[i]
         )
-        count = len(CLASS_NAMES) if top_k is None else min(top_k, len(CLASS_NAMES))
-        return [
-            {"score": float(row[index]), "label": CLASS_NAMES[index]} for index in [decided, *others][:count]
-        ]
+        answer = [{"score": float(row[index]), "label": CLASS_NAMES[index]} for index in [decided, *others]]
+        quality = model_outputs.get("quality")
+        if quality is not None:
+            value = float(quality.reshape(-1)[0])
+            if withheld(value, config):  # too poor to judge: that first, then the classes
+                answer.insert(0, {"score": value, "label": WITHHELD_LABEL})
+        return answer if top_k is None else answer[:top_k]
 
 
 def register_audio_classification_pipeline() -> None:
