@@ -194,3 +194,37 @@ def test_a_largest_share_withheld_picks_the_lowest_threshold_within_it():
     assert _threshold(scores, poor, None) == 0.55
     assert _threshold(scores, poor, 0.0) == 0.95
     assert _threshold(scores, poor, 25.0) == 0.55  # 2 of 8 others (0.6, 0.9) withheld: 25 %
+
+
+def test_how_often_it_withholds_elsewhere_goes_into_the_config_and_the_card(fitted, tmp_path: Path):
+    from respira.hub.quality import measure_elsewhere
+
+    model, fit = fitted
+    recordings, poor, _ = sample(count=8, seed=2)
+    for index, waveform in enumerate(recordings):
+        sf.write(tmp_path / f"r{index}.wav", waveform, RATE)
+    files = sorted(tmp_path.glob("*.wav"))
+    measured = measure_elsewhere(model, fit, {"site B": files})
+    expected = 100 * np.mean([poor[int(path.stem[1:])] for path in files])  # the poor ones, exactly
+    assert measured.elsewhere == {"site B": {"recordings": 8, "withheld": expected}}
+    assert model.config.quality["elsewhere"]["site B"]["withheld"] == expected == 25.0
+    assert "withholds the verdict on 25 % of 8 recordings of site B" in quality_card_section(measured)
+    model.config.quality = fit.to_config()  # the shared fixture as it was
+
+
+def test_measure_on_needs_corpus_and_folder(tmp_path: Path, capsys):
+    tiny_model().save_pretrained(tmp_path / "model")
+    capsys.readouterr()
+    command = [
+        "quality",
+        str(tmp_path / "model"),
+        "--data_dir",
+        str(tmp_path),
+        "--output_dir",
+        str(tmp_path / "o"),
+    ]
+    assert main([*command, "--measure_on", "kauh"]) == 2
+    assert "--measure_on 'kauh': expected CORPUS=FOLDER" in capsys.readouterr().err
+    assert main([*command, "--measure_on", f"folder={tmp_path / 'nothing'}"]) == 2
+    assert "does not exist or is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

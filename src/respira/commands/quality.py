@@ -42,6 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the threshold withholding at most this percentage of the recordings not too poor to judge "
         "(out of fold) instead of the one with the best Youden's J",
     )
+    parser.add_argument(
+        "--measure_on",
+        action="append",
+        default=[],
+        metavar="CORPUS=FOLDER",
+        help="also measure how often the verdict is withheld on the recordings of another site (a corpus "
+        "folder: icbhi=DIR, kauh=DIR, or folder=DIR for audio files directly in DIR); repeatable; the card "
+        "and quality.json report it",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the patient folds (default: 0)")
     parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
     parser.add_argument("--cache_dir", help="datasets cache folder")
@@ -53,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
     from ..audio import decode_audio
     from ..hub.adaptation import write_derived_model
     from ..hub.loading import load_model
-    from ..hub.quality import fit_quality, quality_card_section
+    from ..hub.quality import fit_quality, measure_elsewhere, quality_card_section
     from ..utils.threads import apply_num_threads
     from .adapt import check_output
     from .evaluate_external import chosen_splits
@@ -75,6 +84,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--max_withheld is a percentage in [0, 100], got {args.max_withheld}")
     if not Path(args.data_dir).expanduser().is_dir():
         raise FileNotFoundError(f"--data_dir {args.data_dir} does not exist or is not a folder")
+    sites = _sites(args.measure_on)  # read before any work: a bad folder is refused at once
     model, config = load_model(args.model, device=args.device)
     rate = int(config.sampling_rate)
     built = spec.load()(args.data_dir, config_name="recordings", sampling_rate=rate, cache_dir=args.cache_dir)
@@ -94,6 +104,8 @@ def run(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         max_withheld_other=args.max_withheld,
     )
+    if sites:
+        fit = measure_elsewhere(model, fit, sites, batch_size=args.batch_size)
     write_derived_model(
         model,
         args.model,
@@ -109,4 +121,19 @@ def run(args: argparse.Namespace) -> None:
         f"({fit.poor} too poor to judge): threshold {fit.threshold:.3f}; out of fold AUC {fit.auc:.1f} %, "
         f"withheld on {fit.withheld_poor:.0f} % of poor and {fit.withheld_other:.0f} % of other recordings"
     )
+    for name, values in fit.elsewhere.items():
+        print(f"  withheld on {values['withheld']:.0f} % of {values['recordings']} recordings of {name}")
     print(f"wrote {output_dir} (quality.json)")
+
+
+def _sites(specs: list[str]) -> dict[str, list[Path]]:
+    """``--measure_on CORPUS=FOLDER`` values as ``{"CORPUS (FOLDER)": audio files}``."""
+    from ..hub.adaptation import target_recordings
+
+    sites = {}
+    for spec in specs:
+        corpus, separator, folder = spec.partition("=")
+        if not separator or not corpus or not folder:
+            raise ValueError(f"--measure_on {spec!r}: expected CORPUS=FOLDER (e.g. kauh=~/data/KAUH)")
+        sites[f"{corpus} ({folder})"] = list(target_recordings(folder, corpus).values())
+    return sites

@@ -23,7 +23,8 @@ Every consumer decides with :func:`respira.decision.withheld` (``config.quality[
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,7 +37,7 @@ from .adaptation import window_embeddings
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["QualityFit", "fit_quality", "quality_card_section"]
+__all__ = ["QualityFit", "fit_quality", "measure_elsewhere", "quality_card_section"]
 
 REGULARISATION = 0.01
 """The logistic regression's ``C`` (inverse L2 strength)."""
@@ -57,6 +58,8 @@ class QualityFit:
     windows: int
     folds: int
     fitted_on: str
+    elsewhere: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per other site measured (:func:`measure_elsewhere`): ``recordings`` and the share (%) ``withheld``."""
 
     def to_config(self) -> dict[str, Any]:
         """``config.quality``: the threshold and the rest, as plain JSON values."""
@@ -166,6 +169,28 @@ def fit_quality(
     return result
 
 
+def measure_elsewhere(
+    model: RespiraForAudioClassification,
+    fit: QualityFit,
+    sites: dict[str, list[Path]],
+    *,
+    batch_size: int = 32,
+) -> QualityFit:
+    """``fit`` with how often ``model`` (its quality head fitted) withholds its verdict on the recordings
+    of each other site (``{name: audio files}``; 4-s windows every 2 s, a recording's windows' mean);
+    ``config.quality`` updated too."""
+    from ..detector import Detector
+
+    detector = Detector(model, batch_size=batch_size)
+    elsewhere = {}
+    for name, files in sites.items():
+        decided = [detector.predict_file(path).withheld for path in files]
+        elsewhere[name] = {"recordings": len(files), "withheld": 100 * float(np.mean(decided))}
+    measured = replace(fit, elsewhere=elsewhere)
+    model.config.quality = measured.to_config()
+    return measured
+
+
 def quality_card_section(fit: QualityFit) -> str:
     """The model card's section on the quality verdict."""
     return (
@@ -176,6 +201,17 @@ def quality_card_section(fit: QualityFit) -> str:
         f"whose windows' mean probability reaches {fit.threshold:.3f} is labelled `poor_quality` instead of "
         f"a verdict. Out of fold ({fit.folds} patient groups) it ranks poor recordings above the others "
         f"with an AUC of {fit.auc:.1f} % and withholds the verdict on {fit.withheld_poor:.0f} % of the poor "
-        f"recordings and {fit.withheld_other:.0f} % of the others. Measured on one site only: how often it "
-        "withholds elsewhere is not known until measured there.\n"
+        f"recordings and {fit.withheld_other:.0f} % of the others."
+        + (
+            " Elsewhere, where every recording was judged by its annotators, it withholds the verdict on "
+            + ", ".join(
+                f"{values['withheld']:.0f} % of {values['recordings']} recordings of {name}"
+                for name, values in fit.elsewhere.items()
+            )
+            + "."
+            if fit.elsewhere
+            else " Measured on one site only: how often it withholds elsewhere is not known until measured "
+            "there (`respira quality --measure_on NAME=FOLDER`)."
+        )
+        + "\n"
     )
