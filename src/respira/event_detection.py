@@ -175,11 +175,10 @@ class _Grid:
             grown = max(needed, int(self.best.shape[0] * 1.5))
             self.posteriors = np.concatenate([self.posteriors, np.zeros((grown - self.best.shape[0], 2))])
             self.best = np.concatenate([self.best, np.full(grown - self.best.shape[0], -np.inf)])
-        centres = (np.arange(needed) + 0.5) * self.hop
-        inside = (
-            np.flatnonzero(centres >= begin) if last else np.flatnonzero((centres >= begin) & (centres < end))
-        )
-        local = centres[inside] - begin
+        indices = np.arange(max(0, math.floor(begin / self.hop - 0.5)), needed)  # from the frame at begin
+        centres = (indices + 0.5) * self.hop
+        inside = indices[centres >= begin] if last else indices[(centres >= begin) & (centres < end)]
+        local = (inside + 0.5) * self.hop - begin
         left = np.full(local.shape, np.inf) if start == 0 else local
         right = np.full(local.shape, np.inf) if last else (end - begin) - local
         centrality = np.minimum(left, right)
