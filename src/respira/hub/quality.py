@@ -179,12 +179,15 @@ def measure_elsewhere(
     """``fit`` with how often ``model`` (its quality head fitted) withholds its verdict on the recordings
     of each other site (``{name: audio files}``; 4-s windows every 2 s, a recording's windows' mean);
     ``config.quality`` updated too."""
-    from ..detector import Detector
+    from ..inference import predict_files
 
-    detector = Detector(model, batch_size=batch_size)
     elsewhere = {}
     for name, files in sites.items():
-        decided = [detector.predict_file(path).withheld for path in files]
+        rows, errors = predict_files(model, files, batch_size=batch_size)
+        if errors:
+            raise ValueError(errors[0][1])
+        quality = pd.DataFrame(rows).groupby("file", sort=False)["quality"].mean()
+        decided = withheld(quality.to_numpy(), model.config)
         elsewhere[name] = {"recordings": len(files), "withheld": 100 * float(np.mean(decided))}
     measured = replace(fit, elsewhere=elsewhere)
     model.config.quality = measured.to_config()
