@@ -82,6 +82,26 @@ print(json.dumps({
 """
 
 
+def run_in_the_space(code: str, arguments: list[str], space: Path, tmp_path: Path) -> dict:
+    """Run ``code`` in ``space`` with a Python that has neither torch nor respira (the Space's own modules
+    and its requirements only); the last line it prints, parsed as JSON."""
+    site = site_without_torch_or_respira(tmp_path / "site")
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
+    env["MPLCONFIGDIR"] = str(tmp_path / "mpl")
+    script = f"import sys; sys.path.append({str(site)!r}); {code}"
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script, *arguments],
+        cwd=space,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_the_spaces_runner_detects_events_without_torch_as_respira_does(
     space_dir: Path, tmp_path: Path
 ) -> None:
@@ -99,22 +119,8 @@ def test_the_spaces_runner_detects_events_without_torch_as_respira_does(
     posteriors = predict_frames(classifier, waveform).posteriors
     thresholds = [float(np.percentile(posteriors[:, column], 60)) for column in range(2)]
     expected = detect_events(classifier, waveform, thresholds=thresholds)
-    site = site_without_torch_or_respira(tmp_path / "site")
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    env["MPLCONFIGDIR"] = str(tmp_path / "mpl")
-    script = f"import sys; sys.path.append({str(site)!r}); {DETECT_IN_THE_SPACE}"
     arguments = [str(tmp_path / "waveform.npy"), str(recording), json.dumps(thresholds)]
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", script, *arguments],
-        cwd=space_dir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    got = json.loads(done.stdout.strip().splitlines()[-1])
+    got = run_in_the_space(DETECT_IN_THE_SPACE, arguments, space_dir, tmp_path)
     np.testing.assert_allclose(got["posteriors"], expected.frames.posteriors, atol=1e-4)
     assert {label for _, _, label, _ in got["events"]} == {"crackle", "wheeze"}
     assert [event[:3] for event in got["events"]] == [list(event[:3]) for event in expected.events]
@@ -156,21 +162,7 @@ def test_the_spaces_runner_says_too_poor_to_judge_without_torch(
 
     space = tmp_path / "quality_space"
     assert main(["export", str(quality_run_dir), str(space), "--space"]) == 0
-    site = site_without_torch_or_respira(tmp_path / "site")
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    env["MPLCONFIGDIR"] = str(tmp_path / "mpl")
-    script = f"import sys; sys.path.append({str(site)!r}); {VERDICTS_IN_THE_SPACE}"
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", script, *map(str, quality_recordings)],
-        cwd=space,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    got = json.loads(done.stdout.strip().splitlines()[-1])
+    got = run_in_the_space(VERDICTS_IN_THE_SPACE, [str(path) for path in quality_recordings], space, tmp_path)
     detector = Detector.from_pretrained(quality_run_dir, window=1.0, hop=0.5)
     poor, good = (got[str(path)] for path in quality_recordings)
     assert poor["lines"][0].startswith("- **Too poor to judge (quality ")

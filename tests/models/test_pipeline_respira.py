@@ -308,6 +308,28 @@ print("\nRESULT " + json.dumps({"result": result, "leaked": leaked}))
 """
 
 
+def run_without_respira(script: str, jobs: dict, tmp_path: Path) -> dict:
+    """Run ``script`` (after :data:`WITHOUT_RESPIRA`) with ``jobs`` in a fresh process where respira cannot
+    be imported; its ``RESULT`` line, parsed."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(
+        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), HF_MODULES_CACHE=str(tmp_path / "modules")
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", WITHOUT_RESPIRA + script, json.dumps(jobs)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
 @pytest.mark.slow
 def test_the_shipped_pipeline_decides_the_same_without_respira(decided: Decided, tmp_path: Path) -> None:
     arrays = {f"cycle{i}": cycle for i, cycle in enumerate(decided.cycles)}
@@ -320,23 +342,7 @@ def test_the_shipped_pipeline_decides_the_same_without_respira(decided: Decided,
         "count": len(decided.cycles),
         "long_file": str(tmp_path / "long.wav"),
     }
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(
-        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), HF_MODULES_CACHE=str(tmp_path / "modules")
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RESPIRA + REMOTE, json.dumps(jobs)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-5000:]
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    output = json.loads(line[len("RESULT ") :])
+    output = run_without_respira(REMOTE, jobs, tmp_path)
     assert output["leaked"] == []
     result = output["result"]
     assert result["pipeline"].startswith("transformers_modules.")
@@ -441,23 +447,7 @@ print("\nRESULT " + json.dumps({"result": result, "leaked": leaked}))
 def test_the_shipped_pipeline_withholds_the_same_without_respira(judged: Judged, tmp_path: Path) -> None:
     np.savez(tmp_path / "arrays.npz", poor=judged.poor, good=judged.good)
     jobs = {"folder": str(judged.folder), "arrays": str(tmp_path / "arrays.npz")}
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(
-        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), HF_MODULES_CACHE=str(tmp_path / "modules")
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RESPIRA + QUALITY_REMOTE, json.dumps(jobs)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-5000:]
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    output = json.loads(line[len("RESULT ") :])
+    output = run_without_respira(QUALITY_REMOTE, jobs, tmp_path)
     assert output["leaked"] == []
     classify = pipeline("audio-classification", model=str(judged.folder))
     for name in ("poor", "good"):
