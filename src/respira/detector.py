@@ -379,6 +379,7 @@ class Detector:
         prediction: Prediction | None = None,
         annotations: str | Path | None = None,
         events: Sequence[Event] | None = None,
+        detection: EventDetection | None = None,
         **options: Any,
     ) -> Path:
         """Draw the recording ``path`` as predicted: its spectrogram, the crackle and wheeze
@@ -388,7 +389,9 @@ class Detector:
         refused before anything is predicted.
 
         ``prediction``: reuse a :meth:`predict_file` result of the same file and options. ``events``
-        (e.g. :meth:`detect_events`'s) are drawn as bars on the timeline, a row per label.
+        (e.g. :meth:`detect_events`'s) are drawn as bars on the timeline, a row per label; a ``detection``
+        (:meth:`detect_events`'s result) draws its events and, over the windows' probabilities, the frame
+        posteriors they were made of.
         """
         from .reports.figures import figure_format
         from .reports.recording_plot import plot_recording
@@ -407,7 +410,8 @@ class Detector:
             window=settings["window"],
             hop=settings["hop"],
             smoothing=settings["smoothing"],
-            events=events,
+            events=detection.events if detection is not None else events,
+            frames=(detection.frames.times, detection.frames.posteriors) if detection is not None else None,
         )
 
     def __repr__(self) -> str:

@@ -307,3 +307,26 @@ def test_the_spectrogram_ends_at_the_recording_own_nyquist(
     assert labels[-1] == f"{nyquist / 1000:g}k" and "16k" not in labels
     assert _axes(figure, "labels").get_xlim() == (0.0, pytest.approx(5.0))
     assert _spans(figure, "wheeze events")[0] == [(1.0, 1.5)]  # plot_recording passes the events on
+
+
+def test_frame_posteriors_are_drawn_with_every_peak_kept() -> None:
+    """The frames the events came from, as thin lines in the probability panel: a short recording's frames
+    as they are; a long one's reduced to at most FRAME_COLUMNS points, each the maximum of its run, so a
+    one-frame peak survives."""
+    rate, duration = 2000, 30
+    waveform = np.random.default_rng(2).normal(0, 0.1, duration * rate).astype(np.float32)
+    times = (np.arange(1500) + 0.5) * 0.02
+    posteriors = np.stack([np.full(1500, 0.2), np.linspace(0, 1, 1500)], axis=1)
+    figure = recording_figure(waveform, rate, _window_rows(duration), frames=(times, posteriors))
+    lines = {line.get_label(): line for line in _axes(figure, "probabilities").get_lines()}
+    np.testing.assert_allclose(lines["wheeze per frame"].get_ydata(), posteriors[:, 1])
+    np.testing.assert_allclose(lines["crackle per frame"].get_xdata(), times)
+    long_times = (np.arange(360_000) + 0.5) * 0.02  # two hours
+    peaked = np.zeros((360_000, 2))
+    peaked[123_457, 0] = 0.97
+    figure = recording_figure(waveform, rate, _window_rows(duration), frames=(long_times, peaked))
+    crackle = next(
+        line for line in _axes(figure, "probabilities").get_lines() if line.get_label() == "crackle per frame"
+    )
+    assert len(crackle.get_ydata()) <= recording_plot.FRAME_COLUMNS
+    assert crackle.get_ydata().max() == 0.97

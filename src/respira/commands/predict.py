@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
                 detection = detector.detect_events(file, frame_hop_seconds=args.frame_hop)
                 rows.extend(detection.to_rows())
                 if plots:
-                    written.append(detector.plot(file, plots[index], events=detection.events))
+                    written.append(detector.plot(file, plots[index], detection=detection))
                 continue
             prediction = detector.predict_file(file, annotations=args.annotations)
         except PredictionError as error:

@@ -34,6 +34,7 @@ Typical use::
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -213,6 +214,26 @@ def _draw_probabilities(
     return handles
 
 
+FRAME_COLUMNS = 2000
+"""The most points a frame-posterior line keeps (each the maximum of a run of frames): about the pixels."""
+
+
+def _draw_frames(ax: Any, times: np.ndarray, posteriors: np.ndarray) -> list[Any]:
+    step = max(1, math.ceil(len(times) / FRAME_COLUMNS))
+    count = len(times) // step * step or len(times)
+    handles = []
+    for column, name in enumerate(MULTI_LABEL_NAMES):
+        values = posteriors[:count, column]
+        xs = times[:count]
+        if step > 1:
+            values, xs = values.reshape(-1, step).max(axis=1), xs.reshape(-1, step).mean(axis=1)
+        (line,) = ax.plot(
+            xs, values, color=PROBABILITY_COLOURS[name], linewidth=0.8, alpha=0.7, label=f"{name} per frame"
+        )
+        handles.append(line)
+    return handles
+
+
 def recording_figure(
     waveform: np.ndarray,
     sampling_rate: int,
@@ -223,6 +244,7 @@ def recording_figure(
     title: str = "recording",
     subtitle: str | None = None,
     events: Sequence[Event] | None = None,
+    frames: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Figure:
     """The picture of a recording (see the module docstring), as a figure that can be inspected.
 
@@ -231,7 +253,9 @@ def recording_figure(
     the (crackle, wheeze) decision thresholds drawn as dashed lines (``None``: none, e.g. for a
     single-label model, whose label is the most probable class); ``cycles`` the annotated spans;
     ``events`` detected (or reference) events, drawn in a row per label under the labels (``None``: no
-    event rows; an empty sequence: the rows, saying none was detected). The spectrogram spans 0 Hz to
+    event rows; an empty sequence: the rows, saying none was detected); ``frames`` the ``(times [F],
+    posteriors [F, 2])`` the events were made of, drawn as thin lines over the windows' probabilities
+    (the largest value of each pixel column kept, so no peak is lost). The spectrogram spans 0 Hz to
     ``sampling_rate / 2``. The three panels' axes are labelled ``spectrogram``, ``probabilities`` and
     ``labels`` (``Axes.get_label()``).
     """
@@ -248,6 +272,8 @@ def recording_figure(
     spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, label_rows)
     _draw_spectrogram(spectrum_ax, colour_ax, waveform, sampling_rate)
     handles = _draw_probabilities(probability_ax, rows, duration, thresholds)
+    if frames is not None:
+        handles += _draw_frames(probability_ax, *frames)
     draw_label_rows(label_ax, strips, events, duration)
     label_ax.set_xlabel("time (min:s)" if duration > 600 else "time (s)")
     formatter = _time_formatter(duration)
@@ -303,6 +329,7 @@ def plot_recording(
     max_windows: int | None = None,
     title: str | None = None,
     events: Sequence[Event] | None = None,
+    frames: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Draw the picture of the recording ``audio`` as predicted by ``model``; write it to ``path`` (PNG).
 
@@ -312,7 +339,8 @@ def plot_recording(
     ``rows`` reuses predictions already made with those options. ``annotations`` (an ICBHI annotation
     file) also adds the annotated cycles and their labels. Multi-label models show their decision
     thresholds (:func:`respira.decision.thresholds_of`). ``events`` (e.g. from
-    :func:`respira.events.posteriors_to_events`) adds the event rows (see :func:`recording_figure`).
+    :func:`respira.events.posteriors_to_events`) adds the event rows, ``frames`` their posteriors (see
+    :func:`recording_figure`).
     The spectrogram is drawn from the recording at its native rate, or at the model's where that is
     lower, so its frequency axis ends at the recording's own Nyquist frequency. The PNG is written
     atomically; returns ``path``.
@@ -349,5 +377,6 @@ def plot_recording(
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
         subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
         events=events,
+        frames=frames,
     )
     return save_figure(figure, path)
