@@ -127,9 +127,13 @@ def default_window(config: Any) -> tuple[float, float]:
 def _compared(quality: float, threshold: float) -> tuple[str, str]:
     """``quality`` and ``threshold`` written with 3 decimals, or more where those would make them look
     equal (or in the wrong order) when they are not."""
+
+    def is_withheld(value: float, limit: float) -> bool:
+        return bool(withheld(value, {"quality": {"threshold": limit}}))
+
     for decimals in range(3, 10):
         shown = f"{quality:.{decimals}f}", f"{threshold:.{decimals}f}"
-        if (float(shown[0]) >= float(shown[1])) == (quality >= threshold) and (
+        if is_withheld(float(shown[0]), float(shown[1])) == is_withheld(quality, threshold) and (
             shown[0] != shown[1] or quality == threshold
         ):
             break
