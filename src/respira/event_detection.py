@@ -56,6 +56,7 @@ from .events import (
     posteriors_to_events,
 )
 from .labels import MULTI_LABEL
+from .onnx_graph import steps_within
 from .recording_chunks import Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
 from .windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 
@@ -148,8 +149,8 @@ def _step_outputs(
                 probabilities = logits.sigmoid() if multi_label else logits.softmax(dim=-1)
                 times = out.frame_times.float().cpu().numpy().astype(np.float64)
                 for row, chunk in enumerate(part):
-                    keep = out.frame_mask[row].cpu().numpy() & (times < chunk.shape[0] / rate)
-                    keep[0] = True  # a chunk shorter than its first step's centre still has that step
+                    keep = out.frame_mask[row].cpu().numpy() & steps_within(times, chunk.shape[0] / rate)
+                    keep[0] = True  # the first step even where the mask calls it padding
                     outputs.append((times[keep], probabilities[row].cpu().numpy().astype(np.float64)[keep]))
     finally:
         model.train(was_training)

@@ -49,6 +49,7 @@ from ..data.text_files import ClippedCycleWarning
 from ..decision import decide_recording, is_multi_label, quality_threshold_of, thresholds_of, withheld
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
+from ..onnx_graph import FRAME_NAME
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
 from ..wav import AudioLevelWarning, check_level
 
@@ -79,8 +80,8 @@ AGGREGATION = "max"
 """How window probabilities become the recording's (``aggregate_windows``' rule)."""
 CAUTIONS: tuple[type[Warning], ...] = (SampleRateWarning, AudioLevelWarning, ClippedCycleWarning)
 """Warnings about an upload that is scored all the same: the page shows them beside the verdict."""
-FRAME_OUTPUT = "frame_probabilities"
-"""The ONNX graph's frame output (:data:`respira.hub.onnx.FRAME_NAME`), which event detection needs."""
+FRAME_OUTPUT = FRAME_NAME
+"""The ONNX graph's frame output, which event detection needs."""
 
 
 class InputError(ValueError):

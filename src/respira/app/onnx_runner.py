@@ -35,6 +35,14 @@ from ..decision import decide, flag_order, is_multi_label, withheld
 from ..dsp import prepare_recording, resample
 from ..events import FRAME_HOP_SECONDS, EventSettings
 from ..labels import CLASS_NAMES
+from ..onnx_graph import (
+    FRAME_NAME,
+    FRAME_TIMES_NAME,
+    QUALITY_NAME,
+    QUALITY_THRESHOLD_KEY,
+    batches_by_length,
+    steps_within,
+)
 from ..windows import FRAME_SAMPLES_KEY, check_holds_a_frame, span_samples, window_starts
 
 if TYPE_CHECKING:
@@ -51,14 +59,6 @@ __all__ = [
 ]
 
 BATCH_SIZE = 32
-FRAME_NAME = "frame_probabilities"
-FRAME_TIMES_NAME = "frame_times"
-"""The graph's frame outputs (:data:`respira.hub.onnx.FRAME_NAME` and ``FRAME_TIMES_NAME``, which this
-torch-free module cannot import; a test checks they agree)."""
-QUALITY_NAME = "quality"
-QUALITY_THRESHOLD_KEY = "quality_threshold"
-"""The quality head's output and the metadata key of its threshold (:data:`respira.hub.onnx.QUALITY_NAME`;
-a test checks they agree)."""
 
 
 class JsonConfig(dict):
@@ -71,19 +71,6 @@ class JsonConfig(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-def _by_length(waveforms: Sequence[np.ndarray], batch_size: int) -> list[tuple[int, list[int]]]:
-    """``(length, indices)`` batches of at most ``batch_size`` waveforms of equal length (the graph has
-    no mask), in order of first appearance."""
-    by_length: dict[int, list[int]] = {}
-    for index, waveform in enumerate(waveforms):
-        by_length.setdefault(int(waveform.shape[0]), []).append(index)
-    return [
-        (length, indices[first : first + batch_size])
-        for length, indices in by_length.items()
-        for first in range(0, len(indices), batch_size)
-    ]
 
 
 def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
@@ -148,8 +135,7 @@ class OnnxDetector:
         result = np.zeros((len(segments), len(self.config["id2label"])), dtype=np.float64)
         quality = np.zeros(len(segments), dtype=np.float64) if self.has_quality else None
         names = [self.output_name] + ([QUALITY_NAME] if quality is not None else [])
-        for _, rows in _by_length(segments, BATCH_SIZE):
-            batch = np.stack([np.asarray(segments[i], dtype=np.float32) for i in rows])
+        for _, rows, batch in batches_by_length(segments, BATCH_SIZE):
             outputs = self.session.run(names, {self.input_name: batch})
             result[rows] = outputs[0]
             if quality is not None:
@@ -171,12 +157,10 @@ class OnnxDetector:
             )
         rate = float(self.config.sampling_rate)
         result: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(waveforms)
-        for length, rows in _by_length(waveforms, int(batch_size)):
-            batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
+        for length, rows, batch in batches_by_length(waveforms, int(batch_size)):
             frames, times = self.session.run([FRAME_NAME, FRAME_TIMES_NAME], {self.input_name: batch})
             times = times.astype(np.float64)
-            keep = times < length / rate
-            keep[0] = True  # an input shorter than its first step's centre still has that step
+            keep = steps_within(times, length / rate)
             for row, index in enumerate(rows):
                 result[index] = (times[keep], frames[row][keep].astype(np.float64))
         return result

@@ -59,6 +59,18 @@ import torch
 from torch import nn
 
 from ..labels import MULTI_LABEL
+from ..onnx_graph import (
+    FRAME_NAME,
+    FRAME_TIMES_NAME,
+    INPUT_NAME,
+    LABEL_NAME,
+    OUTPUT_NAME,
+    PRESENT_NAME,
+    QUALITY_NAME,
+    QUALITY_THRESHOLD_KEY,
+    batches_by_length,
+    steps_within,
+)
 from ..utils.threads import choose_num_threads
 
 if TYPE_CHECKING:
@@ -81,15 +93,6 @@ __all__ = [
 ]
 
 ONNX_FILE = "model.onnx"
-INPUT_NAME = "input_values"
-OUTPUT_NAME = "probabilities"
-PRESENT_NAME = "present"
-LABEL_NAME = "label"
-QUALITY_NAME = "quality"
-"""The output of a model with a quality head: float32 ``[batch]``, the probability each input is too poor
-to judge (after the frame outputs)."""
-FRAME_NAME = "frame_probabilities"
-FRAME_TIMES_NAME = "frame_times"
 OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME, FRAME_NAME, FRAME_TIMES_NAME)
 """The graph's outputs, in order: probabilities, per-flag decisions, decided class index, the
 probabilities of each time step and the steps' centres."""
@@ -164,7 +167,7 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
         metadata["decision_thresholds"] = json.dumps(list(thresholds_of(config)))
     metadata[FRAME_SAMPLES_KEY] = str(analysis_frame_samples(config))
     if config.quality is not None:
-        metadata["quality_threshold"] = json.dumps(float(config.quality["threshold"]))
+        metadata[QUALITY_THRESHOLD_KEY] = json.dumps(float(config.quality["threshold"]))
     return metadata
 
 
@@ -312,17 +315,11 @@ class OnnxClassifier:
         result = np.zeros((len(waveforms), self.config.num_labels), dtype=np.float64)
         names = [OUTPUT_NAME] + ([QUALITY_NAME] if self.has_quality else [])
         quality = np.zeros(len(waveforms), dtype=np.float64) if self.has_quality else None
-        by_length: dict[int, list[int]] = {}
-        for index, waveform in enumerate(waveforms):
-            by_length.setdefault(int(waveform.shape[0]), []).append(index)
-        for indices in by_length.values():
-            for first in range(0, len(indices), batch_size):
-                rows = indices[first : first + batch_size]
-                batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
-                outputs = self.session.run(names, {INPUT_NAME: batch})
-                result[rows] = outputs[0]
-                if quality is not None:
-                    quality[rows] = outputs[1]
+        for _, rows, batch in batches_by_length(waveforms, batch_size):
+            outputs = self.session.run(names, {INPUT_NAME: batch})
+            result[rows] = outputs[0]
+            if quality is not None:
+                quality[rows] = outputs[1]
         return result, quality
 
     def predict_probabilities(self, waveforms: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
@@ -343,18 +340,12 @@ class OnnxClassifier:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         rate = float(self.config.sampling_rate)
         result: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(waveforms)
-        by_length: dict[int, list[int]] = {}
-        for index, waveform in enumerate(waveforms):
-            by_length.setdefault(int(waveform.shape[0]), []).append(index)
-        for length, indices in by_length.items():
-            for first in range(0, len(indices), batch_size):
-                rows = indices[first : first + batch_size]
-                batch = np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
-                frames, times = self.session.run([FRAME_NAME, FRAME_TIMES_NAME], {INPUT_NAME: batch})
-                keep = times.astype(np.float64) < length / rate
-                keep[0] = True
-                for row, index in enumerate(rows):
-                    result[index] = (times[keep].astype(np.float64), frames[row][keep].astype(np.float64))
+        for length, rows, batch in batches_by_length(waveforms, batch_size):
+            frames, times = self.session.run([FRAME_NAME, FRAME_TIMES_NAME], {INPUT_NAME: batch})
+            times = times.astype(np.float64)
+            keep = steps_within(times, length / rate)
+            for row, index in enumerate(rows):
+                result[index] = (times[keep], frames[row][keep].astype(np.float64))
         return result
 
 
