@@ -148,6 +148,9 @@ class DataRecord:
     corpus_window_seconds: float | None = None
     """Multi-corpus run: the window length recording-labelled corpora were cut into (seconds)."""
     corpus_hop_seconds: float | None = None
+    corpus_strong_labels: bool = False
+    """Multi-corpus run: event-labelled corpora joined training as windows of their recordings, each with
+    its events' times (``frame_events``: strong labels), not one example per event."""
 
 
 @dataclass

@@ -199,3 +199,22 @@ def test_frame_logits_are_the_head_on_each_time_step_and_average_to_the_logits(
 def test_frame_outputs_need_waveforms(model: RespiraForAudioClassification) -> None:
     with pytest.raises(ValueError, match="output_frames needs input_values"):
         model(embeddings=torch.zeros(1, model.config.hidden_size), output_frames=True)
+
+
+def test_time_steps_in_training_never_move_head_norm_statistics(
+    case: EncoderCase, waves: torch.Tensor
+) -> None:
+    """Training time steps (the frame loss) standardises them as deployment does, by the running statistics
+    of pooled embeddings, which only pooled embeddings update."""
+    clips, frames = case.model(head_norm=True), case.model(head_norm=True)
+    for model, output_frames in ((clips, False), (frames, True)):
+        model.train()
+        with torch.no_grad():
+            model(waves)
+            model(waves, output_frames=output_frames)
+    moved = clips.head_norm.running_mean
+    assert not torch.equal(moved, torch.zeros_like(moved))
+    torch.testing.assert_close(frames.head_norm.running_mean, moved, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        frames.head_norm.running_var, clips.head_norm.running_var, rtol=1e-5, atol=1e-7
+    )

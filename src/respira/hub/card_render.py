@@ -60,6 +60,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     "head_learning_rate": ("schedule", "contrastive_two_stage"),
     "threshold_folds": ("threshold_source", "cross_fit"),
     "mil_pooling": ("mil_weight", bool),
+    "frame_mil_pooling": ("frame_mil_weight", bool),
     "threshold_groups": ("threshold_source", "cross_fit"),
     "threshold_aggregation": ("threshold_source", "cross_fit"),
 }
@@ -68,6 +69,8 @@ _HIDE_IF_FALSY = {  # options not worth a row when off
     *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
     "lora_r",
     "mil_weight",
+    "frame_loss_weight",
+    "frame_mil_weight",
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "sampling_rate": ("audio resampled to", " Hz"),

@@ -229,10 +229,16 @@ class EmbeddingStandardizer(nn.BatchNorm1d):
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         if self.training and embeddings.shape[0] < 2:
-            return nn.functional.batch_norm(
-                embeddings, self.running_mean, self.running_var, training=False, eps=self.eps
-            )
+            return self.with_running_statistics(embeddings)
         return super().forward(embeddings)
+
+    def with_running_statistics(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Standardised by the running statistics, which are left as they are (an encoder's time steps
+        in training: they are standardised as deployment standardises them, by the pooled embeddings'
+        statistics)."""
+        return nn.functional.batch_norm(
+            embeddings, self.running_mean, self.running_var, training=False, eps=self.eps
+        )
 
 
 class RespiraForAudioClassification(RespiraPreTrainedModel):
@@ -334,9 +340,13 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             return standardize_embeddings(embeddings)
         return embeddings
 
-    def _head(self, embeddings: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[n, hidden]`` head inputs → (the features the classifier reads, its logits)."""
-        features = self.head_norm(embeddings) if self.head_norm is not None else embeddings
+    def _head(self, embeddings: torch.Tensor, *, steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[n, hidden]`` head inputs → (the features the classifier reads, its logits); ``steps``: the
+        inputs are time steps, which never update ``head_norm``'s statistics of pooled embeddings."""
+        features = embeddings
+        if self.head_norm is not None:
+            standardize = self.head_norm.with_running_statistics if steps else self.head_norm
+            features = standardize(embeddings)
         if self.head_trunk is not None:
             features = self.head_trunk(features)
         return features, self.classifier(features)
@@ -396,7 +406,8 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         frame_logits = None
         if output_frames:
             steps = output.step_tokens
-            frame_logits = self._head(self.head_input(steps).flatten(0, 1))[1].unflatten(0, steps.shape[:2])
+            frame_logits = self._head(self.head_input(steps).flatten(0, 1), steps=True)[1]
+            frame_logits = frame_logits.unflatten(0, steps.shape[:2])
         projections = None
         if self.projector is not None:
             shared = features if self.head_trunk is not None else embeddings

@@ -200,6 +200,15 @@ class DataArguments:
     corpus_hop_seconds: float = field(
         default=DEFAULT_HOP_SECONDS, metadata={"help": "corpora: seconds between window starts"}
     )
+    strong_labels: bool = field(
+        default=False,
+        metadata={
+            "help": "corpora: an event-labelled corpus (sprsound) joins training as windows of its "
+            "recordings (corpus_window_seconds every corpus_hop_seconds) carrying its events' onsets and "
+            "offsets, which frame_loss_weight trains the encoder's time steps on; default: one example "
+            "per event"
+        },
+    )
     dataset_cache_dir: str | None = field(default=None)
     num_proc: int | None = field(default=None)
 

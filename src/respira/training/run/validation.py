@@ -151,6 +151,7 @@ def _check_corpora(
         hop_seconds=data.corpus_hop_seconds,
         problem_type=model.problem_type,
     )
+    _check_strong_labels(names, data, args)
     if len(names) < 2:
         return
     if data.dataset_name:
@@ -166,6 +167,23 @@ def _check_corpora(
     for refused, why in refusals:
         if refused:
             raise ValueError(f"corpora={','.join(names)} trains on bags of windows, which {why} cannot do")
+
+
+def _check_strong_labels(names: list[str], data: DataArguments, args: RespiraTrainingArguments) -> None:
+    """``strong_labels`` needs a corpus with event times among ``corpora``; ``frame_loss_weight`` needs
+    ``strong_labels`` (without it no example has times to train on)."""
+    from ...data.corpora import CORPORA
+    from ..splits.corpora import takes_strong_labels
+
+    timed = [CORPORA[name].name for name in names if takes_strong_labels(CORPORA[name])]
+    if data.strong_labels and not timed:
+        with_times = ", ".join(spec.name for spec in CORPORA.values() if takes_strong_labels(spec))
+        raise ValueError(f"strong_labels needs a corpus with event times in corpora (e.g. {with_times})")
+    if args.frame_loss_weight > 0 and not data.strong_labels:
+        raise ValueError(
+            "frame_loss_weight trains time steps on events' times: set strong_labels: true with a corpus "
+            "that has them in corpora (or train from flags alone with frame_mil_weight)"
+        )
 
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:

@@ -125,6 +125,7 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         corpora=corpora,
         corpus_window_seconds=data.corpus_window_seconds if corpora else None,
         corpus_hop_seconds=data.corpus_hop_seconds if corpora else None,
+        corpus_strong_labels=bool(corpora) and data.strong_labels,
     )
 
 

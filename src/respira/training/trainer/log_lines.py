@@ -60,6 +60,9 @@ def compact_line(logs: Mapping[str, Any]) -> str:
             ("loss", "loss"),
             ("task_loss", "task"),
             ("aux_loss", "aux"),
+            ("mil_loss", "bags"),
+            ("frame/frame_strong", "strong frames"),
+            ("frame/frame_weak", "weak frames"),
             ("learning_rate", "lr"),
         ):
             if key in logs:
