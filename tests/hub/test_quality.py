@@ -97,6 +97,38 @@ def test_a_detector_withholds_the_verdict_on_a_poor_recording(fitted, tmp_path: 
     assert plain.quality is None and not plain.withheld and "quality" not in plain.rows[0]
 
 
+def test_recording_level_evaluation_counts_the_withheld_and_scores_the_judged_apart(fitted, tmp_path: Path):
+    import datasets
+
+    from respira.reports.external_validation import evaluate_recordings
+    from respira.wav import encode_wav
+
+    model, fit = fitted
+    recordings, poor, patients = sample(count=12, seed=2)
+    flags = [index % 3 == 1 for index in range(12)]  # crackles marked on some: the scores need both kinds
+    dataset = datasets.Dataset.from_dict(
+        {
+            "audio": [{"bytes": encode_wav(r, RATE), "path": None} for r in recordings],
+            "recording": [f"r{index}" for index in range(12)],
+            "patient_id": patients,
+            "crackle": [int(f) for f in flags],
+            "wheeze": [int(not f) for f in flags],
+            "normal": [0] * 12,
+        }
+    ).cast_column("audio", datasets.Audio(sampling_rate=RATE))
+    metrics = evaluate_recordings(model, dataset, output_dir=tmp_path / "report", window=1.0, hop=1.0)
+    quality = metrics["quality"]
+    assert (quality["num_withheld"], quality["threshold"]) == (sum(poor), fit.threshold)
+    assert quality["share_withheld"] == pytest.approx(sum(poor) / 12)
+    assert metrics["groups"]["judged"]["num_recordings"] == 12 - sum(poor)
+    assert metrics["groups"]["overall"]["num_recordings"] == 12
+    rows = (tmp_path / "report" / "recording_predictions.csv").read_text().splitlines()
+    assert rows[0].endswith(",windows,quality,withheld")
+    assert [int(row.rsplit(",", 1)[1]) for row in rows[1:]] == [int(p) for p in poor]
+    plain = evaluate_recordings(tiny_model(), dataset, output_dir=tmp_path / "plain", window=1.0, hop=1.0)
+    assert "quality" not in plain and set(plain["groups"]) == {"overall"}
+
+
 def test_too_few_recordings_of_a_kind_are_refused():
     recordings, poor, patients = sample(count=12)
     with pytest.raises(ValueError, match="at least 5 recordings of each kind, got 3 too poor"):

@@ -147,6 +147,7 @@ def run_recordings(
         f"{thresholds['crackle']:.2f}, wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
     )
     print(recording_level_table(metrics))
+    _print_withheld(metrics)
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
 
 
@@ -177,7 +178,20 @@ def run_events(
     print(challenge_table(metrics))
     print("per recording (Poor Quality records left out):")
     print(recording_level_table(metrics["records"]))
+    _print_withheld(metrics["records"])
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+
+
+def _print_withheld(metrics: dict[str, Any]) -> None:
+    """For a model with a quality head: how many recordings it withholds its verdict on."""
+    quality = metrics.get("quality")
+    if quality is None:
+        return
+    judged = "; the judged group scores the others" if quality["judged_group"] else ""
+    print(
+        f"quality verdict: withheld on {quality['num_withheld']} of {metrics['num_recordings']} recordings "
+        f"({100 * quality['share_withheld']:.0f} %, quality >= {quality['threshold']:.3f}){judged}"
+    )
 
 
 def challenge_table(metrics: dict[str, Any]) -> str:

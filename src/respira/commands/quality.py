@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.quality import fit_quality, measure_elsewhere, quality_card_section
     from ..utils.threads import apply_num_threads
     from .adapt import check_output
-    from .evaluate_external import chosen_splits
+    from .evaluate_external import chosen_splits, load_splits
 
     apply_num_threads()
     spec = get_corpus(args.dataset)
@@ -87,13 +87,11 @@ def run(args: argparse.Namespace) -> None:
     sites = _sites(args.measure_on)  # read before any work: a bad folder is refused at once
     model, config = load_model(args.model, device=args.device)
     rate = int(config.sampling_rate)
-    built = spec.load()(args.data_dir, config_name="recordings", sampling_rate=rate, cache_dir=args.cache_dir)
     recordings, poor, patients = [], [], []
-    for split in splits:
-        for example in built[split]:
-            recordings.append(decode_audio(example["audio"], rate))
-            poor.append(bool(example[spec.quality_label]))
-            patients.append(example[spec.group_by])
+    for example in load_splits(spec, args, config, "recordings", splits):  # as evaluate builds them
+        recordings.append(decode_audio(example["audio"], rate))
+        poor.append(bool(example[spec.quality_label]))
+        patients.append(example[spec.group_by])
     fit = fit_quality(
         model,
         recordings,

@@ -14,9 +14,12 @@ Files written to ``output_dir`` (atomically):
 - ``metrics.json``: the rule (window, hop, aggregation and its description), the thresholds and
   where they came from, the bootstrap settings, and for ``overall`` and each group the number of
   recordings and patients, per-label ``sensitivity`` / ``specificity`` / ``auc`` (+ counts) and the
-  ICBHI-style scores, each with ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``);
+  ICBHI-style scores, each with ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``); for a
+  model with a quality head, ``quality`` (its threshold, the recordings it withholds a verdict on and
+  their share) and a ``judged`` group: the scores of the recordings it does not withhold;
 - ``recording_predictions.csv``: one row per recording: its labels, aggregated probabilities,
-  decisions and number of windows;
+  decisions and number of windows (a model with a quality head, ``respira quality``: also the
+  recording's quality, the mean of its windows', and whether the model withholds its verdict);
 - ``roc_curves.png``, ``precision_recall_curves.png`` and ``threshold_curves.png``: the crackle and
   wheeze curves of the recordings' aggregated probabilities, all groups together, with the operating
   point at the model's thresholds (:mod:`.curves`).
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio import decode_audio
-from ..decision import has_tuned_thresholds, thresholds_of
+from ..decision import has_tuned_thresholds, quality_threshold_of, thresholds_of, withheld
 from ..labels import SINGLE_LABEL
 from ..metrics.recording_level import (
     RECORDING_LABELS,
@@ -69,17 +72,19 @@ def _window_probabilities(
     window: float,
     hop: float,
     batch_size: int,
-) -> list[np.ndarray]:
-    """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order."""
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order, and each
+    window's quality (empty for a model without a quality head)."""
     from ..inference import predict_windows
 
     rate = int(model.config.sampling_rate)
-    result = []
+    result, quality = [], []
     for example in progress(dataset, "scoring recordings", unit="recording"):
         waveform = decode_audio(example["audio"], rate)
         rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
         result.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
-    return result
+        quality.append(np.array([row["quality"] for row in rows if "quality" in row], dtype=np.float64))
+    return result, quality
 
 
 def _group_scores(
@@ -141,7 +146,9 @@ def evaluate_recordings(
     thresholds = thresholds_of(model.config)
     configured = has_tuned_thresholds(model.config)
 
-    windows = _window_probabilities(model, dataset, window=window, hop=hop, batch_size=batch_size)
+    windows, window_quality = _window_probabilities(
+        model, dataset, window=window, hop=hop, batch_size=batch_size
+    )
     probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
     targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])
     patients = np.asarray(dataset["patient_id"])
@@ -154,6 +161,14 @@ def evaluate_recordings(
             chosen = column == value
             groups[str(value)] = _group_scores(
                 targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings
+            )
+    quality = None
+    if quality_threshold_of(model.config) is not None:  # a verdict the model may withhold (respira quality)
+        quality = np.array([float(np.mean(values)) for values in window_quality])
+        kept = ~withheld(quality, model.config)
+        if kept.any():
+            groups["judged"] = _group_scores(
+                targets[kept], probabilities[kept], patients[kept], thresholds, **settings
             )
     metrics: dict[str, Any] = {
         "num_recordings": len(dataset),
@@ -170,6 +185,14 @@ def evaluate_recordings(
         "group_column": group_column if values is not None else None,
         "groups": groups,
     }
+    if quality is not None:
+        withheld_flags = withheld(quality, model.config)
+        metrics["quality"] = {
+            "threshold": quality_threshold_of(model.config),
+            "num_withheld": int(withheld_flags.sum()),
+            "share_withheld": float(withheld_flags.mean()),
+            "judged_group": "judged" if "judged" in groups else None,
+        }
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
     with report_folder(output_dir) as output:
@@ -182,6 +205,7 @@ def evaluate_recordings(
             windows,
             thresholds,
             group_column if values is not None else None,
+            quality=None if quality is None else (quality, withheld(quality, model.config)),
         )
         decided = recording_decisions(probabilities, thresholds)
         figures = label_curve_figures(
@@ -201,6 +225,8 @@ def _write_predictions(
     windows: list[np.ndarray],
     thresholds: Sequence[float],
     group_column: str | None,
+    *,
+    quality: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     decided = recording_decisions(probabilities, thresholds)
     names = dataset["recording"] if "recording" in dataset.column_names else range(len(dataset))
@@ -222,6 +248,7 @@ def _write_predictions(
             "predicted_wheeze",
             "predicted_normal",
             "windows",
+            *(("quality", "withheld") if quality is not None else ()),
         ]
     )
     for row, name in enumerate(names):
@@ -236,6 +263,7 @@ def _write_predictions(
                 *decided[row].tolist(),
                 int(decided[row].sum() == 0),
                 len(windows[row]),
+                *((f"{quality[0][row]:.6f}", int(quality[1][row])) if quality is not None else ()),
             ]
         )
     write_text_atomic(path, buffer.getvalue())
