@@ -63,6 +63,10 @@ def test_a_poor_recording_is_too_poor_to_judge_and_a_good_one_is_judged(
     assert f"- **Too poor to judge (quality {poor.verdict.quality:.3f} ≥ threshold {threshold:.3f})**" in text
     assert "Crackles: not judged" in text and "**present**" not in text
     assert all("quality" in row for row in poor.rows)
+    # the figure says it too, under its title
+    subtitle = poor.figure.axes[0].get_title(loc="left")
+    assert f"verdict withheld: too poor to judge (quality {poor.verdict.quality:.3f}" in subtitle
+    assert "; quality " in good.figure.axes[0].get_title(loc="left")
     assert not good.verdict.withheld and good.verdict.quality < threshold
     text = "\n".join(good.verdict.lines())
     assert "Too poor to judge" not in text and "- Good enough to judge (quality" in text
@@ -87,6 +91,7 @@ def test_the_page_shows_the_verdict_and_the_quality_column(
     poor_path, good_path = quality_recordings
     message, verdict, _, table, _, files = run(poor_path)
     assert message.startswith("**Analysed** poor.wav: 3.0 s, 5 windows")
+    assert " Verdict withheld: too poor to judge.\n\n**Caution:**" in message
     assert "**Caution:** poor.wav peaks at" in message  # the loud noise is scored all the same
     lines = verdict.splitlines()
     assert lines[0] == "### Recording-level verdict" and lines[1].startswith(
@@ -96,8 +101,9 @@ def test_the_page_shows_the_verdict_and_the_quality_column(
     quality = [row[table["headers"].index("quality")] for row in table["data"]]
     assert len(quality) == 5 and all(0.0 <= value <= 1.0 for value in quality)
     assert all("quality" in row for row in json.loads(Path(files[1]).read_text()))
-    _, verdict, *_ = run(good_path)
+    message, verdict, *_ = run(good_path)
     assert "Too poor to judge" not in verdict and "Good enough to judge" in verdict
+    assert "withheld" not in message
     # an error keeps the table's columns, quality among them
     message, _, _, table, _, _ = run(None)
     assert message.startswith("**Error:**") and table["headers"] == [

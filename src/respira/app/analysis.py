@@ -403,7 +403,9 @@ def analyse(
         thresholds=thresholds_of(detector.config) if multi_label else None,
         cycles=[Span(c.start, c.end, cycle_label(c.crackle, c.wheeze)) for c in cycles] if cycles else None,
         title=f"{name}  ·  model {detector.name}",
-        subtitle=figure_subtitle(rows, config_value(detector.config, "problem_type"), window, hop, 1),
+        subtitle=figure_subtitle(
+            rows, config_value(detector.config, "problem_type"), window, hop, 1, detector.config
+        ),
         events=events.events if events is not None else None,
     )
     verdict = recording_verdict(rows, detector.config, prediction=predicted)

@@ -185,6 +185,8 @@ def _run(
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
     message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}"
     message += f"; {_counted_events(event_rows)}." if analysis.events is not None else "."
+    if analysis.verdict.withheld:
+        message += " Verdict withheld: too poor to judge."
     message += "".join(f"\n\n**Caution:** {caution}" for caution in analysis.cautions)
     verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
     table = _table(analysis.rows)

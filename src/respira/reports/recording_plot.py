@@ -45,6 +45,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ..audio import as_waveform, native_sampling_rate, read_audio
+from ..decision import quality_threshold_of, withheld
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
 from .figures import new_figure, save_figure
@@ -298,9 +299,15 @@ def recording_figure(
 
 
 def figure_subtitle(
-    rows: Sequence[Mapping[str, Any]], problem_type: str | None, window: float, hop: float, smoothing: int
+    rows: Sequence[Mapping[str, Any]],
+    problem_type: str | None,
+    window: float,
+    hop: float,
+    smoothing: int,
+    config: Any = None,
 ) -> str:
-    """The line under the figure's title: which spans were predicted and how labels were decided."""
+    """The line under the figure's title: which spans were predicted and how labels were decided; for a
+    model ``config`` with a quality head (rows with ``quality``), whether it withholds its verdict."""
     if _are_cycles(rows):
         spans = f"each of the {len(rows)} annotated cycles"
     else:
@@ -312,7 +319,16 @@ def figure_subtitle(
         if problem_type == MULTI_LABEL
         else "the label is the most probable of the 4 classes"
     )
-    return f"crackle and wheeze probabilities of {spans}; {rule}"
+    line = f"crackle and wheeze probabilities of {spans}; {rule}"
+    limit = quality_threshold_of(config) if config is not None else None
+    qualities = [float(row["quality"]) for row in rows if "quality" in row]
+    if limit is not None and qualities:  # the recording's quality: the mean of its windows' (as decided)
+        quality = float(np.mean(qualities))
+        if withheld(quality, config):
+            line += f"; verdict withheld: too poor to judge (quality {quality:.3f}, threshold {limit:.3f})"
+        else:
+            line += f"; quality {quality:.3f} (verdict withheld from {limit:.3f})"
+    return line
 
 
 def plot_recording(
@@ -375,7 +391,7 @@ def plot_recording(
         thresholds=thresholds,
         cycles=cycles,
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
-        subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
+        subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing, config),
         events=events,
         frames=frames,
     )
