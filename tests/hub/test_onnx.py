@@ -155,6 +155,14 @@ def test_instance_norm_and_head_trunk_export_with_parity(
             assert np.abs(a - b).max() < 1e-3
 
 
+@pytest.mark.parametrize("family", ["cnn", "ast"])
+def test_autopool_exports_with_parity(family: str, real_cycles: list[np.ndarray], tmp_path: Path) -> None:
+    """Clip logits auto-pooled from the steps' (pooling=autopool) give the same probabilities in the graph."""
+    model = tiny_model(family, pooling="autopool", problem_type=MULTI_LABEL)
+    path = export_onnx(model, tmp_path / ONNX_FILE)
+    check_parity(model, path, real_cycles)
+
+
 def test_pretrained_efficientat_parity_on_real_cycles(
     efficientat: RespiraForAudioClassification, real_cycles: list[np.ndarray], tmp_path: Path
 ) -> None:

@@ -218,3 +218,23 @@ def test_time_steps_in_training_never_move_head_norm_statistics(
     torch.testing.assert_close(
         frames.head_norm.running_var, clips.head_norm.running_var, rtol=1e-5, atol=1e-7
     )
+
+
+def test_autopool_logits_are_the_auto_pool_of_the_frame_logits(
+    case: EncoderCase, waves: torch.Tensor
+) -> None:
+    """pooling=autopool: each clip logit is the logit of the steps' probabilities averaged with weights
+    softmax(step logits) over the real steps, written out here by hand; cached embeddings are refused."""
+    model = case.model(pooling="autopool", problem_type="multi_label_classification")
+    with torch.no_grad():
+        out = model(waves, output_frames=True)
+        plain = model(waves)
+    torch.testing.assert_close(out.logits, plain.logits)
+    for row in range(waves.shape[0]):
+        steps = out.frame_logits[row][out.frame_mask[row]].double()  # [real steps, labels]
+        probability = (steps.softmax(dim=0) * steps.sigmoid()).sum(dim=0)
+        expected = torch.log(probability / (1 - probability))
+        torch.testing.assert_close(plain.logits[row].double(), expected, rtol=1e-4, atol=1e-5)
+        assert bool((plain.logits[row] <= steps.max(dim=0).values + 1e-5).all())  # never above the max
+    with pytest.raises(ValueError, match="pooling='autopool' needs input_values"):
+        model(embeddings=torch.zeros(1, model.config.hidden_size))

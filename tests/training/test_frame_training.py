@@ -186,6 +186,10 @@ def test_a_tiny_run_trains_time_steps_on_strong_and_weak_labels(
             "which the time_shift augmentation (it moves events in time) cannot",
         ),
         ({"frame_mil_weight": 1.0, "mixup_alpha": 0.4}, "which mixup_alpha=0.4 cannot"),
+        (
+            {"pooling": "autopool", "freeze_encoder": True, "cache_embeddings": True},
+            "pooling=autopool pools the head's logits on the encoder's time steps, which cached embeddings",
+        ),
         ({"frame_mil_weight": 1.0, "frame_mil_pooling": "mean"}, "frame_mil_pooling='mean' is not one of"),
     ],
 )

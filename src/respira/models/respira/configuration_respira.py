@@ -14,7 +14,7 @@ from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
 from .instance_norm import INSTANCE_NORMS
 
-POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention")
+POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention", "autopool")
 HEADS: tuple[str, ...] = ("linear", "mlp")
 
 
@@ -55,7 +55,11 @@ class RespiraConfig(PreTrainedConfig):
         `num_time_masks`), applied in training mode only.
     pooling (`str`, defaults to `"mean"`):
         `"mean"` over time, `"cls"` / `"cls_distill"` (AST's CLS, or CLS and distillation tokens
-        averaged), or learned `"attention"` pooling.
+        averaged), or learned `"attention"` pooling; `"autopool"`: the head reads each of the
+        encoder's time steps and the clip's logit per label is the auto-pool of theirs (McFee et al.,
+        2018: the steps' probabilities averaged with weights softmax(logits)), so a clip is decided
+        present where some of its steps are and the frame outputs are on the clip decisions' scale
+        (what frame-level training with strong labels needs; waveform inputs only).
     head (`str`, defaults to `"linear"`):
         `"linear"` (dropout → linear) or `"mlp"` (ReLU → dropout → linear, the frozen-AST
         crackle/wheeze detector's head).

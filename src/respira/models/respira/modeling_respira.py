@@ -72,6 +72,16 @@ class AttentionPooling(nn.Module):
         return torch.einsum("bt,bth->bh", scores.softmax(dim=-1), tokens)
 
 
+def auto_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``[batch, steps, labels]`` step logits → ``[batch, labels]`` clip logits: per label the logit of
+    ``Σ_t w_t σ(z_t)`` with ``w = softmax(z)`` over the real steps (``mask``; McFee, Salamon and Bello,
+    2018, auto-pool with α = 1: between the mean and the maximum)."""
+    scores = logits.float().masked_fill(~mask.unsqueeze(-1), -torch.inf)
+    weights = scores.softmax(dim=1)
+    probability = (weights * torch.sigmoid(logits.float())).sum(dim=1).clamp(1e-6, 1 - 1e-6)
+    return (torch.log(probability) - torch.log1p(-probability)).to(logits.dtype)
+
+
 def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weights = mask.to(tokens.dtype).unsqueeze(-1)
     return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
@@ -380,9 +390,11 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
 
         ``output_frames``: the head applied to each of the encoder's time steps as well (frame-level
         outputs for event detection; waveform inputs only). With ``mean`` pooling and a linear head the
-        masked mean of the frame logits is the logits.
+        masked mean of the frame logits is the logits; with ``pooling="autopool"`` the logits are their
+        auto-pool (:func:`auto_pool`).
         """
         hidden_states = attentions = output = None
+        autopool = self.config.pooling == "autopool"
         if embeddings is None:
             if input_values is None:
                 raise ValueError("pass input_values (waveforms) or embeddings (precomputed with .embed())")
@@ -392,22 +404,27 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
                 sampling_rate=sampling_rate,
                 output_hidden_states=output_hidden_states,
                 output_attentions=output_attentions,
-                output_time_steps=output_frames,
+                output_time_steps=output_frames or autopool,
                 return_dict=True,
             )
             embeddings, hidden_states, attentions = output.embeddings, output.hidden_states, output.attentions
-        elif output_frames:
-            raise ValueError("output_frames needs input_values: pooled embeddings have no time steps")
+        elif output_frames or autopool:
+            needs = "output_frames" if output_frames else "pooling='autopool'"
+            raise ValueError(f"{needs} needs input_values: pooled embeddings have no time steps")
         else:
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
         embeddings = self.head_input(embeddings)
         features, logits = self._head(embeddings)
         quality_logits = self.quality_head(embeddings).squeeze(-1) if self.quality_head is not None else None
         frame_logits = None
-        if output_frames:
+        if output_frames or autopool:
             steps = output.step_tokens
             frame_logits = self._head(self.head_input(steps).flatten(0, 1), steps=True)[1]
             frame_logits = frame_logits.unflatten(0, steps.shape[:2])
+            if autopool:
+                logits = auto_pool(frame_logits, output.step_mask)
+            if not output_frames:
+                frame_logits = None
         projections = None
         if self.projector is not None:
             shared = features if self.head_trunk is not None else embeddings

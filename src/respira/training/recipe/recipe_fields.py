@@ -60,7 +60,13 @@ class ModelArguments:
     crop_mode: str = field(default="start", metadata={"help": "start or center"})
     ast_length_policy: str = field(default="adapt", metadata={"help": "AST: pad (to 1024 frames) or adapt"})
     spec_augment: str | None = field(default=None, metadata={"help": "JSON SpecAugment options"})
-    pooling: str = field(default="mean", metadata={"help": "mean, cls, cls_distill or attention"})
+    pooling: str = field(
+        default="mean",
+        metadata={
+            "help": "mean, cls, cls_distill, attention, or autopool (the clip's logits auto-pooled from the "
+            "head's logits on each time step: for frame-level training)"
+        },
+    )
     head: str = field(default="linear", metadata={"help": "linear or mlp"})
     head_dropout: float = field(default=0.1)
     head_norm: bool = field(

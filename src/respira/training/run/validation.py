@@ -287,6 +287,11 @@ def _check_run(run: RunArguments, args: RespiraTrainingArguments, resume: Resume
 
 
 def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraTrainingArguments) -> None:
+    if model.pooling == "autopool" and (args.cache_embeddings or args.augmented_views is not None):
+        raise ValueError(
+            "pooling=autopool pools the head's logits on the encoder's time steps, which cached embeddings "
+            "(cache_embeddings / augmented_views) do not have"
+        )
     loss = args.aux_loss
     if loss == "patch_mix" and get_encoder_spec(model.encoder).patch_embeddings is None:
         raise ValueError(
