@@ -97,8 +97,8 @@ class CorpusRecord:
     patients: int | None = None
     recordings: int | None = None
     examples: int | None = None
-    """Training examples: cycles or events of a segment-labelled corpus, windows of a recording-labelled
-    one."""
+    """Training examples: cycles or events of a segment-labelled corpus (windows of its recordings with
+    ``DataRecord.corpus_strong_labels``), windows of a recording-labelled one."""
 
 
 @dataclass

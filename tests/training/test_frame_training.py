@@ -162,6 +162,15 @@ def test_a_tiny_run_trains_time_steps_on_strong_and_weak_labels(
     assert record.training.hyperparameters["frame_mil_pooling"] == "attention"
     card = " ".join((tmp_path / "run" / "README.md").read_text().split())
     assert "| frame loss weight (time steps against annotated events: strong labels) | `1` |" in card
+    judged = [row for row in SPRSOUND_TINY if row[2] != "Poor Quality"]
+    windows = len(judged) * (int((SPRSOUND_SECONDS - WINDOW) / HOP) + 1)
+    patients = len({row[1].split("_")[0] for row in judged})
+    sprsound = {c.name: c for c in record.data.corpora}["sprsound"]
+    assert sprsound.examples == windows
+    assert (
+        f"sprsound (event labels: {patients} patients, {len(judged)} recordings, {windows} windows with "
+        "their events' onsets and offsets)" in card
+    )
 
 
 @pytest.mark.parametrize(

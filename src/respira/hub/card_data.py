@@ -243,7 +243,10 @@ class RespiraModelCardData(CardData):
             options["fold_devices"] = list(data.fold_devices)
         if data.corpora:
             self.corpora = [corpus.name for corpus in data.corpora]
-            options["training_corpora"] = "; ".join(_describe_corpus(corpus) for corpus in data.corpora)
+            strong = bool(getattr(data, "corpus_strong_labels", False))
+            options["training_corpora"] = "; ".join(
+                _describe_corpus(corpus, strong=strong) for corpus in data.corpora
+            )
         if data.split_strategy == "patient":
             if data.patient_split_fractions is not None:
                 options["patient_split_fractions"] = list(data.patient_split_fractions)
@@ -391,9 +394,12 @@ def _is_hub_id(name: str) -> bool:
     return True
 
 
-def _describe_corpus(corpus: Any) -> str:
-    """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus."""
+def _describe_corpus(corpus: Any, *, strong: bool = False) -> str:
+    """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus;
+    ``strong``: event-labelled corpora trained as windows carrying their events' times."""
     unit = {"cycle": "cycles", "event": "events"}.get(corpus.labels, "windows")
+    if strong and corpus.labels == "event":
+        unit = "windows with their events' onsets and offsets"
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")
