@@ -171,3 +171,45 @@ def tune_windows(
     return Choice(
         (float(thresholds[c, 0]), float(thresholds[w, 1])), (levels[c], levels[w]), None, (c_f1, w_f1)
     )
+
+
+def paired_differences(
+    counts: Mapping[str, list[dict]],
+    comparisons: Sequence[tuple[str, str]],
+    patients: Sequence[str],
+    resamples: int,
+) -> dict[str, Any]:
+    """Per comparison ``(ours, theirs)`` of methods in ``counts`` (per seed, ``{level: {label: [files, 3]}}``
+    counts), level and label, keyed ``ours/theirs/level/label``: the seed-mean F1 difference, its 95 %
+    patient-bootstrap interval (``patients``: each file's, in the counts' order) and the seeds where the
+    first wins."""
+    from respira.metrics.recording_level import patient_bootstrap
+
+    names = [
+        f"{ours}/{theirs}/{level}/{label}"
+        for ours, theirs in comparisons
+        for level in ("event", "segment")
+        for label in MULTI_LABEL_NAMES
+    ]
+
+    def pair(name: str, rows: np.ndarray | None) -> tuple[list[float], list[float]]:
+        ours, theirs, level, label = name.split("/")
+        return tuple([pooled_f1(c[level][label], rows) for c in counts[way]] for way in (ours, theirs))
+
+    def statistic(rows: np.ndarray) -> dict[str, float]:
+        return {name: float(np.subtract(*map(np.mean, pair(name, rows)))) for name in names}
+
+    point = statistic(np.arange(len(patients)))
+    intervals = patient_bootstrap(statistic, list(patients), resamples=resamples, seed=0)
+    out = {}
+    for name, value in point.items():
+        ours, theirs = pair(name, None)
+        wins = sum(a > b for a, b in zip(ours, theirs, strict=True))
+        out[name] = {"difference": value, "interval": intervals[name], "wins": wins, "seeds": len(ours)}
+    return out
+
+
+def pooled_f1(counts: np.ndarray, rows: np.ndarray | None = None) -> float:
+    """F1 of per-file ``[files, 3]`` counts (TP, N_ref, N_est) summed over ``rows`` (default: all)."""
+    total = counts.sum(axis=0) if rows is None else counts[rows].sum(axis=0)
+    return f1(*total)

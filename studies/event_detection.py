@@ -80,7 +80,8 @@ from _event_tuning import (
     COLLARS,
     Choice,
     best_per_label,
-    f1,
+    paired_differences,
+    pooled_f1,
     tune_frames,
     tune_windows,
     whole_recording_events,
@@ -110,7 +111,6 @@ from respira.events import FRAME_HOP_SECONDS, Event, posteriors_to_events
 from respira.inference import predict_windows
 from respira.labels import MULTI_LABEL_NAMES
 from respira.metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
-from respira.metrics.recording_level import patient_bootstrap
 
 WINDOW, HOP, SEGMENT_SECONDS = 4.0, 1.0, 1.0
 DATASETS: dict[str, str] = {"sprsound": "SPRSound inter_test", "icbhi": "ICBHI test"}
@@ -244,11 +244,6 @@ def file_counts(
     return counts
 
 
-def pooled_f1(counts: np.ndarray, rows: np.ndarray | None = None) -> float:
-    total = counts.sum(axis=0) if rows is None else counts[rows].sum(axis=0)
-    return f1(*total)
-
-
 def score(
     product: Mapping[str, Any],
     models: Mapping[tuple[str, int], Any],
@@ -285,33 +280,9 @@ def score(
 
 
 def differences(counts: Mapping[str, list[dict]], patients: Sequence[str], resamples: int) -> dict[str, Any]:
-    """Per model, comparison (:data:`COMPARISONS`), level and label: the seed-mean difference of F1, its
-    patient-bootstrap interval and the seeds where the first wins."""
-    names = [
-        f"{kind}/{ours}/{theirs}/{level}/{label}"
-        for kind in MODELS
-        for ours, theirs in COMPARISONS
-        for level in ("event", "segment")
-        for label in MULTI_LABEL_NAMES
-    ]
-
-    def pair(name: str, rows: np.ndarray | None) -> tuple[list[float], list[float]]:
-        kind, ours, theirs, level, label = name.split("/")
-        return tuple(
-            [pooled_f1(c[level][label], rows) for c in counts[f"{kind} {way}"]] for way in (ours, theirs)
-        )
-
-    def statistic(rows: np.ndarray) -> dict[str, float]:
-        return {name: float(np.subtract(*map(np.mean, pair(name, rows)))) for name in names}
-
-    point = statistic(np.arange(len(patients)))
-    intervals = patient_bootstrap(statistic, list(patients), resamples=resamples, seed=0)
-    out = {}
-    for name, value in point.items():
-        ours, theirs = pair(name, None)
-        wins = sum(a > b for a, b in zip(ours, theirs, strict=True))
-        out[name] = {"difference": value, "interval": intervals[name], "wins": wins, "seeds": len(ours)}
-    return out
+    """Per model, comparison (:data:`COMPARISONS`), level and label: :func:`paired_differences`."""
+    pairs = [(f"{kind} {ours}", f"{kind} {theirs}") for kind in MODELS for ours, theirs in COMPARISONS]
+    return paired_differences(counts, pairs, patients, resamples)
 
 
 # -------------------------------------------------------------------------------------------- tables
@@ -365,7 +336,7 @@ def difference_table(results: Mapping[str, Any]) -> str:
                 for ours, theirs in COMPARISONS:
                     cells = []
                     for level in ("event", "segment"):
-                        d = result["differences"][f"{kind}/{ours}/{theirs}/{level}/{label}"]
+                        d = result["differences"][f"{kind} {ours}/{kind} {theirs}/{level}/{label}"]
                         low, high = (_signed(v) for v in d["interval"])
                         cells.append(
                             f"{_signed(d['difference'])} ({low} – {high}) | {d['wins']} of {d['seeds']}"

@@ -55,11 +55,11 @@ import torch
 import yaml
 
 from _common import respira
-from _event_tuning import whole_recording_events, window_events
+from _event_tuning import paired_differences, pooled_f1, whole_recording_events, window_events
 from _event_units import icbhi_recordings, references, sprsound_recordings
 from _machine import cpu_name, load_average
 from _study_methods import ROOT
-from event_detection import file_counts, pooled_f1
+from event_detection import file_counts
 from respira.audio import read_audio
 from respira.data.index import PartialCorpusWarning
 from respira.decision import thresholds_of
@@ -68,7 +68,6 @@ from respira.events import FRAME_HOP_SECONDS
 from respira.inference import predict_windows
 from respira.labels import MULTI_LABEL_NAMES
 from respira.metrics.events import threshold_independent_scores
-from respira.metrics.recording_level import patient_bootstrap
 
 EPOCHS = 15
 WINDOW, HOP = 4.0, 1.0
@@ -171,36 +170,6 @@ def detections(model: Any, recordings: Sequence[Any]) -> dict[str, Any]:
         out["posteriors"][recording.name] = found.frames.posteriors
         rows = predict_windows(model, waveform, window=WINDOW, hop=HOP)
         out["windows"][recording.name] = window_events(rows, thresholds_of(model.config))
-    return out
-
-
-def differences(counts: Mapping[str, list[dict]], patients: Sequence[str], resamples: int) -> dict[str, Any]:
-    """Per comparison, level and label: the seed-mean F1 difference, its patient-bootstrap interval and the
-    seeds where the first wins."""
-    names = [
-        f"{ours}/{theirs}/{level}/{label}"
-        for ours, theirs in COMPARISONS
-        for level in ("event", "segment")
-        for label in MULTI_LABEL_NAMES
-        if ours in counts and theirs in counts
-    ]
-
-    def pair(name: str, rows: np.ndarray | None) -> tuple[list[float], list[float]]:
-        ours, theirs, level, label = name.split("/")
-        return tuple([pooled_f1(c[level][label], rows) for c in counts[way]] for way in (ours, theirs))
-
-    def statistic(rows: np.ndarray) -> dict[str, float]:
-        return {
-            name: float(np.nanmean(pair(name, rows)[0]) - np.nanmean(pair(name, rows)[1])) for name in names
-        }
-
-    point = statistic(np.arange(len(patients)))
-    intervals = patient_bootstrap(statistic, list(patients), resamples=resamples, seed=0)
-    out = {}
-    for name, value in point.items():
-        ours, theirs = pair(name, None)
-        wins = sum(a > b for a, b in zip(ours, theirs, strict=True))
-        out[name] = {"difference": value, "interval": intervals[name], "wins": wins, "seeds": len(ours)}
     return out
 
 
@@ -328,10 +297,11 @@ def main() -> None:
         counts["all-positive"] = [file_counts(refs, whole, durations)]
         counts["no events"] = [file_counts(refs, {}, durations)]
         patients = [found["patients"][name] for name in refs]
+        compared = [pair for pair in COMPARISONS if pair[0] in counts and pair[1] in counts]
         results[data] = {
             "counts": counts,
             "psds": psds,
-            "differences": differences(counts, patients, args.resamples),
+            "differences": paired_differences(counts, compared, patients, args.resamples),
             "recordings": len(patients),
             "patients": len(set(patients)),
         }

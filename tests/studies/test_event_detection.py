@@ -263,3 +263,24 @@ def test_tune_windows_takes_each_labels_window_threshold_with_the_best_event_f1(
     assert choice.levels == (0.5, 1.0)
     assert choice.thresholds == (pytest.approx(0.6), pytest.approx(0.8))
     assert choice.settings is None and choice.f1 == (1.0, 1.0)
+
+
+def test_paired_differences_compare_pooled_f1_seed_by_seed() -> None:
+    """Two files of two patients; 'ours' finds every reference at both seeds, 'theirs' half of them at one."""
+
+    def counts(true_positives: list[list[int]]) -> dict:
+        # per file (TP, N_ref = 2, N_est = 2) for both labels and levels
+        rows = np.array([[tp, 2, 2] for tp in true_positives], dtype=float)
+        return {level: {label: rows for label in ("crackle", "wheeze")} for level in ("event", "segment")}
+
+    method_counts = {"ours": [counts([2, 2]), counts([2, 2])], "theirs": [counts([1, 1]), counts([2, 2])]}
+    found = tuning.paired_differences(method_counts, [("ours", "theirs")], ["p1", "p2"], resamples=50)
+    result = found["ours/theirs/event/crackle"]
+    # F1 ours 1.0 at both seeds; theirs 0.5 and 1.0: the seed-mean difference 0.25, ours better at one seed
+    assert result["difference"] == pytest.approx(0.25)
+    assert (result["wins"], result["seeds"]) == (1, 2)
+    assert result["interval"] == pytest.approx([0.25, 0.25])  # every patient resample gives the same
+    assert set(found) == {
+        f"ours/theirs/{lv}/{lb}" for lv in ("event", "segment") for lb in ("crackle", "wheeze")
+    }
+    assert tuning.pooled_f1(counts([1, 2])["event"]["crackle"], np.array([0])) == pytest.approx(0.5)
