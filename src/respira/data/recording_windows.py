@@ -36,6 +36,24 @@ def check_window_options(window_seconds: float, hop_seconds: float) -> None:
         raise ValueError(f"hop_seconds ({hop_seconds}) must be at most window_seconds ({window_seconds})")
 
 
+def _cut_windows(
+    batch: dict[str, list[Any]], *, columns: list[str], kept: list[str], rate: int, window: int, hop: int
+) -> dict[str, list[Any]]:
+    """The windows of a batch of recordings (module level, so ``datasets`` can hash it for its cache)."""
+    rows: dict[str, list[Any]] = {name: [] for name in columns}
+    for position, audio in enumerate(batch["audio"]):
+        samples = decode_audio(audio, rate)
+        for index, start in enumerate(window_starts(samples.shape[0], window, hop)):
+            stop = min(int(start) + window, samples.shape[0])
+            rows["audio"].append({"bytes": encode_wav(samples[int(start) : stop], rate), "path": None})
+            for name in kept:
+                rows[name].append(batch[name][position])
+            rows["cycle_index"].append(index)
+            rows["start"].append(int(start) / rate)
+            rows["end"].append(stop / rate)
+    return rows
+
+
 def recording_windows(
     recordings: datasets.Dataset,
     *,
@@ -66,22 +84,9 @@ def recording_windows(
         }
     )
 
-    def cut(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        rows: dict[str, list[Any]] = {name: [] for name in features}
-        for position, audio in enumerate(batch["audio"]):
-            samples = decode_audio(audio, rate)
-            for index, start in enumerate(window_starts(samples.shape[0], window, hop)):
-                stop = min(int(start) + window, samples.shape[0])
-                rows["audio"].append({"bytes": encode_wav(samples[int(start) : stop], rate), "path": None})
-                for name in kept:
-                    rows[name].append(batch[name][position])
-                rows["cycle_index"].append(index)
-                rows["start"].append(int(start) / rate)
-                rows["end"].append(stop / rate)
-        return rows
-
     return recordings.map(
-        cut,
+        _cut_windows,
+        fn_kwargs={"columns": list(features), "kept": kept, "rate": rate, "window": window, "hop": hop},
         batched=True,
         batch_size=8,
         remove_columns=recordings.column_names,
