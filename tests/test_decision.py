@@ -18,6 +18,7 @@ from respira.decision import (
     flag_class_scores,
     has_tuned_thresholds,
     present,
+    recording_quality,
     thresholds_of,
     validate_thresholds,
 )
@@ -181,3 +182,14 @@ def test_a_recording_is_decided_on_its_aggregated_windows():
     aggregated, decision = decide_recording(windows, multi_label([0.3, 0.7]), "topk_mean", top_k=2)
     np.testing.assert_allclose(aggregated, [0.275, 0.625])
     assert decision.labels == ["normal"]
+
+
+def test_a_recordings_quality_is_the_mean_of_its_windows_and_none_without_a_quality_head() -> None:
+    rows = [
+        {"crackle": 0.1, "quality": 0.2},
+        {"crackle": 0.3, "quality": 0.7},
+        {"crackle": 0.2, "quality": 0.6},
+    ]
+    assert recording_quality(rows) == pytest.approx(0.5)
+    assert recording_quality([{"crackle": 0.1}, {"crackle": 0.2}]) is None
+    assert recording_quality([]) is None

@@ -188,6 +188,14 @@ def quality_threshold_of(config: Any) -> float | None:
     return None if quality is None else float(quality["threshold"])
 
 
+def recording_quality(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """A recording's quality (the probability that it is too poor to judge): the mean of its windows'
+    ``quality``; ``None`` when its rows carry none (a model without a quality head)."""
+    if not rows or any("quality" not in row for row in rows):
+        return None
+    return float(np.mean([float(row["quality"]) for row in rows]))
+
+
 def withheld(quality: Any, config: Any) -> np.ndarray:
     """Whether each quality probability (that an input, or a recording: the mean of its windows', is too
     poor to judge) reaches the model's quality threshold; all ``False`` for a model without one."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decision import decide_recording, withheld
+from .decision import decide_recording, recording_quality, withheld
 from .events import FRAME_HOP_SECONDS, Event, EventSettings
 from .inference import (
     DEFAULT_BATCH_SIZE,
@@ -243,7 +243,7 @@ class Detector:
         crackle, wheeze, label, thresholds = _verdict(
             rows, self.config, options["aggregation"], options["top_k"]
         )
-        quality = float(np.mean([row["quality"] for row in rows])) if rows and "quality" in rows[0] else None
+        quality = recording_quality(rows)
         is_withheld = quality is not None and bool(withheld(quality, self.config))
         return Prediction(
             rows,

@@ -46,7 +46,14 @@ from matplotlib.figure import Figure
 
 from ..audio import SampleRateWarning, audio_duration, native_sampling_rate, read_audio
 from ..data.text_files import ClippedCycleWarning
-from ..decision import decide_recording, is_multi_label, quality_threshold_of, thresholds_of, withheld
+from ..decision import (
+    decide_recording,
+    is_multi_label,
+    quality_threshold_of,
+    recording_quality,
+    thresholds_of,
+    withheld,
+)
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..onnx_graph import FRAME_NAME
@@ -210,8 +217,8 @@ def recording_verdict(
     assert decision.thresholds is not None
     crackle, wheeze = (bool(value) for value in decision.present[0])
     quality = getattr(prediction, "quality", None)
-    if quality is None and all("quality" in row for row in rows):
-        quality = float(np.mean([float(row["quality"]) for row in rows]))
+    if quality is None:
+        quality = recording_quality(rows)
     threshold = quality_threshold_of(config)
     if quality is None or threshold is None:
         quality = threshold = None

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..decision import decide, flag_order, is_multi_label, withheld
+from ..decision import decide, flag_order, is_multi_label, recording_quality, withheld
 from ..dsp import prepare_recording, resample
 from ..events import FRAME_HOP_SECONDS, EventSettings
 from ..labels import CLASS_NAMES
@@ -247,5 +247,5 @@ class OnnxDetector:
             raise ValueError("the model returned non-finite probabilities")
         if quality is None:
             return OnnxPrediction(rows)
-        recording = float(np.mean(quality))  # a recording's quality: the mean over its windows
+        recording = recording_quality(rows)
         return OnnxPrediction(rows, recording, bool(withheld(recording, self.config)))

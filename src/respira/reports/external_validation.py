@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio import decode_audio
-from ..decision import has_tuned_thresholds, quality_threshold_of, thresholds_of, withheld
+from ..decision import has_tuned_thresholds, quality_threshold_of, recording_quality, thresholds_of, withheld
 from ..labels import SINGLE_LABEL
 from ..metrics.recording_level import (
     RECORDING_LABELS,
@@ -72,9 +72,9 @@ def _window_probabilities(
     window: float,
     hop: float,
     batch_size: int,
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+) -> tuple[list[np.ndarray], list[float | None]]:
     """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order, and each
-    window's quality (empty for a model without a quality head)."""
+    recording's quality (:func:`respira.decision.recording_quality`; ``None`` without a quality head)."""
     from ..inference import predict_windows
 
     rate = int(model.config.sampling_rate)
@@ -83,7 +83,7 @@ def _window_probabilities(
         waveform = decode_audio(example["audio"], rate)
         rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
         result.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
-        quality.append(np.array([row["quality"] for row in rows if "quality" in row], dtype=np.float64))
+        quality.append(recording_quality(rows))
     return result, quality
 
 
@@ -146,7 +146,7 @@ def evaluate_recordings(
     thresholds = thresholds_of(model.config)
     configured = has_tuned_thresholds(model.config)
 
-    windows, window_quality = _window_probabilities(
+    windows, recording_qualities = _window_probabilities(
         model, dataset, window=window, hop=hop, batch_size=batch_size
     )
     probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
@@ -162,11 +162,13 @@ def evaluate_recordings(
             groups[str(value)] = _group_scores(
                 targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings
             )
-    quality = None
-    if quality_threshold_of(model.config) is not None:  # a verdict the model may withhold (respira quality)
-        quality = np.array([float(np.mean(values)) for values in window_quality])
-        kept = ~withheld(quality, model.config)
-        if kept.any():
+    quality = withheld_flags = None
+    quality_threshold = quality_threshold_of(model.config)
+    if quality_threshold is not None:  # a verdict the model may withhold (respira quality)
+        quality = np.array(recording_qualities, dtype=np.float64)
+        withheld_flags = withheld(quality, model.config)
+        if not withheld_flags.all():
+            kept = ~withheld_flags
             groups["judged"] = _group_scores(
                 targets[kept], probabilities[kept], patients[kept], thresholds, **settings
             )
@@ -186,9 +188,8 @@ def evaluate_recordings(
         "groups": groups,
     }
     if quality is not None:
-        withheld_flags = withheld(quality, model.config)
         metrics["quality"] = {
-            "threshold": quality_threshold_of(model.config),
+            "threshold": quality_threshold,
             "num_withheld": int(withheld_flags.sum()),
             "share_withheld": float(withheld_flags.mean()),
             "judged_group": "judged" if "judged" in groups else None,
@@ -205,7 +206,7 @@ def evaluate_recordings(
             windows,
             thresholds,
             group_column if values is not None else None,
-            quality=None if quality is None else (quality, withheld(quality, model.config)),
+            quality=None if quality is None else (quality, withheld_flags),
         )
         decided = recording_decisions(probabilities, thresholds)
         figures = label_curve_figures(

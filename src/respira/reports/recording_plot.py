@@ -45,7 +45,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ..audio import as_waveform, native_sampling_rate, read_audio
-from ..decision import quality_threshold_of, withheld
+from ..decision import quality_threshold_of, recording_quality, withheld
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
 from .figures import new_figure, save_figure
@@ -321,9 +321,8 @@ def figure_subtitle(
     )
     line = f"crackle and wheeze probabilities of {spans}; {rule}"
     limit = quality_threshold_of(config) if config is not None else None
-    qualities = [float(row["quality"]) for row in rows if "quality" in row]
-    if limit is not None and qualities:  # the recording's quality: the mean of its windows' (as decided)
-        quality = float(np.mean(qualities))
+    quality = recording_quality(rows)
+    if limit is not None and quality is not None:
         if withheld(quality, config):
             line += f"; verdict withheld: too poor to judge (quality {quality:.3f}, threshold {limit:.3f})"
         else:
