@@ -237,17 +237,23 @@ def _training_examples(
             label, bag = int(flags_to_classes(flags)[0]), int(example[BAG_COLUMN]) + offset
         else:
             label, bag = int(example["label"]), -1
-        return {
-            "label": label,
-            "patient_id": int(example["patient_id"]) + offset,
-            "device": spec.training_device.format(**example) if spec.training_device else spec.name,
-            "acquisition_mode": "sc",
-            CORPUS_COLUMN: spec.name,
-            BAG_COLUMN: bag,
-        }
+        return _icbhi_columns(spec, example, offset, label=label, bag=bag)
 
     unit = "windows" if bags else "examples"
     return examples.map(as_icbhi, desc=f"{spec.label} {unit} as training examples")
+
+
+def _icbhi_columns(spec: CorpusSpec, example: dict[str, Any], offset: int, *, label: int, bag: int) -> dict:
+    """The ICBHI split's columns of one example of another corpus (its patient id offset, its device as
+    the spec names it, ``bag`` -1 unless it is a window of a recording-labelled corpus)."""
+    return {
+        "label": label,
+        "patient_id": int(example["patient_id"]) + offset,
+        "device": spec.training_device.format(**example) if spec.training_device else spec.name,
+        "acquisition_mode": "sc",
+        CORPUS_COLUMN: spec.name,
+        BAG_COLUMN: bag,
+    }
 
 
 def _frame_events_feature() -> Any:
@@ -302,19 +308,11 @@ def _strong_windows(
         events = window_events(reference_events(example), example["start"], example["end"])
         held = {event["label"] for event in events}
         flags = np.array([[name in held for name in MULTI_LABEL_NAMES]], dtype=np.int64)
-        return {
-            "label": int(flags_to_classes(flags)[0]),
-            "patient_id": int(example["patient_id"]) + offset,
-            "device": spec.training_device.format(**example) if spec.training_device else spec.name,
-            "acquisition_mode": "sc",
-            CORPUS_COLUMN: spec.name,
-            BAG_COLUMN: -1,
-            FRAME_EVENTS_COLUMN: events,
-        }
+        label = int(flags_to_classes(flags)[0])
+        return {**_icbhi_columns(spec, example, offset, label=label, bag=-1), FRAME_EVENTS_COLUMN: events}
 
     return windows.map(
         as_strong,
-        features=None,
         desc=f"{spec.label} windows with their events as training examples",
     ).cast_column(FRAME_EVENTS_COLUMN, _frame_events_feature())
 
