@@ -94,3 +94,17 @@ def test_config_round_trips_and_a_bad_pooling_is_refused() -> None:
     assert "ilse2018attention" in loss.citation
     with pytest.raises(ValueError, match="MIL pooling must be one of max, noisy_or, attention"):
         MultipleInstanceLoss("mean")
+
+
+def test_the_models_autopool_is_the_attention_pooling_of_each_examples_steps() -> None:
+    """pooling=autopool (respira.models) and the attention MIL pooling (respira.losses.mil) are one formula
+    in two layouts: [batch, steps] with a mask, and ragged bags."""
+    from respira.models.respira.modeling_respira import auto_pool
+
+    generator = torch.Generator().manual_seed(3)
+    logits = 3 * torch.randn(3, 5, 2, generator=generator)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    rows = torch.arange(3).unsqueeze(1).expand_as(mask)
+    pooled, ids = pool_bags(logits[mask], rows[mask], "attention", alpha=1.0)
+    assert ids.tolist() == [0, 1, 2]
+    torch.testing.assert_close(auto_pool(logits, mask), pooled, rtol=1e-5, atol=1e-5)
