@@ -59,7 +59,7 @@ from _event_tuning import paired_differences, pooled_f1, whole_recording_events,
 from _event_units import icbhi_recordings, references, sprsound_recordings
 from _machine import cpu_name, load_average
 from _study_methods import ROOT
-from event_detection import file_counts
+from event_detection import _pct, _signed, file_counts
 from respira.audio import read_audio
 from respira.data.index import PartialCorpusWarning
 from respira.decision import thresholds_of
@@ -173,13 +173,6 @@ def detections(model: Any, recordings: Sequence[Any]) -> dict[str, Any]:
     return out
 
 
-def _pct(values: Sequence[float]) -> str:
-    values = [100 * v for v in values if not np.isnan(v)]
-    if not values:
-        return "n/a"
-    return f"{np.mean(values):.1f}" + (f" ± {np.std(values, ddof=1):.1f}" if len(values) > 1 else "")
-
-
 def results_table(results: Mapping[str, Any]) -> str:
     lines = [
         "| held out | label | method | event F1 | segment F1 | PSDS | est. events (refs) |",
@@ -216,7 +209,7 @@ def difference_table(results: Mapping[str, Any]) -> str:
                     if found is None:
                         break
                     low, high = found["interval"]
-                    cell = f"{100 * found['difference']:+.1f} ({100 * low:+.1f} – {100 * high:+.1f})"
+                    cell = f"{_signed(found['difference'])} ({_signed(low)} – {_signed(high)})"
                     if level == "event":
                         cell += f", {found['wins']}/{found['seeds']}"
                     cells.append(cell)
