@@ -38,6 +38,14 @@ SITES: tuple[str, ...] = ("icbhi", "kauh", "sprsound")
 RECORDING_SETS: dict[str, str] = {"kauh": "kauh", "sprsound": "sprsound_windows"}
 """Per site: the unit set scored per recording (windows, the maximum over each recording's)."""
 FLAGS = RECORDING_LABELS[:2]
+STETHOSCOPE: dict[str, str] = {"kauh": "Litt3200"}
+"""A site's stethoscope model where its ``domain`` column names something else (KAUH's: the filter mode;
+the same Littmann 3200 model as one of ICBHI's four)."""
+
+
+def stethoscopes(site: str, domain: np.ndarray) -> np.ndarray:
+    """Each unit's stethoscope model: ICBHI's device, KAUH's Littmann 3200, SPRSound's Yunting II."""
+    return np.full(len(domain), STETHOSCOPE[site]) if site in STETHOSCOPE else np.asarray(domain)
 
 
 def _windows(recording: np.ndarray) -> list[np.ndarray]:

@@ -19,7 +19,15 @@ Methods (each a variant of the pooled head, all pre-specified): ``pooled`` (the 
 ``site_balanced`` (each training site weighs the same: domain-balanced sampling); ``per_site_norm``
 (each site, the held-out one included, standardised by its own statistics: the instance / domain
 normalisation family); ``worst_site_thresholds`` (thresholds that maximise the worst training site's
-score: ``threshold_aggregation: worst_domain`` with sites as domains); and the last two together.
+score: ``threshold_aggregation: worst_domain`` with sites as domains); and the last two together;
+``icbhi_only`` (the shipped flagship's pool, ICBHI alone: does a second training site help the third?);
+``hidden`` (a trained layer of 128 between the embedding and the head: the control of the next two);
+``hidden+sg_scl`` (Kim et al.'s stethoscope-guided supervised contrastive loss, λ 1, τ 0.07, on a projector
+of that layer, positives recorded with the same stethoscope model: ICBHI's four, KAUH's Littmann 3200 — the
+same model as one of ICBHI's — and SPRSound's Yunting II; the frozen-encoder form of
+``aux_loss: stethoscope_supcon`` with ``head_hidden_size``), ``hidden+supcon_across_sites`` (the same loss,
+positives the same class from the other training site) and ``hidden+sg_scl+worst_site_thresholds``. The
+encoder fine-tuned with the same loss is ``studies/loso_finetune.py``.
 Baselines in the same run: all-normal, class prior (the pool's class shares drawn at random: the expected
 score) and a class-balanced logistic regression on log-mel mean / std features (64 bands to 4 kHz),
 decided at 0.5.
@@ -52,9 +60,10 @@ import torch
 
 from _machine import cpu_name, load_average
 from _protocols import decision_ceiling
-from _site_features import RECORDING_SETS, SITES, embed_sites
+from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
 from _study_methods import ROOT
 from respira.labels import MULTI_LABEL_NAMES, flags_to_classes
+from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics import icbhi_scores
 from respira.metrics.baselines import class_prior
 from respira.metrics.multilabel import roc_auc
@@ -63,7 +72,7 @@ from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
 from respira.training.run.fold_summary import t_interval
 
-GROUPS, EPOCHS, BATCH, LR, DROPOUT = 5, 30, 32, 1e-3, 0.3
+GROUPS, EPOCHS, BATCH, LR, DROPOUT, HIDDEN, TEMPERATURE = 5, 30, 32, 1e-3, 0.3, 128, 0.07
 TRAIN_SETS: dict[str, str] = {"icbhi": "icbhi", "kauh": "kauh", "sprsound": "sprsound"}
 """Per site: the unit set it trains with (SPRSound: its events)."""
 CALIBRATION_PATIENTS, CALIBRATION_REPEATS = (5, 10), 20
@@ -81,6 +90,14 @@ class Method:
     site_balanced: bool = False
     per_site_norm: bool = False
     worst_site_thresholds: bool = False
+    hidden: bool = False
+    """A trainable layer of :data:`HIDDEN` (linear + ReLU) between the frozen embedding and the head."""
+    contrastive: str | None = None
+    """With ``hidden``: λ = 1 times :class:`~respira.losses.StethoscopeGuidedSupConLoss` on a projector of
+    that layer; ``"stethoscope"`` (Kim et al.: positives recorded with the same stethoscope model) or
+    ``"class_across_sites"`` (positives: the same class from the other training site)."""
+    train_sites: tuple[str, ...] | None = None
+    """The sites it learns from (``None``: both that are not held out); not run where one is held out."""
 
 
 IN_DOMAIN: tuple[Method, ...] = (
@@ -94,6 +111,16 @@ METHODS: tuple[Method, ...] = (
     Method("per_site_norm", per_site_norm=True),
     Method("worst_site_thresholds", worst_site_thresholds=True),
     Method("per_site_norm+worst_site_thresholds", per_site_norm=True, worst_site_thresholds=True),
+    Method("icbhi_only", train_sites=("icbhi",)),
+    Method("hidden", hidden=True),
+    Method("hidden+sg_scl", hidden=True, contrastive="stethoscope"),
+    Method("hidden+supcon_across_sites", hidden=True, contrastive="class_across_sites"),
+    Method(
+        "hidden+sg_scl+worst_site_thresholds",
+        hidden=True,
+        contrastive="stethoscope",
+        worst_site_thresholds=True,
+    ),
 )
 
 
@@ -108,8 +135,8 @@ def concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def pool_of(
     sets: dict, held_out: str | None, held_patients: frozenset[str] = frozenset()
 ) -> dict[str, np.ndarray]:
-    """The training units of every site but ``held_out``, less ``held_patients``, with ``site`` and per-row
-    ``weight`` (a KAUH recording's windows: 1 in all)."""
+    """The training units of every site but ``held_out``, less ``held_patients``, with ``site``,
+    ``stethoscope`` and per-row ``weight`` (a KAUH recording's windows: 1 in all)."""
     parts = []
     for site in SITES:
         if site == held_out:
@@ -120,6 +147,7 @@ def pool_of(
         windows = site in RECORDING_SETS and TRAIN_SETS[site] == RECORDING_SETS[site]
         rows["weight"] = 1.0 / counts[inverse] if windows else np.ones(len(inverse))
         rows["site"] = np.full(len(inverse), site)
+        rows["stethoscope"] = stethoscopes(site, rows["domain"])
         rows["unit"] = (
             np.char.add(f"{site}:", rows["recording"])
             if windows
@@ -127,6 +155,16 @@ def pool_of(
         )
         parts.append(rows)
     return concat(parts)
+
+
+def training_pool(method: Method, pool: dict[str, np.ndarray], held_out: str) -> dict[str, np.ndarray] | None:
+    """What ``method`` learns from when ``held_out`` is held out: ``pool``, or its ``train_sites`` only;
+    ``None`` where it would learn from the held-out site."""
+    if method.train_sites is None:
+        return pool
+    if held_out in method.train_sites:
+        return None
+    return take(pool, np.isin(pool["site"], method.train_sites))
 
 
 def standardiser(
@@ -149,22 +187,43 @@ def standardiser(
 
 
 def fit_head(
-    x: np.ndarray, flags: np.ndarray, weights: np.ndarray, seed: int
+    x: np.ndarray, flags: np.ndarray, weights: np.ndarray, seed: int, method: Method, domains: np.ndarray
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """The flagship's head on standardised ``x``: dropout, linear, weighted BCE; x -> probabilities."""
+    """The flagship's head on standardised ``x``: dropout, linear, weighted BCE (with ``method.hidden``: a
+    shared layer first, and ``method.contrastive`` adds its loss with ``domains`` as the positives' key);
+    x -> probabilities."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    head = torch.nn.Sequential(torch.nn.Dropout(DROPOUT), torch.nn.Linear(x.shape[1], 2))
-    optimiser = torch.optim.AdamW(head.parameters(), lr=LR, weight_decay=0.0)
+    width = HIDDEN if method.hidden else x.shape[1]
+    trunk = (
+        torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU()) if method.hidden else None
+    )
+    classifier = torch.nn.Sequential(torch.nn.Dropout(DROPOUT), torch.nn.Linear(width, 2))
+    parts = [m for m in (trunk, classifier) if m is not None]
+    contrastive = projector = None
+    if method.contrastive is not None:
+        positives = "domain" if method.contrastive == "stethoscope" else "label_across_domains"
+        contrastive = StethoscopeGuidedSupConLoss(TEMPERATURE, domain_key="domain", positives=positives)
+        projector = torch.nn.Sequential(
+            torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, HIDDEN)
+        )
+        parts.append(projector)
+    head = torch.nn.Sequential(*([trunk] if trunk is not None else []), classifier)
+    optimiser = torch.optim.AdamW([p for m in parts for p in m.parameters()], lr=LR, weight_decay=0.0)
     inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(flags, dtype=torch.float32)
+    codes = torch.as_tensor(np.unique(domains, return_inverse=True)[1])
     w = torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
     for _ in range(EPOCHS):
         for batch in torch.randperm(len(inputs), generator=generator).split(BATCH):
+            features = trunk(inputs[batch]) if trunk is not None else inputs[batch]
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                head(inputs[batch]), targets[batch], reduction="none"
+                classifier(features), targets[batch], reduction="none"
             ).sum(1)
+            loss = (loss * w[batch]).mean()
+            if contrastive is not None:
+                loss = loss + contrastive(projector(features), targets[batch], domain=codes[batch])
             optimiser.zero_grad()
-            (loss * w[batch]).mean().backward()
+            loss.backward()
             optimiser.step()
     head.eval()
 
@@ -205,6 +264,7 @@ class Trained:
 def train(method: Method, pool: dict[str, np.ndarray], seed: int) -> Trained:
     groups_of = pool["site"] if method.per_site_norm else None
     weights = pool["weight"].copy()
+    domains = pool["site"] if method.contrastive == "class_across_sites" else pool["stethoscope"]
     if method.site_balanced:
         for site in np.unique(pool["site"]):
             rows = pool["site"] == site
@@ -213,7 +273,7 @@ def train(method: Method, pool: dict[str, np.ndarray], seed: int) -> Trained:
     def fit(rows: np.ndarray) -> tuple[Callable, Callable]:
         norm = standardiser(pool["x"][rows], None if groups_of is None else groups_of[rows])
         x = norm(pool["x"][rows], None if groups_of is None else groups_of[rows])
-        return norm, fit_head(x, pool["flags"][rows], weights[rows], seed)
+        return norm, fit_head(x, pool["flags"][rows], weights[rows], seed, method, domains[rows])
 
     folds = patient_groups(pool["patient"], seed)
     oof = np.zeros((len(folds), 2))
@@ -384,10 +444,13 @@ def run(sets: dict, seeds: list[int]) -> dict:
         site_results = baselines(sets, site, pool)
         trained_pooled = {}
         for method in METHODS:
+            method_pool = training_pool(method, pool, site)
+            if method_pool is None:
+                continue
             began = time.perf_counter()
             runs: dict[str, list] = {name: [] for name in targets}
             for seed in seeds:
-                trained = train(method, pool, seed)
+                trained = train(method, method_pool, seed)
                 if method.name == "pooled":
                     trained_pooled[seed] = trained
                 for name, rows in targets.items():
@@ -478,13 +541,13 @@ def paired(results: dict, reference: str = "pooled") -> str:
              "| --- | --- | --- | --- | --- |"]  # fmt: skip
     names = [
         m
-        for m in next(iter(results.values()))
+        for m in dict.fromkeys(m for methods in results.values() for m in methods)
         if m not in ("all_normal", "class_prior", "logmel_lr", reference) and not m.startswith("in_domain:")
     ]
     for method in names:
         deltas, per_rotation, wins, total = [], [], 0, 0
         for site, methods in results.items():
-            for name, r in methods[method].items():
+            for name, r in methods.get(method, {}).items():
                 base = r.get("per_seed_reference", methods[reference][name]["per_seed"])
                 d = [a - b for a, b in zip(r["per_seed"], base, strict=True)]
                 deltas += d

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 import leave_one_site_out as loso
@@ -96,3 +98,59 @@ def test_few_shot_calibration_is_scored_on_the_patients_it_did_not_see() -> None
     assert result["reference_score"] == pytest.approx(50.0)
     assert result["icbhi_score"] == pytest.approx(100.0)
     assert result["units"] == 80
+
+
+def test_each_training_unit_carries_its_stethoscope_model(sets: dict) -> None:
+    sets["icbhi"]["domain"] = np.array(["AKGC417L", "Meditron", "AKGC417L"])
+    pool = loso.pool_of(sets, "sprsound")
+    kauh = pool["site"] == "kauh"
+    assert set(pool["stethoscope"][kauh]) == {"Litt3200"}  # KAUH's domain column is its filter mode
+    assert pool["stethoscope"][~kauh].tolist() == ["AKGC417L", "Meditron", "AKGC417L"]
+
+
+def test_a_method_of_named_sites_learns_from_them_alone_and_skips_their_rotation(sets: dict) -> None:
+    only = loso.Method("icbhi_only", train_sites=("icbhi",))
+    pool = loso.pool_of(sets, "kauh")
+    assert set(loso.training_pool(only, pool, "kauh")["site"]) == {"icbhi"}
+    assert loso.training_pool(only, loso.pool_of(sets, "icbhi"), "icbhi") is None
+    assert loso.training_pool(loso.Method("pooled"), pool, "kauh") is pool
+
+
+class _RecordingLoss(torch.nn.Module):
+    """Stands in for StethoscopeGuidedSupConLoss: records its positives rule and the domain codes."""
+
+    calls: ClassVar[list] = []
+
+    def __init__(self, temperature: float, domain_key: str, positives: str) -> None:
+        super().__init__()
+        self.positives = positives
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
+        type(self).calls.append((self.positives, domain.clone()))
+        return z.sum() * 0.0
+
+
+@pytest.mark.parametrize(
+    ("contrastive", "positives", "distinct"),
+    [("stethoscope", "domain", 3), ("class_across_sites", "label_across_domains", 2)],
+)
+def test_the_contrastive_loss_groups_by_stethoscope_or_by_site(
+    sets: dict, monkeypatch: pytest.MonkeyPatch, contrastive: str, positives: str, distinct: int
+) -> None:
+    sets["icbhi"]["domain"] = np.array(["AKGC417L", "Meditron", "AKGC417L"])
+    monkeypatch.setattr(loso, "StethoscopeGuidedSupConLoss", _RecordingLoss)
+    monkeypatch.setattr(loso, "EPOCHS", 1)
+    monkeypatch.setattr(_RecordingLoss, "calls", [])
+    method = loso.Method("m", hidden=True, contrastive=contrastive)
+    trained = loso.train(method, loso.pool_of(sets, "sprsound"), seed=0)  # ICBHI's 2 devices + KAUH's
+    assert trained.predict_target({"x": np.zeros((2, 3))}).shape == (2, 2)
+    assert {rule for rule, _ in _RecordingLoss.calls} == {positives}
+    full_pool_call = _RecordingLoss.calls[-1][1]  # the last fit sees every training unit in one batch
+    assert len(full_pool_call) == 7 and len(torch.unique(full_pool_call)) == distinct
+
+
+def test_without_the_contrastive_loss_no_projector_is_trained(sets: dict, monkeypatch) -> None:
+    monkeypatch.setattr(loso, "StethoscopeGuidedSupConLoss", _RecordingLoss)
+    monkeypatch.setattr(_RecordingLoss, "calls", [])
+    loso.train(loso.Method("hidden", hidden=True), loso.pool_of(sets, "sprsound"), seed=0)
+    assert _RecordingLoss.calls == []
