@@ -78,6 +78,9 @@ TRAIN_SETS: dict[str, str] = {"icbhi": "icbhi", "kauh": "kauh", "sprsound": "spr
 CALIBRATION_PATIENTS, CALIBRATION_REPEATS = (5, 10), 20
 """``respira calibrate`` measured: thresholds re-tuned on the units of k labelled target patients, scored on
 the other patients, against the unchanged thresholds on those same patients (20 random subsets per seed)."""
+CALIBRATED: tuple[str, ...] = ("pooled", "icbhi_only")
+"""The methods whose models are calibrated on a few target patients (``pooled``: ``calibrate:<k>_patients``;
+the others: ``calibrate:<method>:<k>_patients``)."""
 ADAPTATIONS: tuple[str, ...] = (
     "head_norm", "prior_shift", "head_norm+prior_shift",
     "calibrated+prior_shift", "calibrated+head_norm+prior_shift",
@@ -442,7 +445,7 @@ def run(sets: dict, seeds: list[int]) -> dict:
         pool = pool_of(sets, site)
         targets = targets_of(sets, site)
         site_results = baselines(sets, site, pool)
-        trained_pooled = {}
+        trained_by: dict[str, dict[int, Trained]] = {}
         for method in METHODS:
             method_pool = training_pool(method, pool, site)
             if method_pool is None:
@@ -451,8 +454,8 @@ def run(sets: dict, seeds: list[int]) -> dict:
             runs: dict[str, list] = {name: [] for name in targets}
             for seed in seeds:
                 trained = train(method, method_pool, seed)
-                if method.name == "pooled":
-                    trained_pooled[seed] = trained
+                if method.name in CALIBRATED:
+                    trained_by.setdefault(method.name, {})[seed] = trained
                 for name, rows in targets.items():
                     runs[name].append((trained.predict_target(rows), trained.thresholds))
             site_results[method.name] = {
@@ -462,7 +465,7 @@ def run(sets: dict, seeds: list[int]) -> dict:
         for adaptation in ADAPTATIONS:
             runs = {name: [] for name in targets}
             for seed in seeds:
-                predict, thresholds = adapted_thresholds(trained_pooled[seed], adaptation, sets, site)
+                predict, thresholds = adapted_thresholds(trained_by["pooled"][seed], adaptation, sets, site)
                 for name, rows in targets.items():
                     runs[name].append((predict(rows), thresholds))
             site_results[f"adapt:{adaptation}"] = {
@@ -472,10 +475,13 @@ def run(sets: dict, seeds: list[int]) -> dict:
             began = time.perf_counter()
             site_results[f"in_domain:{method.name}"] = in_domain(sets, site, seeds, method)
             print(f"{site} in domain {method.name}: {time.perf_counter() - began:.0f} s", flush=True)
-        for k in CALIBRATION_PATIENTS:
-            site_results[f"calibrate:{k}_patients"] = {
-                name: few_shot(targets[name], [trained_pooled[seed] for seed in seeds], k) for name in targets
-            }
+        for name, models in trained_by.items():
+            prefix = "calibrate:" if name == "pooled" else f"calibrate:{name}:"
+            for k in CALIBRATION_PATIENTS:
+                site_results[f"{prefix}{k}_patients"] = {
+                    unit_set: few_shot(targets[unit_set], [models[seed] for seed in seeds], k)
+                    for unit_set in targets
+                }
         results[site] = site_results
     return results
 

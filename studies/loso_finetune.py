@@ -26,6 +26,7 @@ the tables are printed from what is saved.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -163,8 +164,8 @@ def report(sets: dict, work: Path, seeds: list[int]) -> dict:
     results: dict = {}
     for site in SITES:
         for method in METHODS:
-            saved = [work / site / method.name / f"seed_{s}.npz" for s in seeds]
-            saved = [np.load(p) for p in saved if p.is_file()]
+            present = [s for s in seeds if (work / site / method.name / f"seed_{s}.npz").is_file()]
+            saved = [np.load(work / site / method.name / f"seed_{s}.npz") for s in present]
             if not saved:
                 continue
             targets = targets_of(sets, site)
@@ -174,7 +175,8 @@ def report(sets: dict, work: Path, seeds: list[int]) -> dict:
                     for name in targets
                 }
                 results.setdefault(site, {})[f"{method.name}:{rule}"] = {
-                    name: evaluate_target(name, targets[name], r) for name, r in runs.items()
+                    name: evaluate_target(name, targets[name], r) | {"seeds": present}
+                    for name, r in runs.items()
                 }
     return results
 
@@ -223,6 +225,25 @@ def paired(results: dict, reference: str, other: str) -> str:
     )
 
 
+FROZEN_RULES = {"pooled": "pooled", "worst_site": "worst_site_thresholds"}
+"""Each threshold rule's row of ``leave_one_site_out.py``'s frozen-encoder head."""
+
+
+def with_frozen_head(results: dict, frozen: dict) -> dict:
+    """``results`` with ``frozen:<rule>``: the frozen-encoder head of ``leave_one_site_out.py`` (its
+    ``loso_results.json``, run with seeds 0, 1, 2, ...) at the same rule, on the same held-out sets, with
+    the scores of the seeds ``results`` has (pairs are seed by seed)."""
+    merged = {site: dict(methods) for site, methods in results.items()}
+    for site, methods in merged.items():
+        seeds = next(iter(next(iter(methods.values())).values()))["seeds"]
+        for rule, name in FROZEN_RULES.items():
+            methods[f"frozen:{rule}"] = {
+                unit_set: entry | {"per_seed": [entry["per_seed"][s] for s in seeds]}
+                for unit_set, entry in frozen[site][name].items()
+            }
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -257,6 +278,12 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for rule in RULES:
         print(paired(results, f"finetune:{rule}", f"finetune_sg_scl:{rule}"))
+    frozen = args.work / "loso_results.json"
+    if frozen.is_file():
+        with_frozen = with_frozen_head(results, json.loads(frozen.read_text()))
+        for rule in RULES:
+            for method in METHODS:
+                print(paired(with_frozen, f"frozen:{rule}", f"{method.name}:{rule}"))
 
 
 if __name__ == "__main__":

@@ -69,3 +69,21 @@ def test_the_pair_is_method_minus_reference_by_seed() -> None:
     assert "kauh/kauh +1.5" in row and "icbhi/icbhi +3.0" in row
     assert "| +2.25 |" in row and "| 3/4 |" in row and "auc_crackle +2.0" in row
     assert "fewer than two pairs" in study.paired({"kauh": {"a": results["kauh"]["a"]}}, "a", "b")
+
+
+def test_the_frozen_head_is_paired_seed_by_seed(tmp_path: Path) -> None:
+    sets = _kauh_sets()
+    right = np.repeat([[0.9, 0.1], [0.1, 0.9], [0.9, 0.9], [0.1, 0.1]], 2, axis=0)
+    for seed in (0, 2):  # seed 1 not run yet
+        _save(tmp_path / "kauh" / "finetune" / f"seed_{seed}.npz", right, (0.5, 0.5), (0.5, 0.5))
+    results = study.report(sets, tmp_path, seeds=[0, 1, 2])
+    frozen = {
+        "kauh": {
+            name: {"kauh": {"per_seed": [40.0, 45.0, 60.0], "auc_crackle": 50.0, "auc_wheeze": 50.0}}
+            for name in ("pooled", "worst_site_thresholds")
+        }
+    }
+    merged = study.with_frozen_head(results, frozen)
+    assert merged["kauh"]["frozen:pooled"]["kauh"]["per_seed"] == [40.0, 60.0]  # seeds 0 and 2
+    row = study.paired(merged, "frozen:pooled", "finetune:pooled")
+    assert "kauh/kauh +50.0" in row  # (100 − 40 + 100 − 60) / 2
