@@ -112,7 +112,7 @@ def sprsound_units(
     return (events, _meta(event_rows)), (windows, _meta(window_rows))
 
 
-def _unit_sets(shared: Path, name: str) -> dict[str, tuple[list[np.ndarray], dict[str, np.ndarray]]]:
+def unit_sets(shared: Path, name: str) -> dict[str, tuple[list[np.ndarray], dict[str, np.ndarray]]]:
     """The unit sets of one site, by set name."""
     if name == "icbhi":
         waveforms, meta = icbhi_cycles(shared)
@@ -141,7 +141,7 @@ def embed_sites(shared: Path, work: Path, cache: Path) -> dict[str, dict[str, np
                 sampling_rate=RATE, n_mels=64, n_fft=2048, hop_length=512, f_max=LOWPASS
             )
             arrays = {}
-            for name, (waves, info) in _unit_sets(shared, site).items():
+            for name, (waves, info) in unit_sets(shared, site).items():
                 print(f"embedding {name}: {len(waves)} units", flush=True)
                 arrays[f"{name}/x"] = block_features(model, waves)["final"]
                 arrays[f"{name}/logmel"] = log_mel_features(featurizer, waves)

@@ -36,10 +36,11 @@ import numpy as np
 import torch
 
 from _machine import cpu_name, load_average
-from _site_features import RATE, SITES, _unit_sets
+from _site_features import RATE, SITES, unit_sets
 from _study_methods import ROOT
-from leave_one_site_out import evaluate_target, patient_groups, pool_of, take, targets_of, units
+from leave_one_site_out import evaluate_target, patient_groups, pool_of, table, take, targets_of, units
 from respira.dsp import pad_batch
+from respira.labels import MULTI_LABEL
 from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics.thresholds import tune_thresholds
 from respira.training.run.fold_summary import t_interval
@@ -63,7 +64,7 @@ def waveform_sets(shared: Path) -> dict[str, dict[str, np.ndarray]]:
     ``patient`` as text."""
     sets: dict[str, dict[str, np.ndarray]] = {}
     for site in SITES:
-        for name, (waves, meta) in _unit_sets(shared, site).items():
+        for name, (waves, meta) in unit_sets(shared, site).items():
             column = np.empty(len(waves), dtype=object)
             column[:] = waves
             sets[name] = meta | {"wave": column, "patient": meta["patient"].astype(str)}
@@ -78,7 +79,7 @@ def new_model(encoder: Path, method: Method):
         sampling_rate=RATE,
         target_seconds=SECONDS,
         pooling="mean",
-        problem_type="multi_label_classification",
+        problem_type=MULTI_LABEL,
         freeze_encoder=False,
         head_norm=True,
         head_dropout=DROPOUT,
@@ -179,27 +180,6 @@ def report(sets: dict, work: Path, seeds: list[int]) -> dict:
                     for name, r in runs.items()
                 }
     return results
-
-
-def table(results: dict) -> str:
-    lines = [
-        "| held out | scored | method : thresholds | ICBHI score (95 % CI) | Se | Sp | AUC crackle "
-        "| AUC wheeze | ceiling | seeds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for site, methods in results.items():
-        for method, scored in methods.items():
-            for name, r in sorted(scored.items()):
-                cells = [
-                    f"{r[k]:.1f}"
-                    for k in ("sensitivity", "specificity", "auc_crackle", "auc_wheeze", "ceiling")
-                ]
-                seeds = ", ".join(f"{v:.1f}" for v in r["per_seed"])
-                lines.append(
-                    f"| {site} | {name} ({r['units']}) | {method} | {r['icbhi_score']:.1f} "
-                    f"({r['ci'][0]:.1f}–{r['ci'][1]:.1f}) | {' | '.join(cells)} | {seeds} |"
-                )
-    return "\n".join(lines)
 
 
 def paired(results: dict, reference: str, other: str) -> str:
