@@ -826,3 +826,10 @@ def test_a_run_on_a_hub_dataset_names_it_in_the_card(run_dir: Path, tmp_path: Pa
     card = RespiraModelCardData()
     card.set_run_record(dataclasses.replace(record, data=local))
     assert "datasets" not in card.to_dict()  # a local folder is no Hub dataset id
+
+
+def test_every_auxiliary_loss_has_the_name_its_card_cites_it_by() -> None:
+    from respira.hub.card_fields import AUX_LOSS_NAMES
+    from respira.losses import AUXILIARY_LOSSES
+
+    assert set(AUX_LOSS_NAMES) == set(AUXILIARY_LOSSES)

@@ -22,6 +22,7 @@ AUX_LOSS_NAMES: dict[str, str] = {
     "metadata_contrastive": "metadata-contrastive",
     "add": "ADD",
     "patch_mix": "Patch-Mix contrastive",
+    "stethoscope_supcon": "stethoscope-guided SupCon",
 }
 MODEL_INDEX_METRICS: dict[str, str] = {
     "icbhi_score": "ICBHI score",
