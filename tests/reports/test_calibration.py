@@ -17,7 +17,16 @@ from respira.cli import main
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.metrics.recording_level import patient_bootstrap
-from respira.reports.calibration import LabelledSample, calibrate, learning_curve, sample_score, write_report
+from respira.metrics.thresholds import choose_thresholds
+from respira.reports.calibration import (
+    LabelledSample,
+    calibrate,
+    calibration_card_section,
+    cross_validated,
+    learning_curve,
+    sample_score,
+    write_report,
+)
 
 
 def shifted_sample(patients: int = 5) -> LabelledSample:
@@ -187,3 +196,45 @@ def test_calibrate_end_to_end_on_the_real_icbhi_sample(
     assert (
         f"scoring the annotated cycles of recordings ({recordings} recordings)" in captured.err.splitlines()
     )
+
+
+def overfitting_sample() -> LabelledSample:
+    """3 patients, each with one normal and one crackle cycle, whose crackle posteriors sit at another level
+    in each patient: on the whole sample a crackle threshold of 0.35 scores 0.67 (Se 2/3, Sp 2/3), but a
+    threshold tuned on two patients decides the third wrong, while the model's 0.5 calls every cycle
+    normal (score 0.5)."""
+    targets = np.tile([[0, 0], [1, 0]], (3, 1))
+    crackle = np.array([0.1, 0.35, 0.3, 0.45, 0.4, 0.2])
+    probabilities = np.column_stack([crackle, np.zeros(6)])
+    return LabelledSample(probabilities, targets, np.repeat(np.arange(3), 2), "cycle")
+
+
+def test_cross_validation_decides_each_patient_at_thresholds_tuned_on_the_others():
+    held_out = cross_validated(shifted_sample(), [0.5, 0.5])
+    assert held_out == pytest.approx({"calibrated": 1.0, "model": 0.5})  # every patient alike: perfect
+    sample = overfitting_sample()
+    manual = []
+    for patient in range(3):
+        own = sample.patients == patient
+        tuned = choose_thresholds(sample.targets[~own], sample.probabilities[~own], fallback=[0.5, 0.5])
+        manual.append((sample.probabilities[own, 0] >= tuned.thresholds[0]).astype(int))
+    predicted = np.concatenate(manual)  # crackle flags; wheeze never
+    specificity = np.mean(predicted[sample.targets[:, 0] == 0] == 0)
+    sensitivity = np.mean(predicted[sample.targets[:, 0] == 1] == 1)
+    assert cross_validated(sample, [0.5, 0.5])["calibrated"] == pytest.approx((specificity + sensitivity) / 2)
+    assert cross_validated(sample, [0.5, 0.5])["calibrated"] < 0.5
+
+
+def test_thresholds_that_lose_out_of_sample_are_not_applied_unless_asked():
+    sample = overfitting_sample()
+    kept = calibrate(sample, [0.5, 0.5], resamples=20, repeats=2)
+    assert not kept["applied"] and kept["thresholds"] == [0.5, 0.5]
+    assert kept["tuned_thresholds"] != [0.5, 0.5]  # in sample, re-tuning looked perfect
+    assert kept["icbhi_score"]["calibrated"]["value"] == kept["icbhi_score"]["model"]["value"]
+    assert "kept the previous thresholds" in calibration_card_section(kept, "site_b")
+    forced = calibrate(sample, [0.5, 0.5], resamples=20, repeats=2, apply_anyway=True)
+    assert forced["applied"] and forced["applied_anyway"]
+    assert forced["thresholds"] == forced["tuned_thresholds"] == kept["tuned_thresholds"]
+    assert "applied although" in calibration_card_section(forced, "site_b")
+    applied = calibrate(shifted_sample(), [0.5, 0.5], resamples=20, repeats=2)
+    assert applied["applied"] and not applied["applied_anyway"]

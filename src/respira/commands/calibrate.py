@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the bootstrap and the subsets (default: 0)"
     )
+    parser.add_argument(
+        "--apply_anyway",
+        action="store_true",
+        help="write the re-tuned thresholds even when, one patient left out at a time, they do not beat the "
+        "model's (by default the model's are kept then; leave-one-site-out: re-tuning on 5 patients lowered "
+        "an ICBHI-only head's score by 3.8 points, the check by 1.2)",
+    )
     parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
     add_device_option(parser)
     parser.set_defaults(handler=run)
@@ -79,10 +86,17 @@ def run(args: argparse.Namespace) -> None:
         )
     before = thresholds_of(config)
     sample = labelled_sample(model, args.data_dir, args.dataset, batch_size=args.batch_size)
-    report = calibrate(sample, before, resamples=args.bootstrap, repeats=args.repeats, seed=args.seed)
+    report = calibrate(
+        sample,
+        before,
+        resamples=args.bootstrap,
+        repeats=args.repeats,
+        seed=args.seed,
+        apply_anyway=args.apply_anyway,
+    )
     config.decision_thresholds = list(validate_thresholds(report["thresholds"]))
     config.calibration = {
-        k: report[k] for k in ("unit", "examples", "patients", "thresholds_before", "thresholds")
+        k: report[k] for k in ("unit", "examples", "patients", "thresholds_before", "thresholds", "applied")
     }
     config.calibration["data_dir"] = str(args.data_dir)
     write_derived_model(
@@ -93,13 +107,18 @@ def run(args: argparse.Namespace) -> None:
         extra=lambda staging: write_report(report, staging),
         overwrite=args.overwrite,
     )
-    scores = report["icbhi_score"]
+    scores, tuned, held_out = report["icbhi_score"], report["tuned_thresholds"], report["cross_validated"]
+    verb = "calibrated" if report["applied"] else "kept the thresholds of"
     print(
-        f"calibrated {args.model} on {report['examples']} {report['unit']}s of {report['patients']} "
-        f"patients: "
-        f"crackle {before[0]:.3f} → {report['thresholds'][0]:.3f}, wheeze {before[1]:.3f} → "
-        f"{report['thresholds'][1]:.3f}"
+        f"{verb} {args.model} on {report['examples']} {report['unit']}s of {report['patients']} patients: "
+        f"crackle {before[0]:.3f} → {tuned[0]:.3f}, wheeze {before[1]:.3f} → {tuned[1]:.3f} "
+        f"(each patient left out: {held_out['calibrated']:.3f} re-tuned, {held_out['model']:.3f} previous)"
     )
+    if not report["applied"]:
+        print(
+            "  the re-tuned thresholds did not beat the previous ones out of sample "
+            "(--apply_anyway writes them)"
+        )
     for name, label in (("model", "previous thresholds"), ("calibrated", "calibrated (in sample)")):
         low, high = scores[name]["ci"]
         print(f"  ICBHI score, {label}: {scores[name]['value']:.3f} (95% CI {low:.3f}-{high:.3f})")
