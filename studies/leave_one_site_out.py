@@ -70,6 +70,7 @@ from respira.metrics.multilabel import roc_auc
 from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
+from respira.reports.calibration import LabelledSample, cross_validated
 from respira.training.run.fold_summary import t_interval
 
 GROUPS, EPOCHS, BATCH, LR, DROPOUT, HIDDEN, TEMPERATURE = 5, 30, 32, 1e-3, 0.3, 128, 0.07
@@ -80,7 +81,8 @@ CALIBRATION_PATIENTS, CALIBRATION_REPEATS = (5, 10), 20
 the other patients, against the unchanged thresholds on those same patients (20 random subsets per seed)."""
 CALIBRATED: tuple[str, ...] = ("pooled", "icbhi_only")
 """The methods whose models are calibrated on a few target patients (``pooled``: ``calibrate:<k>_patients``;
-the others: ``calibrate:<method>:<k>_patients``)."""
+the others: ``calibrate:<method>:<k>_patients``), each also ``..._guarded`` (re-tuned thresholds only
+where they beat the model's with each given patient left out: ``respira calibrate``'s default)."""
 ADAPTATIONS: tuple[str, ...] = (
     "head_norm", "prior_shift", "head_norm+prior_shift",
     "calibrated+prior_shift", "calibrated+head_norm+prior_shift",
@@ -478,18 +480,25 @@ def run(sets: dict, seeds: list[int]) -> dict:
         for name, models in trained_by.items():
             prefix = "calibrate:" if name == "pooled" else f"calibrate:{name}:"
             for k in CALIBRATION_PATIENTS:
-                site_results[f"{prefix}{k}_patients"] = {
-                    unit_set: few_shot(targets[unit_set], [models[seed] for seed in seeds], k)
-                    for unit_set in targets
-                }
+                for guarded, suffix in ((False, ""), (True, "_guarded")):
+                    site_results[f"{prefix}{k}_patients{suffix}"] = {
+                        unit_set: few_shot(
+                            targets[unit_set], [models[seed] for seed in seeds], k, guarded=guarded
+                        )
+                        for unit_set in targets
+                    }
         results[site] = site_results
     return results
 
 
-def few_shot(rows: dict, models: list[Trained], patients_given: int) -> dict[str, float]:
+def few_shot(
+    rows: dict, models: list[Trained], patients_given: int, *, guarded: bool = False
+) -> dict[str, float]:
     """``respira calibrate`` on ``patients_given`` labelled patients of the target (see
     :data:`CALIBRATION_PATIENTS`): per seed, the mean over subsets of the held-out patients' score with the
-    re-tuned thresholds (``per_seed``) and with the model's own (``per_seed_reference``)."""
+    re-tuned thresholds (``per_seed``) and with the model's own (``per_seed_reference``). ``guarded``: the
+    re-tuned thresholds only where, left one patient out at a time, they beat the model's on the given
+    patients (:func:`respira.reports.calibration.cross_validated`), the model's otherwise."""
     calibrated, reference = [], []
     for seed, trained in enumerate(models):
         flags, probs, patients, _ = units(rows, trained.predict_target(rows))
@@ -502,6 +511,10 @@ def few_shot(rows: dict, models: list[Trained], patients_given: int) -> dict[str
             if not (classes == 0).any() or not (classes > 0).any():
                 continue  # respira calibrate refuses a sample without both normal and abnormal units
             tuned = choose_thresholds(flags[given], probs[given]).thresholds
+            if guarded:
+                sample = LabelledSample(probs[given], flags[given], patients[given], "unit")
+                gain = cross_validated(sample, trained.thresholds)
+                tuned = tuned if gain["calibrated"] > gain["model"] else trained.thresholds
             rest = ~given
             pairs.append(
                 (score(flags[rest], probs[rest], tuned)["icbhi_score"],
