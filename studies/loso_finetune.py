@@ -6,7 +6,8 @@ contrastive learning (Kim et al., ICASSP 2024): issue 33's last named way out, m
 The units are those of ``studies/leave_one_site_out.py`` (ICBHI cycles, KAUH 4-s windows carrying their
 recording's flags, SPRSound events; 32 kHz, 4 kHz low-pass), cut once and kept as waveforms. For each
 held-out site and seed, the AudioSet EfficientAT mn04 (converted into ``--work``) is fine-tuned end to end on
-the two other sites as the project's fine-tuning rows run it (4-s input, AdamW 1e-4, batch 16), with a
+the two other sites with the project's fine-tuning rows' settings (4-s input, AdamW 1e-4, batch 16) in a
+plain loop at a constant learning rate (``respira train`` cannot hold ICBHI out), with a
 shared layer of 128 before the head (``head_hidden_size``, SG-SCL's control), ``head_norm`` and dropout 0.3;
 BCE on crackle and wheeze, a KAUH recording's windows weighted to count once. ``sg_scl`` adds λ = 1 times
 :class:`respira.losses.StethoscopeGuidedSupConLoss` (the paper's positives: the same stethoscope model, τ
