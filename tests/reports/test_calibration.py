@@ -23,6 +23,7 @@ from respira.reports.calibration import (
     calibrate,
     calibration_card_section,
     cross_validated,
+    largest_scored_point,
     learning_curve,
     sample_score,
     write_report,
@@ -238,3 +239,14 @@ def test_thresholds_that_lose_out_of_sample_are_not_applied_unless_asked():
     assert "applied although" in calibration_card_section(forced, "site_b")
     applied = calibrate(shifted_sample(), [0.5, 0.5], resamples=20, repeats=2)
     assert applied["applied"] and not applied["applied_anyway"]
+
+
+def test_the_reported_held_out_point_is_the_largest_with_a_defined_score():
+    nan = float("nan")
+    curve = [
+        {"patients": 1, "calibrated_mean": 0.6, "model_mean": 0.5},
+        {"patients": 2, "calibrated_mean": 0.7, "model_mean": 0.5},
+        {"patients": 3, "calibrated_mean": nan, "model_mean": nan},  # the one patient left: one class only
+    ]
+    assert largest_scored_point(curve)["patients"] == 2
+    assert largest_scored_point(curve[2:]) is None and largest_scored_point([]) is None

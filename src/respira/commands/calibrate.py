@@ -66,7 +66,13 @@ def run(args: argparse.Namespace) -> None:
     from ..decision import is_multi_label, thresholds_of, validate_thresholds
     from ..hub.adaptation import write_derived_model
     from ..hub.loading import load_model
-    from ..reports.calibration import calibrate, calibration_card_section, labelled_sample, write_report
+    from ..reports.calibration import (
+        calibrate,
+        calibration_card_section,
+        labelled_sample,
+        largest_scored_point,
+        write_report,
+    )
     from ..utils.threads import apply_num_threads
     from .adapt import check_output
 
@@ -122,8 +128,8 @@ def run(args: argparse.Namespace) -> None:
     for name, label in (("model", "previous thresholds"), ("calibrated", "calibrated (in sample)")):
         low, high = scores[name]["ci"]
         print(f"  ICBHI score, {label}: {scores[name]['value']:.3f} (95% CI {low:.3f}-{high:.3f})")
-    if report["learning_curve"]:
-        last = report["learning_curve"][-1]
+    last = largest_scored_point(report["learning_curve"])
+    if last is not None:
         print(
             f"  held out, thresholds from {last['patients']} patients: {last['calibrated_mean']:.3f} "
             f"(previous thresholds {last['model_mean']:.3f})"

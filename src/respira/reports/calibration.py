@@ -55,6 +55,7 @@ __all__ = [
     "calibrate",
     "cross_validated",
     "labelled_sample",
+    "largest_scored_point",
     "learning_curve",
     "sample_score",
     "write_report",
@@ -212,6 +213,15 @@ def cross_validated(sample: LabelledSample, fallback: Sequence[float]) -> dict[s
     }
 
 
+def largest_scored_point(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The learning curve's point with the most labelled patients whose held-out score is defined (with one
+    or two patients left over, they may all lack normal or abnormal examples: no ICBHI score)."""
+    scored = [
+        row for row in curve if not (math.isnan(row["calibrated_mean"]) or math.isnan(row["model_mean"]))
+    ]
+    return scored[-1] if scored else None
+
+
 def _spread(name: str, values: list[float]) -> dict[str, float]:
     defined = [v for v in values if not math.isnan(v)]
     return {
@@ -317,7 +327,7 @@ def calibration_card_section(report: dict[str, Any], data_dir: str) -> str:
         low, high = entry["ci"]
         return f"{entry['value']:.3f} ({100 * entry['confidence']:.0f} % CI {low:.3f}–{high:.3f})"
 
-    last = report["learning_curve"][-1] if report["learning_curve"] else None
+    last = largest_scored_point(report["learning_curve"])
     tuned, held_out = report["tuned_thresholds"], report["cross_validated"]
     sample = f"`{data_dir}` ({report['examples']} {report['unit']}s of {report['patients']} patients)"
     if report["applied"]:
