@@ -13,7 +13,7 @@ BCE on crackle and wheeze, a KAUH recording's windows weighted to count once. ``
 :class:`respira.losses.StethoscopeGuidedSupConLoss` (the paper's positives: the same stethoscope model, τ
 0.07) on a 128-d projector of that layer. The stethoscopes are ICBHI's four (AKG C417L, Littmann 3200,
 Littmann Classic II SE, Meditron), KAUH's Littmann 3200 — the same model as ICBHI's — and SPRSound's
-Yunting II. 5 epochs (each rotation's pool is 3-5× ICBHI's cycles: 600-1,000 steps), the last one kept.
+Yunting II. 5 epochs (each rotation's pool is 3-5× ICBHI's cycles: 490-830 steps), the last one kept.
 
 One patient group in five of each training site (seeded) is held out of training for the decision: thresholds
 tuned there, pooled and worst-site (``threshold_aggregation: worst_domain`` by site). Nothing of the held-out
