@@ -250,3 +250,31 @@ def test_the_reported_held_out_point_is_the_largest_with_a_defined_score():
     ]
     assert largest_scored_point(curve)["patients"] == 2
     assert largest_scored_point(curve[2:]) is None and largest_scored_point([]) is None
+
+
+@pytest.mark.parametrize("apply_anyway", [False, True])
+def test_the_command_keeps_thresholds_that_lose_out_of_sample_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, apply_anyway: bool
+):
+    model = tmp_path / "model"
+    tiny_model().save_pretrained(model)
+    sample = overfitting_sample()
+    monkeypatch.setattr("respira.reports.calibration.labelled_sample", lambda *args, **kwargs: sample)
+    (tmp_path / "site_b").mkdir()
+    output = tmp_path / "out"
+    args = ["calibrate", str(model), "--data_dir", str(tmp_path / "site_b"), "--output_dir", str(output)]
+    capsys.readouterr()
+    assert (
+        main([*args, "--bootstrap", "20", "--repeats", "2", *(["--apply_anyway"] if apply_anyway else [])])
+        == 0
+    )
+    out = capsys.readouterr().out
+    report = json.loads((output / "calibration.json").read_text())
+    _, config = load_model(output, device="cpu")
+    if apply_anyway:
+        assert config.decision_thresholds == pytest.approx(report["tuned_thresholds"])
+        assert out.startswith("calibrated ") and "--apply_anyway" not in out
+    else:
+        assert config.decision_thresholds == pytest.approx([0.5, 0.5])
+        assert out.startswith("kept the thresholds of ") and "(--apply_anyway writes them)" in out
+    assert config.calibration["applied"] is apply_anyway

@@ -30,7 +30,7 @@ import io
 import math
 import statistics
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +57,7 @@ __all__ = [
     "labelled_sample",
     "largest_scored_point",
     "learning_curve",
+    "retuning_wins",
     "sample_score",
     "write_report",
 ]
@@ -213,6 +214,12 @@ def cross_validated(sample: LabelledSample, fallback: Sequence[float]) -> dict[s
     }
 
 
+def retuning_wins(held_out: Mapping[str, float]) -> bool:
+    """Whether thresholds re-tuned on the sample beat the model's out of sample (:func:`cross_validated`'s
+    scores): the rule :func:`calibrate` applies them by."""
+    return held_out["calibrated"] > held_out["model"]
+
+
 def largest_scored_point(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The learning curve's point with the most labelled patients whose held-out score is defined (with one
     or two patients left over, they may all lack normal or abnormal examples: no ICBHI score)."""
@@ -252,7 +259,8 @@ def calibrate(
     every = np.ones(len(sample.targets), dtype=bool)
     choice = choose_thresholds(sample.targets, sample.probabilities, fallback=fallback)
     held_out = cross_validated(sample, fallback)
-    applied = apply_anyway or held_out["calibrated"] > held_out["model"]
+    wins = retuning_wins(held_out)
+    applied = apply_anyway or wins
     thresholds = choice.thresholds if applied else (float(fallback[0]), float(fallback[1]))
 
     def statistic(indices: np.ndarray) -> dict[str, float]:
@@ -276,7 +284,7 @@ def calibrate(
         "tuned": list(choice.tuned),
         "cross_validated": held_out,
         "applied": bool(applied),
-        "applied_anyway": bool(apply_anyway and not held_out["calibrated"] > held_out["model"]),
+        "applied_anyway": bool(apply_anyway and not wins),
         "icbhi_score": {
             name: {"value": point[name], "ci": intervals[name], "confidence": confidence} for name in point
         },
