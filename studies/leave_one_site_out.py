@@ -70,7 +70,7 @@ from respira.metrics.multilabel import roc_auc
 from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
-from respira.reports.calibration import LabelledSample, cross_validated
+from respira.reports.calibration import LabelledSample, cross_validated, retuning_wins
 from respira.training.run.fold_summary import t_interval
 
 GROUPS, EPOCHS, BATCH, LR, DROPOUT, HIDDEN, TEMPERATURE = 5, 30, 32, 1e-3, 0.3, 128, 0.07
@@ -204,7 +204,8 @@ def fit_head(
         torch.nn.Sequential(torch.nn.Linear(x.shape[1], HIDDEN), torch.nn.ReLU()) if method.hidden else None
     )
     classifier = torch.nn.Sequential(torch.nn.Dropout(DROPOUT), torch.nn.Linear(width, 2))
-    parts = [m for m in (trunk, classifier) if m is not None]
+    head = torch.nn.Sequential(*([trunk] if trunk is not None else []), classifier)
+    trained = torch.nn.ModuleList([head])
     contrastive = projector = None
     if method.contrastive is not None:
         positives = "domain" if method.contrastive == "stethoscope" else "label_across_domains"
@@ -212,9 +213,8 @@ def fit_head(
         projector = torch.nn.Sequential(
             torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, HIDDEN)
         )
-        parts.append(projector)
-    head = torch.nn.Sequential(*([trunk] if trunk is not None else []), classifier)
-    optimiser = torch.optim.AdamW([p for m in parts for p in m.parameters()], lr=LR, weight_decay=0.0)
+        trained.append(projector)
+    optimiser = torch.optim.AdamW(trained.parameters(), lr=LR, weight_decay=0.0)
     inputs, targets = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(flags, dtype=torch.float32)
     codes = torch.as_tensor(np.unique(domains, return_inverse=True)[1])
     w = torch.as_tensor(weights / weights.mean(), dtype=torch.float32)
@@ -513,8 +513,8 @@ def few_shot(
             tuned = choose_thresholds(flags[given], probs[given]).thresholds
             if guarded:
                 sample = LabelledSample(probs[given], flags[given], patients[given], "unit")
-                gain = cross_validated(sample, trained.thresholds)
-                tuned = tuned if gain["calibrated"] > gain["model"] else trained.thresholds
+                if not retuning_wins(cross_validated(sample, trained.thresholds)):
+                    tuned = trained.thresholds
             rest = ~given
             pairs.append(
                 (score(flags[rest], probs[rest], tuned)["icbhi_score"],

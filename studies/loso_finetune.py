@@ -160,14 +160,19 @@ def run_one(encoder: Path, sets: dict, site: str, method: Method, seed: int, pat
     print(f"{site} {method.name} seed {seed}: trained {trained:.0f} s, total {total:.0f} s", flush=True)
 
 
+def run_path(work: Path, site: str, method: Method, seed: int) -> Path:
+    """Where one rotation x method x seed is saved."""
+    return work / site / method.name / f"seed_{seed}.npz"
+
+
 def report(sets: dict, work: Path, seeds: list[int]) -> dict:
     """``{site: {method:rule: {unit set: evaluate_target(...)}}}`` over the saved seeds (a rotation or
     seed not run yet is left out)."""
     results: dict = {}
     for site in SITES:
         for method in METHODS:
-            present = [s for s in seeds if (work / site / method.name / f"seed_{s}.npz").is_file()]
-            saved = [np.load(work / site / method.name / f"seed_{s}.npz") for s in present]
+            present = [s for s in seeds if run_path(work, site, method, s).is_file()]
+            saved = [np.load(run_path(work, site, method, s)) for s in present]
             if not saved:
                 continue
             targets = targets_of(sets, site)
@@ -245,7 +250,7 @@ def main() -> None:
         for seed in seeds:  # seed-major: an interrupted study has whole seeds of every rotation
             for site in SITES:
                 for method in METHODS:
-                    path = out / site / method.name / f"seed_{seed}.npz"
+                    path = run_path(out, site, method, seed)
                     if not path.is_file():
                         run_one(encoder, sets, site, method, seed, path)
     results = report(sets, out, seeds)
