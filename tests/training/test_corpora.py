@@ -202,6 +202,10 @@ def test_sprsound_events_join_training_as_cycles_of_their_own_patients(
     assert set(events[BAG_COLUMN]) == {-1} and set(events["device"]) == {"Yunting II"}
     patients = {int(stem.split("_")[0]) for _, stem, _, spans, _ in SPRSOUND_TINY if spans}
     assert set(np.asarray(events["patient_id"]) - PATIENT_OFFSET) == patients  # sprsound is corpus 1
+    # each event named by (recording, its number in the recording's JSON, from 1), as a cycle is
+    numbered = Counter(zip(events["recording"], events["cycle_index"], strict=True))
+    per_recording = {stem: len(spans) for _, stem, _, spans, _ in SPRSOUND_TINY if spans}
+    assert numbered == {(stem, i): 1 for stem, n in per_recording.items() for i in range(1, n + 1)}
     for name in ("validation", "test"):
         assert set(splits[name]["corpus"]) == {"icbhi"}
 
@@ -251,6 +255,28 @@ def test_a_tiny_run_trains_on_three_sites(
     assert sum(corpus.examples for corpus in corpora.values()) == record.data.split_sizes["train"].cycles
     card = " ".join((output / "README.md").read_text().split())
     assert f"sprsound (event labels: 5 patients, 7 recordings, {events} events)" in card
+
+
+def test_the_flagship_settings_train_on_three_sites(
+    synthetic_corpus: Path, kauh_folder: Path, sprsound_folder: Path, tmp_path: Path, capsys
+) -> None:
+    # augmented views embedded once per identified row (recording, cycle_index): SPRSound's events are
+    # numbered by their event_index; thresholds for the worst corpus, cross-fitted over the three sites
+    options = {
+        "corpora": ["icbhi", "kauh", "sprsound"],
+        "corpus_dirs": {"kauh": str(kauh_folder), "sprsound": str(sprsound_folder)},
+        "augmentation": {"gain": {"db": [-6, 6]}},
+        "augmented_views": 1,
+        "threshold_source": "cross_fit",
+        "threshold_folds": 2,
+        "threshold_aggregation": "worst_domain",
+        "group_by_key": "corpus",
+    }
+    output = _train_on_both(synthetic_corpus, kauh_folder, tmp_path, capsys, **options)
+    config = json.loads((output / "config.json").read_text())
+    assert len(config["decision_thresholds"]) == 2
+    record = RunRecord.load(output)
+    assert [corpus.name for corpus in record.data.corpora] == ["icbhi", "kauh", "sprsound"]
 
 
 def test_a_single_label_run_balances_icbhi_and_sprsound_by_corpus(

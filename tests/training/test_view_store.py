@@ -102,5 +102,9 @@ def test_another_encoder_or_rows_without_identity_are_not_answered(frozen, part)
     twice = datasets.concatenate_datasets([part, part])  # (recording, cycle_index) name two rows each
     assert store.views(frozen, twice, _collator(), 2, batch_size=8) is None
     assert store.clean(frozen, part.remove_columns("cycle_index"), batch_size=8) is None
+    unnumbered = part.map(
+        lambda row, i: {"cycle_index": None if i == 0 else row["cycle_index"]}, with_indices=True
+    )
+    assert store.views(frozen, unnumbered, _collator(), 2, batch_size=8) is None  # a row without its number
     resampled = part.cast_column("audio", datasets.Audio(sampling_rate=8000))  # decoding would resample
     assert store.clean(frozen, resampled, batch_size=8) is None

@@ -117,6 +117,8 @@ class ViewStore:
         if "recording" not in dataset.column_names or "cycle_index" not in dataset.column_names:
             return None
         names = dataset.select_columns(["recording", "cycle_index"])[:]
+        if None in names["cycle_index"]:
+            return None
         identities = [(str(r), int(c)) for r, c in zip(names["recording"], names["cycle_index"], strict=True)]
         return identities if len(set(identities)) == len(identities) else None
 

@@ -245,9 +245,11 @@ def _training_examples(
 
 def _icbhi_columns(spec: CorpusSpec, example: dict[str, Any], offset: int, *, label: int, bag: int) -> dict:
     """The ICBHI split's columns of one example of another corpus (its patient id offset, its device as
-    the spec names it, ``bag`` -1 unless it is a window of a recording-labelled corpus)."""
+    the spec names it, ``bag`` -1 unless it is a window of a recording-labelled corpus, ``cycle_index`` its
+    number within its recording: a window's, or an event's ``event_index``)."""
     return {
         "label": label,
+        "cycle_index": int(example["cycle_index"] if "cycle_index" in example else example["event_index"]),
         "patient_id": int(example["patient_id"]) + offset,
         "device": spec.training_device.format(**example) if spec.training_device else spec.name,
         "acquisition_mode": "sc",
