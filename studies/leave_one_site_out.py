@@ -39,6 +39,13 @@ thresholds moved), both (the old default), and each with the posteriors calibrat
 flag on the pool's cross-fitted predictions, so EM's calibration assumption holds). Every adaptation is paired
 with the unadapted head by rotation x seed.
 
+Which detector to ship (issue 33, item 7): a detector meets new patients of the sites it learnt from as
+well as sites it never heard. The candidates (:data:`SHIPPING`: the head trained on ICBHI alone, as
+shipped, and the head trained on all three sites with pooled or worst-site thresholds) are scored on both:
+new patients of a site by the in-domain protocol (the site's patients in 5 folds, each fold scored by the
+candidate trained on everything it learns from less that fold), a site never heard by the held-out
+rotations; each is paired with the ICBHI-only head by site set x seed.
+
 Reported per held-out site and method: ICBHI score, Se, Sp (mean over seeds), its 95 % patient-bootstrap
 interval (the seed-mean score over 1000 resamples of the held-out site's patients), the AUC per flag, and the
 decision ceiling (thresholds tuned on the held-out site itself: what any rule could reach; never a result).
@@ -58,6 +65,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _loso_tables import domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
 from _protocols import decision_ceiling
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
@@ -71,7 +79,6 @@ from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
 from respira.reports.calibration import LabelledSample, cross_validated, retuning_wins
-from respira.training.run.fold_summary import t_interval
 
 GROUPS, EPOCHS, BATCH, LR, DROPOUT, HIDDEN, TEMPERATURE = 5, 30, 32, 1e-3, 0.3, 128, 0.07
 TRAIN_SETS: dict[str, str] = {"icbhi": "icbhi", "kauh": "kauh", "sprsound": "sprsound"}
@@ -108,8 +115,14 @@ class Method:
 IN_DOMAIN: tuple[Method, ...] = (
     Method("pooled"),
     Method("worst_site_thresholds", worst_site_thresholds=True),
+    Method("icbhi_only", train_sites=("icbhi",)),
 )
-"""Methods also scored with the site in training (patient folds), for the in / out-of-domain table."""
+"""Methods also scored with the site in training (patient folds), for the in / out-of-domain table and the
+choice of the detector to ship (:data:`SHIPPING`); a method with ``train_sites`` only on those sites."""
+SHIPPING: tuple[str, ...] = ("icbhi_only", "pooled", "worst_site_thresholds")
+"""Issue 33 item 7's candidates for the example detector: the shipped pool (ICBHI alone) and the head
+trained on all three sites with each threshold rule, scored on new patients of every site and on a site
+they never heard."""
 METHODS: tuple[Method, ...] = (
     Method("pooled"),
     Method("site_balanced", site_balanced=True),
@@ -431,7 +444,10 @@ def in_domain(sets: dict, site: str, seeds: list[int], method: Method) -> dict[s
         given = {name: np.zeros((len(rows["patient"]), 2)) for name, rows in targets.items()}
         for fold in range(GROUPS):
             held = frozenset(p for p, f in fold_of.items() if f == fold)
-            trained = train(method, pool_of(sets, None, held), seed)
+            pool = pool_of(sets, None, held)
+            if method.train_sites is not None:
+                pool = take(pool, np.isin(pool["site"], method.train_sites))
+            trained = train(method, pool, seed)
             for name, rows in targets.items():
                 chosen = np.isin(rows["patient"], list(held))
                 probs[name][chosen] = trained.predict_target(take(rows, chosen))
@@ -474,6 +490,8 @@ def run(sets: dict, seeds: list[int]) -> dict:
                 name: evaluate_target(name, targets[name], r) for name, r in runs.items()
             }
         for method in IN_DOMAIN:
+            if method.train_sites is not None and site not in method.train_sites:
+                continue  # it never learns from the site: its held-out scores are its new patients' too
             began = time.perf_counter()
             site_results[f"in_domain:{method.name}"] = in_domain(sets, site, seeds, method)
             print(f"{site} in domain {method.name}: {time.perf_counter() - began:.0f} s", flush=True)
@@ -531,56 +549,6 @@ def few_shot(
     }
 
 
-def table(results: dict) -> str:
-    lines = [
-        "| held out | scored | method | ICBHI score (95 % CI) | Se | Sp | AUC crackle | AUC wheeze | ceiling "
-        "| seeds |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for site, methods in results.items():
-        for method, sets in methods.items():
-            for name, r in sorted(sets.items()):
-                ci = f" ({r['ci'][0]:.1f}–{r['ci'][1]:.1f})" if r.get("ci") else ""
-                auc = [f"{r[k]:.1f}" if k in r else "" for k in ("auc_crackle", "auc_wheeze", "ceiling")]
-                seeds = ", ".join(f"{v:.1f}" for v in r.get("per_seed", []))
-                if "reference_score" in r:
-                    ci = f" (unchanged thresholds {r['reference_score']:.1f}, same patients)"
-                se_sp = [f"{r[k]:.1f}" if k in r else "" for k in ("sensitivity", "specificity")]
-                lines.append(
-                    f"| {site} | {name} ({r['units']}) | {method} | {r['icbhi_score']:.1f}{ci} | "
-                    f"{' | '.join(se_sp)} | {' | '.join(auc)} | {seeds} |"
-                )
-    return "\n".join(lines)
-
-
-def paired(results: dict, reference: str = "pooled") -> str:
-    """Each method and adaptation against ``reference``, paired by held-out set x seed."""
-    lines = ["| method | Δ ICBHI score per rotation (mean over seeds) | mean Δ | 95 % t-interval "
-             "| better in |",
-             "| --- | --- | --- | --- | --- |"]  # fmt: skip
-    names = [
-        m
-        for m in dict.fromkeys(m for methods in results.values() for m in methods)
-        if m not in ("all_normal", "class_prior", "logmel_lr", reference) and not m.startswith("in_domain:")
-    ]
-    for method in names:
-        deltas, per_rotation, wins, total = [], [], 0, 0
-        for site, methods in results.items():
-            for name, r in methods.get(method, {}).items():
-                base = r.get("per_seed_reference", methods[reference][name]["per_seed"])
-                d = [a - b for a, b in zip(r["per_seed"], base, strict=True)]
-                deltas += d
-                wins += sum(x > 0 for x in d)
-                total += len(d)
-                per_rotation.append(f"{site}/{name} {statistics.fmean(d):+.1f}")
-        low, high = t_interval(deltas)
-        lines.append(
-            f"| {method} | {'; '.join(per_rotation)} | {statistics.fmean(deltas):+.2f} | "
-            f"{low:+.2f} to {high:+.2f} | {wins}/{total} |"
-        )
-    return "\n".join(lines)
-
-
 def quality_probe(rows: dict[str, np.ndarray]) -> dict[str, float]:
     """Can the frozen encoder tell a recording too poor to judge? SPRSound's record label Poor Quality from
     each recording's mean and standard deviation of window embeddings: a class-balanced L2 logistic
@@ -612,23 +580,6 @@ def quality_probe(rows: dict[str, np.ndarray]) -> dict[str, float]:
     }  # fmt: skip
 
 
-def domain_gap(results: dict) -> str:
-    """Each site with its patients in training (in domain) beside the same method with the site held out."""
-    lines = [
-        "| site | scored | method | in domain (95 % CI) | held out (95 % CI) | Δ held out - in domain |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for site, methods in results.items():
-        for method in IN_DOMAIN:
-            inside, outside = methods[f"in_domain:{method.name}"], methods[method.name]
-            for name in sorted(inside):
-                a, b = inside[name], outside[name]
-                cells = [f"{r['icbhi_score']:.1f} ({r['ci'][0]:.1f}–{r['ci'][1]:.1f})" for r in (a, b)]
-                gap = b["icbhi_score"] - a["icbhi_score"]
-                lines.append(f"| {site} | {name} | {method.name} | {cells[0]} | {cells[1]} | {gap:+.1f} |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -650,6 +601,8 @@ def main() -> None:
     print(paired(results))
     print()
     print(domain_gap(results))
+    print()
+    print(shipping(results, SHIPPING, reference="icbhi_only"))
     quality = quality_probe(sets["sprsound_windows"])
     print(
         f"\nquality (SPRSound, {quality['records']} records, {quality['poor_quality']} Poor Quality): AUC "

@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _loso_tables import table
 from _machine import cpu_name, load_average
 from _site_features import RATE, SITES, unit_sets
 from _study_methods import ROOT
-from leave_one_site_out import evaluate_target, patient_groups, pool_of, table, take, targets_of, units
+from leave_one_site_out import evaluate_target, patient_groups, pool_of, take, targets_of, units
 from respira.dsp import pad_batch
 from respira.labels import MULTI_LABEL
 from respira.losses import StethoscopeGuidedSupConLoss

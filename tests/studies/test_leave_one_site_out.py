@@ -154,3 +154,20 @@ def test_without_the_contrastive_loss_no_projector_is_trained(sets: dict, monkey
     monkeypatch.setattr(_RecordingLoss, "calls", [])
     loso.train(loso.Method("hidden", hidden=True), loso.pool_of(sets, "sprsound"), seed=0)
     assert _RecordingLoss.calls == []
+
+
+def test_in_domain_a_method_of_named_sites_learns_from_their_other_folds_alone(
+    sets: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pools = []
+
+    def fake_train(method, pool, seed):
+        pools.append(pool)
+        return loso.Trained(lambda rows: np.full((len(rows["x"]), 2), 0.5), (0.4, 0.4), None, pool, None)
+
+    monkeypatch.setattr(loso, "train", fake_train)
+    result = loso.in_domain(sets, "icbhi", [0], loso.Method("icbhi_only", train_sites=("icbhi",)))
+    assert result["icbhi"]["units"] == 3
+    assert all(set(pool["site"]) == {"icbhi"} for pool in pools)
+    held = [{"a", "b"} - set(pool["patient"]) for pool in pools]  # each fold leaves its own patients out
+    assert sorted(map(sorted, held)) == [[], [], [], ["a"], ["b"]]
