@@ -145,3 +145,23 @@ def shipping(results: dict, candidates: tuple[str, ...], reference: str) -> str:
             if pairs:
                 lines.append(_paired_row(f"{candidate}, {label}", pairs))
     return "\n".join(lines)
+
+
+def challenge(methods: dict, tasks: dict[str, str], published: float = 73.7) -> str:
+    """The SPRSound challenge's Score of every method with one (``methods``: one site's results), per unit
+    set and its task (``tasks``), held out and in domain; ``published``: the 2022 challenge's best task 2-1
+    Score, for reference (a model trained on the full release, scored on its official test part)."""
+    names = sorted(tasks)
+    cells = " | ".join(f"task {tasks[n]} Score ({n})" for n in names)
+    lines = [f"| method | {cells} |", "| --- |" + " --- |" * len(names)]
+    for method, sets in methods.items():
+        if not any("challenge_score" in sets.get(n, {}) for n in names):
+            continue
+        values = [sets[n]["challenge_score"] if "challenge_score" in sets.get(n, {}) else None for n in names]
+        lines.append(f"| {method} | " + " | ".join("" if v is None else f"{v:.1f}" for v in values) + " |")
+    lines.append(
+        "| (best published, task 2-1, 2022) | "
+        + " | ".join(f"{published:.1f}" if tasks[n] == "2-1" else "" for n in names)
+        + " |"
+    )
+    return "\n".join(lines)

@@ -65,7 +65,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _loso_tables import domain_gap, paired, shipping, table
+from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
 from _protocols import decision_ceiling
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
@@ -77,6 +77,7 @@ from respira.metrics.baselines import class_prior
 from respira.metrics.multilabel import roc_auc
 from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import patient_bootstrap
+from respira.metrics.sprsound import flags_to_sprsound, sprsound_scores
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
 from respira.reports.calibration import LabelledSample, cross_validated, retuning_wins
 
@@ -90,6 +91,11 @@ CALIBRATED: tuple[str, ...] = ("pooled", "icbhi_only")
 """The methods whose models are calibrated on a few target patients (``pooled``: ``calibrate:<k>_patients``;
 the others: ``calibrate:<method>:<k>_patients``), each also ``..._guarded`` (re-tuned thresholds only
 where they beat the model's with each given patient left out: ``respira calibrate``'s default)."""
+CHALLENGE_TASKS: dict[str, str] = {"sprsound": "1-1", "sprsound_windows": "2-1"}
+"""SPRSound's unit sets also scored on the 2022 challenge's tasks (``challenge_score``, its Score in %):
+events on 1-1 (Normal or Adventitious), recordings on 2-1 (Normal, Poor Quality or Adventitious). No head here
+calls a record Poor Quality, and Poor Quality records enter neither SE nor SP, so leaving them out (as the
+unit sets do) scores task 2-1 exactly."""
 ADAPTATIONS: tuple[str, ...] = (
     "head_norm", "prior_shift", "head_norm+prior_shift",
     "calibrated+prior_shift", "calibrated+head_norm+prior_shift",
@@ -380,6 +386,8 @@ def evaluate_target(
         flags, unit_probs, patients, _ = units(rows, probs)
         unit_runs.append((unit_probs, thresholds))
         s = score(flags, unit_probs, thresholds)
+        if name in CHALLENGE_TASKS:
+            s["challenge_score"] = challenge_score(CHALLENGE_TASKS[name], flags, unit_probs >= thresholds)
         s |= {
             f"auc_{label}": 100 * roc_auc(flags[:, i], unit_probs[:, i])
             for i, label in enumerate(MULTI_LABEL_NAMES)
@@ -402,6 +410,12 @@ def evaluate_target(
     return result
 
 
+def challenge_score(task: str, flags: np.ndarray, decided: np.ndarray) -> float:
+    """The SPRSound challenge's Score (%) on ``task`` of the units' decided (crackle, wheeze) flags."""
+    truth, guess = (flags_to_sprsound(task, f.astype(np.int64)) for f in (flags, decided))
+    return 100 * sprsound_scores(task, truth, guess, warn=False)["score"]
+
+
 def baselines(sets: dict, site: str, pool: dict) -> dict[str, dict[str, dict]]:
     """all-normal, class prior and log-mel regression on each of the held-out site's unit sets."""
     from _common import fit_label_regressions
@@ -415,6 +429,10 @@ def baselines(sets: dict, site: str, pool: dict) -> dict[str, dict[str, dict]]:
         classes = flags_to_classes(flags)
         normal = score(flags, np.zeros_like(probs), (0.5, 0.5))
         out["all_normal"][name] = normal | {"ci": [normal["icbhi_score"]] * 2, "units": len(flags)}
+        if name in CHALLENGE_TASKS:
+            out["all_normal"][name]["challenge_score"] = challenge_score(
+                CHALLENGE_TASKS[name], flags, np.zeros_like(flags)
+            )
         # expected score of drawing each unit's class from the pool's shares: Sp = share of normal, Se = ...
         se = sum(shares[c] * np.mean(classes[classes > 0] == c) for c in range(1, 4)) * 100
         sp = shares[0] * 100
@@ -603,6 +621,8 @@ def main() -> None:
     print(domain_gap(results))
     print()
     print(shipping(results, SHIPPING, reference="icbhi_only"))
+    print()
+    print(challenge(results["sprsound"], CHALLENGE_TASKS))
     quality = quality_probe(sets["sprsound_windows"])
     print(
         f"\nquality (SPRSound, {quality['records']} records, {quality['poor_quality']} Poor Quality): AUC "

@@ -171,3 +171,18 @@ def test_in_domain_a_method_of_named_sites_learns_from_their_other_folds_alone(
     assert all(set(pool["site"]) == {"icbhi"} for pool in pools)
     held = [{"a", "b"} - set(pool["patient"]) for pool in pools]  # each fold leaves its own patients out
     assert sorted(map(sorted, held)) == [[], [], [], ["a"], ["b"]]
+
+
+def test_sprsound_recordings_are_also_scored_on_the_challenges_task_2_1() -> None:
+    # Normal, Adventitious x 3, Normal; decided: Normal, Adventitious, Adventitious (wheeze for a crackle
+    # record: 2-1 only asks adventitious or not), Normal, Normal -> SE 2/3, SP 1, AS 5/6, HS 4/5
+    flags = np.array([[0, 0], [1, 0], [1, 0], [0, 1], [0, 0]])
+    decided = np.array([[0, 0], [1, 0], [0, 1], [0, 0], [0, 0]])
+    expected = 100 * (5 / 6 + 4 / 5) / 2
+    assert loso.challenge_score("2-1", flags, decided) == pytest.approx(expected)
+    rows = {"flags": flags, "patient": np.array(list("abcde")), "recording": np.array(list("vwxyz"))}
+    rows["unit"] = rows["recording"]
+    result = loso.evaluate_target("sprsound_windows", rows, [(decided * 0.9, (0.5, 0.5))])
+    assert result["challenge_score"] == pytest.approx(expected)
+    assert "challenge_score" not in loso.evaluate_target("kauh", rows, [(decided * 0.9, (0.5, 0.5))])
+    assert loso.challenge_score("2-1", flags, np.zeros_like(flags)) == pytest.approx(25.0)  # all-normal

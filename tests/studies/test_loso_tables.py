@@ -80,3 +80,16 @@ def test_paired_leaves_out_baselines_and_in_domain_rows(results: dict) -> None:
     assert row[1:3] == ["kauh/kauh +10.0", "+10.00"] and row[4] == "3/3"
     assert row[3] == "+2.55 to +17.45"
     assert "all_normal" not in text and "in_domain" not in text
+
+
+def test_the_challenge_table_lists_every_method_with_a_challenge_score() -> None:
+    methods = {
+        "all_normal": {"sprsound": {"challenge_score": 25.0}, "sprsound_windows": {"challenge_score": 25.0}},
+        "class_prior": {"sprsound": {"icbhi_score": 40.0}},  # no challenge score: not listed
+        "in_domain:pooled": {"sprsound": {"challenge_score": 61.25}, "sprsound_windows": {}},
+    }
+    text = tables.challenge(methods, {"sprsound": "1-1", "sprsound_windows": "2-1"})
+    assert _row(text, "| all_normal |") == ["all_normal", "25.0", "25.0"]
+    assert _row(text, "| in_domain:pooled |") == ["in_domain:pooled", "61.2", ""]
+    assert _row(text, "| (best published") == ["(best published, task 2-1, 2022)", "", "73.7"]
+    assert "class_prior" not in text
