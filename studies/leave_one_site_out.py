@@ -49,6 +49,8 @@ rotations; each is paired with the ICBHI-only head by site set x seed.
 Reported per held-out site and method: ICBHI score, Se, Sp (mean over seeds), its 95 % patient-bootstrap
 interval (the seed-mean score over 1000 resamples of the held-out site's patients), the AUC per flag, and the
 decision ceiling (thresholds tuned on the held-out site itself: what any rule could reach; never a result).
+SPRSound's events and records are also scored on the 2022 challenge's tasks 1-1 and 2-1
+(:data:`CHALLENGE_TASKS`).
 Results go to ``--work/loso_results.json``; the features are cached per site in ``--work/site_features/``.
 """
 
