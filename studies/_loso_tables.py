@@ -38,8 +38,9 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _paired_row(label: str, pairs: list[tuple[str, list[float], list[float]]]) -> str:
-    """One row of a paired table: ``pairs`` are (rotation, scores, reference scores) seed by seed."""
+def paired_cells(pairs: list[tuple[str, list[float], list[float]]]) -> str:
+    """The cells of a paired row — each rotation's mean difference, the mean difference, its 95 % t-interval
+    and how many pairs are better — of ``pairs``: (rotation, scores, reference scores) seed by seed."""
     deltas, per_rotation = [], []
     for rotation, scores, reference in pairs:
         d = [a - b for a, b in zip(scores, reference, strict=True)]
@@ -48,9 +49,13 @@ def _paired_row(label: str, pairs: list[tuple[str, list[float], list[float]]]) -
     low, high = t_interval(deltas)
     wins = sum(x > 0 for x in deltas)
     return (
-        f"| {label} | {'; '.join(per_rotation)} | {statistics.fmean(deltas):+.2f} | "
-        f"{low:+.2f} to {high:+.2f} | {wins}/{len(deltas)} |"
+        f"{'; '.join(per_rotation)} | {statistics.fmean(deltas):+.2f} | {low:+.2f} to {high:+.2f} | "
+        f"{wins}/{len(deltas)}"
     )
+
+
+def _paired_row(label: str, pairs: list[tuple[str, list[float], list[float]]]) -> str:
+    return f"| {label} | {paired_cells(pairs)} |"
 
 
 def paired(results: dict, reference: str = "pooled") -> str:

@@ -183,9 +183,11 @@ def pool_of(
     return concat(parts)
 
 
-def training_pool(method: Method, pool: dict[str, np.ndarray], held_out: str) -> dict[str, np.ndarray] | None:
-    """What ``method`` learns from when ``held_out`` is held out: ``pool``, or its ``train_sites`` only;
-    ``None`` where it would learn from the held-out site."""
+def training_pool(
+    method: Method, pool: dict[str, np.ndarray], held_out: str | None
+) -> dict[str, np.ndarray] | None:
+    """What ``method`` learns from when ``held_out`` is held out (``None``: no site, in domain): ``pool``, or
+    its ``train_sites`` only; ``None`` where it would learn from the held-out site."""
     if method.train_sites is None:
         return pool
     if held_out in method.train_sites:
@@ -464,10 +466,7 @@ def in_domain(sets: dict, site: str, seeds: list[int], method: Method) -> dict[s
         given = {name: np.zeros((len(rows["patient"]), 2)) for name, rows in targets.items()}
         for fold in range(GROUPS):
             held = frozenset(p for p, f in fold_of.items() if f == fold)
-            pool = pool_of(sets, None, held)
-            if method.train_sites is not None:
-                pool = take(pool, np.isin(pool["site"], method.train_sites))
-            trained = train(method, pool, seed)
+            trained = train(method, training_pool(method, pool_of(sets, None, held), None), seed)
             for name, rows in targets.items():
                 chosen = np.isin(rows["patient"], list(held))
                 probs[name][chosen] = trained.predict_target(take(rows, chosen))

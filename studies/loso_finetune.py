@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _loso_tables import table
+from _loso_tables import paired_cells, table
 from _machine import cpu_name, load_average
 from _site_features import RATE, SITES, unit_sets
 from _study_methods import ROOT
@@ -45,7 +45,6 @@ from respira.dsp import pad_batch
 from respira.labels import MULTI_LABEL
 from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics.thresholds import tune_thresholds
-from respira.training.run.fold_summary import t_interval
 
 EPOCHS, BATCH, LR, SECONDS, HIDDEN, DROPOUT, SG_SCL_WEIGHT = 5, 16, 1e-4, 4.0, 128, 0.3, 1.0
 VALIDATION_GROUP = 0
@@ -190,26 +189,20 @@ def report(sets: dict, work: Path, seeds: list[int]) -> dict:
 
 
 def paired(results: dict, reference: str, other: str) -> str:
-    """``other`` − ``reference`` per held-out set x seed (both present)."""
-    deltas, per_rotation, auc = [], [], {"auc_crackle": [], "auc_wheeze": []}
+    """``other`` − ``reference`` per held-out set x seed (both present), and the mean AUC shifts."""
+    pairs, auc = [], {"auc_crackle": [], "auc_wheeze": []}
     for site, methods in results.items():
         if reference not in methods or other not in methods:
             continue
         for name, r in methods[other].items():
             base = methods[reference][name]
-            d = [a - b for a, b in zip(r["per_seed"], base["per_seed"], strict=True)]
-            deltas += d
-            per_rotation.append(f"{site}/{name} {statistics.fmean(d):+.1f}")
+            pairs.append((f"{site}/{name}", r["per_seed"], base["per_seed"]))
             for key, shifts in auc.items():
                 shifts.append(r[key] - base[key])
-    if len(deltas) < 2:
+    if sum(len(scores) for _, scores, _ in pairs) < 2:
         return f"{other} − {reference}: fewer than two pairs"
-    low, high = t_interval(deltas)
     shifts = ", ".join(f"{key} {statistics.fmean(v):+.1f}" for key, v in auc.items())
-    return (
-        f"| {other} − {reference} | {'; '.join(per_rotation)} | {statistics.fmean(deltas):+.2f} | "
-        f"{low:+.2f} to {high:+.2f} | {sum(x > 0 for x in deltas)}/{len(deltas)} | {shifts} |"
-    )
+    return f"| {other} − {reference} | {paired_cells(pairs)} | {shifts} |"
 
 
 FROZEN_RULES = {"pooled": "pooled", "worst_site": "worst_site_thresholds"}
