@@ -17,6 +17,7 @@ from respira.metrics.recording_level import (
     patient_bootstrap,
     recording_decisions,
     recording_level_scores,
+    recording_strata,
 )
 
 # (crackle, wheeze, normal) targets and (crackle, wheeze) recording probabilities; thresholds 0.5 / 0.4
@@ -152,3 +153,66 @@ def test_bca_equals_scipy_s_ordinary_bootstrap_with_one_recording_per_patient() 
     assert ours["mean"][0] > percentile["mean"][0] and ours["mean"][1] > percentile["mean"][1]
     with pytest.raises(ValueError, match="method"):
         patient_bootstrap(statistic, np.arange(30), method="basic")
+
+
+def _random_case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A small random sample: 2-8 patients of 1-4 recordings, (crackle, wheeze, normal) targets with at
+    least one normal and one abnormal recording, and random recording probabilities."""
+    while True:
+        patients = np.repeat(np.arange(rng.integers(2, 9)), rng.integers(1, 5))
+        extra = rng.integers(0, patients.max() + 1, rng.integers(0, 4))  # some patients with more
+        patients = np.sort(np.concatenate([patients, extra]))
+        flags = (rng.random((patients.size, 2)) < rng.uniform(0.1, 0.6)).astype(np.int64)
+        targets = np.column_stack([flags, (flags.sum(axis=1) == 0).astype(np.int64)])
+        if 0 < targets[:, 2].sum() < patients.size:
+            return patients, targets, rng.random((patients.size, 2))
+
+
+def test_every_interval_lies_within_what_its_components_allow() -> None:
+    # property over seeded random cases: with the classes as strata, every resample has normal and abnormal
+    # recordings, so the ICBHI-style score of each replicate is (Se + Sp) / 2 and its interval lies within
+    # the range those replicates allow; every per-label rate keeps its positives and negatives
+    for case in range(40):
+        rng = np.random.default_rng(case)
+        patients, targets, probabilities = _random_case(rng)
+        strata = recording_strata(targets)
+
+        def statistic(indices: np.ndarray, truth=targets, scores=probabilities) -> dict[str, float]:
+            return flatten_scores(recording_level_scores(truth[indices], scores[indices], THRESHOLDS))
+
+        settings = {"resamples": 60, "seed": case, "strata": strata}
+        replicates = bootstrap_replicates(statistic, patients, **settings)
+        intervals = patient_bootstrap(statistic, patients, **settings)
+        se, sp = replicates["icbhi.sensitivity"], replicates["icbhi.specificity"]
+        assert not np.isnan(se).any() and not np.isnan(sp).any(), case
+        np.testing.assert_allclose(replicates["icbhi.icbhi_score"], (se + sp) / 2)
+        low, high = intervals["icbhi.icbhi_score"]
+        assert np.min((se + sp) / 2) - 1e-12 <= low <= high <= np.max((se + sp) / 2) + 1e-12, case
+        for label, column in (("crackle", 0), ("wheeze", 1), ("normal", 2)):
+            present = set(targets[:, column].tolist())
+            assert not np.isnan(replicates[f"{label}.sensitivity"]).any() or 1 not in present, case
+            assert not np.isnan(replicates[f"{label}.specificity"]).any() or 0 not in present, case
+        for name, (low, high) in intervals.items():
+            assert math.isnan(low) or 0.0 <= low <= high <= 1.0, (case, name)
+
+
+def test_strata_are_patients_class_signatures_and_single_patient_strata_are_kept() -> None:
+    # patient 0: normal only; 1, 2: abnormal only; 3: both. Strata {normal}, {abnormal}, {both}: the first
+    # and last hold one patient each, so every resample holds patients 0 and 3 once and two of 1, 2
+    patients = [0, 0, 1, 2, 3, 3]
+    classes = ["n", "n", "a", "a", "n", "a"]
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        drawn = np.asarray(patients)[indices]
+        return {f"count_{p}": float(np.sum(drawn == p)) for p in range(4)}
+
+    values = bootstrap_replicates(statistic, patients, resamples=200, seed=0, strata=classes)
+    np.testing.assert_array_equal(values["count_0"], 2)  # its two recordings, once
+    np.testing.assert_array_equal(values["count_3"], 2)
+    np.testing.assert_array_equal(values["count_1"] + values["count_2"], 2)
+    assert set(values["count_1"].tolist()) == {0.0, 1.0, 2.0}
+    unstratified = bootstrap_replicates(statistic, patients, resamples=200, seed=0)
+    assert (unstratified["count_0"] == 0).any()
+    with pytest.raises(ValueError, match="one value per recording"):
+        patient_bootstrap(statistic, patients, strata=classes[:3])
+    np.testing.assert_array_equal(recording_strata([[1, 0, 0], [0, 0, 1], [1, 1, 0]]), [4, 1, 6])

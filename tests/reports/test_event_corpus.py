@@ -14,6 +14,7 @@ import pytest
 from respira.cli import main
 from respira.data import load_sprsound
 from respira.hub.loading import load_model
+from respira.metrics import SPRSOUND_TASKS
 from respira.reports.event_corpus import challenge_scores, evaluate_event_corpus
 
 from ..conftest import SHARED_DIR, SPRSOUND_TINY, write_sprsound
@@ -36,6 +37,56 @@ def test_challenge_scores_overall_and_per_group_by_hand() -> None:
     low, high = overall["ci"]["score"]
     assert low <= overall["score"] <= high and low < high
     assert overall["baseline_all_normal_score"] == pytest.approx(0.25)
+
+
+def _score_within_its_components(values: dict) -> None:
+    """Score = (AS + HS) / 2 <= AS = (SE + SP) / 2 in every resample: its interval cannot top (1 + SE's
+    top) / 2 nor (1 + SP's top) / 2."""
+    score_high, se_high, sp_high = (values["ci"][key][1] for key in ("score", "se", "sp"))
+    assert score_high <= (1 + se_high) / 2 + 1e-12 and score_high <= (1 + sp_high) / 2 + 1e-12
+
+
+def test_a_resample_without_adventitious_records_is_never_scored_as_sp_alone() -> None:
+    # task 2-1 like inter_test: 18 patients with normal records called normal, 2 whose adventitious records
+    # are all missed (SE 0, so Score = SP / 4). About 12 % of plain patient resamples draw neither of the
+    # two: SE undefined, and a Score that fell back to SP (1.0) topped its interval at 1.0
+    references = ["Normal"] * 36 + ["Adventitious"] * 4 + ["Poor Quality"]
+    predictions = ["Normal"] * 35 + ["Adventitious"] + ["Normal"] * 4 + ["Normal"]
+    patients = [p for p in range(18) for _ in range(2)] + [18, 18, 19, 19, 3]
+    overall = challenge_scores("2-1", references, predictions, patients, resamples=400)["overall"]
+    assert overall["se"] == 0.0 and overall["ci"]["se"] == [0.0, 0.0]
+    assert overall["score"] == pytest.approx(overall["sp"] / 4)
+    assert overall["ci"]["score"][1] <= 0.25
+    _score_within_its_components(overall)
+
+
+def test_challenge_intervals_lie_within_what_their_components_allow() -> None:
+    # property over seeded random cases of tasks 1-1, 2-1 and 2-2
+    for case in range(30):
+        rng = np.random.default_rng(case)
+        task = ("1-1", "2-1", "2-2")[case % 3]
+        classes = SPRSOUND_TASKS[task]
+        size = int(rng.integers(4, 16))
+        while True:
+            references = [classes[i] for i in rng.choice(len(classes), size, p=_skewed(rng, len(classes)))]
+            if "Normal" in references and set(references) - {"Normal", "Poor Quality"}:
+                break
+        predictions = [classes[i] for i in rng.integers(0, len(classes), size)]
+        patients = rng.integers(0, max(2, size // 2), size)
+        groups = rng.choice(["a", "b"], size)
+        for name, values in challenge_scores(
+            task, references, predictions, patients, groups, resamples=60, seed=case
+        ).items():
+            if name == "overall":  # SE and SP are defined in the data, so in every resample
+                _score_within_its_components(values)
+            for key, (low, high) in values["ci"].items():
+                assert np.isnan(low) or 0.0 <= low <= high <= 1.0, (case, name, key)
+
+
+def _skewed(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Class shares with Normal the most frequent, as in SPRSound."""
+    shares = rng.random(count) + np.eye(count)[0] * 2
+    return shares / shares.sum()
 
 
 def _tiny_events() -> tuple[list[str], list[str]]:

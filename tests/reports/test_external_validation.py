@@ -129,3 +129,23 @@ def test_window_options_are_refused_for_a_corpus_scored_per_cycle(tmp_path: Path
         "respira evaluate: error: --window, --aggregation, --bootstrap, --top_k: only for corpora scored "
         "over windows (--dataset kauh or sprsound); ICBHI is scored per annotated cycle"
     )
+
+
+def test_the_icbhi_style_interval_never_holds_a_resample_scored_as_specificity_alone() -> None:
+    # needs no real data: the recording-level scores of hand-made probabilities. 18 patients with two normal
+    # recordings (one called crackle), 2 with crackle recordings that are missed: sensitivity 0, so the
+    # ICBHI-style score is specificity / 2. About 12 % of plain patient resamples hold neither abnormal
+    # patient; scored there as specificity alone (1.0), they topped the interval near 1
+    from respira.reports.external_validation import _group_scores
+
+    targets = np.array([[0, 0, 1]] * 36 + [[1, 0, 0]] * 4)
+    probabilities = np.full((40, 2), 0.1)
+    probabilities[0, 0] = 0.9
+    patients = np.repeat(np.arange(20), 2)
+    settings = {"resamples": 400, "seed": 0, "confidence": 0.95}
+    scores = _group_scores(targets, probabilities, patients, (0.5, 0.5), **settings)
+    icbhi = scores["icbhi"]
+    assert icbhi["sensitivity"] == 0.0 and icbhi["icbhi_score"] == pytest.approx(icbhi["specificity"] / 2)
+    high = icbhi["ci"]["icbhi_score"][1]
+    assert high <= (1 + icbhi["ci"]["sensitivity"][1]) / 2 and high <= 0.5
+    assert scores["crackle"]["ci"]["sensitivity"] == [0.0, 0.0]

@@ -27,7 +27,12 @@ of each recording and turns the window probabilities into one decision per recor
    bootstrap resamples *patients* with replacement (each drawn patient brings all its recordings),
    recomputes every score, and reports the percentile interval (95 % by default) over the replicates
    where the score is defined, or scipy's BCa interval. Seeded: the same seed gives the same
-   intervals.
+   intervals. A score averaged over parts (the ICBHI-style score: specificity on normal recordings,
+   sensitivity on abnormal ones) is undefined in a resample that draws no patient of one part, and
+   scoring it there as the other part alone would put an impossible value in its interval; given
+   ``strata`` (each recording's class), the bootstrap resamples the patients of each class signature
+   (the set of classes a patient's recordings have) separately, so every class of the data is in every
+   resample (:func:`recording_strata`).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ __all__ = [
     "patient_bootstrap",
     "recording_decisions",
     "recording_level_scores",
+    "recording_strata",
 ]
 
 ICBHI_KEYS: tuple[str, ...] = (
@@ -144,6 +150,31 @@ BOOTSTRAP_METHODS: tuple[str, ...] = ("percentile", "BCa")
 """Interval methods of :func:`patient_bootstrap` (scipy.stats.bootstrap's names)."""
 
 
+def recording_strata(targets: Any) -> np.ndarray:
+    """Each recording's stratum for :func:`patient_bootstrap`: its (crackle, wheeze, normal) flags as one
+    code, so that every label's positives and negatives, and the ICBHI-style score's normal and abnormal
+    recordings, present in the data are present in every resample."""
+    truth = np.asarray(targets, dtype=np.int64)
+    if truth.ndim != 2 or truth.shape[1] != 3:
+        raise ValueError(f"expected targets [N, 3] (crackle, wheeze, normal), got {truth.shape}")
+    return truth @ np.array([4, 2, 1])
+
+
+def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, size: int) -> list[np.ndarray]:
+    """Patient positions grouped by class signature (the sorted set of ``strata`` values of a patient's
+    recordings), in the order the signatures first appear; one group of every patient without ``strata``."""
+    if strata is None:
+        return [np.arange(len(members))]
+    values = np.asarray(strata, dtype=object)
+    if values.shape != (size,):
+        raise ValueError(f"strata must give one value per recording ({size}), got shape {values.shape}")
+    signatures: dict[tuple[str, ...], list[int]] = {}
+    for position, rows in enumerate(members):
+        signature = tuple(sorted({repr(value) for value in values[rows].tolist()}))
+        signatures.setdefault(signature, []).append(position)
+    return [np.asarray(group) for group in signatures.values()]
+
+
 def _patient_bootstrap(
     statistic: Callable[[np.ndarray], Mapping[str, float]],
     patient_ids: Sequence[Any],
@@ -152,33 +183,39 @@ def _patient_bootstrap(
     seed: int,
     method: str = "percentile",
     confidence: float = 0.95,
+    strata: Sequence[Any] | None = None,
 ) -> tuple[list[str], Any]:
     """The statistic's names and scipy's bootstrap result over patients (a statistic of arrays of patient
-    positions: each position brings all its recordings)."""
+    positions: each position brings all its recordings), the patients of each stratum resampled apart
+    (scipy's independent samples); a stratum of one patient is in every resample as it is."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
     members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
     if not members:
         raise ValueError("patient_ids is empty: nothing to resample")
+    groups = _patient_strata(members, strata, inverse.size)
+    resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
+    fixed = [members[position] for group in groups if group.size == 1 for position in group]
     point = statistic(np.arange(inverse.size))
     names = list(point)
-    if len(members) == 1:  # scipy needs two observations; every resample of one patient is that patient
+    if not resampled:  # every resample is the data itself
         values = np.asarray([float(point[name]) for name in names])
         interval = SimpleNamespace(low=values, high=values)
         return names, SimpleNamespace(
             bootstrap_distribution=np.repeat(values[:, None], resamples, axis=1), confidence_interval=interval
         )
 
-    def over_patients(groups: np.ndarray) -> np.ndarray:
-        values = statistic(np.concatenate([members[group] for group in groups.astype(np.int64)]))
+    def over_patients(*drawn: np.ndarray) -> np.ndarray:
+        chosen = [members[position] for sample in drawn for position in sample.astype(np.int64)]
+        values = statistic(np.concatenate([*chosen, *fixed]))
         return np.asarray([float(values[name]) for name in names])
 
     with warnings.catch_warnings():  # NaN or degenerate intervals are handled by the caller
         warnings.simplefilter("ignore", scipy.stats.DegenerateDataWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         result = scipy.stats.bootstrap(
-            (np.arange(len(members)),),
+            resampled,
             over_patients,
             n_resamples=resamples,
             vectorized=False,
@@ -195,14 +232,17 @@ def bootstrap_replicates(
     *,
     resamples: int = 1000,
     seed: int = 0,
+    strata: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples.
 
     Each sample draws as many patients as there are, with replacement, and passes the indices of all
-    their recordings (a patient drawn twice contributes its recordings twice). Returns one array of
-    ``resamples`` values per name (:func:`scipy.stats.bootstrap`'s bootstrap distribution).
+    their recordings (a patient drawn twice contributes its recordings twice); with ``strata`` (one value
+    per recording, e.g. its class), as many patients of each class signature as it has (see
+    :func:`patient_bootstrap`). Returns one array of ``resamples`` values per name
+    (:func:`scipy.stats.bootstrap`'s bootstrap distribution).
     """
-    names, result = _patient_bootstrap(statistic, patient_ids, resamples=resamples, seed=seed)
+    names, result = _patient_bootstrap(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)
     distribution = np.atleast_2d(result.bootstrap_distribution)
     return {name: distribution[position] for position, name in enumerate(names)}
 
@@ -215,9 +255,15 @@ def patient_bootstrap(
     seed: int = 0,
     confidence: float = 0.95,
     method: str = "percentile",
+    strata: Sequence[Any] | None = None,
 ) -> dict[str, list[float]]:
     """Confidence interval ``[low, high]`` of each value of ``statistic``, resampling patients with
     :func:`scipy.stats.bootstrap` (see :func:`bootstrap_replicates`).
+
+    ``strata`` (one value per recording, e.g. its class; :func:`recording_strata`): patients are grouped
+    by the set of values their recordings have, and each group is resampled apart (a stratified
+    bootstrap), so every class present in the data is in every resample: a score averaged over classes
+    (SE and SP) is then never scored, in a resample without one class, as the other alone.
 
     ``method="percentile"`` (default): over the replicates where the value is defined (not NaN),
     ``[nan, nan]`` when it never is. ``method="BCa"``: scipy's bias-corrected and accelerated interval
@@ -229,7 +275,13 @@ def patient_bootstrap(
     if method not in BOOTSTRAP_METHODS:
         raise ValueError(f"method must be one of {', '.join(BOOTSTRAP_METHODS)}, got {method!r}")
     names, result = _patient_bootstrap(
-        statistic, patient_ids, resamples=resamples, seed=seed, method=method.lower(), confidence=confidence
+        statistic,
+        patient_ids,
+        resamples=resamples,
+        seed=seed,
+        method=method.lower(),
+        confidence=confidence,
+        strata=strata,
     )
     distribution = np.atleast_2d(result.bootstrap_distribution)
     lows = np.atleast_1d(result.confidence_interval.low)

@@ -58,6 +58,7 @@ __all__ = [
     "SPRSOUND_TASKS",
     "coarsen_labels",
     "flags_to_sprsound",
+    "score_strata",
     "sprsound_baselines",
     "sprsound_scores",
 ]
@@ -171,6 +172,15 @@ def sprsound_scores(
     scores.update(n=len(truth), n_normal=int(normal.sum()), n_adventitious=int(in_se.sum()))
     scores["n_poor_quality"] = int(np.sum(truth == poor))
     return scores
+
+
+def score_strata(task: str, references: Any, *, poor_quality_in_se: bool = False) -> np.ndarray:
+    """Each reference's part in the scores of ``task``: ``"sp"`` (Normal), ``"se"`` (SE's classes) or
+    ``"none"`` (Poor Quality outside SE): the strata of a bootstrap that keeps SE and SP defined in every
+    resample (:func:`respira.metrics.recording_level.patient_bootstrap`)."""
+    truth = _indices(task, references, "references")
+    in_se = _se_classes(task, poor_quality_in_se)[truth]
+    return np.where(truth == 0, "sp", np.where(in_se, "se", "none"))
 
 
 def _pmf(counts: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

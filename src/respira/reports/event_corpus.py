@@ -32,6 +32,7 @@ from ..metrics.sprsound import (
     POOR_QUALITY,
     coarsen_labels,
     flags_to_sprsound,
+    score_strata,
     sprsound_baselines,
     sprsound_scores,
 )
@@ -63,8 +64,10 @@ def challenge_scores(
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """Task ``task``'s scores of ``predictions`` overall and per value of ``groups``: SE, SP, AS, HS,
-    Score, the counts, ``ci`` (a patient-bootstrap 95 % percentile interval of each score) and the
-    all-normal / class-prior baselines of the same references."""
+    Score, the counts, ``ci`` (a patient-bootstrap 95 % percentile interval of each score, patients
+    resampled within their strata of :func:`~respira.metrics.sprsound.score_strata`: every resample has
+    the SE and SP samples the data has) and the all-normal / class-prior baselines of the same
+    references."""
     references, predictions = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
     patients = np.asarray(patients)
     selections = {"overall": np.ones(len(references), dtype=bool)}
@@ -80,7 +83,9 @@ def challenge_scores(
             values = sprsound_scores(task, truth[index], guess[index], warn=False)
             return {key: values[key] for key in CHALLENGE_KEYS}
 
-        scores["ci"] = patient_bootstrap(statistic, patients[chosen], resamples=resamples, seed=seed)
+        scores["ci"] = patient_bootstrap(
+            statistic, patients[chosen], resamples=resamples, seed=seed, strata=score_strata(task, truth)
+        )
         scores |= sprsound_baselines(task, list(truth))
         result[name] = scores
     return result

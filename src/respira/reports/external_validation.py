@@ -14,7 +14,8 @@ Files written to ``output_dir`` (atomically):
 - ``metrics.json``: the rule (window, hop, aggregation and its description), the thresholds and
   where they came from, the bootstrap settings, and for ``overall`` and each group the number of
   recordings and patients, per-label ``sensitivity`` / ``specificity`` / ``auc`` (+ counts) and the
-  ICBHI-style scores, each with ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``); for a
+  ICBHI-style scores, each with ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``; patients
+  resampled within their class signature, :func:`~respira.metrics.recording_level.recording_strata`); for a
   model with a quality head, ``quality`` (its threshold, the recordings it withholds a verdict on and
   their share) and a ``judged`` group: the scores of the recordings it does not withhold;
 - ``recording_predictions.csv``: one row per recording: its labels, aggregated probabilities,
@@ -46,6 +47,7 @@ from ..metrics.recording_level import (
     patient_bootstrap,
     recording_decisions,
     recording_level_scores,
+    recording_strata,
 )
 from ..utils.files import write_text_atomic
 from ..utils.progress import progress
@@ -63,6 +65,8 @@ if TYPE_CHECKING:
 __all__ = ["evaluate_recordings", "recording_level_table"]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
+STRATA = "the set of (crackle, wheeze, normal) labels of a patient's recordings"
+"""What the patient bootstrap resamples within (:func:`~respira.metrics.recording_level.recording_strata`)."""
 
 
 def _window_probabilities(
@@ -102,7 +106,14 @@ def _group_scores(
     def statistic(indices: np.ndarray) -> dict[str, float]:
         return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], thresholds))
 
-    intervals = patient_bootstrap(statistic, patients, resamples=resamples, seed=seed, confidence=confidence)
+    intervals = patient_bootstrap(
+        statistic,
+        patients,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        strata=recording_strata(targets),
+    )
     for group, values in scores.items():
         values["ci"] = {key: intervals[f"{group}.{key}"] for key in values if f"{group}.{key}" in intervals}
     return {"num_recordings": len(targets), "num_patients": int(np.unique(patients).size), **scores}
@@ -183,7 +194,7 @@ def evaluate_recordings(
             "wheeze": thresholds[1],
             "source": "config.decision_thresholds" if configured else "default",
         },
-        "bootstrap": {"unit": "patient", "method": "percentile", **settings},
+        "bootstrap": {"unit": "patient", "method": "percentile", "strata": STRATA, **settings},
         "group_column": group_column if values is not None else None,
         "groups": groups,
     }
