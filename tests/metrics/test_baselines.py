@@ -63,3 +63,41 @@ def test_degenerate_splits_and_bad_priors() -> None:
         trivial_baselines(LABELS, prior=[0.5, 0.5])
     with pytest.raises(ValueError, match="empty"):
         trivial_baselines([])
+
+
+def test_a_headline_that_does_not_beat_its_best_baseline_is_flagged() -> None:
+    from respira.metrics.baselines import BelowBaseline, below_baseline, flags_by_key, icbhi_below_baselines
+
+    metrics = {  # issue 43: a per-patient score of 0.474 beside an all-normal 0.714
+        "icbhi_score": 0.6,
+        "patient_icbhi_score": 0.474,
+        "baseline_all_normal_icbhi_score": 0.5,
+        "baseline_class_prior_icbhi_score": 0.45,
+        "baseline_all_normal_patient_icbhi_score": 0.714,
+    }
+    (entry,) = icbhi_below_baselines(metrics)
+    assert (entry.key, entry.value, entry.baseline, entry.baseline_value) == (
+        "patient_icbhi_score", 0.474, "all-normal", 0.714
+    )  # fmt: skip
+    assert entry.line().startswith(
+        "per-patient ICBHI score 0.474 does not beat the all-normal baseline's 0.714"
+    )
+    assert flags_by_key([entry.to_dict()]) == {"patient_icbhi_score": "BELOW BASELINE (all-normal 0.714)"}
+    assert BelowBaseline.from_dict(entry.to_dict()) == entry
+    # the best baseline is the one to beat; a tie does not beat it; undefined values are skipped
+    assert below_baseline("s", "s", 0.48, {"all_normal": 0.5, "class_prior": 0.47}).baseline == "all-normal"
+    assert below_baseline("s", "s", 0.5, {"all_normal": 0.5}) is not None
+    assert below_baseline("s", "s", 0.51, {"all_normal": 0.5, "class_prior": float("nan")}) is None
+    assert below_baseline("s", "s", float("nan"), {"all_normal": 0.5}) is None
+    assert below_baseline("s", "s", 0.1, {"all_normal": None}) is None
+    # lower is better (an error rate): 5.2 is not below the no-events baseline's 1.0
+    error = below_baseline("ER", "er", 5.2, {"no_events": 1.0, "all_positive": 7.0}, lower_is_better=True)
+    assert (error.baseline, error.baseline_value) == ("no-events", 1.0)
+    assert "is not below the no-events baseline's 1.000" in error.line()
+    assert below_baseline("ER", "er", 0.8, {"no_events": 1.0}, lower_is_better=True) is None
+    assert (
+        icbhi_below_baselines(
+            {"test_icbhi_score": 0.4, "test_baseline_all_normal_icbhi_score": 0.5}, prefix="test_"
+        )[0].key
+        == "test_icbhi_score"
+    )

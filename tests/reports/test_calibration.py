@@ -176,9 +176,9 @@ def test_calibrate_end_to_end_on_the_real_icbhi_sample(
     tiny_model().save_pretrained(source)
     capsys.readouterr()
     output = tmp_path / "calibrated"
-    code = main(
+    code = main(  # a random model does not beat all-normal out of sample: written only as asked
         ["calibrate", str(source), "--data_dir", str(shared_icbhi), "--output_dir", str(output),
-         "--bootstrap", "100", "--repeats", "2"]
+         "--bootstrap", "100", "--repeats", "2", "--apply_anyway"]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     with warnings.catch_warnings():
@@ -252,6 +252,24 @@ def test_the_reported_held_out_point_is_the_largest_with_a_defined_score():
     assert largest_scored_point(curve[2:]) is None and largest_scored_point([]) is None
 
 
+def test_a_model_that_does_not_beat_all_normal_out_of_sample_is_flagged():
+    # overfitting_sample: the model's 0.5 calls every cycle normal (0.5, a tie with all-normal) and the
+    # re-tuned thresholds score below 0.5 with each patient left out: whichever is written is flagged
+    kept = calibrate(overfitting_sample(), [0.5, 0.5], resamples=20, repeats=2)
+    assert kept["baseline_all_normal_icbhi_score"] == 0.5
+    (entry,) = kept["below_baseline"]
+    assert (
+        entry["key"] == "cross_validated.model"
+        and entry["value"] == 0.5
+        and entry["baseline"] == "all-normal"
+    )
+    forced = calibrate(overfitting_sample(), [0.5, 0.5], resamples=20, repeats=2, apply_anyway=True)
+    assert forced["below_baseline"][0]["key"] == "cross_validated.calibrated"
+    assert forced["below_baseline"][0]["value"] == forced["cross_validated"]["calibrated"] < 0.5
+    assert "below the trivial baseline" in calibration_card_section(forced, "site_b")
+    assert calibrate(shifted_sample(), [0.5, 0.5], resamples=20, repeats=2)["below_baseline"] == []
+
+
 @pytest.mark.parametrize("apply_anyway", [False, True])
 def test_the_command_keeps_thresholds_that_lose_out_of_sample_unless_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, apply_anyway: bool
@@ -264,17 +282,19 @@ def test_the_command_keeps_thresholds_that_lose_out_of_sample_unless_asked(
     output = tmp_path / "out"
     args = ["calibrate", str(model), "--data_dir", str(tmp_path / "site_b"), "--output_dir", str(output)]
     capsys.readouterr()
-    assert (
-        main([*args, "--bootstrap", "20", "--repeats", "2", *(["--apply_anyway"] if apply_anyway else [])])
-        == 0
-    )
-    out = capsys.readouterr().out
+    code = main([*args, "--bootstrap", "20", "--repeats", "2", *(["--apply_anyway"] if apply_anyway else [])])
+    captured = capsys.readouterr()
+    if not apply_anyway:  # the model's thresholds are kept, and they only tie with all-normal: refused
+        assert code == 2 and not output.exists() and captured.out == ""
+        (line,) = captured.err.strip().splitlines()
+        assert "nothing written" in line and "does not beat the all-normal baseline's 0.500" in line
+        assert "--apply_anyway" in line
+        return
+    assert code == 0
     report = json.loads((output / "calibration.json").read_text())
     _, config = load_model(output, device="cpu")
-    if apply_anyway:
-        assert config.decision_thresholds == pytest.approx(report["tuned_thresholds"])
-        assert out.startswith("calibrated ") and "--apply_anyway" not in out
-    else:
-        assert config.decision_thresholds == pytest.approx([0.5, 0.5])
-        assert out.startswith("kept the thresholds of ") and "(--apply_anyway writes them)" in out
-    assert config.calibration["applied"] is apply_anyway
+    assert config.decision_thresholds == pytest.approx(report["tuned_thresholds"])
+    assert captured.out.startswith("calibrated ")
+    assert "BELOW BASELINE (all-normal 0.500)" in captured.out
+    assert config.calibration["applied"]
+    assert "below the trivial baseline" in (output / "README.md").read_text()

@@ -39,6 +39,25 @@ def test_challenge_scores_overall_and_per_group_by_hand() -> None:
     assert overall["baseline_all_normal_score"] == pytest.approx(0.25)
 
 
+def test_a_task_score_below_its_baseline_is_flagged_in_the_metrics_and_the_table() -> None:
+    from respira.commands.evaluate_external import challenge_table
+    from respira.reports.event_corpus import task_below_baselines
+
+    # every event called adventitious: SE 1, SP 0, Score 0.25, below the class-prior classifier's
+    references = ["Normal"] * 6 + ["Adventitious"] * 4
+    tasks = {"1-1": challenge_scores("1-1", references, ["Adventitious"] * 10, list(range(10)), resamples=20)}
+    (entry,) = task_below_baselines(tasks)
+    overall = tasks["1-1"]["overall"]
+    assert overall["score"] == 0.25 < overall["baseline_class_prior_score"]
+    assert (entry["key"], entry["baseline"]) == ("tasks.1-1.overall.score", "class-prior")
+    assert entry["baseline_value"] == overall["baseline_class_prior_score"]
+    row = next(line for line in challenge_table({"tasks": tasks, "below_baseline": [entry]}).splitlines()
+               if "task 1-1" in line)  # fmt: skip
+    assert row.endswith(f"BELOW BASELINE (class-prior {entry['baseline_value']:.3f})")
+    tasks["1-1"]["overall"]["score"] = 0.9
+    assert task_below_baselines(tasks) == []
+
+
 def _score_within_its_components(values: dict) -> None:
     """Score = (AS + HS) / 2 <= AS = (SE + SP) / 2 in every resample: its interval cannot top (1 + SE's
     top) / 2 nor (1 + SP's top) / 2."""

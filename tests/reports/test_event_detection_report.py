@@ -165,6 +165,30 @@ def test_groups_and_baselines_are_scored_on_the_same_recordings(report):
     )
 
 
+def test_headlines_that_do_not_beat_a_baseline_are_flagged_and_the_table_prints_the_baselines(report):
+    metrics, folder = report
+    flagged = {
+        entry["key"]: entry for entry in json.loads((folder / "metrics.json").read_text())["below_baseline"]
+    }
+    # crackle overall: 1 hit, 1 deletion, 2 insertions over 2 references: ER 1.5, above no-events' 1.0; its F1
+    # 0.4 ties the all-positive detector's (one crackle over each recording finds the same hit)
+    error = flagged["groups.overall.model.event_based.crackle.error_rate"]
+    assert (error["value"], error["baseline"], error["baseline_value"]) == (1.5, "no-events", 1.0)
+    assert error["lower_is_better"]
+    f1 = flagged["groups.overall.model.event_based.crackle.f_measure"]
+    assert (f1["value"], f1["baseline"]) == (pytest.approx(0.4), "all-positive")
+    # this model is the all-positive detector for crackles (one event over each recording): even its perfect
+    # inter detection does not beat it
+    inter = flagged["groups.inter.model.event_based.crackle.f_measure"]
+    assert (inter["value"], inter["baseline"], inter["baseline_value"]) == (1.0, "all-positive", 1.0)
+    lines = event_scores_table(metrics).splitlines()
+    crackle = next(line for line in lines if line.split()[:2] == ["overall", "crackle"])
+    assert "BELOW BASELINE (no-events 1.000, lower is better)" in crackle
+    none = next(line for line in lines if line.split()[:3] == ["overall", "baseline:", "no-events"])
+    assert none.split()[3:6] == ["3", "0.000", "1.000"]  # 3 references, F1 0, ER 1
+    assert any(line.split()[:3] == ["intra", "baseline:", "all-positive"] for line in lines)
+
+
 def test_the_folder_holds_the_metrics_and_both_event_lists(report):
     metrics, folder = report
     assert sorted(path.name for path in folder.iterdir()) == ["events.csv", "metrics.json", "references.csv"]

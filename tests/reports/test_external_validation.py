@@ -149,3 +149,15 @@ def test_the_icbhi_style_interval_never_holds_a_resample_scored_as_specificity_a
     high = icbhi["ci"]["icbhi_score"][1]
     assert high <= (1 + icbhi["ci"]["sensitivity"][1]) / 2 and high <= 0.5
     assert scores["crackle"]["ci"]["sensitivity"] == [0.0, 0.0]
+    # ... and that score (specificity / 2) is below calling every recording normal: flagged
+    from respira.reports.external_validation import _below_baselines, recording_level_table
+
+    assert icbhi["baseline_all_normal_icbhi_score"] == 0.5
+    (entry,) = _below_baselines({"overall": scores})
+    assert (entry["key"], entry["baseline"]) == ("groups.overall.icbhi.icbhi_score", "all-normal")
+    table = recording_level_table(
+        {"groups": {"overall": scores}, "bootstrap": {"confidence": 0.95}, "below_baseline": [entry]}
+    )
+    assert next(line for line in table.splitlines() if "ICBHI-style" in line).endswith(
+        "BELOW BASELINE (all-normal 0.500)"
+    )

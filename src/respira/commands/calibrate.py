@@ -14,7 +14,9 @@ The multi-label model scores every labelled example of --data_dir once (ICBHI la
 are re-tuned on them for the ICBHI score. OUT is the calibrated model folder (config.json carries the
 thresholds, README.md a section on the calibration) with calibration.json (scores before/after with
 patient-bootstrap intervals), learning_curve.csv and learning_curve.png (held-out ICBHI score against
-the number of labelled patients used, mean ± sd over random patient subsets).
+the number of labelled patients used, mean ± sd over random patient subsets). Nothing is written when
+the thresholds to be written do not beat calling every example normal on patients left out of the
+tuning one at a time (--apply_anyway writes them, flagged).
 """
 """The epilog, with ``{windowed}`` the recording-labelled corpora (read when the parser is made)."""
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
@@ -55,7 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write the re-tuned thresholds even when, one patient left out at a time, they do not beat the "
         "model's (by default the model's are kept then; leave-one-site-out: re-tuning on 5 patients lowered "
-        "an ICBHI-only head's score by 3.8 points, the check by 1.2)",
+        "an ICBHI-only head's score by 3.8 points, the check by 1.2), and write the model even when what is "
+        "written does not beat calling every example normal out of sample (by default refused)",
     )
     parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
     add_device_option(parser)
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> None:
     from ..decision import is_multi_label, thresholds_of, validate_thresholds
     from ..hub.adaptation import write_derived_model
     from ..hub.loading import load_model
+    from ..metrics.baselines import BelowBaseline
     from ..reports.calibration import (
         calibrate,
         calibration_card_section,
@@ -100,6 +104,12 @@ def run(args: argparse.Namespace) -> None:
         seed=args.seed,
         apply_anyway=args.apply_anyway,
     )
+    below = [BelowBaseline.from_dict(entry) for entry in report["below_baseline"]]
+    if below and not args.apply_anyway:
+        raise ValueError(
+            f"nothing written: on {args.data_dir}, {below[0].line()}; a model no better than that is refused "
+            "(--apply_anyway writes it, flagged)"
+        )
     config.decision_thresholds = list(validate_thresholds(report["thresholds"]))
     config.calibration = {
         k: report[k] for k in ("unit", "examples", "patients", "thresholds_before", "thresholds", "applied")
@@ -125,6 +135,8 @@ def run(args: argparse.Namespace) -> None:
             "  the re-tuned thresholds did not beat the previous ones out of sample "
             "(--apply_anyway writes them)"
         )
+    for entry in below:
+        print(f"  {entry.flag()}: {entry.line()} (written as --apply_anyway asked)")
     for name, label in (("model", "previous thresholds"), ("calibrated", "calibrated (in sample)")):
         low, high = scores[name]["ci"]
         print(f"  ICBHI score, {label}: {scores[name]['value']:.3f} (95% CI {low:.3f}-{high:.3f})")

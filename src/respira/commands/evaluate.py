@@ -201,11 +201,16 @@ def _what_is_scored(spec: CorpusSpec) -> str:
 
 
 def results_table(metrics: dict[str, Any]) -> str:
-    """A two-column table of the headline scores."""
+    """A table of the headline scores, each flagged when it does not beat its trivial baseline."""
+    from ..metrics.baselines import flags_by_key
+
+    flags = flags_by_key(metrics.get("below_baseline"))
     rows = [
-        (label, format_number(metrics[key], 4, missing="n/a")) for key, label in TABLE_KEYS if key in metrics
+        (label, format_number(metrics[key], 4, missing="n/a"), flags.get(key, ""))
+        for key, label in TABLE_KEYS
+        if key in metrics
     ]
-    return format_table(rows, align="<<", indent="  ")
+    return format_table(rows, align="<<<", indent="  ")
 
 
 def _run_record(model: str):

@@ -171,9 +171,13 @@ def run_events(
         model, events, recordings, **_scoring_options(args, spec, top_k, output_dir)
     )
     events = metrics["events"]
+    from ..metrics.baselines import flags_by_key
+
+    flag = flags_by_key(events.get("below_baseline")).get("icbhi_score", "")
     print(
         f"{args.model} on {spec.label} ({', '.join(splits)}): {events['num_examples']} events, ICBHI score "
         f"{events['icbhi_score']:.3f} (Se {events['sensitivity']:.3f}, Sp {events['specificity']:.3f})"
+        + (f"  {flag}" if flag else "")
     )
     print(challenge_table(metrics))
     print("per recording (Poor Quality records left out):")
@@ -196,8 +200,10 @@ def _print_withheld(metrics: dict[str, Any]) -> None:
 
 def challenge_table(metrics: dict[str, Any]) -> str:
     """The challenge's tasks: SE, SP, Score with intervals, and the baselines' Scores, per group."""
+    from ..metrics.baselines import flags_by_key
     from ..utils.tables import format_number, format_table
 
+    flags = flags_by_key(metrics.get("below_baseline"))
     rows = []
     for task, groups in metrics["tasks"].items():
         for group, values in groups.items():
@@ -213,7 +219,8 @@ def challenge_table(metrics: dict[str, Any]) -> str:
                     f"{format_number(high, 3)}]",
                     format_number(values["baseline_all_normal_score"], 3, missing="n/a"),
                     format_number(values["baseline_class_prior_score"], 3, missing="n/a"),
+                    flags.get(f"tasks.{task}.{group}.score", ""),
                 )
             )
-    header = ("task", "group", "n", "SE", "SP", "Score [95% CI]", "all-normal", "class prior")
-    return format_table(rows, header, align="<<>>>>>>", indent="  ")
+    header = ("task", "group", "n", "SE", "SP", "Score [95% CI]", "all-normal", "class prior", "")
+    return format_table(rows, header, align="<<>>>>>><", indent="  ")

@@ -14,11 +14,19 @@ Keys (all fractions in [0, 1], undefined values ``nan`` as in :func:`~respira.me
 ``baseline_all_normal_{specificity,sensitivity,icbhi_score}``,
 ``baseline_class_prior_{specificity,sensitivity,icbhi_score}`` and, with patient ids,
 ``baseline_all_normal_patient_icbhi_score``.
+
+**The comparison** (one home for every report, console table and model card): a headline score that
+does not beat the best of its trivial baselines (a tie does not beat it; for a lower-is-better score such
+as an event error rate, the lowest baseline) is a :class:`BelowBaseline`: reports write them to
+``metrics.json`` as ``below_baseline`` (a list of :meth:`BelowBaseline.to_dict`), tables print
+:meth:`BelowBaseline.flag` beside the number, the card :meth:`BelowBaseline.line`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -33,7 +41,16 @@ from .icbhi import (
     validate_labels_and_predictions,
 )
 
-__all__ = ["BASELINE_PREFIX", "class_prior", "trivial_baselines"]
+__all__ = [
+    "BASELINE_PREFIX",
+    "ICBHI_HEADLINES",
+    "BelowBaseline",
+    "below_baseline",
+    "class_prior",
+    "flags_by_key",
+    "icbhi_below_baselines",
+    "trivial_baselines",
+]
 
 BASELINE_PREFIX = "baseline_"
 """Prefix of every baseline key."""
@@ -76,4 +93,121 @@ def trivial_baselines(
             labels_array, np.full_like(labels_array, NORMAL), patient_ids, warn=False
         )
         result[f"{BASELINE_PREFIX}all_normal_patient_icbhi_score"] = float(patients["patient_icbhi_score"])
+    return result
+
+
+BASELINE_NAMES: dict[str, str] = {
+    "all_normal": "all-normal",
+    "class_prior": "class-prior",
+    "no_events": "no-events",
+    "all_positive": "all-positive",
+}
+"""How a baseline's key part reads."""
+ICBHI_HEADLINES: dict[str, tuple[str, dict[str, str]]] = {
+    "icbhi_score": (
+        "ICBHI score",
+        {
+            "all_normal": f"{BASELINE_PREFIX}all_normal_icbhi_score",
+            "class_prior": f"{BASELINE_PREFIX}class_prior_icbhi_score",
+        },
+    ),
+    "patient_icbhi_score": (
+        "per-patient ICBHI score",
+        {"all_normal": f"{BASELINE_PREFIX}all_normal_patient_icbhi_score"},
+    ),
+}
+"""The ICBHI headlines (key → what it is, its baselines' keys in the same metrics)."""
+
+
+@dataclass(frozen=True)
+class BelowBaseline:
+    """A headline score that does not beat the best of its trivial baselines."""
+
+    headline: str
+    """What is scored, as a reader names it (``per-patient ICBHI score``, ``task 2-1 Score (inter_test)``)."""
+    key: str
+    """Where it is in its ``metrics.json`` (dotted through nested objects)."""
+    value: float
+    baseline: str
+    """The baseline's name (``all-normal``, ``class-prior``, ``no-events``, ``all-positive``)."""
+    baseline_value: float
+    lower_is_better: bool = False
+
+    def flag(self) -> str:
+        """The marker a table prints beside the number."""
+        better = ", lower is better" if self.lower_is_better else ""
+        return f"BELOW BASELINE ({self.baseline} {self.baseline_value:.3f}{better})"
+
+    def line(self) -> str:
+        """One sentence: the score, the baseline it does not beat and what that baseline does."""
+        verb = "is not below" if self.lower_is_better else "does not beat"
+        meaning = BASELINE_MEANINGS.get(self.baseline, "a trivial classifier")
+        return (
+            f"{self.headline} {self.value:.3f} {verb} the {self.baseline} baseline's "
+            f"{self.baseline_value:.3f} ({meaning})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, entry: Mapping[str, Any]) -> BelowBaseline:
+        return cls(**{name: entry[name] for name in cls.__dataclass_fields__})
+
+
+BASELINE_MEANINGS: dict[str, str] = {
+    "all-normal": "every example called normal",
+    "class-prior": "classes drawn at random from their shares",
+    "no-events": "no event detected anywhere",
+    "all-positive": "every recording one event of each label, end to end",
+}
+
+
+def _defined(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def below_baseline(
+    headline: str,
+    key: str,
+    value: Any,
+    baselines: Mapping[str, Any],
+    *,
+    lower_is_better: bool = False,
+) -> BelowBaseline | None:
+    """The :class:`BelowBaseline` of ``value`` when it does not beat the best defined value of
+    ``baselines`` (name or key part → value; ``None`` / NaN ones are skipped), else ``None`` (also when
+    ``value`` or every baseline is undefined)."""
+    defined = {BASELINE_NAMES.get(name, name): float(v) for name, v in baselines.items() if _defined(v)}
+    if not _defined(value) or not defined:
+        return None
+    pick = min if lower_is_better else max
+    name = pick(defined, key=defined.__getitem__)
+    beaten = value < defined[name] if lower_is_better else value > defined[name]
+    if beaten:
+        return None
+    return BelowBaseline(headline, key, float(value), name, defined[name], lower_is_better)
+
+
+def icbhi_below_baselines(
+    metrics: Mapping[str, Any], *, prefix: str = "", where: str = ""
+) -> list[BelowBaseline]:
+    """The ICBHI headlines of flat ``metrics`` (:data:`ICBHI_HEADLINES`, keys after ``prefix``, e.g.
+    ``test_``) that do not beat their baselines in the same metrics; ``where`` is added to the headline."""
+    found = []
+    for key, (label, baselines) in ICBHI_HEADLINES.items():
+        values = {name: metrics.get(f"{prefix}{other}") for name, other in baselines.items()}
+        headline = f"{label} ({where})" if where else label
+        entry = below_baseline(headline, f"{prefix}{key}", metrics.get(f"{prefix}{key}"), values)
+        if entry is not None:
+            found.append(entry)
+    return found
+
+
+def flags_by_key(entries: Sequence[Mapping[str, Any] | BelowBaseline] | None) -> dict[str, str]:
+    """``metrics.json``'s ``below_baseline`` entries as key → :meth:`BelowBaseline.flag`."""
+    result = {}
+    for entry in entries or ():
+        item = entry if isinstance(entry, BelowBaseline) else BelowBaseline.from_dict(entry)
+        result[item.key] = item.flag()
     return result

@@ -11,7 +11,9 @@ per recording (sliding windows aggregated by their maximum, as ``evaluate --data
   the sample it was tuned on (optimistic);
 * **applied only if it beats the model's out of sample**: each patient's examples decided at thresholds
   tuned on the other patients (leave one patient out) must score above the model's thresholds on the same
-  examples, or the model's thresholds are kept (``apply_anyway`` overrides). On leave-one-site-out
+  examples, or the model's thresholds are kept (``apply_anyway`` overrides). Whichever are written must
+  beat the all-normal classifier out of sample (:func:`written_below_baseline`), or ``respira calibrate``
+  writes nothing (``--apply_anyway`` writes them, flagged). On leave-one-site-out
   (BENCHMARKS.md) re-tuning on 5 patients lowered the score of a head trained on ICBHI alone by 3.8 points
   (0 of 9 rotation x seed pairs better) while raising a two-site head's by 9.1; with this check, −1.2 and
   +5.5;
@@ -40,7 +42,8 @@ import numpy as np
 from ..data.corpora import resolve, scored_corpus
 from ..decision import decide_flags
 from ..labels import MULTI_LABEL_NAMES, flags_to_classes
-from ..metrics import icbhi_scores
+from ..metrics import icbhi_scores, trivial_baselines
+from ..metrics.baselines import BASELINE_PREFIX, BelowBaseline, below_baseline
 from ..metrics.recording_level import aggregate_windows, patient_bootstrap
 from ..metrics.thresholds import choose_thresholds
 from ..utils.files import write_json_atomic, write_text_atomic
@@ -60,6 +63,7 @@ __all__ = [
     "retuning_wins",
     "sample_score",
     "write_report",
+    "written_below_baseline",
 ]
 
 
@@ -220,6 +224,27 @@ def retuning_wins(held_out: Mapping[str, float]) -> bool:
     return held_out["calibrated"] > held_out["model"]
 
 
+def _all_normal(sample: LabelledSample) -> float:
+    classes = np.atleast_1d(flags_to_classes(np.asarray(sample.targets)))
+    return trivial_baselines(classes)[f"{BASELINE_PREFIX}all_normal_icbhi_score"]
+
+
+def written_below_baseline(
+    sample: LabelledSample, held_out: Mapping[str, float], applied: bool
+) -> BelowBaseline | None:
+    """Whether the thresholds to be written (re-tuned when ``applied``, else the model's) fail to beat the
+    all-normal classifier out of sample: their score with each patient left out of the tuning
+    (:func:`cross_validated`) against calling every example normal (:mod:`respira.metrics.baselines`)."""
+    which = "calibrated" if applied else "model"
+    whose = "re-tuned" if applied else "model's"
+    return below_baseline(
+        f"leave-one-patient-out ICBHI score of the {whose} thresholds",
+        f"cross_validated.{which}",
+        held_out[which],
+        {"all_normal": _all_normal(sample)},
+    )
+
+
 def largest_scored_point(curve: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The learning curve's point with the most labelled patients whose held-out score is defined (with one
     or two patients left over, they may all lack normal or abnormal examples: no ICBHI score)."""
@@ -262,6 +287,7 @@ def calibrate(
     wins = retuning_wins(held_out)
     applied = apply_anyway or wins
     thresholds = choice.thresholds if applied else (float(fallback[0]), float(fallback[1]))
+    below = written_below_baseline(sample, held_out, applied)
 
     def statistic(indices: np.ndarray) -> dict[str, float]:
         targets, probabilities = sample.targets[indices], sample.probabilities[indices]
@@ -285,6 +311,8 @@ def calibrate(
         "cross_validated": held_out,
         "applied": bool(applied),
         "applied_anyway": bool(apply_anyway and not wins),
+        "baseline_all_normal_icbhi_score": _all_normal(sample),
+        "below_baseline": [below.to_dict()] if below is not None else [],
         "icbhi_score": {
             name: {"value": point[name], "ci": intervals[name], "confidence": confidence} for name in point
         },
@@ -371,5 +399,9 @@ def calibration_card_section(report: dict[str, Any], data_dir: str) -> str:
             f"{last['calibrated_mean']:.3f} on the others (the previous thresholds "
             f"{last['model_mean']:.3f}); see `learning_curve.png` / `learning_curve.csv`"
         )
+    lines += [
+        f"- **below the trivial baseline**: {BelowBaseline.from_dict(entry).line()}"
+        for entry in report.get("below_baseline", [])
+    ]
     lines += ["", "Intervals resample patients (bootstrap, percentile).", ""]
     return "\n".join(lines)

@@ -7,8 +7,10 @@ Files written to ``output_dir``:
   columns predicted), the ``thresholds`` of a multi-label model, the trivial baselines of the same
   cycles (``baseline_*``: all-normal and class-prior, :mod:`respira.metrics.baselines`), and
   per-patient scores (with the per-patient all-normal baseline) when the dataset has a ``patient_id``
-  column, and ``by_device`` / ``by_chest_location`` scores (:mod:`respira.metrics.groups`) when it
-  has those columns;
+  column, ``below_baseline``: the headlines (ICBHI score, per-patient score) that do not beat their
+  baseline (:func:`respira.metrics.baselines.icbhi_below_baselines`; empty when none), and
+  ``by_device`` / ``by_chest_location`` scores (:mod:`respira.metrics.groups`) when it has those
+  columns;
 - ``cycle_predictions.csv``: one row per cycle, in dataset order: its ``recording``, ``cycle_index``,
   ``start`` and ``end`` (the columns that exist), the true ``label``, the ``predicted`` class and the
   probabilities (``crackle`` and ``wheeze``; single-label models also ``p_<class>``), decided by the
@@ -45,6 +47,7 @@ from ..labels import (
     classes_to_flags,
 )
 from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores, sigmoid, trivial_baselines
+from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import scores_by_metadata
 from ..metrics.icbhi import per_patient_icbhi
 from ..metrics.multilabel import label_probabilities
@@ -229,6 +232,7 @@ def evaluate_model(
     if patients is not None:
         metrics.update(per_patient_icbhi(labels, predictions, patients, warn=False))
     metrics.update(trivial_baselines(labels, patient_ids=patients))
+    metrics["below_baseline"] = [entry.to_dict() for entry in icbhi_below_baselines(metrics)]
     metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
     flags = classes_to_flags(labels)
     label_scores = probabilities if problem_type == MULTI_LABEL else label_probabilities(probabilities)

@@ -15,7 +15,9 @@ normal / poor-quality flags) is scored twice, in one report folder staged and sw
   Task 1-2 (the seven event types) is not scored: crackle and wheeze flags cannot tell a fine from a coarse
   crackle, nor a wheeze from rhonchi or stridor. A model without a quality verdict never answers Poor
   Quality, so the record tasks score it on the other records (the challenge leaves Poor Quality records out
-  of SE and SP) and say how many there were.
+  of SE and SP) and say how many there were. ``below_baseline`` lists every headline (a task's Score, the
+  events' ICBHI score, the records' ICBHI-style score) that does not beat its trivial baseline
+  (:mod:`respira.metrics.baselines`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..labels import classes_to_flags
+from ..metrics.baselines import BASELINE_PREFIX, below_baseline
 from ..metrics.recording_level import patient_bootstrap
 from ..metrics.sprsound import (
     POOR_QUALITY,
@@ -46,7 +49,7 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["CHALLENGE_KEYS", "challenge_scores", "evaluate_event_corpus"]
+__all__ = ["CHALLENGE_KEYS", "challenge_scores", "evaluate_event_corpus", "task_below_baselines"]
 
 CHALLENGE_KEYS: tuple[str, ...] = ("se", "sp", "as", "hs", "score")
 EVENT_HEADLINE: tuple[str, ...] = ("num_examples", "icbhi_score", "sensitivity", "specificity", "thresholds")
@@ -89,6 +92,34 @@ def challenge_scores(
         scores |= sprsound_baselines(task, list(truth))
         result[name] = scores
     return result
+
+
+BASELINES = ("all_normal", "class_prior")
+"""The trivial baselines of the challenge's Scores (:func:`~respira.metrics.sprsound.sprsound_baselines`)."""
+
+
+def task_below_baselines(tasks: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The tasks' Scores (per group) that do not beat their all-normal or class-prior baseline."""
+    found = []
+    for task, groups in tasks.items():
+        for group, values in groups.items():
+            entry = below_baseline(
+                f"task {task} Score ({group})",
+                f"tasks.{task}.{group}.score",
+                values["score"],
+                {name: values.get(f"{BASELINE_PREFIX}{name}_score") for name in BASELINES},
+            )
+            if entry is not None:
+                found.append(entry.to_dict())
+    return found
+
+
+def _nested(level: str, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A level's ``below_baseline`` entries with their keys under ``level`` and its name in the headline."""
+    return [
+        {**entry, "key": f"{level}.{entry['key']}", "headline": f"{entry['headline']} ({level})"}
+        for entry in entries
+    ]
 
 
 def _label_names(dataset: datasets.Dataset, column: str) -> list[str]:
@@ -168,6 +199,11 @@ def evaluate_event_corpus(
             )
         metrics = {
             "tasks": tasks,
+            "below_baseline": [
+                *task_below_baselines(tasks),
+                *_nested("events", event_metrics["below_baseline"]),
+                *_nested("records", record_metrics["below_baseline"]),
+            ],
             "unscored": {
                 "task 1-2": "crackle / wheeze flags cannot tell the seven event types apart",
                 "poor quality records": len(labels) - len(judged),

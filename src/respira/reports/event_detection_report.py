@@ -15,7 +15,8 @@ where they overlap or touch. The report folder, staged and swapped into place wh
   others); the **threshold-independent** intersection-based F1 at the best threshold and PSDS of the frame
   posteriors (:func:`respira.metrics.events.threshold_independent_scores`; for the labels with references);
   and the trivial baselines of the same recordings: **no events**, and **every recording one event of each
-  label** (all-positive);
+  label** (all-positive); ``below_baseline``: every event-based F1 and error rate that does not beat the
+  better baseline (:func:`event_below_baselines`);
 - ``events.csv``: the detected events (file, onset, offset, type, confidence), ``references.csv`` the
   merged references they were scored against.
 """
@@ -33,6 +34,7 @@ from ..audio import decode_audio
 from ..event_detection import detect_events
 from ..events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
 from ..labels import MULTI_LABEL_NAMES
+from ..metrics.baselines import BASELINE_NAMES, below_baseline, flags_by_key
 from ..metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
 from ..metrics.recording_level import patient_bootstrap
 from ..utils.progress import progress
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["evaluate_events", "event_scores_table", "merge_references"]
+__all__ = ["evaluate_events", "event_below_baselines", "event_scores_table", "merge_references"]
 
 COUNT_KEYS = ("reference", "estimated", "true_positives", "deletions", "insertions")
 """The per-label counts summed over recordings (substitutions do not exist per label)."""
@@ -207,6 +209,7 @@ def evaluate_events(
             )
         results[name] = entry
     metrics: dict[str, Any] = {
+        "below_baseline": event_below_baselines(results),
         "num_recordings": len(files),
         "num_patients": int(np.unique(patients_array).size),
         "thresholds": {"crackle": thresholds[0], "wheeze": thresholds[1]},
@@ -231,9 +234,33 @@ def evaluate_events(
     return metrics
 
 
+HEADLINES: dict[str, tuple[str, bool]] = {"f_measure": ("event F1", False), "error_rate": ("event ER", True)}
+"""The event-based headlines beside their baselines: key → (name, lower is better)."""
+
+
+def event_below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per group and label (and ``overall``), the event-based F1 and error rate that do not beat the better
+    of the no-events and all-positive baselines (:mod:`respira.metrics.baselines`)."""
+    found = []
+    for group, entry in groups.items():
+        for label in (*MULTI_LABEL_NAMES, "overall"):
+            for key, (name, lower) in HEADLINES.items():
+                below = below_baseline(
+                    f"{label} {name} ({group})",
+                    f"groups.{group}.model.event_based.{label}.{key}",
+                    entry["model"]["event_based"][label][key],
+                    {way: entry[way]["event_based"][label][key] for way in BASELINES},
+                    lower_is_better=lower,
+                )
+                if below is not None:
+                    found.append(below.to_dict())
+    return found
+
+
 def event_scores_table(metrics: Mapping[str, Any]) -> str:
-    """Per group and label: event-based F1 [interval] and ER, segment-based F1, PSDS, and the baselines'
-    event-based F1."""
+    """Per group and label: event-based F1 [interval] and ER, segment-based F1, PSDS, each flagged when it
+    does not beat its baseline; then per group the no-events and all-positive baselines' rows (all labels
+    together)."""
     from ..utils.tables import format_number, format_table
 
     def f1(values: Mapping[str, Any]) -> str:
@@ -243,12 +270,15 @@ def event_scores_table(metrics: Mapping[str, Any]) -> str:
             f"[{format_number(low, 3, missing='n/a')}, {format_number(high, 3, missing='n/a')}]"
         )
 
+    flags = flags_by_key(metrics.get("below_baseline"))
     rows = []
     for group, entry in metrics["groups"].items():
         independent = entry["model"].get("threshold_independent", {})
         for label in (*MULTI_LABEL_NAMES, "overall"):
             event = entry["model"]["event_based"][label]
             psds = independent.get(label, {}).get("psds") if label != "overall" else independent.get("psds")
+            where = f"groups.{group}.model.event_based.{label}"
+            marks = [flags[f"{where}.{key}"] for key in HEADLINES if f"{where}.{key}" in flags]
             rows.append(
                 (
                     group,
@@ -258,17 +288,22 @@ def event_scores_table(metrics: Mapping[str, Any]) -> str:
                     format_number(event["error_rate"], 3, missing="n/a"),
                     f1(entry["model"]["segment_based"][label]),
                     format_number(psds, 3, missing="n/a"),
-                    format_number(entry["all_positive"]["event_based"][label]["f_measure"], 3, missing="n/a"),
+                    "; ".join(marks),
                 )
             )
-    header = (
-        "group",
-        "label",
-        "refs",
-        "event F1 [95% CI]",
-        "event ER",
-        "segment F1 [95% CI]",
-        "PSDS",
-        "all-positive F1",
-    )
-    return format_table(rows, header, align="<<>>>>>>", indent="  ")
+        for way in BASELINES:
+            event = entry[way]["event_based"]["overall"]
+            rows.append(
+                (
+                    group,
+                    f"baseline: {BASELINE_NAMES[way]}",
+                    str(event["reference"]),
+                    format_number(event["f_measure"], 3, missing="n/a"),
+                    format_number(event["error_rate"], 3, missing="n/a"),
+                    format_number(entry[way]["segment_based"]["overall"]["f_measure"], 3, missing="n/a"),
+                    "",
+                    "",
+                )
+            )
+    header = ("group", "label", "refs", "event F1 [95% CI]", "event ER", "segment F1 [95% CI]", "PSDS", "")
+    return format_table(rows, header, align="<<>>>>><", indent="  ")

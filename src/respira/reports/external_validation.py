@@ -14,10 +14,12 @@ Files written to ``output_dir`` (atomically):
 - ``metrics.json``: the rule (window, hop, aggregation and its description), the thresholds and
   where they came from, the bootstrap settings, and for ``overall`` and each group the number of
   recordings and patients, per-label ``sensitivity`` / ``specificity`` / ``auc`` (+ counts) and the
-  ICBHI-style scores, each with ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``; patients
-  resampled within their class signature, :func:`~respira.metrics.recording_level.recording_strata`); for a
-  model with a quality head, ``quality`` (its threshold, the recordings it withholds a verdict on and
-  their share) and a ``judged`` group: the scores of the recordings it does not withhold;
+  ICBHI-style scores (with their all-normal and class-prior baselines, ``baseline_*``), each with
+  ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``; patients resampled within their class
+  signature, :func:`~respira.metrics.recording_level.recording_strata`); for a model with a quality
+  head, ``quality`` (its threshold, the recordings it withholds a verdict on and their share) and a
+  ``judged`` group: the scores of the recordings it does not withhold; and ``below_baseline``: the
+  groups whose ICBHI-style score does not beat its baseline (:mod:`respira.metrics.baselines`);
 - ``recording_predictions.csv``: one row per recording: its labels, aggregated probabilities,
   decisions and number of windows (a model with a quality head, ``respira quality``: also the
   recording's quality, the mean of its windows', and whether the model withholds its verdict);
@@ -31,6 +33,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +41,9 @@ import numpy as np
 
 from ..audio import decode_audio
 from ..decision import has_tuned_thresholds, quality_threshold_of, recording_quality, thresholds_of, withheld
-from ..labels import SINGLE_LABEL
+from ..labels import SINGLE_LABEL, flags_to_classes
+from ..metrics import trivial_baselines
+from ..metrics.baselines import flags_by_key, icbhi_below_baselines
 from ..metrics.recording_level import (
     RECORDING_LABELS,
     aggregate_windows,
@@ -116,7 +121,18 @@ def _group_scores(
     )
     for group, values in scores.items():
         values["ci"] = {key: intervals[f"{group}.{key}"] for key in values if f"{group}.{key}" in intervals}
+    baselines = trivial_baselines(flags_to_classes(targets[:, :2]))
+    scores["icbhi"] |= {key: value for key, value in baselines.items() if key.endswith("_icbhi_score")}
     return {"num_recordings": len(targets), "num_patients": int(np.unique(patients).size), **scores}
+
+
+def _below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The groups whose ICBHI-style score does not beat the all-normal or class-prior baseline."""
+    return [
+        replace(entry, key=f"groups.{name}.icbhi.{entry.key}").to_dict()
+        for name, scores in groups.items()
+        for entry in icbhi_below_baselines(scores["icbhi"], where=f"per recording, {name}")
+    ]
 
 
 def evaluate_recordings(
@@ -197,6 +213,7 @@ def evaluate_recordings(
         "bootstrap": {"unit": "patient", "method": "percentile", "strata": STRATA, **settings},
         "group_column": group_column if values is not None else None,
         "groups": groups,
+        "below_baseline": _below_baselines(groups),
     }
     if quality is not None:
         metrics["quality"] = {
@@ -297,7 +314,9 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
         f"Se [{percent}% CI]",
         f"Sp [{percent}% CI]",
         f"AUC / score [{percent}% CI]",
+        "",
     ]
+    flags = flags_by_key(metrics.get("below_baseline"))
     rows = []
     for group, scores in metrics["groups"].items():
         count = f"{scores['num_recordings']} ({scores['num_patients']} patients)"
@@ -311,6 +330,7 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
                     _cell(values, "sensitivity"),
                     _cell(values, "specificity"),
                     _cell(values, "auc"),
+                    "",
                 ]
             )
             count = ""
@@ -323,6 +343,7 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
                 _cell(icbhi, "sensitivity"),
                 _cell(icbhi, "specificity"),
                 _cell(icbhi, "icbhi_score"),
+                flags.get(f"groups.{group}.icbhi.icbhi_score", ""),
             ]
         )
-    return format_table(rows, header, align="<<<<<<", indent="  ")
+    return format_table(rows, header, align="<<<<<<<", indent="  ")
