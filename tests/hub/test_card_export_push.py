@@ -306,6 +306,36 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
     assert data["model-index"][0]["results"][0]["dataset"]["config"] == "patient"
 
 
+def test_a_test_score_below_its_trivial_baseline_is_said_on_the_card(tmp_path: Path) -> None:
+    test = {  # issue 43: a per-patient score of 0.474 beside an all-normal 0.714
+        "icbhi_score": 0.55,
+        "patient_icbhi_score": 0.474,
+        "baseline_all_normal_icbhi_score": 0.5,
+        "baseline_class_prior_icbhi_score": 0.41,
+        "baseline_all_normal_patient_icbhi_score": 0.714,
+    }
+    record = RunRecord(
+        model=ModelRecord(encoder="ast", checkpoint="MIT/ast-finetuned-audioset-10-10-0.4593"),
+        data=DataRecord(data_dir=None, sampling_rate=16000),
+        metrics=MetricsRecord(test=test),
+    )
+    folder = write_run_dir(tmp_path / "run", tiny_model(), metrics=None, record=record, state=None)
+    text = " ".join(str(render_model_card(card_data_from_run_dir(folder))).split())
+    results = text.split("## Evaluation results")[1]
+    assert (
+        "**Below the trivial baseline.** These scores do not beat a classifier that ignores the audio"
+        in results
+    )
+    assert (
+        "- per-patient ICBHI score (test split) 0.474 does not beat the all-normal baseline's 0.714"
+        in results
+    )
+    assert results.count("does not beat the") == 1  # the ICBHI score 0.55 beats both of its baselines
+    record.metrics.test["patient_icbhi_score"] = 0.8
+    folder = write_run_dir(tmp_path / "run2", tiny_model(), metrics=None, record=record, state=None)
+    assert "Below the trivial baseline" not in str(render_model_card(card_data_from_run_dir(folder)))
+
+
 def test_card_of_a_multi_seed_patient_split_record(tmp_path: Path) -> None:
     """Everything a card states about data, seeds and results comes from the run record's typed fields."""
     record = RunRecord(

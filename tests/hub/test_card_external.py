@@ -94,6 +94,25 @@ def test_overall_comes_first_and_is_what_model_index_reports(evaluated: Path, tm
     assert [r["metrics"][0]["value"] for r in results if r["dataset"]["type"] == "kauh"] == [94.0]
 
 
+def test_a_group_below_its_trivial_baseline_is_said_on_the_card(evaluated: Path, tmp_path: Path) -> None:
+    folder = _copy(evaluated, tmp_path)
+    path = folder / "evaluation_kauh" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    for group, share in zip(metrics["groups"], (0.61, 0.72, 0.83, 0.94), strict=True):
+        icbhi = metrics["groups"][group]["icbhi"]
+        assert icbhi["baseline_all_normal_icbhi_score"] == 0.5  # written by respira evaluate
+        icbhi["icbhi_score"] = share
+    metrics["groups"]["diaphragm"]["icbhi"]["icbhi_score"] = 0.42
+    path.write_text(json.dumps(metrics))
+    text = " ".join(str(render_model_card(card_data_from_run_dir(folder))).split())
+    assert "**Below the trivial baseline** (fractions):" in text
+    assert (
+        "- ICBHI score (KAUH lung sounds, King Abdullah University Hospital, per recording, diaphragm) 0.420 "
+        "does not beat the all-normal baseline's 0.500 (every example called normal)"
+    ) in text
+    assert text.count("does not beat") == 1
+
+
 def test_a_card_without_an_evaluation_says_none_was_performed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,8 @@
 ``respira evaluate`` on a recording-labelled corpus (KAUH) writes ``MODEL/evaluation_<corpus>/metrics.json``
 with the per-recording scores and, under ``model``, which weights it scored (:func:`scored_model`: the
 SHA-256 of ``model.safetensors``, whether the model was adapted first). :func:`external_validations`
-reads those files back for the card, and keeps a result only when it is this folder's own model: the same
+reads those files back for the card (with every group whose score does not beat its trivial baseline, said
+so), and keeps a result only when it is this folder's own model: the same
 weights and thresholds, not adapted, and not trained on that corpus (then the scores are not out of
 sample). For every result it leaves out it says why (:class:`StaleEvaluationWarning`, where the card
 is built), so a stale evaluation neither reaches a card nor disappears silently.
@@ -23,6 +24,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.corpora import CORPORA
 from ..decision import thresholds_of
+from ..metrics.baselines import icbhi_below_baselines
 from .card_fields import HUB_METRIC_ARGS, HUB_METRIC_ID
 from .checksums import sha256_of
 
@@ -80,6 +82,8 @@ class ExternalValidation:
     aggregation: str
     thresholds: tuple[float, float]
     groups: tuple[ExternalGroup, ...]
+    below_baseline: tuple[str, ...] = ()
+    """The groups whose ICBHI-style score does not beat its trivial baseline, one sentence each."""
 
     @property
     def overall(self) -> ExternalGroup:
@@ -162,6 +166,13 @@ def external_validations(
                     aggregation=str(metrics["aggregation"]["description"]),
                     thresholds=(float(thresholds["crackle"]), float(thresholds["wheeze"])),
                     groups=tuple(_group(group, groups[group]) for group in order),
+                    below_baseline=tuple(
+                        entry.line()
+                        for group in order
+                        for entry in icbhi_below_baselines(
+                            groups[group]["icbhi"], where=f"{spec.title}, per recording, {group}"
+                        )
+                    ),
                 )
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:

@@ -21,6 +21,7 @@ from ..data import corpus
 from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
 from ..dsp import DEFAULT_LOWPASS_ORDER
+from ..metrics.baselines import icbhi_below_baselines
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .card_data import RespiraModelCardData
 from .card_external import external_rows
@@ -166,6 +167,12 @@ def result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
         for name, label in MAIN_METRICS.items()
         if name in card.test_metrics
     ]
+
+
+def below_baseline_lines(card: RespiraModelCardData) -> list[str]:
+    """The test headlines that do not beat their trivial baselines (:mod:`respira.metrics.baselines`), one
+    sentence each (values as fractions, as the baselines are)."""
+    return [entry.line() for entry in icbhi_below_baselines(card.test_metrics, where="test split")]
 
 
 def other_result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
@@ -316,6 +323,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "hyperparameter_rows": hyperparameter_rows(card),
         "training_summary": card.training_summary,
         "result_rows": result_rows(card),
+        "below_baseline": below_baseline_lines(card),
         "other_result_rows": other_result_rows(card),
         "per_seed_header": per_seed_header,
         "per_seed_rows": seed_rows,
