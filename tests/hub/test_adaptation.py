@@ -350,3 +350,37 @@ def test_no_method_is_applied_unless_named(synthetic_corpus: Path, tmp_path: Pat
     assert not output.exists()
     with pytest.warns(MeasuredHarmWarning, match=r"^head_norm changed the held-out ICBHI score by \+4\.7"):
         adapt_model(tiny_model(), waveforms(11), methods=["head_norm"], target="toy", window=1.0, hop=1.0)
+
+
+def _decimals(text: str) -> list[str]:
+    """The decimal numbers quoted in ``text`` (signs dropped: "lowered by 9.2" quotes a -9.21)."""
+    import re
+
+    return re.findall(r"(?<![\d.])\d+\.\d+(?![\d.])", text)
+
+
+def test_every_number_the_adaptation_messages_quote_is_in_the_benchmark_sections_they_name() -> None:
+    import re
+
+    from respira.commands.adapt import EPILOG
+    from respira.hub.adaptation import BENCHMARK_SECTIONS, NO_DEFAULT
+
+    text = (Path(__file__).resolve().parents[2] / "BENCHMARKS.md").read_text(encoding="utf-8")
+    sections = ""
+    for heading in BENCHMARK_SECTIONS:
+        start = text.index(f"\n{heading}")
+        end = text.find("\n## ", start + 1)
+        sections += text[start : end if end > 0 else None]
+    measured = [float(value) for value in re.findall(r"(?<![\d.])\d+\.\d+", sections)]
+    messages = {**MEASURED, "NO_DEFAULT": NO_DEFAULT, "adapt --help": EPILOG}
+    for name, message in messages.items():
+        quoted = _decimals(message)
+        assert quoted, name
+        for number in quoted:
+            tolerance = 0.5 * 10 ** -len(number.split(".")[1]) + 1e-9
+            assert any(abs(float(number) - value) <= tolerance for value in measured), (name, number)
+    # the worst case and the shipped kind of head are quoted, not only the best case
+    for message in (MEASURED["head_norm"], NO_DEFAULT, EPILOG):
+        assert "5.0" in message  # KAUH, the worst held-out site
+        assert "ICBHI alone" in message and "24.5" in message
+    assert "3.8" in NO_DEFAULT and "3.8" in EPILOG
