@@ -167,31 +167,24 @@ def test_evaluate_without_devices_scores_it_overall(tmp_path: Path, capsys) -> N
     assert metrics["group_column"] is None and set(metrics["groups"]) == {"overall"}
 
 
-def test_evaluate_and_calibrate_refuse_a_bad_row_before_loading_the_model(
+def test_a_bad_row_is_refused_in_one_line_and_nothing_is_written(
     site: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import respira.hub.loading
 
-    monkeypatch.setattr(respira.hub.loading, "load_model", lambda *args, **kwargs: pytest.fail("loaded"))
+    model = save_tiny_model(tmp_path / "model", problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
+    capsys.readouterr()  # save_pretrained's progress bar
     text = (site / "labels.csv").read_text().splitlines()
     (site / "labels.csv").write_text("\n".join([*text, text[1]]) + "\n")  # the first row again
-    line = len(text) + 1
+    message = f"labels.csv:{len(text) + 1}: file 'a.wav' is listed twice (first on line 2)"
     output = tmp_path / "out"
-    common = [
-        str(tmp_path / "model"),
-        "--dataset",
-        "labelled",
-        "--data_dir",
-        str(site),
-        "--output_dir",
-        str(output),
-    ]
-    for command in (["evaluate", *common], ["calibrate", *common]):
-        assert main(command) == 2
+    common = [str(model), "--dataset", "labelled", "--data_dir", str(site), "--output_dir", str(output)]
+    for command in ("calibrate", "evaluate"):  # evaluate reads labels.csv before it loads the model
+        assert main([command, *common]) == 2
         error = capsys.readouterr().err.strip()
-        assert len(error.splitlines()) == 1, error
-        assert f"labels.csv:{line}: file 'a.wav' is listed twice (first on line 2)" in error
+        assert len(error.splitlines()) == 1 and message in error, error
         assert not output.exists()
+        monkeypatch.setattr(respira.hub.loading, "load_model", lambda *a, **k: pytest.fail("loaded"))
 
 
 def test_calibrate_tunes_thresholds_on_its_recordings(shared_site: Path, tmp_path: Path, capsys) -> None:

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
     from .adapt import check_output
 
     apply_num_threads()
-    spec = scored_corpus(args.dataset)
+    scored_corpus(args.dataset)
     output_dir = Path(args.output_dir).expanduser()
     check_output(output_dir, args.model, args.overwrite)
     for name in ("bootstrap", "repeats", "batch_size"):
@@ -85,7 +85,6 @@ def run(args: argparse.Namespace) -> None:
             raise ValueError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if not Path(args.data_dir).expanduser().is_dir():
         raise FileNotFoundError(f"--data_dir {args.data_dir} does not exist or is not a folder")
-    spec.check_folder(args.data_dir)  # a folder without the corpus, or a bad labels.csv row: before any work
     model, config = load_model(args.model, device=args.device)
     if not is_multi_label(config):
         raise ValueError(
