@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from respira.data import load_icbhi, load_kauh, load_sprsound
+from respira.data import load_icbhi, load_kauh, load_labelled, load_sprsound, read_labelled_index
 from respira.data.corpora import CORPORA, corpus_names, get_corpus, register_corpus
 from respira.data.icbhi import ICBHIConfig
 from respira.data.kauh import KAUHConfig, read_kauh_index
+from respira.data.labelled import LabelledConfig
 from respira.data.layout import locate_corpus
 from respira.data.sprsound import SPRSoundConfig, read_sprsound_index
 
 
 def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
-    assert corpus_names() == ("icbhi", "kauh", "sprsound")
+    from respira.data.corpora import resolve
+
+    assert corpus_names() == ("icbhi", "kauh", "sprsound", "labelled")
     icbhi, kauh, sprsound = get_corpus("icbhi"), get_corpus("kauh"), get_corpus("sprsound")
     assert icbhi.load() is load_icbhi and kauh.load() is load_kauh and sprsound.load() is load_sprsound
     assert icbhi.builder_config() is ICBHIConfig and kauh.builder_config() is KAUHConfig
@@ -31,6 +34,14 @@ def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
     assert sprsound.split_roles == ("train", "inter_test", "intra_test")
     assert sprsound.facts.license == "gpl-3.0" and "cite Zhang et al. (2022)" in sprsound.facts.license_text
     assert sprsound.scored  # per event and per recording, with its challenge scores
+    labelled = get_corpus("labelled")
+    assert labelled.load() is load_labelled and labelled.builder_config() is LabelledConfig
+    assert (labelled.labels, labelled.split_roles, labelled.group_column) == (
+        "recording",
+        ("test",),
+        "device",
+    )
+    assert resolve(labelled.read_index) is read_labelled_index and labelled.citation == ""
 
 
 def test_functions_named_as_module_paths_resolve() -> None:
@@ -43,7 +54,9 @@ def test_functions_named_as_module_paths_resolve() -> None:
 
 
 def test_an_unknown_corpus_is_one_line() -> None:
-    with pytest.raises(ValueError, match=r"^unknown corpus 'kauhh' \(known: icbhi, kauh, sprsound\)$"):
+    with pytest.raises(
+        ValueError, match=r"^unknown corpus 'kauhh' \(known: icbhi, kauh, sprsound, labelled\)$"
+    ):
         get_corpus("kauhh")
 
 
@@ -54,4 +67,4 @@ def test_a_taken_name_or_unknown_labels_are_refused() -> None:
         register_corpus(get_corpus("kauh"))
     with pytest.raises(ValueError, match="labels must be 'cycle', 'recording' or 'event', not 'frame'"):
         register_corpus(replace(get_corpus("kauh"), name="other", labels="frame"))
-    assert corpus_names() == ("icbhi", "kauh", "sprsound")
+    assert corpus_names() == ("icbhi", "kauh", "sprsound", "labelled")

@@ -201,20 +201,24 @@ def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
 
 def test_the_help_texts_that_list_the_corpora_list_it(wards: Path, capsys) -> None:
     listings = {
-        (): ["build the ICBHI (or KAUH, SPRSOUND or WARDS) dataset from a local folder"],
-        ("prepare",): ["kauh for KAUH, the --config for SPRSOUND, wards for WARDS)"],
+        (): ["build the ICBHI (or KAUH, SPRSOUND, LABELLED or WARDS) dataset from a local folder"],
+        ("prepare",): ["kauh for KAUH, the --config for SPRSOUND, labelled for LABELLED, wards for WARDS)"],
         ("evaluate",): [
             "kauh (external validation per recording), sprsound (external validation per event and per "
-            "recording, with its challenge's scores) or wards (external validation per recording); default",
-            "--dataset kauh, sprsound or wards: --window",  # the options of corpora scored over windows
+            "recording, with its challenge's scores), labelled (external validation per recording) or wards "
+            "(external validation per recording); default",
+            # the options of corpora scored over windows
+            "--dataset kauh, sprsound, labelled or wards: --window",
         ],
         ("calibrate",): [
-            "the labelled sample (ICBHI layout, KAUH folder, SPRSOUND layout or WARDS folder)",
-            "KAUH, SPRSOUND or WARDS: recordings, 4 s windows every 2 s",
+            "the labelled sample (ICBHI layout, KAUH folder, SPRSOUND layout, LABELLED folder or WARDS "
+            "folder)",
+            "KAUH, SPRSOUND, LABELLED or WARDS: recordings, 4 s windows every 2 s",
         ],
         ("adapt",): [
-            "the target site's recordings (ICBHI, KAUH, SPRSOUND or WARDS folder)",
-            "an ICBHI download, a KAUH folder, a SPRSOUND folder, a WARDS folder, or any folder of",
+            "the target site's recordings (ICBHI, KAUH, SPRSOUND, LABELLED or WARDS folder)",
+            "an ICBHI download, a KAUH folder, a SPRSOUND folder, a LABELLED folder, a WARDS folder, or any "
+            "folder of",
         ],
     }
     for command, texts in listings.items():

@@ -127,7 +127,7 @@ def test_window_options_are_refused_for_a_corpus_scored_per_cycle(tmp_path: Path
     assert main(["evaluate", str(model_dir), "--data_dir", str(tmp_path / "icbhi"), *given]) == 2
     assert capsys.readouterr().err.strip() == (
         "respira evaluate: error: --window, --aggregation, --bootstrap, --top_k: only for corpora scored "
-        "over windows (--dataset kauh or sprsound); ICBHI is scored per annotated cycle"
+        "over windows (--dataset kauh, sprsound or labelled); ICBHI is scored per annotated cycle"
     )
 
 

@@ -45,7 +45,11 @@ def kauh_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("corpora", "dirs", "message"),
     [
-        ("icbhi,kauhh", '{"kauhh": "x"}', "corpora: unknown corpus 'kauhh' (known: icbhi, kauh, sprsound)"),
+        (
+            "icbhi,kauhh",
+            '{"kauhh": "x"}',
+            "corpora: unknown corpus 'kauhh' (known: icbhi, kauh, sprsound, labelled)",
+        ),
         ("icbhi,kauh", None, "corpora: kauh needs a folder: corpus_dirs: {kauh: <folder>}"),
         ("kauh", '{"kauh": "x"}', "corpora must include icbhi"),
         ("icbhi,kauh,kauh", '{"kauh": "x"}', "a corpus is listed twice"),

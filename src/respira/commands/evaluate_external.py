@@ -81,6 +81,7 @@ def run_external(args: argparse.Namespace, spec: CorpusSpec) -> None:
     args.aggregation, top_k = aggregation_options(args)
     output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
     check_report_target(output_dir)  # before any work
+    spec.check_folder(args.data_dir)
     if spec.labels == "recording":
         run_recordings(args, spec, splits, top_k, output_dir)
     else:

@@ -1,6 +1,7 @@
 """ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; the
-KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation; and SPRSound (:mod:`.sprsound`),
-children's recordings with annotated events. :mod:`.corpora` holds one
+KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation; SPRSound (:mod:`.sprsound`),
+children's recordings with annotated events; and one's own recordings listed in a ``labels.csv``
+(:mod:`.labelled`). :mod:`.corpora` holds one
 :class:`CorpusSpec` per corpus, the facts every command reads (:func:`register_corpus` adds one).
 
 Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
@@ -33,6 +34,12 @@ _EXPORTS: dict[str, str] = {
     "kauh_patient_folds": "kauh",
     "recording_windows": "recording_windows",
     "read_kauh_index": "kauh",
+    "LabelledError": "errors",
+    "LabelledFormatError": "errors",
+    "Labelled": "labelled",
+    "LabelledConfig": "labelled",
+    "load_labelled": "labelled",
+    "read_labelled_index": "labelled",
     "SPRSoundCountError": "errors",
     "SPRSoundError": "errors",
     "SPRSoundFormatError": "errors",
@@ -79,6 +86,10 @@ __all__ = [
     "KAUHCountError",
     "KAUHError",
     "KAUHFormatError",
+    "Labelled",
+    "LabelledConfig",
+    "LabelledError",
+    "LabelledFormatError",
     "MissingMetadataWarning",
     "PartialCorpusWarning",
     "RecordingName",
@@ -100,11 +111,13 @@ __all__ = [
     "kauh_patient_folds",
     "load_icbhi",
     "load_kauh",
+    "load_labelled",
     "load_sprsound",
     "patient_kfold",
     "patient_split",
     "read_icbhi_index",
     "read_kauh_index",
+    "read_labelled_index",
     "read_sprsound_events",
     "read_sprsound_index",
     "recording_windows",
@@ -124,6 +137,8 @@ if TYPE_CHECKING:
         KAUHCountError,
         KAUHError,
         KAUHFormatError,
+        LabelledError,
+        LabelledFormatError,
         SplitError,
         SPRSoundCountError,
         SPRSoundError,
@@ -140,6 +155,7 @@ if TYPE_CHECKING:
         validate_counts,
     )
     from .kauh import KAUH, KAUHConfig, kauh_patient_folds, load_kauh, read_kauh_index
+    from .labelled import Labelled, LabelledConfig, load_labelled, read_labelled_index
     from .layout import SYNTHETIC_MARKER, is_synthetic_corpus
     from .recording_windows import recording_windows
     from .splits import carve_validation, patient_split

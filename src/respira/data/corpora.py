@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import importlib
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
@@ -157,6 +159,14 @@ class CorpusSpec:
     def builder_config(self) -> type:
         """The corpus's ``datasets.BuilderConfig`` class."""
         return resolve(self.config_class)
+
+    def check_folder(self, data_dir: str | Path) -> None:
+        """Locate the corpus in ``data_dir`` (:attr:`locate`: its listing, nothing decoded), so that a folder
+        without it, or a bad row of its index (a labelled folder's ``labels.csv``), fails in one line
+        before any work; warnings are left to the build that follows."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            resolve(self.locate)(data_dir)
 
     def reference_events_reader(self) -> Callable[[dict[str, Any]], Any]:
         """Its :attr:`reference_events` function (a ``ValueError`` for a corpus without event times)."""
@@ -327,6 +337,37 @@ CORPORA: dict[str, CorpusSpec] = {
         split_definition="respira.data.sprsound_card:split_definition",
         group_column="official_part",
         training_device="Yunting II",
+    ),
+    "labelled": CorpusSpec(
+        name="labelled",
+        title="Labelled recordings (a folder with labels.csv)",
+        loader="respira.data.labelled:load_labelled",
+        config_class="respira.data.labelled:LabelledConfig",
+        labels="recording",
+        group_by="patient_id",
+        metadata_columns=("recording", "patient_id", "patient", "device", "chest_location"),
+        split_roles=("test",),
+        citation="",
+        homepage="",
+        facts=CorpusFacts(
+            description=(
+                "Recordings listed in a labels.csv (columns file, crackle, wheeze; optionally patient, "
+                "device, location), one crackle and one wheeze flag per recording; no cycle or event "
+                "annotations. Without a patient column every recording counts as its own patient."
+            ),
+            license="unknown",
+            license_text=(
+                "These are the user's own recordings: respira knows nothing of their licence or consent. "
+                "Check both before you share them or anything built from them."
+            ),
+            tags=("audio", "respiratory-sounds", "lung-sounds", "labelled", "medical"),
+        ),
+        locate="respira.data.labelled:locate_labelled",
+        read_index="respira.data.labelled:read_labelled_index",
+        split_definition="respira.data.labelled:split_definition",
+        stored_name="labelled",
+        group_column="device",
+        training_device="{device}",
     ),
 }  # fmt: skip
 """Every corpus respira reads, by name."""

@@ -1,5 +1,5 @@
-"""Errors raised while reading a corpus (ICBHI, KAUH or SPRSound): each names the file, line (or event) and
-offending value; and how a failed ``datasets`` build surfaces its cause."""
+"""Errors raised while reading a corpus (ICBHI, KAUH, SPRSound or a labelled folder): each names the file,
+line (or event) and offending value; and how a failed ``datasets`` build surfaces its cause."""
 
 from __future__ import annotations
 
@@ -72,6 +72,15 @@ class SPRSoundCountError(SPRSoundError):
     test part and in another official part)."""
 
 
+class LabelledError(ValueError):
+    """Base class for problems with a folder of one's own labelled recordings (``labels.csv``)."""
+
+
+class LabelledFormatError(LabelledError, CorpusFormatError):
+    """A row of ``labels.csv`` (or a recording it names) cannot be read; the message starts with
+    ``path:line:`` (``path:`` for an unreadable recording) and names the value."""
+
+
 # ------------------------------------------------------------ errors raised while a dataset is written
 # An exception line of a formatted traceback: "package.module.ErrorName: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.MULTILINE)
@@ -81,6 +90,7 @@ _FORMAT_ERRORS: dict[str, type[CorpusFormatError]] = {
     "ICBHIFormatError": ICBHIFormatError,
     "KAUHFormatError": KAUHFormatError,
     "SPRSoundFormatError": SPRSoundFormatError,
+    "LabelledFormatError": LabelledFormatError,
 }
 
 

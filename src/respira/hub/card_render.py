@@ -142,7 +142,7 @@ def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     from ..losses import AUXILIARY_LOSSES
 
     specs = [get_corpus(name) for name in card.corpora]
-    items: list[tuple[str, str]] = [(spec.title, spec.citation.strip()) for spec in specs]
+    items: list[tuple[str, str]] = [(spec.title, spec.citation.strip()) for spec in specs if spec.citation]
     if card.encoder is not None:
         items.append((f"Encoder: {card.encoder.citation_key}", card.encoder.citation))
     aux = card.hyperparameters.get("aux_loss")

@@ -182,9 +182,13 @@ def evaluate_recordings(
     settings = {"resamples": resamples, "seed": seed, "confidence": confidence}
     groups = {"overall": _group_scores(targets, probabilities, patients, thresholds, **settings)}
     values = dataset[group_column] if group_column in dataset.column_names else None
+    if values is not None and all(value is None for value in values):
+        values = None  # an optional column no recording fills (a labelled folder without devices)
     if values is not None:
         column = np.asarray(values, dtype=object)
         for value in dict.fromkeys(values):  # first-appearance order (KAUH: bell, diaphragm, extended)
+            if value is None:
+                continue  # recordings whose group is not known count in overall alone
             chosen = column == value
             groups[str(value)] = _group_scores(
                 targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings

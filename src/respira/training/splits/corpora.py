@@ -251,11 +251,23 @@ def _icbhi_columns(spec: CorpusSpec, example: dict[str, Any], offset: int, *, la
         "label": label,
         "cycle_index": int(example["cycle_index"] if "cycle_index" in example else example["event_index"]),
         "patient_id": int(example["patient_id"]) + offset,
-        "device": spec.training_device.format(**example) if spec.training_device else spec.name,
+        "device": _training_device(spec, example),
         "acquisition_mode": "sc",
         CORPUS_COLUMN: spec.name,
         BAG_COLUMN: bag,
     }
+
+
+def _training_device(spec: CorpusSpec, example: dict[str, Any]) -> str:
+    """The device of one example as ``spec.training_device`` names it from the example's columns; the
+    corpus's name when it names none or a column it reads is empty (a labelled folder's row without one)."""
+    if spec.training_device:
+        given = {name: value for name, value in example.items() if value is not None and value != ""}
+        try:
+            return spec.training_device.format(**given)
+        except KeyError:
+            pass
+    return spec.name
 
 
 def _frame_events_feature() -> Any:

@@ -1,0 +1,258 @@
+"""One's own labelled recordings as a ``datasets`` builder: a folder holding ``labels.csv``, one example per
+recording, so that a new site can be evaluated on, calibrated on and trained from (``--dataset labelled
+--data_dir FOLDER``; a recipe's ``corpora: [icbhi, labelled]`` with ``corpus_dirs: {labelled: FOLDER}``).
+
+Corpus facts (what respira assumes of such a folder; nothing is known of its origin or licence):
+
+* **Layout**: ``FOLDER/labels.csv`` lists the recordings, one row each; their files lie anywhere below
+  (or beside) it, named by paths relative to ``FOLDER``. Files the CSV does not list are not read.
+* **Labels**: recording-level only (no cycle or event times), as for KAUH: a ``crackle`` and a
+  ``wheeze`` flag per recording; ``normal`` is 1 when both are 0, and ``label`` is the four-class name
+  (normal, crackle, wheeze, both) :func:`respira.labels.cycle_label` gives the two flags. The columns,
+  the spellings accepted and the one-line errors are :mod:`respira.data.labels_csv`'s.
+* **Patients**: the optional ``patient`` column groups recordings of one person, kept on one side of
+  every split, fold and bootstrap resample; ``patient_id`` numbers the patients 1, 2, ... in order of
+  first appearance and ``patient`` keeps the value as written. Without the column **every recording is
+  its own patient** (``patient_id`` its row's place, ``patient`` null): say so when scores are read, as
+  two recordings of one person are then counted as two independent ones.
+* **Device, location**: the optional ``device`` and ``location`` columns (``device``, ``chest_location``;
+  null where not given). Recording-level evaluation also scores each device apart; training names each
+  window's device by it (the corpus name where not given).
+
+Examples (config ``recordings``, the only one) have: ``audio`` (``datasets.Audio`` at ``sampling_rate``:
+decoded, down-mixed, resampled once with soxr HQ and optionally low-passed by the same code as the
+other builders, :mod:`respira.data.recording_audio`), ``recording`` (the ``file`` cell as written),
+``patient_id``, ``patient``, ``device``, ``chest_location``, ``crackle``, ``wheeze``, ``normal`` (0/1) and
+``label`` (``datasets.ClassLabel`` of :data:`respira.labels.CLASS_NAMES`).
+
+Split: every recording forms one ``test`` split (what ``evaluate``, ``calibrate`` and ``adapt`` read);
+a recipe that lists the corpus in ``corpora`` trains on all of it, as bags of windows. The cache key
+covers every option and a fingerprint (names, sizes, modification times) of ``labels.csv`` and of every
+recording it lists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import datasets
+import pandas as pd
+
+from ..audio import DEFAULT_SAMPLING_RATE
+from ..labels import CLASS_NAMES, cycle_label
+from ..wav import encode_wav
+from .audio_config import AudioBuilderConfig
+from .corpora import CORPORA
+from .errors import LabelledError, LabelledFormatError, SurfacedBuildErrors
+from .labels_csv import LabelledRow, read_labels_csv
+from .layout import files_fingerprint
+from .loaders import FolderBuilder, build_or_stream, check_loader_options
+from .recording_audio import audio_durations, recording_samples
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "LABELS_FILE",
+    "Labelled",
+    "LabelledConfig",
+    "LabelledLayout",
+    "load_labelled",
+    "locate_labelled",
+    "read_labelled_index",
+    "split_definition",
+]
+
+LABELS_FILE = "labels.csv"
+"""The file a labelled folder holds at its root."""
+INDEX_COLUMNS: tuple[str, ...] = (
+    "recording",
+    "patient_id",
+    "patient",
+    "device",
+    "chest_location",
+    "crackle",
+    "wheeze",
+    "normal",
+    "label",
+)
+
+
+@dataclass(frozen=True)
+class LabelledLayout:
+    """A labelled folder: its ``labels.csv``, the rows read from it and each recording's file."""
+
+    root: Path
+    labels_file: Path
+    rows: tuple[LabelledRow, ...] = field(repr=False)
+
+    @property
+    def audio_files(self) -> dict[str, Path]:
+        """Recording name (the ``file`` cell as written) → its path, in the CSV's order."""
+        return {row.file: row.path for row in self.rows}
+
+    def fingerprint(self) -> str:
+        """A hash of ``labels.csv`` and every recording's name, size and modification time (the cache key's
+        data part)."""
+        files = [self.labels_file.resolve(), *self.audio_files.values()]
+        return files_fingerprint(Path(os.path.commonpath(files)), files)
+
+
+def locate_labelled(data_dir: str | Path) -> LabelledLayout:
+    """The labelled folder ``data_dir``: its ``labels.csv`` read and every row checked (files exist, flags
+    are 0/1...; nothing decoded). One-line errors name the folder, or the CSV's line and value."""
+    root = Path(data_dir).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"labelled data_dir {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"labelled data_dir {str(root)!r} is not a folder")
+    labels_file = root / LABELS_FILE
+    if not labels_file.is_file():
+        raise LabelledError(
+            f"no {LABELS_FILE} in {root}: a labelled folder lists its recordings there, one row each, with "
+            "columns file, crackle, wheeze (optional: patient, device, location)"
+        )
+    return LabelledLayout(root=root, labels_file=labels_file, rows=tuple(read_labels_csv(labels_file)))
+
+
+def read_labelled_index(data_dir: str | Path) -> pd.DataFrame:
+    """One row per recording of a labelled folder, from ``labels.csv`` alone (no audio is read): columns
+    :data:`INDEX_COLUMNS` and ``path``."""
+    layout = locate_labelled(data_dir)
+    rows = [
+        {**metadata, "path": str(row.path)}
+        for row, metadata in zip(layout.rows, _metadata(layout), strict=True)
+    ]
+    return pd.DataFrame.from_records(rows, columns=[*INDEX_COLUMNS, "path"])
+
+
+def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
+    """The example columns of every recording (all but ``audio``), in the CSV's order."""
+    numbers: dict[str, int] = {}
+    columns = []
+    for place, row in enumerate(layout.rows, start=1):
+        patient_id = place if row.patient is None else numbers.setdefault(row.patient, len(numbers) + 1)
+        columns.append(
+            {
+                "recording": row.file,
+                "patient_id": patient_id,
+                "patient": row.patient,
+                "device": row.device,
+                "chest_location": row.location,
+                "crackle": row.crackle,
+                "wheeze": row.wheeze,
+                "normal": int(row.crackle == row.wheeze == 0),
+                "label": cycle_label(row.crackle, row.wheeze),
+            }
+        )
+    return columns
+
+
+def _features(sampling_rate: int) -> datasets.Features:
+    strings = ("recording", "patient", "device", "chest_location")
+    features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
+    features.update(
+        patient_id=datasets.Value("int32"),
+        label=datasets.ClassLabel(names=list(CLASS_NAMES)),
+        **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
+    )
+    return datasets.Features(
+        {"audio": datasets.Audio(sampling_rate=sampling_rate), **{n: features[n] for n in INDEX_COLUMNS}}
+    )
+
+
+@dataclass
+class LabelledConfig(AudioBuilderConfig):
+    """Options of the labelled-folder builder: the audio options alone
+    (:class:`~respira.data.audio_config.AudioBuilderConfig`); every field is part of the cache key."""
+
+
+class Labelled(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+    """One's own labelled recordings, read from a folder holding ``labels.csv`` (``data_dir``): one example
+    per recording, all in a ``test`` split (see the module docstring)."""
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = LabelledConfig
+    BUILDER_CONFIGS: ClassVar[list[LabelledConfig]] = [
+        LabelledConfig(name="recordings", version=VERSION, description="One example per recording."),
+    ]
+    DEFAULT_CONFIG_NAME = "recordings"
+    config: LabelledConfig
+
+    CORPUS_LABEL = "labelled folder"
+
+    @staticmethod
+    def locate(data_dir: str | Path) -> LabelledLayout:
+        return locate_labelled(data_dir)
+
+    layout: LabelledLayout
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description=__doc__,
+            features=_features(self.config.sampling_rate),
+            homepage=CORPORA["labelled"].homepage,
+            citation=CORPORA["labelled"].citation,
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        files = {str(row.path): row.path for row in self.layout.rows}
+        audio_durations(files, error=LabelledFormatError)  # fail early on unreadable files
+        recordings = [
+            {"path": str(row.path), "metadata": metadata}
+            for row, metadata in zip(self.layout.rows, _metadata(self.layout), strict=True)
+        ]
+        return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
+
+    def _generate_examples(self, recordings: list[dict[str, Any]]):
+        config = self.config
+        for task in recordings:
+            samples = recording_samples(task["path"], config, error=LabelledFormatError)
+            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+            metadata = task["metadata"]
+            yield (
+                metadata["recording"],
+                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
+            )
+
+
+def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
+    """What a dataset card says of its one split (the spec's ``split_definition``)."""
+    return [
+        "`test`: every recording listed in labels.csv. respira evaluates models on it (`respira evaluate "
+        "--dataset labelled`), re-tunes their thresholds on it (`respira calibrate`) or trains on all of it "
+        "(a recipe's `corpora`). A patient's recordings stay together in every fold and bootstrap resample; "
+        "without a patient column each recording is its own patient."
+    ]
+
+
+def load_labelled(
+    data_dir: str | Path,
+    *,
+    config_name: str = "recordings",
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+    streaming: bool = False,
+    **options: Any,
+) -> datasets.DatasetDict | datasets.IterableDatasetDict:
+    """Build (or load from cache) the dataset of a labelled folder (``data_dir`` holding ``labels.csv``):
+    a ``DatasetDict`` with one ``test`` split, one example per recording (``config_name``: ``recordings``,
+    the only config).
+
+    ``options`` are further :class:`LabelledConfig` fields (``lowpass_cutoff``, ``lowpass_order``,
+    ``audio_subtype``); anything else is a ``TypeError`` listing the valid options, raised before any
+    file is read. ``num_proc`` decodes recordings in parallel processes; ``streaming=True`` returns an
+    ``IterableDatasetDict`` decoding recordings while it is iterated.
+    """
+    check_loader_options(load_labelled, options, LabelledConfig)
+    builder = Labelled(
+        config_name=config_name,
+        data_dir=data_dir,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
+        sampling_rate=sampling_rate,
+        **options,
+    )
+    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)

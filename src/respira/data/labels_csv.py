@@ -1,0 +1,169 @@
+"""``labels.csv``: one's own recordings labelled per recording, read and checked row by row.
+
+The file (UTF-8, a byte-order mark allowed; columns separated by commas, or by semicolons or tabs when
+the header holds no comma) has a header line and one row per recording. Column names are matched
+without regard to case or surrounding spaces:
+
+* ``file`` (required): the recording's path, relative to the folder of ``labels.csv`` (an absolute path
+  is taken as it is); any format :func:`respira.audio.read_audio` decodes (WAV, FLAC, OGG, MP3...).
+* ``crackle``, ``wheeze`` (required): ``1`` when the recording holds crackles / wheezes, ``0`` when it
+  does not; ``true``/``false`` and ``yes``/``no`` (any case) are read as 1/0.
+* ``patient`` (optional): who was recorded; recordings of one patient stay on one side of every split,
+  fold and bootstrap resample. Without the column every recording is its own patient.
+* ``device``, ``location`` (optional): the stethoscope and the chest site, free text (empty: not known).
+
+Other columns are left out with one :class:`LabelsCSVWarning` naming them. A row that cannot be read
+raises :class:`~respira.data.errors.LabelledFormatError`, one line starting ``labels.csv:LINE:`` (the line
+as a text editor numbers it) and naming the value: a file that does not exist, a file listed twice, a
+label that is not 0/1, an empty patient; a missing required column or a file without rows is named the
+same way (line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LabelledFormatError
+
+__all__ = [
+    "FLAG_SPELLINGS",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "LabelledRow",
+    "LabelsCSVWarning",
+    "read_labels_csv",
+]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location")
+FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
+"""How a ``crackle`` / ``wheeze`` cell may be written (lower-cased, spaces stripped) → its 0/1 flag."""
+_DELIMITERS = (",", ";", "\t")
+
+
+class LabelsCSVWarning(UserWarning):
+    """Something in ``labels.csv`` is left out (a column respira does not read); reading goes on."""
+
+
+@dataclass(frozen=True)
+class LabelledRow:
+    """One recording of ``labels.csv``, checked: its line, the file as written and where it is, its
+    flags, and the optional columns (``None`` when not given)."""
+
+    line: int
+    file: str
+    path: Path
+    crackle: int
+    wheeze: int
+    patient: str | None
+    device: str | None
+    location: str | None
+
+
+def read_labels_csv(labels_file: str | Path) -> list[LabelledRow]:
+    """Every row of ``labels_file`` (see the module docstring), in file order; the first problem found
+    raises :class:`~respira.data.errors.LabelledFormatError` naming the file, line and value."""
+    labels_file = Path(labels_file)
+    text = labels_file.read_text(encoding="utf-8-sig")
+    lines = text.splitlines()
+    header = next((line for line in lines if line.strip()), None)
+    if header is None:
+        raise LabelledFormatError(
+            labels_file, f"the file is empty: expected a header line with {', '.join(REQUIRED_COLUMNS)}"
+        )
+    delimiter = next((mark for mark in _DELIMITERS if mark in header), ",")
+    reader = csv.reader(lines, delimiter=delimiter)
+    header_line, columns = _header(reader)
+    index = {name: position for position, name in enumerate(columns)}
+    missing = [name for name in REQUIRED_COLUMNS if name not in index]
+    if missing:
+        raise LabelledFormatError(
+            labels_file,
+            f"no {' or '.join(repr(name) for name in missing)} column (found: {', '.join(columns)}; "
+            f"required: {', '.join(REQUIRED_COLUMNS)}; optional: {', '.join(OPTIONAL_COLUMNS)})",
+            line=header_line,
+        )
+    repeated = sorted({name for name in columns if columns.count(name) > 1 and name})
+    if repeated:
+        raise LabelledFormatError(labels_file, f"column {repeated[0]!r} appears twice", line=header_line)
+    others = [name for name in columns if name not in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)]
+    if others:
+        warnings.warn(
+            f"{labels_file}: column(s) {', '.join(repr(name) for name in others)} left out (read: "
+            f"{', '.join((*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS))})",
+            LabelsCSVWarning,
+            stacklevel=2,
+        )
+    rows: list[LabelledRow] = []
+    seen: dict[Path, LabelledRow] = {}
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line
+        row = _row(labels_file, reader.line_num, cells, index, len(columns))
+        if row.path in seen:
+            raise LabelledFormatError(
+                labels_file,
+                f"file {row.file!r} is listed twice (first on line {seen[row.path].line}); keep one row",
+                line=row.line,
+            )
+        seen[row.path] = row
+        rows.append(row)
+    if not rows:
+        raise LabelledFormatError(labels_file, "no recordings below the header line", line=header_line)
+    return rows
+
+
+def _header(reader: csv.Reader) -> tuple[int, list[str]]:
+    """The header's line number and its column names (lower-cased, spaces stripped)."""
+    for cells in reader:
+        if any(cell.strip() for cell in cells):
+            return reader.line_num, [cell.strip().lower() for cell in cells]
+    raise AssertionError("read_labels_csv checks for a header line first")
+
+
+def _row(labels_file: Path, line: int, cells: list[str], index: dict[str, int], width: int) -> LabelledRow:
+    """One data row checked (see the module docstring)."""
+
+    def fail(message: str) -> LabelledFormatError:
+        return LabelledFormatError(labels_file, message, line=line)
+
+    if len(cells) > width:
+        raise fail(f"{len(cells)} values, but the header names {width} columns: {cells!r}")
+
+    def cell(name: str) -> str | None:
+        position = index.get(name)
+        if position is None:
+            return None
+        value = cells[position].strip() if position < len(cells) else ""
+        return value or None
+
+    file = cell("file")
+    if file is None:
+        raise fail("no file named (the 'file' column is empty)")
+    path = Path(labels_file.parent, file).expanduser()
+    if not path.is_file():
+        raise fail(f"file {file!r} does not exist (looked for {path})")
+    flags = {}
+    for name in ("crackle", "wheeze"):
+        value = cell(name)
+        flag = FLAG_SPELLINGS.get((value or "").lower())
+        if flag is None:
+            shown = "empty" if value is None else repr(value)
+            raise fail(f"{name} is {shown}: write 0 or 1 (true/false, yes/no are read too)")
+        flags[name] = flag
+    patient = cell("patient")
+    if "patient" in index and patient is None:
+        raise fail(f"file {file!r} has no patient: give every row one, or drop the patient column")
+    return LabelledRow(
+        line=line,
+        file=file,
+        path=path.resolve(),
+        crackle=flags["crackle"],
+        wheeze=flags["wheeze"],
+        patient=patient,
+        device=cell("device"),
+        location=cell("location"),
+    )
