@@ -19,10 +19,12 @@ from respira import audio
 from respira.audio import (
     DEFAULT_SAMPLING_RATE,
     AudioDecodingError,
+    AudioHeader,
     AudioReadError,
     SampleRateWarning,
     as_waveform,
     audio_duration,
+    audio_header,
     decode_audio,
     decodes_other_codecs,
     read_audio,
@@ -186,6 +188,7 @@ def test_a_codec_libsndfile_lacks_is_decoded_by_torchcodec(aac_file: Path) -> No
     # its duration from the header, as the app checks an upload's length before decoding it
     assert audio_duration(aac_file) == pytest.approx(2.0, abs=0.05)
     assert audio_duration(aac_file.read_bytes()) == pytest.approx(audio_duration(aac_file))
+    assert audio_header(aac_file) == AudioHeader(audio_duration(aac_file), None, None)  # libsndfile's alone
     assert decodes_other_codecs()
 
 
@@ -257,6 +260,14 @@ def test_a_streamed_wav_of_unknown_size_reads_like_libsndfile_reads_it(tmp_path:
 def test_audio_duration_reads_the_header(stereo_wav: tuple[Path, np.ndarray]) -> None:
     path, stereo = stereo_wav
     assert audio_duration(path) == pytest.approx(stereo.shape[0] / 22050)
+
+
+def test_audio_header_gives_the_files_own_rate_and_channels(stereo_wav: tuple[Path, np.ndarray]) -> None:
+    path, stereo = stereo_wav
+    assert audio_header(path) == AudioHeader(stereo.shape[0] / 22050, 22050, 2)
+    assert audio_header(path.read_bytes(), name="x.wav") == audio_header(path)
+    with pytest.raises(AudioReadError, match=r"x\.wav: holds no audio samples"):
+        audio_header(encode_wav(np.zeros(0, np.float32), RATE, "PCM_16"), name="x.wav")
 
 
 def test_as_waveform_checks_mono_empty_and_finite() -> None:

@@ -254,6 +254,7 @@ MISSPELLED = {
     "prepare": ("--validaton_size", "--validation_size"),
     "evaluate": ("--splt", "--split"),
     "predict": ("--windw", "--window"),
+    "screen": ("--chunk_sise", "--chunk_size"),
     "export": ("--with-code", "--with_code"),
     "push": ("--privte", "--private"),
     "convert": ("--widht", "--width"),

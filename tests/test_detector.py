@@ -258,6 +258,10 @@ def test_an_integer_pcm_array_predicts_as_its_file(multi_dir: Path, tmp_path: Pa
         SampleRateWarning, match=r"^the waveform: recorded at 1000 Hz, which holds sound up to 500"
     ):
         detector.predict(np.full(4000, 0.1, np.float32), 1000)
+    with pytest.warns(AudioLevelWarning, match=r"^site/a\.wav peaks at"):
+        named = detector.predict(pcm.astype(np.float32), rate, name="site/a.wav")
+    assert named.file == "site/a.wav"
+    assert detector.detect_events(pcm / 32768, rate, name="site/a.wav").file == "site/a.wav"
 
 
 def test_a_recording_shorter_than_one_analysis_frame_is_refused(

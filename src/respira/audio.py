@@ -15,8 +15,8 @@
 - :func:`check_rate`: a warning (:class:`SampleRateWarning`) for audio recorded at a rate too low to hold
   the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`), wherever a recording's own rate is read: files, a
   ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor).
-- :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)) and :func:`audio_duration`
-  (from the header).
+- :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)), :func:`audio_duration` and
+  :func:`audio_header` (duration, own rate and channels, from the header).
 
 Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.dsp`'s; the
 WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
@@ -32,6 +32,7 @@ import os
 import re
 import warnings
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,10 +47,12 @@ __all__ = [
     "DEFAULT_SAMPLING_RATE",
     "LUNG_SOUND_BAND_TOP",
     "AudioDecodingError",
+    "AudioHeader",
     "AudioReadError",
     "SampleRateWarning",
     "as_waveform",
     "audio_duration",
+    "audio_header",
     "check_rate",
     "decode_audio",
     "decodes_other_codecs",
@@ -160,20 +163,37 @@ def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
     return AudioDecodingError(label, f"cannot be decoded as audio ({message})")
 
 
-def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:
-    """Duration in seconds from the header; :class:`AudioReadError` if truncated, empty or not audio.
+@dataclass(frozen=True)
+class AudioHeader:
+    """What a file's header says: ``duration`` (seconds), its own ``sampling_rate`` (Hz) and
+    ``channels``; the last two are ``None`` for a codec only torchcodec reads."""
+
+    duration: float
+    sampling_rate: int | None
+    channels: int | None
+
+
+def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> AudioHeader:
+    """The header of a file (a path, or its bytes) without decoding it; :class:`AudioReadError` naming
+    it (``name``, else the path) if it is missing, truncated, empty or not audio.
 
     A codec libsndfile lacks gets its duration from torchcodec's header metadata, as :func:`read_audio`
     decodes it (:class:`AudioDecodingError` without torchcodec)."""
     handle, label = _open(source, name)
     try:
         with handle, sf.SoundFile(handle) as audio:
-            frames, rate = int(audio.frames), int(audio.samplerate)
+            frames, rate, channels = int(audio.frames), int(audio.samplerate), int(audio.channels)
     except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
-        return _other_codec_duration(source, label, error)
+        return AudioHeader(_other_codec_duration(source, label, error), None, None)
     if frames == 0:
         raise AudioReadError(label, "holds no audio samples (empty recording)")
-    return frames / rate
+    return AudioHeader(frames / rate, rate, channels)
+
+
+def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:
+    """Duration in seconds from the header (:func:`audio_header`); :class:`AudioReadError` if truncated,
+    empty or not audio."""
+    return audio_header(source, name=name).duration
 
 
 def native_sampling_rate(source: str | os.PathLike) -> int | None:

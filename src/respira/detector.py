@@ -264,6 +264,7 @@ class Detector:
         sampling_rate: int,
         *,
         cycles: Sequence[tuple[float, float]] | None = None,
+        name: str | None = None,
         **options: Any,
     ) -> Prediction:
         """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
@@ -271,10 +272,11 @@ class Detector:
         Float samples are expected in [-1, 1] (far louder ones warn: :func:`respira.wav.check_level`, as
         does a rate too low to hold the lung-sound band: :func:`respira.audio.check_rate`);
         integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
-        rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds.
+        rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds. ``name`` (e.g. the
+        file the waveform was read from) names it in warnings and errors and is the result's ``file``.
         """
         settings = self._options(options)
-        audio = self._resampled(waveform, sampling_rate)
+        audio = self._resampled(waveform, sampling_rate, name)
         try:
             if cycles is not None:
                 rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])
@@ -290,9 +292,9 @@ class Detector:
             raise
         except ValueError as error:
             raise PredictionError(" ".join(str(error).split())) from None
-        return self._prediction(rows, settings, None)
+        return self._prediction(rows, settings, name)
 
-    def _resampled(self, waveform: Any, sampling_rate: Any) -> np.ndarray:
+    def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
         """A mono waveform at ``sampling_rate`` checked and resampled to the model's rate."""
         from .audio import as_waveform, check_rate
         from .dsp import resample
@@ -306,9 +308,9 @@ class Detector:
                 f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
             )
         try:
-            samples = as_waveform(waveform)
-            check_level(samples)
-            check_rate(int(sampling_rate))
+            samples = as_waveform(waveform, *([name] if name else []))
+            check_level(samples, *([name] if name else []))
+            check_rate(int(sampling_rate), *([name] if name else []))
             return resample(samples, int(sampling_rate), self.sampling_rate)
         except ValueError as error:
             raise PredictionError(" ".join(str(error).split())) from None
@@ -321,6 +323,7 @@ class Detector:
         thresholds: Sequence[float] | None = None,
         settings: EventSettings | None = None,
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
+        name: str | None = None,
     ) -> EventDetection:
         """Where crackles and wheezes are: events with onset, offset and confidence
         (:mod:`respira.event_detection`), from frame posteriors on the encoder's time axis.
@@ -328,7 +331,8 @@ class Detector:
         ``source``: an audio file (any rate and channels; read block by block, so hours of audio need the
         memory of a few chunks; errors name it) or a mono waveform recorded at ``sampling_rate`` Hz.
         ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings
-        (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop.
+        (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop. ``name`` names a
+        waveform in warnings and errors and is the result's ``file``.
         """
         from .event_detection import detect_events, detect_file_events
 
@@ -339,9 +343,9 @@ class Detector:
             "batch_size": self.options["batch_size"],
         }
         if not isinstance(source, (str, Path)):
-            audio = self._resampled(source, sampling_rate)
+            audio = self._resampled(source, sampling_rate, name)
             try:
-                return detect_events(self.model, audio, **options)
+                return detect_events(self.model, audio, file=name, **options)
             except ValueError as error:
                 raise PredictionError(" ".join(str(error).split())) from None
         file = str(source)

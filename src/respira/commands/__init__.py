@@ -15,6 +15,7 @@ COMMANDS: tuple[str, ...] = (
     "sweep",
     "evaluate",
     "predict",
+    "screen",
     "adapt",
     "calibrate",
     "quality",

@@ -1,0 +1,172 @@
+"""``respira screen MODEL SOURCE --output_dir OUT``: every recording of an archive, sharded over the
+processes of ``accelerate launch``, resumable, into Parquet (or CSV) tables (:mod:`respira.screening`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..events import FRAME_HOP_SECONDS
+from .options import add_aggregation_options, add_device_option, add_model_argument, aggregation_options
+
+EPILOG = """\
+SOURCE: a folder (searched recursively for .wav, .flac, .ogg, .mp3, .m4a, .aac, .opus), a .txt list of
+paths (one a line) or a .csv list (its path column, else file, else the first; relative paths from the
+list's folder), or a datasets audio dataset: a folder written by save_to_disk (--split of a DatasetDict)
+or a Hub id, streamed (--split, default train). --audio_column names the audio (default audio).
+
+OUT/recordings.parquet (or .csv with --format csv): one row per recording,
+  path (string; a dataset row: SPLIT[INDEX]), size (int64, bytes), mtime_ns (int64, modification time),
+  duration (float64, seconds), sampling_rate (int32, the file's own Hz), channels (int32),
+  verdict (string: normal, crackle, wheeze, both, or poor_quality for a model with a quality head),
+  crackle and wheeze (float64, the recording's probabilities: its windows' aggregated as respira
+  predict --per_recording does), quality (float64, models with a quality head), error (string, why the
+  recording could not be screened; empty when it was). Columns a recording lacks are null.
+OUT/events.parquet with --events: path, onset, offset (float64, seconds), type (crackle or wheeze),
+  confidence (float64), as respira predict --events finds them.
+
+Several processes: accelerate launch [--config_file recipes/accelerate/...] -m respira screen ...; each
+process screens its share on its own device, the main process shows the progress (hours of audio of its
+share) and merges. Results are written in chunks of --chunk_size recordings: the same command again,
+after a crash or a killed process, skips the finished recordings (same path, size and modification
+time) and redoes the rest; an OUT screened with another model, SOURCE or option is refused.
+
+exit status: 0 when the job finished (recordings that could not be screened are rows with their error,
+counted in the summary), 2 on any other error (nothing finished is lost: run it again to resume).
+"""
+
+FORMATS = ("parquet", "csv")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "screen",
+        help="screen an archive: every recording's verdict (and events) into Parquet, resumable, sharded",
+        description="Screen every recording of a folder, a list of paths or a datasets audio dataset with "
+        "a detector; one or several processes (accelerate launch), resumable after a crash.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # MODEL is required until a default detector ships: that default is given here (nargs="?", default=...)
+    add_model_argument(parser)
+    parser.add_argument(
+        "source", metavar="SOURCE", help="folder, .txt/.csv list of paths, or a datasets dataset"
+    )
+    parser.add_argument("--output_dir", required=True, metavar="OUT", help="folder for the results")
+    parser.add_argument("--format", choices=FORMATS, default="parquet", help="merged tables' format")
+    parser.add_argument("--split", help="the datasets SOURCE's split")
+    parser.add_argument("--audio_column", default="audio", help="the datasets SOURCE's audio column")
+    parser.add_argument(
+        "--events", action="store_true", help="also detect crackle and wheeze events (OUT/events.parquet)"
+    )
+    parser.add_argument(
+        "--frame_hop",
+        type=float,
+        default=FRAME_HOP_SECONDS,
+        help=f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)",
+    )
+    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
+    parser.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default 2)")
+    parser.add_argument(
+        "--smoothing", type=int, default=1, help="moving average of the probabilities over k windows"
+    )
+    add_aggregation_options(parser)
+    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument(
+        "--max_windows",
+        type=int,
+        default=10_000,
+        help="a recording needing more windows is an error row, refused before it is decoded",
+    )
+    parser.add_argument(
+        "--chunk_size", type=int, default=256, help="recordings per results chunk (default 256)"
+    )
+    add_device_option(parser)
+    parser.add_argument("--onnx", action="store_true", help="run the model's model.onnx with onnxruntime")
+    parser.set_defaults(handler=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.chunk_size < 1:
+        raise ValueError(f"--chunk_size must be a whole number >= 1, got {args.chunk_size}")
+    if args.max_windows < 1:
+        raise ValueError(f"--max_windows must be a whole number >= 1, got {args.max_windows}")
+    if args.events and not 0 < args.frame_hop <= 0.1:
+        raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
+    if not args.events and args.frame_hop != FRAME_HOP_SECONDS:
+        raise ValueError("--frame_hop applies to --events: add --events")
+    output = Path(args.output_dir)
+    if output.exists() and not output.is_dir():
+        raise NotADirectoryError(f"--output_dir {output} is a file, not a folder")
+    from ..utils.files import check_folder_target
+
+    check_folder_target(output)
+
+
+@contextlib.contextmanager
+def _bar(total: float, unit: str) -> Iterator[Any]:
+    from ..utils.progress import stage
+
+    with stage(
+        "screening", round(total, 3) if unit == "h" else int(total), "hour" if unit == "h" else unit
+    ) as shown:
+        yield shown
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from accelerate import PartialState
+
+    from ..detector import Detector
+    from ..screening import open_source, screen
+    from ..utils.threads import apply_num_threads
+
+    _check(args)
+    aggregation, top_k = aggregation_options(args)
+    source = open_source(args.source, split=args.split, audio_column=args.audio_column)
+    # cpu: gloo processes where there is no GPU (accelerate's multi-GPU launcher starts them on a CPU machine)
+    state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
+    apply_num_threads()
+    detector = Detector.from_pretrained(
+        args.model,
+        device=args.device or state.device,
+        onnx=True if args.onnx else None,
+        window=args.window,
+        hop=args.hop,
+        smoothing=args.smoothing,
+        batch_size=args.batch_size,
+        max_windows=args.max_windows,
+        aggregation=aggregation,
+        top_k=top_k,
+    )
+    options = {
+        "window": args.window,
+        "hop": args.hop,
+        "smoothing": args.smoothing,
+        "aggregation": aggregation,
+        "top_k": top_k,
+        "max_windows": args.max_windows,
+        "events": args.events,
+        "frame_hop": args.frame_hop if args.events else None,
+        "onnx": args.onnx,
+    }
+    summary = screen(
+        detector,
+        source,
+        args.output_dir,
+        options=options,
+        state=state,
+        events=args.events,
+        frame_hop_seconds=args.frame_hop,
+        chunk_size=args.chunk_size,
+        output_format=args.format,
+        progress=_bar,
+    )
+    if summary is None:  # not the main process: it merges and reports
+        return 0
+    print(summary.describe())
+    print(f"wrote {', '.join(summary.outputs)}")
+    return 0

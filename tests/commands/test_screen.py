@@ -1,0 +1,92 @@
+"""``respira screen``: the command's outputs, its one-line refusals, a datasets SOURCE and --onnx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from respira.cli import main
+
+from ..screening.conftest import BAD, GOOD
+
+
+def test_screen_writes_csv_tables_and_says_what_it_did(
+    detector_dir: Path, archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code = main(["screen", str(detector_dir), str(archive), "--output_dir", str(out), "--format", "csv"])
+    printed = capsys.readouterr().out
+    assert code == 0  # the job finished; some recordings are error rows
+    assert f"screened {GOOD} recording(s), {len(BAD)} failed, 0 skipped" in printed
+    assert "× real time" in printed and f"wrote {out / 'recordings.csv'}" in printed
+    table = pd.read_csv(out / "recordings.csv")
+    assert len(table) == GOOD + len(BAD) and table["error"].notna().sum() == len(BAD)
+    assert not (out / "events.csv").exists()
+
+
+def test_other_options_or_bad_ones_are_refused_in_one_line(
+    detector_dir: Path, archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert (
+        main(["screen", str(detector_dir), str(archive), "--output_dir", str(out), "--chunk_size", "0"]) == 2
+    )
+    assert (
+        capsys.readouterr().err.strip()
+        == "respira screen: error: --chunk_size must be a whole number >= 1, got 0"
+    )
+    assert not out.exists()  # checked before anything is written
+    assert main(["screen", str(detector_dir), str(archive / "missing"), "--output_dir", str(out)]) == 2
+    assert "missing not found" in capsys.readouterr().err and not out.exists()
+    assert main(["screen", str(detector_dir), str(archive), "--output_dir", str(out)]) == 0
+    before = sorted(path.name for path in (out / "chunks").iterdir())
+    capsys.readouterr()
+    assert main(["screen", str(detector_dir), str(archive), "--output_dir", str(out), "--window", "2"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "other settings (--window (4.0 → 2.0))" in error
+    assert sorted(path.name for path in (out / "chunks").iterdir()) == before
+
+
+def test_a_saved_dataset_is_screened_as_its_files_are(
+    detector_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    from datasets import Audio, Dataset
+
+    files = [str(archive / "r000.wav"), str(archive / "sub" / "r001.wav"), str(archive / "broken.wav")]
+    Dataset.from_dict({"audio": files}).cast_column("audio", Audio()).save_to_disk(str(tmp_path / "saved"))
+    assert (
+        main(["screen", str(detector_dir), str(tmp_path / "saved"), "--output_dir", str(tmp_path / "a")]) == 0
+    )
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(files))
+    assert main(["screen", str(detector_dir), str(listing), "--output_dir", str(tmp_path / "b")]) == 0
+    from_dataset = pd.read_parquet(tmp_path / "a" / "recordings.parquet").sort_values("path")
+    from_files = pd.read_parquet(tmp_path / "b" / "recordings.parquet").set_index("path").loc[files]
+    assert from_dataset["path"].tolist() == ["train[0]", "train[1]", "train[2]"]
+    assert from_dataset["mtime_ns"].isna().all()
+    for column in ("duration", "sampling_rate", "channels", "verdict", "crackle", "wheeze", "error"):
+        assert from_dataset[column].tolist()[:2] == from_files[column].tolist()[:2], column
+    assert from_files["error"].iloc[2].startswith("cannot be decoded as audio")
+    assert from_dataset["error"].iloc[2].startswith("cannot be decoded as audio")
+
+
+def test_onnx_runs_the_models_onnx_graph(detector_dir: Path, archive: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from respira.hub.loading import load_model
+    from respira.hub.onnx import ONNX_FILE, export_onnx
+
+    folder = tmp_path / "with_onnx"
+    model, _ = load_model(detector_dir, device="cpu")
+    model.save_pretrained(folder)
+    export_onnx(model, folder / ONNX_FILE)
+    common = [str(folder), str(archive), "--device", "cpu"]
+    assert main(["screen", *common, "--output_dir", str(tmp_path / "torch")]) == 0
+    assert main(["screen", *common, "--onnx", "--output_dir", str(tmp_path / "onnx")]) == 0
+    torch_rows = pd.read_parquet(tmp_path / "torch" / "recordings.parquet").sort_values("path")
+    onnx_rows = pd.read_parquet(tmp_path / "onnx" / "recordings.parquet").sort_values("path")
+    assert onnx_rows["crackle"].to_numpy() == pytest.approx(
+        torch_rows["crackle"].to_numpy(), abs=1e-4, nan_ok=True
+    )
+    assert onnx_rows["verdict"].tolist() == torch_rows["verdict"].tolist()

@@ -1,0 +1,183 @@
+"""respira.screening.run: rows of good and bad recordings, resuming after a crash, two processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from respira.cli import main
+from respira.detector import Detector
+from respira.screening import open_source, screen
+from respira.screening import run as screening_run
+
+from .conftest import BAD, GOOD, ONE_PROCESS, write_archive
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+OPTIONS = {"window": 4.0}
+
+
+def _screen(detector: Detector, archive: Path, out: Path, **kwargs):
+    return screen(detector, open_source(str(archive)), out, options=OPTIONS, state=ONE_PROCESS, **kwargs)
+
+
+def _table(out: Path, name: str = "recordings") -> pd.DataFrame:
+    table = pd.read_parquet(out / f"{name}.parquet")
+    keys = ["path", "onset", "type"] if name == "events" else ["path"]
+    return table.sort_values(keys).reset_index(drop=True)
+
+
+def test_rows_hold_the_detectors_verdicts_events_and_one_line_reasons(
+    detector_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    detector = Detector.from_pretrained(detector_dir, device="cpu")
+    summary = _screen(detector, archive, tmp_path / "out", events=True, chunk_size=4)
+    assert (summary.done, summary.failed, summary.skipped) == (GOOD, len(BAD), 0)
+    table = _table(tmp_path / "out").set_index("path")
+    reasons = {Path(path).name: error for path, error in table["error"].dropna().items()}
+    assert set(reasons) == BAD
+    assert reasons["broken.wav"].startswith("cannot be decoded as audio")
+    assert reasons["empty.wav"] == "holds no audio samples (empty recording)"
+    assert "10 samples" in reasons["short.wav"] and str(archive) not in reasons["short.wav"]
+    events = _table(tmp_path / "out", "events")
+    for path in sorted(table.index[table["error"].isna()]):
+        expected = detector.predict_file(path)
+        row = table.loc[path]
+        assert (row["verdict"], row["crackle"], row["wheeze"]) == (
+            expected.label,
+            expected.crackle,
+            expected.wheeze,
+        )
+        info = sf.info(path)
+        assert (row["duration"], row["sampling_rate"], row["channels"]) == (
+            info.duration,
+            8000,
+            info.channels,
+        )
+        assert row["size"] == Path(path).stat().st_size
+        found = events[events["path"] == path].drop(columns="path").to_dict("records")
+        rows = detector.detect_events(path).to_rows()
+        assert found == [{k: v for k, v in event.items() if k != "file"} for event in rows]
+    assert summary.audio_seconds == pytest.approx(table["duration"][table["error"].isna()].sum())
+
+
+def test_a_recording_too_long_for_max_windows_is_refused_before_it_is_decoded(
+    detector_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector = Detector.from_pretrained(detector_dir, device="cpu", max_windows=2)
+    decoded = []
+    monkeypatch.setattr(screening_run, "read_audio", lambda data, *a, **k: decoded.append(data))
+    recording = next(r for r in open_source(str(archive)).share() if r.path.endswith("r005.wav"))
+    row, _ = screening_run.screen_recording(detector, recording)
+    assert row["error"] == "too long: 8.0 s of audio make 3 windows, more than --max_windows 2"
+    assert decoded == [] and row["duration"] == 8.0
+
+
+def test_a_crashed_run_resumes_to_the_uninterrupted_result(
+    detector_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    detector = Detector.from_pretrained(detector_dir, device="cpu")
+    _screen(detector, archive, tmp_path / "whole", events=True, chunk_size=2)
+    real, calls = screening_run.screen_recording, []
+
+    def crashing(*args, **kwargs):
+        calls.append(args[1].path)
+        if len(calls) == 6:  # two chunks of two written, the third half done
+            raise RuntimeError("power cut")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(screening_run, "screen_recording", crashing)
+    out = tmp_path / "resumed"
+    with pytest.raises(RuntimeError, match="power cut"):
+        _screen(detector, archive, out, events=True, chunk_size=2)
+    monkeypatch.setattr(screening_run, "screen_recording", real)
+    assert len(list((out / "chunks").glob("recordings-*.parquet"))) == 2
+    (out / "chunks" / ".recordings-0001-0000-000003.parquet.1-ab.partial").write_bytes(b"half a chunk")
+    (out / "chunks" / "events-0001-0000-000003.parquet").write_bytes(b"killed before its recordings")
+    summary = _screen(detector, archive, out, events=True, chunk_size=2)
+    assert (summary.skipped, summary.done + summary.failed) == (4, GOOD + len(BAD) - 4)
+    for name in ("recordings", "events"):
+        pd.testing.assert_frame_equal(_table(out, name), _table(tmp_path / "whole", name))
+    assert not list((out / "chunks").glob(".*.partial"))
+    again = _screen(detector, archive, out, events=True, chunk_size=2)
+    assert (again.done, again.failed, again.skipped) == (0, 0, GOOD + len(BAD))
+
+
+def test_a_changed_file_is_screened_again_and_its_new_row_replaces_the_old(
+    detector_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    detector = Detector.from_pretrained(detector_dir, device="cpu")
+    out = tmp_path / "out"
+    _screen(detector, archive, out)
+    (archive / "broken.wav").write_bytes((archive / "r000.wav").read_bytes())
+    summary = _screen(detector, archive, out)
+    assert (summary.done, summary.skipped) == (1, GOOD + len(BAD) - 1)
+    table = _table(out).set_index("path")
+    assert len(table) == GOOD + len(BAD)
+    assert pd.isna(table.loc[str(archive / "broken.wav"), "error"])
+    assert (
+        table.loc[str(archive / "broken.wav"), "crackle"] == table.loc[str(archive / "r000.wav"), "crackle"]
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _environment() -> dict[str, str]:
+    path = os.pathsep.join([str(REPOSITORY / "src"), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
+
+
+@pytest.mark.slow
+def test_two_accelerate_processes_give_the_rows_of_one(
+    detector_dir: Path, archive: Path, tmp_path: Path
+) -> None:
+    common = [str(detector_dir), str(archive), "--events", "--chunk_size", "2", "--device", "cpu"]
+    assert (
+        main(["screen", *common, "--output_dir", str(tmp_path / "one")]) == 0
+    )  # error rows do not fail the job
+    # the recipe's launcher starts two gloo processes (`--cpu --num_processes 2` would start one)
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file"]
+    launch += [str(REPOSITORY / "recipes/accelerate/cpu_ddp.yaml"), "--main_process_port", str(_free_port())]
+    command = [*launch, "-m", "respira", "screen", *common, "--debug", "--output_dir", str(tmp_path / "two")]
+    result = subprocess.run(
+        command, check=False, capture_output=True, text=True, timeout=600, env=_environment()
+    )
+    assert "3 failed" in result.stdout, result.stdout[-3000:] + result.stderr[-3000:]
+    chunks = {tuple(path.name.split("-")[1:3]) for path in (tmp_path / "two" / "chunks").glob("recordings-*")}
+    assert chunks == {("0001", "0000"), ("0001", "0001")}  # both processes screened their share in run 1
+    for name in ("recordings", "events"):
+        pd.testing.assert_frame_equal(_table(tmp_path / "two", name), _table(tmp_path / "one", name))
+
+
+@pytest.mark.slow
+def test_a_process_killed_with_sigkill_resumes_to_the_uninterrupted_result(
+    detector_dir: Path, tmp_path: Path
+) -> None:
+    archive = write_archive(tmp_path / "archive", good=40)
+    common = [str(detector_dir), str(archive), "--chunk_size", "3", "--device", "cpu"]
+    assert main(["screen", *common, "--output_dir", str(tmp_path / "whole")]) == 0
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "respira", "screen", *common, "--output_dir", str(out)]
+    process = subprocess.Popen(command, env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not list((out / "chunks").glob("recordings-*")) and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = len(list((out / "chunks").glob("recordings-*")))
+    assert 1 <= finished < 15 and not (out / "recordings.parquet").exists()
+    assert main(["screen", *common, "--output_dir", str(out)]) == 0
+    pd.testing.assert_frame_equal(_table(out), _table(tmp_path / "whole"))
