@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test lint format bench system-deps browser-deps install install-dev clean
+.PHONY: demo test lint format bench detector system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -47,18 +47,23 @@ demo: install
 
 test: install-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
-	$(BIN)/ruff check src tests benchmarks studies
-	$(BIN)/ruff format --check src tests benchmarks studies
+	$(BIN)/ruff check src tests benchmarks studies scripts
+	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache
 
 lint: install-dev
-	$(BIN)/ruff check src tests benchmarks studies
-	$(BIN)/ruff format --check src tests benchmarks studies
+	$(BIN)/ruff check src tests benchmarks studies scripts
+	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache
 
 format: install-dev
-	$(BIN)/ruff check --fix src tests benchmarks studies
-	$(BIN)/ruff format src tests benchmarks studies
+	$(BIN)/ruff check --fix src tests benchmarks studies scripts
+	$(BIN)/ruff format src tests benchmarks studies scripts
+
+# Rebuild the shipped detector (src/respira/pretrained/icbhi-crackle-wheeze) from ../shared: cross-validation,
+# training on every ICBHI patient, held-out KAUH and SPRSound, export with code and ONNX, the card.
+detector: install
+	$(BIN)/python scripts/build_detector.py
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

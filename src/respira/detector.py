@@ -177,13 +177,16 @@ class Detector:
     @classmethod
     def from_pretrained(
         cls,
-        source: str | Path,
+        source: str | Path | None = None,
         *,
         device: str | torch.device | None = None,
         onnx: bool | None = None,
         **options: Any,
     ) -> Detector:
         """Load a model folder, an exported folder with ``model.onnx``, or a Hugging Face Hub id.
+
+        ``source`` left out: respira's shipped detector (:func:`respira.pretrained.default_detector_dir`,
+        installed with the package; works offline).
 
         ``onnx``: run ``model.onnx`` with onnxruntime (``None``: only when the folder has ``model.onnx``
         and no torch weights). ``device``: the torch device (default CUDA when available). Other
@@ -192,7 +195,10 @@ class Detector:
         """
         from .hub.loading import WEIGHT_FILES, load_model
         from .hub.onnx import ONNX_FILE, load_onnx_model
+        from .pretrained import default_detector_dir
 
+        if source is None:
+            source = default_detector_dir()
         folder = Path(source).expanduser()
         if onnx is None:
             onnx = (folder / ONNX_FILE).is_file() and not any((folder / n).is_file() for n in WEIGHT_FILES)

@@ -13,9 +13,11 @@ DEVICE_HELP = "torch device (default: cuda if available, else cpu)"
 MODEL_COMMANDS = {
     "adapt": "model folder or Hugging Face Hub id",
     "evaluate": "model folder or Hugging Face Hub id",
-    "predict": "model folder or Hugging Face Hub id",
+    "predict": "model folder or Hugging Face Hub id (default: respira's shipped detector, "
+    "icbhi-crackle-wheeze)",
     "calibrate": "model folder or Hugging Face Hub id",
-    "app": "model folder, exported ONNX folder or Hub id",
+    "app": "model folder, exported ONNX folder or Hub id (default: respira's shipped detector, "
+    "icbhi-crackle-wheeze)",
 }
 
 
@@ -58,3 +60,38 @@ def test_crackle_wheeze_pairs_show_both_names_and_parse_two_numbers(
     required = {"adapt": ["--data_dir", "d", "--output_dir", "o"], "predict": ["a.wav"]}.get(command, [])
     args = build_parser().parse_args([command, "m", *required, option, "0.25", "0.5", "--device", "cpu"])
     assert (args.model, getattr(args, option[2:]), args.device) == ("m", [0.25, 0.5], "cpu")
+
+
+def _predict_args(*positionals: str):
+    return build_parser().parse_args(["predict", *positionals])
+
+
+def test_predict_without_a_model_runs_the_shipped_detector(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.commands.options import model_or_default
+    from respira.pretrained import default_detector_dir
+
+    recording = tmp_path / "a.wav"
+    recording.write_bytes(b"")
+    args = _predict_args(str(recording))
+    assert (args.model, args.files) == (None, [str(recording)])
+    assert model_or_default(args, "files") == str(default_detector_dir())
+    assert "respira's shipped detector icbhi-crackle-wheeze" in capsys.readouterr().err
+    # two recordings: argparse hands the first to MODEL; an existing file there is a recording
+    args = _predict_args(str(recording), "b.wav")
+    assert model_or_default(args, "files") == str(default_detector_dir())
+    assert args.files == [str(recording), "b.wav"]
+    # a model folder (or a Hub id) stays the model, and nothing is said
+    args = _predict_args(str(tmp_path), str(recording))
+    assert model_or_default(args, "files") == str(tmp_path) and args.files == [str(recording)]
+    assert capsys.readouterr().err == ""
+
+
+def test_app_without_a_model_serves_the_shipped_detector() -> None:
+    from respira.commands.options import model_or_default
+    from respira.pretrained import default_detector_dir
+
+    args = build_parser().parse_args(["app", "--port", "7861"])
+    assert args.model is None
+    assert model_or_default(args) == str(default_detector_dir())

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from ..data.corpora import CORPORA, CorpusSpec
+from ..pretrained import DEFAULT_DETECTOR_NAME
 from ..windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_TOP_K
 
 __all__ = [
@@ -15,14 +16,51 @@ __all__ = [
     "add_model_argument",
     "aggregation_options",
     "corpus_list",
+    "model_or_default",
 ]
 
 MODEL_HELP = "model folder or Hugging Face Hub id"
 
 
-def add_model_argument(parser: argparse.ArgumentParser, help: str = MODEL_HELP) -> None:
-    """The positional ``MODEL`` a command runs (``help``: what it accepts, when more than the default)."""
-    parser.add_argument("model", metavar="MODEL", help=help)
+def add_model_argument(
+    parser: argparse.ArgumentParser, help: str = MODEL_HELP, *, optional: bool = False
+) -> None:
+    """The positional ``MODEL`` a command runs (``help``: what it accepts, when more than the default).
+
+    ``optional``: it may be left out, and then respira's shipped detector runs (:func:`model_or_default`).
+    """
+    if optional:
+        help = f"{help} (default: respira's shipped detector, {DEFAULT_DETECTOR_NAME})"
+        parser.add_argument("model", metavar="MODEL", nargs="?", help=help)
+    else:
+        parser.add_argument("model", metavar="MODEL", help=help)
+
+
+def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
+    """The model a command with an optional ``MODEL`` runs, saying so on stderr when it is the default.
+
+    ``files``: the name of the command's positional list of recordings. argparse gives ``MODEL`` the
+    first positional whenever there are two or more; an existing file there is a recording (a model is a
+    folder or a Hub id), so it goes back to the front of the recordings and the default runs.
+    """
+    import sys
+    from pathlib import Path
+
+    from ..pretrained import default_detector_dir, sites_line
+
+    if args.model is not None and files is not None and Path(args.model).expanduser().is_file():
+        setattr(args, files, [args.model, *getattr(args, files)])
+        args.model = None
+    if args.model is not None:
+        return args.model
+    folder = default_detector_dir()
+    sites = sites_line(folder)
+    print(
+        f"model: respira's shipped detector {DEFAULT_DETECTOR_NAME}{f'; it {sites}' if sites else ''}",
+        file=sys.stderr,
+    )
+    args.model = str(folder)
+    return args.model
 
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:

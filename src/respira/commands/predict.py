@@ -13,7 +13,13 @@ from ..events import EVENT_COLUMNS, FRAME_HOP_SECONDS
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 from .adapt import add_adaptation_options
-from .options import add_aggregation_options, add_device_option, add_model_argument, aggregation_options
+from .options import (
+    add_aggregation_options,
+    add_device_option,
+    add_model_argument,
+    aggregation_options,
+    model_or_default,
+)
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
@@ -56,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_model_argument(parser)
+    add_model_argument(parser, optional=True)
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
     parser.add_argument(
         "--annotations",
@@ -170,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
+    model_or_default(args, "files")
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
     output_format = args.format

@@ -133,6 +133,11 @@ class RespiraModelCardData(CardData):
     """SHA-256 (hex) of the folder's weight files (``checksums.sha256``), by file name."""
     external_validations: list[ExternalValidation] = field(default_factory=list)
     """Recording-level scores on corpora the model never saw (``respira evaluate --dataset CORPUS``)."""
+    site_verdicts: list[Any] = field(default_factory=list)
+    """Every site an exported folder was scored on, against all-normal
+    (:func:`respira.pretrained.site_verdicts`)."""
+    build_record: Mapping[str, Any] | None = None
+    """``build_record.json`` of a detector built by ``make detector`` (recipe, inputs, library versions)."""
     # free text
     notes: list[str] = field(default_factory=list)
 

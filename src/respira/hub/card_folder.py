@@ -9,7 +9,10 @@
   record; its SHA-256 when the folder holds an evaluation to check (next);
 * ``evaluation_<corpus>/metrics.json`` of a recording-labelled corpus (``respira evaluate --dataset
   kauh``): its external validation, while it is of this folder's weights and thresholds
-  (:mod:`respira.hub.card_external`).
+  (:mod:`respira.hub.card_external`);
+* in an exported folder (:func:`render_folder_card`), also what the export wrote: ``model.onnx``, the
+  model's code (``auto_map``), ``checksums.sha256``, and the sites it was scored on
+  (:func:`respira.pretrained.site_verdicts`) with the record of the build that made it.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from ..models.lora import has_adapter
 from ..run_record import RunRecord
 from .card_data import RespiraModelCardData
 from .card_external import StaleEvaluationWarning, external_validations
+from .checksums import read_checksums
 from .loading import check_model_folder
 
-__all__ = ["card_data_from_run_dir"]
+__all__ = ["card_data_from_run_dir", "render_folder_card"]
 
 
 def _safetensors_parameters(path: Path) -> int | None:
@@ -79,3 +83,34 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
+
+
+def render_folder_card(folder: str | Path, *, model_id: str | None = None) -> Path:
+    """Render the card of an exported model folder from its own files into its ``README.md``.
+
+    What the export shipped (ONNX graph, the model's code, checksums) is read from the folder, as are
+    the run record, the evaluations and the build record the folder holds; the same files give the same
+    card, which is how a test checks that a committed card says only what its folder's files say.
+    """
+    from ..pretrained import site_verdicts
+    from .card_render import render_model_card
+    from .onnx import ONNX_FILE
+    from .remote_code import remote_code_files
+
+    folder = Path(folder).expanduser()
+    card = card_data_from_run_dir(folder, model_id=model_id)
+    config = _read_json(folder / "config.json") or {}
+    if "auto_map" in config:
+        from ..models import RespiraConfig
+
+        encoder = RespiraConfig.from_pretrained(folder).encoder_config.model_type
+        card.remote_code = True
+        card.code_requirements = list(remote_code_files(encoder).requirements)
+    card.onnx = (folder / ONNX_FILE).is_file()
+    card.checksums = read_checksums(folder)
+    card.site_verdicts = site_verdicts(folder)
+    build = _read_json(folder / "build_record.json")
+    card.build_record = build if isinstance(build, Mapping) else None
+    path = folder / "README.md"
+    render_model_card(card).save(path)
+    return path

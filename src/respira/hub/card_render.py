@@ -267,6 +267,33 @@ def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     return [(label, f"{t:g}") for label, t in zip(labels, thresholds, strict=False)]
 
 
+def site_rows(card: RespiraModelCardData) -> list[list[str]]:
+    """One row per site the model was scored on: site, protocol, what was scored, its ICBHI-style score
+    with the 95 % interval, the all-normal baseline of the same samples, and whether it serves there."""
+    rows = []
+    for verdict in card.site_verdicts:
+        interval = (
+            f" ({_percent(verdict.interval[0])}–{_percent(verdict.interval[1])})" if verdict.interval else ""
+        )
+        if not verdict.serves:
+            served = "**no**: not above all-normal"
+        elif verdict.shown_better:
+            served = "yes: interval above all-normal"
+        else:
+            served = "yes, but its interval reaches all-normal"
+        rows.append(
+            [
+                get_corpus(verdict.site).title,
+                verdict.protocol,
+                f"{verdict.count} {verdict.unit}",
+                _percent(verdict.score) + interval,
+                _percent(verdict.all_normal),
+                served,
+            ]
+        )
+    return rows
+
+
 def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     """Everything the Jinja template uses, already formatted."""
     encoder = card.encoder
@@ -336,6 +363,9 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "citations": citations(card),
         "notes": card.notes,
         "external_validations": card.external_validations,
+        "site_rows": site_rows(card),
+        "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
+        "build_record": card.build_record,
         "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
         "remote_code": card.remote_code,
         "code_requirements": card.code_requirements,

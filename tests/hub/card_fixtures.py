@@ -1,4 +1,4 @@
-"""Render the example model cards committed under ``model_cards/`` from hand-written run folders.
+"""Card fixtures: model cards rendered from hand-written run folders, to test the card template.
 
 Each example is the run folder ``respira train`` would write (``config.json``, ``trainer_state.json``
 and the run record ``respira_run.json``), written to a temporary folder and rendered with the
@@ -6,15 +6,13 @@ template shipped in ``respira.hub``. No weights are written: the parameter count
 from building the model on PyTorch's meta device. The numbers are hand-written illustrative values for runs
 on the *synthetic* corpus (``respira demo`` / ``make_synthetic_icbhi``), and every card says so.
 
-    python model_cards/generate_examples.py            # (re)write model_cards/<example>/README.md
-    python model_cards/generate_examples.py --check    # exit 1 when a committed card is out of date
+They are test fixtures only, never shown to users as examples: a real card comes from a real run
+(``respira train`` / ``respira export``; the shipped detector's from ``make detector``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -37,10 +35,8 @@ from respira.run_record import (
     TrainingRecord,
 )
 
-HERE = Path(__file__).resolve().parent
-
 NOTE = (
-    "This card is an example rendered by `model_cards/generate_examples.py` from a hand-written run "
+    "This card is a test fixture rendered by `tests/hub/card_fixtures.py` from a hand-written run "
     "folder. Its numbers are illustrative values for a run on the **synthetic corpus**, not results on "
     "the ICBHI 2017 database, and no weights accompany it."
 )
@@ -231,36 +227,12 @@ def render_example(name: str, example: dict[str, Any]) -> str:
         return str(render_model_card(card_data))
 
 
-def generate(output_root: Path = HERE, *, check: bool = False) -> list[Path]:
-    """Write (or, with ``check``, compare) ``output_root/<example>/README.md``; return stale/written paths."""
-    paths = []
+def generate(output_root: Path) -> list[Path]:
+    """Render every example card into ``output_root/<example>/README.md``; return the paths written."""
+    written = []
     for name, example in EXAMPLES.items():
-        text = render_example(name, example)
         path = output_root / name / "README.md"
-        if check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                paths.append(path)
-            continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only report cards that are out of date")
-    parser.add_argument("--output_root", type=Path, default=HERE)
-    args = parser.parse_args(argv)
-    paths = generate(args.output_root, check=args.check)
-    if args.check:
-        for path in paths:
-            print(f"out of date: {path} (run python model_cards/generate_examples.py)")
-        return 1 if paths else 0
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        path.write_text(render_example(name, example), encoding="utf-8")
+        written.append(path)
+    return written

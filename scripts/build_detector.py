@@ -1,0 +1,250 @@
+"""Rebuild respira's shipped detector from the real recordings in ``../shared`` (``make detector``).
+
+What it runs, each step through respira's own command line as a user would (one thread, offline):
+
+1. ``respira convert efficientat`` of the AudioSet-pretrained mn04 weights (MIT licence) into
+   ``checkpoints/efficientat_mn04`` of the work folder (the path the recipe names);
+2. ``respira train RECIPE --split_strategy patient_kfold`` (5 folds, seed 0): the recipe's numbers on
+   new patients of ICBHI, with their intervals over the folds (in domain);
+3. ``respira train RECIPE`` on every ICBHI patient of the sample (80 % train, 20 % validation for early
+   stopping and the thresholds' cross-fitting pool, no test split): the detector's weights;
+4. ``respira evaluate`` of those weights on every KAUH recording and every SPRSound event and recording,
+   sites it never heard (held out);
+5. ``respira export --with_code --onnx`` of the weights, then the run record, the evaluations and the
+   cross-validation are copied in beside them and the card is rendered again from the folder alone.
+
+The finished folder replaces ``src/respira/pretrained/icbhi-crackle-wheeze`` only when every step
+succeeded; a failure leaves the committed detector as it was. ``build_record.json`` records the inputs
+(the recipe's and the build's SHA-256, the options, the library versions) so that a test can tell
+when the committed folder was built from other inputs.
+
+Which recipe is shipped, and why, is BENCHMARKS.md's "The shipped detector" (the rule was written down
+before the comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "efficientat_frozen_multilabel.yaml"
+TARGET = ROOT / "src" / "respira" / "pretrained" / "icbhi-crackle-wheeze"
+ENCODER_WEIGHTS = "reference/efficientat_mn04_as_mAP_432.pt"
+FINAL_SPLIT = "0.8,0.2,0"
+"""Every ICBHI patient of the sample learns: 80 % train, 20 % validation, no test split."""
+CV_FOLDS, CV_SEEDS = 5, "0"
+RUN_FILES = ("respira_run.json", "trainer_state.json")
+BUILD_RECORD = "build_record.json"
+TRAINING_CODE = ("src/respira/training", "src/respira/models", "src/respira/losses")
+"""The code whose change can change the weights: ``training_code_sha256`` fingerprints it, and a test
+rebuilds the detector when it no longer matches."""
+
+
+def training_code_sha256(root: Path = ROOT) -> str:
+    """SHA-256 over the recipe and every module of :data:`TRAINING_CODE` (paths and contents, sorted)."""
+    digest = hashlib.sha256()
+    files = [RECIPE.relative_to(ROOT).as_posix()]
+    files += sorted(p.relative_to(root).as_posix() for d in TRAINING_CODE for p in (root / d).rglob("*.py"))
+    for name in files:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_shared(shared: Path) -> None:
+    """One line naming what is missing, before any work."""
+    needed = {
+        "icbhi": shared / "icbhi" / "ICBHI_final_database",
+        "kauh": shared / "kauh",
+        "sprsound": shared / "sprsound" / "train_wav",
+        "encoder weights": shared / ENCODER_WEIGHTS,
+    }
+    missing = [f"{what} ({path})" for what, path in needed.items() if not path.exists()]
+    if missing:
+        raise SystemExit(f"build_detector: missing in {shared}: {', '.join(missing)}")
+
+
+def respira(*args: str, work: Path, log: Path, done_when: str | None = None, resume: bool = False) -> None:
+    """Run ``python -m respira ARGS`` in ``work`` with one thread, offline; its output goes to ``log``.
+
+    ``resume``: skip the step when its output ``done_when`` (relative to ``work``) exists already.
+    """
+    if resume and done_when is not None and (work / done_when).exists():
+        print(f"== respira {' '.join(args)}: done already ({done_when})", flush=True)
+        return
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONHASHSEED": "0",
+        "TQDM_DISABLE": "1",
+        "HF_DATASETS_CACHE": str(work / "datasets_cache"),
+    }
+    print(f"== respira {' '.join(args)}", flush=True)
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"\n== respira {' '.join(args)}\n")
+        out.flush()
+        done = subprocess.run(
+            [sys.executable, "-m", "respira", *args], cwd=work, env=env, stdout=out, stderr=out, check=False
+        )
+    if done.returncode != 0:
+        tail = log.read_text(encoding="utf-8").strip().splitlines()[-1:]
+        raise SystemExit(
+            f"build_detector: respira {args[0]} failed (exit {done.returncode}): {tail}; see {log}"
+        )
+
+
+def render_card(folder: Path) -> None:
+    """The card rendered from the folder's own files (what a test renders again to compare)."""
+    from respira.hub.card_folder import render_folder_card
+
+    render_folder_card(folder)
+
+
+def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
+    check_shared(shared)
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "build.log"
+    if not resume:
+        log.write_text("", encoding="utf-8")
+        for name in ("checkpoints", "cv", "run", "export"):
+            shutil.rmtree(work / name, ignore_errors=True)
+    rel = os.path.relpath
+    icbhi, kauh, sprsound = (rel(shared / name, work) for name in ("icbhi", "kauh", "sprsound"))
+    recipe = rel(RECIPE, work)
+    step = {"work": work, "log": log, "resume": resume}
+
+    respira(
+        "convert",
+        "efficientat",
+        rel(shared / ENCODER_WEIGHTS, work),
+        "checkpoints/efficientat_mn04",
+        "--width",
+        "0.4",
+        done_when="checkpoints/efficientat_mn04/model.safetensors",
+        **step,
+    )
+    cv_options = ["--split_strategy", "patient_kfold", "--num_folds", str(CV_FOLDS), "--seeds", CV_SEEDS]
+    respira(
+        "train",
+        recipe,
+        "--data_dir",
+        icbhi,
+        *cv_options,
+        "--output_dir",
+        "cv",
+        done_when="cv/metrics.json",
+        **step,
+    )
+    final_options = ["--patient_split_fractions", FINAL_SPLIT]
+    respira(
+        "train",
+        recipe,
+        "--data_dir",
+        icbhi,
+        *final_options,
+        "--output_dir",
+        "run",
+        done_when="run/respira_run.json",
+        **step,
+    )
+    respira(
+        "evaluate",
+        "run",
+        "--dataset",
+        "kauh",
+        "--data_dir",
+        kauh,
+        done_when="run/evaluation_kauh/metrics.json",
+        **step,
+    )
+    respira(
+        "evaluate",
+        "run",
+        "--dataset",
+        "sprsound",
+        "--data_dir",
+        sprsound,
+        "--split",
+        "all",
+        done_when="run/evaluation_sprsound/metrics.json",
+        **step,
+    )
+    shutil.rmtree(work / "export", ignore_errors=True)
+    respira("export", "run", "export", "--with_code", "--onnx", **step)
+
+    export = work / "export"
+    for name in RUN_FILES:
+        shutil.copyfile(work / "run" / name, export / name)
+    for evaluation in sorted((work / "run").glob("evaluation_*/metrics.json")):
+        (export / evaluation.parent.name).mkdir()
+        shutil.copyfile(evaluation, export / evaluation.parent.name / "metrics.json")
+    (export / "evaluation_cross_validation").mkdir()
+    shutil.copyfile(work / "cv" / "metrics.json", export / "evaluation_cross_validation" / "metrics.json")
+    record = {
+        "command": "make detector",
+        "recipe": RECIPE.relative_to(ROOT).as_posix(),
+        "recipe_sha256": sha256(RECIPE),
+        "build_script_sha256": sha256(Path(__file__)),
+        "training_code_sha256": training_code_sha256(),
+        "encoder_weights": ENCODER_WEIGHTS,
+        "encoder_weights_sha256": sha256(shared / ENCODER_WEIGHTS),
+        "final_split": FINAL_SPLIT,
+        "cross_validation": {"num_folds": CV_FOLDS, "seeds": [int(s) for s in CV_SEEDS.split(",")]},
+        "threads": 1,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "libraries": _versions(),
+    }
+    (export / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    render_card(export)
+    return export
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("torch", "transformers", "datasets", "numpy", "onnxruntime")}
+
+
+def install(export: Path, target: Path) -> None:
+    """Replace ``target`` with ``export`` (the old folder is removed only once the new one is in place)."""
+    staging = target.with_name(f".{target.name}.new")
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(export, staging)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="the ../shared folder")
+    parser.add_argument("--work", type=Path, default=ROOT / ".detector_build", help="work folder (kept)")
+    parser.add_argument("--target", type=Path, default=TARGET, help="where the detector folder goes")
+    parser.add_argument(
+        "--resume", action="store_true", help="reuse the steps whose outputs the work folder already holds"
+    )
+    args = parser.parse_args(argv)
+    export = build(args.shared.resolve(), args.work.resolve(), resume=args.resume)
+    install(export, args.target)
+    print(f"wrote {args.target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
