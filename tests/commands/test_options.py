@@ -95,3 +95,14 @@ def test_app_without_a_model_serves_the_shipped_detector() -> None:
     args = build_parser().parse_args(["app", "--port", "7861"])
     assert args.model is None
     assert model_or_default(args) == str(default_detector_dir())
+
+
+def test_screen_without_a_model_screens_with_the_shipped_detector(tmp_path) -> None:
+    from respira.commands.options import model_or_default
+    from respira.pretrained import default_detector_dir
+
+    args = build_parser().parse_args(["screen", str(tmp_path), "--output_dir", str(tmp_path / "out")])
+    assert (args.model, args.source) == (None, str(tmp_path))
+    assert model_or_default(args) == str(default_detector_dir())
+    args = build_parser().parse_args(["screen", "user/model", str(tmp_path), "--output_dir", "o"])
+    assert (args.model, args.source) == ("user/model", str(tmp_path))

@@ -1,5 +1,6 @@
-"""``respira screen MODEL SOURCE --output_dir OUT``: every recording of an archive, sharded over the
-processes of ``accelerate launch``, resumable, into Parquet (or CSV) tables (:mod:`respira.screening`)."""
+"""``respira screen [MODEL] SOURCE --output_dir OUT``: every recording of an archive (MODEL: by default
+the shipped detector), sharded over the processes of ``accelerate launch``, resumable, into Parquet (or
+CSV) tables (:mod:`respira.screening`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..events import FRAME_HOP_SECONDS
-from .options import add_aggregation_options, add_device_option, add_model_argument, aggregation_options
+from .options import (
+    add_aggregation_options,
+    add_device_option,
+    add_model_argument,
+    aggregation_options,
+    model_or_default,
+)
 
 EPILOG = """\
 SOURCE: a folder (searched recursively for .wav, .flac, .ogg, .mp3, .m4a, .aac, .opus), a .txt list of
@@ -50,8 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    # MODEL is required until a default detector ships: that default is given here (nargs="?", default=...)
-    add_model_argument(parser)
+    add_model_argument(parser, optional=True)
     parser.add_argument(
         "source", metavar="SOURCE", help="folder, .txt/.csv list of paths, or a datasets dataset"
     )
@@ -125,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from ..utils.threads import apply_num_threads
 
     _check(args)
+    model_or_default(args)
     aggregation, top_k = aggregation_options(args)
     source = open_source(args.source, split=args.split, audio_column=args.audio_column)
     # cpu: gloo processes where there is no GPU (accelerate's multi-GPU launcher starts them on a CPU machine)
