@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,9 +18,13 @@ from respira.cli import main
 from respira.decision import decide
 from respira.detector import Detector, PredictionError
 from respira.event_detection import (
+    DETECTION_COLUMNS,
+    VERDICT_RULE,
     EventDetection,
+    FramePosteriors,
     detect_events,
     detect_file_events,
+    gate_by_verdict,
     predict_file_frames,
     predict_frames,
 )
@@ -241,10 +246,12 @@ def test_results_are_rows_and_json():
         "a.wav",
     )
     assert detection.to_rows() == [
-        {"file": "a.wav", "onset": 0.5, "offset": 0.9, "type": "wheeze", "confidence": 0.8}
+        {"file": "a.wav", "onset": 0.5, "offset": 0.9, "type": "wheeze", "confidence": 0.8, "rule": "frames"}
     ]
-    assert tuple(detection.to_rows()[0]) == EVENT_COLUMNS
-    assert json.loads(json.dumps(detection.to_dict()))["events"][0]["type"] == "wheeze"
+    assert tuple(detection.to_rows()[0]) == DETECTION_COLUMNS == (*EVENT_COLUMNS, "rule")
+    written = json.loads(json.dumps(detection.to_dict()))
+    assert written["events"][0]["type"] == "wheeze" and written["rule"] == "frames"
+    assert written["left_out"] == {"crackle": 0, "wheeze": 0}
 
 
 # ------------------------------------------------------------------------------------ Detector and CLI
@@ -288,8 +295,8 @@ def test_predict_events_writes_one_row_per_event(model_dir: Path, recording: Pat
     output = tmp_path / "events.csv"
     assert main(["predict", str(model_dir), str(recording), "--events", "--output", str(output)]) == 0
     lines = output.read_text().splitlines()
-    assert lines[0] == ",".join(EVENT_COLUMNS)
-    assert lines[1].startswith(f"{recording},0.0,3.0,crackle,")
+    assert lines[0] == ",".join(DETECTION_COLUMNS)
+    assert lines[1].startswith(f"{recording},0.0,3.0,crackle,") and lines[1].endswith(",verdict")
     assert len(lines) == 2
     assert "wrote 1 events for 1 file(s)" in capsys.readouterr().out
     as_json = tmp_path / "events.json"
@@ -301,7 +308,7 @@ def test_predict_events_without_events_still_writes_the_header(tmp_path: Path, r
     folder = save_tiny_model(tmp_path / "never", problem_type=MULTI_LABEL, decision_thresholds=[1.0, 1.0])
     output = tmp_path / "none.csv"
     assert main(["predict", str(folder), str(recording), "--events", "--output", str(output)]) == 0
-    assert output.read_text().splitlines() == [",".join(EVENT_COLUMNS)]
+    assert output.read_text().splitlines() == [",".join(DETECTION_COLUMNS)]
 
 
 @pytest.mark.parametrize(
@@ -325,3 +332,118 @@ def test_predict_events_refuses_options_that_do_not_apply(
 def test_frame_hop_without_events_is_refused(model_dir: Path, recording: Path, capsys):
     assert main(["predict", str(model_dir), str(recording), "--frame_hop", "0.05"]) == 2
     assert "--frame_hop applies to --events" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ the verdict rule
+GATE_CONFIG = {"problem_type": MULTI_LABEL, "decision_thresholds": [0.5, 0.5]}
+WINDOWS = [
+    {"start": 0.0, "end": 4.0, "crackle": 0.7, "wheeze": 0.2, "label": "crackle"},
+    {"start": 2.0, "end": 6.0, "crackle": 0.3, "wheeze": 0.2, "label": "normal"},
+    {"start": 4.0, "end": 8.0, "crackle": 0.3, "wheeze": 0.2, "label": "normal"},
+]
+FRAME_EVENTS = [
+    Event(1.0, 1.2, "crackle", 0.9),  # inside the crackle window
+    Event(1.0, 2.0, "wheeze", 0.8),  # the recording is wheeze-absent
+    Event(3.9, 4.5, "crackle", 0.8),  # overlaps the crackle window
+    Event(5.0, 5.5, "crackle", 0.7),  # only in normal windows
+]
+
+
+def _frame_detection(events: list[Event] = FRAME_EVENTS) -> EventDetection:
+    frames = FramePosteriors(np.zeros((400, 2)), 0.02, 8.0)
+    return EventDetection(list(events), frames, (0.5, 0.5), EventSettings(), "a.wav")
+
+
+def test_the_verdict_rule_keeps_an_event_only_where_a_window_decided_its_label_holds_it():
+    gated = gate_by_verdict(_frame_detection(), WINDOWS, GATE_CONFIG)
+    assert gated.events == [FRAME_EVENTS[0], FRAME_EVENTS[2]]
+    assert gated.left_out == (FRAME_EVENTS[1], FRAME_EVENTS[3])
+    assert gated.rule == VERDICT_RULE and gated.recording_present == (True, False)
+    assert [row["rule"] for row in gated.to_rows()] == ["verdict", "verdict"]
+    assert gated.to_dict()["left_out"] == {"crackle": 1, "wheeze": 1}
+    assert gated.describe() == (
+        "events: 2 crackle, 0 wheeze, shown where the recording's verdict holds them (verdict rule: the "
+        "recording decided present and a window decided present around the event); left out 1 crackle "
+        "frame event (outside every window decided crackle-present) and 1 wheeze frame event (the "
+        "recording is decided wheeze-absent)"
+    )
+    # gated again by other windows: every frame event is judged afresh
+    all_crackle = [{**row, "crackle": 0.6, "label": "crackle"} for row in WINDOWS]
+    crackles = [event for event in FRAME_EVENTS if event.label == "crackle"]
+    assert gate_by_verdict(gated, all_crackle, GATE_CONFIG).events == crackles
+    # the frames rule says what it is: every frame event, whatever the verdict
+    assert "whatever the recording's verdict (frames rule)" in _frame_detection().describe()
+
+
+def test_the_verdict_rule_follows_the_recordings_verdict_not_only_its_windows():
+    # the mean of the 3 largest crackle probabilities (0.43) is under 0.5: the recording is crackle-absent
+    # although one window is labelled crackle, so no crackle event is held
+    gated = gate_by_verdict(_frame_detection(), WINDOWS, GATE_CONFIG, aggregation="topk_mean", top_k=3)
+    assert gated.events == [] and gated.recording_present == (False, False)
+    assert "left out 3 crackle frame events (the recording is decided crackle-absent)" in gated.describe()
+    withheld = gate_by_verdict(_frame_detection(), WINDOWS, GATE_CONFIG, withheld=True)
+    assert withheld.events == [] and len(withheld.left_out) == len(FRAME_EVENTS)
+    assert "(the verdict is withheld (too poor to judge))" in withheld.describe()
+    cycles = [{**row, "annotated_label": "normal"} for row in WINDOWS]
+    assert (
+        "outside every cycle decided crackle-present"
+        in gate_by_verdict(_frame_detection(), cycles, GATE_CONFIG).describe()
+    )
+    with pytest.raises(ValueError, match="no windows"):
+        gate_by_verdict(_frame_detection(), [], GATE_CONFIG)
+
+
+def fire_crackle_frames(monkeypatch: pytest.MonkeyPatch, seconds: tuple[float, float] = (1.0, 1.2)) -> None:
+    """Frame posteriors of every model as computed, but crackle 0.99 over ``seconds``: frames that fire
+    where the windows (whose probabilities stay those of the model) need not."""
+    from respira import event_detection
+
+    computed = event_detection._frames_of
+
+    def firing(*args: object) -> FramePosteriors:
+        frames = computed(*args)
+        posteriors = frames.posteriors.copy()
+        first, stop = (round(value / frames.hop_seconds) for value in seconds)
+        posteriors[first:stop, 0] = 0.99
+        return FramePosteriors(posteriors, frames.hop_seconds, frames.duration)
+
+    monkeypatch.setattr(event_detection, "_frames_of", firing)
+
+
+def test_a_recording_judged_normal_carries_no_event_unless_the_output_says_why(
+    tmp_path: Path, recording: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    folder = save_tiny_model(tmp_path / "strict", problem_type=MULTI_LABEL, decision_thresholds=[0.9, 0.9])
+    fire_crackle_frames(monkeypatch)
+    verdicts = tmp_path / "verdicts.json"
+    assert main(["predict", str(folder), str(recording), "--per_recording", "--output", str(verdicts)]) == 0
+    assert json.loads(verdicts.read_text())[0]["label"] == "normal"
+    capsys.readouterr()
+    output = tmp_path / "events.csv"
+    assert main(["predict", str(folder), str(recording), "--events", "--output", str(output)]) == 0
+    assert output.read_text().splitlines() == [",".join(DETECTION_COLUMNS)]  # no event
+    said = capsys.readouterr().err
+    assert f"{recording}: events: 0 crackle, 0 wheeze, shown where the recording's verdict holds them" in said
+    assert "left out 1 crackle frame event (the recording is decided crackle-absent)" in said
+    # every frame event on request, each row naming the rule that drew it
+    frames = ["--events", "--event_rule", "frames", "--output", str(output)]
+    assert main(["predict", str(folder), str(recording), *frames]) == 0
+    rows = list(csv.DictReader(output.read_text().splitlines()))
+    assert [(row["onset"], row["offset"], row["type"], row["rule"]) for row in rows] == [
+        ("1.0", "1.2", "crackle", "frames")
+    ]
+    assert "left out" not in capsys.readouterr().err
+    # the Detector: the same rule by default, the frame events on request
+    detector = Detector.from_pretrained(folder, device="cpu")
+    assert detector.detect_events(recording).events == []
+    assert [e.label for e in detector.detect_events(recording, rule="frames").events] == ["crackle"]
+    prediction = detector.predict_file(recording)
+    reused = detector.detect_events(recording, prediction=prediction)
+    assert reused.left_out == detector.detect_events(recording).left_out and len(reused.left_out) == 1
+    with pytest.raises(PredictionError, match="event rule must be one of verdict, frames, got 'loose'"):
+        detector.detect_events(recording, rule="loose")
+
+
+def test_event_rule_without_events_is_refused(model_dir: Path, recording: Path, capsys):
+    assert main(["predict", str(model_dir), str(recording), "--event_rule", "frames"]) == 2
+    assert "--event_rule applies to --events" in capsys.readouterr().err

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .decision import decide_recording, recording_quality, withheld
+from .event_detection import DEFAULT_EVENT_RULE, FRAMES_RULE, VERDICT_RULE, EventDetection
 from .events import FRAME_HOP_SECONDS, Event, EventSettings
 from .inference import (
     DEFAULT_BATCH_SIZE,
@@ -41,13 +42,11 @@ from .inference import (
 from .labels import WITHHELD_LABEL
 from .metrics.recording_level import describe_aggregation
 from .utils.files import check_file_target
-from .windows import DEFAULT_TOP_K
+from .windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
 
 if TYPE_CHECKING:
     import pandas as pd
     import torch
-
-    from .event_detection import EventDetection
 
 __all__ = ["Detector", "Prediction", "PredictionError"]
 
@@ -150,8 +149,8 @@ class Detector:
         self,
         model: Any,
         *,
-        window: float = 4.0,
-        hop: float = 2.0,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        hop: float = DEFAULT_HOP_SECONDS,
         smoothing: int = 1,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_windows: int | None = MAX_WINDOWS,
@@ -330,18 +329,31 @@ class Detector:
         settings: EventSettings | None = None,
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
         name: str | None = None,
+        rule: str = DEFAULT_EVENT_RULE,
+        prediction: Prediction | None = None,
     ) -> EventDetection:
         """Where crackles and wheezes are: events with onset, offset and confidence
         (:mod:`respira.event_detection`), from frame posteriors on the encoder's time axis.
 
-        ``source``: an audio file (any rate and channels; read block by block, so hours of audio need the
-        memory of a few chunks; errors name it) or a mono waveform recorded at ``sampling_rate`` Hz.
+        ``source``: an audio file (any rate and channels; its frames read block by block, so they need the
+        memory of a few chunks, while the verdict rule's windows read it as :meth:`predict_file` does;
+        errors name it) or a mono waveform recorded at ``sampling_rate`` Hz.
         ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings
         (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop. ``name`` names a
-        waveform in warnings and errors and is the result's ``file``.
+        waveform in warnings and errors and is the result's ``file``. ``rule``
+        (:data:`~respira.event_detection.EVENT_RULES`): ``verdict`` (the default) keeps an event only
+        where the recording's verdict holds it (:func:`~respira.event_detection.gate_by_verdict`: the
+        verdict of :meth:`predict_file` / :meth:`predict` with this detector's windows, or of
+        ``prediction``, a result of theirs for the same recording, reused); ``frames`` keeps every frame
+        event. The result says which rule drew the events and what it left out
+        (:meth:`~respira.event_detection.EventDetection.describe`).
         """
-        from .event_detection import detect_events, detect_file_events
+        from .event_detection import check_event_rule, detect_events, detect_file_events, gate_by_verdict
 
+        try:
+            rule = check_event_rule(rule)
+        except ValueError as error:
+            raise PredictionError(str(error)) from None
         options = {
             "thresholds": thresholds,
             "settings": settings,
@@ -349,19 +361,35 @@ class Detector:
             "batch_size": self.options["batch_size"],
         }
         if not isinstance(source, (str, Path)):
+            if rule == VERDICT_RULE and prediction is None:
+                prediction = self.predict(source, sampling_rate, name=name)
             audio = self._resampled(source, sampling_rate, name)
             try:
-                return detect_events(self.model, audio, file=name, **options)
+                detection = detect_events(self.model, audio, file=name, **options)
             except ValueError as error:
                 raise PredictionError(" ".join(str(error).split())) from None
-        file = str(source)
-        if sampling_rate is not None:
-            raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
-        try:
-            return detect_file_events(self.model, source, **options)
-        except (OSError, ValueError) as error:
-            message = " ".join(str(error).split())
-            raise PredictionError(message if file in message else f"{file}: {message}") from None
+        else:
+            file = str(source)
+            if sampling_rate is not None:
+                raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
+            if rule == VERDICT_RULE and prediction is None:
+                prediction = self.predict_file(source)
+            try:
+                detection = detect_file_events(self.model, source, **options)
+            except (OSError, ValueError) as error:
+                message = " ".join(str(error).split())
+                raise PredictionError(message if file in message else f"{file}: {message}") from None
+        if rule == FRAMES_RULE:
+            return detection
+        assert prediction is not None
+        return gate_by_verdict(
+            detection,
+            prediction.rows,
+            self.config,
+            aggregation=prediction.aggregation,
+            top_k=prediction.top_k,
+            withheld=prediction.withheld,
+        )
 
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
@@ -400,8 +428,9 @@ class Detector:
 
         ``prediction``: reuse a :meth:`predict_file` result of the same file and options. ``events``
         (e.g. :meth:`detect_events`'s) are drawn as bars on the timeline, a row per label; a ``detection``
-        (:meth:`detect_events`'s result) draws its events and, over the windows' probabilities, the frame
-        posteriors they were made of.
+        (:meth:`detect_events`'s result) draws its events, over the windows' probabilities the frame
+        posteriors they were made of, and under the figure the rule that drew them and what it left out
+        (:meth:`~respira.event_detection.EventDetection.describe`).
         """
         from .reports.figures import figure_format
         from .reports.recording_plot import plot_recording
@@ -422,6 +451,8 @@ class Detector:
             smoothing=settings["smoothing"],
             events=detection.events if detection is not None else events,
             frames=(detection.frames.times, detection.frames.posteriors) if detection is not None else None,
+            events_caption=detection.describe() if detection is not None else None,
+            left_out=detection.left_out if detection is not None else None,
         )
 
     def __repr__(self) -> str:

@@ -22,7 +22,7 @@ from respira.app.card_facts import NOT_A_MEDICAL_DEVICE, card_facts
 from respira.app.detectors import open_detector
 from respira.app.onnx_runner import OnnxDetector, window_spans
 from respira.audio import read_audio
-from respira.event_detection import detect_events, predict_frames
+from respira.event_detection import DETECTION_COLUMNS, detect_events, gate_by_verdict, predict_frames
 from respira.inference import analysis_frame_samples, window_starts
 
 from ..conftest import encode_aac
@@ -180,7 +180,7 @@ def test_page_handler_reports_bad_input_in_one_line_and_keeps_working(
     assert (verdict, figure, files) == ("", None, None)
     # the tables keep their real columns (empty), not the widget's default headers
     assert table == {"headers": ["start", "end", "crackle", "wheeze", "label"], "data": []}
-    assert events == {"headers": ["onset", "offset", "type", "confidence"], "data": []}
+    assert events == {"headers": ["onset", "offset", "type", "confidence", "rule"], "data": []}
     notes = tmp_path / "notes.txt"
     notes.write_text("not an annotation\n")
     *_, table, _, _ = page._run(detector, results, str(good), None, str(notes), 1.0, 0.5, progress)
@@ -336,7 +336,7 @@ def test_the_onnx_runner_gives_the_frames_and_events_of_respira_onnx_classifier(
     for seconds in (7.3, 0.6):  # many chunks with context margins; one chunk shorter than the input length
         waveform = rng.normal(0, 0.1, int(seconds * RATE)).astype(np.float32)
         thresholds = _thresholds_with_events(classifier, waveform)
-        got = runner.detect_events(waveform, RATE, thresholds=thresholds)
+        got = runner.detect_events(waveform, RATE, thresholds=thresholds, rule="frames")
         expected = detect_events(classifier, waveform, thresholds=thresholds)
         np.testing.assert_allclose(got.frames.posteriors, expected.frames.posteriors, atol=1e-4)
         assert got.thresholds == expected.thresholds and got.settings == expected.settings
@@ -374,40 +374,40 @@ def test_the_page_draws_and_lists_the_events_of_its_detector(
 
     recording = _noise(tmp_path / "noise.wav", 6.0)
     detector = _event_detector(kind, model_dir, recording)
-    expected = detect_events(getattr(detector, "model", detector), read_audio(recording, RATE))
     result = analyse(detector, recording, name="my noise.wav", window=1.0, hop=0.5)
+    # the frame events, kept where the page's own windows and verdict hold them
+    frame_events = detect_events(getattr(detector, "model", detector), read_audio(recording, RATE))
+    expected = gate_by_verdict(frame_events, result.rows, detector.config)
     assert result.events is not None and result.events.file == "my noise.wav"
-    assert result.events.events == expected.events and {e.label for e in expected.events} == {
-        "crackle",
-        "wheeze",
-    }
+    assert result.events.events == expected.events and {e.label for e in expected.events} == {"crackle"}
+    assert result.events.left_out == expected.left_out and {e.label for e in expected.left_out} == {"wheeze"}
+    assert result.verdict.present == expected.recording_present == (True, False)
     # the figure: a row of bars per label under the predicted labels, one bar per event at its place
     (labels,) = [ax for ax in result.figure.axes if ax.get_label() == "labels"]
     ticks = [" ".join(t.get_text().split()) for t in labels.get_yticklabels()]
     assert ticks == ["wheeze events", "crackle events", "predicted"]  # bottom up
     bars = {c.get_label(): c for c in labels.collections}
-    for label in ("crackle", "wheeze"):
-        events = [e for e in expected.events if e.label == label]
-        drawn = [
-            (path.vertices[:, 0].min(), np.ptp(path.vertices[:, 0]))
-            for path in bars[f"{label} events"].get_paths()
-        ]
-        wanted = event_bars(events, result.duration, min_bar_seconds(labels, result.duration))
-        np.testing.assert_allclose(drawn, wanted, atol=1e-9)
-    # the page: the events table and its CSV are detect_events' rows
+    events = [e for e in expected.events if e.label == "crackle"]
+    paths = bars["crackle events"].get_paths()
+    drawn = [(path.vertices[:, 0].min(), np.ptp(path.vertices[:, 0])) for path in paths]
+    wanted = event_bars(events, result.duration, min_bar_seconds(labels, result.duration))
+    np.testing.assert_allclose(drawn, wanted, atol=1e-9)
+    # the wheeze row and the caption say what the verdict left out
+    none = f"none held by the verdict ({len(expected.left_out)} frame events left out)"
+    assert none in [text.get_text() for text in labels.texts]
+    assert _caption(result.figure) == expected.describe()
+    # the page: the events table and its CSV are the gated detection's rows
     results = page._Results(keep=1)  # kept: its folder goes with it
     message, _, _, _, table, files = page._run(
         detector, results, str(recording), None, None, 1.0, 0.5, lambda *a, **k: None
     )
-    counts = [sum(e.label == label for e in expected.events) for label in ("crackle", "wheeze")]
-    assert message.startswith(
-        f"**Analysed** noise.wav: 6.0 s, 11 windows; events: {counts[0]} crackle, {counts[1]} wheeze."
-    )
+    assert message.startswith(f"**Analysed** noise.wav: 6.0 s, 11 windows; {expected.describe()}.")
     rows = expected.to_rows()
     assert table == {
-        "headers": ["onset", "offset", "type", "confidence"],
+        "headers": ["onset", "offset", "type", "confidence", "rule"],
         "data": [
-            [round(r["onset"], 3), round(r["offset"], 3), r["type"], round(r["confidence"], 3)] for r in rows
+            [round(r["onset"], 3), round(r["offset"], 3), r["type"], round(r["confidence"], 3), "verdict"]
+            for r in rows
         ],
     }
     with Path(files[2]).open() as handle:
@@ -418,9 +418,90 @@ def test_the_page_draws_and_lists_the_events_of_its_detector(
         "offset",
         "type",
         "confidence",
+        "rule",
     ]
-    assert [(w["file"], w["type"]) for w in written] == [("noise.wav", r["type"]) for r in rows]
+    assert [(w["file"], w["type"], w["rule"]) for w in written] == [
+        ("noise.wav", r["type"], "verdict") for r in rows
+    ]
     np.testing.assert_allclose([float(w["onset"]) for w in written], [r["onset"] for r in rows], atol=1e-6)
+
+
+def _caption(figure: Any) -> str:
+    (caption,) = [text.get_text() for text in figure.texts if text.get_label() == "events caption"]
+    return caption
+
+
+@pytest.mark.parametrize("kind", ["torch", "onnx"])
+def test_the_pages_events_agree_with_its_verdict(
+    kind: str, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crackle frames fire where no window reaches the threshold: the recording is judged normal, and the
+    page shows no crackle event, says why, and its message, table, CSV and figure agree."""
+    pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
+    from respira.app import page
+    from tests.test_event_detection import fire_crackle_frames
+
+    detector = open_detector(str(model_dir))[0] if kind == "torch" else OnnxDetector(model_dir)
+    if kind == "torch":  # this detector's own copy: windows stay under 0.9
+        detector.model.config.decision_thresholds = [0.9, 0.9]
+    else:
+        detector.config["decision_thresholds"] = [0.9, 0.9]
+    fire_crackle_frames(monkeypatch, (1.0, 1.2))
+    recording = _noise(tmp_path / "normal.wav", 6.0)
+    window, hop = analysis.default_window()
+    result = analyse(detector, recording, window=window, hop=hop)
+    assert result.verdict.present == (False, False)
+    assert result.events is not None and result.events.events == []
+    assert [(e.onset, e.offset, e.label) for e in result.events.left_out] == [(1.0, 1.2, "crackle")]
+    why = "left out 1 crackle frame event (the recording is decided crackle-absent)"
+    assert why in _caption(result.figure)
+    results = page._Results(keep=1)  # kept: its folder goes with it
+    message, verdict, _, _, table, files = page._run(
+        detector, results, str(recording), None, None, window, hop, lambda *a, **k: None
+    )
+    assert "Crackles: absent" in verdict and "events: 0 crackle, 0 wheeze" in message and why in message
+    assert table["data"] == [] and Path(files[2]).read_text().splitlines() == [",".join(DETECTION_COLUMNS)]
+
+
+def test_the_onnx_runner_gates_events_as_the_torch_detector_does(model_dir: Path) -> None:
+    """Thresholds between the windows' probabilities: two windows decided crackle, none wheeze, while frames
+    of both labels fire; the Space's runner and respira.Detector keep and leave out the same events."""
+    waveform = np.random.default_rng(7).normal(0, 0.1, 6 * RATE).astype(np.float32)
+    torch_detector = open_detector(str(model_dir))[0]
+    torch_detector.options.update(window=1.0, hop=0.5)
+    runner = OnnxDetector(model_dir)
+    windows = torch_detector.predict(waveform, RATE).rows
+    crackles = sorted(row["crackle"] for row in windows)
+    frames = predict_frames(torch_detector.model, waveform).posteriors
+    wheezes = max(row["wheeze"] for row in windows), float(frames[:, 1].max())
+    assert wheezes[0] < wheezes[1]  # frames fire where no window does
+    thresholds = [(crackles[-2] + crackles[-3]) / 2, sum(wheezes) / 2]
+    torch_detector.model.config.decision_thresholds = thresholds
+    runner.config["decision_thresholds"] = thresholds
+    expected = torch_detector.detect_events(waveform, RATE)
+    got = runner.detect_events(waveform, RATE, window=1.0, hop=0.5)
+    assert got.rule == expected.rule == "verdict"
+    assert got.recording_present == expected.recording_present == (True, False)
+    assert [e[:3] for e in got.events] == [e[:3] for e in expected.events]
+    assert [e[:3] for e in got.left_out] == [e[:3] for e in expected.left_out]
+    assert {e.label for e in expected.events} == {"crackle"}  # something kept, of both labels left out
+    assert {e.label for e in expected.left_out} == {"crackle", "wheeze"}
+    assert got.describe() == expected.describe()
+    # every frame event on request, as before
+    assert [e[:3] for e in runner.detect_events(waveform, RATE, rule="frames").events] == [
+        e[:3] for e in torch_detector.detect_events(waveform, RATE, rule="frames").events
+    ]
+
+
+def test_the_pages_default_windows_are_those_of_respira_predict(model_dir: Path) -> None:
+    from respira.cli import build_parser
+    from respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+
+    predict = build_parser().parse_args(["predict", str(model_dir), "a.wav"])
+    detector = open_detector(str(model_dir))[0]
+    defaults = (DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS)
+    assert analysis.default_window() == (predict.window, predict.hop) == defaults
+    assert (detector.options["window"], detector.options["hop"]) == analysis.default_window()
 
 
 @pytest.mark.parametrize(("native", "nyquist"), [(8000, 4000.0), (44100, RATE / 2), (RATE, RATE / 2)])

@@ -120,14 +120,14 @@ def _check_events(browser, events: list[dict[str, Any]]) -> None:
     """The events table lists ``respira predict --events``' rows: as many, the first one's values."""
     from selenium.webdriver.common.by import By
 
-    assert _table_headers(browser, "respira-events") == ["onset", "offset", "type", "confidence"]
+    assert _table_headers(browser, "respira-events") == ["onset", "offset", "type", "confidence", "rule"]
     grid = browser.find_element(By.CSS_SELECTOR, "#respira-events [role=grid]")
     assert events, "the test model is expected to find events in the test recording"
     assert int(grid.get_attribute("aria-rowcount")) - 1 == len(events)  # header + one row per event
-    # the rendered rows (the table scrolls), after the header, four cells each
-    cells = [line.strip() for line in grid.text.splitlines() if line.strip()][4:]
+    # the rendered rows (the table scrolls), after the header, five cells each
+    cells = [line.strip() for line in grid.text.splitlines() if line.strip()][5:]
     first = events[0]
-    assert cells[2] == first["type"]
+    assert (cells[2], cells[4]) == (first["type"], first["rule"]) == (first["type"], "verdict")
     got = [float(cells[0]), float(cells[1]), float(cells[3])]
     assert got == pytest.approx([first["onset"], first["offset"], first["confidence"]], abs=6e-4)
 
@@ -184,7 +184,7 @@ def test_upload_a_real_icbhi_recording(
     events = _predict(model_dir, icbhi_recording, tmp_path, "--events")
     assert message.startswith(f"Analysed {icbhi_recording.name}") and f"{len(rows)} windows" in message
     crackles, wheezes = (sum(e["type"] == label for e in events) for label in ("crackle", "wheeze"))
-    assert f"events: {crackles} crackle, {wheezes} wheeze." in message
+    assert f"events: {crackles} crackle, {wheezes} wheeze, shown where the recording's verdict" in message
     _check_result(browser, rows, events)
     downloads = _text(browser, "respira-downloads").split()
     for suffix in (".csv", ".json", ".png"):
@@ -230,7 +230,7 @@ def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(
     assert message.startswith("Error: broken.wav") and "\n" not in message
     assert "Traceback" not in browser.page_source and "/tmp/" not in message
     assert _table_headers(browser) == ["start", "end", "crackle", "wheeze", "label"]  # not 1, 2, 3
-    assert _table_headers(browser, "respira-events") == ["onset", "offset", "type", "confidence"]
+    assert _table_headers(browser, "respira-events") == ["onset", "offset", "type", "confidence", "rule"]
     _screenshot(browser, tmp_path / "broken.png")
     browser.get(app_url)  # the same server still analyses the next upload
     message = _analyse(browser, app_url, icbhi_recording)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::respira.wav.AudioLevelWarning")
 
 RATE = 16000
 WINDOW, HOP = 1.0, 0.5
-"""The page's default windows for the 1-s model (its target_seconds, half of it)."""
+"""Windows of the 1-s model's input length every half of it (given to the page and the detectors)."""
 
 
 def _detector(kind: str, folder: Path):

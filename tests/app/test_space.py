@@ -68,7 +68,7 @@ from respira_space.onnx_runner import OnnxDetector
 
 waveform_file, recording, thresholds = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 detector = OnnxDetector("model")
-detection = detector.detect_events(np.load(waveform_file), 16000, thresholds=thresholds)
+detection = detector.detect_events(np.load(waveform_file), 16000, thresholds=thresholds, rule="frames")
 detector.config["decision_thresholds"] = thresholds
 result = analyse(detector, recording, window=1.0, hop=0.5)
 (spectrum,) = [ax for ax in result.figure.axes if ax.get_label() == "spectrogram"]

@@ -41,6 +41,7 @@ def test_the_tables_have_the_documented_columns_and_types() -> None:
         ("offset", "double"),
         ("type", "string"),
         ("confidence", "double"),
+        ("rule", "string"),
     ]
 
 

@@ -1,17 +1,20 @@
 """One recording through a detector, as the app page shows it (``respira app`` and its Hub Space).
 
-:func:`analyse` checks the upload (decodable, not empty, not silent, at most :data:`MAX_SECONDS`
-long; an annotation file that reads and fits the recording), runs the detector over sliding windows
-(or the annotated cycles), detects the crackle and wheeze events of the whole recording
-(:mod:`respira.event_detection`, with the same detector), draws the recording figure with
-:func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture, with
-its event rows) and decides the recording-level verdict with :func:`respira.decision.decide_recording`:
-each label's window probabilities aggregated by rule :data:`AGGREGATION`, decided at the model's
-thresholds (as :class:`respira.Detector` decides). A model with a quality head (``respira quality``)
-withholds that verdict when the recording's quality (the mean over its windows of the probability that
-a window is too poor to judge) reaches the model's quality threshold (:func:`respira.decision.withheld`,
-as the detector's prediction says: ``respira.Prediction.withheld``): the verdict is then *too poor to
-judge*.
+:func:`analyse` checks the upload (decodable, not empty, not silent, at most :data:`MAX_SECONDS` long; an
+annotation file that reads and fits the recording), runs the detector over sliding windows (or the annotated
+cycles; by default windows of ``respira predict``'s length and hop, :func:`default_window`), decides the
+recording-level verdict with :func:`respira.decision.decide_recording`: each label's window probabilities
+aggregated by rule :data:`AGGREGATION`, decided at the model's thresholds (as :class:`respira.Detector`
+decides), detects the crackle and wheeze events of the whole recording (:mod:`respira.event_detection`, with
+the same detector) and keeps those that verdict holds (:func:`respira.event_detection.gate_by_verdict`,
+gated by the very windows and verdict the page shows, so that the events never contradict it; what was left
+out is counted and named), and draws the recording figure with
+:func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture, with its
+event rows and the caption naming the rule that drew them). A model with a quality head (``respira
+quality``) withholds that verdict when the recording's quality (the mean over its windows of the probability
+that a window is too poor to judge) reaches the model's quality threshold
+(:func:`respira.decision.withheld`, as the detector's prediction says: ``respira.Prediction.withheld``): the
+verdict is then *too poor to judge*.
 
 The model gets the recording at its own rate; the figure's spectrogram is drawn from the recording at
 its native rate where that is lower (:func:`display_rate`), so it ends at the recording's own Nyquist
@@ -24,10 +27,11 @@ the modules it imports) and runs it with onnxruntime alone. A *detector* is a
 ``predict(waveform, sampling_rate, *, window, hop, cycles)`` returning an object whose ``rows`` are
 :mod:`respira.inference` rows (with a quality head, its ``quality`` and ``withheld`` are read as
 :class:`respira.Prediction`'s, or the rows' ``quality`` decided) and
-``detect_events(waveform, sampling_rate)`` returning a
+``detect_events(waveform, sampling_rate, *, rule)`` returning a
 :class:`respira.event_detection.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
-Space's). A detector without ``detect_events``, or an ONNX export written before the graph had frame
-outputs, is analysed without events (the page says so).
+Space's; the page asks for every frame event, ``rule="frames"``, and gates them by its own verdict).
+A detector without ``detect_events``, or an ONNX export written before the graph had frame outputs, is
+analysed without events (the page says so).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -54,14 +58,13 @@ from ..decision import (
     thresholds_of,
     withheld,
 )
+from ..event_detection import FRAMES_RULE, EventDetection, gate_by_verdict
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..onnx_graph import FRAME_NAME
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
 from ..wav import AudioLevelWarning, check_level
-
-if TYPE_CHECKING:
-    from ..event_detection import EventDetection
+from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 __all__ = [
     "AGGREGATION",
@@ -117,7 +120,7 @@ class Detector(Protocol):
         hop: float,
     ) -> Predicted: ...
 
-    def detect_events(self, waveform: np.ndarray, sampling_rate: int) -> EventDetection: ...
+    def detect_events(self, waveform: np.ndarray, sampling_rate: int, *, rule: str) -> EventDetection: ...
 
 
 def config_value(config: Any, name: str, default: Any = None) -> Any:
@@ -126,10 +129,11 @@ def config_value(config: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def default_window(config: Any) -> tuple[float, float]:
-    """The page's default ``(window, hop)``: the model's input length (``target_seconds``), half of it."""
-    seconds = float(config_value(config, "target_seconds", 4.0))
-    return seconds, seconds / 2
+def default_window() -> tuple[float, float]:
+    """The page's default ``(window, hop)``: ``respira predict``'s and :class:`respira.Detector`'s
+    (:data:`respira.windows.DEFAULT_WINDOW_SECONDS`, :data:`respira.windows.DEFAULT_HOP_SECONDS`), so
+    that the page and ``predict`` give one recording the same verdict."""
+    return DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
 
 
 def _compared(quality: float, threshold: float) -> tuple[str, str]:
@@ -240,8 +244,9 @@ def recording_verdict(
 @dataclass
 class Analysis:
     """What the page shows for one recording; ``cautions``: the :data:`CAUTIONS` its audio raised (and
-    why events are missing, when they are); ``events``: the detected events (``file``: the user's name
-    of the recording), ``None`` when the detector cannot detect events (:func:`detects_events`)."""
+    why events are missing, when they are); ``events``: the detected events the verdict holds and those
+    it left out (``file``: the user's name of the recording), ``None`` when the detector cannot detect
+    events (:func:`detects_events`)."""
 
     rows: list[dict[str, Any]]
     verdict: Verdict
@@ -387,7 +392,8 @@ def analyse(
             rows = predicted.rows
             if detects_events(detector):
                 report(0.45, "detecting events")
-                events = dataclasses.replace(detector.detect_events(waveform, rate), file=name)
+                found = detector.detect_events(waveform, rate, rule=FRAMES_RULE)
+                events = dataclasses.replace(found, file=name)
         except ValueError as error:
             raise InputError(_one_line(error, path, name)) from None
         report(0.65, "reading the recording for the figure")
@@ -401,6 +407,11 @@ def analyse(
     if cycles:
         for row, cycle in zip(rows, cycles, strict=True):
             row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
+    verdict = recording_verdict(rows, detector.config, prediction=predicted)
+    if events is not None:
+        events = gate_by_verdict(
+            events, rows, detector.config, aggregation=AGGREGATION, withheld=verdict.withheld
+        )
     report(0.7, "drawing the figure")
     multi_label = is_multi_label(detector.config)
     figure = recording_figure(
@@ -414,6 +425,7 @@ def analyse(
             rows, config_value(detector.config, "problem_type"), window, hop, 1, detector.config
         ),
         events=events.events if events is not None else None,
+        events_caption=events.describe() if events is not None else None,
+        left_out=events.left_out if events is not None else None,
     )
-    verdict = recording_verdict(rows, detector.config, prediction=predicted)
     return Analysis(rows, verdict, figure, duration, cautions, events)

@@ -10,7 +10,8 @@ Events (:meth:`OnnxDetector.detect_events`) are :func:`respira.event_detection.d
 detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict_frames`, as
 :meth:`respira.hub.onnx.OnnxClassifier.predict_frames` does) and the frame length of its metadata
 (``analysis_frame_samples``), and its ``config`` reads as attributes too (:class:`JsonConfig`), so
-nothing there needs torch.
+nothing there needs torch; by default they are kept where the recording's verdict holds them
+(:func:`respira.event_detection.gate_by_verdict`, as :meth:`respira.Detector.detect_events` keeps them).
 
 A model with a quality head (``respira quality``) has a ``quality`` output in its graph: each window's
 probability of being too poor to judge, which the rows get as ``quality`` (as :mod:`respira.inference`
@@ -27,12 +28,20 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..decision import decide, flag_order, is_multi_label, recording_quality, withheld
 from ..dsp import prepare_recording, resample
+from ..event_detection import (
+    DEFAULT_EVENT_RULE,
+    VERDICT_RULE,
+    EventDetection,
+    check_event_rule,
+    detect_events,
+    gate_by_verdict,
+)
 from ..events import FRAME_HOP_SECONDS, EventSettings
 from ..labels import CLASS_NAMES
 from ..onnx_graph import (
@@ -43,10 +52,14 @@ from ..onnx_graph import (
     batches_by_length,
     steps_within,
 )
-from ..windows import FRAME_SAMPLES_KEY, check_holds_a_frame, span_samples, window_starts
-
-if TYPE_CHECKING:
-    from ..event_detection import EventDetection
+from ..windows import (
+    DEFAULT_HOP_SECONDS,
+    DEFAULT_WINDOW_SECONDS,
+    FRAME_SAMPLES_KEY,
+    check_holds_a_frame,
+    span_samples,
+    window_starts,
+)
 
 __all__ = [
     "FRAME_NAME",
@@ -173,15 +186,20 @@ class OnnxDetector:
         thresholds: Sequence[float] | None = None,
         settings: EventSettings | None = None,
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
+        rule: str = DEFAULT_EVENT_RULE,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        hop: float = DEFAULT_HOP_SECONDS,
     ) -> EventDetection:
         """The crackle and wheeze events of a mono waveform at ``sampling_rate`` (resampled to the
         model's rate): :func:`respira.event_detection.detect_events` of this detector, at the model's
-        thresholds and event settings unless given."""
-        from ..event_detection import detect_events
-
+        thresholds and event settings unless given; ``rule`` ``verdict`` keeps those the recording's
+        verdict holds (its windows of ``window`` seconds every ``hop``:
+        :func:`respira.event_detection.gate_by_verdict`), ``frames`` every one (as
+        :meth:`respira.Detector.detect_events`)."""
+        rule = check_event_rule(rule)
         rate = int(self.config.sampling_rate)
         samples = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), rate)
-        return detect_events(
+        detection = detect_events(
             self,
             samples,
             thresholds=thresholds,
@@ -189,6 +207,10 @@ class OnnxDetector:
             frame_hop_seconds=frame_hop_seconds,
             batch_size=BATCH_SIZE,
         )
+        if rule != VERDICT_RULE:
+            return detection
+        prediction = self.predict(samples, rate, window=window, hop=hop)
+        return gate_by_verdict(detection, prediction.rows, self.config, withheld=prediction.withheld)
 
     def predict(
         self,

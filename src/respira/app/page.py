@@ -2,14 +2,15 @@
 wheezes. ``respira app`` serves it for a torch or ONNX model; the Hub Space (:mod:`respira.app.space`)
 ships this module and serves it for ``model.onnx`` without torch or respira.
 
-Inputs: a recording (wav/flac/mp3/ogg, and m4a where torchcodec decodes it; any rate and channel
-count) or one from the microphone, an optional ICBHI annotation ``.txt``, the window and hop (the
-model's input length by default), example recordings. Outputs: the recording figure (with a row of
-bars per label for the detected crackle and wheeze events), one table row per window (or annotated
-cycle; with a ``quality`` column for a model with a quality head), one table row per detected event
-(onset, offset, type, confidence), the recording-level verdict with its rule (*too poor to judge*, with
-the recording's quality and the model's threshold, when a model with a quality head withholds it),
-downloads (the windows' CSV and JSON, the events' CSV, the figure's PNG) and the model card's facts.
+Inputs: a recording (wav/flac/mp3/ogg, and m4a where torchcodec decodes it; any rate and channel count) or
+one from the microphone, an optional ICBHI annotation ``.txt``, the window and hop (``respira predict``'s by
+default), example recordings. Outputs: the recording figure (with a row of bars per label for the detected
+crackle and wheeze events), one table row per window (or annotated cycle; with a ``quality`` column for a
+model with a quality head), one table row per detected event (onset, offset, type, confidence and the rule
+that drew it: events are kept where the verdict holds them, and the message counts those left out and says
+why), the recording-level verdict with its rule (*too poor to judge*, with the recording's quality and the
+model's threshold, when a model with a quality head withholds it), downloads (the windows' CSV and JSON, the
+events' CSV, the figure's PNG) and the model card's facts.
 Bad input shows one line in the page (:class:`~respira.app.analysis.InputError`); the app keeps serving.
 Requests are queued (one analysis at a time, at most :data:`QUEUE_SIZE` waiting) and only the last
 :data:`KEEP_RESULTS` results' files are kept on disk.
@@ -34,8 +35,7 @@ import gradio as gr
 
 from ..audio import decodes_other_codecs
 from ..decision import quality_threshold_of
-from ..events import EVENT_COLUMNS
-from ..labels import MULTI_LABEL_NAMES
+from ..event_detection import DETECTION_COLUMNS
 from ..reports.figures import save_figure
 from ..utils.tables import format_rows
 from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
@@ -58,8 +58,8 @@ QUEUE_SIZE = 16
 KEEP_RESULTS = 8
 TABLE_COLUMNS = ("start", "end", "crackle", "wheeze", "quality", "label", "annotated_label")
 """The per-window table's columns, those the rows have (``quality``: a model with a quality head)."""
-EVENT_TABLE_COLUMNS = ("onset", "offset", "type", "confidence")
-"""The events table's columns (the events CSV also names the ``file``)."""
+EVENT_TABLE_COLUMNS = DETECTION_COLUMNS[1:]
+"""The events table's columns (``onset`` ... ``rule``; the events CSV also names the ``file``)."""
 logger = logging.getLogger(__name__)
 
 
@@ -128,12 +128,6 @@ def _failed(
     return f"**Error:** {text}", "", None, _table([], annotated, quality), _events_table([]), None
 
 
-def _counted_events(rows: Sequence[dict[str, Any]]) -> str:
-    """``events: 2 crackle, 1 wheeze`` (the message's words for the detected events)."""
-    crackles, wheezes = (sum(row["type"] == label for row in rows) for label in MULTI_LABEL_NAMES)
-    return f"events: {crackles} crackle, {wheezes} wheeze"
-
-
 def _run(
     detector: Detector,
     results: _Results,
@@ -179,12 +173,12 @@ def _run(
     event_rows = analysis.events.to_rows() if analysis.events is not None else []
     if analysis.events is not None:
         events_file = folder / f"{stem}_events.csv"
-        events_file.write_text(format_rows(event_rows, "csv", columns=EVENT_COLUMNS), encoding="utf-8")
+        events_file.write_text(format_rows(event_rows, "csv", columns=DETECTION_COLUMNS), encoding="utf-8")
         downloads.append(str(events_file))
     downloads.append(str(png))
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
     message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}"
-    message += f"; {_counted_events(event_rows)}." if analysis.events is not None else "."
+    message += f"; {analysis.events.describe()}." if analysis.events is not None else "."
     if analysis.verdict.withheld:
         message += " Verdict withheld: too poor to judge."
     message += "".join(f"\n\n**Caution:** {caution}" for caution in analysis.cautions)
@@ -227,7 +221,7 @@ def build_page(
     examples: Sequence[str | Path] = (),
 ) -> gr.Blocks:
     """The page for ``detector`` (see the module docstring), queued; call :func:`launch` to serve it."""
-    window, hop = default_window(detector.config)
+    window, hop = default_window()
     results = _Results()
     types = audio_types()
 

@@ -9,9 +9,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..events import EVENT_COLUMNS, FRAME_HOP_SECONDS
+from ..event_detection import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
+from ..events import FRAME_HOP_SECONDS
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
+from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import add_adaptation_options
 from .options import (
     add_aggregation_options,
@@ -34,10 +36,14 @@ the --top_k largest), windows (with --annotations: cycles, how many were aggrega
 and top_k.
 
 --events: one row per detected event instead: file, onset and offset (seconds), type (crackle or
-wheeze) and confidence (the event's peak posterior), from frame posteriors on the encoder's own time
-axis (every --frame_hop seconds) decided at the model's thresholds and joined into events by its event
-settings (median filter, minimum duration, gap merging; respira.events). A file without events has
-no rows; CSV always has its header.
+wheeze), confidence (the event's peak posterior) and rule, from frame posteriors on the encoder's own
+time axis (every --frame_hop seconds) decided at the model's thresholds and joined into events by its
+event settings (median filter, minimum duration, gap merging; respira.events). --event_rule verdict
+(the default) keeps an event only where the recording's verdict holds it: the recording decided
+present (as --per_recording decides it) and a window decided present (--window, --hop) around the
+event; a file whose frame events it leaves out gets a line on stderr counting them and saying why.
+--event_rule frames keeps every frame event, whatever the verdict (what `respira evaluate --task
+events` scores). A file without events has no rows; CSV always has its header.
 
 --plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
 folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
@@ -69,8 +75,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE.txt",
         help="ICBHI annotation file (start end crackle wheeze): predict its cycles (one FILE only)",
     )
-    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
-    parser.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default 2)")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=DEFAULT_WINDOW_SECONDS,
+        help=f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--hop",
+        type=float,
+        default=DEFAULT_HOP_SECONDS,
+        help=f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})",
+    )
     parser.add_argument(
         "--smoothing", type=int, default=1, help="moving average of the probabilities over k windows"
     )
@@ -86,7 +102,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--events",
         action="store_true",
-        help="one row per detected crackle or wheeze event (file, onset, offset, type, confidence)",
+        help="one row per detected crackle or wheeze event (file, onset, offset, type, confidence, rule)",
+    )
+    parser.add_argument(
+        "--event_rule",
+        choices=EVENT_RULES,
+        default=DEFAULT_EVENT_RULE,
+        help=f"with --events: which events to keep (default {DEFAULT_EVENT_RULE}: where the recording's "
+        "verdict holds them; frames: every frame event)",
     )
     parser.add_argument(
         "--frame_hop",
@@ -204,8 +227,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--events detects events over whole recordings: drop {', '.join(clashing)}")
         if not 0 < args.frame_hop <= 0.1:
             raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
-    elif args.frame_hop != FRAME_HOP_SECONDS:
-        raise ValueError("--frame_hop applies to --events: add --events")
+    elif args.frame_hop != FRAME_HOP_SECONDS or args.event_rule != DEFAULT_EVENT_RULE:
+        given = "--frame_hop" if args.frame_hop != FRAME_HOP_SECONDS else "--event_rule"
+        raise ValueError(f"{given} applies to --events: add --events")
     if not args.per_recording and (args.aggregation is not None or args.top_k is not None):
         raise ValueError("--aggregation and --top_k decide each recording's verdict: add --per_recording")
     aggregation, top_k = aggregation_options(args)
@@ -229,14 +253,20 @@ def run(args: argparse.Namespace) -> int:
         _adapt_on_files(detector.model, args)
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
+    left_out: list[str] = []  # --events: the files whose frame events the rule left out, and why
     written: list[Path] = []
     for index, file in enumerate(progress(args.files)):
         try:
             if args.events:
-                detection = detector.detect_events(file, frame_hop_seconds=args.frame_hop)
+                verdict = detector.predict_file(file) if args.event_rule == VERDICT_RULE or plots else None
+                detection = detector.detect_events(
+                    file, frame_hop_seconds=args.frame_hop, rule=args.event_rule, prediction=verdict
+                )
                 rows.extend(detection.to_rows())
+                if detection.left_out:
+                    left_out.append(f"{file}: {detection.describe()}")
                 if plots:
-                    written.append(detector.plot(file, plots[index], detection=detection))
+                    written.append(detector.plot(file, plots[index], prediction=verdict, detection=detection))
                 continue
             prediction = detector.predict_file(file, annotations=args.annotations)
         except PredictionError as error:
@@ -254,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         for message in errors:
             print(f"respira predict: error: {message}", file=sys.stderr)
         raise ValueError(f"none of the {len(errors)} files could be predicted")
-    text = format_rows(rows, output_format, columns=EVENT_COLUMNS if args.events else None)
+    text = format_rows(rows, output_format, columns=DETECTION_COLUMNS if args.events else None)
     if args.output:
         write_text_atomic(args.output, text)
         what = "events" if args.events else "recording verdicts" if args.per_recording else "predictions"
@@ -265,6 +295,8 @@ def run(args: argparse.Namespace) -> int:
     if written:
         folder = written[0].parent
         print(f"wrote {len(written)} plot(s) to {folder}", file=sys.stdout if args.output else sys.stderr)
+    for line in left_out:
+        print(line, file=sys.stderr)
     for message in errors:
         print(f"respira predict: error: {message}", file=sys.stderr)
     return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)

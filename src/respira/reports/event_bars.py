@@ -7,7 +7,8 @@
   its offset in the label's colour (:data:`PROBABILITY_COLOURS`), more opaque the more confident, its
   confidence written inside when wide enough. A bar is drawn at least :data:`MIN_EVENT_PIXELS` wide
   (centred on its event, kept inside the recording) so that a crackle of one 20 ms frame still shows on
-  an hour's axis; a row without events says ``none detected``.
+  an hour's axis; a row without events says ``none detected``, or ``none held by the verdict (N frame
+  events left out)`` when the rule that drew them (:mod:`respira.event_detection`) left N out.
 
 Each row with bars is one ``broken_barh`` collection labelled with the row's name
 (``Collection.get_label()``); an event row's tick label is that name on two lines, in the label's colour.
@@ -36,6 +37,7 @@ __all__ = [
     "event_bars",
     "event_row_name",
     "min_bar_seconds",
+    "none_text",
 ]
 
 PROBABILITY_COLOURS = {"crackle": "#e6550d", "wheeze": "#3182bd"}
@@ -114,9 +116,19 @@ def _draw_spans(ax: Any, spans: Sequence[Span], name: str, duration: float, y: f
             ax.text((start + end) / 2, y, span.label, ha="center", va="center", fontsize=8, clip_on=True)
 
 
-def _draw_events(ax: Any, events: Sequence[Event], label: str, duration: float, y: float) -> None:
+def none_text(left_out: int) -> str:
+    """What an event row without events says: ``none detected``, or that the verdict held none of the
+    ``left_out`` frame events."""
+    if not left_out:
+        return "none detected"
+    return f"none held by the verdict ({left_out} frame event{'s' if left_out != 1 else ''} left out)"
+
+
+def _draw_events(
+    ax: Any, events: Sequence[Event], label: str, duration: float, left_out: int, y: float
+) -> None:
     if not events:
-        ax.text(duration / 2, y, "none detected", ha="center", va="center", fontsize=8, **NONE_STYLE)
+        ax.text(duration / 2, y, none_text(left_out), ha="center", va="center", fontsize=8, **NONE_STYLE)
         return
     colour = PROBABILITY_COLOURS[label]
     alphas = [MIN_EVENT_ALPHA + (1 - MIN_EVENT_ALPHA) * min(max(e.confidence, 0.0), 1.0) for e in events]
@@ -140,10 +152,12 @@ def draw_label_rows(
     strips: Sequence[tuple[str, Sequence[Span]]],
     events: Sequence[Event] | None,
     duration: float,
+    left_out: Sequence[Event] = (),
 ) -> int:
     """Draw the label panel's rows on ``ax`` from top to bottom: the four-class ``strips`` (name, spans),
     then, when ``events`` is given (even empty), one event row per label; name them on the y axis and
-    return how many rows there are. An event of another label, or ending before it starts, raises a
+    return how many rows there are. ``left_out``: the frame events the rule that drew ``events`` left out
+    (counted in a row without events). An event of another label, or ending before it starts, raises a
     ``ValueError``."""
     # (tick label, its colour, the row's drawing given its y), top down
     rows: list[tuple[str, str, Callable[[float], None]]] = [
@@ -153,9 +167,14 @@ def draw_label_rows(
         checked = _check_events(events)
         for label in MULTI_LABEL_NAMES:
             of_label = [event for event in checked if event.label == label]
+            dropped = sum(event.label == label for event in left_out)
             tick = event_row_name(label).replace(" ", "\n")
             rows.append(
-                (tick, PROBABILITY_COLOURS[label], partial(_draw_events, ax, of_label, label, duration))
+                (
+                    tick,
+                    PROBABILITY_COLOURS[label],
+                    partial(_draw_events, ax, of_label, label, duration, dropped),
+                )
             )
     rows.reverse()
     for position, (_, _, draw) in enumerate(rows):

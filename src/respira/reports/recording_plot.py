@@ -13,7 +13,8 @@ One figure, three panels on the same time axis (seconds):
    (:class:`respira.events.Event`), one more row per label below them, ``crackle events`` and
    ``wheeze events``, with a bar from each event's onset to its offset, more opaque the more confident
    and never narrower than a few pixels (a row without events says ``none detected``;
-   :mod:`.event_bars` draws the rows).
+   :mod:`.event_bars` draws the rows); under the panels, a caption saying which rule drew the events
+   and what it left out (:meth:`respira.event_detection.EventDetection.describe`).
 
 The spectrogram ends at the recording's own Nyquist frequency: :func:`plot_recording` draws it from the
 file read at its native rate when that is below the model's (an 8 kHz recording predicted by a 32 kHz
@@ -47,6 +48,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter
 from ..audio import as_waveform, native_sampling_rate, read_audio
 from ..decision import quality_threshold_of, recording_quality, withheld
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
+from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
 from .figures import new_figure, save_figure
 from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
@@ -68,6 +70,8 @@ COLOUR_BAR = (0.15, 0.17)
 """Inches from the spectrogram to its colour bar, and the bar's width."""
 ROW_HEIGHT = 0.4
 """A label panel row's height relative to the spectrogram's (3) and the probabilities' (2) heights."""
+CAPTION_HEIGHT, CAPTION_BOTTOM = 0.3, 0.08
+"""Inches the events caption adds under the panels, and from the figure's bottom to the caption."""
 
 
 def annotated_spans(annotation_file: str | Path) -> list[Span]:
@@ -124,11 +128,13 @@ def _frequency_label(value: float, _: Any) -> str:
     return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
-def _panels(figure: Figure, label_rows: int) -> tuple[Any, Any, Any, Any]:
+def _panels(figure: Figure, label_rows: int, caption: bool = False) -> tuple[Any, Any, Any, Any]:
     """The spectrogram, probability and label panels (sharing the time axis) and the colour bar's axes,
-    placed at :data:`MARGINS`; ``label_rows``: how many rows the label panel has."""
+    placed at :data:`MARGINS` (:data:`CAPTION_HEIGHT` more at the bottom for a ``caption``);
+    ``label_rows``: how many rows the label panel has."""
     ratios = [3.0, 2.0, 0.1 + ROW_HEIGHT * label_rows]
-    panels_height = HEIGHT - MARGINS["top"] - MARGINS["bottom"] - 2 * MARGINS["gap"]
+    bottom = MARGINS["bottom"] + (CAPTION_HEIGHT if caption else 0.0)
+    panels_height = HEIGHT - MARGINS["top"] - bottom - 2 * MARGINS["gap"]
     grid = figure.add_gridspec(
         3,
         1,
@@ -136,7 +142,7 @@ def _panels(figure: Figure, label_rows: int) -> tuple[Any, Any, Any, Any]:
         left=MARGINS["left"] / WIDTH,
         right=1 - MARGINS["right"] / WIDTH,
         top=1 - MARGINS["top"] / HEIGHT,
-        bottom=MARGINS["bottom"] / HEIGHT,
+        bottom=bottom / HEIGHT,
         hspace=MARGINS["gap"] / (panels_height / len(ratios)),
     )
     spectrum_ax = figure.add_subplot(grid[0], label="spectrogram")
@@ -246,6 +252,8 @@ def recording_figure(
     subtitle: str | None = None,
     events: Sequence[Event] | None = None,
     frames: tuple[np.ndarray, np.ndarray] | None = None,
+    events_caption: str | None = None,
+    left_out: Sequence[Event] | None = None,
 ) -> Figure:
     """The picture of a recording (see the module docstring), as a figure that can be inspected.
 
@@ -256,9 +264,11 @@ def recording_figure(
     ``events`` detected (or reference) events, drawn in a row per label under the labels (``None``: no
     event rows; an empty sequence: the rows, saying none was detected); ``frames`` the ``(times [F],
     posteriors [F, 2])`` the events were made of, drawn as thin lines over the windows' probabilities
-    (the largest value of each pixel column kept, so no peak is lost). The spectrogram spans 0 Hz to
-    ``sampling_rate / 2``. The three panels' axes are labelled ``spectrogram``, ``probabilities`` and
-    ``labels`` (``Axes.get_label()``).
+    (the largest value of each pixel column kept, so no peak is lost); ``events_caption`` a line under
+    the panels saying which rule drew the events (the figure's text labelled ``events caption``),
+    ``left_out`` the frame events that rule left out (an event row without events counts its own). The
+    spectrogram spans 0 Hz to ``sampling_rate / 2``. The three panels' axes are labelled
+    ``spectrogram``, ``probabilities`` and ``labels`` (``Axes.get_label()``).
     """
     waveform = as_waveform(waveform)
     if not rows:
@@ -270,12 +280,12 @@ def recording_figure(
     if cycles:
         strips.insert(0, ("annotated", cycles))
     label_rows = len(strips) + (len(MULTI_LABEL_NAMES) if events is not None else 0)
-    spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, label_rows)
+    spectrum_ax, probability_ax, label_ax, colour_ax = _panels(figure, label_rows, bool(events_caption))
     _draw_spectrogram(spectrum_ax, colour_ax, waveform, sampling_rate)
     handles = _draw_probabilities(probability_ax, rows, duration, thresholds)
     if frames is not None:
         handles += _draw_frames(probability_ax, *frames)
-    draw_label_rows(label_ax, strips, events, duration)
+    draw_label_rows(label_ax, strips, events, duration, left_out or ())
     label_ax.set_xlabel("time (min:s)" if duration > 600 else "time (s)")
     formatter = _time_formatter(duration)
     if formatter is not None:
@@ -295,6 +305,17 @@ def recording_figure(
     figure.suptitle(title, fontsize=13, y=1 - 0.12 / HEIGHT, va="top")
     if subtitle:
         spectrum_ax.set_title(subtitle, fontsize=9.5, loc="left")
+    if events_caption:
+        figure.text(
+            MARGINS["left"] / WIDTH,
+            CAPTION_BOTTOM / HEIGHT,
+            events_caption,
+            fontsize=8.5,
+            ha="left",
+            va="bottom",
+            wrap=True,
+            label="events caption",
+        )
     return figure
 
 
@@ -337,14 +358,16 @@ def plot_recording(
     *,
     annotations: str | Path | None = None,
     rows: Sequence[Mapping[str, Any]] | None = None,
-    window: float = 4.0,
-    hop: float = 2.0,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     batch_size: int = 32,
     max_windows: int | None = None,
     title: str | None = None,
     events: Sequence[Event] | None = None,
     frames: tuple[np.ndarray, np.ndarray] | None = None,
+    events_caption: str | None = None,
+    left_out: Sequence[Event] | None = None,
 ) -> Path:
     """Draw the picture of the recording ``audio`` as predicted by ``model``; write it to ``path`` (PNG).
 
@@ -354,7 +377,8 @@ def plot_recording(
     ``rows`` reuses predictions already made with those options. ``annotations`` (an ICBHI annotation
     file) also adds the annotated cycles and their labels. Multi-label models show their decision
     thresholds (:func:`respira.decision.thresholds_of`). ``events`` (e.g. from
-    :func:`respira.events.posteriors_to_events`) adds the event rows, ``frames`` their posteriors (see
+    :func:`respira.events.posteriors_to_events`) adds the event rows, ``frames`` their posteriors,
+    ``events_caption`` and ``left_out`` the rule that drew them and what it left out (see
     :func:`recording_figure`).
     The spectrogram is drawn from the recording at its native rate, or at the model's where that is
     lower, so its frequency axis ends at the recording's own Nyquist frequency. The PNG is written
@@ -393,5 +417,7 @@ def plot_recording(
         subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing, config),
         events=events,
         frames=frames,
+        events_caption=events_caption,
+        left_out=left_out,
     )
     return save_figure(figure, path)
