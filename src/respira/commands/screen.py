@@ -33,7 +33,8 @@ OUT/recordings.parquet (or .csv with --format csv): one row per recording,
   predict --per_recording does), quality (float64, models with a quality head), error (string, why the
   recording could not be screened; empty when it was). Columns a recording lacks are null.
 OUT/events.parquet with --events: path, onset, offset (float64, seconds), type (crackle or wheeze),
-  confidence (float64), rule (string), as respira predict --events finds them (kept where the verdict holds them).
+  confidence (float64), rule (string), as respira predict --events finds them (kept where the verdict
+  holds them).
 
 Several processes: accelerate launch [--config_file recipes/accelerate/...] -m respira screen ...; each
 process screens its share on its own device, the main process shows the progress (hours of audio of its

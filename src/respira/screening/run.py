@@ -97,7 +97,9 @@ def screen_recording(
         )
         if events:
             hop = {} if frame_hop_seconds is None else {"frame_hop_seconds": frame_hop_seconds}
-            detection = detector.detect_events(waveform, rate, name=recording.path, prediction=prediction, **hop)
+            detection = detector.detect_events(
+                waveform, rate, name=recording.path, prediction=prediction, **hop
+            )
             event_rows = [{**event, "path": event.pop("file")} for event in detection.to_rows()]
     except (OSError, ValueError) as error:
         row["error"] = _reason(error, recording.path)
