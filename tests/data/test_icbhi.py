@@ -79,6 +79,29 @@ def test_cycles_are_cut_from_the_resampled_recording(
         np.testing.assert_array_equal(audio, signal[start : start + audio.shape[0]])
 
 
+HAND_WRITTEN_CYCLES = "0.1\t0.5\t1\t0\n0.6\t1.2\t0\t1\n1.3\t2.0\t1\t1\n2.1\t2.9\t0\t0\n"
+"""Four hand-written annotation lines (start, end, crackle, wheeze): crackle, wheeze, both, normal."""
+
+
+def test_a_hand_written_annotation_line_reaches_its_cycle_s_label(tmp_path: Path) -> None:
+    recordings = tmp_path / "icbhi" / "ICBHI_final_database"
+    recordings.mkdir(parents=True)
+    noise = 0.05 * np.random.default_rng(0).standard_normal(3 * 4000)
+    for stem in ("101_1b1_Al_sc_Meditron", "102_1b1_Ar_sc_Meditron"):
+        sf.write(recordings / f"{stem}.wav", noise, 4000, subtype="PCM_16")
+        (recordings / f"{stem}.txt").write_text(HAND_WRITTEN_CYCLES)
+    (tmp_path / "icbhi" / "ICBHI_challenge_train_test.txt").write_text(
+        "101_1b1_Al_sc_Meditron\ttrain\n102_1b1_Ar_sc_Meditron\ttest\n"
+    )
+    dataset = load_icbhi(tmp_path / "icbhi", sampling_rate=4000, cache_dir=tmp_path / "cache")
+    train = dataset["train"].remove_columns("audio").to_pandas().sort_values("cycle_index")
+    assert train["recording"].tolist() == ["101_1b1_Al_sc_Meditron"] * 4
+    label = dataset["train"].features["label"]
+    assert [label.int2str(int(i)) for i in train["label"]] == ["crackle", "wheeze", "both", "normal"]
+    assert train["crackle"].tolist() == [1, 0, 1, 0] and train["wheeze"].tolist() == [0, 1, 1, 0]
+    assert train["start"].tolist() == [0.1, 0.6, 1.3, 2.1]
+
+
 def test_validation_carved_by_patient_keeps_every_class(synthetic_corpus: Path, tmp_path: Path) -> None:
     dataset = load_icbhi(synthetic_corpus, validation_size=0.25, seed=3, cache_dir=tmp_path)
     assert set(dataset) == {"train", "validation", "test"}
