@@ -86,6 +86,17 @@ def test_name_fields_and_metadata_are_joined(synthetic_corpus: Path) -> None:
     assert index["diagnosis"].notna().all()
 
 
+def test_hand_written_demographics_reach_their_columns(corpus_copy: Path) -> None:
+    path = corpus_copy / "ICBHI_Challenge_demographic_information.txt"
+    lines = path.read_text().splitlines()
+    written = {"101": "101\t70\tF\t25.5\tNA\tNA", "102": "102\t3\tM\tNA\t14.2\t96"}  # adult, child
+    path.write_text("\n".join(written.get(line.split("\t")[0], line) for line in lines) + "\n")
+    index = read_icbhi_index(corpus_copy).drop_duplicates("patient_id").set_index("patient_id")
+    columns = ["age", "sex", "adult_bmi", "child_weight", "child_height"]
+    assert index.loc[101, columns].tolist() == [70.0, "F", 25.5, pd.NA, pd.NA]
+    assert index.loc[102, columns].tolist() == [3.0, "M", pd.NA, 14.2, 96.0]
+
+
 def test_missing_demographics_are_null_never_zero(synthetic_corpus: Path) -> None:
     index = read_icbhi_index(synthetic_corpus)
     lines = (synthetic_corpus / "ICBHI_Challenge_demographic_information.txt").read_text().splitlines()
