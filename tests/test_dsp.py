@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.signal
 import soxr
 import torch
 
@@ -33,6 +34,26 @@ def test_lowpass_removes_the_band_above_the_cutoff() -> None:
     )
     with pytest.raises(ValueError, match="Nyquist"):
         lowpass(signal, RATE, RATE / 2)
+
+
+@pytest.mark.parametrize(("cutoff", "order"), [(1000.0, 4), (2500.0, 6), (300.0, 2)])
+def test_lowpass_is_the_zero_phase_butterworth_the_onnx_metadata_gives_consumers(
+    cutoff: float, order: int
+) -> None:
+    # the recipe written out, as a consumer without respira runs it (not through lowpass)
+    noise = np.random.default_rng(1).standard_normal(RATE).astype(np.float32)
+    reference = scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=RATE, output="sos"), noise)
+    filtered = lowpass(noise, RATE, cutoff, order)
+    assert filtered.dtype == np.float32
+    np.testing.assert_allclose(filtered, reference, rtol=0, atol=1e-5)
+
+
+def test_lowpass_leaves_an_impulse_where_it_was() -> None:
+    impulse = np.zeros(2001, dtype=np.float32)
+    impulse[1000] = 1.0
+    response = lowpass(impulse, RATE, 1000.0)
+    assert int(np.argmax(response)) == 1000  # a causal filter would delay the peak
+    np.testing.assert_allclose(response, response[::-1], atol=1e-6)  # zero phase: symmetric about it
 
 
 def test_pad_batch_shapes_values_and_mask() -> None:

@@ -117,6 +117,7 @@ def test_window_starts_cover_the_signal() -> None:
 def test_span_samples_rounds_each_time_and_clips_the_end_however_far() -> None:
     assert span_samples(0.5, 1.25, 100, 1000) == (50, 125)
     assert span_samples(0.004, 0.016, 100, 1000) == (0, 2)  # round(0.4), round(1.6)
+    assert span_samples(1.001, 1.003, 16000, 40000) == (16016, 16048)  # 1.001 * 16000 = 16015.999...
     assert span_samples(9.0, 10.5, 100, 1000) == (900, 1000)
     assert span_samples(9.0, 1e308, 100, 1000) == (900, 1000)  # 1e308 * 100 is inf as a float
     assert span_samples(12.0, 13.0, 100, 1000) == (1200, 1000)  # starts past the end: callers refuse it

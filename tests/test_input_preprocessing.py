@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.signal
 import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import pipeline
@@ -63,6 +64,17 @@ def test_the_config_and_feature_extractor_carry_the_filter(low_passed_model) -> 
     assert input_preprocessing(RespiraConfig()) == {"sampling_rate": RATE}
     with pytest.raises(StrictDataclassClassValidationError, match="Nyquist"):
         RespiraConfig(lowpass_cutoff=RATE)
+
+
+def test_a_model_s_filter_order_is_the_one_applied() -> None:
+    config = RespiraConfig(encoder_config=dict(TINY_ENCODER), lowpass_cutoff=CUTOFF, lowpass_order=6)
+    assert input_preprocessing(config)["lowpass_order"] == 6
+    waveform = _waveform()
+    # the recipe written out (scipy's zero-phase Butterworth of order 6), not through respira.dsp
+    expected = scipy.signal.sosfiltfilt(scipy.signal.butter(6, CUTOFF, fs=RATE, output="sos"), waveform)
+    np.testing.assert_allclose(prepare_recording(config, waveform), expected, atol=1e-6)
+    extractor = feature_extractor_for(config)
+    np.testing.assert_allclose(extractor(waveform)["input_values"][0], expected, atol=1e-6)
 
 
 def test_pipeline_and_predict_apply_the_models_low_pass(low_passed_model) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
+import scipy.signal
 import soundfile as sf
 
 from respira.audio import read_audio
@@ -77,6 +78,29 @@ def test_cycles_are_cut_from_the_resampled_recording(
         assert example["audio"].metadata.sample_rate == RATE
         assert audio.shape[0] == min(end, signal.shape[0]) - start
         np.testing.assert_array_equal(audio, signal[start : start + audio.shape[0]])
+
+
+HAND_WRITTEN_CYCLES = "0.1\t0.5\t1\t0\n0.6\t1.2\t0\t1\n1.3\t2.0\t1\t1\n2.1\t2.9\t0\t0\n"
+"""Four hand-written annotation lines (start, end, crackle, wheeze): crackle, wheeze, both, normal."""
+
+
+def test_a_hand_written_annotation_line_reaches_its_cycle_s_label(tmp_path: Path) -> None:
+    recordings = tmp_path / "icbhi" / "ICBHI_final_database"
+    recordings.mkdir(parents=True)
+    noise = 0.05 * np.random.default_rng(0).standard_normal(3 * 4000)
+    for stem in ("101_1b1_Al_sc_Meditron", "102_1b1_Ar_sc_Meditron"):
+        sf.write(recordings / f"{stem}.wav", noise, 4000, subtype="PCM_16")
+        (recordings / f"{stem}.txt").write_text(HAND_WRITTEN_CYCLES)
+    (tmp_path / "icbhi" / "ICBHI_challenge_train_test.txt").write_text(
+        "101_1b1_Al_sc_Meditron\ttrain\n102_1b1_Ar_sc_Meditron\ttest\n"
+    )
+    dataset = load_icbhi(tmp_path / "icbhi", sampling_rate=4000, cache_dir=tmp_path / "cache")
+    train = dataset["train"].remove_columns("audio").to_pandas().sort_values("cycle_index")
+    assert train["recording"].tolist() == ["101_1b1_Al_sc_Meditron"] * 4
+    label = dataset["train"].features["label"]
+    assert [label.int2str(int(i)) for i in train["label"]] == ["crackle", "wheeze", "both", "normal"]
+    assert train["crackle"].tolist() == [1, 0, 1, 0] and train["wheeze"].tolist() == [0, 1, 1, 0]
+    assert train["start"].tolist() == [0.1, 0.6, 1.3, 2.1]
 
 
 def test_validation_carved_by_patient_keeps_every_class(synthetic_corpus: Path, tmp_path: Path) -> None:
@@ -172,15 +196,21 @@ def test_lowpass_removes_energy_above_the_cutoff(corpus_copy: Path, tmp_path: Pa
     noise = np.random.default_rng(0).uniform(-0.5, 0.5, size=44100 * 30).astype(np.float32)
     sf.write(wav, noise, 44100)  # broadband, so there is energy to remove
 
-    def high_band_fraction(**options: float) -> float:
+    def recording(**options: float) -> np.ndarray:
         dataset = load_icbhi(corpus_copy, config_name="recordings", cache_dir=tmp_path, **options)
-        example = next(e for part in dataset.values() for e in part if e["recording"] == wav.stem)
-        spectrum = np.abs(np.fft.rfft(_samples(example))) ** 2
-        frequencies = np.fft.rfftfreq(_samples(example).shape[0], 1 / RATE)
+        return _samples(next(e for part in dataset.values() for e in part if e["recording"] == wav.stem))
+
+    def high_band_fraction(samples: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(samples)) ** 2
+        frequencies = np.fft.rfftfreq(samples.shape[0], 1 / RATE)
         return spectrum[frequencies > 2000].sum() / spectrum.sum()
 
-    assert high_band_fraction() > 0.5
-    assert high_band_fraction(lowpass_cutoff=1000.0, lowpass_order=6) < 1e-3
+    assert high_band_fraction(recording()) > 0.5
+    filtered = recording(lowpass_cutoff=1000.0, lowpass_order=6)
+    assert high_band_fraction(filtered) < 1e-3
+    # the whole recording through scipy's zero-phase Butterworth of the order asked for, written out
+    sos = scipy.signal.butter(6, 1000.0, fs=RATE, output="sos")
+    np.testing.assert_allclose(filtered, scipy.signal.sosfiltfilt(sos, read_audio(wav, RATE)), atol=1e-5)
 
 
 def test_stereo_recordings_are_down_mixed(corpus_copy: Path, tmp_path: Path) -> None:

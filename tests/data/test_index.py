@@ -57,6 +57,15 @@ def test_index_has_one_row_per_annotation_line(synthetic_corpus: Path) -> None:
     assert row["annotation_line"] == 1
 
 
+def test_hand_written_lines_give_their_flags_and_labels(corpus_copy: Path) -> None:
+    first = _annotation_files(corpus_copy)[0]
+    first.write_text("0.1\t0.5\t1\t0\n0.6\t1.2\t0\t1\n1.3\t2.0\t1\t1\n2.1\t2.9\t0\t0\n")
+    rows = read_icbhi_index(corpus_copy).query("recording == @first.stem")
+    assert rows["crackle"].tolist() == [1, 0, 1, 0] and rows["wheeze"].tolist() == [0, 1, 1, 0]
+    assert rows["label"].tolist() == ["crackle", "wheeze", "both", "normal"]
+    assert rows["start"].tolist() == [0.1, 0.6, 1.3, 2.1] and rows["end"].tolist() == [0.5, 1.2, 2.0, 2.9]
+
+
 def test_labels_follow_crackle_and_wheeze_flags(synthetic_corpus: Path) -> None:
     index = read_icbhi_index(synthetic_corpus)
     expected = [CLASS_NAMES[c + 2 * w] for c, w in zip(index["crackle"], index["wheeze"], strict=True)]
@@ -75,6 +84,17 @@ def test_name_fields_and_metadata_are_joined(synthetic_corpus: Path) -> None:
     )
     assert (index["recording"].map(split_lines) == index["official_split"]).all()
     assert index["diagnosis"].notna().all()
+
+
+def test_hand_written_demographics_reach_their_columns(corpus_copy: Path) -> None:
+    path = corpus_copy / "ICBHI_Challenge_demographic_information.txt"
+    lines = path.read_text().splitlines()
+    written = {"101": "101\t70\tF\t25.5\tNA\tNA", "102": "102\t3\tM\tNA\t14.2\t96"}  # adult, child
+    path.write_text("\n".join(written.get(line.split("\t")[0], line) for line in lines) + "\n")
+    index = read_icbhi_index(corpus_copy).drop_duplicates("patient_id").set_index("patient_id")
+    columns = ["age", "sex", "adult_bmi", "child_weight", "child_height"]
+    assert index.loc[101, columns].tolist() == [70.0, "F", 25.5, pd.NA, pd.NA]
+    assert index.loc[102, columns].tolist() == [3.0, "M", pd.NA, 14.2, 96.0]
 
 
 def test_missing_demographics_are_null_never_zero(synthetic_corpus: Path) -> None:

@@ -138,6 +138,31 @@ def test_scipy_patient_bootstrap_gives_the_former_intervals_within_resampling_no
     assert new != patient_bootstrap(statistic, patients, resamples=4000, seed=3)
 
 
+def test_a_50_percent_interval_is_the_quartiles_of_the_replicates() -> None:
+    # 30 patients with two recordings each; a mean is defined in every resample
+    values = np.random.default_rng(6).exponential(size=60)
+    patients = np.repeat(np.arange(30), 2)
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return {"mean": float(values[indices].mean())}
+
+    replicates = bootstrap_replicates(statistic, patients, resamples=2000, seed=7)["mean"]
+    assert not np.isnan(replicates).any()
+    half = patient_bootstrap(statistic, patients, resamples=2000, seed=7, confidence=0.5)
+    np.testing.assert_allclose(half["mean"], np.percentile(replicates, [25, 75]), rtol=1e-12)
+    wide = patient_bootstrap(statistic, patients, resamples=2000, seed=7)
+    np.testing.assert_allclose(wide["mean"], np.percentile(replicates, [2.5, 97.5]), rtol=1e-12)
+    from .bootstrap_reference import old_patient_bootstrap  # hand-written draws of patients
+
+    reference = old_patient_bootstrap(statistic, patients, resamples=4000, seed=8, confidence=0.5)
+    np.testing.assert_allclose(half["mean"], reference["mean"], atol=0.02)
+    ours = patient_bootstrap(statistic, np.arange(60), resamples=2000, seed=9, method="BCa", confidence=0.5)
+    bca = scipy.stats.bootstrap(
+        (values,), np.mean, n_resamples=2000, method="BCa", confidence_level=0.5, rng=np.random.default_rng(9)
+    ).confidence_interval
+    np.testing.assert_allclose(ours["mean"], [bca.low, bca.high], rtol=1e-9)
+
+
 def test_bca_equals_scipy_s_ordinary_bootstrap_with_one_recording_per_patient() -> None:
     values = np.random.default_rng(4).exponential(size=30)  # skewed: BCa moves the interval right
 

@@ -96,6 +96,17 @@ def test_joint_icbhi_tuning_finds_the_best_pair_of_all() -> None:
     assert _icbhi(targets, probabilities, on_grid) == pytest.approx(best_on_grid)
 
 
+def test_joint_icbhi_tuning_counts_a_probability_on_a_threshold_as_present() -> None:
+    rng = np.random.default_rng(3)
+    targets = (rng.random((60, 2)) < 0.4).astype(int)
+    # probabilities on the grid itself: a cycle at the threshold is flagged (>=), as everywhere else
+    probabilities = np.round(np.clip(0.3 * targets + 0.7 * rng.random((60, 2)), 0, 1), 1)
+    grid = np.round(np.linspace(0.0, 1.0, 11), 1)
+    best = max(_icbhi(targets, probabilities, pair) for pair in itertools.product(grid, grid))
+    chosen = tune_thresholds(targets, probabilities, metric="icbhi_score", grid=grid)
+    assert _icbhi(targets, probabilities, chosen) == pytest.approx(best)
+
+
 @pytest.mark.parametrize("metric", ["f1", "youden"])
 def test_per_label_tuning_finds_the_best_threshold_of_all(metric: str) -> None:
     rng = np.random.default_rng(5)

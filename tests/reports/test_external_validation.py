@@ -14,6 +14,7 @@ from respira.audio import read_audio
 from respira.cli import main
 from respira.hub.loading import load_model
 from respira.inference import predict_windows
+from respira.metrics.recording_level import flatten_scores, patient_bootstrap, recording_level_scores
 
 from .conftest import save_tiny_model
 
@@ -80,6 +81,17 @@ def test_single_label_model_per_recording(kauh_subset: Path, tmp_path: Path, cap
     overall = metrics["groups"]["overall"]["crackle"]
     assert overall["sensitivity"] == pytest.approx(predicted[crackle == 1].mean())
     assert overall["specificity"] == pytest.approx(1 - predicted[crackle == 0].mean())
+    # ... and its intervals: patients resampled with all their recordings (three per patient here)
+    targets = np.array([[int(r[flag]) for flag in ("crackle", "wheeze", "normal")] for r in rows])
+    probabilities = np.array([[float(r["p_crackle"]), float(r["p_wheeze"])] for r in rows])
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], (0.5, 0.5)))
+
+    intervals = patient_bootstrap(statistic, [int(r["patient_id"]) for r in rows], resamples=40, seed=0)
+    for group, key in (("crackle", "sensitivity"), ("normal", "specificity"), ("icbhi", "icbhi_score")):
+        reported = [np.nan if v is None else v for v in metrics["groups"]["overall"][group]["ci"][key]]
+        assert reported == pytest.approx(intervals[f"{group}.{key}"], nan_ok=True)
 
 
 def test_multi_label_model_thresholds_come_from_its_config(
