@@ -14,7 +14,12 @@ from respira.audio import read_audio
 from respira.cli import main
 from respira.hub.loading import load_model
 from respira.inference import predict_windows
-from respira.metrics.recording_level import flatten_scores, patient_bootstrap, recording_level_scores
+from respira.metrics.recording_level import (
+    flatten_scores,
+    patient_bootstrap,
+    recording_level_scores,
+    recording_strata,
+)
 
 from .conftest import save_tiny_model
 
@@ -88,7 +93,9 @@ def test_single_label_model_per_recording(kauh_subset: Path, tmp_path: Path, cap
     def statistic(indices: np.ndarray) -> dict[str, float]:
         return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], (0.5, 0.5)))
 
-    intervals = patient_bootstrap(statistic, [int(r["patient_id"]) for r in rows], resamples=40, seed=0)
+    patients = [int(r["patient_id"]) for r in rows]
+    strata = recording_strata(targets)  # every resample keeps each class signature's patients
+    intervals = patient_bootstrap(statistic, patients, resamples=40, seed=0, strata=strata)
     for group, key in (("crackle", "sensitivity"), ("normal", "specificity"), ("icbhi", "icbhi_score")):
         reported = [np.nan if v is None else v for v in metrics["groups"]["overall"][group]["ci"][key]]
         assert reported == pytest.approx(intervals[f"{group}.{key}"], nan_ok=True)
