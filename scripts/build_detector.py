@@ -188,9 +188,10 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
     export = work / "export"
     for name in RUN_FILES:
         shutil.copyfile(work / "run" / name, export / name)
-    for evaluation in sorted((work / "run").glob("evaluation_*/metrics.json")):
-        (export / evaluation.parent.name).mkdir()
-        shutil.copyfile(evaluation, export / evaluation.parent.name / "metrics.json")
+    for evaluation in sorted((work / "run").glob("evaluation_*/**/metrics.json")):  # JSON only: no plots
+        copy = export / evaluation.relative_to(work / "run")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(evaluation, copy)
     (export / "evaluation_cross_validation").mkdir()
     shutil.copyfile(work / "cv" / "metrics.json", export / "evaluation_cross_validation" / "metrics.json")
     record = {

@@ -82,6 +82,7 @@ def test_predict_without_a_model_runs_the_shipped_detector(
     args = _predict_args(str(recording), "b.wav")
     assert model_or_default(args, "files") == str(default_detector_dir())
     assert args.files == [str(recording), "b.wav"]
+    capsys.readouterr()
     # a model folder (or a Hub id) stays the model, and nothing is said
     args = _predict_args(str(tmp_path), str(recording))
     assert model_or_default(args, "files") == str(tmp_path) and args.files == [str(recording)]

@@ -115,32 +115,35 @@ def _cross_validation(metrics: Mapping[str, Any]) -> SiteVerdict | None:
     )
 
 
-def _held_out(site: str, metrics: Mapping[str, Any]) -> list[SiteVerdict]:
-    """The per-recording scores (KAUH), or the per-event and per-recording scores (SPRSound)."""
-    sections = [("recordings", metrics)] if "groups" in metrics else []
-    if "events" in metrics:
-        sections = [("events", metrics["events"]), ("recordings", metrics.get("records") or {})]
-    verdicts = []
-    for unit, section in sections:
-        overall = (section.get("groups") or {}).get("overall") or section.get("overall") or {}
-        icbhi = overall.get("icbhi") or overall
-        score = _number(icbhi.get("icbhi_score"))
-        baseline = _number((overall.get("baselines") or {}).get("all_normal", 0.5))
-        interval = (icbhi.get("ci") or {}).get("icbhi_score")
-        count = overall.get("num_recordings") or overall.get("num_events") or overall.get("num_cycles") or 0
-        if score is not None and baseline is not None:
-            verdicts.append(
-                SiteVerdict(
-                    site,
-                    "held out",
-                    unit,
-                    int(count),
-                    score,
-                    tuple(float(v) for v in interval) if interval else None,
-                    baseline,
-                )
-            )
-    return verdicts
+def _recordings(site: str, records: Mapping[str, Any]) -> SiteVerdict | None:
+    """All recordings of ``respira evaluate --dataset kauh`` (or SPRSound's ``records``) per recording."""
+    overall = (records.get("groups") or {}).get("overall") or {}
+    icbhi = overall.get("icbhi") or {}
+    score, baseline = _number(icbhi.get("icbhi_score")), _number(icbhi.get(ALL_NORMAL))
+    if score is None or baseline is None:
+        return None
+    interval = (icbhi.get("ci") or {}).get("icbhi_score")
+    interval = (float(interval[0]), float(interval[1])) if interval and None not in interval else None
+    count = int(overall.get("num_recordings", 0))
+    return SiteVerdict(site, "held out", "recordings", count, score, interval, baseline)
+
+
+def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
+    """Every annotated event scored as a cycle (SPRSound's ``events/metrics.json``)."""
+    score, baseline = _number(events.get("icbhi_score")), _number(events.get(ALL_NORMAL))
+    if score is None or baseline is None:
+        return None
+    return SiteVerdict(site, "held out", "events", int(events.get("num_examples", 0)), score, None, baseline)
+
+
+def _held_out(folder: Path, metrics: Mapping[str, Any]) -> list[SiteVerdict]:
+    """The verdicts of one ``evaluation_<site>`` folder: per event (when it has events) and per recording."""
+    site = folder.name.removeprefix("evaluation_")
+    found = []
+    if "events" in metrics and (events := _read(folder / "events" / "metrics.json")) is not None:
+        found.append(_events(site, events))
+    found.append(_recordings(site, metrics.get("records") or metrics))
+    return [verdict for verdict in found if verdict is not None]
 
 
 def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
@@ -152,9 +155,8 @@ def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
     if cross is not None and (verdict := _cross_validation(cross)) is not None:
         verdicts.append(verdict)
     for path in sorted(folder.glob("evaluation_*/metrics.json")):
-        site = path.parent.name.removeprefix("evaluation_")
-        if site != CROSS_VALIDATION_FOLDER.removeprefix("evaluation_") and (metrics := _read(path)):
-            verdicts.extend(_held_out(site, metrics))
+        if path.parent.name != CROSS_VALIDATION_FOLDER and (metrics := _read(path)) is not None:
+            verdicts.extend(_held_out(path.parent, metrics))
     return verdicts
 
 
