@@ -233,3 +233,18 @@ def test_a_recipes_checkpoint_that_is_not_there_is_one_line_before_any_work(
     assert err.startswith("respira train: error: encoder_name_or_path: ")
     assert expected in err and "`respira convert` writes" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_whose_output_is_not_a_terminal_writes_no_escape_codes(
+    synthetic_corpus: Path, tmp_path: Path, capsys, progress_bars_on
+) -> None:
+    flags = _tiny_flags()
+    flags[flags.index("--disable_tqdm") + 1] = "false"  # the bars as a user gets them
+    code = main(
+        ["train", "--data_dir", str(synthetic_corpus), *flags, "--output_dir", str(tmp_path / "run"),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    out, err = capsys.readouterr()  # pytest's capture: not a terminal, as a log file or a pipe
+    assert code == 0, err
+    assert "\x1b[" not in out + err
+    assert any(line.startswith("epoch") and "eval loss" in line for line in out.splitlines())
