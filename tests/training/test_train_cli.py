@@ -9,6 +9,7 @@ import shlex
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -248,3 +249,24 @@ def test_a_run_whose_output_is_not_a_terminal_writes_no_escape_codes(
     assert code == 0, err
     assert "\x1b[" not in out + err
     assert any(line.startswith("epoch") and "eval loss" in line for line in out.splitlines())
+
+
+def test_a_run_prints_its_splits_before_training(
+    synthetic_corpus: Path, icbhi_splits, tmp_path: Path, capsys
+) -> None:
+    code = main(
+        ["train", "--data_dir", str(synthetic_corpus), *_tiny_flags(), "--output_dir", str(tmp_path / "run"),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.split()[:4] == ["split", "patients", "recordings", "cycles"]
+    )
+    assert lines[start].split()[4:] == ["normal", "crackle", "wheeze", "both"]
+    assert start < next(i for i, line in enumerate(lines) if line.startswith("== seed"))
+    for row, (name, part) in zip(lines[start + 2 : start + 5], icbhi_splits.items(), strict=True):
+        labels = np.bincount(part["label"], minlength=4)
+        expected = [name, len(set(part["patient_id"])), len(set(part["recording"])), len(part), *labels]
+        assert row.split() == [str(value) for value in expected]
