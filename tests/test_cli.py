@@ -376,3 +376,29 @@ raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
     command = [sys.executable, "-c", code]
     result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stderr == "warning: 3 cycles clipped\n"
+
+
+def test_a_metric_warning_repeated_across_evaluations_is_printed_once() -> None:
+    # as in `respira demo`: every evaluation scores an undefined precision, and code between them enters
+    # warnings.catch_warnings(), which clears the registries the "once" filter keeps
+    code = """
+import warnings
+from respira.commands import convert
+from respira.cli import main
+from respira.metrics.icbhi import icbhi_scores
+
+def evaluations(args):
+    for _ in range(3):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+        icbhi_scores([0, 1, 0], [0, 0, 0])  # nothing predicted crackle: its precision is undefined
+    return 0
+
+convert.run = evaluations
+raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
+"""
+    command = [sys.executable, "-c", code]
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: metric(s) with an empty denominator"), lines

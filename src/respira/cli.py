@@ -140,6 +140,21 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def _shown_once(show: Callable[..., None]) -> Callable[..., None]:
+    """``show`` (a ``warnings.showwarning``) passing on each warning (its text and category) once per run:
+    the "once" filter alone shows one again after any ``warnings.catch_warnings`` block, which clears
+    the registries it keeps (a training run scores with such blocks between its evaluations)."""
+    shown: set[tuple[str, type[Warning]]] = set()
+
+    def show_once(message, category, filename, lineno, file=None, line=None) -> None:
+        key = (str(message), category)
+        if key not in shown:
+            shown.add(key)
+            show(message, category, filename, lineno, file, line)
+
+    return show_once
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted, or the command's own code)."""
     warnings.formatwarning = _one_line_warning
@@ -175,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("once")  # each warning of a run once, however often it is raised
+            warnings.showwarning = _shown_once(warnings.showwarning)
             for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
                 warnings.filterwarnings("ignore", category=hidden)
             code = args.handler(args)

@@ -192,17 +192,18 @@ class Detector:
         keyword arguments are the call defaults (see the class). Raises
         :class:`~respira.hub.loading.ModelLoadError` (one line) when the model cannot be loaded.
         """
-        from .hub.loading import WEIGHT_FILES, load_model
+        from .hub.loading import WEIGHT_FILES, load_model, resolve_model_name
         from .hub.onnx import ONNX_FILE, load_onnx_model
         from .pretrained import default_detector_dir
 
         if source is None:
             source = default_detector_dir()
-        folder = Path(source).expanduser()
+        folder = resolve_model_name(source)  # a path that is no folder: one line, before anything loads
         if onnx is None:
-            onnx = (folder / ONNX_FILE).is_file() and not any((folder / n).is_file() for n in WEIGHT_FILES)
+            onnx = folder is not None and (folder / ONNX_FILE).is_file()
+            onnx = onnx and not any((folder / n).is_file() for n in WEIGHT_FILES)
         model = load_onnx_model(source) if onnx else load_model(source, device=device)[0]
-        options.setdefault("name", folder.resolve().name if folder.exists() else str(source))
+        options.setdefault("name", folder.resolve().name if folder is not None else str(source))
         return cls(model, **options)
 
     @property

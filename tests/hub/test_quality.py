@@ -260,3 +260,9 @@ def test_measure_on_needs_corpus_and_folder(tmp_path: Path, capsys):
     assert main([*command, "--measure_on", f"folder={tmp_path / 'nothing'}"]) == 2
     assert "does not exist or is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_fit_shows_its_progress(capsys, progress_bars_on) -> None:
+    recordings, poor, patients = sample(count=20)
+    fit_quality(tiny_model(), recordings, poor, patients, fitted_on="x", window=1.0, hop=1.0)
+    assert "quality: embedding the windows (20 recordings)" in capsys.readouterr().err.splitlines()

@@ -45,7 +45,7 @@ def test_evaluation_training_and_end_logs_are_one_short_line() -> None:
 
 
 def test_the_trainer_prints_compact_lines_and_keeps_every_metric_in_its_state(
-    icbhi_splits: datasets.DatasetDict, tmp_path: Path, capsys
+    icbhi_splits: datasets.DatasetDict, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     args = training_args(tmp_path, max_steps=2, eval_strategy="steps", eval_steps=2, logging_steps=1)
     trainer = RespiraTrainer(
@@ -63,10 +63,15 @@ def test_the_trainer_prints_compact_lines_and_keeps_every_metric_in_its_state(
     assert not any(line.startswith("{") for line in output)
     evaluation = next(entry for entry in trainer.state.log_history if "eval_icbhi_score" in entry)
     assert len(evaluation) > 30  # the whole dictionary is still logged
-    with_bars = RespiraTrainer(
-        model=tiny_model(),
-        args=training_args(tmp_path, disable_tqdm=False),
-        train_dataset=icbhi_splits["train"],
-    )
-    assert CompactProgressCallback in [type(callback) for callback in with_bars.callback_handler.callbacks]
+    from respira.utils import progress
+
+    def bars_asked() -> list[type]:
+        args = training_args(tmp_path, disable_tqdm=False)
+        trainer = RespiraTrainer(model=tiny_model(), args=args, train_dataset=icbhi_splits["train"])
+        return [type(callback) for callback in trainer.callback_handler.callbacks]
+
+    off_terminal = bars_asked()  # pytest's capture, as a log file: lines, no bars
+    assert CompactPrinterCallback in off_terminal and CompactProgressCallback not in off_terminal
+    monkeypatch.setattr(progress, "on_terminal", lambda stream=None: True)
+    assert CompactProgressCallback in bars_asked()
     json.dumps(trainer.state.log_history)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -172,3 +174,99 @@ def test_flags_override_the_recipe_and_given_options(tmp_path: Path) -> None:
     assert args.learning_rate == 2e-4 and args.aux_loss == "add"
     *_, args = parse_recipe(recipe, ["--learning_rate", "1e-4"], given={"learning_rate": 2e-4})
     assert args.learning_rate == 1e-4
+
+
+REPOSITORY = Path(__file__).parents[2]
+
+
+def _readme_command(start: str) -> list[str]:
+    """The first line of README.md that starts with ``start``, split as a shell splits it."""
+    lines = [line for line in (REPOSITORY / "README.md").read_text().splitlines() if line.startswith(start)]
+    assert lines, f"README.md has no line starting with {start!r}"
+    return shlex.split(lines[0])
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_readmes_convert_and_train_lines_run_as_written(
+    shared_reference: Path, synthetic_corpus: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    convert = _readme_command("respira convert efficientat ")
+    train = _readme_command("respira train recipes/efficientat_frozen_multilabel.yaml")
+    monkeypatch.chdir(tmp_path)  # README's relative paths, from a checkout's root
+    (tmp_path / "recipes").symlink_to(REPOSITORY / "recipes", target_is_directory=True)
+    (tmp_path / convert[3]).symlink_to(shared_reference / "efficientat_mn04_as_mAP_432.pt")
+    assert main(convert[1:]) == 0, capsys.readouterr().err
+    train[train.index("--data_dir") + 1] = str(synthetic_corpus)  # README's ~/data/ICBHI
+    tiny = ["--num_train_epochs", "1", "--use_cpu", "true", "--disable_tqdm", "true"]
+    assert main([*train[1:], *tiny, "--dataset_cache_dir", str(tmp_path / "cache")]) == 0, (
+        capsys.readouterr().err
+    )
+    run = tmp_path / "runs" / "efficientat_frozen_multilabel"
+    assert (run / "model.safetensors").is_file()
+    record = json.loads((run / "respira_run.json").read_text())
+    assert record["model"]["checkpoint"] == "checkpoints/efficientat_mn04"
+
+
+@pytest.mark.parametrize("offline", [False, True])
+def test_a_recipes_checkpoint_that_is_not_there_is_one_line_before_any_work(
+    offline: bool, synthetic_corpus: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing may reach a Hub
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipes").symlink_to(REPOSITORY / "recipes", target_is_directory=True)
+    if not offline:
+        (tmp_path / "checkpoints").mkdir()  # a local path, whose checkpoint was not converted
+    command = ["train", "recipes/efficientat_frozen_multilabel.yaml", "--data_dir", str(synthetic_corpus)]
+    assert main(command) == 2
+    out, err = capsys.readouterr()
+    assert "training" not in out
+    assert len(err.strip().splitlines()) == 1, err
+    looked_for = tmp_path / "checkpoints" / "efficientat_mn04"
+    expected = (
+        f"neither a local folder ({looked_for}) nor a model in the Hugging Face cache"
+        if offline
+        else f"model folder not found: checkpoints/efficientat_mn04 (looked for the folder {looked_for})"
+    )
+    assert err.startswith("respira train: error: encoder_name_or_path: ")
+    assert expected in err and "`respira convert` writes" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_whose_output_is_not_a_terminal_writes_no_escape_codes(
+    synthetic_corpus: Path, tmp_path: Path, capsys, progress_bars_on
+) -> None:
+    flags = _tiny_flags()
+    flags[flags.index("--disable_tqdm") + 1] = "false"  # the bars as a user gets them
+    code = main(
+        ["train", "--data_dir", str(synthetic_corpus), *flags, "--output_dir", str(tmp_path / "run"),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    out, err = capsys.readouterr()  # pytest's capture: not a terminal, as a log file or a pipe
+    assert code == 0, err
+    assert "\x1b[" not in out + err
+    assert any(line.startswith("epoch") and "eval loss" in line for line in out.splitlines())
+
+
+def test_a_run_prints_its_splits_before_training(
+    synthetic_corpus: Path, icbhi_splits, tmp_path: Path, capsys
+) -> None:
+    code = main(
+        ["train", "--data_dir", str(synthetic_corpus), *_tiny_flags(), "--output_dir", str(tmp_path / "run"),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.split()[:4] == ["split", "patients", "recordings", "cycles"]
+    )
+    assert lines[start].split()[4:] == ["normal", "crackle", "wheeze", "both"]
+    assert start < next(i for i, line in enumerate(lines) if line.startswith("== seed"))
+    for row, (name, part) in zip(lines[start + 2 : start + 5], icbhi_splits.items(), strict=True):
+        labels = np.bincount(part["label"], minlength=4)
+        expected = [name, len(set(part["patient_id"])), len(set(part["recording"])), len(part), *labels]
+        assert row.split() == [str(value) for value in expected]

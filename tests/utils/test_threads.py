@@ -229,6 +229,7 @@ def test_predict_and_evaluate_apply_the_override(
     monkeypatch.setattr(loading, "load_model", _stop)  # the model is loaded after the choice
     wanted = _other_than_current()
     monkeypatch.setenv(ENV_VAR, str(wanted))
+    (tmp_path / "model").mkdir()  # a folder: the name is read as one before anything loads
     argv = {
         "predict": ["predict", str(tmp_path / "model"), str(tmp_path / "a.wav")],
         "evaluate": ["evaluate", str(tmp_path / "model"), "--data_dir", str(tmp_path)],

@@ -27,9 +27,11 @@ def open_detector(model: str, *, onnx: bool = False, device: str | None = None) 
     :meth:`respira.Detector.from_pretrained`). Load errors are one line
     (:class:`~respira.hub.loading.ModelLoadError`).
     """
-    folder = Path(model).expanduser()
+    from ..hub.loading import resolve_model_name
+
+    folder = resolve_model_name(model)
     detector = Detector.from_pretrained(model, device=device, onnx=True if onnx else None)
-    facts = card_facts(folder) if folder.is_dir() else card_facts(None, _hub_card(model))
+    facts = card_facts(folder) if folder is not None else card_facts(None, _hub_card(model))
     return detector, facts
 
 

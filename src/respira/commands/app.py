@@ -53,10 +53,13 @@ def check_address(host: str, port: int) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..hub.loading import resolve_model_name
+
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
     check_address(args.host, args.port)
     model_or_default(args)
+    resolve_model_name(args.model)  # a path that is no folder: one line, before gradio or the model
     try:
         import gradio  # noqa: F401
     except ImportError:

@@ -291,8 +291,10 @@ def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..hub.loading import resolve_model_name
     from ..utils.threads import apply_num_threads
 
+    resolve_model_name(args.model)  # a path that is no folder: one line, before any data is read
     apply_num_threads()
     spec = scored_corpus(args.dataset)
     if args.task == "events":

@@ -195,9 +195,11 @@ def progress(files: Sequence[str], description: str = "predicting") -> Iterable[
 
 def run(args: argparse.Namespace) -> int:
     from ..detector import Detector, PredictionError
+    from ..hub.loading import resolve_model_name
     from ..inference import MAX_WINDOWS
     from ..utils.threads import apply_num_threads
 
+    resolve_model_name(args.model)  # a path that is no folder: one line, before the options and any work
     apply_num_threads()
     model_or_default(args, "files")
     if args.annotations is not None and len(args.files) != 1:

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.adaptation import write_derived_model
     from ..hub.loading import load_model
     from ..hub.quality import fit_quality, measure_elsewhere, quality_card_section
+    from ..utils.progress import progress
     from ..utils.threads import apply_num_threads
     from .adapt import check_output
     from .evaluate_external import chosen_splits, load_splits
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> None:
     model, config = load_model(args.model, device=args.device)
     rate = int(config.sampling_rate)
     recordings, poor, patients = [], [], []
-    for example in load_splits(spec, args, config, "recordings", splits):  # as evaluate builds them
+    dataset = load_splits(spec, args, config, "recordings", splits)  # as evaluate builds them
+    for example in progress(dataset, "quality: reading the recordings", unit="recording"):
         recordings.append(decode_audio(example["audio"], rate))
         poor.append(bool(example[spec.quality_label]))
         patients.append(example[spec.group_by])

@@ -389,6 +389,33 @@ def get_corpus(name: str) -> CorpusSpec:
         raise ValueError(f"unknown corpus {name!r} (known: {', '.join(CORPORA)})") from None
 
 
+def layout_hint(data_dir: Any, expected: str) -> str:
+    """For an error saying that ``data_dir`` lacks corpus ``expected``'s layout: ``"; it has the layout of
+    KAUH ...: --dataset kauh"`` when another registered corpus finds its layout there, else ``""``."""
+    import warnings
+
+    if _HINTING:  # a locate asked below: its own error needs no hint
+        return ""
+    _HINTING.append(expected)
+    try:
+        for spec in CORPORA.values():
+            if spec.name == expected:
+                continue
+            try:
+                with warnings.catch_warnings():  # a partial folder still shows whose layout it has
+                    warnings.simplefilter("ignore")
+                    resolve(spec.locate)(data_dir)
+            except Exception:  # not this corpus's layout either
+                continue
+            return f"; it has the layout of {spec.label}: --dataset {spec.name}"
+        return ""
+    finally:
+        _HINTING.clear()
+
+
+_HINTING: list[str] = []
+
+
 def scored_corpus(name: str) -> CorpusSpec:
     """The spec of corpus ``name`` for a command that scores a model on its labels; a one-line
     ``ValueError`` naming ``--dataset name`` when it is not :attr:`CorpusSpec.scored`."""

@@ -142,9 +142,11 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
                     stacklevel=2,
                 )
             return KAUHLayout(root=root, recordings_dir=folder, audio_files=recordings)
+    from .corpora import layout_hint
+
     raise KAUHError(
         f"no KAUH recordings (audio files named like 'BP12_Asthma,E W,P L L,50,F.wav') in {root} "
-        f"or in the folders below it"
+        f"or in the folders below it{layout_hint(root, 'kauh')}"
     )
 
 

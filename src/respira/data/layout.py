@@ -71,9 +71,11 @@ def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     recordings_dir = _find_recordings_dir(root)
     annotation_files, audio_files = _list_recordings(recordings_dir)
     if not annotation_files:
+        from .corpora import layout_hint
+
         raise ICBHIError(
-            f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {root} or in a "
-            f"{' or '.join(RECORDING_FOLDERS)} folder below it"
+            f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {root} or in an "
+            f"{' or '.join(RECORDING_FOLDERS)} folder below it{layout_hint(root, 'icbhi')}"
         )
     split_file = _find_file(root, SPLIT_FILES, recordings_dir)
     diagnosis_file = _find_file(root, DIAGNOSIS_FILES, recordings_dir)

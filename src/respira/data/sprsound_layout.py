@@ -98,9 +98,11 @@ def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
     for folder in [root, *walk_dirs(root, _SEARCH_DEPTH)]:
         if any((folder / audio).is_dir() and (folder / notes).is_dir() for audio, notes in PARTS.values()):
             return _layout(root, folder)
+    from .corpora import layout_hint
+
     raise SPRSoundError(
         f"no SPRSound layout (train_wav/ with train_json/, or test_wav/ with test_json/inter_test_json/ or "
-        f"test_json/intra_test_json/) in {root} or in the folders below it"
+        f"test_json/intra_test_json/) in {root} or in the folders below it{layout_hint(root, 'sprsound')}"
     )
 
 

@@ -1,4 +1,6 @@
-"""A short text summary of a built ICBHI dataset: splits × classes, durations, devices."""
+"""Short text summaries of a built ICBHI dataset: splits × classes, durations, devices (:func:`summarize`,
+what ``respira prepare`` prints), and patients, recordings and cycles per split and class
+(:func:`split_counts`, what ``respira train`` prints before training)."""
 
 from __future__ import annotations
 
@@ -33,6 +35,32 @@ def summarize(dataset: datasets.DatasetDict) -> str:
                 f"{durations.mean():.2f}",
                 str(columns["patient_id"].nunique()),
                 *(str(int(devices.get(device, 0))) for device in DEVICES),
+            ]
+        )
+    return format_table(rows, header)
+
+
+def split_counts(dataset: datasets.DatasetDict) -> str:
+    """Patients, recordings and cycles (or windows of other corpora) per split, and cycles per class.
+
+    Reads the ``label``, ``patient_id`` and ``recording`` columns only (no audio is decoded).
+    """
+    header = ["split", "patients", "recordings", "cycles", *CLASS_NAMES]
+    rows = []
+    for split, part in dataset.items():
+        names = [name for name in ("label", "patient_id", "recording") if name in part.column_names]
+        columns = part.select_columns(names).to_pandas()
+        labels = columns["label"].to_numpy() if "label" in columns else np.zeros(0, dtype=int)
+        counts = np.bincount(labels[labels >= 0], minlength=len(CLASS_NAMES))
+        rows.append(
+            [
+                split,
+                *(
+                    str(columns[name].nunique()) if name in columns else "-"
+                    for name in ("patient_id", "recording")
+                ),
+                str(len(part)),
+                *map(str, counts),
             ]
         )
     return format_table(rows, header)

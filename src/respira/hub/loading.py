@@ -2,6 +2,9 @@
 
 * :func:`check_model_folder` is the one check that a folder holds a respira model (``config.json``
   with ``model_type`` ``"respira"``, and weights); loading, export and model cards all use it.
+* :func:`resolve_model_name` is the one reading of a model name: a local folder, or a Hub id (one
+  line, before any work, for a name that looks like a path and is no folder, or a Hub id that cannot
+  be read offline). Loading, ``Detector``, ``train``'s ``encoder_name_or_path`` and the commands use it.
 * :func:`load_model` loads a classifier from a folder or a Hub id, in eval mode.
 
 What went wrong talking to the Hub is :mod:`respira.hub.hub_errors`'s, and so is :class:`ModelLoadError`
@@ -11,6 +14,7 @@ What went wrong talking to the Hub is :mod:`respira.hub.hub_errors`'s, and so is
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,8 +34,10 @@ __all__ = [
     "ModelLoadError",
     "check_model_folder",
     "check_weights_file",
+    "hub_config",
     "load_model",
     "resolve_device",
+    "resolve_model_name",
 ]
 
 WEIGHT_FILES: tuple[str, ...] = (
@@ -41,6 +47,66 @@ WEIGHT_FILES: tuple[str, ...] = (
     "pytorch_model.bin.index.json",
 )
 """Weight files ``from_pretrained`` loads; export accepts only the first (nothing is ever unpickled)."""
+
+
+# --------------------------------------------------------------------------------------------- names
+def resolve_model_name(name: str | Path) -> Path | None:
+    """The local folder ``name`` names, or ``None`` when it is a Hugging Face Hub id to download (or, offline,
+    to read from the Hugging Face cache).
+
+    A name that is not a folder here is read as a local path, and refused, when it exists (a file), starts
+    with ``.``, ``/`` or ``~``, has a separator of this OS's paths other than ``/``, has ``/`` after a first
+    component that exists here (``runs/missing`` where ``runs`` is a folder), or is no valid Hub id. A Hub id
+    is refused when the Hub may not be asked (``HF_HUB_OFFLINE``) and its ``config.json`` is not in the
+    cache. Raises :class:`ModelLoadError`, one line naming ``name`` and what was looked for; nothing is
+    downloaded.
+    """
+    text = str(name)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ModelLoadError(f"{text} is a file; pass the model folder (config.json + weights)")
+    if _looks_like_path(text):
+        raise ModelLoadError(f"model folder not found: {text} ({_looked_for(path)})")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(text, "config.json"), str):
+        raise ModelLoadError(
+            f"{text} is neither a local folder ({path.absolute()}) nor a model in the Hugging Face cache "
+            f"({constants.HF_HUB_CACHE}), and HF_HUB_OFFLINE is set: pass a model folder, or unset "
+            "HF_HUB_OFFLINE to download it"
+        )
+    return None
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether ``text``, which names nothing here, is a path rather than a Hub id (see
+    :func:`resolve_model_name`)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    other_separators = {os.sep, os.altsep} - {"/", None}
+    if text.startswith((".", "/", "~")) or any(separator in text for separator in other_separators):
+        return True
+    if "/" in text and Path(text.split("/", 1)[0]).exists():
+        return True
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return True
+    return False
+
+
+def _looked_for(path: Path) -> str:
+    """What was looked for at the missing ``path``: its absolute path, and the deepest folder above it that
+    exists and what that folder lacks."""
+    target = path.absolute()
+    found = next((parent for parent in target.parents if parent.is_dir()), None)
+    if found is None or found == target.parent:
+        return f"looked for the folder {target}"
+    missing = target.relative_to(found).parts[0]
+    return f"looked for the folder {target}; {found} has no {missing}"
 
 
 # --------------------------------------------------------------------------------------------- folders
@@ -53,7 +119,7 @@ def check_model_folder(path: str | Path, *, weights: Sequence[str] = WEIGHT_FILE
     """
     path = Path(path).expanduser()
     if not path.exists():
-        raise ModelLoadError(f"model folder not found: {path}")
+        raise ModelLoadError(f"model folder not found: {path} ({_looked_for(path)})")
     if not path.is_dir():
         raise ModelLoadError(f"{path} is a file; pass the model folder (config.json + model.safetensors)")
     config_file = path / "config.json"
@@ -302,25 +368,16 @@ def _load(name: str) -> RespiraForAudioClassification:
     """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
     from ..models.respira import RespiraForAudioClassification
 
-    path = Path(name).expanduser()
-    if path.exists():
+    path = resolve_model_name(name)
+    if path is not None:
         check_model_folder(path)
         weights = _weights_file(path)
         if weights is not None:
             verify_checksum(weights)
             check_weights_file(weights)
         return _from_pretrained(RespiraForAudioClassification, str(path), str(weights or path))
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-    from transformers import PreTrainedConfig
-
+    _check_respira_config(hub_config(name), name)
     try:
-        validate_repo_id(name)
-    except HFValidationError:
-        raise ModelLoadError(f"model folder not found: {path}") from None
-    try:
-        config_dict, _ = PreTrainedConfig.get_config_dict(name)
-        _check_respira_config(config_dict, name)
         verify_hub_file(name, WEIGHT_FILES[0])
         return _from_pretrained(RespiraForAudioClassification, name, f"the weights of {name}")
     except ModelLoadError:
@@ -328,17 +385,37 @@ def _load(name: str) -> RespiraForAudioClassification:
     except Exception as error:
         if not is_download_error(error):
             raise
-        found = hub_error(error, ("gated", "missing"))
-        if found is not None and found[0] == "missing":
-            raise ModelLoadError(
-                f"{name} is neither a local folder nor a model on the Hugging Face Hub "
-                "(check the name; private models need `hf auth login`)"
-            ) from None
-        if found is not None:
-            raise ModelLoadError(
-                f"{name} is a gated model on the Hugging Face Hub: accept its terms and log in"
-            ) from None
-        raise ModelLoadError(
-            f"cannot download {name} from the Hugging Face Hub (offline or unreachable); "
-            "pass a local folder or set HF_HUB_OFFLINE=0"
-        ) from None
+        raise _download_error(error, name) from None
+
+
+def hub_config(name: str) -> dict[str, Any]:
+    """The ``config.json`` of the Hub model ``name``, downloaded into (or read from) the Hugging Face cache.
+
+    Raises :class:`ModelLoadError`, one line, for a repository that does not exist or is gated, and for a
+    Hub that cannot be reached.
+    """
+    from transformers import PreTrainedConfig
+
+    try:
+        config_dict, _ = PreTrainedConfig.get_config_dict(name)
+    except Exception as error:
+        if not is_download_error(error):
+            raise
+        raise _download_error(error, name) from None
+    return config_dict
+
+
+def _download_error(error: BaseException, name: str) -> ModelLoadError:
+    """The one-line error of a download of the Hub model ``name`` that failed with ``error``."""
+    found = hub_error(error, ("gated", "missing"))
+    if found is not None and found[0] == "missing":
+        return ModelLoadError(
+            f"{name} is neither a local folder nor a model on the Hugging Face Hub "
+            "(check the name; private models need `hf auth login`)"
+        )
+    if found is not None:
+        return ModelLoadError(f"{name} is a gated model on the Hugging Face Hub: accept its terms and log in")
+    return ModelLoadError(
+        f"cannot download {name} from the Hugging Face Hub (offline or unreachable); "
+        "pass a local folder or set HF_HUB_OFFLINE=0"
+    )

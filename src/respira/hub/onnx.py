@@ -358,10 +358,10 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
     """
     from ..models.respira import RespiraConfig
     from .checksums import verify_checksum, verify_hub_file
-    from .loading import ModelLoadError, check_model_folder
+    from .loading import ModelLoadError, check_model_folder, resolve_model_name
 
-    path = Path(name).expanduser()
-    if path.exists():
+    path = resolve_model_name(name)
+    if path is not None:
         check_model_folder(path, weights=(ONNX_FILE,))
         verify_checksum(path / ONNX_FILE)
         return OnnxClassifier(path / ONNX_FILE, RespiraConfig.from_pretrained(path))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ import pandas as pd
 import torch
 
 from ..decision import withheld
+from ..utils.progress import progress
 from .adaptation import window_embeddings
 
 if TYPE_CHECKING:
@@ -132,7 +134,7 @@ def fit_quality(
         )
     embedded = [
         window_embeddings(model, [waveform], window=window, hop=hop, batch_size=batch_size)
-        for waveform in recordings
+        for waveform in progress(recordings, "quality: embedding the windows", unit="recording")
     ]
     with torch.no_grad():
         x = model.head_input(torch.from_numpy(np.concatenate(embedded)).float()).numpy().astype(np.float64)
@@ -183,7 +185,8 @@ def measure_elsewhere(
 
     elsewhere = {}
     for name, files in sites.items():
-        rows, errors = predict_files(model, files, batch_size=batch_size)
+        shown = partial(progress, description=f"quality: measuring on {name}", unit="recording")
+        rows, errors = predict_files(model, files, batch_size=batch_size, track=shown)
         if errors:
             raise ValueError(errors[0][1])
         quality = pd.DataFrame(rows).groupby("file", sort=False)["quality"].mean()

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["GROUP", "Stage", "bars_enabled", "progress", "stage"]
+__all__ = ["GROUP", "Stage", "bars_enabled", "on_terminal", "progress", "stage"]
 
 T = TypeVar("T")
 
@@ -56,7 +56,10 @@ class Stage:
             self.update()
 
 
-def _on_terminal(stream: Any) -> bool:
+def on_terminal(stream: Any = None) -> bool:
+    """Whether ``stream`` (default: standard error, where progress goes) is a terminal: bars that redraw
+    themselves (carriage returns, cursor-movement escape codes) are drawn only there."""
+    stream = sys.stderr if stream is None else stream
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty and isatty())
@@ -74,7 +77,7 @@ def stage(description: str, total: int, unit: str = "item", *, enabled: bool = T
     if not enabled or not bars_enabled():
         yield Stage()
         return
-    if not _on_terminal(stream):
+    if not on_terminal(stream):
         units = unit if total == 1 else f"{unit}s"
         print(f"{description} ({total} {units})", file=stream, flush=True)
         yield Stage()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...data.folds import is_fold_strategy
+from ...data.summary import split_counts
 from ...metrics.groups import splits_device_shift_note
 from ...utils.threads import apply_num_threads
 from ..recipe.arguments import RespiraTrainingArguments
@@ -112,6 +113,7 @@ def run_training(
             with state.main_process_first():  # one process builds the dataset cache, the others reuse it
                 splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
             state.wait_for_everyone()
+            log(split_counts(splits))
             if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
                 check_cross_fit_pool(splits, args)
             summary = _train_seeds(

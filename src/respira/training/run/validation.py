@@ -114,20 +114,18 @@ def _check_model(model: ModelArguments) -> None:
 
 
 def _check_encoder_source(source: str | None) -> None:
+    """A folder, or a Hub id whose config can be read (:func:`~respira.hub.loading.resolve_model_name`)."""
     if not source:
         return
-    path = Path(source).expanduser()
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"encoder_name_or_path {source}: a file; pass the encoder's folder")
-        return
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from ...hub.loading import ModelLoadError, hub_config, resolve_model_name
 
     try:
-        validate_repo_id(source)
-    except HFValidationError:
-        raise ValueError(f"encoder_name_or_path {source}: no such folder (nor a Hub id)") from None
+        if resolve_model_name(source) is None:
+            hub_config(source)  # a Hub id: downloaded now (training would), or one line for a wrong one
+    except ModelLoadError as error:
+        exists = Path(source).expanduser().exists()
+        hint = "" if exists else "; `respira convert` writes an official checkpoint there"
+        raise ValueError(f"encoder_name_or_path: {error}{hint}") from None
 
 
 def _check_loss_weights(model: ModelArguments) -> None:

@@ -372,14 +372,16 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
 
 def _compact_logs(trainer: Trainer) -> None:
     """Print each log as one compact line (:mod:`respira.training.trainer.log_lines`), not transformers'
-    dict."""
+    dict; the progress bars only on a terminal (in a log file their redraws are carriage returns and
+    cursor-movement escape codes), elsewhere the lines alone."""
     from transformers import PrinterCallback, ProgressCallback
 
+    from ...utils.progress import on_terminal
     from .log_lines import CompactPrinterCallback, CompactProgressCallback
 
     for plain, compact in (
         (PrinterCallback, CompactPrinterCallback),
-        (ProgressCallback, CompactProgressCallback),
+        (ProgressCallback, CompactProgressCallback if on_terminal() else CompactPrinterCallback),
     ):
         found = [cb for cb in trainer.callback_handler.callbacks if type(cb) is plain]
         if found:
