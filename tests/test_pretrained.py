@@ -206,21 +206,24 @@ def _env() -> dict[str, str]:
 
 COMPARE = r"""
 import json, sys
-import numpy as np, onnxruntime, soundfile, soxr, torch
+import numpy as np, onnxruntime, scipy.signal, torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
 jobs = json.loads(sys.argv[1])
 model = AutoModelForAudioClassification.from_pretrained(jobs["folder"], trust_remote_code=True).eval()
 extractor = AutoFeatureExtractor.from_pretrained(jobs["folder"], trust_remote_code=True)
 session = onnxruntime.InferenceSession(jobs["folder"] + "/model.onnx")
-rate = int(session.get_modelmeta().custom_metadata_map["sampling_rate"])
+meta = session.get_modelmeta().custom_metadata_map
+rate, cutoff = int(meta["sampling_rate"]), float(meta["lowpass_cutoff"])
 out = {"transformers": [], "onnx": [], "onnx_present": []}
 for clip in jobs["clips"]:
     wave = np.load(clip).astype(np.float32)
-    inputs = extractor(wave, sampling_rate=rate, return_tensors="pt")
+    inputs = extractor(wave, sampling_rate=rate, return_tensors="pt")  # the extractor low-passes it
     with torch.no_grad():
         out["transformers"].append(torch.sigmoid(model(**inputs).logits[0]).tolist())
-    probabilities, present, *_ = session.run(None, {"input_values": wave[None]})
+    # the graph expects the recording low-passed first: README's recipe, written out
+    filtered = scipy.signal.sosfiltfilt(scipy.signal.butter(4, cutoff, fs=rate, output="sos"), wave)
+    probabilities, present, *_ = session.run(None, {"input_values": filtered.astype(np.float32)[None]})
     out["onnx"].append(probabilities[0].tolist())
     out["onnx_present"].append(present[0].astype(int).tolist())
 print("RESULT " + json.dumps(out))
@@ -235,25 +238,23 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
     same decisions (transformers and onnxruntime in a process where respira cannot be imported)."""
     import torch
 
+    from respira import RespiraFeatureExtractor
     from respira.audio import read_audio
     from respira.decision import thresholds_of
-    from respira.dsp import lowpass
 
     detector = respira.Detector.from_pretrained()
-    config = detector.config
+    extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)
     rate = detector.sampling_rate
     clips, expected = [], []
     for recording in recordings:
         wave = read_audio(recording, rate)
-        if config.lowpass_cutoff:
-            wave = lowpass(wave, rate, config.lowpass_cutoff)
         for start in (0, 4):
             clip = np.asarray(wave[start * rate : (start + 8) * rate], dtype=np.float32)
             path = tmp_path / f"{recording.stem}_{start}.npy"
             np.save(path, clip)
             clips.append(str(path))
             with torch.no_grad():
-                logits = detector.model(torch.from_numpy(clip)[None]).logits[0]
+                logits = detector.model(**extractor(clip, sampling_rate=rate, return_tensors="pt")).logits[0]
             expected.append(torch.sigmoid(logits).numpy())
     env = {key: value for key, value in _env().items() if key != "PYTHONPATH"}
     env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
@@ -274,7 +275,7 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
     expected = np.array(expected)
-    thresholds = np.array(thresholds_of(config))
+    thresholds = np.array(thresholds_of(detector.config))
     np.testing.assert_allclose(result["transformers"], expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(result["onnx"], expected, atol=1e-4, rtol=0)
     assert np.array_equal(np.array(result["onnx_present"]), (expected >= thresholds).astype(int))
@@ -420,3 +421,32 @@ def test_readme_says_the_folders_size() -> None:
     stated = re.search(r"icbhi-crackle-wheeze/`\s*\((\d+\.\d) MiB", (ROOT / "README.md").read_text())
     assert stated, "README no longer says the detector's size"
     assert float(stated.group(1)) == pytest.approx(size, abs=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_respira_evaluate_reproduces_the_cards_held_out_numbers(shared_kauh: Path, tmp_path: Path) -> None:
+    """``respira evaluate`` of the shipped folder on KAUH gives the scores and intervals its card shows."""
+    from respira.cli import main
+
+    assert (
+        main(
+            [
+                "evaluate",
+                str(FOLDER),
+                "--dataset",
+                "kauh",
+                "--data_dir",
+                str(shared_kauh),
+                "--output_dir",
+                str(tmp_path / "kauh"),
+            ]
+        )
+        == 0
+    )
+    again = json.loads((tmp_path / "kauh" / "metrics.json").read_text())["groups"]
+    committed = json.loads((FOLDER / "evaluation_kauh" / "metrics.json").read_text())["groups"]
+    for group in committed:
+        assert again[group]["icbhi"]["icbhi_score"] == pytest.approx(committed[group]["icbhi"]["icbhi_score"])
+        for key, interval in committed[group]["icbhi"]["ci"].items():
+            assert again[group]["icbhi"]["ci"][key] == pytest.approx(interval), (group, key)

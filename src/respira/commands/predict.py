@@ -199,9 +199,9 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import MAX_WINDOWS
     from ..utils.threads import apply_num_threads
 
+    model_or_default(args, "files")
     resolve_model_name(args.model)  # a path that is no folder: one line, before the options and any work
     apply_num_threads()
-    model_or_default(args, "files")
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
     output_format = args.format
