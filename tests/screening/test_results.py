@@ -79,7 +79,7 @@ def test_chunks_are_merged_with_a_rescreened_recordings_latest_rows_only(tmp_pat
         ("b.wav", 0.2),
     ]
     assert pq.read_table(events).to_pylist() == [
-        {"path": "a.wav", "onset": 2.0, "offset": 3.0, "type": "wheeze", "confidence": None}
+        {"path": "a.wav", "onset": 2.0, "offset": 3.0, "type": "wheeze", "confidence": None, "rule": None}
     ]
     (csv,) = merge_chunks(tmp_path, "csv", events=False)
     lines = csv.read_text().splitlines()

@@ -41,14 +41,17 @@ def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
 
     ``files``: the name of the command's positional list of recordings. argparse gives ``MODEL`` the
     first positional whenever there are two or more; an existing file there is a recording (a model is a
-    folder or a Hub id), so it goes back to the front of the recordings and the default runs.
+    folder or a Hub id), so it goes back to the front of the recordings and the default runs (any other
+    file stays the model, and loading it says it is no model folder).
     """
     import sys
     from pathlib import Path
 
     from ..pretrained import default_detector_dir, sites_line
+    from ..screening.sources import AUDIO_SUFFIXES
 
-    if args.model is not None and files is not None and Path(args.model).expanduser().is_file():
+    given = Path(args.model).expanduser() if args.model is not None else None
+    if given is not None and files is not None and given.suffix.lower() in AUDIO_SUFFIXES and given.is_file():
         setattr(args, files, [args.model, *getattr(args, files)])
         args.model = None
     if args.model is not None:

@@ -26,6 +26,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..labels import MULTI_LABEL_NAMES
 from .errors import LabelledFormatError
 
 __all__ = [
@@ -147,7 +148,7 @@ def _row(labels_file: Path, line: int, cells: list[str], index: dict[str, int], 
     if not path.is_file():
         raise fail(f"file {file!r} does not exist (looked for {path})")
     flags = {}
-    for name in ("crackle", "wheeze"):
+    for name in MULTI_LABEL_NAMES:
         value = cell(name)
         flag = FLAG_SPELLINGS.get((value or "").lower())
         if flag is None:
