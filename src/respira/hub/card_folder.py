@@ -99,13 +99,9 @@ def render_folder_card(folder: str | Path, *, model_id: str | None = None) -> Pa
 
     folder = Path(folder).expanduser()
     card = card_data_from_run_dir(folder, model_id=model_id)
-    config = _read_json(folder / "config.json") or {}
-    if "auto_map" in config:
-        from ..models import RespiraConfig
-
-        encoder = RespiraConfig.from_pretrained(folder).encoder_config.model_type
+    if "auto_map" in (_read_json(folder / "config.json") or {}):  # the export shipped the model's code
         card.remote_code = True
-        card.code_requirements = list(remote_code_files(encoder).requirements)
+        card.code_requirements = list(remote_code_files(card.encoder_type or "").requirements)
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)
     card.site_verdicts = site_verdicts(folder)

@@ -28,7 +28,6 @@ __all__ = [
     "DEFAULT_DETECTOR_NAME",
     "SiteVerdict",
     "default_detector_dir",
-    "is_default_detector",
     "site_verdicts",
     "sites_line",
 ]
@@ -53,14 +52,6 @@ def default_detector_dir() -> Path:
             "rebuild it with `make detector`, or name a model"
         )
     return folder
-
-
-def is_default_detector(model: str | Path) -> bool:
-    """Whether ``model`` names the shipped detector's folder."""
-    try:
-        return Path(model).expanduser().resolve() == default_detector_dir()
-    except (OSError, ValueError):
-        return False
 
 
 @dataclass(frozen=True)
