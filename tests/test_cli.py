@@ -402,3 +402,44 @@ raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: metric(s) with an empty denominator"), lines
+
+
+def test_python_values_become_the_command_line_they_stand_for() -> None:
+    """respira.train / respira.evaluate's keyword arguments: each written as its flag reads it, then parsed
+    by the command line's own parser."""
+    from respira.cli import CommandLineError, build_parser, command_line, parse_command_line
+
+    parser = build_parser()
+    options = {"thresholds": (0.4, 0.6), "adapt": True, "split": None, "batch_size": 4}
+    argv = command_line(parser, "evaluate", ["runs/x"], options)
+    assert argv == ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--adapt", "--batch_size=4"]
+    args = parse_command_line(argv, parser)
+    assert (args.thresholds, args.adapt, args.split, args.batch_size) == ([0.4, 0.6], True, "test", 4)
+    assert command_line(parser, "evaluate", ["runs/x"], {"adapt": False}) == ["evaluate", "runs/x"]
+    options = {
+        "seeds": [0, 1],
+        "overwrite": False,
+        "aux_loss_options": {"margin": 1},
+        "output_dir": Path("r"),
+    }
+    argv = command_line(parser, "train", [], options)
+    assert argv == [
+        "train",
+        "--seeds=0,1",
+        "--overwrite=false",
+        '--aux_loss_options={"margin": 1}',
+        "--output_dir=r",
+    ]
+    args = parse_command_line(argv, parser)
+    assert (args.seeds, args.overwrite, args.aux_loss_options, args.output_dir) == (
+        "0,1",
+        False,
+        '{"margin": 1}',
+        "r",
+    )
+    with pytest.raises(CommandLineError) as refused:
+        command_line(parser, "evaluate", ["runs/x"], {"adapt": "yes"})
+    assert refused.value.line() == (
+        "respira evaluate: error: argument --adapt: expected True or False, got 'yes' "
+        "(see respira evaluate --help)"
+    )

@@ -5,7 +5,10 @@ Auto classes, so ``AutoModelForAudioClassification.from_pretrained(folder_or_hub
 ``pipeline("audio-classification", model=...)`` work without ``trust_remote_code``.
 
 ``respira.Detector.from_pretrained(folder_or_hub_id)`` is the one object to predict recordings
-(:mod:`respira.detector`; imported on first use).
+(:mod:`respira.detector`); ``respira.train(recipe, **overrides)`` and ``respira.evaluate(model,
+**options)`` do what ``respira train`` and ``respira evaluate`` do, returning a
+:class:`~respira.training.run.trained.TrainedRun` and an :class:`~respira.api.Evaluation`
+(:mod:`respira.api`). Each is imported on first use.
 """
 
 from typing import Any
@@ -21,19 +24,33 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Detector",
+    "Evaluation",
     "Prediction",
     "RespiraConfig",
     "RespiraFeatureExtractor",
     "RespiraForAudioClassification",
     "RespiraModel",
+    "TrainedRun",
     "__version__",
+    "evaluate",
+    "train",
 ]
+
+_LAZY: dict[str, str] = {
+    "Detector": "detector",
+    "Prediction": "detector",
+    "Evaluation": "api",
+    "TrainedRun": "api",
+    "evaluate": "api",
+    "train": "api",
+}
+"""Names of the package imported from their module on first use (``import respira`` stays light)."""
 
 
 def __getattr__(name: str) -> Any:
-    """``respira.Detector`` and ``respira.Prediction``, imported on first use (import stays light)."""
-    if name in ("Detector", "Prediction"):
+    """``respira.Detector``, ``respira.train``... (:data:`_LAZY`), imported on first use."""
+    if name in _LAZY:
         import importlib  # by name: the package root re-exports, it is no layer (the contract's root)
 
-        return getattr(importlib.import_module(f"{__name__}.detector"), name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'respira' has no attribute {name!r}")

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import enum
+import json
 import re
 import sys
 import warnings
-from collections.abc import Callable, Collection, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, NoReturn
 
 from . import __version__
 from .commands import register_all
@@ -24,6 +26,16 @@ class CommandLineError(Exception):
     def __init__(self, prog: str, message: str) -> None:
         super().__init__(message)
         self.prog = prog
+
+    @property
+    def reason(self) -> str:
+        """What is wrong, on one line, each flag in its one spelling (``--learning_rate``, not also
+        ``--learning-rate``)."""
+        return _HYPHEN_ALIAS.sub(r"\1", _one_line(self))
+
+    def line(self) -> str:
+        """The line ``respira`` prints for it: ``PROG: error: REASON (see PROG --help)``."""
+        return f"{self.prog}: error: {self.reason} (see {self.prog} --help)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,45 +167,108 @@ def _shown_once(show: Callable[..., None]) -> Callable[..., None]:
     return show_once
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted, or the command's own code)."""
-    warnings.formatwarning = _one_line_warning
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+def parse_command_line(
+    argv: Sequence[str], parser: argparse.ArgumentParser | None = None
+) -> argparse.Namespace:
+    """``argv`` (``["train", "recipe.yaml", "--max_steps", "2"]``) parsed as ``respira`` parses it, before
+    any work: the command's options, ``overrides`` (a training command's recipe ``--field value`` flags,
+    not yet read) and ``argv``. Raises :class:`CommandLineError` (one line) for an unknown command or
+    option, with the closest known ones, and a missing or malformed value; ``SystemExit`` for ``--help``
+    and ``--version``. ``parser``: :func:`build_parser`'s, when the caller has built it."""
+    parser = parser or build_parser()
+    argv = list(argv)
     command = _command_parser(parser, argv)
     argv = _recipe_first(command, argv)
     try:
-        try:
-            args, extra = parser.parse_known_args(argv)
-        except CommandLineError:  # an unknown option explains more than a missing argument does
-            unknown = _unknown_options(command, argv) if command is not None else []
-            if unknown and not command.get_default("accepts_overrides"):
-                raise unknown_options_error(command, unknown) from None
-            raise
-        if extra and getattr(args, "accepts_overrides", False):
-            error = _unknown_override_error(command, extra)
-            if error is not None:
-                raise error
-        elif extra:
-            unknown = _unknown_options(command, extra) if command is not None else []
-            if unknown:
-                raise unknown_options_error(command, unknown)
-            (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        args, extra = parser.parse_known_args(argv)
+    except CommandLineError:  # an unknown option explains more than a missing argument does
+        unknown = _unknown_options(command, argv) if command is not None else []
+        if unknown and not command.get_default("accepts_overrides"):
+            raise unknown_options_error(command, unknown) from None
+        raise
+    if extra and getattr(args, "accepts_overrides", False):
+        error = _unknown_override_error(command, extra)
+        if error is not None:
+            raise error
+    elif extra:
+        unknown = _unknown_options(command, extra) if command is not None else []
+        if unknown:
+            raise unknown_options_error(command, unknown)
+        (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
+    args.argv = argv
+    return args
+
+
+def command_line(
+    parser: argparse.ArgumentParser,
+    command: str,
+    positionals: Sequence[str] = (),
+    options: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """The ``argv`` of ``respira COMMAND POSITIONALS --name value ...`` for ``options`` given as Python
+    values, each written as its flag of ``parser`` (:func:`build_parser`'s) reads it: ``True`` / ``False``
+    as a switch (``--overwrite``) or as ``true`` / ``false``, a mapping as JSON text, a list or tuple as
+    the values of a flag taking several (``--thresholds 0.4 0.6``) or else as comma-separated text
+    (``--seeds 0,1,2``); ``None`` leaves an option out. An unknown name stays ``--name value``, for the
+    parser to refuse as it refuses it on the command line."""
+    subcommand = _command_parser(parser, [command])
+    known = subcommand._option_string_actions if subcommand is not None else {}
+    argv = [command, *positionals]
+    for name, value in (options or {}).items():
+        if value is None:
+            continue
+        flag = f"--{name}"
+        action = known.get(flag)
+        if action is not None and action.nargs == 0:  # a switch: present or absent
+            if not isinstance(value, bool):
+                raise CommandLineError(
+                    subcommand.prog, f"argument {flag}: expected True or False, got {value!r}"
+                )
+            argv += [flag] if value == action.const else []
+        elif isinstance(value, (list, tuple)) and action is not None and action.nargs not in (None, "?"):
+            argv += [flag, *map(_option_text, value)]
+        elif isinstance(value, (list, tuple)):
+            argv.append(f"{flag}={','.join(map(_option_text, value))}")
+        else:
+            argv.append(f"{flag}={_option_text(value)}")
+    return argv
+
+
+def _option_text(value: Any) -> str:
+    """A Python value as the text a flag reads (``True`` → ``true``, a mapping → JSON, a path → its text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    return str(value)
+
+
+def run_command(args: argparse.Namespace) -> Any:
+    """Run a parsed command's handler as ``respira`` runs it (each warning of a run shown once; the
+    categories of :data:`QUIET_WARNINGS` hidden); return what the handler returns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")  # each warning of a run once, however often it is raised
+        warnings.showwarning = _shown_once(warnings.showwarning)
+        for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
+            warnings.filterwarnings("ignore", category=hidden)
+        return args.handler(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted, or the command's own code)."""
+    warnings.formatwarning = _one_line_warning
+    try:
+        args = parse_command_line(sys.argv[1:] if argv is None else argv)
     except CommandLineError as error:
-        message = _HYPHEN_ALIAS.sub(r"\1", _one_line(error))
-        print(f"{error.prog}: error: {message} (see {error.prog} --help)", file=sys.stderr)
+        print(error.line(), file=sys.stderr)
         return 2
     except SystemExit as exit:  # --help, --version
         return exit.code if isinstance(exit.code, int) else 0
-    args.overrides = extra
-    args.argv = argv
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("once")  # each warning of a run once, however often it is raised
-            warnings.showwarning = _shown_once(warnings.showwarning)
-            for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
-                warnings.filterwarnings("ignore", category=hidden)
-            code = args.handler(args)
+        code = run_command(args)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a command turns it into one
         signum = getattr(interrupt, "signum", 2)
         print("interrupted" if signum == 2 else f"terminated (signal {signum})", file=sys.stderr)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.files import is_occupied, remove_path
-from ..utils.tables import format_table
+from ..utils.tables import format_number, format_table
 
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
 PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export", "predictions")
@@ -84,12 +84,15 @@ def run(args: argparse.Namespace) -> None:
     print(summarize(load_icbhi(corpus, validation_size=0.25, seed=args.seed, cache_dir=cache)))
 
     stage(3, f"training the CNN with the ADD auxiliary loss (recipe {RECIPE.name})")
-    summary = run_training(*recipe)
+    metrics = run_training(*recipe).metrics  # metrics.json: an undefined score is None
 
     stage(4, "evaluation on the test split (never used for selection)")
+    score, specificity, sensitivity = (
+        format_number(metrics[f"test_{name}"], missing="n/a")
+        for name in ("icbhi_score", "specificity", "sensitivity")
+    )
     print(
-        f"test ICBHI score {summary['test_icbhi_score']:.3f} "
-        f"(specificity {summary['test_specificity']:.3f}, sensitivity {summary['test_sensitivity']:.3f}); "
+        f"test ICBHI score {score} (specificity {specificity}, sensitivity {sensitivity}); "
         f"confusion matrix, embedding projection and ADD properties in {run_dir / 'evaluation_test'}"
     )
 

@@ -290,7 +290,9 @@ def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
     )
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> Path:
+    """Score the model as the parsed command line asks; return the report folder written (its
+    ``metrics.json`` holds the scores)."""
     from ..hub.loading import resolve_model_name
     from ..utils.threads import apply_num_threads
 
@@ -298,11 +300,9 @@ def run(args: argparse.Namespace) -> None:
     apply_num_threads()
     spec = scored_corpus(args.dataset)
     if args.task == "events":
-        run_events(args, spec)
-        return
+        return run_events(args, spec)
     if spec.labels != "cycle":
-        run_external(args, spec)
-        return
+        return run_external(args, spec)
     misplaced = [f"--{name}" for name in (*WINDOW_DEFAULTS, "top_k") if getattr(args, name) is not None]
     if misplaced:
         raise ValueError(
@@ -338,6 +338,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
     print_summary_tables(metrics)
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+    return output_dir
 
 
 def print_summary_tables(metrics: dict[str, Any]) -> None:

@@ -46,8 +46,9 @@ def _check(args: argparse.Namespace, spec: CorpusSpec) -> None:
         )
 
 
-def run_events(args: argparse.Namespace, spec: CorpusSpec) -> None:
-    """Checked first (options, splits, the report folder), then every recording detected and scored."""
+def run_events(args: argparse.Namespace, spec: CorpusSpec) -> Path:
+    """Checked first (options, splits, the report folder), then every recording detected and scored;
+    returns the report folder written."""
     from ..hub.loading import load_model
     from ..reports.event_detection_report import evaluate_events, event_scores_table
     from ..reports.report_folder import check_report_target
@@ -78,3 +79,4 @@ def run_events(args: argparse.Namespace, spec: CorpusSpec) -> None:
     )
     print(event_scores_table(metrics))
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+    return output_dir

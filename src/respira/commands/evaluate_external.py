@@ -71,9 +71,9 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
     raise ValueError(f"--split {split!r}: {spec.label}'s splits are {roles}")
 
 
-def run_external(args: argparse.Namespace, spec: CorpusSpec) -> None:
+def run_external(args: argparse.Namespace, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH) or per
-    event and recording (SPRSound)."""
+    event and recording (SPRSound); returns the report folder written."""
     from ..reports.report_folder import check_report_target
 
     _check_external_options(args, spec)
@@ -86,6 +86,7 @@ def run_external(args: argparse.Namespace, spec: CorpusSpec) -> None:
         run_recordings(args, spec, splits, top_k, output_dir)
     else:
         run_events(args, spec, splits, top_k, output_dir)
+    return output_dir
 
 
 def load_splits(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_name: str, splits: list[str]):

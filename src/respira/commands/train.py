@@ -11,6 +11,10 @@ import argparse
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..training.run.trained import TrainedRun
 
 USAGE = "respira train [RECIPE.yaml] [--field value ...]"
 EPILOG = """\
@@ -43,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run, accepts_overrides=True)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> TrainedRun:
+    """Train what the parsed command line asks for (``args.recipe``: a YAML file's path, or a recipe
+    :func:`respira.train` was given as a mapping); return the run folder written.
+
+    Interrupted, it says on stderr how to resume: ``args.resume_hint`` when set, else the command
+    line (:func:`resume_command`)."""
     import datasets
 
     from ..training.recipe.flags import command_line_options
@@ -58,11 +67,11 @@ def run(args: argparse.Namespace) -> None:
         datasets.disable_progress_bars()
     with terminate_as_interrupt():  # SIGTERM too keeps the run resumable and says how to go on
         try:
-            run_training(model_args, data_args, run_args, training_args)
+            return run_training(model_args, data_args, run_args, training_args)
         except KeyboardInterrupt:
-            print(
-                f"resume with: {resume_command(getattr(args, 'argv', None) or sys.argv[1:])}", file=sys.stderr
-            )
+            hint = getattr(args, "resume_hint", None)
+            hint = hint or resume_command(getattr(args, "argv", None) or sys.argv[1:])
+            print(f"resume with: {hint}", file=sys.stderr)
             raise
 
 

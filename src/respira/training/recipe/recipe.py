@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -34,16 +35,23 @@ TRANSFORMERS_NAMES: dict[str, str] = {
 recipes and as flags (``--help`` shows both)."""
 
 
+RECIPE_MAPPING = "the recipe mapping"
+"""How errors name a recipe given as a mapping (:func:`recipe_from_mapping`), which has no file."""
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """A recipe file's options (dict values as JSON text) and the line of each key, for error messages."""
+    """A recipe's options (dict values as JSON text) and the line of each key in its file, for error
+    messages; ``path`` is ``None`` for a recipe given as a mapping (:func:`recipe_from_mapping`)."""
 
-    path: Path
+    path: Path | None
     options: dict[str, Any]
     lines: dict[str, int]
 
     def where(self, key: str) -> str:
-        """``path:line`` of ``key`` (``path`` when unknown)."""
+        """``path:line`` of ``key`` (``path`` when unknown; :data:`RECIPE_MAPPING` without a file)."""
+        if self.path is None:
+            return RECIPE_MAPPING
         line = self.lines.get(key)
         return f"{self.path}:{line}" if line is not None else str(self.path)
 
@@ -83,15 +91,36 @@ def read_recipe(path: str | Path) -> Recipe:
         raise ValueError(_yaml_error(path, error)) from None
     if not isinstance(options, dict):
         raise ValueError(f"{path}: a recipe is a mapping of option: value, got a {type(options).__name__}")
-    lines = _key_lines(text)
+    return _checked_recipe(options, path, _key_lines(text))
+
+
+def recipe_from_mapping(options: Mapping[str, Any]) -> Recipe:
+    """A recipe given as a mapping of option: value (what a YAML recipe holds, as Python values; a path
+    object counts as its text, a tuple as a list), checked as :func:`read_recipe` checks a file; errors
+    name it :data:`RECIPE_MAPPING`."""
+    if not isinstance(options, Mapping):
+        raise ValueError(f"a recipe is a mapping of option: value, got a {type(options).__name__}")
+    return _checked_recipe({key: _as_yaml_value(value) for key, value in options.items()}, None, {})
+
+
+def _as_yaml_value(value: Any) -> Any:
+    """A Python value as YAML would hold it: a path as its text, a tuple as a list."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str, int]) -> Recipe:
+    """``options`` (keys in transformers' names too) checked against the known fields and their types."""
+    source = str(path) if path is not None else RECIPE_MAPPING
     twice = [key for key in options if TRANSFORMERS_NAMES.get(str(key)) in options]
     if twice:
         raise ValueError(
-            f"{path}: {twice[0]} and {TRANSFORMERS_NAMES[twice[0]]} name the same option; keep one"
+            f"{source}: {twice[0]} and {TRANSFORMERS_NAMES[twice[0]]} name the same option; keep one"
         )
     lines.update({TRANSFORMERS_NAMES[key]: line for key, line in lines.items() if key in TRANSFORMERS_NAMES})
     options = {TRANSFORMERS_NAMES.get(str(key), key): value for key, value in options.items()}
-    _check_keys([str(key) for key in options], str(path))
+    _check_keys([str(key) for key in options], source)
     recipe = Recipe(path, {}, lines)
     types = _field_types()
     for key, value in options.items():
@@ -110,7 +139,7 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
 
 def parse_recipe(
-    recipe: str | Path | None,
+    recipe: str | Path | Recipe | Mapping[str, Any] | None,
     overrides: list[str] | None = None,
     *,
     given: Mapping[str, Any] | None = None,
@@ -118,14 +147,15 @@ def parse_recipe(
 ) -> tuple[ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments]:
     """Parse a recipe and command-line options into the four argument dataclasses.
 
-    Precedence, lowest first: the fields' defaults, the recipe, ``forced``, ``given`` (options the
-    ``respira train`` parser already read from the command line, see :func:`command_line_options`),
-    then ``overrides`` (``--field value`` strings). Errors are one-line ``ValueError``s; an unknown
-    flag is named with the closest valid names before the recipe is read; an invalid value from the
-    recipe names its file and line.
+    ``recipe``: a YAML file, a recipe already read (:class:`Recipe`) or a mapping of option: value
+    (:func:`recipe_from_mapping`). Precedence, lowest first: the fields' defaults, the recipe,
+    ``forced``, ``given`` (options the ``respira train`` parser already read from the command line, see
+    :func:`command_line_options`), then ``overrides`` (``--field value`` strings). Errors are one-line
+    ``ValueError``s; an unknown flag is named with the closest valid names before the recipe is read; an
+    invalid value from the recipe names its file and line.
     """
     flags = {**(given or {}), **parse_flags(overrides or [])}
-    read = read_recipe(recipe) if recipe is not None else None
+    read = as_recipe(recipe) if recipe is not None else None
     options = dict(read.options) if read is not None else {}
     options.update(forced)
     options.update(flags)
@@ -145,6 +175,20 @@ def parse_recipe(
             if key is not None:
                 raise ValueError(f"{read.where(key)}: {message}") from None
         raise ValueError(message) from None
+
+
+def as_recipe(recipe: str | Path | Recipe | Mapping[str, Any]) -> Recipe:
+    """``recipe`` read and checked: a YAML file's path (:func:`read_recipe`), a mapping of option: value
+    (:func:`recipe_from_mapping`), or a :class:`Recipe` as it is."""
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, Mapping):
+        return recipe_from_mapping(recipe)
+    if isinstance(recipe, (str, Path)):
+        return read_recipe(recipe)
+    raise ValueError(
+        f"a recipe is a YAML file's path or a mapping of option: value, got a {type(recipe).__name__}"
+    )
 
 
 def checkpoint_encoder(source: str) -> str | None:

@@ -52,6 +52,7 @@ from .seeds import (
     select_seed,
     summarize_seeds,
 )
+from .trained import TrainedRun
 from .validation import validate_run
 
 
@@ -62,8 +63,9 @@ def run_training(
     args: RespiraTrainingArguments,
     *,
     log=print,
-) -> dict[str, Any]:
-    """Train every seed of a parsed recipe and write the run folder; return the metrics summary.
+) -> TrainedRun:
+    """Train every seed of a parsed recipe and write the run folder; return it (its ``metrics.json``
+    holds the metrics summary).
 
     The whole recipe is checked first (:func:`~respira.training.run.validation.validate_run`): a bad
     option fails before any dataset is built or folder created. The run trains in a staging folder
@@ -134,7 +136,7 @@ def run_training(
             log(summary["warning"])
         if summary.get("device_shift"):
             log(summary["device_shift"])
-    return summary
+    return TrainedRun(target)
 
 
 def _train_seeds(
