@@ -14,6 +14,7 @@ from respira.cli import main
 from respira.run_record import (
     RUN_RECORD_FILE,
     DataRecord,
+    EmbeddingPass,
     MetricsRecord,
     ModelRecord,
     RunRecord,
@@ -60,7 +61,12 @@ RECORD = RunRecord(
         test={"icbhi_score": 0.6, "recall_both": None, "num_examples": 38},
         test_std={"icbhi_score": 0.05, "recall_both": None},
         per_seed=[
-            SeedResult(0, {"icbhi_score": 0.55}, {"icbhi_score": 0.5}),
+            SeedResult(
+                0,
+                {"icbhi_score": 0.55},
+                {"icbhi_score": 0.5},
+                embedding_cache=[EmbeddingPass("train", 154, [77, 77]), EmbeddingPass("test", 38, [19, 19])],
+            ),
             SeedResult(1, {"icbhi_score": 0.65}, {"icbhi_score": 0.7, "loss": 1.2}),
         ],
     ),
@@ -75,6 +81,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded == RECORD
     assert isinstance(loaded.data.patient_split_fractions, tuple)
     assert isinstance(loaded.data.split_sizes["test"], SplitSize)
+    assert loaded.metrics.per_seed[0].embedding_cache[1] == EmbeddingPass("test", 38, [19, 19])
     assert loaded.selected_result() == SeedResult(1, {"icbhi_score": 0.65}, {"icbhi_score": 0.7, "loss": 1.2})
     assert [p.name for p in tmp_path.iterdir()] == [RUN_RECORD_FILE]  # written atomically, nothing left over
     assert RunRecord.load_if_present(tmp_path / "missing") is None

@@ -33,6 +33,7 @@ __all__ = [
     "SPLIT_STRATEGIES",
     "CorpusRecord",
     "DataRecord",
+    "EmbeddingPass",
     "MetricsRecord",
     "ModelRecord",
     "RunRecord",
@@ -167,6 +168,19 @@ class TrainingRecord:
 
 
 @dataclass
+class EmbeddingPass:
+    """One pass of a frozen-encoder run's embedding cache over a split, spread over the run's processes."""
+
+    split: str
+    """``train``, ``validation`` or ``test``."""
+    rows: int
+    """Rows of the cached table (cycles × views)."""
+    embedded: list[int] = field(default_factory=list)
+    """Rows each process ran the encoder on, in process order (one entry per process); less than
+    ``rows`` in all when rows were already embedded for another trainer of the seed."""
+
+
+@dataclass
 class SeedResult:
     """The metrics of the model trained with one seed."""
 
@@ -176,6 +190,9 @@ class SeedResult:
     """The final evaluation on the validation split (what seeds are selected on)."""
     fold: int | None = None
     """``patient_kfold``: the cross-validation fold this model was trained and tested on."""
+    embedding_cache: list[EmbeddingPass] = field(default_factory=list)
+    """A run on cached embeddings: how this model's trainer built its cache, pass by pass (empty
+    otherwise)."""
 
 
 @dataclass

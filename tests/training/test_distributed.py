@@ -1,4 +1,5 @@
-"""Training under data parallelism (2 CPU processes, gloo) matches one process on the same global batch."""
+"""Training under data parallelism (2 CPU processes, gloo) matches one process on the same global batch;
+a frozen-encoder run embeds each example once across the processes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+
+from respira.cli import main
+
+from .conftest import TINY_RECIPE
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -44,3 +51,71 @@ def test_two_processes_reproduce_the_single_process_losses(icbhi_splits, tmp_pat
     # averaged gradients, hence the updated weights, are the same too
     for step, (expected, found) in enumerate(zip(one["losses"], two["losses"], strict=True), start=1):
         assert found == pytest.approx(expected, abs=1e-5), f"step {step}"
+
+
+def _accelerate_launch() -> list[str]:
+    """Two gloo processes, as the recipe's launcher starts them (``--cpu --num_processes 2`` starts one)."""
+    config = Path(__file__).parents[2] / "recipes/accelerate/cpu_ddp.yaml"
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+            "--num_processes", "2", "--main_process_port", str(_free_port())]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_processes_embed_each_view_once_and_cache_the_table_of_one(icbhi_splits, tmp_path: Path) -> None:
+    from .embedding_cache_worker import cached_tables
+
+    train, validation = icbhi_splits["train"].select(range(21)), icbhi_splits["validation"].select(range(9))
+    train.save_to_disk(str(tmp_path / "train"))
+    validation.save_to_disk(str(tmp_path / "validation"))
+    worker = Path(__file__).with_name("embedding_cache_worker.py")
+    folders = [str(tmp_path / name) for name in ("train", "validation", "run")]
+    _run([*_accelerate_launch(), str(worker), *folders, str(tmp_path)], tmp_path)
+    alone = cached_tables(train, validation, str(tmp_path / "alone"))
+    tables = [np.load(tmp_path / f"tables_{rank}.npz") for rank in (0, 1)]
+    counts = [json.loads((tmp_path / f"counts_{rank}.json").read_text()) for rank in (0, 1)]
+    # 2 views of 21 cycles (21 + 21 rows) and 9 validation cycles, twice (without and with a store):
+    # each process ran the encoder on its share alone, 2 × (21 + 5) and 2 × (21 + 4) rows
+    assert [count["encoded_rows"] for count in counts] == [52, 50]
+    assert alone["encoded_rows"] == 102
+    for name in ("plain", "store"):
+        passes = [["train", 42, [21, 21]], ["validation", 9, [5, 4]]]
+        assert counts[0][f"{name}_passes"] == counts[1][f"{name}_passes"] == passes
+        for split in ("train", "validation"):
+            key = f"{name}_{split}"
+            assert np.array_equal(tables[0][key], tables[1][key]), key  # both train on the same table
+            np.testing.assert_allclose(tables[0][key], alone[key], atol=1e-5, err_msg=key)
+
+
+@pytest.mark.slow
+def test_a_frozen_encoder_run_under_accelerate_launch_embeds_each_cycle_once(
+    synthetic_corpus: Path, tmp_path: Path, capsys
+) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    options = {**TINY_RECIPE, "freeze_encoder": True, "augmented_views": 1, "disable_tqdm": False}
+    recipe.write_text(yaml.safe_dump({**options, "augmentation": {"gain": {"db": [-6, 6]}}}))
+    common = ["train", str(recipe), "--data_dir", str(synthetic_corpus)]
+    common += ["--dataset_cache_dir", str(tmp_path / "cache")]
+    assert main([*common, "--output_dir", str(tmp_path / "one")]) == 0, capsys.readouterr().err
+    command = [*_accelerate_launch(), "-m", "respira", *common, "--output_dir", str(tmp_path / "two")]
+    path = os.pathsep.join([str(Path(__file__).parents[2] / "src"), os.environ.get("PYTHONPATH", "")])
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": path}
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=600, env=environment, check=False
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    def passes(run: str) -> list[dict]:
+        record = json.loads((tmp_path / run / "respira_run.json").read_text())
+        return record["metrics"]["per_seed"][0].get("embedding_cache", [])
+
+    one, two = passes("one"), passes("two")
+    assert [p["split"] for p in two] == ["train", "validation", "test"]
+    assert [(p["split"], p["rows"]) for p in two] == [(p["split"], p["rows"]) for p in one]
+    assert all(p["embedded"] == [p["rows"]] for p in one)
+    for shared in two:  # each process embedded its half, together every row once
+        halves = [-(-shared["rows"] // 2), shared["rows"] // 2]
+        assert shared["embedded"] == halves, shared
+    train = two[0]
+    cycles = train["rows"] // 2
+    line = f"embedding the training split, 2 views of {cycles} cycles, process 1 of 2 embedding its share"
+    assert f"{line} ({-(-train['rows'] // 2)} views)" in result.stderr.splitlines(), result.stderr[-3000:]

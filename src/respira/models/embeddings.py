@@ -35,6 +35,22 @@ def compute_embeddings(
     The column is laid out as :func:`with_embeddings` does. ``track`` wraps the decoded waveforms (e.g.
     to show progress).
     """
+    embeddings = embed_audio(
+        model, dataset, batch_size=batch_size, audio_column=audio_column, device=device, track=track
+    )
+    return with_embeddings(dataset.remove_columns(audio_column), embeddings)
+
+
+def embed_audio(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    batch_size: int = 32,
+    audio_column: str = "audio",
+    device: str | torch.device | None = None,
+    track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
+) -> np.ndarray:
+    """``[rows, hidden]``: the embeddings :func:`compute_embeddings` adds to ``dataset``."""
     import datasets
 
     rate = model.config.sampling_rate
@@ -48,8 +64,7 @@ def compute_embeddings(
         for start in range(0, len(dataset), batch_size)
         for audio in dataset[start : start + batch_size][audio_column]
     )
-    embeddings = embed_waveforms(model, track(rows), batch_size=batch_size, device=device)
-    return with_embeddings(dataset.remove_columns(audio_column), embeddings)
+    return embed_waveforms(model, track(rows), batch_size=batch_size, device=device)
 
 
 def embed_waveforms(

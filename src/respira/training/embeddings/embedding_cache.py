@@ -17,6 +17,10 @@ each round of ``K + 1`` consecutive epochs a cycle goes through all its views on
 from ``(seed, round)``. An epoch is thus as long as without the cache, and ``num_train_epochs`` and early
 stopping keep their meaning.
 
+Under ``accelerate launch`` each process embeds its share of every pass and the shares are gathered
+(:mod:`~respira.training.embeddings.process_share`), so a row is embedded once in all, not once per
+process; every process trains on the same whole table.
+
 Cost: the one-time pass embeds ``(K + 1) ×`` the training cycles (plus validation and test once each);
 the cache holds ``(K + 1) × cycles × hidden`` float32 numbers in memory: 410 training cycles of the real
 ICBHI sample × 5 views × 384 (EfficientAT mn04) is 3 MB; full ICBHI (4142 training cycles) × 11 views ×
@@ -34,6 +38,7 @@ from torch.utils.data import Sampler
 
 from ...utils.progress import stage
 from ..batches.collator import AudioCollator, view_waveform
+from .process_share import ProcessShare
 
 if TYPE_CHECKING:
     import datasets
@@ -112,6 +117,8 @@ def cache_views(
     batch_size: int = 32,
     store: ViewStore | None = None,
     progress: str | None = None,
+    share: ProcessShare | None = None,
+    split: str = "train",
 ) -> datasets.Dataset:
     """The training split embedded as ``augmented_views + 1`` views (see the module docstring).
 
@@ -120,14 +127,18 @@ def cache_views(
     :func:`~respira.models.embeddings.compute_embeddings` of the dataset (no view column). ``store``
     (:class:`~respira.training.embeddings.view_store.ViewStore`): take the views other trainers of the seed
     embedded already from it, and add the new ones. ``progress``: the stage's description, shown as
-    :mod:`respira.utils.progress` does (``None``: nothing shown).
+    :mod:`respira.utils.progress` does (``None``: nothing shown). ``share``: this process's share of
+    the pass in a launch of several (:class:`~respira.training.embeddings.process_share.ProcessShare`,
+    noted there as ``split``; ``None``: one process embeds it all).
     """
     import datasets
 
     from ...models.embeddings import embed_waveforms, with_embeddings
 
     if augmented_views == 0:
-        return clean_embeddings(model, dataset, batch_size=batch_size, store=store, progress=progress)
+        return clean_embeddings(
+            model, dataset, batch_size=batch_size, store=store, progress=progress, share=share, split=split
+        )
     if collator.sampling_rate != model.config.sampling_rate:
         raise ValueError(
             f"the collator decodes at {collator.sampling_rate} Hz, "
@@ -136,18 +147,28 @@ def cache_views(
     base = dataset.remove_columns("audio")
     parts = [base.add_column(VIEW_COLUMN, [view] * len(base)) for view in range(augmented_views + 1)]
     stored = None
-    described = f"{progress}, {augmented_views + 1} views of {len(dataset)} cycles"
-    with stage(described, len(parts) * len(base), "view", enabled=progress is not None) as shown:
+    share = share if share is not None else ProcessShare()
+    cycles, total = len(base), len(parts) * len(base)
+    described = f"{progress}, {augmented_views + 1} views of {cycles} cycles{share.describe()}"
+    with stage(described, len(share.rows(total)), "view", enabled=progress is not None) as shown:
         if store is not None:
             stored = store.views(
-                model, dataset, collator, augmented_views, batch_size=batch_size, track=shown.track
+                model,
+                dataset,
+                collator,
+                augmented_views,
+                batch_size=batch_size,
+                track=shown.track,
+                share=share,
+                split=split,
             )
         if stored is None:
-            chunks = []
-            for view in range(augmented_views + 1):
-                waveforms = (view_waveform(collator, example, view) for example in dataset)
-                chunks.append(embed_waveforms(model, shown.track(waveforms), batch_size=batch_size))
-            stored = np.concatenate(chunks)
+
+            def embed(rows: range) -> tuple[np.ndarray, int]:  # row r: view r // cycles of cycle r % cycles
+                waveforms = (view_waveform(collator, dataset[r % cycles], r // cycles) for r in rows)
+                return embed_waveforms(model, shown.track(waveforms), batch_size=batch_size), len(rows)
+
+            stored = np.concatenate(share.run(split, total, embed))
     return with_embeddings(datasets.concatenate_datasets(parts), stored)
 
 
@@ -158,18 +179,29 @@ def clean_embeddings(
     batch_size: int = 32,
     store: ViewStore | None = None,
     progress: str | None = None,
+    share: ProcessShare | None = None,
+    split: str = "validation",
 ) -> datasets.Dataset:
     """:func:`~respira.models.embeddings.compute_embeddings` of ``dataset``, through ``store`` when given
-    (the rows it holds are not embedded again); ``progress`` as for :func:`cache_views`."""
-    from ...models.embeddings import compute_embeddings, with_embeddings
+    (the rows it holds are not embedded again); ``progress``, ``share`` and ``split`` as for
+    :func:`cache_views`."""
+    from ...models.embeddings import embed_audio, with_embeddings
 
-    described = f"{progress}, {len(dataset)} cycles"
-    with stage(described, len(dataset), "cycle", enabled=progress is not None) as shown:
+    share = share if share is not None else ProcessShare()
+    described = f"{progress}, {len(dataset)} cycles{share.describe()}"
+    with stage(described, len(share.rows(len(dataset))), "cycle", enabled=progress is not None) as shown:
         stored = None
         if store is not None:
-            stored = store.clean(model, dataset, batch_size=batch_size, track=shown.track)
+            stored = store.clean(
+                model, dataset, batch_size=batch_size, track=shown.track, share=share, split=split
+            )
         if stored is None:
-            return compute_embeddings(model, dataset, batch_size=batch_size, track=shown.track)
+
+            def embed(rows: range) -> tuple[np.ndarray, int]:
+                part = dataset.select(rows)
+                return embed_audio(model, part, batch_size=batch_size, track=shown.track), len(rows)
+
+            stored = np.concatenate(share.run(split, len(dataset), embed))
     return with_embeddings(dataset.remove_columns("audio"), stored)
 
 
@@ -239,10 +271,11 @@ def cache_datasets(
     eval_dataset: datasets.Dataset | None,
     *,
     store: ViewStore | None = None,
+    share: ProcessShare | None = None,
 ) -> tuple[datasets.Dataset | None, datasets.Dataset | None]:
     """The training split as :func:`cache_views` (``augmented_views``, 0 when only ``cache_embeddings``)
-    and the evaluation split clean (:func:`clean_embeddings`), both through ``store`` when given; a
-    split that already holds ``embeddings`` is kept as it is."""
+    and the evaluation split clean (:func:`clean_embeddings`), both through ``store`` and as this
+    process's ``share`` when given; a split that already holds ``embeddings`` is kept as it is."""
     config = model.config
     check_cache_options(args, freeze_encoder=config.freeze_encoder, spec_augment=config.spec_augment)
     views = args.augmented_views or 0
@@ -270,6 +303,8 @@ def cache_datasets(
             batch_size=batch,
             store=store,
             progress="embedding the training split" if shown else None,
+            share=share,
+            split="train",
         )
     if not cached(eval_dataset):
         eval_dataset = clean_embeddings(
@@ -278,5 +313,7 @@ def cache_datasets(
             batch_size=batch,
             store=store,
             progress="embedding the validation split" if shown else None,
+            share=share,
+            split="validation",
         )
     return train_dataset, eval_dataset

@@ -19,6 +19,10 @@ pool for every augmented view. Keys also hold a fingerprint of the embedding par
 weights and the config less its decision thresholds and class weights) and of the collator's
 augmentation settings, so a store never answers for another encoder or augmentation. A dataset whose
 ``(recording, cycle_index)`` do not name its rows one to one is not stored (:meth:`ViewStore.identities`).
+
+Under a launch of several processes each process embeds the rows of its share
+(:class:`~respira.training.embeddings.process_share.ProcessShare`) and stores the rows every process
+gathered, so the stores of all processes hold the same views after every pass.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 
 from ..augment import SameLabelConcat
 from ..batches.collator import AudioCollator, view_waveform
+from .process_share import ProcessShare
 
 if TYPE_CHECKING:
     import datasets
@@ -131,36 +136,50 @@ class ViewStore:
         *,
         batch_size: int = 32,
         track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
+        share: ProcessShare | None = None,
+        split: str = "train",
     ) -> np.ndarray | None:
         """``[(augmented_views + 1) × rows, hidden]``, view-major: what
         :func:`~respira.training.embeddings.embedding_cache.cache_views` embeds; ``None`` when the rows
-        cannot be identified (embed them without the store). ``track`` wraps the rows (e.g. to show
-        progress)."""
+        cannot be identified (embed them without the store). ``track`` wraps the rows of this process
+        (e.g. to show progress); ``share``: the rows this process embeds (``None``: all), noted as
+        ``split``."""
         identities = self.identities(dataset)
         if identities is None:
             return None
+        share = share if share is not None else ProcessShare()
+        cycles = len(identities)
         watched, probe, watchable = _probed(collator)
         source = getattr(dataset.features.get("audio"), "sampling_rate", None)
         clean = (_encoder_fingerprint(model), source, collator.sampling_rate)
         augmented = (*clean, _collator_fingerprint(collator))
 
-        def rows() -> Iterator[tuple[Hashable, Callable[[], np.ndarray] | None]]:
-            for view in range(augmented_views + 1):
-                for index, identity in enumerate(identities):
-                    key = (*(augmented if view else clean), identity, view)
-                    if key in self._rows:
-                        yield key, None
-                        continue
-                    example = dataset[index]
-                    if probe is not None:
-                        probe.drawn = False
-                    waveform = view_waveform(watched, example, view)
-                    own = view > 0 and (not watchable or (probe is not None and probe.drawn))
-                    if own:  # drawn from this trainer's pool: the waveform itself is the key
-                        key = (*key, _waveform_digest(waveform))
-                    yield key, (lambda w=waveform: w)
+        def rows(share_rows: range) -> Iterator[tuple[Hashable, Callable[[], np.ndarray] | None]]:
+            for row in share_rows:
+                view, index = divmod(row, cycles)
+                key = (*(augmented if view else clean), identities[index], view)
+                if key in self._rows:
+                    yield key, None
+                    continue
+                example = dataset[index]
+                if probe is not None:
+                    probe.drawn = False
+                waveform = view_waveform(watched, example, view)
+                own = view > 0 and (not watchable or (probe is not None and probe.drawn))
+                if own:  # drawn from this trainer's pool: the waveform itself is the key
+                    key = (*key, _waveform_digest(waveform))
+                yield key, (lambda w=waveform: w)
 
-        return self._gather(model, track(rows()), batch_size)
+        def embed(share_rows: range) -> tuple[tuple[list[Hashable], np.ndarray], int]:
+            before = self.embedded
+            part = self._gather(model, track(rows(share_rows)), batch_size)
+            return part, self.embedded - before
+
+        parts = share.run(split, (augmented_views + 1) * cycles, embed)
+        for keys, table in parts:  # the other processes' rows join this store
+            for key, row in zip(keys, table, strict=True):
+                self._rows.setdefault(key, row)
+        return np.concatenate([table for _, table in parts])
 
     def clean(
         self,
@@ -169,10 +188,13 @@ class ViewStore:
         *,
         batch_size: int = 32,
         track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
+        share: ProcessShare | None = None,
+        split: str = "validation",
     ) -> np.ndarray | None:
         """``[rows, hidden]``: what :func:`~respira.models.embeddings.compute_embeddings` embeds (the
         clean view 0, shared with :meth:`views`); ``None`` when the rows cannot be identified or the
-        audio is not at the model's rate (decoding would resample differently)."""
+        audio is not at the model's rate (decoding would resample differently). ``track``, ``share``
+        and ``split`` as for :meth:`views`."""
         import datasets
 
         feature = dataset.features.get("audio")
@@ -180,14 +202,17 @@ class ViewStore:
         if not isinstance(feature, datasets.Audio) or feature.sampling_rate != rate:
             return None
         clean = AudioCollator(sampling_rate=rate, training=False)
-        return self.views(model, dataset, clean, 0, batch_size=batch_size, track=track)
+        return self.views(
+            model, dataset, clean, 0, batch_size=batch_size, track=track, share=share, split=split
+        )
 
     def _gather(
         self,
         model: RespiraForAudioClassification,
         rows: Iterable[tuple[Hashable, Callable[[], np.ndarray] | None]],
         batch_size: int,
-    ) -> np.ndarray:
+    ) -> tuple[list[Hashable], np.ndarray]:
+        """The keys of ``rows`` and their embeddings, embedding those the store lacks."""
         from ...models.embeddings import embed_waveforms
 
         keys: list[Hashable] = []
@@ -210,4 +235,5 @@ class ViewStore:
                     flush()
         flush()
         hidden = model.config.hidden_size
-        return np.stack([self._rows[key] for key in keys]) if keys else np.zeros((0, hidden), np.float32)
+        table = np.stack([self._rows[key] for key in keys]) if keys else np.zeros((0, hidden), np.float32)
+        return keys, table

@@ -239,6 +239,7 @@ def train_folds(
                     _metrics(run.outcome.test, "test_"),
                     _metrics(run.outcome.validation, "eval_"),
                     run.fold,
+                    run.outcome.embedding_passes,
                 )
                 for run in runs
             ],

@@ -112,7 +112,12 @@ def build_run_record(
             test=_metrics(means, "test_"),
             test_std=_metrics(stds, "test_"),
             per_seed=[
-                SeedResult(seed, _metrics(outcome.test, "test_"), _metrics(outcome.validation, "eval_"))
+                SeedResult(
+                    seed,
+                    _metrics(outcome.test, "test_"),
+                    _metrics(outcome.validation, "eval_"),
+                    embedding_cache=outcome.embedding_passes,
+                )
                 for seed, outcome in outcomes.items()
             ],
         ),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...metrics.baselines import BASELINE_PREFIX
+from ...run_record import EmbeddingPass
 from ...utils.tables import format_number, format_table
 from ..embeddings.embedding_cache import uses_cache
 from ..embeddings.view_store import ViewStore
@@ -39,6 +40,12 @@ class SeedOutcome:
     """The final evaluation on the validation split (``eval_*`` keys); empty without one."""
     test: dict[str, Any]
     """The test split's metrics (``test_*`` keys); empty without one."""
+
+    @property
+    def embedding_passes(self) -> list[EmbeddingPass]:
+        """How the trainer's embedding cache was built, pass by pass (empty without the cache)."""
+        share = getattr(self.trainer, "embedding_share", None)
+        return list(share.passes) if share is not None else []
 
     @property
     def validation_score(self) -> float | None:

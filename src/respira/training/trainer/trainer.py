@@ -37,6 +37,7 @@ from ..embeddings.embedding_cache import (
     uses_cache,
     view_sampler,
 )
+from ..embeddings.process_share import ProcessShare
 from ..embeddings.view_store import ViewStore
 from ..recipe.arguments import RespiraTrainingArguments
 from ..splits.corpora import BAG_COLUMN, has_bags
@@ -103,7 +104,9 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         """``model`` may be ``None`` when ``model_init`` is given (hyper-parameter search); then pass
         ``model_config`` (the config every ``model_init()`` model will have) for the data pipeline.
         ``embedding_store``: a run on cached embeddings takes the views the other trainers of its seed
-        embedded from it (:mod:`~respira.training.embeddings.view_store`)."""
+        embedded from it (:mod:`~respira.training.embeddings.view_store`). Under a launch of several
+        processes each embeds its share of a cached split (:attr:`embedding_share`, whose ``passes`` the
+        run record keeps)."""
         if _is_test_split(eval_dataset):
             raise ValueError(
                 "eval_dataset is the test split: model selection and early stopping must use a validation "
@@ -118,9 +121,16 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         if data_collator is None:
             data_collator = self._default_collator(config, args, train_dataset)
         self.embedding_store = embedding_store
+        self.embedding_share = ProcessShare.of_training(args)  # each process embeds its share, gathered
         if uses_cache(args):  # frozen encoder: train on embeddings computed once (augmented views too)
             train_dataset, eval_dataset = cache_datasets(
-                model, args, data_collator, train_dataset, eval_dataset, store=embedding_store
+                model,
+                args,
+                data_collator,
+                train_dataset,
+                eval_dataset,
+                store=embedding_store,
+                share=self.embedding_share,
             )
         callbacks = list(callbacks or [])
         if not any(isinstance(callback, ModelCardCallback) for callback in callbacks):
@@ -261,8 +271,15 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
             return dataset
         batch = self.args.per_device_eval_batch_size
         shown = "embedding the cycles to score" if shows_progress(self.args) else None
+        split = getattr(dataset, "split", None)
         return clean_embeddings(
-            self.model, dataset, batch_size=batch, store=self.embedding_store, progress=shown
+            self.model,
+            dataset,
+            batch_size=batch,
+            store=self.embedding_store,
+            progress=shown,
+            share=self.embedding_share,
+            split=str(split).split("[")[0] if split is not None else "scored",
         )
 
     def predict_logits(self, dataset: datasets.Dataset) -> np.ndarray:
