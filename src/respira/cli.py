@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .commands import register_all
+from .measured import with_note
 
 
 class CommandLineError(Exception):
@@ -59,7 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
                 default=argparse.SUPPRESS,
                 help="show full tracebacks on errors",
             )
+        _add_measured_notes(command)
     return parser
+
+
+def _add_measured_notes(command: argparse.ArgumentParser) -> None:
+    """End each of ``command``'s option helps with what BENCHMARKS.md measured of it (:mod:`.measured`)."""
+    for action in command._actions:
+        if action.help != argparse.SUPPRESS and not isinstance(action, argparse._HelpAction):
+            action.help = with_note(action.dest, action.help)
 
 
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

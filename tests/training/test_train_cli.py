@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from respira.cli import main
+from respira.measured import note, split_note
 from respira.training.recipe.arguments import RespiraTrainingArguments
 from respira.training.recipe.flags import COMMON_TRAINING_OPTIONS, parse_flags
 from respira.training.recipe.recipe import DataArguments, ModelArguments, RunArguments, parse_recipe
@@ -40,10 +41,13 @@ def help_sections() -> dict[str, str]:
 
 
 def _entry(section: str, name: str) -> str:
-    """The help entry of ``--name`` in ``section``, on one line."""
+    """The help entry of ``--name`` in ``section``, on one line, without its last sentence (what
+    BENCHMARKS.md measured of the field), which it checks is the field's :func:`respira.measured.note`."""
     match = re.search(rf"^  --{name}\b(.*?)(?=^  -|\Z)", section, re.MULTILINE | re.DOTALL)
     assert match, f"--{name} not listed"
-    return " ".join(match.group(0).split())
+    entry, sentence = split_note(" ".join(match.group(0).split()))
+    assert sentence.replace(" ", "") == note(name).replace(" ", ""), entry  # wrapped anchors gain spaces
+    return entry
 
 
 def test_help_lists_every_field_of_model_data_and_run_in_its_group(help_sections: dict[str, str]) -> None:
@@ -53,9 +57,10 @@ def test_help_lists_every_field_of_model_data_and_run_in_its_group(help_sections
             entry = _entry(help_sections[title], field.name)
             shown = getattr(defaults, field.name)
             assert entry.endswith(f"(default: {'unset' if shown is None else shown})"), entry
-            if field.metadata.get("help"):  # the field's own help text follows the flag(s) and type
+            own_help = split_note(field.metadata.get("help", ""))[0]  # without what was measured
+            if own_help:  # the field's own help text follows the flag(s) and type
                 words = re.sub(r", --\w+( \[?[A-Z]+\]?)?", "", entry).split()  # transformers' alias
-                assert words[2] == field.metadata["help"].split()[0], entry
+                assert words[2] == own_help.split()[0], entry
     assert _entry(help_sections["model"], "target_seconds") == (
         "--target_seconds FLOAT, --max_length_seconds FLOAT fixed cycle length in seconds "
         f"(default: {ModelArguments().target_seconds})"

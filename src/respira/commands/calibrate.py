@@ -56,9 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--apply_anyway",
         action="store_true",
         help="write the re-tuned thresholds even when, one patient left out at a time, they do not beat the "
-        "model's (by default the model's are kept then; leave-one-site-out: re-tuning on 5 patients lowered "
-        "an ICBHI-only head's score by 3.8 points, the check by 1.2), and write the model even when what is "
-        "written does not beat calling every example normal out of sample (by default refused)",
+        "model's (by default the model's are kept then), and write the model even when what is written does "
+        "not beat calling every example normal out of sample (by default refused)",
     )
     parser.add_argument("--batch_size", type=int, default=32, help="examples per forward pass")
     add_device_option(parser)

@@ -55,7 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         + ", ".join(f"{spec.stored_name or 'the --config'} for {spec.label}" for spec in CORPORA.values())
         + ")",
     )
-    parser.add_argument("--sampling_rate", type=int, default=DEFAULT_SAMPLING_RATE)
+    parser.add_argument(
+        "--sampling_rate",
+        type=int,
+        default=DEFAULT_SAMPLING_RATE,
+        help=f"rate (Hz) the recordings are resampled to (default {DEFAULT_SAMPLING_RATE})",
+    )
     parser.add_argument(
         "--validation_size", type=float, help=f"{_takes('validation_size')}, official split: share of train"
     )

@@ -13,6 +13,7 @@ from transformers import TrainingArguments
 
 from ...labels import CLASS_NAMES
 from ...losses.mil import MIL_POOLINGS
+from ...measured import measured_help
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = (
@@ -101,6 +102,7 @@ def _as_dict(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
     return parsed
 
 
+@measured_help
 @dataclass
 class RespiraTrainingArguments(TrainingArguments):
     """``TrainingArguments`` for respira: task loss + λ·auxiliary loss, batch composition, augmentation.
@@ -239,9 +241,7 @@ class RespiraTrainingArguments(TrainingArguments):
         default=0.0,
         metadata={
             "help": "weight of the strong-label frame loss: BCE of the encoder's time steps against the "
-            "annotated events' times (needs strong_labels; respira.losses.frame). Measured on held-out "
-            "SPRSound children (BENCHMARKS.md, 'Frame-level training'): it lowered wheeze event F1 by "
-            "11.7 points against clip training and left crackle event F1 at 1-2; an option, not a default"
+            "annotated events' times (needs strong_labels; respira.losses.frame); an option, not a default"
         },
     )
     frame_mil_weight: float = field(

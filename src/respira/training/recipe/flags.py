@@ -9,7 +9,8 @@ line is parsed. Every flag's default is ``argparse.SUPPRESS``: parsing yields on
 which then override the recipe (:func:`respira.training.recipe.recipe.parse_recipe`).
 
 ``transformers.TrainingArguments`` has over a hundred fields: all are accepted, the help lists
-respira's own and :data:`COMMON_TRAINING_OPTIONS`. ``TrainingArguments.debug`` is left to recipes:
+respira's own and :data:`COMMON_TRAINING_OPTIONS`, each ending with its default and then what BENCHMARKS.md
+measured of it (:mod:`respira.measured`). ``TrainingArguments.debug`` is left to recipes:
 on the command line ``--debug`` shows respira's tracebacks.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
+from ...measured import split_note, with_note
 from .arguments import RespiraTrainingArguments
 from .recipe_keys import DATACLASSES, _check_keys, _RecipeParser
 
@@ -134,9 +136,10 @@ def flag_parser() -> argparse.ArgumentParser:
         if complement or not listed:
             action.help = argparse.SUPPRESS
         else:
-            text = (action.help or "").strip().rstrip(".")
+            text, _ = split_note((action.help or "").strip())  # a field's own help may carry its note
             default = resolved.get(action.dest, action.default)
-            action.help = f"{text} (default: {_shown_default(default)})".replace("%", "%%")
+            shown = f"{text.rstrip('.')} (default: {_shown_default(default)})"
+            action.help = with_note(action.dest, shown).replace("%", "%%")
             if action.choices is None or len(action.choices) > 6:
                 action.metavar = _METAVARS.get(action.type, "VALUE") if action.choices is None else "NAME"
         action.default = argparse.SUPPRESS

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ...dsp import DEFAULT_LOWPASS_ORDER
 from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ...measured import measured_help
 from ...models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
 from ...windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
@@ -18,6 +19,7 @@ _DEFAULT_CHECKPOINTS = ", ".join(
 )
 
 
+@measured_help
 @dataclass
 class ModelArguments:
     """Which encoder, and how the classifier around it is built (see :class:`respira.RespiraConfig`)."""
@@ -64,9 +66,7 @@ class ModelArguments:
         default="mean",
         metadata={
             "help": "mean, cls, cls_distill, attention, or autopool (the clip's logits auto-pooled from the "
-            "head's logits on each time step: for frame-level training; measured against mean pooling on "
-            "held-out SPRSound children: crackle segment F1 20.6 against 7.2, event F1 no better; "
-            "BENCHMARKS.md, 'Frame-level training')"
+            "head's logits on each time step: for frame-level training)"
         },
     )
     head: str = field(default="linear", metadata={"help": "linear or mlp"})
@@ -118,6 +118,7 @@ class ModelArguments:
     )
 
 
+@measured_help
 @dataclass
 class DataArguments:
     """Where the ICBHI corpus (or a prepared ``datasets`` dataset) is and how it is split."""
@@ -221,6 +222,7 @@ class DataArguments:
     num_proc: int | None = field(default=None)
 
 
+@measured_help
 @dataclass
 class RunArguments:
     """Seeds, schedule and output handling of a run."""

@@ -1,0 +1,366 @@
+"""What the project measured for each option: the one home of every option's verdict.
+
+Every recipe field and every option of every ``respira`` command is in exactly one of:
+
+- :data:`MEASURED`: it changes what a model learns, what it hears or how its outputs become decisions,
+  so its help says what BENCHMARKS.md measured of it: a verdict and the section that holds the numbers,
+  or "Not measured.";
+- :data:`MECHANICAL`: it says where things are or go (paths, datasets, columns, outputs, formats), where
+  and how fast a run goes (devices, batch sizes for inference, workers, precision, logging, saving),
+  which runs are trained and which randomness they draw (a sweep's grid, seeds), or how a run is split
+  and scored (the evaluation protocol): no verdict.
+
+An option's name means one thing in every command that takes it (``--lowpass_cutoff`` of ``respira
+prepare`` is the recipe's ``lowpass_cutoff``). A verdict compares the measured value with the option's
+default (or with the option off) and is the reading of its section: ``helped`` or ``hurt`` where the
+section finds the score or the ranking raised or lowered beyond the spread of its runs, ``no effect``
+where the differences stay within that spread, ``mixed`` where it is up on one measure or site and down
+on another. No number is written here: the numbers are in BENCHMARKS.md, at the section each verdict
+names (its heading's GitHub anchor). :func:`note` words a verdict as the last sentence of a help text,
+:func:`measured_help` adds it to a dataclass's fields; ``respira``'s parser adds it to every command's
+options.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from dataclasses import dataclass, fields
+from typing import TypeVar
+
+__all__ = [
+    "MEASURED",
+    "MECHANICAL",
+    "VERDICTS",
+    "Measurement",
+    "measured_help",
+    "note",
+    "split_note",
+    "with_note",
+]
+
+VERDICTS: tuple[str, ...] = ("helped", "hurt", "no effect", "mixed")
+"""What a measurement can have found (an option with no measurement is "not measured")."""
+BENCHMARKS_FILE = "BENCHMARKS.md"
+NOT_MEASURED = "Not measured."
+_MEASURED_PREFIX = "Measured: "
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One verdict on one option: what was found (:data:`VERDICTS`), where (a BENCHMARKS.md anchor), and
+    for which value (``None``: the option turned on, any value but its default)."""
+
+    verdict: str
+    section: str
+    value: str | None = None
+
+
+# BENCHMARKS.md sections, by their headings' GitHub anchors
+_IMBALANCE = "class-imbalance-options-on-real-cycles-studiesimbalancepy"
+_EFFICIENTAT_RATE = (
+    "efficientat-at-16-khz-upsampled-against-its-native-32-khz-on-real-cycles-studiesefficientat_ratepy"
+)
+_AUGMENTED_CACHE = (
+    "frozen-efficientat-with-augmentation-re-encoding-every-step-vs-the-augmented-embedding-cache-"
+    "benchmarksaugmented_cachepy"
+)
+_REAL_DATA = (
+    "the-real-data-study-every-method-and-the-baselines-under-one-patient-wise-5-fold-cv-studiesreal_datapy"
+)
+_KAUH_EXTERNAL = "external-validation-on-kauh-an-icbhi-trained-detector-per-recording-studieskauh_externalpy"
+_MULTI_CORPUS = (
+    "icbhi--kauh-with-a-multiple-instance-objective-scored-on-held-out-kauh-patients-studiesmulti_corpuspy"
+)
+_DOMAIN_THRESHOLDS = (
+    "thresholds-chosen-on-held-out-devices-threshold_groups-domains-3-seeds-on-both-transfer-protocols-"
+    "studiesreal_datapy-studiestransfer_reportpy"
+)
+_COMMON_BAND = (
+    "the-band-every-stethoscope-records-transfer_common_band-2-khz-low-pass-and-instance-norm-at-3-seeds-"
+    "studiesreal_datapy-studiestransfer_reportpy"
+)
+_OUT_OF_DOMAIN = (
+    "where-the-out-of-domain-score-is-lost-decision-ceilings-linear-probes-and-the-last-variants-at-3-seeds-"
+    "studiestransfer_reportpy-studiestransfer_probepy"
+)
+_WORST_DEVICE = (
+    "the-thresholds-that-do-best-on-their-worst-device-hand-crafted-lung-sound-features-and-the-crackle-"
+    "ranking-inside-one-stethoscope-studiesreal_datapy-studiestransfer_probepy"
+)
+_OWN_LENGTH = (
+    "each-cycle-at-its-own-length-instead-of-repeat-padded-to-8-s-studiestransfer_probepy-one-more-probe"
+)
+_LEAVE_ONE_SITE_OUT = (
+    "leave-one-site-out-learn-from-two-hospitals-score-the-third-studiesleave_one_site_outpy"
+)
+_LOSO_FINETUNE = (
+    "the-encoder-fine-tuned-on-two-sites-with-and-without-stethoscope-guided-contrastive-learning-"
+    "studiesloso_finetunepy"
+)
+_EVENT_DETECTION = (
+    "event-detection-frame-posteriors-against-the-window-baseline-on-held-out-patients-"
+    "studiesevent_detectionpy"
+)
+_FRAME_TRAINING = (
+    "frame-level-training-strong-labels-end-to-end-against-clip-training-studiesframe_trainingpy"
+)
+_QUALITY = "a-quality-verdict-how-often-is-a-recording-judged-too-poor-to-judge-studiesquality_verdictpy"
+
+_ADAPTATION = (
+    Measurement("mixed", _LEAVE_ONE_SITE_OUT, "head_norm"),
+    Measurement("hurt", _LEAVE_ONE_SITE_OUT, "prior_shift"),
+)
+
+MEASURED: dict[str, tuple[Measurement, ...]] = {
+    # the model
+    "encoder": (Measurement("no effect", _REAL_DATA, "efficientat"),),
+    "encoder_name_or_path": (),
+    "encoder_config": (),
+    "problem_type": (),
+    "sampling_rate": (Measurement("hurt", _EFFICIENTAT_RATE, "16000 for efficientat"),),
+    "target_seconds": (),
+    "pad_mode": (Measurement("helped", _OWN_LENGTH, "repeat"),),
+    "crop_mode": (),
+    "ast_length_policy": (),
+    "spec_augment": (),
+    "pooling": (Measurement("mixed", _FRAME_TRAINING, "autopool"),),
+    "head": (Measurement("hurt", _REAL_DATA, "mlp"),),
+    "head_dropout": (),
+    "head_norm": (Measurement("helped", _REAL_DATA),),
+    "instance_norm": (
+        Measurement("no effect", _COMMON_BAND, "features"),
+        Measurement("hurt", _OUT_OF_DOMAIN, "embeddings"),
+    ),
+    "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),
+    "projector_dim": (),
+    "class_weights": (Measurement("hurt", _IMBALANCE),),
+    "pos_weight": (Measurement("hurt", _IMBALANCE, "auto"),),
+    "freeze_encoder": (Measurement("helped", _OUT_OF_DOMAIN),),
+    "lora_r": (),
+    "width": (),
+    # the data a model learns from and hears
+    "max_train_samples": (),
+    "max_eval_samples": (),
+    "train_fraction": (),
+    "lowpass_cutoff": (
+        Measurement("no effect", _EFFICIENTAT_RATE, "4000"),
+        Measurement("hurt", _COMMON_BAND, "2000"),
+    ),
+    "lowpass_order": (),
+    "corpora": (Measurement("mixed", _MULTI_CORPUS, "icbhi,kauh"),),
+    "corpus_window_seconds": (),
+    "corpus_hop_seconds": (),
+    "strong_labels": (Measurement("hurt", _FRAME_TRAINING),),
+    # training
+    "schedule": (Measurement("no effect", _REAL_DATA, "contrastive_two_stage"),),
+    "two_stage_rounds": (),
+    "head_epochs": (),
+    "head_learning_rate": (),
+    "aux_loss": (
+        Measurement("no effect", _REAL_DATA, "add"),
+        Measurement("hurt", _LOSO_FINETUNE, "stethoscope_supcon"),
+    ),
+    "aux_loss_weight": (),
+    "task_loss_weight": (),
+    "aux_loss_options": (),
+    "aux_input": (),
+    "batch_sampler": (
+        Measurement("hurt", _IMBALANCE, "class_balanced"),
+        Measurement("hurt", _DOMAIN_THRESHOLDS, "domain_balanced"),
+        Measurement("no effect", _WORST_DEVICE, "domain_class_balanced"),
+    ),
+    "group_by_key": (),
+    "samples_per_group": (),
+    "augmentation": (Measurement("no effect", _REAL_DATA),),
+    "concat_same_label": (),
+    "concat_classes": (),
+    "views": (),
+    "mixup_alpha": (),
+    "cache_embeddings": (Measurement("no effect", _AUGMENTED_CACHE),),
+    "augmented_views": (Measurement("no effect", _AUGMENTED_CACHE),),
+    "early_stopping_patience": (),
+    "threshold_objective": (
+        Measurement("hurt", _REAL_DATA, "youden"),
+        Measurement("helped", _IMBALANCE, "0.5"),
+    ),
+    "threshold_source": (Measurement("helped", _REAL_DATA, "cross_fit"),),
+    "threshold_folds": (),
+    "threshold_groups": (Measurement("no effect", _DOMAIN_THRESHOLDS, "domains"),),
+    "threshold_aggregation": (Measurement("mixed", _WORST_DEVICE, "worst_domain"),),
+    "mil_pooling": (),
+    "mil_weight": (),
+    "frame_loss_weight": (Measurement("hurt", _FRAME_TRAINING),),
+    "frame_mil_weight": (),
+    "frame_mil_pooling": (),
+    "num_train_epochs": (),
+    "max_steps": (),
+    "learning_rate": (),
+    "weight_decay": (),
+    "warmup_steps": (),
+    "lr_scheduler_type": (),
+    "optim": (),
+    "max_grad_norm": (),
+    "per_device_train_batch_size": (),
+    "gradient_accumulation_steps": (),
+    "eval_strategy": (),
+    "eval_steps": (),
+    "load_best_model_at_end": (),
+    "metric_for_best_model": (),
+    # decisions on a trained model's outputs
+    "aggregation": (Measurement("no effect", _KAUH_EXTERNAL, "topk_mean"),),
+    "top_k": (),
+    "window": (),
+    "hop": (),
+    "smoothing": (),
+    "thresholds": (),
+    "events": (Measurement("mixed", _EVENT_DETECTION),),
+    "event_rule": (),
+    "frame_hop": (),
+    "adapt": _ADAPTATION,
+    "methods": _ADAPTATION,
+    "source_priors": (),
+    "adapt_window": (),
+    "adapt_hop": (),
+    "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
+    "max_withheld": (Measurement("mixed", _QUALITY),),
+}
+"""Each option that changes a model or its results: what BENCHMARKS.md measured of it (``()``: nothing)."""
+
+MECHANICAL: frozenset[str] = frozenset(
+    {
+        # where things are and which data: paths, datasets, columns, Hub repositories
+        "annotations",
+        "audio_column",
+        "audio_column_name",
+        "cache_dir",
+        "checkpoint",
+        "config",
+        "config_name",
+        "corpus_dirs",
+        "data_dir",
+        "dataset",
+        "dataset_cache_dir",
+        "dataset_config_name",
+        "dataset_name",
+        "family",
+        "files",
+        "label_column_name",
+        "model",
+        "model_id",
+        "recipe",
+        "repo_id",
+        "run_dir",
+        "source",
+        "split",
+        # where results go and how they are shown or shipped
+        "chunk_size",
+        "format",
+        "onnx",
+        "output",
+        "output_dir",
+        "overwrite",
+        "per_recording",
+        "plot",
+        "plot_dir",
+        "private",
+        "push_to_hub",
+        "revision",
+        "space",
+        "token",
+        "with_code",
+        # where and how fast a run goes, what it logs and saves
+        "batch_size",
+        "bf16",
+        "dataloader_num_workers",
+        "debug",
+        "device",
+        "fp16",
+        "host",
+        "logging_steps",
+        "max_windows",
+        "num_proc",
+        "per_device_eval_batch_size",
+        "port",
+        "report_to",
+        "resume_from_checkpoint",
+        "save_steps",
+        "save_strategy",
+        "save_total_limit",
+        "use_cpu",
+        # which runs to train and which randomness they draw
+        "grid",
+        "n_patients",
+        "optuna_trials",
+        "seed",
+        "seeds",
+        "split_seed",
+        # how a run is split and scored: the evaluation protocol
+        "bootstrap",
+        "fold_stratify_by",
+        "measure_on",
+        "num_folds",
+        "patient_split_fractions",
+        "repeats",
+        "split_strategy",
+        "stratify_by",
+        "task",
+        "validation_size",
+    }
+)
+"""Options that do not change a model or its results (module docstring): no verdict in their help."""
+
+
+def note(name: str) -> str:
+    """The last sentence of option ``name``'s help: ``Measured: <verdicts> (BENCHMARKS.md#<section>)``
+    (per value where the verdicts are: a value not named was not measured), ``Not measured.``, or ``""``
+    for a :data:`MECHANICAL` option (or one not classified)."""
+    measurements = MEASURED.get(name)
+    if measurements is None:
+        return ""
+    if not measurements:
+        return NOT_MEASURED
+    by_section: dict[str, list[Measurement]] = {}
+    for measurement in measurements:
+        by_section.setdefault(measurement.section, []).append(measurement)
+    parts = []
+    for section, group in by_section.items():
+        found = ", ".join(m.verdict if m.value is None else f"{m.value}: {m.verdict}" for m in group)
+        parts.append(f"{found} ({BENCHMARKS_FILE}#{section})")
+    return f"{_MEASURED_PREFIX}{'; '.join(parts)}."
+
+
+def split_note(text: str) -> tuple[str, str]:
+    """``text`` without its trailing :func:`note` (if it ends with one), and that note (or ``""``)."""
+    if text.endswith(NOT_MEASURED):
+        index = len(text) - len(NOT_MEASURED)
+    else:
+        index = text.rfind(_MEASURED_PREFIX)
+        if index < 0 or not text.endswith(".") or f"({BENCHMARKS_FILE}#" not in text[index:]:
+            return text, ""
+    return text[:index].rstrip().rstrip("."), text[index:]
+
+
+def with_note(name: str, text: str | None) -> str:
+    """Help ``text`` of option ``name`` ending with its :func:`note` (once: a text that has one keeps it)."""
+    text = (text or "").strip()
+    if split_note(text)[1]:
+        return text
+    sentence = note(name)
+    if not sentence:
+        return text
+    return f"{text.rstrip('.')}. {sentence}" if text else sentence
+
+
+_Dataclass = TypeVar("_Dataclass", bound=type)
+
+
+def measured_help(cls: _Dataclass) -> _Dataclass:
+    """Class decorator: each field the dataclass ``cls`` declares itself (not one it inherits) gets its
+    :func:`note` at the end of its ``metadata["help"]``, which ``HfArgumentParser`` and the docs read."""
+    own = inspect.get_annotations(cls)
+    for item in fields(cls):
+        if item.name in own and note(item.name):
+            help_text = with_note(item.name, item.metadata.get("help"))
+            item.metadata = types.MappingProxyType({**item.metadata, "help": help_text})
+    return cls
