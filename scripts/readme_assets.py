@@ -59,7 +59,7 @@ def write_results_table() -> None:
     head, rest = text.split(TABLE_START, 1)
     tail = rest.split(TABLE_END, 1)[1]
     table = rendered_results_table()
-    README.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}", encoding="utf-8")
+    README.write_text(f"{head}{TABLE_START}\n\n{table}\n\n{TABLE_END}{tail}", encoding="utf-8")
 
 
 def draw_figure(shared: Path) -> None:
