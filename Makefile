@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test lint format bench detector system-deps browser-deps install install-dev clean
+.PHONY: demo test lint format bench detector readme system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -64,6 +64,11 @@ format: install-dev
 # training on every ICBHI patient, held-out KAUH and SPRSound, export with code and ONNX, the card.
 detector: install
 	$(BIN)/python scripts/build_detector.py
+
+# README's picture (respira predict --plot of the shipped detector on a KAUH recording of ../shared) and its
+# results table (the shipped detector's card table, rendered from its evaluation files).
+readme: install
+	$(BIN)/python scripts/readme_assets.py
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

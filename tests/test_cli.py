@@ -343,11 +343,12 @@ def test_a_bool_flag_before_the_recipe_does_not_eat_it(tmp_path: Path, capsys) -
         assert f"'{missing}' does not exist" in error, (flags, error)  # the recipe was read, data checked
 
 
-def test_recipes_named_in_readme_and_help_exist(capsys: pytest.CaptureFixture[str]) -> None:
+def test_recipes_named_in_the_docs_and_help_exist(capsys: pytest.CaptureFixture[str]) -> None:
     import re
 
     root = Path(__file__).parents[1]
-    texts = [(root / "README.md").read_text()]
+    pages = [root / "README.md", root / "CONTRIBUTING.md", *sorted((root / "docs").rglob("*.md"))]
+    texts = [page.read_text() for page in pages]
     for command in ("train", "sweep"):
         assert main([command, "--help"]) == 0
         texts.append(capsys.readouterr().out)

@@ -371,15 +371,6 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
     assert recordings[0].name in done.stdout and "shipped detector" in done.stderr
 
 
-def _build_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("build_detector", ROOT / "scripts" / "build_detector.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 @pytest.mark.real_data
 def test_the_committed_detector_is_what_its_recipe_and_training_code_build(
@@ -392,7 +383,7 @@ def test_the_committed_detector_is_what_its_recipe_and_training_code_build(
     A change that moves them fails here until ``make detector`` is run and its folder committed."""
     from safetensors.numpy import load_file
 
-    build = _build_script()
+    build = _script("build_detector")
     record = json.loads((FOLDER / "build_record.json").read_text())
     if build.training_code_sha256() == record["training_code_sha256"]:
         return
@@ -413,6 +404,31 @@ def test_the_pipeline_loads_the_folder_and_decides_as_the_detector(recordings: l
     classifier = pipeline("audio-classification", model=str(FOLDER))
     decided = classifier(str(recordings[0]), top_k=1)[0]["label"]
     assert decided == respira.Detector.from_pretrained().predict_file(recordings[0]).label
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readmes_results_table_is_what_the_detectors_files_render() -> None:
+    """README's results table is the card's site table rendered afresh from the folder's evaluation files
+    (``make readme`` copies it there): a number changed in those files, or typed into README, fails here."""
+    assets = _script("readme_assets")
+    table = assets.readme_results_table((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert table == assets.rendered_results_table()
+    assert len(table.splitlines()) == 2 + len(site_verdicts(FOLDER))  # header, rule, one row per site
+
+
+def test_readmes_picture_is_committed_small_and_shown() -> None:
+    """The figure ``make readme`` draws (``respira predict --plot``) is in README, small enough to commit."""
+    assets = _script("readme_assets")
+    assert assets.FIGURE.is_file() and assets.FIGURE.stat().st_size < 150 * 2**10
+    assert f"]({assets.FIGURE.relative_to(ROOT).as_posix()})" in (ROOT / "README.md").read_text()
 
 
 def test_readme_says_the_folders_size() -> None:

@@ -293,14 +293,13 @@ def test_extra_split_entry_is_reported_once_or_raises_when_strict(corpus_copy: P
         read_icbhi_index(corpus_copy, strict=True)
 
 
-def test_readme_says_what_the_code_does_with_entries_for_missing_recordings() -> None:
-    """README used to list such entries among the errors while the code warns: they now agree."""
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    row = next(
-        line for line in readme.splitlines() if line.startswith("| split-file entry naming a recording")
-    )
+def test_the_docs_say_what_the_code_does_with_entries_for_missing_recordings() -> None:
+    """The docs (once README) listed such entries among the errors while the code warns: they now agree."""
+    page = (Path(__file__).parents[2] / "docs" / "concepts" / "input-checks.md").read_text(encoding="utf-8")
+    row = next(line for line in page.splitlines() if line.startswith("| split-file entry naming a recording"))
     assert "`PartialCorpusWarning`" in row and "`strict=True`" in row
-    checks = " ".join(readme[readme.index("* **Checks**") : readme.index("Other entry points")].split())
+    section = page[page.index("## What a dataset build checks") : page.index("## What bad input")]
+    checks = " ".join(section.split())
     errors, reported = checks.split("Nothing is dropped without a word")  # the words, however wrapped
     assert "split-file entries" not in errors and "split-file entries naming recordings" in reported
 
