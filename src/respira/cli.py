@@ -155,38 +155,47 @@ def _shown_once(show: Callable[..., None]) -> Callable[..., None]:
     return show_once
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted, or the command's own code)."""
-    warnings.formatwarning = _one_line_warning
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parse_command_line(argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` (the arguments after ``respira``) parsed as :func:`main` parses them, nothing run: the
+    sub-command and every flag must exist (a recipe field flag for a command that takes them); paths are
+    not looked at. Raises :class:`CommandLineError`; ``SystemExit`` for ``--help`` and ``--version``.
+    The namespace carries ``overrides`` (the recipe field flags) and ``argv`` (as the command reads it)."""
+    argv = list(argv)
     parser = build_parser()
     command = _command_parser(parser, argv)
     argv = _recipe_first(command, argv)
     try:
-        try:
-            args, extra = parser.parse_known_args(argv)
-        except CommandLineError:  # an unknown option explains more than a missing argument does
-            unknown = _unknown_options(command, argv) if command is not None else []
-            if unknown and not command.get_default("accepts_overrides"):
-                raise unknown_options_error(command, unknown) from None
-            raise
-        if extra and getattr(args, "accepts_overrides", False):
-            error = _unknown_override_error(command, extra)
-            if error is not None:
-                raise error
-        elif extra:
-            unknown = _unknown_options(command, extra) if command is not None else []
-            if unknown:
-                raise unknown_options_error(command, unknown)
-            (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        args, extra = parser.parse_known_args(argv)
+    except CommandLineError:  # an unknown option explains more than a missing argument does
+        unknown = _unknown_options(command, argv) if command is not None else []
+        if unknown and not command.get_default("accepts_overrides"):
+            raise unknown_options_error(command, unknown) from None
+        raise
+    if extra and getattr(args, "accepts_overrides", False):
+        error = _unknown_override_error(command, extra)
+        if error is not None:
+            raise error
+    elif extra:
+        unknown = _unknown_options(command, extra) if command is not None else []
+        if unknown:
+            raise unknown_options_error(command, unknown)
+        (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
+    args.argv = argv
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 2 error, 130 interrupted, or the command's own code)."""
+    warnings.formatwarning = _one_line_warning
+    try:
+        args = parse_command_line(list(sys.argv[1:] if argv is None else argv))
     except CommandLineError as error:
         message = _HYPHEN_ALIAS.sub(r"\1", _one_line(error))
         print(f"{error.prog}: error: {message} (see {error.prog} --help)", file=sys.stderr)
         return 2
     except SystemExit as exit:  # --help, --version
         return exit.code if isinstance(exit.code, int) else 0
-    args.overrides = extra
-    args.argv = argv
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("once")  # each warning of a run once, however often it is raised
