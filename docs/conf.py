@@ -37,6 +37,7 @@ root_doc = "index"
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 html_theme = "furo"
 html_title = f"respira {release}"
+smartquotes = False  # "--flag" stays two hyphens (sphinx-argparse's group titles, prose)
 
 myst_enable_extensions = ["colon_fence", "deflist", "fieldlist"]
 myst_heading_anchors = 3  # [text](page.md#a-heading) links resolve (and fail the build when stale)

@@ -104,11 +104,11 @@ def run_shell(block: Block, folder: Path) -> None:
         check=False,
     )
     said = f"stdout (end):\n{done.stdout[-3000:]}\nstderr (end):\n{done.stderr[-3000:]}"
-    status = f"{block.name}: exit status {done.returncode}, not {block.exit}"
-    assert done.returncode == block.exit, f"{status}\n{said}"
-    if block.exit:
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1, f"{block.name}: the error is {len(lines)} lines, not one:\n{done.stderr}"
+    if done.returncode != block.exit:
+        pytest.fail(f"{block.name}: exit status {done.returncode}, not {block.exit}\n{said}", pytrace=False)
+    lines = done.stderr.strip().splitlines()
+    if block.exit and len(lines) != 1:
+        pytest.fail(f"{block.name}: the error is {len(lines)} lines, not one:\n{done.stderr}", pytrace=False)
 
 
 def run_python(block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch) -> None:
