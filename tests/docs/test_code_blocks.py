@@ -47,10 +47,10 @@ _RUNS: dict[Path, PageRun] = {}
 
 def page_run(page: Path, shared_data: bool, factory: pytest.TempPathFactory, synthetic: Path) -> PageRun:
     if page not in _RUNS:
+        if shared_data and not (SHARED_DIR / "icbhi").is_dir():
+            pytest.skip(f"the page uses ../shared (data=shared), not found at {SHARED_DIR}")
         folder = factory.mktemp(page.stem.lower() + "_page", numbered=True) / "work"
         if shared_data:
-            if not (SHARED_DIR / "icbhi").is_dir():
-                pytest.skip(f"the page uses ../shared (data=shared), not found at {SHARED_DIR}")
             shared_working_folder(folder, SHARED_DIR)
         else:
             synthetic_working_folder(folder, synthetic)

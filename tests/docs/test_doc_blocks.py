@@ -117,3 +117,25 @@ def test_a_broken_block_fails(
     with pytest.raises((pytest.fail.Exception, AssertionError)) as failed:
         check_block(broken, sample_run, monkeypatch)
     assert said in str(failed.value) or said in failed.typename
+
+
+def test_a_shared_data_page_gets_the_shared_corpora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import test_code_blocks
+    from .test_code_blocks import SHARED_DIR, page_run
+
+    page = _page(
+        tmp_path,
+        "<!-- doctest: data=shared -->\n# t\n\n```bash\nls kauh sprsound ICBHI_final_database > /dev/null\n"
+        "test -f ICBHI_challenge_train_test.txt && test -f ICBHI_Challenge_diagnosis.txt\n"
+        "test -f recording.wav\n"
+        "test ! -e SYNTHETIC_CORPUS.txt\n```\n",
+    )
+    assert page.shared_data
+    monkeypatch.setattr(test_code_blocks, "SHARED_DIR", tmp_path / "no_shared")
+    with pytest.raises(pytest.skip.Exception, match="data=shared"):
+        page_run(tmp_path / "absent.md", True, None, None)
+    if not (SHARED_DIR / "icbhi").is_dir():
+        pytest.skip(f"../shared not found at {SHARED_DIR}")
+    monkeypatch.setattr(test_code_blocks, "SHARED_DIR", SHARED_DIR)
+    folder = test_code_blocks.shared_working_folder(tmp_path / "work", SHARED_DIR)
+    check_block(page.blocks[0], PageRun(folder), monkeypatch)
