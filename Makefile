@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test lint format bench detector readme system-deps browser-deps install install-dev clean
+.PHONY: demo test docs lint format bench detector readme system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -51,6 +51,11 @@ test: install-dev
 	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache
 
+# The documentation site, warnings as errors (-W; --keep-going lists them all), nitpicky (-n: every cross
+# reference must resolve), a fresh environment (-E: every page read again, so no warning is skipped).
+docs: install-dev
+	HF_HUB_OFFLINE=1 $(BIN)/sphinx-build -W --keep-going -n -E -q -b html docs docs/_build/html
+
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks studies scripts
 	$(BIN)/ruff format --check src tests benchmarks studies scripts
@@ -74,4 +79,4 @@ bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache docs/_build

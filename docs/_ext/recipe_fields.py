@@ -1,0 +1,125 @@
+"""The ``recipe-fields`` directive: every recipe field of one group, generated from the recipe dataclasses.
+
+The fields come from :func:`respira.training.recipe.flags.flag_parser`, the ``HfArgumentParser`` of the
+recipe dataclasses that ``respira train --help`` prints: one entry per listed field (its name, its value
+type, the aliases transformers' scripts use, its help ending with the default). Nothing is typed by hand,
+so a renamed field or a changed help changes the page.
+
+Usage in a MyST page, one directive per group (``model``, ``data``, ``run``, ``training``)::
+
+    ```{recipe-fields} model
+    ```
+
+Each field is a cross-reference target: ``{recipe-field}`loss``` links to it (and fails the build when the
+field does not exist). A group that no page renders fails the build too.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.environment import BuildEnvironment
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+GROUPS: tuple[str, ...] = ("model", "data", "run", "training")
+"""The recipe's argument groups (the dataclasses' ``_argument_group_name``), in ``--help``'s order."""
+
+
+def _group_fields(group_name: str) -> tuple[str, list[argparse.Action]]:
+    """The description and the listed field actions of ``group_name`` in the recipe flags' parser."""
+    from respira.training.recipe.flags import flag_parser
+
+    group = next((g for g in flag_parser()._action_groups if g.title == group_name), None)
+    if group is None:
+        raise ValueError(f"the recipe has no field group {group_name!r} (groups: {', '.join(GROUPS)})")
+    listed = [
+        action
+        for action in group._group_actions
+        if action.option_strings and action.help is not argparse.SUPPRESS and action.dest != "debug"
+    ]
+    return " ".join((group.description or "").split()), listed
+
+
+def _value_type(action: argparse.Action) -> str:
+    if action.choices is not None:
+        return " | ".join(str(choice) for choice in action.choices)
+    return action.metavar or {int: "int", float: "float", str: "text"}.get(action.type, "value")
+
+
+class RecipeFields(SphinxDirective):
+    """One definition list entry per recipe field of the group named by the argument."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        name = self.arguments[0]
+        try:
+            description, actions = _group_fields(name)
+        except ValueError as error:
+            raise self.error(str(error)) from None
+        _rendered(self.env).add(name)
+        std = self.env.get_domain("std")
+        result: list[nodes.Node] = [nodes.paragraph(text=description)] if description else []
+        listing = nodes.definition_list()
+        for action in actions:
+            node_id = f"recipe-field-{action.dest}"
+            term = nodes.term()
+            target = nodes.target("", "", ids=[node_id])
+            term += target
+            term += nodes.literal(text=action.dest)
+            term += nodes.Text(f" ({_value_type(action)})")
+            aliases = [
+                option[2:]
+                for option in action.option_strings
+                if option[2:] != action.dest and option[2:].replace("-", "_") != action.dest
+            ]
+            if aliases:
+                term += nodes.Text(", also ")
+                term += nodes.literal(text=", ".join(aliases))
+            std.note_object("recipe-field", action.dest, node_id, location=target)
+            definition = nodes.definition("", nodes.paragraph(text=action.help))
+            listing += nodes.definition_list_item("", term, definition)
+        result.append(listing)
+        return result
+
+
+def _rendered(env: BuildEnvironment) -> set[str]:
+    if not hasattr(env, "recipe_field_groups"):
+        env.recipe_field_groups = {}  # docname -> groups it renders
+    return env.recipe_field_groups.setdefault(env.docname, set())
+
+
+def _purge(app: Sphinx, env: BuildEnvironment, docname: str) -> None:
+    getattr(env, "recipe_field_groups", {}).pop(docname, None)
+
+
+def _merge(app: Sphinx, env: BuildEnvironment, docnames: Any, other: BuildEnvironment) -> None:
+    env.recipe_field_groups = {
+        **getattr(env, "recipe_field_groups", {}),
+        **getattr(other, "recipe_field_groups", {}),
+    }
+
+
+def _check_every_group(app: Sphinx, env: BuildEnvironment) -> None:
+    shown = set().union(*getattr(env, "recipe_field_groups", {}).values())
+    missing = [group for group in GROUPS if group not in shown]
+    if missing:
+        logger.warning(
+            "recipe field groups on no page: %s (add recipe-fields directives)", ", ".join(missing)
+        )
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_object_type("recipe-field", "recipe-field", objname="recipe field")
+    app.add_directive("recipe-fields", RecipeFields)
+    app.connect("env-purge-doc", _purge)
+    app.connect("env-merge-info", _merge)
+    app.connect("env-check-consistency", _check_every_group)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

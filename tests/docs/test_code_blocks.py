@@ -1,0 +1,166 @@
+"""Every code block of README.md, CONTRIBUTING.md and docs/**/*.md, run (or, marked skip, parsed) as the docs'
+convention says (tests/docs/doc_blocks.py): one pytest item per block, named ``page:line``; the blocks of a
+page run in page order, in one working folder (tests/docs/working_folder.py) and one Python namespace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from respira.cli import CommandLineError, parse_command_line
+
+from ..conftest import SHARED_DIR
+from .doc_blocks import (
+    REPO,
+    Block,
+    Page,
+    documentation_pages,
+    read_page,
+    respira_command_lines,
+    with_appended,
+)
+from .working_folder import shared_working_folder, synthetic_working_folder
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+BLOCK_TIMEOUT_S = int(os.environ.get("RESPIRA_DOC_BLOCK_TIMEOUT", "600"))
+"""A block's time limit; blocks are meant to take seconds (the synthetic corpus, a few training steps)."""
+
+PAGES: list[Page] = [read_page(path) for path in documentation_pages()]
+CHECKED = [block for page in PAGES for block in page.blocks if block.kind != "data"]
+
+
+class PageRun:
+    """A page's working folder and Python namespace, shared by its blocks in page order."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.namespace: dict[str, Any] = {"__name__": "__main__"}
+
+
+_RUNS: dict[Path, PageRun] = {}
+
+
+def page_run(page: Path, shared_data: bool, factory: pytest.TempPathFactory, synthetic: Path) -> PageRun:
+    if page not in _RUNS:
+        if shared_data and not (SHARED_DIR / "icbhi").is_dir():
+            pytest.skip(f"the page uses ../shared (data=shared), not found at {SHARED_DIR}")
+        folder = factory.mktemp(page.stem.lower() + "_page", numbered=True) / "work"
+        if shared_data:
+            shared_working_folder(folder, SHARED_DIR)
+        else:
+            synthetic_working_folder(folder, synthetic)
+        _RUNS[page] = PageRun(folder)
+    return _RUNS[page]
+
+
+def block_environment(block: Block) -> dict[str, str]:
+    """The environment a shell block runs in: this interpreter's bin first on PATH (``respira``,
+    ``accelerate``), this checkout's src first on PYTHONPATH, no network, the block's own variables."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
+    env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"})
+    env.update(block.env)
+    return env
+
+
+def check_command_lines(block: Block) -> None:
+    """Every respira command of a shell block, parsed by respira's own parser (nothing run)."""
+    for arguments in respira_command_lines(with_appended(block.code, block.append)):
+        try:
+            parse_command_line(arguments)
+        except CommandLineError as error:
+            pytest.fail(f"{block.name}: respira {' '.join(arguments)}: {error.prog}: {error}")
+        except SystemExit:  # --help, --version
+            pass
+
+
+def check_recipe(block: Block, folder: Path) -> None:
+    from respira.training.recipe.recipe import read_recipe
+
+    recipe = folder / f"recipe_line_{block.line}.yaml"
+    recipe.write_text(block.code, encoding="utf-8")
+    try:
+        read_recipe(recipe)
+    except ValueError as error:
+        pytest.fail(f"{block.name}: the recipe does not parse: {error}")
+
+
+def run_shell(block: Block, folder: Path) -> None:
+    script = with_appended(block.code, block.append)
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=folder,
+        env=block_environment(block),
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT_S,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    said = f"stdout (end):\n{done.stdout[-3000:]}\nstderr (end):\n{done.stderr[-3000:]}"
+    if done.returncode != block.exit:
+        pytest.fail(f"{block.name}: exit status {done.returncode}, not {block.exit}\n{said}", pytrace=False)
+    lines = done.stderr.strip().splitlines()
+    if block.exit and len(lines) != 1:
+        pytest.fail(f"{block.name}: the error is {len(lines)} lines, not one:\n{done.stderr}", pytrace=False)
+
+
+def run_python(block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = compile("\n" * block.line + block.code, block.name, "exec")  # tracebacks name the page's line
+    monkeypatch.chdir(run.folder)
+    for name, value in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **block.env}.items():
+        monkeypatch.setenv(name, value)
+    if not block.exit:
+        exec(code, run.namespace)
+        return
+    with pytest.raises(SystemExit) as raised:
+        exec(code, run.namespace)
+    assert raised.value.code == block.exit
+
+
+def check_block(block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the convention asks of ``block`` (raises or fails the test when the block does not hold)."""
+    assert not block.errors, f"{block.name}: {'; '.join(block.errors)}"
+    assert block.kind != "unknown", (
+        f"{block.name}: a block in language {block.language!r}: use bash, python or a data language "
+        "(yaml, text, json, ...), so it is run or known to be data"
+    )
+    if block.kind == "recipe":
+        check_recipe(block, run.folder)
+    elif block.kind == "python" and block.skip is not None:
+        compile(block.code, block.name, "exec")
+    elif block.kind == "shell":
+        check_command_lines(block)
+        if block.skip is None:
+            run_shell(block, run.folder)
+    elif block.kind == "python":
+        run_python(block, run, monkeypatch)
+
+
+@pytest.mark.parametrize("block", CHECKED, ids=[block.name for block in CHECKED])
+def test_code_block(
+    block: Block,
+    tmp_path_factory: pytest.TempPathFactory,
+    synthetic_corpus: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    page = next(page for page in PAGES if page.path == block.page)
+    check_block(block, page_run(page.path, page.shared_data, tmp_path_factory, synthetic_corpus), monkeypatch)
+
+
+def test_every_block_is_collected() -> None:
+    """Every fenced block of every page is run, parsed or known data; no marker is misplaced or malformed."""
+    problems = [error for page in PAGES for error in page.errors]
+    for page in PAGES:
+        for block in page.blocks:
+            problems += [f"{block.name}: {error}" for error in block.errors]
+            if block.kind == "unknown":
+                problems.append(f"{block.name}: unknown language {block.language!r}")
+    assert not problems, "\n".join(problems)
+    assert any(page.name == "README.md" and page.blocks for page in PAGES)

@@ -1,0 +1,141 @@
+"""The code block collector (tests/docs/doc_blocks.py) and the block checks of test_code_blocks.py, on a
+sample page (fixtures/sample_page.md) and small pages written here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .doc_blocks import read_page, respira_command_lines, with_appended
+from .test_code_blocks import FIXTURES, PageRun, check_block
+from .working_folder import synthetic_working_folder
+
+SAMPLE = FIXTURES / "sample_page.md"
+
+
+def _page(tmp_path: Path, text: str):
+    path = tmp_path / "page.md"
+    path.write_text(text)
+    return read_page(path)
+
+
+def test_the_sample_page_is_read_block_by_block() -> None:
+    page = read_page(SAMPLE)
+    assert not page.errors and not page.shared_data
+    assert [(block.line, block.kind) for block in page.blocks] == [
+        (5, "shell"), (11, "python"), (17, "python"), (23, "shell"), (29, "shell"), (34, "shell"),
+        (39, "shell"), (43, "recipe"), (49, "data"),
+    ]  # fmt: skip
+    skipped, appended, failing, with_env = page.blocks[3:7]
+    assert skipped.skip == "needs the Hub (network)" and not skipped.runs
+    assert appended.append == "--device cpu" and appended.runs
+    assert failing.exit == 2
+    assert with_env.env == {"GREETING": "hello"}
+    assert all(not block.errors for block in page.blocks)
+
+
+def test_markers_out_of_place_or_malformed_are_reported(tmp_path: Path) -> None:
+    page = _page(
+        tmp_path,
+        '<!-- doctest: skip reason="slow" -->\n```bash\nls\n```\n\n'
+        "<!-- doctest: exit=2 -->\n\n```bash\nls\n```\n\n"
+        "<!-- doctest: retries=3 -->\n```python\npass\n```\n\n"
+        "```\nno language\n```\n\n<!-- doctest: data=shared -->\n",
+    )
+    assert page.shared_data
+    first, second, third, fourth = page.blocks
+    assert "skip needs reason" in first.errors[0]  # "slow" is none of the allowed reasons
+    assert second.exit == 0 and "line right before a code fence" in page.errors[0]
+    assert "unknown marker option(s) retries" in third.errors[0]
+    assert fourth.kind == "unknown"
+
+
+def test_blocks_inside_directives_are_found_at_their_line(tmp_path: Path) -> None:
+    text = "# t\n\n````{note}\nRun:\n\n```bash\nrespira --version\n```\n````\n\n```{toctree}\na\n```\n"
+    page = _page(tmp_path, text)
+    found = [(block.line, block.kind, block.code) for block in page.blocks]
+    assert found == [(6, "shell", "respira --version\n")]
+
+
+def test_respira_command_lines_are_found_in_every_form() -> None:
+    script = (
+        "accelerate launch --num_processes 2 -m respira train r.yaml --seeds 0\n"
+        "FOO=1 respira predict a.wav 2> e.txt && echo done\n"
+        "python -m respira evaluate run \\\n  --split test  # comment\n"
+        "echo respira train  # not a respira command\n"
+    )
+    assert respira_command_lines(script) == [
+        ["train", "r.yaml", "--seeds", "0"], ["predict", "a.wav"], ["evaluate", "run", "--split", "test"],
+    ]  # fmt: skip
+
+
+def test_appended_arguments_go_to_each_respira_command_only() -> None:
+    script = "respira train x.yaml | tee log  # note\nls -l\n" + (
+        'respira evaluate r \\\n  --b 2 > out.txt\necho "respira x"\n'
+    )
+    assert with_appended(script, "--max_steps 2") == (
+        "respira train x.yaml --max_steps 2 | tee log  # note\nls -l\n"
+        'respira evaluate r    --b 2 --max_steps 2 > out.txt\necho "respira x"\n'
+    )
+
+
+@pytest.fixture
+def sample_run(tmp_path: Path, synthetic_corpus: Path) -> PageRun:
+    return PageRun(synthetic_working_folder(tmp_path / "work", synthetic_corpus))
+
+
+def test_the_sample_page_runs(sample_run: PageRun, monkeypatch: pytest.MonkeyPatch) -> None:
+    for block in read_page(SAMPLE).blocks:
+        if block.kind != "data":
+            check_block(block, sample_run, monkeypatch)
+    assert sample_run.namespace["first"].startswith("1")  # the shell block's file, read by the Python block
+    assert (sample_run.folder / "first.txt").is_file()
+
+
+@pytest.mark.parametrize(
+    ("index", "old", "new", "said"),
+    [
+        (3, "--private", "--secret", "unrecognized arguments: --secret"),  # a skipped block's renamed flag
+        (3, "respira push", "respira pushh", "invalid choice"),  # a renamed command
+        (4, "--format csv", "--format tsv", "invalid choice: 'tsv'"),  # parsed before it runs
+        (5, "train no_such_recipe.yaml", "--version", "exit status 0, not 2"),
+        (6, "hello", "bye", "exit status 1"),
+        (7, "problem_type", "problem_kind", "unknown option(s)"),
+        (2, "endswith", "startswith", "AssertionError"),
+    ],
+)
+def test_a_broken_block_fails(
+    index: int, old: str, new: str, said: str, sample_run: PageRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocks = read_page(SAMPLE).blocks
+    for block in blocks[:index] if blocks[index].kind == "python" else ():  # what the Python block reads
+        check_block(block, sample_run, monkeypatch)
+    broken = blocks[index]
+    assert old in broken.code
+    broken.code = broken.code.replace(old, new)
+    with pytest.raises((pytest.fail.Exception, AssertionError)) as failed:
+        check_block(broken, sample_run, monkeypatch)
+    assert said in str(failed.value) or said in failed.typename
+
+
+def test_a_shared_data_page_gets_the_shared_corpora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import test_code_blocks
+    from .test_code_blocks import SHARED_DIR, page_run
+
+    page = _page(
+        tmp_path,
+        "<!-- doctest: data=shared -->\n# t\n\n```bash\nls kauh sprsound ICBHI_final_database > /dev/null\n"
+        "test -f ICBHI_challenge_train_test.txt && test -f ICBHI_Challenge_diagnosis.txt\n"
+        "test -f recording.wav\n"
+        "test ! -e SYNTHETIC_CORPUS.txt\n```\n",
+    )
+    assert page.shared_data
+    monkeypatch.setattr(test_code_blocks, "SHARED_DIR", tmp_path / "no_shared")
+    with pytest.raises(pytest.skip.Exception, match="data=shared"):
+        page_run(tmp_path / "absent.md", True, None, None)
+    if not (SHARED_DIR / "icbhi").is_dir():
+        pytest.skip(f"../shared not found at {SHARED_DIR}")
+    monkeypatch.setattr(test_code_blocks, "SHARED_DIR", SHARED_DIR)
+    folder = test_code_blocks.shared_working_folder(tmp_path / "work", SHARED_DIR)
+    check_block(page.blocks[0], PageRun(folder), monkeypatch)
