@@ -31,6 +31,7 @@ extensions = [
     "sphinxarg.ext",
     "recipe_fields",
     "public_api",
+    "results_links",
 ]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
