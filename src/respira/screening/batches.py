@@ -37,11 +37,14 @@ from ..windows import window_count
 from .sources import Recording
 
 __all__ = [
+    "CPU_BATCH_SIZE",
     "DEFAULT_PREFETCH",
+    "GPU_BATCH_SIZE",
     "Prefetch",
     "Prepared",
     "batched",
     "check_length",
+    "default_batch_size",
     "prepare",
     "reason",
     "screen_rows",
@@ -49,6 +52,16 @@ __all__ = [
 
 DEFAULT_PREFETCH = 8
 """Recordings decoded ahead of the model at most (the memory of the queue: their waveforms)."""
+CPU_BATCH_SIZE = 8
+"""Windows per forward pass on the CPU: EfficientAT mn04 ran 2× faster a window in batches of 4-8 than of
+32 on a 2-core VM (its activations stay in cache; BENCHMARKS.md, ``respira screen``)."""
+GPU_BATCH_SIZE = 64
+"""Windows per forward pass on a GPU, which wants large batches."""
+
+
+def default_batch_size(device: str) -> int:
+    """:data:`CPU_BATCH_SIZE` on the CPU, :data:`GPU_BATCH_SIZE` on any other device."""
+    return CPU_BATCH_SIZE if str(device).startswith("cpu") else GPU_BATCH_SIZE
 
 
 @dataclass
