@@ -53,8 +53,8 @@ __all__ = [
 DEFAULT_PREFETCH = 8
 """Recordings decoded ahead of the model at most (the memory of the queue: their waveforms)."""
 CPU_BATCH_SIZE = 8
-"""Windows per forward pass on the CPU: EfficientAT mn04 ran 2× faster a window in batches of 4-8 than of
-32 on a 2-core VM (its activations stay in cache; BENCHMARKS.md, ``respira screen``)."""
+"""Windows per forward pass on the CPU: EfficientAT mn04 ran faster a window in batches of 4-8 than of 32
+on the 2-core VM (its activations stay in cache; BENCHMARKS.md, ``respira screen``)."""
 GPU_BATCH_SIZE = 64
 """Windows per forward pass on a GPU, which wants large batches."""
 
