@@ -1,24 +1,31 @@
 """``respira screen`` against ``respira predict --per_recording``: same recordings, same model, one run.
 
-    python benchmarks/screen.py [--shared ../shared] [--recordings 40] [--model DIR] [--threads N]
-                                [--launch 2]
+    python benchmarks/screen.py [--shared ../shared] [--recordings 40] [--model DIR] [--device cpu|cuda]
+                                [--threads N] [--launch 2] [--memory 8] [--before SRC] [--output FILE]
 
-The recordings are the first ``--recordings`` ICBHI files of ../shared (real audio, their own rates and
-lengths), named in a ``.txt`` list in a temporary folder (nothing is copied). The model is ``--model``, else
-the flagship's architecture (EfficientAT mn04 with its real AudioSet weights from
-../shared/reference, 32 kHz, 4 kHz low-pass, 8-s input, a random multi-label head: speed does not depend
-on its weights; built as benchmarks/event_detection.py builds it).
+The recordings are the first ``--recordings`` ICBHI files of ../shared (real audio, their own rates
+and lengths: 4, 10 and 44.1 kHz), named in a ``.txt`` list in a temporary folder (nothing is copied).
+The model is ``--model``, else respira's shipped detector (EfficientAT mn04, frozen, 32 kHz, 4 kHz
+low-pass; windows of 4 s every 2 s). ``--device``: default CUDA when there is a GPU, else the CPU.
 
-Timed, each in this process after one untimed warm-up run of both commands on two recordings, wall clock
-from the command's start to its output written (model loading included, as a user waits for it):
+Timed, each in this process after one untimed warm-up run on two recordings, wall clock from the
+command's start to its output written (model loading included):
 
-- ``predict --per_recording``: ``respira predict MODEL FILE... --per_recording --output x.csv``;
-- ``screen``: ``respira screen MODEL LIST --output_dir OUT`` (Parquet chunks, merged table);
-- ``screen --events``: the same with the events table;
-- with ``--launch N``: ``screen`` under ``accelerate launch`` with N CPU processes of one thread each
-  (recipes/accelerate/cpu_ddp.yaml; a subprocess, so Python's start-up is included).
+- ``predict --per_recording``: ``respira predict MODEL FILE... --per_recording --output x.csv``
+  (the per-recording path: each recording decoded, then its windows run, one recording at a time);
+- ``screen``, ``screen --events``, and on the CPU ``screen --onnx`` (onnxruntime);
+- with ``--before SRC``: ``screen`` of another source tree (e.g. a ``git archive`` of the code before a
+  change), in a subprocess with ``PYTHONPATH=SRC``, and ``screen`` of this tree the same way;
+- on the CPU with ``--launch N``: ``screen`` under ``accelerate launch`` with N processes of one
+  thread each (recipes/accelerate/cpu_ddp.yaml) against one process of N threads, both subprocesses
+  (Python's start-up and the model's loading included in both);
+- with ``--memory K``: peak resident memory of ``screen`` (a subprocess) over K recordings and over 10 K
+  (the same files again through symbolic links of distinct names: distinct keys).
 
-Printed: audio hours, seconds, × real time (audio seconds per wall second) and the ratio to ``predict``.
+And the roofline: the model's GFLOP per second of audio (counted by ``torch.utils.flop_counter`` on
+one batch of 4-s windows, each repeat-padded to the model's 8-s input, a window every 2 s) against a
+measured float32 matrix product (1024², this process's threads) on the same device.
+Everything printed is also written to ``--output`` (default ``screen_benchmark.txt``).
 """
 
 from __future__ import annotations
@@ -37,15 +44,10 @@ import torch
 from _machine import cpu_name, load_average
 
 REPOSITORY = Path(__file__).resolve().parents[1]
-
-
-def _model(args: argparse.Namespace, folder: Path) -> Path:
-    if args.model:
-        return Path(args.model)
-    from event_detection import flagship
-
-    flagship(args.shared, folder).save_pretrained(folder / "model")
-    return folder / "model"
+PEAK = (
+    "import resource, sys; from respira.cli import main; code = main(sys.argv[1:]); "
+    "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+)
 
 
 def _timed(argv: list[str]) -> float:
@@ -59,62 +61,180 @@ def _timed(argv: list[str]) -> float:
     return elapsed
 
 
+def _subprocess(command: list[str], environment: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = subprocess.run(command, check=False, env=environment, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:6])}... failed:\n{result.stderr[-3000:]}")
+    return elapsed, result.stdout
+
+
+def _environment(threads: int, source: Path = REPOSITORY / "src") -> dict[str, str]:
+    path = os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")])
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "OMP_NUM_THREADS": str(threads),
+        "RESPIRA_NUM_THREADS": str(threads),
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+def _listing(folder: Path, name: str, files: list[Path], copies: int = 1) -> Path:
+    """A ``.txt`` list of ``files``, ``copies`` times over (copies through links of distinct names)."""
+    paths = [str(path) for path in files]
+    for copy in range(1, copies):
+        links = folder / f"{name}-links-{copy}"
+        links.mkdir()
+        for path in files:
+            (links / path.name).symlink_to(path)
+            paths.append(str(links / path.name))
+    listing = folder / f"{name}.txt"
+    listing.write_text("\n".join(paths))
+    return listing
+
+
+def _roofline(model_dir: str, device: str) -> tuple[float, float, float]:
+    """(GFLOP per second of audio, GFLOP per 8-s model input, measured float32 matmul GFLOP/s)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from respira.detector import Detector
+
+    detector = Detector.from_pretrained(model_dir, device=device)
+    model = detector.model.eval()
+    rate, batch = detector.sampling_rate, 8
+    window = round(detector.options["window"] * rate)
+    waveforms = torch.randn(batch, window, device=device) * 0.1
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(input_values=waveforms, attention_mask=torch.ones_like(waveforms, dtype=torch.long))
+    per_window = counter.get_total_flops() / batch / 1e9
+    per_audio_second = per_window / detector.options["hop"]  # a window every hop seconds
+    per_input = per_window * 8.0 / float(model.config.target_seconds)
+    size = 1024
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    for _ in range(3):
+        a @ b
+    repeats = 200 if device == "cuda" else 20
+    if device == "cuda":
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    matmul = 2 * size**3 * repeats / (time.perf_counter() - started) / 1e9
+    return per_audio_second, per_input, matmul
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPOSITORY.parent / "shared")
     parser.add_argument("--recordings", type=int, default=40)
-    parser.add_argument("--model", help="a model folder (default: the flagship's architecture)")
-    parser.add_argument("--threads", type=int, help="torch threads (default: respira's choice)")
+    parser.add_argument("--model", help="a model folder (default: the shipped detector)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when there is a GPU")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the timed runs")
     parser.add_argument("--launch", type=int, default=0, help="also time N accelerate CPU processes")
+    parser.add_argument("--memory", type=int, default=0, help="peak memory over K and 10 K recordings")
+    parser.add_argument("--before", type=Path, help="also time screen of this source tree (its src/)")
+    parser.add_argument("--output", type=Path, default=Path("screen_benchmark.txt"))
     args = parser.parse_args()
-    if args.threads:
-        os.environ["RESPIRA_NUM_THREADS"] = str(args.threads)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    os.environ["RESPIRA_NUM_THREADS"] = str(args.threads)
+    torch.set_num_threads(args.threads)
     files = sorted((args.shared / "icbhi").glob("**/*.wav"))[: args.recordings]
     if len(files) < 3:
         raise SystemExit(f"need ICBHI recordings under {args.shared}/icbhi")
     from respira.audio import audio_duration
+    from respira.pretrained import default_detector_dir
 
-    hours = sum(audio_duration(path) for path in files) / 3600
+    model = str(args.model or default_detector_dir())
+    seconds_of_audio = sum(audio_duration(path) for path in files)
+    on = ["--device", device]
+    lines = [
+        f"# {cpu_name()}, {os.cpu_count()} cores"
+        + (f", {torch.cuda.get_device_name()}" if device == "cuda" else "")
+        + f"; load average {load_average()} (start); torch {torch.__version__}; device {device}, "
+        f"{args.threads} thread(s)",
+        f"# {len(files)} ICBHI recordings, {seconds_of_audio / 3600:.3f} h of audio; model "
+        f"{args.model or 'the shipped detector'}",
+    ]
+    runs: dict[str, float] = {}
+    memory: dict[int, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model = str(_model(args, folder))
-        listing, warm = folder / "list.txt", folder / "warm.txt"
-        listing.write_text("\n".join(str(path) for path in files))
-        warm.write_text("\n".join(str(path) for path in files[:2]))
+        listing, warm = _listing(folder, "list", files), _listing(folder, "warm", files[:2])
         paths = [str(path) for path in files]
-        _timed(["predict", model, *paths[:2], "--per_recording", "--output", str(folder / "warm.csv")])
-        _timed(["screen", model, str(warm), "--output_dir", str(folder / "warm")])
-        runs = {
-            "predict --per_recording": _timed(
-                ["predict", model, *paths, "--per_recording", "--output", str(folder / "p.csv")]
-            ),
-            "screen": _timed(["screen", model, str(listing), "--output_dir", str(folder / "s")]),
-            "screen --events": _timed(
-                ["screen", model, str(listing), "--events", "--output_dir", str(folder / "e")]
-            ),
-        }
-        if args.launch:
+        predict = ["--per_recording", *on]
+        _timed(["predict", model, *paths[:2], *predict, "--output", str(folder / "warm.csv")])
+        _timed(["screen", model, str(warm), *on, "--output_dir", str(folder / "warm")])
+        runs["predict --per_recording"] = _timed(
+            ["predict", model, *paths, *predict, "--output", str(folder / "p.csv")]
+        )
+        runs["screen"] = _timed(["screen", model, str(listing), *on, "--output_dir", str(folder / "s")])
+        runs["screen --events"] = _timed(
+            ["screen", model, str(listing), "--events", *on, "--output_dir", str(folder / "e")]
+        )
+        if device == "cpu":
+            _timed(["screen", model, str(warm), "--onnx", "--output_dir", str(folder / "warm-onnx")])
+            runs["screen --onnx"] = _timed(
+                ["screen", model, str(listing), "--onnx", "--output_dir", str(folder / "o")]
+            )
+        screen = [sys.executable, "-m", "respira", "screen", model, str(listing), *on]
+        if args.before:
+            for name, source in (("before", args.before / "src"), ("after", REPOSITORY / "src")):
+                runs[f"screen, subprocess ({name}: {source.parent.name})"] = _subprocess(
+                    [*screen, "--output_dir", str(folder / f"sub-{name}")], _environment(args.threads, source)
+                )[0]
+        if args.launch and device == "cpu":
+            n = args.launch
+            runs[f"screen, 1 process × {n} threads (subprocess)"] = _subprocess(
+                [*screen, "--output_dir", str(folder / "one")], _environment(n)
+            )[0]
             config = REPOSITORY / "recipes" / "accelerate" / "cpu_ddp.yaml"
-            command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
-            command += ["--num_processes", str(args.launch), "--main_process_port", str(_free_port())]
-            command += ["-m", "respira", "screen", model, str(listing), "--output_dir", str(folder / "l")]
-            environment = {**os.environ, "OMP_NUM_THREADS": "1", "RESPIRA_NUM_THREADS": "1"}
-            started = time.perf_counter()
-            subprocess.run(command, check=True, env=environment, capture_output=True)
-            runs[f"screen, accelerate {args.launch} processes × 1 thread"] = time.perf_counter() - started
-    threads = torch.get_num_threads()
-    print(f"# {cpu_name()}, load {load_average()}, torch {torch.__version__}, threads {threads}")
-    print(f"# {len(files)} ICBHI recordings, {hours:.3f} h of audio, model {args.model or 'flagship mn04'}")
-    print(f"{'command':<48} {'seconds':>8} {'× real time':>12} {'vs predict':>10}")
+            launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config)]
+            launch += ["--num_processes", str(n), "--main_process_port", str(_free_port())]
+            launch += ["-m", "respira", "screen", model, str(listing), *on, "--output_dir", str(folder / "l")]
+            runs[f"screen, accelerate {n} processes × 1 thread"] = _subprocess(launch, _environment(1))[0]
+        if args.memory:
+            for copies in (1, 10):
+                many = _listing(folder, f"memory-{copies}", files[: args.memory], copies)
+                command = [sys.executable, "-c", PEAK, "screen", model, str(many), *on]
+                _, out = _subprocess(
+                    [*command, "--output_dir", str(folder / f"m{copies}")], _environment(args.threads)
+                )
+                peak = next(line for line in out.splitlines() if line.startswith("PEAK_RSS_KB"))
+                memory[copies * args.memory] = int(peak.split()[1]) / 1024
+    per_second, per_input, matmul = _roofline(model, device)
+    lines.append(f"{'command':<52} {'seconds':>8} {'× real time':>12} {'vs predict':>10}")
     baseline = runs["predict --per_recording"]
     for name, seconds in runs.items():
-        print(f"{name:<48} {seconds:8.1f} {hours * 3600 / seconds:12.0f} {baseline / seconds:10.2f}")
+        speed = seconds_of_audio / seconds
+        lines.append(f"{name:<52} {seconds:8.1f} {speed:12.0f} {baseline / seconds:10.2f}")
+    for count, mib in memory.items():
+        lines.append(f"peak resident memory, screen of {count} recordings: {mib:.0f} MiB")
+    if len(memory) == 2:
+        low, high = memory.values()
+        lines.append(f"peak memory at 10× the recordings / at 1×: {high / low:.3f}")
+    roof = matmul / per_second
+    lines += [
+        f"roofline: {per_second:.3f} GFLOP per second of audio (a 4-s window every 2 s, each "
+        f"{per_input:.3f} GFLOP per 8-s model input); float32 matmul {matmul:.1f} GFLOP/s "
+        f"→ at most {roof:.0f}× real time",
+        f"best measured: {max(seconds_of_audio / s for s in runs.values()):.0f}× real time = "
+        f"{max(seconds_of_audio / s for s in runs.values()) / roof:.1%} of the roofline",
+        f"# load average {load_average()} (end)",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    args.output.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,13 @@ from .events import FRAME_HOP_SECONDS, Event, EventSettings
 from .inference import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
+    WindowPlan,
     check_window_options,
+    plan_windows,
     predict_cycles,
     predict_files,
-    predict_windows,
+    run_windows,
+    window_rows,
 )
 from .labels import WITHHELD_LABEL
 from .metrics.recording_level import describe_aggregation
@@ -282,22 +285,51 @@ class Detector:
         file the waveform was read from) names it in warnings and errors and is the result's ``file``.
         """
         settings = self._options(options)
+        if cycles is None:
+            plan = self.plan_windows(waveform, sampling_rate, name=name, **options)
+            try:
+                probabilities, quality = run_windows(self.model, plan.windows, settings["batch_size"])
+            except ValueError as error:
+                raise PredictionError(" ".join(str(error).split())) from None
+            return self.planned_prediction(plan, probabilities, quality, name=name, **options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
-            if cycles is not None:
-                rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])
-                if not rows:
-                    raise ValueError("no cycles to predict")
-            else:
-                rows = predict_windows(
-                    self.model,
-                    audio,
-                    **{k: settings[k] for k in ("window", "hop", "smoothing", "batch_size", "max_windows")},
-                )
-        except PredictionError:
-            raise
+            rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])
+            if not rows:
+                raise ValueError("no cycles to predict")
         except ValueError as error:
             raise PredictionError(" ".join(str(error).split())) from None
+        return self._prediction(rows, settings, name)
+
+    def plan_windows(
+        self, waveform: Any, sampling_rate: int, *, name: str | None = None, **options: Any
+    ) -> WindowPlan:
+        """What :meth:`predict` does to a waveform before the model (checked, resampled, prepared, cut
+        into windows: :func:`respira.inference.plan_windows`); :func:`respira.inference.run_windows` runs
+        the windows, those of several recordings together if need be, and :meth:`planned_prediction`
+        makes the :class:`Prediction` of their outputs, equal to :meth:`predict`'s."""
+        settings = self._options(options)
+        audio = self._resampled(waveform, sampling_rate, name)
+        try:
+            return plan_windows(
+                self.model, audio, **{k: settings[k] for k in ("window", "hop", "smoothing", "max_windows")}
+            )
+        except ValueError as error:
+            raise PredictionError(" ".join(str(error).split())) from None
+
+    def planned_prediction(
+        self,
+        plan: WindowPlan,
+        probabilities: np.ndarray,
+        quality: np.ndarray | None,
+        *,
+        name: str | None = None,
+        **options: Any,
+    ) -> Prediction:
+        """The :class:`Prediction` of a :meth:`plan_windows` plan from its windows' outputs
+        (:func:`respira.inference.run_windows`): rows, smoothing, verdict and quality as :meth:`predict`."""
+        settings = self._options(options)
+        rows = window_rows(self.config, plan, probabilities, quality, settings["smoothing"])
         return self._prediction(rows, settings, name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
@@ -349,7 +381,7 @@ class Detector:
         event. The result says which rule drew the events and what it left out
         (:meth:`~respira.event_detection.EventDetection.describe`).
         """
-        from .event_detection import check_event_rule, detect_events, detect_file_events, gate_by_verdict
+        from .event_detection import check_event_rule, detect_events, detect_file_events
 
         try:
             rule = check_event_rule(rule)
@@ -380,6 +412,11 @@ class Detector:
             except (OSError, ValueError) as error:
                 message = " ".join(str(error).split())
                 raise PredictionError(message if file in message else f"{file}: {message}") from None
+        return self._by_rule(detection, rule, prediction)
+
+    def _by_rule(self, detection: EventDetection, rule: str, prediction: Prediction | None) -> EventDetection:
+        from .event_detection import gate_by_verdict
+
         if rule == FRAMES_RULE:
             return detection
         assert prediction is not None
@@ -391,6 +428,31 @@ class Detector:
             top_k=prediction.top_k,
             withheld=prediction.withheld,
         )
+
+    def planned_events(
+        self,
+        plan: WindowPlan,
+        chunks: Sequence[tuple[int, int, bool]],
+        outputs: Sequence[tuple[np.ndarray, np.ndarray]],
+        prediction: Prediction,
+        *,
+        frame_hop_seconds: float = FRAME_HOP_SECONDS,
+        rule: str = DEFAULT_EVENT_RULE,
+    ) -> EventDetection:
+        """:meth:`detect_events` of the waveform a :meth:`plan_windows` ``plan`` was made of, from its
+        chunks (:func:`respira.event_detection.plan_chunks` of ``plan.samples``) and their
+        :func:`~respira.event_detection.step_outputs` (run with other recordings' chunks if need be);
+        ``prediction``: :meth:`planned_prediction`'s for the same plan. Equal to :meth:`detect_events`'s."""
+        from .event_detection import check_event_rule, detection_of_frames, frames_from_chunks
+
+        try:
+            rule = check_event_rule(rule)
+            frames = frames_from_chunks(
+                self.config, chunks, outputs, plan.samples.shape[0], frame_hop_seconds
+            )
+        except ValueError as error:
+            raise PredictionError(str(error)) from None
+        return self._by_rule(detection_of_frames(self.model, frames, file=prediction.file), rule, prediction)
 
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any

@@ -93,9 +93,13 @@ __all__ = [
     "check_event_rule",
     "detect_events",
     "detect_file_events",
+    "detection_of_frames",
+    "frames_from_chunks",
     "gate_by_verdict",
+    "plan_chunks",
     "predict_file_frames",
     "predict_frames",
+    "step_outputs",
 ]
 
 MAX_CONTEXT_SECONDS = 1.0
@@ -206,7 +210,7 @@ class EventDetection:
         }
 
 
-def _step_outputs(
+def step_outputs(
     model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per chunk: its steps' centres (seconds from the chunk's start) and ``[steps, outputs]``
@@ -288,30 +292,67 @@ def _check_options(frame_hop_seconds: float, batch_size: int) -> None:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
 
 
+def _frame_of(model: RespiraForAudioClassification) -> int:
+    frame = getattr(model, "analysis_frame_samples", None)
+    if frame is None:
+        from .inference import analysis_frame_samples
+
+        frame = analysis_frame_samples(model)
+    return int(frame)
+
+
+def _chunk_sizes(config: Any) -> tuple[int, int]:
+    """``(chunk, margin)`` in samples at the model's rate (module docstring)."""
+    rate = int(config.sampling_rate)
+    chunk = round(float(config.target_seconds) * rate)
+    return chunk, round(min(MAX_CONTEXT_SECONDS, float(config.target_seconds) / 4) * rate)
+
+
+def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outputs: Sequence[Any]) -> None:
+    for (start, stop, last), (times, probabilities) in zip(spans, outputs, strict=True):
+        grid.add(start, stop, last, times, decide(probabilities, config).flags)
+
+
 def _frames_of(
     model: RespiraForAudioClassification, recording: Recording, frame_hop_seconds: float, batch_size: int
 ) -> FramePosteriors:
     """The frame grid of a recording, its chunks run ``batch_size`` at a time (module docstring)."""
     config = model.config
     rate = int(config.sampling_rate)
-    frame = getattr(model, "analysis_frame_samples", None)
-    if frame is None:
-        from .inference import analysis_frame_samples
-
-        frame = analysis_frame_samples(model)
-    if not recording.has(int(frame) - 1):
-        check_holds_a_frame(recording.total(), int(frame), rate)
-    chunk = round(float(config.target_seconds) * rate)
-    margin = round(min(MAX_CONTEXT_SECONDS, float(config.target_seconds) / 4) * rate)
+    frame = _frame_of(model)
+    if not recording.has(frame - 1):
+        check_holds_a_frame(recording.total(), frame, rate)
     grid = _Grid(float(frame_hop_seconds), rate)
-    spans = iter_chunk_spans(recording, chunk, margin)
+    spans = iter_chunk_spans(recording, *_chunk_sizes(config))
     while part := list(itertools.islice(spans, batch_size)):
-        outputs = _step_outputs(
-            model, [recording.segment(start, stop) for start, stop, _ in part], batch_size
-        )
-        for (start, stop, last), (times, probabilities) in zip(part, outputs, strict=True):
-            grid.add(start, stop, last, times, decide(probabilities, config).flags)
+        outputs = step_outputs(model, [recording.segment(start, stop) for start, stop, _ in part], batch_size)
+        _fill(grid, config, part, outputs)
     return grid.result(recording.total())
+
+
+def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
+    """The chunks ``(start, stop, last)`` that :func:`predict_frames` runs over a recording already
+    prepared (:func:`respira.dsp.prepare_recording`), checked as it checks them: their samples,
+    ``samples[start:stop]``, may run through :func:`step_outputs` with other recordings' chunks, and
+    :func:`frames_from_chunks` makes the frame grid of their outputs."""
+    check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
+    recording = RecordingInMemory(model.config, samples, prepared=True)
+    return list(iter_chunk_spans(recording, *_chunk_sizes(model.config)))
+
+
+def frames_from_chunks(
+    config: Any,
+    spans: Sequence[tuple[int, int, bool]],
+    outputs: Sequence[tuple[np.ndarray, np.ndarray]],
+    total: int,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+) -> FramePosteriors:
+    """The frame posteriors of a :func:`plan_chunks` plan of a recording of ``total`` samples from its
+    chunks' :func:`step_outputs`: equal to :func:`predict_frames`'s."""
+    _check_options(frame_hop_seconds, 1)
+    grid = _Grid(float(frame_hop_seconds), int(config.sampling_rate))
+    _fill(grid, config, spans, outputs)
+    return grid.result(total)
 
 
 def predict_frames(
@@ -358,7 +399,7 @@ def detect_events(
     ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings.
     """
     frames = predict_frames(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
-    return _detection(model, frames, thresholds, settings, file)
+    return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=file)
 
 
 def detect_file_events(
@@ -372,16 +413,19 @@ def detect_file_events(
 ) -> EventDetection:
     """:func:`detect_events` of an audio file, read block by block (:func:`predict_file_frames`)."""
     frames = predict_file_frames(model, path, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
-    return _detection(model, frames, thresholds, settings, str(path))
+    return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=str(path))
 
 
-def _detection(
+def detection_of_frames(
     model: Any,
     frames: FramePosteriors,
-    thresholds: Sequence[float] | None,
-    settings: EventSettings | None,
-    file: str | None,
+    *,
+    thresholds: Sequence[float] | None = None,
+    settings: EventSettings | None = None,
+    file: str | None = None,
 ) -> EventDetection:
+    """The frame events (:data:`FRAMES_RULE`) of frame posteriors at ``thresholds`` (default: the
+    model's decision thresholds) with ``settings`` (default: the model's event settings)."""
     chosen = tuple(thresholds) if thresholds is not None else thresholds_of(model.config)
     settings = settings if settings is not None else event_settings_of(model.config)
     events = posteriors_to_events(frames.posteriors, frames.hop_seconds, chosen, settings)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,12 +66,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_WINDOWS",
+    "WindowPlan",
     "analysis_frame_samples",
     "check_window_options",
+    "plan_windows",
     "predict_cycles",
     "predict_files",
     "predict_windows",
+    "run_windows",
     "window_count",
+    "window_rows",
     "window_starts",
 ]
 
@@ -141,16 +146,26 @@ def _run_segments(
     segments: Sequence[tuple[int, int]],
     batch_size: int,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Probabilities ``[segments, labels]`` of sample ranges of ``waveform``, ``batch_size`` at a time, and
-    for a model with a quality head the ``[segments]`` probabilities that each is too poor to judge.
+    """:func:`run_windows` of sample ranges of ``waveform``."""
+    return run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
 
-    A model with a ``predict_outputs(waveforms, batch_size)`` method (an ONNX export,
-    :class:`respira.hub.onnx.OnnxClassifier`) is given the segments themselves.
+
+def run_windows(
+    model: RespiraForAudioClassification, windows: Sequence[np.ndarray], batch_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities ``[windows, labels]`` of mono waveforms at the model's rate (prepared:
+    :func:`respira.dsp.prepare_recording`), ``batch_size`` at a time, and for a model with a quality head
+    the ``[windows]`` probabilities that each is too poor to judge.
+
+    The windows may come from several recordings: each row's result does not depend on the others in
+    its batch (the model brings every row to its input length by the row's own samples, and runs in
+    eval mode). A model with a ``predict_outputs(waveforms, batch_size)`` method (an ONNX export,
+    :class:`respira.hub.onnx.OnnxClassifier`) is given the windows themselves.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if hasattr(model, "predict_outputs"):
-        return model.predict_outputs([waveform[start:stop] for start, stop in segments], batch_size)
+        return model.predict_outputs(list(windows), batch_size)
     kind = _problem_type(model.config)
     device = next(model.parameters()).device
     was_training = model.training
@@ -159,10 +174,8 @@ def _run_segments(
     quality: list[np.ndarray] = []
     try:
         with torch.inference_mode():
-            for first in range(0, len(segments), batch_size):
-                batch, mask = pad_batch(
-                    [waveform[start:stop] for start, stop in segments[first : first + batch_size]]
-                )
+            for first in range(0, len(windows), batch_size):
+                batch, mask = pad_batch(list(windows[first : first + batch_size]))
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 chunks.append(_probabilities(output.logits, kind))
                 if output.quality_logits is not None:
@@ -211,6 +224,61 @@ def check_window_options(
     _window_samples(model, window, hop, smoothing)
 
 
+@dataclass(frozen=True)
+class WindowPlan:
+    """A recording's sliding windows, before the model: ``samples``, the whole recording prepared
+    (:func:`respira.dsp.prepare_recording`); ``windows``, the samples of each window (views of
+    ``samples``); ``spans``, their ``(start, end)`` in seconds."""
+
+    samples: np.ndarray
+    windows: list[np.ndarray]
+    spans: list[tuple[float, float]]
+
+
+def plan_windows(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    hop: float = DEFAULT_HOP_SECONDS,
+    smoothing: int = 1,
+    max_windows: int | None = MAX_WINDOWS,
+) -> WindowPlan:
+    """The work of :func:`predict_windows` before the model (the same checks, one-line ``ValueError``):
+    ``waveform`` prepared and cut into its windows, which :func:`run_windows` may run together with
+    other recordings' and :func:`window_rows` turns into rows."""
+    frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
+    window_samples, hop_samples = _window_samples(model, window, hop, smoothing, frame)
+    waveform = prepare_recording(model.config, as_waveform(waveform))
+    rate = int(model.config.sampling_rate)
+    total = waveform.shape[0]
+    check_holds_a_frame(total, frame, rate)
+    count = window_count(total, window_samples, hop_samples)
+    if max_windows is not None and count > max_windows:
+        raise ValueError(
+            f"{window} s windows every {hop} s over {total / rate:.1f} s of audio make {count} windows, "
+            f"more than the limit of {max_windows} per recording; use a longer hop (or raise max_windows)"
+        )
+    starts = window_starts(total, window_samples, hop_samples)
+    segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
+    return WindowPlan(
+        waveform,
+        [waveform[start:stop] for start, stop in segments],
+        [(start / rate, stop / rate) for start, stop in segments],
+    )
+
+
+def window_rows(
+    config: RespiraConfig,
+    plan: WindowPlan,
+    probabilities: np.ndarray,
+    quality: np.ndarray | None,
+    smoothing: int = 1,
+) -> list[dict[str, Any]]:
+    """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` outputs."""
+    return _rows(_smooth(probabilities, int(smoothing)), plan.spans, config, quality)
+
+
 def predict_windows(
     model: RespiraForAudioClassification,
     waveform: np.ndarray | torch.Tensor,
@@ -234,24 +302,12 @@ def predict_windows(
     The work is bounded: a window, and the recording, must hold at least one analysis frame of the
     model's featurizer (:func:`analysis_frame_samples`), and a recording that would need more than
     ``max_windows`` windows (``None``: no limit) raises ``ValueError`` before any is computed.
+    Several recordings' windows batched together: :func:`plan_windows`, :func:`run_windows`,
+    :func:`window_rows` (what ``respira screen`` does).
     """
-    frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
-    window_samples, hop_samples = _window_samples(model, window, hop, smoothing, frame)
-    waveform = prepare_recording(model.config, as_waveform(waveform))
-    rate = int(model.config.sampling_rate)
-    total = waveform.shape[0]
-    check_holds_a_frame(total, frame, rate)
-    count = window_count(total, window_samples, hop_samples)
-    if max_windows is not None and count > max_windows:
-        raise ValueError(
-            f"{window} s windows every {hop} s over {total / rate:.1f} s of audio make {count} windows, "
-            f"more than the limit of {max_windows} per recording; use a longer hop (or raise max_windows)"
-        )
-    starts = window_starts(total, window_samples, hop_samples)
-    segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
-    probabilities, quality = _run_segments(model, waveform, segments, batch_size)
-    spans = [(start / rate, stop / rate) for start, stop in segments]
-    return _rows(_smooth(probabilities, int(smoothing)), spans, model.config, quality)
+    plan = plan_windows(model, waveform, window=window, hop=hop, smoothing=smoothing, max_windows=max_windows)
+    probabilities, quality = run_windows(model, plan.windows, batch_size)
+    return window_rows(model.config, plan, probabilities, quality, smoothing)
 
 
 def predict_cycles(

@@ -70,10 +70,10 @@ class Recording(Protocol):
 
 
 class RecordingInMemory:
-    """A decoded waveform at the model's rate, prepared whole."""
+    """A decoded waveform at the model's rate, prepared whole (``prepared``: it is already)."""
 
-    def __init__(self, config: Any, waveform: np.ndarray) -> None:
-        self.samples = prepare_recording(config, waveform)
+    def __init__(self, config: Any, waveform: np.ndarray, *, prepared: bool = False) -> None:
+        self.samples = waveform if prepared else prepare_recording(config, waveform)
 
     def has(self, index: int) -> bool:
         return index < self.samples.shape[0]

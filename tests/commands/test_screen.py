@@ -90,3 +90,23 @@ def test_onnx_runs_the_models_onnx_graph(detector_dir: Path, archive: Path, tmp_
         torch_rows["crackle"].to_numpy(), abs=1e-4, nan_ok=True
     )
     assert onnx_rows["verdict"].tolist() == torch_rows["verdict"].tolist()
+
+
+def test_screen_runs_small_batches_on_the_cpu_unless_told(
+    detector_dir: Path, archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from respira.screening import batches
+
+    real, sizes = batches.run_windows, []
+
+    def counting(model, windows, batch_size):
+        sizes.append(len(windows))
+        return real(model, windows, batch_size)
+
+    monkeypatch.setattr(batches, "run_windows", counting)
+    common = [str(detector_dir), str(archive), "--device", "cpu"]
+    assert main(["screen", *common, "--output_dir", str(tmp_path / "a")]) == 0
+    assert max(sizes) == batches.CPU_BATCH_SIZE == 8
+    sizes.clear()
+    assert main(["screen", *common, "--batch_size", "3", "--output_dir", str(tmp_path / "b")]) == 0
+    assert max(sizes) == 3

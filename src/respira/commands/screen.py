@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import FRAME_HOP_SECONDS
+from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 from .options import (
     add_aggregation_options,
     add_device_option,
@@ -81,7 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--smoothing", type=int, default=1, help="moving average of the probabilities over k windows"
     )
     add_aggregation_options(parser)
-    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument(
+        "--batch_size",
+        type=int,
+        help="windows per forward pass, from several recordings (default: "
+        f"{CPU_BATCH_SIZE} on the CPU, where a small batch stays in cache, {GPU_BATCH_SIZE} on a GPU)",
+    )
     parser.add_argument(
         "--max_windows",
         type=int,
@@ -123,6 +129,11 @@ def _bar(total: float, unit: str) -> Iterator[Any]:
         yield shown
 
 
+def detector_device(args: argparse.Namespace, state: Any) -> str:
+    """Where the model runs: ``--onnx`` on the CPU, else ``--device`` or the process's device."""
+    return "cpu" if args.onnx else str(args.device or state.device)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from accelerate import PartialState
@@ -145,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         window=args.window,
         hop=args.hop,
         smoothing=args.smoothing,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or default_batch_size(detector_device(args, state)),
         max_windows=args.max_windows,
         aggregation=aggregation,
         top_k=top_k,

@@ -6,6 +6,8 @@
   list of paths, a ``datasets`` audio dataset) and its recordings, listed as a stream;
 - :mod:`respira.screening.results`: the output folder (manifest, atomic chunks, merged tables) and the
   tables' columns, :data:`RECORDING_SCHEMA` and :data:`EVENT_SCHEMA`;
+- :mod:`respira.screening.batches`: the engine: recordings decoded ahead of the model in a background
+  thread, their windows batched across recordings (:func:`screen_rows`);
 - :mod:`respira.screening.run`: :func:`screen`, one process's share screened and, on the main process,
   the chunks merged into one :class:`Summary`.
 """

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audio import audio_header, read_audio
-from ..windows import window_count
+from ..audio import audio_header
+from .batches import DEFAULT_PREFETCH, screen_rows
 from .results import (
     CHUNKS,
     ChunkWriter,
@@ -68,58 +68,15 @@ class Summary:
         )
 
 
-def _reason(error: BaseException, path: str) -> str:
-    message = " ".join(str(error).split()) or type(error).__name__
-    return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
-
-
 def screen_recording(
     detector: Any, recording: Recording, *, events: bool = False, frame_hop_seconds: float | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``,
-    its event rows; a recording that cannot be screened gets its one-line ``error``."""
-    row: dict[str, Any] = {"path": recording.path, "size": recording.size, "mtime_ns": recording.mtime_ns}
-    event_rows: list[dict[str, Any]] = []
-    try:
-        if recording.data is None:
-            raise ValueError("the dataset row holds no audio (neither bytes nor a path)")
-        header = audio_header(recording.data, name=recording.path)
-        row.update(duration=header.duration, sampling_rate=header.sampling_rate, channels=header.channels)
-        _check_length(detector, header.duration)
-        rate = detector.sampling_rate
-        waveform = read_audio(recording.data, rate, name=recording.path)
-        prediction = detector.predict(waveform, rate, name=recording.path)
-        row.update(
-            verdict=prediction.label,
-            crackle=prediction.crackle,
-            wheeze=prediction.wheeze,
-            quality=prediction.quality,
-        )
-        if events:
-            hop = {} if frame_hop_seconds is None else {"frame_hop_seconds": frame_hop_seconds}
-            detection = detector.detect_events(
-                waveform, rate, name=recording.path, prediction=prediction, **hop
-            )
-            event_rows = [{**event, "path": event.pop("file")} for event in detection.to_rows()]
-    except (OSError, ValueError) as error:
-        row["error"] = _reason(error, recording.path)
-        event_rows = []
-    return row, event_rows
-
-
-def _check_length(detector: Any, duration: float) -> None:
-    """Refuse, before decoding, a recording needing more than the detector's ``max_windows`` windows."""
-    limit = detector.options["max_windows"]
-    if limit is None:
-        return
-    rate = detector.sampling_rate
-    window = round(detector.options["window"] * rate)
-    hop = max(1, min(round(detector.options["hop"] * rate), window))
-    needed = window_count(round(duration * rate), window, hop)
-    if needed > limit:
-        raise ValueError(
-            f"too long: {duration:.1f} s of audio make {needed} windows, more than --max_windows {limit}"
-        )
+    its event rows; a recording that cannot be screened gets its one-line ``error``. (:func:`screen`
+    screens many at once: :func:`~respira.screening.batches.screen_rows`.)"""
+    return next(
+        screen_rows(detector, [recording], events=events, frame_hop_seconds=frame_hop_seconds, prefetch=0)
+    )
 
 
 def _pending(
@@ -144,6 +101,7 @@ def screen(
     chunk_size: int = 256,
     output_format: str = "parquet",
     progress: Callable[[float, str], Any] | None = None,
+    prefetch: int = DEFAULT_PREFETCH,
 ) -> Summary | None:
     """Screen this process's share of ``source`` into ``output_dir``; on the main process, wait for the
     others, merge and return the run's :class:`Summary` (``None`` elsewhere).
@@ -153,7 +111,9 @@ def screen(
     ``is_main_process``; the run's number goes from the main process to the others by torch's
     ``broadcast_object_list`` once it has removed what a killed run left). ``progress(total, unit)``: a
     context manager giving a stage to advance (the main process shows one: hours of audio of its
-    share, or recordings of a dataset).
+    share, or recordings of a dataset). ``prefetch``: recordings decoded ahead of the model, in a
+    background thread (0: in line); the windows of several recordings run together
+    (:mod:`respira.screening.batches`).
     """
     output_dir = Path(output_dir)
     manifest = {
@@ -176,10 +136,11 @@ def screen(
     writer = ChunkWriter(output_dir, run, index, chunk_size, events)
     total, unit = _share_size(source, index, count, finished) if state.is_main_process else (0.0, "h")
     with _stage(progress if state.is_main_process else None, total, unit) as stage:
-        for recording in _pending(source, index, count, finished, skipped):
-            row, event_rows = screen_recording(
-                detector, recording, events=events, frame_hop_seconds=frame_hop_seconds
-            )
+        pending = _pending(source, index, count, finished, skipped)
+        rows = screen_rows(
+            detector, pending, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch
+        )
+        for row, event_rows in rows:
             writer.add(row, event_rows)
             if row.get("error") is None:
                 mine.done += 1

@@ -1,0 +1,321 @@
+"""The screening engine: recordings prepared ahead of the model, their windows batched across recordings.
+
+Per recording, :meth:`~respira.detector.Detector.predict` decodes, resamples, low-passes, cuts its
+windows and runs them, one recording's windows per forward pass: the model waits for the decoding, and a
+20-s recording's ten windows make a small batch. Here
+
+1. a background thread (:class:`Prefetch`) reads the next recordings (header, length check, decoding
+   and resampling: :func:`respira.audio.read_audio`; the model's input preprocessing and the windows:
+   :meth:`~respira.detector.Detector.plan_windows`; with events, the chunks:
+   :func:`~respira.event_detection.plan_chunks`) into a queue of at most ``prefetch`` recordings, while
+2. the model runs their windows ``batch_size`` at a time whatever recording each comes from
+   (:func:`batched`), and each recording, once its last window has run, gets its verdict
+   (:meth:`~respira.detector.Detector.planned_prediction`) and events
+   (:meth:`~respira.detector.Detector.planned_events`): the same rows as the per-recording path, in the
+   listing's order.
+
+A recording that cannot be screened is an error row with its one-line reason and never takes its
+neighbours with it: a batch the model refuses (a ``ValueError``) is run again window by window, and
+only the recordings whose own windows fail get the error.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..audio import audio_header, read_audio
+from ..event_detection import plan_chunks, step_outputs
+from ..inference import WindowPlan, run_windows
+from ..windows import window_count
+from .sources import Recording
+
+__all__ = [
+    "CPU_BATCH_SIZE",
+    "DEFAULT_PREFETCH",
+    "GPU_BATCH_SIZE",
+    "Prefetch",
+    "Prepared",
+    "batched",
+    "check_length",
+    "default_batch_size",
+    "prepare",
+    "reason",
+    "screen_rows",
+]
+
+DEFAULT_PREFETCH = 8
+"""Recordings decoded ahead of the model at most (the memory of the queue: their waveforms)."""
+CPU_BATCH_SIZE = 8
+"""Windows per forward pass on the CPU: EfficientAT mn04 ran faster a window in batches of 4-8 than of 32
+on the 2-core VM (its activations stay in cache; BENCHMARKS.md, ``respira screen``)."""
+GPU_BATCH_SIZE = 64
+"""Windows per forward pass on a GPU, which wants large batches."""
+
+
+def default_batch_size(device: str) -> int:
+    """:data:`CPU_BATCH_SIZE` on the CPU, :data:`GPU_BATCH_SIZE` on any other device."""
+    return CPU_BATCH_SIZE if str(device).startswith("cpu") else GPU_BATCH_SIZE
+
+
+@dataclass
+class Prepared:
+    """A recording read and cut for the model: its ``row`` so far (path, size, mtime_ns, duration,
+    sampling_rate, channels; ``error`` when it cannot be screened), its window ``plan`` and, with events,
+    its ``chunks``; its ``prediction`` and ``events`` (rows) once its windows and chunks have run."""
+
+    recording: Recording
+    row: dict[str, Any]
+    plan: WindowPlan | None = None
+    chunks: list[tuple[int, int, bool]] | None = None
+    prediction: Any = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def reason(error: BaseException, path: str) -> str:
+    """``error``'s one-line message without the leading ``path: ``."""
+    message = " ".join(str(error).split()) or type(error).__name__
+    return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
+
+
+def check_length(detector: Any, duration: float) -> None:
+    """Refuse, before decoding, a recording needing more than the detector's ``max_windows`` windows."""
+    limit = detector.options["max_windows"]
+    if limit is None:
+        return
+    rate = detector.sampling_rate
+    window = round(detector.options["window"] * rate)
+    hop = max(1, min(round(detector.options["hop"] * rate), window))
+    needed = window_count(round(duration * rate), window, hop)
+    if needed > limit:
+        raise ValueError(
+            f"too long: {duration:.1f} s of audio make {needed} windows, more than --max_windows {limit}"
+        )
+
+
+def prepare(detector: Any, recording: Recording, *, events: bool = False) -> Prepared:
+    """Everything before the model for one recording; what fails is the row's ``error``."""
+    row: dict[str, Any] = {"path": recording.path, "size": recording.size, "mtime_ns": recording.mtime_ns}
+    item = Prepared(recording, row)
+    try:
+        if recording.data is None:
+            raise ValueError("the dataset row holds no audio (neither bytes nor a path)")
+        header = audio_header(recording.data, name=recording.path)
+        row.update(duration=header.duration, sampling_rate=header.sampling_rate, channels=header.channels)
+        check_length(detector, header.duration)
+        rate = detector.sampling_rate
+        waveform = read_audio(recording.data, rate, name=recording.path)
+        item.plan = detector.plan_windows(waveform, rate, name=recording.path)
+        if events:
+            item.chunks = plan_chunks(detector.model, item.plan.samples)
+    except (OSError, ValueError) as error:
+        row["error"] = reason(error, recording.path)
+        item.plan = item.chunks = None
+    return item
+
+
+class Prefetch:
+    """Iterate ``make(item)`` over ``items`` computed in a background thread, at most ``size`` ahead.
+
+    The thread's own exceptions (other than the per-recording errors ``make`` turns into rows) are
+    raised in the consumer; leaving the iteration early (an exception, ``close``) stops the thread."""
+
+    _END = object()
+
+    def __init__(
+        self, items: Iterable[Any], make: Callable[[Any], Any], size: int = DEFAULT_PREFETCH
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"the prefetch queue must hold at least 1 recording, got {size}")
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items, make), daemon=True)
+        self._thread.start()
+
+    def _put(self, value: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(value, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, items: Iterable[Any], make: Callable[[Any], Any]) -> None:
+        try:
+            for item in items:
+                if not self._put((make(item), None)):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put((None, error))
+            return
+        self._put((self._END, None))
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                value, error = self._queue.get()
+                if error is not None:
+                    raise error
+                if value is self._END:
+                    return
+                yield value
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def batched(
+    items: Iterable[Any],
+    parts: Callable[[Any], Sequence[np.ndarray]],
+    run: Callable[[list[np.ndarray]], list[Any]],
+    batch_size: int,
+) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
+    """``(item, outputs, error)`` of each of ``items`` in order: ``run`` (waveforms → one output each)
+    over every item's ``parts``, ``batch_size`` parts at a time whichever items they come from.
+
+    An item is yielded once its last part has run (``outputs``: one per part) or failed (``error``: the
+    first ``ValueError`` of a part of its own; a batch ``run`` refuses runs again part by part, so the
+    other items' results are kept). At most one batch of parts is held besides the items waiting."""
+    waiting: deque[list[Any]] = deque()  # [item, parts, outputs, error]
+    pending: list[tuple[list[Any], np.ndarray]] = []
+
+    def run_batch(batch: list[tuple[list[Any], np.ndarray]]) -> None:
+        try:
+            outputs = run([part for _, part in batch])
+        except ValueError:
+            outputs = None
+        if outputs is not None:
+            for (entry, _), output in zip(batch, outputs, strict=True):
+                entry[2].append(output)
+            return
+        for entry, part in batch:
+            try:
+                entry[2].append(run([part])[0])
+            except ValueError as error:
+                entry[2].append(None)
+                entry[3] = entry[3] or error
+
+    def finished() -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
+        while waiting and len(waiting[0][2]) == len(waiting[0][1]):
+            item, _, outputs, error = waiting.popleft()
+            yield item, None if error is not None else outputs, error
+
+    for item in items:
+        entry = [item, list(parts(item)), [], None]
+        waiting.append(entry)
+        pending.extend((entry, part) for part in entry[1])
+        while len(pending) >= batch_size:
+            run_batch(pending[:batch_size])
+            del pending[:batch_size]
+        yield from finished()
+    while pending:
+        run_batch(pending[:batch_size])
+        del pending[:batch_size]
+    yield from finished()
+
+
+def _window_outputs(detector: Any, batch_size: int) -> Callable[[list[np.ndarray]], list[Any]]:
+    def run(windows: list[np.ndarray]) -> list[Any]:
+        probabilities, quality = run_windows(detector.model, windows, batch_size)
+        return [(probabilities[i], None if quality is None else quality[i]) for i in range(len(windows))]
+
+    return run
+
+
+def _predicted(
+    detector: Any, screened: Iterable[tuple[Prepared, list[Any] | None, Any]]
+) -> Iterator[Prepared]:
+    for item, outputs, refused in screened:
+        error = refused
+        if item.plan is not None and error is None and outputs is not None:
+            quality = None if outputs[0][1] is None else np.array([q for _, q in outputs])
+            try:
+                item.prediction = detector.planned_prediction(
+                    item.plan, np.stack([p for p, _ in outputs]), quality, name=item.recording.path
+                )
+            except ValueError as failure:
+                error = failure
+        if error is not None:
+            item.row["error"] = reason(error, item.recording.path)
+            item.plan = item.chunks = None
+        yield item
+
+
+def _with_events(
+    detector: Any, predicted: Iterable[Prepared], batch_size: int, frame_hop_seconds: float
+) -> Iterator[Prepared]:
+    def parts(item: Prepared) -> list[np.ndarray]:
+        if item.plan is None or item.chunks is None:
+            return []
+        return [item.plan.samples[start:stop] for start, stop, _ in item.chunks]
+
+    def run(chunks: list[np.ndarray]) -> list[Any]:
+        return step_outputs(detector.model, chunks, batch_size)
+
+    for item, outputs, refused in batched(predicted, parts, run, batch_size):
+        error = refused
+        if item.plan is not None and error is None and outputs is not None:
+            try:
+                detection = detector.planned_events(
+                    item.plan, item.chunks, outputs, item.prediction, frame_hop_seconds=frame_hop_seconds
+                )
+                item.events = [
+                    {("path" if key == "file" else key): value for key, value in event.items()}
+                    for event in detection.to_rows()
+                ]
+            except ValueError as failure:
+                error = failure
+        if error is not None:
+            item.row["error"] = reason(error, item.recording.path)
+            item.events = []
+        yield item
+
+
+def screen_rows(
+    detector: Any,
+    recordings: Iterable[Recording],
+    *,
+    events: bool = False,
+    frame_hop_seconds: float | None = None,
+    prefetch: int = DEFAULT_PREFETCH,
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``,
+    its event rows, in order (module docstring); ``prefetch``: recordings read ahead (0: read in line)."""
+    from ..events import FRAME_HOP_SECONDS
+
+    hop = FRAME_HOP_SECONDS if frame_hop_seconds is None else frame_hop_seconds
+    batch_size = int(detector.options["batch_size"])
+
+    def make(recording: Recording) -> Prepared:
+        return prepare(detector, recording, events=events)
+
+    prepared = Prefetch(recordings, make, prefetch) if prefetch else map(make, recordings)
+    windows = batched(
+        prepared,
+        lambda item: item.plan.windows if item.plan is not None else [],
+        _window_outputs(detector, batch_size),
+        batch_size,
+    )
+    screened = _predicted(detector, windows)
+    if events:
+        screened = _with_events(detector, screened, batch_size, hop)
+    for item in screened:
+        if item.prediction is not None and item.row.get("error") is None:
+            prediction = item.prediction
+            item.row.update(
+                verdict=prediction.label,
+                crackle=prediction.crackle,
+                wheeze=prediction.wheeze,
+                quality=prediction.quality,
+            )
+        yield item.row, item.events
