@@ -1,10 +1,12 @@
 """``respira screen`` against ``respira predict --per_recording``: same recordings, same model, one run.
 
-    python benchmarks/screen.py [--shared ../shared] [--recordings 40] [--model DIR] [--device cpu|cuda]
-                                [--threads N] [--launch 2] [--memory 8] [--before SRC] [--output FILE]
+    python benchmarks/screen.py [--shared ../shared | --folder DIR] [--recordings 40] [--model DIR]
+                                [--device cpu|cuda] [--threads N] [--launch 2] [--memory 8]
+                                [--before SRC] [--output FILE]
 
 The recordings are the first ``--recordings`` ICBHI files of ../shared (real audio, their own rates
-and lengths: 4, 10 and 44.1 kHz), named in a ``.txt`` list in a temporary folder (nothing is copied).
+and lengths: 4, 10 and 44.1 kHz), or of ``--folder`` (e.g. a copy of KAUH's on a machine without
+../shared), named in a ``.txt`` list in a temporary folder (nothing is copied).
 The model is ``--model``, else respira's shipped detector (EfficientAT mn04, frozen, 32 kHz, 4 kHz
 low-pass; windows of 4 s every 2 s). ``--device``: default CUDA when there is a GPU, else the CPU.
 
@@ -81,6 +83,16 @@ def _environment(threads: int, source: Path = REPOSITORY / "src") -> dict[str, s
     }
 
 
+def _check_screened(folder: Path) -> None:
+    """Stop unless every recording of every timed screen got its verdict (a run of error rows is fast)."""
+    import pyarrow.parquet as pq
+
+    for table in sorted(folder.glob("*/recordings.parquet")):
+        errors = [e for e in pq.read_table(table, columns=["error"]).column("error").to_pylist() if e]
+        if errors:
+            raise SystemExit(f"{table.parent.name}: {len(errors)} recording(s) failed, e.g. {errors[0]}")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -137,6 +149,9 @@ def _roofline(model_dir: str, device: str) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPOSITORY.parent / "shared")
+    parser.add_argument(
+        "--folder", type=Path, help="recordings to time instead (any folder of .wav; default: ICBHI's)"
+    )
     parser.add_argument("--recordings", type=int, default=40)
     parser.add_argument("--model", help="a model folder (default: the shipped detector)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when there is a GPU")
@@ -149,9 +164,10 @@ def main() -> None:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     os.environ["RESPIRA_NUM_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
-    files = sorted((args.shared / "icbhi").glob("**/*.wav"))[: args.recordings]
+    source = args.folder or args.shared / "icbhi"
+    files = sorted(path.resolve() for path in source.glob("**/*.wav"))[: args.recordings]
     if len(files) < 3:
-        raise SystemExit(f"need ICBHI recordings under {args.shared}/icbhi")
+        raise SystemExit(f"need at least 3 recordings (.wav) under {source}")
     from respira.audio import audio_duration
     from respira.pretrained import default_detector_dir
 
@@ -163,7 +179,8 @@ def main() -> None:
         + (f", {torch.cuda.get_device_name()}" if device == "cuda" else "")
         + f"; load average {load_average()} (start); torch {torch.__version__}; device {device}, "
         f"{args.threads} thread(s)",
-        f"# {len(files)} ICBHI recordings, {seconds_of_audio / 3600:.3f} h of audio; model "
+        f"# {len(files)} {'ICBHI' if args.folder is None else args.folder.name} recordings, "
+        f"{seconds_of_audio / 3600:.3f} h of audio; model "
         f"{args.model or 'the shipped detector'}",
     ]
     runs: dict[str, float] = {}
@@ -212,6 +229,7 @@ def main() -> None:
                 )
                 peak = next(line for line in out.splitlines() if line.startswith("PEAK_RSS_KB"))
                 memory[copies * args.memory] = int(peak.split()[1]) / 1024
+        _check_screened(folder)
     per_second, per_input, matmul = _roofline(model, device)
     lines.append(f"{'command':<52} {'seconds':>8} {'× real time':>12} {'vs predict':>10}")
     baseline = runs["predict --per_recording"]
