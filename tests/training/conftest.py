@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pytest
@@ -60,6 +61,16 @@ def tiny_model(encoder: dict = TINY_CNN, **options) -> respira.RespiraForAudioCl
     return respira.RespiraForAudioClassification(
         respira.RespiraConfig(encoder_config=dict(encoder), **options)
     )
+
+
+def counted_copy(model: respira.RespiraForAudioClassification) -> tuple[Any, list[int]]:
+    """A fresh model of ``model``'s config and weights (in eval mode) and the batch sizes its encoder runs
+    on, recorded as it runs (a forward hook): how many rows an embedding pass really embedded."""
+    copy = respira.RespiraForAudioClassification(model.config).eval()
+    copy.load_state_dict(model.state_dict())
+    rows: list[int] = []
+    copy.respira.register_forward_hook(lambda module, args, output: rows.append(int(args[0].shape[0])))
+    return copy, rows
 
 
 def training_args(tmp_path: Path, **overrides) -> RespiraTrainingArguments:

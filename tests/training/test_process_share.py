@@ -20,7 +20,7 @@ from respira.training.embeddings.embedding_cache import cache_views, clean_embed
 from respira.training.embeddings.process_share import ProcessShare
 from respira.training.embeddings.view_store import ViewStore
 
-from .conftest import tiny_model
+from .conftest import counted_copy, tiny_model
 
 RATE = 16_000
 AUGMENTATION = {"gain": {"db": [-6, 6], "probability": 1.0}}
@@ -59,15 +59,6 @@ def part(icbhi_splits):
     return icbhi_splits["train"].select(range(11))  # odd: the first process takes one cycle more
 
 
-def _copy(frozen) -> tuple[Any, list[int]]:
-    """A copy of ``frozen`` (one per thread) and the rows its encoder runs on, counted as it runs."""
-    model = tiny_model(freeze_encoder=True, target_seconds=8.0).eval()
-    model.load_state_dict(frozen.state_dict())
-    rows: list[int] = []
-    model.respira.register_forward_hook(lambda module, args, output: rows.append(int(args[0].shape[0])))
-    return model, rows
-
-
 def _collator(pool) -> AudioCollator:
     concat = SameLabelConcat(DatasetCyclePool(pool, RATE), probability=0.5, classes=None, sampling_rate=RATE)
     return AudioCollator(augment=build_augmentation(AUGMENTATION), concat=concat, seed=0)
@@ -92,7 +83,7 @@ def test_two_processes_embed_each_view_once_and_both_get_the_table_of_one(frozen
     alone = _table(cache_views(frozen, part, _collator(part), views, batch_size=4))
 
     def work(share: ProcessShare) -> tuple[np.ndarray, int, list[EmbeddingPass], ViewStore | None]:
-        model, rows = _copy(frozen)
+        model, rows = counted_copy(frozen)  # one per thread
         store = ViewStore() if with_store else None
         table = cache_views(model, part, _collator(part), views, batch_size=4, store=store, share=share)
         return _table(table), sum(rows), share.passes, store
@@ -122,7 +113,7 @@ def test_two_processes_share_the_clean_pass_of_a_split(frozen, icbhi_splits) -> 
     alone = _table(clean_embeddings(frozen, validation, batch_size=4))
 
     def work(share: ProcessShare) -> tuple[np.ndarray, int, list[EmbeddingPass]]:
-        model, rows = _copy(frozen)
+        model, rows = counted_copy(frozen)  # one per thread
         table = clean_embeddings(model, validation, batch_size=4, share=share, split="test")
         return _table(table), sum(rows), share.passes
 

@@ -13,7 +13,7 @@ from respira.training.batches.collator import AudioCollator, DatasetCyclePool
 from respira.training.embeddings.embedding_cache import cache_views
 from respira.training.embeddings.view_store import ViewStore
 
-from .conftest import tiny_model
+from .conftest import counted_copy, tiny_model
 
 AUGMENTATION = {"gain": {"db": [-6, 6], "probability": 1.0}}
 RATE = 16_000
@@ -39,20 +39,13 @@ def _collator(pool=None) -> AudioCollator:
     return AudioCollator(augment=build_augmentation(AUGMENTATION), concat=concat, seed=0)
 
 
-def _encoded_rows(model) -> list[int]:
-    rows: list[int] = []
-    model.respira.register_forward_hook(lambda module, args, output: rows.append(int(args[0].shape[0])))
-    return rows
-
-
 def _unshared(model, dataset, collator) -> np.ndarray:
     return np.asarray(cache_views(model, dataset, collator, 2, batch_size=8)[:]["embeddings"])
 
 
 def test_views_equal_the_unshared_cache_and_are_embedded_once(frozen, part) -> None:
-    model = tiny_model(freeze_encoder=True, target_seconds=8.0).eval()
-    model.load_state_dict(frozen.state_dict())
-    rows, store, n = _encoded_rows(model), ViewStore(), len(part)
+    model, rows = counted_copy(frozen)
+    store, n = ViewStore(), len(part)
     shared = store.views(model, part, _collator(), 2, batch_size=8)
     assert sum(rows) == 3 * n and store.embedded == 3 * n
     assert np.allclose(shared, _unshared(frozen, part, _collator()), atol=1e-6)
