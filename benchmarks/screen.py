@@ -1,7 +1,7 @@
 """``respira screen`` against ``respira predict --per_recording``: same recordings, same model, one run.
 
     python benchmarks/screen.py [--shared ../shared | --folder DIR] [--recordings 40] [--model DIR]
-                                [--device cpu|cuda] [--threads N] [--launch 2] [--memory 8]
+                                [--device cpu|cuda] [--threads N] [--repeat 3] [--launch 2] [--memory 8]
                                 [--before SRC] [--output FILE]
 
 The recordings are the first ``--recordings`` ICBHI files of ../shared (real audio, their own rates
@@ -11,11 +11,16 @@ The model is ``--model``, else respira's shipped detector (EfficientAT mn04, fro
 low-pass; windows of 4 s every 2 s). ``--device``: default CUDA when there is a GPU, else the CPU.
 
 Timed, each in this process after one untimed warm-up run on two recordings, wall clock from the
-command's start to its output written (model loading included):
+command's start to its output written (model loading included), the median of ``--repeat`` runs
+taken in turns (row after row, then again), so that a slow spell of a shared machine hits every row:
 
 - ``predict --per_recording``: ``respira predict MODEL FILE... --per_recording --output x.csv``
   (the per-recording path: each recording decoded, then its windows run, one recording at a time);
 - ``screen``, ``screen --events``, and on the CPU ``screen --onnx`` (onnxruntime);
+- on the CPU, each torch row again with the model as loaded ("model as loaded"): without its
+  inference form (:mod:`respira.inference_form`, batch norms folded into channels-last convolutions);
+  and each ``screen`` row with the recordings read ahead by a background thread ("reader thread"), as
+  ``screen`` reads them for a model off the CPU (on the CPU it reads them in line);
 - with ``--before SRC``: ``screen`` of another source tree (e.g. a ``git archive`` of the code before a
   change), in a subprocess with ``PYTHONPATH=SRC``, and ``screen`` of this tree the same way;
 - on the CPU with ``--launch N``: ``screen`` under ``accelerate launch`` with N processes of one
@@ -35,10 +40,13 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -47,9 +55,13 @@ from _machine import cpu_name, load_average
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PEAK = (
-    "import resource, sys; from respira.cli import main; code = main(sys.argv[1:]); "
-    "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+    "import re, sys; from pathlib import Path; from respira.cli import main; code = main(sys.argv[1:]); "
+    "print('PEAK_RSS_KB', re.search(r'VmHWM:\\s*(\\d+)', Path('/proc/self/status').read_text()).group(1)); "
+    "sys.exit(code)"
 )
+"""The command's own peak resident memory: the process image's high-water mark (``VmHWM``, reset by
+``exec``), not ``ru_maxrss``, which a child started by ``fork`` inherits from its parent: this script's
+own gigabytes once said 1× and 10× the recordings took the same memory whatever the command did."""
 
 
 def _timed(argv: list[str]) -> float:
@@ -61,6 +73,32 @@ def _timed(argv: list[str]) -> float:
     if code != 0:
         raise SystemExit(f"respira {' '.join(argv[:1])} exited with {code}")
     return elapsed
+
+
+@contextmanager
+def _model_as_loaded() -> Iterator[None]:
+    """Run the model as loaded instead of its CPU inference form (the rows before the form)."""
+    import respira.inference_form as form
+
+    fold = form.inference_form
+    form.inference_form = lambda model: model
+    try:
+        yield
+    finally:
+        form.inference_form = fold
+
+
+@contextmanager
+def _reader_thread() -> Iterator[None]:
+    """Read the recordings ahead in a background thread, as ``screen`` does for a model off the CPU."""
+    from respira.screening import batches
+
+    on_cpu = batches.runs_on_cpu
+    batches.runs_on_cpu = lambda detector: False
+    try:
+        yield
+    finally:
+        batches.runs_on_cpu = on_cpu
 
 
 def _subprocess(command: list[str], environment: dict[str, str]) -> tuple[float, str]:
@@ -156,6 +194,7 @@ def main() -> None:
     parser.add_argument("--model", help="a model folder (default: the shipped detector)")
     parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when there is a GPU")
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the timed runs")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each row (the median)")
     parser.add_argument("--launch", type=int, default=0, help="also time N accelerate CPU processes")
     parser.add_argument("--memory", type=int, default=0, help="peak memory over K and 10 K recordings")
     parser.add_argument("--before", type=Path, help="also time screen of this source tree (its src/)")
@@ -192,18 +231,35 @@ def main() -> None:
         predict = ["--per_recording", *on]
         _timed(["predict", model, *paths[:2], *predict, "--output", str(folder / "warm.csv")])
         _timed(["screen", model, str(warm), *on, "--output_dir", str(folder / "warm")])
-        runs["predict --per_recording"] = _timed(
-            ["predict", model, *paths, *predict, "--output", str(folder / "p.csv")]
-        )
-        runs["screen"] = _timed(["screen", model, str(listing), *on, "--output_dir", str(folder / "s")])
-        runs["screen --events"] = _timed(
-            ["screen", model, str(listing), "--events", *on, "--output_dir", str(folder / "e")]
-        )
+        screened = ["screen", model, str(listing)]
+        commands = {
+            "predict --per_recording": lambda out: [
+                "predict",
+                model,
+                *paths,
+                *predict,
+                "--output",
+                f"{out}.csv",
+            ],
+            "screen": lambda out: [*screened, *on, "--output_dir", out],
+            "screen --events": lambda out: [*screened, "--events", *on, "--output_dir", out],
+        }
         if device == "cpu":
             _timed(["screen", model, str(warm), "--onnx", "--output_dir", str(folder / "warm-onnx")])
-            runs["screen --onnx"] = _timed(
-                ["screen", model, str(listing), "--onnx", "--output_dir", str(folder / "o")]
-            )
+            commands["screen --onnx"] = lambda out: [*screened, "--onnx", "--output_dir", out]
+        timings: dict[str, list[float]] = {}
+        for _ in range(args.repeat):  # interleaved: a slow spell of the machine hits every row
+            for name, command in commands.items():
+                forms = [(name, nullcontext())]
+                if device == "cpu" and name != "screen --onnx":
+                    forms.append((f"{name}, model as loaded", _model_as_loaded()))
+                if device == "cpu" and name.startswith("screen") and name != "screen --onnx":
+                    forms.append((f"{name}, reader thread", _reader_thread()))
+                for row, form in forms:
+                    with form:
+                        out = str(folder / f"{len(timings.get(row, []))}-{row.replace(' ', '_')}")
+                        timings.setdefault(row, []).append(_timed(command(out)))
+        runs.update({row: statistics.median(seconds) for row, seconds in timings.items()})
         screen = [sys.executable, "-m", "respira", "screen", model, str(listing), *on]
         if args.before:
             for name, source in (("before", args.before / "src"), ("after", REPOSITORY / "src")):

@@ -43,6 +43,27 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def assert_same_rows(got: list[dict], expected: list[dict]) -> None:
+    """Rows of the inference form (batch norms folded) against the loaded model's: the same to float
+    rounding, the same labels."""
+    assert [row.keys() for row in got] == [row.keys() for row in expected]
+    for row, reference in zip(got, expected, strict=True):
+        for key, value in reference.items():
+            if isinstance(value, float):
+                assert row[key] == pytest.approx(value, abs=1e-6), (key, row, reference)
+            else:
+                assert row[key] == value, (key, row, reference)
+
+
+def test_the_detector_runs_the_inference_form_and_keeps_the_model_as_loaded(multi_dir: Path) -> None:
+    detector = Detector.from_pretrained(multi_dir, device="cpu")
+    loaded, _ = load_model(multi_dir, device="cpu")
+    assert detector.inference_model is not detector.model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in detector.inference_model.modules())
+    state, reference = detector.model.state_dict(), loaded.state_dict()
+    assert state.keys() == reference.keys() and all(torch.equal(state[k], reference[k]) for k in state)
+
+
 def test_import_respira_stays_light() -> None:
     code = "import respira, sys; print('respira.detector' in sys.modules, 'respira.inference' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -57,7 +78,8 @@ def test_predict_file_rows_are_the_inference_rows_and_the_verdict_is_the_decisio
     result = detector.predict_file(recording)
     model, _ = load_model(multi_dir, device="cpu")
     expected, errors = predict_files(model, [recording])
-    assert not errors and result.rows == expected and len(result.rows) == 5
+    assert not errors and len(result.rows) == 5
+    assert_same_rows(result.rows, expected)  # the detector runs the model's inference form
     flags = np.array([[row["crackle"], row["wheeze"]] for row in result.rows])
     assert (result.crackle, result.wheeze) == tuple(flags.max(axis=0))
     assert result.label == decide_flags(flags.max(axis=0)[None], THRESHOLDS).labels[0]
@@ -72,7 +94,7 @@ def test_predict_array_resamples_and_matches_the_model_rate_path(multi_dir: Path
     waveform = np.random.default_rng(2).normal(0, 0.1, 5 * RATE).astype(np.float32)
     result = detector.predict(torch.from_numpy(waveform), RATE)
     model, _ = load_model(multi_dir, device="cpu")
-    assert result.rows == predict_windows(model, waveform, window=2.0, hop=1.0)
+    assert_same_rows(result.rows, predict_windows(model, waveform, window=2.0, hop=1.0))
     assert result.file is None and len(result.rows) == 4
     at_8k = detector.predict(waveform[::2], RATE // 2)
     assert len(at_8k.rows) == 4  # same duration once resampled to the model's 16 kHz

@@ -42,6 +42,7 @@ from .inference import (
     run_windows,
     window_rows,
 )
+from .inference_form import InferenceForm
 from .labels import WITHHELD_LABEL
 from .metrics.recording_level import describe_aggregation
 from .utils.files import check_file_target
@@ -162,6 +163,7 @@ class Detector:
         name: str | None = None,
     ) -> None:
         self.model = model
+        self._inference_form = InferenceForm()
         self.name = (
             name or Path(str(getattr(model.config, "_name_or_path", "") or "")).name or type(model).__name__
         )
@@ -213,6 +215,14 @@ class Detector:
     def config(self) -> Any:
         """The model's :class:`~respira.RespiraConfig` (labels, sampling rate, decision thresholds)."""
         return self.model.config
+
+    @property
+    def inference_model(self) -> Any:
+        """The model as the detector runs it: on the CPU :attr:`model`'s inference form (batch norms
+        folded into their convolutions, :func:`respira.inference_form.inference_form`; the same outputs
+        to float rounding, faster), rebuilt when :attr:`model` changes; elsewhere :attr:`model` itself.
+        :attr:`model` is left as loaded (its weights, ``save_pretrained``, adaptation)."""
+        return self._inference_form.get(self.model)
 
     @property
     def sampling_rate(self) -> int:
@@ -288,13 +298,15 @@ class Detector:
         if cycles is None:
             plan = self.plan_windows(waveform, sampling_rate, name=name, **options)
             try:
-                probabilities, quality = run_windows(self.model, plan.windows, settings["batch_size"])
+                probabilities, quality = run_windows(
+                    self.inference_model, plan.windows, settings["batch_size"]
+                )
             except ValueError as error:
                 raise PredictionError(" ".join(str(error).split())) from None
             return self.planned_prediction(plan, probabilities, quality, name=name, **options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
-            rows = predict_cycles(self.model, audio, cycles, batch_size=settings["batch_size"])
+            rows = predict_cycles(self.inference_model, audio, cycles, batch_size=settings["batch_size"])
             if not rows:
                 raise ValueError("no cycles to predict")
         except ValueError as error:
@@ -398,7 +410,7 @@ class Detector:
                 prediction = self.predict(source, sampling_rate, name=name)
             audio = self._resampled(source, sampling_rate, name)
             try:
-                detection = detect_events(self.model, audio, file=name, **options)
+                detection = detect_events(self.inference_model, audio, file=name, **options)
             except ValueError as error:
                 raise PredictionError(" ".join(str(error).split())) from None
         else:
@@ -408,7 +420,7 @@ class Detector:
             if rule == VERDICT_RULE and prediction is None:
                 prediction = self.predict_file(source)
             try:
-                detection = detect_file_events(self.model, source, **options)
+                detection = detect_file_events(self.inference_model, source, **options)
             except (OSError, ValueError) as error:
                 message = " ".join(str(error).split())
                 raise PredictionError(message if file in message else f"{file}: {message}") from None
@@ -452,7 +464,8 @@ class Detector:
             )
         except ValueError as error:
             raise PredictionError(str(error)) from None
-        return self._by_rule(detection_of_frames(self.model, frames, file=prediction.file), rule, prediction)
+        detection = detection_of_frames(self.inference_model, frames, file=prediction.file)
+        return self._by_rule(detection, rule, prediction)
 
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
@@ -461,7 +474,7 @@ class Detector:
         ``annotations`` file (rows gain ``annotated_label``). Errors name the file (one line)."""
         settings = self._options(options)
         rows, errors = predict_files(
-            self.model,
+            self.inference_model,
             [path],
             annotations=annotations,
             **{k: settings[k] for k in ("window", "hop", "smoothing", "batch_size", "max_windows")},
@@ -504,7 +517,7 @@ class Detector:
         if prediction is None:
             prediction = self.predict_file(path, annotations=annotations, **options)
         return plot_recording(
-            self.model,
+            self.inference_model,
             path,
             target,
             rows=prediction.rows,

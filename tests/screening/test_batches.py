@@ -36,6 +36,7 @@ def _assert_same(
     detector: Detector, files: list[str], folder: Path, *, batch_size: int, prefetch: int = 2
 ) -> None:
     detector.options["batch_size"] = batch_size
+    folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "listing.txt"
     listing.write_text("\n".join(files))
     recordings = list(open_source(str(listing)).share())
@@ -76,6 +77,29 @@ def test_the_synthetic_corpus_batched_together_gives_predicts_rows(
     files = sorted(str(path) for path in synthetic_corpus.rglob("*.wav"))[:5]
     detector = Detector.from_pretrained(detector_dir, device="cpu")
     _assert_same(detector, files, tmp_path, batch_size=3, prefetch=0)
+
+
+def test_recordings_are_read_in_line_for_a_cpu_model_and_ahead_for_a_gpu_one(
+    synthetic_corpus: Path, detector_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the CPU no reader thread competes with the forward pass; off it (here: the model said to be on
+    a GPU) the background thread reads ahead, and the rows are the same either way."""
+    files = sorted(str(path) for path in synthetic_corpus.rglob("*.wav"))[:4]
+    detector = Detector.from_pretrained(detector_dir, device="cpu")
+    assert batches.runs_on_cpu(detector)
+    started: list[int] = []
+
+    class Counted(Prefetch):
+        def __init__(self, *args, **kwargs) -> None:
+            started.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "Prefetch", Counted)
+    _assert_same(detector, files, tmp_path / "cpu", batch_size=3, prefetch=2)
+    assert started == []
+    monkeypatch.setattr(batches, "runs_on_cpu", lambda detector: False)
+    _assert_same(detector, files, tmp_path / "gpu", batch_size=3, prefetch=2)
+    assert started == [1]
 
 
 def test_a_bad_recording_inside_a_batch_does_not_poison_its_neighbours(

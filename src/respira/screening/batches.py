@@ -4,10 +4,13 @@ Per recording, :meth:`~respira.detector.Detector.predict` decodes, resamples, lo
 windows and runs them, one recording's windows per forward pass: the model waits for the decoding, and a
 20-s recording's ten windows make a small batch. Here
 
-1. a background thread (:class:`Prefetch`) reads the next recordings (header, length check, decoding
-   and resampling: :func:`respira.audio.read_audio`; the model's input preprocessing and the windows:
+1. the next recordings are read (header, length check, decoding and resampling:
+   :func:`respira.audio.read_audio`; the model's input preprocessing and the windows:
    :meth:`~respira.detector.Detector.plan_windows`; with events, the chunks:
-   :func:`~respira.event_detection.plan_chunks`) into a queue of at most ``prefetch`` recordings, while
+   :func:`~respira.event_detection.plan_chunks`): for a model on a GPU by a background thread
+   (:class:`Prefetch`) into a queue of at most ``prefetch`` recordings while the model runs; for a model
+   on the CPU in line, between forward passes (a reader thread beside a forward pass that uses every core
+   made ``screen`` slower: BENCHMARKS.md, ``respira screen``);
 2. the model runs their windows ``batch_size`` at a time whatever recording each comes from
    (:func:`batched`), and each recording, once its last window has run, gets its verdict
    (:meth:`~respira.detector.Detector.planned_prediction`) and events
@@ -47,6 +50,7 @@ __all__ = [
     "default_batch_size",
     "prepare",
     "reason",
+    "runs_on_cpu",
     "screen_rows",
 ]
 
@@ -174,6 +178,12 @@ class Prefetch:
         self._thread.join()
 
 
+def runs_on_cpu(detector: Any) -> bool:
+    """Whether ``detector``'s model computes on the CPU (a torch model there, or an ONNX export)."""
+    parameter = next(iter(getattr(detector.model, "parameters", list)()), None)
+    return parameter is None or parameter.device.type == "cpu"
+
+
 def batched(
     items: Iterable[Any],
     parts: Callable[[Any], Sequence[np.ndarray]],
@@ -226,7 +236,7 @@ def batched(
 
 def _window_outputs(detector: Any, batch_size: int) -> Callable[[list[np.ndarray]], list[Any]]:
     def run(windows: list[np.ndarray]) -> list[Any]:
-        probabilities, quality = run_windows(detector.model, windows, batch_size)
+        probabilities, quality = run_windows(detector.inference_model, windows, batch_size)
         return [(probabilities[i], None if quality is None else quality[i]) for i in range(len(windows))]
 
     return run
@@ -260,7 +270,7 @@ def _with_events(
         return [item.plan.samples[start:stop] for start, stop, _ in item.chunks]
 
     def run(chunks: list[np.ndarray]) -> list[Any]:
-        return step_outputs(detector.model, chunks, batch_size)
+        return step_outputs(detector.inference_model, chunks, batch_size)
 
     for item, outputs, refused in batched(predicted, parts, run, batch_size):
         error = refused
@@ -290,7 +300,8 @@ def screen_rows(
     prefetch: int = DEFAULT_PREFETCH,
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``,
-    its event rows, in order (module docstring); ``prefetch``: recordings read ahead (0: read in line)."""
+    its event rows, in order (module docstring); ``prefetch``: recordings read ahead by a background
+    thread for a model off the CPU (0: read in line, as they always are for a model on the CPU)."""
     from ..events import FRAME_HOP_SECONDS
 
     hop = FRAME_HOP_SECONDS if frame_hop_seconds is None else frame_hop_seconds
@@ -299,7 +310,8 @@ def screen_rows(
     def make(recording: Recording) -> Prepared:
         return prepare(detector, recording, events=events)
 
-    prepared = Prefetch(recordings, make, prefetch) if prefetch else map(make, recordings)
+    ahead = prefetch and not runs_on_cpu(detector)
+    prepared = Prefetch(recordings, make, prefetch) if ahead else map(make, recordings)
     windows = batched(
         prepared,
         lambda item: item.plan.windows if item.plan is not None else [],

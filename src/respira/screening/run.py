@@ -111,8 +111,9 @@ def screen(
     ``is_main_process``; the run's number goes from the main process to the others by torch's
     ``broadcast_object_list`` once it has removed what a killed run left). ``progress(total, unit)``: a
     context manager giving a stage to advance (the main process shows one: hours of audio of its
-    share, or recordings of a dataset). ``prefetch``: recordings decoded ahead of the model, in a
-    background thread (0: in line); the windows of several recordings run together
+    share, or recordings of a dataset). ``prefetch``: recordings decoded ahead of a model off the CPU, in a
+    background thread (0, and always for a model on the CPU: in line); the windows of several recordings
+    run together
     (:mod:`respira.screening.batches`).
     """
     output_dir = Path(output_dir)
