@@ -38,7 +38,7 @@ __all__ = [
 
 _LAZY: dict[str, str] = {
     "Detector": "detector",
-    "Prediction": "detector",
+    "Prediction": "prediction",
     "Evaluation": "api",
     "TrainedRun": "api",
     "evaluate": "api",

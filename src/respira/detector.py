@@ -11,24 +11,24 @@ Typical use::
     detector.plot("recording.wav", "recording.png")            # spectrogram + probabilities + labels
     detector.detect_events("recording.wav").events              # crackle / wheeze onsets and offsets
 
-A :class:`Prediction` holds the per-window (or per-annotated-cycle) rows of
-:mod:`respira.inference` and one verdict for the whole recording: the window probabilities of each
-label aggregated by a named rule of :mod:`respira.metrics.recording_level` (``max`` by default, or
-``topk_mean`` with ``top_k``) and decided at the model's thresholds by :mod:`respira.decision`, the
-rule that external validation applies to recordings too. Bad input raises :class:`PredictionError`
-(a ``ValueError``) or :class:`~respira.hub.loading.ModelLoadError` with a one-line message.
+A :class:`~respira.prediction.Prediction` (:mod:`respira.prediction`) holds the per-window (or
+per-annotated-cycle) rows of :mod:`respira.inference` and one verdict for the whole recording: the
+window probabilities of each label aggregated by a named rule of :mod:`respira.metrics.recording_level`
+(``max`` by default, or ``topk_mean`` with ``top_k``) and decided at the model's thresholds by
+:mod:`respira.decision`, the rule that external validation applies to recordings too. Bad input raises
+:class:`~respira.prediction.PredictionError` (a ``ValueError``) or
+:class:`~respira.hub.loading.ModelLoadError` with a one-line message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decision import decide_recording, recording_quality, withheld
+from .decision import recording_quality, withheld
 from .event_detection import DEFAULT_EVENT_RULE, FRAMES_RULE, VERDICT_RULE, EventDetection
 from .events import FRAME_HOP_SECONDS, Event, EventSettings
 from .inference import (
@@ -45,96 +45,14 @@ from .inference import (
 from .inference_form import InferenceForm
 from .labels import WITHHELD_LABEL
 from .metrics.recording_level import describe_aggregation
+from .prediction import Prediction, PredictionError, recording_verdict
 from .utils.files import check_file_target
 from .windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
 
 if TYPE_CHECKING:
-    import pandas as pd
     import torch
 
 __all__ = ["Detector", "Prediction", "PredictionError"]
-
-
-class PredictionError(ValueError):
-    """An input or option that cannot be predicted; the one-line message names it."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What a :class:`Detector` found in one recording.
-
-    ``rows``: one ``dict`` per window (or annotated cycle), as described in :mod:`respira.inference`
-    (``file`` first when the recording came from a file). ``crackle`` / ``wheeze``: the recording's
-    probabilities (the windows' aggregated by ``aggregation``); ``label``: its verdict (``normal``,
-    ``crackle``, ``wheeze`` or ``both``) at ``thresholds``. A model with a quality head (``respira
-    quality``) also gives ``quality``, the mean over the windows of the probability that a window is too
-    poor to judge; from the model's quality threshold the verdict is ``withheld`` and ``label`` is
-    :data:`~respira.labels.WITHHELD_LABEL` (``poor_quality``), the probabilities kept for the record.
-    """
-
-    rows: list[dict[str, Any]]
-    crackle: float
-    wheeze: float
-    label: str
-    aggregation: str
-    thresholds: tuple[float, float]
-    file: str | None = None
-    top_k: int | None = field(default=None)
-    quality: float | None = None
-    withheld: bool = False
-
-    @property
-    def description(self) -> str:
-        """How the window probabilities became the recording's (a sentence)."""
-        return describe_aggregation(self.aggregation, self.top_k)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The verdict and the rows as plain Python values (JSON-serialisable)."""
-        return {
-            "file": self.file,
-            "label": self.label,
-            "crackle": self.crackle,
-            "wheeze": self.wheeze,
-            "quality": self.quality,
-            "withheld": self.withheld,
-            "aggregation": self.aggregation,
-            "top_k": self.top_k,
-            "thresholds": list(self.thresholds),
-            "rows": [dict(row) for row in self.rows],
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """The verdict as one row (what ``respira predict --per_recording`` writes): ``file``, ``label``,
-        ``crackle``, ``wheeze``, how many ``windows`` (or annotated ``cycles``) were aggregated,
-        ``aggregation`` and ``top_k``."""
-        segments = "cycles" if self.rows and "annotated_label" in self.rows[0] else "windows"
-        quality = {} if self.quality is None else {"quality": self.quality}
-        return {
-            "file": self.file,
-            "label": self.label,
-            "crackle": self.crackle,
-            "wheeze": self.wheeze,
-            **quality,
-            segments: len(self.rows),
-            "aggregation": self.aggregation,
-            "top_k": self.top_k,
-        }
-
-    def to_pandas(self) -> pd.DataFrame:
-        """The rows as a ``pandas.DataFrame`` (one row per window or cycle)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.rows)
-
-
-def _verdict(
-    rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str, top_k: int | None
-) -> tuple[float, float, str, tuple[float, float]]:
-    """The recording's (crackle, wheeze) probabilities, label and thresholds from its rows."""
-    flags = [[row["crackle"], row["wheeze"]] for row in rows]
-    aggregated, decision = decide_recording(flags, config, aggregation, top_k)
-    assert decision.thresholds is not None
-    return float(aggregated[0]), float(aggregated[1]), decision.labels[0], decision.thresholds
 
 
 class Detector:
@@ -259,7 +177,7 @@ class Detector:
     def _prediction(
         self, rows: list[dict[str, Any]], options: Mapping[str, Any], file: str | None
     ) -> Prediction:
-        crackle, wheeze, label, thresholds = _verdict(
+        crackle, wheeze, label, thresholds = recording_verdict(
             rows, self.config, options["aggregation"], options["top_k"]
         )
         quality = recording_quality(rows)
