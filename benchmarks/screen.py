@@ -45,9 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -73,32 +73,6 @@ def _timed(argv: list[str]) -> float:
     if code != 0:
         raise SystemExit(f"respira {' '.join(argv[:1])} exited with {code}")
     return elapsed
-
-
-@contextmanager
-def _model_as_loaded() -> Iterator[None]:
-    """Run the model as loaded instead of its CPU inference form (the rows before the form)."""
-    import respira.inference_form as form
-
-    fold = form.inference_form
-    form.inference_form = lambda model: model
-    try:
-        yield
-    finally:
-        form.inference_form = fold
-
-
-@contextmanager
-def _reader_thread() -> Iterator[None]:
-    """Read the recordings ahead in a background thread, as ``screen`` does for a model off the CPU."""
-    from respira.screening import batches
-
-    on_cpu = batches.runs_on_cpu
-    batches.runs_on_cpu = lambda detector: False
-    try:
-        yield
-    finally:
-        batches.runs_on_cpu = on_cpu
 
 
 def _subprocess(command: list[str], environment: dict[str, str]) -> tuple[float, str]:
@@ -231,16 +205,12 @@ def main() -> None:
         predict = ["--per_recording", *on]
         _timed(["predict", model, *paths[:2], *predict, "--output", str(folder / "warm.csv")])
         _timed(["screen", model, str(warm), *on, "--output_dir", str(folder / "warm")])
-        screened = ["screen", model, str(listing)]
+        import respira.inference_form
+        from respira.screening import batches
+
+        screened, predicted = ["screen", model, str(listing)], ["predict", model, *paths, *predict]
         commands = {
-            "predict --per_recording": lambda out: [
-                "predict",
-                model,
-                *paths,
-                *predict,
-                "--output",
-                f"{out}.csv",
-            ],
+            "predict --per_recording": lambda out: [*predicted, "--output", f"{out}.csv"],
             "screen": lambda out: [*screened, *on, "--output_dir", out],
             "screen --events": lambda out: [*screened, "--events", *on, "--output_dir", out],
         }
@@ -251,10 +221,12 @@ def main() -> None:
         for _ in range(args.repeat):  # interleaved: a slow spell of the machine hits every row
             for name, command in commands.items():
                 forms = [(name, nullcontext())]
-                if device == "cpu" and name != "screen --onnx":
-                    forms.append((f"{name}, model as loaded", _model_as_loaded()))
-                if device == "cpu" and name.startswith("screen") and name != "screen --onnx":
-                    forms.append((f"{name}, reader thread", _reader_thread()))
+                if device == "cpu" and name != "screen --onnx":  # the torch rows, again without the form
+                    as_loaded = mock.patch.object(respira.inference_form, "inference_form", lambda m: m)
+                    forms.append((f"{name}, model as loaded", as_loaded))
+                    if name.startswith("screen"):  # and with a reader thread, as for a model off the CPU
+                        thread = mock.patch.object(batches, "runs_on_cpu", lambda model: False)
+                        forms.append((f"{name}, reader thread", thread))
                 for row, form in forms:
                     with form:
                         out = str(folder / f"{len(timings.get(row, []))}-{row.replace(' ', '_')}")

@@ -10,7 +10,13 @@ import torch
 from torch import nn
 
 from respira import RespiraConfig, RespiraForAudioClassification
-from respira.inference_form import InferenceForm, fold_batch_norms, foldable_pairs, inference_form
+from respira.inference_form import (
+    InferenceForm,
+    fold_batch_norms,
+    foldable_pairs,
+    inference_form,
+    runs_on_cpu,
+)
 
 from .models.encoder_tester import CASES
 
@@ -115,10 +121,14 @@ def test_the_form_is_rebuilt_when_the_model_changes_and_reused_otherwise(
 def test_off_the_cpu_or_without_torch_the_model_runs_as_it_is() -> None:
     keeper = InferenceForm()
     runner = object()  # an ONNX export's runner
-    assert keeper.get(runner) is runner
+    assert keeper.get(runner) is runner and runs_on_cpu(runner)
+    model = _model("cnn")
+    assert runs_on_cpu(model)
+    model.respira.encoder.register_buffer("elsewhere", torch.zeros(1, device="meta"))
+    assert not runs_on_cpu(model) and keeper.get(model) is model  # one tensor off the CPU is enough
     if torch.cuda.is_available():
         gpu = _model("efficientat").cuda()
-        assert keeper.get(gpu) is gpu
+        assert not runs_on_cpu(gpu) and keeper.get(gpu) is gpu
 
 
 @pytest.mark.real_data

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["InferenceForm", "fold_batch_norms", "foldable_pairs", "inference_form"]
+__all__ = ["InferenceForm", "fold_batch_norms", "foldable_pairs", "inference_form", "runs_on_cpu"]
 
 
 def foldable_pairs(model: nn.Module) -> Iterator[tuple[nn.Sequential, int]]:
@@ -92,6 +92,20 @@ def inference_form(model: nn.Module) -> nn.Module:
     return form
 
 
+def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
+    return [*model.parameters(), *model.buffers()]
+
+
+def _all_on_cpu(tensors: list[torch.Tensor]) -> bool:
+    return all(t.device.type == "cpu" for t in tensors)
+
+
+def runs_on_cpu(model: object) -> bool:
+    """Whether ``model`` computes on the CPU: a torch model whose parameters and buffers are all there,
+    or a model that is no ``nn.Module`` (an ONNX export, run by onnxruntime on the CPU)."""
+    return not isinstance(model, nn.Module) or _all_on_cpu(_state_tensors(model))
+
+
 class InferenceForm:
     """The :func:`inference_form` of a model, kept in step with it: :meth:`get` builds the form on first
     use and again once the model is another one or a parameter or buffer of it has changed (``respira
@@ -108,8 +122,8 @@ class InferenceForm:
         """The model to run now in place of ``model``."""
         if not isinstance(model, nn.Module):
             return model
-        tensors = [*model.parameters(), *model.buffers()]
-        if any(t.device.type != "cpu" for t in tensors):
+        tensors = _state_tensors(model)  # once: the device rule of runs_on_cpu and the signature
+        if not _all_on_cpu(tensors):
             return model
         state = (id(model), *((t.data_ptr(), t._version) for t in tensors))
         with self._lock:

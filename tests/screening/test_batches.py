@@ -86,7 +86,7 @@ def test_recordings_are_read_in_line_for_a_cpu_model_and_ahead_for_a_gpu_one(
     a GPU) the background thread reads ahead, and the rows are the same either way."""
     files = sorted(str(path) for path in synthetic_corpus.rglob("*.wav"))[:4]
     detector = Detector.from_pretrained(detector_dir, device="cpu")
-    assert batches.runs_on_cpu(detector)
+    assert batches.runs_on_cpu(detector.model)
     started: list[int] = []
 
     class Counted(Prefetch):
@@ -97,7 +97,7 @@ def test_recordings_are_read_in_line_for_a_cpu_model_and_ahead_for_a_gpu_one(
     monkeypatch.setattr(batches, "Prefetch", Counted)
     _assert_same(detector, files, tmp_path / "cpu", batch_size=3, prefetch=2)
     assert started == []
-    monkeypatch.setattr(batches, "runs_on_cpu", lambda detector: False)
+    monkeypatch.setattr(batches, "runs_on_cpu", lambda model: False)
     _assert_same(detector, files, tmp_path / "gpu", batch_size=3, prefetch=2)
     assert started == [1]
 

@@ -36,6 +36,7 @@ import numpy as np
 from ..audio import audio_header, read_audio
 from ..event_detection import plan_chunks, step_outputs
 from ..inference import WindowPlan, run_windows
+from ..inference_form import runs_on_cpu
 from ..windows import window_count
 from .sources import Recording
 
@@ -50,7 +51,6 @@ __all__ = [
     "default_batch_size",
     "prepare",
     "reason",
-    "runs_on_cpu",
     "screen_rows",
 ]
 
@@ -176,12 +176,6 @@ class Prefetch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def runs_on_cpu(detector: Any) -> bool:
-    """Whether ``detector``'s model computes on the CPU (a torch model there, or an ONNX export)."""
-    parameter = next(iter(getattr(detector.model, "parameters", list)()), None)
-    return parameter is None or parameter.device.type == "cpu"
 
 
 def batched(
@@ -310,7 +304,7 @@ def screen_rows(
     def make(recording: Recording) -> Prepared:
         return prepare(detector, recording, events=events)
 
-    ahead = prefetch and not runs_on_cpu(detector)
+    ahead = prefetch and not runs_on_cpu(detector.model)
     prepared = Prefetch(recordings, make, prefetch) if ahead else map(make, recordings)
     windows = batched(
         prepared,
