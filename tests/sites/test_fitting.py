@@ -143,3 +143,25 @@ def test_learning_curve_scores_each_draw_on_the_other_units(backwards_sample):
     assert summary[(10, "chosen")]["icbhi_score"] > summary[(10, "as_is")]["icbhi_score"]
     low, high = summary[(10, "chosen")]["icbhi_score_low"], summary[(10, "chosen")]["icbhi_score_high"]
     assert low <= summary[(10, "chosen")]["icbhi_score"] <= high
+
+
+def test_a_win_the_noise_of_a_few_patients_could_give_keeps_the_model(monkeypatch):
+    """Labels unrelated to the embeddings and a model that calls every recording normal: whatever pair
+    scores best in the inner folds, it does not beat the model in enough patient-bootstrap resamples."""
+    sample = make_sample(units=16, seed=3)
+    rng = np.random.default_rng(0)
+    shuffled = tuple(
+        type(r)(r.path, bool(c), bool(w), r.unit, r.recording_id, r.duration)
+        for r, (c, w) in zip(sample.recordings, rng.permutation(sample.labels), strict=True)
+    )
+    silent = (np.zeros_like(sample.base_head[0]), np.full(2, -3.0))
+    logits = np.full_like(sample.base_logits, -3.0)
+    noise = type(sample)(
+        sample.embeddings, sample.recording, shuffled, logits, silent, sample.base_thresholds
+    )
+    fitted = fit_procedure(noise)
+    assert fitted.chosen == ("as_is", "as_is")
+    best = max(fitted.inner_scores, key=fitted.inner_scores.get)
+    assert best != "as_is/as_is"  # something won by chance, and the evidence rule set it aside
+    monkeypatch.setattr(procedure, "EVIDENCE", 0.0)
+    assert fit_procedure(noise).chosen != ("as_is", "as_is")

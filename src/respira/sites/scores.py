@@ -32,6 +32,7 @@ __all__ = [
     "recording_classes",
     "recording_probabilities",
     "scores_with_intervals",
+    "weighted_icbhi_scores",
 ]
 
 SCORE_KEYS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "crackle_auc", "wheeze_auc")
@@ -83,6 +84,12 @@ def _icbhi_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) 
     with np.errstate(invalid="ignore"):
         score = np.where(defined.any(axis=0), np.nansum(both, axis=0) / defined.sum(axis=0), np.nan)
     return specificity, sensitivity, score
+
+
+def weighted_icbhi_scores(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The ICBHI-style score of four-class ``predicted`` against ``truth`` for each row of ``weights``
+    ``[resamples, recordings]`` (e.g. :func:`~respira.metrics.recording_level.patient_resample_counts`)."""
+    return _icbhi_parts(truth, predicted, weights)[2]
 
 
 def icbhi_score(truth: np.ndarray, predicted: np.ndarray) -> float:
