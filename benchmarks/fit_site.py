@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     say("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, recordings, units, audio, embed, cached, fit_seconds, curve_seconds in timing_rows:
-        note = " (cached run)" if cached else ""
+        note = " (an earlier run's)" if cached else ""
         say(
             f"| {name} | {recordings} | {units} | {audio / 60:.1f} min | {embed:.1f} s{note} "
             f"| {fit_seconds:.1f} s | "

@@ -182,7 +182,9 @@ def _select(part: SiteSample, predicted: dict[tuple[str, str], np.ndarray], seed
     is convincingly: in at least :data:`EVIDENCE` of the patient-bootstrap resamples of the training
     units (paired: the same resample scores both); the model as is when none does."""
     as_is = ("as_is", "as_is")
-    counts = patient_resample_counts(part.units, resamples=_RESAMPLES, seed=seed, strata=part.classes)
+    # not stratified: with a few units most class signatures are one unit's, which stratification would
+    # hold fixed in every resample, leaving no spread to judge a win by
+    counts = patient_resample_counts(part.units, resamples=_RESAMPLES, seed=seed)
     weights = counts.astype(np.float64)
     baseline = weighted_icbhi_scores(part.classes, predicted[as_is], weights)
     ranked = sorted(predicted, key=lambda pair: (-icbhi_score(part.classes, predicted[pair]), _rank(pair)))
