@@ -13,7 +13,8 @@ cross-validation repeats on each outer fold's training units (:mod:`respira.site
    the others tuned jointly for the ICBHI-style score, :func:`respira.metrics.thresholds.tune_thresholds`),
    and the best pair is chosen (ties to the simpler: :data:`CANDIDATES` order) among those that beat
    the model as is in at least :data:`EVIDENCE` of paired patient-bootstrap resamples of the training
-   units (else the model as is: a win a few patients' noise could give does not replace it);
+   units, corrected for the number of pairs compared (else the model as is: a win a few patients' noise
+   could give does not replace it);
 4. the chosen heads are refitted on all the training recordings at their penalty, and the thresholds
    tuned on all the out-of-fold probabilities.
 
@@ -61,8 +62,9 @@ the model's logit, a site head on the embeddings alone."""
 HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 EVIDENCE: float = 0.95
 """The share of patient-bootstrap resamples of the training units in which a pair must beat the model as
-is (inner out-of-fold scores, paired) to be chosen over it: a small sample's noisy win keeps the model."""
-_RESAMPLES = 500
+is (inner out-of-fold scores, paired) to be chosen over it, before the correction for the number of
+pairs compared: a small sample's noisy win keeps the model."""
+_RESAMPLES = 1000
 _HEAD_THRESHOLD = 0.5  # a Platt-scaled head's threshold when the data cannot tune one
 _TIE = 1e-9
 
@@ -180,7 +182,8 @@ def _fit_heads(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _H
 def _select(part: SiteSample, predicted: dict[tuple[str, str], np.ndarray], seed: int) -> tuple[str, str]:
     """The pair of best inner out-of-fold score (ties to the simpler) among those that beat the model as
     is convincingly: in at least :data:`EVIDENCE` of the patient-bootstrap resamples of the training
-    units (paired: the same resample scores both); the model as is when none does."""
+    units (paired: the same resample scores both), the shortfall from 1 shared among the pairs compared
+    (Bonferroni: fifteen chances to win by luck are not one); the model as is when none does."""
     as_is = ("as_is", "as_is")
     # not stratified: with a few units most class signatures are one unit's, which stratification would
     # hold fixed in every resample, leaving no spread to judge a win by
@@ -188,11 +191,12 @@ def _select(part: SiteSample, predicted: dict[tuple[str, str], np.ndarray], seed
     weights = counts.astype(np.float64)
     baseline = weighted_icbhi_scores(part.classes, predicted[as_is], weights)
     ranked = sorted(predicted, key=lambda pair: (-icbhi_score(part.classes, predicted[pair]), _rank(pair)))
+    needed = 1.0 - (1.0 - EVIDENCE) / max(len(predicted) - 1, 1)
     for pair in ranked:
         if pair == as_is:
             return pair
         gain = weighted_icbhi_scores(part.classes, predicted[pair], weights) - baseline
-        if np.mean(gain > 0) >= EVIDENCE:
+        if np.mean(gain > 0) >= needed:
             return pair
     return as_is
 
