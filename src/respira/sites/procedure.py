@@ -5,7 +5,7 @@ cross-validation repeats on each outer fold's training units (:mod:`respira.site
 
 1. inner patient-wise folds over the training units (:func:`unit_folds`);
 2. per label, each head candidate (:data:`HEAD_CANDIDATES`) fitted on the other inner folds at every
-   penalty (:func:`respira.sites.heads.ridge_path`) and scored on the fold left out: the penalty whose
+   penalty (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out: the penalty whose
    out-of-fold recording scores rank the label best (AUC; ties to the larger penalty) is kept, and a
    Platt scaling of those out-of-fold recording scores makes the head's logit a probability's;
 3. every pair (crackle candidate, wheeze candidate) is scored per recording on the out-of-fold

@@ -3,8 +3,9 @@
 A head's window logits become a recording's probabilities through the detector's aggregation
 (:func:`recording_probabilities`: :func:`respira.windows.aggregate_windows`'s rules), its flags through
 the one decision rule at the thresholds (:func:`recording_classes`: :mod:`respira.decision`), and the
-four classes of the flags are scored per recording as :func:`respira.metrics.recording_level_scores`
-scores them (specificity on normal recordings, strict sensitivity on abnormal ones, their mean).
+four classes of the flags are scored per recording as
+:func:`respira.metrics.recording_level.recording_level_scores` scores them (specificity on normal
+recordings, strict sensitivity on abnormal ones, their mean).
 
 :func:`scores_with_intervals` gives those scores and each label's AUC with a patient-bootstrap 95 %
 interval, every resample at once (:func:`respira.metrics.recording_level.patient_resample_counts`,
