@@ -29,9 +29,32 @@ WINDOW_DEFAULTS: dict[str, Any] = {
 and their defaults; an ICBHI evaluation refuses them."""
 
 
-def default_output_dir(model: str, split: str) -> Path:
-    folder = Path(model).expanduser()
-    return (folder if folder.is_dir() else Path()) / f"evaluation_{split}"
+def default_output_dir(args: argparse.Namespace, name: str, prefix: str = "evaluation") -> Path:
+    """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``
+    (the model folder then claims it: :func:`respira.pretrained.recorded_evaluations`); otherwise
+    ``./<prefix>_<name>`` in the current folder, never into the model folder unasked. The installed
+    shipped detector is refused either way (one line)."""
+    from ..pretrained import BUILD_RECORD, check_not_shipped
+
+    if getattr(args, "record", False):
+        if args.output_dir:
+            raise ValueError(
+                f"--record writes MODEL/{prefix}_{name}; --output_dir {args.output_dir} writes elsewhere: "
+                "give one of them"
+            )
+        folder = Path(args.model).expanduser()
+        if not folder.is_dir():
+            raise ValueError(f"--record writes into a local model folder; {args.model} is none")
+        check_not_shipped(folder, "record an evaluation in it: write the report")
+        if (folder / BUILD_RECORD).is_file():
+            raise ValueError(
+                f"--record: {folder} was built by make detector and claims only the evaluations its "
+                f"{BUILD_RECORD} lists; write the report elsewhere (--output_dir)"
+            )
+        return folder / f"{prefix}_{name}"
+    output = Path(args.output_dir) if args.output_dir else Path(f"{prefix}_{name}")
+    check_not_shipped(output, "write a report in it: write it")
+    return output
 
 
 def _check_external_options(args: argparse.Namespace, spec: CorpusSpec) -> None:
@@ -79,7 +102,7 @@ def run_external(args: argparse.Namespace, spec: CorpusSpec) -> Path:
     _check_external_options(args, spec)
     splits = chosen_splits(spec, args.split)
     args.aggregation, top_k = aggregation_options(args)
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
+    output_dir = default_output_dir(args, spec.name)
     check_report_target(output_dir)  # before any work
     spec.check_folder(args.data_dir)
     if spec.labels == "recording":

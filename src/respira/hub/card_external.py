@@ -25,6 +25,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 from ..data.corpora import CORPORA
 from ..decision import thresholds_of
 from ..metrics.baselines import icbhi_below_baselines
+from ..utils.tables import PERCENT_DECIMALS, format_score
 from .card_fields import HUB_METRIC_ARGS, HUB_METRIC_ID
 from .checksums import sha256_of
 
@@ -135,16 +136,20 @@ def external_validations(
     folder: str | Path, config: Any, trained_on: list[str]
 ) -> tuple[list[ExternalValidation], list[str]]:
     """This model's external validations found in ``folder`` (``evaluation_<corpus>/metrics.json`` of
-    every registered recording-labelled corpus), and why each one left out was.
+    every registered recording-labelled corpus, among the evaluations the folder records:
+    :func:`respira.pretrained.recorded_evaluations`), and why each one left out was.
 
     ``config`` is the folder's model config (its thresholds); ``trained_on`` the corpora of its run.
     """
+    from ..pretrained import recorded_evaluations
+
     folder = Path(folder).expanduser()
     found, notes = [], []
+    recorded = set(recorded_evaluations(folder))
     paths = {
         name: path
         for name, spec in CORPORA.items()
-        if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json").is_file()
+        if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json") in recorded
     }
     weights = _weights_sha256(folder) if paths else None  # hashed only when there is something to check
     for name, path in paths.items():
@@ -183,7 +188,7 @@ def external_validations(
 
 
 def _percent(value: float | None) -> str:
-    return "undefined" if value is None else f"{100 * value:.1f}"
+    return format_score(value, missing="undefined")
 
 
 def external_rows(validation: ExternalValidation) -> list[list[str]]:
@@ -191,13 +196,11 @@ def external_rows(validation: ExternalValidation) -> list[list[str]]:
     with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and wheeze AUC (in %)."""
     rows = []
     for group in validation.groups:
-        low, high = group.icbhi_score_ci
-        interval = f" ({_percent(low)}–{_percent(high)})" if low is not None and high is not None else ""
         rows.append(
             [
                 group.name,
                 f"{group.recordings} ({group.patients})",
-                _percent(group.icbhi_score) + interval,
+                format_score(group.icbhi_score, group.icbhi_score_ci, missing="undefined"),
                 _percent(group.specificity),
                 _percent(group.sensitivity),
                 _percent(group.auc_crackle),
@@ -219,7 +222,7 @@ def external_eval_results(validations: list[ExternalValidation]) -> list[EvalRes
             metric_type=HUB_METRIC_ID,
             metric_args=HUB_METRIC_ARGS["icbhi_score"],
             metric_name="External ICBHI-style score per recording (%)",
-            metric_value=round(100 * validation.overall.icbhi_score, 2),
+            metric_value=round(100 * validation.overall.icbhi_score, PERCENT_DECIMALS),
         )
         for validation in validations
         if validation.overall.icbhi_score is not None

@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 from ..models.lora import ADAPTER_FOLDER, has_adapter
+from ..pretrained import check_not_shipped
 from ..utils.files import check_folder_target, staged_folder
 from .card_folder import card_data_from_run_dir
 from .card_render import render_model_card
@@ -47,6 +48,7 @@ def _is_within(path: Path, other: Path) -> bool:
 
 
 def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
+    check_not_shipped(output_dir, "export into it: give another output folder")
     if _is_within(output_dir, run_dir) or _is_within(run_dir, output_dir):
         raise ValueError(
             f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
