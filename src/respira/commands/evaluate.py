@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
-from ..utils.tables import format_number, format_table
+from ..utils.tables import format_percent, format_table
 from .adapt import adapt_on_split, add_adaptation_options, check_options
 from .evaluate_events import TASKS, event_corpora, run_events
 from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
@@ -212,16 +212,17 @@ def _what_is_scored(spec: CorpusSpec) -> str:
 
 
 def results_table(metrics: dict[str, Any]) -> str:
-    """A table of the headline scores, each flagged when it does not beat its trivial baseline."""
+    """A table of the headline scores in % (the baselines' among them), each flagged when it does not beat
+    its trivial baseline."""
     from ..metrics.baselines import flags_by_key
 
     flags = flags_by_key(metrics.get("below_baseline"))
     rows = [
-        (label, format_number(metrics[key], 4, missing="n/a"), flags.get(key, ""))
+        (label, format_percent(metrics[key]), flags.get(key, ""))
         for key, label in TABLE_KEYS
         if key in metrics
     ]
-    return format_table(rows, align="<<<", indent="  ")
+    return format_table(rows, ("score", "%", ""), align="<><", indent="  ")
 
 
 def _run_record(model: str):

@@ -170,7 +170,7 @@ def result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
 
 def below_baseline_lines(card: RespiraModelCardData) -> list[str]:
     """The test headlines that do not beat their trivial baselines (:mod:`respira.metrics.baselines`), one
-    sentence each (values as fractions, as the baselines are)."""
+    sentence each (in %)."""
     return [entry.line() for entry in icbhi_below_baselines(card.test_metrics, where="test split")]
 
 
