@@ -354,7 +354,17 @@ def test_cli_evaluate_writes_the_report(
 ) -> None:
     model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
     cache = tmp_path / "cache"
-    code = main(["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache)])
+    code = main(
+        [
+            "evaluate",
+            str(model_copy),
+            "--data_dir",
+            str(synthetic_corpus),
+            "--cache_dir",
+            str(cache),
+            "--record",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     printed = captured.out
@@ -404,7 +414,7 @@ def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
 ) -> None:
     model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
     arguments = ["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus)]
-    arguments += ["--cache_dir", str(tmp_path / "cache")]
+    arguments += ["--cache_dir", str(tmp_path / "cache"), "--record"]
     assert main(arguments) == 0
     report = model_copy / "evaluation_test"
     before = {path.name: path.read_bytes() for path in report.iterdir()}

@@ -14,7 +14,13 @@ from huggingface_hub import ModelCard
 from respira.hub.card_folder import card_data_from_run_dir
 from respira.hub.card_render import render_model_card
 from respira.labels import MULTI_LABEL
-from respira.pretrained import site_verdicts, sites_line
+from respira.pretrained import (
+    BUILD_RECORD,
+    default_detector_dir,
+    evaluation_digests,
+    site_verdicts,
+    sites_line,
+)
 from respira.run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, SplitSize
 
 from .test_card_export_push import tiny_model, write_run_dir
@@ -56,11 +62,16 @@ CROSS_VALIDATION = {  # the recipe's folds: the score's interval reaches all-nor
 def _recordings(score: float, interval: list[float], crackle: list[float]) -> dict:
     """A held-out site's per-recording metrics.json (``respira evaluate --dataset ... --record``)."""
     return {
+        "thresholds": {"crackle": 0.6, "wheeze": 0.9},
+        "windows": {"window_seconds": 4.0, "hop_seconds": 2.0},
+        "aggregation": {"description": "recording probability = maximum of its window probabilities"},
         "groups": {
             "overall": {
                 "num_recordings": 168,
                 "num_patients": 56,
                 "icbhi": {
+                    "specificity": 0.9,
+                    "sensitivity": 0.14,
                     "icbhi_score": score,
                     "baseline_all_normal_icbhi_score": 0.5,
                     "ci": {"icbhi_score": interval},
@@ -68,7 +79,7 @@ def _recordings(score: float, interval: list[float], crackle: list[float]) -> di
                 "crackle": {"auc": sum(crackle) / 2, "ci": {"auc": crackle}},
                 "wheeze": {"auc": 0.69, "ci": {"auc": [0.6, 0.77]}},
             }
-        }
+        },
     }
 
 
@@ -82,6 +93,11 @@ def _run(tmp_path: Path, *, served: bool = False) -> Path:
     for name, metrics in sites.items():
         (folder / name).mkdir()
         (folder / name / "metrics.json").write_text(json.dumps(metrics))
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "decision_thresholds": [0.6, 0.9]}))
+    # as make detector builds it: the folder claims the evaluations its build record lists
+    build = json.loads((default_detector_dir() / BUILD_RECORD).read_text())
+    (folder / BUILD_RECORD).write_text(json.dumps({**build, "evaluations": evaluation_digests(folder)}))
     return folder
 
 
@@ -122,10 +138,7 @@ def test_the_card_says_what_the_intervals_say_and_model_index_holds_every_site(t
 def test_an_evaluation_the_folder_does_not_record_is_no_claim(tmp_path: Path) -> None:
     """A built folder claims the evaluations its build_record.json lists (SHA-256): a later one, or one
     changed since, is neither on the card nor in the sites line."""
-    from respira.pretrained import BUILD_RECORD, evaluation_digests
-
     folder = _run(tmp_path)
-    (folder / BUILD_RECORD).write_text(json.dumps({"evaluations": evaluation_digests(folder)}))
     assert {v.site for v in site_verdicts(folder)} == {"icbhi", "kauh", "sprsound"}
     (folder / "evaluation_labelled").mkdir()
     (folder / "evaluation_labelled" / "metrics.json").write_text(
@@ -168,3 +181,21 @@ def test_the_card_says_only_what_the_run_folder_records(situation: str, tmp_path
     plain = [line for line in code.splitlines() if line.startswith("pip install") and "index-url" not in line]
     assert plain and "torch" not in plain[0].split()  # the plain pip line does not pull (CUDA) torch
     assert 'InferenceSession("path/to/exported_model/model.onnx")' in text
+
+
+def test_a_run_folder_claims_only_evaluations_of_its_own_weights(tmp_path: Path) -> None:
+    """Without a build record, a folder claims the evaluations `respira evaluate --record` left there of its
+    own weights (SHA-256), not one of other weights or one that names none."""
+    from respira.hub.checksums import sha256_of
+
+    folder = _run(tmp_path)
+    (folder / BUILD_RECORD).unlink()
+    assert site_verdicts(folder) == []  # the made-up evaluations name no scored weights
+    kauh = folder / "evaluation_kauh" / "metrics.json"
+    metrics = json.loads(kauh.read_text())
+    metrics["model"] = {"weights_sha256": "0" * 64, "adapted": False}
+    kauh.write_text(json.dumps(metrics))
+    assert site_verdicts(folder) == []
+    metrics["model"]["weights_sha256"] = sha256_of(folder / "model.safetensors")
+    kauh.write_text(json.dumps(metrics))
+    assert [(v.site, v.unit) for v in site_verdicts(folder)] == [("kauh", "recordings")]

@@ -23,7 +23,6 @@ from huggingface_hub import EvalResult
 from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.corpora import CORPORA
-from ..decision import thresholds_of
 from ..metrics.baselines import icbhi_below_baselines
 from ..utils.tables import PERCENT_DECIMALS, format_score
 from .card_fields import HUB_METRIC_ARGS, HUB_METRIC_ID
@@ -114,49 +113,24 @@ def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
     )
 
 
-def _left_out(metrics: Mapping[str, Any], weights: str | None, config: Any, trained_on: bool) -> str:
-    """Why an evaluation is not this model's out-of-sample result ("" when it is)."""
-    scored = metrics.get("model")
-    again = "run respira evaluate again to show it on the card"
-    if trained_on:
-        return "it scores recordings of a corpus this model was trained on: not an external validation"
-    if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
-        return f"it does not record which weights it scored; {again}"
-    if scored["weights_sha256"] != weights:
-        return f"it scored other weights than this folder's; {again}"
-    if scored.get("adapted"):
-        return "it scored the model adapted to those recordings (evaluate --adapt), not this one"
-    recorded = metrics.get("thresholds") or {}
-    if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
-        return f"it decided at other thresholds than this model's; {again}"
-    return ""
-
-
-def external_validations(
-    folder: str | Path, config: Any, trained_on: list[str]
-) -> tuple[list[ExternalValidation], list[str]]:
+def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
     """This model's external validations found in ``folder`` (``evaluation_<corpus>/metrics.json`` of
-    every registered recording-labelled corpus, among the evaluations the folder records:
-    :func:`respira.pretrained.recorded_evaluations`), and why each one left out was.
-
-    ``config`` is the folder's model config (its thresholds); ``trained_on`` the corpora of its run.
-    """
-    from ..pretrained import recorded_evaluations
+    every registered recording-labelled corpus that the folder claims:
+    :func:`respira.pretrained.why_not_claimed`), and why each one left out was."""
+    from ..pretrained import why_not_claimed
 
     folder = Path(folder).expanduser()
     found, notes = [], []
-    recorded = set(recorded_evaluations(folder))
     paths = {
         name: path
         for name, spec in CORPORA.items()
-        if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json") in recorded
+        if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json").is_file()
     }
-    weights = _weights_sha256(folder) if paths else None  # hashed only when there is something to check
     for name, path in paths.items():
         spec = CORPORA[name]
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
-            reason = _left_out(metrics, weights, config, name in trained_on)
+            reason = why_not_claimed(folder, path)
             if reason:
                 notes.append(f"{path}: left off the model card: {reason}")
                 continue

@@ -78,7 +78,7 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     record = RunRecord.load_if_present(run_dir)
     if record is not None:
         card.set_run_record(record)
-    card.external_validations, left_out = external_validations(run_dir, card_config, card.corpora)
+    card.external_validations, left_out = external_validations(run_dir)
     for reason in left_out:  # for whoever exports the folder, not for the card's readers
         warnings.warn(reason, StaleEvaluationWarning, stacklevel=2)
     card.adapter = has_adapter(run_dir)

@@ -28,6 +28,7 @@ from .sites import (
     recorded_evaluations,
     site_verdicts,
     sites_line,
+    why_not_claimed,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "recorded_evaluations",
     "site_verdicts",
     "sites_line",
+    "why_not_claimed",
 ]
 
 DEFAULT_DETECTOR_NAME = "icbhi-crackle-wheeze"

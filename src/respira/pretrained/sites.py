@@ -1,10 +1,11 @@
 """What a model folder claims about the sites it was scored on, and the one rule for "it serves a site".
 
-A folder's claims are its *recorded* evaluations (:func:`recorded_evaluations`): in a folder built by
-``make detector`` (it has ``build_record.json``), the evaluation files that record lists with their
-SHA-256, and no other; in any other model folder, the ``evaluation_*`` folders ``respira evaluate
---record`` wrote there (a plain ``respira evaluate`` writes outside the model folder). A file added later,
-or changed since, is no claim of the folder.
+A folder's claims are its *recorded* evaluations (:func:`recorded_evaluations`, :func:`why_not_claimed`):
+in a folder built by ``make detector`` (it has ``build_record.json``), the evaluation files that record
+lists with their SHA-256, and no other; in any other model folder, the ``evaluation_*`` folders ``respira
+evaluate --record`` wrote there (a plain ``respira evaluate`` writes outside the model folder) while they
+are of this model: its weights (by SHA-256) and thresholds, not adapted, on a corpus it was not trained
+on. A file added later, changed since, or of another model is no claim of the folder.
 
 :func:`site_verdicts` reads them back: per site, its score with its 95 % interval, the all-normal baseline
 of the same samples and each label's AUC with its interval. A site is *served* only when the interval's
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..decision import thresholds_of
 from ..utils.tables import format_percent, format_score
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "recorded_evaluations",
     "site_verdicts",
     "sites_line",
+    "why_not_claimed",
 ]
 
 CROSS_VALIDATION_FOLDER = "evaluation_cross_validation"
@@ -128,20 +131,55 @@ def evaluation_digests(folder: str | Path) -> dict[str, str]:
     }
 
 
+def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
+    """Why ``metrics`` (an evaluation in ``folder``) is not this model's out-of-sample result ("" when it
+    is): other weights, none recorded, the model adapted first, other thresholds, a corpus it learnt."""
+    again = "run respira evaluate --record again to claim it"
+    record = _read(folder / "respira_run.json") or {}
+    corpora = [
+        c.get("name") for c in (record.get("data") or {}).get("corpora") or [] if isinstance(c, Mapping)
+    ]
+    if corpus in (corpora or ["icbhi"]):
+        return "it scores recordings of a corpus this model was trained on: not an external validation"
+    scored = metrics.get("model")
+    if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
+        return f"it does not record which weights it scored; {again}"
+    weights = folder / "model.safetensors"
+    if not weights.is_file() or scored["weights_sha256"] != _sha256(weights):
+        return f"it scored other weights than this folder's; {again}"
+    if scored.get("adapted"):
+        return "it scored the model adapted to those recordings (evaluate --adapt), not this one"
+    recorded = metrics.get("thresholds")
+    if isinstance(recorded, Mapping):
+        config = _read(folder / "config.json") or {}
+        if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
+            return f"it decided at other thresholds than this model's; {again}"
+    return ""
+
+
+def why_not_claimed(folder: str | Path, path: str | Path) -> str:
+    """Why the evaluation file ``path`` (``folder/evaluation_<corpus>/.../metrics.json``) is no claim of
+    the model folder ``folder`` ("" when it is one; see the module docstring)."""
+    folder, path = Path(folder).expanduser(), Path(path)
+    build = _read(folder / BUILD_RECORD)
+    name = path.relative_to(folder).as_posix()
+    if build is not None:
+        listed = build.get("evaluations")
+        if not isinstance(listed, Mapping) or name not in listed:
+            return f"{BUILD_RECORD} does not list it (a built folder claims only its build's evaluations)"
+        return "" if _sha256(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
+    evaluation = folder / path.relative_to(folder).parts[0]
+    metrics = _read(evaluation / "metrics.json")
+    if metrics is None:
+        return "it is not respira evaluate's metrics.json"
+    return _of_this_model(folder, evaluation.name.removeprefix("evaluation_"), metrics)
+
+
 def recorded_evaluations(folder: str | Path) -> list[Path]:
     """The ``metrics.json`` files of the evaluations ``folder`` claims (see the module docstring)."""
     folder = Path(folder).expanduser()
-    build = _read(folder / BUILD_RECORD)
-    if build is None:
-        return sorted(folder.glob("evaluation_*/**/metrics.json"))
-    listed = build.get("evaluations")
-    if not isinstance(listed, Mapping):
-        return []
-    return [
-        folder / name
-        for name, digest in sorted(listed.items())
-        if (folder / name).is_file() and _sha256(folder / name) == digest
-    ]
+    found = sorted(folder.glob("evaluation_*/**/metrics.json"))
+    return [path for path in found if not why_not_claimed(folder, path)]
 
 
 def _aucs(values: Mapping[str, tuple[Any, Any]]) -> tuple[LabelAuc, ...]:
