@@ -467,8 +467,8 @@ def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold
             str(sum(truth)),
             "of",
             str(len(rows)),
-            f"{metrics[f'auc_{name}']:.3f}",
-            f"{metrics[f'average_precision_{name}']:.3f}",
+            f"{100 * metrics[f'auc_{name}']:.1f}",  # in %, as every score a person reads
+            f"{100 * metrics[f'average_precision_{name}']:.1f}",
         ]
     assert "per label (threshold-free):" in lines and "per stethoscope:" in lines
     devices = lines[lines.index("per stethoscope:") + 3 :][: len(metrics["by_device"])]
