@@ -157,7 +157,10 @@ CONTRADICTIONS = {  # what the shipped card said, each against its own folder's 
     "a test split scored once at 0 %": "the test split was scored once",
     "no test results, said as if missing": "No test results were recorded",
     "the whole database as training data": "It was trained on the ICBHI 2017 database: 920 recordings",
-    "one held-out site of two": "the only measure of\n  another site is",
+    "one held-out site of two, or none": (
+        "the only measure of\n  another site is",
+        "no external\n  validation was",
+    ),
 }
 
 
@@ -171,7 +174,8 @@ def test_the_card_says_only_what_the_run_folder_records(situation: str, tmp_path
     card.onnx = card.remote_code = True
     card.code_requirements = ["numpy", "soundfile", "torch", "transformers"]
     text = str(render_model_card(card))
-    assert CONTRADICTIONS[situation] not in text
+    said = CONTRADICTIONS[situation]
+    assert not any(words in text for words in ((said,) if isinstance(said, str) else said))
     assert "base_model" not in ModelCard(text).data.to_dict()
     assert "It learnt from 684 cycles of 26 patients" in text
     assert "there is no test split (0 % of the patients)" in text and "This run kept no test split" in text
