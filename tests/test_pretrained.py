@@ -558,6 +558,9 @@ def test_the_shipped_folder_is_read_only_to_every_command(
         ["evaluate", str(FOLDER), *kauh, "--record"],
         ["evaluate", str(FOLDER), *kauh, "--output_dir", str(FOLDER / "evaluation_kauh")],
         ["export", str(copy), str(FOLDER / "out")],
+        ["predict", str(tmp_path / "a.wav"), "--output", str(FOLDER / "rows.csv")],
+        ["convert", "efficientat", str(tmp_path / "w.pt"), str(FOLDER / "checkpoint")],
+        ["screen", str(tmp_path), "--output_dir", str(FOLDER)],
     ):
         assert main(args) != 0
         error = capsys.readouterr().err.strip()
