@@ -354,7 +354,17 @@ def test_cli_evaluate_writes_the_report(
 ) -> None:
     model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
     cache = tmp_path / "cache"
-    code = main(["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache)])
+    code = main(
+        [
+            "evaluate",
+            str(model_copy),
+            "--data_dir",
+            str(synthetic_corpus),
+            "--cache_dir",
+            str(cache),
+            "--record",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     printed = captured.out
@@ -404,7 +414,7 @@ def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
 ) -> None:
     model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
     arguments = ["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus)]
-    arguments += ["--cache_dir", str(tmp_path / "cache")]
+    arguments += ["--cache_dir", str(tmp_path / "cache"), "--record"]
     assert main(arguments) == 0
     report = model_copy / "evaluation_test"
     before = {path.name: path.read_bytes() for path in report.iterdir()}
@@ -457,8 +467,8 @@ def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold
             str(sum(truth)),
             "of",
             str(len(rows)),
-            f"{metrics[f'auc_{name}']:.3f}",
-            f"{metrics[f'average_precision_{name}']:.3f}",
+            f"{100 * metrics[f'auc_{name}']:.1f}",  # in %, as every score a person reads
+            f"{100 * metrics[f'average_precision_{name}']:.1f}",
         ]
     assert "per label (threshold-free):" in lines and "per stethoscope:" in lines
     devices = lines[lines.index("per stethoscope:") + 3 :][: len(metrics["by_device"])]

@@ -287,7 +287,7 @@ def test_the_command_keeps_thresholds_that_lose_out_of_sample_unless_asked(
     if not apply_anyway:  # the model's thresholds are kept, and they only tie with all-normal: refused
         assert code == 2 and not output.exists() and captured.out == ""
         (line,) = captured.err.strip().splitlines()
-        assert "nothing written" in line and "does not beat the all-normal baseline's 0.500" in line
+        assert "nothing written" in line and "does not beat the all-normal baseline's 50.0" in line
         assert "--apply_anyway" in line
         return
     assert code == 0
@@ -295,6 +295,6 @@ def test_the_command_keeps_thresholds_that_lose_out_of_sample_unless_asked(
     _, config = load_model(output, device="cpu")
     assert config.decision_thresholds == pytest.approx(report["tuned_thresholds"])
     assert captured.out.startswith("calibrated ")
-    assert "BELOW BASELINE (all-normal 0.500)" in captured.out
+    assert "BELOW BASELINE (all-normal 50.0)" in captured.out
     assert config.calibration["applied"]
     assert "below the trivial baseline" in (output / "README.md").read_text()
