@@ -142,6 +142,6 @@ def test_screen_marks_the_audits_recordings_in_its_table(
     table = pd.read_parquet(out / "recordings.parquet")
     warning = {Path(path).stem: text for path, text in zip(table["path"], table["warning"], strict=True)}
     assert "is silent" in warning["silence"]
-    assert "is clipped (41.5 % of its samples at full scale" in warning["clipped"]
+    assert "is clipped (42.0 % of its samples at full scale" in warning["clipped"]  # 41.5 % at 4 kHz
     assert "is 0.2 s long, shorter than one 4-s window" in warning["short"]
     assert table["verdict"].notna().all() and table["error"].isna().all()
