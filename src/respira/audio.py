@@ -21,8 +21,8 @@
 
 Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.dsp`'s; the
 WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
-truncation check, integer PCM as float, the full-scale check :func:`respira.wav.check_level`) are
-:mod:`respira.wav`'s.
+truncation check, integer PCM as float) are :mod:`respira.wav`'s; what a model scores but cannot judge
+(silent, clipped, too short, too low a rate, far above full scale) is :mod:`respira.input_checks`'.
 """
 
 from __future__ import annotations
