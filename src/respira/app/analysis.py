@@ -380,7 +380,7 @@ def analyse(
             annotation_name = annotation_name or Path(annotations).name
             cycles = load_cycles(annotations, annotation_name, name, waveform.shape[0], rate)
         # here, naming the user's file (the ONNX runner checks nothing; a Detector names a waveform)
-        check_input(
+        warning = check_input(
             waveform,
             rate,
             name,
@@ -409,6 +409,10 @@ def analyse(
             f"no events are shown: model {detector.name} cannot detect them (an ONNX export written before "
             "event detection: export the model again)"
         )
+    for row in rows:  # the same rows from a Detector and the Space's runner, the user's file named
+        row.pop("warning", None)
+        if warning is not None:
+            row["warning"] = warning
     if cycles:
         for row, cycle in zip(rows, cycles, strict=True):
             row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
