@@ -114,6 +114,8 @@ def test_the_detector_marks_the_audits_recordings(audit_recordings: dict[str, Pa
         warnings.simplefilter("error")
         fine = detector.predict(breath(), RATE)
     assert fine.warning is None and fine.summary()["warning"] is None
+    with pytest.warns(AudioLevelWarning, match="^quiet is silent"):  # every frame event, no verdict made
+        detector.detect_events(np.zeros(5 * RATE, np.float32), RATE, name="quiet", rule="frames")
 
 
 @pytest.mark.real_data

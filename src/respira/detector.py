@@ -344,9 +344,14 @@ class Detector:
             "batch_size": self.options["batch_size"],
         }
         if not isinstance(source, (str, Path)):
+            checked = prediction is not None or rule == VERDICT_RULE  # by predict, as a verdict is made
             if rule == VERDICT_RULE and prediction is None:
                 prediction = self.predict(source, sampling_rate, name=name)
             audio = self._resampled(source, sampling_rate, name)
+            if not checked:
+                from .input_checks import check_level
+
+                check_level(audio, name or "the waveform")
             try:
                 detection = detect_events(self.inference_model, audio, file=name, **options)
             except ValueError as error:
