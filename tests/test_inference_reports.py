@@ -560,6 +560,27 @@ def test_windows_per_recording_are_capped_with_a_clear_message(
     assert len(predict_windows(model, np.zeros(10 * RATE, np.float32), max_windows=4)) == 4
 
 
+def test_a_recording_needing_too_many_windows_is_refused_before_it_is_decoded(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header says how long it is: a 2-h recording is refused at once, not after decoding it."""
+    import respira.inference
+
+    wav = tmp_path / "long.wav"
+    sf.write(wav, np.random.default_rng(0).normal(0, 0.1, 60 * RATE).astype(np.float32), RATE)
+
+    def never(*args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("the recording was decoded")
+
+    monkeypatch.setattr(respira.inference, "read_audio", never)
+    assert main(["predict", str(model_dir), str(wav), "--max_windows", "3"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"respira predict: error: {wav}: 4 s windows every 2 s over 60.0 s of audio make 29 windows, more "
+        "than the limit of 3 per recording; use a longer hop (or raise max_windows)"
+    )
+
+
 def test_annotation_errors_name_the_annotation_file_and_line(
     model_dir: Path, stereo_recording: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
