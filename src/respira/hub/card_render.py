@@ -369,6 +369,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
         "remote_code": card.remote_code,
         "code_requirements": card.code_requirements,
+        "code_size": card.code_size,
         "onnx": card.onnx,
         "adapter": card.adapter,
         "checksums": sorted(card.checksums.items()),

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
@@ -40,4 +41,3 @@ class RespiraCNNConfig(PreTrainedConfig):
         return self.channels[-1]
 
 
-__all__ = ["RespiraCNNConfig"]

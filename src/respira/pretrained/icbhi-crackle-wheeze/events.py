@@ -24,50 +24,22 @@ offsets are rounded to the microsecond (6 decimals). Events are sorted by onset,
 
 from __future__ import annotations
 
+
 import math
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from .decision import present, validate_thresholds
-from .labels import MULTI_LABEL_NAMES
+from .configuration_respira import MULTI_LABEL_NAMES
 
-__all__ = [
-    "EVENT_COLUMNS",
-    "FRAME_HOP_SECONDS",
-    "Event",
-    "EventSettings",
-    "LabelEventSettings",
-    "event_settings_of",
-    "events_to_rows",
-    "median_filter_frames",
-    "posteriors_to_events",
-    "validate_posteriors",
-]
 
-FRAME_HOP_SECONDS = 0.02
 """The hop (seconds) of the frame grid of respira's frame posteriors (:mod:`respira.event_detection`)."""
 
-EVENT_COLUMNS = ("file", "onset", "offset", "type", "confidence")
 """The columns of an event row (:func:`events_to_rows`; ``respira predict --events``)."""
 
-_TOLERANCE = 1e-9
 """Seconds of floating-point slack when durations and gaps are compared with the settings."""
-_TIME_DECIMALS = 6
-
-
-class Event(NamedTuple):
-    """One detected (or annotated) event: ``onset`` and ``offset`` in seconds, ``label`` (``crackle`` or
-    ``wheeze``) and ``confidence`` (the peak posterior of the label inside the event; 1.0 for a reference)."""
-
-    onset: float
-    offset: float
-    label: str
-    confidence: float = 1.0
 
 
 def _seconds(value: Any, name: str) -> float:
@@ -162,107 +134,3 @@ class EventSettings:
         return cls(**per_label)
 
 
-def event_settings_of(config: Any) -> EventSettings:
-    """The event settings a model detects with: its ``config.event_settings`` (written by
-    :meth:`EventSettings.to_dict`), else the defaults."""
-    stored = getattr(config, "event_settings", None)
-    return EventSettings() if stored is None else EventSettings.from_dict(stored)
-
-
-def median_filter_frames(seconds: float, frame_hop_seconds: float) -> int:
-    """The median filter's width in frames: ``seconds / hop`` rounded to the nearest whole number,
-    plus one when even (an odd window is centred on its frame). 0 s gives 1, no filtering."""
-    frames = round(_seconds(seconds, "median_filter_seconds") / _hop(frame_hop_seconds))
-    return int(frames + 1 if frames % 2 == 0 else frames)
-
-
-def _hop(value: Any) -> float:
-    hop = _seconds(value, "frame_hop_seconds")
-    if hop == 0:
-        raise ValueError(f"frame_hop_seconds must be > 0, got {value!r}")
-    return hop
-
-
-def validate_posteriors(posteriors: Any) -> np.ndarray:
-    """``[frames, 2]`` (crackle, wheeze) probabilities as float64; otherwise a one-line ``ValueError``."""
-    try:
-        array = np.asarray(posteriors, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("posteriors must be numbers of shape [frames, 2] (crackle, wheeze)") from None
-    if array.ndim != 2 or array.shape[1] != len(MULTI_LABEL_NAMES):
-        raise ValueError(f"posteriors must have shape [frames, 2] (crackle, wheeze), got {array.shape}")
-    if not np.all(np.isfinite(array)) or np.any((array < 0) | (array > 1)):
-        raise ValueError("posteriors must be probabilities in [0, 1]")
-    return array
-
-
-def _runs(active: np.ndarray) -> list[list[int]]:
-    """``[start, stop)`` frame indices of each run of ones."""
-    edges = np.diff(np.concatenate(([0], active.astype(np.int8), [0])))
-    return [
-        [int(a), int(b)] for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True)
-    ]
-
-
-def _label_runs(active: np.ndarray, hop: float, settings: LabelEventSettings) -> list[list[int]]:
-    size = median_filter_frames(settings.median_filter_seconds, hop)
-    if size > 1:
-        active = ndimage.median_filter(active.astype(np.uint8), size=size, mode="constant", cval=0)
-    merged: list[list[int]] = []
-    for run in _runs(active):
-        if merged and (run[0] - merged[-1][1]) * hop < settings.max_gap_seconds - _TOLERANCE:
-            merged[-1][1] = run[1]
-        else:
-            merged.append(run)
-    return [run for run in merged if (run[1] - run[0]) * hop >= settings.min_duration_seconds - _TOLERANCE]
-
-
-def posteriors_to_events(
-    posteriors: Any,
-    frame_hop_seconds: float,
-    thresholds: Sequence[float] | None,
-    settings: EventSettings | None = None,
-    *,
-    offset_seconds: float = 0.0,
-) -> list[Event]:
-    """The events of ``[frames, 2]`` (crackle, wheeze) posteriors on a grid of ``frame_hop_seconds``.
-
-    ``thresholds`` are ``(crackle, wheeze)`` in [0, 1] (``None``: the decision rule's default, checked by
-    :func:`respira.decision.validate_thresholds`); ``settings`` default to :class:`EventSettings`'s;
-    ``offset_seconds`` is the start time of frame 0 (of a chunk of a longer recording). The steps are
-    in the module's docstring. No frames give no events; bad input raises a one-line ``ValueError``.
-    """
-    array = validate_posteriors(posteriors)
-    hop = _hop(frame_hop_seconds)
-    start = _seconds(offset_seconds, "offset_seconds")
-    chosen = validate_thresholds(thresholds)
-    settings = EventSettings() if settings is None else settings
-    if not isinstance(settings, EventSettings):
-        raise ValueError(f"settings must be an EventSettings, got {type(settings).__name__}")
-    decided = present(array, chosen)
-    events = []
-    for column, label in enumerate(MULTI_LABEL_NAMES):
-        for first, stop in _label_runs(decided[:, column], hop, settings.for_label(label)):
-            events.append(
-                Event(
-                    onset=round(start + first * hop, _TIME_DECIMALS),
-                    offset=round(start + stop * hop, _TIME_DECIMALS),
-                    label=label,
-                    confidence=float(array[first:stop, column].max()),
-                )
-            )
-    return sorted(events, key=lambda event: (event.onset, MULTI_LABEL_NAMES.index(event.label)))
-
-
-def events_to_rows(events: Sequence[Event], *, file: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """CSV/JSON-ready rows ``{file, onset, offset, type, confidence}``, one per event, in their order."""
-    return [
-        {
-            "file": str(file),
-            "onset": float(event.onset),
-            "offset": float(event.offset),
-            "type": str(event.label),
-            "confidence": float(event.confidence),
-        }
-        for event in events
-    ]

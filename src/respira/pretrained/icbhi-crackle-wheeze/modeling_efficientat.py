@@ -18,7 +18,7 @@ and is dropped here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+
 from typing import Any, ClassVar
 
 import torch
@@ -26,41 +26,10 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
-from transformers.utils import ModelOutput
 
-from .labels import MULTI_LABEL, SINGLE_LABEL
-from .buffers import DerivedBuffers
-from .efficientat_mel import EfficientATMel
+from .featurizers import DerivedBuffers
+from .featurizers import EfficientATMel
 from .configuration_efficientat import EfficientATConfig, make_divisible
-
-__all__ = [
-    "EfficientATAudioClassifierOutput",
-    "EfficientATForAudioClassification",
-    "EfficientATModel",
-    "EfficientATPreTrainedModel",
-]
-
-
-@dataclass
-class EfficientATAudioClassifierOutput(ModelOutput):
-    """Output of `EfficientATForAudioClassification`.
-
-    Args:
-        loss (`torch.FloatTensor` of shape `()`, *optional*, returned when `labels` are given):
-            BCE-with-logits for ``multi_label_classification`` (AudioSet), cross-entropy for single-label
-            classification, MSE for regression.
-        logits (`torch.FloatTensor` of shape `(batch_size, num_labels)`):
-            Classification scores before sigmoid / softmax.
-        embeddings (`torch.FloatTensor` of shape `(batch_size, hidden_size)`):
-            Global average of the last feature map (384-d for width 0.4), the input of the MLP head.
-        hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
-            Output of every ``features`` stage, each ``(batch_size, channels, freq, time)``.
-    """
-
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    embeddings: torch.FloatTensor | None = None
-    hidden_states: tuple[torch.FloatTensor, ...] | None = None
 
 
 def _activation(name: str | None) -> nn.Module | None:
@@ -162,20 +131,6 @@ class EfficientATInvertedResidual(nn.Module):
         if self.use_residual:
             output = output + hidden_states
         return output
-
-
-class EfficientATMLPHead(nn.Module):
-    """EfficientAT's "mlp" head on the pooled embedding: Linear → Hardswish → Dropout → Linear."""
-
-    def __init__(self, config: EfficientATConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.head_hidden_size)
-        self.activation = nn.Hardswish()
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.out_proj = nn.Linear(config.head_hidden_size, config.num_labels)
-
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        return self.out_proj(self.dropout(self.activation(self.dense(embeddings))))
 
 
 class EfficientATPreTrainedModel(PreTrainedModel):
@@ -297,73 +252,3 @@ class EfficientATModel(EfficientATPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class EfficientATForAudioClassification(EfficientATPreTrainedModel):
-    """EfficientAT MobileNetV3 with its MLP head (AudioSet tagging by default: 527 sigmoid outputs)."""
-
-    def __init__(self, config: EfficientATConfig) -> None:
-        super().__init__(config)
-        self.efficientat = EfficientATModel(config)
-        self.classifier = EfficientATMLPHead(config)
-        self.post_init()
-
-    @property
-    def mel(self) -> EfficientATMel:
-        """The log-mel front end (`EfficientATMel`) of the trunk."""
-        return self.efficientat.mel
-
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Loss by ``config.problem_type``; inferred like transformers does when unset."""
-        problem_type = self.config.problem_type
-        if problem_type is None:
-            if self.config.num_labels == 1:
-                problem_type = "regression"
-            elif labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8):
-                problem_type = SINGLE_LABEL
-            else:
-                problem_type = MULTI_LABEL
-        if problem_type == "regression":
-            return nn.functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
-        if problem_type == SINGLE_LABEL:
-            return nn.functional.cross_entropy(
-                logits.view(-1, self.config.num_labels), labels.view(-1).long()
-            )
-        if labels.shape != logits.shape:
-            raise ValueError(
-                "multi-label classification needs multi-hot labels shaped like the logits "
-                f"{tuple(logits.shape)}, got {tuple(labels.shape)}; for class indices set "
-                f"config.problem_type={SINGLE_LABEL!r}"
-            )
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        input_features_are_waveform: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs: Any,
-    ) -> EfficientATAudioClassifierOutput | tuple[torch.Tensor, ...]:
-        r"""
-        input_values (`torch.FloatTensor`):
-            Log-mels ``(batch_size, n_mels, frames)``, or 32 kHz waveforms with
-            ``input_features_are_waveform``.
-        labels (`torch.Tensor`, *optional*):
-            Multi-hot float targets ``(batch_size, num_labels)`` for multi-label classification (BCE), class
-            indices ``(batch_size,)`` for single-label classification (cross-entropy).
-        """
-        if return_dict is None:
-            return_dict = self.config.return_dict
-        outputs = self.efficientat(
-            input_values,
-            input_features_are_waveform=input_features_are_waveform,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
-        )
-        embeddings = outputs.pooler_output
-        logits = self.classifier(embeddings)
-        loss = self.compute_loss(logits, labels) if labels is not None else None
-        output = EfficientATAudioClassifierOutput(
-            loss=loss, logits=logits, embeddings=embeddings, hidden_states=outputs.hidden_states
-        )
-        return output if return_dict else output.to_tuple()

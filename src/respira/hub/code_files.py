@@ -1,0 +1,121 @@
+"""Which files a model's shipped code is, and how each is put together from respira's modules.
+
+A Hub custom-code repository is a few files (a configuration, a modeling, a feature-extraction and a
+pipeline file, a few helpers), not one per source module: :data:`FILES` gathers respira's modules into
+such files, and :func:`file_text` writes one of them, each module's shipped text as a section marked
+with its source file. Modules of one file share its namespace, so a name two of them define would
+clash: :func:`file_text` refuses it.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from pathlib import Path
+
+from .code_closure import Closure
+
+__all__ = ["FILES", "file_of", "file_text", "in_import_order"]
+
+FILES: dict[str, tuple[str, ...]] = {
+    "configuration_respira": ("labels", "instance_norm", "configuration_respira"),
+    "encoders": ("citations", "time_steps", "encoders"),
+    "featurizers": (
+        "buffers",
+        "kernel_choice",
+        "banded",
+        "mel_banks",
+        "frame_dft",
+        "resample",
+        "log_mel",
+        "kaldi_fbank",
+        "efficientat_mel",
+    ),
+    "feature_extraction_respira": ("wav", "dsp", "audio", "feature_extraction_respira"),
+    "modeling_respira": ("fixed_length", "spec_augment", "waveform_inputs", "featurizer", "modeling_respira"),
+    "pipeline_respira": ("windows", "decision", "pipeline_respira"),
+}
+"""The shipped files that gather several respira modules (by their last name), as a Hub custom-code
+repository looks: a configuration, a modeling, a feature-extraction and a pipeline file, the encoders
+and the featurizers; any other module ships as a file of its own name (an encoder family's
+``configuration_x`` and ``modeling_x``)."""
+FILE_OF = {module: file for file, modules in FILES.items() for module in modules}
+
+
+def file_of(module: str) -> str:
+    """The shipped file (without ``.py``) a respira module goes to."""
+    name = module.rsplit(".", 1)[-1]
+    return FILE_OF.get(name, name)
+
+
+def in_import_order(
+    modules: list[str], closure: Closure, file: str, target: Callable[[str, ast.ImportFrom], str | None]
+) -> list[str]:
+    """The modules of one file, each after those it imports at its top level (their order in
+    :data:`FILES` otherwise)."""
+    rank = {name: index for index, name in enumerate(FILES.get(file, ()))}
+    modules = sorted(modules, key=lambda module: rank.get(module.rsplit(".", 1)[-1], len(rank)))
+    needs = {
+        module: {
+            found
+            for node in closure.kept[module]
+            if isinstance(node, ast.ImportFrom) and (found := target(module, node)) in modules
+        }
+        for module in modules
+    }
+    ordered: list[str] = []
+    while len(ordered) < len(modules):
+        ready = next((m for m in modules if m not in ordered and needs[m] <= set(ordered)), None)
+        if ready is None:
+            raise ValueError(f"{file}.py: its modules import each other in a circle")
+        ordered.append(ready)
+    return ordered
+
+
+def _bindings(text: str) -> dict[str, str]:
+    """Top-level name → what binds it in ``text`` (the statement, unparsed)."""
+    found = {}
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found[node.name] = f"def {node.name}"
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                found[(alias.asname or alias.name).split(".")[0]] = ast.unparse(node).split(" import ")[0]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        found[name.id] = f"{name.id} = ..."
+    return found
+
+
+def file_text(file: str, sections: list[tuple[str, str]], version: str) -> str:
+    """One shipped file: the generated header, ``from __future__ import annotations`` once, then each
+    module's shipped text (marked with its source when there are several); raises ``ValueError`` when
+    two of them bind one name differently."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes: list[str] = []
+    for module, text in sections:
+        for name, binding in _bindings(text).items():
+            if name in seen and (seen[name][1] != binding or binding.startswith(("def ", name))):
+                clashes.append(f"{module} and {seen[name][0]} both define {name}")
+            seen[name] = (module, binding)
+    if clashes:
+        raise ValueError(f"{file}.py: {'; '.join(clashes)}: rename one of each")
+    relative = [Path(*module.split(".")).with_suffix(".py").as_posix() for module, _ in sections]
+    note = "(`respira export --with_code`)"
+    header = f"# Generated by respira {version} from {', '.join(relative)} {note}:\n"
+    header += "# edit respira's source, not this copy.\n"
+    body = []
+    for (_, text), source in zip(sections, relative, strict=True):
+        body.append(text if len(sections) == 1 else f"\n\n# {'-' * 60} from {source}\n{text.lstrip()}")
+    text = "".join(body)
+    lines = text.splitlines(keepends=True)
+    tree = ast.parse(text)
+    docstring = (
+        tree.body and isinstance(tree.body[0], ast.Expr) and isinstance(tree.body[0].value, ast.Constant)
+    )
+    at = tree.body[0].end_lineno if docstring and len(sections) == 1 else 0
+    future = "from __future__ import annotations\n" + ("\n" if at == 0 else "")
+    return header + "".join(lines[:at]) + ("\n" if at else "") + future + "".join(lines[at:])
