@@ -276,10 +276,22 @@ def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportF
                 edits.append((statement.lineno - 1, statement.end_lineno or statement.lineno, text))
     for start, end, text in sorted(edits, key=lambda edit: -edit[0]):
         lines[start:end] = [text] if text else []
-    text = "".join(lines)
+    text = "".join(_without_empty_sections(lines))
     while "\n\n\n\n" in text:
         text = text.replace("\n\n\n\n", "\n\n\n")
     return text
+
+
+def _without_empty_sections(lines: list[str]) -> list[str]:
+    """``lines`` less the section rules (``# ----- name``) whose section lost all its statements."""
+    rule = [line.startswith("# ---") for line in lines]
+    kept = []
+    for index, line in enumerate(lines):
+        following = next((i for i in range(index + 1, len(lines)) if lines[i].strip()), None)
+        if rule[index] and (following is None or rule[following]):
+            continue
+        kept.append(line)
+    return kept
 
 
 def _only_statement(node: ast.AST, statement: ast.stmt) -> bool:
