@@ -262,6 +262,7 @@ MISSPELLED = {
     "calibrate": ("--batch_sise", "--batch_size"),
     "quality": ("--data_dri", "--data_dir"),
     "app": ("--prot", "--port"),
+    "detectors": ("--debgu", "--debug"),
 }
 
 

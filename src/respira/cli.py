@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .commands import register_all
+from .commands.options import model_or_default
 from .measured import with_note
 
 
@@ -263,6 +264,8 @@ def run_command(args: argparse.Namespace) -> Any:
         warnings.showwarning = _shown_once(warnings.showwarning)
         for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
             warnings.filterwarnings("ignore", category=hidden)
+        if "model_files" in vars(args):  # an optional MODEL (add_model_argument): the one rule for it
+            model_or_default(args, args.model_files)
         return args.handler(args)
 
 
