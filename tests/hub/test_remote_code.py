@@ -415,3 +415,31 @@ def test_every_family_loads_from_the_hub_without_respira(
             loaded.update(_load_without_respira({family: repo}, wave[1:], env, work))
     for family in FAMILIES:
         _check_loaded(loaded[family], run_dirs[family], wave[0])
+
+
+def test_the_closure_follows_names_and_keeps_what_binds_no_name() -> None:
+    from respira.hub.code_closure import code_closure, shipped_source
+
+    sources = {
+        "pkg.a": (
+            "from __future__ import annotations\n\nimport os\nimport sys\n\nfrom .b import used, unused\n\n"
+            "try:\n    import optional\nexcept ImportError:\n    optional = None\n\n\n"
+            "def entry():\n    return used() + os.sep, optional\n\n\n# a helper nobody calls\n"
+            "def dead():\n    return sys.argv\n"
+        ),
+        "pkg.b": (
+            "def used():\n    return helper()\n\n\ndef helper():\n    return 1\n\n\n"
+            "def unused():\n    return 2\n"
+        ),
+    }
+
+    def target(module: str, node: ast.ImportFrom) -> str | None:
+        return f"pkg.{node.module}" if node.level == 1 else None
+
+    closure = code_closure([("pkg.a", "entry")], read=sources.__getitem__, target=target)
+    a = shipped_source(closure, "pkg.a", flat=lambda node: node.module if node.level else None)
+    b = shipped_source(closure, "pkg.b", flat=lambda node: None)
+    assert "def entry" in a and "def dead" not in a and "a helper nobody calls" not in a
+    assert "import os" in a and "import sys" not in a and "from .b import used\n" in a
+    assert "import optional" in a and "__future__" not in a  # the file says it once, first
+    assert "def used" in b and "def helper" in b and "def unused" not in b

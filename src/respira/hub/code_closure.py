@@ -180,6 +180,8 @@ def code_closure(
         used[module_name].add(name)
         statements = module.bindings.get(name)
         if statements is None:
+            if any(name in _references(node) for node in module.always):
+                continue  # bound by a statement that ships anyway (a `try` around an import)
             raise ValueError(f"{module_name} defines no {name!r} that the shipped code could find")
         for node in statements:
             keep(module, node)
