@@ -264,6 +264,7 @@ MISSPELLED = {
     "calibrate": ("--batch_sise", "--batch_size"),
     "quality": ("--data_dri", "--data_dir"),
     "app": ("--prot", "--port"),
+    "detectors": ("--debgu", "--debug"),
 }
 
 
@@ -446,3 +447,21 @@ def test_python_values_become_the_command_line_they_stand_for() -> None:
         "respira evaluate: error: argument --adapt: expected True or False, got 'yes' "
         "(see respira evaluate --help)"
     )
+
+
+def test_no_help_text_carries_restructuredtext_markup() -> None:
+    """A terminal (and the command-line reference, which escapes markup) shows ``respira`` literally."""
+    import argparse
+
+    from respira.cli import build_parser
+
+    def texts(parser: argparse.ArgumentParser) -> list[str]:
+        found = [parser.description or "", parser.epilog or ""]
+        for action in parser._actions:
+            found.append(str(action.help or ""))
+            if isinstance(action, argparse._SubParsersAction):
+                found += [str(choice.help or "") for choice in action._choices_actions]
+                found += [text for command in action.choices.values() for text in texts(command)]
+        return found
+
+    assert [text for text in texts(build_parser()) if "``" in text] == []

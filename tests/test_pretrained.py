@@ -98,6 +98,20 @@ def test_the_card_is_what_the_folders_files_render(tmp_path: Path) -> None:
     assert (copy / "README.md").read_text() == (FOLDER / "README.md").read_text()
 
 
+def test_the_shipped_code_is_todays_closure_and_the_card_says_its_size() -> None:
+    """The folder's ``*.py`` are what ``respira export --with_code`` generates today for its encoder (no
+    file of another family left behind), few and short enough to read, and the card counts them."""
+    from respira.hub.remote_code import remote_code_files
+
+    config = json.loads((FOLDER / "config.json").read_text())
+    code = remote_code_files(config["encoder_config"]["model_type"])
+    shipped = {path.name: path.read_text() for path in FOLDER.glob("*.py")}
+    assert shipped == code.files
+    assert len(shipped) <= 10
+    lines = sum(len(text.splitlines()) for text in shipped.values())
+    assert f"It is {len(shipped)} files, {lines} lines in all" in (FOLDER / "README.md").read_text()
+
+
 def _numbers_in(value: object) -> list[float]:
     if isinstance(value, bool):
         return []

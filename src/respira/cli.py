@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .commands import register_all
+from .commands.options import model_or_default
 from .measured import with_note
 
 
@@ -39,6 +40,13 @@ class CommandLineError(Exception):
         return f"{self.prog}: error: {self.reason} (see {self.prog} --help)"
 
 
+DESCRIPTION = (
+    "respira: train, evaluate, run and share respiratory-sound classifiers (crackles and wheezes). "
+    "Also python -m respira, and accelerate launch -m respira on several GPUs."
+)
+"""What ``respira --help`` and the command-line reference open with: plain text, as a terminal shows it."""
+
+
 class _Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` (and, through ``add_subparsers``, every command's) that raises its errors."""
 
@@ -47,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="respira", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="respira", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"respira {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -280,6 +288,8 @@ def run_command(args: argparse.Namespace) -> Any:
         warnings.showwarning = _shown_once(warnings.showwarning)
         for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
             warnings.filterwarnings("ignore", category=hidden)
+        if "model_files" in vars(args):  # an optional MODEL (add_model_argument): the one rule for it
+            model_or_default(args, args.model_files)
         return args.handler(args)
 
 

@@ -105,7 +105,8 @@ class Detector:
         onnx: bool | None = None,
         **options: Any,
     ) -> Detector:
-        """Load a model folder, an exported folder with ``model.onnx``, or a Hugging Face Hub id.
+        """Load a model folder, an exported folder with ``model.onnx``, a shipped detector's name
+        (``"icbhi-crackle-wheeze"``; ``respira detectors`` lists them) or a Hugging Face Hub id.
 
         ``source`` left out: respira's shipped detector (:func:`respira.pretrained.default_detector_dir`,
         installed with the package; works offline).
@@ -125,7 +126,8 @@ class Detector:
         if onnx is None:
             onnx = folder is not None and (folder / ONNX_FILE).is_file()
             onnx = onnx and not any((folder / n).is_file() for n in WEIGHT_FILES)
-        model = load_onnx_model(source) if onnx else load_model(source, device=device)[0]
+        found = source if folder is None else folder  # a shipped detector's name: its folder
+        model = load_onnx_model(found) if onnx else load_model(found, device=device)[0]
         options.setdefault("name", folder.resolve().name if folder is not None else str(source))
         return cls(model, **options)
 

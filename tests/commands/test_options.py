@@ -8,16 +8,22 @@ import re
 import pytest
 
 from respira.cli import build_parser, main
+from respira.commands.options import model_or_default
 
 DEVICE_HELP = "torch device (default: cuda if available, else cpu)"
+MODEL_HELP = (
+    "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id "
+    "(default: respira's shipped detector, icbhi-crackle-wheeze)"
+)
 MODEL_COMMANDS = {
-    "adapt": "model folder or Hugging Face Hub id",
-    "evaluate": "model folder or Hugging Face Hub id",
-    "predict": "model folder or Hugging Face Hub id (default: respira's shipped detector, "
-    "icbhi-crackle-wheeze)",
-    "calibrate": "model folder or Hugging Face Hub id",
-    "app": "model folder, exported ONNX folder or Hub id (default: respira's shipped detector, "
-    "icbhi-crackle-wheeze)",
+    "adapt": MODEL_HELP,
+    "evaluate": MODEL_HELP,
+    "predict": MODEL_HELP,
+    "calibrate": MODEL_HELP,
+    "quality": MODEL_HELP,
+    "screen": MODEL_HELP,
+    "app": "model folder, exported ONNX folder, a shipped detector's name or Hub id (default: respira's "
+    "shipped detector, icbhi-crackle-wheeze)",
 }
 
 
@@ -107,3 +113,71 @@ def test_screen_without_a_model_screens_with_the_shipped_detector(tmp_path) -> N
     assert model_or_default(args) == str(default_detector_dir())
     args = build_parser().parse_args(["screen", "user/model", str(tmp_path), "--output_dir", "o"])
     assert (args.model, args.source) == ("user/model", str(tmp_path))
+
+
+COMMAND_LINES = {
+    "evaluate": ["evaluate", "--data_dir", "d"],
+    "calibrate": ["calibrate", "--data_dir", "d", "--output_dir", "o"],
+    "adapt": ["adapt", "--data_dir", "d", "--output_dir", "o"],
+    "quality": ["quality", "--data_dir", "d", "--output_dir", "o"],
+    "screen": ["screen", "d", "--output_dir", "o"],
+    "app": ["app"],
+    "predict": ["predict", "a.wav"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_LINES))
+def test_every_command_that_takes_a_model_runs_the_shipped_detector_without_one(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.cli import run_command
+    from respira.pretrained import default_detector_dir
+
+    assert set(COMMAND_LINES) == {
+        name for name in MODEL_COMMANDS if "model" in vars(build_parser().parse_args(COMMAND_LINES[name]))
+    }
+    args = build_parser().parse_args(COMMAND_LINES[command])
+    assert args.model is None
+    seen = []
+    args.handler = lambda parsed: seen.append(parsed.model)
+    run_command(args)
+    assert seen == [str(default_detector_dir())]
+    assert "model: respira's shipped detector icbhi-crackle-wheeze" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_LINES))
+def test_a_shipped_detectors_name_is_a_model_name_everywhere(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.cli import run_command
+    from respira.pretrained import default_detector_dir
+
+    line = COMMAND_LINES[command]
+    args = build_parser().parse_args([line[0], "icbhi-crackle-wheeze", *line[1:]])
+    assert args.model == "icbhi-crackle-wheeze"
+    seen = []
+    args.handler = lambda parsed: seen.append(parsed.model)
+    run_command(args)
+    assert seen == [str(default_detector_dir())]
+    assert "respira's shipped detector icbhi-crackle-wheeze" in capsys.readouterr().err
+
+
+def test_recordings_in_the_model_slot_go_back_to_the_files(tmp_path) -> None:
+    from respira.pretrained import default_detector_dir
+
+    args = _predict_args("missing.wav", "b.flac")  # not there yet: still a recording, not a Hub id
+    assert model_or_default(args, "files") == str(default_detector_dir())
+    assert args.files == ["missing.wav", "b.flac"]
+    args = _predict_args("icbhi-crackle-wheeze", "b.wav")
+    assert model_or_default(args, "files") == str(default_detector_dir()) and args.files == ["b.wav"]
+
+
+def test_detectors_lists_each_shipped_detector_with_its_training_corpora(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from respira.pretrained import default_detector_dir
+
+    assert main(["detectors"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["name", "trained", "on", "folder"]
+    assert lines[2].split() == ["icbhi-crackle-wheeze", "(default)", "icbhi", str(default_detector_dir())]

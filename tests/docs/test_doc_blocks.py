@@ -139,3 +139,56 @@ def test_a_shared_data_page_gets_the_shared_corpora(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(test_code_blocks, "SHARED_DIR", SHARED_DIR)
     folder = test_code_blocks.shared_working_folder(tmp_path / "work", SHARED_DIR)
     check_block(page.blocks[0], PageRun(folder), monkeypatch)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/get-started/quickstart.md"])
+def test_the_first_pages_a_user_runs_show_every_flag_they_run_with(page: str) -> None:
+    """A new user runs README's and the quick start's commands as shown: a flag the test appends
+    (``append=``) would run something else than what the page says and times."""
+    from .doc_blocks import REPO
+
+    hidden = [block.name for block in read_page(REPO / page).blocks if block.append]
+    assert hidden == []
+
+
+def test_the_train_tutorials_prepare_previews_the_splits_its_recipe_trains_on() -> None:
+    """The tutorial's `respira prepare` shows the dataset its `respira train` builds: the same split
+    (strategy, fractions, stratification, seed), rate and low-pass as the recipe's."""
+    import yaml
+
+    from respira.cli import build_parser
+    from respira.data.icbhi_config import ICBHIConfig
+    from respira.models.encoders import get_encoder_spec
+
+    from .doc_blocks import REPO
+
+    page = read_page(REPO / "docs/tutorials/train-icbhi-detector.md")
+    commands = [line for block in page.blocks for line in respira_command_lines(block.code)]
+    prepare = build_parser().parse_args(next(line for line in commands if line[0] == "prepare"))
+    train = next(line for line in commands if line[0] == "train")
+    recipe = yaml.safe_load((REPO / train[1]).read_text())
+    defaults = ICBHIConfig()
+    fractions = tuple(float(share) for share in str(recipe["patient_split_fractions"]).split(","))
+    assert (prepare.split_strategy, prepare.patient_split_fractions) == (recipe["split_strategy"], fractions)
+    assert defaults.stratify_by == recipe.get("stratify_by", defaults.stratify_by)  # prepare's own
+    assert (prepare.seed or defaults.seed) == recipe.get("split_seed", 0)
+    assert not prepare.validation_size
+    rate = recipe.get("sampling_rate", get_encoder_spec(recipe["encoder"]).sampling_rate)
+    assert (prepare.sampling_rate, prepare.lowpass_cutoff) == (rate, recipe["lowpass_cutoff"])
+
+
+def test_the_tutorial_the_labelled_how_to_names_builds_and_scores_a_labels_csv_folder() -> None:
+    """Datasets and the Hub says the new-site tutorial builds a `labels.csv` folder: it runs a block that
+    writes one and scores it with `--dataset labelled`."""
+    import re
+
+    from .doc_blocks import REPO
+
+    how_to = (REPO / "docs/how-to/datasets-and-the-hub.md").read_text()
+    link = re.search(r"\[[^]]+\]\(([^)]+)\)\s+builds such a folder", how_to)
+    assert link is not None
+    page = read_page((REPO / "docs/how-to" / link.group(1)).resolve())
+    runs = [block for block in page.blocks if block.runs]
+    assert any("labels.csv" in block.code and block.kind == "python" for block in runs)
+    scored = [line for block in runs for line in respira_command_lines(block.code)]
+    assert any(line[0] == "evaluate" and "labelled" in line for line in scored)

@@ -22,6 +22,7 @@ from respira.data.corpus import (
 )
 from respira.labels import CLASS_NAMES, cycle_label
 from respira.synthetic import FULL_SIZE, crackle_transients, make_synthetic_icbhi, plan, wheeze_tone, writer
+from respira.synthetic.writer import RECORDINGS_FOLDER as RECORDING_FOLDER
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
 DIAGNOSIS_FILE = "ICBHI_Challenge_diagnosis.txt"
@@ -279,13 +280,42 @@ def test_existing_folder_needs_overwrite(tmp_path: Path) -> None:
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
     make_synthetic_icbhi(out, n_patients=6, overwrite=True, **FAST)
-    assert not (out / "keep.txt").exists()
+    assert (out / "keep.txt").read_text() == "mine"  # never delete what respira did not write
     assert (out / SPLIT_FILE).is_file()
+    assert sorted(p.name for p in out.iterdir()) == sorted([*writer.CORPUS_ENTRIES, "keep.txt"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # no temporary folders left
 
     empty = tmp_path / "empty"
     empty.mkdir()
     assert (make_synthetic_icbhi(empty, n_patients=6, **FAST) / SPLIT_FILE).is_file()
+
+
+def test_the_current_folder_is_a_target_and_keeps_what_respira_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert make_synthetic_icbhi(".", n_patients=6, **FAST) == Path()
+    assert is_synthetic_corpus(tmp_path)
+    first = tree_digest(tmp_path)
+
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "mine").mkdir()
+    make_synthetic_icbhi(".", n_patients=6, seed=1, overwrite=True, **FAST)  # replaces its own corpus
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "mine").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*writer.CORPUS_ENTRIES, "notes.txt", "mine"])
+    (tmp_path / "notes.txt").unlink()
+    (tmp_path / "mine").rmdir()
+    assert tree_digest(tmp_path) != first
+
+
+def test_overwrite_refuses_entries_respira_did_not_write(tmp_path: Path) -> None:
+    out = tmp_path / "real"
+    (out / RECORDING_FOLDER).mkdir(parents=True)
+    (out / RECORDING_FOLDER / "101_1b1_Al_sc_Meditron.wav").write_bytes(b"a real recording")
+    with pytest.raises(FileExistsError, match=f"{RECORDING_FOLDER} was not written by respira"):
+        make_synthetic_icbhi(out, n_patients=6, overwrite=True, **FAST)
+    assert [p.name for p in out.rglob("*")] == [RECORDING_FOLDER, "101_1b1_Al_sc_Meditron.wav"]
 
 
 def test_failure_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "convert",
     "demo",
     "app",
+    "detectors",
 )
 
 

@@ -6,7 +6,7 @@ import argparse
 import socket
 import tempfile
 
-from .options import add_device_option, add_model_argument, model_or_default
+from .options import add_device_option, add_model_argument
 
 EPILOG = """\
 The page: upload a recording (wav, flac, mp3, ogg; any rate and channels; up to 10 minutes) or record
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_model_argument(parser, help="model folder, exported ONNX folder or Hub id", optional=True)
+    add_model_argument(parser, help="model folder, exported ONNX folder, a shipped detector's name or Hub id")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
     parser.add_argument(
@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> None:
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
     check_address(args.host, args.port)
-    model_or_default(args)
     resolve_model_name(args.model)  # a path that is no folder: one line, before gradio or the model
     try:
         import gradio  # noqa: F401

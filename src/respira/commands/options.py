@@ -19,55 +19,79 @@ __all__ = [
     "model_or_default",
 ]
 
-MODEL_HELP = "model folder or Hugging Face Hub id"
+MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id"
 
 
 def add_model_argument(
-    parser: argparse.ArgumentParser, help: str = MODEL_HELP, *, optional: bool = False
+    parser: argparse.ArgumentParser,
+    help: str = MODEL_HELP,
+    *,
+    files: str | None = None,
+    optional: bool = True,
 ) -> None:
     """The positional ``MODEL`` a command runs (``help``: what it accepts, when more than the default).
 
-    ``optional``: it may be left out, and then respira's shipped detector runs (:func:`model_or_default`).
+    It may be left out: respira's shipped detector then runs, and ``respira`` says so before the command
+    does (:func:`model_or_default`, called for every command that has a ``MODEL``). ``files``: the
+    destination of the command's list of recordings that follows ``MODEL`` (``predict``'s ``files``),
+    where a recording argparse gave to ``MODEL`` goes back. ``optional=False`` is left for a command
+    that must be told which model.
     """
     if optional:
         help = f"{help} (default: respira's shipped detector, {DEFAULT_DETECTOR_NAME})"
         parser.add_argument("model", metavar="MODEL", nargs="?", help=help)
+        parser.set_defaults(model_files=files)
     else:
         parser.add_argument("model", metavar="MODEL", help=help)
 
 
+def _is_folder(text: str) -> bool:
+    from pathlib import Path
+
+    return Path(text).expanduser().is_dir()
+
+
+def _is_recording(text: str) -> bool:
+    """Whether a ``MODEL`` argument names a recording: an audio file name (a model is a folder, a
+    shipped detector's name or a Hub id, never ``x.wav``), existing or not."""
+    from pathlib import Path
+
+    from ..screening.sources import AUDIO_SUFFIXES
+
+    path = Path(text).expanduser()
+    return path.suffix.lower() in AUDIO_SUFFIXES and not path.is_dir()
+
+
 def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
-    """The model a command with an optional ``MODEL`` runs, saying so on stderr when it is the default,
-    with the sites it serves (:func:`respira.pretrained.sites_line`), which it also says of a named model
-    folder that records them (a copy or an export of the shipped detector).
+    """The model a command with an optional ``MODEL`` runs, saying so on stderr when it is a shipped
+    detector (the default, or one named by its name), with the sites it serves.
 
     ``files``: the name of the command's positional list of recordings. argparse gives ``MODEL`` the
-    first positional whenever there are two or more; an existing file there is a recording (a model is a
-    folder or a Hub id), so it goes back to the front of the recordings and the default runs (any other
-    file stays the model, and loading it says it is no model folder).
+    first positional whenever there are two or more; a recording there (:func:`_is_recording`) goes
+    back to the front of the recordings and the default runs (a folder, a shipped detector's name or a
+    Hub id stays the model). A shipped detector's name becomes its folder.
     """
     import sys
     from pathlib import Path
 
     from ..pretrained import default_detector_dir, sites_line
-    from ..screening.sources import AUDIO_SUFFIXES
+    from ..pretrained.shipped import shipped_detector
 
-    given = Path(args.model).expanduser() if args.model is not None else None
-    if given is not None and files is not None and given.suffix.lower() in AUDIO_SUFFIXES and given.is_file():
+    if args.model is not None and files is not None and _is_recording(args.model):
         setattr(args, files, [args.model, *getattr(args, files)])
         args.model = None
-    if args.model is not None:
+    if args.model is None:
+        name, folder = DEFAULT_DETECTOR_NAME, default_detector_dir()
+    elif not _is_folder(args.model) and (found := shipped_detector(args.model)) is not None:
+        name, folder = args.model, found
+    else:
         named = Path(args.model).expanduser()
         sites = sites_line(named) if named.is_dir() else ""
         if sites:  # a folder that records where it was scored (a copy of the shipped one, an export...)
             print(f"model: {args.model}; it {sites}", file=sys.stderr)
         return args.model
-    folder = default_detector_dir()
     sites = sites_line(folder)
-    print(
-        f"model: respira's shipped detector {DEFAULT_DETECTOR_NAME}{f'; it {sites}' if sites else ''}",
-        file=sys.stderr,
-    )
+    print(f"model: respira's shipped detector {name}{f'; it {sites}' if sites else ''}", file=sys.stderr)
     args.model = str(folder)
     return args.model
 

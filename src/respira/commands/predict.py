@@ -20,7 +20,6 @@ from .options import (
     add_device_option,
     add_model_argument,
     aggregation_options,
-    model_or_default,
 )
 
 EPILOG = """\
@@ -68,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_model_argument(parser, optional=True)
+    add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
     parser.add_argument(
         "--annotations",
@@ -199,7 +198,6 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import MAX_WINDOWS
     from ..utils.threads import apply_num_threads
 
-    model_or_default(args, "files")
     resolve_model_name(args.model)  # a path that is no folder: one line, before the options and any work
     apply_num_threads()
     if args.annotations is not None and len(args.files) != 1:

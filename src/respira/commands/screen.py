@@ -17,7 +17,6 @@ from .options import (
     add_device_option,
     add_model_argument,
     aggregation_options,
-    model_or_default,
 )
 
 EPILOG = """\
@@ -61,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_model_argument(parser, optional=True)
+    add_model_argument(parser)
     parser.add_argument(
         "source", metavar="SOURCE", help="folder, .txt/.csv list of paths, or a datasets dataset"
     )
@@ -145,7 +144,6 @@ def run(args: argparse.Namespace) -> int:
     from ..utils.threads import apply_num_threads
 
     _check(args)
-    model_or_default(args)
     aggregation, top_k = aggregation_options(args)
     source = open_source(args.source, split=args.split, audio_column=args.audio_column)
     source.check_not_empty(args.source)  # before the model loads or anything is written

@@ -99,13 +99,14 @@ def render_folder_card(folder: str | Path, *, model_id: str | None = None) -> Pa
     """
     from .card_render import render_model_card
     from .onnx import ONNX_FILE
-    from .remote_code import remote_code_files
+    from .remote_code import code_size, remote_code_files
 
     folder = Path(folder).expanduser()
     card = card_data_from_run_dir(folder, model_id=model_id)
     if "auto_map" in (_read_json(folder / "config.json") or {}):  # the export shipped the model's code
         card.remote_code = True
         card.code_requirements = list(remote_code_files(card.encoder_type or "").requirements)
+        card.code_size = code_size(path.read_text(encoding="utf-8") for path in folder.glob("*.py"))
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)
     path = folder / "README.md"

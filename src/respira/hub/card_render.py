@@ -362,6 +362,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "remote_code": card.remote_code,
         "code_requirements": [name for name in card.code_requirements if name != "torch"],
         "code_needs_torch": "torch" in card.code_requirements,
+        "code_size": card.code_size,
         "onnx": card.onnx,
         "adapter": card.adapter,
         "checksums": sorted(card.checksums.items()),

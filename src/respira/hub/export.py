@@ -28,7 +28,7 @@ from .card_render import render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import check_model_folder, check_weights_file
 from .onnx import ONNX_FILE, export_onnx
-from .remote_code import check_remote_code, remote_code_files, write_remote_code
+from .remote_code import check_remote_code, code_size, remote_code_files, write_remote_code
 
 __all__ = ["EXPORTED_FILES", "export_model"]
 
@@ -182,6 +182,7 @@ def export_model(
     if with_code:
         code = remote_code_files(_encoder_type(run_dir))
         card_data.remote_code, card_data.code_requirements = True, list(code.requirements)
+        card_data.code_size = code_size(code.files.values())
     card_data.onnx = onnx
     render_model_card(card_data)  # a card that cannot be rendered fails before any writing
 

@@ -54,6 +54,10 @@ def resolve_model_name(name: str | Path) -> Path | None:
     """The local folder ``name`` names, or ``None`` when it is a Hugging Face Hub id to download (or, offline,
     to read from the Hugging Face cache).
 
+    A folder here comes first; then the name of a detector that ships with respira
+    (:func:`respira.pretrained.shipped.shipped_detectors`: ``icbhi-crackle-wheeze`` is that folder of
+    the installed package); then a Hub id.
+
     A name that is not a folder here is read as a local path, and refused, when it exists (a file), starts
     with ``.``, ``/`` or ``~``, has a separator of this OS's paths other than ``/``, has ``/`` after a first
     component that exists here (``runs/missing`` where ``runs`` is a folder), or is no valid Hub id. A Hub id
@@ -67,6 +71,10 @@ def resolve_model_name(name: str | Path) -> Path | None:
         return path
     if path.exists():
         raise ModelLoadError(f"{text} is a file; pass the model folder (config.json + weights)")
+    from ..pretrained.shipped import shipped_detector
+
+    if (shipped := shipped_detector(text)) is not None:
+        return shipped
     if _looks_like_path(text):
         raise ModelLoadError(f"model folder not found: {text} ({_looked_for(path)})")
     from huggingface_hub import constants, try_to_load_from_cache

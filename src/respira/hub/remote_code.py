@@ -6,15 +6,17 @@ imported from a ``.py`` file of the folder, and so is every file those import wi
 relative import (``from .audio import resample``). The folder is flat.
 
 The shipped code is generated from respira's own source files at export time, never maintained as a
-second copy: :func:`remote_code_files` starts from the modules of :class:`~respira.RespiraConfig`,
-:class:`~respira.RespiraForAudioClassification` and :class:`~respira.RespiraFeatureExtractor` (plus the
-encoder family's config and model modules when respira provides them, AST coming from transformers
-itself, and the default encoder family's config, which a default ``RespiraConfig`` builds), follows
-their imports of respira modules, and writes each module as one flat file whose respira imports
-are rewritten to one-dot relative imports (``from ...audio import X`` → ``from .audio import X``).
-Each file starts with a comment naming its source. The respira configuration file gets a few
-generated lines at its end that register these encoder classes with the Auto classes, as ``import
-respira`` does.
+second copy: :func:`remote_code_files` starts from :class:`~respira.RespiraConfig`,
+:class:`~respira.RespiraForAudioClassification`, :class:`~respira.RespiraFeatureExtractor` and the
+pipeline (plus the encoder family's config and model when respira provides them, AST coming from
+transformers itself, and the default encoder family's config, which a default ``RespiraConfig``
+builds), and ships only the definitions those reach (:mod:`respira.hub.code_closure`: no other encoder
+family's featurizer or helpers), gathered into a few files (:mod:`respira.hub.code_files`) whose
+respira imports are rewritten to one-dot relative imports (``from ...audio import X`` →
+``from .feature_extraction_respira import X``). Each file starts with a comment naming its sources.
+The respira configuration file gets a few generated lines at its end that register these encoder
+classes with the Auto classes, as ``import respira`` does. :func:`flatten_modules` (the app's Space)
+still ships whole modules, one file each.
 
 The same folder still loads with ``import respira`` and no ``trust_remote_code``: transformers then
 uses respira's registered classes and ignores the shipped code.
@@ -26,15 +28,19 @@ import ast
 import importlib.util
 import json
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .code_files import file_of, file_text, in_import_order
 
 __all__ = [
     "REMOTE_CODE_AUTO_MAP",
     "REMOTE_CODE_PIPELINES",
     "RemoteCode",
     "check_remote_code",
+    "code_size",
     "flatten_modules",
     "remote_code_files",
     "write_remote_code",
@@ -208,7 +214,7 @@ def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
     for config_class, model_class in registered:
         for cls in (config_class, model_class):
             if cls is not None:
-                imports.append(f"from .{_flat_name(cls.__module__)} import {cls.__name__}  # noqa: E402")
+                imports.append(f"from .{file_of(cls.__module__)} import {cls.__name__}  # noqa: E402")
         name = config_class.__name__
         calls.append(f"_AutoConfig.register({name}.model_type, {name}, exist_ok=True)")
         if model_class is not None:
@@ -304,13 +310,49 @@ def flatten_modules(
 
 
 def remote_code_files(encoder_model_type: str) -> RemoteCode:
-    """The flat code folder of a respira model whose encoder has ``encoder_model_type``."""
-    entries = sorted({cls.__module__ for cls in [*_entry_classes().values(), _pipeline_class()]})
-    configuration_module = _entry_classes()["AutoConfig"].__module__
+    """The code folder of a respira model whose encoder has ``encoder_model_type``: only the definitions
+    its classes reach (:func:`~respira.hub.code_closure.code_closure`; registries cut to its encoder
+    family and the default one), gathered into the files of :data:`~respira.hub.code_files.FILES`."""
+    from .. import __version__
+    from ..models.encoders import DEFAULT_ENCODER, EncoderSpec, get_encoder_spec
+    from .code_closure import EntryFilter, code_closure, shipped_source
+
     registered = _shipped_encoder_classes(encoder_model_type)
-    modules = [cls.__module__ for pair in registered for cls in pair if cls is not None]
-    appendix = {configuration_module: _registration_lines(registered)} if registered else None
-    return flatten_modules([*entries, *dict.fromkeys(modules)], appendix=appendix)
+    classes = [*_entry_classes().values(), _pipeline_class()]
+    classes += [cls for pair in registered for cls in pair if cls is not None]
+    families = frozenset({encoder_model_type, get_encoder_spec(DEFAULT_ENCODER).model_type})
+    closure = code_closure(
+        [(cls.__module__, cls.__name__) for cls in classes],
+        read=lambda module: _source_file(module).read_text(encoding="utf-8"),
+        target=_target_module,
+        entries=EntryFilter(EncoderSpec.__name__, "model_type", families),
+    )
+
+    def relative(module: str, node: ast.ImportFrom) -> str | None:
+        target = _target_module(module, node)
+        if target is None:
+            return None
+        return "" if file_of(target) == file_of(module) else file_of(target)
+
+    sections = {
+        module: shipped_source(closure, module, flat=lambda node, module=module: relative(module, node))
+        for module in closure.sources
+    }
+    files: dict[str, str] = {}
+    for file in sorted({file_of(module) for module in sections}):
+        members = in_import_order([m for m in sections if file_of(m) == file], closure, file, _target_module)
+        files[f"{file}.py"] = file_text(file, [(m, sections[m]) for m in members], __version__)
+    configuration = file_of(_entry_classes()["AutoConfig"].__module__) + ".py"
+    if registered:
+        files[configuration] += _registration_lines(registered)
+    requirements = set().union(*(_third_party(ast.parse(text)) for text in files.values()))
+    return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
+
+
+def code_size(texts: Iterable[str]) -> tuple[int, int]:
+    """(files, lines) of shipped code files, from their texts."""
+    texts = list(texts)
+    return len(texts), sum(len(text.splitlines()) for text in texts)
 
 
 # --------------------------------------------------------------------------------------------- folders

@@ -6,7 +6,10 @@ temporary sibling folder and renamed into place at the end.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +142,16 @@ def _write_corpus(
     _write_text(root / SYNTHETIC_MARKER, [SYNTHETIC_NOTE], "\n")
 
 
+CORPUS_ENTRIES: tuple[str, ...] = (
+    RECORDINGS_FOLDER,
+    SPLIT_FILE,
+    DIAGNOSIS_FILE,
+    DEMOGRAPHICS_FILE,
+    SYNTHETIC_MARKER,
+)
+"""What :func:`make_synthetic_icbhi` writes at the corpus's root: the only entries it ever replaces."""
+
+
 def make_synthetic_icbhi(
     out_dir: str | Path,
     n_patients: int = 12,
@@ -163,7 +176,10 @@ def make_synthetic_icbhi(
         cycles_per_recording: inclusive range of respiratory cycles per recording (1.5-4 s each).
         sample_rates: rates the recordings are spread over (round robin in a seeded order); rates of
             44.1 kHz and more alternate between 24- and 16-bit PCM, the others are 16-bit.
-        overwrite: replace an existing non-empty ``out_dir`` instead of raising.
+        overwrite: write into an existing non-empty folder instead of raising: the corpus's own
+            entries (:data:`CORPUS_ENTRIES`) are added beside what is there, or replace those of an
+            earlier synthetic corpus (marked by :data:`~respira.data.SYNTHETIC_MARKER`); nothing else
+            in the folder is touched.
         n_recordings: if given, exactly this many recordings, spread over the patients in
             proportion to counts drawn from ``recordings_per_patient`` (each patient keeps at least
             one). Note that :func:`respira.data.read_icbhi_index` takes a corpus of exactly 920
@@ -178,12 +194,14 @@ def make_synthetic_icbhi(
         ValueError: for fewer than 6 patients, empty or inverted ranges, ``n_recordings`` below
             ``n_patients``, a corpus too small to hold every class on both sides of the split, or
             published counts that ``cycles_per_recording`` cannot reach.
-        FileExistsError: ``out_dir`` exists, is not an empty folder, and ``overwrite`` is false.
+        FileExistsError: ``out_dir`` is a file, or a non-empty folder and ``overwrite`` is false, or
+            it holds an entry of the corpus's names that respira did not write (no marker beside it).
 
-    The corpus is written to a temporary sibling folder that replaces ``out_dir`` only once it is
-    complete; on any error the temporary folder is removed and ``out_dir`` is left untouched.
+    ``out_dir`` may be ``"."``. The corpus is written to a temporary hidden folder (beside a new
+    ``out_dir``, inside an existing one) whose entries are moved into place only once it is complete;
+    on any error the temporary folder is removed and ``out_dir`` is left untouched.
     """
-    out = Path(out_dir)
+    out = Path(out_dir).expanduser()
     check_arguments(
         n_patients,
         recordings_per_patient=recordings_per_patient,
@@ -194,8 +212,10 @@ def make_synthetic_icbhi(
     )
     if icbhi_counts:
         n_recordings = NUM_RECORDINGS
-    if is_occupied(out) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True to replace it")
+    if out.is_dir():
+        _check_existing(out, overwrite=overwrite)
+    elif is_occupied(out):
+        raise FileExistsError(f"{out} is a file; the corpus needs a folder there")
     patients, recordings = plan_corpus(
         seed,
         n_patients=n_patients,
@@ -205,7 +225,74 @@ def make_synthetic_icbhi(
         n_recordings=n_recordings,
         icbhi_counts=icbhi_counts,
     )
+    seeds = np.random.SeedSequence(seed)
+    if out.is_dir():
+        with _staged_entries(out, overwrite=overwrite) as staging:
+            _write_corpus(staging, patients, recordings, seeds)
+        return out
     filled = f"{out} was filled while the corpus was written; pass overwrite=True"
-    with staged_folder(out, overwrite=overwrite, exists_message=filled) as staging:
-        _write_corpus(staging, patients, recordings, np.random.SeedSequence(seed))
+    with staged_folder(out.resolve(), overwrite=False, exists_message=filled) as staging:
+        _write_corpus(staging, patients, recordings, seeds)
     return out
+
+
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _check_existing(out: Path, *, overwrite: bool, staging: Path | None = None) -> None:
+    """Refuse to write the corpus into the existing folder ``out`` (one line) unless it is empty (but
+    for ``staging``), or ``overwrite`` and no entry of the corpus's names there is one respira did not
+    write."""
+    if all(entry == staging for entry in out.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{out} exists and is not empty; pass overwrite=True to write the corpus into it"
+        )
+    if (out / SYNTHETIC_MARKER).is_file():
+        return
+    for name in CORPUS_ENTRIES:
+        if _present(out / name):
+            raise FileExistsError(
+                f"{out / name} was not written by respira ({out} has no {SYNTHETIC_MARKER}); "
+                "choose another folder for the synthetic corpus"
+            )
+
+
+def _move(names: list[str], source: Path, target: Path) -> list[str]:
+    """Rename each entry ``names`` of ``source`` that exists into ``target``; the names moved."""
+    moved = []
+    for name in names:
+        if _present(source / name):
+            (source / name).rename(target / name)
+            moved.append(name)
+    return moved
+
+
+@contextmanager
+def _staged_entries(out: Path, *, overwrite: bool) -> Iterator[Path]:
+    """Yield a hidden staging folder inside ``out``; on success move its entries into ``out``.
+
+    Entries of the same names already there (an earlier synthetic corpus's, see :func:`_check_existing`)
+    are moved aside first and removed with the staging folder once every new entry is in place (put
+    back on failure). Nothing else in ``out`` is touched; on any error the staging folder is removed.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=".synthetic-partial-", dir=out))
+    aside = staging / ".previous"
+    names = list(CORPUS_ENTRIES)
+    try:
+        yield staging
+        _check_existing(
+            out, overwrite=overwrite, staging=staging
+        )  # again: the folder may have been filled meanwhile
+        aside.mkdir()
+        previous = _move(names, out, aside)
+        try:
+            _move(names, staging, out)
+        except BaseException:
+            _move(names, out, staging)
+            _move(previous, aside, out)
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

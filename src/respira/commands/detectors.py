@@ -1,0 +1,36 @@
+"""``respira detectors``: the detectors that ship with respira, each usable by its name as MODEL."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "detectors",
+        help="list the detectors that ship with respira (each name works as any command's MODEL)",
+        description="List the detectors installed with respira: name (any command's MODEL, and "
+        "respira.Detector.from_pretrained(name)), the corpora its training record says it learnt from, "
+        "and its folder.",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..pretrained import DEFAULT_DETECTOR_NAME
+    from ..pretrained.shipped import describe_detectors
+    from ..utils.tables import format_table
+
+    detectors = describe_detectors()
+    if not detectors:
+        raise FileNotFoundError("no detector is installed with respira: reinstall it, or name a model folder")
+    rows = [
+        (
+            f"{item.name}{' (default)' if item.name == DEFAULT_DETECTOR_NAME else ''}",
+            item.trained_on,
+            item.path,
+        )
+        for item in detectors
+    ]
+    print(format_table(rows, header=("name", "trained on", "folder"), align="<<<"))
+    return 0

@@ -1,0 +1,306 @@
+"""The part of respira's source a shipped model runs: its classes and what they reach, nothing else.
+
+:func:`code_closure` starts from a few classes (the model's configuration, model, feature extractor and
+pipeline) and follows names, not modules: a top-level definition (function, class, assignment) ships
+when a shipped definition names it, in its own module or through a ``from respira... import``
+(function-level imports too). A module ships when one of its names does, with its statements that bind
+no name (a registration call, a ``try`` around an import); imports whose names nothing shipped uses are
+left out, and so are ``__all__`` lists. Registries of every encoder family are cut down first:
+``entries`` drops each ``EncoderSpec(...)`` (any call of the named class) whose ``model_type`` the model
+does not use, so AST's filterbank or BEATs' helpers never ship with an EfficientAT model.
+
+What ships of each module is its own lines, unchanged and in order (a test checks it against the
+source); :mod:`respira.hub.remote_code` then rewrites the respira imports and writes the files.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+__all__ = ["Closure", "EntryFilter", "code_closure", "shipped_source"]
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    """Registry entries to drop: calls of ``call`` (a class name) whose ``keyword`` is a constant not in
+    ``keep`` (``EncoderSpec(model_type="beats", ...)`` of a model whose encoder is not BEATs)."""
+
+    call: str
+    keyword: str
+    keep: frozenset[str]
+
+
+@dataclass
+class _Module:
+    """One respira module as the closure sees it (``source`` after the entry filter)."""
+
+    name: str
+    source: str
+    tree: ast.Module
+    bindings: dict[str, list[ast.stmt]] = field(default_factory=dict)
+    """Top-level name → the statements that bind it (definitions, assignments, imports)."""
+    always: list[ast.stmt] = field(default_factory=list)
+    """Statements that bind no name: shipped with the module."""
+
+
+@dataclass(frozen=True)
+class Closure:
+    """What ships: per module (in the order reached), its source and the top-level names kept."""
+
+    sources: dict[str, str]
+    """Module → its source text (after the entry filter)."""
+    trees: dict[str, ast.Module]
+    """Module → the parsed ``sources``."""
+    kept: dict[str, list[ast.stmt]]
+    """Module → the top-level statements that ship, in source order."""
+    used: dict[str, set[str]]
+    """Module → the names its shipped statements use or others import from it (which import names stay)."""
+
+
+def _is_type_checking(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def _bound_names(node: ast.stmt) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            return []
+        return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+    targets = (
+        node.targets
+        if isinstance(node, ast.Assign)
+        else [node.target]
+        if isinstance(node, ast.AnnAssign)
+        else []
+    )
+    return [name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)]
+
+
+def _filtered_source(source: str, tree: ast.Module, entries: EntryFilter | None) -> str:
+    """``source`` without the registry entries ``entries`` drops (each on lines of its own)."""
+    if entries is None:
+        return source
+    lines = source.splitlines(keepends=True)
+    for node in sorted(ast.walk(tree), key=lambda n: -getattr(n, "lineno", 0)):
+        if not (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == entries.call
+        ):
+            continue
+        value = next((k.value for k in node.keywords if k.arg == entries.keyword), None)
+        if not isinstance(value, ast.Constant) or value.value in entries.keep:
+            continue
+        start, end = node.lineno - 1, node.end_lineno or node.lineno
+        if lines[start][: node.col_offset].strip() or lines[end - 1][node.end_col_offset :].strip() not in (
+            "",
+            ",",
+        ):
+            raise ValueError(f"line {node.lineno}: put each {entries.call}(...) entry on lines of its own")
+        del lines[start:end]
+    return "".join(lines)
+
+
+def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
+    source = _filtered_source(source, ast.parse(source), entries)
+    loaded = _Module(module, source, ast.parse(source))
+    for node in loaded.tree.body:
+        if _is_type_checking(node):
+            for child in node.body:  # type-only imports bind names like any other import
+                for name in _bound_names(child):
+                    loaded.bindings.setdefault(name, []).append(node)
+            continue
+        names = [name for name in _bound_names(node) if name != "__all__"]
+        if names:
+            for name in names:
+                loaded.bindings.setdefault(name, []).append(node)
+        elif not (isinstance(node, ast.Assign) and _bound_names(node) == ["__all__"]):
+            loaded.always.append(node)
+    return loaded
+
+
+def _references(node: ast.AST) -> set[str]:
+    return {child.id for child in ast.walk(node) if isinstance(child, ast.Name)}
+
+
+def _imports_in(node: ast.AST) -> Iterator[ast.ImportFrom]:
+    yield from (child for child in ast.walk(node) if isinstance(child, ast.ImportFrom))
+
+
+def code_closure(
+    roots: Iterable[tuple[str, str]],
+    *,
+    read: Callable[[str], str],
+    target: Callable[[str, ast.ImportFrom], str | None],
+    entries: EntryFilter | None = None,
+) -> Closure:
+    """The definitions reached from ``roots`` (``(module, name)`` pairs), as described in the module
+    docstring.
+
+    ``read(module)``: a respira module's source; ``target(module, node)``: the respira module an
+    ``ImportFrom`` of ``module`` names (``None`` for another package's).
+    """
+    modules: dict[str, _Module] = {}
+    kept: dict[str, set[int]] = {}
+    used: dict[str, set[str]] = {}
+    pending = list(roots)
+    done: set[tuple[str, str]] = set()
+
+    def keep(module: _Module, node: ast.stmt) -> None:
+        if id(node) in kept[module.name]:
+            return
+        kept[module.name].add(id(node))
+        if _is_type_checking(node):
+            used[module.name] |= _references(node.test)
+            pending.extend((module.name, name) for name in _references(node.test))
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            return  # an import ships the names that are used from it, found by the statements using them
+        names = _references(node)
+        used[module.name] |= names
+        pending.extend((module.name, name) for name in names if name in module.bindings)
+        for statement in _imports_in(node):  # function-level imports of respira modules
+            found = target(module.name, statement)
+            if found is not None and statement not in module.tree.body:
+                pending.extend((found, alias.name) for alias in statement.names)
+
+    while pending:
+        module_name, name = pending.pop()
+        if (module_name, name) in done:
+            continue
+        done.add((module_name, name))
+        if module_name not in modules:
+            modules[module_name] = _load(module_name, read(module_name), entries)
+            kept[module_name], used[module_name] = set(), set()
+            for node in modules[module_name].always:
+                keep(modules[module_name], node)
+        module = modules[module_name]
+        used[module_name].add(name)
+        statements = module.bindings.get(name)
+        if statements is None:
+            if any(name in _references(node) for node in module.always):
+                continue  # bound by a statement that ships anyway (a `try` around an import)
+            raise ValueError(f"{module_name} defines no {name!r} that the shipped code could find")
+        for node in statements:
+            keep(module, node)
+            for statement in _imports_of(node):
+                found = target(module_name, statement)
+                if found is None:
+                    continue
+                for alias in statement.names:
+                    if (alias.asname or alias.name) == name:
+                        pending.append((found, alias.name))
+    return Closure(
+        sources={name: module.source for name, module in modules.items()},
+        trees={name: module.tree for name, module in modules.items()},
+        kept={
+            name: [node for node in module.tree.body if id(node) in kept[name]]
+            for name, module in modules.items()
+        },
+        used=used,
+    )
+
+
+def _imports_of(node: ast.stmt) -> list[ast.ImportFrom]:
+    """The ``from ... import`` statements a top-level statement is (or holds, under ``TYPE_CHECKING``)."""
+    if isinstance(node, ast.ImportFrom):
+        return [node]
+    if _is_type_checking(node):
+        return [child for child in node.body if isinstance(child, ast.ImportFrom)]
+    return []
+
+
+def _start(lines: list[str], node: ast.stmt) -> int:
+    """The 0-based first line of a top-level statement: its decorators and the comment lines right above."""
+    start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
+    while start > 0 and lines[start - 1].lstrip().startswith("#"):
+        start -= 1
+    return start
+
+
+def _import_text(node: ast.Import | ast.ImportFrom, used: set[str], relative: str | None, indent: str) -> str:
+    """An import statement with only the names ``used``; ``relative``: the flat file a respira import
+    becomes (``from .audio import X``), ``""`` for the file the statement is in (its names are already
+    there: only an ``as`` becomes an assignment). Empty when it imports nothing used."""
+    if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+        return ""  # the file's own first statement says it once
+    aliases = [a for a in node.names if (a.asname or a.name).split(".")[0] in used]
+    if not aliases:
+        return ""
+    if relative == "":
+        return "".join(f"{indent}{a.asname} = {a.name}\n" for a in aliases if a.asname not in (None, a.name))
+    names = ", ".join(a.name if a.asname is None else f"{a.name} as {a.asname}" for a in aliases)
+    if isinstance(node, ast.Import):
+        return f"{indent}import {names}\n"
+    module = f".{relative}" if relative is not None else "." * node.level + (node.module or "")
+    return f"{indent}from {module} import {names}\n"
+
+
+def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportFrom], str | None]) -> str:
+    """The text of ``module`` that ships: its kept statements, imports cut to the names used, respira
+    imports (top-level and in functions) rewritten by ``flat(node)`` to the flat file they name
+    (``None``: another package's import; ``""``: the file ``module`` ships in), without ``from
+    __future__`` imports (the file that holds it says it once, first)."""
+    source = closure.sources[module]
+    lines = source.splitlines(keepends=True)
+    tree = closure.trees[module]
+    kept = {id(node) for node in closure.kept[module]}
+    used = closure.used[module]
+    edits: list[tuple[int, int, str]] = []
+    for node in tree.body:
+        end = node.end_lineno or node.lineno
+        if id(node) not in kept:
+            edits.append((_start(lines, node), end, ""))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            relative = flat(node) if isinstance(node, ast.ImportFrom) else None
+            edits.append((node.lineno - 1, end, _import_text(node, used, relative, "")))
+        elif _is_type_checking(node):
+            body = "".join(
+                _import_text(child, used, flat(child) if isinstance(child, ast.ImportFrom) else None, "    ")
+                for child in node.body
+            )
+            edits.append((node.lineno - 1, end, f"if TYPE_CHECKING:\n{body}" if body else ""))
+        else:
+            for statement in _imports_in(node):
+                relative = flat(statement)
+                if relative is None:
+                    continue
+                indent = lines[statement.lineno - 1][: statement.col_offset]
+                if indent.strip():
+                    raise ValueError(f"{module}, line {statement.lineno}: put the import on its own line(s)")
+                text = _import_text(
+                    statement, {(a.asname or a.name) for a in statement.names}, relative, indent
+                )
+                if not text and relative == "":  # a function-level import of its own file's names
+                    text = f"{indent}pass\n" if _only_statement(node, statement) else ""
+                edits.append((statement.lineno - 1, statement.end_lineno or statement.lineno, text))
+    for start, end, text in sorted(edits, key=lambda edit: -edit[0]):
+        lines[start:end] = [text] if text else []
+    text = "".join(_without_empty_sections(lines))
+    while "\n\n\n\n" in text:
+        text = text.replace("\n\n\n\n", "\n\n\n")
+    return text
+
+
+def _without_empty_sections(lines: list[str]) -> list[str]:
+    """``lines`` less the section rules (``# ----- name``) whose section lost all its statements."""
+    rule = [line.startswith("# ---") for line in lines]
+    kept = []
+    for index, line in enumerate(lines):
+        following = next((i for i in range(index + 1, len(lines)) if lines[i].strip()), None)
+        if rule[index] and (following is None or rule[following]):
+            continue
+        kept.append(line)
+    return kept
+
+
+def _only_statement(node: ast.AST, statement: ast.stmt) -> bool:
+    """Whether ``statement`` is the whole body of a block inside ``node`` (its removal empties it)."""
+    for child in ast.walk(node):
+        for body in ("body", "orelse", "finalbody"):
+            block = getattr(child, body, None)
+            if isinstance(block, list) and block == [statement]:
+                return True
+    return False

@@ -1,0 +1,62 @@
+"""The detectors that ship with respira, by name: every folder of this package that holds a model.
+
+A folder of ``respira.pretrained`` with a ``config.json`` is a shipped detector, and its folder name is
+a model name every command and :meth:`respira.Detector.from_pretrained` accept (``respira evaluate
+icbhi-crackle-wheeze ...``): :func:`respira.hub.loading.resolve_model_name` looks names up here, so a
+detector added as a new folder needs no code. ``respira detectors`` lists them with
+:func:`describe_detectors`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ShippedDetector", "describe_detectors", "shipped_detector", "shipped_detectors"]
+
+_PACKAGE = Path(__file__).resolve().parent
+RUN_RECORD = "respira_run.json"
+
+
+def shipped_detectors() -> dict[str, Path]:
+    """Every shipped detector: folder name → folder, sorted by name (empty when none is installed)."""
+    return {
+        folder.name: folder
+        for folder in sorted(_PACKAGE.iterdir())
+        if folder.is_dir() and (folder / "config.json").is_file()
+    }
+
+
+def shipped_detector(name: str) -> Path | None:
+    """The folder of the shipped detector called ``name``, or ``None`` when there is none."""
+    return shipped_detectors().get(name) if name and "/" not in name and name not in (".", "..") else None
+
+
+@dataclass(frozen=True)
+class ShippedDetector:
+    """One shipped detector as ``respira detectors`` lists it."""
+
+    name: str
+    trained_on: str
+    """The corpora its training record (``respira_run.json``) names; ``not recorded`` without one."""
+    path: Path
+
+
+def _trained_on(folder: Path) -> str:
+    """The corpora the run record of ``folder`` trained on: its ``data.corpora``, else ICBHI (a run on
+    one corpus records none: it learnt from ``data_dir`` or ``dataset_name``, ICBHI's cycles)."""
+    try:
+        record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "not recorded"
+    data = record.get("data") if isinstance(record, dict) else None
+    if not isinstance(data, dict):
+        return "not recorded"
+    corpora = [item.get("name") for item in data.get("corpora") or [] if isinstance(item, dict)]
+    return ", ".join(str(name) for name in corpora if name) or "icbhi"
+
+
+def describe_detectors() -> list[ShippedDetector]:
+    """Every shipped detector with what it was trained on, by name."""
+    return [ShippedDetector(name, _trained_on(path), path) for name, path in shipped_detectors().items()]
