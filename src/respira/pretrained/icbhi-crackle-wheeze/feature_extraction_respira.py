@@ -4,6 +4,149 @@
 from __future__ import annotations
 
 
+# ------------------------------------------------------------ from respira/input_checks.py
+"""Input a model scores but cannot judge, in one place: what makes a recording's verdict untrustworthy.
+
+respira scores such input all the same and marks the verdict: each check warns (an :class:`InputWarning`,
+one line naming the file or array) and :func:`check_input` returns the warnings as one line, which
+``respira predict`` (a ``warning`` field), ``respira screen`` (a ``warning`` column),
+:class:`respira.Prediction` (``warning``) and the app (beside the verdict) carry with the verdict.
+
+The criteria, each a constant below, were set against the 885 real recordings in ``../shared`` (76 of
+ICBHI, 168 of KAUH, 641 of SPRSound; 4 to 44.1 kHz, 5 to 30 s):
+
+- **far above full scale** (:data:`FULL_SCALE_LIMIT`): float audio peaking over 2.0, integer PCM cast
+  or stored as float most likely;
+- **silent** (:data:`SILENT_RMS`): an RMS below 1e-4 of full scale (-80 dBFS). The quietest real
+  recording (SPRSound ``40728258_11.9_1_p1_2122``) has an RMS of 6.4e-4, ICBHI's quietest 1.5e-2 and
+  KAUH's 3.6e-2: the floor is 16 dB below anything recorded from a chest;
+- **clipped** (:data:`CLIPPED_FRACTION`): more than 10 % of the samples at full scale (a magnitude of
+  at least :data:`CLIPPED_LEVEL`). The most clipped real recording, ICBHI ``138_1p4_Pl_mc_AKGC417L``
+  (training data of the shipped detector), has 8.1 % of its samples there, KAUH's at most 0.03 %,
+  SPRSound's 0.01 %; the share is the same to 1e-4 before and after resampling to 32 kHz, so it is
+  measured at the model's rate;
+- **shorter than one window** (:func:`length_problem`): a recording shorter than the window its
+  verdict is made over (4 s by default) is scored from one window that the model pads with repeats of
+  the recording; no real recording is that short (the shortest is 5.0 s, of KAUH);
+- **recorded below 4 kHz** (:data:`MIN_SAMPLING_RATE`): a rate that cannot hold the lung-sound band up
+  to :data:`LUNG_SOUND_BAND_TOP` (ICBHI's lowest rate, and KAUH's, is 4 kHz).
+
+:func:`check_level` (level: far above full scale, silent, clipped) runs wherever samples reach a model,
+the feature extractor (so the ``audio-classification`` pipeline) included; :func:`check_rate` wherever a
+recording's own rate is read (:func:`respira.audio.read_audio`, :meth:`respira.Detector.predict`);
+:func:`check_input` all of them for one recording (:func:`respira.inference.plan_windows` and
+:func:`~respira.inference.predict_cycles`, so ``predict``, ``screen``, the Detector and the app).
+"""
+
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+FULL_SCALE_LIMIT: float = 2.0
+"""Peak above which float audio is taken for mis-scaled (:func:`check_level`): 6 dB over the ±1 full
+scale, which properly scaled audio, its inter-sample overs included, does not reach."""
+
+SILENT_RMS: float = 1e-4
+"""RMS (of full scale) below which a recording is silent: -80 dBFS, 16 dB below the quietest of the
+885 real recordings measured (module docstring)."""
+
+CLIPPED_LEVEL: float = 0.99
+"""Magnitude (of full scale) from which a sample counts as clipped; a little below 1 so that a clipped
+recording resampled (whose flat tops ripple around full scale) still counts."""
+
+CLIPPED_FRACTION: float = 0.10
+"""Share of samples at :data:`CLIPPED_LEVEL` or above from which a recording is clipped: above the 8.1 %
+of the most clipped real recording measured (module docstring)."""
+
+LUNG_SOUND_BAND_TOP: float = 2000.0
+"""Hz: the top of the band crackles and wheezes are described in (about 100 to 2000 Hz; ERS task force
+CORSA, Sovijärvi et al. 2000), which a recording holds only at twice this rate or more (ICBHI's lowest
+rate, and KAUH's, is 4 kHz)."""
+
+MIN_SAMPLING_RATE: float = 2 * LUNG_SOUND_BAND_TOP
+"""Hz: the lowest recording rate that holds the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`)."""
+
+_UNTRUSTED = "its verdict is not to be trusted"
+
+
+class InputWarning(UserWarning):
+    """A recording respira scores but cannot judge: its verdict is marked (module docstring)."""
+
+
+class AudioLevelWarning(InputWarning):
+    """Audio at a level the model cannot judge: far above full scale (±1), silent, or clipped."""
+
+
+class SampleRateWarning(InputWarning):
+    """Audio recorded at a rate too low to hold the lung-sound band: a model hears it without its
+    crackles' and wheezes' upper frequencies, so its scores say little."""
+
+
+def level_problems(samples: np.ndarray) -> list[str]:
+    """What is wrong with the level of float ``samples`` (none: ``[]``), each said after the recording's
+    name: far above full scale (:data:`FULL_SCALE_LIMIT`), silent (:data:`SILENT_RMS`), clipped
+    (:data:`CLIPPED_FRACTION`)."""
+    if samples.size == 0:
+        return []
+    # max and -min, not abs: no copy of an hour-long recording just to find its peak
+    peak = max(float(samples.max()), -float(samples.min()))
+    if peak > FULL_SCALE_LIMIT:
+        return [
+            f"peaks at {peak:.3g}, {20 * math.log10(peak):.0f} dB above full scale: float audio is "
+            "expected in [-1, 1] (integer PCM stored as float? divide it by its full scale, 32768 for "
+            "16-bit; integer arrays are scaled by respira itself)"
+        ]
+    rms = math.sqrt(float(np.dot(samples, samples)) / samples.size)
+    if rms < SILENT_RMS:
+        return [
+            f"is silent (RMS {rms:.2g} of full scale, below {SILENT_RMS:g}: "
+            f"{20 * math.log10(SILENT_RMS):.0f} dBFS); {_UNTRUSTED}"
+        ]
+    clipped = int(np.count_nonzero(samples >= CLIPPED_LEVEL)) + int(
+        np.count_nonzero(samples <= -CLIPPED_LEVEL)
+    )
+    share = clipped / samples.size
+    if share > CLIPPED_FRACTION:
+        return [
+            f"is clipped ({100 * share:.1f} % of its samples at full scale, more than "
+            f"{100 * CLIPPED_FRACTION:g} %); {_UNTRUSTED}"
+        ]
+    return []
+
+
+def rate_problem(rate: float) -> str | None:
+    """What is wrong with a recording made at ``rate`` Hz (said after its name and a colon), or ``None``."""
+    if rate >= MIN_SAMPLING_RATE:
+        return None
+    return (
+        f"recorded at {rate:g} Hz, which holds sound up to {rate / 2:g} Hz only; crackles and wheezes "
+        f"reach {LUNG_SOUND_BAND_TOP:g} Hz (a rate of {MIN_SAMPLING_RATE:g} Hz or more), so its scores say "
+        "little"
+    )
+
+
+def check_level(samples: np.ndarray, name: str | Path = "the waveform") -> list[str]:
+    """Warn (:class:`AudioLevelWarning`) for each of :func:`level_problems` of ``samples``; return the
+    warnings' messages."""
+    messages = [f"{name} {problem}" for problem in level_problems(samples)]
+    for message in messages:
+        warnings.warn(message, AudioLevelWarning, stacklevel=2)
+    return messages
+
+
+def check_rate(rate: float, name: str | Path = "the waveform") -> None:
+    """Warn (:class:`SampleRateWarning`) when audio recorded at ``rate`` Hz cannot hold the lung-sound
+    band up to :data:`LUNG_SOUND_BAND_TOP` (a rate under :data:`MIN_SAMPLING_RATE`: a telephone-band or
+    mislabelled file)."""
+    problem = rate_problem(rate)
+    if problem is not None:
+        warnings.warn(f"{name}: {problem}", SampleRateWarning, stacklevel=3)
+
+
 # ------------------------------------------------------------ from respira/wav.py
 """The RIFF/WAVE format and its PCM samples, in one place: deterministic WAV bytes, the check for a
 truncated file, and integer PCM arrays as float samples.
@@ -15,30 +158,20 @@ truncated file, and integer PCM arrays as float samples.
 - :func:`pcm_to_float`: an array of 8-, 16- or 32-bit integer PCM (what ``scipy.io.wavfile.read``
   returns) as float32 samples in [-1, 1), scaled as libsndfile reads the same file; float arrays as
   they are. Every array respira is given as audio goes through it.
-- :func:`check_level`: a warning (:class:`AudioLevelWarning`) for float samples far above full scale
-  (:data:`FULL_SCALE_LIMIT`), integer PCM stored or cast as float most likely, which respira predict,
-  the :class:`~respira.detector.Detector` and the feature extractor give once per input.
+- :func:`check_level` (from :mod:`respira.input_checks`, the home of respira's input checks): a warning
+  (:class:`AudioLevelWarning`) for float samples far above full scale (:data:`FULL_SCALE_LIMIT`, integer
+  PCM stored or cast as float most likely), silent or clipped, which respira predict, the
+  :class:`~respira.detector.Detector` and the feature extractor give once per input.
 """
 
 
-import math
 import struct
-import warnings
 from typing import Any, BinaryIO
 
 import numpy as np
 
 
 """WAV sample formats :func:`encode_wav` writes."""
-
-FULL_SCALE_LIMIT: float = 2.0
-"""Peak above which float audio is taken for mis-scaled (:func:`check_level`): 6 dB over the ±1 full
-scale, which properly scaled audio, its inter-sample overs included, does not reach."""
-
-
-class AudioLevelWarning(UserWarning):
-    """Float audio far above full scale (±1), which the model hears at that level."""
-
 
 _UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # the size a WAV writer leaves when it cannot seek back to fill it in
 
@@ -87,22 +220,6 @@ def pcm_to_float(samples: Any) -> np.ndarray:
             "integer PCM (np.int16 / np.int32)"
         )
     raise ValueError(f"audio samples must be numbers (float, or integer PCM), got dtype {array.dtype}")
-
-
-def check_level(samples: np.ndarray, name: str = "the waveform") -> None:
-    """Warn (:class:`AudioLevelWarning`) when float ``samples`` peak above :data:`FULL_SCALE_LIMIT`: audio
-    scaled as integer PCM but passed as float, most likely, which a model hears tens of dB louder than
-    anything it was trained on."""
-    # max and -min, not abs: no copy of an hour-long recording just to find its peak
-    peak = max(float(samples.max()), -float(samples.min())) if samples.size else 0.0
-    if peak > FULL_SCALE_LIMIT:
-        warnings.warn(
-            f"{name} peaks at {peak:.3g}, {20 * math.log10(peak):.0f} dB above full scale: float audio is "
-            "expected in [-1, 1] (integer PCM stored as float? divide it by its full scale, 32768 for "
-            "16-bit; integer arrays are scaled by respira itself)",
-            AudioLevelWarning,
-            stacklevel=2,
-        )
 
 
 # ------------------------------------------------------------ from respira/dsp.py
@@ -203,14 +320,15 @@ def pad_batch(
   to mono float32 at a given rate.
 - :func:`check_rate`: a warning (:class:`SampleRateWarning`) for audio recorded at a rate too low to hold
   the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`), wherever a recording's own rate is read: files, a
-  ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor).
+  ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor); it
+  lives with respira's other input checks in :mod:`respira.input_checks`.
 - :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)), :func:`audio_duration` and
   :func:`audio_header` (duration, own rate and channels, from the header).
 
 Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.dsp`'s; the
 WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
-truncation check, integer PCM as float, the full-scale check :func:`respira.wav.check_level`) are
-:mod:`respira.wav`'s.
+truncation check, integer PCM as float) are :mod:`respira.wav`'s; what a model scores but cannot judge
+(silent, clipped, too short, too low a rate, far above full scale) is :mod:`respira.input_checks`'.
 """
 
 
@@ -218,7 +336,6 @@ import io
 import math
 import os
 import re
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -230,11 +347,6 @@ import soxr
 
 DEFAULT_SAMPLING_RATE: int = 16000
 """Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
-
-LUNG_SOUND_BAND_TOP: float = 2000.0
-"""Hz: the top of the band crackles and wheezes are described in (about 100 to 2000 Hz; ERS task force
-CORSA, Sovijärvi et al. 2000), which a recording holds only at twice this rate or more (ICBHI's lowest
-rate, and KAUH's, is 4 kHz)."""
 
 BYTES_NAME = "<audio bytes>"
 """How errors name audio given as bytes without a file name."""
@@ -249,24 +361,6 @@ class AudioReadError(ValueError):
         self.path = Path(path)
         self.reason = message
         super().__init__(f"{path}: {message}")  # as given: Path would turn https://x into https:/x
-
-
-class SampleRateWarning(UserWarning):
-    """Audio recorded at a rate too low to hold the lung-sound band: a model hears it without its
-    crackles' and wheezes' upper frequencies, so its scores say little."""
-
-
-def check_rate(rate: float, name: str | Path = "the waveform") -> None:
-    """Warn (:class:`SampleRateWarning`) when audio recorded at ``rate`` Hz cannot hold the lung-sound
-    band up to :data:`LUNG_SOUND_BAND_TOP` (a rate under twice it: a telephone-band or mislabelled file)."""
-    if rate < 2 * LUNG_SOUND_BAND_TOP:
-        warnings.warn(
-            f"{name}: recorded at {rate:g} Hz, which holds sound up to {rate / 2:g} Hz only; crackles and "
-            f"wheezes reach {LUNG_SOUND_BAND_TOP:g} Hz (a rate of {2 * LUNG_SOUND_BAND_TOP:g} Hz or more), "
-            "so its scores say little",
-            SampleRateWarning,
-            stacklevel=3,
-        )
 
 
 class AudioDecodingError(AudioReadError):
