@@ -194,7 +194,7 @@ def _help(capsys, *command: str) -> str:
 def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
     for command in ("prepare", "evaluate", "calibrate", "adapt"):
         assert "wards" in _help(capsys, command).split("--dataset", 1)[1].split("}", 1)[0]
-    from respira.hub.adaptation import target_recordings
+    from respira.sites.adaptation import target_recordings
 
     assert sorted(target_recordings(wards, "wards")) == sorted(path.stem for path in wards.glob("*.wav"))
 
@@ -231,7 +231,7 @@ def test_calibrate_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
     wards: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import respira.hub.loading
-    from respira.reports.calibration import labelled_sample
+    from respira.sites.calibration import labelled_sample
 
     monkeypatch.setattr(respira.hub.loading, "load_model", lambda *args, **kwargs: pytest.fail("loaded"))
     output = tmp_path / "calibrated"

@@ -202,7 +202,7 @@ def test_calibrate_tunes_thresholds_on_its_recordings(shared_site: Path, tmp_pat
 def test_quality_measures_its_recordings_and_refuses_to_learn_from_them(
     shared_site: Path, tmp_path: Path, capsys
 ) -> None:
-    from respira.hub.adaptation import target_recordings
+    from respira.sites.adaptation import target_recordings
 
     listed = target_recordings(shared_site, "labelled")
     assert listed == {row[0]: (shared_site / row[0]).resolve() for row in ROWS}

@@ -66,10 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..decision import is_multi_label, thresholds_of, validate_thresholds
-    from ..hub.adaptation import write_derived_model
+    from ..sites.adaptation import write_derived_model
     from ..hub.loading import load_model
     from ..metrics.baselines import BelowBaseline
-    from ..reports.calibration import (
+    from ..sites.calibration import (
         calibrate,
         calibration_card_section,
         labelled_sample,

@@ -1,4 +1,4 @@
-"""Few-shot calibration (respira.reports.calibration and ``respira calibrate``): thresholds re-tuned on a
+"""Few-shot calibration (respira.sites.calibration and ``respira calibrate``): thresholds re-tuned on a
 labelled sample, patient-bootstrap intervals, a held-out learning curve, a calibrated model folder."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.thresholds import choose_thresholds
-from respira.reports.calibration import (
+from respira.sites.calibration import (
     LabelledSample,
     calibrate,
     calibration_card_section,
@@ -277,7 +277,7 @@ def test_the_command_keeps_thresholds_that_lose_out_of_sample_unless_asked(
     model = tmp_path / "model"
     tiny_model().save_pretrained(model)
     sample = overfitting_sample()
-    monkeypatch.setattr("respira.reports.calibration.labelled_sample", lambda *args, **kwargs: sample)
+    monkeypatch.setattr("respira.sites.calibration.labelled_sample", lambda *args, **kwargs: sample)
     (tmp_path / "site_b").mkdir()
     output = tmp_path / "out"
     args = ["calibrate", str(model), "--data_dir", str(tmp_path / "site_b"), "--output_dir", str(output)]

@@ -1,0 +1,200 @@
+"""A site's labelled sample as the fitting engine sees it: recordings, their labels and units, and the
+encoder's view of their windows, computed once (:func:`respira.sites.embedding.embed_recordings`).
+
+- :class:`LabelledRecording`: one audio file with its recording-level crackle and wheeze flags and its
+  unit (the patient; the recording itself when the corpus has no patient column);
+- :class:`SiteSample`: every window of every recording of a sample (the windows ``predict`` cuts), with
+  its raw pooled embedding (what the model's head reads, before ``head_norm``), the model's own logits,
+  the model's head in that raw space, its thresholds and its recording aggregation rule.
+
+A :class:`SiteSample` can be saved to and read from one ``.npz`` (:meth:`SiteSample.save`,
+:meth:`SiteSample.load`), so a sample is embedded once however many fits read it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..labels import flags_to_classes
+from ..windows import check_aggregation
+
+__all__ = ["LabelledRecording", "SiteSample"]
+
+_SAMPLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class LabelledRecording:
+    """One labelled recording of a site: ``path`` (an audio file the detector reads), whether it holds
+    ``crackle`` and ``wheeze`` (recording-level labels), its ``unit`` (the patient id; the recording's
+    own id when the corpus names no patient) and its unique ``recording_id`` (e.g. the relative path)."""
+
+    path: Path
+    crackle: bool
+    wheeze: bool
+    unit: str
+    recording_id: str
+    duration: float | None = None
+    """Seconds of audio (``None`` until read; :func:`~respira.sites.embedding.embed_recordings` fills it)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SiteSample:
+    """The encoder's view of a labelled sample, computed once.
+
+    ``embeddings`` ``[windows, hidden]`` float32: each window's raw pooled embedding (``model.embed``
+    after ``head_input``, before ``head_norm``); ``recording`` ``[windows]``: the index of its recording
+    in ``recordings``; ``base_logits`` ``[windows, 2]``: the model's own (crackle, wheeze) logits of the
+    windows; ``base_head``: the model's head in the raw embedding space, ``(W [2, hidden], b [2])`` with
+    ``base_logits == embeddings @ W.T + b`` (``None`` when the model's head is not one linear layer on
+    the embeddings, e.g. a trunk or an MLP head: then only the model's head with its own or re-tuned
+    thresholds can serve the site); ``base_thresholds``: the model's (crackle, wheeze) thresholds;
+    ``aggregation`` and ``top_k``: how the detector turns window probabilities into a recording's
+    (:func:`respira.windows.aggregate_windows`); ``units_are_patients``: ``False`` when each recording
+    is its own unit (the corpus has no patient column).
+    """
+
+    embeddings: np.ndarray
+    recording: np.ndarray
+    recordings: tuple[LabelledRecording, ...]
+    base_logits: np.ndarray
+    base_head: tuple[np.ndarray, np.ndarray] | None
+    base_thresholds: tuple[float, float]
+    aggregation: str = "max"
+    top_k: int | None = None
+    units_are_patients: bool = True
+
+    def __post_init__(self) -> None:
+        windows = self.embeddings.shape[0]
+        if self.embeddings.ndim != 2 or windows == 0:
+            raise ValueError(f"embeddings must be [windows >= 1, hidden], got {self.embeddings.shape}")
+        if self.recording.shape != (windows,) or self.base_logits.shape != (windows, 2):
+            raise ValueError(
+                f"recording [windows] and base_logits [windows, 2] must match {windows} windows, got "
+                f"{self.recording.shape} and {self.base_logits.shape}"
+            )
+        present = np.unique(self.recording)
+        if present.size != len(self.recordings) or present[0] != 0 or present[-1] != len(self.recordings) - 1:
+            raise ValueError("every recording needs at least one window, and every window a recording")
+        if len({r.recording_id for r in self.recordings}) != len(self.recordings):
+            raise ValueError("recording ids must be unique")
+        if self.base_head is not None:
+            weight, bias = self.base_head
+            if weight.shape != (2, self.embeddings.shape[1]) or bias.shape != (2,):
+                raise ValueError(f"base_head must be (W [2, hidden], b [2]), got {weight.shape} {bias.shape}")
+        check_aggregation(self.aggregation, self.top_k)
+
+    @property
+    def hidden_size(self) -> int:
+        """Features of one embedding."""
+        return int(self.embeddings.shape[1])
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        """``[recordings, 2]`` 0/1 (crackle, wheeze) flags."""
+        return np.array([[r.crackle, r.wheeze] for r in self.recordings], dtype=np.int64).reshape(-1, 2)
+
+    @cached_property
+    def classes(self) -> np.ndarray:
+        """``[recordings]`` four-class index (normal, crackle, wheeze, both) of each recording."""
+        return flags_to_classes(self.labels)
+
+    @cached_property
+    def units(self) -> np.ndarray:
+        """``[recordings]`` the unit (patient) of each recording, as strings."""
+        return np.array([str(r.unit) for r in self.recordings], dtype=object)
+
+    @cached_property
+    def duration(self) -> np.ndarray:
+        """``[recordings]`` seconds of audio of each recording (``nan`` where unknown)."""
+        return np.array([np.nan if r.duration is None else r.duration for r in self.recordings])
+
+    def subset(self, recordings: np.ndarray) -> SiteSample:
+        """The sample restricted to the recordings at positions ``recordings`` (renumbered in that order)."""
+        chosen = np.asarray(recordings, dtype=np.int64)
+        position = np.full(len(self.recordings), -1, dtype=np.int64)
+        position[chosen] = np.arange(chosen.size)
+        keep = np.flatnonzero(position[self.recording] >= 0)
+        keep = keep[np.argsort(position[self.recording[keep]], kind="stable")]
+        return SiteSample(
+            embeddings=self.embeddings[keep],
+            recording=position[self.recording[keep]],
+            recordings=tuple(self.recordings[i] for i in chosen),
+            base_logits=self.base_logits[keep],
+            base_head=self.base_head,
+            base_thresholds=self.base_thresholds,
+            aggregation=self.aggregation,
+            top_k=self.top_k,
+            units_are_patients=self.units_are_patients,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the sample to one ``.npz`` at ``path`` (atomically) and return it."""
+        from ..utils.files import atomic_path
+
+        meta: dict[str, Any] = {
+            "format": _SAMPLE_FORMAT,
+            "base_thresholds": list(self.base_thresholds),
+            "aggregation": self.aggregation,
+            "top_k": self.top_k,
+            "units_are_patients": self.units_are_patients,
+            "recordings": [
+                {
+                    "path": str(r.path),
+                    "crackle": bool(r.crackle),
+                    "wheeze": bool(r.wheeze),
+                    "unit": str(r.unit),
+                    "recording_id": r.recording_id,
+                    "duration": r.duration,
+                }
+                for r in self.recordings
+            ],
+        }
+        arrays: dict[str, np.ndarray] = {
+            "embeddings": self.embeddings,
+            "recording": self.recording,
+            "base_logits": self.base_logits,
+            "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        }
+        if self.base_head is not None:
+            arrays["base_weight"], arrays["base_bias"] = self.base_head
+        target = Path(path)
+        with atomic_path(target) as staging, staging.open("wb") as handle:
+            np.savez(handle, **arrays)
+        return target
+
+    @classmethod
+    def load(cls, path: str | Path) -> SiteSample:
+        """A sample :meth:`save` wrote."""
+        with np.load(Path(path)) as stored:
+            meta = json.loads(stored["meta"].tobytes().decode())
+            if meta.get("format") != _SAMPLE_FORMAT:
+                raise ValueError(f"{path}: not a site sample of format {_SAMPLE_FORMAT}")
+            head = (stored["base_weight"], stored["base_bias"]) if "base_weight" in stored else None
+            return cls(
+                embeddings=stored["embeddings"],
+                recording=stored["recording"],
+                recordings=tuple(
+                    LabelledRecording(
+                        Path(r["path"]),
+                        r["crackle"],
+                        r["wheeze"],
+                        r["unit"],
+                        r["recording_id"],
+                        r.get("duration"),
+                    )
+                    for r in meta["recordings"]
+                ),
+                base_logits=stored["base_logits"],
+                base_head=head,
+                base_thresholds=(float(meta["base_thresholds"][0]), float(meta["base_thresholds"][1])),
+                aggregation=meta["aggregation"],
+                top_k=meta["top_k"],
+                units_are_patients=bool(meta["units_are_patients"]),
+            )
