@@ -135,7 +135,7 @@ def fit_site_folder(
     sample (see the module docstring). ``say``: where the one-line notes go (``print``)."""
     from ..decision import is_multi_label
     from ..detector import Detector
-    from .site_folder import site_head_refusal
+    from .embedding import site_head_refusal
 
     output_dir = Path(output_dir).expanduser()
     _check_numbers(outer_folds=outer_folds, draws=draws, batch_size=batch_size)
@@ -143,7 +143,7 @@ def fit_site_folder(
     detector = Detector.from_pretrained(model, device=device, onnx=False)
     if not is_multi_label(detector.config):
         raise ValueError(f"{model} is a single-label model: fit-site fits crackle and wheeze flags")
-    refusal = site_head_refusal(detector.config)
+    refusal = site_head_refusal(detector.model)
     fitted = check_candidates(candidates, refusal)
     if refusal and candidates is None:
         say(f"the model cannot take a site head ({refusal}): fitting as is and re-tuned thresholds only")
@@ -195,11 +195,12 @@ def _fit_and_write(
     from .site_folder import write_site_folder
 
     started = time.perf_counter()
-    sample = embed_recordings(detector, sample_files.recordings, batch_size=batch_size)
-    if sample.units_are_patients != sample_files.units_are_patients:
-        from dataclasses import replace
-
-        sample = replace(sample, units_are_patients=sample_files.units_are_patients)
+    sample = embed_recordings(
+        detector,
+        sample_files.recordings,
+        batch_size=batch_size,
+        units_are_patients=sample_files.units_are_patients,
+    )
     embedded = time.perf_counter()
     fit = fit_site(sample, outer_folds=outer_folds, seed=seed, candidates=candidates)
     curve = [dict(row) for row in learning_curve(sample, draws=draws, seed=seed)]

@@ -33,6 +33,7 @@ import torch
 from ..decision import flag_order, validate_thresholds
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
+from .embedding import site_head_refusal
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
@@ -44,7 +45,6 @@ __all__ = [
     "NESTED_CV_FILE",
     "SITE_FIT_FILE",
     "site_card_section",
-    "site_head_refusal",
     "site_head_rows",
     "write_site_folder",
 ]
@@ -59,18 +59,6 @@ HEAD_TOLERANCE = 1e-5
 """Largest difference allowed between the written model's window logits and the fit's head applied to
 the raw embeddings (relative to the logits' scale, at least 1)."""
 CARRIED = ("preprocessor_config.json",)
-
-
-def site_head_refusal(config: Any) -> str | None:
-    """Why the model cannot take a site head (``None``: it can): a site head replaces rows of one linear
-    layer on the (standardised) pooled embedding of a frozen encoder."""
-    if getattr(config, "head_hidden_size", None):
-        return "its head has a hidden layer (head_hidden_size)"
-    if getattr(config, "head", "linear") != "linear":
-        return f"its head is an {config.head!r} head, not one linear layer"
-    if not getattr(config, "freeze_encoder", False):
-        return "its encoder was trained with the head (not frozen): a head fitted on its embeddings alone would not be its own"
-    return None
 
 
 def site_head_rows(
@@ -97,7 +85,7 @@ def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
     thresholds."""
     heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
     if heads:
-        refusal = site_head_refusal(model.config)
+        refusal = site_head_refusal(model)
         if refusal is not None:
             raise ValueError(f"the model cannot take a site head: {refusal}")
         rows, offsets = site_head_rows(model, fit.head_weight, fit.head_bias)

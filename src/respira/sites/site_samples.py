@@ -75,11 +75,12 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
             left_out = int(poor.sum())
             index = index[~poor]
         named = "patient" not in index.columns or bool(index["patient"].notna().all())
+        column = "patient" if "patient" in index.columns and named else spec.group_by
         recordings = []
         for row in index.itertuples(index=False):
             path = Path(row.path)
             recording_id = _relative(path, root)
-            unit = str(getattr(row, spec.group_by)) if named else recording_id
+            unit = str(getattr(row, column)) if named else recording_id
             recordings.append(
                 LabelledRecording(path, bool(row.crackle), bool(row.wheeze), unit, recording_id)
             )
