@@ -60,7 +60,7 @@ class SiteFitResult:
         """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""
         for row in self.scores:
             if row["candidate"] == candidate:
-                return float(row["score"])
+                return float(row["icbhi_score"])
         raise KeyError(f"no nested cross-validation row for {candidate!r}")
 
     def line(self) -> str:

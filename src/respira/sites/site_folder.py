@@ -217,7 +217,7 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
     ax = figure.add_subplot()
     by_name: dict[str, dict[int, list[float]]] = {}
     for row in curve:
-        score = row.get("score")
+        score = row.get("icbhi_score")
         if isinstance(score, (int, float)) and not math.isnan(score):
             name = str(row.get("candidate", "chosen"))
             by_name.setdefault(name, {}).setdefault(int(row["units"]), []).append(100 * float(score))
@@ -241,7 +241,7 @@ def _percent(value: Any) -> str:
 
 
 def _interval(value: Any) -> str:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
         return f" ({_percent(value[0])}–{_percent(value[1])})"
     return ""
 
@@ -286,8 +286,8 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
     ]
     for row in record["nested_cv"]:
         cells = [
-            _percent(row.get(key)) + _interval(row.get(f"{key}_ci"))
-            for key in ("score", "specificity", "sensitivity")
+            _percent(row.get(key)) + _interval([row.get(f"{key}_low"), row.get(f"{key}_high")])
+            for key in ("icbhi_score", "specificity", "sensitivity")
         ]
         cells += [
             "–" if not isinstance(row.get(key), (int, float)) else f"{row[key]:.3f}"
