@@ -46,8 +46,9 @@ class FakeFit:
     outer: list[dict[str, Any]] = field(default_factory=list)
 
 
-def tiny_site_model(folder: Path | None = None, seed: int = 0) -> RespiraForAudioClassification:
-    """A frozen-encoder, linear-head multi-label model whose head_norm holds non-trivial statistics."""
+def tiny_site_model(folder: Path | None = None, seed: int = 0, **overrides: Any) -> RespiraForAudioClassification:
+    """A frozen-encoder, linear-head multi-label model whose head_norm holds non-trivial statistics
+    (``overrides``: other config fields)."""
     torch.manual_seed(seed)
     config = RespiraConfig(
         encoder_config=dict(TINY_ENCODER),
@@ -58,6 +59,7 @@ def tiny_site_model(folder: Path | None = None, seed: int = 0) -> RespiraForAudi
         decision_thresholds=[0.3, 0.7],
         freeze_encoder=True,
         head_norm=True,
+        **overrides,
     )
     model = RespiraForAudioClassification(config).eval()
     generator = torch.Generator().manual_seed(seed)

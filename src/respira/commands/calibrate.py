@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "fits a site head.",
     )
     add_model_argument(parser, optional=True)
-    add_fit_site_options(parser, candidates=False)
+    add_fit_site_options(parser, candidates=False, dataset="icbhi")  # calibrate's default, as before
     parser.set_defaults(handler=run)
 
 

@@ -49,17 +49,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def add_fit_site_options(parser: argparse.ArgumentParser, *, candidates: bool) -> None:
-    """The options ``fit-site`` shares with ``calibrate`` (its alias; ``candidates``: ``--candidates``)."""
-    sample = corpus_list(keep=lambda spec: spec.scored)
-    parser.add_argument(
-        "--data_dir", required=True, help=f"the site's labelled recordings (a {sample} folder)"
-    )
+_FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
+"""What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
+
+
+def add_fit_site_options(
+    parser: argparse.ArgumentParser, *, candidates: bool, dataset: str = "labelled"
+) -> None:
+    """The options ``fit-site`` shares with ``calibrate`` (its alias; ``candidates``: ``--candidates``;
+    ``dataset``: ``--dataset``'s default)."""
+    sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
+    parser.add_argument("--data_dir", required=True, help=f"the labelled sample ({sample})")
     parser.add_argument(
         "--dataset",
         choices=corpus_names(),
-        default="labelled",
-        help="layout of --data_dir (default: labelled, a folder with labels.csv)",
+        default=dataset,
+        help=f"layout of --data_dir (default: {dataset}"
+        + (", a folder with labels.csv)" if dataset == "labelled" else ")"),
     )
     parser.add_argument("--output_dir", required=True, help="folder to create for the fitted model")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")

@@ -1,68 +1,46 @@
-"""Few-shot calibration to a new site (``respira calibrate``): re-tune a multi-label model's thresholds on
-a handful of labelled recordings from that site, and say how much the handful was worth.
+"""Thresholds re-tuned on a site's labelled sample, judged on the patients left out (what ``respira
+calibrate`` measured before it became ``respira fit-site``'s thresholds-only candidates; the studies of
+leave-one-site-out and site adaptation measure with these).
 
-The model scores the labelled sample once: an ICBHI-layout folder per annotated cycle, a KAUH folder
-per recording (sliding windows aggregated by their maximum, as ``evaluate --dataset kauh``). Then
+A :class:`LabelledSample` holds a model's ``[N, 2]`` (crackle, wheeze) probabilities on labelled examples
+(cycles or recordings), their targets and their patients. Then
 
-* **thresholds**: :func:`~respira.metrics.thresholds.choose_thresholds` (ICBHI score) on the whole
-  sample, falling back to the model's own thresholds for a flag the sample cannot tune;
-* **patient-bootstrap interval** (:func:`~respira.metrics.recording_level.patient_bootstrap`) of the
-  ICBHI score at the model's thresholds and at the calibrated ones. The calibrated score is measured on
-  the sample it was tuned on (optimistic);
-* **applied only if it beats the model's out of sample**: each patient's examples decided at thresholds
-  tuned on the other patients (leave one patient out) must score above the model's thresholds on the same
-  examples, or the model's thresholds are kept (``apply_anyway`` overrides). Whichever are written must
-  beat the all-normal classifier out of sample (:func:`written_below_baseline`), or ``respira calibrate``
-  writes nothing (``--apply_anyway`` writes them, flagged). On leave-one-site-out
-  (BENCHMARKS.md) re-tuning on 5 patients lowered the score of a head trained on ICBHI alone by 3.8 points
-  (0 of 9 rotation x seed pairs better) while raising a two-site head's by 9.1; with this check, −1.2 and
-  +5.5;
-* **learning curve**: for ``n = 1 .. P - 1`` labelled patients, ``repeats`` random subsets of ``n``
-  patients each tune the thresholds, scored on the sample's *other* patients (a held-out estimate),
-  beside the model's own thresholds on those same patients; mean and standard deviation over subsets.
+* :func:`sample_score`: the ICBHI score, (specificity + sensitivity) / 2 over the four classes the two
+  flags make (:func:`respira.decision.decide_flags`);
+* :func:`cross_validated`: each patient's examples decided at thresholds tuned on the other patients
+  (:func:`~respira.metrics.thresholds.choose_thresholds`), against the model's thresholds on the same
+  examples; :func:`retuning_wins` and :func:`written_below_baseline` (against all-normal) judge them;
+* :func:`learning_curve`: for ``n = 1 .. P - 1`` labelled patients, ``repeats`` random subsets tune the
+  thresholds, scored on the sample's other patients.
 
-The ICBHI score here is (specificity + sensitivity) / 2 over the four classes that the two flags make
-(:func:`respira.decision.decide_flags`), per cycle or per recording.
+``respira fit-site`` (:mod:`respira.sites.fit_site`) does this per recording inside nested patient-wise
+cross-validation, beside a site head.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import statistics
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..data.corpora import resolve, scored_corpus
 from ..decision import decide_flags
-from ..labels import MULTI_LABEL_NAMES, flags_to_classes
+from ..labels import flags_to_classes
 from ..metrics import icbhi_scores, trivial_baselines
 from ..metrics.baselines import BASELINE_PREFIX, BelowBaseline, below_baseline
-from ..metrics.recording_level import aggregate_windows, patient_bootstrap
 from ..metrics.thresholds import choose_thresholds
-from ..utils.files import write_json_atomic, write_text_atomic
-from ..utils.progress import progress, stage
-from ..reports.figures import new_figure, save_figure
-
-if TYPE_CHECKING:
-    from ..models.respira import RespiraForAudioClassification
 
 __all__ = [
     "LabelledSample",
-    "calibrate",
+    "check_sample",
     "cross_validated",
-    "labelled_sample",
     "largest_scored_point",
     "learning_curve",
     "retuning_wins",
     "sample_score",
-    "write_report",
     "written_below_baseline",
 ]
 
@@ -76,71 +54,6 @@ class LabelledSample:
     targets: np.ndarray
     patients: np.ndarray
     unit: str
-
-
-def labelled_sample(
-    model: RespiraForAudioClassification,
-    data_dir: str | Path,
-    dataset: str = "icbhi",
-    *,
-    window: float = 4.0,
-    hop: float = 2.0,
-    batch_size: int = 32,
-) -> LabelledSample:
-    """Score ``model`` on every labelled example of ``data_dir`` (see the module docstring)."""
-    from ..audio import read_audio
-    from ..inference import predict_files, predict_windows
-
-    spec = scored_corpus(dataset)
-    if spec.labels != "cycle":  # recordings labelled per file (KAUH) or by their record label (SPRSound)
-        if spec.read_index is None:
-            raise ValueError(
-                f"{spec.name} has no file index (its spec's read_index): calibrate cannot read it"
-            )
-        with warnings.catch_warnings():  # a partial folder (KAUH: some patients) is a sample, not an error
-            warnings.simplefilter("ignore")
-            index = resolve(spec.read_index)(data_dir)
-        if "poor_quality" in index.columns:  # no crackle / wheeze label to calibrate on
-            index = index[index["poor_quality"] == 0]
-        targets = index[list(MULTI_LABEL_NAMES)].to_numpy(dtype=np.int64)
-        patients = index[spec.group_by].to_numpy()
-        check_sample(targets, patients, "recording")  # before any recording is scored
-        rate = int(model.config.sampling_rate)
-        probabilities = []
-        for path in progress(index["path"], "scoring recordings", unit="recording"):
-            rows = predict_windows(
-                model, read_audio(path, rate), window=window, hop=hop, batch_size=batch_size
-            )
-            windows = np.array([[row[name] for name in MULTI_LABEL_NAMES] for row in rows])
-            probabilities.append(aggregate_windows(windows, "max"))
-        return LabelledSample(np.array(probabilities), targets, patients, "recording")
-    layout = resolve(spec.locate)(data_dir)  # cycle labels: recordings with annotation files
-    stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
-    if not stems:
-        raise ValueError(f"{data_dir} has no recording with both audio and an annotation file")
-    from ..data.text_files import read_annotations
-
-    cycles = {stem: read_annotations(layout.annotation_files[stem]) for stem in stems}
-    check_sample(
-        np.array([[c.crackle, c.wheeze] for stem in stems for c in cycles[stem]], dtype=np.int64),
-        np.array([stem.split("_")[0] for stem in stems for _ in cycles[stem]]),
-        "cycle",
-    )  # before any recording is scored
-    paths = [str(layout.audio_files[stem]) for stem in stems]
-    annotations = {str(layout.audio_files[stem]): layout.annotation_files[stem] for stem in stems}
-    with stage("scoring the annotated cycles of recordings", len(paths), "recording") as shown:
-        rows, errors = predict_files(
-            model, paths, annotations=annotations, batch_size=batch_size, track=shown.track
-        )
-    if errors:
-        raise ValueError(errors[0][1])
-    flags = {"normal": (0, 0), "crackle": (1, 0), "wheeze": (0, 1), "both": (1, 1)}
-    return LabelledSample(
-        np.array([[row["crackle"], row["wheeze"]] for row in rows]),
-        np.array([flags[row["annotated_label"]] for row in rows], dtype=np.int64),
-        np.array([Path(row["file"]).name.split("_")[0] for row in rows]),
-        "cycle",
-    )
 
 
 def check_sample(targets: np.ndarray, patients: np.ndarray, unit: str) -> None:
@@ -263,145 +176,3 @@ def _spread(name: str, values: list[float]) -> dict[str, float]:
     }
 
 
-def calibrate(
-    sample: LabelledSample,
-    fallback: Sequence[float],
-    *,
-    resamples: int = 1000,
-    repeats: int = 20,
-    seed: int = 0,
-    confidence: float = 0.95,
-    apply_anyway: bool = False,
-) -> dict[str, Any]:
-    """The calibrated thresholds, the scores before and after with patient-bootstrap intervals, and the
-    learning curve (see the module docstring). The sample must pass :func:`check_sample`.
-
-    The re-tuned thresholds (``tuned_thresholds``) become ``thresholds`` only when, one patient left out at
-    a time, they beat the model's on the sample (:func:`cross_validated`; ``applied``), or with
-    ``apply_anyway``; otherwise ``thresholds`` stay the model's."""
-    check_sample(sample.targets, sample.patients, sample.unit)
-    patients = np.unique(sample.patients)
-    every = np.ones(len(sample.targets), dtype=bool)
-    choice = choose_thresholds(sample.targets, sample.probabilities, fallback=fallback)
-    held_out = cross_validated(sample, fallback)
-    wins = retuning_wins(held_out)
-    applied = apply_anyway or wins
-    thresholds = choice.thresholds if applied else (float(fallback[0]), float(fallback[1]))
-    below = written_below_baseline(sample, held_out, applied)
-
-    def statistic(indices: np.ndarray) -> dict[str, float]:
-        targets, probabilities = sample.targets[indices], sample.probabilities[indices]
-        return {
-            "model": sample_score(targets, probabilities, fallback),
-            "calibrated": sample_score(targets, probabilities, thresholds),
-        }
-
-    intervals = patient_bootstrap(
-        statistic, sample.patients, resamples=resamples, seed=seed, confidence=confidence
-    )
-    point = statistic(np.flatnonzero(every))
-    return {
-        "unit": sample.unit,
-        "examples": len(sample.targets),
-        "patients": len(patients),
-        "thresholds_before": [float(t) for t in fallback],
-        "thresholds": [float(t) for t in thresholds],
-        "tuned_thresholds": [float(t) for t in choice.thresholds],
-        "tuned": list(choice.tuned),
-        "cross_validated": held_out,
-        "applied": bool(applied),
-        "applied_anyway": bool(apply_anyway and not wins),
-        "baseline_all_normal_icbhi_score": _all_normal(sample),
-        "below_baseline": [below.to_dict()] if below is not None else [],
-        "icbhi_score": {
-            name: {"value": point[name], "ci": intervals[name], "confidence": confidence} for name in point
-        },
-        "bootstrap": {"unit": "patient", "method": "percentile", "resamples": resamples, "seed": seed},
-        "in_sample": "the calibrated score is measured on the sample it was tuned on (optimistic); "
-        "the learning curve scores held-out patients",
-        "learning_curve": learning_curve(sample, fallback, repeats=repeats, seed=seed),
-        "learning_curve_repeats": repeats,
-    }
-
-
-def write_report(report: dict[str, Any], folder: str | Path) -> list[Path]:
-    """``calibration.json``, ``learning_curve.csv`` and ``learning_curve.png`` in ``folder``."""
-    folder = Path(folder)
-    written = [write_json_atomic(folder / "calibration.json", report)]
-    curve = report["learning_curve"]
-    buffer = io.StringIO()
-    if curve:
-        writer = csv.DictWriter(buffer, fieldnames=list(curve[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(curve)
-    written.append(write_text_atomic(folder / "learning_curve.csv", buffer.getvalue()))
-    figure = new_figure(6.0, 4.0)
-    ax = figure.add_subplot()
-    x = [row["patients"] for row in curve]
-    for name, label in (
-        ("calibrated", "thresholds tuned on n patients"),
-        ("model", "the model's thresholds"),
-    ):
-        mean = np.array([row[f"{name}_mean"] for row in curve], dtype=float)
-        std = np.nan_to_num(np.array([row[f"{name}_std"] for row in curve], dtype=float))
-        ax.plot(x, mean, marker="o", label=label)
-        ax.fill_between(x, mean - std, mean + std, alpha=0.2)
-    ax.set_xlabel("labelled patients used for the thresholds")
-    ax.set_ylabel(f"ICBHI score on the other patients (per {report['unit']})")
-    ax.set_title(f"Few-shot calibration: mean ± sd over {report['learning_curve_repeats']} subsets")
-    ax.legend(loc="lower right")
-    ax.grid(alpha=0.3)
-    written.append(save_figure(figure, folder / "learning_curve.png"))
-    return written
-
-
-def calibration_card_section(report: dict[str, Any], data_dir: str) -> str:
-    """The model card's section on the calibration (Markdown)."""
-    before, after = report["icbhi_score"]["model"], report["icbhi_score"]["calibrated"]
-
-    def cell(entry: dict[str, Any]) -> str:
-        low, high = entry["ci"]
-        return f"{entry['value']:.3f} ({100 * entry['confidence']:.0f} % CI {low:.3f}–{high:.3f})"
-
-    last = largest_scored_point(report["learning_curve"])
-    tuned, held_out = report["tuned_thresholds"], report["cross_validated"]
-    sample = f"`{data_dir}` ({report['examples']} {report['unit']}s of {report['patients']} patients)"
-    if report["applied"]:
-        outcome = (
-            f"The decision thresholds were re-tuned with `respira calibrate` on the labelled sample "
-            f"{sample}: crackle {report['thresholds_before'][0]:.3f} → {tuned[0]:.3f}, wheeze "
-            f"{report['thresholds_before'][1]:.3f} → {tuned[1]:.3f}"
-        )
-        outcome += (
-            " (applied although they did not beat the previous ones out of sample)."
-            if report["applied_anyway"]
-            else "."
-        )
-    else:
-        outcome = (
-            f"`respira calibrate` kept the previous thresholds after scoring the labelled sample {sample}: "
-            f"re-tuned there (crackle {tuned[0]:.3f}, wheeze {tuned[1]:.3f}), they did not beat them on "
-            "patients left out of the tuning."
-        )
-    lines = [
-        "## Few-shot calibration to a new site",
-        "",
-        outcome,
-        f"Each patient left out in turn: {held_out['calibrated']:.3f} with thresholds tuned on the others, "
-        f"{held_out['model']:.3f} with the previous ones.",
-        "",
-        f"- ICBHI score on that sample at the previous thresholds: {cell(before)}",
-        f"- at the calibrated thresholds (tuned on the same sample, optimistic): {cell(after)}",
-    ]
-    if last is not None:
-        lines.append(
-            f"- held out: thresholds tuned on {last['patients']} patients score "
-            f"{last['calibrated_mean']:.3f} on the others (the previous thresholds "
-            f"{last['model_mean']:.3f}); see `learning_curve.png` / `learning_curve.csv`"
-        )
-    lines += [
-        f"- **below the trivial baseline**: {BelowBaseline.from_dict(entry).line()}"
-        for entry in report.get("below_baseline", [])
-    ]
-    lines += ["", "Intervals resample patients (bootstrap, percentile).", ""]
-    return "\n".join(lines)

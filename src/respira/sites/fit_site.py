@@ -90,7 +90,7 @@ def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> t
     asked = [c for c in chosen if c in HEAD_CANDIDATES]
     if asked and refusal:
         raise ValueError(
-            f"the model cannot take a site head ({refusal}); only --candidates as_is thresholds are possible "
+            f"the model cannot take a site head: {refusal}; only --candidates as_is thresholds are possible "
             "for it"
         )
     return chosen
@@ -140,14 +140,14 @@ def fit_site_folder(
     output_dir = Path(output_dir).expanduser()
     _check_numbers(outer_folds=outer_folds, draws=draws, batch_size=batch_size)
     _check_output(output_dir, model, overwrite)
+    sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one
     detector = Detector.from_pretrained(model, device=device, onnx=False)
     if not is_multi_label(detector.config):
         raise ValueError(f"{model} is a single-label model: fit-site fits crackle and wheeze flags")
     refusal = site_head_refusal(detector.model)
     fitted = check_candidates(candidates, refusal)
     if refusal and candidates is None:
-        say(f"the model cannot take a site head ({refusal}): fitting as is and re-tuned thresholds only")
-    sample_files = read_site_recordings(data_dir, dataset)
+        say(f"the model cannot take a site head: {refusal}; fitting as is and re-tuned thresholds only")
     if not sample_files.units_are_patients:
         say(f"{data_dir} names no patient: each recording is its own unit in every fold and interval")
     return _fit_and_write(
@@ -203,7 +203,7 @@ def _fit_and_write(
     )
     embedded = time.perf_counter()
     fit = fit_site(sample, outer_folds=outer_folds, seed=seed, candidates=candidates)
-    curve = [dict(row) for row in learning_curve(sample, draws=draws, seed=seed)]
+    curve = learning_curve(sample, draws=draws, seed=seed, candidates=candidates).rows
     fitted = time.perf_counter()
     written = bool(fit.applies or apply_anyway)
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
