@@ -40,7 +40,6 @@ from _machine import cpu_name, load_average
 from respira.audio import read_audio
 from respira.data import read_kauh_index
 from respira.decision import thresholds_of
-from respira.sites.adaptation import head_norm_statistics, window_embeddings
 from respira.hub.loading import load_model
 from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import (
@@ -50,6 +49,7 @@ from respira.metrics.recording_level import (
     patient_bootstrap,
     recording_level_scores,
 )
+from respira.sites.adaptation import head_norm_statistics, window_embeddings
 from respira.sites.calibration import LabelledSample, learning_curve
 
 ROOT = Path(__file__).resolve().parent.parent

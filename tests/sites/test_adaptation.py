@@ -15,6 +15,9 @@ import torch
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.cli import main
 from respira.decision import thresholds_of
+from respira.hub.loading import load_model
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
 from respira.sites.adaptation import (
     DEFAULT_METHODS,
     MEASURED,
@@ -25,9 +28,6 @@ from respira.sites.adaptation import (
     head_norm_statistics,
     write_adapted_model,
 )
-from respira.hub.loading import load_model
-from respira.labels import MULTI_LABEL, SINGLE_LABEL
-from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
 from respira.wav import encode_wav
 
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}

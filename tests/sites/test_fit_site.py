@@ -41,11 +41,13 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     site: Path, model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import respira.sites.fitting as fitting
+    from respira.sites import fitting
 
     monkeypatch.setattr(fitting.SiteFit, "applies", property(lambda self: False))
     output = tmp_path / "out"
-    code = main(["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3"])
+    code = main(
+        ["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3"]
+    )
     captured = capsys.readouterr()
     assert code == 1 and not output.exists()
     (line,) = [line for line in captured.err.splitlines() if line.startswith("nothing written")]
@@ -68,7 +70,9 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert "Written with `--apply_anyway`" in (output / "README.md").read_text()
 
 
-def test_the_python_entry_returns_the_result_and_what_it_wrote(site: Path, model: Path, tmp_path: Path) -> None:
+def test_the_python_entry_returns_the_result_and_what_it_wrote(
+    site: Path, model: Path, tmp_path: Path
+) -> None:
     result = respira.fit_site(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
         candidates=["as_is", "thresholds"],
@@ -101,13 +105,22 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
     [
         ("occupied", "exists and is not empty; pass --overwrite"),
         ("few", "fit-site needs at least 4"),
-        ("trunk", "hidden layer (head_hidden_size): a site head needs a linear head on a frozen encoder; only "
-         "--candidates as_is thresholds are possible"),
+        (
+            "trunk",
+            "hidden layer (head_hidden_size): a site head needs a linear head on a frozen encoder; only "
+            "--candidates as_is thresholds are possible",
+        ),
         ("folds", "--outer_folds must be at least 2"),
     ],
 )
 def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
-    site: Path, model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, change: str, message: str
+    site: Path,
+    model: Path,
+    tmp_path: Path,
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    message: str,
 ) -> None:
     import respira.sites.embedding
 
@@ -134,7 +147,9 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
         assert not output.exists()
 
 
-def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(site: Path, model: Path, tmp_path: Path):
+def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
+    site: Path, model: Path, tmp_path: Path
+):
     result = respira.fit_site(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
         candidates=["site_head"],
@@ -146,5 +161,7 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(site: Path
 
     sample = embed_recordings(detector, read_site_recordings(site).recordings, progress=False)
     heads = [flag for flag, chosen in enumerate(result.chosen) if chosen == "site_head"]
-    expected = sample.embeddings.astype(np.float64) @ np.array(fit["head_weight"]).T + np.array(fit["head_bias"])
+    expected = sample.embeddings.astype(np.float64) @ np.array(fit["head_weight"]).T + np.array(
+        fit["head_bias"]
+    )
     np.testing.assert_allclose(sample.base_logits[:, heads], expected[:, heads], atol=1e-4)

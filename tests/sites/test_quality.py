@@ -13,9 +13,9 @@ import torch
 from respira.cli import main
 from respira.decision import quality_threshold_of, withheld
 from respira.detector import Detector
-from respira.sites.quality import fit_quality, quality_card_section
 from respira.labels import MULTI_LABEL, WITHHELD_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
+from respira.sites.quality import fit_quality, quality_card_section
 
 from ..conftest import SHARED_DIR
 

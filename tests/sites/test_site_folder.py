@@ -46,7 +46,9 @@ class FakeFit:
     outer: list[dict[str, Any]] = field(default_factory=list)
 
 
-def tiny_site_model(folder: Path | None = None, seed: int = 0, **overrides: Any) -> RespiraForAudioClassification:
+def tiny_site_model(
+    folder: Path | None = None, seed: int = 0, **overrides: Any
+) -> RespiraForAudioClassification:
     """A frozen-encoder, linear-head multi-label model whose head_norm holds non-trivial statistics
     (``overrides``: other config fields)."""
     torch.manual_seed(seed)
@@ -74,8 +76,9 @@ def tiny_site_model(folder: Path | None = None, seed: int = 0, **overrides: Any)
 def fake_fit(chosen: tuple[str, str] = ("site_head", "as_is"), seed: int = 1) -> FakeFit:
     rng = np.random.default_rng(seed)
     rows = [
-        {"candidate": name, "icbhi_score": score, "icbhi_score_low": score - 0.1, "icbhi_score_high": score + 0.1,
-         "specificity": 0.61, "sensitivity": 0.52, "crackle_auc": 0.713, "wheeze_auc": 0.654}
+        {"candidate": name, "icbhi_score": score, "icbhi_score_low": score - 0.1,
+         "icbhi_score_high": score + 0.1, "specificity": 0.61, "sensitivity": 0.52, "crackle_auc": 0.713,
+         "wheeze_auc": 0.654}
         for name, score in (("as_is", 0.512), ("thresholds", 0.533), ("site_head", 0.587), ("chosen", 0.579),
                             ("all_normal", 0.5))
     ]  # fmt: skip
@@ -133,7 +136,11 @@ def test_the_folder_is_complete_loads_and_holds_the_fitted_head(tmp_path: Path) 
     model = tiny_site_model(base)
     fit = fake_fit(("anchored_head", "site_head"))
     embeddings = np.random.default_rng(3).normal(size=(8, HIDDEN)).astype(np.float32)
-    curve = [{"units": n, "draw": d, "candidate": "chosen", "icbhi_score": 0.5 + n / 100} for n in (5, 10) for d in (0, 1)]
+    curve = [
+        {"units": n, "draw": d, "candidate": "chosen", "icbhi_score": 0.5 + n / 100}
+        for n in (5, 10)
+        for d in (0, 1)
+    ]
     output = write_site_folder(
         model, fit, record_of(fit, applied_anyway=True), tmp_path / "site", base=base, embeddings=embeddings,
         curve=curve,
@@ -165,7 +172,7 @@ def test_every_number_of_the_site_section_comes_from_the_run_file(tmp_path: Path
     record = json.loads((tmp_path / SITE_FIT_FILE).read_text())
     shown = set()
     for row in record["nested_cv"]:
-        for key, value in row.items():
+        for value in row.values():
             if isinstance(value, float):
                 shown |= {f"{100 * value:.1f}", f"{value:.3f}"}
     shown |= {f"{t:.3f}" for t in record["thresholds"]} | {str(record["units"]), str(record["recordings"])}
@@ -213,7 +220,9 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     rng = np.random.default_rng(0)
     turned = weight.copy()
     turned[0] = -weight[0] + 0.05 * rng.normal(size=weight.shape[1]) * np.abs(weight[0]).mean()
-    fit = FakeFit(("site_head", "as_is"), turned, bias + np.array([0.3, 0.0]), (0.35, 0.8), outer=fake_fit().outer)
+    fit = FakeFit(
+        ("site_head", "as_is"), turned, bias + np.array([0.3, 0.0]), (0.35, 0.8), outer=fake_fit().outer
+    )
     output = write_site_folder(
         model, fit, record_of(fit), tmp_path / "site", base=base, embeddings=np.zeros((1, weight.shape[1])),
         curve=[],
@@ -236,7 +245,8 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     env = {key: value for key, value in _env().items() if key != "PYTHONPATH"}
     env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
     done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RESPIRA + COMPARE, json.dumps({"folder": str(output), "clips": clips})],
+        [sys.executable, "-c", WITHOUT_RESPIRA + COMPARE,
+         json.dumps({"folder": str(output), "clips": clips})],
         capture_output=True, text=True, check=False, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -50,7 +50,9 @@ def test_without_a_patient_column_each_recording_is_its_own_unit_and_it_says_so(
         (tuple((*row[:1], "1", "0", *row[3:]) for row in SITE), "has 0 normal and 5 abnormal"),
     ],
 )
-def test_a_sample_that_cannot_be_judged_is_refused_in_one_line(tmp_path: Path, rows: tuple, message: str) -> None:
+def test_a_sample_that_cannot_be_judged_is_refused_in_one_line(
+    tmp_path: Path, rows: tuple, message: str
+) -> None:
     with pytest.raises(ValueError) as error:
         read_site_recordings(write_labelled(tmp_path, rows), "labelled")
     assert message in str(error.value) and str(tmp_path) in str(error.value)

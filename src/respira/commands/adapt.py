@@ -91,8 +91,8 @@ def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_options(model: Any, args: argparse.Namespace) -> None:
     """Every adaptation option checked on the loaded model before any audio is read."""
-    from ..sites.adaptation import check_adaptation
     from ..inference import _window_samples
+    from ..sites.adaptation import check_adaptation
 
     check_adaptation(model, methods=args.methods, source_priors=args.source_priors)
     _window_samples(model, args.adapt_window, args.adapt_hop, 1)
@@ -115,8 +115,8 @@ def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..audio import read_audio
-    from ..sites.adaptation import adapt_model, target_recordings, write_adapted_model
     from ..hub.loading import load_model
+    from ..sites.adaptation import adapt_model, target_recordings, write_adapted_model
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()

@@ -126,7 +126,10 @@ def report(result) -> int:
     if result.record["applied_anyway"]:
         print("  written as --apply_anyway asked, although it does not beat both out of sample (flagged)")
     thresholds = ", ".join(f"{t:.3f}" for t in result.thresholds)
-    print(f"wrote {result.output_dir} (thresholds {thresholds}; site_fit.json, nested_cv.csv, learning_curve.png)")
+    print(
+        f"wrote {result.output_dir} (thresholds {thresholds}; site_fit.json, nested_cv.csv, "
+        "learning_curve.png)"
+    )
     return 0
 
 

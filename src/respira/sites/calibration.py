@@ -174,5 +174,3 @@ def _spread(name: str, values: list[float]) -> dict[str, float]:
         f"{name}_std": statistics.stdev(defined) if len(defined) > 1 else math.nan,
         f"{name}_subsets": len(defined),
     }
-
-

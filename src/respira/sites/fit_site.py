@@ -172,7 +172,9 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
         raise ValueError(f"--output_dir {output_dir} is MODEL itself; the fitted model needs a new folder")
     check_folder_target(output_dir)
     if (is_occupied(output_dir) or (output_dir.exists() and not output_dir.is_dir())) and not overwrite:
-        raise FileExistsError(f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it")
+        raise FileExistsError(
+            f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+        )
 
 
 def _fit_and_write(

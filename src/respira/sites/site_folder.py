@@ -241,7 +241,11 @@ def _percent(value: Any) -> str:
 
 
 def _interval(value: Any) -> str:
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
         return f" ({_percent(value[0])}–{_percent(value[1])})"
     return ""
 
@@ -254,10 +258,14 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
     record = json.loads((Path(folder) / SITE_FIT_FILE).read_text(encoding="utf-8"))
     units = record["units"]
     unit_words = (
-        f"{units} patients" if record["units_are_patients"] else f"{units} recordings, each its own unit "
+        f"{units} patients"
+        if record["units_are_patients"]
+        else f"{units} recordings, each its own unit "
         "(the sample names no patient: two recordings of one person count as independent)"
     )
-    chosen = ", ".join(f"{name}: `{how}`" for name, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True))
+    chosen = ", ".join(
+        f"{name}: `{how}`" for name, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True)
+    )
     thresholds = ", ".join(
         f"{name} {t:.3f}" for name, t in zip(MULTI_LABEL_NAMES, record["thresholds"], strict=True)
     )
@@ -318,7 +326,8 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
             )
         lines += [
             "",
-            "Every row above is the base model's; this folder's own numbers on the fitted site are the nested "
+            "Every row above is the base model's; this folder's own numbers on the fitted site are the "
+            "nested "
             "cross-validation above.",
             "",
         ]

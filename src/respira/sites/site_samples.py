@@ -8,10 +8,10 @@ being crackle (wheeze) when any of its cycles is. Recordings marked too poor to 
 ``Poor Quality``) have no crackle or wheeze label and are left out, and said so.
 
 The unit of every fold and bootstrap resample is the patient (the spec's patient column); a labelled
-folder without a ``patient`` column makes each recording its own unit (:attr:`SiteRecordings.units_are_patients`
-is then false and every report says so). :func:`check_site_recordings` refuses, in one line, a sample
-that cannot be fitted and judged: fewer than :data:`MIN_UNITS` units, or no normal or no abnormal
-recording.
+folder without a ``patient`` column makes each recording its own unit
+(:attr:`SiteRecordings.units_are_patients` is then false and every report says so).
+:func:`check_site_recordings` refuses, in one line, a sample that cannot be fitted and judged: fewer than
+:data:`MIN_UNITS` units, or no normal or no abnormal recording.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
         sample = _from_cycles(root, dataset, spec.locate)
     else:
         if spec.read_index is None:
-            raise ValueError(f"{spec.name} has no file index (its spec's read_index): fit-site cannot read it")
+            raise ValueError(
+                f"{spec.name} has no file index (its spec's read_index): fit-site cannot read it"
+            )
         with warnings.catch_warnings():  # a partial folder (some patients of KAUH) is a sample, not an error
             warnings.simplefilter("ignore")
             index = resolve(spec.read_index)(root)
