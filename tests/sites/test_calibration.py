@@ -150,7 +150,7 @@ def test_calibrate_is_fit_site_with_thresholds_only_and_refuses_in_one_line_befo
         main(["calibrate", str(model), "--data_dir", str(synthetic_corpus), "--output_dir", str(output)]) == 2
     )
     assert seen["candidates"] == ("as_is", "thresholds") and seen["dataset"] == "icbhi"
-    assert "respira calibrate is respira fit-site --candidates as_is thresholds" in capsys.readouterr().err
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1  # the refusal alone
     monkeypatch.undo()
     single = tmp_path / "single"
     tiny_model(SINGLE_LABEL).save_pretrained(single)

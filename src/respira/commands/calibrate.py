@@ -29,5 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..sites.fit_site import THRESHOLD_CANDIDATES
 
-    print(f"{ALIAS} (see its --help)", file=sys.stderr)
-    return report(fit_from_args(args, candidates=THRESHOLD_CANDIDATES))
+    code = report(fit_from_args(args, candidates=THRESHOLD_CANDIDATES))
+    print(f"({ALIAS}; see its --help)", file=sys.stderr)
+    return code
