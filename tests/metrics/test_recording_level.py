@@ -15,6 +15,7 @@ from respira.metrics.recording_level import (
     describe_aggregation,
     flatten_scores,
     patient_bootstrap,
+    patient_resample_counts,
     recording_decisions,
     recording_level_scores,
     recording_strata,
@@ -241,3 +242,17 @@ def test_strata_are_patients_class_signatures_and_single_patient_strata_are_kept
     with pytest.raises(ValueError, match="one value per recording"):
         patient_bootstrap(statistic, patients, strata=classes[:3])
     np.testing.assert_array_equal(recording_strata([[1, 0, 0], [0, 0, 1], [1, 1, 0]]), [4, 1, 6])
+
+
+def test_resample_counts_draw_whole_patients_within_their_class_signature() -> None:
+    patients = ["a", "a", "b", "c", "c", "d", "e"]
+    strata = [0, 0, 1, 0, 0, 1, 1]  # signatures: a, c normal; b, d, e abnormal
+    counts = patient_resample_counts(patients, resamples=400, seed=5, strata=strata)
+    assert counts.shape == (400, 7)
+    np.testing.assert_array_equal(counts[:, 0], counts[:, 1])  # a patient brings all its recordings
+    np.testing.assert_array_equal(counts[:, 3], counts[:, 4])
+    assert (counts[:, 0] + counts[:, 3] == 2).all()  # two normal patients drawn, whichever
+    assert (counts[:, 2] + counts[:, 5] + counts[:, 6] == 3).all()
+    assert len({tuple(row) for row in counts}) > 5
+    again = patient_resample_counts(patients, resamples=400, seed=5, strata=strata)
+    np.testing.assert_array_equal(counts, again)

@@ -62,6 +62,7 @@ __all__ = [
     "describe_aggregation",
     "flatten_scores",
     "patient_bootstrap",
+    "patient_resample_counts",
     "recording_decisions",
     "recording_level_scores",
     "recording_strata",
@@ -173,6 +174,28 @@ def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, siz
         signature = tuple(sorted({repr(value) for value in values[rows].tolist()}))
         signatures.setdefault(signature, []).append(position)
     return [np.asarray(group) for group in signatures.values()]
+
+
+def patient_resample_counts(
+    patient_ids: Sequence[Any], *, resamples: int = 1000, seed: int = 0, strata: Sequence[Any] | None = None
+) -> np.ndarray:
+    """``[resamples, recordings]``: how many times each recording is drawn in each patient-level bootstrap
+    resample, the draws of :func:`bootstrap_replicates` in vectorised form (each resample draws as many
+    patients as there are with replacement, those of each class signature of ``strata`` apart; a patient
+    brings all its recordings). A statistic that is a weighted sum over recordings (a sensitivity, a
+    specificity, a weighted AUC) is then computed for every resample at once."""
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
+    members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
+    if not members:
+        raise ValueError("patient_ids is empty: nothing to resample")
+    rng = np.random.default_rng(seed)
+    per_patient = np.zeros((resamples, len(members)), dtype=np.int64)
+    for group in _patient_strata(members, strata, inverse.size):
+        drawn = group[rng.integers(0, group.size, size=(resamples, group.size))]
+        np.add.at(per_patient, (np.arange(resamples)[:, None], drawn), 1)
+    return per_patient[:, inverse]
 
 
 def _patient_bootstrap(

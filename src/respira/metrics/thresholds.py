@@ -178,6 +178,7 @@ def tune_thresholds(
     grid: Sequence[float] | np.ndarray | None = None,
     max_candidates: int = MAX_CANDIDATES,
     domains: Sequence[Any] | np.ndarray | None = None,
+    fixed: Sequence[float | None] | None = None,
 ) -> tuple[float, float]:
     """The (crackle, wheeze) thresholds that maximise ``metric`` on VALIDATION data; never tune on test.
 
@@ -185,14 +186,19 @@ def tune_thresholds(
     ``metric``: ``"icbhi_score"`` (joint), ``"youden"`` or ``"f1"`` (per label); ``grid``: the candidate
     thresholds of both labels (default: from the probabilities, see the module docstring);
     ``domains``: one per example, to maximise the metric's minimum over them instead of its value on
-    all examples pooled. Raises ``ValueError`` when the metric is undefined on these targets (on every
-    domain) (see the module docstring).
+    all examples pooled; ``fixed``: a threshold per label, ``None`` for a label to tune (a label given
+    one keeps it, and the other is tuned for the joint score with it). Raises ``ValueError`` when the
+    metric is undefined on these targets (on every domain) (see the module docstring).
     """
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
         raise ValueError(f"metric must be 'icbhi_score', 'youden' or 'f1', got {metric!r}")
     members = _domain_members(domains, len(target_array))
     grids = _grid(grid, prob_array, max_candidates)
+    if fixed is not None:
+        if len(fixed) != len(MULTI_LABEL_NAMES):
+            raise ValueError(f"fixed must give one threshold (or None) per label, got {list(fixed)!r}")
+        grids = [g if f is None else np.array([float(f)]) for g, f in zip(grids, fixed, strict=True)]
     predicted = [prob_array[None, :, index] >= grids[index][:, None] for index in range(2)]
     distances = [np.abs(values - 0.5) for values in grids]
     if metric == "icbhi_score":

@@ -7,7 +7,9 @@
   both the raw embeddings and the model's logits of the windows ``predict`` cuts;
 - :mod:`respira.sites.fitting`: :func:`fit_site`, per label the model as is, re-tuned thresholds, a
   site head or a head anchored on the model's, chosen and scored by nested patient-wise
-  cross-validation (:class:`SiteFit`), and :func:`learning_curve`;
+  cross-validation (:class:`SiteFit`), and :func:`learning_curve` (the procedure itself:
+  :mod:`respira.sites.procedure`; the heads: :mod:`respira.sites.heads`; the scores:
+  :mod:`respira.sites.scores`);
 - :mod:`respira.sites.fit_site`: ``respira fit-site`` / :func:`respira.fit_site`, which writes the fitted
   model folder (:mod:`respira.sites.site_folder`) only when it beats the model as is and calling every
   recording normal out of sample;
@@ -23,6 +25,19 @@ folder code and the metrics it uses; only the commands and the package face impo
 
 from __future__ import annotations
 
+from .embedding import embed_recordings, linear_head, site_head_refusal
+from .fitting import ALL, LearningCurve, SiteFit, fit_site, learning_curve
 from .sample import LabelledRecording, SiteSample
 
-__all__ = ["LabelledRecording", "SiteSample"]
+__all__ = [
+    "ALL",
+    "LabelledRecording",
+    "LearningCurve",
+    "SiteFit",
+    "SiteSample",
+    "embed_recordings",
+    "fit_site",
+    "learning_curve",
+    "linear_head",
+    "site_head_refusal",
+]

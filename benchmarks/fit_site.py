@@ -1,0 +1,232 @@
+"""Fitting the shipped detector to a site on a few labelled patients, judged on the site's other patients.
+
+    python benchmarks/fit_site.py [--shared ../shared] [--sites icbhi kauh sprsound] [--sizes 5 10 20]
+                                  [--draws 3] [--cache DIR] [--threads N] [--output FILE] [--json FILE]
+
+The three sites of ../shared, each labelled per recording: the ICBHI sample (a recording holds crackles
+when any of its annotated cycles does; wheezes alike), KAUH (labels from the file names; each
+recording's three filter modes are three recordings of one patient, one unit) and SPRSound (the record
+labels, Poor Quality left out). The shipped detector (``respira.Detector.from_pretrained()``) embeds
+each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sample is kept in
+``--cache`` so a rerun skips it). Then, per site:
+
+- the learning curve (:func:`respira.sites.fitting.learning_curve`): ``k`` labelled patients drawn at
+  random (``--draws`` draws each), the procedure fitted on them and scored per recording on the site's
+  other patients: the model as is, re-tuned thresholds, the site head, the anchored head, the chosen
+  procedure and all-normal; the mean over the draws with a patient-bootstrap 95 % interval of that mean;
+- ``fit-site``'s own nested cross-validation on all the site's patients
+  (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
+
+Timing: the embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding
+plus fitting; the command's ONNX export and writing aside). Everything printed is written to
+``--output`` (the table BENCHMARKS.md pastes) and the full rows to ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from _machine import cpu_name, load_average
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+COLUMNS = ("as_is", "thresholds", "site_head", "anchored_head", "chosen", "all_normal")
+TITLES = ("as is", "thresholds", "site head", "anchored head", "chosen", "all-normal")
+
+
+def icbhi_recordings(root: Path) -> list[Any]:
+    """The ICBHI sample's recordings, labelled from their cycles, the patient as unit."""
+    from respira.data.layout import locate_corpus
+    from respira.data.text_files import read_annotations
+    from respira.sites import LabelledRecording
+
+    layout = locate_corpus(root)
+    recordings = []
+    for stem, audio in sorted(layout.audio_files.items()):
+        cycles = read_annotations(layout.annotation_files[stem])
+        crackle = any(cycle.crackle for cycle in cycles)
+        wheeze = any(cycle.wheeze for cycle in cycles)
+        recordings.append(LabelledRecording(audio, crackle, wheeze, stem.split("_")[0], stem))
+    return recordings
+
+
+def kauh_recordings(root: Path) -> list[Any]:
+    """KAUH's recordings (three filter modes each), labelled from the file names, the patient as unit."""
+    from respira.data.kauh import read_kauh_index
+    from respira.sites import LabelledRecording
+
+    index = read_kauh_index(root)
+    return [
+        LabelledRecording(
+            Path(row.path), bool(row.crackle), bool(row.wheeze), str(row.patient_id), row.recording
+        )
+        for row in index.itertuples()
+    ]
+
+
+def sprsound_recordings(root: Path) -> list[Any]:
+    """SPRSound's recordings with their record labels, Poor Quality left out, the child as unit."""
+    from respira.data.sprsound_layout import locate_sprsound, sprsound_recordings
+    from respira.sites import LabelledRecording
+
+    recordings = []
+    for item in sprsound_recordings(locate_sprsound(root)):
+        flags = item.annotation.flags
+        if flags["poor_quality"]:
+            continue
+        recordings.append(
+            LabelledRecording(
+                item.audio,
+                bool(flags["crackle"]),
+                bool(flags["wheeze"]),
+                str(item.name.patient_id),
+                item.name.stem,
+            )
+        )
+    return recordings
+
+
+READERS = {"icbhi": icbhi_recordings, "kauh": kauh_recordings, "sprsound": sprsound_recordings}
+NAMES = {"icbhi": "ICBHI sample", "kauh": "KAUH", "sprsound": "SPRSound (no Poor Quality)"}
+
+
+def embedded(site: str, root: Path, cache: Path, detector: Any) -> tuple[Any, float, bool]:
+    """The site's sample, the embedding seconds, and whether they came from the cache."""
+    from respira.sites import SiteSample
+    from respira.sites.embedding import embed_recordings
+
+    stored, timing = cache / f"{site}.npz", cache / f"{site}.json"
+    if stored.is_file() and timing.is_file():
+        return SiteSample.load(stored), float(json.loads(timing.read_text())["embedding_seconds"]), True
+    recordings = READERS[site](root)
+    started = time.perf_counter()
+    sample = embed_recordings(detector, recordings, progress=False)
+    seconds = time.perf_counter() - started
+    cache.mkdir(parents=True, exist_ok=True)
+    sample.save(stored)
+    timing.write_text(json.dumps({"embedding_seconds": seconds}))
+    return sample, seconds, False
+
+
+def cell(row: dict[str, Any]) -> str:
+    """``score (low–high)`` in percent."""
+    low, high = 100 * row["icbhi_score_low"], 100 * row["icbhi_score_high"]
+    return f"{100 * row['icbhi_score']:.1f} ({low:.1f}–{high:.1f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=REPOSITORY.parent / "shared")
+    parser.add_argument("--sites", nargs="+", choices=sorted(READERS), default=["icbhi", "kauh", "sprsound"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[5, 10, 20])
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.md")
+    parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.json")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    import respira
+    from respira.sites.fitting import fit_site, learning_curve
+
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    say(
+        f"<!-- {cpu_name()} ({socket.gethostname()}), {args.threads} torch thread(s); load average "
+        f"{load_average()} (start); torch {torch.__version__}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} -->"
+    )
+    detector = respira.Detector.from_pretrained()
+    results: dict[str, Any] = {"sizes": args.sizes, "draws": args.draws, "seed": args.seed, "sites": {}}
+    timing_rows = []
+    header = "| site | labelled patients | " + " | ".join(TITLES) + " |"
+    table = [header, "| " + " | ".join(["---"] * (len(TITLES) + 2)) + " |"]
+    for site in args.sites:
+        sample, embed_seconds, cached = embedded(site, args.shared / site, args.cache, detector)
+        audio = float(sample.duration.sum())
+        started = time.perf_counter()
+        fit = fit_site(sample, seed=args.seed)
+        fit_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        curve = learning_curve(sample, sizes=args.sizes, draws=args.draws, seed=args.seed)
+        curve_seconds = time.perf_counter() - started
+        units = len(set(sample.units))
+        for size in args.sizes:
+            rows = {row["candidate"]: row for row in curve.summary if row["units"] == size}
+            cells = [cell(rows[name]) if name in rows else "–" for name in COLUMNS]
+            draws = max(row["draws"] for row in rows.values())
+            table.append(f"| {NAMES[site]} | {size} of {units} ({draws} draws) | " + " | ".join(cells) + " |")
+        nested = [
+            cell(fit.row(name)) if any(r["candidate"] == name for r in fit.outer) else "–" for name in COLUMNS
+        ]
+        table.append(f"| {NAMES[site]} | all {units}, 5-fold nested CV | " + " | ".join(nested) + " |")
+        timing_rows.append(
+            (
+                NAMES[site],
+                len(sample.recordings),
+                units,
+                audio,
+                embed_seconds,
+                cached,
+                fit_seconds,
+                curve_seconds,
+            )
+        )
+        results["sites"][site] = {
+            "recordings": len(sample.recordings),
+            "units": units,
+            "audio_seconds": audio,
+            "embedding_seconds": embed_seconds,
+            "embedding_cached": cached,
+            "fit_site_seconds": fit_seconds,
+            "learning_curve_seconds": curve_seconds,
+            "fit_site": {
+                k: v for k, v in fit.to_json().items() if k not in ("head_weight", "head_bias", "folds")
+            },
+            "learning_curve": {"rows": curve.rows, "summary": curve.summary},
+        }
+    say()
+    say(
+        "Per recording, ICBHI-style score in % (95 % patient-bootstrap interval), "
+        "on the site's other patients:"
+    )
+    say()
+    for line in table:
+        say(line)
+    say()
+    say(
+        "| site | recordings | patients | audio | embedding | fit_site (nested CV) "
+        "| × real time, embedding + fit_site | fit_site / embedding | learning curve |"
+    )
+    say("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, recordings, units, audio, embed, cached, fit_seconds, curve_seconds in timing_rows:
+        note = " (cached run)" if cached else ""
+        say(
+            f"| {name} | {recordings} | {units} | {audio / 60:.1f} min | {embed:.1f} s{note} "
+            f"| {fit_seconds:.1f} s | "
+            f"{audio / (embed + fit_seconds):.0f} | {fit_seconds / embed:.2f} | {curve_seconds:.1f} s |"
+        )
+    say(f"<!-- load average {load_average()} (end) -->")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from respira.utils.files import nan_to_none
+
+    args.json.write_text(json.dumps(nan_to_none(results), indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

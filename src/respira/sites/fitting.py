@@ -1,0 +1,275 @@
+"""Fit a model to a site and judge it honestly: :func:`fit_site` and :func:`learning_curve`.
+
+:func:`fit_site` runs the procedure of :mod:`respira.sites.procedure` (per label: the model as is,
+re-tuned thresholds, a head anchored on the model's logit or a site head, chosen by inner
+cross-validation) on every outer patient-wise fold's training units and scores it per recording on the
+fold's units, which it never saw: the outer score covers the whole procedure, inner selection included.
+Each candidate used for both labels, the chosen procedure and calling every recording normal are
+scored so, with patient-bootstrap intervals (:func:`respira.sites.scores.scores_with_intervals`). The
+procedure fitted on all the recordings is the result (:class:`SiteFit`): its head in the raw
+embedding space and its thresholds, applied only when it beats the model as is and all-normal out of
+sample (:attr:`SiteFit.applies`).
+
+:func:`learning_curve` fits the procedure on ``k`` units drawn at random and scores it on the sample's
+other units, for several ``k``: whether labelling more patients would pay.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .procedure import CANDIDATES, FittedRule, Procedure, fit_procedure, unit_folds
+from .sample import SiteSample
+from .scores import recording_classes, scores_with_intervals
+
+__all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "fit_site", "learning_curve"]
+
+ALL: tuple[str, ...] = CANDIDATES
+"""Every candidate (:data:`respira.sites.procedure.CANDIDATES`)."""
+ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
+"""The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
+
+
+def check_sample(sample: SiteSample, minimum_units: int = 4) -> None:
+    """Raise a one-line ``ValueError`` unless the sample has ``minimum_units`` units, a normal and an
+    abnormal recording."""
+    units = len(set(sample.units))
+    if units < minimum_units:
+        raise ValueError(f"fitting a site needs at least {minimum_units} units (patients), got {units}")
+    if not (sample.classes == 0).any() or not (sample.classes != 0).any():
+        raise ValueError("fitting a site needs normal and abnormal recordings; the sample has only one kind")
+
+
+def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, into: dict[str, Any]) -> None:
+    """Predict the recordings ``held`` with each rule, writing classes and probabilities into ``into``."""
+    part = sample.subset(held)
+    for name, rule in rules.items():
+        probabilities = rule.probabilities(part)
+        classes, stored = into.setdefault(
+            name, (np.zeros(len(sample.recordings), np.int64), np.zeros((len(sample.recordings), 2)))
+        )
+        classes[held] = recording_classes(probabilities, rule.thresholds)
+        stored[held] = probabilities
+
+
+@dataclass(frozen=True)
+class SiteFit:
+    """What :func:`fit_site` fitted and how it scored out of sample.
+
+    ``chosen``: per label (crackle, wheeze) ``as_is``, ``thresholds``, ``anchored_head`` or
+    ``site_head``; ``head_weight`` ``[2, hidden]`` and ``head_bias`` ``[2]``: the final head in the raw
+    embedding space (before ``head_norm``; the model's own rows for a label that keeps its head; ``None``
+    when the model's head is not linear and none was fitted); ``thresholds``: the final (crackle,
+    wheeze) thresholds; ``outer``: one row per :data:`ROWS` (``candidate``) with the nested-CV
+    out-of-sample scores (:data:`respira.sites.scores.SCORE_KEYS`, each with ``_low``/``_high``);
+    ``folds``: each recording's outer fold; ``chosen_by_fold``: the pair each outer fold's inner
+    selection chose."""
+
+    chosen: tuple[str, str]
+    head_weight: np.ndarray | None
+    head_bias: np.ndarray | None
+    thresholds: tuple[float, float]
+    outer: list[dict[str, Any]]
+    folds: np.ndarray
+    chosen_by_fold: list[tuple[str, str]]
+    recordings: int
+    units: int
+    units_are_patients: bool
+    penalties: dict[str, list[int | None]] = field(default_factory=dict)
+
+    def row(self, candidate: str) -> dict[str, Any]:
+        """The out-of-sample row of ``candidate`` (one of :data:`ROWS`)."""
+        for row in self.outer:
+            if row["candidate"] == candidate:
+                return row
+        raise KeyError(candidate)
+
+    @property
+    def applies(self) -> bool:
+        """Whether the chosen procedure beats both the model as is and all-normal out of sample."""
+        chosen = self.row("chosen")["icbhi_score"]
+        return bool(
+            chosen > self.row("as_is")["icbhi_score"] and chosen > self.row("all_normal")["icbhi_score"]
+        )
+
+    def table(self) -> Any:
+        """:attr:`outer` as a pandas DataFrame, one row per candidate."""
+        import pandas as pd
+
+        return pd.DataFrame(self.outer)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready record of the fit (heads as nested lists; NaN as ``None``)."""
+        from ..utils.files import nan_to_none
+
+        return nan_to_none(
+            {
+                "chosen": {"crackle": self.chosen[0], "wheeze": self.chosen[1]},
+                "applies": self.applies,
+                "thresholds": list(self.thresholds),
+                "head_weight": None if self.head_weight is None else self.head_weight.tolist(),
+                "head_bias": None if self.head_bias is None else self.head_bias.tolist(),
+                "outer": self.outer,
+                "folds": self.folds.tolist(),
+                "chosen_by_fold": [list(pair) for pair in self.chosen_by_fold],
+                "recordings": self.recordings,
+                "units": self.units,
+                "units_are_patients": self.units_are_patients,
+                "penalties": self.penalties,
+            }
+        )
+
+
+def _final_head(sample: SiteSample, procedure: Procedure) -> tuple[np.ndarray | None, np.ndarray | None]:
+    rule = procedure.rules["chosen"]
+    if sample.base_head is None:
+        return None, None
+    weight = np.array(sample.base_head[0], dtype=np.float64, copy=True)
+    bias = np.array(sample.base_head[1], dtype=np.float64, copy=True)
+    for label, head in enumerate(rule.heads):
+        if head is not None:
+            weight[label], bias[label] = head.weight, head.bias
+    return weight, bias
+
+
+def fit_site(
+    sample: SiteSample,
+    *,
+    outer_folds: int = 5,
+    inner_folds: int = 4,
+    seed: int = 0,
+    candidates: Sequence[str] = ALL,
+    resamples: int = 1000,
+) -> SiteFit:
+    """Nested patient-wise cross-validation of the site procedure on ``sample``, then the procedure on
+    all of it (module docstring). ``resamples``: patient-bootstrap resamples of each interval."""
+    check_sample(sample)
+    folds = unit_folds(sample, outer_folds, seed)
+    predicted: dict[str, Any] = {}
+    chosen_by_fold = []
+    for fold in range(int(folds.max()) + 1):
+        held = np.flatnonzero(folds == fold)
+        procedure = fit_procedure(
+            sample, np.flatnonzero(folds != fold), inner_folds=inner_folds, seed=seed, candidates=candidates
+        )
+        chosen_by_fold.append(procedure.chosen)
+        _scored(sample, procedure.rules, held, predicted)
+    everything = np.ones(len(sample.recordings), dtype=bool)
+    outer = []
+    for name in ROWS:
+        if name == "all_normal":
+            part = (everything, np.zeros(len(sample.recordings), np.int64), None)
+        elif name in predicted:
+            part = (everything, *predicted[name])
+        else:
+            continue
+        scores = scores_with_intervals(sample.labels, sample.units, [part], resamples=resamples, seed=seed)
+        outer.append({"candidate": name, **scores})
+    final = fit_procedure(sample, inner_folds=inner_folds, seed=seed, candidates=candidates)
+    weight, bias = _final_head(sample, final)
+    return SiteFit(
+        chosen=final.chosen,
+        head_weight=weight,
+        head_bias=bias,
+        thresholds=final.rules["chosen"].thresholds,
+        outer=outer,
+        folds=folds,
+        chosen_by_fold=chosen_by_fold,
+        recordings=len(sample.recordings),
+        units=len(set(sample.units)),
+        units_are_patients=sample.units_are_patients,
+        penalties=final.penalties,
+    )
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """:func:`learning_curve`'s result: ``rows``, one per (labelled ``units``, ``draw``, ``candidate``)
+    with the out-of-sample scores on the sample's other units and their intervals, and ``chosen`` (the
+    pair the draw's procedure chose); ``summary``, one per (``units``, ``candidate``): the mean over the
+    draws, its interval from one patient bootstrap of the whole sample for all draws."""
+
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+
+
+def default_sizes(units: int, folds: int = 5) -> list[int]:
+    """5, 10, 20, 40, ... labelled units below all but a fold's worth, then all but a fold."""
+    most = units - math.ceil(units / folds)
+    sizes = [size for size in (5 * 2**i for i in range(20)) if size < most]
+    return [*sizes, most] if most >= 2 else sizes
+
+
+def _draw(sample: SiteSample, size: int, rng: np.random.Generator) -> np.ndarray | None:
+    """A random set of ``size`` units whose recordings, and the others', hold a normal and an abnormal
+    one (200 tries); ``None`` when none was found."""
+    names = np.array(sorted(set(sample.units)), dtype=object)
+    for _ in range(200):
+        drawn = set(rng.choice(names, size=size, replace=False).tolist())
+        inside = np.array([unit in drawn for unit in sample.units])
+        for part in (inside, ~inside):
+            if not ((sample.classes[part] == 0).any() and (sample.classes[part] != 0).any()):
+                break
+        else:
+            return inside
+    return None
+
+
+def learning_curve(
+    sample: SiteSample,
+    *,
+    sizes: Sequence[int] | None = None,
+    draws: int = 3,
+    seed: int = 0,
+    inner_folds: int = 4,
+    candidates: Sequence[str] = ALL,
+    resamples: int = 1000,
+) -> LearningCurve:
+    """Out-of-sample scores against the number of labelled units: for each size in ``sizes`` (default
+    :func:`default_sizes`) and each of ``draws`` random draws of that many units (seeded), the procedure
+    fitted on the drawn units and scored per recording on all the others (:class:`LearningCurve`)."""
+    check_sample(sample, minimum_units=3)
+    count = len(set(sample.units))
+    chosen_sizes = list(sizes) if sizes is not None else default_sizes(count)
+    rows: list[dict[str, Any]] = []
+    summary: list[dict[str, Any]] = []
+    for size in chosen_sizes:
+        if not 2 <= size < count:
+            raise ValueError(f"a learning curve's sizes must lie in 2 .. {count - 1} units, got {size}")
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]] = {}
+        for draw in range(draws):
+            inside = _draw(sample, size, np.random.default_rng([seed, size, draw]))
+            if inside is None:
+                continue
+            procedure = fit_procedure(
+                sample, np.flatnonzero(inside), inner_folds=inner_folds, seed=seed, candidates=candidates
+            )
+            predicted: dict[str, Any] = {}
+            _scored(sample, procedure.rules, np.flatnonzero(~inside), predicted)
+            predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)
+            for name in ROWS:
+                if name not in predicted:
+                    continue
+                part = (~inside, *predicted[name])
+                parts.setdefault(name, []).append(part)
+                scores = scores_with_intervals(
+                    sample.labels, sample.units, [part], resamples=resamples, seed=seed
+                )
+                rows.append(
+                    {
+                        "units": size,
+                        "draw": draw,
+                        "candidate": name,
+                        "chosen": "/".join(procedure.chosen),
+                        **scores,
+                    }
+                )
+        for name, drawn in parts.items():
+            scores = scores_with_intervals(sample.labels, sample.units, drawn, resamples=resamples, seed=seed)
+            summary.append({"units": size, "candidate": name, "draws": len(drawn), **scores})
+    return LearningCurve(rows, summary)

@@ -1,0 +1,150 @@
+"""Linear heads fitted on a site's window embeddings, closed form: the site head and the anchored head.
+
+Both are class-balanced weighted least squares on standardised window embeddings (each window labelled
+±1 with its recording's label; each recording weighs the same, each class half), a ridge penalty on the
+embedding weights and unpenalised columns: the intercept (the site head), or the intercept and the
+model's own logit of the label (the anchored head: with a large penalty it is the model's ranking, and
+the site's labels add what its embedding holds beyond it). Every penalty of a grid is fitted at once from
+one eigendecomposition (:func:`ridge_paths`). A 1-d logistic (Platt) scaling
+(:func:`platt_scaling`) maps a head's score to a probability's logit; every step is linear in the
+embedding, so the result is one row of a linear layer on the raw embedding (:class:`LinearScore`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PENALTIES", "LinearScore", "RidgePath", "balanced_weights", "platt_scaling", "ridge_paths"]
+
+PENALTIES: np.ndarray = 10.0 ** np.linspace(-2.0, 4.0, 13)
+"""Ridge penalties tried, relative to the mean eigenvalue of the weighted embedding covariance."""
+
+
+@dataclass(frozen=True)
+class LinearScore:
+    """``score(x) = x @ weight + bias`` on raw embeddings ``x`` (float64)."""
+
+    weight: np.ndarray
+    bias: float
+
+    def __call__(self, embeddings: np.ndarray) -> np.ndarray:
+        return embeddings @ self.weight + self.bias
+
+    def scaled(self, slope: float, intercept: float) -> LinearScore:
+        """``slope * score + intercept``, still one linear score."""
+        return LinearScore(self.weight * slope, float(self.bias * slope + intercept))
+
+
+def balanced_weights(recording: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per window: ``1 / windows of its recording`` times half over the recordings of its class, so every
+    recording weighs the same and each class half (``target``: each recording's 0/1 label)."""
+    windows = np.bincount(recording, minlength=target.size).astype(np.float64)
+    positives = int(target.sum())
+    per_class = np.where(target == 1, 0.5 / max(positives, 1), 0.5 / max(target.size - positives, 1))
+    return (per_class / np.maximum(windows, 1.0))[recording]
+
+
+@dataclass(frozen=True)
+class RidgePath:
+    """A head fitted at every penalty of :data:`PENALTIES` on one set of windows: :meth:`scores` gives
+    ``[windows, penalties]`` scores of raw embeddings (and, anchored, the model's logits of the label)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray  # [hidden, penalties], on standardised embeddings
+    intercept: np.ndarray  # [penalties]
+    anchor: np.ndarray | None  # [penalties]: the coefficient of the model's logit (anchored head)
+
+    def scores(self, embeddings: np.ndarray, logits: np.ndarray | None = None) -> np.ndarray:
+        standard = (np.asarray(embeddings, dtype=np.float64) - self.mean) / self.scale
+        scores = standard @ self.weights + self.intercept
+        if self.anchor is not None:
+            assert logits is not None
+            scores = scores + np.asarray(logits, dtype=np.float64)[:, None] * self.anchor
+        return scores
+
+    def at(self, index: int, model_row: tuple[np.ndarray, float] | None = None) -> LinearScore:
+        """The head at penalty ``index`` as one linear score of the raw embedding; ``model_row``: the
+        model's raw-space row ``(w0, b0)`` of the label, whose logit an anchored head reads."""
+        weight = self.weights[:, index] / self.scale
+        bias = float(self.intercept[index] - self.mean @ weight)
+        if self.anchor is not None:
+            assert model_row is not None
+            weight = weight + self.anchor[index] * model_row[0]
+            bias += float(self.anchor[index] * model_row[1])
+        return LinearScore(weight, bias)
+
+
+def ridge_paths(
+    embeddings: np.ndarray, target: np.ndarray, weights: np.ndarray, logits: np.ndarray
+) -> tuple[RidgePath, RidgePath]:
+    """The site head and the anchored head on one set of windows, each at every penalty of
+    :data:`PENALTIES` (times the mean eigenvalue of the weighted covariance of the standardised
+    embeddings), from one eigendecomposition: weighted ridge regression of the ±1 ``target`` (per window)
+    with an unpenalised intercept, and for the anchored head the model's ``logits`` of the label as a
+    second unpenalised column (eliminated in closed form: a scalar per penalty)."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale > 1e-8 * max(float(scale.max()), 1e-30), scale, 1.0)
+    total = float(weights.sum())
+    standard = (x - mean) / scale
+    centre = weights @ standard / total
+    centred = standard - centre
+    y = target - weights @ target / total
+    z = np.asarray(logits, dtype=np.float64)
+    z_centre = float(weights @ z / total)
+    z = z - z_centre
+    root = np.sqrt(weights)
+    scaled = centred * root[:, None]
+    if scaled.shape[0] >= scaled.shape[1]:
+        values, vectors = np.linalg.eigh(scaled.T @ scaled)
+    else:  # fewer windows than features: the kernel's eigenvectors span the same row space
+        values, left = np.linalg.eigh(scaled @ scaled.T)
+        keep = values > 1e-10 * max(float(values.max()), 1e-30)
+        values = values[keep]
+        vectors = scaled.T @ (left[:, keep] / np.sqrt(values))
+    values = np.clip(values, 0.0, None)
+    penalties = PENALTIES * max(float(values.sum()) / x.shape[1], 1e-12)
+    inverse = 1.0 / (values[:, None] + penalties[None, :])  # [components, penalties]
+    b = vectors.T @ (centred.T @ (weights * y))
+    g = vectors.T @ (centred.T @ (weights * z))
+    site = vectors @ (inverse * b[:, None])
+    site_path = RidgePath(mean, scale, site, weights @ target / total - centre @ site, None)
+    s, t = float(weights @ (z * z)), float(weights @ (z * y))
+    gb, gg = (g * b) @ inverse, (g * g) @ inverse
+    beta = (t - gb) / np.maximum(s - gg, 1e-12)
+    anchored = site - vectors @ (inverse * g[:, None]) * beta[None, :]
+    intercept = weights @ target / total - centre @ anchored - z_centre * beta
+    return site_path, RidgePath(mean, scale, anchored, intercept, beta)
+
+
+def platt_scaling(scores: np.ndarray, target: np.ndarray, *, iterations: int = 50) -> tuple[float, float]:
+    """``(slope, intercept)`` of a class-balanced 1-d logistic regression of 0/1 ``target`` on ``scores``
+    (Newton's method, a small ridge on the slope so separable scores keep a finite one); the slope is
+    at least 0 (a score that ranks backwards gets a constant probability, never a flipped one)."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(target, dtype=np.float64)
+    positives = y.sum()
+    if positives in (0, y.size):
+        return 0.0, float(np.log((positives + 0.5) / (y.size - positives + 0.5)))
+    weight = np.where(y == 1, 0.5 / positives, 0.5 / (y.size - positives))
+    spread = float(s.std()) or 1.0
+    z = (s - s.mean()) / spread
+    design = np.stack([z, np.ones_like(z)], axis=1)
+    ridge = np.array([1e-3, 0.0])
+    theta = np.zeros(2)
+    for _ in range(iterations):
+        p = 0.5 * (1.0 + np.tanh(0.5 * design @ theta))
+        gradient = design.T @ (weight * (p - y)) + ridge * theta
+        hessian = (design * (weight * p * (1 - p))[:, None]).T @ design + np.diag(ridge + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    slope = max(float(theta[0]), 0.0) / spread
+    if slope == 0.0:
+        return 0.0, 0.0  # balanced classes: probability one half
+    return slope, float(theta[1] - slope * s.mean())

@@ -1,0 +1,151 @@
+"""What a site fit is judged by: the detector's own per-recording verdict and its ICBHI-style score.
+
+A head's window logits become a recording's probabilities through the detector's aggregation
+(:func:`recording_probabilities`: :func:`respira.windows.aggregate_windows`'s rules), its flags through
+the one decision rule at the thresholds (:func:`recording_classes`: :mod:`respira.decision`), and the
+four classes of the flags are scored per recording as :func:`respira.metrics.recording_level_scores`
+scores them (specificity on normal recordings, strict sensitivity on abnormal ones, their mean).
+
+:func:`scores_with_intervals` gives those scores and each label's AUC with a patient-bootstrap 95 %
+interval, every resample at once (:func:`respira.metrics.recording_level.patient_resample_counts`,
+stratified by the class signature as :func:`~respira.metrics.recording_level.patient_bootstrap` is), so
+a fit can score several candidates over many folds in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+from ..labels import flags_to_classes
+from ..metrics.recording_level import patient_resample_counts, recording_decisions
+from ..metrics.thresholds import sigmoid
+from ..windows import aggregate_windows, check_aggregation
+
+__all__ = [
+    "SCORE_KEYS",
+    "aggregate_rows",
+    "icbhi_score",
+    "recording_classes",
+    "recording_probabilities",
+    "scores_with_intervals",
+]
+
+SCORE_KEYS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "crackle_auc", "wheeze_auc")
+"""The scores of a candidate, each with ``_low`` / ``_high`` bounds in :func:`scores_with_intervals`."""
+
+
+def aggregate_rows(
+    values: np.ndarray, recording: np.ndarray, count: int, rule: str, top_k: int | None
+) -> np.ndarray:
+    """``[count, columns]``: the rows of ``values`` ``[windows, columns]`` of each recording (``recording``:
+    each window's, ``0 .. count - 1``) aggregated by ``rule`` (:func:`respira.windows.aggregate_windows`;
+    ``max`` computed for all recordings at once)."""
+    check_aggregation(rule, top_k)
+    values = np.asarray(values, dtype=np.float64)
+    if rule == "max":
+        result = np.full((count, values.shape[1]), -np.inf)
+        np.maximum.at(result, recording, values)
+        if np.isneginf(result).any():
+            raise ValueError("every recording needs at least one window")
+        return result
+    order = np.argsort(recording, kind="stable")
+    bounds = np.searchsorted(recording[order], np.arange(count + 1))
+    return np.stack([aggregate_windows(values[order[a:b]], rule, top_k) for a, b in pairwise(bounds)])
+
+
+def recording_probabilities(
+    window_logits: np.ndarray, recording: np.ndarray, count: int, rule: str, top_k: int | None
+) -> np.ndarray:
+    """``[count, 2]`` recording probabilities of ``[windows, 2]`` logits: the sigmoid of each window
+    aggregated by the detector's ``rule`` (:func:`aggregate_rows`)."""
+    return aggregate_rows(sigmoid(window_logits), recording, count, rule, top_k)
+
+
+def recording_classes(probabilities: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    """``[recordings]`` four-class index of each recording: its flags at ``thresholds`` (the one rule)."""
+    return flags_to_classes(recording_decisions(probabilities, thresholds))
+
+
+def _icbhi_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> tuple[Any, Any, Any]:
+    """Weighted specificity, strict sensitivity and their mean (of the defined ones) per row of
+    ``weights`` ``[resamples, recordings]``."""
+    normal = truth == 0
+    right = predicted == truth
+    with np.errstate(invalid="ignore", divide="ignore"):
+        specificity = (weights @ (normal & right)) / (weights @ normal)
+        sensitivity = (weights @ (~normal & right)) / (weights @ ~normal)
+    both = np.stack([specificity, sensitivity])
+    defined = ~np.isnan(both)
+    with np.errstate(invalid="ignore"):
+        score = np.where(defined.any(axis=0), np.nansum(both, axis=0) / defined.sum(axis=0), np.nan)
+    return specificity, sensitivity, score
+
+
+def icbhi_score(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """The ICBHI-style score of four-class ``predicted`` against ``truth`` (recordings): the mean of the
+    specificity on normal recordings and the strict sensitivity on abnormal ones (``nan`` parts left out)."""
+    return float(_icbhi_parts(truth, predicted, np.ones((1, truth.size)))[2][0])
+
+
+def _weighted_auc(target: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC of ``scores`` for 0/1 ``target`` per row of ``weights`` (ties count a half)."""
+    positive, negative = target == 1, target == 0
+    if not positive.any() or not negative.any():
+        return np.full(weights.shape[0], np.nan)
+    above = np.sign(scores[positive][:, None] - scores[negative][None, :]) * 0.5 + 0.5
+    pos, neg = weights[:, positive], weights[:, negative]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.einsum("rp,pn,rn->r", pos, above, neg) / (pos.sum(axis=1) * neg.sum(axis=1))
+
+
+def scores_with_intervals(
+    labels: np.ndarray,
+    units: Sequence[Any],
+    parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """Per-recording scores with patient-bootstrap percentile intervals (keys :data:`SCORE_KEYS` and
+    ``KEY_low`` / ``KEY_high``, plus ``scored_recordings`` and ``scored_units``).
+
+    ``labels`` ``[recordings, 2]`` (crackle, wheeze flags) and ``units`` are the whole sample's;
+    ``parts``: ``(scored, predicted, probabilities)`` triples, ``scored`` a boolean mask of the
+    recordings a part scores, ``predicted`` their four classes and ``probabilities`` ``[recordings, 2]``
+    (for the AUCs; ``None``: ``nan``), both given for every recording (rows outside ``scored`` unused).
+    Each score is the mean over the parts (e.g. the draws of a learning curve, each scored on the
+    units it did not train on); a resample draws the sample's units (within class signatures) once for
+    all parts, so the interval is that of the mean."""
+    truth = flags_to_classes(labels)
+    counts = patient_resample_counts(units, resamples=resamples, seed=seed, strata=truth).astype(np.float64)
+    weights = np.concatenate([np.ones((1, truth.size)), counts])
+    per_part: dict[str, list[np.ndarray]] = {key: [] for key in SCORE_KEYS}
+    for scored, predicted, probabilities in parts:
+        masked = weights * np.asarray(scored, dtype=np.float64)[None, :]
+        specificity, sensitivity, score = _icbhi_parts(truth, np.asarray(predicted), masked)
+        per_part["icbhi_score"].append(score)
+        per_part["specificity"].append(specificity)
+        per_part["sensitivity"].append(sensitivity)
+        for index, name in enumerate(("crackle", "wheeze")):
+            per_part[f"{name}_auc"].append(
+                np.full(weights.shape[0], np.nan)
+                if probabilities is None
+                else _weighted_auc(labels[:, index], probabilities[:, index], masked)
+            )
+    tail = 100 * (1 - confidence) / 2
+    result: dict[str, float] = {}
+    for key in SCORE_KEYS:
+        values = np.mean(per_part[key], axis=0)
+        point, replicates = values[0], values[1:]
+        defined = replicates[~np.isnan(replicates)]
+        low, high = np.percentile(defined, [tail, 100 - tail]) if defined.size else (np.nan, np.nan)
+        result.update({key: float(point), f"{key}_low": float(low), f"{key}_high": float(high)})
+    scored_any = np.any([np.asarray(scored, dtype=bool) for scored, _, _ in parts], axis=0)
+    result["scored_recordings"] = int(scored_any.sum())
+    result["scored_units"] = len({str(unit) for unit, keep in zip(units, scored_any, strict=True) if keep})
+    return result

@@ -1,0 +1,63 @@
+"""embed_recordings on real KAUH recordings through the shipped detector: the windows predict cuts, the
+model's own logits, and embeddings its head reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import respira
+from respira.metrics.thresholds import sigmoid
+from respira.sites import LabelledRecording, embed_recordings, linear_head, site_head_refusal
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return respira.Detector.from_pretrained()
+
+
+@pytest.fixture(scope="module")
+def kauh_subset(shared_kauh: Path) -> list[LabelledRecording]:
+    from respira.data.kauh import read_kauh_index
+
+    index = read_kauh_index(shared_kauh)
+    rows = index[index["patient_id"].isin(sorted(index["patient_id"].unique())[:2])]
+    return [
+        LabelledRecording(Path(r.path), bool(r.crackle), bool(r.wheeze), str(r.patient_id), r.recording)
+        for r in rows.itertuples()
+    ]
+
+
+@pytest.mark.real_data
+def test_window_logits_are_the_detectors_window_probabilities(detector, kauh_subset):
+    sample = embed_recordings(detector, kauh_subset, batch_size=5, progress=False)
+    assert len(sample.recordings) == len(kauh_subset) == 6  # two patients, three filter modes each
+    for position, recording in enumerate(kauh_subset):
+        rows = detector.predict_file(recording.path).rows
+        expected = np.array([[row["crackle"], row["wheeze"]] for row in rows])
+        own = sample.recording == position
+        np.testing.assert_allclose(sigmoid(sample.base_logits[own]), expected, atol=1e-5)
+        assert sample.recordings[position].duration == pytest.approx(rows[-1]["end"], abs=1e-3)
+    weight, bias = sample.base_head
+    np.testing.assert_allclose(sample.embeddings @ weight.T + bias, sample.base_logits, atol=1e-4)
+    assert sample.base_thresholds == tuple(detector.config.decision_thresholds)
+    assert sample.units_are_patients and set(sample.units) == {r.unit for r in kauh_subset}
+
+
+@pytest.mark.real_data
+def test_an_unreadable_recording_is_one_line_naming_it(detector, kauh_subset, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"not audio")
+    recordings = [kauh_subset[0], LabelledRecording(broken, False, False, "x", "broken")]
+    with pytest.raises(ValueError, match=r"broken\.wav") as raised:
+        embed_recordings(detector, recordings, progress=False)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_model_without_torch_weights_cannot_take_a_site_head():
+    export = SimpleNamespace(config=SimpleNamespace(problem_type="multi_label_classification"))
+    assert "ONNX" in site_head_refusal(export)
+    assert linear_head(export) is None

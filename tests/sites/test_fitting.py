@@ -1,0 +1,145 @@
+"""fit_site and learning_curve on synthetic samples whose right answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from respira.sites import fitting, procedure
+from respira.sites.fitting import SiteFit, fit_site, learning_curve
+from respira.sites.procedure import fit_procedure
+from respira.sites.scores import recording_classes, recording_probabilities
+
+from .conftest import make_sample
+
+
+def test_a_label_ranked_backwards_gets_a_head_that_scores_out_of_sample(backwards_sample):
+    fit = fit_site(backwards_sample, resamples=200)
+    assert fit.chosen[0] in ("site_head", "anchored_head")
+    assert fit.row("chosen")["icbhi_score"] > 0.85
+    assert fit.row("chosen")["crackle_auc"] > 0.95
+    assert fit.row("as_is")["crackle_auc"] < 0.1  # the model ranks crackles upside down
+    assert fit.applies
+    only_site = fit_site(backwards_sample, candidates=("as_is", "thresholds", "site_head"), resamples=200)
+    assert only_site.chosen[0] == "site_head"
+    assert only_site.row("site_head")["icbhi_score"] > 0.85
+    assert "anchored_head" not in {row["candidate"] for row in only_site.outer}
+
+
+def test_a_label_the_model_reads_right_keeps_the_models_head(backwards_sample):
+    fit = fit_site(backwards_sample, resamples=200)
+    assert fit.chosen[1] in ("as_is", "thresholds")
+    weight, bias = backwards_sample.base_head
+    np.testing.assert_array_equal(fit.head_weight[1], weight[1])
+    assert fit.head_bias[1] == bias[1]
+
+
+def test_a_model_right_on_both_labels_is_kept_as_is():
+    sample = make_sample(crackle_backwards=False)
+    fit = fit_site(sample, resamples=200)
+    assert set(fit.chosen) <= {"as_is", "thresholds"}
+    np.testing.assert_allclose(sample.embeddings @ fit.head_weight.T + fit.head_bias, sample.base_logits)
+    if fit.chosen == ("as_is", "as_is"):
+        assert fit.thresholds == sample.base_thresholds
+
+
+def test_the_written_head_decides_as_the_fitted_procedure(backwards_sample):
+    """The raw-space head (Platt scaling included) is one linear layer: applied to the embeddings it
+    gives the recording probabilities the procedure scored, and its logits are affine in the input."""
+    fitted = fit_procedure(backwards_sample)
+    fit = fit_site(backwards_sample, resamples=50)
+    logits = backwards_sample.embeddings.astype(np.float64) @ fit.head_weight.T + fit.head_bias
+    count = len(backwards_sample.recordings)
+    written = recording_probabilities(logits, backwards_sample.recording, count, "max", None)
+    np.testing.assert_allclose(written, fitted.rules["chosen"].probabilities(backwards_sample), atol=1e-9)
+    assert fit.thresholds == fitted.rules["chosen"].thresholds
+    x = backwards_sample.embeddings.astype(np.float64)
+    a, b = x[:5], x[5:10]
+    head = fitted.rules["chosen"].heads[0]
+    np.testing.assert_allclose(head(0.3 * a + 0.7 * b), 0.3 * head(a) + 0.7 * head(b), atol=1e-9)
+
+
+def test_nested_cv_never_scores_a_unit_it_trained_on(backwards_sample, monkeypatch):
+    calls: list[np.ndarray] = []
+    real = fitting.fit_procedure
+
+    def recording(sample, train=None, **options):
+        calls.append(np.arange(len(sample.recordings)) if train is None else np.asarray(train))
+        return real(sample, train, **options)
+
+    monkeypatch.setattr(fitting, "fit_procedure", recording)
+    fit = fit_site(backwards_sample, outer_folds=4, resamples=20)
+    units = backwards_sample.units
+    assert len(calls) == 5  # four outer folds, then the final fit on everything
+    for fold, train in enumerate(calls[:4]):
+        held = np.flatnonzero(fit.folds == fold)
+        assert not set(units[held]) & set(units[train])
+        assert np.array_equal(np.sort(np.concatenate([held, train])), np.arange(len(units)))
+    assert sorted(np.unique(fit.folds)) == [0, 1, 2, 3]
+    for unit in set(units):  # a unit's recordings are all in one fold
+        assert len(set(fit.folds[units == unit])) == 1
+    assert len(calls[4]) == len(units)
+
+
+def test_inner_selection_sees_only_the_training_units(backwards_sample, monkeypatch):
+    """Inside a procedure every head is fitted and every threshold tuned on the training recordings only."""
+    seen: list[int] = []
+    real = procedure.ridge_paths
+
+    def counting(embeddings, target, weights, logits):
+        seen.append(embeddings.shape[0])
+        return real(embeddings, target, weights, logits)
+
+    monkeypatch.setattr(procedure, "ridge_paths", counting)
+    train = np.flatnonzero(np.isin(backwards_sample.units, [f"p{i}" for i in range(12)]))
+    fit_procedure(backwards_sample, train)
+    windows_in_train = int(np.isin(backwards_sample.recording, train).sum())
+    assert seen and max(seen) == windows_in_train
+
+
+def test_applies_needs_the_chosen_procedure_above_as_is_and_all_normal():
+    def fit_with(chosen: float, as_is: float, normal: float = 0.5) -> SiteFit:
+        rows = [
+            {"candidate": "as_is", "icbhi_score": as_is},
+            {"candidate": "chosen", "icbhi_score": chosen},
+            {"candidate": "all_normal", "icbhi_score": normal},
+        ]
+        return SiteFit(("as_is", "as_is"), None, None, (0.5, 0.5), rows, np.zeros(1), [], 1, 1, True)
+
+    assert fit_with(0.7, 0.6).applies
+    assert not fit_with(0.6, 0.6).applies
+    assert not fit_with(0.55, 0.4, normal=0.56).applies
+    assert not fit_with(0.5, 0.4).applies
+
+
+def test_fit_site_refuses_a_sample_it_cannot_judge():
+    sample = make_sample(units=3)
+    with pytest.raises(ValueError, match="at least 4 units"):
+        fit_site(sample)
+
+
+def test_topk_mean_aggregation_is_scored_through_the_detectors_rule():
+    sample = make_sample(aggregation="topk_mean", top_k=2, units=16)
+    fitted = fit_procedure(sample)
+    rule = fitted.rules["chosen"]
+    probabilities = rule.probabilities(sample)
+    logits = rule.logits(sample)
+    from respira.windows import aggregate_windows
+
+    first = aggregate_windows(1 / (1 + np.exp(-logits[sample.recording == 0])), "topk_mean", 2)
+    np.testing.assert_allclose(probabilities[0], first, atol=1e-12)
+    assert recording_classes(probabilities, rule.thresholds).shape == (len(sample.recordings),)
+
+
+def test_learning_curve_scores_each_draw_on_the_other_units(backwards_sample):
+    curve = learning_curve(backwards_sample, sizes=[5, 10], draws=2, resamples=50)
+    sizes = {(row["units"], row["draw"]) for row in curve.rows}
+    assert sizes == {(5, 0), (5, 1), (10, 0), (10, 1)}
+    total = len(set(backwards_sample.units))
+    for row in curve.rows:
+        assert row["scored_units"] == total - row["units"]
+    summary = {(row["units"], row["candidate"]): row for row in curve.summary}
+    assert summary[(10, "all_normal")]["icbhi_score"] == 0.5
+    assert summary[(10, "chosen")]["icbhi_score"] > summary[(10, "as_is")]["icbhi_score"]
+    low, high = summary[(10, "chosen")]["icbhi_score_low"], summary[(10, "chosen")]["icbhi_score_high"]
+    assert low <= summary[(10, "chosen")]["icbhi_score"] <= high

@@ -1,0 +1,74 @@
+"""The closed-form heads: the ridge path against a direct least-squares solve, and the Platt scaling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from respira.sites.heads import PENALTIES, balanced_weights, platt_scaling, ridge_paths
+
+
+def _direct(x, target, weights, columns, penalty):
+    """Weighted ridge with unpenalised ``columns`` (and an intercept) by one explicit solve."""
+    free = np.concatenate([np.ones((x.shape[0], 1)), columns], axis=1)
+    design = np.concatenate([x, free], axis=1)
+    ridge = np.diag([penalty] * x.shape[1] + [0.0] * free.shape[1])
+    gram = design.T @ (design * weights[:, None]) + ridge
+    return design @ np.linalg.solve(gram, design.T @ (weights * target))
+
+
+def test_ridge_paths_solve_the_weighted_problem_at_every_penalty():
+    rng = np.random.default_rng(0)
+    for windows in (80, 12):  # more windows than features, and fewer (the kernel form)
+        x = rng.normal(size=(windows, 20)) * rng.uniform(0.1, 3, size=20) + 2.0
+        target = np.where(rng.random(windows) < 0.3, 1.0, -1.0)
+        weights = rng.uniform(0.5, 2.0, size=windows)
+        logits = x @ rng.normal(size=20) + rng.normal(size=windows)
+        site, anchored = ridge_paths(x, target, weights, logits)
+        standard = (x - x.mean(axis=0)) / x.std(axis=0)
+        scale = np.linalg.eigvalsh(
+            (standard - weights @ standard / weights.sum()).T
+            @ ((standard - weights @ standard / weights.sum()) * weights[:, None])
+        )
+        unit = max(scale.clip(0).sum() / 20, 1e-12)
+        for index in (0, 6, 12):
+            penalty = PENALTIES[index] * unit
+            expected = _direct(standard, target, weights, np.zeros((windows, 0)), penalty)
+            np.testing.assert_allclose(site.scores(x)[:, index], expected, atol=1e-7)
+            expected = _direct(standard, target, weights, logits[:, None], penalty)
+            np.testing.assert_allclose(anchored.scores(x, logits)[:, index], expected, atol=1e-7)
+
+
+def test_a_path_point_is_one_linear_score_of_the_raw_embedding():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 8)) * 4 + 1
+    logits = x @ rng.normal(size=8) + 0.3
+    model_row = (rng.normal(size=8), 0.3)
+    logits = x @ model_row[0] + model_row[1]
+    target = np.where(rng.random(50) < 0.5, 1.0, -1.0)
+    site, anchored = ridge_paths(x, target, np.ones(50), logits)
+    np.testing.assert_allclose(site.at(4)(x), site.scores(x)[:, 4], atol=1e-9)
+    np.testing.assert_allclose(anchored.at(4, model_row)(x), anchored.scores(x, logits)[:, 4], atol=1e-9)
+    scaled = anchored.at(4, model_row).scaled(2.5, -1.0)
+    np.testing.assert_allclose(scaled(x), 2.5 * anchored.scores(x, logits)[:, 4] - 1.0, atol=1e-9)
+
+
+def test_balanced_weights_give_each_recording_and_class_its_share():
+    recording = np.array([0, 0, 0, 1, 2, 2])
+    target = np.array([1, 0, 0])
+    weights = balanced_weights(recording, target)
+    assert np.isclose(weights[recording == 0].sum(), 0.5)
+    assert np.isclose(weights[recording == 1].sum(), 0.25)
+    assert np.isclose(weights[recording == 2].sum(), 0.25)
+
+
+def test_platt_scaling_recovers_a_logistic_and_never_flips_a_score():
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=20000)
+    target = (rng.random(20000) < 1 / (1 + np.exp(-(2.0 * scores - 0.5)))).astype(int)
+    slope, intercept = platt_scaling(scores, target)
+    # class balancing moves the intercept by the log of the class ratio, the slope stays
+    ratio = np.log(target.sum() / (target.size - target.sum()))
+    assert abs(slope - 2.0) < 0.1
+    assert abs(intercept + ratio - (-0.5)) < 0.1
+    backwards, _ = platt_scaling(-scores, target)
+    assert backwards == 0.0

@@ -1,0 +1,67 @@
+"""Per-recording scores: the detector's aggregation and decision rule, and the vectorised bootstrap."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from respira.metrics.recording_level import recording_level_scores
+from respira.sites.scores import (
+    aggregate_rows,
+    icbhi_score,
+    recording_classes,
+    recording_probabilities,
+    scores_with_intervals,
+)
+from respira.windows import aggregate_windows
+
+
+def test_recording_probabilities_are_the_detectors_aggregation():
+    rng = np.random.default_rng(0)
+    recording = rng.permutation(np.repeat(np.arange(7), [1, 2, 3, 4, 5, 6, 7]))
+    logits = rng.normal(size=(recording.size, 2))
+    for rule, top_k in (("max", None), ("topk_mean", 3)):
+        probabilities = recording_probabilities(logits, recording, 7, rule, top_k)
+        for index in range(7):
+            own = 1 / (1 + np.exp(-logits[recording == index]))
+            np.testing.assert_allclose(probabilities[index], aggregate_windows(own, rule, top_k), atol=1e-12)
+    assert aggregate_rows(logits, recording, 7, "max", None).shape == (7, 2)
+
+
+def test_scores_agree_with_recording_level_scores_and_their_interval_holds_them():
+    rng = np.random.default_rng(1)
+    labels = (rng.random((60, 2)) < 0.35).astype(int)
+    probabilities = np.clip(labels * 0.4 + rng.random((60, 2)) * 0.6, 0, 1)
+    predicted = recording_classes(probabilities, (0.5, 0.55))
+    units = [f"p{i // 3}" for i in range(60)]
+    result = scores_with_intervals(
+        labels, units, [(np.ones(60, bool), predicted, probabilities)], resamples=300
+    )
+    targets = np.column_stack([labels, (labels.sum(axis=1) == 0).astype(int)])
+    reference = recording_level_scores(targets, probabilities, (0.5, 0.55))
+    assert np.isclose(result["icbhi_score"], reference["icbhi"]["icbhi_score"])
+    assert np.isclose(result["specificity"], reference["icbhi"]["specificity"])
+    assert np.isclose(result["sensitivity"], reference["icbhi"]["sensitivity"])
+    assert np.isclose(result["crackle_auc"], reference["crackle"]["auc"])
+    assert np.isclose(result["wheeze_auc"], reference["wheeze"]["auc"])
+    for key in ("icbhi_score", "crackle_auc"):
+        assert result[f"{key}_low"] < result[key] < result[f"{key}_high"]
+    assert result["scored_units"] == 20
+    assert icbhi_score(np.array([0, 1, 2]), np.array([0, 1, 3])) == 0.75
+
+
+def test_a_part_scores_only_its_own_recordings():
+    labels = np.array([[0, 0], [1, 0], [0, 0], [1, 0]])
+    predicted = np.array([0, 1, 1, 0])  # right on the first two, wrong on the last two
+    units = ["a", "b", "c", "d"]
+    first = scores_with_intervals(
+        labels, units, [(np.array([1, 1, 0, 0], bool), predicted, None)], resamples=20
+    )
+    assert first["icbhi_score"] == 1.0 and first["scored_units"] == 2
+    both = scores_with_intervals(
+        labels,
+        units,
+        [(np.array([1, 1, 0, 0], bool), predicted, None), (np.array([0, 0, 1, 1], bool), predicted, None)],
+        resamples=20,
+    )
+    assert both["icbhi_score"] == 0.5  # the mean of the two parts' scores
+    assert np.isnan(both["crackle_auc"])
