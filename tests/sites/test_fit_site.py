@@ -165,3 +165,10 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
         fit["head_bias"]
     )
     np.testing.assert_allclose(sample.base_logits[:, heads], expected[:, heads], atol=1e-4)
+
+
+def test_the_command_offers_the_engines_candidates() -> None:
+    from respira.commands.fit_site import CANDIDATE_NAMES
+    from respira.sites.procedure import CANDIDATES
+
+    assert CANDIDATE_NAMES == CANDIDATES

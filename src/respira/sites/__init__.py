@@ -5,7 +5,8 @@
 - :mod:`respira.sites.site_samples`: reading them from a folder (``--dataset labelled|kauh|sprsound|icbhi``);
 - :mod:`respira.sites.embedding`: :func:`embed_recordings`, one encoder pass per recording giving
   both the raw embeddings and the model's logits of the windows ``predict`` cuts;
-- :mod:`respira.sites.fitting`: :func:`fit_site`, per label the model as is, re-tuned thresholds, a
+- :mod:`respira.sites.fitting`: :func:`~respira.sites.fitting.fit_site` (not re-exported here:
+  ``respira.sites.fit_site`` is the command's module), per label the model as is, re-tuned thresholds, a
   site head or a head anchored on the model's, chosen and scored by nested patient-wise
   cross-validation (:class:`SiteFit`), and :func:`learning_curve` (the procedure itself:
   :mod:`respira.sites.procedure`; the heads: :mod:`respira.sites.heads`; the scores:
@@ -26,7 +27,7 @@ folder code and the metrics it uses; only the commands and the package face impo
 from __future__ import annotations
 
 from .embedding import embed_recordings, linear_head, site_head_refusal
-from .fitting import ALL, LearningCurve, SiteFit, fit_site, learning_curve
+from .fitting import ALL, LearningCurve, SiteFit, learning_curve
 from .sample import LabelledRecording, SiteSample
 
 __all__ = [
@@ -36,7 +37,6 @@ __all__ = [
     "SiteFit",
     "SiteSample",
     "embed_recordings",
-    "fit_site",
     "learning_curve",
     "linear_head",
     "site_head_refusal",

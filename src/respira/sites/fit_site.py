@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..labels import MULTI_LABEL_NAMES
+from .procedure import CANDIDATES, HEAD_CANDIDATES
 from .site_samples import SiteRecordings, read_site_recordings
 
 __all__ = [
@@ -32,11 +33,8 @@ __all__ = [
     "nested_rows",
 ]
 
-CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
-"""What fit-site may choose per label, simplest first (ties go to the simpler)."""
 THRESHOLD_CANDIDATES: tuple[str, ...] = ("as_is", "thresholds")
 """The candidates of a model that cannot take a site head (and of ``respira calibrate``)."""
-HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ def write_site_folder(
 
     ``model``: the base model (changed in place by :func:`apply_site_fit`); ``fit``: the
     :class:`~respira.sites.fitting.SiteFit`; ``record``: what the run files and the card say of the fit
-    (:func:`respira.sites.fit_site.site_record`: sample, options, nested-CV rows, outcome);
+    (what :func:`respira.sites.fit_site.fit_site_folder` records: sample, options, nested-CV rows, outcome);
     ``base``: the base model's folder (its preprocessor config and code are kept, its site verdicts
     quoted as its own); ``embeddings``: raw window embeddings the written head is checked on;
     ``curve``: the learning-curve rows. Staged beside ``output_dir`` and moved into place.
