@@ -163,6 +163,7 @@ def test_the_folder_is_complete_loads_and_holds_the_fitted_head(tmp_path: Path) 
     card = (output / "README.md").read_text()
     assert "## Fitted to a site" in card and "Written with `--apply_anyway`" in card
     assert "![learning curve](learning_curve.png)" in card
+    assert "chosen by `respira fit-site`" in card and "tuned on the validation split" not in card
 
 
 def test_every_number_of_the_site_section_comes_from_the_run_file(tmp_path: Path) -> None:

@@ -209,7 +209,7 @@ def _fit_and_write(
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
     record: dict[str, Any] = {
         "procedure": "fit-site",
-        "base_model": str(model),
+        "base_model": _model_name(model),
         "dataset": sample_files.dataset,
         "data_dir": str(sample_files.data_dir),
         "units": sample_files.units,
@@ -245,6 +245,17 @@ def _fit_and_write(
         written,
         record,
     )
+
+
+def _model_name(model: str | Path) -> str:
+    """How the run files name the base model: the shipped detector by its name, others as given."""
+    from ..pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
+
+    try:
+        shipped = Path(model).expanduser().resolve() == default_detector_dir()
+    except FileNotFoundError:
+        shipped = False
+    return f"{DEFAULT_DETECTOR_NAME} (respira's shipped detector)" if shipped else str(model)
 
 
 def _plain_json(value: Any) -> Any:

@@ -198,7 +198,7 @@ def write_site_folder(
             write_checksums(staging)
             write_remote_code(staging, remote_code_files(model.config.encoder_config.model_type))
             check_remote_code(staging)
-            render_folder_card(staging)
+            render_folder_card(staging, adjust=_site_thresholds)
             card = (staging / "README.md").read_text(encoding="utf-8")
             section = site_card_section(staging, base_folder=folder if folder.is_dir() else None)
             (staging / "README.md").write_text(card.rstrip() + "\n\n" + section, encoding="utf-8")
@@ -206,6 +206,11 @@ def write_site_folder(
         if bars:
             transformers_logging.enable_progress_bar()
     return output_dir
+
+
+def _site_thresholds(card: Any) -> None:
+    """The card says its thresholds were chosen by fit-site (not on a validation split)."""
+    card.hyperparameters["threshold_source"] = "site_fit"
 
 
 def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
