@@ -97,6 +97,7 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
     captured = capsys.readouterr()
     assert "names no patient: each recording is its own unit" in captured.err
     assert "over 12 recordings (each its own unit)" in captured.out
+    assert "18 s of audio embedded in" in captured.out
     assert "each its own unit" in (output / "README.md").read_text()
 
 

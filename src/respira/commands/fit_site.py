@@ -123,6 +123,11 @@ def report(result) -> int:
         )
         return NOT_WRITTEN
     print(result.line())
+    seconds, audio = result.record["seconds"], result.record["audio_seconds"]
+    print(
+        f"  {audio:.0f} s of audio embedded in {seconds['embedding']:.0f} s; the candidates fitted and "
+        f"judged in {seconds['fitting']:.0f} s"
+    )
     if result.record["applied_anyway"]:
         print("  written as --apply_anyway asked, although it does not beat both out of sample (flagged)")
     thresholds = ", ".join(f"{t:.3f}" for t in result.thresholds)
