@@ -17,9 +17,11 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
 
-Timing: the embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding
-plus fitting; the command's ONNX export and writing aside). Everything printed is written to
-``--output`` (the table BENCHMARKS.md pastes) and the full rows to ``--json``.
+Torch threads: ``--threads``, else respira's own choice (:func:`respira.utils.threads.apply_num_threads`:
+one thread when other processes keep cores busy), as ``respira`` commands make it. Timing: the
+embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding plus
+fitting; the command's ONNX export and writing aside). Everything printed is written to ``--output``
+(the table BENCHMARKS.md pastes) and the full rows to ``--json``.
 """
 
 from __future__ import annotations
@@ -129,11 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--threads", type=int, default=None, help="default: respira's choice, as a command makes it"
+    )
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.json")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    from respira.utils.threads import apply_num_threads
+
+    args.threads = apply_num_threads(requested=args.threads).num_threads
 
     import respira
     from respira.sites.fitting import fit_site, learning_curve
@@ -213,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     say("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, recordings, units, audio, embed, cached, fit_seconds, curve_seconds in timing_rows:
-        note = " (cached run)" if cached else ""
+        note = " (an earlier run's)" if cached else ""
         say(
             f"| {name} | {recordings} | {units} | {audio / 60:.1f} min | {embed:.1f} s{note} "
             f"| {fit_seconds:.1f} s | "

@@ -5,13 +5,16 @@ cross-validation repeats on each outer fold's training units (:mod:`respira.site
 
 1. inner patient-wise folds over the training units (:func:`unit_folds`);
 2. per label, each head candidate (:data:`HEAD_CANDIDATES`) fitted on the other inner folds at every
-   penalty (:func:`respira.sites.heads.ridge_path`) and scored on the fold left out: the penalty whose
+   penalty (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out: the penalty whose
    out-of-fold recording scores rank the label best (AUC; ties to the larger penalty) is kept, and a
    Platt scaling of those out-of-fold recording scores makes the head's logit a probability's;
 3. every pair (crackle candidate, wheeze candidate) is scored per recording on the out-of-fold
    probabilities, its thresholds cross-fitted over the inner folds (the model's own for ``as_is``;
    the others tuned jointly for the ICBHI-style score, :func:`respira.metrics.thresholds.tune_thresholds`),
-   and the best pair is chosen (ties to the simpler: :data:`CANDIDATES` order);
+   and the best pair is chosen (ties to the simpler: :data:`CANDIDATES` order) among those that beat
+   the model as is in at least :data:`EVIDENCE` of paired patient-bootstrap resamples of the training
+   units, corrected for the number of pairs compared (else the model as is: a win a few patients' noise
+   could give does not replace it);
 4. the chosen heads are refitted on all the training recordings at their penalty, and the thresholds
    tuned on all the out-of-fold probabilities.
 
@@ -31,17 +34,37 @@ import pandas as pd
 from ..data.errors import SplitError
 from ..data.folds import patient_kfold
 from ..metrics.multilabel import roc_auc
+from ..metrics.recording_level import patient_resample_counts
 from ..metrics.thresholds import tune_thresholds
 from .heads import PENALTIES, LinearScore, balanced_weights, platt_scaling, ridge_paths
 from .sample import SiteSample
-from .scores import aggregate_rows, icbhi_score, recording_classes, recording_probabilities
+from .scores import (
+    aggregate_rows,
+    icbhi_score,
+    recording_classes,
+    recording_probabilities,
+    weighted_icbhi_scores,
+)
 
-__all__ = ["CANDIDATES", "HEAD_CANDIDATES", "FittedRule", "Procedure", "fit_procedure", "unit_folds"]
+__all__ = [
+    "CANDIDATES",
+    "EVIDENCE",
+    "HEAD_CANDIDATES",
+    "FittedRule",
+    "Procedure",
+    "fit_procedure",
+    "unit_folds",
+]
 
 CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """Per label, from the simplest: the model as is, its head with re-tuned thresholds, a head anchored on
 the model's logit, a site head on the embeddings alone."""
 HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
+EVIDENCE: float = 0.95
+"""The share of patient-bootstrap resamples of the training units in which a pair must beat the model as
+is (inner out-of-fold scores, paired) to be chosen over it, before the correction for the number of
+pairs compared: a small sample's noisy win keeps the model."""
+_RESAMPLES = 1000
 _HEAD_THRESHOLD = 0.5  # a Platt-scaled head's threshold when the data cannot tune one
 _TIE = 1e-9
 
@@ -156,6 +179,28 @@ def _fit_heads(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _H
     return fits
 
 
+def _select(part: SiteSample, predicted: dict[tuple[str, str], np.ndarray], seed: int) -> tuple[str, str]:
+    """The pair of best inner out-of-fold score (ties to the simpler) among those that beat the model as
+    is convincingly: in at least :data:`EVIDENCE` of the patient-bootstrap resamples of the training
+    units (paired: the same resample scores both), the shortfall from 1 shared among the pairs compared
+    (Bonferroni: fifteen chances to win by luck are not one); the model as is when none does."""
+    as_is = ("as_is", "as_is")
+    # not stratified: with a few units most class signatures are one unit's, which stratification would
+    # hold fixed in every resample, leaving no spread to judge a win by
+    counts = patient_resample_counts(part.units, resamples=_RESAMPLES, seed=seed)
+    weights = counts.astype(np.float64)
+    baseline = weighted_icbhi_scores(part.classes, predicted[as_is], weights)
+    ranked = sorted(predicted, key=lambda pair: (-icbhi_score(part.classes, predicted[pair]), _rank(pair)))
+    needed = 1.0 - (1.0 - EVIDENCE) / max(len(predicted) - 1, 1)
+    for pair in ranked:
+        if pair == as_is:
+            return pair
+        gain = weighted_icbhi_scores(part.classes, predicted[pair], weights) - baseline
+        if np.mean(gain > 0) >= needed:
+            return pair
+    return as_is
+
+
 def _rank(pair: tuple[str, str]) -> tuple[int, int]:
     ranks = [CANDIDATES.index(name) for name in pair]
     return sum(ranks), max(ranks)
@@ -208,8 +253,7 @@ def fit_procedure(
         return np.stack([options[pair[i]][i][0] for i in range(2)], axis=1)  # type: ignore[index]
 
     inner_scores: dict[str, float] = {}
-    best: tuple[str, str] = ("as_is", "as_is")
-    best_score = -np.inf
+    inner_predicted: dict[tuple[str, str], np.ndarray] = {}
     usable = [name for name in chosen_names if name in options]
     for pair in itertools.product(usable, repeat=2):
         if any(options[pair[i]][i] is None for i in range(2)):
@@ -220,12 +264,9 @@ def fit_procedure(
             held = folds == fold
             thresholds = _tuned(labels[~held], probabilities[~held], fixed_of(pair), fallback_of(pair))
             predicted[held] = recording_classes(probabilities[held], thresholds)
-        score = icbhi_score(part.classes, predicted)
-        inner_scores[f"{pair[0]}/{pair[1]}"] = score
-        better = score > best_score + _TIE
-        tie = abs(score - best_score) <= _TIE and _rank(pair) < _rank(best)
-        if better or tie:
-            best, best_score = pair, score
+        inner_predicted[pair] = predicted
+        inner_scores[f"{pair[0]}/{pair[1]}"] = icbhi_score(part.classes, predicted)
+    best = _select(part, inner_predicted, seed)
 
     def rule(pair: tuple[str, str]) -> FittedRule:
         thresholds = _tuned(labels, stacked(pair), fixed_of(pair), fallback_of(pair))

@@ -3,8 +3,9 @@
 A head's window logits become a recording's probabilities through the detector's aggregation
 (:func:`recording_probabilities`: :func:`respira.windows.aggregate_windows`'s rules), its flags through
 the one decision rule at the thresholds (:func:`recording_classes`: :mod:`respira.decision`), and the
-four classes of the flags are scored per recording as :func:`respira.metrics.recording_level_scores`
-scores them (specificity on normal recordings, strict sensitivity on abnormal ones, their mean).
+four classes of the flags are scored per recording as
+:func:`respira.metrics.recording_level.recording_level_scores` scores them (specificity on normal
+recordings, strict sensitivity on abnormal ones, their mean).
 
 :func:`scores_with_intervals` gives those scores and each label's AUC with a patient-bootstrap 95 %
 interval, every resample at once (:func:`respira.metrics.recording_level.patient_resample_counts`,
@@ -32,6 +33,7 @@ __all__ = [
     "recording_classes",
     "recording_probabilities",
     "scores_with_intervals",
+    "weighted_icbhi_scores",
 ]
 
 SCORE_KEYS: tuple[str, ...] = ("icbhi_score", "specificity", "sensitivity", "crackle_auc", "wheeze_auc")
@@ -83,6 +85,12 @@ def _icbhi_parts(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) 
     with np.errstate(invalid="ignore"):
         score = np.where(defined.any(axis=0), np.nansum(both, axis=0) / defined.sum(axis=0), np.nan)
     return specificity, sensitivity, score
+
+
+def weighted_icbhi_scores(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The ICBHI-style score of four-class ``predicted`` against ``truth`` for each row of ``weights``
+    ``[resamples, recordings]`` (e.g. :func:`~respira.metrics.recording_level.patient_resample_counts`)."""
+    return _icbhi_parts(truth, predicted, weights)[2]
 
 
 def icbhi_score(truth: np.ndarray, predicted: np.ndarray) -> float:
