@@ -8,10 +8,12 @@ What it runs, each step through respira's own command line as a user would (one 
    new patients of ICBHI, with their intervals over the folds (in domain);
 3. ``respira train RECIPE`` on every ICBHI patient of the sample (80 % train, 20 % validation for early
    stopping and the thresholds' cross-fitting pool, no test split): the detector's weights;
-4. ``respira evaluate`` of those weights on every KAUH recording and every SPRSound event and recording,
-   sites it never heard (held out);
+4. ``respira evaluate --record`` of those weights on every KAUH recording and every SPRSound event and
+   recording, sites it never heard (held out);
 5. ``respira export --with_code --onnx`` of the weights, then the run record, the evaluations and the
-   cross-validation are copied in beside them and the card is rendered again from the folder alone.
+   cross-validation are copied in beside them, ``build_record.json`` lists those evaluations with their
+   SHA-256 (the only ones the folder claims: :func:`respira.pretrained.recorded_evaluations`) and the card
+   is rendered again from the folder alone.
 
 The finished folder replaces ``src/respira/pretrained/icbhi-crackle-wheeze`` only when every step
 succeeded; a failure leaves the committed detector as it was. ``build_record.json`` records the inputs
@@ -114,6 +116,8 @@ def render_card(folder: Path) -> None:
 
 
 def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
+    from respira.pretrained import evaluation_digests  # the evaluations the folder claims, by SHA-256
+
     check_shared(shared)
     work.mkdir(parents=True, exist_ok=True)
     log = work / "build.log"
@@ -167,6 +171,7 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
         "kauh",
         "--data_dir",
         kauh,
+        "--record",
         done_when="run/evaluation_kauh/metrics.json",
         **step,
     )
@@ -179,6 +184,7 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
         sprsound,
         "--split",
         "all",
+        "--record",
         done_when="run/evaluation_sprsound/metrics.json",
         **step,
     )
@@ -208,6 +214,7 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "libraries": _versions(),
+        "evaluations": evaluation_digests(export),
     }
     (export / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     render_card(export)

@@ -35,7 +35,7 @@ from respira.events import Event
 from respira.inference import analysis_frame_samples
 from respira.labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from respira.metrics.thresholds import sigmoid, tune_thresholds
-from respira.recording_chunks import chunk_spans
+from respira.recording_chunks import MirroredRecording, RecordingInMemory, chunk_spans
 from respira.reports.event_detection_report import merge_references
 from respira.windows import span_samples
 
@@ -157,19 +157,26 @@ def step_targets(centres: np.ndarray, events: Sequence[Event]) -> np.ndarray:
     return targets
 
 
+def chunk_plan(total: int, chunk: int, margin: int) -> list[tuple[int, int]]:
+    """The chunks ``predict_frames`` runs over a recording of ``total`` samples, ``[start, stop)`` in the
+    recording's samples: those of the recording with ``margin`` samples of its mirror image at each end
+    (:class:`respira.recording_chunks.MirroredRecording`), so the first starts ``margin`` before it and
+    the last ends ``margin`` after it."""
+    return [(start - margin, stop - margin) for start, stop in chunk_spans(total + 2 * margin, chunk, margin)]
+
+
 def owning_chunk(centres: np.ndarray, spans: Sequence[tuple[int, int]], total: int, rate: int) -> np.ndarray:
     """For each time (seconds from the recording's start), the index of the chunk ``[start, stop)``
-    (samples) it lies in farthest from an edge (the recording's own start and end are no edges; ties to
-    the earlier chunk): the chunk ``predict_frames`` takes a frame's value from; -1 in none."""
+    (samples, :func:`chunk_plan`'s) it lies in farthest from an edge (every chunk's ends are edges, the
+    recording's own being mirrored; ties to the earlier chunk): the chunk ``predict_frames`` takes a
+    frame's value from; -1 in none."""
     centres = np.asarray(centres, dtype=np.float64)
     best = np.full(centres.size, -np.inf)
     owner = np.full(centres.size, -1, dtype=np.int64)
     for index, (start, stop) in enumerate(spans):
         begin, end = start / rate, stop / rate
-        inside = (centres >= begin) & ((centres < end) | (stop == total))
-        left = np.inf if start == 0 else centres - begin
-        right = np.inf if stop == total else end - centres
-        centrality = np.where(inside, np.minimum(left, right), -np.inf)
+        inside = (centres >= begin) & ((centres < end) | (stop >= total))
+        centrality = np.where(inside, np.minimum(centres - begin, end - centres), -np.inf)
         better = inside & (centrality > best)
         owner[better], best[better] = index, centrality[better]
     return owner
@@ -219,14 +226,15 @@ def embed_clips(
 
 
 def _chunks(recordings: Sequence[Recording], config: Any) -> Iterator[tuple[np.ndarray, int, int, int, int]]:
-    """Every recording cut into chunks as ``predict_frames`` cuts it: (chunk, recording number, start,
-    stop, total samples)."""
+    """Every recording cut into chunks as ``predict_frames`` cuts it (:func:`chunk_plan`, the recording
+    with its mirrored margins): (chunk, recording number, start, stop, total samples)."""
     chunk = round(TARGET_SECONDS * RATE)
     margin = round(min(MAX_CONTEXT_SECONDS, TARGET_SECONDS / 4) * RATE)
     for number, recording in enumerate(recordings):
         audio = prepare_recording(config, read_audio(recording.path, RATE))
-        for start, stop in chunk_spans(audio.size, chunk, margin):
-            yield audio[start:stop], number, start, stop, audio.size
+        mirrored = MirroredRecording(RecordingInMemory(config, audio, prepared=True), margin)
+        for start, stop in chunk_plan(audio.size, chunk, margin):
+            yield mirrored.segment(start + margin, stop + margin), number, start, stop, audio.size
 
 
 def embed_steps(
@@ -246,7 +254,8 @@ def embed_steps(
             recording = recordings[number]
             keep = out.step_mask[row].numpy().astype(bool) & (times < samples.size / RATE)
             absolute = times + start / RATE
-            spans = chunk_spans(total, chunk, margin)
+            keep &= (absolute >= 0) & (absolute < total / RATE)  # not the mirrored margins
+            spans = chunk_plan(total, chunk, margin)
             keep &= owning_chunk(absolute, spans, total, RATE) == spans.index((start, stop))
             x.append(out.step_tokens[row][torch.from_numpy(keep)].float().numpy())
             flags.append(step_targets(absolute[keep], references(recording.references, total / RATE)))

@@ -213,3 +213,25 @@ def write_sprsound(root: Path) -> Path:
         write_sprsound_wav(root / audio_dir / f"{stem}.wav")
         write_sprsound_json(root / notes_dir / f"{stem}.json", label, events, flavour)
     return root
+
+
+AUDIT_CLIPPED_SHARE = 0.415
+"""The share of samples at full scale of the audit's clipped recording (issue 49)."""
+
+
+@pytest.fixture(scope="session")
+def audit_recordings(shared_kauh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The audit's three recordings a detector scores but cannot judge (issue 49), as 16-bit WAV files:
+    ``silent`` (10 s of digital silence), ``clipped`` (a real normal KAUH recording amplified until
+    41.5 % of its samples sit at full scale) and ``short`` (its first 0.2 s)."""
+    folder = tmp_path_factory.mktemp("audit")
+    real, rate = sf.read(shared_kauh / "BP30_N,N,P R M,18,F.wav", dtype="float64")
+    gain = 1 / np.quantile(np.abs(real), 1 - AUDIT_CLIPPED_SHARE)
+    files = {
+        "silent": (np.zeros(10 * rate), folder / "silence.wav"),
+        "clipped": (np.clip(gain * real, -1.0, 1.0), folder / "clipped.wav"),
+        "short": (real[: rate // 5], folder / "short.wav"),
+    }
+    for samples, path in files.values():
+        sf.write(path, samples, rate, subtype="PCM_16")
+    return {name: path for name, (_, path) in files.items()}

@@ -300,7 +300,8 @@ def test_integer_pcm_arrays_are_scaled_as_their_files_read() -> None:
 def test_check_level_warns_of_float_audio_far_above_full_scale() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        check_level(np.array([0.0, -FULL_SCALE_LIMIT, 0.5], np.float32))  # at the limit: silent
+        at_the_limit = np.array([0.0, -FULL_SCALE_LIMIT, 0.5] + [0.1] * 20, np.float32)  # 1 in 23 clipped
+        check_level(at_the_limit)
     loud = np.array([0.0, 32767.0, -12.0], np.float32)  # int16 values cast to float
     with pytest.warns(AudioLevelWarning, match=r"^cycle\.wav peaks at 3\.28e\+04, 90 dB above full scale"):
         check_level(loud, "cycle.wav")

@@ -354,7 +354,17 @@ def test_cli_evaluate_writes_the_report(
 ) -> None:
     model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
     cache = tmp_path / "cache"
-    code = main(["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache)])
+    code = main(
+        [
+            "evaluate",
+            str(model_copy),
+            "--data_dir",
+            str(synthetic_corpus),
+            "--cache_dir",
+            str(cache),
+            "--record",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     printed = captured.out
@@ -404,7 +414,7 @@ def test_cli_evaluate_interrupted_while_drawing_keeps_the_earlier_report(
 ) -> None:
     model_copy = Path(shutil.copytree(model_dir, tmp_path / "model"))
     arguments = ["evaluate", str(model_copy), "--data_dir", str(synthetic_corpus)]
-    arguments += ["--cache_dir", str(tmp_path / "cache")]
+    arguments += ["--cache_dir", str(tmp_path / "cache"), "--record"]
     assert main(arguments) == 0
     report = model_copy / "evaluation_test"
     before = {path.name: path.read_bytes() for path in report.iterdir()}
@@ -457,8 +467,8 @@ def test_cli_evaluate_multi_label_prints_auc_and_devices_and_draws_the_threshold
             str(sum(truth)),
             "of",
             str(len(rows)),
-            f"{metrics[f'auc_{name}']:.3f}",
-            f"{metrics[f'average_precision_{name}']:.3f}",
+            f"{100 * metrics[f'auc_{name}']:.1f}",  # in %, as every score a person reads
+            f"{100 * metrics[f'average_precision_{name}']:.1f}",
         ]
     assert "per label (threshold-free):" in lines and "per stethoscope:" in lines
     devices = lines[lines.index("per stethoscope:") + 3 :][: len(metrics["by_device"])]
@@ -548,6 +558,27 @@ def test_windows_per_recording_are_capped_with_a_clear_message(
     )
     assert "more than the limit of 3" in capsys.readouterr().err
     assert len(predict_windows(model, np.zeros(10 * RATE, np.float32), max_windows=4)) == 4
+
+
+def test_a_recording_needing_too_many_windows_is_refused_before_it_is_decoded(
+    model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header says how long it is: a 2-h recording is refused at once, not after decoding it."""
+    import respira.inference
+
+    wav = tmp_path / "long.wav"
+    sf.write(wav, np.random.default_rng(0).normal(0, 0.1, 60 * RATE).astype(np.float32), RATE)
+
+    def never(*args: object, **kwargs: object) -> np.ndarray:
+        raise AssertionError("the recording was decoded")
+
+    monkeypatch.setattr(respira.inference, "read_audio", never)
+    assert main(["predict", str(model_dir), str(wav), "--max_windows", "3"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"respira predict: error: {wav}: 4 s windows every 2 s over 60.0 s of audio make 29 windows, more "
+        "than the limit of 3 per recording; use a longer hop (or raise max_windows)"
+    )
 
 
 def test_annotation_errors_name_the_annotation_file_and_line(

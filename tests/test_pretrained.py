@@ -71,6 +71,15 @@ def test_the_checksums_hold() -> None:
         assert hashlib.sha256((FOLDER / name).read_bytes()).hexdigest() == digest, name
 
 
+def test_the_folder_claims_the_evaluations_its_build_recorded() -> None:
+    """Every evaluation file of the folder is in build_record.json with its SHA-256 (what it claims)."""
+    from respira.pretrained import evaluation_digests, recorded_evaluations
+
+    listed = json.loads((FOLDER / "build_record.json").read_text())["evaluations"]
+    assert listed == evaluation_digests(FOLDER) and len(listed) >= 4
+    assert len(recorded_evaluations(FOLDER)) == len(listed)
+
+
 def test_the_build_record_names_this_recipe_and_script() -> None:
     """The committed folder was built from today's recipe and build script (else: ``make detector``)."""
     record = json.loads((FOLDER / "build_record.json").read_text())
@@ -141,31 +150,28 @@ def test_the_card_names_data_licences_and_what_it_is_not() -> None:
     assert any(v.protocol == "in domain" for v in verdicts)
 
 
-def test_a_site_is_served_only_above_all_normal() -> None:
-    above = SiteVerdict("kauh", "held out", "recordings", 10, 0.56, (0.49, 0.62), 0.5)
-    below = SiteVerdict("sprsound", "held out", "events", 10, 0.48, (0.46, 0.50), 0.5)
-    assert above.serves and not above.shown_better and not below.serves
+def test_a_site_is_served_only_when_its_interval_lies_above_all_normal() -> None:
+    reaching = SiteVerdict("kauh", "held out", "recordings", 10, 0.56, (0.49, 0.62), 0.5)
+    above = SiteVerdict("kauh", "held out", "recordings", 10, 0.56, (0.51, 0.62), 0.5)
+    no_interval = SiteVerdict("sprsound", "held out", "events", 10, 0.58, None, 0.5)
+    assert above.serves and not reaching.serves and not no_interval.serves
 
 
-def test_the_default_output_names_the_sites_it_does_not_serve(tmp_path: Path) -> None:
-    folder = tmp_path / "model"
-    (folder / CROSS_VALIDATION_FOLDER).mkdir(parents=True)
-    (folder / CROSS_VALIDATION_FOLDER / "metrics.json").write_text(
-        json.dumps(
-            {
-                "test_icbhi_score_mean": 0.55,
-                "test_icbhi_score_ci95": [0.51, 0.59],
-                "out_of_fold": {"cycles": 684, "baseline_all_normal_icbhi_score": 0.5},
-            }
-        )
-    )
-    line = sites_line(folder)
-    assert line.startswith("serves icbhi cycles (in domain: 55.0 vs all-normal 50.0)")
-    assert "does NOT serve" not in line
-    for verdict in site_verdicts(FOLDER):
-        served, not_served = sites_line(FOLDER).split("does NOT serve")[0], sites_line(FOLDER)
+def test_the_default_output_says_what_the_shipped_intervals_say() -> None:
+    """Every site of the shipped folder is in the line as its interval places it (issue 49: "it serves
+    icbhi cycles (52.0 vs 50.0), kauh recordings (52.4 vs 50.0)" while both intervals reached 50)."""
+    line = sites_line(FOLDER)
+    verdicts = site_verdicts(FOLDER)
+    assert {v.site for v in verdicts} == {"icbhi", "kauh", "sprsound"}
+    served, _, rest = line.partition("; not shown to beat calling every recording normal on ")
+    for verdict in verdicts:
+        lower = verdict.interval[0] if verdict.interval else None
         shown = f"{verdict.site} {verdict.unit} ({verdict.protocol}: {100 * verdict.score:.1f}"
-        assert shown in (served if verdict.serves else not_served.split("does NOT serve")[1])
+        assert shown in (served if lower is not None and lower > verdict.all_normal else rest), shown
+        for auc in verdict.aucs:
+            named = f"{auc.label} not detected" in line and f"(AUC {100 * auc.auc:.1f}" in line
+            if auc.interval is not None and auc.interval[0] <= 0.5:
+                assert named, (verdict.site, auc.label)
 
 
 # ------------------------------------------------------------------------------------- running it, offline
@@ -470,3 +476,113 @@ def test_respira_evaluate_reproduces_the_cards_held_out_numbers(shared_kauh: Pat
         assert again[group]["icbhi"]["icbhi_score"] == pytest.approx(committed[group]["icbhi"]["icbhi_score"])
         for key, interval in committed[group]["icbhi"]["ci"].items():
             assert again[group]["icbhi"]["ci"][key] == pytest.approx(interval), (group, key)
+
+
+# -------------------------------------------------------------- a copy, an export, a push keep its claims
+KEPT_SECTIONS = (
+    "### Where this detector serves",
+    "## How this detector was built",
+    "### 2. With transformers alone (remote code)",
+    "### 3. With onnxruntime alone (no torch)",
+)
+
+
+def _serve_table(card: str) -> str:
+    return card.split("### Where this detector serves")[1].split("###", maxsplit=1)[0]
+
+
+def test_predict_on_a_copy_prints_the_sites_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 49: `predict` on a copy of the shipped folder printed no sites line."""
+    from respira.cli import main
+
+    copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
+    wav = tmp_path / "noise.wav"
+    sf.write(wav, np.random.default_rng(0).normal(0, 0.1, 4000 * 5).astype(np.float32), 4000)
+    assert main(["predict", str(copy), str(wav), "--per_recording", "--output", str(tmp_path / "r.csv")]) == 0
+    assert f"model: {copy}; it {sites_line(FOLDER)}" in capsys.readouterr().err
+
+
+def test_an_export_of_a_copy_keeps_the_serve_table_the_build_and_the_usage(tmp_path: Path) -> None:
+    """Issue 49: `respira export` of a copy dropped "Where this detector serves", "How this detector was
+    built" and the remote-code and ONNX sections."""
+    from respira.hub import export_model
+
+    copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
+    exported = export_model(copy, tmp_path / "exported")
+    card, shipped = (exported / "README.md").read_text(), (FOLDER / "README.md").read_text()
+    for section in KEPT_SECTIONS:
+        assert section in card, section
+    assert _serve_table(card) == _serve_table(shipped)
+    assert site_verdicts(exported) == site_verdicts(FOLDER) and sites_line(exported) == sites_line(FOLDER)
+
+
+PUSH = """
+import sys
+from respira.hub import push_run
+print("RESULT " + push_run(sys.argv[1], sys.argv[2], token="test-token"))
+"""
+
+
+def test_a_push_of_a_copy_keeps_the_serve_table(tmp_path: Path) -> None:
+    from .hub.hub_server import HubServer
+    from .hub.test_card_export_push import hub_env
+
+    copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
+    with HubServer(tmp_path / "hub") as hub:
+        done = subprocess.run(
+            [sys.executable, "-c", PUSH, str(copy), "someone/detector"],
+            env=hub_env(hub.url, tmp_path / "hf_home"),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        card = hub.state.text(hub.state.repos["someone/detector"], "README.md")
+    for section in KEPT_SECTIONS:
+        assert section in card, section
+    assert _serve_table(card) == _serve_table((FOLDER / "README.md").read_text())
+    assert 'hf_hub_download("someone/detector", "model.onnx")' in card
+
+
+def test_the_shipped_folder_is_read_only_to_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 49: `evaluate` wrote into the model folder by default, rewriting what the line claims."""
+    from respira.cli import main
+
+    before = {path: path.stat().st_mtime_ns for path in FOLDER.rglob("*")}
+    copy = shutil.copytree(FOLDER, tmp_path / "copy")
+    kauh = ["--dataset", "kauh", "--data_dir", str(tmp_path)]
+    for args in (
+        ["evaluate", str(FOLDER), *kauh, "--record"],
+        ["evaluate", str(FOLDER), *kauh, "--output_dir", str(FOLDER / "evaluation_kauh")],
+        ["export", str(copy), str(FOLDER / "out")],
+        ["predict", str(tmp_path / "a.wav"), "--output", str(FOLDER / "rows.csv")],
+        ["convert", "efficientat", str(tmp_path / "w.pt"), str(FOLDER / "checkpoint")],
+        ["screen", str(tmp_path), "--output_dir", str(FOLDER)],
+    ):
+        assert main(args) != 0
+        error = capsys.readouterr().err.strip()
+        assert "which no command changes" in error and len(error.splitlines()) == 1, error
+    assert {path: path.stat().st_mtime_ns for path in FOLDER.rglob("*")} == before
+
+
+def test_evaluate_writes_outside_the_model_folder_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 49: a tutorial's 24-recording KAUH sample, evaluated into MODEL by default, rewrote the line."""
+    import argparse
+
+    from respira.commands.evaluate_external import default_output_dir
+
+    copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
+    monkeypatch.chdir(tmp_path)
+    plain = argparse.Namespace(model=str(copy), output_dir=None, record=False)
+    assert default_output_dir(plain, "kauh") == Path("evaluation_kauh")  # ./evaluation_kauh, not MODEL's
+    with pytest.raises(ValueError, match=r"claims only the evaluations its build_record\.json lists"):
+        default_output_dir(argparse.Namespace(model=str(copy), output_dir=None, record=True), "kauh")
+    run = tmp_path / "run"
+    run.mkdir()
+    asked = argparse.Namespace(model=str(run), output_dir=None, record=True)
+    assert default_output_dir(asked, "kauh") == run / "evaluation_kauh"

@@ -257,7 +257,7 @@ def test_evaluate_rebuilds_the_splits_the_run_recorded(
     assert len(recorded["validation"]) != len(guessed["validation"])
 
     args = ["evaluate", str(folder), "--data_dir", str(synthetic_corpus), "--cache_dir", str(cache)]
-    assert main([*args, "--split", "validation"]) == 0, capsys.readouterr().err
+    assert main([*args, "--split", "validation", "--record"]) == 0, capsys.readouterr().err
     report = json.loads((folder / "evaluation_validation" / "metrics.json").read_text())
     assert report["num_examples"] == len(recorded["validation"])
     assert f"({len(recorded['validation'])} cycles)" in capsys.readouterr().out

@@ -14,14 +14,15 @@
   to mono float32 at a given rate.
 - :func:`check_rate`: a warning (:class:`SampleRateWarning`) for audio recorded at a rate too low to hold
   the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`), wherever a recording's own rate is read: files, a
-  ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor).
+  ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor); it
+  lives with respira's other input checks in :mod:`respira.input_checks`.
 - :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)), :func:`audio_duration` and
   :func:`audio_header` (duration, own rate and channels, from the header).
 
 Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.dsp`'s; the
 WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
-truncation check, integer PCM as float, the full-scale check :func:`respira.wav.check_level`) are
-:mod:`respira.wav`'s.
+truncation check, integer PCM as float) are :mod:`respira.wav`'s; what a model scores but cannot judge
+(silent, clipped, too short, too low a rate, far above full scale) is :mod:`respira.input_checks`'.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import io
 import math
 import os
 import re
-import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +41,7 @@ import soundfile as sf
 import soxr
 
 from .dsp import resample
+from .input_checks import LUNG_SOUND_BAND_TOP, SampleRateWarning, check_rate
 from .wav import pcm_to_float, truncated_data
 
 __all__ = [
@@ -63,11 +64,6 @@ __all__ = [
 DEFAULT_SAMPLING_RATE: int = 16000
 """Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
 
-LUNG_SOUND_BAND_TOP: float = 2000.0
-"""Hz: the top of the band crackles and wheezes are described in (about 100 to 2000 Hz; ERS task force
-CORSA, Sovijärvi et al. 2000), which a recording holds only at twice this rate or more (ICBHI's lowest
-rate, and KAUH's, is 4 kHz)."""
-
 BYTES_NAME = "<audio bytes>"
 """How errors name audio given as bytes without a file name."""
 
@@ -81,24 +77,6 @@ class AudioReadError(ValueError):
         self.path = Path(path)
         self.reason = message
         super().__init__(f"{path}: {message}")  # as given: Path would turn https://x into https:/x
-
-
-class SampleRateWarning(UserWarning):
-    """Audio recorded at a rate too low to hold the lung-sound band: a model hears it without its
-    crackles' and wheezes' upper frequencies, so its scores say little."""
-
-
-def check_rate(rate: float, name: str | Path = "the waveform") -> None:
-    """Warn (:class:`SampleRateWarning`) when audio recorded at ``rate`` Hz cannot hold the lung-sound
-    band up to :data:`LUNG_SOUND_BAND_TOP` (a rate under twice it: a telephone-band or mislabelled file)."""
-    if rate < 2 * LUNG_SOUND_BAND_TOP:
-        warnings.warn(
-            f"{name}: recorded at {rate:g} Hz, which holds sound up to {rate / 2:g} Hz only; crackles and "
-            f"wheezes reach {LUNG_SOUND_BAND_TOP:g} Hz (a rate of {2 * LUNG_SOUND_BAND_TOP:g} Hz or more), "
-            "so its scores say little",
-            SampleRateWarning,
-            stacklevel=3,
-        )
 
 
 class AudioDecodingError(AudioReadError):

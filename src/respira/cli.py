@@ -255,9 +255,26 @@ def _option_text(value: Any) -> str:
     return str(value)
 
 
+WRITTEN_OPTIONS = ("output_dir", "output", "plot_dir")
+"""The options through which a command writes files (each refused inside the shipped detector's folder)."""
+
+
+def _check_targets(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output inside respira's installed shipped detector, which no command
+    changes (:func:`respira.pretrained.check_not_shipped`; ``evaluate --record`` checks its own)."""
+    from .pretrained import check_not_shipped
+
+    for name in WRITTEN_OPTIONS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value not in ("", "-"):
+            check_not_shipped(value, f"write --{name} there: give another folder")
+
+
 def run_command(args: argparse.Namespace) -> Any:
     """Run a parsed command's handler as ``respira`` runs it (each warning of a run shown once; the
-    categories of :data:`QUIET_WARNINGS` hidden); return what the handler returns."""
+    categories of :data:`QUIET_WARNINGS` hidden; no output inside the shipped detector); return what the
+    handler returns."""
+    _check_targets(args)
     with warnings.catch_warnings():
         warnings.simplefilter("once")  # each warning of a run once, however often it is raised
         warnings.showwarning = _shown_once(warnings.showwarning)

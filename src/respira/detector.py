@@ -193,6 +193,7 @@ class Detector:
             options["top_k"],
             quality,
             is_withheld,
+            rows[0].get("warning") if rows else None,
         )
 
     def predict(
@@ -206,8 +207,9 @@ class Detector:
     ) -> Prediction:
         """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
 
-        Float samples are expected in [-1, 1] (far louder ones warn: :func:`respira.wav.check_level`, as
-        does a rate too low to hold the lung-sound band: :func:`respira.audio.check_rate`);
+        Float samples are expected in [-1, 1]; a recording the model cannot judge (far above full scale,
+        silent, clipped, shorter than one window, recorded below 4 kHz:
+        :func:`respira.input_checks.check_input`) warns and the result's ``warning`` says why;
         integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
         rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds. ``name`` (e.g. the
         file the waveform was read from) names it in warnings and errors and is the result's ``file``.
@@ -224,7 +226,14 @@ class Detector:
             return self.planned_prediction(plan, probabilities, quality, name=name, **options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
-            rows = predict_cycles(self.inference_model, audio, cycles, batch_size=settings["batch_size"])
+            rows = predict_cycles(
+                self.inference_model,
+                audio,
+                cycles,
+                batch_size=settings["batch_size"],
+                name=name,
+                recorded_rate=int(sampling_rate),
+            )
             if not rows:
                 raise ValueError("no cycles to predict")
         except ValueError as error:
@@ -232,17 +241,29 @@ class Detector:
         return self._prediction(rows, settings, name)
 
     def plan_windows(
-        self, waveform: Any, sampling_rate: int, *, name: str | None = None, **options: Any
+        self,
+        waveform: Any,
+        sampling_rate: int,
+        *,
+        name: str | None = None,
+        recorded_rate: int | None = None,
+        **options: Any,
     ) -> WindowPlan:
         """What :meth:`predict` does to a waveform before the model (checked, resampled, prepared, cut
         into windows: :func:`respira.inference.plan_windows`); :func:`respira.inference.run_windows` runs
         the windows, those of several recordings together if need be, and :meth:`planned_prediction`
-        makes the :class:`Prediction` of their outputs, equal to :meth:`predict`'s."""
+        makes the :class:`Prediction` of their outputs, equal to :meth:`predict`'s. ``recorded_rate``:
+        the rate the recording was made at, when the waveform was resampled already (default
+        ``sampling_rate``), which :func:`respira.input_checks.check_input` checks."""
         settings = self._options(options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
             return plan_windows(
-                self.model, audio, **{k: settings[k] for k in ("window", "hop", "smoothing", "max_windows")}
+                self.model,
+                audio,
+                **{k: settings[k] for k in ("window", "hop", "smoothing", "max_windows")},
+                name=name,
+                recorded_rate=int(sampling_rate) if recorded_rate is None else recorded_rate,
             )
         except ValueError as error:
             raise PredictionError(" ".join(str(error).split())) from None
@@ -263,10 +284,10 @@ class Detector:
         return self._prediction(rows, settings, name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
-        """A mono waveform at ``sampling_rate`` checked and resampled to the model's rate."""
+        """A mono waveform at ``sampling_rate`` checked (its rate: :func:`respira.input_checks.check_rate`;
+        its level is checked with the rest where it is predicted) and resampled to the model's rate."""
         from .audio import as_waveform, check_rate
         from .dsp import resample
-        from .wav import check_level
 
         whole = isinstance(sampling_rate, (int, np.integer)) or (
             isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer()
@@ -277,7 +298,6 @@ class Detector:
             )
         try:
             samples = as_waveform(waveform, *([name] if name else []))
-            check_level(samples, *([name] if name else []))
             check_rate(int(sampling_rate), *([name] if name else []))
             return resample(samples, int(sampling_rate), self.sampling_rate)
         except ValueError as error:
@@ -324,9 +344,14 @@ class Detector:
             "batch_size": self.options["batch_size"],
         }
         if not isinstance(source, (str, Path)):
+            checked = prediction is not None or rule == VERDICT_RULE  # by predict, as a verdict is made
             if rule == VERDICT_RULE and prediction is None:
                 prediction = self.predict(source, sampling_rate, name=name)
             audio = self._resampled(source, sampling_rate, name)
+            if not checked:
+                from .input_checks import check_level
+
+                check_level(audio, name or "the waveform")
             try:
                 detection = detect_events(self.inference_model, audio, file=name, **options)
             except ValueError as error:

@@ -21,9 +21,12 @@ and takes the value at its centre (the first and last steps' values held out to 
 
 **Chunks** overlap by a context margin (a quarter of the chunk, at most 1 s, at each side), so no frame
 is read only near a chunk's edge, where a network sees padding instead of the signal around it: each
-frame takes the value of the chunk in which it lies farthest from an edge (the recording's own start
-and end are not edges). A recording shorter than one chunk is one chunk, padded as the model pads a
-short cycle (its padded steps are dropped).
+frame takes the value of the chunk in which it lies farthest from an edge. The recording's own start
+and end get the same margin of context, its mirror image
+(:class:`respira.recording_chunks.MirroredRecording`): without it the encoder's padding at the first
+chunk's start made a wheeze event start at 0.0 s in most recordings. A recording (with its margins)
+shorter than one chunk is one chunk, padded as the model pads a short cycle (its padded steps are
+dropped).
 
 **Events** are made by :func:`respira.events.posteriors_to_events` at the model's decision thresholds
 (:func:`respira.decision.thresholds_of`) with the model's event settings (``config.event_settings``,
@@ -74,7 +77,13 @@ from .events import (
 )
 from .labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
 from .onnx_graph import steps_within
-from .recording_chunks import Recording, RecordingInMemory, StreamedRecording, iter_chunk_spans
+from .recording_chunks import (
+    MirroredRecording,
+    Recording,
+    RecordingInMemory,
+    StreamedRecording,
+    iter_chunk_spans,
+)
 from .windows import DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, check_holds_a_frame
 
 if TYPE_CHECKING:
@@ -91,6 +100,7 @@ __all__ = [
     "EventDetection",
     "FramePosteriors",
     "check_event_rule",
+    "chunk_waveforms",
     "detect_events",
     "detect_file_events",
     "detection_of_frames",
@@ -260,6 +270,8 @@ class _Grid:
         return max(1, math.ceil(seconds / self.hop - 1e-9))
 
     def add(self, start: int, stop: int, last: bool, times: np.ndarray, flags: np.ndarray) -> None:
+        """One chunk's steps (``times`` from its start, ``flags``); ``start``/``stop``: the chunk's samples
+        in the recording (negative before its start, beyond its end after it: a mirrored margin)."""
         begin, end = start / self.rate, stop / self.rate
         needed = self._frames(end)
         if needed > self.best.shape[0]:
@@ -270,9 +282,7 @@ class _Grid:
         centres = (indices + 0.5) * self.hop
         inside = indices[centres >= begin] if last else indices[(centres >= begin) & (centres < end)]
         local = (inside + 0.5) * self.hop - begin
-        left = np.full(local.shape, np.inf) if start == 0 else local
-        right = np.full(local.shape, np.inf) if last else (end - begin) - local
-        centrality = np.minimum(left, right)
+        centrality = np.minimum(local, (end - begin) - local)  # every chunk edge is one: ends are mirrored
         better = centrality > self.best[inside]
         rows = inside[better]
         for column in range(2):
@@ -309,8 +319,15 @@ def _chunk_sizes(config: Any) -> tuple[int, int]:
 
 
 def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outputs: Sequence[Any]) -> None:
+    """Chunks of the mirrored recording (:func:`_mirrored`) into the recording's grid."""
+    margin = _chunk_sizes(config)[1]
     for (start, stop, last), (times, probabilities) in zip(spans, outputs, strict=True):
-        grid.add(start, stop, last, times, decide(probabilities, config).flags)
+        grid.add(start - margin, stop - margin, last, times, decide(probabilities, config).flags)
+
+
+def _mirrored(config: Any, recording: Recording) -> MirroredRecording:
+    """``recording`` with the chunks' context margin of its mirror image at each end (module docstring)."""
+    return MirroredRecording(recording, _chunk_sizes(config)[1])
 
 
 def _frames_of(
@@ -323,21 +340,31 @@ def _frames_of(
     if not recording.has(frame - 1):
         check_holds_a_frame(recording.total(), frame, rate)
     grid = _Grid(float(frame_hop_seconds), rate)
-    spans = iter_chunk_spans(recording, *_chunk_sizes(config))
+    mirrored = _mirrored(config, recording)
+    spans = iter_chunk_spans(mirrored, *_chunk_sizes(config))
     while part := list(itertools.islice(spans, batch_size)):
-        outputs = step_outputs(model, [recording.segment(start, stop) for start, stop, _ in part], batch_size)
+        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
         _fill(grid, config, part, outputs)
     return grid.result(recording.total())
 
 
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
     """The chunks ``(start, stop, last)`` that :func:`predict_frames` runs over a recording already
-    prepared (:func:`respira.dsp.prepare_recording`), checked as it checks them: their samples,
-    ``samples[start:stop]``, may run through :func:`step_outputs` with other recordings' chunks, and
-    :func:`frames_from_chunks` makes the frame grid of their outputs."""
+    prepared (:func:`respira.dsp.prepare_recording`), checked as it checks them, as samples of the
+    recording with its mirrored margins: their waveforms (:func:`chunk_waveforms`) may run through
+    :func:`step_outputs` with other recordings' chunks, and :func:`frames_from_chunks` makes the frame
+    grid of their outputs."""
     check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
-    recording = RecordingInMemory(model.config, samples, prepared=True)
+    recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
     return list(iter_chunk_spans(recording, *_chunk_sizes(model.config)))
+
+
+def chunk_waveforms(
+    config: Any, samples: np.ndarray, chunks: Sequence[tuple[int, int, bool]]
+) -> list[np.ndarray]:
+    """The waveforms of :func:`plan_chunks`'s ``chunks`` of a prepared recording's ``samples``."""
+    recording = _mirrored(config, RecordingInMemory(config, samples, prepared=True))
+    return [recording.segment(start, stop) for start, stop, _ in chunks]
 
 
 def frames_from_chunks(

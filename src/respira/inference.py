@@ -22,6 +22,10 @@ Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are 
 (``config.decision_thresholds``, else 0.5): the one rule that training's test scoring,
 ``respira evaluate``, the pipeline and the ONNX graph apply too.
 
+A recording the model scores but cannot judge (silent, clipped, shorter than one window, recorded below
+4 kHz, far above full scale: :mod:`respira.input_checks`) warns, and every row of it gains ``warning``:
+the warnings as one line.
+
 Recordings get the model's input preprocessing before they are cut
 (:func:`respira.dsp.prepare_recording`): the low-pass its training recordings had
 (``config.lowpass_cutoff``), applied to the whole recording as the dataset builder does, so annotated
@@ -44,12 +48,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .audio import as_waveform, read_audio
+from .audio import as_waveform, audio_header, read_audio
 from .decision import decide
 from .dsp import pad_batch, prepare_recording
+from .input_checks import check_input
 from .labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from .metrics.thresholds import sigmoid
-from .wav import check_level
 from .windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
@@ -68,6 +72,7 @@ __all__ = [
     "MAX_WINDOWS",
     "WindowPlan",
     "analysis_frame_samples",
+    "check_window_limit",
     "check_window_options",
     "plan_windows",
     "predict_cycles",
@@ -228,11 +233,27 @@ def check_window_options(
 class WindowPlan:
     """A recording's sliding windows, before the model: ``samples``, the whole recording prepared
     (:func:`respira.dsp.prepare_recording`); ``windows``, the samples of each window (views of
-    ``samples``); ``spans``, their ``(start, end)`` in seconds."""
+    ``samples``); ``spans``, their ``(start, end)`` in seconds; ``warning``, what
+    :func:`respira.input_checks.check_input` found wrong with the recording (``None``: nothing)."""
 
     samples: np.ndarray
     windows: list[np.ndarray]
     spans: list[tuple[float, float]]
+    warning: str | None = None
+
+
+def check_window_limit(
+    total: int, window_samples: int, hop_samples: int, rate: int, max_windows: int | None
+) -> None:
+    """Raise a one-line ``ValueError`` when a recording of ``total`` samples at ``rate`` Hz needs more
+    than ``max_windows`` windows (``None``: no limit); from a file's header, before it is decoded."""
+    count = window_count(total, window_samples, hop_samples)
+    if max_windows is not None and count > max_windows:
+        raise ValueError(
+            f"{window_samples / rate:g} s windows every {hop_samples / rate:g} s over {total / rate:.1f} s "
+            f"of audio make {count} windows, more than the limit of {max_windows} per recording; use a "
+            "longer hop (or raise max_windows)"
+        )
 
 
 def plan_windows(
@@ -243,28 +264,30 @@ def plan_windows(
     hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     max_windows: int | None = MAX_WINDOWS,
+    name: str | None = None,
+    recorded_rate: float | None = None,
 ) -> WindowPlan:
     """The work of :func:`predict_windows` before the model (the same checks, one-line ``ValueError``):
-    ``waveform`` prepared and cut into its windows, which :func:`run_windows` may run together with
-    other recordings' and :func:`window_rows` turns into rows."""
+    ``waveform`` checked (:func:`respira.input_checks.check_input`: ``name`` names it, ``recorded_rate``
+    is the rate it was recorded at when it was resampled to the model's), prepared and cut into its
+    windows, which :func:`run_windows` may run together with other recordings' and :func:`window_rows`
+    turns into rows."""
     frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
     window_samples, hop_samples = _window_samples(model, window, hop, smoothing, frame)
-    waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
-    total = waveform.shape[0]
+    samples = as_waveform(waveform)
+    total = samples.shape[0]
     check_holds_a_frame(total, frame, rate)
-    count = window_count(total, window_samples, hop_samples)
-    if max_windows is not None and count > max_windows:
-        raise ValueError(
-            f"{window} s windows every {hop} s over {total / rate:.1f} s of audio make {count} windows, "
-            f"more than the limit of {max_windows} per recording; use a longer hop (or raise max_windows)"
-        )
+    check_window_limit(total, window_samples, hop_samples, rate, max_windows)
+    warning = check_input(samples, rate, name, recorded_rate=recorded_rate, window_seconds=window)
+    waveform = prepare_recording(model.config, samples)
     starts = window_starts(total, window_samples, hop_samples)
     segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
     return WindowPlan(
         waveform,
         [waveform[start:stop] for start, stop in segments],
         [(start / rate, stop / rate) for start, stop in segments],
+        warning,
     )
 
 
@@ -276,7 +299,15 @@ def window_rows(
     smoothing: int = 1,
 ) -> list[dict[str, Any]]:
     """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` outputs."""
-    return _rows(_smooth(probabilities, int(smoothing)), plan.spans, config, quality)
+    return _warned(_rows(_smooth(probabilities, int(smoothing)), plan.spans, config, quality), plan.warning)
+
+
+def _warned(rows: list[dict[str, Any]], warning: str | None) -> list[dict[str, Any]]:
+    """``rows``, each with the recording's ``warning`` when it has one."""
+    if warning is not None:
+        for row in rows:
+            row["warning"] = warning
+    return rows
 
 
 def predict_windows(
@@ -288,6 +319,8 @@ def predict_windows(
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_windows: int | None = MAX_WINDOWS,
+    name: str | None = None,
+    recorded_rate: float | None = None,
 ) -> list[dict[str, Any]]:
     """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
 
@@ -305,7 +338,16 @@ def predict_windows(
     Several recordings' windows batched together: :func:`plan_windows`, :func:`run_windows`,
     :func:`window_rows` (what ``respira screen`` does).
     """
-    plan = plan_windows(model, waveform, window=window, hop=hop, smoothing=smoothing, max_windows=max_windows)
+    plan = plan_windows(
+        model,
+        waveform,
+        window=window,
+        hop=hop,
+        smoothing=smoothing,
+        max_windows=max_windows,
+        name=name,
+        recorded_rate=recorded_rate,
+    )
     probabilities, quality = run_windows(model, plan.windows, batch_size)
     return window_rows(model.config, plan, probabilities, quality, smoothing)
 
@@ -316,19 +358,25 @@ def predict_cycles(
     cycles: Sequence[tuple[float, float]],
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    name: str | None = None,
+    recorded_rate: float | None = None,
 ) -> list[dict[str, Any]]:
     """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate.
 
     ``waveform`` is the whole recording, not yet low-passed: :func:`respira.dsp.prepare_recording`
     filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
     Each cycle is cut by :func:`respira.windows.span_samples`, as the ICBHI dataset builder cuts it; rows
-    keep the given ``start`` and ``end``. A cycle that starts at or after the end of the recording, or
+    keep the given ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks
+    it, ``name`` and ``recorded_rate`` included; no window: its length is not checked). A cycle that
+    starts at or after the end of the recording, or
     holds less than one analysis frame of it (:func:`analysis_frame_samples`), raises ``ValueError``.
     """
     if isinstance(cycles, (str, bytes)):
         raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
-    waveform = prepare_recording(model.config, as_waveform(waveform))
     rate = int(model.config.sampling_rate)
+    samples = as_waveform(waveform)
+    warning = check_input(samples, rate, name, recorded_rate=recorded_rate)
+    waveform = prepare_recording(model.config, samples)
     total = waveform.shape[0]
     frame = analysis_frame_samples(model)
     segments: list[tuple[int, int]] = []
@@ -353,7 +401,7 @@ def predict_cycles(
     if not segments:
         return []
     probabilities, quality = _run_segments(model, waveform, segments, batch_size)
-    return _rows(probabilities, spans, model.config, quality)
+    return _warned(_rows(probabilities, spans, model.config, quality), warning)
 
 
 def _annotation_for(
@@ -388,15 +436,16 @@ def predict_files(
     (rows gain ``annotated_label``); otherwise sliding windows (:func:`predict_windows`). A file that
     cannot be read or annotated is reported in ``errors`` as ``(path, message)`` and the others are
     still predicted; an annotation error names the annotation file and its line. Invalid window
-    options raise ``ValueError`` before any file is read. ``track`` wraps the paths (e.g. to show
+    options raise ``ValueError`` before any file is read, and a file needing more than ``max_windows``
+    windows is refused from its header, before it is decoded. ``track`` wraps the paths (e.g. to show
     progress).
     """
     from .data.text_files import check_cycles_fit, read_annotations
 
     if annotations is not None and not isinstance(annotations, Mapping) and len(paths) != 1:
         raise ValueError(f"an annotation file applies to exactly one audio file, got {len(paths)} files")
-    if annotations is None or isinstance(annotations, Mapping):
-        _window_samples(model, window, hop, smoothing)
+    windowed = annotations is None or isinstance(annotations, Mapping)
+    limits = _window_samples(model, window, hop, smoothing) if windowed else (1, 1)
     rate = int(model.config.sampling_rate)
     rows: list[dict[str, Any]] = []
     errors: list[tuple[str, str]] = []
@@ -405,12 +454,16 @@ def predict_files(
         try:
             annotation = _annotation_for(path, annotations, len(paths))
             cycles = read_annotations(annotation) if annotation is not None else None
+            header = audio_header(path)
+            if cycles is None:
+                total = round(header.duration * rate)
+                check_window_limit(total, *limits, rate, max_windows)
             waveform = read_audio(path, rate)
-            check_level(waveform, name)
+            checked = {"name": name, "recorded_rate": header.sampling_rate}
             if cycles is not None:
                 check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
                 predicted = predict_cycles(
-                    model, waveform, [(c.start, c.end) for c in cycles], batch_size=batch_size
+                    model, waveform, [(c.start, c.end) for c in cycles], batch_size=batch_size, **checked
                 )
                 for row, cycle in zip(predicted, cycles, strict=True):
                     row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
@@ -423,6 +476,7 @@ def predict_files(
                     smoothing=smoothing,
                     batch_size=batch_size,
                     max_windows=max_windows,
+                    **checked,
                 )
         except (OSError, ValueError) as error:
             message = " ".join(str(error).split()) or type(error).__name__

@@ -31,6 +31,9 @@ class Prediction:
     quality``) also gives ``quality``, the mean over the windows of the probability that a window is too
     poor to judge; from the model's quality threshold the verdict is ``withheld`` and ``label`` is
     :data:`~respira.labels.WITHHELD_LABEL` (``poor_quality``), the probabilities kept for the record.
+    ``warning``: why the verdict is not to be trusted, when the recording is one the model cannot judge
+    (silent, clipped, shorter than one window, recorded below 4 kHz, far above full scale:
+    :func:`respira.input_checks.check_input`, one line); ``None`` when it is fine.
     """
 
     rows: list[dict[str, Any]]
@@ -43,6 +46,7 @@ class Prediction:
     top_k: int | None = field(default=None)
     quality: float | None = None
     withheld: bool = False
+    warning: str | None = None
 
     @property
     def description(self) -> str:
@@ -58,6 +62,7 @@ class Prediction:
             "wheeze": self.wheeze,
             "quality": self.quality,
             "withheld": self.withheld,
+            "warning": self.warning,
             "aggregation": self.aggregation,
             "top_k": self.top_k,
             "thresholds": list(self.thresholds),
@@ -67,7 +72,7 @@ class Prediction:
     def summary(self) -> dict[str, Any]:
         """The verdict as one row (what ``respira predict --per_recording`` writes): ``file``, ``label``,
         ``crackle``, ``wheeze``, how many ``windows`` (or annotated ``cycles``) were aggregated,
-        ``aggregation`` and ``top_k``."""
+        ``aggregation``, ``top_k`` and ``warning`` (``None`` when the recording is fine)."""
         segments = "cycles" if self.rows and "annotated_label" in self.rows[0] else "windows"
         quality = {} if self.quality is None else {"quality": self.quality}
         return {
@@ -79,6 +84,7 @@ class Prediction:
             segments: len(self.rows),
             "aggregation": self.aggregation,
             "top_k": self.top_k,
+            "warning": self.warning,
         }
 
     def to_pandas(self) -> pd.DataFrame:

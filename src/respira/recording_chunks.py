@@ -11,6 +11,14 @@ overlap by a context margin at each side (:func:`chunk_spans`). The chunks come 
   whole-recording filter far below float32 resolution (the Butterworth's response has decayed long
   before a second), so a two-hour recording is detected with the memory of a few chunks.
 
+:class:`MirroredRecording`: a recording with a mirror image of its first and last samples beyond its
+ends, so that its own start and end are not the edges of a model's input. A convolutional encoder pads
+its input's edges with zeros, and the time steps near them read that padding: measured on 12 normal KAUH
+recordings with the shipped detector, the wheeze posterior over the first 0.5 s of a chunk was 0.76 against
+0.28 two to four seconds in (0.54 over the last 0.5 s against 0.23), so most recordings had a wheeze event
+starting at 0.0 s. With a mirrored second before and after, the recording's first 0.5 s read 0.38 and its
+last 0.19, as the chunks' overlap already does for the edges inside a recording.
+
 :func:`iter_chunk_spans` yields the spans of :func:`chunk_spans` in order while reading only as far as
 they need: the recording's length is known only when its end has been read.
 """
@@ -27,6 +35,7 @@ from .dsp import input_preprocessing, prepare_recording
 
 __all__ = [
     "FILTER_CONTEXT_SECONDS",
+    "MirroredRecording",
     "Recording",
     "RecordingInMemory",
     "StreamedRecording",
@@ -137,6 +146,38 @@ class StreamedRecording:
         self.buffer = self.buffer[keep_from - self.offset :]
         self.offset = keep_from
         return np.ascontiguousarray(piece[start - first : stop - first])
+
+
+class MirroredRecording:
+    """``recording`` with ``margin`` samples of its mirror image before its start and after its end
+    (reflected about its first and last samples, as ``numpy.pad``'s ``reflect`` mode; a recording of at
+    most ``margin`` samples holds its end samples instead): a recording ``2 * margin`` samples longer
+    whose sample ``margin`` is the recording's first (module docstring)."""
+
+    def __init__(self, recording: Recording, margin: int) -> None:
+        if margin < 0:
+            raise ValueError(f"a mirrored margin must be at least 0 samples, got {margin}")
+        self.recording = recording
+        self.margin = margin
+
+    def has(self, index: int) -> bool:
+        if self.recording.has(max(0, index - self.margin)):
+            return True
+        return index < self.total()
+
+    def total(self) -> int:
+        return self.recording.total() + 2 * self.margin
+
+    def segment(self, start: int, stop: int) -> np.ndarray:
+        index = np.abs(np.arange(start, stop) - self.margin)  # the mirror before the start
+        if not self.recording.has(int(index.max())):  # reaches past the end: the mirror after it
+            last = self.recording.total() - 1
+            beyond = index > last
+            index[beyond] = 2 * last - index[beyond]
+            index = np.clip(index, 0, last)
+        first = int(index.min())
+        piece = self.recording.segment(first, int(index.max()) + 1)
+        return np.ascontiguousarray(piece[index - first])
 
 
 def iter_chunk_spans(

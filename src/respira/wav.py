@@ -8,19 +8,20 @@ truncated file, and integer PCM arrays as float samples.
 - :func:`pcm_to_float`: an array of 8-, 16- or 32-bit integer PCM (what ``scipy.io.wavfile.read``
   returns) as float32 samples in [-1, 1), scaled as libsndfile reads the same file; float arrays as
   they are. Every array respira is given as audio goes through it.
-- :func:`check_level`: a warning (:class:`AudioLevelWarning`) for float samples far above full scale
-  (:data:`FULL_SCALE_LIMIT`), integer PCM stored or cast as float most likely, which respira predict,
-  the :class:`~respira.detector.Detector` and the feature extractor give once per input.
+- :func:`check_level` (from :mod:`respira.input_checks`, the home of respira's input checks): a warning
+  (:class:`AudioLevelWarning`) for float samples far above full scale (:data:`FULL_SCALE_LIMIT`, integer
+  PCM stored or cast as float most likely), silent or clipped, which respira predict, the
+  :class:`~respira.detector.Detector` and the feature extractor give once per input.
 """
 
 from __future__ import annotations
 
-import math
 import struct
-import warnings
 from typing import Any, BinaryIO
 
 import numpy as np
+
+from .input_checks import FULL_SCALE_LIMIT, AudioLevelWarning, check_level
 
 __all__ = [
     "FULL_SCALE_LIMIT",
@@ -34,15 +35,6 @@ __all__ = [
 
 STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
 """WAV sample formats :func:`encode_wav` writes."""
-
-FULL_SCALE_LIMIT: float = 2.0
-"""Peak above which float audio is taken for mis-scaled (:func:`check_level`): 6 dB over the ±1 full
-scale, which properly scaled audio, its inter-sample overs included, does not reach."""
-
-
-class AudioLevelWarning(UserWarning):
-    """Float audio far above full scale (±1), which the model hears at that level."""
-
 
 _UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # the size a WAV writer leaves when it cannot seek back to fill it in
 _PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
@@ -92,22 +84,6 @@ def pcm_to_float(samples: Any) -> np.ndarray:
             "integer PCM (np.int16 / np.int32)"
         )
     raise ValueError(f"audio samples must be numbers (float, or integer PCM), got dtype {array.dtype}")
-
-
-def check_level(samples: np.ndarray, name: str = "the waveform") -> None:
-    """Warn (:class:`AudioLevelWarning`) when float ``samples`` peak above :data:`FULL_SCALE_LIMIT`: audio
-    scaled as integer PCM but passed as float, most likely, which a model hears tens of dB louder than
-    anything it was trained on."""
-    # max and -min, not abs: no copy of an hour-long recording just to find its peak
-    peak = max(float(samples.max()), -float(samples.min())) if samples.size else 0.0
-    if peak > FULL_SCALE_LIMIT:
-        warnings.warn(
-            f"{name} peaks at {peak:.3g}, {20 * math.log10(peak):.0f} dB above full scale: float audio is "
-            "expected in [-1, 1] (integer PCM stored as float? divide it by its full scale, 32768 for "
-            "16-bit; integer arrays are scaled by respira itself)",
-            AudioLevelWarning,
-            stacklevel=2,
-        )
 
 
 def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> bytes:

@@ -237,6 +237,42 @@ def test_undecodable_upload_shows_one_message_and_the_app_keeps_serving(
     assert message.startswith(f"Analysed {icbhi_recording.name}")
 
 
+def _about(browser, url: str) -> str:
+    """The page's "About the model" section, as the browser shows it."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(url)
+    _wait(lambda: browser.find_elements(By.ID, "respira-about"), "the page")
+    return _wait(lambda: _text(browser, "respira-about"), "About the model")
+
+
+def test_about_the_model_says_what_the_shipped_detector_was_trained_on_and_where_it_was_scored(
+    browser, tmp_path: Path
+) -> None:
+    """Issue 49: "About the model" said "Trained on: KAUH lung sounds" (an evaluation read as the training
+    set). It says ICBHI, from the training record, and each held-out site beside all-normal."""
+    from respira.app.detectors import open_detector
+    from respira.app.page import build_page, launch
+    from respira.pretrained import default_detector_dir
+
+    detector, facts = open_detector(str(default_detector_dir()))
+    port = free_port()
+    page = launch(build_page(detector, facts=facts), port=port, block=False)
+    try:
+        about = _about(browser, f"http://127.0.0.1:{port}/")
+        _screenshot(browser, tmp_path / "about.png")
+    finally:
+        page.close()
+    lines = [line.strip() for line in about.splitlines() if line.strip()]
+    trained = [line for line in lines if line.startswith("Trained on:")]
+    assert len(trained) == 1 and trained[0].startswith("Trained on: ICBHI 2017 Respiratory Sound Database")
+    assert "KAUH" not in trained[0] and "SPRSound" not in trained[0]
+    for site in ("KAUH lung sounds", "SPRSound"):
+        scored = [line for line in lines if line.startswith(f"Scored on {site}")]
+        assert scored and all("Held-out" in line and "vs all-normal 50.0" in line for line in scored), site
+    assert any(line.startswith("Scored on ICBHI 2017") and "In-domain" in line for line in lines)
+
+
 def test_space_folder_runs_without_torch_or_respira(
     browser, run_dir: Path, icbhi_recording: Path, tmp_path: Path
 ) -> None:
@@ -248,6 +284,8 @@ def test_space_folder_runs_without_torch_or_respira(
     log = tmp_path / "space.log"
     with space_server(space, site, port, log):
         url = f"http://127.0.0.1:{port}/"
+        # the Space ships the training record: its page says what the run was trained on
+        assert "Trained on: ICBHI 2017 Respiratory Sound Database" in _about(browser, url)
         message = _analyse(browser, url, icbhi_recording)
         assert message.startswith(f"Analysed {icbhi_recording.name}")
         rows = _predict(space / "model", icbhi_recording, tmp_path, "--onnx")

@@ -138,7 +138,10 @@ def test_the_onnx_runner_gives_the_quality_of_respira_predict_onnx(
                 reference.predict(waveform, RATE, **options),
                 torch_detector.predict(waveform, RATE, **options),
             ):
-                assert [list(row) for row in got.rows] == [list(row) for row in expected.rows]  # column order
+                # column order; the input checks' warning is the page's to add (analysis.analyse)
+                assert [list(row) for row in got.rows] == [
+                    [key for key in row if key != "warning"] for row in expected.rows
+                ]
                 np.testing.assert_allclose(
                     [row["quality"] for row in got.rows], [row["quality"] for row in expected.rows], atol=1e-4
                 )

@@ -45,6 +45,7 @@ def test_space_folder_has_its_yaml_app_pinned_requirements_model_and_code(space_
         "README.md",
         "config.json",
         "model.onnx",
+        "respira_run.json",  # what its page says the model was trained on
     ]
     assert len(list((space_dir / "examples").glob("*.wav"))) == 2
     code = sorted((space_dir / SPACE_PACKAGE).glob("*.py"))

@@ -110,3 +110,38 @@ def test_screen_runs_small_batches_on_the_cpu_unless_told(
     sizes.clear()
     assert main(["screen", *common, "--batch_size", "3", "--output_dir", str(tmp_path / "b")]) == 0
     assert max(sizes) == 3
+
+
+def test_a_source_with_nothing_to_screen_is_refused_in_one_line(
+    detector_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "no audio"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a recording\n")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# nothing yet\n\n")
+    out = tmp_path / "out"
+    assert main(["screen", str(detector_dir), str(empty), "--output_dir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "nothing to screen: no audio files (.wav, " in error
+    assert f"in the folder {empty} or below it" in error
+    assert main(["screen", str(detector_dir), str(listing), "--output_dir", str(out)]) == 2
+    assert f"nothing to screen: the list {listing} names no recordings" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything is written
+
+
+@pytest.mark.real_data
+def test_screen_marks_the_audits_recordings_in_its_table(
+    audit_recordings: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Silence, a clipped recording and 0.2 s get their verdict and, in the table, why it is not to be
+    trusted (not only on standard error)."""
+    out = tmp_path / "out"
+    folder = audit_recordings["silent"].parent
+    assert main(["screen", str(folder), "--output_dir", str(out)]) == 0
+    table = pd.read_parquet(out / "recordings.parquet")
+    warning = {Path(path).stem: text for path, text in zip(table["path"], table["warning"], strict=True)}
+    assert "is silent" in warning["silence"]
+    assert "is clipped (42.0 % of its samples at full scale" in warning["clipped"]  # 41.5 % at 4 kHz
+    assert "is 0.2 s long, shorter than one 4-s window" in warning["short"]
+    assert table["verdict"].notna().all() and table["error"].isna().all()

@@ -140,6 +140,12 @@ def test_evaluate_scores_it_per_recording_and_per_device(shared_site: Path, tmp_
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["group_column"] == "device"
     assert set(metrics["groups"]) == {"overall", "Litt 3200", "Meditron"}  # the row without one: overall
+    # issue 49: the all-normal figure beside each ICBHI-style score, in % as everywhere
+    assert "all-normal %" in printed
+    styled = [line for line in printed.splitlines() if "ICBHI-style" in line]
+    for line, scores in zip(styled, metrics["groups"].values(), strict=True):
+        baseline = f"{100 * scores['icbhi']['baseline_all_normal_icbhi_score']:.1f}"
+        assert f"  {baseline}" in line.split("]", 1)[-1], line
     assert metrics["groups"]["overall"]["crackle"]["positives"] == sum(_flags(row)[0] for row in ROWS)
     assert metrics["groups"]["Meditron"]["wheeze"]["positives"] == sum(
         _flags(row)[1] for row in ROWS if row[4] == "Meditron"

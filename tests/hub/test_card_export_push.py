@@ -31,6 +31,7 @@ from respira.hub import (
     push_run,
     render_model_card,
 )
+from respira.hub.export import RECORDS
 from respira.hub.remote_code import remote_code_files
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.run_record import (
@@ -213,10 +214,10 @@ def test_card_from_run_dir_states_split_metrics_results_and_limits(run_dir: Path
     assert "Per-patient variants" in text
     # results: mean ± std over seeds (in %), per seed, undefined values, validation
     assert "mean ± standard deviation over 3 seeds" in text
-    assert "| ICBHI score | 61.23 ± 0.89 |" in text
-    assert "| Sensitivity (strict, official) | 42.34 ± 1.51 |" in text
-    assert "| Per-patient ICBHI score | 58.01 ± 1.20 |" in text
-    assert "| 1 | 60.90 | 79.00 | 42.80 |" in text
+    assert "| ICBHI score | 61.2 ± 0.9 |" in text  # % with one decimal, as everything a person reads
+    assert "| Sensitivity (strict, official) | 42.3 ± 1.5 |" in text
+    assert "| Per-patient ICBHI score | 58.0 ± 1.2 |" in text
+    assert "| 1 | 60.9 | 79.0 | 42.8 |" in text
     assert "| `recall_both` | undefined |" in text
     assert "runtime" not in text
     assert "best validation score used for model selection was 59.02 (step 900)" in text
@@ -255,7 +256,7 @@ def test_card_metadata_parses_with_model_index(run_dir: Path) -> None:
     assert result["dataset"]["split"] == "test"
     assert result["dataset"]["config"] == "official"
     values = {metric["name"].split(" (")[0]: metric["value"] for metric in result["metrics"]}
-    assert values == {"Test ICBHI score": 61.23, "Test Specificity": 80.12, "Test Sensitivity": 42.34}
+    assert values == {"Test ICBHI score": 61.2, "Test Specificity": 80.1, "Test Sensitivity": 42.3}
     # Hub metric ids (https://hf.co/metrics): each ICBHI metric is a recall, its args say which
     assert data["metrics"] == ["recall"] and {m["type"] for m in result["metrics"]} == {"recall"}
     args = {metric["name"].split(" (")[0]: metric["args"] for metric in result["metrics"]}
@@ -287,7 +288,7 @@ def test_single_seed_multilabel_card_with_thresholds(tmp_path: Path) -> None:
     text = str(render_model_card(card_data))
     assert "**patient-wise train/validation/test split**" in text
     assert "**not the official split**" in text
-    assert "| ICBHI score | 50.00 |" in text
+    assert "| ICBHI score | 50.0 |" in text
     assert "±" not in text.split("## Evaluation results")[1].split("### Metric definitions", maxsplit=1)[0]
     assert "### Decision thresholds" in text
     assert "| crackle | 0.4 |" in text and "| wheeze | 0.3 |" in text
@@ -327,8 +328,7 @@ def test_a_test_score_below_its_trivial_baseline_is_said_on_the_card(tmp_path: P
         in results
     )
     assert (
-        "- per-patient ICBHI score (test split) 0.474 does not beat the all-normal baseline's 0.714"
-        in results
+        "- per-patient ICBHI score (test split) 47.4 does not beat the all-normal baseline's 71.4" in results
     )
     assert results.count("does not beat the") == 1  # the ICBHI score 0.55 beats both of its baselines
     record.metrics.test["patient_icbhi_score"] = 0.8
@@ -371,8 +371,8 @@ def test_card_of_a_multi_seed_patient_split_record(tmp_path: Path) -> None:
     assert card_data.synthetic_data and card_data.model_seed == 1 and card_data.encoder_source is None
     text = str(render_model_card(card_data))
     assert "**patient-wise train/validation/test split** (70/10/20 % of the patients" in text
-    assert "| ICBHI score | 72.00 ± 2.83 |" in text
-    assert "| 1 | 74.00 | 84.00 | 64.00 |" in text
+    assert "| ICBHI score | 72.0 ± 2.8 |" in text
+    assert "| 1 | 74.0 | 84.0 | 64.0 |" in text
     assert "those of seed 1" in text
     assert "**Share of the training patients used:** 0.5" in text
     assert "**Patient split seed:** 3" in text
@@ -435,7 +435,7 @@ def test_model_card_callback_fills_card_during_training(tmp_path: Path) -> None:
     assert card_data.seeds == [3]
     assert card_data.num_parameters == sum(p.numel() for p in model.parameters())
     text = str(render_model_card(card_data))
-    assert "| ICBHI score | 55.00 |" in text
+    assert "| ICBHI score | 55.0 |" in text
     assert "| auxiliary loss weight λ | `0.3` |" in text
     assert "| epochs | `3` |" in text
     assert "khosla2020supcon" in text
@@ -501,7 +501,7 @@ def test_export_writes_loadable_model_with_identical_predictions(
 ) -> None:
     output = export_model(run_dir, tmp_path / "export")
     assert output == tmp_path / "export"
-    assert sorted(p.name for p in output.iterdir()) == sorted(EXPORTED_FILES)
+    assert sorted(p.name for p in output.iterdir()) == sorted([*EXPORTED_FILES, *RECORDS[:2]])
     assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging folder left behind
     assert (output / "model.safetensors").read_bytes() == (run_dir / "model.safetensors").read_bytes()
     assert json.loads((output / "metrics.json").read_text()) == METRICS_3_SEEDS
@@ -542,7 +542,7 @@ def test_export_rejects_bad_input(run_dir: Path, tmp_path: Path) -> None:
         export_model(run_dir, existing)
     assert (existing / "old.txt").read_text() == "keep me"
     export_model(run_dir, existing, overwrite=True)
-    assert sorted(p.name for p in existing.iterdir()) == sorted(EXPORTED_FILES)
+    assert sorted(p.name for p in existing.iterdir()) == sorted([*EXPORTED_FILES, *RECORDS[:2]])
 
     not_respira = tmp_path / "not_respira"
     not_respira.mkdir()
@@ -719,6 +719,7 @@ def test_push_round_trip_through_local_hub(
                 "checksums.sha256",
                 "config.json",
                 "metrics.json",
+                *RECORDS[:2],  # the run and trainer records travel with it (the card reads them)
                 "preprocessor_config.json",
                 *code_files,
             ]
@@ -726,7 +727,7 @@ def test_push_round_trip_through_local_hub(
         assert len(hub.lfs_uploads) == 1
         repo = hub.state.repos[REPO_ID]
         head = repo.commits[repo.branches["main"]]
-        assert sorted(head.files) == sorted([".gitattributes", *EXPORTED_FILES, *code_files])
+        assert sorted(head.files) == sorted([".gitattributes", *EXPORTED_FILES, *RECORDS[:2], *code_files])
         assert ("PUT", f"/lfs-storage/{hub.lfs_uploads[0]}") in hub.requests
         assert not [r for r in hub.unhandled if r[0] in ("POST", "PUT")]
 
@@ -745,7 +746,7 @@ def test_push_round_trip_through_local_hub(
         assert row[f"p_{label}"] == pytest.approx(classes[label], abs=1e-5)
     assert row["crackle"] == pytest.approx(classes["crackle"] + classes["both"], abs=1e-5)
     metrics = output["model_index"][0]["results"][0]["metrics"]
-    assert {"type": "recall", "value": 61.23, "icbhi": True} in [
+    assert {"type": "recall", "value": 61.2, "icbhi": True} in [
         {"type": m["type"], "value": m["value"], "icbhi": m.get("args", {}).get("average") == "icbhi"}
         for m in metrics
     ]
@@ -783,7 +784,7 @@ def test_push_to_a_branch_in_process(run_dir: Path, tmp_path: Path, monkeypatch:
         repo = hub.state.repos["user/branch-test"]
         assert repo.private
         code_files = list(remote_code_files("respira_cnn").files)
-        files = sorted([".gitattributes", *EXPORTED_FILES, *code_files])
+        files = sorted([".gitattributes", *EXPORTED_FILES, *RECORDS[:2], *code_files])
         assert sorted(repo.commits[repo.branches["dev"]].files) == files
         assert sorted(repo.commits[repo.branches["main"]].files) == [".gitattributes"]
         readme = repo.commits[repo.branches["dev"]].files["README.md"]

@@ -309,7 +309,10 @@ def test_export_without_code_is_unchanged_and_card_says_respira(run_dirs: dict[s
     card = ModelCard.load(shipped / "README.md")
     assert card.data.library_name == "transformers" and "custom_code" in card.data.tags
     assert "trust_remote_code=True)" in card.text and "### 2. With transformers alone" in card.text
-    assert "pip install " + " ".join(remote_code_files("respira_cnn").requirements) in card.text
+    # torch from its CPU wheel first, as README installs it (a plain `pip install torch` pulls CUDA)
+    requirements = [name for name in remote_code_files("respira_cnn").requirements if name != "torch"]
+    assert "pip install torch --index-url https://download.pytorch.org/whl/cpu" in card.text
+    assert "pip install " + " ".join(requirements) + "\n" in card.text
 
 
 @pytest.mark.parametrize("family", FAMILIES)

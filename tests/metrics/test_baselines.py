@@ -80,9 +80,9 @@ def test_a_headline_that_does_not_beat_its_best_baseline_is_flagged() -> None:
         "patient_icbhi_score", 0.474, "all-normal", 0.714
     )  # fmt: skip
     assert entry.line().startswith(
-        "per-patient ICBHI score 0.474 does not beat the all-normal baseline's 0.714"
-    )
-    assert flags_by_key([entry.to_dict()]) == {"patient_icbhi_score": "BELOW BASELINE (all-normal 0.714)"}
+        "per-patient ICBHI score 47.4 does not beat the all-normal baseline's 71.4"
+    )  # in %, as every score a person reads
+    assert flags_by_key([entry.to_dict()]) == {"patient_icbhi_score": "BELOW BASELINE (all-normal 71.4)"}
     assert BelowBaseline.from_dict(entry.to_dict()) == entry
     # the best baseline is the one to beat; a tie does not beat it; undefined values are skipped
     assert below_baseline("s", "s", 0.48, {"all_normal": 0.5, "class_prior": 0.47}).baseline == "all-normal"

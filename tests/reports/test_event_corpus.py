@@ -53,7 +53,7 @@ def test_a_task_score_below_its_baseline_is_flagged_in_the_metrics_and_the_table
     assert entry["baseline_value"] == overall["baseline_class_prior_score"]
     row = next(line for line in challenge_table({"tasks": tasks, "below_baseline": [entry]}).splitlines()
                if "task 1-1" in line)  # fmt: skip
-    assert row.endswith(f"BELOW BASELINE (class-prior {entry['baseline_value']:.3f})")
+    assert row.endswith(f"BELOW BASELINE (class-prior {100 * entry['baseline_value']:.1f})")
     tasks["1-1"]["overall"]["score"] = 0.9
     assert task_below_baselines(tasks) == []
 

@@ -33,6 +33,7 @@ def test_the_tables_have_the_documented_columns_and_types() -> None:
         ("crackle", "double"),
         ("wheeze", "double"),
         ("quality", "double"),
+        ("warning", "string"),
         ("error", "string"),
     ]
     assert [(field.name, str(field.type)) for field in EVENT_SCHEMA] == [

@@ -213,3 +213,13 @@ def test_the_evidence_needed_grows_with_the_pairs_compared():
         "as_is",
         "as_is",
     )
+
+
+def test_a_model_without_a_linear_head_is_fitted_with_its_own_head_only(backwards_sample):
+    from dataclasses import replace
+
+    sample = replace(backwards_sample, base_head=None)
+    fit = fit_site(sample, resamples=50)
+    assert set(fit.chosen) <= {"as_is", "thresholds"}
+    assert fit.head_weight is None and fit.head_bias is None
+    assert {row["candidate"] for row in fit.outer} == {"as_is", "thresholds", "chosen", "all_normal"}

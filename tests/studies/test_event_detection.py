@@ -19,7 +19,6 @@ from respira.data.icbhi import icbhi_reference_events
 from respira.event_detection import MAX_CONTEXT_SECONDS, predict_frames
 from respira.events import Event, EventSettings, LabelEventSettings
 from respira.metrics.events import event_based_scores
-from respira.recording_chunks import chunk_spans
 
 
 def test_references_merge_each_label_clip_to_the_recording_and_drop_what_starts_after_it() -> None:
@@ -75,7 +74,8 @@ def test_step_targets_mark_steps_whose_centre_lies_in_an_event_of_the_label() ->
 
 class _ChunkEcho:
     """A stand-in model for predict_frames (its ``predict_frames`` hook, as an ONNX export has): every
-    step of a chunk carries the chunk's start sample / 1e6, read from a ramp waveform."""
+    step of a chunk carries the chunk's start sample in the recording with its mirrored margins / 1e6,
+    read from a ramp waveform at the chunk's middle (which lies in the recording itself)."""
 
     def __init__(self, rate: int, seconds: float) -> None:
         from respira.models.respira import RespiraConfig
@@ -83,11 +83,13 @@ class _ChunkEcho:
         self.config = RespiraConfig(
             problem_type="multi_label_classification", sampling_rate=rate, target_seconds=seconds
         )
+        self.margin = round(min(MAX_CONTEXT_SECONDS, seconds / 4) * rate)
 
     def predict_frames(self, chunks, batch_size):
         out = []
         for chunk in chunks:
-            start = round(float(chunk[0]) * 2**18)
+            middle = chunk.shape[0] // 2
+            start = round(float(chunk[middle]) * 2**18) - middle + self.margin
             times = np.arange(0.05, chunk.shape[0] / self.config.sampling_rate, 0.1)
             out.append((times, np.full((times.size, 2), start / 1e6)))
         return out
@@ -100,10 +102,11 @@ def test_owning_chunk_is_the_chunk_predict_frames_takes_each_frame_from(seconds:
     total = round(seconds * rate)
     waveform = (np.arange(total) / 2**18).astype(np.float32)  # exact: the sample index of every value
     frames = predict_frames(model, waveform)
-    spans = chunk_spans(total, round(target * rate), round(min(MAX_CONTEXT_SECONDS, target / 4) * rate))
+    margin = model.margin
+    spans = units.chunk_plan(total, round(target * rate), margin)
     owners = units.owning_chunk(frames.times, spans, total, rate)
     assert (owners >= 0).all()
-    expected = np.array([spans[o][0] / 1e6 for o in owners])
+    expected = np.array([(spans[o][0] + margin) / 1e6 for o in owners])
     np.testing.assert_allclose(frames.posteriors[:, 0], expected, atol=1e-12)
 
 

@@ -1,7 +1,9 @@
 """One recording through a detector, as the app page shows it (``respira app`` and its Hub Space).
 
-:func:`analyse` checks the upload (decodable, not empty, not silent, at most :data:`MAX_SECONDS` long; an
-annotation file that reads and fits the recording), runs the detector over sliding windows (or the annotated
+:func:`analyse` checks the upload (decodable, not empty, at most :data:`MAX_SECONDS` long; an annotation
+file that reads and fits the recording; what the model scores but cannot judge, silent, clipped, shorter
+than one window, recorded below 4 kHz, is :mod:`respira.input_checks`'s to say, as for ``respira
+predict``, and the page shows it beside the verdict), runs the detector over sliding windows (or the annotated
 cycles; by default windows of ``respira predict``'s length and hop, :func:`default_window`), decides the
 recording-level verdict with :func:`respira.decision.decide_recording`: each label's window probabilities
 aggregated by rule :data:`AGGREGATION`, decided at the model's thresholds (as :class:`respira.Detector`
@@ -48,7 +50,7 @@ from typing import Any, Protocol
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..audio import SampleRateWarning, audio_duration, native_sampling_rate, read_audio
+from ..audio import audio_duration, native_sampling_rate, read_audio
 from ..data.text_files import ClippedCycleWarning
 from ..decision import (
     decide_recording,
@@ -59,11 +61,11 @@ from ..decision import (
     withheld,
 )
 from ..event_detection import FRAMES_RULE, EventDetection, gate_by_verdict
+from ..input_checks import InputWarning, check_input
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..onnx_graph import FRAME_NAME
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
-from ..wav import AudioLevelWarning, check_level
 from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 __all__ = [
@@ -84,11 +86,9 @@ __all__ = [
 
 MAX_SECONDS = 600.0
 """The longest recording the app accepts (10 minutes): longer ones are refused before decoding."""
-SILENCE_PEAK = 1e-4
-"""A recording whose largest absolute sample is below this (about -80 dBFS) is refused as silent."""
 AGGREGATION = "max"
 """How window probabilities become the recording's (``aggregate_windows``' rule)."""
-CAUTIONS: tuple[type[Warning], ...] = (SampleRateWarning, AudioLevelWarning, ClippedCycleWarning)
+CAUTIONS: tuple[type[Warning], ...] = (InputWarning, ClippedCycleWarning)
 """Warnings about an upload that is scored all the same: the page shows them beside the verdict."""
 FRAME_OUTPUT = FRAME_NAME
 """The ONNX graph's frame output, which event detection needs."""
@@ -258,19 +258,17 @@ class Analysis:
 
 @contextmanager
 def _recorded_cautions() -> Iterator[list[str]]:
-    """A list that holds, once the block ends, the first message of each of :data:`CAUTIONS` warned in
-    it; other warnings are passed on. (The page analyses one upload at a time, so no other request's
-    warnings are caught here.)"""
+    """A list that holds, once the block ends, each message of :data:`CAUTIONS` warned in it, once; other
+    warnings are passed on. (The page analyses one upload at a time, so no other request's warnings are
+    caught here.)"""
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         for category in CAUTIONS:
             warnings.simplefilter("always", category)
         yield messages
-    seen: set[type[Warning]] = set()
     for item in caught:
         if issubclass(item.category, CAUTIONS):
-            if item.category not in seen:
-                seen.add(item.category)
+            if str(item.message) not in messages:
                 messages.append(str(item.message))
         else:
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
@@ -299,8 +297,6 @@ def load_recording(path: str | Path, rate: int, name: str) -> np.ndarray:
         raise InputError(_one_line(error, path, name)) from None
     if waveform.size == 0:
         raise InputError(f"{name} holds no audio samples (empty recording)")
-    if float(np.max(np.abs(waveform))) < SILENCE_PEAK:
-        raise InputError(f"{name} is silent (no sample above {SILENCE_PEAK:g} full scale)")
     return waveform
 
 
@@ -378,22 +374,31 @@ def analyse(
     report(0.05, "reading the recording")
     with _recorded_cautions() as cautions:
         waveform = load_recording(path, rate, name)
-        check_level(waveform, name)  # the ONNX runner does not check it
         duration = waveform.shape[0] / rate
         cycles = None
         if annotations is not None:
             annotation_name = annotation_name or Path(annotations).name
             cycles = load_cycles(annotations, annotation_name, name, waveform.shape[0], rate)
+        # here, naming the user's file (the ONNX runner checks nothing; a Detector names a waveform)
+        warning = check_input(
+            waveform,
+            rate,
+            name,
+            recorded_rate=native_sampling_rate(path),
+            window_seconds=None if cycles else window,
+        )
         report(0.2, "running the detector")
         events = None
         try:
             spans = [(c.start, c.end) for c in cycles] if cycles else None
-            predicted = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop)
-            rows = predicted.rows
-            if detects_events(detector):
-                report(0.45, "detecting events")
-                found = detector.detect_events(waveform, rate, rule=FRAMES_RULE)
-                events = dataclasses.replace(found, file=name)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", InputWarning)  # said above, with the file's name
+                predicted = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop)
+                rows = predicted.rows
+                if detects_events(detector):
+                    report(0.45, "detecting events")
+                    found = detector.detect_events(waveform, rate, rule=FRAMES_RULE)
+                    events = dataclasses.replace(found, file=name)
         except ValueError as error:
             raise InputError(_one_line(error, path, name)) from None
         report(0.65, "reading the recording for the figure")
@@ -404,6 +409,10 @@ def analyse(
             f"no events are shown: model {detector.name} cannot detect them (an ONNX export written before "
             "event detection: export the model again)"
         )
+    for row in rows:  # the same rows from a Detector and the Space's runner, the user's file named
+        row.pop("warning", None)
+        if warning is not None:
+            row["warning"] = warning
     if cycles:
         for row, cycle in zip(rows, cycles, strict=True):
             row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)

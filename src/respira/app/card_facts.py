@@ -1,6 +1,13 @@
-"""The model card facts the app page states: what the model was trained on, its test score, and that it
-is not a medical device — read from the model card's metadata (``README.md`` of an export or Hub
-repo, :mod:`respira.hub.card_data` writes it) or, for a training run, its ``metrics.json``."""
+"""The model facts the app page states: what the model was trained on, how it scored where it was scored,
+and that it is not a medical device.
+
+"Trained on" comes from the training record only (``respira_run.json``, which ``respira train`` writes:
+the corpora and the split sizes it learnt from), never from an evaluation. The scores come from the model
+card's ``model-index`` (``README.md`` of a model folder, an export, a Hub repo or the Space's ``model/``;
+:mod:`respira.hub.card_data` writes it): each site with its split, its 95 % interval and the all-normal
+baseline beside it; a training run without a card gives its ``metrics.json`` test score. This module is
+also shipped in a Space, so it reads JSON and YAML only.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NOT_A_MEDICAL_DEVICE", "card_facts", "card_metadata"]
+__all__ = ["NOT_A_MEDICAL_DEVICE", "RUN_RECORD", "card_facts", "card_metadata", "trained_on"]
 
 NOT_A_MEDICAL_DEVICE = (
     "**This is a research tool, not a medical device.** It has not been clinically validated; "
     "do not use it to diagnose or treat anyone."
 )
+RUN_RECORD = "respira_run.json"
+"""The training record (:class:`respira.run_record.RunRecord`), read here as plain JSON."""
+PRIMARY = ("icbhi", "ICBHI 2017 Respiratory Sound Database")
+"""The corpus a run learns from when its record names no other (``data.corpora`` empty)."""
+ALL_NORMAL = "All-normal baseline (%)"
 
 
 def card_metadata(card: str | Path) -> dict[str, Any]:
@@ -35,49 +47,108 @@ def card_metadata(card: str | Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _results(metadata: Mapping[str, Any]) -> list[str]:
+def _read_json(path: Path | None) -> Any:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _results(metadata: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        result
+        for entry in metadata.get("model-index") or []
+        if isinstance(entry, Mapping)
+        for result in entry.get("results") or []
+        if isinstance(result, Mapping)
+    ]
+
+
+def trained_on(record: Mapping[str, Any], metadata: Mapping[str, Any] | None = None) -> str | None:
+    """``ICBHI 2017 Respiratory Sound Database (684 cycles of 26 patients: train 545, validation 139)``:
+    what a run learnt from, by its training record; ``None`` when it is no run record. Corpus titles are
+    the card's (its ``model-index`` names each dataset it scored), else the record's names."""
+    data = record.get("data")
+    if not isinstance(data, Mapping):
+        return None
+    if data.get("synthetic"):
+        names = ["a synthetic ICBHI-format corpus (respira.synthetic.make_synthetic_icbhi)"]
+    else:
+        titles = {PRIMARY[0]: PRIMARY[1]}
+        for result in _results(metadata or {}):
+            dataset = result.get("dataset") or {}
+            if dataset.get("type") and dataset.get("name"):
+                titles[str(dataset["type"])] = str(dataset["name"])
+        corpora = [str(c.get("name")) for c in data.get("corpora") or [] if isinstance(c, Mapping)]
+        names = [titles.get(name, name) for name in corpora or [PRIMARY[0]]]
+        if data.get("dataset_name"):
+            names[0] = f"{names[0]} (the dataset {data['dataset_name']})"
+    sizes = {
+        split: size
+        for split, size in (data.get("split_sizes") or {}).items()
+        if split != "test" and isinstance(size, Mapping)
+    }
+    if sizes:
+        cycles = sum(int(size.get("cycles") or 0) for size in sizes.values())
+        patients = sum(int(size.get("patients") or 0) for size in sizes.values())
+        parts = ", ".join(f"{split} {int(size.get('cycles') or 0)}" for split, size in sizes.items())
+        names[0] += f" ({cycles} cycles of {patients} patients: {parts})"
+    return "; ".join(names)
+
+
+def _score_facts(metadata: Mapping[str, Any]) -> list[str]:
+    """One line per ``model-index`` result: where, the score (with its interval) and all-normal."""
     facts = []
-    for entry in metadata.get("model-index") or []:
-        for result in entry.get("results") or []:
-            dataset = (result.get("dataset") or {}).get("name", "the test split")
-            split = (result.get("dataset") or {}).get("split")
-            where = f"{dataset} ({split})" if split else dataset
-            scores = [
-                f"{metric.get('name') or metric.get('type')} {metric.get('value')}"
-                for metric in result.get("metrics") or []
-                if metric.get("value") is not None
-            ]
-            if scores:
-                facts.append(f"Test score on {where}: " + ", ".join(scores))
+    for result in _results(metadata):
+        dataset = result.get("dataset") or {}
+        where = str(dataset.get("name") or "the test split")
+        details = [str(dataset[key]) for key in ("split", "config") if dataset.get(key)]
+        if details:
+            where += f" ({', '.join(details)})"
+        metrics = [metric for metric in result.get("metrics") or [] if metric.get("value") is not None]
+        scores, baseline = [], None
+        for metric in metrics:
+            if metric.get("name") == ALL_NORMAL:
+                baseline = metric["value"]
+                continue
+            text = f"{metric.get('name') or metric.get('type')} {metric['value']}"
+            interval = (metric.get("args") or {}).get("interval_95")
+            if isinstance(interval, list) and len(interval) == 2:
+                text += f" [{interval[0]}, {interval[1]}]"
+            scores.append(text)
+        if scores:
+            line = f"Scored on {where}: " + ", ".join(scores)
+            facts.append(line + (f" vs all-normal {baseline}" if baseline is not None else ""))
     return facts
 
 
-def card_facts(folder: str | Path | None, card: str | Path | None = None) -> list[str]:
-    """Markdown lines about the model in ``folder`` (its card ``README.md`` unless ``card`` is given;
-    ``metrics.json`` when the card has no results); the last line is :data:`NOT_A_MEDICAL_DEVICE`."""
-    facts: list[str] = []
+def card_facts(
+    folder: str | Path | None, card: str | Path | None = None, record: str | Path | None = None
+) -> list[str]:
+    """Markdown lines about the model in ``folder`` (its card ``README.md`` and training record
+    ``respira_run.json`` unless ``card`` / ``record`` are given; ``metrics.json`` when the card has no
+    results); the last line is :data:`NOT_A_MEDICAL_DEVICE`."""
     folder = Path(folder) if folder is not None else None
-    metadata = card_metadata(card if card is not None else folder / "README.md") if folder or card else {}
-    datasets = [str(name) for name in metadata.get("datasets") or []]
-    if not datasets:  # the card names its data in its results: trained on the same corpus's training part
-        for entry in metadata.get("model-index") or []:
-            for result in entry.get("results") or []:
-                dataset = result.get("dataset") or {}
-                split = f" ({dataset['config']} split, training part)" if dataset.get("config") else ""
-                if dataset.get("name"):
-                    datasets.append(f"{dataset['name']}{split}")
-    if datasets:
-        facts.append("Trained on: " + ", ".join(dict.fromkeys(datasets)))
-    facts.extend(_results(metadata))
-    if folder is not None and not _results(metadata) and (folder / "metrics.json").is_file():
-        try:
-            metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            metrics = {}
+    beside = (lambda name: folder / name) if folder is not None else (lambda name: None)
+    card_path = Path(card) if card is not None else beside("README.md")
+    record_path = Path(record) if record is not None else beside(RUN_RECORD)
+    metadata = card_metadata(card_path) if card_path is not None else {}
+    facts: list[str] = []
+    run = _read_json(record_path)
+    learnt = trained_on(run, metadata) if isinstance(run, Mapping) else None
+    facts.append(
+        f"Trained on: {learnt}, by its training record ({RUN_RECORD})"
+        if learnt
+        else f"Trained on: not recorded (no {RUN_RECORD} beside the model)"
+    )
+    scores = _score_facts(metadata)
+    facts.extend(scores)
+    if folder is not None and not scores:
+        metrics = _read_json(folder / "metrics.json")
         score = metrics.get("test_icbhi_score") if isinstance(metrics, dict) else None
         if isinstance(score, (int, float)):
-            facts.append(f"Test ICBHI score: {score:.3f} (metrics.json)")
-    if not facts:
-        facts.append("No model card facts (training data, test score) were found for this model.")
+            facts.append(f"Test ICBHI score: {100 * score:.1f} % (metrics.json)")
     facts.append(NOT_A_MEDICAL_DEVICE)
     return facts

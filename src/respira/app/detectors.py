@@ -6,17 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..detector import Detector
-from .card_facts import card_facts
+from .card_facts import RUN_RECORD, card_facts
 
 __all__ = ["example_recordings", "open_detector"]
 
 
-def _hub_card(name: str) -> Path | None:
+def _hub_file(name: str, file_name: str) -> Path | None:
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(name, "README.md"))
-    except Exception:  # no card, or offline: the page says it has no facts
+        return Path(hf_hub_download(name, file_name))
+    except Exception:  # no such file, or offline: the page says what it could not find
         return None
 
 
@@ -31,7 +31,10 @@ def open_detector(model: str, *, onnx: bool = False, device: str | None = None) 
 
     folder = resolve_model_name(model)
     detector = Detector.from_pretrained(model, device=device, onnx=True if onnx else None)
-    facts = card_facts(folder) if folder is not None else card_facts(None, _hub_card(model))
+    if folder is not None:
+        facts = card_facts(folder)
+    else:
+        facts = card_facts(None, _hub_file(model, "README.md"), _hub_file(model, RUN_RECORD))
     return detector, facts
 
 

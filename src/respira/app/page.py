@@ -251,7 +251,10 @@ def build_page(
                 button = gr.Button("Analyse", variant="primary", elem_id="respira-run")
                 if examples:
                     gr.Examples([[str(path)] for path in examples], inputs=[upload], label="Examples")
-                gr.Markdown("### About the model\n" + "\n".join(f"- {fact}" for fact in facts))
+                gr.Markdown(
+                    "### About the model\n" + "\n".join(f"- {fact}" for fact in facts),
+                    elem_id="respira-about",
+                )
             with gr.Column(scale=2):
                 message = gr.Markdown(elem_id="respira-message")
                 verdict = gr.Markdown(elem_id="respira-verdict")

@@ -10,7 +10,8 @@ The Space folder holds:
 - ``respira_space/``: respira's own page, analysis, figure, decision and audio modules, generated at
   export time as flat files by :func:`respira.hub.remote_code.flatten_modules` (never a second copy
   to maintain); none imports torch or respira;
-- ``model/``: the run's ``config.json``, ``model.onnx`` and model card (``README.md``);
+- ``model/``: the run's ``config.json``, ``model.onnx``, model card (``README.md``) and training record
+  (``respira_run.json``: what the page says it was trained on);
 - ``examples/``: two synthetic recordings (with their annotation files);
 - ``requirements.txt``: gradio, onnxruntime, soxr, soundfile, matplotlib, numpy, scipy, pandas,
   pyyaml and transformers (the figure's mel filter bank; it runs without torch) pinned to the
@@ -25,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..utils.files import is_occupied, staged_folder
+from .card_facts import RUN_RECORD
 
 __all__ = ["SPACE_PACKAGE", "SPACE_REQUIREMENTS", "push_space", "space_code", "write_space"]
 
@@ -147,12 +149,14 @@ def write_space(
     from ..hub.export import export_model
     from ..hub.loading import check_model_folder
     from ..hub.push import check_repo_id
+    from ..pretrained import check_not_shipped
     from .detectors import example_recordings
 
     run_dir, output_dir = Path(run_dir).expanduser(), Path(output_dir).expanduser()
     if model_id is not None:
         check_repo_id(model_id)
     check_model_folder(run_dir, weights=("model.safetensors",))
+    check_not_shipped(output_dir, "write a Space in it: give another output folder")
     if is_occupied(output_dir) and not overwrite:
         raise FileExistsError(_not_empty(output_dir))
     pins = _pins()
@@ -168,8 +172,9 @@ def write_space(
             for file_name, text in files.items():
                 (package / file_name).write_text(text, encoding="utf-8")
             (staging / "model").mkdir()
-            for file_name in ("config.json", "model.onnx", "README.md"):
-                shutil.copyfile(exported / file_name, staging / "model" / file_name)
+            for file_name in ("config.json", "model.onnx", "README.md", RUN_RECORD):
+                if (exported / file_name).is_file():  # a run without a record: the page says so
+                    shutil.copyfile(exported / file_name, staging / "model" / file_name)
             (staging / "examples").mkdir()
             for wav in examples:
                 shutil.copyfile(wav, staging / "examples" / wav.name)

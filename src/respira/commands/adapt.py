@@ -103,6 +103,9 @@ def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
     from ..utils.files import is_occupied
 
     source = Path(model).expanduser()
+    from ..pretrained import check_not_shipped
+
+    check_not_shipped(output_dir, "write a model in it: give another --output_dir")
     if source.is_dir() and output_dir.resolve() == source.resolve():
         raise ValueError(f"--output_dir {output_dir} is MODEL itself; the adapted model needs a new folder")
     if output_dir.exists() and not output_dir.is_dir() and not overwrite:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
-from ..utils.tables import format_number, format_table
+from ..utils.tables import format_percent, format_table
 from .adapt import adapt_on_split, add_adaptation_options, check_options
 from .evaluate_events import TASKS, event_corpora, run_events
 from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
@@ -48,8 +48,10 @@ the recordings are resampled and low-passed as the model's training recordings w
 config.json); multi-label models decide at the model's thresholds (config.decision_thresholds, tuned on
 validation when the checkpoint was selected), as training's test scoring and respira predict do.
 
-writes to --output_dir (default: MODEL/evaluation_<split> for a local model folder,
-./evaluation_<split> for a Hub id): metrics.json (NaN as null; with the all-normal and class-prior
+writes to --output_dir (default: ./evaluation_<split> in the current folder: evaluating never changes
+what a model folder claims unless asked; --record writes MODEL/evaluation_<split> instead, and the card,
+respira export and predict's sites line then show it; respira's shipped detector is read-only to every
+command): metrics.json (NaN as null; with the all-normal and class-prior
 baselines of the split), cycle_predictions.csv, confusion_matrix.png, embedding_projection.png,
 add_properties.json, and per label (crackle, wheeze) roc_curves.png and precision_recall_curves.png
 with the model's operating point, and (multi-label models) threshold_curves.png: sensitivity,
@@ -61,9 +63,9 @@ recording (--aggregation max, or topk_mean --top_k K) and decided at the model's
 (config.decision_thresholds, else 0.5). Writes metrics.json (per-label sensitivity, specificity,
 AUC and the ICBHI-style score, overall and per filter mode, with patient-level bootstrap 95%
 intervals; and which weights it scored), recording_predictions.csv and the curve plots (per
-recording) to --output_dir (default: MODEL/evaluation_kauh). There, respira export and push put the
-scores on the model card (External validation) while they are of the folder's own weights and
-thresholds, and warn when they leave them off.
+recording) to --output_dir (default: ./evaluation_kauh; --record: MODEL/evaluation_kauh). Recorded in
+MODEL, respira export and push put the scores on the model card (External validation) while they are of
+the folder's own weights and thresholds, and warn when they leave them off.
 
 --task events (--dataset icbhi or sprsound, --data_dir): where, not only whether. Every recording of
 --split (ICBHI: test of the split options; SPRSound: test = inter_test and intra_test) goes through the
@@ -73,7 +75,7 @@ the model's thresholds and event settings) and is scored against the corpus's re
 (onset collar 0.2 s, offset collar max(0.2 s, 20 % of the length)) and segment-based (1 s) F1 and error
 rate and sed_scores_eval's PSDS, per label, overall and per official part, with patient-bootstrap
 intervals and the no-events and all-positive baselines. Writes metrics.json, events.csv and
-references.csv to --output_dir (default: MODEL/events_<dataset>).
+references.csv to --output_dir (default: ./events_<dataset>; --record: MODEL/events_<dataset>).
 
 progress goes to standard error: a bar on a terminal, one line per stage otherwise; none when
 HF_HUB_DISABLE_PROGRESS_BARS=1, HF_DATASETS_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1.
@@ -146,7 +148,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="seed of the validation / patient split (default: the run's, else 0); kauh: of the bootstrap",
     )
-    parser.add_argument("--output_dir", help="report folder (default: MODEL/evaluation_<split>)")
+    parser.add_argument(
+        "--output_dir",
+        help="report folder (default: ./evaluation_<split or dataset> in the current folder, never MODEL)",
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write the report into MODEL instead (MODEL/evaluation_<split or dataset>): the folder then "
+        "claims it, on its card and in predict's sites line (refused for respira's shipped detector)",
+    )
     parser.add_argument("--batch_size", type=int, default=16)
     add_flag_pair(
         parser,
@@ -201,16 +212,17 @@ def _what_is_scored(spec: CorpusSpec) -> str:
 
 
 def results_table(metrics: dict[str, Any]) -> str:
-    """A table of the headline scores, each flagged when it does not beat its trivial baseline."""
+    """A table of the headline scores in % (the baselines' among them), each flagged when it does not beat
+    its trivial baseline."""
     from ..metrics.baselines import flags_by_key
 
     flags = flags_by_key(metrics.get("below_baseline"))
     rows = [
-        (label, format_number(metrics[key], 4, missing="n/a"), flags.get(key, ""))
+        (label, format_percent(metrics[key]), flags.get(key, ""))
         for key, label in TABLE_KEYS
         if key in metrics
     ]
-    return format_table(rows, align="<<<", indent="  ")
+    return format_table(rows, ("score", "%", ""), align="<><", indent="  ")
 
 
 def _run_record(model: str):
@@ -314,7 +326,7 @@ def run(args: argparse.Namespace) -> Path:
     from ..reports.report_folder import check_report_target
     from ..training.splits.evaluation_splits import check_split, load_split
 
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, args.split)
+    output_dir = default_output_dir(args, args.split)
     check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
     if args.adapt and args.thresholds is not None:

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from ..data.corpora import CorpusSpec, corpus_names, get_corpus
-from .evaluate_external import WINDOW_DEFAULTS, chosen_splits, load_splits
+from .evaluate_external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_splits
 
 __all__ = ["TASKS", "event_corpora", "run_events"]
 
@@ -55,9 +55,7 @@ def run_events(args: argparse.Namespace, spec: CorpusSpec) -> Path:
 
     _check(args, spec)
     splits = chosen_splits(spec, args.split)
-    model_folder = Path(args.model).expanduser()
-    default = (model_folder if model_folder.is_dir() else Path()) / f"events_{spec.name}"
-    output_dir = Path(args.output_dir) if args.output_dir else default
+    output_dir = default_output_dir(args, spec.name, prefix="events")
     check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
     recordings = load_splits(spec, args, config, "recordings", splits)

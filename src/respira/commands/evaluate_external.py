@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.corpora import CorpusSpec
+from ..utils.tables import format_percent, format_score
 from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import adapt_on_split, check_options
 from .options import aggregation_options
@@ -29,9 +30,32 @@ WINDOW_DEFAULTS: dict[str, Any] = {
 and their defaults; an ICBHI evaluation refuses them."""
 
 
-def default_output_dir(model: str, split: str) -> Path:
-    folder = Path(model).expanduser()
-    return (folder if folder.is_dir() else Path()) / f"evaluation_{split}"
+def default_output_dir(args: argparse.Namespace, name: str, prefix: str = "evaluation") -> Path:
+    """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``
+    (the model folder then claims it: :func:`respira.pretrained.recorded_evaluations`); otherwise
+    ``./<prefix>_<name>`` in the current folder, never into the model folder unasked. The installed
+    shipped detector is refused either way (one line)."""
+    from ..pretrained import BUILD_RECORD, check_not_shipped
+
+    if getattr(args, "record", False):
+        if args.output_dir:
+            raise ValueError(
+                f"--record writes MODEL/{prefix}_{name}; --output_dir {args.output_dir} writes elsewhere: "
+                "give one of them"
+            )
+        folder = Path(args.model).expanduser()
+        if not folder.is_dir():
+            raise ValueError(f"--record writes into a local model folder; {args.model} is none")
+        check_not_shipped(folder, "record an evaluation in it: write the report")
+        if (folder / BUILD_RECORD).is_file():
+            raise ValueError(
+                f"--record: {folder} was built by make detector and claims only the evaluations its "
+                f"{BUILD_RECORD} lists; write the report elsewhere (--output_dir)"
+            )
+        return folder / f"{prefix}_{name}"
+    output = Path(args.output_dir) if args.output_dir else Path(f"{prefix}_{name}")
+    check_not_shipped(output, "write a report in it: write it")
+    return output
 
 
 def _check_external_options(args: argparse.Namespace, spec: CorpusSpec) -> None:
@@ -79,7 +103,7 @@ def run_external(args: argparse.Namespace, spec: CorpusSpec) -> Path:
     _check_external_options(args, spec)
     splits = chosen_splits(spec, args.split)
     args.aggregation, top_k = aggregation_options(args)
-    output_dir = Path(args.output_dir) if args.output_dir else default_output_dir(args.model, spec.name)
+    output_dir = default_output_dir(args, spec.name)
     check_report_target(output_dir)  # before any work
     spec.check_folder(args.data_dir)
     if spec.labels == "recording":
@@ -178,8 +202,9 @@ def run_events(
     flag = flags_by_key(events.get("below_baseline")).get("icbhi_score", "")
     print(
         f"{args.model} on {spec.label} ({', '.join(splits)}): {events['num_examples']} events, ICBHI score "
-        f"{events['icbhi_score']:.3f} (Se {events['sensitivity']:.3f}, Sp {events['specificity']:.3f})"
-        + (f"  {flag}" if flag else "")
+        f"{format_percent(events['icbhi_score'])} % (Se {format_percent(events['sensitivity'])}, "
+        f"Sp {format_percent(events['specificity'])}) vs all-normal "
+        f"{format_percent(events.get('baseline_all_normal_icbhi_score'))}" + (f"  {flag}" if flag else "")
     )
     print(challenge_table(metrics))
     print("per recording (Poor Quality records left out):")
@@ -203,26 +228,24 @@ def _print_withheld(metrics: dict[str, Any]) -> None:
 def challenge_table(metrics: dict[str, Any]) -> str:
     """The challenge's tasks: SE, SP, Score with intervals, and the baselines' Scores, per group."""
     from ..metrics.baselines import flags_by_key
-    from ..utils.tables import format_number, format_table
+    from ..utils.tables import format_table
 
     flags = flags_by_key(metrics.get("below_baseline"))
     rows = []
     for task, groups in metrics["tasks"].items():
         for group, values in groups.items():
-            low, high = values["ci"]["score"]
             rows.append(
                 (
                     f"task {task}",
                     group,
                     str(values["n"]),
-                    format_number(values["se"], 3, missing="n/a"),
-                    format_number(values["sp"], 3, missing="n/a"),
-                    f"{format_number(values['score'], 3, missing='n/a')} [{format_number(low, 3)}, "
-                    f"{format_number(high, 3)}]",
-                    format_number(values["baseline_all_normal_score"], 3, missing="n/a"),
-                    format_number(values["baseline_class_prior_score"], 3, missing="n/a"),
+                    format_percent(values["se"]),
+                    format_percent(values["sp"]),
+                    format_score(values["score"], values["ci"]["score"]),
+                    format_percent(values["baseline_all_normal_score"]),
+                    format_percent(values["baseline_class_prior_score"]),
                     flags.get(f"tasks.{task}.{group}.score", ""),
                 )
             )
-    header = ("task", "group", "n", "SE", "SP", "Score [95% CI]", "all-normal", "class prior", "")
+    header = ("task", "group", "n", "SE %", "SP %", "Score % [95% CI]", "all-normal %", "class prior %", "")
     return format_table(rows, header, align="<<>>>>>><", indent="  ")

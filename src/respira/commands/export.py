@@ -15,14 +15,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--with_code",
         action="store_true",
+        default=None,
         help="ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
-        "where respira is not installed",
+        "where respira is not installed (default: when the folder already ships it)",
     )
     parser.add_argument(
         "--onnx",
         action="store_true",
+        default=None,
         help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-        "(needs pip install 'respira[onnx]')",
+        "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
     )
     parser.add_argument(
         "--space",

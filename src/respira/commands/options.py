@@ -37,7 +37,9 @@ def add_model_argument(
 
 
 def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
-    """The model a command with an optional ``MODEL`` runs, saying so on stderr when it is the default.
+    """The model a command with an optional ``MODEL`` runs, saying so on stderr when it is the default,
+    with the sites it serves (:func:`respira.pretrained.sites_line`), which it also says of a named model
+    folder that records them (a copy or an export of the shipped detector).
 
     ``files``: the name of the command's positional list of recordings. argparse gives ``MODEL`` the
     first positional whenever there are two or more; an existing file there is a recording (a model is a
@@ -55,6 +57,10 @@ def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
         setattr(args, files, [args.model, *getattr(args, files)])
         args.model = None
     if args.model is not None:
+        named = Path(args.model).expanduser()
+        sites = sites_line(named) if named.is_dir() else ""
+        if sites:  # a folder that records where it was scored (a copy of the shipped one, an export...)
+            print(f"model: {args.model}; it {sites}", file=sys.stderr)
         return args.model
     folder = default_detector_dir()
     sites = sites_line(folder)

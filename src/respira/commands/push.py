@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--onnx",
         action="store_true",
+        default=None,
         help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-        "(needs pip install 'respira[onnx]')",
+        "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
     )
     parser.add_argument(
         "--space",

@@ -31,8 +31,10 @@ OUT/recordings.parquet (or .csv with --format csv): one row per recording,
   duration (float64, seconds), sampling_rate (int32, the file's own Hz), channels (int32),
   verdict (string: normal, crackle, wheeze, both, or poor_quality for a model with a quality head),
   crackle and wheeze (float64, the recording's probabilities: its windows' aggregated as respira
-  predict --per_recording does), quality (float64, models with a quality head), error (string, why the
-  recording could not be screened; empty when it was). Columns a recording lacks are null.
+  predict --per_recording does), quality (float64, models with a quality head), warning (string, why
+  its verdict is not to be trusted: silent, clipped, shorter than one window, recorded below 4 kHz; null
+  when it is fine), error (string, why the recording could not be screened; empty when it was). Columns
+  a recording lacks are null.
 OUT/events.parquet with --events: path, onset, offset (float64, seconds), type (crackle or wheeze),
   confidence (float64), rule (string), as respira predict --events finds them (kept where the verdict
   holds them).
@@ -146,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     model_or_default(args)
     aggregation, top_k = aggregation_options(args)
     source = open_source(args.source, split=args.split, audio_column=args.audio_column)
+    source.check_not_empty(args.source)  # before the model loads or anything is written
     # cpu: gloo processes where there is no GPU (accelerate's multi-GPU launcher starts them on a CPU machine)
     state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
     apply_num_threads()

@@ -26,7 +26,9 @@ from huggingface_hub.repocard_data import eval_results_to_model_index
 from ..decision import has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
+from ..pretrained import SiteVerdict
 from ..run_record import RunRecord, SeedResult, SplitSize
+from ..utils.tables import PERCENT_DECIMALS
 from .card_external import ExternalValidation, external_eval_results
 from .card_fields import (
     ARCHITECTURE_KEYS,
@@ -37,6 +39,7 @@ from .card_fields import (
     MODEL_INDEX_METRICS,
     NOT_METRICS,
 )
+from .card_sites import site_eval_results
 
 __all__ = [
     "AUX_LOSS_NAMES",
@@ -133,8 +136,8 @@ class RespiraModelCardData(CardData):
     """SHA-256 (hex) of the folder's weight files (``checksums.sha256``), by file name."""
     external_validations: list[ExternalValidation] = field(default_factory=list)
     """Recording-level scores on corpora the model never saw (``respira evaluate --dataset CORPUS``)."""
-    site_verdicts: list[Any] = field(default_factory=list)
-    """Every site an exported folder was scored on, against all-normal
+    site_verdicts: list[SiteVerdict] = field(default_factory=list)
+    """Every site the folder's recorded evaluations scored it on, against all-normal
     (:func:`respira.pretrained.site_verdicts`)."""
     build_record: Mapping[str, Any] | None = None
     """``build_record.json`` of a detector built by ``make detector`` (recipe, inputs, library versions)."""
@@ -166,7 +169,7 @@ class RespiraModelCardData(CardData):
     def _set_encoder_source(self, source: str | None) -> None:
         if source:
             self.encoder_source = source
-        if self.base_model is None and source and _HUB_ID.match(source) and not Path(source).exists():
+        if self.base_model is None and source and _is_hub_origin(source):
             self.base_model = source
 
     def set_thresholds(self, thresholds: Any, tuned: bool = True) -> None:
@@ -339,8 +342,9 @@ class RespiraModelCardData(CardData):
         return f"respira {encoder}{method} on {data}"
 
     def eval_results(self) -> list[EvalResult]:
-        """``model-index`` results: ICBHI score, specificity and sensitivity on the test split, and the
-        ICBHI-style score of each external validation (in %)."""
+        """``model-index`` results (in %): ICBHI score, specificity and sensitivity on the test split, and
+        every site the folder's recorded evaluations scored (in domain and held out, each beside its
+        all-normal baseline; without them, each external validation's ICBHI-style score)."""
         results = []
         for name, label in MODEL_INDEX_METRICS.items():
             value = self.test_metrics.get(name)
@@ -349,7 +353,7 @@ class RespiraModelCardData(CardData):
             std = self.test_metrics_std.get(name)
             suffix = ""
             if std is not None and len(self.seeds) > 1:
-                suffix = f", mean over {len(self.seeds)} seeds, std {100 * std:.2f}"
+                suffix = f", mean over {len(self.seeds)} seeds, std {100 * std:.{PERCENT_DECIMALS}f}"
             results.append(
                 EvalResult(
                     task_type="audio-classification",
@@ -361,10 +365,13 @@ class RespiraModelCardData(CardData):
                     metric_type=HUB_METRIC_ID,
                     metric_args=HUB_METRIC_ARGS[name],
                     metric_name=f"Test {label} (%{suffix})",
-                    metric_value=round(100 * float(value), 2),
+                    metric_value=round(100 * float(value), PERCENT_DECIMALS),
                 )
             )
-        results.extend(external_eval_results(self.external_validations))
+        if self.site_verdicts:
+            results.extend(site_eval_results(self.site_verdicts))
+        else:
+            results.extend(external_eval_results(self.external_validations))
         return results
 
     def to_dict(self) -> dict[str, Any]:
@@ -383,6 +390,25 @@ class RespiraModelCardData(CardData):
         if results:
             data["model-index"] = eval_results_to_model_index(self.get_model_name(), results)
         return {key: value for key, value in data.items() if value is not None}
+
+
+def _is_hub_origin(source: str) -> bool:
+    """Whether an encoder checkpoint name is known to be a Hub model: a registered encoder family's
+    default Hub checkpoint, or a repo in the local Hub cache. A name shaped like a Hub id may be a local
+    folder where the model was trained (``checkpoints/efficientat_mn04``): the card's ``base_model`` (a Hub
+    link) names only a known Hub origin."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from ..models.encoders import encoder_specs
+
+    if not _HUB_ID.match(source) or Path(source).exists():
+        return False
+    if any(spec.default_checkpoint == source for spec in encoder_specs()):
+        return True
+    try:
+        return isinstance(try_to_load_from_cache(source, "config.json"), str)
+    except ValueError:
+        return False
 
 
 def _is_hub_id(name: str) -> bool:

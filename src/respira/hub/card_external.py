@@ -23,8 +23,8 @@ from huggingface_hub import EvalResult
 from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.corpora import CORPORA
-from ..decision import thresholds_of
 from ..metrics.baselines import icbhi_below_baselines
+from ..utils.tables import PERCENT_DECIMALS, format_score
 from .card_fields import HUB_METRIC_ARGS, HUB_METRIC_ID
 from .checksums import sha256_of
 
@@ -113,32 +113,12 @@ def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
     )
 
 
-def _left_out(metrics: Mapping[str, Any], weights: str | None, config: Any, trained_on: bool) -> str:
-    """Why an evaluation is not this model's out-of-sample result ("" when it is)."""
-    scored = metrics.get("model")
-    again = "run respira evaluate again to show it on the card"
-    if trained_on:
-        return "it scores recordings of a corpus this model was trained on: not an external validation"
-    if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
-        return f"it does not record which weights it scored; {again}"
-    if scored["weights_sha256"] != weights:
-        return f"it scored other weights than this folder's; {again}"
-    if scored.get("adapted"):
-        return "it scored the model adapted to those recordings (evaluate --adapt), not this one"
-    recorded = metrics.get("thresholds") or {}
-    if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
-        return f"it decided at other thresholds than this model's; {again}"
-    return ""
-
-
-def external_validations(
-    folder: str | Path, config: Any, trained_on: list[str]
-) -> tuple[list[ExternalValidation], list[str]]:
+def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
     """This model's external validations found in ``folder`` (``evaluation_<corpus>/metrics.json`` of
-    every registered recording-labelled corpus), and why each one left out was.
+    every registered recording-labelled corpus that the folder claims:
+    :func:`respira.pretrained.why_not_claimed`), and why each one left out was."""
+    from ..pretrained import why_not_claimed
 
-    ``config`` is the folder's model config (its thresholds); ``trained_on`` the corpora of its run.
-    """
     folder = Path(folder).expanduser()
     found, notes = [], []
     paths = {
@@ -146,12 +126,11 @@ def external_validations(
         for name, spec in CORPORA.items()
         if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json").is_file()
     }
-    weights = _weights_sha256(folder) if paths else None  # hashed only when there is something to check
     for name, path in paths.items():
         spec = CORPORA[name]
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
-            reason = _left_out(metrics, weights, config, name in trained_on)
+            reason = why_not_claimed(folder, path)
             if reason:
                 notes.append(f"{path}: left off the model card: {reason}")
                 continue
@@ -183,7 +162,7 @@ def external_validations(
 
 
 def _percent(value: float | None) -> str:
-    return "undefined" if value is None else f"{100 * value:.1f}"
+    return format_score(value, missing="undefined")
 
 
 def external_rows(validation: ExternalValidation) -> list[list[str]]:
@@ -191,13 +170,11 @@ def external_rows(validation: ExternalValidation) -> list[list[str]]:
     with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and wheeze AUC (in %)."""
     rows = []
     for group in validation.groups:
-        low, high = group.icbhi_score_ci
-        interval = f" ({_percent(low)}–{_percent(high)})" if low is not None and high is not None else ""
         rows.append(
             [
                 group.name,
                 f"{group.recordings} ({group.patients})",
-                _percent(group.icbhi_score) + interval,
+                format_score(group.icbhi_score, group.icbhi_score_ci, missing="undefined"),
                 _percent(group.specificity),
                 _percent(group.sensitivity),
                 _percent(group.auc_crackle),
@@ -219,7 +196,7 @@ def external_eval_results(validations: list[ExternalValidation]) -> list[EvalRes
             metric_type=HUB_METRIC_ID,
             metric_args=HUB_METRIC_ARGS["icbhi_score"],
             metric_name="External ICBHI-style score per recording (%)",
-            metric_value=round(100 * validation.overall.icbhi_score, 2),
+            metric_value=round(100 * validation.overall.icbhi_score, PERCENT_DECIMALS),
         )
         for validation in validations
         if validation.overall.icbhi_score is not None

@@ -7,12 +7,13 @@
   seed, hyper-parameters, parameter count, test and validation results);
 * ``model.safetensors``: its header, to count the stored tensors' values when the run folder has no
   record; its SHA-256 when the folder holds an evaluation to check (next);
-* ``evaluation_<corpus>/metrics.json`` of a recording-labelled corpus (``respira evaluate --dataset
-  kauh``): its external validation, while it is of this folder's weights and thresholds
-  (:mod:`respira.hub.card_external`);
+* the evaluations the folder records (:func:`respira.pretrained.recorded_evaluations`): every site it
+  was scored on, against all-normal (:func:`respira.pretrained.site_verdicts`), and the external
+  validation of a recording-labelled corpus (``respira evaluate --dataset kauh --record``) while it is of
+  this folder's weights and thresholds (:mod:`respira.hub.card_external`);
+* ``build_record.json``: the record of the ``make detector`` build that made it;
 * in an exported folder (:func:`render_folder_card`), also what the export wrote: ``model.onnx``, the
-  model's code (``auto_map``), ``checksums.sha256``, and the sites it was scored on
-  (:func:`respira.pretrained.site_verdicts`) with the record of the build that made it.
+  model's code (``auto_map``) and ``checksums.sha256``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.lora import has_adapter
+from ..pretrained import BUILD_RECORD, site_verdicts
 from ..run_record import RunRecord
 from .card_data import RespiraModelCardData
 from .card_external import StaleEvaluationWarning, external_validations
@@ -76,10 +78,13 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     record = RunRecord.load_if_present(run_dir)
     if record is not None:
         card.set_run_record(record)
-    card.external_validations, left_out = external_validations(run_dir, card_config, card.corpora)
+    card.external_validations, left_out = external_validations(run_dir)
     for reason in left_out:  # for whoever exports the folder, not for the card's readers
         warnings.warn(reason, StaleEvaluationWarning, stacklevel=2)
     card.adapter = has_adapter(run_dir)
+    card.site_verdicts = site_verdicts(run_dir)
+    build = _read_json(run_dir / BUILD_RECORD)
+    card.build_record = build if isinstance(build, Mapping) else None
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
@@ -98,7 +103,6 @@ def render_folder_card(
     the run record, the evaluations and the build record the folder holds; the same files give the same
     card, which is how a test checks that a committed card says only what its folder's files say.
     """
-    from ..pretrained import site_verdicts
     from .card_render import render_model_card
     from .onnx import ONNX_FILE
     from .remote_code import remote_code_files
@@ -110,9 +114,6 @@ def render_folder_card(
         card.code_requirements = list(remote_code_files(card.encoder_type or "").requirements)
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)
-    card.site_verdicts = site_verdicts(folder)
-    build = _read_json(folder / "build_record.json")
-    card.build_record = build if isinstance(build, Mapping) else None
     if adjust is not None:
         adjust(card)
     path = folder / "README.md"

@@ -23,9 +23,11 @@ from ..decision import validate_thresholds
 from ..dsp import DEFAULT_LOWPASS_ORDER
 from ..metrics.baselines import icbhi_below_baselines
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
+from ..utils.tables import format_percent
 from .card_data import RespiraModelCardData
 from .card_external import external_rows
 from .card_fields import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS
+from .card_sites import site_rows
 from .card_splits import split_description, split_rows, subset_note
 
 __all__ = ["MODEL_CARD_TEMPLATE", "render_model_card", "template_context"]
@@ -100,15 +102,12 @@ def _one_line(value: Any) -> str:
 
 
 def _percent(value: float | None) -> str:
-    return (
-        "undefined"
-        if value is None or (isinstance(value, float) and math.isnan(value))
-        else f"{100 * value:.2f}"
-    )
+    return format_percent(value, missing="undefined")
 
 
 def format_metric(name: str, value: float | None, std: float | None = None) -> str:
-    """``61.23`` or ``61.23 ± 0.89`` (percent); counts (``num_*``) as integers."""
+    """``61.2`` or ``61.2 ± 0.9`` (percent, :func:`respira.utils.tables.format_percent`); counts
+    (``num_*``) as integers."""
     if name.startswith("num_"):
         if value is None:
             return "undefined"
@@ -117,7 +116,7 @@ def format_metric(name: str, value: float | None, std: float | None = None) -> s
         return f"{value:.1f} ± {std:.1f}"
     text = _percent(value)
     if std is not None and value is not None and not math.isnan(std):
-        text += f" ± {100 * std:.2f}"
+        text += f" ± {_percent(std)}"
     return text
 
 
@@ -171,7 +170,7 @@ def result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
 
 def below_baseline_lines(card: RespiraModelCardData) -> list[str]:
     """The test headlines that do not beat their trivial baselines (:mod:`respira.metrics.baselines`), one
-    sentence each (values as fractions, as the baselines are)."""
+    sentence each (in %)."""
     return [entry.line() for entry in icbhi_below_baselines(card.test_metrics, where="test split")]
 
 
@@ -267,31 +266,20 @@ def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     return [(label, f"{t:g}") for label, t in zip(labels, thresholds, strict=False)]
 
 
-def site_rows(card: RespiraModelCardData) -> list[list[str]]:
-    """One row per site the model was scored on: site, protocol, what was scored, its ICBHI-style score
-    with the 95 % interval, the all-normal baseline of the same samples, and whether it serves there."""
-    rows = []
-    for verdict in card.site_verdicts:
-        interval = (
-            f" ({_percent(verdict.interval[0])}–{_percent(verdict.interval[1])})" if verdict.interval else ""
-        )
-        if not verdict.serves:
-            served = "**no**: not above all-normal"
-        elif verdict.shown_better:
-            served = "yes: interval above all-normal"
-        else:
-            served = "yes, but its interval reaches all-normal"
-        rows.append(
-            [
-                get_corpus(verdict.site).title,
-                verdict.protocol,
-                f"{verdict.count} {verdict.unit}",
-                _percent(verdict.score) + interval,
-                _percent(verdict.all_normal),
-                served,
-            ]
-        )
-    return rows
+def trained_on(card: RespiraModelCardData) -> tuple[int, int] | None:
+    """Cycles and patients the model learnt from (every recorded split but the test split), or ``None``
+    when the record has no split sizes."""
+    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
+    if not learnt:
+        return None
+    return sum(size.cycles for size in learnt), sum(size.patients or 0 for size in learnt)
+
+
+def held_out_titles(card: RespiraModelCardData) -> list[str]:
+    """The corpora the model was scored on and never trained on (its held-out sites), in order."""
+    titles = [get_corpus(v.site).title for v in card.site_verdicts if v.protocol == "held out"]
+    titles += [external.title for external in card.external_validations]
+    return list(dict.fromkeys(titles))
 
 
 def template_context(card: RespiraModelCardData) -> dict[str, Any]:
@@ -310,6 +298,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "model_name": card.get_model_name(),
         "model_id": card.model_id,
         "repo": card.model_id or REPO_PLACEHOLDER,
+        "repo_is_hub": card.model_id is not None,
         "is_multi_label": card.is_multi_label,
         "labels": [card.id2label[i] for i in sorted(card.id2label)],
         "encoder_name": encoder.display_name if encoder else (card.encoder_type or "unknown encoder"),
@@ -363,12 +352,16 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "citations": citations(card),
         "notes": card.notes,
         "external_validations": card.external_validations,
-        "site_rows": site_rows(card),
+        "site_rows": site_rows(card.site_verdicts),
+        "held_out_titles": held_out_titles(card),
+        "trained_on": trained_on(card),
+        "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
         "build_record": card.build_record,
         "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
         "remote_code": card.remote_code,
-        "code_requirements": card.code_requirements,
+        "code_requirements": [name for name in card.code_requirements if name != "torch"],
+        "code_needs_torch": "torch" in card.code_requirements,
         "onnx": card.onnx,
         "adapter": card.adapter,
         "checksums": sorted(card.checksums.items()),

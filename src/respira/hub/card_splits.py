@@ -34,11 +34,16 @@ def split_description(card: RespiraModelCardData) -> str:
     if card.split_strategy == "patient":
         fractions = card.data_options.get("patient_split_fractions") or (0.6, 0.2, 0.2)
         shares = "/".join(f"{100 * float(f):.0f}" for f in fractions)
+        tested = (
+            "the test split was scored once, at the end"
+            if float(fractions[-1]) > 0
+            else "there is no test split (0 % of the patients)"
+        )
         return (
             f"A **patient-wise train/validation/test split** ({shares} % of the patients, no patient in "
             "two splits, every class in every split), **not the official split**: results are not "
             "comparable with published official-split ICBHI scores. The validation split was used for "
-            "model selection only and the test split was scored once, at the end."
+            f"model selection only and {tested}."
         )
     if card.split_strategy == "patient_kfold":
         return (

@@ -1,17 +1,18 @@
 """Export a training run folder as a self-contained model folder (what goes to the Hub).
 
 The export holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (a default
-:class:`~respira.RespiraFeatureExtractor` one when the run has none), ``metrics.json`` (when the run has
-one), ``checksums.sha256`` (SHA-256 of the weight files, checked on load: :mod:`respira.hub.checksums`)
-and ``README.md`` (the rendered model card, which lists the checksums too). With ``with_code=True`` it
-also holds the model's code (:mod:`respira.hub.remote_code`), so plain transformers loads it with
-``trust_remote_code=True``, and with ``onnx=True`` an ONNX export (:mod:`respira.hub.onnx`) that runs
-with onnxruntime alone; the export of a LoRA run also holds its PEFT adapter (``adapter/``). Nothing
-else is copied: no ``training_args.bin``, optimizer state or checkpoints, and nothing is ever
-unpickled. The folder is written under a temporary sibling name,
-checked to load with ``AutoModelForAudioClassification.from_pretrained`` and only then renamed into
-place, so an interrupted or failed export never leaves a half-written folder (a later export to the
-same folder removes what a killed one left: :func:`respira.utils.files.staged_folder`).
+:class:`~respira.RespiraFeatureExtractor` one when the run has none), ``metrics.json``, the run and build
+records and the evaluations the run folder records (when it has them), ``checksums.sha256`` (SHA-256 of
+the weight files, checked on load: :mod:`respira.hub.checksums`) and ``README.md`` (the rendered model
+card, which lists the checksums too). With ``with_code=True`` it also holds the model's code
+(:mod:`respira.hub.remote_code`), so plain transformers loads it with ``trust_remote_code=True``, and
+with ``onnx=True`` an ONNX export (:mod:`respira.hub.onnx`) that runs with onnxruntime alone; the export
+of a LoRA run also holds its PEFT adapter (``adapter/``). Nothing else is copied: no
+``training_args.bin``, optimizer state or checkpoints, and nothing is ever unpickled. The folder is
+written under a temporary sibling name, checked to load with
+``AutoModelForAudioClassification.from_pretrained`` and only then renamed into place, so an interrupted
+or failed export never leaves a half-written folder (a later export to the same folder removes what a
+killed one left: :func:`respira.utils.files.staged_folder`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from ..models.lora import ADAPTER_FOLDER, has_adapter
+from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
 from ..utils.files import check_folder_target, staged_folder
 from .card_folder import card_data_from_run_dir
 from .card_render import render_model_card
@@ -36,6 +38,17 @@ PREPROCESSOR = "preprocessor_config.json"
 METRICS = "metrics.json"
 README = "README.md"
 EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README, CHECKSUM_FILE)
+RECORDS: tuple[str, ...] = ("respira_run.json", "trainer_state.json", BUILD_RECORD)
+"""What a folder records of the runs that made it, copied when present (the card reads them)."""
+
+
+def _read_config(folder: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _is_within(path: Path, other: Path) -> bool:
@@ -47,6 +60,7 @@ def _is_within(path: Path, other: Path) -> bool:
 
 
 def _check_output_dir(output_dir: Path, run_dir: Path, overwrite: bool) -> None:
+    check_not_shipped(output_dir, "export into it: give another output folder")
     if _is_within(output_dir, run_dir) or _is_within(run_dir, output_dir):
         raise ValueError(
             f"the output folder {output_dir} must be outside the run folder {run_dir} (and not contain it)"
@@ -120,8 +134,8 @@ def export_model(
     overwrite: bool = False,
     model_id: str | None = None,
     verify: bool = True,
-    with_code: bool = False,
-    onnx: bool = False,
+    with_code: bool | None = None,
+    onnx: bool | None = None,
 ) -> Path:
     """Write the Hub-ready model folder of ``run_dir`` to ``output_dir`` and return ``output_dir``.
 
@@ -137,9 +151,16 @@ def export_model(
             moving it into place (on by default); with ``with_code``, also check that the shipped code
             is self-contained (:func:`respira.hub.remote_code.check_remote_code`).
         with_code: ship the model's code and ``auto_map`` entries, so the folder also loads where
-            respira is not installed (``trust_remote_code=True``); the card says so.
+            respira is not installed (``trust_remote_code=True``); the card says so. ``None`` (the
+            default): when ``run_dir`` already ships it (``auto_map`` in its config), so an export of an
+            export keeps it.
         onnx: also write ``model.onnx`` (waveforms → probabilities, :func:`respira.hub.onnx.export_onnx`,
-            checked against the torch model with onnxruntime); the card says how to run it.
+            checked against the torch model with onnxruntime); the card says how to run it. ``None``
+            (the default): when ``run_dir`` holds one.
+
+    What the folder records travels with it: ``respira_run.json``, ``trainer_state.json``,
+    ``build_record.json`` and the evaluations it claims (:func:`respira.pretrained.recorded_evaluations`),
+    so the export's card says what the folder's card said (the sites it serves, how it was built).
 
     The export of a LoRA run also holds its PEFT adapter (``adapter/``, beside the merged weights), and
     its card says how to load it.
@@ -153,6 +174,10 @@ def export_model(
     output_dir = Path(output_dir).expanduser()
     _check_output_dir(output_dir, run_dir, overwrite)
     card_data = card_data_from_run_dir(run_dir, model_id=model_id)
+    if with_code is None:
+        with_code = "auto_map" in (_read_config(run_dir) or {})
+    if onnx is None:
+        onnx = (run_dir / ONNX_FILE).is_file()
     code = None
     if with_code:
         code = remote_code_files(_encoder_type(run_dir))
@@ -162,9 +187,13 @@ def export_model(
 
     # A hidden sibling (same file system: the final rename is atomic), renamed into place when complete.
     with staged_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir)) as staging:
-        for name in (CONFIG, WEIGHTS, METRICS):
+        for name in (CONFIG, WEIGHTS, METRICS, *RECORDS):
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, staging / name)
+        for evaluation in recorded_evaluations(run_dir):  # JSON only: the reports' plots stay behind
+            copy = staging / evaluation.relative_to(run_dir)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(evaluation, copy)
         if has_adapter(run_dir):  # a LoRA run's PEFT adapter (config and weights; its short README)
             shutil.copytree(run_dir / ADAPTER_FOLDER, staging / ADAPTER_FOLDER)
         if (run_dir / PREPROCESSOR).is_file():

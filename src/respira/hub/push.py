@@ -38,13 +38,13 @@ def push_run(
     revision: str | None = None,
     commit_message: str | None = None,
     with_code: bool = True,
-    onnx: bool = False,
+    onnx: bool | None = None,
 ) -> str:
     """Export ``run_dir`` (see :func:`respira.hub.export_model`) and upload it to the model repo ``repo_id``.
 
     ``with_code`` (on by default): ship the model's code, so the published model also loads with plain
     transformers and ``trust_remote_code=True`` where respira is not installed. ``onnx``: also upload
-    ``model.onnx`` (see :func:`respira.hub.onnx.export_onnx`).
+    ``model.onnx`` (see :func:`respira.hub.onnx.export_onnx`; ``None``: when ``run_dir`` holds one).
 
     Creates the repository when needed (``private`` applies only then) and, for a ``revision`` other
     than ``main``, the branch. Returns the URL of the model repository. An unreachable Hub or offline mode

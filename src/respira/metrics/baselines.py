@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..labels import NUM_CLASSES
+from ..utils.tables import format_percent
 from .icbhi import (
     NORMAL,
     _mean_defined,
@@ -133,18 +134,23 @@ class BelowBaseline:
     baseline_value: float
     lower_is_better: bool = False
 
+    def _shown(self, value: float) -> str:
+        """A score in percent (:func:`respira.utils.tables.format_percent`); an error rate (lower is
+        better, not a share: it can exceed 1) as the ratio it is."""
+        return f"{value:.3f}" if self.lower_is_better else format_percent(value)
+
     def flag(self) -> str:
         """The marker a table prints beside the number."""
         better = ", lower is better" if self.lower_is_better else ""
-        return f"BELOW BASELINE ({self.baseline} {self.baseline_value:.3f}{better})"
+        return f"BELOW BASELINE ({self.baseline} {self._shown(self.baseline_value)}{better})"
 
     def line(self) -> str:
         """One sentence: the score, the baseline it does not beat and what that baseline does."""
         verb = "is not below" if self.lower_is_better else "does not beat"
         meaning = BASELINE_MEANINGS.get(self.baseline, "a trivial classifier")
         return (
-            f"{self.headline} {self.value:.3f} {verb} the {self.baseline} baseline's "
-            f"{self.baseline_value:.3f} ({meaning})"
+            f"{self.headline} {self._shown(self.value)} {verb} the {self.baseline} baseline's "
+            f"{self._shown(self.baseline_value)} ({meaning})"
         )
 
     def to_dict(self) -> dict[str, Any]:

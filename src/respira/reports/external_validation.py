@@ -56,7 +56,7 @@ from ..metrics.recording_level import (
 )
 from ..utils.files import write_text_atomic
 from ..utils.progress import progress
-from ..utils.tables import format_number, format_table
+from ..utils.tables import format_percent, format_score, format_table
 from .curves import label_curve_figures
 from .evaluation import write_json
 from .figures import save_figures
@@ -303,21 +303,21 @@ def _write_predictions(
 
 
 def _cell(values: dict[str, Any], key: str) -> str:
-    interval = values.get("ci", {}).get(key, [None, None])
-    low, high = (format_number(bound, 2) for bound in interval)
-    return f"{format_number(values.get(key), 3)} [{low}, {high}]"
+    return format_score(values.get(key), values.get("ci", {}).get(key))
 
 
 def recording_level_table(metrics: dict[str, Any]) -> str:
-    """The scores of :func:`evaluate_recordings` as a console table, with their confidence intervals."""
+    """The scores of :func:`evaluate_recordings` as a console table in % with their confidence intervals,
+    the ICBHI-style score beside its all-normal baseline (what calling every recording normal scores)."""
     percent = round(100 * metrics["bootstrap"]["confidence"])
     header = [
         "group",
         "n",
         "label",
-        f"Se [{percent}% CI]",
-        f"Sp [{percent}% CI]",
-        f"AUC / score [{percent}% CI]",
+        f"Se % [{percent}% CI]",
+        f"Sp % [{percent}% CI]",
+        f"AUC / score % [{percent}% CI]",
+        "all-normal %",
         "",
     ]
     flags = flags_by_key(metrics.get("below_baseline"))
@@ -335,6 +335,7 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
                     _cell(values, "specificity"),
                     _cell(values, "auc"),
                     "",
+                    "",
                 ]
             )
             count = ""
@@ -347,7 +348,8 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
                 _cell(icbhi, "sensitivity"),
                 _cell(icbhi, "specificity"),
                 _cell(icbhi, "icbhi_score"),
+                format_percent(icbhi.get("baseline_all_normal_icbhi_score")),
                 flags.get(f"groups.{group}.icbhi.icbhi_score", ""),
             ]
         )
-    return format_table(rows, header, align="<<<<<<<", indent="  ")
+    return format_table(rows, header, align="<<<<<<><", indent="  ")

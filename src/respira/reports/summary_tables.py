@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..utils.tables import format_number, format_table
+from ..utils.tables import format_percent, format_table
 
 __all__ = ["device_table", "label_table"]
 
@@ -26,12 +26,12 @@ def label_table(metrics: dict[str, Any]) -> str:
         (
             name,
             f"{positives[name]} of {total}",
-            format_number(metrics.get(f"auc_{name}"), 3, missing="n/a"),
-            format_number(metrics.get(f"average_precision_{name}"), 3, missing="n/a"),
+            format_percent(metrics.get(f"auc_{name}")),
+            format_percent(metrics.get(f"average_precision_{name}")),
         )
         for name in MULTI_LABEL_NAMES
     ]
-    return format_table(rows, ("label", "positives", "AUC", "AP"), align="<>>>", indent="  ")
+    return format_table(rows, ("label", "positives", "AUC (%)", "AP (%)"), align="<>>>", indent="  ")
 
 
 def device_table(metrics: dict[str, Any], column: str = "device") -> str:
@@ -43,13 +43,13 @@ def device_table(metrics: dict[str, Any], column: str = "device") -> str:
             scores["num_examples"],
             scores["num_normal"],
             scores["num_abnormal"],
-            format_number(scores.get("specificity"), 3, missing="n/a"),
-            format_number(scores.get("sensitivity"), 3, missing="n/a"),
-            format_number(scores.get("icbhi_score"), 3, missing="n/a"),
+            format_percent(scores.get("specificity")),
+            format_percent(scores.get("sensitivity")),
+            format_percent(scores.get("icbhi_score")),
         )
         for name, scores in groups.items()
     ]
     if not rows:
         return ""
-    header = (column.replace("_", " "), "cycles", "normal", "abnormal", "Sp", "Se", "ICBHI score")
+    header = (column.replace("_", " "), "cycles", "normal", "abnormal", "Sp (%)", "Se (%)", "ICBHI score (%)")
     return format_table(rows, header, align="<>>>>>>", indent="  ")

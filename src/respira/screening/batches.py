@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import audio_header, read_audio
-from ..event_detection import plan_chunks, step_outputs
+from ..event_detection import chunk_waveforms, plan_chunks, step_outputs
 from ..inference import WindowPlan, run_windows
 from ..inference_form import runs_on_cpu
 from ..windows import window_count
@@ -115,7 +115,9 @@ def prepare(detector: Any, recording: Recording, *, events: bool = False) -> Pre
         check_length(detector, header.duration)
         rate = detector.sampling_rate
         waveform = read_audio(recording.data, rate, name=recording.path)
-        item.plan = detector.plan_windows(waveform, rate, name=recording.path)
+        item.plan = detector.plan_windows(
+            waveform, rate, name=recording.path, recorded_rate=header.sampling_rate
+        )
         if events:
             item.chunks = plan_chunks(detector.model, item.plan.samples)
     except (OSError, ValueError) as error:
@@ -261,7 +263,7 @@ def _with_events(
     def parts(item: Prepared) -> list[np.ndarray]:
         if item.plan is None or item.chunks is None:
             return []
-        return [item.plan.samples[start:stop] for start, stop, _ in item.chunks]
+        return chunk_waveforms(detector.config, item.plan.samples, item.chunks)
 
     def run(chunks: list[np.ndarray]) -> list[Any]:
         return step_outputs(detector.inference_model, chunks, batch_size)
@@ -323,5 +325,6 @@ def screen_rows(
                 crackle=prediction.crackle,
                 wheeze=prediction.wheeze,
                 quality=prediction.quality,
+                warning=prediction.warning,
             )
         yield item.row, item.events

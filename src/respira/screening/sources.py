@@ -80,6 +80,19 @@ class Source:
             return (self._row(i, self._dataset[i]) for i in range(index, len(self._dataset), count))
         return itertools.islice(self._listing(), index, None, count)
 
+    def check_not_empty(self, source: str) -> None:
+        """Raise a one-line ``ValueError`` naming ``source`` (as the user gave it) when it lists no
+        recording: a folder without audio files, an empty list, a split without rows."""
+        if next(iter(self.share()), None) is not None:
+            return
+        if self.kind == "folder":
+            found = f"no audio files ({', '.join(AUDIO_SUFFIXES)}) in the folder {source} or below it"
+        elif self.kind == "list":
+            found = f"the list {source} names no recordings"
+        else:
+            found = f"split {self._split} of {source} has no rows"
+        raise ValueError(f"nothing to screen: {found}")
+
     def __len__(self) -> int:
         """How many recordings a saved dataset holds (a listing's length is not known before it ends)."""
         if self.kind == "dataset" and hasattr(self._dataset, "__len__"):

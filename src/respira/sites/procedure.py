@@ -235,8 +235,8 @@ def fit_procedure(
     penalties: dict[str, list[int | None]] = {}
     heads = [_fit_heads(part, folds, label) if part.base_head is not None else {} for label in range(2)]
     for name in HEAD_CANDIDATES:
-        if name in chosen_names:
-            fits = [heads[label].get(name) for label in range(2)]
+        fits = [heads[label].get(name) for label in range(2)]
+        if name in chosen_names and any(f is not None for f in fits):  # else no row of its own either
             options[name] = [None if f is None else (f.probabilities, f.head) for f in fits]
             penalties[name] = [None if f is None else f.penalty for f in fits]
 

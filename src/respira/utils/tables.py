@@ -15,7 +15,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_number", "format_rows", "format_table"]
+__all__ = [
+    "PERCENT_DECIMALS",
+    "format_number",
+    "format_percent",
+    "format_rows",
+    "format_score",
+    "format_table",
+]
 
 COLUMN_GAP = "  "
 DECIMALS = 6
@@ -27,6 +34,35 @@ def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> st
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         return missing
     return f"{value:.{decimals}f}"
+
+
+PERCENT_DECIMALS = 1
+"""Every score a person reads (console, card, app, README) is a percentage with this many decimals."""
+TOO_NARROW = "interval of zero width: too few samples to mean anything"
+
+
+def format_percent(value: object, *, missing: str = "n/a") -> str:
+    """A score stored as a fraction in [0, 1] as a person reads it: ``0.5238`` -> ``52.4`` (percent,
+    :data:`PERCENT_DECIMALS` decimals); ``missing`` for ``None``, NaN and non-numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return missing
+    return f"{100 * value:.{PERCENT_DECIMALS}f}"
+
+
+def format_score(
+    value: object, interval: Sequence[object] | None = None, *, missing: str = "n/a", flag: bool = True
+) -> str:
+    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``. An interval whose ends print the
+    same (zero width: a tiny sample, or no variation left to resample) says so (``flag``), as it says
+    nothing about the score's uncertainty."""
+    text = format_percent(value, missing=missing)
+    if interval is None or len(interval) != 2 or any(format_percent(end) == "n/a" for end in interval):
+        return text
+    low, high = (format_percent(end) for end in interval)
+    text += f" [{low}, {high}]"
+    if flag and low == high:
+        text += f" ({TOO_NARROW})"
+    return text
 
 
 def format_table(

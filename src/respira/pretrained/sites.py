@@ -1,0 +1,279 @@
+"""What a model folder claims about the sites it was scored on, and the one rule for "it serves a site".
+
+A folder's claims are its *recorded* evaluations (:func:`recorded_evaluations`, :func:`why_not_claimed`):
+in a folder built by ``make detector`` (it has ``build_record.json``), the evaluation files that record
+lists with their SHA-256, and no other; in any other model folder, the ``evaluation_*`` folders ``respira
+evaluate --record`` wrote there (a plain ``respira evaluate`` writes outside the model folder) while they
+are of this model: its weights (by SHA-256) and thresholds, not adapted, on a corpus it was not trained
+on. A file added later, changed since, or of another model is no claim of the folder.
+
+:func:`site_verdicts` reads them back: per site, its score with its 95 % interval, the all-normal baseline
+of the same samples and each label's AUC with its interval. A site is *served* only when the interval's
+lower end lies above all-normal; a label whose AUC interval reaches 0.5 (chance) is *not detected* there.
+The card's table, ``respira predict``'s line (:func:`sites_line`), the README table and the app say it
+from these verdicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..decision import thresholds_of
+from ..utils.tables import format_percent, format_score
+
+__all__ = [
+    "BUILD_RECORD",
+    "CROSS_VALIDATION_FOLDER",
+    "LabelAuc",
+    "SiteVerdict",
+    "evaluation_digests",
+    "recorded_evaluations",
+    "site_verdicts",
+    "sites_line",
+    "why_not_claimed",
+]
+
+CROSS_VALIDATION_FOLDER = "evaluation_cross_validation"
+"""Where a model folder keeps the ``metrics.json`` of its recipe's patient-wise cross-validation."""
+BUILD_RECORD = "build_record.json"
+"""The record ``make detector`` writes into the folder it builds (inputs, versions, its evaluations)."""
+ALL_NORMAL = "baseline_all_normal_icbhi_score"
+CHANCE = 0.5
+LABELS = ("crackle", "wheeze")
+
+
+@dataclass(frozen=True)
+class LabelAuc:
+    """One label's threshold-free ranking on a site: its AUC and 95 % interval (``None``: none recorded)."""
+
+    label: str
+    auc: float
+    interval: tuple[float, float] | None
+
+    @property
+    def detected(self) -> bool | None:
+        """Its AUC interval lies above chance (``None`` without an interval: not known)."""
+        return None if self.interval is None else self.interval[0] > CHANCE
+
+
+@dataclass(frozen=True)
+class SiteVerdict:
+    """How the detector scored on one site, against the all-normal baseline of the same samples."""
+
+    site: str
+    """``icbhi``, ``kauh`` or ``sprsound``."""
+    protocol: str
+    """``in domain`` (new patients of a site it learnt from) or ``held out`` (a site it never heard)."""
+    unit: str
+    """What was scored: cycles, recordings or events."""
+    count: int
+    score: float
+    interval: tuple[float, float] | None
+    all_normal: float
+    aucs: tuple[LabelAuc, ...] = ()
+
+    @property
+    def serves(self) -> bool:
+        """It is shown to beat all-normal on this site: its 95 % interval's lower end lies above it."""
+        return self.interval is not None and self.interval[0] > self.all_normal
+
+    @property
+    def not_detected(self) -> tuple[LabelAuc, ...]:
+        """The labels whose AUC interval reaches chance (0.5) on this site."""
+        return tuple(auc for auc in self.aucs if auc.detected is False)
+
+    def described(self) -> str:
+        """``kauh recordings (held out: 52.4 [45.9, 58.2] vs all-normal 50.0)``."""
+        return (
+            f"{self.site} {self.unit} ({self.protocol}: {format_score(self.score, self.interval)} "
+            f"vs all-normal {format_percent(self.all_normal)})"
+        )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        return None
+    low, high = (_number(end) for end in value)
+    return None if low is None or high is None else (low, high)
+
+
+def _read(path: Path) -> Mapping[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, Mapping) else None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def evaluation_digests(folder: str | Path) -> dict[str, str]:
+    """SHA-256 of every ``evaluation_*/**/metrics.json`` of ``folder`` by relative path (what a build
+    records in ``build_record.json``'s ``evaluations``)."""
+    folder = Path(folder)
+    return {
+        path.relative_to(folder).as_posix(): _sha256(path)
+        for path in sorted(folder.glob("evaluation_*/**/metrics.json"))
+    }
+
+
+def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
+    """Why ``metrics`` (an evaluation in ``folder``) is not this model's out-of-sample result ("" when it
+    is): other weights, none recorded, the model adapted first, other thresholds, a corpus it learnt."""
+    again = "run respira evaluate --record again to claim it"
+    record = _read(folder / "respira_run.json") or {}
+    corpora = [
+        c.get("name") for c in (record.get("data") or {}).get("corpora") or [] if isinstance(c, Mapping)
+    ]
+    if corpus in (corpora or ["icbhi"]):
+        return "it scores recordings of a corpus this model was trained on: not an external validation"
+    scored = metrics.get("model")
+    if not isinstance(scored, Mapping) or not scored.get("weights_sha256"):
+        return f"it does not record which weights it scored; {again}"
+    weights = folder / "model.safetensors"
+    if not weights.is_file() or scored["weights_sha256"] != _sha256(weights):
+        return f"it scored other weights than this folder's; {again}"
+    if scored.get("adapted"):
+        return "it scored the model adapted to those recordings (evaluate --adapt), not this one"
+    recorded = metrics.get("thresholds")
+    if isinstance(recorded, Mapping):
+        config = _read(folder / "config.json") or {}
+        if (recorded.get("crackle"), recorded.get("wheeze")) != thresholds_of(config):
+            return f"it decided at other thresholds than this model's; {again}"
+    return ""
+
+
+def why_not_claimed(folder: str | Path, path: str | Path) -> str:
+    """Why the evaluation file ``path`` (``folder/evaluation_<corpus>/.../metrics.json``) is no claim of
+    the model folder ``folder`` ("" when it is one; see the module docstring)."""
+    folder, path = Path(folder).expanduser(), Path(path)
+    build = _read(folder / BUILD_RECORD)
+    name = path.relative_to(folder).as_posix()
+    if build is not None:
+        listed = build.get("evaluations")
+        if not isinstance(listed, Mapping) or name not in listed:
+            return f"{BUILD_RECORD} does not list it (a built folder claims only its build's evaluations)"
+        return "" if _sha256(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
+    evaluation = folder / path.relative_to(folder).parts[0]
+    metrics = _read(evaluation / "metrics.json")
+    if metrics is None:
+        return "it is not respira evaluate's metrics.json"
+    return _of_this_model(folder, evaluation.name.removeprefix("evaluation_"), metrics)
+
+
+def recorded_evaluations(folder: str | Path) -> list[Path]:
+    """The ``metrics.json`` files of the evaluations ``folder`` claims (see the module docstring)."""
+    folder = Path(folder).expanduser()
+    found = sorted(folder.glob("evaluation_*/**/metrics.json"))
+    return [path for path in found if not why_not_claimed(folder, path)]
+
+
+def _aucs(values: Mapping[str, tuple[Any, Any]]) -> tuple[LabelAuc, ...]:
+    found = []
+    for label, (auc, interval) in values.items():
+        if (value := _number(auc)) is not None:
+            found.append(LabelAuc(label, value, _pair(interval)))
+    return tuple(found)
+
+
+def _cross_validation(metrics: Mapping[str, Any]) -> SiteVerdict | None:
+    pooled = metrics.get("out_of_fold") or {}
+    score, baseline = _number(metrics.get("test_icbhi_score_mean")), _number(pooled.get(ALL_NORMAL))
+    if score is None or baseline is None:
+        return None
+    aucs = {
+        label: (metrics.get(f"test_auc_{label}_mean"), metrics.get(f"test_auc_{label}_ci95"))
+        for label in LABELS
+    }
+    interval = _pair(metrics.get("test_icbhi_score_ci95"))
+    count = int(pooled.get("cycles", 0))
+    return SiteVerdict("icbhi", "in domain", "cycles", count, score, interval, baseline, _aucs(aucs))
+
+
+def _recordings(site: str, records: Mapping[str, Any]) -> SiteVerdict | None:
+    """All recordings of ``respira evaluate --dataset kauh`` (or SPRSound's ``records``) per recording."""
+    overall = (records.get("groups") or {}).get("overall") or {}
+    icbhi = overall.get("icbhi") or {}
+    score, baseline = _number(icbhi.get("icbhi_score")), _number(icbhi.get(ALL_NORMAL))
+    if score is None or baseline is None:
+        return None
+    interval = _pair((icbhi.get("ci") or {}).get("icbhi_score"))
+    scores = {label: overall.get(label) or {} for label in LABELS}
+    aucs = {label: (found.get("auc"), (found.get("ci") or {}).get("auc")) for label, found in scores.items()}
+    count = int(overall.get("num_recordings", 0))
+    return SiteVerdict(site, "held out", "recordings", count, score, interval, baseline, _aucs(aucs))
+
+
+def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
+    """Every annotated event scored as a cycle (SPRSound's ``events/metrics.json``; no interval)."""
+    score, baseline = _number(events.get("icbhi_score")), _number(events.get(ALL_NORMAL))
+    if score is None or baseline is None:
+        return None
+    aucs = _aucs({label: (events.get(f"auc_{label}"), None) for label in LABELS})
+    count = int(events.get("num_examples", 0))
+    return SiteVerdict(site, "held out", "events", count, score, None, baseline, aucs)
+
+
+def _held_out(folder: Path, metrics: Mapping[str, Any], recorded: set[Path]) -> list[SiteVerdict]:
+    """The verdicts of one ``evaluation_<site>`` folder: per event (when it has events) and per recording."""
+    site = folder.name.removeprefix("evaluation_")
+    found = []
+    events_file = folder / "events" / "metrics.json"
+    if "events" in metrics and events_file in recorded and (events := _read(events_file)) is not None:
+        found.append(_events(site, events))
+    found.append(_recordings(site, metrics.get("records") or metrics))
+    return [verdict for verdict in found if verdict is not None]
+
+
+def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
+    """Every site the model in ``folder`` was scored on, from its recorded evaluations
+    (:func:`recorded_evaluations`): its cross-validation, then each ``evaluation_<corpus>/metrics.json``;
+    empty when it has none."""
+    folder = Path(folder).expanduser()
+    recorded = set(recorded_evaluations(folder))
+    verdicts = []
+    cross = folder / CROSS_VALIDATION_FOLDER / "metrics.json"
+    metrics = _read(cross) if cross in recorded else None
+    if metrics is not None and (verdict := _cross_validation(metrics)) is not None:
+        verdicts.append(verdict)
+    for path in sorted(path for path in recorded if path.parent.parent == folder):
+        if path.parent.name != CROSS_VALIDATION_FOLDER and (metrics := _read(path)) is not None:
+            verdicts.extend(_held_out(path.parent, metrics, recorded))
+    return verdicts
+
+
+def sites_line(folder: str | Path) -> str:
+    """One line saying, as the intervals say it, where the model is shown to beat calling every recording
+    normal, where it is not, and which labels it does not detect where (empty without evaluations)."""
+    verdicts = site_verdicts(folder)
+    if not verdicts:
+        return ""
+    served = [verdict.described() for verdict in verdicts if verdict.serves]
+    not_shown = [verdict.described() for verdict in verdicts if not verdict.serves]
+    parts = [f"serves {', '.join(served)}" if served else "serves no site it was scored on"]
+    if not_shown:
+        parts.append(f"not shown to beat calling every recording normal on {', '.join(not_shown)}")
+    for label in LABELS:
+        where = [
+            f"{verdict.site} {verdict.unit} (AUC {format_score(auc.auc, auc.interval)})"
+            for verdict in verdicts
+            for auc in verdict.not_detected
+            if auc.label == label
+        ]
+        if where:
+            parts.append(f"{label} not detected (AUC interval reaches chance, 50) on {', '.join(where)}")
+    return "; ".join(parts)
