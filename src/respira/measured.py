@@ -260,6 +260,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "onnx",
         "output",
         "output_dir",
+        "record",
         "overwrite",
         "per_recording",
         "plot",
