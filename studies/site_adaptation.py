@@ -9,12 +9,12 @@
    stay within a few CPU minutes, the recipe's ``cross_fit`` on request);
 2. the KAUH recordings (``--filter_mode``: one stethoscope filter, or all) are embedded once, in
    windows of 4 s every ``--hop`` s, by the functions ``respira adapt`` calls
-   (:func:`respira.hub.adaptation.window_embeddings`); every variant then only re-runs the head on
+   (:func:`respira.sites.adaptation.window_embeddings`); every variant then only re-runs the head on
    those embeddings, so the encoder (the cost) runs once. Variants, each scored per recording (max over
    its windows) with the ICBHI-style score and a patient-bootstrap interval as ``respira evaluate
    --dataset kauh`` does: the model as trained on ICBHI; ``adapt`` with ``head_norm`` (statistics of
    the KAUH window embeddings), ``prior_shift`` (EM from the run's ``label_priors``), both;
-3. few-shot calibration (:func:`respira.reports.calibration.learning_curve`, what ``respira calibrate``
+3. few-shot calibration (:func:`respira.sites.calibration.learning_curve`, what ``respira calibrate``
    reports): held-out score with thresholds tuned on n labelled KAUH patients, beside the thresholds
    before, for the model as trained and for the adapted one.
 
@@ -40,7 +40,6 @@ from _machine import cpu_name, load_average
 from respira.audio import read_audio
 from respira.data import read_kauh_index
 from respira.decision import thresholds_of
-from respira.hub.adaptation import head_norm_statistics, window_embeddings
 from respira.hub.loading import load_model
 from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import (
@@ -50,7 +49,8 @@ from respira.metrics.recording_level import (
     patient_bootstrap,
     recording_level_scores,
 )
-from respira.reports.calibration import LabelledSample, learning_curve
+from respira.sites.adaptation import head_norm_statistics, window_embeddings
+from respira.sites.calibration import LabelledSample, learning_curve
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -131,7 +131,8 @@ def test_the_entries_are_imported_from_the_package_root_on_first_use() -> None:
     code = (
         "import respira, sys; light = 'respira.api' not in sys.modules; "
         "print(light, respira.train is respira.api.train, respira.TrainedRun.__name__, "
-        "{'train', 'evaluate', 'TrainedRun', 'Evaluation'} <= set(respira.__all__))"
+        "{'train', 'evaluate', 'fit_site', 'TrainedRun', 'Evaluation', 'SiteFitResult'} "
+        "<= set(respira.__all__))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True", "TrainedRun", "True"]

@@ -30,9 +30,11 @@ __all__ = [
     "RespiraFeatureExtractor",
     "RespiraForAudioClassification",
     "RespiraModel",
+    "SiteFitResult",
     "TrainedRun",
     "__version__",
     "evaluate",
+    "fit_site",
     "train",
 ]
 
@@ -42,6 +44,8 @@ _LAZY: dict[str, str] = {
     "Evaluation": "api",
     "TrainedRun": "api",
     "evaluate": "api",
+    "fit_site": "api",
+    "SiteFitResult": "api",
     "train": "api",
 }
 """Names of the package imported from their module on first use (``import respira`` stays light)."""

@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .sites.fit_site import SiteFitResult
 from .training.run.trained import TrainedRun
 
 if TYPE_CHECKING:
     from .training.recipe.recipe import Recipe
 
-__all__ = ["Evaluation", "OptionError", "TrainedRun", "evaluate", "train"]
+__all__ = ["Evaluation", "OptionError", "SiteFitResult", "TrainedRun", "evaluate", "fit_site", "train"]
 
 RESUME_HINT = "respira.train(the same recipe and overrides, resume_from_checkpoint='last')"
 """What an interrupted :func:`train` says to continue the run (its checkpoints are kept)."""
@@ -128,6 +129,38 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
     source = model.output_dir if isinstance(model, TrainedRun) else model
     folder = Path(run_command(_parsed("evaluate", [os.fspath(source)], options))).absolute()
     return Evaluation(folder, json.loads((folder / METRICS_FILE).read_text(encoding="utf-8")))
+
+
+def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SiteFitResult:
+    """Fit a model to a site as ``respira fit-site [MODEL] --option value ...`` does; return the result.
+
+    Args:
+        model: a model folder, an exported folder, a Hub id or a
+            :class:`~respira.training.run.trained.TrainedRun`; ``None``: respira's shipped detector.
+        **options: ``respira fit-site``'s options (``respira fit-site --help``): ``data_dir=...`` and
+            ``output_dir=...`` (required), ``dataset="kauh"``, ``candidates=["as_is", "thresholds"]``,
+            ``outer_folds=5``, ``seed=0``, ``apply_anyway=True``, ``overwrite=True``, ``batch_size=8``.
+
+    Returns:
+        The :class:`~respira.sites.fit_site.SiteFitResult`: ``output_dir`` (``None`` when nothing was
+        written: the fit did not beat the model as is and all-normal out of sample, and ``apply_anyway``
+        was not given), ``written``, ``chosen`` per label, ``thresholds`` and ``scores`` (the nested
+        cross-validation's out-of-sample rows; ``score("chosen")``, ``score("as_is")``...).
+
+    Raises:
+        OptionError: an unknown option or a value it does not take, as ``respira fit-site`` refuses them.
+        ValueError: a sample or model fit-site cannot fit (one line), before any audio is read.
+
+    Example::
+
+        result = respira.fit_site(data_dir="my_site", output_dir="models/my_site")
+        result.written, result.chosen, result.score("chosen")
+    """
+    from .commands.fit_site import fit_from_args
+
+    source = model.output_dir if isinstance(model, TrainedRun) else model
+    positionals = [] if source is None else [os.fspath(source)]
+    return fit_from_args(_parsed("fit-site", positionals, options))
 
 
 def _parsed(command: str, positionals: Sequence[str], options: Mapping[str, Any]) -> argparse.Namespace:

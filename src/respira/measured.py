@@ -223,6 +223,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "adapt_window": (),
     "adapt_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
+    "candidates": (),
     "max_withheld": (Measurement("mixed", _QUALITY),),
 }
 """Each option that changes a model or its results: what BENCHMARKS.md measured of it (``()``: nothing)."""
@@ -259,6 +260,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "onnx",
         "output",
         "output_dir",
+        "record",
         "overwrite",
         "per_recording",
         "plot",
@@ -300,8 +302,8 @@ MECHANICAL: frozenset[str] = frozenset(
         "fold_stratify_by",
         "measure_on",
         "num_folds",
+        "outer_folds",
         "patient_split_fractions",
-        "repeats",
         "split_strategy",
         "stratify_by",
         "task",

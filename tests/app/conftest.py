@@ -45,7 +45,7 @@ def model_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def quality_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training-run folder of a tiny multi-label CNN given a quality head by ``fit_quality`` on synthetic
     recordings (:func:`tests.hub.test_quality.sample`: every fourth one loud noise, too poor to judge)."""
-    from respira.hub.quality import fit_quality
+    from respira.sites.quality import fit_quality
     from tests.hub.test_quality import sample
     from tests.hub.test_quality import tiny_model as tiny_quality_model
 

@@ -194,7 +194,7 @@ def _help(capsys, *command: str) -> str:
 def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
     for command in ("prepare", "evaluate", "calibrate", "adapt"):
         assert "wards" in _help(capsys, command).split("--dataset", 1)[1].split("}", 1)[0]
-    from respira.hub.adaptation import target_recordings
+    from respira.sites.adaptation import target_recordings
 
     assert sorted(target_recordings(wards, "wards")) == sorted(path.stem for path in wards.glob("*.wav"))
 
@@ -213,7 +213,10 @@ def test_the_help_texts_that_list_the_corpora_list_it(wards: Path, capsys) -> No
         ("calibrate",): [
             "the labelled sample (ICBHI layout, KAUH folder, SPRSOUND layout, LABELLED folder or WARDS "
             "folder)",
-            "KAUH, SPRSOUND, LABELLED or WARDS: recordings, 4 s windows every 2 s",
+        ],
+        ("fit-site",): [
+            "the labelled sample (ICBHI layout, KAUH folder, SPRSOUND layout, LABELLED folder or WARDS "
+            "folder)",
         ],
         ("adapt",): [
             "the target site's recordings (ICBHI, KAUH, SPRSOUND, LABELLED or WARDS folder)",
@@ -231,7 +234,7 @@ def test_calibrate_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
     wards: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import respira.hub.loading
-    from respira.reports.calibration import labelled_sample
+    from respira.sites.site_samples import read_site_recordings
 
     monkeypatch.setattr(respira.hub.loading, "load_model", lambda *args, **kwargs: pytest.fail("loaded"))
     output = tmp_path / "calibrated"
@@ -240,7 +243,7 @@ def test_calibrate_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
     try:
         assert main([*arguments, "--dataset", "cycles_too"]) == 2
         with pytest.raises(ValueError, match=r"^--dataset cycles_too: only icbhi's cycles are scored one by"):
-            labelled_sample(None, wards, "cycles_too")
+            read_site_recordings(wards, "cycles_too")
     finally:
         del CORPORA["cycles_too"]
     error = capsys.readouterr().err.strip()

@@ -198,17 +198,19 @@ def test_calibrate_tunes_thresholds_on_its_recordings(shared_site: Path, tmp_pat
     output = tmp_path / "calibrated"
     code = main(
         ["calibrate", str(model), "--dataset", "labelled", "--data_dir", str(shared_site), "--output_dir",
-         str(output), "--bootstrap", "5", "--repeats", "2", "--apply_anyway"]
+         str(output), "--outer_folds", "2", "--apply_anyway"]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    report = json.loads((output / "calibration.json").read_text())
-    assert (report["unit"], report["examples"], report["patients"]) == ("recording", len(ROWS), len(PATIENTS))
+    assert "respira calibrate is respira fit-site --candidates as_is thresholds" in capsys.readouterr().err
+    record = json.loads((output / "site_fit.json").read_text())
+    assert (record["recordings"], record["units"]) == (len(ROWS), len(PATIENTS))
+    assert record["candidates"] == ["as_is", "thresholds"]
 
 
 def test_quality_measures_its_recordings_and_refuses_to_learn_from_them(
     shared_site: Path, tmp_path: Path, capsys
 ) -> None:
-    from respira.hub.adaptation import target_recordings
+    from respira.sites.adaptation import target_recordings
 
     listed = target_recordings(shared_site, "labelled")
     assert listed == {row[0]: (shared_site / row[0]).resolve() for row in ROWS}

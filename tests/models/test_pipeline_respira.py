@@ -29,10 +29,10 @@ from respira.decision import class_scores, decide, decide_recording, flag_class_
 from respira.dsp import resample
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
-from respira.hub.quality import fit_quality
 from respira.inference import analysis_frame_samples, predict_files, predict_windows
 from respira.labels import CLASS_NAMES, MULTI_LABEL, WITHHELD_LABEL, classes_to_flags
 from respira.models.respira import RespiraAudioClassificationPipeline
+from respira.sites.quality import fit_quality
 from respira.windows import aggregate_windows
 
 from ..conftest import encode_aac

@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "predict",
     "screen",
     "adapt",
+    "fit_site",
     "calibrate",
     "quality",
     "export",

@@ -80,7 +80,7 @@ def add_adaptation_options(parser: argparse.ArgumentParser) -> None:
 
 
 def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of :func:`respira.hub.adaptation.adapt_model` from the shared options."""
+    """Keyword arguments of :func:`respira.sites.adaptation.adapt_model` from the shared options."""
     return {
         "methods": args.methods,
         "source_priors": args.source_priors,
@@ -91,8 +91,8 @@ def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_options(model: Any, args: argparse.Namespace) -> None:
     """Every adaptation option checked on the loaded model before any audio is read."""
-    from ..hub.adaptation import check_adaptation
     from ..inference import _window_samples
+    from ..sites.adaptation import check_adaptation
 
     check_adaptation(model, methods=args.methods, source_priors=args.source_priors)
     _window_samples(model, args.adapt_window, args.adapt_hop, 1)
@@ -118,8 +118,8 @@ def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..audio import read_audio
-    from ..hub.adaptation import adapt_model, target_recordings, write_adapted_model
     from ..hub.loading import load_model
+    from ..sites.adaptation import adapt_model, target_recordings, write_adapted_model
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
@@ -157,7 +157,7 @@ def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str
     """``--adapt``: adapt ``model`` in memory to the audio of the examples it is about to score (their
     labels are not read)."""
     from ..audio import decode_audio
-    from ..hub.adaptation import adapt_model
+    from ..sites.adaptation import adapt_model
 
     rate = int(model.config.sampling_rate)
     audio = split.select_columns(["audio"])

@@ -305,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
 def _adapt_on_files(model: Any, args: argparse.Namespace) -> None:
     """``--adapt``: adapt the loaded model to the FILEs (every one must be readable)."""
     from ..audio import read_audio
-    from ..hub.adaptation import adapt_model
+    from ..sites.adaptation import adapt_model
     from .adapt import adaptation_options, check_options
 
     if args.onnx or not hasattr(model, "head_norm"):

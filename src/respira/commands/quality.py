@@ -12,8 +12,9 @@ from .options import add_device_option, add_model_argument
 EPILOG = """\
 The recordings of --split (default train) of a corpus whose recordings carry a poor-quality flag
 (SPRSound: record label Poor Quality) are cut into 4-s windows every 2 s; a logistic regression on the
-model's pooled embeddings of the windows learns which recordings are too poor to judge (respira.hub.quality),
-its threshold chosen out of fold over patient groups. OUT is the model with a quality head: respira predict,
+model's pooled embeddings of the windows learns which recordings are too poor to judge
+(respira.sites.quality), its threshold chosen out of fold over patient groups. OUT is the model with a
+quality head: respira predict,
 Detector, evaluate and the ONNX export then give each window a quality probability and withhold the verdict
 (label poor_quality) on a recording whose windows' mean reaches the threshold. OUT/quality.json holds the
 fit: threshold, out-of-fold AUC, shares of poor and other recordings withheld; the model card gains a
@@ -60,9 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..audio import decode_audio
-    from ..hub.adaptation import write_derived_model
     from ..hub.loading import load_model
-    from ..hub.quality import fit_quality, measure_elsewhere, quality_card_section
+    from ..sites.adaptation import write_derived_model
+    from ..sites.quality import fit_quality, measure_elsewhere, quality_card_section
     from ..utils.progress import progress
     from ..utils.threads import apply_num_threads
     from .adapt import check_output
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _sites(specs: list[str]) -> dict[str, list[Path]]:
     """``--measure_on CORPUS=FOLDER`` values as ``{"CORPUS (FOLDER)": audio files}``."""
-    from ..hub.adaptation import target_recordings
+    from ..sites.adaptation import target_recordings
 
     sites = {}
     for spec in specs:

@@ -22,7 +22,7 @@ import json
 import math
 import struct
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +90,14 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     return card
 
 
-def render_folder_card(folder: str | Path, *, model_id: str | None = None) -> Path:
-    """Render the card of an exported model folder from its own files into its ``README.md``.
+def render_folder_card(
+    folder: str | Path,
+    *,
+    model_id: str | None = None,
+    adjust: Callable[[RespiraModelCardData], None] | None = None,
+) -> Path:
+    """Render the card of an exported model folder from its own files into its ``README.md``
+    (``adjust``: changes the card data before rendering, e.g. where the thresholds come from).
 
     What the export shipped (ONNX graph, the model's code, checksums) is read from the folder, as are
     the run record, the evaluations and the build record the folder holds; the same files give the same
@@ -109,6 +115,8 @@ def render_folder_card(folder: str | Path, *, model_id: str | None = None) -> Pa
         card.code_size = code_size(path.read_text(encoding="utf-8") for path in folder.glob("*.py"))
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)
+    if adjust is not None:
+        adjust(card)
     path = folder / "README.md"
     render_model_card(card).save(path)
     return path

@@ -1,223 +1,23 @@
-"""A quality verdict: learn when a recording is too poor to judge (``respira quality``).
-
-SPRSound's annotators marked recordings too poor to judge (record label ``Poor Quality``); a detector
-without a quality verdict calls them normal or not, with crackle and wheeze probabilities that mean
-nothing. :func:`fit_quality` gives a model a **quality head**: a linear read-out of the pooled embedding
-its classifier reads (``RespiraForAudioClassification.quality_head``), whose sigmoid is the probability
-that an input is too poor to judge.
-
-- Units: 4-s windows every 2 s of each labelled recording (the windows ``respira predict`` scores), each
-  labelled with its recording's label; a recording's quality probability is the **mean** over its windows.
-- Fit: per-feature standardisation, then an L2 logistic regression, class-balanced (poor recordings are
-  few: 39 of 641 in the SPRSound sample), ``C=0.01`` (strong regularisation: a few hundred recordings, a
-  few hundred features); the standardisation is folded into the linear layer.
-- Threshold: chosen **out of fold** (patient-grouped folds: no patient's recordings both fit and score
-  the threshold) as the recording score with the best Youden's J (sensitivity + specificity - 1 for
-  "poor"), or, given a largest share of the other recordings to withhold, the lowest score within it;
-  the out-of-fold AUC and how often the verdict is withheld (of poor recordings, of the others) at that
-  threshold are what the model's config and card report. The final head is fitted on every recording.
-
-Every consumer decides with :func:`respira.decision.withheld` (``config.quality["threshold"]``).
-"""
+"""Deprecated alias of :mod:`respira.sites.quality` (moved there: a site's fitting, adaptation and quality
+verdict live together in :mod:`respira.sites`); kept for one release."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
-from functools import partial
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+import importlib
+import warnings
+from typing import Any
 
-import numpy as np
-import pandas as pd
-import torch
-
-from ..decision import withheld
-from ..utils.progress import progress
-from .adaptation import window_embeddings
-
-if TYPE_CHECKING:
-    from ..models.respira import RespiraForAudioClassification
-
-__all__ = ["QualityFit", "fit_quality", "measure_elsewhere", "quality_card_section"]
-
-REGULARISATION = 0.01
-"""The logistic regression's ``C`` (inverse L2 strength)."""
+NEW_HOME = "respira.sites.quality"
 
 
-@dataclass(frozen=True)
-class QualityFit:
-    """What :func:`fit_quality` found: the ``threshold``, the out-of-fold ``auc`` (%) and shares (%) of
-    poor and other recordings withheld at it, and what it was fitted on."""
-
-    threshold: float
-    auc: float
-    withheld_poor: float
-    withheld_other: float
-    recordings: int
-    poor: int
-    patients: int
-    windows: int
-    folds: int
-    fitted_on: str
-    elsewhere: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per other site measured (:func:`measure_elsewhere`): ``recordings`` and the share (%) ``withheld``."""
-
-    def to_config(self) -> dict[str, Any]:
-        """``config.quality``: the threshold and the rest, as plain JSON values."""
-        return asdict(self)
-
-
-def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Weights and bias of the standardised, class-balanced L2 logistic regression, in ``x``'s units."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=REGULARISATION, class_weight="balanced", max_iter=3000)
-    model.fit(scaler.transform(x), y)
-    weights = model.coef_[0] / scaler.scale_
-    return weights, float(model.intercept_[0] - np.dot(weights, scaler.mean_))
-
-
-def _recording_scores(
-    x: np.ndarray, owner: np.ndarray, count: int, weights: np.ndarray, bias: float
-) -> np.ndarray:
-    window = 1.0 / (1.0 + np.exp(-(x @ weights + bias)))
-    return np.bincount(owner, weights=window, minlength=count) / np.bincount(owner, minlength=count)
-
-
-def _threshold(scores: np.ndarray, poor: np.ndarray, max_withheld_other: float | None) -> float:
-    """The recording score with the best Youden's J or, given ``max_withheld_other`` (%), the lowest one
-    that withholds at most that share of the other recordings."""
-    candidates = np.append(np.unique(scores), np.nextafter(1.0, 2.0))
-    rates = [withheld(scores, {"quality": {"threshold": min(t, 1.0)}}) for t in candidates]
-    if max_withheld_other is not None:
-        allowed = [
-            t for t, w in zip(candidates, rates, strict=True) if 100 * w[~poor].mean() <= max_withheld_other
-        ]
-        return float(min(allowed[0], 1.0))
-    j = [w[poor].mean() - w[~poor].mean() for w in rates]
-    return float(candidates[int(np.argmax(j))])
-
-
-def fit_quality(
-    model: RespiraForAudioClassification,
-    recordings: Sequence[np.ndarray],
-    poor: Sequence[bool],
-    patients: Sequence[Any],
-    *,
-    fitted_on: str,
-    folds: int = 5,
-    seed: int = 0,
-    window: float = 4.0,
-    hop: float = 2.0,
-    batch_size: int = 32,
-    max_withheld_other: float | None = None,
-) -> QualityFit:
-    """Give ``model`` a quality head fitted on ``recordings`` (mono, at the model's rate, not low-passed)
-    labelled ``poor`` (too poor to judge or not), the threshold chosen out of fold over ``folds``
-    patient groups (module docstring; ``max_withheld_other``: the lowest threshold that withholds at most
-    that percentage of the other recordings out of fold, instead of Youden's); set ``config.quality`` and
-    return the fit."""
-    from sklearn.metrics import roc_auc_score
-
-    from ..data.folds import patient_kfold
-
-    poor_array = np.asarray(poor, dtype=bool)
-    if len(recordings) != poor_array.size or poor_array.size != len(patients):
-        raise ValueError("recordings, poor and patients must have one entry per recording")
-    if poor_array.sum() < folds or (~poor_array).sum() < folds:
-        raise ValueError(
-            f"fitting a quality verdict needs at least {folds} recordings of each kind, got "
-            f"{int(poor_array.sum())} too poor to judge and {int((~poor_array).sum())} others"
-        )
-    embedded = [
-        window_embeddings(model, [waveform], window=window, hop=hop, batch_size=batch_size)
-        for waveform in progress(recordings, "quality: embedding the windows", unit="recording")
-    ]
-    with torch.no_grad():
-        x = model.head_input(torch.from_numpy(np.concatenate(embedded)).float()).numpy().astype(np.float64)
-    owner = np.repeat(np.arange(len(recordings)), [len(e) for e in embedded])
-    index = pd.DataFrame({"patient_id": list(patients), "label": poor_array.astype(int)})
-    fold = patient_kfold(index, folds, seed=seed, stratify_by="label", require_all="label").to_numpy()
-    out_of_fold = np.zeros(len(recordings))
-    for held in range(folds):
-        fit_rows = ~np.isin(owner, np.flatnonzero(fold == held))
-        weights, bias = _logistic(x[fit_rows], poor_array[owner[fit_rows]])
-        scores = _recording_scores(x, owner, len(recordings), weights, bias)
-        out_of_fold[fold == held] = scores[fold == held]
-    threshold = _threshold(out_of_fold, poor_array, max_withheld_other)
-    decided = withheld(out_of_fold, {"quality": {"threshold": threshold}})
-    weights, bias = _logistic(x, poor_array[owner])
-    head = torch.nn.Linear(x.shape[1], 1).to(device=model.device, dtype=model.dtype)
-    with torch.no_grad():
-        head.weight.copy_(torch.from_numpy(weights).to(head.weight)[None])
-        head.bias.fill_(bias)
-    model.quality_head = head
-    result = QualityFit(
-        threshold=threshold,
-        auc=100 * float(roc_auc_score(poor_array, out_of_fold)),
-        withheld_poor=100 * float(np.mean(decided[poor_array])),
-        withheld_other=100 * float(np.mean(decided[~poor_array])),
-        recordings=len(recordings),
-        poor=int(poor_array.sum()),
-        patients=int(np.unique(np.asarray(patients)).size),
-        windows=int(x.shape[0]),
-        folds=folds,
-        fitted_on=fitted_on,
+def __getattr__(name: str) -> Any:
+    """Every name of :data:`NEW_HOME`, with a ``DeprecationWarning`` (imported by name: the new home is
+    in a higher layer)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    warnings.warn(
+        f"{__name__} is deprecated (removed in the next release): import {name} from {NEW_HOME}",
+        DeprecationWarning,
+        stacklevel=2,
     )
-    model.config.quality = result.to_config()
-    return result
-
-
-def measure_elsewhere(
-    model: RespiraForAudioClassification,
-    fit: QualityFit,
-    sites: dict[str, list[Path]],
-    *,
-    batch_size: int = 32,
-) -> QualityFit:
-    """``fit`` with how often ``model`` (its quality head fitted) withholds its verdict on the recordings
-    of each other site (``{name: audio files}``; 4-s windows every 2 s, a recording's windows' mean);
-    ``config.quality`` updated too."""
-    from ..inference import predict_files
-
-    elsewhere = {}
-    for name, files in sites.items():
-        shown = partial(progress, description=f"quality: measuring on {name}", unit="recording")
-        rows, errors = predict_files(model, files, batch_size=batch_size, track=shown)
-        if errors:
-            raise ValueError(errors[0][1])
-        quality = pd.DataFrame(rows).groupby("file", sort=False)["quality"].mean()
-        decided = withheld(quality.to_numpy(), model.config)
-        elsewhere[name] = {"recordings": len(files), "withheld": 100 * float(np.mean(decided))}
-    measured = replace(fit, elsewhere=elsewhere)
-    model.config.quality = measured.to_config()
-    return measured
-
-
-def quality_card_section(fit: QualityFit) -> str:
-    """The model card's section on the quality verdict."""
-    return (
-        "\n## Quality verdict\n\n"
-        f"This model withholds its verdict on a recording it judges too poor to judge: a quality head fitted "
-        f"by `respira quality` on {fit.fitted_on} ({fit.recordings} recordings of {fit.patients} patients, "
-        f"{fit.poor} marked too poor to judge) reads the pooled embedding of each 4-s window; a recording "
-        f"whose windows' mean probability reaches {fit.threshold:.3f} is labelled `poor_quality` instead of "
-        f"a verdict. Out of fold ({fit.folds} patient groups) it ranks poor recordings above the others "
-        f"with an AUC of {fit.auc:.1f} % and withholds the verdict on {fit.withheld_poor:.0f} % of the poor "
-        f"recordings and {fit.withheld_other:.0f} % of the others."
-        + (
-            " Elsewhere, where every recording was judged by its annotators, it withholds the verdict on "
-            + ", ".join(
-                f"{values['withheld']:.0f} % of {values['recordings']} recordings of {name}"
-                for name, values in fit.elsewhere.items()
-            )
-            + "."
-            if fit.elsewhere
-            else " Measured on one site only: how often it withholds elsewhere is not known until measured "
-            "there (`respira quality --measure_on NAME=FOLDER`)."
-        )
-        + "\n"
-    )
+    return getattr(importlib.import_module(NEW_HOME), name)

@@ -13,9 +13,9 @@ import torch
 from respira.cli import main
 from respira.decision import quality_threshold_of, withheld
 from respira.detector import Detector
-from respira.hub.quality import fit_quality, quality_card_section
 from respira.labels import MULTI_LABEL, WITHHELD_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
+from respira.sites.quality import fit_quality, quality_card_section
 
 from ..conftest import SHARED_DIR
 
@@ -219,7 +219,7 @@ def test_rows_read_back_from_a_file(fitted, tmp_path: Path):
 def test_a_largest_share_withheld_picks_the_lowest_threshold_within_it():
     """Out-of-fold scores of 8 others and 2 poor recordings: Youden's J picks the lowest score of the poor
     (both caught, one other withheld); at most 0 % of the others withheld moves above every other."""
-    from respira.hub.quality import _threshold
+    from respira.sites.quality import _threshold
 
     scores = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.9, 0.55, 0.95])
     poor = np.array([False] * 8 + [True, True])
@@ -229,7 +229,7 @@ def test_a_largest_share_withheld_picks_the_lowest_threshold_within_it():
 
 
 def test_how_often_it_withholds_elsewhere_goes_into_the_config_and_the_card(fitted, tmp_path: Path):
-    from respira.hub.quality import measure_elsewhere
+    from respira.sites.quality import measure_elsewhere
 
     model, fit = fitted
     recordings, poor, _ = sample(count=8, seed=2)

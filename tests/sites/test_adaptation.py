@@ -1,4 +1,4 @@
-"""Label-free adaptation (respira.hub.adaptation and ``respira adapt`` / ``predict --adapt`` /
+"""Label-free adaptation (respira.sites.adaptation and ``respira adapt`` / ``predict --adapt`` /
 ``evaluate --adapt``): head statistics equal numpy's on the target embeddings, thresholds are the EM
 prior shift of the adapted posteriors, the new folder is staged and says what it was adapted on."""
 
@@ -15,7 +15,10 @@ import torch
 from respira import RespiraConfig, RespiraForAudioClassification
 from respira.cli import main
 from respira.decision import thresholds_of
-from respira.hub.adaptation import (
+from respira.hub.loading import load_model
+from respira.labels import MULTI_LABEL, SINGLE_LABEL
+from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
+from respira.sites.adaptation import (
     DEFAULT_METHODS,
     MEASURED,
     RELIABLE_WINDOWS,
@@ -25,9 +28,6 @@ from respira.hub.adaptation import (
     head_norm_statistics,
     write_adapted_model,
 )
-from respira.hub.loading import load_model
-from respira.labels import MULTI_LABEL, SINGLE_LABEL
-from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
 from respira.wav import encode_wav
 
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
@@ -363,7 +363,7 @@ def test_every_number_the_adaptation_messages_quote_is_in_the_benchmark_sections
     import re
 
     from respira.commands.adapt import EPILOG
-    from respira.hub.adaptation import BENCHMARK_SECTIONS, NO_DEFAULT
+    from respira.sites.adaptation import BENCHMARK_SECTIONS, NO_DEFAULT
 
     text = (Path(__file__).resolve().parents[2] / "BENCHMARKS.md").read_text(encoding="utf-8")
     sections = ""

@@ -1,0 +1,142 @@
+"""``respira fit-site [MODEL] --data_dir SAMPLE --output_dir OUT``: make a model serve a site from a few of
+its labelled patients (:mod:`respira.sites.fit_site`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..data.corpora import corpus_names
+from .options import add_device_option, add_model_argument, corpus_list, model_or_default
+
+CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
+"""``--candidates``' choices (:data:`respira.sites.fit_site.CANDIDATES`, named here so that building the
+parser imports no fitting code)."""
+NOT_WRITTEN = 1
+"""Exit code when nothing was written (the fit did not beat the model as is and all-normal out of sample):
+a script that goes on to use OUT stops there."""
+
+EPILOG = """\
+The model runs once over every labelled recording (the 4-s windows every 2 s that predict cuts); then,
+per label (crackle, wheeze), fit-site fits and judges the candidates: as_is (the model), thresholds
+(re-tuned on the site), site_head (a regularised, class-balanced linear head on the encoder's embeddings,
+Platt-scaled, its threshold cross-fitted per recording) and anchored_head (the same, starting from the
+model's own head). The choice per label is made by inner cross-validation, and the whole procedure is
+scored by nested patient-wise cross-validation: out-of-sample per-recording scores with patient-bootstrap
+intervals beside all-normal. Units are patients (the corpus's patient column; a labelled folder without a
+`patient` column makes each recording its own unit, and the output says so).
+
+OUT (a complete model folder in Hub layout, like the shipped detector: safetensors, config with the new
+thresholds, ONNX, remote code, card, site_fit.json, nested_cv.csv, learning_curve.csv/.png) is written
+only when the chosen procedure beats both the model as is and calling every recording normal out of
+sample. Otherwise fit-site prints one line with those numbers, writes nothing and exits with code 1;
+--apply_anyway writes it, flagged in its card and config.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fit-site",
+        help="make a model serve a site: fit it on a few labelled patients, judged out of sample",
+        description="Fit a model to a site's labelled recordings (per label: as is, re-tuned thresholds or a "
+        "site head), judge the choice by nested patient-wise cross-validation, and write the fitted model "
+        "folder when it beats the model as is and all-normal out of sample.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_argument(parser, optional=True)
+    add_fit_site_options(parser, candidates=True)
+    parser.set_defaults(handler=run)
+
+
+_FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
+"""What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
+
+
+def add_fit_site_options(
+    parser: argparse.ArgumentParser, *, candidates: bool, dataset: str = "labelled"
+) -> None:
+    """The options ``fit-site`` shares with ``calibrate`` (its alias; ``candidates``: ``--candidates``;
+    ``dataset``: ``--dataset``'s default)."""
+    sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
+    parser.add_argument("--data_dir", required=True, help=f"the labelled sample ({sample})")
+    parser.add_argument(
+        "--dataset",
+        choices=corpus_names(),
+        default=dataset,
+        help=f"layout of --data_dir (default: {dataset}"
+        + (", a folder with labels.csv)" if dataset == "labelled" else ")"),
+    )
+    parser.add_argument("--output_dir", required=True, help="folder to create for the fitted model")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument(
+        "--apply_anyway",
+        action="store_true",
+        help="write the model even when, out of sample, it does not beat the model as is and all-normal "
+        "(flagged in its card and config)",
+    )
+    if candidates:
+        parser.add_argument(
+            "--candidates",
+            nargs="+",
+            choices=CANDIDATE_NAMES,
+            help="procedures to choose from per label (default: all; as_is and thresholds only for a model "
+            "whose head cannot take a site head)",
+        )
+    parser.add_argument("--outer_folds", type=int, default=5, help="outer folds of the nested CV (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and the bootstrap (default 0)")
+    parser.add_argument("--batch_size", type=int, help="windows per forward pass (default: 8 CPU, 64 GPU)")
+    add_device_option(parser)
+
+
+def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None = None):
+    """Run the fit the parsed options describe and return its
+    :class:`~respira.sites.fit_site.SiteFitResult` (what :func:`respira.fit_site` returns)."""
+    from ..sites.fit_site import fit_site_folder
+    from ..utils.threads import apply_num_threads
+
+    apply_num_threads()
+    model = model_or_default(args)
+    return fit_site_folder(
+        model,
+        args.data_dir,
+        args.output_dir,
+        dataset=args.dataset,
+        apply_anyway=args.apply_anyway,
+        outer_folds=args.outer_folds,
+        seed=args.seed,
+        candidates=candidates if candidates is not None else getattr(args, "candidates", None),
+        batch_size=args.batch_size,
+        overwrite=args.overwrite,
+        device=args.device,
+        say=lambda line: print(line, file=sys.stderr),
+    )
+
+
+def report(result) -> int:
+    """Print what the fit did; the exit code (:data:`NOT_WRITTEN` when nothing was written)."""
+    if not result.written:
+        print(
+            f"nothing written: {result.line()}; the chosen procedure must beat both out of sample "
+            "(--apply_anyway writes it, flagged)",
+            file=sys.stderr,
+        )
+        return NOT_WRITTEN
+    print(result.line())
+    seconds, audio = result.record["seconds"], result.record["audio_seconds"]
+    print(
+        f"  {audio:.0f} s of audio embedded in {seconds['embedding']:.0f} s; the candidates fitted and "
+        f"judged in {seconds['fitting']:.0f} s"
+    )
+    if result.record["applied_anyway"]:
+        print("  written as --apply_anyway asked, although it does not beat both out of sample (flagged)")
+    thresholds = ", ".join(f"{t:.3f}" for t in result.thresholds)
+    print(
+        f"wrote {result.output_dir} (thresholds {thresholds}; site_fit.json, nested_cv.csv, "
+        "learning_curve.png)"
+    )
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return report(fit_from_args(args))

@@ -1,0 +1,267 @@
+"""``respira fit-site`` from Python: make a model serve a site from a few of its labelled patients.
+
+:func:`fit_site_folder` checks every input (the options, the output folder, the model's head, the sample:
+:mod:`respira.sites.site_samples`) before any audio is read, embeds each recording once
+(:func:`respira.sites.embedding.embed_recordings`: the windows ``predict`` cuts), fits and judges the
+candidates by nested patient-wise cross-validation (:func:`respira.sites.fitting.fit_site`) with a
+learning curve, and writes the fitted model folder (:mod:`respira.sites.site_folder`) **only when** the
+chosen procedure beats both the model as is and calling every recording normal out of sample
+(``SiteFit.applies``); otherwise nothing is written and the result says why (``apply_anyway`` writes
+it, flagged in the card and the config). ``respira calibrate`` is the same with the candidates
+:data:`THRESHOLD_CANDIDATES`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..labels import MULTI_LABEL_NAMES
+from .procedure import CANDIDATES, HEAD_CANDIDATES
+from .site_samples import SiteRecordings, read_site_recordings
+
+__all__ = [
+    "CANDIDATES",
+    "THRESHOLD_CANDIDATES",
+    "SiteFitResult",
+    "check_candidates",
+    "fit_site_folder",
+    "nested_rows",
+]
+
+THRESHOLD_CANDIDATES: tuple[str, ...] = ("as_is", "thresholds")
+"""The candidates of a model that cannot take a site head (and of ``respira calibrate``)."""
+
+
+@dataclass(frozen=True)
+class SiteFitResult:
+    """What :func:`fit_site_folder` did: the folder (``None`` when nothing was written), the chosen
+    procedure per label, the thresholds and the nested cross-validation's out-of-sample scores."""
+
+    output_dir: Path | None
+    chosen: tuple[str, str]
+    thresholds: tuple[float, float]
+    scores: list[dict[str, Any]]
+    """Per candidate, the chosen procedure and all-normal: out-of-sample score, specificity, sensitivity,
+    per-label AUC, with patient-bootstrap intervals (the rows of ``nested_cv.csv``)."""
+    applies: bool
+    """The chosen procedure beats the model as is and all-normal out of sample."""
+    written: bool
+    record: dict[str, Any] = field(repr=False)
+    """Everything ``site_fit.json`` holds."""
+
+    def score(self, candidate: str) -> float:
+        """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""
+        for row in self.scores:
+            if row["candidate"] == candidate:
+                return float(row["icbhi_score"])
+        raise KeyError(f"no nested cross-validation row for {candidate!r}")
+
+    def line(self) -> str:
+        """One line: the out-of-sample scores of the chosen procedure, the model as is and all-normal."""
+        chosen = ", ".join(f"{n} {c}" for n, c in zip(MULTI_LABEL_NAMES, self.chosen, strict=True))
+        units = self.record["units"]
+        unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
+        return (
+            f"out of sample (nested cross-validation over {units} {unit}): chosen ({chosen}) "
+            f"{100 * self.score('chosen'):.1f}, model as is {100 * self.score('as_is'):.1f}, "
+            f"all-normal {100 * self.score('all_normal'):.1f}"
+        )
+
+
+def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> tuple[str, ...]:
+    """The candidates to fit: ``candidates`` (checked), or all of them (only :data:`THRESHOLD_CANDIDATES`
+    when the model cannot take a site head: ``refusal`` says why). A head asked for explicitly on such a
+    model is refused in one line that says what is possible."""
+    if candidates is None:
+        return THRESHOLD_CANDIDATES if refusal else CANDIDATES
+    chosen = tuple(dict.fromkeys(candidates))
+    unknown = [c for c in chosen if c not in CANDIDATES]
+    if unknown or not chosen:
+        raise ValueError(f"--candidates must be among {', '.join(CANDIDATES)}, got {list(candidates)!r}")
+    if "as_is" not in chosen:
+        chosen = ("as_is", *chosen)  # the model as is is what every other procedure must beat
+    asked = [c for c in chosen if c in HEAD_CANDIDATES]
+    if asked and refusal:
+        raise ValueError(
+            f"the model cannot take a site head: {refusal}; only --candidates as_is thresholds are possible "
+            "for it"
+        )
+    return chosen
+
+
+def nested_rows(outer: Any) -> list[dict[str, Any]]:
+    """The fit's nested cross-validation table as plain rows (one per candidate, ``chosen`` and
+    ``all_normal``)."""
+    rows = outer.to_dict("records") if hasattr(outer, "to_dict") else list(outer)
+    return [{key: _plain(value) for key, value in dict(row).items()} for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def fit_site_folder(
+    model: str | Path,
+    data_dir: str | Path,
+    output_dir: str | Path,
+    *,
+    dataset: str = "labelled",
+    apply_anyway: bool = False,
+    outer_folds: int = 5,
+    seed: int = 0,
+    candidates: Sequence[str] | None = None,
+    batch_size: int | None = None,
+    draws: int = 3,
+    overwrite: bool = False,
+    device: str | None = None,
+    onnx: bool = True,
+    say: Any = print,
+) -> SiteFitResult:
+    """Fit ``model`` (a model folder or Hub id) to the site whose labelled recordings are in ``data_dir``
+    and write the fitted model to ``output_dir`` when it beats the model as is and all-normal out of
+    sample (see the module docstring). ``say``: where the one-line notes go (``print``)."""
+    from ..decision import is_multi_label
+    from ..detector import Detector
+    from .embedding import site_head_refusal
+
+    output_dir = Path(output_dir).expanduser()
+    _check_numbers(outer_folds=outer_folds, draws=draws, batch_size=batch_size)
+    _check_output(output_dir, model, overwrite)
+    sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one
+    detector = Detector.from_pretrained(model, device=device, onnx=False)
+    if not is_multi_label(detector.config):
+        raise ValueError(f"{model} is a single-label model: fit-site fits crackle and wheeze flags")
+    refusal = site_head_refusal(detector.model)
+    fitted = check_candidates(candidates, refusal)
+    if refusal and candidates is None:
+        say(f"the model cannot take a site head: {refusal}; fitting as is and re-tuned thresholds only")
+    if not sample_files.units_are_patients:
+        say(f"{data_dir} names no patient: each recording is its own unit in every fold and interval")
+    return _fit_and_write(
+        detector, model, sample_files, output_dir, fitted,
+        apply_anyway=apply_anyway, outer_folds=outer_folds, seed=seed, batch_size=batch_size,
+        draws=draws, overwrite=overwrite, onnx=onnx,
+    )  # fmt: skip
+
+
+def _check_numbers(**numbers: int | None) -> None:
+    for name, value in numbers.items():
+        least = 2 if name == "outer_folds" else 1
+        if value is not None and value < least:
+            raise ValueError(f"--{name} must be at least {least}, got {value}")
+
+
+def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
+    from ..utils.files import check_folder_target, is_occupied
+
+    source = Path(model).expanduser()
+    if source.is_dir() and output_dir.resolve() == source.resolve():
+        raise ValueError(f"--output_dir {output_dir} is MODEL itself; the fitted model needs a new folder")
+    check_folder_target(output_dir)
+    if (is_occupied(output_dir) or (output_dir.exists() and not output_dir.is_dir())) and not overwrite:
+        raise FileExistsError(
+            f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+        )
+
+
+def _fit_and_write(
+    detector: Any,
+    model: str | Path,
+    sample_files: SiteRecordings,
+    output_dir: Path,
+    candidates: tuple[str, ...],
+    *,
+    apply_anyway: bool,
+    outer_folds: int,
+    seed: int,
+    batch_size: int | None,
+    draws: int,
+    overwrite: bool,
+    onnx: bool,
+) -> SiteFitResult:
+    from .embedding import embed_recordings
+    from .fitting import fit_site, learning_curve
+    from .site_folder import write_site_folder
+
+    started = time.perf_counter()
+    sample = embed_recordings(
+        detector,
+        sample_files.recordings,
+        batch_size=batch_size,
+        units_are_patients=sample_files.units_are_patients,
+    )
+    embedded = time.perf_counter()
+    fit = fit_site(sample, outer_folds=outer_folds, seed=seed, candidates=candidates)
+    curve = learning_curve(sample, draws=draws, seed=seed, candidates=candidates).rows
+    fitted = time.perf_counter()
+    written = bool(fit.applies or apply_anyway)
+    audio = float(sum(r.duration or 0.0 for r in sample.recordings))
+    record: dict[str, Any] = {
+        "procedure": "fit-site",
+        "base_model": _model_name(model),
+        "dataset": sample_files.dataset,
+        "data_dir": str(sample_files.data_dir),
+        "units": sample_files.units,
+        "units_are_patients": sample_files.units_are_patients,
+        "recordings": len(sample_files.recordings),
+        "left_out": sample_files.left_out,
+        "windows": int(sample.embeddings.shape[0]),
+        "audio_seconds": audio,
+        "candidates": list(candidates),
+        "outer_folds": outer_folds,
+        "seed": seed,
+        "chosen": list(fit.chosen),
+        "thresholds": [float(t) for t in fit.thresholds],
+        "base_thresholds": [float(t) for t in sample.base_thresholds],
+        "applies": bool(fit.applies),
+        "applied_anyway": bool(written and not fit.applies),
+        "nested_cv": nested_rows(fit.outer),
+        "seconds": {"embedding": embedded - started, "fitting": fitted - embedded},
+        "fit": _plain_json(fit.to_json()),
+    }
+    result_dir = None
+    if written:
+        result_dir = write_site_folder(
+            detector.model, fit, record, output_dir, base=model, embeddings=sample.embeddings[:64],
+            curve=curve, overwrite=overwrite, onnx=onnx,
+        )  # fmt: skip
+    return SiteFitResult(
+        result_dir,
+        (str(fit.chosen[0]), str(fit.chosen[1])),
+        (float(fit.thresholds[0]), float(fit.thresholds[1])),
+        record["nested_cv"],
+        bool(fit.applies),
+        written,
+        record,
+    )
+
+
+def _model_name(model: str | Path) -> str:
+    """How the run files name the base model: the shipped detector by its name, others as given."""
+    from ..pretrained import DEFAULT_DETECTOR_NAME, default_detector_dir
+
+    try:
+        shipped = Path(model).expanduser().resolve() == default_detector_dir()
+    except FileNotFoundError:
+        shipped = False
+    return f"{DEFAULT_DETECTOR_NAME} (respira's shipped detector)" if shipped else str(model)
+
+
+def _plain_json(value: Any) -> Any:
+    """``value`` with numpy arrays and scalars as JSON types."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(item) for item in value]
+    return _plain(value)

@@ -1,0 +1,339 @@
+"""The model folder ``respira fit-site`` writes: the base model with a site's head and thresholds, in Hub
+layout like the shipped detector, so ``predict``, ``screen``, ``app``, :class:`~respira.Detector`,
+``pipeline()``, onnxruntime and ``trust_remote_code`` run it unchanged.
+
+A site head is fitted on the raw pooled embeddings ``x`` (before ``head_norm``): ``z = w . x + b``. The
+model's head reads the standardised embedding ``(x - mu) / sqrt(var + eps)`` (``head_norm``'s running
+statistics), so the same head is the classifier's linear layer with ``w' = w * sqrt(var + eps)`` and
+``b' = b + w . mu`` (:func:`site_head_rows`): same architecture, same frame logits for events, and rows of
+the labels that keep the model's own head untouched. :func:`write_site_folder` checks that the written
+model's window logits are the fit's head applied to the raw embeddings (:data:`HEAD_TOLERANCE`).
+
+OUT holds ``model.safetensors``, ``config.json`` (the new ``decision_thresholds``; ``calibration``: what
+was fitted on which sample), ``preprocessor_config.json``, ``model.onnx``, the model's code,
+``checksums.sha256``, the run files (:data:`SITE_FIT_FILE`: the whole fit; :data:`NESTED_CV_FILE`: the
+nested cross-validation table; :data:`CURVE_FILE` and its PNG: the learning curve) and ``README.md``,
+whose site section is rendered from those files alone (:func:`site_card_section`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..decision import flag_order, validate_thresholds
+from ..labels import MULTI_LABEL_NAMES
+from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
+from .embedding import site_head_refusal
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = [
+    "CURVE_FILE",
+    "HEAD_CANDIDATES",
+    "HEAD_TOLERANCE",
+    "NESTED_CV_FILE",
+    "SITE_FIT_FILE",
+    "site_card_section",
+    "site_head_rows",
+    "write_site_folder",
+]
+
+SITE_FIT_FILE = "site_fit.json"
+NESTED_CV_FILE = "nested_cv.csv"
+CURVE_FILE = "learning_curve.csv"
+CURVE_FIGURE = "learning_curve.png"
+HEAD_CANDIDATES: tuple[str, ...] = ("site_head", "anchored_head")
+"""Candidates that replace a label's row of the classifier (the others keep the model's head)."""
+HEAD_TOLERANCE = 1e-5
+"""Largest difference allowed between the written model's window logits and the fit's head applied to
+the raw embeddings (relative to the logits' scale, at least 1)."""
+CARRIED = ("preprocessor_config.json",)
+
+
+def site_head_rows(
+    model: RespiraForAudioClassification, weight: np.ndarray, bias: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The raw-space head ``(weight [2, hidden], bias [2])`` in (crackle, wheeze) order as the rows of the
+    classifier's linear layer, in the model's output order (``[outputs, hidden]``, ``[outputs]``)."""
+    weight, bias = np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)
+    if model.head_norm is not None:
+        norm = model.head_norm
+        mean = norm.running_mean.detach().double().cpu().numpy()
+        scale = np.sqrt(norm.running_var.detach().double().cpu().numpy() + norm.eps)
+        weight, bias = weight * scale, bias + weight @ mean
+    linear = model.classifier[-1]
+    rows = linear.weight.detach().double().cpu().numpy().copy()
+    offsets = linear.bias.detach().double().cpu().numpy().copy()
+    for flag, output in enumerate(flag_order(model.config)):
+        rows[output], offsets[output] = weight[flag], bias[flag]
+    return rows, offsets
+
+
+def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
+    """Give ``model`` (in place) the fit's head on the labels whose chosen procedure is a head, and its
+    thresholds."""
+    heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
+    if heads:
+        refusal = site_head_refusal(model)
+        if refusal is not None:
+            raise ValueError(f"the model cannot take a site head: {refusal}")
+        rows, offsets = site_head_rows(model, fit.head_weight, fit.head_bias)
+        linear = model.classifier[-1]
+        order = flag_order(model.config)
+        with torch.no_grad():
+            for flag in heads:
+                output = order[flag]
+                linear.weight[output] = torch.as_tensor(rows[output], dtype=linear.weight.dtype)
+                linear.bias[output] = torch.as_tensor(offsets[output], dtype=linear.bias.dtype)
+    model.config.decision_thresholds = list(validate_thresholds(list(fit.thresholds)))
+
+
+def check_written_head(model: RespiraForAudioClassification, fit: Any, embeddings: np.ndarray) -> float:
+    """The largest difference between ``model``'s (crackle, wheeze) logits of raw ``embeddings`` and the
+    fit's head applied to them, on the labels the fit gave a head; ``ValueError`` above
+    :data:`HEAD_TOLERANCE`."""
+    heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
+    if not heads or len(embeddings) == 0:
+        return 0.0
+    raw = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+    model.eval()
+    with torch.no_grad():
+        logits = model(embeddings=raw).logits.double().numpy()[:, flag_order(model.config)]
+    expected = np.asarray(embeddings, dtype=np.float64) @ np.asarray(fit.head_weight, np.float64).T
+    expected = expected + np.asarray(fit.head_bias, dtype=np.float64)
+    difference = float(np.max(np.abs(logits[:, heads] - expected[:, heads])))
+    scale = max(1.0, float(np.max(np.abs(expected[:, heads]))))
+    if difference > HEAD_TOLERANCE * scale:
+        raise ValueError(
+            f"the written model's logits differ from the fitted site head by {difference:.2e} "
+            f"(tolerance {HEAD_TOLERANCE:g} x {scale:.3g}): the head was not written as fitted"
+        )
+    return difference
+
+
+def _csv_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    if rows:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows([{key: _cell(row.get(key)) for key in columns} for row in rows])
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return json.dumps([_cell(v) for v in value])
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return value
+
+
+def write_site_folder(
+    model: RespiraForAudioClassification,
+    fit: Any,
+    record: Mapping[str, Any],
+    output_dir: str | Path,
+    *,
+    base: str | Path,
+    embeddings: np.ndarray,
+    curve: Sequence[Mapping[str, Any]],
+    overwrite: bool = False,
+    onnx: bool = True,
+) -> Path:
+    """Write the site's model folder (see the module docstring) and return it.
+
+    ``model``: the base model (changed in place by :func:`apply_site_fit`); ``fit``: the
+    :class:`~respira.sites.fitting.SiteFit`; ``record``: what the run files and the card say of the fit
+    (what :func:`respira.sites.fit_site.fit_site_folder` records: sample, options, nested-CV rows, outcome);
+    ``base``: the base model's folder (its preprocessor config and code are kept, its site verdicts
+    quoted as its own); ``embeddings``: raw window embeddings the written head is checked on;
+    ``curve``: the learning-curve rows. Staged beside ``output_dir`` and moved into place.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    from ..hub.card_folder import render_folder_card
+    from ..hub.checksums import write_checksums
+    from ..hub.onnx import ONNX_FILE, export_onnx
+    from ..hub.remote_code import check_remote_code, remote_code_files, write_remote_code
+    from ..models.respira.feature_extraction_respira import feature_extractor_for
+
+    output_dir = Path(output_dir).expanduser()
+    folder = Path(base).expanduser()
+    apply_site_fit(model, fit)
+    model.config.calibration = {
+        key: record[key]
+        for key in ("procedure", "dataset", "data_dir", "units", "units_are_patients", "recordings", "chosen")
+    } | {"thresholds": list(fit.thresholds), "applied_anyway": bool(record["applied_anyway"])}
+    model.eval()
+    check_written_head(model, fit, embeddings)
+    message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        with staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging:
+            model.save_pretrained(staging)
+            for name in CARRIED:
+                if (folder / name).is_file():
+                    shutil.copyfile(folder / name, staging / name)
+            if not (staging / "preprocessor_config.json").is_file():
+                feature_extractor_for(model.config).save_pretrained(staging)
+            write_json_atomic(staging / SITE_FIT_FILE, dict(record))
+            write_text_atomic(staging / NESTED_CV_FILE, _csv_text(record["nested_cv"]))
+            write_text_atomic(staging / CURVE_FILE, _csv_text(curve))
+            _curve_figure(curve, staging / CURVE_FIGURE)
+            if onnx:
+                export_onnx(model, staging / ONNX_FILE)
+            write_checksums(staging)
+            write_remote_code(staging, remote_code_files(model.config.encoder_config.model_type))
+            check_remote_code(staging)
+            render_folder_card(staging, adjust=_site_thresholds)
+            card = (staging / "README.md").read_text(encoding="utf-8")
+            section = site_card_section(staging, base_folder=folder if folder.is_dir() else None)
+            (staging / "README.md").write_text(card.rstrip() + "\n\n" + section, encoding="utf-8")
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
+    return output_dir
+
+
+def _site_thresholds(card: Any) -> None:
+    """The card says its thresholds were chosen by fit-site (not on a validation split)."""
+    card.hyperparameters["threshold_source"] = "site_fit"
+
+
+def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """The learning curve: mean out-of-sample score (± sd over draws) against labelled units, per
+    procedure."""
+    from ..reports.figures import new_figure, save_figure
+
+    figure = new_figure(6.0, 4.0)
+    ax = figure.add_subplot()
+    by_name: dict[str, dict[int, list[float]]] = {}
+    for row in curve:
+        score = row.get("icbhi_score")
+        if isinstance(score, (int, float)) and not math.isnan(score):
+            name = str(row.get("candidate", "chosen"))
+            by_name.setdefault(name, {}).setdefault(int(row["units"]), []).append(100 * float(score))
+    for name, points in by_name.items():
+        sizes = sorted(points)
+        mean = np.array([np.mean(points[n]) for n in sizes])
+        spread = np.array([np.std(points[n]) for n in sizes])
+        ax.plot(sizes, mean, marker="o", label=name.replace("_", " "))
+        ax.fill_between(sizes, mean - spread, mean + spread, alpha=0.15)
+    ax.set_xlabel("labelled units (patients) the procedure was fitted on")
+    ax.set_ylabel("ICBHI-style score on the other units (%)")
+    ax.set_title("fit-site learning curve (mean ± sd over draws)")
+    if by_name:
+        ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    save_figure(figure, path)
+
+
+def _percent(value: Any) -> str:
+    return "–" if not isinstance(value, (int, float)) or math.isnan(value) else f"{100 * value:.1f}"
+
+
+def _interval(value: Any) -> str:
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) for v in value)
+    ):
+        return f" ({_percent(value[0])}–{_percent(value[1])})"
+    return ""
+
+
+def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
+    """The card's section on the site fit, rendered from :data:`SITE_FIT_FILE` in ``folder`` alone, and the
+    base model's site verdicts (read from ``base_folder``'s evaluation files), said to be the base's."""
+    from ..pretrained import site_verdicts
+
+    record = json.loads((Path(folder) / SITE_FIT_FILE).read_text(encoding="utf-8"))
+    units = record["units"]
+    unit_words = (
+        f"{units} patients"
+        if record["units_are_patients"]
+        else f"{units} recordings, each its own unit "
+        "(the sample names no patient: two recordings of one person count as independent)"
+    )
+    chosen = ", ".join(
+        f"{name}: `{how}`" for name, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True)
+    )
+    thresholds = ", ".join(
+        f"{name} {t:.3f}" for name, t in zip(MULTI_LABEL_NAMES, record["thresholds"], strict=True)
+    )
+    lines = [
+        "## Fitted to a site (`respira fit-site`)",
+        "",
+        f"This model is `{record['base_model']}` fitted with `respira fit-site` on the labelled sample "
+        f"`{record['data_dir']}` ({record['dataset']}: {record['recordings']} recordings of {unit_words}"
+        + (f"; {record['left_out']} recordings too poor to judge left out" if record.get("left_out") else "")
+        + f"). Per label: {chosen}; thresholds {thresholds}.",
+        "",
+    ]
+    if record["applied_anyway"]:
+        lines += [
+            "**Written with `--apply_anyway`**: out of sample the chosen procedure did not beat both the "
+            "model as is and calling every recording normal (table below).",
+            "",
+        ]
+    lines += [
+        f"Nested patient-wise cross-validation ({record['outer_folds']} outer folds; each outer fold's "
+        "procedure, its inner choice included, fitted on the other units), per recording; 95 % intervals "
+        "resample units (bootstrap):",
+        "",
+        "| procedure | ICBHI-style score | specificity | sensitivity | crackle AUC | wheeze AUC |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in record["nested_cv"]:
+        cells = [
+            _percent(row.get(key)) + _interval([row.get(f"{key}_low"), row.get(f"{key}_high")])
+            for key in ("icbhi_score", "specificity", "sensitivity")
+        ]
+        cells += [
+            "–" if not isinstance(row.get(key), (int, float)) else f"{row[key]:.3f}"
+            for key in ("crackle_auc", "wheeze_auc")
+        ]
+        lines.append(f"| {str(row['candidate']).replace('_', ' ')} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"![learning curve]({CURVE_FIGURE})",
+        "",
+        f"The learning curve (`{CURVE_FILE}`) scores the procedure fitted on a few of the sample's units on "
+        "its other units: whether labelling more patients would pay.",
+        "",
+    ]
+    verdicts = site_verdicts(base_folder) if base_folder is not None else []
+    if verdicts:
+        lines += [
+            "### Where the base model serves (the base model's rows, before this site fit)",
+            "",
+            "| site | protocol | scored | ICBHI-style score | all-normal |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for verdict in verdicts:
+            interval = _interval(list(verdict.interval)) if verdict.interval else ""
+            lines.append(
+                f"| {verdict.site} | {verdict.protocol} | {verdict.count} {verdict.unit} | "
+                f"{_percent(verdict.score)}{interval} | {_percent(verdict.all_normal)} |"
+            )
+        lines += [
+            "",
+            "Every row above is the base model's; this folder's own numbers on the fitted site are the "
+            "nested "
+            "cross-validation above.",
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""``respira fit-site`` and :func:`respira.fit_site` end to end (respira.sites.fit_site): one line and nothing
+written when the fit does not beat the model as is and all-normal out of sample, the folder written and
+flagged with --apply_anyway, bad input refused before any work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import respira
+from respira.cli import main
+from respira.decision import thresholds_of
+from respira.sites.site_folder import NESTED_CV_FILE, SITE_FIT_FILE
+
+from ..data.test_labelled import write_labelled
+from .test_site_folder import tiny_site_model
+
+SITE = tuple(  # 6 patients, two recordings each: a normal one and a crackle or wheeze one
+    (f"p{p}_{r}.wav", "1" if r == 1 and p % 2 else "0", "1" if r == 1 and not p % 2 else "0", f"p{p}", "", "",
+     1.5)
+    for p in range(6)
+    for r in range(2)
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_labelled(tmp_path_factory.mktemp("site"), SITE)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("model")
+    tiny_site_model(folder)
+    return folder
+
+
+def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
+    site: Path, model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from respira.sites import fitting
+
+    monkeypatch.setattr(fitting.SiteFit, "applies", property(lambda self: False))
+    output = tmp_path / "out"
+    code = main(
+        ["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3"]
+    )
+    captured = capsys.readouterr()
+    assert code == 1 and not output.exists()
+    (line,) = [line for line in captured.err.splitlines() if line.startswith("nothing written")]
+    assert "nested cross-validation over 6 patients" in line and "all-normal 50.0" in line
+    assert "--apply_anyway" in line
+    code = main(
+        ["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3",
+         "--apply_anyway"]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((output / SITE_FIT_FILE).read_text())
+    assert record["applied_anyway"] and not record["applies"]
+    assert (record["units"], record["recordings"], record["units_are_patients"]) == (6, 12, True)
+    assert record["seconds"]["embedding"] > 0 and record["audio_seconds"] == pytest.approx(18.0)
+    assert [row["candidate"] for row in record["nested_cv"]][-2:] == ["chosen", "all_normal"]
+    assert (output / NESTED_CV_FILE).read_text().startswith("candidate,")
+    config = json.loads((output / "config.json").read_text())
+    assert config["calibration"]["applied_anyway"] is True
+    assert config["decision_thresholds"] == pytest.approx(record["thresholds"])
+    assert "Written with `--apply_anyway`" in (output / "README.md").read_text()
+
+
+def test_the_python_entry_returns_the_result_and_what_it_wrote(
+    site: Path, model: Path, tmp_path: Path
+) -> None:
+    result = respira.fit_site(
+        str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
+        candidates=["as_is", "thresholds"],
+    )  # fmt: skip
+    assert isinstance(result, respira.SiteFitResult) and result.written
+    assert result.output_dir == tmp_path / "out"
+    assert set(result.chosen) <= {"as_is", "thresholds"}
+    assert result.score("all_normal") == pytest.approx(0.5)
+    detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
+    assert thresholds_of(detector.config) == pytest.approx(result.thresholds)
+    with pytest.raises(respira.api.OptionError, match="unknown_option"):
+        respira.fit_site(str(model), data_dir=str(site), output_dir=str(tmp_path / "x"), unknown_option=3)
+
+
+def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
+    model: Path, tmp_path: Path, capsys
+) -> None:
+    site = write_labelled(tmp_path / "site", SITE, columns="file,crackle,wheeze")
+    output = tmp_path / "out"
+    main(["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3",
+          "--apply_anyway", "--candidates", "as_is", "thresholds"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert "names no patient: each recording is its own unit" in captured.err
+    assert "over 12 recordings (each its own unit)" in captured.out
+    assert "18 s of audio embedded in" in captured.out
+    assert "each its own unit" in (output / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("occupied", "exists and is not empty; pass --overwrite"),
+        ("few", "fit-site needs at least 4"),
+        (
+            "trunk",
+            "hidden layer (head_hidden_size): a site head needs a linear head on a frozen encoder; only "
+            "--candidates as_is thresholds are possible",
+        ),
+        ("folds", "--outer_folds must be at least 2"),
+    ],
+)
+def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
+    site: Path,
+    model: Path,
+    tmp_path: Path,
+    capsys,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    message: str,
+) -> None:
+    import respira.sites.embedding
+
+    monkeypatch.setattr(respira.sites.embedding, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
+    output, data, extra = tmp_path / "out", site, []
+    if change == "occupied":
+        output.mkdir()
+        (output / "mine.txt").write_text("keep")
+    if change == "few":
+        data = write_labelled(tmp_path / "few", SITE[:6])
+    if change == "trunk":
+        tiny_site_model(tmp_path / "trunk", head_hidden_size=8)
+        extra = ["--candidates", "site_head"]
+    if change == "folds":
+        extra = ["--outer_folds", "1"]
+    used = tmp_path / "trunk" if change == "trunk" else model
+    capsys.readouterr()
+    code = main(["fit-site", str(used), "--data_dir", str(data), "--output_dir", str(output), *extra])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and message in error[0], error
+    if change == "occupied":
+        assert [p.name for p in output.iterdir()] == ["mine.txt"]
+    else:
+        assert not output.exists()
+
+
+def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
+    site: Path, model: Path, tmp_path: Path
+):
+    result = respira.fit_site(
+        str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
+        candidates=["site_head"],
+    )  # fmt: skip
+    fit = result.record["fit"]
+    detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
+    from respira.sites.embedding import embed_recordings
+    from respira.sites.site_samples import read_site_recordings
+
+    sample = embed_recordings(detector, read_site_recordings(site).recordings, progress=False)
+    heads = [flag for flag, chosen in enumerate(result.chosen) if chosen == "site_head"]
+    expected = sample.embeddings.astype(np.float64) @ np.array(fit["head_weight"]).T + np.array(
+        fit["head_bias"]
+    )
+    np.testing.assert_allclose(sample.base_logits[:, heads], expected[:, heads], atol=1e-4)
+
+
+def test_the_command_offers_the_engines_candidates() -> None:
+    from respira.commands.fit_site import CANDIDATE_NAMES
+    from respira.sites.procedure import CANDIDATES
+
+    assert CANDIDATE_NAMES == CANDIDATES

@@ -1,0 +1,264 @@
+"""The folder fit-site writes (respira.sites.site_folder): a site head is exactly new rows of the classifier's
+linear layer, the folder is a complete Hub-layout model folder whose card is rendered from its run files,
+and (on real recordings) the Detector, pipeline() and onnxruntime decide alike on it."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
+from respira.decision import flag_order, thresholds_of
+from respira.hub.checksums import read_checksums, sha256_of
+from respira.labels import MULTI_LABEL
+from respira.sites.site_folder import (
+    CURVE_FILE,
+    NESTED_CV_FILE,
+    SITE_FIT_FILE,
+    apply_site_fit,
+    site_card_section,
+    write_site_folder,
+)
+
+from ..reports.conftest import TINY_ENCODER
+
+HIDDEN = 16  # the tiny CNN's pooled embedding
+
+
+@dataclass
+class FakeFit:
+    """What write_site_folder reads of a SiteFit."""
+
+    chosen: tuple[str, str]
+    head_weight: np.ndarray
+    head_bias: np.ndarray
+    thresholds: tuple[float, float]
+    applies: bool = True
+    outer: list[dict[str, Any]] = field(default_factory=list)
+
+
+def tiny_site_model(
+    folder: Path | None = None, seed: int = 0, **overrides: Any
+) -> RespiraForAudioClassification:
+    """A frozen-encoder, linear-head multi-label model whose head_norm holds non-trivial statistics
+    (``overrides``: other config fields)."""
+    torch.manual_seed(seed)
+    config = RespiraConfig(
+        encoder_config=dict(TINY_ENCODER),
+        target_seconds=1.0,
+        problem_type=MULTI_LABEL,
+        id2label={0: "wheeze", 1: "crackle"},  # outputs not in (crackle, wheeze) order: rows must follow
+        label2id={"wheeze": 0, "crackle": 1},
+        decision_thresholds=[0.3, 0.7],
+        freeze_encoder=True,
+        head_norm=True,
+        **overrides,
+    )
+    model = RespiraForAudioClassification(config).eval()
+    generator = torch.Generator().manual_seed(seed)
+    model.head_norm.running_mean.copy_(torch.randn(HIDDEN, generator=generator))
+    model.head_norm.running_var.copy_(0.1 + torch.rand(HIDDEN, generator=generator))
+    if folder is not None:
+        model.save_pretrained(folder)
+        RespiraFeatureExtractor().save_pretrained(folder)
+    return model
+
+
+def fake_fit(chosen: tuple[str, str] = ("site_head", "as_is"), seed: int = 1) -> FakeFit:
+    rng = np.random.default_rng(seed)
+    rows = [
+        {"candidate": name, "icbhi_score": score, "icbhi_score_low": score - 0.1,
+         "icbhi_score_high": score + 0.1, "specificity": 0.61, "sensitivity": 0.52, "crackle_auc": 0.713,
+         "wheeze_auc": 0.654}
+        for name, score in (("as_is", 0.512), ("thresholds", 0.533), ("site_head", 0.587), ("chosen", 0.579),
+                            ("all_normal", 0.5))
+    ]  # fmt: skip
+    return FakeFit(chosen, rng.normal(size=(2, HIDDEN)), rng.normal(size=2), (0.41, 0.66), outer=rows)
+
+
+def record_of(fit: FakeFit, *, applied_anyway: bool = False) -> dict[str, Any]:
+    return {
+        "procedure": "fit-site",
+        "base_model": "tiny",
+        "dataset": "labelled",
+        "data_dir": "/data/site",
+        "units": 12,
+        "units_are_patients": True,
+        "recordings": 30,
+        "left_out": 0,
+        "outer_folds": 5,
+        "chosen": list(fit.chosen),
+        "thresholds": list(fit.thresholds),
+        "applied_anyway": applied_anyway,
+        "nested_cv": fit.outer,
+    }
+
+
+def flag_logits(model: RespiraForAudioClassification, embeddings: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        logits = model(embeddings=torch.as_tensor(embeddings, dtype=torch.float32)).logits.double().numpy()
+    return logits[:, flag_order(model.config)]
+
+
+def test_a_site_head_is_new_rows_of_the_classifier_and_the_other_label_keeps_its_own() -> None:
+    model = tiny_site_model()
+    embeddings = np.random.default_rng(2).normal(size=(20, HIDDEN)).astype(np.float32)
+    before = flag_logits(model, embeddings)
+    fit = fake_fit(("site_head", "thresholds"))
+    apply_site_fit(model, fit)
+    after = flag_logits(model, embeddings)
+    expected = embeddings.astype(np.float64) @ fit.head_weight[0] + fit.head_bias[0]
+    np.testing.assert_allclose(after[:, 0], expected, atol=1e-5, rtol=1e-6)  # crackle: the raw-space head
+    np.testing.assert_array_equal(after[:, 1], before[:, 1])  # wheeze: the model's own head, untouched
+    assert thresholds_of(model.config) == (0.41, 0.66)
+
+
+def test_a_model_that_cannot_take_a_site_head_is_refused() -> None:
+    model = tiny_site_model()
+    model.config.head_hidden_size = 8  # as a trunk would
+    with pytest.raises(ValueError, match="cannot take a site head"):
+        apply_site_fit(model, fake_fit())
+    apply_site_fit(model, fake_fit(("thresholds", "as_is")))  # thresholds alone are possible
+    assert thresholds_of(model.config) == (0.41, 0.66)
+
+
+def test_the_folder_is_complete_loads_and_holds_the_fitted_head(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    model = tiny_site_model(base)
+    fit = fake_fit(("anchored_head", "site_head"))
+    embeddings = np.random.default_rng(3).normal(size=(8, HIDDEN)).astype(np.float32)
+    curve = [
+        {"units": n, "draw": d, "candidate": "chosen", "icbhi_score": 0.5 + n / 100}
+        for n in (5, 10)
+        for d in (0, 1)
+    ]
+    output = write_site_folder(
+        model, fit, record_of(fit, applied_anyway=True), tmp_path / "site", base=base, embeddings=embeddings,
+        curve=curve,
+    )  # fmt: skip
+    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "model.onnx", "README.md",
+                 "checksums.sha256", "modeling_respira.py", SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE,
+                 "learning_curve.png"):  # fmt: skip
+        assert (output / name).is_file(), name
+    assert read_checksums(output)["model.safetensors"] == sha256_of(output / "model.safetensors")
+    detector = Detector.from_pretrained(output, device="cpu")
+    assert thresholds_of(detector.config) == fit.thresholds
+    assert detector.config.calibration["chosen"] == ["anchored_head", "site_head"]
+    assert detector.config.calibration["applied_anyway"] is True
+    loaded = flag_logits(detector.model, embeddings)
+    expected = embeddings.astype(np.float64) @ fit.head_weight.T + fit.head_bias
+    np.testing.assert_allclose(loaded, expected, atol=1e-5, rtol=1e-6)
+    onnx = Detector.from_pretrained(output, onnx=True)
+    wave = 0.1 * np.random.default_rng(4).standard_normal(3 * 16000).astype(np.float32)
+    assert onnx.predict(wave, sampling_rate=16000).label == detector.predict(wave, sampling_rate=16000).label
+    card = (output / "README.md").read_text()
+    assert "## Fitted to a site" in card and "Written with `--apply_anyway`" in card
+    assert "![learning curve](learning_curve.png)" in card
+    assert "chosen by `respira fit-site`" in card and "tuned on the validation split" not in card
+
+
+def test_every_number_of_the_site_section_comes_from_the_run_file(tmp_path: Path) -> None:
+    fit = fake_fit()
+    (tmp_path / SITE_FIT_FILE).write_text(json.dumps(record_of(fit)))
+    section = site_card_section(tmp_path)
+    record = json.loads((tmp_path / SITE_FIT_FILE).read_text())
+    shown = set()
+    for row in record["nested_cv"]:
+        for value in row.values():
+            if isinstance(value, float):
+                shown |= {f"{100 * value:.1f}", f"{value:.3f}"}
+    shown |= {f"{t:.3f}" for t in record["thresholds"]} | {str(record["units"]), str(record["recordings"])}
+    shown |= {str(record["outer_folds"]), "95"}
+    numbers = set(re.findall(r"\d+(?:\.\d+)?", section))
+    assert numbers <= shown, numbers - shown
+    assert "12 patients" in section and "site head" in section
+
+
+def test_an_occupied_output_is_left_as_it_was(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    model = tiny_site_model(base)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "mine.txt").write_text("keep")
+    fit = fake_fit()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        write_site_folder(
+            model, fit, record_of(fit), tmp_path / "site", base=base, embeddings=np.zeros((1, HIDDEN)),
+            curve=[], onnx=False,
+        )  # fmt: skip
+    assert [p.name for p in (tmp_path / "site").iterdir()] == ["mine.txt"]
+
+
+# ------------------------------------------------------------------------- three ways agree, real audio
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
+    shared_icbhi: Path, tmp_path: Path
+) -> None:
+    """A crackle site head (the model's own, turned) and new thresholds written on the shipped detector:
+    the three ways README promises decide alike on clips of real recordings, and pipeline() as the
+    Detector does on a whole one."""
+    from transformers import pipeline
+
+    from respira.audio import read_audio
+    from respira.pretrained import default_detector_dir
+    from respira.sites.embedding import linear_head
+
+    from ..hub.test_remote_code import WITHOUT_RESPIRA
+    from ..test_pretrained import COMPARE, _env
+
+    base = default_detector_dir()
+    model = Detector.from_pretrained(base, device="cpu").model
+    weight, bias = linear_head(model)
+    rng = np.random.default_rng(0)
+    turned = weight.copy()
+    turned[0] = -weight[0] + 0.05 * rng.normal(size=weight.shape[1]) * np.abs(weight[0]).mean()
+    fit = FakeFit(
+        ("site_head", "as_is"), turned, bias + np.array([0.3, 0.0]), (0.35, 0.8), outer=fake_fit().outer
+    )
+    output = write_site_folder(
+        model, fit, record_of(fit), tmp_path / "site", base=base, embeddings=np.zeros((1, weight.shape[1])),
+        curve=[],
+    )  # fmt: skip
+    recordings = sorted((shared_icbhi / "ICBHI_final_database").glob("*.wav"))[:3]
+    detector = Detector.from_pretrained(output, device="cpu")
+    extractor = RespiraFeatureExtractor.from_pretrained(output)
+    rate = detector.sampling_rate
+    clips, expected = [], []
+    for recording in recordings:
+        wave = read_audio(recording, rate)
+        for start in (0, 4):
+            clip = np.asarray(wave[start * rate : (start + 8) * rate], dtype=np.float32)
+            path = tmp_path / f"{recording.stem}_{start}.npy"
+            np.save(path, clip)
+            clips.append(str(path))
+            with torch.no_grad():
+                logits = detector.model(**extractor(clip, sampling_rate=rate, return_tensors="pt")).logits[0]
+            expected.append(torch.sigmoid(logits).numpy())
+    env = {key: value for key, value in _env().items() if key != "PYTHONPATH"}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_RESPIRA + COMPARE,
+         json.dumps({"folder": str(output), "clips": clips})],
+        capture_output=True, text=True, check=False, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    expected = np.array(expected)
+    thresholds = np.array(fit.thresholds)
+    np.testing.assert_allclose(result["transformers"], expected, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(result["onnx"], expected, atol=1e-4, rtol=0)
+    assert np.array_equal(np.array(result["onnx_present"]), (expected >= thresholds).astype(int))
+    classifier = pipeline("audio-classification", model=str(output))
+    decided = classifier(str(recordings[0]), top_k=1)[0]["label"]
+    assert decided == detector.predict_file(recordings[0]).label
+    onnx = Detector.from_pretrained(output, onnx=True)
+    assert onnx.predict_file(recordings[1]).label == detector.predict_file(recordings[1]).label
