@@ -22,6 +22,8 @@ from pathlib import Path
 from .sites import (
     BUILD_RECORD,
     CROSS_VALIDATION_FOLDER,
+    SITE_FIT_FILE,
+    SITE_FIT_PROTOCOL,
     LabelAuc,
     SiteVerdict,
     evaluation_digests,
@@ -35,6 +37,8 @@ __all__ = [
     "BUILD_RECORD",
     "CROSS_VALIDATION_FOLDER",
     "DEFAULT_DETECTOR_NAME",
+    "SITE_FIT_FILE",
+    "SITE_FIT_PROTOCOL",
     "LabelAuc",
     "SiteVerdict",
     "check_not_shipped",
