@@ -194,7 +194,9 @@ def test_predict_by_name_prints_the_sites_line_and_decides_as_onnx(shipped: tupl
 def test_the_committed_site_detectors_are_what_todays_fitting_code_builds(tmp_path: Path) -> None:
     """While the fitting code, the build script and the base detector are those the site detectors were
     built from, their fingerprints say so (fast); once one changes, they are refitted here as ``make
-    site-detectors`` does and must choose, decide and score the same."""
+    site-detectors`` does and must choose, decide and score the same (one thread: the fit is seeded)."""
+    from safetensors.numpy import load_file
+
     build = _build_script()
     records = {
         name: json.loads((folder / "build_record.json").read_text())
@@ -204,9 +206,18 @@ def test_the_committed_site_detectors_are_what_todays_fitting_code_builds(tmp_pa
     today = (build.sites_code_sha256(), _sha256(default_detector_dir() / "model.safetensors"))
     if all((r["sites_code_sha256"], r["base_weights_sha256"]) == today for r in records.values()):
         return
-    for name, folder in build.build(SHARED_DIR, tmp_path / "work").items():
+    for site in set(SITES.values()):
+        _site_recordings(site)  # skips without ../shared
+    built = build.build(SHARED_DIR, tmp_path / "work")
+    assert set(built) == set(records), "a site detector no longer ships: its fit-site rule does not apply"
+    for name, folder in built.items():
         committed = shipped_detectors()[name]
         new, old = (json.loads((f / SITE_FIT_FILE).read_text()) for f in (folder, committed))
         assert (new["chosen"], new["nested_cv"]) == (old["chosen"], old["nested_cv"]), name
         assert new["thresholds"] == pytest.approx(old["thresholds"], abs=1e-9)
         assert site_verdicts(folder) == site_verdicts(committed)
+        assert (folder / "README.md").read_text() == (committed / "README.md").read_text()
+        weights, rebuilt = (load_file(f / "model.safetensors") for f in (committed, folder))
+        assert weights.keys() == rebuilt.keys()
+        for key, tensor in weights.items():
+            np.testing.assert_allclose(rebuilt[key], tensor, atol=1e-6, rtol=0, err_msg=key)
