@@ -158,6 +158,15 @@ def test_the_shipped_code_is_todays_closure(shipped: tuple[str, Path]) -> None:
     assert {path.name: path.read_text() for path in folder.glob("*.py")} == code.files
 
 
+def test_no_command_writes_into_a_site_detector(shipped: tuple[str, Path]) -> None:
+    from respira.pretrained import check_not_shipped
+
+    _, folder = shipped
+    with pytest.raises(ValueError, match="which no command changes"):
+        check_not_shipped(folder / "evaluation_kauh", "write the evaluation")
+    check_not_shipped(folder.parent.parent / "evaluation_kauh", "write the evaluation")  # outside: fine
+
+
 # ------------------------------------------------------------------------------- on real recordings of a site
 def _site_recordings(site: str) -> list[Path]:
     folder = SHARED_DIR / site
