@@ -149,6 +149,22 @@ def test_a_copy_whose_config_left_the_fit_claims_no_site(shipped: tuple[str, Pat
     assert recorded_evaluations(copy) == [] and site_verdicts(copy) == []
 
 
+def test_a_site_fit_whose_interval_clears_all_normal_serves_its_site(tmp_path: Path) -> None:
+    """The serve rule on the fitted site's own row: served once the interval's lower end is above
+    all-normal, and only then (a copy without the build record, its nested CV edited)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(shipped_detectors()["kauh-crackle-wheeze"], copy)
+    (copy / "build_record.json").unlink()
+    record = json.loads((copy / SITE_FIT_FILE).read_text())
+    chosen = next(row for row in record["nested_cv"] if row["candidate"] == "chosen")
+    normal = next(row for row in record["nested_cv"] if row["candidate"] == "all_normal")
+    for low, serves in ((normal["icbhi_score"] + 0.01, True), (normal["icbhi_score"], False)):
+        chosen["icbhi_score_low"] = low
+        (copy / SITE_FIT_FILE).write_text(json.dumps(record))
+        line = sites_line(copy)
+        assert line.startswith("serves kauh recordings (fitted here, nested cross-validation") is serves, line
+
+
 def test_the_shipped_code_is_todays_closure(shipped: tuple[str, Path]) -> None:
     from respira.hub.remote_code import remote_code_files
 
