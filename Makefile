@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test docs lint format bench detector readme system-deps browser-deps install install-dev clean
+.PHONY: demo test docs lint format bench detector site-detectors readme system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -66,9 +66,17 @@ format: install-dev
 	$(BIN)/ruff format src tests benchmarks studies scripts
 
 # Rebuild the shipped detector (src/respira/pretrained/icbhi-crackle-wheeze) from ../shared: cross-validation,
-# training on every ICBHI patient, held-out KAUH and SPRSound, export with code and ONNX, the card.
+# training on every ICBHI patient, held-out KAUH and SPRSound, export with code and ONNX, the card; then the
+# site detectors fitted from it.
 detector: install
 	$(BIN)/python scripts/build_detector.py
+	$(BIN)/python scripts/build_site_detectors.py
+
+# The shipped site detectors (src/respira/pretrained/kauh-crackle-wheeze, sprsound-crackle-wheeze):
+# respira fit-site of the ICBHI detector on ../shared/kauh and ../shared/sprsound, shipped only where
+# fit-site's out-of-sample rule applies.
+site-detectors: install
+	$(BIN)/python scripts/build_site_detectors.py
 
 # README's picture (respira predict --plot of the shipped detector on a KAUH recording of ../shared) and its
 # results table (the shipped detector's card table, rendered from its evaluation files).

@@ -353,6 +353,11 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = f"respira/pretrained/{DEFAULT_DETECTOR_NAME}"
     assert {f"{shipped}/{name}" for name in HUB_LAYOUT} <= names
+    from respira.pretrained.shipped import shipped_detectors
+
+    for name, folder in shipped_detectors().items():  # the site detectors too, every file of each
+        files = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+        assert {f"respira/pretrained/{name}/{file}" for file in files} <= names, name
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"

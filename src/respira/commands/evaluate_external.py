@@ -49,8 +49,8 @@ def default_output_dir(args: argparse.Namespace, name: str, prefix: str = "evalu
         check_not_shipped(folder, "record an evaluation in it: write the report")
         if (folder / BUILD_RECORD).is_file():
             raise ValueError(
-                f"--record: {folder} was built by make detector and claims only the evaluations its "
-                f"{BUILD_RECORD} lists; write the report elsewhere (--output_dir)"
+                f"--record: {folder} was built by make detector (or make site-detectors) and claims only "
+                f"the evaluations its {BUILD_RECORD} lists; write the report elsewhere (--output_dir)"
             )
         return folder / f"{prefix}_{name}"
     output = Path(args.output_dir) if args.output_dir else Path(f"{prefix}_{name}")

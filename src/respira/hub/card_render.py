@@ -22,6 +22,7 @@ from ..data.corpora import get_corpus
 from ..decision import validate_thresholds
 from ..dsp import DEFAULT_LOWPASS_ORDER
 from ..metrics.baselines import icbhi_below_baselines
+from ..pretrained import SITE_FIT_PROTOCOL
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_percent
 from .card_data import RespiraModelCardData
@@ -353,6 +354,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "notes": card.notes,
         "external_validations": card.external_validations,
         "site_rows": site_rows(card.site_verdicts),
+        "site_fitted": any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts),
         "held_out_titles": held_out_titles(card),
         "trained_on": trained_on(card),
         "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,

@@ -14,7 +14,7 @@ from typing import Any
 from huggingface_hub import EvalResult
 
 from ..data.corpora import get_corpus
-from ..pretrained import SiteVerdict
+from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .card_fields import HUB_METRIC_ARGS, HUB_METRIC_ID
 
@@ -22,9 +22,14 @@ __all__ = ["ALL_NORMAL_METRIC", "site_eval_results", "site_rows"]
 
 ALL_NORMAL_METRIC = "All-normal baseline (%)"
 """The ``model-index`` metric name of the all-normal baseline beside each site's score."""
-SPLITS = {"in domain": "patient-wise cross-validation", "held out": "all"}
-"""The ``model-index`` split of each protocol: the recipe's folds of the training corpus, or all of a
-corpus the model never heard."""
+SPLITS = {
+    "in domain": "patient-wise cross-validation",
+    "held out": "all",
+    SITE_FIT_PROTOCOL: "nested patient-wise cross-validation",
+}
+"""The ``model-index`` split of each protocol: the recipe's folds of the training corpus, all of a
+corpus the model never heard, or fit-site's nested folds of the site it was fitted to."""
+PROTOCOL_NAMES = {"in domain": "In-domain", "held out": "Held-out", SITE_FIT_PROTOCOL: "Site-fit nested-CV"}
 
 
 def _serves(verdict: SiteVerdict) -> str:
@@ -79,7 +84,7 @@ def site_eval_results(verdicts: list[SiteVerdict]) -> list[EvalResult]:
         args = dict(HUB_METRIC_ARGS["icbhi_score"], serves=verdict.serves)
         if verdict.interval is not None:
             args["interval_95"] = [_percent(end) for end in verdict.interval]
-        protocol = "In-domain" if verdict.protocol == "in domain" else "Held-out"
+        protocol = PROTOCOL_NAMES.get(verdict.protocol, "Held-out")
         results.append(
             EvalResult(
                 **where,

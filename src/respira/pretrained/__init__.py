@@ -22,6 +22,8 @@ from pathlib import Path
 from .sites import (
     BUILD_RECORD,
     CROSS_VALIDATION_FOLDER,
+    SITE_FIT_FILE,
+    SITE_FIT_PROTOCOL,
     LabelAuc,
     SiteVerdict,
     evaluation_digests,
@@ -35,6 +37,8 @@ __all__ = [
     "BUILD_RECORD",
     "CROSS_VALIDATION_FOLDER",
     "DEFAULT_DETECTOR_NAME",
+    "SITE_FIT_FILE",
+    "SITE_FIT_PROTOCOL",
     "LabelAuc",
     "SiteVerdict",
     "check_not_shipped",
@@ -66,13 +70,17 @@ def default_detector_dir() -> Path:
 
 
 def check_not_shipped(path: str | Path, what: str) -> None:
-    """Refuse (one line) to write ``path`` when it is respira's installed shipped detector folder or inside
-    it: that folder is read-only to every command. ``what``: the write refused, for the message."""
-    shipped = Path(__file__).resolve().parent / DEFAULT_DETECTOR_NAME
+    """Refuse (one line) to write ``path`` when it is one of respira's installed shipped detector folders
+    (the default or a site detector) or inside one: they are read-only to every command. ``what``: the
+    write refused, for the message."""
+    package = Path(__file__).resolve().parent
     try:
-        Path(path).expanduser().resolve().relative_to(shipped)
+        inside = Path(path).expanduser().resolve().relative_to(package).parts
     except ValueError:
         return
+    if not inside or not (package / inside[0] / "config.json").is_file():
+        return
+    shipped = package / inside[0]
     raise ValueError(
         f"{path} is respira's shipped detector folder ({shipped}), which no command changes: {what} "
         "elsewhere (--output_dir), or copy the folder first"

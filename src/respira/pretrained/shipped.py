@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .sites import SITE_FIT_FILE
+
 __all__ = ["ShippedDetector", "describe_detectors", "shipped_detector", "shipped_detectors"]
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -39,13 +41,29 @@ class ShippedDetector:
 
     name: str
     trained_on: str
-    """The corpora its training record (``respira_run.json``) names; ``not recorded`` without one."""
+    """The corpora its training record (``respira_run.json``) names, or the base model and site of a
+    fit-site folder (``site_fit.json``); ``not recorded`` without either."""
     path: Path
+
+
+def _fitted_on(folder: Path) -> str | None:
+    """What ``respira fit-site`` fitted the model in ``folder`` on (its ``site_fit.json``): the base model
+    and the site, ``None`` for a folder fit-site did not write."""
+    try:
+        record = json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8"))
+        base = str(record["base_model"]).split(" (")[0]
+        units = "patients" if record["units_are_patients"] else "recordings"
+        return f"{base}, fitted to {record['dataset']} ({record['units']} {units})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _trained_on(folder: Path) -> str:
     """The corpora the run record of ``folder`` trained on: its ``data.corpora``, else ICBHI (a run on
-    one corpus records none: it learnt from ``data_dir`` or ``dataset_name``, ICBHI's cycles)."""
+    one corpus records none: it learnt from ``data_dir`` or ``dataset_name``, ICBHI's cycles); for a
+    folder ``respira fit-site`` wrote, the base model and the site it was fitted to."""
+    if (fitted := _fitted_on(folder)) is not None:
+        return fitted
     try:
         record = json.loads((folder / RUN_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -1,15 +1,19 @@
 """What a model folder claims about the sites it was scored on, and the one rule for "it serves a site".
 
 A folder's claims are its *recorded* evaluations (:func:`recorded_evaluations`, :func:`why_not_claimed`):
-in a folder built by ``make detector`` (it has ``build_record.json``), the evaluation files that record
-lists with their SHA-256, and no other; in any other model folder, the ``evaluation_*`` folders ``respira
-evaluate --record`` wrote there (a plain ``respira evaluate`` writes outside the model folder) while they
-are of this model: its weights (by SHA-256) and thresholds, not adapted, on a corpus it was not trained
-on. A file added later, changed since, or of another model is no claim of the folder.
+in a folder built by ``make detector`` or ``make site-detectors`` (it has ``build_record.json``), the
+evaluation files that record lists with their SHA-256, and no other; in any other model folder, the
+``evaluation_*`` folders ``respira evaluate --record`` wrote there (a plain ``respira evaluate`` writes
+outside the model folder) while they are of this model: its weights (by SHA-256) and thresholds, not
+adapted, on a corpus it was not trained on; and the ``site_fit.json`` of ``respira fit-site`` while the
+folder's config still records that fit (its site, choice and thresholds). A file added later, changed
+since, or of another model is no claim of the folder.
 
 :func:`site_verdicts` reads them back: per site, its score with its 95 % interval, the all-normal baseline
 of the same samples and each label's AUC with its interval. A site is *served* only when the interval's
 lower end lies above all-normal; a label whose AUC interval reaches 0.5 (chance) is *not detected* there.
+A fitted site's verdict is fit-site's own nested
+cross-validation of the chosen procedure, per recording (protocol :data:`SITE_FIT_PROTOCOL`).
 The card's table, ``respira predict``'s line (:func:`sites_line`), the README table and the app say it
 from these verdicts.
 """
@@ -30,6 +34,8 @@ from ..utils.tables import format_percent, format_score
 __all__ = [
     "BUILD_RECORD",
     "CROSS_VALIDATION_FOLDER",
+    "SITE_FIT_FILE",
+    "SITE_FIT_PROTOCOL",
     "LabelAuc",
     "SiteVerdict",
     "evaluation_digests",
@@ -43,6 +49,11 @@ CROSS_VALIDATION_FOLDER = "evaluation_cross_validation"
 """Where a model folder keeps the ``metrics.json`` of its recipe's patient-wise cross-validation."""
 BUILD_RECORD = "build_record.json"
 """The record ``make detector`` writes into the folder it builds (inputs, versions, its evaluations)."""
+SITE_FIT_FILE = "site_fit.json"
+"""What ``respira fit-site`` records of its fit in the folder it writes (sample, choice, nested CV)."""
+SITE_FIT_PROTOCOL = "fitted here, nested cross-validation"
+"""The protocol of a site a model was fitted to by ``respira fit-site``: scored out of sample by nested
+patient-wise cross-validation of the whole procedure."""
 ALL_NORMAL = "baseline_all_normal_icbhi_score"
 CHANCE = 0.5
 LABELS = ("crackle", "wheeze")
@@ -69,7 +80,8 @@ class SiteVerdict:
     site: str
     """``icbhi``, ``kauh`` or ``sprsound``."""
     protocol: str
-    """``in domain`` (new patients of a site it learnt from) or ``held out`` (a site it never heard)."""
+    """``in domain`` (new patients of a site it learnt from), ``held out`` (a site it never heard) or
+    :data:`SITE_FIT_PROTOCOL` (the site ``respira fit-site`` fitted it to)."""
     unit: str
     """What was scored: cycles, recordings or events."""
     count: int
@@ -121,14 +133,31 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _evaluation_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` that may be claims: ``evaluation_*/**/metrics.json``, ``site_fit.json``."""
+    found = sorted(folder.glob("evaluation_*/**/metrics.json"))
+    return [*found, folder / SITE_FIT_FILE] if (folder / SITE_FIT_FILE).is_file() else found
+
+
 def evaluation_digests(folder: str | Path) -> dict[str, str]:
-    """SHA-256 of every ``evaluation_*/**/metrics.json`` of ``folder`` by relative path (what a build
-    records in ``build_record.json``'s ``evaluations``)."""
+    """SHA-256 of every ``evaluation_*/**/metrics.json`` (and ``site_fit.json``) of ``folder`` by relative
+    path (what a build records in ``build_record.json``'s ``evaluations``)."""
     folder = Path(folder)
-    return {
-        path.relative_to(folder).as_posix(): _sha256(path)
-        for path in sorted(folder.glob("evaluation_*/**/metrics.json"))
-    }
+    return {path.relative_to(folder).as_posix(): _sha256(path) for path in _evaluation_files(folder)}
+
+
+def _of_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
+    """Why ``site_fit.json`` is not the fit of this folder's model ("" when it is): its config records
+    another fit (site, choice or thresholds) or none."""
+    config = _read(folder / "config.json") or {}
+    fitted = config.get("calibration")
+    if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.get("procedure"):
+        return "the folder's config records no site fit"
+    same = all(fitted.get(key) == record.get(key) for key in ("dataset", "chosen", "thresholds"))
+    thresholds = [round(float(t), 6) for t in record.get("thresholds") or []]
+    if not same or [round(float(t), 6) for t in thresholds_of(config)] != thresholds:
+        return "the folder's config records another fit (site, choice or thresholds) than site_fit.json"
+    return ""
 
 
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
@@ -168,6 +197,9 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
         if not isinstance(listed, Mapping) or name not in listed:
             return f"{BUILD_RECORD} does not list it (a built folder claims only its build's evaluations)"
         return "" if _sha256(path) == listed[name] else f"it changed since {BUILD_RECORD} recorded it"
+    if name == SITE_FIT_FILE:
+        record = _read(path)
+        return "it is not respira fit-site's record" if record is None else _of_this_fit(folder, record)
     evaluation = folder / path.relative_to(folder).parts[0]
     metrics = _read(evaluation / "metrics.json")
     if metrics is None:
@@ -178,8 +210,7 @@ def why_not_claimed(folder: str | Path, path: str | Path) -> str:
 def recorded_evaluations(folder: str | Path) -> list[Path]:
     """The ``metrics.json`` files of the evaluations ``folder`` claims (see the module docstring)."""
     folder = Path(folder).expanduser()
-    found = sorted(folder.glob("evaluation_*/**/metrics.json"))
-    return [path for path in found if not why_not_claimed(folder, path)]
+    return [path for path in _evaluation_files(folder) if not why_not_claimed(folder, path)]
 
 
 def _aucs(values: Mapping[str, tuple[Any, Any]]) -> tuple[LabelAuc, ...]:
@@ -228,6 +259,24 @@ def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
     return SiteVerdict(site, "held out", "events", count, score, None, baseline, aucs)
 
 
+def _site_fit(record: Mapping[str, Any]) -> SiteVerdict | None:
+    """The site ``respira fit-site`` fitted the model to: its chosen procedure's nested cross-validation
+    per recording, with the patient-bootstrap interval, beside all-normal of the same recordings."""
+    rows = {row.get("candidate"): row for row in record.get("nested_cv") or [] if isinstance(row, Mapping)}
+    chosen, normal = rows.get("chosen") or {}, rows.get("all_normal") or {}
+    score, baseline = _number(chosen.get("icbhi_score")), _number(normal.get("icbhi_score"))
+    site = record.get("dataset")
+    if score is None or baseline is None or not isinstance(site, str):
+        return None
+    interval = _pair([chosen.get("icbhi_score_low"), chosen.get("icbhi_score_high")])
+    aucs = {
+        label: (chosen.get(f"{label}_auc"), [chosen.get(f"{label}_auc_low"), chosen.get(f"{label}_auc_high")])
+        for label in LABELS
+    }
+    count = int(chosen.get("scored_recordings") or record.get("recordings") or 0)
+    return SiteVerdict(site, SITE_FIT_PROTOCOL, "recordings", count, score, interval, baseline, _aucs(aucs))
+
+
 def _held_out(folder: Path, metrics: Mapping[str, Any], recorded: set[Path]) -> list[SiteVerdict]:
     """The verdicts of one ``evaluation_<site>`` folder: per event (when it has events) and per recording."""
     site = folder.name.removeprefix("evaluation_")
@@ -241,11 +290,14 @@ def _held_out(folder: Path, metrics: Mapping[str, Any], recorded: set[Path]) -> 
 
 def site_verdicts(folder: str | Path) -> list[SiteVerdict]:
     """Every site the model in ``folder`` was scored on, from its recorded evaluations
-    (:func:`recorded_evaluations`): its cross-validation, then each ``evaluation_<corpus>/metrics.json``;
-    empty when it has none."""
+    (:func:`recorded_evaluations`): the site fit-site fitted it to, its cross-validation, then each
+    ``evaluation_<corpus>/metrics.json``; empty when it has none."""
     folder = Path(folder).expanduser()
     recorded = set(recorded_evaluations(folder))
     verdicts = []
+    fitted = _read(folder / SITE_FIT_FILE) if folder / SITE_FIT_FILE in recorded else None
+    if fitted is not None and (verdict := _site_fit(fitted)) is not None:
+        verdicts.append(verdict)
     cross = folder / CROSS_VALIDATION_FOLDER / "metrics.json"
     metrics = _read(cross) if cross in recorded else None
     if metrics is not None and (verdict := _cross_validation(metrics)) is not None:

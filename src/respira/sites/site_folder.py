@@ -32,6 +32,7 @@ import torch
 
 from ..decision import flag_order, validate_thresholds
 from ..labels import MULTI_LABEL_NAMES
+from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .embedding import site_head_refusal
 
@@ -44,12 +45,12 @@ __all__ = [
     "HEAD_TOLERANCE",
     "NESTED_CV_FILE",
     "SITE_FIT_FILE",
+    "render_site_card",
     "site_card_section",
     "site_head_rows",
     "write_site_folder",
 ]
 
-SITE_FIT_FILE = "site_fit.json"
 NESTED_CV_FILE = "nested_cv.csv"
 CURVE_FILE = "learning_curve.csv"
 CURVE_FIGURE = "learning_curve.png"
@@ -163,7 +164,6 @@ def write_site_folder(
     """
     from transformers.utils import logging as transformers_logging
 
-    from ..hub.card_folder import render_folder_card
     from ..hub.checksums import write_checksums
     from ..hub.onnx import ONNX_FILE, export_onnx
     from ..hub.remote_code import check_remote_code, remote_code_files, write_remote_code
@@ -198,14 +198,24 @@ def write_site_folder(
             write_checksums(staging)
             write_remote_code(staging, remote_code_files(model.config.encoder_config.model_type))
             check_remote_code(staging)
-            render_folder_card(staging, adjust=_site_thresholds)
-            card = (staging / "README.md").read_text(encoding="utf-8")
-            section = site_card_section(staging, base_folder=folder if folder.is_dir() else None)
-            (staging / "README.md").write_text(card.rstrip() + "\n\n" + section, encoding="utf-8")
+            render_site_card(staging, base_folder=folder if folder.is_dir() else None)
     finally:
         if bars:
             transformers_logging.enable_progress_bar()
     return output_dir
+
+
+def render_site_card(folder: str | Path, *, base_folder: Path | None = None) -> Path:
+    """Render the card of a fit-site folder from its own files into its ``README.md``: the folder's card
+    (its serve table holds the fitted site's nested cross-validation) and :func:`site_card_section`
+    (``base_folder``: the base model's folder, whose site verdicts it quotes as the base's)."""
+    from ..hub.card_folder import render_folder_card
+
+    card_file = render_folder_card(folder, adjust=_site_thresholds)
+    card = card_file.read_text(encoding="utf-8")
+    section = site_card_section(folder, base_folder=base_folder)
+    card_file.write_text(card.rstrip() + "\n\n" + section, encoding="utf-8")
+    return card_file
 
 
 def _site_thresholds(card: Any) -> None:

@@ -1,0 +1,203 @@
+"""Build respira's shipped site detectors from ``../shared`` (``make site-detectors``; ``make detector``).
+
+Each site detector is the shipped ICBHI detector (``src/respira/pretrained/icbhi-crackle-wheeze``, not
+retrained here) fitted to one site of ``../shared`` by ``respira fit-site``, run through respira's own
+command line as a user would (one thread, offline, a work folder, a log):
+
+* ``kauh-crackle-wheeze``: ``respira fit-site <ICBHI folder> --dataset kauh --data_dir ../shared/kauh``;
+* ``sprsound-crackle-wheeze``: the same with ``--dataset sprsound --data_dir ../shared/sprsound``.
+
+``--apply_anyway`` is never passed: a site detector ships only where fit-site's out-of-sample rule
+applies (the chosen procedure beats the model as is and all-normal in nested cross-validation). Where it
+does not, the script says so in one line and ships nothing for that site (a folder shipped before stays).
+
+Each finished folder replaces ``src/respira/pretrained/<site>-crackle-wheeze`` only on success, with a
+``build_record.json`` of its own: the base folder's weights SHA-256, the SHA-256 of the fitting code
+(``src/respira/sites/*.py``) and of this script, the data's listing and fingerprint, the library
+versions, and ``site_fit.json``'s SHA-256 (the one evaluation the folder claims: fit-site's nested
+cross-validation of its site); its card quotes the base model's rows as the base's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = ROOT / "src" / "respira" / "pretrained"
+BASE = PRETRAINED / "icbhi-crackle-wheeze"
+SITES_CODE = "src/respira/sites"
+"""The fitting code: ``sites_code_sha256`` fingerprints its modules, and a test refits when it changes."""
+BUILD_RECORD = "build_record.json"
+NOT_WRITTEN = 1
+"""``respira fit-site``'s exit code when its out-of-sample rule does not apply (nothing written)."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """One shipped site detector: the corpus fit-site reads and the folder it ships as."""
+
+    dataset: str
+    data: str
+    """The folder of ``../shared`` holding the site's labelled recordings."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-crackle-wheeze"
+
+
+SITES = (Site("kauh", "kauh"), Site("sprsound", "sprsound"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def sites_code_sha256(root: Path = ROOT) -> str:
+    """SHA-256 over every module of :data:`SITES_CODE` (paths and contents, sorted)."""
+    digest = hashlib.sha256()
+    for path in sorted((root / SITES_CODE).rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def data_fingerprint(folder: Path) -> dict[str, object]:
+    """The data a site detector was fitted on: its file count, bytes and one SHA-256 over every file's
+    relative path and contents (sorted), so a changed, added or removed recording shows."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files), "sha256": digest.hexdigest()}
+
+
+def fit_site(site: Site, *, work: Path, log: Path) -> bool:
+    """``respira fit-site`` of the ICBHI detector on ``site`` into ``work/<name>``, one thread, offline;
+    its output goes to ``log``. ``False`` when fit-site's rule does not apply (nothing written)."""
+    args = [
+        "fit-site", os.path.relpath(BASE, work / "run"),
+        "--dataset", site.dataset, "--data_dir", f"../shared/{site.data}",
+        "--output_dir", f"../{site.name}",
+    ]  # fmt: skip
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONHASHSEED": "0",
+        "TQDM_DISABLE": "1",
+        "HF_DATASETS_CACHE": str(work / "datasets_cache"),
+    }
+    print(f"== respira {' '.join(args)}", flush=True)
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"\n== respira {' '.join(args)}\n")
+        out.flush()
+        done = subprocess.run(
+            [sys.executable, "-m", "respira", *args],
+            cwd=work / "run", env=env, stdout=out, stderr=out, check=False,
+        )  # fmt: skip
+    tail = log.read_text(encoding="utf-8").strip().splitlines()[-1:]
+    if done.returncode == NOT_WRITTEN and not (work / site.name).exists():
+        print(f"build_site_detectors: {site.name} not shipped: fit-site's rule does not apply: {tail}")
+        return False
+    if done.returncode != 0:
+        raise SystemExit(
+            f"build_site_detectors: respira fit-site ({site.dataset}) failed (exit {done.returncode}): "
+            f"{tail}; see {log}"
+        )
+    return True
+
+
+def build_record(site: Site, shared: Path) -> dict[str, object]:
+    """What ``build_record.json`` of a site detector holds (its inputs: a test compares them)."""
+    from importlib.metadata import version
+
+    return {
+        "command": "make site-detectors",
+        "base_model": BASE.name,
+        "base_weights_sha256": sha256(BASE / "model.safetensors"),
+        "sites_code_sha256": sites_code_sha256(),
+        "build_script_sha256": sha256(Path(__file__)),
+        "dataset": site.dataset,
+        "data_dir": f"../shared/{site.data}",
+        "data": data_fingerprint(shared / site.data),
+        "threads": 1,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "libraries": {
+            name: version(name) for name in ("torch", "transformers", "numpy", "scikit-learn", "onnxruntime")
+        },
+    }
+
+
+def finish(folder: Path, site: Site, shared: Path) -> Path:
+    """Write ``build_record.json`` into the fitted ``folder`` (its inputs, and ``site_fit.json``'s SHA-256:
+    the one evaluation it claims) and render its card again from its files."""
+    from respira.pretrained import evaluation_digests
+    from respira.sites.site_folder import render_site_card
+
+    record = build_record(site, shared) | {"evaluations": evaluation_digests(folder)}
+    (folder / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    render_site_card(folder, base_folder=BASE)
+    return folder
+
+
+def install(export: Path, target: Path) -> None:
+    """Replace ``target`` with ``export`` (the old folder is removed only once the new one is in place)."""
+    staging = target.with_name(f".{target.name}.new")
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(export, staging)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def build(shared: Path, work: Path, sites: tuple[Site, ...] = SITES) -> dict[str, Path]:
+    """Fit every site of ``sites`` in ``work``; the finished folders by name (those whose rule applied)."""
+    missing = [f"{s.dataset} ({shared / s.data})" for s in sites if not (shared / s.data).is_dir()]
+    if not (BASE / "config.json").is_file():
+        missing.append(f"the ICBHI detector ({BASE})")
+    if missing:
+        raise SystemExit(f"build_site_detectors: missing: {', '.join(missing)}")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "run").mkdir(exist_ok=True)
+    link = work / "shared"  # fit-site reads ../shared/<site> from work/run, as its run files record it
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(shared, target_is_directory=True)
+    log = work / "build.log"
+    log.write_text("", encoding="utf-8")
+    built = {}
+    for site in sites:
+        shutil.rmtree(work / site.name, ignore_errors=True)
+        if fit_site(site, work=work, log=log):
+            built[site.name] = finish(work / site.name, site, shared)
+    return built
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared", help="the ../shared folder")
+    parser.add_argument("--work", type=Path, default=ROOT / ".detector_build_sites", help="work folder")
+    parser.add_argument("--target", type=Path, default=PRETRAINED, help="where the detector folders go")
+    parser.add_argument("--site", choices=[s.dataset for s in SITES], action="append", help="only these")
+    args = parser.parse_args(argv)
+    sites = tuple(s for s in SITES if not args.site or s.dataset in args.site)
+    for name, folder in build(args.shared.resolve(), args.work.resolve(), sites).items():
+        install(folder, args.target / name)
+        print(f"wrote {args.target / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""The shipped site detectors (``scripts/build_site_detectors.py``, ``make site-detectors``): the ICBHI
+detector fitted by ``respira fit-site`` to KAUH and to SPRSound, each a model name of every command, its
+card and its sites line said only by its own files, built from today's fitting code and build script,
+and deciding alike through the Detector and onnxruntime on real recordings of its site."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import respira
+from respira.pretrained import (
+    DEFAULT_DETECTOR_NAME,
+    SITE_FIT_FILE,
+    SITE_FIT_PROTOCOL,
+    default_detector_dir,
+    evaluation_digests,
+    recorded_evaluations,
+    site_verdicts,
+    sites_line,
+)
+from respira.pretrained.shipped import describe_detectors, shipped_detectors
+
+from .conftest import SHARED_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+SITES = {"kauh-crackle-wheeze": "kauh", "sprsound-crackle-wheeze": "sprsound"}
+"""The site detectors ``make site-detectors`` ships (those whose fit-site rule applied), by name."""
+
+
+def _build_script():
+    spec = importlib.util.spec_from_file_location(
+        "build_site_detectors", ROOT / "scripts" / "build_site_detectors.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(params=sorted(SITES))
+def shipped(request: pytest.FixtureRequest) -> tuple[str, Path]:
+    name = request.param
+    return name, shipped_detectors()[name]
+
+
+def test_each_site_detector_is_listed_and_loads_by_name(shipped: tuple[str, Path]) -> None:
+    name, folder = shipped
+    record = json.loads((folder / SITE_FIT_FILE).read_text())
+    listed = {detector.name: detector.trained_on for detector in describe_detectors()}
+    assert listed[name] == f"{DEFAULT_DETECTOR_NAME}, fitted to {SITES[name]} ({record['units']} patients)"
+    detector = respira.Detector.from_pretrained(name, device="cpu")
+    assert detector.name == name
+    assert list(detector.config.decision_thresholds) == pytest.approx(record["thresholds"])
+    assert detector.config.calibration["dataset"] == SITES[name] == record["dataset"]
+    assert record["applies"] and not record["applied_anyway"]  # shipped only where the rule applied
+    assert respira.Detector.from_pretrained().name == DEFAULT_DETECTOR_NAME  # the default stays
+
+
+def test_respira_detectors_lists_the_site_detectors(capsys: pytest.CaptureFixture[str]) -> None:
+    from respira.cli import main
+
+    assert main(["detectors"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:] if line.strip()]
+    assert set(SITES) <= set(names) and DEFAULT_DETECTOR_NAME in names
+
+
+def test_the_checksums_hold(shipped: tuple[str, Path]) -> None:
+    _, folder = shipped
+    for line in (folder / "checksums.sha256").read_text().splitlines():
+        digest, file = line.split(maxsplit=1)
+        assert _sha256(folder / file) == digest, file
+
+
+def test_the_build_record_names_todays_script_fitting_code_and_base(shipped: tuple[str, Path]) -> None:
+    """Built from today's build script, fitting code (``src/respira/sites``) and ICBHI detector; else
+    ``make site-detectors`` (the slow test below refits and compares)."""
+    name, folder = shipped
+    build = _build_script()
+    record = json.loads((folder / "build_record.json").read_text())
+    assert record["build_script_sha256"] == _sha256(ROOT / "scripts" / "build_site_detectors.py")
+    assert record["sites_code_sha256"] == build.sites_code_sha256(), "make site-detectors"
+    assert record["base_weights_sha256"] == _sha256(default_detector_dir() / "model.safetensors")
+    assert record["dataset"] == SITES[name]
+    assert (
+        record["evaluations"]
+        == evaluation_digests(folder)
+        == {SITE_FIT_FILE: _sha256(folder / SITE_FIT_FILE)}
+    )
+
+
+def test_the_card_is_what_the_folders_files_render(shipped: tuple[str, Path], tmp_path: Path) -> None:
+    from respira.sites.site_folder import render_site_card
+
+    name, folder = shipped
+    copy = tmp_path / name
+    shutil.copytree(folder, copy)
+    (copy / "README.md").unlink()
+    render_site_card(copy, base_folder=default_detector_dir())
+    card = (copy / "README.md").read_text()
+    assert card == (folder / "README.md").read_text()
+    record = json.loads((folder / SITE_FIT_FILE).read_text())
+    assert f"{record['recordings']} recordings of {record['units']} patients" in card
+    assert "the base model's rows, before this site fit" in card
+    assert "make site-detectors" in card
+
+
+def test_the_sites_line_holds_the_site_fits_own_result_by_the_serve_rule(shipped: tuple[str, Path]) -> None:
+    """The folder's own site is fit-site's nested cross-validation of the chosen procedure (its
+    ``site_fit.json``), and the line says it serves there only when the interval's lower end lies above
+    all-normal."""
+    name, folder = shipped
+    (verdict,) = site_verdicts(folder)
+    rows = {row["candidate"]: row for row in json.loads((folder / SITE_FIT_FILE).read_text())["nested_cv"]}
+    assert (verdict.site, verdict.protocol) == (SITES[name], SITE_FIT_PROTOCOL)
+    assert verdict.score == rows["chosen"]["icbhi_score"]
+    assert verdict.interval == (rows["chosen"]["icbhi_score_low"], rows["chosen"]["icbhi_score_high"])
+    assert verdict.all_normal == rows["all_normal"]["icbhi_score"]
+    line = sites_line(folder)
+    shown = verdict.described()
+    if verdict.interval[0] > verdict.all_normal:
+        assert line.startswith(f"serves {shown}")
+    else:
+        assert line.startswith("serves no site") and shown in line
+
+
+def test_a_copy_whose_config_left_the_fit_claims_no_site(shipped: tuple[str, Path], tmp_path: Path) -> None:
+    """Without the build record, ``site_fit.json`` is claimed only while the config records that fit."""
+    _, folder = shipped
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    (copy / "build_record.json").unlink()
+    assert recorded_evaluations(copy) == [copy / SITE_FIT_FILE]
+    config = json.loads((copy / "config.json").read_text())
+    config["decision_thresholds"] = [0.5, 0.5]
+    (copy / "config.json").write_text(json.dumps(config))
+    assert recorded_evaluations(copy) == [] and site_verdicts(copy) == []
+
+
+def test_a_site_fit_whose_interval_clears_all_normal_serves_its_site(tmp_path: Path) -> None:
+    """The serve rule on the fitted site's own row: served once the interval's lower end is above
+    all-normal, and only then (a copy without the build record, its nested CV edited)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(shipped_detectors()["kauh-crackle-wheeze"], copy)
+    (copy / "build_record.json").unlink()
+    record = json.loads((copy / SITE_FIT_FILE).read_text())
+    chosen = next(row for row in record["nested_cv"] if row["candidate"] == "chosen")
+    normal = next(row for row in record["nested_cv"] if row["candidate"] == "all_normal")
+    for low, serves in ((normal["icbhi_score"] + 0.01, True), (normal["icbhi_score"], False)):
+        chosen["icbhi_score_low"] = low
+        (copy / SITE_FIT_FILE).write_text(json.dumps(record))
+        line = sites_line(copy)
+        assert line.startswith("serves kauh recordings (fitted here, nested cross-validation") is serves, line
+
+
+def test_the_shipped_code_is_todays_closure(shipped: tuple[str, Path]) -> None:
+    from respira.hub.remote_code import remote_code_files
+
+    _, folder = shipped
+    config = json.loads((folder / "config.json").read_text())
+    code = remote_code_files(config["encoder_config"]["model_type"])
+    assert {path.name: path.read_text() for path in folder.glob("*.py")} == code.files
+
+
+def test_no_command_writes_into_a_site_detector(shipped: tuple[str, Path]) -> None:
+    from respira.pretrained import check_not_shipped
+
+    _, folder = shipped
+    with pytest.raises(ValueError, match="which no command changes"):
+        check_not_shipped(folder / "evaluation_kauh", "write the evaluation")
+    check_not_shipped(folder.parent.parent / "evaluation_kauh", "write the evaluation")  # outside: fine
+
+
+# ------------------------------------------------------------------------------- on real recordings of a site
+def _site_recordings(site: str) -> list[Path]:
+    folder = SHARED_DIR / site
+    if not folder.is_dir():
+        pytest.skip(f"real {site} data not found at {folder} (../shared is only present on project machines)")
+    return sorted(folder.rglob("*.wav"))[:2]
+
+
+@pytest.mark.real_data
+def test_predict_by_name_prints_the_sites_line_and_decides_as_onnx(shipped: tuple[str, Path]) -> None:
+    name, folder = shipped
+    recordings = _site_recordings(SITES[name])
+    done = subprocess.run(
+        [sys.executable, "-m", "respira", "predict", name, str(recordings[0]), "--per_recording"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sites_line(folder) in done.stderr and recordings[0].name in done.stdout
+    torch_detector = respira.Detector.from_pretrained(name, device="cpu")
+    onnx_detector = respira.Detector.from_pretrained(name, onnx=True)
+    for recording in recordings:
+        by_torch, by_onnx = torch_detector.predict_file(recording), onnx_detector.predict_file(recording)
+        assert by_torch.label == by_onnx.label
+        np.testing.assert_allclose(
+            [by_torch.crackle, by_torch.wheeze], [by_onnx.crackle, by_onnx.wheeze], atol=1e-4, rtol=0
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_the_committed_site_detectors_are_what_todays_fitting_code_builds(tmp_path: Path) -> None:
+    """While the fitting code, the build script and the base detector are those the site detectors were
+    built from, their fingerprints say so (fast); once one changes, they are refitted here as ``make
+    site-detectors`` does and must choose, decide and score the same (one thread: the fit is seeded)."""
+    from safetensors.numpy import load_file
+
+    build = _build_script()
+    records = {
+        name: json.loads((folder / "build_record.json").read_text())
+        for name, folder in shipped_detectors().items()
+        if name in SITES
+    }
+    today = (build.sites_code_sha256(), _sha256(default_detector_dir() / "model.safetensors"))
+    if all((r["sites_code_sha256"], r["base_weights_sha256"]) == today for r in records.values()):
+        return
+    for site in set(SITES.values()):
+        _site_recordings(site)  # skips without ../shared
+    built = build.build(SHARED_DIR, tmp_path / "work")
+    assert set(built) == set(records), "a site detector no longer ships: its fit-site rule does not apply"
+    for name, folder in built.items():
+        committed = shipped_detectors()[name]
+        new, old = (json.loads((f / SITE_FIT_FILE).read_text()) for f in (folder, committed))
+        assert (new["chosen"], new["nested_cv"]) == (old["chosen"], old["nested_cv"]), name
+        assert new["thresholds"] == pytest.approx(old["thresholds"], abs=1e-9)
+        assert site_verdicts(folder) == site_verdicts(committed)
+        assert (folder / "README.md").read_text() == (committed / "README.md").read_text()
+        weights, rebuilt = (load_file(f / "model.safetensors") for f in (committed, folder))
+        assert weights.keys() == rebuilt.keys()
+        for key, tensor in weights.items():
+            np.testing.assert_allclose(rebuilt[key], tensor, atol=1e-6, rtol=0, err_msg=key)
