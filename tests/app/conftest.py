@@ -44,10 +44,10 @@ def model_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def quality_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training-run folder of a tiny multi-label CNN given a quality head by ``fit_quality`` on synthetic
-    recordings (:func:`tests.hub.test_quality.sample`: every fourth one loud noise, too poor to judge)."""
+    recordings (:func:`tests.sites.test_quality.sample`: every fourth one loud noise, too poor to judge)."""
     from respira.sites.quality import fit_quality
-    from tests.hub.test_quality import sample
-    from tests.hub.test_quality import tiny_model as tiny_quality_model
+    from tests.sites.test_quality import sample
+    from tests.sites.test_quality import tiny_model as tiny_quality_model
 
     model = tiny_quality_model()
     recordings, poor, patients = sample()
@@ -69,7 +69,7 @@ def quality_recordings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     (the loud one peaks above full scale: it keeps its samples, the page cautions about its level)."""
     import soundfile as sf
 
-    from tests.hub.test_quality import RATE, sample
+    from tests.sites.test_quality import RATE, sample
 
     folder = tmp_path_factory.mktemp("quality_recordings")
     recordings, poor, _ = sample(count=2, seed=1)

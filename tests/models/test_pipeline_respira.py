@@ -375,7 +375,7 @@ class Judged:
 
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
-    from ..hub.test_quality import sample, tiny_model
+    from ..sites.test_quality import sample, tiny_model
 
     model = tiny_model()
     recordings, poor, patients = sample()
