@@ -3,21 +3,6 @@ verdict live together in :mod:`respira.sites`); kept for one release."""
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import Any
+from ..utils.moved import moved_module
 
-NEW_HOME = "respira.sites.adaptation"
-
-
-def __getattr__(name: str) -> Any:
-    """Every name of :data:`NEW_HOME`, with a ``DeprecationWarning`` (imported by name: the new home is
-    in a higher layer)."""
-    if name.startswith("__"):
-        raise AttributeError(name)
-    warnings.warn(
-        f"{__name__} is deprecated (removed in the next release): import {name} from {NEW_HOME}",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return getattr(importlib.import_module(NEW_HOME), name)
+__getattr__ = moved_module(__name__, "respira.sites.adaptation")
