@@ -106,12 +106,15 @@ def test_recipe_and_run_errors_are_the_cli_messages_before_any_work(runs: dict, 
     assert list(tmp_path.iterdir()) == []
 
 
-def test_evaluate_returns_what_respira_evaluate_writes(runs: dict, capsys: pytest.CaptureFixture) -> None:
+def test_evaluate_returns_what_respira_evaluate_writes(
+    runs: dict, capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli_report = runs["root"] / "cli_validation"
     assert main(["evaluate", str(runs["cli"]), "--split", "validation", "--output_dir", str(cli_report)]) == 0
+    monkeypatch.chdir(tmp_path)
     report = respira.evaluate(runs["api"], split="validation", batch_size=8)
     assert isinstance(report, Evaluation)
-    assert report.output_dir == runs["api"].output_dir / "evaluation_validation"  # the CLI's default
+    assert report.output_dir == tmp_path / "evaluation_validation"  # the CLI's default: outside the model
     assert report.metrics == json.loads((report.output_dir / "metrics.json").read_text())
     assert report.metrics == json.loads((cli_report / "metrics.json").read_text())
     assert report.metrics["num_examples"] > 0

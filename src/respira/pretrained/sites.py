@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..decision import thresholds_of
+from ..labels import MULTI_LABEL_NAMES
 from ..utils.tables import format_percent, format_score
 
 __all__ = [
@@ -56,7 +57,7 @@ SITE_FIT_PROTOCOL = "fitted here, nested cross-validation"
 patient-wise cross-validation of the whole procedure."""
 ALL_NORMAL = "baseline_all_normal_icbhi_score"
 CHANCE = 0.5
-LABELS = ("crackle", "wheeze")
+LABELS = MULTI_LABEL_NAMES
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..labels import flags_to_classes
+from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..metrics.recording_level import patient_resample_counts, recording_decisions
 from ..metrics.thresholds import sigmoid
 from ..windows import aggregate_windows, check_aggregation
@@ -139,7 +139,7 @@ def scores_with_intervals(
         per_part["icbhi_score"].append(score)
         per_part["specificity"].append(specificity)
         per_part["sensitivity"].append(sensitivity)
-        for index, name in enumerate(("crackle", "wheeze")):
+        for index, name in enumerate(MULTI_LABEL_NAMES):
             per_part[f"{name}_auc"].append(
                 np.full(weights.shape[0], np.nan)
                 if probabilities is None
