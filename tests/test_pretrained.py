@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -228,6 +229,30 @@ def _env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items()}
 
 
+def saved_clips(
+    detector: Any, extractor: Any, recordings: list[Path], folder: Path
+) -> tuple[list[str], list[np.ndarray]]:
+    """Two 8-s clips of each recording (from 0 s and 4 s), saved as ``.npy`` in ``folder`` for a process
+    without respira, and the detector's model's probabilities for each (what the others must give)."""
+    import torch
+
+    from respira.audio import read_audio
+
+    rate = detector.sampling_rate
+    clips, expected = [], []
+    for recording in recordings:
+        wave = read_audio(recording, rate)
+        for start in (0, 4):
+            clip = np.asarray(wave[start * rate : (start + 8) * rate], dtype=np.float32)
+            path = folder / f"{recording.stem}_{start}.npy"
+            np.save(path, clip)
+            clips.append(str(path))
+            with torch.no_grad():
+                logits = detector.model(**extractor(clip, sampling_rate=rate, return_tensors="pt")).logits[0]
+            expected.append(torch.sigmoid(logits).numpy())
+    return clips, expected
+
+
 COMPARE = r"""
 import json, sys
 import numpy as np, onnxruntime, scipy.signal, torch
@@ -260,26 +285,13 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
 ) -> None:
     """The three ways README promises, on 8-s clips of real recordings: probabilities to 1e-4 and the
     same decisions (transformers and onnxruntime in a process where respira cannot be imported)."""
-    import torch
 
     from respira import RespiraFeatureExtractor
-    from respira.audio import read_audio
     from respira.decision import thresholds_of
 
     detector = respira.Detector.from_pretrained()
     extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)
-    rate = detector.sampling_rate
-    clips, expected = [], []
-    for recording in recordings:
-        wave = read_audio(recording, rate)
-        for start in (0, 4):
-            clip = np.asarray(wave[start * rate : (start + 8) * rate], dtype=np.float32)
-            path = tmp_path / f"{recording.stem}_{start}.npy"
-            np.save(path, clip)
-            clips.append(str(path))
-            with torch.no_grad():
-                logits = detector.model(**extractor(clip, sampling_rate=rate, return_tensors="pt")).logits[0]
-            expected.append(torch.sigmoid(logits).numpy())
+    clips, expected = saved_clips(detector, extractor, recordings, tmp_path)
     env = {key: value for key, value in _env().items() if key != "PYTHONPATH"}
     env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
     done = subprocess.run(

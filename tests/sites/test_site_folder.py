@@ -208,12 +208,11 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     Detector does on a whole one."""
     from transformers import pipeline
 
-    from respira.audio import read_audio
     from respira.pretrained import default_detector_dir
     from respira.sites.embedding import linear_head
 
     from ..hub.test_remote_code import WITHOUT_RESPIRA
-    from ..test_pretrained import COMPARE, _env
+    from ..test_pretrained import COMPARE, _env, saved_clips
 
     base = default_detector_dir()
     model = Detector.from_pretrained(base, device="cpu").model
@@ -231,18 +230,7 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     recordings = sorted((shared_icbhi / "ICBHI_final_database").glob("*.wav"))[:3]
     detector = Detector.from_pretrained(output, device="cpu")
     extractor = RespiraFeatureExtractor.from_pretrained(output)
-    rate = detector.sampling_rate
-    clips, expected = [], []
-    for recording in recordings:
-        wave = read_audio(recording, rate)
-        for start in (0, 4):
-            clip = np.asarray(wave[start * rate : (start + 8) * rate], dtype=np.float32)
-            path = tmp_path / f"{recording.stem}_{start}.npy"
-            np.save(path, clip)
-            clips.append(str(path))
-            with torch.no_grad():
-                logits = detector.model(**extractor(clip, sampling_rate=rate, return_tensors="pt")).logits[0]
-            expected.append(torch.sigmoid(logits).numpy())
+    clips, expected = saved_clips(detector, extractor, recordings, tmp_path)
     env = {key: value for key, value in _env().items() if key != "PYTHONPATH"}
     env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
     done = subprocess.run(
