@@ -197,3 +197,23 @@ def test_a_recordings_quality_is_the_mean_of_its_windows_and_none_without_a_qual
     assert recording_quality(rows) == pytest.approx(0.5)
     assert recording_quality([{"crackle": 0.1}, {"crackle": 0.2}]) is None
     assert recording_quality([]) is None
+
+
+def test_aggregation_of_reads_the_configs_rule_and_defaults_to_the_maximum() -> None:
+    from types import SimpleNamespace
+
+    from respira.decision import aggregation_of
+    from respira.windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregate_windows
+
+    assert aggregation_of(SimpleNamespace()) == (DEFAULT_AGGREGATION, None)
+    assert aggregation_of({"recording_aggregation": "mean"}) == ("mean", None)
+    assert aggregation_of(SimpleNamespace(recording_aggregation="topk_mean")) == ("topk_mean", DEFAULT_TOP_K)
+    assert aggregation_of(SimpleNamespace(recording_aggregation="topk_mean", recording_top_k=5)) == (
+        "topk_mean",
+        5,
+    )
+    with pytest.raises(ValueError, match="aggregation must be one of"):
+        aggregation_of({"recording_aggregation": "median"})
+    windows = np.array([[0.1, 0.9], [0.3, 0.1], [0.8, 0.2]])
+    np.testing.assert_allclose(aggregate_windows(windows, "mean"), [0.4, 0.4])
+    np.testing.assert_allclose(aggregate_windows(windows, "max"), [0.8, 0.9])

@@ -33,7 +33,7 @@ from .labels import (
     classes_to_flags,
     flags_to_classes,
 )
-from .windows import aggregate_windows
+from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregate_windows, check_aggregation
 
 if TYPE_CHECKING:
     import torch
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_THRESHOLD",
     "Decision",
+    "aggregation_of",
     "class_scores",
     "decide",
     "decide_flags",
@@ -153,6 +154,24 @@ def decide_flags(flag_probabilities: Any, thresholds: Sequence[float] | None = N
     chosen = validate_thresholds(thresholds)
     decided = present(flags, chosen)
     return Decision(flags, decided, np.atleast_1d(flags_to_classes(decided)).astype(np.int64), chosen)
+
+
+def aggregation_of(config: Any) -> tuple[str, int | None]:
+    """``(rule, top_k)``: how a model's window probabilities become a recording's, as its config says
+    (``recording_aggregation`` and ``recording_top_k``, written by ``respira fit-site`` when it chose the
+    rule) or :data:`~respira.windows.DEFAULT_AGGREGATION` for a config without them. Every runner — the
+    Detector, the pipeline, ``screen``, the app's ONNX runner — asks here for its default rule."""
+    rule = getattr(config, "recording_aggregation", None)
+    if rule is None and isinstance(config, Mapping):
+        rule = config.get("recording_aggregation")
+    rule = rule or DEFAULT_AGGREGATION
+    top_k = getattr(config, "recording_top_k", None)
+    if top_k is None and isinstance(config, Mapping):
+        top_k = config.get("recording_top_k")
+    if rule == "topk_mean" and top_k is None:
+        top_k = DEFAULT_TOP_K
+    check_aggregation(rule, top_k)
+    return rule, (int(top_k) if rule == "topk_mean" else None)
 
 
 def decide_recording(

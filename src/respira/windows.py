@@ -47,7 +47,7 @@ DEFAULT_BATCH_SIZE: int = 32
 MAX_WINDOWS: int = 10_000
 """Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
 
-AGGREGATIONS: tuple[str, ...] = ("max", "topk_mean")
+AGGREGATIONS: tuple[str, ...] = ("max", "mean", "topk_mean")
 """Rules that turn a recording's window probabilities into the recording's (:func:`aggregate_windows`)."""
 
 DEFAULT_AGGREGATION: str = "max"
@@ -111,6 +111,8 @@ def describe_aggregation(rule: str, top_k: int | None = None) -> str:
     check_aggregation(rule, top_k)
     if rule == "max":
         return "recording probability = maximum of its window probabilities (per label)"
+    if rule == "mean":
+        return "recording probability = mean of its window probabilities (per label)"
     return (
         f"recording probability = mean of its {top_k} largest window probabilities (per label; "
         "all windows when there are fewer)"
@@ -122,8 +124,9 @@ def aggregate_windows(
 ) -> np.ndarray:
     """One recording's ``[windows, labels]`` probabilities → ``[labels]``.
 
-    ``max``: each label's largest window probability; ``topk_mean``: the mean of its ``top_k`` largest
-    (less sensitive to one spurious window; all windows when there are fewer).
+    ``max``: each label's largest window probability; ``mean``: the mean of all its windows;
+    ``topk_mean``: the mean of its ``top_k`` largest (less sensitive to one spurious window; all windows
+    when there are fewer).
     """
     check_aggregation(rule, top_k)
     array = np.asarray(probabilities, dtype=np.float64)
@@ -133,5 +136,7 @@ def aggregate_windows(
         raise ValueError(f"expected probabilities of shape [windows >= 1, labels], got {array.shape}")
     if rule == "max":
         return array.max(axis=0)
+    if rule == "mean":
+        return array.mean(axis=0)
     k = min(int(top_k), array.shape[0])  # type: ignore[arg-type]
     return np.sort(array, axis=0)[-k:].mean(axis=0)
