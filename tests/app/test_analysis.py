@@ -569,3 +569,25 @@ def test_a_detector_that_cannot_detect_events_is_analysed_without_them(
     assert not analysis.detects_events(old) and not analysis.detects_events(SimpleNamespace())
     assert analysis.detects_events(open_detector(str(model_dir), onnx=True)[0])
     assert analysis.detects_events(open_detector(str(model_dir))[0])
+
+
+def test_card_facts_say_each_sites_serve_verdict_from_the_card(tmp_path: Path) -> None:
+    """The page said the scores and all-normal but not the card's own verdict (issue 49 item 2): the
+    shipped detector serves no site it was scored on, and a result the card marks served says so."""
+    from respira.app.card_facts import NOT_SHOWN, SERVES
+    from respira.pretrained import default_detector_dir
+
+    scored = [fact for fact in card_facts(default_detector_dir()) if fact.startswith("Scored on")]
+    assert len(scored) >= 3 and all(fact.endswith(f"({NOT_SHOWN})") for fact in scored)
+    card = tmp_path / "README.md"
+    card.write_text(
+        "---\nmodel-index:\n- name: m\n  results:\n  - task: {type: audio-classification}\n"
+        "    dataset: {name: KAUH lung sounds, type: kauh, split: all}\n    metrics:\n"
+        "    - {type: icbhi_score, name: Score (%), value: 71.8,\n"
+        "       args: {serves: true, interval_95: [60.1, 80.2]}}\n"
+        "    - {type: icbhi_score, name: All-normal baseline (%), value: 50.0}\n---\n"
+    )
+    facts = card_facts(None, card=card)
+    assert facts[1] == (
+        f"Scored on KAUH lung sounds (all): Score (%) 71.8 [60.1, 80.2] vs all-normal 50.0 ({SERVES})"
+    )

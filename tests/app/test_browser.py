@@ -270,6 +270,13 @@ def test_about_the_model_says_what_the_shipped_detector_was_trained_on_and_where
     for site in ("KAUH lung sounds", "SPRSound"):
         scored = [line for line in lines if line.startswith(f"Scored on {site}")]
         assert scored and all("Held-out" in line and "vs all-normal 50.0" in line for line in scored), site
+        # The card's verdict (serves: false on every site of the shipped detector) beside the numbers.
+        assert all(
+            line.endswith(
+                "(not shown to beat calling every recording normal: the interval reaches all-normal)"
+            )
+            for line in scored
+        ), site
     assert any(line.startswith("Scored on ICBHI 2017") and "In-domain" in line for line in lines)
 
 

@@ -27,6 +27,8 @@ RUN_RECORD = "respira_run.json"
 PRIMARY = ("icbhi", "ICBHI 2017 Respiratory Sound Database")
 """The corpus a run learns from when its record names no other (``data.corpora`` empty)."""
 ALL_NORMAL = "All-normal baseline (%)"
+SERVES = "serves it: the interval's lower end lies above all-normal"
+NOT_SHOWN = "not shown to beat calling every recording normal: the interval reaches all-normal"
 
 
 def card_metadata(card: str | Path) -> dict[str, Any]:
@@ -108,19 +110,25 @@ def _score_facts(metadata: Mapping[str, Any]) -> list[str]:
         if details:
             where += f" ({', '.join(details)})"
         metrics = [metric for metric in result.get("metrics") or [] if metric.get("value") is not None]
-        scores, baseline = [], None
+        scores, baseline, serves = [], None, []
         for metric in metrics:
             if metric.get("name") == ALL_NORMAL:
                 baseline = metric["value"]
                 continue
+            args = metric.get("args") or {}
             text = f"{metric.get('name') or metric.get('type')} {metric['value']}"
-            interval = (metric.get("args") or {}).get("interval_95")
+            interval = args.get("interval_95")
             if isinstance(interval, list) and len(interval) == 2:
                 text += f" [{interval[0]}, {interval[1]}]"
+            if isinstance(args.get("serves"), bool):
+                serves.append(args["serves"])
             scores.append(text)
         if scores:
             line = f"Scored on {where}: " + ", ".join(scores)
-            facts.append(line + (f" vs all-normal {baseline}" if baseline is not None else ""))
+            line += f" vs all-normal {baseline}" if baseline is not None else ""
+            if serves:
+                line += f" ({SERVES if all(serves) else NOT_SHOWN})"
+            facts.append(line)
     return facts
 
 
