@@ -475,6 +475,30 @@ def _script(name: str):
     return module
 
 
+def test_the_builds_shipped_layout_takes_out_only_what_respira_wrote(exported: Path, tmp_path: Path) -> None:
+    """``scripts/_build.py``'s shipped layout, which both build scripts apply: the generated code and
+    ``trainer_state.json`` go, a ``.py`` respira did not write stays, ``auto_map`` stays (so an export
+    writes the code again), and the build record keeps what the card says of the trainer state."""
+    from respira.hub.card_folder import card_data_from_run_dir
+
+    build = _script("_build")
+    folder = Path(shutil.copytree(exported, tmp_path / "built"))
+    state = {"global_step": 7, "epoch": 1.5, "best_metric": 0.5, "best_global_step": 5, "log_history": []}
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    (folder / "notes.py").write_text("# the user's own notes\n")
+    code = sorted(path.name for path in exported.glob("*.py"))
+    assert build.shipped_layout(folder) == [*code, "trainer_state.json"]
+    assert sorted(path.name for path in folder.glob("*.py")) == ["notes.py"]
+    assert "auto_map" in json.loads((folder / "config.json").read_text())
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))  # the run's, which the build reads
+    facts = build.trainer_state_facts(tmp_path / "trainer_state.json")
+    build.write_build_record(
+        folder, json.loads((folder / "build_record.json").read_text()) | {"trainer_state": facts}
+    )
+    summary = card_data_from_run_dir(folder).training_summary
+    assert summary == {key: state[key] for key in ("global_step", "epoch", "best_metric", "best_global_step")}
+
+
 def test_readmes_results_table_is_what_the_detectors_files_render() -> None:
     """README's results table is the card's site table rendered afresh from the folder's evaluation files
     (``make readme`` copies it there): a number changed in those files, or typed into README, fails here."""
