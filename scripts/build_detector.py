@@ -12,8 +12,10 @@ What it runs, each step through respira's own command line as a user would (one 
    recording, sites it never heard (held out);
 5. ``respira export --with_code --onnx`` of the weights, then the run record, the evaluations and the
    cross-validation are copied in beside them, ``build_record.json`` lists those evaluations with their
-   SHA-256 (the only ones the folder claims: :func:`respira.pretrained.recorded_evaluations`) and the card
-   is rendered again from the folder alone.
+   SHA-256 (the only ones the folder claims: :func:`respira.pretrained.recorded_evaluations`) and what the
+   card says of the run's ``trainer_state.json``, the generated code and ``trainer_state.json`` are taken
+   out (the shipped layout, ``scripts/_build.py``: ``respira export`` and ``respira push`` of the folder
+   write the code again) and the card is rendered again from the folder alone.
 
 The finished folder replaces ``src/respira/pretrained/icbhi-crackle-wheeze`` only when every step
 succeeded; a failure leaves the committed detector as it was. ``build_record.json`` records the inputs
@@ -28,13 +30,22 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _build.py, shared with build_site_detectors.py
+from _build import (
+    install,
+    last_line,
+    run_respira,
+    scripts_sha256,
+    shipped_layout,
+    trainer_state_facts,
+    write_build_record,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "efficientat_frozen_multilabel.yaml"
@@ -43,8 +54,7 @@ ENCODER_WEIGHTS = "reference/efficientat_mn04_as_mAP_432.pt"
 FINAL_SPLIT = "0.8,0.2,0"
 """Every ICBHI patient of the sample learns: 80 % train, 20 % validation, no test split."""
 CV_FOLDS, CV_SEEDS = 5, "0"
-RUN_FILES = ("respira_run.json", "trainer_state.json")
-BUILD_RECORD = "build_record.json"
+RUN_FILES = ("respira_run.json",)
 TRAINING_CODE = ("src/respira/training", "src/respira/models", "src/respira/losses")
 """The code whose change can change the weights: ``training_code_sha256`` fingerprints it, and a test
 rebuilds the detector when it no longer matches."""
@@ -78,33 +88,18 @@ def check_shared(shared: Path) -> None:
 
 
 def respira(*args: str, work: Path, log: Path, done_when: str | None = None, resume: bool = False) -> None:
-    """Run ``python -m respira ARGS`` in ``work`` with one thread, offline; its output goes to ``log``.
+    """Run ``python -m respira ARGS`` in ``work`` (:func:`_build.run_respira`: one thread, offline); its
+    output goes to ``log``.
 
     ``resume``: skip the step when its output ``done_when`` (relative to ``work``) exists already.
     """
     if resume and done_when is not None and (work / done_when).exists():
         print(f"== respira {' '.join(args)}: done already ({done_when})", flush=True)
         return
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONHASHSEED": "0",
-        "TQDM_DISABLE": "1",
-        "HF_DATASETS_CACHE": str(work / "datasets_cache"),
-    }
-    print(f"== respira {' '.join(args)}", flush=True)
-    with log.open("a", encoding="utf-8") as out:
-        out.write(f"\n== respira {' '.join(args)}\n")
-        out.flush()
-        done = subprocess.run(
-            [sys.executable, "-m", "respira", *args], cwd=work, env=env, stdout=out, stderr=out, check=False
-        )
-    if done.returncode != 0:
-        tail = log.read_text(encoding="utf-8").strip().splitlines()[-1:]
+    code = run_respira(list(args), cwd=work, work=work, log=log)
+    if code != 0:
         raise SystemExit(
-            f"build_detector: respira {args[0]} failed (exit {done.returncode}): {tail}; see {log}"
+            f"build_detector: respira {args[0]} failed (exit {code}): {last_line(log)}; see {log}"
         )
 
 
@@ -204,7 +199,7 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
         "command": "make detector",
         "recipe": RECIPE.relative_to(ROOT).as_posix(),
         "recipe_sha256": sha256(RECIPE),
-        "build_script_sha256": sha256(Path(__file__)),
+        "build_script_sha256": scripts_sha256(Path(__file__)),
         "training_code_sha256": training_code_sha256(),
         "encoder_weights": ENCODER_WEIGHTS,
         "encoder_weights_sha256": sha256(shared / ENCODER_WEIGHTS),
@@ -215,8 +210,10 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
         "machine": platform.machine(),
         "libraries": _versions(),
         "evaluations": evaluation_digests(export),
+        "trainer_state": trainer_state_facts(work / "run" / "trainer_state.json"),
     }
-    (export / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_build_record(export, record)
+    shipped_layout(export)
     render_card(export)
     return export
 
@@ -225,18 +222,6 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
     return {name: version(name) for name in ("torch", "transformers", "datasets", "numpy", "onnxruntime")}
-
-
-def install(export: Path, target: Path) -> None:
-    """Replace ``target`` with ``export`` (the old folder is removed only once the new one is in place)."""
-    staging = target.with_name(f".{target.name}.new")
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(export, staging)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,28 +15,30 @@ Each finished folder replaces ``src/respira/pretrained/<site>-crackle-wheeze`` o
 ``build_record.json`` of its own: the base folder's weights SHA-256, the SHA-256 of the fitting code
 (``src/respira/sites/*.py``) and of this script, the data's listing and fingerprint, the library
 versions, and ``site_fit.json``'s SHA-256 (the one evaluation the folder claims: fit-site's nested
-cross-validation of its site); its card quotes the base model's rows as the base's.
+cross-validation of its site); its card quotes the base model's rows as the base's. It ships in the layout
+of ``scripts/_build.py``: fit-site's generated code is taken out (``respira export`` and ``respira push``
+of the folder write it again).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _build.py, shared with build_detector.py
+from _build import install, last_line, run_respira, scripts_sha256, shipped_layout, write_build_record
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "src" / "respira" / "pretrained"
 BASE = PRETRAINED / "icbhi-crackle-wheeze"
 SITES_CODE = "src/respira/sites"
 """The fitting code: ``sites_code_sha256`` fingerprints its modules, and a test refits when it changes."""
-BUILD_RECORD = "build_record.json"
 NOT_WRITTEN = 1
 """``respira fit-site``'s exit code when its out-of-sample rule does not apply (nothing written)."""
 
@@ -87,31 +89,16 @@ def fit_site(site: Site, *, work: Path, log: Path) -> bool:
         "--dataset", site.dataset, "--data_dir", f"../shared/{site.data}",
         "--output_dir", f"../{site.name}",
     ]  # fmt: skip
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "PYTHONHASHSEED": "0",
-        "TQDM_DISABLE": "1",
-        "HF_DATASETS_CACHE": str(work / "datasets_cache"),
-    }
-    print(f"== respira {' '.join(args)}", flush=True)
-    with log.open("a", encoding="utf-8") as out:
-        out.write(f"\n== respira {' '.join(args)}\n")
-        out.flush()
-        done = subprocess.run(
-            [sys.executable, "-m", "respira", *args],
-            cwd=work / "run", env=env, stdout=out, stderr=out, check=False,
-        )  # fmt: skip
-    tail = log.read_text(encoding="utf-8").strip().splitlines()[-1:]
-    if done.returncode == NOT_WRITTEN and not (work / site.name).exists():
-        print(f"build_site_detectors: {site.name} not shipped: fit-site's rule does not apply: {tail}")
+    code = run_respira(args, cwd=work / "run", work=work, log=log)
+    if code == NOT_WRITTEN and not (work / site.name).exists():
+        print(
+            f"build_site_detectors: {site.name} not shipped: fit-site's rule does not apply: {last_line(log)}"
+        )
         return False
-    if done.returncode != 0:
+    if code != 0:
         raise SystemExit(
-            f"build_site_detectors: respira fit-site ({site.dataset}) failed (exit {done.returncode}): "
-            f"{tail}; see {log}"
+            f"build_site_detectors: respira fit-site ({site.dataset}) failed (exit {code}): "
+            f"{last_line(log)}; see {log}"
         )
     return True
 
@@ -125,7 +112,7 @@ def build_record(site: Site, shared: Path) -> dict[str, object]:
         "base_model": BASE.name,
         "base_weights_sha256": sha256(BASE / "model.safetensors"),
         "sites_code_sha256": sites_code_sha256(),
-        "build_script_sha256": sha256(Path(__file__)),
+        "build_script_sha256": scripts_sha256(Path(__file__)),
         "dataset": site.dataset,
         "data_dir": f"../shared/{site.data}",
         "data": data_fingerprint(shared / site.data),
@@ -140,26 +127,15 @@ def build_record(site: Site, shared: Path) -> dict[str, object]:
 
 def finish(folder: Path, site: Site, shared: Path) -> Path:
     """Write ``build_record.json`` into the fitted ``folder`` (its inputs, and ``site_fit.json``'s SHA-256:
-    the one evaluation it claims) and render its card again from its files."""
+    the one evaluation it claims), take out its generated code (the shipped layout) and render its card
+    again from its files."""
     from respira.pretrained import evaluation_digests
     from respira.sites.site_folder import render_site_card
 
-    record = build_record(site, shared) | {"evaluations": evaluation_digests(folder)}
-    (folder / BUILD_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    write_build_record(folder, build_record(site, shared) | {"evaluations": evaluation_digests(folder)})
+    shipped_layout(folder)
     render_site_card(folder, base_folder=BASE)
     return folder
-
-
-def install(export: Path, target: Path) -> None:
-    """Replace ``target`` with ``export`` (the old folder is removed only once the new one is in place)."""
-    staging = target.with_name(f".{target.name}.new")
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(export, staging)
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def build(shared: Path, work: Path, sites: tuple[Site, ...] = SITES) -> dict[str, Path]:

@@ -40,8 +40,6 @@ HUB_LAYOUT = (
     "model.onnx",
     "README.md",
     "checksums.sha256",
-    "modeling_respira.py",
-    "configuration_respira.py",
     "respira_run.json",
     "metrics.json",
     "build_record.json",
@@ -49,6 +47,18 @@ HUB_LAYOUT = (
     "evaluation_kauh/metrics.json",
     "evaluation_sprsound/metrics.json",
 )
+"""What the shipped folder holds: what respira runs and renders its card from, no generated code."""
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``respira export`` of a copy of the shipped folder (what ``respira push`` uploads): with the model's
+    code and its ONNX graph."""
+    from respira.hub import export_model
+
+    work = tmp_path_factory.mktemp("export")
+    copy = Path(shutil.copytree(FOLDER, work / "copy"))
+    return export_model(copy, work / "exported")
 
 
 def test_the_detector_is_a_hub_folder_inside_the_package() -> None:
@@ -86,8 +96,10 @@ def test_the_build_record_names_this_recipe_and_script() -> None:
     record = json.loads((FOLDER / "build_record.json").read_text())
     recipe = ROOT / record["recipe"]
     assert hashlib.sha256(recipe.read_bytes()).hexdigest() == record["recipe_sha256"], "run make detector"
-    script = ROOT / "scripts" / "build_detector.py"
-    assert hashlib.sha256(script.read_bytes()).hexdigest() == record["build_script_sha256"], "make detector"
+    build = _script("build_detector")  # the script and scripts/_build.py, which it imports
+    assert build.scripts_sha256(ROOT / "scripts" / "build_detector.py") == record["build_script_sha256"], (
+        "make detector"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ the card
@@ -99,18 +111,21 @@ def test_the_card_is_what_the_folders_files_render(tmp_path: Path) -> None:
     assert (copy / "README.md").read_text() == (FOLDER / "README.md").read_text()
 
 
-def test_the_shipped_code_is_todays_closure_and_the_card_says_its_size() -> None:
-    """The folder's ``*.py`` are what ``respira export --with_code`` generates today for its encoder (no
-    file of another family left behind), few and short enough to read, and the card counts them."""
-    from respira.hub.remote_code import remote_code_files
+def test_the_export_writes_todays_closure_and_both_cards_say_its_size(exported: Path) -> None:
+    """The shipped folder declares its code (``auto_map``) without the files; its export writes what
+    ``respira export --with_code`` generates today for its encoder (no file of another family), few and
+    short enough to read, and the export's card and the shipped one count what it wrote."""
+    from respira.hub.remote_code import check_remote_code, remote_code_files
 
     config = json.loads((FOLDER / "config.json").read_text())
+    assert "auto_map" in config and not list(FOLDER.glob("*.py"))
     code = remote_code_files(config["encoder_config"]["model_type"])
-    shipped = {path.name: path.read_text() for path in FOLDER.glob("*.py")}
-    assert shipped == code.files
-    assert len(shipped) <= 10
-    lines = sum(len(text.splitlines()) for text in shipped.values())
-    assert f"It is {len(shipped)} files, {lines} lines in all" in (FOLDER / "README.md").read_text()
+    written = {path.name: path.read_text() for path in exported.glob("*.py")}
+    assert written == code.files and check_remote_code(exported) == sorted(written)
+    assert len(written) <= 10
+    lines = sum(len(text.splitlines()) for text in written.values())
+    for card in (exported / "README.md", FOLDER / "README.md"):
+        assert f"It is {len(written)} files, {lines} lines in all" in card.read_text(), card
 
 
 def _numbers_in(value: object) -> list[float]:
@@ -281,10 +296,11 @@ print("RESULT " + json.dumps(out))
 
 @pytest.mark.real_data
 def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
-    recordings: list[Path], tmp_path: Path
+    recordings: list[Path], exported: Path, tmp_path: Path
 ) -> None:
     """The three ways README promises, on 8-s clips of real recordings: probabilities to 1e-4 and the
-    same decisions (transformers and onnxruntime in a process where respira cannot be imported)."""
+    same decisions (transformers and onnxruntime in a process where respira cannot be imported, on the
+    export of the shipped folder: what a push uploads, with the code generated for it)."""
 
     from respira import RespiraFeatureExtractor
     from respira.decision import thresholds_of
@@ -299,7 +315,7 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
             sys.executable,
             "-c",
             WITHOUT_RESPIRA + COMPARE,
-            json.dumps({"folder": str(FOLDER), "clips": clips}),
+            json.dumps({"folder": str(exported), "clips": clips}),
         ],
         capture_output=True,
         text=True,
@@ -365,6 +381,9 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = f"respira/pretrained/{DEFAULT_DETECTOR_NAME}"
     assert {f"{shipped}/{name}" for name in HUB_LAYOUT} <= names
+    in_folders = [name for name in names if name.startswith("respira/pretrained/") and name.count("/") > 2]
+    carried = [name for name in in_folders if name.endswith((".py", "/trainer_state.json"))]
+    assert carried == [], "the wheel carries generated code (respira export writes it)"
     from respira.pretrained.shipped import shipped_detectors
 
     for name, folder in shipped_detectors().items():  # the site detectors too, every file of each
@@ -456,6 +475,30 @@ def _script(name: str):
     return module
 
 
+def test_the_builds_shipped_layout_takes_out_only_what_respira_wrote(exported: Path, tmp_path: Path) -> None:
+    """``scripts/_build.py``'s shipped layout, which both build scripts apply: the generated code and
+    ``trainer_state.json`` go, a ``.py`` respira did not write stays, ``auto_map`` stays (so an export
+    writes the code again), and the build record keeps what the card says of the trainer state."""
+    from respira.hub.card_folder import card_data_from_run_dir
+
+    build = _script("_build")
+    folder = Path(shutil.copytree(exported, tmp_path / "built"))
+    state = {"global_step": 7, "epoch": 1.5, "best_metric": 0.5, "best_global_step": 5, "log_history": []}
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    (folder / "notes.py").write_text("# the user's own notes\n")
+    code = sorted(path.name for path in exported.glob("*.py"))
+    assert build.shipped_layout(folder) == [*code, "trainer_state.json"]
+    assert sorted(path.name for path in folder.glob("*.py")) == ["notes.py"]
+    assert "auto_map" in json.loads((folder / "config.json").read_text())
+    (tmp_path / "trainer_state.json").write_text(json.dumps(state))  # the run's, which the build reads
+    facts = build.trainer_state_facts(tmp_path / "trainer_state.json")
+    build.write_build_record(
+        folder, json.loads((folder / "build_record.json").read_text()) | {"trainer_state": facts}
+    )
+    summary = card_data_from_run_dir(folder).training_summary
+    assert summary == {key: state[key] for key in ("global_step", "epoch", "best_metric", "best_global_step")}
+
+
 def test_readmes_results_table_is_what_the_detectors_files_render() -> None:
     """README's results table is the card's site table rendered afresh from the folder's evaluation files
     (``make readme`` copies it there): a number changed in those files, or typed into README, fails here."""
@@ -533,13 +576,9 @@ def test_predict_on_a_copy_prints_the_sites_line(tmp_path: Path, capsys: pytest.
     assert f"model: {copy}; it {sites_line(FOLDER)}" in capsys.readouterr().err
 
 
-def test_an_export_of_a_copy_keeps_the_serve_table_the_build_and_the_usage(tmp_path: Path) -> None:
+def test_an_export_of_a_copy_keeps_the_serve_table_the_build_and_the_usage(exported: Path) -> None:
     """Issue 49: `respira export` of a copy dropped "Where this detector serves", "How this detector was
     built" and the remote-code and ONNX sections."""
-    from respira.hub import export_model
-
-    copy = Path(shutil.copytree(FOLDER, tmp_path / "copy"))
-    exported = export_model(copy, tmp_path / "exported")
     card, shipped = (exported / "README.md").read_text(), (FOLDER / "README.md").read_text()
     for section in KEPT_SECTIONS:
         assert section in card, section

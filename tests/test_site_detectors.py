@@ -90,7 +90,7 @@ def test_the_build_record_names_todays_script_fitting_code_and_base(shipped: tup
     name, folder = shipped
     build = _build_script()
     record = json.loads((folder / "build_record.json").read_text())
-    assert record["build_script_sha256"] == _sha256(ROOT / "scripts" / "build_site_detectors.py")
+    assert record["build_script_sha256"] == build.scripts_sha256(ROOT / "scripts" / "build_site_detectors.py")
     assert record["sites_code_sha256"] == build.sites_code_sha256(), "make site-detectors"
     assert record["base_weights_sha256"] == _sha256(default_detector_dir() / "model.safetensors")
     assert record["dataset"] == SITES[name]
@@ -163,15 +163,6 @@ def test_a_site_fit_whose_interval_clears_all_normal_serves_its_site(tmp_path: P
         (copy / SITE_FIT_FILE).write_text(json.dumps(record))
         line = sites_line(copy)
         assert line.startswith("serves kauh recordings (fitted here, nested cross-validation") is serves, line
-
-
-def test_the_shipped_code_is_todays_closure(shipped: tuple[str, Path]) -> None:
-    from respira.hub.remote_code import remote_code_files
-
-    _, folder = shipped
-    config = json.loads((folder / "config.json").read_text())
-    code = remote_code_files(config["encoder_config"]["model_type"])
-    assert {path.name: path.read_text() for path in folder.glob("*.py")} == code.files
 
 
 def test_no_command_writes_into_a_site_detector(shipped: tuple[str, Path]) -> None:

@@ -4,6 +4,7 @@ model is a model name for every command, the loader and :meth:`respira.Detector.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -51,3 +52,79 @@ def test_a_folder_here_comes_before_a_shipped_name(tmp_path: Path, monkeypatch: 
     monkeypatch.chdir(tmp_path)
     (tmp_path / DEFAULT_DETECTOR_NAME).mkdir()
     assert resolve_model_name(DEFAULT_DETECTOR_NAME) == Path(DEFAULT_DETECTOR_NAME)
+
+
+TRANSFORMERS_ALONE = r"""
+import json, sys
+import numpy as np, torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+jobs = json.loads(sys.argv[1])
+wave = np.load(jobs["wave"])
+out = {}
+for folder in jobs["folders"]:
+    model = AutoModelForAudioClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)
+    with torch.no_grad():
+        logits = model(**extractor(wave, sampling_rate=extractor.sampling_rate, return_tensors="pt")).logits
+    out[folder] = {"class": type(model).__module__, "probabilities": torch.sigmoid(logits[0]).tolist()}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transformers_alone(
+    tmp_path: Path,
+) -> None:
+    """Issue 51: the wheel carried every shipped folder's generated code, which an installed respira never
+    runs, and ``trainer_state.json``. The folders declare the code (``auto_map``); an export of each (what
+    ``respira push`` uploads) writes today's code, which loads and scores as respira does in a process
+    where respira cannot be imported."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import torch
+
+    from respira.hub import export_model
+    from respira.hub.remote_code import remote_code_files
+
+    from ..hub.test_remote_code import WITHOUT_RESPIRA
+
+    folders = shipped.shipped_detectors()
+    assert len(folders) >= 3
+    exports, expected = [], {}
+    wave = np.random.default_rng(0).normal(0, 0.1, 32_000 * 4).astype(np.float32)
+    np.save(tmp_path / "wave.npy", wave)
+    for name, folder in folders.items():
+        config = json.loads((folder / "config.json").read_text())
+        assert "auto_map" in config, name
+        assert [path.name for path in folder.iterdir() if path.suffix == ".py"] == [], name
+        assert not (folder / "trainer_state.json").exists(), name
+        export = export_model(folder, tmp_path / name, onnx=False)
+        code = remote_code_files(config["encoder_config"]["model_type"])
+        assert {path.name: path.read_text() for path in export.glob("*.py")} == code.files, name
+        model = respira.RespiraForAudioClassification.from_pretrained(folder).eval()
+        extractor = respira.RespiraFeatureExtractor.from_pretrained(folder)
+        with torch.no_grad():
+            logits = model(
+                **extractor(wave, sampling_rate=extractor.sampling_rate, return_tensors="pt")
+            ).logits
+        expected[str(export)] = torch.sigmoid(logits[0]).tolist()
+        exports.append(str(export))
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
+    jobs = json.dumps({"folders": exports, "wave": str(tmp_path / "wave.npy")})
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_RESPIRA + TRANSFORMERS_ALONE, jobs],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    for export in exports:
+        assert result[export]["class"].startswith("transformers_modules."), export
+        np.testing.assert_allclose(result[export]["probabilities"], expected[export], atol=1e-5, rtol=0)

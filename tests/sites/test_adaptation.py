@@ -157,6 +157,25 @@ def test_the_adapted_folder_loads_and_its_card_says_what_it_was_adapted_on(tmp_p
     assert load_model(output, device="cpu")[1].adaptation["target"] == "/data/site_b"
 
 
+def test_the_adapted_folder_of_a_shipped_detector_holds_the_code_its_config_declares(tmp_path: Path):
+    """A shipped detector declares its code (``auto_map``) without the files, which its copies write: the
+    adapted folder holds the code and loads where respira is not installed."""
+    from respira.hub.remote_code import check_remote_code, write_remote_code
+    from respira.models.respira.feature_extraction_respira import feature_extractor_for
+
+    source = tmp_path / "model"
+    shipped = tiny_model()
+    shipped.save_pretrained(source)
+    feature_extractor_for(shipped.config).save_pretrained(source)
+    written = write_remote_code(source)
+    for name in written.files:  # the shipped layout: auto_map kept, the generated files taken out
+        (source / name).unlink()
+    model, _ = load_model(source, device="cpu")
+    report = adapt_model(model, waveforms(), methods=BOTH, target="/data/site_b", window=1.0, hop=1.0)
+    output = write_adapted_model(model, report, source, tmp_path / "adapted")
+    assert check_remote_code(output) == sorted(written.files)
+
+
 def _write_files(folder: Path, count: int = 3) -> list[str]:
     folder.mkdir()
     paths = []

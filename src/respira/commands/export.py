@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         default=None,
         help="ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
-        "where respira is not installed (default: when the folder already ships it)",
+        "where respira is not installed (default: when the folder's config declares it, as a shipped "
+        "detector's does)",
     )
     parser.add_argument(
         "--onnx",

@@ -45,8 +45,14 @@ __all__ = [
     "AUX_LOSS_NAMES",
     "HYPERPARAMETERS",
     "MODEL_INDEX_METRICS",
+    "TRAINER_STATE_FACTS",
     "RespiraModelCardData",
 ]
+
+TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "best_global_step")
+"""What the card says of a ``trainer_state.json`` besides its log (the training summary's steps, epochs and
+best validation score): a folder that does not carry the file may record these in ``build_record.json``
+(``trainer_state``), which the card reads instead."""
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -277,7 +283,7 @@ class RespiraModelCardData(CardData):
     def set_trainer_state(self, state: Any) -> None:
         """Steps, epochs and the best validation score from a ``TrainerState`` (or its JSON dict)."""
         values = state if isinstance(state, Mapping) else getattr(state, "__dict__", {})
-        for key in ("global_step", "epoch", "best_metric", "best_global_step"):
+        for key in TRAINER_STATE_FACTS:
             value = values.get(key)
             if value is not None:
                 self.training_summary[key] = value

@@ -2,7 +2,8 @@
 ``respira train``, reading only JSON and the weights file (never ``training_args.bin`` or checkpoints):
 
 * ``config.json`` (required): labels, problem type, encoder, architecture and thresholds;
-* ``trainer_state.json``: steps, epochs and the best validation score;
+* ``trainer_state.json``: steps, epochs and the best validation score (a shipped detector does not carry
+  the file: its ``build_record.json`` records these, :data:`~respira.hub.card_data.TRAINER_STATE_FACTS`);
 * ``respira_run.json``: the :class:`~respira.run_record.RunRecord` (data and split, seeds, the kept
   seed, hyper-parameters, parameter count, test and validation results);
 * ``model.safetensors``: its header, to count the stored tensors' values when the run folder has no
@@ -13,7 +14,8 @@
   this folder's weights and thresholds (:mod:`respira.hub.card_external`);
 * ``build_record.json``: the record of the ``make detector`` build that made it;
 * in an exported folder (:func:`render_folder_card`), also what the export wrote: ``model.onnx``, the
-  model's code (``auto_map``) and ``checksums.sha256``.
+  model's code (``auto_map``; a shipped detector declares it without its files, which an export or a push
+  generates, so its card counts what they write) and ``checksums.sha256``.
 """
 
 from __future__ import annotations
@@ -72,7 +74,11 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     card = RespiraModelCardData(model_id=model_id)
     card_config = RespiraConfig.from_pretrained(run_dir)
     card.set_model_config(card_config)
+    build = _read_json(run_dir / BUILD_RECORD)
+    build = build if isinstance(build, Mapping) else None
     state = _read_json(run_dir / "trainer_state.json")
+    if not isinstance(state, Mapping) and build is not None:
+        state = build.get("trainer_state")
     if isinstance(state, Mapping):
         card.set_trainer_state(state)
     record = RunRecord.load_if_present(run_dir)
@@ -83,8 +89,7 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
         warnings.warn(reason, StaleEvaluationWarning, stacklevel=2)
     card.adapter = has_adapter(run_dir)
     card.site_verdicts = site_verdicts(run_dir)
-    build = _read_json(run_dir / BUILD_RECORD)
-    card.build_record = build if isinstance(build, Mapping) else None
+    card.build_record = build
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
@@ -109,10 +114,11 @@ def render_folder_card(
 
     folder = Path(folder).expanduser()
     card = card_data_from_run_dir(folder, model_id=model_id)
-    if "auto_map" in (_read_json(folder / "config.json") or {}):  # the export shipped the model's code
-        card.remote_code = True
-        card.code_requirements = list(remote_code_files(card.encoder_type or "").requirements)
-        card.code_size = code_size(path.read_text(encoding="utf-8") for path in folder.glob("*.py"))
+    if "auto_map" in (_read_json(folder / "config.json") or {}):  # the model's code ships with it
+        code = remote_code_files(card.encoder_type or "")
+        shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
+        card.remote_code, card.code_requirements = True, list(code.requirements)
+        card.code_size = code_size(shipped or code.files.values())  # no files: what an export writes
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)
     if adjust is not None:

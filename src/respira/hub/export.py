@@ -152,8 +152,8 @@ def export_model(
             is self-contained (:func:`respira.hub.remote_code.check_remote_code`).
         with_code: ship the model's code and ``auto_map`` entries, so the folder also loads where
             respira is not installed (``trust_remote_code=True``); the card says so. ``None`` (the
-            default): when ``run_dir`` already ships it (``auto_map`` in its config), so an export of an
-            export keeps it.
+            default): when ``run_dir``'s config declares it (``auto_map``), so an export of an export
+            keeps it and an export of a shipped detector (which declares it without the files) writes it.
         onnx: also write ``model.onnx`` (waveforms → probabilities, :func:`respira.hub.onnx.export_onnx`,
             checked against the torch model with onnxruntime); the card says how to run it. ``None``
             (the default): when ``run_dir`` holds one.

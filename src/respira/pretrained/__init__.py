@@ -2,12 +2,15 @@
 
 ``respira predict recording.wav``, ``respira app`` and :meth:`respira.Detector.from_pretrained` with no
 model use :func:`default_detector_dir`: a model folder in Hugging Face Hub layout installed with the
-package (package data, so it works offline from a wheel). The folder is what ``respira push`` or the Hub's
-own upload publishes, unchanged: weights (``model.safetensors``), ``config.json`` with its decision
-thresholds and event settings, ``preprocessor_config.json``, the model's code for
-``trust_remote_code=True``, ``model.onnx``, its card (``README.md``) and the files the runs that made it
-wrote (``respira_run.json``, ``metrics.json``, ``evaluation_*/metrics.json``, ``build_record.json``).
-``make detector`` rebuilds it from ``../shared`` (``scripts/build_detector.py``).
+package (package data, so it works offline from a wheel). It holds what an installed respira runs and what its
+card is rendered from: weights (``model.safetensors``), ``config.json`` with its decision thresholds and
+event settings, ``preprocessor_config.json``, ``model.onnx``, ``checksums.sha256``, its card
+(``README.md``) and the files the runs that made it wrote (``respira_run.json``, ``metrics.json``,
+``evaluation_*/metrics.json``, ``build_record.json``). Its config declares the model's code
+(``auto_map``) without the files, which an installed respira never runs (it registers its own classes):
+``respira export`` and ``respira push`` generate them (:mod:`respira.hub.remote_code`), so what they
+publish loads with transformers alone (``trust_remote_code=True``). ``make detector`` rebuilds it from
+``../shared`` (``scripts/build_detector.py``).
 
 :func:`site_verdicts` reads the evaluations the folder records back (:mod:`respira.pretrained.sites`): per
 site the detector was scored on, its score, interval and all-normal baseline, and whether it serves that
