@@ -420,9 +420,7 @@ def write_derived_model(
 
 
 def _fill(staging: Path, model: RespiraForAudioClassification, section: str, folder: Path | None) -> None:
-    """The new folder's files: weights and config, the source's preprocessor and code (generated when the
-    source declares it in ``auto_map`` without its files, as a shipped detector does), the card."""
-    from ..hub.remote_code import write_remote_code
+    """The new folder's files: weights and config, the source's preprocessor and code, the card."""
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
     model.save_pretrained(staging)
@@ -432,8 +430,6 @@ def _fill(staging: Path, model: RespiraForAudioClassification, section: str, fol
                 shutil.copyfile(folder / name, staging / name)
     if not (staging / "preprocessor_config.json").is_file():
         feature_extractor_for(model.config).save_pretrained(staging)
-    if getattr(model.config, "auto_map", None) and not any(staging.glob("*.py")):
-        write_remote_code(staging)  # a shipped detector declares its code, which its copies write
     readme = folder / "README.md" if folder is not None else None
     card = readme.read_text(encoding="utf-8") if readme is not None and readme.is_file() else ""
     card = (card.rstrip() + "\n\n" if card else "") + section

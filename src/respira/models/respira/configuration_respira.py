@@ -11,6 +11,7 @@ from transformers.configuration_utils import SubConfigSpec
 from ...audio import DEFAULT_SAMPLING_RATE
 from ...dsp import DEFAULT_LOWPASS_ORDER
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from ...windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
 from .instance_norm import INSTANCE_NORMS
 
@@ -101,6 +102,13 @@ class RespiraConfig(PreTrainedConfig):
         Set by `respira quality`: the model has a quality head (a linear read-out of the pooled embedding,
         the logit that an input is too poor to judge) and `threshold` (a recording whose windows' mean
         quality probability reaches it gets no verdict), with what it was fitted on and measured.
+    recording_aggregation (`str`, defaults to `"max"`):
+        How the probabilities of a recording's windows become the recording's, per label
+        (`respira.windows.aggregate_windows`: `"max"`, `"mean"` or `"topk_mean"`); every runner reads it
+        through `respira.decision.aggregation_of` (`respira fit-site` writes it when it chose the rule).
+    recording_top_k (`int`, *optional*):
+        `"topk_mean"` only: how many of the largest window probabilities are averaged (default
+        `respira.windows.DEFAULT_TOP_K`).
     event_settings (`dict`, *optional*):
         How frame decisions become crackle and wheeze events (`respira.events.EventSettings.to_dict`:
         per label, median filter, minimum duration and largest merged gap in seconds); `None`: the
@@ -154,6 +162,8 @@ class RespiraConfig(PreTrainedConfig):
     label_priors: list[float] | None = None
     adaptation: dict | None = None
     calibration: dict | None = None
+    recording_aggregation: str = DEFAULT_AGGREGATION
+    recording_top_k: int | None = None
     event_settings: dict | None = None
     quality: dict | None = None
 
@@ -208,6 +218,10 @@ class RespiraConfig(PreTrainedConfig):
                 or not 0 <= threshold <= 1
             ):
                 raise ValueError(f"quality needs a threshold in [0, 1], got {threshold!r}")
+        top_k = self.recording_top_k
+        if top_k is None and self.recording_aggregation == "topk_mean":
+            top_k = DEFAULT_TOP_K
+        check_aggregation(self.recording_aggregation, top_k)
         if self.event_settings is not None:
             from ...events import EventSettings
 
