@@ -30,6 +30,7 @@ from respira.hub.remote_code import (
     REMOTE_CODE_PIPELINES,
     _third_party,
     check_remote_code,
+    code_size,
     remote_code_files,
 )
 from respira.models.encoders import encoder_names, get_encoder_spec
@@ -304,6 +305,28 @@ def test_only_what_the_model_reaches_ships() -> None:
     assert {"configuration_respira.py", "modeling_respira.py", "feature_extraction_respira.py"} <= set(
         code.files
     )
+
+
+SHIPPED_DETECTOR_CODE_BUDGET = (10, 4300)
+"""(files, lines) the shipped detector's generated code may hold at most (issue 49, item 11: a person
+reads it before trusting it); the card states the count (``card.code_size``)."""
+
+
+def test_the_shipped_detectors_code_keeps_to_its_budget() -> None:
+    from respira import RespiraConfig
+    from respira.pretrained import default_detector_dir
+
+    model_type = RespiraConfig.from_pretrained(default_detector_dir()).encoder_config.model_type
+    code = remote_code_files(model_type)
+    files, lines = code_size(code.files.values())
+    assert files <= SHIPPED_DETECTOR_CODE_BUDGET[0] and lines <= SHIPPED_DETECTOR_CODE_BUDGET[1], (
+        files,
+        lines,
+    )
+    text = "\n".join(code.files.values())
+    # the default encoder family (whose config a bare RespiraConfig() builds) ships its config only
+    for absent in ("class LogMelSpectrogram", "def _log_mel", "def _encode_cnn"):
+        assert absent not in text, absent
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -12,7 +12,7 @@ from ...audio import DEFAULT_SAMPLING_RATE
 from ...dsp import DEFAULT_LOWPASS_ORDER
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ...windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
-from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
+from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE, featurizer_names, find_encoder_spec
 from .instance_norm import INSTANCE_NORMS
 
 POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention", "autopool")
@@ -131,9 +131,7 @@ class RespiraConfig(PreTrainedConfig):
     ]
     """``Trainer.predict`` / ``evaluate`` keep the logits only (as for any transformers classifier)."""
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
-        "encoder_config": SubConfigSpec(
-            config_class=AutoConfig, model_type=get_encoder_spec(DEFAULT_ENCODER).model_type
-        ),
+        "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type=DEFAULT_ENCODER_MODEL_TYPE),
     }
 
     encoder_config: dict | PreTrainedConfig | None = None
@@ -181,8 +179,12 @@ class RespiraConfig(PreTrainedConfig):
             self.label2id = {name: index for index, name in self.id2label.items()}
         super().__post_init__(**kwargs)
         if self.featurizer is None:
-            spec = find_encoder_spec(self.encoder_config.model_type) or get_encoder_spec(DEFAULT_ENCODER)
-            self.featurizer = spec.featurizer
+            # the default family's when the encoder's has no spec; neither in the code shipped with a
+            # model of another family, where a bare RespiraConfig() (transformers builds one to compare
+            # a loaded config with) keeps featurizer=None
+            spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
+            if spec is not None:
+                self.featurizer = spec.featurizer
 
     def validate_architecture(self) -> None:
         choices = {
