@@ -469,3 +469,27 @@ def test_the_closure_follows_names_and_keeps_what_binds_no_name() -> None:
     assert "import os" in a and "import sys" not in a and "from .b import used\n" in a
     assert "import optional" in a and "__future__" not in a  # the file says it once, first
     assert "def used" in b and "def helper" in b and "def unused" not in b
+
+
+def test_a_method_marked_not_shipped_is_cut_with_what_only_it_reaches() -> None:
+    from respira.hub.code_closure import code_closure, shipped_source
+
+    source = (
+        "from .shipping import not_shipped\n\n\ndef helper():\n    return 1\n\n\ndef trainer():\n"
+        "    return 2\n\n\nclass Model:\n    def run(self):\n        return helper()\n\n"
+        "    # how training builds one\n    @classmethod\n    @not_shipped\n    def build(cls):\n"
+        "        from .other import far\n\n        return trainer(), far\n\n    def last(self):\n"
+        "        return 3\n"
+    )
+
+    def target(module: str, node: ast.ImportFrom) -> str | None:
+        return f"pkg.{node.module}" if node.level == 1 else None
+
+    closure = code_closure([("pkg.a", "Model")], read={"pkg.a": source}.__getitem__, target=target)
+    assert set(closure.sources) == {"pkg.a"}  # neither .shipping nor .other is read
+    text = shipped_source(closure, "pkg.a", flat=lambda node: node.module if node.level else None)
+    assert "def helper" in text and "def run" in text and "def last" in text
+    for absent in ("def trainer", "def build", "not_shipped", "how training builds", "classmethod", "far"):
+        assert absent not in text, absent
+    ast.parse(text)
+    assert "\n\n\n    def last" not in text  # one blank line between methods, as before

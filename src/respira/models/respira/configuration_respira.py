@@ -11,6 +11,7 @@ from transformers.configuration_utils import SubConfigSpec
 from ...audio import DEFAULT_SAMPLING_RATE
 from ...dsp import DEFAULT_LOWPASS_ORDER
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
+from ...utils.shipping import not_shipped
 from ...windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE, featurizer_names, find_encoder_spec
 from .instance_norm import INSTANCE_NORMS
@@ -224,14 +225,19 @@ class RespiraConfig(PreTrainedConfig):
         if top_k is None and self.recording_aggregation == "topk_mean":
             top_k = DEFAULT_TOP_K
         check_aggregation(self.recording_aggregation, top_k)
-        if self.event_settings is not None:
-            from ...events import EventSettings
-
-            EventSettings.from_dict(self.event_settings)
         if self.class_weights is not None and len(self.class_weights) != len(self.id2label):
             raise ValueError(
                 f"class_weights has {len(self.class_weights)} values for {len(self.id2label)} labels"
             )
+
+    @not_shipped
+    def validate_event_settings(self) -> None:
+        """``event_settings`` as :class:`respira.events.EventSettings` reads them (the code shipped with
+        a model makes no events, so it leaves this check out)."""
+        if self.event_settings is not None:
+            from ...events import EventSettings
+
+            EventSettings.from_dict(self.event_settings)
 
     @property
     def target_samples(self) -> int:
