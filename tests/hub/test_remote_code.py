@@ -307,9 +307,10 @@ def test_only_what_the_model_reaches_ships() -> None:
     )
 
 
-SHIPPED_DETECTOR_CODE_BUDGET = (10, 4300)
+SHIPPED_DETECTOR_CODE_BUDGET = (10, 4150)
 """(files, lines) the shipped detector's generated code may hold at most (issue 49, item 11: a person
-reads it before trusting it); the card states the count (``card.code_size``)."""
+reads it before trusting it; 10 files and 4,445 lines before this budget, about 2,000 lines the goal);
+the card states the count (``card.code_size``)."""
 
 
 def test_the_shipped_detectors_code_keeps_to_its_budget() -> None:
