@@ -30,6 +30,7 @@ from respira.hub.remote_code import (
     REMOTE_CODE_PIPELINES,
     _third_party,
     check_remote_code,
+    code_size,
     remote_code_files,
 )
 from respira.models.encoders import encoder_names, get_encoder_spec
@@ -306,6 +307,29 @@ def test_only_what_the_model_reaches_ships() -> None:
     )
 
 
+SHIPPED_DETECTOR_CODE_BUDGET = (10, 4150)
+"""(files, lines) the shipped detector's generated code may hold at most (issue 49, item 11: a person
+reads it before trusting it; 10 files and 4,445 lines before this budget, about 2,000 lines the goal);
+the card states the count (``card.code_size``)."""
+
+
+def test_the_shipped_detectors_code_keeps_to_its_budget() -> None:
+    from respira import RespiraConfig
+    from respira.pretrained import default_detector_dir
+
+    model_type = RespiraConfig.from_pretrained(default_detector_dir()).encoder_config.model_type
+    code = remote_code_files(model_type)
+    files, lines = code_size(code.files.values())
+    assert files <= SHIPPED_DETECTOR_CODE_BUDGET[0] and lines <= SHIPPED_DETECTOR_CODE_BUDGET[1], (
+        files,
+        lines,
+    )
+    text = "\n".join(code.files.values())
+    # the default encoder family (whose config a bare RespiraConfig() builds) ships its config only
+    for absent in ("class LogMelSpectrogram", "def _log_mel", "def _encode_cnn"):
+        assert absent not in text, absent
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_every_module_of_the_model_ships(family: str, run_dirs: dict[str, Path], tmp_path: Path) -> None:
     """Each respira module that defines a layer of the model (e.g. BEATs' attention, embeddings and encoder
@@ -446,3 +470,27 @@ def test_the_closure_follows_names_and_keeps_what_binds_no_name() -> None:
     assert "import os" in a and "import sys" not in a and "from .b import used\n" in a
     assert "import optional" in a and "__future__" not in a  # the file says it once, first
     assert "def used" in b and "def helper" in b and "def unused" not in b
+
+
+def test_a_method_marked_not_shipped_is_cut_with_what_only_it_reaches() -> None:
+    from respira.hub.code_closure import code_closure, shipped_source
+
+    source = (
+        "from .shipping import not_shipped\n\n\ndef helper():\n    return 1\n\n\ndef trainer():\n"
+        "    return 2\n\n\nclass Model:\n    def run(self):\n        return helper()\n\n"
+        "    # how training builds one\n    @classmethod\n    @not_shipped\n    def build(cls):\n"
+        "        from .other import far\n\n        return trainer(), far\n\n    def last(self):\n"
+        "        return 3\n"
+    )
+
+    def target(module: str, node: ast.ImportFrom) -> str | None:
+        return f"pkg.{node.module}" if node.level == 1 else None
+
+    closure = code_closure([("pkg.a", "Model")], read={"pkg.a": source}.__getitem__, target=target)
+    assert set(closure.sources) == {"pkg.a"}  # neither .shipping nor .other is read
+    text = shipped_source(closure, "pkg.a", flat=lambda node: node.module if node.level else None)
+    assert "def helper" in text and "def run" in text and "def last" in text
+    for absent in ("def trainer", "def build", "not_shipped", "how training builds", "classmethod", "far"):
+        assert absent not in text, absent
+    ast.parse(text)
+    assert "\n\n\n    def last" not in text  # one blank line between methods, as before

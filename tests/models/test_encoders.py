@@ -193,3 +193,11 @@ def test_register_again_is_harmless_and_a_foreign_type_is_replaced_with_a_warnin
         register_model_type(foreign, _model_class(foreign))
     assert "was registered by respira.models.registration_test" in caplog.text
     assert CONFIG_MAPPING["respira_registration_test"] is foreign
+
+
+def test_the_default_encoders_model_type_is_named_without_its_spec() -> None:
+    from respira.models.encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE
+
+    assert get_encoder_spec(DEFAULT_ENCODER).model_type == DEFAULT_ENCODER_MODEL_TYPE
+    assert RespiraConfig().encoder_config.model_type == DEFAULT_ENCODER_MODEL_TYPE
+    assert RespiraConfig().featurizer == get_encoder_spec(DEFAULT_ENCODER).featurizer

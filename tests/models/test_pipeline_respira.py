@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +22,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError
 from transformers import pipeline
 
-from respira import RespiraFeatureExtractor, RespiraForAudioClassification
+from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.audio import AudioDecodingError, AudioReadError, read_audio
 from respira.decision import class_scores, decide, decide_recording, flag_class_scores, quality_threshold_of
 from respira.dsp import resample
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
 from respira.inference import analysis_frame_samples, predict_files, predict_windows
+from respira.input_checks import ShortRecordingWarning
 from respira.labels import CLASS_NAMES, MULTI_LABEL, WITHHELD_LABEL, classes_to_flags
 from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.sites.quality import fit_quality
@@ -278,6 +281,45 @@ def test_inputs_are_refused_or_scaled_as_respira_predict_treats_them(tmp_path: P
     not_audio.write_text("not audio at all\n" * 20)
     with pytest.raises(AudioDecodingError, match=rf"^{not_audio}: cannot be decoded as audio"):
         classify(str(not_audio))  # transformers' ffmpeg reader fails too; its message names no file
+
+
+def test_the_recording_rule_comes_from_the_config(tmp_path: Path) -> None:
+    model = CASES["cnn"].model(target_seconds=1.0, problem_type=MULTI_LABEL)
+    model.config.recording_aggregation = "mean"
+    with torch.no_grad():  # windows far apart: the mean and the maximum tell the two rules apart
+        model.classifier[-1].weight.mul_(1000.0)
+    model.save_pretrained(tmp_path)
+    RespiraFeatureExtractor().save_pretrained(tmp_path)
+    classify = pipeline("audio-classification", model=str(tmp_path))
+    long = (0.1 * np.random.default_rng(3).standard_normal(int(3.3 * RATE))).astype(np.float32)
+    rows = predict_windows(model, long, window=1.0, hop=0.5)
+    windows = np.array([[row["crackle"], row["wheeze"]] for row in rows])
+    assert len(windows) > 2
+    mean, maximum = windows.mean(axis=0), windows.max(axis=0)
+    assert np.abs(maximum - mean).max() > 10 * TOLERANCE  # the old rule (the maximum) would fail below
+    output = classify(long, top_k=None)
+    scores, label = _expected_scores(model, mean)
+    assert _scores(output) == pytest.approx(scores, abs=TOLERANCE)
+    assert output[0]["label"] == label
+    flags = _scores(classify(long, top_k=None, function_to_apply="sigmoid"))
+    assert [flags["crackle"], flags["wheeze"]] == pytest.approx(mean.tolist(), abs=TOLERANCE)
+    with pytest.raises(StrictDataclassClassValidationError, match="aggregation must be one of"):
+        RespiraConfig(recording_aggregation="median")
+    with pytest.raises(StrictDataclassClassValidationError, match="topk_mean needs top_k"):
+        RespiraConfig(recording_aggregation="topk_mean", recording_top_k=0)
+
+
+def test_an_input_shorter_than_one_window_warns(tmp_path: Path) -> None:
+    model = CASES["cnn"].model(target_seconds=1.0)
+    model.save_pretrained(tmp_path)
+    RespiraFeatureExtractor().save_pretrained(tmp_path)
+    classify = pipeline("audio-classification", model=str(tmp_path))
+    wave = (0.1 * np.random.default_rng(4).standard_normal(RATE)).astype(np.float32)
+    with pytest.warns(ShortRecordingWarning, match=r"^the input is 0\.5 s long, shorter than one 1-s window"):
+        classify(wave[: RATE // 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShortRecordingWarning)
+        classify(wave)  # one whole window: no warning
 
 
 # --------------------------------------------------------------------------------------- without respira

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from pathlib import Path
 
@@ -279,3 +280,44 @@ def test_a_leave_one_device_out_run_tests_each_device_once(
     card = (output / "README.md").read_text()
     assert "Leave one device out" in card and f"this model's fold held out {devices[kept]}" in card
     _evaluate_kept_fold(output, synthetic_corpus, cache, metrics, capsys)
+
+
+def test_the_kfold_console_lines_are_in_percent() -> None:
+    from respira.training.run.fold_summary import kfold_headline, results_table
+
+    baselines = {"baseline_all_normal_icbhi_score": 0.5, "baseline_class_prior_icbhi_score": 0.412}
+    pooled = {"specificity": 0.9, "sensitivity": 0.3, "icbhi_score": 0.6, "cycles": 40}
+    summary = {
+        "runs": 2,
+        "num_folds": 2,
+        "seeds": [0],
+        "selected_fold": 1,
+        "selected_seed": 0,
+        "test_icbhi_score": 0.625,
+        "test_icbhi_score_mean": 0.6,
+        "test_icbhi_score_std": 0.0354,
+        "test_icbhi_score_ci95": [0.2823, 0.9177],
+        "out_of_fold": {**pooled, **baselines},
+        "per_fold": {
+            str(fold): {
+                "baselines": baselines,
+                "validation_icbhi_score": {"0": 0.55},
+                "per_seed": {
+                    "0": {"test_specificity": 0.9, "test_sensitivity": 0.35, "test_icbhi_score": score}
+                },
+            }
+            for fold, score in ((0, 0.575), (1, 0.625))
+        },
+        **{
+            f"test_{k}_{s}": v
+            for k in ("specificity", "sensitivity")
+            for s, v in (("mean", 0.9), ("std", 0.0))
+        },
+    }
+    assert kfold_headline(summary) == (
+        "test ICBHI score over 2 folds x 1 seed(s) 60.0 ± 3.5 (95% CI 28.2-91.8, n=2); "
+        "out-of-fold 60.0 on 40 cycles (all-normal 50.0); kept model: fold 1, seed 0 (62.5 on its test fold)"
+    )
+    rows = [re.split(r"\s{2,}", line.strip()) for line in results_table(summary).splitlines()[2:]]
+    assert rows[1] == ["1", "0 (kept)", "55.0", "90.0", "35.0", "62.5", "50.0", "41.2"]
+    assert rows[-1] == ["out of fold", "90.0", "30.0", "60.0", "50.0", "41.2"]

@@ -13,6 +13,7 @@ import yaml
 
 from respira.cli import main
 from respira.training.run.seeds import SeedOutcome, baseline_warning, headline, results_table, summarize_seeds
+from respira.utils.tables import format_percent
 
 from .conftest import TINY_RECIPE
 
@@ -55,9 +56,9 @@ def test_summary_names_the_kept_seed_beside_the_spread_over_seeds() -> None:
     assert summary["validation_icbhi_score"] == 0.58
     assert summary["validation_baseline_all_normal_icbhi_score"] == 0.5
     line = headline(summary)
-    assert "test ICBHI score 0.600 (kept model, seed 1)" in line
-    assert "mean ± std over 2 seeds 0.550 ± 0.071" in line
-    assert "all-normal baseline 0.500" in line
+    assert "test ICBHI score 60.0 (kept model, seed 1)" in line
+    assert "mean ± std over 2 seeds 55.0 ± 7.1" in line
+    assert "all-normal baseline 50.0" in line
     # without a kept seed (a plain summary), the plain keys are the means
     assert summarize_seeds(PER_SEED)["test_icbhi_score"] == pytest.approx(0.55)
 
@@ -69,17 +70,17 @@ def test_results_table_puts_the_baselines_under_the_model() -> None:
     lines = table.splitlines()
     assert re.split(r"\s{2,}", lines[0].strip())[-1] == "test per patient"
     rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[2:])}
-    assert rows["1 (kept)"] == ["0.580", "0.800", "0.400", "0.600", "0.660"]
-    assert rows["mean ± std"][-1] == "0.640 ± 0.028"
-    assert rows["all-normal baseline"] == ["0.500", "1.000", "0.000", "0.500", "0.734"]
-    assert rows["class prior baseline"] == ["0.400", "0.410"]  # its Sp/Se are not in PER_SEED
+    assert rows["1 (kept)"] == ["58.0", "80.0", "40.0", "60.0", "66.0"]
+    assert rows["mean ± std"][-1] == "64.0 ± 2.8"
+    assert rows["all-normal baseline"] == ["50.0", "100.0", "0.0", "50.0", "73.4"]
+    assert rows["class prior baseline"] == ["40.0", "41.0"]  # its Sp/Se are not in PER_SEED
 
 
 def test_baseline_warning_states_both_numbers() -> None:
     below = SeedOutcome(None, {"eval_icbhi_score": 0.4321, "eval_baseline_all_normal_icbhi_score": 0.5}, {})
     line = baseline_warning(below, 3)
     assert line is not None and "\n" not in line
-    assert "seed 3" in line and "0.4321" in line and "0.5000" in line and "all-normal" in line
+    assert "seed 3" in line and "43.2" in line and "50.0" in line and "all-normal" in line
     level = SeedOutcome(None, {"eval_icbhi_score": 0.5, "eval_baseline_all_normal_icbhi_score": 0.5}, {})
     assert baseline_warning(level, 0) is None
     undefined = SeedOutcome(None, {"eval_icbhi_score": float("nan")}, {})
@@ -94,7 +95,7 @@ def test_baseline_warning_says_the_score_is_at_the_cross_fitted_thresholds() -> 
     )
     below = SeedOutcome(trainer, {"eval_icbhi_score": 0.45, "eval_baseline_all_normal_icbhi_score": 0.5}, {})
     line = baseline_warning(below, 0)
-    assert "0.4500 on validation at the cross-fitted thresholds (selection saw 0.6100" in line
+    assert "45.0 on validation at the cross-fitted thresholds (selection saw 61.0" in line
 
 
 def test_a_run_worse_than_all_normal_ends_with_a_warning(
@@ -115,7 +116,7 @@ def test_a_run_worse_than_all_normal_ends_with_a_warning(
     score, baseline = metrics["validation_icbhi_score"], metrics["validation_baseline_all_normal_icbhi_score"]
     assert score < baseline == 0.5
     assert printed[-1].startswith("warning: the kept model")
-    assert f"{score:.4f}" in printed[-1] and f"{baseline:.4f}" in printed[-1]
+    assert format_percent(score) in printed[-1] and format_percent(baseline) in printed[-1]
     assert metrics["warning"] == printed[-1]
     kept = metrics["per_seed"][str(metrics["selected_seed"])]
     assert metrics["test_icbhi_score"] == kept["test_icbhi_score"]

@@ -9,6 +9,9 @@ left out, and so are ``__all__`` lists. Registries of every encoder family are c
 ``entries`` drops each ``EncoderSpec(...)`` (any call of the named class) whose ``model_type`` the model
 does not use, so AST's filterbank or BEATs' helpers never ship with an EfficientAT model.
 
+A method decorated with ``@not_shipped`` (:func:`respira.utils.shipping.not_shipped`: training only)
+is cut from its class, and what only it names is not followed.
+
 What ships of each module is its own lines, unchanged and in order (a test checks it against the
 source); :mod:`respira.hub.remote_code` then rewrites the respira imports and writes the files.
 """
@@ -121,12 +124,38 @@ def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
     return loaded
 
 
+_NOT_SHIPPED = "not_shipped"
+"""The decorator of the methods that do not ship (:func:`respira.utils.shipping.not_shipped`)."""
+
+
+def _not_shipped(node: ast.AST) -> list[ast.stmt]:
+    """The methods of a class statement decorated with ``@not_shipped`` (none for other statements)."""
+    if not isinstance(node, ast.ClassDef):
+        return []
+    return [
+        child
+        for child in node.body
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and any(isinstance(d, ast.Name) and d.id == _NOT_SHIPPED for d in child.decorator_list)
+    ]
+
+
+def _walk(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk`` of what ships of ``node``: without its ``@not_shipped`` methods."""
+    skipped = {id(method) for method in _not_shipped(node)}
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        yield current
+        pending.extend(child for child in ast.iter_child_nodes(current) if id(child) not in skipped)
+
+
 def _references(node: ast.AST) -> set[str]:
-    return {child.id for child in ast.walk(node) if isinstance(child, ast.Name)}
+    return {child.id for child in _walk(node) if isinstance(child, ast.Name)}
 
 
 def _imports_in(node: ast.AST) -> Iterator[ast.ImportFrom]:
-    yield from (child for child in ast.walk(node) if isinstance(child, ast.ImportFrom))
+    yield from (child for child in _walk(node) if isinstance(child, ast.ImportFrom))
 
 
 def code_closure(
@@ -213,7 +242,7 @@ def _imports_of(node: ast.stmt) -> list[ast.ImportFrom]:
 
 
 def _start(lines: list[str], node: ast.stmt) -> int:
-    """The 0-based first line of a top-level statement: its decorators and the comment lines right above."""
+    """The 0-based first line of a statement: its decorators and the comment lines right above."""
     start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
     while start > 0 and lines[start - 1].lstrip().startswith("#"):
         start -= 1
@@ -263,6 +292,11 @@ def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportF
             )
             edits.append((node.lineno - 1, end, f"if TYPE_CHECKING:\n{body}" if body else ""))
         else:
+            for method in _not_shipped(node):
+                start, end = _start(lines, method), method.end_lineno or method.lineno
+                if start > 0 and not lines[start - 1].strip() and end < len(lines) and not lines[end].strip():
+                    end += 1  # and one of the blank lines around it
+                edits.append((start, end, ""))
             for statement in _imports_in(node):
                 relative = flat(statement)
                 if relative is None:

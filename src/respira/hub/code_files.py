@@ -18,7 +18,7 @@ from .code_closure import Closure
 __all__ = ["FILES", "file_of", "file_text", "in_import_order", "section_marker"]
 
 FILES: dict[str, tuple[str, ...]] = {
-    "configuration_respira": ("labels", "instance_norm", "configuration_respira"),
+    "configuration_respira": ("labels", "windows", "instance_norm", "configuration_respira"),
     "encoders": ("citations", "time_steps", "encoders"),
     "featurizers": (
         "buffers",
@@ -33,7 +33,7 @@ FILES: dict[str, tuple[str, ...]] = {
     ),
     "feature_extraction_respira": ("input_checks", "wav", "dsp", "audio", "feature_extraction_respira"),
     "modeling_respira": ("fixed_length", "spec_augment", "waveform_inputs", "featurizer", "modeling_respira"),
-    "pipeline_respira": ("windows", "decision", "pipeline_respira"),
+    "pipeline_respira": ("decision", "pipeline_respira"),
 }
 """The shipped files that gather several respira modules (by their last name), as a Hub custom-code
 repository looks: a configuration, a modeling, a feature-extraction and a pipeline file, the encoders

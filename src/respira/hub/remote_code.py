@@ -312,15 +312,16 @@ def flatten_modules(
 def remote_code_files(encoder_model_type: str) -> RemoteCode:
     """The code folder of a respira model whose encoder has ``encoder_model_type``: only the definitions
     its classes reach (:func:`~respira.hub.code_closure.code_closure`; registries cut to its encoder
-    family and the default one), gathered into the files of :data:`~respira.hub.code_files.FILES`."""
+    family: the default family's config ships, for a bare ``RespiraConfig()``, but not its spec nor
+    featurizer), gathered into the files of :data:`~respira.hub.code_files.FILES`."""
     from .. import __version__
-    from ..models.encoders import DEFAULT_ENCODER, EncoderSpec, get_encoder_spec
+    from ..models.encoders import EncoderSpec
     from .code_closure import EntryFilter, code_closure, shipped_source
 
     registered = _shipped_encoder_classes(encoder_model_type)
     classes = [*_entry_classes().values(), _pipeline_class()]
     classes += [cls for pair in registered for cls in pair if cls is not None]
-    families = frozenset({encoder_model_type, get_encoder_spec(DEFAULT_ENCODER).model_type})
+    families = frozenset({encoder_model_type})
     closure = code_closure(
         [(cls.__module__, cls.__name__) for cls in classes],
         read=lambda module: _source_file(module).read_text(encoding="utf-8"),

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_ENCODER",
+    "DEFAULT_ENCODER_MODEL_TYPE",
     "EncoderSpec",
     "EncoderTokens",
     "FeaturizerParts",
@@ -51,6 +52,10 @@ __all__ = [
 
 DEFAULT_ENCODER = "cnn"
 """The encoder of a recipe (and of a ``RespiraConfig``) that names none."""
+DEFAULT_ENCODER_MODEL_TYPE = "respira_cnn"
+"""The ``model_type`` of :data:`DEFAULT_ENCODER` (a test checks it): the encoder config a bare
+``RespiraConfig()`` builds, named without the family's spec, so that the code shipped with a model of
+another family needs none of the default family's featurizer or helpers."""
 
 
 class EncoderTokens(NamedTuple):

@@ -27,6 +27,7 @@ from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttenti
 from transformers.utils import ModelOutput
 
 from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ...utils.shipping import not_shipped
 from ..features.buffers import DerivedBuffers
 from ..features.efficientat_mel import EfficientATMel
 from .configuration_efficientat import EfficientATConfig, make_divisible
@@ -205,6 +206,7 @@ class EfficientATPreTrainedModel(PreTrainedModel):
         elif isinstance(module, DerivedBuffers):  # the mel front end and its export's power spectrum
             module.reset_buffers()
 
+    @not_shipped
     def featurize(self, waveform: torch.Tensor) -> torch.Tensor:
         """32 kHz waveform ``[B, samples]`` → normalised log-mel ``[B, n_mels, frames]`` (the model input)."""
         return self.base_model.mel(waveform)

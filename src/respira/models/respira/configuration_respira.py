@@ -11,7 +11,9 @@ from transformers.configuration_utils import SubConfigSpec
 from ...audio import DEFAULT_SAMPLING_RATE
 from ...dsp import DEFAULT_LOWPASS_ORDER
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
-from ..encoders import DEFAULT_ENCODER, featurizer_names, find_encoder_spec, get_encoder_spec
+from ...utils.shipping import not_shipped
+from ...windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
+from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE, featurizer_names, find_encoder_spec
 from .instance_norm import INSTANCE_NORMS
 
 POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention", "autopool")
@@ -101,6 +103,13 @@ class RespiraConfig(PreTrainedConfig):
         Set by `respira quality`: the model has a quality head (a linear read-out of the pooled embedding,
         the logit that an input is too poor to judge) and `threshold` (a recording whose windows' mean
         quality probability reaches it gets no verdict), with what it was fitted on and measured.
+    recording_aggregation (`str`, defaults to `"max"`):
+        How the probabilities of a recording's windows become the recording's, per label
+        (`respira.windows.aggregate_windows`: `"max"`, `"mean"` or `"topk_mean"`); every runner reads it
+        through `respira.decision.aggregation_of` (`respira fit-site` writes it when it chose the rule).
+    recording_top_k (`int`, *optional*):
+        `"topk_mean"` only: how many of the largest window probabilities are averaged (default
+        `respira.windows.DEFAULT_TOP_K`).
     event_settings (`dict`, *optional*):
         How frame decisions become crackle and wheeze events (`respira.events.EventSettings.to_dict`:
         per label, median filter, minimum duration and largest merged gap in seconds); `None`: the
@@ -123,9 +132,7 @@ class RespiraConfig(PreTrainedConfig):
     ]
     """``Trainer.predict`` / ``evaluate`` keep the logits only (as for any transformers classifier)."""
     sub_configs_defaults: ClassVar[dict[str, SubConfigSpec]] = {
-        "encoder_config": SubConfigSpec(
-            config_class=AutoConfig, model_type=get_encoder_spec(DEFAULT_ENCODER).model_type
-        ),
+        "encoder_config": SubConfigSpec(config_class=AutoConfig, model_type=DEFAULT_ENCODER_MODEL_TYPE),
     }
 
     encoder_config: dict | PreTrainedConfig | None = None
@@ -154,6 +161,8 @@ class RespiraConfig(PreTrainedConfig):
     label_priors: list[float] | None = None
     adaptation: dict | None = None
     calibration: dict | None = None
+    recording_aggregation: str = DEFAULT_AGGREGATION
+    recording_top_k: int | None = None
     event_settings: dict | None = None
     quality: dict | None = None
 
@@ -171,8 +180,12 @@ class RespiraConfig(PreTrainedConfig):
             self.label2id = {name: index for index, name in self.id2label.items()}
         super().__post_init__(**kwargs)
         if self.featurizer is None:
-            spec = find_encoder_spec(self.encoder_config.model_type) or get_encoder_spec(DEFAULT_ENCODER)
-            self.featurizer = spec.featurizer
+            # the default family's when the encoder's has no spec; neither in the code shipped with a
+            # model of another family, where a bare RespiraConfig() (transformers builds one to compare
+            # a loaded config with) keeps featurizer=None
+            spec = find_encoder_spec(self.encoder_config.model_type) or find_encoder_spec(DEFAULT_ENCODER)
+            if spec is not None:
+                self.featurizer = spec.featurizer
 
     def validate_architecture(self) -> None:
         choices = {
@@ -208,14 +221,23 @@ class RespiraConfig(PreTrainedConfig):
                 or not 0 <= threshold <= 1
             ):
                 raise ValueError(f"quality needs a threshold in [0, 1], got {threshold!r}")
-        if self.event_settings is not None:
-            from ...events import EventSettings
-
-            EventSettings.from_dict(self.event_settings)
+        top_k = self.recording_top_k
+        if top_k is None and self.recording_aggregation == "topk_mean":
+            top_k = DEFAULT_TOP_K
+        check_aggregation(self.recording_aggregation, top_k)
         if self.class_weights is not None and len(self.class_weights) != len(self.id2label):
             raise ValueError(
                 f"class_weights has {len(self.class_weights)} values for {len(self.id2label)} labels"
             )
+
+    @not_shipped
+    def validate_event_settings(self) -> None:
+        """``event_settings`` as :class:`respira.events.EventSettings` reads them (the code shipped with
+        a model makes no events, so it leaves this check out)."""
+        if self.event_settings is not None:
+            from ...events import EventSettings
+
+            EventSettings.from_dict(self.event_settings)
 
     @property
     def target_samples(self) -> int:

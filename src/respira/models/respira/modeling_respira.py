@@ -13,6 +13,7 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
+from ...utils.shipping import not_shipped
 from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pretrained_encoder
 from ..features.buffers import DerivedBuffers
 from ..time_steps import step_centres
@@ -292,6 +293,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.post_init()
 
     @classmethod
+    @not_shipped
     def from_encoder_pretrained(
         cls, encoder_name_or_path: str, **config_kwargs: Any
     ) -> RespiraForAudioClassification:
@@ -319,6 +321,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         model.respira.encoder.load_state_dict(encoder.state_dict())
         return model
 
+    @not_shipped
     def freeze_encoder(self) -> None:
         """Freeze the encoder (eval mode, no gradients); recorded in the config."""
         self.config.freeze_encoder = True
@@ -326,6 +329,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.respira.encoder.requires_grad_(False)
         self.train(self.training)
 
+    @not_shipped
     def unfreeze_encoder(self) -> None:
         """Let the encoder train again (undoes :meth:`freeze_encoder`)."""
         self.config.freeze_encoder = False
@@ -333,6 +337,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         self.respira.encoder.requires_grad_(True)
         self.train(self.training)
 
+    @not_shipped
     @torch.no_grad()
     def embed(self, input_values: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled encoder embeddings in eval mode (for caching, so a frozen head trains in seconds)."""

@@ -17,13 +17,17 @@ changes for respira models (any other model gets transformers' pipeline unchange
   :data:`~respira.windows.DEFAULT_WINDOW_SECONDS` (at most ``target_seconds``) every half window
   (``respira predict``'s 4 s every 2 s). A multi-label model's windows are aggregated as
   ``respira predict`` and external validation aggregate a recording
-  (:data:`~respira.windows.DEFAULT_AGGREGATION`: the per-label maximum, of the logits, so of the
-  probabilities too). A single-label model's windows are aggregated by ``respira predict``'s rule for
-  it too: each window's crackle and wheeze probabilities (the class sums), each flag's maximum over the
-  windows, decided at 0.5; the answer's scores are :func:`respira.decision.flag_class_scores` of those
-  two (the output holds their logarithm), so its first class is ``respira predict``'s decision.
+  (the rule its config names, :func:`respira.decision.aggregation_of`: by default the per-label
+  maximum, of the logits, so of the probabilities too; ``mean`` and ``topk_mean`` average the
+  windows' probabilities, returned as their logits). A single-label model's windows are aggregated by
+  ``respira predict``'s rule for it too: each window's crackle and wheeze probabilities (the class
+  sums), each flag aggregated over the windows by that rule, decided at 0.5; the answer's scores are
+  :func:`respira.decision.flag_class_scores` of those two (the output holds their logarithm), so its
+  first class is ``respira predict``'s decision.
   ``window=`` / ``hop=`` (seconds) change the windows.
-  An input that would need more than :data:`~respira.windows.MAX_WINDOWS` windows is refused.
+  An input that would need more than :data:`~respira.windows.MAX_WINDOWS` windows is refused; one
+  shorter than one window warns (:class:`~respira.input_checks.ShortRecordingWarning`, as ``respira
+  predict`` does: it is scored from one window the model pads), as silent or clipped inputs do.
 - **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
   another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
   soxr) instead of torchaudio, whenever the extractor can (``resamples_input = True``).
@@ -50,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +65,19 @@ from transformers.pipelines.audio_classification import AudioClassificationPipel
 from transformers.utils import ModelOutput
 
 from ...audio import AudioDecodingError, read_audio
-from ...decision import class_scores, decide, flag_class_scores, flag_order, is_multi_label, withheld
+from ...decision import (
+    aggregation_of,
+    class_scores,
+    decide,
+    flag_class_scores,
+    flag_order,
+    is_multi_label,
+    withheld,
+)
 from ...dsp import pad_batch
+from ...input_checks import ShortRecordingWarning, length_problem
 from ...labels import CLASS_NAMES, WITHHELD_LABEL
 from ...windows import (
-    DEFAULT_AGGREGATION,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
@@ -172,6 +185,14 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         window_samples = max(1, min(round(seconds * rate), int(config.target_samples)))
         return window_samples, max(1, min(round(step * rate), window_samples))
 
+    def _check_length(self, length: int, window: float | None, hop: float | None) -> None:
+        """Warn (:class:`~respira.input_checks.ShortRecordingWarning`) for an input shorter than one
+        window: its verdict comes from one window the model pads."""
+        rate = int(self.model.config.sampling_rate)
+        problem = length_problem(length, rate, self._window_samples(window, hop)[0] / rate)
+        if problem is not None:
+            warnings.warn(f"the input {problem}", ShortRecordingWarning, stacklevel=2)
+
     def _segments(self, length: int, window: float | None, hop: float | None) -> list[tuple[int, int]]:
         """Sample ranges the model scores for an input of ``length`` samples: all of it, or windows."""
         if length <= int(self.model.config.target_samples):
@@ -188,16 +209,22 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         return [(int(start), int(min(start + window_samples, length))) for start in starts]
 
     def _aggregate(self, logits: torch.Tensor) -> torch.Tensor:
-        """One row of logits from the windows' ``[windows, labels]``: the per-label maximum (multi-label);
-        for a single-label model the logarithm of the class scores of its flags' maxima (``respira
-        predict``'s rule), in the model's label order; a single window's logits unchanged."""
+        """One row of logits from the windows' ``[windows, labels]`` by the config's rule
+        (:func:`~respira.decision.aggregation_of`). Multi-label: the per-label maximum of the logits, or
+        the logits of the aggregated probabilities; single-label: the logarithm of the class scores of
+        its aggregated flags (``respira predict``'s rule), in the model's label order. A single window's
+        logits unchanged."""
         if logits.shape[0] == 1:
             return logits[0]
         config = self.model.config
+        rule, top_k = aggregation_of(config)
         if is_multi_label(config):
-            return logits.max(dim=0).values
+            if rule == "max":
+                return logits.max(dim=0).values
+            probabilities = aggregate_windows(logits.double().sigmoid().cpu().numpy(), rule, top_k)
+            return torch.from_numpy(probabilities).logit().to(device=logits.device, dtype=logits.dtype)
         window_flags = decide(logits.double().softmax(dim=-1).cpu().numpy(), config).flags
-        scores = flag_class_scores(aggregate_windows(window_flags, DEFAULT_AGGREGATION)[None])[0]
+        scores = flag_class_scores(aggregate_windows(window_flags, rule, top_k)[None])[0]
         row = np.empty_like(scores)
         row[flag_order(config)] = scores  # CLASS_NAMES order -> the model's id2label order
         return torch.from_numpy(np.log(row)).to(device=logits.device, dtype=logits.dtype)
@@ -213,6 +240,7 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         for row, length in enumerate(lengths):
             check_holds_a_frame(int(length), frame, rate, "the input")
             waveform = values[row, : int(length)].float().cpu().numpy()
+            self._check_length(int(length), window, hop)
             segments = self._segments(int(length), window, hop)
             chunks, window_quality = [], []
             for first in range(0, len(segments), WINDOW_BATCH_SIZE):

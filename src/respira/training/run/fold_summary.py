@@ -13,7 +13,7 @@ import numpy as np
 
 from ...metrics import icbhi_scores, trivial_baselines
 from ...metrics.baselines import BASELINE_PREFIX
-from ...utils.tables import format_number, format_table
+from ...utils.tables import format_percent, format_table
 from .seeds import SeedOutcome
 
 __all__ = [
@@ -158,20 +158,27 @@ def summarize_folds(
     return summary
 
 
+def _percent(value: object) -> str:
+    """A score as a person reads it (:func:`~respira.utils.tables.format_percent`), ``-`` when absent."""
+    return format_percent(value, missing="-")
+
+
 def kfold_headline(summary: dict[str, Any]) -> str:
     """Mean ± std and 95 % CI over folds x seeds, the pooled out-of-fold score and its baseline."""
     n, k = summary["runs"], summary["num_folds"]
     text = f"test ICBHI score over {k} folds x {len(summary['seeds'])} seed(s)"
-    text += f" {format_number(summary.get('test_icbhi_score_mean'))}"
+    text += f" {_percent(summary.get('test_icbhi_score_mean'))}"
     if "test_icbhi_score_std" in summary:
         low, high = summary["test_icbhi_score_ci95"]
-        text += f" ± {format_number(summary['test_icbhi_score_std'])} (95% CI {low:.3f}-{high:.3f}, n={n})"
+        text += (
+            f" ± {_percent(summary['test_icbhi_score_std'])} (95% CI {_percent(low)}-{_percent(high)}, n={n})"
+        )
     pooled = summary["out_of_fold"]
-    text += f"; out-of-fold {format_number(pooled['icbhi_score'])} on {pooled['cycles']} cycles"
-    text += f" (all-normal {format_number(pooled[f'{BASELINE_PREFIX}all_normal_icbhi_score'])})"
+    text += f"; out-of-fold {_percent(pooled['icbhi_score'])} on {pooled['cycles']} cycles"
+    text += f" (all-normal {_percent(pooled[f'{BASELINE_PREFIX}all_normal_icbhi_score'])})"
     text += (
         f"; kept model: fold {summary['selected_fold']}, seed {summary['selected_seed']} "
-        f"({format_number(summary.get('test_icbhi_score'))} on its test fold)"
+        f"({_percent(summary.get('test_icbhi_score'))} on its test fold)"
     )
     return text
 
@@ -187,17 +194,14 @@ def results_table(summary: dict[str, Any]) -> str:
                 [
                     fold,
                     f"{seed} (kept)" if kept else seed,
-                    format_number(entry["validation_icbhi_score"][seed]),
-                    *(
-                        format_number(test.get(f"test_{k}"))
-                        for k in ("specificity", "sensitivity", "icbhi_score")
-                    ),
-                    format_number(baseline.get(f"{BASELINE_PREFIX}all_normal_icbhi_score")),
-                    format_number(baseline.get(f"{BASELINE_PREFIX}class_prior_icbhi_score")),
+                    _percent(entry["validation_icbhi_score"][seed]),
+                    *(_percent(test.get(f"test_{k}")) for k in ("specificity", "sensitivity", "icbhi_score")),
+                    _percent(baseline.get(f"{BASELINE_PREFIX}all_normal_icbhi_score")),
+                    _percent(baseline.get(f"{BASELINE_PREFIX}class_prior_icbhi_score")),
                 ]
             )
     spread = [
-        f"{format_number(summary.get(f'test_{k}_mean'))} ± {format_number(summary.get(f'test_{k}_std'))}"
+        f"{_percent(summary.get(f'test_{k}_mean'))} ± {_percent(summary.get(f'test_{k}_std'))}"
         for k in ("specificity", "sensitivity", "icbhi_score")
     ]
     rows.append(["mean ± std", "", "", *spread, "", ""])
@@ -207,9 +211,9 @@ def results_table(summary: dict[str, Any]) -> str:
             "out of fold",
             "",
             "",
-            *(format_number(pooled[k]) for k in ("specificity", "sensitivity", "icbhi_score")),
-            format_number(pooled[f"{BASELINE_PREFIX}all_normal_icbhi_score"]),
-            format_number(pooled[f"{BASELINE_PREFIX}class_prior_icbhi_score"]),
+            *(_percent(pooled[k]) for k in ("specificity", "sensitivity", "icbhi_score")),
+            _percent(pooled[f"{BASELINE_PREFIX}all_normal_icbhi_score"]),
+            _percent(pooled[f"{BASELINE_PREFIX}class_prior_icbhi_score"]),
         ]
     )
     header = ["fold", "seed", "val score", "test Sp", "test Se", "test score", "all-normal", "class prior"]

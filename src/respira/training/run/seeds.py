@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...metrics.baselines import BASELINE_PREFIX
 from ...run_record import EmbeddingPass
-from ...utils.tables import format_number, format_table
+from ...utils.tables import format_percent, format_table
 from ..embeddings.embedding_cache import uses_cache
 from ..embeddings.view_store import ViewStore
 from ..recipe.arguments import RespiraTrainingArguments
@@ -197,28 +197,31 @@ def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
         where = " at the cross-fitted thresholds"
         best = getattr(trainer.state, "best_metric", None)
         if isinstance(best, float) and not math.isnan(best):
-            where += f" (selection saw {best:.4f} at thresholds tuned on validation itself)"
+            where += f" (selection saw {_percent(best)} at thresholds tuned on validation itself)"
     return (
-        f"warning: the kept model (seed {seed}) scores {score:.4f} on validation{where}, below the "
-        f"all-normal baseline's {baseline:.4f} (every cycle predicted normal): it is worse than a "
+        f"warning: the kept model (seed {seed}) scores {_percent(score)} on validation{where}, below the "
+        f"all-normal baseline's {_percent(baseline)} (every cycle predicted normal): it is worse than a "
         "trivial classifier"
     )
+
+
+def _percent(value: object) -> str:
+    """A score as a person reads it (:func:`~respira.utils.tables.format_percent`), ``-`` when absent."""
+    return format_percent(value, missing="-")
 
 
 def headline(summary: dict[str, Any]) -> str:
     """The kept seed's test ICBHI score beside the mean ± std over seeds (one line)."""
     seed = summary.get("selected_seed")
-    text = f"test ICBHI score {format_number(summary.get('test_icbhi_score'))}"
+    text = f"test ICBHI score {_percent(summary.get('test_icbhi_score'))}"
     if seed is not None:
         text += f" (kept model, seed {seed})"
     if "test_icbhi_score_std" in summary:
         mean, std = summary["test_icbhi_score_mean"], summary["test_icbhi_score_std"]
-        text += (
-            f"; mean ± std over {len(summary['seeds'])} seeds {format_number(mean)} ± {format_number(std)}"
-        )
+        text += f"; mean ± std over {len(summary['seeds'])} seeds {_percent(mean)} ± {_percent(std)}"
     baseline = summary.get(f"test_{BASELINE_PREFIX}all_normal_icbhi_score")
     if baseline is not None:
-        text += f"; all-normal baseline {format_number(baseline)}"
+        text += f"; all-normal baseline {_percent(baseline)}"
     return text
 
 
@@ -238,15 +241,15 @@ def results_table(
     rows = [
         [
             f"{seed} (kept)" if seed == selected else str(seed),
-            format_number(validation.get(seed)),
-            *(format_number(metrics.get(f"test_{k}")) for k in _TABLE_KEYS),
+            _percent(validation.get(seed)),
+            *(_percent(metrics.get(f"test_{k}")) for k in _TABLE_KEYS),
         ]
         for seed, metrics in per_seed.items()
     ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
         spread = [
-            f"{format_number(summary.get(f'test_{k}_mean'))} ± {format_number(summary.get(f'test_{k}_std'))}"
+            f"{_percent(summary.get(f'test_{k}_mean'))} ± {_percent(summary.get(f'test_{k}_std'))}"
             for k in _TABLE_KEYS
         ]
         rows.append(["mean ± std", "", *spread])
@@ -259,8 +262,8 @@ def results_table(
         rows.append(
             [
                 f"{label} baseline",
-                format_number((validation_baselines or {}).get(name)),
-                *(format_number(value) if value is not None else "" for value in cells),
+                _percent((validation_baselines or {}).get(name)),
+                *(_percent(value) if value is not None else "" for value in cells),
             ]
         )
     header = ["seed", "val score", "test Sp", "test Se", "test score", "test per patient"]

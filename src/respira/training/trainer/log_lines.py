@@ -15,6 +15,7 @@ from typing import Any
 from transformers import PrinterCallback, ProgressCallback
 
 from ...labels import MULTI_LABEL_NAMES
+from ...utils.tables import format_percent
 
 __all__ = ["CompactPrinterCallback", "CompactProgressCallback", "compact_line"]
 
@@ -31,17 +32,19 @@ def _evaluation(logs: Mapping[str, Any], prefix: str) -> list[str]:
 
     parts = [f"{prefix} loss {_number(get('loss'))}"] if get("loss") is not None else []
     if get("icbhi_score") is not None:
-        score = f"ICBHI {get('icbhi_score'):.3f}"
+        score = f"ICBHI {format_percent(get('icbhi_score'))}"
         if get("specificity") is not None and get("sensitivity") is not None:
-            score += f" (Sp {get('specificity'):.3f}, Se {get('sensitivity'):.3f})"
+            score += f" (Sp {format_percent(get('specificity'))}, Se {format_percent(get('sensitivity'))})"
         parts.append(score)
     aucs = [
-        f"{name} {get(f'auc_{name}'):.3f}" for name in MULTI_LABEL_NAMES if get(f"auc_{name}") is not None
+        f"{name} {format_percent(get(f'auc_{name}'))}"
+        for name in MULTI_LABEL_NAMES
+        if get(f"auc_{name}") is not None
     ]
     if aucs:
         parts.append("AUC " + ", ".join(aucs))
     if get("patient_icbhi_score") is not None:
-        parts.append(f"per patient {get('patient_icbhi_score'):.3f}")
+        parts.append(f"per patient {format_percent(get('patient_icbhi_score'))}")
     return parts
 
 
