@@ -162,12 +162,16 @@ def test_a_win_the_noise_of_a_few_patients_could_give_keeps_the_model(monkeypatc
     noise = type(sample)(
         sample.embeddings, sample.recording, shuffled, logits, silent, sample.base_thresholds
     )
-    fitted = fit_procedure(noise)
+    fitted = fit_procedure(noise, selection="bonferroni")
     assert fitted.chosen == ("as_is", "as_is")
     best = max(fitted.inner_scores, key=fitted.inner_scores.get)
     assert best != "as_is/as_is"  # something won by chance, and the evidence rule set it aside
     monkeypatch.setattr(procedure, "EVIDENCE", -np.inf)  # no evidence needed
-    assert fit_procedure(noise).chosen != ("as_is", "as_is")
+    assert fit_procedure(noise, selection="bonferroni").chosen != ("as_is", "as_is")
+
+
+MAX = ("max", None)
+AS_IS = (MAX, "as_is", "as_is")
 
 
 def test_the_evidence_rule_has_spread_with_a_few_patients_of_distinct_classes():
@@ -186,8 +190,11 @@ def test_the_evidence_rule_has_spread_with_a_few_patients_of_distinct_classes():
     as_is = np.zeros(5, dtype=np.int64)
     one_more = as_is.copy()
     one_more[2] = 2  # the wheeze recording, right
-    chosen = procedure._select(part, {("as_is", "as_is"): as_is, ("thresholds", "thresholds"): one_more}, 0)
-    assert chosen == ("as_is", "as_is")
+    for selection in ("bonferroni", "one_se"):
+        chosen = procedure._select(
+            part, {AS_IS: as_is, (MAX, "thresholds", "thresholds"): one_more}, AS_IS, selection, 0
+        )
+        assert chosen == AS_IS
 
 
 def test_the_evidence_needed_grows_with_the_pairs_compared():
@@ -204,15 +211,15 @@ def test_the_evidence_needed_grows_with_the_pairs_compared():
     as_is = np.zeros(20, dtype=np.int64)
     better = as_is.copy()
     better[[1, 3, 5]] = 1  # three crackle recordings right
-    pair = ("thresholds", "as_is")
-    assert procedure._select(part, {("as_is", "as_is"): as_is, pair: better}, 0) == pair
-    others = {other: as_is for other in itertools.product(procedure.CANDIDATES, repeat=2)}
+    pair = (MAX, "thresholds", "as_is")
+    assert procedure._select(part, {AS_IS: as_is, pair: better}, AS_IS, "bonferroni", 0) == pair
+    others = {(MAX, *other): as_is for other in itertools.product(procedure.CANDIDATES, repeat=2)}
     others.pop(pair)
     assert len(others) == 15
-    assert procedure._select(part, {("as_is", "as_is"): as_is, pair: better, **others}, 0) == (
-        "as_is",
-        "as_is",
-    )
+    compared = {AS_IS: as_is, pair: better, **others}
+    assert procedure._select(part, compared, AS_IS, "bonferroni", 0) == AS_IS
+    # the outer nested CV guards against a lucky inner win: a gain clear of its own noise is enough
+    assert procedure._select(part, compared, AS_IS, "one_se", 0) == pair
 
 
 def test_a_model_without_a_linear_head_is_fitted_with_its_own_head_only(backwards_sample):

@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         aggregation=aggregation,
         top_k=top_k,
     )
+    aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
     if args.adapt:
         _adapt_on_files(detector.model, args)
     rows: list[dict[str, Any]] = []
