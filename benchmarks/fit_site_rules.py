@@ -11,6 +11,9 @@ cross-validation on all the site's patients (5 outer folds) under each. A config
 
 - the recording rules the procedure may choose among: the model's own only (``max``), or each of
   :data:`respira.sites.procedure.RECORDING_RULES` (``chosen``: max, mean of the top 3, mean);
+- ``heads_mean``: every option with a head read through the mean of a recording's windows (the head
+  learns from every window labelled with its recording's label), the others through the model's own
+  rule: no rule chosen;
 - the selection rule against the model as is (:data:`respira.sites.procedure.SELECTIONS`): the best
   inner score; the best whose inner gain exceeds one standard error of it (``one_se``); the best that
   beats the model as is in 90 % / 95 % of paired patient-bootstrap resamples; in 95 % with a Bonferroni
@@ -34,7 +37,7 @@ import numpy as np
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NAMES = {"icbhi": "ICBHI sample (not a new site)", "kauh": "KAUH", "sprsound": "SPRSound (no Poor Quality)"}
-RULE_SETS = ("max", "chosen")
+RULE_SETS = ("max", "chosen", "heads_mean")
 
 
 def configurations() -> list[tuple[str, str]]:
@@ -43,6 +46,15 @@ def configurations() -> list[tuple[str, str]]:
 
     order = ["bonferroni", *(s for s in SELECTIONS if s != "bonferroni")]
     return [(rules, selection) for rules in RULE_SETS for selection in order]
+
+
+def rule_options(rules: str) -> dict[str, Any]:
+    """:func:`~respira.sites.procedure.fit_procedure`'s options of a rule set."""
+    if rules == "max":
+        return {"recording_rules": []}
+    if rules == "heads_mean":
+        return {"heads_rule": ("mean", None)}
+    return {}
 
 
 def held_out_scores(sample: Any, procedure: Any, held: np.ndarray) -> dict[str, float]:
@@ -68,7 +80,7 @@ def study(sample: Any, sizes: list[int], draws: int, seed: int) -> dict[str, Any
             if inside is None:
                 continue
             for rules, selection in configurations():
-                options = {"recording_rules": [] if rules == "max" else None, "selection": selection}
+                options = rule_options(rules) | {"selection": selection}
                 procedure = fit_procedure(sample, np.flatnonzero(inside), seed=seed, **options)
                 scores = held_out_scores(sample, procedure, np.flatnonzero(~inside))
                 rows.append(
@@ -85,7 +97,7 @@ def study(sample: Any, sizes: list[int], draws: int, seed: int) -> dict[str, Any
                 )
     nested: list[dict[str, Any]] = []
     for rules, selection in configurations():
-        options = {"recording_rules": [] if rules == "max" else None, "selection": selection}
+        options = rule_options(rules) | {"selection": selection}
         fit = fit_site(sample, seed=seed, resamples=100, **options)
         nested.append(
             {

@@ -161,14 +161,17 @@ def fit_site(
     candidates: Sequence[str] = ALL,
     resamples: int = 1000,
     recording_rules: Sequence[RecordingRule] | None = None,
+    heads_rule: RecordingRule | None = None,
     selection: str = SELECTION,
 ) -> SiteFit:
     """Nested patient-wise cross-validation of the site procedure on ``sample``, then the procedure on
     all of it (module docstring). ``resamples``: patient-bootstrap resamples of each interval;
-    ``recording_rules`` and ``selection``: :func:`~respira.sites.procedure.fit_procedure`'s."""
+    ``recording_rules``, ``heads_rule`` and ``selection``: those of
+    :func:`~respira.sites.procedure.fit_procedure`."""
     options: dict[str, Any] = {
         "candidates": candidates,
         "recording_rules": recording_rules,
+        "heads_rule": heads_rule,
         "selection": selection,
     }
     check_sample(sample)
@@ -258,6 +261,7 @@ def learning_curve(
     candidates: Sequence[str] = ALL,
     resamples: int = 1000,
     recording_rules: Sequence[RecordingRule] | None = None,
+    heads_rule: RecordingRule | None = None,
     selection: str = SELECTION,
 ) -> LearningCurve:
     """Out-of-sample scores against the number of labelled units: for each size in ``sizes`` (default
@@ -283,6 +287,7 @@ def learning_curve(
                 seed=seed,
                 candidates=candidates,
                 recording_rules=recording_rules,
+                heads_rule=heads_rule,
                 selection=selection,
             )
             predicted: dict[str, Any] = {}

@@ -275,12 +275,14 @@ def fit_procedure(
     seed: int = 0,
     candidates: Sequence[str] = CANDIDATES,
     recording_rules: Sequence[RecordingRule] | None = None,
+    heads_rule: RecordingRule | None = None,
     selection: str = SELECTION,
 ) -> Procedure:
     """Fit the procedure (module docstring) on the recordings at positions ``train`` of ``sample``
     (default: all), using only them; ``candidates``: those to consider (``as_is`` always is);
     ``recording_rules``: those to choose among (default :data:`RECORDING_RULES`; the model's own is
-    always one); ``selection``: one of :data:`SELECTIONS`."""
+    always one); ``heads_rule``: instead, read every option with a head through this rule and the
+    others through the model's own (no rule chosen); ``selection``: one of :data:`SELECTIONS`."""
     unknown = sorted(set(candidates) - set(CANDIDATES))
     if unknown:
         raise ValueError(f"unknown candidate(s) {unknown}; expected some of {list(CANDIDATES)}")
@@ -292,7 +294,8 @@ def fit_procedure(
     labels = part.labels
     folds = unit_folds(part, inner_folds, seed)
     own: RecordingRule = (part.aggregation, part.top_k)
-    rules = [own, *(r for r in (RECORDING_RULES if recording_rules is None else recording_rules) if r != own)]
+    offered = RECORDING_RULES if recording_rules is None else recording_rules
+    rules = [own, *(r for r in ([heads_rule] if heads_rule is not None else offered) if r != own)]
     paths = [_head_paths(part, folds, label) if part.base_head is not None else {} for label in range(2)]
     # per (rule, candidate) and label: (out-of-fold recording probabilities, head or None for the
     # model's logit, penalty)
@@ -305,7 +308,7 @@ def fit_procedure(
         for name in names:
             options[rule, name] = [(base[:, 0], None, None), (base[:, 1], None, None)]
         for name in HEAD_CANDIDATES:
-            if name not in chosen_names:
+            if name not in chosen_names or (heads_rule is not None and rule != heads_rule):
                 continue
             fits = [
                 _head_fit(part, paths[label][name], label, rule) if name in paths[label] else None
@@ -338,6 +341,9 @@ def fit_procedure(
         for pair in itertools.product(usable, repeat=2):
             if any(options[rule, pair[i]][i] is None for i in range(2)):
                 continue
+            has_head = any(name in HEAD_CANDIDATES for name in pair)
+            if heads_rule is not None and heads_rule != own and (rule == own) == has_head:
+                continue  # heads through heads_rule, the model's head through its own rule
             key: Option = (rule, *pair)  # type: ignore[assignment]
             probabilities = stacked(key)
             predicted = np.zeros(len(part.recordings), dtype=np.int64)
@@ -361,6 +367,7 @@ def fit_procedure(
             for rule in rules
             if (rule, name) in options
         ]
+        keys = [key for key in keys if name_of(key) in inner_scores]
         if keys:
             fitted_rules[name] = fitted(
                 max(keys, key=lambda k: (inner_scores[name_of(k)], -rules.index(k[0])))
