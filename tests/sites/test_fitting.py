@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -223,10 +224,28 @@ def test_the_evidence_needed_grows_with_the_pairs_compared():
 
 
 def test_a_model_without_a_linear_head_is_fitted_with_its_own_head_only(backwards_sample):
-    from dataclasses import replace
-
     sample = replace(backwards_sample, base_head=None)
     fit = fit_site(sample, resamples=50)
     assert set(fit.chosen) <= {"as_is", "thresholds"}
     assert fit.head_weight is None and fit.head_bias is None
     assert {row["candidate"] for row in fit.outer} == {"as_is", "thresholds", "chosen", "all_normal"}
+
+
+def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
+    """Crackles a little louder in every window of a crackle recording, too little to see in its loudest
+    window: a head reads them through the mean of the windows, and the fit chooses, applies and records
+    that rule (the model as is keeps its own)."""
+    sample = make_sample(units=24, windows=12, seed=4)
+    rng = np.random.default_rng(1)
+    x = sample.embeddings.astype(np.float64)
+    x[:, 0] = 5.0 + 0.8 * sample.labels[sample.recording, 0] + rng.normal(size=len(x))
+    weight, bias = sample.base_head
+    faint = replace(sample, embeddings=x.astype(np.float32), base_logits=x @ weight.T + bias)
+    fitted = fit_procedure(faint)
+    assert fitted.chosen[0] in ("site_head", "anchored_head")
+    assert (fitted.aggregation, fitted.top_k) == ("mean", None)
+    assert fitted.rules["chosen"].recording_rule(faint) == ("mean", None)
+    assert fitted.rules["as_is"].recording_rule(faint) == ("max", None)
+    assert fitted.inner_scores["site_head/site_head@mean"] > fitted.inner_scores["site_head/site_head"]
+    fit = fit_site(faint, resamples=50)
+    assert fit.to_json()["recording_aggregation"] == fit.aggregation == "mean"

@@ -67,7 +67,8 @@ class SiteFitResult:
         units = self.record["units"]
         unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
         return (
-            f"out of sample (nested cross-validation over {units} {unit}): chosen ({chosen}) "
+            f"out of sample (nested cross-validation over {units} {unit}): chosen ({chosen}; "
+            f"recording rule {self.record.get('recording_aggregation', 'max')}) "
             f"{100 * self.score('chosen'):.1f}, model as is {100 * self.score('as_is'):.1f}, "
             f"all-normal {100 * self.score('all_normal'):.1f}"
         )
