@@ -34,7 +34,7 @@ reads it there for :func:`check_holds_a_frame`)."""
 MAX_WINDOWS: int = 10_000
 """Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
 
-AGGREGATIONS: tuple[str, ...] = ("max", "topk_mean")
+AGGREGATIONS: tuple[str, ...] = ("max", "mean", "topk_mean")
 """Rules that turn a recording's window probabilities into the recording's (:func:`aggregate_windows`)."""
 
 DEFAULT_AGGREGATION: str = "max"
@@ -87,8 +87,9 @@ def aggregate_windows(
 ) -> np.ndarray:
     """One recording's ``[windows, labels]`` probabilities → ``[labels]``.
 
-    ``max``: each label's largest window probability; ``topk_mean``: the mean of its ``top_k`` largest
-    (less sensitive to one spurious window; all windows when there are fewer).
+    ``max``: each label's largest window probability; ``mean``: the mean of all its windows;
+    ``topk_mean``: the mean of its ``top_k`` largest (less sensitive to one spurious window; all windows
+    when there are fewer).
     """
     check_aggregation(rule, top_k)
     array = np.asarray(probabilities, dtype=np.float64)
@@ -98,6 +99,8 @@ def aggregate_windows(
         raise ValueError(f"expected probabilities of shape [windows >= 1, labels], got {array.shape}")
     if rule == "max":
         return array.max(axis=0)
+    if rule == "mean":
+        return array.mean(axis=0)
     k = min(int(top_k), array.shape[0])  # type: ignore[arg-type]
     return np.sort(array, axis=0)[-k:].mean(axis=0)
 
