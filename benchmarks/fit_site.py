@@ -2,7 +2,6 @@
 
     python benchmarks/fit_site.py [--shared ../shared] [--sites icbhi kauh sprsound] [--sizes 5 10 20]
                                   [--draws 3] [--cache DIR] [--threads N] [--output FILE] [--json FILE]
-                                  [--aggregation max|mean]
 
 The three sites of ../shared, each labelled per recording: the ICBHI sample (a recording holds crackles
 when any of its annotated cycles does; wheezes alike), KAUH (labels from the file names; each
@@ -12,9 +11,11 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
 ``--cache`` so a rerun skips it). Then, per site:
 
 - the learning curve (:func:`respira.sites.fitting.learning_curve`): ``k`` labelled patients drawn at
-  random (``--draws`` draws each), the procedure fitted on them and scored per recording on the site's
-  other patients: the model as is, re-tuned thresholds, the site head, the anchored head, the chosen
-  procedure and all-normal; the mean over the draws with a patient-bootstrap 95 % interval of that mean;
+  random (``--draws`` draws each), the procedure fitted on them (its recording rule chosen with the
+  candidates) and scored per recording on the site's other patients: the model as is, re-tuned
+  thresholds, the site head, the anchored head (each at the recording rule its inner score prefers), the
+  chosen procedure and all-normal; the mean over the draws with a patient-bootstrap 95 % interval of
+  that mean, how many draws' chosen procedure scored below the model as is, and the rules chosen;
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
 
@@ -23,16 +24,11 @@ one thread when other processes keep cores busy), as ``respira`` commands make i
 embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding plus
 fitting; the command's ONNX export and writing aside). Everything printed is written to ``--output``
 (the table BENCHMARKS.md pastes) and the full rows to ``--json``.
-
-``--aggregation mean`` scores every candidate through the mean of a recording's window probabilities
-(``respira predict --aggregation topk_mean --top_k`` with more windows than any recording has) instead of
-the detector's default, their maximum: the same embeddings, another recording rule.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import socket
 import sys
@@ -101,8 +97,6 @@ def sprsound_recordings(root: Path) -> list[Any]:
     return recordings
 
 
-ALL_WINDOWS = 1_000_000
-"""``top_k`` of ``--aggregation mean``: more windows than any recording has."""
 READERS = {"icbhi": icbhi_recordings, "kauh": kauh_recordings, "sprsound": sprsound_recordings}
 NAMES = {"icbhi": "ICBHI sample", "kauh": "KAUH", "sprsound": "SPRSound (no Poor Quality)"}
 
@@ -131,6 +125,26 @@ def cell(row: dict[str, Any]) -> str:
     return f"{100 * row['icbhi_score']:.1f} ({low:.1f}–{high:.1f})"
 
 
+def counts(values: Any) -> dict[str, int]:
+    """How often each value occurs."""
+    found: dict[str, int] = {}
+    for value in values:
+        found[str(value)] = found.get(str(value), 0) + 1
+    return found
+
+
+def below_and_rules(rows: list[dict[str, Any]], size: int) -> list[str]:
+    """For the draws of ``size`` labelled patients: how many chose a procedure that scored below the
+    model as is on the other patients, and the recording rules chosen."""
+    scores = {(row["draw"], row["candidate"]): row for row in rows if row["units"] == size}
+    draws = sorted({draw for draw, _ in scores})
+    below = sum(
+        scores[draw, "chosen"]["icbhi_score"] < scores[draw, "as_is"]["icbhi_score"] - 1e-9 for draw in draws
+    )
+    rules = counts(scores[draw, "chosen"]["recording_aggregation"] for draw in draws)
+    return [f"{below} of {len(draws)}", ", ".join(f"{rule} {count}" for rule, count in sorted(rules.items()))]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=REPOSITORY.parent / "shared")
@@ -141,12 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
     parser.add_argument(
         "--threads", type=int, default=None, help="default: respira's choice, as a command makes it"
-    )
-    parser.add_argument(
-        "--aggregation",
-        choices=("max", "mean"),
-        default="max",
-        help="the recording rule every row is scored by",
     )
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.json")
@@ -171,19 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     detector = respira.Detector.from_pretrained()
     results: dict[str, Any] = {
-        "aggregation": args.aggregation,
         "sizes": args.sizes,
         "draws": args.draws,
         "seed": args.seed,
         "sites": {},
     }
     timing_rows = []
-    header = "| site | labelled patients | " + " | ".join(TITLES) + " |"
-    table = [header, "| " + " | ".join(["---"] * (len(TITLES) + 2)) + " |"]
+    header = "| site | labelled patients | " + " | ".join(TITLES) + " | below as is | recording rule chosen |"
+    table = [header, "| " + " | ".join(["---"] * (len(TITLES) + 4)) + " |"]
     for site in args.sites:
         sample, embed_seconds, cached = embedded(site, args.shared / site, args.cache, detector)
-        if args.aggregation == "mean":  # top_k beyond every recording's windows: the mean of them all
-            sample = dataclasses.replace(sample, aggregation="topk_mean", top_k=ALL_WINDOWS)
         audio = float(sample.duration.sum())
         started = time.perf_counter()
         fit = fit_site(sample, seed=args.seed)
@@ -196,11 +201,23 @@ def main(argv: list[str] | None = None) -> int:
             rows = {row["candidate"]: row for row in curve.summary if row["units"] == size}
             cells = [cell(rows[name]) if name in rows else "–" for name in COLUMNS]
             draws = max(row["draws"] for row in rows.values())
-            table.append(f"| {NAMES[site]} | {size} of {units} ({draws} draws) | " + " | ".join(cells) + " |")
+            table.append(
+                f"| {NAMES[site]} | {size} of {units} ({draws} draws) | "
+                + " | ".join([*cells, *below_and_rules(curve.rows, size)])
+                + " |"
+            )
         nested = [
             cell(fit.row(name)) if any(r["candidate"] == name for r in fit.outer) else "–" for name in COLUMNS
         ]
-        table.append(f"| {NAMES[site]} | all {units}, 5-fold nested CV | " + " | ".join(nested) + " |")
+        below = "yes" if fit.row("chosen")["icbhi_score"] < fit.row("as_is")["icbhi_score"] - 1e-9 else "no"
+        rules = ", ".join(
+            f"{rule} {count}" for rule, count in sorted(counts(r[0] for r in fit.rules_by_fold).items())
+        )
+        table.append(
+            f"| {NAMES[site]} | all {units}, 5-fold nested CV | "
+            + " | ".join([*nested, below, f"{rules} (of the outer folds); all {units}: {fit.aggregation}"])
+            + " |"
+        )
         timing_rows.append(
             (
                 NAMES[site],
@@ -227,10 +244,9 @@ def main(argv: list[str] | None = None) -> int:
             "learning_curve": {"rows": curve.rows, "summary": curve.summary},
         }
     say()
-    rule = "the maximum" if args.aggregation == "max" else "the mean"
     say(
-        "Per recording, ICBHI-style score in % (95 % patient-bootstrap interval), "
-        f"on the site's other patients; a recording's probabilities are {rule} of its windows':"
+        "Per recording, ICBHI-style score in % (95 % patient-bootstrap interval), on the site's other "
+        "patients; 'below as is': draws whose chosen procedure scored below the model as is on them:"
     )
     say()
     for line in table:

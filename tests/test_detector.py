@@ -117,7 +117,7 @@ def test_results_convert_to_pandas_and_json(multi_dir: Path, recording: Path) ->
     [
         ({"window": -1.0}, "window must be a positive"),
         ({"hop": 9.0}, "hop must be positive and at most the window"),
-        ({"aggregation": "mean"}, "aggregation must be one of"),
+        ({"aggregation": "median"}, "aggregation must be one of"),
         ({"aggregation": "topk_mean", "top_k": 0}, "topk_mean needs top_k, a whole number >= 1, got 0"),
         ({"top_k": 2}, r"top_k applies to aggregation='topk_mean' only, got 'max'"),  # was kept, unused
         ({"batch_size": 0}, "batch_size must be"),

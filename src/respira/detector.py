@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decision import recording_quality, withheld
+from .decision import aggregation_of, recording_quality, withheld
 from .event_detection import DEFAULT_EVENT_RULE, FRAMES_RULE, VERDICT_RULE, EventDetection
 from .events import FRAME_HOP_SECONDS, Event, EventSettings
 from .inference import (
@@ -61,8 +61,9 @@ class Detector:
     Build it with :meth:`from_pretrained`, or wrap a loaded model (a
     :class:`~respira.RespiraForAudioClassification` or :class:`~respira.hub.onnx.OnnxClassifier`).
     ``window`` / ``hop`` (seconds), ``smoothing`` (windows), ``batch_size``, ``max_windows`` and the
-    recording ``aggregation`` (``max``, or ``topk_mean`` with ``top_k``, default
-    :data:`~respira.windows.DEFAULT_TOP_K`; ``top_k`` with ``max`` is an error) are the defaults of
+    recording ``aggregation`` (``max``, ``mean``, or ``topk_mean`` with ``top_k``, default
+    :data:`~respira.windows.DEFAULT_TOP_K`; ``top_k`` without ``topk_mean`` is an error; left out: the
+    model's own rule, :func:`respira.decision.aggregation_of` its config) are the defaults of
     every call; each call may override them. ``name``: how pages and figures name the model (default: its
     folder's name).
     """
@@ -76,11 +77,14 @@ class Detector:
         smoothing: int = 1,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_windows: int | None = MAX_WINDOWS,
-        aggregation: str = "max",
+        aggregation: str | None = None,
         top_k: int | None = None,
         name: str | None = None,
     ) -> None:
         self.model = model
+        if aggregation is None:  # the model's own rule (a site fit may have chosen it)
+            aggregation, own_top_k = aggregation_of(model.config)
+            top_k = own_top_k if top_k is None else top_k
         self._inference_form = InferenceForm()
         self.name = (
             name or Path(str(getattr(model.config, "_name_or_path", "") or "")).name or type(model).__name__

@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .audio import as_waveform, stream_audio
-from .decision import decide, decide_recording, thresholds_of
+from .decision import aggregation_of, decide, decide_recording, thresholds_of
 from .dsp import pad_batch
 from .events import (
     EVENT_COLUMNS,
@@ -84,7 +84,7 @@ from .recording_chunks import (
     StreamedRecording,
     iter_chunk_spans,
 )
-from .windows import DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, check_holds_a_frame
+from .windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
 
 if TYPE_CHECKING:
     import torch
@@ -468,7 +468,7 @@ def gate_by_verdict(
     rows: Sequence[Mapping[str, Any]],
     config: Any,
     *,
-    aggregation: str = DEFAULT_AGGREGATION,
+    aggregation: str | None = None,
     top_k: int | None = None,
     withheld: bool = False,
 ) -> EventDetection:
@@ -478,11 +478,14 @@ def gate_by_verdict(
     ``rows``: the windows (or annotated cycles) the verdict was made of (:mod:`respira.inference` rows:
     ``start``, ``end``, ``crackle``, ``wheeze``, ``label``); the recording is decided from them by
     :func:`respira.decision.decide_recording` (``aggregation``, ``top_k``) at ``config``'s thresholds, as
-    :class:`respira.Detector` and the app decide it; ``withheld``: the verdict was withheld (too poor to
+    :class:`respira.Detector` and the app decide it (``aggregation`` left out: the model's own rule,
+    :func:`respira.decision.aggregation_of`); ``withheld``: the verdict was withheld (too poor to
     judge), which holds no event.
     """
     if not rows:
         raise ValueError("no windows to gate the events by")
+    if aggregation is None:
+        aggregation, top_k = aggregation_of(config)
     flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
     _, decision = decide_recording(flags, config, aggregation, top_k)
     recording = (bool(decision.present[0, 0]), bool(decision.present[0, 1]))

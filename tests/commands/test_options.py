@@ -181,3 +181,18 @@ def test_detectors_lists_each_shipped_detector_with_its_training_corpora(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["name", "trained", "on", "folder"]
     assert lines[2].split() == ["icbhi-crackle-wheeze", "(default)", "icbhi", str(default_detector_dir())]
+
+
+def test_no_aggregation_flag_means_the_models_own_rule() -> None:
+    """Without --aggregation, a command decides by the rule the model's config names (fit-site writes it);
+    a flag overrides it."""
+    from argparse import Namespace
+
+    from respira.commands.options import aggregation_options, model_aggregation
+
+    config = {"recording_aggregation": "topk_mean", "recording_top_k": 2}
+    assert aggregation_options(Namespace(aggregation=None, top_k=None)) == (None, None)
+    assert model_aggregation(None, None, config) == ("topk_mean", 2)
+    assert model_aggregation(None, None, {}) == ("max", None)
+    flagged = aggregation_options(Namespace(aggregation="mean", top_k=None))
+    assert model_aggregation(*flagged, config) == ("mean", None)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -44,6 +45,8 @@ class FakeFit:
     thresholds: tuple[float, float]
     applies: bool = True
     outer: list[dict[str, Any]] = field(default_factory=list)
+    aggregation: str = "max"
+    top_k: int | None = None
 
 
 def tiny_site_model(
@@ -164,6 +167,56 @@ def test_the_folder_is_complete_loads_and_holds_the_fitted_head(tmp_path: Path) 
     assert "## Fitted to a site" in card and "Written with `--apply_anyway`" in card
     assert "![learning curve](learning_curve.png)" in card
     assert "chosen by `respira fit-site`" in card and "tuned on the validation split" not in card
+
+
+def test_a_folder_whose_fit_chose_the_mean_is_aggregated_by_the_mean_by_every_runner(tmp_path: Path) -> None:
+    """fit-site writes the recording rule it chose into the config; the Detector, ``respira screen``
+    and the app's ONNX runner (what the Space runs) all aggregate a recording's windows by it, and an
+    explicit ``aggregation=`` still overrides it."""
+    import soundfile
+
+    from respira.app.analysis import recording_verdict
+    from respira.app.onnx_runner import OnnxDetector
+    from respira.cli import main
+
+    base = tmp_path / "base"
+    model = tiny_site_model(base)
+    fit = FakeFit(
+        ("thresholds", "thresholds"), None, None, (0.41, 0.66), outer=fake_fit().outer, aggregation="mean"
+    )
+    output = write_site_folder(
+        model, fit, record_of(fit), tmp_path / "site", base=base, embeddings=np.zeros((1, HIDDEN)), curve=[],
+    )  # fmt: skip
+    assert json.loads((output / "config.json").read_text())["recording_aggregation"] == "mean"
+    rng = np.random.default_rng(5)
+    wave = (rng.standard_normal(12 * 16000) * np.repeat(rng.uniform(0.01, 1.0, 12), 16000)).astype(np.float32)
+    detector = Detector.from_pretrained(output, device="cpu")
+    prediction = detector.predict(wave, sampling_rate=16000)
+    windows = np.array([[row["crackle"], row["wheeze"]] for row in prediction.rows])
+    assert len(windows) > 1 and not np.allclose(windows.max(axis=0), windows.mean(axis=0))
+    assert prediction.aggregation == "mean"
+    np.testing.assert_allclose([prediction.crackle, prediction.wheeze], windows.mean(axis=0), rtol=1e-6)
+    explicit = Detector.from_pretrained(output, device="cpu", aggregation="max").predict(
+        wave, sampling_rate=16000
+    )
+    np.testing.assert_allclose([explicit.crackle, explicit.wheeze], windows.max(axis=0), rtol=1e-6)
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    soundfile.write(archive / "r1.wav", wave, 16000, subtype="FLOAT")
+    assert (
+        main(["screen", str(output), str(archive), "--output_dir", str(tmp_path / "out"), "--format", "csv"])
+        == 0
+    )
+    table = pd.read_csv(tmp_path / "out" / "recordings.csv")
+    np.testing.assert_allclose(table[["crackle", "wheeze"]].to_numpy()[0], windows.mean(axis=0), rtol=1e-5)
+
+    onnx = OnnxDetector(output)
+    rows = onnx.predict(wave, 16000, window=4.0, hop=2.0).rows
+    verdict = recording_verdict(rows, onnx.config)
+    onnx_windows = np.array([[row["crackle"], row["wheeze"]] for row in rows])
+    np.testing.assert_allclose(verdict.probabilities, onnx_windows.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(onnx_windows.mean(axis=0), windows.mean(axis=0), atol=1e-4)
 
 
 def test_every_number_of_the_site_section_comes_from_the_run_file(tmp_path: Path) -> None:

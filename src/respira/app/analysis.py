@@ -53,6 +53,7 @@ from matplotlib.figure import Figure
 from ..audio import audio_duration, native_sampling_rate, read_audio
 from ..data.text_files import ClippedCycleWarning
 from ..decision import (
+    aggregation_of,
     decide_recording,
     is_multi_label,
     quality_threshold_of,
@@ -69,7 +70,6 @@ from ..reports.recording_plot import Span, figure_subtitle, recording_figure
 from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 __all__ = [
-    "AGGREGATION",
     "CAUTIONS",
     "MAX_SECONDS",
     "Analysis",
@@ -86,8 +86,6 @@ __all__ = [
 
 MAX_SECONDS = 600.0
 """The longest recording the app accepts (10 minutes): longer ones are refused before decoding."""
-AGGREGATION = "max"
-"""How window probabilities become the recording's (``aggregate_windows``' rule)."""
 CAUTIONS: tuple[type[Warning], ...] = (InputWarning, ClippedCycleWarning)
 """Warnings about an upload that is scored all the same: the page shows them beside the verdict."""
 FRAME_OUTPUT = FRAME_NAME
@@ -206,18 +204,23 @@ class Verdict:
 def recording_verdict(
     rows: Sequence[Mapping[str, Any]],
     config: Any,
-    rule: str = AGGREGATION,
+    rule: str | None = None,
     *,
     prediction: Any = None,
+    top_k: int | None = None,
 ) -> Verdict:
     """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``; for a model with
     a quality head, whether the recording is too poor to judge: as ``prediction`` (the detector's, a
     :class:`respira.Prediction`) says where it gives ``quality`` and ``withheld``, else the mean of the
-    rows' ``quality`` decided by :func:`respira.decision.withheld`."""
+    rows' ``quality`` decided by :func:`respira.decision.withheld`. ``rule`` (and ``top_k``): how the
+    windows become the recording (:func:`respira.windows.aggregate_windows`); left out, the model's own
+    (:func:`respira.decision.aggregation_of` its config, as :class:`respira.Detector` decides)."""
     if not rows:
         raise ValueError("no predictions to decide")
+    if rule is None:
+        rule, top_k = aggregation_of(config)
     flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
-    probabilities, decision = decide_recording(flags, config, rule)
+    probabilities, decision = decide_recording(flags, config, rule, top_k)
     assert decision.thresholds is not None
     crackle, wheeze = (bool(value) for value in decision.present[0])
     quality = getattr(prediction, "quality", None)
@@ -234,7 +237,7 @@ def recording_verdict(
         (crackle, wheeze),
         (float(probabilities[0]), float(probabilities[1])),
         decision.thresholds,
-        describe_aggregation(rule),
+        describe_aggregation(rule, top_k),
         None if quality is None else float(quality),
         threshold,
         is_withheld,
@@ -418,9 +421,7 @@ def analyse(
             row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
     verdict = recording_verdict(rows, detector.config, prediction=predicted)
     if events is not None:
-        events = gate_by_verdict(
-            events, rows, detector.config, aggregation=AGGREGATION, withheld=verdict.withheld
-        )
+        events = gate_by_verdict(events, rows, detector.config, withheld=verdict.withheld)
     report(0.7, "drawing the figure")
     multi_label = is_multi_label(detector.config)
     figure = recording_figure(

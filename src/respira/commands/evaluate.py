@@ -59,13 +59,14 @@ specificity and ICBHI score against each label's threshold.
 
 --dataset kauh (external validation on recordings of another hospital and stethoscope): the model
 runs over --window/--hop windows of each KAUH recording; window probabilities are aggregated per
-recording (--aggregation max, or topk_mean --top_k K) and decided at the model's own thresholds
-(config.decision_thresholds, else 0.5). Writes metrics.json (per-label sensitivity, specificity,
-AUC and the ICBHI-style score, overall and per filter mode, with patient-level bootstrap 95%
-intervals; and which weights it scored), recording_predictions.csv and the curve plots (per
-recording) to --output_dir (default: ./evaluation_kauh; --record: MODEL/evaluation_kauh). Recorded in
-MODEL, respira export and push put the scores on the model card (External validation) while they are of
-the folder's own weights and thresholds, and warn when they leave them off.
+recording (the model's own rule, else --aggregation max, mean, or topk_mean --top_k K) and decided
+at the model's own thresholds (config.decision_thresholds, else 0.5). Writes metrics.json
+(per-label sensitivity, specificity, AUC and the ICBHI-style score, overall and per filter mode,
+with patient-level bootstrap 95% intervals; and which weights it scored), recording_predictions.csv
+and the curve plots (per recording) to --output_dir (default: ./evaluation_kauh; --record:
+MODEL/evaluation_kauh). Recorded in MODEL, respira export and push put the scores on the model
+card (External validation) while they are of the folder's own weights and thresholds, and warn when
+they leave them off.
 
 --task events (--dataset icbhi or sprsound, --data_dir): where, not only whether. Every recording of
 --split (ICBHI: test of the split options; SPRSound: test = inter_test and intra_test) goes through the

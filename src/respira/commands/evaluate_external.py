@@ -14,16 +14,16 @@ from typing import Any
 
 from ..data.corpora import CorpusSpec
 from ..utils.tables import format_percent, format_score
-from ..windows import DEFAULT_AGGREGATION, DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import adapt_on_split, check_options
-from .options import aggregation_options
+from .options import aggregation_options, model_aggregation
 
 __all__ = ["WINDOW_DEFAULTS", "chosen_splits", "default_output_dir", "load_splits", "run_external"]
 
 WINDOW_DEFAULTS: dict[str, Any] = {
     "window": DEFAULT_WINDOW_SECONDS,
     "hop": DEFAULT_HOP_SECONDS,
-    "aggregation": DEFAULT_AGGREGATION,
+    "aggregation": None,  # the model's own rule (model_aggregation, once the model is loaded)
     "bootstrap": 1000,
 }
 """The options of recording-labelled corpora (sliding windows, their aggregation, the patient bootstrap)
@@ -160,6 +160,7 @@ def run_recordings(
     from ..reports.external_validation import evaluate_recordings, recording_level_table
 
     model, config = load_model(args.model, device=args.device)
+    args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
     if args.adapt:
         check_options(model, args)
     dataset = load_splits(spec, args, config, spec.configs[0], splits)
@@ -187,6 +188,7 @@ def run_events(
     from ..reports.external_validation import recording_level_table
 
     model, config = load_model(args.model, device=args.device)
+    args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
     if args.adapt:
         check_options(model, args)
     events = load_splits(spec, args, config, "events", splits)

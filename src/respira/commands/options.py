@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 from ..data.corpora import CORPORA, CorpusSpec
 from ..pretrained import DEFAULT_DETECTOR_NAME
@@ -16,6 +17,7 @@ __all__ = [
     "add_model_argument",
     "aggregation_options",
     "corpus_list",
+    "model_aggregation",
     "model_or_default",
 ]
 
@@ -112,18 +114,19 @@ def add_aggregation_options(parser: argparse.ArgumentParser | argparse._Argument
     parser.add_argument(
         "--aggregation",
         choices=AGGREGATIONS,
-        help=f"window probabilities → recording: {DEFAULT_AGGREGATION} (default), or topk_mean (mean of the "
-        "--top_k largest)",
+        help="window probabilities → recording: max, mean, or topk_mean (mean of the --top_k largest); "
+        f"default: the model's own rule (its config's recording_aggregation, else {DEFAULT_AGGREGATION})",
     )
     parser.add_argument(
         "--top_k", type=int, help=f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"
     )
 
 
-def aggregation_options(args: argparse.Namespace) -> tuple[str, int | None]:
-    """The ``(rule, top_k)`` that ``--aggregation`` / ``--top_k`` ask for; one-line ``ValueError`` for a
-    ``--top_k`` without ``topk_mean`` or under 1."""
-    rule = args.aggregation or DEFAULT_AGGREGATION
+def aggregation_options(args: argparse.Namespace) -> tuple[str | None, int | None]:
+    """The ``(rule, top_k)`` that ``--aggregation`` / ``--top_k`` ask for, ``(None, None)`` when neither
+    is given (the model's own rule: :func:`model_aggregation`); one-line ``ValueError`` for a ``--top_k``
+    without ``topk_mean`` or under 1."""
+    rule = args.aggregation
     if rule != "topk_mean":
         if args.top_k is not None:
             raise ValueError("--top_k applies to --aggregation topk_mean only")
@@ -132,6 +135,14 @@ def aggregation_options(args: argparse.Namespace) -> tuple[str, int | None]:
     if top_k < 1:
         raise ValueError(f"--top_k must be a whole number >= 1, got {top_k}")
     return rule, top_k
+
+
+def model_aggregation(rule: str | None, top_k: int | None, config: Any) -> tuple[str, int | None]:
+    """:func:`aggregation_options`' ``(rule, top_k)``, or the model's own rule
+    (:func:`respira.decision.aggregation_of` its ``config``) when no flag asked for one."""
+    from ..decision import aggregation_of
+
+    return (rule, top_k) if rule is not None else aggregation_of(config)
 
 
 def corpus_list(

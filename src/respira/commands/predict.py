@@ -30,9 +30,9 @@ JSON is a list of row objects; CSV has a header line. --annotations adds annotat
 
 --per_recording: one row per FILE instead, its verdict as respira.Detector and `respira app` decide
 it: file, label (normal/crackle/wheeze/both at the model's thresholds), crackle and wheeze (the
-recording's probabilities: the maximum over its windows, or with --aggregation topk_mean the mean of
-the --top_k largest), windows (with --annotations: cycles, how many were aggregated), aggregation
-and top_k.
+recording's probabilities through the model's own rule, its config's recording_aggregation, else
+the maximum over its windows; or --aggregation max, mean, or topk_mean with the mean of the --top_k
+largest), windows (with --annotations: cycles, how many were aggregated), aggregation and top_k.
 
 --events: one row per detected event instead: file, onset and offset (seconds), type (crackle or
 wheeze), confidence (the event's peak posterior) and rule, from frame posteriors on the encoder's own
@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         aggregation=aggregation,
         top_k=top_k,
     )
+    aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
     if args.adapt:
         _adapt_on_files(detector.model, args)
     rows: list[dict[str, Any]] = []

@@ -162,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         aggregation=aggregation,
         top_k=top_k,
     )
+    aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
     options = {
         "window": args.window,
         "hop": args.hop,

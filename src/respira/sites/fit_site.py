@@ -67,7 +67,8 @@ class SiteFitResult:
         units = self.record["units"]
         unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
         return (
-            f"out of sample (nested cross-validation over {units} {unit}): chosen ({chosen}) "
+            f"out of sample (nested cross-validation over {units} {unit}): chosen ({chosen}; "
+            f"recording rule {self.record.get('recording_aggregation', 'max')}) "
             f"{100 * self.score('chosen'):.1f}, model as is {100 * self.score('as_is'):.1f}, "
             f"all-normal {100 * self.score('all_normal'):.1f}"
         )
@@ -222,6 +223,9 @@ def _fit_and_write(
         "outer_folds": outer_folds,
         "seed": seed,
         "chosen": list(fit.chosen),
+        "recording_aggregation": fit.aggregation,
+        "recording_top_k": fit.top_k,
+        "recording_rule": recording_rule_words(fit, sample),
         "thresholds": [float(t) for t in fit.thresholds],
         "base_thresholds": [float(t) for t in sample.base_thresholds],
         "applies": bool(fit.applies),
@@ -244,6 +248,20 @@ def _fit_and_write(
         bool(fit.applies),
         written,
         record,
+    )
+
+
+def recording_rule_words(fit: Any, sample: Any) -> str:
+    """What the card and ``site_fit.json`` say of the recording rule the fit chose, and why."""
+    from ..windows import describe_aggregation
+    from .procedure import RECORDING_RULES
+
+    offered = ", ".join(rule if top_k is None else f"{rule} (top {top_k})" for rule, top_k in RECORDING_RULES)
+    own = (sample.aggregation, sample.top_k) == (fit.aggregation, fit.top_k)
+    return (
+        f"{describe_aggregation(fit.aggregation, fit.top_k)}; chosen with the candidates by the same inner "
+        f"cross-validation among: {offered}"
+        + (" (the base model's own rule)" if own else f"; the base model's was {sample.aggregation}")
     )
 
 

@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from .procedure import CANDIDATES, FittedRule, Procedure, fit_procedure, unit_folds
+from .procedure import (
+    CANDIDATES,
+    SELECTION,
+    FittedRule,
+    Procedure,
+    RecordingRule,
+    fit_procedure,
+    unit_folds,
+)
 from .sample import SiteSample
 from .scores import recording_classes, scores_with_intervals
 
@@ -68,7 +76,8 @@ class SiteFit:
     wheeze) thresholds; ``outer``: one row per :data:`ROWS` (``candidate``) with the nested-CV
     out-of-sample scores (:data:`respira.sites.scores.SCORE_KEYS`, each with ``_low``/``_high``);
     ``folds``: each recording's outer fold; ``chosen_by_fold``: the pair each outer fold's inner
-    selection chose."""
+    selection chose and ``rules_by_fold`` its recording rule; ``aggregation`` and ``top_k``: the
+    recording rule the final procedure chose (what the written folder's config says)."""
 
     chosen: tuple[str, str]
     head_weight: np.ndarray | None
@@ -81,6 +90,9 @@ class SiteFit:
     units: int
     units_are_patients: bool
     penalties: dict[str, list[int | None]] = field(default_factory=dict)
+    aggregation: str = "max"
+    top_k: int | None = None
+    rules_by_fold: list[tuple[str, int | None]] = field(default_factory=list)
 
     def row(self, candidate: str) -> dict[str, Any]:
         """The out-of-sample row of ``candidate`` (one of :data:`ROWS`)."""
@@ -121,6 +133,9 @@ class SiteFit:
                 "units": self.units,
                 "units_are_patients": self.units_are_patients,
                 "penalties": self.penalties,
+                "recording_aggregation": self.aggregation,
+                "recording_top_k": self.top_k,
+                "recording_rules_by_fold": [list(rule) for rule in self.rules_by_fold],
             }
         )
 
@@ -145,19 +160,32 @@ def fit_site(
     seed: int = 0,
     candidates: Sequence[str] = ALL,
     resamples: int = 1000,
+    recording_rules: Sequence[RecordingRule] | None = None,
+    heads_rule: RecordingRule | None = None,
+    selection: str = SELECTION,
 ) -> SiteFit:
     """Nested patient-wise cross-validation of the site procedure on ``sample``, then the procedure on
-    all of it (module docstring). ``resamples``: patient-bootstrap resamples of each interval."""
+    all of it (module docstring). ``resamples``: patient-bootstrap resamples of each interval;
+    ``recording_rules``, ``heads_rule`` and ``selection``: those of
+    :func:`~respira.sites.procedure.fit_procedure`."""
+    options: dict[str, Any] = {
+        "candidates": candidates,
+        "recording_rules": recording_rules,
+        "heads_rule": heads_rule,
+        "selection": selection,
+    }
     check_sample(sample)
     folds = unit_folds(sample, outer_folds, seed)
     predicted: dict[str, Any] = {}
     chosen_by_fold = []
+    rules_by_fold: list[tuple[str, int | None]] = []
     for fold in range(int(folds.max()) + 1):
         held = np.flatnonzero(folds == fold)
         procedure = fit_procedure(
-            sample, np.flatnonzero(folds != fold), inner_folds=inner_folds, seed=seed, candidates=candidates
+            sample, np.flatnonzero(folds != fold), inner_folds=inner_folds, seed=seed, **options
         )
         chosen_by_fold.append(procedure.chosen)
+        rules_by_fold.append((procedure.aggregation, procedure.top_k))
         _scored(sample, procedure.rules, held, predicted)
     everything = np.ones(len(sample.recordings), dtype=bool)
     outer = []
@@ -170,7 +198,7 @@ def fit_site(
             continue
         scores = scores_with_intervals(sample.labels, sample.units, [part], resamples=resamples, seed=seed)
         outer.append({"candidate": name, **scores})
-    final = fit_procedure(sample, inner_folds=inner_folds, seed=seed, candidates=candidates)
+    final = fit_procedure(sample, inner_folds=inner_folds, seed=seed, **options)
     weight, bias = _final_head(sample, final)
     return SiteFit(
         chosen=final.chosen,
@@ -184,6 +212,9 @@ def fit_site(
         units=len(set(sample.units)),
         units_are_patients=sample.units_are_patients,
         penalties=final.penalties,
+        aggregation=final.aggregation,
+        top_k=final.top_k,
+        rules_by_fold=rules_by_fold,
     )
 
 
@@ -229,6 +260,9 @@ def learning_curve(
     inner_folds: int = 4,
     candidates: Sequence[str] = ALL,
     resamples: int = 1000,
+    recording_rules: Sequence[RecordingRule] | None = None,
+    heads_rule: RecordingRule | None = None,
+    selection: str = SELECTION,
 ) -> LearningCurve:
     """Out-of-sample scores against the number of labelled units: for each size in ``sizes`` (default
     :func:`default_sizes`) and each of ``draws`` random draws of that many units (seeded), the procedure
@@ -247,7 +281,14 @@ def learning_curve(
             if inside is None:
                 continue
             procedure = fit_procedure(
-                sample, np.flatnonzero(inside), inner_folds=inner_folds, seed=seed, candidates=candidates
+                sample,
+                np.flatnonzero(inside),
+                inner_folds=inner_folds,
+                seed=seed,
+                candidates=candidates,
+                recording_rules=recording_rules,
+                heads_rule=heads_rule,
+                selection=selection,
             )
             predicted: dict[str, Any] = {}
             _scored(sample, procedure.rules, np.flatnonzero(~inside), predicted)
@@ -266,6 +307,8 @@ def learning_curve(
                         "draw": draw,
                         "candidate": name,
                         "chosen": "/".join(procedure.chosen),
+                        "recording_aggregation": procedure.aggregation,
+                        "recording_top_k": procedure.top_k,
                         **scores,
                     }
                 )

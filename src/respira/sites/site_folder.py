@@ -82,8 +82,9 @@ def site_head_rows(
 
 
 def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
-    """Give ``model`` (in place) the fit's head on the labels whose chosen procedure is a head, and its
-    thresholds."""
+    """Give ``model`` (in place) the fit's head on the labels whose chosen procedure is a head, its
+    thresholds and its recording rule (``recording_aggregation`` / ``recording_top_k``, which every runner
+    reads through :func:`respira.decision.aggregation_of`)."""
     heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
     if heads:
         refusal = site_head_refusal(model)
@@ -98,6 +99,8 @@ def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
                 linear.weight[output] = torch.as_tensor(rows[output], dtype=linear.weight.dtype)
                 linear.bias[output] = torch.as_tensor(offsets[output], dtype=linear.bias.dtype)
     model.config.decision_thresholds = list(validate_thresholds(list(fit.thresholds)))
+    model.config.recording_aggregation = str(fit.aggregation)
+    model.config.recording_top_k = None if fit.top_k is None else int(fit.top_k)
 
 
 def check_written_head(model: RespiraForAudioClassification, fit: Any, embeddings: np.ndarray) -> float:
@@ -293,6 +296,8 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
         + f"). Per label: {chosen}; thresholds {thresholds}.",
         "",
     ]
+    if record.get("recording_rule"):
+        lines += [f"Recording rule: {record['recording_rule']}.", ""]
     if record["applied_anyway"]:
         lines += [
             "**Written with `--apply_anyway`**: out of sample the chosen procedure did not beat both the "
