@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -467,3 +468,23 @@ def test_no_help_text_carries_restructuredtext_markup() -> None:
         return found
 
     assert [text for text in texts(build_parser()) if "``" in text] == []
+
+
+def test_the_command_line_reads_no_argparse_internals() -> None:
+    """The CLI, its commands and the Python API use argparse's public interface only: a parser's options
+    are what :class:`respira.cli._Parser` kept as they were added (``options``), not ``_actions``."""
+    import respira
+
+    root = Path(respira.__file__).parent
+    sources = [root / "cli.py", root / "api.py", *sorted((root / "commands").glob("*.py"))]
+    internals = re.compile(
+        r"\._(?:option_string_actions|actions|action_groups|group_actions|choices_actions)\b"
+    )
+    found = [f"{path.name}: {match}" for path in sources for match in internals.findall(path.read_text())]
+    assert found == []
+    from respira.cli import build_parser
+
+    parser = build_parser()
+    export = parser.commands["export"]
+    assert {"--overwrite", "--with_code", "--debug", "-h"} <= set(export.options)
+    assert parser.commands["train"].field_names >= {"--max_steps", "--learning_rate"}

@@ -22,7 +22,11 @@ PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export", "predictions")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the main job end to end on a synthetic corpus")
+    from ..training.recipe.recipe_keys import DATACLASSES
+
+    parser = subparsers.add_parser(
+        "demo", help="run the main job end to end on a synthetic corpus", recipe_fields=DATACLASSES
+    )
     parser.add_argument("--output_dir", default="demo_output")
     parser.add_argument("--n_patients", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)

@@ -33,10 +33,12 @@ SEARCH_SPACE: dict[str, tuple[float, float, bool]] = {
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..training.recipe.flags import FlagHelpFormatter, flag_parser
+    from ..training.recipe.recipe_keys import DATACLASSES
 
     parser = subparsers.add_parser(
         "sweep",
         parents=[flag_parser()],
+        recipe_fields=DATACLASSES,
         help="train a grid of recipe variations (or an Optuna search)",
         description="Train one run per combination of --grid values (or an Optuna search), from a recipe\n"
         "and/or --field value flags as for respira train.",
