@@ -23,6 +23,7 @@ from . import __version__
 from .commands import register_all
 from .commands.options import model_or_default
 from .measured import with_note
+from .training.recipe.flags import FlagHelpFormatter
 
 
 class CommandLineError(Exception):
@@ -50,6 +51,13 @@ DESCRIPTION = (
 """What ``respira --help`` and the command-line reference open with: plain text, as a terminal shows it."""
 
 
+class _HelpFormatter(FlagHelpFormatter):
+    """Help with one spelling per option (``--with_code``, not also ``--with-code``, which
+    ``HfArgumentParser`` accepts too); descriptions wrapped to the terminal."""
+
+    _fill_text = argparse.HelpFormatter._fill_text
+
+
 class _Parser(HfArgumentParser):
     """The parser of ``respira`` and, through ``add_subparsers``, of every command: an ``HfArgumentParser``
     (a command's options are the fields of its ``dataclass_types``) that raises its errors, ends each
@@ -67,7 +75,7 @@ class _Parser(HfArgumentParser):
         """The destinations of the positional arguments."""
         self.commands: dict[str, argparse.ArgumentParser] = {}
         """The sub-commands' parsers, by name (the ``respira`` parser's)."""
-        kwargs.setdefault("formatter_class", argparse.HelpFormatter)
+        kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(dataclass_types, **kwargs)
         self.field_names: set[str] = set()
         if recipe_fields:
@@ -76,7 +84,12 @@ class _Parser(HfArgumentParser):
             self.options = {**fields.options, **self.options}
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        return self._known(super().add_argument(*args, **kwargs))
+        # a command's option has one spelling: not also the --with-code that HfArgumentParser adds to
+        # --with_code (the recipe fields of train, sweep and demo, in their groups, keep theirs)
+        names = [
+            name for name in args if "-" not in name[2:] or f"--{name[2:].replace('-', '_')}" not in args
+        ]
+        return self._known(super().add_argument(*names, **kwargs))
 
     def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
         group = super().add_argument_group(*args, **kwargs)
