@@ -1,10 +1,11 @@
 """respira from Python: :func:`train` and :func:`evaluate` do what ``respira train`` and ``respira
 evaluate`` do, through the same code.
 
-Each call is turned into the command line it stands for (``respira.train("recipe.yaml", max_steps=2)``
-is ``respira train recipe.yaml --max_steps=2``), parsed by the command's own parser (so an option is
-checked, converted and refused exactly as on the command line, before any work) and run by the
-command's own handler. To predict recordings, :class:`respira.Detector` serves.
+Each call's keyword arguments are the command's options (``respira.train("recipe.yaml", max_steps=2)``
+is ``respira train recipe.yaml --max_steps 2``), converted and checked by the command's own parser's
+options (:func:`respira.cli.parse_options`: an option is refused exactly as on the command line, before
+any work, with no command line in between) and run by the command's own handler. To predict
+recordings, :class:`respira.Detector` serves.
 
 Example::
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,10 +91,9 @@ def train(
     """
     from .cli import run_command
 
-    is_file = isinstance(recipe, (str, os.PathLike))
-    args = _parsed("train", [os.fspath(recipe)] if is_file else [], overrides)
-    if recipe is not None and not is_file:
-        args.recipe = recipe  # a mapping or a Recipe, checked as a file's options are
+    if isinstance(recipe, os.PathLike):
+        recipe = os.fspath(recipe)
+    args = _parsed("train", overrides, recipe=recipe)  # a mapping or a Recipe is checked as a file is
     args.resume_hint = RESUME_HINT
     return run_command(args)
 
@@ -127,7 +127,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
     from .training.trainer.trainer import METRICS_FILE
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
-    folder = Path(run_command(_parsed("evaluate", [os.fspath(source)], options))).absolute()
+    folder = Path(run_command(_parsed("evaluate", options, model=os.fspath(source)))).absolute()
     return Evaluation(folder, json.loads((folder / METRICS_FILE).read_text(encoding="utf-8")))
 
 
@@ -159,17 +159,15 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
     from .commands.fit_site import fit_from_args
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
-    positionals = [] if source is None else [os.fspath(source)]
-    return fit_from_args(_parsed("fit-site", positionals, options))
+    return fit_from_args(_parsed("fit-site", options, model=None if source is None else os.fspath(source)))
 
 
-def _parsed(command: str, positionals: Sequence[str], options: Mapping[str, Any]) -> argparse.Namespace:
-    """``respira COMMAND POSITIONALS --option value ...`` parsed by the command line's parser; its
-    refusals as :class:`OptionError`."""
-    from .cli import CommandLineError, build_parser, command_line, parse_command_line
+def _parsed(command: str, options: Mapping[str, Any], **positionals: Any) -> argparse.Namespace:
+    """``respira COMMAND``'s ``options`` and ``positionals`` as its parser reads them
+    (:func:`respira.cli.parse_options`); its refusals as :class:`OptionError`."""
+    from .cli import CommandLineError, parse_options
 
-    parser = build_parser()
     try:
-        return parse_command_line(command_line(parser, command, positionals, options), parser)
+        return parse_options(command, options, positionals)
     except CommandLineError as error:
         raise OptionError(error.reason) from None

@@ -18,12 +18,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
+from transformers.hf_argparser import string_to_bool
 
 from . import __version__
 from .commands import register_all
 from .commands.options import model_or_default
 from .measured import with_note
-from .training.recipe.flags import FlagHelpFormatter
 
 
 class CommandLineError(Exception):
@@ -51,13 +51,6 @@ DESCRIPTION = (
 """What ``respira --help`` and the command-line reference open with: plain text, as a terminal shows it."""
 
 
-class _HelpFormatter(FlagHelpFormatter):
-    """Help with one spelling per option (``--with_code``, not also ``--with-code``, which
-    ``HfArgumentParser`` accepts too); descriptions wrapped to the terminal."""
-
-    _fill_text = argparse.HelpFormatter._fill_text
-
-
 class _Parser(HfArgumentParser):
     """The parser of ``respira`` and, through ``add_subparsers``, of every command: an ``HfArgumentParser``
     (a command's options are the fields of its ``dataclass_types``) that raises its errors, ends each
@@ -71,11 +64,11 @@ class _Parser(HfArgumentParser):
     def __init__(self, dataclass_types: Any = None, *, recipe_fields: Sequence[type] = (), **kwargs: Any):
         self.options: dict[str, argparse.Action] = {}
         """Each option string (``--overwrite``, ``--with-code``) and its action, in the order added."""
-        self.positionals: list[str] = []
-        """The destinations of the positional arguments."""
+        self.positionals: dict[str, argparse.Action] = {}
+        """The positional arguments, by destination."""
         self.commands: dict[str, argparse.ArgumentParser] = {}
         """The sub-commands' parsers, by name (the ``respira`` parser's)."""
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", argparse.HelpFormatter)  # not HfArgumentParser's
         super().__init__(dataclass_types, **kwargs)
         self.field_names: set[str] = set()
         if recipe_fields:
@@ -108,7 +101,7 @@ class _Parser(HfArgumentParser):
             action.help = with_note(action.dest, action.help)
         self.options.update(dict.fromkeys(action.option_strings, action))
         if not action.option_strings:
-            self.positionals.append(action.dest)
+            self.positionals[action.dest] = action
         return action
 
     def error(self, message: str) -> NoReturn:
@@ -268,39 +261,84 @@ def parse_command_line(
     return args
 
 
-def command_line(
-    parser: argparse.ArgumentParser,
+def parse_options(
     command: str,
-    positionals: Sequence[str] = (),
-    options: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """The ``argv`` of ``respira COMMAND POSITIONALS --name value ...`` for ``options`` given as Python
-    values, each written as its flag of ``parser`` (:func:`build_parser`'s) reads it: ``True`` / ``False``
-    as a switch (``--overwrite``) or as ``true`` / ``false``, a mapping as JSON text, a list or tuple as
-    the values of a flag taking several (``--thresholds 0.4 0.6``) or else as comma-separated text
-    (``--seeds 0,1,2``); ``None`` leaves an option out. An unknown name stays ``--name value``, for the
-    parser to refuse as it refuses it on the command line."""
-    subcommand = _command_parser(parser, [command])
-    known = subcommand.options if subcommand is not None else {}
-    argv = [command, *positionals]
-    for name, value in (options or {}).items():
-        if value is None:
-            continue
-        flag = f"--{name}"
-        action = known.get(flag)
-        if action is not None and action.nargs == 0:  # a switch: present or absent
-            if not isinstance(value, bool):
-                raise CommandLineError(
-                    subcommand.prog, f"argument {flag}: expected True or False, got {value!r}"
-                )
-            argv += [flag] if value == action.const else []
-        elif isinstance(value, (list, tuple)) and action is not None and action.nargs not in (None, "?"):
-            argv += [flag, *map(_option_text, value)]
-        elif isinstance(value, (list, tuple)):
-            argv.append(f"{flag}={','.join(map(_option_text, value))}")
-        else:
-            argv.append(f"{flag}={_option_text(value)}")
-    return argv
+    options: Mapping[str, Any],
+    positionals: Mapping[str, Any] | None = None,
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.Namespace:
+    """``respira COMMAND``'s options given as Python values (``{"split": "validation", "thresholds": (0.4,
+    0.6)}``) and its positional arguments by name (``{"model": "runs/x"}``), as the namespace parsing its
+    command line gives, with no command line: each value converted and checked by its option's own type
+    and choices (a switch takes ``True`` / ``False``; a list or tuple fills an option taking several
+    values, or else is comma-separated text, ``seeds=[0, 1]`` → ``"0,1"``; a mapping is JSON text);
+    ``None`` leaves an option out. Raises :class:`CommandLineError` with the line ``respira`` prints for
+    the same mistake on the command line: an unknown name (with the closest known ones), a value the
+    option does not take, a required option left out."""
+    from .training.recipe.recipe_keys import field_suggestions
+
+    subcommand = (parser or build_parser()).commands[command]
+    given = {name: value for name, value in options.items() if value is not None}
+    unknown = [f"--{name}" for name in given if f"--{name}" not in subcommand.options]
+    if unknown:
+        suggest = field_suggestions if subcommand.field_names else None
+        raise unknown_options_error(
+            subcommand, unknown, fields=subcommand.field_names, suggest_fields=suggest
+        )
+    actions = {action.dest: action for action in subcommand.options.values()}
+    missing = [
+        "/".join(action.option_strings)
+        for action in actions.values()
+        if action.required and not any(f"--{name}" in action.option_strings for name in given)
+    ]
+    if missing:
+        raise CommandLineError(subcommand.prog, f"the following arguments are required: {', '.join(missing)}")
+    names = [*actions, *subcommand.positionals, "handler", "accepts_overrides"]
+    model = subcommand.positionals.get("model")
+    if model is not None and model.nargs == "?":  # add_model_argument's optional MODEL
+        names.append("model_files")
+    defaults = {name: subcommand.get_default(name) for name in names}
+    values = {name: value for name, value in defaults.items() if value is not argparse.SUPPRESS}
+    values.pop("help", None)
+    for name, value in given.items():
+        action = subcommand.options[f"--{name}"]
+        values[action.dest] = _option_value(subcommand, action, value)
+    return argparse.Namespace(
+        **{"command": command, "debug": False, "overrides": [], **values, **(positionals or {})}
+    )
+
+
+def _option_value(command: argparse.ArgumentParser, action: argparse.Action, value: Any) -> Any:
+    """``value`` as ``action`` parses its text (a switch: as its presence or absence)."""
+    name = "/".join(action.option_strings)
+    if action.nargs == 0 or action.type is string_to_bool:
+        if not isinstance(value, bool):
+            raise CommandLineError(command.prog, f"argument {name}: expected True or False, got {value!r}")
+        return value if action.nargs != 0 else (action.const if value else action.default)
+    if isinstance(value, (list, tuple)) and action.nargs not in (None, "?"):
+        return [_typed(command, action, item) for item in value]
+    if isinstance(value, (list, tuple)):
+        value = ",".join(map(_option_text, value))
+    return _typed(command, action, value)
+
+
+def _typed(command: argparse.ArgumentParser, action: argparse.Action, value: Any) -> Any:
+    """One value's text converted by ``action``'s type and checked against its choices, as argparse
+    does and with its words."""
+    name, text = "/".join(action.option_strings), _option_text(value)
+    try:
+        converted = text if action.type is None else action.type(text)
+    except argparse.ArgumentTypeError as error:
+        raise CommandLineError(command.prog, f"argument {name}: {error}") from None
+    except (TypeError, ValueError):
+        kind = getattr(action.type, "__name__", repr(action.type))
+        raise CommandLineError(command.prog, f"argument {name}: invalid {kind} value: {text!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        choices = ", ".join(map(repr, action.choices))
+        raise CommandLineError(
+            command.prog, f"argument {name}: invalid choice: {converted!r} (choose from {choices})"
+        )
+    return converted
 
 
 def _option_text(value: Any) -> str:
