@@ -414,7 +414,8 @@ raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
 def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     """respira.train / respira.evaluate's keyword arguments: each converted and checked by its option's own
     type and choices, with no command line in between, to what parsing the flags gives."""
-    from respira.cli import CommandLineError, build_parser, parse_command_line, parse_options
+    from respira.api import parse_options
+    from respira.cli import CommandLineError, build_parser, parse_command_line
 
     parser = build_parser()
     options = {"thresholds": (0.4, 0.6), "adapt": True, "split": None, "batch_size": 4}
