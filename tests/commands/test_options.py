@@ -214,6 +214,5 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
     assert {name for name, option in defaults if option == "batch_size"} >= {"predict", "evaluate", "adapt"}
     assert {name for name, command in commands.items() if not command.dataclass_types} == {
         "train",  # the recipe dataclasses, through their flag parser
-        "sweep",
         "detectors",  # no options
     }
