@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -410,45 +411,47 @@ raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
     assert len(lines) == 1 and lines[0].startswith("warning: metric(s) with an empty denominator"), lines
 
 
-def test_python_values_become_the_command_line_they_stand_for() -> None:
-    """respira.train / respira.evaluate's keyword arguments: each written as its flag reads it, then parsed
-    by the command line's own parser."""
-    from respira.cli import CommandLineError, build_parser, command_line, parse_command_line
+def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
+    """respira.train / respira.evaluate's keyword arguments: each converted and checked by its option's own
+    type and choices, with no command line in between, to what parsing the flags gives."""
+    from respira.api import parse_options
+    from respira.cli import CommandLineError, build_parser, parse_command_line
 
     parser = build_parser()
     options = {"thresholds": (0.4, 0.6), "adapt": True, "split": None, "batch_size": 4}
-    argv = command_line(parser, "evaluate", ["runs/x"], options)
-    assert argv == ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--adapt", "--batch_size=4"]
-    args = parse_command_line(argv, parser)
+    args = parse_options("evaluate", options, {"model": "runs/x"}, parser)
+    flags = ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--adapt", "--batch_size", "4"]
+    parsed = parse_command_line(flags, parser)
+    for name in ("model", "thresholds", "adapt", "split", "batch_size", "dataset", "output_dir", "handler"):
+        assert getattr(args, name) == getattr(parsed, name), name
     assert (args.thresholds, args.adapt, args.split, args.batch_size) == ([0.4, 0.6], True, "test", 4)
-    assert command_line(parser, "evaluate", ["runs/x"], {"adapt": False}) == ["evaluate", "runs/x"]
+    assert parse_options("evaluate", {"adapt": False}, {"model": "runs/x"}, parser).adapt is False
     options = {
         "seeds": [0, 1],
         "overwrite": False,
         "aux_loss_options": {"margin": 1},
         "output_dir": Path("r"),
     }
-    argv = command_line(parser, "train", [], options)
-    assert argv == [
-        "train",
-        "--seeds=0,1",
-        "--overwrite=false",
-        '--aux_loss_options={"margin": 1}',
-        "--output_dir=r",
-    ]
-    args = parse_command_line(argv, parser)
+    args = parse_options("train", options, {"recipe": None}, parser)
     assert (args.seeds, args.overwrite, args.aux_loss_options, args.output_dir) == (
         "0,1",
         False,
         '{"margin": 1}',
         "r",
     )
-    with pytest.raises(CommandLineError) as refused:
-        command_line(parser, "evaluate", ["runs/x"], {"adapt": "yes"})
-    assert refused.value.line() == (
-        "respira evaluate: error: argument --adapt: expected True or False, got 'yes' "
-        "(see respira evaluate --help)"
-    )
+    assert not hasattr(args, "max_steps")  # a flag not given is not set: the recipe's value stands
+    refusals = {
+        ("evaluate", "adapt", "yes"): "argument --adapt: expected True or False, got 'yes'",
+        ("evaluate", "batch_size", "four"): "argument --batch_size: invalid int value: 'four'",
+        ("train", "max_steps", 2.5): "argument --max_steps: invalid int value: '2.5'",
+        ("train", "lr", 0.1): "unrecognized arguments: --lr (did you mean --learning_rate?)",
+    }
+    for (command, name, value), reason in refusals.items():
+        with pytest.raises(CommandLineError) as refused:
+            parse_options(command, {name: value}, {}, parser)
+        assert refused.value.line() == f"respira {command}: error: {reason} (see respira {command} --help)"
+    with pytest.raises(CommandLineError, match="the following arguments are required: --data_dir"):
+        parse_options("fit-site", {"output_dir": "out"}, {}, parser)
 
 
 def test_no_help_text_carries_restructuredtext_markup() -> None:
@@ -467,3 +470,23 @@ def test_no_help_text_carries_restructuredtext_markup() -> None:
         return found
 
     assert [text for text in texts(build_parser()) if "``" in text] == []
+
+
+def test_the_command_line_reads_no_argparse_internals() -> None:
+    """The CLI, its commands and the Python API use argparse's public interface only: a parser's options
+    are what :class:`respira.cli._Parser` kept as they were added (``options``), not ``_actions``."""
+    import respira
+
+    root = Path(respira.__file__).parent
+    sources = [root / "cli.py", root / "api.py", *sorted((root / "commands").glob("*.py"))]
+    internals = re.compile(
+        r"\._(?:option_string_actions|actions|action_groups|group_actions|choices_actions)\b"
+    )
+    found = [f"{path.name}: {match}" for path in sources for match in internals.findall(path.read_text())]
+    assert found == []
+    from respira.cli import build_parser
+
+    parser = build_parser()
+    export = parser.commands["export"]
+    assert {"--overwrite", "--with_code", "--debug", "-h"} <= set(export.options)
+    assert parser.commands["train"].field_names >= {"--max_steps", "--learning_rate"}

@@ -1,10 +1,11 @@
 """respira from Python: :func:`train` and :func:`evaluate` do what ``respira train`` and ``respira
 evaluate`` do, through the same code.
 
-Each call is turned into the command line it stands for (``respira.train("recipe.yaml", max_steps=2)``
-is ``respira train recipe.yaml --max_steps=2``), parsed by the command's own parser (so an option is
-checked, converted and refused exactly as on the command line, before any work) and run by the
-command's own handler. To predict recordings, :class:`respira.Detector` serves.
+Each call's keyword arguments are the command's options (``respira.train("recipe.yaml", max_steps=2)``
+is ``respira train recipe.yaml --max_steps 2``), converted and checked by the command's own parser's
+options (:func:`parse_options`: an option is refused exactly as on the command line, before
+any work, with no command line in between) and run by the command's own handler. To predict
+recordings, :class:`respira.Detector` serves.
 
 Example::
 
@@ -19,13 +20,17 @@ Example::
 from __future__ import annotations
 
 import argparse
+import enum
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from transformers.hf_argparser import string_to_bool
+
+from .cli import CommandLineError, build_parser, unknown_options_error
 from .sites.fit_site import SiteFitResult
 from .training.run.trained import TrainedRun
 
@@ -90,10 +95,9 @@ def train(
     """
     from .cli import run_command
 
-    is_file = isinstance(recipe, (str, os.PathLike))
-    args = _parsed("train", [os.fspath(recipe)] if is_file else [], overrides)
-    if recipe is not None and not is_file:
-        args.recipe = recipe  # a mapping or a Recipe, checked as a file's options are
+    if isinstance(recipe, os.PathLike):
+        recipe = os.fspath(recipe)
+    args = _parsed("train", overrides, recipe=recipe)  # a mapping or a Recipe is checked as a file is
     args.resume_hint = RESUME_HINT
     return run_command(args)
 
@@ -127,7 +131,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
     from .training.trainer.trainer import METRICS_FILE
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
-    folder = Path(run_command(_parsed("evaluate", [os.fspath(source)], options))).absolute()
+    folder = Path(run_command(_parsed("evaluate", options, model=os.fspath(source)))).absolute()
     return Evaluation(folder, json.loads((folder / METRICS_FILE).read_text(encoding="utf-8")))
 
 
@@ -159,17 +163,104 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
     from .commands.fit_site import fit_from_args
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
-    positionals = [] if source is None else [os.fspath(source)]
-    return fit_from_args(_parsed("fit-site", positionals, options))
+    return fit_from_args(_parsed("fit-site", options, model=None if source is None else os.fspath(source)))
 
 
-def _parsed(command: str, positionals: Sequence[str], options: Mapping[str, Any]) -> argparse.Namespace:
-    """``respira COMMAND POSITIONALS --option value ...`` parsed by the command line's parser; its
-    refusals as :class:`OptionError`."""
-    from .cli import CommandLineError, build_parser, command_line, parse_command_line
+def parse_options(
+    command: str,
+    options: Mapping[str, Any],
+    positionals: Mapping[str, Any] | None = None,
+    parser: argparse.ArgumentParser | None = None,
+) -> argparse.Namespace:
+    """``respira COMMAND``'s options given as Python values (``{"split": "validation", "thresholds": (0.4,
+    0.6)}``) and its positional arguments by name (``{"model": "runs/x"}``), as the namespace parsing its
+    command line gives, with no command line: each value converted and checked by its option's own type
+    and choices (a switch takes ``True`` / ``False``; a list or tuple fills an option taking several
+    values, or else is comma-separated text, ``seeds=[0, 1]`` → ``"0,1"``; a mapping is JSON text);
+    ``None`` leaves an option out. Raises :class:`CommandLineError` with the line ``respira`` prints for
+    the same mistake on the command line: an unknown name (with the closest known ones), a value the
+    option does not take, a required option left out."""
+    from .training.recipe.recipe_keys import field_suggestions
 
-    parser = build_parser()
+    subcommand = (parser or build_parser()).commands[command]
+    given = {name: value for name, value in options.items() if value is not None}
+    unknown = [f"--{name}" for name in given if f"--{name}" not in subcommand.options]
+    if unknown:
+        suggest = field_suggestions if subcommand.field_names else None
+        raise unknown_options_error(
+            subcommand, unknown, fields=subcommand.field_names, suggest_fields=suggest
+        )
+    actions = {action.dest: action for action in subcommand.options.values()}
+    missing = [
+        "/".join(action.option_strings)
+        for action in actions.values()
+        if action.required and not any(f"--{name}" in action.option_strings for name in given)
+    ]
+    if missing:
+        raise CommandLineError(subcommand.prog, f"the following arguments are required: {', '.join(missing)}")
+    names = [*actions, *subcommand.positionals, "handler", "accepts_overrides"]
+    model = subcommand.positionals.get("model")
+    if model is not None and model.nargs == "?":  # add_model_argument's optional MODEL
+        names.append("model_files")
+    defaults = {name: subcommand.get_default(name) for name in names}
+    values = {name: value for name, value in defaults.items() if value is not argparse.SUPPRESS}
+    values.pop("help", None)
+    for name, value in given.items():
+        action = subcommand.options[f"--{name}"]
+        values[action.dest] = _option_value(subcommand, action, value)
+    return argparse.Namespace(
+        **{"command": command, "debug": False, "overrides": [], **values, **(positionals or {})}
+    )
+
+
+def _option_value(command: argparse.ArgumentParser, action: argparse.Action, value: Any) -> Any:
+    """``value`` as ``action`` parses its text (a switch: as its presence or absence)."""
+    name = "/".join(action.option_strings)
+    if action.nargs == 0 or action.type is string_to_bool:
+        if not isinstance(value, bool):
+            raise CommandLineError(command.prog, f"argument {name}: expected True or False, got {value!r}")
+        return value if action.nargs != 0 else (action.const if value else action.default)
+    if isinstance(value, (list, tuple)) and action.nargs not in (None, "?"):
+        return [_typed(command, action, item) for item in value]
+    if isinstance(value, (list, tuple)):
+        value = ",".join(map(_option_text, value))
+    return _typed(command, action, value)
+
+
+def _typed(command: argparse.ArgumentParser, action: argparse.Action, value: Any) -> Any:
+    """One value's text converted by ``action``'s type and checked against its choices, as argparse
+    does and with its words."""
+    name, text = "/".join(action.option_strings), _option_text(value)
     try:
-        return parse_command_line(command_line(parser, command, positionals, options), parser)
+        converted = text if action.type is None else action.type(text)
+    except argparse.ArgumentTypeError as error:
+        raise CommandLineError(command.prog, f"argument {name}: {error}") from None
+    except (TypeError, ValueError):
+        kind = getattr(action.type, "__name__", repr(action.type))
+        raise CommandLineError(command.prog, f"argument {name}: invalid {kind} value: {text!r}") from None
+    if action.choices is not None and converted not in action.choices:
+        choices = ", ".join(map(repr, action.choices))
+        raise CommandLineError(
+            command.prog, f"argument {name}: invalid choice: {converted!r} (choose from {choices})"
+        )
+    return converted
+
+
+def _option_text(value: Any) -> str:
+    """A Python value as the text a flag reads (``True`` → ``true``, a mapping → JSON, a path → its text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    return str(value)
+
+
+def _parsed(command: str, options: Mapping[str, Any], **positionals: Any) -> argparse.Namespace:
+    """``respira COMMAND``'s ``options`` and ``positionals`` as its parser reads them
+    (:func:`parse_options`); its refusals as :class:`OptionError`."""
+    try:
+        return parse_options(command, options, positionals)
     except CommandLineError as error:
         raise OptionError(error.reason) from None

@@ -7,14 +7,15 @@ Sub-commands live in :mod:`respira.commands`. Errors are one clear line on stder
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
-import enum
-import json
 import re
 import sys
 import warnings
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NoReturn
+
+from transformers import HfArgumentParser
 
 from . import __version__
 from .commands import register_all
@@ -47,8 +48,58 @@ DESCRIPTION = (
 """What ``respira --help`` and the command-line reference open with: plain text, as a terminal shows it."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` (and, through ``add_subparsers``, every command's) that raises its errors."""
+class _Parser(HfArgumentParser):
+    """The parser of ``respira`` and, through ``add_subparsers``, of every command: an ``HfArgumentParser``
+    (a command's options are the fields of its ``dataclass_types``) that raises its errors, ends each
+    option's help with what BENCHMARKS.md measured of it (:mod:`.measured`), and keeps the options it
+    knows in :attr:`options`.
+
+    ``recipe_fields``: the dataclasses whose ``--field value`` flags the command takes from a parent
+    parser (``train``, ``sweep``, ``demo``: the recipe fields), known too and kept in :attr:`field_names`.
+    """
+
+    def __init__(self, dataclass_types: Any = None, *, recipe_fields: Sequence[type] = (), **kwargs: Any):
+        self.options: dict[str, argparse.Action] = {}
+        """Each option string (``--overwrite``, ``--with-code``) and its action, in the order added."""
+        self.positionals: dict[str, argparse.Action] = {}
+        """The positional arguments, by destination."""
+        self.commands: dict[str, argparse.ArgumentParser] = {}
+        """The sub-commands' parsers, by name (the ``respira`` parser's)."""
+        kwargs.setdefault("formatter_class", argparse.HelpFormatter)  # not HfArgumentParser's
+        super().__init__(dataclass_types, **kwargs)
+        self.field_names: set[str] = set()
+        if recipe_fields:
+            fields = _Parser(recipe_fields, add_help=False, conflict_handler="resolve")
+            self.field_names = set(fields.options)
+            self.options = {**fields.options, **self.options}
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        # a command's option has one spelling: not also the --with-code that HfArgumentParser adds to
+        # --with_code (the recipe fields of train, sweep and demo, in their groups, keep theirs)
+        names = [
+            name for name in args if "-" not in name[2:] or f"--{name[2:].replace('-', '_')}" not in args
+        ]
+        return self._known(super().add_argument(*names, **kwargs))
+
+    def add_argument_group(self, *args: Any, **kwargs: Any) -> Any:
+        group = super().add_argument_group(*args, **kwargs)
+        add = group.add_argument
+        group.add_argument = lambda *names, **options: self._known(add(*names, **options))
+        return group
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> Any:
+        group = super().add_mutually_exclusive_group(**kwargs)
+        add = group.add_argument
+        group.add_argument = lambda *names, **options: self._known(add(*names, **options))
+        return group
+
+    def _known(self, action: argparse.Action) -> argparse.Action:
+        if action.help != argparse.SUPPRESS and action.dest != "help":
+            action.help = with_note(action.dest, action.help)
+        self.options.update(dict.fromkeys(action.option_strings, action))
+        if not action.option_strings:
+            self.positionals[action.dest] = action
+        return action
 
     def error(self, message: str) -> NoReturn:
         raise CommandLineError(self.prog, message)
@@ -60,23 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
     register_all(commands)
-    for command in commands.choices.values():  # `respira CMD ... --debug` works too
-        if "--debug" not in command._option_string_actions:
+    parser.commands = dict(commands.choices)
+    for command in parser.commands.values():  # `respira CMD ... --debug` works too
+        with contextlib.suppress(argparse.ArgumentError):  # a command with its own --debug keeps it
             command.add_argument(
                 "--debug",
                 action="store_true",
                 default=argparse.SUPPRESS,
                 help="show full tracebacks on errors",
             )
-        _add_measured_notes(command)
     return parser
-
-
-def _add_measured_notes(command: argparse.ArgumentParser) -> None:
-    """End each of ``command``'s option helps with what BENCHMARKS.md measured of it (:mod:`.measured`)."""
-    for action in command._actions:
-        if action.help != argparse.SUPPRESS and not isinstance(action, argparse._HelpAction):
-            action.help = with_note(action.dest, action.help)
 
 
 _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -85,15 +129,13 @@ _HYPHEN_ALIAS = re.compile(r"(--\w+)/--[\w-]+")  # "--learning_rate/--learning-r
 
 def _command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser | None:
     """The sub-command's parser named in ``argv`` (the first token that is a command), if any."""
-    choices = next(
-        (action.choices for action in parser._actions if isinstance(action, argparse._SubParsersAction)), {}
-    )
+    choices = getattr(parser, "commands", {})
     return next((choices[token] for token in argv if token in choices), None)
 
 
 def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
     """The ``--options`` in ``argv`` that ``command`` does not know (unique abbreviations are known)."""
-    known = command._option_string_actions
+    known = command.options
     unknown = []
     for token in argv:
         name = token.split("=", 1)[0]
@@ -108,10 +150,10 @@ def _unknown_options(command: argparse.ArgumentParser, argv: Sequence[str]) -> l
 def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> list[str]:
     """``argv`` with a ``RECIPE.yaml`` given right after an optional-value flag (``--overwrite
     RECIPE.yaml``) moved before the flags, so the flag means true instead of eating the recipe."""
-    if command is None or "recipe" not in {action.dest for action in command._actions}:
+    if command is None or "recipe" not in command.positionals:
         return argv
     for index in range(1, len(argv)):
-        token, flag = argv[index], command._option_string_actions.get(argv[index - 1])
+        token, flag = argv[index], command.options.get(argv[index - 1])
         if flag is not None and flag.nargs == "?" and token.lower().endswith((".yaml", ".yml")):
             position = argv.index(command.prog.split()[-1])
             return [*argv[: position + 1], token, *argv[position + 1 : index], *argv[index + 1 :]]
@@ -128,7 +170,7 @@ def unknown_options_error(
     """The one-line error for options ``command`` does not know, with the closest known ones: the
     command's own options first (those not in ``fields``, the recipe field flags of a command that
     takes them); when none is close, ``suggest_fields``' recipe fields."""
-    options = [option for option in command._option_string_actions if option.startswith("--")]
+    options = [option for option in command.options if option.startswith("--")]
     options = [option for option in options if option not in fields]
     hints = []
     for name in names:
@@ -145,10 +187,9 @@ def _unknown_override_error(
 ) -> CommandLineError | None:
     """For a command taking recipe ``--field value`` flags (train, sweep, demo): the error naming the
     options in ``extra`` that are neither the command's nor recipe fields, checked before any work."""
-    from .training.recipe.flags import flag_parser
     from .training.recipe.recipe_keys import field_suggestions
 
-    fields = set(flag_parser()._option_string_actions)
+    fields = command.field_names
     unknown = [name for name in _unknown_options(command, extra) if name not in fields]
     if not unknown:
         return None
@@ -215,52 +256,6 @@ def parse_command_line(
     args.overrides = extra
     args.argv = argv
     return args
-
-
-def command_line(
-    parser: argparse.ArgumentParser,
-    command: str,
-    positionals: Sequence[str] = (),
-    options: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """The ``argv`` of ``respira COMMAND POSITIONALS --name value ...`` for ``options`` given as Python
-    values, each written as its flag of ``parser`` (:func:`build_parser`'s) reads it: ``True`` / ``False``
-    as a switch (``--overwrite``) or as ``true`` / ``false``, a mapping as JSON text, a list or tuple as
-    the values of a flag taking several (``--thresholds 0.4 0.6``) or else as comma-separated text
-    (``--seeds 0,1,2``); ``None`` leaves an option out. An unknown name stays ``--name value``, for the
-    parser to refuse as it refuses it on the command line."""
-    subcommand = _command_parser(parser, [command])
-    known = subcommand._option_string_actions if subcommand is not None else {}
-    argv = [command, *positionals]
-    for name, value in (options or {}).items():
-        if value is None:
-            continue
-        flag = f"--{name}"
-        action = known.get(flag)
-        if action is not None and action.nargs == 0:  # a switch: present or absent
-            if not isinstance(value, bool):
-                raise CommandLineError(
-                    subcommand.prog, f"argument {flag}: expected True or False, got {value!r}"
-                )
-            argv += [flag] if value == action.const else []
-        elif isinstance(value, (list, tuple)) and action is not None and action.nargs not in (None, "?"):
-            argv += [flag, *map(_option_text, value)]
-        elif isinstance(value, (list, tuple)):
-            argv.append(f"{flag}={','.join(map(_option_text, value))}")
-        else:
-            argv.append(f"{flag}={_option_text(value)}")
-    return argv
-
-
-def _option_text(value: Any) -> str:
-    """A Python value as the text a flag reads (``True`` → ``true``, a mapping → JSON, a path → its text)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    if isinstance(value, Mapping):
-        return json.dumps(value)
-    return str(value)
 
 
 WRITTEN_OPTIONS = ("output_dir", "output", "plot_dir")

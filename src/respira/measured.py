@@ -271,6 +271,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "space",
         "token",
         "with_code",
+        "no_code",
         # where and how fast a run goes, what it logs and saves
         "batch_size",
         "bf16",

@@ -196,3 +196,38 @@ def test_no_aggregation_flag_means_the_models_own_rule() -> None:
     assert model_aggregation(None, None, {}) == ("max", None)
     flagged = aggregation_options(Namespace(aggregation="mean", top_k=None))
     assert model_aggregation(*flagged, config) == ("mean", None)
+
+
+# (command, option): a default of its own, and why
+OWN_DEFAULTS = {
+    ("fit-site", "batch_size"): "by device, as screening batches (8 on the CPU, 64 on a GPU)",
+    ("calibrate", "batch_size"): "fit-site's",
+    ("screen", "batch_size"): "by device (a small batch stays in the CPU's cache)",
+    ("fit-site", "dataset"): "a labelled folder (labels.csv), what a site has",
+    ("quality", "dataset"): "SPRSound, the corpus that flags poor-quality recordings",
+    ("demo", "output_dir"): "demo_output, the folder the demo makes",
+}
+
+
+def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses() -> None:
+    """The options several commands take (``SHARED_OPTIONS``) default alike, ``--batch_size`` to the windows'
+    ``DEFAULT_BATCH_SIZE``; every command with options parses them from dataclasses (``HfArgumentParser``)."""
+    from respira.commands.options import SHARED_OPTIONS
+    from respira.windows import DEFAULT_BATCH_SIZE
+
+    assert SHARED_OPTIONS["batch_size"].default == DEFAULT_BATCH_SIZE
+    commands = build_parser().commands
+    defaults = {
+        (name, option): command.get_default(option)
+        for name, command in commands.items()
+        for option in SHARED_OPTIONS
+        if f"--{option}" in set(command.options) - command.field_names  # not a recipe field (train)
+        and (name, option) not in OWN_DEFAULTS
+    }
+    differing = {key: value for key, value in defaults.items() if value != SHARED_OPTIONS[key[1]].default}
+    assert differing == {}
+    assert {name for name, option in defaults if option == "batch_size"} >= {"predict", "evaluate", "adapt"}
+    assert {name for name, command in commands.items() if not command.dataclass_types} == {
+        "train",  # the recipe dataclasses, through their flag parser
+        "detectors",  # no options
+    }

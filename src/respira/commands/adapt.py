@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names
-from .options import add_device_option, add_flag_pair, add_model_argument, corpus_list
+from .options import add_flag_pair, add_model_argument, corpus_list, option
 
 EPILOG = """\
 Only the target's audio is read (annotations and the labels in KAUH file names are ignored). --methods
@@ -32,24 +33,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Adapt a model to a new site without labels and write it as a new model folder.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        dataclass_types=[adapt_options(), AdaptationOptions],
     )
     add_model_argument(parser)
-    parser.add_argument(
-        "--data_dir", required=True, help=f"the target site's recordings ({corpus_list()} folder)"
-    )
-    parser.add_argument("--output_dir", required=True, help="folder to create for the adapted model")
-    parser.add_argument(
-        "--dataset",
-        choices=(*corpus_names(), "folder"),
-        default="icbhi",
-        help=f"layout of --data_dir: {', '.join(map(_layout, CORPORA.values()))}, or any folder of "
-        ".wav/.flac files (default: icbhi)",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    add_adaptation_options(parser)
-    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
-    add_device_option(parser)
+    add_source_priors(parser)
     parser.set_defaults(handler=run)
+
+
+def adapt_options() -> type:
+    """The dataclass of ``respira adapt``'s own options (the corpora registered now)."""
+
+    @dataclass(kw_only=True)
+    class AdaptOptions:
+        data_dir: str = option(
+            "data_dir", f"the target site's recordings ({corpus_list()} folder)", required=True
+        )
+        output_dir: str = option("output_dir", "folder to create for the adapted model", required=True)
+        dataset: str = option(
+            "dataset",
+            f"layout of --data_dir: {', '.join(map(_layout, CORPORA.values()))}, or any folder of "
+            ".wav/.flac files (default: icbhi)",
+            choices=(*corpus_names(), "folder"),
+        )
+        overwrite: bool = option("overwrite")
+        batch_size: int = option("batch_size")
+        device: str | None = option("device")
+
+    return AdaptOptions
 
 
 def _layout(spec: CorpusSpec) -> str:
@@ -58,25 +68,34 @@ def _layout(spec: CorpusSpec) -> str:
     return f"{article} {spec.label} {'download' if spec.name == PRIMARY_CORPUS else 'folder'}"
 
 
-def add_adaptation_options(parser: argparse.ArgumentParser) -> None:
-    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt``."""
-    group = parser.add_argument_group("adaptation")
-    group.add_argument(
-        "--methods",
-        nargs="+",
-        choices=("head_norm", "prior_shift"),
-        help="what to re-estimate on the target; none by default: on leave-one-site-out neither raised the "
-        "score on every held-out site (BENCHMARKS.md), so name what you apply, and read its warning",
+@dataclass(kw_only=True)
+class AdaptationOptions:
+    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt`` (and
+    ``--source_priors``, a flag pair: :func:`add_source_priors`)."""
+
+    methods: list[str] | None = field(
+        default=None,
+        metadata={
+            "choices": ("head_norm", "prior_shift"),
+            "help": "what to re-estimate on the target; none by default: on leave-one-site-out neither "
+            "raised the score on every held-out site (BENCHMARKS.md), so name what you apply, and read its "
+            "warning",
+        },
     )
+    adapt_window: float = field(
+        default=4.0, metadata={"help": "window length in seconds over the target (default 4)"}
+    )
+    adapt_hop: float = field(default=2.0, metadata={"help": "hop between windows (default 2)"})
+
+
+def add_source_priors(parser: argparse.ArgumentParser) -> None:
+    """``--source_priors CRACKLE WHEEZE``, the adaptation option that takes two numbers (a dataclass list
+    field takes any number)."""
     add_flag_pair(
-        group,
+        parser,
         "--source_priors",
         help="training prevalence of crackles and wheezes (default: the model's config.label_priors)",
     )
-    group.add_argument(
-        "--adapt_window", type=float, default=4.0, help="window length in seconds over the target (default 4)"
-    )
-    group.add_argument("--adapt_hop", type=float, default=2.0, help="hop between windows (default 2)")
 
 
 def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import socket
 import tempfile
+from dataclasses import dataclass, field
 
-from .options import add_device_option, add_model_argument
+from .options import SWITCH, add_model_argument, option
 
 EPILOG = """\
 The page: upload a recording (wav, flac, mp3, ogg; any rate and channels; up to 10 minutes) or record
@@ -24,15 +25,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve a Gradio page that runs MODEL on uploaded or recorded lung sounds.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        dataclass_types=[AppOptions],
     )
     add_model_argument(parser, help="model folder, exported ONNX folder, a shipped detector's name or Hub id")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
-    parser.add_argument(
-        "--onnx", action="store_true", help="run the model's model.onnx with onnxruntime instead of torch"
-    )
-    add_device_option(parser)
     parser.set_defaults(handler=run)
+
+
+@dataclass(kw_only=True)
+class AppOptions:
+    """``respira app``'s options (``MODEL`` is positional)."""
+
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (default 127.0.0.1)"})
+    port: int = field(default=7860, metadata={"help": "port to listen on (default 7860)"})
+    onnx: bool = field(
+        default=False,
+        metadata={"help": "run the model's model.onnx with onnxruntime instead of torch", **SWITCH},
+    )
+    device: str | None = option("device")
 
 
 def check_address(host: str, port: int) -> None:

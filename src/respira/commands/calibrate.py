@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .fit_site import add_fit_site_options, fit_from_args, report
+from ..data.corpora import PRIMARY_CORPUS
+from .fit_site import fit_from_args, fit_site_options, report
 from .options import add_model_argument
 
 ALIAS = "respira calibrate is respira fit-site --candidates as_is thresholds"
@@ -20,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "labelled recordings, chosen and judged by nested patient-wise cross-validation; the model is "
         "written only when that beats the model as is and all-normal out of sample. respira fit-site also "
         "fits a site head.",
+        dataclass_types=[fit_site_options(with_candidates=False, default_dataset=PRIMARY_CORPUS)],
     )
     add_model_argument(parser, optional=True)
-    add_fit_site_options(parser, candidates=False, dataset="icbhi")  # calibrate's default, as before
     parser.set_defaults(handler=run)
 
 

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+
+from .options import option
+
+
+@dataclass(kw_only=True)
+class ConvertOptions:
+    """``respira convert``'s options (``FAMILY CHECKPOINT OUT_DIR`` are positional)."""
+
+    width: float = field(default=0.4, metadata={"help": "EfficientAT width multiplier (0.4-1.0)"})
+    overwrite: bool = option("overwrite")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("convert", help="convert an official BEATs or EfficientAT checkpoint")
+    parser = subparsers.add_parser(
+        "convert",
+        dataclass_types=[ConvertOptions],
+        help="convert an official BEATs or EfficientAT checkpoint",
+    )
     parser.add_argument("family", choices=("beats", "efficientat"))
     parser.add_argument("checkpoint", help="the original .pt file (read with torch.load(weights_only=True))")
     parser.add_argument("output_dir", help="folder to write config.json + model.safetensors into")
-    parser.add_argument("--width", type=float, default=0.4, help="EfficientAT width multiplier (0.4-1.0)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.set_defaults(handler=run)
 
 

@@ -10,26 +10,39 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..utils.files import is_occupied, remove_path
 from ..utils.tables import format_number, format_table
+from .options import option
 
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
 PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export", "predictions")
 """What the demo writes in ``--output_dir`` (besides its dataset cache) and replaces with ``--overwrite``."""
 
 
+@dataclass(kw_only=True)
+class DemoOptions:
+    """``respira demo``'s own options (any recipe field is taken too, as ``--field value``)."""
+
+    output_dir: str = field(default="demo_output", metadata={"help": "folder the demo writes into"})
+    n_patients: int = field(default=12, metadata={"help": "patients of the synthetic corpus"})
+    seed: int = field(default=0, metadata={"help": "seed of the corpus and the run"})
+    overwrite: bool = option(
+        "overwrite", "replace the corpus, run and export of an earlier demo in --output_dir"
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="run the main job end to end on a synthetic corpus")
-    parser.add_argument("--output_dir", default="demo_output")
-    parser.add_argument("--n_patients", type=int, default=12)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the corpus, run and export of an earlier demo in --output_dir",
+    from ..training.recipe.recipe_keys import DATACLASSES
+
+    parser = subparsers.add_parser(
+        "demo",
+        dataclass_types=[DemoOptions],
+        help="run the main job end to end on a synthetic corpus",
+        recipe_fields=DATACLASSES,
     )
     parser.set_defaults(handler=run, accepts_overrides=True)
 

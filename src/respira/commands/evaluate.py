@@ -13,21 +13,22 @@ a Hub id — is scored on cycles prepared exactly as its training cycles were.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..utils.tables import format_percent, format_table
-from .adapt import adapt_on_split, add_adaptation_options, check_options
+from .adapt import AdaptationOptions, adapt_on_split, add_source_priors, check_options
 from .evaluate_events import TASKS, event_corpora, run_events
 from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
 from .options import (
+    SWITCH,
     add_aggregation_options,
-    add_device_option,
     add_flag_pair,
     add_model_argument,
     corpus_list,
+    option,
 )
 
 if TYPE_CHECKING:
@@ -105,96 +106,128 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "headline scores and write metrics and plots.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        dataclass_types=[*evaluate_options(), AdaptationOptions],
     )
     add_model_argument(parser)
-    parser.add_argument(
-        "--dataset",
-        choices=corpus_names(),
-        default="icbhi",
-        help=f"{corpus_list(_what_is_scored, lambda spec: spec.scored)}; default: {PRIMARY_CORPUS}",
-    )
-    parser.add_argument(
-        "--data_dir",
-        help="folder of an ICBHI download (either release) or of a dataset written by respira prepare "
-        "(default: the run's data)",
-    )
-    parser.add_argument(
-        "--dataset_name",
-        help="instead of --data_dir: a Hub dataset id or a folder written by respira prepare",
-    )
-    parser.add_argument("--dataset_config_name", help="--dataset_name: its config (default: the default)")
-    parser.add_argument(
-        "--audio_column_name", help="--dataset_name: the audio column (default: the run's, else audio)"
-    )
-    parser.add_argument(
-        "--label_column_name", help="--dataset_name: the label column (default: the run's, else label)"
-    )
-    parser.add_argument(
-        "--split",
-        default="test",
-        help="split to evaluate (default: test); all: every cycle of the data in one call",
-    )
-    parser.add_argument(
-        "--validation_size",
-        type=float,
-        help="official split: fraction of train carved into validation (default: the run's, else 0.2)",
-    )
-    parser.add_argument(
-        "--split_strategy",
-        choices=("official", "patient", "patient_kfold", "leave_one_device_out"),
-        help="default: the run's, else official (a fold run: the kept model's own fold)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        help="seed of the validation / patient split (default: the run's, else 0); kauh: of the bootstrap",
-    )
-    parser.add_argument(
-        "--output_dir",
-        help="report folder (default: ./evaluation_<split or dataset> in the current folder, never MODEL)",
-    )
-    parser.add_argument(
-        "--record",
-        action="store_true",
-        help="write the report into MODEL instead (MODEL/evaluation_<split or dataset>): the folder then "
-        "claims it, on its card and in predict's sites line (refused for respira's shipped detector)",
-    )
-    parser.add_argument("--batch_size", type=int, default=16)
     add_flag_pair(
         parser,
         "--thresholds",
         help="multi-label models: decision thresholds (default: the config's, else 0.5)",
     )
-    parser.add_argument(
-        "--adapt",
-        action="store_true",
-        help="first adapt the model, without labels, to the audio being evaluated (as `respira adapt` "
-        "does: head statistics, prior shift), then score it",
-    )
-    add_adaptation_options(parser)
-    group = parser.add_argument_group(f"--dataset {_windowed_corpora()}")
-    group.add_argument(
-        "--window", type=float, help=f"window length in seconds (default: {WINDOW_DEFAULTS['window']:g})"
-    )
-    group.add_argument(
-        "--hop", type=float, help=f"hop between windows in seconds (default: {WINDOW_DEFAULTS['hop']:g})"
-    )
-    add_aggregation_options(group)
-    group.add_argument(
-        "--bootstrap",
-        type=int,
-        help=f"patient-level bootstrap resamples (default: {WINDOW_DEFAULTS['bootstrap']})",
-    )
-    parser.add_argument(
-        "--task",
-        choices=TASKS,
-        default="classification",
-        help="classification (default): cycles, events or recordings as the corpus is labelled; events: "
-        f"detected crackle / wheeze events (--dataset {' or '.join(event_corpora())}, --data_dir; see below)",
-    )
-    parser.add_argument("--cache_dir", help="datasets cache folder")
-    add_device_option(parser)
+    add_source_priors(parser)
+    add_aggregation_options(parser)
     parser.set_defaults(handler=run)
+
+
+def evaluate_options() -> tuple[type, type]:
+    """The dataclasses of ``respira evaluate``'s options: its own, and those of the corpora scored by
+    sliding windows (one group); their help names the corpora registered now."""
+
+    @dataclass(kw_only=True)
+    class EvaluateOptions:
+        dataset: str = option(
+            "dataset",
+            f"{corpus_list(_what_is_scored, lambda spec: spec.scored)}; default: {PRIMARY_CORPUS}",
+            choices=corpus_names(),
+        )
+        data_dir: str | None = option(
+            "data_dir",
+            "folder of an ICBHI download (either release) or of a dataset written by respira prepare "
+            "(default: the run's data)",
+        )
+        dataset_name: str | None = field(
+            default=None,
+            metadata={
+                "help": "instead of --data_dir: a Hub dataset id or a folder written by respira prepare"
+            },
+        )
+        dataset_config_name: str | None = field(
+            default=None, metadata={"help": "--dataset_name: its config (default: the default)"}
+        )
+        audio_column_name: str | None = field(
+            default=None,
+            metadata={"help": "--dataset_name: the audio column (default: the run's, else audio)"},
+        )
+        label_column_name: str | None = field(
+            default=None,
+            metadata={"help": "--dataset_name: the label column (default: the run's, else label)"},
+        )
+        split: str = field(
+            default="test",
+            metadata={"help": "split to evaluate (default: test); all: every cycle of the data in one call"},
+        )
+        validation_size: float | None = field(
+            default=None,
+            metadata={
+                "help": "official split: fraction of train carved into validation (default: the run's, else "
+                "0.2)"
+            },
+        )
+        split_strategy: str | None = field(
+            default=None,
+            metadata={
+                "choices": ("official", "patient", "patient_kfold", "leave_one_device_out"),
+                "help": "default: the run's, else official (a fold run: the kept model's own fold)",
+            },
+        )
+        seed: int | None = field(
+            default=None,
+            metadata={
+                "help": "seed of the validation / patient split (default: the run's, else 0); kauh: of the "
+                "bootstrap"
+            },
+        )
+        output_dir: str | None = option(
+            "output_dir",
+            "report folder (default: ./evaluation_<split or dataset> in the current folder, never MODEL)",
+        )
+        record: bool = field(
+            default=False,
+            metadata={
+                "help": "write the report into MODEL instead (MODEL/evaluation_<split or dataset>): the "
+                "folder then claims it, on its card and in predict's sites line (refused for respira's "
+                "shipped detector)",
+                **SWITCH,
+            },
+        )
+        batch_size: int = option("batch_size")
+        adapt: bool = field(
+            default=False,
+            metadata={
+                "help": "first adapt the model, without labels, to the audio being evaluated (as `respira "
+                "adapt` does: head statistics, prior shift), then score it",
+                **SWITCH,
+            },
+        )
+        task: str = field(
+            default="classification",
+            metadata={
+                "choices": TASKS,
+                "help": "classification (default): cycles, events or recordings as the corpus is labelled; "
+                f"events: detected crackle / wheeze events (--dataset {' or '.join(event_corpora())}, "
+                "--data_dir; see below)",
+            },
+        )
+        cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+        device: str | None = option("device")
+
+    @dataclass(kw_only=True)
+    class WindowOptions:
+        window: float | None = field(
+            default=None,
+            metadata={"help": f"window length in seconds (default: {WINDOW_DEFAULTS['window']:g})"},
+        )
+        hop: float | None = field(
+            default=None,
+            metadata={"help": f"hop between windows in seconds (default: {WINDOW_DEFAULTS['hop']:g})"},
+        )
+        bootstrap: int | None = field(
+            default=None,
+            metadata={"help": f"patient-level bootstrap resamples (default: {WINDOW_DEFAULTS['bootstrap']})"},
+        )
+
+    WindowOptions._argument_group_name = f"--dataset {_windowed_corpora()}"  # HfArgumentParser: one group
+    return EvaluateOptions, WindowOptions
 
 
 def _windowed_corpora() -> str:
@@ -251,9 +284,9 @@ def _dataset_options(args: argparse.Namespace, record, config: Any) -> DataRecor
     same = ran is not None and name in (None, ran.dataset_name)
     data = ran if same else DataRecord(data_dir=None, sampling_rate=int(config.sampling_rate))
     data = replace(data, dataset_name=name or data.dataset_name, data_dir=None)
-    for option in ("dataset_config_name", "audio_column_name", "label_column_name"):
-        if getattr(args, option) is not None:
-            data = replace(data, **{option: getattr(args, option)})
+    for column in ("dataset_config_name", "audio_column_name", "label_column_name"):
+        if getattr(args, column) is not None:
+            data = replace(data, **{column: getattr(args, column)})
     return data
 
 

@@ -3,37 +3,54 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+
+from .options import SWITCH, option
+
+
+@dataclass(kw_only=True)
+class ExportOptions:
+    """``respira export``'s options (``RUN_DIR OUT_DIR`` are positional)."""
+
+    overwrite: bool = option("overwrite")
+    with_code: bool | None = field(
+        default=None,
+        metadata={
+            "help": "ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
+            "where respira is not installed (default: when the folder's config declares it, as a shipped "
+            "detector's does)",
+            **SWITCH,
+        },
+    )
+    onnx: bool | None = field(
+        default=None,
+        metadata={
+            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
+            **SWITCH,
+        },
+    )
+    space: bool = field(
+        default=False,
+        metadata={
+            "help": "write OUT as a Hugging Face Space instead: the app page running the model's ONNX "
+            "export with onnxruntime, no torch or respira (needs pip install 'respira[app,onnx]')",
+            **SWITCH,
+        },
+    )
+    model_id: str | None = field(
+        default=None, metadata={"help": "with --space: the Hub model repo the Space names (models:)"}
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="write a training run as a Hub-ready model folder (weights, config, model card)"
+        "export",
+        dataclass_types=[ExportOptions],
+        help="write a training run as a Hub-ready model folder (weights, config, model card)",
     )
     parser.add_argument("run_dir", help="folder written by `respira train` (config.json + model.safetensors)")
     parser.add_argument("output_dir", help="folder to create")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    parser.add_argument(
-        "--with_code",
-        action="store_true",
-        default=None,
-        help="ship the model's code (auto_map), so transformers loads it with trust_remote_code=True "
-        "where respira is not installed (default: when the folder's config declares it, as a shipped "
-        "detector's does)",
-    )
-    parser.add_argument(
-        "--onnx",
-        action="store_true",
-        default=None,
-        help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-        "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
-    )
-    parser.add_argument(
-        "--space",
-        action="store_true",
-        help="write OUT as a Hugging Face Space instead: the app page running the model's ONNX export "
-        "with onnxruntime, no torch or respira (needs pip install 'respira[app,onnx]')",
-    )
-    parser.add_argument("--model_id", help="with --space: the Hub model repo the Space names (models:)")
     parser.set_defaults(handler=run)
 
 

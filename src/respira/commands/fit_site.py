@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 
 from ..data.corpora import corpus_names
-from .options import add_device_option, add_model_argument, corpus_list, model_or_default
+from .options import SWITCH, add_model_argument, corpus_list, model_or_default, option
 
 CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """``--candidates``' choices (:data:`respira.sites.fit_site.CANDIDATES`, named here so that building the
@@ -43,9 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder when it beats the model as is and all-normal out of sample.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        dataclass_types=[fit_site_options(with_candidates=True)],
     )
     add_model_argument(parser, optional=True)
-    add_fit_site_options(parser, candidates=True)
     parser.set_defaults(handler=run)
 
 
@@ -53,40 +54,47 @@ _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 """What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
 
 
-def add_fit_site_options(
-    parser: argparse.ArgumentParser, *, candidates: bool, dataset: str = "labelled"
-) -> None:
-    """The options ``fit-site`` shares with ``calibrate`` (its alias; ``candidates``: ``--candidates``;
-    ``dataset``: ``--dataset``'s default)."""
+def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled") -> type:
+    """The dataclass of the options ``fit-site`` shares with ``calibrate`` (its alias;
+    ``with_candidates``: ``--candidates``; ``default_dataset``: ``--dataset``'s default), its help naming the
+    corpora registered when the parser is built."""
     sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
-    parser.add_argument("--data_dir", required=True, help=f"the labelled sample ({sample})")
-    parser.add_argument(
-        "--dataset",
-        choices=corpus_names(),
-        default=dataset,
-        help=f"layout of --data_dir (default: {dataset}"
-        + (", a folder with labels.csv)" if dataset == "labelled" else ")"),
+    layout = f"layout of --data_dir (default: {default_dataset}" + (
+        ", a folder with labels.csv)" if default_dataset == "labelled" else ")"
     )
-    parser.add_argument("--output_dir", required=True, help="folder to create for the fitted model")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    parser.add_argument(
-        "--apply_anyway",
-        action="store_true",
-        help="write the model even when, out of sample, it does not beat the model as is and all-normal "
-        "(flagged in its card and config)",
-    )
-    if candidates:
-        parser.add_argument(
-            "--candidates",
-            nargs="+",
-            choices=CANDIDATE_NAMES,
-            help="procedures to choose from per label (default: all; as_is and thresholds only for a model "
-            "whose head cannot take a site head)",
+
+    @dataclass(kw_only=True)
+    class FitSiteOptions:
+        data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
+        dataset: str = field(default=default_dataset, metadata={"choices": corpus_names(), "help": layout})
+        output_dir: str = option("output_dir", "folder to create for the fitted model", required=True)
+        overwrite: bool = option("overwrite")
+        apply_anyway: bool = field(
+            default=False,
+            metadata={
+                "help": "write the model even when, out of sample, it does not beat the model as is and "
+                "all-normal (flagged in its card and config)",
+                **SWITCH,
+            },
         )
-    parser.add_argument("--outer_folds", type=int, default=5, help="outer folds of the nested CV (default 5)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and the bootstrap (default 0)")
-    parser.add_argument("--batch_size", type=int, help="windows per forward pass (default: 8 CPU, 64 GPU)")
-    add_device_option(parser)
+        if with_candidates:
+            candidates: list[str] | None = field(
+                default=None,
+                metadata={
+                    "choices": CANDIDATE_NAMES,
+                    "help": "procedures to choose from per label (default: all; as_is and thresholds only "
+                    "for a model whose head cannot take a site head)",
+                },
+            )
+        outer_folds: int = field(default=5, metadata={"help": "outer folds of the nested CV (default 5)"})
+        seed: int = field(default=0, metadata={"help": "seed of the folds and the bootstrap (default 0)"})
+        # not the shared default: screening's, by device (a small batch stays in the CPU's cache)
+        batch_size: int | None = field(
+            default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
+        )
+        device: str | None = option("device")
+
+    return FitSiteOptions
 
 
 def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None = None):

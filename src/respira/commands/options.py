@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from ..data.corpora import CORPORA, CorpusSpec
+from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 from ..pretrained import DEFAULT_DETECTOR_NAME
-from ..windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_TOP_K
+from ..windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 
 __all__ = [
+    "SHARED_OPTIONS",
+    "SWITCH",
+    "SharedOption",
     "add_aggregation_options",
     "add_device_option",
     "add_flag_pair",
@@ -19,7 +23,49 @@ __all__ = [
     "corpus_list",
     "model_aggregation",
     "model_or_default",
+    "option",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedOption:
+    """An option several commands take: its one default and the help a command may word for itself."""
+
+    default: Any
+    help: str
+
+
+SHARED_OPTIONS: dict[str, SharedOption] = {
+    "data_dir": SharedOption(None, "the corpus folder"),
+    "dataset": SharedOption(PRIMARY_CORPUS, f"which corpus (default: {PRIMARY_CORPUS})"),
+    "output_dir": SharedOption(None, "folder to create"),
+    "overwrite": SharedOption(False, "replace an existing output folder"),
+    "batch_size": SharedOption(DEFAULT_BATCH_SIZE, "windows per forward pass"),
+    "device": SharedOption(None, "torch device (default: cuda if available, else cpu)"),
+}
+"""The options every command that takes them takes with the same name, type and default (``MODEL`` is
+:func:`add_model_argument`'s positional). ``batch_size``: the windows'
+:data:`~respira.windows.DEFAULT_BATCH_SIZE`."""
+
+
+def option(name: str, help: str | None = None, *, required: bool = False, **metadata: Any) -> Any:
+    """The dataclass field of shared option ``name`` (:data:`SHARED_OPTIONS`): its default, or none when
+    ``required``; ``help``: the command's wording (default: the shared one); ``metadata``: more of
+    ``add_argument``'s keywords (``choices``, ``metavar``). A bool switch reads ``--overwrite`` alone as
+    true, as ``HfArgumentParser`` makes every bool field."""
+    shared = SHARED_OPTIONS[name]
+    metadata = {"help": shared.help if help is None else help, **metadata}
+    if isinstance(shared.default, bool):
+        metadata.setdefault("metavar", "BOOL")
+    if required:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=shared.default, metadata=metadata)
+
+
+SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
+"""The ``metadata`` that makes a ``bool | None = None`` field a switch too (``--onnx`` alone is true, left
+out it is ``None``: "the folder decides"), as ``HfArgumentParser`` makes a ``bool`` field."""
+
 
 MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id"
 
@@ -100,7 +146,7 @@ def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
 
 def add_device_option(parser: argparse.ArgumentParser) -> None:
     """``--device``: the torch device the model runs on."""
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", help=SHARED_OPTIONS["device"].help)
 
 
 def add_flag_pair(parser: argparse.ArgumentParser | argparse._ArgumentGroup, option: str, help: str) -> None:

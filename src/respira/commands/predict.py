@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,13 @@ from ..events import FRAME_HOP_SECONDS
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from .adapt import add_adaptation_options
+from .adapt import AdaptationOptions, add_source_priors
 from .options import (
+    SWITCH,
     add_aggregation_options,
-    add_device_option,
     add_model_argument,
     aggregation_options,
+    option,
 )
 
 EPILOG = """\
@@ -58,6 +60,102 @@ error.
 FORMATS = ("json", "csv")
 
 
+@dataclass(kw_only=True)
+class PredictOptions:
+    """``respira predict``'s options (``[MODEL] FILE...`` are positional; ``--aggregation`` / ``--top_k``
+    and ``--source_priors`` are the shared helpers', the adaptation options :class:`AdaptationOptions`)."""
+
+    annotations: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "FILE.txt",
+            "help": "ICBHI annotation file (start end crackle wheeze): predict its cycles (one FILE only)",
+        },
+    )
+    window: float = field(
+        default=DEFAULT_WINDOW_SECONDS,
+        metadata={"help": f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})"},
+    )
+    hop: float = field(
+        default=DEFAULT_HOP_SECONDS,
+        metadata={"help": f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})"},
+    )
+    smoothing: int = field(default=1, metadata={"help": "moving average of the probabilities over k windows"})
+    format: str | None = field(
+        default=None,
+        metadata={"choices": FORMATS, "help": "output format (default: from --output's suffix, else json)"},
+    )
+    output: str | None = field(
+        default=None, metadata={"metavar": "PATH", "help": "write here instead of standard output"}
+    )
+    per_recording: bool = field(
+        default=False,
+        metadata={
+            "help": "one row per FILE: its verdict and probabilities, aggregated over its windows (see "
+            "below)",
+            **SWITCH,
+        },
+    )
+    events: bool = field(
+        default=False,
+        metadata={
+            "help": "one row per detected crackle or wheeze event (file, onset, offset, type, confidence, "
+            "rule)",
+            **SWITCH,
+        },
+    )
+    event_rule: str = field(
+        default=DEFAULT_EVENT_RULE,
+        metadata={
+            "choices": EVENT_RULES,
+            "help": f"with --events: which events to keep (default {DEFAULT_EVENT_RULE}: where the "
+            "recording's verdict holds them; frames: every frame event)",
+        },
+    )
+    frame_hop: float = field(
+        default=FRAME_HOP_SECONDS,
+        metadata={"help": f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"},
+    )
+    batch_size: int = option("batch_size")
+    max_windows: int | None = field(
+        default=None,
+        metadata={"help": "refuse a recording that needs more sliding windows than this (default 10000)"},
+    )
+    device: str | None = option("device")
+    onnx: bool = field(
+        default=False,
+        metadata={
+            "help": "run the model's model.onnx with onnxruntime instead of torch (the default for a folder "
+            "with model.onnx and no torch weights)",
+            **SWITCH,
+        },
+    )
+    adapt: bool = field(
+        default=False,
+        metadata={
+            "help": "first adapt the model to the FILEs themselves, without labels (as `respira adapt` does: "
+            "head statistics, prior shift), then predict them",
+            **SWITCH,
+        },
+    )
+    plot: bool = field(
+        default=False,
+        metadata={
+            "help": "also draw each FILE as a PNG: spectrogram, crackle/wheeze probabilities, thresholds, "
+            "labels and the --annotations cycles",
+            **SWITCH,
+        },
+    )
+    plot_dir: str | None = field(
+        default=None,
+        metadata={
+            "metavar": "DIR",
+            "help": "folder for the --plot PNGs (implies --plot; default: --output's folder, else the "
+            "current one)",
+        },
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
@@ -66,88 +164,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        dataclass_types=[PredictOptions, AdaptationOptions],
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
-    parser.add_argument(
-        "--annotations",
-        metavar="FILE.txt",
-        help="ICBHI annotation file (start end crackle wheeze): predict its cycles (one FILE only)",
-    )
-    parser.add_argument(
-        "--window",
-        type=float,
-        default=DEFAULT_WINDOW_SECONDS,
-        help=f"window length in seconds (default {DEFAULT_WINDOW_SECONDS:g})",
-    )
-    parser.add_argument(
-        "--hop",
-        type=float,
-        default=DEFAULT_HOP_SECONDS,
-        help=f"hop between windows in seconds (default {DEFAULT_HOP_SECONDS:g})",
-    )
-    parser.add_argument(
-        "--smoothing", type=int, default=1, help="moving average of the probabilities over k windows"
-    )
-    parser.add_argument(
-        "--format", choices=FORMATS, help="output format (default: from --output's suffix, else json)"
-    )
-    parser.add_argument("--output", metavar="PATH", help="write here instead of standard output")
-    parser.add_argument(
-        "--per_recording",
-        action="store_true",
-        help="one row per FILE: its verdict and probabilities, aggregated over its windows (see below)",
-    )
-    parser.add_argument(
-        "--events",
-        action="store_true",
-        help="one row per detected crackle or wheeze event (file, onset, offset, type, confidence, rule)",
-    )
-    parser.add_argument(
-        "--event_rule",
-        choices=EVENT_RULES,
-        default=DEFAULT_EVENT_RULE,
-        help=f"with --events: which events to keep (default {DEFAULT_EVENT_RULE}: where the recording's "
-        "verdict holds them; frames: every frame event)",
-    )
-    parser.add_argument(
-        "--frame_hop",
-        type=float,
-        default=FRAME_HOP_SECONDS,
-        help=f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)",
-    )
     add_aggregation_options(parser)
-    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
-    parser.add_argument(
-        "--max_windows",
-        type=int,
-        help="refuse a recording that needs more sliding windows than this (default 10000)",
-    )
-    add_device_option(parser)
-    parser.add_argument(
-        "--onnx",
-        action="store_true",
-        help="run the model's model.onnx with onnxruntime instead of torch (the default for a folder "
-        "with model.onnx and no torch weights)",
-    )
-    parser.add_argument(
-        "--adapt",
-        action="store_true",
-        help="first adapt the model to the FILEs themselves, without labels (as `respira adapt` does: "
-        "head statistics, prior shift), then predict them",
-    )
-    add_adaptation_options(parser)
-    parser.add_argument(
-        "--plot",
-        action="store_true",
-        help="also draw each FILE as a PNG: spectrogram, crackle/wheeze probabilities, thresholds, "
-        "labels and the --annotations cycles",
-    )
-    parser.add_argument(
-        "--plot_dir",
-        metavar="DIR",
-        help="folder for the --plot PNGs (implies --plot; default: --output's folder, else the current one)",
-    )
+    add_source_priors(parser)
     parser.set_defaults(handler=run)
 
 

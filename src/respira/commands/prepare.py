@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..audio import DEFAULT_SAMPLING_RATE
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
-from .options import corpus_list
+from .options import SWITCH, corpus_list, option
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")
 """The options that make a corpus's splits; each corpus spec names those its builder takes."""
@@ -30,60 +31,81 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build the dataset from a local copy of the corpus and print what it holds. "
         "--output_dir writes a folder that datasets.load_dataset(folder) loads (Parquet per split + a "
         "README.md dataset card); --push_to_hub uploads the same folder to a Hub dataset repo.",
+        dataclass_types=[prepare_options()],
     )
-    parser.add_argument("--data_dir", required=True, help="folder of the corpus download")
-    parser.add_argument(
-        "--dataset", choices=corpus_names(), default="icbhi", help="which corpus (default: icbhi)"
-    )
-    parser.add_argument("--output_dir", help="write the dataset here (Parquet shards + README.md card)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output_dir")
-    parser.add_argument("--push_to_hub", metavar="REPO", help="upload the dataset to this Hub dataset repo")
-    parser.add_argument("--private", action="store_true", help="create the Hub repo private")
-    parser.add_argument("--token", help="Hugging Face token (default: the logged-in one)")
-    parser.add_argument(
-        "--config",
-        choices=tuple(dict.fromkeys(config for spec in CORPORA.values() for config in spec.configs)),
-        help="; ".join(
-            f"{spec.label}: {spec.configs[0]} (default) or {' or '.join(spec.configs[1:])}"
-            for spec in CORPORA.values()
-            if len(spec.configs) > 1
-        ),
-    )
-    parser.add_argument(
-        "--config_name",
-        help="the config's name in the folder / Hub repo, which keep their other configs (default: "
-        + ", ".join(f"{spec.stored_name or 'the --config'} for {spec.label}" for spec in CORPORA.values())
-        + ")",
-    )
-    parser.add_argument(
-        "--sampling_rate",
-        type=int,
-        default=DEFAULT_SAMPLING_RATE,
-        help=f"rate (Hz) the recordings are resampled to (default {DEFAULT_SAMPLING_RATE})",
-    )
-    parser.add_argument(
-        "--validation_size", type=float, help=f"{_takes('validation_size')}, official split: share of train"
-    )
-    parser.add_argument(
-        "--split_strategy",
-        choices=("official", "patient"),
-        help=f"{_takes('split_strategy')}: the official split (default) or a patient-wise one",
-    )
-    parser.add_argument(
+    parser.add_argument(  # parsed by the builder's own rule (a dataclass field's type is a plain type)
         "--patient_split_fractions",
         type=_fractions,
         metavar="TRAIN,VALIDATION,TEST",
         help=f"{_takes('patient_split_fractions')}, split_strategy patient: the shares of the data (default "
         "0.6,0.2,0.2; a 0 leaves that split out)",
     )
-    parser.add_argument("--lowpass_cutoff", type=float, help="Butterworth low-pass cutoff in Hz")
-    parser.add_argument("--lowpass_order", type=int, help="order of that low-pass (default 4)")
-    parser.add_argument(
-        "--seed", type=int, help=f"{_takes('seed')}: seed of the validation / patient split (default 0)"
-    )
-    parser.add_argument("--num_proc", type=int, help="decode recordings in this many processes")
-    parser.add_argument("--cache_dir", help="datasets cache folder")
     parser.set_defaults(handler=run)
+
+
+def prepare_options() -> type:
+    """The dataclass of ``respira prepare``'s options (the corpora and configs registered now)."""
+    configs = tuple(dict.fromkeys(config for spec in CORPORA.values() for config in spec.configs))
+    config_help = "; ".join(
+        f"{spec.label}: {spec.configs[0]} (default) or {' or '.join(spec.configs[1:])}"
+        for spec in CORPORA.values()
+        if len(spec.configs) > 1
+    )
+    stored = ", ".join(f"{spec.stored_name or 'the --config'} for {spec.label}" for spec in CORPORA.values())
+
+    @dataclass(kw_only=True)
+    class PrepareOptions:
+        data_dir: str = option("data_dir", "folder of the corpus download", required=True)
+        dataset: str = option("dataset", choices=corpus_names())
+        output_dir: str | None = option(
+            "output_dir", "write the dataset here (Parquet shards + README.md card)"
+        )
+        overwrite: bool = option("overwrite", "replace a non-empty --output_dir")
+        push_to_hub: str | None = field(
+            default=None, metadata={"metavar": "REPO", "help": "upload the dataset to this Hub dataset repo"}
+        )
+        private: bool = field(default=False, metadata={"help": "create the Hub repo private", **SWITCH})
+        token: str | None = field(
+            default=None, metadata={"help": "Hugging Face token (default: the logged-in one)"}
+        )
+        config: str | None = field(default=None, metadata={"choices": configs, "help": config_help})
+        config_name: str | None = field(
+            default=None,
+            metadata={
+                "help": "the config's name in the folder / Hub repo, which keep their other configs "
+                f"(default: {stored})"
+            },
+        )
+        sampling_rate: int = field(
+            default=DEFAULT_SAMPLING_RATE,
+            metadata={"help": f"rate (Hz) the recordings are resampled to (default {DEFAULT_SAMPLING_RATE})"},
+        )
+        validation_size: float | None = field(
+            default=None, metadata={"help": f"{_takes('validation_size')}, official split: share of train"}
+        )
+        split_strategy: str | None = field(
+            default=None,
+            metadata={
+                "choices": ("official", "patient"),
+                "help": f"{_takes('split_strategy')}: the official split (default) or a patient-wise one",
+            },
+        )
+        lowpass_cutoff: float | None = field(
+            default=None, metadata={"help": "Butterworth low-pass cutoff in Hz"}
+        )
+        lowpass_order: int | None = field(
+            default=None, metadata={"help": "order of that low-pass (default 4)"}
+        )
+        seed: int | None = field(
+            default=None,
+            metadata={"help": f"{_takes('seed')}: seed of the validation / patient split (default 0)"},
+        )
+        num_proc: int | None = field(
+            default=None, metadata={"help": "decode recordings in this many processes"}
+        )
+        cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+
+    return PrepareOptions
 
 
 def _takes(option: str) -> str:

@@ -3,34 +3,54 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
+
+from .options import SWITCH
+
+
+@dataclass(kw_only=True)
+class PushOptions:
+    """``respira push``'s options (``RUN_DIR REPO_ID`` are positional)."""
+
+    private: bool = field(default=False, metadata={"help": "create the repository as private", **SWITCH})
+    token: str | None = field(
+        default=None, metadata={"help": "Hub token (default: HF_TOKEN or the saved login)"}
+    )
+    revision: str | None = field(default=None, metadata={"help": "branch to push to (default: main)"})
+    no_code: bool = field(
+        default=False,
+        metadata={
+            "help": "do not ship the model's code (then only `import respira` loads it, not "
+            "trust_remote_code)",
+            **SWITCH,
+        },
+    )
+    onnx: bool | None = field(
+        default=None,
+        metadata={
+            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
+            **SWITCH,
+        },
+    )
+    space: bool = field(
+        default=False,
+        metadata={
+            "help": "also push the app page as a Space repo of the same id (runs model.onnx with "
+            "onnxruntime; implies --onnx; needs pip install 'respira[app,onnx]')",
+            **SWITCH,
+        },
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("push", help="export a training run and upload it to the Hugging Face Hub")
+    parser = subparsers.add_parser(
+        "push",
+        dataclass_types=[PushOptions],
+        help="export a training run and upload it to the Hugging Face Hub",
+    )
     parser.add_argument("run_dir", help="folder written by `respira train` (config.json + model.safetensors)")
     parser.add_argument("repo_id", help="model repository, e.g. your-name/respira-ast-icbhi")
-    parser.add_argument("--private", action="store_true", help="create the repository as private")
-    parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the saved login)")
-    parser.add_argument("--revision", default=None, help="branch to push to (default: main)")
-    parser.add_argument(
-        "--no_code",
-        dest="with_code",
-        action="store_false",
-        help="do not ship the model's code (then only `import respira` loads it, not trust_remote_code)",
-    )
-    parser.add_argument(
-        "--onnx",
-        action="store_true",
-        default=None,
-        help="also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-        "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
-    )
-    parser.add_argument(
-        "--space",
-        action="store_true",
-        help="also push the app page as a Space repo of the same id (runs model.onnx with onnxruntime; "
-        "implies --onnx; needs pip install 'respira[app,onnx]')",
-    )
     parser.set_defaults(handler=run)
 
 
@@ -48,7 +68,7 @@ def run(args: argparse.Namespace) -> None:
         private=args.private,
         token=args.token,
         revision=args.revision,
-        with_code=args.with_code,
+        with_code=not args.no_code,
         onnx=args.onnx,
     )
     print(f"pushed {args.run_dir} → {url}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.corpora import corpus_names, get_corpus
-from .options import add_device_option, add_model_argument
+from .options import add_model_argument, option
 
 EPILOG = """\
 The recordings of --split (default train) of a corpus whose recordings carry a poor-quality flag
@@ -30,20 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "verdict on them.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        dataclass_types=[quality_options()],
     )
     add_model_argument(parser)
-    parser.add_argument("--dataset", choices=corpus_names(), default="sprsound", help="default: sprsound")
-    parser.add_argument("--data_dir", required=True, help="the corpus folder")
-    parser.add_argument("--split", default="train", help="its split to learn from (default: train)")
-    parser.add_argument("--output_dir", required=True, help="folder to create for the model with the head")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    parser.add_argument(
-        "--max_withheld",
-        type=float,
-        help="the threshold withholding at most this percentage of the recordings not too poor to judge "
-        "(out of fold) instead of the one with the best Youden's J",
-    )
-    parser.add_argument(
+    parser.add_argument(  # repeatable: appended, not a dataclass list (whose values one flag replaces)
         "--measure_on",
         action="append",
         default=[],
@@ -52,11 +43,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder: icbhi=DIR, kauh=DIR, or folder=DIR for audio files directly in DIR); repeatable; the card "
         "and quality.json report it",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the patient folds (default: 0)")
-    parser.add_argument("--batch_size", type=int, default=32, help="windows per forward pass")
-    parser.add_argument("--cache_dir", help="datasets cache folder")
-    add_device_option(parser)
     parser.set_defaults(handler=run)
+
+
+def quality_options() -> type:
+    """The dataclass of ``respira quality``'s options (``--dataset``: the corpora registered now)."""
+
+    @dataclass(kw_only=True)
+    class QualityOptions:
+        dataset: str = field(
+            default="sprsound", metadata={"choices": corpus_names(), "help": "default: sprsound"}
+        )
+        data_dir: str = option("data_dir", required=True)
+        split: str = field(default="train", metadata={"help": "its split to learn from (default: train)"})
+        output_dir: str = option("output_dir", "folder to create for the model with the head", required=True)
+        overwrite: bool = option("overwrite")
+        max_withheld: float | None = field(
+            default=None,
+            metadata={
+                "help": "the threshold withholding at most this percentage of the recordings not too poor "
+                "to judge (out of fold) instead of the one with the best Youden's J"
+            },
+        )
+        seed: int = field(default=0, metadata={"help": "seed of the patient folds (default: 0)"})
+        batch_size: int = option("batch_size")
+        cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+        device: str | None = option("device")
+
+    return QualityOptions
 
 
 def run(args: argparse.Namespace) -> None:

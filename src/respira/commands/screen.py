@@ -7,16 +7,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..events import FRAME_HOP_SECONDS
 from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 from .options import (
+    SWITCH,
     add_aggregation_options,
-    add_device_option,
     add_model_argument,
     aggregation_options,
+    option,
 )
 
 EPILOG = """\
@@ -51,6 +53,45 @@ counted in the summary), 2 on any other error (nothing finished is lost: run it 
 FORMATS = ("parquet", "csv")
 
 
+@dataclass(kw_only=True)
+class ScreenOptions:
+    """``respira screen``'s options (``MODEL SOURCE`` are positional; ``--aggregation`` / ``--top_k`` are
+    :func:`~respira.commands.options.add_aggregation_options`')."""
+
+    output_dir: str = option("output_dir", "folder for the results", required=True, metavar="OUT")
+    format: str = field(default="parquet", metadata={"choices": FORMATS, "help": "merged tables' format"})
+    split: str | None = field(default=None, metadata={"help": "the datasets SOURCE's split"})
+    audio_column: str = field(default="audio", metadata={"help": "the datasets SOURCE's audio column"})
+    events: bool = field(
+        default=False,
+        metadata={"help": "also detect crackle and wheeze events (OUT/events.parquet)", **SWITCH},
+    )
+    frame_hop: float = field(
+        default=FRAME_HOP_SECONDS,
+        metadata={"help": f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)"},
+    )
+    window: float = field(default=4.0, metadata={"help": "window length in seconds (default 4)"})
+    hop: float = field(default=2.0, metadata={"help": "hop between windows in seconds (default 2)"})
+    smoothing: int = field(default=1, metadata={"help": "moving average of the probabilities over k windows"})
+    # not the shared default: by device, as screening batches (a small batch stays in the CPU's cache)
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "windows per forward pass, from several recordings (default: "
+            f"{CPU_BATCH_SIZE} on the CPU, where a small batch stays in cache, {GPU_BATCH_SIZE} on a GPU)"
+        },
+    )
+    max_windows: int = field(
+        default=10_000,
+        metadata={"help": "a recording needing more windows is an error row, refused before it is decoded"},
+    )
+    chunk_size: int = field(default=256, metadata={"help": "recordings per results chunk (default 256)"})
+    device: str | None = option("device")
+    onnx: bool = field(
+        default=False, metadata={"help": "run the model's model.onnx with onnxruntime", **SWITCH}
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "screen",
@@ -59,47 +100,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a detector; one or several processes (accelerate launch), resumable after a crash.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        dataclass_types=[ScreenOptions],
     )
     add_model_argument(parser)
     parser.add_argument(
         "source", metavar="SOURCE", help="folder, .txt/.csv list of paths, or a datasets dataset"
     )
-    parser.add_argument("--output_dir", required=True, metavar="OUT", help="folder for the results")
-    parser.add_argument("--format", choices=FORMATS, default="parquet", help="merged tables' format")
-    parser.add_argument("--split", help="the datasets SOURCE's split")
-    parser.add_argument("--audio_column", default="audio", help="the datasets SOURCE's audio column")
-    parser.add_argument(
-        "--events", action="store_true", help="also detect crackle and wheeze events (OUT/events.parquet)"
-    )
-    parser.add_argument(
-        "--frame_hop",
-        type=float,
-        default=FRAME_HOP_SECONDS,
-        help=f"with --events: frame hop in seconds (default {FRAME_HOP_SECONDS}, at most 0.1)",
-    )
-    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
-    parser.add_argument("--hop", type=float, default=2.0, help="hop between windows in seconds (default 2)")
-    parser.add_argument(
-        "--smoothing", type=int, default=1, help="moving average of the probabilities over k windows"
-    )
     add_aggregation_options(parser)
-    parser.add_argument(
-        "--batch_size",
-        type=int,
-        help="windows per forward pass, from several recordings (default: "
-        f"{CPU_BATCH_SIZE} on the CPU, where a small batch stays in cache, {GPU_BATCH_SIZE} on a GPU)",
-    )
-    parser.add_argument(
-        "--max_windows",
-        type=int,
-        default=10_000,
-        help="a recording needing more windows is an error row, refused before it is decoded",
-    )
-    parser.add_argument(
-        "--chunk_size", type=int, default=256, help="recordings per results chunk (default 256)"
-    )
-    add_device_option(parser)
-    parser.add_argument("--onnx", action="store_true", help="run the model's model.onnx with onnxruntime")
     parser.set_defaults(handler=run)
 
 

@@ -14,6 +14,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +32,25 @@ SEARCH_SPACE: dict[str, tuple[float, float, bool]] = {
 """What an Optuna search varies: (low, high, log scale); ``aux_loss_weight`` only with an auxiliary loss."""
 
 
+@dataclass(kw_only=True)
+class SweepOptions:
+    """``respira sweep``'s own option (``--grid`` is repeatable, appended: not a dataclass list, whose
+    values one flag replaces; the recipe fields are the training flags)."""
+
+    optuna_trials: int = field(
+        default=0, metadata={"metavar": "N", "help": "run an Optuna search of N trials instead"}
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..training.recipe.flags import FlagHelpFormatter, flag_parser
+    from ..training.recipe.recipe_keys import DATACLASSES
 
     parser = subparsers.add_parser(
         "sweep",
         parents=[flag_parser()],
+        recipe_fields=DATACLASSES,
+        dataclass_types=[SweepOptions],
         help="train a grid of recipe variations (or an Optuna search)",
         description="Train one run per combination of --grid values (or an Optuna search), from a recipe\n"
         "and/or --field value flags as for respira train.",
@@ -51,9 +65,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=V1,V2",
         help="a recipe field and its values (repeatable)",
-    )
-    parser.add_argument(
-        "--optuna_trials", type=int, default=0, metavar="N", help="run an Optuna search of N trials instead"
     )
     parser.set_defaults(handler=run, accepts_overrides=True)
 

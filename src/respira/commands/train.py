@@ -30,10 +30,12 @@ JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe firs
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..training.recipe.flags import FlagHelpFormatter, flag_parser
+    from ..training.recipe.recipe_keys import DATACLASSES
 
     parser = subparsers.add_parser(
         "train",
         parents=[flag_parser()],
+        recipe_fields=DATACLASSES,
         help="train from a YAML recipe and/or --field value flags (respira train --help lists them)",
         description="Train a model: the options come from a YAML recipe, from --field value flags, or both.",
         usage=USAGE,
