@@ -20,6 +20,16 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 SHARED_DIR = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``make test`` (``pytest -n 2 --dist loadgroup``) a test module runs on one worker, in file
+    order, as it does in one process: its module fixtures are built once, and tests that rely on an
+    earlier test's state keep it. A test that names its own ``xdist_group`` (the docs' pages) keeps it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep every test's dataset cache out of the user's ~/.cache."""
