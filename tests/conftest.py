@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.run_record import CorpusRecord, DataRecord
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# transformers copies a folder's remote code into this cache, unlocked, when the folder is loaded (read as it
+# is imported, so set before respira): each session, and each pytest-xdist worker, gets its own
+_MODULES_CACHE = tempfile.TemporaryDirectory(prefix="respira-tests-hf-modules-")
+os.environ["HF_MODULES_CACHE"] = _MODULES_CACHE.name
+
+from respira.run_record import CorpusRecord, DataRecord  # noqa: E402
 
 SHARED_DIR = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
