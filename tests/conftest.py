@@ -25,16 +25,6 @@ from respira.run_record import CorpusRecord, DataRecord  # noqa: E402
 SHARED_DIR = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under ``make test`` (``pytest -n 2 --dist loadgroup``) a test module runs on one worker, in file
-    order, as it does in one process: its module fixtures are built once, and tests that rely on an
-    earlier test's state keep it. A test that names its own ``xdist_group`` (the docs' pages) keeps it."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _datasets_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep every test's dataset cache out of the user's ~/.cache."""
@@ -250,3 +240,35 @@ def audit_recordings(shared_kauh: Path, tmp_path_factory: pytest.TempPathFactory
     for samples, path in files.values():
         sf.write(path, samples, rate, subtype="PCM_16")
     return {name: path for name, (_, path) in files.items()}
+
+
+CODE_BLOCKS = "tests/docs/test_code_blocks.py::"
+"""The docs' code blocks; a run that ran one ends with the count of blocks per page (here, not in
+tests/docs/conftest.py: under pytest-xdist the controlling process reads only this conftest)."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    ran = any(
+        getattr(report, "nodeid", "").startswith(CODE_BLOCKS)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+    )
+    if not ran:
+        return
+    # the pages as the tests read them; under pytest-xdist the controlling process imported no test module
+    from .docs.doc_blocks import documentation_pages, read_page
+
+    terminalreporter.section("documentation code blocks (collected / run / parsed only / data)")
+    total = [0, 0, 0, 0]
+    for page in (read_page(path) for path in documentation_pages()):
+        blocks = page.blocks
+        counts = [
+            len(blocks),
+            sum(block.runs for block in blocks),
+            sum(block.kind in {"shell", "python", "recipe"} and not block.runs for block in blocks),
+            sum(block.kind == "data" for block in blocks),
+        ]
+        total = [a + b for a, b in zip(total, counts, strict=True)]
+        shared = " (data=shared)" if page.shared_data else ""
+        terminalreporter.write_line(f"{page.name}{shared}: {' / '.join(map(str, counts))}")
+    terminalreporter.write_line(f"all pages: {' / '.join(map(str, total))}")

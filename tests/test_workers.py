@@ -1,20 +1,38 @@
-"""How ``make test`` shares the suite between pytest-xdist workers (tests/conftest.py)."""
+"""How ``make test`` runs the suite on two pytest-xdist workers (Makefile, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import tempfile
 from pathlib import Path
 
-import pytest
 from transformers.utils import hub
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def test_a_module_runs_on_one_worker_as_one_group(request: pytest.FixtureRequest) -> None:
-    """Every test without a group of its own is grouped by its module, so ``--dist loadgroup`` keeps a
-    module on one worker, in file order, with its module fixtures built once."""
-    mark = request.node.get_closest_marker("xdist_group")
-    assert mark is not None and mark.args == ("tests/test_workers.py",)
+
+def _make_test_command() -> list[str]:
+    recipe = re.search(r"^test:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe is not None, "the Makefile has no test target"
+    return shlex.split(recipe.group(1))
+
+
+def test_make_test_keeps_a_test_file_on_one_worker_with_one_thread() -> None:
+    """A docs page's blocks share a folder and a namespace, and the pages that launch
+    ``recipes/accelerate/cpu_ddp.yaml`` its fixed port: every test file must run on one worker, in file
+    order (``--dist loadfile``), and each worker's torch with one thread on the two-core machine."""
+    command = _make_test_command()
+    assert "pytest" in command and "-n" in command
+    assert command[command.index("--dist") + 1] == "loadfile"
+    assert "OMP_NUM_THREADS=1" in command
+    launching = [
+        page.name
+        for page in (ROOT / "docs").rglob("*.md")
+        if "--config_file recipes/accelerate/cpu_ddp.yaml" in page.read_text()
+    ]
+    assert launching  # run by tests/docs/test_code_blocks.py, one file
 
 
 def test_each_session_loads_remote_code_into_its_own_modules_cache() -> None:

@@ -31,27 +31,7 @@ BLOCK_TIMEOUT_S = int(os.environ.get("RESPIRA_DOC_BLOCK_TIMEOUT", "600"))
 """A block's time limit; blocks are meant to take seconds (the synthetic corpus, a few training steps)."""
 
 PAGES: list[Page] = [read_page(path) for path in documentation_pages()]
-
-FIXED_PORT_CONFIGS = ("recipes/accelerate/cpu_ddp.yaml",)
-"""accelerate configs with a fixed ``main_process_port``: two blocks must not launch one at once."""
-
-
-def worker_group(page: Page) -> str:
-    """The pytest-xdist group of ``page``'s blocks (``make test`` runs two workers): the page, whose blocks
-    share a folder and a namespace in page order, or, for a page that launches accelerate with a fixed
-    port, that config, shared by every such page so that one worker runs them one after another."""
-    for config in FIXED_PORT_CONFIGS:
-        if any(block.runs and config in block.code for block in page.blocks):
-            return config
-    return page.name
-
-
-BLOCK_PARAMS = [
-    pytest.param(block, id=block.name, marks=pytest.mark.xdist_group(worker_group(page)))
-    for page in PAGES
-    for block in page.blocks
-    if block.kind != "data"
-]
+CHECKED = [block for page in PAGES for block in page.blocks if block.kind != "data"]
 
 
 class PageRun:
@@ -167,7 +147,7 @@ def check_block(block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch) -> 
         run_python(block, run, monkeypatch)
 
 
-@pytest.mark.parametrize("block", BLOCK_PARAMS)
+@pytest.mark.parametrize("block", CHECKED, ids=[block.name for block in CHECKED])
 def test_code_block(
     block: Block,
     tmp_path_factory: pytest.TempPathFactory,

@@ -192,24 +192,3 @@ def test_the_tutorial_the_labelled_how_to_names_builds_and_scores_a_labels_csv_f
     assert any("labels.csv" in block.code and block.kind == "python" for block in runs)
     scored = [line for block in runs for line in respira_command_lines(block.code)]
     assert any(line[0] == "evaluate" and "labelled" in line for line in scored)
-
-
-def test_a_pages_blocks_run_on_one_worker_and_fixed_port_launches_one_at_a_time(tmp_path: Path) -> None:
-    """Under ``make test``'s two pytest-xdist workers a page's blocks share one group (one worker, page
-    order: they share a folder and a namespace), and every page that launches accelerate with a config's
-    fixed port joins that config's group, so two launches never listen on the port at once."""
-    from .test_code_blocks import BLOCK_PARAMS, FIXED_PORT_CONFIGS, PAGES, worker_group
-
-    groups = {param.values[0].name: param.marks[0] for param in BLOCK_PARAMS}
-    assert {mark.name for mark in groups.values()} == {"xdist_group"}
-    for page in PAGES:
-        names = {groups[block.name].args[0] for block in page.blocks if block.kind != "data"}
-        assert len(names) <= 1, f"{page.name}: its blocks are split over groups {names}"
-    launching = [page for page in PAGES if worker_group(page) in FIXED_PORT_CONFIGS]
-    assert len(launching) >= 2  # several-gpus.md and screen-an-archive.md launch cpu_ddp.yaml
-    config = "recipes/accelerate/cpu_ddp.yaml"
-    port = _page(tmp_path, f"```bash\naccelerate launch --config_file {config} -m respira train\n```\n")
-    skipped = _page(
-        tmp_path, f'<!-- doctest: skip reason="x" -->\n```bash\naccelerate launch {config}\n```\n'
-    )
-    assert (worker_group(port), worker_group(skipped)) == (config, skipped.name)
