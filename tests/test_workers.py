@@ -27,12 +27,16 @@ def test_make_test_keeps_a_test_file_on_one_worker_with_one_thread() -> None:
     assert "pytest" in command and "-n" in command
     assert command[command.index("--dist") + 1] == "loadfile"
     assert "OMP_NUM_THREADS=1" in command
+    from tests.docs.test_code_blocks import FIXED_PORT_CONFIGS, PAGES, in_tutorials_file
+
     launching = [
-        page.name
-        for page in (ROOT / "docs").rglob("*.md")
-        if "--config_file recipes/accelerate/cpu_ddp.yaml" in page.read_text()
+        page
+        for page in PAGES
+        if any(block.runs and config in block.code for block in page.blocks for config in FIXED_PORT_CONFIGS)
     ]
-    assert launching  # run by tests/docs/test_code_blocks.py, one file
+    assert len(launching) >= 2  # several-gpus.md and screen-an-archive.md: one file runs both
+    assert not any(in_tutorials_file(page) for page in launching)
+    assert any(in_tutorials_file(page) for page in PAGES)  # the other file shares the docs' time
 
 
 def test_each_session_loads_remote_code_into_its_own_modules_cache() -> None:
