@@ -45,8 +45,11 @@ install-dev: system-deps browser-deps $(VENV)/.installed-dev
 demo: install
 	$(BIN)/respira demo --output_dir $(DEMO_DIR) --overwrite
 
+# Two pytest-xdist workers of one torch thread each, a test file on one worker in file order (the docs'
+# pages share a folder across blocks): the suite is mostly single-threaded Python and process start-up.
+TEST_WORKERS ?= 2
 test: install-dev
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 	$(BIN)/ruff check src tests benchmarks studies scripts
 	$(BIN)/ruff format --check src tests benchmarks studies scripts
 	$(BIN)/lint-imports --no-cache

@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from respira.run_record import CorpusRecord, DataRecord
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# transformers copies a folder's remote code into this cache, unlocked, when the folder is loaded (read as it
+# is imported, so set before respira): each session, and each pytest-xdist worker, gets its own
+_MODULES_CACHE = tempfile.TemporaryDirectory(prefix="respira-tests-hf-modules-")
+os.environ["HF_MODULES_CACHE"] = _MODULES_CACHE.name
+
+from respira.run_record import CorpusRecord, DataRecord  # noqa: E402
 
 SHARED_DIR = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
 
@@ -235,3 +240,35 @@ def audit_recordings(shared_kauh: Path, tmp_path_factory: pytest.TempPathFactory
     for samples, path in files.values():
         sf.write(path, samples, rate, subtype="PCM_16")
     return {name: path for name, (_, path) in files.items()}
+
+
+CODE_BLOCKS = ("tests/docs/test_code_blocks.py::", "tests/docs/test_tutorial_blocks.py::")
+"""The docs' code blocks; a run that ran one ends with the count of blocks per page (here, not in
+tests/docs/conftest.py: under pytest-xdist the controlling process reads only this conftest)."""
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    ran = any(
+        getattr(report, "nodeid", "").startswith(CODE_BLOCKS)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+    )
+    if not ran:
+        return
+    # the pages as the tests read them; under pytest-xdist the controlling process imported no test module
+    from .docs.doc_blocks import documentation_pages, read_page
+
+    terminalreporter.section("documentation code blocks (collected / run / parsed only / data)")
+    total = [0, 0, 0, 0]
+    for page in (read_page(path) for path in documentation_pages()):
+        blocks = page.blocks
+        counts = [
+            len(blocks),
+            sum(block.runs for block in blocks),
+            sum(block.kind in {"shell", "python", "recipe"} and not block.runs for block in blocks),
+            sum(block.kind == "data" for block in blocks),
+        ]
+        total = [a + b for a, b in zip(total, counts, strict=True)]
+        shared = " (data=shared)" if page.shared_data else ""
+        terminalreporter.write_line(f"{page.name}{shared}: {' / '.join(map(str, counts))}")
+    terminalreporter.write_line(f"all pages: {' / '.join(map(str, total))}")

@@ -1,0 +1,47 @@
+"""How ``make test`` runs the suite on two pytest-xdist workers (Makefile, tests/conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tempfile
+from pathlib import Path
+
+from transformers.utils import hub
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _make_test_command() -> list[str]:
+    recipe = re.search(r"^test:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe is not None, "the Makefile has no test target"
+    return shlex.split(recipe.group(1))
+
+
+def test_make_test_keeps_a_test_file_on_one_worker_with_one_thread() -> None:
+    """A docs page's blocks share a folder and a namespace, and the pages that launch
+    ``recipes/accelerate/cpu_ddp.yaml`` its fixed port: every test file must run on one worker, in file
+    order (``--dist loadfile``), and each worker's torch with one thread on the two-core machine."""
+    command = _make_test_command()
+    assert "pytest" in command and "-n" in command
+    assert command[command.index("--dist") + 1] == "loadfile"
+    assert "OMP_NUM_THREADS=1" in command
+    from tests.docs.test_code_blocks import FIXED_PORT_CONFIGS, PAGES, in_tutorials_file
+
+    launching = [
+        page
+        for page in PAGES
+        if any(block.runs and config in block.code for block in page.blocks for config in FIXED_PORT_CONFIGS)
+    ]
+    assert len(launching) >= 2  # several-gpus.md and screen-an-archive.md: one file runs both
+    assert not any(in_tutorials_file(page) for page in launching)
+    assert any(in_tutorials_file(page) for page in PAGES)  # the other file shares the docs' time
+
+
+def test_each_session_loads_remote_code_into_its_own_modules_cache() -> None:
+    """transformers copies a loaded folder's remote code into its modules cache without a lock: two workers
+    (and a docs block's subprocess) must not share the user's ``~/.cache/huggingface/modules``."""
+    cache = Path(os.environ["HF_MODULES_CACHE"])
+    assert Path(hub.HF_MODULES_CACHE) == cache and cache.is_dir()
+    assert cache.parent == Path(tempfile.gettempdir()) and cache.name.startswith("respira-tests-hf-modules-")
