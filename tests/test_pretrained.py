@@ -370,7 +370,7 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
             "-q",
             "-w",
             str(wheels),
-            str(ROOT),
+            str(_tracked_copy(tmp_path / "source")),
         ],
         capture_output=True,
         text=True,
@@ -464,6 +464,21 @@ def test_the_pipeline_loads_the_folder_and_decides_as_the_detector(recordings: l
     classifier = pipeline("audio-classification", model=str(FOLDER))
     decided = classifier(str(recordings[0]), top_k=1)[0]["label"]
     assert decided == respira.Detector.from_pretrained().predict_file(recordings[0]).label
+
+
+def _tracked_copy(target: Path) -> Path:
+    """The repository's files as a clean clone has them (``git ls-files``; the checkout itself without
+    git): a ``build/`` or ``*.egg-info`` left by an earlier build in the checkout would put files the
+    source no longer has into the wheel (setuptools reuses them without build isolation)."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True, check=False)
+    if listed.returncode != 0:
+        return ROOT
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
 
 
 def _script(name: str):
