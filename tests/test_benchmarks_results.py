@@ -1,0 +1,50 @@
+"""BENCHMARKS.md says what the benchmark scripts wrote: its pasted tables are their output files' lines."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+FIT_SITE = "## Fitting the detector to a site"
+RULE_STUDY = "### Choosing the selection rule and the recording rule"
+
+
+def _section(text: str, heading: str) -> str:
+    """The body of the ``heading`` section of ``text``, up to the next heading of its level or above."""
+    start = text.index(heading)
+    level = len(heading) - len(heading.lstrip("#"))
+    following = re.compile(rf"^#{{1,{level}}} ", re.MULTILINE)
+    end = following.search(text, start + len(heading))
+    return text[start + len(heading) : end.start() if end else len(text)]
+
+
+def _not_pasted(benchmarks: str) -> list[str]:
+    """Lines of ``fit_site.md`` missing from the fit-site section of ``benchmarks``."""
+    section = _section(benchmarks, FIT_SITE).splitlines()
+    written = [line for line in (RESULTS / "fit_site.md").read_text(encoding="utf-8").splitlines() if line]
+    assert written
+    return [line for line in written if line not in section]
+
+
+def test_the_fit_site_section_pastes_the_whole_output_file() -> None:
+    assert _not_pasted((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")) == []
+
+
+def test_a_number_typed_differently_is_not_the_output_files() -> None:
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    row = next(line for line in _section(benchmarks, FIT_SITE).splitlines() if line.startswith("| KAUH |"))
+    typed = re.sub(r"\d", lambda digit: str((int(digit.group()) + 1) % 10), row, count=1)
+    assert _not_pasted(benchmarks.replace(row, typed)) == [row]
+
+
+def test_the_rule_study_rows_are_rows_of_its_output_file() -> None:
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    written = set((RESULTS / "fit_site_rules.md").read_text(encoding="utf-8").splitlines())
+    rows = [
+        line
+        for line in _section(benchmarks, RULE_STUDY).splitlines()
+        if line.startswith("| ") and not line.startswith(("| site", "| ---"))
+    ]
+    assert len(rows) >= 10 and [line for line in rows if line not in written] == []
