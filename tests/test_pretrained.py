@@ -29,7 +29,7 @@ from respira.pretrained import (
     sites_line,
 )
 
-from .hub.test_remote_code import WITHOUT_RESPIRA
+from .hub.test_remote_code import run_without_respira
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = default_detector_dir()
@@ -308,24 +308,7 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
     detector = respira.Detector.from_pretrained()
     extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)
     clips, expected = saved_clips(detector, extractor, recordings, tmp_path)
-    env = {key: value for key, value in _env().items() if key != "PYTHONPATH"}
-    env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            WITHOUT_RESPIRA + COMPARE,
-            json.dumps({"folder": str(exported), "clips": clips}),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    result = run_without_respira(COMPARE, {"folder": str(exported), "clips": clips}, tmp_path)
     expected = np.array(expected)
     thresholds = np.array(thresholds_of(detector.config))
     np.testing.assert_allclose(result["transformers"], expected, atol=1e-4, rtol=0)

@@ -131,6 +131,28 @@ def wave(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, Path, Pa
     return samples, folder / "wave.npy", folder / "wave.wav"
 
 
+def run_without_respira(script: str, jobs: dict, tmp_path: Path) -> dict:
+    """Run ``script`` (after :data:`WITHOUT_RESPIRA`) with ``jobs`` in a fresh process where respira cannot
+    be imported; its ``RESULT`` line, parsed."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env.update(
+        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), HF_MODULES_CACHE=str(tmp_path / "modules")
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", WITHOUT_RESPIRA + script, json.dumps(jobs)],
+        env=env,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
 def _expected_logits(folder: Path, samples: np.ndarray) -> np.ndarray:
     model = RespiraForAudioClassification.from_pretrained(folder).eval()
     inputs = RespiraFeatureExtractor()(samples, sampling_rate=RATE, return_tensors="pt")

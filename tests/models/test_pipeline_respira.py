@@ -11,8 +11,6 @@ windows aggregated as recording-level evaluation aggregates them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
@@ -39,7 +37,7 @@ from respira.sites.quality import fit_quality
 from respira.windows import aggregate_windows
 
 from ..conftest import encode_aac
-from ..hub.test_remote_code import WITHOUT_RESPIRA
+from ..hub.test_remote_code import run_without_respira
 from .encoder_tester import CASES
 
 RATE = 16000
@@ -348,28 +346,6 @@ result = {
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("respira", "torchaudio"))
 print("\nRESULT " + json.dumps({"result": result, "leaked": leaked}))
 """
-
-
-def run_without_respira(script: str, jobs: dict, tmp_path: Path) -> dict:
-    """Run ``script`` (after :data:`WITHOUT_RESPIRA`) with ``jobs`` in a fresh process where respira cannot
-    be imported; its ``RESULT`` line, parsed."""
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env.update(
-        HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), HF_MODULES_CACHE=str(tmp_path / "modules")
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RESPIRA + script, json.dumps(jobs)],
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-5000:]
-    line = next(line for line in completed.stdout.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ model is a model name for every command, the loader and :meth:`respira.Detector.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -79,8 +78,6 @@ def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transform
     runs, and ``trainer_state.json``. The folders declare the code (``auto_map``); an export of each (what
     ``respira push`` uploads) writes today's code, which loads and scores as respira does in a process
     where respira cannot be imported."""
-    import subprocess
-    import sys
 
     import numpy as np
     import torch
@@ -88,7 +85,7 @@ def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transform
     from respira.hub import export_model
     from respira.hub.remote_code import remote_code_files
 
-    from ..hub.test_remote_code import WITHOUT_RESPIRA
+    from ..hub.test_remote_code import run_without_respira
 
     folders = shipped.shipped_detectors()
     assert len(folders) >= 3
@@ -111,20 +108,8 @@ def test_the_shipped_folders_carry_no_code_and_their_exports_load_with_transform
             ).logits
         expected[str(export)] = torch.sigmoid(logits[0]).tolist()
         exports.append(str(export))
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
-    jobs = json.dumps({"folders": exports, "wave": str(tmp_path / "wave.npy")})
-    done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RESPIRA + TRANSFORMERS_ALONE, jobs],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-        cwd=tmp_path,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    jobs = {"folders": exports, "wave": str(tmp_path / "wave.npy")}
+    result = run_without_respira(TRANSFORMERS_ALONE, jobs, tmp_path)
     for export in exports:
         assert result[export]["class"].startswith("transformers_modules."), export
         np.testing.assert_allclose(result[export]["probabilities"], expected[export], atol=1e-5, rtol=0)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,8 +262,8 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     from respira.pretrained import default_detector_dir
     from respira.sites.embedding import linear_head
 
-    from ..hub.test_remote_code import WITHOUT_RESPIRA
-    from ..test_pretrained import COMPARE, _env, saved_clips
+    from ..hub.test_remote_code import run_without_respira
+    from ..test_pretrained import COMPARE, saved_clips
 
     base = default_detector_dir()
     model = Detector.from_pretrained(base, device="cpu").model
@@ -284,15 +282,7 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     detector = Detector.from_pretrained(output, device="cpu")
     extractor = RespiraFeatureExtractor.from_pretrained(output)
     clips, expected = saved_clips(detector, extractor, recordings, tmp_path)
-    env = {key: value for key, value in _env().items() if key != "PYTHONPATH"}
-    env |= {"HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf_modules")}
-    done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RESPIRA + COMPARE,
-         json.dumps({"folder": str(output), "clips": clips})],
-        capture_output=True, text=True, check=False, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))[7:])
+    result = run_without_respira(COMPARE, {"folder": str(output), "clips": clips}, tmp_path)
     expected = np.array(expected)
     thresholds = np.array(fit.thresholds)
     np.testing.assert_allclose(result["transformers"], expected, atol=1e-4, rtol=0)
