@@ -117,6 +117,24 @@ def test_the_card_is_what_the_folders_files_render(shipped: tuple[str, Path], tm
     assert "make site-detectors" in card
 
 
+def test_the_card_says_the_fit_the_rule_and_scores_in_percent(shipped: tuple[str, Path]) -> None:
+    """The site card said "Unknown split" under Training data (a fit-site folder has no training run),
+    the pipeline's "maximum over the windows" whatever rule the fit chose, and AUCs as fractions beside
+    scores in %: it says the base model and the fit, the config's rule, and every score in %."""
+    from respira.decision import aggregation_of
+
+    _, folder = shipped
+    card = (folder / "README.md").read_text()
+    training = card[card.index("## Training data") : card.index("## Training procedure")]
+    assert "Unknown split" not in training and "fitted to one site by `respira fit-site`" in training
+    rule, _ = aggregation_of(json.loads((folder / "config.json").read_text()))
+    words = {"max": "each label's maximum", "mean": "each label's mean"}[rule]
+    assert f"takes {words} over the windows (the rule its config names)" in card
+    table = card[card.index("| procedure |") :].split("\n\n")[0].splitlines()[2:]
+    aucs = [float(cell) for row in table for cell in row.strip("| ").split(" | ")[-2:] if cell != "–"]
+    assert aucs and all(1.0 < auc <= 100.0 for auc in aucs), aucs
+
+
 def test_the_sites_line_holds_the_site_fits_own_result_by_the_serve_rule(shipped: tuple[str, Path]) -> None:
     """The folder's own site is fit-site's nested cross-validation of the chosen procedure (its
     ``site_fit.json``), and the line says it serves there only when the interval's lower end lies above

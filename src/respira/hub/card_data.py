@@ -23,7 +23,7 @@ from typing import Any
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
-from ..decision import has_tuned_thresholds, thresholds_of
+from ..decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..pretrained import SiteVerdict
@@ -102,6 +102,8 @@ class RespiraModelCardData(CardData):
     encoder_type: str | None = None
     encoder_source: str | None = None
     architecture: dict[str, Any] = field(default_factory=dict)
+    recording_rule: tuple[str, int | None] = ("max", None)
+    """How the pipeline turns window probabilities into a recording's (the config's rule)."""
     num_parameters: int | None = None
     # data
     dataset_name: str = "ICBHI 2017 Respiratory Sound Database"
@@ -171,6 +173,7 @@ class RespiraModelCardData(CardData):
             for key in ARCHITECTURE_KEYS
             if key != "ast_length_policy" or adapts_length  # only encoders that adapt to the length
         }
+        self.recording_rule = aggregation_of(config)
         if has_tuned_thresholds(config):
             self.set_thresholds(thresholds_of(config), tuned=True)
         self._set_encoder_source(getattr(config, "encoder_name_or_path", None))

@@ -34,6 +34,7 @@ from ..decision import flag_order, validate_thresholds
 from ..labels import MULTI_LABEL_NAMES
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
+from ..utils.tables import format_percent
 from .embedding import site_head_refusal
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 
 def _percent(value: Any) -> str:
-    return "–" if not isinstance(value, (int, float)) or math.isnan(value) else f"{100 * value:.1f}"
+    return format_percent(value, missing="–")
 
 
 def _interval(value: Any) -> str:
@@ -309,7 +310,8 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
         "procedure, its inner choice included, fitted on the other units), per recording; 95 % intervals "
         "resample units (bootstrap):",
         "",
-        "| procedure | ICBHI-style score | specificity | sensitivity | crackle AUC | wheeze AUC |",
+        "| procedure | ICBHI-style score (%) | specificity (%) | sensitivity (%) | crackle AUC (%) "
+        "| wheeze AUC (%) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for row in record["nested_cv"]:
@@ -317,10 +319,7 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
             _percent(row.get(key)) + _interval([row.get(f"{key}_low"), row.get(f"{key}_high")])
             for key in ("icbhi_score", "specificity", "sensitivity")
         ]
-        cells += [
-            "–" if not isinstance(row.get(key), (int, float)) else f"{row[key]:.3f}"
-            for key in ("crackle_auc", "wheeze_auc")
-        ]
+        cells += [_percent(row.get(key)) for key in ("crackle_auc", "wheeze_auc")]
         lines.append(f"| {str(row['candidate']).replace('_', ' ')} | " + " | ".join(cells) + " |")
     lines += [
         "",
