@@ -8,6 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FIT_SITE = "## Fitting the detector to a site"
+TWO_THREADS = "fit_site_2_threads.md"
 RULE_STUDY = "### Choosing the selection rule and the recording rule"
 
 
@@ -20,16 +21,27 @@ def _section(text: str, heading: str) -> str:
     return text[start + len(heading) : end.start() if end else len(text)]
 
 
-def _not_pasted(benchmarks: str) -> list[str]:
-    """Lines of ``fit_site.md`` missing from the fit-site section of ``benchmarks``."""
+def _not_pasted(benchmarks: str, output: str = "fit_site.md", start: str = "") -> list[str]:
+    """Lines of the ``output`` file (from its first line starting with ``start``, and its first line)
+    missing from the fit-site section of ``benchmarks``."""
     section = _section(benchmarks, FIT_SITE).splitlines()
-    written = [line for line in (RESULTS / "fit_site.md").read_text(encoding="utf-8").splitlines() if line]
-    assert written
-    return [line for line in written if line not in section]
+    lines = [line for line in (RESULTS / output).read_text(encoding="utf-8").splitlines() if line]
+    assert lines
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    return [line for line in [lines[0], *lines[first:]] if line not in section]
 
 
 def test_the_fit_site_section_pastes_the_whole_output_file() -> None:
     assert _not_pasted((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")) == []
+
+
+def test_the_two_thread_run_is_pasted_with_its_timing_table() -> None:
+    """The run with both cores: its header and timing table (its score tables equal the one-thread run's)."""
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    assert _not_pasted(benchmarks, TWO_THREADS, "| site | recordings") == []
+    one, two = ((RESULTS / name).read_text().splitlines() for name in ("fit_site.md", TWO_THREADS))
+    timing = next(i for i, line in enumerate(one) if line.startswith("| site | recordings"))
+    assert timing > 5 and one[1:timing] == two[1:timing]
 
 
 def test_a_number_typed_differently_is_not_the_output_files() -> None:
