@@ -127,6 +127,7 @@ def test_the_card_says_the_fit_the_rule_and_scores_in_percent(shipped: tuple[str
     card = (folder / "README.md").read_text()
     training = card[card.index("## Training data") : card.index("## Training procedure")]
     assert "Unknown split" not in training and "fitted to one site by `respira fit-site`" in training
+    assert "No test results were recorded" not in card and "nested cross-validation on the site" in card
     rule, _ = aggregation_of(json.loads((folder / "config.json").read_text()))
     words = {"max": "each label's maximum", "mean": "each label's mean"}[rule]
     assert f"takes {words} over the windows (the rule its config names)" in card
