@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from .options import SWITCH, option
+from .options import SWITCH, onnx_export_option, option
 
 
 @dataclass(kw_only=True)
@@ -22,14 +22,7 @@ class ExportOptions:
             **SWITCH,
         },
     )
-    onnx: bool | None = field(
-        default=None,
-        metadata={
-            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
-            **SWITCH,
-        },
-    )
+    onnx: bool | None = onnx_export_option()
     space: bool = field(
         default=False,
         metadata={

@@ -16,13 +16,13 @@ __all__ = [
     "SWITCH",
     "SharedOption",
     "add_aggregation_options",
-    "add_device_option",
     "add_flag_pair",
     "add_model_argument",
     "aggregation_options",
     "corpus_list",
     "model_aggregation",
     "model_or_default",
+    "onnx_export_option",
     "option",
 ]
 
@@ -65,6 +65,20 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
 SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
 """The ``metadata`` that makes a ``bool | None = None`` field a switch too (``--onnx`` alone is true, left
 out it is ``None``: "the folder decides"), as ``HfArgumentParser`` makes a ``bool`` field."""
+
+
+def onnx_export_option() -> Any:
+    """``--onnx`` of the commands that write a model folder (``export``, ``push``): also write
+    ``model.onnx``, by default when the folder already holds one. (``predict``'s ``--onnx`` runs a model's
+    ``model.onnx`` instead: another option of the same name.)"""
+    return dataclasses.field(
+        default=None,
+        metadata={
+            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
+            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
+            **SWITCH,
+        },
+    )
 
 
 MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or Hugging Face Hub id"
@@ -142,11 +156,6 @@ def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
     print(f"model: respira's shipped detector {name}{f'; it {sites}' if sites else ''}", file=sys.stderr)
     args.model = str(folder)
     return args.model
-
-
-def add_device_option(parser: argparse.ArgumentParser) -> None:
-    """``--device``: the torch device the model runs on."""
-    parser.add_argument("--device", help=SHARED_OPTIONS["device"].help)
 
 
 def add_flag_pair(parser: argparse.ArgumentParser | argparse._ArgumentGroup, option: str, help: str) -> None:

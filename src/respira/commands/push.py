@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from .options import SWITCH
+from .options import SWITCH, onnx_export_option
 
 
 @dataclass(kw_only=True)
@@ -25,14 +25,7 @@ class PushOptions:
             **SWITCH,
         },
     )
-    onnx: bool | None = field(
-        default=None,
-        metadata={
-            "help": "also write model.onnx: waveforms → probabilities, runs with onnxruntime alone "
-            "(needs pip install 'respira[onnx]'; default: when the folder already holds one)",
-            **SWITCH,
-        },
-    )
+    onnx: bool | None = onnx_export_option()
     space: bool = field(
         default=False,
         metadata={
