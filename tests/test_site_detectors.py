@@ -122,15 +122,15 @@ def test_the_card_says_the_fit_the_rule_and_scores_in_percent(shipped: tuple[str
     the pipeline's "maximum over the windows" whatever rule the fit chose, and AUCs as fractions beside
     scores in %: it says the base model and the fit, the config's rule, and every score in %."""
     from respira.decision import aggregation_of
+    from respira.windows import describe_aggregation
 
     _, folder = shipped
     card = (folder / "README.md").read_text()
     training = card[card.index("## Training data") : card.index("## Training procedure")]
     assert "Unknown split" not in training and "fitted to one site by `respira fit-site`" in training
     assert "No test results were recorded" not in card and "nested cross-validation on the site" in card
-    rule, _ = aggregation_of(json.loads((folder / "config.json").read_text()))
-    words = {"max": "each label's maximum", "mean": "each label's mean"}[rule]
-    assert f"takes {words} over the windows (the rule its config names)" in card
+    rule = describe_aggregation(*aggregation_of(json.loads((folder / "config.json").read_text())))
+    assert f"reads the recording from them by the rule its config names, {rule}" in card
     table = card[card.index("| procedure |") :].split("\n\n")[0].splitlines()[2:]
     aucs = [float(cell) for row in table for cell in row.strip("| ").split(" | ")[-2:] if cell != "–"]
     assert aucs and all(1.0 < auc <= 100.0 for auc in aucs), aucs

@@ -25,6 +25,7 @@ from ..metrics.baselines import icbhi_below_baselines
 from ..pretrained import SITE_FIT_PROTOCOL
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_percent
+from ..windows import describe_aggregation
 from .card_data import RespiraModelCardData
 from .card_external import external_rows
 from .card_fields import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS
@@ -336,7 +337,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "lowpass_cutoff": card.architecture.get("lowpass_cutoff"),
         "lowpass_order": card.architecture.get("lowpass_order") or DEFAULT_LOWPASS_ORDER,
         "target_seconds": card.architecture.get("target_seconds") or 8.0,
-        "window_rule": window_rule_words(*card.recording_rule),
+        "recording_rule": describe_aggregation(*card.recording_rule),
         "recipe": card.recipe,
         "hyperparameter_rows": hyperparameter_rows(card),
         "training_summary": card.training_summary,
@@ -374,13 +375,6 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "num_recordings": corpus.NUM_RECORDINGS,
         "num_cycles": corpus.NUM_CYCLES,
     }
-
-
-def window_rule_words(rule: str, top_k: int | None) -> str:
-    """How the card says the pipeline's recording rule (the config's): ``each label's maximum``."""
-    if rule == "topk_mean":
-        return f"the mean of each label's {top_k} largest window probabilities"
-    return f"each label's {'maximum' if rule == 'max' else rule}"
 
 
 def _template_text() -> str:
