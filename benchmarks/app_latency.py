@@ -32,7 +32,7 @@ from respira import RespiraForAudioClassification
 from respira.app import page
 from respira.app.detectors import open_detector
 from respira.audio import read_audio
-from respira.inference import predict_windows
+from respira.inference.engine import predict_windows
 from respira.labels import MULTI_LABEL
 
 SHARED = Path(os.environ.get("RESPIRA_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))

@@ -11,10 +11,11 @@ SPRSound (else ICBHI) recordings of ../shared joined end to end and repeated to 
 Three ways to find where crackles and wheezes are, each timed on the same file in the same run, decoding
 and resampling to 32 kHz included:
 
-- ``frames (file streamed)``: :func:`respira.event_detection.detect_file_events` (``respira predict
+- ``frames (file streamed)``: :func:`respira.inference.event_detection.detect_file_events` (``respira predict
   --events``, ``Detector.detect_events``: the file read block by block, low-passed span by span, 8-s
   chunks every 6 s, the head on each encoder time step, 0.02-s grid, events);
-- ``windows 4 s / 1 s``: :func:`respira.inference.predict_windows` on the decoded recording, 4-s windows
+- ``windows 4 s / 1 s``: :func:`respira.inference.engine.predict_windows` on the decoded recording, 4-s
+windows
   every 1 s (the baseline of the event study: window label → event);
 - ``windows 4 s / 2 s``: the same every 2 s (``respira predict``'s default).
 
@@ -95,8 +96,8 @@ def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
     """Time one way on the recording at ``path`` in this process, decoding included (after a warm-up on
     its first 10 s); the process's peak memory."""
     from respira.audio import read_audio, stream_audio
-    from respira.event_detection import detect_events, detect_file_events
-    from respira.inference import predict_windows
+    from respira.inference.engine import predict_windows
+    from respira.inference.event_detection import detect_events, detect_file_events
 
     torch.set_num_threads(threads)
     model = flagship(shared, Path(tempfile.mkdtemp()))

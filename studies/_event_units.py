@@ -5,7 +5,7 @@
   flags: the units a clip head learns from) and its reference events as the corpus plug-in maps them
   (``respira.data.sprsound.sprsound_reference_events``, ``respira.data.icbhi.icbhi_reference_events``).
   A recording's references are made by :func:`references`: each label's merged by
-  :func:`respira.reports.event_detection_report.merge_references`, clipped to the recording.
+  :func:`respira.evaluation.event_detection_report.merge_references`, clipped to the recording.
 * **Units**, through the frozen encoder of the flagship recipe (:data:`FLAGSHIP`): pooled embeddings of
   every annotated span (:func:`embed_clips`), and the encoder's time steps of whole recordings as
   ``predict_frames`` cuts them into chunks (:func:`embed_steps`); cached in ``.npz`` files
@@ -29,15 +29,15 @@ import torch
 
 from _study_methods import LOWPASS
 from respira.audio import read_audio
-from respira.dsp import pad_batch, prepare_recording
-from respira.event_detection import MAX_CONTEXT_SECONDS
-from respira.events import Event
-from respira.inference import analysis_frame_samples
+from respira.audio.dsp import pad_batch, prepare_recording
+from respira.core.chunks import MirroredRecording, RecordingInMemory, chunk_spans
+from respira.core.events import Event
+from respira.core.windows import span_samples
+from respira.evaluation.event_detection_report import merge_references
+from respira.inference.engine import analysis_frame_samples
+from respira.inference.event_detection import MAX_CONTEXT_SECONDS
 from respira.labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from respira.metrics.thresholds import sigmoid, tune_thresholds
-from respira.recording_chunks import MirroredRecording, RecordingInMemory, chunk_spans
-from respira.reports.event_detection_report import merge_references
-from respira.windows import span_samples
 
 RATE, TARGET_SECONDS, EMBED_BATCH = 32_000, 8.0, 16
 STEPS, BATCH, LEARNING_RATE, DROPOUT, VALIDATION_FRACTION = 400, 64, 1e-3, 0.3, 0.2
@@ -160,7 +160,7 @@ def step_targets(centres: np.ndarray, events: Sequence[Event]) -> np.ndarray:
 def chunk_plan(total: int, chunk: int, margin: int) -> list[tuple[int, int]]:
     """The chunks ``predict_frames`` runs over a recording of ``total`` samples, ``[start, stop)`` in the
     recording's samples: those of the recording with ``margin`` samples of its mirror image at each end
-    (:class:`respira.recording_chunks.MirroredRecording`), so the first starts ``margin`` before it and
+    (:class:`respira.core.chunks.MirroredRecording`), so the first starts ``margin`` before it and
     the last ends ``margin`` after it."""
     return [(start - margin, stop - margin) for start, stop in chunk_spans(total + 2 * margin, chunk, margin)]
 

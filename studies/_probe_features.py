@@ -16,12 +16,12 @@ from _acoustic_features import acoustic_features
 from _common import respira
 from _study_methods import LOWPASS
 from respira.audio import decode_audio
+from respira.audio.dsp import lowpass, pad_batch
+from respira.core.windows import window_starts
 from respira.data import load_kauh
-from respira.dsp import lowpass, pad_batch
 from respira.labels import classes_to_flags
 from respira.metrics.recording_level import RECORDING_LABELS
 from respira.training.splits.datasets import load_splits
-from respira.windows import window_starts
 
 RATE, WINDOW, HOP, BATCH = 32_000, 4.0, 4.0, 16
 
@@ -204,7 +204,7 @@ Below it lie heart sounds and muscle and handling noise, and there the stethosco
 
 def highpass(waveform: np.ndarray, rate: int = RATE, cutoff: float = HIGHPASS, order: int = 4) -> np.ndarray:
     """``waveform`` without its content below ``cutoff``: a zero-phase Butterworth high-pass
-    (``sosfiltfilt``), the counterpart of :func:`respira.dsp.lowpass`."""
+    (``sosfiltfilt``), the counterpart of :func:`respira.audio.dsp.lowpass`."""
     from scipy.signal import butter, sosfiltfilt
 
     sos = butter(order, cutoff, btype="highpass", fs=rate, output="sos")

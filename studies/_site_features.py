@@ -27,11 +27,11 @@ from _common import log_mel_features, respira
 from _probe_features import block_features, flagship_encoder, icbhi_cycles
 from _study_methods import LOWPASS
 from respira.audio import decode_audio, read_audio
+from respira.audio.dsp import lowpass
+from respira.core.windows import window_starts
 from respira.data import load_kauh
-from respira.dsp import lowpass
 from respira.metrics.recording_level import RECORDING_LABELS
 from respira.models.features.log_mel import LogMelSpectrogram
-from respira.windows import window_starts
 
 RATE, WINDOW, HOP = 32_000, 4.0, 2.0
 SITES: tuple[str, ...] = ("icbhi", "kauh", "sprsound")

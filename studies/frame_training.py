@@ -61,11 +61,11 @@ from _machine import cpu_name, load_average
 from _study_methods import ROOT
 from event_detection import _pct, _signed, file_counts
 from respira.audio import read_audio
+from respira.core.decision import thresholds_of
+from respira.core.events import FRAME_HOP_SECONDS
 from respira.data.index import PartialCorpusWarning
-from respira.decision import thresholds_of
-from respira.event_detection import detect_events
-from respira.events import FRAME_HOP_SECONDS
-from respira.inference import predict_windows
+from respira.inference.engine import predict_windows
+from respira.inference.event_detection import detect_events
 from respira.labels import MULTI_LABEL_NAMES
 from respira.metrics.events import threshold_independent_scores
 

@@ -39,7 +39,7 @@ from _common import fit_label_regressions, log_mel_features, respira
 from _machine import cpu_name, load_average
 from respira.audio import decode_audio
 from respira.data import load_kauh
-from respira.inference import window_starts
+from respira.inference.engine import window_starts
 from respira.metrics.recording_level import RECORDING_LABELS, aggregate_windows, recording_level_scores
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import RunRecord

@@ -41,7 +41,7 @@ from _machine import cpu_name, load_average
 from _site_features import RATE, SITES, unit_sets
 from _study_methods import ROOT
 from leave_one_site_out import evaluate_target, patient_groups, pool_of, take, targets_of, units
-from respira.dsp import pad_batch
+from respira.audio.dsp import pad_batch
 from respira.labels import MULTI_LABEL
 from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics.thresholds import tune_thresholds

@@ -48,8 +48,8 @@ import torch
 from _common import fit_label_regressions, log_mel_features, respira
 from _machine import cpu_name, load_average
 from respira.audio import decode_audio
+from respira.core.decision import thresholds_of
 from respira.data import kauh_patient_folds, read_kauh_index
-from respira.decision import thresholds_of
 from respira.labels import classes_to_flags
 from respira.metrics.recording_level import aggregate_windows, recording_level_scores
 from respira.metrics.thresholds import sigmoid
@@ -57,8 +57,8 @@ from respira.models.features.log_mel import LogMelSpectrogram
 from respira.training.recipe.model_factory import build_model, model_sampling_rate
 from respira.training.recipe.recipe import parse_recipe
 from respira.training.run.seeds import run_seed
-from respira.training.splits.corpora import BAG_COLUMN, CORPUS_COLUMN, PATIENT_OFFSET
 from respira.training.splits.datasets import data_record, load_splits
+from respira.training.splits.multi_corpus import BAG_COLUMN, CORPUS_COLUMN, PATIENT_OFFSET
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "recipes/efficientat_frozen_multilabel.yaml"

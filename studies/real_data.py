@@ -94,7 +94,7 @@ from respira.metrics.multilabel import roc_auc
 from respira.metrics.thresholds import tune_thresholds
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
-from respira.training.run.folds import cycle_keys
+from respira.training.run.cross_validation import cycle_keys
 from respira.training.splits.datasets import load_splits
 
 HEADLINE = ("icbhi_score", "specificity", "sensitivity")

@@ -303,7 +303,7 @@ def test_respira_transformers_and_onnxruntime_agree_on_real_recordings(
     export of the shipped folder: what a push uploads, with the code generated for it)."""
 
     from respira import RespiraFeatureExtractor
-    from respira.decision import thresholds_of
+    from respira.core.decision import thresholds_of
 
     detector = respira.Detector.from_pretrained()
     extractor = RespiraFeatureExtractor.from_pretrained(FOLDER)

@@ -5,7 +5,7 @@ Auto classes, so ``AutoModelForAudioClassification.from_pretrained(folder_or_hub
 ``pipeline("audio-classification", model=...)`` work without ``trust_remote_code``.
 
 ``respira.Detector.from_pretrained(folder_or_hub_id)`` is the one object to predict recordings
-(:mod:`respira.detector`); ``respira.train(recipe, **overrides)`` and ``respira.evaluate(model,
+(:mod:`respira.inference.detector`); ``respira.train(recipe, **overrides)`` and ``respira.evaluate(model,
 **options)`` do what ``respira train`` and ``respira evaluate`` do, returning a
 :class:`~respira.training.run.trained.TrainedRun` and an :class:`~respira.api.Evaluation`
 (:mod:`respira.api`). Each is imported on first use.
@@ -19,6 +19,38 @@ from .models import (
     RespiraForAudioClassification,
     RespiraModel,
 )
+from .utils.moved import install_moved_modules
+
+_MOVED_MODULES: dict[str, str] = {
+    "respira.wav": "respira.audio.wav",
+    "respira.dsp": "respira.audio.dsp",
+    "respira.input_checks": "respira.audio.checks",
+    "respira.windows": "respira.core.windows",
+    "respira.decision": "respira.core.decision",
+    "respira.events": "respira.core.events",
+    "respira.recording_chunks": "respira.core.chunks",
+    "respira.onnx_graph": "respira.core.onnx_graph",
+    "respira.inference_form": "respira.inference.form",
+    "respira.detector": "respira.inference.detector",
+    "respira.prediction": "respira.inference.prediction",
+    "respira.event_detection": "respira.inference.event_detection",
+    "respira.reports.evaluation": "respira.evaluation.cycles",
+    "respira.reports.external_validation": "respira.evaluation.external_validation",
+    "respira.reports.event_corpus": "respira.evaluation.event_corpus",
+    "respira.reports.event_detection_report": "respira.evaluation.event_detection_report",
+    "respira.reports.calibration": "respira.sites.calibration",
+    "respira.hub.adaptation": "respira.sites.adaptation",
+    "respira.hub.quality": "respira.sites.quality",
+    "respira.training.splits.corpora": "respira.training.splits.multi_corpus",
+    "respira.training.run.folds": "respira.training.run.cross_validation",
+    "respira.training.run.run": "respira.training.run.training_run",
+    "respira.training.run.validation": "respira.training.run.recipe_checks",
+    "respira.training.augment.validation": "respira.training.augment.argument_checks",
+    "respira.metrics.trainer": "respira.metrics.compute_metrics",
+    "respira.screening.run": "respira.screening.screen",
+}
+"""The modules that moved into rooms (old path -> new): each keeps its old path for one release."""
+install_moved_modules(_MOVED_MODULES)
 
 __version__ = "0.1.0.dev0"
 
@@ -39,8 +71,8 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
-    "Detector": "detector",
-    "Prediction": "prediction",
+    "Detector": "inference.detector",
+    "Prediction": "inference.prediction",
     "Evaluation": "api",
     "TrainedRun": "api",
     "evaluate": "api",

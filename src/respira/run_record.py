@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .dsp import DEFAULT_LOWPASS_ORDER
+from .audio.dsp import DEFAULT_LOWPASS_ORDER
 from .labels import PROBLEM_TYPES, SINGLE_LABEL
 from .utils.files import write_json_atomic
 from .utils.typed_json import convert_json, json_type

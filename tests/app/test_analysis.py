@@ -22,8 +22,13 @@ from respira.app.card_facts import NOT_A_MEDICAL_DEVICE, card_facts
 from respira.app.detectors import open_detector
 from respira.app.onnx_runner import OnnxDetector, window_spans
 from respira.audio import read_audio
-from respira.event_detection import DETECTION_COLUMNS, detect_events, gate_by_verdict, predict_frames
-from respira.inference import analysis_frame_samples, window_starts
+from respira.inference.engine import analysis_frame_samples, window_starts
+from respira.inference.event_detection import (
+    DETECTION_COLUMNS,
+    detect_events,
+    gate_by_verdict,
+    predict_frames,
+)
 
 from ..conftest import encode_aac
 
@@ -509,7 +514,7 @@ def test_the_onnx_runner_gates_events_as_the_torch_detector_does(model_dir: Path
 
 def test_the_pages_default_windows_are_those_of_respira_predict(model_dir: Path) -> None:
     from respira.cli import build_parser
-    from respira.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+    from respira.core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
     predict = build_parser().parse_args(["predict", str(model_dir), "a.wav"])
     detector = open_detector(str(model_dir))[0]

@@ -209,7 +209,7 @@ def test_a_telephone_band_upload_is_analysed_with_a_caution(
     browser, app_url: str, icbhi_recording: Path, tmp_path: Path
 ) -> None:
     from respira.audio import read_audio
-    from respira.wav import encode_wav
+    from respira.audio.wav import encode_wav
 
     recording = tmp_path / f"{icbhi_recording.stem}_2kHz.wav"  # what a telephone line keeps of it
     recording.write_bytes(encode_wav(read_audio(icbhi_recording, 2000), 2000, "PCM_16"))

@@ -16,11 +16,13 @@ from respira.app.analysis import analyse, recording_verdict
 from respira.app.detectors import open_detector
 from respira.app.onnx_runner import QUALITY_NAME, QUALITY_THRESHOLD_KEY, OnnxDetector
 from respira.audio import read_audio
-from respira.decision import quality_threshold_of
+from respira.core.decision import quality_threshold_of
 from respira.labels import WITHHELD_LABEL
 
 pytest.importorskip("onnxruntime", reason="the app's ONNX runner needs onnxruntime (pip install '.[onnx]')")
-pytestmark = pytest.mark.filterwarnings("ignore::respira.wav.AudioLevelWarning")  # the loud poor recording
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::respira.audio.wav.AudioLevelWarning"
+)  # the loud poor recording
 
 RATE = 16000
 WINDOW, HOP = 1.0, 0.5

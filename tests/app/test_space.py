@@ -108,8 +108,8 @@ def test_the_spaces_runner_detects_events_without_torch_as_respira_does(
 ) -> None:
     """The Space's own modules, in a Python without torch or respira, detect the events respira's
     ``OnnxClassifier`` detects in the same ``model.onnx``; its page draws an 8 kHz upload up to 4 kHz."""
-    from respira.event_detection import detect_events, predict_frames
     from respira.hub.onnx import load_onnx_model
+    from respira.inference.event_detection import detect_events, predict_frames
 
     rate = 16000
     waveform = np.random.default_rng(4).normal(0, 0.1, int(6.5 * rate)).astype(np.float32)
@@ -152,7 +152,7 @@ print(json.dumps(verdicts))
 """
 
 
-@pytest.mark.filterwarnings("ignore::respira.wav.AudioLevelWarning")  # the loud poor recording
+@pytest.mark.filterwarnings("ignore::respira.audio.wav.AudioLevelWarning")  # the loud poor recording
 def test_the_spaces_runner_says_too_poor_to_judge_without_torch(
     quality_run_dir: Path, quality_recordings: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -213,7 +213,7 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
     """The options several commands take (``SHARED_OPTIONS``) default alike, ``--batch_size`` to the windows'
     ``DEFAULT_BATCH_SIZE``; every command with options parses them from dataclasses (``HfArgumentParser``)."""
     from respira.commands.options import SHARED_OPTIONS
-    from respira.windows import DEFAULT_BATCH_SIZE
+    from respira.core.windows import DEFAULT_BATCH_SIZE
 
     assert SHARED_OPTIONS["batch_size"].default == DEFAULT_BATCH_SIZE
     commands = build_parser().commands

@@ -20,9 +20,9 @@ import pytest
 import soundfile as sf
 
 from respira.audio import DEFAULT_SAMPLING_RATE, read_audio
+from respira.audio.wav import encode_wav
 from respira.cli import main
 from respira.data.corpora import CORPORA, CorpusFacts, CorpusSpec, register_corpus
-from respira.wav import encode_wav
 
 from ..conftest import two_corpus_record
 from ..reports.conftest import save_tiny_model
@@ -281,8 +281,8 @@ def test_training_takes_its_recordings_as_bags_of_windows(
     wards: Path, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
     from respira.labels import MULTI_LABEL
-    from respira.training.splits.corpora import BAG_COLUMN, PATIENT_OFFSET, check_corpora
     from respira.training.splits.datasets import load_splits
+    from respira.training.splits.multi_corpus import BAG_COLUMN, PATIENT_OFFSET, check_corpora
 
     options = {"window_seconds": 1.0, "hop_seconds": 0.5, "problem_type": MULTI_LABEL}
     assert check_corpora(["icbhi", "wards"], {"wards": str(wards)}, **options) == ["icbhi", "wards"]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from respira.audio import decode_audio
+from respira.audio.wav import encode_wav
+from respira.core.windows import window_starts
 from respira.data.recording_windows import recording_windows
-from respira.wav import encode_wav
-from respira.windows import window_starts
 
 RATE = 4000
 

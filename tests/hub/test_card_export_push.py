@@ -452,7 +452,7 @@ def test_card_filled_in_training_equals_the_card_of_the_run_folder(
     import yaml
 
     from respira.training.recipe.recipe import parse_recipe
-    from respira.training.run.run import run_training
+    from respira.training.run.training_run import run_training
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({**TINY_RECIPE, "problem_type": problem_type, "aux_loss": "add"}))

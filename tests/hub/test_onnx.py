@@ -23,8 +23,8 @@ import torch
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.audio import read_audio
 from respira.cli import main
+from respira.core.decision import decide
 from respira.data.text_files import read_annotations
-from respira.decision import decide
 from respira.hub.checksums import CHECKSUM_FILE
 from respira.hub.onnx import (
     FRAME_NAME,
@@ -36,7 +36,7 @@ from respira.hub.onnx import (
     export_onnx,
     load_onnx_model,
 )
-from respira.inference import analysis_frame_samples, predict_windows
+from respira.inference.engine import analysis_frame_samples, predict_windows
 from respira.labels import MULTI_LABEL
 from respira.utils.threads import ENV_VAR
 
@@ -208,8 +208,9 @@ def onnx_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[RespiraForAud
 
 
 def test_onnx_and_torch_detect_the_same_frame_posteriors(onnx_export, tmp_path: Path) -> None:
-    """respira.event_detection through the export (its frame outputs) and through torch: the same grid."""
-    from respira.event_detection import predict_frames
+    """respira.inference.event_detection through the export (its frame outputs) and through torch: the same
+    grid."""
+    from respira.inference.event_detection import predict_frames
 
     model, folder = onnx_export
     classifier = load_onnx_model(folder)
@@ -398,7 +399,7 @@ def test_the_card_recipe_runs_with_onnxruntime_alone(
 def test_onnx_consumers_low_pass_the_recording_first(tmp_path: Path) -> None:
     """The low-pass is not in the graph (training filters whole recordings); the metadata says how to
     apply it, and predict --onnx applies it exactly as the torch path does."""
-    from respira.dsp import lowpass
+    from respira.audio.dsp import lowpass
     from respira.hub.onnx import OnnxClassifier
 
     model = tiny_model(

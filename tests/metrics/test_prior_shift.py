@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from respira.decision import decide_flags
+from respira.core.decision import decide_flags
 from respira.metrics.prior_shift import (
     BOUNDARY,
     adjust_posteriors,

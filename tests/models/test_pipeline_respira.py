@@ -25,16 +25,22 @@ from transformers import pipeline
 
 from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.audio import AudioDecodingError, AudioReadError, read_audio
-from respira.decision import class_scores, decide, decide_recording, flag_class_scores, quality_threshold_of
-from respira.dsp import resample
+from respira.audio.checks import ShortRecordingWarning
+from respira.audio.dsp import resample
+from respira.core.decision import (
+    class_scores,
+    decide,
+    decide_recording,
+    flag_class_scores,
+    quality_threshold_of,
+)
+from respira.core.windows import aggregate_windows
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
-from respira.inference import analysis_frame_samples, predict_files, predict_windows
-from respira.input_checks import ShortRecordingWarning
+from respira.inference.engine import analysis_frame_samples, predict_files, predict_windows
 from respira.labels import CLASS_NAMES, MULTI_LABEL, WITHHELD_LABEL, classes_to_flags
 from respira.models.respira import RespiraAudioClassificationPipeline
 from respira.sites.quality import fit_quality
-from respira.windows import aggregate_windows
 
 from ..conftest import encode_aac
 from ..hub.test_remote_code import run_without_respira
@@ -68,7 +74,7 @@ def _between(values: np.ndarray, quantile: float) -> float:
 
 
 def _cut(waveform: np.ndarray, start: float, end: float) -> np.ndarray:
-    first = round(start * RATE)  # as respira.inference.predict_cycles cuts a cycle
+    first = round(start * RATE)  # as respira.inference.engine.predict_cycles cuts a cycle
     return waveform[first : min(max(round(end * RATE), first + 1), waveform.shape[0])]
 
 
@@ -417,7 +423,7 @@ def _quality(model: RespiraForAudioClassification, waveform: np.ndarray) -> tupl
     return float(np.mean([row["quality"] for row in windows])), scores, label
 
 
-@pytest.mark.filterwarnings("ignore::respira.wav.AudioLevelWarning")  # the loud poor recording
+@pytest.mark.filterwarnings("ignore::respira.audio.wav.AudioLevelWarning")  # the loud poor recording
 def test_the_pipeline_says_too_poor_to_judge_first_when_the_model_withholds(judged: Judged) -> None:
     classify = pipeline("audio-classification", model=str(judged.folder))
     threshold = quality_threshold_of(judged.model.config)
@@ -461,7 +467,7 @@ print("\nRESULT " + json.dumps({"result": result, "leaked": leaked}))
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::respira.wav.AudioLevelWarning")  # the loud poor recording
+@pytest.mark.filterwarnings("ignore::respira.audio.wav.AudioLevelWarning")  # the loud poor recording
 def test_the_shipped_pipeline_withholds_the_same_without_respira(judged: Judged, tmp_path: Path) -> None:
     np.savez(tmp_path / "arrays.npz", poor=judged.poor, good=judged.good)
     jobs = {"folder": str(judged.folder), "arrays": str(tmp_path / "arrays.npz")}

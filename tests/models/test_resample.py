@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from respira.dsp import resample as soxr_resample
+from respira.audio.dsp import resample as soxr_resample
 from respira.models.features import resample as resample_module
 from respira.models.features.resample import Resample, fft_length
 

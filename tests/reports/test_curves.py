@@ -8,7 +8,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from respira.decision import decide_flags
+from respira.core.decision import decide_flags
 from respira.labels import flags_to_classes
 from respira.metrics import icbhi_scores, roc_auc
 from respira.metrics.curves import average_precision

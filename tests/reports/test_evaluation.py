@@ -1,4 +1,4 @@
-"""respira.reports.evaluation.evaluate_model and ``respira evaluate``'s table: headlines beside their
+"""respira.evaluation.cycles.evaluate_model and ``respira evaluate``'s table: headlines beside their
 trivial baselines, flagged when they do not beat them."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import datasets
 import numpy as np
 
 from respira.commands.evaluate import results_table
+from respira.evaluation.cycles import evaluate_model
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL
-from respira.reports.evaluation import evaluate_model
 
 from .conftest import RATE, save_tiny_model
 

@@ -1,4 +1,5 @@
-"""An event-labelled corpus scored at both levels with its challenge's scores (respira.reports.event_corpus),
+"""An event-labelled corpus scored at both levels with its challenge's scores
+(respira.evaluation.event_corpus),
 on hand-made SPRSound files and, through ``respira evaluate``, on the real sample in ../shared/sprsound."""
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import pytest
 
 from respira.cli import main
 from respira.data import load_sprsound
+from respira.evaluation.event_corpus import challenge_scores, evaluate_event_corpus
 from respira.hub.loading import load_model
 from respira.metrics import SPRSOUND_TASKS
-from respira.reports.event_corpus import challenge_scores, evaluate_event_corpus
 
 from ..conftest import SHARED_DIR, SPRSOUND_TINY, write_sprsound
 
@@ -41,7 +42,7 @@ def test_challenge_scores_overall_and_per_group_by_hand() -> None:
 
 def test_a_task_score_below_its_baseline_is_flagged_in_the_metrics_and_the_table() -> None:
     from respira.commands.evaluate_external import challenge_table
-    from respira.reports.event_corpus import task_below_baselines
+    from respira.evaluation.event_corpus import task_below_baselines
 
     # every event called adventitious: SE 1, SP 0, Score 0.25, below the class-prior classifier's
     references = ["Normal"] * 6 + ["Adventitious"] * 4

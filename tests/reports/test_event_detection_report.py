@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from respira.cli import main
+from respira.core.events import Event
 from respira.data.icbhi import icbhi_reference_events
 from respira.data.sprsound import sprsound_reference_events
 from respira.data.sprsound_files import EVENT_CLASSES, EVENT_TYPES
-from respira.events import Event
+from respira.evaluation.event_detection_report import evaluate_events, event_scores_table, merge_references
 from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.reports.event_detection_report import evaluate_events, event_scores_table, merge_references
 
 from ..conftest import SHARED_DIR, SPRSOUND_PARTS
 from .conftest import save_tiny_model

@@ -13,7 +13,7 @@ import pytest
 from respira.audio import read_audio
 from respira.cli import main
 from respira.hub.loading import load_model
-from respira.inference import predict_windows
+from respira.inference.engine import predict_windows
 from respira.metrics.recording_level import (
     flatten_scores,
     patient_bootstrap,
@@ -155,7 +155,7 @@ def test_the_icbhi_style_interval_never_holds_a_resample_scored_as_specificity_a
     # recordings (one called crackle), 2 with crackle recordings that are missed: sensitivity 0, so the
     # ICBHI-style score is specificity / 2. About 12 % of plain patient resamples hold neither abnormal
     # patient; scored there as specificity alone (1.0), they topped the interval near 1
-    from respira.reports.external_validation import _group_scores
+    from respira.evaluation.external_validation import _group_scores
 
     targets = np.array([[0, 0, 1]] * 36 + [[1, 0, 0]] * 4)
     probabilities = np.full((40, 2), 0.1)
@@ -169,7 +169,7 @@ def test_the_icbhi_style_interval_never_holds_a_resample_scored_as_specificity_a
     assert high <= (1 + icbhi["ci"]["sensitivity"][1]) / 2 and high <= 0.5
     assert scores["crackle"]["ci"]["sensitivity"] == [0.0, 0.0]
     # ... and that score (specificity / 2) is below calling every recording normal: flagged
-    from respira.reports.external_validation import _below_baselines, recording_level_table
+    from respira.evaluation.external_validation import _below_baselines, recording_level_table
 
     assert icbhi["baseline_all_normal_icbhi_score"] == 0.5
     (entry,) = _below_baselines({"overall": scores})

@@ -142,7 +142,7 @@ def test_train_builds_the_dataset_with_progress_bars_unless_disabled(
     import datasets
 
     import respira.training.recipe.recipe
-    import respira.training.run.run
+    import respira.training.run.training_run
 
     seen = []
     training_args = SimpleNamespace(disable_tqdm=disable_tqdm)
@@ -150,7 +150,7 @@ def test_train_builds_the_dataset_with_progress_bars_unless_disabled(
         respira.training.recipe.recipe, "parse_recipe", lambda *_, **__: (None, None, None, training_args)
     )
     monkeypatch.setattr(
-        respira.training.run.run,
+        respira.training.run.training_run,
         "run_training",
         lambda *_, **__: seen.append(datasets.is_progress_bar_enabled()),
     )

@@ -13,11 +13,11 @@ import soundfile as sf
 from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 
-import respira.decision
+import respira.core.decision
 from respira.audio import audio_duration, read_audio
-from respira.events import Event
+from respira.core.events import Event
 from respira.hub.loading import load_model
-from respira.inference import predict_windows, window_starts
+from respira.inference.engine import predict_windows, window_starts
 from respira.reports import event_bars, plot_recording, recording_figure, recording_plot
 from respira.reports.spectrogram import MAX_COLUMNS
 
@@ -124,7 +124,7 @@ def test_threshold_lines_are_the_model_decision_thresholds(
     assert _threshold_lines(figures[-1]) == {"crackle": THRESHOLDS[0], "wheeze": THRESHOLDS[1]}
 
     # the plot reads the thresholds through the decision rule's home, wherever they come from
-    monkeypatch.setattr(respira.decision, "thresholds_of", lambda config: (0.15, 0.85))
+    monkeypatch.setattr(respira.core.decision, "thresholds_of", lambda config: (0.15, 0.85))
     plot_recording(model, noise_recording, tmp_path / "elsewhere.png")
     assert _threshold_lines(figures[-1]) == {"crackle": 0.15, "wheeze": 0.85}
 

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from respira.audio import read_audio
-from respira.detector import Detector
+from respira.inference.detector import Detector
 from respira.screening import batches, open_source
 from respira.screening.batches import Prefetch, batched, screen_rows
 

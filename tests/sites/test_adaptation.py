@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from respira import RespiraConfig, RespiraForAudioClassification
+from respira.audio.wav import encode_wav
 from respira.cli import main
-from respira.decision import thresholds_of
+from respira.core.decision import thresholds_of
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
 from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
@@ -28,7 +29,6 @@ from respira.sites.adaptation import (
     head_norm_statistics,
     write_adapted_model,
 )
-from respira.wav import encode_wav
 
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
 BOTH = ["head_norm", "prior_shift"]
@@ -208,7 +208,7 @@ def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(
     model, _ = load_model(source, device="cpu")
     signals = [np.asarray(s) for s in waveforms(3, seed=1)]
     adapt_model(model, signals, methods=BOTH, target="files", window=1.0, hop=1.0)
-    from respira.inference import predict_windows
+    from respira.inference.engine import predict_windows
 
     expected = [row for s in signals for row in predict_windows(model, s, window=1.0, hop=1.0)]
     assert [row["label"] for row in rows] == [row["label"] for row in expected]

@@ -12,7 +12,7 @@ import pytest
 
 import respira
 from respira.cli import main
-from respira.decision import thresholds_of
+from respira.core.decision import thresholds_of
 from respira.sites.site_folder import NESTED_CV_FILE, SITE_FIT_FILE
 
 from ..data.test_labelled import write_labelled

@@ -11,8 +11,8 @@ import soundfile as sf
 import torch
 
 from respira.cli import main
-from respira.decision import quality_threshold_of, withheld
-from respira.detector import Detector
+from respira.core.decision import quality_threshold_of, withheld
+from respira.inference.detector import Detector
 from respira.labels import MULTI_LABEL, WITHHELD_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.sites.quality import fit_quality, quality_card_section
@@ -100,8 +100,8 @@ def test_a_detector_withholds_the_verdict_on_a_poor_recording(fitted, tmp_path: 
 def test_recording_level_evaluation_counts_the_withheld_and_scores_the_judged_apart(fitted, tmp_path: Path):
     import datasets
 
-    from respira.reports.external_validation import evaluate_recordings
-    from respira.wav import encode_wav
+    from respira.audio.wav import encode_wav
+    from respira.evaluation.external_validation import evaluate_recordings
 
     model, fit = fitted
     recordings, poor, patients = sample(count=12, seed=2)

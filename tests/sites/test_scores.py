@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from respira.core.windows import aggregate_windows
 from respira.metrics.recording_level import recording_level_scores
 from respira.sites.scores import (
     aggregate_rows,
@@ -12,7 +13,6 @@ from respira.sites.scores import (
     recording_probabilities,
     scores_with_intervals,
 )
-from respira.windows import aggregate_windows
 
 
 def test_recording_probabilities_are_the_detectors_aggregation():

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
-from respira.decision import flag_order, thresholds_of
+from respira.core.decision import flag_order, thresholds_of
 from respira.hub.checksums import read_checksums, sha256_of
 from respira.labels import MULTI_LABEL
 from respira.sites.site_folder import (

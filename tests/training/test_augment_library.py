@@ -23,7 +23,7 @@ RATE = 16_000
 
 def _log_spectrum(signal: np.ndarray) -> np.ndarray:
     """Long-term log power spectrum (Welch, 1024-point segments) over 50-1500 Hz, mean removed: the band
-    every ICBHI device records (as in tests/test_librosa_reference.py)."""
+    every ICBHI device records (as in tests/audio/test_librosa_reference.py)."""
     frequencies, power = scipy.signal.welch(signal.astype(np.float64), fs=RATE, nperseg=1024)
     spectrum = np.log(power[(frequencies >= 50) & (frequencies <= 1500)] + 1e-12)
     return spectrum - spectrum.mean()

@@ -1,4 +1,5 @@
-"""Multi-corpus training (respira.training.splits.corpora): options, KAUH patient grouping in every split, the
+"""Multi-corpus training (respira.training.splits.multi_corpus): options, KAUH patient grouping in every
+split, the
 threshold units, SPRSound events joining as cycles, and tiny ``respira train`` runs on synthetic ICBHI +
 KAUH-named files (+ hand-made SPRSound files)."""
 
@@ -17,11 +18,12 @@ import soundfile as sf
 import yaml
 
 from respira.cli import main
+from respira.core.windows import window_count
 from respira.data import kauh_patient_folds, read_icbhi_index, read_kauh_index
 from respira.labels import flags_to_classes
 from respira.run_record import CorpusRecord, DataRecord, RunRecord
 from respira.training.run.cross_fit import pool_groups
-from respira.training.splits.corpora import (
+from respira.training.splits.multi_corpus import (
     BAG_COLUMN,
     PATIENT_OFFSET,
     add_corpora,
@@ -30,7 +32,6 @@ from respira.training.splits.corpora import (
     threshold_unit_column,
     threshold_units,
 )
-from respira.windows import window_count
 
 from ..conftest import SPRSOUND_TINY, two_corpus_record, write_kauh, write_sprsound
 from .conftest import TINY_RECIPE

@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
+from respira.audio.dsp import pad_batch
 from respira.cli import main
-from respira.dsp import pad_batch
 from respira.models.embeddings import compute_embeddings
 from respira.training import RespiraTrainer, RespiraTrainingArguments
 from respira.training.augment import build_augmentation

@@ -17,7 +17,7 @@ from respira.losses import FrameLoss
 from respira.run_record import CorpusRecord, DataRecord, RunRecord
 from respira.training import RespiraTrainingArguments
 from respira.training.batches.collator import AudioCollator
-from respira.training.splits.corpora import window_events
+from respira.training.splits.multi_corpus import window_events
 
 from ..conftest import SPRSOUND_SECONDS, SPRSOUND_TINY, write_sprsound
 from .conftest import TINY_RECIPE, tiny_model

@@ -22,8 +22,8 @@ from respira.data.errors import SplitError
 from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.metrics import icbhi_scores
 from respira.metrics.multilabel import roc_auc
+from respira.training.run.cross_validation import OUT_OF_FOLD_FILE
 from respira.training.run.fold_summary import FoldRun, fold_statistics, out_of_fold, t_interval
-from respira.training.run.folds import OUT_OF_FOLD_FILE
 from respira.training.run.output import resolve_resume
 from respira.training.run.seeds import SeedOutcome
 

@@ -18,7 +18,7 @@ from respira.training.recipe.model_factory import (
     parse_class_weights,
 )
 from respira.training.recipe.recipe import ModelArguments, parse_recipe
-from respira.training.run.validation import validate_run
+from respira.training.run.recipe_checks import validate_run
 
 from .test_trainer import _args
 

@@ -10,7 +10,7 @@ import pytest
 from respira.models.encoders import encoder_names, get_encoder_spec
 from respira.training.recipe.model_factory import build_model, model_sampling_rate
 from respira.training.recipe.recipe import ModelArguments, parse_recipe
-from respira.training.run import run as run_module
+from respira.training.run import training_run as run_module
 
 TINY_EFFICIENTAT = json.dumps({"width_mult": 0.4, "num_labels": 4})
 

@@ -22,7 +22,7 @@ import tomllib
 import yaml
 
 from respira.cli import main
-from respira.training.run import run as run_module
+from respira.training.run import training_run as run_module
 
 from .conftest import TINY_RECIPE
 

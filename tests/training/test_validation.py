@@ -1,4 +1,4 @@
-"""respira.training.run.validation: remote preconditions are checked before any training."""
+"""respira.training.run.recipe_checks: remote preconditions are checked before any training."""
 
 from __future__ import annotations
 

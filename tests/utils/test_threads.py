@@ -195,7 +195,7 @@ def test_train_applies_the_choice_minus_its_dataloader_workers(
     machine: None, monkeypatch: pytest.MonkeyPatch, synthetic_corpus: Path, tmp_path: Path
 ) -> None:
     from respira.training.recipe.recipe import parse_recipe
-    from respira.training.run import run as run_module
+    from respira.training.run import training_run as run_module
 
     monkeypatch.setattr(run_module, "load_splits", _stop)  # the first step after the choice
     torch.set_num_threads(3)

@@ -2,20 +2,23 @@
 
 :func:`analyse` checks the upload (decodable, not empty, at most :data:`MAX_SECONDS` long; an annotation
 file that reads and fits the recording; what the model scores but cannot judge, silent, clipped, shorter
-than one window, recorded below 4 kHz, is :mod:`respira.input_checks`'s to say, as for ``respira
+than one window, recorded below 4 kHz, is :mod:`respira.audio.checks`'s to say, as for ``respira
 predict``, and the page shows it beside the verdict), runs the detector over sliding windows (or the annotated
 cycles; by default windows of ``respira predict``'s length and hop, :func:`default_window`), decides the
-recording-level verdict with :func:`respira.decision.decide_recording`: each label's window probabilities
+recording-level verdict with :func:`respira.core.decision.decide_recording`: each label's window probabilities
 aggregated by rule :data:`AGGREGATION`, decided at the model's thresholds (as :class:`respira.Detector`
-decides), detects the crackle and wheeze events of the whole recording (:mod:`respira.event_detection`, with
-the same detector) and keeps those that verdict holds (:func:`respira.event_detection.gate_by_verdict`,
+decides), detects the crackle and wheeze events of the whole recording
+(:mod:`respira.inference.event_detection`, with
+the same detector) and keeps those that verdict holds
+(:func:`respira.inference.event_detection.gate_by_verdict`,
 gated by the very windows and verdict the page shows, so that the events never contradict it; what was left
 out is counted and named), and draws the recording figure with
 :func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture, with its
 event rows and the caption naming the rule that drew them). A model with a quality head (``respira
 quality``) withholds that verdict when the recording's quality (the mean over its windows of the probability
 that a window is too poor to judge) reaches the model's quality threshold
-(:func:`respira.decision.withheld`, as the detector's prediction says: ``respira.Prediction.withheld``): the
+(:func:`respira.core.decision.withheld`, as the detector's prediction says: ``respira.Prediction.withheld``):
+the
 verdict is then *too poor to judge*.
 
 The model gets the recording at its own rate; the figure's spectrogram is drawn from the recording at
@@ -27,10 +30,10 @@ the modules it imports) and runs it with onnxruntime alone. A *detector* is a
 :class:`respira.Detector` (``respira app``) or anything with its interface: a ``config`` (a
 ``RespiraConfig`` or the ``config.json`` mapping), a ``name``,
 ``predict(waveform, sampling_rate, *, window, hop, cycles)`` returning an object whose ``rows`` are
-:mod:`respira.inference` rows (with a quality head, its ``quality`` and ``withheld`` are read as
+:mod:`respira.inference.engine` rows (with a quality head, its ``quality`` and ``withheld`` are read as
 :class:`respira.Prediction`'s, or the rows' ``quality`` decided) and
 ``detect_events(waveform, sampling_rate, *, rule)`` returning a
-:class:`respira.event_detection.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
+:class:`respira.inference.event_detection.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
 Space's; the page asks for every frame event, ``rule="frames"``, and gates them by its own verdict).
 A detector without ``detect_events``, or an ONNX export written before the graph had frame outputs, is
 analysed without events (the page says so).
@@ -50,9 +53,9 @@ from typing import Any, Protocol
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..audio import audio_duration, native_sampling_rate, read_audio
-from ..data.text_files import ClippedCycleWarning
-from ..decision import (
+from ..audio.checks import InputWarning, check_input
+from ..audio.decoding import audio_duration, native_sampling_rate, read_audio
+from ..core.decision import (
     aggregation_of,
     decide_recording,
     is_multi_label,
@@ -61,13 +64,13 @@ from ..decision import (
     thresholds_of,
     withheld,
 )
-from ..event_detection import FRAMES_RULE, EventDetection, gate_by_verdict
-from ..input_checks import InputWarning, check_input
+from ..core.onnx_graph import FRAME_NAME
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..data.text_files import ClippedCycleWarning
+from ..inference.event_detection import FRAMES_RULE, EventDetection, gate_by_verdict
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
-from ..onnx_graph import FRAME_NAME
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
-from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 __all__ = [
     "CAUTIONS",
@@ -129,7 +132,8 @@ def config_value(config: Any, name: str, default: Any = None) -> Any:
 
 def default_window() -> tuple[float, float]:
     """The page's default ``(window, hop)``: ``respira predict``'s and :class:`respira.Detector`'s
-    (:data:`respira.windows.DEFAULT_WINDOW_SECONDS`, :data:`respira.windows.DEFAULT_HOP_SECONDS`), so
+    (:data:`respira.core.windows.DEFAULT_WINDOW_SECONDS`, :data:`respira.core.windows.DEFAULT_HOP_SECONDS`),
+    so
     that the page and ``predict`` give one recording the same verdict."""
     return DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
 
@@ -212,9 +216,9 @@ def recording_verdict(
     """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``; for a model with
     a quality head, whether the recording is too poor to judge: as ``prediction`` (the detector's, a
     :class:`respira.Prediction`) says where it gives ``quality`` and ``withheld``, else the mean of the
-    rows' ``quality`` decided by :func:`respira.decision.withheld`. ``rule`` (and ``top_k``): how the
-    windows become the recording (:func:`respira.windows.aggregate_windows`); left out, the model's own
-    (:func:`respira.decision.aggregation_of` its config, as :class:`respira.Detector` decides)."""
+    rows' ``quality`` decided by :func:`respira.core.decision.withheld`. ``rule`` (and ``top_k``): how the
+    windows become the recording (:func:`respira.core.windows.aggregate_windows`); left out, the model's own
+    (:func:`respira.core.decision.aggregation_of` its config, as :class:`respira.Detector` decides)."""
     if not rows:
         raise ValueError("no predictions to decide")
     if rule is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..detector import Detector
+from ..inference.detector import Detector
 from .card_facts import RUN_RECORD, card_facts
 
 __all__ = ["example_recordings", "open_detector"]

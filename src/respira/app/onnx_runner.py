@@ -1,22 +1,23 @@
 """A detector for the app page that needs neither torch nor respira's model code: ``model.onnx`` with
 onnxruntime (what the Hub Space runs; see :mod:`respira.hub.onnx` for the file).
 
-The recording gets the model's input preprocessing (:func:`respira.dsp.prepare_recording`), windows
-are cut as :func:`respira.inference.window_starts` cuts them (a test checks the two agree), run in
+The recording gets the model's input preprocessing (:func:`respira.audio.dsp.prepare_recording`), windows
+are cut as :func:`respira.inference.engine.window_starts` cuts them (a test checks the two agree), run in
 batches of equal length (the graph has no mask), and each window is decided by
-:func:`respira.decision.decide` — so the rows are those ``respira predict --onnx`` writes.
+:func:`respira.core.decision.decide` — so the rows are those ``respira predict --onnx`` writes.
 
-Events (:meth:`OnnxDetector.detect_events`) are :func:`respira.event_detection.detect_events` of the
+Events (:meth:`OnnxDetector.detect_events`) are :func:`respira.inference.event_detection.detect_events` of the
 detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict_frames`, as
 :meth:`respira.hub.onnx.OnnxClassifier.predict_frames` does) and the frame length of its metadata
 (``analysis_frame_samples``), and its ``config`` reads as attributes too (:class:`JsonConfig`), so
 nothing there needs torch; by default they are kept where the recording's verdict holds them
-(:func:`respira.event_detection.gate_by_verdict`, as :meth:`respira.Detector.detect_events` keeps them).
+(:func:`respira.inference.event_detection.gate_by_verdict`, as :meth:`respira.Detector.detect_events` keeps
+them).
 
 A model with a quality head (``respira quality``) has a ``quality`` output in its graph: each window's
-probability of being too poor to judge, which the rows get as ``quality`` (as :mod:`respira.inference`
+probability of being too poor to judge, which the rows get as ``quality`` (as :mod:`respira.inference.engine`
 gives them); the recording's is the mean over its windows, withheld
-(:func:`respira.decision.withheld`) from ``config.json``'s ``quality["threshold"]`` (the graph's
+(:func:`respira.core.decision.withheld`) from ``config.json``'s ``quality["threshold"]`` (the graph's
 ``quality_threshold`` metadata where the config has none), as :class:`respira.Detector` decides.
 """
 
@@ -32,19 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from ..decision import decide, flag_order, is_multi_label, recording_quality, withheld
-from ..dsp import prepare_recording, resample
-from ..event_detection import (
-    DEFAULT_EVENT_RULE,
-    VERDICT_RULE,
-    EventDetection,
-    check_event_rule,
-    detect_events,
-    gate_by_verdict,
-)
-from ..events import FRAME_HOP_SECONDS, EventSettings
-from ..labels import CLASS_NAMES
-from ..onnx_graph import (
+from ..audio.dsp import prepare_recording, resample
+from ..core.decision import decide, flag_order, is_multi_label, recording_quality, withheld
+from ..core.events import FRAME_HOP_SECONDS, EventSettings
+from ..core.onnx_graph import (
     FRAME_NAME,
     FRAME_TIMES_NAME,
     QUALITY_NAME,
@@ -52,7 +44,7 @@ from ..onnx_graph import (
     batches_by_length,
     steps_within,
 )
-from ..windows import (
+from ..core.windows import (
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     FRAME_SAMPLES_KEY,
@@ -60,6 +52,15 @@ from ..windows import (
     span_samples,
     window_starts,
 )
+from ..inference.event_detection import (
+    DEFAULT_EVENT_RULE,
+    VERDICT_RULE,
+    EventDetection,
+    check_event_rule,
+    detect_events,
+    gate_by_verdict,
+)
+from ..labels import CLASS_NAMES
 
 __all__ = [
     "FRAME_NAME",
@@ -76,7 +77,8 @@ BATCH_SIZE = 32
 
 class JsonConfig(dict):
     """A model's ``config.json`` mapping whose keys also read as attributes (``config.sampling_rate``),
-    as :mod:`respira.event_detection` and :mod:`respira.dsp` read a ``RespiraConfig``; a missing key is
+    as :mod:`respira.inference.event_detection` and :mod:`respira.audio.dsp` read a ``RespiraConfig``; a
+    missing key is
     an ``AttributeError`` (``getattr(config, name, None)`` gives ``None``)."""
 
     def __getattr__(self, name: str) -> Any:
@@ -88,7 +90,7 @@ class JsonConfig(dict):
 
 def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
     """Sample ranges of sliding windows covering ``num_samples``, the last one ending at the end
-    (one window when the signal is not longer than a window), as :mod:`respira.inference` cuts them."""
+    (one window when the signal is not longer than a window), as :mod:`respira.inference.engine` cuts them."""
     starts = window_starts(num_samples, window_samples, hop_samples)
     return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
 
@@ -131,7 +133,7 @@ class OnnxDetector:
         metadata = self.session.get_modelmeta().custom_metadata_map
         # exports written before the frame length was recorded: no check (as before)
         self.frame_samples = int(metadata.get(FRAME_SAMPLES_KEY, 1))
-        self.analysis_frame_samples = self.frame_samples  # what respira.event_detection reads
+        self.analysis_frame_samples = self.frame_samples  # what respira.inference.event_detection reads
         self.input_name = self.session.get_inputs()[0].name
         # the first output is the probabilities (the graph also outputs its own decision: present, label,
         # and the frame outputs)
@@ -160,7 +162,7 @@ class OnnxDetector:
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per waveform (mono, at the model's rate, already prepared): its time steps' centres (seconds)
         and ``[steps, labels]`` probabilities (float64, ``id2label`` order), steps centred past its samples
-        dropped but the first always kept (:mod:`respira.event_detection` reads them)."""
+        dropped but the first always kept (:mod:`respira.inference.event_detection` reads them)."""
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
         if not self.has_frame_outputs:
@@ -191,10 +193,11 @@ class OnnxDetector:
         hop: float = DEFAULT_HOP_SECONDS,
     ) -> EventDetection:
         """The crackle and wheeze events of a mono waveform at ``sampling_rate`` (resampled to the
-        model's rate): :func:`respira.event_detection.detect_events` of this detector, at the model's
+        model's rate): :func:`respira.inference.event_detection.detect_events` of this detector, at the
+        model's
         thresholds and event settings unless given; ``rule`` ``verdict`` keeps those the recording's
         verdict holds (its windows of ``window`` seconds every ``hop``:
-        :func:`respira.event_detection.gate_by_verdict`), ``frames`` every one (as
+        :func:`respira.inference.event_detection.gate_by_verdict`), ``frames`` every one (as
         :meth:`respira.Detector.detect_events`)."""
         rule = check_event_rule(rule)
         rate = int(self.config.sampling_rate)

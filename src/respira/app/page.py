@@ -33,9 +33,9 @@ from typing import Any
 
 import gradio as gr
 
-from ..audio import decodes_other_codecs
-from ..decision import quality_threshold_of
-from ..event_detection import DETECTION_COLUMNS
+from ..audio.decoding import decodes_other_codecs
+from ..core.decision import quality_threshold_of
+from ..inference.event_detection import DETECTION_COLUMNS
 from ..reports.figures import save_figure
 from ..utils.tables import format_rows
 from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
@@ -109,7 +109,8 @@ def _table(rows: Sequence[dict[str, Any]], annotated: bool = False, quality: boo
 
 
 def _events_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The events table: ``rows`` (:meth:`respira.event_detection.EventDetection.to_rows`) less their
+    """The events table: ``rows`` (:meth:`respira.inference.event_detection.EventDetection.to_rows`) less
+    their
     ``file``, times and confidences rounded to 3 decimals; its columns with no row when there are none."""
     columns = list(EVENT_TABLE_COLUMNS)
     data = [[round(row[c], 3) if isinstance(row[c], float) else row[c] for c in columns] for row in rows]

@@ -32,7 +32,7 @@ __all__ = ["SPACE_PACKAGE", "SPACE_REQUIREMENTS", "push_space", "space_code", "w
 
 SPACE_PACKAGE = "respira_space"
 SPACE_MODULES = ["respira.app.page", "respira.app.onnx_runner", "respira.app.card_facts"]
-LEAVE_OUT = ("respira.inference", "respira.models.respira")
+LEAVE_OUT = ("respira.inference.engine", "respira.models.respira")
 """Imported only where the Space never runs it: ``plot_recording``'s own prediction, type hints."""
 SPACE_REQUIREMENTS: dict[str, str] = {
     "gradio": "gradio",

@@ -110,7 +110,7 @@ def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_options(model: Any, args: argparse.Namespace) -> None:
     """Every adaptation option checked on the loaded model before any audio is read."""
-    from ..inference import _window_samples
+    from ..inference.engine import _window_samples
     from ..sites.adaptation import check_adaptation
 
     check_adaptation(model, methods=args.methods, source_priors=args.source_priors)
@@ -136,7 +136,7 @@ def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..audio import read_audio
+    from ..audio.decoding import read_audio
     from ..hub.loading import load_model
     from ..sites.adaptation import adapt_model, target_recordings, write_adapted_model
     from ..utils.threads import apply_num_threads
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
 def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str) -> None:
     """``--adapt``: adapt ``model`` in memory to the audio of the examples it is about to score (their
     labels are not read)."""
-    from ..audio import decode_audio
+    from ..audio.decoding import decode_audio
     from ..sites.adaptation import adapt_model
 
     rate = int(model.config.sampling_rate)

@@ -65,13 +65,13 @@ def run(args: argparse.Namespace) -> None:
     from ..data import load_icbhi, summarize
     from ..hub.export import export_model
     from ..hub.loading import load_model
-    from ..inference import predict_files
+    from ..inference.engine import predict_files
     from ..reports.recording_plot import plot_recording
     from ..synthetic import make_synthetic_icbhi
     from ..synthetic.plan import MIN_PATIENTS
     from ..training.recipe.recipe import parse_recipe
-    from ..training.run.run import run_training
-    from ..training.run.validation import validate_run
+    from ..training.run.recipe_checks import validate_run
+    from ..training.run.training_run import run_training
 
     output_dir = Path(args.output_dir)
     corpus, run_dir, export_dir = output_dir / "synthetic_icbhi", output_dir / "run", output_dir / "export"

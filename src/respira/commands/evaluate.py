@@ -6,7 +6,7 @@ For a run folder written by ``respira train``, the splits are rebuilt from its r
 (``respira_run.json``: split strategy, validation share, seed, patient fractions...), so ``--split
 validation`` is the very split the run selected on; flags given explicitly override it. The input
 preprocessing comes from the model itself (``config.json``: sampling rate and the low-pass its training
-recordings had, :func:`respira.dsp.input_preprocessing`), so any model — a run folder, an export,
+recordings had, :func:`respira.audio.dsp.input_preprocessing`), so any model — a run folder, an export,
 a Hub id — is scored on cycles prepared exactly as its training cycles were.
 """
 
@@ -71,7 +71,8 @@ they leave them off.
 
 --task events (--dataset icbhi or sprsound, --data_dir): where, not only whether. Every recording of
 --split (ICBHI: test of the split options; SPRSound: test = inter_test and intra_test) goes through the
-model's event detection (respira.event_detection: frame posteriors on the encoder's time axis, events at
+model's event detection (respira.inference.event_detection: frame posteriors on the encoder's time axis,
+events at
 the model's thresholds and event settings) and is scored against the corpus's reference events
 (SPRSound: the annotated events; ICBHI: the flagged cycles, weak references) with sed_eval's event-based
 (onset collar 0.2 s, offset collar max(0.2 s, 20 % of the length)) and segment-based (1 s) F1 and error
@@ -293,7 +294,7 @@ def _dataset_options(args: argparse.Namespace, record, config: Any) -> DataRecor
 def split_options(args: argparse.Namespace, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags,
     with the input preprocessing of the model's config (rate, low-pass)."""
-    from ..dsp import input_preprocessing
+    from ..audio.dsp import input_preprocessing
     from ..run_record import DataRecord
 
     if args.data_dir and args.dataset_name:
@@ -355,8 +356,8 @@ def run(args: argparse.Namespace) -> Path:
             f"{', '.join(misplaced)}: only for corpora scored over windows "
             f"(--dataset {_windowed_corpora()}); {spec.label} is scored per annotated cycle"
         )
+    from ..evaluation.cycles import evaluate_model
     from ..hub.loading import load_model
-    from ..reports.evaluation import evaluate_model
     from ..reports.report_folder import check_report_target
     from ..training.splits.evaluation_splits import check_split, load_split
 

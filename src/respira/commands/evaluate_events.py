@@ -1,7 +1,7 @@
 """``respira evaluate MODEL --task events --dataset icbhi|sprsound --data_dir FOLDER``: detection scored.
 
 Each recording of the chosen splits of the corpus's ``recordings`` config is run through the model's event
-detection and scored against the corpus's reference events (:mod:`respira.reports.event_detection_report`):
+detection and scored against the corpus's reference events (:mod:`respira.evaluation.event_detection_report`):
 sed_eval's event- and segment-based F1 and error rate, sed_scores_eval's PSDS, per label, overall and per
 value of the corpus's group column, with patient-bootstrap intervals and the trivial baselines.
 """
@@ -49,8 +49,8 @@ def _check(args: argparse.Namespace, spec: CorpusSpec) -> None:
 def run_events(args: argparse.Namespace, spec: CorpusSpec) -> Path:
     """Checked first (options, splits, the report folder), then every recording detected and scored;
     returns the report folder written."""
+    from ..evaluation.event_detection_report import evaluate_events, event_scores_table
     from ..hub.loading import load_model
-    from ..reports.event_detection_report import evaluate_events, event_scores_table
     from ..reports.report_folder import check_report_target
 
     _check(args, spec)

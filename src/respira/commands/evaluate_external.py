@@ -1,8 +1,8 @@
 """``respira evaluate MODEL --dataset kauh|sprsound``: a model scored on another hospital's recordings.
 
 A recording-labelled corpus (KAUH) is scored per recording over sliding windows
-(:mod:`respira.reports.external_validation`); an event-labelled one (SPRSound) per annotated event and per
-recording, with its challenge's scores (:mod:`respira.reports.event_corpus`). Both decide at the model's
+(:mod:`respira.evaluation.external_validation`); an event-labelled one (SPRSound) per annotated event and per
+recording, with its challenge's scores (:mod:`respira.evaluation.event_corpus`). Both decide at the model's
 own thresholds, never at values chosen on the corpus that validates it.
 """
 
@@ -12,9 +12,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.corpora import CorpusSpec
 from ..utils.tables import format_percent, format_score
-from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import adapt_on_split, check_options
 from .options import aggregation_options, model_aggregation
 
@@ -119,7 +119,7 @@ def load_splits(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_
     dataset. ``args``' split options the spec takes (ICBHI's) are passed on when given."""
     from datasets import concatenate_datasets
 
-    from ..dsp import input_preprocessing
+    from ..audio.dsp import input_preprocessing
 
     whole = spec.labels == "recording" or config_name == "recordings"  # evaluate_recordings filters them
     options = {"sampling_rate": int(config.sampling_rate)} if whole else input_preprocessing(config)
@@ -155,9 +155,9 @@ def run_recordings(
     args: argparse.Namespace, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
 ) -> None:
     """A recording-labelled corpus (KAUH): the model per recording, over windows
-    (:mod:`respira.reports.external_validation`)."""
+    (:mod:`respira.evaluation.external_validation`)."""
+    from ..evaluation.external_validation import evaluate_recordings, recording_level_table
     from ..hub.loading import load_model
-    from ..reports.external_validation import evaluate_recordings, recording_level_table
 
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
@@ -182,10 +182,10 @@ def run_events(
     args: argparse.Namespace, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
 ) -> None:
     """An event-labelled corpus (SPRSound): the model per event and per recording, with the corpus's
-    challenge scores (:mod:`respira.reports.event_corpus`)."""
+    challenge scores (:mod:`respira.evaluation.event_corpus`)."""
+    from ..evaluation.event_corpus import evaluate_event_corpus
+    from ..evaluation.external_validation import recording_level_table
     from ..hub.loading import load_model
-    from ..reports.event_corpus import evaluate_event_corpus
-    from ..reports.external_validation import recording_level_table
 
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)

@@ -7,9 +7,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from ..core.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
 from ..pretrained import DEFAULT_DETECTOR_NAME
-from ..windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
 
 __all__ = [
     "SHARED_OPTIONS",
@@ -45,7 +45,7 @@ SHARED_OPTIONS: dict[str, SharedOption] = {
 }
 """The options every command that takes them takes with the same name, type and default (``MODEL`` is
 :func:`add_model_argument`'s positional). ``batch_size``: the windows'
-:data:`~respira.windows.DEFAULT_BATCH_SIZE`."""
+:data:`~respira.core.windows.DEFAULT_BATCH_SIZE`."""
 
 
 def option(name: str, help: str | None = None, *, required: bool = False, **metadata: Any) -> Any:
@@ -194,8 +194,8 @@ def aggregation_options(args: argparse.Namespace) -> tuple[str | None, int | Non
 
 def model_aggregation(rule: str | None, top_k: int | None, config: Any) -> tuple[str, int | None]:
     """:func:`aggregation_options`' ``(rule, top_k)``, or the model's own rule
-    (:func:`respira.decision.aggregation_of` its ``config``) when no flag asked for one."""
-    from ..decision import aggregation_of
+    (:func:`respira.core.decision.aggregation_of` its ``config``) when no flag asked for one."""
+    from ..core.decision import aggregation_of
 
     return (rule, top_k) if rule is not None else aggregation_of(config)
 

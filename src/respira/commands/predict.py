@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..event_detection import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
-from ..events import FRAME_HOP_SECONDS
+from ..core.events import FRAME_HOP_SECONDS
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..inference.event_detection import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
-from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .adapt import AdaptationOptions, add_source_priors
 from .options import (
     SWITCH,
@@ -39,7 +39,7 @@ largest), windows (with --annotations: cycles, how many were aggregated), aggreg
 --events: one row per detected event instead: file, onset and offset (seconds), type (crackle or
 wheeze), confidence (the event's peak posterior) and rule, from frame posteriors on the encoder's own
 time axis (every --frame_hop seconds) decided at the model's thresholds and joined into events by its
-event settings (median filter, minimum duration, gap merging; respira.events). --event_rule verdict
+event settings (median filter, minimum duration, gap merging; respira.core.events). --event_rule verdict
 (the default) keeps an event only where the recording's verdict holds it: the recording decided
 present (as --per_recording decides it) and a window decided present (--window, --hop) around the
 event; a file whose frame events it leaves out gets a line on stderr counting them and saying why.
@@ -215,9 +215,9 @@ def progress(files: Sequence[str], description: str = "predicting") -> Iterable[
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..detector import Detector, PredictionError
     from ..hub.loading import resolve_model_name
-    from ..inference import MAX_WINDOWS
+    from ..inference.detector import Detector, PredictionError
+    from ..inference.engine import MAX_WINDOWS
     from ..utils.threads import apply_num_threads
 
     resolve_model_name(args.model)  # a path that is no folder: one line, before the options and any work
@@ -327,7 +327,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _adapt_on_files(model: Any, args: argparse.Namespace) -> None:
     """``--adapt``: adapt the loaded model to the FILEs (every one must be readable)."""
-    from ..audio import read_audio
+    from ..audio.decoding import read_audio
     from ..sites.adaptation import adapt_model
     from .adapt import adaptation_options, check_options
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..audio import DEFAULT_SAMPLING_RATE
+from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
 from .options import SWITCH, corpus_list, option
 

@@ -74,7 +74,7 @@ def quality_options() -> type:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..audio import decode_audio
+    from ..audio.decoding import decode_audio
     from ..hub.loading import load_model
     from ..sites.adaptation import write_derived_model
     from ..sites.quality import fit_quality, measure_elsewhere, quality_card_section

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..events import FRAME_HOP_SECONDS
+from ..core.events import FRAME_HOP_SECONDS
 from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 from .options import (
     SWITCH,
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from accelerate import PartialState
 
-    from ..detector import Detector
+    from ..inference.detector import Detector
     from ..screening import open_source, screen
     from ..utils.threads import apply_num_threads
 

@@ -134,9 +134,9 @@ def _grid(args: argparse.Namespace) -> None:
     from ..training.recipe.flags import command_line_options
     from ..training.recipe.recipe import json_option, parse_recipe
     from ..training.run.output import resolve_resume
-    from ..training.run.run import run_training
+    from ..training.run.recipe_checks import validate_run
     from ..training.run.sweep_folder import check_sweep_folder, grid_trial, sweep_configuration
-    from ..training.run.validation import validate_run
+    from ..training.run.training_run import run_training
 
     grid = parse_grid(args.grid)
     if not grid:
@@ -224,6 +224,7 @@ def _optuna(args: argparse.Namespace) -> None:
     from ..reports.sweep_summary import write_sweep_summary
     from ..training.recipe.flags import command_line_options
     from ..training.recipe.recipe import parse_recipe
+    from ..training.run.recipe_checks import validate_run
     from ..training.run.sweep_folder import (
         check_sweep_folder,
         open_study,
@@ -231,7 +232,6 @@ def _optuna(args: argparse.Namespace) -> None:
         study_trials,
         sweep_configuration,
     )
-    from ..training.run.validation import validate_run
 
     given = command_line_options(args)
     parsed = parse_recipe(args.recipe, args.overrides, given=given)

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> TrainedRun:
 
     from ..training.recipe.flags import command_line_options
     from ..training.recipe.recipe import parse_recipe
-    from ..training.run.run import run_training
+    from ..training.run.training_run import run_training
     from ..utils.signals import terminate_as_interrupt
 
     model_args, data_args, run_args, training_args = parse_recipe(

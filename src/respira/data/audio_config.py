@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import datasets
 
-from ..audio import DEFAULT_SAMPLING_RATE
-from ..wav import STORAGE_SUBTYPES
+from ..audio.decoding import DEFAULT_SAMPLING_RATE
+from ..audio.wav import STORAGE_SUBTYPES
 
 __all__ = ["AudioBuilderConfig"]
 

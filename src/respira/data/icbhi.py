@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio import DEFAULT_SAMPLING_RATE
+from ..audio.decoding import DEFAULT_SAMPLING_RATE
+from ..audio.wav import encode_wav
+from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..wav import encode_wav
-from ..windows import span_samples
 from .corpora import CORPORA
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors

@@ -46,8 +46,8 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio import DEFAULT_SAMPLING_RATE
-from ..wav import encode_wav
+from ..audio.decoding import DEFAULT_SAMPLING_RATE
+from ..audio.wav import encode_wav
 from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors

@@ -42,9 +42,9 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio import DEFAULT_SAMPLING_RATE
+from ..audio.decoding import DEFAULT_SAMPLING_RATE
+from ..audio.wav import encode_wav
 from ..labels import CLASS_NAMES, cycle_label
-from ..wav import encode_wav
 from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import LabelledError, LabelledFormatError, SurfacedBuildErrors

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..audio import AudioReadError, audio_duration, read_audio
-from ..dsp import lowpass
+from ..audio.decoding import AudioReadError, audio_duration, read_audio
+from ..audio.dsp import lowpass
 from .errors import CorpusFormatError
 
 if TYPE_CHECKING:

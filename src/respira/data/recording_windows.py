@@ -2,9 +2,9 @@
 
 A corpus with recording-level labels (KAUH) trains a window model through multiple-instance learning
 (:mod:`respira.losses.mil`): each recording becomes a bag of windows of ``window_seconds`` every
-``hop_seconds`` (:func:`respira.windows.window_starts`: the last window ends at the recording's end
+``hop_seconds`` (:func:`respira.core.windows.window_starts`: the last window ends at the recording's end
 and may be shorter; a recording shorter than one window is one window), exactly the windows
-:func:`respira.inference.predict_windows` scores at deployment. Every window keeps its recording's
+:func:`respira.inference.engine.predict_windows` scores at deployment. Every window keeps its recording's
 columns; ``cycle_index`` numbers the windows of a recording (so ``(recording, cycle_index)`` names a
 window as it names an ICBHI cycle), ``start`` / ``end`` are its span in seconds.
 """
@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..audio import decode_audio
-from ..wav import encode_wav
-from ..windows import window_starts
+from ..audio.decoding import decode_audio
+from ..audio.wav import encode_wav
+from ..core.windows import window_starts
 
 if TYPE_CHECKING:
     import datasets

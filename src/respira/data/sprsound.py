@@ -49,10 +49,10 @@ from typing import Any, ClassVar
 import datasets
 import pandas as pd
 
-from ..audio import DEFAULT_SAMPLING_RATE
+from ..audio.decoding import DEFAULT_SAMPLING_RATE
+from ..audio.wav import encode_wav
+from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from ..wav import encode_wav
-from ..windows import span_samples
 from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import SplitError, SPRSoundError, SPRSoundFormatError, SurfacedBuildErrors

@@ -23,7 +23,7 @@ from typing import Any
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 
-from ..decision import aggregation_of, has_tuned_thresholds, thresholds_of
+from ..core.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..pretrained import SiteVerdict

@@ -16,16 +16,16 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
-from ..audio import DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
+from ..audio.decoding import DEFAULT_SAMPLING_RATE, LUNG_SOUND_BAND_TOP
+from ..audio.dsp import DEFAULT_LOWPASS_ORDER
+from ..core.decision import validate_thresholds
+from ..core.windows import describe_aggregation
 from ..data import corpus
 from ..data.corpora import get_corpus
-from ..decision import validate_thresholds
-from ..dsp import DEFAULT_LOWPASS_ORDER
 from ..metrics.baselines import icbhi_below_baselines
 from ..pretrained import SITE_FIT_PROTOCOL
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_percent
-from ..windows import describe_aggregation
 from .card_data import RespiraModelCardData
 from .card_external import external_rows
 from .card_fields import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS

@@ -31,7 +31,7 @@ FILES: dict[str, tuple[str, ...]] = {
         "kaldi_fbank",
         "efficientat_mel",
     ),
-    "feature_extraction_respira": ("input_checks", "wav", "dsp", "audio", "feature_extraction_respira"),
+    "feature_extraction_respira": ("checks", "wav", "dsp", "decoding", "feature_extraction_respira"),
     "modeling_respira": ("fixed_length", "spec_augment", "waveform_inputs", "featurizer", "modeling_respira"),
     "pipeline_respira": ("decision", "pipeline_respira"),
 }

@@ -10,12 +10,12 @@ pooling, head and the decision):
 - ``probabilities`` float32 ``[batch, labels]``: the softmax over the four classes, or the sigmoids of
   crackle and wheeze (in ``id2label`` order);
 - ``present`` bool ``[batch, 2]``: crackle and wheeze present (in that order), decided as ``respira
-  predict`` decides (:func:`respira.decision.decide_tensor`): a multi-label model's flags at its
+  predict`` decides (:func:`respira.core.decision.decide_tensor`): a multi-label model's flags at its
   thresholds (``config.decision_thresholds``, constants of the graph), a single-label model's flags of
   its most probable class;
 - ``label`` int64 ``[batch]``: the class index in ``normal, crackle, wheeze, both`` order;
 - ``frame_probabilities`` float32 ``[batch, steps, labels]``: the same probabilities on each of the
-  encoder's time steps (frame-level outputs for event detection, :mod:`respira.event_detection`);
+  encoder's time steps (frame-level outputs for event detection, :mod:`respira.inference.event_detection`);
 - ``frame_times`` float32 ``[steps]``: seconds from the input's start to each step's centre. Steps
   centred past a row's real samples (padding of a short input) are to be ignored;
 - a model with a quality head (``respira quality``) also ``quality`` float32 ``[batch]``: the probability
@@ -24,16 +24,16 @@ pooling, head and the decision):
 
 The rows of one batch share their length (the graph has no attention mask). The file's metadata
 holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names`` (what ``label`` indexes), for
-multi-label models ``decision_thresholds`` (:func:`respira.decision.thresholds_of`, the ones in the
+multi-label models ``decision_thresholds`` (:func:`respira.core.decision.thresholds_of`, the ones in the
 graph), ``analysis_frame_samples`` (the shortest input that holds one frame of the featurizer: the app's
-runner refuses shorter ones without torch, :func:`respira.windows.check_holds_a_frame`) and, for a model
+runner refuses shorter ones without torch, :func:`respira.core.windows.check_holds_a_frame`) and, for a model
 trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
 
 The low-pass is not in the graph, by design: training filters each whole recording (zero-phase
-Butterworth, :func:`respira.dsp.lowpass`) before cycles are cut, so a filter inside the graph, which
+Butterworth, :func:`respira.audio.dsp.lowpass`) before cycles are cut, so a filter inside the graph, which
 sees one window or cycle at a time, could only approximate it near every edge — a train/serve skew of
 its own. The input of ``model.onnx`` is therefore the low-passed recording's samples; ``respira
-predict --onnx`` (:class:`OnnxClassifier` through :mod:`respira.inference`) applies the filter to the
+predict --onnx`` (:class:`OnnxClassifier` through :mod:`respira.inference.engine`) applies the filter to the
 recording first, as the torch path does, and onnxruntime-only consumers do the same with scipy
 (``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=rate, output="sos"), recording)``;
 the metadata's ``input`` line says so).
@@ -58,8 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..labels import MULTI_LABEL
-from ..onnx_graph import (
+from ..core.onnx_graph import (
     FRAME_NAME,
     FRAME_TIMES_NAME,
     INPUT_NAME,
@@ -71,6 +70,7 @@ from ..onnx_graph import (
     batches_by_length,
     steps_within,
 )
+from ..labels import MULTI_LABEL
 from ..utils.threads import choose_num_threads
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class WaveformsToProbabilities(nn.Module):
         self.multi_label = model.config.problem_type == MULTI_LABEL
 
     def forward(self, input_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        from ..decision import decide_tensor
+        from ..core.decision import decide_tensor
 
         output = self.model(input_values=input_values, output_frames=True, return_dict=True)
         logits, frame_logits = output.logits.float(), output.frame_logits.float()
@@ -133,11 +133,11 @@ class WaveformsToProbabilities(nn.Module):
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
-    from ..decision import thresholds_of
-    from ..dsp import input_preprocessing
+    from ..audio.dsp import input_preprocessing
+    from ..core.decision import thresholds_of
+    from ..core.windows import FRAME_SAMPLES_KEY
     from ..labels import CLASS_NAMES
     from ..models.respira.featurizer import analysis_frame_samples
-    from ..windows import FRAME_SAMPLES_KEY
 
     preprocessing = input_preprocessing(config)
     source = f"mono at {config.sampling_rate} Hz"
@@ -191,7 +191,7 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
     With ``verify`` (the default) the file is run with onnxruntime on random waveforms of two
     lengths (shorter and longer than ``config.target_seconds``) and batch sizes; a difference from
     torch's probabilities above :data:`PARITY_TOLERANCE`, or ``present`` / ``label`` outputs other than
-    :func:`respira.decision.decide` makes of the graph's own probabilities, raises ``ValueError``.
+    :func:`respira.core.decision.decide` makes of the graph's own probabilities, raises ``ValueError``.
     """
     try:
         import onnx
@@ -227,7 +227,7 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
 
 
 def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
-    from ..decision import decide
+    from ..core.decision import decide
 
     session = _session(path)
     target = wrapper.model.config.target_samples
@@ -256,8 +256,8 @@ def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
         decision = decide(got, wrapper.model.config)
         if not (np.array_equal(present, decision.present) and np.array_equal(label, decision.classes)):
             raise ValueError(
-                f"the ONNX export's {PRESENT_NAME}/{LABEL_NAME} differ from respira.decision.decide of its "
-                f"{OUTPUT_NAME} on {batch} waveform(s) of {samples} samples"
+                f"the ONNX export's {PRESENT_NAME}/{LABEL_NAME} differ from respira.core.decision.decide of "
+                f"its {OUTPUT_NAME} on {batch} waveform(s) of {samples} samples"
             )
         if not difference <= PARITY_TOLERANCE:
             raise ValueError(
@@ -292,7 +292,7 @@ class OnnxClassifier:
     """A respira classifier exported to ONNX, run with onnxruntime (the ``respira predict --onnx`` model).
 
     ``config`` is the model's :class:`~respira.RespiraConfig` (from the folder's ``config.json``): the
-    prediction functions of :mod:`respira.inference` read its input preprocessing (low-pass) and
+    prediction functions of :mod:`respira.inference.engine` read its input preprocessing (low-pass) and
     decision thresholds from it exactly as for the torch model.
     """
 
@@ -335,7 +335,7 @@ class OnnxClassifier:
         self, waveforms: Sequence[np.ndarray], batch_size: int = 32
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per waveform: its time steps' centres (seconds) and ``[steps, labels]`` probabilities (float64),
-        steps centred past its samples dropped (:mod:`respira.event_detection` reads them)."""
+        steps centred past its samples dropped (:mod:`respira.inference.event_detection` reads them)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         rate = float(self.config.sampling_rate)

@@ -19,7 +19,7 @@ logit per bag and label, which is trained with binary cross-entropy against the 
   No parameters, so the frozen head stays the deployed model: nothing is learnt that inference lacks.
 
 Whatever the pooling, a deployed model decides a recording by aggregating its window probabilities
-(:func:`respira.decision.decide_recording`, the maximum by default); the pooling only shapes training.
+(:func:`respira.core.decision.decide_recording`, the maximum by default); the pooling only shapes training.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .baselines import class_prior, trivial_baselines
+from .compute_metrics import compute_metrics, make_compute_metrics
 from .icbhi import (
     UndefinedMetricWarning,
     confusion_matrix,
@@ -68,7 +69,6 @@ from .sprsound import (
     sprsound_scores,
 )
 from .thresholds import THRESHOLD_OBJECTIVES, ThresholdChoice, choose_thresholds, sigmoid, tune_thresholds
-from .trainer import compute_metrics, make_compute_metrics
 
 ICBHI_METRIC_PATH: Path = Path(__file__).resolve().parent / "icbhi_metric"
 """Folder of the ``evaluate`` metric: ``evaluate.load(str(ICBHI_METRIC_PATH))`` works offline."""

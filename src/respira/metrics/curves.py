@@ -3,7 +3,7 @@ average precision, and the rates at given thresholds (numpy; the same values as 
 ``roc_curve(drop_intermediate=False)``, ``precision_recall_curve`` and ``average_precision_score``).
 
 A cycle (or recording) is called positive when its score is **at least** the threshold, as respira
-decides (:mod:`respira.decision`). Every distinct score is a threshold of the curves, so they hold
+decides (:mod:`respira.core.decision`). Every distinct score is a threshold of the curves, so they hold
 every decision a threshold can make on the data.
 """
 

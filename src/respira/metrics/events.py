@@ -8,7 +8,7 @@
 - :func:`threshold_independent_scores`: ``sed_scores_eval`` (Ebbers, Haeb-Umbach and Serizel, ICASSP
   2022) on frame posteriors: intersection-based F1 (at the best and at given thresholds) and PSDS.
 
-Events are :class:`respira.events.Event` s or ``(onset, offset, label)`` tuples, per file (``{file:
+Events are :class:`respira.core.events.Event` s or ``(onset, offset, label)`` tuples, per file (``{file:
 events}``, or one sequence for one recording). Estimates for a file without references are refused;
 a reference file without estimates has none. Scores are plain floats; a ratio with an empty
 denominator (precision without estimates, recall or an error rate without references) is ``nan``.
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..decision import validate_thresholds
-from ..events import Event, validate_posteriors
+from ..core.decision import validate_thresholds
+from ..core.events import Event, validate_posteriors
 from ..labels import MULTI_LABEL_NAMES
 
 __all__ = ["event_based_scores", "segment_based_scores", "threshold_independent_scores"]

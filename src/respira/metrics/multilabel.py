@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decision import DEFAULT_THRESHOLD, present
+from ..core.decision import DEFAULT_THRESHOLD, present
 from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, classes_to_flags, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 

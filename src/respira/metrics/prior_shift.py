@@ -14,7 +14,7 @@ decided independently (crackle, wheeze) get one EM each.
 
 Deciding ``p' >= t`` is deciding ``p >= t'`` with ``t'`` from :func:`shifted_threshold`, so an adapted
 model keeps its posteriors and carries the shifted thresholds (``config.decision_thresholds``; the rule
-itself lives in :mod:`respira.decision`).
+itself lives in :mod:`respira.core.decision`).
 
 EM only has an interior fixed point when the posteriors are calibrated for ``π_s``. Posteriors that are
 not (a model trained with re-weighted classes, windows scored against a cycle-level prevalence) can

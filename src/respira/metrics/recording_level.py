@@ -45,9 +45,9 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-from ..decision import present
+from ..core.decision import present
+from ..core.windows import AGGREGATIONS, aggregate_windows, describe_aggregation
 from ..labels import RECORDING_LABELS, flags_to_classes
-from ..windows import AGGREGATIONS, aggregate_windows, describe_aggregation
 from .icbhi import icbhi_scores
 from .multilabel import roc_auc
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..audio import decode_audio
-from ..dsp import pad_batch
+from ..audio.decoding import decode_audio
+from ..audio.dsp import pad_batch
 
 if TYPE_CHECKING:
     import datasets

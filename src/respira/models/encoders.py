@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 from torch import nn
 
-from ..audio import DEFAULT_SAMPLING_RATE
+from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from .features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from .features.log_mel import LogMelSpectrogram

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..decision import thresholds_of
+from ..core.decision import thresholds_of
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.tables import format_percent, format_score
 

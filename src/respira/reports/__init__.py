@@ -1,5 +1,6 @@
-"""Evaluation reports: metrics, confusion matrices, training curves, embedding projections and the
-picture of a recording (PNG).
+"""Reports: what an evaluation, a training run or a prediction draws and writes (metrics, confusion
+matrices, training curves, embedding projections and the picture of a recording, as PNG); what runs a
+model over a corpus is :mod:`respira.evaluation`.
 
 Plots are drawn with matplotlib's Agg renderer on ``Figure`` objects (pyplot's global state and the
 user's backend are left alone) and written atomically (a temporary file renamed into place).
@@ -7,13 +8,14 @@ user's backend are left alone) and written atomically (a temporary file renamed 
 
 from __future__ import annotations
 
-from .evaluation import evaluate_model
+from typing import Any
+
+from ..utils.moved import moved_module
 from .plots import pca_2d, plot_confusion_matrix, plot_embedding_projection
 from .recording_plot import plot_recording, recording_figure
 from .training_curves import plot_training_curves
 
 __all__ = [
-    "evaluate_model",
     "pca_2d",
     "plot_confusion_matrix",
     "plot_embedding_projection",
@@ -21,3 +23,10 @@ __all__ = [
     "plot_training_curves",
     "recording_figure",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``respira.reports.evaluate_model``: moved to :mod:`respira.evaluation` (deprecated alias)."""
+    if name == "evaluate_model":
+        return moved_module(__name__, "respira.evaluation")(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..decision import decide_flags
+from ..core.decision import decide_flags
 from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..metrics import icbhi_scores, roc_auc
 from ..metrics.curves import average_precision, precision_recall_curve, rates_at, roc_curve

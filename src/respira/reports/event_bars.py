@@ -3,12 +3,12 @@
 - **four-class rows** (``predicted``, ``annotated``): one span per window or cycle, coloured by its label
   (:data:`LABEL_COLOURS`), the label written inside when the span is wide enough to hold it;
 - **event rows** (``crackle events``, ``wheeze events``: one per label of
-  :data:`respira.labels.MULTI_LABEL_NAMES`): one bar per :class:`respira.events.Event` from its onset to
+  :data:`respira.labels.MULTI_LABEL_NAMES`): one bar per :class:`respira.core.events.Event` from its onset to
   its offset in the label's colour (:data:`PROBABILITY_COLOURS`), more opaque the more confident, its
   confidence written inside when wide enough. A bar is drawn at least :data:`MIN_EVENT_PIXELS` wide
   (centred on its event, kept inside the recording) so that a crackle of one 20 ms frame still shows on
   an hour's axis; a row without events says ``none detected``, or ``none held by the verdict (N frame
-  events left out)`` when the rule that drew them (:mod:`respira.event_detection`) left N out.
+  events left out)`` when the rule that drew them (:mod:`respira.inference.event_detection`) left N out.
 
 Each row with bars is one ``broken_barh`` collection labelled with the row's name
 (``Collection.get_label()``); an event row's tick label is that name on two lines, in the label's colour.
@@ -25,7 +25,7 @@ import matplotlib.colors
 from ..labels import MULTI_LABEL_NAMES
 
 if TYPE_CHECKING:
-    from ..events import Event
+    from ..core.events import Event
 
 __all__ = [
     "LABEL_COLOURS",

@@ -10,11 +10,11 @@ One figure, three panels on the same time axis (seconds):
    annotated cycles are drawn as a level over each cycle;
 3. the four-class labels: what the model predicts and, with an annotation file, what the annotator
    marked (normal, crackle, wheeze, both), as coloured spans; given detected events
-   (:class:`respira.events.Event`), one more row per label below them, ``crackle events`` and
+   (:class:`respira.core.events.Event`), one more row per label below them, ``crackle events`` and
    ``wheeze events``, with a bar from each event's onset to its offset, more opaque the more confident
    and never narrower than a few pixels (a row without events says ``none detected``;
    :mod:`.event_bars` draws the rows); under the panels, a caption saying which rule drew the events
-   and what it left out (:meth:`respira.event_detection.EventDetection.describe`).
+   and what it left out (:meth:`respira.inference.event_detection.EventDetection.describe`).
 
 The spectrogram ends at the recording's own Nyquist frequency: :func:`plot_recording` draws it from the
 file read at its native rate when that is below the model's (an 8 kHz recording predicted by a 32 kHz
@@ -22,14 +22,19 @@ model shows 0-4 kHz, not 0-16 kHz of which three quarters would be empty), else 
 
 Typical use::
 
-    from respira.events import Event
+    from respira.core.events import Event
     from respira.hub import load_model
+    from respira.inference.engine import predict_files
     from respira.reports import plot_recording
 
     model, _ = load_model("my_model")
-    plot_recording(model, "101_1b1_Al_sc_Meditron.wav", "101.png", annotations="101_1b1_Al_sc_Meditron.txt")
-    # with detected events (respira.events.posteriors_to_events) drawn under the labels
-    plot_recording(model, "101_1b1_Al_sc_Meditron.wav", "101.png", events=[Event(1.2, 1.9, "wheeze", 0.8)])
+    wav, txt = "101_1b1_Al_sc_Meditron.wav", "101_1b1_Al_sc_Meditron.txt"
+    rows, _ = predict_files(model, [wav], annotations=txt)
+    plot_recording(model, wav, "101.png", rows=rows, annotations=txt)
+    # with detected events (respira.core.events.posteriors_to_events) drawn under the labels
+    plot_recording(model, wav, "101.png", rows=rows, events=[Event(1.2, 1.9, "wheeze", 0.8)])
+
+(:meth:`respira.Detector.plot` predicts and draws in one call.)
 """
 
 from __future__ import annotations
@@ -45,16 +50,16 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from ..audio import as_waveform, native_sampling_rate, read_audio
-from ..decision import quality_threshold_of, recording_quality, withheld
+from ..audio.decoding import as_waveform, native_sampling_rate, read_audio
+from ..core.decision import quality_threshold_of, recording_quality, withheld
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
-from ..windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
 from .figures import new_figure, save_figure
 from .spectrogram import hz_to_mel, mel_spectrogram_db, mel_to_hz
 
 if TYPE_CHECKING:
-    from ..events import Event
+    from ..core.events import Event
     from ..models.respira import RespiraForAudioClassification
 
 __all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "recording_figure", "step_series"]
@@ -257,7 +262,7 @@ def recording_figure(
 ) -> Figure:
     """The picture of a recording (see the module docstring), as a figure that can be inspected.
 
-    ``waveform`` is mono at ``sampling_rate``; ``rows`` are :mod:`respira.inference` prediction rows
+    ``waveform`` is mono at ``sampling_rate``; ``rows`` are :mod:`respira.inference.engine` prediction rows
     (sliding windows, or annotated cycles when every row has ``annotated_label``); ``thresholds``
     the (crackle, wheeze) decision thresholds drawn as dashed lines (``None``: none, e.g. for a
     single-label model, whose label is the most probable class); ``cycles`` the annotated spans;
@@ -356,52 +361,37 @@ def plot_recording(
     audio: str | Path,
     path: str | Path,
     *,
+    rows: Sequence[Mapping[str, Any]],
     annotations: str | Path | None = None,
-    rows: Sequence[Mapping[str, Any]] | None = None,
     window: float = DEFAULT_WINDOW_SECONDS,
     hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
-    batch_size: int = 32,
-    max_windows: int | None = None,
     title: str | None = None,
     events: Sequence[Event] | None = None,
     frames: tuple[np.ndarray, np.ndarray] | None = None,
     events_caption: str | None = None,
     left_out: Sequence[Event] | None = None,
 ) -> Path:
-    """Draw the picture of the recording ``audio`` as predicted by ``model``; write it to ``path`` (PNG).
+    """Draw the picture of the recording ``audio`` as ``model`` predicted it (``rows``); write it to ``path``.
 
-    ``model``: a loaded respira model or an ONNX export (:func:`respira.hub.onnx.load_onnx_model`).
-    Without ``rows``, the recording is predicted as :func:`respira.inference.predict_files` does
-    (sliding windows of ``window`` seconds every ``hop``; the cycles of ``annotations`` when given);
-    ``rows`` reuses predictions already made with those options. ``annotations`` (an ICBHI annotation
+    ``model``: a loaded respira model or an ONNX export (:func:`respira.hub.onnx.load_onnx_model`), read
+    for its thresholds and name. ``rows``: its predictions of the recording, as
+    :func:`respira.inference.engine.predict_files` makes them (sliding windows of ``window`` seconds every
+    ``hop``, ``smoothing``; the cycles of ``annotations`` when given): this module draws, it runs no model
+    (:meth:`respira.Detector.plot` predicts and draws in one call). ``annotations`` (an ICBHI annotation
     file) also adds the annotated cycles and their labels. Multi-label models show their decision
-    thresholds (:func:`respira.decision.thresholds_of`). ``events`` (e.g. from
-    :func:`respira.events.posteriors_to_events`) adds the event rows, ``frames`` their posteriors,
+    thresholds (:func:`respira.core.decision.thresholds_of`). ``events`` (e.g. from
+    :func:`respira.core.events.posteriors_to_events`) adds the event rows, ``frames`` their posteriors,
     ``events_caption`` and ``left_out`` the rule that drew them and what it left out (see
     :func:`recording_figure`).
     The spectrogram is drawn from the recording at its native rate, or at the model's where that is
     lower, so its frequency axis ends at the recording's own Nyquist frequency. The PNG is written
     atomically; returns ``path``.
     """
-    from ..decision import thresholds_of
-    from ..inference import MAX_WINDOWS, predict_files
+    from ..core.decision import thresholds_of
 
     config = model.config
     rate = int(config.sampling_rate)
-    if rows is None:
-        rows, errors = predict_files(
-            model,
-            [audio],
-            annotations=annotations,
-            window=window,
-            hop=hop,
-            smoothing=smoothing,
-            batch_size=batch_size,
-            max_windows=MAX_WINDOWS if max_windows is None else max_windows,
-        )
-        if errors:
-            raise ValueError(errors[0][1])
     cycles = annotated_spans(annotations) if annotations is not None else None
     problem_type = getattr(config, "problem_type", None)
     thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None

@@ -1,4 +1,4 @@
-"""Console tables of an evaluation report (:func:`~respira.reports.evaluation.evaluate_model`'s metrics):
+"""Console tables of an evaluation report (:func:`~respira.evaluation.cycles.evaluate_model`'s metrics):
 the threshold-free scores per label, and the scores per recording device."""
 
 from __future__ import annotations

@@ -1,20 +1,21 @@
 """The screening engine: recordings prepared ahead of the model, their windows batched across recordings.
 
-Per recording, :meth:`~respira.detector.Detector.predict` decodes, resamples, low-passes, cuts its
+Per recording, :meth:`~respira.inference.detector.Detector.predict` decodes, resamples, low-passes, cuts its
 windows and runs them, one recording's windows per forward pass: the model waits for the decoding, and a
 20-s recording's ten windows make a small batch. Here
 
 1. the next recordings are read (header, length check, decoding and resampling:
    :func:`respira.audio.read_audio`; the model's input preprocessing and the windows:
-   :meth:`~respira.detector.Detector.plan_windows`; with events, the chunks:
-   :func:`~respira.event_detection.plan_chunks`): for a model on a GPU by a background thread
+   :meth:`~respira.inference.detector.Detector.plan_windows`; with events, the chunks:
+   :func:`~respira.inference.event_detection.plan_chunks`): for a model on a GPU by a background thread
    (:class:`Prefetch`) into a queue of at most ``prefetch`` recordings while the model runs; for a model
    on the CPU in line, between forward passes (a reader thread beside a forward pass that uses every core
    made ``screen`` slower: BENCHMARKS.md, ``respira screen``);
 2. the model runs their windows ``batch_size`` at a time whatever recording each comes from
    (:func:`batched`), and each recording, once its last window has run, gets its verdict
-   (:meth:`~respira.detector.Detector.planned_prediction`) and events
-   (:meth:`~respira.detector.Detector.planned_events`): the same rows as the per-recording path, in the
+   (:meth:`~respira.inference.detector.Detector.planned_prediction`) and events
+   (:meth:`~respira.inference.detector.Detector.planned_events`): the same rows as the per-recording path, in
+   the
    listing's order.
 
 A recording that cannot be screened is an error row with its one-line reason and never takes its
@@ -33,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import audio_header, read_audio
-from ..event_detection import chunk_waveforms, plan_chunks, step_outputs
-from ..inference import WindowPlan, run_windows
-from ..inference_form import runs_on_cpu
-from ..windows import window_count
+from ..audio.decoding import audio_header, read_audio
+from ..core.windows import window_count
+from ..inference.engine import WindowPlan, run_windows
+from ..inference.event_detection import chunk_waveforms, plan_chunks, step_outputs
+from ..inference.form import runs_on_cpu
 from .sources import Recording
 
 __all__ = [
@@ -298,7 +299,7 @@ def screen_rows(
     """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``,
     its event rows, in order (module docstring); ``prefetch``: recordings read ahead by a background
     thread for a model off the CPU (0: read in line, as they always are for a model on the CPU)."""
-    from ..events import FRAME_HOP_SECONDS
+    from ..core.events import FRAME_HOP_SECONDS
 
     hop = FRAME_HOP_SECONDS if frame_hop_seconds is None else frame_hop_seconds
     batch_size = int(detector.options["batch_size"])

@@ -51,7 +51,7 @@ RECORDING_SCHEMA = pa.schema(
         ("crackle", pa.float64()),  # the recording's crackle probability (its windows' aggregated)
         ("wheeze", pa.float64()),  # the recording's wheeze probability
         ("quality", pa.float64()),  # mean probability that a window is too poor to judge (quality head)
-        ("warning", pa.string()),  # why its verdict is not to be trusted (respira.input_checks); null: fine
+        ("warning", pa.string()),  # why its verdict is not to be trusted (respira.audio.checks); null: fine
         ("error", pa.string()),  # why the recording could not be screened (one line); null when it was
     ]
 )

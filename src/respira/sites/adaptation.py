@@ -11,7 +11,7 @@ Two corrections, both estimated from the target audio alone:
    windows give its target prevalence by Saerens et al.'s EM from the training prevalence
    (``config.label_priors``, or given), and the decision thresholds move so that the model decides at
    the shifted posteriors (:mod:`respira.metrics.prior_shift`). They are written to
-   ``config.decision_thresholds``; the rule that applies them is :mod:`respira.decision`'s.
+   ``config.decision_thresholds``; the rule that applies them is :mod:`respira.core.decision`'s.
 
 Neither is applied by default (:data:`DEFAULT_METHODS`): on leave-one-site-out (train on two of ICBHI,
 KAUH and SPRSound, adapt to and score the third; ``studies/leave_one_site_out.py``) neither raised the
@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..audio.dsp import prepare_recording
+from ..core.decision import is_multi_label, thresholds_of, validate_thresholds
 from ..data.corpora import CORPORA, resolve
-from ..decision import is_multi_label, thresholds_of, validate_thresholds
-from ..dsp import prepare_recording
 from ..labels import MULTI_LABEL_NAMES
 from ..metrics.prior_shift import PriorShift, estimate_prior_shift
 from ..utils.files import staged_folder
@@ -170,7 +170,7 @@ def window_embeddings(
 ) -> np.ndarray:
     """``[windows, hidden]`` pooled embeddings of sliding windows over each waveform (at the model's rate,
     not yet low-passed: the model's input preprocessing is applied here, as ``predict`` does)."""
-    from ..inference import _window_samples, window_starts
+    from ..inference.engine import _window_samples, window_starts
     from ..models.embeddings import embed_waveforms
 
     window_samples, hop_samples = _window_samples(model, window, hop, 1)
@@ -194,7 +194,7 @@ def head_norm_statistics(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def _flag_probabilities(model: RespiraForAudioClassification, embeddings: np.ndarray) -> np.ndarray:
     """``[N, 2]`` (crackle, wheeze) sigmoid probabilities of precomputed embeddings, in flag order."""
-    from ..decision import flag_order
+    from ..core.decision import flag_order
 
     device = next(model.parameters()).device
     was_training = model.training

@@ -6,7 +6,7 @@ A :class:`LabelledSample` holds a model's ``[N, 2]`` (crackle, wheeze) probabili
 (cycles or recordings), their targets and their patients. Then
 
 * :func:`sample_score`: the ICBHI score, (specificity + sensitivity) / 2 over the four classes the two
-  flags make (:func:`respira.decision.decide_flags`);
+  flags make (:func:`respira.core.decision.decide_flags`);
 * :func:`cross_validated`: each patient's examples decided at thresholds tuned on the other patients
   (:func:`~respira.metrics.thresholds.choose_thresholds`), against the model's thresholds on the same
   examples; :func:`retuning_wins` and :func:`written_below_baseline` (against all-normal) judge them;
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..decision import decide_flags
+from ..core.decision import decide_flags
 from ..labels import flags_to_classes
 from ..metrics import icbhi_scores, trivial_baselines
 from ..metrics.baselines import BASELINE_PREFIX, BelowBaseline, below_baseline

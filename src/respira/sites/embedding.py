@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..decision import flag_order, is_multi_label, thresholds_of
-from ..dsp import pad_batch
+from ..audio.dsp import pad_batch
+from ..core.decision import flag_order, is_multi_label, thresholds_of
 from ..screening.batches import batched, default_batch_size, prepare, reason
 from ..screening.sources import Recording
 from ..utils.progress import stage

@@ -132,8 +132,8 @@ def fit_site_folder(
     """Fit ``model`` (a model folder or Hub id) to the site whose labelled recordings are in ``data_dir``
     and write the fitted model to ``output_dir`` when it beats the model as is and all-normal out of
     sample (see the module docstring). ``say``: where the one-line notes go (``print``)."""
-    from ..decision import is_multi_label
-    from ..detector import Detector
+    from ..core.decision import is_multi_label
+    from ..inference.detector import Detector
     from .embedding import site_head_refusal
 
     output_dir = Path(output_dir).expanduser()
@@ -253,7 +253,7 @@ def _fit_and_write(
 
 def recording_rule_words(fit: Any, sample: Any) -> str:
     """What the card and ``site_fit.json`` say of the recording rule the fit chose, and why."""
-    from ..windows import describe_aggregation
+    from ..core.windows import describe_aggregation
     from .procedure import RECORDING_RULES
 
     offered = ", ".join(rule if top_k is None else f"{rule} (top {top_k})" for rule, top_k in RECORDING_RULES)

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..core.windows import DEFAULT_TOP_K
 from ..data.errors import SplitError
 from ..data.folds import patient_kfold
 from ..metrics.multilabel import roc_auc
 from ..metrics.recording_level import patient_resample_counts
 from ..metrics.thresholds import tune_thresholds
-from ..windows import DEFAULT_TOP_K
 from .heads import PENALTIES, LinearScore, RidgePath, balanced_weights, platt_scaling, ridge_paths
 from .sample import SiteSample
 from .scores import (
@@ -68,7 +68,7 @@ the model's logit, a site head on the embeddings alone."""
 HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))
-"""The recording rules a fit chooses among (:func:`respira.windows.aggregate_windows`), from the
+"""The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`), from the
 model's default: a site head learns from every window of a recording, so the mean of them may read it
 better than their maximum."""
 SELECTIONS: tuple[str, ...] = ("one_se", "best", "p90", "p95", "bonferroni")

@@ -17,7 +17,7 @@ that an input is too poor to judge.
   the out-of-fold AUC and how often the verdict is withheld (of poor recordings, of the others) at that
   threshold are what the model's config and card report. The final head is fitted on every recording.
 
-Every consumer decides with :func:`respira.decision.withheld` (``config.quality["threshold"]``).
+Every consumer decides with :func:`respira.core.decision.withheld` (``config.quality["threshold"]``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..decision import withheld
+from ..core.decision import withheld
 from ..utils.progress import progress
 from .adaptation import window_embeddings
 
@@ -181,7 +181,7 @@ def measure_elsewhere(
     """``fit`` with how often ``model`` (its quality head fitted) withholds its verdict on the recordings
     of each other site (``{name: audio files}``; 4-s windows every 2 s, a recording's windows' mean);
     ``config.quality`` updated too."""
-    from ..inference import predict_files
+    from ..inference.engine import predict_files
 
     elsewhere = {}
     for name, files in sites.items():

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.windows import check_aggregation
 from ..labels import flags_to_classes
-from ..windows import check_aggregation
 
 __all__ = ["LabelledRecording", "SiteSample"]
 
@@ -56,7 +56,7 @@ class SiteSample:
     the embeddings, e.g. a trunk or an MLP head: then only the model's head with its own or re-tuned
     thresholds can serve the site); ``base_thresholds``: the model's (crackle, wheeze) thresholds;
     ``aggregation`` and ``top_k``: how the detector turns window probabilities into a recording's
-    (:func:`respira.windows.aggregate_windows`); ``units_are_patients``: ``False`` when each recording
+    (:func:`respira.core.windows.aggregate_windows`); ``units_are_patients``: ``False`` when each recording
     is its own unit (the corpus has no patient column).
     """
 

@@ -1,8 +1,8 @@
 """What a site fit is judged by: the detector's own per-recording verdict and its ICBHI-style score.
 
 A head's window logits become a recording's probabilities through the detector's aggregation
-(:func:`recording_probabilities`: :func:`respira.windows.aggregate_windows`'s rules), its flags through
-the one decision rule at the thresholds (:func:`recording_classes`: :mod:`respira.decision`), and the
+(:func:`recording_probabilities`: :func:`respira.core.windows.aggregate_windows`'s rules), its flags through
+the one decision rule at the thresholds (:func:`recording_classes`: :mod:`respira.core.decision`), and the
 four classes of the flags are scored per recording as
 :func:`respira.metrics.recording_level.recording_level_scores` scores them (specificity on normal
 recordings, strict sensitivity on abnormal ones, their mean).
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from ..core.windows import aggregate_windows, check_aggregation
 from ..labels import MULTI_LABEL_NAMES, flags_to_classes
 from ..metrics.recording_level import patient_resample_counts, recording_decisions
 from ..metrics.thresholds import sigmoid
-from ..windows import aggregate_windows, check_aggregation
 
 __all__ = [
     "SCORE_KEYS",
@@ -44,7 +44,7 @@ def aggregate_rows(
     values: np.ndarray, recording: np.ndarray, count: int, rule: str, top_k: int | None
 ) -> np.ndarray:
     """``[count, columns]``: the rows of ``values`` ``[windows, columns]`` of each recording (``recording``:
-    each window's, ``0 .. count - 1``) aggregated by ``rule`` (:func:`respira.windows.aggregate_windows`;
+    each window's, ``0 .. count - 1``) aggregated by ``rule`` (:func:`respira.core.windows.aggregate_windows`;
     ``max`` computed for all recordings at once)."""
     check_aggregation(rule, top_k)
     values = np.asarray(values, dtype=np.float64)

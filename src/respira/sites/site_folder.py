@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ..decision import flag_order, validate_thresholds
+from ..core.decision import flag_order, validate_thresholds
 from ..labels import MULTI_LABEL_NAMES
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
@@ -85,7 +85,7 @@ def site_head_rows(
 def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
     """Give ``model`` (in place) the fit's head on the labels whose chosen procedure is a head, its
     thresholds and its recording rule (``recording_aggregation`` / ``recording_top_k``, which every runner
-    reads through :func:`respira.decision.aggregation_of`)."""
+    reads through :func:`respira.core.decision.aggregation_of`)."""
     heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
     if heads:
         refusal = site_head_refusal(model)

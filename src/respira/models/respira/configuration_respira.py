@@ -8,11 +8,11 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
-from ...audio import DEFAULT_SAMPLING_RATE
-from ...dsp import DEFAULT_LOWPASS_ORDER
+from ...audio.decoding import DEFAULT_SAMPLING_RATE
+from ...audio.dsp import DEFAULT_LOWPASS_ORDER
+from ...core.windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ...utils.shipping import not_shipped
-from ...windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregation
 from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE, featurizer_names, find_encoder_spec
 from .instance_norm import INSTANCE_NORMS
 
@@ -35,7 +35,7 @@ class RespiraConfig(PreTrainedConfig):
     sampling_rate (`int`, defaults to 16000):
         Rate of the waveforms `forward` takes (`respira.audio.DEFAULT_SAMPLING_RATE`).
     lowpass_cutoff (`float`, *optional*):
-        The zero-phase Butterworth low-pass (`respira.dsp.lowpass`, Hz) the training recordings were
+        The zero-phase Butterworth low-pass (`respira.audio.dsp.lowpass`, Hz) the training recordings were
         filtered with before cycles were cut; whatever feeds the model applies it the same way (the
         feature extractor, `respira predict`, `respira evaluate`). `None`: no filter.
     lowpass_order (`int`, defaults to 4):
@@ -91,7 +91,7 @@ class RespiraConfig(PreTrainedConfig):
     decision_thresholds (`list[float]`, *optional*):
         Multi-label models: the (crackle, wheeze) thresholds tuned on the validation split when the
         checkpoint was selected (default 0.5); every consumer decides at them
-        (`respira.decision.thresholds_of`).
+        (`respira.core.decision.thresholds_of`).
     label_priors (`list[float]`, *optional*):
         The (crackle, wheeze) prevalence of the training cycles: the source priors that prior-shift
         adaptation to a new site starts from (`respira adapt`).
@@ -105,15 +105,15 @@ class RespiraConfig(PreTrainedConfig):
         quality probability reaches it gets no verdict), with what it was fitted on and measured.
     recording_aggregation (`str`, defaults to `"max"`):
         How the probabilities of a recording's windows become the recording's, per label
-        (`respira.windows.aggregate_windows`: `"max"`, `"mean"` or `"topk_mean"`); every runner reads it
-        through `respira.decision.aggregation_of` (`respira fit-site` writes it when it chose the rule).
+        (`respira.core.windows.aggregate_windows`: `"max"`, `"mean"` or `"topk_mean"`); every runner reads it
+        through `respira.core.decision.aggregation_of` (`respira fit-site` writes it when it chose the rule).
     recording_top_k (`int`, *optional*):
         `"topk_mean"` only: how many of the largest window probabilities are averaged (default
-        `respira.windows.DEFAULT_TOP_K`).
+        `respira.core.windows.DEFAULT_TOP_K`).
     event_settings (`dict`, *optional*):
-        How frame decisions become crackle and wheeze events (`respira.events.EventSettings.to_dict`:
+        How frame decisions become crackle and wheeze events (`respira.core.events.EventSettings.to_dict`:
         per label, median filter, minimum duration and largest merged gap in seconds); `None`: the
-        defaults of `respira.events.EventSettings`.
+        defaults of `respira.core.events.EventSettings`.
     problem_type:
         `"single_label_classification"` (normal / crackle / wheeze / both, softmax + cross-entropy,
         the default) or `"multi_label_classification"` (crackle, wheeze; sigmoid + BCE).
@@ -232,10 +232,10 @@ class RespiraConfig(PreTrainedConfig):
 
     @not_shipped
     def validate_event_settings(self) -> None:
-        """``event_settings`` as :class:`respira.events.EventSettings` reads them (the code shipped with
+        """``event_settings`` as :class:`respira.core.events.EventSettings` reads them (the code shipped with
         a model makes no events, so it leaves this check out)."""
         if self.event_settings is not None:
-            from ...events import EventSettings
+            from ...core.events import EventSettings
 
             EventSettings.from_dict(self.event_settings)
 

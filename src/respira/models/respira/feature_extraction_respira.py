@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 
-from ...audio import DEFAULT_SAMPLING_RATE, as_waveform, check_rate
-from ...dsp import DEFAULT_LOWPASS_ORDER, lowpass, pad_batch, resample
-from ...wav import check_level
+from ...audio.decoding import DEFAULT_SAMPLING_RATE, as_waveform, check_rate
+from ...audio.dsp import DEFAULT_LOWPASS_ORDER, lowpass, pad_batch, resample
+from ...audio.wav import check_level
 
 
 class RespiraFeatureExtractor(SequenceFeatureExtractor):
@@ -18,7 +18,7 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
 
     ``sampling_rate`` (default :data:`respira.audio.DEFAULT_SAMPLING_RATE`) is the rate of the model
     it is saved with; ``lowpass_cutoff`` / ``lowpass_order``, the low-pass its training data was built
-    with (``None``: none), applied to each input by :meth:`__call__` with :func:`respira.dsp.lowpass`,
+    with (``None``: none), applied to each input by :meth:`__call__` with :func:`respira.audio.dsp.lowpass`,
     the function the dataset builder applies to whole recordings (so an input that is a whole recording
     gets exactly the training filter; a single cycle differs from a cycle cut from a filtered recording
     only near its edges). Log-mel / fbank computation, fixed-length padding and SpecAugment live inside
@@ -104,7 +104,7 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool | None = None,
         return_tensors: str | None = None,
     ) -> BatchFeature:
-        """Pad ``input_values`` rows with :func:`respira.dsp.pad_batch`; other keys (``label``) pass.
+        """Pad ``input_values`` rows with :func:`respira.audio.dsp.pad_batch`; other keys (``label``) pass.
 
         Takes a ``BatchFeature`` / dict with ``input_values`` (a list of 1-D waveforms), or a list of
         such dicts (a ``DataLoader`` batch, as ``DataCollatorWithPadding`` gives). Rows that carry an

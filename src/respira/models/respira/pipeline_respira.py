@@ -5,7 +5,7 @@ changes for respira models (any other model gets transformers' pipeline unchange
 
 - **It decides.** By default the answer is the four ICBHI classes (``normal``, ``crackle``,
   ``wheeze``, ``both``) with the class the model decides first, scored with
-  :func:`respira.decision.class_scores`: for a multi-label model, the classes of the two flags decided
+  :func:`respira.core.decision.class_scores`: for a multi-label model, the classes of the two flags decided
   at the model's thresholds (``config.decision_thresholds``), with scores that sum to 1 and rank the
   decided class first, so ``top_k=1`` and the Hub widget give ``respira predict``'s answer; for a
   single-label model, its softmax. ``top_k`` keeps its transformers meaning (how many of those
@@ -14,19 +14,19 @@ changes for respira models (any other model gets transformers' pipeline unchange
   and wheeze labels) with that function applied, undecided, as transformers does.
 - **Long inputs are windowed, never cropped.** An input longer than the model's ``target_seconds``
   (which the model would crop to its start) is scored by sliding windows of
-  :data:`~respira.windows.DEFAULT_WINDOW_SECONDS` (at most ``target_seconds``) every half window
+  :data:`~respira.core.windows.DEFAULT_WINDOW_SECONDS` (at most ``target_seconds``) every half window
   (``respira predict``'s 4 s every 2 s). A multi-label model's windows are aggregated as
   ``respira predict`` and external validation aggregate a recording
-  (the rule its config names, :func:`respira.decision.aggregation_of`: by default the per-label
+  (the rule its config names, :func:`respira.core.decision.aggregation_of`: by default the per-label
   maximum, of the logits, so of the probabilities too; ``mean`` and ``topk_mean`` average the
   windows' probabilities, returned as their logits). A single-label model's windows are aggregated by
   ``respira predict``'s rule for it too: each window's crackle and wheeze probabilities (the class
   sums), each flag aggregated over the windows by that rule, decided at 0.5; the answer's scores are
-  :func:`respira.decision.flag_class_scores` of those two (the output holds their logarithm), so its
+  :func:`respira.core.decision.flag_class_scores` of those two (the output holds their logarithm), so its
   first class is ``respira predict``'s decision.
   ``window=`` / ``hop=`` (seconds) change the windows.
-  An input that would need more than :data:`~respira.windows.MAX_WINDOWS` windows is refused; one
-  shorter than one window warns (:class:`~respira.input_checks.ShortRecordingWarning`, as ``respira
+  An input that would need more than :data:`~respira.core.windows.MAX_WINDOWS` windows is refused; one
+  shorter than one window warns (:class:`~respira.audio.checks.ShortRecordingWarning`, as ``respira
   predict`` does: it is scored from one window the model pads), as silent or clipped inputs do.
 - **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
   another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
@@ -39,7 +39,7 @@ changes for respira models (any other model gets transformers' pipeline unchange
 - **Too poor to judge.** A model with a quality head (``respira quality``: ``config.quality``) also
   scores how likely the input is too poor to judge: the sigmoid of its ``quality_logits``, the mean
   over the windows for a long input (as ``respira predict`` scores a recording). When
-  :func:`respira.decision.withheld` says so (that probability reaches ``config.quality["threshold"]``)
+  :func:`respira.core.decision.withheld` says so (that probability reaches ``config.quality["threshold"]``)
   the answer starts with ``{"label": "poor_quality", "score": quality}``
   (:data:`~respira.labels.WITHHELD_LABEL`) before the usual classes, so ``top_k=1`` and the Hub widget
   say the verdict is withheld (``top_k`` counts that entry too); otherwise the answer is the usual one,
@@ -64,8 +64,10 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.audio_classification import AudioClassificationPipeline
 from transformers.utils import ModelOutput
 
-from ...audio import AudioDecodingError, read_audio
-from ...decision import (
+from ...audio.checks import ShortRecordingWarning, length_problem
+from ...audio.decoding import AudioDecodingError, read_audio
+from ...audio.dsp import pad_batch
+from ...core.decision import (
     aggregation_of,
     class_scores,
     decide,
@@ -74,10 +76,7 @@ from ...decision import (
     is_multi_label,
     withheld,
 )
-from ...dsp import pad_batch
-from ...input_checks import ShortRecordingWarning, length_problem
-from ...labels import CLASS_NAMES, WITHHELD_LABEL
-from ...windows import (
+from ...core.windows import (
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
@@ -86,6 +85,7 @@ from ...windows import (
     window_count,
     window_starts,
 )
+from ...labels import CLASS_NAMES, WITHHELD_LABEL
 from .featurizer import analysis_frame_samples
 
 TASK = "audio-classification"
@@ -186,7 +186,7 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         return window_samples, max(1, min(round(step * rate), window_samples))
 
     def _check_length(self, length: int, window: float | None, hop: float | None) -> None:
-        """Warn (:class:`~respira.input_checks.ShortRecordingWarning`) for an input shorter than one
+        """Warn (:class:`~respira.audio.checks.ShortRecordingWarning`) for an input shorter than one
         window: its verdict comes from one window the model pads."""
         rate = int(self.model.config.sampling_rate)
         problem = length_problem(length, rate, self._window_samples(window, hop)[0] / rate)
@@ -210,7 +210,7 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
 
     def _aggregate(self, logits: torch.Tensor) -> torch.Tensor:
         """One row of logits from the windows' ``[windows, labels]`` by the config's rule
-        (:func:`~respira.decision.aggregation_of`). Multi-label: the per-label maximum of the logits, or
+        (:func:`~respira.core.decision.aggregation_of`). Multi-label: the per-label maximum of the logits, or
         the logits of the aggregated probabilities; single-label: the logarithm of the class scores of
         its aggregated flags (``respira predict``'s rule), in the model's label order. A single window's
         logits unchanged."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import as_waveform, check_rng
+from .argument_checks import as_waveform, check_rng
 
 __all__ = ["AudiomentationsTransform", "is_audiomentations_transform"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import python_stretch
 import soxr
 
-from .validation import check_fft_sizes
+from .argument_checks import check_fft_sizes
 
 __all__ = ["BLOCK_SAMPLES", "INTERVAL_SAMPLES", "pitch_shift", "stretch"]
 

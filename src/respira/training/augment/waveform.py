@@ -13,11 +13,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ...audio import DEFAULT_SAMPLING_RATE
+from ...audio.decoding import DEFAULT_SAMPLING_RATE
 from ...models.features.mel_banks import mel_scale
+from .argument_checks import as_waveform, check_fft_sizes, check_probability, check_range, check_rng
 from .external import AudiomentationsTransform, is_audiomentations_transform
 from .stretch import BLOCK_SAMPLES, INTERVAL_SAMPLES, pitch_shift, stretch
-from .validation import as_waveform, check_fft_sizes, check_probability, check_range, check_rng
 
 __all__ = [
     "AUGMENTATIONS",

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ...audio import DEFAULT_SAMPLING_RATE, decode_audio
-from ...dsp import pad_batch
+from ...audio.decoding import DEFAULT_SAMPLING_RATE, decode_audio
+from ...audio.dsp import pad_batch
 from ...losses.frame import FRAME_EVENTS_COLUMN, event_rows
 
 METADATA_KEYS: tuple[str, ...] = ("patient_id", "device", "chest_location", "sex", "age_group", "recording")

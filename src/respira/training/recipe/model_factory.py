@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...dsp import DEFAULT_LOWPASS_ORDER
+from ...audio.dsp import DEFAULT_LOWPASS_ORDER
 from ...labels import MULTI_LABEL, NUM_CLASSES, SINGLE_LABEL, classes_to_flags, label_names
 from ...models.encoders import encoder_names, get_encoder_spec
 from .recipe import json_option

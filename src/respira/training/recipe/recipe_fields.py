@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...dsp import DEFAULT_LOWPASS_ORDER
+from ...audio.dsp import DEFAULT_LOWPASS_ORDER
+from ...core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ...labels import MULTI_LABEL, SINGLE_LABEL
 from ...measured import measured_help
 from ...models.encoders import DEFAULT_ENCODER, encoder_names, encoder_specs
-from ...windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 
 __all__ = ["DataArguments", "ModelArguments", "RunArguments"]
 

@@ -20,7 +20,7 @@ validation chose). Cross-fitting tunes them on every patient of the training poo
 
 The kept model itself is still trained on the training split and selected on validation, as before;
 it stores the cross-fitted thresholds in ``config.decision_thresholds``, and its final validation and
-test scores decide at them, and so does every later consumer through :mod:`respira.decision`:
+test scores decide at them, and so does every later consumer through :mod:`respira.core.decision`:
 ``respira evaluate`` and ``predict``, ``pipeline("audio-classification")`` (its top class) and the
 ONNX graph (its ``present`` / ``label`` outputs, the thresholds embedded as constants). The group
 models see ``(k - 1) / k`` of the pool, about as many cycles as the training split, so their
@@ -53,7 +53,7 @@ from ...utils.progress import progress
 from ..embeddings.embedding_cache import shows_progress, uses_cache
 from ..embeddings.view_store import ViewStore
 from ..recipe.model_factory import build_model, relabel_model
-from ..splits.corpora import threshold_unit_column, threshold_units
+from ..splits.multi_corpus import threshold_unit_column, threshold_units
 from ..trainer.schedules import make_trainer
 
 if TYPE_CHECKING:

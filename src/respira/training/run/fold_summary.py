@@ -1,6 +1,6 @@
 """The results of a cross-validated run: statistics over folds x seeds, the pooled out-of-fold score,
 ``metrics.json``'s summary and the tables and headline printed from it (see
-:mod:`respira.training.run.folds`, which trains the folds)."""
+:mod:`respira.training.run.cross_validation`, which trains the folds)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...decision import has_tuned_thresholds, thresholds_of
+from ...core.decision import has_tuned_thresholds, thresholds_of
 from ...run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
 from ..recipe.arguments import RespiraTrainingArguments
 from ..recipe.model_factory import encoder_checkpoint
@@ -141,7 +141,7 @@ def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str
 
 def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
     """Training curves and the test split's evaluation report (confusion matrix, embeddings...)."""
-    from ...reports.evaluation import evaluate_model
+    from ...evaluation.cycles import evaluate_model
     from ...reports.training_curves import plot_training_curves
 
     state = trainer.state  # the kept model: the best checkpoint with load_best_model_at_end, else the last

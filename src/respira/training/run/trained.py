@@ -1,4 +1,5 @@
-"""A finished training run, as :func:`respira.train` (and :func:`~respira.training.run.run.run_training`)
+"""A finished training run, as :func:`respira.train` (and
+:func:`~respira.training.run.training_run.run_training`)
 returns it: its folder, and what the folder holds read on first use."""
 
 from __future__ import annotations

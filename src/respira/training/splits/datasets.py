@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...audio import DEFAULT_SAMPLING_RATE
+from ...audio.decoding import DEFAULT_SAMPLING_RATE
 from ...data import is_fold_strategy, is_synthetic_corpus
 from ...data.icbhi_config import parse_split_fractions
 from ...data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
@@ -130,10 +130,10 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 
 
 def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
-    """The corpora of a multi-corpus recipe (:mod:`~respira.training.splits.corpora`), folders made
+    """The corpora of a multi-corpus recipe (:mod:`~respira.training.splits.multi_corpus`), folders made
     absolute."""
     from ...data.corpora import CORPORA, PRIMARY_CORPUS
-    from .corpora import corpus_folders, parse_corpora
+    from .multi_corpus import corpus_folders, parse_corpora
 
     names = parse_corpora(data.corpora, data.corpus_dirs)
     folders = {**corpus_folders(data.corpus_dirs), PRIMARY_CORPUS: data.data_dir}
@@ -161,7 +161,7 @@ def load_splits(
         if limit is not None and split in splits and limit < len(splits[split]):
             splits[split] = _sample(splits[split], limit, data.split_seed)
     if data.corpora:  # recording-labelled corpora join training as bags of windows
-        from .corpora import add_corpora
+        from .multi_corpus import add_corpora
 
         splits = add_corpora(splits, data, cache_dir=cache_dir, num_proc=num_proc)
     return splits
@@ -233,7 +233,7 @@ def with_split_sizes(record: DataRecord, splits: datasets.DatasetDict) -> DataRe
     """``record`` with the size of each split and what each training corpus held (multi-corpus runs)."""
     from dataclasses import replace
 
-    from .corpora import corpus_records
+    from .multi_corpus import corpus_records
 
     corpora = corpus_records(record.corpora, splits["train"]) if "train" in splits else record.corpora
     return replace(record, split_sizes=split_sizes(splits), corpora=corpora)

@@ -7,7 +7,8 @@ predictions (:func:`respira.metrics.choose_thresholds`) and scores the checkpoin
 go to ``config.decision_thresholds``, so the ``config.json`` of each checkpoint holds the thresholds its
 score was computed at, and loading the best checkpoint at the end restores its thresholds (from the
 log history). Every other evaluation — the test split, ``predict`` — decides at the config's
-thresholds, read by :func:`respira.decision.thresholds_of` (the rule's one home), as ``respira evaluate``,
+thresholds, read by :func:`respira.core.decision.thresholds_of` (the rule's one home), as ``respira
+evaluate``,
 ``respira predict``, the pipeline and the ONNX graph do.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 
 import datasets
 
-from ...decision import thresholds_of
+from ...core.decision import thresholds_of
 from ...labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from ...metrics import make_compute_metrics
 

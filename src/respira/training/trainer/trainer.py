@@ -40,7 +40,7 @@ from ..embeddings.embedding_cache import (
 from ..embeddings.process_share import ProcessShare
 from ..embeddings.view_store import ViewStore
 from ..recipe.arguments import RespiraTrainingArguments
-from ..splits.corpora import BAG_COLUMN, has_bags
+from ..splits.multi_corpus import BAG_COLUMN, has_bags
 from .decision_rule import DecisionRule
 from .loss_terms import PATCH_MIX, LossTerms
 

@@ -1,0 +1,419 @@
+"""Audio in respira, in one place: decode anything to mono float32 at a rate, and the rates themselves.
+
+- :data:`DEFAULT_SAMPLING_RATE`: the rate respira models, feature extractors and datasets use unless
+  told otherwise (a model's ``config.sampling_rate`` / its feature extractor's ``sampling_rate`` is
+  the rate every consumer of that model uses).
+- :func:`read_audio`: a file (path or bytes) read block by block, down-mixed (channels averaged) and
+  resampled with soxr (high quality) as it streams, so even hour-long recordings need little more
+  memory than the result; a codec libsndfile does not read (AAC) is decoded whole by torchcodec.
+  Errors are :class:`AudioReadError` naming the file (:class:`AudioDecodingError` when nothing here
+  decodes it). ``respira predict``, the app, the data builders and the ``audio-classification``
+  pipeline all read files with it.
+- :func:`decode_audio`: any audio value — a path, bytes, a ``datasets.Audio`` value (a torchcodec
+  ``AudioDecoder``, or a dict with ``array``/``bytes``/``path``), a numpy array or a torch tensor —
+  to mono float32 at a given rate.
+- :func:`check_rate`: a warning (:class:`SampleRateWarning`) for audio recorded at a rate too low to hold
+  the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`), wherever a recording's own rate is read: files, a
+  ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor); it
+  lives with respira's other input checks in :mod:`respira.audio.checks`.
+- :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)), :func:`audio_duration` and
+  :func:`audio_header` (duration, own rate and channels, from the header).
+
+Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.audio.dsp`'s; the
+WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
+truncation check, integer PCM as float) are :mod:`respira.audio.wav`'s; what a model scores but cannot judge
+(silent, clipped, too short, too low a rate, far above full scale) is :mod:`respira.audio.checks`'.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .checks import LUNG_SOUND_BAND_TOP, SampleRateWarning, check_rate
+from .dsp import resample
+from .wav import pcm_to_float, truncated_data
+
+__all__ = [
+    "DEFAULT_SAMPLING_RATE",
+    "LUNG_SOUND_BAND_TOP",
+    "AudioDecodingError",
+    "AudioHeader",
+    "AudioReadError",
+    "SampleRateWarning",
+    "as_waveform",
+    "audio_duration",
+    "audio_header",
+    "check_rate",
+    "decode_audio",
+    "decodes_other_codecs",
+    "native_sampling_rate",
+    "read_audio",
+]
+
+DEFAULT_SAMPLING_RATE: int = 16000
+"""Hz: the default rate of respira models (``RespiraConfig``), feature extractors and datasets."""
+
+BYTES_NAME = "<audio bytes>"
+"""How errors name audio given as bytes without a file name."""
+
+_READ_BLOCK_FRAMES = 1 << 20  # ~1 M frames per read: bounded memory whatever the file's length
+
+
+class AudioReadError(ValueError):
+    """Audio cannot be read; the message starts with the file's path (``reason`` is the rest)."""
+
+    def __init__(self, path: str | Path, message: str) -> None:
+        self.path = Path(path)
+        self.reason = message
+        super().__init__(f"{path}: {message}")  # as given: Path would turn https://x into https:/x
+
+
+class AudioDecodingError(AudioReadError):
+    """Nothing here decodes the file: not audio, or a codec libsndfile does not read (AAC, say) where
+    torchcodec is not installed.
+
+    The other read errors (missing, truncated, empty, NaN samples) are about the file itself; this
+    one is also what another decoder with more codecs (transformers' ffmpeg reader) may still read.
+    """
+
+
+# ------------------------------------------------------------------------------------------ opening
+def _open(source: str | os.PathLike | bytes, name: str | Path | None) -> tuple[BinaryIO, Path]:
+    """A binary handle on ``source`` (checked for WAV truncation) and the name its errors use."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        label = Path(name) if name is not None else Path(BYTES_NAME)
+        handle: BinaryIO = io.BytesIO(data)
+        size = len(data)
+    else:
+        if isinstance(source, str) and _URL.match(source):
+            raise AudioReadError(name or source, "is a URL, not a local file: download it first")
+        if not str(source).strip():
+            raise AudioReadError(repr(str(source)), "is an empty file name")
+        path = Path(source)
+        label = Path(name) if name is not None else path
+        if not path.exists():
+            raise AudioReadError(label, "no such file")
+        if not path.is_file():
+            raise AudioReadError(label, "is not a file")
+        try:
+            handle = path.open("rb")
+            size = path.stat().st_size
+        except OSError as error:
+            raise AudioReadError(label, f"cannot be read ({error.strerror or error})") from None
+    try:
+        shortfall = truncated_data(handle, size)
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    if shortfall is not None:
+        handle.close()
+        declared, present = shortfall
+        raise AudioReadError(
+            label,
+            f"truncated WAV file: its header declares {declared} bytes of audio but only {present} are "
+            "present (re-download or remove this recording)",
+        )
+    return handle, label
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+"""A URL's start (``https://``, ``s3://``): a name read_audio does not open as a local path."""
+_HANDLE = re.compile(r"(?:Error opening )?<_io\.\w+[^>]*>:?\s*")
+"""How libsndfile's messages name the handle it was given (``Error opening <_io.BufferedReader
+name='...'>: ``): the message names the user's file itself, so that part goes."""
+
+
+def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
+    message = _HANDLE.sub("", " ".join(str(error).split())).strip() or type(error).__name__
+    return AudioDecodingError(label, f"cannot be decoded as audio ({message})")
+
+
+@dataclass(frozen=True)
+class AudioHeader:
+    """What a file's header says: ``duration`` (seconds), its own ``sampling_rate`` (Hz) and
+    ``channels``; the last two are ``None`` for a codec only torchcodec reads."""
+
+    duration: float
+    sampling_rate: int | None
+    channels: int | None
+
+
+def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> AudioHeader:
+    """The header of a file (a path, or its bytes) without decoding it; :class:`AudioReadError` naming
+    it (``name``, else the path) if it is missing, truncated, empty or not audio.
+
+    A codec libsndfile lacks gets its duration from torchcodec's header metadata, as :func:`read_audio`
+    decodes it (:class:`AudioDecodingError` without torchcodec)."""
+    handle, label = _open(source, name)
+    try:
+        with handle, sf.SoundFile(handle) as audio:
+            frames, rate, channels = int(audio.frames), int(audio.samplerate), int(audio.channels)
+    except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
+        return AudioHeader(_other_codec_duration(source, label, error), None, None)
+    if frames == 0:
+        raise AudioReadError(label, "holds no audio samples (empty recording)")
+    return AudioHeader(frames / rate, rate, channels)
+
+
+def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:
+    """Duration in seconds from the header (:func:`audio_header`); :class:`AudioReadError` if truncated,
+    empty or not audio."""
+    return audio_header(source, name=name).duration
+
+
+def native_sampling_rate(source: str | os.PathLike) -> int | None:
+    """A file's own sampling rate from its header (libsndfile, as :func:`read_audio` reads it); ``None``
+    when libsndfile cannot read the header (a codec only torchcodec decodes, or no audio at all)."""
+    try:
+        return int(sf.info(str(source)).samplerate)
+    except (RuntimeError, OSError, TypeError, ValueError):  # libsndfile errors are RuntimeErrors
+        return None
+
+
+# ----------------------------------------------------------------------------------------- decoding
+def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:
+    """Copy ``chunk`` into ``buffer`` at ``filled``, growing the buffer when the estimate was short."""
+    needed = filled + chunk.shape[0]
+    if needed > buffer.shape[0]:
+        grown = np.empty(max(needed, int(buffer.shape[0] * 1.25) + 1), dtype=np.float32)
+        grown[:filled] = buffer[:filled]
+        buffer = grown
+    buffer[filled:needed] = chunk
+    return buffer, needed
+
+
+def _decoded_blocks(
+    source: str | os.PathLike | bytes, sampling_rate: int, name: str | Path | None, block_frames: int
+) -> tuple[int, Iterator[np.ndarray]]:
+    """``(an estimate of the samples at sampling_rate, the mono float32 blocks at that rate)`` of a file;
+    opening errors raise here, decoding errors while the blocks are read (see :func:`read_audio`)."""
+    if sampling_rate <= 0:
+        raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
+    handle, label = _open(source, name)
+    try:
+        opened = sf.SoundFile(handle)
+    except (RuntimeError, OSError, TypeError, ValueError) as error:  # a format libsndfile does not read
+        handle.close()
+        samples = _read_other_codec(source, label, sampling_rate, error)
+        return samples.size, iter((samples,))
+    try:
+        rate, frames = int(opened.samplerate), int(opened.frames)
+        if frames == 0:
+            raise AudioReadError(label, "holds no audio samples (empty recording)")
+        check_rate(rate, label)
+    except BaseException:
+        opened.close()
+        handle.close()
+        raise
+    estimate = frames if rate == sampling_rate else math.ceil(frames * sampling_rate / rate) + 64
+
+    def blocks() -> Iterator[np.ndarray]:
+        stream = None
+        if rate != sampling_rate:
+            stream = soxr.ResampleStream(rate, sampling_rate, 1, dtype="float32", quality="HQ")
+        produced, head = 0, None
+        try:
+            with handle, opened as audio:
+                for block in audio.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                    mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                    if not np.isfinite(mono).all():
+                        raise AudioReadError(label, "holds NaN or infinite samples")
+                    if head is None:
+                        head = mono[:16].copy()
+                    chunk = stream.resample_chunk(np.ascontiguousarray(mono)) if stream is not None else mono
+                    produced += chunk.size
+                    yield chunk
+                if stream is not None:
+                    last = stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+                    produced += last.size
+                    yield last
+        except AudioReadError:
+            raise
+        except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile's are RuntimeErrors
+            raise _decoding_error(label, error) from None
+        if produced == 0:
+            if head is None or head.size == 0:
+                raise AudioReadError(label, "holds no audio samples (empty recording)")
+            # a few input samples resample to none: keep one (their mean) so the recording still counts
+            yield np.full(1, head.mean(), dtype=np.float32)
+
+    return estimate, blocks()
+
+
+def stream_audio(
+    source: str | os.PathLike | bytes,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    *,
+    name: str | Path | None = None,
+    block_frames: int = _READ_BLOCK_FRAMES,
+) -> Iterator[np.ndarray]:
+    """:func:`read_audio`'s signal as consecutive mono float32 blocks at ``sampling_rate`` (of about
+    ``block_frames`` frames of the file each; their concatenation is :func:`read_audio`'s result), so a
+    consumer that works block by block holds one block at a time; a codec libsndfile lacks comes whole,
+    as one block. The same errors as :func:`read_audio`, raised when reached."""
+    return _decoded_blocks(source, sampling_rate, name, block_frames)[1]
+
+
+def read_audio(
+    source: str | os.PathLike | bytes,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    *,
+    name: str | Path | None = None,
+) -> np.ndarray:
+    """Decode a file (a path, or its bytes) to mono float32 at ``sampling_rate``.
+
+    Channels are averaged and the signal resampled with soxr (high quality). What libsndfile reads
+    (WAV, FLAC, Ogg, MP3...) is read block by block, so the only large array is the result (identical to
+    resampling the whole signal at once); another codec (AAC in an ``.m4a``, say) is decoded whole by
+    torchcodec (ffmpeg), where it is installed. Raises :class:`AudioReadError` naming the file
+    (``name``, else the path, else ``<audio bytes>``) when it is missing, a truncated WAV, empty, or
+    holds NaN/infinite samples, and :class:`AudioDecodingError` when nothing here decodes it.
+    """
+    estimate, blocks = _decoded_blocks(source, sampling_rate, name, _READ_BLOCK_FRAMES)
+    buffer = np.empty(max(estimate, 1), dtype=np.float32)
+    filled = 0
+    for chunk in blocks:
+        if filled == 0 and chunk.size >= estimate:  # the whole signal in one block: kept, not copied
+            buffer, filled = chunk, chunk.size
+        else:
+            buffer, filled = _append(buffer, filled, chunk)
+    return buffer[:filled]  # a view: copying an hour of audio would double the peak memory
+
+
+def _read_other_codec(
+    source: str | os.PathLike | bytes, label: Path, sampling_rate: int, refusal: BaseException
+) -> np.ndarray:
+    """A file libsndfile cannot open, decoded whole by torchcodec (ffmpeg); ``refusal`` is libsndfile's
+    error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot decode it."""
+    decoder = _other_codec_decoder(source, label, refusal)
+    try:
+        samples = decode_audio(decoder, sampling_rate, name=label)  # as a datasets.Audio value decodes
+    except Exception:  # torchcodec's errors for what ffmpeg cannot decode either
+        raise _decoding_error(label, refusal) from None
+    if samples.size == 0:
+        raise AudioReadError(label, "holds no audio samples (empty recording)")
+    if not np.isfinite(samples).all():
+        raise AudioReadError(label, "holds NaN or infinite samples")
+    return samples
+
+
+def _other_codec_decoder(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> Any:
+    """A torchcodec ``AudioDecoder`` (ffmpeg) on a file libsndfile cannot open; ``refusal`` is libsndfile's
+    error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot open it."""
+    try:
+        from torchcodec.decoders import AudioDecoder
+    except Exception:  # not installed, or without its ffmpeg libraries: libsndfile's formats only
+        raise _decoding_error(label, refusal) from None
+    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else str(source)
+    try:
+        return AudioDecoder(data)
+    except Exception:  # torchcodec's errors for what ffmpeg cannot open either
+        raise _decoding_error(label, refusal) from None
+
+
+def decodes_other_codecs() -> bool:
+    """Whether codecs libsndfile lacks (AAC in an ``.m4a``) can be read here: torchcodec and its ffmpeg
+    libraries load (a respira install has them; a Space without torch does not)."""
+    try:
+        from torchcodec.decoders import AudioDecoder  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _other_codec_duration(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> float:
+    """The header duration of a file libsndfile cannot open, from torchcodec (ffmpeg); decoded whole when
+    the header has none. ``refusal``: what the :class:`AudioDecodingError` says when nothing reads it."""
+    metadata = _other_codec_decoder(source, label, refusal).metadata
+    seconds = metadata.duration_seconds_from_header or metadata.duration_seconds
+    if seconds is None:
+        return _read_other_codec(source, label, DEFAULT_SAMPLING_RATE, refusal).size / DEFAULT_SAMPLING_RATE
+    if seconds <= 0:
+        raise AudioReadError(label, "holds no audio samples (empty recording)")
+    return float(seconds)
+
+
+def _mono(samples: Any) -> np.ndarray:
+    """Float32 mono samples of an array ``[samples]`` or ``[channels, samples]`` (channels averaged;
+    integer PCM scaled to [-1, 1) by :func:`respira.audio.wav.pcm_to_float`)."""
+    if hasattr(samples, "detach"):  # a torch tensor
+        samples = samples.detach().cpu().numpy()
+    array = pcm_to_float(samples)
+    if array.ndim == 2:
+        array = array.mean(axis=0)
+    elif array.ndim != 1:
+        raise ValueError(f"expected audio of shape [samples] or [channels, samples], got {array.shape}")
+    return array
+
+
+def decode_audio(
+    audio: Any,
+    sampling_rate: int = DEFAULT_SAMPLING_RATE,
+    *,
+    orig_rate: int | None = None,
+    name: str | Path = "the audio",
+) -> np.ndarray:
+    """Mono float32 samples at ``sampling_rate`` of any audio value.
+
+    ``audio`` is a file path or its bytes (:func:`read_audio`), a ``datasets.Audio`` value (a torchcodec
+    ``AudioDecoder``; or a dict with ``array`` + ``sampling_rate``, or ``bytes`` and/or ``path``), or a
+    numpy array / torch tensor of shape ``[samples]`` or ``[channels, samples]`` at ``orig_rate``
+    (default: already at ``sampling_rate``). Channels are averaged; other rates are resampled with soxr.
+    Audio recorded at too low a rate warns (:func:`check_rate`), naming its path, else ``name``.
+    """
+    if isinstance(audio, (str, os.PathLike, bytes, bytearray, memoryview)):
+        return read_audio(audio, sampling_rate)
+    if isinstance(audio, Mapping):
+        if audio.get("array") is not None:
+            samples, name = _mono(audio["array"]), audio.get("path") or name
+            own = next((r for r in (audio.get("sampling_rate"), orig_rate) if r is not None), None)
+        elif audio.get("bytes") is not None:
+            return read_audio(audio["bytes"], sampling_rate, name=audio.get("path"))
+        elif audio.get("path") is not None:
+            return read_audio(audio["path"], sampling_rate)
+        else:
+            raise ValueError(f"an audio dict needs 'array', 'bytes' or 'path'; got keys {sorted(audio)}")
+    elif hasattr(audio, "get_all_samples"):  # torchcodec AudioDecoder (datasets >= 4)
+        decoded = audio.get_all_samples()
+        samples, own = _mono(decoded.data), int(decoded.sample_rate)
+    else:
+        samples, own = _mono(audio), orig_rate
+    # the audio's own rate where it is known; else it is taken to be at the rate asked for
+    resampled = resample(samples, sampling_rate if own is None else own, sampling_rate)
+    if own is not None:
+        check_rate(own, name)
+    return np.ascontiguousarray(resampled, dtype=np.float32)
+
+
+def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
+    """``waveform`` (numpy or torch) as contiguous float32 after checking it is mono, non-empty and finite;
+    integer PCM (``scipy.io.wavfile.read``'s int16, say) is scaled to [-1, 1) as a file of it reads."""
+    if hasattr(waveform, "detach"):  # a torch tensor
+        waveform = waveform.detach().cpu().numpy()
+    array = np.asarray(waveform)
+    if array.ndim != 1:
+        raise ValueError(
+            f"{name} has shape {array.shape}; expected mono 1-D audio [samples] (down-mix it first)"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    try:
+        array = np.ascontiguousarray(pcm_to_float(array))
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds NaN or infinite samples")
+    return array

@@ -1,0 +1,113 @@
+"""Signal processing on mono float32 audio, in one place: resample, low-pass, pad a batch, and the input
+transform a model was trained with.
+
+- :func:`resample`: soxr at high quality (identity when the rates match); the rates checked first.
+- :func:`lowpass`: the one input filter of respira (zero-phase Butterworth).
+- :func:`input_preprocessing` / :func:`prepare_recording`: the input transform a model was trained with
+  (its config's rate and low-pass), as dataset-builder options / applied to a recording.
+- :func:`pad_batch`: a zero-padded batch and its attention mask.
+
+Decoding audio to such arrays (files, ``datasets.Audio`` values, arrays at any rate) is
+:mod:`respira.audio`'s.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import soxr
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_LOWPASS_ORDER",
+    "input_preprocessing",
+    "lowpass",
+    "pad_batch",
+    "prepare_recording",
+    "resample",
+]
+
+DEFAULT_LOWPASS_ORDER: int = 4
+"""Order of the Butterworth prototype of :func:`lowpass` unless told otherwise."""
+
+
+def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """Resample with soxr at high quality (identity when the rates match); one-line ``ValueError`` for a
+    rate that is not a positive number of Hz."""
+    for rate in (orig_rate, target_rate):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not 0 < rate < math.inf:
+            raise ValueError(f"a sampling rate must be a positive number of Hz, got {rate!r}")
+    if orig_rate == target_rate:
+        return samples
+    return soxr.resample(samples, orig_rate, target_rate, quality="HQ").astype(np.float32, copy=False)
+
+
+def lowpass(
+    samples: np.ndarray, sample_rate: int, cutoff: float, order: int = DEFAULT_LOWPASS_ORDER
+) -> np.ndarray:
+    """Zero-phase Butterworth low-pass (``sosfiltfilt``) at ``cutoff`` Hz: the one input filter of respira.
+
+    The dataset builders apply it to each whole recording (``lowpass_cutoff``); a model trained on such
+    data records the cutoff in its config and feature extractor, and ``predict`` / ``evaluate`` /
+    ``pipeline`` apply this same function. Without respira:
+    ``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=sample_rate, output="sos"), samples)``.
+    """
+    if not 0 < cutoff < sample_rate / 2:
+        raise ValueError(
+            f"low-pass cutoff {cutoff} Hz must lie between 0 and the Nyquist frequency {sample_rate / 2} Hz"
+        )
+    from scipy import signal as scipy_signal  # imported here: scipy.signal is slow to import
+
+    sos = scipy_signal.butter(order, cutoff, btype="lowpass", fs=sample_rate, output="sos")
+    if samples.shape[0] <= 3 * (2 * len(sos) + 1):
+        return samples  # too short for filtfilt padding; nothing meaningful to filter
+    return scipy_signal.sosfiltfilt(sos, samples).astype(np.float32)
+
+
+def input_preprocessing(config: Any) -> dict[str, Any]:
+    """The input transform a model was trained with (``config``: a ``RespiraConfig`` or anything with
+    ``sampling_rate``, ``lowpass_cutoff``, ``lowpass_order``), as options of the dataset builders:
+    ``load_icbhi(data_dir, **input_preprocessing(config))`` (``load_kauh`` alike) builds cycles exactly
+    as the model's training cycles were built. Holds ``sampling_rate`` and, for a model trained on
+    low-passed recordings, ``lowpass_cutoff`` and ``lowpass_order``. (The fixed-length policy and the
+    featurizer are inside the model itself.)"""
+    options: dict[str, Any] = {"sampling_rate": int(config.sampling_rate)}
+    cutoff = getattr(config, "lowpass_cutoff", None)
+    if cutoff:
+        options["lowpass_cutoff"] = float(cutoff)
+        options["lowpass_order"] = int(getattr(config, "lowpass_order", None) or DEFAULT_LOWPASS_ORDER)
+    return options
+
+
+def prepare_recording(config: Any, waveform: np.ndarray) -> np.ndarray:
+    """A whole recording (mono, at ``config.sampling_rate``) as the model's training recordings were
+    before their cycles were cut: :func:`lowpass`-ed when the model has a ``lowpass_cutoff``, else as is.
+    ``respira predict`` / ``evaluate --dataset kauh`` (:mod:`respira.inference.engine`) apply it to every
+    recording; the feature extractor applies the same filter to its inputs."""
+    options = input_preprocessing(config)
+    if "lowpass_cutoff" not in options:
+        return waveform
+    return lowpass(waveform, options["sampling_rate"], options["lowpass_cutoff"], options["lowpass_order"])
+
+
+def pad_batch(
+    waveforms: Sequence[np.ndarray], padding_value: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad mono waveforms into ``input_values`` ``[batch, longest]`` (float32) and an ``attention_mask``
+    (int64, 1 on real samples, 0 on padding)."""
+    import torch  # imported here: the data builder's processes decode audio without torch
+
+    if len(waveforms) == 0:
+        raise ValueError("cannot pad an empty batch (no waveforms)")
+    longest = max(w.shape[0] for w in waveforms)
+    batch = np.full((len(waveforms), longest), padding_value, dtype=np.float32)
+    mask = np.zeros((len(waveforms), longest), dtype=np.int64)
+    for row, waveform in enumerate(waveforms):
+        batch[row, : waveform.shape[0]] = waveform  # numpy copies read-only arrays without a warning
+        mask[row, : waveform.shape[0]] = 1
+    return torch.from_numpy(batch), torch.from_numpy(mask)

@@ -1,0 +1,115 @@
+"""The RIFF/WAVE format and its PCM samples, in one place: deterministic WAV bytes, the check for a
+truncated file, and integer PCM arrays as float samples.
+
+- :func:`encode_wav`: a mono signal as WAV bytes (a ``datasets.Audio`` column's storage), always the same
+  bytes for the same signal, in one of :data:`STORAGE_SUBTYPES`.
+- :func:`truncated_data`: whether a RIFF/WAVE stream declares more sample data than it holds (a
+  truncated download), which :func:`respira.audio.read_audio` refuses before decoding.
+- :func:`pcm_to_float`: an array of 8-, 16- or 32-bit integer PCM (what ``scipy.io.wavfile.read``
+  returns) as float32 samples in [-1, 1), scaled as libsndfile reads the same file; float arrays as
+  they are. Every array respira is given as audio goes through it.
+- :func:`check_level` (from :mod:`respira.audio.checks`, the home of respira's input checks): a warning
+  (:class:`AudioLevelWarning`) for float samples far above full scale (:data:`FULL_SCALE_LIMIT`, integer
+  PCM stored or cast as float most likely), silent or clipped, which respira predict, the
+  :class:`~respira.inference.detector.Detector` and the feature extractor give once per input.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .checks import FULL_SCALE_LIMIT, AudioLevelWarning, check_level
+
+__all__ = [
+    "FULL_SCALE_LIMIT",
+    "STORAGE_SUBTYPES",
+    "AudioLevelWarning",
+    "check_level",
+    "encode_wav",
+    "pcm_to_float",
+    "truncated_data",
+]
+
+STORAGE_SUBTYPES: tuple[str, ...] = ("FLOAT", "PCM_16", "PCM_24")
+"""WAV sample formats :func:`encode_wav` writes."""
+
+_UNKNOWN_CHUNK_SIZE = 0xFFFFFFFF  # the size a WAV writer leaves when it cannot seek back to fill it in
+_PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
+
+
+def truncated_data(handle: BinaryIO, size: int) -> tuple[int, int] | None:
+    """``(declared, present)`` bytes of sample data when a RIFF/WAVE stream of ``size`` bytes declares more
+    than it holds; ``None`` for a complete one, and for anything that is not plain RIFF/WAVE (its
+    decoder judges it).
+
+    A data size of ``0xFFFFFFFF`` means "unknown" (a WAV streamed to a pipe, as ``ffmpeg ... -f wav -``
+    writes it): the samples run to the end of the file, which is how libsndfile reads them.
+    """
+    handle.seek(0)
+    header = handle.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    offset = 12
+    while offset + 8 <= size:
+        handle.seek(offset)
+        chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+        if chunk_id == b"data":
+            present = size - offset - 8
+            if chunk_size == _UNKNOWN_CHUNK_SIZE or chunk_size <= present:
+                return None
+            return chunk_size, present
+        offset += 8 + chunk_size + (chunk_size & 1)
+    return None
+
+
+def pcm_to_float(samples: Any) -> np.ndarray:
+    """``samples`` as float32: integer PCM divided by its type's full scale (int16 by 32768, int32 by
+    2**31, as libsndfile reads 16-, 24- and 32-bit files; unsigned 8-bit, WAV's offset binary, centred
+    on 128 first), floating-point samples unchanged. Raises ``ValueError`` for 64-bit integers (no PCM
+    format: most likely a list of Python ints), booleans and other non-numeric arrays."""
+    array = np.asarray(samples)
+    kind, bits = array.dtype.kind, 8 * array.dtype.itemsize
+    if kind == "f":
+        return np.asarray(array, dtype=np.float32)
+    if kind in "iu" and bits <= 32:
+        full_scale = float(2 ** (bits - 1))
+        offset = full_scale if kind == "u" else 0.0
+        return ((array.astype(np.float64) - offset) / full_scale).astype(np.float32)
+    if kind in "iu":
+        raise ValueError(
+            f"{bits}-bit integer samples are no PCM format; pass float audio in [-1, 1], or 16- / 32-bit "
+            "integer PCM (np.int16 / np.int32)"
+        )
+    raise ValueError(f"audio samples must be numbers (float, or integer PCM), got dtype {array.dtype}")
+
+
+def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> bytes:
+    """Encode a mono signal as WAV bytes (e.g. for a ``datasets.Audio`` column).
+
+    Written here rather than through libsndfile, whose float WAV files carry a time-stamped PEAK
+    chunk: the same signal must always encode to the same bytes (cache fingerprints, Hub diffs).
+    """
+    if subtype == "FLOAT":
+        data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
+        fmt = struct.pack("<HHIIHHH", 3, 1, sample_rate, sample_rate * 4, 4, 32, 0)
+        extra = b"fact" + struct.pack("<II", 4, samples.shape[0])
+    elif subtype in _PCM_SCALE:
+        scale = _PCM_SCALE[subtype]
+        integers = np.clip(np.round(samples * scale), -scale, scale - 1).astype("<i4")
+        if subtype == "PCM_16":
+            data = integers.astype("<i2").tobytes()
+        else:
+            data = integers.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+        width = 2 if subtype == "PCM_16" else 3
+        fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * width, width, 8 * width)
+        extra = b""
+    else:
+        raise ValueError(f"unsupported WAV subtype {subtype!r}; use one of {STORAGE_SUBTYPES}")
+    body = (
+        b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + extra + b"data" + struct.pack("<I", len(data))
+    )
+    padding = b"\0" if len(data) % 2 else b""
+    return b"RIFF" + struct.pack("<I", len(body) + len(data) + len(padding)) + body + data + padding

@@ -1,0 +1,286 @@
+"""The decision rule: how a model's probabilities become the four ICBHI classes (one home for it).
+
+Every consumer — training's test scoring, ``respira evaluate`` and ``predict``, the k-fold pooled score,
+the recording-level report, the ``audio-classification`` pipeline, the ONNX graph's ``present`` and
+``label`` outputs, the model card — decides through this module, and no other module compares a
+probability with a threshold.
+
+- **Multi-label models** output one sigmoid per flag (``crackle``, ``wheeze``, in the config's
+  ``id2label`` order). A flag is present when its probability is ``>= threshold``; the thresholds are
+  ``config.decision_thresholds`` (``[crackle, wheeze]``, tuned on validation or cross-fitted when the
+  model was trained) or :data:`DEFAULT_THRESHOLD` for both when the config has none. The two flags map
+  to a class with :func:`respira.labels.flags_to_classes` (no flag: normal, both: both).
+- **Single-label models** output a softmax over the four classes: the class is the most probable one,
+  and its flags are :func:`respira.labels.classes_to_flags` of it.
+
+:func:`class_scores` gives a score per class that agrees with the decision (the decided class has the
+highest score), for outputs that rank classes, such as the pipeline's and the Hub widget's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..labels import (
+    CLASS_NAMES,
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    SINGLE_LABEL,
+    classes_to_flags,
+    flags_to_classes,
+)
+from .windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, aggregate_windows, check_aggregation
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "Decision",
+    "aggregation_of",
+    "class_scores",
+    "decide",
+    "decide_flags",
+    "decide_recording",
+    "decide_tensor",
+    "flag_class_scores",
+    "flag_order",
+    "has_tuned_thresholds",
+    "is_multi_label",
+    "present",
+    "quality_threshold_of",
+    "thresholds_of",
+    "validate_thresholds",
+    "withheld",
+]
+
+DEFAULT_THRESHOLD: float = 0.5
+"""The threshold of a flag whose model carries no tuned ones."""
+
+
+def validate_thresholds(values: Sequence[Any] | None) -> tuple[float, float]:
+    """``(crackle, wheeze)`` thresholds as floats in ``[0, 1]``; ``None`` gives the default for both.
+
+    Anything else (a wrong count, a non-number, a value outside ``[0, 1]``) raises a one-line
+    ``ValueError``.
+    """
+    if values is None:
+        return DEFAULT_THRESHOLD, DEFAULT_THRESHOLD
+    try:
+        numbers = [float(value) for value in values]
+    except (TypeError, ValueError):
+        raise ValueError(f"decision thresholds must be [crackle, wheeze] in [0, 1], got {values!r}") from None
+    if len(numbers) != len(MULTI_LABEL_NAMES) or not all(0.0 <= value <= 1.0 for value in numbers):
+        raise ValueError(f"decision thresholds must be [crackle, wheeze] in [0, 1], got {values!r}")
+    return numbers[0], numbers[1]
+
+
+def thresholds_of(config: Any) -> tuple[float, float]:
+    """The ``(crackle, wheeze)`` thresholds a model decides at: ``config.decision_thresholds`` or the default.
+
+    ``config`` is anything with that attribute (a ``RespiraConfig``, a plain namespace) or a mapping
+    (a ``config.json`` read as a dict).
+    """
+    values = config.get("decision_thresholds") if isinstance(config, Mapping) else None
+    if not isinstance(config, Mapping):
+        values = getattr(config, "decision_thresholds", None)
+    return validate_thresholds(values)
+
+
+def has_tuned_thresholds(config: Any) -> bool:
+    """Whether the config carries thresholds of its own (not the default)."""
+    if isinstance(config, Mapping):
+        return config.get("decision_thresholds") is not None
+    return getattr(config, "decision_thresholds", None) is not None
+
+
+def _field(config: Any, name: str) -> Any:
+    return config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
+
+
+def is_multi_label(config: Any) -> bool:
+    """Whether the model outputs the two flags (sigmoids) rather than the four classes (a softmax)."""
+    return (_field(config, "problem_type") or SINGLE_LABEL) == MULTI_LABEL
+
+
+def flag_order(config: Any) -> list[int]:
+    """Output index of each name the model decides over, from the config's ``id2label``: the two flags
+    (multi-label) or the four classes (single-label), in :data:`~respira.labels.MULTI_LABEL_NAMES` /
+    :data:`~respira.labels.CLASS_NAMES` order."""
+    names = MULTI_LABEL_NAMES if is_multi_label(config) else CLASS_NAMES
+    id2label = _field(config, "id2label") or {}
+    by_name = {str(label): int(index) for index, label in id2label.items()}
+    missing = [name for name in names if name not in by_name]
+    if missing:
+        raise ValueError(f"the model's labels {sorted(by_name)} lack {missing}")
+    return [by_name[name] for name in names]
+
+
+def present(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
+    """Boolean flags ``[..., 2]``: each (crackle, wheeze) probability ``>= `` its threshold.
+
+    ``probabilities`` are in (crackle, wheeze) order; this is the one comparison of the rule.
+    """
+    return np.asarray(probabilities, dtype=np.float64) >= np.asarray(validate_thresholds(thresholds))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a model decided for each of ``N`` inputs.
+
+    ``flags`` are the per-flag probabilities ``[N, 2]`` (crackle, wheeze); for single-label models the
+    class sums (crackle = crackle only + both). ``present`` is the boolean ``[N, 2]`` decision, ``classes``
+    the class indices ``[N]`` and ``thresholds`` the ones used (``None`` for single-label models).
+    """
+
+    flags: np.ndarray
+    present: np.ndarray
+    classes: np.ndarray
+    thresholds: tuple[float, float] | None
+
+    @property
+    def labels(self) -> list[str]:
+        """The class names (``normal``, ``crackle``, ``wheeze``, ``both``) of the decisions."""
+        return [CLASS_NAMES[int(index)] for index in self.classes]
+
+
+def decide_flags(flag_probabilities: Any, thresholds: Sequence[float] | None = None) -> Decision:
+    """Decide ``[N, 2]`` (crackle, wheeze) probabilities at ``thresholds`` (``None``: the default)."""
+    flags = np.atleast_2d(np.asarray(flag_probabilities, dtype=np.float64))
+    chosen = validate_thresholds(thresholds)
+    decided = present(flags, chosen)
+    return Decision(flags, decided, np.atleast_1d(flags_to_classes(decided)).astype(np.int64), chosen)
+
+
+def aggregation_of(config: Any) -> tuple[str, int | None]:
+    """``(rule, top_k)``: how a model's window probabilities become a recording's, as its config says
+    (``recording_aggregation`` and ``recording_top_k``, written by ``respira fit-site`` when it chose the
+    rule) or :data:`~respira.core.windows.DEFAULT_AGGREGATION` for a config without them. Every runner — the
+    Detector, the pipeline, ``screen``, the app's ONNX runner — asks here for its default rule."""
+    rule = getattr(config, "recording_aggregation", None)
+    if rule is None and isinstance(config, Mapping):
+        rule = config.get("recording_aggregation")
+    rule = rule or DEFAULT_AGGREGATION
+    top_k = getattr(config, "recording_top_k", None)
+    if top_k is None and isinstance(config, Mapping):
+        top_k = config.get("recording_top_k")
+    if rule == "topk_mean" and top_k is None:
+        top_k = DEFAULT_TOP_K
+    check_aggregation(rule, top_k)
+    return rule, (int(top_k) if rule == "topk_mean" else None)
+
+
+def decide_recording(
+    window_flags: Any, config: Any, aggregation: str = "max", top_k: int | None = None
+) -> tuple[np.ndarray, Decision]:
+    """A recording's ``(crackle, wheeze)`` probabilities and its decision from those of its windows
+    (or cycles) ``[windows, 2]``: each label aggregated by :func:`respira.core.windows.aggregate_windows`
+    (``aggregation``, ``top_k``), then decided at :func:`thresholds_of` the config."""
+    aggregated = aggregate_windows(np.asarray(window_flags, dtype=np.float64), aggregation, top_k)
+    return aggregated, decide_flags(aggregated[None, :], thresholds_of(config))
+
+
+def decide(probabilities: Any, config: Any) -> Decision:
+    """Decide a model's probabilities ``[N, outputs]`` (in the config's ``id2label`` order).
+
+    Multi-label: the flags at :func:`thresholds_of` the config. Single-label: the most probable class.
+    """
+    array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    order = flag_order(config)
+    if is_multi_label(config):
+        return decide_flags(array[:, order], thresholds_of(config))
+    classes = array[:, order]
+    indices = classes.argmax(axis=1).astype(np.int64)
+    flags = np.stack([classes[:, 1] + classes[:, 3], classes[:, 2] + classes[:, 3]], axis=1)
+    decided = classes_to_flags(indices).astype(bool)
+    return Decision(flags, decided, indices, None)
+
+
+def quality_threshold_of(config: Any) -> float | None:
+    """The quality probability from which a model withholds its verdict (``config.quality["threshold"]``);
+    ``None`` for a model without a quality head."""
+    quality = _field(config, "quality")
+    return None if quality is None else float(quality["threshold"])
+
+
+def recording_quality(rows: Sequence[Mapping[str, Any]]) -> float | None:
+    """A recording's quality (the probability that it is too poor to judge): the mean of its windows'
+    ``quality``; ``None`` when its rows carry none (a model without a quality head)."""
+    if not rows or any("quality" not in row for row in rows):
+        return None
+    return float(np.mean([float(row["quality"]) for row in rows]))
+
+
+def withheld(quality: Any, config: Any) -> np.ndarray:
+    """Whether each quality probability (that an input, or a recording: the mean of its windows', is too
+    poor to judge) reaches the model's quality threshold; all ``False`` for a model without one."""
+    array = np.asarray(quality, dtype=np.float64)
+    threshold = quality_threshold_of(config)
+    return np.zeros(array.shape, dtype=bool) if threshold is None else array >= threshold
+
+
+def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
+    """Each probability mapped piecewise-linearly so that its threshold lands on 0.5 (0 and 1 stay)."""
+    t = np.asarray(thresholds)
+    below = 0.5 * np.divide(flags, t, out=np.ones_like(flags), where=t > 0)
+    above = 0.5 + 0.5 * np.divide(flags - t, 1.0 - t, out=np.ones_like(flags), where=t < 1)
+    return np.clip(np.where(flags >= t, above, below), 0.0, 1.0)
+
+
+def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]:
+    """A score per class ``[N, 4]`` (in :data:`~respira.labels.CLASS_NAMES` order) and the decision.
+
+    Single-label models: the softmax itself. Multi-label models: each flag's probability ``p`` is first
+    moved so that its threshold ``t`` maps to 0.5 (``p / 2t`` below it, ``1/2 + (p - t) / 2(1 - t)``
+    from it on), then the classes get the products of those as independent flags
+    (normal ``(1-c)(1-w)``, crackle ``c(1-w)``, wheeze ``(1-c)w``, both ``cw``). The scores sum to 1 and
+    the decided class always has the highest (ties go to it), so ranking them gives the decision.
+    """
+    decision = decide(probabilities, config)
+    array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    if not is_multi_label(config):
+        return array[:, flag_order(config)], decision
+    assert decision.thresholds is not None
+    return flag_class_scores(decision.flags, decision.thresholds), decision
+
+
+def flag_class_scores(flag_probabilities: Any, thresholds: Sequence[float] | None = None) -> np.ndarray:
+    """Class scores ``[N, 4]`` of ``[N, 2]`` (crackle, wheeze) probabilities decided at ``thresholds``.
+
+    Each probability is moved so that its threshold maps to 0.5 (``None``: the default, which moves
+    nothing), then the classes get the products of the two as independent flags. The scores sum to 1,
+    and the class :func:`decide_flags` decides at those thresholds has the highest.
+    """
+    flags = np.atleast_2d(np.asarray(flag_probabilities, dtype=np.float64))
+    crackle, wheeze = _calibrated(flags, validate_thresholds(thresholds)).T
+    return np.stack(
+        [(1 - crackle) * (1 - wheeze), crackle * (1 - wheeze), (1 - crackle) * wheeze, crackle * wheeze],
+        axis=1,
+    )
+
+
+def decide_tensor(probabilities: torch.Tensor, config: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`decide` in torch operations, for a traced graph (the ONNX export's ``present`` and ``label``).
+
+    ``probabilities`` ``[N, outputs]`` in the config's ``id2label`` order → ``present``, boolean
+    ``[N, 2]`` (crackle, wheeze), and ``label``, the int64 class index ``[N]`` (``CLASS_NAMES`` order).
+    Multi-label: the flags at :func:`thresholds_of` the config, which enter the graph as constants;
+    single-label: the most probable class and its flags.
+    """
+    import torch
+
+    order = flag_order(config)
+    selected = probabilities[:, order]
+    if is_multi_label(config):
+        limits = torch.tensor(thresholds_of(config), dtype=selected.dtype, device=selected.device)
+        flags = selected >= limits
+        label = flags[:, 0].long() + 2 * flags[:, 1].long()  # flags_to_classes: normal, crackle, wheeze, both
+        return flags, label
+    label = selected.argmax(dim=-1)
+    crackle = (label == CLASS_NAMES.index("crackle")) | (label == CLASS_NAMES.index("both"))
+    wheeze = (label == CLASS_NAMES.index("wheeze")) | (label == CLASS_NAMES.index("both"))
+    return torch.stack([crackle, wheeze], dim=1), label

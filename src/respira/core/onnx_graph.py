@@ -1,0 +1,61 @@
+"""What a respira ``model.onnx`` is called and how its frame outputs are read (one home, torch-free).
+
+:mod:`respira.hub.onnx` writes the graph and runs it for ``respira predict --onnx``; the app's torch-free
+runner (:mod:`respira.app.onnx_runner`, shipped in a Space without torch or respira) runs it too; both read
+the input, output and metadata names and cut their batches with this module, and
+:mod:`respira.inference.event_detection` keeps a chunk's time steps by :func:`steps_within`, as the graph's
+readers do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+__all__ = [
+    "FRAME_NAME",
+    "FRAME_TIMES_NAME",
+    "INPUT_NAME",
+    "LABEL_NAME",
+    "OUTPUT_NAME",
+    "PRESENT_NAME",
+    "QUALITY_NAME",
+    "QUALITY_THRESHOLD_KEY",
+    "batches_by_length",
+    "steps_within",
+]
+
+INPUT_NAME = "input_values"
+OUTPUT_NAME = "probabilities"
+PRESENT_NAME = "present"
+LABEL_NAME = "label"
+FRAME_NAME = "frame_probabilities"
+FRAME_TIMES_NAME = "frame_times"
+QUALITY_NAME = "quality"
+"""The output of a model with a quality head: float32 ``[batch]``, the probability each input is too poor
+to judge (after the frame outputs)."""
+QUALITY_THRESHOLD_KEY = "quality_threshold"
+"""The metadata key of a quality head's threshold."""
+
+
+def batches_by_length(
+    waveforms: Sequence[np.ndarray], batch_size: int
+) -> Iterator[tuple[int, list[int], np.ndarray]]:
+    """``(length, indices, float32 batch)`` of at most ``batch_size`` waveforms of equal length (the graph
+    has no mask), lengths in order of first appearance."""
+    by_length: dict[int, list[int]] = {}
+    for index, waveform in enumerate(waveforms):
+        by_length.setdefault(int(waveform.shape[0]), []).append(index)
+    for length, indices in by_length.items():
+        for first in range(0, len(indices), batch_size):
+            rows = indices[first : first + batch_size]
+            yield length, rows, np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
+
+
+def steps_within(times: np.ndarray, seconds: float) -> np.ndarray:
+    """Which time steps (centres ``times``, seconds) lie within an input of ``seconds``: the others are
+    padding of a short input. The first step is always kept: an input shorter than its centre has it."""
+    keep = np.asarray(times) < seconds
+    keep[0] = True
+    return keep

@@ -1,0 +1,143 @@
+"""Sliding windows over a recording, and how their probabilities become the recording's (one home).
+
+``respira predict`` scores a recording by windows of :data:`DEFAULT_WINDOW_SECONDS` every
+:data:`DEFAULT_HOP_SECONDS` (:func:`window_starts`); external validation turns the windows'
+probabilities into one per recording with :func:`aggregate_windows` (:data:`DEFAULT_AGGREGATION`:
+the maximum per label); the ``audio-classification`` pipeline does both for an input longer than the
+model's ``target_seconds``. Plain numpy: the module ships with a model's remote code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "AGGREGATIONS",
+    "DEFAULT_AGGREGATION",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_HOP_SECONDS",
+    "DEFAULT_TOP_K",
+    "DEFAULT_WINDOW_SECONDS",
+    "FRAME_SAMPLES_KEY",
+    "MAX_WINDOWS",
+    "aggregate_windows",
+    "check_aggregation",
+    "check_holds_a_frame",
+    "describe_aggregation",
+    "span_samples",
+    "window_count",
+    "window_starts",
+]
+
+DEFAULT_WINDOW_SECONDS: float = 4.0
+"""Seconds in one sliding window of ``respira predict`` (``--window``) and the pipeline."""
+
+DEFAULT_HOP_SECONDS: float = 2.0
+"""Seconds between the starts of two sliding windows (``--hop``)."""
+
+FRAME_SAMPLES_KEY = "analysis_frame_samples"
+"""The ``model.onnx`` metadata entry holding the samples of one analysis frame (the Space, without torch,
+reads it there for :func:`check_holds_a_frame`)."""
+
+DEFAULT_BATCH_SIZE: int = 32
+"""Windows (or chunks) per forward pass of ``respira predict`` and the detectors unless told otherwise."""
+
+MAX_WINDOWS: int = 10_000
+"""Default limit of sliding windows per recording (10,000 windows of 4 s every 2 s: 5.6 hours)."""
+
+AGGREGATIONS: tuple[str, ...] = ("max", "mean", "topk_mean")
+"""Rules that turn a recording's window probabilities into the recording's (:func:`aggregate_windows`)."""
+
+DEFAULT_AGGREGATION: str = "max"
+"""The rule of ``respira evaluate --kauh`` and the pipeline unless told otherwise."""
+
+DEFAULT_TOP_K: int = 3
+"""Windows ``topk_mean`` averages unless told otherwise (``Detector``, ``--top_k``)."""
+
+
+def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int:
+    """How many windows :func:`window_starts` returns (computed without building them)."""
+    if window_samples < 1 or hop_samples < 1:
+        raise ValueError("window and hop must be at least one sample")
+    if num_samples <= window_samples:
+        return 1
+    return 1 + -(-(num_samples - window_samples) // hop_samples)
+
+
+def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
+    """Start samples of sliding windows that cover ``num_samples`` (the last one may be partial).
+
+    One window when the signal is not longer than a window; otherwise ``1 + ceil((N - W) / H)``
+    windows starting every ``H`` samples, so the last one reaches the end of the signal.
+    """
+    count = window_count(num_samples, window_samples, hop_samples)
+    return np.arange(count, dtype=np.int64) * hop_samples
+
+
+def check_holds_a_frame(num_samples: int, frame_samples: int, rate: int, what: str = "the recording") -> None:
+    """Raise a one-line ``ValueError`` when ``what`` (``num_samples`` at ``rate`` Hz) is shorter than one
+    analysis frame of the model's featurizer (``frame_samples``): no frame of it is sound, nothing to score.
+    ``respira predict``, the :class:`~respira.inference.detector.Detector`, the pipeline and the app all
+    refuse so."""
+    if num_samples < frame_samples:
+        raise ValueError(
+            f"{what} lasts {num_samples / rate * 1000:.3g} ms ({num_samples} samples at {rate} Hz), shorter "
+            f"than one analysis frame of the model's featurizer ({frame_samples / rate * 1000:.3g} ms): "
+            "nothing to score"
+        )
+
+
+def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple[int, int]:
+    """``(first, stop)``: the samples ``[first, stop)`` of the span ``start``–``end`` seconds of a recording
+    of ``num_samples`` at ``rate`` Hz, each time at ``round(t * rate)`` and ``stop`` clipped to the
+    recording however far past it ``end`` lies (an annotated end of 1e308 s included). How the dataset
+    builder, ``respira predict`` and the app cut a cycle; each refuses the spans it cannot use."""
+    first = round(start * rate)
+    stop = num_samples if end * rate >= num_samples else round(end * rate)
+    return first, stop
+
+
+def check_aggregation(rule: str, top_k: int | None = None) -> None:
+    """Raise a one-line ``ValueError`` unless ``rule`` (and ``top_k`` for ``topk_mean``) is valid."""
+    if rule not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {rule!r}")
+    if rule == "topk_mean" and (top_k is None or int(top_k) != top_k or top_k < 1):
+        raise ValueError(f"topk_mean needs top_k, a whole number >= 1, got {top_k!r}")
+
+
+def describe_aggregation(rule: str, top_k: int | None = None) -> str:
+    """A sentence saying how window probabilities became a recording's probability."""
+    check_aggregation(rule, top_k)
+    if rule == "max":
+        return "recording probability = maximum of its window probabilities (per label)"
+    if rule == "mean":
+        return "recording probability = mean of its window probabilities (per label)"
+    return (
+        f"recording probability = mean of its {top_k} largest window probabilities (per label; "
+        "all windows when there are fewer)"
+    )
+
+
+def aggregate_windows(
+    probabilities: Any, rule: str = DEFAULT_AGGREGATION, top_k: int | None = None
+) -> np.ndarray:
+    """One recording's ``[windows, labels]`` probabilities → ``[labels]``.
+
+    ``max``: each label's largest window probability; ``mean``: the mean of all its windows;
+    ``topk_mean``: the mean of its ``top_k`` largest (less sensitive to one spurious window; all windows
+    when there are fewer).
+    """
+    check_aggregation(rule, top_k)
+    array = np.asarray(probabilities, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2 or array.shape[0] == 0:
+        raise ValueError(f"expected probabilities of shape [windows >= 1, labels], got {array.shape}")
+    if rule == "max":
+        return array.max(axis=0)
+    if rule == "mean":
+        return array.mean(axis=0)
+    k = min(int(top_k), array.shape[0])  # type: ignore[arg-type]
+    return np.sort(array, axis=0)[-k:].mean(axis=0)

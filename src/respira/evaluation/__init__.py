@@ -1,0 +1,28 @@
+"""Evaluation: what runs a model over a corpus and scores it, writing a report folder.
+
+:mod:`.cycles` scores a classifier on a dataset of cycles (``respira evaluate`` on ICBHI),
+:mod:`.external_validation`
+runs it over whole recordings of another corpus, scored per recording, :mod:`.event_corpus` scores an
+event-labelled corpus at both of its levels and :mod:`.event_detection_report` scores event detection as the
+sound-event-detection field does. Drawing and writing is :mod:`respira.reports`' part.
+"""
+
+from __future__ import annotations
+
+from ..utils.lazy_exports import lazy_exports
+
+_EXPORTS = {
+    "evaluate_model": "cycles",
+    "evaluate_recordings": "external_validation",
+    "evaluate_event_corpus": "event_corpus",
+    "evaluate_events": "event_detection_report",
+}
+
+__all__ = [
+    "evaluate_event_corpus",
+    "evaluate_events",
+    "evaluate_model",
+    "evaluate_recordings",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

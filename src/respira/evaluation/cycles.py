@@ -1,0 +1,266 @@
+"""Evaluate a respira classifier on a dataset of cycles and write a report folder.
+
+Files written to ``output_dir``:
+
+- ``metrics.json``: the ICBHI scores (see :mod:`respira.metrics`; ``NaN`` is written as ``null``),
+  plus ``num_examples``, ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true,
+  columns predicted), the ``thresholds`` of a multi-label model, the trivial baselines of the same
+  cycles (``baseline_*``: all-normal and class-prior, :mod:`respira.metrics.baselines`), and
+  per-patient scores (with the per-patient all-normal baseline) when the dataset has a ``patient_id``
+  column, ``below_baseline``: the headlines (ICBHI score, per-patient score) that do not beat their
+  baseline (:func:`respira.metrics.baselines.icbhi_below_baselines`; empty when none), and
+  ``by_device`` / ``by_chest_location`` scores (:mod:`respira.metrics.groups`) when it has those
+  columns;
+- ``cycle_predictions.csv``: one row per cycle, in dataset order: its ``recording``, ``cycle_index``,
+  ``start`` and ``end`` (the columns that exist), the true ``label``, the ``predicted`` class and the
+  probabilities (``crackle`` and ``wheeze``; single-label models also ``p_<class>``), decided by the
+  same rule as ``respira predict``;
+- ``confusion_matrix.png``: counts and row-normalised fractions;
+- ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
+  (the columns that exist);
+- ``add_properties.json``: intra- and inter-class angular distances of the pooled embeddings
+  (:func:`respira.metrics.embedding_geometry.add_properties` against the four-class labels);
+- ``roc_curves.png``, ``precision_recall_curves.png`` and (multi-label models) ``threshold_curves.png``:
+  the crackle and wheeze curves with the model's operating point (:mod:`.curves`).
+
+``metrics.json`` also holds each label's ``auc_<label>`` and ``average_precision_<label>`` (of the
+label's probability: a single-label model's crackle is its crackle + both probability).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..audio.decoding import decode_audio
+from ..audio.dsp import pad_batch
+from ..labels import (
+    CLASS_NAMES,
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    SINGLE_LABEL,
+    classes_to_flags,
+)
+from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores, sigmoid, trivial_baselines
+from ..metrics.baselines import icbhi_below_baselines
+from ..metrics.groups import scores_by_metadata
+from ..metrics.icbhi import per_patient_icbhi
+from ..metrics.multilabel import label_probabilities
+from ..reports.curves import label_curve_figures, label_curve_scores
+from ..reports.figures import save_figures
+from ..reports.plots import plot_confusion_matrix, plot_embedding_projection
+from ..reports.report_folder import report_folder
+from ..utils.files import write_json_atomic, write_text_atomic
+from ..utils.progress import stage
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["PREDICTIONS_FILE", "evaluate_model", "json_ready", "write_json"]
+
+PREDICTIONS_FILE = "cycle_predictions.csv"
+REPORT_FILES: tuple[str, ...] = (
+    "metrics.json",
+    PREDICTIONS_FILE,
+    "confusion_matrix.png",
+    "embedding_projection.png",
+    "add_properties.json",
+)
+"""The files every report holds (the curve plots follow, :mod:`.curves`)."""
+_CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
+
+COLOURINGS: tuple[tuple[str, str], ...] = (
+    ("class", "label"),
+    ("device", "device"),
+    ("patient", "patient_id"),
+)
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy types turned into Python ones and non-finite floats into ``None``."""
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    return value
+
+
+def write_json(path: str | Path, value: Any) -> Path:
+    """Write ``json_ready(value)`` as indented JSON (non-finite → ``null``) atomically; return the path."""
+    return write_json_atomic(path, json_ready(value))
+
+
+def _samples(audio: Any, sampling_rate: int) -> np.ndarray:
+    """Mono float32 samples of a ``datasets.Audio`` value at the model's rate; refuses an empty cycle."""
+    samples = decode_audio(audio, sampling_rate)
+    if samples.size == 0:
+        raise ValueError("the dataset holds an empty cycle (0 samples)")
+    return samples
+
+
+def _run(
+    model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits [N, labels] (float64) and pooled embeddings [N, hidden] (float32) in eval mode."""
+    device = next(model.parameters()).device
+    rate = int(model.config.sampling_rate)
+    was_training = model.training
+    model.eval()
+    logits: list[np.ndarray] = []
+    embeddings: list[np.ndarray] = []
+    try:
+        with torch.inference_mode(), stage("scoring cycles", len(dataset), "cycle") as shown:
+            for first in range(0, len(dataset), batch_size):
+                rows = dataset[first : first + batch_size][audio_column]
+                waveforms = [_samples(audio, rate) for audio in rows]
+                batch, mask = pad_batch(waveforms)
+                output = model(input_values=batch.to(device), attention_mask=mask.to(device))
+                logits.append(output.logits.float().cpu().numpy().astype(np.float64))
+                embeddings.append(output.embeddings.float().cpu().numpy())
+                shown.update(len(rows))
+    finally:
+        model.train(was_training)
+    return np.concatenate(logits), np.concatenate(embeddings)
+
+
+def _thresholds(
+    model: RespiraForAudioClassification, thresholds: Sequence[float] | None
+) -> tuple[float, float]:
+    from ..core.decision import thresholds_of, validate_thresholds
+
+    return thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
+
+
+def _write_predictions(
+    path: Path,
+    dataset: datasets.Dataset,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    probabilities: dict[str, np.ndarray],
+) -> None:
+    """``cycle_predictions.csv``: identity columns, true and predicted class, probabilities."""
+    import pandas as pd
+
+    table = pd.DataFrame({name: dataset[name] for name in _CYCLE_COLUMNS if name in dataset.column_names})
+    table["label"] = [CLASS_NAMES[int(label)] for label in labels]
+    table["predicted"] = [CLASS_NAMES[int(label)] for label in predictions]
+    for name, values in probabilities.items():
+        table[name] = values
+    write_text_atomic(path, table.to_csv(index=False))
+
+
+def evaluate_model(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    output_dir: str | Path,
+    batch_size: int = 16,
+    thresholds: Sequence[float] | None = None,
+    audio_column: str = "audio",
+    label_column: str = "label",
+) -> dict[str, Any]:
+    """Score ``model`` on a ``datasets.Dataset`` of cycles and write the report files to ``output_dir``.
+
+    ``dataset`` needs an ``audio`` column (``datasets.Audio`` at any rate: it is cast to the model's
+    rate) holding cycles prepared as the model's training cycles were — cut from recordings filtered
+    with the model's low-pass: ``load_icbhi(data_dir, **respira.audio.dsp.input_preprocessing(config))``,
+    as ``respira evaluate`` builds it — and a ``label`` column of class indices (normal 0, crackle 1,
+    wheeze 2, both 3); ``device`` and ``patient_id`` columns, when present, colour the embedding
+    projection (and give per-patient scores). Single-label models are scored by the argmax class;
+    multi-label models by their sigmoid flags at ``thresholds`` (default: the model's own,
+    :func:`respira.core.decision.thresholds_of`), mapped to classes. Returns the metrics written to
+    ``metrics.json`` (with ``nan`` where that file has ``null``) plus ``add_properties`` (the content
+    of ``add_properties.json``), ``files`` (the names of the files written, in ``output_dir``) and
+    ``predictions`` (the decided class of each example, in ``dataset``'s order).
+    """
+    import datasets
+
+    from ..metrics.embedding_geometry import add_properties
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    for column in (audio_column, label_column):
+        if column not in dataset.column_names:
+            raise ValueError(
+                f"the dataset has no {column!r} column (columns: {', '.join(dataset.column_names)})"
+            )
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    feature = dataset.features[audio_column]
+    if not isinstance(feature, datasets.Audio):
+        raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
+    rate = int(model.config.sampling_rate)
+    if feature.sampling_rate != rate:
+        dataset = dataset.cast_column(audio_column, datasets.Audio(sampling_rate=rate))
+    problem_type = model.config.problem_type or SINGLE_LABEL
+    if problem_type != MULTI_LABEL and thresholds is not None:
+        raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+
+    logits, embeddings = _run(model, dataset, audio_column, batch_size)
+    labels = np.asarray(dataset[label_column], dtype=np.int64)
+    metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
+    from ..core.decision import decide_flags, flag_order
+
+    if problem_type == MULTI_LABEL:
+        used = _thresholds(model, thresholds)
+        probabilities = sigmoid(logits[:, flag_order(model.config)])
+        metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
+        predictions = decide_flags(probabilities, used).classes
+        metrics["thresholds"] = list(used)
+        columns = dict(zip(MULTI_LABEL_NAMES, probabilities.T, strict=True))
+    else:
+        class_logits = logits[:, flag_order(model.config)]
+        predictions = class_logits.argmax(axis=1)
+        metrics.update(icbhi_scores(labels, predictions))
+        shifted = np.exp(class_logits - class_logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        columns = {f"p_{name}": probabilities[:, index] for index, name in enumerate(CLASS_NAMES)}
+    patients = dataset["patient_id"] if "patient_id" in dataset.column_names else None
+    if patients is not None:
+        metrics.update(per_patient_icbhi(labels, predictions, patients, warn=False))
+    metrics.update(trivial_baselines(labels, patient_ids=patients))
+    metrics["below_baseline"] = [entry.to_dict() for entry in icbhi_below_baselines(metrics)]
+    metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
+    flags = classes_to_flags(labels)
+    label_scores = probabilities if problem_type == MULTI_LABEL else label_probabilities(probabilities)
+    for name, values in label_curve_scores(flags, label_scores).items():
+        metrics[f"auc_{name}"] = values["auc"]
+        metrics[f"average_precision_{name}"] = values["average_precision"]
+    cm = confusion_matrix(labels, predictions)
+    metrics["class_names"] = list(CLASS_NAMES)
+    metrics["confusion_matrix"] = cm.tolist()
+
+    with report_folder(output_dir) as output:
+        write_json(output / "metrics.json", metrics)
+        _write_predictions(output / PREDICTIONS_FILE, dataset, labels, predictions, columns)
+        plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
+        colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
+        for name, column in COLOURINGS[1:]:
+            if column in dataset.column_names:
+                colour_by[name] = dataset[column]
+        plot_embedding_projection(
+            embeddings, colour_by, output / "embedding_projection.png", orders={"class": CLASS_NAMES}
+        )
+        properties = add_properties(torch.from_numpy(embeddings), torch.from_numpy(labels))
+        write_json(output / "add_properties.json", properties)
+        figures = label_curve_figures(
+            flags, label_scores, classes_to_flags(predictions), thresholds=metrics.get("thresholds")
+        )
+        curves = save_figures(figures, output)
+    metrics["add_properties"] = properties
+    metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
+    metrics["predictions"] = predictions
+    return metrics

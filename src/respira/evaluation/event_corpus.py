@@ -1,0 +1,221 @@
+"""An event-labelled corpus (SPRSound) scored at both of its levels, with its challenge's scores.
+
+A corpus whose builder has an ``events`` config (each annotated event an example: the four-class ``label``
+and the corpus's own ``event_type``) and a ``recordings`` config (record labels and the crackle / wheeze /
+normal / poor-quality flags) is scored twice, in one report folder staged and swapped into place whole:
+
+- ``events/``: every event as a cycle (:func:`respira.evaluation.cycles.evaluate_model`: the ICBHI score,
+  AUCs, confusion matrix, embedding projection), decided at the model's own thresholds;
+- ``records/``: every recording by sliding windows aggregated per recording
+  (:func:`respira.evaluation.external_validation.evaluate_recordings`, per official part, patient-bootstrap
+  intervals), Poor Quality records left out: they carry no crackle / wheeze label;
+- ``metrics.json``: the SPRSound challenge's SE, SP, AS, HS and Score (:mod:`respira.metrics.sprsound`) of
+  task 1-1 (events: normal vs adventitious) and tasks 2-1 / 2-2 (records), overall and per official part,
+  each with its patient-bootstrap interval and the all-normal and class-prior baselines of the same samples.
+  Task 1-2 (the seven event types) is not scored: crackle and wheeze flags cannot tell a fine from a coarse
+  crackle, nor a wheeze from rhonchi or stridor. A model without a quality verdict never answers Poor
+  Quality, so the record tasks score it on the other records (the challenge leaves Poor Quality records out
+  of SE and SP) and say how many there were. ``below_baseline`` lists every headline (a task's Score, the
+  events' ICBHI score, the records' ICBHI-style score) that does not beat its trivial baseline
+  (:mod:`respira.metrics.baselines`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..labels import classes_to_flags
+from ..metrics.baselines import BASELINE_PREFIX, below_baseline
+from ..metrics.recording_level import patient_bootstrap
+from ..metrics.sprsound import (
+    POOR_QUALITY,
+    coarsen_labels,
+    flags_to_sprsound,
+    score_strata,
+    sprsound_baselines,
+    sprsound_scores,
+)
+from ..reports.report_folder import check_report_target
+from ..utils.files import staged_folder
+from .cycles import evaluate_model, write_json
+from .external_validation import evaluate_recordings
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["CHALLENGE_KEYS", "challenge_scores", "evaluate_event_corpus", "task_below_baselines"]
+
+CHALLENGE_KEYS: tuple[str, ...] = ("se", "sp", "as", "hs", "score")
+EVENT_HEADLINE: tuple[str, ...] = ("num_examples", "icbhi_score", "sensitivity", "specificity", "thresholds")
+"""The events' ICBHI scores ``metrics.json`` repeats (``events/metrics.json`` has them all)."""
+
+
+def challenge_scores(
+    task: str,
+    references: Sequence[str],
+    predictions: Sequence[str],
+    patients: Sequence[Any],
+    groups: Sequence[str] | None = None,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Task ``task``'s scores of ``predictions`` overall and per value of ``groups``: SE, SP, AS, HS,
+    Score, the counts, ``ci`` (a patient-bootstrap 95 % percentile interval of each score, patients
+    resampled within their strata of :func:`~respira.metrics.sprsound.score_strata`: every resample has
+    the SE and SP samples the data has) and the all-normal / class-prior baselines of the same
+    references."""
+    references, predictions = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
+    patients = np.asarray(patients)
+    selections = {"overall": np.ones(len(references), dtype=bool)}
+    if groups is not None:
+        values = np.asarray(groups, dtype=object)
+        selections |= {str(value): values == value for value in dict.fromkeys(values)}
+    result = {}
+    for name, chosen in selections.items():
+        truth, guess = references[chosen], predictions[chosen]
+        scores: dict[str, Any] = sprsound_scores(task, truth, guess, warn=False)
+
+        def statistic(index: np.ndarray, truth=truth, guess=guess) -> dict[str, float]:
+            values = sprsound_scores(task, truth[index], guess[index], warn=False)
+            return {key: values[key] for key in CHALLENGE_KEYS}
+
+        scores["ci"] = patient_bootstrap(
+            statistic, patients[chosen], resamples=resamples, seed=seed, strata=score_strata(task, truth)
+        )
+        scores |= sprsound_baselines(task, list(truth))
+        result[name] = scores
+    return result
+
+
+BASELINES = ("all_normal", "class_prior")
+"""The trivial baselines of the challenge's Scores (:func:`~respira.metrics.sprsound.sprsound_baselines`)."""
+
+
+def task_below_baselines(tasks: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The tasks' Scores (per group) that do not beat their all-normal or class-prior baseline."""
+    found = []
+    for task, groups in tasks.items():
+        for group, values in groups.items():
+            entry = below_baseline(
+                f"task {task} Score ({group})",
+                f"tasks.{task}.{group}.score",
+                values["score"],
+                {name: values.get(f"{BASELINE_PREFIX}{name}_score") for name in BASELINES},
+            )
+            if entry is not None:
+                found.append(entry.to_dict())
+    return found
+
+
+def _nested(level: str, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A level's ``below_baseline`` entries with their keys under ``level`` and its name in the headline."""
+    return [
+        {**entry, "key": f"{level}.{entry['key']}", "headline": f"{entry['headline']} ({level})"}
+        for entry in entries
+    ]
+
+
+def _label_names(dataset: datasets.Dataset, column: str) -> list[str]:
+    """The names of a ``ClassLabel`` column's values."""
+    return dataset.features[column].int2str(dataset[column])
+
+
+def evaluate_event_corpus(
+    model: RespiraForAudioClassification,
+    events: datasets.Dataset,
+    recordings: datasets.Dataset,
+    *,
+    output_dir: str | Path,
+    group_column: str | None = "official_part",
+    window: float = 4.0,
+    hop: float = 2.0,
+    aggregation: str = "max",
+    top_k: int | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    batch_size: int = 32,
+    scored_model: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report
+    (see the module docstring); return ``metrics.json``'s content with ``events`` and ``records`` replaced by
+    the two levels' whole metrics (:func:`~respira.evaluation.cycles.evaluate_model`'s and
+    :func:`~respira.evaluation.external_validation.evaluate_recordings`'), and ``files``."""
+    output = check_report_target(output_dir)
+    labels = _label_names(recordings, "record_label")
+    judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]
+    if not judged:
+        raise ValueError("every recording is Poor Quality: there is no crackle / wheeze label to score")
+    scored_records = recordings.select(judged)
+    with staged_folder(output, overwrite=True) as staging:
+        event_metrics = evaluate_model(model, events, output_dir=staging / "events", batch_size=batch_size)
+        record_metrics = evaluate_recordings(
+            model,
+            scored_records,
+            output_dir=staging / "records",
+            window=window,
+            hop=hop,
+            aggregation=aggregation,
+            top_k=top_k,
+            resamples=resamples,
+            seed=seed,
+            batch_size=batch_size,
+            group_column=group_column,
+            scored_model=scored_model,
+        )
+        settings = {"resamples": resamples, "seed": seed}
+        event_groups = events[group_column] if group_column in events.column_names else None
+        record_groups = scored_records[group_column] if group_column in recordings.column_names else None
+        predicted_events = flags_to_sprsound(
+            "1-1", classes_to_flags(np.asarray(event_metrics["predictions"]))
+        )
+        tasks = {
+            "1-1": challenge_scores(
+                "1-1",
+                coarsen_labels("1-1", _label_names(events, "event_type")),
+                predicted_events,
+                events["patient_id"],
+                event_groups,
+                **settings,
+            )
+        }
+        decided = record_metrics["decisions"]
+        references = [labels[index] for index in judged]
+        for task in ("2-1", "2-2"):
+            truth = coarsen_labels(task, references) if task == "2-1" else references
+            tasks[task] = challenge_scores(
+                task,
+                truth,
+                flags_to_sprsound(task, decided),
+                scored_records["patient_id"],
+                record_groups,
+                **settings,
+            )
+        metrics = {
+            "tasks": tasks,
+            "below_baseline": [
+                *task_below_baselines(tasks),
+                *_nested("events", event_metrics["below_baseline"]),
+                *_nested("records", record_metrics["below_baseline"]),
+            ],
+            "unscored": {
+                "task 1-2": "crackle / wheeze flags cannot tell the seven event types apart",
+                "poor quality records": len(labels) - len(judged),
+            },
+            "events": {key: event_metrics[key] for key in EVENT_HEADLINE if key in event_metrics},
+            "records": {key: record_metrics[key] for key in ("num_recordings", "num_patients", "groups")},
+        }
+        if scored_model is not None:
+            metrics["model"] = dict(scored_model)
+        write_json(staging / "metrics.json", metrics)
+    return metrics | {
+        "events": event_metrics,
+        "records": record_metrics,
+        "files": ["metrics.json", "events/", "records/"],
+    }

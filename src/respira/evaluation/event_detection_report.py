@@ -1,0 +1,310 @@
+"""Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``).
+
+Every recording of a corpus's ``recordings`` config goes through
+:func:`respira.inference.event_detection.detect_events`
+(frame posteriors on the encoder's time axis, events at the model's own thresholds and event settings);
+its reference events come from the corpus spec's ``reference_events`` (SPRSound: the annotated events;
+ICBHI: the flagged cycles, weak references that say an event is somewhere inside), each label's merged
+where they overlap or touch. The report folder, staged and swapped into place whole, holds:
+
+- ``metrics.json``: per label and overall, and per value of the corpus's group column (SPRSound: the
+  official part), sed_eval's **event-based** F1, precision, recall and error rate (an estimate matches a
+  reference of its label when its onset is within ``t_collar`` and its offset within ``max(t_collar,
+  percentage_of_length * reference length)``) and **segment-based** ones (activity on segments of
+  ``segment_seconds``), each F1 with a patient-bootstrap 95 % interval (the counts of each recording are
+  resampled by patient: sed_eval matches events within a file, so a file's counts do not depend on the
+  others); the **threshold-independent** intersection-based F1 at the best threshold and PSDS of the frame
+  posteriors (:func:`respira.metrics.events.threshold_independent_scores`; for the labels with references);
+  and the trivial baselines of the same recordings: **no events**, and **every recording one event of each
+  label** (all-positive); ``below_baseline``: every event-based F1 and error rate that does not beat the
+  better baseline (:func:`event_below_baselines`);
+- ``events.csv``: the detected events (file, onset, offset, type, confidence), ``references.csv`` the
+  merged references they were scored against.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..audio.decoding import decode_audio
+from ..core.events import EVENT_COLUMNS, FRAME_HOP_SECONDS, Event, events_to_rows
+from ..inference.event_detection import detect_events
+from ..labels import MULTI_LABEL_NAMES
+from ..metrics.baselines import BASELINE_NAMES, below_baseline, flags_by_key
+from ..metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
+from ..metrics.recording_level import patient_bootstrap
+from ..reports.report_folder import report_folder
+from ..utils.progress import progress
+from .cycles import write_json
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["evaluate_events", "event_below_baselines", "event_scores_table", "merge_references"]
+
+COUNT_KEYS = ("reference", "estimated", "true_positives", "deletions", "insertions")
+"""The per-label counts summed over recordings (substitutions do not exist per label)."""
+BASELINES = ("no_events", "all_positive")
+
+
+def merge_references(events: Sequence[tuple[float, float, str]]) -> list[Event]:
+    """Each label's events as the union of their spans: overlapping or touching ones merged, sorted."""
+    merged: list[Event] = []
+    for label in MULTI_LABEL_NAMES:
+        spans = sorted((float(a), float(b)) for a, b, name in events if name == label and b > a)
+        current: list[float] | None = None
+        for start, end in spans:
+            if current is not None and start <= current[1]:
+                current[1] = max(current[1], end)
+                continue
+            if current is not None:
+                merged.append(Event(current[0], current[1], label))
+            current = [start, end]
+        if current is not None:
+            merged.append(Event(current[0], current[1], label))
+    return sorted(merged, key=lambda event: (event.onset, MULTI_LABEL_NAMES.index(event.label)))
+
+
+def _counts(scores: Mapping[str, Mapping[str, float]]) -> np.ndarray:
+    """``[labels, counts]`` of one recording's scores."""
+    return np.array([[scores[label][key] for key in COUNT_KEYS] for label in MULTI_LABEL_NAMES], dtype=float)
+
+
+def _rates(counts: np.ndarray) -> dict[str, float]:
+    """F1, precision, recall and error rate of summed counts (:data:`COUNT_KEYS` order)."""
+    reference, estimated, hits, deletions, insertions = counts
+
+    def ratio(numerator: float, denominator: float) -> float:
+        return float(numerator / denominator) if denominator else float("nan")
+
+    return {
+        "f_measure": ratio(2 * hits, reference + estimated),
+        "precision": ratio(hits, estimated),
+        "recall": ratio(hits, reference),
+        "error_rate": ratio(deletions + insertions, reference),
+        **{key: int(value) for key, value in zip(COUNT_KEYS, counts, strict=True)},
+    }
+
+
+def _summary(per_file: np.ndarray, patients: np.ndarray, *, resamples: int, seed: int) -> dict[str, Any]:
+    """Per label and micro-averaged (``overall``) rates of ``[files, labels, counts]``, with F1 intervals."""
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        summed = per_file[indices].sum(axis=0)
+        values = {label: _rates(summed[i])["f_measure"] for i, label in enumerate(MULTI_LABEL_NAMES)}
+        return values | {"overall": _rates(summed.sum(axis=0))["f_measure"]}
+
+    intervals = patient_bootstrap(statistic, patients, resamples=resamples, seed=seed)
+    summed = per_file.sum(axis=0)
+    out = {label: _rates(summed[i]) for i, label in enumerate(MULTI_LABEL_NAMES)}
+    out["overall"] = _rates(summed.sum(axis=0))
+    for name, values in out.items():
+        values["f_measure_ci"] = intervals[name]
+    return out
+
+
+def _per_file_counts(
+    references: Mapping[str, list[Event]],
+    estimates: Mapping[str, list[Event]],
+    scorer: Callable[..., dict],
+    **options: Any,
+) -> np.ndarray:
+    return np.stack([_counts(scorer({f: references[f]}, {f: estimates[f]}, **options)) for f in references])
+
+
+def evaluate_events(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    reference_events: Callable[[dict[str, Any]], Sequence[tuple[float, float, str]]],
+    output_dir: str | Path,
+    group_by: str = "patient_id",
+    group_column: str | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    batch_size: int = 16,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    t_collar: float = 0.2,
+    percentage_of_length: float = 0.2,
+    segment_seconds: float = 1.0,
+    scored_model: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Detect and score the events of every recording of ``dataset`` (module docstring); return the
+    metrics plus ``files`` (the names written). ``dataset``: a ``recordings`` config with ``audio``,
+    ``recording`` and ``group_by`` columns."""
+    missing = [name for name in ("audio", "recording", group_by) if name not in dataset.column_names]
+    if missing:
+        raise ValueError(f"the dataset lacks column(s) {', '.join(missing)}: event detection needs them")
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    rate = int(model.config.sampling_rate)
+    references: dict[str, list[Event]] = {}
+    estimates: dict[str, list[Event]] = {}
+    posteriors: dict[str, np.ndarray] = {}
+    durations: dict[str, float] = {}
+    patients, groups = [], []
+    thresholds = settings = None
+    for example in progress(dataset, "detecting events", unit="recording"):
+        file = str(example["recording"])
+        if file in references:
+            raise ValueError(f"recording {file!r} appears twice in the dataset")
+        detection = detect_events(
+            model,
+            decode_audio(example["audio"], rate),
+            frame_hop_seconds=frame_hop_seconds,
+            batch_size=batch_size,
+        )
+        thresholds, settings = detection.thresholds, detection.settings
+        durations[file] = detection.frames.duration
+        references[file] = [
+            e for e in merge_references(reference_events(example)) if e.onset < durations[file]
+        ]
+        estimates[file] = detection.events
+        posteriors[file] = detection.frames.posteriors
+        patients.append(example[group_by])
+        groups.append(str(example[group_column]) if group_column in dataset.column_names else None)
+    files = list(references)
+    patients_array, groups_array = np.asarray(patients), np.asarray(groups, dtype=object)
+    every = {file: [Event(0.0, durations[file], label) for label in MULTI_LABEL_NAMES] for file in files}
+    ways = {"model": estimates, "no_events": {file: [] for file in files}, "all_positive": every}
+    event_options = {"t_collar": t_collar, "percentage_of_length": percentage_of_length}
+    counts = {
+        (way, kind): _per_file_counts(references, found, scorer, **options)
+        for way, found in ways.items()
+        for kind, scorer, options in (
+            ("event_based", event_based_scores, event_options),
+            ("segment_based", segment_based_scores, {"time_resolution": segment_seconds}),
+        )
+    }
+    selections = {"overall": np.ones(len(files), dtype=bool)}
+    if group_column in dataset.column_names:
+        selections |= {value: groups_array == value for value in dict.fromkeys(groups)}
+    results: dict[str, Any] = {}
+    for name, chosen in selections.items():
+        entry: dict[str, Any] = {
+            "recordings": int(chosen.sum()),
+            "patients": int(np.unique(patients_array[chosen]).size),
+        }
+        for (way, kind), per_file in counts.items():
+            entry.setdefault(way, {})[kind] = _summary(
+                per_file[chosen], patients_array[chosen], resamples=resamples, seed=seed
+            )
+        chosen_files = [file for file, keep in zip(files, chosen, strict=True) if keep]
+        present = {event.label for file in chosen_files for event in references[file]}
+        labels = [label for label in MULTI_LABEL_NAMES if label in present]
+        if labels:
+            entry["model"]["threshold_independent"] = threshold_independent_scores(
+                {file: posteriors[file] for file in chosen_files},
+                {file: references[file] for file in chosen_files},
+                frame_hop_seconds=frame_hop_seconds,
+                thresholds=thresholds,
+                labels=labels,
+                durations={file: durations[file] for file in chosen_files},
+            )
+        results[name] = entry
+    metrics: dict[str, Any] = {
+        "below_baseline": event_below_baselines(results),
+        "num_recordings": len(files),
+        "num_patients": int(np.unique(patients_array).size),
+        "thresholds": {"crackle": thresholds[0], "wheeze": thresholds[1]},
+        "event_settings": settings.to_dict(),
+        "frame_hop_seconds": frame_hop_seconds,
+        "scoring": {**event_options, "segment_seconds": segment_seconds},
+        "bootstrap": {"unit": "patient", "method": "percentile", "resamples": resamples, "seed": seed},
+        "group_column": group_column if group_column in dataset.column_names else None,
+        "groups": results,
+    }
+    if scored_model is not None:
+        metrics["model"] = dict(scored_model)
+    with report_folder(output_dir) as output:
+        write_json(output / "metrics.json", metrics)
+        for name, found in (("events.csv", estimates), ("references.csv", references)):
+            with (output / name).open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(EVENT_COLUMNS), lineterminator="\n")
+                writer.writeheader()
+                for file in files:
+                    writer.writerows(events_to_rows(found[file], file=file))
+    metrics["files"] = ["metrics.json", "events.csv", "references.csv"]
+    return metrics
+
+
+HEADLINES: dict[str, tuple[str, bool]] = {"f_measure": ("event F1", False), "error_rate": ("event ER", True)}
+"""The event-based headlines beside their baselines: key → (name, lower is better)."""
+
+
+def event_below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per group and label (and ``overall``), the event-based F1 and error rate that do not beat the better
+    of the no-events and all-positive baselines (:mod:`respira.metrics.baselines`)."""
+    found = []
+    for group, entry in groups.items():
+        for label in (*MULTI_LABEL_NAMES, "overall"):
+            for key, (name, lower) in HEADLINES.items():
+                below = below_baseline(
+                    f"{label} {name} ({group})",
+                    f"groups.{group}.model.event_based.{label}.{key}",
+                    entry["model"]["event_based"][label][key],
+                    {way: entry[way]["event_based"][label][key] for way in BASELINES},
+                    lower_is_better=lower,
+                )
+                if below is not None:
+                    found.append(below.to_dict())
+    return found
+
+
+def event_scores_table(metrics: Mapping[str, Any]) -> str:
+    """Per group and label: event-based F1 [interval] and ER, segment-based F1, PSDS, each flagged when it
+    does not beat its baseline; then per group the no-events and all-positive baselines' rows (all labels
+    together)."""
+    from ..utils.tables import format_number, format_table
+
+    def f1(values: Mapping[str, Any]) -> str:
+        low, high = values["f_measure_ci"]
+        return (
+            f"{format_number(values['f_measure'], 3, missing='n/a')} "
+            f"[{format_number(low, 3, missing='n/a')}, {format_number(high, 3, missing='n/a')}]"
+        )
+
+    flags = flags_by_key(metrics.get("below_baseline"))
+    rows = []
+    for group, entry in metrics["groups"].items():
+        independent = entry["model"].get("threshold_independent", {})
+        for label in (*MULTI_LABEL_NAMES, "overall"):
+            event = entry["model"]["event_based"][label]
+            psds = independent.get(label, {}).get("psds") if label != "overall" else independent.get("psds")
+            where = f"groups.{group}.model.event_based.{label}"
+            marks = [flags[f"{where}.{key}"] for key in HEADLINES if f"{where}.{key}" in flags]
+            rows.append(
+                (
+                    group,
+                    label,
+                    str(event["reference"]),
+                    f1(event),
+                    format_number(event["error_rate"], 3, missing="n/a"),
+                    f1(entry["model"]["segment_based"][label]),
+                    format_number(psds, 3, missing="n/a"),
+                    "; ".join(marks),
+                )
+            )
+        for way in BASELINES:
+            event = entry[way]["event_based"]["overall"]
+            rows.append(
+                (
+                    group,
+                    f"baseline: {BASELINE_NAMES[way]}",
+                    str(event["reference"]),
+                    format_number(event["f_measure"], 3, missing="n/a"),
+                    format_number(event["error_rate"], 3, missing="n/a"),
+                    format_number(entry[way]["segment_based"]["overall"]["f_measure"], 3, missing="n/a"),
+                    "",
+                    "",
+                )
+            )
+    header = ("group", "label", "refs", "event F1 [95% CI]", "event ER", "segment F1 [95% CI]", "PSDS", "")
+    return format_table(rows, header, align="<<>>>>><", indent="  ")

@@ -1,0 +1,361 @@
+"""External validation: a respira model run over whole recordings of another corpus, scored per recording.
+
+A model trained on ICBHI cycles is applied to each recording of a dataset with recording-level
+labels (the KAUH builder's ``crackle``, ``wheeze``, ``normal`` flags): sliding windows
+(:func:`respira.inference.engine.predict_windows`, ``window`` / ``hop`` seconds) give crackle and wheeze
+probabilities per window; an aggregation rule turns them into one probability per recording and
+label, and the model's own thresholds (``config.decision_thresholds``, else 0.5; never tuned on the
+validation corpus) into decisions (see :mod:`respira.metrics.recording_level` for every definition).
+Scores are reported overall and per value of ``group_column`` (KAUH: the stethoscope filter mode),
+each with a patient-level bootstrap confidence interval.
+
+Files written to ``output_dir`` (atomically):
+
+- ``metrics.json``: the rule (window, hop, aggregation and its description), the thresholds and
+  where they came from, the bootstrap settings, and for ``overall`` and each group the number of
+  recordings and patients, per-label ``sensitivity`` / ``specificity`` / ``auc`` (+ counts) and the
+  ICBHI-style scores (with their all-normal and class-prior baselines, ``baseline_*``), each with
+  ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``; patients resampled within their class
+  signature, :func:`~respira.metrics.recording_level.recording_strata`); for a model with a quality
+  head, ``quality`` (its threshold, the recordings it withholds a verdict on and their share) and a
+  ``judged`` group: the scores of the recordings it does not withhold; and ``below_baseline``: the
+  groups whose ICBHI-style score does not beat its baseline (:mod:`respira.metrics.baselines`);
+- ``recording_predictions.csv``: one row per recording: its labels, aggregated probabilities,
+  decisions and number of windows (a model with a quality head, ``respira quality``: also the
+  recording's quality, the mean of its windows', and whether the model withholds its verdict);
+- ``roc_curves.png``, ``precision_recall_curves.png`` and ``threshold_curves.png``: the crackle and
+  wheeze curves of the recordings' aggregated probabilities, all groups together, with the operating
+  point at the model's thresholds (:mod:`.curves`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..audio.decoding import decode_audio
+from ..core.decision import (
+    has_tuned_thresholds,
+    quality_threshold_of,
+    recording_quality,
+    thresholds_of,
+    withheld,
+)
+from ..labels import SINGLE_LABEL, flags_to_classes
+from ..metrics import trivial_baselines
+from ..metrics.baselines import flags_by_key, icbhi_below_baselines
+from ..metrics.recording_level import (
+    RECORDING_LABELS,
+    aggregate_windows,
+    describe_aggregation,
+    flatten_scores,
+    patient_bootstrap,
+    recording_decisions,
+    recording_level_scores,
+    recording_strata,
+)
+from ..reports.curves import label_curve_figures
+from ..reports.figures import save_figures
+from ..reports.report_folder import report_folder
+from ..utils.files import write_text_atomic
+from ..utils.progress import progress
+from ..utils.tables import format_percent, format_score, format_table
+from .cycles import write_json
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = ["evaluate_recordings", "recording_level_table"]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("audio", "patient_id", *RECORDING_LABELS)
+STRATA = "the set of (crackle, wheeze, normal) labels of a patient's recordings"
+"""What the patient bootstrap resamples within (:func:`~respira.metrics.recording_level.recording_strata`)."""
+
+
+def _window_probabilities(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    window: float,
+    hop: float,
+    batch_size: int,
+) -> tuple[list[np.ndarray], list[float | None]]:
+    """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order, and each
+    recording's quality (:func:`respira.core.decision.recording_quality`; ``None`` without a quality head)."""
+    from ..inference.engine import predict_windows
+
+    rate = int(model.config.sampling_rate)
+    result, quality = [], []
+    for example in progress(dataset, "scoring recordings", unit="recording"):
+        waveform = decode_audio(example["audio"], rate)
+        rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
+        result.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
+        quality.append(recording_quality(rows))
+    return result, quality
+
+
+def _group_scores(
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    patients: np.ndarray,
+    thresholds: Sequence[float],
+    *,
+    resamples: int,
+    seed: int,
+    confidence: float,
+) -> dict[str, Any]:
+    scores: dict[str, Any] = recording_level_scores(targets, probabilities, thresholds)
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], thresholds))
+
+    intervals = patient_bootstrap(
+        statistic,
+        patients,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+        strata=recording_strata(targets),
+    )
+    for group, values in scores.items():
+        values["ci"] = {key: intervals[f"{group}.{key}"] for key in values if f"{group}.{key}" in intervals}
+    baselines = trivial_baselines(flags_to_classes(targets[:, :2]))
+    scores["icbhi"] |= {key: value for key, value in baselines.items() if key.endswith("_icbhi_score")}
+    return {"num_recordings": len(targets), "num_patients": int(np.unique(patients).size), **scores}
+
+
+def _below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The groups whose ICBHI-style score does not beat the all-normal or class-prior baseline."""
+    return [
+        replace(entry, key=f"groups.{name}.icbhi.{entry.key}").to_dict()
+        for name, scores in groups.items()
+        for entry in icbhi_below_baselines(scores["icbhi"], where=f"per recording, {name}")
+    ]
+
+
+def evaluate_recordings(
+    model: RespiraForAudioClassification,
+    dataset: datasets.Dataset,
+    *,
+    output_dir: str | Path,
+    window: float = 4.0,
+    hop: float = 2.0,
+    aggregation: str = "max",
+    top_k: int | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    batch_size: int = 32,
+    group_column: str | None = None,
+    scored_model: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Score ``model`` per recording of ``dataset`` and write ``metrics.json``,
+    ``recording_predictions.csv`` and the curve plots to ``output_dir`` (see the module docstring);
+    return the metrics, plus ``files`` (the names of the files written) and ``decisions`` (``[N, 2]``
+    crackle / wheeze flags decided per recording, in ``dataset``'s order).
+
+    ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
+    (the KAUH builder's); ``group_column`` (if present; the corpus spec's, KAUH: ``filter_mode``) splits
+    the scores into groups. ``scored_model`` (which weights were scored, how) is written as is under
+    ``model``, for whoever reads the metrics later (the model card checks it against its weights).
+    """
+    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"the dataset lacks column(s) {', '.join(missing)} (columns: {', '.join(dataset.column_names)}); "
+            "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
+        )
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    description = describe_aggregation(aggregation, top_k)
+    thresholds = thresholds_of(model.config)
+    configured = has_tuned_thresholds(model.config)
+
+    windows, recording_qualities = _window_probabilities(
+        model, dataset, window=window, hop=hop, batch_size=batch_size
+    )
+    probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
+    targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])
+    patients = np.asarray(dataset["patient_id"])
+    settings = {"resamples": resamples, "seed": seed, "confidence": confidence}
+    groups = {"overall": _group_scores(targets, probabilities, patients, thresholds, **settings)}
+    values = dataset[group_column] if group_column in dataset.column_names else None
+    if values is not None and all(value is None for value in values):
+        values = None  # an optional column no recording fills (a labelled folder without devices)
+    if values is not None:
+        column = np.asarray(values, dtype=object)
+        for value in dict.fromkeys(values):  # first-appearance order (KAUH: bell, diaphragm, extended)
+            if value is None:
+                continue  # recordings whose group is not known count in overall alone
+            chosen = column == value
+            groups[str(value)] = _group_scores(
+                targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings
+            )
+    quality = withheld_flags = None
+    quality_threshold = quality_threshold_of(model.config)
+    if quality_threshold is not None:  # a verdict the model may withhold (respira quality)
+        quality = np.array(recording_qualities, dtype=np.float64)
+        withheld_flags = withheld(quality, model.config)
+        if not withheld_flags.all():
+            kept = ~withheld_flags
+            groups["judged"] = _group_scores(
+                targets[kept], probabilities[kept], patients[kept], thresholds, **settings
+            )
+    metrics: dict[str, Any] = {
+        "num_recordings": len(dataset),
+        "num_patients": int(np.unique(patients).size),
+        "problem_type": model.config.problem_type or SINGLE_LABEL,
+        "windows": {"window_seconds": window, "hop_seconds": hop, "total": int(sum(map(len, windows)))},
+        "aggregation": {"rule": aggregation, "top_k": top_k, "description": description},
+        "thresholds": {
+            "crackle": thresholds[0],
+            "wheeze": thresholds[1],
+            "source": "config.decision_thresholds" if configured else "default",
+        },
+        "bootstrap": {"unit": "patient", "method": "percentile", "strata": STRATA, **settings},
+        "group_column": group_column if values is not None else None,
+        "groups": groups,
+        "below_baseline": _below_baselines(groups),
+    }
+    if quality is not None:
+        metrics["quality"] = {
+            "threshold": quality_threshold,
+            "num_withheld": int(withheld_flags.sum()),
+            "share_withheld": float(withheld_flags.mean()),
+            "judged_group": "judged" if "judged" in groups else None,
+        }
+    if scored_model is not None:
+        metrics["model"] = dict(scored_model)
+    with report_folder(output_dir) as output:
+        write_json(output / "metrics.json", metrics)
+        _write_predictions(
+            output / "recording_predictions.csv",
+            dataset,
+            targets,
+            probabilities,
+            windows,
+            thresholds,
+            group_column if values is not None else None,
+            quality=None if quality is None else (quality, withheld_flags),
+        )
+        decided = recording_decisions(probabilities, thresholds)
+        figures = label_curve_figures(
+            targets[:, :2], probabilities, decided, thresholds=thresholds, unit="recording"
+        )
+        curves = save_figures(figures, output)
+    metrics["files"] = ["metrics.json", "recording_predictions.csv", *(path.name for path in curves)]
+    metrics["decisions"] = decided
+    return metrics
+
+
+def _write_predictions(
+    path: Path,
+    dataset: datasets.Dataset,
+    targets: np.ndarray,
+    probabilities: np.ndarray,
+    windows: list[np.ndarray],
+    thresholds: Sequence[float],
+    group_column: str | None,
+    *,
+    quality: tuple[np.ndarray, np.ndarray] | None = None,
+) -> None:
+    decided = recording_decisions(probabilities, thresholds)
+    names = dataset["recording"] if "recording" in dataset.column_names else range(len(dataset))
+    groups = dataset[group_column] if group_column else [""] * len(dataset)
+    patients = dataset["patient_id"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "recording",
+            "patient_id",
+            group_column or "group",
+            "crackle",
+            "wheeze",
+            "normal",
+            "p_crackle",
+            "p_wheeze",
+            "predicted_crackle",
+            "predicted_wheeze",
+            "predicted_normal",
+            "windows",
+            *(("quality", "withheld") if quality is not None else ()),
+        ]
+    )
+    for row, name in enumerate(names):
+        writer.writerow(
+            [
+                name,
+                patients[row],
+                groups[row],
+                *targets[row].tolist(),
+                f"{probabilities[row, 0]:.6f}",
+                f"{probabilities[row, 1]:.6f}",
+                *decided[row].tolist(),
+                int(decided[row].sum() == 0),
+                len(windows[row]),
+                *((f"{quality[0][row]:.6f}", int(quality[1][row])) if quality is not None else ()),
+            ]
+        )
+    write_text_atomic(path, buffer.getvalue())
+
+
+def _cell(values: dict[str, Any], key: str) -> str:
+    return format_score(values.get(key), values.get("ci", {}).get(key))
+
+
+def recording_level_table(metrics: dict[str, Any]) -> str:
+    """The scores of :func:`evaluate_recordings` as a console table in % with their confidence intervals,
+    the ICBHI-style score beside its all-normal baseline (what calling every recording normal scores)."""
+    percent = round(100 * metrics["bootstrap"]["confidence"])
+    header = [
+        "group",
+        "n",
+        "label",
+        f"Se % [{percent}% CI]",
+        f"Sp % [{percent}% CI]",
+        f"AUC / score % [{percent}% CI]",
+        "all-normal %",
+        "",
+    ]
+    flags = flags_by_key(metrics.get("below_baseline"))
+    rows = []
+    for group, scores in metrics["groups"].items():
+        count = f"{scores['num_recordings']} ({scores['num_patients']} patients)"
+        for label in RECORDING_LABELS:
+            values = scores[label]
+            rows.append(
+                [
+                    group,
+                    count,
+                    label,
+                    _cell(values, "sensitivity"),
+                    _cell(values, "specificity"),
+                    _cell(values, "auc"),
+                    "",
+                    "",
+                ]
+            )
+            count = ""
+        icbhi = scores["icbhi"]
+        rows.append(
+            [
+                "",
+                "",
+                "ICBHI-style",
+                _cell(icbhi, "sensitivity"),
+                _cell(icbhi, "specificity"),
+                _cell(icbhi, "icbhi_score"),
+                format_percent(icbhi.get("baseline_all_normal_icbhi_score")),
+                flags.get(f"groups.{group}.icbhi.icbhi_score", ""),
+            ]
+        )
+    return format_table(rows, header, align="<<<<<<><", indent="  ")

@@ -1,0 +1,490 @@
+"""One object to predict crackles and wheezes: :class:`Detector` (also behind ``respira predict``).
+
+Typical use::
+
+    import respira
+
+    detector = respira.Detector.from_pretrained("my_model")   # a model folder, an ONNX export or a Hub id
+    result = detector.predict_file("recording.wav")            # sliding windows of 4 s every 2 s
+    result.label, result.crackle, result.wheeze                # the recording's verdict and probabilities
+    result.to_pandas()                                         # one row per window
+    detector.plot("recording.wav", "recording.png")            # spectrogram + probabilities + labels
+    detector.detect_events("recording.wav").events              # crackle / wheeze onsets and offsets
+
+A :class:`~respira.inference.prediction.Prediction` (:mod:`respira.inference.prediction`) holds the
+per-window (or
+per-annotated-cycle) rows of :mod:`respira.inference.engine` and one verdict for the whole recording: the
+window probabilities of each label aggregated by a named rule of :mod:`respira.metrics.recording_level`
+(``max`` by default, or ``topk_mean`` with ``top_k``) and decided at the model's thresholds by
+:mod:`respira.core.decision`, the rule that external validation applies to recordings too. Bad input raises
+:class:`~respira.inference.prediction.PredictionError` (a ``ValueError``) or
+:class:`~respira.hub.loading.ModelLoadError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.decision import aggregation_of, recording_quality, withheld
+from ..core.events import FRAME_HOP_SECONDS, Event, EventSettings
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
+from ..labels import WITHHELD_LABEL
+from ..metrics.recording_level import describe_aggregation
+from ..utils.files import check_file_target
+from .engine import (
+    DEFAULT_BATCH_SIZE,
+    MAX_WINDOWS,
+    WindowPlan,
+    check_window_options,
+    plan_windows,
+    predict_cycles,
+    predict_files,
+    run_windows,
+    window_rows,
+)
+from .event_detection import DEFAULT_EVENT_RULE, FRAMES_RULE, VERDICT_RULE, EventDetection
+from .form import InferenceForm
+from .prediction import Prediction, PredictionError, recording_verdict
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Detector", "Prediction", "PredictionError"]
+
+
+class Detector:
+    """A trained respira classifier ready to predict recordings (torch or ONNX).
+
+    Build it with :meth:`from_pretrained`, or wrap a loaded model (a
+    :class:`~respira.RespiraForAudioClassification` or :class:`~respira.hub.onnx.OnnxClassifier`).
+    ``window`` / ``hop`` (seconds), ``smoothing`` (windows), ``batch_size``, ``max_windows`` and the
+    recording ``aggregation`` (``max``, ``mean``, or ``topk_mean`` with ``top_k``, default
+    :data:`~respira.core.windows.DEFAULT_TOP_K`; ``top_k`` without ``topk_mean`` is an error; left out: the
+    model's own rule, :func:`respira.core.decision.aggregation_of` its config) are the defaults of
+    every call; each call may override them. ``name``: how pages and figures name the model (default: its
+    folder's name).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        window: float = DEFAULT_WINDOW_SECONDS,
+        hop: float = DEFAULT_HOP_SECONDS,
+        smoothing: int = 1,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_windows: int | None = MAX_WINDOWS,
+        aggregation: str | None = None,
+        top_k: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.model = model
+        if aggregation is None:  # the model's own rule (a site fit may have chosen it)
+            aggregation, own_top_k = aggregation_of(model.config)
+            top_k = own_top_k if top_k is None else top_k
+        self._inference_form = InferenceForm()
+        self.name = (
+            name or Path(str(getattr(model.config, "_name_or_path", "") or "")).name or type(model).__name__
+        )
+        self.options: dict[str, Any] = {
+            "window": window,
+            "hop": hop,
+            "smoothing": smoothing,
+            "batch_size": batch_size,
+            "max_windows": max_windows,
+            "aggregation": aggregation,
+            "top_k": top_k,
+        }
+        self._options(self.options)  # check the defaults now, as a call giving them is, not at the first file
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | Path | None = None,
+        *,
+        device: str | torch.device | None = None,
+        onnx: bool | None = None,
+        **options: Any,
+    ) -> Detector:
+        """Load a model folder, an exported folder with ``model.onnx``, a shipped detector's name
+        (``"icbhi-crackle-wheeze"``; ``respira detectors`` lists them) or a Hugging Face Hub id.
+
+        ``source`` left out: respira's shipped detector (:func:`respira.pretrained.default_detector_dir`,
+        installed with the package; works offline).
+
+        ``onnx``: run ``model.onnx`` with onnxruntime (``None``: only when the folder has ``model.onnx``
+        and no torch weights). ``device``: the torch device (default CUDA when available). Other
+        keyword arguments are the call defaults (see the class). Raises
+        :class:`~respira.hub.loading.ModelLoadError` (one line) when the model cannot be loaded.
+        """
+        from ..hub.loading import WEIGHT_FILES, load_model, resolve_model_name
+        from ..hub.onnx import ONNX_FILE, load_onnx_model
+        from ..pretrained import default_detector_dir
+
+        if source is None:
+            source = default_detector_dir()
+        folder = resolve_model_name(source)  # a path that is no folder: one line, before anything loads
+        if onnx is None:
+            onnx = folder is not None and (folder / ONNX_FILE).is_file()
+            onnx = onnx and not any((folder / n).is_file() for n in WEIGHT_FILES)
+        found = source if folder is None else folder  # a shipped detector's name: its folder
+        model = load_onnx_model(found) if onnx else load_model(found, device=device)[0]
+        options.setdefault("name", folder.resolve().name if folder is not None else str(source))
+        return cls(model, **options)
+
+    @property
+    def config(self) -> Any:
+        """The model's :class:`~respira.RespiraConfig` (labels, sampling rate, decision thresholds)."""
+        return self.model.config
+
+    @property
+    def inference_model(self) -> Any:
+        """The model as the detector runs it: on the CPU :attr:`model`'s inference form (batch norms
+        folded into their convolutions, :func:`respira.inference.form.inference_form`; the same outputs
+        to float rounding, faster), rebuilt when :attr:`model` changes; elsewhere :attr:`model` itself.
+        :attr:`model` is left as loaded (its weights, ``save_pretrained``, adaptation)."""
+        return self._inference_form.get(self.model)
+
+    @property
+    def sampling_rate(self) -> int:
+        """The rate (Hz) the model's input is resampled to."""
+        return int(self.config.sampling_rate)
+
+    def _options(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(overrides) - set(self.options))
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(unknown)}; expected {', '.join(self.options)}")
+        options = {**self.options, **{k: v for k, v in overrides.items() if v is not None}}
+        if "max_windows" in overrides and overrides["max_windows"] is None:
+            options["max_windows"] = None
+        if options["aggregation"] != "topk_mean":
+            if overrides.get("top_k") is not None:
+                raise PredictionError(
+                    f"top_k applies to aggregation='topk_mean' only, got {options['aggregation']!r}"
+                )
+            options["top_k"] = None  # a default of the topk_mean this call does not use
+        elif options["top_k"] is None:
+            options["top_k"] = DEFAULT_TOP_K
+        try:
+            describe_aggregation(options["aggregation"], options["top_k"])
+            check_window_options(self.model, options["window"], options["hop"], options["smoothing"])
+            if int(options["batch_size"]) != options["batch_size"] or options["batch_size"] < 1:
+                raise ValueError(f"batch_size must be a whole number >= 1, got {options['batch_size']}")
+            limit = options["max_windows"]
+            if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+                raise ValueError(f"max_windows must be a whole number >= 1 (or None: no limit), got {limit}")
+        except ValueError as error:
+            raise PredictionError(str(error)) from None
+        return options
+
+    def _prediction(
+        self, rows: list[dict[str, Any]], options: Mapping[str, Any], file: str | None
+    ) -> Prediction:
+        crackle, wheeze, label, thresholds = recording_verdict(
+            rows, self.config, options["aggregation"], options["top_k"]
+        )
+        quality = recording_quality(rows)
+        is_withheld = quality is not None and bool(withheld(quality, self.config))
+        return Prediction(
+            rows,
+            crackle,
+            wheeze,
+            WITHHELD_LABEL if is_withheld else label,
+            options["aggregation"],
+            thresholds,
+            file,
+            options["top_k"],
+            quality,
+            is_withheld,
+            rows[0].get("warning") if rows else None,
+        )
+
+    def predict(
+        self,
+        waveform: Any,
+        sampling_rate: int,
+        *,
+        cycles: Sequence[tuple[float, float]] | None = None,
+        name: str | None = None,
+        **options: Any,
+    ) -> Prediction:
+        """Predict a mono waveform (numpy or torch) recorded at ``sampling_rate`` Hz.
+
+        Float samples are expected in [-1, 1]; a recording the model cannot judge (far above full scale,
+        silent, clipped, shorter than one window, recorded below 4 kHz:
+        :func:`respira.audio.checks.check_input`) warns and the result's ``warning`` says why;
+        integer PCM (int16, int32, uint8) is scaled as a file of it reads. It is resampled to the model's
+        rate; sliding windows, or the ``cycles`` given as ``(start, end)`` seconds. ``name`` (e.g. the
+        file the waveform was read from) names it in warnings and errors and is the result's ``file``.
+        """
+        settings = self._options(options)
+        if cycles is None:
+            plan = self.plan_windows(waveform, sampling_rate, name=name, **options)
+            try:
+                probabilities, quality = run_windows(
+                    self.inference_model, plan.windows, settings["batch_size"]
+                )
+            except ValueError as error:
+                raise PredictionError(" ".join(str(error).split())) from None
+            return self.planned_prediction(plan, probabilities, quality, name=name, **options)
+        audio = self._resampled(waveform, sampling_rate, name)
+        try:
+            rows = predict_cycles(
+                self.inference_model,
+                audio,
+                cycles,
+                batch_size=settings["batch_size"],
+                name=name,
+                recorded_rate=int(sampling_rate),
+            )
+            if not rows:
+                raise ValueError("no cycles to predict")
+        except ValueError as error:
+            raise PredictionError(" ".join(str(error).split())) from None
+        return self._prediction(rows, settings, name)
+
+    def plan_windows(
+        self,
+        waveform: Any,
+        sampling_rate: int,
+        *,
+        name: str | None = None,
+        recorded_rate: int | None = None,
+        **options: Any,
+    ) -> WindowPlan:
+        """What :meth:`predict` does to a waveform before the model (checked, resampled, prepared, cut
+        into windows: :func:`respira.inference.engine.plan_windows`);
+        :func:`respira.inference.engine.run_windows` runs
+        the windows, those of several recordings together if need be, and :meth:`planned_prediction`
+        makes the :class:`Prediction` of their outputs, equal to :meth:`predict`'s. ``recorded_rate``:
+        the rate the recording was made at, when the waveform was resampled already (default
+        ``sampling_rate``), which :func:`respira.audio.checks.check_input` checks."""
+        settings = self._options(options)
+        audio = self._resampled(waveform, sampling_rate, name)
+        try:
+            return plan_windows(
+                self.model,
+                audio,
+                **{k: settings[k] for k in ("window", "hop", "smoothing", "max_windows")},
+                name=name,
+                recorded_rate=int(sampling_rate) if recorded_rate is None else recorded_rate,
+            )
+        except ValueError as error:
+            raise PredictionError(" ".join(str(error).split())) from None
+
+    def planned_prediction(
+        self,
+        plan: WindowPlan,
+        probabilities: np.ndarray,
+        quality: np.ndarray | None,
+        *,
+        name: str | None = None,
+        **options: Any,
+    ) -> Prediction:
+        """The :class:`Prediction` of a :meth:`plan_windows` plan from its windows' outputs
+        (:func:`respira.inference.engine.run_windows`): rows, smoothing, verdict and quality as
+        :meth:`predict`."""
+        settings = self._options(options)
+        rows = window_rows(self.config, plan, probabilities, quality, settings["smoothing"])
+        return self._prediction(rows, settings, name)
+
+    def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:
+        """A mono waveform at ``sampling_rate`` checked (its rate: :func:`respira.audio.checks.check_rate`;
+        its level is checked with the rest where it is predicted) and resampled to the model's rate."""
+        from ..audio.decoding import as_waveform, check_rate
+        from ..audio.dsp import resample
+
+        whole = isinstance(sampling_rate, (int, np.integer)) or (
+            isinstance(sampling_rate, (float, np.floating)) and float(sampling_rate).is_integer()
+        )
+        if isinstance(sampling_rate, bool) or not whole or sampling_rate <= 0:
+            raise PredictionError(
+                f"sampling_rate must be a positive whole number of Hz, got {sampling_rate!r}"
+            )
+        try:
+            samples = as_waveform(waveform, *([name] if name else []))
+            check_rate(int(sampling_rate), *([name] if name else []))
+            return resample(samples, int(sampling_rate), self.sampling_rate)
+        except ValueError as error:
+            raise PredictionError(" ".join(str(error).split())) from None
+
+    def detect_events(
+        self,
+        source: str | Path | Any,
+        sampling_rate: int | None = None,
+        *,
+        thresholds: Sequence[float] | None = None,
+        settings: EventSettings | None = None,
+        frame_hop_seconds: float = FRAME_HOP_SECONDS,
+        name: str | None = None,
+        rule: str = DEFAULT_EVENT_RULE,
+        prediction: Prediction | None = None,
+    ) -> EventDetection:
+        """Where crackles and wheezes are: events with onset, offset and confidence
+        (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis.
+
+        ``source``: an audio file (any rate and channels; its frames read block by block, so they need the
+        memory of a few chunks, while the verdict rule's windows read it as :meth:`predict_file` does;
+        errors name it) or a mono waveform recorded at ``sampling_rate`` Hz.
+        ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings
+        (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop. ``name`` names a
+        waveform in warnings and errors and is the result's ``file``. ``rule``
+        (:data:`~respira.inference.event_detection.EVENT_RULES`): ``verdict`` (the default) keeps an event
+        only
+        where the recording's verdict holds it (:func:`~respira.inference.event_detection.gate_by_verdict`:
+        the
+        verdict of :meth:`predict_file` / :meth:`predict` with this detector's windows, or of
+        ``prediction``, a result of theirs for the same recording, reused); ``frames`` keeps every frame
+        event. The result says which rule drew the events and what it left out
+        (:meth:`~respira.inference.event_detection.EventDetection.describe`).
+        """
+        from .event_detection import check_event_rule, detect_events, detect_file_events
+
+        try:
+            rule = check_event_rule(rule)
+        except ValueError as error:
+            raise PredictionError(str(error)) from None
+        options = {
+            "thresholds": thresholds,
+            "settings": settings,
+            "frame_hop_seconds": frame_hop_seconds,
+            "batch_size": self.options["batch_size"],
+        }
+        if not isinstance(source, (str, Path)):
+            checked = prediction is not None or rule == VERDICT_RULE  # by predict, as a verdict is made
+            if rule == VERDICT_RULE and prediction is None:
+                prediction = self.predict(source, sampling_rate, name=name)
+            audio = self._resampled(source, sampling_rate, name)
+            if not checked:
+                from ..audio.checks import check_level
+
+                check_level(audio, name or "the waveform")
+            try:
+                detection = detect_events(self.inference_model, audio, file=name, **options)
+            except ValueError as error:
+                raise PredictionError(" ".join(str(error).split())) from None
+        else:
+            file = str(source)
+            if sampling_rate is not None:
+                raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
+            if rule == VERDICT_RULE and prediction is None:
+                prediction = self.predict_file(source)
+            try:
+                detection = detect_file_events(self.inference_model, source, **options)
+            except (OSError, ValueError) as error:
+                message = " ".join(str(error).split())
+                raise PredictionError(message if file in message else f"{file}: {message}") from None
+        return self._by_rule(detection, rule, prediction)
+
+    def _by_rule(self, detection: EventDetection, rule: str, prediction: Prediction | None) -> EventDetection:
+        from .event_detection import gate_by_verdict
+
+        if rule == FRAMES_RULE:
+            return detection
+        assert prediction is not None
+        return gate_by_verdict(
+            detection,
+            prediction.rows,
+            self.config,
+            aggregation=prediction.aggregation,
+            top_k=prediction.top_k,
+            withheld=prediction.withheld,
+        )
+
+    def planned_events(
+        self,
+        plan: WindowPlan,
+        chunks: Sequence[tuple[int, int, bool]],
+        outputs: Sequence[tuple[np.ndarray, np.ndarray]],
+        prediction: Prediction,
+        *,
+        frame_hop_seconds: float = FRAME_HOP_SECONDS,
+        rule: str = DEFAULT_EVENT_RULE,
+    ) -> EventDetection:
+        """:meth:`detect_events` of the waveform a :meth:`plan_windows` ``plan`` was made of, from its
+        chunks (:func:`respira.inference.event_detection.plan_chunks` of ``plan.samples``) and their
+        :func:`~respira.inference.event_detection.step_outputs` (run with other recordings' chunks if need
+        be);
+        ``prediction``: :meth:`planned_prediction`'s for the same plan. Equal to :meth:`detect_events`'s."""
+        from .event_detection import check_event_rule, detection_of_frames, frames_from_chunks
+
+        try:
+            rule = check_event_rule(rule)
+            frames = frames_from_chunks(
+                self.config, chunks, outputs, plan.samples.shape[0], frame_hop_seconds
+            )
+        except ValueError as error:
+            raise PredictionError(str(error)) from None
+        detection = detection_of_frames(self.inference_model, frames, file=prediction.file)
+        return self._by_rule(detection, rule, prediction)
+
+    def predict_file(
+        self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
+    ) -> Prediction:
+        """Predict an audio file (WAV, FLAC...; any rate and channels), or the cycles of its ICBHI
+        ``annotations`` file (rows gain ``annotated_label``). Errors name the file (one line)."""
+        settings = self._options(options)
+        rows, errors = predict_files(
+            self.inference_model,
+            [path],
+            annotations=annotations,
+            **{k: settings[k] for k in ("window", "hop", "smoothing", "batch_size", "max_windows")},
+        )
+        if errors:
+            raise PredictionError(errors[0][1])
+        if not rows:
+            raise PredictionError(f"{annotations}: no cycles to predict")
+        return self._prediction(rows, settings, str(path))
+
+    def plot(
+        self,
+        path: str | Path,
+        output: str | Path | None = None,
+        *,
+        prediction: Prediction | None = None,
+        annotations: str | Path | None = None,
+        events: Sequence[Event] | None = None,
+        detection: EventDetection | None = None,
+        **options: Any,
+    ) -> Path:
+        """Draw the recording ``path`` as predicted: its spectrogram, the crackle and wheeze
+        probabilities with the thresholds, the labels and the ``annotations`` cycles; write it to
+        ``output`` in the format its suffix names (``.png``, ``.svg``, ``.pdf``, …; default: a PNG beside
+        the recording, ``NAME.png``) and return its path. An ``output`` that cannot be written is
+        refused before anything is predicted.
+
+        ``prediction``: reuse a :meth:`predict_file` result of the same file and options. ``events``
+        (e.g. :meth:`detect_events`'s) are drawn as bars on the timeline, a row per label; a ``detection``
+        (:meth:`detect_events`'s result) draws its events, over the windows' probabilities the frame
+        posteriors they were made of, and under the figure the rule that drew them and what it left out
+        (:meth:`~respira.inference.event_detection.EventDetection.describe`).
+        """
+        from ..reports.figures import figure_format
+        from ..reports.recording_plot import plot_recording
+
+        settings = self._options(options)
+        target = Path(output) if output is not None else Path(path).with_suffix(".png")
+        figure_format(check_file_target(target))
+        if prediction is None:
+            prediction = self.predict_file(path, annotations=annotations, **options)
+        return plot_recording(
+            self.inference_model,
+            path,
+            target,
+            rows=prediction.rows,
+            annotations=annotations,
+            window=settings["window"],
+            hop=settings["hop"],
+            smoothing=settings["smoothing"],
+            events=detection.events if detection is not None else events,
+            frames=(detection.frames.times, detection.frames.posteriors) if detection is not None else None,
+            events_caption=detection.describe() if detection is not None else None,
+            left_out=detection.left_out if detection is not None else None,
+        )
+
+    def __repr__(self) -> str:
+        return f"Detector({self.name!r}, labels={list(self.config.id2label.values())})"

@@ -1,0 +1,489 @@
+"""Predict crackles and wheezes in recordings with a trained respira model (the ``respira predict`` engine).
+
+Typical use::
+
+    from respira.hub import load_model
+    from respira.inference.engine import predict_files
+
+    model, config = load_model("my_model")          # a local folder or a Hub id
+    rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
+
+Every prediction is a row (a ``dict``):
+
+- ``start``, ``end``: the span in seconds (a sliding window, or an annotated cycle);
+- ``crackle``, ``wheeze``: the probability that crackles / wheezes are present in the span;
+- ``label``: the four-class ICBHI label (``normal``, ``crackle``, ``wheeze``, ``both``);
+- single-label models only: ``p_normal``, ``p_crackle``, ``p_wheeze``, ``p_both``, the probabilities of
+  the four classes (they sum to 1). ``p_crackle`` is "crackles only", so ``crackle = p_crackle + p_both``
+  and ``wheeze = p_wheeze + p_both``; ``label`` is the most probable class.
+
+Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are those sigmoids, and
+``label`` is the class :func:`respira.core.decision.decide` makes of them at the model's thresholds
+(``config.decision_thresholds``, else 0.5): the one rule that training's test scoring,
+``respira evaluate``, the pipeline and the ONNX graph apply too.
+
+A recording the model scores but cannot judge (silent, clipped, shorter than one window, recorded below
+4 kHz, far above full scale: :mod:`respira.audio.checks`) warns, and every row of it gains ``warning``:
+the warnings as one line.
+
+Recordings get the model's input preprocessing before they are cut
+(:func:`respira.audio.dsp.prepare_recording`): the low-pass its training recordings had
+(``config.lowpass_cutoff``), applied to the whole recording as the dataset builder does, so annotated
+cycles reach the model exactly as the training cycles did.
+
+Audio files of any rate and channel count are read by :func:`respira.audio.read_audio`: block by
+block, down-mixed to mono and resampled (soxr, high quality) to the model's rate, so even hour-long
+recordings need little more memory than their 16 kHz mono signal; windows are cut and run through
+the model in batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..audio.checks import check_input
+from ..audio.decoding import as_waveform, audio_header, read_audio
+from ..audio.dsp import pad_batch, prepare_recording
+from ..core.decision import decide
+from ..core.windows import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_HOP_SECONDS,
+    DEFAULT_WINDOW_SECONDS,
+    MAX_WINDOWS,
+    check_holds_a_frame,
+    span_samples,
+    window_count,
+    window_starts,
+)
+from ..labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
+from ..metrics.thresholds import sigmoid
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraConfig, RespiraForAudioClassification
+
+__all__ = [
+    "MAX_WINDOWS",
+    "WindowPlan",
+    "analysis_frame_samples",
+    "check_window_limit",
+    "check_window_options",
+    "plan_windows",
+    "predict_cycles",
+    "predict_files",
+    "predict_windows",
+    "run_windows",
+    "window_count",
+    "window_rows",
+    "window_starts",
+]
+
+
+# ---------------------------------------------------------------------------------------- prediction
+def _problem_type(config: RespiraConfig) -> str:
+    kind = config.problem_type or SINGLE_LABEL
+    if kind not in PROBLEM_TYPES:
+        raise ValueError(f"unsupported problem_type {kind!r}")
+    return kind
+
+
+def _probabilities(logits: torch.Tensor, kind: str) -> np.ndarray:
+    """Class probabilities (softmax) or label probabilities (:func:`respira.metrics.sigmoid`, the
+    function training's metrics and the evaluation report use), float64."""
+    if kind == SINGLE_LABEL:
+        return logits.float().softmax(dim=-1).cpu().numpy().astype(np.float64)
+    return sigmoid(logits.float().cpu().numpy())
+
+
+def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
+    """Centred moving average over ``k`` rows (``(k-1)//2`` before, ``k//2`` after; shorter at the ends)."""
+    if k <= 1 or probabilities.shape[0] <= 1:
+        return probabilities
+    before, after = (k - 1) // 2, k // 2
+    n = probabilities.shape[0]
+    cumulative = np.concatenate([np.zeros((1, probabilities.shape[1])), np.cumsum(probabilities, axis=0)])
+    rows = np.arange(n)
+    low = np.clip(rows - before, 0, n)
+    high = np.clip(rows + after + 1, 0, n)
+    return (cumulative[high] - cumulative[low]) / (high - low)[:, None]
+
+
+def _rows(
+    probabilities: np.ndarray,
+    spans: Sequence[tuple[float, float]],
+    config: RespiraConfig,
+    quality: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    kind = _problem_type(config)
+    decision = decide(probabilities, config)
+    rows: list[dict[str, Any]] = []
+    for row, (start, end) in enumerate(spans):
+        rows.append(
+            {
+                "start": start,
+                "end": end,
+                "crackle": float(decision.flags[row, 0]),
+                "wheeze": float(decision.flags[row, 1]),
+                "label": CLASS_NAMES[int(decision.classes[row])],
+            }
+        )
+    if quality is not None:
+        for row, value in zip(rows, quality, strict=True):
+            row["quality"] = float(value)
+    if kind == SINGLE_LABEL:
+        from ..core.decision import flag_order
+
+        classes = probabilities[:, flag_order(config)]
+        for row, values in zip(rows, classes, strict=True):
+            row.update({f"p_{name}": float(value) for name, value in zip(CLASS_NAMES, values, strict=True)})
+    return rows
+
+
+def _run_segments(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray,
+    segments: Sequence[tuple[int, int]],
+    batch_size: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`run_windows` of sample ranges of ``waveform``."""
+    return run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
+
+
+def run_windows(
+    model: RespiraForAudioClassification, windows: Sequence[np.ndarray], batch_size: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities ``[windows, labels]`` of mono waveforms at the model's rate (prepared:
+    :func:`respira.audio.dsp.prepare_recording`), ``batch_size`` at a time, and for a model with a quality
+    head
+    the ``[windows]`` probabilities that each is too poor to judge.
+
+    The windows may come from several recordings: each row's result does not depend on the others in
+    its batch (the model brings every row to its input length by the row's own samples, and runs in
+    eval mode). A model with a ``predict_outputs(waveforms, batch_size)`` method (an ONNX export,
+    :class:`respira.hub.onnx.OnnxClassifier`) is given the windows themselves.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if hasattr(model, "predict_outputs"):
+        return model.predict_outputs(list(windows), batch_size)
+    kind = _problem_type(model.config)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    chunks: list[np.ndarray] = []
+    quality: list[np.ndarray] = []
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(windows), batch_size):
+                batch, mask = pad_batch(list(windows[first : first + batch_size]))
+                output = model(input_values=batch.to(device), attention_mask=mask.to(device))
+                chunks.append(_probabilities(output.logits, kind))
+                if output.quality_logits is not None:
+                    quality.append(sigmoid(output.quality_logits.float().cpu().numpy()))
+    finally:
+        model.train(was_training)
+    return np.concatenate(chunks), np.concatenate(quality) if quality else None
+
+
+def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
+    """Samples (at the model's rate) in one analysis frame of the model's featurizer
+    (:attr:`~respira.models.respira.featurizer.RespiraFeaturizer.frame_samples`): a shorter input holds
+    no real frame. ``model`` is a loaded model or an ONNX export (the featurizer its config describes)."""
+    from ..models.respira.featurizer import analysis_frame_samples as frame_samples
+
+    return frame_samples(model if isinstance(model, torch.nn.Module) else model.config)
+
+
+def _window_samples(
+    model: RespiraForAudioClassification, window: float, hop: float, smoothing: int, frame: int | None = None
+) -> tuple[int, int]:
+    """``(window, hop)`` in samples after checking the options (one-line ``ValueError`` otherwise).
+    ``frame``: the model's :func:`analysis_frame_samples` when the caller has it already."""
+    if not (isinstance(window, (int, float)) and math.isfinite(window) and window > 0):
+        raise ValueError(f"window must be a positive number of seconds, got {window}")
+    if not (isinstance(hop, (int, float)) and math.isfinite(hop) and 0 < hop <= window):
+        raise ValueError(f"hop must be positive and at most the window ({window} s), got {hop}")
+    if int(smoothing) != smoothing or smoothing < 1:
+        raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
+    rate = int(model.config.sampling_rate)
+    frame = analysis_frame_samples(model) if frame is None else frame
+    window_samples = round(window * rate)
+    if window_samples < frame:
+        raise ValueError(
+            f"window {window} s is shorter than one analysis frame of the model's featurizer "
+            f"({frame} samples = {frame / rate:g} s at {rate} Hz); use a window of at least "
+            f"{frame / rate:g} s"
+        )
+    return window_samples, max(1, min(round(hop * rate), window_samples))
+
+
+def check_window_options(
+    model: RespiraForAudioClassification, window: float, hop: float, smoothing: int
+) -> None:
+    """Raise a one-line ``ValueError`` for a window, hop or smoothing the model cannot predict with."""
+    _window_samples(model, window, hop, smoothing)
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """A recording's sliding windows, before the model: ``samples``, the whole recording prepared
+    (:func:`respira.audio.dsp.prepare_recording`); ``windows``, the samples of each window (views of
+    ``samples``); ``spans``, their ``(start, end)`` in seconds; ``warning``, what
+    :func:`respira.audio.checks.check_input` found wrong with the recording (``None``: nothing)."""
+
+    samples: np.ndarray
+    windows: list[np.ndarray]
+    spans: list[tuple[float, float]]
+    warning: str | None = None
+
+
+def check_window_limit(
+    total: int, window_samples: int, hop_samples: int, rate: int, max_windows: int | None
+) -> None:
+    """Raise a one-line ``ValueError`` when a recording of ``total`` samples at ``rate`` Hz needs more
+    than ``max_windows`` windows (``None``: no limit); from a file's header, before it is decoded."""
+    count = window_count(total, window_samples, hop_samples)
+    if max_windows is not None and count > max_windows:
+        raise ValueError(
+            f"{window_samples / rate:g} s windows every {hop_samples / rate:g} s over {total / rate:.1f} s "
+            f"of audio make {count} windows, more than the limit of {max_windows} per recording; use a "
+            "longer hop (or raise max_windows)"
+        )
+
+
+def plan_windows(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    hop: float = DEFAULT_HOP_SECONDS,
+    smoothing: int = 1,
+    max_windows: int | None = MAX_WINDOWS,
+    name: str | None = None,
+    recorded_rate: float | None = None,
+) -> WindowPlan:
+    """The work of :func:`predict_windows` before the model (the same checks, one-line ``ValueError``):
+    ``waveform`` checked (:func:`respira.audio.checks.check_input`: ``name`` names it, ``recorded_rate``
+    is the rate it was recorded at when it was resampled to the model's), prepared and cut into its
+    windows, which :func:`run_windows` may run together with other recordings' and :func:`window_rows`
+    turns into rows."""
+    frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
+    window_samples, hop_samples = _window_samples(model, window, hop, smoothing, frame)
+    rate = int(model.config.sampling_rate)
+    samples = as_waveform(waveform)
+    total = samples.shape[0]
+    check_holds_a_frame(total, frame, rate)
+    check_window_limit(total, window_samples, hop_samples, rate, max_windows)
+    warning = check_input(samples, rate, name, recorded_rate=recorded_rate, window_seconds=window)
+    waveform = prepare_recording(model.config, samples)
+    starts = window_starts(total, window_samples, hop_samples)
+    segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
+    return WindowPlan(
+        waveform,
+        [waveform[start:stop] for start, stop in segments],
+        [(start / rate, stop / rate) for start, stop in segments],
+        warning,
+    )
+
+
+def window_rows(
+    config: RespiraConfig,
+    plan: WindowPlan,
+    probabilities: np.ndarray,
+    quality: np.ndarray | None,
+    smoothing: int = 1,
+) -> list[dict[str, Any]]:
+    """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` outputs."""
+    return _warned(_rows(_smooth(probabilities, int(smoothing)), plan.spans, config, quality), plan.warning)
+
+
+def _warned(rows: list[dict[str, Any]], warning: str | None) -> list[dict[str, Any]]:
+    """``rows``, each with the recording's ``warning`` when it has one."""
+    if warning is not None:
+        for row in rows:
+            row["warning"] = warning
+    return rows
+
+
+def predict_windows(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    hop: float = DEFAULT_HOP_SECONDS,
+    smoothing: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_windows: int | None = MAX_WINDOWS,
+    name: str | None = None,
+    recorded_rate: float | None = None,
+) -> list[dict[str, Any]]:
+    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
+
+    ``waveform`` is the recording at the model's ``config.sampling_rate``, not yet low-passed: the
+    model's input preprocessing (:func:`respira.audio.dsp.prepare_recording`) is applied to it here. The
+    windows cover the whole recording: the last one may be shorter than ``window`` (it ends at the
+    recording's end), and a recording shorter than one window gives a single window. ``smoothing=k``
+    replaces each window's probabilities by their centred moving average over ``k`` windows before the
+    labels are chosen.
+    Rows are described in the module docstring.
+
+    The work is bounded: a window, and the recording, must hold at least one analysis frame of the
+    model's featurizer (:func:`analysis_frame_samples`), and a recording that would need more than
+    ``max_windows`` windows (``None``: no limit) raises ``ValueError`` before any is computed.
+    Several recordings' windows batched together: :func:`plan_windows`, :func:`run_windows`,
+    :func:`window_rows` (what ``respira screen`` does).
+    """
+    plan = plan_windows(
+        model,
+        waveform,
+        window=window,
+        hop=hop,
+        smoothing=smoothing,
+        max_windows=max_windows,
+        name=name,
+        recorded_rate=recorded_rate,
+    )
+    probabilities, quality = run_windows(model, plan.windows, batch_size)
+    return window_rows(model.config, plan, probabilities, quality, smoothing)
+
+
+def predict_cycles(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    cycles: Sequence[tuple[float, float]],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    name: str | None = None,
+    recorded_rate: float | None = None,
+) -> list[dict[str, Any]]:
+    """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate.
+
+    ``waveform`` is the whole recording, not yet low-passed: :func:`respira.audio.dsp.prepare_recording`
+    filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
+    Each cycle is cut by :func:`respira.core.windows.span_samples`, as the ICBHI dataset builder cuts it; rows
+    keep the given ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks
+    it, ``name`` and ``recorded_rate`` included; no window: its length is not checked). A cycle that
+    starts at or after the end of the recording, or
+    holds less than one analysis frame of it (:func:`analysis_frame_samples`), raises ``ValueError``.
+    """
+    if isinstance(cycles, (str, bytes)):
+        raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
+    rate = int(model.config.sampling_rate)
+    samples = as_waveform(waveform)
+    warning = check_input(samples, rate, name, recorded_rate=recorded_rate)
+    waveform = prepare_recording(model.config, samples)
+    total = waveform.shape[0]
+    frame = analysis_frame_samples(model)
+    segments: list[tuple[int, int]] = []
+    spans: list[tuple[float, float]] = []
+    for number, cycle in enumerate(cycles, start=1):
+        try:
+            start, end = (float(value) for value in cycle)
+        except (TypeError, ValueError):
+            message = f"cycle {number} must be a (start, end) pair of seconds, got {cycle!r}"
+            raise ValueError(message) from None
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
+        first, stop = span_samples(start, end, rate, total)
+        if first >= total:
+            raise ValueError(
+                f"cycle {number} ({start}-{end} s) starts after the end of the recording "
+                f"({total / rate:.3f} s)"
+            )
+        check_holds_a_frame(stop - first, frame, rate, f"cycle {number} ({start}-{end} s) of the recording")
+        segments.append((first, stop))
+        spans.append((start, end))
+    if not segments:
+        return []
+    probabilities, quality = _run_segments(model, waveform, segments, batch_size)
+    return _warned(_rows(probabilities, spans, model.config, quality), warning)
+
+
+def _annotation_for(
+    path: str | Path, annotations: str | Path | Mapping[str, str | Path] | None, count: int
+) -> Path | None:
+    if annotations is None:
+        return None
+    if isinstance(annotations, Mapping):
+        found = annotations.get(str(path))
+        return Path(found) if found is not None else None
+    if count != 1:
+        raise ValueError(f"an annotation file applies to exactly one audio file, got {count} files")
+    return Path(annotations)
+
+
+def predict_files(
+    model: RespiraForAudioClassification,
+    paths: Sequence[str | Path],
+    *,
+    annotations: str | Path | Mapping[str, str | Path] | None = None,
+    window: float = DEFAULT_WINDOW_SECONDS,
+    hop: float = DEFAULT_HOP_SECONDS,
+    smoothing: int = 1,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_windows: int | None = MAX_WINDOWS,
+    track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """Predict several audio files; return ``(rows, errors)``.
+
+    Rows start with ``file`` (the path as given). With ``annotations`` (an ICBHI annotation file for a
+    single path, or a mapping ``{str(path): annotation file}``) the annotated cycles are predicted
+    (rows gain ``annotated_label``); otherwise sliding windows (:func:`predict_windows`). A file that
+    cannot be read or annotated is reported in ``errors`` as ``(path, message)`` and the others are
+    still predicted; an annotation error names the annotation file and its line. Invalid window
+    options raise ``ValueError`` before any file is read, and a file needing more than ``max_windows``
+    windows is refused from its header, before it is decoded. ``track`` wraps the paths (e.g. to show
+    progress).
+    """
+    from ..data.text_files import check_cycles_fit, read_annotations
+
+    if annotations is not None and not isinstance(annotations, Mapping) and len(paths) != 1:
+        raise ValueError(f"an annotation file applies to exactly one audio file, got {len(paths)} files")
+    windowed = annotations is None or isinstance(annotations, Mapping)
+    limits = _window_samples(model, window, hop, smoothing) if windowed else (1, 1)
+    rate = int(model.config.sampling_rate)
+    rows: list[dict[str, Any]] = []
+    errors: list[tuple[str, str]] = []
+    for path in track(paths):
+        name = str(path)
+        try:
+            annotation = _annotation_for(path, annotations, len(paths))
+            cycles = read_annotations(annotation) if annotation is not None else None
+            header = audio_header(path)
+            if cycles is None:
+                total = round(header.duration * rate)
+                check_window_limit(total, *limits, rate, max_windows)
+            waveform = read_audio(path, rate)
+            checked = {"name": name, "recorded_rate": header.sampling_rate}
+            if cycles is not None:
+                check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
+                predicted = predict_cycles(
+                    model, waveform, [(c.start, c.end) for c in cycles], batch_size=batch_size, **checked
+                )
+                for row, cycle in zip(predicted, cycles, strict=True):
+                    row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
+            else:
+                predicted = predict_windows(
+                    model,
+                    waveform,
+                    window=window,
+                    hop=hop,
+                    smoothing=smoothing,
+                    batch_size=batch_size,
+                    max_windows=max_windows,
+                    **checked,
+                )
+        except (OSError, ValueError) as error:
+            message = " ".join(str(error).split()) or type(error).__name__
+            if name not in message:
+                message = f"{name}: {message}"
+            errors.append((name, message))
+            continue
+        rows.extend({"file": name, **row} for row in predicted)
+    return rows, errors

@@ -1,0 +1,513 @@
+"""Where in a recording: crackle and wheeze posteriors on a fixed frame grid, and the events they make.
+
+Typical use::
+
+    from respira.hub import load_model
+    from respira.inference.event_detection import detect_events
+
+    model, _ = load_model("my_model")
+    detection = detect_events(model, waveform)   # mono, at the model's rate, not yet low-passed
+    detection.events                             # [Event(onset, offset, label, confidence), ...]
+    detection.frames.posteriors                  # [frames, 2] crackle, wheeze, every 0.02 s
+
+**Frame posteriors** come from the encoder's own time axis, not from re-running overlapping windows:
+the model runs once per chunk of its input length (``config.target_seconds``) and its head is applied to
+each of the encoder's time steps (``output_frames=True``; :mod:`respira.models.time_steps`: 0.1 s for
+AST, 0.16 s for BEATs, about 0.3 s for EfficientAT, 0.13 s for the CNN at their usual settings). A
+single-label model's step gives crackle = p(crackle) + p(both), as its cycles do
+(:func:`respira.core.decision.decide`). The steps are interpolated linearly onto frames of
+``frame_hop_seconds`` (:data:`respira.core.events.FRAME_HOP_SECONDS`): frame ``i`` covers ``[i*h, (i+1)*h)``
+and takes the value at its centre (the first and last steps' values held out to the edges).
+
+**Chunks** overlap by a context margin (a quarter of the chunk, at most 1 s, at each side), so no frame
+is read only near a chunk's edge, where a network sees padding instead of the signal around it: each
+frame takes the value of the chunk in which it lies farthest from an edge. The recording's own start
+and end get the same margin of context, its mirror image
+(:class:`respira.core.chunks.MirroredRecording`): without it the encoder's padding at the first
+chunk's start made a wheeze event start at 0.0 s in most recordings. A recording (with its margins)
+shorter than one chunk is one chunk, padded as the model pads a short cycle (its padded steps are
+dropped).
+
+**Events** are made by :func:`respira.core.events.posteriors_to_events` at the model's decision thresholds
+(:func:`respira.core.decision.thresholds_of`) with the model's event settings (``config.event_settings``,
+else :class:`respira.core.events.EventSettings`'s defaults): every frame event, whatever the recording's
+verdict (rule :data:`FRAMES_RULE`; what ``respira evaluate --task events`` scores).
+
+**The verdict rule** (:data:`VERDICT_RULE`, :func:`gate_by_verdict`; what ``respira predict --events``,
+:meth:`respira.Detector.detect_events`, the app and its Space show by default): one recording, one
+answer. The thresholds were tuned on clips (windows, cycles), and a frame posterior read from the
+encoder's time axis crosses them far more readily than a clip's pooled probability does, so frame
+events alone would contradict the verdict (crackle events on a recording judged normal). An event of
+label L is therefore kept only where the verdict holds it: the recording is decided L-present (its
+windows aggregated as its verdict aggregates them) and the event overlaps a window (or annotated cycle)
+whose own label has L, the windows being those the verdict was made of; a withheld verdict (too poor to
+judge) holds none. The events left out are kept (:attr:`EventDetection.left_out`), counted and named
+with their reason (:meth:`EventDetection.describe`). Gating rather than hysteresis or frame thresholds
+of their own: it needs no threshold tuned on any data (the verdict's are the model's own), and it makes
+the events agree with the verdict and the windows' labels by construction, where a second threshold
+would only make contradictions rarer.
+
+Work is bounded: chunks run ``batch_size`` at a time, so besides the recording itself (at the model's
+rate) only the frame grid (two floats per frame) grows with its length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..audio.decoding import as_waveform, stream_audio
+from ..audio.dsp import pad_batch
+from ..core.chunks import (
+    MirroredRecording,
+    Recording,
+    RecordingInMemory,
+    StreamedRecording,
+    iter_chunk_spans,
+)
+from ..core.decision import aggregation_of, decide, decide_recording, thresholds_of
+from ..core.events import (
+    EVENT_COLUMNS,
+    FRAME_HOP_SECONDS,
+    Event,
+    EventSettings,
+    event_settings_of,
+    events_to_rows,
+    posteriors_to_events,
+)
+from ..core.onnx_graph import steps_within
+from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
+from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models.respira import RespiraForAudioClassification
+
+__all__ = [
+    "DEFAULT_EVENT_RULE",
+    "DETECTION_COLUMNS",
+    "EVENT_RULES",
+    "FRAMES_RULE",
+    "VERDICT_RULE",
+    "EventDetection",
+    "FramePosteriors",
+    "check_event_rule",
+    "chunk_waveforms",
+    "detect_events",
+    "detect_file_events",
+    "detection_of_frames",
+    "frames_from_chunks",
+    "gate_by_verdict",
+    "plan_chunks",
+    "predict_file_frames",
+    "predict_frames",
+    "step_outputs",
+]
+
+MAX_CONTEXT_SECONDS = 1.0
+"""The most context (seconds) a chunk keeps at each side beyond the frames it is trusted with."""
+
+VERDICT_RULE = "verdict"
+"""Events kept only where the recording's verdict holds them (module docstring; :func:`gate_by_verdict`)."""
+FRAMES_RULE = "frames"
+"""Every frame event at the model's thresholds, whatever the recording's verdict."""
+EVENT_RULES = (VERDICT_RULE, FRAMES_RULE)
+"""The rules that draw events (``respira predict --event_rule``)."""
+DEFAULT_EVENT_RULE = VERDICT_RULE
+"""The rule of ``respira predict --events``, :meth:`respira.Detector.detect_events` and the app."""
+DETECTION_COLUMNS = (*EVENT_COLUMNS, "rule")
+"""The columns of a detection's event rows (:meth:`EventDetection.to_rows`): an event's and its rule's."""
+_RULE_WORDS = {
+    VERDICT_RULE: "shown where the recording's verdict holds them (verdict rule: the recording decided "
+    "present and a {unit} decided present around the event)",
+    FRAMES_RULE: "every frame event at the model's thresholds, whatever the recording's verdict "
+    "(frames rule)",
+}
+
+
+def check_event_rule(rule: Any) -> str:
+    """``rule`` when it is one of :data:`EVENT_RULES`, else a one-line ``ValueError``."""
+    if rule not in EVENT_RULES:
+        raise ValueError(f"the event rule must be one of {', '.join(EVENT_RULES)}, got {rule!r}")
+    return str(rule)
+
+
+@dataclass(frozen=True)
+class FramePosteriors:
+    """``posteriors`` ``[frames, 2]`` (crackle, wheeze) on frames of ``hop_seconds``; frame ``i`` covers
+    ``[i * hop, (i + 1) * hop)`` seconds of a recording of ``duration`` seconds."""
+
+    posteriors: np.ndarray
+    hop_seconds: float
+    duration: float
+
+    @property
+    def times(self) -> np.ndarray:
+        """Each frame's centre, in seconds."""
+        return (np.arange(self.posteriors.shape[0]) + 0.5) * self.hop_seconds
+
+
+@dataclass(frozen=True)
+class EventDetection:
+    """What :func:`detect_events` found: the ``events``, the ``frames`` they were made of, the
+    ``thresholds`` and ``settings`` that made them, and the recording's ``file`` when it came from one.
+
+    ``rule``: which rule drew the events (:data:`EVENT_RULES`). Under :data:`VERDICT_RULE`
+    (:func:`gate_by_verdict`), ``left_out`` holds the frame events the verdict does not hold,
+    ``recording_present`` the recording's (crackle, wheeze) verdict, ``withheld`` whether the verdict was
+    withheld (too poor to judge) and ``unit`` what the verdict's rows were (``window`` or ``cycle``).
+    """
+
+    events: list[Event]
+    frames: FramePosteriors
+    thresholds: tuple[float, float]
+    settings: EventSettings
+    file: str | None = field(default=None)
+    rule: str = FRAMES_RULE
+    left_out: tuple[Event, ...] = ()
+    recording_present: tuple[bool, bool] | None = None
+    withheld: bool = False
+    unit: str = "window"
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One row per event (:data:`DETECTION_COLUMNS`): ``file``, ``onset``, ``offset``, ``type``,
+        ``confidence`` and the ``rule`` that drew it."""
+        return [{**row, "rule": self.rule} for row in events_to_rows(self.events, file=self.file or "")]
+
+    def left_out_count(self, label: str) -> int:
+        """How many frame events of ``label`` the rule left out."""
+        return sum(event.label == label for event in self.left_out)
+
+    def _why(self, label: str) -> str:
+        if self.withheld:
+            return "the verdict is withheld (too poor to judge)"
+        if self.recording_present is not None and not self.recording_present[MULTI_LABEL_NAMES.index(label)]:
+            return f"the recording is decided {label}-absent"
+        return f"outside every {self.unit} decided {label}-present"
+
+    def describe(self) -> str:
+        """One line: the events of each label, the rule that drew them and, for each label, how many frame
+        events the rule left out and why (what the app, the figure and ``respira predict`` say)."""
+        counts = ", ".join(f"{sum(e.label == n for e in self.events)} {n}" for n in MULTI_LABEL_NAMES)
+        line = f"events: {counts}, {_RULE_WORDS[self.rule].format(unit=self.unit)}"
+        dropped = [
+            f"{count} {label} frame event{'s' if count != 1 else ''} ({self._why(label)})"
+            for label in MULTI_LABEL_NAMES
+            if (count := self.left_out_count(label))
+        ]
+        return line + (f"; left out {' and '.join(dropped)}" if dropped else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the file, its duration, the frame hop, thresholds, settings, the rule, the events and
+        how many of each label the rule left out."""
+        return {
+            "file": self.file,
+            "duration": self.frames.duration,
+            "frame_hop_seconds": self.frames.hop_seconds,
+            "thresholds": list(self.thresholds),
+            "settings": self.settings.to_dict(),
+            "rule": self.rule,
+            "events": self.to_rows(),
+            "left_out": {label: self.left_out_count(label) for label in MULTI_LABEL_NAMES},
+        }
+
+
+def step_outputs(
+    model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per chunk: its steps' centres (seconds from the chunk's start) and ``[steps, outputs]``
+    probabilities in the config's ``id2label`` order, padded steps dropped.
+
+    A model with a ``predict_frames(waveforms, batch_size)`` method (an ONNX export, the Space's runner)
+    gives them itself; such a runner may give its ``analysis_frame_samples`` as an attribute.
+    """
+    if hasattr(model, "predict_frames"):
+        return model.predict_frames(chunks, batch_size)
+    import torch  # here: a runner with its own predict_frames (the torch-free Space's) needs no torch
+
+    multi_label = model.config.problem_type == MULTI_LABEL
+    rate = int(model.config.sampling_rate)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs: list[tuple[np.ndarray, np.ndarray]] = []
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(chunks), batch_size):
+                part = chunks[first : first + batch_size]
+                batch, mask = pad_batch(list(part))
+                out = model(input_values=batch.to(device), attention_mask=mask.to(device), output_frames=True)
+                logits = out.frame_logits.float()
+                probabilities = logits.sigmoid() if multi_label else logits.softmax(dim=-1)
+                times = out.frame_times.float().cpu().numpy().astype(np.float64)
+                for row, chunk in enumerate(part):
+                    keep = out.frame_mask[row].cpu().numpy() & steps_within(times, chunk.shape[0] / rate)
+                    keep[0] = True  # the first step even where the mask calls it padding
+                    outputs.append((times[keep], probabilities[row].cpu().numpy().astype(np.float64)[keep]))
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+class _Grid:
+    """Frame posteriors filled chunk by chunk: each frame keeps the value of the chunk in which it lies
+    farthest from an edge (a recording's own start and end are not edges)."""
+
+    def __init__(self, hop: float, rate: int) -> None:
+        self.hop, self.rate = hop, rate
+        self.posteriors = np.zeros((0, 2))
+        self.best = np.zeros(0)
+
+    def _frames(self, seconds: float) -> int:
+        return max(1, math.ceil(seconds / self.hop - 1e-9))
+
+    def add(self, start: int, stop: int, last: bool, times: np.ndarray, flags: np.ndarray) -> None:
+        """One chunk's steps (``times`` from its start, ``flags``); ``start``/``stop``: the chunk's samples
+        in the recording (negative before its start, beyond its end after it: a mirrored margin)."""
+        begin, end = start / self.rate, stop / self.rate
+        needed = self._frames(end)
+        if needed > self.best.shape[0]:
+            grown = max(needed, int(self.best.shape[0] * 1.5))
+            self.posteriors = np.concatenate([self.posteriors, np.zeros((grown - self.best.shape[0], 2))])
+            self.best = np.concatenate([self.best, np.full(grown - self.best.shape[0], -np.inf)])
+        indices = np.arange(max(0, math.floor(begin / self.hop - 0.5)), needed)  # from the frame at begin
+        centres = (indices + 0.5) * self.hop
+        inside = indices[centres >= begin] if last else indices[(centres >= begin) & (centres < end)]
+        local = (inside + 0.5) * self.hop - begin
+        centrality = np.minimum(local, (end - begin) - local)  # every chunk edge is one: ends are mirrored
+        better = centrality > self.best[inside]
+        rows = inside[better]
+        for column in range(2):
+            self.posteriors[rows, column] = np.interp(local[better], times, flags[:, column])
+        self.best[rows] = centrality[better]
+
+    def result(self, total: int) -> FramePosteriors:
+        duration = total / self.rate
+        posteriors = np.clip(self.posteriors[: self._frames(duration)], 0.0, 1.0)
+        return FramePosteriors(posteriors, float(self.hop), duration)
+
+
+def _check_options(frame_hop_seconds: float, batch_size: int) -> None:
+    if not (isinstance(frame_hop_seconds, (int, float)) and 0 < frame_hop_seconds <= 0.1):
+        raise ValueError(f"frame_hop_seconds must be in (0, 0.1], got {frame_hop_seconds!r}")
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
+
+
+def _frame_of(model: RespiraForAudioClassification) -> int:
+    frame = getattr(model, "analysis_frame_samples", None)
+    if frame is None:
+        from .engine import analysis_frame_samples
+
+        frame = analysis_frame_samples(model)
+    return int(frame)
+
+
+def _chunk_sizes(config: Any) -> tuple[int, int]:
+    """``(chunk, margin)`` in samples at the model's rate (module docstring)."""
+    rate = int(config.sampling_rate)
+    chunk = round(float(config.target_seconds) * rate)
+    return chunk, round(min(MAX_CONTEXT_SECONDS, float(config.target_seconds) / 4) * rate)
+
+
+def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outputs: Sequence[Any]) -> None:
+    """Chunks of the mirrored recording (:func:`_mirrored`) into the recording's grid."""
+    margin = _chunk_sizes(config)[1]
+    for (start, stop, last), (times, probabilities) in zip(spans, outputs, strict=True):
+        grid.add(start - margin, stop - margin, last, times, decide(probabilities, config).flags)
+
+
+def _mirrored(config: Any, recording: Recording) -> MirroredRecording:
+    """``recording`` with the chunks' context margin of its mirror image at each end (module docstring)."""
+    return MirroredRecording(recording, _chunk_sizes(config)[1])
+
+
+def _frames_of(
+    model: RespiraForAudioClassification, recording: Recording, frame_hop_seconds: float, batch_size: int
+) -> FramePosteriors:
+    """The frame grid of a recording, its chunks run ``batch_size`` at a time (module docstring)."""
+    config = model.config
+    rate = int(config.sampling_rate)
+    frame = _frame_of(model)
+    if not recording.has(frame - 1):
+        check_holds_a_frame(recording.total(), frame, rate)
+    grid = _Grid(float(frame_hop_seconds), rate)
+    mirrored = _mirrored(config, recording)
+    spans = iter_chunk_spans(mirrored, *_chunk_sizes(config))
+    while part := list(itertools.islice(spans, batch_size)):
+        outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
+        _fill(grid, config, part, outputs)
+    return grid.result(recording.total())
+
+
+def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
+    """The chunks ``(start, stop, last)`` that :func:`predict_frames` runs over a recording already
+    prepared (:func:`respira.audio.dsp.prepare_recording`), checked as it checks them, as samples of the
+    recording with its mirrored margins: their waveforms (:func:`chunk_waveforms`) may run through
+    :func:`step_outputs` with other recordings' chunks, and :func:`frames_from_chunks` makes the frame
+    grid of their outputs."""
+    check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
+    recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
+    return list(iter_chunk_spans(recording, *_chunk_sizes(model.config)))
+
+
+def chunk_waveforms(
+    config: Any, samples: np.ndarray, chunks: Sequence[tuple[int, int, bool]]
+) -> list[np.ndarray]:
+    """The waveforms of :func:`plan_chunks`'s ``chunks`` of a prepared recording's ``samples``."""
+    recording = _mirrored(config, RecordingInMemory(config, samples, prepared=True))
+    return [recording.segment(start, stop) for start, stop, _ in chunks]
+
+
+def frames_from_chunks(
+    config: Any,
+    spans: Sequence[tuple[int, int, bool]],
+    outputs: Sequence[tuple[np.ndarray, np.ndarray]],
+    total: int,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+) -> FramePosteriors:
+    """The frame posteriors of a :func:`plan_chunks` plan of a recording of ``total`` samples from its
+    chunks' :func:`step_outputs`: equal to :func:`predict_frames`'s."""
+    _check_options(frame_hop_seconds, 1)
+    grid = _Grid(float(frame_hop_seconds), int(config.sampling_rate))
+    _fill(grid, config, spans, outputs)
+    return grid.result(total)
+
+
+def predict_frames(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> FramePosteriors:
+    """Crackle and wheeze posteriors of a mono ``waveform`` at the model's rate (not yet low-passed: the
+    model's input preprocessing is applied here) on frames of ``frame_hop_seconds`` (module docstring)."""
+    _check_options(frame_hop_seconds, batch_size)
+    recording = RecordingInMemory(model.config, as_waveform(waveform))
+    return _frames_of(model, recording, frame_hop_seconds, batch_size)
+
+
+def predict_file_frames(
+    model: RespiraForAudioClassification,
+    path: str | Path,
+    *,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> FramePosteriors:
+    """:func:`predict_frames` of an audio file (any rate and channels), read block by block: the memory
+    of a few chunks whatever the recording's length (:class:`respira.core.chunks.StreamedRecording`).
+    Errors name the file (:func:`respira.audio.stream_audio`)."""
+    _check_options(frame_hop_seconds, batch_size)
+    recording = StreamedRecording(model.config, stream_audio(path, int(model.config.sampling_rate)))
+    return _frames_of(model, recording, frame_hop_seconds, batch_size)
+
+
+def detect_events(
+    model: RespiraForAudioClassification,
+    waveform: np.ndarray | torch.Tensor,
+    *,
+    thresholds: Sequence[float] | None = None,
+    settings: EventSettings | None = None,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    file: str | None = None,
+) -> EventDetection:
+    """The crackle and wheeze events of a mono ``waveform`` at the model's rate (module docstring).
+
+    ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings.
+    """
+    frames = predict_frames(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+    return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=file)
+
+
+def detect_file_events(
+    model: RespiraForAudioClassification,
+    path: str | Path,
+    *,
+    thresholds: Sequence[float] | None = None,
+    settings: EventSettings | None = None,
+    frame_hop_seconds: float = FRAME_HOP_SECONDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> EventDetection:
+    """:func:`detect_events` of an audio file, read block by block (:func:`predict_file_frames`)."""
+    frames = predict_file_frames(model, path, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+    return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=str(path))
+
+
+def detection_of_frames(
+    model: Any,
+    frames: FramePosteriors,
+    *,
+    thresholds: Sequence[float] | None = None,
+    settings: EventSettings | None = None,
+    file: str | None = None,
+) -> EventDetection:
+    """The frame events (:data:`FRAMES_RULE`) of frame posteriors at ``thresholds`` (default: the
+    model's decision thresholds) with ``settings`` (default: the model's event settings)."""
+    chosen = tuple(thresholds) if thresholds is not None else thresholds_of(model.config)
+    settings = settings if settings is not None else event_settings_of(model.config)
+    events = posteriors_to_events(frames.posteriors, frames.hop_seconds, chosen, settings)
+    return EventDetection(events, frames, (float(chosen[0]), float(chosen[1])), settings, file)
+
+
+def _overlaps(event: Event, start: float, end: float) -> bool:
+    return event.onset < end and event.offset > start
+
+
+def gate_by_verdict(
+    detection: EventDetection,
+    rows: Sequence[Mapping[str, Any]],
+    config: Any,
+    *,
+    aggregation: str | None = None,
+    top_k: int | None = None,
+    withheld: bool = False,
+) -> EventDetection:
+    """``detection``'s frame events kept where the recording's verdict holds them (:data:`VERDICT_RULE`,
+    module docstring), the others in ``left_out``.
+
+    ``rows``: the windows (or annotated cycles) the verdict was made of (:mod:`respira.inference.engine` rows:
+    ``start``, ``end``, ``crackle``, ``wheeze``, ``label``); the recording is decided from them by
+    :func:`respira.core.decision.decide_recording` (``aggregation``, ``top_k``) at ``config``'s thresholds, as
+    :class:`respira.Detector` and the app decide it (``aggregation`` left out: the model's own rule,
+    :func:`respira.core.decision.aggregation_of`); ``withheld``: the verdict was withheld (too poor to
+    judge), which holds no event.
+    """
+    if not rows:
+        raise ValueError("no windows to gate the events by")
+    if aggregation is None:
+        aggregation, top_k = aggregation_of(config)
+    flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
+    _, decision = decide_recording(flags, config, aggregation, top_k)
+    recording = (bool(decision.present[0, 0]), bool(decision.present[0, 1]))
+    labelled = classes_to_flags([CLASS_NAMES.index(str(row["label"])) for row in rows]).astype(bool)
+    spans = [(float(row["start"]), float(row["end"])) for row in rows]
+    candidates = [*detection.events, *detection.left_out]  # a detection gated before is gated afresh
+    kept, left_out = [], []
+    for event in sorted(candidates, key=lambda e: (e.onset, MULTI_LABEL_NAMES.index(e.label))):
+        column = MULTI_LABEL_NAMES.index(event.label)
+        held = (
+            not withheld
+            and recording[column]
+            and any(labelled[i, column] and _overlaps(event, *span) for i, span in enumerate(spans))
+        )
+        (kept if held else left_out).append(event)
+    unit = "cycle" if all("annotated_label" in row for row in rows) else "window"
+    return dataclasses.replace(
+        detection,
+        events=kept,
+        rule=VERDICT_RULE,
+        left_out=tuple(left_out),
+        recording_present=recording,
+        withheld=bool(withheld),
+        unit=unit,
+    )

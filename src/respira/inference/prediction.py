@@ -1,0 +1,104 @@
+"""What :class:`~respira.Detector` found in one recording: :class:`Prediction`, its verdict rule
+(:func:`recording_verdict`), and :class:`PredictionError`, the one-line error of bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..core.decision import decide_recording
+from ..metrics.recording_level import describe_aggregation
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Prediction", "PredictionError", "recording_verdict"]
+
+
+class PredictionError(ValueError):
+    """An input or option that cannot be predicted; the one-line message names it."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a :class:`~respira.Detector` found in one recording.
+
+    ``rows``: one ``dict`` per window (or annotated cycle), as described in :mod:`respira.inference.engine`
+    (``file`` first when the recording came from a file). ``crackle`` / ``wheeze``: the recording's
+    probabilities (the windows' aggregated by ``aggregation``); ``label``: its verdict (``normal``,
+    ``crackle``, ``wheeze`` or ``both``) at ``thresholds``. A model with a quality head (``respira
+    quality``) also gives ``quality``, the mean over the windows of the probability that a window is too
+    poor to judge; from the model's quality threshold the verdict is ``withheld`` and ``label`` is
+    :data:`~respira.labels.WITHHELD_LABEL` (``poor_quality``), the probabilities kept for the record.
+    ``warning``: why the verdict is not to be trusted, when the recording is one the model cannot judge
+    (silent, clipped, shorter than one window, recorded below 4 kHz, far above full scale:
+    :func:`respira.audio.checks.check_input`, one line); ``None`` when it is fine.
+    """
+
+    rows: list[dict[str, Any]]
+    crackle: float
+    wheeze: float
+    label: str
+    aggregation: str
+    thresholds: tuple[float, float]
+    file: str | None = None
+    top_k: int | None = field(default=None)
+    quality: float | None = None
+    withheld: bool = False
+    warning: str | None = None
+
+    @property
+    def description(self) -> str:
+        """How the window probabilities became the recording's (a sentence)."""
+        return describe_aggregation(self.aggregation, self.top_k)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The verdict and the rows as plain Python values (JSON-serialisable)."""
+        return {
+            "file": self.file,
+            "label": self.label,
+            "crackle": self.crackle,
+            "wheeze": self.wheeze,
+            "quality": self.quality,
+            "withheld": self.withheld,
+            "warning": self.warning,
+            "aggregation": self.aggregation,
+            "top_k": self.top_k,
+            "thresholds": list(self.thresholds),
+            "rows": [dict(row) for row in self.rows],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The verdict as one row (what ``respira predict --per_recording`` writes): ``file``, ``label``,
+        ``crackle``, ``wheeze``, how many ``windows`` (or annotated ``cycles``) were aggregated,
+        ``aggregation``, ``top_k`` and ``warning`` (``None`` when the recording is fine)."""
+        segments = "cycles" if self.rows and "annotated_label" in self.rows[0] else "windows"
+        quality = {} if self.quality is None else {"quality": self.quality}
+        return {
+            "file": self.file,
+            "label": self.label,
+            "crackle": self.crackle,
+            "wheeze": self.wheeze,
+            **quality,
+            segments: len(self.rows),
+            "aggregation": self.aggregation,
+            "top_k": self.top_k,
+            "warning": self.warning,
+        }
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The rows as a ``pandas.DataFrame`` (one row per window or cycle)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+def recording_verdict(
+    rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str, top_k: int | None
+) -> tuple[float, float, str, tuple[float, float]]:
+    """The recording's (crackle, wheeze) probabilities, label and thresholds from its rows."""
+    flags = [[row["crackle"], row["wheeze"]] for row in rows]
+    aggregated, decision = decide_recording(flags, config, aggregation, top_k)
+    assert decision.thresholds is not None
+    return float(aggregated[0]), float(aggregated[1]), decision.labels[0], decision.thresholds

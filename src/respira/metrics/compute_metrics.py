@@ -1,0 +1,187 @@
+"""``compute_metrics`` for ``transformers.Trainer``: ICBHI scores of single- and multi-label models.
+
+Usage::
+
+    trainer = Trainer(..., compute_metrics=compute_metrics)
+    # validation (selection): thresholds tuned for the ICBHI score at this evaluation
+    compute = make_compute_metrics(threshold_objective="icbhi_score")
+    # test: the thresholds validation chose, per-patient scores
+    compute = make_compute_metrics(thresholds=(0.4, 0.35), patient_ids=test_dataset["patient_id"])
+
+Transformers itself is not imported: any object with ``predictions`` and ``label_ids`` attributes
+(``transformers.EvalPrediction``) is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.decision import decide_flags
+from ..labels import (
+    MULTI_LABEL,
+    MULTI_LABEL_NAMES,
+    NUM_CLASSES,
+    PROBLEM_TYPES,
+    SINGLE_LABEL,
+    classes_to_flags,
+    flags_to_classes,
+)
+from .baselines import trivial_baselines
+from .icbhi import icbhi_scores, per_patient_icbhi
+from .multilabel import DEFAULT_THRESHOLDS, label_probabilities, multilabel_scores, roc_auc
+from .thresholds import THRESHOLD_OBJECTIVES, choose_thresholds, sigmoid
+
+if TYPE_CHECKING:
+    from transformers import EvalPrediction
+
+
+def _first(value: Any) -> Any:
+    """The first element of a tuple of arrays (extra model outputs, extra label columns)."""
+    while isinstance(value, tuple) and value and not np.isscalar(value[0]):
+        value = value[0]
+    return value
+
+
+def _detect_problem_type(logits: np.ndarray) -> str:
+    if logits.ndim == 2 and logits.shape[1] == NUM_CLASSES:
+        return SINGLE_LABEL
+    if logits.ndim == 2 and logits.shape[1] == len(MULTI_LABEL_NAMES):
+        return MULTI_LABEL
+    raise ValueError(
+        f"cannot tell the problem type from logits of shape {logits.shape}: expected [N, {NUM_CLASSES}] "
+        f"(single-label normal/crackle/wheeze/both) or [N, {len(MULTI_LABEL_NAMES)}] "
+        "(multi-label crackle/wheeze)"
+    )
+
+
+def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
+    if labels.ndim == 2 and labels.shape[1] == len(MULTI_LABEL_NAMES):
+        return np.asarray(flags_to_classes(labels))
+    if labels.ndim == 1:
+        return labels
+    raise ValueError(
+        f"labels must be class indices [N] or (crackle, wheeze) flags [N, 2], got {labels.shape}"
+    )
+
+
+def _labels_as_flags(labels: np.ndarray) -> np.ndarray:
+    if labels.ndim == 1:
+        return classes_to_flags(labels)
+    if labels.ndim == 2 and labels.shape[1] == len(MULTI_LABEL_NAMES):
+        return labels
+    raise ValueError(
+        f"labels must be class indices [N] or (crackle, wheeze) flags [N, 2], got {labels.shape}"
+    )
+
+
+def _scores(
+    eval_pred: EvalPrediction,
+    problem_type: str | None,
+    thresholds: Sequence[float] | None,
+    patient_ids: np.ndarray | None,
+    objective: str = "fixed",
+    prior: np.ndarray | None = None,
+) -> dict[str, float]:
+    logits = np.asarray(_first(eval_pred.predictions), dtype=np.float64)
+    labels = np.asarray(_first(eval_pred.label_ids))
+    kind = problem_type or _detect_problem_type(logits)
+    if kind == SINGLE_LABEL:
+        if logits.ndim != 2 or logits.shape[1] != NUM_CLASSES:
+            raise ValueError(f"single-label logits must have shape [N, {NUM_CLASSES}], got {logits.shape}")
+        if thresholds is not None:
+            raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+        predicted_classes = logits.argmax(axis=1)
+        true_classes = _labels_as_classes(labels)
+        scores = icbhi_scores(true_classes, predicted_classes)
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        per_label = label_probabilities(shifted / shifted.sum(axis=1, keepdims=True))
+        true_flags = classes_to_flags(true_classes)
+        for index, name in enumerate(MULTI_LABEL_NAMES):  # threshold-free, comparable with multi-label
+            scores[f"auc_{name}"] = roc_auc(true_flags[:, index], per_label[:, index])
+    else:
+        if logits.ndim != 2 or logits.shape[1] != len(MULTI_LABEL_NAMES):
+            raise ValueError(
+                f"multi-label logits must have shape [N, {len(MULTI_LABEL_NAMES)}], got {logits.shape}"
+            )
+        flags = _labels_as_flags(labels)
+        probabilities = sigmoid(logits)
+        fallback = tuple(thresholds) if thresholds is not None else DEFAULT_THRESHOLDS
+        choice = choose_thresholds(flags, probabilities, objective, fallback=fallback)
+        scores = multilabel_scores(flags, probabilities, choice.thresholds)
+        if objective != "fixed":
+            scores["thresholds_tuned"] = float(sum(choice.tuned))
+        predicted_classes = decide_flags(probabilities, choice.thresholds).classes
+        true_classes = _labels_as_classes(np.asarray(flags))
+    if patient_ids is not None:
+        if len(patient_ids) != len(true_classes):
+            raise ValueError(
+                f"patient_ids has {len(patient_ids)} entries but the evaluation has {len(true_classes)} "
+                "examples: pass the ids of the evaluated dataset, in its order"
+            )
+        scores.update(per_patient_icbhi(true_classes, predicted_classes, patient_ids))
+    scores.update(trivial_baselines(true_classes, prior=prior, patient_ids=patient_ids))
+    return {key: float(value) for key, value in scores.items()}
+
+
+def make_compute_metrics(
+    *,
+    problem_type: str | None = None,
+    thresholds: Sequence[float] | None = None,
+    patient_ids: Sequence[Any] | np.ndarray | None = None,
+    threshold_objective: str = "fixed",
+    prior: Sequence[float] | np.ndarray | None = None,
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """A ``compute_metrics`` callable for ``transformers.Trainer``.
+
+    - ``problem_type``: ``"single_label_classification"`` (logits ``[N, 4]``, argmax) or
+      ``"multi_label_classification"`` (logits ``[N, 2]`` for crackle/wheeze, sigmoid, then
+      per-label thresholds); ``None`` detects it from the logits' last dimension.
+    - ``thresholds``: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5).
+    - ``threshold_objective``: ``"fixed"`` (default) decides at ``thresholds``; ``"icbhi_score"``,
+      ``"youden"`` or ``"f1"`` tune the thresholds on the evaluated data itself
+      (:func:`respira.metrics.thresholds.choose_thresholds`, ``thresholds`` being the fallback) and
+      score at the tuned values: for VALIDATION data only (model selection), never for test data.
+      The values used are reported as ``threshold_crackle`` / ``threshold_wheeze``, and with tuning
+      ``thresholds_tuned`` counts the labels that could be tuned.
+    - ``patient_ids``: one id per evaluated example, in the order of the evaluation dataset (the
+      Trainer evaluates sequentially); adds the :func:`respira.metrics.per_patient_icbhi` keys.
+    - ``prior``: four class shares for the class-prior baseline (default: the evaluated split's own,
+      as respira's trainer and evaluation reports use).
+
+    Labels may be class indices ``[N]`` or (crackle, wheeze) flags ``[N, 2]``, for either kind of
+    model; when ``label_ids`` (or ``predictions``) is a tuple, its first element is used. Single-label
+    models get the keys of :func:`respira.metrics.icbhi_scores`, multi-label models those of
+    :func:`respira.metrics.multilabel_scores`; both include ``icbhi_score``, ``specificity`` and
+    ``sensitivity`` (official strict definition), ``auc_crackle`` / ``auc_wheeze`` (single-label: of the
+    softmax probability of the classes containing the label), and the trivial baselines of the same cycles
+    (:func:`respira.metrics.trivial_baselines`, ``baseline_*`` keys).
+    """
+    if problem_type is not None and problem_type not in PROBLEM_TYPES:
+        raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {problem_type!r}")
+    if problem_type == SINGLE_LABEL and thresholds is not None:
+        raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+    if threshold_objective not in THRESHOLD_OBJECTIVES:
+        choices = ", ".join(THRESHOLD_OBJECTIVES)
+        raise ValueError(f"threshold_objective must be one of {choices}, got {threshold_objective!r}")
+    if thresholds is not None:
+        thresholds = tuple(float(t) for t in thresholds)
+        if len(thresholds) != len(MULTI_LABEL_NAMES) or not all(0.0 <= t <= 1.0 for t in thresholds):
+            raise ValueError(f"thresholds must be two values in [0, 1] (crackle, wheeze), got {thresholds}")
+    ids = None if patient_ids is None else np.asarray(patient_ids)
+    shares = None if prior is None else np.asarray(prior, dtype=np.float64)
+
+    def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
+        return _scores(eval_pred, problem_type, thresholds, ids, threshold_objective, shares)
+
+    return compute_metrics
+
+
+def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
+    """Default ``compute_metrics``: problem type detected from the logits, thresholds 0.5, no patients.
+
+    See :func:`make_compute_metrics`.
+    """
+    return _scores(eval_pred, None, None, None)

@@ -1,0 +1,229 @@
+"""Screen a SOURCE's recordings with a :class:`~respira.inference.detector.Detector`, process by process.
+
+Each process of an ``accelerate launch`` (or the one process of a plain run) screens its share of the
+listing (:meth:`~respira.screening.sources.Source.share`, by accelerate's ``process_index`` and
+``num_processes``), skips the recordings a finished chunk already holds, and writes its results in
+chunks (:class:`~respira.screening.results.ChunkWriter`). When it is done it leaves a ``finished``
+marker with its counts; the main process waits for every process's, merges the chunks and returns the
+run's :class:`Summary`.
+
+A recording that cannot be screened (missing, undecodable, empty, shorter than one analysis frame of
+the model, needing more than ``max_windows`` windows) becomes a row with its one-line ``error``; only
+problems with the job itself (the output folder, the model, the options) stop it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ..audio.decoding import audio_header
+from .batches import DEFAULT_PREFETCH, screen_rows
+from .results import (
+    CHUNKS,
+    ChunkWriter,
+    check_manifest,
+    finished_keys,
+    merge_chunks,
+    model_fingerprint,
+    prepare_run,
+    write_manifest,
+)
+from .sources import Recording, Source
+
+__all__ = ["Summary", "screen", "screen_recording"]
+
+POLL_SECONDS = 0.5
+"""How often the main process looks for the other processes' ``finished`` markers."""
+
+
+@dataclass
+class Summary:
+    """What a run did: recordings ``done`` (screened now), ``failed`` (an error row now), ``skipped``
+    (finished by an earlier run), the ``audio_seconds`` screened and the ``wall_seconds`` it took
+    (the main process's, from its first recording to the merged tables); ``outputs``: the tables."""
+
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of audio screened per second of wall time (× real time)."""
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def describe(self) -> str:
+        return (
+            f"screened {self.done} recording(s), {self.failed} failed, {self.skipped} skipped (done "
+            f"before); {self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s, "
+            f"{self.real_time_factor:.0f}× real time"
+        )
+
+
+def screen_recording(
+    detector: Any, recording: Recording, *, events: bool = False, frame_hop_seconds: float | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``,
+    its event rows; a recording that cannot be screened gets its one-line ``error``. (:func:`screen`
+    screens many at once: :func:`~respira.screening.batches.screen_rows`.)"""
+    return next(
+        screen_rows(detector, [recording], events=events, frame_hop_seconds=frame_hop_seconds, prefetch=0)
+    )
+
+
+def _pending(
+    source: Source, index: int, count: int, finished: set[Any], skipped: list[int]
+) -> Iterator[Recording]:
+    for recording in source.share(index, count):
+        if recording.key in finished:
+            skipped[0] += 1
+        else:
+            yield recording
+
+
+def screen(
+    detector: Any,
+    source: Source,
+    output_dir: str | Path,
+    *,
+    options: Mapping[str, Any],
+    state: Any,
+    events: bool = False,
+    frame_hop_seconds: float | None = None,
+    chunk_size: int = 256,
+    output_format: str = "parquet",
+    progress: Callable[[float, str], Any] | None = None,
+    prefetch: int = DEFAULT_PREFETCH,
+) -> Summary | None:
+    """Screen this process's share of ``source`` into ``output_dir``; on the main process, wait for the
+    others, merge and return the run's :class:`Summary` (``None`` elsewhere).
+
+    ``options``: what the manifest records besides the model and SOURCE (what changes the results);
+    ``state``: accelerate's ``PartialState`` (``process_index``, ``num_processes``,
+    ``is_main_process``; the run's number goes from the main process to the others by torch's
+    ``broadcast_object_list`` once it has removed what a killed run left). ``progress(total, unit)``: a
+    context manager giving a stage to advance (the main process shows one: hours of audio of its
+    share, or recordings of a dataset). ``prefetch``: recordings decoded ahead of a model off the CPU, in a
+    background thread (0, and always for a model on the CPU: in line); the windows of several recordings
+    run together
+    (:mod:`respira.screening.batches`).
+    """
+    output_dir = Path(output_dir)
+    manifest = {
+        "model": model_fingerprint(detector.model),
+        "source": source.identity,
+        "options": dict(options),
+    }
+    check_manifest(output_dir, manifest)  # every process, before anything is written
+    run = 0
+    if state.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        run = prepare_run(output_dir)
+        write_manifest(output_dir, {**manifest, "run": run})
+    run = _from_main(state, run)  # the others start once the main process has cleaned up
+    index, count = state.process_index, state.num_processes
+    started = time.perf_counter()
+    finished = finished_keys(output_dir)
+    mine = Summary()
+    skipped = [0]
+    writer = ChunkWriter(output_dir, run, index, chunk_size, events)
+    total, unit = _share_size(source, index, count, finished) if state.is_main_process else (0.0, "h")
+    with _stage(progress if state.is_main_process else None, total, unit) as stage:
+        pending = _pending(source, index, count, finished, skipped)
+        rows = screen_rows(
+            detector, pending, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch
+        )
+        for row, event_rows in rows:
+            writer.add(row, event_rows)
+            if row.get("error") is None:
+                mine.done += 1
+                mine.audio_seconds += row["duration"]
+            else:
+                mine.failed += 1
+            stage.update((row.get("duration") or 0.0) / 3600 if unit == "h" else 1)
+    writer.flush()
+    mine.skipped = skipped[0]
+    marker = output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json"
+    from ..utils.files import write_json_atomic
+
+    write_json_atomic(marker, asdict(mine))
+    if not state.is_main_process:
+        return None
+    summary = _gather(output_dir, run, count)
+    summary.outputs = tuple(str(path) for path in merge_chunks(output_dir, output_format, events))
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def _from_main(state: Any, value: int) -> int:
+    """The main process's ``value``, on every process (a broadcast over the launch's process group)."""
+    if state.num_processes == 1:
+        return value
+    import torch.distributed as dist
+
+    # torch's own broadcast: accelerate's state may have been set up, before this command's, by a
+    # TrainingArguments (the CLI's parser reads their defaults) that saw no GPU and made its
+    # collectives no-ops, while the process group accelerate launch started is there all the same
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError(
+            f"process {state.process_index} of {state.num_processes} is not connected to the others "
+            "(no torch.distributed process group): start the processes with accelerate launch"
+        )
+    values = [value]
+    dist.broadcast_object_list(values, src=0)
+    return int(values[0])
+
+
+def _share_size(source: Source, index: int, count: int, finished: set[Any]) -> tuple[float, str]:
+    """What the main process's bar counts: hours of audio (headers of its pending files), or recordings
+    for a dataset (its rows are not read twice)."""
+    if source.kind == "dataset":
+        try:
+            return float(len(range(index, len(source), count))), "recording"
+        except TypeError:
+            return 0.0, "recording"
+    seconds = 0.0
+    for recording in source.share(index, count):
+        if recording.key not in finished and recording.data is not None:
+            with contextlib.suppress(OSError, ValueError):  # its row will say why
+                seconds += audio_header(recording.data).duration
+    return seconds / 3600, "h"
+
+
+class _Silent:
+    def update(self, n: float = 1) -> None:
+        pass
+
+    def __enter__(self) -> _Silent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _stage(progress: Callable[[float, str], Any] | None, total: float, unit: str) -> Any:
+    return progress(total, unit) if progress is not None else _Silent()
+
+
+def _gather(output_dir: Path, run: int, count: int) -> Summary:
+    """Wait for every process's ``finished`` marker of run ``run``; their counts summed."""
+    markers = [output_dir / CHUNKS / f"finished-{run:04d}-{index:04d}.json" for index in range(count)]
+    while not all(marker.is_file() for marker in markers):
+        time.sleep(POLL_SECONDS)  # a process that died ends the launch (accelerate stops them all)
+    total = Summary()
+    for marker in markers:
+        counts = json.loads(marker.read_text(encoding="utf-8"))
+        total.done += counts["done"]
+        total.failed += counts["failed"]
+        total.skipped += counts["skipped"]
+        total.audio_seconds += counts["audio_seconds"]
+        marker.unlink()
+    return total

@@ -1,0 +1,203 @@
+"""``respira train``: build the data and the model from a recipe, train one run per seed, report.
+
+The output directory gets the kept model (``config.json``, ``model.safetensors``,
+``preprocessor_config.json``), ``trainer_state.json``, ``metrics.json`` (the kept model's test metrics,
+their mean ± std over seeds, the trivial baselines of the split), ``respira_run.json`` (the
+:class:`~respira.run_record.RunRecord`: model, data and split, seeds, thresholds, hyper-parameters and
+results), plots, the test split's evaluation report, a model card and one ``seed_<n>/`` folder per seed
+with its checkpoints. Among seeds, the model kept at the root
+is the one with the best *validation* score; the test split is only ever scored, never used to choose.
+
+The steps live in their own modules: :mod:`~respira.training.run.recipe_checks` (the recipe checked before any
+work), :mod:`~respira.training.run.output` (staging folder, lock, resume),
+:mod:`~respira.training.splits.datasets` (splits), :mod:`~respira.training.recipe.model_factory`,
+:mod:`~respira.training.trainer.schedules`,
+:mod:`~respira.training.run.seeds` and :mod:`~respira.training.run.run_folder` (what is written).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ...data.folds import is_fold_strategy
+from ...data.summary import split_counts
+from ...metrics.groups import splits_device_shift_note
+from ...utils.threads import apply_num_threads
+from ..recipe.arguments import RespiraTrainingArguments
+from ..recipe.model_factory import model_sampling_rate
+from ..recipe.recipe import parse_seeds
+from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
+from ..splits.datasets import data_record, load_splits, with_split_sizes
+from .cross_fit import check_cross_fit_pool
+from .cross_validation import train_folds
+from .fold_summary import kfold_headline
+from .output import (
+    ResumePoint,
+    read_num_threads,
+    record_num_threads,
+    resolve_resume,
+    run_output,
+    staging_folder,
+)
+from .recipe_checks import validate_run
+from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
+from .seeds import (
+    SeedOutcome,
+    baseline_warning,
+    headline,
+    results_table,
+    run_seed,
+    select_seed,
+    summarize_seeds,
+)
+from .trained import TrainedRun
+
+
+def run_training(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    *,
+    log=print,
+) -> TrainedRun:
+    """Train every seed of a parsed recipe and write the run folder; return it (its ``metrics.json``
+    holds the metrics summary).
+
+    The whole recipe is checked first (:func:`~respira.training.run.recipe_checks.validate_run`): a bad
+    option fails before any dataset is built or folder created. The run trains in a staging folder
+    beside ``output_dir`` and is moved into place only when it succeeded
+    (:mod:`~respira.training.run.output`); ``args.resume_from_checkpoint`` (``last`` or a checkpoint's
+    path) continues an interrupted run, or a finished one, in its own folder.
+
+    Under ``accelerate launch`` / ``torchrun`` every process trains; only the main process locks and
+    writes the folder and prints.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    main = state.is_main_process
+    log = log if main else (lambda *_: None)
+    if args.disable_tqdm:  # also transformers' own bars, e.g. "Writing model shards" at each checkpoint
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+    resume = resolve_resume(args.resume_from_checkpoint, args.output_dir)
+    validate_run(model_args, data_args, run_args, args, resume=resume)
+    threads = apply_num_threads(  # beside the DataLoader's workers; a resumed run keeps its count
+        dataloader_workers=args.dataloader_num_workers, resumed=read_num_threads(resume)
+    )
+    if resume is not None and resume.target != Path(args.output_dir).expanduser().absolute():
+        log(f"resuming the run in {resume.target}, where the checkpoint belongs")
+    target = resume.target if resume is not None else Path(args.output_dir).expanduser().absolute()
+    seeds = parse_seeds(run_args.seeds, args.seed)
+    data = data_record(data_args, model_sampling_rate(model_args))  # the data is at the model's rate
+    if data.dataset_name:  # a prepared dataset's own low-pass: the model's config records it
+        data_args = replace(data_args, lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
+        log(f"data: dataset {data.dataset_name} (config {data.dataset_config_name}), its own splits")
+    output = (
+        run_output(target, overwrite=run_args.overwrite, resume=resume, log=log)
+        if main
+        else nullcontext(staging_folder(target))
+    )
+    kfold = is_fold_strategy(data.split_strategy)
+    with output as folder:
+        if main:
+            record_num_threads(folder, threads.num_threads, threads.source)
+        if kfold:  # every fold x seed (training/run/folds.py)
+            summary = train_folds(
+                model_args, data_args, run_args, args, data, seeds, folder, target, resume, log, main, state
+            )
+        else:
+            with state.main_process_first():  # one process builds the dataset cache, the others reuse it
+                splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
+            state.wait_for_everyone()
+            log(split_counts(splits))
+            if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
+                check_cross_fit_pool(splits, args)
+            summary = _train_seeds(
+                model_args, data_args, run_args, args, splits, seeds, folder, target, resume, log, main
+            )
+        state.wait_for_everyone()
+    if main:
+        if kfold:
+            kept = f"fold {summary['selected_fold']}, seed {summary['selected_seed']}"
+            log(
+                f"run written to {target} (model from {kept}: the best validation score of all folds x seeds)"
+            )
+            log(kfold_headline(summary))
+        else:
+            log(f"run written to {target} (model from seed {summary['selected_seed']}, chosen on validation)")
+            log(headline(summary))
+        if summary.get("warning"):
+            log(summary["warning"])
+        if summary.get("device_shift"):
+            log(summary["device_shift"])
+    return TrainedRun(target)
+
+
+def _train_seeds(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    splits,
+    seeds: list[int],
+    folder: Path,
+    target: Path,
+    resume: ResumePoint | None,
+    log,
+    main: bool,
+) -> dict[str, Any]:
+    """Train each seed in ``folder``/seed_<n> (resuming its checkpoint when resuming), write the run."""
+    args = replace(args, resume_from_checkpoint=None)
+    outcomes: dict[int, SeedOutcome] = {}
+    for seed in seeds:
+        seed_folder = folder / f"seed_{seed}"
+        checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
+        action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
+        log(f"== seed {seed}: {action} ({args.num_train_epochs:g} epochs) ==")
+        outcomes[seed] = run_seed(
+            model_args, data_args, run_args, args, splits, seed, seed_folder, resume_from=checkpoint
+        )
+    selected = select_seed(outcomes)
+    per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
+    summary = summarize_seeds(per_seed, selected, outcomes[selected].validation)
+    warning = baseline_warning(outcomes[selected], selected)
+    if warning is not None:
+        summary["warning"] = warning
+    device_shift = splits_device_shift_note(splits)  # a test device absent from train, said at the end
+    if device_shift:
+        summary["device_shift"] = device_shift
+    if not main:
+        return summary
+    kept = outcomes[selected].trainer
+    save_kept_model(kept, folder, summary)
+    record = build_run_record(
+        model_args,
+        with_split_sizes(data_record(data_args, model_sampling_rate(model_args)), splits),
+        run_args,
+        replace(args, output_dir=str(target)),
+        outcomes,
+        selected,
+        kept.model,
+    )
+    record.save(folder)
+    write_reports(kept, splits, folder)
+    write_model_card(kept, record, folder)
+    validation = outcomes[selected].validation
+    log(
+        results_table(
+            per_seed,
+            {seed: outcome.validation_score for seed, outcome in outcomes.items()},
+            selected=selected,
+            validation_baselines={
+                name: validation.get(f"eval_baseline_{name}_icbhi_score")
+                for name in ("all_normal", "class_prior")
+            },
+        )
+    )
+    return summary

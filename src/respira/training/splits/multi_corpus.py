@@ -1,0 +1,440 @@
+"""Training on several corpora: ICBHI cycles with event- (SPRSound) and recording-labelled (KAUH) corpora.
+
+A recipe names its corpora (``corpora: [icbhi, kauh, sprsound]``) and the folder of each one other than
+ICBHI (``corpus_dirs: {kauh: ../shared/kauh, sprsound: ../shared/sprsound}``; ICBHI's is ``data_dir``).
+:func:`check_corpora` checks them before any work (an unknown name, a missing folder, a folder without the
+corpus: one line).
+
+How the examples are mixed (:func:`add_corpora`):
+
+* ICBHI (cycle labels) is split as the recipe says (patient split, k-fold...), and its validation and
+  test splits stay ICBHI cycles, so the run's headline scores stay comparable with every other run.
+* Every annotated segment of an event- (or cycle-) labelled corpus joins the **training** split as a cycle
+  does (its builder's default config: each event one example with the four-class ``label``; ``bag`` -1),
+  from every split of its builder: all its patients train.
+* With ``strong_labels`` an event-labelled corpus with event times (``CorpusSpec.reference_events``)
+  joins instead as its recordings (``recordings`` config; those its ``quality_label`` marks too poor to
+  judge left out) cut into ``corpus_window_seconds`` windows every ``corpus_hop_seconds``, each
+  carrying the crackle / wheeze events inside it in a :data:`FRAME_EVENTS_COLUMN` (seconds from the
+  window's start, clipped to it) and the class of the events it holds as ``label``; every other example
+  has ``None`` there (weak: labelled as a whole). The frame loss (``frame_loss_weight``) reads them.
+* Every recording of a recording-labelled corpus joins the **training** split, cut into the windows
+  deployment scores (``corpus_window_seconds`` every ``corpus_hop_seconds``: the defaults of
+  ``respira predict`` and ``respira evaluate --dataset kauh``). Each recording is a bag (``bag``
+  column: one id per recording; ``-1`` for a cycle) whose windows carry the recording's flags; the
+  trainer learns from bags with cycle BCE + ``mil_weight`` × bag BCE over pooled window logits
+  (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``), and batches keep bags whole
+  (:class:`~respira.training.batches.bag_sampler.BagPackingBatchSampler`).
+* A corpus's patients are renumbered ``patient_id + corpus position × PATIENT_OFFSET`` so two corpora
+  never share an id; KAUH's three filter-mode recordings of a patient keep one id, so every grouping
+  by patient (cross-fit groups, k-fold of the pool, bootstrap) keeps them on one side.
+* To hold KAUH patients out (external validation of a multi-corpus model), give ``corpus_dirs`` a
+  folder holding only the training patients' files: the benchmark does so per fold
+  (:func:`respira.data.kauh_patient_folds`).
+
+Decision thresholds: at deployment a recording is decided by aggregating its window probabilities at
+the model's thresholds (:func:`respira.core.decision.decide_recording`, the maximum). So where thresholds
+are tuned on out-of-fold predictions of the pool (``threshold_source: cross_fit``), each bag is scored
+as one unit, by the maximum of its windows' probabilities against its recording's flags
+(:func:`threshold_units`), beside the ICBHI cycles scored one by one: the thresholds are chosen for
+the two ways the model is used (a cycle, a recording). With ``threshold_source: validation`` they are
+tuned on the ICBHI validation cycles alone (no bag is in validation).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...core.windows import DEFAULT_AGGREGATION, aggregate_windows
+from ...data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
+from ...labels import MULTI_LABEL_NAMES, classes_to_flags, flags_to_classes
+from ...losses.frame import FRAME_EVENT_FIELDS, FRAME_EVENTS_COLUMN
+from ...run_record import CorpusRecord
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ...run_record import DataRecord
+
+__all__ = [
+    "BAG_COLUMN",
+    "CORPUS_COLUMN",
+    "PATIENT_OFFSET",
+    "add_corpora",
+    "check_corpora",
+    "corpus_records",
+    "has_bags",
+    "parse_corpora",
+    "primary_rows",
+    "threshold_units",
+]
+
+BAG_COLUMN = "bag"
+"""Training-split column: the recording (bag) a window belongs to; ``-1`` for a cycle."""
+CORPUS_COLUMN = "corpus"
+"""Column naming the corpus of each example (``icbhi``, ``kauh``) when a run trains on several."""
+PATIENT_OFFSET = 1_000_000
+"""Patient ids of the corpus at position ``i`` of ``corpora`` are shifted by ``i × PATIENT_OFFSET``."""
+
+
+def parse_corpora(corpora: str | list[str] | None, corpus_dirs: str | Mapping[str, str] | None) -> list[str]:
+    """The corpus names of a recipe (``icbhi`` first), checked: one-line ``ValueError`` for an unknown
+    or repeated name, a corpus without a folder, a folder of a corpus not listed, or ``icbhi`` missing."""
+    if not corpora:
+        if corpus_dirs:
+            raise ValueError("corpus_dirs is set but corpora is not: list them, e.g. corpora: [icbhi, kauh]")
+        return []
+    listed = corpora if isinstance(corpora, list) else corpora.split(",")
+    names = [str(name).strip().lower() for name in listed]
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in CORPORA]
+    if unknown:
+        raise ValueError(f"corpora: unknown corpus {unknown[0]!r} (known: {', '.join(CORPORA)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"corpora: a corpus is listed twice: {', '.join(names)}")
+    if PRIMARY_CORPUS not in names:
+        raise ValueError(
+            f"corpora must include {PRIMARY_CORPUS}: its cycles make the validation and test splits "
+            "(data_dir)"
+        )
+    others = [name for name in names if name != PRIMARY_CORPUS]
+    folders = corpus_folders(corpus_dirs)
+    for name in others:
+        if name not in folders:
+            raise ValueError(f"corpora: {name} needs a folder: corpus_dirs: {{{name}: <folder>}}")
+    extra = [name for name in folders if name not in names]
+    if extra:
+        raise ValueError(f"corpus_dirs names {extra[0]!r}, which is not in corpora ({', '.join(names)})")
+    if PRIMARY_CORPUS in folders:
+        primary = CORPORA[PRIMARY_CORPUS]
+        raise ValueError(
+            f"corpus_dirs: {primary.label}'s folder is data_dir; leave {primary.name} out of corpus_dirs"
+        )
+    return [PRIMARY_CORPUS, *others]
+
+
+def corpus_folders(corpus_dirs: str | Mapping[str, str] | None) -> dict[str, str]:
+    """``corpus_dirs`` (a mapping, or its JSON text) as ``{name: folder}``."""
+    if not corpus_dirs:
+        return {}
+    value: Any = corpus_dirs
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(
+                "corpus_dirs must be a mapping of corpus: folder, e.g. {kauh: ../shared/kauh}, got "
+                f"{corpus_dirs!r}"
+            ) from None
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        raise ValueError(f"corpus_dirs must map each corpus to a folder, got {corpus_dirs!r}")
+    return {str(name).strip().lower(): folder for name, folder in value.items()}
+
+
+def check_corpora(
+    corpora: str | list[str] | None,
+    corpus_dirs: str | Mapping[str, str] | None,
+    *,
+    window_seconds: float,
+    hop_seconds: float,
+    problem_type: str,
+) -> list[str]:
+    """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded); the window
+    options and the problem type checked. One-line ``ValueError`` / ``OSError`` naming the option."""
+    from ...data.recording_windows import check_window_options
+    from ...labels import MULTI_LABEL
+
+    names = parse_corpora(corpora, corpus_dirs)
+    if len(names) < 2:
+        return names
+    if has_recording_labels(names) and problem_type != MULTI_LABEL:
+        raise ValueError(
+            f"corpora: recording-labelled corpora train a multi-label model (bags of windows): set "
+            f"problem_type: {MULTI_LABEL}"
+        )
+    check_window_options(window_seconds, hop_seconds)
+    for name, folder in corpus_folders(corpus_dirs).items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                resolve(CORPORA[name].locate)(folder)
+        except (OSError, ValueError) as error:
+            raise type(error)(f"corpus_dirs: {name}: {error}") from None
+    return names
+
+
+def has_recording_labels(names: list[str]) -> bool:
+    """Whether corpora ``names`` include a recording-labelled one (its windows train as bags)."""
+    return any(CORPORA[name].labels == "recording" for name in names)
+
+
+def has_bags(dataset: Any) -> bool:
+    """Whether ``dataset`` holds window examples of recordings (a :data:`BAG_COLUMN` value >= 0)."""
+    names = getattr(dataset, "column_names", None) or ()
+    return BAG_COLUMN in names and bool((np.asarray(dataset[BAG_COLUMN]) >= 0).any())
+
+
+def _built_examples(
+    spec: CorpusSpec,
+    folder: str,
+    data: DataRecord,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
+    config_name: str | None = None,
+) -> datasets.Dataset:
+    """Every split of ``spec``'s builder config ``config_name`` (default: its default config) at the run's
+    rate and low-pass, in one dataset."""
+    from datasets import concatenate_datasets
+
+    options: dict[str, Any] = {}
+    if data.lowpass_cutoff:
+        options.update(lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
+    built = spec.load()(
+        folder,
+        config_name=config_name or spec.configs[0],
+        sampling_rate=data.sampling_rate,
+        cache_dir=cache_dir,
+        num_proc=num_proc,
+        **options,
+    )
+    parts = list(built.values())  # every split: all its patients train
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def _training_examples(
+    spec: CorpusSpec,
+    folder: str,
+    data: DataRecord,
+    offset: int,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
+) -> datasets.Dataset:
+    """A corpus's examples in the ICBHI split's columns (see the module docstring): a recording-labelled
+    corpus's recordings as windows in bags, an event-labelled corpus's events as cycles."""
+    from ...data.recording_windows import recording_windows
+
+    if takes_strong_labels(spec) and data.corpus_strong_labels:
+        return _strong_windows(spec, folder, data, offset, cache_dir, num_proc)
+    examples = _built_examples(spec, folder, data, cache_dir, num_proc)
+    bags = spec.labels == "recording"
+    if bags:
+        examples = recording_windows(
+            examples.add_column(BAG_COLUMN, list(range(len(examples)))),
+            window_seconds=data.corpus_window_seconds,
+            hop_seconds=data.corpus_hop_seconds,
+            num_proc=num_proc,
+        )
+
+    def as_icbhi(example: dict[str, Any]) -> dict[str, Any]:
+        if bags:
+            flags = np.array([[example["crackle"], example["wheeze"]]])
+            label, bag = int(flags_to_classes(flags)[0]), int(example[BAG_COLUMN]) + offset
+        else:
+            label, bag = int(example["label"]), -1
+        return _icbhi_columns(spec, example, offset, label=label, bag=bag)
+
+    unit = "windows" if bags else "examples"
+    return examples.map(as_icbhi, desc=f"{spec.label} {unit} as training examples")
+
+
+def _icbhi_columns(spec: CorpusSpec, example: dict[str, Any], offset: int, *, label: int, bag: int) -> dict:
+    """The ICBHI split's columns of one example of another corpus (its patient id offset, its device as
+    the spec names it, ``bag`` -1 unless it is a window of a recording-labelled corpus, ``cycle_index`` its
+    number within its recording: a window's, or an event's ``event_index``)."""
+    return {
+        "label": label,
+        "cycle_index": int(example["cycle_index"] if "cycle_index" in example else example["event_index"]),
+        "patient_id": int(example["patient_id"]) + offset,
+        "device": _training_device(spec, example),
+        "acquisition_mode": "sc",
+        CORPUS_COLUMN: spec.name,
+        BAG_COLUMN: bag,
+    }
+
+
+def _training_device(spec: CorpusSpec, example: dict[str, Any]) -> str:
+    """The device of one example as ``spec.training_device`` names it from the example's columns; the
+    corpus's name when it names none or a column it reads is empty (a labelled folder's row without one)."""
+    if spec.training_device:
+        given = {name: value for name, value in example.items() if value is not None and value != ""}
+        try:
+            return spec.training_device.format(**given)
+        except KeyError:
+            pass
+    return spec.name
+
+
+def _frame_events_feature() -> Any:
+    """The ``datasets`` feature of :data:`FRAME_EVENTS_COLUMN`: a list of ``{start, end, label}``."""
+    import datasets
+
+    kinds = (datasets.Value("float64"), datasets.Value("float64"), datasets.Value("string"))
+    return datasets.List(dict(zip(FRAME_EVENT_FIELDS, kinds, strict=True)))
+
+
+def takes_strong_labels(spec: CorpusSpec) -> bool:
+    """Whether ``spec``'s examples can train time steps on their events' times (``strong_labels``): an
+    event-labelled corpus whose recordings' events respira reads (``reference_events``)."""
+    return spec.labels == "event" and spec.reference_events is not None
+
+
+def window_events(events: list[tuple[float, float, str]], start: float, end: float) -> list[dict[str, Any]]:
+    """The ``(onset, offset, label)`` events of a recording overlapping the window ``[start, end)``, as
+    ``{start, end, label}`` in seconds from the window's start, clipped to the window."""
+    inside = []
+    for onset, offset, label in events:
+        first, last = max(float(onset), start), min(float(offset), end)
+        if last > first:
+            inside.append({"start": first - start, "end": last - start, "label": label})
+    return inside
+
+
+def _strong_windows(
+    spec: CorpusSpec,
+    folder: str,
+    data: DataRecord,
+    offset: int,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
+) -> datasets.Dataset:
+    """``spec``'s recordings as windows carrying their events (the module docstring, ``strong_labels``)."""
+    from ...data.recording_windows import recording_windows
+
+    recordings = _built_examples(spec, folder, data, cache_dir, num_proc, config_name="recordings")
+    if spec.quality_label and spec.quality_label in recordings.column_names:
+        judged = np.flatnonzero(np.asarray(recordings[spec.quality_label]) == 0)
+        recordings = recordings.select(judged)
+    windows = recording_windows(
+        recordings,
+        window_seconds=data.corpus_window_seconds,
+        hop_seconds=data.corpus_hop_seconds,
+        num_proc=num_proc,
+    )
+    reference_events = resolve(spec.reference_events)
+
+    def as_strong(example: dict[str, Any]) -> dict[str, Any]:
+        events = window_events(reference_events(example), example["start"], example["end"])
+        held = {event["label"] for event in events}
+        flags = np.array([[name in held for name in MULTI_LABEL_NAMES]], dtype=np.int64)
+        label = int(flags_to_classes(flags)[0])
+        return {**_icbhi_columns(spec, example, offset, label=label, bag=-1), FRAME_EVENTS_COLUMN: events}
+
+    return windows.map(
+        as_strong,
+        desc=f"{spec.label} windows with their events as training examples",
+    ).cast_column(FRAME_EVENTS_COLUMN, _frame_events_feature())
+
+
+def primary_rows(split: datasets.Dataset) -> datasets.Dataset:
+    """The rows of ``split`` that are the primary corpus's cycles (the split itself when no other corpus
+    was added): what k-fold runs test, each cycle once, while added windows only ever train."""
+    if CORPUS_COLUMN not in split.column_names:
+        return split
+    return split.select(np.flatnonzero(np.asarray(split[CORPUS_COLUMN]) == PRIMARY_CORPUS))
+
+
+def add_corpora(
+    splits: datasets.DatasetDict,
+    data: DataRecord,
+    *,
+    cache_dir: str | Path | None = None,
+    num_proc: int | None = None,
+) -> datasets.DatasetDict:
+    """``splits`` (ICBHI's) with every split marked ``corpus: icbhi``, ``bag: -1`` and the examples of
+    ``data.corpora``'s other corpora appended to ``train`` (see the module docstring)."""
+    import datasets
+
+    extra = [corpus for corpus in data.corpora if corpus.name != PRIMARY_CORPUS]
+    if not extra or CORPUS_COLUMN in next(iter(splits.values())).column_names:  # none, or added already
+        return splits
+    marked = datasets.DatasetDict()
+    strong = data.corpus_strong_labels and any(takes_strong_labels(CORPORA[c.name]) for c in extra)
+    for name, split in splits.items():
+        named = split.add_column(CORPUS_COLUMN, [PRIMARY_CORPUS] * len(split))
+        named = named.add_column(BAG_COLUMN, [-1] * len(split))
+        named = named.cast_column(BAG_COLUMN, datasets.Value("int32"))
+        if strong:  # the primary corpus's cycles are labelled as a whole
+            named = named.add_column(FRAME_EVENTS_COLUMN, [None] * len(split)).cast_column(
+                FRAME_EVENTS_COLUMN, _frame_events_feature()
+            )
+        marked[name] = named
+    train = marked["train"]
+    parts = [train]
+    names = [corpus.name for corpus in data.corpora]
+    for corpus in extra:
+        examples = _training_examples(
+            CORPORA[corpus.name],
+            str(corpus.data_dir),
+            data,
+            names.index(corpus.name) * PATIENT_OFFSET,
+            cache_dir,
+            num_proc,
+        )
+        missing = {name: None for name in train.column_names if name not in examples.column_names}
+        for column, value in missing.items():
+            examples = examples.add_column(column, [value] * len(examples))
+        examples = examples.select_columns(train.column_names).cast(train.features)
+        parts.append(examples)
+    marked["train"] = datasets.concatenate_datasets(parts)
+    return marked
+
+
+def corpus_records(corpora: list[CorpusRecord], train: datasets.Dataset) -> list[CorpusRecord]:
+    """``corpora`` with the patients, recordings and examples (cycles or windows) each holds in
+    ``train``; unchanged when ``train`` has no corpus column."""
+    from dataclasses import replace
+
+    if not corpora or CORPUS_COLUMN not in train.column_names:
+        return corpora
+    table = train.select_columns([CORPUS_COLUMN, "patient_id", "recording"]).to_pandas()
+    records = []
+    for corpus in corpora:
+        rows = table[table[CORPUS_COLUMN] == corpus.name]
+        records.append(
+            replace(
+                corpus,
+                patients=int(rows["patient_id"].nunique()),
+                recordings=int(rows["recording"].nunique()),
+                examples=len(rows),
+            )
+        )
+    return records
+
+
+def threshold_units(
+    pool: datasets.Dataset, probabilities: np.ndarray, aggregation: str = DEFAULT_AGGREGATION
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(flags [U, 2], probabilities [U, 2])`` of the units thresholds are tuned on: every cycle of
+    ``pool`` as it is, and every bag (recording) once, its probability the ``aggregation`` of its
+    windows' (as :func:`respira.core.decision.decide_recording` decides it), its flags the recording's."""
+    flags = classes_to_flags(np.asarray(pool["label"]))
+    cycles, bags = _units(pool)
+    unit_flags = [flags[cycles], *(flags[rows[:1]] for rows in bags)]
+    unit_probabilities = [
+        probabilities[cycles],
+        *(aggregate_windows(probabilities[rows], aggregation)[None, :] for rows in bags),
+    ]
+    return np.concatenate(unit_flags), np.concatenate(unit_probabilities)
+
+
+def threshold_unit_column(pool: datasets.Dataset, name: str) -> np.ndarray:
+    """Column ``name`` of :func:`threshold_units`' units, in their order: each cycle's value, then each
+    bag's (its first window's: a recording has one device, one site)."""
+    values = np.asarray([str(value) for value in pool[name]])
+    cycles, bags = _units(pool)
+    return np.concatenate([values[cycles], *(values[rows[:1]] for rows in bags)])
+
+
+def _units(pool: datasets.Dataset) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows of the threshold units, in their order: the cycles' (one unit each), then each bag's."""
+    if BAG_COLUMN not in pool.column_names:
+        return np.arange(len(pool)), []
+    bags = np.asarray(pool[BAG_COLUMN])
+    cycles = bags < 0
+    return np.flatnonzero(cycles), [np.flatnonzero(bags == bag) for bag in np.unique(bags[~cycles])]

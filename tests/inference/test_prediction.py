@@ -1,0 +1,62 @@
+"""respira.inference.prediction: a recording's verdict from its rows, and the Prediction's tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from respira import RespiraConfig
+from respira.inference.prediction import Prediction, PredictionError, recording_verdict
+from respira.labels import MULTI_LABEL
+
+THRESHOLDS = [0.3, 0.7]
+ROWS = [
+    {"start": 0.0, "end": 4.0, "crackle": 0.10, "wheeze": 0.65, "label": "normal"},
+    {"start": 2.0, "end": 6.0, "crackle": 0.40, "wheeze": 0.20, "label": "crackle"},
+    {"start": 4.0, "end": 8.0, "crackle": 0.20, "wheeze": 0.60, "label": "normal"},
+]
+
+
+@pytest.fixture(scope="module")
+def config() -> RespiraConfig:
+    return RespiraConfig(problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
+
+
+def test_the_verdict_aggregates_each_label_then_decides_at_the_thresholds(config: RespiraConfig) -> None:
+    crackle, wheeze, label, thresholds = recording_verdict(ROWS, config, "max", None)
+    assert (crackle, wheeze, label) == (0.40, 0.65, "crackle")  # wheeze 0.65 stays under 0.7
+    assert thresholds == tuple(THRESHOLDS)
+    crackle, wheeze, label, _ = recording_verdict(ROWS, config, "topk_mean", 2)
+    assert (crackle, wheeze) == pytest.approx((0.30, 0.625)) and label == "crackle"  # 0.30 reaches 0.3
+    _, _, label, _ = recording_verdict(ROWS[:1], config, "max", None)
+    assert label == "normal"
+
+
+def test_a_prediction_becomes_one_summary_row_and_json(config: RespiraConfig) -> None:
+    crackle, wheeze, label, thresholds = recording_verdict(ROWS, config, "max", None)
+    prediction = Prediction(ROWS, crackle, wheeze, label, "max", thresholds, file="a.wav")
+    assert prediction.summary() == {
+        "file": "a.wav",
+        "label": "crackle",
+        "crackle": 0.40,
+        "wheeze": 0.65,
+        "windows": 3,
+        "aggregation": "max",
+        "top_k": None,
+        "warning": None,  # a recording the model can judge (respira.audio.checks)
+    }
+    cycles = Prediction([{**ROWS[0], "annotated_label": "normal"}], 0.1, 0.65, "normal", "max", thresholds)
+    assert cycles.summary()["cycles"] == 1 and "windows" not in cycles.summary()
+    data = json.loads(json.dumps(prediction.to_dict()))
+    assert data["rows"] == ROWS and data["thresholds"] == THRESHOLDS and data["withheld"] is False
+    assert list(prediction.to_pandas()["crackle"]) == [row["crackle"] for row in ROWS]
+    assert (
+        "largest" not in prediction.description
+        and "2 largest"
+        in Prediction(ROWS, crackle, wheeze, label, "topk_mean", thresholds, top_k=2).description
+    )
+
+
+def test_a_prediction_error_is_a_value_error() -> None:
+    assert issubclass(PredictionError, ValueError)
