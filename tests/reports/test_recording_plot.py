@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from typing import Any
 
 import matplotlib.colors
 import numpy as np
@@ -17,7 +18,7 @@ import respira.core.decision
 from respira.audio import audio_duration, read_audio
 from respira.core.events import Event
 from respira.hub.loading import load_model
-from respira.inference.engine import predict_windows, window_starts
+from respira.inference.engine import predict_files, predict_windows, window_starts
 from respira.reports import event_bars, plot_recording, recording_figure, recording_plot
 from respira.reports.spectrogram import MAX_COLUMNS
 
@@ -120,13 +121,21 @@ def test_threshold_lines_are_the_model_decision_thresholds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     model, _config = load_model(multi_label_dir, device="cpu")
-    plot_recording(model, noise_recording, tmp_path / "config.png")
+    rows = _rows(model, noise_recording)
+    plot_recording(model, noise_recording, tmp_path / "config.png", rows=rows)
     assert _threshold_lines(figures[-1]) == {"crackle": THRESHOLDS[0], "wheeze": THRESHOLDS[1]}
 
     # the plot reads the thresholds through the decision rule's home, wherever they come from
     monkeypatch.setattr(respira.core.decision, "thresholds_of", lambda config: (0.15, 0.85))
-    plot_recording(model, noise_recording, tmp_path / "elsewhere.png")
+    plot_recording(model, noise_recording, tmp_path / "elsewhere.png", rows=rows)
     assert _threshold_lines(figures[-1]) == {"crackle": 0.15, "wheeze": 0.85}
+
+
+def _rows(model: Any, audio: Path, **options: Any) -> list[dict[str, Any]]:
+    """The recording as ``predict_files`` predicts it (what the picture draws)."""
+    rows, errors = predict_files(model, [audio], **options)
+    assert not errors
+    return rows
 
 
 def _cycles_of(annotation: Path) -> list[tuple[float, float, str]]:
@@ -146,7 +155,8 @@ def test_annotated_cycles_are_drawn_with_their_labels(
     cycles = _cycles_of(annotation)
     assert {label for *_, label in cycles} - {"normal"}  # the recording has adventitious cycles
     model, _ = load_model(single_label_dir, device="cpu")
-    plot_recording(model, wav, tmp_path / "annotated.png", annotations=annotation)
+    rows = _rows(model, wav, annotations=annotation)
+    plot_recording(model, wav, tmp_path / "annotated.png", rows=rows, annotations=annotation)
     (figure,) = figures
 
     extents, colours = _spans(figure, "annotated")
@@ -295,7 +305,7 @@ def test_the_spectrogram_ends_at_the_recording_own_nyquist(
     model, _ = load_model(single_label_dir, device="cpu")
     assert model.config.sampling_rate == RATE  # 16 kHz: an 8 kHz file's top half would be empty
     events = [Event(1.0, 1.5, "wheeze", 0.7)]
-    plot_recording(model, wav, tmp_path / "plot.png", events=events)
+    plot_recording(model, wav, tmp_path / "plot.png", rows=_rows(model, wav), events=events)
     (figure,) = figures
     spectrum = _axes(figure, "spectrogram")
     assert spectrum.get_ylim()[1] == pytest.approx(nyquist)
