@@ -47,7 +47,7 @@ _MOVED_MODULES: dict[str, str] = {
     "respira.training.run.validation": "respira.training.run.recipe_checks",
     "respira.training.augment.validation": "respira.training.augment.argument_checks",
     "respira.metrics.trainer": "respira.metrics.compute_metrics",
-    "respira.screening.run": "respira.screening.screen",
+    "respira.screening.run": "respira.screening.runner",
 }
 """The modules that moved into rooms (old path -> new): each keeps its old path for one release."""
 install_moved_modules(_MOVED_MODULES)

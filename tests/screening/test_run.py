@@ -1,4 +1,4 @@
-"""respira.screening.screen: rows of good and bad recordings, resuming after a crash, two processes."""
+"""respira.screening.runner: rows of good and bad recordings, resuming after a crash, two processes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import soundfile as sf
 from respira.cli import main
 from respira.inference.detector import Detector
 from respira.screening import batches, open_source, screen
-from respira.screening import screen as screening_run
+from respira.screening import runner as screening_run
 
 from .conftest import BAD, GOOD, ONE_PROCESS, write_archive
 

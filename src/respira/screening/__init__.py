@@ -8,14 +8,14 @@
   tables' columns, :data:`RECORDING_SCHEMA` and :data:`EVENT_SCHEMA`;
 - :mod:`respira.screening.batches`: the engine: recordings decoded ahead of the model in a background
   thread, their windows batched across recordings (:func:`screen_rows`);
-- :mod:`respira.screening.screen`: :func:`screen`, one process's share screened and, on the main process,
+- :mod:`respira.screening.runner`: :func:`screen`, one process's share screened and, on the main process,
   the chunks merged into one :class:`Summary`.
 """
 
 from __future__ import annotations
 
 from .results import EVENT_SCHEMA, RECORDING_SCHEMA
-from .screen import Summary, screen, screen_recording
+from .runner import Summary, screen, screen_recording
 from .sources import AUDIO_SUFFIXES, Recording, Source, open_source
 
 __all__ = [
