@@ -19,9 +19,9 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
 
-Torch threads: ``--threads``, else respira's own choice (:func:`respira.utils.threads.apply_num_threads`:
-one thread when other processes keep cores busy), as ``respira`` commands make it. Timing: the
-embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding plus
+Torch threads: ``--threads``, else ``respira fit-site``'s own choice
+(:func:`respira.utils.threads.apply_num_threads` for a process that runs alone: every usable core).
+Timing: the embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding plus
 fitting; the command's ONNX export and writing aside). Everything printed is written to ``--output``
 (the table BENCHMARKS.md pastes) and the full rows to ``--json``.
 """
@@ -154,14 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
     parser.add_argument(
-        "--threads", type=int, default=None, help="default: respira's choice, as a command makes it"
+        "--threads", type=int, default=None, help="default: every usable core, as fit-site takes them"
     )
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.json")
     args = parser.parse_args(argv)
     from respira.utils.threads import apply_num_threads
 
-    args.threads = apply_num_threads(requested=args.threads).num_threads
+    args.threads = apply_num_threads(requested=args.threads, alone=True).num_threads
 
     import respira
     from respira.sites.fitting import fit_site, learning_curve
