@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", type=int, default=[5, 10, 20])
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--selection", default=None, help="fit-site's selection rule (default: its own, procedure.SELECTION)"
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
     parser.add_argument(
         "--threads", type=int, default=None, help="default: every usable core, as fit-site takes them"
@@ -166,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     import respira
     from respira.sites.fitting import fit_site, learning_curve
 
+    chosen_rule = {} if args.selection is None else {"selection": args.selection}
     lines: list[str] = []
 
     def say(text: str = "") -> None:
@@ -191,10 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         sample, embed_seconds, cached = embedded(site, args.shared / site, args.cache, detector)
         audio = float(sample.duration.sum())
         started = time.perf_counter()
-        fit = fit_site(sample, seed=args.seed)
+        fit = fit_site(sample, seed=args.seed, **chosen_rule)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        curve = learning_curve(sample, sizes=args.sizes, draws=args.draws, seed=args.seed)
+        curve = learning_curve(sample, sizes=args.sizes, draws=args.draws, seed=args.seed, **chosen_rule)
         curve_seconds = time.perf_counter() - started
         units = len(set(sample.units))
         for size in args.sizes:
