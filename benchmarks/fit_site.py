@@ -1,7 +1,8 @@
 """Fitting the shipped detector to a site on a few labelled patients, judged on the site's other patients.
 
     python benchmarks/fit_site.py [--shared ../shared] [--sites icbhi kauh sprsound] [--sizes 5 10 20]
-                                  [--draws 3] [--cache DIR] [--threads N] [--output FILE] [--json FILE]
+                                  [--draws 3] [--cache DIR] [--threads N] [--selection RULE]
+                                  [--output FILE] [--json FILE]
 
 The three sites of ../shared, each labelled per recording: the ICBHI sample (a recording holds crackles
 when any of its annotated cycles does; wheezes alike), KAUH (labels from the file names; each
@@ -18,6 +19,9 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
   that mean, how many draws' chosen procedure scored below the model as is, and the rules chosen;
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
+
+``--selection``: one of :data:`respira.sites.procedure.SELECTIONS` instead of fit-site's default, to
+measure a rule (the output's header does not name it: name the output file after it).
 
 Torch threads: ``--threads``, else ``respira fit-site``'s own choice
 (:func:`respira.utils.threads.apply_num_threads` for a process that runs alone: every usable core).
