@@ -21,7 +21,7 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
   (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
 
 ``--selection``: one of :data:`respira.sites.procedure.SELECTIONS` instead of fit-site's default, to
-measure a rule (the output's header does not name it: name the output file after it).
+measure a rule (the output's first line names it).
 
 Torch threads: ``--threads``, else ``respira fit-site``'s own choice
 (:func:`respira.utils.threads.apply_num_threads` for a process that runs alone: every usable core).
@@ -183,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"<!-- {cpu_name()} ({socket.gethostname()}), {args.threads} torch thread(s); load average "
         f"{load_average()} (start); torch {torch.__version__}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} -->"
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        + ("" if args.selection is None else f"; selection {args.selection}")
+        + " -->"
     )
     detector = respira.Detector.from_pretrained()
     results: dict[str, Any] = {
