@@ -1,7 +1,8 @@
 """Fitting the shipped detector to a site on a few labelled patients, judged on the site's other patients.
 
     python benchmarks/fit_site.py [--shared ../shared] [--sites icbhi kauh sprsound] [--sizes 5 10 20]
-                                  [--draws 3] [--cache DIR] [--threads N] [--output FILE] [--json FILE]
+                                  [--draws 3] [--cache DIR] [--threads N] [--selection RULE]
+                                  [--output FILE] [--json FILE]
 
 The three sites of ../shared, each labelled per recording: the ICBHI sample (a recording holds crackles
 when any of its annotated cycles does; wheezes alike), KAUH (labels from the file names; each
@@ -19,9 +20,12 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
 
-Torch threads: ``--threads``, else respira's own choice (:func:`respira.utils.threads.apply_num_threads`:
-one thread when other processes keep cores busy), as ``respira`` commands make it. Timing: the
-embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding plus
+``--selection``: one of :data:`respira.sites.procedure.SELECTIONS` instead of fit-site's default, to
+measure a rule (the output's first line names it).
+
+Torch threads: ``--threads``, else ``respira fit-site``'s own choice
+(:func:`respira.utils.threads.apply_num_threads` for a process that runs alone: every usable core).
+Timing: the embedding pass against ``fit_site``, and audio seconds per wall second end to end (embedding plus
 fitting; the command's ONNX export and writing aside). Everything printed is written to ``--output``
 (the table BENCHMARKS.md pastes) and the full rows to ``--json``.
 """
@@ -152,20 +156,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", nargs="+", type=int, default=[5, 10, 20])
     parser.add_argument("--draws", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--selection", default=None, help="fit-site's selection rule (default: its own, procedure.SELECTION)"
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
     parser.add_argument(
-        "--threads", type=int, default=None, help="default: respira's choice, as a command makes it"
+        "--threads", type=int, default=None, help="default: every usable core, as fit-site takes them"
     )
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site.json")
     args = parser.parse_args(argv)
     from respira.utils.threads import apply_num_threads
 
-    args.threads = apply_num_threads(requested=args.threads).num_threads
+    args.threads = apply_num_threads(requested=args.threads, alone=True).num_threads
 
     import respira
     from respira.sites.fitting import fit_site, learning_curve
 
+    chosen_rule = {} if args.selection is None else {"selection": args.selection}
     lines: list[str] = []
 
     def say(text: str = "") -> None:
@@ -175,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     say(
         f"<!-- {cpu_name()} ({socket.gethostname()}), {args.threads} torch thread(s); load average "
         f"{load_average()} (start); torch {torch.__version__}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} -->"
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        + ("" if args.selection is None else f"; selection {args.selection}")
+        + " -->"
     )
     detector = respira.Detector.from_pretrained()
     results: dict[str, Any] = {
@@ -191,10 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         sample, embed_seconds, cached = embedded(site, args.shared / site, args.cache, detector)
         audio = float(sample.duration.sum())
         started = time.perf_counter()
-        fit = fit_site(sample, seed=args.seed)
+        fit = fit_site(sample, seed=args.seed, **chosen_rule)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        curve = learning_curve(sample, sizes=args.sizes, draws=args.draws, seed=args.seed)
+        curve = learning_curve(sample, sizes=args.sizes, draws=args.draws, seed=args.seed, **chosen_rule)
         curve_seconds = time.perf_counter() - started
         units = len(set(sample.units))
         for size in args.sizes:

@@ -249,3 +249,32 @@ def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
     assert fitted.inner_scores["site_head/site_head@mean"] > fitted.inner_scores["site_head/site_head"]
     fit = fit_site(faint, resamples=50)
     assert fit.to_json()["recording_aggregation"] == fit.aggregation == "mean"
+
+
+def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patients():
+    """Twelve patients, three of them normal: a pair right on every recording convinces ``bonferroni``
+    and ``one_se``, but with four inner folds one fold holds no normal patient, so their ``_units``
+    versions keep the model as is; with three folds they let the pair in."""
+    from respira.sites import LabelledRecording, SiteSample
+
+    flags = [(False, False)] * 3 + [(True, False)] * 9
+    recordings = tuple(
+        LabelledRecording(Path(f"{i}.wav"), c, w, f"p{i}", f"r{i}", 4.0) for i, (c, w) in enumerate(flags)
+    )
+    part = SiteSample(
+        np.zeros((12, 2), np.float32), np.arange(12), recordings, np.zeros((12, 2)), None, (0.5, 0.5)
+    )
+    as_is = np.zeros(12, dtype=np.int64)
+    right = np.array([0] * 3 + [1] * 9, dtype=np.int64)
+    better = (MAX, "thresholds", "thresholds")
+    predicted = {AS_IS: as_is, better: right}
+    for rule in ("bonferroni", "one_se"):
+        assert procedure._select(part, predicted, AS_IS, rule, 0) == better
+        assert procedure._select(part, predicted, AS_IS, f"{rule}_units", 0, 4) == AS_IS
+        assert procedure._select(part, predicted, AS_IS, f"{rule}_units", 0, 3) == better
+    # the model ranks crackles perfectly but its thresholds flag nothing: re-tuned thresholds win
+    logits = np.where(right[:, None] == 1, 2.0, -2.0) * np.array([[1.0, 0.0]]) - np.array([[0.0, 2.0]])
+    sample = SiteSample(part.embeddings, part.recording, recordings, logits, None, (0.95, 0.95))
+    assert fit_procedure(sample, selection="bonferroni").chosen[0] == "thresholds"
+    assert fit_procedure(sample, selection="bonferroni_units").chosen == ("as_is", "as_is")
+    assert fit_procedure(sample, selection="bonferroni_units", inner_folds=3).chosen[0] == "thresholds"

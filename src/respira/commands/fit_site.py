@@ -93,6 +93,13 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
             default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
         )
         device: str | None = option("device")
+        threads: int | None = field(
+            default=None,
+            metadata={
+                "help": "torch intra-op threads (default: every usable core, fit-site runs alone; "
+                "RESPIRA_NUM_THREADS or OMP_NUM_THREADS when set)"
+            },
+        )
 
     return FitSiteOptions
 
@@ -103,7 +110,7 @@ def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None =
     from ..sites.fit_site import fit_site_folder
     from ..utils.threads import apply_num_threads
 
-    apply_num_threads()
+    apply_num_threads(requested=args.threads, alone=True)
     model = model_or_default(args)
     return fit_site_folder(
         model,
