@@ -458,7 +458,7 @@ def test_the_pages_events_agree_with_its_verdict(
     page shows no crackle event, says why, and its message, table, CSV and figure agree."""
     pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
     from respira.app import page
-    from tests.test_event_detection import fire_crackle_frames
+    from tests.inference.test_event_detection import fire_crackle_frames
 
     detector = open_detector(str(model_dir))[0] if kind == "torch" else OnnxDetector(model_dir)
     if kind == "torch":  # this detector's own copy: windows stay under 0.9
