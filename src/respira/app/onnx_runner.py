@@ -2,9 +2,9 @@
 onnxruntime (what the Hub Space runs; see :mod:`respira.hub.onnx` for the file).
 
 The recording gets the model's input preprocessing (:func:`respira.audio.dsp.prepare_recording`), windows
-are cut as :func:`respira.inference.engine.window_starts` cuts them (a test checks the two agree), run in
-batches of equal length (the graph has no mask), and each window is decided by
-:func:`respira.core.decision.decide` — so the rows are those ``respira predict --onnx`` writes.
+are cut by :func:`respira.core.windows.window_spans` (as every runner cuts them), run in batches of equal
+length (the graph has no mask), and made rows by :func:`respira.core.decision.decided_rows` — so the rows
+are those ``respira predict --onnx`` writes.
 
 Events (:meth:`OnnxDetector.detect_events`) are :func:`respira.inference.event_detection.detect_events` of the
 detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict_frames`, as
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.dsp import prepare_recording, resample
-from ..core.decision import decide, flag_order, is_multi_label, recording_quality, withheld
+from ..core.decision import decided_rows, recording_quality, withheld
 from ..core.events import FRAME_HOP_SECONDS, EventSettings
 from ..core.onnx_graph import (
     FRAME_NAME,
@@ -50,7 +50,8 @@ from ..core.windows import (
     FRAME_SAMPLES_KEY,
     check_holds_a_frame,
     span_samples,
-    window_starts,
+    window_samples,
+    window_spans,
 )
 from ..inference.event_detection import (
     DEFAULT_EVENT_RULE,
@@ -60,7 +61,6 @@ from ..inference.event_detection import (
     detect_events,
     gate_by_verdict,
 )
-from ..labels import CLASS_NAMES
 
 __all__ = [
     "FRAME_NAME",
@@ -86,13 +86,6 @@ class JsonConfig(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
-    """Sample ranges of sliding windows covering ``num_samples``, the last one ending at the end
-    (one window when the signal is not longer than a window), as :mod:`respira.inference.engine` cuts them."""
-    starts = window_starts(num_samples, window_samples, hop_samples)
-    return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
 
 
 @dataclass(frozen=True)
@@ -245,29 +238,10 @@ class OnnxDetector:
                 samples.append((first, stop))
         else:
             check_holds_a_frame(total, self.frame_samples, rate)
-            window_samples = round(window * rate)
-            hop_samples = max(1, min(round(hop * rate), window_samples))
-            samples = window_spans(total, window_samples, hop_samples)
+            samples = window_spans(total, *window_samples(window, hop, rate))
             spans = [(start / rate, stop / rate) for start, stop in samples]
         probabilities, quality = self._probabilities([signal[start:stop] for start, stop in samples])
-        decision = decide(probabilities, self.config)
-        rows = [
-            {
-                "start": start,
-                "end": end,
-                "crackle": float(decision.flags[index, 0]),
-                "wheeze": float(decision.flags[index, 1]),
-                "label": CLASS_NAMES[int(decision.classes[index])],
-            }
-            for index, (start, end) in enumerate(spans)
-        ]
-        if quality is not None:
-            for row, value in zip(rows, quality, strict=True):
-                row["quality"] = float(value)
-        if not is_multi_label(self.config):
-            classes = probabilities[:, flag_order(self.config)]
-            for row, values in zip(rows, classes, strict=True):
-                row.update({f"p_{n}": float(v) for n, v in zip(CLASS_NAMES, values, strict=True)})
+        rows = decided_rows(probabilities, spans, self.config, quality)
         if any(not math.isfinite(row["crackle"]) for row in rows):
             raise ValueError("the model returned non-finite probabilities")
         if quality is None:

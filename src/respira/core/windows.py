@@ -28,6 +28,8 @@ __all__ = [
     "describe_aggregation",
     "span_samples",
     "window_count",
+    "window_samples",
+    "window_spans",
     "window_starts",
 ]
 
@@ -74,6 +76,18 @@ def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np
     """
     count = window_count(num_samples, window_samples, hop_samples)
     return np.arange(count, dtype=np.int64) * hop_samples
+
+
+def window_samples(window: float, hop: float, rate: int) -> tuple[int, int]:
+    """``(window, hop)`` seconds as samples at ``rate`` Hz; the hop at least 1 sample, at most the window."""
+    samples = round(window * rate)
+    return samples, max(1, min(round(hop * rate), samples))
+
+
+def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` samples of the :func:`window_starts` windows: how every runner cuts a recording."""
+    starts = window_starts(num_samples, window_samples, hop_samples)
+    return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
 
 
 def check_holds_a_frame(num_samples: int, frame_samples: int, rate: int, what: str = "the recording") -> None:
