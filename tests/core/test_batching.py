@@ -86,7 +86,7 @@ def test_batched_yields_an_item_once_its_last_window_ran_not_before() -> None:
             yield index
 
     seen = []
-    for item, outputs, _ in batched(items(), lambda i: [i] * 2, lambda w: list(w), 3):
+    for item, outputs, _ in batched(items(), lambda i: [i] * 2, list, 3):
         seen.append((item, len(pulled)))
         assert outputs == [item, item]
     # batch 1 = windows of 0, 0, 1 (1 pulled, not finished); batch 2 = 1, 2, 2: items 0, 1, 2 after it
