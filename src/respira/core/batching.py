@@ -25,9 +25,7 @@ def window_batches(recordings: Iterable[Sequence[Any]], batch_size: int) -> Iter
         yield batch
 
 
-def run_batched(
-    recordings: Sequence[Sequence[Any]], run: Callable[[list[Any]], Sequence[Any]], batch_size: int
-) -> list[list[Any]]:
+def run_batched(recordings: Sequence[Sequence[Any]], run: Callable, batch_size: int) -> list[list[Any]]:
     """Each recording's outputs, one per window, of ``run`` over its :func:`window_batches`."""
     outputs: list[list[Any]] = [[] for _ in recordings]
     for batch in window_batches(recordings, batch_size):

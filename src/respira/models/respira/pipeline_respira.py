@@ -3,36 +3,22 @@
 :class:`RespiraAudioClassificationPipeline` is transformers' audio-classification pipeline with these
 changes for respira models (any other model gets transformers' pipeline unchanged):
 
-- **It decides.** By default the answer is the four ICBHI classes (``normal``, ``crackle``, ``wheeze``,
-  ``both``), the decided class first, scored by :func:`respira.core.decision.class_scores` (a multi-label
-  model's flags decided at ``config.decision_thresholds``, scores that sum to 1 and rank the decided class
-  first; a single-label model's softmax), so ``top_k=1`` and the Hub widget give ``respira predict``'s
-  answer. ``top_k`` and ``function_to_apply`` keep their transformers meaning: given explicitly, the
-  latter returns the model's own outputs with that function applied, undecided.
-- **Long inputs are windowed, never cropped.** An input longer than the model's ``target_seconds``
-  is cut by :func:`respira.core.windows.window_spans` into windows of
-  :data:`~respira.core.windows.DEFAULT_WINDOW_SECONDS` (at most ``target_seconds``) every half window
-  (``window=`` / ``hop=`` seconds change them), run in batches across inputs
-  (:func:`respira.core.batching.run_batched`) and aggregated by the config's rule
-  (:func:`respira.core.decision.aggregation_of`) as ``respira predict`` aggregates a recording: each flag's
-  probabilities over the windows (a multi-label model's outputs are returned as logits; a single-label
-  model's as the logarithm of :func:`respira.core.decision.flag_class_scores` of its aggregated class sums,
-  decided at 0.5). More than :data:`~respira.core.windows.MAX_WINDOWS` windows are refused; an input
-  shorter than one window warns (:class:`~respira.audio.checks.ShortRecordingWarning`), as silent or
-  clipped inputs do.
-- **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
-  another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
-  soxr) instead of torchaudio, whenever the extractor can (``resamples_input = True``).
-- **Files are read as ``respira predict`` reads them.** A local path or bytes is decoded by
-  :func:`respira.audio.read_audio` (libsndfile, else torchcodec; channels averaged, soxr to the model's
-  rate), so the pipeline and ``respira predict`` score the same samples; only what that cannot decode
-  (:class:`~respira.audio.AudioDecodingError`: AAC where torchcodec is not installed, as in a plain
-  transformers install) goes to transformers' ffmpeg reader, as do URLs.
-- **Too poor to judge.** A model with a quality head (``respira quality``) also scores the probability
-  that the input is too poor to judge (the sigmoid of ``quality_logits``, the mean over the windows);
-  where :func:`respira.core.decision.withheld` says so, the answer starts with
-  ``{"label": "poor_quality", "score": quality}`` (:data:`~respira.labels.WITHHELD_LABEL`; ``top_k``
-  counts it), so ``top_k=1`` and the Hub widget say the verdict is withheld.
+- **It decides.** ``postprocess`` answers the four ICBHI classes, the decided one first, scored by
+  :func:`respira.core.decision.class_scores` (so ``top_k=1`` and the Hub widget give ``respira predict``'s
+  answer); ``top_k`` and ``function_to_apply`` keep their transformers meaning (the latter, given, returns
+  the model's own outputs, undecided).
+- **Long inputs are windowed, never cropped.** ``preprocess`` cuts an input longer than ``target_seconds``
+  by :func:`respira.core.windows.window_spans` (``window=`` / ``hop=`` seconds; by default half-overlapping
+  windows of ``DEFAULT_WINDOW_SECONDS``, at most ``target_seconds``; more than ``MAX_WINDOWS`` are refused,
+  an input shorter than one window warns); ``_forward`` runs them in batches across inputs
+  (:func:`respira.core.batching.run_batched`) and aggregates each flag by the config's rule
+  (:func:`respira.core.decision.aggregation_of`), as ``respira predict`` does.
+- **Read as ``respira predict`` reads.** A local path or bytes is decoded by :func:`respira.audio.read_audio`
+  (what it cannot decode, and URLs, go to transformers' ffmpeg reader); a ``{"raw"/"array",
+  "sampling_rate"}`` input at another rate is resampled by the model's feature extractor (soxr).
+- **Too poor to judge.** With a quality head (``respira quality``) the input's quality (the mean sigmoid
+  of its windows' ``quality_logits``) decided by :func:`respira.core.decision.withheld` puts
+  ``{"label": "poor_quality", "score": quality}`` first (``top_k`` counts it): the verdict is withheld.
 
 ``import respira`` registers it as the task's implementation (unless another library already
 replaced transformers' own); an export with code names it in ``config.json``'s ``custom_pipelines``,
@@ -67,6 +53,7 @@ from ...core.decision import (
     withheld,
 )
 from ...core.windows import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
@@ -81,21 +68,13 @@ from .featurizer import analysis_frame_samples
 
 TASK = "audio-classification"
 MODEL_TYPE = "respira"
-WINDOW_BATCH_SIZE = 32
-"""Windows of one long input per forward pass (``respira predict``'s default batch size)."""
 
 
 def _seconds(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    if value is not None and (bad or value <= 0):
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return None if value is None else float(value)
 
 
 def _is_url(inputs: str | bytes) -> bool:
@@ -104,9 +83,7 @@ def _is_url(inputs: str | bytes) -> bool:
 
 @dataclass
 class RespiraPipelineOutput(ModelOutput):
-    """What the pipeline's forward gives per input: one row of ``logits`` (the windows' aggregated) and,
-    for a model with a quality head, ``quality``, the probability that the input is too poor to judge
-    (the mean over its windows)."""
+    """Per input: one row of ``logits`` (the windows' aggregated) and, with a quality head, ``quality``."""
 
     logits: torch.Tensor | None = None
     quality: torch.Tensor | None = None
@@ -142,9 +119,8 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs: Any, window: float | None = None, hop: float | None = None) -> Any:
-        """The input read (:meth:`_features`); for a respira model, checked and cut into the windows it
-        scores, all of it or windows of :func:`window_spans` (``window_spans`` ``[windows, 2]``,
-        ``window_counts`` ``[1]``: transformers' batching concatenates them)."""
+        """The input read (:meth:`_features`), checked and cut: ``window_spans`` ``[windows, 2]`` and
+        ``window_counts`` ``[1]`` (respira models; transformers' batching concatenates them)."""
         processed = self._features(inputs)
         if not self._is_respira():
             return processed
@@ -153,9 +129,8 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         length = int(mask.sum()) if mask is not None else int(processed["input_values"].shape[-1])
         check_holds_a_frame(length, analysis_frame_samples(self.model), rate, "the input")
         seconds = window or min(DEFAULT_WINDOW_SECONDS, float(config.target_seconds))
-        samples, step = window_samples(
-            seconds, hop or seconds * DEFAULT_HOP_SECONDS / DEFAULT_WINDOW_SECONDS, rate
-        )
+        step = hop or seconds * DEFAULT_HOP_SECONDS / DEFAULT_WINDOW_SECONDS  # respira predict's ratio
+        samples, step = window_samples(seconds, step, rate)
         problem = length_problem(length, rate, samples / rate)
         if problem is not None:  # its verdict comes from one window the model pads
             warnings.warn(f"the input {problem}", ShortRecordingWarning, stacklevel=2)
@@ -196,7 +171,6 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
             processed = processed.to(dtype=self.dtype)
         return processed
 
-    # ------------------------------------------------------------------------------------------ forward
     def _aggregate(self, logits: torch.Tensor) -> torch.Tensor:
         """One row of logits from the windows' ``[windows, labels]`` (module docstring)."""
         if logits.shape[0] == 1:
@@ -236,7 +210,7 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
             )
 
         rows, quality = [], []
-        for outputs in run_batched(recordings, run, WINDOW_BATCH_SIZE):
+        for outputs in run_batched(recordings, run, DEFAULT_BATCH_SIZE):
             logits, scores = zip(*outputs, strict=True)
             rows.append(self._aggregate(torch.stack(logits)))
             if scores[0] is not None:  # a recording's quality: the mean over its windows (respira predict's)
@@ -245,7 +219,6 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
             logits=torch.stack(rows), quality=torch.stack(quality) if quality else None
         )
 
-    # -------------------------------------------------------------------------------------- postprocess
     def postprocess(
         self, model_outputs: Any, top_k: int | None = None, function_to_apply: str | None = None
     ) -> list[dict[str, Any]]:
