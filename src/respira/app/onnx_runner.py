@@ -42,6 +42,7 @@ from ..core.onnx_graph import (
     QUALITY_NAME,
     QUALITY_THRESHOLD_KEY,
     batches_by_length,
+    run_outputs,
     steps_within,
 )
 from ..core.windows import (
@@ -49,7 +50,7 @@ from ..core.windows import (
     DEFAULT_WINDOW_SECONDS,
     FRAME_SAMPLES_KEY,
     check_holds_a_frame,
-    span_samples,
+    cycle_spans,
     window_samples,
     window_spans,
 )
@@ -140,15 +141,11 @@ class OnnxDetector:
     def _probabilities(self, segments: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """The segments' probabilities ``[segments, labels]`` and, where the graph has the quality output,
         their quality probabilities ``[segments]`` (else ``None``)."""
-        result = np.zeros((len(segments), len(self.config["id2label"])), dtype=np.float64)
-        quality = np.zeros(len(segments), dtype=np.float64) if self.has_quality else None
-        names = [self.output_name] + ([QUALITY_NAME] if quality is not None else [])
-        for _, rows, batch in batches_by_length(segments, BATCH_SIZE):
-            outputs = self.session.run(names, {self.input_name: batch})
-            result[rows] = outputs[0]
-            if quality is not None:
-                quality[rows] = outputs[1]
-        return result, quality
+        quality = [QUALITY_NAME] if self.has_quality else []
+        widths = [(len(self.config["id2label"]),)] + [()] * len(quality)
+        names = [self.output_name, *quality]
+        outputs = run_outputs(self.session, segments, BATCH_SIZE, names, widths, self.input_name)
+        return outputs[0], outputs[1] if quality else None
 
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = BATCH_SIZE
@@ -226,16 +223,7 @@ class OnnxDetector:
         signal = prepare_recording(self.config, samples)
         total = signal.shape[0]
         if cycles:
-            spans = [(float(start), float(end)) for start, end in cycles]
-            samples = []
-            for number, (start, end) in enumerate(spans, start=1):
-                first, stop = span_samples(start, end, rate, total)
-                if first >= total:
-                    raise ValueError(f"cycle {start}-{end} s starts after the end of the recording")
-                stop = max(stop, first + 1)
-                cycle = f"cycle {number} ({start}-{end} s) of the recording"
-                check_holds_a_frame(stop - first, self.frame_samples, rate, cycle)
-                samples.append((first, stop))
+            samples, spans = cycle_spans(cycles, rate, total, self.frame_samples)
         else:
             check_holds_a_frame(total, self.frame_samples, rate)
             samples = window_spans(total, *window_samples(window, hop, rate))

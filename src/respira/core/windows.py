@@ -9,6 +9,8 @@ model's ``target_seconds``. Plain numpy: the module ships with a model's remote 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ __all__ = [
     "aggregate_windows",
     "check_aggregation",
     "check_holds_a_frame",
+    "cycle_spans",
     "describe_aggregation",
     "span_samples",
     "window_count",
@@ -111,6 +114,40 @@ def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple
     first = round(start * rate)
     stop = num_samples if end * rate >= num_samples else round(end * rate)
     return first, stop
+
+
+def cycle_spans(
+    cycles: Iterable[Any], rate: int, num_samples: int, frame_samples: int
+) -> tuple[list[tuple[int, int]], list[tuple[float, float]]]:
+    """The samples ``[first, stop)`` (:func:`span_samples`) and the ``(start, end)`` seconds of each annotated
+    cycle of a recording of ``num_samples`` at ``rate`` Hz, as ``respira predict``, the Detector and the app
+    cut them. A one-line ``ValueError`` names a cycle that is not a span (``0 <= start < end``), starts
+    after the end of the recording or holds less than one analysis frame (``frame_samples``)."""
+    if isinstance(cycles, (str, bytes)):
+        raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
+    segments: list[tuple[int, int]] = []
+    spans: list[tuple[float, float]] = []
+    for number, cycle in enumerate(cycles, start=1):
+        try:
+            start, end = (float(value) for value in cycle)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"cycle {number} must be a (start, end) pair of seconds, got {cycle!r}"
+            ) from None
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
+        first, stop = span_samples(start, end, rate, num_samples)
+        if first >= num_samples:
+            raise ValueError(
+                f"cycle {number} ({start}-{end} s) starts after the end of the recording "
+                f"({num_samples / rate:.3f} s)"
+            )
+        check_holds_a_frame(
+            stop - first, frame_samples, rate, f"cycle {number} ({start}-{end} s) of the recording"
+        )
+        segments.append((first, stop))
+        spans.append((start, end))
+    return segments, spans
 
 
 def check_aggregation(rule: str, top_k: int | None = None) -> None:

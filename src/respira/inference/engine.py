@@ -59,7 +59,7 @@ from ..core.windows import (
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
     check_holds_a_frame,
-    span_samples,
+    cycle_spans,
     window_count,
     window_samples,
     window_spans,
@@ -351,39 +351,17 @@ def predict_cycles(
 
     ``waveform`` is the whole recording, not yet low-passed: :func:`respira.audio.dsp.prepare_recording`
     filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
-    Each cycle is cut by :func:`respira.core.windows.span_samples`, as the ICBHI dataset builder cuts it; rows
-    keep the given ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks
-    it, ``name`` and ``recorded_rate`` included; no window: its length is not checked). A cycle that
-    starts at or after the end of the recording, or
-    holds less than one analysis frame of it (:func:`analysis_frame_samples`), raises ``ValueError``.
+    Each cycle is checked and cut by :func:`respira.core.windows.cycle_spans`, as the ICBHI dataset builder
+    cuts it (a cycle that is not a span, starts at or after the end of the recording or holds less than
+    one analysis frame of it, :func:`analysis_frame_samples`, raises ``ValueError``); rows keep the given
+    ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks it, ``name`` and
+    ``recorded_rate`` included; no window: its length is not checked).
     """
-    if isinstance(cycles, (str, bytes)):
-        raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
     rate = int(model.config.sampling_rate)
     samples = as_waveform(waveform)
+    segments, spans = cycle_spans(cycles, rate, samples.shape[0], analysis_frame_samples(model))
     warning = check_input(samples, rate, name, recorded_rate=recorded_rate)
     waveform = prepare_recording(model.config, samples)
-    total = waveform.shape[0]
-    frame = analysis_frame_samples(model)
-    segments: list[tuple[int, int]] = []
-    spans: list[tuple[float, float]] = []
-    for number, cycle in enumerate(cycles, start=1):
-        try:
-            start, end = (float(value) for value in cycle)
-        except (TypeError, ValueError):
-            message = f"cycle {number} must be a (start, end) pair of seconds, got {cycle!r}"
-            raise ValueError(message) from None
-        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
-            raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
-        first, stop = span_samples(start, end, rate, total)
-        if first >= total:
-            raise ValueError(
-                f"cycle {number} ({start}-{end} s) starts after the end of the recording "
-                f"({total / rate:.3f} s)"
-            )
-        check_holds_a_frame(stop - first, frame, rate, f"cycle {number} ({start}-{end} s) of the recording")
-        segments.append((first, stop))
-        spans.append((start, end))
     if not segments:
         return []
     probabilities, quality = _run_segments(model, waveform, segments, batch_size)
