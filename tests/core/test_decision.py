@@ -213,3 +213,27 @@ def test_aggregation_of_reads_the_configs_rule_and_defaults_to_the_maximum() -> 
     windows = np.array([[0.1, 0.9], [0.3, 0.1], [0.8, 0.2]])
     np.testing.assert_allclose(aggregate_windows(windows, "mean"), [0.4, 0.4])
     np.testing.assert_allclose(aggregate_windows(windows, "max"), [0.8, 0.9])
+
+
+def test_decided_rows_and_decide_rows_give_every_runner_one_verdict() -> None:
+    from respira.core.decision import decide_rows, decided_rows
+
+    config = SimpleNamespace(
+        problem_type="multi_label_classification",
+        id2label={0: "wheeze", 1: "crackle"},  # the model's order, not (crackle, wheeze)
+        decision_thresholds=[0.3, 0.8],
+    )
+    rows = decided_rows([[0.1, 0.2], [0.9, 0.35]], [(0.0, 4.0), (2.0, 6.0)], config, quality=[0.25, 0.5])
+    assert [(row["crackle"], row["wheeze"], row["label"]) for row in rows] == [
+        (0.2, 0.1, "normal"),
+        (0.35, 0.9, "both"),
+    ]
+    assert [row["quality"] for row in rows] == [0.25, 0.5] and "p_normal" not in rows[0]
+    flags, decision = decide_rows(rows, config)  # the model's own rule: the maximum
+    assert flags.tolist() == [0.35, 0.9] and decision.labels == ["both"]
+    flags, decision = decide_rows(rows, config, "mean")
+    assert flags.tolist() == pytest.approx([0.275, 0.5]) and decision.labels == ["normal"]
+    config.recording_aggregation = "mean"  # a site fit chose the mean: the default follows it
+    assert decide_rows(rows, config)[1].labels == ["normal"]
+    with pytest.raises(ValueError, match="no windows"):
+        decide_rows([], config)

@@ -20,3 +20,29 @@ def test_steps_past_the_input_are_dropped_but_never_the_first():
     times = np.array([0.15, 0.45, 0.75, 1.05])
     assert steps_within(times, 0.8).tolist() == [True, True, True, False]
     assert steps_within(times, 0.1).tolist() == [True, False, False, False]
+
+
+class _Session:
+    """An onnxruntime session's ``run``: each waveform's sum as its probabilities, its length as quality."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        (batch,) = feeds.values()
+        self.batches.append(batch.shape[0])
+        outputs = {"p": np.stack([batch.sum(axis=1), -batch.sum(axis=1)], axis=1), "q": batch.shape[1]}
+        return [outputs[name] if name == "p" else np.full(batch.shape[0], outputs[name]) for name in names]
+
+
+def test_run_outputs_puts_each_output_back_in_the_waveforms_order():
+    from respira.core.onnx_graph import run_outputs
+
+    waveforms = [np.full(n, i, dtype=np.float32) for i, n in enumerate([5, 3, 5, 5, 3, 7])]
+    session = _Session()
+    probabilities, quality = run_outputs(session, waveforms, 2, ["p", "q"], [(2,), ()], "x")
+    assert session.batches == [2, 1, 2, 1]  # equal lengths only, at most 2
+    np.testing.assert_array_equal(probabilities[:, 0], [w.sum() for w in waveforms])
+    np.testing.assert_array_equal(probabilities[:, 1], [-w.sum() for w in waveforms])
+    np.testing.assert_array_equal(quality, [5, 3, 5, 5, 3, 7])
+    assert probabilities.dtype == np.float64

@@ -57,7 +57,7 @@ from ..audio.checks import InputWarning, check_input
 from ..audio.decoding import audio_duration, native_sampling_rate, read_audio
 from ..core.decision import (
     aggregation_of,
-    decide_recording,
+    decide_rows,
     is_multi_label,
     quality_threshold_of,
     recording_quality,
@@ -223,8 +223,7 @@ def recording_verdict(
         raise ValueError("no predictions to decide")
     if rule is None:
         rule, top_k = aggregation_of(config)
-    flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
-    probabilities, decision = decide_recording(flags, config, rule, top_k)
+    probabilities, decision = decide_rows(rows, config, rule, top_k)
     assert decision.thresholds is not None
     crackle, wheeze = (bool(value) for value in decision.present[0])
     quality = getattr(prediction, "quality", None)

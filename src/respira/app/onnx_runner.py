@@ -2,9 +2,9 @@
 onnxruntime (what the Hub Space runs; see :mod:`respira.hub.onnx` for the file).
 
 The recording gets the model's input preprocessing (:func:`respira.audio.dsp.prepare_recording`), windows
-are cut as :func:`respira.inference.engine.window_starts` cuts them (a test checks the two agree), run in
-batches of equal length (the graph has no mask), and each window is decided by
-:func:`respira.core.decision.decide` — so the rows are those ``respira predict --onnx`` writes.
+are cut by :func:`respira.core.windows.window_spans` (as every runner cuts them), run in batches of equal
+length (the graph has no mask), and made rows by :func:`respira.core.decision.decided_rows` — so the rows
+are those ``respira predict --onnx`` writes.
 
 Events (:meth:`OnnxDetector.detect_events`) are :func:`respira.inference.event_detection.detect_events` of the
 detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict_frames`, as
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.dsp import prepare_recording, resample
-from ..core.decision import decide, flag_order, is_multi_label, recording_quality, withheld
+from ..core.decision import decided_rows, recording_quality, withheld
 from ..core.events import FRAME_HOP_SECONDS, EventSettings
 from ..core.onnx_graph import (
     FRAME_NAME,
@@ -42,6 +42,7 @@ from ..core.onnx_graph import (
     QUALITY_NAME,
     QUALITY_THRESHOLD_KEY,
     batches_by_length,
+    run_outputs,
     steps_within,
 )
 from ..core.windows import (
@@ -49,8 +50,9 @@ from ..core.windows import (
     DEFAULT_WINDOW_SECONDS,
     FRAME_SAMPLES_KEY,
     check_holds_a_frame,
-    span_samples,
-    window_starts,
+    cycle_spans,
+    window_samples,
+    window_spans,
 )
 from ..inference.event_detection import (
     DEFAULT_EVENT_RULE,
@@ -60,7 +62,6 @@ from ..inference.event_detection import (
     detect_events,
     gate_by_verdict,
 )
-from ..labels import CLASS_NAMES
 
 __all__ = [
     "FRAME_NAME",
@@ -86,13 +87,6 @@ class JsonConfig(dict):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
-
-
-def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
-    """Sample ranges of sliding windows covering ``num_samples``, the last one ending at the end
-    (one window when the signal is not longer than a window), as :mod:`respira.inference.engine` cuts them."""
-    starts = window_starts(num_samples, window_samples, hop_samples)
-    return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
 
 
 @dataclass(frozen=True)
@@ -147,15 +141,11 @@ class OnnxDetector:
     def _probabilities(self, segments: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """The segments' probabilities ``[segments, labels]`` and, where the graph has the quality output,
         their quality probabilities ``[segments]`` (else ``None``)."""
-        result = np.zeros((len(segments), len(self.config["id2label"])), dtype=np.float64)
-        quality = np.zeros(len(segments), dtype=np.float64) if self.has_quality else None
-        names = [self.output_name] + ([QUALITY_NAME] if quality is not None else [])
-        for _, rows, batch in batches_by_length(segments, BATCH_SIZE):
-            outputs = self.session.run(names, {self.input_name: batch})
-            result[rows] = outputs[0]
-            if quality is not None:
-                quality[rows] = outputs[1]
-        return result, quality
+        quality = [QUALITY_NAME] if self.has_quality else []
+        widths = [(len(self.config["id2label"]),)] + [()] * len(quality)
+        names = [self.output_name, *quality]
+        outputs = run_outputs(self.session, segments, BATCH_SIZE, names, widths, self.input_name)
+        return outputs[0], outputs[1] if quality else None
 
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = BATCH_SIZE
@@ -233,41 +223,13 @@ class OnnxDetector:
         signal = prepare_recording(self.config, samples)
         total = signal.shape[0]
         if cycles:
-            spans = [(float(start), float(end)) for start, end in cycles]
-            samples = []
-            for number, (start, end) in enumerate(spans, start=1):
-                first, stop = span_samples(start, end, rate, total)
-                if first >= total:
-                    raise ValueError(f"cycle {start}-{end} s starts after the end of the recording")
-                stop = max(stop, first + 1)
-                cycle = f"cycle {number} ({start}-{end} s) of the recording"
-                check_holds_a_frame(stop - first, self.frame_samples, rate, cycle)
-                samples.append((first, stop))
+            samples, spans = cycle_spans(cycles, rate, total, self.frame_samples)
         else:
             check_holds_a_frame(total, self.frame_samples, rate)
-            window_samples = round(window * rate)
-            hop_samples = max(1, min(round(hop * rate), window_samples))
-            samples = window_spans(total, window_samples, hop_samples)
+            samples = window_spans(total, *window_samples(window, hop, rate))
             spans = [(start / rate, stop / rate) for start, stop in samples]
         probabilities, quality = self._probabilities([signal[start:stop] for start, stop in samples])
-        decision = decide(probabilities, self.config)
-        rows = [
-            {
-                "start": start,
-                "end": end,
-                "crackle": float(decision.flags[index, 0]),
-                "wheeze": float(decision.flags[index, 1]),
-                "label": CLASS_NAMES[int(decision.classes[index])],
-            }
-            for index, (start, end) in enumerate(spans)
-        ]
-        if quality is not None:
-            for row, value in zip(rows, quality, strict=True):
-                row["quality"] = float(value)
-        if not is_multi_label(self.config):
-            classes = probabilities[:, flag_order(self.config)]
-            for row, values in zip(rows, classes, strict=True):
-                row.update({f"p_{n}": float(v) for n, v in zip(CLASS_NAMES, values, strict=True)})
+        rows = decided_rows(probabilities, spans, self.config, quality)
         if any(not math.isfinite(row["crackle"]) for row in rows):
             raise ValueError("the model returned non-finite probabilities")
         if quality is None:

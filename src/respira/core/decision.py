@@ -46,7 +46,9 @@ __all__ = [
     "decide",
     "decide_flags",
     "decide_recording",
+    "decide_rows",
     "decide_tensor",
+    "decided_rows",
     "flag_class_scores",
     "flag_order",
     "has_tuned_thresholds",
@@ -182,6 +184,48 @@ def decide_recording(
     (``aggregation``, ``top_k``), then decided at :func:`thresholds_of` the config."""
     aggregated = aggregate_windows(np.asarray(window_flags, dtype=np.float64), aggregation, top_k)
     return aggregated, decide_flags(aggregated[None, :], thresholds_of(config))
+
+
+def decide_rows(
+    rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str | None = None, top_k: int | None = None
+) -> tuple[np.ndarray, Decision]:
+    """:func:`decide_recording` of a recording's :func:`decided_rows` (their ``crackle`` and ``wheeze``), by
+    ``aggregation`` (left out: the model's own rule, :func:`aggregation_of`): the verdict every runner
+    gives a recording."""
+    if not rows:
+        raise ValueError("no windows to decide")
+    if aggregation is None:
+        aggregation, top_k = aggregation_of(config)
+    flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
+    return decide_recording(flags, config, aggregation, top_k)
+
+
+def decided_rows(
+    probabilities: Any, spans: Sequence[tuple[float, float]], config: Any, quality: Any = None
+) -> list[dict[str, Any]]:
+    """One row per window (or cycle) of its model probabilities ``[N, outputs]`` (``id2label`` order) and
+    its ``(start, end)`` seconds, decided by :func:`decide`: ``start``, ``end``, ``crackle``, ``wheeze``,
+    ``label``; ``quality`` when ``quality`` (``[N]``) is given; a single-label model's ``p_<class>``."""
+    array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
+    decision = decide(array, config)
+    rows: list[dict[str, Any]] = [
+        {
+            "start": start,
+            "end": end,
+            "crackle": float(decision.flags[index, 0]),
+            "wheeze": float(decision.flags[index, 1]),
+            "label": CLASS_NAMES[int(decision.classes[index])],
+        }
+        for index, (start, end) in enumerate(spans)
+    ]
+    if quality is not None:
+        for row, value in zip(rows, quality, strict=True):
+            row["quality"] = float(value)
+    if not is_multi_label(config):
+        classes = array[:, flag_order(config)]
+        for row, values in zip(rows, classes, strict=True):
+            row.update({f"p_{name}": float(value) for name, value in zip(CLASS_NAMES, values, strict=True)})
+    return rows
 
 
 def decide(probabilities: Any, config: Any) -> Decision:

@@ -10,6 +10,7 @@ readers do.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,7 @@ __all__ = [
     "QUALITY_NAME",
     "QUALITY_THRESHOLD_KEY",
     "batches_by_length",
+    "run_outputs",
     "steps_within",
 ]
 
@@ -51,6 +53,26 @@ def batches_by_length(
         for first in range(0, len(indices), batch_size):
             rows = indices[first : first + batch_size]
             yield length, rows, np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
+
+
+def run_outputs(
+    session: Any,
+    waveforms: Sequence[np.ndarray],
+    batch_size: int,
+    names: Sequence[str],
+    widths: Sequence[tuple[int, ...]],
+    input_name: str = INPUT_NAME,
+) -> list[np.ndarray]:
+    """The ``names`` outputs of an onnxruntime ``session`` for each of ``waveforms`` (float64
+    ``[len(waveforms), *width]``, one array per name), run in :func:`batches_by_length`: how ``respira
+    predict --onnx`` and the app run windows."""
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    results = [np.zeros((len(waveforms), *width), dtype=np.float64) for width in widths]
+    for _, rows, batch in batches_by_length(waveforms, int(batch_size)):
+        for result, output in zip(results, session.run(list(names), {input_name: batch}), strict=True):
+            result[rows] = output
+    return results
 
 
 def steps_within(times: np.ndarray, seconds: float) -> np.ndarray:

@@ -9,6 +9,8 @@ model's ``target_seconds``. Plain numpy: the module ships with a model's remote 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -25,9 +27,12 @@ __all__ = [
     "aggregate_windows",
     "check_aggregation",
     "check_holds_a_frame",
+    "cycle_spans",
     "describe_aggregation",
     "span_samples",
     "window_count",
+    "window_samples",
+    "window_spans",
     "window_starts",
 ]
 
@@ -76,6 +81,18 @@ def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np
     return np.arange(count, dtype=np.int64) * hop_samples
 
 
+def window_samples(window: float, hop: float, rate: int) -> tuple[int, int]:
+    """``(window, hop)`` seconds as samples at ``rate`` Hz; the hop at least 1 sample, at most the window."""
+    samples = round(window * rate)
+    return samples, max(1, min(round(hop * rate), samples))
+
+
+def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` samples of the :func:`window_starts` windows: how every runner cuts a recording."""
+    starts = window_starts(num_samples, window_samples, hop_samples)
+    return [(int(start), int(min(start + window_samples, num_samples))) for start in starts]
+
+
 def check_holds_a_frame(num_samples: int, frame_samples: int, rate: int, what: str = "the recording") -> None:
     """Raise a one-line ``ValueError`` when ``what`` (``num_samples`` at ``rate`` Hz) is shorter than one
     analysis frame of the model's featurizer (``frame_samples``): no frame of it is sound, nothing to score.
@@ -97,6 +114,40 @@ def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple
     first = round(start * rate)
     stop = num_samples if end * rate >= num_samples else round(end * rate)
     return first, stop
+
+
+def cycle_spans(
+    cycles: Iterable[Any], rate: int, num_samples: int, frame_samples: int
+) -> tuple[list[tuple[int, int]], list[tuple[float, float]]]:
+    """The samples ``[first, stop)`` (:func:`span_samples`) and the ``(start, end)`` seconds of each annotated
+    cycle of a recording of ``num_samples`` at ``rate`` Hz, as ``respira predict``, the Detector and the app
+    cut them. A one-line ``ValueError`` names a cycle that is not a span (``0 <= start < end``), starts
+    after the end of the recording or holds less than one analysis frame (``frame_samples``)."""
+    if isinstance(cycles, (str, bytes)):
+        raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
+    segments: list[tuple[int, int]] = []
+    spans: list[tuple[float, float]] = []
+    for number, cycle in enumerate(cycles, start=1):
+        try:
+            start, end = (float(value) for value in cycle)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"cycle {number} must be a (start, end) pair of seconds, got {cycle!r}"
+            ) from None
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
+        first, stop = span_samples(start, end, rate, num_samples)
+        if first >= num_samples:
+            raise ValueError(
+                f"cycle {number} ({start}-{end} s) starts after the end of the recording "
+                f"({num_samples / rate:.3f} s)"
+            )
+        check_holds_a_frame(
+            stop - first, frame_samples, rate, f"cycle {number} ({start}-{end} s) of the recording"
+        )
+        segments.append((first, stop))
+        spans.append((start, end))
+    return segments, spans
 
 
 def check_aggregation(rule: str, top_k: int | None = None) -> None:

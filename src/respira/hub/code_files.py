@@ -33,7 +33,7 @@ FILES: dict[str, tuple[str, ...]] = {
     ),
     "feature_extraction_respira": ("checks", "wav", "dsp", "decoding", "feature_extraction_respira"),
     "modeling_respira": ("fixed_length", "spec_augment", "waveform_inputs", "featurizer", "modeling_respira"),
-    "pipeline_respira": ("decision", "pipeline_respira"),
+    "pipeline_respira": ("decision", "batching", "pipeline_respira"),
 }
 """The shipped files that gather several respira modules (by their last name), as a Hub custom-code
 repository looks: a configuration, a modeling, a feature-extraction and a pipeline file, the encoders

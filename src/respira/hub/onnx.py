@@ -68,6 +68,7 @@ from ..core.onnx_graph import (
     QUALITY_NAME,
     QUALITY_THRESHOLD_KEY,
     batches_by_length,
+    run_outputs,
     steps_within,
 )
 from ..labels import MULTI_LABEL
@@ -310,17 +311,10 @@ class OnnxClassifier:
 
         Waveforms of equal length run together, ``batch_size`` at a time (the graph has no mask).
         """
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        result = np.zeros((len(waveforms), self.config.num_labels), dtype=np.float64)
-        names = [OUTPUT_NAME] + ([QUALITY_NAME] if self.has_quality else [])
-        quality = np.zeros(len(waveforms), dtype=np.float64) if self.has_quality else None
-        for _, rows, batch in batches_by_length(waveforms, batch_size):
-            outputs = self.session.run(names, {INPUT_NAME: batch})
-            result[rows] = outputs[0]
-            if quality is not None:
-                quality[rows] = outputs[1]
-        return result, quality
+        quality = [QUALITY_NAME] if self.has_quality else []
+        widths = [(self.config.num_labels,)] + [()] * len(quality)
+        outputs = run_outputs(self.session, waveforms, batch_size, [OUTPUT_NAME, *quality], widths)
+        return outputs[0], outputs[1] if quality else None
 
     def predict_probabilities(self, waveforms: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
         """The probabilities of :meth:`predict_outputs`."""

@@ -51,18 +51,21 @@ import torch
 from ..audio.checks import check_input
 from ..audio.decoding import as_waveform, audio_header, read_audio
 from ..audio.dsp import pad_batch, prepare_recording
-from ..core.decision import decide
+from ..core.batching import run_batched
+from ..core.decision import decided_rows
 from ..core.windows import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
     check_holds_a_frame,
-    span_samples,
+    cycle_spans,
     window_count,
+    window_samples,
+    window_spans,
     window_starts,
 )
-from ..labels import CLASS_NAMES, PROBLEM_TYPES, SINGLE_LABEL, cycle_label
+from ..labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from ..metrics.thresholds import sigmoid
 
 if TYPE_CHECKING:
@@ -120,29 +123,8 @@ def _rows(
     config: RespiraConfig,
     quality: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    kind = _problem_type(config)
-    decision = decide(probabilities, config)
-    rows: list[dict[str, Any]] = []
-    for row, (start, end) in enumerate(spans):
-        rows.append(
-            {
-                "start": start,
-                "end": end,
-                "crackle": float(decision.flags[row, 0]),
-                "wheeze": float(decision.flags[row, 1]),
-                "label": CLASS_NAMES[int(decision.classes[row])],
-            }
-        )
-    if quality is not None:
-        for row, value in zip(rows, quality, strict=True):
-            row["quality"] = float(value)
-    if kind == SINGLE_LABEL:
-        from ..core.decision import flag_order
-
-        classes = probabilities[:, flag_order(config)]
-        for row, values in zip(rows, classes, strict=True):
-            row.update({f"p_{name}": float(value) for name, value in zip(CLASS_NAMES, values, strict=True)})
-    return rows
+    _problem_type(config)
+    return decided_rows(probabilities, spans, config, quality)
 
 
 def _run_segments(
@@ -176,19 +158,23 @@ def run_windows(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    chunks: list[np.ndarray] = []
-    quality: list[np.ndarray] = []
+
+    def run(batch: list[np.ndarray]) -> list[tuple[np.ndarray, Any]]:
+        values, mask = pad_batch(batch)
+        output = model(input_values=values.to(device), attention_mask=mask.to(device))
+        scores = output.quality_logits
+        quality = [None] * len(batch) if scores is None else sigmoid(scores.float().cpu().numpy())
+        return list(zip(_probabilities(output.logits, kind), quality, strict=True))
+
     try:
         with torch.inference_mode():
-            for first in range(0, len(windows), batch_size):
-                batch, mask = pad_batch(list(windows[first : first + batch_size]))
-                output = model(input_values=batch.to(device), attention_mask=mask.to(device))
-                chunks.append(_probabilities(output.logits, kind))
-                if output.quality_logits is not None:
-                    quality.append(sigmoid(output.quality_logits.float().cpu().numpy()))
+            outputs = run_batched([list(windows)], run, batch_size)[0]
     finally:
         model.train(was_training)
-    return np.concatenate(chunks), np.concatenate(quality) if quality else None
+    if not outputs:
+        raise ValueError("no windows to run")
+    quality = None if outputs[0][1] is None else np.array([value for _, value in outputs])
+    return np.stack([probabilities for probabilities, _ in outputs]), quality
 
 
 def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
@@ -213,14 +199,14 @@ def _window_samples(
         raise ValueError(f"smoothing must be a whole number of windows >= 1, got {smoothing}")
     rate = int(model.config.sampling_rate)
     frame = analysis_frame_samples(model) if frame is None else frame
-    window_samples = round(window * rate)
-    if window_samples < frame:
+    samples, hop_samples = window_samples(window, hop, rate)
+    if samples < frame:
         raise ValueError(
             f"window {window} s is shorter than one analysis frame of the model's featurizer "
             f"({frame} samples = {frame / rate:g} s at {rate} Hz); use a window of at least "
             f"{frame / rate:g} s"
         )
-    return window_samples, max(1, min(round(hop * rate), window_samples))
+    return samples, hop_samples
 
 
 def check_window_options(
@@ -282,8 +268,7 @@ def plan_windows(
     check_window_limit(total, window_samples, hop_samples, rate, max_windows)
     warning = check_input(samples, rate, name, recorded_rate=recorded_rate, window_seconds=window)
     waveform = prepare_recording(model.config, samples)
-    starts = window_starts(total, window_samples, hop_samples)
-    segments = [(int(start), int(min(start + window_samples, total))) for start in starts]
+    segments = window_spans(total, window_samples, hop_samples)
     return WindowPlan(
         waveform,
         [waveform[start:stop] for start, stop in segments],
@@ -366,39 +351,17 @@ def predict_cycles(
 
     ``waveform`` is the whole recording, not yet low-passed: :func:`respira.audio.dsp.prepare_recording`
     filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
-    Each cycle is cut by :func:`respira.core.windows.span_samples`, as the ICBHI dataset builder cuts it; rows
-    keep the given ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks
-    it, ``name`` and ``recorded_rate`` included; no window: its length is not checked). A cycle that
-    starts at or after the end of the recording, or
-    holds less than one analysis frame of it (:func:`analysis_frame_samples`), raises ``ValueError``.
+    Each cycle is checked and cut by :func:`respira.core.windows.cycle_spans`, as the ICBHI dataset builder
+    cuts it (a cycle that is not a span, starts at or after the end of the recording or holds less than
+    one analysis frame of it, :func:`analysis_frame_samples`, raises ``ValueError``); rows keep the given
+    ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks it, ``name`` and
+    ``recorded_rate`` included; no window: its length is not checked).
     """
-    if isinstance(cycles, (str, bytes)):
-        raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
     rate = int(model.config.sampling_rate)
     samples = as_waveform(waveform)
+    segments, spans = cycle_spans(cycles, rate, samples.shape[0], analysis_frame_samples(model))
     warning = check_input(samples, rate, name, recorded_rate=recorded_rate)
     waveform = prepare_recording(model.config, samples)
-    total = waveform.shape[0]
-    frame = analysis_frame_samples(model)
-    segments: list[tuple[int, int]] = []
-    spans: list[tuple[float, float]] = []
-    for number, cycle in enumerate(cycles, start=1):
-        try:
-            start, end = (float(value) for value in cycle)
-        except (TypeError, ValueError):
-            message = f"cycle {number} must be a (start, end) pair of seconds, got {cycle!r}"
-            raise ValueError(message) from None
-        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
-            raise ValueError(f"cycle {number} ({start}-{end} s) is not a valid span (0 <= start < end)")
-        first, stop = span_samples(start, end, rate, total)
-        if first >= total:
-            raise ValueError(
-                f"cycle {number} ({start}-{end} s) starts after the end of the recording "
-                f"({total / rate:.3f} s)"
-            )
-        check_holds_a_frame(stop - first, frame, rate, f"cycle {number} ({start}-{end} s) of the recording")
-        segments.append((first, stop))
-        spans.append((start, end))
     if not segments:
         return []
     probabilities, quality = _run_segments(model, waveform, segments, batch_size)

@@ -72,7 +72,7 @@ from ..core.chunks import (
     StreamedRecording,
     iter_chunk_spans,
 )
-from ..core.decision import aggregation_of, decide, decide_recording, thresholds_of
+from ..core.decision import decide, decide_rows, thresholds_of
 from ..core.events import (
     EVENT_COLUMNS,
     FRAME_HOP_SECONDS,
@@ -477,17 +477,14 @@ def gate_by_verdict(
 
     ``rows``: the windows (or annotated cycles) the verdict was made of (:mod:`respira.inference.engine` rows:
     ``start``, ``end``, ``crackle``, ``wheeze``, ``label``); the recording is decided from them by
-    :func:`respira.core.decision.decide_recording` (``aggregation``, ``top_k``) at ``config``'s thresholds, as
+    :func:`respira.core.decision.decide_rows` (``aggregation``, ``top_k``) at ``config``'s thresholds, as
     :class:`respira.Detector` and the app decide it (``aggregation`` left out: the model's own rule,
     :func:`respira.core.decision.aggregation_of`); ``withheld``: the verdict was withheld (too poor to
     judge), which holds no event.
     """
     if not rows:
         raise ValueError("no windows to gate the events by")
-    if aggregation is None:
-        aggregation, top_k = aggregation_of(config)
-    flags = [[float(row["crackle"]), float(row["wheeze"])] for row in rows]
-    _, decision = decide_recording(flags, config, aggregation, top_k)
+    _, decision = decide_rows(rows, config, aggregation, top_k)
     recording = (bool(decision.present[0, 0]), bool(decision.present[0, 1]))
     labelled = classes_to_flags([CLASS_NAMES.index(str(row["label"])) for row in rows]).astype(bool)
     spans = [(float(row["start"]), float(row["end"])) for row in rows]

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core.decision import decide_recording
+from ..core.decision import decide_rows
 from ..metrics.recording_level import describe_aggregation
 
 if TYPE_CHECKING:
@@ -98,7 +98,6 @@ def recording_verdict(
     rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str, top_k: int | None
 ) -> tuple[float, float, str, tuple[float, float]]:
     """The recording's (crackle, wheeze) probabilities, label and thresholds from its rows."""
-    flags = [[row["crackle"], row["wheeze"]] for row in rows]
-    aggregated, decision = decide_recording(flags, config, aggregation, top_k)
+    aggregated, decision = decide_rows(rows, config, aggregation, top_k)
     assert decision.thresholds is not None
     return float(aggregated[0]), float(aggregated[1]), decision.labels[0], decision.thresholds

@@ -12,7 +12,7 @@ windows and runs them, one recording's windows per forward pass: the model waits
    on the CPU in line, between forward passes (a reader thread beside a forward pass that uses every core
    made ``screen`` slower: BENCHMARKS.md, ``respira screen``);
 2. the model runs their windows ``batch_size`` at a time whatever recording each comes from
-   (:func:`batched`), and each recording, once its last window has run, gets its verdict
+   (:func:`respira.core.batching.batched`), and each recording, once its last window has run, gets its verdict
    (:meth:`~respira.inference.detector.Detector.planned_prediction`) and events
    (:meth:`~respira.inference.detector.Detector.planned_events`): the same rows as the per-recording path, in
    the
@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..audio.decoding import audio_header, read_audio
-from ..core.windows import window_count
+from ..core.batching import batched
+from ..core.windows import window_count, window_samples
 from ..inference.engine import WindowPlan, run_windows
 from ..inference.event_detection import chunk_waveforms, plan_chunks, step_outputs
 from ..inference.form import runs_on_cpu
@@ -95,8 +95,7 @@ def check_length(detector: Any, duration: float) -> None:
     if limit is None:
         return
     rate = detector.sampling_rate
-    window = round(detector.options["window"] * rate)
-    hop = max(1, min(round(detector.options["hop"] * rate), window))
+    window, hop = window_samples(detector.options["window"], detector.options["hop"], rate)
     needed = window_count(round(duration * rate), window, hop)
     if needed > limit:
         raise ValueError(
@@ -179,56 +178,6 @@ class Prefetch:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
-
-
-def batched(
-    items: Iterable[Any],
-    parts: Callable[[Any], Sequence[np.ndarray]],
-    run: Callable[[list[np.ndarray]], list[Any]],
-    batch_size: int,
-) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
-    """``(item, outputs, error)`` of each of ``items`` in order: ``run`` (waveforms → one output each)
-    over every item's ``parts``, ``batch_size`` parts at a time whichever items they come from.
-
-    An item is yielded once its last part has run (``outputs``: one per part) or failed (``error``: the
-    first ``ValueError`` of a part of its own; a batch ``run`` refuses runs again part by part, so the
-    other items' results are kept). At most one batch of parts is held besides the items waiting."""
-    waiting: deque[list[Any]] = deque()  # [item, parts, outputs, error]
-    pending: list[tuple[list[Any], np.ndarray]] = []
-
-    def run_batch(batch: list[tuple[list[Any], np.ndarray]]) -> None:
-        try:
-            outputs = run([part for _, part in batch])
-        except ValueError:
-            outputs = None
-        if outputs is not None:
-            for (entry, _), output in zip(batch, outputs, strict=True):
-                entry[2].append(output)
-            return
-        for entry, part in batch:
-            try:
-                entry[2].append(run([part])[0])
-            except ValueError as error:
-                entry[2].append(None)
-                entry[3] = entry[3] or error
-
-    def finished() -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
-        while waiting and len(waiting[0][2]) == len(waiting[0][1]):
-            item, _, outputs, error = waiting.popleft()
-            yield item, None if error is not None else outputs, error
-
-    for item in items:
-        entry = [item, list(parts(item)), [], None]
-        waiting.append(entry)
-        pending.extend((entry, part) for part in entry[1])
-        while len(pending) >= batch_size:
-            run_batch(pending[:batch_size])
-            del pending[:batch_size]
-        yield from finished()
-    while pending:
-        run_batch(pending[:batch_size])
-        del pending[:batch_size]
-    yield from finished()
 
 
 def _window_outputs(detector: Any, batch_size: int) -> Callable[[list[np.ndarray]], list[Any]]:

@@ -3,47 +3,22 @@
 :class:`RespiraAudioClassificationPipeline` is transformers' audio-classification pipeline with these
 changes for respira models (any other model gets transformers' pipeline unchanged):
 
-- **It decides.** By default the answer is the four ICBHI classes (``normal``, ``crackle``,
-  ``wheeze``, ``both``) with the class the model decides first, scored with
-  :func:`respira.core.decision.class_scores`: for a multi-label model, the classes of the two flags decided
-  at the model's thresholds (``config.decision_thresholds``), with scores that sum to 1 and rank the
-  decided class first, so ``top_k=1`` and the Hub widget give ``respira predict``'s answer; for a
-  single-label model, its softmax. ``top_k`` keeps its transformers meaning (how many of those
-  classes; ``None``: all), and so does ``function_to_apply``: given explicitly (``"sigmoid"``,
-  ``"softmax"``, ``"none"``) it returns the model's own outputs (for a multi-label model the crackle
-  and wheeze labels) with that function applied, undecided, as transformers does.
-- **Long inputs are windowed, never cropped.** An input longer than the model's ``target_seconds``
-  (which the model would crop to its start) is scored by sliding windows of
-  :data:`~respira.core.windows.DEFAULT_WINDOW_SECONDS` (at most ``target_seconds``) every half window
-  (``respira predict``'s 4 s every 2 s). A multi-label model's windows are aggregated as
-  ``respira predict`` and external validation aggregate a recording
-  (the rule its config names, :func:`respira.core.decision.aggregation_of`: by default the per-label
-  maximum, of the logits, so of the probabilities too; ``mean`` and ``topk_mean`` average the
-  windows' probabilities, returned as their logits). A single-label model's windows are aggregated by
-  ``respira predict``'s rule for it too: each window's crackle and wheeze probabilities (the class
-  sums), each flag aggregated over the windows by that rule, decided at 0.5; the answer's scores are
-  :func:`respira.core.decision.flag_class_scores` of those two (the output holds their logarithm), so its
-  first class is ``respira predict``'s decision.
-  ``window=`` / ``hop=`` (seconds) change the windows.
-  An input that would need more than :data:`~respira.core.windows.MAX_WINDOWS` windows is refused; one
-  shorter than one window warns (:class:`~respira.audio.checks.ShortRecordingWarning`, as ``respira
-  predict`` does: it is scored from one window the model pads), as silent or clipped inputs do.
-- **Other rates without torchaudio.** A ``{"raw"/"array": ..., "sampling_rate": ...}`` input at
-  another rate is resampled by the model's feature extractor (:class:`RespiraFeatureExtractor`, with
-  soxr) instead of torchaudio, whenever the extractor can (``resamples_input = True``).
-- **Files are read as ``respira predict`` reads them.** A local path or bytes is decoded by
-  :func:`respira.audio.read_audio` (libsndfile, else torchcodec; channels averaged, soxr to the model's
-  rate), so the pipeline and ``respira predict`` score the same samples; only what that cannot decode
-  (:class:`~respira.audio.AudioDecodingError`: AAC where torchcodec is not installed, as in a plain
-  transformers install) goes to transformers' ffmpeg reader, as do URLs.
-- **Too poor to judge.** A model with a quality head (``respira quality``: ``config.quality``) also
-  scores how likely the input is too poor to judge: the sigmoid of its ``quality_logits``, the mean
-  over the windows for a long input (as ``respira predict`` scores a recording). When
-  :func:`respira.core.decision.withheld` says so (that probability reaches ``config.quality["threshold"]``)
-  the answer starts with ``{"label": "poor_quality", "score": quality}``
-  (:data:`~respira.labels.WITHHELD_LABEL`) before the usual classes, so ``top_k=1`` and the Hub widget
-  say the verdict is withheld (``top_k`` counts that entry too); otherwise the answer is the usual one,
-  unchanged. ``function_to_apply`` given explicitly still returns the model's own outputs only.
+- **It decides.** ``postprocess`` answers the four ICBHI classes, the decided one first, scored by
+  :func:`respira.core.decision.class_scores` (so ``top_k=1`` and the Hub widget give ``respira predict``'s
+  answer); ``top_k`` and ``function_to_apply`` keep their transformers meaning (the latter, given, returns
+  the model's own outputs, undecided).
+- **Long inputs are windowed, never cropped.** ``preprocess`` cuts an input longer than ``target_seconds``
+  by :func:`respira.core.windows.window_spans` (``window=`` / ``hop=`` seconds; by default half-overlapping
+  windows of ``DEFAULT_WINDOW_SECONDS``, at most ``target_seconds``; more than ``MAX_WINDOWS`` are refused,
+  an input shorter than one window warns); ``_forward`` runs them in batches across inputs
+  (:func:`respira.core.batching.run_batched`) and aggregates each flag by the config's rule
+  (:func:`respira.core.decision.aggregation_of`), as ``respira predict`` does.
+- **Read as ``respira predict`` reads.** A local path or bytes is decoded by :func:`respira.audio.read_audio`
+  (what it cannot decode, and URLs, go to transformers' ffmpeg reader); a ``{"raw"/"array",
+  "sampling_rate"}`` input at another rate is resampled by the model's feature extractor (soxr).
+- **Too poor to judge.** With a quality head (``respira quality``) the input's quality (the mean sigmoid
+  of its windows' ``quality_logits``) decided by :func:`respira.core.decision.withheld` puts
+  ``{"label": "poor_quality", "score": quality}`` first (``top_k`` counts it): the verdict is withheld.
 
 ``import respira`` registers it as the task's implementation (unless another library already
 replaced transformers' own); an export with code names it in ``config.json``'s ``custom_pipelines``,
@@ -67,6 +42,7 @@ from transformers.utils import ModelOutput
 from ...audio.checks import ShortRecordingWarning, length_problem
 from ...audio.decoding import AudioDecodingError, read_audio
 from ...audio.dsp import pad_batch
+from ...core.batching import run_batched
 from ...core.decision import (
     aggregation_of,
     class_scores,
@@ -77,34 +53,28 @@ from ...core.decision import (
     withheld,
 )
 from ...core.windows import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_HOP_SECONDS,
     DEFAULT_WINDOW_SECONDS,
     MAX_WINDOWS,
     aggregate_windows,
     check_holds_a_frame,
     window_count,
-    window_starts,
+    window_samples,
+    window_spans,
 )
 from ...labels import CLASS_NAMES, WITHHELD_LABEL
 from .featurizer import analysis_frame_samples
 
 TASK = "audio-classification"
 MODEL_TYPE = "respira"
-WINDOW_BATCH_SIZE = 32
-"""Windows of one long input per forward pass (``respira predict``'s default batch size)."""
 
 
 def _seconds(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    if value is not None and (bad or value <= 0):
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    return None if value is None else float(value)
 
 
 def _is_url(inputs: str | bytes) -> bool:
@@ -113,9 +83,7 @@ def _is_url(inputs: str | bytes) -> bool:
 
 @dataclass
 class RespiraPipelineOutput(ModelOutput):
-    """What the pipeline's forward gives per input: one row of ``logits`` (the windows' aggregated) and,
-    for a model with a quality head, ``quality``, the probability that the input is too poor to judge
-    (the mean over its windows)."""
+    """Per input: one row of ``logits`` (the windows' aggregated) and, with a quality head, ``quality``."""
 
     logits: torch.Tensor | None = None
     quality: torch.Tensor | None = None
@@ -147,10 +115,37 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
                 )
             if hop is not None and hop > (window or min(DEFAULT_WINDOW_SECONDS, limit)):
                 raise ValueError(f"hop {hop:g} s is longer than the window; use a hop of at most the window")
-            forward.update(window=window, hop=hop)
+            preprocess.update(window=window, hop=hop)
         return preprocess, forward, postprocess
 
-    def preprocess(self, inputs: Any) -> Any:
+    def preprocess(self, inputs: Any, window: float | None = None, hop: float | None = None) -> Any:
+        """The input read (:meth:`_features`), checked and cut: ``window_spans`` ``[windows, 2]`` and
+        ``window_counts`` ``[1]`` (respira models; transformers' batching concatenates them)."""
+        processed = self._features(inputs)
+        if not self._is_respira():
+            return processed
+        config, mask = self.model.config, processed.get("attention_mask")
+        rate = int(config.sampling_rate)
+        length = int(mask.sum()) if mask is not None else int(processed["input_values"].shape[-1])
+        check_holds_a_frame(length, analysis_frame_samples(self.model), rate, "the input")
+        seconds = window or min(DEFAULT_WINDOW_SECONDS, float(config.target_seconds))
+        step = hop or seconds * DEFAULT_HOP_SECONDS / DEFAULT_WINDOW_SECONDS  # respira predict's ratio
+        samples, step = window_samples(seconds, step, rate)
+        problem = length_problem(length, rate, samples / rate)
+        if problem is not None:  # its verdict comes from one window the model pads
+            warnings.warn(f"the input {problem}", ShortRecordingWarning, stacklevel=2)
+        count = window_count(length, samples, step) if length > int(config.target_samples) else 1
+        if count > MAX_WINDOWS:
+            raise ValueError(
+                f"an input of {length / rate:.1f} s needs {count} windows of {samples / rate:g} s "
+                f"every {step / rate:g} s, more than the limit of {MAX_WINDOWS}; pass a longer hop="
+            )
+        spans = window_spans(length, samples, step) if count > 1 else [(0, length)]
+        processed["window_spans"] = torch.tensor(spans, dtype=torch.int64).reshape(-1, 2)
+        processed["window_counts"] = torch.tensor([len(spans)], dtype=torch.int64)
+        return processed
+
+    def _features(self, inputs: Any) -> Any:
         extractor = self.feature_extractor
         refusal: AudioDecodingError | None = None
         if self._is_respira() and isinstance(inputs, (str, bytes)) and not _is_url(inputs):
@@ -176,44 +171,8 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
             processed = processed.to(dtype=self.dtype)
         return processed
 
-    # ------------------------------------------------------------------------------------------ forward
-    def _window_samples(self, window: float | None, hop: float | None) -> tuple[int, int]:
-        config = self.model.config
-        rate = int(config.sampling_rate)
-        seconds = window if window is not None else min(DEFAULT_WINDOW_SECONDS, float(config.target_seconds))
-        step = hop if hop is not None else seconds * DEFAULT_HOP_SECONDS / DEFAULT_WINDOW_SECONDS
-        window_samples = max(1, min(round(seconds * rate), int(config.target_samples)))
-        return window_samples, max(1, min(round(step * rate), window_samples))
-
-    def _check_length(self, length: int, window: float | None, hop: float | None) -> None:
-        """Warn (:class:`~respira.audio.checks.ShortRecordingWarning`) for an input shorter than one
-        window: its verdict comes from one window the model pads."""
-        rate = int(self.model.config.sampling_rate)
-        problem = length_problem(length, rate, self._window_samples(window, hop)[0] / rate)
-        if problem is not None:
-            warnings.warn(f"the input {problem}", ShortRecordingWarning, stacklevel=2)
-
-    def _segments(self, length: int, window: float | None, hop: float | None) -> list[tuple[int, int]]:
-        """Sample ranges the model scores for an input of ``length`` samples: all of it, or windows."""
-        if length <= int(self.model.config.target_samples):
-            return [(0, length)]
-        window_samples, hop_samples = self._window_samples(window, hop)
-        count = window_count(length, window_samples, hop_samples)
-        if count > MAX_WINDOWS:
-            rate = int(self.model.config.sampling_rate)
-            raise ValueError(
-                f"an input of {length / rate:.1f} s needs {count} windows of {window_samples / rate:g} s "
-                f"every {hop_samples / rate:g} s, more than the limit of {MAX_WINDOWS}; pass a longer hop="
-            )
-        starts = window_starts(length, window_samples, hop_samples)
-        return [(int(start), int(min(start + window_samples, length))) for start in starts]
-
     def _aggregate(self, logits: torch.Tensor) -> torch.Tensor:
-        """One row of logits from the windows' ``[windows, labels]`` by the config's rule
-        (:func:`~respira.core.decision.aggregation_of`). Multi-label: the per-label maximum of the logits, or
-        the logits of the aggregated probabilities; single-label: the logarithm of the class scores of
-        its aggregated flags (``respira predict``'s rule), in the model's label order. A single window's
-        logits unchanged."""
+        """One row of logits from the windows' ``[windows, labels]`` (module docstring)."""
         if logits.shape[0] == 1:
             return logits[0]
         config = self.model.config
@@ -229,39 +188,37 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
         row[flag_order(config)] = scores  # CLASS_NAMES order -> the model's id2label order
         return torch.from_numpy(np.log(row)).to(device=logits.device, dtype=logits.dtype)
 
-    def _forward(self, model_inputs: Any, window: float | None = None, hop: float | None = None) -> Any:
+    def _forward(self, model_inputs: Any) -> Any:
         if not self._is_respira():
             return super()._forward(model_inputs)
         values = model_inputs["input_values"]
-        mask = model_inputs.get("attention_mask")
-        lengths = mask.sum(dim=-1).tolist() if mask is not None else [values.shape[-1]] * values.shape[0]
-        rate, frame = int(self.model.config.sampling_rate), analysis_frame_samples(self.model)
+        spans = model_inputs["window_spans"].tolist()
+        recordings, first = [], 0
+        for row, count in enumerate(model_inputs["window_counts"].tolist()):
+            waveform = values[row].float().cpu().numpy()
+            recordings.append([waveform[a:b] for a, b in spans[first : first + count]])
+            first += count
+
+        def run(windows: list[np.ndarray]) -> list[tuple[torch.Tensor, Any]]:
+            batch, mask = pad_batch(windows)
+            output = self.model(
+                input_values=batch.to(values.device, values.dtype), attention_mask=mask.to(values.device)
+            )
+            quality = output.quality_logits
+            return list(
+                zip(output.logits, [None] * len(windows) if quality is None else quality, strict=True)
+            )
+
         rows, quality = [], []
-        for row, length in enumerate(lengths):
-            check_holds_a_frame(int(length), frame, rate, "the input")
-            waveform = values[row, : int(length)].float().cpu().numpy()
-            self._check_length(int(length), window, hop)
-            segments = self._segments(int(length), window, hop)
-            chunks, window_quality = [], []
-            for first in range(0, len(segments), WINDOW_BATCH_SIZE):
-                batch, batch_mask = pad_batch(
-                    [waveform[a:b] for a, b in segments[first : first + WINDOW_BATCH_SIZE]]
-                )
-                output = self.model(
-                    input_values=batch.to(device=values.device, dtype=values.dtype),
-                    attention_mask=batch_mask.to(values.device),
-                )
-                chunks.append(output.logits)
-                if getattr(output, "quality_logits", None) is not None:
-                    window_quality.append(output.quality_logits.double().sigmoid())
-            rows.append(self._aggregate(torch.cat(chunks)))
-            if window_quality:  # a recording's quality: the mean over its windows (respira predict's)
-                quality.append(torch.cat(window_quality).mean())
+        for outputs in run_batched(recordings, run, DEFAULT_BATCH_SIZE):
+            logits, scores = zip(*outputs, strict=True)
+            rows.append(self._aggregate(torch.stack(logits)))
+            if scores[0] is not None:  # a recording's quality: the mean over its windows (respira predict's)
+                quality.append(torch.stack(scores).double().sigmoid().mean())
         return RespiraPipelineOutput(
             logits=torch.stack(rows), quality=torch.stack(quality) if quality else None
         )
 
-    # -------------------------------------------------------------------------------------- postprocess
     def postprocess(
         self, model_outputs: Any, top_k: int | None = None, function_to_apply: str | None = None
     ) -> list[dict[str, Any]]:
