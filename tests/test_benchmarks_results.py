@@ -10,6 +10,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 FIT_SITE = "## Fitting the detector to a site"
 TWO_THREADS = "fit_site_2_threads.md"
 RULE_STUDY = "### Choosing the selection rule and the recording rule"
+UNITS_RULES = "### A guard for small samples: the `_units` selection rules"
 
 
 def _section(text: str, heading: str) -> str:
@@ -60,3 +61,24 @@ def test_the_rule_study_rows_are_rows_of_its_output_file() -> None:
         if line.startswith("| ") and not line.startswith(("| site", "| ---"))
     ]
     assert len(rows) >= 10 and [line for line in rows if line not in written] == []
+
+
+def test_the_units_rule_rows_are_rows_of_its_output_file() -> None:
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    section = _section(benchmarks, UNITS_RULES).splitlines()
+    lines = (RESULTS / "fit_site_one_se_units.md").read_text(encoding="utf-8").splitlines()
+    scores = lines[: next(i for i, line in enumerate(lines) if line.startswith("| site | recordings"))]
+    rows = [line for line in scores if line.startswith("| ") and not line.startswith(("| site", "| ---"))]
+    assert len(rows) == 12 and [line for line in [lines[0], *rows] if line not in section] == []
+
+
+def test_the_units_rules_ten_draw_figures_are_their_files() -> None:
+    """The 20-patient, 10-draw figures BENCHMARKS.md quotes for the `_units` rules are their files' rows."""
+    section = _section((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"), UNITS_RULES)
+    quoted = re.search(r"\(49\.7 → 53\.1,\s+draws below as is 3 → 1 of 10\)", section)
+    assert quoted is not None
+    for rule, score, below in (("bonferroni", "49.7", "3 of 10"), ("bonferroni_units", "53.1", "1 of 10")):
+        lines = (RESULTS / "fit_site_units_k20" / f"{rule}.md").read_text(encoding="utf-8").splitlines()
+        row = next(line for line in lines if line.startswith("| KAUH | 20 of 56 (10 draws)"))
+        cells = [cell.strip() for cell in row.split("|")]
+        assert cells[7].startswith(score) and cells[9] == below, row

@@ -89,14 +89,14 @@ the best one that beats the model as is in 90 % / 95 % of the paired resamples; 
 an abnormal one, than there are inner folds (some inner fold then scores a choice with no normal, or no
 abnormal, patient: the half of the score a choice is judged by there rests on none).
 
-Measured with ``benchmarks/fit_site.py --selection RULE --sites kauh sprsound --sizes 20`` (draws 0-4 /
-0-9; chosen procedure, draws below as is), against ``bonferroni`` (KAUH 48.8, 1 of 5 / 49.7, 3 of 10;
-SPRSound 52.0, 0 of 5 / 52.9, 0 of 10; nested CV on every patient: KAUH 59.9, SPRSound 57.7):
-``bonferroni_units``: KAUH 51.9, 0 of 5 / 53.1, 1 of 10 (its 20-patient draws hold 2 or 3 normal
-patients); SPRSound and the nested CV unchanged. ``one_se_units``: KAUH 51.9, 0 of 5 / 52.8, 2 of 10;
-SPRSound 55.7, 1 of 5 / 57.2, 1 of 10; nested CV KAUH 68.0, SPRSound 63.7. Neither is the default:
-the first gains on one site only, the second lets one SPRSound draw in ten fall below the model as is
-(which ``bonferroni`` never did there).
+Measured with ``benchmarks/fit_site.py --selection RULE --sites kauh sprsound --sizes 20 --draws 10``
+(``benchmarks/results/fit_site_units_k20/RULE.md``; chosen procedure, draws below as is): ``bonferroni``
+KAUH 49.7, 3 of 10; SPRSound 52.9, 0 of 10 (nested CV on every patient: KAUH 59.9, SPRSound 57.7).
+``bonferroni_units``: KAUH 53.1, 1 of 10; SPRSound and the nested CV unchanged. ``one_se_units``: KAUH
+52.8, 2 of 10; SPRSound 57.2, 1 of 10; nested CV KAUH 68.0, SPRSound 63.7; on all three sites
+(``benchmarks/results/fit_site_one_se_units.md``, BENCHMARKS.md) the ICBHI sample's nested CV falls to
+60.4 against 62.7 as is. Neither is the default: the first gains on one site only, the second drops the
+ICBHI sample below the model as is.
 """
 SELECTION: str = "bonferroni"
 """The default selection. Measured (``benchmarks/fit_site_rules.py``, KAUH and SPRSound, 5 / 10 / 20
