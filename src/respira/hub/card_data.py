@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import CardData
+from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
 from transformers import TrainerCallback
 
@@ -34,7 +34,9 @@ from .card_results import (  # HUB_METRIC_ARGS, MODEL_INDEX_METRICS: the old car
     HUB_METRIC_ID,
     MODEL_INDEX_METRICS,  # noqa: F401
     ExternalValidation,
-    model_index_results,
+    external_eval_results,
+    site_eval_results,
+    test_eval_results,
 )
 
 __all__ = [
@@ -413,6 +415,15 @@ class RespiraModelCardData(CardData):
         data = "a synthetic ICBHI-format corpus" if self.synthetic_data else "ICBHI 2017"
         return f"respira {encoder}{method} on {data}"
 
+    def eval_results(self) -> list[EvalResult]:
+        """``model-index`` results (in %): the test split's, then every site the folder's recorded
+        evaluations scored or, without them, each external validation's (:mod:`respira.hub.card_results`)."""
+        dataset = (self.dataset_id, self.dataset_name, self.dataset_config or self.split_strategy or None)
+        results = test_eval_results(self.test_metrics, self.test_metrics_std, len(self.seeds), dataset)
+        if self.site_verdicts:
+            return results + site_eval_results(self.site_verdicts)
+        return results + external_eval_results(self.external_validations)
+
     def to_dict(self) -> dict[str, Any]:
         """The card's YAML metadata only (the other fields fill the Markdown body)."""
         data: dict[str, Any] = {
@@ -425,7 +436,7 @@ class RespiraModelCardData(CardData):
             "datasets": [self.hub_dataset] if self.hub_dataset else None,
             "metrics": [HUB_METRIC_ID],
         }
-        results = model_index_results(self)
+        results = self.eval_results()
         if results:
             data["model-index"] = eval_results_to_model_index(self.get_model_name(), results)
         return {key: value for key, value in data.items() if value is not None}

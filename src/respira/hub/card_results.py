@@ -1,8 +1,9 @@
 """What a model folder's results say on its card: ``model-index`` results, sites, external validation, split.
 
-* :func:`model_index_results`: the card's ``model-index`` (in %): ICBHI score, specificity and
-  sensitivity on the test split, then every site the folder's recorded evaluations scored (in domain and
-  held out, each beside its all-normal baseline) or, without them, each external validation's score.
+* ``model-index`` results (in %): ICBHI score, specificity and sensitivity on the test split
+  (:func:`test_eval_results`), then every site the folder's recorded evaluations scored, in domain and
+  held out, each beside its all-normal baseline (:func:`site_eval_results`) or, without them, each external
+  validation's score (:func:`external_eval_results`).
 * :func:`site_rows`: the serve table, from :func:`respira.pretrained.site_verdicts`, so the card's table,
   its metadata, ``respira predict``'s line, the app and README's table say one thing: a site is served
   only where the score's 95 % interval lies above all-normal, and a label whose AUC interval reaches
@@ -14,7 +15,8 @@
   why of every result it leaves out (:class:`StaleEvaluationWarning`, where the card is built), so a stale
   evaluation neither reaches a card nor disappears silently.
 * :func:`split_description`, :func:`split_rows`, :func:`subset_note`: which split a run used, its sizes,
-  and whether its scores are comparable with published ICBHI results.
+  and whether its scores are comparable with published ICBHI results (of a :class:`SplitFacts`, such as
+  :class:`~respira.hub.card_data.RespiraModelCardData`).
 
 Scores are percentages with one decimal (:func:`respira.utils.tables.format_percent`).
 """
@@ -26,7 +28,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from huggingface_hub import EvalResult
 from transformers.utils import SAFE_WEIGHTS_NAME
@@ -35,11 +37,9 @@ from ..data import corpus
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict
+from ..run_record import SplitSize
 from ..utils.tables import PERCENT_DECIMALS, format_score
 from .checksums import sha256_of
-
-if TYPE_CHECKING:
-    from .card_data import RespiraModelCardData
 
 __all__ = [
     "ALL_NORMAL_METRIC",
@@ -48,17 +48,18 @@ __all__ = [
     "MODEL_INDEX_METRICS",
     "ExternalGroup",
     "ExternalValidation",
+    "SplitFacts",
     "StaleEvaluationWarning",
     "external_eval_results",
     "external_rows",
     "external_validations",
-    "model_index_results",
     "scored_model",
     "site_eval_results",
     "site_rows",
     "split_description",
     "split_rows",
     "subset_note",
+    "test_eval_results",
 ]
 
 MODEL_INDEX_METRICS: dict[str, str] = {
@@ -113,23 +114,27 @@ def _eval_result(
     )
 
 
-def model_index_results(card: RespiraModelCardData) -> list[EvalResult]:
-    """The card's ``model-index`` results (see the module docstring)."""
+def test_eval_results(
+    metrics: Mapping[str, float | None],
+    std: Mapping[str, float | None],
+    seeds: int,
+    dataset: tuple[str, str, str | None],
+) -> list[EvalResult]:
+    """``model-index`` results: the :data:`MODEL_INDEX_METRICS` on the test split (``std`` said when there
+    were several ``seeds``); ``dataset``: the training data's type (id), name and config."""
     results = []
-    dataset = (card.dataset_id, card.dataset_name, card.dataset_config or card.split_strategy or None)
     for name, label in MODEL_INDEX_METRICS.items():
-        value = card.test_metrics.get(name)
+        value = metrics.get(name)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        std = card.test_metrics_std.get(name)
         suffix = ""
-        if std is not None and len(card.seeds) > 1:
-            suffix = f", mean over {len(card.seeds)} seeds, std {100 * std:.{PERCENT_DECIMALS}f}"
-        name_shown, value_shown = f"Test {label} (%{suffix})", _hub_percent(float(value))
-        results.append(_eval_result(dataset, "test", name_shown, value_shown, HUB_METRIC_ARGS[name]))
-    if card.site_verdicts:
-        return results + site_eval_results(card.site_verdicts)
-    return results + external_eval_results(card.external_validations)
+        if std.get(name) is not None and seeds > 1:
+            suffix = f", mean over {seeds} seeds, std {100 * std[name]:.{PERCENT_DECIMALS}f}"
+        shown = f"Test {label} (%{suffix})"
+        results.append(
+            _eval_result(dataset, "test", shown, _hub_percent(float(value)), HUB_METRIC_ARGS[name])
+        )
+    return results
 
 
 def site_eval_results(verdicts: list[SiteVerdict]) -> list[EvalResult]:
@@ -329,7 +334,17 @@ def external_rows(validation: ExternalValidation) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------------------------- split
-def split_description(card: RespiraModelCardData) -> str:
+class SplitFacts(Protocol):
+    """What the split account reads of a card (:class:`~respira.hub.card_data.RespiraModelCardData`)."""
+
+    split_strategy: str | None
+    validation_size: float | None
+    synthetic_data: bool
+    data_options: dict[str, Any]
+    split_sizes: dict[str, SplitSize]
+
+
+def split_description(card: SplitFacts) -> str:
     """The card's one-paragraph account of how the cycles were split and what that makes comparable."""
     validation = ""
     if card.validation_size:
@@ -395,7 +410,7 @@ def split_description(card: RespiraModelCardData) -> str:
     return "Unknown split (no `split_strategy` was recorded for this run)." + validation
 
 
-def split_rows(card: RespiraModelCardData) -> list[tuple[str, str, str]]:
+def split_rows(card: SplitFacts) -> list[tuple[str, str, str]]:
     """``(split, cycles, patients)`` rows, train / validation / test first."""
     order = {"train": 0, "validation": 1, "test": 2}
     ordered = sorted(card.split_sizes.items(), key=lambda item: (order.get(item[0], 3), item[0]))
@@ -405,7 +420,7 @@ def split_rows(card: RespiraModelCardData) -> list[tuple[str, str, str]]:
     ]
 
 
-def subset_note(card: RespiraModelCardData) -> str | None:
+def subset_note(card: SplitFacts) -> str | None:
     """A warning when the run's splits hold a subset of the complete database, else ``None``."""
     total = sum(size.cycles for size in card.split_sizes.values())
     if total and total != corpus.NUM_CYCLES and not card.synthetic_data:
