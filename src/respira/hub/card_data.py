@@ -487,14 +487,10 @@ def _describe_corpus(corpus: Any, *, strong: bool = False) -> str:
 
 
 class ModelCardCallback(TrainerCallback):
-    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one).
-
-    ``on_train_begin``: labels, encoder and architecture from ``model.config`` and the hyper-parameters
-    from the training arguments; ``on_evaluate``: validation (``eval_*``) and test (``test_*``, from
-    ``RespiraTrainer.evaluate_test``) metrics; ``on_train_end``: steps, epochs and the best validation
-    score. ``respira train`` completes it with the run record (:meth:`RespiraModelCardData.set_run_record`);
-    ``callback.card_data`` is then ready for :func:`respira.hub.render_model_card`.
-    """
+    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one):
+    the model's config and the training arguments when training begins, ``eval_*`` / ``test_*`` metrics as
+    they come, steps, epochs and the best validation score at the end. ``respira train`` completes it with
+    the run record (:meth:`RespiraModelCardData.set_run_record`) and renders it."""
 
     def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
         self.card_data = card_data if card_data is not None else RespiraModelCardData()

@@ -1,25 +1,16 @@
-"""Rendering respira model cards: the card data of a run folder, the template's context, the card.
+"""Rendering respira model cards: a folder's card data, the template's context, the card.
 
 :func:`render_model_card` renders a :class:`~respira.hub.card_data.RespiraModelCardData` with the Jinja
 template shipped in this package (``model_card_template.md``). :func:`card_data_from_run_dir` fills the card
-data of a folder written by ``respira train``, reading only JSON and the weights file (never
-``training_args.bin`` or checkpoints):
-
-* ``config.json`` (required): labels, problem type, encoder, architecture and thresholds;
-* ``trainer_state.json``: steps, epochs and the best validation score (a shipped detector does not carry
-  the file: its ``build_record.json`` records these, :data:`~respira.hub.card_data.TRAINER_STATE_FACTS`);
-* ``respira_run.json``: the :class:`~respira.run_record.RunRecord` (data and split, seeds, the kept
-  seed, hyper-parameters, parameter count, test and validation results);
-* ``model.safetensors``: its header, to count the stored tensors' values when the run folder has no
-  record; its SHA-256 when the folder holds an evaluation to check (next);
-* the evaluations the folder records (:func:`respira.pretrained.recorded_evaluations`): every site it
-  was scored on, against all-normal (:func:`respira.pretrained.site_verdicts`), and the external
-  validation of a recording-labelled corpus (``respira evaluate --dataset kauh --record``) while it is of
-  this folder's weights and thresholds (:func:`respira.hub.card_results.external_validations`);
-* ``build_record.json``: the record of the ``make detector`` build that made it;
-* in an exported folder (:func:`render_folder_card`), also what the export wrote: ``model.onnx``, the
-  model's code (``auto_map``; a shipped detector declares it without its files, which an export or a push
-  generates, so its card counts what they write) and ``checksums.sha256``.
+data of a folder written by ``respira train`` from JSON and the weights file only (never
+``training_args.bin`` or checkpoints): ``config.json`` (required), ``trainer_state.json`` (or, in a shipped
+detector, the facts its ``build_record.json`` keeps: :data:`~respira.hub.card_data.TRAINER_STATE_FACTS`),
+the run record ``respira_run.json``, the ``model.safetensors`` header (the parameter count when there is no
+record), the evaluations the folder records (every site scored, against all-normal, and the external
+validations of this folder's weights: :mod:`respira.hub.card_results`) and ``build_record.json``.
+:func:`render_folder_card` adds what an export wrote: ``model.onnx``, the model's code (``auto_map``; a
+shipped detector declares it without its files, which an export or a push generates, so its card counts
+what they write) and ``checksums.sha256``.
 """
 
 from __future__ import annotations
@@ -53,10 +44,12 @@ from .card_results import (
     StaleEvaluationWarning,
     external_rows,
     external_validations,
+    held_out_titles,
     site_rows,
     split_description,
     split_rows,
     subset_note,
+    trained_on,
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
@@ -89,28 +82,22 @@ MAIN_METRICS: dict[str, str] = {
 }
 # options that only matter when another one is set
 _CONDITIONAL: dict[str, tuple[str, Any]] = {
-    "group_by_key": ("batch_sampler", "group_by_metadata"),
-    "samples_per_group": ("batch_sampler", "group_by_metadata"),
+    **dict.fromkeys(("group_by_key", "samples_per_group"), ("batch_sampler", "group_by_metadata")),
+    **dict.fromkeys(("aux_loss_weight", "aux_loss_options", "aux_input"), ("aux_loss", bool)),
+    **dict.fromkeys(
+        ("two_stage_rounds", "head_epochs", "head_learning_rate"), ("schedule", "contrastive_two_stage")
+    ),
+    **dict.fromkeys(
+        ("threshold_folds", "threshold_groups", "threshold_aggregation"), ("threshold_source", "cross_fit")
+    ),
     "concat_classes": ("concat_same_label", bool),
-    "aux_loss_weight": ("aux_loss", bool),
-    "aux_loss_options": ("aux_loss", bool),
-    "aux_input": ("aux_loss", bool),
-    "two_stage_rounds": ("schedule", "contrastive_two_stage"),
-    "head_epochs": ("schedule", "contrastive_two_stage"),
-    "head_learning_rate": ("schedule", "contrastive_two_stage"),
-    "threshold_folds": ("threshold_source", "cross_fit"),
     "mil_pooling": ("mil_weight", bool),
     "frame_mil_pooling": ("frame_mil_weight", bool),
-    "threshold_groups": ("threshold_source", "cross_fit"),
-    "threshold_aggregation": ("threshold_source", "cross_fit"),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
-    *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
+    *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps", "lora_r"),
     *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
-    "lora_r",
-    "mil_weight",
-    "frame_loss_weight",
-    "frame_mil_weight",
+    *("mil_weight", "frame_loss_weight", "frame_mil_weight"),
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "sampling_rate": ("audio resampled to", " Hz"),
@@ -291,22 +278,6 @@ def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     return [(label, f"{t:g}") for label, t in zip(labels, thresholds, strict=False)]
 
 
-def trained_on(card: RespiraModelCardData) -> tuple[int, int] | None:
-    """Cycles and patients the model learnt from (every recorded split but the test split), or ``None``
-    when the record has no split sizes."""
-    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
-    if not learnt:
-        return None
-    return sum(size.cycles for size in learnt), sum(size.patients or 0 for size in learnt)
-
-
-def held_out_titles(card: RespiraModelCardData) -> list[str]:
-    """The corpora the model was scored on and never trained on (its held-out sites), in order."""
-    titles = [get_corpus(v.site).title for v in card.site_verdicts if v.protocol == "held out"]
-    titles += [external.title for external in card.external_validations]
-    return list(dict.fromkeys(titles))
-
-
 def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     """Everything the Jinja template uses: the card's fields by name (as setfit's template sees them) and
     what is derived from them, already formatted."""
@@ -367,7 +338,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "citations": citations(card),
         "site_rows": site_rows(card.site_verdicts),
         "site_fitted": any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts),
-        "held_out_titles": held_out_titles(card),
+        "held_out_titles": held_out_titles(card.site_verdicts, card.external_validations),
         "trained_on": trained_on(card),
         "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],

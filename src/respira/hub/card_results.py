@@ -8,15 +8,13 @@
   its metadata, ``respira predict``'s line, the app and README's table say one thing: a site is served
   only where the score's 95 % interval lies above all-normal, and a label whose AUC interval reaches
   chance is not detected there.
-* :func:`external_validations`: ``respira evaluate MODEL --dataset CORPUS`` on a recording-labelled corpus
-  (KAUH) writes ``MODEL/evaluation_<corpus>/metrics.json`` with the per-recording scores and, under
-  ``model``, which weights it scored (:func:`scored_model`). The card keeps a result only when it is this
-  folder's own model (the same weights and thresholds, not adapted, not trained on that corpus) and says
-  why of every result it leaves out (:class:`StaleEvaluationWarning`, where the card is built), so a stale
-  evaluation neither reaches a card nor disappears silently.
-* :func:`split_description`, :func:`split_rows`, :func:`subset_note`: which split a run used, its sizes,
-  and whether its scores are comparable with published ICBHI results (of a :class:`SplitFacts`, such as
-  :class:`~respira.hub.card_data.RespiraModelCardData`).
+* :func:`external_validations`: what ``respira evaluate MODEL --dataset CORPUS`` wrote of a
+  recording-labelled corpus (``MODEL/evaluation_<corpus>/metrics.json``, with the weights it scored:
+  :func:`scored_model`), kept only while it is this folder's own model (same weights and thresholds, not
+  adapted, not trained on that corpus); each one left out is said (:class:`StaleEvaluationWarning`).
+* :func:`split_description`, :func:`split_rows`, :func:`trained_on`, :func:`subset_note`: which split a
+  run used, its sizes, and whether its scores compare with published ICBHI results (of a
+  :class:`SplitFacts`, such as :class:`~respira.hub.card_data.RespiraModelCardData`).
 
 Scores are percentages with one decimal (:func:`respira.utils.tables.format_percent`).
 """
@@ -53,6 +51,7 @@ __all__ = [
     "external_eval_results",
     "external_rows",
     "external_validations",
+    "held_out_titles",
     "scored_model",
     "site_eval_results",
     "site_rows",
@@ -60,6 +59,7 @@ __all__ = [
     "split_rows",
     "subset_note",
     "test_eval_results",
+    "trained_on",
 ]
 
 MODEL_INDEX_METRICS: dict[str, str] = {
@@ -196,6 +196,12 @@ def site_rows(verdicts: list[SiteVerdict]) -> list[list[str]]:
         ]
         for verdict in verdicts
     ]
+
+
+def held_out_titles(verdicts: list[SiteVerdict], validations: list[ExternalValidation]) -> list[str]:
+    """The corpora the model was scored on and never trained on (its held-out sites), in order."""
+    titles = [get_corpus(v.site).title for v in verdicts if v.protocol == "held out"]
+    return list(dict.fromkeys([*titles, *(external.title for external in validations)]))
 
 
 # --------------------------------------------------------------------------------------------- external
@@ -418,6 +424,15 @@ def split_rows(card: SplitFacts) -> list[tuple[str, str, str]]:
         (split, str(size.cycles), "" if size.patients is None else str(size.patients))
         for split, size in ordered
     ]
+
+
+def trained_on(card: SplitFacts) -> tuple[int, int] | None:
+    """Cycles and patients the model learnt from (every recorded split but the test split), or ``None``
+    when the record has no split sizes."""
+    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
+    if not learnt:
+        return None
+    return sum(size.cycles for size in learnt), sum(size.patients or 0 for size in learnt)
 
 
 def subset_note(card: SplitFacts) -> str | None:
