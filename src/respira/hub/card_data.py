@@ -34,9 +34,9 @@ from .card_results import (  # HUB_METRIC_ARGS, MODEL_INDEX_METRICS: the old car
     HUB_METRIC_ID,
     MODEL_INDEX_METRICS,  # noqa: F401
     ExternalValidation,
+    eval_results_on_test,
     external_eval_results,
     site_eval_results,
-    test_eval_results,
 )
 
 __all__ = [
@@ -419,7 +419,7 @@ class RespiraModelCardData(CardData):
         """``model-index`` results (in %): the test split's, then every site the folder's recorded
         evaluations scored or, without them, each external validation's (:mod:`respira.hub.card_results`)."""
         dataset = (self.dataset_id, self.dataset_name, self.dataset_config or self.split_strategy or None)
-        results = test_eval_results(self.test_metrics, self.test_metrics_std, len(self.seeds), dataset)
+        results = eval_results_on_test(self.test_metrics, self.test_metrics_std, len(self.seeds), dataset)
         if self.site_verdicts:
             return results + site_eval_results(self.site_verdicts)
         return results + external_eval_results(self.external_validations)

@@ -1,7 +1,7 @@
 """What a model folder's results say on its card: ``model-index`` results, sites, external validation, split.
 
 * ``model-index`` results (in %): ICBHI score, specificity and sensitivity on the test split
-  (:func:`test_eval_results`), then every site the folder's recorded evaluations scored, in domain and
+  (:func:`eval_results_on_test`), then every site the folder's recorded evaluations scored, in domain and
   held out, each beside its all-normal baseline (:func:`site_eval_results`) or, without them, each external
   validation's score (:func:`external_eval_results`).
 * :func:`site_rows`: the serve table, from :func:`respira.pretrained.site_verdicts`, so the card's table,
@@ -48,6 +48,7 @@ __all__ = [
     "ExternalValidation",
     "SplitFacts",
     "StaleEvaluationWarning",
+    "eval_results_on_test",
     "external_eval_results",
     "external_rows",
     "external_validations",
@@ -58,7 +59,6 @@ __all__ = [
     "split_description",
     "split_rows",
     "subset_note",
-    "test_eval_results",
     "trained_on",
 ]
 
@@ -114,7 +114,7 @@ def _eval_result(
     )
 
 
-def test_eval_results(
+def eval_results_on_test(
     metrics: Mapping[str, float | None],
     std: Mapping[str, float | None],
     seeds: int,
