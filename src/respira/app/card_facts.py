@@ -4,7 +4,7 @@ and that it is not a medical device.
 "Trained on" comes from the training record only (``respira_run.json``, which ``respira train`` writes:
 the corpora and the split sizes it learnt from), never from an evaluation. The scores come from the model
 card's ``model-index`` (``README.md`` of a model folder, an export, a Hub repo or the Space's ``model/``;
-:mod:`respira.hub.card_results` writes it): each site with its split, its 95 % interval and the all-normal
+:mod:`respira.hub.card_data` writes it): each site with its split, its 95 % interval and the all-normal
 baseline beside it; a training run without a card gives its ``metrics.json`` test score. This module is
 also shipped in a Space, so it reads JSON and YAML only.
 """
