@@ -105,7 +105,7 @@ def respira(*args: str, work: Path, log: Path, done_when: str | None = None, res
 
 def render_card(folder: Path) -> None:
     """The card rendered from the folder's own files (what a test renders again to compare)."""
-    from respira.hub.card_folder import render_folder_card
+    from respira.hub.card_render import render_folder_card
 
     render_folder_card(folder)
 

@@ -32,7 +32,7 @@ CARD_TABLE = re.compile(r"^### Where this detector serves$.*?^(\|.*?)\n\n", re.S
 
 def rendered_results_table() -> str:
     """The shipped detector's site table, rendered afresh from the folder's files (not from its card)."""
-    from respira.hub.card_folder import render_folder_card
+    from respira.hub.card_render import render_folder_card
     from respira.pretrained import default_detector_dir
 
     with tempfile.TemporaryDirectory() as work:

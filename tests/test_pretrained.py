@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 import respira
-from respira.hub.card_folder import render_folder_card
+from respira.hub.card_render import render_folder_card
 from respira.pretrained import (
     CROSS_VALIDATION_FOLDER,
     DEFAULT_DETECTOR_NAME,
@@ -477,7 +477,7 @@ def test_the_builds_shipped_layout_takes_out_only_what_respira_wrote(exported: P
     """``scripts/_build.py``'s shipped layout, which both build scripts apply: the generated code and
     ``trainer_state.json`` go, a ``.py`` respira did not write stays, ``auto_map`` stays (so an export
     writes the code again), and the build record keeps what the card says of the trainer state."""
-    from respira.hub.card_folder import card_data_from_run_dir
+    from respira.hub.card_render import card_data_from_run_dir
 
     build = _script("_build")
     folder = Path(shutil.copytree(exported, tmp_path / "built"))

@@ -851,7 +851,7 @@ def test_a_run_on_a_hub_dataset_names_it_in_the_card(run_dir: Path, tmp_path: Pa
 
 
 def test_every_auxiliary_loss_has_the_name_its_card_cites_it_by() -> None:
-    from respira.hub.card_fields import AUX_LOSS_NAMES
+    from respira.hub.card_data import AUX_LOSS_NAMES
     from respira.losses import AUXILIARY_LOSSES
 
     assert set(AUX_LOSS_NAMES) == set(AUXILIARY_LOSSES)

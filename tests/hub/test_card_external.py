@@ -1,4 +1,4 @@
-"""The model card's external validation (respira.hub.card_external): what ``respira evaluate --dataset kauh``
+"""The model card's external validation (respira.hub.card_results): what ``respira evaluate --dataset kauh``
 measured of a model folder reaches its card, and only while it is that folder's own model."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from huggingface_hub import ModelCard
 from respira import RespiraConfig
 from respira.cli import main
 from respira.hub import card_data_from_run_dir, render_model_card
-from respira.hub.card_external import StaleEvaluationWarning, external_validations, scored_model
+from respira.hub.card_results import StaleEvaluationWarning, external_validations, scored_model
 from respira.hub.checksums import sha256_of
 from respira.labels import MULTI_LABEL
 from respira.run_record import CorpusRecord, RunRecord
@@ -127,7 +127,7 @@ def test_a_card_without_an_evaluation_says_none_was_performed(
     def no_hashing(path: Path) -> str:
         raise AssertionError(f"{path} was hashed with no evaluation to check")
 
-    monkeypatch.setattr("respira.hub.card_external.sha256_of", no_hashing)
+    monkeypatch.setattr("respira.hub.card_results.sha256_of", no_hashing)
     text = " ".join(str(render_model_card(card_data_from_run_dir(folder))).split())
     assert "External validation" not in text and "no external validation was performed" in text
 

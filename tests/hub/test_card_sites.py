@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from respira.hub.card_folder import card_data_from_run_dir
-from respira.hub.card_render import render_model_card
+from respira.hub.card_render import card_data_from_run_dir, render_model_card
 from respira.labels import MULTI_LABEL
 from respira.pretrained import (
     BUILD_RECORD,
@@ -26,7 +25,7 @@ from respira.run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord
 from .test_card_export_push import tiny_model, write_run_dir
 
 # the made-up held-out metrics record no scored weights: left off the External validation table, said so
-pytestmark = pytest.mark.filterwarnings("ignore::respira.hub.card_external.StaleEvaluationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::respira.hub.card_results.StaleEvaluationWarning")
 
 RECORD = RunRecord(  # as make detector's final run: every patient learns, no test split
     recipe="efficientat_frozen_multilabel",

@@ -135,7 +135,7 @@ def _scoring_options(
     args: argparse.Namespace, spec: CorpusSpec, top_k: int | None, output_dir: Path
 ) -> dict[str, Any]:
     """The keyword arguments both recording-level evaluations take from the command line."""
-    from ..hub.card_external import scored_model
+    from ..hub.card_results import scored_model
 
     return {
         "output_dir": output_dir,

@@ -1,18 +1,18 @@
-"""What a respira model card states (:class:`RespiraModelCardData`).
+"""What a respira model card states: :class:`RespiraModelCardData`, the names it uses, and
+:class:`ModelCardCallback`, which fills it while a ``Trainer`` runs.
 
 The card data is filled from a model config (:meth:`~RespiraModelCardData.set_model_config`), the
 training arguments, a ``TrainerState`` and the run's :class:`~respira.run_record.RunRecord`
 (:meth:`~RespiraModelCardData.set_run_record`, the authority on everything the record holds).
-``RespiraTrainer`` registers a :class:`~respira.hub.card_callback.ModelCardCallback`, so a trainer's
-card data is filled as it trains; :func:`respira.hub.card_folder.card_data_from_run_dir` fills the same
-fields from a run folder. The names it uses are :mod:`respira.hub.card_fields`'s; rendering lives in
-:mod:`respira.hub.card_render`.
+``RespiraTrainer`` registers a :class:`ModelCardCallback`, so a trainer's card data is filled as it trains;
+:func:`respira.hub.card_render.card_data_from_run_dir` fills the same fields from a run folder. What the
+folder's results say is :mod:`respira.hub.card_results`'s; rendering is :mod:`respira.hub.card_render`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,30 +22,30 @@ from typing import Any
 
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
+from transformers import TrainerCallback
 
 from ..core.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..pretrained import SiteVerdict
 from ..run_record import RunRecord, SeedResult, SplitSize
-from ..utils.tables import PERCENT_DECIMALS
-from .card_external import ExternalValidation, external_eval_results
-from .card_fields import (
-    ARCHITECTURE_KEYS,
-    AUX_LOSS_NAMES,
-    HUB_METRIC_ARGS,
+from .card_results import (  # HUB_METRIC_ARGS, MODEL_INDEX_METRICS: the old card_fields' names, answered here
+    HUB_METRIC_ARGS,  # noqa: F401
     HUB_METRIC_ID,
-    HYPERPARAMETERS,
-    MODEL_INDEX_METRICS,
-    NOT_METRICS,
+    MODEL_INDEX_METRICS,  # noqa: F401
+    ExternalValidation,
+    eval_results_on_test,
+    external_eval_results,
+    site_eval_results,
 )
-from .card_sites import site_eval_results
 
 __all__ = [
+    "ARCHITECTURE_KEYS",
     "AUX_LOSS_NAMES",
     "HYPERPARAMETERS",
-    "MODEL_INDEX_METRICS",
+    "NOT_METRICS",
     "TRAINER_STATE_FACTS",
+    "ModelCardCallback",
     "RespiraModelCardData",
 ]
 
@@ -53,6 +53,72 @@ TRAINER_STATE_FACTS: tuple[str, ...] = ("global_step", "epoch", "best_metric", "
 """What the card says of a ``trainer_state.json`` besides its log (the training summary's steps, epochs and
 best validation score): a folder that does not carry the file may record these in ``build_record.json``
 (``trainer_state``), which the card reads instead."""
+
+AUX_LOSS_NAMES: dict[str, str] = {
+    "contrastive_tuple": "contrastive-tuple",
+    "supcon": "SupCon",
+    "metadata_contrastive": "metadata-contrastive",
+    "add": "ADD",
+    "patch_mix": "Patch-Mix contrastive",
+    "stethoscope_supcon": "stethoscope-guided SupCon",
+}
+NOT_METRICS = ("loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "model_preparation_time")
+"""Suffixes of ``Trainer`` metrics that are no scores (left off the card's results)."""
+
+HYPERPARAMETERS: dict[str, str] = {
+    "learning_rate": "learning rate",
+    "num_train_epochs": "epochs",
+    "max_steps": "max steps",
+    "per_device_train_batch_size": "batch size (per device)",
+    "train_batch_size": "batch size",
+    "gradient_accumulation_steps": "gradient accumulation steps",
+    "weight_decay": "weight decay",
+    "lr_scheduler_type": "learning-rate schedule",
+    "warmup_ratio": "warm-up ratio",
+    "warmup_steps": "warm-up steps",
+    "optim": "optimizer",
+    "max_grad_norm": "gradient clipping (max norm)",
+    "label_smoothing_factor": "label smoothing",
+    "aux_loss": "auxiliary loss",
+    "aux_loss_weight": "auxiliary loss weight λ",
+    "aux_loss_options": "auxiliary loss options",
+    "aux_input": "auxiliary loss input",
+    "batch_sampler": "batch sampler",
+    "group_by_key": "grouping key (group_by_metadata)",
+    "samples_per_group": "samples per group",
+    "augmentation": "waveform augmentation",
+    "mixup_alpha": "mixup α",
+    "concat_same_label": "same-label concatenation probability",
+    "concat_classes": "concatenation classes",
+    "cache_embeddings": "cached embeddings (frozen encoder)",
+    "augmented_views": "cached augmented views per training cycle (frozen encoder)",
+    "lora_r": "LoRA rank (q_proj, v_proj)",
+    "schedule": "training schedule",
+    "two_stage_rounds": "two-stage rounds",
+    "head_epochs": "head epochs per round",
+    "head_learning_rate": "head learning rate (two-stage)",
+    "early_stopping_patience": "early stopping patience",
+    "metric_for_best_model": "model selection metric (validation)",
+    "threshold_objective": "decision thresholds tuned for",
+    "threshold_source": "decision thresholds tuned on",
+    "threshold_folds": "patient groups of the threshold cross-fit",
+    "threshold_groups": "groups of the threshold cross-fit (patients or recording domains)",
+    "threshold_aggregation": "threshold cross-fit scored (pooled, or its worst recording domain)",
+    "mil_weight": "multiple-instance loss weight (recording bags)",
+    "mil_pooling": "multiple-instance pooling of a recording's windows",
+    "frame_loss_weight": "frame loss weight (time steps against annotated events: strong labels)",
+    "frame_mil_weight": "frame multiple-instance loss weight (time steps pooled against flags: weak labels)",
+    "frame_mil_pooling": "multiple-instance pooling of an example's time steps",
+    "fp16": "fp16",
+    "bf16": "bf16",
+}
+"""Hyper-parameters a card states (the training arguments' names), with their labels."""
+ARCHITECTURE_KEYS = (
+    *("featurizer", "sampling_rate", "lowpass_cutoff", "lowpass_order", "target_seconds", "pad_mode"),
+    *("crop_mode", "ast_length_policy", "pooling", "head", "head_dropout", "head_norm", "instance_norm"),
+    *("head_hidden_size", "projector_dim", "freeze_encoder", "spec_augment", "class_weights"),
+)
+"""The :class:`~respira.RespiraConfig` fields a card lists, in this order."""
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -340,10 +406,6 @@ class RespiraModelCardData(CardData):
         """The registry's spec of the encoder family (name, tag, description and citation in the card)."""
         return find_encoder_spec(self.encoder_type)
 
-    @property
-    def multi_seed(self) -> bool:
-        return len(self.seeds) > 1 or bool(self.test_metrics_std)
-
     def get_model_name(self) -> str:
         if self.model_name:
             return self.model_name
@@ -354,37 +416,13 @@ class RespiraModelCardData(CardData):
         return f"respira {encoder}{method} on {data}"
 
     def eval_results(self) -> list[EvalResult]:
-        """``model-index`` results (in %): ICBHI score, specificity and sensitivity on the test split, and
-        every site the folder's recorded evaluations scored (in domain and held out, each beside its
-        all-normal baseline; without them, each external validation's ICBHI-style score)."""
-        results = []
-        for name, label in MODEL_INDEX_METRICS.items():
-            value = self.test_metrics.get(name)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
-            std = self.test_metrics_std.get(name)
-            suffix = ""
-            if std is not None and len(self.seeds) > 1:
-                suffix = f", mean over {len(self.seeds)} seeds, std {100 * std:.{PERCENT_DECIMALS}f}"
-            results.append(
-                EvalResult(
-                    task_type="audio-classification",
-                    task_name="Respiratory sound classification",
-                    dataset_type=self.dataset_id,
-                    dataset_name=self.dataset_name,
-                    dataset_config=self.dataset_config or self.split_strategy or None,
-                    dataset_split="test",
-                    metric_type=HUB_METRIC_ID,
-                    metric_args=HUB_METRIC_ARGS[name],
-                    metric_name=f"Test {label} (%{suffix})",
-                    metric_value=round(100 * float(value), PERCENT_DECIMALS),
-                )
-            )
+        """``model-index`` results (in %): the test split's, then every site the folder's recorded
+        evaluations scored or, without them, each external validation's (:mod:`respira.hub.card_results`)."""
+        dataset = (self.dataset_id, self.dataset_name, self.dataset_config or self.split_strategy or None)
+        results = eval_results_on_test(self.test_metrics, self.test_metrics_std, len(self.seeds), dataset)
         if self.site_verdicts:
-            results.extend(site_eval_results(self.site_verdicts))
-        else:
-            results.extend(external_eval_results(self.external_validations))
-        return results
+            return results + site_eval_results(self.site_verdicts)
+        return results + external_eval_results(self.external_validations)
 
     def to_dict(self) -> dict[str, Any]:
         """The card's YAML metadata only (the other fields fill the Markdown body)."""
@@ -446,3 +484,28 @@ def _describe_corpus(corpus: Any, *, strong: bool = False) -> str:
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")
+
+
+class ModelCardCallback(TrainerCallback):
+    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one):
+    the model's config and the training arguments when training begins, ``eval_*`` / ``test_*`` metrics as
+    they come, steps, epochs and the best validation score at the end. ``respira train`` completes it with
+    the run record (:meth:`RespiraModelCardData.set_run_record`) and renders it."""
+
+    def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
+        self.card_data = card_data if card_data is not None else RespiraModelCardData()
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if model is not None and getattr(model, "config", None) is not None:
+            self.card_data.set_model_config(model.config)
+            if self.card_data.num_parameters is None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    self.card_data.num_parameters = sum(p.numel() for p in model.parameters())
+        self.card_data.set_training_args(args)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics:
+            self.card_data.add_metrics(metrics)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.card_data.set_trainer_state(state)

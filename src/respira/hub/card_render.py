@@ -1,8 +1,16 @@
-"""Rendering respira model cards: the template's context and its table rows.
+"""Rendering respira model cards: a folder's card data, the template's context, the card.
 
-:func:`render_model_card` renders a :class:`~respira.hub.card_data.RespiraModelCardData` with the
-Jinja template shipped in this package (``model_card_template.md``); the card data of a run folder is
-:func:`respira.hub.card_folder.card_data_from_run_dir`'s.
+:func:`render_model_card` renders a :class:`~respira.hub.card_data.RespiraModelCardData` with the Jinja
+template shipped in this package (``model_card_template.md``). :func:`card_data_from_run_dir` fills the card
+data of a folder written by ``respira train`` from JSON and the weights file only (never
+``training_args.bin`` or checkpoints): ``config.json`` (required), ``trainer_state.json`` (or, in a shipped
+detector, the facts its ``build_record.json`` keeps: :data:`~respira.hub.card_data.TRAINER_STATE_FACTS`),
+the run record ``respira_run.json``, the ``model.safetensors`` header (the parameter count when there is no
+record), the evaluations the folder records (every site scored, against all-normal, and the external
+validations of this folder's weights: :mod:`respira.hub.card_results`) and ``build_record.json``.
+:func:`render_folder_card` adds what an export wrote: ``model.onnx``, the model's code (``auto_map``; a
+shipped detector declares it without its files, which an export or a push generates, so its card counts
+what they write) and ``checksums.sha256``.
 """
 
 from __future__ import annotations
@@ -10,8 +18,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard
@@ -23,16 +33,34 @@ from ..core.windows import describe_aggregation
 from ..data import corpus
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
-from ..pretrained import SITE_FIT_PROTOCOL
+from ..models.lora import has_adapter
+from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
+from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_percent
-from .card_data import RespiraModelCardData
-from .card_external import external_rows
-from .card_fields import AUX_LOSS_NAMES, HYPERPARAMETERS, MODEL_INDEX_METRICS
-from .card_sites import site_rows
-from .card_splits import split_description, split_rows, subset_note
+from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
+from .card_results import (
+    MODEL_INDEX_METRICS,
+    StaleEvaluationWarning,
+    external_rows,
+    external_validations,
+    held_out_titles,
+    site_rows,
+    split_description,
+    split_rows,
+    subset_note,
+    trained_on,
+)
+from .checksums import read_checksums
+from .loading import check_model_folder
 
-__all__ = ["MODEL_CARD_TEMPLATE", "render_model_card", "template_context"]
+__all__ = [
+    "MODEL_CARD_TEMPLATE",
+    "card_data_from_run_dir",
+    "render_folder_card",
+    "render_model_card",
+    "template_context",
+]
 
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
@@ -54,28 +82,22 @@ MAIN_METRICS: dict[str, str] = {
 }
 # options that only matter when another one is set
 _CONDITIONAL: dict[str, tuple[str, Any]] = {
-    "group_by_key": ("batch_sampler", "group_by_metadata"),
-    "samples_per_group": ("batch_sampler", "group_by_metadata"),
+    **dict.fromkeys(("group_by_key", "samples_per_group"), ("batch_sampler", "group_by_metadata")),
+    **dict.fromkeys(("aux_loss_weight", "aux_loss_options", "aux_input"), ("aux_loss", bool)),
+    **dict.fromkeys(
+        ("two_stage_rounds", "head_epochs", "head_learning_rate"), ("schedule", "contrastive_two_stage")
+    ),
+    **dict.fromkeys(
+        ("threshold_folds", "threshold_groups", "threshold_aggregation"), ("threshold_source", "cross_fit")
+    ),
     "concat_classes": ("concat_same_label", bool),
-    "aux_loss_weight": ("aux_loss", bool),
-    "aux_loss_options": ("aux_loss", bool),
-    "aux_input": ("aux_loss", bool),
-    "two_stage_rounds": ("schedule", "contrastive_two_stage"),
-    "head_epochs": ("schedule", "contrastive_two_stage"),
-    "head_learning_rate": ("schedule", "contrastive_two_stage"),
-    "threshold_folds": ("threshold_source", "cross_fit"),
     "mil_pooling": ("mil_weight", bool),
     "frame_mil_pooling": ("frame_mil_weight", bool),
-    "threshold_groups": ("threshold_source", "cross_fit"),
-    "threshold_aggregation": ("threshold_source", "cross_fit"),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
-    *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps"),
+    *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps", "lora_r"),
     *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
-    "lora_r",
-    "mil_weight",
-    "frame_loss_weight",
-    "frame_mil_weight",
+    *("mil_weight", "frame_loss_weight", "frame_mil_weight"),
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "sampling_rate": ("audio resampled to", " Hz"),
@@ -103,10 +125,6 @@ def _one_line(value: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def _percent(value: float | None) -> str:
-    return format_percent(value, missing="undefined")
-
-
 def format_metric(name: str, value: float | None, std: float | None = None) -> str:
     """``61.2`` or ``61.2 ± 0.9`` (percent, :func:`respira.utils.tables.format_percent`); counts
     (``num_*``) as integers."""
@@ -116,9 +134,9 @@ def format_metric(name: str, value: float | None, std: float | None = None) -> s
         if std is None or math.isnan(std):
             return f"{round(value)}" if not math.isnan(value) else "undefined"
         return f"{value:.1f} ± {std:.1f}"
-    text = _percent(value)
+    text = format_percent(value, missing="undefined")
     if std is not None and value is not None and not math.isnan(std):
-        text += f" ± {_percent(std)}"
+        text += f" ± {format_percent(std, missing='undefined')}"
     return text
 
 
@@ -158,22 +176,15 @@ def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     return list(unique.values())
 
 
-def result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
+def main_metric_rows(
+    metrics: Mapping[str, float | None], std: Mapping[str, float | None]
+) -> list[dict[str, str]]:
+    """The :data:`MAIN_METRICS` that ``metrics`` holds, in that order: ``label`` and ``value`` (± ``std``)."""
     return [
-        {
-            "name": name,
-            "label": label,
-            "value": format_metric(name, card.test_metrics[name], card.test_metrics_std.get(name)),
-        }
+        {"label": label, "value": format_metric(name, metrics[name], std.get(name))}
         for name, label in MAIN_METRICS.items()
-        if name in card.test_metrics
+        if name in metrics
     ]
-
-
-def below_baseline_lines(card: RespiraModelCardData) -> list[str]:
-    """The test headlines that do not beat their trivial baselines (:mod:`respira.metrics.baselines`), one
-    sentence each (in %)."""
-    return [entry.line() for entry in icbhi_below_baselines(card.test_metrics, where="test split")]
 
 
 def other_result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
@@ -210,7 +221,7 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
             other, check = values.get(condition[0]), condition[1]
             if not (check(other) if callable(check) else other == check):
                 continue
-        if (key in _HIDE_IF_FALSY and not value) or (key == "augmented_views" and value is None):
+        if key in _HIDE_IF_FALSY and not value:
             continue
         if key == "max_steps" and isinstance(value, int) and value <= 0:
             continue
@@ -253,11 +264,10 @@ def architecture_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
 
 
 def data_option_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
-    rows = []
-    for key, value in card.data_options.items():
-        label, unit = _DATA_OPTION_LABELS.get(key, (key.replace("_", " "), ""))
-        rows.append((label, f"{_one_line(value)}{unit}"))
-    return rows
+    labels = {key: _DATA_OPTION_LABELS.get(key, (key.replace("_", " "), "")) for key in card.data_options}
+    return [
+        (labels[key][0], f"{_one_line(value)}{labels[key][1]}") for key, value in card.data_options.items()
+    ]
 
 
 def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
@@ -268,56 +278,35 @@ def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     return [(label, f"{t:g}") for label, t in zip(labels, thresholds, strict=False)]
 
 
-def trained_on(card: RespiraModelCardData) -> tuple[int, int] | None:
-    """Cycles and patients the model learnt from (every recorded split but the test split), or ``None``
-    when the record has no split sizes."""
-    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
-    if not learnt:
-        return None
-    return sum(size.cycles for size in learnt), sum(size.patients or 0 for size in learnt)
-
-
-def held_out_titles(card: RespiraModelCardData) -> list[str]:
-    """The corpora the model was scored on and never trained on (its held-out sites), in order."""
-    titles = [get_corpus(v.site).title for v in card.site_verdicts if v.protocol == "held out"]
-    titles += [external.title for external in card.external_validations]
-    return list(dict.fromkeys(titles))
-
-
 def template_context(card: RespiraModelCardData) -> dict[str, Any]:
-    """Everything the Jinja template uses, already formatted."""
+    """Everything the Jinja template uses: the card's fields by name (as setfit's template sees them) and
+    what is derived from them, already formatted."""
     encoder = card.encoder
     per_seed_header, seed_rows = per_seed_rows(card)
     splits = split_rows(card)
     kfold = card.split_strategy in ("patient_kfold", "leave_one_device_out")
+    kfold_runs = f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)" if kfold else None
     sampling_rate = int(card.architecture.get("sampling_rate") or DEFAULT_SAMPLING_RATE)
     return {
-        "kfold_runs": f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)"
-        if kfold
-        else None,
+        **vars(card),
+        "kfold_runs": kfold_runs,
         "kfold_fold": card.data_options.get("fold"),
-        "card": card,
         "model_name": card.get_model_name(),
-        "model_id": card.model_id,
         "repo": card.model_id or REPO_PLACEHOLDER,
         "repo_is_hub": card.model_id is not None,
         "is_multi_label": card.is_multi_label,
         "labels": [card.id2label[i] for i in sorted(card.id2label)],
         "encoder_name": encoder.display_name if encoder else (card.encoder_type or "unknown encoder"),
         "encoder_description": encoder.card_description if encoder else (card.encoder_type or "unknown"),
-        "encoder_source": card.encoder_source,
         "encoder_source_is_hub": bool(card.base_model),
         "architecture_rows": architecture_rows(card),
         "threshold_rows": threshold_rows(card),
-        "thresholds_tuned": card.thresholds_tuned,
         "threshold_source": card.hyperparameters.get("threshold_source", "validation"),
         "threshold_folds": card.hyperparameters.get("threshold_folds"),
         "threshold_groups": card.hyperparameters.get("threshold_groups", "patients"),
         "threshold_aggregation": card.hyperparameters.get("threshold_aggregation", "pooled"),
         "domain_key": card.hyperparameters.get("group_by_key", "device"),
-        "dataset_name": card.dataset_name,
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
-        "synthetic_data": card.synthetic_data,
         "split_description": split_description(card),
         "split_rows": splits,
         "split_has_patients": any(patients for _, _, patients in splits),
@@ -326,8 +315,6 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "split_seed_label": "Patient split seed"
         if card.split_strategy == "patient"
         else "Validation split seed",
-        "seeds": card.seeds,
-        "model_seed": card.model_seed,
         "multi_seed": len(card.seeds) > 1 and bool(card.test_metrics_std),
         "data_option_rows": data_option_rows(card),
         "sampling_rate": sampling_rate,
@@ -338,37 +325,26 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "lowpass_order": card.architecture.get("lowpass_order") or DEFAULT_LOWPASS_ORDER,
         "target_seconds": card.architecture.get("target_seconds") or 8.0,
         "recording_rule": describe_aggregation(*card.recording_rule),
-        "recipe": card.recipe,
         "hyperparameter_rows": hyperparameter_rows(card),
-        "training_summary": card.training_summary,
-        "result_rows": result_rows(card),
-        "below_baseline": below_baseline_lines(card),
+        "result_rows": main_metric_rows(card.test_metrics, card.test_metrics_std),
+        "below_baseline": [
+            line.line() for line in icbhi_below_baselines(card.test_metrics, where="test split")
+        ],
         "other_result_rows": other_result_rows(card),
         "per_seed_header": per_seed_header,
         "per_seed_rows": seed_rows,
-        "validation_rows": [
-            {"label": MAIN_METRICS[n], "value": format_metric(n, card.validation_metrics[n])}
-            for n in MAIN_METRICS
-            if n in card.validation_metrics
-        ],
+        "validation_rows": main_metric_rows(card.validation_metrics, {}),
         "metric_definitions": metric_definitions_markdown(),
         "citations": citations(card),
-        "notes": card.notes,
-        "external_validations": card.external_validations,
         "site_rows": site_rows(card.site_verdicts),
         "site_fitted": any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts),
-        "held_out_titles": held_out_titles(card),
+        "held_out_titles": held_out_titles(card.site_verdicts, card.external_validations),
         "trained_on": trained_on(card),
         "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
-        "build_record": card.build_record,
         "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
-        "remote_code": card.remote_code,
         "code_requirements": [name for name in card.code_requirements if name != "torch"],
         "code_needs_torch": "torch" in card.code_requirements,
-        "code_size": card.code_size,
-        "onnx": card.onnx,
-        "adapter": card.adapter,
         "checksums": sorted(card.checksums.items()),
         "devices": list(corpus.DEVICES.values()),
         "num_patients": corpus.NUM_PATIENTS,
@@ -396,3 +372,86 @@ def render_model_card(card_data: RespiraModelCardData, template: str | None = No
     )
     text = re.sub(r"\n{3,}", "\n\n", text)
     return ModelCard(text)
+
+
+# --------------------------------------------------------------------------------------------- folders
+def _safetensors_parameters(path: Path) -> int | None:
+    """Number of values stored in a safetensors file, from its header (no tensor is read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="np") as weights:
+            return sum(math.prod(weights.get_slice(key).get_shape()) for key in weights.keys())  # noqa: SIM118
+    except (OSError, SafetensorError):
+        return None
+
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+
+
+def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) -> RespiraModelCardData:
+    """The card data of a run folder (see the module docstring for the files read)."""
+    from ..models import RespiraConfig
+
+    run_dir = Path(run_dir).expanduser()
+    check_model_folder(run_dir, weights=())
+    card = RespiraModelCardData(model_id=model_id)
+    card_config = RespiraConfig.from_pretrained(run_dir)
+    card.set_model_config(card_config)
+    build = _read_json(run_dir / BUILD_RECORD)
+    build = build if isinstance(build, Mapping) else None
+    state = _read_json(run_dir / "trainer_state.json")
+    if not isinstance(state, Mapping) and build is not None:
+        state = build.get("trainer_state")
+    if isinstance(state, Mapping):
+        card.set_trainer_state(state)
+    record = RunRecord.load_if_present(run_dir)
+    if record is not None:
+        card.set_run_record(record)
+    card.external_validations, left_out = external_validations(run_dir)
+    for reason in left_out:  # for whoever exports the folder, not for the card's readers
+        warnings.warn(reason, StaleEvaluationWarning, stacklevel=2)
+    card.adapter = has_adapter(run_dir)
+    card.site_verdicts = site_verdicts(run_dir)
+    card.build_record = build
+    if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
+        card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
+    return card
+
+
+def render_folder_card(
+    folder: str | Path,
+    *,
+    model_id: str | None = None,
+    adjust: Callable[[RespiraModelCardData], None] | None = None,
+) -> Path:
+    """Render the card of an exported model folder from its own files into its ``README.md``
+    (``adjust``: changes the card data before rendering, e.g. where the thresholds come from).
+
+    What the export shipped (ONNX graph, the model's code, checksums) is read from the folder, as are
+    the run record, the evaluations and the build record the folder holds; the same files give the same
+    card, which is how a test checks that a committed card says only what its folder's files say.
+    """
+    from .onnx import ONNX_FILE
+    from .remote_code import code_size, remote_code_files
+
+    folder = Path(folder).expanduser()
+    card = card_data_from_run_dir(folder, model_id=model_id)
+    if "auto_map" in (_read_json(folder / "config.json") or {}):  # the model's code ships with it
+        code = remote_code_files(card.encoder_type or "")
+        shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
+        card.remote_code, card.code_requirements = True, list(code.requirements)
+        card.code_size = code_size(shipped or code.files.values())  # no files: what an export writes
+    card.onnx = (folder / ONNX_FILE).is_file()
+    card.checksums = read_checksums(folder)
+    if adjust is not None:
+        adjust(card)
+    path = folder / "README.md"
+    render_model_card(card).save(path)
+    return path

@@ -23,8 +23,7 @@ from pathlib import Path
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
 from ..utils.files import check_folder_target, staged_folder
-from .card_folder import card_data_from_run_dir
-from .card_render import render_model_card
+from .card_render import card_data_from_run_dir, render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import check_model_folder, check_weights_file
 from .onnx import ONNX_FILE, export_onnx

@@ -213,7 +213,7 @@ def render_site_card(folder: str | Path, *, base_folder: Path | None = None) -> 
     """Render the card of a fit-site folder from its own files into its ``README.md``: the folder's card
     (its serve table holds the fitted site's nested cross-validation) and :func:`site_card_section`
     (``base_folder``: the base model's folder, whose site verdicts it quotes as the base's)."""
-    from ..hub.card_folder import render_folder_card
+    from ..hub.card_render import render_folder_card
 
     card_file = render_folder_card(folder, adjust=_site_thresholds)
     card = card_file.read_text(encoding="utf-8")

@@ -1,0 +1,446 @@
+"""What a model folder's results say on its card: ``model-index`` results, sites, external validation, split.
+
+* ``model-index`` results (in %): ICBHI score, specificity and sensitivity on the test split
+  (:func:`eval_results_on_test`), then every site the folder's recorded evaluations scored, in domain and
+  held out, each beside its all-normal baseline (:func:`site_eval_results`) or, without them, each external
+  validation's score (:func:`external_eval_results`).
+* :func:`site_rows`: the serve table, from :func:`respira.pretrained.site_verdicts`, so the card's table,
+  its metadata, ``respira predict``'s line, the app and README's table say one thing: a site is served
+  only where the score's 95 % interval lies above all-normal, and a label whose AUC interval reaches
+  chance is not detected there.
+* :func:`external_validations`: what ``respira evaluate MODEL --dataset CORPUS`` wrote of a
+  recording-labelled corpus (``MODEL/evaluation_<corpus>/metrics.json``, with the weights it scored:
+  :func:`scored_model`), kept only while it is this folder's own model (same weights and thresholds, not
+  adapted, not trained on that corpus); each one left out is said (:class:`StaleEvaluationWarning`).
+* :func:`split_description`, :func:`split_rows`, :func:`trained_on`, :func:`subset_note`: which split a
+  run used, its sizes, and whether its scores compare with published ICBHI results (of a
+  :class:`SplitFacts`, such as :class:`~respira.hub.card_data.RespiraModelCardData`).
+
+Scores are percentages with one decimal (:func:`respira.utils.tables.format_percent`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from huggingface_hub import EvalResult
+from transformers.utils import SAFE_WEIGHTS_NAME
+
+from ..data import corpus
+from ..data.corpora import CORPORA, get_corpus
+from ..metrics.baselines import icbhi_below_baselines
+from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict
+from ..run_record import SplitSize
+from ..utils.tables import PERCENT_DECIMALS, format_score
+from .checksums import sha256_of
+
+__all__ = [
+    "ALL_NORMAL_METRIC",
+    "HUB_METRIC_ARGS",
+    "HUB_METRIC_ID",
+    "MODEL_INDEX_METRICS",
+    "ExternalGroup",
+    "ExternalValidation",
+    "SplitFacts",
+    "StaleEvaluationWarning",
+    "eval_results_on_test",
+    "external_eval_results",
+    "external_rows",
+    "external_validations",
+    "held_out_titles",
+    "scored_model",
+    "site_eval_results",
+    "site_rows",
+    "split_description",
+    "split_rows",
+    "subset_note",
+    "trained_on",
+]
+
+MODEL_INDEX_METRICS: dict[str, str] = {
+    "icbhi_score": "ICBHI score",
+    "specificity": "Specificity",
+    "sensitivity": "Sensitivity (strict)",
+}
+"""Test metrics stated as ``model-index`` results (and in the per-seed table), with their labels."""
+HUB_METRIC_ID = "recall"
+"""The Hub metric id (https://hf.co/metrics) of the three ICBHI metrics: each is a recall. Specificity
+is the recall of ``normal`` cycles, sensitivity the micro-averaged recall of the abnormal classes (a cycle
+counts only with its exact class), the ICBHI score their mean; ``args`` in the model-index says which."""
+HUB_METRIC_ARGS: dict[str, dict[str, Any]] = {
+    "specificity": {"labels": ["normal"], "average": "micro"},
+    "sensitivity": {"labels": ["crackle", "wheeze", "both"], "average": "micro"},
+    "icbhi_score": {"average": "icbhi", "mean_of": ["specificity", "sensitivity"]},
+}
+ALL_NORMAL_METRIC = "All-normal baseline (%)"
+"""The ``model-index`` metric name of the all-normal baseline beside each site's score."""
+SITE_SPLITS = {
+    "in domain": "patient-wise cross-validation",
+    "held out": "all",
+    SITE_FIT_PROTOCOL: "nested patient-wise cross-validation",
+}
+"""The ``model-index`` split of each protocol: the recipe's folds of the training corpus, all of a
+corpus the model never heard, or fit-site's nested folds of the site it was fitted to."""
+PROTOCOL_NAMES = {"in domain": "In-domain", "held out": "Held-out", SITE_FIT_PROTOCOL: "Site-fit nested-CV"}
+OVERALL = "overall"
+"""The group of all recordings in ``metrics.json`` (the others are the corpus's groups, e.g. filter modes)."""
+
+
+# --------------------------------------------------------------------------------------------- model-index
+def _hub_percent(value: float) -> float:
+    return round(100 * value, PERCENT_DECIMALS)
+
+
+def _eval_result(
+    dataset: tuple[str, str, str | None], split: str, name: str, value: float, args: Any
+) -> EvalResult:
+    """One ``model-index`` result; ``dataset``: its type (id), name and config."""
+    return EvalResult(
+        task_type="audio-classification",
+        task_name="Respiratory sound classification",
+        dataset_type=dataset[0],
+        dataset_name=dataset[1],
+        dataset_config=dataset[2],
+        dataset_split=split,
+        metric_type=HUB_METRIC_ID,
+        metric_args=args,
+        metric_name=name,
+        metric_value=value,
+    )
+
+
+def eval_results_on_test(
+    metrics: Mapping[str, float | None],
+    std: Mapping[str, float | None],
+    seeds: int,
+    dataset: tuple[str, str, str | None],
+) -> list[EvalResult]:
+    """``model-index`` results: the :data:`MODEL_INDEX_METRICS` on the test split (``std`` said when there
+    were several ``seeds``); ``dataset``: the training data's type (id), name and config."""
+    results = []
+    for name, label in MODEL_INDEX_METRICS.items():
+        value = metrics.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        suffix = ""
+        if std.get(name) is not None and seeds > 1:
+            suffix = f", mean over {seeds} seeds, std {100 * std[name]:.{PERCENT_DECIMALS}f}"
+        shown = f"Test {label} (%{suffix})"
+        results.append(
+            _eval_result(dataset, "test", shown, _hub_percent(float(value)), HUB_METRIC_ARGS[name])
+        )
+    return results
+
+
+def site_eval_results(verdicts: list[SiteVerdict]) -> list[EvalResult]:
+    """``model-index`` results: per site, its ICBHI-style score (``args`` hold the 95 % interval and
+    whether it serves there) and the all-normal baseline of the same samples."""
+    results = []
+    for verdict in verdicts:
+        dataset = (verdict.site, get_corpus(verdict.site).title, verdict.unit)
+        split = SITE_SPLITS.get(verdict.protocol, "all")
+        args = dict(HUB_METRIC_ARGS["icbhi_score"], serves=verdict.serves)
+        if verdict.interval is not None:
+            args["interval_95"] = [_hub_percent(end) for end in verdict.interval]
+        protocol = PROTOCOL_NAMES.get(verdict.protocol, "Held-out")
+        name = f"{protocol} ICBHI-style score per {verdict.unit.removesuffix('s')} (%)"
+        results.append(_eval_result(dataset, split, name, _hub_percent(verdict.score), args))
+        baseline = {"baseline": "all_normal"}
+        results.append(
+            _eval_result(dataset, split, ALL_NORMAL_METRIC, _hub_percent(verdict.all_normal), baseline)
+        )
+    return results
+
+
+def external_eval_results(validations: list[ExternalValidation]) -> list[EvalResult]:
+    """``model-index`` results: each external validation's ICBHI-style score over all its recordings."""
+    name, args = "External ICBHI-style score per recording (%)", HUB_METRIC_ARGS["icbhi_score"]
+    return [
+        _eval_result(
+            (item.corpus, item.title, None), "all", name, _hub_percent(item.overall.icbhi_score), args
+        )
+        for item in validations
+        if item.overall.icbhi_score is not None
+    ]
+
+
+# --------------------------------------------------------------------------------------------- sites
+def _serves(verdict: SiteVerdict) -> str:
+    if verdict.serves:
+        return "yes: interval above all-normal"
+    if verdict.interval is None:
+        return "**no**: no interval to show it beats all-normal"
+    return "**no**: not shown to beat all-normal"
+
+
+def site_rows(verdicts: list[SiteVerdict]) -> list[list[str]]:
+    """One row per site: site, protocol, what was scored, its ICBHI-style score with the 95 % interval,
+    the all-normal baseline of the same samples, whether it serves there, and the labels not detected."""
+    return [
+        [
+            get_corpus(verdict.site).title,
+            verdict.protocol,
+            f"{verdict.count} {verdict.unit}",
+            format_score(verdict.score, verdict.interval),
+            format_score(verdict.all_normal),
+            _serves(verdict),
+            ", ".join(
+                f"{auc.label} (AUC {format_score(auc.auc, auc.interval)})" for auc in verdict.not_detected
+            )
+            or "none",
+        ]
+        for verdict in verdicts
+    ]
+
+
+def held_out_titles(verdicts: list[SiteVerdict], validations: list[ExternalValidation]) -> list[str]:
+    """The corpora the model was scored on and never trained on (its held-out sites), in order."""
+    titles = [get_corpus(v.site).title for v in verdicts if v.protocol == "held out"]
+    return list(dict.fromkeys([*titles, *(external.title for external in validations)]))
+
+
+# --------------------------------------------------------------------------------------------- external
+class StaleEvaluationWarning(UserWarning):
+    """An evaluation in a model folder is left off its card: not of this model, or not out of sample."""
+
+
+def scored_model(model: str | Path, *, adapted: bool) -> dict[str, Any]:
+    """What ``respira evaluate`` records of the model it scored (``metrics.json``'s ``model``): the SHA-256
+    of its ``model.safetensors`` and whether it was adapted first."""
+    weights = Path(model).expanduser() / SAFE_WEIGHTS_NAME
+    return {"weights_sha256": sha256_of(weights) if weights.is_file() else None, "adapted": bool(adapted)}
+
+
+@dataclass(frozen=True)
+class ExternalGroup:
+    """The scores of one group of recordings (all of them, or one filter mode)."""
+
+    name: str
+    recordings: int
+    patients: int
+    icbhi_score: float | None
+    icbhi_score_ci: tuple[float | None, float | None]
+    specificity: float | None
+    sensitivity: float | None
+    auc_crackle: float | None
+    auc_wheeze: float | None
+
+
+@dataclass(frozen=True)
+class ExternalValidation:
+    """One corpus's recording-level scores of this model, as the card shows them."""
+
+    corpus: str
+    title: str
+    window_seconds: float
+    hop_seconds: float
+    aggregation: str
+    thresholds: tuple[float, float]
+    groups: tuple[ExternalGroup, ...]
+    below_baseline: tuple[str, ...] = ()
+    """The groups whose ICBHI-style score does not beat its trivial baseline, one sentence each."""
+
+    @property
+    def overall(self) -> ExternalGroup:
+        """The scores of all the recordings."""
+        return next(group for group in self.groups if group.name == OVERALL)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        return None
+    return float(value)
+
+
+def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
+    icbhi = scores["icbhi"]
+    low, high = (icbhi.get("ci") or {}).get("icbhi_score") or (None, None)
+    return ExternalGroup(
+        name=name,
+        recordings=int(scores["num_recordings"]),
+        patients=int(scores["num_patients"]),
+        icbhi_score=_number(icbhi.get("icbhi_score")),
+        icbhi_score_ci=(_number(low), _number(high)),
+        specificity=_number(icbhi.get("specificity")),
+        sensitivity=_number(icbhi.get("sensitivity")),
+        auc_crackle=_number(scores["crackle"].get("auc")),
+        auc_wheeze=_number(scores["wheeze"].get("auc")),
+    )
+
+
+def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
+    """This model's external validations found in ``folder`` (``evaluation_<corpus>/metrics.json`` of
+    every registered recording-labelled corpus that the folder claims:
+    :func:`respira.pretrained.why_not_claimed`), and why each one left out was; every group whose score
+    does not beat its trivial baseline is said so."""
+    from ..pretrained import why_not_claimed
+
+    folder = Path(folder).expanduser()
+    found, notes = [], []
+    paths = {
+        name: path
+        for name, spec in CORPORA.items()
+        if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json").is_file()
+    }
+    for name, path in paths.items():
+        spec = CORPORA[name]
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+            reason = why_not_claimed(folder, path)
+            if reason:
+                notes.append(f"{path}: left off the model card: {reason}")
+                continue
+            groups, thresholds = metrics["groups"], metrics["thresholds"]
+            order = [OVERALL, *(group for group in groups if group != OVERALL)]  # the file sorts its keys
+            found.append(
+                ExternalValidation(
+                    corpus=name,
+                    title=spec.title,
+                    window_seconds=float(metrics["windows"]["window_seconds"]),
+                    hop_seconds=float(metrics["windows"]["hop_seconds"]),
+                    aggregation=str(metrics["aggregation"]["description"]),
+                    thresholds=(float(thresholds["crackle"]), float(thresholds["wheeze"])),
+                    groups=tuple(_group(group, groups[group]) for group in order),
+                    below_baseline=tuple(
+                        entry.line()
+                        for group in order
+                        for entry in icbhi_below_baselines(
+                            groups[group]["icbhi"], where=f"{spec.title}, per recording, {group}"
+                        )
+                    ),
+                )
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(
+                f"{path}: not respira evaluate's metrics ({type(error).__name__}: {error})"
+            ) from None
+    return found, notes
+
+
+def external_rows(validation: ExternalValidation) -> list[list[str]]:
+    """The card's table rows of one external validation: group, recordings (patients), ICBHI-style score
+    with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and wheeze AUC (in %)."""
+    return [
+        [
+            group.name,
+            f"{group.recordings} ({group.patients})",
+            format_score(group.icbhi_score, group.icbhi_score_ci, missing="undefined"),
+            *(
+                format_score(value, missing="undefined")
+                for value in (group.specificity, group.sensitivity, group.auc_crackle, group.auc_wheeze)
+            ),
+        ]
+        for group in validation.groups
+    ]
+
+
+# --------------------------------------------------------------------------------------------- split
+class SplitFacts(Protocol):
+    """What the split account reads of a card (:class:`~respira.hub.card_data.RespiraModelCardData`)."""
+
+    split_strategy: str | None
+    validation_size: float | None
+    synthetic_data: bool
+    data_options: dict[str, Any]
+    split_sizes: dict[str, SplitSize]
+
+
+def split_description(card: SplitFacts) -> str:
+    """The card's one-paragraph account of how the cycles were split and what that makes comparable."""
+    validation = ""
+    if card.validation_size:
+        validation = (
+            f" A patient-disjoint, class-stratified {card.validation_size:.0%} of the training cycles "
+            "was held out as the validation split, used for model selection and early stopping only."
+        )
+    if card.split_strategy == "official" and card.synthetic_data:
+        return (
+            "The train/test split of the synthetic corpus's split file (which imitates the official "
+            "ICBHI 2017 one)." + validation + " The test split was scored once, at the end."
+        )
+    if card.split_strategy == "official":
+        official = corpus.OFFICIAL_SPLIT_CYCLES
+        return (
+            "The **official ICBHI 2017 train/test split** (recordings assigned by the challenge's "
+            f"split file; {official['train']} train / {official['test']} test cycles on the complete "
+            "database). Results are comparable with published official-split ICBHI results."
+            + validation
+            + " The test split was scored once, at the end."
+        )
+    if card.split_strategy == "patient":
+        fractions = card.data_options.get("patient_split_fractions") or (0.6, 0.2, 0.2)
+        shares = "/".join(f"{100 * float(f):.0f}" for f in fractions)
+        tested = (
+            "the test split was scored once, at the end"
+            if float(fractions[-1]) > 0
+            else "there is no test split (0 % of the patients)"
+        )
+        return (
+            f"A **patient-wise train/validation/test split** ({shares} % of the patients, no patient in "
+            "two splits, every class in every split), **not the official split**: results are not "
+            "comparable with published official-split ICBHI scores. The validation split was used for "
+            f"model selection only and {tested}."
+        )
+    if card.split_strategy == "patient_kfold":
+        return (
+            f"**Patient-wise {card.data_options.get('num_folds')}-fold cross-validation**, not the official "
+            "split: every patient in one fold (folds stratified by class), every cycle tested once; each "
+            "fold's validation split was carved patient-wise from its training folds."
+            + validation
+            + " The test results are means over folds x seeds; the weights here are those of the fold x "
+            "seed with the best validation score, tested on its own fold."
+        )
+    if card.split_strategy == "leave_one_device_out":
+        devices = card.data_options.get("fold_devices") or []
+        fold = card.data_options.get("fold")
+        held = (
+            f" (this model's fold held out {devices[fold]})"
+            if fold is not None and fold < len(devices)
+            else ""
+        )
+        return (
+            f"**Leave one device out** over {len(devices)} stethoscopes ({', '.join(devices)}), not the "
+            "official split: each fold tests every recording of one device, and trains on the other "
+            "devices' recordings of the patients never recorded on it (a patient recorded on the held-out "
+            "device is left out of that fold's training); each fold's validation split was carved "
+            f"patient-wise from its training pool{held}."
+            + validation
+            + " The test results are means over folds x seeds, an out-of-domain measure; the weights here "
+            "are those of the fold x seed with the best validation score, tested on its own device."
+        )
+    return "Unknown split (no `split_strategy` was recorded for this run)." + validation
+
+
+def split_rows(card: SplitFacts) -> list[tuple[str, str, str]]:
+    """``(split, cycles, patients)`` rows, train / validation / test first."""
+    order = {"train": 0, "validation": 1, "test": 2}
+    ordered = sorted(card.split_sizes.items(), key=lambda item: (order.get(item[0], 3), item[0]))
+    return [
+        (split, str(size.cycles), "" if size.patients is None else str(size.patients))
+        for split, size in ordered
+    ]
+
+
+def trained_on(card: SplitFacts) -> tuple[int, int] | None:
+    """Cycles and patients the model learnt from (every recorded split but the test split), or ``None``
+    when the record has no split sizes."""
+    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
+    if not learnt:
+        return None
+    return sum(size.cycles for size in learnt), sum(size.patients or 0 for size in learnt)
+
+
+def subset_note(card: SplitFacts) -> str | None:
+    """A warning when the run's splits hold a subset of the complete database, else ``None``."""
+    total = sum(size.cycles for size in card.split_sizes.values())
+    if total and total != corpus.NUM_CYCLES and not card.synthetic_data:
+        return (
+            f"These splits hold {total} cycles, not the {corpus.NUM_CYCLES} of the complete database: "
+            "the run used a subset, so its scores are not comparable with published results."
+        )
+    return None
