@@ -93,3 +93,14 @@ def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
             raise ValueError(f"{type(model).__name__} has no respira featurizer")
         return found.frame_samples
     return RespiraFeaturizer(model).frame_samples
+
+
+def stages_of(config: RespiraConfig) -> frozenset[str]:
+    """The optional stages (:data:`respira.utils.shipping.STAGES`) a model of ``config`` runs: the code
+    shipped with it holds what ``@shipped_when`` marks for these stages, and none of the others'."""
+    stages = {f"instance_norm_{config.instance_norm}"} if config.instance_norm else set()
+    if RespiraFeaturizer(config).resample is not None:
+        stages.add("resample")
+    if config.spec_augment:
+        stages.add("spec_augment")
+    return frozenset(stages)
