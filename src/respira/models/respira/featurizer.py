@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ...utils.shipping import STAGES
 from ..encoders import featurizer_spec
 from ..features.fixed_length import fit_to_length
 from ..features.spec_augment import SpecAugment
@@ -98,9 +99,10 @@ def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
 def stages_of(config: RespiraConfig) -> frozenset[str]:
     """The optional stages (:data:`respira.utils.shipping.STAGES`) a model of ``config`` runs: the code
     shipped with it holds what ``@shipped_when`` marks for these stages, and none of the others'."""
-    stages = {f"instance_norm_{config.instance_norm}"} if config.instance_norm else set()
-    if RespiraFeaturizer(config).resample is not None:
-        stages.add("resample")
-    if config.spec_augment:
-        stages.add("spec_augment")
-    return frozenset(stages)
+    runs = {
+        "resample": RespiraFeaturizer(config).resample is not None,
+        "spec_augment": bool(config.spec_augment),
+        f"instance_norm_{config.instance_norm}": config.instance_norm is not None,
+        f"pooling_{config.pooling}": True,
+    }
+    return frozenset(stage for stage, run in runs.items() if run and stage in STAGES)
