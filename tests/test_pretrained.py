@@ -119,7 +119,7 @@ def test_the_export_writes_todays_closure_and_both_cards_say_its_size(exported: 
 
     config = json.loads((FOLDER / "config.json").read_text())
     assert "auto_map" in config and not list(FOLDER.glob("*.py"))
-    code = remote_code_files(config["encoder_config"]["model_type"])
+    code = remote_code_files(respira.RespiraConfig.from_pretrained(FOLDER))
     written = {path.name: path.read_text() for path in exported.glob("*.py")}
     assert written == code.files and check_remote_code(exported) == sorted(written)
     assert len(written) <= 10

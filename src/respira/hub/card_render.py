@@ -438,13 +438,14 @@ def render_folder_card(
     the run record, the evaluations and the build record the folder holds; the same files give the same
     card, which is how a test checks that a committed card says only what its folder's files say.
     """
+    from ..models.respira import RespiraConfig
     from .onnx import ONNX_FILE
     from .remote_code import code_size, remote_code_files
 
     folder = Path(folder).expanduser()
     card = card_data_from_run_dir(folder, model_id=model_id)
     if "auto_map" in (_read_json(folder / "config.json") or {}):  # the model's code ships with it
-        code = remote_code_files(card.encoder_type or "")
+        code = remote_code_files(RespiraConfig.from_pretrained(folder))
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
         card.remote_code, card.code_requirements = True, list(code.requirements)
         card.code_size = code_size(shipped or code.files.values())  # no files: what an export writes

@@ -10,7 +10,11 @@ left out, and so are ``__all__`` lists. Registries of every encoder family are c
 does not use, so AST's filterbank or BEATs' helpers never ship with an EfficientAT model.
 
 A method decorated with ``@not_shipped`` (:func:`respira.utils.shipping.not_shipped`: training only)
-is cut from its class, and what only it names is not followed.
+is cut from its class, and what only it names is not followed. A definition or method decorated with
+``@shipped_when("stage")`` (:func:`respira.utils.shipping.shipped_when`) ships only when ``stages`` (the
+optional stages the model's config runs) holds that stage: otherwise it is cut like a method that does
+not ship, an import of it loses its name, and :attr:`Closure.left_out` names it for the file's header (the
+code that names it runs only in a stage the model never runs). The decorator line itself never ships.
 
 What ships of each module is its own lines, unchanged and in order (a test checks it against the
 source); :mod:`respira.hub.remote_code` then rewrites the respira imports and writes the files.
@@ -60,6 +64,10 @@ class Closure:
     """Module → the top-level statements that ship, in source order."""
     used: dict[str, set[str]]
     """Module → the names its shipped statements use or others import from it (which import names stay)."""
+    stages: frozenset[str] | None = None
+    """The optional stages the model runs (``None``: all of them, nothing is cut for a stage)."""
+    left_out: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Module → the names its shipped code names but that do not ship, each with the stage it needs."""
 
 
 def _is_type_checking(node: ast.stmt) -> bool:
@@ -126,36 +134,72 @@ def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
 
 _NOT_SHIPPED = "not_shipped"
 """The decorator of the methods that do not ship (:func:`respira.utils.shipping.not_shipped`)."""
+_SHIPPED_WHEN = "shipped_when"
+"""The decorator of what ships only with a model that runs a stage
+(:func:`respira.utils.shipping.shipped_when`)."""
+
+_Stages = frozenset[str] | None
 
 
-def _not_shipped(node: ast.AST) -> list[ast.stmt]:
-    """The methods of a class statement decorated with ``@not_shipped`` (none for other statements)."""
+def _stage_decorators(node: ast.AST) -> list[ast.Call]:
+    """The ``@shipped_when(...)`` decorators of a definition (none for other statements)."""
+    return [
+        d
+        for d in getattr(node, "decorator_list", [])
+        if isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == _SHIPPED_WHEN
+    ]
+
+
+def _stage_of(node: ast.AST) -> str | None:
+    """The stage a definition ships for (``@shipped_when("stage")``), ``None`` when it always ships."""
+    for decorator in _stage_decorators(node):
+        argument = decorator.args[0] if len(decorator.args) == 1 and not decorator.keywords else None
+        if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
+            raise ValueError(f"line {decorator.lineno}: write the stage of @shipped_when as a string literal")
+        return argument.value
+    return None
+
+
+def _is_cut(node: ast.AST, stages: _Stages) -> bool:
+    """Whether a definition is left out for a stage the model does not run."""
+    stage = _stage_of(node)
+    return stage is not None and stages is not None and stage not in stages
+
+
+def _cut_methods(node: ast.AST, stages: _Stages) -> list[ast.stmt]:
+    """The methods of a class statement that do not ship: ``@not_shipped`` ones and those of a stage
+    the model does not run (none for other statements)."""
     if not isinstance(node, ast.ClassDef):
         return []
     return [
         child
         for child in node.body
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
-        and any(isinstance(d, ast.Name) and d.id == _NOT_SHIPPED for d in child.decorator_list)
+        and (
+            any(isinstance(d, ast.Name) and d.id == _NOT_SHIPPED for d in child.decorator_list)
+            or _is_cut(child, stages)
+        )
     ]
 
 
-def _walk(node: ast.AST) -> Iterator[ast.AST]:
-    """``ast.walk`` of what ships of ``node``: without its ``@not_shipped`` methods."""
-    skipped = {id(method) for method in _not_shipped(node)}
+def _walk(node: ast.AST, stages: _Stages) -> Iterator[ast.AST]:
+    """``ast.walk`` of what ships of ``node``: without the methods that do not ship and without the
+    ``@shipped_when`` decorators (which never ship)."""
+    skipped = {id(method) for method in _cut_methods(node, stages)}
     pending = [node]
     while pending:
         current = pending.pop()
         yield current
+        skipped.update(id(decorator) for decorator in _stage_decorators(current))
         pending.extend(child for child in ast.iter_child_nodes(current) if id(child) not in skipped)
 
 
-def _references(node: ast.AST) -> set[str]:
-    return {child.id for child in _walk(node) if isinstance(child, ast.Name)}
+def _references(node: ast.AST, stages: _Stages) -> set[str]:
+    return {child.id for child in _walk(node, stages) if isinstance(child, ast.Name)}
 
 
-def _imports_in(node: ast.AST) -> Iterator[ast.ImportFrom]:
-    yield from (child for child in _walk(node) if isinstance(child, ast.ImportFrom))
+def _imports_in(node: ast.AST, stages: _Stages) -> Iterator[ast.ImportFrom]:
+    yield from (child for child in _walk(node, stages) if isinstance(child, ast.ImportFrom))
 
 
 def code_closure(
@@ -164,16 +208,20 @@ def code_closure(
     read: Callable[[str], str],
     target: Callable[[str, ast.ImportFrom], str | None],
     entries: EntryFilter | None = None,
+    stages: frozenset[str] | None = None,
 ) -> Closure:
     """The definitions reached from ``roots`` (``(module, name)`` pairs), as described in the module
     docstring.
 
     ``read(module)``: a respira module's source; ``target(module, node)``: the respira module an
-    ``ImportFrom`` of ``module`` names (``None`` for another package's).
+    ``ImportFrom`` of ``module`` names (``None`` for another package's); ``stages``: the optional stages
+    the model runs (``None``: all of them).
     """
     modules: dict[str, _Module] = {}
     kept: dict[str, set[int]] = {}
     used: dict[str, set[str]] = {}
+    started: list[str] = []  # modules with a name that ships, in the order reached
+    cut: dict[tuple[str, str], str] = {}  # definitions left out → the stage they need
     pending = list(roots)
     done: set[tuple[str, str]] = set()
 
@@ -182,15 +230,15 @@ def code_closure(
             return
         kept[module.name].add(id(node))
         if _is_type_checking(node):
-            used[module.name] |= _references(node.test)
-            pending.extend((module.name, name) for name in _references(node.test))
+            used[module.name] |= _references(node.test, stages)
+            pending.extend((module.name, name) for name in _references(node.test, stages))
             return
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             return  # an import ships the names that are used from it, found by the statements using them
-        names = _references(node)
+        names = _references(node, stages)
         used[module.name] |= names
         pending.extend((module.name, name) for name in names if name in module.bindings)
-        for statement in _imports_in(node):  # function-level imports of respira modules
+        for statement in _imports_in(node, stages):  # function-level imports of respira modules
             found = target(module.name, statement)
             if found is not None and statement not in module.tree.body:
                 pending.extend((found, alias.name) for alias in statement.names)
@@ -203,13 +251,18 @@ def code_closure(
         if module_name not in modules:
             modules[module_name] = _load(module_name, read(module_name), entries)
             kept[module_name], used[module_name] = set(), set()
-            for node in modules[module_name].always:
-                keep(modules[module_name], node)
         module = modules[module_name]
-        used[module_name].add(name)
         statements = module.bindings.get(name)
+        if statements and all(_is_cut(node, stages) for node in statements):
+            cut[(module_name, name)] = str(_stage_of(statements[0]))
+            continue
+        if module_name not in started:  # its first name that ships: with the statements binding none
+            started.append(module_name)
+            for node in module.always:
+                keep(module, node)
+        used[module_name].add(name)
         if statements is None:
-            if any(name in _references(node) for node in module.always):
+            if any(name in _references(node, stages) for node in module.always):
                 continue  # bound by a statement that ships anyway (a `try` around an import)
             raise ValueError(f"{module_name} defines no {name!r} that the shipped code could find")
         for node in statements:
@@ -221,14 +274,33 @@ def code_closure(
                 for alias in statement.names:
                     if (alias.asname or alias.name) == name:
                         pending.append((found, alias.name))
+
+    def stage_needed(module_name: str, name: str) -> str | None:
+        """The stage of the definition ``name`` of a module is (or imports) when it does not ship."""
+        if (module_name, name) in cut:
+            return cut[(module_name, name)]
+        for node in modules[module_name].bindings.get(name, []) if module_name in modules else []:
+            for statement in _imports_of(node):
+                found = target(module_name, statement)
+                for alias in statement.names if found is not None else []:
+                    if (alias.asname or alias.name) == name:
+                        return stage_needed(found, alias.name)  # type: ignore[arg-type]
+        return None
+
+    left_out: dict[str, dict[str, str]] = {}
+    for module_name in started:
+        for name in sorted(used[module_name]):
+            stage = stage_needed(module_name, name)
+            if stage is not None:  # named by code that runs only in that stage: its import goes
+                used[module_name].discard(name)
+                left_out.setdefault(module_name, {})[name] = stage
     return Closure(
-        sources={name: module.source for name, module in modules.items()},
-        trees={name: module.tree for name, module in modules.items()},
-        kept={
-            name: [node for node in module.tree.body if id(node) in kept[name]]
-            for name, module in modules.items()
-        },
-        used=used,
+        sources={name: modules[name].source for name in started},
+        trees={name: modules[name].tree for name in started},
+        kept={name: [node for node in modules[name].tree.body if id(node) in kept[name]] for name in started},
+        used={name: used[name] for name in started},
+        stages=stages,
+        left_out=left_out,
     )
 
 
@@ -292,12 +364,19 @@ def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportF
             )
             edits.append((node.lineno - 1, end, f"if TYPE_CHECKING:\n{body}" if body else ""))
         else:
-            for method in _not_shipped(node):
+            for method in _cut_methods(node, closure.stages):
                 start, end = _start(lines, method), method.end_lineno or method.lineno
                 if start > 0 and not lines[start - 1].strip() and end < len(lines) and not lines[end].strip():
                     end += 1  # and one of the blank lines around it
                 edits.append((start, end, ""))
-            for statement in _imports_in(node):
+            for definition in _walk(node, closure.stages):  # @shipped_when lines never ship
+                for decorator in _stage_decorators(definition):
+                    if lines[decorator.lineno - 1][: decorator.col_offset - 1].strip():
+                        raise ValueError(
+                            f"{module}, line {decorator.lineno}: put @shipped_when on its own line"
+                        )
+                    edits.append((decorator.lineno - 1, decorator.end_lineno or decorator.lineno, ""))
+            for statement in _imports_in(node, closure.stages):
                 relative = flat(statement)
                 if relative is None:
                     continue

@@ -120,12 +120,6 @@ def _verify(folder: Path) -> None:
         raise ValueError(f"the exported weights do not match the model config ({details})")
 
 
-def _encoder_type(run_dir: Path) -> str:
-    from ..models import RespiraConfig
-
-    return RespiraConfig.from_pretrained(run_dir).encoder_config.model_type
-
-
 def export_model(
     run_dir: str | Path,
     output_dir: str | Path,
@@ -179,7 +173,7 @@ def export_model(
         onnx = (run_dir / ONNX_FILE).is_file()
     code = None
     if with_code:
-        code = remote_code_files(_encoder_type(run_dir))
+        code = remote_code_files(RespiraConfig.from_pretrained(run_dir))
         card_data.remote_code, card_data.code_requirements = True, list(code.requirements)
         card_data.code_size = code_size(code.files.values())
     card_data.onnx = onnx

@@ -31,9 +31,12 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .code_files import file_of, file_text, in_import_order
+
+if TYPE_CHECKING:
+    from ..models.respira import RespiraConfig
 
 __all__ = [
     "REMOTE_CODE_AUTO_MAP",
@@ -309,15 +312,24 @@ def flatten_modules(
     return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
 
 
-def remote_code_files(encoder_model_type: str) -> RemoteCode:
-    """The code folder of a respira model whose encoder has ``encoder_model_type``: only the definitions
+def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
+    """The code folder of a respira model (its config, or its encoder's ``model_type``): only the definitions
     its classes reach (:func:`~respira.hub.code_closure.code_closure`; registries cut to its encoder
     family: the default family's config ships, for a bare ``RespiraConfig()``, but not its spec nor
-    featurizer), gathered into the files of :data:`~respira.hub.code_files.FILES`."""
+    featurizer), gathered into the files of :data:`~respira.hub.code_files.FILES`.
+
+    Of a config, only the optional stages it runs ship (:func:`~respira.models.respira.featurizer.stages_of`:
+    no resampler when its rate is the featurizer's, no SpecAugment without ``config.spec_augment``...);
+    of a ``model_type``, all of them."""
     from .. import __version__
     from ..models.encoders import EncoderSpec
+    from ..models.respira.featurizer import stages_of
     from .code_closure import EntryFilter, code_closure, shipped_source
 
+    if isinstance(model, str):
+        encoder_model_type, stages = model, None
+    else:
+        encoder_model_type, stages = model.encoder_config.model_type, stages_of(model)
     registered = _shipped_encoder_classes(encoder_model_type)
     classes = [*_entry_classes().values(), _pipeline_class()]
     classes += [cls for pair in registered for cls in pair if cls is not None]
@@ -327,6 +339,7 @@ def remote_code_files(encoder_model_type: str) -> RemoteCode:
         read=lambda module: _source_file(module).read_text(encoding="utf-8"),
         target=_target_module,
         entries=EntryFilter(EncoderSpec.__name__, "model_type", families),
+        stages=stages,
     )
 
     def relative(module: str, node: ast.ImportFrom) -> str | None:
@@ -342,7 +355,8 @@ def remote_code_files(encoder_model_type: str) -> RemoteCode:
     files: dict[str, str] = {}
     for file in sorted({file_of(module) for module in sections}):
         members = in_import_order([m for m in sections if file_of(m) == file], closure, file, _target_module)
-        files[f"{file}.py"] = file_text(file, [(m, sections[m]) for m in members], __version__)
+        left_out = {name: stage for m in members for name, stage in closure.left_out.get(m, {}).items()}
+        files[f"{file}.py"] = file_text(file, [(m, sections[m]) for m in members], __version__, left_out)
     configuration = file_of(_entry_classes()["AutoConfig"].__module__) + ".py"
     if registered:
         files[configuration] += _registration_lines(registered)
@@ -366,7 +380,7 @@ def _update_json(path: Path, **entries: Any) -> None:
 def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> RemoteCode:
     """Write the shipped code into a model folder and add the ``auto_map`` entries.
 
-    ``code``: what :func:`remote_code_files` gave for the folder's encoder (computed when omitted).
+    ``code``: what :func:`remote_code_files` gave for the folder's config (computed when omitted).
     ``config.json`` gets every Auto class (config, model, classifier, feature extractor) and the
     ``audio-classification`` pipeline (``custom_pipelines``), ``preprocessor_config.json`` the feature
     extractor's. Returns what was written.
@@ -375,7 +389,7 @@ def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> Rem
     if code is None:
         from ..models.respira import RespiraConfig
 
-        code = remote_code_files(RespiraConfig.from_pretrained(folder).encoder_config.model_type)
+        code = remote_code_files(RespiraConfig.from_pretrained(folder))
     for name, text in code.files.items():
         (folder / name).write_text(text, encoding="utf-8")
     _update_json(

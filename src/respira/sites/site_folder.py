@@ -200,7 +200,7 @@ def write_site_folder(
             if onnx:
                 export_onnx(model, staging / ONNX_FILE)
             write_checksums(staging)
-            write_remote_code(staging, remote_code_files(model.config.encoder_config.model_type))
+            write_remote_code(staging, remote_code_files(model.config))
             check_remote_code(staging)
             render_site_card(staging, base_folder=folder if folder.is_dir() else None)
     finally:

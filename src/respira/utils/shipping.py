@@ -3,7 +3,10 @@
 A model folder exported with its code carries the part of respira's source its inference runs.
 :func:`not_shipped` marks a method that inference never runs (building a model from a pretrained
 encoder, freezing it for training, caching embeddings): the shipped copy of its class has no such
-method, and nothing only it reaches ships. In respira the method is unchanged.
+method, and nothing only it reaches ships. :func:`shipped_when` marks a definition (or method) that
+only some models run, one of the optional :data:`STAGES`: it ships with a model whose config runs
+that stage (``respira.models.respira.featurizer.stages_of``), and not with others. In respira the
+definitions are unchanged.
 """
 
 from __future__ import annotations
@@ -11,14 +14,42 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["NOT_SHIPPED", "not_shipped"]
+__all__ = ["NOT_SHIPPED", "SHIPPED_WHEN", "STAGES", "not_shipped", "shipped_when"]
 
 _Method = TypeVar("_Method", bound=Callable)
+_Definition = TypeVar("_Definition")
 
 NOT_SHIPPED = "not_shipped"
 """The decorator's name, as :mod:`respira.hub.code_closure` finds it in the source."""
+
+SHIPPED_WHEN = "shipped_when"
+"""The decorator's name, as :mod:`respira.hub.code_closure` finds it in the source."""
+
+STAGES: tuple[str, ...] = (
+    "resample",
+    "spec_augment",
+    "instance_norm_features",
+    "instance_norm_embeddings",
+    "pooling_attention",
+    "pooling_autopool",
+)
+"""The optional stages of a model: resampling the input to the featurizer's own rate, SpecAugment (in
+training), the instance norm of ``config.instance_norm`` (of the features or of the embeddings), and the
+poolings of ``config.pooling`` with their own code (attention, auto-pool)."""
 
 
 def not_shipped(method: _Method) -> _Method:
     """Leave ``method`` out of the code shipped with a model (it is returned as it is)."""
     return method
+
+
+def shipped_when(stage: str) -> Callable[[_Definition], _Definition]:
+    """Ship the decorated definition only with a model that runs ``stage`` (one of :data:`STAGES`,
+    given as a literal: the closure reads it from the source); the definition is returned as it is."""
+    if stage not in STAGES:
+        raise ValueError(f"shipped_when({stage!r}): not one of the stages {', '.join(STAGES)}")
+
+    def mark(definition: _Definition) -> _Definition:
+        return definition
+
+    return mark

@@ -27,6 +27,7 @@ import math
 
 import torch
 
+from ...utils.shipping import shipped_when
 from .buffers import DerivedBuffers
 from .kernel_choice import runs_export_path, runs_plain_path
 
@@ -72,6 +73,7 @@ def fft_length(minimum: int, multiple: int = 1) -> int:
     return best * multiple
 
 
+@shipped_when("resample")
 class Resample(DerivedBuffers):
     """Resample ``[batch, samples]`` from ``orig_rate`` to ``new_rate``; output length ``ceil(n·up/down)``.
 

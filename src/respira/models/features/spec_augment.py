@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ...utils.shipping import shipped_when
+
 
 def _masks(
     batch: int, size: int, max_width: int, count: int, device: torch.device, generator: torch.Generator | None
@@ -19,6 +21,7 @@ def _masks(
     return ((positions >= starts) & (positions < starts + widths)).any(dim=1)
 
 
+@shipped_when("spec_augment")
 class SpecAugment(nn.Module):
     """Zero ``num_freq_masks`` bands of up to ``freq_mask_param`` bins and ``num_time_masks`` spans of
     up to ``time_mask_param`` frames, independently per example, in training mode only.

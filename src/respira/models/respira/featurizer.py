@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ...utils.shipping import STAGES
 from ..encoders import featurizer_spec
 from ..features.fixed_length import fit_to_length
 from ..features.spec_augment import SpecAugment
@@ -93,3 +94,15 @@ def analysis_frame_samples(model: nn.Module | RespiraConfig) -> int:
             raise ValueError(f"{type(model).__name__} has no respira featurizer")
         return found.frame_samples
     return RespiraFeaturizer(model).frame_samples
+
+
+def stages_of(config: RespiraConfig) -> frozenset[str]:
+    """The optional stages (:data:`respira.utils.shipping.STAGES`) a model of ``config`` runs: the code
+    shipped with it holds what ``@shipped_when`` marks for these stages, and none of the others'."""
+    runs = {
+        "resample": RespiraFeaturizer(config).resample is not None,
+        "spec_augment": bool(config.spec_augment),
+        f"instance_norm_{config.instance_norm}": config.instance_norm is not None,
+        f"pooling_{config.pooling}": True,
+    }
+    return frozenset(stage for stage, run in runs.items() if run and stage in STAGES)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from ...utils.shipping import shipped_when
+
 __all__ = ["INSTANCE_NORMS", "standardize_embeddings", "subtract_band_means"]
 
 INSTANCE_NORMS: tuple[str, ...] = ("features", "embeddings")
@@ -28,6 +30,7 @@ INSTANCE_NORMS: tuple[str, ...] = ("features", "embeddings")
 EPSILON = 1e-5
 
 
+@shipped_when("instance_norm_features")
 def subtract_band_means(features: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
     """``[batch, frames, bins]`` features minus each example's per-bin mean over its real frames
     (``frame_mask`` ``[batch, frames]``, ``True`` for real signal); masked frames are left at 0 after it."""
@@ -36,6 +39,7 @@ def subtract_band_means(features: torch.Tensor, frame_mask: torch.Tensor) -> tor
     return (features - means) * weights
 
 
+@shipped_when("instance_norm_embeddings")
 def standardize_embeddings(embeddings: torch.Tensor) -> torch.Tensor:
     """``[batch, hidden]`` embeddings, each standardised over its own features (mean 0, variance 1)."""
     return torch.nn.functional.layer_norm(embeddings, embeddings.shape[-1:], eps=EPSILON)

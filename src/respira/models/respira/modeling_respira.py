@@ -13,7 +13,7 @@ from transformers.utils import ModelOutput
 from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, classes_to_flags
-from ...utils.shipping import not_shipped
+from ...utils.shipping import not_shipped, shipped_when
 from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pretrained_encoder
 from ..features.buffers import DerivedBuffers
 from ..time_steps import step_centres
@@ -61,6 +61,7 @@ class RespiraClassifierOutput(ModelOutput):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
+@shipped_when("pooling_attention")
 class AttentionPooling(nn.Module):
     """Softmax-weighted average of tokens with a learned scoring vector (masked tokens get no weight)."""
 
@@ -73,6 +74,7 @@ class AttentionPooling(nn.Module):
         return torch.einsum("bt,bth->bh", scores.softmax(dim=-1), tokens)
 
 
+@shipped_when("pooling_autopool")
 def auto_pool(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``[batch, steps, labels]`` step logits → ``[batch, labels]`` clip logits: per label the logit of
     ``Σ_t w_t σ(z_t)`` with ``w = softmax(z)`` over the real steps (``mask``; McFee, Salamon and Bello,
