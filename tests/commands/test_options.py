@@ -231,3 +231,7 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
         "train",  # the recipe dataclasses, through their flag parser
         "detectors",  # no options
     }
+    from respira.commands.options import AggregationOptions
+
+    for name in ("predict", "screen", "evaluate"):  # the recording rule: one dataclass's fields
+        assert AggregationOptions in commands[name].dataclass_types, name

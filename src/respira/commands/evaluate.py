@@ -24,7 +24,7 @@ from .evaluate_events import TASKS, event_corpora, run_events
 from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
 from .options import (
     SWITCH,
-    add_aggregation_options,
+    AggregationOptions,
     add_flag_pair,
     add_model_argument,
     corpus_list,
@@ -107,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "headline scores and write metrics and plots.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[*evaluate_options(), AdaptationOptions],
+        dataclass_types=[*evaluate_options(), AggregationOptions, AdaptationOptions],
     )
     add_model_argument(parser)
     add_flag_pair(
@@ -116,7 +116,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="multi-label models: decision thresholds (default: the config's, else 0.5)",
     )
     add_source_priors(parser)
-    add_aggregation_options(parser)
     parser.set_defaults(handler=run)
 
 

@@ -14,8 +14,8 @@ from ..pretrained import DEFAULT_DETECTOR_NAME
 __all__ = [
     "SHARED_OPTIONS",
     "SWITCH",
+    "AggregationOptions",
     "SharedOption",
-    "add_aggregation_options",
     "add_flag_pair",
     "add_model_argument",
     "aggregation_options",
@@ -163,17 +163,23 @@ def add_flag_pair(parser: argparse.ArgumentParser | argparse._ArgumentGroup, opt
     parser.add_argument(option, type=float, nargs=2, metavar=("CRACKLE", "WHEEZE"), help=help)
 
 
-def add_aggregation_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """``--aggregation`` / ``--top_k``: how a recording's window probabilities become its own (read them
-    with :func:`aggregation_options`)."""
-    parser.add_argument(
-        "--aggregation",
-        choices=AGGREGATIONS,
-        help="window probabilities → recording: max, mean, or topk_mean (mean of the --top_k largest); "
-        f"default: the model's own rule (its config's recording_aggregation, else {DEFAULT_AGGREGATION})",
+@dataclasses.dataclass
+class AggregationOptions:
+    """``--aggregation`` / ``--top_k`` of the commands that turn a recording's window probabilities into its
+    own (read them with :func:`aggregation_options`); none given: the model's own rule."""
+
+    aggregation: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "choices": AGGREGATIONS,
+            "help": "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
+            "largest); default: the model's own rule (its config's recording_aggregation, else "
+            f"{DEFAULT_AGGREGATION})",
+        },
     )
-    parser.add_argument(
-        "--top_k", type=int, help=f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"
+    top_k: int | None = dataclasses.field(
+        default=None,
+        metadata={"help": f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"},
     )
 
 

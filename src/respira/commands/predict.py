@@ -18,7 +18,7 @@ from ..utils.tables import format_rows
 from .adapt import AdaptationOptions, add_source_priors
 from .options import (
     SWITCH,
-    add_aggregation_options,
+    AggregationOptions,
     add_model_argument,
     aggregation_options,
     option,
@@ -164,11 +164,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[PredictOptions, AdaptationOptions],
+        dataclass_types=[PredictOptions, AggregationOptions, AdaptationOptions],
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
-    add_aggregation_options(parser)
     add_source_priors(parser)
     parser.set_defaults(handler=run)
 

@@ -15,7 +15,7 @@ from ..core.events import FRAME_HOP_SECONDS
 from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
 from .options import (
     SWITCH,
-    add_aggregation_options,
+    AggregationOptions,
     add_model_argument,
     aggregation_options,
     option,
@@ -56,7 +56,7 @@ FORMATS = ("parquet", "csv")
 @dataclass(kw_only=True)
 class ScreenOptions:
     """``respira screen``'s options (``MODEL SOURCE`` are positional; ``--aggregation`` / ``--top_k`` are
-    :func:`~respira.commands.options.add_aggregation_options`')."""
+    :class:`~respira.commands.options.AggregationOptions`')."""
 
     output_dir: str = option("output_dir", "folder for the results", required=True, metavar="OUT")
     format: str = field(default="parquet", metadata={"choices": FORMATS, "help": "merged tables' format"})
@@ -100,13 +100,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "a detector; one or several processes (accelerate launch), resumable after a crash.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[ScreenOptions],
+        dataclass_types=[ScreenOptions, AggregationOptions],
     )
     add_model_argument(parser)
     parser.add_argument(
         "source", metavar="SOURCE", help="folder, .txt/.csv list of paths, or a datasets dataset"
     )
-    add_aggregation_options(parser)
     parser.set_defaults(handler=run)
 
 
