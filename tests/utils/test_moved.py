@@ -61,3 +61,15 @@ def test_installing_again_adds_names_to_the_one_finder() -> None:
     module = importlib.import_module("respira.no_such_old_home")
     with pytest.warns(DeprecationWarning):
         assert module.window_starts is importlib.import_module("respira.core.windows").window_starts
+
+
+def test_the_old_engine_module_names_answer_from_the_inference_package_with_a_warning() -> None:
+    """``respira.inference`` was the engine module before the room existed: its names still answer."""
+    import respira.inference as room
+    from respira.inference import engine
+
+    with pytest.warns(DeprecationWarning, match="import predict_files from respira.inference.engine"):
+        assert room.predict_files is engine.predict_files
+    assert room.Detector is importlib.import_module("respira.inference.detector").Detector  # no warning
+    with pytest.raises(AttributeError):
+        room.no_such_name  # noqa: B018
