@@ -109,3 +109,29 @@ def test_windows_cut_from_recordings_of_different_lengths_run_as_if_alone() -> N
     together = run_batched(recordings, run, 3)
     alone = [run(windows) for windows in recordings]
     assert together == alone
+
+
+def test_batched_lets_go_of_an_item_and_its_windows_once_it_is_yielded() -> None:
+    """Screening an archive holds the items waiting, not every item seen: a yielded item's windows go."""
+    import gc
+    import weakref
+
+    class Window:
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+    held: list[weakref.ref] = []
+
+    def parts(item: int) -> list[Window]:
+        windows = [Window(item), Window(item)]
+        held.extend(weakref.ref(window) for window in windows)
+        return windows
+
+    stream = batched(range(50), parts, lambda windows: [w.value for w in windows], batch_size=3)
+    for item, outputs, error in stream:
+        assert error is None and outputs == [item, item]
+        if item == 40:
+            break
+    gc.collect()
+    alive = [ref for ref in held[:60] if ref() is not None]  # the windows of items 0-29
+    assert alive == []

@@ -44,18 +44,19 @@ def batched(
     have run in :func:`window_batches` (``outputs``: one per window) or one failed (``error``: the first
     ``ValueError`` of a window of its own; a batch ``run`` refuses runs again window by window, so the other
     items' results are kept). At most one batch of windows is held besides the items waiting."""
-    waiting: deque[list[Any]] = deque()  # [item, windows, outputs, error]
-    entries: dict[int, list[Any]] = {}
+    waiting: deque[tuple[int, list[Any]]] = deque()  # (index, [item, windows, outputs, error])
+    entries: dict[int, list[Any]] = {}  # the items waiting, by index: a finished one is let go
 
     def windows() -> Iterator[list[Any]]:
         for index, item in enumerate(items):
             entries[index] = [item, list(parts(item)), [], None]
-            waiting.append(entries[index])
+            waiting.append((index, entries[index]))
             yield entries[index][1]
 
     def finished() -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
-        while waiting and len(waiting[0][2]) == len(waiting[0][1]):
-            item, _, outputs, error = waiting.popleft()
+        while waiting and len(waiting[0][1][2]) == len(waiting[0][1][1]):
+            index, (item, _, outputs, error) = waiting.popleft()
+            del entries[index]
             yield item, None if error is not None else outputs, error
 
     for batch in window_batches(windows(), batch_size):
