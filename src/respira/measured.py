@@ -290,6 +290,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "save_steps",
         "save_strategy",
         "save_total_limit",
+        "threads",
         "use_cpu",
         # which runs to train and which randomness they draw
         "grid",
