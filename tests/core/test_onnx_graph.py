@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from respira.core.onnx_graph import batches_by_length, steps_within
 
@@ -46,3 +47,17 @@ def test_run_outputs_puts_each_output_back_in_the_waveforms_order():
     np.testing.assert_array_equal(probabilities[:, 1], [-w.sum() for w in waveforms])
     np.testing.assert_array_equal(quality, [5, 3, 5, 5, 3, 7])
     assert probabilities.dtype == np.float64
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, True])
+def test_every_onnx_runner_batches_only_by_a_whole_number_of_at_least_one(size: object) -> None:
+    """The one check of the graph's batch size is where every runner batches (``batches_by_length``):
+    ``run_outputs`` and both ``predict_frames`` refuse through it, empty input or not."""
+    from respira.core.onnx_graph import run_outputs
+
+    waveforms = [np.zeros(4, dtype=np.float32)]
+    with pytest.raises(ValueError, match=f"batch_size must be a whole number >= 1, got {size}"):
+        next(batches_by_length(waveforms, size))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
+        run_outputs(_Session(), [], size, ["p"], [(2,)])  # type: ignore[arg-type]
+    assert [rows for _, rows, _ in batches_by_length(waveforms * 3, 2.0)] == [[0, 1], [2]]  # type: ignore[arg-type]

@@ -153,8 +153,6 @@ class OnnxDetector:
         """Per waveform (mono, at the model's rate, already prepared): its time steps' centres (seconds)
         and ``[steps, labels]`` probabilities (float64, ``id2label`` order), steps centred past its samples
         dropped but the first always kept (:mod:`respira.inference.event_detection` reads them)."""
-        if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
         if not self.has_frame_outputs:
             raise ValueError(
                 f"this model.onnx has no {FRAME_NAME} output (it was exported before event detection): "
@@ -162,7 +160,7 @@ class OnnxDetector:
             )
         rate = float(self.config.sampling_rate)
         result: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(waveforms)
-        for length, rows, batch in batches_by_length(waveforms, int(batch_size)):
+        for length, rows, batch in batches_by_length(waveforms, batch_size):
             frames, times = self.session.run([FRAME_NAME, FRAME_TIMES_NAME], {self.input_name: batch})
             times = times.astype(np.float64)
             keep = steps_within(times, length / rate)

@@ -45,7 +45,11 @@ def batches_by_length(
     waveforms: Sequence[np.ndarray], batch_size: int
 ) -> Iterator[tuple[int, list[int], np.ndarray]]:
     """``(length, indices, float32 batch)`` of at most ``batch_size`` waveforms of equal length (the graph
-    has no mask), lengths in order of first appearance."""
+    has no mask), lengths in order of first appearance; a one-line ``ValueError`` (on the first ``next``)
+    unless ``batch_size`` is a whole number >= 1: every runner of the graph batches here."""
+    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
+    batch_size = int(batch_size)
     by_length: dict[int, list[int]] = {}
     for index, waveform in enumerate(waveforms):
         by_length.setdefault(int(waveform.shape[0]), []).append(index)
@@ -66,10 +70,8 @@ def run_outputs(
     """The ``names`` outputs of an onnxruntime ``session`` for each of ``waveforms`` (float64
     ``[len(waveforms), *width]``, one array per name), run in :func:`batches_by_length`: how ``respira
     predict --onnx`` and the app run windows."""
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     results = [np.zeros((len(waveforms), *width), dtype=np.float64) for width in widths]
-    for _, rows, batch in batches_by_length(waveforms, int(batch_size)):
+    for _, rows, batch in batches_by_length(waveforms, batch_size):
         for result, output in zip(results, session.run(list(names), {input_name: batch}), strict=True):
             result[rows] = output
     return results

@@ -330,8 +330,6 @@ class OnnxClassifier:
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per waveform: its time steps' centres (seconds) and ``[steps, labels]`` probabilities (float64),
         steps centred past its samples dropped (:mod:`respira.inference.event_detection` reads them)."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         rate = float(self.config.sampling_rate)
         result: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(waveforms)
         for length, rows, batch in batches_by_length(waveforms, batch_size):
