@@ -35,6 +35,7 @@ from ..data import corpus
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict
+from ..pretrained.sites import number_or_none
 from ..run_record import SplitSize
 from ..utils.tables import PERCENT_DECIMALS, format_score
 from .checksums import sha256_of
@@ -251,12 +252,6 @@ class ExternalValidation:
         return next(group for group in self.groups if group.name == OVERALL)
 
 
-def _number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        return None
-    return float(value)
-
-
 def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
     icbhi = scores["icbhi"]
     low, high = (icbhi.get("ci") or {}).get("icbhi_score") or (None, None)
@@ -264,12 +259,12 @@ def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
         name=name,
         recordings=int(scores["num_recordings"]),
         patients=int(scores["num_patients"]),
-        icbhi_score=_number(icbhi.get("icbhi_score")),
-        icbhi_score_ci=(_number(low), _number(high)),
-        specificity=_number(icbhi.get("specificity")),
-        sensitivity=_number(icbhi.get("sensitivity")),
-        auc_crackle=_number(scores["crackle"].get("auc")),
-        auc_wheeze=_number(scores["wheeze"].get("auc")),
+        icbhi_score=number_or_none(icbhi.get("icbhi_score")),
+        icbhi_score_ci=(number_or_none(low), number_or_none(high)),
+        specificity=number_or_none(icbhi.get("specificity")),
+        sensitivity=number_or_none(icbhi.get("sensitivity")),
+        auc_crackle=number_or_none(scores["crackle"].get("auc")),
+        auc_wheeze=number_or_none(scores["wheeze"].get("auc")),
     )
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "LabelAuc",
     "SiteVerdict",
     "evaluation_digests",
+    "number_or_none",
     "recorded_evaluations",
     "site_verdicts",
     "sites_line",
@@ -109,7 +110,9 @@ class SiteVerdict:
         )
 
 
-def _number(value: Any) -> float | None:
+def number_or_none(value: Any) -> float | None:
+    """A JSON value read as a float, ``None`` when it is not a number (a bool, a string, missing) or NaN:
+    how every reader of a folder's evaluation files takes its scores."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         return None
     return float(value)
@@ -118,7 +121,7 @@ def _number(value: Any) -> float | None:
 def _pair(value: Any) -> tuple[float, float] | None:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         return None
-    low, high = (_number(end) for end in value)
+    low, high = (number_or_none(end) for end in value)
     return None if low is None or high is None else (low, high)
 
 
@@ -217,14 +220,17 @@ def recorded_evaluations(folder: str | Path) -> list[Path]:
 def _aucs(values: Mapping[str, tuple[Any, Any]]) -> tuple[LabelAuc, ...]:
     found = []
     for label, (auc, interval) in values.items():
-        if (value := _number(auc)) is not None:
+        if (value := number_or_none(auc)) is not None:
             found.append(LabelAuc(label, value, _pair(interval)))
     return tuple(found)
 
 
 def _cross_validation(metrics: Mapping[str, Any]) -> SiteVerdict | None:
     pooled = metrics.get("out_of_fold") or {}
-    score, baseline = _number(metrics.get("test_icbhi_score_mean")), _number(pooled.get(ALL_NORMAL))
+    score, baseline = (
+        number_or_none(metrics.get("test_icbhi_score_mean")),
+        number_or_none(pooled.get(ALL_NORMAL)),
+    )
     if score is None or baseline is None:
         return None
     aucs = {
@@ -240,7 +246,7 @@ def _recordings(site: str, records: Mapping[str, Any]) -> SiteVerdict | None:
     """All recordings of ``respira evaluate --dataset kauh`` (or SPRSound's ``records``) per recording."""
     overall = (records.get("groups") or {}).get("overall") or {}
     icbhi = overall.get("icbhi") or {}
-    score, baseline = _number(icbhi.get("icbhi_score")), _number(icbhi.get(ALL_NORMAL))
+    score, baseline = number_or_none(icbhi.get("icbhi_score")), number_or_none(icbhi.get(ALL_NORMAL))
     if score is None or baseline is None:
         return None
     interval = _pair((icbhi.get("ci") or {}).get("icbhi_score"))
@@ -252,7 +258,7 @@ def _recordings(site: str, records: Mapping[str, Any]) -> SiteVerdict | None:
 
 def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
     """Every annotated event scored as a cycle (SPRSound's ``events/metrics.json``; no interval)."""
-    score, baseline = _number(events.get("icbhi_score")), _number(events.get(ALL_NORMAL))
+    score, baseline = number_or_none(events.get("icbhi_score")), number_or_none(events.get(ALL_NORMAL))
     if score is None or baseline is None:
         return None
     aucs = _aucs({label: (events.get(f"auc_{label}"), None) for label in LABELS})
@@ -265,7 +271,7 @@ def _site_fit(record: Mapping[str, Any]) -> SiteVerdict | None:
     per recording, with the patient-bootstrap interval, beside all-normal of the same recordings."""
     rows = {row.get("candidate"): row for row in record.get("nested_cv") or [] if isinstance(row, Mapping)}
     chosen, normal = rows.get("chosen") or {}, rows.get("all_normal") or {}
-    score, baseline = _number(chosen.get("icbhi_score")), _number(normal.get("icbhi_score"))
+    score, baseline = number_or_none(chosen.get("icbhi_score")), number_or_none(normal.get("icbhi_score"))
     site = record.get("dataset")
     if score is None or baseline is None or not isinstance(site, str):
         return None
