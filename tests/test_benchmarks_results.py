@@ -82,3 +82,17 @@ def test_the_units_rules_ten_draw_figures_are_their_files() -> None:
         row = next(line for line in lines if line.startswith("| KAUH | 20 of 56 (10 draws)"))
         cells = [cell.strip() for cell in row.split("|")]
         assert cells[7].startswith(score) and cells[9] == below, row
+
+
+def test_the_one_core_screen_run_is_pasted_whole() -> None:
+    """The before/after ``screen`` run of the one inference core: every line of its output file, and the
+    two seconds the text quotes are its subprocess rows'."""
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    start = benchmarks.index("### After the one inference core (issue 51)")
+    # not _section: the output's "# " lines would end it
+    ends = [benchmarks.find(mark, start + 1) for mark in ("\n## ", "\n### ")]
+    section = benchmarks[start : min(end for end in ends if end > 0)]
+    lines = (RESULTS / "screen_one_core.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) > 8 and [line for line in lines if line not in section.splitlines()] == []
+    seconds = [line.split()[-3] for line in lines if line.startswith("screen, subprocess")]
+    assert f"took {seconds[0]} s before and {seconds[1]} s after" in " ".join(section.split())
