@@ -2,7 +2,7 @@
 
     python benchmarks/fit_site.py [--shared ../shared] [--sites icbhi kauh sprsound] [--sizes 5 10 20]
                                   [--draws 3] [--cache DIR] [--threads N] [--selection RULE]
-                                  [--output FILE] [--json FILE]
+                                  [--threshold_rule RULE] [--output FILE] [--json FILE]
 
 The three sites of ../shared, each labelled per recording: the ICBHI sample (a recording holds crackles
 when any of its annotated cycles does; wheezes alike), KAUH (labels from the file names; each
@@ -20,8 +20,9 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
 
-``--selection``: one of :data:`respira.sites.procedure.SELECTIONS` instead of fit-site's default, to
-measure a rule (the output's first line names it).
+``--selection`` / ``--threshold_rule``: one of :data:`respira.sites.procedure.SELECTIONS` /
+:data:`~respira.sites.procedure.THRESHOLD_RULES` instead of fit-site's default, to measure a rule (the
+output's first line names it).
 
 Torch threads: ``--threads``, else ``respira fit-site``'s own choice
 (:func:`respira.utils.threads.apply_num_threads` for a process that runs alone: every usable core).
@@ -159,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--selection", default=None, help="fit-site's selection rule (default: its own, procedure.SELECTION)"
     )
+    parser.add_argument(
+        "--threshold_rule",
+        default=None,
+        help="fit-site's threshold rule (default: its own, procedure.THRESHOLD_RULE)",
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/respira_fit_site"))
     parser.add_argument(
         "--threads", type=int, default=None, help="default: every usable core, as fit-site takes them"
@@ -174,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     from respira.sites.fitting import fit_site, learning_curve
 
     chosen_rule = {} if args.selection is None else {"selection": args.selection}
+    if args.threshold_rule is not None:
+        chosen_rule["threshold_rule"] = args.threshold_rule
     lines: list[str] = []
 
     def say(text: str = "") -> None:
@@ -185,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{load_average()} (start); torch {torch.__version__}; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
         + ("" if args.selection is None else f"; selection {args.selection}")
+        + ("" if args.threshold_rule is None else f"; threshold rule {args.threshold_rule}")
         + " -->"
     )
     detector = respira.Detector.from_pretrained()

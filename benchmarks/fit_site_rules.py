@@ -49,12 +49,13 @@ def configurations() -> list[tuple[str, str]]:
 
 
 def rule_options(rules: str) -> dict[str, Any]:
-    """:func:`~respira.sites.procedure.fit_procedure`'s options of a rule set."""
+    """:func:`~respira.sites.procedure.fit_procedure`'s options of a rule set (thresholds ``tuned``: this
+    study ran before the ``expected`` rule, and its results file is what it measured)."""
     if rules == "max":
-        return {"recording_rules": []}
+        return {"recording_rules": [], "threshold_rule": "tuned"}
     if rules == "heads_mean":
-        return {"heads_rule": ("mean", None)}
-    return {}
+        return {"heads_rule": ("mean", None), "threshold_rule": "tuned"}
+    return {"threshold_rule": "tuned"}
 
 
 def held_out_scores(sample: Any, procedure: Any, held: np.ndarray) -> dict[str, float]:

@@ -8,9 +8,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 FIT_SITE = "## Fitting the detector to a site"
-TWO_THREADS = "fit_site_2_threads.md"
+ONE_THREAD = "fit_site_1_thread.md"
 RULE_STUDY = "### Choosing the selection rule and the recording rule"
 UNITS_RULES = "### A guard for small samples: the `_units` selection rules"
+DEFAULT_RULES = "### Thresholds from the expected score: fit-site's default rules"
+K20_RULES = RESULTS / "fit_site_k20_rules"
+SITES = ("ICBHI sample", "KAUH", "SPRSound (no Poor Quality)")
 
 
 def _section(text: str, heading: str) -> str:
@@ -36,13 +39,75 @@ def test_the_fit_site_section_pastes_the_whole_output_file() -> None:
     assert _not_pasted((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")) == []
 
 
-def test_the_two_thread_run_is_pasted_with_its_timing_table() -> None:
-    """The run with both cores: its header and timing table (its score tables equal the one-thread run's)."""
+def test_the_one_thread_run_is_pasted_with_its_timing_table() -> None:
+    """The run with one thread: its header and timing table (its score tables equal the default run's)."""
     benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    assert _not_pasted(benchmarks, TWO_THREADS, "| site | recordings") == []
-    one, two = ((RESULTS / name).read_text().splitlines() for name in ("fit_site.md", TWO_THREADS))
-    timing = next(i for i, line in enumerate(one) if line.startswith("| site | recordings"))
-    assert timing > 5 and one[1:timing] == two[1:timing]
+    assert _not_pasted(benchmarks, ONE_THREAD, "| site | recordings") == []
+    default, one = ((RESULTS / name).read_text().splitlines() for name in ("fit_site.md", ONE_THREAD))
+    timing = next(i for i, line in enumerate(default) if line.startswith("| site | recordings"))
+    assert timing > 5 and default[1:timing] == one[1:timing]
+
+
+def _cells(lines: list[str], prefix: str) -> list[str]:
+    row = next(line for line in lines if line.startswith(prefix))
+    return [cell.strip() for cell in row.split("|")[1:-1]]
+
+
+def _score(cell: str) -> float:
+    return float(cell.split(" ", maxsplit=1)[0])
+
+
+def test_the_fit_site_summary_and_claims_are_the_output_files() -> None:
+    """The summary row's figures and the section's nested-CV figures are the default run's cells."""
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    lines = (RESULTS / "fit_site.md").read_text(encoding="utf-8").splitlines()
+    summary = next(line for line in benchmarks.splitlines() if line.startswith("| fitting a site"))
+    below = 0
+    for site in SITES:
+        at_20 = _cells(lines, f"| {site} | 20 of")
+        name = site.split(" (")[0]
+        assert f"{name} {at_20[6].split(' ')[0]} (as is {at_20[2].split(' ')[0]})" in summary, site
+        below += sum(int(_cells(lines, f"| {site} | {k} of")[8].split(" of ")[0]) for k in (5, 10, 20))
+    assert f"below as is on {below} of 27 draws" in summary
+    section = " ".join(_section(benchmarks, FIT_SITE).split())
+    for site in ("KAUH", "SPRSound (no Poor Quality)"):
+        nested = _cells(lines, f"| {site} | all")
+        assert f"{nested[6]} (as is {nested[2].split(' ')[0]})" in summary, site
+        assert f"{nested[6].split(' ')[0]} on {site.split(' ')[0]}" in section, site
+    timing = [_cells(lines, f"| {site} | ") for site in SITES]
+    assert " / ".join(row[6] for row in timing if "min" in row[3]) + "× real time" in summary
+
+
+def test_the_default_rules_rows_are_their_files_and_their_claims_hold() -> None:
+    """Every row of the four 20-patient runs is pasted, and what the subsection concludes from them holds
+    in the files: the new default scores higher than the old at 20 patients on every site with fewer draws
+    below as is, the tuned thresholds with the same selection twice as many, and the nested CV up on KAUH
+    and SPRSound, down on the ICBHI sample."""
+    section = _section((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"), DEFAULT_RULES).splitlines()
+    runs = {}
+    for rule in ("tuned", "expected"):
+        for selection in ("bonferroni", "one_se_units"):
+            lines = (K20_RULES / f"{rule}_{selection}.md").read_text(encoding="utf-8").splitlines()
+            timing = next(i for i, line in enumerate(lines) if line.startswith("| site | recordings"))
+            scores = lines[:timing]
+            rows = [line for line in scores if line.startswith(("| ICBHI", "| KAUH", "| SPRSound"))]
+            assert len(rows) == 6 and lines[0] in section and all(row in section for row in rows)
+            runs[rule, selection] = lines
+    new, old = runs["expected", "one_se_units"], runs["tuned", "bonferroni"]
+    tuned_loose = runs["tuned", "one_se_units"]
+
+    def below(lines: list[str]) -> int:
+        return sum(int(_cells(lines, f"| {site} | 20 of")[8].split(" of ")[0]) for site in SITES)
+
+    for site in SITES:
+        assert _score(_cells(new, f"| {site} | 20 of")[6]) > _score(_cells(old, f"| {site} | 20 of")[6]), site
+    assert below(new) < below(old) and below(tuned_loose) == 2 * below(old)
+    for site, sign in (("KAUH", 1), ("SPRSound (no Poor Quality)", 1), ("ICBHI sample", -1)):
+        gain = _score(_cells(new, f"| {site} | all")[6]) - _score(_cells(old, f"| {site} | all")[6])
+        assert sign * gain > 0, site
+    from respira.sites.procedure import SELECTION, THRESHOLD_RULE
+
+    assert (THRESHOLD_RULE, SELECTION) == ("expected", "one_se_units")
 
 
 def test_a_number_typed_differently_is_not_the_output_files() -> None:

@@ -106,6 +106,7 @@ _FRAME_TRAINING = (
     "frame-level-training-strong-labels-end-to-end-against-clip-training-studiesframe_trainingpy"
 )
 _QUALITY = "a-quality-verdict-how-often-is-a-recording-judged-too-poor-to-judge-studiesquality_verdictpy"
+_FIT_SITE_RULES = "thresholds-from-the-expected-score-fit-sites-default-rules"
 
 _ADAPTATION = (
     Measurement("mixed", _LEAVE_ONE_SITE_OUT, "head_norm"),
@@ -224,6 +225,8 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "adapt_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
     "candidates": (),
+    "selection": (Measurement("mixed", _FIT_SITE_RULES, "bonferroni"),),
+    "threshold_rule": (Measurement("mixed", _FIT_SITE_RULES, "tuned"),),
     "max_withheld": (Measurement("mixed", _QUALITY),),
 }
 """Each option that changes a model or its results: what BENCHMARKS.md measured of it (``()``: nothing)."""

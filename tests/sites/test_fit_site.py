@@ -68,6 +68,11 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert config["calibration"]["applied_anyway"] is True
     assert config["decision_thresholds"] == pytest.approx(record["thresholds"])
     assert "Written with `--apply_anyway`" in (output / "README.md").read_text()
+    from respira.sites.procedure import SELECTION, THRESHOLD_RULE
+
+    # the rules it fitted with are recorded and said on the card
+    assert (record["selection"], record["threshold_rule"]) == (SELECTION, THRESHOLD_RULE)
+    assert f"Choice rule: `{SELECTION}`" in (output / "README.md").read_text()
 
 
 def test_the_python_entry_returns_the_result_and_what_it_wrote(
@@ -78,6 +83,13 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
         candidates=["as_is", "thresholds"],
     )  # fmt: skip
     assert isinstance(result, respira.SiteFitResult) and result.written
+    # the default rules, or those asked for, are the ones fitted with
+    asked = respira.fit_site(
+        str(model), data_dir=str(site), output_dir=str(tmp_path / "asked"), outer_folds=3, apply_anyway=True,
+        candidates=["as_is", "thresholds"], selection="bonferroni", threshold_rule="tuned",
+    )  # fmt: skip
+    assert (asked.record["selection"], asked.record["threshold_rule"]) == ("bonferroni", "tuned")
+    assert "Choice rule: `bonferroni`" in (tmp_path / "asked" / "README.md").read_text()
     assert result.output_dir == tmp_path / "out"
     assert set(result.chosen) <= {"as_is", "thresholds"}
     assert result.score("all_normal") == pytest.approx(0.5)
@@ -112,6 +124,8 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
             "--candidates as_is thresholds are possible",
         ),
         ("folds", "--outer_folds must be at least 2"),
+        ("selection", "invalid choice: 'lucky'"),
+        ("threshold_rule", "invalid choice: 'guessed'"),
     ],
 )
 def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
@@ -137,6 +151,10 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
         extra = ["--candidates", "site_head"]
     if change == "folds":
         extra = ["--outer_folds", "1"]
+    if change == "selection":
+        extra = ["--selection", "lucky"]
+    if change == "threshold_rule":
+        extra = ["--threshold_rule", "guessed"]
     used = tmp_path / "trunk" if change == "trunk" else model
     capsys.readouterr()
     code = main(["fit-site", str(used), "--data_dir", str(data), "--output_dir", str(output), *extra])
@@ -168,8 +186,17 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
     np.testing.assert_allclose(sample.base_logits[:, heads], expected[:, heads], atol=1e-4)
 
 
-def test_the_command_offers_the_engines_candidates() -> None:
-    from respira.commands.fit_site import CANDIDATE_NAMES
-    from respira.sites.procedure import CANDIDATES
+def test_the_command_offers_the_engines_candidates_and_rules() -> None:
+    from respira.commands.fit_site import CANDIDATE_NAMES, SELECTION_NAMES, THRESHOLD_RULE_NAMES
+    from respira.sites.procedure import CANDIDATES, SELECTIONS, THRESHOLD_RULES
 
     assert CANDIDATE_NAMES == CANDIDATES
+    assert (SELECTION_NAMES, THRESHOLD_RULE_NAMES) == (SELECTIONS, THRESHOLD_RULES)
+
+
+def test_a_rule_fit_site_does_not_know_is_refused_from_python_before_any_work(tmp_path: Path) -> None:
+    from respira.sites.fit_site import fit_site_folder
+
+    with pytest.raises(ValueError, match=r"^--threshold_rule must be one of tuned, expected, got 'x'$"):
+        fit_site_folder("no-such-model", tmp_path / "none", tmp_path / "out", threshold_rule="x")
+    assert not (tmp_path / "out").exists()

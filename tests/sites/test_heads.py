@@ -1,10 +1,13 @@
-"""The closed-form heads: the ridge path against a direct least-squares solve, and the Platt scaling."""
+"""The closed-form heads: the ridge path against a direct least-squares solve, the Platt scaling, and the
+thresholds of the Bayes decision for the ICBHI-style score."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from respira.sites.heads import PENALTIES, balanced_weights, platt_scaling, ridge_paths
+from respira.labels import flags_to_classes
+from respira.sites.heads import PENALTIES, balanced_weights, expected_thresholds, platt_scaling, ridge_paths
+from respira.sites.scores import icbhi_score
 
 
 def _direct(x, target, weights, columns, penalty):
@@ -72,3 +75,41 @@ def test_platt_scaling_recovers_a_logistic_and_never_flips_a_score():
     assert abs(intercept + ratio - (-0.5)) < 0.1
     backwards, _ = platt_scaling(-scores, target)
     assert backwards == 0.0
+
+
+def _calibrated_sample(size: int, abnormal_shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two labels drawn independently from known posteriors; the probabilities given are a monotone
+    distortion of them (what a model's uncalibrated output is)."""
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=(size, 2)) * 2.0 + abnormal_shift
+    posterior = 1 / (1 + np.exp(-scores))
+    labels = (rng.random((size, 2)) < posterior).astype(int)
+    distorted = 1 / (1 + np.exp(-(0.5 * scores + 1.0)))
+    return labels, distorted
+
+
+def test_expected_thresholds_find_the_best_pair_of_the_icbhi_score():
+    """On a large sample with calibratable probabilities, the thresholds chosen on the expected score
+    score as well as the best pair a grid search of the labels' own score finds, on samples mostly
+    normal, even and mostly abnormal (where a flag must be surer to pay)."""
+    found = {}
+    for shift in (-2.0, 0.0, 2.0):
+        labels, probabilities = _calibrated_sample(20000, shift, seed=3)
+        thresholds = expected_thresholds(labels, probabilities, [None, None], [0.5, 0.5])
+        truth = flags_to_classes(labels)
+
+        def score(pair, labels=labels, probabilities=probabilities, truth=truth):
+            return icbhi_score(truth, flags_to_classes(probabilities >= np.asarray(pair)))
+
+        grid = np.quantile(probabilities, np.linspace(0.02, 0.98, 49))
+        best = max(score((a, b)) for a in grid for b in grid)
+        assert score(thresholds) >= best - 0.005, (shift, thresholds, score(thresholds), best)
+        found[shift] = thresholds
+    assert found[2.0][0] > found[0.0][0] > found[-2.0][0]
+
+
+def test_expected_thresholds_keep_a_fixed_label_and_fall_back_where_nothing_ranks():
+    labels, probabilities = _calibrated_sample(400, 0.0, seed=4)
+    probabilities[:, 1] = 0.3  # ranks nothing: no Platt slope
+    thresholds = expected_thresholds(labels, probabilities, [0.42, None], [0.5, 0.61])
+    assert thresholds == (0.42, 0.61)

@@ -13,6 +13,18 @@ from .options import SWITCH, add_model_argument, corpus_list, model_or_default, 
 CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """``--candidates``' choices (:data:`respira.sites.fit_site.CANDIDATES`, named here so that building the
 parser imports no fitting code)."""
+SELECTION_NAMES: tuple[str, ...] = (
+    "one_se",
+    "best",
+    "p90",
+    "p95",
+    "bonferroni",
+    "bonferroni_units",
+    "one_se_units",
+)
+"""``--selection``'s choices (:data:`respira.sites.procedure.SELECTIONS`)."""
+THRESHOLD_RULE_NAMES: tuple[str, ...] = ("tuned", "expected")
+"""``--threshold_rule``'s choices (:data:`respira.sites.procedure.THRESHOLD_RULES`)."""
 NOT_WRITTEN = 1
 """Exit code when nothing was written (the fit did not beat the model as is and all-normal out of sample):
 a script that goes on to use OUT stops there."""
@@ -22,7 +34,8 @@ The model runs once over every labelled recording (the 4-s windows every 2 s tha
 per label (crackle, wheeze), fit-site fits and judges the candidates: as_is (the model), thresholds
 (re-tuned on the site), site_head (a regularised, class-balanced linear head on the encoder's embeddings,
 Platt-scaled, its threshold cross-fitted per recording) and anchored_head (the same, starting from the
-model's own head). The choice per label is made by inner cross-validation, and the whole procedure is
+model's own head). The choice per label is made by inner cross-validation (--selection; thresholds by
+--threshold_rule), and the whole procedure is
 scored by nested patient-wise cross-validation: out-of-sample per-recording scores with patient-bootstrap
 intervals beside all-normal. Units are patients (the corpus's patient column; a labelled folder without a
 `patient` column makes each recording its own unit, and the output says so).
@@ -86,6 +99,21 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
                     "for a model whose head cannot take a site head)",
                 },
             )
+        selection: str | None = field(
+            default=None,
+            metadata={
+                "choices": SELECTION_NAMES,
+                "help": "how the inner cross-validation may replace the model as is (default one_se_units)",
+            },
+        )
+        threshold_rule: str | None = field(
+            default=None,
+            metadata={
+                "choices": THRESHOLD_RULE_NAMES,
+                "help": "how thresholds are set from the labelled recordings: expected (default: the best "
+                "score expected under calibrated probabilities) or tuned (the best score of the labels)",
+            },
+        )
         outer_folds: int = field(default=5, metadata={"help": "outer folds of the nested CV (default 5)"})
         seed: int = field(default=0, metadata={"help": "seed of the folds and the bootstrap (default 0)"})
         # not the shared default: screening's, by device (a small batch stays in the CPU's cache)
@@ -121,6 +149,8 @@ def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None =
         outer_folds=args.outer_folds,
         seed=args.seed,
         candidates=candidates if candidates is not None else getattr(args, "candidates", None),
+        selection=args.selection,
+        threshold_rule=args.threshold_rule,
         batch_size=args.batch_size,
         overwrite=args.overwrite,
         device=args.device,

@@ -122,6 +122,8 @@ def fit_site_folder(
     outer_folds: int = 5,
     seed: int = 0,
     candidates: Sequence[str] | None = None,
+    selection: str | None = None,
+    threshold_rule: str | None = None,
     batch_size: int | None = None,
     draws: int = 3,
     overwrite: bool = False,
@@ -137,6 +139,7 @@ def fit_site_folder(
     from .embedding import site_head_refusal
 
     output_dir = Path(output_dir).expanduser()
+    rules = _check_rules(selection, threshold_rule)
     _check_numbers(outer_folds=outer_folds, draws=draws, batch_size=batch_size)
     _check_output(output_dir, model, overwrite)
     sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one
@@ -150,10 +153,24 @@ def fit_site_folder(
     if not sample_files.units_are_patients:
         say(f"{data_dir} names no patient: each recording is its own unit in every fold and interval")
     return _fit_and_write(
-        detector, model, sample_files, output_dir, fitted,
+        detector, model, sample_files, output_dir, fitted, rules,
         apply_anyway=apply_anyway, outer_folds=outer_folds, seed=seed, batch_size=batch_size,
         draws=draws, overwrite=overwrite, onnx=onnx,
     )  # fmt: skip
+
+
+def _check_rules(selection: str | None, threshold_rule: str | None) -> dict[str, str]:
+    """The selection and threshold rule to fit with (the procedure's defaults for ``None``), checked."""
+    from .procedure import SELECTION, SELECTIONS, THRESHOLD_RULE, THRESHOLD_RULES
+
+    rules = {
+        "selection": SELECTION if selection is None else selection,
+        "threshold_rule": THRESHOLD_RULE if threshold_rule is None else threshold_rule,
+    }
+    for name, allowed in (("selection", SELECTIONS), ("threshold_rule", THRESHOLD_RULES)):
+        if rules[name] not in allowed:
+            raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {rules[name]!r}")
+    return rules
 
 
 def _check_numbers(**numbers: int | None) -> None:
@@ -182,6 +199,7 @@ def _fit_and_write(
     sample_files: SiteRecordings,
     output_dir: Path,
     candidates: tuple[str, ...],
+    rules: dict[str, str],
     *,
     apply_anyway: bool,
     outer_folds: int,
@@ -203,8 +221,8 @@ def _fit_and_write(
         units_are_patients=sample_files.units_are_patients,
     )
     embedded = time.perf_counter()
-    fit = fit_site(sample, outer_folds=outer_folds, seed=seed, candidates=candidates)
-    curve = learning_curve(sample, draws=draws, seed=seed, candidates=candidates).rows
+    fit = fit_site(sample, outer_folds=outer_folds, seed=seed, candidates=candidates, **rules)
+    curve = learning_curve(sample, draws=draws, seed=seed, candidates=candidates, **rules).rows
     fitted = time.perf_counter()
     written = bool(fit.applies or apply_anyway)
     audio = float(sum(r.duration or 0.0 for r in sample.recordings))
@@ -220,6 +238,7 @@ def _fit_and_write(
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
         "candidates": list(candidates),
+        **rules,
         "outer_folds": outer_folds,
         "seed": seed,
         "chosen": list(fit.chosen),

@@ -26,6 +26,7 @@ import numpy as np
 from .procedure import (
     CANDIDATES,
     SELECTION,
+    THRESHOLD_RULE,
     FittedRule,
     Procedure,
     RecordingRule,
@@ -163,16 +164,18 @@ def fit_site(
     recording_rules: Sequence[RecordingRule] | None = None,
     heads_rule: RecordingRule | None = None,
     selection: str = SELECTION,
+    threshold_rule: str = THRESHOLD_RULE,
 ) -> SiteFit:
     """Nested patient-wise cross-validation of the site procedure on ``sample``, then the procedure on
     all of it (module docstring). ``resamples``: patient-bootstrap resamples of each interval;
-    ``recording_rules``, ``heads_rule`` and ``selection``: those of
+    ``recording_rules``, ``heads_rule``, ``selection`` and ``threshold_rule``: those of
     :func:`~respira.sites.procedure.fit_procedure`."""
     options: dict[str, Any] = {
         "candidates": candidates,
         "recording_rules": recording_rules,
         "heads_rule": heads_rule,
         "selection": selection,
+        "threshold_rule": threshold_rule,
     }
     check_sample(sample)
     folds = unit_folds(sample, outer_folds, seed)
@@ -263,6 +266,7 @@ def learning_curve(
     recording_rules: Sequence[RecordingRule] | None = None,
     heads_rule: RecordingRule | None = None,
     selection: str = SELECTION,
+    threshold_rule: str = THRESHOLD_RULE,
 ) -> LearningCurve:
     """Out-of-sample scores against the number of labelled units: for each size in ``sizes`` (default
     :func:`default_sizes`) and each of ``draws`` random draws of that many units (seeded), the procedure
@@ -289,6 +293,7 @@ def learning_curve(
                 recording_rules=recording_rules,
                 heads_rule=heads_rule,
                 selection=selection,
+                threshold_rule=threshold_rule,
             )
             predicted: dict[str, Any] = {}
             _scored(sample, procedure.rules, np.flatnonzero(~inside), predicted)

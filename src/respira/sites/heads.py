@@ -8,15 +8,25 @@ the site's labels add what its embedding holds beyond it). Every penalty of a gr
 one eigendecomposition (:func:`ridge_paths`). A 1-d logistic (Platt) scaling
 (:func:`platt_scaling`) maps a head's score to a probability's logit; every step is linear in the
 embedding, so the result is one row of a linear layer on the raw embedding (:class:`LinearScore`).
+:func:`expected_thresholds` sets thresholds from calibrated probabilities instead of the labels' own
+score, where a few labelled recordings make that score jumpy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PENALTIES", "LinearScore", "RidgePath", "balanced_weights", "platt_scaling", "ridge_paths"]
+__all__ = [
+    "PENALTIES",
+    "LinearScore",
+    "RidgePath",
+    "balanced_weights",
+    "platt_scaling",
+    "ridge_paths",
+]
 
 PENALTIES: np.ndarray = 10.0 ** np.linspace(-2.0, 4.0, 13)
 """Ridge penalties tried, relative to the mean eigenvalue of the weighted embedding covariance."""
@@ -148,3 +158,62 @@ def platt_scaling(scores: np.ndarray, target: np.ndarray, *, iterations: int = 5
     if slope == 0.0:
         return 0.0, 0.0  # balanced classes: probability one half
     return slope, float(theta[1] - slope * s.mean())
+
+
+def _logit(values: np.ndarray | float) -> np.ndarray:
+    clipped = np.clip(np.asarray(values, dtype=np.float64), 1e-7, 1.0 - 1e-7)
+    return np.log(clipped) - np.log1p(-clipped)
+
+
+def _candidates(values: np.ndarray, most: int = 64) -> np.ndarray:
+    """Thresholds between consecutive distinct values (at most ``most``, by quantile), and one above all."""
+    distinct = np.unique(values)
+    cuts = np.concatenate([(distinct[:-1] + distinct[1:]) / 2, [min(1.0, distinct[-1] + 1e-6)]])
+    if cuts.size > most:
+        cuts = np.unique(np.quantile(cuts, np.linspace(0.0, 1.0, most)))
+    return cuts
+
+
+def expected_thresholds(
+    labels: np.ndarray, probabilities: np.ndarray, fixed: Sequence[float | None], fallback: Sequence[float]
+) -> tuple[float, float]:
+    """(crackle, wheeze) thresholds that maximise the ICBHI-style score *expected* under calibrated
+    posteriors, instead of the score the labels give (which a few labelled patients make jumpy).
+
+    Each label's recording probabilities ``[recordings, 2]`` are calibrated on ``labels``
+    ``[recordings, 2]`` by a class-balanced Platt scaling of their logits, moved to the label's own
+    prevalence (a half added to each count). With the two posteriors taken as independent, every
+    recording has a probability of each of the four classes, and a pair of thresholds an expected
+    specificity (the expected normal recordings called normal over the expected normal ones) and strict
+    sensitivity; the pair of best mean is searched over thresholds between the recordings' probabilities
+    (where the share of abnormal recordings is high, each normal one weighs more in the score, and flags
+    are set less readily). ``fixed``: a threshold per label to keep (``None``: search it);
+    ``fallback``: the threshold of a label whose probabilities do not rank it (a Platt slope of 0, or one
+    class only)."""
+    y = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(probabilities, dtype=np.float64)
+    posterior, grids = [], []
+    for label in range(2):
+        slope, intercept = platt_scaling(_logit(p[:, label]), y[:, label])
+        prevalence = (y[:, label].sum() + 0.5) / (y.shape[0] + 1.0)
+        shifted = slope * _logit(p[:, label]) + intercept + _logit(prevalence)
+        posterior.append(1.0 / (1.0 + np.exp(-shifted)))
+        if fixed[label] is not None:
+            grids.append(np.array([float(fixed[label])]))  # type: ignore[arg-type]
+        elif slope <= 0.0:
+            grids.append(np.array([float(fallback[label])]))
+        else:
+            grids.append(_candidates(p[:, label]))
+    crackle, wheeze = posterior
+    normal = (1 - crackle) * (1 - wheeze)
+    flags = [(p[None, :, label] >= grids[label][:, None]).astype(np.float64) for label in range(2)]
+    off = [1.0 - f for f in flags]
+    called_normal = (off[0] * normal) @ off[1].T  # [crackle thresholds, wheeze thresholds]
+    called_right = (
+        (flags[0] * crackle * (1 - wheeze)) @ off[1].T
+        + (off[0] * (1 - crackle) * wheeze) @ flags[1].T
+        + (flags[0] * crackle * wheeze) @ flags[1].T
+    )
+    expected = called_normal / max(normal.sum(), 1e-12) + called_right / max((1 - normal).sum(), 1e-12)
+    best = np.unravel_index(int(np.argmax(expected)), expected.shape)
+    return float(grids[0][best[0]]), float(grids[1][best[1]])

@@ -299,6 +299,13 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
     ]
     if record.get("recording_rule"):
         lines += [f"Recording rule: {record['recording_rule']}.", ""]
+    if record.get("selection"):
+        lines += [
+            f"Choice rule: `{record['selection']}` (how the inner cross-validation may replace the model "
+            f"as is); thresholds: `{record['threshold_rule']}` (`respira.sites.procedure`, measured in "
+            "respira's BENCHMARKS.md).",
+            "",
+        ]
     if record["applied_anyway"]:
         lines += [
             "**Written with `--apply_anyway`**: out of sample the chosen procedure did not beat both the "
