@@ -126,6 +126,10 @@ def test_the_export_writes_todays_closure_and_both_cards_say_its_size(exported: 
     lines = sum(len(text.splitlines()) for text in written.values())
     for card in (exported / "README.md", FOLDER / "README.md"):
         assert f"It is {len(written)} files, {lines} lines in all" in card.read_text(), card
+        # what the shipped featurizer is, as the code says it: its plain path, no kernel
+        assert "plain torch computation (`forward_plain`)" in " ".join(card.read_text().split()), card
+    assert "def forward_plain" in written["featurizers.py"]
+    assert "def _forward_kernel" not in written["featurizers.py"]
 
 
 def _numbers_in(value: object) -> list[float]:

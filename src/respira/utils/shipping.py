@@ -2,7 +2,9 @@
 
 A model folder exported with its code carries the part of respira's source its inference runs.
 :func:`not_shipped` marks a method that inference never runs (building a model from a pretrained
-encoder, freezing it for training, caching embeddings): the shipped copy of its class has no such
+encoder, freezing it for training, caching embeddings), or a faster path of features the shipped copy
+computes by its plain path (a hand-written kernel, an export's formulation:
+:class:`respira.models.features.kernel_choice.FasterPaths`): the shipped copy of its class has no such
 method, and nothing only it reaches ships. :func:`shipped_when` marks a definition (or method) that
 only some models run, one of the optional :data:`STAGES`: it ships with a model whose config runs
 that stage (``respira.models.respira.featurizer.stages_of``), and not with others. In respira the

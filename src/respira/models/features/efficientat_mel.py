@@ -32,20 +32,22 @@ Two paths compute the same features, as in :mod:`.log_mel`:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from ...utils.shipping import not_shipped
 from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
-from .kernel_choice import runs_export_path, runs_plain_path
+from .kernel_choice import FasterPaths, runs_export_path, runs_plain_path
 from .mel_banks import kaldi_mel_banks
 
 __all__ = ["EfficientATMel"]
 
 
-class EfficientATMel(DerivedBuffers):
+class EfficientATMel(DerivedBuffers, FasterPaths):
     """EfficientAT's eval-mode log-mel spectrogram: waveform ``[B, samples]`` → ``[B, n_mels, frames]``.
 
     A 1-D waveform ``[samples]`` gives ``[n_mels, frames]``. The computation runs in float32 on the
@@ -89,24 +91,45 @@ class EfficientATMel(DerivedBuffers):
         self.log_offset = float(log_offset)
         self.mel_shift = float(mel_shift)
         self.mel_scale = float(mel_scale)
-        self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
+        self.prepare_faster_paths()
+
+    def derived_buffers(self) -> dict[str, torch.Tensor]:
+        """The analysis window ``[win_length]`` and the padded mel banks ``[n_mels, n_fft // 2 + 1]``
+        (and the faster paths' buffers)."""
+        window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
+        return {"window": window, "mel_banks": self._mel_banks(), **self.faster_path_buffers()}
+
+    @not_shipped
+    def prepare_faster_paths(self) -> None:
+        """The kernel's band plan and chunk size, and the export's power spectrum module."""
+        self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             banks = self._mel_banks()
             self.bands: tuple[Band, ...] = plan_bands(banks.T)
             used_bins = int(torch.nonzero(banks.any(dim=0)).max()) + 1
         self.power_spectrum = FramePowerSpectrum(
-            n_fft, hop_length, win_length, periodic=False, bins=min(used_bins, n_fft // 2)
+            self.n_fft, self.hop_length, self.win_length, periodic=False, bins=min(used_bins, self.n_fft // 2)
         )
 
-    def derived_buffers(self) -> dict[str, torch.Tensor]:
-        """The analysis window ``[win_length]``, the padded mel banks ``[n_mels, n_fft // 2 + 1]`` and
-        the kernel's copy of them: transposed (``[n_fft // 2 + 1, n_mels]``, contiguous) and times
-        ``e^mel_shift``, so that the log adds the shift."""
-        window = torch.hann_window(self.win_length, periodic=False, dtype=torch.float32)
+    @not_shipped
+    def faster_path_buffers(self) -> dict[str, torch.Tensor]:
+        """The kernel's copy of the mel banks: transposed (``[n_fft // 2 + 1, n_mels]``, contiguous) and
+        times ``e^mel_shift``, so that the log adds the shift."""
         banks = self._mel_banks()
-        kernel_banks = (banks.T.double() * math.exp(self.mel_shift)).float().contiguous()
-        return {"window": window, "mel_banks": banks, "kernel_mel_banks": kernel_banks}
+        return {"kernel_mel_banks": (banks.T.double() * math.exp(self.mel_shift)).float().contiguous()}
+
+    @not_shipped
+    def faster_path(
+        self, waveforms: torch.Tensor, plain: bool | None
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain`` (by
+        default, :func:`.kernel_choice.runs_plain_path`)."""
+        if plain is None and runs_export_path(waveforms):
+            return self.forward_export
+        if plain is None:
+            plain = runs_plain_path(waveforms)
+        return None if plain else self._forward_kernel
 
     def _mel_banks(self) -> torch.Tensor:
         banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)
@@ -125,8 +148,8 @@ class EfficientATMel(DerivedBuffers):
 
     def forward(self, waveform: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
         """Log-mels of ``waveform`` ``[B, samples]`` (or ``[samples]``). ``plain=None`` picks the path
-        with :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
-        forces one."""
+        (:meth:`faster_path`: the kernel for CPU inference); ``True``/``False`` forces one. The code
+        shipped with a model computes the plain path whatever ``plain`` says."""
         unbatched = waveform.dim() == 1
         if unbatched:
             waveform = waveform.unsqueeze(0)
@@ -140,12 +163,8 @@ class EfficientATMel(DerivedBuffers):
         if waveform.shape[-1] < min_samples:
             raise ValueError(f"EfficientATMel needs at least {min_samples} samples, got {waveform.shape[-1]}")
         x = waveform.to(self.window.dtype)
-        if plain is None and runs_export_path(x):
-            mel = self.forward_export(x)
-        else:
-            if plain is None:
-                plain = runs_plain_path(x)
-            mel = self.forward_plain(x) if plain else self._forward_kernel(x)
+        path = self.faster_path(x, plain)
+        mel = self.forward_plain(x) if path is None else path(x)
         return mel.squeeze(0) if unbatched else mel
 
     def _emphasised(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,6 +188,7 @@ class EfficientATMel(DerivedBuffers):
         mel = torch.matmul(self.mel_banks.to(device=x.device, dtype=x.dtype), power)
         return (torch.log(mel + self.log_offset) + self.mel_shift) / self.mel_scale
 
+    @not_shipped
     def forward_export(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward_plain` with the power spectrum of :class:`.frame_dft.FramePowerSpectrum`
         (what the ONNX export traces)."""
@@ -178,6 +198,7 @@ class EfficientATMel(DerivedBuffers):
         banks = self.mel_banks[:, : power.shape[1]].to(device=x.device, dtype=x.dtype)
         return (torch.log(torch.matmul(banks, power) + self.log_offset) + self.mel_shift) / self.mel_scale
 
+    @not_shipped
     def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
         """The hand-written inference path (see the module docstring); ``[B, n_mels, frames]`` as a
         transposed view of a ``[B, frames, n_mels]`` tensor."""

@@ -37,15 +37,17 @@ Two paths compute the same features:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from ...utils.shipping import not_shipped
 from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
-from .kernel_choice import runs_plain_path
+from .kernel_choice import FasterPaths, runs_plain_path
 from .mel_banks import kaldi_mel_banks
 
 WindowType = Literal["povey", "hanning", "hamming", "rectangular"]
@@ -91,7 +93,7 @@ def num_frames(num_samples: torch.Tensor | int, frame_length: int, frame_shift: 
     return 0 if num_samples < frame_length else (num_samples - frame_length) // frame_shift + 1
 
 
-class KaldiFbank(DerivedBuffers):
+class KaldiFbank(DerivedBuffers, FasterPaths):
     """Log-mel filter banks of a batch of waveforms ``[batch, samples]`` → ``[batch, frames, num_mel_bins]``.
 
     Args:
@@ -129,17 +131,36 @@ class KaldiFbank(DerivedBuffers):
             low_freq,
             high_freq,
         )
-        self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
-        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
-            self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
+        self.prepare_faster_paths()
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         return {
             "window": frame_window(self.window_type, self.frame_length),
             "mel_banks": self._mel_banks().T.to(torch.float32).contiguous(),
-            "kernel_mel_banks": self._kernel_mel_banks(),
+            **self.faster_path_buffers(),
         }
+
+    @not_shipped
+    def prepare_faster_paths(self) -> None:
+        """The kernel's band plan and chunk size."""
+        self.max_frames_per_chunk = 1024  # keeps each chunk's intermediates in cache
+        with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
+            self.bands: tuple[Band, ...] = plan_bands(self._kernel_mel_banks())
+
+    @not_shipped
+    def faster_path_buffers(self) -> dict[str, torch.Tensor]:
+        """The kernel's mel banks (:meth:`_kernel_mel_banks`)."""
+        return {"kernel_mel_banks": self._kernel_mel_banks()}
+
+    @not_shipped
+    def faster_path(
+        self, waveforms: torch.Tensor, plain: bool | None
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The kernel unless ``plain`` (by default, :func:`.kernel_choice.runs_plain_path`)."""
+        if plain is None:
+            plain = runs_plain_path(waveforms)
+        return None if plain else self._forward_kernel
 
     def _mel_banks(self) -> torch.Tensor:
         """Kaldi's banks ``[num_mel_bins, n_fft // 2 + 1]`` in float64 (zero at the Nyquist bin)."""
@@ -153,6 +174,7 @@ class KaldiFbank(DerivedBuffers):
         )
         return nn.functional.pad(banks, (0, 1))  # Kaldi leaves the Nyquist bin out
 
+    @not_shipped
     def _kernel_mel_banks(self) -> torch.Tensor:
         """``[2 · (n_fft // 2 + 1), num_mel_bins]``: each row twice, so that ``parts @ banks`` sums
         Re² + Im² of the interleaved FFT output (see the module docstring)."""
@@ -182,9 +204,9 @@ class KaldiFbank(DerivedBuffers):
         return num_frames(num_samples, self.frame_length, self.frame_shift)
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path with
-        :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
-        forces one."""
+        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path
+        (:meth:`faster_path`: the kernel for CPU inference); ``True``/``False`` forces one. The code
+        shipped with a model computes the plain path whatever ``plain`` says."""
         if waveforms.dim() != 2:
             raise ValueError(f"expected waveforms of shape [batch, samples], got {tuple(waveforms.shape)}")
         if waveforms.shape[1] < self.frame_length:
@@ -193,9 +215,8 @@ class KaldiFbank(DerivedBuffers):
                 f"{self.frame_length}-sample frame"
             )
         waveforms = waveforms.to(self.window.dtype)
-        if plain is None:
-            plain = runs_plain_path(waveforms)
-        return self.forward_plain(waveforms) if plain else self._forward_kernel(waveforms)
+        path = self.faster_path(waveforms, plain)
+        return self.forward_plain(waveforms) if path is None else path(waveforms)
 
     def forward_plain(self, waveforms: torch.Tensor) -> torch.Tensor:
         """Kaldi's recipe frame by frame in plain torch ops (differentiable, ``torch.export``-able)."""
@@ -213,6 +234,7 @@ class KaldiFbank(DerivedBuffers):
             return fbank
         return (fbank - mean) / (2.0 * self.normalization.std)
 
+    @not_shipped
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
         """The hand-written inference path (see the module docstring)."""
         frames = int(self.frames_for(waveforms.shape[1]))
@@ -221,6 +243,7 @@ class KaldiFbank(DerivedBuffers):
         fbank = self._mel_power(waveforms, frames).clamp_min_(floor).log_()
         return fbank if self.normalization is None else fbank.mul_(0.5 / self.normalization.std)
 
+    @not_shipped
     def _mel_power(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Mel band energies ``[batch, frames, bins]`` (scaled as the banks are), chunk by chunk."""
         batch, samples = waveforms.shape
@@ -251,11 +274,13 @@ class KaldiFbank(DerivedBuffers):
             banded_matmul(parts.mul_(parts), banks, self.bands, out=mel_power[start : start + count])
         return mel_power
 
+    @not_shipped
     def _dc_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """``[batch, frames, 1]``: Kaldi removes each frame's mean m before pre-emphasis, which is
         ``(1 - p)·m`` removed after it."""
         return (self._frame_means(waveforms, frames) * (self.preemphasis - 1)).unsqueeze(-1)
 
+    @not_shipped
     def _frame_means(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """Mean of each frame: sums of blocks of gcd(length, shift) samples, then of a frame's blocks."""
         block = math.gcd(self.frame_length, self.frame_shift)
@@ -264,6 +289,7 @@ class KaldiFbank(DerivedBuffers):
         frame_sums = block_sums.unfold(1, self.frame_length // block, self.frame_shift // block)
         return frame_sums[:, :frames].sum(-1) / self.frame_length
 
+    @not_shipped
     def _first_sample_terms(self, waveforms: torch.Tensor, frames: int) -> torch.Tensor:
         """What each frame's first sample adds to every bin of its spectrum: Kaldi pre-emphasises it
         against itself, ``(1 - p)·x[s]``, where the global signal holds ``x[s] - p·x[s-1]``."""

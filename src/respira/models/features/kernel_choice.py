@@ -10,11 +10,41 @@ A third path exists for the ONNX export only (:func:`runs_export_path`): ONNX Ru
 plain path's ``STFT``/``DFT`` nodes several times slower than torch, so the resampler and the
 spectrograms are exported as convolutions and matrix products (:mod:`.frame_dft`) that compute the
 same values to float rounding (BENCHMARKS.md, "onnxruntime vs torch eager").
+
+A module with such paths says so through :class:`FasterPaths`' hooks, each override marked
+``@not_shipped``: the code shipped with a model (``trust_remote_code``) keeps the plain path alone, the
+reference a reader checks, which gives the same features to float rounding.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+
+class FasterPaths:
+    """Hooks of a feature module whose features have faster paths than its plain one (``forward_plain``).
+
+    A module calls :meth:`prepare_faster_paths` at the end of its ``__init__``, adds
+    :meth:`faster_path_buffers` to its derived buffers and computes by :meth:`faster_path` unless it
+    answers ``None``; these defaults keep the plain path. A module overrides them with its kernel and its
+    export formulation, marking each override ``@not_shipped`` (:mod:`respira.utils.shipping`).
+    """
+
+    def prepare_faster_paths(self) -> None:
+        """Build what the faster paths need (plans, submodules); nothing without them."""
+
+    def faster_path_buffers(self) -> dict[str, torch.Tensor]:
+        """The faster paths' derived buffers (none without them)."""
+        return {}
+
+    def faster_path(
+        self, waveforms: torch.Tensor, plain: bool | None
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The path that computes the features of ``waveforms`` (``None``: the plain path; ``plain``
+        forces it, or forces the kernel with ``False``)."""
+        return None
 
 
 def runs_plain_path(waveforms: torch.Tensor) -> bool:

@@ -17,18 +17,21 @@ Two paths compute the same features, as in :mod:`.kaldi_fbank`:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
 from transformers.audio_utils import mel_filter_bank
 
+from ...utils.shipping import not_shipped
 from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
-from .kernel_choice import runs_export_path, runs_plain_path
+from .kernel_choice import FasterPaths, runs_export_path, runs_plain_path
 
 
-class LogMelSpectrogram(DerivedBuffers):
+class LogMelSpectrogram(DerivedBuffers, FasterPaths):
     """``[batch, samples]`` → ``[batch, frames, n_mels]`` with ``log(mel power + eps)``.
 
     Centred STFT with a periodic Hann window and Slaney-normalised mel filters, the librosa
@@ -50,15 +53,32 @@ class LogMelSpectrogram(DerivedBuffers):
         self.n_fft, self.hop_length, self.eps = n_fft, hop_length, eps
         self.sampling_rate, self.n_mels = sampling_rate, n_mels
         self.f_min, self.f_max = f_min, f_max if f_max is not None else sampling_rate / 2
-        self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         self.register_derived_buffers()
+        self.prepare_faster_paths()
+
+    @not_shipped
+    def prepare_faster_paths(self) -> None:
+        """The kernel's band plan and chunk size, and the export's power spectrum module."""
+        self.max_frames_per_chunk = 512  # keeps each chunk's intermediates in cache
         with torch.device("cpu"):  # models may be built on the meta device; the plan needs values
             banks = self._mel_banks()
             self.bands: tuple[Band, ...] = plan_bands(banks)
             used_bins = int(torch.nonzero(banks.any(dim=1)).max()) + 1
         self.power_spectrum = FramePowerSpectrum(
-            n_fft, hop_length, n_fft, periodic=True, bins=min(used_bins, n_fft // 2)
+            self.n_fft, self.hop_length, self.n_fft, periodic=True, bins=min(used_bins, self.n_fft // 2)
         )
+
+    @not_shipped
+    def faster_path(
+        self, waveforms: torch.Tensor, plain: bool | None
+    ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain`` (by
+        default, :func:`.kernel_choice.runs_plain_path`)."""
+        if plain is None and runs_export_path(waveforms):
+            return self.forward_export
+        if plain is None:
+            plain = runs_plain_path(waveforms)
+        return None if plain else self._forward_kernel
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         banks = self._mel_banks()
@@ -89,15 +109,12 @@ class LogMelSpectrogram(DerivedBuffers):
         return num_samples // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path with
-        :func:`.kernel_choice.runs_plain_path` (the kernel for CPU inference); ``True``/``False``
-        forces one."""
+        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path
+        (:meth:`faster_path`: the kernel for CPU inference); ``True``/``False`` forces one. The code
+        shipped with a model computes the plain path whatever ``plain`` says."""
         waveforms = waveforms.to(self.window.dtype)
-        if plain is None and runs_export_path(waveforms):
-            return self.forward_export(waveforms)
-        if plain is None:
-            plain = runs_plain_path(waveforms)
-        return self.forward_plain(waveforms) if plain else self._forward_kernel(waveforms)
+        path = self.faster_path(waveforms, plain)
+        return self.forward_plain(waveforms) if path is None else path(waveforms)
 
     def _pad_mode(self, samples: int) -> str:
         """Reflect padding needs more than ``n_fft // 2`` samples; shorter signals are zero-padded."""
@@ -117,6 +134,7 @@ class LogMelSpectrogram(DerivedBuffers):
         power = torch.view_as_real(spectrum).pow(2).sum(dim=-1)  # [batch, bins, frames]
         return (power.transpose(1, 2) @ self.mel_banks + self.eps).log()
 
+    @not_shipped
     def forward_export(self, waveforms: torch.Tensor) -> torch.Tensor:
         """:meth:`forward_plain` with the power spectrum of :class:`.frame_dft.FramePowerSpectrum`
         (what the ONNX export traces)."""
@@ -126,6 +144,7 @@ class LogMelSpectrogram(DerivedBuffers):
         power = self.power_spectrum(padded)  # [batch, bins used, frames]
         return (power.transpose(1, 2) @ self.mel_banks[: power.shape[1]] + self.eps).log()
 
+    @not_shipped
     def _forward_kernel(self, waveforms: torch.Tensor) -> torch.Tensor:
         """The hand-written inference path (see the module docstring)."""
         batch, samples = waveforms.shape
