@@ -41,7 +41,7 @@ from ...utils.shipping import not_shipped
 from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
-from .kernel_choice import FasterPaths, runs_export_path, runs_plain_path
+from .kernel_choice import FasterPaths, kernel_or_export
 from .mel_banks import kaldi_mel_banks
 
 __all__ = ["EfficientATMel"]
@@ -123,13 +123,9 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain`` (by
-        default, :func:`.kernel_choice.runs_plain_path`)."""
-        if plain is None and runs_export_path(waveforms):
-            return self.forward_export
-        if plain is None:
-            plain = runs_plain_path(waveforms)
-        return None if plain else self._forward_kernel
+        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain``
+        (:func:`.kernel_choice.kernel_or_export`)."""
+        return kernel_or_export(self, waveforms, plain)
 
     def _mel_banks(self) -> torch.Tensor:
         banks = kaldi_mel_banks(self.n_mels, self.n_fft, self.sampling_rate, self.f_min, self.f_max)

@@ -47,7 +47,7 @@ from torch import nn
 from ...utils.shipping import not_shipped
 from .banded import Band, banded_matmul, plan_bands
 from .buffers import DerivedBuffers
-from .kernel_choice import FasterPaths, runs_plain_path
+from .kernel_choice import FasterPaths, kernel_or_export
 from .mel_banks import kaldi_mel_banks
 
 WindowType = Literal["povey", "hanning", "hamming", "rectangular"]
@@ -157,10 +157,8 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The kernel unless ``plain`` (by default, :func:`.kernel_choice.runs_plain_path`)."""
-        if plain is None:
-            plain = runs_plain_path(waveforms)
-        return None if plain else self._forward_kernel
+        """The kernel unless ``plain`` (:func:`.kernel_choice.kernel_or_export`; no export formulation)."""
+        return kernel_or_export(self, waveforms, plain)
 
     def _mel_banks(self) -> torch.Tensor:
         """Kaldi's banks ``[num_mel_bins, n_fft // 2 + 1]`` in float64 (zero at the Nyquist bin)."""

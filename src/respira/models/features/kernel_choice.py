@@ -47,6 +47,20 @@ class FasterPaths:
         return None
 
 
+def kernel_or_export(
+    module: torch.nn.Module, waveforms: torch.Tensor, plain: bool | None
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The faster path of ``module`` for ``waveforms``, as every feature module with one chooses it: its
+    ``forward_export`` while ``torch.export`` traces (when it has one), else its ``_forward_kernel``
+    unless ``plain`` (by default, :func:`runs_plain_path`); ``None``: the plain path."""
+    export = getattr(module, "forward_export", None)
+    if plain is None and export is not None and runs_export_path(waveforms):
+        return export
+    if plain is None:
+        plain = runs_plain_path(waveforms)
+    return None if plain else module._forward_kernel
+
+
 def runs_plain_path(waveforms: torch.Tensor) -> bool:
     """Whether a feature module should run its plain path on ``waveforms``: when gradients must reach
     them (the kernel writes into buffers), when the module is being compiled or exported (the

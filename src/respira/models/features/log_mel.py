@@ -28,7 +28,7 @@ from ...utils.shipping import not_shipped
 from .banded import Band, plan_bands, power_mel
 from .buffers import DerivedBuffers
 from .frame_dft import FramePowerSpectrum
-from .kernel_choice import FasterPaths, runs_export_path, runs_plain_path
+from .kernel_choice import FasterPaths, kernel_or_export
 
 
 class LogMelSpectrogram(DerivedBuffers, FasterPaths):
@@ -72,13 +72,9 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
     def faster_path(
         self, waveforms: torch.Tensor, plain: bool | None
     ) -> Callable[[torch.Tensor], torch.Tensor] | None:
-        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain`` (by
-        default, :func:`.kernel_choice.runs_plain_path`)."""
-        if plain is None and runs_export_path(waveforms):
-            return self.forward_export
-        if plain is None:
-            plain = runs_plain_path(waveforms)
-        return None if plain else self._forward_kernel
+        """The export's formulation while ``torch.export`` traces, else the kernel unless ``plain``
+        (:func:`.kernel_choice.kernel_or_export`)."""
+        return kernel_or_export(self, waveforms, plain)
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         banks = self._mel_banks()
