@@ -161,15 +161,16 @@ def fit_site_folder(
 
 def _check_rules(selection: str | None, threshold_rule: str | None) -> dict[str, str]:
     """The selection and threshold rule to fit with (the procedure's defaults for ``None``), checked."""
-    from .procedure import SELECTION, SELECTIONS, THRESHOLD_RULE, THRESHOLD_RULES
+    from .procedure import SELECTION, THRESHOLD_RULE, check_rules
 
     rules = {
         "selection": SELECTION if selection is None else selection,
         "threshold_rule": THRESHOLD_RULE if threshold_rule is None else threshold_rule,
     }
-    for name, allowed in (("selection", SELECTIONS), ("threshold_rule", THRESHOLD_RULES)):
-        if rules[name] not in allowed:
-            raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {rules[name]!r}")
+    try:
+        check_rules(**rules)
+    except ValueError as error:  # named as the command's options
+        raise ValueError(f"--{error}") from None
     return rules
 
 

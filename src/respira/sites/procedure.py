@@ -68,6 +68,7 @@ __all__ = [
     "THRESHOLD_RULES",
     "FittedRule",
     "Procedure",
+    "check_rules",
     "fit_procedure",
     "unit_folds",
 ]
@@ -198,6 +199,17 @@ class Procedure:
     inner_scores: dict[str, float] = field(default_factory=dict)
     aggregation: str = "max"
     top_k: int | None = None
+
+
+def check_rules(selection: str, threshold_rule: str) -> None:
+    """A one-line ``ValueError`` unless ``selection`` is one of :data:`SELECTIONS` and ``threshold_rule`` one
+    of :data:`THRESHOLD_RULES`."""
+    for name, value, allowed in (
+        ("selection", selection, SELECTIONS),
+        ("threshold_rule", threshold_rule, THRESHOLD_RULES),
+    ):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def _tuned(
@@ -347,10 +359,7 @@ def fit_procedure(
     unknown = sorted(set(candidates) - set(CANDIDATES))
     if unknown:
         raise ValueError(f"unknown candidate(s) {unknown}; expected some of {list(CANDIDATES)}")
-    if selection not in SELECTIONS:
-        raise ValueError(f"selection must be one of {list(SELECTIONS)}, got {selection!r}")
-    if threshold_rule not in THRESHOLD_RULES:
-        raise ValueError(f"threshold_rule must be one of {list(THRESHOLD_RULES)}, got {threshold_rule!r}")
+    check_rules(selection, threshold_rule)
     chosen_names = [name for name in CANDIDATES if name in candidates or name == "as_is"]
     trained_on = np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
     part = sample.subset(trained_on)
