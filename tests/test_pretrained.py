@@ -115,7 +115,7 @@ def test_the_export_writes_todays_closure_and_both_cards_say_its_size(exported: 
     """The shipped folder declares its code (``auto_map``) without the files; its export writes what
     ``respira export --with_code`` generates today for its encoder (no file of another family), few and
     short enough to read, and the export's card and the shipped one count what it wrote."""
-    from respira.hub.remote_code import check_remote_code, remote_code_files
+    from respira.hub.remote_code import check_remote_code, code_size, remote_code_files
 
     config = json.loads((FOLDER / "config.json").read_text())
     assert "auto_map" in config and not list(FOLDER.glob("*.py"))
@@ -124,8 +124,11 @@ def test_the_export_writes_todays_closure_and_both_cards_say_its_size(exported: 
     assert written == code.files and check_remote_code(exported) == sorted(written)
     assert len(written) <= 10
     lines = sum(len(text.splitlines()) for text in written.values())
+    code_lines = code_size(written.values())[2]
+    assert 0 < code_lines < lines
     for card in (exported / "README.md", FOLDER / "README.md"):
-        assert f"It is {len(written)} files, {lines} lines in all" in card.read_text(), card
+        said = " ".join(card.read_text().split())
+        assert f"It is {len(written)} files, {lines} lines in all, {code_lines} of them code" in said, card
         # what the shipped featurizer is, as the code says it: its plain path, no kernel
         assert "plain torch computation (`forward_plain`)" in " ".join(card.read_text().split()), card
     assert "def forward_plain" in written["featurizers.py"]

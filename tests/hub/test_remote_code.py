@@ -334,11 +334,12 @@ def test_only_what_the_model_reaches_ships() -> None:
     )
 
 
-SHIPPED_DETECTOR_CODE_BUDGET = (9, 3516)
-"""(files, lines) the shipped detector's generated code may hold at most (issue 49, item 11: a person
-reads it before trusting it; 9 files and 4,120 lines before the closure read the model's config, 3,804
-before the featurizer shipped its plain path alone, about 2,000 lines the goal); the card states the
-count (``card.code_size``)."""
+SHIPPED_DETECTOR_CODE_BUDGET = (9, 3370, 2068)
+"""(files, lines, code lines) the shipped detector's generated code may hold at most (issue 49, item 11: a
+person reads it before trusting it; 9 files and 4,120 lines before the closure read the model's config,
+3,804 before the featurizer shipped its plain path alone, 3,516 before module docstrings shipped as
+their summary; about 2,000 lines the goal, which the code lines meet); the card states the count
+(``card.code_size``)."""
 
 
 def test_the_shipped_detectors_code_keeps_to_its_budget() -> None:
@@ -346,11 +347,8 @@ def test_the_shipped_detectors_code_keeps_to_its_budget() -> None:
     from respira.pretrained import default_detector_dir
 
     code = remote_code_files(RespiraConfig.from_pretrained(default_detector_dir()))
-    files, lines = code_size(code.files.values())
-    assert files <= SHIPPED_DETECTOR_CODE_BUDGET[0] and lines <= SHIPPED_DETECTOR_CODE_BUDGET[1], (
-        files,
-        lines,
-    )
+    size = code_size(code.files.values())
+    assert all(count <= most for count, most in zip(size, SHIPPED_DETECTOR_CODE_BUDGET, strict=True)), size
     text = "\n".join(code.files.values())
     # the default encoder family (whose config a bare RespiraConfig() builds) ships its config only
     for absent in ("class LogMelSpectrogram", "def _log_mel", "def _encode_cnn"):
@@ -501,6 +499,31 @@ def test_the_closure_follows_names_and_keeps_what_binds_no_name() -> None:
     assert "import os" in a and "import sys" not in a and "from .b import used\n" in a
     assert "import optional" in a and "__future__" not in a  # the file says it once, first
     assert "def used" in b and "def helper" in b and "def unused" not in b
+
+
+def test_a_module_docstring_ships_as_its_summary_unless_the_shipped_code_cites_it() -> None:
+    from respira.hub.code_closure import code_closure, shipped_source
+
+    def shipped(source: str) -> str:
+        closure = code_closure([("pkg.a", "f")], read={"pkg.a": source}.__getitem__, target=lambda m, n: None)
+        text = shipped_source(closure, "pkg.a", flat=lambda node: None)
+        ast.parse(text)
+        return text
+
+    doc = '"""What the module is.\nStill the summary.\n\nHow respira uses it, at length.\n\nMore.\n"""\n\n\n'
+    summary = shipped(doc + "def f():\n    return 1\n")
+    assert summary.startswith('"""What the module is.\nStill the summary.\n"""\n')
+    assert "at length" not in summary and "More." not in summary and "def f" in summary
+    cited = shipped(doc + 'def f():\n    """The steps of the module docstring."""\n    return 1\n')
+    assert "How respira uses it, at length." in cited and "More." in cited
+    one_line = '"""One line."""\n\n\ndef f():\n    return 1\n'
+    assert shipped(one_line).startswith('"""One line."""')
+
+
+def test_code_size_counts_code_lines_as_cloc_does() -> None:
+    text = '"""Doc.\n\nMore.\n"""\n\nimport os  # a comment\n\n# a comment line\nX = 1\n"""X\'s doc."""\n\n\n'
+    text += 'def f():\n    """Doc."""\n    return os.sep\n'
+    assert code_size([text, "Y = 2\n"]) == (2, text.count("\n") + 1, 5)
 
 
 def test_a_method_marked_not_shipped_is_cut_with_what_only_it_reaches() -> None:

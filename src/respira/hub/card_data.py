@@ -202,9 +202,10 @@ class RespiraModelCardData(CardData):
     ``trust_remote_code=True``."""
     code_requirements: list[str] = field(default_factory=list)
     """Top-level packages the shipped code imports (the card's ``pip install`` line for it)."""
-    code_size: tuple[int, int] | None = None
-    """(files, lines) of the shipped code, counted from what the export writes (the card says it, so a
-    reader knows what ``trust_remote_code=True`` asks them to read)."""
+    code_size: tuple[int, int, int] | None = None
+    """(files, lines, code lines) of the shipped code (:func:`respira.hub.remote_code.code_size`), counted
+    from what the export writes (the card says it, so a reader knows what ``trust_remote_code=True`` asks
+    them to read)."""
     onnx: bool = False
     """The folder holds ``model.onnx`` (waveforms → probabilities; runs with onnxruntime alone)."""
     adapter: bool = False

@@ -17,7 +17,9 @@ not ship, an import of it loses its name, and :attr:`Closure.left_out` names it 
 code that names it runs only in a stage the model never runs). The decorator line itself never ships.
 
 What ships of each module is its own lines, unchanged and in order (a test checks it against the
-source); :mod:`respira.hub.remote_code` then rewrites the respira imports and writes the files.
+source), its docstring cut to the first paragraph (the summary: the rest speaks of respira's commands and
+modules, and the section's marker names the file that holds it) unless the shipped code cites it.
+:mod:`respira.hub.remote_code` then rewrites the respira imports and writes the files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import ast
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["Closure", "EntryFilter", "code_closure", "shipped_source"]
+__all__ = ["Closure", "EntryFilter", "code_closure", "is_docstring", "shipped_source"]
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,10 @@ def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportF
         end = node.end_lineno or node.lineno
         if id(node) not in kept:
             edits.append((_start(lines, node), end, ""))
+        elif node is tree.body[0] and is_docstring(node) and not _cites_docstring(closure, module, lines):
+            rest = _docstring_rest(lines, node)
+            if rest is not None:
+                edits.append((*rest, ""))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             relative = flat(node) if isinstance(node, ast.ImportFrom) else None
             edits.append((node.lineno - 1, end, _import_text(node, used, relative, "")))
@@ -395,6 +401,32 @@ def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportF
     while "\n\n\n\n" in text:
         text = text.replace("\n\n\n\n", "\n\n\n")
     return text
+
+
+def is_docstring(node: ast.AST) -> bool:
+    """Whether ``node`` is a string standing as a statement (a docstring, or an attribute's)."""
+    value = node.value if isinstance(node, ast.Expr) else None
+    return isinstance(value, ast.Constant) and isinstance(value.value, str)
+
+
+def _cites_docstring(closure: Closure, module: str, lines: list[str]) -> bool:
+    """Whether the shipped statements of ``module`` refer the reader to its module docstring."""
+    return any(
+        "module docstring" in "".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in closure.kept[module]
+        if node is not closure.trees[module].body[0]
+    )
+
+
+def _docstring_rest(lines: list[str], node: ast.stmt) -> tuple[int, int] | None:
+    """The lines (``[start, end)``, 0-based) a module docstring loses to ship as its first paragraph: from
+    the first blank line to the closing quotes' own line (kept); ``None`` when it is one paragraph, or
+    its closing quotes share a line with text."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    if lines[last].strip() not in ('"""', "'''"):
+        return None
+    blank = next((index for index in range(first + 1, last) if not lines[index].strip()), None)
+    return None if blank is None else (blank, last)
 
 
 def _without_empty_sections(lines: list[str]) -> list[str]:

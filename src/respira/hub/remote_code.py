@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .code_closure import is_docstring
 from .code_files import file_of, file_text, in_import_order
 
 if TYPE_CHECKING:
@@ -364,10 +365,26 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
 
 
-def code_size(texts: Iterable[str]) -> tuple[int, int]:
-    """(files, lines) of shipped code files, from their texts."""
+def code_size(texts: Iterable[str]) -> tuple[int, int, int]:
+    """(files, lines, code lines) of shipped code files, from their texts: code lines are the lines that
+    are neither blank, a comment nor part of a docstring (a string standing as a statement), as ``cloc``
+    counts Python."""
     texts = list(texts)
-    return len(texts), sum(len(text.splitlines()) for text in texts)
+    return len(texts), sum(len(text.splitlines()) for text in texts), sum(map(_code_lines, texts))
+
+
+def _code_lines(text: str) -> int:
+    documentation = {
+        line
+        for node in ast.walk(ast.parse(text))
+        if is_docstring(node)
+        for line in range(node.lineno, (node.end_lineno or node.lineno) + 1)
+    }
+    return sum(
+        1
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#") and number not in documentation
+    )
 
 
 # --------------------------------------------------------------------------------------------- folders
