@@ -57,13 +57,30 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
         ["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3",
          "--apply_anyway"]
     )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+    written = capsys.readouterr()
+    assert code == 0, written.err
     record = json.loads((output / SITE_FIT_FILE).read_text())
     assert record["applied_anyway"] and not record["applies"]
     assert (record["units"], record["recordings"], record["units_are_patients"]) == (6, 12, True)
     assert record["seconds"]["embedding"] > 0 and record["audio_seconds"] == pytest.approx(18.0)
     assert [row["candidate"] for row in record["nested_cv"]][-2:] == ["chosen", "all_normal"]
     assert (output / NESTED_CV_FILE).read_text().startswith("candidate,")
+    # the learning curve is said, not only drawn: each size's mean of the CSV's draws, printed in both runs
+    import pandas as pd
+
+    curve = pd.read_csv(output / "learning_curve.csv")
+    means = (
+        curve[curve.candidate.isin(["chosen", "as_is"])].groupby(["units", "candidate"]).icbhi_score.mean()
+    )
+    points = ", ".join(
+        f"{units} {100 * means[units, 'chosen']:.1f} ({100 * means[units, 'as_is']:.1f})"
+        for units in sorted(set(curve.units))
+    )
+    said = captured.err.splitlines() + written.out.splitlines()
+    printed = [line for line in said if line.startswith("learning curve")]
+    assert len(printed) == 2 and all(
+        f"by labelled patients: {points} (if it still rises" in line for line in printed
+    )
     config = json.loads((output / "config.json").read_text())
     assert config["calibration"]["applied_anyway"] is True
     assert config["decision_thresholds"] == pytest.approx(record["thresholds"])

@@ -44,7 +44,9 @@ OUT (a complete model folder in Hub layout, like the shipped detector: safetenso
 thresholds, ONNX, remote code, card, site_fit.json, nested_cv.csv, learning_curve.csv/.png) is written
 only when the chosen procedure beats both the model as is and calling every recording normal out of
 sample. Otherwise fit-site prints one line with those numbers, writes nothing and exits with code 1;
---apply_anyway writes it, flagged in its card and config.
+--apply_anyway writes it, flagged in its card and config. Either way it prints the learning curve's means
+(the procedure fitted on growing numbers of the sample's patients, scored on the others): a curve still
+rising at its right end says labelling more patients would pay.
 """
 
 
@@ -166,6 +168,8 @@ def report(result) -> int:
             "(--apply_anyway writes it, flagged)",
             file=sys.stderr,
         )
+        if result.curve:
+            print(result.curve_line(), file=sys.stderr)
         return NOT_WRITTEN
     print(result.line())
     seconds, audio = result.record["seconds"], result.record["audio_seconds"]
@@ -175,6 +179,8 @@ def report(result) -> int:
     )
     if result.record["applied_anyway"]:
         print("  written as --apply_anyway asked, although it does not beat both out of sample (flagged)")
+    if result.curve:
+        print(result.curve_line())
     thresholds = ", ".join(f"{t:.3f}" for t in result.thresholds)
     print(
         f"wrote {result.output_dir} (thresholds {thresholds}; site_fit.json, nested_cv.csv, "

@@ -29,6 +29,7 @@ __all__ = [
     "THRESHOLD_CANDIDATES",
     "SiteFitResult",
     "check_candidates",
+    "curve_means",
     "fit_site_folder",
     "nested_rows",
 ]
@@ -53,6 +54,9 @@ class SiteFitResult:
     written: bool
     record: dict[str, Any] = field(repr=False)
     """Everything ``site_fit.json`` holds."""
+    curve: tuple[dict[str, Any], ...] = ()
+    """Per size of the learning curve (:func:`curve_means`): the units drawn, the draws, and the mean
+    out-of-sample score of the chosen procedure and of the model as is."""
 
     def score(self, candidate: str) -> float:
         """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""
@@ -72,6 +76,40 @@ class SiteFitResult:
             f"{100 * self.score('chosen'):.1f}, model as is {100 * self.score('as_is'):.1f}, "
             f"all-normal {100 * self.score('all_normal'):.1f}"
         )
+
+    def curve_line(self) -> str:
+        """One line: the learning curve's mean scores by the number of labelled units (empty without one)."""
+        if not self.curve:
+            return ""
+        unit = "patients" if self.record["units_are_patients"] else "recordings"
+        points = ", ".join(
+            f"{row['units']} {100 * row['chosen']:.1f} ({100 * row['as_is']:.1f})" for row in self.curve
+        )
+        draws = max(row["draws"] for row in self.curve)
+        return (
+            f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
+            f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
+            "end, labelling more would pay)"
+        )
+
+
+def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Per size of a learning curve's ``rows`` (:func:`respira.sites.fitting.learning_curve`), the number of
+    draws and the mean out-of-sample ICBHI-style score of the chosen procedure and of the model as is."""
+    means = []
+    for size in sorted({int(row["units"]) for row in rows}):
+        scores = {
+            name: [
+                float(r["icbhi_score"]) for r in rows if int(r["units"]) == size and r["candidate"] == name
+            ]
+            for name in ("chosen", "as_is")
+        }
+        if scores["chosen"] and scores["as_is"]:
+            means.append(
+                {"units": size, "draws": len(scores["chosen"])}
+                | {name: math.fsum(values) / len(values) for name, values in scores.items()}
+            )
+    return tuple(means)
 
 
 def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> tuple[str, ...]:
@@ -268,6 +306,7 @@ def _fit_and_write(
         bool(fit.applies),
         written,
         record,
+        curve_means(curve),
     )
 
 
