@@ -95,21 +95,20 @@ class SiteFitResult:
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
     """Per size of a learning curve's ``rows`` (:func:`respira.sites.fitting.learning_curve`), the number of
-    draws and the mean out-of-sample ICBHI-style score of the chosen procedure and of the model as is."""
-    means = []
-    for size in sorted({int(row["units"]) for row in rows}):
-        scores = {
-            name: [
-                float(r["icbhi_score"]) for r in rows if int(r["units"]) == size and r["candidate"] == name
-            ]
-            for name in ("chosen", "as_is")
+    draws and the mean out-of-sample ICBHI-style score of the chosen procedure and of the model as is (the
+    means its figure draws: :func:`respira.sites.fitting.draw_scores`)."""
+    from .fitting import draw_scores
+
+    scores = draw_scores(rows)
+    chosen, as_is = scores.get("chosen", {}), scores.get("as_is", {})
+    return tuple(
+        {"units": size, "draws": len(chosen[size])}
+        | {
+            name: math.fsum(values[size]) / len(values[size])
+            for name, values in (("chosen", chosen), ("as_is", as_is))
         }
-        if scores["chosen"] and scores["as_is"]:
-            means.append(
-                {"units": size, "draws": len(scores["chosen"])}
-                | {name: math.fsum(values) / len(values) for name, values in scores.items()}
-            )
-    return tuple(means)
+        for size in sorted(chosen.keys() & as_is.keys())
+    )
 
 
 def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ other units, for several ``k``: whether labelling more patients would pay.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ from .procedure import (
 from .sample import SiteSample
 from .scores import recording_classes, scores_with_intervals
 
-__all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "fit_site", "learning_curve"]
+__all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_site", "learning_curve"]
 
 ALL: tuple[str, ...] = CANDIDATES
 """Every candidate (:data:`respira.sites.procedure.CANDIDATES`)."""
@@ -252,6 +252,19 @@ def _draw(sample: SiteSample, size: int, rng: np.random.Generator) -> np.ndarray
         else:
             return inside
     return None
+
+
+def draw_scores(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, list[float]]]:
+    """A learning curve's rows (:func:`learning_curve`) as candidate → labelled units → each draw's
+    out-of-sample ICBHI-style score, undefined scores left out: what its figure and its printed means
+    summarise."""
+    scores: dict[str, dict[int, list[float]]] = {}
+    for row in rows:
+        score = row.get("icbhi_score")
+        if isinstance(score, (int, float)) and not math.isnan(score):
+            name = str(row.get("candidate", "chosen"))
+            scores.setdefault(name, {}).setdefault(int(row["units"]), []).append(float(score))
+    return scores
 
 
 def learning_curve(

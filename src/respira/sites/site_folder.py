@@ -231,19 +231,15 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
     """The learning curve: mean out-of-sample score (± sd over draws) against labelled units, per
     procedure."""
     from ..reports.figures import new_figure, save_figure
+    from .fitting import draw_scores
 
     figure = new_figure(6.0, 4.0)
     ax = figure.add_subplot()
-    by_name: dict[str, dict[int, list[float]]] = {}
-    for row in curve:
-        score = row.get("icbhi_score")
-        if isinstance(score, (int, float)) and not math.isnan(score):
-            name = str(row.get("candidate", "chosen"))
-            by_name.setdefault(name, {}).setdefault(int(row["units"]), []).append(100 * float(score))
+    by_name = draw_scores(curve)
     for name, points in by_name.items():
         sizes = sorted(points)
-        mean = np.array([np.mean(points[n]) for n in sizes])
-        spread = np.array([np.std(points[n]) for n in sizes])
+        mean = 100 * np.array([np.mean(points[n]) for n in sizes])
+        spread = 100 * np.array([np.std(points[n]) for n in sizes])
         ax.plot(sizes, mean, marker="o", label=name.replace("_", " "))
         ax.fill_between(sizes, mean - spread, mean + spread, alpha=0.15)
     ax.set_xlabel("labelled units (patients) the procedure was fitted on")
