@@ -15,12 +15,14 @@ What it runs, each step through respira's own command line as a user would (one 
    SHA-256 (the only ones the folder claims: :func:`respira.pretrained.recorded_evaluations`) and what the
    card says of the run's ``trainer_state.json``, the generated code and ``trainer_state.json`` are taken
    out (the shipped layout, ``scripts/_build.py``: ``respira export`` and ``respira push`` of the folder
-   write the code again) and the card is rendered again from the folder alone.
+   write the code again), ``expected_outputs.json`` records what the folder outputs on
+   :data:`EXPECTED_RECORDINGS` and the card is rendered again from the folder alone.
 
 The finished folder replaces ``src/respira/pretrained/icbhi-crackle-wheeze`` only when every step
 succeeded; a failure leaves the committed detector as it was. ``build_record.json`` records the inputs
-(the recipe's and the build's SHA-256, the options, the library versions) so that a test can tell
-when the committed folder was built from other inputs.
+(the recipe's and the encoder weights' SHA-256, the options, the library versions); a test runs the
+committed folder on the recordings of ``expected_outputs.json`` and fails when its outputs change, the
+one case that calls for a rebuild (``tests/test_shipped_outputs.py``).
 
 Which recipe is shipped, and why, is BENCHMARKS.md's "The shipped detector" (the rule was written down
 before the comparison).
@@ -29,7 +31,6 @@ before the comparison).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import platform
 import shutil
@@ -41,10 +42,11 @@ from _build import (
     install,
     last_line,
     run_respira,
-    scripts_sha256,
+    sha256,
     shipped_layout,
     trainer_state_facts,
     write_build_record,
+    write_expected_outputs,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,23 +57,12 @@ FINAL_SPLIT = "0.8,0.2,0"
 """Every ICBHI patient of the sample learns: 80 % train, 20 % validation, no test split."""
 CV_FOLDS, CV_SEEDS = 5, "0"
 RUN_FILES = ("respira_run.json",)
-TRAINING_CODE = ("src/respira/training", "src/respira/models", "src/respira/losses")
-"""The code whose change can change the weights: ``training_code_sha256`` fingerprints it, and a test
-rebuilds the detector when it no longer matches."""
-
-
-def training_code_sha256(root: Path = ROOT) -> str:
-    """SHA-256 over the recipe and every module of :data:`TRAINING_CODE` (paths and contents, sorted)."""
-    digest = hashlib.sha256()
-    files = [RECIPE.relative_to(ROOT).as_posix()]
-    files += sorted(p.relative_to(root).as_posix() for d in TRAINING_CODE for p in (root / d).rglob("*.py"))
-    for name in files:
-        digest.update(name.encode() + b"\0" + (root / name).read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+EXPECTED_RECORDINGS = (
+    "icbhi/ICBHI_final_database/101_1b1_Al_sc_Meditron.wav",  # 44.1 kHz, 24-bit
+    "icbhi/ICBHI_final_database/104_1b1_Al_sc_Litt3200.wav",  # 4 kHz
+    "icbhi/ICBHI_final_database/223_1b1_Al_sc_Meditron.wav",  # 10 kHz
+)
+"""The real recordings of ``../shared`` whose outputs ``expected_outputs.json`` records."""
 
 
 def check_shared(shared: Path) -> None:
@@ -82,6 +73,7 @@ def check_shared(shared: Path) -> None:
         "sprsound": shared / "sprsound" / "train_wav",
         "encoder weights": shared / ENCODER_WEIGHTS,
     }
+    needed |= {name: shared / name for name in EXPECTED_RECORDINGS}
     missing = [f"{what} ({path})" for what, path in needed.items() if not path.exists()]
     if missing:
         raise SystemExit(f"build_detector: missing in {shared}: {', '.join(missing)}")
@@ -199,8 +191,6 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
         "command": "make detector",
         "recipe": RECIPE.relative_to(ROOT).as_posix(),
         "recipe_sha256": sha256(RECIPE),
-        "build_script_sha256": scripts_sha256(Path(__file__)),
-        "training_code_sha256": training_code_sha256(),
         "encoder_weights": ENCODER_WEIGHTS,
         "encoder_weights_sha256": sha256(shared / ENCODER_WEIGHTS),
         "final_split": FINAL_SPLIT,
@@ -214,6 +204,7 @@ def build(shared: Path, work: Path, *, resume: bool = False) -> Path:
     }
     write_build_record(export, record)
     shipped_layout(export)
+    write_expected_outputs(export, shared, EXPECTED_RECORDINGS)
     render_card(export)
     return export
 

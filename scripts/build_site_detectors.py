@@ -12,12 +12,13 @@ applies (the chosen procedure beats the model as is and all-normal in nested cro
 does not, the script says so in one line and ships nothing for that site (a folder shipped before stays).
 
 Each finished folder replaces ``src/respira/pretrained/<site>-crackle-wheeze`` only on success, with a
-``build_record.json`` of its own: the base folder's weights SHA-256, the SHA-256 of the fitting code
-(``src/respira/sites/*.py``) and of this script, the data's listing and fingerprint, the library
-versions, and ``site_fit.json``'s SHA-256 (the one evaluation the folder claims: fit-site's nested
+``build_record.json`` of its own: the base folder's weights SHA-256, the data's listing and digest, the
+library versions, and ``site_fit.json``'s SHA-256 (the one evaluation the folder claims: fit-site's nested
 cross-validation of its site); its card quotes the base model's rows as the base's. It ships in the layout
 of ``scripts/_build.py``: fit-site's generated code is taken out (``respira export`` and ``respira push``
-of the folder write it again).
+of the folder write it again), and ``expected_outputs.json`` records what it outputs on
+:attr:`Site.recordings`; ``tests/test_shipped_outputs.py`` fails when those outputs change, the one case
+that calls for a rebuild.
 """
 
 from __future__ import annotations
@@ -32,13 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _build.py, shared with build_detector.py
-from _build import install, last_line, run_respira, scripts_sha256, shipped_layout, write_build_record
+from _build import (
+    install,
+    last_line,
+    run_respira,
+    sha256,
+    shipped_layout,
+    write_build_record,
+    write_expected_outputs,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ROOT / "src" / "respira" / "pretrained"
 BASE = PRETRAINED / "icbhi-crackle-wheeze"
-SITES_CODE = "src/respira/sites"
-"""The fitting code: ``sites_code_sha256`` fingerprints its modules, and a test refits when it changes."""
 NOT_WRITTEN = 1
 """``respira fit-site``'s exit code when its out-of-sample rule does not apply (nothing written)."""
 
@@ -50,25 +57,34 @@ class Site:
     dataset: str
     data: str
     """The folder of ``../shared`` holding the site's labelled recordings."""
+    recordings: tuple[str, ...]
+    """The real recordings of ``../shared`` whose outputs ``expected_outputs.json`` records."""
 
     @property
     def name(self) -> str:
         return f"{self.dataset}-crackle-wheeze"
 
 
-SITES = (Site("kauh", "kauh"), Site("sprsound", "sprsound"))
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def sites_code_sha256(root: Path = ROOT) -> str:
-    """SHA-256 over every module of :data:`SITES_CODE` (paths and contents, sorted)."""
-    digest = hashlib.sha256()
-    for path in sorted((root / SITES_CODE).rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+SITES = (
+    Site(
+        "kauh",
+        "kauh",
+        (
+            "kauh/BP11_Heart Failure,C,P L L,53,M.wav",  # 4 kHz, crackles
+            "kauh/BP12_Asthma,E W,P L L,50,F.wav",  # 4 kHz, wheezes
+            "icbhi/ICBHI_final_database/101_1b1_Al_sc_Meditron.wav",  # 44.1 kHz, another site
+        ),
+    ),
+    Site(
+        "sprsound",
+        "sprsound",
+        (
+            "sprsound/train_wav/40877908_4.0_0_p2_3440.wav",  # 8 kHz, CAS
+            "sprsound/train_wav/40877908_4.0_0_p3_3435.wav",  # 8 kHz, DAS
+            "icbhi/ICBHI_final_database/223_1b1_Al_sc_Meditron.wav",  # 10 kHz, another site
+        ),
+    ),
+)
 
 
 def data_fingerprint(folder: Path) -> dict[str, object]:
@@ -111,8 +127,6 @@ def build_record(site: Site, shared: Path) -> dict[str, object]:
         "command": "make site-detectors",
         "base_model": BASE.name,
         "base_weights_sha256": sha256(BASE / "model.safetensors"),
-        "sites_code_sha256": sites_code_sha256(),
-        "build_script_sha256": scripts_sha256(Path(__file__)),
         "dataset": site.dataset,
         "data_dir": f"../shared/{site.data}",
         "data": data_fingerprint(shared / site.data),
@@ -127,13 +141,14 @@ def build_record(site: Site, shared: Path) -> dict[str, object]:
 
 def finish(folder: Path, site: Site, shared: Path) -> Path:
     """Write ``build_record.json`` into the fitted ``folder`` (its inputs, and ``site_fit.json``'s SHA-256:
-    the one evaluation it claims), take out its generated code (the shipped layout) and render its card
-    again from its files."""
+    the one evaluation it claims), take out its generated code (the shipped layout), write its
+    ``expected_outputs.json`` and render its card again from its files."""
     from respira.pretrained import evaluation_digests
     from respira.sites.site_folder import render_site_card
 
     write_build_record(folder, build_record(site, shared) | {"evaluations": evaluation_digests(folder)})
     shipped_layout(folder)
+    write_expected_outputs(folder, shared, site.recordings)
     render_site_card(folder, base_folder=BASE)
     return folder
 
@@ -141,6 +156,7 @@ def finish(folder: Path, site: Site, shared: Path) -> Path:
 def build(shared: Path, work: Path, sites: tuple[Site, ...] = SITES) -> dict[str, Path]:
     """Fit every site of ``sites`` in ``work``; the finished folders by name (those whose rule applied)."""
     missing = [f"{s.dataset} ({shared / s.data})" for s in sites if not (shared / s.data).is_dir()]
+    missing += [f"{shared / name}" for s in sites for name in s.recordings if not (shared / name).is_file()]
     if not (BASE / "config.json").is_file():
         missing.append(f"the ICBHI detector ({BASE})")
     if missing:

@@ -43,6 +43,7 @@ HUB_LAYOUT = (
     "respira_run.json",
     "metrics.json",
     "build_record.json",
+    "expected_outputs.json",
     f"{CROSS_VALIDATION_FOLDER}/metrics.json",
     "evaluation_kauh/metrics.json",
     "evaluation_sprsound/metrics.json",
@@ -91,15 +92,12 @@ def test_the_folder_claims_the_evaluations_its_build_recorded() -> None:
     assert len(recorded_evaluations(FOLDER)) == len(listed)
 
 
-def test_the_build_record_names_this_recipe_and_script() -> None:
-    """The committed folder was built from today's recipe and build script (else: ``make detector``)."""
+def test_the_build_record_names_this_recipe() -> None:
+    """The committed folder was built from today's recipe (else: ``make detector``); what it outputs is
+    checked by ``tests/test_shipped_outputs.py``."""
     record = json.loads((FOLDER / "build_record.json").read_text())
     recipe = ROOT / record["recipe"]
     assert hashlib.sha256(recipe.read_bytes()).hexdigest() == record["recipe_sha256"], "run make detector"
-    build = _script("build_detector")  # the script and scripts/_build.py, which it imports
-    assert build.scripts_sha256(ROOT / "scripts" / "build_detector.py") == record["build_script_sha256"], (
-        "make detector"
-    )
 
 
 # ------------------------------------------------------------------------------------------------ the card
@@ -419,32 +417,6 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
     ).stdout.strip()
     assert where.startswith(str(site)), where
     assert recordings[0].name in done.stdout and "shipped detector" in done.stderr
-
-
-@pytest.mark.slow
-@pytest.mark.real_data
-def test_the_committed_detector_is_what_its_recipe_and_training_code_build(
-    shared_icbhi: Path, tmp_path: Path
-) -> None:
-    """While the recipe and the training code are those the detector was built from, their fingerprint
-    says so (fast); once they change, the detector is rebuilt here, as ``make detector`` does, and must
-    come out the same: weights to the last bit on this CPU with one thread (the build is seeded and
-    single-threaded; 1e-6 allows only float noise), thresholds and the card's site scores exactly.
-    A change that moves them fails here until ``make detector`` is run and its folder committed."""
-    from safetensors.numpy import load_file
-
-    build = _script("build_detector")
-    record = json.loads((FOLDER / "build_record.json").read_text())
-    if build.training_code_sha256() == record["training_code_sha256"]:
-        return
-    export = build.build(shared_icbhi.parent, tmp_path / "work")
-    committed, rebuilt = load_file(FOLDER / "model.safetensors"), load_file(export / "model.safetensors")
-    assert committed.keys() == rebuilt.keys()
-    for name, tensor in committed.items():
-        np.testing.assert_allclose(rebuilt[name], tensor, atol=1e-6, rtol=0, err_msg=name)
-    config, new = (json.loads((f / "config.json").read_text()) for f in (FOLDER, export))
-    assert new["decision_thresholds"] == config["decision_thresholds"]
-    assert site_verdicts(export) == site_verdicts(FOLDER)
 
 
 @pytest.mark.real_data
