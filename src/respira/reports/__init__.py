@@ -8,9 +8,6 @@ user's backend are left alone) and written atomically (a temporary file renamed 
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..utils.moved import moved_module
 from .plots import pca_2d, plot_confusion_matrix, plot_embedding_projection
 from .recording_plot import plot_recording, recording_figure
 from .training_curves import plot_training_curves
@@ -24,9 +21,3 @@ __all__ = [
     "recording_figure",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """``respira.reports.evaluate_model``: moved to :mod:`respira.evaluation` (deprecated alias)."""
-    if name == "evaluate_model":
-        return moved_module(__name__, "respira.evaluation")(name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
