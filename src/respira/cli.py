@@ -21,6 +21,7 @@ from . import __version__
 from .commands import register_all
 from .commands.options import model_or_default
 from .measured import with_note
+from .utils.messages import one_line
 
 
 class CommandLineError(Exception):
@@ -34,7 +35,7 @@ class CommandLineError(Exception):
     def reason(self) -> str:
         """What is wrong, on one line, each flag in its one spelling (``--learning_rate``, not also
         ``--learning-rate``)."""
-        return _HYPHEN_ALIAS.sub(r"\1", _one_line(self))
+        return _HYPHEN_ALIAS.sub(r"\1", one_line(self))
 
     def line(self) -> str:
         """The line ``respira`` prints for it: ``PROG: error: REASON (see PROG --help)``."""
@@ -123,7 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _HYPHEN_ALIAS = re.compile(r"(--\w+)/--[\w-]+")  # "--learning_rate/--learning-rate" → "--learning_rate"
 
 
@@ -194,11 +194,6 @@ def _unknown_override_error(
     if not unknown:
         return None
     return unknown_options_error(command, unknown, fields=fields, suggest_fields=field_suggestions)
-
-
-def _one_line(error: BaseException) -> str:
-    """An error's message on one line, without terminal colour codes (its type name when it has none)."""
-    return " ".join(_ANSI_CODES.sub("", str(error)).split()) or type(error).__name__
 
 
 QUIET_WARNINGS: tuple[type[Warning], ...] = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
@@ -307,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
-        print(f"respira {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        print(f"respira {args.command}: error: {one_line(error)}", file=sys.stderr)
         return 2
     return code if isinstance(code, int) else 0
 

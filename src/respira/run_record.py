@@ -24,6 +24,7 @@ from typing import Any
 from .audio.dsp import DEFAULT_LOWPASS_ORDER
 from .labels import PROBLEM_TYPES, SINGLE_LABEL
 from .utils.files import write_json_atomic
+from .utils.messages import one_line
 from .utils.typed_json import convert_json, json_type
 
 __all__ = [
@@ -274,7 +275,7 @@ class RunRecord:
         try:
             return cls.from_dict(data)
         except ValueError as error:
-            message = " ".join(str(error).split())
+            message = one_line(error)
             raise RunRecordError(f"{path}: not a valid respira run record ({message})") from None
 
     @classmethod

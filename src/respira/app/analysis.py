@@ -57,6 +57,7 @@ from ..audio.checks import InputWarning, check_input
 from ..audio.decoding import audio_duration, native_sampling_rate, read_audio
 from ..core.decision import (
     aggregation_of,
+    config_field,
     decide_rows,
     is_multi_label,
     quality_threshold_of,
@@ -71,6 +72,7 @@ from ..inference.event_detection import FRAMES_RULE, EventDetection, gate_by_ver
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure
+from ..utils.messages import one_line
 
 __all__ = [
     "CAUTIONS",
@@ -80,7 +82,6 @@ __all__ = [
     "InputError",
     "Verdict",
     "analyse",
-    "config_value",
     "default_window",
     "detects_events",
     "display_rate",
@@ -122,12 +123,6 @@ class Detector(Protocol):
     ) -> Predicted: ...
 
     def detect_events(self, waveform: np.ndarray, sampling_rate: int, *, rule: str) -> EventDetection: ...
-
-
-def config_value(config: Any, name: str, default: Any = None) -> Any:
-    """A field of a ``RespiraConfig`` or of a ``config.json`` mapping (``default`` when absent or null)."""
-    value = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
-    return default if value is None else value
 
 
 def default_window() -> tuple[float, float]:
@@ -281,7 +276,7 @@ def _recorded_cautions() -> Iterator[list[str]]:
 
 
 def _one_line(error: BaseException, path: str | Path | None, name: str) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = one_line(error)
     if path is not None:
         text = text.replace(str(path), name)
     return text if name in text else f"{name}: {text}"
@@ -376,7 +371,7 @@ def analyse(
     report = progress or (lambda _fraction, _text: None)
     name = name or Path(path).name
     window, hop = check_window(window, hop)
-    rate = int(config_value(detector.config, "sampling_rate"))
+    rate = int(config_field(detector.config, "sampling_rate"))
     report(0.05, "reading the recording")
     with _recorded_cautions() as cautions:
         waveform = load_recording(path, rate, name)
@@ -435,7 +430,7 @@ def analyse(
         cycles=[Span(c.start, c.end, cycle_label(c.crackle, c.wheeze)) for c in cycles] if cycles else None,
         title=f"{name}  ·  model {detector.name}",
         subtitle=figure_subtitle(
-            rows, config_value(detector.config, "problem_type"), window, hop, 1, detector.config
+            rows, config_field(detector.config, "problem_type"), window, hop, 1, detector.config
         ),
         events=events.events if events is not None else None,
         events_caption=events.describe() if events is not None else None,

@@ -37,6 +37,7 @@ from ..audio.decoding import decodes_other_codecs
 from ..core.decision import quality_threshold_of
 from ..inference.event_detection import DETECTION_COLUMNS
 from ..reports.figures import save_figure
+from ..utils.messages import one_line
 from ..utils.tables import format_rows
 from .analysis import MAX_SECONDS, Detector, InputError, analyse, default_window
 
@@ -161,7 +162,7 @@ def _run(
         return _failed(str(error), annotated, quality)
     except Exception as error:  # anything else: one line in the page, the details in the server's log
         logger.exception("analysis of %s failed", name)
-        text = " ".join(str(error).split()) or type(error).__name__
+        text = one_line(error)
         return _failed(f"could not analyse {name}: {text}", annotated, quality)
     progress(0.9, desc="writing the downloads")
     folder = results.new()

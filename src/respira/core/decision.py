@@ -43,6 +43,7 @@ __all__ = [
     "Decision",
     "aggregation_of",
     "class_scores",
+    "config_field",
     "decide",
     "decide_flags",
     "decide_recording",
@@ -87,26 +88,22 @@ def thresholds_of(config: Any) -> tuple[float, float]:
     ``config`` is anything with that attribute (a ``RespiraConfig``, a plain namespace) or a mapping
     (a ``config.json`` read as a dict).
     """
-    values = config.get("decision_thresholds") if isinstance(config, Mapping) else None
-    if not isinstance(config, Mapping):
-        values = getattr(config, "decision_thresholds", None)
-    return validate_thresholds(values)
+    return validate_thresholds(config_field(config, "decision_thresholds"))
 
 
 def has_tuned_thresholds(config: Any) -> bool:
     """Whether the config carries thresholds of its own (not the default)."""
-    if isinstance(config, Mapping):
-        return config.get("decision_thresholds") is not None
-    return getattr(config, "decision_thresholds", None) is not None
+    return config_field(config, "decision_thresholds") is not None
 
 
-def _field(config: Any, name: str) -> Any:
+def config_field(config: Any, name: str) -> Any:
+    """Field ``name`` of a config object or of a ``config.json`` mapping (``None`` when absent)."""
     return config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
 
 
 def is_multi_label(config: Any) -> bool:
     """Whether the model outputs the two flags (sigmoids) rather than the four classes (a softmax)."""
-    return (_field(config, "problem_type") or SINGLE_LABEL) == MULTI_LABEL
+    return (config_field(config, "problem_type") or SINGLE_LABEL) == MULTI_LABEL
 
 
 def flag_order(config: Any) -> list[int]:
@@ -114,7 +111,7 @@ def flag_order(config: Any) -> list[int]:
     (multi-label) or the four classes (single-label), in :data:`~respira.labels.MULTI_LABEL_NAMES` /
     :data:`~respira.labels.CLASS_NAMES` order."""
     names = MULTI_LABEL_NAMES if is_multi_label(config) else CLASS_NAMES
-    id2label = _field(config, "id2label") or {}
+    id2label = config_field(config, "id2label") or {}
     by_name = {str(label): int(index) for index, label in id2label.items()}
     missing = [name for name in names if name not in by_name]
     if missing:
@@ -163,13 +160,8 @@ def aggregation_of(config: Any) -> tuple[str, int | None]:
     (``recording_aggregation`` and ``recording_top_k``, written by ``respira fit-site`` when it chose the
     rule) or :data:`~respira.core.windows.DEFAULT_AGGREGATION` for a config without them. Every runner — the
     Detector, the pipeline, ``screen``, the app's ONNX runner — asks here for its default rule."""
-    rule = getattr(config, "recording_aggregation", None)
-    if rule is None and isinstance(config, Mapping):
-        rule = config.get("recording_aggregation")
-    rule = rule or DEFAULT_AGGREGATION
-    top_k = getattr(config, "recording_top_k", None)
-    if top_k is None and isinstance(config, Mapping):
-        top_k = config.get("recording_top_k")
+    rule = config_field(config, "recording_aggregation") or DEFAULT_AGGREGATION
+    top_k = config_field(config, "recording_top_k")
     if rule == "topk_mean" and top_k is None:
         top_k = DEFAULT_TOP_K
     check_aggregation(rule, top_k)
@@ -247,7 +239,7 @@ def decide(probabilities: Any, config: Any) -> Decision:
 def quality_threshold_of(config: Any) -> float | None:
     """The quality probability from which a model withholds its verdict (``config.quality["threshold"]``);
     ``None`` for a model without a quality head."""
-    quality = _field(config, "quality")
+    quality = config_field(config, "quality")
     return None if quality is None else float(quality["threshold"])
 
 

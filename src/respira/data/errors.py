@@ -9,6 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..utils.messages import one_line
+
 
 class CorpusFormatError(ValueError):
     """A corpus file is malformed; the message starts with ``path:line:`` (or ``path:``)."""
@@ -134,7 +136,7 @@ def original_build_error(error: BaseException, cache_dir: str | Path) -> BaseExc
         return error
     if isinstance(cause, OSError) and (not cause.filename or _is_within(cause.filename, cache_dir)):
         reason = os.strerror(cause.errno) if cause.errno else cause.strerror
-        named = OSError(cause.errno, reason or " ".join(str(cause).split()), str(cache_dir))
+        named = OSError(cause.errno, reason or one_line(cause), str(cache_dir))
         named.__cause__ = cause
         return named
     return cause

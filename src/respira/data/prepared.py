@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..labels import CLASS_NAMES
+from ..utils.messages import one_line
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -119,7 +120,7 @@ def _builder(name: str, config_name: str | None, cache_dir: str | Path | None):
             source, config_name, cache_dir=str(cache_dir) if cache_dir is not None else None
         )
     except ValueError as error:
-        message = " ".join(str(error).split())
+        message = one_line(error)
         if "BuilderConfig" in message or "Config name is missing" in message:
             raise ValueError(f"--dataset_config_name {config_name!r} of {name}: {message}") from None
         raise ValueError(f"--dataset_name {name}: {message}") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..models.lora import ADAPTER_FOLDER, has_adapter
 from ..pretrained import BUILD_RECORD, check_not_shipped, recorded_evaluations
 from ..utils.files import check_folder_target, staged_folder
+from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import check_model_folder, check_weights_file
@@ -108,7 +109,7 @@ def _verify(folder: Path) -> None:
         _, info = AutoModelForAudioClassification.from_pretrained(folder, output_loading_info=True)
         AutoFeatureExtractor.from_pretrained(folder)
     except Exception as error:
-        message = " ".join(str(error).split())
+        message = one_line(error)
         raise ValueError(f"the exported model does not load with from_pretrained: {message}") from error
     finally:
         if bars:

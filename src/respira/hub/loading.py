@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
+from ..utils.messages import one_line
 from .checksums import verify_checksum, verify_hub_file
 from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error
 
@@ -200,15 +201,8 @@ def check_weights_file(path: str | Path) -> None:
             weights.keys()
     except Exception as error:  # SafetensorError derives from Exception only
         raise _weights_error(error, str(path)) or ModelLoadError(
-            f"{path}: cannot be read as safetensors weights ({_one_line(error)})"
+            f"{path}: cannot be read as safetensors weights ({one_line(error)})"
         ) from None
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(_ANSI.sub("", str(error)).split()) or type(error).__name__
 
 
 def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
@@ -217,7 +211,7 @@ def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
     ``None`` when ``error`` is not about reading the weights file.
     """
     for link in error_chain(error):
-        message = _one_line(link)
+        message = one_line(link)
         if type(link).__name__ == "SafetensorError" or "deserializing header" in message:
             return ModelLoadError(
                 f"{name}: not a readable safetensors file, truncated or damaged ({message}); "
@@ -310,7 +304,7 @@ def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraFor
         if failure is not None:
             raise failure from None
         if any(
-            "size mismatch" in _one_line(link) or "ignore_mismatched_sizes" in _one_line(link)
+            "size mismatch" in one_line(link) or "ignore_mismatched_sizes" in one_line(link)
             for link in error_chain(error)
         ):
             raise _size_error(model_class, source, weights) from None

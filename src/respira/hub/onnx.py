@@ -72,6 +72,7 @@ from ..core.onnx_graph import (
     steps_within,
 )
 from ..labels import MULTI_LABEL
+from ..utils.messages import one_line
 from ..utils.threads import choose_num_threads
 
 if TYPE_CHECKING:
@@ -363,7 +364,7 @@ def load_onnx_model(name: str | Path) -> OnnxClassifier:
         onnx_path = hf_hub_download(str(name), ONNX_FILE)
         config = RespiraConfig.from_pretrained(str(name))
     except Exception as error:
-        message = " ".join(str(error).split())
+        message = one_line(error)
         raise ModelLoadError(f"cannot load {ONNX_FILE} of {name}: {message}") from None
     verify_hub_file(str(name), ONNX_FILE)  # against an export's checksums, when the repository has them
     return OnnxClassifier(onnx_path, config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ..utils.messages import one_line
 from .export import WEIGHTS, export_model
 from .hub_errors import hub_error
 from .loading import check_model_folder
@@ -25,7 +26,7 @@ class HubConnectionError(ConnectionError):
 
 
 def _unreachable(endpoint: str, reason: BaseException | str) -> HubConnectionError:
-    text = " ".join(str(reason).split()) or type(reason).__name__
+    text = one_line(reason)
     return HubConnectionError(f"cannot reach the Hugging Face Hub at {endpoint} (offline?): {text}")
 
 

@@ -35,6 +35,7 @@ from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SE
 from ..labels import WITHHELD_LABEL
 from ..metrics.recording_level import describe_aggregation
 from ..utils.files import check_file_target
+from ..utils.messages import one_line
 from .engine import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
@@ -229,7 +230,7 @@ class Detector:
                     self.inference_model, plan.windows, settings["batch_size"]
                 )
             except ValueError as error:
-                raise PredictionError(" ".join(str(error).split())) from None
+                raise PredictionError(one_line(error)) from None
             return self.planned_prediction(plan, probabilities, quality, name=name, **options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
@@ -244,7 +245,7 @@ class Detector:
             if not rows:
                 raise ValueError("no cycles to predict")
         except ValueError as error:
-            raise PredictionError(" ".join(str(error).split())) from None
+            raise PredictionError(one_line(error)) from None
         return self._prediction(rows, settings, name)
 
     def plan_windows(
@@ -274,7 +275,7 @@ class Detector:
                 recorded_rate=int(sampling_rate) if recorded_rate is None else recorded_rate,
             )
         except ValueError as error:
-            raise PredictionError(" ".join(str(error).split())) from None
+            raise PredictionError(one_line(error)) from None
 
     def planned_prediction(
         self,
@@ -310,7 +311,7 @@ class Detector:
             check_rate(int(sampling_rate), *([name] if name else []))
             return resample(samples, int(sampling_rate), self.sampling_rate)
         except ValueError as error:
-            raise PredictionError(" ".join(str(error).split())) from None
+            raise PredictionError(one_line(error)) from None
 
     def detect_events(
         self,
@@ -366,7 +367,7 @@ class Detector:
             try:
                 detection = detect_events(self.inference_model, audio, file=name, **options)
             except ValueError as error:
-                raise PredictionError(" ".join(str(error).split())) from None
+                raise PredictionError(one_line(error)) from None
         else:
             file = str(source)
             if sampling_rate is not None:
@@ -376,7 +377,7 @@ class Detector:
             try:
                 detection = detect_file_events(self.inference_model, source, **options)
             except (OSError, ValueError) as error:
-                message = " ".join(str(error).split())
+                message = one_line(error)
                 raise PredictionError(message if file in message else f"{file}: {message}") from None
         return self._by_rule(detection, rule, prediction)
 

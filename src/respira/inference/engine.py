@@ -67,6 +67,7 @@ from ..core.windows import (
 )
 from ..labels import PROBLEM_TYPES, SINGLE_LABEL, cycle_label
 from ..metrics.thresholds import sigmoid
+from ..utils.messages import one_line
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -443,7 +444,7 @@ def predict_files(
                     **checked,
                 )
         except (OSError, ValueError) as error:
-            message = " ".join(str(error).split()) or type(error).__name__
+            message = one_line(error)
             if name not in message:
                 message = f"{name}: {message}"
             errors.append((name, message))

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from ..utils.messages import one_line
+
 __all__ = ["load_original_checkpoint", "summarise_keys"]
 
 _PICKLE_PROTOCOL_2_OR_LATER = b"\x80"  # the first byte of a pickle written with protocol >= 2
@@ -55,6 +57,6 @@ def _refusal(path: Path, error: BaseException) -> str:
     if not (zipfile.is_zipfile(path) or first == _PICKLE_PROTOCOL_2_OR_LATER):
         return "it is neither a torch.save file nor a pickle"
     found = _UNSAFE_REASON.search(str(error))
-    reason = " ".join((found.group(1) if found else str(error)).split())
+    reason = one_line(found.group(1) if found else error)
     first_sentence = reason.split(". ")[0].rstrip(".")  # torch goes on to explain how to allow it
     return f"torch.load(weights_only=True) refuses what it holds ({first_sentence})"

@@ -20,4 +20,3 @@ __all__ = [
     "plot_training_curves",
     "recording_figure",
 ]
-

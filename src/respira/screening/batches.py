@@ -39,6 +39,7 @@ from ..core.windows import window_count, window_samples
 from ..inference.engine import WindowPlan, run_windows
 from ..inference.event_detection import chunk_waveforms, plan_chunks, step_outputs
 from ..inference.form import runs_on_cpu
+from ..utils.messages import one_line
 from .sources import Recording
 
 __all__ = [
@@ -85,7 +86,7 @@ class Prepared:
 
 def reason(error: BaseException, path: str) -> str:
     """``error``'s one-line message without the leading ``path: ``."""
-    message = " ".join(str(error).split()) or type(error).__name__
+    message = one_line(error)
     return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..utils.messages import one_line
+
 __all__ = ["AUDIO_SUFFIXES", "Recording", "Source", "open_source"]
 
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
@@ -170,7 +172,7 @@ def open_source(source: str, *, split: str | None = None, audio_column: str = "a
         try:
             dataset = load_dataset(source, split=split or "train", streaming=True)
         except Exception as error:  # offline, no such repository or split: datasets' many error types
-            reason = " ".join(str(error).split()) or type(error).__name__
+            reason = one_line(error)
             raise FileNotFoundError(
                 f"SOURCE {source} is no local folder or list, and not a dataset on the Hub ({reason})"
             ) from None

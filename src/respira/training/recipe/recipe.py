@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from ...utils.messages import one_line
 from .arguments import RespiraTrainingArguments, _as_dict
 from .flags import parse_flags
 from .recipe_fields import DataArguments, ModelArguments, RunArguments
@@ -73,7 +74,7 @@ def _yaml_error(path: Path, error: yaml.YAMLError) -> str:
     mark = getattr(error, "problem_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
     parts = [getattr(error, "context", None), getattr(error, "problem", None)]
-    said = "; ".join(" ".join(str(part).split()) for part in parts if part) or " ".join(str(error).split())
+    said = "; ".join(one_line(part) for part in parts if part) or one_line(error)
     return f"{where}: not valid YAML: {said}"
 
 
@@ -168,7 +169,7 @@ def parse_recipe(
     try:
         return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
     except ValueError as error:
-        message = " ".join(str(error).split())
+        message = one_line(error)
         if read is not None:  # a value from the recipe (not overridden, not forced): name its line
             named = [key for key in read.options if key not in flags and key not in forced]
             key = next((k for k in sorted(named, key=len, reverse=True) if message.startswith(k)), None)

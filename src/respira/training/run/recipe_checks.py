@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ...labels import MULTI_LABEL, PROBLEM_TYPES
 from ...models.encoders import encoder_names, get_encoder_spec
+from ...utils.messages import one_line
 from ..embeddings.embedding_cache import check_cache_options
 from ..recipe.arguments import RespiraTrainingArguments
 from ..recipe.model_factory import parse_class_weights, parse_pos_weight
@@ -108,7 +109,7 @@ def _check_model(model: ModelArguments) -> None:
         )
     except (ValueError, TypeError) as error:
         causes = [error, *([error.__cause__] if error.__cause__ else [])]
-        message = " ".join(str(causes[-1]).split()).removeprefix("Class validation error for validator ")
+        message = one_line(causes[-1]).removeprefix("Class validation error for validator ")
         raise ValueError(f"invalid model options: {message}") from None
     _check_loss_weights(model)
 
@@ -264,7 +265,7 @@ def _check_folds(data: DataArguments, layout) -> None:
         for fold in range(num_folds):
             fold_splits(index, folds, fold, validation_size=data.validation_size, seed=data.split_seed)
     except (ValueError, KeyError) as error:
-        message = " ".join(str(error).split())
+        message = one_line(error)
         raise ValueError(f"split_strategy={data.split_strategy}: {message}") from None
 
 
