@@ -149,6 +149,8 @@ def _file_numbers(folder: Path) -> set[str]:
     """Every number of the folder's JSON files as the card may print it (as is, or in %, 1-4 decimals)."""
     shown = set()
     for path in folder.rglob("*.json"):
+        if path.name == "expected_outputs.json":  # the build's check of the outputs, no result
+            continue
         for number in _numbers_in(json.loads(path.read_text())):
             for value in (number, 100 * number):
                 shown.add(f"{value:g}")

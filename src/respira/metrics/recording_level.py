@@ -161,6 +161,17 @@ def recording_strata(targets: Any) -> np.ndarray:
     return truth @ np.array([4, 2, 1])
 
 
+def _patients(patient_ids: Sequence[Any], resamples: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each recording's patient position and each patient's recordings, ``resamples`` checked first."""
+    if resamples < 1:
+        raise ValueError(f"resamples must be at least 1, got {resamples}")
+    _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
+    members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
+    if not members:
+        raise ValueError("patient_ids is empty: nothing to resample")
+    return inverse, members
+
+
 def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, size: int) -> list[np.ndarray]:
     """Patient positions grouped by class signature (the sorted set of ``strata`` values of a patient's
     recordings), in the order the signatures first appear; one group of every patient without ``strata``."""
@@ -184,12 +195,7 @@ def patient_resample_counts(
     patients as there are with replacement, those of each class signature of ``strata`` apart; a patient
     brings all its recordings). A statistic that is a weighted sum over recordings (a sensitivity, a
     specificity, a weighted AUC) is then computed for every resample at once."""
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-    _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
-    members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
-    if not members:
-        raise ValueError("patient_ids is empty: nothing to resample")
+    inverse, members = _patients(patient_ids, resamples)
     rng = np.random.default_rng(seed)
     per_patient = np.zeros((resamples, len(members)), dtype=np.int64)
     for group in _patient_strata(members, strata, inverse.size):
@@ -211,12 +217,7 @@ def _patient_bootstrap(
     """The statistic's names and scipy's bootstrap result over patients (a statistic of arrays of patient
     positions: each position brings all its recordings), the patients of each stratum resampled apart
     (scipy's independent samples); a stratum of one patient is in every resample as it is."""
-    if resamples < 1:
-        raise ValueError(f"resamples must be at least 1, got {resamples}")
-    _, inverse = np.unique(np.asarray(patient_ids), return_inverse=True)
-    members = [np.flatnonzero(inverse == group) for group in range(int(inverse.max(initial=-1)) + 1)]
-    if not members:
-        raise ValueError("patient_ids is empty: nothing to resample")
+    inverse, members = _patients(patient_ids, resamples)
     groups = _patient_strata(members, strata, inverse.size)
     resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
     fixed = [members[position] for group in groups if group.size == 1 for position in group]
