@@ -1,6 +1,6 @@
 """Thresholds re-tuned on a site's labelled sample, judged on the patients left out (what ``respira
-calibrate`` measured before it became ``respira fit-site``'s thresholds-only candidates; the studies of
-leave-one-site-out and site adaptation measure with these).
+calibrate`` measured before it became ``respira fit-site``'s thresholds-only candidates): the studies of
+leave-one-site-out and site adaptation measure with these; no module of respira uses them.
 
 A :class:`LabelledSample` holds a model's ``[N, 2]`` (crackle, wheeze) probabilities on labelled examples
 (cycles or recordings), their targets and their patients. Then
@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from ..core.decision import decide_flags
-from ..labels import flags_to_classes
-from ..metrics import icbhi_scores, trivial_baselines
-from ..metrics.baselines import BASELINE_PREFIX, BelowBaseline, below_baseline
-from ..metrics.thresholds import choose_thresholds
+from respira.core.decision import decide_flags
+from respira.labels import flags_to_classes
+from respira.metrics import icbhi_scores, trivial_baselines
+from respira.metrics.baselines import BASELINE_PREFIX, BelowBaseline, below_baseline
+from respira.metrics.thresholds import choose_thresholds
 
 __all__ = [
     "LabelledSample",

@@ -67,6 +67,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _calibration import LabelledSample, cross_validated, retuning_wins
 from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
 from _protocols import decision_ceiling
@@ -81,7 +82,6 @@ from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.sprsound import flags_to_sprsound, sprsound_scores
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
-from respira.sites.calibration import LabelledSample, cross_validated, retuning_wins
 
 GROUPS, EPOCHS, BATCH, LR, DROPOUT, HIDDEN, TEMPERATURE = 5, 30, 32, 1e-3, 0.3, 128, 0.07
 TRAIN_SETS: dict[str, str] = {"icbhi": "icbhi", "kauh": "kauh", "sprsound": "sprsound"}
@@ -535,7 +535,7 @@ def few_shot(
     :data:`CALIBRATION_PATIENTS`): per seed, the mean over subsets of the held-out patients' score with the
     re-tuned thresholds (``per_seed``) and with the model's own (``per_seed_reference``). ``guarded``: the
     re-tuned thresholds only where, left one patient out at a time, they beat the model's on the given
-    patients (:func:`respira.sites.calibration.cross_validated`), the model's otherwise."""
+    patients (:func:`_calibration.cross_validated`), the model's otherwise."""
     calibrated, reference = [], []
     for seed, trained in enumerate(models):
         flags, probs, patients, _ = units(rows, trained.predict_target(rows))

@@ -14,7 +14,7 @@
    its windows) with the ICBHI-style score and a patient-bootstrap interval as ``respira evaluate
    --dataset kauh`` does: the model as trained on ICBHI; ``adapt`` with ``head_norm`` (statistics of
    the KAUH window embeddings), ``prior_shift`` (EM from the run's ``label_priors``), both;
-3. few-shot calibration (:func:`respira.sites.calibration.learning_curve`, what ``respira calibrate``
+3. few-shot calibration (:func:`_calibration.learning_curve`, what ``respira calibrate``
    reports): held-out score with thresholds tuned on n labelled KAUH patients, beside the thresholds
    before, for the model as trained and for the adapted one.
 
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _calibration import LabelledSample, learning_curve
 from _common import respira
 from _machine import cpu_name, load_average
 from respira.audio import read_audio
@@ -50,7 +51,6 @@ from respira.metrics.recording_level import (
     recording_level_scores,
 )
 from respira.sites.adaptation import head_norm_statistics, window_embeddings
-from respira.sites.calibration import LabelledSample, learning_curve
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,8 +14,6 @@
 - :mod:`respira.sites.fit_site`: ``respira fit-site`` / :func:`respira.fit_site`, which writes the fitted
   model folder (:mod:`respira.sites.site_folder`) only when it beats the model as is and calling every
   recording normal out of sample;
-- :mod:`respira.sites.calibration`: thresholds re-tuned on a labelled sample and scored with each patient
-  left out (``respira calibrate`` is ``fit-site`` with the candidates ``as_is`` and ``thresholds``);
 - :mod:`respira.sites.adaptation`: label-free adaptation to a site's unlabelled audio (``respira adapt``);
 - :mod:`respira.sites.quality`: the quality verdict, a head that learns when a recording is too poor to
   judge (``respira quality``).
