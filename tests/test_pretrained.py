@@ -109,6 +109,40 @@ def test_the_card_is_what_the_folders_files_render(tmp_path: Path) -> None:
     assert (copy / "README.md").read_text() == (FOLDER / "README.md").read_text()
 
 
+def test_the_card_says_which_validation_score_each_is() -> None:
+    """The card gave "ICBHI score 46.2" in its validation table and "the best validation score used for
+    model selection was 62.06" a few lines on (issue 58, item 5): each says its split, aggregation and
+    thresholds, and each number is its own file's."""
+    from respira.utils.tables import format_percent
+
+    card = (FOLDER / "README.md").read_text()
+    build = json.loads((FOLDER / "build_record.json").read_text())
+    run = json.loads((FOLDER / "respira_run.json").read_text())
+    best = f"{100 * build['trainer_state']['best_metric']:.2f}"
+    (sentence,) = [line for line in card.splitlines() if "used for model selection was" in line]
+    assert f"was {best} " in sentence
+    assert (
+        "of the validation split, per cycle, at thresholds tuned on those validation predictions" in sentence
+    )
+    assert "not at this model's cross-fitted thresholds" in sentence
+    (selected,) = [r for r in run["metrics"]["per_seed"] if r["seed"] == run["selected_seed"]]
+    table = card[card.index("Validation split, per cycle, in %") :].split("\n\n")
+    assert "at this model's decision thresholds (the cross-fitted ones above" in table[0]
+    assert f"| ICBHI score | {format_percent(selected['validation']['icbhi_score'])} |" in table[1]
+
+
+def test_the_card_says_where_the_encoder_came_from_and_to_export_for_the_code() -> None:
+    """The card said "initialised from `checkpoints/efficientat_mn04`" and, further on, encoder weights
+    `reference/...pt`; and that its code ships in the folder, which holds none (issue 58, item 4)."""
+    card = (FOLDER / "README.md").read_text()
+    build = json.loads((FOLDER / "build_record.json").read_text())
+    details = card[card.index("## Model details") : card.index("## How to use")]
+    assert f"(converted from `{build['encoder_weights']}`" in details
+    assert not list(FOLDER.glob("*.py")) and "ships in this repository" not in details
+    assert f"respira export {DEFAULT_DETECTOR_NAME} path/to/exported_model" in card
+    assert "The repository also holds the model's code" not in card
+
+
 def test_the_export_writes_todays_closure_and_both_cards_say_its_size(exported: Path) -> None:
     """The shipped folder declares its code (``auto_map``) without the files; its export writes what
     ``respira export --with_code`` generates today for its encoder (no file of another family), few and

@@ -122,6 +122,36 @@ def test_the_card_says_the_fit_the_rule_and_scores_in_percent(shipped: tuple[str
     assert aucs and all(1.0 < auc <= 100.0 for auc in aucs), aucs
 
 
+def test_the_card_names_the_fitted_site_its_base_and_how_to_get_the_code(shipped: tuple[str, Path]) -> None:
+    """The site cards were titled "respira EfficientAT on ICBHI 2017", said "no external validation was
+    performed", that the encoder was initialised from the base's training path and that the folder holds
+    the model's code, which it does not (issue 58, item 4): each says its own fit."""
+    name, folder = shipped
+    card = (folder / "README.md").read_text()
+    record = json.loads((folder / SITE_FIT_FILE).read_text())
+    title = card.split("\n# ", 1)[1].split("\n", 1)[0]
+    assert title.endswith(f"fitted to the site {record['dataset']}")
+    assert "no external\n  validation was performed" not in card
+    assert f"({record['dataset']}: {record['recordings']} recordings of {record['units']} patients)" in card
+    details = card[card.index("## Model details") : card.index("## How to use")]
+    assert f"the base model's (`{record['base_model'].split(' (')[0]}`)" in details
+    assert "initialised from" not in details and "ships in this repository" not in details
+    assert not list(folder.glob("*.py"))
+    assert f"respira export {name} path/to/exported_model" in card
+    assert "The repository also holds the model's code" not in card
+
+
+def test_the_app_says_what_respira_detectors_says_it_was_trained_on(shipped: tuple[str, Path]) -> None:
+    """The app said "Trained on: not recorded (no respira_run.json beside the model)" where `respira
+    detectors` said "icbhi-crackle-wheeze, fitted to kauh (56 patients)"."""
+    from respira.app.card_facts import card_facts
+
+    name, folder = shipped
+    listed = {detector.name: detector.trained_on for detector in describe_detectors()}[name]
+    assert "fitted to" in listed
+    assert card_facts(folder)[0] == f"Trained on: {listed}, by its site-fit record ({SITE_FIT_FILE})"
+
+
 def test_the_sites_line_holds_the_site_fits_own_result_by_the_serve_rule(shipped: tuple[str, Path]) -> None:
     """The folder's own site is fit-site's nested cross-validation of the chosen procedure (its
     ``site_fit.json``), and the line says it serves there only when the interval's lower end lies above

@@ -1,8 +1,10 @@
 """The model facts the app page states: what the model was trained on, how it scored where it was scored,
 and that it is not a medical device.
 
-"Trained on" comes from the training record only (``respira_run.json``, which ``respira train`` writes:
-the corpora and the split sizes it learnt from), never from an evaluation. The scores come from the model
+"Trained on" comes from the training record (``respira_run.json``, which ``respira train`` writes:
+the corpora and the split sizes it learnt from) or, for a folder ``respira fit-site`` wrote, its fit record
+(``site_fit.json``: the base model and the site, as ``respira detectors`` says it), never from an
+evaluation. The scores come from the model
 card's ``model-index`` (``README.md`` of a model folder, an export, a Hub repo or the Space's ``model/``;
 :mod:`respira.hub.card_data` writes it): each site with its split, its 95 % interval and the all-normal
 baseline beside it; a training run without a card gives its ``metrics.json`` test score. This module is
@@ -16,7 +18,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NOT_A_MEDICAL_DEVICE", "RUN_RECORD", "card_facts", "card_metadata", "trained_on"]
+from ..pretrained.fitted import fitted_on
+
+__all__ = [
+    "NOT_A_MEDICAL_DEVICE",
+    "RUN_RECORD",
+    "SITE_FIT_RECORD",
+    "card_facts",
+    "card_metadata",
+    "trained_on",
+]
 
 NOT_A_MEDICAL_DEVICE = (
     "**This is a research tool, not a medical device.** It has not been clinically validated; "
@@ -24,6 +35,8 @@ NOT_A_MEDICAL_DEVICE = (
 )
 RUN_RECORD = "respira_run.json"
 """The training record (:class:`respira.run_record.RunRecord`), read here as plain JSON."""
+SITE_FIT_RECORD = "site_fit.json"
+"""The record ``respira fit-site`` writes (:data:`respira.pretrained.SITE_FIT_FILE`), read as plain JSON."""
 PRIMARY = ("icbhi", "ICBHI 2017 Respiratory Sound Database")
 """The corpus a run learns from when its record names no other (``data.corpora`` empty)."""
 ALL_NORMAL = "All-normal baseline (%)"
@@ -146,11 +159,13 @@ def card_facts(
     facts: list[str] = []
     run = _read_json(record_path)
     learnt = trained_on(run, metadata) if isinstance(run, Mapping) else None
-    facts.append(
-        f"Trained on: {learnt}, by its training record ({RUN_RECORD})"
-        if learnt
-        else f"Trained on: not recorded (no {RUN_RECORD} beside the model)"
-    )
+    fitted = fitted_on(_read_json(beside(SITE_FIT_RECORD))) if not learnt else None
+    if learnt:
+        facts.append(f"Trained on: {learnt}, by its training record ({RUN_RECORD})")
+    elif fitted:
+        facts.append(f"Trained on: {fitted}, by its site-fit record ({SITE_FIT_RECORD})")
+    else:
+        facts.append(f"Trained on: not recorded (no {RUN_RECORD} or {SITE_FIT_RECORD} beside the model)")
     scores = _score_facts(metadata)
     facts.extend(scores)
     if folder is not None and not scores:

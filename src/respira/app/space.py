@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..utils.files import is_occupied, staged_folder
-from .card_facts import RUN_RECORD
+from .card_facts import RUN_RECORD, SITE_FIT_RECORD
 
 __all__ = ["SPACE_PACKAGE", "SPACE_REQUIREMENTS", "push_space", "space_code", "write_space"]
 
@@ -172,7 +172,7 @@ def write_space(
             for file_name, text in files.items():
                 (package / file_name).write_text(text, encoding="utf-8")
             (staging / "model").mkdir()
-            for file_name in ("config.json", "model.onnx", "README.md", RUN_RECORD):
+            for file_name in ("config.json", "model.onnx", "README.md", RUN_RECORD, SITE_FIT_RECORD):
                 if (exported / file_name).is_file():  # a run without a record: the page says so
                     shutil.copyfile(exported / file_name, staging / "model" / file_name)
             (staging / "examples").mkdir()

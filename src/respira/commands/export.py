@@ -42,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dataclass_types=[ExportOptions],
         help="write a training run as a Hub-ready model folder (weights, config, model card)",
     )
-    parser.add_argument("run_dir", help="folder written by `respira train` (config.json + model.safetensors)")
+    parser.add_argument(
+        "run_dir",
+        help="model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the "
+        "name of a detector respira ships (`respira detectors`)",
+    )
     parser.add_argument("output_dir", help="folder to create")
     parser.set_defaults(handler=run)
 

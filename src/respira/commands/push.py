@@ -42,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dataclass_types=[PushOptions],
         help="export a training run and upload it to the Hugging Face Hub",
     )
-    parser.add_argument("run_dir", help="folder written by `respira train` (config.json + model.safetensors)")
+    parser.add_argument(
+        "run_dir",
+        help="model folder (config.json + model.safetensors: `respira train`, `respira fit-site`) or the "
+        "name of a detector respira ships (`respira detectors`)",
+    )
     parser.add_argument("repo_id", help="model repository, e.g. your-name/respira-ast-icbhi")
     parser.set_defaults(handler=run)
 

@@ -219,6 +219,11 @@ class RespiraModelCardData(CardData):
     (:func:`respira.pretrained.site_verdicts`)."""
     build_record: Mapping[str, Any] | None = None
     """``build_record.json`` of a detector built by ``make detector`` (recipe, inputs, library versions)."""
+    code_elsewhere: str | None = None
+    """What a folder that declares its code (``auto_map``) without the files is exported by (its shipped
+    name, or a placeholder): ``respira export`` writes the code, and the card says to export it first."""
+    site_fit: Mapping[str, Any] | None = None
+    """``site_fit.json`` of a folder ``respira fit-site`` wrote (the card then says the fit's story)."""
     # free text
     notes: list[str] = field(default_factory=list)
 

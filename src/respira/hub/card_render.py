@@ -19,7 +19,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from .card_results import (
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
+from .site_card import add_site_section, set_site_fit
 
 __all__ = [
     "MODEL_CARD_TEMPLATE",
@@ -420,25 +421,24 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     card.adapter = has_adapter(run_dir)
     card.site_verdicts = site_verdicts(run_dir)
     card.build_record = build
+    set_site_fit(card, run_dir)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
 
 
 def render_folder_card(
-    folder: str | Path,
-    *,
-    model_id: str | None = None,
-    adjust: Callable[[RespiraModelCardData], None] | None = None,
+    folder: str | Path, *, model_id: str | None = None, base_folder: Path | None = None
 ) -> Path:
-    """Render the card of an exported model folder from its own files into its ``README.md``
-    (``adjust``: changes the card data before rendering, e.g. where the thresholds come from).
+    """Render the card of an exported model folder from its own files into its ``README.md``, with the
+    site section of a folder ``respira fit-site`` wrote (``base_folder``: its base model's folder).
 
     What the export shipped (ONNX graph, the model's code, checksums) is read from the folder, as are
     the run record, the evaluations and the build record the folder holds; the same files give the same
     card, which is how a test checks that a committed card says only what its folder's files say.
     """
     from ..models.respira import RespiraConfig
+    from ..pretrained.shipped import shipped_detector
     from .onnx import ONNX_FILE
     from .remote_code import code_size, remote_code_files
 
@@ -449,10 +449,12 @@ def render_folder_card(
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
         card.remote_code, card.code_requirements = True, list(code.requirements)
         card.code_size = code_size(shipped or code.files.values())  # no files: what an export writes
+        if not shipped:  # what the card tells to export for the code
+            card.code_elsewhere = folder.name if shipped_detector(folder.name) else "path/to/this_folder"
     card.onnx = (folder / ONNX_FILE).is_file()
     card.checksums = read_checksums(folder)
-    if adjust is not None:
-        adjust(card)
     path = folder / "README.md"
     render_model_card(card).save(path)
+    if card.site_fit is not None:
+        add_site_section(path, folder, base_folder=base_folder)
     return path

@@ -26,11 +26,12 @@ from ..utils.files import check_folder_target, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
-from .loading import check_model_folder, check_weights_file
+from .loading import check_model_folder, check_weights_file, local_model_folder
 from .onnx import ONNX_FILE, export_onnx
 from .remote_code import check_remote_code, code_size, remote_code_files, write_remote_code
+from .site_card import FIT_EVIDENCE, add_site_section
 
-__all__ = ["EXPORTED_FILES", "export_model"]
+__all__ = ["EXPORTED_FILES", "export_model", "model_folder"]
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -40,6 +41,14 @@ README = "README.md"
 EXPORTED_FILES: tuple[str, ...] = (CONFIG, WEIGHTS, PREPROCESSOR, METRICS, README, CHECKSUM_FILE)
 RECORDS: tuple[str, ...] = ("respira_run.json", "trainer_state.json", BUILD_RECORD)
 """What a folder records of the runs that made it, copied when present (the card reads them)."""
+
+
+def model_folder(name: str | Path) -> Path:
+    """The model folder ``name`` names here: a folder, or a shipped detector's name (as every command's
+    MODEL); a one-line :class:`~respira.hub.loading.ModelLoadError` for anything else."""
+    folder = local_model_folder(name) or Path(name).expanduser()
+    check_model_folder(folder, weights=(WEIGHTS,))
+    return folder
 
 
 def _read_config(folder: Path) -> dict | None:
@@ -134,7 +143,8 @@ def export_model(
     """Write the Hub-ready model folder of ``run_dir`` to ``output_dir`` and return ``output_dir``.
 
     Args:
-        run_dir: a folder written by ``respira train`` (``config.json`` and ``model.safetensors``
+        run_dir: a folder written by ``respira train`` or ``respira fit-site``, or a shipped detector's
+            name (``config.json`` and ``model.safetensors``
             required; ``metrics.json``, ``trainer_state.json``, ``respira_run.json`` and
             ``preprocessor_config.json`` used when present).
         output_dir: the folder to create. An existing non-empty folder raises ``FileExistsError``
@@ -153,8 +163,9 @@ def export_model(
             (the default): when ``run_dir`` holds one.
 
     What the folder records travels with it: ``respira_run.json``, ``trainer_state.json``,
-    ``build_record.json`` and the evaluations it claims (:func:`respira.pretrained.recorded_evaluations`),
-    so the export's card says what the folder's card said (the sites it serves, how it was built).
+    ``build_record.json``, the evaluations it claims (:func:`respira.pretrained.recorded_evaluations`) and
+    a site fit's evidence (:data:`respira.hub.site_card.FIT_EVIDENCE`), so the export's card says what the
+    folder's card said (the sites it serves, how it was built, what it was fitted to).
 
     The export of a LoRA run also holds its PEFT adapter (``adapter/``, beside the merged weights), and
     its card says how to load it.
@@ -162,8 +173,7 @@ def export_model(
     from ..models import RespiraConfig
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
-    run_dir = Path(run_dir).expanduser()
-    check_model_folder(run_dir, weights=(WEIGHTS,))
+    run_dir = model_folder(run_dir)
     check_weights_file(run_dir / WEIGHTS)  # a damaged file is named here, not as a staging copy
     output_dir = Path(output_dir).expanduser()
     _check_output_dir(output_dir, run_dir, overwrite)
@@ -182,7 +192,7 @@ def export_model(
 
     # A hidden sibling (same file system: the final rename is atomic), renamed into place when complete.
     with staged_folder(output_dir, overwrite=overwrite, exists_message=_not_empty(output_dir)) as staging:
-        for name in (CONFIG, WEIGHTS, METRICS, *RECORDS):
+        for name in (CONFIG, WEIGHTS, METRICS, *RECORDS, *FIT_EVIDENCE):
             if (run_dir / name).is_file():
                 shutil.copyfile(run_dir / name, staging / name)
         for evaluation in recorded_evaluations(run_dir):  # JSON only: the reports' plots stay behind
@@ -199,6 +209,8 @@ def export_model(
             export_onnx(_load_quietly(staging), staging / ONNX_FILE)
         card_data.checksums = write_checksums(staging)
         render_model_card(card_data).save(staging / README)
+        if card_data.site_fit is not None:  # the fit's section, from the evidence copied above
+            add_site_section(staging / README, staging)
         if code is not None:
             write_remote_code(staging, code)
         if verify:

@@ -37,6 +37,7 @@ __all__ = [
     "check_weights_file",
     "hub_config",
     "load_model",
+    "local_model_folder",
     "resolve_device",
     "resolve_model_name",
 ]
@@ -68,14 +69,10 @@ def resolve_model_name(name: str | Path) -> Path | None:
     """
     text = str(name)
     path = Path(text).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
+    if path.exists() and not path.is_dir():
         raise ModelLoadError(f"{text} is a file; pass the model folder (config.json + weights)")
-    from ..pretrained.shipped import shipped_detector
-
-    if (shipped := shipped_detector(text)) is not None:
-        return shipped
+    if (folder := local_model_folder(text)) is not None:
+        return folder
     if _looks_like_path(text):
         raise ModelLoadError(f"model folder not found: {text} ({_looked_for(path)})")
     from huggingface_hub import constants, try_to_load_from_cache
@@ -87,6 +84,16 @@ def resolve_model_name(name: str | Path) -> Path | None:
             "HF_HUB_OFFLINE to download it"
         )
     return None
+
+
+def local_model_folder(name: str | Path) -> Path | None:
+    """The folder ``name`` names on this machine: a folder here, else a detector that ships with respira by
+    its name; ``None`` otherwise (the first two readings of :func:`resolve_model_name`, for what takes
+    local folders only: ``respira export``, ``respira push``)."""
+    from ..pretrained.shipped import shipped_detector
+
+    path = Path(str(name)).expanduser()
+    return path if path.is_dir() else shipped_detector(str(name))
 
 
 def _looks_like_path(text: str) -> bool:

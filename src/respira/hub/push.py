@@ -7,9 +7,8 @@ import tempfile
 from pathlib import Path
 
 from ..utils.messages import one_line
-from .export import WEIGHTS, export_model
+from .export import export_model, model_folder
 from .hub_errors import hub_error
-from .loading import check_model_folder
 
 __all__ = [
     "HubConnectionError",
@@ -54,8 +53,7 @@ def push_run(
     """
     from huggingface_hub import HfApi, constants
 
-    run_dir = Path(run_dir).expanduser()
-    check_model_folder(run_dir, weights=(WEIGHTS,))
+    run_dir = model_folder(run_dir)
     api = HfApi(token=token)
     endpoint = api.endpoint
     if constants.is_offline_mode():

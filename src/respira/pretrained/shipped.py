@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fitted import fitted_on
 from .sites import SITE_FIT_FILE
 
 __all__ = ["ShippedDetector", "describe_detectors", "shipped_detector", "shipped_detectors"]
@@ -50,11 +51,8 @@ def _fitted_on(folder: Path) -> str | None:
     """What ``respira fit-site`` fitted the model in ``folder`` on (its ``site_fit.json``): the base model
     and the site, ``None`` for a folder fit-site did not write."""
     try:
-        record = json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8"))
-        base = str(record["base_model"]).split(" (")[0]
-        units = "patients" if record["units_are_patients"] else "recordings"
-        return f"{base}, fitted to {record['dataset']} ({record['units']} {units})"
-    except (OSError, ValueError, KeyError, TypeError):
+        return fitted_on(json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
         return None
 
 

@@ -13,7 +13,8 @@ OUT holds ``model.safetensors``, ``config.json`` (the new ``decision_thresholds`
 was fitted on which sample), ``preprocessor_config.json``, ``model.onnx``, the model's code,
 ``checksums.sha256``, the run files (:data:`SITE_FIT_FILE`: the whole fit; :data:`NESTED_CV_FILE`: the
 nested cross-validation table; :data:`CURVE_FILE` and its PNG: the learning curve) and ``README.md``,
-whose site section is rendered from those files alone (:func:`site_card_section`).
+whose site section is rendered from those files alone (:func:`~respira.hub.site_card.site_card_section`,
+which an export or a push of the folder renders again from the same files).
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..labels import MULTI_LABEL_NAMES
+from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, site_card_section
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
-from ..utils.tables import format_percent
 from .embedding import site_head_refusal
 
 if TYPE_CHECKING:
@@ -52,9 +52,6 @@ __all__ = [
     "write_site_folder",
 ]
 
-NESTED_CV_FILE = "nested_cv.csv"
-CURVE_FILE = "learning_curve.csv"
-CURVE_FIGURE = "learning_curve.png"
 HEAD_CANDIDATES: tuple[str, ...] = ("site_head", "anchored_head")
 """Candidates that replace a label's row of the classifier (the others keep the model's head)."""
 HEAD_TOLERANCE = 1e-5
@@ -210,21 +207,12 @@ def write_site_folder(
 
 
 def render_site_card(folder: str | Path, *, base_folder: Path | None = None) -> Path:
-    """Render the card of a fit-site folder from its own files into its ``README.md``: the folder's card
-    (its serve table holds the fitted site's nested cross-validation) and :func:`site_card_section`
-    (``base_folder``: the base model's folder, whose site verdicts it quotes as the base's)."""
+    """Render the card of a fit-site folder from its own files into its ``README.md``
+    (:func:`respira.hub.card_render.render_folder_card`, which adds the site section:
+    :func:`~respira.hub.site_card.site_card_section`; ``base_folder``: the base model's folder)."""
     from ..hub.card_render import render_folder_card
 
-    card_file = render_folder_card(folder, adjust=_site_thresholds)
-    card = card_file.read_text(encoding="utf-8")
-    section = site_card_section(folder, base_folder=base_folder)
-    card_file.write_text(card.rstrip() + "\n\n" + section, encoding="utf-8")
-    return card_file
-
-
-def _site_thresholds(card: Any) -> None:
-    """The card says its thresholds were chosen by fit-site (not on a validation split)."""
-    card.hyperparameters["threshold_source"] = "site_fit"
+    return render_folder_card(folder, base_folder=base_folder)
 
 
 def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
@@ -249,108 +237,3 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
         ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     save_figure(figure, path)
-
-
-def _percent(value: Any) -> str:
-    return format_percent(value, missing="–")
-
-
-def _interval(value: Any) -> str:
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, (int, float)) for v in value)
-    ):
-        return f" ({_percent(value[0])}–{_percent(value[1])})"
-    return ""
-
-
-def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
-    """The card's section on the site fit, rendered from :data:`SITE_FIT_FILE` in ``folder`` alone, and the
-    base model's site verdicts (read from ``base_folder``'s evaluation files), said to be the base's."""
-    from ..pretrained import site_verdicts
-
-    record = json.loads((Path(folder) / SITE_FIT_FILE).read_text(encoding="utf-8"))
-    units = record["units"]
-    unit_words = (
-        f"{units} patients"
-        if record["units_are_patients"]
-        else f"{units} recordings, each its own unit "
-        "(the sample names no patient: two recordings of one person count as independent)"
-    )
-    chosen = ", ".join(
-        f"{name}: `{how}`" for name, how in zip(MULTI_LABEL_NAMES, record["chosen"], strict=True)
-    )
-    thresholds = ", ".join(
-        f"{name} {t:.3f}" for name, t in zip(MULTI_LABEL_NAMES, record["thresholds"], strict=True)
-    )
-    lines = [
-        "## Fitted to a site (`respira fit-site`)",
-        "",
-        f"This model is `{record['base_model']}` fitted with `respira fit-site` on the labelled sample "
-        f"`{record['data_dir']}` ({record['dataset']}: {record['recordings']} recordings of {unit_words}"
-        + (f"; {record['left_out']} recordings too poor to judge left out" if record.get("left_out") else "")
-        + f"). Per label: {chosen}; thresholds {thresholds}.",
-        "",
-    ]
-    if record.get("recording_rule"):
-        lines += [f"Recording rule: {record['recording_rule']}.", ""]
-    if record.get("selection"):
-        lines += [
-            f"Choice rule: `{record['selection']}` (how the inner cross-validation may replace the model "
-            f"as is); thresholds: `{record['threshold_rule']}` (`respira.sites.procedure`, measured in "
-            "respira's BENCHMARKS.md).",
-            "",
-        ]
-    if record["applied_anyway"]:
-        lines += [
-            "**Written with `--apply_anyway`**: out of sample the chosen procedure did not beat both the "
-            "model as is and calling every recording normal (table below).",
-            "",
-        ]
-    lines += [
-        f"Nested patient-wise cross-validation ({record['outer_folds']} outer folds; each outer fold's "
-        "procedure, its inner choice included, fitted on the other units), per recording; 95 % intervals "
-        "resample units (bootstrap):",
-        "",
-        "| procedure | ICBHI-style score (%) | specificity (%) | sensitivity (%) | crackle AUC (%) "
-        "| wheeze AUC (%) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in record["nested_cv"]:
-        cells = [
-            _percent(row.get(key)) + _interval([row.get(f"{key}_low"), row.get(f"{key}_high")])
-            for key in ("icbhi_score", "specificity", "sensitivity")
-        ]
-        cells += [_percent(row.get(key)) for key in ("crackle_auc", "wheeze_auc")]
-        lines.append(f"| {str(row['candidate']).replace('_', ' ')} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"![learning curve]({CURVE_FIGURE})",
-        "",
-        f"The learning curve (`{CURVE_FILE}`) scores the procedure fitted on a few of the sample's units on "
-        "its other units: whether labelling more patients would pay.",
-        "",
-    ]
-    verdicts = site_verdicts(base_folder) if base_folder is not None else []
-    if verdicts:
-        lines += [
-            "### Where the base model serves (the base model's rows, before this site fit)",
-            "",
-            "| site | protocol | scored | ICBHI-style score | all-normal |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for verdict in verdicts:
-            interval = _interval(list(verdict.interval)) if verdict.interval else ""
-            lines.append(
-                f"| {verdict.site} | {verdict.protocol} | {verdict.count} {verdict.unit} | "
-                f"{_percent(verdict.score)}{interval} | {_percent(verdict.all_normal)} |"
-            )
-        lines += [
-            "",
-            "Every row above is the base model's; this folder's own numbers on the fitted site are the "
-            "nested "
-            "cross-validation above.",
-            "",
-        ]
-    return "\n".join(lines)

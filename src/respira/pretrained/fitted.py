@@ -1,0 +1,23 @@
+"""What a model folder ``respira fit-site`` wrote was fitted on, in the words every reader uses
+(``respira detectors``, the app page), from its record (``site_fit.json``) alone. Plain JSON, no other
+import: the app's Space ships this module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["fitted_on"]
+
+
+def fitted_on(record: Any) -> str | None:
+    """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``: the base model and the site of a fit record;
+    ``None`` for anything that is not one."""
+    if not isinstance(record, Mapping):
+        return None
+    try:
+        base = str(record["base_model"]).split(" (")[0]
+        units = "patients" if record["units_are_patients"] else "recordings"
+        return f"{base}, fitted to {record['dataset']} ({record['units']} {units})"
+    except (KeyError, TypeError):
+        return None
