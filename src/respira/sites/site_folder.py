@@ -32,7 +32,7 @@ import torch
 
 from ..core.decision import flag_order, validate_thresholds
 from ..labels import MULTI_LABEL_NAMES
-from ..pretrained.sites import SITE_FIT_FILE
+from ..pretrained.sites import SITE_FIT_FILE, site_fit_verdict
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from ..utils.tables import format_percent
 from .embedding import site_head_refusal
@@ -46,6 +46,7 @@ __all__ = [
     "HEAD_TOLERANCE",
     "NESTED_CV_FILE",
     "SITE_FIT_FILE",
+    "foreign_entries",
     "render_site_card",
     "site_card_section",
     "site_head_rows",
@@ -61,6 +62,11 @@ HEAD_TOLERANCE = 1e-5
 """Largest difference allowed between the written model's window logits and the fit's head applied to
 the raw embeddings (relative to the logits' scale, at least 1)."""
 CARRIED = ("preprocessor_config.json",)
+_CALIBRATION_KEYS: tuple[str, ...] = (
+    *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
+    "chosen",
+)
+"""What the written config's ``calibration`` records of the fit (with its thresholds)."""
 
 
 def site_head_rows(
@@ -176,10 +182,10 @@ def write_site_folder(
     output_dir = Path(output_dir).expanduser()
     folder = Path(base).expanduser()
     apply_site_fit(model, fit)
-    model.config.calibration = {
-        key: record[key]
-        for key in ("procedure", "dataset", "data_dir", "units", "units_are_patients", "recordings", "chosen")
-    } | {"thresholds": list(fit.thresholds), "applied_anyway": bool(record["applied_anyway"])}
+    model.config.calibration = {key: record[key] for key in _CALIBRATION_KEYS} | {
+        "thresholds": list(fit.thresholds),
+        "applied_anyway": bool(record["applied_anyway"]),
+    }
     model.eval()
     check_written_head(model, fit, embeddings)
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
@@ -288,7 +294,8 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
         "## Fitted to a site (`respira fit-site`)",
         "",
         f"This model is `{record['base_model']}` fitted with `respira fit-site` on the labelled sample "
-        f"`{record['data_dir']}` ({record['dataset']}: {record['recordings']} recordings of {unit_words}"
+        f"`{record['data_dir']}` (site `{record.get('site_name') or record['dataset']}`, read as "
+        f"{record['dataset']}: {record['recordings']} recordings of {unit_words}"
         + (f"; {record['left_out']} recordings too poor to judge left out" if record.get("left_out") else "")
         + f"). Per label: {chosen}; thresholds {thresholds}.",
         "",
@@ -302,10 +309,11 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
             "respira's BENCHMARKS.md).",
             "",
         ]
-    if record["applied_anyway"]:
+    verdict = site_fit_verdict(record["nested_cv"], record["dataset"])
+    if record["applied_anyway"] or (verdict is not None and not verdict.serves):
+        shown = " nor ".join(verdict.not_shown()) if verdict is not None else "no score"
         lines += [
-            "**Written with `--apply_anyway`**: out of sample the chosen procedure did not beat both the "
-            "model as is and calling every recording normal (table below).",
+            f"**Written with `--apply_anyway`**: out of sample it is not shown {shown} (table below).",
             "",
         ]
     lines += [
@@ -354,3 +362,38 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
             "",
         ]
     return "\n".join(lines)
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """The entries of ``folder`` that fit-site did not write (every one when it holds no fit-site
+    record): what ``--overwrite`` must not delete. A fit-site folder holds the files
+    :func:`write_site_folder` writes, its model's code, and the reports
+    ``respira evaluate --record`` adds (:func:`respira.reports.report_folder.is_report`)."""
+    from ..hub.checksums import CHECKSUM_FILE
+    from ..hub.code_files import FILES
+    from ..hub.onnx import ONNX_FILE
+    from ..reports.report_folder import is_report
+
+    if not folder.is_dir() or folder.is_symlink():
+        return [folder.name]
+    try:
+        record = json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    entries = sorted(entry.name for entry in folder.iterdir())
+    if not isinstance(record, Mapping) or record.get("procedure") != "fit-site":
+        return entries
+    written = {
+        "model.safetensors", "config.json", "preprocessor_config.json", "README.md", ONNX_FILE,
+        CHECKSUM_FILE, SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE, CURVE_FIGURE, *(f"{f}.py" for f in FILES),
+    }  # fmt: skip
+
+    def fit_sites(entry: Path) -> bool:
+        if entry.is_symlink():
+            return False
+        if entry.is_dir():
+            return is_report(entry)
+        code = entry.suffix == ".py" and entry.name.startswith(("configuration_", "modeling_"))
+        return entry.is_file() and (entry.name in written or code)
+
+    return [name for name in entries if not fit_sites(folder / name)]
