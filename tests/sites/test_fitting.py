@@ -264,8 +264,8 @@ def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
 
 def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patients():
     """Twelve patients, three of them normal: a pair right on every recording convinces ``bonferroni``
-    and ``one_se``, but with four inner folds one fold holds no normal patient, so their ``_units``
-    versions keep the model as is; with three folds they let the pair in."""
+    and ``one_se``, but with four inner folds one fold holds no normal patient, so ``one_se_units``
+    keeps the model as is; with three folds it lets the pair in."""
     from respira.sites import LabelledRecording, SiteSample
 
     flags = [(False, False)] * 3 + [(True, False)] * 9
@@ -281,11 +281,21 @@ def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patien
     predicted = {AS_IS: as_is, better: right}
     for rule in ("bonferroni", "one_se"):
         assert procedure._select(part, predicted, AS_IS, rule, 0) == better
-        assert procedure._select(part, predicted, AS_IS, f"{rule}_units", 0, 4) == AS_IS
-        assert procedure._select(part, predicted, AS_IS, f"{rule}_units", 0, 3) == better
+    assert procedure._select(part, predicted, AS_IS, "one_se_units", 0, 4) == AS_IS
+    assert procedure._select(part, predicted, AS_IS, "one_se_units", 0, 3) == better
     # the model ranks crackles perfectly but its thresholds flag nothing: re-tuned thresholds win
     logits = np.where(right[:, None] == 1, 2.0, -2.0) * np.array([[1.0, 0.0]]) - np.array([[0.0, 2.0]])
     sample = SiteSample(part.embeddings, part.recording, recordings, logits, None, (0.95, 0.95))
     assert fit_procedure(sample, selection="bonferroni").chosen[0] == "thresholds"
-    assert fit_procedure(sample, selection="bonferroni_units").chosen == ("as_is", "as_is")
-    assert fit_procedure(sample, selection="bonferroni_units", inner_folds=3).chosen[0] == "thresholds"
+    assert fit_procedure(sample, selection="one_se_units").chosen == ("as_is", "as_is")
+    assert fit_procedure(sample, selection="one_se_units", inner_folds=3).chosen[0] == "thresholds"
+
+
+def test_fit_site_keeps_the_selection_rules_its_benchmark_supports():
+    """Issue 59: the default and one alternative; the rules measured and retired are refused."""
+    assert procedure.SELECTIONS == (procedure.SELECTION, "bonferroni")
+    for retired in ("one_se", "best", "p90", "p95", "bonferroni_units"):
+        with pytest.raises(
+            ValueError, match=f"selection must be one of one_se_units, bonferroni, got '{retired}'"
+        ):
+            procedure.check_rules(retired, procedure.THRESHOLD_RULE)

@@ -13,15 +13,7 @@ from .options import SWITCH, add_model_argument, corpus_list, option
 CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """``--candidates``' choices (:data:`respira.sites.fit_site.CANDIDATES`, named here so that building the
 parser imports no fitting code)."""
-SELECTION_NAMES: tuple[str, ...] = (
-    "one_se",
-    "best",
-    "p90",
-    "p95",
-    "bonferroni",
-    "bonferroni_units",
-    "one_se_units",
-)
+SELECTION_NAMES: tuple[str, ...] = ("one_se_units", "bonferroni")
 """``--selection``'s choices (:data:`respira.sites.procedure.SELECTIONS`)."""
 THRESHOLD_RULE_NAMES: tuple[str, ...] = ("tuned", "expected")
 """``--threshold_rule``'s choices (:data:`respira.sites.procedure.THRESHOLD_RULES`)."""
@@ -116,7 +108,9 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
             default=None,
             metadata={
                 "choices": SELECTION_NAMES,
-                "help": "how the inner cross-validation may replace the model as is (default one_se_units)",
+                "help": "how the inner cross-validation may replace the model as is: one_se_units (default: "
+                "a gain above one standard error, never while an inner fold must lack a normal or an "
+                "abnormal patient) or bonferroni (cautious: it rarely leaves the model as is)",
             },
         )
         threshold_rule: str | None = field(
