@@ -14,10 +14,9 @@ cross-validation on all the site's patients (5 outer folds) under each. A config
 - ``heads_mean``: every option with a head read through the mean of a recording's windows (the head
   learns from every window labelled with its recording's label), the others through the model's own
   rule: no rule chosen;
-- the selection rule against the model as is (:data:`respira.sites.procedure.SELECTIONS`): the best
-  inner score; the best whose inner gain exceeds one standard error of it (``one_se``); the best that
-  beats the model as is in 90 % / 95 % of paired patient-bootstrap resamples; in 95 % with a Bonferroni
-  correction over the options compared (``bonferroni``: before this study, with ``max``).
+- the selection rule against the model as is (:data:`respira.sites.procedure.SELECTIONS`, the rules
+  fit-site keeps; ``benchmarks/results/fit_site_rules.md`` also holds, as history, the rules it retired:
+  the best inner score, ``one_se``, and 90 % / 95 % of paired patient-bootstrap resamples).
 
 Judged by the mean held-out score of the chosen procedure and by how often it scores below the model as
 is on the held-out patients (the issue asks for never). The ICBHI sample is the detector's own training

@@ -161,9 +161,12 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
         result.written, result.chosen, result.score("chosen")
     """
     from .commands.fit_site import fit_from_args
+    from .commands.options import model_or_default
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
-    return fit_from_args(_parsed("fit-site", options, model=None if source is None else os.fspath(source)))
+    args = _parsed("fit-site", options, model=None if source is None else os.fspath(source))
+    model_or_default(args)  # what the command line does for every optional MODEL: the model named once
+    return fit_from_args(args)
 
 
 def parse_options(

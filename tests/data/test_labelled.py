@@ -153,6 +153,7 @@ def test_evaluate_scores_it_per_recording_and_per_device(shared_site: Path, tmp_
     with (report / "recording_predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [row["recording"] for row in rows] == [row[0] for row in ROWS]
+    assert [row["patient"] for row in rows] == [row[3] for row in ROWS]  # labels.csv's names, not 1, 2, 3
 
 
 def test_evaluate_without_devices_scores_it_overall(tmp_path: Path, capsys) -> None:

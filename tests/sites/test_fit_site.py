@@ -13,7 +13,9 @@ import pytest
 import respira
 from respira.cli import main
 from respira.core.decision import thresholds_of
+from respira.pretrained.sites import format_gain, site_fit_verdict, sites_line
 from respira.sites.site_folder import NESTED_CV_FILE, SITE_FIT_FILE
+from respira.utils.tables import format_percent, format_score
 
 from ..data.test_labelled import write_labelled
 from .test_site_folder import tiny_site_model
@@ -24,6 +26,10 @@ SITE = tuple(  # 6 patients, two recordings each: a normal one and a crackle or 
     for p in range(6)
     for r in range(2)
 )  # fmt: skip
+
+
+def config_site(folder: Path) -> str:
+    return json.loads((folder / "config.json").read_text())["calibration"]["site_name"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +45,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
-    site: Path, model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+    site: Path, model: Path, tmp_path: Path, capsys, caplog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from respira.sites import fitting
 
@@ -64,6 +70,32 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert (record["units"], record["recordings"], record["units_are_patients"]) == (6, 12, True)
     assert record["seconds"]["embedding"] > 0 and record["audio_seconds"] == pytest.approx(18.0)
     assert [row["candidate"] for row in record["nested_cv"]][-2:] == ["chosen", "all_normal"]
+    # both runs print the scores with their patient-bootstrap intervals (the same seed: the same rows)
+    # and the rule's verdict: what is not shown, as the card and predict say it
+    rows = {row["candidate"]: row for row in record["nested_cv"]}
+    verdict = site_fit_verdict(record["nested_cv"], "labelled")
+    chosen = rows["chosen"]
+    gain = (chosen["gain_over_as_is"], (chosen["gain_over_as_is_low"], chosen["gain_over_as_is_high"]))
+    (printed,) = [said for said in written.out.splitlines() if said.startswith("out of sample on ")]
+    for said in (line, printed):
+        for name in ("chosen", "as_is"):
+            row = rows[name]
+            assert format_score(row["icbhi_score"], [row["icbhi_score_low"], row["icbhi_score_high"]]) in said
+        assert "patient-bootstrap 95 % intervals" in said
+        assert f"gain over the model as is {format_gain(*gain)}" in said
+    assert not verdict.serves and f"not shown {' nor '.join(verdict.not_shown())}" in line
+    (warning,) = [said for said in written.err.splitlines() if said.startswith("warning: written as")]
+    assert warning.endswith(f"not shown {' nor '.join(verdict.not_shown())}")
+    # the ONNX optimiser's note on an initializer it did not deduplicate is not the user's
+    assert not [r for r in caplog.records if "deduplication" in r.getMessage()]
+    # the folder is named by its site (the folder's name), never "labelled", in every sites line
+    assert record["site_name"] == site.name and config_site(output) == site.name
+    said_by_predict = sites_line(output)
+    assert said_by_predict.startswith(
+        f"serves no site it was scored on; not shown to beat calling every recording normal on {site.name} "
+        "recordings (fitted here"
+    )
+    assert "labelled" not in said_by_predict
     assert (output / NESTED_CV_FILE).read_text().startswith("candidate,")
     # the learning curve is said, not only drawn: each size's mean of the CSV's draws, printed in both runs
     import pandas as pd
@@ -81,6 +113,17 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     assert len(printed) == 2 and all(
         f"by labelled patients: {points} (if it still rises" in line for line in printed
     )
+    # how many patients reached the nested CV's score, read from the draws alone
+    reached = [
+        units for units in sorted(set(curve.units)) if means[units, "chosen"] >= rows["chosen"]["icbhi_score"]
+    ]
+    goal = f"the nested cross-validation's {format_percent(rows['chosen']['icbhi_score'])} on all 6 patients"
+    reach = (
+        f"its mean first reaches {goal} at {reached[0]} labelled patients"
+        if reached
+        else f"no size drawn reaches {goal}"
+    )
+    assert all(reach in line for line in printed), printed
     config = json.loads((output / "config.json").read_text())
     assert config["calibration"]["applied_anyway"] is True
     assert config["decision_thresholds"] == pytest.approx(record["thresholds"])
@@ -141,6 +184,8 @@ def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
             "--candidates as_is thresholds are possible",
         ),
         ("folds", "--outer_folds must be at least 2"),
+        ("foreign", "--overwrite replaces only a folder fit-site wrote; "),
+        ("site_name", "--site_name must be 1 to 80 printable characters without '|', got 'a|b'"),
         ("selection", "invalid choice: 'lucky'"),
         ("threshold_rule", "invalid choice: 'guessed'"),
     ],
@@ -158,9 +203,14 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
 
     monkeypatch.setattr(respira.sites.embedding, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
     output, data, extra = tmp_path / "out", site, []
-    if change == "occupied":
+    if change in ("occupied", "foreign"):
         output.mkdir()
         (output / "mine.txt").write_text("keep")
+    if change == "foreign":  # even beside what fit-site writes: respira never deletes what it did not write
+        (output / SITE_FIT_FILE).write_text(json.dumps({"procedure": "fit-site"}))
+        extra = ["--overwrite"]
+    if change == "site_name":
+        extra = ["--site_name", "a|b"]
     if change == "few":
         data = write_labelled(tmp_path / "few", SITE[:6])
     if change == "trunk":
@@ -177,10 +227,41 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
     code = main(["fit-site", str(used), "--data_dir", str(data), "--output_dir", str(output), *extra])
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and message in error[0], error
-    if change == "occupied":
+    if change == "foreign":
+        assert "mine.txt" in error[0] and (output / "mine.txt").read_text() == "keep"
+    elif change == "occupied":
         assert [p.name for p in output.iterdir()] == ["mine.txt"]
     else:
         assert not output.exists()
+
+
+def test_a_folder_fit_site_wrote_is_replaced_by_overwrite_and_the_model_is_named_once(
+    site: Path, model: Path, tmp_path: Path, capsys
+) -> None:
+    first = tmp_path / "first"
+    fit = [
+        "--data_dir",
+        str(site),
+        "--outer_folds",
+        "3",
+        "--apply_anyway",
+        "--candidates",
+        "as_is",
+        "thresholds",
+    ]
+    assert main(["fit-site", str(model), "--output_dir", str(first), *fit, "--site_name", "ward 4"]) == 0
+    report = first / "evaluation_kauh"  # what respira evaluate --record writes there is respira's too
+    report.mkdir()
+    (report / "metrics.json").write_text("{}")
+    capsys.readouterr()
+    # a fitted folder as MODEL: its sites line names it once, and its site is the one it was fitted on
+    assert main(["fit-site", str(first), "--output_dir", str(tmp_path / "second"), *fit]) == 0
+    notices = [line for line in capsys.readouterr().err.splitlines() if line.startswith("model: ")]
+    assert len(notices) == 1 and "ward 4 recordings (fitted here" in notices[0], notices
+    code = main(["fit-site", str(model), "--output_dir", str(first), *fit, "--overwrite"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((first / SITE_FIT_FILE).read_text())["site_name"] == site.name
+    assert not report.exists()
 
 
 def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(

@@ -101,19 +101,30 @@ def test_inner_selection_sees_only_the_training_units(backwards_sample, monkeypa
     assert seen and max(seen) == windows_in_train
 
 
-def test_applies_needs_the_chosen_procedure_above_as_is_and_all_normal():
-    def fit_with(chosen: float, as_is: float, normal: float = 0.5) -> SiteFit:
+def test_applies_needs_the_interval_above_all_normal_and_the_paired_gain_above_zero():
+    """fit-site writes by the rule its card and ``predict`` say "serves" by: a chosen procedure whose
+    point beats both but whose interval reaches all-normal (issue 58's 59.8 [41.9, 75.8]) does not apply."""
+
+    def fit_with(low: float, gain_low: float) -> SiteFit:
         rows = [
-            {"candidate": "as_is", "icbhi_score": as_is},
-            {"candidate": "chosen", "icbhi_score": chosen},
-            {"candidate": "all_normal", "icbhi_score": normal},
-        ]
+            {"candidate": "as_is", "icbhi_score": 0.547},
+            {"candidate": "chosen", "icbhi_score": 0.598, "icbhi_score_low": low, "icbhi_score_high": 0.758,
+             "gain_over_as_is": 0.051, "gain_over_as_is_low": gain_low, "gain_over_as_is_high": 0.15},
+            {"candidate": "all_normal", "icbhi_score": 0.5},
+        ]  # fmt: skip
         return SiteFit(("as_is", "as_is"), None, None, (0.5, 0.5), rows, np.zeros(1), [], 1, 1, True)
 
-    assert fit_with(0.7, 0.6).applies
-    assert not fit_with(0.6, 0.6).applies
-    assert not fit_with(0.55, 0.4, normal=0.56).applies
-    assert not fit_with(0.5, 0.4).applies
+    assert fit_with(0.51, 0.01).applies
+    assert not fit_with(0.419, 0.01).applies
+    assert not fit_with(0.51, -0.01).applies
+
+
+def test_the_chosen_row_holds_its_gain_over_the_model_as_is_paired_by_patient(backwards_sample):
+    fit = fit_site(backwards_sample, resamples=200)
+    chosen, as_is = fit.row("chosen"), fit.row("as_is")
+    assert chosen["gain_over_as_is"] == pytest.approx(chosen["icbhi_score"] - as_is["icbhi_score"])
+    assert 0 < chosen["gain_over_as_is_low"] <= chosen["gain_over_as_is"] <= chosen["gain_over_as_is_high"]
+    assert fit.applies  # a perfect head against one ranking crackles backwards: both parts shown
 
 
 def test_fit_site_refuses_a_sample_it_cannot_judge():
@@ -253,8 +264,8 @@ def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
 
 def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patients():
     """Twelve patients, three of them normal: a pair right on every recording convinces ``bonferroni``
-    and ``one_se``, but with four inner folds one fold holds no normal patient, so their ``_units``
-    versions keep the model as is; with three folds they let the pair in."""
+    and ``one_se``, but with four inner folds one fold holds no normal patient, so ``one_se_units``
+    keeps the model as is; with three folds it lets the pair in."""
     from respira.sites import LabelledRecording, SiteSample
 
     flags = [(False, False)] * 3 + [(True, False)] * 9
@@ -270,11 +281,21 @@ def test_a_units_rule_keeps_the_model_when_an_inner_fold_must_lack_normal_patien
     predicted = {AS_IS: as_is, better: right}
     for rule in ("bonferroni", "one_se"):
         assert procedure._select(part, predicted, AS_IS, rule, 0) == better
-        assert procedure._select(part, predicted, AS_IS, f"{rule}_units", 0, 4) == AS_IS
-        assert procedure._select(part, predicted, AS_IS, f"{rule}_units", 0, 3) == better
+    assert procedure._select(part, predicted, AS_IS, "one_se_units", 0, 4) == AS_IS
+    assert procedure._select(part, predicted, AS_IS, "one_se_units", 0, 3) == better
     # the model ranks crackles perfectly but its thresholds flag nothing: re-tuned thresholds win
     logits = np.where(right[:, None] == 1, 2.0, -2.0) * np.array([[1.0, 0.0]]) - np.array([[0.0, 2.0]])
     sample = SiteSample(part.embeddings, part.recording, recordings, logits, None, (0.95, 0.95))
     assert fit_procedure(sample, selection="bonferroni").chosen[0] == "thresholds"
-    assert fit_procedure(sample, selection="bonferroni_units").chosen == ("as_is", "as_is")
-    assert fit_procedure(sample, selection="bonferroni_units", inner_folds=3).chosen[0] == "thresholds"
+    assert fit_procedure(sample, selection="one_se_units").chosen == ("as_is", "as_is")
+    assert fit_procedure(sample, selection="one_se_units", inner_folds=3).chosen[0] == "thresholds"
+
+
+def test_fit_site_keeps_the_selection_rules_its_benchmark_supports():
+    """Issue 59: the default and one alternative; the rules measured and retired are refused."""
+    assert procedure.SELECTIONS == (procedure.SELECTION, "bonferroni")
+    for retired in ("one_se", "best", "p90", "p95", "bonferroni_units"):
+        with pytest.raises(
+            ValueError, match=f"selection must be one of one_se_units, bonferroni, got '{retired}'"
+        ):
+            procedure.check_rules(retired, procedure.THRESHOLD_RULE)

@@ -9,6 +9,7 @@ from respira.metrics.recording_level import recording_level_scores
 from respira.sites.scores import (
     aggregate_rows,
     icbhi_score,
+    paired_gain,
     recording_classes,
     recording_probabilities,
     scores_with_intervals,
@@ -65,3 +66,16 @@ def test_a_part_scores_only_its_own_recordings():
     )
     assert both["icbhi_score"] == 0.5  # the mean of the two parts' scores
     assert np.isnan(both["crackle_auc"])
+
+
+def test_a_gain_is_paired_over_the_same_patient_resamples():
+    rng = np.random.default_rng(2)
+    labels = (rng.random((60, 2)) < 0.35).astype(int)
+    units = [f"p{i // 3}" for i in range(60)]
+    truth = recording_classes(labels.astype(float), (0.5, 0.5))
+    noisy = np.where(rng.random(60) < 0.3, 0, truth)
+    same = paired_gain(labels, units, noisy, noisy, resamples=200)
+    assert (same["gain"], same["gain_low"], same["gain_high"]) == (0.0, 0.0, 0.0)
+    gain = paired_gain(labels, units, truth, noisy, resamples=200)
+    assert gain["gain"] == icbhi_score(truth, truth) - icbhi_score(truth, noisy) > 0
+    assert 0 < gain["gain_low"] <= gain["gain"] <= gain["gain_high"]

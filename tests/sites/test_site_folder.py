@@ -91,6 +91,7 @@ def record_of(fit: FakeFit, *, applied_anyway: bool = False) -> dict[str, Any]:
         "procedure": "fit-site",
         "base_model": "tiny",
         "dataset": "labelled",
+        "site_name": "site",
         "data_dir": "/data/site",
         "units": 12,
         "units_are_patients": True,

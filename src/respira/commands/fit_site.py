@@ -8,26 +8,18 @@ import sys
 from dataclasses import dataclass, field
 
 from ..data.corpora import corpus_names
-from .options import SWITCH, add_model_argument, corpus_list, model_or_default, option
+from .options import SWITCH, add_model_argument, corpus_list, option
 
 CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """``--candidates``' choices (:data:`respira.sites.fit_site.CANDIDATES`, named here so that building the
 parser imports no fitting code)."""
-SELECTION_NAMES: tuple[str, ...] = (
-    "one_se",
-    "best",
-    "p90",
-    "p95",
-    "bonferroni",
-    "bonferroni_units",
-    "one_se_units",
-)
+SELECTION_NAMES: tuple[str, ...] = ("one_se_units", "bonferroni")
 """``--selection``'s choices (:data:`respira.sites.procedure.SELECTIONS`)."""
 THRESHOLD_RULE_NAMES: tuple[str, ...] = ("tuned", "expected")
 """``--threshold_rule``'s choices (:data:`respira.sites.procedure.THRESHOLD_RULES`)."""
 NOT_WRITTEN = 1
-"""Exit code when nothing was written (the fit did not beat the model as is and all-normal out of sample):
-a script that goes on to use OUT stops there."""
+"""Exit code when nothing was written (the fit is not shown to beat all-normal and the model as is out of
+sample): a script that goes on to use OUT stops there."""
 
 EPILOG = """\
 The model runs once over every labelled recording (the 4-s windows every 2 s that predict cuts); then,
@@ -42,11 +34,15 @@ intervals beside all-normal. Units are patients (the corpus's patient column; a 
 
 OUT (a complete model folder in Hub layout, like the shipped detector: safetensors, config with the new
 thresholds, ONNX, remote code, card, site_fit.json, nested_cv.csv, learning_curve.csv/.png) is written
-only when the chosen procedure beats both the model as is and calling every recording normal out of
-sample. Otherwise fit-site prints one line with those numbers, writes nothing and exits with code 1;
---apply_anyway writes it, flagged in its card and config. Either way it prints the learning curve's means
-(the procedure fitted on growing numbers of the sample's patients, scored on the others): a curve still
-rising at its right end says labelling more patients would pay.
+only when it is shown out of sample that the chosen procedure beats calling every recording normal (the
+lower end of its patient-bootstrap 95 % interval lies above all-normal) and the model as is (so does
+that of its paired gain over it): the rule by which the card and `predict` say it serves the site
+(--site_name; default: the folder's name for --dataset labelled, else the corpus). Otherwise fit-site
+prints those scores with their intervals and which part is not shown, writes nothing and exits with
+code 1; --apply_anyway writes it, flagged in its card and config, with that warning. Either way it prints
+the learning curve's means (the procedure fitted on growing numbers of the sample's patients, scored on
+the others) and the fewest drawn patients whose mean reaches the nested cross-validation's score.
+--overwrite replaces only a folder fit-site wrote, never one holding other files.
 """
 
 
@@ -56,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="make a model serve a site: fit it on a few labelled patients, judged out of sample",
         description="Fit a model to a site's labelled recordings (per label: as is, re-tuned thresholds or a "
         "site head), judge the choice by nested patient-wise cross-validation, and write the fitted model "
-        "folder when it beats the model as is and all-normal out of sample.",
+        "folder when it is shown to beat the model as is and all-normal out of sample.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[fit_site_options(with_candidates=True)],
@@ -82,13 +78,20 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
     class FitSiteOptions:
         data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
         dataset: str = field(default=default_dataset, metadata={"choices": corpus_names(), "help": layout})
+        site_name: str | None = field(
+            default=None,
+            metadata={
+                "help": "what the card and every sites line call the site (default: the folder's name for "
+                "--dataset labelled, else the corpus)"
+            },
+        )
         output_dir: str = option("output_dir", "folder to create for the fitted model", required=True)
         overwrite: bool = option("overwrite")
         apply_anyway: bool = field(
             default=False,
             metadata={
-                "help": "write the model even when, out of sample, it does not beat the model as is and "
-                "all-normal (flagged in its card and config)",
+                "help": "write the model even when it is not shown out of sample to beat the model as is "
+                "and all-normal (flagged in its card and config, with a warning)",
                 **SWITCH,
             },
         )
@@ -105,7 +108,9 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
             default=None,
             metadata={
                 "choices": SELECTION_NAMES,
-                "help": "how the inner cross-validation may replace the model as is (default one_se_units)",
+                "help": "how the inner cross-validation may replace the model as is: one_se_units (default: "
+                "a gain above one standard error, never while an inner fold must lack a normal or an "
+                "abnormal patient) or bonferroni (cautious: it rarely leaves the model as is)",
             },
         )
         threshold_rule: str | None = field(
@@ -135,18 +140,19 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
 
 
 def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None = None):
-    """Run the fit the parsed options describe and return its
+    """Run the fit the parsed options describe (``MODEL`` already resolved by
+    :func:`~respira.commands.options.model_or_default`, which names it) and return its
     :class:`~respira.sites.fit_site.SiteFitResult` (what :func:`respira.fit_site` returns)."""
     from ..sites.fit_site import fit_site_folder
     from ..utils.threads import apply_num_threads
 
     apply_num_threads(requested=args.threads, alone=True)
-    model = model_or_default(args)
     return fit_site_folder(
-        model,
+        args.model,
         args.data_dir,
         args.output_dir,
         dataset=args.dataset,
+        site_name=args.site_name,
         apply_anyway=args.apply_anyway,
         outer_folds=args.outer_folds,
         seed=args.seed,
@@ -164,8 +170,7 @@ def report(result) -> int:
     """Print what the fit did; the exit code (:data:`NOT_WRITTEN` when nothing was written)."""
     if not result.written:
         print(
-            f"nothing written: {result.line()}; the chosen procedure must beat both out of sample "
-            "(--apply_anyway writes it, flagged)",
+            f"nothing written: {result.line()}; {result.verdict_line()} (--apply_anyway writes it, flagged)",
             file=sys.stderr,
         )
         if result.curve:
@@ -178,7 +183,9 @@ def report(result) -> int:
         f"judged in {seconds['fitting']:.0f} s"
     )
     if result.record["applied_anyway"]:
-        print("  written as --apply_anyway asked, although it does not beat both out of sample (flagged)")
+        print(f"warning: written as --apply_anyway asked, flagged: {result.verdict_line()}", file=sys.stderr)
+    else:
+        print(f"  {result.verdict_line()}")
     if result.curve:
         print(result.curve_line())
     thresholds = ", ".join(f"{t:.3f}" for t in result.thresholds)

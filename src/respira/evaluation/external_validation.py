@@ -20,7 +20,8 @@ Files written to ``output_dir`` (atomically):
   head, ``quality`` (its threshold, the recordings it withholds a verdict on and their share) and a
   ``judged`` group: the scores of the recordings it does not withhold; and ``below_baseline``: the
   groups whose ICBHI-style score does not beat its baseline (:mod:`respira.metrics.baselines`);
-- ``recording_predictions.csv``: one row per recording: its labels, aggregated probabilities,
+- ``recording_predictions.csv``: one row per recording: its patient (``patient_id``, and ``patient`` as
+  the corpus names it: a ``labels.csv``'s own value), its labels, aggregated probabilities,
   decisions and number of windows (a model with a quality head, ``respira quality``: also the
   recording's quality, the mean of its windows', and whether the model withholds its verdict);
 - ``roc_curves.png``, ``precision_recall_curves.png`` and ``threshold_curves.png``: the crackle and
@@ -271,12 +272,15 @@ def _write_predictions(
     names = dataset["recording"] if "recording" in dataset.column_names else range(len(dataset))
     groups = dataset[group_column] if group_column else [""] * len(dataset)
     patients = dataset["patient_id"]
+    # the patient as the corpus names it (a labels.csv's own value), else its number
+    named = dataset["patient"] if "patient" in dataset.column_names else [None] * len(dataset)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
         [
             "recording",
             "patient_id",
+            "patient",
             group_column or "group",
             "crackle",
             "wheeze",
@@ -295,6 +299,7 @@ def _write_predictions(
             [
                 name,
                 patients[row],
+                patients[row] if named[row] is None else named[row],
                 groups[row],
                 *targets[row].tolist(),
                 f"{probabilities[row, 0]:.6f}",

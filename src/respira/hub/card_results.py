@@ -173,10 +173,16 @@ def external_eval_results(validations: list[ExternalValidation]) -> list[EvalRes
 # --------------------------------------------------------------------------------------------- sites
 def _serves(verdict: SiteVerdict) -> str:
     if verdict.serves:
-        return "yes: interval above all-normal"
+        gain = verdict.gain is not None and verdict.gain[1] is not None
+        fitted = ", gain over the model as is above 0" if gain else ", above the model as is"
+        return f"yes: interval above all-normal{fitted if verdict.as_is is not None else ''}"
     if verdict.interval is None:
         return "**no**: no interval to show it beats all-normal"
-    return "**no**: not shown to beat all-normal"
+    missing = [
+        ("all-normal", verdict.clears_all_normal),
+        ("the model as is", verdict.beats_as_is is not False),
+    ]
+    return "**no**: not shown to beat " + " or ".join(name for name, shown in missing if not shown)
 
 
 def site_rows(verdicts: list[SiteVerdict]) -> list[list[str]]:
@@ -184,7 +190,7 @@ def site_rows(verdicts: list[SiteVerdict]) -> list[list[str]]:
     the all-normal baseline of the same samples, whether it serves there, and the labels not detected."""
     return [
         [
-            get_corpus(verdict.site).title,
+            verdict.name or get_corpus(verdict.site).title,
             verdict.protocol,
             f"{verdict.count} {verdict.unit}",
             format_score(verdict.score, verdict.interval),

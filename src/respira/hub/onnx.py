@@ -173,18 +173,27 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
     return metadata
 
 
+_EXPORTER_NOTES = (
+    "torch.onnx._internal.exporter._registration",
+    "onnx_ir.passes.common.initializer_deduplication",
+)
+
+
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """torch.onnx's notes that do not concern the user (optional torchvision ops, deprecations)."""
-    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = registration.level
-    registration.setLevel(logging.ERROR)
+    """torch.onnx's notes that do not concern the user (optional torchvision ops, deprecations, the
+    optimiser's skipped deduplication of an initializer that is a graph output)."""
+    loggers = [logging.getLogger(name) for name in _EXPORTER_NOTES]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             yield
     finally:
-        registration.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verify: bool = True) -> Path:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..labels import MULTI_LABEL_NAMES
 from ..pretrained import SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
+from ..pretrained.sites import site_fit_verdict
 from ..utils.tables import format_percent
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
         "## Fitted to a site (`respira fit-site`)",
         "",
         f"This model is `{record['base_model']}` fitted with `respira fit-site` on the labelled sample "
-        f"`{record['data_dir']}` ({record['dataset']}: {record['recordings']} recordings of {unit_words}"
+        f"`{record['data_dir']}` (site `{record.get('site_name') or record['dataset']}`, read as "
+        f"{record['dataset']}: {record['recordings']} recordings of {unit_words}"
         + (f"; {record['left_out']} recordings too poor to judge left out" if record.get("left_out") else "")
         + f"). Per label: {chosen}; thresholds {thresholds}.",
         "",
@@ -116,10 +118,11 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
             "respira's BENCHMARKS.md).",
             "",
         ]
-    if record["applied_anyway"]:
+    verdict = site_fit_verdict(record["nested_cv"], record["dataset"])
+    if record["applied_anyway"] or (verdict is not None and not verdict.serves):
+        shown = " nor ".join(verdict.not_shown()) if verdict is not None else "no score"
         lines += [
-            "**Written with `--apply_anyway`**: out of sample the chosen procedure did not beat both the "
-            "model as is and calling every recording normal (table below).",
+            f"**Written with `--apply_anyway`**: out of sample it is not shown {shown} (table below).",
             "",
         ]
     lines += [

@@ -12,8 +12,11 @@ since, or of another model is no claim of the folder.
 :func:`site_verdicts` reads them back: per site, its score with its 95 % interval, the all-normal baseline
 of the same samples and each label's AUC with its interval. A site is *served* only when the interval's
 lower end lies above all-normal; a label whose AUC interval reaches 0.5 (chance) is *not detected* there.
-A fitted site's verdict is fit-site's own nested
-cross-validation of the chosen procedure, per recording (protocol :data:`SITE_FIT_PROTOCOL`).
+A fitted site's verdict is fit-site's own nested cross-validation of the chosen procedure, per recording
+(protocol :data:`SITE_FIT_PROTOCOL`; :func:`site_fit_verdict`), named as the fit named the site
+(``site_name``); it is served only when, besides, its gain over the model as is holds (the paired
+patient-bootstrap interval of the gain lies above 0): the one rule by which fit-site writes, and by
+which its card, ``predict`` and ``evaluate`` say "serves".
 The card's table, ``respira predict``'s line (:func:`sites_line`), the README table and the app say it
 from these verdicts.
 """
@@ -40,8 +43,10 @@ __all__ = [
     "LabelAuc",
     "SiteVerdict",
     "evaluation_digests",
+    "format_gain",
     "number_or_none",
     "recorded_evaluations",
+    "site_fit_verdict",
     "site_verdicts",
     "sites_line",
     "why_not_claimed",
@@ -91,11 +96,53 @@ class SiteVerdict:
     interval: tuple[float, float] | None
     all_normal: float
     aucs: tuple[LabelAuc, ...] = ()
+    name: str = ""
+    """What a site fit named the site (``--site_name``: its folder's name, or the corpus); "" for the
+    others, named by :attr:`site`."""
+    as_is: float | None = None
+    """A fitted site's: the model as is scored by the same nested cross-validation."""
+    gain: tuple[float, tuple[float, float] | None] | None = None
+    """A fitted site's: the chosen procedure's gain over the model as is and its paired
+    patient-bootstrap interval (``None`` where an older fit recorded none)."""
+
+    @property
+    def clears_all_normal(self) -> bool:
+        """Its 95 % interval's lower end lies above all-normal."""
+        return self.interval is not None and self.interval[0] > self.all_normal
+
+    @property
+    def beats_as_is(self) -> bool | None:
+        """A fitted site's gain over the model as is holds: its paired interval lies above 0 (a fit that
+        recorded no interval: its score above the model as is); ``None`` for a site nothing was fitted to."""
+        if self.as_is is None:
+            return None
+        if self.gain is not None and self.gain[1] is not None:
+            return self.gain[1][0] > 0
+        return self.score > self.as_is
 
     @property
     def serves(self) -> bool:
-        """It is shown to beat all-normal on this site: its 95 % interval's lower end lies above it."""
-        return self.interval is not None and self.interval[0] > self.all_normal
+        """It is shown to beat all-normal on this site (:attr:`clears_all_normal`) and, on a site it was
+        fitted to, the model as is (:attr:`beats_as_is`)."""
+        return self.clears_all_normal and self.beats_as_is is not False
+
+    def gain_words(self) -> str:
+        """A fitted site's gain over the model as is: ``model as is 52.4, gain +13.2 [+7.0, +19.5]``."""
+        if self.as_is is None:
+            return ""
+        gain = self.gain or (self.score - self.as_is, None)
+        return f"model as is {format_percent(self.as_is)}, gain {format_gain(*gain)}"
+
+    def not_shown(self) -> list[str]:
+        """What :attr:`serves` needs and the scores do not show, in words (empty when it serves)."""
+        missing = []
+        if not self.clears_all_normal:
+            reach = "no interval" if self.interval is None else f"reaches {format_percent(self.all_normal)}"
+            missing.append(f"that it beats all-normal ({format_score(self.score, self.interval)} {reach})")
+        if self.beats_as_is is False:
+            reach = "its interval reaches 0" if self.gain and self.gain[1] else "not above 0"
+            missing.append(f"that it beats the model as is ({self.gain_words()}: {reach})")
+        return missing
 
     @property
     def not_detected(self) -> tuple[LabelAuc, ...]:
@@ -104,10 +151,21 @@ class SiteVerdict:
 
     def described(self) -> str:
         """``kauh recordings (held out: 52.4 [45.9, 58.2] vs all-normal 50.0)``."""
+        as_is = "" if self.as_is is None else f"; {self.gain_words()}"
         return (
-            f"{self.site} {self.unit} ({self.protocol}: {format_score(self.score, self.interval)} "
-            f"vs all-normal {format_percent(self.all_normal)})"
+            f"{self.name or self.site} {self.unit} ({self.protocol}: "
+            f"{format_score(self.score, self.interval)} vs all-normal {format_percent(self.all_normal)}"
+            f"{as_is})"
         )
+
+
+def format_gain(value: float, interval: tuple[float, float] | None = None) -> str:
+    """A gain in points, signed, with its interval: ``+13.2 [+7.0, +19.5]``."""
+
+    def signed(number: float) -> str:
+        return ("+" if number >= 0 else "-") + format_percent(abs(number))
+
+    return signed(value) + ("" if interval is None else f" [{signed(interval[0])}, {signed(interval[1])}]")
 
 
 def number_or_none(value: Any) -> float | None:
@@ -157,7 +215,7 @@ def _of_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
     fitted = config.get("calibration")
     if not isinstance(fitted, Mapping) or fitted.get("procedure") != record.get("procedure"):
         return "the folder's config records no site fit"
-    same = all(fitted.get(key) == record.get(key) for key in ("dataset", "chosen", "thresholds"))
+    same = all(fitted.get(key) == record.get(key) for key in ("dataset", "site_name", "chosen", "thresholds"))
     thresholds = [round(float(t), 6) for t in record.get("thresholds") or []]
     if not same or [round(float(t), 6) for t in thresholds_of(config)] != thresholds:
         return "the folder's config records another fit (site, choice or thresholds) than site_fit.json"
@@ -266,22 +324,45 @@ def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
     return SiteVerdict(site, "held out", "events", count, score, None, baseline, aucs)
 
 
-def _site_fit(record: Mapping[str, Any]) -> SiteVerdict | None:
-    """The site ``respira fit-site`` fitted the model to: its chosen procedure's nested cross-validation
-    per recording, with the patient-bootstrap interval, beside all-normal of the same recordings."""
-    rows = {row.get("candidate"): row for row in record.get("nested_cv") or [] if isinstance(row, Mapping)}
-    chosen, normal = rows.get("chosen") or {}, rows.get("all_normal") or {}
+def site_fit_verdict(rows: Any, site: str, *, name: str = "", count: int | None = None) -> SiteVerdict | None:
+    """The verdict of a site fit from its nested cross-validation ``rows`` (``site_fit.json``'s
+    ``nested_cv``): the chosen procedure per recording with its patient-bootstrap interval, beside
+    all-normal and the model as is of the same recordings, and its paired gain over the model as is
+    (``None`` when the rows lack a score). ``site``: the corpus read; ``name``: the site as the fit names
+    it. fit-site writes by its :attr:`~SiteVerdict.serves`."""
+    by_name = {row.get("candidate"): row for row in rows or [] if isinstance(row, Mapping)}
+    chosen, normal = by_name.get("chosen") or {}, by_name.get("all_normal") or {}
     score, baseline = number_or_none(chosen.get("icbhi_score")), number_or_none(normal.get("icbhi_score"))
-    site = record.get("dataset")
-    if score is None or baseline is None or not isinstance(site, str):
+    as_is = number_or_none((by_name.get("as_is") or {}).get("icbhi_score"))
+    if score is None or baseline is None:
         return None
     interval = _pair([chosen.get("icbhi_score_low"), chosen.get("icbhi_score_high")])
+    gain_value = number_or_none(chosen.get("gain_over_as_is"))
+    gain = None
+    if gain_value is not None:
+        gain = (gain_value, _pair([chosen.get("gain_over_as_is_low"), chosen.get("gain_over_as_is_high")]))
     aucs = {
         label: (chosen.get(f"{label}_auc"), [chosen.get(f"{label}_auc_low"), chosen.get(f"{label}_auc_high")])
         for label in LABELS
     }
-    count = int(chosen.get("scored_recordings") or record.get("recordings") or 0)
-    return SiteVerdict(site, SITE_FIT_PROTOCOL, "recordings", count, score, interval, baseline, _aucs(aucs))
+    count = int(chosen.get("scored_recordings") or count or 0)
+    return SiteVerdict(
+        site, SITE_FIT_PROTOCOL, "recordings", count, score, interval, baseline, _aucs(aucs),
+        name=name, as_is=as_is, gain=gain,
+    )  # fmt: skip
+
+
+def _site_fit(record: Mapping[str, Any]) -> SiteVerdict | None:
+    """The site ``respira fit-site`` fitted the model to (:func:`site_fit_verdict`), named by the record's
+    ``site_name`` (a fit recorded before there was one: its corpus)."""
+    site = record.get("dataset")
+    if not isinstance(site, str):
+        return None
+    name, count = record.get("site_name"), record.get("recordings")
+    return site_fit_verdict(
+        record.get("nested_cv"), site, name=name if isinstance(name, str) else "",
+        count=count if isinstance(count, int) else None,
+    )  # fmt: skip
 
 
 def _held_out(folder: Path, metrics: Mapping[str, Any], recorded: set[Path]) -> list[SiteVerdict]:
@@ -322,13 +403,20 @@ def sites_line(folder: str | Path) -> str:
     if not verdicts:
         return ""
     served = [verdict.described() for verdict in verdicts if verdict.serves]
-    not_shown = [verdict.described() for verdict in verdicts if not verdict.serves]
+    below_normal = [verdict.described() for verdict in verdicts if not verdict.clears_all_normal]
+    below_as_is = [  # named alone where the line above already said its scores
+        f"{v.name or v.site} {v.unit}" if not v.clears_all_normal else v.described()
+        for v in verdicts
+        if v.beats_as_is is False
+    ]
     parts = [f"serves {', '.join(served)}" if served else "serves no site it was scored on"]
-    if not_shown:
-        parts.append(f"not shown to beat calling every recording normal on {', '.join(not_shown)}")
+    if below_normal:
+        parts.append(f"not shown to beat calling every recording normal on {', '.join(below_normal)}")
+    if below_as_is:
+        parts.append("not shown to beat the model as is on " + ", ".join(below_as_is))
     for label in LABELS:
         where = [
-            f"{verdict.site} {verdict.unit} (AUC {format_score(auc.auc, auc.interval)})"
+            f"{verdict.name or verdict.site} {verdict.unit} (AUC {format_score(auc.auc, auc.interval)})"
             for verdict in verdicts
             for auc in verdict.not_detected
             if auc.label == label

@@ -12,8 +12,8 @@
   :mod:`respira.sites.procedure`; the heads: :mod:`respira.sites.heads`; the scores:
   :mod:`respira.sites.scores`);
 - :mod:`respira.sites.fit_site`: ``respira fit-site`` / :func:`respira.fit_site`, which writes the fitted
-  model folder (:mod:`respira.sites.site_folder`) only when it beats the model as is and calling every
-  recording normal out of sample;
+  model folder (:mod:`respira.sites.site_folder`) only when it is shown to beat the model as is and
+  calling every recording normal out of sample (:func:`respira.pretrained.sites.site_fit_verdict`);
 - :mod:`respira.sites.adaptation`: label-free adaptation to a site's unlabelled audio (``respira adapt``);
 - :mod:`respira.sites.quality`: the quality verdict, a head that learns when a recording is too poor to
   judge (``respira quality``).

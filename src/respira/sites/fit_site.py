@@ -4,11 +4,17 @@
 :mod:`respira.sites.site_samples`) before any audio is read, embeds each recording once
 (:func:`respira.sites.embedding.embed_recordings`: the windows ``predict`` cuts), fits and judges the
 candidates by nested patient-wise cross-validation (:func:`respira.sites.fitting.fit_site`) with a
-learning curve, and writes the fitted model folder (:mod:`respira.sites.site_folder`) **only when** the
-chosen procedure beats both the model as is and calling every recording normal out of sample
-(``SiteFit.applies``); otherwise nothing is written and the result says why (``apply_anyway`` writes
-it, flagged in the card and the config). ``respira calibrate`` is the same with the candidates
-:data:`THRESHOLD_CANDIDATES`.
+learning curve, and writes the fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is
+shown out of sample that the chosen procedure beats calling every recording normal (its interval's lower
+end) and the model as is (its paired gain's): :attr:`SiteFitResult.verdict`, the rule by which the
+folder's card and ``predict`` say it serves the site. Otherwise nothing is written and the result says
+which part is not shown (``apply_anyway`` writes it, flagged in the card and the config, with that
+warning). ``respira calibrate`` is the same with the candidates :data:`THRESHOLD_CANDIDATES`.
+
+The site is named by ``site_name`` (default: the folder's name for a ``labelled`` folder, the corpus
+otherwise), recorded in ``site_fit.json``: every sites line names the site the fit was made on. An
+occupied ``output_dir`` is replaced (``overwrite``) only when it is a folder fit-site wrote and holds
+nothing else (:func:`~respira.sites.site_folder.foreign_entries`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..labels import MULTI_LABEL_NAMES
+from ..pretrained.sites import SiteVerdict, format_gain, site_fit_verdict
+from ..utils.tables import format_percent, format_score
 from .procedure import CANDIDATES, HEAD_CANDIDATES
 from .site_samples import SiteRecordings, read_site_recordings
 
@@ -50,7 +58,8 @@ class SiteFitResult:
     """Per candidate, the chosen procedure and all-normal: out-of-sample score, specificity, sensitivity,
     per-label AUC, with patient-bootstrap intervals (the rows of ``nested_cv.csv``)."""
     applies: bool
-    """The chosen procedure beats the model as is and all-normal out of sample."""
+    """It is shown out of sample that the chosen procedure beats all-normal and the model as is
+    (:attr:`verdict`'s ``serves``)."""
     written: bool
     record: dict[str, Any] = field(repr=False)
     """Everything ``site_fit.json`` holds."""
@@ -60,22 +69,52 @@ class SiteFitResult:
 
     def score(self, candidate: str) -> float:
         """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""
+        return float(self._row(candidate)["icbhi_score"])
+
+    def _row(self, candidate: str) -> Mapping[str, Any]:
         for row in self.scores:
             if row["candidate"] == candidate:
-                return float(row["icbhi_score"])
+                return row
         raise KeyError(f"no nested cross-validation row for {candidate!r}")
 
+    @property
+    def verdict(self) -> SiteVerdict:
+        """The fitted site's verdict from the nested cross-validation: what the written folder's card and
+        ``predict`` say of it (:func:`respira.pretrained.sites.site_fit_verdict`)."""
+        verdict = site_fit_verdict(self.scores, self.record["dataset"], name=self.record["site_name"])
+        if verdict is None:
+            raise ValueError("the nested cross-validation scored no chosen procedure or all-normal")
+        return verdict
+
+    def _scored(self, candidate: str) -> str:
+        row = self._row(candidate)
+        return format_score(row["icbhi_score"], [row.get("icbhi_score_low"), row.get("icbhi_score_high")])
+
     def line(self) -> str:
-        """One line: the out-of-sample scores of the chosen procedure, the model as is and all-normal."""
+        """One line: the out-of-sample scores of the chosen procedure, the model as is and all-normal with
+        their patient-bootstrap 95 % intervals, and the chosen procedure's paired gain over the model as
+        is."""
         chosen = ", ".join(f"{n} {c}" for n, c in zip(MULTI_LABEL_NAMES, self.chosen, strict=True))
         units = self.record["units"]
         unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
+        gain = self.verdict.gain
+        gained = "" if gain is None else f"; gain over the model as is {format_gain(*gain)}"
         return (
-            f"out of sample (nested cross-validation over {units} {unit}): chosen ({chosen}; "
-            f"recording rule {self.record.get('recording_aggregation', 'max')}) "
-            f"{100 * self.score('chosen'):.1f}, model as is {100 * self.score('as_is'):.1f}, "
-            f"all-normal {100 * self.score('all_normal'):.1f}"
+            f"out of sample on {self.record['site_name']} (nested cross-validation over {units} {unit}; "
+            f"patient-bootstrap 95 % intervals): chosen ({chosen}; recording rule "
+            f"{self.record.get('recording_aggregation', 'max')}) {self._scored('chosen')}, model as is "
+            f"{self._scored('as_is')}, all-normal {format_percent(self.score('all_normal'))}{gained}"
         )
+
+    def verdict_line(self) -> str:
+        """One line: whether it serves the site by the rule it is written by, or which part is not shown."""
+        verdict = self.verdict
+        if verdict.serves:
+            return (
+                f"it serves {verdict.name}: its interval clears all-normal and its gain over the model as "
+                "is holds"
+            )
+        return f"not shown {' nor '.join(verdict.not_shown())}"
 
     def curve_line(self) -> str:
         """One line: the learning curve's mean scores by the number of labelled units (empty without one)."""
@@ -89,8 +128,19 @@ class SiteFitResult:
         return (
             f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
             f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
-            "end, labelling more would pay)"
+            f"end, labelling more would pay); {self.curve_reach()}"
         )
+
+    def curve_reach(self) -> str:
+        """The smallest number of labelled units whose mean drawn score reaches the nested cross-validation's
+        score of the chosen procedure on every unit, or that none does: read from the draws alone."""
+        unit = "patients" if self.record["units_are_patients"] else "recordings"
+        target = self.score("chosen")
+        goal = f"the nested cross-validation's {format_percent(target)} on all {self.record['units']} {unit}"
+        reached = [row["units"] for row in self.curve if row["chosen"] >= target]
+        if reached:
+            return f"its mean first reaches {goal} at {min(reached)} labelled {unit}"
+        return f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
 
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
@@ -155,6 +205,7 @@ def fit_site_folder(
     output_dir: str | Path,
     *,
     dataset: str = "labelled",
+    site_name: str | None = None,
     apply_anyway: bool = False,
     outer_folds: int = 5,
     seed: int = 0,
@@ -169,8 +220,9 @@ def fit_site_folder(
     say: Any = print,
 ) -> SiteFitResult:
     """Fit ``model`` (a model folder or Hub id) to the site whose labelled recordings are in ``data_dir``
-    and write the fitted model to ``output_dir`` when it beats the model as is and all-normal out of
-    sample (see the module docstring). ``say``: where the one-line notes go (``print``)."""
+    and write the fitted model to ``output_dir`` when it is shown to beat all-normal and the model as is
+    out of sample (see the module docstring). ``site_name``: what every report calls the site (default:
+    :func:`default_site_name`); ``say``: where the one-line notes go (``print``)."""
     from ..core.decision import is_multi_label
     from ..inference.detector import Detector
     from .embedding import site_head_refusal
@@ -179,6 +231,7 @@ def fit_site_folder(
     rules = _check_rules(selection, threshold_rule)
     _check_numbers(outer_folds=outer_folds, draws=draws, batch_size=batch_size)
     _check_output(output_dir, model, overwrite)
+    site = _check_site_name(site_name, data_dir, dataset)
     sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one
     detector = Detector.from_pretrained(model, device=device, onnx=False)
     if not is_multi_label(detector.config):
@@ -190,7 +243,7 @@ def fit_site_folder(
     if not sample_files.units_are_patients:
         say(f"{data_dir} names no patient: each recording is its own unit in every fold and interval")
     return _fit_and_write(
-        detector, model, sample_files, output_dir, fitted, rules,
+        detector, model, sample_files, output_dir, fitted, rules, site,
         apply_anyway=apply_anyway, outer_folds=outer_folds, seed=seed, batch_size=batch_size,
         draws=draws, overwrite=overwrite, onnx=onnx,
     )  # fmt: skip
@@ -211,6 +264,22 @@ def _check_rules(selection: str | None, threshold_rule: str | None) -> dict[str,
     return rules
 
 
+def default_site_name(data_dir: str | Path, dataset: str) -> str:
+    """What a fit calls its site unless told: a ``labelled`` folder's name (its layout names no site),
+    else the corpus read."""
+    return Path(data_dir).expanduser().resolve().name if dataset == "labelled" else dataset
+
+
+def _check_site_name(site_name: str | None, data_dir: str | Path, dataset: str) -> str:
+    name = default_site_name(data_dir, dataset) if site_name is None else site_name
+    if not name.strip() or not name.isprintable() or "|" in name or len(name) > 80:
+        raise ValueError(
+            f"--site_name must be 1 to 80 printable characters without '|', got {name!r}"
+            + ("" if site_name is not None else " (the folder's name; pass --site_name)")
+        )
+    return name.strip()
+
+
 def _check_numbers(**numbers: int | None) -> None:
     for name, value in numbers.items():
         least = 2 if name == "outer_folds" else 1
@@ -220,6 +289,7 @@ def _check_numbers(**numbers: int | None) -> None:
 
 def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
     from ..utils.files import check_folder_target, is_occupied
+    from .site_folder import foreign_entries
 
     source = Path(model).expanduser()
     if source.is_dir() and output_dir.resolve() == source.resolve():
@@ -228,6 +298,12 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
     if (is_occupied(output_dir) or (output_dir.exists() and not output_dir.is_dir())) and not overwrite:
         raise FileExistsError(
             f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+        )
+    if overwrite and is_occupied(output_dir) and (foreign := foreign_entries(output_dir)):
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise FileExistsError(
+            f"--overwrite replaces only a folder fit-site wrote; {output_dir} holds {shown}, which it did "
+            "not write: choose another --output_dir"
         )
 
 
@@ -238,6 +314,7 @@ def _fit_and_write(
     output_dir: Path,
     candidates: tuple[str, ...],
     rules: dict[str, str],
+    site_name: str,
     *,
     apply_anyway: bool,
     outer_folds: int,
@@ -268,6 +345,7 @@ def _fit_and_write(
         "procedure": "fit-site",
         "base_model": _model_name(model),
         "dataset": sample_files.dataset,
+        "site_name": site_name,
         "data_dir": str(sample_files.data_dir),
         "units": sample_files.units,
         "units_are_patients": sample_files.units_are_patients,

@@ -7,8 +7,8 @@ fold's units, which it never saw: the outer score covers the whole procedure, in
 Each candidate used for both labels, the chosen procedure and calling every recording normal are
 scored so, with patient-bootstrap intervals (:func:`respira.sites.scores.scores_with_intervals`). The
 procedure fitted on all the recordings is the result (:class:`SiteFit`): its head in the raw
-embedding space and its thresholds, applied only when it beats the model as is and all-normal out of
-sample (:attr:`SiteFit.applies`).
+embedding space and its thresholds, applied only when its out-of-sample interval clears all-normal and
+its paired gain over the model as is holds (:attr:`SiteFit.applies`).
 
 :func:`learning_curve` fits the procedure on ``k`` units drawn at random and scores it on the sample's
 other units, for several ``k``: whether labelling more patients would pay.
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..pretrained.sites import site_fit_verdict
 from .procedure import (
     CANDIDATES,
     SELECTION,
@@ -34,7 +35,7 @@ from .procedure import (
     unit_folds,
 )
 from .sample import SiteSample
-from .scores import recording_classes, scores_with_intervals
+from .scores import paired_gain, recording_classes, scores_with_intervals
 
 __all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_site", "learning_curve"]
 
@@ -104,11 +105,10 @@ class SiteFit:
 
     @property
     def applies(self) -> bool:
-        """Whether the chosen procedure beats both the model as is and all-normal out of sample."""
-        chosen = self.row("chosen")["icbhi_score"]
-        return bool(
-            chosen > self.row("as_is")["icbhi_score"] and chosen > self.row("all_normal")["icbhi_score"]
-        )
+        """Whether it is shown out of sample that the chosen procedure beats all-normal and the model as is
+        (:func:`respira.pretrained.sites.site_fit_verdict`: the rule its card and ``predict`` say)."""
+        verdict = site_fit_verdict(self.outer, "")
+        return verdict is not None and verdict.serves
 
     def table(self) -> Any:
         """:attr:`outer` as a pandas DataFrame, one row per candidate."""
@@ -200,6 +200,11 @@ def fit_site(
         else:
             continue
         scores = scores_with_intervals(sample.labels, sample.units, [part], resamples=resamples, seed=seed)
+        if name == "chosen":  # paired with the model as is on the same resamples
+            scores |= paired_gain(
+                sample.labels, sample.units, predicted["chosen"][0], predicted["as_is"][0],
+                key="gain_over_as_is", resamples=resamples, seed=seed,
+            )  # fmt: skip
         outer.append({"candidate": name, **scores})
     final = fit_procedure(sample, inner_folds=inner_folds, seed=seed, **options)
     weight, bias = _final_head(sample, final)

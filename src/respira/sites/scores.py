@@ -30,6 +30,7 @@ __all__ = [
     "SCORE_KEYS",
     "aggregate_rows",
     "icbhi_score",
+    "paired_gain",
     "recording_classes",
     "recording_probabilities",
     "scores_with_intervals",
@@ -130,8 +131,7 @@ def scores_with_intervals(
     units it did not train on); a resample draws the sample's units (within class signatures) once for
     all parts, so the interval is that of the mean."""
     truth = flags_to_classes(labels)
-    counts = patient_resample_counts(units, resamples=resamples, seed=seed, strata=truth).astype(np.float64)
-    weights = np.concatenate([np.ones((1, truth.size)), counts])
+    weights = _weights(truth, units, resamples, seed)
     per_part: dict[str, list[np.ndarray]] = {key: [] for key in SCORE_KEYS}
     for scored, predicted, probabilities in parts:
         masked = weights * np.asarray(scored, dtype=np.float64)[None, :]
@@ -145,15 +145,48 @@ def scores_with_intervals(
                 if probabilities is None
                 else _weighted_auc(labels[:, index], probabilities[:, index], masked)
             )
-    tail = 100 * (1 - confidence) / 2
     result: dict[str, float] = {}
     for key in SCORE_KEYS:
-        values = np.mean(per_part[key], axis=0)
-        point, replicates = values[0], values[1:]
-        defined = replicates[~np.isnan(replicates)]
-        low, high = np.percentile(defined, [tail, 100 - tail]) if defined.size else (np.nan, np.nan)
-        result.update({key: float(point), f"{key}_low": float(low), f"{key}_high": float(high)})
+        result.update(_with_interval(key, np.mean(per_part[key], axis=0), confidence))
     scored_any = np.any([np.asarray(scored, dtype=bool) for scored, _, _ in parts], axis=0)
     result["scored_recordings"] = int(scored_any.sum())
     result["scored_units"] = len({str(unit) for unit, keep in zip(units, scored_any, strict=True) if keep})
     return result
+
+
+def _weights(truth: np.ndarray, units: Sequence[Any], resamples: int, seed: int) -> np.ndarray:
+    """``[1 + resamples, recordings]``: the sample itself, then each patient-bootstrap resample's counts
+    (the same for every call with the same units, classes and seed: paired across candidates)."""
+    counts = patient_resample_counts(units, resamples=resamples, seed=seed, strata=truth).astype(np.float64)
+    return np.concatenate([np.ones((1, truth.size)), counts])
+
+
+def _with_interval(key: str, values: np.ndarray, confidence: float) -> dict[str, float]:
+    """``{key, key_low, key_high}``: ``values[0]`` (the sample) and the percentile interval of the others."""
+    tail = 100 * (1 - confidence) / 2
+    point, replicates = values[0], values[1:]
+    defined = replicates[~np.isnan(replicates)]
+    low, high = np.percentile(defined, [tail, 100 - tail]) if defined.size else (np.nan, np.nan)
+    return {key: float(point), f"{key}_low": float(low), f"{key}_high": float(high)}
+
+
+def paired_gain(
+    labels: np.ndarray,
+    units: Sequence[Any],
+    predicted: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    key: str = "gain",
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """The ICBHI-style score of four-class ``predicted`` minus that of ``baseline`` (every recording),
+    with a paired patient-bootstrap interval: both scored on the same resamples as
+    :func:`scores_with_intervals` draws (keys ``key``, ``key_low``, ``key_high``)."""
+    truth = flags_to_classes(labels)
+    weights = _weights(truth, units, resamples, seed)
+    gain = weighted_icbhi_scores(truth, np.asarray(predicted), weights) - weighted_icbhi_scores(
+        truth, np.asarray(baseline), weights
+    )
+    return _with_interval(key, gain, confidence)

@@ -46,6 +46,7 @@ __all__ = [
     "HEAD_TOLERANCE",
     "NESTED_CV_FILE",
     "SITE_FIT_FILE",
+    "foreign_entries",
     "render_site_card",
     "site_card_section",
     "site_head_rows",
@@ -58,6 +59,11 @@ HEAD_TOLERANCE = 1e-5
 """Largest difference allowed between the written model's window logits and the fit's head applied to
 the raw embeddings (relative to the logits' scale, at least 1)."""
 CARRIED = ("preprocessor_config.json",)
+_CALIBRATION_KEYS: tuple[str, ...] = (
+    *("procedure", "dataset", "site_name", "data_dir", "units", "units_are_patients", "recordings"),
+    "chosen",
+)
+"""What the written config's ``calibration`` records of the fit (with its thresholds)."""
 
 
 def site_head_rows(
@@ -173,10 +179,10 @@ def write_site_folder(
     output_dir = Path(output_dir).expanduser()
     folder = Path(base).expanduser()
     apply_site_fit(model, fit)
-    model.config.calibration = {
-        key: record[key]
-        for key in ("procedure", "dataset", "data_dir", "units", "units_are_patients", "recordings", "chosen")
-    } | {"thresholds": list(fit.thresholds), "applied_anyway": bool(record["applied_anyway"])}
+    model.config.calibration = {key: record[key] for key in _CALIBRATION_KEYS} | {
+        "thresholds": list(fit.thresholds),
+        "applied_anyway": bool(record["applied_anyway"]),
+    }
     model.eval()
     check_written_head(model, fit, embeddings)
     message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
@@ -237,3 +243,38 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
         ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     save_figure(figure, path)
+
+
+def foreign_entries(folder: Path) -> list[str]:
+    """The entries of ``folder`` that fit-site did not write (every one when it holds no fit-site
+    record): what ``--overwrite`` must not delete. A fit-site folder holds the files
+    :func:`write_site_folder` writes, its model's code, and the reports
+    ``respira evaluate --record`` adds (:func:`respira.reports.report_folder.is_report`)."""
+    from ..hub.checksums import CHECKSUM_FILE
+    from ..hub.code_files import FILES
+    from ..hub.onnx import ONNX_FILE
+    from ..reports.report_folder import is_report
+
+    if not folder.is_dir() or folder.is_symlink():
+        return [folder.name]
+    try:
+        record = json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    entries = sorted(entry.name for entry in folder.iterdir())
+    if not isinstance(record, Mapping) or record.get("procedure") != "fit-site":
+        return entries
+    written = {
+        "model.safetensors", "config.json", "preprocessor_config.json", "README.md", ONNX_FILE,
+        CHECKSUM_FILE, SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE, CURVE_FIGURE, *(f"{f}.py" for f in FILES),
+    }  # fmt: skip
+
+    def fit_sites(entry: Path) -> bool:
+        if entry.is_symlink():
+            return False
+        if entry.is_dir():
+            return is_report(entry)
+        code = entry.suffix == ".py" and entry.name.startswith(("configuration_", "modeling_"))
+        return entry.is_file() and (entry.name in written or code)
+
+    return [name for name in entries if not fit_sites(folder / name)]
