@@ -104,12 +104,6 @@ METHODS: dict[str, Method] = {
         (*FROZEN, "--threshold_objective", "youden"),
         pretrained=True,
     ),
-    "efficientat_frozen_balanced": Method(
-        "EfficientAT mn04 frozen, standardised, linear head, pos_weight auto, fixed 0.5 thresholds",
-        "efficientat_frozen_multilabel.yaml",
-        (*FROZEN, "--pos_weight", "auto", "--threshold_objective", "fixed"),
-        pretrained=True,
-    ),
     "efficientat_finetune": Method(
         "EfficientAT mn04 fine-tuned, standardised embeddings, linear head",
         "efficientat_frozen_multilabel.yaml",

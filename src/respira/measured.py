@@ -135,8 +135,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     ),
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),
     "projector_dim": (),
-    "class_weights": (Measurement("hurt", _IMBALANCE),),
-    "pos_weight": (Measurement("hurt", _IMBALANCE, "auto"),),
     "freeze_encoder": (Measurement("helped", _OUT_OF_DOMAIN),),
     "lora_r": (),
     "width": (),

@@ -242,7 +242,7 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
 def architecture_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     rows = []
     for key, value in card.architecture.items():
-        if value is None or (key in ("spec_augment", "class_weights") and not value):
+        if value is None or (key == "spec_augment" and not value):
             continue
         if key == "target_seconds":
             rows.append(("fixed input length", f"{value:g} s"))

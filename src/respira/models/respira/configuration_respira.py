@@ -84,8 +84,6 @@ class RespiraConfig(PreTrainedConfig):
         Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
     projector_hidden_size (`int`, *optional*):
         Hidden size of the projector MLP (default: the encoder's hidden size).
-    class_weights (`list[float]`, *optional*):
-        Cross-entropy class weights (single-label), or BCE positive weights (multi-label).
     freeze_encoder (`bool`, defaults to `False`):
         Keep the encoder in eval mode without gradients (dropout off, batch-norm statistics frozen).
     decision_thresholds (`list[float]`, *optional*):
@@ -155,7 +153,6 @@ class RespiraConfig(PreTrainedConfig):
     head_hidden_size: int | None = None
     projector_dim: int | None = 128
     projector_hidden_size: int | None = None
-    class_weights: list[float] | None = None
     freeze_encoder: bool = False
     decision_thresholds: list[float] | None = None
     label_priors: list[float] | None = None
@@ -225,10 +222,6 @@ class RespiraConfig(PreTrainedConfig):
         if top_k is None and self.recording_aggregation == "topk_mean":
             top_k = DEFAULT_TOP_K
         check_aggregation(self.recording_aggregation, top_k)
-        if self.class_weights is not None and len(self.class_weights) != len(self.id2label):
-            raise ValueError(
-                f"class_weights has {len(self.class_weights)} values for {len(self.id2label)} labels"
-            )
 
     @not_shipped
     def validate_event_settings(self) -> None:

@@ -289,8 +289,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             )
         # a linear read-out of the pooled embedding: is the input too poor to judge? (respira quality)
         self.quality_head = nn.Linear(config.hidden_size, 1) if config.quality is not None else None
-        weights = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
-        self.register_buffer("class_weights", weights, persistent=False)
         self.supports_gradient_checkpointing = self.respira.supports_gradient_checkpointing
         self.post_init()
 
@@ -372,12 +370,10 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         if self.config.problem_type == MULTI_LABEL:
             if labels.dim() == 1:  # class indices → (crackle, wheeze) flags, unchecked (no device sync)
                 labels = classes_to_flags(labels, validate=False)
-            return nn.functional.binary_cross_entropy_with_logits(
-                logits, labels.to(logits.dtype), pos_weight=self.class_weights
-            )
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         if labels.dim() == 2:  # soft labels (mixup)
-            return nn.functional.cross_entropy(logits, labels.to(logits.dtype), weight=self.class_weights)
-        return nn.functional.cross_entropy(logits, labels.long(), weight=self.class_weights)
+            return nn.functional.cross_entropy(logits, labels.to(logits.dtype))
+        return nn.functional.cross_entropy(logits, labels.long())
 
     @can_return_tuple
     def forward(
