@@ -128,10 +128,6 @@ METHODS["transfer_flagship"] = Method(
 TRUNK = ("--head_hidden_size", "128")
 SG_SCL = ("--aux_loss", "stethoscope_supcon", "--projector_dim", "128", "--aux_loss_weight", "1.0")
 for name, label, extra in (
-    ("transfer_instance_norm_features", "the same, instance_norm: features (per-band mean removed)",
-     ("--instance_norm", "features")),
-    ("transfer_instance_norm_embeddings", "the same, instance_norm: embeddings (each embedding standardised)",
-     ("--instance_norm", "embeddings")),
     ("transfer_device_balanced", "the same, device-balanced batches (batch_sampler: domain_balanced)",
      ("--batch_sampler", "domain_balanced")),
     ("transfer_trunk", "the same, a shared linear+ReLU layer of 128 before the head (SG-SCL control)",

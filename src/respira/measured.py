@@ -129,10 +129,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "head": (Measurement("hurt", _REAL_DATA, "mlp"),),
     "head_dropout": (),
     "head_norm": (Measurement("helped", _REAL_DATA),),
-    "instance_norm": (
-        Measurement("no effect", _COMMON_BAND, "features"),
-        Measurement("hurt", _OUT_OF_DOMAIN, "embeddings"),
-    ),
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),
     "projector_dim": (),
     "freeze_encoder": (Measurement("helped", _OUT_OF_DOMAIN),),

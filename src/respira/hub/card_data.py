@@ -115,7 +115,7 @@ HYPERPARAMETERS: dict[str, str] = {
 """Hyper-parameters a card states (the training arguments' names), with their labels."""
 ARCHITECTURE_KEYS = (
     *("featurizer", "sampling_rate", "lowpass_cutoff", "lowpass_order", "target_seconds", "pad_mode"),
-    *("crop_mode", "ast_length_policy", "pooling", "head", "head_dropout", "head_norm", "instance_norm"),
+    *("crop_mode", "ast_length_policy", "pooling", "head", "head_dropout", "head_norm"),
     *("head_hidden_size", "projector_dim", "freeze_encoder", "spec_augment"),
 )
 """The :class:`~respira.RespiraConfig` fields a card lists, in this order."""

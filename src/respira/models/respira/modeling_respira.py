@@ -19,7 +19,6 @@ from ..features.buffers import DerivedBuffers
 from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer
-from .instance_norm import standardize_embeddings, subtract_band_means
 from .waveform_inputs import prepare_waveforms
 
 _CLS_POOLINGS = ("cls", "cls_distill")
@@ -192,8 +191,6 @@ class RespiraModel(RespiraPreTrainedModel):
             input_values, attention_mask, sampling_rate, self.config.sampling_rate
         )
         features, frame_mask = self.featurizer(waveforms, lengths)
-        if self.config.instance_norm == "features":
-            features = subtract_band_means(features, frame_mask)
         features = features.to(self.encoder.dtype)
         encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
         if output_attentions:
@@ -348,13 +345,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         finally:
             self.train(was_training)
 
-    def head_input(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """What ``head_norm`` and the head see of pooled embeddings: standardised per example with
-        ``config.instance_norm="embeddings"``, unchanged otherwise."""
-        if self.config.instance_norm == "embeddings":
-            return standardize_embeddings(embeddings)
-        return embeddings
-
     def _head(self, embeddings: torch.Tensor, *, steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``[n, hidden]`` head inputs → (the features the classifier reads, its logits); ``steps``: the
         inputs are time steps, which never update ``head_norm``'s statistics of pooled embeddings."""
@@ -416,13 +406,12 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             raise ValueError(f"{needs} needs input_values: pooled embeddings have no time steps")
         else:
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
-        embeddings = self.head_input(embeddings)
         features, logits = self._head(embeddings)
         quality_logits = self.quality_head(embeddings).squeeze(-1) if self.quality_head is not None else None
         frame_logits = None
         if output_frames or autopool:
             steps = output.step_tokens
-            frame_logits = self._head(self.head_input(steps).flatten(0, 1), steps=True)[1]
+            frame_logits = self._head(steps.flatten(0, 1), steps=True)[1]
             frame_logits = frame_logits.unflatten(0, steps.shape[:2])
             if autopool:
                 logits = auto_pool(frame_logits, output.step_mask)

@@ -76,7 +76,6 @@ def build_model(
         "head": model.head,
         "head_dropout": model.head_dropout,
         "head_norm": model.head_norm,
-        "instance_norm": model.instance_norm,
         "head_hidden_size": model.head_hidden_size,
         "projector_dim": model.projector_dim,
         "freeze_encoder": model.freeze_encoder,

@@ -75,13 +75,6 @@ class ModelArguments:
         default=False,
         metadata={"help": "standardise each pooled-embedding feature before the head (frozen encoders)"},
     )
-    instance_norm: str | None = field(
-        default=None,
-        metadata={
-            "help": "per-recording standardisation: features (each band minus its mean over the example) or "
-            "embeddings (each pooled embedding standardised over its features); none = off"
-        },
-    )
     head_hidden_size: int | None = field(
         default=None,
         metadata={
