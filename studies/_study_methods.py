@@ -134,9 +134,6 @@ for name, label, extra in (
      TRUNK),
     ("transfer_sg_scl", "the same layer + stethoscope-guided SupCon (Kim et al. 2024, device positives, λ 1)",
      (*TRUNK, *SG_SCL)),
-    ("transfer_domain_thresholds", "the same, thresholds cross-fitted over the pool's devices "
-     "(threshold_groups: domains: each group model never saw the device it predicts)",
-     ("--threshold_groups", "domains")),
     ("transfer_worst_device_thresholds", "the same, thresholds that maximise the lowest cross-fitted score "
      "over the pool's devices (threshold_aggregation: worst_domain), not the pooled score",
      ("--threshold_aggregation", "worst_domain")),

@@ -181,7 +181,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     ),
     "threshold_source": (Measurement("helped", _REAL_DATA, "cross_fit"),),
     "threshold_folds": (),
-    "threshold_groups": (Measurement("no effect", _DOMAIN_THRESHOLDS, "domains"),),
     "threshold_aggregation": (Measurement("mixed", _WORST_DEVICE, "worst_domain"),),
     "mil_pooling": (),
     "mil_weight": (),

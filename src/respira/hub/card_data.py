@@ -102,7 +102,6 @@ HYPERPARAMETERS: dict[str, str] = {
     "threshold_objective": "decision thresholds tuned for",
     "threshold_source": "decision thresholds tuned on",
     "threshold_folds": "patient groups of the threshold cross-fit",
-    "threshold_groups": "groups of the threshold cross-fit (patients or recording domains)",
     "threshold_aggregation": "threshold cross-fit scored (pooled, or its worst recording domain)",
     "mil_weight": "multiple-instance loss weight (recording bags)",
     "mil_pooling": "multiple-instance pooling of a recording's windows",

@@ -27,9 +27,6 @@ SAMPLERS: tuple[str, ...] = (
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
-THRESHOLD_GROUPS: tuple[str, ...] = ("patients", "domains")
-"""What ``threshold_source: cross_fit`` cuts the training pool into
-(:func:`~respira.training.run.cross_fit.pool_groups`)."""
 THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
 """How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
 
@@ -209,15 +206,6 @@ class RespiraTrainingArguments(TrainingArguments):
     threshold_folds: int = field(
         default=5, metadata={"help": "threshold_source=cross_fit: patient groups of the training pool"}
     )
-    threshold_groups: str = field(
-        default="patients",
-        metadata={
-            "help": "threshold_source=cross_fit: the groups each held out by one model: patients "
-            "(threshold_folds groups of whole patients) or domains (one group per recording domain, the "
-            "group_by_key value of the domain_balanced samplers, e.g. each device; threshold_folds unused): "
-            "the thresholds are then chosen on predictions from models that never saw that domain"
-        },
-    )
     threshold_aggregation: str = field(
         default="pooled",
         metadata={
@@ -333,9 +321,6 @@ class RespiraTrainingArguments(TrainingArguments):
         if self.threshold_source not in THRESHOLD_SOURCES:
             choices = ", ".join(THRESHOLD_SOURCES)
             raise ValueError(f"threshold_source={self.threshold_source!r} is not one of {choices}")
-        if self.threshold_groups not in THRESHOLD_GROUPS:
-            choices = ", ".join(THRESHOLD_GROUPS)
-            raise ValueError(f"threshold_groups={self.threshold_groups!r} is not one of {choices}")
         if self.threshold_aggregation not in THRESHOLD_AGGREGATIONS:
             choices = ", ".join(THRESHOLD_AGGREGATIONS)
             raise ValueError(f"threshold_aggregation={self.threshold_aggregation!r} is not one of {choices}")
