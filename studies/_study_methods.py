@@ -128,8 +128,6 @@ METHODS["transfer_flagship"] = Method(
 TRUNK = ("--head_hidden_size", "128")
 SG_SCL = ("--aux_loss", "stethoscope_supcon", "--projector_dim", "128", "--aux_loss_weight", "1.0")
 for name, label, extra in (
-    ("transfer_device_balanced", "the same, device-balanced batches (batch_sampler: domain_balanced)",
-     ("--batch_sampler", "domain_balanced")),
     ("transfer_trunk", "the same, a shared linear+ReLU layer of 128 before the head (SG-SCL control)",
      TRUNK),
     ("transfer_sg_scl", "the same layer + stethoscope-guided SupCon (Kim et al. 2024, device positives, λ 1)",

@@ -72,10 +72,6 @@ _KAUH_EXTERNAL = "external-validation-on-kauh-an-icbhi-trained-detector-per-reco
 _MULTI_CORPUS = (
     "icbhi--kauh-with-a-multiple-instance-objective-scored-on-held-out-kauh-patients-studiesmulti_corpuspy"
 )
-_DOMAIN_THRESHOLDS = (
-    "thresholds-chosen-on-held-out-devices-threshold_groups-domains-3-seeds-on-both-transfer-protocols-"
-    "studiesreal_datapy-studiestransfer_reportpy"
-)
 _COMMON_BAND = (
     "the-band-every-stethoscope-records-transfer_common_band-2-khz-low-pass-and-instance-norm-at-3-seeds-"
     "studiesreal_datapy-studiestransfer_reportpy"
@@ -160,11 +156,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "task_loss_weight": (),
     "aux_loss_options": (),
     "aux_input": (),
-    "batch_sampler": (
-        Measurement("hurt", _IMBALANCE, "class_balanced"),
-        Measurement("hurt", _DOMAIN_THRESHOLDS, "domain_balanced"),
-        Measurement("no effect", _WORST_DEVICE, "domain_class_balanced"),
-    ),
+    "batch_sampler": (),
     "group_by_key": (),
     "samples_per_group": (),
     "augmentation": (Measurement("no effect", _REAL_DATA),),

@@ -16,14 +16,7 @@ from ...losses.mil import MIL_POOLINGS
 from ...measured import measured_help
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
-SAMPLERS: tuple[str, ...] = (
-    "random",
-    "class_balanced",
-    "contrastive_tuple",
-    "group_by_metadata",
-    "domain_balanced",
-    "domain_class_balanced",
-)
+SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple", "group_by_metadata")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
@@ -134,14 +127,15 @@ class RespiraTrainingArguments(TrainingArguments):
     batch_sampler: str = field(
         default="random",
         metadata={
-            "help": "batch composition: random, class_balanced, contrastive_tuple, group_by_metadata, "
-            "domain_balanced (every batch holds each group_by_key value equally) or domain_class_balanced "
-            "(each group_by_key value x class equally)"
+            "help": "batch composition: random, contrastive_tuple (the contrastive-tuple loss's "
+            "[anchors, positives]) or group_by_metadata (samples_per_group of each group_by_key value)"
         },
     )
     group_by_key: str = field(
         default="device",
-        metadata={"help": "metadata column of group_by_metadata and the domain_balanced samplers"},
+        metadata={
+            "help": "metadata column of group_by_metadata and of threshold_aggregation's recording domains"
+        },
     )
     samples_per_group: int = field(
         default=4, metadata={"help": "group_by_metadata: samples per group in a batch"}
