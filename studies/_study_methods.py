@@ -98,12 +98,6 @@ METHODS: dict[str, Method] = {
         (*CROSS_FIT, "--augmented_views", "0"),
         pretrained=True,
     ),
-    "efficientat_frozen_youden": Method(
-        "EfficientAT mn04 frozen, standardised, linear head, thresholds for Youden's J (validation)",
-        "efficientat_frozen_multilabel.yaml",
-        (*FROZEN, "--threshold_objective", "youden"),
-        pretrained=True,
-    ),
     "efficientat_finetune": Method(
         "EfficientAT mn04 fine-tuned, standardised embeddings, linear head",
         "efficientat_frozen_multilabel.yaml",

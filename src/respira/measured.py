@@ -167,10 +167,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "cache_embeddings": (Measurement("no effect", _AUGMENTED_CACHE),),
     "augmented_views": (Measurement("no effect", _AUGMENTED_CACHE),),
     "early_stopping_patience": (),
-    "threshold_objective": (
-        Measurement("hurt", _REAL_DATA, "youden"),
-        Measurement("helped", _IMBALANCE, "0.5"),
-    ),
+    "threshold_objective": (Measurement("helped", _IMBALANCE, "0.5"),),
     "threshold_source": (Measurement("helped", _REAL_DATA, "cross_fit"),),
     "threshold_folds": (),
     "threshold_aggregation": (Measurement("mixed", _WORST_DEVICE, "worst_domain"),),

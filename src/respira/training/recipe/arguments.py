@@ -186,7 +186,7 @@ class RespiraTrainingArguments(TrainingArguments):
         default="icbhi_score",
         metadata={
             "help": "multi-label models: what the decision thresholds are tuned for on validation at every "
-            "evaluation (icbhi_score, youden, f1) or fixed (0.5)"
+            "evaluation (icbhi_score, f1) or fixed (0.5)"
         },
     )
     threshold_source: str = field(
