@@ -98,18 +98,6 @@ METHODS: dict[str, Method] = {
         (*CROSS_FIT, "--augmented_views", "0"),
         pretrained=True,
     ),
-    "efficientat_frozen_youden": Method(
-        "EfficientAT mn04 frozen, standardised, linear head, thresholds for Youden's J (validation)",
-        "efficientat_frozen_multilabel.yaml",
-        (*FROZEN, "--threshold_objective", "youden"),
-        pretrained=True,
-    ),
-    "efficientat_frozen_balanced": Method(
-        "EfficientAT mn04 frozen, standardised, linear head, pos_weight auto, fixed 0.5 thresholds",
-        "efficientat_frozen_multilabel.yaml",
-        (*FROZEN, "--pos_weight", "auto", "--threshold_objective", "fixed"),
-        pretrained=True,
-    ),
     "efficientat_finetune": Method(
         "EfficientAT mn04 fine-tuned, standardised embeddings, linear head",
         "efficientat_frozen_multilabel.yaml",
@@ -134,19 +122,10 @@ METHODS["transfer_flagship"] = Method(
 TRUNK = ("--head_hidden_size", "128")
 SG_SCL = ("--aux_loss", "stethoscope_supcon", "--projector_dim", "128", "--aux_loss_weight", "1.0")
 for name, label, extra in (
-    ("transfer_instance_norm_features", "the same, instance_norm: features (per-band mean removed)",
-     ("--instance_norm", "features")),
-    ("transfer_instance_norm_embeddings", "the same, instance_norm: embeddings (each embedding standardised)",
-     ("--instance_norm", "embeddings")),
-    ("transfer_device_balanced", "the same, device-balanced batches (batch_sampler: domain_balanced)",
-     ("--batch_sampler", "domain_balanced")),
     ("transfer_trunk", "the same, a shared linear+ReLU layer of 128 before the head (SG-SCL control)",
      TRUNK),
     ("transfer_sg_scl", "the same layer + stethoscope-guided SupCon (Kim et al. 2024, device positives, λ 1)",
      (*TRUNK, *SG_SCL)),
-    ("transfer_domain_thresholds", "the same, thresholds cross-fitted over the pool's devices "
-     "(threshold_groups: domains: each group model never saw the device it predicts)",
-     ("--threshold_groups", "domains")),
     ("transfer_worst_device_thresholds", "the same, thresholds that maximise the lowest cross-fitted score "
      "over the pool's devices (threshold_aggregation: worst_domain), not the pooled score",
      ("--threshold_aggregation", "worst_domain")),

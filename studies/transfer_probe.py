@@ -147,7 +147,7 @@ def sample_weights(flags: np.ndarray, domains: np.ndarray, kind: str) -> np.ndar
     ``deconfounded``: ``P(y) / P(y | device)``, so every device has the pool's prevalence of the flag
     (the device no longer predicts it) while the pool's prevalence and each device's share stay;
     ``domain_class``: ``1 / n(device, y)``, every (device, present / absent) cell weighing the same
-    (what ``batch_sampler: domain_class_balanced`` draws), rescaled to a mean of 1.
+    (what the retired ``batch_sampler: domain_class_balanced`` drew), rescaled to a mean of 1.
     """
     weights = np.ones(flags.shape, dtype=np.float64)
     for i in range(flags.shape[1]):

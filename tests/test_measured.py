@@ -117,9 +117,9 @@ def test_every_verdict_names_a_section_of_benchmarks() -> None:
 
 
 def test_note_words_the_verdicts_and_their_sections() -> None:
-    imbalance = "BENCHMARKS.md#class-imbalance-options-on-real-cycles-studiesimbalancepy"
-    assert note("class_weights") == f"Measured: hurt ({imbalance})."
-    assert note("pos_weight") == f"Measured: auto: hurt ({imbalance})."
+    out_of_domain = "BENCHMARKS.md#where-the-out-of-domain-score-is-lost-decision-ceilings-linear-probes-"
+    assert note("head_hidden_size").startswith(f"Measured: hurt ({out_of_domain}")
+    assert note("pooling").startswith("Measured: autopool: mixed (BENCHMARKS.md#frame-level-training")
     adaptation = note("methods")  # two values measured in one section: the section once
     assert adaptation.startswith(
         "Measured: head_norm: mixed, prior_shift: hurt (BENCHMARKS.md#leave-one-site-out"
@@ -133,10 +133,10 @@ def test_note_words_the_verdicts_and_their_sections() -> None:
 
 
 def test_with_note_appends_once_and_split_note_takes_it_off() -> None:
-    text = with_note("class_weights", "class weights (default: unset)")
-    assert text == f"class weights (default: unset). {note('class_weights')}"
-    assert with_note("class_weights", text) == text
-    assert split_note(text) == ("class weights (default: unset)", note("class_weights"))
+    text = with_note("head_hidden_size", "a shared layer (default: unset)")
+    assert text == f"a shared layer (default: unset). {note('head_hidden_size')}"
+    assert with_note("head_hidden_size", text) == text
+    assert split_note(text) == ("a shared layer (default: unset)", note("head_hidden_size"))
     assert with_note("learning_rate", "") == "Not measured."
     assert split_note("Measured: on held-out children, it lowered F1") == (
         "Measured: on held-out children, it lowered F1",
@@ -151,12 +151,12 @@ def test_measured_help_notes_own_fields_only() -> None:
     @measured_help
     @dataclass
     class Options(ModelArguments):
-        class_weights: str | None = field(default=None, metadata={"help": "weights"})
+        head_hidden_size: int | None = field(default=None, metadata={"help": "a layer"})
 
     helps = {item.name: item.metadata.get("help") for item in fields(Options)}
-    assert helps["class_weights"] == f"weights. {note('class_weights')}"
+    assert helps["head_hidden_size"] == f"a layer. {note('head_hidden_size')}"
     inherited = {item.name: item.metadata.get("help") for item in fields(ModelArguments)}
-    assert inherited["class_weights"].endswith(note("class_weights"))
+    assert inherited["head_hidden_size"].endswith(note("head_hidden_size"))
     assert helps["head_norm"] == inherited["head_norm"]  # decorated once, in ModelArguments
     learning_rate = next(item for item in fields(TrainingArguments) if item.name == "learning_rate")
     assert "Measured" not in learning_rate.metadata["help"]  # transformers' own field is left alone
@@ -183,7 +183,7 @@ def _option_helps(command: str, capsys: pytest.CaptureFixture[str], monkeypatch:
 @pytest.mark.parametrize(
     ("command", "option", "shown"),
     [
-        ("train", "--class_weights", True),
+        ("train", "--head_hidden_size", True),
         ("train", "--threshold_source", True),
         ("train", "--frame_loss_weight", True),
         ("train", "--learning_rate", True),
@@ -218,7 +218,8 @@ def test_recipe_flag_help_ends_with_the_default_then_the_note(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     helps = _option_helps("train", capsys, monkeypatch)
-    assert "(default:unset).Measured:hurt(BENCHMARKS.md#class-imbalance" in helps["--class_weights"]
+    hidden = helps["--head_hidden_size"]
+    assert "(default:unset).Measured:hurt(BENCHMARKS.md#where-the-out-of-domain" in hidden
     assert "(default:mean).Measured:autopool:mixed(BENCHMARKS.md#frame-level-training" in helps["--pooling"]
     assert helps["--learning_rate"].endswith("(default:5e-05).Notmeasured.")
 
@@ -243,8 +244,8 @@ def _hurt() -> list[tuple[str, Measurement]]:
 
 def test_hurt_covers_what_benchmarks_drops() -> None:
     hurt = {(name, m.value) for name, m in _hurt()}
-    assert {("class_weights", None), ("pos_weight", "auto"), ("frame_loss_weight", None)} <= hurt
-    assert ("methods", "prior_shift") in hurt and ("batch_sampler", "class_balanced") in hurt
+    assert {("head_hidden_size", None), ("aux_loss", "stethoscope_supcon")} <= hurt
+    assert ("methods", "prior_shift") in hurt
 
 
 def test_no_option_measured_to_hurt_is_a_shipped_default() -> None:
@@ -275,7 +276,7 @@ def test_no_option_measured_to_hurt_is_a_shipped_default() -> None:
     ]
     hurt = dict.fromkeys(name for name, _ in _hurt())
     checked = [(where, name, value) for where, name, value in sources if name in hurt]
-    assert {name for _, name, _ in checked} >= {"class_weights", "pos_weight", "methods", "lowpass_cutoff"}
+    assert {name for _, name, _ in checked} >= {"head_hidden_size", "aux_loss", "methods", "lowpass_cutoff"}
     shipped_hurt = [
         f"{where} = {value!r} ({m.section})"
         for where, name, value in checked
@@ -286,8 +287,8 @@ def test_no_option_measured_to_hurt_is_a_shipped_default() -> None:
 
 
 def test_the_default_check_would_catch_a_hurt_default() -> None:
-    class_weights = next(m for name, m in _hurt() if name == "class_weights")
-    assert _is_setting("inverse", class_weights) and not _is_setting(None, class_weights)
+    hidden = next(m for name, m in _hurt() if name == "head_hidden_size")
+    assert _is_setting(128, hidden) and not _is_setting(None, hidden)
     prior_shift = next(m for name, m in _hurt() if name == "methods" and m.value == "prior_shift")
     assert _is_setting(["head_norm", "prior_shift"], prior_shift) and not _is_setting(None, prior_shift)
     lowpass = next(m for name, m in _hurt() if name == "lowpass_cutoff")

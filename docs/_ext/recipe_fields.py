@@ -1,7 +1,7 @@
 """The ``recipe-fields`` directive: every recipe field of one group, generated from the recipe dataclasses.
 
-The fields come from :func:`respira.training.recipe.flags.flag_parser`, the ``HfArgumentParser`` of the
-recipe dataclasses that ``respira train --help`` prints: one entry per listed field (its name, its value
+The fields come from :func:`respira.training.recipe.flags.recipe_flags`, the flags of the recipe
+dataclasses that ``respira train --help`` prints: one entry per listed field (its name, its value
 type, the aliases transformers' scripts use, its help ending with the default). Nothing is typed by hand,
 so a renamed field or a changed help changes the page.
 
@@ -16,8 +16,7 @@ field does not exist). A group that no page renders fails the build too.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -25,31 +24,29 @@ from sphinx.environment import BuildEnvironment
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+if TYPE_CHECKING:
+    from respira.training.recipe.flags import Flag
+
 logger = logging.getLogger(__name__)
 
 GROUPS: tuple[str, ...] = ("model", "data", "run", "training")
 """The recipe's argument groups (the dataclasses' ``_argument_group_name``), in ``--help``'s order."""
 
 
-def _group_fields(group_name: str) -> tuple[str, list[argparse.Action]]:
-    """The description and the listed field actions of ``group_name`` in the recipe flags' parser."""
-    from respira.training.recipe.flags import flag_parser
+def _group_fields(group_name: str) -> tuple[str, list[Flag]]:
+    """The description and the listed flags of ``group_name`` in the recipe flags."""
+    from respira.training.recipe.flags import FLAG_GROUPS, recipe_flags
 
-    group = next((g for g in flag_parser()._action_groups if g.title == group_name), None)
-    if group is None:
+    if group_name not in FLAG_GROUPS:
         raise ValueError(f"the recipe has no field group {group_name!r} (groups: {', '.join(GROUPS)})")
-    listed = [
-        action
-        for action in group._group_actions
-        if action.option_strings and action.help is not argparse.SUPPRESS and action.dest != "debug"
-    ]
-    return " ".join((group.description or "").split()), listed
+    listed = [flag for flag in recipe_flags() if flag.group == group_name and flag.listed]
+    return " ".join(FLAG_GROUPS[group_name].split()), listed
 
 
-def _value_type(action: argparse.Action) -> str:
-    if action.choices is not None:
-        return " | ".join(str(choice) for choice in action.choices)
-    return action.metavar or {int: "int", float: "float", str: "text"}.get(action.type, "value")
+def _value_type(flag: Flag) -> str:
+    if flag.choices is not None:
+        return " | ".join(str(choice) for choice in flag.choices)
+    return flag.metavar or {int: "int", float: "float", str: "text"}.get(flag.type, "value")
 
 
 class RecipeFields(SphinxDirective):
@@ -61,30 +58,30 @@ class RecipeFields(SphinxDirective):
     def run(self) -> list[nodes.Node]:
         name = self.arguments[0]
         try:
-            description, actions = _group_fields(name)
+            description, flags = _group_fields(name)
         except ValueError as error:
             raise self.error(str(error)) from None
         _rendered(self.env).add(name)
         std = self.env.get_domain("std")
         result: list[nodes.Node] = [nodes.paragraph(text=description)] if description else []
         listing = nodes.definition_list()
-        for action in actions:
-            node_id = f"recipe-field-{action.dest}"
+        for flag in flags:
+            node_id = f"recipe-field-{flag.dest}"
             term = nodes.term()
             target = nodes.target("", "", ids=[node_id])
             term += target
-            term += nodes.literal(text=action.dest)
-            term += nodes.Text(f" ({_value_type(action)})")
+            term += nodes.literal(text=flag.dest)
+            term += nodes.Text(f" ({_value_type(flag)})")
             aliases = [
                 option[2:]
-                for option in action.option_strings
-                if option[2:] != action.dest and option[2:].replace("-", "_") != action.dest
+                for option in flag.option_strings
+                if option[2:] != flag.dest and option[2:].replace("-", "_") != flag.dest
             ]
             if aliases:
                 term += nodes.Text(", also ")
                 term += nodes.literal(text=", ".join(aliases))
-            std.note_object("recipe-field", action.dest, node_id, location=target)
-            definition = nodes.definition("", nodes.paragraph(text=action.help))
+            std.note_object("recipe-field", flag.dest, node_id, location=target)
+            definition = nodes.definition("", nodes.paragraph(text=flag.help))
             listing += nodes.definition_list_item("", term, definition)
         result.append(listing)
         return result

@@ -72,10 +72,6 @@ _KAUH_EXTERNAL = "external-validation-on-kauh-an-icbhi-trained-detector-per-reco
 _MULTI_CORPUS = (
     "icbhi--kauh-with-a-multiple-instance-objective-scored-on-held-out-kauh-patients-studiesmulti_corpuspy"
 )
-_DOMAIN_THRESHOLDS = (
-    "thresholds-chosen-on-held-out-devices-threshold_groups-domains-3-seeds-on-both-transfer-protocols-"
-    "studiesreal_datapy-studiestransfer_reportpy"
-)
 _COMMON_BAND = (
     "the-band-every-stethoscope-records-transfer_common_band-2-khz-low-pass-and-instance-norm-at-3-seeds-"
     "studiesreal_datapy-studiestransfer_reportpy"
@@ -129,14 +125,8 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "head": (Measurement("hurt", _REAL_DATA, "mlp"),),
     "head_dropout": (),
     "head_norm": (Measurement("helped", _REAL_DATA),),
-    "instance_norm": (
-        Measurement("no effect", _COMMON_BAND, "features"),
-        Measurement("hurt", _OUT_OF_DOMAIN, "embeddings"),
-    ),
     "head_hidden_size": (Measurement("hurt", _OUT_OF_DOMAIN),),
     "projector_dim": (),
-    "class_weights": (Measurement("hurt", _IMBALANCE),),
-    "pos_weight": (Measurement("hurt", _IMBALANCE, "auto"),),
     "freeze_encoder": (Measurement("helped", _OUT_OF_DOMAIN),),
     "lora_r": (),
     "width": (),
@@ -166,11 +156,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "task_loss_weight": (),
     "aux_loss_options": (),
     "aux_input": (),
-    "batch_sampler": (
-        Measurement("hurt", _IMBALANCE, "class_balanced"),
-        Measurement("hurt", _DOMAIN_THRESHOLDS, "domain_balanced"),
-        Measurement("no effect", _WORST_DEVICE, "domain_class_balanced"),
-    ),
+    "batch_sampler": (),
     "group_by_key": (),
     "samples_per_group": (),
     "augmentation": (Measurement("no effect", _REAL_DATA),),
@@ -181,13 +167,9 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "cache_embeddings": (Measurement("no effect", _AUGMENTED_CACHE),),
     "augmented_views": (Measurement("no effect", _AUGMENTED_CACHE),),
     "early_stopping_patience": (),
-    "threshold_objective": (
-        Measurement("hurt", _REAL_DATA, "youden"),
-        Measurement("helped", _IMBALANCE, "0.5"),
-    ),
+    "threshold_objective": (Measurement("helped", _IMBALANCE, "0.5"),),
     "threshold_source": (Measurement("helped", _REAL_DATA, "cross_fit"),),
     "threshold_folds": (),
-    "threshold_groups": (Measurement("no effect", _DOMAIN_THRESHOLDS, "domains"),),
     "threshold_aggregation": (Measurement("mixed", _WORST_DEVICE, "worst_domain"),),
     "mil_pooling": (),
     "mil_weight": (),

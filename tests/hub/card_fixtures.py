@@ -137,7 +137,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                 "aux_loss": "add",
                 "aux_loss_weight": 0.5,
                 "aux_loss_options": json.dumps({"soft": False}),  # dict options are JSON text, as in recipes
-                "batch_sampler": "class_balanced",
+                "batch_sampler": "group_by_metadata",
                 "augmentation": json.dumps(
                     {"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "gain": None}
                 ),

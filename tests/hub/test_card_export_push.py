@@ -97,7 +97,7 @@ RUN_RECORD = RunRecord(
             "aux_loss": "add",
             "aux_loss_weight": 0.5,
             "aux_loss_options": '{"soft": false}',
-            "batch_sampler": "class_balanced",
+            "batch_sampler": "group_by_metadata",
             "augmentation": '{"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": null}',
             "seed": 0,
         }
@@ -226,7 +226,7 @@ def test_card_from_run_dir_states_split_metrics_results_and_limits(run_dir: Path
     assert "| auxiliary loss | `add` |" in text
     assert "| auxiliary loss weight λ | `0.5` |" in text
     assert '| auxiliary loss options | `{"soft": false}` |' in text
-    assert "| batch sampler | `class_balanced` |" in text
+    assert "| batch sampler | `group_by_metadata` |" in text
     assert '`{"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": null}`' in text
     # limitations, usage and citations
     assert "not a medical device" in text.lower()
@@ -416,7 +416,7 @@ def test_model_card_callback_fills_card_during_training(tmp_path: Path) -> None:
         per_device_train_batch_size=8,
         aux_loss="supcon",
         aux_loss_weight=0.3,
-        batch_sampler="class_balanced",
+        batch_sampler="group_by_metadata",
         seed=3,
         report_to="none",
     )

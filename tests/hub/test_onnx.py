@@ -131,28 +131,15 @@ def test_cnn_parity_on_real_cycles(real_cycles: list[np.ndarray], tmp_path: Path
     check_parity(model, path, real_cycles)
 
 
-@pytest.mark.parametrize("instance_norm", ["features", "embeddings"])
-def test_instance_norm_and_head_trunk_export_with_parity(
-    instance_norm: str, real_cycles: list[np.ndarray], tmp_path: Path
-) -> None:
+def test_head_trunk_exports_with_parity(real_cycles: list[np.ndarray], tmp_path: Path) -> None:
     torch.manual_seed(0)
-    config = RespiraConfig(
-        target_seconds=5.12, problem_type=MULTI_LABEL, instance_norm=instance_norm, head_norm=True,
-        head_hidden_size=16,
-    )  # fmt: skip
+    config = RespiraConfig(target_seconds=5.12, problem_type=MULTI_LABEL, head_norm=True, head_hidden_size=16)
     model = RespiraForAudioClassification(config)
     with torch.no_grad():
         model.train()(waveforms(seed=100))
     model.eval()
     path = export_onnx(model, tmp_path / ONNX_FILE)
     check_parity(model, path, real_cycles)
-    loud = [2.0 * cycle for cycle in real_cycles[:3]]  # the graph keeps the invariance
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    if instance_norm == "features":
-        for quiet, louder in zip(real_cycles[:3], loud, strict=True):
-            (a,) = session.run([OUTPUT_NAME], {INPUT_NAME: quiet[None]})
-            (b,) = session.run([OUTPUT_NAME], {INPUT_NAME: louder[None]})
-            assert np.abs(a - b).max() < 1e-3
 
 
 @pytest.mark.parametrize("family", ["cnn", "ast"])

@@ -66,7 +66,7 @@ def test_the_head_reads_the_embedding_and_scores_new_recordings(fitted):
     recordings, poor, _ = sample(count=8, seed=1)
     with torch.no_grad():
         out = model(torch.from_numpy(np.stack([r[:RATE] for r in recordings])))
-        expected = model.quality_head(model.head_input(out.embeddings)).squeeze(-1)
+        expected = model.quality_head(out.embeddings).squeeze(-1)
     torch.testing.assert_close(out.quality_logits, expected)
     decided = withheld(out.quality_logits.sigmoid().numpy(), model.config)
     assert decided.tolist() == poor

@@ -76,7 +76,7 @@ def test_a_recipe_list_and_a_mapping_are_accepted() -> None:
         (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--problem_type",
           "single_label_classification"], "set problem_type: multi_label_classification"),
         (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--batch_sampler",
-          "class_balanced"], "batch_sampler=class_balanced"),
+          "group_by_metadata"], "batch_sampler=group_by_metadata"),
     ],
 )  # fmt: skip
 def test_a_bad_corpus_option_fails_in_one_line_before_any_work(
@@ -282,24 +282,6 @@ def test_the_flagship_settings_train_on_three_sites(
     assert len(config["decision_thresholds"]) == 2
     record = RunRecord.load(output)
     assert [corpus.name for corpus in record.data.corpora] == ["icbhi", "kauh", "sprsound"]
-
-
-def test_a_single_label_run_balances_icbhi_and_sprsound_by_corpus(
-    synthetic_corpus: Path, sprsound_folder: Path, tmp_path: Path, capsys
-) -> None:
-    options = {
-        "problem_type": "single_label_classification",
-        "corpora": ["icbhi", "sprsound"],
-        "corpus_dirs": {"sprsound": str(sprsound_folder)},
-        "batch_sampler": "domain_balanced",
-        "group_by_key": "corpus",
-        "threshold_source": "validation",
-    }
-    output = _train_on_both(synthetic_corpus, sprsound_folder, tmp_path, capsys, **options)
-    record = RunRecord.load(output)
-    assert [corpus.name for corpus in record.data.corpora] == ["icbhi", "sprsound"]
-    assert record.training.hyperparameters["batch_sampler"] == "domain_balanced"
-    assert record.training.hyperparameters["group_by_key"] == "corpus"
 
 
 def test_a_tiny_run_trains_on_both_corpora_and_says_so(

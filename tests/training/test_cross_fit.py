@@ -293,7 +293,6 @@ def test_a_run_keeps_the_cross_fitted_thresholds_everywhere(
         ({"threshold_objective": "fixed"}, "threshold_objective=fixed tunes none"),
         ({"threshold_folds": 1}, "threshold_folds must be at least 2"),
         ({"threshold_source": "test"}, "threshold_source='test' is not one of validation, cross_fit"),
-        ({"threshold_groups": "devices"}, "threshold_groups='devices' is not one of patients, domains"),
         ({"threshold_aggregation": "worst"}, "'worst' is not one of pooled, worst_domain"),
         (
             {"threshold_source": "validation", "threshold_aggregation": "worst_domain"},
@@ -346,85 +345,17 @@ def test_the_group_models_show_one_stage_unless_the_run_hides_its_bars(
     assert capsys.readouterr().err.splitlines() == expected
 
 
-def test_domain_groups_hold_out_each_device_whole_from_models_that_never_saw_it(
-    icbhi_splits, tmp_path: Path, monkeypatch
-) -> None:
-    from respira.training.run import cross_fit
-
-    seen: list[tuple[set, set, set, set]] = []
-
-    def group_probabilities(model_args, args, train, held_out, lowpass_cutoff, store, template) -> np.ndarray:
-        seen.append(
-            (
-                set(train["device"]),
-                set(held_out["device"]),
-                set(train["patient_id"]),
-                set(held_out["patient_id"]),
-            )
-        )
-        return np.full((len(held_out), 2), 0.5)
-
-    monkeypatch.setattr(cross_fit, "_group_probabilities", group_probabilities)
-    pool = training_pool(icbhi_splits)
-    devices = np.asarray(pool["device"])
-    assert len(set(devices)) >= 3  # the fixture's pool spans several devices
-    args = training_args(tmp_path, threshold_source="cross_fit", threshold_groups="domains")
-    fitted = cross_fit_thresholds(MODEL, args, icbhi_splits, epochs=1.0)
-    # one group per device, each the whole device (threshold_folds, 5, is not used)
-    assert len(seen) == len(set(devices)) != args.threshold_folds
-    for group in set(fitted.groups.tolist()):
-        assert len(set(devices[fitted.groups == group])) == 1
-    for trained_devices, held_devices, trained_patients, held_patients in seen:
-        assert len(held_devices) == 1 and not held_devices & trained_devices
-        assert not held_patients & trained_patients
-    assert set().union(*(held for _, held, _, _ in seen)) == set(devices)
-
-
-def test_a_patient_recorded_on_two_devices_leaves_the_pool_with_either() -> None:
+def test_a_patient_groups_model_trains_on_the_rows_outside_the_group() -> None:
     import datasets
 
     pool = datasets.Dataset.from_dict(
         {"patient_id": [1, 1, 2, 3], "device": ["B", "A", "B", "A"], "label": [1, 2, 3, 0]}
     )
-    groups = pool_groups(pool, 5, seed=0, by="domains")
-    assert groups.tolist() == [1, 0, 1, 0]  # sorted device names
-    assert group_training_rows(pool, groups, 0).tolist() == [2]  # not patient 1's device-B cycle
-    assert group_training_rows(pool, groups, 1).tolist() == [3]
-    patients = pool_groups(pool, 2, seed=0)  # patient groups: the rows outside the group
+    patients = pool_groups(pool, 2, seed=0)
     for group in set(patients.tolist()):
         assert (
             group_training_rows(pool, patients, group).tolist() == np.flatnonzero(patients != group).tolist()
         )
-
-
-@pytest.mark.parametrize(
-    ("rows", "key", "message"),
-    [
-        ({"device": ["A", "A", "A"]}, "device", "needs at least 2 recording domains (device) in train + "
-         "validation, which hold 1 (A): use threshold_groups: patients"),
-        ({"device": ["A", "B", "B"]}, "site", "the training pool has no 'site' column (group_by_key)"),
-        ({"device": ["A", "B", "C"], "label": [1, 2, 3]}, "device", None),  # C alone: a crackle elsewhere
-        ({"device": ["A", "B", "C"], "label": [1, 2, 2]}, "device",
-         "without device 'A' the training pool holds no crackle cycle, so that group's model cannot learn"),
-    ],
-)  # fmt: skip
-def test_impossible_domain_groups_are_refused_in_one_line(rows: dict, key: str, message: str | None) -> None:
-    import datasets
-
-    from respira.training.run.cross_fit import check_cross_fit_pool
-
-    columns = {"patient_id": [1, 2, 3], "label": [3, 3, 3], **rows}
-    splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})
-    args = SimpleNamespace(
-        threshold_folds=5, threshold_groups="domains", threshold_aggregation="pooled", group_by_key=key,
-        seed=0,
-    )  # fmt: skip
-    if message is None:
-        check_cross_fit_pool(splits, args)  # 3 patients < 5 threshold_folds: unused for domains
-        return
-    with pytest.raises(ValueError, match="threshold_groups=domains") as error:
-        check_cross_fit_pool(splits, args)
-    assert message in str(error.value) and "\n" not in str(error.value)
 
 
 def _train_and_cross_fit_again(synthetic_corpus: Path, tmp_path: Path, capsys, **changes):
@@ -489,7 +420,7 @@ def test_worst_domain_thresholds_need_two_domains() -> None:
     columns = {"patient_id": [1, 2, 3], "label": [0, 1, 2], "device": ["A", "A", "A"]}
     splits = datasets.DatasetDict({"train": datasets.Dataset.from_dict(columns)})
     args = SimpleNamespace(
-        threshold_folds=3, threshold_groups="patients", threshold_aggregation="worst_domain",
+        threshold_folds=3, threshold_aggregation="worst_domain",
         group_by_key="device", seed=0,
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"needs at least 2 recording domains \(device\) in train \+ "
@@ -499,36 +430,24 @@ def test_worst_domain_thresholds_need_two_domains() -> None:
     check_cross_fit_pool(splits, args)
 
 
-@pytest.mark.parametrize(
-    ("option", "value", "by_domain", "card_says"),
-    [
-        ("threshold_groups", "domains", False, [
-            "one model per recording domain (`device`)",
-            "| groups of the threshold cross-fit (patients or recording domains) | `domains` |",
-        ]),
-        ("threshold_aggregation", "worst_domain", True, [
-            "They maximise the objective's lowest value over the recording domains (`device`)",
-            "| threshold cross-fit scored (pooled, or its worst recording domain) | `worst_domain` |",
-        ]),
-    ],
-)  # fmt: skip
-def test_a_run_with_a_domain_option_of_the_cross_fit_records_and_states_it(
-    synthetic_corpus: Path, tmp_path: Path, capsys, option: str, value: str, by_domain: bool, card_says: list
+def test_a_run_with_worst_domain_thresholds_records_and_states_it(
+    synthetic_corpus: Path, tmp_path: Path, capsys
 ) -> None:
+    card_says = [
+        "They maximise the objective's lowest value over the recording domains (`device`)",
+        "| threshold cross-fit scored (pooled, or its worst recording domain) | `worst_domain` |",
+    ]
     output, hyperparameters, thresholds, splits, again = _train_and_cross_fit_again(
-        synthetic_corpus, tmp_path, capsys, **{option: value}
+        synthetic_corpus, tmp_path, capsys, threshold_aggregation="worst_domain"
     )
-    assert hyperparameters[option] == value
-    # the kept thresholds are those this split's pool chooses: on device-held-out predictions (groups),
-    # or for the lowest device score (aggregation)
+    assert hyperparameters["threshold_aggregation"] == "worst_domain"
+    # the kept thresholds are those this split's pool chooses for the lowest device score
     pool = training_pool(splits)
     flags = classes_to_flags(np.asarray(pool["label"]))
-    domains = pool["device"] if by_domain else None
-    assert list(choose_thresholds(flags, again.probabilities, domains=domains).thresholds) == pytest.approx(
-        thresholds
-    )
-    groups = len(set(pool["device"])) if option == "threshold_groups" else 3  # _recipe's threshold_folds
-    assert len(set(again.groups.tolist())) == groups
+    assert list(
+        choose_thresholds(flags, again.probabilities, domains=pool["device"]).thresholds
+    ) == pytest.approx(thresholds)
+    assert len(set(again.groups.tolist())) == 3  # _recipe's threshold_folds
     card = " ".join((output / "README.md").read_text().split())
     assert all(text in card for text in card_says)
-    assert ("patient groups of the threshold cross-fit" in card) is (option != "threshold_groups")
+    assert "patient groups of the threshold cross-fit" in card

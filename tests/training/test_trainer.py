@@ -108,7 +108,7 @@ def test_patch_mix_needs_ast_and_runs_with_it(icbhi_splits, tmp_path: Path) -> N
     assert any("aux_loss" in entry for entry in trainer.state.log_history)
 
 
-@pytest.mark.parametrize("sampler", ["class_balanced", "contrastive_tuple", "group_by_metadata"])
+@pytest.mark.parametrize("sampler", ["contrastive_tuple", "group_by_metadata"])
 def test_batch_samplers_drive_training(icbhi_splits, tmp_path: Path, sampler: str) -> None:
     aux = "contrastive_tuple" if sampler == "contrastive_tuple" else "supcon"
     args = _args(

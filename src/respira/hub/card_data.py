@@ -102,7 +102,6 @@ HYPERPARAMETERS: dict[str, str] = {
     "threshold_objective": "decision thresholds tuned for",
     "threshold_source": "decision thresholds tuned on",
     "threshold_folds": "patient groups of the threshold cross-fit",
-    "threshold_groups": "groups of the threshold cross-fit (patients or recording domains)",
     "threshold_aggregation": "threshold cross-fit scored (pooled, or its worst recording domain)",
     "mil_weight": "multiple-instance loss weight (recording bags)",
     "mil_pooling": "multiple-instance pooling of a recording's windows",
@@ -115,8 +114,8 @@ HYPERPARAMETERS: dict[str, str] = {
 """Hyper-parameters a card states (the training arguments' names), with their labels."""
 ARCHITECTURE_KEYS = (
     *("featurizer", "sampling_rate", "lowpass_cutoff", "lowpass_order", "target_seconds", "pad_mode"),
-    *("crop_mode", "ast_length_policy", "pooling", "head", "head_dropout", "head_norm", "instance_norm"),
-    *("head_hidden_size", "projector_dim", "freeze_encoder", "spec_augment", "class_weights"),
+    *("crop_mode", "ast_length_policy", "pooling", "head", "head_dropout", "head_norm"),
+    *("head_hidden_size", "projector_dim", "freeze_encoder", "spec_augment"),
 )
 """The :class:`~respira.RespiraConfig` fields a card lists, in this order."""
 

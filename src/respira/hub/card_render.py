@@ -88,9 +88,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     **dict.fromkeys(
         ("two_stage_rounds", "head_epochs", "head_learning_rate"), ("schedule", "contrastive_two_stage")
     ),
-    **dict.fromkeys(
-        ("threshold_folds", "threshold_groups", "threshold_aggregation"), ("threshold_source", "cross_fit")
-    ),
+    **dict.fromkeys(("threshold_folds", "threshold_aggregation"), ("threshold_source", "cross_fit")),
     "concat_classes": ("concat_same_label", bool),
     "mil_pooling": ("mil_weight", bool),
     "frame_mil_pooling": ("frame_mil_weight", bool),
@@ -226,8 +224,6 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
             continue
         if key == "max_steps" and isinstance(value, int) and value <= 0:
             continue
-        if key == "threshold_folds" and values.get("threshold_groups") == "domains":
-            continue  # one group per domain: the number of patient groups is not used
         if key == "gradient_accumulation_steps" and value == 1:
             continue
         if key == "train_batch_size" and "per_device_train_batch_size" in values:
@@ -243,7 +239,7 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
 def architecture_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     rows = []
     for key, value in card.architecture.items():
-        if value is None or (key in ("spec_augment", "class_weights") and not value):
+        if value is None or (key == "spec_augment" and not value):
             continue
         if key == "target_seconds":
             rows.append(("fixed input length", f"{value:g} s"))
@@ -304,7 +300,6 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "threshold_rows": threshold_rows(card),
         "threshold_source": card.hyperparameters.get("threshold_source", "validation"),
         "threshold_folds": card.hyperparameters.get("threshold_folds"),
-        "threshold_groups": card.hyperparameters.get("threshold_groups", "patients"),
         "threshold_aggregation": card.hyperparameters.get("threshold_aggregation", "pooled"),
         "domain_key": card.hyperparameters.get("group_by_key", "device"),
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],

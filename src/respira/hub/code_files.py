@@ -19,7 +19,7 @@ from .code_closure import Closure
 __all__ = ["FILES", "file_of", "file_text", "in_import_order", "section_marker"]
 
 FILES: dict[str, tuple[str, ...]] = {
-    "configuration_respira": ("labels", "windows", "instance_norm", "configuration_respira"),
+    "configuration_respira": ("labels", "windows", "configuration_respira"),
     "encoders": ("citations", "time_steps", "encoders"),
     "featurizers": (
         "buffers",

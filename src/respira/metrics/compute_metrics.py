@@ -140,8 +140,8 @@ def make_compute_metrics(
       ``"multi_label_classification"`` (logits ``[N, 2]`` for crackle/wheeze, sigmoid, then
       per-label thresholds); ``None`` detects it from the logits' last dimension.
     - ``thresholds``: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5).
-    - ``threshold_objective``: ``"fixed"`` (default) decides at ``thresholds``; ``"icbhi_score"``,
-      ``"youden"`` or ``"f1"`` tune the thresholds on the evaluated data itself
+    - ``threshold_objective``: ``"fixed"`` (default) decides at ``thresholds``; ``"icbhi_score"``
+      or ``"f1"`` tune the thresholds on the evaluated data itself
       (:func:`respira.metrics.thresholds.choose_thresholds`, ``thresholds`` being the fallback) and
       score at the tuned values: for VALIDATION data only (model selection), never for test data.
       The values used are reported as ``threshold_crackle`` / ``threshold_wheeze``, and with tuning

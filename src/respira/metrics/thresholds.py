@@ -14,7 +14,6 @@ Objectives (``threshold_objective``):
   mapped classes (every pair of candidates is scored, vectorised: for each crackle candidate a
   cumulative sum over the cycles sorted by wheeze probability scores every wheeze candidate at once,
   so the cost is [candidates × cycles], not [candidates² × cycles]);
-- ``"youden"``: each threshold maximises its label's Youden J = sensitivity + specificity − 1;
 - ``"f1"``: each threshold maximises its label's F1;
 - ``"fixed"``: no tuning (0.5, or thresholds given explicitly).
 
@@ -30,13 +29,13 @@ the smaller threshold.
 
 Domains: given one domain per example (a stethoscope, a site), the thresholds instead maximise the
 objective's *minimum over the domains* — the pair that does best on the domain it does worst on
-(``icbhi_score``: the joint score of each domain; ``youden`` / ``f1``: each label's own minimum). A
+(``icbhi_score``: the joint score of each domain; ``f1``: each label's own minimum). A
 domain on which the objective is undefined (no normal or no abnormal example; for a label, no positive
 or negative) is left out of the minimum; all of them undefined is the degenerate case below.
 
 Degenerate data: :func:`tune_thresholds` raises ``ValueError`` when the objective is undefined (no
-normal or no abnormal cycle for ``icbhi_score``; a label without positives for ``f1``, without
-positives or negatives for ``youden``). :func:`choose_thresholds` (what training uses) then falls back
+normal or no abnormal cycle for ``icbhi_score``; a label without positives for ``f1``).
+:func:`choose_thresholds` (what training uses) then falls back
 to 0.5 for that label (``icbhi_score``: for both) and says which labels were tuned.
 """
 
@@ -62,7 +61,7 @@ __all__ = [
     "tune_thresholds",
 ]
 
-THRESHOLD_OBJECTIVES: tuple[str, ...] = ("icbhi_score", "youden", "f1", "fixed")
+THRESHOLD_OBJECTIVES: tuple[str, ...] = ("icbhi_score", "f1", "fixed")
 """What decision thresholds are tuned for (``"fixed"``: not tuned)."""
 MAX_CANDIDATES = 1000
 """Most midpoint candidates per label (plus 0.5 and the two extremes): up to 1001 distinct probabilities,
@@ -122,19 +121,12 @@ def _grid(grid: Sequence[float] | np.ndarray | None, probabilities: np.ndarray, 
 def _per_label(target: np.ndarray, predicted: np.ndarray, metric: str, name: str) -> np.ndarray:
     """``metric`` of one label at each candidate; ``predicted[g, n]``: cycle n positive at candidate g."""
     positive = target == 1
-    n_positive, n_negative = int(positive.sum()), int((~positive).sum())
+    n_positive = int(positive.sum())
     tp = predicted[:, positive].sum(axis=1).astype(np.float64)
     fp = predicted[:, ~positive].sum(axis=1).astype(np.float64)
-    if metric == "f1":
-        if n_positive == 0:
-            raise ValueError(f"cannot tune the {name!r} threshold for F1: the targets have no positive")
-        return 2.0 * tp / (2.0 * tp + fp + (n_positive - tp))
-    if n_positive == 0 or n_negative == 0:
-        raise ValueError(
-            f"cannot tune the {name!r} threshold for Youden's J: the targets need positives and negatives "
-            f"(got {n_positive} positive, {n_negative} negative)"
-        )
-    return tp / n_positive - fp / n_negative
+    if n_positive == 0:
+        raise ValueError(f"cannot tune the {name!r} threshold for F1: the targets have no positive")
+    return 2.0 * tp / (2.0 * tp + fp + (n_positive - tp))
 
 
 def _joint_icbhi(
@@ -183,7 +175,7 @@ def tune_thresholds(
     """The (crackle, wheeze) thresholds that maximise ``metric`` on VALIDATION data; never tune on test.
 
     Tuning on test data leaks the test labels into the model and inflates every reported score.
-    ``metric``: ``"icbhi_score"`` (joint), ``"youden"`` or ``"f1"`` (per label); ``grid``: the candidate
+    ``metric``: ``"icbhi_score"`` (joint) or ``"f1"`` (per label); ``grid``: the candidate
     thresholds of both labels (default: from the probabilities, see the module docstring);
     ``domains``: one per example, to maximise the metric's minimum over them instead of its value on
     all examples pooled; ``fixed``: a threshold per label, ``None`` for a label to tune (a label given
@@ -192,7 +184,7 @@ def tune_thresholds(
     """
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
-        raise ValueError(f"metric must be 'icbhi_score', 'youden' or 'f1', got {metric!r}")
+        raise ValueError(f"metric must be 'icbhi_score' or 'f1', got {metric!r}")
     members = _domain_members(domains, len(target_array))
     grids = _grid(grid, prob_array, max_candidates)
     if fixed is not None:

@@ -303,9 +303,7 @@ def adapt_model(
         if reason := inapplicable(model, method):
             report.skipped[method] = reason
     if "head_norm" in methods and "head_norm" not in report.skipped:
-        with torch.no_grad():  # what the head_norm sees (per-example standardised, if the model does)
-            seen = model.head_input(torch.as_tensor(embeddings, dtype=torch.float32)).numpy()
-        mean, variance = head_norm_statistics(seen)
+        mean, variance = head_norm_statistics(np.asarray(embeddings, dtype=np.float32))
         norm = model.head_norm
         norm.running_mean.copy_(torch.as_tensor(mean, dtype=norm.running_mean.dtype))
         norm.running_var.copy_(torch.as_tensor(variance, dtype=norm.running_var.dtype))

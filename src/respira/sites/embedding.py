@@ -5,7 +5,7 @@ Each recording is read and cut into the windows ``respira predict`` cuts
 windows run ``batch_size`` at a time whichever recording they come from
 (:func:`respira.screening.batches.batched`), through the model the detector runs (on the CPU its
 inference form, :attr:`respira.Detector.inference_model`). One forward pass gives each window both its
-pooled embedding as the head reads it (after ``head_input``, before ``head_norm``) and the model's own
+pooled embedding as the head reads it (before ``head_norm``) and the model's own
 logits, so a fit never runs the encoder again.
 
 :func:`linear_head` is the model's head in that raw embedding space when it is one linear layer after

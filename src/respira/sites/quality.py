@@ -136,8 +136,7 @@ def fit_quality(
         window_embeddings(model, [waveform], window=window, hop=hop, batch_size=batch_size)
         for waveform in progress(recordings, "quality: embedding the windows", unit="recording")
     ]
-    with torch.no_grad():
-        x = model.head_input(torch.from_numpy(np.concatenate(embedded)).float()).numpy().astype(np.float64)
+    x = np.concatenate(embedded).astype(np.float64)
     owner = np.repeat(np.arange(len(recordings)), [len(e) for e in embedded])
     index = pd.DataFrame({"patient_id": list(patients), "label": poor_array.astype(int)})
     fold = patient_kfold(index, folds, seed=seed, stratify_by="label", require_all="label").to_numpy()

@@ -48,8 +48,8 @@ class LabelledRecording:
 class SiteSample:
     """The encoder's view of a labelled sample, computed once.
 
-    ``embeddings`` ``[windows, hidden]`` float32: each window's raw pooled embedding (``model.embed``
-    after ``head_input``, before ``head_norm``); ``recording`` ``[windows]``: the index of its recording
+    ``embeddings`` ``[windows, hidden]`` float32: each window's raw pooled embedding (``model.embed``,
+    before ``head_norm``); ``recording`` ``[windows]``: the index of its recording
     in ``recordings``; ``base_logits`` ``[windows, 2]``: the model's own (crackle, wheeze) logits of the
     windows; ``base_head``: the model's head in the raw embedding space, ``(W [2, hidden], b [2])`` with
     ``base_logits == embeddings @ W.T + b`` (``None`` when the model's head is not one linear layer on

@@ -26,7 +26,6 @@ from ..utils.lazy_exports import lazy_exports
 _EXPORTS: dict[str, str] = {
     "RespiraTrainingArguments": "recipe.arguments",
     "AudioCollator": "batches.collator",
-    "ClassBalancedSampler": "batches.samplers",
     "ContrastiveTupleBatchSampler": "batches.samplers",
     "FlattenedBatchSampler": "batches.samplers",
     "GroupedBatchSampler": "batches.samplers",
@@ -35,7 +34,6 @@ _EXPORTS: dict[str, str] = {
 }
 __all__ = [
     "AudioCollator",
-    "ClassBalancedSampler",
     "ContrastiveTupleBatchSampler",
     "FlattenedBatchSampler",
     "GroupedBatchSampler",
@@ -47,7 +45,6 @@ __all__ = [
 if TYPE_CHECKING:
     from .batches.collator import AudioCollator
     from .batches.samplers import (
-        ClassBalancedSampler,
         ContrastiveTupleBatchSampler,
         FlattenedBatchSampler,
         GroupedBatchSampler,

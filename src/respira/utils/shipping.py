@@ -30,14 +30,11 @@ SHIPPED_WHEN = "shipped_when"
 STAGES: tuple[str, ...] = (
     "resample",
     "spec_augment",
-    "instance_norm_features",
-    "instance_norm_embeddings",
     "pooling_attention",
     "pooling_autopool",
 )
 """The optional stages of a model: resampling the input to the featurizer's own rate, SpecAugment (in
-training), the instance norm of ``config.instance_norm`` (of the features or of the embeddings), and the
-poolings of ``config.pooling`` with their own code (attention, auto-pool)."""
+training), and the poolings of ``config.pooling`` with their own code (attention, auto-pool)."""
 
 
 def not_shipped(method: _Method) -> _Method:

@@ -14,7 +14,6 @@ from ...core.windows import DEFAULT_AGGREGATION, DEFAULT_TOP_K, check_aggregatio
 from ...labels import PROBLEM_TYPES, SINGLE_LABEL, label_names
 from ...utils.shipping import not_shipped
 from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE, featurizer_names, find_encoder_spec
-from .instance_norm import INSTANCE_NORMS
 
 POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention", "autopool")
 HEADS: tuple[str, ...] = ("linear", "mlp")
@@ -71,11 +70,6 @@ class RespiraConfig(PreTrainedConfig):
         Standardise each feature of the pooled embedding before the head (batch statistics in
         training, running statistics saved with the model at evaluation): for frozen encoders whose
         features sit on very different scales.
-    instance_norm (`str`, *optional*):
-        Per-recording standardisation, label-free and without corpus statistics
-        (`respira.models.respira.instance_norm`): `"features"` subtracts each example's per-band mean
-        from the encoder's features (invariant to a gain or a stationary filter of the audio);
-        `"embeddings"` standardises each pooled embedding over its own features. `None`: off.
     head_hidden_size (`int`, *optional*):
         A trainable layer (linear → ReLU) between the (standardised) embedding and both the classifier
         and the projector: with a frozen encoder, what lets an auxiliary loss on the projections shape
@@ -84,8 +78,6 @@ class RespiraConfig(PreTrainedConfig):
         Size of the L2-normalised projection fed to auxiliary losses; `None` for no projector.
     projector_hidden_size (`int`, *optional*):
         Hidden size of the projector MLP (default: the encoder's hidden size).
-    class_weights (`list[float]`, *optional*):
-        Cross-entropy class weights (single-label), or BCE positive weights (multi-label).
     freeze_encoder (`bool`, defaults to `False`):
         Keep the encoder in eval mode without gradients (dropout off, batch-norm statistics frozen).
     decision_thresholds (`list[float]`, *optional*):
@@ -151,11 +143,9 @@ class RespiraConfig(PreTrainedConfig):
     head: str = "linear"
     head_dropout: float | int = 0.1
     head_norm: bool = False
-    instance_norm: str | None = None
     head_hidden_size: int | None = None
     projector_dim: int | None = 128
     projector_hidden_size: int | None = None
-    class_weights: list[float] | None = None
     freeze_encoder: bool = False
     decision_thresholds: list[float] | None = None
     label_priors: list[float] | None = None
@@ -196,7 +186,6 @@ class RespiraConfig(PreTrainedConfig):
             "crop_mode": ("start", "center"),
             "ast_length_policy": ("pad", "adapt"),
             "problem_type": PROBLEM_TYPES,
-            "instance_norm": INSTANCE_NORMS,
         }
         for name, allowed in choices.items():
             value = getattr(self, name)
@@ -225,10 +214,6 @@ class RespiraConfig(PreTrainedConfig):
         if top_k is None and self.recording_aggregation == "topk_mean":
             top_k = DEFAULT_TOP_K
         check_aggregation(self.recording_aggregation, top_k)
-        if self.class_weights is not None and len(self.class_weights) != len(self.id2label):
-            raise ValueError(
-                f"class_weights has {len(self.class_weights)} values for {len(self.id2label)} labels"
-            )
 
     @not_shipped
     def validate_event_settings(self) -> None:

@@ -102,7 +102,6 @@ def stages_of(config: RespiraConfig) -> frozenset[str]:
     runs = {
         "resample": RespiraFeaturizer(config).resample is not None,
         "spec_augment": bool(config.spec_augment),
-        f"instance_norm_{config.instance_norm}": config.instance_norm is not None,
         f"pooling_{config.pooling}": True,
     }
     return frozenset(stage for stage, run in runs.items() if run and stage in STAGES)

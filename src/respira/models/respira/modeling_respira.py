@@ -19,7 +19,6 @@ from ..features.buffers import DerivedBuffers
 from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
 from .featurizer import RespiraFeaturizer
-from .instance_norm import standardize_embeddings, subtract_band_means
 from .waveform_inputs import prepare_waveforms
 
 _CLS_POOLINGS = ("cls", "cls_distill")
@@ -192,8 +191,6 @@ class RespiraModel(RespiraPreTrainedModel):
             input_values, attention_mask, sampling_rate, self.config.sampling_rate
         )
         features, frame_mask = self.featurizer(waveforms, lengths)
-        if self.config.instance_norm == "features":
-            features = subtract_band_means(features, frame_mask)
         features = features.to(self.encoder.dtype)
         encoder_kwargs = {"output_hidden_states": output_hidden_states, "return_dict": True}
         if output_attentions:
@@ -289,8 +286,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             )
         # a linear read-out of the pooled embedding: is the input too poor to judge? (respira quality)
         self.quality_head = nn.Linear(config.hidden_size, 1) if config.quality is not None else None
-        weights = torch.tensor(config.class_weights, dtype=torch.float32) if config.class_weights else None
-        self.register_buffer("class_weights", weights, persistent=False)
         self.supports_gradient_checkpointing = self.respira.supports_gradient_checkpointing
         self.post_init()
 
@@ -350,13 +345,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         finally:
             self.train(was_training)
 
-    def head_input(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """What ``head_norm`` and the head see of pooled embeddings: standardised per example with
-        ``config.instance_norm="embeddings"``, unchanged otherwise."""
-        if self.config.instance_norm == "embeddings":
-            return standardize_embeddings(embeddings)
-        return embeddings
-
     def _head(self, embeddings: torch.Tensor, *, steps: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``[n, hidden]`` head inputs → (the features the classifier reads, its logits); ``steps``: the
         inputs are time steps, which never update ``head_norm``'s statistics of pooled embeddings."""
@@ -372,12 +360,10 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         if self.config.problem_type == MULTI_LABEL:
             if labels.dim() == 1:  # class indices → (crackle, wheeze) flags, unchecked (no device sync)
                 labels = classes_to_flags(labels, validate=False)
-            return nn.functional.binary_cross_entropy_with_logits(
-                logits, labels.to(logits.dtype), pos_weight=self.class_weights
-            )
+            return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
         if labels.dim() == 2:  # soft labels (mixup)
-            return nn.functional.cross_entropy(logits, labels.to(logits.dtype), weight=self.class_weights)
-        return nn.functional.cross_entropy(logits, labels.long(), weight=self.class_weights)
+            return nn.functional.cross_entropy(logits, labels.to(logits.dtype))
+        return nn.functional.cross_entropy(logits, labels.long())
 
     @can_return_tuple
     def forward(
@@ -420,13 +406,12 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             raise ValueError(f"{needs} needs input_values: pooled embeddings have no time steps")
         else:
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
-        embeddings = self.head_input(embeddings)
         features, logits = self._head(embeddings)
         quality_logits = self.quality_head(embeddings).squeeze(-1) if self.quality_head is not None else None
         frame_logits = None
         if output_frames or autopool:
             steps = output.step_tokens
-            frame_logits = self._head(self.head_input(steps).flatten(0, 1), steps=True)[1]
+            frame_logits = self._head(steps.flatten(0, 1), steps=True)[1]
             frame_logits = frame_logits.unflatten(0, steps.shape[:2])
             if autopool:
                 logits = auto_pool(frame_logits, output.step_mask)

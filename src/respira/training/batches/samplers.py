@@ -20,9 +20,7 @@ import torch
 from torch.utils.data import Sampler
 
 __all__ = [
-    "ClassBalancedSampler",
     "ContrastiveTupleBatchSampler",
-    "DomainBalancedSampler",
     "FlattenedBatchSampler",
     "GroupedBatchSampler",
     "RandomOrderSampler",
@@ -53,24 +51,6 @@ class RandomOrderSampler(_EpochSeeded):
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.rng().permutation(self.num_samples).tolist())
-
-
-class ClassBalancedSampler(_EpochSeeded):
-    """Draws ``num_samples`` indices (default: the dataset size) with each class equally likely."""
-
-    def __init__(self, labels: Sequence[int], *, seed: int = 0, num_samples: int | None = None) -> None:
-        super().__init__(seed)
-        self.labels = np.asarray(labels)
-        classes, counts = np.unique(self.labels, return_counts=True)
-        weights = 1.0 / counts[np.searchsorted(classes, self.labels)]
-        self.probabilities = weights / weights.sum()
-        self.num_samples = num_samples or len(self.labels)
-
-    def __len__(self) -> int:
-        return self.num_samples
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.rng().choice(len(self.labels), self.num_samples, p=self.probabilities).tolist())
 
 
 class GroupedBatchSampler(_EpochSeeded):
@@ -111,63 +91,6 @@ class GroupedBatchSampler(_EpochSeeded):
                     if not queues[group]:
                         queues[group] = list(rng.permutation(self.members[group]))
                     order.append(int(queues[group].pop()))
-        return iter(order)
-
-
-class DomainBalancedSampler(_EpochSeeded):
-    """Batches of ``batch_size`` with the same number of samples from every domain (e.g. stethoscope).
-
-    ``domains``: one value per dataset item (device, hospital...); with ``labels`` the cells are
-    domain x class instead, so every batch also holds every class of every domain. Each batch takes
-    ``batch_size // cells`` samples from every cell, and its ``batch_size % cells`` remaining slots from
-    as many cells drawn at random without replacement. Each cell is drawn from a queue that is a fresh
-    permutation of its items, refilled when exhausted: a small cell is oversampled, a large one seen
-    over several epochs. An epoch is ``len(domains) // batch_size`` batches (drop-last), so the number
-    of optimiser steps is the same as with random batches.
-    """
-
-    def __init__(
-        self,
-        domains: Sequence[object],
-        batch_size: int,
-        *,
-        labels: Sequence[object] | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(seed)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        keys = [str(d) for d in domains]
-        if labels is not None:
-            if len(labels) != len(keys):
-                raise ValueError(f"{len(labels)} labels for {len(keys)} domains")
-            keys = [f"{d}\x00{label}" for d, label in zip(keys, labels, strict=True)]
-        values = np.asarray(keys)
-        self.cells = [np.flatnonzero(values == value) for value in np.unique(values)]
-        if len(values) < batch_size:
-            raise ValueError(f"{len(values)} items are fewer than one batch of {batch_size}")
-        self.batch_size = batch_size
-        self.num_batches = len(values) // batch_size
-
-    def __len__(self) -> int:
-        return self.num_batches * self.batch_size
-
-    def __iter__(self) -> Iterator[int]:
-        rng = self.rng()
-        queues: list[list[int]] = [[] for _ in self.cells]
-
-        def draw(cell: int) -> int:
-            if not queues[cell]:
-                queues[cell] = rng.permutation(self.cells[cell]).tolist()
-            return int(queues[cell].pop())
-
-        each, rest = divmod(self.batch_size, len(self.cells))
-        order: list[int] = []
-        for _ in range(self.num_batches):
-            extra = rng.choice(len(self.cells), rest, replace=False) if rest else []
-            batch = [draw(cell) for cell in range(len(self.cells)) for _ in range(each)]
-            batch += [draw(int(cell)) for cell in extra]
-            order.extend(rng.permutation(batch).tolist())
         return iter(order)
 
 

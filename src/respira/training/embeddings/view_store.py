@@ -47,14 +47,13 @@ __all__ = ["PartnerProbe", "ViewStore"]
 
 _PER_MODEL_KEYS = (
     "decision_thresholds",
-    "class_weights",
     "label_priors",
     "adaptation",
     "calibration",
     "use_cache",
 )
 """Config keys that differ between a seed's models without changing an embedding: the thresholds, the
-class weights and label priors (they follow the training labels), the records of an adaptation or a
+label priors (they follow the training labels), the records of an adaptation or a
 calibration, and ``use_cache`` (``Trainer`` sets it)."""
 
 

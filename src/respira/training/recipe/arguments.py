@@ -16,20 +16,10 @@ from ...losses.mil import MIL_POOLINGS
 from ...measured import measured_help
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
-SAMPLERS: tuple[str, ...] = (
-    "random",
-    "class_balanced",
-    "contrastive_tuple",
-    "group_by_metadata",
-    "domain_balanced",
-    "domain_class_balanced",
-)
+SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple", "group_by_metadata")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
-THRESHOLD_GROUPS: tuple[str, ...] = ("patients", "domains")
-"""What ``threshold_source: cross_fit`` cuts the training pool into
-(:func:`~respira.training.run.cross_fit.pool_groups`)."""
 THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
 """How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
 
@@ -137,14 +127,15 @@ class RespiraTrainingArguments(TrainingArguments):
     batch_sampler: str = field(
         default="random",
         metadata={
-            "help": "batch composition: random, class_balanced, contrastive_tuple, group_by_metadata, "
-            "domain_balanced (every batch holds each group_by_key value equally) or domain_class_balanced "
-            "(each group_by_key value x class equally)"
+            "help": "batch composition: random, contrastive_tuple (the contrastive-tuple loss's "
+            "[anchors, positives]) or group_by_metadata (samples_per_group of each group_by_key value)"
         },
     )
     group_by_key: str = field(
         default="device",
-        metadata={"help": "metadata column of group_by_metadata and the domain_balanced samplers"},
+        metadata={
+            "help": "metadata column of group_by_metadata and of threshold_aggregation's recording domains"
+        },
     )
     samples_per_group: int = field(
         default=4, metadata={"help": "group_by_metadata: samples per group in a batch"}
@@ -195,7 +186,7 @@ class RespiraTrainingArguments(TrainingArguments):
         default="icbhi_score",
         metadata={
             "help": "multi-label models: what the decision thresholds are tuned for on validation at every "
-            "evaluation (icbhi_score, youden, f1) or fixed (0.5)"
+            "evaluation (icbhi_score, f1) or fixed (0.5)"
         },
     )
     threshold_source: str = field(
@@ -208,15 +199,6 @@ class RespiraTrainingArguments(TrainingArguments):
     )
     threshold_folds: int = field(
         default=5, metadata={"help": "threshold_source=cross_fit: patient groups of the training pool"}
-    )
-    threshold_groups: str = field(
-        default="patients",
-        metadata={
-            "help": "threshold_source=cross_fit: the groups each held out by one model: patients "
-            "(threshold_folds groups of whole patients) or domains (one group per recording domain, the "
-            "group_by_key value of the domain_balanced samplers, e.g. each device; threshold_folds unused): "
-            "the thresholds are then chosen on predictions from models that never saw that domain"
-        },
     )
     threshold_aggregation: str = field(
         default="pooled",
@@ -333,9 +315,6 @@ class RespiraTrainingArguments(TrainingArguments):
         if self.threshold_source not in THRESHOLD_SOURCES:
             choices = ", ".join(THRESHOLD_SOURCES)
             raise ValueError(f"threshold_source={self.threshold_source!r} is not one of {choices}")
-        if self.threshold_groups not in THRESHOLD_GROUPS:
-            choices = ", ".join(THRESHOLD_GROUPS)
-            raise ValueError(f"threshold_groups={self.threshold_groups!r} is not one of {choices}")
         if self.threshold_aggregation not in THRESHOLD_AGGREGATIONS:
             choices = ", ".join(THRESHOLD_AGGREGATIONS)
             raise ValueError(f"threshold_aggregation={self.threshold_aggregation!r} is not one of {choices}")

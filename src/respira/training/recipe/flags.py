@@ -1,12 +1,15 @@
 """The ``--field value`` flags of ``respira train`` and ``respira sweep``, and their ``--help``.
 
-One argparse parser is built by ``HfArgumentParser`` from the four recipe dataclasses
-(:data:`respira.training.recipe.recipe_keys.DATACLASSES`): each dataclass is one argument group (its
-``_argument_group_name``: model, data, run, training), each field one flag with its type, its help text
-(the field's ``metadata["help"]``) and its default. The commands use it as an argparse *parent*, so
-``--help`` lists the fields and a flag's value is converted (or refused, in one line) while the command
-line is parsed. Every flag's default is ``argparse.SUPPRESS``: parsing yields only the flags given,
-which then override the recipe (:func:`respira.training.recipe.recipe.parse_recipe`).
+``HfArgumentParser`` turns each field of the four recipe dataclasses
+(:data:`respira.training.recipe.recipe_keys.DATACLASSES`) into the arguments of one ``add_argument``
+call: its names, its type, its help text (the field's ``metadata["help"]``) and its default. Here those
+calls are recorded (:func:`recipe_flags`, through the public ``add_argument_group`` / ``add_argument``
+that ``HfArgumentParser`` calls) and replayed, with respira's help, into a plain argparse parser
+(:func:`flag_parser`): one argument group per dataclass (its ``_argument_group_name``: model, data, run,
+training), respira's own training options before ``TrainingArguments``'. The commands use it as an
+argparse *parent*, so ``--help`` lists the fields and a flag's value is converted (or refused, in one
+line) while the command line is parsed. Every flag's default is ``argparse.SUPPRESS``: parsing yields only
+the flags given, which then override the recipe (:func:`respira.training.recipe.recipe.parse_recipe`).
 
 ``transformers.TrainingArguments`` has over a hundred fields: all are accepted, the help lists
 respira's own and :data:`COMMON_TRAINING_OPTIONS`, each ending with its default and then what BENCHMARKS.md
@@ -19,22 +22,25 @@ from __future__ import annotations
 import argparse
 import textwrap
 from collections.abc import Sequence
-from dataclasses import fields
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, NoReturn
 
-from transformers import TrainingArguments
+from transformers import HfArgumentParser, TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from ...measured import split_note, with_note
 from .arguments import RespiraTrainingArguments
-from .recipe_keys import DATACLASSES, _check_keys, _RecipeParser
+from .recipe_keys import DATACLASSES, _check_keys
 
 __all__ = [
     "COMMON_TRAINING_OPTIONS",
+    "FLAG_GROUPS",
+    "Flag",
     "FlagHelpFormatter",
     "command_line_options",
     "flag_parser",
     "parse_flags",
+    "recipe_flags",
 ]
 
 COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
@@ -69,7 +75,7 @@ COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
 """The ``TrainingArguments`` fields ``--help`` lists (all the others are accepted too)."""
 
 _NOT_FLAGS = ("debug",)  # TrainingArguments.debug: recipes only (``--debug`` is respira's traceback switch)
-_GROUP_DESCRIPTIONS = {
+FLAG_GROUPS: dict[str, str] = {
     "model": "Which encoder, and how the classifier around it is built. transformers' names are "
     "accepted too: --model_name_or_path, --max_length_seconds, --freeze_feature_encoder.",
     "data": "Where the ICBHI corpus is and how it is split; or a prepared dataset (--dataset_name, "
@@ -79,7 +85,67 @@ _GROUP_DESCRIPTIONS = {
     "transformers.TrainingArguments options. Every TrainingArguments field is accepted as --field value "
     "(https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments).",
 }
+"""The recipe's argument groups (the dataclasses' ``_argument_group_name``), in ``--help``'s order, and
+the description ``--help`` gives each."""
 _METAVARS = {int: "INT", float: "FLOAT", str: "TEXT", string_to_bool: "BOOL"}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One flag of a recipe field, as ``--help`` and the docs show it."""
+
+    group: str
+    """The argument group (a key of :data:`FLAG_GROUPS`)."""
+    dest: str
+    """The recipe field it sets."""
+    option_strings: tuple[str, ...]
+    """Its spellings: ``--field`` first, then the names transformers' scripts use (``aliases``)."""
+    options: dict[str, Any]
+    """The keyword arguments of its ``add_argument`` (type, choices, nargs, const, help, metavar, ...)."""
+    listed: bool
+    """Whether ``--help`` lists it (respira's fields and :data:`COMMON_TRAINING_OPTIONS`)."""
+    hidden_strings: tuple[str, ...] = ()
+    """Spellings accepted but not listed: hyphenated (``--learning-rate``) and ``--no_field``."""
+
+    @property
+    def help(self) -> str:
+        return str(self.options.get("help") or "")
+
+    @property
+    def choices(self) -> Sequence[Any] | None:
+        return self.options.get("choices")
+
+    @property
+    def metavar(self) -> str | None:
+        return self.options.get("metavar")
+
+    @property
+    def type(self) -> Any:
+        return self.options.get("type")
+
+
+class _GroupRecorder:
+    """Stands for one argument group while ``HfArgumentParser`` adds a dataclass's fields: each
+    ``add_argument`` call is kept, in order, as ``(group, names, keyword arguments)``."""
+
+    def __init__(self, title: str, calls: list[tuple[str, tuple[str, ...], dict[str, Any]]]) -> None:
+        self.title, self.calls = title, calls
+
+    def add_argument(self, *names: str, **options: Any) -> None:
+        self.calls.append((self.title, names, options))
+
+
+class _Recorder(HfArgumentParser):
+    """``HfArgumentParser`` of the recipe dataclasses whose group arguments are recorded, not added."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[str, ...], dict[str, Any]]] = []
+        super().__init__(DATACLASSES, add_help=False)
+
+    def add_argument_group(self, title: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        if title in FLAG_GROUPS:
+            return _GroupRecorder(title, self.calls)
+        return super().add_argument_group(title, *args, **kwargs)
 
 
 def _shown_default(value: Any) -> str:
@@ -100,49 +166,69 @@ def _training_defaults() -> dict[str, Any]:
     return {f.name: getattr(arguments, f.name) for f in fields(arguments) if f.init}
 
 
+def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved: dict[str, Any]) -> Flag:
+    """One recorded ``add_argument`` call as a :class:`Flag`: listed ones get respira's help (the field's
+    text, its default, then its :func:`~respira.measured.note`) and a metavar."""
+    trainer_fields = {f.name for f in fields(TrainingArguments)}
+    own_fields = {f.name for cls in DATACLASSES for f in fields(cls)} - trainer_fields
+    dest = options.get("dest") or names[0][2:]
+    complement = names[0] != f"--{dest}"  # --no_field of a field defaulting to True
+    shown = tuple(name for name in names if "-" not in name[2:])
+    hidden = tuple(name for name in names if name not in shown)
+    listed = not complement and (dest in own_fields or dest in COMMON_TRAINING_OPTIONS)
+    default = resolved.get(dest, options.get("default"))
+    options = {**options, "default": argparse.SUPPRESS}
+    if not listed:
+        return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, False, names)
+    text, _ = split_note(str(options.get("help") or "").strip())  # a field's own help may carry its note
+    described = f"{text.rstrip('.')} (default: {_shown_default(default)})"
+    options["help"] = with_note(dest, described).replace("%", "%%")
+    choices = options.get("choices")
+    if choices is None or len(choices) > 6:
+        options["metavar"] = _METAVARS.get(options.get("type"), "VALUE") if choices is None else "NAME"
+    return Flag(group, dest, shown, options, True, hidden)
+
+
+def recipe_flags() -> tuple[Flag, ...]:
+    """Every recipe field's flags, by group in :data:`FLAG_GROUPS`' order, respira's own training options
+    before ``TrainingArguments``'; ``TrainingArguments.debug`` is not a flag."""
+    trainer_fields = {f.name for f in fields(TrainingArguments)}
+    resolved = _training_defaults()
+    flags = [_flag(*call, resolved) for call in _Recorder().calls]
+    flags = [flag for flag in flags if flag.dest not in _NOT_FLAGS]
+    order = list(FLAG_GROUPS)
+    return tuple(sorted(flags, key=lambda flag: (order.index(flag.group), flag.dest in trainer_fields)))
+
+
+class _FlagParser(argparse.ArgumentParser):
+    """An argument parser whose errors are exceptions (one line), not a usage text and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(f"command line: {message}")
+
+
 def flag_parser() -> argparse.ArgumentParser:
     """A parent parser (no ``-h``) with one flag per recipe field, in the groups model, data, run, training.
 
     Flags default to ``argparse.SUPPRESS`` (only given flags are parsed); each listed flag's help ends
     with the field's default. Its own errors are one-line ``ValueError``s.
     """
-    parser = _RecipeParser(DATACLASSES, add_help=False, allow_abbrev=False, conflict_handler="resolve")
-    # replaces TrainingArguments' --debug (argparse's conflict resolution removes that action)
+    parser = _FlagParser(add_help=False, allow_abbrev=False)
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
     )
-    trainer_fields = {f.name for f in fields(TrainingArguments)}
-    own_fields = {f.name for cls in DATACLASSES for f in fields(cls)} - trainer_fields
-    for group in parser._action_groups:
-        if group.title in _GROUP_DESCRIPTIONS:
-            group.description = textwrap.fill(_GROUP_DESCRIPTIONS[group.title], 90, break_long_words=False)
-    # respira's own training options first, then TrainingArguments' (a parser copies its parents'
-    # actions in this order; the sort is stable, so every other order is kept)
-    parser._actions.sort(key=lambda action: action.dest in trainer_fields)
-    for group in parser._action_groups:
-        group._group_actions.sort(key=lambda action: action.dest in trainer_fields)
-    resolved = _training_defaults()
-    for action in parser._actions:
-        if (
-            action.dest in _NOT_FLAGS
-            or not action.option_strings
-            or action.dest not in trainer_fields | own_fields
-        ):
-            continue
-        complement = (
-            action.option_strings[0] != f"--{action.dest}"
-        )  # --no_field of a field defaulting to True
-        listed = action.dest in own_fields or action.dest in COMMON_TRAINING_OPTIONS
-        if complement or not listed:
-            action.help = argparse.SUPPRESS
-        else:
-            text, _ = split_note((action.help or "").strip())  # a field's own help may carry its note
-            default = resolved.get(action.dest, action.default)
-            shown = f"{text.rstrip('.')} (default: {_shown_default(default)})"
-            action.help = with_note(action.dest, shown).replace("%", "%%")
-            if action.choices is None or len(action.choices) > 6:
-                action.metavar = _METAVARS.get(action.type, "VALUE") if action.choices is None else "NAME"
-        action.default = argparse.SUPPRESS
+    groups = {
+        title: parser.add_argument_group(title, textwrap.fill(text, 90, break_long_words=False))
+        for title, text in FLAG_GROUPS.items()
+    }
+    for flag in recipe_flags():
+        group = groups[flag.group]
+        if flag.option_strings:
+            group.add_argument(*flag.option_strings, **flag.options)
+        if flag.hidden_strings:
+            hidden = {k: v for k, v in flag.options.items() if k != "metavar"}
+            hidden.update(dest=flag.dest, help=argparse.SUPPRESS)
+            group.add_argument(*flag.hidden_strings, **hidden)
     return parser
 
 
@@ -164,18 +250,5 @@ def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
     return command_line_options(namespace)
 
 
-class FlagHelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Help with one spelling per flag (``--learning_rate FLOAT``, not also ``--learning-rate``)."""
-
-    def _format_action_invocation(self, action: argparse.Action) -> str:
-        if not action.option_strings:
-            return super()._format_action_invocation(action)
-        names = [  # leave out the hyphenated alias HfArgumentParser adds (--learning-rate)
-            name
-            for name in action.option_strings
-            if not ("-" in name[2:] and "--" + name[2:].replace("-", "_") in action.option_strings)
-        ]
-        if action.nargs == 0:
-            return ", ".join(names)
-        argument = self._format_args(action, self._get_default_metavar_for_optional(action))
-        return ", ".join(f"{name} {argument}" for name in names)
+FlagHelpFormatter = argparse.RawDescriptionHelpFormatter
+"""The help formatter of the commands that take the flags (group descriptions keep their lines)."""

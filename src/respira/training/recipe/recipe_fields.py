@@ -75,13 +75,6 @@ class ModelArguments:
         default=False,
         metadata={"help": "standardise each pooled-embedding feature before the head (frozen encoders)"},
     )
-    instance_norm: str | None = field(
-        default=None,
-        metadata={
-            "help": "per-recording standardisation: features (each band minus its mean over the example) or "
-            "embeddings (each pooled embedding standardised over its features); none = off"
-        },
-    )
     head_hidden_size: int | None = field(
         default=None,
         metadata={
@@ -90,21 +83,6 @@ class ModelArguments:
         },
     )
     projector_dim: int | None = field(default=128, metadata={"help": "projection size for auxiliary losses"})
-    class_weights: str | None = field(
-        default=None,
-        metadata={
-            "help": "single-label cross-entropy class weights: inverse (alias balanced: inverse train "
-            "frequency), effective_number[:beta] (Cui et al. 2019, beta default 0.999) or 4 comma-separated "
-            "weights; none = unweighted"
-        },
-    )
-    pos_weight: str | None = field(
-        default=None,
-        metadata={
-            "help": "multi-label BCE positive weights: auto (negatives / positives per label in train) or "
-            "crackle,wheeze values; none = unweighted"
-        },
-    )
     freeze_encoder: bool = field(
         default=False,
         metadata={"aliases": ["--freeze_feature_encoder"], "help": "train the head only"},

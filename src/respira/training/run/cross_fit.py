@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...labels import MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+from ...labels import MULTI_LABEL
 from ...metrics import multilabel_scores
 from ...metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ...utils.progress import progress
@@ -96,29 +96,12 @@ def training_pool(splits: datasets.DatasetDict) -> datasets.Dataset:
 
 def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArguments) -> None:
     """Raise a one-line ``ValueError`` when the training pool cannot be cut into ``args``' cross-fit
-    groups: fewer patients than ``threshold_folds``; with ``threshold_groups: domains``, no
-    ``group_by_key`` column, fewer than two domains, or a domain without which the pool holds no
-    positive of some label (that group's model could not learn it). A domain with no positive of a
-    label may itself be held out: its cycles still count as that label's negatives. With
-    ``threshold_aggregation: worst_domain``, no ``group_by_key`` column or fewer than two domains."""
+    groups: fewer patients than ``threshold_folds``; with ``threshold_aggregation: worst_domain``, no
+    ``group_by_key`` column or fewer than two domains."""
     folds, key = args.threshold_folds, args.group_by_key
     pool = training_pool(splits)
     if args.threshold_aggregation == "worst_domain":
         _pool_domains(pool, key, "threshold_aggregation=worst_domain", "threshold_aggregation: pooled")
-    if args.threshold_groups == "domains":
-        names = _pool_domains(pool, key, "threshold_groups=domains", "threshold_groups: patients")
-        groups = pool_groups(pool, folds, args.seed, by="domains", domain_key=key)
-        flags = classes_to_flags(np.asarray(pool["label"]))
-        for group, name in enumerate(names):
-            learned = flags[group_training_rows(pool, groups, group)].any(axis=0)
-            missing = [label for label, seen in zip(MULTI_LABEL_NAMES, learned, strict=True) if not seen]
-            if missing:
-                raise ValueError(
-                    f"threshold_groups=domains: without {key} {name!r} the training pool holds no "
-                    f"{missing[0]} cycle, so that group's model cannot learn it: "
-                    "use threshold_groups: patients"
-                )
-        return
     patients = set(pool["patient_id"])
     if len(patients) < folds:
         raise ValueError(
@@ -141,16 +124,10 @@ def _pool_domains(pool: datasets.Dataset, key: str, option: str, instead: str) -
     return names
 
 
-def pool_groups(
-    pool: datasets.Dataset, folds: int, seed: int, *, by: str = "patients", domain_key: str = "device"
-) -> np.ndarray:
-    """The group of each pool row. ``by="patients"``: ``0 .. folds - 1``, whole patients, stratified by
-    class (:func:`respira.data.folds.patient_kfold`; a class carried by fewer patients than groups is
-    allowed to miss some groups). ``by="domains"``: one group per ``domain_key`` value (the recording
-    domain of the ``domain_balanced`` samplers), in sorted order; ``folds`` and ``seed`` are unused."""
-    if by == "domains":
-        domains = np.asarray([str(domain) for domain in pool[domain_key]])
-        return np.searchsorted(np.unique(domains), domains)
+def pool_groups(pool: datasets.Dataset, folds: int, seed: int) -> np.ndarray:
+    """The group of each pool row: ``0 .. folds - 1``, whole patients, stratified by class
+    (:func:`respira.data.folds.patient_kfold`; a class carried by fewer patients than groups is allowed
+    to miss some groups)."""
     import pandas as pd
 
     from ...data.folds import patient_kfold
@@ -160,8 +137,7 @@ def pool_groups(
 
 
 def group_training_rows(pool: datasets.Dataset, groups: np.ndarray, group: int) -> np.ndarray:
-    """The pool rows group ``group``'s model trains on: all but the group's and its patients' (a patient
-    recorded in several domains leaves the pool with the domain held out, as in leave-one-device-out)."""
+    """The pool rows group ``group``'s model trains on: all but the group's and its patients'."""
     patients = np.asarray([str(patient) for patient in pool["patient_id"]])
     held = groups == group
     return np.flatnonzero(~held & ~np.isin(patients, patients[held]))
@@ -200,9 +176,7 @@ def cross_fit_thresholds(
         )
     check_cross_fit_pool(splits, args)
     pool = training_pool(splits)
-    groups = pool_groups(
-        pool, args.threshold_folds, args.seed, by=args.threshold_groups, domain_key=args.group_by_key
-    )
+    groups = pool_groups(pool, args.threshold_folds, args.seed)
     probabilities = np.zeros((len(pool), 2))
     if store is None and uses_cache(args):
         store = ViewStore()

@@ -19,7 +19,6 @@ from ...models.encoders import encoder_names, get_encoder_spec
 from ...utils.messages import one_line
 from ..embeddings.embedding_cache import check_cache_options
 from ..recipe.arguments import RespiraTrainingArguments
-from ..recipe.model_factory import parse_class_weights, parse_pos_weight
 from ..recipe.recipe import json_option, parse_seeds
 from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from ..trainer.schedules import SCHEDULES
@@ -111,7 +110,6 @@ def _check_model(model: ModelArguments) -> None:
         causes = [error, *([error.__cause__] if error.__cause__ else [])]
         message = one_line(causes[-1]).removeprefix("Class validation error for validator ")
         raise ValueError(f"invalid model options: {message}") from None
-    _check_loss_weights(model)
 
 
 def _check_encoder_source(source: str | None) -> None:
@@ -127,12 +125,6 @@ def _check_encoder_source(source: str | None) -> None:
         exists = Path(source).expanduser().exists()
         hint = "" if exists else "; `respira convert` writes an official checkpoint there"
         raise ValueError(f"encoder_name_or_path: {error}{hint}") from None
-
-
-def _check_loss_weights(model: ModelArguments) -> None:
-    """``class_weights`` (single-label) and ``pos_weight`` (multi-label), each only where it applies."""
-    parse_class_weights(model.class_weights, model.problem_type)
-    parse_pos_weight(model.pos_weight, model.problem_type)
 
 
 # ------------------------------------------------------------------------------------------------- data

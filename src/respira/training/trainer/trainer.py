@@ -22,9 +22,7 @@ from ...utils.files import write_json_atomic
 from ..batches.bag_sampler import BagPackingBatchSampler
 from ..batches.collator import AudioCollator, DatasetCyclePool
 from ..batches.samplers import (
-    ClassBalancedSampler,
     ContrastiveTupleBatchSampler,
-    DomainBalancedSampler,
     FlattenedBatchSampler,
     GroupedBatchSampler,
     RandomOrderSampler,
@@ -199,15 +197,6 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
             return FlattenedBatchSampler(BagPackingBatchSampler(dataset[BAG_COLUMN], size, seed=seed), size)
         if strategy == "random":
             return RandomOrderSampler(len(dataset), seed=seed)
-        if strategy == "class_balanced":
-            return ClassBalancedSampler(dataset["label"], seed=seed)
-        if strategy in ("domain_balanced", "domain_class_balanced"):
-            return DomainBalancedSampler(
-                dataset[self.args.group_by_key],
-                self.args.per_device_train_batch_size,
-                labels=dataset["label"] if strategy == "domain_class_balanced" else None,
-                seed=seed,
-            )
         if strategy == "group_by_metadata":
             return GroupedBatchSampler(
                 dataset[self.args.group_by_key],
