@@ -252,6 +252,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "plot_dir",
         "private",
         "push_to_hub",
+        "site_name",
         "revision",
         "space",
         "token",
