@@ -11,13 +11,15 @@ __all__ = ["fitted_on"]
 
 
 def fitted_on(record: Any) -> str | None:
-    """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``: the base model and the site of a fit record;
-    ``None`` for anything that is not one."""
+    """``icbhi-crackle-wheeze, fitted to kauh (56 patients)``: the base model and the site of a fit record
+    (its ``site_name``, else its corpus for records written before fit-site named the site); ``None`` for
+    anything that is not one."""
     if not isinstance(record, Mapping):
         return None
     try:
         base = str(record["base_model"]).split(" (")[0]
         units = "patients" if record["units_are_patients"] else "recordings"
-        return f"{base}, fitted to {record['dataset']} ({record['units']} {units})"
+        site = record.get("site_name") or record["dataset"]
+        return f"{base}, fitted to {site} ({record['units']} {units})"
     except (KeyError, TypeError):
         return None
