@@ -201,3 +201,33 @@ def test_the_patients_needed_rows_are_their_files_and_their_claims_hold() -> Non
             if candidate != "chosen":
                 assert max(abs(blocks[0] - embedding[0]), abs(blocks[1] - embedding[1])) <= 0.03 + 1e-9
         assert row(site, "embedding", "site_head")[3] > row(site, "embedding", "site_head")[2]
+
+
+USER_WAITS = "### The wall time a user waits"
+
+
+def test_the_wall_time_a_user_waits_is_its_output_file_and_the_summary_quotes_it() -> None:
+    """fit-site start to exit, per stage, alone and beside a busy loop (issue 58, item 10): the output file
+    pasted whole, and the summary row's seconds and ratios its cells."""
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    section = _section(benchmarks, USER_WAITS).splitlines()
+    lines = [line for line in (RESULTS / "fit_site_wall.md").read_text(encoding="utf-8").splitlines() if line]
+    assert len(lines) > 4 and [line for line in lines if line not in section] == []
+    summary = next(line for line in benchmarks.splitlines() if line.startswith("| fitting a site"))
+    compared = [c for c in ("alone", "beside a busy loop") if any(f"| {c} | today" in line for line in lines)]
+    assert compared
+    for condition in compared:
+        old = _cells(lines, f"| {condition} | before")
+        today = _cells(lines, f"| {condition} | today")
+        assert float(old[4]) > 0 and float(today[4]) > 0
+        ratio = today[10].split(" ")[0]
+        assert f"{condition}: {today[4]} s ({today[5]}× real time; {old[4]} s before, {ratio}×)" in summary
+    text = " ".join(" ".join(section).split())
+    alone, busy = ([_cells(lines, f"| {c} | {d}") for d in ("before", "today")] for c in compared)
+    embedding = [f"{float(row[7]):.0f} s" for row in (alone[0], busy[0], alone[1], busy[1])]
+    assert (
+        "the embedding took {} alone (others' load) and {} beside the busy loop".format(*embedding[:2])
+        in text
+    )
+    assert "{} and {}. The user waits".format(*embedding[2:]) in text
+    assert f"waits {alone[1][10].split(' ')[0]}× less alone and {busy[1][10].split(' ')[0]}× less" in text

@@ -154,3 +154,36 @@ def test_the_pipeline_warns_of_silent_and_clipped_audio(audit_recordings: dict[s
         with pytest.warns(AudioLevelWarning, match=WORDS[name].replace("(", r"\(")):
             answer = classifier(str(audit_recordings[name]))
         assert answer[0]["label"] in ("normal", "crackle", "wheeze", "both")
+
+
+def _noise_wav(path: Path, subtype: str, level: float) -> Path:
+    """10 s of noise at 4 kHz: ``level`` times a unit normal, clipped to ±1 for integer PCM."""
+    noise = level * np.random.default_rng(0).standard_normal(40000)
+    sf.write(path, np.clip(noise, -1, 1) if subtype.startswith("PCM") else noise, 4000, subtype=subtype)
+    return path
+
+
+def test_clipped_integer_pcm_is_told_as_clipped_and_float_above_full_scale_as_mis_scaled(
+    tmp_path: Path,
+) -> None:
+    """Issue 58, item 7: 16-bit noise with 70 % of its samples at full scale peaks above 2 once resampled
+    (the resampler's overshoot); a file of integer PCM cannot be above full scale, so it is clipped."""
+    from respira.audio.decoding import audio_header
+    from respira.inference.detector import Detector
+
+    clipped = _noise_wav(tmp_path / "clipped.wav", "PCM_16", level=1 / 0.385)  # |N(0,1)| > 0.385: 70 %
+    assert np.mean(np.abs(sf.read(clipped)[0]) >= 1 - 2**-15) == pytest.approx(0.70, abs=0.01)
+    loud = _noise_wav(tmp_path / "loud.wav", "FLOAT", level=1.5)
+    detector = Detector.from_pretrained()
+    with pytest.warns(AudioLevelWarning, match="is clipped") as caught:
+        told = detector.predict_file(clipped).warning
+    assert len(caught) == 1 and told is not None
+    assert "above full scale" not in told and told.endswith(
+        "more than 10 %): 16-bit PCM cut off at its full scale; its verdict is not to be trusted"
+    )
+    pcm, rate = sf.read(clipped, dtype="int16")  # the same samples as an array: the same words
+    with pytest.warns(AudioLevelWarning, match="16-bit PCM cut off at its full scale"):
+        detector.predict(pcm, rate)
+    with pytest.warns(AudioLevelWarning, match=r"loud\.wav peaks at .* dB above full scale: float audio"):
+        assert "integer PCM stored as float?" in detector.predict_file(loud).warning
+    assert audio_header(clipped).pcm_bits == 16 and audio_header(loud).pcm_bits is None

@@ -237,3 +237,27 @@ def test_decided_rows_and_decide_rows_give_every_runner_one_verdict() -> None:
     assert decide_rows(rows, config)[1].labels == ["normal"]
     with pytest.raises(ValueError, match="no windows"):
         decide_rows([], config)
+
+
+@pytest.mark.parametrize("id2label", [{0: "crackle", 1: "wheeze"}, {0: "wheeze", 1: "crackle"}])
+def test_the_traced_decision_is_decide_for_every_flag_pair(id2label) -> None:
+    """The ONNX graph's ``present`` and ``label`` (:func:`decide_tensor`) are :func:`decide`'s flags and
+    classes, for all four classes and both output orders (issue 58: ``2c + w`` for ``c + 2w`` went unseen
+    outside the ONNX tests)."""
+    import torch
+
+    from respira.core.decision import decide_tensor
+
+    config = multi_label([0.3, 0.7], id2label=id2label)
+    by_name = np.array([[0.1, 0.2], [0.9, 0.2], [0.1, 0.8], [0.9, 0.8], [0.3, 0.7]])  # (crackle, wheeze)
+    outputs = by_name if id2label[0] == "crackle" else by_name[:, ::-1].copy()
+    present_, label = decide_tensor(torch.from_numpy(outputs), config)
+    expected = decide(outputs, config)
+    assert label.tolist() == expected.classes.tolist() == [0, 1, 2, 3, 3]
+    assert [CLASS_NAMES[i] for i in label.tolist()[:4]] == ["normal", "crackle", "wheeze", "both"]
+    assert present_.tolist() == expected.present.tolist()
+    single = SimpleNamespace(problem_type=SINGLE_LABEL, id2label=dict(enumerate(CLASS_NAMES)))
+    softmax = np.eye(4)[[2, 0, 3, 1]] * 0.7 + 0.075
+    present_, label = decide_tensor(torch.from_numpy(softmax), single)
+    assert label.tolist() == decide(softmax, single).classes.tolist() == [2, 0, 3, 1]
+    assert present_.tolist() == decide(softmax, single).present.tolist()

@@ -84,6 +84,10 @@ def test_a_headline_that_does_not_beat_its_best_baseline_is_flagged() -> None:
     )  # in %, as every score a person reads
     assert flags_by_key([entry.to_dict()]) == {"patient_icbhi_score": "BELOW BASELINE (all-normal 71.4)"}
     assert BelowBaseline.from_dict(entry.to_dict()) == entry
+    # data without an abnormal (normal) example: the score is specificity (sensitivity) alone, no baseline
+    for side, undefined in (("sensitivity", float("nan")), ("specificity", None)):
+        assert icbhi_below_baselines({**metrics, side: undefined}) == []
+    assert icbhi_below_baselines({**metrics, "sensitivity": 0.3, "specificity": 0.9}) == [entry]
     # the best baseline is the one to beat; a tie does not beat it; undefined values are skipped
     assert below_baseline("s", "s", 0.48, {"all_normal": 0.5, "class_prior": 0.47}).baseline == "all-normal"
     assert below_baseline("s", "s", 0.5, {"all_normal": 0.5}) is not None

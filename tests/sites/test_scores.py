@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from respira.core.windows import aggregate_windows
 from respira.metrics.recording_level import recording_level_scores
@@ -79,3 +80,27 @@ def test_a_gain_is_paired_over_the_same_patient_resamples():
     gain = paired_gain(labels, units, truth, noisy, resamples=200)
     assert gain["gain"] == icbhi_score(truth, truth) - icbhi_score(truth, noisy) > 0
     assert 0 < gain["gain_low"] <= gain["gain"] <= gain["gain_high"]
+
+
+def test_the_interval_resamples_patients_so_copies_of_a_recording_add_no_certainty():
+    """Issue 58, item 11: resampling recordings instead of patients narrows the intervals that the serve
+    rule reads. A patient's recordings drawn together, ten copies of each patient's one recording
+    weigh as that recording: the interval is the one of a recording per patient, to the last digit."""
+    rng = np.random.default_rng(2)
+    labels = (rng.random((24, 2)) < 0.4).astype(int)
+    probabilities = np.clip(labels * 0.3 + rng.random((24, 2)) * 0.7, 0, 1)
+    predicted = recording_classes(probabilities, (0.5, 0.5))
+    units = [f"p{i}" for i in range(24)]
+    one = scores_with_intervals(labels, units, [(np.ones(24, bool), predicted, probabilities)], resamples=200)
+    copies = np.repeat(np.arange(24), 10)
+    ten = scores_with_intervals(
+        labels[copies],
+        [units[i] for i in copies],
+        [(np.ones(240, bool), predicted[copies], probabilities[copies])],
+        resamples=200,
+    )
+    for key in ("icbhi_score", "crackle_auc", "wheeze_auc"):
+        assert (ten[f"{key}_low"], ten[key], ten[f"{key}_high"]) == pytest.approx(
+            (one[f"{key}_low"], one[key], one[f"{key}_high"])
+        )
+    assert one["icbhi_score_high"] - one["icbhi_score_low"] > 0.2  # 24 patients: wide, as it should be

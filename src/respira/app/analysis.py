@@ -54,7 +54,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..audio.checks import InputWarning, check_input
-from ..audio.decoding import audio_duration, native_sampling_rate, read_audio
+from ..audio.decoding import audio_duration, audio_header, native_sampling_rate, read_audio
 from ..core.decision import (
     aggregation_of,
     config_field,
@@ -381,11 +381,13 @@ def analyse(
             annotation_name = annotation_name or Path(annotations).name
             cycles = load_cycles(annotations, annotation_name, name, waveform.shape[0], rate)
         # here, naming the user's file (the ONNX runner checks nothing; a Detector names a waveform)
+        header = audio_header(path, name=name)
         warning = check_input(
             waveform,
             rate,
             name,
-            recorded_rate=native_sampling_rate(path),
+            recorded_rate=header.sampling_rate,
+            pcm_bits=header.pcm_bits,
             window_seconds=None if cycles else window,
         )
         report(0.2, "running the detector")

@@ -9,7 +9,8 @@ The criteria, each a constant below, were set against the 885 real recordings in
 ICBHI, 168 of KAUH, 641 of SPRSound; 4 to 44.1 kHz, 5 to 30 s):
 
 - **far above full scale** (:data:`FULL_SCALE_LIMIT`): float audio peaking over 2.0, integer PCM cast
-  or stored as float most likely;
+  or stored as float most likely; audio decoded from integer PCM (``pcm_bits``) cannot be there, so its
+  peak over 2.0 (a resampler's overshoot of a clipped recording) is judged as clipping;
 - **silent** (:data:`SILENT_RMS`): an RMS below 1e-4 of full scale (-80 dBFS). The quietest real
   recording (SPRSound ``40728258_11.9_1_p1_2122``) has an RMS of 6.4e-4, ICBHI's quietest 1.5e-2 and
   KAUH's 3.6e-2: the floor is 16 dB below anything recorded from a chest;
@@ -102,15 +103,16 @@ class ShortRecordingWarning(InputWarning):
     """A recording shorter than one window: its verdict comes from one window padded by the model."""
 
 
-def level_problems(samples: np.ndarray) -> list[str]:
+def level_problems(samples: np.ndarray, pcm_bits: int | None = None) -> list[str]:
     """What is wrong with the level of float ``samples`` (none: ``[]``), each said after the recording's
     name: far above full scale (:data:`FULL_SCALE_LIMIT`), silent (:data:`SILENT_RMS`), clipped
-    (:data:`CLIPPED_FRACTION`)."""
+    (:data:`CLIPPED_FRACTION`). ``pcm_bits``: the bit depth of the integer PCM they were decoded from
+    (``None``: float or unknown), which cannot be above full scale: only its clipping is said."""
     if samples.size == 0:
         return []
     # max and -min, not abs: no copy of an hour-long recording just to find its peak
     peak = max(float(samples.max()), -float(samples.min()))
-    if peak > FULL_SCALE_LIMIT:
+    if peak > FULL_SCALE_LIMIT and pcm_bits is None:
         return [
             f"peaks at {peak:.3g}, {20 * math.log10(peak):.0f} dB above full scale: float audio is "
             "expected in [-1, 1] (integer PCM stored as float? divide it by its full scale, 32768 for "
@@ -129,9 +131,13 @@ def level_problems(samples: np.ndarray) -> list[str]:
     if share > CLIPPED_FRACTION:
         return [
             f"is clipped ({100 * share:.1f} % of its samples at full scale, more than "
-            f"{100 * CLIPPED_FRACTION:g} %); {_UNTRUSTED}"
+            f"{100 * CLIPPED_FRACTION:g} %){_pcm(pcm_bits)}; {_UNTRUSTED}"
         ]
     return []
+
+
+def _pcm(bits: int | None) -> str:
+    return "" if bits is None else f": {bits}-bit PCM cut off at its full scale"
 
 
 def rate_problem(rate: float) -> str | None:
@@ -157,10 +163,12 @@ def length_problem(num_samples: int, rate: int, window_seconds: float) -> str | 
     )
 
 
-def check_level(samples: np.ndarray, name: str | Path = "the waveform") -> list[str]:
-    """Warn (:class:`AudioLevelWarning`) for each of :func:`level_problems` of ``samples``; return the
-    warnings' messages."""
-    messages = [f"{name} {problem}" for problem in level_problems(samples)]
+def check_level(
+    samples: np.ndarray, name: str | Path = "the waveform", pcm_bits: int | None = None
+) -> list[str]:
+    """Warn (:class:`AudioLevelWarning`) for each of :func:`level_problems` of ``samples`` (decoded from
+    ``pcm_bits``-bit integer PCM; ``None``: float or unknown); return the warnings' messages."""
+    messages = [f"{name} {problem}" for problem in level_problems(samples, pcm_bits)]
     for message in messages:
         warnings.warn(message, AudioLevelWarning, stacklevel=2)
     return messages
@@ -181,16 +189,18 @@ def check_input(
     name: str | Path | None = None,
     *,
     recorded_rate: float | None = None,
+    pcm_bits: int | None = None,
     window_seconds: float | None = None,
 ) -> str | None:
     """Every check of one recording (mono float ``samples`` at ``rate`` Hz; ``name`` names it, default
     "the waveform"): its level (:func:`check_level`), its length against a verdict's ``window_seconds``
     (:class:`ShortRecordingWarning`; ``None``: not made over windows, e.g. annotated cycles) and the
-    rate it was recorded at, ``recorded_rate`` (``None``: ``rate``). Each problem warns, except the
+    rate it was recorded at, ``recorded_rate`` (``None``: ``rate``); ``pcm_bits``: the bit depth of the
+    integer PCM it was decoded from (``None``: float or unknown). Each problem warns, except the
     rate, which :func:`check_rate` warns where the recording's own rate is read; return their messages
     as one line (``"; "`` between them), or ``None`` when the recording is fine."""
     label = name if name is not None else "the waveform"
-    messages = check_level(samples, label)
+    messages = check_level(samples, label, pcm_bits)
     if window_seconds is not None:
         problem = length_problem(samples.shape[0], rate, window_seconds)
         if problem is not None:

@@ -17,7 +17,7 @@
   ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor); it
   lives with respira's other input checks in :mod:`respira.audio.checks`.
 - :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)), :func:`audio_duration` and
-  :func:`audio_header` (duration, own rate and channels, from the header).
+  :func:`audio_header` (duration, own rate, channels and integer PCM's bit depth, from the header).
 
 Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.audio.dsp`'s; the
 WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
@@ -143,12 +143,23 @@ def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
 
 @dataclass(frozen=True)
 class AudioHeader:
-    """What a file's header says: ``duration`` (seconds), its own ``sampling_rate`` (Hz) and
-    ``channels``; the last two are ``None`` for a codec only torchcodec reads."""
+    """What a file's header says: ``duration`` (seconds), its own ``sampling_rate`` (Hz), ``channels``
+    and ``pcm_bits``, the bit depth of its integer PCM samples (``None``: float or compressed samples);
+    all but the duration are ``None`` for a codec only torchcodec reads."""
 
     duration: float
     sampling_rate: int | None
     channels: int | None
+    pcm_bits: int | None = None
+
+
+_INTEGER_PCM = re.compile(r"^(?:PCM|ALAC)_[SU]?(\d+)$")
+"""libsndfile's subtypes of integer PCM (``PCM_16``, ``PCM_U8``, FLAC's ``PCM_24``, ``ALAC_16``...)."""
+
+
+def _pcm_bits(subtype: str) -> int | None:
+    found = _INTEGER_PCM.match(subtype)
+    return int(found.group(1)) if found else None
 
 
 def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> AudioHeader:
@@ -161,11 +172,12 @@ def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None =
     try:
         with handle, sf.SoundFile(handle) as audio:
             frames, rate, channels = int(audio.frames), int(audio.samplerate), int(audio.channels)
+            bits = _pcm_bits(audio.subtype)
     except (RuntimeError, OSError, TypeError, ValueError) as error:  # libsndfile errors are RuntimeErrors
         return AudioHeader(_other_codec_duration(source, label, error), None, None)
     if frames == 0:
         raise AudioReadError(label, "holds no audio samples (empty recording)")
-    return AudioHeader(frames / rate, rate, channels)
+    return AudioHeader(frames / rate, rate, channels, bits)
 
 
 def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:

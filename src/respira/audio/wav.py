@@ -7,7 +7,8 @@ truncated file, and integer PCM arrays as float samples.
   truncated download), which :func:`respira.audio.read_audio` refuses before decoding.
 - :func:`pcm_to_float`: an array of 8-, 16- or 32-bit integer PCM (what ``scipy.io.wavfile.read``
   returns) as float32 samples in [-1, 1), scaled as libsndfile reads the same file; float arrays as
-  they are. Every array respira is given as audio goes through it.
+  they are. Every array respira is given as audio goes through it; :func:`integer_pcm_bits` says which
+  were integer PCM (which cannot be above full scale), for :mod:`respira.audio.checks`.
 - :func:`check_level` (from :mod:`respira.audio.checks`, the home of respira's input checks): a warning
   (:class:`AudioLevelWarning`) for float samples far above full scale (:data:`FULL_SCALE_LIMIT`, integer
   PCM stored or cast as float most likely), silent or clipped, which respira predict, the
@@ -29,6 +30,7 @@ __all__ = [
     "AudioLevelWarning",
     "check_level",
     "encode_wav",
+    "integer_pcm_bits",
     "pcm_to_float",
     "truncated_data",
 ]
@@ -84,6 +86,13 @@ def pcm_to_float(samples: Any) -> np.ndarray:
             "integer PCM (np.int16 / np.int32)"
         )
     raise ValueError(f"audio samples must be numbers (float, or integer PCM), got dtype {array.dtype}")
+
+
+def integer_pcm_bits(samples: Any) -> int | None:
+    """The bit depth of integer PCM ``samples`` (a numpy array or torch tensor, which :func:`pcm_to_float`
+    scales), ``None`` for float ones."""
+    dtype = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples).dtype
+    return 8 * dtype.itemsize if dtype.kind in "iu" else None
 
 
 def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> bytes:

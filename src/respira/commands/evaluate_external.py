@@ -156,7 +156,11 @@ def run_recordings(
 ) -> None:
     """A recording-labelled corpus (KAUH): the model per recording, over windows
     (:mod:`respira.evaluation.external_validation`)."""
-    from ..evaluation.external_validation import evaluate_recordings, recording_level_table
+    from ..evaluation.external_validation import (
+        evaluate_recordings,
+        recording_level_table,
+        unmeasurable_line,
+    )
     from ..hub.loading import load_model
 
     model, config = load_model(args.model, device=args.device)
@@ -175,6 +179,9 @@ def run_recordings(
     )
     print(recording_level_table(metrics))
     _print_withheld(metrics)
+    lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
+    if lacking is not None:
+        print(lacking)
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
 
 

@@ -131,7 +131,7 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
         threads: int | None = field(
             default=None,
             metadata={
-                "help": "torch intra-op threads (default: every usable core, fit-site runs alone; "
+                "help": "torch intra-op threads (default: the usable cores other processes leave idle; "
                 "RESPIRA_NUM_THREADS or OMP_NUM_THREADS when set)"
             },
         )
@@ -146,7 +146,7 @@ def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None =
     from ..sites.fit_site import fit_site_folder
     from ..utils.threads import apply_num_threads
 
-    apply_num_threads(requested=args.threads, alone=True)
+    apply_num_threads(requested=args.threads)  # BENCHMARKS.md: fit-site beside other work
     return fit_site_folder(
         args.model,
         args.data_dir,

@@ -60,6 +60,8 @@ from ..metrics.recording_level import (
     recording_decisions,
     recording_level_scores,
     recording_strata,
+    unmeasurable,
+    unmeasured,
 )
 from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
@@ -360,7 +362,22 @@ def recording_level_table(metrics: dict[str, Any]) -> str:
                 _cell(icbhi, "specificity"),
                 _cell(icbhi, "icbhi_score"),
                 format_percent(icbhi.get("baseline_all_normal_icbhi_score")),
-                flags.get(f"groups.{group}.icbhi.icbhi_score", ""),
+                flags.get(f"groups.{group}.icbhi.icbhi_score", "") or _lacking(icbhi),
             ]
         )
     return format_table(rows, header, align="<<<<<<><", indent="  ")
+
+
+def _lacking(icbhi: Mapping[str, Any]) -> str:
+    """What a group's recordings cannot measure, in a table cell ("": they hold both sides)."""
+    return unmeasured(icbhi["normal_recordings"], icbhi["abnormal_recordings"]) or ""
+
+
+def unmeasurable_line(metrics: Mapping[str, Any], where: str) -> str | None:
+    """One line for recordings of which :func:`evaluate_recordings` cannot measure sensitivity (no
+    abnormal one) or specificity (no normal one), ``where`` naming them; ``None`` when they hold both."""
+    icbhi = metrics["groups"]["overall"]["icbhi"]
+    clause = unmeasurable(icbhi["normal_recordings"], icbhi["abnormal_recordings"])
+    if clause is None:
+        return None
+    return f"{where} has {clause}; its ICBHI-style score is one side alone and is compared with no baseline"

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..audio.wav import integer_pcm_bits
 from ..core.decision import aggregation_of, recording_quality, withheld
 from ..core.events import FRAME_HOP_SECONDS, Event, EventSettings
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
@@ -241,6 +242,7 @@ class Detector:
                 batch_size=settings["batch_size"],
                 name=name,
                 recorded_rate=int(sampling_rate),
+                pcm_bits=integer_pcm_bits(waveform),
             )
             if not rows:
                 raise ValueError("no cycles to predict")
@@ -255,6 +257,7 @@ class Detector:
         *,
         name: str | None = None,
         recorded_rate: int | None = None,
+        pcm_bits: int | None = None,
         **options: Any,
     ) -> WindowPlan:
         """What :meth:`predict` does to a waveform before the model (checked, resampled, prepared, cut
@@ -263,7 +266,9 @@ class Detector:
         the windows, those of several recordings together if need be, and :meth:`planned_prediction`
         makes the :class:`Prediction` of their outputs, equal to :meth:`predict`'s. ``recorded_rate``:
         the rate the recording was made at, when the waveform was resampled already (default
-        ``sampling_rate``), which :func:`respira.audio.checks.check_input` checks."""
+        ``sampling_rate``), and ``pcm_bits`` the bit depth of the integer PCM it was decoded from
+        (default: the waveform's own, ``None`` for float), which
+        :func:`respira.audio.checks.check_input` checks."""
         settings = self._options(options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
@@ -273,6 +278,7 @@ class Detector:
                 **{k: settings[k] for k in ("window", "hop", "smoothing", "max_windows")},
                 name=name,
                 recorded_rate=int(sampling_rate) if recorded_rate is None else recorded_rate,
+                pcm_bits=integer_pcm_bits(waveform) if pcm_bits is None else pcm_bits,
             )
         except ValueError as error:
             raise PredictionError(one_line(error)) from None

@@ -254,10 +254,12 @@ def plan_windows(
     max_windows: int | None = MAX_WINDOWS,
     name: str | None = None,
     recorded_rate: float | None = None,
+    pcm_bits: int | None = None,
 ) -> WindowPlan:
     """The work of :func:`predict_windows` before the model (the same checks, one-line ``ValueError``):
     ``waveform`` checked (:func:`respira.audio.checks.check_input`: ``name`` names it, ``recorded_rate``
-    is the rate it was recorded at when it was resampled to the model's), prepared and cut into its
+    is the rate it was recorded at when it was resampled to the model's, ``pcm_bits`` the bit depth of
+    the integer PCM it was decoded from), prepared and cut into its
     windows, which :func:`run_windows` may run together with other recordings' and :func:`window_rows`
     turns into rows."""
     frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
@@ -267,7 +269,9 @@ def plan_windows(
     total = samples.shape[0]
     check_holds_a_frame(total, frame, rate)
     check_window_limit(total, window_samples, hop_samples, rate, max_windows)
-    warning = check_input(samples, rate, name, recorded_rate=recorded_rate, window_seconds=window)
+    warning = check_input(
+        samples, rate, name, recorded_rate=recorded_rate, pcm_bits=pcm_bits, window_seconds=window
+    )
     waveform = prepare_recording(model.config, samples)
     segments = window_spans(total, window_samples, hop_samples)
     return WindowPlan(
@@ -308,6 +312,7 @@ def predict_windows(
     max_windows: int | None = MAX_WINDOWS,
     name: str | None = None,
     recorded_rate: float | None = None,
+    pcm_bits: int | None = None,
 ) -> list[dict[str, Any]]:
     """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
 
@@ -334,6 +339,7 @@ def predict_windows(
         max_windows=max_windows,
         name=name,
         recorded_rate=recorded_rate,
+        pcm_bits=pcm_bits,
     )
     probabilities, quality = run_windows(model, plan.windows, batch_size)
     return window_rows(model.config, plan, probabilities, quality, smoothing)
@@ -347,6 +353,7 @@ def predict_cycles(
     batch_size: int = DEFAULT_BATCH_SIZE,
     name: str | None = None,
     recorded_rate: float | None = None,
+    pcm_bits: int | None = None,
 ) -> list[dict[str, Any]]:
     """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate.
 
@@ -355,13 +362,13 @@ def predict_cycles(
     Each cycle is checked and cut by :func:`respira.core.windows.cycle_spans`, as the ICBHI dataset builder
     cuts it (a cycle that is not a span, starts at or after the end of the recording or holds less than
     one analysis frame of it, :func:`analysis_frame_samples`, raises ``ValueError``); rows keep the given
-    ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks it, ``name`` and
-    ``recorded_rate`` included; no window: its length is not checked).
+    ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks it, ``name``,
+    ``recorded_rate`` and ``pcm_bits`` included; no window: its length is not checked).
     """
     rate = int(model.config.sampling_rate)
     samples = as_waveform(waveform)
     segments, spans = cycle_spans(cycles, rate, samples.shape[0], analysis_frame_samples(model))
-    warning = check_input(samples, rate, name, recorded_rate=recorded_rate)
+    warning = check_input(samples, rate, name, recorded_rate=recorded_rate, pcm_bits=pcm_bits)
     waveform = prepare_recording(model.config, samples)
     if not segments:
         return []
@@ -424,7 +431,7 @@ def predict_files(
                 total = round(header.duration * rate)
                 check_window_limit(total, *limits, rate, max_windows)
             waveform = read_audio(path, rate)
-            checked = {"name": name, "recorded_rate": header.sampling_rate}
+            checked = {"name": name, "recorded_rate": header.sampling_rate, "pcm_bits": header.pcm_bits}
             if cycles is not None:
                 check_cycles_fit(cycles, annotation, name, waveform.shape[0], rate)
                 predicted = predict_cycles(

@@ -199,7 +199,15 @@ def icbhi_below_baselines(
     metrics: Mapping[str, Any], *, prefix: str = "", where: str = ""
 ) -> list[BelowBaseline]:
     """The ICBHI headlines of flat ``metrics`` (:data:`ICBHI_HEADLINES`, keys after ``prefix``, e.g.
-    ``test_``) that do not beat their baselines in the same metrics; ``where`` is added to the headline."""
+    ``test_``) that do not beat their baselines in the same metrics; ``where`` is added to the headline.
+    None where the metrics hold an undefined ``sensitivity`` or ``specificity`` (data without an
+    abnormal or a normal example): a score of one side alone is no score to compare."""
+    one_sided = [
+        f"{prefix}{side}" in metrics and not _defined(metrics[f"{prefix}{side}"])
+        for side in ("sensitivity", "specificity")
+    ]
+    if any(one_sided):
+        return []
     found = []
     for key, (label, baselines) in ICBHI_HEADLINES.items():
         values = {name: metrics.get(f"{prefix}{other}") for name, other in baselines.items()}

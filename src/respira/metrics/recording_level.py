@@ -66,6 +66,8 @@ __all__ = [
     "recording_decisions",
     "recording_level_scores",
     "recording_strata",
+    "unmeasurable",
+    "unmeasured",
 ]
 
 ICBHI_KEYS: tuple[str, ...] = (
@@ -135,6 +137,27 @@ def recording_level_scores(
     scores["icbhi"]["normal_recordings"] = int((classes == 0).sum())
     scores["icbhi"]["abnormal_recordings"] = int((classes != 0).sum())
     return scores
+
+
+def unmeasurable(normal: int, abnormal: int) -> str | None:
+    """What ``normal`` and ``abnormal`` (crackle or wheeze) recordings cannot measure, one clause
+    (``None``: both are there): sensitivity without an abnormal one, specificity without a normal one.
+    ``respira fit-site`` refuses such data with it; ``respira evaluate`` says it, and compares no
+    baseline there (:func:`respira.metrics.baselines.icbhi_below_baselines`)."""
+    lacking = unmeasured(normal, abnormal)
+    if lacking is None:
+        return None
+    return (
+        f"{normal} normal and {abnormal} abnormal (crackle or wheeze) recordings: {lacking} (the score "
+        "weighs specificity on normal recordings and sensitivity on abnormal ones)"
+    )
+
+
+def unmeasured(normal: int, abnormal: int) -> str | None:
+    """``"sensitivity cannot be measured"`` (no ``abnormal`` recording), specificity's (no ``normal``
+    one), both's, or ``None``: :func:`unmeasurable`'s words, short, for a table cell."""
+    lacking = [score for score, count in (("sensitivity", abnormal), ("specificity", normal)) if not count]
+    return f"{' and '.join(lacking)} cannot be measured" if lacking else None
 
 
 def flatten_scores(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:

@@ -117,7 +117,7 @@ def prepare(detector: Any, recording: Recording, *, events: bool = False) -> Pre
         rate = detector.sampling_rate
         waveform = read_audio(recording.data, rate, name=recording.path)
         item.plan = detector.plan_windows(
-            waveform, rate, name=recording.path, recorded_rate=header.sampling_rate
+            waveform, rate, name=recording.path, recorded_rate=header.sampling_rate, pcm_bits=header.pcm_bits
         )
         if events:
             item.chunks = plan_chunks(detector.model, item.plan.samples)

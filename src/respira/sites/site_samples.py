@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.corpora import resolve, scored_corpus
+from ..metrics.recording_level import unmeasurable
 from .sample import LabelledRecording
 
 __all__ = ["MIN_UNITS", "SiteRecordings", "check_site_recordings", "read_site_recordings"]
@@ -128,8 +129,6 @@ def check_site_recordings(sample: SiteRecordings) -> None:
         )
     abnormal = sum(1 for r in sample.recordings if r.crackle or r.wheeze)
     normal = len(sample.recordings) - abnormal
-    if normal == 0 or abnormal == 0:
-        raise ValueError(
-            f"{where} has {normal} normal and {abnormal} abnormal (crackle or wheeze) recordings; fit-site "
-            "needs both: the score weighs specificity on normal recordings and sensitivity on abnormal ones"
-        )
+    lacking = unmeasurable(normal, abnormal)
+    if lacking is not None:
+        raise ValueError(f"{where} has {lacking}; fit-site needs both")

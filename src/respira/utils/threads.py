@@ -12,10 +12,9 @@ sets the number deliberately instead:
 2. otherwise the cores this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU
    quota when one is set), minus the cores other processes kept busy over a short sample of
    ``/proc/stat`` (taken once per process, so that every choice in a process agrees), minus the
-   DataLoader workers that will run beside the model; at least 1. A process that runs alone
-   (``alone``: ``respira fit-site``, whose embedding pass has no DataLoader workers beside it and
-   whose fitting is a few large matrix products) takes every usable core without the sample: one
-   thread on a 2-core machine halves its speed whenever anything else happens to run at start-up.
+   DataLoader workers that will run beside the model; at least 1. ``respira fit-site`` takes it too:
+   every usable core, its default before, made its encoder pass collapse beside other work
+   (BENCHMARKS.md, "The wall time a user waits").
 
 ``respira train`` applies it before the Trainer starts (with its DataLoader workers) and records the
 count in the run folder, where a resumed run takes it up again (:func:`read_recorded_threads`: checked,
@@ -193,7 +192,6 @@ def choose_num_threads(
     environ: Mapping[str, str] | None = None,
     cores: int | None = None,
     busy: float | None = None,
-    alone: bool = False,
 ) -> ThreadChoice:
     """The intra-op threads to run with (see the module docstring for the order of precedence).
 
@@ -203,8 +201,7 @@ def choose_num_threads(
 
     ``cores`` (default :func:`available_cpus` with :func:`cgroup_cpu_limit`) and ``busy`` (default
     :func:`busy_cpus`; both measured once per process, only when needed) can be given, e.g. to decide
-    without sampling. ``alone``: the automatic choice is every usable core (less ``dataloader_workers``),
-    whatever other processes do (no sample taken).
+    without sampling.
     """
     if requested is not None:
         if requested < 1:
@@ -219,12 +216,6 @@ def choose_num_threads(
         raise ValueError(f"dataloader_workers must be >= 0, got {dataloader_workers}")
     if resumed is not None:
         return ThreadChoice(max(1, resumed), "resumed", "the count the interrupted run trained with")
-    if alone:
-        cores = _cores() if cores is None else cores
-        threads = max(1, cores - dataloader_workers)
-        return ThreadChoice(
-            threads, "automatic", f"every one of {cores} usable cores: the process runs alone"
-        )
     if cores is None or busy is None:
         measured_cores, measured_busy = _machine()
         cores = measured_cores if cores is None else cores
@@ -283,15 +274,12 @@ def apply_num_threads(
     dataloader_workers: int = 0,
     requested: int | None = None,
     resumed: int | None = None,
-    alone: bool = False,
 ) -> ThreadChoice:
     """Choose (:func:`choose_num_threads`) and set torch's intra-op threads; log each distinct choice
     once, at debug level. Returns the choice."""
     import torch
 
-    choice = choose_num_threads(
-        dataloader_workers=dataloader_workers, requested=requested, resumed=resumed, alone=alone
-    )
+    choice = choose_num_threads(dataloader_workers=dataloader_workers, requested=requested, resumed=resumed)
     torch.set_num_threads(choice.num_threads)
     if choice not in _logged:
         _logger.debug(choice.describe())

@@ -1,0 +1,47 @@
+"""The fitting procedure on one set of recordings (:mod:`respira.sites.procedure`): what it may look at."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from respira.sites import procedure
+from respira.sites.procedure import THRESHOLD_RULES, fit_procedure, unit_folds
+from respira.sites.scores import recording_probabilities
+
+from .conftest import make_sample
+
+
+@pytest.mark.parametrize("rule", THRESHOLD_RULES)
+def test_an_inner_folds_thresholds_are_set_on_the_other_folds_recordings_alone(
+    monkeypatch: pytest.MonkeyPatch, rule: str
+) -> None:
+    """Issue 58, item 11: thresholds tuned on the held fold (``labels[held]``) leak its labels into the
+    inner score the choice is made by, the leak nested cross-validation exists to prevent. Every inner
+    tuning must see the recordings of all the folds but one, each with its own labels."""
+    sample = make_sample(units=16, per_unit=1)
+    rng = np.random.default_rng(1)  # distinct logits: a recording is known by its probabilities
+    sample = dataclasses.replace(sample, base_logits=rng.normal(size=sample.base_logits.shape))
+    count = len(sample.recordings)
+    known = recording_probabilities(sample.base_logits, sample.recording, count, "max", None)
+    folds = unit_folds(sample, 4, 0)
+    seen: list[np.ndarray] = []
+    real = procedure._tuned
+
+    def tuned(labels: np.ndarray, probabilities: np.ndarray, *args, **kwargs):
+        rows = [int(np.flatnonzero((known == row).all(axis=1))[0]) for row in probabilities]
+        assert np.array_equal(labels, sample.labels[rows]), "thresholds tuned on another recording's labels"
+        seen.append(np.array(rows))
+        return real(labels, probabilities, *args, **kwargs)
+
+    monkeypatch.setattr(procedure, "_tuned", tuned)
+    fit_procedure(sample, candidates=("as_is", "thresholds"), recording_rules=(), threshold_rule=rule)
+    inner = [rows for rows in seen if rows.size < count]
+    assert inner and len(inner) % 4 == 0  # every fold of every option
+    for rows in inner:
+        left_out = set(range(count)) - set(rows.tolist())
+        assert len(set(folds[sorted(left_out)])) == 1  # one fold left out, whole
+        assert len(set(folds[rows])) == 3
+    assert any(rows.size == count for rows in seen)  # the final thresholds: on every recording
