@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from respira.utils import threads
 from respira.utils.threads import (
@@ -26,7 +27,8 @@ def _restore_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
-    yield
+    with threadpool_limits(limits=None, user_api="blas"):  # restores the BLAS libraries' counts on exit
+        yield
     torch.set_num_threads(before)
 
 
@@ -179,6 +181,22 @@ def test_apply_sets_torch_threads_and_logs_each_choice_once(
     )
 
 
+def test_apply_sets_the_blas_libraries_threads_with_torchs(machine: None) -> None:
+    """numpy's and scipy's OpenBLAS, which fit-site's candidate heads run on, take the same count: left at
+    a thread per core they collapse beside other work as torch's threads did."""
+    import scipy.linalg  # noqa: F401  (loads scipy's own OpenBLAS)
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    threadpool_limits(limits=4, user_api="blas")
+    assert blas_threads() == {4}
+    apply_num_threads(dataloader_workers=1)
+    assert blas_threads() == {2} == {torch.get_num_threads()}
+    apply_num_threads(requested=1)
+    assert blas_threads() == {1}
+
+
 class _StopError(Exception):
     """Raised by a patched step right after the thread choice should have been applied."""
 
@@ -244,13 +262,13 @@ def test_fit_site_leaves_the_cores_other_processes_hold_unless_told(
     extra: list[str], wanted: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from respira import cli
-    from respira.commands import fit_site
+    from respira.sites import fit_site as fit_site_module
 
     monkeypatch.setattr(threads, "_cores", lambda: 3, raising=False)
     # every core busy at start-up: every core (the default before) collapsed beside other work (issue 58,
     # item 10; BENCHMARKS.md, "The wall time a user waits")
     monkeypatch.setattr(threads, "_machine", lambda: (3, 3.0))
-    monkeypatch.setattr(fit_site, "model_or_default", _stop)  # the model is read after the choice
+    monkeypatch.setattr(fit_site_module, "fit_site_folder", _stop)  # the fit runs after the choice
     torch.set_num_threads(1)
     argv = ["fit-site", "--data_dir", str(tmp_path), "--output_dir", str(tmp_path / "out"), *extra]
     with pytest.raises(_StopError):

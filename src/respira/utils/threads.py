@@ -16,6 +16,9 @@ sets the number deliberately instead:
    every usable core, its default before, made its encoder pass collapse beside other work
    (BENCHMARKS.md, "The wall time a user waits").
 
+The same count goes to the BLAS libraries numpy and scipy load (OpenBLAS, through ``threadpoolctl``): they
+start a thread per core too and wait on each other alike, and fit-site's candidate heads run on them.
+
 ``respira train`` applies it before the Trainer starts (with its DataLoader workers) and records the
 count in the run folder, where a resumed run takes it up again (:func:`read_recorded_threads`: checked,
 capped at the usable cores); ``respira predict`` and ``respira
@@ -275,12 +278,15 @@ def apply_num_threads(
     requested: int | None = None,
     resumed: int | None = None,
 ) -> ThreadChoice:
-    """Choose (:func:`choose_num_threads`) and set torch's intra-op threads; log each distinct choice
-    once, at debug level. Returns the choice."""
+    """Choose (:func:`choose_num_threads`) and set torch's intra-op threads and the BLAS libraries' threads
+    (numpy's and scipy's OpenBLAS, those loaded by then); log each distinct choice once, at debug level.
+    Returns the choice."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     choice = choose_num_threads(dataloader_workers=dataloader_workers, requested=requested, resumed=resumed)
     torch.set_num_threads(choice.num_threads)
+    threadpool_limits(limits=choice.num_threads, user_api="blas")
     if choice not in _logged:
         _logger.debug(choice.describe())
         _logged.add(choice)
