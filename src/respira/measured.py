@@ -163,7 +163,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "concat_same_label": (),
     "concat_classes": (),
     "views": (),
-    "mixup_alpha": (),
     "cache_embeddings": (Measurement("no effect", _AUGMENTED_CACHE),),
     "augmented_views": (Measurement("no effect", _AUGMENTED_CACHE),),
     "early_stopping_patience": (),

@@ -194,7 +194,6 @@ def test_a_tiny_run_trains_time_steps_on_strong_and_weak_labels(
             {"frame_mil_weight": 1.0, "augmentation": {"time_shift": {}}},
             "which the time_shift augmentation (it moves events in time) cannot",
         ),
-        ({"frame_mil_weight": 1.0, "mixup_alpha": 0.4}, "which mixup_alpha=0.4 cannot"),
         (
             {"pooling": "autopool", "freeze_encoder": True, "cache_embeddings": True},
             "pooling=autopool pools the head's logits on the encoder's time steps, which cached embeddings",

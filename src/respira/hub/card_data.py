@@ -87,7 +87,6 @@ HYPERPARAMETERS: dict[str, str] = {
     "group_by_key": "grouping key (group_by_metadata)",
     "samples_per_group": "samples per group",
     "augmentation": "waveform augmentation",
-    "mixup_alpha": "mixup α",
     "concat_same_label": "same-label concatenation probability",
     "concat_classes": "concatenation classes",
     "cache_embeddings": "cached embeddings (frozen encoder)",

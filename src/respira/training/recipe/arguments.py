@@ -36,7 +36,6 @@ _RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
     ("task_loss_weight", 0.0, True, None),
     ("views", 1, True, None),
     ("samples_per_group", 1, True, None),
-    ("mixup_alpha", 0.0, True, None),
     ("concat_same_label", 0.0, True, 1.0),
     ("early_stopping_patience", 1, True, None),
     ("augmented_views", 0, True, None),
@@ -159,7 +158,6 @@ class RespiraTrainingArguments(TrainingArguments):
         default=1,
         metadata={"help": "augmented views of each training example (2 for self-supervised losses)"},
     )
-    mixup_alpha: float = field(default=0.0, metadata={"help": "mixup Beta(α, α) on waveforms; 0 disables"})
     cache_embeddings: bool = field(
         default=False,
         metadata={"help": "with a frozen encoder: precompute embeddings once and train the head on them"},
@@ -252,7 +250,6 @@ class RespiraTrainingArguments(TrainingArguments):
         cached = bool(self.cache_embeddings) or self.augmented_views is not None
         refusals = (
             (cached, "cached embeddings (cache_embeddings / augmented_views: no time steps)"),
-            (self.mixup_alpha > 0, f"mixup_alpha={self.mixup_alpha}"),
             (self.concat_same_label > 0, f"concat_same_label={self.concat_same_label}"),
             (self.views > 1, f"views={self.views}"),
             (bool(moved), f"the {', '.join(moved)} augmentation (it moves events in time)"),

@@ -153,7 +153,6 @@ def _check_corpora(
     refusals = (
         (args.batch_sampler != "random", f"batch_sampler={args.batch_sampler} (bags need their own batches)"),
         (args.views > 1, f"views={args.views}"),
-        (args.mixup_alpha > 0, f"mixup_alpha={args.mixup_alpha}"),
         (run.schedule != "standard", f"schedule={run.schedule}"),
     )
     for refused, why in refusals:

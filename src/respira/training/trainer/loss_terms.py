@@ -1,5 +1,5 @@
 """The terms of :class:`~respira.training.RespiraTrainer`'s loss besides the model's own task loss:
-mixup of the inputs, the auxiliary loss (Patch-Mix included) and the multiple-instance loss of bags."""
+the auxiliary loss (Patch-Mix included) and the multiple-instance loss of bags."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...labels import MULTI_LABEL, NUM_CLASSES, classes_to_flags
+from ...labels import classes_to_flags
 from ...losses import FrameLoss, MultipleInstanceLoss
 from ...models.encoders import encoder_specs, get_encoder_spec
 
@@ -73,24 +73,6 @@ class LossTerms:
 
     def _check_patch_mix(self, model: nn.Module) -> None:
         self._patch_embeddings(model)
-
-    def _mixup(self, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
-        from ..augment import mixup
-
-        generator = torch.Generator().manual_seed(hash((self.args.seed, self.state.global_step)) & 0x7FFFFFFF)
-        multi_label = self.accelerator.unwrap_model(self.model).config.problem_type == MULTI_LABEL
-        inputs["input_values"], soft_labels, _, permutation = mixup(
-            inputs["input_values"],
-            labels,
-            num_classes=NUM_CLASSES,
-            alpha=self.args.mixup_alpha,
-            generator=generator,
-            multi_label=multi_label,
-        )
-        if "attention_mask" in inputs:  # a mixed row holds signal wherever either source did
-            mask = inputs["attention_mask"]
-            inputs["attention_mask"] = mask | mask[permutation.to(mask.device)]
-        return soft_labels
 
     def _auxiliary(self, model: nn.Module, inputs: dict[str, Any], outputs, labels, metadata) -> torch.Tensor:
         if self.args.aux_loss == PATCH_MIX:
