@@ -173,8 +173,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "mil_pooling": (),
     "mil_weight": (),
     "frame_loss_weight": (Measurement("hurt", _FRAME_TRAINING),),
-    "frame_mil_weight": (),
-    "frame_mil_pooling": (),
     "num_train_epochs": (),
     "max_steps": (),
     "learning_rate": (),

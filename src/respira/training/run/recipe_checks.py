@@ -173,7 +173,7 @@ def _check_strong_labels(names: list[str], data: DataArguments, args: RespiraTra
     if args.frame_loss_weight > 0 and not data.strong_labels:
         raise ValueError(
             "frame_loss_weight trains time steps on events' times: set strong_labels: true with a corpus "
-            "that has them in corpora (or train from flags alone with frame_mil_weight)"
+            "that has them in corpora"
         )
 
 

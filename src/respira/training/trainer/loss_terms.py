@@ -31,30 +31,21 @@ class LossTerms:
         base: nn.Module,
         inputs: dict[str, Any],
         outputs: Any,
-        labels: torch.Tensor,
         events: torch.Tensor | None,
         strong: torch.Tensor | None,
         components: dict[str, Any],
     ) -> torch.Tensor:
-        """``FrameLoss`` of the batch's frame logits: strong labels where the batch has ``frame_events``,
-        weak ones (each example's flags) for every example; its terms go to ``components``."""
-        args = self.args
+        """``FrameLoss`` of the batch's frame logits against the events of its strongly-labelled examples
+        (``frame_events``); its terms go to ``components``."""
         if self.frame_loss is None:
-            self.frame_loss = FrameLoss(
-                strong_weight=args.frame_loss_weight,
-                weak_weight=args.frame_mil_weight,
-                pooling=args.frame_mil_pooling,
-            )
+            self.frame_loss = FrameLoss(strong_weight=self.args.frame_loss_weight)
         logits = outputs.frame_logits
         batch = logits.shape[0]
         if events is None:  # no strong labels in this split
             events = torch.full((batch, 1, 3), torch.nan)
             strong = torch.zeros(batch, dtype=torch.bool)
-        flags = classes_to_flags(labels, validate=False) if labels.dim() == 1 else labels
         times, lengths = self._step_times(base.config, inputs, outputs.frame_times, batch)
-        loss = self.frame_loss(
-            logits, outputs.frame_mask, times, flags, events, strong.to(logits.device), lengths
-        )
+        loss = self.frame_loss(logits, outputs.frame_mask, times, events, strong.to(logits.device), lengths)
         components["frame_loss"] = loss.detach()
         for name, value in self.frame_loss.last_components.items():
             components[f"frame/{name}"] = value

@@ -66,9 +66,9 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
     * ``compute_loss`` = task loss (cross-entropy / BCE from the model) + ``aux_loss_weight`` ×
       auxiliary loss on the model's projections (or embeddings); the losses gather them across
       processes so pairs and negatives span the global batch. Each component is logged separately.
-    * With ``frame_loss_weight`` / ``frame_mil_weight`` the model's frame logits are trained too
-      (:class:`~respira.losses.FrameLoss`: strong labels of a split's ``frame_events``, weak labels of
-      every example's flags); each term is logged.
+    * With ``frame_loss_weight`` the model's frame logits are trained too
+      (:class:`~respira.losses.FrameLoss`: strong labels of a split's ``frame_events``); each term is
+      logged.
     * Batch composition comes from ``args.batch_sampler`` through the ``_get_train_sampler`` hook.
     * Evaluation (``eval_dataset``) drives model selection and early stopping and must not be the
       test split; :meth:`evaluate_test` scores the test split once and writes ``metrics.json``.
@@ -301,7 +301,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         loss = self.args.task_loss_weight * task_loss
         components["task_loss"] = task_loss.detach()
         if frames:
-            frame_loss = self._frame_loss(base, inputs, outputs, labels, frame_events, strong, components)
+            frame_loss = self._frame_loss(base, inputs, outputs, frame_events, strong, components)
             loss = loss + frame_loss
         if self.aux_loss is not None and model.training:
             aux = self._auxiliary(model, inputs, outputs, labels, metadata)
