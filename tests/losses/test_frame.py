@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from respira.losses import FrameLoss, MultipleInstanceLoss, event_rows, frame_targets
+from respira.losses import FrameLoss, event_rows, frame_targets
 
 
 def test_event_rows_tell_weak_examples_from_examples_annotated_with_no_event() -> None:
@@ -56,20 +56,19 @@ def _batch():
     logits = torch.randn(3, 4, 2, generator=generator, requires_grad=True)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
     times = torch.tensor([0.25, 0.75, 1.25, 1.75])
-    flags = torch.tensor([[1, 0], [0, 1], [1, 1]])
     events, strong = event_rows(
         [
             [{"start": 0.5, "end": 1.0, "label": "crackle"}],
-            None,  # weak: its flags only
+            None,  # labelled as a whole: no events
             [{"start": 0.0, "end": 2.0, "label": "wheeze"}],
         ]
     )
-    return logits, mask, times, flags, events, strong
+    return logits, mask, times, events, strong
 
 
 def test_the_strong_term_is_the_bce_of_the_strong_examples_real_steps() -> None:
-    logits, mask, times, flags, events, strong = _batch()
-    loss = FrameLoss(strong_weight=2.0, weak_weight=0.0)(logits, mask, times, flags, events, strong)
+    logits, mask, times, events, strong = _batch()
+    loss = FrameLoss(strong_weight=2.0)(logits, mask, times, events, strong)
     # by hand: example 0 steps 0-2 (crackle target at step 1 only), example 2 steps 0-1 (wheeze targets 1)
     targets0 = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
     targets2 = torch.tensor([[0.0, 1.0], [0.0, 1.0]])
@@ -81,48 +80,24 @@ def test_the_strong_term_is_the_bce_of_the_strong_examples_real_steps() -> None:
     assert logits.grad[0, 3].abs().sum() == 0  # nor does a padded step
 
 
-def test_the_weak_term_pools_each_examples_real_steps_against_its_flags() -> None:
-    logits, mask, times, flags, events, strong = _batch()
-    frame_loss = FrameLoss(strong_weight=0.0, weak_weight=1.0, pooling="max")
-    loss = frame_loss(logits, mask, times, flags, events, strong)
-    pooled = torch.stack([logits[row][mask[row]].max(dim=0).values for row in range(3)])
-    expected = nn.functional.binary_cross_entropy_with_logits(pooled, flags.float())
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
-    # the same as the multiple-instance loss of recordings, each example a bag of its steps
-    rows = torch.arange(3).unsqueeze(1).expand_as(mask)
-    bags = MultipleInstanceLoss("max")(logits[mask], rows[mask], flags[rows[mask]])
-    assert loss.item() == pytest.approx(bags.item(), rel=1e-6)
-    assert set(frame_loss.last_components) == {"strong_examples", "frame_weak"}
-
-
-def test_both_terms_add_up_and_the_options_round_trip() -> None:
-    logits, mask, times, flags, events, strong = _batch()
-    both = FrameLoss(strong_weight=0.5, weak_weight=3.0, pooling="noisy_or")
-    alone = [
-        FrameLoss(strong_weight=0.5, weak_weight=0.0)(logits, mask, times, flags, events, strong),
-        FrameLoss(strong_weight=0.0, weak_weight=3.0, pooling="noisy_or")(
-            logits, mask, times, flags, events, strong
-        ),
-    ]
-    total = both(logits, mask, times, flags, events, strong)
-    assert total.item() == pytest.approx(sum(term.item() for term in alone), rel=1e-6)
-    assert FrameLoss(**both.get_config_dict()).get_config_dict() == both.get_config_dict()
+def test_the_options_round_trip() -> None:
+    loss = FrameLoss(strong_weight=0.5)
+    assert FrameLoss(**loss.get_config_dict()).get_config_dict() == {"strong_weight": 0.5}
     assert "mesaros2021sound" in FrameLoss.citation
 
 
 def test_a_batch_without_strong_examples_has_no_strong_term() -> None:
-    logits, mask, times, flags, events, _ = _batch()
-    loss = FrameLoss(strong_weight=1.0)(logits, mask, times, flags, events, torch.zeros(3, dtype=torch.bool))
+    logits, mask, times, events, _ = _batch()
+    loss = FrameLoss(strong_weight=1.0)(logits, mask, times, events, torch.zeros(3, dtype=torch.bool))
     assert loss.item() == 0.0
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"strong_weight": -1.0}, "strong_weight must be a number at least 0"),
-        ({"strong_weight": 0.0, "weak_weight": 0.0}, "needs a positive strong_weight or weak_weight"),
-        ({"weak_weight": math.nan}, "weak_weight must be"),
-        ({"pooling": "mean"}, "pooling must be one of max, noisy_or, attention"),
+        ({"strong_weight": -1.0}, "strong_weight must be a number greater than 0"),
+        ({"strong_weight": 0.0}, "strong_weight must be a number greater than 0"),
+        ({"strong_weight": math.nan}, "strong_weight must be"),
     ],
 )
 def test_bad_options_are_refused(options: dict, message: str) -> None:

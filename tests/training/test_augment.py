@@ -1,4 +1,4 @@
-"""Tests for respira.training.augment: waveform augmentations, same-label concatenation, mixup, Patch-Mix."""
+"""Tests for respira.training.augment: waveform augmentations, same-label concatenation, Patch-Mix."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from respira.training.augment import (
     apply_patch_mix,
     build_augmentation,
     concat_same_label,
-    mixup,
     patch_mix_plan,
     pitch_shift,
     stretch,
@@ -321,53 +320,6 @@ def test_concat_same_label_in_batch() -> None:
     assert [w.size for w in default] == [150, 100, 150, 100, 100]  # wheezes only, capped
     none = concat_same_label(waveforms, labels, rng=rng(0), probability=0.0)
     assert all(np.array_equal(a, b) for a, b in zip(none, waveforms, strict=True))
-
-
-def test_mixup_single_label() -> None:
-    x = torch.randn(6, 1000)
-    y = torch.tensor([0, 1, 2, 3, 2, 0])
-    mixed, soft, lam, perm = mixup(x, y, alpha=0.4, generator=torch.Generator().manual_seed(0))
-    assert 0.0 <= lam <= 1.0 and soft.shape == (6, 4)
-    assert sorted(perm.tolist()) == list(range(6))
-    one_hot = torch.nn.functional.one_hot(y, 4).float()
-    torch.testing.assert_close(soft, lam * one_hot + (1 - lam) * one_hot[perm])
-    torch.testing.assert_close(soft.sum(dim=1), torch.ones(6))
-    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
-
-
-def test_mixup_is_deterministic_and_lambda_follows_beta() -> None:
-    x, y = torch.randn(8, 100), torch.randint(0, 4, (8,))
-    first = mixup(x, y, generator=torch.Generator().manual_seed(7))
-    again = mixup(x, y, generator=torch.Generator().manual_seed(7))
-    other = mixup(x, y, generator=torch.Generator().manual_seed(8))
-    assert first[2] == again[2] and torch.equal(first[3], again[3]) and torch.equal(first[0], again[0])
-    assert first[2] != other[2]
-    generator = torch.Generator().manual_seed(0)
-    lams = np.array([mixup(x, y, alpha=0.4, generator=generator)[2] for _ in range(2000)])
-    assert lams.mean() == pytest.approx(0.5, abs=0.03)
-    assert lams.var() == pytest.approx(0.25 / (2 * 0.4 + 1), abs=0.015)  # Beta(α, α) variance
-
-
-def test_mixup_multi_label_flags() -> None:
-    x = torch.randn(4, 50)
-    flags = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
-    _, soft, lam, perm = mixup(x, flags, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(soft, lam * flags + (1 - lam) * flags[perm])
-    indices = torch.tensor([1, 2, 3, 0])  # the same cycles as class indices
-    _, from_indices, lam2, perm2 = mixup(
-        x, indices, multi_label=True, generator=torch.Generator().manual_seed(1)
-    )
-    assert lam2 == lam and torch.equal(perm2, perm)
-    torch.testing.assert_close(from_indices, soft)
-
-
-def test_mixup_rejects_bad_input() -> None:
-    with pytest.raises(ValueError, match="alpha"):
-        mixup(torch.zeros(2, 4), torch.tensor([0, 1]), alpha=0.0)
-    with pytest.raises(ValueError, match="batch size"):
-        mixup(torch.zeros(3, 4), torch.tensor([0, 1]))
-    with pytest.raises(ValueError, match="class indices"):
-        mixup(torch.zeros(2, 4), torch.tensor([0, 4]))
 
 
 def test_build_augmentation_from_dict() -> None:

@@ -175,7 +175,6 @@ def test_contradictory_cache_options_are_refused_in_one_line(tmp_path: Path) -> 
     check(r"augmented_views=2 needs a frozen encoder", freeze_encoder=False, augmented_views=2)
     check(r"cache_embeddings needs a frozen encoder", freeze_encoder=False, cache_embeddings=True)
     check(r"augmented_views=2 caches augmented views, but no waveform", augmented_views=2, augmentation=None)
-    check(r"mixup_alpha=0.4", augmented_views=2, mixup_alpha=0.4)
     check(r"views=2", augmented_views=1, views=2)
     check(r"spec_augment", augmented_views=1, spec_augment={"freq_mask": 8})
     check(r"schedule=contrastive_two_stage", augmented_views=1, schedule="contrastive_two_stage")

@@ -98,8 +98,6 @@ def test_the_trainers_loss_is_the_task_loss_plus_the_frame_loss_of_the_batch(str
         report_to="none",
         use_cpu=True,
         frame_loss_weight=0.7,
-        frame_mil_weight=0.3,
-        frame_mil_pooling="max",
         task_loss_weight=0.5,
     )
     trainer = RespiraTrainer(model=model, args=args)
@@ -112,12 +110,13 @@ def test_the_trainers_loss_is_the_task_loss_plus_the_frame_loss_of_the_batch(str
     flags = torch.tensor([[label in (1, 3), label in (2, 3)] for label in batch["labels"].tolist()])
     task = torch.nn.functional.binary_cross_entropy_with_logits(outputs.logits, flags.float())
     lengths = batch["attention_mask"].sum(dim=1) / 4000  # repeat padding: a short window repeats
-    frames = FrameLoss(0.7, 0.3, "max")(
-        outputs.frame_logits, outputs.frame_mask, outputs.frame_times, flags, batch["frame_events"],
+    frames = FrameLoss(0.7)(
+        outputs.frame_logits, outputs.frame_mask, outputs.frame_times, batch["frame_events"],
         batch["strong"], lengths,
     )  # fmt: skip
+    assert frames.item() > 0
     assert loss.item() == pytest.approx(0.5 * task.item() + frames.item(), rel=1e-5)
-    assert {"frame_loss", "frame/frame_strong", "frame/frame_weak"} <= set(trainer._components)
+    assert {"frame_loss", "frame/frame_strong"} <= set(trainer._components)
 
 
 def _recipe(tmp_path: Path, sprsound_folder: Path, **options: Any) -> Path:
@@ -148,18 +147,17 @@ def _train(recipe: Path, corpus: Path, tmp_path: Path) -> int:
     )  # fmt: skip
 
 
-def test_a_tiny_run_trains_time_steps_on_strong_and_weak_labels(
+def test_a_tiny_run_trains_time_steps_on_strong_labels(
     synthetic_corpus: Path, sprsound_folder: Path, tmp_path: Path, capsys
 ) -> None:
-    options = {"strong_labels": True, "frame_loss_weight": 1.0, "frame_mil_weight": 0.5}
+    options = {"strong_labels": True, "frame_loss_weight": 1.0}
     code = _train(_recipe(tmp_path, sprsound_folder, **options), synthetic_corpus, tmp_path)
     out = capsys.readouterr()
     assert code == 0, out.err
-    assert " · strong frames " in out.out and " · weak frames " in out.out  # each term logged
+    assert " · strong frames " in out.out  # the term is logged
     record = RunRecord.load(tmp_path / "run")
     assert record.data.corpus_strong_labels is True
     assert record.training.hyperparameters["frame_loss_weight"] == 1.0
-    assert record.training.hyperparameters["frame_mil_pooling"] == "attention"
     card = " ".join((tmp_path / "run" / "README.md").read_text().split())
     assert "| frame loss weight (time steps against annotated events: strong labels) | `1` |" in card
     judged = [row for row in SPRSOUND_TINY if row[2] != "Poor Quality"]
@@ -191,15 +189,13 @@ def test_a_tiny_run_trains_time_steps_on_strong_and_weak_labels(
             "which cached embeddings (cache_embeddings / augmented_views: no time steps) cannot",
         ),
         (
-            {"frame_mil_weight": 1.0, "augmentation": {"time_shift": {}}},
+            {"strong_labels": True, "frame_loss_weight": 1.0, "augmentation": {"time_shift": {}}},
             "which the time_shift augmentation (it moves events in time) cannot",
         ),
-        ({"frame_mil_weight": 1.0, "mixup_alpha": 0.4}, "which mixup_alpha=0.4 cannot"),
         (
             {"pooling": "autopool", "freeze_encoder": True, "cache_embeddings": True},
             "pooling=autopool pools the head's logits on the encoder's time steps, which cached embeddings",
         ),
-        ({"frame_mil_weight": 1.0, "frame_mil_pooling": "mean"}, "frame_mil_pooling='mean' is not one of"),
     ],
 )
 def test_frame_options_that_cannot_work_are_refused_in_one_line_before_any_work(

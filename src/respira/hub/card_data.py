@@ -87,7 +87,6 @@ HYPERPARAMETERS: dict[str, str] = {
     "group_by_key": "grouping key (group_by_metadata)",
     "samples_per_group": "samples per group",
     "augmentation": "waveform augmentation",
-    "mixup_alpha": "mixup α",
     "concat_same_label": "same-label concatenation probability",
     "concat_classes": "concatenation classes",
     "cache_embeddings": "cached embeddings (frozen encoder)",
@@ -106,8 +105,6 @@ HYPERPARAMETERS: dict[str, str] = {
     "mil_weight": "multiple-instance loss weight (recording bags)",
     "mil_pooling": "multiple-instance pooling of a recording's windows",
     "frame_loss_weight": "frame loss weight (time steps against annotated events: strong labels)",
-    "frame_mil_weight": "frame multiple-instance loss weight (time steps pooled against flags: weak labels)",
-    "frame_mil_pooling": "multiple-instance pooling of an example's time steps",
     "fp16": "fp16",
     "bf16": "bf16",
 }

@@ -91,12 +91,11 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
     **dict.fromkeys(("threshold_folds", "threshold_aggregation"), ("threshold_source", "cross_fit")),
     "concat_classes": ("concat_same_label", bool),
     "mil_pooling": ("mil_weight", bool),
-    "frame_mil_pooling": ("frame_mil_weight", bool),
 }
 _HIDE_IF_FALSY = {  # options not worth a row when off
-    *("fp16", "bf16", "cache_embeddings", "mixup_alpha", "concat_same_label", "warmup_steps", "lora_r"),
+    *("fp16", "bf16", "cache_embeddings", "concat_same_label", "warmup_steps", "lora_r"),
     *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
-    *("mil_weight", "frame_loss_weight", "frame_mil_weight"),
+    *("mil_weight", "frame_loss_weight"),
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "sampling_rate": ("audio resampled to", " Hz"),

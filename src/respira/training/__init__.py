@@ -2,7 +2,7 @@
 
 Its rooms, each importing only rooms listed above it (an import-linter contract in ``pyproject.toml``):
 
-* :mod:`~respira.training.augment`: waveform augmentations, same-label concatenation, mixup, Patch-Mix;
+* :mod:`~respira.training.augment`: waveform augmentations, same-label concatenation, Patch-Mix;
 * :mod:`~respira.training.recipe`: the recipe (training arguments; model, data and run fields), read
   from YAML and flags, and the classifier it describes;
 * :mod:`~respira.training.splits`: the dataset splits a recipe builds, other corpora mixed in;

@@ -1,4 +1,4 @@
-"""Augmentations for ICBHI respiratory cycles: waveform transforms, concatenation, mixup, Patch-Mix.
+"""Augmentations for ICBHI respiratory cycles: waveform transforms, concatenation, Patch-Mix.
 
 The waveform transforms work on 16 kHz mono cycles, before fixed-length padding. Each one is a
 small frozen dataclass, called as ``augmentation(waveform, rng)`` on a 1-D ``float32`` array of any
@@ -28,8 +28,6 @@ What each one simulates:
 * :class:`SameLabelConcat` / :func:`concat_same_label` – append another cycle of the same class,
   crossfaded and truncated: lengthens and enriches the rarer classes (wheeze by default), since an
   adventitious sound followed by another one of the same kind keeps the label.
-* :func:`mixup` – convex combination of two padded batch items and of their (soft) labels, on
-  torch tensors; λ ~ Beta(α, α).
 * :func:`patch_mix_plan` / :func:`apply_patch_mix` – Patch-Mix (Bae et al., 2023): replace a random
   subset of an AST's patch embeddings by another sample's, for the Patch-Mix contrastive loss.
 
@@ -39,14 +37,13 @@ transform or ``Compose`` (:class:`AudiomentationsTransform`: seeded per example 
 
 Modules: :mod:`.waveform` (the numpy transforms and :func:`build_augmentation`), :mod:`.stretch`
 (time stretch and pitch shift), :mod:`.external` (audiomentations), :mod:`.concat` (same-label
-concatenation), :mod:`.mixup`, :mod:`.patch_mix`, :mod:`.validation` (shared argument checks).
+concatenation), :mod:`.patch_mix`, :mod:`.validation` (shared argument checks).
 """
 
 from __future__ import annotations
 
 from .concat import CyclePool, SameLabelConcat, concat_same_label
 from .external import AudiomentationsTransform
-from .mixup import mixup
 from .patch_mix import apply_patch_mix, patch_mix_plan
 from .stretch import pitch_shift, stretch
 from .waveform import (
@@ -80,7 +77,6 @@ __all__ = [
     "apply_patch_mix",
     "build_augmentation",
     "concat_same_label",
-    "mixup",
     "patch_mix_plan",
     "pitch_shift",
     "stretch",

@@ -97,7 +97,6 @@ def check_cache_options(
             "concat_same_label): set one, or augmented_views: 0 for clean embeddings only"
         )
     refusals = (
-        (args.mixup_alpha > 0, f"mixup_alpha={args.mixup_alpha} mixes the waveforms of each batch"),
         (args.views > 1, f"views={args.views} draws {args.views} views per batch for the auxiliary loss"),
         (args.aux_loss == "patch_mix", "aux_loss=patch_mix mixes the encoder's patch embeddings"),
         (bool(spec_augment), "spec_augment masks the features at every step"),
@@ -279,7 +278,7 @@ def cache_datasets(
     config = model.config
     check_cache_options(args, freeze_encoder=config.freeze_encoder, spec_augment=config.spec_augment)
     views = args.augmented_views or 0
-    if args.augmented_views is None and (has_waveform_augmentation(args) or args.mixup_alpha):
+    if args.augmented_views is None and has_waveform_augmentation(args):
         warnings.warn(
             "waveform augmentation does not apply to cache_embeddings; set augmented_views: K to cache "
             "K augmented views of each training cycle",

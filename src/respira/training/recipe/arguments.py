@@ -36,14 +36,12 @@ _RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
     ("task_loss_weight", 0.0, True, None),
     ("views", 1, True, None),
     ("samples_per_group", 1, True, None),
-    ("mixup_alpha", 0.0, True, None),
     ("concat_same_label", 0.0, True, 1.0),
     ("early_stopping_patience", 1, True, None),
     ("augmented_views", 0, True, None),
     ("threshold_folds", 2, True, None),
     ("mil_weight", 0.0, True, None),
     ("frame_loss_weight", 0.0, True, None),
-    ("frame_mil_weight", 0.0, True, None),
 )
 _OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
@@ -159,7 +157,6 @@ class RespiraTrainingArguments(TrainingArguments):
         default=1,
         metadata={"help": "augmented views of each training example (2 for self-supervised losses)"},
     )
-    mixup_alpha: float = field(default=0.0, metadata={"help": "mixup Beta(α, α) on waveforms; 0 disables"})
     cache_embeddings: bool = field(
         default=False,
         metadata={"help": "with a frozen encoder: precompute embeddings once and train the head on them"},
@@ -226,24 +223,11 @@ class RespiraTrainingArguments(TrainingArguments):
             "annotated events' times (needs strong_labels; respira.losses.frame); an option, not a default"
         },
     )
-    frame_mil_weight: float = field(
-        default=0.0,
-        metadata={
-            "help": "weight of the weak-label frame loss: each example's time steps pooled "
-            "(frame_mil_pooling) against its flags, a multiple-instance loss over its frames"
-        },
-    )
-    frame_mil_pooling: str = field(
-        default="attention",
-        metadata={
-            "help": "frame_mil_weight: how an example's step logits are pooled (max, noisy_or, attention)"
-        },
-    )
 
     @property
     def frame_losses(self) -> bool:
-        """Whether the run trains the encoder's time steps (``frame_loss_weight`` or ``frame_mil_weight``)."""
-        return self.frame_loss_weight > 0 or self.frame_mil_weight > 0
+        """Whether the run trains the encoder's time steps (``frame_loss_weight``)."""
+        return self.frame_loss_weight > 0
 
     def _check_frame_options(self) -> None:
         """Refuse, in one line, what moves or mixes a waveform's time axis under its frame labels."""
@@ -252,14 +236,13 @@ class RespiraTrainingArguments(TrainingArguments):
         cached = bool(self.cache_embeddings) or self.augmented_views is not None
         refusals = (
             (cached, "cached embeddings (cache_embeddings / augmented_views: no time steps)"),
-            (self.mixup_alpha > 0, f"mixup_alpha={self.mixup_alpha}"),
             (self.concat_same_label > 0, f"concat_same_label={self.concat_same_label}"),
             (self.views > 1, f"views={self.views}"),
             (bool(moved), f"the {', '.join(moved)} augmentation (it moves events in time)"),
         )
         for refused, why in refusals:
             if refused:
-                raise ValueError(f"frame_loss_weight / frame_mil_weight train time steps, which {why} cannot")
+                raise ValueError(f"frame_loss_weight trains time steps, which {why} cannot")
 
     def to_dict(self) -> dict[str, Any]:
         """``TrainingArguments.to_dict``, with an audiomentations ``augmentation`` as its text (JSON-safe)."""
@@ -320,9 +303,6 @@ class RespiraTrainingArguments(TrainingArguments):
             raise ValueError(f"threshold_aggregation={self.threshold_aggregation!r} is not one of {choices}")
         if self.mil_pooling not in MIL_POOLINGS:
             raise ValueError(f"mil_pooling={self.mil_pooling!r} is not one of {', '.join(MIL_POOLINGS)}")
-        if self.frame_mil_pooling not in MIL_POOLINGS:
-            choices = ", ".join(MIL_POOLINGS)
-            raise ValueError(f"frame_mil_pooling={self.frame_mil_pooling!r} is not one of {choices}")
         if self.frame_losses:
             self._check_frame_options()
         if self.aux_input not in AUX_INPUTS:

@@ -153,7 +153,6 @@ def _check_corpora(
     refusals = (
         (args.batch_sampler != "random", f"batch_sampler={args.batch_sampler} (bags need their own batches)"),
         (args.views > 1, f"views={args.views}"),
-        (args.mixup_alpha > 0, f"mixup_alpha={args.mixup_alpha}"),
         (run.schedule != "standard", f"schedule={run.schedule}"),
     )
     for refused, why in refusals:
@@ -174,7 +173,7 @@ def _check_strong_labels(names: list[str], data: DataArguments, args: RespiraTra
     if args.frame_loss_weight > 0 and not data.strong_labels:
         raise ValueError(
             "frame_loss_weight trains time steps on events' times: set strong_labels: true with a corpus "
-            "that has them in corpora (or train from flags alone with frame_mil_weight)"
+            "that has them in corpora"
         )
 
 

@@ -65,7 +65,6 @@ def compact_line(logs: Mapping[str, Any]) -> str:
             ("aux_loss", "aux"),
             ("mil_loss", "bags"),
             ("frame/frame_strong", "strong frames"),
-            ("frame/frame_weak", "weak frames"),
             ("learning_rate", "lr"),
         ):
             if key in logs:

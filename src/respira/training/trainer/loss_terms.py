@@ -1,5 +1,5 @@
 """The terms of :class:`~respira.training.RespiraTrainer`'s loss besides the model's own task loss:
-mixup of the inputs, the auxiliary loss (Patch-Mix included) and the multiple-instance loss of bags."""
+the auxiliary loss (Patch-Mix included) and the multiple-instance loss of bags."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...labels import MULTI_LABEL, NUM_CLASSES, classes_to_flags
+from ...labels import classes_to_flags
 from ...losses import FrameLoss, MultipleInstanceLoss
 from ...models.encoders import encoder_specs, get_encoder_spec
 
@@ -31,30 +31,21 @@ class LossTerms:
         base: nn.Module,
         inputs: dict[str, Any],
         outputs: Any,
-        labels: torch.Tensor,
         events: torch.Tensor | None,
         strong: torch.Tensor | None,
         components: dict[str, Any],
     ) -> torch.Tensor:
-        """``FrameLoss`` of the batch's frame logits: strong labels where the batch has ``frame_events``,
-        weak ones (each example's flags) for every example; its terms go to ``components``."""
-        args = self.args
+        """``FrameLoss`` of the batch's frame logits against the events of its strongly-labelled examples
+        (``frame_events``); its terms go to ``components``."""
         if self.frame_loss is None:
-            self.frame_loss = FrameLoss(
-                strong_weight=args.frame_loss_weight,
-                weak_weight=args.frame_mil_weight,
-                pooling=args.frame_mil_pooling,
-            )
+            self.frame_loss = FrameLoss(strong_weight=self.args.frame_loss_weight)
         logits = outputs.frame_logits
         batch = logits.shape[0]
         if events is None:  # no strong labels in this split
             events = torch.full((batch, 1, 3), torch.nan)
             strong = torch.zeros(batch, dtype=torch.bool)
-        flags = classes_to_flags(labels, validate=False) if labels.dim() == 1 else labels
         times, lengths = self._step_times(base.config, inputs, outputs.frame_times, batch)
-        loss = self.frame_loss(
-            logits, outputs.frame_mask, times, flags, events, strong.to(logits.device), lengths
-        )
+        loss = self.frame_loss(logits, outputs.frame_mask, times, events, strong.to(logits.device), lengths)
         components["frame_loss"] = loss.detach()
         for name, value in self.frame_loss.last_components.items():
             components[f"frame/{name}"] = value
@@ -73,24 +64,6 @@ class LossTerms:
 
     def _check_patch_mix(self, model: nn.Module) -> None:
         self._patch_embeddings(model)
-
-    def _mixup(self, inputs: dict[str, Any], labels: torch.Tensor) -> torch.Tensor:
-        from ..augment import mixup
-
-        generator = torch.Generator().manual_seed(hash((self.args.seed, self.state.global_step)) & 0x7FFFFFFF)
-        multi_label = self.accelerator.unwrap_model(self.model).config.problem_type == MULTI_LABEL
-        inputs["input_values"], soft_labels, _, permutation = mixup(
-            inputs["input_values"],
-            labels,
-            num_classes=NUM_CLASSES,
-            alpha=self.args.mixup_alpha,
-            generator=generator,
-            multi_label=multi_label,
-        )
-        if "attention_mask" in inputs:  # a mixed row holds signal wherever either source did
-            mask = inputs["attention_mask"]
-            inputs["attention_mask"] = mask | mask[permutation.to(mask.device)]
-        return soft_labels
 
     def _auxiliary(self, model: nn.Module, inputs: dict[str, Any], outputs, labels, metadata) -> torch.Tensor:
         if self.args.aux_loss == PATCH_MIX:
