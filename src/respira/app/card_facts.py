@@ -18,12 +18,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..pretrained.fitted import fitted_on
+from ..pretrained.fitted import SITE_FIT_FILE, fitted_on
 
 __all__ = [
     "NOT_A_MEDICAL_DEVICE",
     "RUN_RECORD",
-    "SITE_FIT_RECORD",
     "card_facts",
     "card_metadata",
     "trained_on",
@@ -35,8 +34,6 @@ NOT_A_MEDICAL_DEVICE = (
 )
 RUN_RECORD = "respira_run.json"
 """The training record (:class:`respira.run_record.RunRecord`), read here as plain JSON."""
-SITE_FIT_RECORD = "site_fit.json"
-"""The record ``respira fit-site`` writes (:data:`respira.pretrained.SITE_FIT_FILE`), read as plain JSON."""
 PRIMARY = ("icbhi", "ICBHI 2017 Respiratory Sound Database")
 """The corpus a run learns from when its record names no other (``data.corpora`` empty)."""
 ALL_NORMAL = "All-normal baseline (%)"
@@ -159,13 +156,13 @@ def card_facts(
     facts: list[str] = []
     run = _read_json(record_path)
     learnt = trained_on(run, metadata) if isinstance(run, Mapping) else None
-    fitted = fitted_on(_read_json(beside(SITE_FIT_RECORD))) if not learnt else None
+    fitted = fitted_on(_read_json(beside(SITE_FIT_FILE))) if not learnt else None
     if learnt:
         facts.append(f"Trained on: {learnt}, by its training record ({RUN_RECORD})")
     elif fitted:
-        facts.append(f"Trained on: {fitted}, by its site-fit record ({SITE_FIT_RECORD})")
+        facts.append(f"Trained on: {fitted}, by its site-fit record ({SITE_FIT_FILE})")
     else:
-        facts.append(f"Trained on: not recorded (no {RUN_RECORD} or {SITE_FIT_RECORD} beside the model)")
+        facts.append(f"Trained on: not recorded (no {RUN_RECORD} or {SITE_FIT_FILE} beside the model)")
     scores = _score_facts(metadata)
     facts.extend(scores)
     if folder is not None and not scores:

@@ -25,8 +25,9 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from ..pretrained.fitted import SITE_FIT_FILE
 from ..utils.files import is_occupied, staged_folder
-from .card_facts import RUN_RECORD, SITE_FIT_RECORD
+from .card_facts import RUN_RECORD
 
 __all__ = ["SPACE_PACKAGE", "SPACE_REQUIREMENTS", "push_space", "space_code", "write_space"]
 
@@ -172,7 +173,7 @@ def write_space(
             for file_name, text in files.items():
                 (package / file_name).write_text(text, encoding="utf-8")
             (staging / "model").mkdir()
-            for file_name in ("config.json", "model.onnx", "README.md", RUN_RECORD, SITE_FIT_RECORD):
+            for file_name in ("config.json", "model.onnx", "README.md", RUN_RECORD, SITE_FIT_FILE):
                 if (exported / file_name).is_file():  # a run without a record: the page says so
                     shutil.copyfile(exported / file_name, staging / "model" / file_name)
             (staging / "examples").mkdir()

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["fitted_on"]
+__all__ = ["SITE_FIT_FILE", "fitted_on"]
+
+SITE_FIT_FILE = "site_fit.json"
+"""What ``respira fit-site`` records of its fit in the folder it writes (sample, choice, nested CV)."""
 
 
 def fitted_on(record: Any) -> str | None:

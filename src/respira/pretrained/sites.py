@@ -34,6 +34,7 @@ from typing import Any
 from ..core.decision import thresholds_of
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.tables import format_percent, format_score
+from .fitted import SITE_FIT_FILE
 
 __all__ = [
     "BUILD_RECORD",
@@ -56,8 +57,6 @@ CROSS_VALIDATION_FOLDER = "evaluation_cross_validation"
 """Where a model folder keeps the ``metrics.json`` of its recipe's patient-wise cross-validation."""
 BUILD_RECORD = "build_record.json"
 """The record ``make detector`` writes into the folder it builds (inputs, versions, its evaluations)."""
-SITE_FIT_FILE = "site_fit.json"
-"""What ``respira fit-site`` records of its fit in the folder it writes (sample, choice, nested CV)."""
 SITE_FIT_PROTOCOL = "fitted here, nested cross-validation"
 """The protocol of a site a model was fitted to by ``respira fit-site``: scored out of sample by nested
 patient-wise cross-validation of the whole procedure."""

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, NESTED_CV_FILE, site_card_section
+from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE, site_card_section
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .embedding import site_head_refusal
@@ -266,7 +266,7 @@ def foreign_entries(folder: Path) -> list[str]:
         return entries
     written = {
         "model.safetensors", "config.json", "preprocessor_config.json", "README.md", ONNX_FILE,
-        CHECKSUM_FILE, SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE, CURVE_FIGURE, *(f"{f}.py" for f in FILES),
+        CHECKSUM_FILE, *FIT_EVIDENCE, *(f"{f}.py" for f in FILES),
     }  # fmt: skip
 
     def fit_sites(entry: Path) -> bool:
