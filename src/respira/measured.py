@@ -214,6 +214,7 @@ MECHANICAL: frozenset[str] = frozenset(
     {
         # where things are and which data: paths, datasets, columns, Hub repositories
         "annotations",
+        "archive",
         "audio_column",
         "audio_column_name",
         "cache_dir",
@@ -229,6 +230,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "family",
         "files",
         "label_column_name",
+        "labels",
         "model",
         "model_id",
         "recipe",

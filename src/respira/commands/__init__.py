@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "convert",
     "demo",
     "app",
+    "label",
     "detectors",
 )
 

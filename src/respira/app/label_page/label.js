@@ -1,0 +1,177 @@
+// The labelling page of `respira label`: shows the state the server gives (/api/state), sends each answer
+// and each change of the events at once (/api/answer, /api/events), the server saving them before it
+// answers. window.respiraShown says which recording is shown (its index, once its spectrogram is drawn);
+// window.respiraTimings holds, per answer, the milliseconds from the key (or button) to the next
+// recording shown.
+"use strict";
+
+const KEYS = { c: "crackle", w: "wheeze", b: "both", n: "normal", p: "poor", s: "skip" };
+const $ = (id) => document.getElementById(id);
+const view = $("view"), image = $("spectrogram"), player = $("player");
+let state = null, busy = false, pressed = null, drag = null;
+window.respiraShown = null;
+window.respiraTimings = [];
+
+function say(text) { $("message").textContent = text || ""; }
+
+function eventType() { return document.querySelector("input[name=event-type]:checked").value; }
+
+async function request(path, body) {
+  const response = body === undefined ? await fetch(path)
+    : await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!response.ok) { throw new Error(await response.text()); }
+  return response.json();
+}
+
+function showProgress(progress) {
+  $("progress").textContent = `${progress.units_done} of ${progress.units} ${progress.unit_name} labelled `
+    + `(${progress.recordings_done} of ${progress.recordings} recordings).`;
+  $("minimum").textContent = progress.minimum_reached
+    ? `fit-site's minimum (${progress.minimum}) is reached.`
+    : `fit-site's minimum (${progress.minimum}) is not reached yet: ${progress.lacking.join("; ")}.`;
+  $("next-step").hidden = !progress.minimum_reached;
+  $("fit-site").textContent = progress.fit_site;
+  $("fit-site-note").textContent = progress.fit_site_note || "";
+}
+
+function seconds(x) { return x.toFixed(2); }
+
+function drawEvents() {
+  const recording = state.recording, marks = $("marks"), list = $("events");
+  marks.replaceChildren(); list.replaceChildren();
+  recording.events.forEach((event, at) => {
+    const mark = document.createElement("div");
+    mark.className = event.type;
+    mark.style.left = `${100 * event.onset / recording.duration}%`;
+    mark.style.width = `${100 * (event.offset - event.onset) / recording.duration}%`;
+    marks.append(mark);
+    const item = document.createElement("li");
+    item.className = `event ${event.type}`;
+    item.textContent = `${event.type} ${seconds(event.onset)}–${seconds(event.offset)} s `;
+    const remove = document.createElement("button");
+    remove.textContent = "remove";
+    remove.onclick = () => saveEvents(recording.events.filter((_, other) => other !== at));
+    item.append(remove);
+    list.append(item);
+  });
+}
+
+function drawProbabilities() {
+  const canvas = $("probabilities"), recording = state.recording;
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = canvas.clientWidth * ratio; canvas.height = canvas.clientHeight * ratio;
+  const context = canvas.getContext("2d"), width = canvas.width, height = canvas.height;
+  context.clearRect(0, 0, width, height);
+  const x = (time) => width * time / recording.duration, y = (p) => height * (1 - p);
+  [["crackle", "#e8710a", 0], ["wheeze", "#1a73e8", 1]].forEach(([label, colour, at]) => {
+    context.strokeStyle = colour; context.lineWidth = 2 * ratio; context.setLineDash([]);
+    context.beginPath();
+    recording.windows.forEach((window, index) => {
+      const middle = (window.start + window.end) / 2;
+      if (index === 0) { context.moveTo(x(window.start), y(window[label])); }
+      context.lineTo(x(middle), y(window[label]));
+      if (index === recording.windows.length - 1) { context.lineTo(x(window.end), y(window[label])); }
+    });
+    context.stroke();
+    context.setLineDash([6 * ratio, 4 * ratio]); context.lineWidth = ratio;
+    context.beginPath(); context.moveTo(0, y(state.thresholds[at])); context.lineTo(width, y(state.thresholds[at]));
+    context.stroke();
+  });
+}
+
+function show(next) {
+  state = next;
+  showProgress(state.progress);
+  const recording = state.recording;
+  $("labelling").hidden = recording === null;
+  $("done").hidden = recording !== null;
+  if (recording === null) { window.respiraShown = "done"; finishTiming(); return; }
+  $("recording").textContent = `${recording.file} · ${seconds(recording.duration)} s · line ${recording.line} of the labels file`;
+  drawEvents();
+  const source = `/spectrogram/${recording.index}.png`;
+  if (image.getAttribute("src") !== source) {
+    image.onload = () => { drawProbabilities(); window.respiraShown = recording.index; finishTiming(); };
+    image.src = source;
+    player.src = `/audio/${recording.index}.wav`;
+  } else {
+    drawProbabilities(); window.respiraShown = recording.index; finishTiming();
+  }
+}
+
+function finishTiming() {
+  if (pressed !== null) { window.respiraTimings.push(performance.now() - pressed); pressed = null; }
+}
+
+async function answer(choice) {
+  if (busy || !state || state.recording === null) { return; }
+  busy = true; pressed = performance.now();
+  try {
+    player.pause();
+    show(await request("/api/answer", { index: state.recording.index, answer: choice }));
+    say("");
+  } catch (error) { pressed = null; say(`Not saved: ${error.message}`); }
+  finally { busy = false; }
+}
+
+async function saveEvents(events) {
+  try {
+    show(await request("/api/events", { index: state.recording.index, events }));
+    say("");
+  } catch (error) { say(`Events not saved: ${error.message}`); }
+}
+
+function timeAt(clientX) {
+  const box = view.getBoundingClientRect();
+  return Math.min(Math.max((clientX - box.left) / box.width, 0), 1) * state.recording.duration;
+}
+
+view.addEventListener("pointerdown", (event) => {
+  if (!state || state.recording === null) { return; }
+  drag = { start: event.clientX, type: eventType() };
+  view.setPointerCapture(event.pointerId);
+});
+view.addEventListener("pointermove", (event) => {
+  if (drag === null) { return; }
+  const box = view.getBoundingClientRect(), selection = $("selection");
+  const left = Math.max(Math.min(drag.start, event.clientX), box.left), right = Math.min(Math.max(drag.start, event.clientX), box.right);
+  selection.hidden = false; selection.className = drag.type;
+  selection.style.left = `${left - box.left}px`; selection.style.width = `${right - left}px`;
+});
+view.addEventListener("pointerup", (event) => {
+  if (drag === null) { return; }
+  const start = drag.start, type = drag.type;
+  drag = null; $("selection").hidden = true;
+  if (Math.abs(event.clientX - start) < 4) {
+    player.currentTime = timeAt(event.clientX); player.play().catch(() => {});
+    return;
+  }
+  const onset = timeAt(Math.min(start, event.clientX)), offset = timeAt(Math.max(start, event.clientX));
+  saveEvents([...state.recording.events, { onset, offset, type }]);
+});
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.tagName === "INPUT" && event.target.type === "text") { return; }
+  const key = event.key.toLowerCase();
+  if (KEYS[key]) { event.preventDefault(); answer(KEYS[key]); }
+  else if (key === "1" || key === "2") {
+    document.querySelector(`input[name=event-type][value=${key === "1" ? "crackle" : "wheeze"}]`).checked = true;
+  } else if (key === " ") {
+    event.preventDefault(); if (player.paused) { player.play().catch(() => {}); } else { player.pause(); }
+  } else if ((key === "delete" || key === "backspace") && state && state.recording && state.recording.events.length) {
+    event.preventDefault(); saveEvents(state.recording.events.slice(0, -1));
+  }
+});
+document.querySelectorAll("#answers button").forEach((button) => {
+  button.addEventListener("click", () => answer(button.dataset.answer));
+});
+
+function movePlayhead() {
+  if (state && state.recording) {
+    $("playhead").style.left = `${100 * Math.min(player.currentTime / state.recording.duration, 1)}%`;
+  }
+  requestAnimationFrame(movePlayhead);
+}
+requestAnimationFrame(movePlayhead);
+window.addEventListener("resize", () => { if (state && state.recording) { drawProbabilities(); } });
+
+request("/api/state").then(show).catch((error) => say(`Could not load: ${error.message}`));

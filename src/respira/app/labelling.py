@@ -1,0 +1,270 @@
+"""What the labelling page (``respira label``) shows and saves: a :class:`LabelSession` over one
+``labels.csv``.
+
+The page shows the first recording of the file, in its order, that is not yet labelled (blank ``crackle``
+and ``wheeze``, not marked too poor to judge) and not skipped in this session: its spectrogram (0 to
+:data:`SPECTROGRAM_TOP` Hz, drawn here as a PNG), its audio (16-bit WAV at the model's rate), the model's
+per-window crackle and wheeze probabilities with its thresholds (``respira predict``'s windows) and the
+events marked in it. Each answer (:data:`respira.data.labels_table.ANSWERS`) is written to ``labels.csv``
+at once and each change of a recording's events to ``events.csv`` beside it
+(:mod:`respira.data.events_csv`), each file replaced atomically: nothing answered is lost when the browser
+closes or the server is killed. A skip is not written: the recording comes back after the others, or at
+the next start.
+
+While one recording is shown, the next one is read, predicted and drawn in a background thread, so that
+an answer shows the next recording without waiting for the model.
+
+Progress counts units (patients; recordings without a ``patient`` column) whose every recording is
+answered, and says whether the labelled recordings reach fit-site's minimum (``minimum_units`` units, a
+normal and an abnormal recording; the command passes :data:`respira.sites.site_samples.MIN_UNITS`), with
+the ``respira fit-site`` command to run.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..audio.decoding import audio_duration, read_audio
+from ..audio.wav import encode_wav
+from ..core.decision import config_field, thresholds_of
+from ..data.events_csv import EVENTS_FILE, MarkedEvent, format_events_csv, read_events_csv
+from ..data.labelled import LABELS_FILE
+from ..data.labels_table import ANSWERS, LabelsTable
+from ..labels import MULTI_LABEL_NAMES
+from ..utils.files import write_text_atomic
+from .analysis import default_window
+
+__all__ = ["SPECTROGRAM_TOP", "LabelSession", "Prepared"]
+
+SPECTROGRAM_TOP = 4000.0
+"""The highest frequency (Hz) the page's spectrogram shows (crackles and wheezes lie below it)."""
+FRAMES_PER_SECOND = 100
+FFT_SECONDS = 0.032
+DYNAMIC_RANGE_DB = 80.0
+KEEP_PREPARED = 4
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One recording ready to show: its duration, WAV bytes, spectrogram PNG bytes and window rows."""
+
+    duration: float
+    wav: bytes
+    png: bytes
+    windows: list[dict[str, float]]
+
+
+def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
+    """The spectrogram of ``waveform`` as a PNG: one column per 1/:data:`FRAMES_PER_SECOND` s, rows from
+    0 Hz (bottom) to :data:`SPECTROGRAM_TOP` (or the Nyquist frequency), in dB over
+    :data:`DYNAMIC_RANGE_DB`, coloured by matplotlib's ``magma``."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    n_fft = int(2 ** np.ceil(np.log2(FFT_SECONDS * rate)))
+    hop = max(1, rate // FRAMES_PER_SECOND)
+    padded = np.pad(waveform.astype(np.float32), (n_fft // 2, n_fft // 2))
+    if padded.shape[0] < n_fft:
+        padded = np.pad(padded, (0, n_fft - padded.shape[0]))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1))
+    top = min(int(SPECTROGRAM_TOP / (rate / n_fft)) + 1, spectrum.shape[1])
+    decibels = 20 * np.log10(spectrum[:, :top].T[::-1] + 1e-10)
+    peak = float(decibels.max())
+    scaled = np.clip((decibels - (peak - DYNAMIC_RANGE_DB)) / DYNAMIC_RANGE_DB, 0, 1)
+    colours = (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    image = Image.fromarray(colours[(scaled * 255).astype(np.uint8)], "RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+class LabelSession:
+    """The state of the page over ``labels_file`` (see the module docstring). ``detector``: what gives the
+    window probabilities (a :class:`respira.Detector` or anything with its ``config`` and ``predict``);
+    ``model``: its name as the user gave it (for the fit-site command)."""
+
+    def __init__(self, labels_file: str | Path, detector: Any, *, model: str, minimum_units: int) -> None:
+        self.labels_file = Path(labels_file)
+        self.table = LabelsTable.read(self.labels_file)  # checked before anything else is done
+        self.events_file = self.labels_file.parent / EVENTS_FILE
+        self.detector = detector
+        self.model = model
+        self.minimum_units = minimum_units
+        self.rate = int(config_field(detector.config, "sampling_rate"))
+        self.window, self.hop = default_window()
+        self.thresholds = thresholds_of(detector.config)
+        self._files = {row.file: row for row in self.table.rows}
+        self.events: list[MarkedEvent] = []
+        if self.events_file.is_file():
+            self.events = read_events_csv(
+                self.events_file,
+                files=self._files,
+                duration=lambda file: audio_duration(self._files[file].path),
+            )
+        self.skipped: set[int] = set()
+        self.lock = threading.RLock()
+        self._prepared: dict[int, Future[Prepared]] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="respira-label-prepare")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ which recording, and its data
+    def pending(self) -> list[int]:
+        """The rows not yet answered, in the file's order."""
+        return [at for at, row in enumerate(self.table.rows) if self.table.answer_of(row) is None]
+
+    def current(self) -> int | None:
+        """The row to show: the first pending one not skipped; once only skipped ones are left, they come
+        back (the skips are forgotten)."""
+        with self.lock:
+            pending = self.pending()
+            if pending and all(at in self.skipped for at in pending):
+                self.skipped.clear()
+            return next((at for at in pending if at not in self.skipped), None)
+
+    def _prepare(self, at: int) -> Prepared:
+        row = self.table.rows[at]
+        waveform = read_audio(row.path, self.rate, name=row.file)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a recording the model cannot judge is labelled all the same
+            predicted = self.detector.predict(waveform, self.rate, window=self.window, hop=self.hop)
+        windows = [
+            {name: round(float(window[name]), 4) for name in ("start", "end", *MULTI_LABEL_NAMES)}
+            for window in predicted.rows
+        ]
+        wav = encode_wav(np.clip(waveform, -1.0, 1.0), self.rate, "PCM_16")
+        return Prepared(waveform.shape[0] / self.rate, wav, spectrogram_png(waveform, self.rate), windows)
+
+    def prepared(self, at: int) -> Future[Prepared]:
+        """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""
+        with self.lock:
+            if at not in self._prepared:
+                self._prepared[at] = self._pool.submit(self._prepare, at)
+                for old in list(self._prepared)[:-KEEP_PREPARED]:
+                    if old != at:
+                        self._prepared.pop(old)
+            return self._prepared[at]
+
+    def prefetch_after(self, at: int) -> None:
+        """Start preparing the recording the page will show after ``at``."""
+        following = [other for other in self.pending() if other != at and other not in self.skipped]
+        later = [other for other in following if other > at] or following
+        if later:
+            self.prepared(later[0])
+
+    # ------------------------------------------------------------------ what the page reads
+    def state(self) -> dict[str, Any]:
+        """What the page shows now (JSON): the recording (``None`` when every one is answered), its
+        windows and events, the thresholds and the progress."""
+        with self.lock:
+            at = self.current()
+            state: dict[str, Any] = {"progress": self.progress(), "thresholds": list(self.thresholds)}
+            if at is None:
+                state["recording"] = None
+                return state
+            row = self.table.rows[at]
+        prepared = self.prepared(at).result()
+        self.prefetch_after(at)
+        state["recording"] = {
+            "index": at,
+            "file": row.file,
+            "line": row.line,
+            "duration": prepared.duration,
+            "windows": prepared.windows,
+            "events": [
+                {"onset": e.onset, "offset": e.offset, "type": e.type}
+                for e in self.events
+                if e.file == row.file
+            ],
+        }
+        return state
+
+    def progress(self) -> dict[str, Any]:
+        """Units and recordings answered, whether fit-site's minimum is reached, and its command."""
+        table = self.table
+        answers = [(table.unit_of(row), table.answer_of(row)) for row in table.rows]
+        units = {unit for unit, _ in answers}
+        open_units = {unit for unit, answer in answers if answer is None}
+        labelled = [(unit, answer) for unit, answer in answers if answer not in (None, "poor")]
+        labelled_units = len({unit for unit, _ in labelled})
+        normal = sum(answer == "normal" for _, answer in labelled)
+        lacking = []
+        if labelled_units < self.minimum_units:
+            lacking.append(f"{labelled_units} of {self.minimum_units} {self.unit_name} labelled")
+        if not normal:
+            lacking.append("no normal recording yet")
+        if normal == len(labelled):
+            lacking.append("no recording with crackles or wheezes yet")
+        folder = self.labels_file.parent
+        command = f"respira fit-site {self.model} --data_dir {folder} --output_dir {folder / 'site-model'}"
+        return {
+            "units": len(units),
+            "units_done": len(units - open_units),
+            "unit_name": self.unit_name,
+            "recordings": len(answers),
+            "recordings_done": sum(answer is not None for _, answer in answers),
+            "minimum": f"{self.minimum_units} {self.unit_name} with a normal and an abnormal recording",
+            "minimum_reached": not lacking,
+            "lacking": lacking,
+            "fit_site": command,
+            "fit_site_note": None
+            if self.labels_file.name == LABELS_FILE
+            else f"fit-site reads {folder / LABELS_FILE}: save {self.labels_file.name} there under that name",
+        }
+
+    @property
+    def unit_name(self) -> str:
+        return "patients" if "patient" in self.table.columns else "recordings"
+
+    def audio(self, at: int) -> bytes:
+        return self.prepared(at).result().wav
+
+    def spectrogram(self, at: int) -> bytes:
+        return self.prepared(at).result().png
+
+    # ------------------------------------------------------------------ what the page writes
+    def _row(self, at: Any) -> int:
+        if not isinstance(at, int) or not 0 <= at < len(self.table.rows):
+            raise ValueError(f"no recording {at!r}")
+        return at
+
+    def answer(self, at: Any, answer: str) -> None:
+        """Write ``answer`` for row ``at`` into ``labels.csv`` (atomically), or skip it (not written)."""
+        with self.lock:
+            at = self._row(at)
+            if answer == "skip":
+                self.skipped.add(at)
+                return
+            if answer not in ANSWERS:
+                raise ValueError(f"answer {answer!r} is not one of {', '.join([*ANSWERS, 'skip'])}")
+            self.table.set_answer(self.table.rows[at], answer)
+            self.table.save()
+            self._prepared.pop(at, None)
+
+    def set_events(self, at: Any, events: list[dict[str, Any]]) -> None:
+        """Make ``events`` (``onset``, ``offset``, ``type``) row ``at``'s marked events and write
+        ``events.csv`` (atomically); checked as :func:`~respira.data.events_csv.read_events_csv` checks."""
+        with self.lock:
+            row = self.table.rows[self._row(at)]
+            duration = self.prepared(at).result().duration
+            marked = []
+            for event in events:
+                onset, offset = round(float(event["onset"]), 3), round(float(event["offset"]), 3)
+                offset = min(offset, round(duration, 3))
+                if not 0 <= onset < offset or event["type"] not in MULTI_LABEL_NAMES:
+                    raise ValueError(
+                        f"event {event!r}: need 0 <= onset < offset <= {duration:.3f} and a type"
+                    )
+                marked.append(MarkedEvent(row.file, onset, offset, event["type"]))
+            self.events = [e for e in self.events if e.file != row.file] + marked
+            write_text_atomic(self.events_file, format_events_csv(self.events))
