@@ -11,6 +11,7 @@ without regard to case or surrounding spaces:
 * ``patient`` (optional): who was recorded; recordings of one patient stay on one side of every split,
   fold and bootstrap resample. Without the column every recording is its own patient.
 * ``device``, ``location`` (optional): the stethoscope and the chest site, free text (empty: not known).
+* ``quality`` (optional): ``poor`` marks a recording too poor to judge (``respira label`` writes it).
 
 Other columns are left out with one :class:`LabelsCSVWarning` naming them. A row that cannot be read
 raises :class:`~respira.data.errors.LabelledFormatError`, one line starting ``labels.csv:LINE:`` (the line
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "quality")
 FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
 """How a ``crackle`` / ``wheeze`` cell may be written (lower-cased, spaces stripped) → its 0/1 flag."""
 _DELIMITERS = (",", ";", "\t")
