@@ -231,3 +231,17 @@ def test_the_wall_time_a_user_waits_is_its_output_file_and_the_summary_quotes_it
     )
     assert "{} and {}. The user waits".format(*embedding[2:]) in text
     assert f"waits {alone[1][10].split(' ')[0]}× less alone and {busy[1][10].split(' ')[0]}× less" in text
+
+
+LABEL_LATENCY = "## `respira label`: keypress → next recording"
+
+
+def test_the_label_page_section_pastes_its_output_and_the_summary_row_reads_it() -> None:
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    section = _section(benchmarks, LABEL_LATENCY)
+    lines = [line for line in (RESULTS / "label_latency.md").read_text(encoding="utf-8").splitlines() if line]
+    assert len(lines) == 6 and [line for line in lines if line not in section] == []
+    listened, at_once = ([cell.strip() for cell in line.split("|")] for line in lines[-2:])
+    row = next(line for line in benchmarks.splitlines() if line.startswith("| `respira label` |"))
+    assert f"shown {listened[3]} ms median (max {listened[4]} ms) after 3 s of listening" in row
+    assert f"; {at_once[3]} ms pressed at once" in row

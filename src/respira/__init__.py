@@ -35,6 +35,7 @@ __all__ = [
     "__version__",
     "evaluate",
     "fit_site",
+    "label",
     "train",
 ]
 
@@ -45,6 +46,7 @@ _LAZY: dict[str, str] = {
     "TrainedRun": "api",
     "evaluate": "api",
     "fit_site": "api",
+    "label": "api",
     "SiteFitResult": "api",
     "train": "api",
 }

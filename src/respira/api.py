@@ -37,7 +37,16 @@ from .training.run.trained import TrainedRun
 if TYPE_CHECKING:
     from .training.recipe.recipe import Recipe
 
-__all__ = ["Evaluation", "OptionError", "SiteFitResult", "TrainedRun", "evaluate", "fit_site", "train"]
+__all__ = [
+    "Evaluation",
+    "OptionError",
+    "SiteFitResult",
+    "TrainedRun",
+    "evaluate",
+    "fit_site",
+    "label",
+    "train",
+]
 
 RESUME_HINT = "respira.train(the same recipe and overrides, resume_from_checkpoint='last')"
 """What an interrupted :func:`train` says to continue the run (its checkpoints are kept)."""
@@ -167,6 +176,39 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
     args = _parsed("fit-site", options, model=None if source is None else os.fspath(source))
     model_or_default(args)  # what the command line does for every optional MODEL: the model named once
     return fit_from_args(args)
+
+
+def label(
+    archive: str | os.PathLike[str], model: str | os.PathLike[str] | None = None, **options: Any
+) -> Any:
+    """Serve the labelling page as ``respira label [MODEL] ARCHIVE --option value ...`` does, in a background
+    thread; return the server (its ``url``; ``close()`` stops it).
+
+    Args:
+        archive: the folder of the recordings and their ``labels.csv``.
+        model: a model folder, an exported folder or a Hub id; ``None``: respira's shipped detector.
+        **options: ``respira label``'s options: ``labels=...`` (another labels file), ``port=0`` (a free
+            port), ``host``, ``onnx=True``, ``device``.
+
+    Raises:
+        OptionError: an unknown option or a value it does not take.
+        ValueError, OSError: a labels file, events file or address the page cannot use (one line), before
+            the model loads.
+
+    Example::
+
+        server = respira.label("my_site", port=0)
+        print(server.url)  # open it in a browser; each answer is in my_site/labels.csv at once
+        server.close()
+    """
+    from .commands.label import server_from_args
+    from .commands.options import model_or_default
+
+    args = _parsed(
+        "label", options, model=None if model is None else os.fspath(model), archive=os.fspath(archive)
+    )
+    model_or_default(args)
+    return server_from_args(args).start()
 
 
 def parse_options(

@@ -166,3 +166,18 @@ def test_the_command_refuses_a_missing_labels_file_in_one_line(
         f"respira label: error: no labels file {tmp_path / 'labels.csv'}: list the recordings"
     )
     assert "\n" not in error
+
+
+def test_the_python_api_serves_the_page_in_the_background(tmp_path: Path, run_dir: Path) -> None:
+    import respira
+
+    labels = write_site(tmp_path / "site")
+    server = respira.label(labels.parent, run_dir, port=0)
+    try:
+        state = call(f"{server.url}api/state")
+        assert state["recording"]["file"] == "r0.wav"
+        assert state["progress"]["fit_site"].startswith(f"respira fit-site {run_dir} --data_dir")
+    finally:
+        server.close()
+    with pytest.raises(respira.api.OptionError, match="--prot"):
+        respira.label(labels.parent, run_dir, prot=0)

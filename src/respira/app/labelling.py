@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,12 +55,14 @@ KEEP_PREPARED = 4
 
 @dataclass(frozen=True)
 class Prepared:
-    """One recording ready to show: its duration, WAV bytes, spectrogram PNG bytes and window rows."""
+    """One recording ready to show: its duration, WAV bytes, spectrogram PNG bytes and window rows, and
+    the seconds it took to prepare."""
 
     duration: float
     wav: bytes
     png: bytes
     windows: list[dict[str, float]]
+    seconds: float = 0.0
 
 
 def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
@@ -133,6 +136,7 @@ class LabelSession:
             return next((at for at in pending if at not in self.skipped), None)
 
     def _prepare(self, at: int) -> Prepared:
+        started = time.perf_counter()
         row = self.table.rows[at]
         waveform = read_audio(row.path, self.rate, name=row.file)
         with warnings.catch_warnings():
@@ -143,7 +147,9 @@ class LabelSession:
             for window in predicted.rows
         ]
         wav = encode_wav(np.clip(waveform, -1.0, 1.0), self.rate, "PCM_16")
-        return Prepared(waveform.shape[0] / self.rate, wav, spectrogram_png(waveform, self.rate), windows)
+        png = spectrogram_png(waveform, self.rate)
+        seconds = time.perf_counter() - started
+        return Prepared(waveform.shape[0] / self.rate, wav, png, windows, seconds)
 
     def prepared(self, at: int) -> Future[Prepared]:
         """Row ``at`` read, predicted and drawn (in the background; the same future for each call)."""

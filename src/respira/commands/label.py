@@ -52,7 +52,7 @@ class LabelOptions:
         },
     )
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (default 127.0.0.1)"})
-    port: int = field(default=7861, metadata={"help": "port to listen on (default 7861)"})
+    port: int = field(default=7861, metadata={"help": "port to listen on (default 7861; 0: a free one)"})
     onnx: bool = field(
         default=False,
         metadata={"help": "run the model's model.onnx with onnxruntime instead of torch", **SWITCH},
@@ -74,28 +74,44 @@ def labels_file(args: argparse.Namespace) -> Path:
     return labels
 
 
-def open_session(args: argparse.Namespace):
-    """The checked labels file and the model, as a :class:`~respira.app.labelling.LabelSession`."""
+def shown_model(model: str) -> str:
+    """``model`` as the fit-site command names it: a shipped detector by its name (the default detector
+    too, whose folder ``MODEL`` became), anything else as given."""
+    from ..pretrained import default_detector_dir
+
+    folder = Path(model).expanduser()
+    shipped = default_detector_dir().resolve().parent
+    return folder.name if folder.is_dir() and folder.resolve().parent == shipped else model
+
+
+def server_from_args(args: argparse.Namespace):  # -> respira.app.label_server.LabelServer (imported late)
+    """The page's server for ``args``, listening but not yet serving: the address, the labels file (and
+    events.csv) checked before the model loads, each refusal one line."""
     from ..app.detectors import open_detector
+    from ..app.label_server import LabelServer
     from ..app.labelling import LabelSession
     from ..data.labels_table import LabelsTable
     from ..sites.site_samples import MIN_UNITS
 
+    if not 0 <= args.port < 65536:
+        raise ValueError(f"--port must be between 0 (a free one) and 65535, got {args.port}")
+    check_address(args.host, args.port)
     labels = labels_file(args)
-    LabelsTable.read(labels)  # the file checked before the model loads
+    LabelsTable.read(labels)
     detector, _ = open_detector(args.model, onnx=args.onnx, device=args.device)
-    return LabelSession(labels, detector, model=args.model, minimum_units=MIN_UNITS)
+    session = LabelSession(labels, detector, model=shown_model(args.model), minimum_units=MIN_UNITS)
+    try:
+        return LabelServer(session, args.host, args.port)
+    except BaseException:
+        session.close()
+        raise
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..app.label_server import LabelServer
     from ..utils.signals import terminate_as_interrupt
 
-    if not 0 < args.port < 65536:
-        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
-    check_address(args.host, args.port)
-    session = open_session(args)
-    server = LabelServer(session, args.host, args.port)
+    server = server_from_args(args)
+    session = server.session
     progress = session.progress()
     print(
         f"labelling {session.labels_file} ({progress['recordings_done']} of {progress['recordings']} "
