@@ -266,6 +266,7 @@ MISSPELLED = {
     "fit-site": ("--outer_flods", "--outer_folds"),
     "quality": ("--data_dri", "--data_dir"),
     "app": ("--prot", "--port"),
+    "label": ("--lables", "--labels"),
     "detectors": ("--debgu", "--debug"),
 }
 

@@ -145,6 +145,16 @@ def test_a_bad_request_is_refused_in_one_line_and_nothing_is_written(
     assert labels.read_text() == LABELS and not (labels.parent / "events.csv").exists()
 
 
+def test_a_recording_that_does_not_decode_is_said_and_can_be_answered(served: tuple[str, Path]) -> None:
+    url, labels = served
+    (labels.parent / "r0.wav").write_bytes(b"not audio")
+    state = call(f"{url}api/state")
+    assert state["recording"]["file"] == "r0.wav" and "r0.wav" in state["recording"]["error"]
+    assert "\n" not in state["recording"]["error"]
+    state = call(f"{url}api/answer", {"index": 0, "answer": "poor"})
+    assert state["recording"]["file"] == "r1.wav" and "error" not in state["recording"]
+
+
 def test_events_beyond_the_recording_are_refused_before_serving(tmp_path: Path, run_dir: Path) -> None:
     from respira.app.detectors import open_detector
 

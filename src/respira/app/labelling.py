@@ -41,6 +41,7 @@ from ..data.labelled import LABELS_FILE
 from ..data.labels_table import ANSWERS, LabelsTable
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
+from ..utils.messages import one_line
 from .analysis import default_window
 
 __all__ = ["SPECTROGRAM_TOP", "LabelSession", "Prepared"]
@@ -179,8 +180,13 @@ class LabelSession:
                 state["recording"] = None
                 return state
             row = self.table.rows[at]
-        prepared = self.prepared(at).result()
         self.prefetch_after(at)
+        try:
+            prepared = self.prepared(at).result()
+        except Exception as error:  # a recording that does not decode: said in the page, answerable (P, S)
+            self._prepared.pop(at, None)
+            state["recording"] = {"index": at, "file": row.file, "line": row.line, "error": one_line(error)}
+            return state
         state["recording"] = {
             "index": at,
             "file": row.file,

@@ -86,6 +86,14 @@ function show(next) {
   $("labelling").hidden = recording === null;
   $("done").hidden = recording !== null;
   if (recording === null) { window.respiraShown = "done"; finishTiming(); return; }
+  if (recording.error) {  // a recording that could not be read: answer it (P) or skip it (S)
+    $("recording").textContent = `${recording.file} · line ${recording.line} of the labels file`;
+    $("marks").replaceChildren(); $("events").replaceChildren();
+    image.removeAttribute("src"); player.removeAttribute("src");
+    say(`Cannot show ${recording.file}: ${recording.error}`);
+    window.respiraShown = recording.index; finishTiming();
+    return;
+  }
   $("recording").textContent = `${recording.file} · ${seconds(recording.duration)} s · line ${recording.line} of the labels file`;
   drawEvents();
   const source = `/spectrogram/${recording.index}.png`;
@@ -107,8 +115,8 @@ async function answer(choice) {
   busy = true; pressed = performance.now();
   try {
     player.pause();
-    show(await request("/api/answer", { index: state.recording.index, answer: choice }));
     say("");
+    show(await request("/api/answer", { index: state.recording.index, answer: choice }));
   } catch (error) { pressed = null; say(`Not saved: ${error.message}`); }
   finally { busy = false; }
 }
@@ -126,7 +134,7 @@ function timeAt(clientX) {
 }
 
 view.addEventListener("pointerdown", (event) => {
-  if (!state || state.recording === null) { return; }
+  if (!state || state.recording === null || state.recording.error) { return; }
   drag = { start: event.clientX, type: eventType() };
   view.setPointerCapture(event.pointerId);
 });
@@ -166,12 +174,12 @@ document.querySelectorAll("#answers button").forEach((button) => {
 });
 
 function movePlayhead() {
-  if (state && state.recording) {
+  if (state && state.recording && !state.recording.error) {
     $("playhead").style.left = `${100 * Math.min(player.currentTime / state.recording.duration, 1)}%`;
   }
   requestAnimationFrame(movePlayhead);
 }
 requestAnimationFrame(movePlayhead);
-window.addEventListener("resize", () => { if (state && state.recording) { drawProbabilities(); } });
+window.addEventListener("resize", () => { if (state && state.recording && !state.recording.error) { drawProbabilities(); } });
 
 request("/api/state").then(show).catch((error) => say(`Could not load: ${error.message}`));
