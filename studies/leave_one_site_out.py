@@ -67,12 +67,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _calibration import LabelledSample, cross_validated, retuning_wins
+from _calibration import LabelledSample, cross_validated, decision_ceiling, retuning_wins
+from _common import ROOT
 from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
-from _protocols import decision_ceiling
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
-from _study_methods import ROOT
 from respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics import icbhi_scores
