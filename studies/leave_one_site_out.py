@@ -27,7 +27,7 @@ of that layer, positives recorded with the same stethoscope model: ICBHI's four,
 same model as one of ICBHI's — and SPRSound's Yunting II; the frozen-encoder form of
 ``aux_loss: stethoscope_supcon`` with ``head_hidden_size``), ``hidden+supcon_across_sites`` (the same loss,
 positives the same class from the other training site) and ``hidden+sg_scl+worst_site_thresholds``. The
-encoder fine-tuned with the same loss is ``studies/loso_finetune.py``.
+encoder fine-tuned with the same loss was ``studies/loso_finetune.py`` (retired; docs/history/sites.md).
 Baselines in the same run: all-normal, class prior (the pool's class shares drawn at random: the expected
 score) and a class-balanced logistic regression on log-mel mean / std features (64 bands to 4 kHz),
 decided at 0.5.
