@@ -24,8 +24,8 @@ succeeded; a failure leaves the committed detector as it was. ``build_record.jso
 committed folder on the recordings of ``expected_outputs.json`` and fails when its outputs change, the
 one case that calls for a rebuild (``tests/test_shipped_outputs.py``).
 
-Which recipe is shipped, and why, is BENCHMARKS.md's "The shipped detector" (the rule was written down
-before the comparison).
+Which recipe is shipped, and why, is the results history's "The shipped detector"
+(docs/history/sites.md; the rule was written down before the comparison).
 """
 
 from __future__ import annotations

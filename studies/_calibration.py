@@ -174,3 +174,17 @@ def _spread(name: str, values: list[float]) -> dict[str, float]:
         f"{name}_std": statistics.stdev(defined) if len(defined) > 1 else math.nan,
         f"{name}_subsets": len(defined),
     }
+
+
+def decision_ceiling(flags: Any, probabilities: Any) -> float:
+    """The ICBHI score of ``probabilities`` ``[N, 2]`` (crackle, wheeze) at the thresholds that maximise
+    it on these very ``flags`` ``[N, 2]``: what the best threshold rule could reach with this ranking
+    (label-free adaptation and few-shot calibration included). A ceiling, never a result."""
+    from respira.labels import flags_to_classes
+    from respira.metrics import icbhi_scores
+    from respira.metrics.thresholds import tune_thresholds
+
+    flags, probabilities = np.asarray(flags, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
+    thresholds = tune_thresholds(flags, probabilities)
+    decided = (probabilities >= np.asarray(thresholds)).astype(np.int64)
+    return float(icbhi_scores(flags_to_classes(flags), flags_to_classes(decided), warn=False)["icbhi_score"])

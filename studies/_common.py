@@ -6,11 +6,16 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from respira.models.features.log_mel import LogMelSpectrogram
+
+ROOT = Path(__file__).resolve().parent.parent
+LOWPASS = 4000.0
+"""The flagship recipe's low-pass (Hz), which the studies' units are cut with."""
 
 
 def respira(*arguments: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from _study_methods import LOWPASS
+from _common import LOWPASS
 from respira.audio import read_audio
 from respira.audio.dsp import pad_batch, prepare_recording
 from respira.core.chunks import MirroredRecording, RecordingInMemory, chunk_spans

@@ -1,4 +1,4 @@
-"""The tables ``studies/leave_one_site_out.py`` (and ``studies/loso_finetune.py``) print from their results.
+"""The tables ``studies/leave_one_site_out.py`` prints from its results.
 
 ``results`` is ``{held-out site: {method: {unit set: scores}}}`` as ``leave_one_site_out.run`` returns it:
 ``scores`` has ``icbhi_score``, ``per_seed`` and usually ``ci``, ``sensitivity``, ``specificity``, the AUCs,

@@ -2,7 +2,7 @@
 
 Three sites of ``../shared``, each cut as respira deploys a detector on it, every unit run through the frozen
 AudioSet EfficientAT mn04 as the flagship recipe runs it (32 kHz, 4 kHz low-pass of the whole recording,
-8-s input, mean pooling: :func:`_probe_features.flagship_encoder`):
+8-s input, mean pooling: :func:`flagship_encoder`):
 
 * ``icbhi``: every annotated cycle (scored one by one; domain: the stethoscope);
 * ``kauh``: 4-s windows every 2 s of every recording (``respira evaluate --dataset kauh``'s defaults),
@@ -22,22 +22,80 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from _common import log_mel_features, respira
-from _probe_features import block_features, flagship_encoder, icbhi_cycles
-from _study_methods import LOWPASS
+from _common import LOWPASS, log_mel_features, respira
 from respira.audio import decode_audio, read_audio
-from respira.audio.dsp import lowpass
+from respira.audio.dsp import lowpass, pad_batch
 from respira.core.windows import window_starts
 from respira.data import load_kauh
+from respira.labels import classes_to_flags
 from respira.metrics.recording_level import RECORDING_LABELS
 from respira.models.features.log_mel import LogMelSpectrogram
+from respira.run_record import DataRecord
+from respira.training.splits.datasets import load_splits
 
-RATE, WINDOW, HOP = 32_000, 4.0, 2.0
+RATE, WINDOW, HOP, BATCH = 32_000, 4.0, 2.0, 16
 SITES: tuple[str, ...] = ("icbhi", "kauh", "sprsound")
 RECORDING_SETS: dict[str, str] = {"kauh": "kauh", "sprsound": "sprsound_windows"}
 """Per site: the unit set scored per recording (windows, the maximum over each recording's)."""
 FLAGS = RECORDING_LABELS[:2]
+
+
+def block_features(model, waveforms: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per waveform: the flagship's embedding (``final``: the last block's mean, as ``pooling: mean``),
+    and per block ``b<i>`` the mean over frequency and time and, over time of the frequency means, the
+    standard deviation and the maximum."""
+    chunks: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(waveforms), BATCH):
+        padded, mask = pad_batch(waveforms[start : start + BATCH])
+        with torch.no_grad():
+            output = model.respira(padded, attention_mask=mask, output_hidden_states=True)
+        parts = {"final": output.embeddings}
+        for i, hidden in enumerate(output.hidden_states):
+            over_time = hidden.mean(dim=2)  # [batch, channels, frames]
+            parts |= {
+                f"b{i}_mean": over_time.mean(2),
+                f"b{i}_std": over_time.std(2),
+                f"b{i}_max": over_time.amax(2),
+            }
+        for name, value in parts.items():
+            chunks.setdefault(name, []).append(value.float().numpy())
+    return {name: np.concatenate(values) for name, values in chunks.items()}
+
+
+def icbhi_cycles(shared: Path) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Every ICBHI cycle, built as the flagship's training cycles are (4 kHz low-pass)."""
+    import datasets
+
+    record = DataRecord(  # every ICBHI patient: 80 % train, 20 % validation, as the flagship trains
+        data_dir=str(shared / "icbhi"),
+        sampling_rate=RATE,
+        lowpass_cutoff=LOWPASS,
+        stratify_by="chest_location",
+        split_strategy="patient",
+        patient_split_fractions=(0.8, 0.2, 0.0),
+    )
+    splits = load_splits(record)
+    cycles = datasets.concatenate_datasets([splits[name] for name in ("train", "validation")])
+    meta = {
+        "flags": classes_to_flags(np.asarray(cycles["label"])),
+        "domain": np.asarray(cycles["device"]),
+        "patient": np.asarray([str(p) for p in cycles["patient_id"]]),
+        "recording": np.asarray(cycles["recording"]),
+    }
+    return [decode_audio(a, RATE) for a in cycles["audio"]], meta
+
+
+def flagship_encoder(work: Path, target_seconds: float = 8.0):
+    """The flagship's frozen model (the converted mn04 in ``work``, 32 kHz, mean pooling), in eval mode."""
+    from respira.models import RespiraForAudioClassification
+
+    return RespiraForAudioClassification.from_encoder_pretrained(
+        str(work / "efficientat_mn04"), sampling_rate=RATE, target_seconds=target_seconds, pooling="mean"
+    ).eval()
+
+
 STETHOSCOPE: dict[str, str] = {"kauh": "Litt3200"}
 """A site's stethoscope model where its ``domain`` column names something else (KAUH's: the filter mode;
 the same Littmann 3200 model as one of ICBHI's four)."""

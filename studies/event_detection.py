@@ -78,7 +78,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from _common import respira
+from _common import ROOT, respira
 from _event_tuning import (
     COLLARS,
     Choice,
@@ -105,7 +105,6 @@ from _event_units import (
     sprsound_recordings,
 )
 from _machine import cpu_name, load_average
-from _study_methods import ROOT
 from respira.audio import read_audio
 from respira.core.decision import thresholds_of
 from respira.core.events import FRAME_HOP_SECONDS, Event, posteriors_to_events

@@ -27,7 +27,7 @@ of that layer, positives recorded with the same stethoscope model: ICBHI's four,
 same model as one of ICBHI's — and SPRSound's Yunting II; the frozen-encoder form of
 ``aux_loss: stethoscope_supcon`` with ``head_hidden_size``), ``hidden+supcon_across_sites`` (the same loss,
 positives the same class from the other training site) and ``hidden+sg_scl+worst_site_thresholds``. The
-encoder fine-tuned with the same loss is ``studies/loso_finetune.py``.
+encoder fine-tuned with the same loss was ``studies/loso_finetune.py`` (retired; docs/history/sites.md).
 Baselines in the same run: all-normal, class prior (the pool's class shares drawn at random: the expected
 score) and a class-balanced logistic regression on log-mel mean / std features (64 bands to 4 kHz),
 decided at 0.5.
@@ -67,12 +67,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _calibration import LabelledSample, cross_validated, retuning_wins
+from _calibration import LabelledSample, cross_validated, decision_ceiling, retuning_wins
+from _common import ROOT
 from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
-from _protocols import decision_ceiling
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
-from _study_methods import ROOT
 from respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics import icbhi_scores

@@ -4,7 +4,7 @@
         [--threshold_source validation]
 
 1. ``respira convert efficientat`` the real EfficientAT mn04 and ``respira train
-   recipes/efficientat_frozen_multilabel.yaml`` on the real ICBHI sample (as studies/kauh_external.py:
+   recipes/efficientat_frozen_multilabel.yaml`` on the real ICBHI sample (as kauh_external.py did:
    clean cached embeddings, ``--epochs``, one seed; ``--threshold_source`` ``validation`` by default to
    stay within a few CPU minutes, the recipe's ``cross_fit`` on request);
 2. the KAUH recordings (``--filter_mode``: one stethoscope filter, or all) are embedded once, in

@@ -1,12 +1,18 @@
-"""BENCHMARKS.md says what the benchmark scripts wrote: its pasted tables are their output files' lines."""
+"""BENCHMARKS.md and the results history (docs/history/) say what the runs wrote: BENCHMARKS.md's figures are
+those of the history section each row links to, and the pasted fit-site and screen tables are their output
+files' lines."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from tests.test_measured import heading_anchors
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+HISTORY = ROOT / "docs" / "history"
+CURRENT_FIT_SITE = "## `respira fit-site`"
 FIT_SITE = "## Fitting the detector to a site"
 ONE_THREAD = "fit_site_1_thread.md"
 RULE_STUDY = "### Choosing the selection rule and the recording rule"
@@ -25,24 +31,34 @@ def _section(text: str, heading: str) -> str:
     return text[start + len(heading) : end.start() if end else len(text)]
 
 
-def _not_pasted(benchmarks: str, output: str = "fit_site.md", start: str = "") -> list[str]:
+def _history(page: str) -> str:
+    return (HISTORY / f"{page}.md").read_text(encoding="utf-8")
+
+
+def _benchmarks() -> str:
+    return (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+
+
+def _not_pasted(
+    text: str, output: str = "fit_site.md", start: str = "", heading: str = FIT_SITE
+) -> list[str]:
     """Lines of the ``output`` file (from its first line starting with ``start``, and its first line)
-    missing from the fit-site section of ``benchmarks``."""
-    section = _section(benchmarks, FIT_SITE).splitlines()
+    missing from the ``heading`` section of ``text``."""
+    section = _section(text, heading).splitlines()
     lines = [line for line in (RESULTS / output).read_text(encoding="utf-8").splitlines() if line]
     assert lines
     first = next(i for i, line in enumerate(lines) if line.startswith(start))
     return [line for line in [lines[0], *lines[first:]] if line not in section]
 
 
-def test_the_fit_site_section_pastes_the_whole_output_file() -> None:
-    assert _not_pasted((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")) == []
+def test_the_fit_site_sections_paste_the_whole_output_file() -> None:
+    assert _not_pasted(_benchmarks(), heading=CURRENT_FIT_SITE) == []
+    assert _not_pasted(_history("fit-site")) == []
 
 
 def test_the_one_thread_run_is_pasted_with_its_timing_table() -> None:
     """The run with one thread: its header and timing table (its score tables equal the default run's)."""
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    assert _not_pasted(benchmarks, ONE_THREAD, "| site | recordings") == []
+    assert _not_pasted(_history("fit-site"), ONE_THREAD, "| site | recordings") == []
     default, one = ((RESULTS / name).read_text().splitlines() for name in ("fit_site.md", ONE_THREAD))
     timing = next(i for i, line in enumerate(default) if line.startswith("| site | recordings"))
     assert timing > 5 and default[1:timing] == one[1:timing]
@@ -59,9 +75,8 @@ def _score(cell: str) -> float:
 
 def test_the_fit_site_summary_and_claims_are_the_output_files() -> None:
     """The summary row's figures and the section's nested-CV figures are the default run's cells."""
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
     lines = (RESULTS / "fit_site.md").read_text(encoding="utf-8").splitlines()
-    summary = next(line for line in benchmarks.splitlines() if line.startswith("| fitting a site"))
+    summary = next(line for line in _benchmarks().splitlines() if line.startswith("| fitting a site"))
     below = 0
     for site in SITES:
         at_20 = _cells(lines, f"| {site} | 20 of")
@@ -69,7 +84,7 @@ def test_the_fit_site_summary_and_claims_are_the_output_files() -> None:
         assert f"{name} {at_20[6].split(' ')[0]} (as is {at_20[2].split(' ')[0]})" in summary, site
         below += sum(int(_cells(lines, f"| {site} | {k} of")[8].split(" of ")[0]) for k in (5, 10, 20))
     assert f"below as is on {below} of 27 draws" in summary
-    section = " ".join(_section(benchmarks, FIT_SITE).split())
+    section = " ".join(_section(_history("fit-site"), FIT_SITE).split())
     for site in ("KAUH", "SPRSound (no Poor Quality)"):
         nested = _cells(lines, f"| {site} | all")
         assert f"{nested[6]} (as is {nested[2].split(' ')[0]})" in summary, site
@@ -83,7 +98,7 @@ def test_the_default_rules_rows_are_their_files_and_their_claims_hold() -> None:
     in the files: the new default scores higher than the old at 20 patients on every site with fewer draws
     below as is, the tuned thresholds with the same selection twice as many, and the nested CV up on KAUH
     and SPRSound, down on the ICBHI sample."""
-    section = _section((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"), DEFAULT_RULES).splitlines()
+    section = _section(_history("fit-site"), DEFAULT_RULES).splitlines()
     runs = {}
     for rule in ("tuned", "expected"):
         for selection in ("bonferroni", "one_se_units"):
@@ -111,26 +126,25 @@ def test_the_default_rules_rows_are_their_files_and_their_claims_hold() -> None:
 
 
 def test_a_number_typed_differently_is_not_the_output_files() -> None:
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    row = next(line for line in _section(benchmarks, FIT_SITE).splitlines() if line.startswith("| KAUH |"))
+    benchmarks = _benchmarks()
+    section = _section(benchmarks, CURRENT_FIT_SITE)
+    row = next(line for line in section.splitlines() if line.startswith("| KAUH |"))
     typed = re.sub(r"\d", lambda digit: str((int(digit.group()) + 1) % 10), row, count=1)
-    assert _not_pasted(benchmarks.replace(row, typed)) == [row]
+    assert _not_pasted(benchmarks.replace(row, typed), heading=CURRENT_FIT_SITE) == [row]
 
 
 def test_the_rule_study_rows_are_rows_of_its_output_file() -> None:
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
     written = set((RESULTS / "fit_site_rules.md").read_text(encoding="utf-8").splitlines())
     rows = [
         line
-        for line in _section(benchmarks, RULE_STUDY).splitlines()
+        for line in _section(_history("fit-site"), RULE_STUDY).splitlines()
         if line.startswith("| ") and not line.startswith(("| site", "| ---"))
     ]
     assert len(rows) >= 10 and [line for line in rows if line not in written] == []
 
 
 def test_the_units_rule_rows_are_rows_of_its_output_file() -> None:
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    section = _section(benchmarks, UNITS_RULES).splitlines()
+    section = _section(_history("fit-site"), UNITS_RULES).splitlines()
     lines = (RESULTS / "fit_site_one_se_units.md").read_text(encoding="utf-8").splitlines()
     scores = lines[: next(i for i, line in enumerate(lines) if line.startswith("| site | recordings"))]
     rows = [line for line in scores if line.startswith("| ") and not line.startswith(("| site", "| ---"))]
@@ -139,7 +153,7 @@ def test_the_units_rule_rows_are_rows_of_its_output_file() -> None:
 
 def test_the_units_rules_ten_draw_figures_are_their_files() -> None:
     """The 20-patient, 10-draw figures BENCHMARKS.md quotes for the `_units` rules are their files' rows."""
-    section = _section((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"), UNITS_RULES)
+    section = _section(_history("fit-site"), UNITS_RULES)
     quoted = re.search(r"\(49\.7 → 53\.1,\s+draws below as is 3 → 1 of 10\)", section)
     assert quoted is not None
     for rule, score, below in (("bonferroni", "49.7", "3 of 10"), ("bonferroni_units", "53.1", "1 of 10")):
@@ -152,11 +166,11 @@ def test_the_units_rules_ten_draw_figures_are_their_files() -> None:
 def test_the_one_core_screen_run_is_pasted_whole() -> None:
     """The before/after ``screen`` run of the one inference core: every line of its output file, and the
     two seconds the text quotes are its subprocess rows'."""
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    benchmarks = _history("speed")
     start = benchmarks.index("### After the one inference core (issue 51)")
     # not _section: the output's "# " lines would end it
     ends = [benchmarks.find(mark, start + 1) for mark in ("\n## ", "\n### ")]
-    section = benchmarks[start : min(end for end in ends if end > 0)]
+    section = benchmarks[start : min([end for end in ends if end > 0] or [len(benchmarks)])]
     lines = (RESULTS / "screen_one_core.txt").read_text(encoding="utf-8").splitlines()
     assert len(lines) > 8 and [line for line in lines if line not in section.splitlines()] == []
     seconds = [line.split()[-3] for line in lines if line.startswith("screen, subprocess")]
@@ -172,7 +186,7 @@ def test_the_patients_needed_rows_are_their_files_and_their_claims_hold() -> Non
     the model as is while KAUH stays under 60 at 40; thresholds set on half the other patients never reach 60
     and gain at most 2 points over fit-site's own on the embedding; the encoder's blocks move no head's AUC
     by more than 0.03 and score no higher."""
-    section = _section((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"), PATIENTS_NEEDED).splitlines()
+    section = _section(_history("fit-site"), PATIENTS_NEEDED).splitlines()
     counts = (RESULTS / "fit_site_k30_40.md").read_text(encoding="utf-8").splitlines()
     timing = next(i for i, line in enumerate(counts) if line.startswith("| site | recordings"))
     assert all(line in section for line in counts[:timing] if line)
@@ -209,11 +223,10 @@ USER_WAITS = "### The wall time a user waits"
 def test_the_wall_time_a_user_waits_is_its_output_file_and_the_summary_quotes_it() -> None:
     """fit-site start to exit, per stage, alone and beside a busy loop (issue 58, item 10): the output file
     pasted whole, and the summary row's seconds and ratios its cells."""
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    section = _section(benchmarks, USER_WAITS).splitlines()
+    section = _section(_history("fit-site"), USER_WAITS).splitlines()
     lines = [line for line in (RESULTS / "fit_site_wall.md").read_text(encoding="utf-8").splitlines() if line]
     assert len(lines) > 4 and [line for line in lines if line not in section] == []
-    summary = next(line for line in benchmarks.splitlines() if line.startswith("| fitting a site"))
+    summary = next(line for line in _benchmarks().splitlines() if line.startswith("| fitting a site"))
     compared = [c for c in ("alone", "beside a busy loop") if any(f"| {c} | today" in line for line in lines)]
     assert compared
     for condition in compared:
@@ -233,12 +246,64 @@ def test_the_wall_time_a_user_waits_is_its_output_file_and_the_summary_quotes_it
     assert f"waits {alone[1][10].split(' ')[0]}× less alone and {busy[1][10].split(' ')[0]}× less" in text
 
 
+NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
+HISTORY_LINK = re.compile(r"\]\(docs/history/([\w-]+)\.md#([^)]+)\)")
+
+
+def _anchored_section(text: str, anchor: str) -> str:
+    """The section of ``text`` whose heading has GitHub's anchor ``anchor``, to the next heading of its level
+    or above (lines in code fences are no headings)."""
+    fenced, level, kept = False, 0, []
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        heading = None if fenced else re.match(r"(#{1,6}) ", line)
+        if heading and level and len(heading.group(1)) <= level:
+            break
+        if heading and not level and heading_anchors(line) == {anchor}:
+            level = len(heading.group(1))
+        if level:
+            kept.append(line)
+    assert kept, f"no heading #{anchor}"
+    return "\n".join(kept)
+
+
+def _unquoted(benchmarks: str) -> list[str]:
+    """Each figure of the result cell of a BENCHMARKS.md table row that links to history sections (its last
+    cell) not found in those sections."""
+    missing, rows = [], 0
+    for row in benchmarks.splitlines():
+        cells = [cell.strip() for cell in row.split("|")[1:-1]]
+        links = HISTORY_LINK.findall(cells[-1]) if cells else []
+        if not links:
+            continue
+        rows += 1
+        sources = " ".join(
+            " ".join(_anchored_section(_history(page), anchor).split()) for page, anchor in links
+        )
+        missing += [f"{cells[0]}: {number}" for number in NUMBER.findall(cells[1]) if number not in sources]
+    assert rows >= 14
+    return missing
+
+
+def test_every_figure_of_benchmarks_is_in_the_history_section_it_links() -> None:
+    assert _unquoted(_benchmarks()) == []
+
+
+def test_a_figure_typed_differently_is_not_in_its_history_section() -> None:
+    benchmarks = _benchmarks()
+    assert "1.36× validation-threshold" in benchmarks
+    assert _unquoted(benchmarks.replace("1.36× validation-threshold", "1.63× validation-threshold")) == [
+        "cross-fitted thresholds (`threshold_source: cross_fit`): 1.63"
+    ]
+
+
 LABEL_LATENCY = "## `respira label`: keypress → next recording"
 
 
-def test_the_label_page_section_pastes_its_output_and_the_summary_row_reads_it() -> None:
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    section = _section(benchmarks, LABEL_LATENCY)
+def test_the_label_page_history_pastes_its_output_and_the_benchmarks_row_reads_it() -> None:
+    benchmarks = _benchmarks()
+    section = _section(_history("speed"), LABEL_LATENCY)
     lines = [line for line in (RESULTS / "label_latency.md").read_text(encoding="utf-8").splitlines() if line]
     assert len(lines) == 6 and [line for line in lines if line not in section] == []
     listened, at_once = ([cell.strip() for cell in line.split("|")] for line in lines[-2:])

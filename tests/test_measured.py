@@ -1,5 +1,5 @@
-"""What each option measured: every option classified, every section a heading of BENCHMARKS.md, the
-verdict in every help, and no option BENCHMARKS.md found to hurt shipped as a default."""
+"""What each option measured: every option classified, every section a heading of the results history, the
+verdict in every help, and no option the runs found to hurt shipped as a default."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from transformers import TrainingArguments
 
 from respira.cli import build_parser, main
 from respira.measured import (
+    HISTORY,
     MEASURED,
     MECHANICAL,
     VERDICTS,
@@ -63,10 +64,12 @@ def test_heading_anchors_are_githubs() -> None:
     text = "# A b\n## `respira predict --plot` on 2 h (`x/y.py`)\n```\n# no heading\n```\n"
     text += "### Reading\n### Reading\n"
     assert heading_anchors(text) == {"a-b", "respira-predict---plot-on-2-h-xypy", "reading", "reading-1"}
-    # BENCHMARKS.md's own summary links (written for GitHub) all resolve with it
+    # BENCHMARKS.md's links into the history (written for GitHub) all resolve with it
     benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    links = re.findall(r"\]\(#([^)]+)\)", benchmarks)
-    assert links and set(links) <= heading_anchors(benchmarks)
+    links = re.findall(r"\]\(docs/history/([\w-]+\.md)#([^)]+)\)", benchmarks)
+    assert links
+    for page, anchor in links:
+        assert anchor in heading_anchors((ROOT / HISTORY / page).read_text(encoding="utf-8")), (page, anchor)
 
 
 def _recipe_fields() -> set[str]:
@@ -106,28 +109,38 @@ def test_every_option_is_measured_or_mechanical() -> None:
     assert not stale, f"respira.measured names options no command or recipe has: {sorted(stale)}"
 
 
-def test_every_verdict_names_a_section_of_benchmarks() -> None:
-    anchors = heading_anchors((ROOT / "BENCHMARKS.md").read_text(encoding="utf-8"))
+def test_every_verdict_names_a_section_of_the_history() -> None:
     for name, measurements in MEASURED.items():
         for measurement in measurements:
             assert measurement.verdict in VERDICTS, (name, measurement)
-            assert measurement.section in anchors, (
-                f"{name}: no BENCHMARKS.md heading has #{measurement.section}"
+            page, _, anchor = measurement.section.partition("#")
+            path = ROOT / HISTORY / page
+            assert path.is_file(), f"{name}: no page {HISTORY}/{page}"
+            assert anchor in heading_anchors(path.read_text(encoding="utf-8")), (
+                f"{name}: no heading of {HISTORY}/{page} has #{anchor}"
             )
 
 
 def test_note_words_the_verdicts_and_their_sections() -> None:
-    out_of_domain = "BENCHMARKS.md#where-the-out-of-domain-score-is-lost-decision-ceilings-linear-probes-"
+    out_of_domain = (
+        "docs/history/new-site.md#where-the-out-of-domain-score-is-lost-decision-ceilings-linear-probes-"
+    )
     assert note("head_hidden_size").startswith(f"Measured: hurt ({out_of_domain}")
-    assert note("pooling").startswith("Measured: autopool: mixed (BENCHMARKS.md#frame-level-training")
+    assert note("pooling").startswith(
+        "Measured: autopool: mixed (docs/history/events.md#frame-level-training"
+    )
     adaptation = note("methods")  # two values measured in one section: the section once
     assert adaptation.startswith(
-        "Measured: head_norm: mixed, prior_shift: hurt (BENCHMARKS.md#leave-one-site-out"
+        "Measured: head_norm: mixed, prior_shift: hurt (docs/history/sites.md#leave-one-site-out"
     )
-    assert adaptation.count("BENCHMARKS.md#") == 1
+    assert adaptation.count("docs/history/") == 1
     lowpass = note("lowpass_cutoff")  # two values measured in two sections: each with its own
-    pattern = r"Measured: 4000: no effect \(BENCHMARKS.md#efficientat-at-16-khz[^)]*\); 2000: hurt "
-    assert re.fullmatch(pattern + r"\(BENCHMARKS.md#the-band-every-stethoscope[^)]*\)\.", lowpass), lowpass
+    pattern = (
+        r"Measured: 4000: no effect \(docs/history/in-domain.md#efficientat-at-16-khz[^)]*\); 2000: hurt "
+    )
+    assert re.fullmatch(
+        pattern + r"\(docs/history/new-site.md#the-band-every-stethoscope[^)]*\)\.", lowpass
+    ), lowpass
     assert note("learning_rate") == "Not measured."
     assert note("output_dir") == "" and note("no_such_option") == ""
 
@@ -219,8 +232,11 @@ def test_recipe_flag_help_ends_with_the_default_then_the_note(
 ) -> None:
     helps = _option_helps("train", capsys, monkeypatch)
     hidden = helps["--head_hidden_size"]
-    assert "(default:unset).Measured:hurt(BENCHMARKS.md#where-the-out-of-domain" in hidden
-    assert "(default:mean).Measured:autopool:mixed(BENCHMARKS.md#frame-level-training" in helps["--pooling"]
+    assert "(default:unset).Measured:hurt(docs/history/new-site.md#where-the-out-of-domain" in hidden
+    assert (
+        "(default:mean).Measured:autopool:mixed(docs/history/events.md#frame-level-training"
+        in helps["--pooling"]
+    )
     assert helps["--learning_rate"].endswith("(default:5e-05).Notmeasured.")
 
 

@@ -1,11 +1,9 @@
-"""Sphinx extension: the studies table's links into BENCHMARKS.md resolve on the Results page.
+"""Sphinx extension: BENCHMARKS.md's links into the results history resolve on the Results page.
 
-``docs/results.md`` includes BENCHMARKS.md's summary, ``studies/README.md``'s table and the rest of
-BENCHMARKS.md on one page, so a section of BENCHMARKS.md is an anchor of that page. The summary already
-links its sections as ``#anchor``; the studies table, written to work from ``studies/``, links them as
-``../BENCHMARKS.md#anchor``, a file outside the docs. This ``include-read`` handler rewrites those links to
-the page's own anchors while the table is included (the files themselves are not changed), so a stale
-anchor still fails the build as a missing cross-reference.
+``docs/results.md`` includes BENCHMARKS.md, whose links (written to work on GitHub from the repository's
+root) lead to ``docs/history/<page>.md#anchor``. This ``include-read`` handler rewrites them to
+``history/<page>.md#anchor``, relative to the Results page, while the file is included (the file itself is
+not changed), so a stale anchor still fails the build as a missing cross-reference.
 """
 
 from __future__ import annotations
@@ -13,15 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-STUDIES = Path("studies") / "README.md"
-BENCHMARKS_LINK = "](../BENCHMARKS.md#"
+BENCHMARKS = "BENCHMARKS.md"
+HISTORY_LINK = "](docs/history/"
 
 
-def _page_anchors(app: Any, relative_path: Path, parent_docname: str, content: list[str]) -> None:
-    if Path(relative_path).parts[-2:] == STUDIES.parts:
-        content[0] = content[0].replace(BENCHMARKS_LINK, "](#")
+def _page_links(app: Any, relative_path: Path, parent_docname: str, content: list[str]) -> None:
+    if Path(relative_path).name == BENCHMARKS:
+        content[0] = content[0].replace(HISTORY_LINK, "](history/")
 
 
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("include-read", _page_anchors)
+    app.connect("include-read", _page_links)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -3,7 +3,8 @@
 Every recipe field and every option of every ``respira`` command is in exactly one of:
 
 - :data:`MEASURED`: it changes what a model learns, what it hears or how its outputs become decisions,
-  so its help says what BENCHMARKS.md measured of it: a verdict and the section that holds the numbers,
+  so its help says what the project's runs measured of it: a verdict and the section of the results
+  history (``docs/history/``) that holds the numbers,
   or "Not measured.";
 - :data:`MECHANICAL`: it says where things are or go (paths, datasets, columns, outputs, formats), where
   and how fast a run goes (devices, batch sizes for inference, workers, precision, logging, saving),
@@ -15,10 +16,10 @@ prepare`` is the recipe's ``lowpass_cutoff``). A verdict compares the measured v
 default (or with the option off) and is the reading of its section: ``helped`` or ``hurt`` where the
 section finds the score or the ranking raised or lowered beyond the spread of its runs, ``no effect``
 where the differences stay within that spread, ``mixed`` where it is up on one measure or site and down
-on another. No number is written here: the numbers are in BENCHMARKS.md, at the section each verdict
-names (its heading's GitHub anchor). :func:`note` words a verdict as the last sentence of a help text,
-:func:`measured_help` adds it to a dataclass's fields; ``respira``'s parser adds it to every command's
-options.
+on another. No number is written here: the numbers are in the results history, at the section each
+verdict names (its page and its heading's GitHub anchor). :func:`note` words a verdict as the last
+sentence of a help text, :func:`measured_help` adds it to a dataclass's fields; ``respira``'s parser adds
+it to every command's options.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass, fields
 from typing import TypeVar
 
 __all__ = [
+    "HISTORY",
     "MEASURED",
     "MECHANICAL",
     "VERDICTS",
@@ -41,68 +43,80 @@ __all__ = [
 
 VERDICTS: tuple[str, ...] = ("helped", "hurt", "no effect", "mixed")
 """What a measurement can have found (an option with no measurement is "not measured")."""
-BENCHMARKS_FILE = "BENCHMARKS.md"
+HISTORY = "docs/history"
+"""Where the studies' tables are kept, one page per subject (the ``section`` of a :class:`Measurement`)."""
 NOT_MEASURED = "Not measured."
 _MEASURED_PREFIX = "Measured: "
 
 
 @dataclass(frozen=True)
 class Measurement:
-    """One verdict on one option: what was found (:data:`VERDICTS`), where (a BENCHMARKS.md anchor), and
-    for which value (``None``: the option turned on, any value but its default)."""
+    """One verdict on one option: what was found (:data:`VERDICTS`), where (``page.md#anchor`` under
+    :data:`HISTORY`), and for which value (``None``: the option turned on, any value but its default)."""
 
     verdict: str
     section: str
     value: str | None = None
 
 
-# BENCHMARKS.md sections, by their headings' GitHub anchors
-_IMBALANCE = "class-imbalance-options-on-real-cycles-studiesimbalancepy"
+# the history's sections: page and heading anchor (GitHub's) under docs/history/
+_IMBALANCE = "in-domain.md#class-imbalance-options-on-real-cycles-studiesimbalancepy"
 _EFFICIENTAT_RATE = (
-    "efficientat-at-16-khz-upsampled-against-its-native-32-khz-on-real-cycles-studiesefficientat_ratepy"
+    "in-domain.md#efficientat-at-16-khz-upsampled-against-its-native-32-khz-on-real-cycles-"
+    "studiesefficientat_ratepy"
 )
 _AUGMENTED_CACHE = (
-    "frozen-efficientat-with-augmentation-re-encoding-every-step-vs-the-augmented-embedding-cache-"
+    "speed.md#frozen-efficientat-with-augmentation-re-encoding-every-step-vs-the-augmented-embedding-cache-"
     "benchmarksaugmented_cachepy"
 )
 _REAL_DATA = (
-    "the-real-data-study-every-method-and-the-baselines-under-one-patient-wise-5-fold-cv-studiesreal_datapy"
+    "in-domain.md#the-real-data-study-every-method-and-the-baselines-under-one-patient-wise-5-fold-"
+    "cv-studiesreal_datapy"
 )
-_KAUH_EXTERNAL = "external-validation-on-kauh-an-icbhi-trained-detector-per-recording-studieskauh_externalpy"
+_KAUH_EXTERNAL = (
+    "new-site.md#external-validation-on-kauh-an-icbhi-trained-detector-per-recording-studieskauh_externalpy"
+)
 _MULTI_CORPUS = (
-    "icbhi--kauh-with-a-multiple-instance-objective-scored-on-held-out-kauh-patients-studiesmulti_corpuspy"
+    "new-site.md#icbhi--kauh-with-a-multiple-instance-objective-scored-on-held-out-kauh-patients-"
+    "studiesmulti_corpuspy"
 )
 _COMMON_BAND = (
-    "the-band-every-stethoscope-records-transfer_common_band-2-khz-low-pass-and-instance-norm-at-3-seeds-"
+    "new-site.md#the-band-every-stethoscope-records-transfer_common_band-2-khz-low-pass-and-"
+    "instance-norm-at-3-seeds-"
     "studiesreal_datapy-studiestransfer_reportpy"
 )
 _OUT_OF_DOMAIN = (
-    "where-the-out-of-domain-score-is-lost-decision-ceilings-linear-probes-and-the-last-variants-at-3-seeds-"
+    "new-site.md#where-the-out-of-domain-score-is-lost-decision-ceilings-linear-probes-and-the-last-"
+    "variants-at-3-seeds-"
     "studiestransfer_reportpy-studiestransfer_probepy"
 )
 _WORST_DEVICE = (
-    "the-thresholds-that-do-best-on-their-worst-device-hand-crafted-lung-sound-features-and-the-crackle-"
+    "new-site.md#the-thresholds-that-do-best-on-their-worst-device-hand-crafted-lung-sound-features-"
+    "and-the-crackle-"
     "ranking-inside-one-stethoscope-studiesreal_datapy-studiestransfer_probepy"
 )
 _OWN_LENGTH = (
-    "each-cycle-at-its-own-length-instead-of-repeat-padded-to-8-s-studiestransfer_probepy-one-more-probe"
+    "new-site.md#each-cycle-at-its-own-length-instead-of-repeat-padded-to-8-s-"
+    "studiestransfer_probepy-one-more-probe"
 )
 _LEAVE_ONE_SITE_OUT = (
-    "leave-one-site-out-learn-from-two-hospitals-score-the-third-studiesleave_one_site_outpy"
+    "sites.md#leave-one-site-out-learn-from-two-hospitals-score-the-third-studiesleave_one_site_outpy"
 )
 _LOSO_FINETUNE = (
-    "the-encoder-fine-tuned-on-two-sites-with-and-without-stethoscope-guided-contrastive-learning-"
+    "sites.md#the-encoder-fine-tuned-on-two-sites-with-and-without-stethoscope-guided-contrastive-learning-"
     "studiesloso_finetunepy"
 )
 _EVENT_DETECTION = (
-    "event-detection-frame-posteriors-against-the-window-baseline-on-held-out-patients-"
+    "events.md#event-detection-frame-posteriors-against-the-window-baseline-on-held-out-patients-"
     "studiesevent_detectionpy"
 )
 _FRAME_TRAINING = (
-    "frame-level-training-strong-labels-end-to-end-against-clip-training-studiesframe_trainingpy"
+    "events.md#frame-level-training-strong-labels-end-to-end-against-clip-training-studiesframe_trainingpy"
 )
-_QUALITY = "a-quality-verdict-how-often-is-a-recording-judged-too-poor-to-judge-studiesquality_verdictpy"
-_FIT_SITE_RULES = "thresholds-from-the-expected-score-fit-sites-default-rules"
+_QUALITY = (
+    "events.md#a-quality-verdict-how-often-is-a-recording-judged-too-poor-to-judge-studiesquality_verdictpy"
+)
+_FIT_SITE_RULES = "fit-site.md#thresholds-from-the-expected-score-fit-sites-default-rules"
 
 _ADAPTATION = (
     Measurement("mixed", _LEAVE_ONE_SITE_OUT, "head_norm"),
@@ -208,7 +222,7 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "threshold_rule": (Measurement("mixed", _FIT_SITE_RULES, "tuned"),),
     "max_withheld": (Measurement("mixed", _QUALITY),),
 }
-"""Each option that changes a model or its results: what BENCHMARKS.md measured of it (``()``: nothing)."""
+"""Each option that changes a model or its results: what the runs measured of it (``()``: nothing)."""
 
 MECHANICAL: frozenset[str] = frozenset(
     {
@@ -301,7 +315,7 @@ MECHANICAL: frozenset[str] = frozenset(
 
 
 def note(name: str) -> str:
-    """The last sentence of option ``name``'s help: ``Measured: <verdicts> (BENCHMARKS.md#<section>)``
+    """The last sentence of option ``name``'s help: ``Measured: <verdicts> (docs/history/<page>.md#<anchor>)``
     (per value where the verdicts are: a value not named was not measured), ``Not measured.``, or ``""``
     for a :data:`MECHANICAL` option (or one not classified)."""
     measurements = MEASURED.get(name)
@@ -315,7 +329,7 @@ def note(name: str) -> str:
     parts = []
     for section, group in by_section.items():
         found = ", ".join(m.verdict if m.value is None else f"{m.value}: {m.verdict}" for m in group)
-        parts.append(f"{found} ({BENCHMARKS_FILE}#{section})")
+        parts.append(f"{found} ({HISTORY}/{section})")
     return f"{_MEASURED_PREFIX}{'; '.join(parts)}."
 
 
@@ -325,7 +339,7 @@ def split_note(text: str) -> tuple[str, str]:
         index = len(text) - len(NOT_MEASURED)
     else:
         index = text.rfind(_MEASURED_PREFIX)
-        if index < 0 or not text.endswith(".") or f"({BENCHMARKS_FILE}#" not in text[index:]:
+        if index < 0 or not text.endswith(".") or f"({HISTORY}/" not in text[index:]:
             return text, ""
     return text[:index].rstrip().rstrip("."), text[index:]
 

@@ -23,12 +23,8 @@ from respira.app.detectors import open_detector
 from respira.app.onnx_runner import OnnxDetector, window_spans
 from respira.audio import read_audio
 from respira.inference.engine import analysis_frame_samples, window_starts
-from respira.inference.event_detection import (
-    DETECTION_COLUMNS,
-    detect_events,
-    gate_by_verdict,
-    predict_frames,
-)
+from respira.inference.event_detection import detect_events, predict_frames
+from respira.inference.event_rules import DETECTION_COLUMNS, gate_by_verdict
 
 from ..conftest import encode_aac
 

@@ -1,5 +1,5 @@
 """respira's patient k-fold against sklearn's StratifiedGroupKFold (a dev-only reference) on the real
-ICBHI annotations: why respira keeps its own splitter (numbers: BENCHMARKS.md, "Library swaps")."""
+ICBHI annotations: why respira keeps its own splitter (numbers: docs/history/speed.md, "Library swaps")."""
 
 from __future__ import annotations
 

@@ -33,15 +33,17 @@ from respira.core.events import (
 )
 from respira.inference.detector import Detector, PredictionError
 from respira.inference.event_detection import (
+    detect_events,
+    detect_file_events,
+    predict_file_frames,
+    predict_frames,
+)
+from respira.inference.event_rules import (
     DETECTION_COLUMNS,
     VERDICT_RULE,
     EventDetection,
     FramePosteriors,
-    detect_events,
-    detect_file_events,
     gate_by_verdict,
-    predict_file_frames,
-    predict_frames,
 )
 from respira.labels import MULTI_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification

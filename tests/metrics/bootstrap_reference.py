@@ -2,7 +2,7 @@
 
 ``respira.metrics.recording_level.patient_bootstrap`` now runs :func:`scipy.stats.bootstrap`;
 ``tests/metrics/test_recording_level.py`` checks that it gives this function's intervals to within
-resampling noise, and ``benchmarks/library_swaps.py`` times both.
+resampling noise, and the results history (docs/history/speed.md, "Library swaps") timed both.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from _calibration import (
     LabelledSample,
     check_sample,
     cross_validated,
+    decision_ceiling,
     largest_scored_point,
     learning_curve,
     retuning_wins,
@@ -117,3 +118,27 @@ def test_thresholds_that_lose_out_of_sample_are_flagged_below_all_normal():
     shifted = shifted_sample()
     assert retuning_wins(cross_validated(shifted, [0.5, 0.5]))
     assert written_below_baseline(shifted, cross_validated(shifted, [0.5, 0.5]), applied=True) is None
+
+
+def _score_by_hand(flags: np.ndarray, decided: np.ndarray) -> float:
+    """The ICBHI score from flags: Sp on normal cycles (both flags 0), Se = exact class on the others."""
+    normal = flags.sum(axis=1) == 0
+    exact = (decided == flags).all(axis=1)
+    return (exact[normal].mean() + exact[~normal].mean()) / 2
+
+
+def test_the_decision_ceiling_is_the_best_score_over_every_pair_of_thresholds() -> None:
+    flags = np.array([[0, 0], [1, 0], [0, 1], [1, 1]])
+    separable = np.array([[0.1, 0.1], [0.9, 0.2], [0.2, 0.8], [0.9, 0.9]])
+    assert decision_ceiling(flags, separable) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    flags = rng.integers(0, 2, size=(40, 2))
+    probabilities = np.clip(0.3 * flags + rng.uniform(0, 0.7, size=(40, 2)), 0, 1)
+    probabilities[:, 0] = 1 - probabilities[:, 0]  # crackles ranked backwards: calling none may be best
+    candidates = [np.r_[np.unique(probabilities[:, i]), 1.01] for i in range(2)]
+    best = max(
+        _score_by_hand(flags, (probabilities >= [c, w]).astype(int))
+        for c in candidates[0]
+        for w in candidates[1]
+    )
+    assert decision_ceiling(flags, probabilities) == pytest.approx(best)

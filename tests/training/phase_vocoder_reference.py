@@ -2,7 +2,7 @@
 
 Until the Signalsmith stretcher (``python-stretch``) replaced it, respira's ``TimeStretch`` ran this;
 ``tests/training/test_augment_library.py`` checks that the library gives the same spectra on real
-cycles, and ``benchmarks/library_swaps.py`` times both.
+cycles, and the results history (docs/history/speed.md, "Library swaps") timed both.
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ def test_fit_site_leaves_the_cores_other_processes_hold_unless_told(
 
     monkeypatch.setattr(threads, "_cores", lambda: 3, raising=False)
     # every core busy at start-up: every core (the default before) collapsed beside other work (issue 58,
-    # item 10; BENCHMARKS.md, "The wall time a user waits")
+    # item 10; docs/history/fit-site.md, "The wall time a user waits")
     monkeypatch.setattr(threads, "_machine", lambda: (3, 3.0))
     monkeypatch.setattr(fit_site_module, "fit_site_folder", _stop)  # the fit runs after the choice
     torch.set_num_threads(1)

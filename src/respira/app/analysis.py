@@ -10,7 +10,7 @@ aggregated by rule :data:`AGGREGATION`, decided at the model's thresholds (as :c
 decides), detects the crackle and wheeze events of the whole recording
 (:mod:`respira.inference.event_detection`, with
 the same detector) and keeps those that verdict holds
-(:func:`respira.inference.event_detection.gate_by_verdict`,
+(:func:`respira.inference.event_rules.gate_by_verdict`,
 gated by the very windows and verdict the page shows, so that the events never contradict it; what was left
 out is counted and named), and draws the recording figure with
 :func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture, with its
@@ -33,7 +33,7 @@ the modules it imports) and runs it with onnxruntime alone. A *detector* is a
 :mod:`respira.inference.engine` rows (with a quality head, its ``quality`` and ``withheld`` are read as
 :class:`respira.Prediction`'s, or the rows' ``quality`` decided) and
 ``detect_events(waveform, sampling_rate, *, rule)`` returning a
-:class:`respira.inference.event_detection.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
+:class:`respira.inference.event_rules.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
 Space's; the page asks for every frame event, ``rule="frames"``, and gates them by its own verdict).
 A detector without ``detect_events``, or an ONNX export written before the graph had frame outputs, is
 analysed without events (the page says so).
@@ -68,7 +68,7 @@ from ..core.decision import (
 from ..core.onnx_graph import FRAME_NAME
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.text_files import ClippedCycleWarning
-from ..inference.event_detection import FRAMES_RULE, EventDetection, gate_by_verdict
+from ..inference.event_rules import FRAMES_RULE, EventDetection, gate_by_verdict
 from ..labels import cycle_label
 from ..metrics.recording_level import describe_aggregation
 from ..reports.recording_plot import Span, figure_subtitle, recording_figure

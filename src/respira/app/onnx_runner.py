@@ -11,7 +11,7 @@ detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict
 :meth:`respira.hub.onnx.OnnxClassifier.predict_frames` does) and the frame length of its metadata
 (``analysis_frame_samples``), and its ``config`` reads as attributes too (:class:`JsonConfig`), so
 nothing there needs torch; by default they are kept where the recording's verdict holds them
-(:func:`respira.inference.event_detection.gate_by_verdict`, as :meth:`respira.Detector.detect_events` keeps
+(:func:`respira.inference.event_rules.gate_by_verdict`, as :meth:`respira.Detector.detect_events` keeps
 them).
 
 A model with a quality head (``respira quality``) has a ``quality`` output in its graph: each window's
@@ -54,12 +54,12 @@ from ..core.windows import (
     window_samples,
     window_spans,
 )
-from ..inference.event_detection import (
+from ..inference.event_detection import detect_events
+from ..inference.event_rules import (
     DEFAULT_EVENT_RULE,
     VERDICT_RULE,
     EventDetection,
     check_event_rule,
-    detect_events,
     gate_by_verdict,
 )
 
@@ -185,7 +185,7 @@ class OnnxDetector:
         model's
         thresholds and event settings unless given; ``rule`` ``verdict`` keeps those the recording's
         verdict holds (its windows of ``window`` seconds every ``hop``:
-        :func:`respira.inference.event_detection.gate_by_verdict`), ``frames`` every one (as
+        :func:`respira.inference.event_rules.gate_by_verdict`), ``frames`` every one (as
         :meth:`respira.Detector.detect_events`)."""
         rule = check_event_rule(rule)
         rate = int(self.config.sampling_rate)

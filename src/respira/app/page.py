@@ -35,7 +35,7 @@ import gradio as gr
 
 from ..audio.decoding import decodes_other_codecs
 from ..core.decision import quality_threshold_of
-from ..inference.event_detection import DETECTION_COLUMNS
+from ..inference.event_rules import DETECTION_COLUMNS
 from ..reports.figures import save_figure
 from ..utils.messages import one_line
 from ..utils.tables import format_rows
@@ -110,7 +110,7 @@ def _table(rows: Sequence[dict[str, Any]], annotated: bool = False, quality: boo
 
 
 def _events_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The events table: ``rows`` (:meth:`respira.inference.event_detection.EventDetection.to_rows`) less
+    """The events table: ``rows`` (:meth:`respira.inference.event_rules.EventDetection.to_rows`) less
     their
     ``file``, times and confidences rounded to 3 decimals; its columns with no row when there are none."""
     columns = list(EVENT_TABLE_COLUMNS)

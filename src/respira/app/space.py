@@ -149,7 +149,7 @@ def write_space(
     """
     from ..hub.export import export_model
     from ..hub.loading import check_model_folder
-    from ..hub.push import check_repo_id
+    from ..hub.repo_ids import check_repo_id
     from ..pretrained import check_not_shipped
     from .detectors import example_recordings
 

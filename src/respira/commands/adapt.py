@@ -18,7 +18,7 @@ et al. 2002) from the training prevalence (config.label_priors, or --source_prio
 by default: on leave-one-site-out (studies/leave_one_site_out.py, heads trained on two sites) head_norm
 raised the held-out score by 4.7 points on average but lowered it by 5.0 on KAUH, and prior_shift lowered
 it by 9.2; on a head trained on ICBHI alone, as shipped, head_norm lowered KAUH's score from 44.9 to 24.5
-(BENCHMARKS.md, "A new site"); each warns so when named. With labels of 5 of the site's patients, respira
+(BENCHMARKS.md, "respira adapt"); each warns so when named. With labels of 5 of the site's patients, respira
 calibrate raised a two-site head's score by 9.1 but lowered one trained on ICBHI alone by 3.8 (by 1.2 with
 the out-of-sample check it applies by default).
 The new folder's config.json carries the thresholds and config.adaptation; its README.md says what it was

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..inference.event_detection import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
+from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 from .adapt import AdaptationOptions, add_source_priors

@@ -126,7 +126,7 @@ def _builder(name: str, config_name: str | None, cache_dir: str | Path | None):
         raise ValueError(f"--dataset_name {name}: {message}") from None
     except FileNotFoundError as error:
         raise FileNotFoundError(
-            f"--dataset_name {name}: not a dataset folder or Hub dataset ({' '.join(str(error).split())})"
+            f"--dataset_name {name}: not a dataset folder or Hub dataset ({one_line(error)})"
         ) from None
 
 
@@ -144,7 +144,7 @@ def _first_file_features(name: str, config: str, builder) -> Any:
         features = streamed.features or streamed._resolve_features().features
     except Exception as error:
         raise ValueError(
-            f"--dataset_name {name}: cannot read its features ({' '.join(str(error).split())})"
+            f"--dataset_name {name}: cannot read its features ({one_line(error)})"
         ) from None
     if features is None:
         raise ValueError(f"--dataset_name {name}: its card states no features and its files name none")

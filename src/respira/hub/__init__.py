@@ -13,7 +13,8 @@
 * :mod:`respira.hub.push`: :func:`push_run` exports a run and uploads it to a Hub model repository.
 """
 
-from .card_data import ModelCardCallback, RespiraModelCardData
+from .card_callback import ModelCardCallback
+from .card_data import RespiraModelCardData
 from .card_render import MODEL_CARD_TEMPLATE, card_data_from_run_dir, render_folder_card, render_model_card
 from .export import EXPORTED_FILES, export_model
 from .loading import ModelLoadError, check_model_folder, load_model

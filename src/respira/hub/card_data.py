@@ -11,33 +11,28 @@ folder's results say is :mod:`respira.hub.card_results`'s; rendering is :mod:`re
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
-from transformers import TrainerCallback
 
 from ..core.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
 from ..models.encoders import EncoderSpec, find_encoder_spec
 from ..pretrained import SiteVerdict
 from ..run_record import RunRecord, SeedResult, SplitSize
-from .card_results import (  # HUB_METRIC_ARGS, MODEL_INDEX_METRICS: the old card_fields' names, answered here
-    HUB_METRIC_ARGS,  # noqa: F401
+from .card_results import (
     HUB_METRIC_ID,
-    MODEL_INDEX_METRICS,  # noqa: F401
     ExternalValidation,
     eval_results_on_test,
     external_eval_results,
     site_eval_results,
 )
+from .repo_ids import is_hub_origin, is_hub_repo_id
 
 __all__ = [
     "ARCHITECTURE_KEYS",
@@ -45,7 +40,6 @@ __all__ = [
     "HYPERPARAMETERS",
     "NOT_METRICS",
     "TRAINER_STATE_FACTS",
-    "ModelCardCallback",
     "RespiraModelCardData",
 ]
 
@@ -115,8 +109,6 @@ ARCHITECTURE_KEYS = (
     *("head_hidden_size", "projector_dim", "freeze_encoder", "spec_augment"),
 )
 """The :class:`~respira.RespiraConfig` fields a card lists, in this order."""
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def _is_number(value: Any) -> bool:
@@ -249,7 +241,7 @@ class RespiraModelCardData(CardData):
     def _set_encoder_source(self, source: str | None) -> None:
         if source:
             self.encoder_source = source
-        if self.base_model is None and source and _is_hub_origin(source):
+        if self.base_model is None and source and is_hub_origin(source):
             self.base_model = source
 
     def set_thresholds(self, thresholds: Any, tuned: bool = True) -> None:
@@ -316,7 +308,7 @@ class RespiraModelCardData(CardData):
         if self.synthetic_data:
             self.dataset_name = "synthetic ICBHI-format corpus (respira.synthetic.make_synthetic_icbhi)"
             self.dataset_id = "synthetic_icbhi"
-        if data.dataset_name and _is_hub_id(data.dataset_name):
+        if data.dataset_name and is_hub_repo_id(data.dataset_name):
             self.hub_dataset = self.dataset_id = data.dataset_name
             self.dataset_config = data.dataset_config_name
         options: dict[str, Any] = {"sampling_rate": data.sampling_rate}
@@ -444,39 +436,6 @@ class RespiraModelCardData(CardData):
         return {key: value for key, value in data.items() if value is not None}
 
 
-def _is_hub_origin(source: str) -> bool:
-    """Whether an encoder checkpoint name is known to be a Hub model: a registered encoder family's
-    default Hub checkpoint, or a repo in the local Hub cache. A name shaped like a Hub id may be a local
-    folder where the model was trained (``checkpoints/efficientat_mn04``): the card's ``base_model`` (a Hub
-    link) names only a known Hub origin."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from ..models.encoders import encoder_specs
-
-    if not _HUB_ID.match(source) or Path(source).exists():
-        return False
-    if any(spec.default_checkpoint == source for spec in encoder_specs()):
-        return True
-    try:
-        return isinstance(try_to_load_from_cache(source, "config.json"), str)
-    except ValueError:
-        return False
-
-
-def _is_hub_id(name: str) -> bool:
-    """Whether a run's ``dataset_name`` is a Hub repo id (not a local folder's path)."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    if Path(name).expanduser().is_absolute() or name.startswith((".", "~")):
-        return False
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return False
-    return True
-
-
 def _describe_corpus(corpus: Any, *, strong: bool = False) -> str:
     """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus;
     ``strong``: event-labelled corpora trained as windows carrying their events' times."""
@@ -486,28 +445,3 @@ def _describe_corpus(corpus: Any, *, strong: bool = False) -> str:
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")
-
-
-class ModelCardCallback(TrainerCallback):
-    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one):
-    the model's config and the training arguments when training begins, ``eval_*`` / ``test_*`` metrics as
-    they come, steps, epochs and the best validation score at the end. ``respira train`` completes it with
-    the run record (:meth:`RespiraModelCardData.set_run_record`) and renders it."""
-
-    def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
-        self.card_data = card_data if card_data is not None else RespiraModelCardData()
-
-    def on_train_begin(self, args, state, control, model=None, **kwargs):
-        if model is not None and getattr(model, "config", None) is not None:
-            self.card_data.set_model_config(model.config)
-            if self.card_data.num_parameters is None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    self.card_data.num_parameters = sum(p.numel() for p in model.parameters())
-        self.card_data.set_training_args(args)
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if metrics:
-            self.card_data.add_metrics(metrics)
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.card_data.set_trainer_state(state)

@@ -16,10 +16,8 @@ optional stages the model's config runs) holds that stage: otherwise it is cut l
 not ship, an import of it loses its name, and :attr:`Closure.left_out` names it for the file's header (the
 code that names it runs only in a stage the model never runs). The decorator line itself never ships.
 
-What ships of each module is its own lines, unchanged and in order (a test checks it against the
-source), its docstring cut to the first paragraph (the summary: the rest speaks of respira's commands and
-modules, and the section's marker names the file that holds it) unless the shipped code cites it.
-:mod:`respira.hub.remote_code` then rewrites the respira imports and writes the files.
+What ships of each module is its own lines, unchanged and in order (a test checks it), its docstring cut
+to the summary unless the shipped code cites it. :mod:`respira.hub.remote_code` writes the files.
 """
 
 from __future__ import annotations

@@ -10,13 +10,29 @@ clash: :func:`file_text` refuses it.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 from .code_closure import Closure
 
-__all__ = ["FILES", "file_of", "file_text", "in_import_order", "section_marker"]
+__all__ = [
+    "FILES",
+    "ROOT_PACKAGE",
+    "file_of",
+    "file_text",
+    "flat_name",
+    "in_import_order",
+    "is_respira",
+    "respira_imports",
+    "rewrite_imports",
+    "section_marker",
+    "source_file",
+    "target_module",
+]
+
+ROOT_PACKAGE = "respira"
 
 FILES: dict[str, tuple[str, ...]] = {
     "configuration_respira": ("labels", "windows", "configuration_respira"),
@@ -123,3 +139,71 @@ def file_text(
 def section_marker(module: str) -> str:
     """The comment line that opens the section of ``module`` in a shipped file."""
     return f"# {'-' * 60} from {Path(*module.split('.')).with_suffix('.py').as_posix()}"
+
+
+def is_respira(module: str) -> bool:
+    """Whether ``module`` is respira's (the package or one of its modules)."""
+    return module == ROOT_PACKAGE or module.startswith(ROOT_PACKAGE + ".")
+
+
+def source_file(module: str) -> Path:
+    """The source file of the respira module ``module`` (a module, not a package)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        raise ValueError(f"cannot ship {module}: no Python source file found")
+    if Path(spec.origin).name == "__init__.py":
+        raise ValueError(
+            f"cannot ship the package {module}: import from one of its modules instead "
+            "(remote code is a flat folder of modules)"
+        )
+    return Path(spec.origin)
+
+
+def target_module(module: str, node: ast.ImportFrom) -> str | None:
+    """The respira module an import statement of ``module`` imports from (``None``: not respira's)."""
+    if node.level == 0:
+        name = node.module or ""
+        return name if is_respira(name) else None
+    package = module.rsplit(".", 1)[0].split(".")  # the module's package (shipped modules are not packages)
+    if node.level > len(package):
+        raise ValueError(f"{module}: relative import beyond the top-level package")
+    base = package[: len(package) - node.level + 1]
+    if node.module is None:
+        raise ValueError(
+            f"{module}: `from {'.' * node.level} import ...` cannot be shipped; import from the module"
+        )
+    return ".".join([*base, node.module])
+
+
+def respira_imports(module: str, tree: ast.Module) -> list[tuple[ast.stmt, str]]:
+    """Every ``from <respira module> import ...`` in the tree (function-level ones too)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(is_respira(alias.name) for alias in node.names):
+            raise ValueError(f"{module}: `import respira...` cannot be shipped; use `from ... import`")
+        if isinstance(node, ast.ImportFrom):
+            target = target_module(module, node)
+            if target is not None:
+                found.append((node, target))
+    return found
+
+
+def flat_name(module: str) -> str:
+    """The file name (without ``.py``) a module ships as in a flat folder."""
+    return module.rsplit(".", 1)[-1]
+
+
+def rewrite_imports(module: str, source: str, tree: ast.Module) -> str:
+    """``source`` with each respira import replaced by a one-dot import of the flat module."""
+    lines = source.splitlines(keepends=True)
+    for node, target in sorted(respira_imports(module, tree), key=lambda item: -item[0].lineno):
+        names = ", ".join(
+            alias.name if alias.asname is None else f"{alias.name} as {alias.asname}" for alias in node.names
+        )
+        indent = lines[node.lineno - 1][: node.col_offset]
+        after = lines[node.end_lineno - 1][node.end_col_offset :].strip()
+        if indent.strip() or (after and not after.startswith("#")):
+            raise ValueError(f"{module}, line {node.lineno}: put the import on its own line(s) to ship it")
+        replacement = f"{indent}from .{flat_name(target)} import {names}\n"
+        lines[node.lineno - 1 : node.end_lineno] = [replacement]
+    return "".join(lines)

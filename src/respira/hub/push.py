@@ -9,11 +9,11 @@ from pathlib import Path
 from ..utils.messages import one_line
 from .export import export_model, model_folder
 from .hub_errors import hub_error
+from .repo_ids import check_repo_id
 
 __all__ = [
     "HubConnectionError",
     "check_push_target",
-    "check_repo_id",
     "push_dataset_folder",
     "push_run",
     "remote_dataset_card",
@@ -80,20 +80,6 @@ def push_run(
             raise _unreachable(endpoint, found[1]) from None
     url = getattr(commit, "repo_url", None) or getattr(commit, "commit_url", None) or commit
     return str(url)
-
-
-def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
-    """One-line ``ValueError`` unless ``repo_id`` is a Hub repository id (``owner/name``; a bare name
-    too with ``owner_required=False``)."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as error:
-        raise ValueError(f"{repo_id!r} is not a Hub repository id: {' '.join(str(error).split())}") from None
-    if "/" not in repo_id and owner_required:
-        raise ValueError(f"{repo_id!r}: give the repository as owner/name (your user or organisation)")
 
 
 def check_push_target(repo_id: str, *, token: str | None = None, owner_required: bool = True) -> None:

@@ -25,7 +25,6 @@ uses respira's registered classes and ignores the shipped code.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import sys
 from collections.abc import Iterable
@@ -34,7 +33,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .code_closure import is_docstring
-from .code_files import file_of, file_text, in_import_order
+from .code_files import (
+    ROOT_PACKAGE,
+    file_of,
+    file_text,
+    flat_name,
+    in_import_order,
+    is_respira,
+    respira_imports,
+    rewrite_imports,
+    source_file,
+    target_module,
+)
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig
@@ -49,8 +59,6 @@ __all__ = [
     "remote_code_files",
     "write_remote_code",
 ]
-
-_ROOT_PACKAGE = "respira"
 
 
 def _entry_classes() -> dict[str, type]:
@@ -102,72 +110,6 @@ class RemoteCode:
     requirements: tuple[str, ...]
 
 
-# --------------------------------------------------------------------------------------------- sources
-def _is_respira(module: str) -> bool:
-    return module == _ROOT_PACKAGE or module.startswith(_ROOT_PACKAGE + ".")
-
-
-def _source_file(module: str) -> Path:
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        raise ValueError(f"cannot ship {module}: no Python source file found")
-    if Path(spec.origin).name == "__init__.py":
-        raise ValueError(
-            f"cannot ship the package {module}: import from one of its modules instead "
-            "(remote code is a flat folder of modules)"
-        )
-    return Path(spec.origin)
-
-
-def _target_module(module: str, node: ast.ImportFrom) -> str | None:
-    """The respira module an import statement of ``module`` imports from (``None``: not respira's)."""
-    if node.level == 0:
-        name = node.module or ""
-        return name if _is_respira(name) else None
-    package = module.rsplit(".", 1)[0].split(".")  # the module's package (shipped modules are not packages)
-    if node.level > len(package):
-        raise ValueError(f"{module}: relative import beyond the top-level package")
-    base = package[: len(package) - node.level + 1]
-    if node.module is None:
-        raise ValueError(
-            f"{module}: `from {'.' * node.level} import ...` cannot be shipped; import from the module"
-        )
-    return ".".join([*base, node.module])
-
-
-def _respira_imports(module: str, tree: ast.Module) -> list[tuple[ast.stmt, str]]:
-    """Every ``from <respira module> import ...`` in the tree (function-level ones too)."""
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(_is_respira(alias.name) for alias in node.names):
-            raise ValueError(f"{module}: `import respira...` cannot be shipped; use `from ... import`")
-        if isinstance(node, ast.ImportFrom):
-            target = _target_module(module, node)
-            if target is not None:
-                found.append((node, target))
-    return found
-
-
-def _flat_name(module: str) -> str:
-    return module.rsplit(".", 1)[-1]
-
-
-def _rewrite(module: str, source: str, tree: ast.Module) -> str:
-    """``source`` with each respira import replaced by a one-dot import of the flat module."""
-    lines = source.splitlines(keepends=True)
-    for node, target in sorted(_respira_imports(module, tree), key=lambda item: -item[0].lineno):
-        names = ", ".join(
-            alias.name if alias.asname is None else f"{alias.name} as {alias.asname}" for alias in node.names
-        )
-        indent = lines[node.lineno - 1][: node.col_offset]
-        after = lines[node.end_lineno - 1][node.end_col_offset :].strip()
-        if indent.strip() or (after and not after.startswith("#")):
-            raise ValueError(f"{module}, line {node.lineno}: put the import on its own line(s) to ship it")
-        replacement = f"{indent}from .{_flat_name(target)} import {names}\n"
-        lines[node.lineno - 1 : node.end_lineno] = [replacement]
-    return "".join(lines)
-
-
 def _respira_family(model_type: str) -> tuple[type, type] | None:
     """The config and model classes of an encoder family that respira provides (``None`` for AST,
     which transformers provides)."""
@@ -177,7 +119,7 @@ def _respira_family(model_type: str) -> tuple[type, type] | None:
     from .. import models  # noqa: F401  (registers respira's encoder families)
 
     config_class = CONFIG_MAPPING[model_type]
-    if not _is_respira(config_class.__module__):
+    if not is_respira(config_class.__module__):
         return None
     return config_class, MODEL_MAPPING[config_class]
 
@@ -267,7 +209,7 @@ def _third_party(tree: ast.Module) -> set[str]:
     catches their failure, like ``read_audio``'s torchcodec fallback)."""
     optional = _optional(tree)
     names = {name for node in ast.walk(tree) if node not in optional for name in _imported(node)}
-    return {name for name in names if name not in sys.stdlib_module_names and name != _ROOT_PACKAGE}
+    return {name for name in names if name not in sys.stdlib_module_names and name != ROOT_PACKAGE}
 
 
 def flatten_modules(
@@ -295,12 +237,12 @@ def flatten_modules(
         if module in seen:
             continue
         seen.add(module)
-        path = _source_file(module)
+        path = source_file(module)
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source, filename=str(path))
-        pending.extend(target for _, target in _respira_imports(module, tree) if target not in seen)
+        pending.extend(target for _, target in respira_imports(module, tree) if target not in seen)
         requirements |= _third_party(tree)
-        name = _flat_name(module) + ".py"
+        name = flat_name(module) + ".py"
         if name in files:
             raise ValueError(f"{module} and {origins[name]} would both be shipped as {name}: rename one")
         origins[name] = module
@@ -309,7 +251,7 @@ def flatten_modules(
             f"# Generated by respira {__version__} from {relative} ({note}):\n"
             "# edit respira's source, not this copy.\n"
         )
-        files[name] = header + _rewrite(module, source, tree) + (appendix or {}).get(module, "")
+        files[name] = header + rewrite_imports(module, source, tree) + (appendix or {}).get(module, "")
     return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
 
 
@@ -337,14 +279,14 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     families = frozenset({encoder_model_type})
     closure = code_closure(
         [(cls.__module__, cls.__name__) for cls in classes],
-        read=lambda module: _source_file(module).read_text(encoding="utf-8"),
-        target=_target_module,
+        read=lambda module: source_file(module).read_text(encoding="utf-8"),
+        target=target_module,
         entries=EntryFilter(EncoderSpec.__name__, "model_type", families),
         stages=stages,
     )
 
     def relative(module: str, node: ast.ImportFrom) -> str | None:
-        target = _target_module(module, node)
+        target = target_module(module, node)
         if target is None:
             return None
         return "" if file_of(target) == file_of(module) else file_of(target)
@@ -355,7 +297,7 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     }
     files: dict[str, str] = {}
     for file in sorted({file_of(module) for module in sections}):
-        members = in_import_order([m for m in sections if file_of(m) == file], closure, file, _target_module)
+        members = in_import_order([m for m in sections if file_of(m) == file], closure, file, target_module)
         left_out = {name: stage for m in members for name, stage in closure.left_out.get(m, {}).items()}
         files[f"{file}.py"] = file_text(file, [(m, sections[m]) for m in members], __version__, left_out)
     configuration = file_of(_entry_classes()["AutoConfig"].__module__) + ".py"
@@ -433,7 +375,7 @@ def _check_shipped_imports(folder: Path, name: str) -> None:
             continue
         else:
             continue
-        if any(_is_respira(module) for module in modules):
+        if any(is_respira(module) for module in modules):
             raise ValueError(f"{name} imports respira: the shipped code must not need it")
 
 

@@ -12,11 +12,11 @@ Typical use::
     detector.detect_events("recording.wav").events              # crackle / wheeze onsets and offsets
 
 A :class:`~respira.inference.prediction.Prediction` (:mod:`respira.inference.prediction`) holds the
-per-window (or
-per-annotated-cycle) rows of :mod:`respira.inference.engine` and one verdict for the whole recording: the
-window probabilities of each label aggregated by a named rule of :mod:`respira.metrics.recording_level`
-(``max`` by default, or ``topk_mean`` with ``top_k``) and decided at the model's thresholds by
-:mod:`respira.core.decision`, the rule that external validation applies to recordings too. Bad input raises
+per-window (or per-annotated-cycle) rows of :mod:`respira.inference.engine` and one verdict for the whole
+recording: the window probabilities of each label aggregated by a named rule of
+:mod:`respira.metrics.recording_level` (``max`` by default, or ``topk_mean`` with ``top_k``) and decided
+at the model's thresholds by :mod:`respira.core.decision`, the rule that external validation applies to
+recordings too. Events: :class:`~respira.inference.detector_events.DetectorEvents`. Bad input raises
 :class:`~respira.inference.prediction.PredictionError` (a ``ValueError``) or
 :class:`~respira.hub.loading.ModelLoadError` with a one-line message.
 """
@@ -31,12 +31,13 @@ import numpy as np
 
 from ..audio.wav import integer_pcm_bits
 from ..core.decision import aggregation_of, recording_quality, withheld
-from ..core.events import FRAME_HOP_SECONDS, Event, EventSettings
+from ..core.events import Event
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
 from ..labels import WITHHELD_LABEL
 from ..metrics.recording_level import describe_aggregation
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
+from .detector_events import DetectorEvents
 from .engine import (
     DEFAULT_BATCH_SIZE,
     MAX_WINDOWS,
@@ -48,7 +49,7 @@ from .engine import (
     run_windows,
     window_rows,
 )
-from .event_detection import DEFAULT_EVENT_RULE, FRAMES_RULE, VERDICT_RULE, EventDetection
+from .event_rules import EventDetection
 from .form import InferenceForm
 from .prediction import Prediction, PredictionError, recording_verdict
 
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["Detector", "Prediction", "PredictionError"]
 
 
-class Detector:
+class Detector(DetectorEvents):
     """A trained respira classifier ready to predict recordings (torch or ONNX).
 
     Build it with :meth:`from_pretrained`, or wrap a loaded model (a
@@ -319,116 +320,6 @@ class Detector:
         except ValueError as error:
             raise PredictionError(one_line(error)) from None
 
-    def detect_events(
-        self,
-        source: str | Path | Any,
-        sampling_rate: int | None = None,
-        *,
-        thresholds: Sequence[float] | None = None,
-        settings: EventSettings | None = None,
-        frame_hop_seconds: float = FRAME_HOP_SECONDS,
-        name: str | None = None,
-        rule: str = DEFAULT_EVENT_RULE,
-        prediction: Prediction | None = None,
-    ) -> EventDetection:
-        """Where crackles and wheezes are: events with onset, offset and confidence
-        (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis.
-
-        ``source``: an audio file (any rate and channels; its frames read block by block, so they need the
-        memory of a few chunks, while the verdict rule's windows read it as :meth:`predict_file` does;
-        errors name it) or a mono waveform recorded at ``sampling_rate`` Hz.
-        ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings
-        (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop. ``name`` names a
-        waveform in warnings and errors and is the result's ``file``. ``rule``
-        (:data:`~respira.inference.event_detection.EVENT_RULES`): ``verdict`` (the default) keeps an event
-        only
-        where the recording's verdict holds it (:func:`~respira.inference.event_detection.gate_by_verdict`:
-        the
-        verdict of :meth:`predict_file` / :meth:`predict` with this detector's windows, or of
-        ``prediction``, a result of theirs for the same recording, reused); ``frames`` keeps every frame
-        event. The result says which rule drew the events and what it left out
-        (:meth:`~respira.inference.event_detection.EventDetection.describe`).
-        """
-        from .event_detection import check_event_rule, detect_events, detect_file_events
-
-        try:
-            rule = check_event_rule(rule)
-        except ValueError as error:
-            raise PredictionError(str(error)) from None
-        options = {
-            "thresholds": thresholds,
-            "settings": settings,
-            "frame_hop_seconds": frame_hop_seconds,
-            "batch_size": self.options["batch_size"],
-        }
-        if not isinstance(source, (str, Path)):
-            checked = prediction is not None or rule == VERDICT_RULE  # by predict, as a verdict is made
-            if rule == VERDICT_RULE and prediction is None:
-                prediction = self.predict(source, sampling_rate, name=name)
-            audio = self._resampled(source, sampling_rate, name)
-            if not checked:
-                from ..audio.checks import check_level
-
-                check_level(audio, name or "the waveform")
-            try:
-                detection = detect_events(self.inference_model, audio, file=name, **options)
-            except ValueError as error:
-                raise PredictionError(one_line(error)) from None
-        else:
-            file = str(source)
-            if sampling_rate is not None:
-                raise PredictionError("sampling_rate applies to a waveform; a file's rate is read from it")
-            if rule == VERDICT_RULE and prediction is None:
-                prediction = self.predict_file(source)
-            try:
-                detection = detect_file_events(self.inference_model, source, **options)
-            except (OSError, ValueError) as error:
-                message = one_line(error)
-                raise PredictionError(message if file in message else f"{file}: {message}") from None
-        return self._by_rule(detection, rule, prediction)
-
-    def _by_rule(self, detection: EventDetection, rule: str, prediction: Prediction | None) -> EventDetection:
-        from .event_detection import gate_by_verdict
-
-        if rule == FRAMES_RULE:
-            return detection
-        assert prediction is not None
-        return gate_by_verdict(
-            detection,
-            prediction.rows,
-            self.config,
-            aggregation=prediction.aggregation,
-            top_k=prediction.top_k,
-            withheld=prediction.withheld,
-        )
-
-    def planned_events(
-        self,
-        plan: WindowPlan,
-        chunks: Sequence[tuple[int, int, bool]],
-        outputs: Sequence[tuple[np.ndarray, np.ndarray]],
-        prediction: Prediction,
-        *,
-        frame_hop_seconds: float = FRAME_HOP_SECONDS,
-        rule: str = DEFAULT_EVENT_RULE,
-    ) -> EventDetection:
-        """:meth:`detect_events` of the waveform a :meth:`plan_windows` ``plan`` was made of, from its
-        chunks (:func:`respira.inference.event_detection.plan_chunks` of ``plan.samples``) and their
-        :func:`~respira.inference.event_detection.step_outputs` (run with other recordings' chunks if need
-        be);
-        ``prediction``: :meth:`planned_prediction`'s for the same plan. Equal to :meth:`detect_events`'s."""
-        from .event_detection import check_event_rule, detection_of_frames, frames_from_chunks
-
-        try:
-            rule = check_event_rule(rule)
-            frames = frames_from_chunks(
-                self.config, chunks, outputs, plan.samples.shape[0], frame_hop_seconds
-            )
-        except ValueError as error:
-            raise PredictionError(str(error)) from None
-        detection = detection_of_frames(self.inference_model, frames, file=prediction.file)
-        return self._by_rule(detection, rule, prediction)
-
     def predict_file(
         self, path: str | Path, *, annotations: str | Path | None = None, **options: Any
     ) -> Prediction:
@@ -468,7 +359,7 @@ class Detector:
         (e.g. :meth:`detect_events`'s) are drawn as bars on the timeline, a row per label; a ``detection``
         (:meth:`detect_events`'s result) draws its events, over the windows' probabilities the frame
         posteriors they were made of, and under the figure the rule that drew them and what it left out
-        (:meth:`~respira.inference.event_detection.EventDetection.describe`).
+        (:meth:`~respira.inference.event_rules.EventDetection.describe`).
         """
         from ..reports.figures import figure_format
         from ..reports.recording_plot import plot_recording

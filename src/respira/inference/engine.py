@@ -8,33 +8,20 @@ Typical use::
     model, config = load_model("my_model")          # a local folder or a Hub id
     rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
 
-Every prediction is a row (a ``dict``):
-
-- ``start``, ``end``: the span in seconds (a sliding window, or an annotated cycle);
-- ``crackle``, ``wheeze``: the probability that crackles / wheezes are present in the span;
-- ``label``: the four-class ICBHI label (``normal``, ``crackle``, ``wheeze``, ``both``);
-- single-label models only: ``p_normal``, ``p_crackle``, ``p_wheeze``, ``p_both``, the probabilities of
-  the four classes (they sum to 1). ``p_crackle`` is "crackles only", so ``crackle = p_crackle + p_both``
-  and ``wheeze = p_wheeze + p_both``; ``label`` is the most probable class.
-
-Multi-label models output one sigmoid per label: ``crackle`` and ``wheeze`` are those sigmoids, and
-``label`` is the class :func:`respira.core.decision.decide` makes of them at the model's thresholds
-(``config.decision_thresholds``, else 0.5): the one rule that training's test scoring,
-``respira evaluate``, the pipeline and the ONNX graph apply too.
+Every prediction is a row (a ``dict``): ``start``, ``end`` (seconds: a sliding window or an annotated
+cycle); ``crackle``, ``wheeze`` (the probability that each is present in the span); ``label`` (the
+four-class ICBHI label). A single-label model's rows also hold ``p_normal``, ``p_crackle``, ``p_wheeze``,
+``p_both`` (summing to 1; ``crackle = p_crackle + p_both``, ``wheeze = p_wheeze + p_both``) and ``label``
+is the most probable class. A multi-label model's ``crackle`` and ``wheeze`` are its sigmoids and
+``label`` the class :func:`respira.core.decision.decide` makes of them at the model's thresholds: the one
+rule that training's test scoring, ``respira evaluate``, the pipeline and the ONNX graph apply too.
 
 A recording the model scores but cannot judge (silent, clipped, shorter than one window, recorded below
-4 kHz, far above full scale: :mod:`respira.audio.checks`) warns, and every row of it gains ``warning``:
-the warnings as one line.
-
-Recordings get the model's input preprocessing before they are cut
-(:func:`respira.audio.dsp.prepare_recording`): the low-pass its training recordings had
-(``config.lowpass_cutoff``), applied to the whole recording as the dataset builder does, so annotated
-cycles reach the model exactly as the training cycles did.
-
-Audio files of any rate and channel count are read by :func:`respira.audio.read_audio`: block by
-block, down-mixed to mono and resampled (soxr, high quality) to the model's rate, so even hour-long
-recordings need little more memory than their 16 kHz mono signal; windows are cut and run through
-the model in batches.
+4 kHz, far above full scale: :mod:`respira.audio.checks`) warns, and every row of it gains ``warning``.
+Recordings are read by :func:`respira.audio.read_audio` (any rate and channels, block by block, to mono
+at the model's rate) and get the model's input preprocessing before they are cut
+(:func:`respira.audio.dsp.prepare_recording`: the training recordings' low-pass, on the whole
+recording as the dataset builder applies it), so annotated cycles reach the model as training's did.
 """
 
 from __future__ import annotations

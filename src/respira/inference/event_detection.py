@@ -31,21 +31,10 @@ dropped).
 **Events** are made by :func:`respira.core.events.posteriors_to_events` at the model's decision thresholds
 (:func:`respira.core.decision.thresholds_of`) with the model's event settings (``config.event_settings``,
 else :class:`respira.core.events.EventSettings`'s defaults): every frame event, whatever the recording's
-verdict (rule :data:`FRAMES_RULE`; what ``respira evaluate --task events`` scores).
+verdict (rule :data:`~respira.inference.event_rules.FRAMES_RULE`; what ``respira evaluate --task events``
+scores).
 
-**The verdict rule** (:data:`VERDICT_RULE`, :func:`gate_by_verdict`; what ``respira predict --events``,
-:meth:`respira.Detector.detect_events`, the app and its Space show by default): one recording, one
-answer. The thresholds were tuned on clips (windows, cycles), and a frame posterior read from the
-encoder's time axis crosses them far more readily than a clip's pooled probability does, so frame
-events alone would contradict the verdict (crackle events on a recording judged normal). An event of
-label L is therefore kept only where the verdict holds it: the recording is decided L-present (its
-windows aggregated as its verdict aggregates them) and the event overlaps a window (or annotated cycle)
-whose own label has L, the windows being those the verdict was made of; a withheld verdict (too poor to
-judge) holds none. The events left out are kept (:attr:`EventDetection.left_out`), counted and named
-with their reason (:meth:`EventDetection.describe`). Gating rather than hysteresis or frame thresholds
-of their own: it needs no threshold tuned on any data (the verdict's are the model's own), and it makes
-the events agree with the verdict and the windows' labels by construction, where a second threshold
-would only make contradictions rarer.
+**Which events are shown** is :mod:`respira.inference.event_rules`'s (the verdict rule).
 
 Work is bounded: chunks run ``batch_size`` at a time, so besides the recording itself (at the model's
 rate) only the frame grid (two floats per frame) grows with its length.
@@ -53,11 +42,9 @@ rate) only the frame grid (two floats per frame) grows with its length.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,19 +59,17 @@ from ..core.chunks import (
     StreamedRecording,
     iter_chunk_spans,
 )
-from ..core.decision import decide, decide_rows, thresholds_of
+from ..core.decision import decide, thresholds_of
 from ..core.events import (
-    EVENT_COLUMNS,
     FRAME_HOP_SECONDS,
-    Event,
     EventSettings,
     event_settings_of,
-    events_to_rows,
     posteriors_to_events,
 )
 from ..core.onnx_graph import steps_within
 from ..core.windows import DEFAULT_BATCH_SIZE, check_holds_a_frame
-from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, classes_to_flags
+from ..labels import MULTI_LABEL
+from .event_rules import EventDetection, FramePosteriors
 
 if TYPE_CHECKING:
     import torch
@@ -92,20 +77,11 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
 __all__ = [
-    "DEFAULT_EVENT_RULE",
-    "DETECTION_COLUMNS",
-    "EVENT_RULES",
-    "FRAMES_RULE",
-    "VERDICT_RULE",
-    "EventDetection",
-    "FramePosteriors",
-    "check_event_rule",
     "chunk_waveforms",
     "detect_events",
     "detect_file_events",
     "detection_of_frames",
     "frames_from_chunks",
-    "gate_by_verdict",
     "plan_chunks",
     "predict_file_frames",
     "predict_frames",
@@ -114,110 +90,6 @@ __all__ = [
 
 MAX_CONTEXT_SECONDS = 1.0
 """The most context (seconds) a chunk keeps at each side beyond the frames it is trusted with."""
-
-VERDICT_RULE = "verdict"
-"""Events kept only where the recording's verdict holds them (module docstring; :func:`gate_by_verdict`)."""
-FRAMES_RULE = "frames"
-"""Every frame event at the model's thresholds, whatever the recording's verdict."""
-EVENT_RULES = (VERDICT_RULE, FRAMES_RULE)
-"""The rules that draw events (``respira predict --event_rule``)."""
-DEFAULT_EVENT_RULE = VERDICT_RULE
-"""The rule of ``respira predict --events``, :meth:`respira.Detector.detect_events` and the app."""
-DETECTION_COLUMNS = (*EVENT_COLUMNS, "rule")
-"""The columns of a detection's event rows (:meth:`EventDetection.to_rows`): an event's and its rule's."""
-_RULE_WORDS = {
-    VERDICT_RULE: "shown where the recording's verdict holds them (verdict rule: the recording decided "
-    "present and a {unit} decided present around the event)",
-    FRAMES_RULE: "every frame event at the model's thresholds, whatever the recording's verdict "
-    "(frames rule)",
-}
-
-
-def check_event_rule(rule: Any) -> str:
-    """``rule`` when it is one of :data:`EVENT_RULES`, else a one-line ``ValueError``."""
-    if rule not in EVENT_RULES:
-        raise ValueError(f"the event rule must be one of {', '.join(EVENT_RULES)}, got {rule!r}")
-    return str(rule)
-
-
-@dataclass(frozen=True)
-class FramePosteriors:
-    """``posteriors`` ``[frames, 2]`` (crackle, wheeze) on frames of ``hop_seconds``; frame ``i`` covers
-    ``[i * hop, (i + 1) * hop)`` seconds of a recording of ``duration`` seconds."""
-
-    posteriors: np.ndarray
-    hop_seconds: float
-    duration: float
-
-    @property
-    def times(self) -> np.ndarray:
-        """Each frame's centre, in seconds."""
-        return (np.arange(self.posteriors.shape[0]) + 0.5) * self.hop_seconds
-
-
-@dataclass(frozen=True)
-class EventDetection:
-    """What :func:`detect_events` found: the ``events``, the ``frames`` they were made of, the
-    ``thresholds`` and ``settings`` that made them, and the recording's ``file`` when it came from one.
-
-    ``rule``: which rule drew the events (:data:`EVENT_RULES`). Under :data:`VERDICT_RULE`
-    (:func:`gate_by_verdict`), ``left_out`` holds the frame events the verdict does not hold,
-    ``recording_present`` the recording's (crackle, wheeze) verdict, ``withheld`` whether the verdict was
-    withheld (too poor to judge) and ``unit`` what the verdict's rows were (``window`` or ``cycle``).
-    """
-
-    events: list[Event]
-    frames: FramePosteriors
-    thresholds: tuple[float, float]
-    settings: EventSettings
-    file: str | None = field(default=None)
-    rule: str = FRAMES_RULE
-    left_out: tuple[Event, ...] = ()
-    recording_present: tuple[bool, bool] | None = None
-    withheld: bool = False
-    unit: str = "window"
-
-    def to_rows(self) -> list[dict[str, Any]]:
-        """One row per event (:data:`DETECTION_COLUMNS`): ``file``, ``onset``, ``offset``, ``type``,
-        ``confidence`` and the ``rule`` that drew it."""
-        return [{**row, "rule": self.rule} for row in events_to_rows(self.events, file=self.file or "")]
-
-    def left_out_count(self, label: str) -> int:
-        """How many frame events of ``label`` the rule left out."""
-        return sum(event.label == label for event in self.left_out)
-
-    def _why(self, label: str) -> str:
-        if self.withheld:
-            return "the verdict is withheld (too poor to judge)"
-        if self.recording_present is not None and not self.recording_present[MULTI_LABEL_NAMES.index(label)]:
-            return f"the recording is decided {label}-absent"
-        return f"outside every {self.unit} decided {label}-present"
-
-    def describe(self) -> str:
-        """One line: the events of each label, the rule that drew them and, for each label, how many frame
-        events the rule left out and why (what the app, the figure and ``respira predict`` say)."""
-        counts = ", ".join(f"{sum(e.label == n for e in self.events)} {n}" for n in MULTI_LABEL_NAMES)
-        line = f"events: {counts}, {_RULE_WORDS[self.rule].format(unit=self.unit)}"
-        dropped = [
-            f"{count} {label} frame event{'s' if count != 1 else ''} ({self._why(label)})"
-            for label in MULTI_LABEL_NAMES
-            if (count := self.left_out_count(label))
-        ]
-        return line + (f"; left out {' and '.join(dropped)}" if dropped else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the file, its duration, the frame hop, thresholds, settings, the rule, the events and
-        how many of each label the rule left out."""
-        return {
-            "file": self.file,
-            "duration": self.frames.duration,
-            "frame_hop_seconds": self.frames.hop_seconds,
-            "thresholds": list(self.thresholds),
-            "settings": self.settings.to_dict(),
-            "rule": self.rule,
-            "events": self.to_rows(),
-            "left_out": {label: self.left_out_count(label) for label in MULTI_LABEL_NAMES},
-        }
 
 
 def step_outputs(
@@ -451,60 +323,10 @@ def detection_of_frames(
     settings: EventSettings | None = None,
     file: str | None = None,
 ) -> EventDetection:
-    """The frame events (:data:`FRAMES_RULE`) of frame posteriors at ``thresholds`` (default: the
-    model's decision thresholds) with ``settings`` (default: the model's event settings)."""
+    """The frame events (:data:`~respira.inference.event_rules.FRAMES_RULE`) of frame posteriors at
+    ``thresholds`` (default: the model's decision thresholds) with ``settings`` (default: the model's event
+    settings)."""
     chosen = tuple(thresholds) if thresholds is not None else thresholds_of(model.config)
     settings = settings if settings is not None else event_settings_of(model.config)
     events = posteriors_to_events(frames.posteriors, frames.hop_seconds, chosen, settings)
     return EventDetection(events, frames, (float(chosen[0]), float(chosen[1])), settings, file)
-
-
-def _overlaps(event: Event, start: float, end: float) -> bool:
-    return event.onset < end and event.offset > start
-
-
-def gate_by_verdict(
-    detection: EventDetection,
-    rows: Sequence[Mapping[str, Any]],
-    config: Any,
-    *,
-    aggregation: str | None = None,
-    top_k: int | None = None,
-    withheld: bool = False,
-) -> EventDetection:
-    """``detection``'s frame events kept where the recording's verdict holds them (:data:`VERDICT_RULE`,
-    module docstring), the others in ``left_out``.
-
-    ``rows``: the windows (or annotated cycles) the verdict was made of (:mod:`respira.inference.engine` rows:
-    ``start``, ``end``, ``crackle``, ``wheeze``, ``label``); the recording is decided from them by
-    :func:`respira.core.decision.decide_rows` (``aggregation``, ``top_k``) at ``config``'s thresholds, as
-    :class:`respira.Detector` and the app decide it (``aggregation`` left out: the model's own rule,
-    :func:`respira.core.decision.aggregation_of`); ``withheld``: the verdict was withheld (too poor to
-    judge), which holds no event.
-    """
-    if not rows:
-        raise ValueError("no windows to gate the events by")
-    _, decision = decide_rows(rows, config, aggregation, top_k)
-    recording = (bool(decision.present[0, 0]), bool(decision.present[0, 1]))
-    labelled = classes_to_flags([CLASS_NAMES.index(str(row["label"])) for row in rows]).astype(bool)
-    spans = [(float(row["start"]), float(row["end"])) for row in rows]
-    candidates = [*detection.events, *detection.left_out]  # a detection gated before is gated afresh
-    kept, left_out = [], []
-    for event in sorted(candidates, key=lambda e: (e.onset, MULTI_LABEL_NAMES.index(e.label))):
-        column = MULTI_LABEL_NAMES.index(event.label)
-        held = (
-            not withheld
-            and recording[column]
-            and any(labelled[i, column] and _overlaps(event, *span) for i, span in enumerate(spans))
-        )
-        (kept if held else left_out).append(event)
-    unit = "cycle" if all("annotated_label" in row for row in rows) else "window"
-    return dataclasses.replace(
-        detection,
-        events=kept,
-        rule=VERDICT_RULE,
-        left_out=tuple(left_out),
-        recording_present=recording,
-        withheld=bool(withheld),
-        unit=unit,
-    )

@@ -9,9 +9,9 @@ are the model's to float rounding (tested within 1e-5); the model itself is left
 weights, state dict, fingerprint and ``save_pretrained`` are those of the folder it came from.
 
 What each part gives, on EfficientAT mn04 (the shipped detector) and the small CNN, and what it does to
-``respira predict`` and ``respira screen``: BENCHMARKS.md, "respira screen against respira predict, and
-the roofline" (``benchmarks/inference_form.py``, ``benchmarks/screen.py``). A model with no such pair
-(AST, BEATs) is returned as it is.
+``respira predict`` and ``respira screen``: docs/history/speed.md, "respira screen against respira
+predict, and the roofline" (``benchmarks/inference_form.py``, ``benchmarks/screen.py``). A model with no
+such pair (AST, BEATs) is returned as it is.
 Inference only: the copy is in eval mode and needs no gradients; training keeps the model's own form.
 """
 

@@ -19,9 +19,9 @@ itself lives in :mod:`respira.core.decision`).
 EM only has an interior fixed point when the posteriors are calibrated for ``π_s``. Posteriors that are
 not (a model trained with re-weighted classes, windows scored against a cycle-level prevalence) can
 drive it to a prevalence of 0 or 1, which would move the threshold to 1 or 0 and call every recording
-normal or abnormal: on KAUH (BENCHMARKS.md, site adaptation) both flags went to 1.0. An estimate within
-:data:`BOUNDARY` of 0 or 1 is therefore not applied: the flag keeps its threshold and is marked
-``applied=False``.
+normal or abnormal: on KAUH (docs/history/new-site.md, "A new site") both flags went to 1.0. An
+estimate within :data:`BOUNDARY` of 0 or 1 is therefore not applied: the flag keeps its threshold and is
+marked ``applied=False``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ One figure, three panels on the same time axis (seconds):
    ``wheeze events``, with a bar from each event's onset to its offset, more opaque the more confident
    and never narrower than a few pixels (a row without events says ``none detected``;
    :mod:`.event_bars` draws the rows); under the panels, a caption saying which rule drew the events
-   and what it left out (:meth:`respira.inference.event_detection.EventDetection.describe`).
+   and what it left out (:meth:`respira.inference.event_rules.EventDetection.describe`).
 
 The spectrogram ends at the recording's own Nyquist frequency: :func:`plot_recording` draws it from the
 file read at its native rate when that is below the model's (an 8 kHz recording predicted by a 32 kHz

@@ -72,11 +72,12 @@ DEFAULT_METHODS: tuple[str, ...] = ()
 """What is applied when no method is named: only a method that raised the held-out ICBHI score on every
 rotation of leave-one-site-out at 3 seeds (``studies/leave_one_site_out.py``, BENCHMARKS.md). None did,
 so none is: an adaptation is asked for by name, and then warned about (:data:`MEASURED`)."""
-BENCHMARK_SECTIONS: tuple[str, ...] = ("## A new site:", "## Leave one site out:")
+BENCHMARK_SECTIONS: tuple[str, ...] = ("## `respira adapt` and `respira calibrate`",)
 """The BENCHMARKS.md sections (their headings' starts) every number quoted in :data:`MEASURED`,
-:data:`NO_DEFAULT` and ``respira adapt``'s help comes from: leave-one-site-out measured heads trained on two
-sites (3 seeds), and the calibration of a head trained on ICBHI alone, as the shipped flagship's is; "A new
-site" measured the methods on a head trained on ICBHI alone, scored on KAUH (one seed)."""
+:data:`NO_DEFAULT` and ``respira adapt``'s help comes from (each figure there is in the results history's
+sections: leave-one-site-out measured heads trained on two sites, 3 seeds, and the calibration of a head
+trained on ICBHI alone, as the shipped flagship's is; "A new site" measured the methods on a head trained on
+ICBHI alone, scored on KAUH, one seed)."""
 MEASURED: dict[str, str] = {
     "head_norm": "head_norm changed the held-out ICBHI score by +4.7 points on average over the three "
     "leave-one-site-out rotations (95 % interval +0.6 to +8.8) but by -5.0 on KAUH; on a head trained on "

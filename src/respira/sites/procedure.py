@@ -103,7 +103,7 @@ SPRSound, below ``one_se_units`` (``benchmarks/results/fit_site_units_k20/``).
 """
 SELECTION: str = "one_se_units"
 """The default selection, with the default :data:`THRESHOLD_RULE` (``expected``). Measured
-(``benchmarks/fit_site.py --sizes 20 --draws 10``, the three sites of ``../shared``; BENCHMARKS.md,
+(``benchmarks/fit_site.py --sizes 20 --draws 10``, the three sites of ``../shared``; docs/history/fit-site.md,
 "Thresholds from the expected score"): against ``bonferroni`` with ``tuned`` thresholds, the default before,
 it scores higher on the other patients of every site after 20 labelled patients and falls below the
 model as is in fewer draws; with ``tuned`` thresholds the same rule fell below it in twice as many. On

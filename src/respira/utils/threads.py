@@ -3,8 +3,8 @@
 torch starts one intra-op thread per core it sees, and each parallel region waits for all of them.
 When another process holds one of those cores, every region waits for the thread the scheduler set
 aside, and a featurizer or a small model's forward pass, made of hundreds of short regions, slows
-down by an order of magnitude (BENCHMARKS.md, "CPU threads under contention"). :func:`apply_num_threads`
-sets the number deliberately instead:
+down by an order of magnitude (docs/history/speed.md, "CPU threads under contention").
+:func:`apply_num_threads` sets the number deliberately instead:
 
 1. ``requested`` (a caller's option), else the environment variable ``RESPIRA_NUM_THREADS``
    (a positive integer; empty or ``auto`` means the automatic choice), else ``OMP_NUM_THREADS``
@@ -14,7 +14,7 @@ sets the number deliberately instead:
    ``/proc/stat`` (taken once per process, so that every choice in a process agrees), minus the
    DataLoader workers that will run beside the model; at least 1. ``respira fit-site`` takes it too:
    every usable core, its default before, made its encoder pass collapse beside other work
-   (BENCHMARKS.md, "The wall time a user waits").
+   (docs/history/fit-site.md, "The wall time a user waits").
 
 The same count goes to the BLAS libraries numpy and scipy load (OpenBLAS, through ``threadpoolctl``): they
 start a thread per core too and wait on each other alike, and fit-site's candidate heads run on them.

@@ -21,7 +21,7 @@ Two paths compute the same features, as in :mod:`.log_mel`:
 - :meth:`EfficientATMel.forward_export`: what the ONNX export traces, the plain path with
   ``torch.stft``'s power spectrum computed by a convolution and a matrix product
   (:mod:`.frame_dft`; ONNX Runtime's ``STFT`` node is slow), and only the bins the banks use.
-- The hand-written kernel (inference on the CPU; BENCHMARKS.md, "EfficientAT front end"): one row
+- The hand-written kernel (inference on the CPU; docs/history/speed.md, "EfficientAT front end"): one row
   of the batch at a time through reused buffers, pre-emphasised and reflect-padded in place; only
   the window's 800 samples of each frame are multiplied, into frames whose zero tail to ``n_fft`` is
   written once (a shift within the frame changes the phase, not the power); the power spectrum is

@@ -1,7 +1,7 @@
 """The power spectrum of a framed signal as a convolution and a matrix product: the export's STFT.
 
 ONNX Runtime's ``STFT`` and ``DFT`` kernels run a 1024-point transform per frame many times slower
-than torch's FFT (BENCHMARKS.md, "onnxruntime vs torch eager"), while its convolutions and matrix
+than torch's FFT (docs/history/speed.md, "onnxruntime vs torch eager"), while its convolutions and matrix
 products are fast. :class:`FramePowerSpectrum` computes ``|torch.stft(...)|²`` with those only, as a
 four-step (Cooley-Tukey) DFT of ``n_fft = R1 · R2`` points, ``R2 = 32``. With ``n = R2·n1 + n2`` and
 ``k = k1 + R1·k2``::

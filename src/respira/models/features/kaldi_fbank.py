@@ -15,7 +15,7 @@ Two paths compute the same features:
   must reach the waveform, the module is being compiled or exported, or the input is not on the
   CPU (:mod:`.kernel_choice`).
 - The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
-  (BENCHMARKS.md, "Featurizer"). Each step is exact, not an approximation of Kaldi's per-frame
+  (docs/history/speed.md, "Featurizer"). Each step is exact, not an approximation of Kaldi's per-frame
   recipe:
 
   - Pre-emphasis is linear, so it runs once over the whole signal; a frame cut from it equals

@@ -3,13 +3,13 @@
 ``KaldiFbank``, ``LogMelSpectrogram`` and ``EfficientATMel`` each compute the same features two
 ways: a hand-written inference kernel (cache-sized chunks through reused buffers, a banded mel
 product) and a plain path (``unfold``/``torch.stft``, ``torch.fft.rfft``, a dense mel product). The
-kernel only runs where it was measured to pay off (BENCHMARKS.md, "Featurizer" and "EfficientAT
+kernel only runs where it was measured to pay off (docs/history/speed.md, "Featurizer" and "EfficientAT
 front end": inference on the CPU) and where it can; everywhere else the plain path does.
 
 A third path exists for the ONNX export only (:func:`runs_export_path`): ONNX Runtime runs the
 plain path's ``STFT``/``DFT`` nodes several times slower than torch, so the resampler and the
 spectrograms are exported as convolutions and matrix products (:mod:`.frame_dft`) that compute the
-same values to float rounding (BENCHMARKS.md, "onnxruntime vs torch eager").
+same values to float rounding (docs/history/speed.md, "onnxruntime vs torch eager").
 
 A module with such paths says so through :class:`FasterPaths`' hooks, each override marked
 ``@not_shipped``: the code shipped with a model (``trust_remote_code``) keeps the plain path alone, the

@@ -10,7 +10,7 @@ Two paths compute the same features, as in :mod:`.kaldi_fbank`:
   power spectrum computed by a convolution and a matrix product (:mod:`.frame_dft`; ONNX Runtime's
   ``STFT`` node is slow).
 - The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
-  (BENCHMARKS.md, "Featurizer"): frames of the reflect-padded signal in cache-sized chunks through
+  (docs/history/speed.md, "Featurizer"): frames of the reflect-padded signal in cache-sized chunks through
   reused buffers, the power spectrum multiplied with the mel banks band by band
   (:func:`.banded.power_mel`), so the banks' zeros cost nothing.
 """

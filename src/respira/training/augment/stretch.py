@@ -4,7 +4,7 @@ Used by :class:`~respira.training.augment.TimeStretch` and :class:`~respira.trai
 Signalsmith Stretch is a phase-vocoder-family stretcher (spectral peaks keep their frequency, the other
 bins follow them); ``python-stretch`` compensates its latency, so the output is aligned with the input
 and exactly ``round(len / rate)`` samples long. It is the stretcher audiomentations' ``TimeStretch``
-uses by default; BENCHMARKS.md ("Library swaps") compares it with respira's former phase vocoder.
+uses by default; docs/history/speed.md ("Library swaps") compares it with respira's former phase vocoder.
 """
 
 from __future__ import annotations

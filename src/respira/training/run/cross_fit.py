@@ -2,7 +2,7 @@
 
 A multi-label model's thresholds are normally tuned on the validation split, which on a small corpus
 is a handful of patients: the thresholds then follow those patients more than the task (in the
-real-data study of ``studies/real_data.py``, 4–5 validation patients per fold, the frozen
+real-data study (docs/history/in-domain.md), 4–5 validation patients per fold, the frozen
 EfficientAT detector's test specificity swung from 47 % to 95 % across folds at the thresholds its
 validation chose). Cross-fitting tunes them on every patient of the training pool instead:
 
