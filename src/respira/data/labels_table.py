@@ -77,6 +77,7 @@ class LabelsTable:
 
     @classmethod
     def read(cls, path: str | Path) -> LabelsTable:
+        """``path`` read and checked (one-line :class:`~respira.data.errors.LabelledFormatError`)."""
         path = Path(path)
         text = path.read_bytes().decode("utf-8")  # line endings as written (\r\n kept)
         bom = text.startswith("\ufeff")
@@ -156,7 +157,7 @@ class LabelsTable:
 
     def unit_of(self, row: TableRow) -> str:
         """The row's unit: its patient, or its file when the table has no ``patient`` column."""
-        return self.cell(row, "patient") or row.file if "patient" in self.columns else row.file
+        return (self.cell(row, "patient") or row.file) if "patient" in self.columns else row.file
 
     def set_answer(self, row: TableRow, answer: str) -> None:
         """Write ``answer`` (a key of :data:`ANSWERS`) into ``row``'s cells (the file is not saved yet)."""
