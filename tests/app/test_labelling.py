@@ -69,6 +69,7 @@ def test_answers_and_events_are_written_at_once(served: tuple[str, Path]) -> Non
     state = call(f"{url}api/state")
     recording = state["recording"]
     assert (recording["index"], recording["file"], recording["line"]) == (0, "r0.wav", 2)
+    assert (recording["patient"], recording["reason"]) == ("p1", "most uncertain")
     assert recording["duration"] == pytest.approx(3.0)
     assert [set(window) for window in recording["windows"]] == [{"start", "end", "crackle", "wheeze"}]
     assert call(f"{url}spectrogram/0.png").startswith(b"\x89PNG")

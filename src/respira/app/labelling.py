@@ -4,8 +4,9 @@
 The page shows the first recording of the file, in its order, that is not yet labelled (blank ``crackle``
 and ``wheeze``, not marked too poor to judge) and not skipped in this session: its spectrogram (0 to
 :data:`SPECTROGRAM_TOP` Hz, drawn here as a PNG), its audio (16-bit WAV at the model's rate), the model's
-per-window crackle and wheeze probabilities with its thresholds (``respira predict``'s windows) and the
-events marked in it. Each answer (:data:`respira.data.labels_table.ANSWERS`) is written to ``labels.csv``
+per-window crackle and wheeze probabilities with its thresholds (``respira predict``'s windows), the events
+marked in it, and its ``patient`` and ``reason`` cells (why ``respira suggest`` chose it) where the file has
+them. Each answer (:data:`respira.data.labels_table.ANSWERS`) is written to ``labels.csv``
 at once and each change of a recording's events to ``events.csv`` beside it
 (:mod:`respira.data.events_csv`), each file replaced atomically: nothing answered is lost when the browser
 closes or the server is killed. A skip is not written: the recording comes back after the others, or at
@@ -191,6 +192,8 @@ class LabelSession:
             "index": at,
             "file": row.file,
             "line": row.line,
+            "patient": self.table.cell(row, "patient") or None,
+            "reason": self.table.cell(row, "reason") or None,
             "duration": prepared.duration,
             "windows": prepared.windows,
             "events": [

@@ -143,9 +143,7 @@ def _first_file_features(name: str, config: str, builder) -> Any:
         )
         features = streamed.features or streamed._resolve_features().features
     except Exception as error:
-        raise ValueError(
-            f"--dataset_name {name}: cannot read its features ({one_line(error)})"
-        ) from None
+        raise ValueError(f"--dataset_name {name}: cannot read its features ({one_line(error)})") from None
     if features is None:
         raise ValueError(f"--dataset_name {name}: its card states no features and its files name none")
     return features

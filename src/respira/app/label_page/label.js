@@ -94,7 +94,9 @@ function show(next) {
     window.respiraShown = recording.index; finishTiming();
     return;
   }
-  $("recording").textContent = `${recording.file} · ${seconds(recording.duration)} s · line ${recording.line} of the labels file`;
+  $("recording").textContent = `${recording.file} · ${seconds(recording.duration)} s · line ${recording.line} of the labels file`
+    + (recording.patient ? ` · patient ${recording.patient}` : "");
+  $("reason").textContent = recording.reason ? `Chosen because: ${recording.reason}` : "";
   drawEvents();
   const source = `/spectrogram/${recording.index}.png`;
   if (image.getAttribute("src") !== source) {
