@@ -67,6 +67,7 @@ def test_poor_adds_the_quality_column_and_a_label_clears_it(labels: Path) -> Non
         ("a.wav,maybe,0", "labels.csv:2: crackle is 'maybe': write 0 or 1, or leave it blank"),
         ("e.wav,,", "labels.csv:2: file 'e.wav' does not exist"),
         (",1,0", "labels.csv:2: no file named"),
+        ("a.wav,1,", "labels.csv:2: wheeze is blank but not the other: fill both"),
     ],
 )
 def test_a_bad_row_is_one_line(labels: Path, row: str, expected: str) -> None:

@@ -13,7 +13,8 @@ old file or the new one, never half of one.
 
 Checked when read (one line naming ``labels.csv:LINE`` and the value, as :mod:`~respira.data.labels_csv`
 says it): the required columns, a row with no file, a file that does not exist or is listed twice, a
-flag that is neither blank nor 0/1, a ``quality`` cell that is neither blank, ``good`` nor ``poor``.
+flag that is neither blank nor 0/1, one flag blank and not the other, a ``quality`` cell that is neither
+blank, ``good`` nor ``poor``.
 """
 
 from __future__ import annotations
@@ -125,12 +126,15 @@ class LabelsTable:
                     f"file {row.file!r} is listed twice (first on line {seen[row.path]}); keep one row", line
                 )
             seen[row.path] = line
-            for name in ("crackle", "wheeze"):
-                value = self.cell(row, name)
+            flags = {name: self.cell(row, name) for name in ("crackle", "wheeze")}
+            for name, value in flags.items():
                 if value and value.lower() not in FLAG_SPELLINGS:
                     raise fail(
                         f"{name} is {value!r}: write 0 or 1, or leave it blank (not yet labelled)", line
                     )
+            if bool(flags["crackle"]) != bool(flags["wheeze"]):
+                blank = "crackle" if not flags["crackle"] else "wheeze"
+                raise fail(f"{blank} is blank but not the other: fill both (0 or 1), or neither", line)
             if self.cell(row, QUALITY_COLUMN).lower() not in QUALITY_VALUES:
                 raise fail(
                     f"quality is {self.cell(row, QUALITY_COLUMN)!r}: write poor, good or nothing", line
