@@ -1,8 +1,8 @@
 """Whether a fitted site detector's claim holds on patients of its site labelled since.
 
 A folder ``respira fit-site`` wrote claims one score on its site: the chosen procedure's nested
-cross-validation, per recording, with its patient-bootstrap 95 % interval (:func:`respira.pretrained.sites.site_fit_verdict`
-of its recorded ``site_fit.json``). That estimate is out of sample only for patients *like the fitted
+cross-validation, per recording, with its patient-bootstrap 95 % interval
+(:func:`respira.pretrained.sites.site_fit_verdict` of its recorded ``site_fit.json``). That estimate is out of sample only for patients *like the fitted
 ones*: the same site, stethoscope and population mix. ``respira evaluate`` of the folder on newly labelled
 patients of that site scores them per recording, with its own patient-bootstrap interval, and
 :meth:`SiteClaim.check` says whether that score falls outside the claim.
