@@ -2,10 +2,11 @@
 
 A folder ``respira fit-site`` wrote claims one score on its site: the chosen procedure's nested
 cross-validation, per recording, with its patient-bootstrap 95 % interval
-(:func:`respira.pretrained.sites.site_fit_verdict` of its recorded ``site_fit.json``). That estimate is out of sample only for patients *like the fitted
-ones*: the same site, stethoscope and population mix. ``respira evaluate`` of the folder on newly labelled
-patients of that site scores them per recording, with its own patient-bootstrap interval, and
-:meth:`SiteClaim.check` says whether that score falls outside the claim.
+(:func:`respira.pretrained.sites.site_fit_verdict` of its recorded ``site_fit.json``). That estimate is
+out of sample only for patients *like the fitted ones*: the same site, stethoscope and population mix.
+``respira evaluate`` of the folder on newly labelled patients of that site scores them per recording, with
+its own patient-bootstrap interval, and :meth:`SiteClaim.check` says whether that score falls outside the
+claim.
 
 **Outside** (the rule, :data:`OUTSIDE_RULE`): the 95 % interval of the difference *new − claimed* lies
 entirely below 0 (*below*: drift, the new patients differ from the fitted ones) or entirely above 0
