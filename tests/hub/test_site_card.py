@@ -102,3 +102,25 @@ def test_push_by_a_shipped_name_uploads_the_fit_and_its_card(
     assert FIT_WORDING in card and VALIDATION_WORDING not in card
     assert _section(card) == _section((folder / "README.md").read_text())
     assert "respira predict user/kauh " in card
+
+
+@pytest.mark.parametrize("name", ["kauh-crackle-wheeze", "sprsound-crackle-wheeze"])
+def test_the_card_says_what_its_estimate_assumes_and_how_to_check_it(name: str) -> None:
+    """Issue 60, item 4: the card claimed 65.6 [60.5–71.4] and "serves" without saying for whom; it says
+    the estimate holds for patients like the fitted ones (their number and recordings, from site_fit.json)
+    and that respira evaluate on newly labelled patients checks it against the chosen row's score."""
+    import json
+
+    from respira.pretrained.sites import site_fit_verdict
+    from respira.utils.tables import format_score
+
+    folder = shipped_detectors()[name]
+    record = json.loads((folder / "site_fit.json").read_text())
+    verdict = site_fit_verdict(record["nested_cv"], record["dataset"])
+    card = (folder / "README.md").read_text()
+    assumes = card[card.index("**What this estimate assumes.**") :].split("\n\n")[0]
+    assert f"the {record['units']} patients of `{record['site_name']}` it was fitted on" in assumes
+    assert f"({record['recordings']} recordings: its record does not give their label mix)" in assumes
+    assert f"`respira evaluate MODEL --dataset {record['dataset']} --data_dir NEW_PATIENTS`" in assumes
+    assert f"score with this one ({format_score(verdict.score, verdict.interval)})" in assumes
+    assert f"`respira fit-site icbhi-crackle-wheeze --dataset {record['dataset']} --data_dir" in assumes

@@ -69,6 +69,13 @@ MODEL/evaluation_kauh). Recorded in MODEL, respira export and push put the score
 card (External validation) while they are of the folder's own weights and thresholds, and warn when
 they leave them off.
 
+a model respira fit-site wrote (its site_fit.json), scored on recordings of the corpus it was fitted
+on: one more line compares their score with what its card claims (the nested cross-validation's), and
+metrics.json keeps it as site_claim: "drift" (with the fit-site command that refits it with them) when
+the 95 % interval of the difference (new minus claimed, from both patient-bootstrap intervals) lies
+below 0, else that it agrees (or lies above); not compared, and why, for --adapt or another recording
+rule (respira.pretrained.site_claim). It assumes the patients are new: the fit does not list its own.
+
 --task events (--dataset icbhi or sprsound, --data_dir): where, not only whether. Every recording of
 --split (ICBHI: test of the split options; SPRSound: test = inter_test and intra_test) goes through the
 model's event detection (respira.inference.event_detection: frame posteriors on the encoder's time axis,

@@ -131,13 +131,47 @@ def load_splits(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
+def _site_claim(args: argparse.Namespace, spec: CorpusSpec, top_k: int | None) -> dict[str, Any]:
+    """What the card of a model ``respira fit-site`` wrote claims of its site
+    (:class:`respira.pretrained.site_claim.SiteClaim`; none for any other model) and why these recordings,
+    scored as asked, cannot be compared with it ("" when they can): another corpus than the fit read,
+    the model adapted first, another recording rule than the fit chose."""
+    from ..core.windows import describe_aggregation
+    from ..hub.loading import local_model_folder
+    from ..pretrained.site_claim import SiteClaim
+
+    claim = SiteClaim.of_folder(local_model_folder(args.model))
+    if claim is None:
+        return {}
+    blocker = ""
+    if spec.name != claim.dataset:
+        blocker = f"these recordings are read as {spec.name}; the fit read its site as {claim.dataset}"
+    elif args.adapt:
+        blocker = "the model was adapted to these recordings first (--adapt); the card claims it as it is"
+    elif (args.aggregation, top_k) != claim.aggregation:
+        blocker = (
+            f"{describe_aggregation(args.aggregation, top_k)} is not the fit's recording rule "
+            f"({describe_aggregation(*claim.aggregation)})"
+        )
+    return {"claim": claim, "claim_blocker": blocker}
+
+
+def _print_claim(metrics: dict[str, Any], claimed: dict[str, Any]) -> None:
+    """The line comparing the score with a fitted site detector's claim (nothing for another model)."""
+    from ..pretrained.site_claim import claim_line
+
+    if "site_claim" in metrics:
+        print(claim_line(metrics["site_claim"], claimed["claim"]))
+
+
 def _scoring_options(
     args: argparse.Namespace, spec: CorpusSpec, top_k: int | None, output_dir: Path
 ) -> dict[str, Any]:
-    """The keyword arguments both recording-level evaluations take from the command line."""
+    """The keyword arguments both recording-level evaluations take from the command line (a fitted site
+    detector's claim among them: :func:`_site_claim`)."""
     from ..hub.card_results import scored_model
 
-    return {
+    return _site_claim(args, spec, top_k) | {
         "output_dir": output_dir,
         "window": args.window,
         "hop": args.hop,
@@ -170,7 +204,8 @@ def run_recordings(
     dataset = load_splits(spec, args, config, spec.configs[0], splits)
     if args.adapt:
         adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
-    metrics = evaluate_recordings(model, dataset, **_scoring_options(args, spec, top_k, output_dir))
+    options = _scoring_options(args, spec, top_k, output_dir)
+    metrics = evaluate_recordings(model, dataset, **options)
     thresholds = metrics["thresholds"]
     print(
         f"{args.model} on {spec.label} ({metrics['num_recordings']} recordings, "
@@ -182,6 +217,7 @@ def run_recordings(
     lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
     if lacking is not None:
         print(lacking)
+    _print_claim(metrics, options)
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
 
 
@@ -202,9 +238,8 @@ def run_events(
     recordings = load_splits(spec, args, config, "recordings", splits)
     if args.adapt:
         adapt_on_split(model, recordings, args, f"the {spec.label} recordings of {args.data_dir}")
-    metrics = evaluate_event_corpus(
-        model, events, recordings, **_scoring_options(args, spec, top_k, output_dir)
-    )
+    options = _scoring_options(args, spec, top_k, output_dir)
+    metrics = evaluate_event_corpus(model, events, recordings, **options)
     events = metrics["events"]
     from ..metrics.baselines import flags_by_key
 
@@ -219,6 +254,7 @@ def run_events(
     print("per recording (Poor Quality records left out):")
     print(recording_level_table(metrics["records"]))
     _print_withheld(metrics["records"])
+    _print_claim(metrics, options)
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
 
 

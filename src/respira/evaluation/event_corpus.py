@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
+    from ..pretrained.site_claim import SiteClaim
 
 __all__ = ["CHALLENGE_KEYS", "challenge_scores", "evaluate_event_corpus", "task_below_baselines"]
 
@@ -142,11 +143,15 @@ def evaluate_event_corpus(
     seed: int = 0,
     batch_size: int = 32,
     scored_model: Mapping[str, Any] | None = None,
+    claim: SiteClaim | None = None,
+    claim_blocker: str = "",
 ) -> dict[str, Any]:
     """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report
     (see the module docstring); return ``metrics.json``'s content with ``events`` and ``records`` replaced by
     the two levels' whole metrics (:func:`~respira.evaluation.cycles.evaluate_model`'s and
-    :func:`~respira.evaluation.external_validation.evaluate_recordings`'), and ``files``."""
+    :func:`~respira.evaluation.external_validation.evaluate_recordings`'), and ``files``. ``claim``,
+    ``claim_blocker``: a fitted site detector's claim, compared with the records' score
+    (:func:`~respira.evaluation.external_validation.evaluate_recordings`)."""
     output = check_report_target(output_dir)
     labels = _label_names(recordings, "record_label")
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]
@@ -168,6 +173,8 @@ def evaluate_event_corpus(
             batch_size=batch_size,
             group_column=group_column,
             scored_model=scored_model,
+            claim=claim,
+            claim_blocker=claim_blocker,
         )
         settings = {"resamples": resamples, "seed": seed}
         event_groups = events[group_column] if group_column in events.column_names else None
@@ -213,6 +220,8 @@ def evaluate_event_corpus(
         }
         if scored_model is not None:
             metrics["model"] = dict(scored_model)
+        if "site_claim" in record_metrics:  # a fitted site detector's claim, against the records
+            metrics["site_claim"] = record_metrics["site_claim"]
         write_json(staging / "metrics.json", metrics)
     return metrics | {
         "events": event_metrics,

@@ -19,7 +19,10 @@ Files written to ``output_dir`` (atomically):
   signature, :func:`~respira.metrics.recording_level.recording_strata`); for a model with a quality
   head, ``quality`` (its threshold, the recordings it withholds a verdict on and their share) and a
   ``judged`` group: the scores of the recordings it does not withhold; and ``below_baseline``: the
-  groups whose ICBHI-style score does not beat its baseline (:mod:`respira.metrics.baselines`);
+  groups whose ICBHI-style score does not beat its baseline (:mod:`respira.metrics.baselines`); for a
+  model ``respira fit-site`` wrote, ``site_claim``: the overall score against what its card claims of its
+  site (:mod:`respira.pretrained.site_claim`: the claim, the difference's interval, ``verdict`` below,
+  agrees, above or not_compared, and why);
 - ``recording_predictions.csv``: one row per recording: its patient (``patient_id``, and ``patient`` as
   the corpus names it: a ``labels.csv``'s own value), its labels, aggregated probabilities,
   decisions and number of windows (a model with a quality head, ``respira quality``: also the
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
+    from ..pretrained.site_claim import SiteClaim
 
 __all__ = ["evaluate_recordings", "recording_level_table"]
 
@@ -159,6 +163,8 @@ def evaluate_recordings(
     batch_size: int = 32,
     group_column: str | None = None,
     scored_model: Mapping[str, Any] | None = None,
+    claim: SiteClaim | None = None,
+    claim_blocker: str = "",
 ) -> dict[str, Any]:
     """Score ``model`` per recording of ``dataset`` and write ``metrics.json``,
     ``recording_predictions.csv`` and the curve plots to ``output_dir`` (see the module docstring);
@@ -169,6 +175,9 @@ def evaluate_recordings(
     (the KAUH builder's); ``group_column`` (if present; the corpus spec's, KAUH: ``filter_mode``) splits
     the scores into groups. ``scored_model`` (which weights were scored, how) is written as is under
     ``model``, for whoever reads the metrics later (the model card checks it against its weights).
+    ``claim``: what the card of a fitted site detector claims of its site; the overall score is compared
+    with it (:meth:`respira.pretrained.site_claim.SiteClaim.check`; ``claim_blocker``: why the two cannot
+    be compared) and the comparison written as ``site_claim``.
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
@@ -237,6 +246,8 @@ def evaluate_recordings(
         }
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
+    if claim is not None:
+        metrics["site_claim"] = claim.check(groups["overall"]["icbhi"], blocker=claim_blocker)
     with report_folder(output_dir) as output:
         write_json(output / "metrics.json", metrics)
         _write_predictions(

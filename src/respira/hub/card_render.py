@@ -9,8 +9,7 @@ the run record ``respira_run.json``, the ``model.safetensors`` header (the param
 record), the evaluations the folder records (every site scored, against all-normal, and the external
 validations of this folder's weights: :mod:`respira.hub.card_results`) and ``build_record.json``.
 :func:`render_folder_card` adds what an export wrote: ``model.onnx``, the model's code (``auto_map``; a
-shipped detector declares it without its files, which an export or a push generates, so its card counts
-what they write) and ``checksums.sha256``.
+shipped detector's card counts what an export writes) and ``checksums.sha256``.
 """
 
 from __future__ import annotations
@@ -109,7 +108,6 @@ _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-# --------------------------------------------------------------------------------------------- formatting
 def _one_line(value: Any) -> str:
     """A table cell: mappings as compact JSON, lists comma-separated, ``|`` escaped."""
     if isinstance(value, Mapping):
@@ -153,7 +151,6 @@ def _citation_key(bibtex: str) -> str:
     return match.group(1) if match else ""
 
 
-# --------------------------------------------------------------------------------------------- rows
 def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     """``(what, bibtex)`` for every corpus the model was trained on and every method it uses."""
     from ..losses import AUXILIARY_LOSSES
@@ -369,7 +366,6 @@ def render_model_card(card_data: RespiraModelCardData, template: str | None = No
     return ModelCard(text)
 
 
-# --------------------------------------------------------------------------------------------- folders
 def _safetensors_parameters(path: Path) -> int | None:
     """Number of values stored in a safetensors file, from its header (no tensor is read)."""
     from safetensors import SafetensorError, safe_open

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..labels import MULTI_LABEL_NAMES
 from ..pretrained import SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
 from ..pretrained.sites import site_fit_verdict
-from ..utils.tables import format_percent
+from ..utils.tables import format_percent, format_score
 
 if TYPE_CHECKING:
     from .card_data import RespiraModelCardData
@@ -141,8 +141,8 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
         ]
         cells += [_percent(row.get(key)) for key in ("crackle_auc", "wheeze_auc")]
         lines.append(f"| {str(row['candidate']).replace('_', ' ')} | " + " | ".join(cells) + " |")
+    lines += ["", *_assumes(record, verdict)]
     lines += [
-        "",
         f"![learning curve]({CURVE_FIGURE})",
         "",
         f"The learning curve (`{CURVE_FILE}`) scores the procedure fitted on a few of the sample's units on "
@@ -151,6 +151,37 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
     ]
     lines += _base_rows(record, base_folder if base_folder is not None else base_model_folder(record))
     return "\n".join(lines)
+
+
+MIX_WORDS = {"normal": "normal", "crackle": "crackle only", "wheeze": "wheeze only", "both": "with both"}
+"""The record's ``label_mix`` keys, in the card's order and words."""
+
+
+def _assumes(record: dict[str, Any], verdict: Any) -> list[str]:
+    """What the nested cross-validation's estimate assumes (patients like the fitted ones) and how a site
+    checks it on patients labelled since: ``respira evaluate`` (:mod:`respira.pretrained.site_claim`)."""
+    mix = record.get("label_mix")
+    mix_words = (
+        ", ".join(f"{mix.get(name, 0)} {words}" for name, words in MIX_WORDS.items())
+        if isinstance(mix, dict)
+        else "its record does not give their label mix"
+    )
+    site = record.get("site_name") or record["dataset"]
+    unit = "patients" if record["units_are_patients"] else "recordings"
+    claimed = "" if verdict is None else f" ({format_score(verdict.score, verdict.interval)})"
+    base = str(record["base_model"]).split(" (")[0]
+    return [
+        f"**What this estimate assumes.** The nested cross-validation scores patients *like the fitted "
+        f"ones*: the {record['units']} {unit} of `{site}` it was fitted on ({record['recordings']} "
+        f"recordings: {mix_words}), recorded at that site with its stethoscopes, from its population mix. "
+        "Patients unlike them (another ward, device, filter mode, age or disease mix) may score lower. "
+        "Check it on patients labelled since: "
+        f"`respira evaluate MODEL --dataset {record['dataset']} --data_dir NEW_PATIENTS` compares their "
+        f"score with this one{claimed} and says when it falls below; then refit with them: "
+        f"`respira fit-site {base} --dataset {record['dataset']} --data_dir <the fitted and the new "
+        "patients>`.",
+        "",
+    ]
 
 
 def _base_rows(record: dict[str, Any], base_folder: Path | None) -> list[str]:

@@ -351,6 +351,7 @@ def _fit_and_write(
         "units_are_patients": sample_files.units_are_patients,
         "recordings": len(sample_files.recordings),
         "left_out": sample_files.left_out,
+        "label_mix": label_mix(sample_files.recordings),
         "windows": int(sample.embeddings.shape[0]),
         "audio_seconds": audio,
         "candidates": list(candidates),
@@ -385,6 +386,14 @@ def _fit_and_write(
         record,
         curve_means(curve),
     )
+
+
+def label_mix(recordings: Any) -> dict[str, int]:
+    """How many of the fitted recordings are normal, crackle only, wheeze only and both (the record's
+    ``label_mix``, which the card says its estimate assumes)."""
+    names = ("normal", "crackle", "wheeze", "both")
+    found = [names[int(r.crackle) + 2 * int(r.wheeze)] for r in recordings]
+    return {name: found.count(name) for name in names}
 
 
 def recording_rule_words(fit: Any, sample: Any) -> str:

@@ -1,0 +1,174 @@
+"""Whether a fitted site detector's claim holds on patients of its site labelled since.
+
+A folder ``respira fit-site`` wrote claims one score on its site: the chosen procedure's nested
+cross-validation, per recording, with its patient-bootstrap 95 % interval
+(:func:`respira.pretrained.sites.site_fit_verdict` of its recorded ``site_fit.json``). That estimate is
+out of sample only for patients *like the fitted ones*: the same site, stethoscope and population mix.
+``respira evaluate`` of the folder on newly labelled patients of that site scores them per recording, with
+its own patient-bootstrap interval, and :meth:`SiteClaim.check` says whether that score falls outside the
+claim.
+
+**Outside** (the rule, :data:`OUTSIDE_RULE`): the 95 % interval of the difference *new − claimed* lies
+entirely below 0 (*below*: drift, the new patients differ from the fitted ones) or entirely above 0
+(*above*); otherwise the new score *agrees*. The two scores come from disjoint patients, so they are
+independent, and the difference's interval is recovered from the two intervals by the MOVER method
+(Zou & Donner 2008; Newcombe's square-and-add): with ``d = new − claim``,
+``low = d − sqrt((new − new_low)² + (claim_high − claim)²)`` and
+``high = d + sqrt((new_high − new)² + (claim − claim_low)²)``, which keeps each interval's own
+asymmetry (a percentile bootstrap's are not symmetric) and, for symmetric intervals, is the z-test of the
+difference at a two-sided 5 % (one-sided 2.5 % per side). The simpler rule "the new interval lies wholly
+below the claimed one" was not chosen: two non-overlapping 95 % intervals amount to a test at about 0.6 %,
+so it misses drifts the data show (a new interval that ends a little above the claim's lower end while
+its score lies far below the claim).
+
+A check is made only where the two scores measure the same thing: recordings read as the fit read its
+site (the same corpus), by the model as it is (not adapted first), at the fit's recording rule, and
+recordings with both normal and abnormal ones (else the score is one side alone); otherwise
+it says why not (``verdict`` ``not_compared``). ``site_fit.json`` does not list the recordings it was
+fitted on (its ``data`` fingerprint in ``build_record.json`` hashes them all together), so the check
+cannot leave them out: it assumes the patients are new, and says so (``new_patients``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..utils.tables import format_score
+from .fitted import SITE_FIT_FILE
+from .sites import SITE_FIT_PROTOCOL, format_gain, number_or_none, site_verdicts
+
+__all__ = ["OUTSIDE_RULE", "SiteClaim", "claim_line", "difference_interval"]
+
+OUTSIDE_RULE = (
+    "outside when the 95 % interval of (new score - claimed score) lies wholly below or above 0 "
+    "(MOVER from the two patient-bootstrap intervals of disjoint patients)"
+)
+"""How :meth:`SiteClaim.check` decides that a new score falls outside the card's claim (module docstring)."""
+
+
+def difference_interval(
+    new: float, new_interval: tuple[float, float], claim: float, claim_interval: tuple[float, float]
+) -> tuple[float, float]:
+    """The 95 % interval of ``new − claim`` for two independent estimates with their 95 % intervals
+    (MOVER, see the module docstring)."""
+    difference = new - claim
+    low = difference - math.hypot(new - new_interval[0], claim_interval[1] - claim)
+    high = difference + math.hypot(new_interval[1] - new, claim - claim_interval[0])
+    return low, high
+
+
+@dataclass(frozen=True)
+class SiteClaim:
+    """What a fitted folder's card claims of its site, from its recorded ``site_fit.json``."""
+
+    dataset: str
+    """The corpus reader the fit read its site with (``kauh``, ``sprsound``, ``labelled``)."""
+    name: str
+    """The site as the fit named it."""
+    score: float
+    interval: tuple[float, float] | None
+    units: int
+    units_are_patients: bool
+    recordings: int
+    base_model: str
+    aggregation: tuple[str, int | None]
+    """The recording rule the fit chose (``recording_aggregation``, ``recording_top_k``)."""
+
+    @classmethod
+    def of_folder(cls, folder: str | Path | None) -> SiteClaim | None:
+        """The claim of ``folder`` (``None``: no folder, or no recorded site fit: see
+        :func:`respira.pretrained.sites.recorded_evaluations`)."""
+        if folder is None:
+            return None
+        folder = Path(folder)
+        verdict = next((v for v in site_verdicts(folder) if v.protocol == SITE_FIT_PROTOCOL), None)
+        if verdict is None:
+            return None
+        record = json.loads((folder / SITE_FIT_FILE).read_text(encoding="utf-8"))
+        top_k = record.get("recording_top_k")
+        return cls(
+            dataset=verdict.site,
+            name=verdict.name or verdict.site,
+            score=verdict.score,
+            interval=verdict.interval,
+            units=int(record["units"]),
+            units_are_patients=bool(record["units_are_patients"]),
+            recordings=int(record["recordings"]),
+            base_model=str(record.get("base_model") or "").split(" (")[0],
+            aggregation=(str(record.get("recording_aggregation") or "max"), top_k),
+        )
+
+    @property
+    def unit_words(self) -> str:
+        """``56 patients`` (or ``12 recordings``, where the fit's sample named no patient)."""
+        return f"{self.units} {'patients' if self.units_are_patients else 'recordings'}"
+
+    def check(self, icbhi: Mapping[str, Any], *, blocker: str = "") -> dict[str, Any]:
+        """The comparison of the new recordings' per-recording ICBHI-style scores ``icbhi`` (an
+        evaluation's ``groups.overall.icbhi``) with this claim, as ``metrics.json`` keeps it under
+        ``site_claim``. ``blocker``: why the two do not measure the same thing ("" when they do)."""
+        score = number_or_none(icbhi.get("icbhi_score"))
+        found = (icbhi.get("ci") or {}).get("icbhi_score") or [None, None]
+        interval = tuple(number_or_none(end) for end in found)
+        normal, abnormal = int(icbhi.get("normal_recordings", 0)), int(icbhi.get("abnormal_recordings", 0))
+        if not blocker and not (normal and abnormal):
+            blocker = f"{normal} normal and {abnormal} abnormal recordings: the score is one side alone"
+        if not blocker and (score is None or self.interval is None or None in interval):
+            blocker = "a score or its interval is missing"
+        result: dict[str, Any] = {
+            "site": self.name,
+            "dataset": self.dataset,
+            "claimed": {
+                "icbhi_score": self.score,
+                "ci": list(self.interval) if self.interval else None,
+                "units": self.units,
+                "units_are_patients": self.units_are_patients,
+                "recordings": self.recordings,
+                "source": f"{SITE_FIT_FILE}: nested cross-validation, chosen procedure",
+            },
+            "icbhi_score": score,
+            "ci": list(interval),
+            "rule": OUTSIDE_RULE,
+            "new_patients": f"assumed: {SITE_FIT_FILE} does not list the recordings it was fitted on",
+            "verdict": "not_compared",
+            "reason": blocker,
+            "difference": None,
+            "difference_ci": None,
+        }
+        if blocker:
+            return result
+        low, high = difference_interval(score, interval, self.score, self.interval)  # type: ignore[arg-type]
+        verdict = "below" if high < 0 else "above" if low > 0 else "agrees"
+        return result | {"verdict": verdict, "difference": score - self.score, "difference_ci": [low, high]}  # type: ignore[operator]
+
+    def refit_command(self, data: str = "FOLDER") -> str:
+        """The ``respira fit-site`` that refits the base model on the fitted patients and the new ones."""
+        site = f" --site_name {self.name}" if self.name != self.dataset else ""
+        return f"respira fit-site {self.base_model} --dataset {self.dataset} --data_dir {data}{site}"
+
+
+def claim_line(check: Mapping[str, Any], claim: SiteClaim) -> str:
+    """What ``respira evaluate`` prints of :meth:`SiteClaim.check`: one line, plainly."""
+    claimed = f"what its card claims on {claim.name} ({format_score(claim.score, claim.interval)})"
+    if check["verdict"] == "not_compared":
+        return f"not compared with {claimed}: {check['reason']}"
+    new = f"these patients score {format_score(check['icbhi_score'], check['ci'])}"
+    difference = f"difference {format_gain(check['difference'], tuple(check['difference_ci']))}"
+    assumed = (
+        f" (assuming none of them was among the {claim.unit_words} it was fitted on: {SITE_FIT_FILE} "
+        "does not list them)"
+    )
+    if check["verdict"] == "below":
+        return (
+            f"drift: {new}, below {claimed}; {difference}: these patients differ from those it was "
+            f"fitted on — refit with them: {claim.refit_command('<its labelled sample and these patients>')}"
+            + assumed
+        )
+    if check["verdict"] == "above":
+        return f"{new}, above {claimed}; {difference}{assumed}"
+    return f"{new}, which agrees with {claimed}; {difference}, its interval reaches 0{assumed}"

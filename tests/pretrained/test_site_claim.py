@@ -1,0 +1,108 @@
+"""A fitted site detector's claim against newly labelled patients (respira.pretrained.site_claim): outside
+only where the difference's interval (MOVER from both intervals) lies wholly on one side of 0; the shipped
+site detectors' claims are read back from their records (issue 60, item 4)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from respira.pretrained.shipped import shipped_detectors
+from respira.pretrained.site_claim import SiteClaim, claim_line, difference_interval
+from respira.pretrained.sites import site_fit_verdict
+from respira.utils.tables import format_score
+
+CLAIM = SiteClaim(
+    dataset="kauh", name="kauh", score=0.656, interval=(0.605, 0.714), units=56, units_are_patients=True,
+    recordings=168, base_model="icbhi-crackle-wheeze", aggregation=("mean", None),
+)  # fmt: skip
+
+
+def icbhi(score: float, low: float, high: float, normal: int = 20, abnormal: int = 30) -> dict[str, Any]:
+    """An evaluation's ``groups.overall.icbhi`` as evaluate_recordings writes it."""
+    return {
+        "icbhi_score": score, "ci": {"icbhi_score": [low, high]},
+        "normal_recordings": normal, "abnormal_recordings": abnormal,
+    }  # fmt: skip
+
+
+def test_the_difference_interval_adds_the_two_sides_that_face_each_other() -> None:
+    """MOVER: the upper end adds the new score's upper half and the claim's lower half, in quadrature."""
+    low, high = difference_interval(0.5, (0.4, 0.55), 0.6, (0.58, 0.7))
+    assert high == pytest.approx(-0.1 + math.hypot(0.05, 0.02))
+    assert low == pytest.approx(-0.1 - math.hypot(0.1, 0.1))
+
+
+@pytest.mark.parametrize(
+    ("new", "verdict"),
+    [
+        # the new interval reaches into the claim's (62.7 > 60.5): overlapping intervals, yet the
+        # difference's interval lies below 0: the issue's KAUH case, drift
+        ((0.548, 0.468, 0.627), "below"),
+        ((0.40, 0.33, 0.47), "below"),
+        ((0.63, 0.55, 0.70), "agrees"),
+        ((0.656, 0.605, 0.714), "agrees"),
+        ((0.80, 0.75, 0.85), "above"),
+    ],
+)
+def test_outside_only_where_the_difference_interval_lies_on_one_side(
+    new: tuple[float, float, float], verdict: str
+) -> None:
+    check = CLAIM.check(icbhi(*new))
+    low, high = check["difference_ci"]
+    assert check["verdict"] == verdict
+    assert (high < 0) == (verdict == "below") and (low > 0) == (verdict == "above")
+    assert check["difference"] == pytest.approx(new[0] - CLAIM.score)
+    assert check["claimed"]["icbhi_score"] == CLAIM.score and check["claimed"]["units"] == 56
+
+
+def test_the_lines_say_drift_and_the_refit_or_that_it_agrees() -> None:
+    drift = claim_line(CLAIM.check(icbhi(0.548, 0.468, 0.627)), CLAIM)
+    claimed = format_score(CLAIM.score, CLAIM.interval)
+    assert drift.startswith(
+        "drift: these patients score 54.8 [46.8, 62.7], below what its card claims on kauh"
+    )
+    assert f"({claimed})" in drift and "these patients differ from those it was fitted on" in drift
+    assert "refit with them: respira fit-site icbhi-crackle-wheeze --dataset kauh --data_dir" in drift
+    assert "assuming none of them was among the 56 patients it was fitted on" in drift
+    agrees = claim_line(CLAIM.check(icbhi(0.63, 0.55, 0.70)), CLAIM)
+    assert agrees.startswith("these patients score 63.0 [55.0, 70.0], which agrees with what its card claims")
+    assert "drift" not in agrees and "refit" not in agrees
+    above = claim_line(CLAIM.check(icbhi(0.80, 0.75, 0.85)), CLAIM)
+    assert ", above what its card claims" in above and "refit" not in above
+
+
+@pytest.mark.parametrize(
+    ("scores", "blocker", "reason"),
+    [
+        (icbhi(0.5, 0.5, 0.5, normal=12, abnormal=0), "", "12 normal and 0 abnormal recordings"),
+        ({**icbhi(0.6, 0.5, 0.7), "ci": {}}, "", "interval is missing"),
+        (icbhi(0.4, 0.3, 0.5), "the model was adapted", "the model was adapted"),
+    ],
+)
+def test_what_cannot_be_compared_is_not_and_says_why(scores: dict, blocker: str, reason: str) -> None:
+    check = CLAIM.check(scores, blocker=blocker)
+    assert check["verdict"] == "not_compared" and reason in check["reason"]
+    assert claim_line(check, CLAIM).startswith("not compared with what its card claims on kauh")
+
+
+@pytest.mark.parametrize("name", ["kauh-crackle-wheeze", "sprsound-crackle-wheeze"])
+def test_a_shipped_site_detector_claims_its_nested_cross_validation(name: str) -> None:
+    """The claim is the record's chosen row, its units and recording rule, read from site_fit.json."""
+    folder = shipped_detectors()[name]
+    record = json.loads((folder / "site_fit.json").read_text())
+    claim = SiteClaim.of_folder(folder)
+    verdict = site_fit_verdict(record["nested_cv"], record["dataset"])
+    assert claim is not None and (claim.score, claim.interval) == (verdict.score, verdict.interval)
+    assert (claim.dataset, claim.units, claim.recordings) == (
+        record["dataset"], record["units"], record["recordings"]
+    )  # fmt: skip
+    assert claim.aggregation == (record["recording_aggregation"], record["recording_top_k"])
+    assert claim.base_model == "icbhi-crackle-wheeze"
+
+
+def test_a_model_without_a_site_fit_claims_nothing(tmp_path) -> None:
+    assert SiteClaim.of_folder(tmp_path) is None and SiteClaim.of_folder(None) is None
