@@ -38,8 +38,9 @@ from .sample import SiteSample
 __all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "Suggestion", "UnitView", "suggest_units", "unit_view"]
 
 STRATEGIES: tuple[str, ...] = ("random", "uncertainty", "coverage", "balance", "hybrid")
-DEFAULT_STRATEGY = "hybrid"
-"""The strategy ``respira suggest`` uses (BENCHMARKS.md, "Which patients to label first")."""
+DEFAULT_STRATEGY = "uncertainty"
+"""The strategy ``respira suggest`` uses: the one ``benchmarks/suggest.py``'s protocol chose (BENCHMARKS.md,
+"Which patients to label first")."""
 
 
 @dataclass(frozen=True)
