@@ -238,7 +238,8 @@ def speed(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         rounds = []
         for _ in range(2):
             started = time.perf_counter()
-            result = respira.suggest(data_dir=str(archive), budget=20, output=str(Path(folder) / "next.csv"))
+            output = str(Path(folder) / "next.csv")
+            result = respira.suggest(data_dir=str(archive), budget=20, output=output, overwrite=True)
             rounds.append(time.perf_counter() - started)
         audio = result.audio_seconds
     say(
