@@ -185,3 +185,18 @@ def test_a_real_archive_gives_real_patients(tmp_path: Path) -> None:
     assert set(result.recordings) <= patients and all(result.recordings.values())
     named = {Path(row.path).name: str(row.patient_id) for row in index.itertuples()}
     assert all(named[Path(f).name] == unit for unit, files in result.recordings.items() for f in files)
+
+
+def test_the_cache_runs_the_model_only_on_new_or_changed_recordings(model: Path, tmp_path: Path) -> None:
+    archive = write_archive(tmp_path / "archive", None, files=4)
+    output = tmp_path / "next.csv"
+    options = {"data_dir": str(archive), "budget": 2, "output": str(output), "overwrite": True}
+    assert respira.suggest(str(model), **options).embedded == 4
+    sf.write(archive / "r1.wav", np.zeros(RATE, dtype=np.float32), RATE)  # changed
+    shutil.copy(archive / "r0.wav", archive / "r9.wav")  # new
+    (archive / "r3.wav").unlink()  # gone
+    result = respira.suggest(str(model), **options)
+    assert (result.embedded, result.cached) == (2, 2)
+    assert {name for files in result.recordings.values() for name in files} <= {
+        f"archive/r{n}.wav" for n in (0, 1, 2, 9)
+    }
