@@ -264,6 +264,7 @@ MISSPELLED = {
     "adapt": ("--overwirte", "--overwrite"),
     "calibrate": ("--batch_sise", "--batch_size"),
     "fit-site": ("--outer_flods", "--outer_folds"),
+    "suggest": ("--budegt", "--budget"),
     "quality": ("--data_dri", "--data_dir"),
     "app": ("--prot", "--port"),
     "label": ("--lables", "--labels"),

@@ -8,7 +8,8 @@ Auto classes, so ``AutoModelForAudioClassification.from_pretrained(folder_or_hub
 (:mod:`respira.inference.detector`); ``respira.train(recipe, **overrides)`` and ``respira.evaluate(model,
 **options)`` do what ``respira train`` and ``respira evaluate`` do, returning a
 :class:`~respira.training.run.trained.TrainedRun` and an :class:`~respira.api.Evaluation`
-(:mod:`respira.api`). Each is imported on first use.
+(:mod:`respira.api`); ``respira.fit_site`` and ``respira.suggest`` do what ``respira fit-site`` and
+``respira suggest`` do. Each is imported on first use.
 """
 
 from typing import Any
@@ -31,11 +32,13 @@ __all__ = [
     "RespiraForAudioClassification",
     "RespiraModel",
     "SiteFitResult",
+    "SuggestResult",
     "TrainedRun",
     "__version__",
     "evaluate",
     "fit_site",
     "label",
+    "suggest",
     "train",
 ]
 
@@ -48,6 +51,8 @@ _LAZY: dict[str, str] = {
     "fit_site": "api",
     "label": "api",
     "SiteFitResult": "api",
+    "SuggestResult": "api",
+    "suggest": "api",
     "train": "api",
 }
 """Names of the package imported from their module on first use (``import respira`` stays light)."""

@@ -32,6 +32,7 @@ from transformers.hf_argparser import string_to_bool
 
 from .cli import CommandLineError, build_parser, unknown_options_error
 from .sites.fit_site import SiteFitResult
+from .sites.suggest import SuggestResult
 from .training.run.trained import TrainedRun
 
 if TYPE_CHECKING:
@@ -41,10 +42,12 @@ __all__ = [
     "Evaluation",
     "OptionError",
     "SiteFitResult",
+    "SuggestResult",
     "TrainedRun",
     "evaluate",
     "fit_site",
     "label",
+    "suggest",
     "train",
 ]
 
@@ -209,6 +212,39 @@ def label(
     )
     model_or_default(args)
     return server_from_args(args).start()
+def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SuggestResult:
+    """Choose what a site should label next as ``respira suggest [MODEL] --option value ...`` does.
+
+    Args:
+        model: a model folder, an exported folder, a Hub id or a
+            :class:`~respira.training.run.trained.TrainedRun`; ``None``: respira's shipped detector.
+        **options: ``respira suggest``'s options (``respira suggest --help``): ``data_dir=...``,
+            ``budget=20`` and ``output=...`` (required), ``unit="recording"``, ``overwrite=True``,
+            ``seed=0``, ``batch_size=8``.
+
+    Returns:
+        The :class:`~respira.sites.suggest.SuggestResult`: ``output`` (the labels.csv written),
+        ``suggestions`` (the units to label next, in order, each with its ``reason``), ``recordings``
+        (unit → its files), ``embedded`` and ``cached`` (recordings the model ran on, and read from the
+        cache).
+
+    Raises:
+        OptionError: an unknown option or a value it does not take, as ``respira suggest`` refuses them.
+        ValueError: an archive, ``labels.csv``, budget or output it cannot take (one line), before any
+            audio is read.
+
+    Example::
+
+        result = respira.suggest(data_dir="archive", budget=20, output="archive/labels.csv")
+        [(s.unit, s.reason) for s in result.suggestions]
+    """
+    from .commands.options import model_or_default
+    from .commands.suggest import suggest_from_args
+
+    source = model.output_dir if isinstance(model, TrainedRun) else model
+    args = _parsed("suggest", options, model=None if source is None else os.fspath(source))
+    model_or_default(args)
+    return suggest_from_args(args)
 
 
 def parse_options(

@@ -252,7 +252,9 @@ MECHANICAL: frozenset[str] = frozenset(
         "run_dir",
         "source",
         "split",
+        "unit",
         # where results go and how they are shown or shipped
+        "budget",
         "chunk_size",
         "format",
         "onnx",

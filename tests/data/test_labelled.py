@@ -19,6 +19,7 @@ import yaml
 
 from respira.cli import main
 from respira.data import load_labelled, read_labelled_index
+from respira.data.labels_csv import UnlabelledRowsWarning
 from respira.labels import MULTI_LABEL
 
 from ..reports.conftest import THRESHOLDS, save_tiny_model
@@ -172,6 +173,23 @@ def test_evaluate_without_devices_scores_it_overall(tmp_path: Path, capsys) -> N
     assert main([*arguments, "--output_dir", str(tmp_path / "report"), "--window", "1", "--hop", "1"]) == 0
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["group_column"] is None and set(metrics["groups"]) == {"overall"}
+
+
+def test_evaluate_reads_the_labelled_rows_and_says_how_many_were_left_blank(tmp_path: Path, capsys) -> None:
+    blank = (("f.wav", "", "", "14", "", "", 1.0), ("g.wav", " ", "", "15", "", "", 1.0))
+    folder = write_labelled(tmp_path / "site", (*ROWS, *blank), columns="file,crackle,wheeze,patient")
+    model = save_tiny_model(tmp_path / "model")
+    arguments = ["evaluate", str(model), "--dataset", "labelled", "--data_dir", str(folder)]
+    arguments += ["--bootstrap", "5"]
+    with pytest.warns(UnlabelledRowsWarning) as caught:  # the CLI prints each warning once, one line
+        code = main([*arguments, "--output_dir", str(tmp_path / "report"), "--window", "1", "--hop", "1"])
+    assert code == 0
+    assert {str(w.message) for w in caught if w.category is UnlabelledRowsWarning} == {
+        f"{folder / 'labels.csv'}: 2 of 7 rows not yet labelled (crackle and wheeze blank) left out; "
+        "reading the 5 labelled"
+    }
+    with (tmp_path / "report" / "recording_predictions.csv").open() as handle:
+        assert [row["recording"] for row in csv.DictReader(handle)] == [row[0] for row in ROWS]
 
 
 def test_a_bad_row_is_refused_in_one_line_and_nothing_is_written(

@@ -13,7 +13,7 @@ import soundfile as sf
 
 from respira.cli import main
 from respira.data.errors import LabelledFormatError
-from respira.data.labels_csv import LabelsCSVWarning, read_labels_csv
+from respira.data.labels_csv import LabelsCSVWarning, UnlabelledRowsWarning, read_labels_csv
 
 RATE = 4000
 
@@ -117,3 +117,46 @@ def test_a_folder_without_labels_csv_is_named(tmp_path: Path, capsys) -> None:
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and f"no labels.csv in {tmp_path}: a labelled folder lists" in error
     assert not output.exists()
+
+
+# ------------------------------------------------------------------ rows not yet labelled (both blank)
+def test_rows_left_blank_are_left_out_and_counted_in_one_warning(tmp_path: Path) -> None:
+    _write_audio(tmp_path, "a.wav", "b.wav", "c.wav")
+    text = "file,crackle,wheeze,patient,reason\na.wav,1,0,p1,\nb.wav,,,p1,uncertain\nc.wav, , ,p2,far\n"
+    (tmp_path / "labels.csv").write_text(text)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rows = read_labels_csv(tmp_path / "labels.csv")
+    assert [(row.file, row.crackle, row.wheeze) for row in rows] == [("a.wav", 1, 0)]
+    messages = [str(w.message) for w in caught]  # the reason column is read: no "left out" column
+    assert [w.category for w in caught] == [UnlabelledRowsWarning], messages
+    assert messages[0].startswith(f"{tmp_path / 'labels.csv'}: 2 of 3 rows not yet labelled"), messages
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        every = read_labels_csv(tmp_path / "labels.csv", unlabelled=True)
+    assert [(row.labelled, row.crackle, row.reason) for row in every] == [
+        (True, 1, None),
+        (False, None, "uncertain"),
+        (False, None, "far"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("file,crackle,wheeze\na.wav,1,0\nb.wav,,1\n", 3, "crackle is empty: write 0 or 1"),
+        ("file,crackle,wheeze\na.wav,0,\n", 2, "wheeze is empty: write 0 or 1"),
+        ("file,crackle,wheeze\na.wav,,\nb.wav,,\n", 1, "no row is labelled yet: crackle and wheeze are"),
+    ],
+)
+def test_a_half_blank_row_or_nothing_labelled_is_one_error(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    _write_audio(tmp_path, "a.wav", "b.wav")
+    (tmp_path / "labels.csv").write_text(text)
+    with pytest.raises(LabelledFormatError) as caught:
+        read_labels_csv(tmp_path / "labels.csv")
+    assert str(caught.value).startswith(f"{tmp_path / 'labels.csv'}:{line}: {message}"), str(caught.value)
+    if line > 1:  # a half-blank row is refused even by a reader that takes blank rows
+        with pytest.raises(LabelledFormatError):
+            read_labels_csv(tmp_path / "labels.csv", unlabelled=True)

@@ -81,3 +81,15 @@ def test_the_real_corpora_give_their_patients(shared_kauh: Path) -> None:
     if icbhi_dir.is_dir():
         icbhi = read_site_recordings(icbhi_dir, "icbhi")
         assert icbhi.units == 26 and len(icbhi.recordings) == 76
+
+
+def test_rows_not_yet_labelled_are_left_out_and_said_in_one_line(tmp_path: Path) -> None:
+    from respira.data.labels_csv import UnlabelledRowsWarning
+
+    blank = (("f.wav", "", "", "p5", "", "", 1.0), ("g.wav", "", "", "p6", "", "", 1.0))
+    folder = write_labelled(tmp_path, SITE + blank)
+    with pytest.warns(UnlabelledRowsWarning, match=r"2 of 7 rows not yet labelled") as caught:
+        sample = read_site_recordings(folder, "labelled")
+    assert len(caught) == 1
+    assert [r.recording_id for r in sample.recordings] == [row[0] for row in SITE]
+    assert sample.units == 4  # the blank rows' patients are not units of the fit

@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "screen",
     "adapt",
     "fit_site",
+    "suggest",
     "calibrate",
     "quality",
     "export",

@@ -7,17 +7,23 @@ without regard to case or surrounding spaces:
 * ``file`` (required): the recording's path, relative to the folder of ``labels.csv`` (an absolute path
   is taken as it is); any format :func:`respira.audio.read_audio` decodes (WAV, FLAC, OGG, MP3...).
 * ``crackle``, ``wheeze`` (required): ``1`` when the recording holds crackles / wheezes, ``0`` when it
-  does not; ``true``/``false`` and ``yes``/``no`` (any case) are read as 1/0.
+  does not; ``true``/``false`` and ``yes``/``no`` (any case) are read as 1/0. **Both blank: not yet
+  labelled** (a list ``respira suggest`` wrote, being labelled); one blank and the other not is an error.
 * ``patient`` (optional): who was recorded; recordings of one patient stay on one side of every split,
   fold and bootstrap resample. Without the column every recording is its own patient.
 * ``device``, ``location`` (optional): the stethoscope and the chest site, free text (empty: not known).
 * ``quality`` (optional): ``poor`` marks a recording too poor to judge (``respira label`` writes it).
+* ``reason`` (optional): why ``respira suggest`` chose the recording; kept for the reader, not used.
+
+Whoever learns from or scores the labels (``fit-site``, ``evaluate``, ``calibrate``, ``prepare``...) reads
+the labelled rows alone (:func:`read_labels_csv`), and says in one :class:`UnlabelledRowsWarning` how many
+rows were left blank; ``respira suggest`` reads them all (``unlabelled=True``).
 
 Other columns are left out with one :class:`LabelsCSVWarning` naming them. A row that cannot be read
 raises :class:`~respira.data.errors.LabelledFormatError`, one line starting ``labels.csv:LINE:`` (the line
 as a text editor numbers it) and naming the value: a file that does not exist, a file listed twice, a
-label that is not 0/1, an empty patient; a missing required column or a file without rows is named the
-same way (line 1).
+label that is not 0/1, one label blank and the other not, an empty patient; a missing required column, a
+file without rows or without a labelled row is named the same way (line 1).
 """
 
 from __future__ import annotations
@@ -36,11 +42,12 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "LabelledRow",
     "LabelsCSVWarning",
+    "UnlabelledRowsWarning",
     "read_labels_csv",
 ]
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "quality")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
 FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
 """How a ``crackle`` / ``wheeze`` cell may be written (lower-cased, spaces stripped) → its 0/1 flag."""
 _DELIMITERS = (",", ";", "\t")
@@ -50,24 +57,37 @@ class LabelsCSVWarning(UserWarning):
     """Something in ``labels.csv`` is left out (a column respira does not read); reading goes on."""
 
 
+class UnlabelledRowsWarning(UserWarning):
+    """Rows of ``labels.csv`` not yet labelled (crackle and wheeze blank) are left out: how many, in one
+    line."""
+
+
 @dataclass(frozen=True)
 class LabelledRow:
     """One recording of ``labels.csv``, checked: its line, the file as written and where it is, its
-    flags, and the optional columns (``None`` when not given)."""
+    flags (both ``None``: not yet labelled), and the optional columns (``None`` when not given)."""
 
     line: int
     file: str
     path: Path
-    crackle: int
-    wheeze: int
+    crackle: int | None
+    wheeze: int | None
     patient: str | None
     device: str | None
     location: str | None
+    reason: str | None = None
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the row holds its crackle and wheeze labels (both blank: not yet labelled)."""
+        return self.crackle is not None and self.wheeze is not None
 
 
-def read_labels_csv(labels_file: str | Path) -> list[LabelledRow]:
-    """Every row of ``labels_file`` (see the module docstring), in file order; the first problem found
-    raises :class:`~respira.data.errors.LabelledFormatError` naming the file, line and value."""
+def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> list[LabelledRow]:
+    """The labelled rows of ``labels_file`` (see the module docstring), in file order, and one
+    :class:`UnlabelledRowsWarning` saying how many were left blank; ``unlabelled=True``: every row,
+    silently. The first problem found raises :class:`~respira.data.errors.LabelledFormatError` naming
+    the file, line and value (a file whose rows are all blank, unless ``unlabelled``)."""
     labels_file = Path(labels_file)
     text = labels_file.read_text(encoding="utf-8-sig")
     lines = text.splitlines()
@@ -115,7 +135,24 @@ def read_labels_csv(labels_file: str | Path) -> list[LabelledRow]:
         rows.append(row)
     if not rows:
         raise LabelledFormatError(labels_file, "no recordings below the header line", line=header_line)
-    return rows
+    if unlabelled:
+        return rows
+    labelled = [row for row in rows if row.labelled]
+    blank = len(rows) - len(labelled)
+    if not labelled:
+        raise LabelledFormatError(
+            labels_file,
+            f"no row is labelled yet: crackle and wheeze are blank on all {blank} rows (fill them: 0 or 1)",
+            line=header_line,
+        )
+    if blank:
+        warnings.warn(
+            f"{labels_file}: {blank} of {len(rows)} rows not yet labelled (crackle and wheeze blank) left "
+            f"out; reading the {len(labelled)} labelled",
+            UnlabelledRowsWarning,
+            stacklevel=2,
+        )
+    return labelled
 
 
 def _header(reader: csv.Reader) -> tuple[int, list[str]]:
@@ -148,14 +185,18 @@ def _row(labels_file: Path, line: int, cells: list[str], index: dict[str, int], 
     path = Path(labels_file.parent, file).expanduser()
     if not path.is_file():
         raise fail(f"file {file!r} does not exist (looked for {path})")
-    flags = {}
-    for name in MULTI_LABEL_NAMES:
-        value = cell(name)
-        flag = FLAG_SPELLINGS.get((value or "").lower())
-        if flag is None:
-            shown = "empty" if value is None else repr(value)
-            raise fail(f"{name} is {shown}: write 0 or 1 (true/false, yes/no are read too)")
-        flags[name] = flag
+    values = {name: cell(name) for name in MULTI_LABEL_NAMES}
+    flags: dict[str, int | None] = dict.fromkeys(MULTI_LABEL_NAMES)
+    if any(value is not None for value in values.values()):  # both blank: not yet labelled
+        for name, value in values.items():
+            flag = FLAG_SPELLINGS.get((value or "").lower())
+            if flag is None:
+                shown = "empty" if value is None else repr(value)
+                raise fail(
+                    f"{name} is {shown}: write 0 or 1 (true/false, yes/no are read too; both crackle "
+                    "and wheeze blank: not yet labelled)"
+                )
+            flags[name] = flag
     patient = cell("patient")
     if "patient" in index and patient is None:
         raise fail(f"file {file!r} has no patient: give every row one, or drop the patient column")
@@ -168,4 +209,5 @@ def _row(labels_file: Path, line: int, cells: list[str], index: dict[str, int], 
         patient=patient,
         device=cell("device"),
         location=cell("location"),
+        reason=cell("reason"),
     )

@@ -5,7 +5,8 @@ Every corpus is read through its :class:`~respira.data.corpora.CorpusSpec`: a re
 (``labelled``: a folder with ``labels.csv``; KAUH: labels in the file names; SPRSound: each recording's
 record label) by its ``read_index``, one with annotated cycles (ICBHI) by its layout, a recording then
 being crackle (wheeze) when any of its cycles is. Recordings marked too poor to judge (SPRSound's
-``Poor Quality``) have no crackle or wheeze label and are left out, and said so.
+``Poor Quality``) have no crackle or wheeze label and are left out, and said so; so are the rows of a
+``labels.csv`` not yet labelled (:func:`respira.data.labels_csv.read_labels_csv`'s one line).
 
 The unit of every fold and bootstrap resample is the patient (the spec's patient column); a labelled
 folder without a ``patient`` column makes each recording its own unit
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.corpora import resolve, scored_corpus
+from ..data.labels_csv import UnlabelledRowsWarning
 from ..metrics.recording_level import unmeasurable
 from .sample import LabelledRecording
 
@@ -71,6 +73,7 @@ def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> Sit
             )
         with warnings.catch_warnings():  # a partial folder (some patients of KAUH) is a sample, not an error
             warnings.simplefilter("ignore")
+            warnings.simplefilter("always", UnlabelledRowsWarning)  # rows left blank: said, in one line
             index = resolve(spec.read_index)(root)
         left_out = 0
         if "poor_quality" in index.columns:

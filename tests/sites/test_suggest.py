@@ -1,0 +1,202 @@
+"""``respira suggest`` and :func:`respira.suggest` end to end (respira.sites.suggest, .archive): the list
+written in order with its reasons, labelled rows kept and used, a second round from the cache without the
+model, and bad input refused in one line before any model is loaded, nothing written."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import respira
+import respira.inference.detector
+from respira.cli import main
+from respira.sites.suggest import CACHE_FOLDER
+
+from ..conftest import SHARED_DIR
+from .test_site_folder import tiny_site_model
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("model")
+    tiny_site_model(folder)
+    return folder
+
+
+def write_archive(folder: Path, rows: list[tuple[str, str, str, str]] | None, files: int = 8) -> Path:
+    """``files`` noise recordings ``r0.wav``...; ``rows`` (file, crackle, wheeze, patient): its labels.csv."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for number in range(files):
+        audio = (0.05 * (1 + number) * rng.standard_normal(RATE + 800 * number)).astype(np.float32)
+        sf.write(folder / f"r{number}.wav", audio, RATE)
+    if rows is not None:
+        with (folder / "labels.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "crackle", "wheeze", "patient"])
+            writer.writerows(rows)
+    return folder
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+ROWS = [(f"r{n}.wav", "", "", f"p{n // 2}") for n in range(8)]  # 4 patients, two recordings each
+
+
+def test_it_lists_the_next_patients_in_order_keeps_the_labelled_and_reads_the_cache_next_round(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    rows = [("r0.wav", "1", "0", "p0"), ("r1.wav", "0", "0", "p0"), *ROWS[2:]]  # p0 labelled
+    archive = write_archive(tmp_path / "archive", rows)
+    before = (archive / "labels.csv").read_bytes()
+    output = tmp_path / "next.csv"
+    command = ["suggest", str(model), "--data_dir", str(archive), "--budget", "2", "--output", str(output)]
+    assert main(command) == 0
+    printed = capsys.readouterr().out
+    assert (
+        f"wrote {output}: the 2 patients to label next" in printed
+        and "1 patients already labelled" in printed
+    )
+    written = read_rows(output)
+    assert list(written[0]) == ["file", "crackle", "wheeze", "patient", "reason"]
+    assert [(r["file"], r["crackle"], r["wheeze"]) for r in written[:2]] == [
+        ("archive/r0.wav", "1", "0"),
+        ("archive/r1.wav", "0", "0"),
+    ]
+    suggested = written[2:6]
+    assert all(r["reason"] and r["crackle"] == r["wheeze"] == "" for r in suggested)
+    patients = list(dict.fromkeys(r["patient"] for r in suggested))
+    assert len(patients) == 2 and "p0" not in patients
+    assert [r["patient"] for r in suggested] == [patients[0]] * 2 + [
+        patients[1]
+    ] * 2  # a patient's rows together
+    assert {r["patient"] for r in written[6:]} == {"p1", "p2", "p3"} - set(patients)
+    assert all(r["reason"] == "" for r in written[6:])
+    assert (archive / "labels.csv").read_bytes() == before  # the user's file untouched
+    assert (tmp_path / CACHE_FOLDER).is_dir()
+
+    # the loop: labels written into the archive's own labels.csv, suggest run on it again and again
+    labelled = {r["file"].removeprefix("archive/"): ("0", "1") for r in suggested}
+    (archive / "labels.csv").write_text(
+        "file,crackle,wheeze,patient\n"
+        + "".join(
+            f"{f},{c},{w},{p}\n" for f, c, w, p in ((f, *labelled.get(f, (c, w)), p) for f, c, w, p in rows)
+        )
+    )
+    own = archive / "labels.csv"
+    last = ({"p1", "p2", "p3"} - set(patients)).pop()
+    first = respira.suggest(str(model), data_dir=str(archive), budget=1, output=str(own))
+    assert first.embedded == 8 and (archive / CACHE_FOLDER).is_dir()  # the cache lies beside the output
+    monkeypatch.setattr(
+        respira.inference.detector.Detector, "from_pretrained", lambda *a, **k: pytest.fail("model loaded")
+    )
+    result = respira.suggest(str(model), data_dir=str(archive), budget=1, output=str(own))
+    assert result.embedded == 0 and result.cached == 8 and result.labelled_units == 3
+    assert [s.unit for s in result.suggestions] == [last]
+    again = read_rows(own)
+    assert [r["file"] for r in again[:6]] == [f"r{n}.wav" for n in range(8) if f"p{n // 2}" != last]
+    assert [(r["crackle"], r["reason"] != "") for r in again[6:]] == [("", True), ("", True)]
+    assert [r["reason"] for r in again[6:]] == [result.suggestions[0].reason] * 2
+
+
+def test_without_labels_csv_each_recording_is_its_own_unit(model: Path, tmp_path: Path) -> None:
+    archive = write_archive(tmp_path / "archive", None, files=5)
+    result = respira.suggest(str(model), data_dir=str(archive), budget=3, output=str(archive / "labels.csv"))
+    written = read_rows(archive / "labels.csv")
+    assert list(written[0]) == ["file", "crackle", "wheeze", "reason"]
+    assert [r["file"] for r in written] == [s.unit for s in result.suggestions]
+    assert not result.units_are_patients
+
+
+@pytest.mark.parametrize(
+    ("setup", "arguments", "message"),
+    [
+        ("empty", [], "holds no audio file (looked for .wav"),
+        ("missing", [], "labels.csv:3: file 'gone.wav' does not exist"),
+        ("twice", [], "labels.csv:4: file 'r0.wav' is listed twice (first on line 2)"),
+        ("blank patient", [], "labels.csv:3: file 'r1.wav' has no patient"),
+        ("unlisted", [], "file 'r7.wav' is in the archive but not in labels.csv: its patient is unknown"),
+        ("plain", ["--budget", "5"], "--budget 5 is more than the 4 patients not yet labelled in"),
+        ("plain", ["--budget", "0"], "--budget must be at least 1, got 0"),
+        ("output exists", [], "exists; pass --overwrite to replace it"),
+        ("half", [], "labels.csv:2: wheeze is empty: write 0 or 1"),
+    ],
+)
+def test_bad_input_is_one_line_before_any_model_and_nothing_is_written(
+    model: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, setup: str, arguments: list[str],
+    message: str,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(
+        respira.inference.detector.Detector, "from_pretrained", lambda *a, **k: pytest.fail("model loaded")
+    )
+    rows = {
+        "missing": [ROWS[0], ("gone.wav", "", "", "p9"), *ROWS[1:]],
+        "twice": [*ROWS[:2], ROWS[0], *ROWS[2:]],
+        "blank patient": [ROWS[0], ("r1.wav", "", "", ""), *ROWS[2:]],
+        "unlisted": ROWS[:7],
+        "half": [("r0.wav", "1", "", "p0"), *ROWS[1:]],
+    }.get(setup, ROWS)
+    archive = tmp_path / "archive"
+    if setup == "empty":
+        archive.mkdir()
+        (archive / "notes.txt").write_text("no audio")
+    else:
+        write_archive(archive, rows)
+    output = tmp_path / "out" / "labels.csv"
+    output.parent.mkdir()
+    if setup == "output exists":
+        output.write_text("mine")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    command = ["suggest", str(model), "--data_dir", str(archive), "--output", str(output), "--budget", "2"]
+    assert main([*command, *arguments]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error, error
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written, no cache
+    if setup == "output exists":
+        assert output.read_text() == "mine"
+
+
+@pytest.mark.skipif(not (SHARED_DIR / "kauh").is_dir(), reason="../shared/kauh is not on this machine")
+def test_a_real_archive_gives_real_patients(tmp_path: Path) -> None:
+    from respira.data.kauh import read_kauh_index
+
+    index = read_kauh_index(SHARED_DIR / "kauh").head(12)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    with (archive / "labels.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "crackle", "wheeze", "patient"])
+        for row in index.itertuples():
+            shutil.copy(row.path, archive / Path(row.path).name)
+            writer.writerow([Path(row.path).name, "", "", row.patient_id])
+    result = respira.suggest(data_dir=str(archive), budget=2, output=str(tmp_path / "next.csv"))
+    assert len(result.suggestions) == 2 and result.units_are_patients
+    patients = {str(p) for p in index["patient_id"]}
+    assert set(result.recordings) <= patients and all(result.recordings.values())
+    named = {Path(row.path).name: str(row.patient_id) for row in index.itertuples()}
+    assert all(named[Path(f).name] == unit for unit, files in result.recordings.items() for f in files)
+
+
+def test_the_cache_runs_the_model_only_on_new_or_changed_recordings(model: Path, tmp_path: Path) -> None:
+    archive = write_archive(tmp_path / "archive", None, files=4)
+    output = tmp_path / "next.csv"
+    options = {"data_dir": str(archive), "budget": 2, "output": str(output), "overwrite": True}
+    assert respira.suggest(str(model), **options).embedded == 4
+    sf.write(archive / "r1.wav", np.zeros(RATE, dtype=np.float32), RATE)  # changed
+    shutil.copy(archive / "r0.wav", archive / "r9.wav")  # new
+    (archive / "r3.wav").unlink()  # gone
+    result = respira.suggest(str(model), **options)
+    assert (result.embedded, result.cached) == (2, 2)
+    assert {name for files in result.recordings.values() for name in files} <= {
+        f"archive/r{n}.wav" for n in (0, 1, 2, 9)
+    }
