@@ -33,7 +33,7 @@ Protocol (written and committed before any number was seen):
   patient-bootstrap 95 % interval of that mean (1000 resamples of the held-out children); the paired
   gain of (b) over (a) for the chosen procedure (mean over draws of the per-draw difference, on the
   same resamples), each draw's gain, how many draws fell below the model as is; the crackle and
-  wheeze AUCs of the site head.
+  wheeze AUCs of the site head; not part of the decision, the same paired gain for each head candidate.
 - Decision (fixed now): events become fit-site's way to learn where a site marked them only if, for the
   chosen procedure, the paired gain's 95 % interval lies above 0, or the gain is above 0 on every draw
   with a mean gain of at least 1 point. Otherwise fit-site keeps recording labels and the product does
@@ -185,6 +185,7 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     _scored(sample, {"as_is": FittedRule((None, None), sample.base_thresholds)}, index, base)
     parts: dict[str, list[tuple]] = {}
     predicted_by_draw: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+    heads_by_draw: dict[str, dict[str, list[np.ndarray]]] = {}
     procedures: dict[str, list[str]] = {v: [] for v in VARIANTS}
     for number in range(args.draws):
         chosen = draw(sample, pool, number)
@@ -199,6 +200,11 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
                 if name in predicted:
                     parts.setdefault(f"{variant}/{name}", []).append((held, *predicted[name]))
             predicted_by_draw[variant].append(predicted["chosen"][0])
+            for name in CANDIDATES[1:]:
+                if name in predicted:
+                    heads_by_draw.setdefault(name, {v: [] for v in VARIANTS})[variant].append(
+                        predicted[name][0]
+                    )
             procedures[variant].append(f"{'/'.join(procedure.chosen)}@{procedure.aggregation}")
         say(f"draw {number}: recording {procedures['recording'][-1]}, events {procedures['events'][-1]}")
     use_targets(None)
@@ -255,6 +261,19 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         f"{100 * weights_gain['gain']:+.1f} ({100 * weights_gain['gain_low']:+.1f} to "
         f"{100 * weights_gain['gain_high']:+.1f}); per draw {each}."
     )
+    head_gains = {
+        name: _mean_gain(labels, units, by_draw, index)
+        for name, by_draw in heads_by_draw.items()
+        if all(len(by_draw[v]) == args.draws for v in VARIANTS)
+    }
+    say(
+        "Not part of the decision: the same paired gain for each head candidate used for both labels: "
+        + "; ".join(
+            f"{name} {100 * g['gain']:+.1f} ({100 * g['gain_low']:+.1f} to {100 * g['gain_high']:+.1f})"
+            for name, g in head_gains.items()
+        )
+        + "."
+    )
     positive_every = all(g["gain"] > 0 for g in gains) and weights_gain["gain"] >= 0.01
     helps = weights_gain["gain_low"] > 0 or positive_every
     say(
@@ -274,6 +293,7 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         "rows": rows,
         "gain": weights_gain,
         "gain_by_draw": gains,
+        "head_gains": head_gains,
         "below_as_is": below,
         "procedures": procedures,
         "helps": helps,
