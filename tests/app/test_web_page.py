@@ -23,7 +23,6 @@ from respira.cli import main
 
 from ..conftest import SHARED_DIR
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 TOLERANCE = 1e-4
 DETECTOR = "icbhi-crackle-wheeze"
 ANALYSE = """const [data, name, done] = arguments;
@@ -40,7 +39,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not all((folder / name).is_file() for name in ORT_WEB_FILES):
         pytest.skip(f"onnxruntime-web is not at {folder} (`make web-deps` fetches it with npm)")
     output = tmp_path_factory.mktemp("web") / "page"
-    main(["export", DETECTOR, str(output), "--web"])
+    assert main(["export", DETECTOR, str(output), "--web"]) == 0
     return output
 
 
@@ -54,9 +53,9 @@ def _shortest(paths: list[Path], count: int) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Real recordings of ../shared: ICBHI's two shortest at each of its rates, KAUH's and SPRSound's two
-    shortest; made of them: a stereo WAV (two recordings as its channels), two MP3s, and one at each
-    rate of the page's tables the corpora lack (16, 22.05, 48 kHz; soxr, 24-bit)."""
+    """Twenty real recordings of ../shared: ICBHI's three shortest at each of its rates, KAUH's two and
+    SPRSound's three shortest; made of them: a stereo WAV (two recordings as its channels), two MP3s, and
+    one at each rate of the page's tables the corpora lack (16, 22.05, 48 kHz; soxr, 24-bit)."""
     import soundfile as sf
     import soxr
 
@@ -68,9 +67,9 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     by_rate: dict[int, list[Path]] = {}
     for path in icbhi:
         by_rate.setdefault(sf.info(path).samplerate, []).append(path)
-    chosen = [path for rate in sorted(by_rate) for path in _shortest(by_rate[rate], 2)]
+    chosen = [path for rate in sorted(by_rate) for path in _shortest(by_rate[rate], 3)]
     chosen += _shortest(sorted((SHARED_DIR / "kauh").glob("*.wav")), 2)
-    chosen += _shortest(sorted((SHARED_DIR / "sprsound" / "train_wav").glob("*.wav")), 2)
+    chosen += _shortest(sorted((SHARED_DIR / "sprsound" / "train_wav").glob("*.wav")), 3)
     made = tmp_path_factory.mktemp("web_recordings")
     first, second = _shortest(by_rate[max(by_rate)], 2)
     left, rate = sf.read(first, dtype="float32")
@@ -111,9 +110,9 @@ def served(page: Path) -> Iterator[tuple[str, list[str]]]:
 
 
 def _predict(files: list[Path], output: Path, *extra: str) -> list[dict[str, Any]]:
-    main(
+    assert main(
         ["predict", DETECTOR, *map(str, files), "--onnx", "--format", "json", "--output", str(output), *extra]
-    )
+    ) == 0
     return json.loads(output.read_text(encoding="utf-8"))
 
 
@@ -132,6 +131,8 @@ def _ready(browser: Any, url: str) -> str:
     )
 
 
+@pytest.mark.slow
+@pytest.mark.real_data
 def test_page_agrees_with_predict_and_stays_offline(
     page: Path, recordings: list[Path], served: tuple[str, list[str]], browser: Any, tmp_path: Path
 ) -> None:
@@ -170,6 +171,8 @@ def test_page_agrees_with_predict_and_stays_offline(
     print(f"screenshot: {tmp_path / 'web_page.png'}")
 
 
+@pytest.mark.slow
+@pytest.mark.real_data
 def test_bad_input_gets_one_line_and_the_page_keeps_working(
     page: Path, served: tuple[str, list[str]], browser: Any, tmp_path: Path
 ) -> None:
@@ -201,6 +204,8 @@ def test_bad_input_gets_one_line_and_the_page_keeps_working(
     assert requests[loaded:] == []
 
 
+@pytest.mark.slow
+@pytest.mark.real_data
 def test_page_from_file_url_gives_the_same_numbers(
     page: Path, recordings: list[Path], served: tuple[str, list[str]], browser: Any
 ) -> None:
@@ -209,3 +214,44 @@ def test_page_from_file_url_gives_the_same_numbers(
     assert _ready(browser, page.resolve().as_uri() + "/index.html") == "Ready: drop a recording."
     from_file = _analyse(browser, recordings[0])
     assert from_file["result"]["rows"] == over_http
+
+
+def _floats(table: dict[str, Any], name: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(table[name]), dtype="<f4").astype(np.float64)
+
+
+def test_tables_reproduce_soxr() -> None:
+    """Applied as the page applies them, the tables give soxr's own output: its filter for a rate of few
+    phases (10 kHz: 5), its first outputs for every rate (44.1 kHz: the middle is the page's Kaiser sinc)."""
+    import soxr
+
+    from respira.app.web_page import START_OUTPUTS, resampler_tables
+
+    signal = np.random.default_rng(0).standard_normal(3000).astype(np.float32) + 0.3  # an offset: a step at 0
+    for rate in (10000, 44100):
+        table = resampler_tables(rate, 32000)
+        expected = soxr.resample(signal, rate, 32000, quality="HQ").astype(np.float64)
+        start = _floats(table, "start").reshape(START_OUTPUTS, table["start_inputs"])
+        got = start @ signal[: table["start_inputs"]].astype(np.float64)
+        assert np.abs(got - expected[:START_OUTPUTS]).max() < 1e-5, rate
+        if rate == 10000:
+            up, down, taps, offset = table["up"], table["down"], table["taps"], table["offset"]
+            phases = _floats(table, "phases").reshape(down, taps)
+            middle = np.zeros(len(expected) + 2 * taps)
+            for k, value in enumerate(signal):
+                first = k * up // down + offset + taps
+                middle[first : first + taps] += value * phases[k % down]
+            middle = middle[taps : taps + len(expected)]
+            assert np.abs(middle - expected)[START_OUTPUTS:].max() < 1e-5
+        else:
+            assert "phases" not in table
+
+
+def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("RESPIRA_ORT_WEB_DIR", str(tmp_path / "nothing"))
+    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "make web-deps" in error and "\n" not in error
+    assert not (tmp_path / "page").exists()
+    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--space"]) == 2
+    assert "--web writes a static page" in capsys.readouterr().err

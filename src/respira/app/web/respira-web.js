@@ -151,13 +151,40 @@
     return y;
   }
 
+  function upsampledConvolution(x, up, h, offset, count) { // y[m] = sum_k x[k] h[m - k * up - offset]
+    let size = 1;
+    while (size < 4 * h.length) size <<= 1;
+    const block = size - h.length + 1, hr = new Float64Array(size), hi = new Float64Array(size);
+    hr.set(h);
+    fft(hr, hi);
+    const y = new Float64Array(count), re = new Float64Array(size), im = new Float64Array(size);
+    for (let start = 0; start < x.length * up; start += block) { // start: a position of the upsampled input
+      re.fill(0); im.fill(0);
+      for (let i = Math.ceil(start / up) * up - start; i < block && start + i < x.length * up; i += up) re[i] = x[(start + i) / up];
+      fft(re, im);
+      for (let i = 0; i < size; i++) { // (re + i im)(hr + i hi), conjugated: the inverse by a forward FFT
+        const a = re[i] * hr[i] - im[i] * hi[i], b = re[i] * hi[i] + im[i] * hr[i];
+        re[i] = a; im[i] = -b;
+      }
+      fft(re, im);
+      for (let i = 0; i < size; i++) {
+        const m = start + i + offset;
+        if (m >= 0 && m < count) y[m] += re[i] / size;
+      }
+    }
+    return y;
+  }
+
   function resample(x, rate, target) {
     if (rate === target) return x;
     const g = gcd(rate, target), up = target / g, down = rate / g;
     const count = Math.ceil((x.length * up) / down);
     const table = settings.resampler[String(rate)];
     let y;
-    if (table && table.phases) { // soxr's own response of each input phase
+    if (table && table.phases && down === 1) { // one phase: a convolution, by FFT (overlap-add)
+      const phases = table._phases || (table._phases = floatsOf(table.phases));
+      y = upsampledConvolution(x, up, phases, table.offset, count);
+    } else if (table && table.phases) { // soxr's own response of each input phase
       const phases = table._phases || (table._phases = floatsOf(table.phases));
       const taps = table.taps, margin = Math.max(0, -table.offset), padded = new Float64Array(count + taps + 2 * margin);
       for (let k = 0; k < x.length; k++) { // into a padded copy: no bounds in the inner loop
