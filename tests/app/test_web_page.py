@@ -110,9 +110,8 @@ def served(page: Path) -> Iterator[tuple[str, list[str]]]:
 
 
 def _predict(files: list[Path], output: Path, *extra: str) -> list[dict[str, Any]]:
-    assert main(
-        ["predict", DETECTOR, *map(str, files), "--onnx", "--format", "json", "--output", str(output), *extra]
-    ) == 0
+    command = ["predict", DETECTOR, *map(str, files), "--onnx", "--format", "json", "--output", str(output)]
+    assert main([*command, *extra]) == 0
     return json.loads(output.read_text(encoding="utf-8"))
 
 
