@@ -25,15 +25,17 @@ browser-deps:
 			chromium chromium-driver >/dev/null; } || echo "could not install chromium: the browser tests will skip"; }
 
 # onnxruntime-web for `respira export --web` (the page vendors it), from the npm registry, pinned; kept out
-# of git in ~/.cache/respira (RESPIRA_ORT_WEB_DIR elsewhere). Skips, saying so, where npm is missing.
+# of git in ~/.cache/respira (RESPIRA_ORT_WEB_DIR elsewhere: respira reads the same variable). Skips, saying
+# so, where npm is missing. The version is respira.app.web_page.ORT_WEB_VERSION's.
 ORT_WEB_VERSION ?= 1.30.0
-ORT_WEB_DIR ?= $(HOME)/.cache/respira/onnxruntime-web-$(ORT_WEB_VERSION)
+RESPIRA_ORT_WEB_DIR ?= $(HOME)/.cache/respira/onnxruntime-web-$(ORT_WEB_VERSION)
+export RESPIRA_ORT_WEB_DIR
 web-deps:
-	@[ -f $(ORT_WEB_DIR)/ort-wasm-simd-threaded.wasm ] || { command -v npm >/dev/null 2>&1 && { \
-		echo "fetching onnxruntime-web $(ORT_WEB_VERSION) (npm pack) into $(ORT_WEB_DIR)"; \
+	@[ -f $(RESPIRA_ORT_WEB_DIR)/ort-wasm-simd-threaded.wasm ] || { command -v npm >/dev/null 2>&1 && { \
+		echo "fetching onnxruntime-web $(ORT_WEB_VERSION) (npm pack) into $(RESPIRA_ORT_WEB_DIR)"; \
 		tmp=$$(mktemp -d) && (cd $$tmp && npm pack -q onnxruntime-web@$(ORT_WEB_VERSION) >/dev/null && tar xzf *.tgz) \
-		&& mkdir -p $(ORT_WEB_DIR) && cp $$tmp/package/dist/ort.wasm.min.js $$tmp/package/dist/ort-wasm-simd-threaded.mjs \
-			$$tmp/package/dist/ort-wasm-simd-threaded.wasm $(ORT_WEB_DIR)/ && rm -rf $$tmp; } \
+		&& mkdir -p $(RESPIRA_ORT_WEB_DIR) && cp $$tmp/package/dist/ort.wasm.min.js $$tmp/package/dist/ort-wasm-simd-threaded.mjs \
+			$$tmp/package/dist/ort-wasm-simd-threaded.wasm $(RESPIRA_ORT_WEB_DIR)/ && rm -rf $$tmp; } \
 		|| echo "could not fetch onnxruntime-web: respira export --web and its browser test will skip"; }
 
 $(BIN)/python:

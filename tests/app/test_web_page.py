@@ -254,3 +254,13 @@ def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not (tmp_path / "page").exists()
     assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--space"]) == 2
     assert "--web writes a static page" in capsys.readouterr().err
+
+
+def test_makefile_fetches_the_pinned_release() -> None:
+    """``make web-deps`` fetches the release and the files the export copies."""
+    from respira.app.web_page import ORT_WEB_VERSION
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    assert f"ORT_WEB_VERSION ?= {ORT_WEB_VERSION}\n" in makefile
+    recipe = makefile[makefile.index("web-deps:") :].split("\n\n", 1)[0]
+    assert all(f"package/dist/{name}" in recipe for name in ORT_WEB_FILES)
