@@ -366,3 +366,26 @@ def test_the_events_section_pastes_its_output_and_its_reading_is_the_protocols()
         f"on {kept['events']} of the 40 label choices of the 20 draws with events "
         f"({kept['recording']} without)" in text
     )
+
+
+INT8 = "## int8 for the browser page"
+
+
+def test_the_int8_section_pastes_its_output_and_its_verdict_follows_from_it() -> None:
+    """Every line int8_web.py wrote is in the section, and its verdict (ship int8 only where the verdicts
+    agree on >= 99 % of each site's recordings and every int8 score lies in its float32 interval) is what
+    the numbers say."""
+    import json
+
+    section = _section(_history("speed"), INT8)
+    written = [line for line in (RESULTS / "int8_web.md").read_text(encoding="utf-8").splitlines() if line]
+    assert [line for line in written if line not in section.splitlines()] == []
+    sites = json.loads((RESULTS / "int8_web.json").read_text(encoding="utf-8"))["sites"]
+    agree = all(site["verdicts_agree"] >= 0.99 for site in sites.values())
+    within = all(
+        site["scores"]["float32"]["icbhi_score_low"]
+        <= site["scores"]["int8"]["icbhi_score"]
+        <= site["scores"]["float32"]["icbhi_score_high"]
+        for site in sites.values()
+    )
+    assert ("**Verdict: not shipped; the page keeps float32.**" in section) == (not (agree and within))

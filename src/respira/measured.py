@@ -270,6 +270,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "site_name",
         "revision",
         "space",
+        "web",
         "token",
         "with_code",
         "no_code",
