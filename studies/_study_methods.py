@@ -73,12 +73,6 @@ METHODS: dict[str, Method] = {
         CONTRASTIVE,
         drop=("encoder_name_or_path",),  # no CE run to start from
     ),
-    "efficientat_frozen_raw": Method(
-        "EfficientAT mn04 frozen, ReLU head on raw embeddings (before head_norm)",
-        "efficientat_frozen_multilabel.yaml",
-        ("--num_train_epochs", "60", "--head", "mlp", "--head_norm", "false"),
-        pretrained=True,
-    ),
     "efficientat_frozen": Method(
         "EfficientAT mn04 frozen, standardised embeddings, linear head (augmented cache, K = 2), "
         "thresholds from validation",

@@ -70,6 +70,7 @@ import torch
 from _calibration import LabelledSample, cross_validated, retuning_wins
 from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
+from _prior_shift import estimate_prior_shift
 from _protocols import decision_ceiling
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
 from _study_methods import ROOT
@@ -78,7 +79,6 @@ from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics import icbhi_scores
 from respira.metrics.baselines import class_prior
 from respira.metrics.multilabel import roc_auc
-from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.sprsound import flags_to_sprsound, sprsound_scores
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds
