@@ -48,31 +48,13 @@ COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
     "num_train_epochs",
     "max_steps",
     "learning_rate",
-    "weight_decay",
-    "warmup_steps",
-    "lr_scheduler_type",
-    "optim",
-    "max_grad_norm",
     "per_device_train_batch_size",
-    "per_device_eval_batch_size",
-    "gradient_accumulation_steps",
-    "eval_strategy",
-    "eval_steps",
-    "save_strategy",
-    "save_steps",
-    "save_total_limit",
-    "load_best_model_at_end",
-    "metric_for_best_model",
-    "logging_steps",
     "seed",
-    "bf16",
-    "fp16",
-    "use_cpu",
-    "dataloader_num_workers",
-    "report_to",
     "resume_from_checkpoint",
 )
-"""The ``TrainingArguments`` fields ``--help`` lists (all the others are accepted too)."""
+"""The ``TrainingArguments`` fields ``--help`` lists: what a user of respira sets on the command line.
+The others (evaluation and saving strategy, precision, logging, optimiser details, ...) are accepted as
+``--field value`` and in a recipe, as every ``TrainingArguments`` field is; the recipes set them."""
 
 _NOT_FLAGS = ("debug",)  # TrainingArguments.debug: recipes only (``--debug`` is respira's traceback switch)
 FLAG_GROUPS: dict[str, str] = {
@@ -81,8 +63,8 @@ FLAG_GROUPS: dict[str, str] = {
     "data": "Where the ICBHI corpus is and how it is split; or a prepared dataset (--dataset_name, "
     "names as in transformers' run_audio_classification.py) with its own splits.",
     "run": "Seeds, schedule and output handling of a run.",
-    "training": "respira's options (auxiliary loss, batches, augmentation) and the most used "
-    "transformers.TrainingArguments options. Every TrainingArguments field is accepted as --field value "
+    "training": "respira's options (auxiliary loss, batches, augmentation) and the transformers."
+    "TrainingArguments options set most. Every TrainingArguments field is accepted as --field value "
     "(https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments).",
 }
 """The recipe's argument groups (the dataclasses' ``_argument_group_name``), in ``--help``'s order, and
