@@ -33,11 +33,19 @@ FALLBACK = b"exec"
 """The server's answer when the client is to run the installed ``respira`` script instead."""
 WARM_MODULES = (
     "respira.training.run.training_run",
+    "respira.training.trainer.trainer",
+    "respira.data.icbhi",
+    "respira.data.loaders",
     "respira.evaluation.cycles",
     "respira.inference.detector",
+    "respira.pretrained.shipped",
     "respira.reports.figures",
     "respira.hub.card_render",
+    "datasets.features._torchcodec",
     "matplotlib.pyplot",
+    "scipy.io",
+    "scipy.signal",
+    "threadpoolctl",
 )
 """Imported by the server before its first fork, beside every command's module (what the commands import as
 they run, so that each fork does not import it again)."""
