@@ -92,12 +92,12 @@ def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
 def serve(path: str) -> tuple[socket.socket, dict]:
     """Import respira, listen at ``path`` and fork for each request; return only in a fork, with its
     connection and request (its standard streams, folder, environment and ``sys.argv`` already set)."""
+    environment = dict(os.environ)  # as started, before the imports set their variables
     from respira.cli import build_parser
 
     build_parser()  # imports every command's module
     for name in WARM_MODULES:
         __import__(name)
-    environment = dict(os.environ)
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(path)
     listener.listen(16)
@@ -152,8 +152,11 @@ def _become(request: dict, fds: list[int]) -> None:
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
+    for name in UNREAD:  # the rest is the server's: as started (the client's), and what its imports set
+        if name in request["env"]:
+            os.environ[name] = request["env"][name]
+        else:
+            os.environ.pop(name, None)
     # as Python opens them: stdout line-buffered on a terminal, stderr always
     sys.stdin = sys.__stdin__ = open(0, closefd=False)  # noqa: SIM115
     sys.stdout = sys.__stdout__ = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)  # noqa: SIM115
