@@ -1,6 +1,7 @@
 """Every code block of README.md, CONTRIBUTING.md and docs/**/*.md, run (or, marked skip, parsed) as the docs'
 convention says (tests/docs/doc_blocks.py): one pytest item per block, named ``page:line``; the blocks of a
-page run in page order, in one working folder (tests/docs/working_folder.py) and one Python namespace."""
+page run in page order, in one working folder (tests/docs/working_folder.py) and one Python namespace; their
+``respira`` commands run in forks of the worker's command server (tests/docs/command_server.py)."""
 
 from __future__ import annotations
 
