@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..data.corpora import corpus_names
-from .options import SWITCH, add_model_argument, corpus_list, option
+from .options import SWITCH, add_model_argument, corpus_list, embedding_batch_size, option
 
 CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """``--candidates``' choices (:data:`respira.sites.fit_site.CANDIDATES`, named here so that building the
@@ -123,18 +123,9 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
         )
         outer_folds: int = field(default=5, metadata={"help": "outer folds of the nested CV (default 5)"})
         seed: int = field(default=0, metadata={"help": "seed of the folds and the bootstrap (default 0)"})
-        # not the shared default: screening's, by device (a small batch stays in the CPU's cache)
-        batch_size: int | None = field(
-            default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
-        )
+        batch_size: int | None = embedding_batch_size()
         device: str | None = option("device")
-        threads: int | None = field(
-            default=None,
-            metadata={
-                "help": "torch intra-op threads (default: the usable cores other processes leave idle; "
-                "RESPIRA_NUM_THREADS or OMP_NUM_THREADS when set)"
-            },
-        )
+        threads: int | None = option("threads")
 
     return FitSiteOptions
 

@@ -20,6 +20,7 @@ __all__ = [
     "add_model_argument",
     "aggregation_options",
     "corpus_list",
+    "embedding_batch_size",
     "model_aggregation",
     "model_or_default",
     "onnx_export_option",
@@ -42,6 +43,11 @@ SHARED_OPTIONS: dict[str, SharedOption] = {
     "overwrite": SharedOption(False, "replace an existing output folder"),
     "batch_size": SharedOption(DEFAULT_BATCH_SIZE, "windows per forward pass"),
     "device": SharedOption(None, "torch device (default: cuda if available, else cpu)"),
+    "threads": SharedOption(
+        None,
+        "torch intra-op threads (default: the usable cores other processes leave idle; RESPIRA_NUM_THREADS "
+        "or OMP_NUM_THREADS when set)",
+    ),
 }
 """The options every command that takes them takes with the same name, type and default (``MODEL`` is
 :func:`add_model_argument`'s positional). ``batch_size``: the windows'
@@ -65,6 +71,14 @@ def option(name: str, help: str | None = None, *, required: bool = False, **meta
 SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
 """The ``metadata`` that makes a ``bool | None = None`` field a switch too (``--onnx`` alone is true, left
 out it is ``None``: "the folder decides"), as ``HfArgumentParser`` makes a ``bool`` field."""
+
+
+def embedding_batch_size() -> Any:
+    """``--batch_size`` of the commands that embed a site's recordings (``fit-site``, ``suggest``): by
+    device, as screening batches (a small batch stays in the CPU's cache)."""
+    return dataclasses.field(
+        default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
+    )
 
 
 def onnx_export_option() -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from .options import add_model_argument, option
+from .options import add_model_argument, embedding_batch_size, option
 
 EPILOG = """\
 ARCHIVE is a folder of recordings (any audio respira reads, found below it), optionally with a
@@ -60,17 +60,9 @@ class SuggestOptions:
     )
     overwrite: bool = option("overwrite", "replace an existing --output")
     seed: int = field(default=0, metadata={"help": "seed of the random draws (default 0)"})
-    batch_size: int | None = field(
-        default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
-    )
+    batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
-    threads: int | None = field(
-        default=None,
-        metadata={
-            "help": "torch intra-op threads (default: the usable cores other processes leave idle; "
-            "RESPIRA_NUM_THREADS or OMP_NUM_THREADS when set)"
-        },
-    )
+    threads: int | None = option("threads")
 
 
 def suggest_from_args(args: argparse.Namespace):
