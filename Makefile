@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test docs lint format bench detector site-detectors readme label-screenshot system-deps browser-deps install install-dev clean
+.PHONY: web-deps demo test docs lint format bench detector site-detectors readme label-screenshot system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -23,6 +23,20 @@ browser-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 			chromium chromium-driver >/dev/null; } || echo "could not install chromium: the browser tests will skip"; }
+
+# onnxruntime-web for `respira export --web` (the page vendors it), from the npm registry, pinned; kept out
+# of git in ~/.cache/respira (RESPIRA_ORT_WEB_DIR elsewhere: respira reads the same variable). Skips, saying
+# so, where npm is missing. The version is respira.app.web_page.ORT_WEB_VERSION's.
+ORT_WEB_VERSION ?= 1.30.0
+RESPIRA_ORT_WEB_DIR ?= $(HOME)/.cache/respira/onnxruntime-web-$(ORT_WEB_VERSION)
+export RESPIRA_ORT_WEB_DIR
+web-deps:
+	@[ -f $(RESPIRA_ORT_WEB_DIR)/ort-wasm-simd-threaded.wasm ] || { command -v npm >/dev/null 2>&1 && { \
+		echo "fetching onnxruntime-web $(ORT_WEB_VERSION) (npm pack) into $(RESPIRA_ORT_WEB_DIR)"; \
+		tmp=$$(mktemp -d) && (cd $$tmp && npm pack -q onnxruntime-web@$(ORT_WEB_VERSION) >/dev/null && tar xzf *.tgz) \
+		&& mkdir -p $(RESPIRA_ORT_WEB_DIR) && cp $$tmp/package/dist/ort.wasm.min.js $$tmp/package/dist/ort-wasm-simd-threaded.mjs \
+			$$tmp/package/dist/ort-wasm-simd-threaded.wasm $(RESPIRA_ORT_WEB_DIR)/ && rm -rf $$tmp; } \
+		|| echo "could not fetch onnxruntime-web: respira export --web and its browser test will skip"; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +54,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	@touch $@
 
 install: system-deps $(VENV)/.installed
-install-dev: system-deps browser-deps $(VENV)/.installed-dev
+install-dev: system-deps browser-deps web-deps $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/respira demo --output_dir $(DEMO_DIR) --overwrite

@@ -3,7 +3,7 @@
     python benchmarks/frozen_head.py [--epochs 100] [--rounds 3] [--trainer_epochs 5]
 
 Head: ``RespiraForAudioClassification(RespiraConfig(encoder_config=<AST-base>, freeze_encoder=True,
-head="mlp", head_dropout=0.3, projector_dim=None, target_seconds=8, ast_length_policy="adapt"))``, the
+head_dropout=0.3, projector_dim=None, target_seconds=8, ast_length_policy="adapt"))``, the
 frozen-AST detector's head (``recipes/ast_frozen_multilabel.yaml``) on 4 classes, trained with
 ``model(embeddings=..., labels=...)`` (cross-entropy), AdamW lr 1e-3, batch 256, shuffled every
 epoch, for ``--epochs`` epochs on 6898 × 768 float32 "cached embeddings": random but structured —
@@ -67,7 +67,7 @@ def structured_embeddings(seed: int, scale: float = 1.0) -> tuple[torch.Tensor, 
 
 
 def ast_config(head: bool = True) -> RespiraConfig:
-    options = {"head": "mlp", "head_dropout": 0.3, "projector_dim": None} if head else {}
+    options = {"head_dropout": 0.3, "projector_dim": None} if head else {}
     return RespiraConfig(
         encoder_config=ASTConfig().to_dict(),
         target_seconds=8.0,

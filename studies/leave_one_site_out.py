@@ -71,13 +71,13 @@ from _calibration import LabelledSample, cross_validated, decision_ceiling, retu
 from _common import ROOT
 from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
+from _prior_shift import estimate_prior_shift
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
 from respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from respira.losses import StethoscopeGuidedSupConLoss
 from respira.metrics import icbhi_scores
 from respira.metrics.baselines import class_prior
 from respira.metrics.multilabel import roc_auc
-from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import patient_bootstrap
 from respira.metrics.sprsound import flags_to_sprsound, sprsound_scores
 from respira.metrics.thresholds import choose_thresholds, tune_thresholds

@@ -38,11 +38,11 @@ import torch
 from _calibration import LabelledSample, learning_curve
 from _common import respira
 from _machine import cpu_name, load_average
+from _prior_shift import estimate_prior_shift
 from respira.audio import read_audio
 from respira.core.decision import thresholds_of
 from respira.data import read_kauh_index
 from respira.hub.loading import load_model
-from respira.metrics.prior_shift import estimate_prior_shift
 from respira.metrics.recording_level import (
     RECORDING_LABELS,
     aggregate_windows,

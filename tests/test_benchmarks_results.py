@@ -336,3 +336,56 @@ def test_the_suggest_section_pastes_its_output_files_and_its_reading_holds() -> 
     assert _score(row(kauh, "uncertainty", 30)[3]) < float(row(kauh, "uncertainty", 30)[4])  # below as is
     strategies = ("random", "uncertainty", "coverage", "balance", "hybrid")
     assert all(_score(row(sprsound, s, 20)[3]) < 61 for s in strategies)  # the issue's goal not met
+
+
+EVENTS = "## Learning from where the sounds are: SPRSound's events against recording labels"
+
+
+def test_the_events_section_pastes_its_output_and_its_reading_is_the_protocols() -> None:
+    """The section pastes ``fit_site_events.md``; its "do not help" and its counts follow from the json."""
+    import json
+
+    section = _section(_history("fit-site"), EVENTS)
+    lines = [
+        line for line in (RESULTS / "fit_site_events.md").read_text(encoding="utf-8").splitlines() if line
+    ]
+    assert lines and [line for line in lines if line not in section.splitlines()] == []
+    stored = json.loads((RESULTS / "fit_site_events.json").read_text(encoding="utf-8"))
+    gains = [draw["gain"] for draw in stored["gain_by_draw"]]
+    helps = stored["gain"]["gain_low"] > 0 or (all(g > 0 for g in gains) and stored["gain"]["gain"] >= 0.01)
+    assert helps is stored["helps"] is False  # the protocol's rule, recomputed
+    assert "**Events do not help out of sample by the rule**" in section
+    kept = {
+        variant: sum(
+            name in ("as_is", "thresholds") for chosen in rows for name in chosen.split("@")[0].split("/")
+        )
+        for variant, rows in stored["procedures"].items()
+    }
+    text = " ".join(section.split())
+    assert (
+        f"on {kept['events']} of the 40 label choices of the 20 draws with events "
+        f"({kept['recording']} without)" in text
+    )
+
+
+INT8 = "## int8 for the browser page"
+
+
+def test_the_int8_section_pastes_its_output_and_its_verdict_follows_from_it() -> None:
+    """Every line int8_web.py wrote is in the section, and its verdict (ship int8 only where the verdicts
+    agree on >= 99 % of each site's recordings and every int8 score lies in its float32 interval) is what
+    the numbers say."""
+    import json
+
+    section = _section(_history("speed"), INT8)
+    written = [line for line in (RESULTS / "int8_web.md").read_text(encoding="utf-8").splitlines() if line]
+    assert [line for line in written if line not in section.splitlines()] == []
+    sites = json.loads((RESULTS / "int8_web.json").read_text(encoding="utf-8"))["sites"]
+    agree = all(site["verdicts_agree"] >= 0.99 for site in sites.values())
+    within = all(
+        site["scores"]["float32"]["icbhi_score_low"]
+        <= site["scores"]["int8"]["icbhi_score"]
+        <= site["scores"]["float32"]["icbhi_score_high"]
+        for site in sites.values()
+    )
+    assert ("**Verdict: not shipped; the page keeps float32.**" in section) == (not (agree and within))

@@ -129,11 +129,10 @@ def test_note_words_the_verdicts_and_their_sections() -> None:
     assert note("pooling").startswith(
         "Measured: autopool: mixed (docs/history/events.md#frame-level-training"
     )
-    adaptation = note("methods")  # two values measured in one section: the section once
-    assert adaptation.startswith(
-        "Measured: head_norm: mixed, prior_shift: hurt (docs/history/sites.md#leave-one-site-out"
-    )
-    assert adaptation.count("docs/history/") == 1
+    two = note("aux_loss")  # two values measured in two sections: each with its own
+    assert two.startswith("Measured: add: no effect (docs/history/in-domain.md#the-real-data-study")
+    assert "; stethoscope_supcon: hurt (docs/history/sites.md#the-encoder-fine-tuned" in two
+    assert note("methods").startswith("Measured: head_norm: mixed (docs/history/sites.md#leave-one-site-out")
     lowpass = note("lowpass_cutoff")  # two values measured in two sections: each with its own
     pattern = (
         r"Measured: 4000: no effect \(docs/history/in-domain.md#efficientat-at-16-khz[^)]*\); 2000: hurt "
@@ -198,7 +197,7 @@ def _option_helps(command: str, capsys: pytest.CaptureFixture[str], monkeypatch:
     [
         ("train", "--head_hidden_size", True),
         ("train", "--threshold_source", True),
-        ("train", "--frame_loss_weight", True),
+        ("train", "--pooling", True),
         ("train", "--learning_rate", True),
         ("sweep", "--batch_sampler", True),
         ("predict", "--aggregation", True),
@@ -261,7 +260,6 @@ def _hurt() -> list[tuple[str, Measurement]]:
 def test_hurt_covers_what_benchmarks_drops() -> None:
     hurt = {(name, m.value) for name, m in _hurt()}
     assert {("head_hidden_size", None), ("aux_loss", "stethoscope_supcon")} <= hurt
-    assert ("methods", "prior_shift") in hurt
 
 
 def test_no_option_measured_to_hurt_is_a_shipped_default() -> None:
@@ -292,7 +290,7 @@ def test_no_option_measured_to_hurt_is_a_shipped_default() -> None:
     ]
     hurt = dict.fromkeys(name for name, _ in _hurt())
     checked = [(where, name, value) for where, name, value in sources if name in hurt]
-    assert {name for _, name, _ in checked} >= {"head_hidden_size", "aux_loss", "methods", "lowpass_cutoff"}
+    assert {name for _, name, _ in checked} >= {"head_hidden_size", "aux_loss", "lowpass_cutoff"}
     shipped_hurt = [
         f"{where} = {value!r} ({m.section})"
         for where, name, value in checked
@@ -305,7 +303,7 @@ def test_no_option_measured_to_hurt_is_a_shipped_default() -> None:
 def test_the_default_check_would_catch_a_hurt_default() -> None:
     hidden = next(m for name, m in _hurt() if name == "head_hidden_size")
     assert _is_setting(128, hidden) and not _is_setting(None, hidden)
-    prior_shift = next(m for name, m in _hurt() if name == "methods" and m.value == "prior_shift")
-    assert _is_setting(["head_norm", "prior_shift"], prior_shift) and not _is_setting(None, prior_shift)
+    supcon = next(m for name, m in _hurt() if name == "aux_loss")
+    assert _is_setting("stethoscope_supcon", supcon) and not _is_setting(None, supcon)
     lowpass = next(m for name, m in _hurt() if name == "lowpass_cutoff")
     assert _is_setting(2000, lowpass) and _is_setting(2000.0, lowpass) and not _is_setting(4000, lowpass)

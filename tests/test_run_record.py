@@ -115,6 +115,7 @@ def _edit(data: dict, dotted: str, value: object) -> dict:
         ("metrics.per_seed", {"0": {}}, "metrics.per_seed should be list[respira.run_record.SeedResult]"),
         ("model.encoder", KeyError, "missing key 'model.encoder'"),
         ("data.split", "official", "unknown key 'data.split'"),
+        ("data.max_train_samples", 7, "unknown key 'data.max_train_samples'"),  # a retired option, on
         ("schema_version", 2, "schema_version 2 is not supported (expected 1)"),
     ],
 )
@@ -129,6 +130,13 @@ def test_invalid_record_is_one_line_naming_the_file(
     assert "\n" not in message
     assert message.startswith(f"{tmp_path / RUN_RECORD_FILE}: not a valid respira run record (")
     assert detail in message
+
+
+def test_an_older_record_loads_without_the_options_retired_since(tmp_path: Path) -> None:
+    """A key respira no longer has, written when its option was off (null, false), is left out."""
+    data = _edit(_edit(RECORD.to_dict(), "data.max_train_samples", None), "data.corpus_mixup", False)
+    (tmp_path / RUN_RECORD_FILE).write_text(json.dumps(data))
+    assert RunRecord.load(tmp_path) == RECORD
 
 
 KFOLD = {"data.split_strategy": "patient_kfold", "data.patient_split_fractions": None, "data.num_folds": 5}

@@ -1,9 +1,9 @@
 """The ``recipe-fields`` directive: every recipe field of one group, generated from the recipe dataclasses.
 
 The fields come from :func:`respira.training.recipe.flags.recipe_flags`, the flags of the recipe
-dataclasses that ``respira train --help`` prints: one entry per listed field (its name, its value
-type, the aliases transformers' scripts use, its help ending with the default). Nothing is typed by hand,
-so a renamed field or a changed help changes the page.
+dataclasses that ``respira train --help`` prints and those a recipe sets (``RECIPE_ONLY_OPTIONS``): one
+entry per field (its name, its value type, the aliases transformers' scripts use, its help ending with the
+default). Nothing is typed by hand, so a renamed field or a changed help changes the page.
 
 Usage in a MyST page, one directive per group (``model``, ``data``, ``run``, ``training``)::
 
@@ -39,7 +39,9 @@ def _group_fields(group_name: str) -> tuple[str, list[Flag]]:
 
     if group_name not in FLAG_GROUPS:
         raise ValueError(f"the recipe has no field group {group_name!r} (groups: {', '.join(GROUPS)})")
-    listed = [flag for flag in recipe_flags() if flag.group == group_name and flag.listed]
+    listed = [
+        flag for flag in recipe_flags() if flag.group == group_name and (flag.listed or flag.recipe_only)
+    ]
     return " ".join(FLAG_GROUPS[group_name].split()), listed
 
 

@@ -212,6 +212,8 @@ def label(
     )
     model_or_default(args)
     return server_from_args(args).start()
+
+
 def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SuggestResult:
     """Choose what a site should label next as ``respira suggest [MODEL] --option value ...`` does.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,8 @@ class CorpusRecord:
     patients: int | None = None
     recordings: int | None = None
     examples: int | None = None
-    """Training examples: cycles or events of a segment-labelled corpus (windows of its recordings with
-    ``DataRecord.corpus_strong_labels``), windows of a recording-labelled one."""
+    """Training examples: cycles or events of a segment-labelled corpus, windows of a recording-labelled
+    one."""
 
 
 @dataclass
@@ -140,19 +141,12 @@ class DataRecord:
     dataset_config_name: str | None = None
     audio_column_name: str = "audio"
     label_column_name: str = "label"
-    max_train_samples: int | None = None
-    """Training cycles kept (drawn with ``split_seed``); ``None``: all."""
-    max_eval_samples: int | None = None
-    """Validation cycles kept (drawn with ``split_seed``); ``None``: all."""
     split_sizes: dict[str, SplitSize] = field(default_factory=dict)
     corpora: list[CorpusRecord] = field(default_factory=list)
     """The corpora of a multi-corpus run (empty: ICBHI alone, from ``data_dir`` or ``dataset_name``)."""
     corpus_window_seconds: float | None = None
     """Multi-corpus run: the window length recording-labelled corpora were cut into (seconds)."""
     corpus_hop_seconds: float | None = None
-    corpus_strong_labels: bool = False
-    """Multi-corpus run: event-labelled corpora joined training as windows of their recordings, each with
-    its events' times (``frame_events``: strong labels), not one example per event."""
 
 
 @dataclass
@@ -250,7 +244,8 @@ class RunRecord:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
-        record = convert_json({k: v for k, v in data.items() if k != "schema_version"}, cls)
+        data = {k: _without_retired(v, cls, k) for k, v in data.items() if k != "schema_version"}
+        record = convert_json(data, cls)
         _check_values(record)
         return record
 
@@ -282,6 +277,17 @@ class RunRecord:
     def load_if_present(cls, folder: str | Path) -> RunRecord | None:
         """:meth:`load`, or ``None`` when ``folder`` has no ``respira_run.json``."""
         return cls.load(folder) if (Path(folder) / RUN_RECORD_FILE).is_file() else None
+
+
+def _without_retired(section: Any, cls: type, name: str) -> Any:
+    """A section of the record (``data``, ``model``, ...) without the options respira retired after it was
+    written: a key its dataclass no longer has whose value is ``null`` or ``false`` (the option was off,
+    so the run did not depend on it). Any other unknown key stays, and is refused."""
+    annotation = typing.get_type_hints(cls).get(name)
+    if not (isinstance(section, dict) and dataclasses.is_dataclass(annotation)):
+        return section
+    known = {item.name for item in dataclasses.fields(annotation)}
+    return {k: v for k, v in section.items() if k in known or (v is not None and v is not False)}
 
 
 # ------------------------------------------------------------------------------------ value checks

@@ -49,9 +49,6 @@ def test_help_shows_model_and_device_once_with_their_help(
     ("command", "option", "help_start"),
     [
         ("evaluate", "--thresholds", "multi-label models: decision thresholds"),
-        ("adapt", "--source_priors", "training prevalence of crackles and wheezes"),
-        ("evaluate", "--source_priors", "training prevalence of crackles and wheezes"),
-        ("predict", "--source_priors", "training prevalence of crackles and wheezes"),
     ],
 )
 def test_crackle_wheeze_pairs_show_both_names_and_parse_two_numbers(

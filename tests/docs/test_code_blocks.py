@@ -1,6 +1,7 @@
 """Every code block of README.md, CONTRIBUTING.md and docs/**/*.md, run (or, marked skip, parsed) as the docs'
 convention says (tests/docs/doc_blocks.py): one pytest item per block, named ``page:line``; the blocks of a
-page run in page order, in one working folder (tests/docs/working_folder.py) and one Python namespace."""
+page run in page order, in one working folder (tests/docs/working_folder.py) and one Python namespace; their
+``respira`` commands run in forks of the worker's command server (tests/docs/command_server.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from respira.cli import CommandLineError, parse_command_line
 
 from ..conftest import SHARED_DIR
+from .command_server import CommandServer
 from .doc_blocks import (
     REPO,
     Block,
@@ -77,14 +79,16 @@ def page_run(page: Path, shared_data: bool, factory: pytest.TempPathFactory, syn
     return _RUNS[page]
 
 
-def block_environment(block: Block) -> dict[str, str]:
-    """The environment a shell block runs in: this interpreter's bin first on PATH (``respira``,
-    ``accelerate``), this checkout's src first on PYTHONPATH, no network, the block's own variables."""
+def block_environment(block: Block | None, commands: Path | None = None) -> dict[str, str]:
+    """The environment a shell block runs in: ``commands`` (a folder holding a ``respira`` client of
+    :mod:`.command_server`), then this interpreter's bin first on PATH (``respira``, ``accelerate``), this
+    checkout's src first on PYTHONPATH, no network, the block's own variables."""
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    folders = [str(folder) for folder in (commands, Path(sys.executable).parent) if folder]
+    env["PATH"] = os.pathsep.join([*folders, env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
     env.update({"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"})
-    env.update(block.env)
+    env.update(block.env if block else {})
     return env
 
 
@@ -110,12 +114,14 @@ def check_recipe(block: Block, folder: Path) -> None:
         pytest.fail(f"{block.name}: the recipe does not parse: {error}")
 
 
-def run_shell(block: Block, folder: Path) -> None:
+def run_shell(block: Block, folder: Path, server: CommandServer | None = None) -> None:
     script = with_appended(block.code, block.append)
+    runs_respira = server is not None and respira_command_lines(script)
+    commands = server.commands(block_environment(None)) if runs_respira else None
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script],
         cwd=folder,
-        env=block_environment(block),
+        env=block_environment(block, commands),
         capture_output=True,
         text=True,
         timeout=BLOCK_TIMEOUT_S,
@@ -144,8 +150,11 @@ def run_python(block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch) -> N
     assert raised.value.code == block.exit
 
 
-def check_block(block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the convention asks of ``block`` (raises or fails the test when the block does not hold)."""
+def check_block(
+    block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch, server: CommandServer | None = None
+) -> None:
+    """What the convention asks of ``block`` (raises or fails the test when the block does not hold);
+    its respira commands run by ``server`` when given, else each in a process of its own."""
     assert not block.errors, f"{block.name}: {'; '.join(block.errors)}"
     assert block.kind != "unknown", (
         f"{block.name}: a block in language {block.language!r}: use bash, python or a data language "
@@ -161,7 +170,7 @@ def check_block(block: Block, run: PageRun, monkeypatch: pytest.MonkeyPatch) -> 
         if block.exit == 0:
             check_command_lines(block)
         if block.skip is None:
-            run_shell(block, run.folder)
+            run_shell(block, run.folder, server)
     elif block.kind == "python":
         run_python(block, run, monkeypatch)
 
@@ -172,16 +181,21 @@ def test_code_block(
     tmp_path_factory: pytest.TempPathFactory,
     synthetic_corpus: Path,
     monkeypatch: pytest.MonkeyPatch,
+    respira_server: CommandServer,
 ) -> None:
-    check_page_block(block, tmp_path_factory, synthetic_corpus, monkeypatch)
+    check_page_block(block, tmp_path_factory, synthetic_corpus, monkeypatch, respira_server)
 
 
 def check_page_block(
-    block: Block, factory: pytest.TempPathFactory, synthetic: Path, monkeypatch: pytest.MonkeyPatch
+    block: Block,
+    factory: pytest.TempPathFactory,
+    synthetic: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    server: CommandServer,
 ) -> None:
     """:func:`check_block` in its page's working folder and namespace."""
     page = next(page for page in PAGES if page.path == block.page)
-    check_block(block, page_run(page.path, page.shared_data, factory, synthetic), monkeypatch)
+    check_block(block, page_run(page.path, page.shared_data, factory, synthetic), monkeypatch, server)
 
 
 def test_every_block_is_collected() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .command_server import CommandServer
 from .doc_blocks import read_page, respira_command_lines, with_appended
 from .test_code_blocks import FIXTURES, PageRun, check_block
 from .working_folder import synthetic_working_folder
@@ -85,10 +86,12 @@ def sample_run(tmp_path: Path, synthetic_corpus: Path) -> PageRun:
     return PageRun(synthetic_working_folder(tmp_path / "work", synthetic_corpus))
 
 
-def test_the_sample_page_runs(sample_run: PageRun, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sample_page_runs(
+    sample_run: PageRun, monkeypatch: pytest.MonkeyPatch, respira_server: CommandServer
+) -> None:
     for block in read_page(SAMPLE).blocks:
         if block.kind != "data":
-            check_block(block, sample_run, monkeypatch)
+            check_block(block, sample_run, monkeypatch, respira_server)
     assert sample_run.namespace["first"].startswith("1")  # the shell block's file, read by the Python block
     assert (sample_run.folder / "first.txt").is_file()
 
@@ -106,16 +109,22 @@ def test_the_sample_page_runs(sample_run: PageRun, monkeypatch: pytest.MonkeyPat
     ],
 )
 def test_a_broken_block_fails(
-    index: int, old: str, new: str, said: str, sample_run: PageRun, monkeypatch: pytest.MonkeyPatch
+    index: int,
+    old: str,
+    new: str,
+    said: str,
+    sample_run: PageRun,
+    monkeypatch: pytest.MonkeyPatch,
+    respira_server: CommandServer,
 ) -> None:
     blocks = read_page(SAMPLE).blocks
     for block in blocks[:index] if blocks[index].kind == "python" else ():  # what the Python block reads
-        check_block(block, sample_run, monkeypatch)
+        check_block(block, sample_run, monkeypatch, respira_server)
     broken = blocks[index]
     assert old in broken.code
     broken.code = broken.code.replace(old, new)
     with pytest.raises((pytest.fail.Exception, AssertionError)) as failed:
-        check_block(broken, sample_run, monkeypatch)
+        check_block(broken, sample_run, monkeypatch, respira_server)
     assert said in str(failed.value) or said in failed.typename
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from .command_server import CommandServer
 from .doc_blocks import Block
 from .test_code_blocks import TUTORIAL_BLOCKS, check_page_block
 
@@ -18,5 +19,6 @@ def test_code_block(
     tmp_path_factory: pytest.TempPathFactory,
     synthetic_corpus: Path,
     monkeypatch: pytest.MonkeyPatch,
+    respira_server: CommandServer,
 ) -> None:
-    check_page_block(block, tmp_path_factory, synthetic_corpus, monkeypatch)
+    check_page_block(block, tmp_path_factory, synthetic_corpus, monkeypatch, respira_server)

@@ -109,7 +109,6 @@ AST_CONFIG: dict[str, Any] = {
     "problem_type": MULTI_LABEL,
     "target_seconds": 8.0,
     "pooling": "cls_distill",
-    "head": "mlp",
     "freeze_encoder": True,
 }
 
@@ -171,9 +170,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                     encoder="ast",
                     checkpoint=AST_CONFIG["encoder_name_or_path"],
                     problem_type=AST_CONFIG["problem_type"],
-                    options={
-                        k: AST_CONFIG[k] for k in ("target_seconds", "pooling", "head", "freeze_encoder")
-                    },
+                    options={k: AST_CONFIG[k] for k in ("target_seconds", "pooling", "freeze_encoder")},
                 ),
                 _seed_metrics(
                     [

@@ -428,3 +428,14 @@ def test_onnx_consumers_low_pass_the_recording_first(tmp_path: Path) -> None:
         assert f"| input low-pass (zero-phase Butterworth, whole recordings) | 1000 Hz{stated} |" in text
         metadata = export_metadata(model.config)
         assert metadata["lowpass_order"] == str(order) and f"butter({order}, 1000," in metadata["input"]
+
+
+def test_the_graph_carries_no_source_notes(onnx_export) -> None:
+    """An edit of respira's source (a comment, a moved function) must not change the exported bytes: the
+    exporter's per-node stack traces and module paths are dropped."""
+    import onnx
+
+    _, folder = onnx_export
+    proto = onnx.load(str(folder / "model.onnx"))
+    nodes = [*proto.graph.node, *(node for function in proto.functions for node in function.node)]
+    assert nodes and not [node.name for node in nodes if node.metadata_props]

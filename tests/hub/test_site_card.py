@@ -120,7 +120,13 @@ def test_the_card_says_what_its_estimate_assumes_and_how_to_check_it(name: str) 
     card = (folder / "README.md").read_text()
     assumes = card[card.index("**What this estimate assumes.**") :].split("\n\n")[0]
     assert f"the {record['units']} patients of `{record['site_name']}` it was fitted on" in assumes
-    assert f"({record['recordings']} recordings: its record does not give their label mix)" in assumes
+    mix = record["label_mix"]  # written by fit-site since issue 60; the shipped records carry it
+    words = (
+        f"{mix['normal']} normal, {mix['crackle']} crackle only, {mix['wheeze']} wheeze only, "
+        f"{mix['both']} with both"
+    )
+    assert sum(mix.values()) == record["recordings"]
+    assert f"({record['recordings']} recordings: {words})" in assumes
     assert f"`respira evaluate MODEL --dataset {record['dataset']} --data_dir NEW_PATIENTS`" in assumes
     assert f"score with this one ({format_score(verdict.score, verdict.interval)})" in assumes
     assert f"`respira fit-site icbhi-crackle-wheeze --dataset {record['dataset']} --data_dir" in assumes

@@ -383,16 +383,14 @@ def test_fit_to_length_leaves_a_batch_that_already_fits_alone() -> None:
 @pytest.mark.parametrize("samples", [37, 100, 260])
 @pytest.mark.parametrize(
     "options",
-    [{"pad_mode": "repeat", "fade": 8}, {"pad_mode": "zero"}, {"pad_mode": "repeat", "crop_mode": "center"}],
+    [{"pad_mode": "repeat", "fade": 8}, {"pad_mode": "zero"}, {"pad_mode": "repeat"}],
 )
 def test_whole_rows_give_the_same_batch_eagerly_and_as_exported(samples: int, options: dict) -> None:
     """``lengths=None`` runs the row loop eagerly (a batch that fits passes through uncopied) and the
     loop-free :func:`_fit_whole_rows` when traced for export: both give the same batch."""
     waveforms = torch.randn(3, samples, generator=torch.Generator().manual_seed(samples))
     eager, valid = fit_to_length(waveforms, None, 100, **options)
-    traced, traced_valid = _fit_whole_rows(
-        waveforms, 100, options["pad_mode"], options.get("crop_mode", "start"), options.get("fade", 0)
-    )
+    traced, traced_valid = _fit_whole_rows(waveforms, 100, options["pad_mode"], options.get("fade", 0))
     torch.testing.assert_close(eager, traced)
     assert valid.tolist() == traced_valid.tolist()
     if samples == 100:
@@ -402,7 +400,7 @@ def test_whole_rows_give_the_same_batch_eagerly_and_as_exported(samples: int, op
 def test_fit_to_length_is_differentiable_and_checks_lengths() -> None:
     waveforms = torch.randn(3, 50, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([20, 50, 35])
-    for options in ({"pad_mode": "repeat", "fade": 4}, {"pad_mode": "zero", "crop_mode": "center"}):
+    for options in ({"pad_mode": "repeat", "fade": 4}, {"pad_mode": "zero"}):
         assert torch.autograd.gradcheck(
             lambda w, o=options: fit_to_length(w, lengths, 45, **o)[0], (waveforms,)
         )
@@ -432,15 +430,11 @@ def test_zero_pad_keeps_length_count() -> None:
     assert (out[0, 80:] == 0).all() and (out[1, 30:] == 0).all()
 
 
-def test_crop_start_and_center() -> None:
+def test_a_long_row_keeps_its_start() -> None:
     x = torch.arange(1000.0)[None]
-    start, valid = fit_to_length(x, torch.tensor([1000]), 300, crop_mode="start")
-    center, _ = fit_to_length(x, torch.tensor([1000]), 300, crop_mode="center")
+    start, valid = fit_to_length(x, torch.tensor([1000]), 300)
     torch.testing.assert_close(start[0], torch.arange(300.0))
-    torch.testing.assert_close(center[0], torch.arange(350.0, 650.0))
     assert valid.tolist() == [300]
-    odd, _ = fit_to_length(torch.arange(1001.0)[None], torch.tensor([1001]), 300, crop_mode="center")
-    assert odd[0, 0].item() == 350.0  # offset (1001 - 300) // 2
 
 
 def test_fit_rejects_empty_and_unknown_modes() -> None:
@@ -448,8 +442,6 @@ def test_fit_rejects_empty_and_unknown_modes() -> None:
         fit_to_length(torch.zeros(2, 10), torch.tensor([10, 0]), 20)
     with pytest.raises(ValueError, match="pad_mode"):
         fit_to_length(torch.zeros(1, 10), torch.tensor([10]), 20, pad_mode="reflect")
-    with pytest.raises(ValueError, match="crop_mode"):
-        fit_to_length(torch.zeros(1, 10), torch.tensor([10]), 5, crop_mode="end")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -493,17 +485,14 @@ def test_spec_augment_masks_bands_and_spans() -> None:
 
 
 @pytest.mark.parametrize("pad_mode", ["repeat", "zero"])
-@pytest.mark.parametrize("crop_mode", ["start", "center"])
 @pytest.mark.parametrize("fade", [0, 1, 5, 80])
-def test_whole_rows_fit_like_the_row_by_row_path(pad_mode: str, crop_mode: str, fade: int) -> None:
+def test_whole_rows_fit_like_the_row_by_row_path(pad_mode: str, fade: int) -> None:
     """``lengths=None`` (no padding: the torch.export-able path) fits as the per-row loop does."""
     generator = torch.Generator().manual_seed(0)
     for samples in (1, 2, 7, 50, 99, 100, 101, 333):
         waveforms = torch.randn(3, samples, generator=generator)
         lengths = torch.full((3,), samples)
-        expected, expected_valid = fit_to_length(
-            waveforms, lengths, 100, pad_mode=pad_mode, crop_mode=crop_mode, fade=fade
-        )
-        fitted, valid = fit_to_length(waveforms, None, 100, pad_mode=pad_mode, crop_mode=crop_mode, fade=fade)
+        expected, expected_valid = fit_to_length(waveforms, lengths, 100, pad_mode=pad_mode, fade=fade)
+        fitted, valid = fit_to_length(waveforms, None, 100, pad_mode=pad_mode, fade=fade)
         torch.testing.assert_close(fitted, expected, rtol=0, atol=1e-6)
         assert valid.tolist() == expected_valid.tolist()

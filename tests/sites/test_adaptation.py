@@ -1,6 +1,6 @@
 """Label-free adaptation (respira.sites.adaptation and ``respira adapt`` / ``predict --adapt`` /
-``evaluate --adapt``): head statistics equal numpy's on the target embeddings, thresholds are the EM
-prior shift of the adapted posteriors, the new folder is staged and says what it was adapted on."""
+``evaluate --adapt``): head statistics equal numpy's on the target embeddings, the thresholds stay, the
+new folder is staged and says what it was adapted on."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from respira.cli import main
 from respira.core.decision import thresholds_of
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL, SINGLE_LABEL
-from respira.metrics.prior_shift import BOUNDARY, em_prior, shifted_threshold
 from respira.sites.adaptation import (
     DEFAULT_METHODS,
     MEASURED,
@@ -31,8 +30,8 @@ from respira.sites.adaptation import (
 )
 
 TINY_ENCODER = {"model_type": "respira_cnn", "channels": [4, 8, 8, 16]}
-BOTH = ["head_norm", "prior_shift"]
-"""Both methods, named: none is applied by default (DEFAULT_METHODS)."""
+BOTH = ["head_norm"]
+"""The method, named: none is applied by default (DEFAULT_METHODS)."""
 BOTH_OPTION = ["--methods", *BOTH]
 RATE = 16000
 
@@ -62,7 +61,7 @@ def crops_by_hand(signals: list[np.ndarray], window: float, hop: float) -> list[
     return [s[start : start + size] for s in signals for start in range(0, len(s) - size + step, step)]
 
 
-def test_head_statistics_are_numpys_and_thresholds_the_em_shift():
+def test_head_statistics_are_numpys_and_the_thresholds_stay():
     model = tiny_model()
     signals = waveforms()
     crops = crops_by_hand(signals, 1.0, 1.0)
@@ -71,25 +70,15 @@ def test_head_statistics_are_numpys_and_thresholds_the_em_shift():
         embeddings = np.concatenate([model.embed(torch.from_numpy(c)[None]).numpy() for c in crops])
     report = adapt_model(model, signals, methods=BOTH, target="toy", window=1.0, hop=1.0)
     assert report.windows == 9 and report.recordings == 3
-    assert report.methods == ["head_norm", "prior_shift"]
+    assert report.methods == ["head_norm"]
     np.testing.assert_allclose(
         model.head_norm.running_mean.numpy(), embeddings.mean(axis=0), rtol=1e-4, atol=1e-6
     )
     np.testing.assert_allclose(
         model.head_norm.running_var.numpy(), embeddings.var(axis=0, ddof=1), rtol=1e-4, atol=1e-7
     )
-    # the posteriors after the new statistics, and one EM per flag from the training prevalence
-    with torch.no_grad():
-        probabilities = torch.sigmoid(model(embeddings=torch.from_numpy(embeddings)).logits).numpy()
-    for flag, (source, before) in enumerate(zip([0.3, 0.2], [0.4, 0.6], strict=True)):
-        target, _ = em_prior(probabilities[:, flag], source)
-        applied = BOUNDARY < target < 1 - BOUNDARY
-        expected = shifted_threshold(before, source, target) if applied else before
-        assert report.prior_shift[flag]["applied"] is applied
-        assert thresholds_of(model.config)[flag] == pytest.approx(expected, abs=1e-6)
-        assert report.prior_shift[flag]["target_prior"] == pytest.approx(target)
-    assert report.thresholds_before == [0.4, 0.6]
-    assert model.config.adaptation["methods"] == ["head_norm", "prior_shift"]
+    assert thresholds_of(model.config) == (0.4, 0.6)
+    assert model.config.adaptation["methods"] == ["head_norm"]
 
 
 def test_statistics_need_two_windows_and_unfit_models_say_what_was_skipped():
@@ -97,27 +86,12 @@ def test_statistics_need_two_windows_and_unfit_models_say_what_was_skipped():
         head_norm_statistics(np.zeros((1, 4)))
     single = tiny_model(SINGLE_LABEL)
     report = adapt_model(single, waveforms(1), methods=BOTH, target="toy", window=1.0, hop=1.0)
-    assert report.methods == ["head_norm"] and set(report.skipped) == {"prior_shift"}
-    no_norm = tiny_model(head_norm=False)
-    report = adapt_model(no_norm, waveforms(1), methods=BOTH, target="toy", window=1.0, hop=1.0)
-    assert report.methods == ["prior_shift"] and set(report.skipped) == {"head_norm"}
-    for model, methods in (
-        (tiny_model(SINGLE_LABEL, head_norm=False), ["head_norm", "prior_shift"]),  # nothing applies
-        (no_norm, ["head_norm"]),
-        (single, ["prior_shift"]),
-    ):
+    assert report.methods == ["head_norm"] and not report.skipped
+    for model in (tiny_model(head_norm=False), tiny_model(SINGLE_LABEL, head_norm=False)):
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        with pytest.raises(ValueError, match=r"^nothing to adapt in this model \((head_norm|prior_shift): "):
-            adapt_model(model, waveforms(1), target="toy", methods=methods, window=1.0, hop=1.0)
+        with pytest.raises(ValueError, match=r"^nothing to adapt in this model \(head_norm: "):
+            adapt_model(model, waveforms(1), target="toy", methods=BOTH, window=1.0, hop=1.0)
         assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    unknown = tiny_model()
-    unknown.config.label_priors = None
-    with pytest.raises(ValueError, match="pass --source_priors CRACKLE WHEEZE"):
-        adapt_model(unknown, waveforms(1), methods=BOTH, target="toy")
-    report = adapt_model(
-        unknown, waveforms(1), methods=BOTH, target="toy", source_priors=[0.3, 0.2], window=1.0, hop=1.0
-    )
-    assert report.prior_shift[0]["source_prior"] == 0.3
 
 
 def test_too_few_target_windows_are_adapted_on_with_a_warning_saying_how_uncertain():
@@ -144,7 +118,7 @@ def test_the_adapted_folder_loads_and_its_card_says_what_it_was_adapted_on(tmp_p
     report = adapt_model(model, waveforms(), methods=BOTH, target="/data/site_b", window=1.0, hop=1.0)
     output = write_adapted_model(model, report, source, tmp_path / "adapted")
     adapted, config = load_model(output, device="cpu")
-    assert config.decision_thresholds == pytest.approx(report.thresholds_after)
+    assert config.decision_thresholds == pytest.approx([0.4, 0.6])
     torch.testing.assert_close(adapted.head_norm.running_mean, model.head_norm.running_mean)
     assert config.adaptation["target"] == "/data/site_b"
     card = (output / "README.md").read_text()
@@ -189,7 +163,7 @@ def _write_files(folder: Path, count: int = 3) -> list[str]:
 ADAPTING = "adapting: embedding the windows of the target audio (3 recordings)"
 
 
-def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(
+def test_predict_adapt_decides_with_the_head_adapted_on_the_files(
     tmp_path: Path, capsys, progress_bars_on: None
 ):
     source = tmp_path / "model"
@@ -202,7 +176,7 @@ def test_predict_adapt_decides_at_the_thresholds_adapted_on_the_files(
     measured = [str(w.message) for w in caught if w.category is MeasuredHarmWarning]
     assert measured == [f"{MEASURED[method]} (BENCHMARKS.md)" for method in BOTH]  # each named one, once
     captured = capsys.readouterr()
-    assert "adapted to 9 windows (head_norm, prior_shift)" in captured.err
+    assert "adapted to 9 windows (head_norm)" in captured.err
     assert captured.err.splitlines()[::2] == [ADAPTING, "predicting (3 files)"]  # the stages, one line each
     rows = json.loads(captured.out)
     model, _ = load_model(source, device="cpu")
@@ -221,18 +195,12 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(
     tmp_path: Path, capsys, progress_bars_on: None
 ):
     source = tmp_path / "model"
-    model = tiny_model()
-    model.config.label_priors = None
-    model.save_pretrained(source)
+    tiny_model().save_pretrained(source)
     target = tmp_path / "target"
     _write_files(target)
     output = tmp_path / "adapted"
     capsys.readouterr()  # the test's own save_pretrained progress bar
     folder = ["--dataset", "folder", *BOTH_OPTION]
-    assert main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(output), *folder]) == 2
-    error = capsys.readouterr().err.strip()
-    assert "pass --source_priors CRACKLE WHEEZE" in error and len(error.splitlines()) == 1
-    assert not output.exists()
     assert (
         main(["adapt", str(source), "--data_dir", str(tmp_path / "nowhere"), "--output_dir", str(output)])
         == 2
@@ -242,7 +210,7 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(
     assert code == 2 and f"no audio files (.wav, .flac) in {tmp_path}" in capsys.readouterr().err
     code = main(
         ["adapt", str(source), "--data_dir", str(target), "--output_dir", str(output), *folder,
-         "--source_priors", "0.3", "0.2", "--adapt_window", "1", "--adapt_hop", "1"]
+         "--adapt_window", "1", "--adapt_hop", "1"]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 0 and captured.err == f"{ADAPTING}\n", captured.err
@@ -250,17 +218,6 @@ def test_adapt_refuses_bad_requests_in_one_line_before_writing(
     code = main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(source), *folder])
     assert code == 2 and "is MODEL itself" in capsys.readouterr().err
     fresh = tmp_path / "adapted_again"
-    for priors in (["1.5", "0.2"], ["0", "0.2"], ["nan", "0.2"]):  # each was adapted on before
-        code = main(
-            ["adapt", str(source), "--data_dir", str(target), "--output_dir", str(fresh), *folder,
-             "--source_priors", *priors]
-        )  # fmt: skip
-        error = capsys.readouterr().err.strip()
-        assert code == 2 and error.startswith("respira adapt: error: source priors must be [crackle, wheeze]")
-    unused = [*folder, "--methods", "head_norm", "--source_priors", "0.3", "0.2"]
-    code = main(["adapt", str(source), "--data_dir", str(target), "--output_dir", str(fresh), *unused])
-    assert code == 2 and "this adaptation does not use them" in capsys.readouterr().err
-    assert not fresh.exists()
     plain = tmp_path / "plain"  # single-label, no head_norm: the "adapted" folder was a copy of it
     tiny_model(SINGLE_LABEL, head_norm=False).save_pretrained(plain)
     capsys.readouterr()
@@ -294,22 +251,12 @@ def test_adapt_end_to_end_on_the_real_kauh_recordings(shared_kauh: Path, tmp_pat
     assert f"on {recordings} recordings" in printed
     _, config = load_model(output, device="cpu")
     assert config.adaptation["recordings"] == recordings
-    assert config.adaptation["methods"] == ["head_norm", "prior_shift"]
-    shifts = config.adaptation["prior_shift"]
-    expected = [shift["shifted_threshold"] if shift["applied"] else shift["threshold"] for shift in shifts]
-    assert [shift["threshold"] for shift in shifts] == [0.4, 0.6]
-    assert config.decision_thresholds == pytest.approx(expected)
-    for shift in shifts:  # an estimate at the boundary is not applied, an interior one is
-        assert shift["applied"] == (BOUNDARY < shift["target_prior"] < 1 - BOUNDARY)
-    assert "crackle: prevalence 0.300 →" in printed and f"wrote {output}" in printed
+    assert config.adaptation["methods"] == ["head_norm"]
+    assert config.decision_thresholds == pytest.approx([0.4, 0.6])
+    assert "head_norm: statistics re-estimated" in printed and f"wrote {output}" in printed
 
 
-def test_evaluate_adapt_scores_at_the_thresholds_adapted_on_the_split(
-    synthetic_corpus: Path, tmp_path: Path, capsys
-):
-    from respira.audio import decode_audio
-    from respira.data import load_icbhi
-
+def test_evaluate_adapt_scores_the_head_adapted_on_the_split(synthetic_corpus: Path, tmp_path: Path, capsys):
     source = tmp_path / "model"
     tiny_model().save_pretrained(source)
     capsys.readouterr()
@@ -319,14 +266,9 @@ def test_evaluate_adapt_scores_at_the_thresholds_adapted_on_the_split(
          "--output_dir", str(report_dir), "--adapt", "--adapt_window", "1", "--adapt_hop", "1", *BOTH_OPTION]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    assert "adapted (head_norm, prior_shift) on" in capsys.readouterr().out
+    assert "adapted (head_norm) on" in capsys.readouterr().out
     metrics = json.loads((report_dir / "metrics.json").read_text())
-    # the same adaptation by hand on the test split's cycles gives the thresholds evaluate decided at
-    model, _ = load_model(source, device="cpu")
-    test = load_icbhi(synthetic_corpus, validation_size=0.2, cache_dir=cache)["test"]
-    cycles = [decode_audio(example["audio"], RATE) for example in test.select_columns(["audio"])]
-    report = adapt_model(model, cycles, methods=BOTH, target="test", window=1.0, hop=1.0)
-    assert metrics["thresholds"] == pytest.approx(report.thresholds_after, abs=1e-6)
+    assert metrics["thresholds"] == pytest.approx([0.4, 0.6])  # head_norm moves no threshold
     code = main(
         ["evaluate", str(source), "--data_dir", str(synthetic_corpus), "--adapt",
          "--thresholds", "0.5", "0.5"]
@@ -342,9 +284,7 @@ def test_no_method_is_applied_unless_named(synthetic_corpus: Path, tmp_path: Pat
     assert set(MEASURED) == set(BOTH)
     model = tiny_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(
-        ValueError, match=r"^name the adaptation to apply \(--methods head_norm and/or prior_"
-    ):
+    with pytest.raises(ValueError, match=r"^name the adaptation to apply \(--methods head_norm\)"):
         adapt_model(model, waveforms(1), target="toy", window=1.0, hop=1.0)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     source = tmp_path / "model"
@@ -365,7 +305,7 @@ def test_no_method_is_applied_unless_named(synthetic_corpus: Path, tmp_path: Pat
             error.startswith(f"respira {command[0]}: error: name the adaptation to apply")
             and "\n" not in error
         )
-        assert "prior_shift -9.2" in error
+        assert "-5.0 on KAUH" in error
     assert not output.exists()
     with pytest.warns(MeasuredHarmWarning, match=r"^head_norm changed the held-out ICBHI score by \+4\.7"):
         adapt_model(tiny_model(), waveforms(11), methods=["head_norm"], target="toy", window=1.0, hop=1.0)

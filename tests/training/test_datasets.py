@@ -1,6 +1,6 @@
 """Training and evaluating from a `datasets` dataset (a folder written by `respira prepare`, given as
 --dataset_name or --data_dir): the run equals the run from the corpus folder; bad sources are refused
-before any work; --max_train_samples / --max_eval_samples."""
+before any work."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.run_record import DataRecord
-from respira.training.splits.datasets import load_splits
 
 from .conftest import TINY_RECIPE
 
@@ -104,7 +102,6 @@ def test_a_run_on_the_prepared_folder_equals_the_run_on_the_corpus(
         (["--dataset_config_name", "recordings"], "--dataset_config_name 'recordings'"),
         (["--split_strategy", "patient_kfold"], "dataset "),
         (["--lowpass_cutoff", "800"], "was built without a low-pass"),
-        (["--max_train_samples", "0"], "max_train_samples must be at least 1"),
     ],
 )
 def test_a_bad_dataset_source_is_refused_before_any_work(
@@ -134,30 +131,6 @@ def test_data_dir_and_dataset_name_together_are_refused(
     code = main(["train", str(_recipe(tmp_path)), "--dataset_name", str(prepared_folder), "--data_dir",
                  str(synthetic_corpus), "--output_dir", str(tmp_path / "run")])  # fmt: skip
     assert code == 2 and "not both" in capsys.readouterr().err
-
-
-def test_max_train_and_eval_samples_draw_a_fixed_subset(prepared_folder: Path) -> None:
-    data = DataRecord(data_dir=None, dataset_name=str(prepared_folder), sampling_rate=4000)
-    full = load_splits(data)
-    limited = load_splits(DataRecord(**{**data.__dict__, "max_train_samples": 10, "max_eval_samples": 5}))
-    again = load_splits(DataRecord(**{**data.__dict__, "max_train_samples": 10, "max_eval_samples": 5}))
-    assert (len(limited["train"]), len(limited["validation"])) == (10, 5)
-    assert len(limited["test"]) == len(full["test"])  # the test split is never cut
-    keys = [
-        f"{r}:{c}"
-        for r, c in zip(limited["train"]["recording"], limited["train"]["cycle_index"], strict=True)
-    ]
-    assert keys == [
-        f"{r}:{c}" for r, c in zip(again["train"]["recording"], again["train"]["cycle_index"], strict=True)
-    ]
-    every = {
-        f"{r}:{c}" for r, c in zip(full["train"]["recording"], full["train"]["cycle_index"], strict=True)
-    }
-    assert set(keys) <= every and len(set(keys)) == 10
-    other = load_splits(DataRecord(**{**data.__dict__, "max_train_samples": 10, "split_seed": 1}))
-    assert [
-        f"{r}:{c}" for r, c in zip(other["train"]["recording"], other["train"]["cycle_index"], strict=True)
-    ] != keys
 
 
 def test_a_prepared_datasets_low_pass_order_is_the_runs(synthetic_corpus: Path, tmp_path: Path) -> None:

@@ -119,7 +119,7 @@ def test_evaluate_report_and_predict_agree_with_training_on_a_low_passed_model(
     synthetic_corpus: Path, tmp_path: Path, capsys
 ) -> None:
     recipe = tmp_path / "recipe.yaml"
-    options = {**TINY_RECIPE, "problem_type": MULTI_LABEL, "head": "mlp", "lowpass_cutoff": 1000.0}
+    options = {**TINY_RECIPE, "problem_type": MULTI_LABEL, "lowpass_cutoff": 1000.0}
     options["lowpass_order"] = 6  # not the default 4: the order must travel with the model too
     options["threshold_objective"] = "f1"  # thresholds inside the (narrow) band: varied decisions
     recipe.write_text(yaml.safe_dump({**options, "max_steps": 4, "learning_rate": 3e-3}))

@@ -116,7 +116,7 @@ def test_the_head_on_a_cached_view_gets_the_loss_and_gradients_of_the_model_on_i
     train_part,
 ) -> None:
     torch.manual_seed(0)
-    model = tiny_model(freeze_encoder=True, head="mlp", head_dropout=0.0)
+    model = tiny_model(freeze_encoder=True, head_dropout=0.0)
     cache = cache_views(model, train_part, _collator(), 2, batch_size=8)
     rows = [2 * len(train_part) + i for i in (0, 5, 9)]  # view 2 of three cycles
     cached = torch.tensor(_embeddings(cache)[rows])

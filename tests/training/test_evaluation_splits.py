@@ -56,10 +56,10 @@ def test_a_folder_whose_split_is_empty_names_the_splits_it_has(
 
 def test_all_scores_every_cycle_of_the_official_layout(synthetic_corpus: Path, tmp_path: Path) -> None:
     data = DataRecord(
-        data_dir=str(synthetic_corpus), sampling_rate=4000, validation_size=0.25, max_eval_samples=3
+        data_dir=str(synthetic_corpus), sampling_rate=4000, validation_size=0.25, train_fraction=0.5
     )
     every = load_split(data, ALL_SPLIT, cache_dir=tmp_path / "cache")
-    assert len(every) == _cycles(synthetic_corpus)  # no 25 % lost to validation, no sample cap
+    assert len(every) == _cycles(synthetic_corpus)  # no 25 % lost to validation, no patients left out
     assert len(set(zip(every["recording"], every["cycle_index"], strict=True))) == len(every)
 
 

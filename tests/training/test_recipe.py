@@ -26,14 +26,13 @@ def test_transformers_flags_set_the_respira_fields(tmp_path: Path) -> None:
     model, data, _, _ = parse_recipe(
         None,
         ["--model_name_or_path", str(checkpoint), "--max_length_seconds", "2.5", "--freeze_feature_encoder",
-         "true", "--max_train_samples", "7", "--max_eval_samples", "3", "--audio_column_name", "sound",
+         "true", "--audio_column_name", "sound",
          "--label_column_name", "class", "--dataset_name", "user/icbhi"],
         output_dir=str(tmp_path / "run"),
     )  # fmt: skip
     assert model.encoder_name_or_path == str(checkpoint)
     assert model.encoder == "ast"  # read from the checkpoint's config.json
     assert model.target_seconds == 2.5 and model.freeze_encoder is True
-    assert (data.max_train_samples, data.max_eval_samples) == (7, 3)
     assert (data.audio_column_name, data.label_column_name, data.dataset_name) == (
         "sound",
         "class",
@@ -67,8 +66,7 @@ def test_help_shows_both_names(capsys) -> None:
     text = capsys.readouterr().out
     for transformers_name, respira_name in TRANSFORMERS_NAMES.items():
         assert f"--{respira_name} " in text and f"--{transformers_name} " in text
-    for name in ("--dataset_name", "--dataset_config_name", "--audio_column_name", "--label_column_name",
-                 "--max_train_samples", "--max_eval_samples"):  # fmt: skip
+    for name in ("--dataset_name", "--dataset_config_name", "--audio_column_name", "--label_column_name"):
         assert name in text
 
 

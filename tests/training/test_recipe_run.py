@@ -151,7 +151,7 @@ def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
 ) -> None:
     output = tmp_path / "multilabel"
     code = main(
-        ["train", str(_recipe(tmp_path, problem_type=MULTI_LABEL, head="mlp")),
+        ["train", str(_recipe(tmp_path, problem_type=MULTI_LABEL)),
          "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
          "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip

@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names
-from .options import add_flag_pair, add_model_argument, corpus_list, option
+from .options import add_model_argument, corpus_list, option
 
 EPILOG = """\
 Only the target's audio is read (annotations and the labels in KAUH file names are ignored). --methods
-head_norm: the model's head_norm statistics become those of the target's window embeddings; --methods
-prior_shift: a multi-label model's thresholds move to the target's prevalence estimated by EM (Saerens
-et al. 2002) from the training prevalence (config.label_priors, or --source_priors). Neither is applied
-by default: on leave-one-site-out (studies/leave_one_site_out.py, heads trained on two sites) head_norm
-raised the held-out score by 4.7 points on average but lowered it by 5.0 on KAUH, and prior_shift lowered
-it by 9.2; on a head trained on ICBHI alone, as shipped, head_norm lowered KAUH's score from 44.9 to 24.5
-(BENCHMARKS.md, "respira adapt"); each warns so when named. With labels of 5 of the site's patients, respira
+head_norm: the model's head_norm statistics become those of the target's window embeddings. It is not
+applied by default: on leave-one-site-out (studies/leave_one_site_out.py, heads trained on two sites) it
+raised the held-out score by 4.7 points on average but lowered it by 5.0 on KAUH; on a head trained on
+ICBHI alone, as shipped, it lowered KAUH's score from 44.9 to 24.5 (BENCHMARKS.md, "respira adapt"); it warns
+so when named. With labels of 5 of the site's patients, respira
 calibrate raised a two-site head's score by 9.1 but lowered one trained on ICBHI alone by 3.8 (by 1.2 with
 the out-of-sample check it applies by default).
 The new folder's config.json carries the thresholds and config.adaptation; its README.md says what it was
@@ -29,14 +27,13 @@ adapted on.
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "adapt",
-        help="adapt a model to a new site's unlabelled recordings (head statistics, prior shift; opt-in)",
+        help="adapt a model to a new site's unlabelled recordings (head statistics; opt-in)",
         description="Adapt a model to a new site without labels and write it as a new model folder.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[adapt_options(), AdaptationOptions],
     )
     add_model_argument(parser)
-    add_source_priors(parser)
     parser.set_defaults(handler=run)
 
 
@@ -70,15 +67,14 @@ def _layout(spec: CorpusSpec) -> str:
 
 @dataclass(kw_only=True)
 class AdaptationOptions:
-    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt`` (and
-    ``--source_priors``, a flag pair: :func:`add_source_priors`)."""
+    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt``."""
 
     methods: list[str] | None = field(
         default=None,
         metadata={
-            "choices": ("head_norm", "prior_shift"),
-            "help": "what to re-estimate on the target; none by default: on leave-one-site-out neither "
-            "raised the score on every held-out site (BENCHMARKS.md), so name what you apply, and read its "
+            "choices": ("head_norm",),
+            "help": "what to re-estimate on the target; none by default: on leave-one-site-out it did not "
+            "raise the score on every held-out site (BENCHMARKS.md), so name what you apply, and read its "
             "warning",
         },
     )
@@ -88,21 +84,10 @@ class AdaptationOptions:
     adapt_hop: float = field(default=2.0, metadata={"help": "hop between windows (default 2)"})
 
 
-def add_source_priors(parser: argparse.ArgumentParser) -> None:
-    """``--source_priors CRACKLE WHEEZE``, the adaptation option that takes two numbers (a dataclass list
-    field takes any number)."""
-    add_flag_pair(
-        parser,
-        "--source_priors",
-        help="training prevalence of crackles and wheezes (default: the model's config.label_priors)",
-    )
-
-
 def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of :func:`respira.sites.adaptation.adapt_model` from the shared options."""
     return {
         "methods": args.methods,
-        "source_priors": args.source_priors,
         "window": args.adapt_window,
         "hop": args.adapt_hop,
     }
@@ -113,7 +98,7 @@ def check_options(model: Any, args: argparse.Namespace) -> None:
     from ..inference.engine import _window_samples
     from ..sites.adaptation import check_adaptation
 
-    check_adaptation(model, methods=args.methods, source_priors=args.source_priors)
+    check_adaptation(model, methods=args.methods)
     _window_samples(model, args.adapt_window, args.adapt_hop, 1)
 
 
@@ -163,12 +148,6 @@ def run(args: argparse.Namespace) -> None:
         print(f"  {method}: not applied ({reason})")
     if "head_norm" in report.methods:
         print("  head_norm: statistics re-estimated on the target's window embeddings")
-    for shift in report.prior_shift:
-        print(
-            f"  {shift['flag']}: prevalence {shift['source_prior']:.3f} → {shift['target_prior']:.3f}, "
-            f"threshold {shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
-            + ("" if shift["applied"] else " (kept: the estimate reached the boundary)")
-        )
     print(f"wrote {output_dir}")
 
 
@@ -187,12 +166,4 @@ def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str
         batch_size=args.batch_size,
         **adaptation_options(args),
     )
-    for shift in report.prior_shift:
-        print(
-            f"adapted ({', '.join(report.methods)}) on {report.windows} windows: {shift['flag']} prevalence "
-            f"{shift['source_prior']:.3f} → {shift['target_prior']:.3f}, threshold "
-            f"{shift['threshold']:.3f} → {shift['shifted_threshold']:.3f}"
-            + ("" if shift["applied"] else " (kept: the estimate reached the boundary)")
-        )
-    if not report.prior_shift:
-        print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")
+    print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..utils.tables import format_percent, format_table
-from .adapt import AdaptationOptions, adapt_on_split, add_source_priors, check_options
+from .adapt import AdaptationOptions, adapt_on_split, check_options
 from .evaluate_events import TASKS, event_corpora, run_events
 from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
 from .options import (
@@ -122,7 +122,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--thresholds",
         help="multi-label models: decision thresholds (default: the config's, else 0.5)",
     )
-    add_source_priors(parser)
     parser.set_defaults(handler=run)
 
 
@@ -202,7 +201,7 @@ def evaluate_options() -> tuple[type, type]:
             default=False,
             metadata={
                 "help": "first adapt the model, without labels, to the audio being evaluated (as `respira "
-                "adapt` does: head statistics, prior shift), then score it",
+                "adapt` does: head statistics), then score it",
                 **SWITCH,
             },
         )

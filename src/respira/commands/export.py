@@ -31,6 +31,16 @@ class ExportOptions:
             **SWITCH,
         },
     )
+    web: bool = field(
+        default=False,
+        metadata={
+            "help": "write OUT as a static page that runs the model's ONNX export in the browser "
+            "(onnxruntime-web, vendored by `make web-deps`): the recording never leaves the device; "
+            "the folder "
+            "is also a Hugging Face static Space",
+            **SWITCH,
+        },
+    )
     model_id: str | None = field(
         default=None, metadata={"help": "with --space: the Hub model repo the Space names (models:)"}
     )
@@ -54,6 +64,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..hub import export_model
 
+    if args.web:
+        from ..app.web_page import write_web_page
+
+        if args.space or args.with_code or args.onnx or args.model_id is not None:
+            raise ValueError(
+                "--web writes a static page (it always holds model.onnx); "
+                "drop --space/--with_code/--onnx/--model_id"
+            )
+        output = write_web_page(args.run_dir, args.output_dir, overwrite=args.overwrite)
+        print(
+            f"wrote the static page of {args.run_dir} → {output} (open {output / 'index.html'} in a browser)"
+        )
+        return
     if args.space:
         from ..app.space import write_space
 

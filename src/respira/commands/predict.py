@@ -15,7 +15,7 @@ from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
-from .adapt import AdaptationOptions, add_source_priors
+from .adapt import AdaptationOptions
 from .options import (
     SWITCH,
     AggregationOptions,
@@ -63,7 +63,7 @@ FORMATS = ("json", "csv")
 @dataclass(kw_only=True)
 class PredictOptions:
     """``respira predict``'s options (``[MODEL] FILE...`` are positional; ``--aggregation`` / ``--top_k``
-    and ``--source_priors`` are the shared helpers', the adaptation options :class:`AdaptationOptions`)."""
+    are the shared helpers', the adaptation options :class:`AdaptationOptions`)."""
 
     annotations: str | None = field(
         default=None,
@@ -134,7 +134,7 @@ class PredictOptions:
         default=False,
         metadata={
             "help": "first adapt the model to the FILEs themselves, without labels (as `respira adapt` does: "
-            "head statistics, prior shift), then predict them",
+            "head statistics), then predict them",
             **SWITCH,
         },
     )
@@ -168,7 +168,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
-    add_source_priors(parser)
     parser.set_defaults(handler=run)
 
 
@@ -341,12 +340,7 @@ def _adapt_on_files(model: Any, args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         **adaptation_options(args),
     )
-    changes = ", ".join(
-        f"{s['flag']} threshold {s['threshold']:.3f} → {s['shifted_threshold']:.3f}"
-        for s in report.prior_shift
-    )
     print(
-        f"adapted to {report.windows} windows ({', '.join(report.methods) or 'nothing applied'})"
-        + (f": {changes}" if changes else ""),
+        f"adapted to {report.windows} windows ({', '.join(report.methods) or 'nothing applied'})",
         file=sys.stderr,
     )

@@ -98,14 +98,13 @@ HYPERPARAMETERS: dict[str, str] = {
     "threshold_aggregation": "threshold cross-fit scored (pooled, or its worst recording domain)",
     "mil_weight": "multiple-instance loss weight (recording bags)",
     "mil_pooling": "multiple-instance pooling of a recording's windows",
-    "frame_loss_weight": "frame loss weight (time steps against annotated events: strong labels)",
     "fp16": "fp16",
     "bf16": "bf16",
 }
 """Hyper-parameters a card states (the training arguments' names), with their labels."""
 ARCHITECTURE_KEYS = (
     *("featurizer", "sampling_rate", "lowpass_cutoff", "lowpass_order", "target_seconds", "pad_mode"),
-    *("crop_mode", "ast_length_policy", "pooling", "head", "head_dropout", "head_norm"),
+    *("ast_length_policy", "pooling", "head", "head_dropout", "head_norm"),
     *("head_hidden_size", "projector_dim", "freeze_encoder", "spec_augment"),
 )
 """The :class:`~respira.RespiraConfig` fields a card lists, in this order."""
@@ -323,10 +322,7 @@ class RespiraModelCardData(CardData):
             options["fold_devices"] = list(data.fold_devices)
         if data.corpora:
             self.corpora = [corpus.name for corpus in data.corpora]
-            strong = bool(getattr(data, "corpus_strong_labels", False))
-            options["training_corpora"] = "; ".join(
-                _describe_corpus(corpus, strong=strong) for corpus in data.corpora
-            )
+            options["training_corpora"] = "; ".join(_describe_corpus(corpus) for corpus in data.corpora)
         if data.split_strategy == "patient":
             if data.patient_split_fractions is not None:
                 options["patient_split_fractions"] = list(data.patient_split_fractions)
@@ -436,12 +432,9 @@ class RespiraModelCardData(CardData):
         return {key: value for key, value in data.items() if value is not None}
 
 
-def _describe_corpus(corpus: Any, *, strong: bool = False) -> str:
-    """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus;
-    ``strong``: event-labelled corpora trained as windows carrying their events' times."""
+def _describe_corpus(corpus: Any) -> str:
+    """``kauh (recording labels: 42 patients, 126 recordings, 1100 windows)`` for a run record's corpus."""
     unit = {"cycle": "cycles", "event": "events"}.get(corpus.labels, "windows")
-    if strong and corpus.labels == "event":
-        unit = "windows with their events' onsets and offsets"
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")

@@ -94,7 +94,7 @@ _CONDITIONAL: dict[str, tuple[str, Any]] = {
 _HIDE_IF_FALSY = {  # options not worth a row when off
     *("fp16", "bf16", "cache_embeddings", "concat_same_label", "warmup_steps", "lora_r"),
     *("warmup_ratio", "label_smoothing_factor", "early_stopping_patience", "weight_decay", "max_steps"),
-    *("mil_weight", "frame_loss_weight"),
+    "mil_weight",
 }
 _DATA_OPTION_LABELS: dict[str, tuple[str, str]] = {
     "sampling_rate": ("audio resampled to", " Hz"),

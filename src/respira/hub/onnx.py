@@ -229,12 +229,29 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
             verbose=False,
         )
     proto = program.model_proto
+    _drop_source_notes(proto.graph, *proto.functions)
     onnx.helper.set_model_props(proto, _metadata(model.config))
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save_model(proto, str(path))
     if verify:
         _check_parity(wrapper, path)
     return path
+
+
+def _drop_source_notes(*graphs: Any) -> None:
+    """Remove the exporter's notes on each node (stack traces, module paths, FX nodes) from ``graphs`` and
+    their subgraphs: they change with any edit of respira's source, never with what the graph computes, so
+    without them an unchanged model exports to the same bytes."""
+    import onnx
+
+    for graph in graphs:
+        for node in graph.node:
+            del node.metadata_props[:]
+            for attribute in node.attribute:
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    _drop_source_notes(attribute.g)
+                elif attribute.type == onnx.AttributeProto.GRAPHS:
+                    _drop_source_notes(*attribute.graphs)
 
 
 def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:

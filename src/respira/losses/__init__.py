@@ -24,7 +24,6 @@ from .add import ADDLoss
 from .base import AuxiliaryLoss, label_kind, same_label_mask
 from .contrastive_tuple import ContrastiveTupleLoss, contrastive_tuple_loss
 from .distributed import gather_labels, gather_with_grad, global_batch_indices, is_distributed
-from .frame import FRAME_EVENT_FIELDS, FrameLoss, event_rows, frame_targets
 from .mil import MIL_POOLINGS, MultipleInstanceLoss, pool_bags
 from .patch_mix import PatchMixContrastiveLoss
 from .stethoscope_supcon import StethoscopeGuidedSupConLoss
@@ -32,12 +31,10 @@ from .supcon import MetadataContrastiveLoss, SupConLoss
 
 __all__ = [
     "AUXILIARY_LOSSES",
-    "FRAME_EVENT_FIELDS",
     "MIL_POOLINGS",
     "ADDLoss",
     "AuxiliaryLoss",
     "ContrastiveTupleLoss",
-    "FrameLoss",
     "MetadataContrastiveLoss",
     "MultipleInstanceLoss",
     "PatchMixContrastiveLoss",
@@ -45,8 +42,6 @@ __all__ = [
     "SupConLoss",
     "build_auxiliary_loss",
     "contrastive_tuple_loss",
-    "event_rows",
-    "frame_targets",
     "gather_labels",
     "gather_with_grad",
     "global_batch_indices",

@@ -1,24 +1,16 @@
 """Label-free adaptation of a trained model to a new site's unlabelled recordings (``respira adapt``).
 
-Two corrections, both estimated from the target audio alone:
+**Head statistics**, estimated from the target audio alone: a frozen-encoder model standardises its
+pooled embeddings before the head (``config.head_norm``: a BatchNorm without affine parameters). Its
+running mean and variance were estimated on the training site; a new stethoscope or room shifts the
+embeddings. They are replaced by the mean and the (unbiased, as BatchNorm accumulates it) variance of the
+target's embeddings, over sliding windows of every target recording.
 
-1. **Head statistics.** A frozen-encoder model standardises its pooled embeddings before the head
-   (``config.head_norm``: a BatchNorm without affine parameters). Its running mean and variance were
-   estimated on the training site; a new stethoscope or room shifts the embeddings. They are replaced by
-   the mean and the (unbiased, as BatchNorm accumulates it) variance of the target's embeddings, over
-   sliding windows of every target recording.
-2. **Prior shift.** Multi-label models: with the new statistics, each flag's posteriors on the target
-   windows give its target prevalence by Saerens et al.'s EM from the training prevalence
-   (``config.label_priors``, or given), and the decision thresholds move so that the model decides at
-   the shifted posteriors (:mod:`respira.metrics.prior_shift`). They are written to
-   ``config.decision_thresholds``; the rule that applies them is :mod:`respira.core.decision`'s.
-
-Neither is applied by default (:data:`DEFAULT_METHODS`): on leave-one-site-out (train on two of ICBHI,
-KAUH and SPRSound, adapt to and score the third; ``studies/leave_one_site_out.py``) neither raised the
-score on every held-out site, and the prior shift lowered it most (the new site's posteriors are shifted
-by the covariates, not by the prevalence alone, which is Saerens' assumption; calibrating them on the
-training sites first did not help). A user names the methods; each then warns with its numbers
-(:data:`MEASURED`). Labels of a few of the site's patients do better: ``respira calibrate``.
+It is not applied by default (:data:`DEFAULT_METHODS`): on leave-one-site-out (train on two of ICBHI,
+KAUH and SPRSound, adapt to and score the third; ``studies/leave_one_site_out.py``) it did not raise the
+score on every held-out site. A user names it; it then warns with its numbers (:data:`MEASURED`). A prior
+shift of the thresholds (Saerens et al.'s EM) lowered the score most and was retired. Labels of a few of
+the site's patients do better: ``respira calibrate``.
 
 :func:`adapt_model` changes a loaded model in memory (what ``predict --adapt`` / ``evaluate --adapt`` do
 on the batch they score); :func:`write_adapted_model` writes the adapted model as a new folder, staged
@@ -39,10 +31,7 @@ import numpy as np
 import torch
 
 from ..audio.dsp import prepare_recording
-from ..core.decision import is_multi_label, thresholds_of, validate_thresholds
 from ..data.corpora import CORPORA, resolve
-from ..labels import MULTI_LABEL_NAMES
-from ..metrics.prior_shift import PriorShift, estimate_prior_shift
 from ..utils.files import staged_folder
 from ..utils.progress import progress
 
@@ -66,7 +55,7 @@ __all__ = [
     "write_derived_model",
 ]
 
-METHODS: tuple[str, ...] = ("head_norm", "prior_shift")
+METHODS: tuple[str, ...] = ("head_norm",)
 """What :func:`adapt_model` can re-estimate."""
 DEFAULT_METHODS: tuple[str, ...] = ()
 """What is applied when no method is named: only a method that raised the held-out ICBHI score on every
@@ -82,17 +71,13 @@ MEASURED: dict[str, str] = {
     "head_norm": "head_norm changed the held-out ICBHI score by +4.7 points on average over the three "
     "leave-one-site-out rotations (95 % interval +0.6 to +8.8) but by -5.0 on KAUH; on a head trained on "
     "ICBHI alone, as shipped, it lowered KAUH's from 44.9 to 24.5",
-    "prior_shift": "prior_shift lowered the held-out ICBHI score by 9.2 points on average over the three "
-    "leave-one-site-out rotations (-20.2 on ICBHI, -16.4 on KAUH; -8.6 with posteriors calibrated first), "
-    "and by 5.7 together with head_norm; on a head trained on ICBHI alone, as shipped, it called every KAUH "
-    "recording abnormal (44.9 to 2.0) before estimates at the boundary were refused",
 }
 """What the benchmarks measured of each method (:data:`BENCHMARK_SECTIONS`), said when it is applied: the
 average and the worst site, and on the shipped kind of head."""
 NO_DEFAULT = (
-    "name the adaptation to apply (--methods head_norm and/or prior_shift): none is applied by default, as "
-    "none raised the ICBHI score on every held-out site of leave-one-site-out (BENCHMARKS.md: head_norm +4.7 "
-    "on average but -5.0 on KAUH, prior_shift -9.2; on a head trained on ICBHI alone, as shipped, head_norm "
+    "name the adaptation to apply (--methods head_norm): none is applied by default, as it did not raise "
+    "the ICBHI score on every held-out site of leave-one-site-out (BENCHMARKS.md: head_norm +4.7 on "
+    "average but -5.0 on KAUH; on a head trained on ICBHI alone, as shipped, head_norm "
     "lowered KAUH's from 44.9 to 24.5); respira calibrate on 5 labelled patients of the site raised a "
     "two-site head's by 9.1 but lowered one trained on ICBHI alone by 3.8 (by 1.2 with the out-of-sample "
     "check it applies by default)"
@@ -125,10 +110,6 @@ class Adaptation:
     methods: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     """Method -> why it was not applied (e.g. the model has no ``head_norm``)."""
-    prior_shift: list[dict[str, Any]] = field(default_factory=list)
-    """Per flag (crackle, wheeze): source and target prevalence, EM iterations, thresholds."""
-    thresholds_before: list[float] | None = None
-    thresholds_after: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,43 +174,10 @@ def head_norm_statistics(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return array.mean(axis=0), array.var(axis=0, ddof=1)
 
 
-def _flag_probabilities(model: RespiraForAudioClassification, embeddings: np.ndarray) -> np.ndarray:
-    """``[N, 2]`` (crackle, wheeze) sigmoid probabilities of precomputed embeddings, in flag order."""
-    from ..core.decision import flag_order
-
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            logits = model(embeddings=torch.as_tensor(embeddings, device=device)).logits
-    finally:
-        model.train(was_training)
-    return torch.sigmoid(logits.float()).cpu().numpy()[:, flag_order(model.config)]
-
-
-def _source_priors(model: RespiraForAudioClassification, given: Sequence[float] | None) -> list[float]:
-    values = given if given is not None else getattr(model.config, "label_priors", None)
-    if values is None:
-        raise ValueError(
-            "the model's config has no label_priors (the training prevalence of crackles and wheezes; "
-            "models trained before respira recorded it): pass --source_priors CRACKLE WHEEZE"
-        )
-    try:
-        priors = [float(v) for v in values]
-    except (TypeError, ValueError):
-        priors = []
-    if len(priors) != 2 or not all(0.0 < v < 1.0 for v in priors):  # NaN fails too
-        raise ValueError(f"source priors must be [crackle, wheeze] strictly between 0 and 1, got {values!r}")
-    return priors
-
-
 def inapplicable(model: RespiraForAudioClassification, method: str) -> str | None:
     """Why ``method`` cannot adapt ``model`` (``None``: it can)."""
     if method == "head_norm" and model.head_norm is None:
         return "the model has no head_norm (config.head_norm is false)"
-    if method == "prior_shift" and not is_multi_label(model.config):
-        return "single-label models decide by argmax: no threshold to move"
     return None
 
 
@@ -237,7 +185,6 @@ def check_adaptation(
     model: RespiraForAudioClassification,
     *,
     methods: Sequence[str] | None = None,
-    source_priors: Sequence[float] | None = None,
 ) -> None:
     """Raise a one-line ``ValueError`` for options :func:`adapt_model` cannot honour (before any audio),
     among them no method named (:data:`DEFAULT_METHODS` is empty) and methods none of which applies to
@@ -252,14 +199,6 @@ def check_adaptation(
     if all(reasons.values()):
         said = "; ".join(f"{method}: {reason}" for method, reason in reasons.items())
         raise ValueError(f"nothing to adapt in this model ({said})")
-    uses_priors = "prior_shift" in methods and is_multi_label(model.config)
-    if source_priors is not None and not uses_priors:
-        raise ValueError(
-            "source priors are for the prior_shift method of a multi-label model (crackle and wheeze "
-            "thresholds); this adaptation does not use them"
-        )
-    if uses_priors:
-        _source_priors(model, source_priors)
 
 
 def adapt_model(
@@ -268,7 +207,6 @@ def adapt_model(
     *,
     target: str,
     methods: Sequence[str] | None = None,
-    source_priors: Sequence[float] | None = None,
     window: float = 4.0,
     hop: float = 2.0,
     batch_size: int = 32,
@@ -276,13 +214,11 @@ def adapt_model(
     """Adapt ``model`` in place to the target ``waveforms`` (at its sampling rate); return what was done.
 
     ``methods`` (none by default, :data:`DEFAULT_METHODS`: name them): ``head_norm`` (re-estimate the head's
-    standardisation; skipped, and said so, for a model without one) and ``prior_shift`` (multi-label
-    models only; skipped for single-label ones, whose argmax has no threshold to move); refused when none
-    of them applies (:func:`inapplicable`). Each applied method warns with what the leave-one-site-out
-    benchmark measured of it (:data:`MEASURED`).
+    standardisation); refused when none of them applies (:func:`inapplicable`). Each applied method warns
+    with what the leave-one-site-out benchmark measured of it (:data:`MEASURED`).
     ``config.adaptation`` records the returned :class:`Adaptation`.
     """
-    check_adaptation(model, methods=methods, source_priors=source_priors)
+    check_adaptation(model, methods=methods)
     methods = tuple(methods or ())
     for method in methods:
         if method in MEASURED and not inapplicable(model, method):
@@ -309,19 +245,6 @@ def adapt_model(
         norm.running_mean.copy_(torch.as_tensor(mean, dtype=norm.running_mean.dtype))
         norm.running_var.copy_(torch.as_tensor(variance, dtype=norm.running_var.dtype))
         report.methods.append("head_norm")
-    if "prior_shift" in methods and "prior_shift" not in report.skipped:
-        before = list(thresholds_of(model.config))
-        shifts: list[PriorShift] = estimate_prior_shift(
-            _flag_probabilities(model, embeddings), _source_priors(model, source_priors), before
-        )
-        after = [shift.shifted_threshold for shift in shifts]
-        report.thresholds_before = before
-        report.thresholds_after = list(validate_thresholds(after))
-        model.config.decision_thresholds = list(report.thresholds_after)
-        report.prior_shift = [
-            {"flag": name, **asdict(shift)} for name, shift in zip(MULTI_LABEL_NAMES, shifts, strict=True)
-        ]
-        report.methods.append("prior_shift")
     model.config.adaptation = report.to_dict()
     return report
 
@@ -341,22 +264,6 @@ def adaptation_card_section(report: Adaptation) -> str:
             "- `head_norm` statistics (the standardisation of the pooled embeddings before the head) were "
             "re-estimated as the mean and variance of the target's window embeddings."
         )
-    if "prior_shift" in report.methods:
-        lines.append(
-            "- Decision thresholds were moved for the target's estimated prevalence (prior-shift "
-            "correction by EM, Saerens, Latinne & Decaestecker 2002):"
-        )
-        for shift in report.prior_shift:
-            lines.append(
-                f"  - {shift['flag']}: prevalence {shift['source_prior']:.3f} (training) → "
-                f"{shift['target_prior']:.3f} (target, estimated); threshold {shift['threshold']:.3f} → "
-                f"{shift['shifted_threshold']:.3f}"
-                + (
-                    ""
-                    if shift["applied"]
-                    else " (kept: the estimate reached the boundary, a sign of uncalibrated posteriors)"
-                )
-            )
     for method, reason in report.skipped.items():
         lines.append(f"- `{method}` not applied: {reason}.")
     lines += [

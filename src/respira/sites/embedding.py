@@ -45,7 +45,6 @@ def site_head_refusal(model: Any) -> str | None:
             bool(getattr(config, "head_hidden_size", None)),
             "the model's head has a hidden layer (head_hidden_size)",
         ),
-        (getattr(config, "head", "linear") == "mlp", "the model's head is an MLP, not one linear layer"),
         (not getattr(config, "freeze_encoder", False), "the model's encoder was trained with its head"),
         (getattr(config, "pooling", None) == "autopool", "the model pools frame logits (autopool)"),
     )

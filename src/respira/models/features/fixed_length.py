@@ -1,4 +1,5 @@
-"""Fixed-length policy for variable-length cycles: repeat- or zero-pad short ones, crop long ones."""
+"""Fixed-length policy for variable-length cycles: repeat- or zero-pad short ones, keep the start of long
+ones."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Literal
 import torch
 
 PadMode = Literal["repeat", "zero"]
-CropMode = Literal["start", "center"]
 
 
 def _tile_with_fades(signal: torch.Tensor, out: torch.Tensor, fade: int) -> None:
@@ -31,20 +31,19 @@ def _tile_with_fades(signal: torch.Tensor, out: torch.Tensor, fade: int) -> None
 
 
 def _fit_whole_rows(
-    waveforms: torch.Tensor, target: int, pad_mode: PadMode, crop_mode: CropMode, fade: int
+    waveforms: torch.Tensor, target: int, pad_mode: PadMode, fade: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`fit_to_length` for rows that are all real signal, without a Python loop or a branch on
     the length: the same operations whatever it is, so ``torch.export`` keeps it dynamic (ONNX).
 
-    Output sample ``p`` is input sample ``(offset + p) mod length``: a crop when the rows are long
+    Output sample ``p`` is input sample ``p mod length``: a crop when the rows are long
     enough, repeat-tiling when they are shorter. Fades are gains of each sample's place in its copy.
     The length is used as a 0-d tensor, which the ONNX exporter turns into a shape read.
     """
     batch, samples = waveforms.shape
     device = waveforms.device
     length = torch.full((), samples, dtype=torch.long, device=device)
-    offset = (length - target).clamp(min=0) // 2 if crop_mode == "center" else 0
-    place = torch.arange(target, device=device) + offset
+    place = torch.arange(target, device=device)
     if pad_mode == "zero":
         fitted = torch.where(place < length, waveforms[:, torch.minimum(place, length - 1)], 0.0)
         return fitted, length.clamp(max=target).expand(batch)
@@ -66,7 +65,6 @@ def fit_to_length(
     target: int,
     *,
     pad_mode: PadMode = "repeat",
-    crop_mode: CropMode = "start",
     fade: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Bring each waveform (its first ``lengths[i]`` samples) to exactly ``target`` samples.
@@ -80,11 +78,9 @@ def fit_to_length(
     """
     if pad_mode not in ("repeat", "zero"):
         raise ValueError(f"pad_mode must be 'repeat' or 'zero', got {pad_mode!r}")
-    if crop_mode not in ("start", "center"):
-        raise ValueError(f"crop_mode must be 'start' or 'center', got {crop_mode!r}")
     if lengths is None:
         if torch.compiler.is_compiling():  # traced for export: no loop over rows, no branch on the length
-            return _fit_whole_rows(waveforms, target, pad_mode, crop_mode, fade)
+            return _fit_whole_rows(waveforms, target, pad_mode, fade)
         # eager: the row loop below copies (or passes through) instead of gathering every sample
         lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
     if lengths.shape != (waveforms.shape[0],):
@@ -100,8 +96,7 @@ def fit_to_length(
             raise ValueError("cannot fit an empty waveform (0 samples) to a fixed length")
         signal, destination = waveforms[index, :length], out[index]
         if length >= target:
-            offset = (length - target) // 2 if crop_mode == "center" else 0
-            destination.copy_(signal[offset : offset + target])
+            destination.copy_(signal[:target])
             valid.append(target)
         elif pad_mode == "repeat":
             _tile_with_fades(signal, destination, fade)

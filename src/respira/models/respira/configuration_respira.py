@@ -16,7 +16,7 @@ from ...utils.shipping import not_shipped
 from ..encoders import DEFAULT_ENCODER, DEFAULT_ENCODER_MODEL_TYPE, featurizer_names, find_encoder_spec
 
 POOLINGS: tuple[str, ...] = ("mean", "cls", "cls_distill", "attention", "autopool")
-HEADS: tuple[str, ...] = ("linear", "mlp")
+HEADS: tuple[str, ...] = ("linear",)
 
 
 @strict
@@ -44,8 +44,6 @@ class RespiraConfig(PreTrainedConfig):
     pad_mode (`str`, defaults to `"repeat"`):
         `"repeat"` tiles short cycles (with a `fade_seconds` fade at each seam); `"zero"` pads with
         silence and masks it out of attention and pooling.
-    crop_mode (`str`, defaults to `"start"`):
-        Long cycles keep their `"start"` or `"center"`.
     ast_length_policy (`str`, defaults to `"pad"`):
         AST only. `"pad"` pads the fbank to the checkpoint's `max_length` frames (as
         `ASTFeatureExtractor` does); `"adapt"` runs on the cycle's own frames with position
@@ -60,10 +58,9 @@ class RespiraConfig(PreTrainedConfig):
         encoder's time steps and the clip's logit per label is the auto-pool of theirs (McFee et al.,
         2018: the steps' probabilities averaged with weights softmax(logits)), so a clip is decided
         present where some of its steps are and the frame outputs are on the clip decisions' scale
-        (what frame-level training with strong labels needs; waveform inputs only).
+        (waveform inputs only).
     head (`str`, defaults to `"linear"`):
-        `"linear"` (dropout → linear) or `"mlp"` (ReLU → dropout → linear, the frozen-AST
-        crackle/wheeze detector's head).
+        `"linear"` (dropout → linear), the only head.
     head_dropout (`float`, defaults to 0.1):
         Dropout in the head.
     head_norm (`bool`, defaults to `False`):
@@ -135,7 +132,6 @@ class RespiraConfig(PreTrainedConfig):
     lowpass_order: int = DEFAULT_LOWPASS_ORDER
     target_seconds: float | int = 8.0
     pad_mode: str = "repeat"
-    crop_mode: str = "start"
     fade_seconds: float | int = 0.01
     ast_length_policy: str = "pad"
     spec_augment: dict | None = None
@@ -183,7 +179,6 @@ class RespiraConfig(PreTrainedConfig):
             "pooling": POOLINGS,
             "head": HEADS,
             "pad_mode": ("repeat", "zero"),
-            "crop_mode": ("start", "center"),
             "ast_length_policy": ("pad", "adapt"),
             "problem_type": PROBLEM_TYPES,
         }

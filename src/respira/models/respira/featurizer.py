@@ -69,7 +69,6 @@ class RespiraFeaturizer(nn.Module):
             lengths,
             config.target_samples,
             pad_mode=config.pad_mode,
-            crop_mode=config.crop_mode,
             fade=round(config.fade_seconds * config.sampling_rate),
         )
         if self.resample is not None:

@@ -272,10 +272,7 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         if config.head_hidden_size:  # shared by the classifier and the projector
             self.head_trunk = nn.Sequential(nn.Linear(hidden, config.head_hidden_size), nn.ReLU())
             hidden = config.head_hidden_size
-        activation: list[nn.Module] = [nn.ReLU()] if config.head == "mlp" else []
-        self.classifier = nn.Sequential(
-            *activation, nn.Dropout(config.head_dropout), nn.Linear(hidden, config.num_labels)
-        )
+        self.classifier = nn.Sequential(nn.Dropout(config.head_dropout), nn.Linear(hidden, config.num_labels))
         self.projector = None
         if config.projector_dim:
             projector_hidden = config.projector_hidden_size or hidden

@@ -12,7 +12,6 @@ import torch
 
 from ...audio.decoding import DEFAULT_SAMPLING_RATE, decode_audio
 from ...audio.dsp import pad_batch
-from ...losses.frame import FRAME_EVENTS_COLUMN, event_rows
 
 METADATA_KEYS: tuple[str, ...] = ("patient_id", "device", "chest_location", "sex", "age_group", "recording")
 """Metadata passed to auxiliary losses as integer codes (equal codes ⇔ equal values; -1 = missing)."""
@@ -39,8 +38,7 @@ def age_group(age: float | None) -> int:
 @dataclass
 class AudioCollator:
     """``list[example] → {"input_values", "attention_mask", "labels", "metadata"}`` (or ``embeddings``);
-    ``bags`` for windows of recording-labelled corpora, ``frame_events`` and ``strong``
-    (:func:`~respira.losses.frame.event_rows`) for a split with a :data:`FRAME_EVENTS_COLUMN`.
+    ``bags`` for windows of recording-labelled corpora.
 
     In training mode each example's augmentation draws from a generator seeded by
     ``(seed, epoch, view, recording, cycle_index)``, so the same example gets the same augmentation in a
@@ -103,8 +101,6 @@ class AudioCollator:
             batch["labels"] = torch.tensor([int(f["label"]) for f in features], dtype=torch.long)
         if "bag" in features[0]:  # multi-corpus training: the recording each window belongs to (-1: a cycle)
             batch["bags"] = torch.tensor([int(f["bag"]) for f in features], dtype=torch.long)
-        if FRAME_EVENTS_COLUMN in features[0]:  # strong labels: the frame loss reads them
-            batch["frame_events"], batch["strong"] = event_rows([f[FRAME_EVENTS_COLUMN] for f in features])
         metadata = self.metadata(features)
         if metadata:
             batch["metadata"] = metadata

@@ -41,7 +41,6 @@ _RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
     ("augmented_views", 0, True, None),
     ("threshold_folds", 2, True, None),
     ("mil_weight", 0.0, True, None),
-    ("frame_loss_weight", 0.0, True, None),
 )
 _OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
@@ -216,33 +215,6 @@ class RespiraTrainingArguments(TrainingArguments):
         default=1.0,
         metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"},
     )
-    frame_loss_weight: float = field(
-        default=0.0,
-        metadata={
-            "help": "weight of the strong-label frame loss: BCE of the encoder's time steps against the "
-            "annotated events' times (needs strong_labels; respira.losses.frame); an option, not a default"
-        },
-    )
-
-    @property
-    def frame_losses(self) -> bool:
-        """Whether the run trains the encoder's time steps (``frame_loss_weight``)."""
-        return self.frame_loss_weight > 0
-
-    def _check_frame_options(self) -> None:
-        """Refuse, in one line, what moves or mixes a waveform's time axis under its frame labels."""
-        spec = self.augmentation_spec if isinstance(self.augmentation_spec, dict) else {}
-        moved = [name for name in ("time_shift", "time_stretch") if name in spec]
-        cached = bool(self.cache_embeddings) or self.augmented_views is not None
-        refusals = (
-            (cached, "cached embeddings (cache_embeddings / augmented_views: no time steps)"),
-            (self.concat_same_label > 0, f"concat_same_label={self.concat_same_label}"),
-            (self.views > 1, f"views={self.views}"),
-            (bool(moved), f"the {', '.join(moved)} augmentation (it moves events in time)"),
-        )
-        for refused, why in refusals:
-            if refused:
-                raise ValueError(f"frame_loss_weight trains time steps, which {why} cannot")
 
     def to_dict(self) -> dict[str, Any]:
         """``TrainingArguments.to_dict``, with an audiomentations ``augmentation`` as its text (JSON-safe)."""
@@ -303,8 +275,6 @@ class RespiraTrainingArguments(TrainingArguments):
             raise ValueError(f"threshold_aggregation={self.threshold_aggregation!r} is not one of {choices}")
         if self.mil_pooling not in MIL_POOLINGS:
             raise ValueError(f"mil_pooling={self.mil_pooling!r} is not one of {', '.join(MIL_POOLINGS)}")
-        if self.frame_losses:
-            self._check_frame_options()
         if self.aux_input not in AUX_INPUTS:
             raise ValueError(f"aux_input={self.aux_input!r} is not one of {', '.join(AUX_INPUTS)}")
         if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:

@@ -12,9 +12,9 @@ line) while the command line is parsed. Every flag's default is ``argparse.SUPPR
 the flags given, which then override the recipe (:func:`respira.training.recipe.recipe.parse_recipe`).
 
 ``transformers.TrainingArguments`` has over a hundred fields: all are accepted, the help lists
-respira's own and :data:`COMMON_TRAINING_OPTIONS`, each ending with its default and then what BENCHMARKS.md
-measured of it (:mod:`respira.measured`). ``TrainingArguments.debug`` is left to recipes:
-on the command line ``--debug`` shows respira's tracebacks.
+respira's own (less :data:`RECIPE_ONLY_OPTIONS`) and :data:`COMMON_TRAINING_OPTIONS`, each ending with
+its default and then what BENCHMARKS.md measured of it (:mod:`respira.measured`).
+``TrainingArguments.debug`` is left to recipes: on the command line ``--debug`` shows respira's tracebacks.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .recipe_keys import DATACLASSES, _check_keys
 __all__ = [
     "COMMON_TRAINING_OPTIONS",
     "FLAG_GROUPS",
+    "RECIPE_ONLY_OPTIONS",
     "Flag",
     "FlagHelpFormatter",
     "command_line_options",
@@ -48,31 +49,35 @@ COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
     "num_train_epochs",
     "max_steps",
     "learning_rate",
-    "weight_decay",
-    "warmup_steps",
-    "lr_scheduler_type",
-    "optim",
-    "max_grad_norm",
     "per_device_train_batch_size",
-    "per_device_eval_batch_size",
-    "gradient_accumulation_steps",
-    "eval_strategy",
-    "eval_steps",
-    "save_strategy",
-    "save_steps",
-    "save_total_limit",
-    "load_best_model_at_end",
-    "metric_for_best_model",
-    "logging_steps",
     "seed",
-    "bf16",
-    "fp16",
-    "use_cpu",
-    "dataloader_num_workers",
-    "report_to",
     "resume_from_checkpoint",
 )
-"""The ``TrainingArguments`` fields ``--help`` lists (all the others are accepted too)."""
+"""The ``TrainingArguments`` fields ``--help`` lists: what a user of respira sets on the command line.
+The others (evaluation and saving strategy, precision, logging, optimiser details, ...) are accepted as
+``--field value`` and in a recipe, as every ``TrainingArguments`` field is; the recipes set them."""
+
+RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
+    "ast_length_policy",
+    "head",
+    "lowpass_order",
+    "dataset_cache_dir",
+    "num_proc",
+    "corpus_window_seconds",
+    "corpus_hop_seconds",
+    "two_stage_rounds",
+    "head_epochs",
+    "head_learning_rate",
+    "group_by_key",
+    "samples_per_group",
+    "concat_classes",
+    "threshold_folds",
+    "mil_pooling",
+    "mil_weight",
+)
+"""respira's fields that a recipe sets once beside the option they serve (a schedule's rounds, a corpus's
+windows, a sampler's group): accepted as ``--field value``, listed in the recipe reference, left out of
+``--help``."""
 
 _NOT_FLAGS = ("debug",)  # TrainingArguments.debug: recipes only (``--debug`` is respira's traceback switch)
 FLAG_GROUPS: dict[str, str] = {
@@ -81,8 +86,8 @@ FLAG_GROUPS: dict[str, str] = {
     "data": "Where the ICBHI corpus is and how it is split; or a prepared dataset (--dataset_name, "
     "names as in transformers' run_audio_classification.py) with its own splits.",
     "run": "Seeds, schedule and output handling of a run.",
-    "training": "respira's options (auxiliary loss, batches, augmentation) and the most used "
-    "transformers.TrainingArguments options. Every TrainingArguments field is accepted as --field value "
+    "training": "respira's options (auxiliary loss, batches, augmentation) and the transformers."
+    "TrainingArguments options set most. Every TrainingArguments field is accepted as --field value "
     "(https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments).",
 }
 """The recipe's argument groups (the dataclasses' ``_argument_group_name``), in ``--help``'s order, and
@@ -106,6 +111,8 @@ class Flag:
     """Whether ``--help`` lists it (respira's fields and :data:`COMMON_TRAINING_OPTIONS`)."""
     hidden_strings: tuple[str, ...] = ()
     """Spellings accepted but not listed: hyphenated (``--learning-rate``) and ``--no_field``."""
+    recipe_only: bool = False
+    """One of :data:`RECIPE_ONLY_OPTIONS`: documented with the recipe's fields, not listed by ``--help``."""
 
     @property
     def help(self) -> str:
@@ -175,10 +182,11 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     complement = names[0] != f"--{dest}"  # --no_field of a field defaulting to True
     shown = tuple(name for name in names if "-" not in name[2:])
     hidden = tuple(name for name in names if name not in shown)
-    listed = not complement and (dest in own_fields or dest in COMMON_TRAINING_OPTIONS)
+    recipe_only = not complement and dest in RECIPE_ONLY_OPTIONS
+    listed = not complement and not recipe_only and (dest in own_fields or dest in COMMON_TRAINING_OPTIONS)
     default = resolved.get(dest, options.get("default"))
     options = {**options, "default": argparse.SUPPRESS}
-    if not listed:
+    if not listed and not recipe_only:
         return Flag(group, dest, (), {**options, "help": argparse.SUPPRESS}, False, names)
     text, _ = split_note(str(options.get("help") or "").strip())  # a field's own help may carry its note
     described = f"{text.rstrip('.')} (default: {_shown_default(default)})"
@@ -186,6 +194,8 @@ def _flag(group: str, names: tuple[str, ...], options: dict[str, Any], resolved:
     choices = options.get("choices")
     if choices is None or len(choices) > 6:
         options["metavar"] = _METAVARS.get(options.get("type"), "VALUE") if choices is None else "NAME"
+    if recipe_only:
+        return Flag(group, dest, (), options, False, names, recipe_only=True)
     return Flag(group, dest, shown, options, True, hidden)
 
 

@@ -69,7 +69,6 @@ def build_model(
         "sampling_rate": model_sampling_rate(model),
         "target_seconds": model.target_seconds,
         "pad_mode": model.pad_mode,
-        "crop_mode": model.crop_mode,
         "ast_length_policy": model.ast_length_policy,
         "spec_augment": json_option(model.spec_augment, "spec_augment") or None,
         "pooling": model.pooling,

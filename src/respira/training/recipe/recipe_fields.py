@@ -59,7 +59,6 @@ class ModelArguments:
         metadata={"aliases": ["--max_length_seconds"], "help": "fixed cycle length in seconds"},
     )
     pad_mode: str = field(default="repeat", metadata={"help": "repeat or zero"})
-    crop_mode: str = field(default="start", metadata={"help": "start or center"})
     ast_length_policy: str = field(default="adapt", metadata={"help": "AST: pad (to 1024 frames) or adapt"})
     spec_augment: str | None = field(default=None, metadata={"help": "JSON SpecAugment options"})
     pooling: str = field(
@@ -69,7 +68,10 @@ class ModelArguments:
             "head's logits on each time step: for frame-level training)"
         },
     )
-    head: str = field(default="linear", metadata={"help": "linear or mlp"})
+    head: str = field(
+        default="linear",
+        metadata={"help": "linear: dropout then one linear layer (the only head since mlp was retired)"},
+    )
     head_dropout: float = field(default=0.1)
     head_norm: bool = field(
         default=False,
@@ -123,14 +125,6 @@ class DataArguments:
     label_column_name: str = field(
         default="label",
         metadata={"help": "dataset_name: the column holding the class (normal, crackle, wheeze, both)"},
-    )
-    max_train_samples: int | None = field(
-        default=None,
-        metadata={"help": "train on this many training cycles, drawn with split_seed (quick runs)"},
-    )
-    max_eval_samples: int | None = field(
-        default=None,
-        metadata={"help": "evaluate on this many validation cycles, drawn with split_seed (quick runs)"},
     )
     split_strategy: str = field(
         default="official",
@@ -186,15 +180,6 @@ class DataArguments:
     )
     corpus_hop_seconds: float = field(
         default=DEFAULT_HOP_SECONDS, metadata={"help": "corpora: seconds between window starts"}
-    )
-    strong_labels: bool = field(
-        default=False,
-        metadata={
-            "help": "corpora: an event-labelled corpus (sprsound) joins training as windows of its "
-            "recordings (corpus_window_seconds every corpus_hop_seconds) carrying its events' onsets and "
-            "offsets, which frame_loss_weight trains the encoder's time steps on; default: one example "
-            "per event"
-        },
     )
     dataset_cache_dir: str | None = field(default=None)
     num_proc: int | None = field(default=None)

@@ -99,7 +99,6 @@ def _check_model(model: ModelArguments) -> None:
             problem_type=model.problem_type,
             target_seconds=model.target_seconds,
             pad_mode=model.pad_mode,
-            crop_mode=model.crop_mode,
             ast_length_policy=model.ast_length_policy,
             spec_augment=json_option(model.spec_augment, "spec_augment") or None,
             pooling=model.pooling,
@@ -143,7 +142,6 @@ def _check_corpora(
         hop_seconds=data.corpus_hop_seconds,
         problem_type=model.problem_type,
     )
-    _check_strong_labels(names, data, args)
     if len(names) < 2:
         return
     if data.dataset_name:
@@ -160,32 +158,12 @@ def _check_corpora(
             raise ValueError(f"corpora={','.join(names)} trains on bags of windows, which {why} cannot do")
 
 
-def _check_strong_labels(names: list[str], data: DataArguments, args: RespiraTrainingArguments) -> None:
-    """``strong_labels`` needs a corpus with event times among ``corpora``; ``frame_loss_weight`` needs
-    ``strong_labels`` (without it no example has times to train on)."""
-    from ...data.corpora import CORPORA
-    from ..splits.multi_corpus import takes_strong_labels
-
-    timed = [CORPORA[name].name for name in names if takes_strong_labels(CORPORA[name])]
-    if data.strong_labels and not timed:
-        with_times = ", ".join(spec.name for spec in CORPORA.values() if takes_strong_labels(spec))
-        raise ValueError(f"strong_labels needs a corpus with event times in corpora (e.g. {with_times})")
-    if args.frame_loss_weight > 0 and not data.strong_labels:
-        raise ValueError(
-            "frame_loss_weight trains time steps on events' times: set strong_labels: true with a corpus "
-            "that has them in corpora"
-        )
-
-
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ...data.folds import is_fold_strategy
     from ...data.icbhi_config import ICBHIConfig, parse_split_fractions
     from ...data.layout import locate_corpus
     from ..splits.datasets import data_record, dataset_source, inspect_source
 
-    for name in ("max_train_samples", "max_eval_samples"):
-        if getattr(data, name) is not None and getattr(data, name) < 1:
-            raise ValueError(f"{name} must be at least 1, got {getattr(data, name)}")
     if dataset_source(data) is not None:  # a datasets dataset: its card, features and splits, no audio
         record = data_record(data, 16000)
         source = inspect_source(record, data.dataset_cache_dir)

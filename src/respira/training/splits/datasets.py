@@ -84,8 +84,6 @@ def _dataset_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         lowpass_cutoff=lowpass,
         lowpass_order=int(build.get("lowpass_order", 4)),
         train_fraction=data.train_fraction,
-        max_train_samples=data.max_train_samples,
-        max_eval_samples=data.max_eval_samples,
     )
 
 
@@ -120,12 +118,9 @@ def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
         lowpass_cutoff=data.lowpass_cutoff or None,
         lowpass_order=data.lowpass_order,
         train_fraction=data.train_fraction,
-        max_train_samples=data.max_train_samples,
-        max_eval_samples=data.max_eval_samples,
         corpora=corpora,
         corpus_window_seconds=data.corpus_window_seconds if corpora else None,
         corpus_hop_seconds=data.corpus_hop_seconds if corpora else None,
-        corpus_strong_labels=bool(corpora) and data.strong_labels,
     )
 
 
@@ -157,20 +152,11 @@ def load_splits(
         splits = _build_splits(data, cache_dir=cache_dir, num_proc=num_proc)
     if data.train_fraction < 1.0 and "train" in splits:
         splits["train"] = _patient_subset(splits["train"], data.train_fraction, data.split_seed)
-    for split, limit in (("train", data.max_train_samples), ("validation", data.max_eval_samples)):
-        if limit is not None and split in splits and limit < len(splits[split]):
-            splits[split] = _sample(splits[split], limit, data.split_seed)
     if data.corpora:  # recording-labelled corpora join training as bags of windows
         from .multi_corpus import add_corpora
 
         splits = add_corpora(splits, data, cache_dir=cache_dir, num_proc=num_proc)
     return splits
-
-
-def _sample(split: datasets.Dataset, limit: int, seed: int) -> datasets.Dataset:
-    """``limit`` examples drawn with ``seed``, kept in the split's order."""
-    chosen = np.random.default_rng(seed).choice(len(split), size=limit, replace=False)
-    return split.select(np.sort(chosen))
 
 
 def _build_splits(

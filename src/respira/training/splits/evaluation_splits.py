@@ -95,7 +95,7 @@ def load_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = N
     if split != ALL_SPLIT:
         return load_splits(data, cache_dir=cache_dir)[split]
     if data.dataset_name:
-        whole = replace(data, max_train_samples=None, max_eval_samples=None, train_fraction=1.0)
+        whole = replace(data, train_fraction=1.0)
         splits = load_splits(whole, cache_dir=cache_dir)
         return datasets.concatenate_datasets(list(splits.values()))
     everything = replace(  # one patient-wise "split" holding every patient: no split file needed
@@ -107,7 +107,5 @@ def load_split(data: DataRecord, split: str, *, cache_dir: str | Path | None = N
         num_folds=None,
         fold_stratify_by=None,
         train_fraction=1.0,
-        max_train_samples=None,
-        max_eval_samples=None,
     )
     return load_splits(everything, cache_dir=cache_dir)["train"]

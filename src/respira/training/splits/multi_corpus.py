@@ -12,12 +12,6 @@ How the examples are mixed (:func:`add_corpora`):
 * Every annotated segment of an event- (or cycle-) labelled corpus joins the **training** split as a cycle
   does (its builder's default config: each event one example with the four-class ``label``; ``bag`` -1),
   from every split of its builder: all its patients train.
-* With ``strong_labels`` an event-labelled corpus with event times (``CorpusSpec.reference_events``)
-  joins instead as its recordings (``recordings`` config; those its ``quality_label`` marks too poor to
-  judge left out) cut into ``corpus_window_seconds`` windows every ``corpus_hop_seconds``, each
-  carrying the crackle / wheeze events inside it in a :data:`FRAME_EVENTS_COLUMN` (seconds from the
-  window's start, clipped to it) and the class of the events it holds as ``label``; every other example
-  has ``None`` there (weak: labelled as a whole). The frame loss (``frame_loss_weight``) reads them.
 * Every recording of a recording-labelled corpus joins the **training** split, cut into the windows
   deployment scores (``corpus_window_seconds`` every ``corpus_hop_seconds``: the defaults of
   ``respira predict`` and ``respira evaluate --dataset kauh``). Each recording is a bag (``bag``
@@ -53,8 +47,7 @@ import numpy as np
 
 from ...core.windows import DEFAULT_AGGREGATION, aggregate_windows
 from ...data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, resolve
-from ...labels import MULTI_LABEL_NAMES, classes_to_flags, flags_to_classes
-from ...losses.frame import FRAME_EVENT_FIELDS, FRAME_EVENTS_COLUMN
+from ...labels import classes_to_flags, flags_to_classes
 from ...run_record import CorpusRecord
 
 if TYPE_CHECKING:
@@ -186,10 +179,9 @@ def _built_examples(
     data: DataRecord,
     cache_dir: str | Path | None,
     num_proc: int | None,
-    config_name: str | None = None,
 ) -> datasets.Dataset:
-    """Every split of ``spec``'s builder config ``config_name`` (default: its default config) at the run's
-    rate and low-pass, in one dataset."""
+    """Every split of ``spec``'s builder (its default config) at the run's rate and low-pass, in one
+    dataset."""
     from datasets import concatenate_datasets
 
     options: dict[str, Any] = {}
@@ -197,7 +189,7 @@ def _built_examples(
         options.update(lowpass_cutoff=data.lowpass_cutoff, lowpass_order=data.lowpass_order)
     built = spec.load()(
         folder,
-        config_name=config_name or spec.configs[0],
+        config_name=spec.configs[0],
         sampling_rate=data.sampling_rate,
         cache_dir=cache_dir,
         num_proc=num_proc,
@@ -219,8 +211,6 @@ def _training_examples(
     corpus's recordings as windows in bags, an event-labelled corpus's events as cycles."""
     from ...data.recording_windows import recording_windows
 
-    if takes_strong_labels(spec) and data.corpus_strong_labels:
-        return _strong_windows(spec, folder, data, offset, cache_dir, num_proc)
     examples = _built_examples(spec, folder, data, cache_dir, num_proc)
     bags = spec.labels == "recording"
     if bags:
@@ -270,67 +260,6 @@ def _training_device(spec: CorpusSpec, example: dict[str, Any]) -> str:
     return spec.name
 
 
-def _frame_events_feature() -> Any:
-    """The ``datasets`` feature of :data:`FRAME_EVENTS_COLUMN`: a list of ``{start, end, label}``."""
-    import datasets
-
-    kinds = (datasets.Value("float64"), datasets.Value("float64"), datasets.Value("string"))
-    return datasets.List(dict(zip(FRAME_EVENT_FIELDS, kinds, strict=True)))
-
-
-def takes_strong_labels(spec: CorpusSpec) -> bool:
-    """Whether ``spec``'s examples can train time steps on their events' times (``strong_labels``): an
-    event-labelled corpus whose recordings' events respira reads (``reference_events``)."""
-    return spec.labels == "event" and spec.reference_events is not None
-
-
-def window_events(events: list[tuple[float, float, str]], start: float, end: float) -> list[dict[str, Any]]:
-    """The ``(onset, offset, label)`` events of a recording overlapping the window ``[start, end)``, as
-    ``{start, end, label}`` in seconds from the window's start, clipped to the window."""
-    inside = []
-    for onset, offset, label in events:
-        first, last = max(float(onset), start), min(float(offset), end)
-        if last > first:
-            inside.append({"start": first - start, "end": last - start, "label": label})
-    return inside
-
-
-def _strong_windows(
-    spec: CorpusSpec,
-    folder: str,
-    data: DataRecord,
-    offset: int,
-    cache_dir: str | Path | None,
-    num_proc: int | None,
-) -> datasets.Dataset:
-    """``spec``'s recordings as windows carrying their events (the module docstring, ``strong_labels``)."""
-    from ...data.recording_windows import recording_windows
-
-    recordings = _built_examples(spec, folder, data, cache_dir, num_proc, config_name="recordings")
-    if spec.quality_label and spec.quality_label in recordings.column_names:
-        judged = np.flatnonzero(np.asarray(recordings[spec.quality_label]) == 0)
-        recordings = recordings.select(judged)
-    windows = recording_windows(
-        recordings,
-        window_seconds=data.corpus_window_seconds,
-        hop_seconds=data.corpus_hop_seconds,
-        num_proc=num_proc,
-    )
-    reference_events = resolve(spec.reference_events)
-
-    def as_strong(example: dict[str, Any]) -> dict[str, Any]:
-        events = window_events(reference_events(example), example["start"], example["end"])
-        held = {event["label"] for event in events}
-        flags = np.array([[name in held for name in MULTI_LABEL_NAMES]], dtype=np.int64)
-        label = int(flags_to_classes(flags)[0])
-        return {**_icbhi_columns(spec, example, offset, label=label, bag=-1), FRAME_EVENTS_COLUMN: events}
-
-    return windows.map(
-        as_strong,
-        desc=f"{spec.label} windows with their events as training examples",
-    ).cast_column(FRAME_EVENTS_COLUMN, _frame_events_feature())
-
-
 def primary_rows(split: datasets.Dataset) -> datasets.Dataset:
     """The rows of ``split`` that are the primary corpus's cycles (the split itself when no other corpus
     was added): what k-fold runs test, each cycle once, while added windows only ever train."""
@@ -354,15 +283,10 @@ def add_corpora(
     if not extra or CORPUS_COLUMN in next(iter(splits.values())).column_names:  # none, or added already
         return splits
     marked = datasets.DatasetDict()
-    strong = data.corpus_strong_labels and any(takes_strong_labels(CORPORA[c.name]) for c in extra)
     for name, split in splits.items():
         named = split.add_column(CORPUS_COLUMN, [PRIMARY_CORPUS] * len(split))
         named = named.add_column(BAG_COLUMN, [-1] * len(split))
         named = named.cast_column(BAG_COLUMN, datasets.Value("int32"))
-        if strong:  # the primary corpus's cycles are labelled as a whole
-            named = named.add_column(FRAME_EVENTS_COLUMN, [None] * len(split)).cast_column(
-                FRAME_EVENTS_COLUMN, _frame_events_feature()
-            )
         marked[name] = named
     train = marked["train"]
     parts = [train]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...labels import classes_to_flags
-from ...losses import FrameLoss, MultipleInstanceLoss
+from ...losses import MultipleInstanceLoss
 from ...models.encoders import encoder_specs, get_encoder_spec
 
 __all__ = ["PATCH_MIX", "LossTerms"]
@@ -23,33 +23,6 @@ class LossTerms:
     Needs the trainer's ``args``, ``state``, ``accelerator`` and ``model``, and ``self.aux_loss`` and
     ``self.mil_loss`` (set in its ``__init__``).
     """
-
-    frame_loss: FrameLoss | None = None
-
-    def _frame_loss(
-        self,
-        base: nn.Module,
-        inputs: dict[str, Any],
-        outputs: Any,
-        events: torch.Tensor | None,
-        strong: torch.Tensor | None,
-        components: dict[str, Any],
-    ) -> torch.Tensor:
-        """``FrameLoss`` of the batch's frame logits against the events of its strongly-labelled examples
-        (``frame_events``); its terms go to ``components``."""
-        if self.frame_loss is None:
-            self.frame_loss = FrameLoss(strong_weight=self.args.frame_loss_weight)
-        logits = outputs.frame_logits
-        batch = logits.shape[0]
-        if events is None:  # no strong labels in this split
-            events = torch.full((batch, 1, 3), torch.nan)
-            strong = torch.zeros(batch, dtype=torch.bool)
-        times, lengths = self._step_times(base.config, inputs, outputs.frame_times, batch)
-        loss = self.frame_loss(logits, outputs.frame_mask, times, events, strong.to(logits.device), lengths)
-        components["frame_loss"] = loss.detach()
-        for name, value in self.frame_loss.last_components.items():
-            components[f"frame/{name}"] = value
-        return loss
 
     def _patch_embeddings(self, model: nn.Module) -> tuple[nn.Module, int]:
         """The encoder's patch-embedding module (its output is mixed) and its number of patches."""
@@ -95,26 +68,6 @@ class LossTerms:
         return self.aux_loss(
             mixed.projections, outputs.projections, permutation.to(mixed.projections.device), lam
         )
-
-    @staticmethod
-    def _step_times(
-        config: Any, inputs: dict[str, Any], step_times: torch.Tensor, batch: int
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``([batch, steps] seconds of each example's own audio at each step's centre, seconds of real
-        signal per example or None)``: the featurizer crops a longer example (``crop_mode``), and
-        repeat-pads a shorter one (``pad_mode``), whose steps then read it from its start again."""
-        mask = inputs.get("attention_mask")
-        if mask is not None:
-            samples = mask.sum(dim=1).to(torch.float64)
-        else:
-            samples = torch.full((batch,), float(inputs["input_values"].shape[-1]), dtype=torch.float64)
-        samples = samples.to(step_times.device)
-        offset = torch.zeros_like(samples)
-        if config.crop_mode == "center":
-            offset = (samples - config.target_samples).clamp_min(0) // 2
-        times = step_times.to(torch.float64).unsqueeze(0) + (offset / config.sampling_rate).unsqueeze(1)
-        lengths = samples / config.sampling_rate if config.pad_mode == "repeat" else None
-        return times, lengths
 
     def _bag_task_loss(
         self,

@@ -67,9 +67,6 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
     * ``compute_loss`` = task loss (cross-entropy / BCE from the model) + ``aux_loss_weight`` ×
       auxiliary loss on the model's projections (or embeddings); the losses gather them across
       processes so pairs and negatives span the global batch. Each component is logged separately.
-    * With ``frame_loss_weight`` the model's frame logits are trained too
-      (:class:`~respira.losses.FrameLoss`: strong labels of a split's ``frame_events``); each term is
-      logged.
     * Batch composition comes from ``args.batch_sampler`` through the ``_get_train_sampler`` hook.
     * Evaluation (``eval_dataset``) drives model selection and early stopping and must not be the
       test split; :meth:`evaluate_test` scores the test split once and writes ``metrics.json``.
@@ -290,9 +287,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         metadata = inputs.pop("metadata", {})
         base = self.accelerator.unwrap_model(model)
         bags = inputs.pop("bags", None)
-        frame_events, strong = inputs.pop("frame_events", None), inputs.pop("strong", None)
-        frames = model.training and self.args.frame_losses
-        outputs = model(**inputs, output_frames=True) if frames else model(**inputs)
+        outputs = model(**inputs)
         views = outputs.logits.shape[0] // labels.shape[0]
         components: dict[str, Any] = {}
         if bags is not None and model.training and bool((bags >= 0).any()):
@@ -301,9 +296,6 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
             task_loss = base.compute_loss(outputs.logits, labels.repeat(views, *[1] * (labels.dim() - 1)))
         loss = self.args.task_loss_weight * task_loss
         components["task_loss"] = task_loss.detach()
-        if frames:
-            frame_loss = self._frame_loss(base, inputs, outputs, frame_events, strong, components)
-            loss = loss + frame_loss
         if self.aux_loss is not None and model.training:
             aux = self._auxiliary(model, inputs, outputs, labels, metadata)
             loss = loss + self.args.aux_loss_weight * aux

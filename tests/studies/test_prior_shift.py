@@ -1,12 +1,19 @@
-"""Prior-shift correction (Saerens et al. 2002): EM on hand-computed toys, the shifted threshold."""
+"""Prior-shift correction (Saerens et al. 2002; studies/_prior_shift.py, what the leave-one-site-out and
+site-adaptation studies measured, retired from respira adapt): EM on hand-computed toys, the shifted
+threshold."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from respira.core.decision import decide_flags
-from respira.metrics.prior_shift import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
+from _prior_shift import (
     BOUNDARY,
     adjust_posteriors,
     em_prior,

@@ -1,0 +1,411 @@
+// respira's detector in the browser: decode, resample as soxr does, low-pass as scipy's sosfiltfilt,
+// cut respira's windows, run model.onnx with onnxruntime-web, show the verdict. Nothing leaves the page.
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  let settings = null;
+  let session = null;
+
+  function bytesOf(base64) {
+    const text = atob(base64);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }
+  function floatsOf(base64) {
+    return new Float32Array(bytesOf(base64).buffer);
+  }
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.onload = resolve;
+      script.onerror = () => reject(new Error(`cannot load ${src}`));
+      document.head.appendChild(script);
+    });
+  }
+
+  async function load() {
+    ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which file:// and most hosts lack
+    let model;
+    if (location.protocol === "file:") { // a file:// page may not read files: the same bytes as a script
+      await loadScript("respira-assets.js");
+      const assets = window.RESPIRA_ASSETS;
+      settings = assets.settings;
+      model = bytesOf(assets.model);
+      ort.env.wasm.wasmBinary = bytesOf(assets.wasm);
+      const glue = URL.createObjectURL(new Blob([assets.glue], { type: "text/javascript" }));
+      ort.env.wasm.wasmPaths = { mjs: glue };
+    } else {
+      const base = new URL(".", location.href).href;
+      ort.env.wasm.wasmPaths = base;
+      settings = await (await fetch("respira-web.json")).json();
+      model = new Uint8Array(await (await fetch("model.onnx")).arrayBuffer());
+    }
+    session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+    $("model").textContent = settings.name;
+  }
+
+  // ---------------------------------------------------------------- decoding (mono, own rate)
+  function wavSamples(buffer) {
+    const view = new DataView(buffer);
+    const tag = (at) => String.fromCharCode(...new Uint8Array(buffer, at, 4));
+    if (buffer.byteLength < 12 || tag(0) !== "RIFF" || tag(8) !== "WAVE") return null;
+    let format = null, at = 12;
+    while (at + 8 <= buffer.byteLength) {
+      const id = tag(at), size = view.getUint32(at + 4, true), body = at + 8;
+      if (id === "fmt ") {
+        let code = view.getUint16(body, true);
+        if (code === 0xfffe) code = view.getUint16(body + 24, true);
+        format = { code, channels: view.getUint16(body + 2, true), rate: view.getUint32(body + 4, true),
+          bits: view.getUint16(body + 14, true) };
+      } else if (id === "data" && format) {
+        const { code, channels, rate, bits } = format;
+        const width = bits / 8, frames = Math.floor(Math.min(size, buffer.byteLength - body) / (width * channels));
+        if (frames / rate > settings.max_seconds) return { samples: { length: frames }, rate };
+        if (!((code === 1 && [8, 16, 24, 32].includes(bits)) || (code === 3 && [32, 64].includes(bits)))) return null;
+        const mono = new Float64Array(frames);
+        for (let i = 0; i < frames; i++) {
+          let sum = 0;
+          for (let c = 0; c < channels; c++) {
+            const p = body + (i * channels + c) * width;
+            let v;
+            if (code === 3) v = bits === 32 ? view.getFloat32(p, true) : view.getFloat64(p, true);
+            else if (bits === 8) v = (view.getUint8(p) - 128) / 128;
+            else if (bits === 16) v = view.getInt16(p, true) / 32768;
+            else if (bits === 24) v = ((view.getInt8(p + 2) << 16) | (view.getUint8(p + 1) << 8) | view.getUint8(p)) / 8388608;
+            else v = view.getInt32(p, true) / 2147483648;
+            sum += Math.fround(v);
+          }
+          mono[i] = Math.fround(sum / channels);
+        }
+        return { samples: mono, rate };
+      }
+      at = body + size + (size & 1);
+    }
+    return null;
+  }
+
+  function mp3Rate(bytes) { // the first MPEG audio frame header's rate, past an ID3v2 tag
+    let at = 0;
+    if (bytes[0] === 0x49 && bytes[1] === 0x44 && bytes[2] === 0x33) {
+      at = 10 + ((bytes[6] & 127) << 21 | (bytes[7] & 127) << 14 | (bytes[8] & 127) << 7 | (bytes[9] & 127));
+    }
+    for (; at + 4 < bytes.length && at < 1 << 20; at++) {
+      if (bytes[at] !== 0xff || (bytes[at + 1] & 0xe0) !== 0xe0) continue;
+      const version = (bytes[at + 1] >> 3) & 3, index = (bytes[at + 2] >> 2) & 3;
+      if (version === 1 || index === 3 || ((bytes[at + 1] >> 1) & 3) === 0) continue;
+      return [11025, 12000, 8000][index] * (version === 3 ? 4 : version === 2 ? 2 : 1);
+    }
+    return null;
+  }
+
+  async function decode(buffer) {
+    const wav = wavSamples(buffer);
+    if (wav) return wav;
+    const rate = mp3Rate(new Uint8Array(buffer)) || settings.rate; // else the browser resamples to the model's rate
+    const context = new OfflineAudioContext(1, 1, rate);
+    const audio = await context.decodeAudioData(buffer.slice(0));
+    const mono = new Float64Array(audio.length);
+    for (let c = 0; c < audio.numberOfChannels; c++) {
+      const channel = audio.getChannelData(c);
+      for (let i = 0; i < mono.length; i++) mono[i] += channel[i];
+    }
+    for (let i = 0; i < mono.length; i++) mono[i] = Math.fround(mono[i] / audio.numberOfChannels);
+    return { samples: mono, rate: audio.sampleRate };
+  }
+
+  // ---------------------------------------------------------------- resampling (soxr's, see web_page.py)
+  function besselI0(x) {
+    let sum = 1, term = 1;
+    for (let k = 1; k < 60; k++) { term *= (x / (2 * k)) ** 2; sum += term; if (term < 1e-17 * sum) break; }
+    return sum;
+  }
+  function gcd(a, b) { while (b) [a, b] = [b, a % b]; return a; }
+
+  function kaiserResample(x, up, down, count) { // windowed sinc with soxr's HQ band edges
+    const scale = Math.min(1, up / down), attenuation = 125;
+    const cutoff = 0.5 * (0.913 + 1.0) / 2 * scale, width = (1.0 - 0.913) * 0.5 * scale;
+    const half = Math.ceil((attenuation - 7.95) / (14.36 * width) / 2) + 1;
+    const beta = 0.1102 * (attenuation - 8.7), norm = besselI0(beta);
+    const y = new Float64Array(count), filters = new Map();
+    for (let m = 0; m < count; m++) {
+      const phase = (m * down) % up, base = Math.floor((m * down) / up);
+      let h = filters.get(phase);
+      if (!h) {
+        h = new Float64Array(2 * half);
+        for (let j = 0; j < 2 * half; j++) {
+          const d = phase / up - (j - half + 1), r = d / half;
+          const sinc = d === 0 ? 1 : Math.sin(2 * Math.PI * cutoff * d) / (2 * Math.PI * cutoff * d);
+          h[j] = 2 * cutoff * sinc * besselI0(beta * Math.sqrt(Math.max(0, 1 - r * r))) / norm;
+        }
+        filters.set(phase, h);
+      }
+      let sum = 0;
+      for (let j = 0; j < 2 * half; j++) {
+        const n = base + j - half + 1;
+        if (n >= 0 && n < x.length) sum += x[n] * h[j];
+      }
+      y[m] = sum;
+    }
+    return y;
+  }
+
+  function upsampledConvolution(x, up, h, offset, count) { // y[m] = sum_k x[k] h[m - k * up - offset]
+    let size = 1;
+    while (size < 4 * h.length) size <<= 1;
+    const block = size - h.length + 1, hr = new Float64Array(size), hi = new Float64Array(size);
+    hr.set(h);
+    fft(hr, hi);
+    const y = new Float64Array(count), re = new Float64Array(size), im = new Float64Array(size);
+    for (let start = 0; start < x.length * up; start += block) { // start: a position of the upsampled input
+      re.fill(0); im.fill(0);
+      for (let i = Math.ceil(start / up) * up - start; i < block && start + i < x.length * up; i += up) re[i] = x[(start + i) / up];
+      fft(re, im);
+      for (let i = 0; i < size; i++) { // (re + i im)(hr + i hi), conjugated: the inverse by a forward FFT
+        const a = re[i] * hr[i] - im[i] * hi[i], b = re[i] * hi[i] + im[i] * hr[i];
+        re[i] = a; im[i] = -b;
+      }
+      fft(re, im);
+      for (let i = 0; i < size; i++) {
+        const m = start + i + offset;
+        if (m >= 0 && m < count) y[m] += re[i] / size;
+      }
+    }
+    return y;
+  }
+
+  function resample(x, rate, target) {
+    if (rate === target) return x;
+    const g = gcd(rate, target), up = target / g, down = rate / g;
+    const count = Math.ceil((x.length * up) / down);
+    const table = settings.resampler[String(rate)];
+    let y;
+    if (table && table.phases && down === 1) { // one phase: a convolution, by FFT (overlap-add)
+      const phases = table._phases || (table._phases = floatsOf(table.phases));
+      y = upsampledConvolution(x, up, phases, table.offset, count);
+    } else if (table && table.phases) { // soxr's own response of each input phase
+      const phases = table._phases || (table._phases = floatsOf(table.phases));
+      const taps = table.taps, margin = Math.max(0, -table.offset), padded = new Float64Array(count + taps + 2 * margin);
+      for (let k = 0; k < x.length; k++) { // into a padded copy: no bounds in the inner loop
+        const value = x[k], row = (k % down) * taps, first = Math.floor((k * up) / down) + margin + table.offset;
+        for (let j = 0; j < taps; j++) padded[first + j] += value * phases[row + j];
+      }
+      y = padded.slice(margin, margin + count);
+    } else {
+      y = kaiserResample(x, up, down, count);
+    }
+    if (table) { // soxr's first outputs
+      const start = table._start || (table._start = floatsOf(table.start)), inputs = table.start_inputs;
+      const outputs = start.length / inputs;
+      for (let m = 0; m < Math.min(outputs, count); m++) {
+        let sum = 0;
+        for (let k = 0; k < Math.min(inputs, x.length); k++) sum += start[m * inputs + k] * x[k];
+        y[m] = sum;
+      }
+    }
+    return y.map(Math.fround);
+  }
+
+  // ---------------------------------------------------------------- low-pass (scipy's sosfiltfilt)
+  function sosfiltfiltLike(sos, zi, x) { // zi * x0 applied to every section, as scipy does
+    const run = (signal) => {
+      const y = Float64Array.from(signal), x0 = signal[0];
+      for (let s = 0; s < sos.length; s++) {
+        const [b0, b1, b2, , a1, a2] = sos[s];
+        let z0 = zi[s][0] * x0, z1 = zi[s][1] * x0;
+        for (let i = 0; i < y.length; i++) {
+          const input = y[i], output = b0 * input + z0;
+          z0 = b1 * input - a1 * output + z1;
+          z1 = b2 * input - a2 * output;
+          y[i] = output;
+        }
+      }
+      return y;
+    };
+    return run;
+  }
+  function lowpass(x) {
+    const filter = settings.lowpass;
+    if (!filter || x.length < filter.shortest) return x;
+    const pad = filter.padlen, n = x.length, ext = new Float64Array(n + 2 * pad);
+    for (let i = 0; i < pad; i++) ext[i] = 2 * x[0] - x[pad - i];
+    ext.set(x, pad);
+    for (let i = 0; i < pad; i++) ext[pad + n + i] = 2 * x[n - 1] - x[n - 2 - i];
+    const run = sosfiltfiltLike(filter.sos, filter.zi);
+    const forward = run(ext).reverse();
+    const backward = run(forward).reverse();
+    return backward.subarray(pad, pad + n).map(Math.fround);
+  }
+
+  // ---------------------------------------------------------------- respira's checks (same words)
+  const fmt = (value, digits) => Number(value.toPrecision(digits)).toString();
+  function checks(name, samples, rate, recorded) {
+    const c = settings.checks, lines = [];
+    let sum = 0, peak = 0, clipped = 0;
+    for (const v of samples) { sum += v * v; peak = Math.max(peak, Math.abs(v)); if (Math.abs(v) >= c.clipped_level) clipped++; }
+    const rms = Math.sqrt(sum / samples.length);
+    if (peak > c.full_scale_limit) lines.push(`${name} peaks at ${fmt(peak, 3)}, ${Math.round(20 * Math.log10(peak))} dB above full scale: float audio is expected in [-1, 1] (integer PCM stored as float? divide it by its full scale, 32768 for 16-bit)`);
+    else if (rms < c.silent_rms) lines.push(`${name} is silent (RMS ${fmt(rms, 2)} of full scale, below ${c.silent_rms}: ${Math.round(20 * Math.log10(c.silent_rms))} dBFS); ${c.untrusted}`);
+    else if (clipped / samples.length > c.clipped_fraction) lines.push(`${name} is clipped (${(100 * clipped / samples.length).toFixed(1)} % of its samples at full scale, more than ${100 * c.clipped_fraction} %); ${c.untrusted}`);
+    if (samples.length < settings.window) lines.push(`${name} is ${fmt(samples.length / rate, 2)} s long, shorter than one ${settings.window_seconds}-s window: it is scored from one window the model pads with repeats of it; ${c.untrusted}`);
+    if (recorded < c.min_rate) lines.push(`${name}: recorded at ${recorded} Hz, which holds sound up to ${recorded / 2} Hz only; crackles and wheezes reach ${c.band_top} Hz (a rate of ${c.min_rate} Hz or more), so its scores say little`);
+    return lines.join("; ");
+  }
+
+  // ---------------------------------------------------------------- windows, model, verdict
+  function spans(n) {
+    const w = settings.window, h = settings.hop;
+    const count = n <= w ? 1 : 1 + Math.ceil((n - w) / h);
+    return Array.from({ length: count }, (_, i) => [i * h, Math.min(i * h + w, n)]);
+  }
+  const labelIndex = (name) => Number(Object.keys(settings.id2label).find((k) => settings.id2label[k] === name));
+
+  async function analyse(buffer, name) {
+    let decoded;
+    try { decoded = await decode(buffer); } catch (error) { throw new Error(`${name}: cannot be decoded as audio (${error.message || error})`); }
+    if (decoded.samples.length / decoded.rate > settings.max_seconds) {
+      throw new Error(`${name}: lasts ${fmt(decoded.samples.length / decoded.rate / 60, 3)} min, longer than this page's limit of ${settings.max_seconds / 60} min (the tab's memory): cut it, or run respira predict`);
+    }
+    if (decoded.samples.length === 0) throw new Error(`${name}: holds no audio samples (empty recording)`);
+    const rate = settings.rate, clock = [performance.now()];
+    const resampled = resample(decoded.samples, decoded.rate, rate);
+    clock.push(performance.now());
+    const samples = lowpass(resampled);
+    clock.push(performance.now());
+    if (samples.length < settings.frame_samples) {
+      const ms = (n) => fmt(n / rate * 1000, 3);
+      throw new Error(`${name}: the recording lasts ${ms(samples.length)} ms (${samples.length} samples at ${rate} Hz), shorter than one analysis frame of the model's featurizer (${ms(settings.frame_samples)} ms): nothing to score`);
+    }
+    const cuts = spans(samples.length);
+    const width = Object.keys(settings.id2label).length, probabilities = new Array(cuts.length);
+    const groups = new Map();
+    cuts.forEach(([a, b], i) => { const key = b - a; groups.set(key, [...(groups.get(key) || []), i]); });
+    const frames = [];
+    for (const [length, rows] of groups) {
+      for (let at = 0; at < rows.length; at += 8) {
+        const batch = rows.slice(at, at + 8), input = new Float32Array(batch.length * length);
+        batch.forEach((row, j) => input.set(samples.subarray(cuts[row][0], cuts[row][1]), j * length));
+        const out = await session.run({ input_values: new ort.Tensor("float32", input, [batch.length, length]) });
+        const p = out.probabilities.data;
+        batch.forEach((row, j) => { probabilities[row] = Array.from(p.subarray(j * width, (j + 1) * width)); });
+      }
+    }
+    const crackle = labelIndex("crackle"), wheeze = labelIndex("wheeze"), [tc, tw] = settings.thresholds;
+    const rows = cuts.map(([a, b], i) => {
+      const pc = probabilities[i][crackle], pw = probabilities[i][wheeze];
+      return { start: a / rate, end: b / rate, crackle: pc, wheeze: pw, label: classOf(pc >= tc, pw >= tw) };
+    });
+    const flags = aggregate(rows.map((r) => r.crackle)), wflag = aggregate(rows.map((r) => r.wheeze));
+    const verdict = { crackle: flags, wheeze: wflag, label: classOf(flags >= tc, wflag >= tw) };
+    clock.push(performance.now());
+    const seconds = clock.slice(1).map((t, i) => (t - clock[i]) / 1000);
+    const timing = { resample: seconds[0], lowpass: seconds[1], model: seconds[2] };
+    return { name, rows, verdict, warning: checks(name, samples, rate, decoded.rate), samples, rate, timing };
+  }
+  function classOf(c, w) { return c && w ? "both" : c ? "crackle" : w ? "wheeze" : "normal"; }
+  function aggregate(values) {
+    const rule = settings.aggregation || "max";
+    if (rule === "mean") return values.reduce((a, b) => a + b, 0) / values.length;
+    if (rule === "topk_mean") { const k = Math.min(settings.top_k || 3, values.length); return [...values].sort((a, b) => b - a).slice(0, k).reduce((a, b) => a + b, 0) / k; }
+    return Math.max(...values);
+  }
+
+  // ---------------------------------------------------------------- the page
+  function fft(re, im) { // in place, radix 2
+    const n = re.length;
+    for (let i = 1, j = 0; i < n; i++) {
+      let bit = n >> 1;
+      for (; j & bit; bit >>= 1) j ^= bit;
+      j ^= bit;
+      if (i < j) { [re[i], re[j]] = [re[j], re[i]]; [im[i], im[j]] = [im[j], im[i]]; }
+    }
+    for (let size = 2; size <= n; size <<= 1) {
+      const step = (-2 * Math.PI) / size;
+      for (let i = 0; i < n; i += size) {
+        for (let k = 0; k < size / 2; k++) {
+          const c = Math.cos(step * k), s = Math.sin(step * k), a = i + k, b = a + size / 2;
+          const tr = re[b] * c - im[b] * s, ti = re[b] * s + im[b] * c;
+          re[b] = re[a] - tr; im[b] = im[a] - ti; re[a] += tr; im[a] += ti;
+        }
+      }
+    }
+  }
+
+  function plot(result) {
+    const canvas = $("plot"), g = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+    const top = 260, size = 1024, { samples, rate } = result, bins = Math.round((4000 / rate) * size);
+    canvas.hidden = false;
+    g.fillStyle = "#fff"; g.fillRect(0, 0, W, H);
+    const columns = Math.min(W, Math.max(1, Math.floor(samples.length / size)));
+    const hop = Math.max(1, Math.floor((samples.length - size) / columns));
+    const image = g.createImageData(columns, bins), power = [];
+    let loudest = -Infinity;
+    for (let c = 0; c < columns; c++) {
+      const re = new Float64Array(size), im = new Float64Array(size);
+      for (let i = 0; i < size; i++) re[i] = (samples[c * hop + i] || 0) * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / size));
+      fft(re, im);
+      const column = new Float64Array(bins);
+      for (let k = 0; k < bins; k++) { column[k] = 10 * Math.log10(re[k] ** 2 + im[k] ** 2 + 1e-12); loudest = Math.max(loudest, column[k]); }
+      power.push(column);
+    }
+    power.forEach((column, c) => column.forEach((db, k) => {
+      const v = Math.max(0, Math.min(255, 255 * (1 + (db - loudest) / 60))), at = 4 * ((bins - 1 - k) * columns + c);
+      image.data.set([v, v * 0.8, 255 - v, 255], at);
+    }));
+    createImageBitmap(image).then((bitmap) => g.drawImage(bitmap, 0, 0, W, top));
+    const seconds = samples.length / rate, x = (t) => (t / seconds) * W, y = (p) => H - 10 - p * (H - top - 20);
+    g.fillStyle = "#222"; g.fillText("0-4 kHz spectrogram (60 dB); each window's probability: crackle red, wheeze blue (dashed: thresholds)", 6, top + 12);
+    [["crackle", "#d62728", settings.thresholds[0]], ["wheeze", "#1f77b4", settings.thresholds[1]]].forEach(([key, colour, threshold]) => {
+      g.strokeStyle = colour; g.setLineDash([4, 4]); g.beginPath(); g.moveTo(0, y(threshold)); g.lineTo(W, y(threshold)); g.stroke();
+      g.setLineDash([]); g.beginPath();
+      result.rows.forEach((row, i) => { const t = (row.start + row.end) / 2; (i ? g.lineTo : g.moveTo).call(g, x(t), y(row[key])); });
+      g.stroke();
+    });
+  }
+
+  function show(result) {
+    const v = result.verdict;
+    const message = $("message");
+    message.className = "";
+    message.textContent = `${result.name}: ${v.label} (crackle ${v.crackle.toFixed(3)}, wheeze ${v.wheeze.toFixed(3)})` +
+      (result.warning ? ` — ${result.warning}` : "");
+    const head = "<tr><th>start s</th><th>end s</th><th>crackle</th><th>wheeze</th><th>label</th></tr>";
+    const body = result.rows.map((r) => `<tr><td>${r.start.toFixed(2)}</td><td>${r.end.toFixed(2)}</td><td>${r.crackle.toFixed(4)}</td><td>${r.wheeze.toFixed(4)}</td><td>${r.label}</td></tr>`).join("");
+    $("result").innerHTML = `<table id="windows">${head}${body}</table>`;
+    plot(result);
+  }
+
+  function fail(error) {
+    const message = $("message");
+    message.className = "error";
+    message.textContent = String(error.message || error);
+    $("result").innerHTML = "";
+    $("plot").hidden = true;
+  }
+
+  async function run(buffer, name) {
+    $("message").className = "";
+    $("message").textContent = `Analysing ${name}…`;
+    try { const result = await analyse(buffer, name); show(result); return result; } catch (error) { fail(error); return null; }
+  }
+
+  async function record() {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const recorder = new MediaRecorder(stream), chunks = [];
+    recorder.ondataavailable = (event) => chunks.push(event.data);
+    recorder.onstop = async () => { stream.getTracks().forEach((t) => t.stop()); run(await new Blob(chunks).arrayBuffer(), "the recording"); };
+    recorder.start();
+    $("record").textContent = "stop";
+    $("record").onclick = () => { recorder.stop(); $("record").textContent = "record"; $("record").onclick = record; };
+  }
+
+  const ready = load().then(() => { $("message").textContent = "Ready: drop a recording."; }, fail);
+  window.respira = { ready, analyse, run, resample, lowpass, decode };
+  $("file").onchange = async (event) => { const file = event.target.files[0]; if (file) run(await file.arrayBuffer(), file.name); };
+  const drop = $("drop");
+  drop.ondragover = (event) => { event.preventDefault(); drop.className = "over"; };
+  drop.ondragleave = () => { drop.className = ""; };
+  drop.ondrop = async (event) => { event.preventDefault(); drop.className = ""; const file = event.dataTransfer.files[0]; if (file) run(await file.arrayBuffer(), file.name); };
+  $("record").onclick = record;
+})();

@@ -1,0 +1,243 @@
+"""``respira export MODEL OUT --web``: the detector as a static page that runs in the browser, so a
+recording never leaves the device.
+
+The folder holds ``index.html`` and ``respira-web.js`` (plain JavaScript, no build step), ``model.onnx``,
+the page's settings ``respira-web.json`` and onnxruntime-web (:data:`ORT_WEB_VERSION`, from the npm
+registry, copied from :func:`ort_web_folder` at export time: ``make web-deps`` puts it there). Nothing is
+fetched from elsewhere: on a static host the page reads its own files; from ``file://`` (where a page may
+not read files) it loads the same bytes from ``respira-assets.js`` (base64). The ``README.md`` front
+matter (``sdk: static``) makes the folder a Hugging Face static Space.
+
+The page does what ``respira predict --onnx`` does (:mod:`respira.app.onnx_runner`): mono (channels
+averaged), soxr's resampling to the model's rate, the model's low-pass (:func:`respira.audio.dsp.lowpass`),
+windows of :func:`respira.core.windows.window_spans`. soxr has no JavaScript port, so the settings carry
+soxr's own responses, measured here by resampling impulses (:func:`resampler_tables`), for the rates of
+:data:`TABLE_RATES`: its filter for each phase where a rate has few phases (4, 8, 10, 16, 48 kHz) and its
+first :data:`START_OUTPUTS` outputs (soxr treats a stream's start its own way) for all of them; between
+those, at 44.1 and 22.05 kHz, and for any other rate, the page uses a Kaiser-windowed sinc with soxr's
+high-quality band edges (close to soxr, not checked against it). The low-pass is scipy's ``sosfiltfilt``
+with the second-order sections and initial conditions written here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..labels import MULTI_LABEL
+from ..utils.files import staged_folder
+
+__all__ = [
+    "ORT_WEB_FILES",
+    "ORT_WEB_VERSION",
+    "TABLE_RATES",
+    "ort_web_folder",
+    "resampler_tables",
+    "write_web_page",
+]
+
+ORT_WEB_VERSION = "1.30.0"
+"""The onnxruntime-web release the page ships (npm registry, pinned)."""
+ORT_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+"""What the page needs of onnxruntime-web's ``dist/``: the wasm backend only (no WebGPU/WebGL)."""
+ORT_WEB_ENV = "RESPIRA_ORT_WEB_DIR"
+TABLE_RATES = (4000, 8000, 10000, 16000, 22050, 44100, 48000)
+"""Input rates whose soxr responses the page carries (every rate of the corpora respira reads)."""
+START_OUTPUTS = 64
+"""Outputs at a stream's start taken from soxr's own response."""
+MAX_PHASES = 16
+"""Rates with at most this many phases get soxr's whole filter; others the Kaiser sinc in between."""
+PAGE_FILES = ("index.html", "respira-web.js")
+MAX_SECONDS = 30 * 60
+"""The longest recording the page analyses: 30 min at 32 kHz is 460 MB of samples in the tab."""
+
+
+def ort_web_folder() -> Path:
+    """Where onnxruntime-web's ``dist/`` files are read at export time: ``$RESPIRA_ORT_WEB_DIR``, else
+    ``~/.cache/respira/onnxruntime-web-<version>`` (``make web-deps`` fills it with ``npm pack``)."""
+    default = Path.home() / ".cache" / "respira" / f"onnxruntime-web-{ORT_WEB_VERSION}"
+    return Path(os.environ.get(ORT_WEB_ENV) or default)
+
+
+def _check_ort_web(folder: Path) -> None:
+    missing = [name for name in ORT_WEB_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder}: no onnxruntime-web {ORT_WEB_VERSION} files ({', '.join(missing)}): "
+            "run `make web-deps` "
+            f"(npm pack onnxruntime-web@{ORT_WEB_VERSION}, its package/dist/ there) or set {ORT_WEB_ENV}"
+        )
+
+
+def _floats(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _impulse(position: int, length: int, rate: int, target: int) -> np.ndarray:
+    import soxr
+
+    signal = np.zeros(length, dtype=np.float32)
+    signal[position] = 1.0
+    return soxr.resample(signal, rate, target, quality="HQ").astype(np.float64)
+
+
+def resampler_tables(rate: int, target: int) -> dict[str, Any]:
+    """soxr's high-quality resampling from ``rate`` to ``target`` as the page applies it: ``start`` (the
+    first :data:`START_OUTPUTS` outputs as weights of the first inputs, ``[outputs, inputs]``) and, for a
+    rate of at most :data:`MAX_PHASES` phases, ``phases`` (each input phase's response, ``[phases, taps]``,
+    its first tap ``offset`` outputs from the input's own position)."""
+    g = math.gcd(rate, target)
+    up, down = target // g, rate // g
+    inputs = START_OUTPUTS * rate // target + 400
+    length = inputs + 8000  # soxr's first outputs do not depend on what follows this far on
+    start = np.stack([_impulse(k, length, rate, target)[:START_OUTPUTS] for k in range(inputs)], axis=1)
+    table: dict[str, Any] = {"up": up, "down": down, "start": _floats(start), "start_inputs": inputs}
+    if down <= MAX_PHASES:
+        middle, reach = down * (1 + 6 * rate // down), 4000
+        length = 2 * middle + 4 * rate
+        responses = []
+        for phase in range(down):
+            centre = (middle + phase) * up // down
+            responses.append(
+                _impulse(middle + phase, length, rate, target)[centre - reach : centre + reach + 1]
+            )
+        stacked = np.stack(responses)
+        kept = np.nonzero(np.abs(stacked).max(axis=0) > 1e-10)[0]
+        first, last = int(kept[0]), int(kept[-1])
+        table.update(
+            phases=_floats(stacked[:, first : last + 1]), taps=last - first + 1, offset=first - reach
+        )
+    return table
+
+
+def _lowpass(config: dict[str, Any]) -> dict[str, Any] | None:
+    from scipy import signal
+
+    from ..audio.dsp import input_preprocessing
+
+    options = input_preprocessing(_Attributes(config))
+    if "lowpass_cutoff" not in options:
+        return None
+    sos = signal.butter(
+        options["lowpass_order"], options["lowpass_cutoff"], fs=options["sampling_rate"], output="sos"
+    )
+    zeros = min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    return {
+        "sos": sos.tolist(),
+        "zi": signal.sosfilt_zi(sos).tolist(),
+        "padlen": 3 * (2 * len(sos) + 1 - zeros),
+        "shortest": 3 * (2 * len(sos) + 1) + 1,  # respira.audio.dsp.lowpass leaves shorter input as is
+    }
+
+
+class _Attributes(dict):
+    def __getattr__(self, name: str) -> Any:
+        return self.get(name)
+
+
+def _settings(config: dict[str, Any], frame_samples: int, name: str) -> dict[str, Any]:
+    from ..audio import checks
+    from ..core import windows
+
+    rate = int(config["sampling_rate"])
+    window, hop = windows.window_samples(windows.DEFAULT_WINDOW_SECONDS, windows.DEFAULT_HOP_SECONDS, rate)
+    return {
+        "name": name,
+        "rate": rate,
+        "id2label": {str(k): v for k, v in config["id2label"].items()},
+        "problem_type": config.get("problem_type"),
+        "thresholds": config.get("decision_thresholds"),
+        "window": window,
+        "hop": hop,
+        "window_seconds": windows.DEFAULT_WINDOW_SECONDS,
+        "max_seconds": MAX_SECONDS,
+        "frame_samples": frame_samples,
+        "lowpass": _lowpass(config),
+        "aggregation": config.get("recording_aggregation") or windows.DEFAULT_AGGREGATION,
+        "top_k": config.get("recording_top_k") or windows.DEFAULT_TOP_K,
+        "checks": {
+            "silent_rms": checks.SILENT_RMS,
+            "clipped_fraction": checks.CLIPPED_FRACTION,
+            "clipped_level": checks.CLIPPED_LEVEL,
+            "full_scale_limit": checks.FULL_SCALE_LIMIT,
+            "min_rate": checks.MIN_SAMPLING_RATE,
+            "band_top": checks.LUNG_SOUND_BAND_TOP,
+            "untrusted": checks._UNTRUSTED,
+        },
+        "resampler": {str(r): resampler_tables(r, rate) for r in TABLE_RATES if r != rate},
+    }
+
+
+README = """---
+title: respira · {name}
+emoji: 🫁
+colorFrom: blue
+colorTo: green
+sdk: static
+app_file: index.html
+pinned: false
+---
+
+# {name} in the browser
+
+The recording is decoded and scored on this device (onnxruntime-web {version}, WebAssembly): nothing is
+uploaded. Generated by `respira export --web`. A research tool, not a medical device.
+"""
+
+
+def write_web_page(model: str | Path, output_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the static page of ``model`` (a model folder holding ``model.onnx``, or a shipped detector's
+    name) to ``output_dir``; see the module. Raises a one-line error when the folder has no
+    ``model.onnx`` or onnxruntime-web's files are not at :func:`ort_web_folder`."""
+    import onnxruntime
+
+    from ..core.windows import FRAME_SAMPLES_KEY
+    from ..hub.export import model_folder
+    from ..pretrained import check_not_shipped
+
+    folder = model_folder(model)
+    onnx_file = folder / "model.onnx"
+    if not onnx_file.is_file():
+        raise FileNotFoundError(f"{folder}: no model.onnx: export it first (respira export MODEL OUT --onnx)")
+    ort_web = ort_web_folder()
+    _check_ort_web(ort_web)
+    output_dir = Path(output_dir)
+    check_not_shipped(output_dir, "write a page in it: give another output folder")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    if config.get("problem_type") != MULTI_LABEL:
+        raise ValueError(f"{folder}: --web pages decide crackle and wheeze flags: a multi-label model only")
+    session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    frame_samples = int(session.get_modelmeta().custom_metadata_map.get(FRAME_SAMPLES_KEY, 1))
+    name = Path(str(model)).name
+    settings = _settings(config, frame_samples, name)
+    page = resources.files("respira.app") / "web"
+    with staged_folder(
+        output_dir, overwrite=overwrite, exists_message=f"{output_dir} exists: give --overwrite"
+    ) as staging:
+        for file_name in PAGE_FILES:
+            (staging / file_name).write_bytes((page / file_name).read_bytes())
+        for file_name in ORT_WEB_FILES:
+            shutil.copyfile(ort_web / file_name, staging / file_name)
+        shutil.copyfile(onnx_file, staging / "model.onnx")
+        (staging / "respira-web.json").write_text(json.dumps(settings), encoding="utf-8")
+        assets = {
+            "settings": settings,
+            "model": base64.b64encode(onnx_file.read_bytes()).decode("ascii"),
+            "wasm": base64.b64encode((ort_web / ORT_WEB_FILES[2]).read_bytes()).decode("ascii"),
+            "glue": (ort_web / ORT_WEB_FILES[1]).read_text(encoding="utf-8"),
+        }
+        (staging / "respira-assets.js").write_text(
+            f"window.RESPIRA_ASSETS = {json.dumps(assets)};\n", "utf-8"
+        )
+        (staging / "README.md").write_text(
+            README.format(name=name, version=ORT_WEB_VERSION), encoding="utf-8"
+        )
+    return output_dir

@@ -1,0 +1,266 @@
+"""``respira export --web``'s page in Debian's headless chromium: on real recordings of ``../shared`` (every
+rate of its corpora, a stereo WAV, MP3s, and rates the corpora lack made from them), the page's window
+probabilities are ``respira predict --onnx``'s within 1e-4 and its verdicts the same, with no request after
+the page loaded (the browser's own resource log and the server's); bad input gets predict's words and the
+page keeps working; from ``file://`` it gives the same numbers. All recordings run in one page load."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from respira.app.web_page import ORT_WEB_FILES, ort_web_folder
+from respira.cli import main
+
+from ..conftest import SHARED_DIR
+
+TOLERANCE = 1e-4
+DETECTOR = "icbhi-crackle-wheeze"
+ANALYSE = """const [data, name, done] = arguments;
+const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+respira.run(bytes.buffer, name).then((r) => done({
+  result: r && {rows: r.rows, verdict: r.verdict, warning: r.warning, timing: r.timing},
+  message: document.getElementById("message").textContent,
+  resources: performance.getEntriesByType("resource").length}));"""
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = ort_web_folder()
+    if not all((folder / name).is_file() for name in ORT_WEB_FILES):
+        pytest.skip(f"onnxruntime-web is not at {folder} (`make web-deps` fetches it with npm)")
+    output = tmp_path_factory.mktemp("web") / "page"
+    assert main(["export", DETECTOR, str(output), "--web"]) == 0
+    return output
+
+
+def _shortest(paths: list[Path], count: int) -> list[Path]:
+    import soundfile as sf
+
+    return sorted(paths, key=lambda path: (sf.info(path).frames / sf.info(path).samplerate, path.name))[
+        :count
+    ]
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Twenty real recordings of ../shared: ICBHI's three shortest at each of its rates, KAUH's two and
+    SPRSound's three shortest; made of them: a stereo WAV (two recordings as its channels), two MP3s, and
+    one at each rate of the page's tables the corpora lack (16, 22.05, 48 kHz; soxr, 24-bit)."""
+    import soundfile as sf
+    import soxr
+
+    if not SHARED_DIR.is_dir():
+        pytest.skip(
+            f"real recordings not found at {SHARED_DIR} (../shared is only present on project machines)"
+        )
+    icbhi = sorted((SHARED_DIR / "icbhi" / "ICBHI_final_database").glob("*.wav"))
+    by_rate: dict[int, list[Path]] = {}
+    for path in icbhi:
+        by_rate.setdefault(sf.info(path).samplerate, []).append(path)
+    chosen = [path for rate in sorted(by_rate) for path in _shortest(by_rate[rate], 3)]
+    chosen += _shortest(sorted((SHARED_DIR / "kauh").glob("*.wav")), 2)
+    chosen += _shortest(sorted((SHARED_DIR / "sprsound" / "train_wav").glob("*.wav")), 3)
+    made = tmp_path_factory.mktemp("web_recordings")
+    first, second = _shortest(by_rate[max(by_rate)], 2)
+    left, rate = sf.read(first, dtype="float32")
+    right, _ = sf.read(second, dtype="float32")
+    stereo = np.stack([left[: len(right)], right[: len(left)]], axis=1)
+    sf.write(made / "stereo.wav", stereo, rate, subtype="PCM_16")
+    chosen.append(made / "stereo.wav")
+    for source in (first, chosen[-2]):  # 44.1 and 8 kHz (MP3 has no 4 kHz)
+        samples, source_rate = sf.read(source, dtype="float32")
+        sf.write(made / f"{source.stem}.mp3", samples, source_rate, format="MP3")
+        chosen.append(made / f"{source.stem}.mp3")
+    samples, source_rate = sf.read(first, dtype="float32")
+    for target in (16000, 22050, 48000):
+        path = made / f"{first.stem}_{target}.wav"
+        sf.write(path, soxr.resample(samples, source_rate, target, quality="HQ"), target, subtype="PCM_24")
+        chosen.append(path)
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def served(page: Path) -> Iterator[tuple[str, list[str]]]:
+    """The page's folder on a static host (127.0.0.1) and the paths it was asked for."""
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(page))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/index.html", requests
+    finally:
+        server.shutdown()
+
+
+def _predict(files: list[Path], output: Path, *extra: str) -> list[dict[str, Any]]:
+    command = ["predict", DETECTOR, *map(str, files), "--onnx", "--format", "json", "--output", str(output)]
+    assert main([*command, *extra]) == 0
+    return json.loads(output.read_text(encoding="utf-8"))
+
+
+def _analyse(browser: Any, path: Path, name: str | None = None) -> dict[str, Any]:
+    return browser.execute_async_script(
+        ANALYSE, base64.b64encode(path.read_bytes()).decode(), name or path.name
+    )
+
+
+def _ready(browser: Any, url: str) -> str:
+    browser.set_script_timeout(900)
+    browser.get(url)
+    return browser.execute_async_script(
+        "const done = arguments[0]; "
+        "respira.ready.then(() => done(document.getElementById('message').textContent))"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_page_agrees_with_predict_and_stays_offline(
+    page: Path, recordings: list[Path], served: tuple[str, list[str]], browser: Any, tmp_path: Path
+) -> None:
+    url, requests = served
+    assert "sdk: static" in (page / "README.md").read_text(encoding="utf-8")
+    assert _ready(browser, url) == "Ready: drop a recording."
+    loaded = len(requests)
+    expected = _predict(recordings, tmp_path / "windows.json")
+    verdicts = {
+        row["file"]: row for row in _predict(recordings, tmp_path / "recordings.json", "--per_recording")
+    }
+    worst, timings = 0.0, {}
+    for path in recordings:
+        got = _analyse(browser, path)
+        assert got["result"] is not None, got["message"]
+        rows = [row for row in expected if row["file"] == str(path)]
+        assert len(got["result"]["rows"]) == len(rows), path.name
+        for mine, theirs in zip(got["result"]["rows"], rows, strict=True):
+            assert mine["start"] == pytest.approx(theirs["start"]) and mine["end"] == pytest.approx(
+                theirs["end"]
+            )
+            for key in ("crackle", "wheeze"):
+                worst = max(worst, abs(mine[key] - theirs[key]))
+                assert abs(mine[key] - theirs[key]) <= TOLERANCE, (path.name, key, mine, theirs)
+            assert mine["label"] == theirs["label"], path.name
+        assert got["result"]["verdict"]["label"] == verdicts[str(path)]["label"], path.name
+        timings[path.name] = got["result"]["timing"]
+    print(f"largest difference from respira predict --onnx: {worst:.2e} over {len(recordings)} recordings")
+    print(json.dumps(timings))
+    assert requests[loaded:] == []  # the server saw nothing after the page loaded
+    entries = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
+    assert sorted(Path(name).name for name in entries) == sorted(
+        ["ort.wasm.min.js", "respira-web.js", "respira-web.json", "model.onnx", *ORT_WEB_FILES[1:]]
+    )
+    browser.save_screenshot(str(tmp_path / "web_page.png"))
+    print(f"screenshot: {tmp_path / 'web_page.png'}")
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_bad_input_gets_one_line_and_the_page_keeps_working(
+    page: Path, served: tuple[str, list[str]], browser: Any, tmp_path: Path
+) -> None:
+    import soundfile as sf
+
+    url, requests = served
+    _ready(browser, url)
+    loaded = len(requests)
+    (tmp_path / "notes.wav").write_text("not audio\n", encoding="utf-8")
+    sf.write(
+        tmp_path / "short.wav", 0.1 * np.random.default_rng(0).standard_normal(400), 4000, subtype="FLOAT"
+    )
+    sf.write(tmp_path / "silence.wav", np.zeros(40000), 4000, subtype="PCM_16")
+    sf.write(tmp_path / "long.wav", np.zeros(2 * 3600 * 4000, dtype=np.int16), 4000, subtype="PCM_16")
+    said = {
+        name: _analyse(browser, tmp_path / name)
+        for name in ("notes.wav", "short.wav", "silence.wav", "long.wav")
+    }
+    assert said["notes.wav"]["result"] is None
+    assert said["notes.wav"]["message"].startswith("notes.wav: cannot be decoded as audio (")
+    for name in ("short.wav", "silence.wav"):  # scored, as predict scores them, with predict's warning
+        line = _predict([tmp_path / name], tmp_path / f"{name}.json", "--per_recording")[0]["warning"]
+        assert said[name]["result"]["warning"] == line.replace(str(tmp_path / name), name)
+        assert "\n" not in said[name]["message"]
+    assert said["long.wav"]["result"] is None
+    assert "longer than this page's limit of 30 min" in said["long.wav"]["message"]
+    good = _analyse(browser, Path(SHARED_DIR / "kauh").glob("*.wav").__next__())
+    assert good["result"] is not None and good["result"]["rows"]
+    assert requests[loaded:] == []
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_page_from_file_url_gives_the_same_numbers(
+    page: Path, recordings: list[Path], served: tuple[str, list[str]], browser: Any
+) -> None:
+    assert _ready(browser, served[0]) == "Ready: drop a recording."
+    over_http = _analyse(browser, recordings[0])["result"]["rows"]
+    assert _ready(browser, page.resolve().as_uri() + "/index.html") == "Ready: drop a recording."
+    from_file = _analyse(browser, recordings[0])
+    assert from_file["result"]["rows"] == over_http
+
+
+def _floats(table: dict[str, Any], name: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(table[name]), dtype="<f4").astype(np.float64)
+
+
+def test_tables_reproduce_soxr() -> None:
+    """Applied as the page applies them, the tables give soxr's own output: its filter for a rate of few
+    phases (10 kHz: 5), its first outputs for every rate (44.1 kHz: the middle is the page's Kaiser sinc)."""
+    import soxr
+
+    from respira.app.web_page import START_OUTPUTS, resampler_tables
+
+    signal = np.random.default_rng(0).standard_normal(3000).astype(np.float32) + 0.3  # an offset: a step at 0
+    for rate in (10000, 44100):
+        table = resampler_tables(rate, 32000)
+        expected = soxr.resample(signal, rate, 32000, quality="HQ").astype(np.float64)
+        start = _floats(table, "start").reshape(START_OUTPUTS, table["start_inputs"])
+        got = start @ signal[: table["start_inputs"]].astype(np.float64)
+        assert np.abs(got - expected[:START_OUTPUTS]).max() < 1e-5, rate
+        if rate == 10000:
+            up, down, taps, offset = table["up"], table["down"], table["taps"], table["offset"]
+            phases = _floats(table, "phases").reshape(down, taps)
+            middle = np.zeros(len(expected) + 2 * taps)
+            for k, value in enumerate(signal):
+                first = k * up // down + offset + taps
+                middle[first : first + taps] += value * phases[k % down]
+            middle = middle[taps : taps + len(expected)]
+            assert np.abs(middle - expected)[START_OUTPUTS:].max() < 1e-5
+        else:
+            assert "phases" not in table
+
+
+def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("RESPIRA_ORT_WEB_DIR", str(tmp_path / "nothing"))
+    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "make web-deps" in error and "\n" not in error
+    assert not (tmp_path / "page").exists()
+    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--space"]) == 2
+    assert "--web writes a static page" in capsys.readouterr().err
+
+
+def test_makefile_fetches_the_pinned_release() -> None:
+    """``make web-deps`` fetches the release and the files the export copies."""
+    from respira.app.web_page import ORT_WEB_VERSION
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text(encoding="utf-8")
+    assert f"ORT_WEB_VERSION ?= {ORT_WEB_VERSION}\n" in makefile
+    recipe = makefile[makefile.index("web-deps:") :].split("\n\n", 1)[0]
+    assert all(f"package/dist/{name}" in recipe for name in ORT_WEB_FILES)

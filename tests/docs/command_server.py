@@ -1,0 +1,251 @@
+"""The docs' ``respira`` commands, each run in a fork of one process that imported respira once.
+
+A fresh ``respira`` process spends about 7 s of CPU importing torch, transformers and respira before it
+reads its command line, and the pages run about 80 of them. The blocks' shell finds this folder's ``respira``
+first on ``PATH``: a small client (:data:`CLIENT`) that hands its command line, working folder, environment
+and standard streams to a server (:func:`serve`, one per pytest worker). The server forks; the fork takes
+them and runs :func:`respira.cli.main` on the command line as the installed ``respira`` script does
+(``sys.exit(main())``), then exits through the interpreter's own shutdown; the client exits with its status.
+
+Only what a fresh process would read differently is left to one: a command whose environment differs from
+the server's (beyond :data:`UNREAD`: a value read as a library is imported could differ), or any command
+once the server is gone, runs the installed ``respira`` script.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+UNREAD = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PYTEST_CURRENT_TEST"})
+"""Variables bash and pytest set as they go (so they differ between the server and a block's commands),
+which no library reads as it is imported."""
+FALLBACK = b"exec"
+"""The server's answer when the client is to run the installed ``respira`` script instead."""
+WARM_MODULES = (
+    "respira.training.run.training_run",
+    "respira.training.trainer.trainer",
+    "respira.data.icbhi",
+    "respira.data.loaders",
+    "respira.evaluation.cycles",
+    "respira.inference.detector",
+    "respira.pretrained.shipped",
+    "respira.reports.figures",
+    "respira.hub.card_render",
+    "datasets.features._torchcodec",
+    "matplotlib.pyplot",
+    "scipy.io",
+    "scipy.signal",
+    "threadpoolctl",
+)
+"""Imported by the server before its first fork, beside every command's module (what the commands import as
+they run, so that each fork does not import it again)."""
+
+CLIENT = """#!{python} -IS
+# respira's docs tests: this command line, run by the server at {socket} (tests/docs/command_server.py)
+import json, os, socket, sys
+
+installed = {installed!r}
+try:
+    server = socket.socket(socket.AF_UNIX)
+    server.connect({socket!r})
+except OSError:
+    os.execv(installed, [installed, *sys.argv[1:]])
+request = json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ)}}).encode()
+socket.send_fds(server, [len(request).to_bytes(8, "big")], [0, 1, 2])
+server.sendall(request)
+answer = b""
+while chunk := server.recv(64):
+    answer += chunk
+if answer == {fallback!r}:
+    os.execv(installed, [installed, *sys.argv[1:]])
+if len(answer) != 4:
+    sys.exit("respira (the docs tests' command server): the command's process ended without a status")
+sys.exit(int.from_bytes(answer, "big", signed=True))
+"""
+
+
+def _installed() -> str:
+    return str(Path(sys.executable).parent / "respira")
+
+
+def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+    header, fds, _, _ = socket.recv_fds(connection, 8, 3)
+    size, body = int.from_bytes(header, "big"), b""
+    while len(body) < size:
+        chunk = connection.recv(size - len(body))
+        if not chunk:
+            raise ConnectionError("the client left before its request was read")
+        body += chunk
+    return json.loads(body), fds
+
+
+def serve(path: str) -> tuple[socket.socket, dict]:
+    """Import respira, listen at ``path`` and fork for each request; return only in a fork, with its
+    connection and request (its standard streams, folder, environment and ``sys.argv`` already set)."""
+    environment = dict(os.environ)  # as started, before the imports set their variables
+    from respira.cli import build_parser
+
+    build_parser()  # imports every command's module
+    for name in WARM_MODULES:
+        __import__(name)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(16)
+    listener.settimeout(1.0)
+    signal.signal(signal.SIGTERM, _stop)
+    print("ready", flush=True)
+    while True:
+        _reap()
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        connection.settimeout(None)
+        try:
+            request, fds = _receive(connection)
+        except (OSError, ValueError):
+            connection.close()
+            continue
+        same = {k: v for k, v in request["env"].items() if k not in UNREAD} == {
+            k: v for k, v in environment.items() if k not in UNREAD
+        }
+        if not same or len(fds) != 3:
+            connection.sendall(FALLBACK)
+        elif os.fork() == 0:
+            listener.close()
+            _become(request, fds)
+            return connection, request
+        for fd in fds:
+            os.close(fd)
+        connection.close()
+
+
+def _stop(*_: object) -> None:
+    """Exit once every fork has ended (so that their CPU time counts as the server's children's)."""
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.wait()
+    sys.exit(0)
+
+
+def _reap() -> None:
+    """Wait for the forks that ended (their CPU time then counts as the server's children's)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _become(request: dict, fds: list[int]) -> None:
+    """Take the client's streams, folder and environment, as its own process would have them."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    for name in UNREAD:  # the rest is the server's: as started (the client's), and what its imports set
+        if name in request["env"]:
+            os.environ[name] = request["env"][name]
+        else:
+            os.environ.pop(name, None)
+    # as Python opens them: stdout line-buffered on a terminal, stderr always
+    sys.stdin = sys.__stdin__ = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = sys.__stdout__ = open(1, "w", buffering=1 if os.isatty(1) else -1, closefd=False)  # noqa: SIM115
+    sys.stderr = sys.__stderr__ = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
+    sys.argv = [_installed(), *request["argv"]]
+    random.seed()  # a fresh process's unseeded generators, not the server's
+    import numpy as np
+
+    np.random.seed()
+
+
+def _status(code: object) -> int:
+    """The exit status of ``sys.exit(code)``, printing a message as the interpreter does."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+class CommandServer:
+    """A pytest worker's server, started for the first block that runs respira."""
+
+    def __init__(self, installed: str | None = None) -> None:
+        self.installed = installed or _installed()
+        """The ``respira`` its client runs where the server does not."""
+        self.process: subprocess.Popen | None = None
+        self.folder: Path | None = None
+        self.bin: Path | None = None
+
+    def commands(self, env: dict[str, str]) -> Path:
+        """The folder of the ``respira`` client, for blocks run with ``env`` (PATH without the folder); the
+        server started with ``env`` on first use."""
+        if self.bin is None:
+            self.folder = Path(tempfile.mkdtemp(prefix="respira-docs-"))  # short: a socket's path is
+            self.process, self.bin = start(self.folder, env, self.installed)
+        return self.bin
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start(folder: Path, env: dict[str, str], installed: str) -> tuple[subprocess.Popen, Path]:
+    """A server for the commands of blocks run with ``env``, and the folder holding its ``respira``
+    client (to put first on ``PATH``; ``installed`` runs the commands the server does not); the folder's
+    name must be short (a socket's path is)."""
+    socket_path = folder / "socket"
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    client = bin_dir / "respira"
+    names = {"python": sys.executable, "socket": str(socket_path), "installed": installed}
+    client.write_text(CLIENT.format(**names, fallback=FALLBACK))
+    client.chmod(0o755)
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}"}
+    server = subprocess.Popen(
+        [sys.executable, __file__, str(socket_path)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    if server.stdout.readline().strip() != "ready":
+        server.kill()
+        raise RuntimeError("the docs' respira command server did not start")
+    return server, bin_dir
+
+
+if __name__ == "__main__":
+    sys.path[0] = str(Path(sys.executable).parent)  # as the installed script: its folder, not this one
+    connection, request = serve(sys.argv[1])
+    from respira.cli import main
+
+    try:
+        status = _status(main())
+    except SystemExit as exit:
+        status = _status(exit.code)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    connection.sendall(status.to_bytes(4, "big", signed=True))
+    sys.exit(status)
