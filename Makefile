@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: web-deps demo test docs lint format bench detector site-detectors readme system-deps browser-deps install install-dev clean
+.PHONY: web-deps demo test docs lint format bench detector site-detectors readme label-screenshot system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -99,6 +99,11 @@ site-detectors: install
 # results table (the shipped detector's card table, rendered from its evaluation files).
 readme: install
 	$(BIN)/python scripts/readme_assets.py
+
+# The labelling page's screenshot in the serve-your-site tutorial (respira label on KAUH recordings of
+# ../shared, in Debian's headless chromium).
+label-screenshot: install-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/label_page_screenshot.py
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

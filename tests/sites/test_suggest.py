@@ -118,6 +118,26 @@ def test_without_labels_csv_each_recording_is_its_own_unit(model: Path, tmp_path
     assert not result.units_are_patients
 
 
+def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Path) -> None:
+    """An archive of symlinks (to recordings whose names say more) is written back under its own names."""
+    store = write_archive(tmp_path / "store", None, files=4)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for number in range(4):
+        (archive / f"P{number}.wav").symlink_to(store / f"r{number}.wav")
+    (archive / "labels.csv").write_text(
+        "file,crackle,wheeze,patient\n" + "".join(f"P{n}.wav,,,p{n}\n" for n in range(4))
+    )
+    respira.suggest(str(model), data_dir=str(archive), budget=2, output=str(archive / "labels.csv"))
+    assert sorted(r["file"] for r in read_rows(archive / "labels.csv")) == [f"P{n}.wav" for n in range(4)]
+    respira.suggest(
+        str(model), data_dir=str(archive), budget=1, output=str(tmp_path / "next.csv"), overwrite=True
+    )
+    assert sorted(r["file"] for r in read_rows(tmp_path / "next.csv")) == [
+        f"archive/P{n}.wav" for n in range(4)
+    ]
+
+
 @pytest.mark.parametrize(
     ("setup", "arguments", "message"),
     [

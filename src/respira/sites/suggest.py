@@ -139,6 +139,14 @@ def _check_output(target: Path, archive: Archive, overwrite: bool) -> Path:
     return target
 
 
+def _file_cell(root: Path, file: str, folder: Path) -> str:
+    """The ``file`` cell of a recording the archive names ``file`` (relative to ``root``, or absolute), for
+    a labels.csv in ``folder``: the archive's own name, a symlink's not followed."""
+    if Path(file).is_absolute():
+        return Path(file).as_posix()
+    return Path(os.path.relpath(root / file, folder)).as_posix()  # both made absolute, symlinks kept
+
+
 def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str, tuple[str, ...]]:
     """Write the list (staged, then moved into place); unit → the files written for it."""
     from ..utils.files import write_text_atomic
@@ -161,7 +169,7 @@ def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str
             "device": source.device if source else None,
             "location": source.location if source else None,
         }
-        name = Path(os.path.relpath(recording.path, target.parent.resolve())).as_posix()
+        name = _file_cell(archive.root, recording.recording_id, target.parent)
         return [name, *flags, *(values[c] or "" for c in optional), reason]
 
     files: dict[str, list[str]] = {s.unit: [] for s in chosen}
