@@ -24,6 +24,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from .errors import LabelledFormatError
 from .labels_csv import FLAG_SPELLINGS, REQUIRED_COLUMNS
@@ -126,7 +127,7 @@ class LabelsTable:
                     f"file {row.file!r} is listed twice (first on line {seen[row.path]}); keep one row", line
                 )
             seen[row.path] = line
-            flags = {name: self.cell(row, name) for name in ("crackle", "wheeze")}
+            flags = {name: self.cell(row, name) for name in MULTI_LABEL_NAMES}
             for name, value in flags.items():
                 if value and value.lower() not in FLAG_SPELLINGS:
                     raise fail(
@@ -154,7 +155,7 @@ class LabelsTable:
         """The row's answer (a key of :data:`ANSWERS`), or ``None`` while it is not yet labelled."""
         if self.cell(row, QUALITY_COLUMN).lower() == POOR:
             return "poor"
-        flags = tuple(FLAG_SPELLINGS.get(self.cell(row, name).lower()) for name in ("crackle", "wheeze"))
+        flags = tuple(FLAG_SPELLINGS.get(self.cell(row, name).lower()) for name in MULTI_LABEL_NAMES)
         if None in flags:
             return None
         return {(1, 0): "crackle", (0, 1): "wheeze", (1, 1): "both", (0, 0): "normal"}[flags]  # type: ignore[index]
@@ -169,7 +170,7 @@ class LabelsTable:
             raise ValueError(f"answer {answer!r} is not one of {', '.join(ANSWERS)}")
         if answer == "poor" and QUALITY_COLUMN not in self.columns:
             self._add_column(QUALITY_COLUMN)
-        values = dict(zip(("crackle", "wheeze"), ANSWERS[answer], strict=True))
+        values = dict(zip(MULTI_LABEL_NAMES, ANSWERS[answer], strict=True))
         if QUALITY_COLUMN in self.columns:
             current = self.cell(row, QUALITY_COLUMN)
             values[QUALITY_COLUMN] = POOR if answer == "poor" else "" if current.lower() == POOR else current
