@@ -1,8 +1,10 @@
 """``respira export --web``'s page in Debian's headless chromium: on real recordings of ``../shared`` (every
 rate of its corpora, a stereo WAV, MP3s, and rates the corpora lack made from them), the page's window
-probabilities are ``respira predict --onnx``'s within 1e-4 and its verdicts the same, with no request after
-the page loaded (the browser's own resource log and the server's); bad input gets predict's words and the
-page keeps working; from ``file://`` it gives the same numbers. All recordings run in one page load."""
+probabilities are ``respira predict --onnx``'s within 1e-4, its verdicts the same and its events those of
+``respira predict --onnx --events`` (types; onsets and offsets within a frame hop; confidences within
+1e-4), with no request after the page loaded (the browser's own resource log and the server's); bad input
+gets predict's words and the page keeps working; from ``file://`` it gives the same numbers. All
+recordings run in one page load."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ DETECTOR = "icbhi-crackle-wheeze"
 ANALYSE = """const [data, name, done] = arguments;
 const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
 respira.run(bytes.buffer, name).then((r) => done({
-  result: r && {rows: r.rows, verdict: r.verdict, warning: r.warning, timing: r.timing},
+  result: r && {rows: r.rows, verdict: r.verdict, events: r.events, warning: r.warning, timing: r.timing},
   message: document.getElementById("message").textContent,
   resources: performance.getEntriesByType("resource").length}));"""
 
@@ -143,7 +145,9 @@ def test_page_agrees_with_predict_and_stays_offline(
     verdicts = {
         row["file"]: row for row in _predict(recordings, tmp_path / "recordings.json", "--per_recording")
     }
-    worst, timings = 0.0, {}
+    events = _predict(recordings, tmp_path / "events.json", "--events")
+    hop = json.loads((page / "respira-web.json").read_text(encoding="utf-8"))["events"]["frame_hop"]
+    worst, timings, counted = 0.0, {}, 0
     for path in recordings:
         got = _analyse(browser, path)
         assert got["result"] is not None, got["message"]
@@ -158,13 +162,30 @@ def test_page_agrees_with_predict_and_stays_offline(
                 assert abs(mine[key] - theirs[key]) <= TOLERANCE, (path.name, key, mine, theirs)
             assert mine["label"] == theirs["label"], path.name
         assert got["result"]["verdict"]["label"] == verdicts[str(path)]["label"], path.name
+        theirs = [row for row in events if row["file"] == str(path)]
+        mine = got["result"]["events"]["events"]
+        assert [e["type"] for e in mine] == [e["type"] for e in theirs], path.name
+        for event, row in zip(mine, theirs, strict=True):
+            assert abs(event["onset"] - row["onset"]) <= hop + 1e-9, (path.name, event, row)
+            assert abs(event["offset"] - row["offset"]) <= hop + 1e-9, (path.name, event, row)
+            assert abs(event["confidence"] - row["confidence"]) <= TOLERANCE, (path.name, event, row)
+        counted += len(theirs)
         timings[path.name] = got["result"]["timing"]
     print(f"largest difference from respira predict --onnx: {worst:.2e} over {len(recordings)} recordings")
+    print(f"{counted} events, as respira predict --onnx --events shows them")
     print(json.dumps(timings))
+    assert counted > 0  # the recordings hold events: the comparison compared some
     assert requests[loaded:] == []  # the server saw nothing after the page loaded
     entries = browser.execute_script("return performance.getEntriesByType('resource').map((e) => e.name)")
     assert sorted(Path(name).name for name in entries) == sorted(
-        ["ort.wasm.min.js", "respira-web.js", "respira-web.json", "model.onnx", *ORT_WEB_FILES[1:]]
+        [
+            "ort.wasm.min.js",
+            "respira-events.js",
+            "respira-web.js",
+            "respira-web.json",
+            "model.onnx",
+            *ORT_WEB_FILES[1:],
+        ]
     )
     browser.save_screenshot(str(tmp_path / "web_page.png"))
     print(f"screenshot: {tmp_path / 'web_page.png'}")
@@ -264,3 +285,57 @@ def test_makefile_fetches_the_pinned_release() -> None:
     assert f"ORT_WEB_VERSION ?= {ORT_WEB_VERSION}\n" in makefile
     recipe = makefile[makefile.index("web-deps:") :].split("\n\n", 1)[0]
     assert all(f"package/dist/{name}" in recipe for name in ORT_WEB_FILES)
+
+
+@pytest.fixture
+def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    from huggingface_hub import constants
+
+    from tests.hub.hub_server import HubServer
+
+    with HubServer(tmp_path / "hub") as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        yield hub
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
+def test_push_web_space_to_the_local_hub(
+    run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``respira push RUN REPO --space --web``: the model repo, and the static page (``model.onnx``
+    exported from a run that had none) as a Space repo created with ``sdk: static``."""
+    from huggingface_hub import HfApi
+
+    if not all((ort_web_folder() / name).is_file() for name in ORT_WEB_FILES):
+        pytest.skip(f"onnxruntime-web is not at {ort_web_folder()} (`make web-deps` fetches it with npm)")
+    created, create_repo = [], HfApi.create_repo
+    monkeypatch.setattr(  # the test Hub keeps no sdk: the request's is read here
+        HfApi,
+        "create_repo",
+        lambda api, *a, **k: created.append(k.get("space_sdk")) or create_repo(api, *a, **k),
+    )
+    assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--web"]) == 0
+    assert "model.safetensors" in local_hub.state.repos["user/tiny-cnn"].resolve("main").files
+    files = local_hub.state.space_repos["user/tiny-cnn"].resolve("main").files
+    assert {"index.html", "respira-web.js", "respira-events.js", "respira-web.json", "model.onnx"} <= set(
+        files
+    )
+    assert {*ORT_WEB_FILES, "respira-assets.js", "README.md"} <= set(files)
+    readme = (local_hub.state.root / "objects" / files["README.md"].sha256).read_text(encoding="utf-8")
+    assert "\nsdk: static\n" in readme and created[-1] == "static"
+    assert not [r for r in local_hub.unhandled if r[0] in ("POST", "PUT")]
+
+
+def test_push_web_refuses_before_pushing_anything(
+    run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    base = ["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--web"]
+    assert main(base) == 2
+    assert "--web pushes the static page as the Space: add --space" in capsys.readouterr().err
+    monkeypatch.setenv("RESPIRA_ORT_WEB_DIR", str(run_dir / "no-such-folder"))
+    assert main([*base, "--space"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "make web-deps" in error and "\n" not in error
+    assert not local_hub.state.repos and not local_hub.state.space_repos

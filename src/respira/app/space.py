@@ -1,5 +1,6 @@
 """A Hugging Face Space for a trained run: the app page running ``model.onnx`` without torch or respira
-(``respira export RUN OUT --space``, ``respira push RUN REPO --space``).
+(``respira export RUN OUT --space``, ``respira push RUN REPO --space``). :func:`upload_space` also
+publishes ``respira export --web``'s static page (``respira push RUN REPO --space --web``).
 
 The Space folder holds:
 
@@ -29,7 +30,7 @@ from ..pretrained.fitted import SITE_FIT_FILE
 from ..utils.files import is_occupied, staged_folder
 from .card_facts import RUN_RECORD
 
-__all__ = ["SPACE_PACKAGE", "SPACE_REQUIREMENTS", "push_space", "space_code", "write_space"]
+__all__ = ["SPACE_PACKAGE", "SPACE_REQUIREMENTS", "push_space", "space_code", "upload_space", "write_space"]
 
 SPACE_PACKAGE = "respira_space"
 SPACE_MODULES = ["respira.app.page", "respira.app.onnx_runner", "respira.app.card_facts"]
@@ -201,27 +202,41 @@ def push_space(
 ) -> str:
     """Write the Space of ``run_dir`` (naming the model repo ``model_id``) and upload it to the Space repo
     ``repo_id`` (created with ``sdk: gradio`` when needed); return its URL."""
+
+    with tempfile.TemporaryDirectory(prefix="respira-push-space-") as tmp:
+        folder = write_space(run_dir, Path(tmp) / "space", model_id=model_id)
+        message = commit_message or f"Upload the respira app for {model_id}"
+        return upload_space(
+            folder, repo_id, sdk="gradio", private=private, token=token, commit_message=message
+        )
+
+
+def upload_space(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    sdk: str,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str,
+) -> str:
+    """Upload a written Space ``folder`` to the Space repo ``repo_id`` (created with ``sdk`` when needed:
+    ``gradio`` for :func:`write_space`'s, ``static`` for :func:`respira.app.web_page.write_web_page`'s);
+    return its URL. An unreachable Hub is a one-line :class:`~respira.hub.push.HubConnectionError`."""
     from huggingface_hub import HfApi
 
     from ..hub.hub_errors import hub_error
     from ..hub.push import HubConnectionError
 
     api = HfApi(token=token)
-    with tempfile.TemporaryDirectory(prefix="respira-push-space-") as tmp:
-        folder = write_space(run_dir, Path(tmp) / "space", model_id=model_id)
-        try:
-            api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-            api.upload_folder(
-                repo_id=repo_id,
-                repo_type="space",
-                folder_path=folder,
-                commit_message=commit_message or f"Upload the respira app for {model_id}",
-            )
-        except Exception as error:
-            found = hub_error(error, ("network",))
-            if found is None:
-                raise
-            raise HubConnectionError(
-                f"cannot reach the Hugging Face Hub at {api.endpoint}: {found[1]}"
-            ) from None
+    try:
+        api.create_repo(repo_id, repo_type="space", space_sdk=sdk, private=private, exist_ok=True)
+        api.upload_folder(
+            repo_id=repo_id, repo_type="space", folder_path=folder, commit_message=commit_message
+        )
+    except Exception as error:
+        found = hub_error(error, ("network",))
+        if found is None:
+            raise
+        raise HubConnectionError(f"cannot reach the Hugging Face Hub at {api.endpoint}: {found[1]}") from None
     return f"{api.endpoint}/spaces/{repo_id}"

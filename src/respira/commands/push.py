@@ -34,6 +34,14 @@ class PushOptions:
             **SWITCH,
         },
     )
+    web: bool = field(
+        default=False,
+        metadata={
+            "help": "with --space: push `respira export --web`'s static page as the Space instead (sdk: "
+            "static; the recording never leaves the device; onnxruntime-web from `make web-deps`)",
+            **SWITCH,
+        },
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +62,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..hub import push_run
 
+    if args.web:
+        if not args.space:
+            raise ValueError("--web pushes the static page as the Space: add --space")
+        _push_with_web_space(args)
+        return
     if args.space:
         from ..app.space import space_code
 
@@ -76,3 +89,34 @@ def run(args: argparse.Namespace) -> None:
             args.run_dir, args.repo_id, model_id=args.repo_id, private=args.private, token=args.token
         )
         print(f"pushed the Space → {space}")
+
+
+def _push_with_web_space(args: argparse.Namespace) -> None:
+    """The model repo, then the static page as a Space repo (``sdk: static``) of the same id: the page is
+    written first, so a model it cannot be made of (or missing onnxruntime-web) stops before any push."""
+    import tempfile
+    from pathlib import Path
+
+    from ..app.space import upload_space
+    from ..app.web_page import write_web_page
+    from ..hub import push_run
+    from ..hub.repo_ids import check_repo_id
+
+    check_repo_id(args.repo_id)
+    with tempfile.TemporaryDirectory(prefix="respira-push-web-") as tmp:
+        page = write_web_page(args.run_dir, Path(tmp) / "page", export=True, name=args.repo_id)
+        url = push_run(
+            args.run_dir,
+            args.repo_id,
+            private=args.private,
+            token=args.token,
+            revision=args.revision,
+            with_code=not args.no_code,
+            onnx=args.onnx,
+        )
+        print(f"pushed {args.run_dir} → {url}")
+        message = f"Upload the respira static page for {args.repo_id}"
+        space = upload_space(
+            page, args.repo_id, sdk="static", private=args.private, token=args.token, commit_message=message
+        )
+    print(f"pushed the static page as a Space → {space}")

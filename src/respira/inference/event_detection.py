@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
 __all__ = [
+    "chunk_sizes",
     "chunk_waveforms",
     "detect_events",
     "detect_file_events",
@@ -183,7 +184,7 @@ def _frame_of(model: RespiraForAudioClassification) -> int:
     return int(frame)
 
 
-def _chunk_sizes(config: Any) -> tuple[int, int]:
+def chunk_sizes(config: Any) -> tuple[int, int]:
     """``(chunk, margin)`` in samples at the model's rate (module docstring)."""
     rate = int(config.sampling_rate)
     chunk = round(float(config.target_seconds) * rate)
@@ -192,14 +193,14 @@ def _chunk_sizes(config: Any) -> tuple[int, int]:
 
 def _fill(grid: _Grid, config: Any, spans: Sequence[tuple[int, int, bool]], outputs: Sequence[Any]) -> None:
     """Chunks of the mirrored recording (:func:`_mirrored`) into the recording's grid."""
-    margin = _chunk_sizes(config)[1]
+    margin = chunk_sizes(config)[1]
     for (start, stop, last), (times, probabilities) in zip(spans, outputs, strict=True):
         grid.add(start - margin, stop - margin, last, times, decide(probabilities, config).flags)
 
 
 def _mirrored(config: Any, recording: Recording) -> MirroredRecording:
     """``recording`` with the chunks' context margin of its mirror image at each end (module docstring)."""
-    return MirroredRecording(recording, _chunk_sizes(config)[1])
+    return MirroredRecording(recording, chunk_sizes(config)[1])
 
 
 def _frames_of(
@@ -213,7 +214,7 @@ def _frames_of(
         check_holds_a_frame(recording.total(), frame, rate)
     grid = _Grid(float(frame_hop_seconds), rate)
     mirrored = _mirrored(config, recording)
-    spans = iter_chunk_spans(mirrored, *_chunk_sizes(config))
+    spans = iter_chunk_spans(mirrored, *chunk_sizes(config))
     while part := list(itertools.islice(spans, batch_size)):
         outputs = step_outputs(model, [mirrored.segment(start, stop) for start, stop, _ in part], batch_size)
         _fill(grid, config, part, outputs)
@@ -228,7 +229,7 @@ def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> li
     grid of their outputs."""
     check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
     recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
-    return list(iter_chunk_spans(recording, *_chunk_sizes(model.config)))
+    return list(iter_chunk_spans(recording, *chunk_sizes(model.config)))
 
 
 def chunk_waveforms(

@@ -1,5 +1,6 @@
 // respira's detector in the browser: decode, resample as soxr does, low-pass as scipy's sosfiltfilt,
-// cut respira's windows, run model.onnx with onnxruntime-web, show the verdict. Nothing leaves the page.
+// cut respira's windows, run model.onnx with onnxruntime-web, show the verdict and the events
+// (respira-events.js). Nothing leaves the page.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -299,9 +300,11 @@
     const flags = aggregate(rows.map((r) => r.crackle)), wflag = aggregate(rows.map((r) => r.wheeze));
     const verdict = { crackle: flags, wheeze: wflag, label: classOf(flags >= tc, wflag >= tw) };
     clock.push(performance.now());
+    const events = session.outputNames.includes("frame_probabilities") ? await respiraEvents.detect(session, samples, rows, verdict, settings) : null;
+    clock.push(performance.now());
     const seconds = clock.slice(1).map((t, i) => (t - clock[i]) / 1000);
-    const timing = { resample: seconds[0], lowpass: seconds[1], model: seconds[2] };
-    return { name, rows, verdict, warning: checks(name, samples, rate, decoded.rate), samples, rate, timing };
+    const timing = { resample: seconds[0], lowpass: seconds[1], model: seconds[2], events: seconds[3] };
+    return { name, rows, verdict, events, warning: checks(name, samples, rate, decoded.rate), samples, rate, timing };
   }
   function classOf(c, w) { return c && w ? "both" : c ? "crackle" : w ? "wheeze" : "normal"; }
   function aggregate(values) {
@@ -362,6 +365,12 @@
       result.rows.forEach((row, i) => { const t = (row.start + row.end) / 2; (i ? g.lineTo : g.moveTo).call(g, x(t), y(row[key])); });
       g.stroke();
     });
+    if (!result.events) return;
+    result.events.events.forEach((event) => { // bars on the spectrogram: crackle above, wheeze below
+      const lane = event.type === "crackle" ? 0 : 1;
+      g.fillStyle = lane ? "rgba(31,119,180,0.8)" : "rgba(214,39,40,0.8)";
+      g.fillRect(x(event.onset), 4 + lane * 12, Math.max(2, x(event.offset) - x(event.onset)), 9);
+    });
   }
 
   function show(result) {
@@ -372,8 +381,21 @@
       (result.warning ? ` — ${result.warning}` : "");
     const head = "<tr><th>start s</th><th>end s</th><th>crackle</th><th>wheeze</th><th>label</th></tr>";
     const body = result.rows.map((r) => `<tr><td>${r.start.toFixed(2)}</td><td>${r.end.toFixed(2)}</td><td>${r.crackle.toFixed(4)}</td><td>${r.wheeze.toFixed(4)}</td><td>${r.label}</td></tr>`).join("");
-    $("result").innerHTML = `<table id="windows">${head}${body}</table>`;
+    $("result").innerHTML = `<table id="windows">${head}${body}</table>` + eventTable(result.events);
     plot(result);
+  }
+
+  function eventTable(found) {
+    if (!found) return "<p>This model.onnx has no frame outputs (exported before event detection): no events.</p>";
+    const count = (list, type) => list.filter((e) => e.type === type).length;
+    const why = (type, c) => (found.recording[c] ? `outside every window decided ${type}-present` : `the recording is decided ${type}-absent`);
+    const left = ["crackle", "wheeze"].map((type, c) => [type, c, count(found.left_out, type)]).filter(([, , n]) => n)
+      .map(([type, c, n]) => `${n} ${type} frame event${n === 1 ? "" : "s"} (${why(type, c)})`);
+    const line = `events: ${count(found.events, "crackle")} crackle, ${count(found.events, "wheeze")} wheeze, shown where the recording's verdict holds them` +
+      (left.length ? `; left out ${left.join(" and ")}` : "");
+    const head = "<tr><th>onset s</th><th>offset s</th><th>type</th><th>confidence</th></tr>";
+    const body = found.events.map((e) => `<tr><td>${e.onset.toFixed(2)}</td><td>${e.offset.toFixed(2)}</td><td>${e.type}</td><td>${e.confidence.toFixed(4)}</td></tr>`).join("");
+    return `<p id="events-line">${line}</p>` + (found.events.length ? `<table id="events">${head}${body}</table>` : "");
   }
 
   function fail(error) {
