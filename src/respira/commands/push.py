@@ -60,8 +60,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..hub import push_run
-
     if args.web:
         if not args.space:
             raise ValueError("--web pushes the static page as the Space: add --space")
@@ -72,6 +70,20 @@ def run(args: argparse.Namespace) -> None:
 
         space_code()  # gradio and the Space's code checked before anything is pushed
         args.onnx = True
+    _push_model(args)
+    if args.space:
+        from ..app.space import push_space
+
+        space = push_space(
+            args.run_dir, args.repo_id, model_id=args.repo_id, private=args.private, token=args.token
+        )
+        print(f"pushed the Space → {space}")
+
+
+def _push_model(args: argparse.Namespace) -> None:
+    """The model repo: ``args.run_dir`` exported and pushed to ``args.repo_id``."""
+    from ..hub import push_run
+
     url = push_run(
         args.run_dir,
         args.repo_id,
@@ -82,13 +94,6 @@ def run(args: argparse.Namespace) -> None:
         onnx=args.onnx,
     )
     print(f"pushed {args.run_dir} → {url}")
-    if args.space:
-        from ..app.space import push_space
-
-        space = push_space(
-            args.run_dir, args.repo_id, model_id=args.repo_id, private=args.private, token=args.token
-        )
-        print(f"pushed the Space → {space}")
 
 
 def _push_with_web_space(args: argparse.Namespace) -> None:
@@ -99,22 +104,12 @@ def _push_with_web_space(args: argparse.Namespace) -> None:
 
     from ..app.space import upload_space
     from ..app.web_page import write_web_page
-    from ..hub import push_run
     from ..hub.repo_ids import check_repo_id
 
     check_repo_id(args.repo_id)
     with tempfile.TemporaryDirectory(prefix="respira-push-web-") as tmp:
         page = write_web_page(args.run_dir, Path(tmp) / "page", export=True, name=args.repo_id)
-        url = push_run(
-            args.run_dir,
-            args.repo_id,
-            private=args.private,
-            token=args.token,
-            revision=args.revision,
-            with_code=not args.no_code,
-            onnx=args.onnx,
-        )
-        print(f"pushed {args.run_dir} → {url}")
+        _push_model(args)
         message = f"Upload the respira static page for {args.repo_id}"
         space = upload_space(
             page, args.repo_id, sdk="static", private=args.private, token=args.token, commit_message=message
