@@ -43,6 +43,7 @@ __all__ = [
     "LabelledRow",
     "LabelsCSVWarning",
     "UnlabelledRowsWarning",
+    "delimiter_of",
     "read_labels_csv",
 ]
 
@@ -51,6 +52,12 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", 
 FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
 """How a ``crackle`` / ``wheeze`` cell may be written (lower-cased, spaces stripped) → its 0/1 flag."""
 _DELIMITERS = (",", ";", "\t")
+
+
+def delimiter_of(header: str) -> str:
+    """The column separator of a labels file whose header line is ``header``: the first of comma,
+    semicolon and tab it holds, else a comma."""
+    return next((mark for mark in _DELIMITERS if mark in header), ",")
 
 
 class LabelsCSVWarning(UserWarning):
@@ -96,8 +103,7 @@ def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> lis
         raise LabelledFormatError(
             labels_file, f"the file is empty: expected a header line with {', '.join(REQUIRED_COLUMNS)}"
         )
-    delimiter = next((mark for mark in _DELIMITERS if mark in header), ",")
-    reader = csv.reader(lines, delimiter=delimiter)
+    reader = csv.reader(lines, delimiter=delimiter_of(header))
     header_line, columns = _header(reader)
     index = {name: position for position, name in enumerate(columns)}
     missing = [name for name in REQUIRED_COLUMNS if name not in index]

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from .errors import LabelledFormatError
-from .labels_csv import FLAG_SPELLINGS, REQUIRED_COLUMNS
+from .labels_csv import FLAG_SPELLINGS, REQUIRED_COLUMNS, delimiter_of
 
 __all__ = ["ANSWERS", "POOR", "QUALITY_COLUMN", "LabelsTable", "TableRow"]
 
@@ -43,9 +43,6 @@ QUALITY_COLUMN = "quality"
 POOR = "poor"
 QUALITY_VALUES = ("", "good", POOR)
 """What a ``quality`` cell may hold (lower-cased): blank or ``good`` (judged on its sounds), ``poor``."""
-_DELIMITERS = (",", ";", "\t")
-"""As :func:`respira.data.labels_csv.read_labels_csv` picks the delimiter: the first of these in the
-header, else a comma."""
 
 
 @dataclass
@@ -89,7 +86,7 @@ class LabelsTable:
             raise LabelledFormatError(
                 path, f"the file is empty: expected a header with {', '.join(REQUIRED_COLUMNS)}"
             )
-        delimiter = next((mark for mark in _DELIMITERS if mark in raw[header]), ",")
+        delimiter = delimiter_of(raw[header])
         table = cls(path, raw, bom, delimiter, header)
         table._parse()
         return table
