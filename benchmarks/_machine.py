@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import socket
+import time
 from pathlib import Path
+from typing import Any
 
 
 def cpu_name() -> str:
@@ -18,3 +22,25 @@ def cpu_name() -> str:
 
 def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def run_header(threads: int, *details: str) -> str:
+    """A results file's first line: the machine, the torch threads, the load average, torch's version, the
+    time and ``details`` (``"selection bonferroni"``), as an HTML comment."""
+    import torch
+
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    facts = "".join(f"; {detail}" for detail in details)
+    return (
+        f"<!-- {cpu_name()} ({socket.gethostname()}), {threads} torch thread(s); load average "
+        f"{load_average()} (start); torch {torch.__version__}; {stamp}{facts} -->"
+    )
+
+
+def write_results(lines: list[str], output: Path, results: Any, stored: Path) -> None:
+    """The lines a run printed into ``output`` (Markdown) and its ``results`` into ``stored`` (JSON)."""
+    from respira.utils.files import nan_to_none
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stored.write_text(json.dumps(nan_to_none(results), indent=1) + "\n", encoding="utf-8")

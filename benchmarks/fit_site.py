@@ -36,15 +36,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from _machine import cpu_name, load_average
+from _machine import load_average, run_header, write_results
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 COLUMNS = ("as_is", "thresholds", "site_head", "anchored_head", "chosen", "all_normal")
@@ -192,14 +189,9 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
         lines.append(text)
 
-    say(
-        f"<!-- {cpu_name()} ({socket.gethostname()}), {args.threads} torch thread(s); load average "
-        f"{load_average()} (start); torch {torch.__version__}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-        + ("" if args.selection is None else f"; selection {args.selection}")
-        + ("" if args.threshold_rule is None else f"; threshold rule {args.threshold_rule}")
-        + " -->"
-    )
+    details = [f"selection {args.selection}"] if args.selection is not None else []
+    details += [f"threshold rule {args.threshold_rule}"] if args.threshold_rule is not None else []
+    say(run_header(args.threads, *details))
     detector = respira.Detector.from_pretrained()
     results: dict[str, Any] = {
         "sizes": args.sizes,
@@ -288,11 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{audio / (embed + fit_seconds):.0f} | {fit_seconds / embed:.2f} | {curve_seconds:.1f} s |"
         )
     say(f"<!-- load average {load_average()} (end) -->")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from respira.utils.files import nan_to_none
-
-    args.json.write_text(json.dumps(nan_to_none(results), indent=1) + "\n", encoding="utf-8")
+    write_results(lines, args.output, results, args.json)
     return 0
 
 

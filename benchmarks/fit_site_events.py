@@ -45,17 +45,13 @@ Threads: OMP_NUM_THREADS / ``respira``'s choice. Output: ``--output`` (the table
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from _machine import cpu_name, load_average
+from _machine import load_average, run_header, write_results
 from fit_site import embedded
 from suggest import held_out_units
 
@@ -338,18 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
         lines.append(text)
 
-    say(
-        f"<!-- {cpu_name()} ({socket.gethostname()}), {threads} torch thread(s); load average "
-        f"{load_average()} (start); torch {torch.__version__}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} -->"
-    )
+    say(run_header(threads))
     results = run(args, say)
     say(f"<!-- load average {load_average()} (end) -->")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from respira.utils.files import nan_to_none
-
-    args.json.write_text(json.dumps(nan_to_none(results), indent=1) + "\n", encoding="utf-8")
+    write_results(lines, args.output, results, args.json)
     return 0
 
 

@@ -26,13 +26,14 @@ corpus: reported, not a new site.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from _machine import write_results
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NAMES = {"icbhi": "ICBHI sample (not a new site)", "kauh": "KAUH", "sprsound": "SPRSound (no Poor Quality)"}
@@ -180,11 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         site_lines = summary_lines(site, result, args.sizes)
         print("\n".join(site_lines), flush=True)
         lines.extend(site_lines)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from respira.utils.files import nan_to_none
-
-    args.json.write_text(json.dumps(nan_to_none(results), indent=1) + "\n", encoding="utf-8")
+    write_results(lines, args.output, results, args.json)
     return 0
 
 

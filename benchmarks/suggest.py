@@ -38,17 +38,14 @@ and ``--json`` (every draw).
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from _machine import cpu_name, load_average
+from _machine import load_average, run_header, write_results
 from fit_site import NAMES, embedded
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -273,18 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
         lines.append(text)
 
-    say(
-        f"<!-- {cpu_name()} ({socket.gethostname()}), {threads} torch thread(s); load average "
-        f"{load_average()} (start); torch {torch.__version__}; "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} -->"
-    )
+    say(run_header(threads))
     results = speed(args, say) if args.speed else compare(args, say)
     say(f"<!-- load average {load_average()} (end) -->")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from respira.utils.files import nan_to_none
-
-    stored.write_text(json.dumps(nan_to_none(results), indent=1) + "\n", encoding="utf-8")
+    write_results(lines, output, results, stored)
     return 0
 
 
