@@ -97,49 +97,20 @@ def window_targets(sample: Any, spans: dict[str, list[tuple[float, float, int]]]
 
 
 def use_targets(targets: dict[str, np.ndarray] | None) -> None:
-    """Make fit_procedure's heads learn from ``targets`` (``None``: recording labels, fit-site's own)."""
+    """Make fit_procedure's heads learn from ``targets`` (``None``: recording labels, fit-site's own): its
+    window targets (``procedure._window_targets``) replaced, the rest of the procedure as is."""
     from respira.sites import procedure
 
-    original = procedure.__dict__.setdefault("_original_head_paths", procedure._head_paths)
+    original = procedure.__dict__.setdefault("_original_window_targets", procedure._window_targets)
     if targets is None:
-        procedure._head_paths = original
+        procedure._window_targets = original
         return
 
-    def head_paths(train: Any, folds: np.ndarray, label: int) -> Any:
+    def window_targets(train: Any, label: int) -> np.ndarray:
         window = np.concatenate([targets[r.recording_id][:, label] for r in train.recordings])
-        return _paths_with_windows(train, window, folds, label)
+        return np.where(window == 1, 1.0, -1.0)
 
-    procedure._head_paths = head_paths
-
-
-def _paths_with_windows(train: Any, window: np.ndarray, folds: np.ndarray, label: int) -> Any:
-    """fit-site's ``_head_paths`` (its body, as is) with the window targets ``window`` (0/1 per window)."""
-    from respira.sites.heads import PENALTIES, balanced_weights, ridge_paths
-    from respira.sites.procedure import HEAD_CANDIDATES, _HeadPaths
-
-    target = train.labels[:, label]
-    if target.min() == target.max():
-        return {}
-    windows_fold = folds[train.recording]
-    x, z = train.embeddings, train.base_logits[:, label]
-    window_target = np.where(window == 1, 1.0, -1.0)
-    out_of_fold = {name: np.zeros((x.shape[0], PENALTIES.size)) for name in HEAD_CANDIDATES}
-    for fold in np.unique(folds):
-        inside = windows_fold != fold
-        recordings_in = np.flatnonzero(folds != fold)
-        if target[recordings_in].min() == target[recordings_in].max():
-            continue
-        local = np.searchsorted(recordings_in, train.recording[inside])
-        weights = balanced_weights(local, target[recordings_in])
-        paths = ridge_paths(x[inside], window_target[inside], weights, z[inside])
-        for name, path in zip(HEAD_CANDIDATES, reversed(paths), strict=True):
-            out_of_fold[name][~inside] = path.scores(x[~inside], z[~inside])
-    full = ridge_paths(x, window_target, balanced_weights(train.recording, target), z)
-    model_row = (train.base_head[0][label], float(train.base_head[1][label]))
-    return {
-        name: _HeadPaths(out_of_fold[name], path, model_row if name == "anchored_head" else None)
-        for name, path in zip(HEAD_CANDIDATES, reversed(full), strict=True)
-    }
+    procedure._window_targets = window_targets
 
 
 def draw(sample: Any, pool: list[str], number: int) -> set[str]:

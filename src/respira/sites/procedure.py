@@ -1,5 +1,5 @@
-"""The fitting procedure on one set of labelled recordings: candidates per label and a recording rule,
-chosen out of sample.
+"""The fitting procedure on labelled recordings: candidates per label and a recording rule, chosen out of
+sample.
 
 :func:`fit_procedure` is what ``fit-site`` does with the recordings it is given, and what nested
 cross-validation repeats on each outer fold's training units (:mod:`respira.sites.fitting`):
@@ -17,11 +17,9 @@ cross-validation repeats on each outer fold's training units (:mod:`respira.site
    :data:`THRESHOLD_RULES` rule, default :data:`THRESHOLD_RULE`), and one is chosen by the :data:`SELECTIONS`
    rule (default :data:`SELECTION`) against the model as is (the recording rule is part of the
    choice: a head may be read through the mean of a recording's windows, the model as is through its own);
-5. the chosen heads are refitted on all the training recordings at their penalty, and the thresholds
-   set on all the out-of-fold probabilities.
+5. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
 
-The result holds, besides the chosen one, each candidate used for both labels (at the rule its inner
-score prefers), so one fit scores every candidate too.
+The result holds each candidate used for both labels too (at its preferred rule): one fit scores them all.
 """
 
 from __future__ import annotations
@@ -74,14 +72,13 @@ __all__ = [
 ]
 
 CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
-"""Per label, from the simplest: the model as is, its head with re-tuned thresholds, a head anchored on
-the model's logit, a site head on the embeddings alone."""
+"""Per label, simplest first: the model as is, its thresholds re-tuned, a head anchored on its logit, a site
+head on the embeddings alone."""
 HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))
-"""The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`), from the
-model's default: a site head learns from every window of a recording, so the mean of them may read it
-better than their maximum."""
+"""The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`), the model's
+default first: a head learns from every window, so their mean may read a recording better than their max."""
 SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
 """How the inner scores choose against the model as is (ranked by inner score, ties to the simpler):
 ``one_se_units`` (the default, :data:`SELECTION`): the model as is whenever fewer units hold a normal
@@ -238,15 +235,19 @@ class _HeadFit:
     penalty: int
 
 
+def _window_targets(train: SiteSample, label: int) -> np.ndarray:
+    """Each window's target for ``label`` (+1 / -1): its recording's label."""
+    return np.where(train.labels[:, label][train.recording] == 1, 1.0, -1.0)
+
+
 def _head_paths(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _HeadPaths]:
-    """Both head candidates for ``label`` at every penalty (none when the training recordings hold one
-    class only): fitted once, whatever recording rule then reads them."""
+    """Both head candidates for ``label`` at every penalty (none on one class): fitted once for every rule."""
     target = train.labels[:, label]
     if target.min() == target.max():
         return {}
     windows_fold = folds[train.recording]
     x, z = train.embeddings, train.base_logits[:, label]
-    window_target = np.where(target[train.recording] == 1, 1.0, -1.0)
+    window_target = _window_targets(train, label)
     out_of_fold = {name: np.zeros((x.shape[0], PENALTIES.size)) for name in HEAD_CANDIDATES}
     for fold in np.unique(folds):
         inside = windows_fold != fold
