@@ -261,8 +261,6 @@ MISSPELLED = {
     "export": ("--with-code", "--with_code"),
     "push": ("--privte", "--private"),
     "convert": ("--widht", "--width"),
-    "adapt": ("--overwirte", "--overwrite"),
-    "calibrate": ("--batch_sise", "--batch_size"),
     "fit-site": ("--outer_flods", "--outer_folds"),
     "suggest": ("--budegt", "--budget"),
     "quality": ("--data_dri", "--data_dir"),
@@ -420,14 +418,14 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     from respira.cli import CommandLineError, build_parser, parse_command_line
 
     parser = build_parser()
-    options = {"thresholds": (0.4, 0.6), "adapt": True, "split": None, "batch_size": 4}
+    options = {"thresholds": (0.4, 0.6), "record": True, "split": None, "batch_size": 4}
     args = parse_options("evaluate", options, {"model": "runs/x"}, parser)
-    flags = ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--adapt", "--batch_size", "4"]
+    flags = ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--record", "--batch_size", "4"]
     parsed = parse_command_line(flags, parser)
-    for name in ("model", "thresholds", "adapt", "split", "batch_size", "dataset", "output_dir", "handler"):
+    for name in ("model", "thresholds", "record", "split", "batch_size", "dataset", "output_dir", "handler"):
         assert getattr(args, name) == getattr(parsed, name), name
-    assert (args.thresholds, args.adapt, args.split, args.batch_size) == ([0.4, 0.6], True, "test", 4)
-    assert parse_options("evaluate", {"adapt": False}, {"model": "runs/x"}, parser).adapt is False
+    assert (args.thresholds, args.record, args.split, args.batch_size) == ([0.4, 0.6], True, "test", 4)
+    assert parse_options("evaluate", {"record": False}, {"model": "runs/x"}, parser).record is False
     options = {
         "seeds": [0, 1],
         "overwrite": False,
@@ -443,7 +441,7 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     )
     assert not hasattr(args, "max_steps")  # a flag not given is not set: the recipe's value stands
     refusals = {
-        ("evaluate", "adapt", "yes"): "argument --adapt: expected True or False, got 'yes'",
+        ("evaluate", "record", "yes"): "argument --record: expected True or False, got 'yes'",
         ("evaluate", "batch_size", "four"): "argument --batch_size: invalid int value: 'four'",
         ("train", "max_steps", 2.5): "argument --max_steps: invalid int value: '2.5'",
         ("train", "lr", 0.1): "unrecognized arguments: --lr (did you mean --learning_rate?)",

@@ -122,7 +122,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
             :class:`~respira.training.run.trained.TrainedRun`.
         **options: ``respira evaluate``'s options (``respira evaluate --help`` lists them):
             ``split="validation"``, ``dataset="kauh"``, ``data_dir=...``, ``thresholds=(0.4, 0.6)``,
-            ``adapt=True``, ``output_dir=...``. A value of ``None`` is not given. A run folder's own data
+            ``output_dir=...``. A value of ``None`` is not given. A run folder's own data
             and split are used unless they are given.
 
     Returns:

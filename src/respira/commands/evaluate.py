@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..utils.tables import format_percent, format_table
-from .adapt import AdaptationOptions, adapt_on_split, check_options
 from .evaluate_events import TASKS, event_corpora, run_events
 from .evaluate_external import WINDOW_DEFAULTS, default_output_dir, run_external
 from .options import (
@@ -73,8 +72,8 @@ a model respira fit-site wrote (its site_fit.json), scored on recordings of the 
 on: one more line compares their score with what its card claims (the nested cross-validation's), and
 metrics.json keeps it as site_claim: "drift" (with the fit-site command that refits it with them) when
 the 95 % interval of the difference (new minus claimed, from both patient-bootstrap intervals) lies
-below 0, else that it agrees (or lies above); not compared, and why, for --adapt or another recording
-rule (respira.pretrained.site_claim). It assumes the patients are new: the fit does not list its own.
+below 0, else that it agrees (or lies above); not compared, and why, for another recording rule
+(respira.pretrained.site_claim). It assumes the patients are new: the fit does not list its own.
 
 --task events (--dataset icbhi or sprsound, --data_dir): where, not only whether. Every recording of
 --split (ICBHI: test of the split options; SPRSound: test = inter_test and intra_test) goes through the
@@ -114,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "headline scores and write metrics and plots.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[*evaluate_options(), AggregationOptions, AdaptationOptions],
+        dataclass_types=[*evaluate_options(), AggregationOptions],
     )
     add_model_argument(parser)
     add_flag_pair(
@@ -197,14 +196,6 @@ def evaluate_options() -> tuple[type, type]:
             },
         )
         batch_size: int = option("batch_size")
-        adapt: bool = field(
-            default=False,
-            metadata={
-                "help": "first adapt the model, without labels, to the audio being evaluated (as `respira "
-                "adapt` does: head statistics), then score it",
-                **SWITCH,
-            },
-        )
         task: str = field(
             default="classification",
             metadata={
@@ -369,16 +360,9 @@ def run(args: argparse.Namespace) -> Path:
     output_dir = default_output_dir(args, args.split)
     check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
-    if args.adapt and args.thresholds is not None:
-        raise ValueError("--thresholds and --adapt both set the thresholds: give one of them")
-    if args.adapt:
-        check_options(model, args)
     data = split_options(args, config)
     check_split(data, args.split, cache_dir=args.cache_dir)  # before the build: from the text files
     split = load_split(data, args.split, cache_dir=args.cache_dir)
-    if args.adapt:
-        source = args.data_dir or args.dataset_name or "the run's data"
-        adapt_on_split(model, split, args, f"the {args.split} split of {source}")
     metrics = evaluate_model(
         model, split, output_dir=output_dir, batch_size=args.batch_size, thresholds=args.thresholds
     )

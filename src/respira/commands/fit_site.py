@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder when it is shown to beat the model as is and all-normal out of sample.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[fit_site_options(with_candidates=True)],
+        dataclass_types=[fit_site_options()],
     )
     add_model_argument(parser, optional=True)
     parser.set_defaults(handler=run)
@@ -65,19 +65,21 @@ _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 """What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
 
 
-def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled") -> type:
-    """The dataclass of the options ``fit-site`` shares with ``calibrate`` (its alias;
-    ``with_candidates``: ``--candidates``; ``default_dataset``: ``--dataset``'s default), its help naming the
-    corpora registered when the parser is built."""
+def fit_site_options() -> type:
+    """The dataclass of ``fit-site``'s options, its help naming the corpora registered when the parser is
+    built."""
     sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
-    layout = f"layout of --data_dir (default: {default_dataset}" + (
-        ", a folder with labels.csv)" if default_dataset == "labelled" else ")"
-    )
 
     @dataclass(kw_only=True)
     class FitSiteOptions:
         data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
-        dataset: str = field(default=default_dataset, metadata={"choices": corpus_names(), "help": layout})
+        dataset: str = field(
+            default="labelled",
+            metadata={
+                "choices": corpus_names(),
+                "help": "layout of --data_dir (default: labelled, a folder with labels.csv)",
+            },
+        )
         site_name: str | None = field(
             default=None,
             metadata={
@@ -95,15 +97,14 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
                 **SWITCH,
             },
         )
-        if with_candidates:
-            candidates: list[str] | None = field(
-                default=None,
-                metadata={
-                    "choices": CANDIDATE_NAMES,
-                    "help": "procedures to choose from per label (default: all; as_is and thresholds only "
-                    "for a model whose head cannot take a site head)",
-                },
-            )
+        candidates: list[str] | None = field(
+            default=None,
+            metadata={
+                "choices": CANDIDATE_NAMES,
+                "help": "procedures to choose from per label (default: all; as_is and thresholds only "
+                "for a model whose head cannot take a site head)",
+            },
+        )
         selection: str | None = field(
             default=None,
             metadata={
@@ -130,7 +131,7 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
     return FitSiteOptions
 
 
-def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None = None):
+def fit_from_args(args: argparse.Namespace):
     """Run the fit the parsed options describe (``MODEL`` already resolved by
     :func:`~respira.commands.options.model_or_default`, which names it) and return its
     :class:`~respira.sites.fit_site.SiteFitResult` (what :func:`respira.fit_site` returns)."""
@@ -147,7 +148,7 @@ def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None =
         apply_anyway=args.apply_anyway,
         outer_folds=args.outer_folds,
         seed=args.seed,
-        candidates=candidates if candidates is not None else getattr(args, "candidates", None),
+        candidates=args.candidates,
         selection=args.selection,
         threshold_rule=args.threshold_rule,
         batch_size=args.batch_size,

@@ -15,7 +15,6 @@ from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
-from .adapt import AdaptationOptions
 from .options import (
     SWITCH,
     AggregationOptions,
@@ -63,7 +62,7 @@ FORMATS = ("json", "csv")
 @dataclass(kw_only=True)
 class PredictOptions:
     """``respira predict``'s options (``[MODEL] FILE...`` are positional; ``--aggregation`` / ``--top_k``
-    are the shared helpers', the adaptation options :class:`AdaptationOptions`)."""
+    are the shared helpers')."""
 
     annotations: str | None = field(
         default=None,
@@ -130,14 +129,6 @@ class PredictOptions:
             **SWITCH,
         },
     )
-    adapt: bool = field(
-        default=False,
-        metadata={
-            "help": "first adapt the model to the FILEs themselves, without labels (as `respira adapt` does: "
-            "head statistics), then predict them",
-            **SWITCH,
-        },
-    )
     plot: bool = field(
         default=False,
         metadata={
@@ -164,7 +155,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[PredictOptions, AggregationOptions, AdaptationOptions],
+        dataclass_types=[PredictOptions, AggregationOptions],
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
@@ -239,7 +230,6 @@ def run(args: argparse.Namespace) -> int:
             for option, given in (
                 ("--annotations", args.annotations is not None),
                 ("--per_recording", args.per_recording),
-                ("--adapt", args.adapt),
             )
             if given
         ]
@@ -270,8 +260,6 @@ def run(args: argparse.Namespace) -> int:
         top_k=top_k,
     )
     aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
-    if args.adapt:
-        _adapt_on_files(detector.model, args)
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     left_out: list[str] = []  # --events: the files whose frame events the rule left out, and why
@@ -322,25 +310,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"respira predict: error: {message}", file=sys.stderr)
     return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)
 
-
-def _adapt_on_files(model: Any, args: argparse.Namespace) -> None:
-    """``--adapt``: adapt the loaded model to the FILEs (every one must be readable)."""
-    from ..audio.decoding import read_audio
-    from ..sites.adaptation import adapt_model
-    from .adapt import adaptation_options, check_options
-
-    if args.onnx or not hasattr(model, "head_norm"):
-        raise ValueError("--adapt changes the torch model: it cannot be combined with --onnx")
-    check_options(model, args)
-    rate = int(model.config.sampling_rate)
-    report = adapt_model(
-        model,
-        (read_audio(path, rate) for path in args.files),
-        target=f"{len(args.files)} file(s) given to predict",
-        batch_size=args.batch_size,
-        **adaptation_options(args),
-    )
-    print(
-        f"adapted to {report.windows} windows ({', '.join(report.methods) or 'nothing applied'})",
-        file=sys.stderr,
-    )

@@ -98,7 +98,7 @@ class CorpusSpec:
     read_index: Reference | None = None
     """Recording-labelled corpora: ``read_index(folder)``, a ``DataFrame`` of its recordings from the file
     listing alone (``path``, :attr:`group_by` and the label flags), for commands that read files
-    (``respira calibrate``)."""
+    (``respira fit-site``)."""
     configs: tuple[str, ...] = ("recordings",)
     """Its builder configs, the default first."""
     split_options: tuple[str, ...] = ()
@@ -142,7 +142,7 @@ class CorpusSpec:
 
     @property
     def scored(self) -> bool:
-        """Whether commands score a model on its labels (``respira evaluate``, ``respira calibrate``):
+        """Whether commands score a model on its labels (``respira evaluate``, ``respira fit-site``):
         per recording when it is recording-labelled; per cycle only for :data:`PRIMARY_CORPUS`, whose
         cycles respira reads with its own split machinery and annotation files."""
         return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS

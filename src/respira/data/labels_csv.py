@@ -15,7 +15,7 @@ without regard to case or surrounding spaces:
 * ``quality`` (optional): ``poor`` marks a recording too poor to judge (``respira label`` writes it).
 * ``reason`` (optional): why ``respira suggest`` chose the recording; kept for the reader, not used.
 
-Whoever learns from or scores the labels (``fit-site``, ``evaluate``, ``calibrate``, ``prepare``...) reads
+Whoever learns from or scores the labels (``fit-site``, ``evaluate``, ``prepare``...) reads
 the labelled rows alone (:func:`read_labels_csv`), and says in one :class:`UnlabelledRowsWarning` how many
 rows were left blank; ``respira suggest`` reads them all (``unlabelled=True``).
 

@@ -21,12 +21,12 @@ below the claimed one" was not chosen: two non-overlapping 95 % intervals amount
 so it misses drifts the data show (a new interval that ends a little above the claim's lower end while
 its score lies far below the claim).
 
-A check is made only where the two scores measure the same thing: recordings read as the fit read its
-site (the same corpus), by the model as it is (not adapted first), at the fit's recording rule, and
-recordings with both normal and abnormal ones (else the score is one side alone); otherwise
-it says why not (``verdict`` ``not_compared``). ``site_fit.json`` does not list the recordings it was
-fitted on (its ``data`` fingerprint in ``build_record.json`` hashes them all together), so the check
-cannot leave them out: it assumes the patients are new, and says so (``new_patients``).
+A check is made only where the two scores measure the same thing: recordings read as the fit read its site
+(the same corpus), at the fit's recording rule, and recordings with both normal and abnormal ones (else the
+score is one side alone); otherwise it says why not (``verdict`` ``not_compared``). ``site_fit.json`` does not
+list the recordings it was fitted on (its ``data`` fingerprint in ``build_record.json`` hashes them all
+together), so the check cannot leave them out: it assumes the patients are new, and says so
+(``new_patients``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@
 - :mod:`respira.sites.suggest`: ``respira suggest`` / :func:`respira.suggest`, which recordings of an
   archive (:mod:`respira.sites.archive`: read, checked and embedded once, cached) to label next, chosen
   by :mod:`respira.sites.suggestion`'s strategy;
-- :mod:`respira.sites.adaptation`: label-free adaptation to a site's unlabelled audio (``respira adapt``);
 - :mod:`respira.sites.quality`: the quality verdict, a head that learns when a recording is too poor to
   judge (``respira quality``).
 

@@ -48,13 +48,12 @@ __all__ = ["PartnerProbe", "ViewStore"]
 _PER_MODEL_KEYS = (
     "decision_thresholds",
     "label_priors",
-    "adaptation",
     "calibration",
     "use_cache",
 )
 """Config keys that differ between a seed's models without changing an embedding: the thresholds, the
-label priors (they follow the training labels), the records of an adaptation or a
-calibration, and ``use_cache`` (``Trainer`` sets it)."""
+label priors (they follow the training labels), the record of a site fit, and ``use_cache`` (``Trainer``
+sets it)."""
 
 
 @dataclass
