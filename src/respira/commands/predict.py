@@ -309,4 +309,3 @@ def run(args: argparse.Namespace) -> int:
     for message in errors:
         print(f"respira predict: error: {message}", file=sys.stderr)
     return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)
-
