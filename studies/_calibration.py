@@ -85,7 +85,7 @@ def retuning_wins(held_out: Mapping[str, float]) -> bool:
 def decision_ceiling(flags: Any, probabilities: Any) -> float:
     """The ICBHI score of ``probabilities`` ``[N, 2]`` (crackle, wheeze) at the thresholds that maximise
     it on these very ``flags`` ``[N, 2]``: what the best threshold rule could reach with this ranking
-    (label-free adaptation and few-shot calibration included). A ceiling, never a result."""
+    (re-tuned thresholds included). A ceiling, never a result."""
     from respira.labels import flags_to_classes
     from respira.metrics import icbhi_scores
     from respira.metrics.thresholds import tune_thresholds
