@@ -50,7 +50,6 @@ __all__ = [
     "measure_elsewhere",
     "quality_card_section",
     "target_recordings",
-    "window_embeddings",
     "write_derived_model",
 ]
 
@@ -110,7 +109,7 @@ def target_recordings(data_dir: str | Path, dataset: str = "icbhi") -> dict[str,
     return dict(resolve(CORPORA[dataset].locate)(data_dir).audio_files)
 
 
-def window_embeddings(
+def _window_embeddings(
     model: RespiraForAudioClassification,
     waveforms: Iterable[np.ndarray],
     *,
@@ -118,8 +117,7 @@ def window_embeddings(
     hop: float = 2.0,
     batch_size: int = 32,
 ) -> np.ndarray:
-    """``[windows, hidden]`` pooled embeddings of sliding windows over each waveform (at the model's rate,
-    not yet low-passed: the model's input preprocessing is applied here, as ``predict`` does)."""
+    """``[windows, hidden]`` pooled embeddings of the windows ``predict`` cuts of each waveform."""
     from ..inference.engine import _window_samples, window_starts
     from ..models.embeddings import embed_waveforms
 
@@ -199,7 +197,7 @@ def fit_quality(
             f"{int(poor_array.sum())} too poor to judge and {int((~poor_array).sum())} others"
         )
     embedded = [
-        window_embeddings(model, [waveform], window=window, hop=hop, batch_size=batch_size)
+        _window_embeddings(model, [waveform], window=window, hop=hop, batch_size=batch_size)
         for waveform in progress(recordings, "quality: embedding the windows", unit="recording")
     ]
     x = np.concatenate(embedded).astype(np.float64)
