@@ -1,19 +1,10 @@
-"""The corpora respira reads, one spec each: the single place that prepare, evaluate, train and cards ask.
+"""The corpora respira reads, one :class:`CorpusSpec` each: what prepare, evaluate, train and cards ask.
 
-A :class:`CorpusSpec` says what code needs to know of a corpus without reading it: its loader (a
-``datasets`` builder behind a ``load_*`` function) and builder config, the granularity of its labels
-(``cycle``: annotated respiratory cycles, scored one by one; ``recording``: one label per recording,
-scored per recording over windows and learnt from bags of windows; ``event``: annotated segments with an
-onset and an offset that need not tile the recording, learnt like cycles), the column that groups examples
-that must stay on one side of every split (a patient), its metadata columns, the facts, citation and
-tables its cards state, and the roles its splits play by default.
-
-Commands list the corpora from :data:`CORPORA` (``respira prepare --dataset``, ``respira evaluate
---dataset``, a recipe's ``corpora``) and branch on a spec's fields, never on a corpus's name: adding a
-corpus is writing its builder module and calling :func:`register_corpus` (or adding an entry below).
-
-A spec refers to its functions either directly (a callable) or as ``"module:function"``, imported on
-use, so reading the list loads neither ``datasets`` nor any builder.
+A spec's ``labels`` is ``cycle`` (annotated cycles, scored one by one), ``recording`` (one label per
+recording, scored over windows, learnt from bags of windows) or ``event`` (annotated segments, learnt
+like cycles). Commands branch on a spec's fields, never on a corpus's name: adding a corpus is writing
+its builder and calling :func:`register_corpus`. Functions are given as callables or as
+``"module:function"``, imported on use, so reading :data:`CORPORA` loads no builder.
 """
 
 from __future__ import annotations
@@ -142,9 +133,9 @@ class CorpusSpec:
 
     @property
     def scored(self) -> bool:
-        """Whether commands score a model on its labels (``respira evaluate``, ``respira calibrate``):
-        per recording when it is recording-labelled; per cycle only for :data:`PRIMARY_CORPUS`, whose
-        cycles respira reads with its own split machinery and annotation files."""
+        """Whether commands score a model on its labels: recording-labelled corpora and
+        :data:`PRIMARY_CORPUS`.
+        """
         return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS
 
     @property
@@ -161,9 +152,7 @@ class CorpusSpec:
         return resolve(self.config_class)
 
     def check_folder(self, data_dir: str | Path) -> None:
-        """Locate the corpus in ``data_dir`` (:attr:`locate`: its listing, nothing decoded), so that a folder
-        without it, or a bad row of its index (a labelled folder's ``labels.csv``), fails in one line
-        before any work; warnings are left to the build that follows."""
+        """Locate the corpus in ``data_dir`` (nothing decoded), so a folder without it fails in one line."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             resolve(self.locate)(data_dir)
@@ -390,8 +379,7 @@ def get_corpus(name: str) -> CorpusSpec:
 
 
 def layout_hint(data_dir: Any, expected: str) -> str:
-    """For an error saying that ``data_dir`` lacks corpus ``expected``'s layout: ``"; it has the layout of
-    KAUH ...: --dataset kauh"`` when another registered corpus finds its layout there, else ``""``."""
+    """``"; it has the layout of ...: --dataset NAME"`` when another corpus finds its layout there."""
     import warnings
 
     if _HINTING:  # a locate asked below: its own error needs no hint
@@ -417,8 +405,7 @@ _HINTING: list[str] = []
 
 
 def scored_corpus(name: str) -> CorpusSpec:
-    """The spec of corpus ``name`` for a command that scores a model on its labels; a one-line
-    ``ValueError`` naming ``--dataset name`` when it is not :attr:`CorpusSpec.scored`."""
+    """The spec of corpus ``name``; a one-line ``ValueError`` when it is not :attr:`CorpusSpec.scored`."""
     spec = get_corpus(name)
     if not spec.scored:
         raise ValueError(f"--dataset {spec.name}: only {PRIMARY_CORPUS}'s cycles are scored one by one")
@@ -426,8 +413,7 @@ def scored_corpus(name: str) -> CorpusSpec:
 
 
 def register_corpus(spec: CorpusSpec) -> CorpusSpec:
-    """Add ``spec`` to :data:`CORPORA` (a plug-in corpus); a ``ValueError`` if its name is taken or its
-    labels are not one of :data:`LABEL_KINDS` (``cycle``, ``recording``, ``event``)."""
+    """Add ``spec`` to :data:`CORPORA`; a ``ValueError`` if its name is taken or its labels unknown."""
     if spec.name in CORPORA:
         raise ValueError(f"corpus {spec.name!r} is registered already")
     if spec.labels not in LABEL_KINDS:

@@ -69,19 +69,11 @@ class MissingMetadataWarning(UserWarning):
 
 
 def read_icbhi_index(data_dir: str | Path, *, strict: bool = False) -> pd.DataFrame:
-    """Read every annotation file of an ICBHI corpus into a DataFrame, one row per cycle.
+    """Read every annotation file of an ICBHI corpus into a DataFrame, one row per cycle (no audio read).
 
-    Works without audio files. Columns: ``recording`` (file stem), ``patient_id``,
-    ``recording_index``, ``chest_location``, ``acquisition_mode``, ``device``, ``cycle_index``,
-    ``start``/``end`` (seconds), ``crackle``/``wheeze`` (0/1), ``label`` (normal, crackle, wheeze,
-    both), ``official_split`` (train/test, or ``None`` without a split file), ``diagnosis``,
-    ``age``, ``sex``, ``adult_bmi``, ``child_weight``, ``child_height`` (missing values are null)
-    and ``annotation_line`` (1-based line in the annotation file).
-
-    On the complete database (920 recordings) the published counts are checked and a mismatch
-    raises :class:`~respira.data.errors.ICBHICountError`. Split-file entries for recordings that
-    are not in the folder (a subset of the corpus) are reported once with a
-    :class:`PartialCorpusWarning`; with ``strict=True`` they are an error.
+    On the complete database the published counts are checked (:class:`~respira.data.errors.ICBHICountError`);
+    split-file entries missing from the folder give one :class:`PartialCorpusWarning` (an error with
+    ``strict=True``).
     """
     return index_from_layout(locate_corpus(data_dir), strict=strict)
 

@@ -119,9 +119,7 @@ def _event_flags(event_type: str) -> dict[str, Any]:
 
 
 def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, float, str]]:
-    """The crackle and wheeze events of one ``recordings`` example: each annotated event as
-    ``(start, end, label)`` by :data:`EVENT_CLASSES` (a Wheeze+Crackle event gives one of each; Normal
-    events none), what ``respira evaluate --task events`` scores detections against."""
+    """The crackle and wheeze events of one ``recordings`` example, as ``(start, end, label)``."""
     events = []
     for span in example["events"]:
         kind = span["type"]
@@ -131,8 +129,7 @@ def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, floa
 
 
 def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
-    """One row per SPRSound recording, from the file names and JSON annotations alone (no audio decoded):
-    :data:`INDEX_COLUMNS` (``n_events``: events in the JSON)."""
+    """One row per SPRSound recording from names and JSON alone: :data:`INDEX_COLUMNS`."""
     return index_from_sprsound_layout(locate_sprsound(data_dir))
 
 
@@ -152,9 +149,7 @@ def index_from_sprsound_layout(layout: SPRSoundLayout) -> pd.DataFrame:
 
 
 def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
-    """One row per annotated event (times in seconds, as annotated: not clipped to the audio), from the
-    names and JSON annotations alone: :data:`EVENT_COLUMNS` (``event_index`` from 1, in the JSON's order;
-    ``label`` the ICBHI class of ``event_type``)."""
+    """One row per annotated event (seconds, unclipped) from names and JSON alone: :data:`EVENT_COLUMNS`."""
     rows = [
         {
             "path": str(recording.audio),
@@ -174,14 +169,11 @@ def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
 
 @dataclass
 class SPRSoundConfig(AudioBuilderConfig):
-    """Options of the SPRSound builder; every field is part of the cache key. Besides the audio options
-    (:class:`~respira.data.audio_config.AudioBuilderConfig`):
+    """Options of the SPRSound builder, besides the audio ones; every field is part of the cache key.
 
     Args:
-        split_strategy: ``"official"`` (splits ``train``, ``inter_test``, ``intra_test``: the official
-            parts) or ``"patient"`` (a patient-wise ``train``/``validation``/``test`` split).
-        patient_split_fractions: ``patient``: the train/validation/test shares of the recordings (a 0
-            leaves that split out; ``"0.6,0.2,0.2"`` is read too).
+        split_strategy: ``"official"`` (``train``, ``inter_test``, ``intra_test``) or ``"patient"``.
+        patient_split_fractions: ``patient``: train/validation/test shares of the recordings.
         seed: ``patient``: the seed of the split.
     """
 
@@ -246,8 +238,7 @@ def _features(config_name: str, sampling_rate: int) -> datasets.Features:
 
 
 class SPRSound(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
-    """SPRSound (Shanghai Children's Medical Center), read from a local folder (``data_dir``): one example
-    per annotated event (``events``) or per recording (``recordings``); see the module docstring."""
+    """SPRSound from a local folder: one example per event (``events``) or per recording (``recordings``)."""
 
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIG_CLASS = SPRSoundConfig
@@ -377,14 +368,9 @@ def load_sprsound(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the SPRSound dataset from a local folder: a ``DatasetDict`` of
-    ``train``/``inter_test``/``intra_test`` (``split_strategy="official"``) or ``train``/``validation``/
-    ``test`` (``"patient"``), one example per event (``config_name="events"``) or per recording
-    (``"recordings"``).
+    """Build (or load from cache) the SPRSound dataset from a local folder.
 
-    ``options`` are further :class:`SPRSoundConfig` fields (``split_strategy``,
-    ``patient_split_fractions``, ``seed``, ``lowpass_cutoff``, ``lowpass_order``, ``audio_subtype``);
-    anything else is a ``TypeError`` listing the valid options, raised before any file is read.
+    ``options`` are further :class:`SPRSoundConfig` fields; anything else is a ``TypeError``.
     """
     check_loader_options(load_sprsound, options, SPRSoundConfig)
     builder = SPRSound(
@@ -398,9 +384,7 @@ def load_sprsound(
 
 
 def sprsound_patient_folds(index: pd.DataFrame, num_folds: int, seed: int = 0) -> pd.Series:
-    """The fold (``0 .. num_folds - 1``) of every recording of an SPRSound index
-    (:func:`read_sprsound_index`): whole patients, stratified by record label
-    (:func:`respira.data.patient_kfold`; a label carried by fewer patients than folds may miss some)."""
+    """The fold of every recording of an SPRSound index: whole patients, stratified by record label."""
     from .folds import patient_kfold
 
     table = index[["patient_id"]].assign(label=index["record_label"].to_numpy())
