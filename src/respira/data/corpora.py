@@ -63,33 +63,24 @@ class CorpusSpec:
     """The name commands and recipes use (``icbhi``, ``kauh``)."""
     title: str
     loader: Reference
-    """Its ``load_*`` function: ``load(data_dir, *, config_name, sampling_rate, cache_dir, num_proc,
-    **config_fields)`` returning a ``DatasetDict``."""
+    """Its ``load_*`` function, returning a ``DatasetDict``."""
     config_class: Reference
     """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
-    """How it is labelled, learnt from and scored: ``cycle`` (annotated respiratory cycles, ICBHI),
-    ``recording`` (one label per recording, KAUH) or ``event`` (annotated segments with an onset and an
-    offset that need not tile the recording, the gaps unlabelled; learnt like cycles: SPRSound)."""
+    """``cycle`` (ICBHI), ``recording`` (KAUH) or ``event`` (SPRSound); see the module docstring."""
     group_by: str
     """The column whose values never straddle a split (the patient)."""
     metadata_columns: tuple[str, ...]
     split_roles: tuple[str, ...]
-    """The splits its builder makes by default: ``train``/``validation``/``test`` for a training corpus,
-    ``test`` alone for one used to validate externally (KAUH, unless a recipe lists it in ``corpora``), or
-    the corpus's official parts (SPRSound: ``train``, ``inter_test``, ``intra_test``)."""
+    """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
     citation: str
     """The BibTeX entry of the paper to cite (cards, and its builder's ``DatasetInfo``)."""
     homepage: str
     facts: CorpusFacts
     locate: Reference
-    """``locate(folder)``: the corpus's layout in a folder from its listing (nothing decoded), with
-    ``audio_files`` (recording name -> path); a one-line ``OSError``/``ValueError`` for a folder without
-    it."""
+    """``locate(folder)``: the corpus's layout (with ``audio_files``), or a one-line error."""
     read_index: Reference | None = None
-    """Recording-labelled corpora: ``read_index(folder)``, a ``DataFrame`` of its recordings from the file
-    listing alone (``path``, :attr:`group_by` and the label flags), for commands that read files
-    (``respira calibrate``)."""
+    """Recording-labelled corpora: ``read_index(folder)``: its recordings, from the listing."""
     configs: tuple[str, ...] = ("recordings",)
     """Its builder configs, the default first."""
     split_options: tuple[str, ...] = ()
@@ -99,26 +90,19 @@ class CorpusSpec:
     summary: Reference | None = None
     """``summary(dataset) -> str`` printed by ``respira prepare`` for its ``cycles`` config."""
     split_table: Reference | None = None
-    """``split_table(dataset) -> (header, rows)`` of its dataset card (default: one row per split with
-    its recordings, patients, label flags and :attr:`group_column` values)."""
+    """``split_table(dataset) -> (header, rows)`` of its dataset card."""
     split_definition: Reference | None = None
-    """``split_definition(options, splits) -> sentences`` of its dataset card (default: the corpus is
-    one ``test`` split that validates models trained on another)."""
+    """``split_definition(options, splits) -> sentences`` of its dataset card."""
     complete_counts: Mapping[str, int] | None = None
     """The recordings and cycles of the complete corpus, for cards to say whether a build is complete."""
     group_column: str | None = None
-    """Recording-level evaluation scores overall and per value of this column (KAUH: ``filter_mode``); the
-    default dataset-card table counts its values per split."""
+    """A column recording-level scores are also given per value of (KAUH: ``filter_mode``)."""
     quality_label: str | None = None
-    """The 0/1 column of its ``recordings`` config marking recordings too poor to judge, that ``respira
-    quality`` learns from (SPRSound: ``poor_quality``); ``None`` when it has none."""
+    """The 0/1 column marking recordings too poor to judge (SPRSound: ``poor_quality``)."""
     reference_events: Reference | None = None
-    """``reference_events(example) -> [(onset, offset, label)]``: the crackle / wheeze events of one
-    example of its ``recordings`` config that event detection is scored against (``respira evaluate
-    --task events``); ``None`` for a corpus without times (one label per recording: KAUH)."""
+    """``reference_events(example) -> [(onset, offset, label)]`` of a ``recordings`` example, if timed."""
     training_device: str | None = None
-    """``device`` of its window examples in a multi-corpus training split, formatted with the example's
-    columns (KAUH: ``Litt3200 {filter_mode}``)."""
+    """``device`` of its windows in a multi-corpus split, formatted with their columns."""
 
     @property
     def citation_key(self) -> str:
@@ -133,9 +117,7 @@ class CorpusSpec:
 
     @property
     def scored(self) -> bool:
-        """Whether commands score a model on its labels: recording-labelled corpora and
-        :data:`PRIMARY_CORPUS`.
-        """
+        """Whether commands score a model on its labels: recording-labelled corpora and the primary one."""
         return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS
 
     @property

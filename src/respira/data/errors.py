@@ -76,9 +76,7 @@ class LabelledError(ValueError):
 
 
 class LabelledFormatError(LabelledError, CorpusFormatError):
-    """A row of ``labels.csv`` (or a recording it names) cannot be read; the message starts with
-    ``path:line:``.
-    """
+    """A row of ``labels.csv`` (or its recording) cannot be read; the message starts with ``path:line:``."""
 
 
 # ------------------------------------------------------------ errors raised while a dataset is written

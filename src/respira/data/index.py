@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import astuple
 from pathlib import Path
 
 import pandas as pd
@@ -92,32 +93,13 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     rows = []
     for stem, path in sorted(layout.annotation_files.items()):
         name = names[stem]
-        person = demographics.get(name.patient_id, _NO_DEMOGRAPHICS)
+        recording = (stem, *astuple(name))
+        metadata = (splits.get(stem), diagnoses.get(name.patient_id))
+        person = astuple(demographics.get(name.patient_id, _NO_DEMOGRAPHICS))
         for cycle_index, cycle in enumerate(read_annotations(path)):
-            rows.append(
-                (
-                    stem,
-                    name.patient_id,
-                    name.recording_index,
-                    name.chest_location,
-                    name.acquisition_mode,
-                    name.device,
-                    cycle_index,
-                    cycle.start,
-                    cycle.end,
-                    cycle.crackle,
-                    cycle.wheeze,
-                    cycle_label(cycle.crackle, cycle.wheeze),
-                    splits.get(stem),
-                    diagnoses.get(name.patient_id),
-                    person.age,
-                    person.sex,
-                    person.adult_bmi,
-                    person.child_weight,
-                    person.child_height,
-                    cycle.line,
-                )
-            )
+            label = cycle_label(cycle.crackle, cycle.wheeze)
+            annotated = (cycle_index, cycle.start, cycle.end, cycle.crackle, cycle.wheeze, label)
+            rows.append((*recording, *annotated, *metadata, *person, cycle.line))
     index = pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
     index = _with_nullable_dtypes(index)
     if len(layout.annotation_files) == NUM_RECORDINGS:

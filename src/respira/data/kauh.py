@@ -4,35 +4,17 @@ Corpus facts (Fraiwan, Fraiwan, Khassawneh and Ibnian, *A dataset of lung sounds
 chest wall using an electronic stethoscope*, Data in Brief 35, 106913, 2021; published on Mendeley
 Data — check its licence before redistributing):
 
-* **Where, how**: King Abdullah University Hospital, Jordan University of Science and Technology,
-  Irbid, Jordan; a 3M Littmann 3200 electronic stethoscope; 4 kHz, 16-bit mono WAV, 5–30 s per
-  recording; adult patients, one chest site per patient.
-* **Filter modes**: every recording was saved three times, once per filter mode of the
-  stethoscope: ``B`` bell (low frequencies emphasised), ``D`` diaphragm (mid frequencies
-  emphasised), ``E`` extended (a wider band). The three files of a patient are the same auscultation;
-  so every filter mode holds the same patients, each once (enforced: :class:`KAUHCountError`).
+* **Where, how**: King Abdullah University Hospital, Irbid, Jordan; a 3M Littmann 3200 electronic
+  stethoscope; 4 kHz, 16-bit mono WAV, 5–30 s per recording; adults, one chest site per patient.
+* **Filter modes**: every recording was saved once per filter mode, ``B`` bell, ``D`` diaphragm, ``E``
+  extended: every mode holds the same patients (enforced: :class:`KAUHCountError`).
 * **Size**: the complete release has 112 subjects (35 healthy); ``../shared/kauh`` holds the 168
   recordings of patients 1–56.
-* **Labels**: recording-level only, in the file name (no cycle annotation):
-  ``{filter}P{patient}_{diagnosis},{sound},{location},{age},{sex}.wav``, for example
-  ``BP12_Asthma,E W,P L L,50,F.wav``; see :mod:`respira.data.kauh_names` for the grammar, the sound
-  codes and how spelling variants are normalised (never rejected; an unknown sound code is an
-  error naming the file).
-* **Diagnoses** (normalised): Healthy, Asthma, COPD, Heart failure, Lung fibrosis, Pneumonia,
-  Bronchiectasis (``BRON``), Pleural effusion, and combinations (``Heart failure + COPD``).
+* **Labels**: per recording, in the file name (:mod:`respira.data.kauh_names`): diagnosis, sound codes
+  (``crackle``: C or Crep, ``wheeze``: W, ``normal``: N), chest location, age and sex.
 
-Examples (config ``recordings``, the only one) have: ``audio`` (``datasets.Audio`` at
-``sampling_rate``: decoded, down-mixed, resampled once with soxr HQ and optionally low-passed by
-the same code as the ICBHI builder, :mod:`respira.data.recording_audio`), ``recording`` (the file
-name without ``.wav``, as written), ``patient_id``, ``filter_mode`` (bell / diaphragm / extended),
-``diagnosis``, ``sound`` (the list of normalised codes), ``crackle`` (code C: ``C`` or ``Crep``),
-``wheeze`` (W) and ``normal`` (N) flags (0/1), ``chest_location``, ``age`` and ``sex`` (null when
-missing).
-
-Split: all recordings form one ``test`` split: KAUH is used to validate models trained on ICBHI
-on recordings from another hospital and stethoscope, never to train or tune them (a model's decision
-thresholds come from its own config). The cache key covers every option and a fingerprint of the
-audio files (names, sizes, modification times), as for ICBHI.
+All recordings form one ``test`` split: KAUH validates models trained elsewhere, never trains or tunes
+them. The cache key covers every option and a fingerprint of the audio files.
 """
 
 from __future__ import annotations

@@ -29,12 +29,7 @@ replace."""
 
 _FRACTION_TOLERANCE = 1e-6
 _ORDER_JITTER = 0.25
-"""Standard deviation of the log-normal factor applied to each group's sort key.
-
-Without it the visiting order (hence the split) would depend on the seed only through ties, which
-real count vectors rarely have; with it, different seeds and retries explore different orders while
-large, skewed groups still tend to be placed first.
-"""
+"""Standard deviation of the log-normal jitter of each group's sort key, so the seed changes the order."""
 _SIZE_WEIGHT = 1.0
 """Weight of the split-size term relative to the (share-weighted) sum of the per-stratum terms."""
 

@@ -4,38 +4,22 @@ Corpus facts (Zhang et al., *SPRSound: Open-Source SJTU Paediatric Respiratory S
 Transactions on Biomedical Circuits and Systems 16(5), 867-881, 2022, doi 10.1109/TBCAS.2022.3204910;
 the BioCAS 2022 grand challenge; the copy in ../shared carries a GPL-3.0 licence file):
 
-* **Where, how**: Shanghai Children's Medical Center (respiratory department); a Yunting model II
-  stethoscope; 8 kHz, 16-bit mono WAV; children aged 1 month to 18 years; four chest sites
-  (p1 left posterior, p2 left lateral, p3 right posterior, p4 right lateral).
-* **Size**: the complete 2022 release has 292 children (a folder with more is reported:
-  :class:`SPRSoundWarning`). ``../shared/sprsound`` holds all 641 recordings of 60 of them.
-* **Layout**: ``train_wav/`` + ``train_json/`` (the official training part) and ``test_wav/`` +
-  ``test_json/inter_test_json/`` / ``test_json/intra_test_json/`` (the official test part: *inter*, patients
-  absent from the training part of the release; *intra*, patients present in it). A recording's official
-  part (``train``, ``inter_test``, ``intra_test``) is where its JSON lies; a patient of ``inter_test``
-  with recordings in another part breaks that definition (:class:`~respira.data.errors.SPRSoundCountError`).
-* **Labels**: per recording, a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and the annotated
-  events with onset, offset and type (:mod:`respira.data.sprsound_files`). Events do not tile a
-  recording: the gaps between them are unlabelled. Event types map to the ICBHI classes (crackle: fine or
+* **Where, how**: Shanghai Children's Medical Center; a Yunting model II stethoscope; 8 kHz, 16-bit mono
+  WAV; children aged 1 month to 18 years; four chest sites (p1 left posterior, p2 left lateral, p3
+  right posterior, p4 right lateral).
+* **Size**: the complete 2022 release has 292 children (more is reported: :class:`SPRSoundWarning`);
+  ``../shared/sprsound`` holds all 641 recordings of 60 of them.
+* **Parts**: ``train``, and the test part's ``inter_test`` (patients absent from train) and
+  ``intra_test`` (:mod:`respira.data.sprsound_layout`).
+* **Labels**: a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and annotated events with onset,
+  offset and type, which need not tile the recording; types map to the ICBHI classes (crackle: fine or
   coarse crackle; wheeze: wheeze, rhonchi or stridor; both: wheeze+crackle).
 
-Configs: ``events`` (default) gives one example per annotated event: its segment of the recording
-(decoded, down-mixed, resampled once with soxr HQ and optionally low-passed per recording,
-:mod:`respira.data.recording_audio`, then cut at ``round(t * sampling_rate)``), with ``recording``,
-``patient_id``, ``age``, ``sex``, ``chest_location``, ``official_part``, ``device``, ``record_label``,
-``event_index`` (its place in the JSON, from 1), ``start``, ``end`` (seconds), ``event_type`` (7
-classes), ``label`` (the ICBHI class) and its ``crackle`` / ``wheeze`` flags. Recordings without events
-(Poor Quality) have no example here. ``recordings`` gives one example per recording: its audio, the same
-metadata, the record label's ``crackle``, ``wheeze``, ``normal`` and ``poor_quality`` flags, and
-``events``: the list of ``{start, end, type}`` (for event detection). An event running past its
-recording's end is clipped to it, one starting at or after it is left out: one
-:class:`~respira.data.text_files.ClippedCycleWarning` per build says how many.
-
-Splits (``split_strategy``): ``official`` gives ``train``, ``inter_test`` and ``intra_test`` from the
-official parts (``intra_test`` shares patients with ``train``, by definition); ``patient`` a
-patient-wise ``train``/``validation``/``test`` split (``patient_split_fractions`` of the recordings,
-stratified by record label, ``seed``). The cache key covers every option and a fingerprint (names,
-sizes, modification times) of the audio and JSON files.
+Configs: ``events`` (default), one example per event (recordings without events have none), and
+``recordings``, one per recording with its ``events``. Events running past the audio are clipped (one
+starting after it is left out), with one :class:`~respira.data.text_files.ClippedCycleWarning` per
+build. Splits: ``official`` (the parts) or ``patient`` (patient-wise, stratified by record label). The
+cache key covers every option and a fingerprint of the audio and JSON files.
 """
 
 from __future__ import annotations

@@ -1,6 +1,4 @@
-"""Text summaries of a built dataset: :func:`summarize` (``respira prepare``), :func:`split_counts`
-(``train``).
-"""
+"""Text summaries of a dataset: :func:`summarize` (``respira prepare``), :func:`split_counts` (``train``)."""
 
 from __future__ import annotations
 

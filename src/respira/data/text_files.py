@@ -115,9 +115,7 @@ def check_cycles_fit(
 
 
 def read_annotations(path: Path) -> list[AnnotatedCycle]:
-    """Parse ``start end crackle wheeze`` lines; reject malformed, negative, empty or inverted cycles, or no
-    cycle.
-    """
+    """Parse ``start end crackle wheeze`` lines; reject malformed, negative, inverted or no cycles."""
     cycles = []
     for line, fields in iter_fields(path):
         if len(fields) != 4:
