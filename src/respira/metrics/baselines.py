@@ -167,9 +167,7 @@ def below_baseline(
     *,
     lower_is_better: bool = False,
 ) -> BelowBaseline | None:
-    """The :class:`BelowBaseline` of ``value`` when it does not beat the best defined ``baselines``, else
-    ``None``.
-    """
+    """The :class:`BelowBaseline` of ``value`` unless it beats the best defined ``baselines``."""
     defined = {BASELINE_NAMES.get(name, name): float(v) for name, v in baselines.items() if _defined(v)}
     if not _defined(value) or not defined:
         return None

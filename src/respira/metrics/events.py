@@ -26,6 +26,7 @@ import pandas as pd
 from ..core.decision import validate_thresholds
 from ..core.events import Event, validate_posteriors
 from ..labels import MULTI_LABEL_NAMES
+from .icbhi import _mean_defined
 
 __all__ = ["event_based_scores", "segment_based_scores", "threshold_independent_scores"]
 
@@ -103,11 +104,6 @@ def _level(measures: tuple[Mapping, ...], state: Mapping, counts: Mapping[str, s
     if level["reference"] == 0:
         level |= dict.fromkeys(measures[1], math.nan)
     return level
-
-
-def _mean_defined(values: list[float]) -> float:
-    defined = [value for value in values if not math.isnan(value)]
-    return float(np.mean(defined)) if defined else math.nan
 
 
 def _scores(metrics: Any, overall_counts: dict[str, str]) -> dict[str, dict[str, float]]:

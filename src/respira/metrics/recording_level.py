@@ -21,7 +21,7 @@ import scipy.stats
 from ..core.decision import present
 from ..core.windows import AGGREGATIONS, aggregate_windows, describe_aggregation
 from ..labels import RECORDING_LABELS, flags_to_classes
-from .icbhi import icbhi_scores
+from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 
 __all__ = [
@@ -63,14 +63,8 @@ def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.n
     return present(array, limits).astype(np.int64)
 
 
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else float("nan")
-
-
 def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]:
-    """``sensitivity``, ``specificity``, ``auc`` and the class counts of 0/1 ``predicted`` against
-    ``targets``.
-    """
+    """``sensitivity``, ``specificity``, ``auc`` and class counts of 0/1 ``predicted`` against ``targets``."""
     truth = np.asarray(targets, dtype=np.int64)
     guess = np.asarray(predicted, dtype=np.int64)
     positives = int(truth.sum())
@@ -87,8 +81,7 @@ def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]
 def recording_level_scores(
     targets: Any, probabilities: Any, thresholds: Sequence[float]
 ) -> dict[str, dict[str, float]]:
-    """Scores of recording ``probabilities`` ``[N, 2]`` against (crackle, wheeze, normal) ``targets`` ``[N,
-    3]``.
+    """Scores of ``probabilities`` ``[N, 2]`` against (crackle, wheeze, normal) ``targets`` ``[N, 3]``.
 
     Returns ``{"crackle": {...}, "wheeze": {...}, "normal": {...}, "icbhi": {...}}``.
     """
@@ -114,9 +107,7 @@ def recording_level_scores(
 
 
 def unmeasurable(normal: int, abnormal: int) -> str | None:
-    """What the recordings cannot measure, one clause (sensitivity without abnormal, specificity without
-    normal).
-    """
+    """What the recordings cannot measure, one clause (sensitivity without abnormal, etc.), or ``None``."""
     lacking = unmeasured(normal, abnormal)
     if lacking is None:
         return None
@@ -182,9 +173,7 @@ def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, siz
 def patient_resample_counts(
     patient_ids: Sequence[Any], *, resamples: int = 1000, seed: int = 0, strata: Sequence[Any] | None = None
 ) -> np.ndarray:
-    """``[resamples, recordings]``: draws of each recording per bootstrap resample
-    (:func:`bootstrap_replicates`).
-    """
+    """``[resamples, recordings]``: how often each recording is drawn per patient-bootstrap resample."""
     inverse, members = _patients(patient_ids, resamples)
     rng = np.random.default_rng(seed)
     per_patient = np.zeros((resamples, len(members)), dtype=np.int64)

@@ -98,9 +98,7 @@ def _per_label(target: np.ndarray, predicted: np.ndarray, metric: str, name: str
 def _joint_icbhi(
     targets: np.ndarray, crackle: np.ndarray, wheeze_probabilities: np.ndarray, wheeze_grid: np.ndarray
 ) -> np.ndarray:
-    """ICBHI score at every (crackle candidate, wheeze candidate), by a cumulative sum over wheeze
-    probabilities.
-    """
+    """ICBHI score at every (crackle, wheeze) candidate pair, by cumulative sums."""
     normal = (targets[:, 0] == 0) & (targets[:, 1] == 0)
     n_normal, n_abnormal = int(normal.sum()), int((~normal).sum())
     if n_normal == 0 or n_abnormal == 0:

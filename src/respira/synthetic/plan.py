@@ -21,11 +21,7 @@ from ..labels import CLASS_NAMES
 __all__ = ["LABEL_PROBABILITIES", "Patient", "Recording", "check_arguments", "plan_corpus"]
 
 LABEL_PROBABILITIES: dict[str, float] = {"normal": 0.50, "crackle": 0.27, "wheeze": 0.13, "both": 0.10}
-"""Approximate share of each cycle class over a corpus (ICBHI: 52.8 / 27.0 / 12.8 / 7.3 %).
-
-Documentation of the target: it is realised through the per-patient mixes below, so a small corpus
-deviates from it, and ``icbhi_counts=True`` uses ICBHI's exact counts instead.
-"""
+"""Approximate share of each cycle class (ICBHI: 52.8 / 27.0 / 12.8 / 7.3 %), via the per-patient mixes."""
 
 MIN_PATIENTS = 6
 

@@ -21,11 +21,8 @@ from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
 __all__ = ["FULL_SIZE", "make_synthetic_icbhi"]
 
 FULL_SIZE: dict[str, Any] = {"n_patients": 126, "icbhi_counts": True, "cycles_per_recording": (4, 11)}
-"""Keyword arguments for a corpus of ICBHI's exact shape: ``make_synthetic_icbhi(out, **FULL_SIZE)``.
-
-126 patients, 920 recordings, 6898 cycles (about 5.3 h) split 4142 / 2756 with the published class
-counts per split, so that respira's reader, which checks those counts on any 920-recording corpus,
-accepts it. ``cycles_per_recording=(4, 11)`` averages ICBHI's 7.5 cycles per recording.
+"""``make_synthetic_icbhi(out, **FULL_SIZE)``: ICBHI's exact shape (920 recordings, 6898 cycles split
+4142 / 2756 with the published class counts), which respira's reader checks on any 920-recording corpus.
 """
 
 # The names of the official release, as respira.data.layout finds them.
