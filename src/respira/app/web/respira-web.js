@@ -248,7 +248,6 @@
         image.data[at] = v; image.data[at + 1] = v * 0.8; image.data[at + 2] = 255 - v; image.data[at + 3] = 255;
       }
     }
-    createImageBitmap(image).then((bitmap) => g.drawImage(bitmap, 0, 0, W, top));
     const seconds = samples.length / rate, x = (t) => (t / seconds) * W, y = (p) => H - 10 - p * (H - top - 20);
     g.fillStyle = "#222"; g.fillText("0-4 kHz spectrogram (60 dB); each window's probability: crackle red, wheeze blue (dashed: thresholds)", 6, top + 12);
     [["crackle", "#d62728", settings.thresholds[0]], ["wheeze", "#1f77b4", settings.thresholds[1]]].forEach(([key, colour, threshold]) => {
@@ -257,11 +256,13 @@
       result.rows.forEach((row, i) => { const t = (row.start + row.end) / 2; (i ? g.lineTo : g.moveTo).call(g, x(t), y(row[key])); });
       g.stroke();
     });
-    if (!result.events) return;
-    result.events.events.forEach((event) => { // bars on the spectrogram: crackle above, wheeze below
-      const lane = event.type === "crackle" ? 0 : 1;
-      g.fillStyle = lane ? "rgba(31,119,180,0.8)" : "rgba(214,39,40,0.8)";
-      g.fillRect(x(event.onset), 4 + lane * 12, Math.max(2, x(event.offset) - x(event.onset)), 9);
+    createImageBitmap(image).then((bitmap) => {
+      g.drawImage(bitmap, 0, 0, W, top);
+      (result.events ? result.events.events : []).forEach((event) => { // bars on it: crackle above, wheeze below
+        const lane = event.type === "crackle" ? 0 : 1;
+        g.fillStyle = lane ? "rgba(31,119,180,0.8)" : "rgba(214,39,40,0.8)";
+        g.fillRect(x(event.onset), 4 + lane * 12, Math.max(2, x(event.offset) - x(event.onset)), 9);
+      });
     });
   }
 
