@@ -10,8 +10,9 @@ from .options import add_model_argument, embedding_batch_size, option
 
 EPILOG = """\
 ARCHIVE is a folder of recordings (any audio respira reads, found below it), optionally with a
-labels.csv (columns file, crackle, wheeze; optionally patient, device, location, reason) whose
-crackle and wheeze cells may be blank: not yet labelled. The model runs once over every recording it
+labels.csv (columns file, crackle, wheeze; optionally patient, device, location, quality, reason)
+whose crackle and wheeze cells may be blank: not yet labelled (a row whose quality is poor was judged
+too poor to label: answered, never suggested again). The model runs once over every recording it
 has not seen (its embeddings and probabilities are kept in .respira_suggest/ beside --output, so the
 next round takes seconds). suggest then orders the patients (--unit recording: the recordings) not yet
 labelled by the model's doubt: first those with a recording whose crackle or wheeze probability lies
@@ -20,8 +21,8 @@ balance and a hybrid; BENCHMARKS.md). It writes --output: the labelled rows as t
 recordings of the --budget units to label next, in order, labels blank, each with the reason it was
 chosen, then the archive's other rows. Label them (fill crackle and wheeze), run suggest again for
 the next ones, and run `respira fit-site --data_dir ARCHIVE` when enough are labelled: it reads the
-labelled rows and says how many were left blank. ARCHIVE/labels.csv is rewritten (atomically) only
-when it is --output.
+labelled rows and says how many were left blank and judged too poor to label. ARCHIVE/labels.csv is
+rewritten (atomically) only when it is --output.
 """
 
 
