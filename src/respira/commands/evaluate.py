@@ -74,7 +74,8 @@ on: one more line compares their score with what its card claims (the nested cro
 metrics.json keeps it as site_claim: "drift" (with the fit-site command that refits it with them) when
 the 95 % interval of the difference (new minus claimed, from both patient-bootstrap intervals) lies
 below 0, else that it agrees (or lies above); not compared, and why, for --adapt or another recording
-rule (respira.pretrained.site_claim). It assumes the patients are new: the fit does not list its own.
+rule (respira.pretrained.site_claim). Only patients it was not fitted on are compared (site_fit.json
+lists its own; the line says how many were left out, and none new is not compared).
 
 --task events (--dataset icbhi or sprsound, --data_dir): where, not only whether. Every recording of
 --split (ICBHI: test of the split options; SPRSound: test = inter_test and intra_test) goes through the

@@ -349,6 +349,7 @@ def _fit_and_write(
         "data_dir": str(sample_files.data_dir),
         "units": sample_files.units,
         "units_are_patients": sample_files.units_are_patients,
+        "fitted_units": sorted({recording.unit for recording in sample_files.recordings}),
         "recordings": len(sample_files.recordings),
         "left_out": sample_files.left_out,
         "label_mix": label_mix(sample_files.recordings),
