@@ -14,8 +14,7 @@ _ANSI_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def one_line(error: BaseException | str) -> str:
-    """``error``'s message on one line: terminal colour codes removed, each run of white space (newlines
-    included) one space; an exception's type name when that leaves nothing."""
+    """``error``'s message on one line, colour codes removed; its type name when that leaves nothing."""
     text = " ".join(_ANSI_CODES.sub("", str(error)).split())
     return text or (type(error).__name__ if isinstance(error, BaseException) else "")
 
