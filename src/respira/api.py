@@ -231,7 +231,8 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
     from .sites.options import SuggestOptions
     from .sites.suggest import suggest_labels
 
-    return suggest_labels(_model(model), **asdict(options_from(SuggestOptions, options)))
+    checked = options_from(SuggestOptions, options)
+    return suggest_labels(_model(model), **asdict(checked))
 
 
 def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:

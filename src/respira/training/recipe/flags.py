@@ -230,8 +230,7 @@ def override_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Recipe fields given as Python values (:func:`respira.train`'s overrides; ``None``: not given), each
     converted and checked as its flag's value is, by name (:func:`respira.options.checked_values`: an
     unknown field with the closest ones, a value its flag does not take, in the same one line)."""
-    specs = [spec for spec in option_specs(DATACLASSES) if spec[1][0][2:] not in _NOT_FLAGS]
-    return checked_values(values, specs, suggest=field_suggestions)
+    return checked_values(values, option_specs(DATACLASSES), suggest=field_suggestions)
 
 
 def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
