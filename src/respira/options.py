@@ -1,10 +1,6 @@
-"""Commands' options as dataclasses, defined once for the command line and the Python API.
-
-A command's options are the fields of a dataclass (its help, choices and type in the field):
-``HfArgumentParser`` makes them its flags, and :func:`options_from` makes them from Python keyword
-arguments (``respira.fit_site(data_dir=...)``), checking each as parsing its flag does, with the same
-one-line refusals. The options several commands share are defined here too (:func:`option`).
-"""
+"""Commands' options as dataclasses: ``HfArgumentParser`` makes their fields the command's flags, and
+:func:`options_from` makes them of Python keyword arguments, checked as their flags are, with the same
+one-line refusals. The options several commands share are defined here too (:func:`option`)."""
 
 from __future__ import annotations
 
@@ -40,9 +36,8 @@ __all__ = [
 
 
 class OptionError(ValueError):
-    """An option the command refuses (an unknown name, with the closest known ones, a value of the wrong
-    type or choice, a required one left out), raised before any work; the message is the one ``respira``
-    prints after ``error:``."""
+    """An option refused before any work (unknown, of the wrong type or choice, required and left out), in
+    the words ``respira`` prints after ``error:``."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,12 +3,9 @@
 report folder; ``--dataset kauh``: validate it externally, per recording of the KAUH corpus
 (:mod:`respira.scoring.external`); ``--task events``: its event detection (:mod:`respira.scoring.events`).
 
-For a run folder written by ``respira train``, the splits are rebuilt from its run record
-(``respira_run.json``: split strategy, validation share, seed, patient fractions...), so ``--split
-validation`` is the very split the run selected on; flags given explicitly override it. The input
-preprocessing comes from the model itself (``config.json``: sampling rate and the low-pass its training
-recordings had, :func:`respira.audio.dsp.input_preprocessing`), so any model — a run folder, an export,
-a Hub id — is scored on cycles prepared exactly as its training cycles were.
+A run folder's splits are rebuilt from its run record (``--split validation`` is the split the run selected
+on; flags given override it); the input preprocessing comes from the model's config
+(:func:`respira.audio.dsp.input_preprocessing`), as its training cycles were prepared.
 """
 
 from __future__ import annotations
