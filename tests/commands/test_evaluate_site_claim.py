@@ -1,5 +1,6 @@
-"""``respira evaluate`` of a folder ``respira fit-site`` wrote, on newly labelled patients: the score against
-what its card claims, in metrics.json and one printed line (issue 60, item 4)."""
+"""``respira evaluate`` of a folder ``respira fit-site`` wrote, on newly labelled patients: the score of the
+patients it was not fitted on against what its card claims, in metrics.json and one printed line (issue
+60, item 4)."""
 
 from __future__ import annotations
 
@@ -17,11 +18,31 @@ from ..sites.test_fit_site import SITE
 from ..sites.test_site_folder import tiny_site_model
 
 WINDOWS = ("--window", "1", "--hop", "1")  # the tiny model's 1-s inputs, as fit-site cut them
+ARRIVED = tuple((f"new_{row[0]}", *row[1:3], f"q{row[3][1:]}", *row[4:]) for row in SITE)
+"""Six patients the fit never saw (q0...q5), labelled as SITE's six (p0...p5)."""
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_labelled(tmp_path_factory.mktemp("site") / "clinic", SITE)
+
+
+@pytest.fixture(scope="module")
+def arrived(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_labelled(tmp_path_factory.mktemp("arrived") / "clinic", ARRIVED)
+
+
+@pytest.fixture(scope="module")
+def overlapping(site: Path, arrived: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three fitted patients (p0, p1, p2: six recordings) and the six new ones, the same files."""
+    folder = tmp_path_factory.mktemp("overlapping") / "clinic"
+    folder.mkdir()
+    rows = [*SITE[:6], *ARRIVED]
+    for file, *_ in rows:
+        (folder / file).symlink_to((arrived if file.startswith("new_") else site) / file)
+    write_labels = "file,crackle,wheeze,patient\n" + "".join(f"{r[0]},{r[1]},{r[2]},{r[3]}\n" for r in rows)
+    (folder / "labels.csv").write_text(write_labels)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -51,29 +72,69 @@ def _evaluate(model: Path, site: Path, output: Path, capsys: pytest.CaptureFixtu
 
 
 def test_a_score_far_below_the_claim_says_drift_and_one_like_it_agrees(
-    fitted: Path, site: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    fitted: Path, site: Path, arrived: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """The same recordings scored against a claim far above their interval (drift, refit) and against a
-    claim equal to their own score (agrees); each verdict is the printed line's and metrics.json's."""
-    metrics, _ = _evaluate(fitted, site, tmp_path / "first", capsys)
+    """New patients' recordings scored against a claim far above their interval (drift, refit) and against
+    a claim equal to their own score (agrees); each verdict is the printed line's and metrics.json's."""
+    metrics, _ = _evaluate(fitted, arrived, tmp_path / "first", capsys)
     icbhi = metrics["groups"]["overall"]["icbhi"]
     score, (low, high) = icbhi["icbhi_score"], icbhi["ci"]["icbhi_score"]
     assert high < 0.95, "the tiny model scores noise below a claim of 97.0 [95.0, 99.0]"
     cases = {"below": (0.97, 0.95, 0.99), "agrees": (score, low, high)}
     for verdict, claimed in cases.items():
         model = _claiming(fitted, tmp_path / f"model_{verdict}", *claimed)
-        metrics, printed = _evaluate(model, site, tmp_path / verdict, capsys)
+        metrics, printed = _evaluate(model, arrived, tmp_path / verdict, capsys)
         check = metrics["site_claim"]
         assert check["verdict"] == verdict
+        assert check["left_out_fitted"] == {"units": 0, "recordings": 0, "new_units": 6}
         assert check["claimed"]["icbhi_score"] == pytest.approx(claimed[0])
         assert check["icbhi_score"] == pytest.approx(score)  # the same recordings, the same bootstrap
         line = claim_line(check, SiteClaim.of_folder(model))
         assert line in printed.splitlines()
+        assert line.endswith(" (none of them among the 6 patients it was fitted on)")
         if verdict == "below":
             assert line.startswith("drift: ") and "--dataset labelled --data_dir" in line
             assert f"--site_name {site.name}" in line and "refit with them: respira fit-site " in line
         else:
             assert "which agrees with what its card claims" in line and "drift" not in line
+
+
+def test_the_patients_it_was_fitted_on_are_left_out_of_the_comparison(
+    fitted: Path, arrived: Path, overlapping: Path, site: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """fit-site lists the patients it was fitted on; evaluated on three of them and six new ones, the claim
+    is compared with the six new ones' score alone (the score of a sample of those six), and the line says
+    how many were left out; on its fitted patients alone it is not compared. A record without the list
+    (an older fit) scores them all and says it assumes they are new."""
+    record = json.loads((fitted / "site_fit.json").read_text())
+    assert record["fitted_units"] == [f"p{n}" for n in range(6)]
+    new, _ = _evaluate(fitted, arrived, tmp_path / "new", capsys)
+    metrics, printed = _evaluate(fitted, overlapping, tmp_path / "overlapping", capsys)
+    check, claim = metrics["site_claim"], SiteClaim.of_folder(fitted)
+    assert check["left_out_fitted"] == {"units": 3, "recordings": 6, "new_units": 6}
+    assert check["icbhi_score"] == new["groups"]["overall"]["icbhi"]["icbhi_score"]
+    assert check["icbhi_score"] != metrics["groups"]["overall"]["icbhi"]["icbhi_score"]
+    line = claim_line(check, claim)
+    assert line in printed.splitlines()
+    assert "scored on the 6 new patients: the 3 patients (6 recordings) it was fitted on left out" in line
+
+    metrics, printed = _evaluate(fitted, site, tmp_path / "fitted", capsys)
+    check = metrics["site_claim"]
+    assert check["verdict"] == "not_compared" and check["icbhi_score"] is None
+    assert check["reason"] == (
+        "all 6 patients (12 recordings) are among the 6 patients it was fitted on: none is new to it"
+    )
+    assert claim_line(check, claim) in printed.splitlines()
+
+    old = Path(shutil.copytree(fitted, tmp_path / "old"))
+    del record["fitted_units"]
+    (old / "site_fit.json").write_text(json.dumps(record))
+    metrics, printed = _evaluate(old, overlapping, tmp_path / "old_record", capsys)
+    check = metrics["site_claim"]
+    assert check["left_out_fitted"] is None
+    assert check["icbhi_score"] == metrics["groups"]["overall"]["icbhi"]["icbhi_score"]
+    line = claim_line(check, SiteClaim.of_folder(old))
+    assert "(assuming none of them was among the 6 patients it was fitted on: site_fit.json does not" in line
 
 
 def test_another_recording_rule_is_not_compared(
@@ -101,12 +162,12 @@ def test_a_model_fit_site_did_not_write_has_no_claim(
 
 
 @pytest.mark.slow
-def test_the_shipped_kauh_detector_is_not_below_its_claim_on_patients_it_was_fitted_on(
+def test_the_shipped_kauh_detector_is_not_compared_on_patients_it_was_fitted_on(
     shared_kauh: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Real data: ``kauh-crackle-wheeze`` on 8 KAUH patients of the sample it was fitted on (4 with normal
-    sounds, 4 without): compared with the claim its site_fit.json holds, never "drift", and the line
-    says the check assumes new patients (the record does not list the fitted ones)."""
+    sounds, 4 without): its site_fit.json lists them (patient ids as the KAUH reader names them), so none
+    is new and the claim is not compared, said in one line."""
     from respira.pretrained.shipped import shipped_detectors
 
     by_patient: dict[str, list[Path]] = {}
@@ -120,22 +181,16 @@ def test_the_shipped_kauh_detector_is_not_below_its_claim_on_patients_it_was_fit
         for wav in by_patient[patient]:
             (data / wav.name).symlink_to(wav.resolve())
     output = tmp_path / "report"
-    options = [
-        "--dataset",
-        "kauh",
-        "--data_dir",
-        str(data),
-        "--bootstrap",
-        "200",
-        "--output_dir",
-        str(output),
-    ]
-    assert main(["evaluate", "kauh-crackle-wheeze", *options]) == 0
+    options = ["--dataset", "kauh", "--data_dir", str(data), "--bootstrap", "200"]
+    assert main(["evaluate", "kauh-crackle-wheeze", *options, "--output_dir", str(output)]) == 0
     check = json.loads((output / "metrics.json").read_text())["site_claim"]
     claim = SiteClaim.of_folder(shipped_detectors()["kauh-crackle-wheeze"])
-    assert check["claimed"]["icbhi_score"] == claim.score and check["verdict"] in ("agrees", "above")
-    line = claim_line(check, claim)
-    assert line in capsys.readouterr().out.splitlines() and "assuming none of them was among" in line
+    recordings = sum(len(by_patient[patient]) for patient in chosen)
+    assert check["verdict"] == "not_compared" and check["left_out_fitted"] == {
+        "units": 8, "recordings": recordings, "new_units": 0
+    }  # fmt: skip
+    assert check["reason"].startswith(f"all 8 patients ({recordings} recordings) are among the 56 patients")
+    assert claim_line(check, claim) in capsys.readouterr().out.splitlines()
 
 
 def test_the_card_gives_the_label_mix_the_fit_recorded(fitted: Path, site: Path) -> None:

@@ -174,9 +174,17 @@ def test_evaluate_without_devices_scores_it_overall(tmp_path: Path, capsys) -> N
     assert metrics["group_column"] is None and set(metrics["groups"]) == {"overall"}
 
 
-def test_evaluate_reads_the_labelled_rows_and_says_how_many_were_left_blank(tmp_path: Path, capsys) -> None:
+def test_evaluate_reads_the_labelled_rows_and_says_how_many_were_left_blank_or_too_poor(
+    tmp_path: Path, capsys
+) -> None:
     blank = (("f.wav", "", "", "14", "", "", 1.0), ("g.wav", " ", "", "15", "", "", 1.0))
-    folder = write_labelled(tmp_path / "site", (*ROWS, *blank), columns="file,crackle,wheeze,patient")
+    poor = (("h.wav", "", "", "16", "", "", 1.0),)  # judged too poor to label: an answer, not left blank
+    folder = write_labelled(tmp_path / "site", (*ROWS, *blank, *poor), columns="file,crackle,wheeze,patient")
+    lines = (folder / "labels.csv").read_text().splitlines()
+    quality = ["quality", *([""] * (len(lines) - 2)), "poor"]
+    (folder / "labels.csv").write_text(
+        "".join(f"{line},{cell}\n" for line, cell in zip(lines, quality, strict=True))
+    )
     model = save_tiny_model(tmp_path / "model")
     arguments = ["evaluate", str(model), "--dataset", "labelled", "--data_dir", str(folder)]
     arguments += ["--bootstrap", "5"]
@@ -184,7 +192,7 @@ def test_evaluate_reads_the_labelled_rows_and_says_how_many_were_left_blank(tmp_
         code = main([*arguments, "--output_dir", str(tmp_path / "report"), "--window", "1", "--hop", "1"])
     assert code == 0
     assert {str(w.message) for w in caught if w.category is UnlabelledRowsWarning} == {
-        f"{folder / 'labels.csv'}: 2 of 7 rows not yet labelled (crackle and wheeze blank) left out; "
+        f"{folder / 'labels.csv'}: 5 labelled, 2 left blank (not yet labelled), 1 judged too poor to label; "
         "reading the 5 labelled"
     }
     with (tmp_path / "report" / "recording_predictions.csv").open() as handle:

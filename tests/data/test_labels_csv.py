@@ -130,7 +130,10 @@ def test_rows_left_blank_are_left_out_and_counted_in_one_warning(tmp_path: Path)
     assert [(row.file, row.crackle, row.wheeze) for row in rows] == [("a.wav", 1, 0)]
     messages = [str(w.message) for w in caught]  # the reason column is read: no "left out" column
     assert [w.category for w in caught] == [UnlabelledRowsWarning], messages
-    assert messages[0].startswith(f"{tmp_path / 'labels.csv'}: 2 of 3 rows not yet labelled"), messages
+    assert messages == [
+        f"{tmp_path / 'labels.csv'}: 1 labelled, 2 left blank (not yet labelled), 0 judged too poor to "
+        "label; reading the 1 labelled"
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         every = read_labels_csv(tmp_path / "labels.csv", unlabelled=True)
@@ -139,6 +142,34 @@ def test_rows_left_blank_are_left_out_and_counted_in_one_warning(tmp_path: Path)
         (False, None, "uncertain"),
         (False, None, "far"),
     ]
+
+
+def test_rows_judged_too_poor_are_answered_and_counted_apart_from_the_blank_ones(tmp_path: Path) -> None:
+    """A recording judged too poor to label (``quality`` poor, as the labelling page writes it, or with flags
+    by hand) is an answer: left out of what is read, counted apart from the rows not yet labelled."""
+    _write_audio(tmp_path, "a.wav", "b.wav", "c.wav", "d.wav")
+    rows = ("a.wav,1,0,p1,good", "b.wav,,,p1,poor", "c.wav,,,p2,", "d.wav,0,0,p3,Poor")
+    (tmp_path / "labels.csv").write_text("file,crackle,wheeze,patient,quality\n" + "\n".join(rows) + "\n")
+    with pytest.warns(UnlabelledRowsWarning) as caught:
+        rows = read_labels_csv(tmp_path / "labels.csv")
+    assert [row.file for row in rows] == ["a.wav"]
+    assert [str(w.message) for w in caught] == [
+        f"{tmp_path / 'labels.csv'}: 1 labelled, 1 left blank (not yet labelled), 2 judged too poor to "
+        "label; reading the 1 labelled"
+    ]
+    every = read_labels_csv(tmp_path / "labels.csv", unlabelled=True)
+    assert [(row.labelled, row.poor, row.answered) for row in every] == [
+        (True, False, True),
+        (False, True, True),
+        (False, False, False),
+        (False, True, True),
+    ]
+    (tmp_path / "labels.csv").write_text("file,crackle,wheeze,quality\na.wav,,,poor\nb.wav,,,\n")
+    with pytest.raises(LabelledFormatError, match=r"labels\.csv:1: no row is labelled yet: .* 1 of 2 rows"):
+        read_labels_csv(tmp_path / "labels.csv")
+    (tmp_path / "labels.csv").write_text("file,crackle,wheeze,quality\na.wav,1,0,\nb.wav,0,0,bad\n")
+    with pytest.raises(LabelledFormatError, match=r"labels\.csv:3: quality is 'bad': write poor, good or"):
+        read_labels_csv(tmp_path / "labels.csv", unlabelled=True)
 
 
 @pytest.mark.parametrize(

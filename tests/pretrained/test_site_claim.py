@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -106,3 +107,45 @@ def test_a_shipped_site_detector_claims_its_nested_cross_validation(name: str) -
 
 def test_a_model_without_a_site_fit_claims_nothing(tmp_path) -> None:
     assert SiteClaim.of_folder(tmp_path) is None and SiteClaim.of_folder(None) is None
+
+
+class Columns(dict):
+    """An evaluation dataset's columns, as :meth:`SiteClaim.unit_keys` reads them."""
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self)
+
+
+def test_the_units_are_named_as_the_fit_named_them() -> None:
+    """A corpus's patient ids, a labels.csv's patient cells (not its row numbers), or the recordings' paths
+    where each recording was its own unit; none to tell where the record lists none or the recordings
+    name no patient."""
+    listed = replace(CLAIM, fitted_units=frozenset({"11", "12"}))
+    assert CLAIM.unit_keys(Columns(patient_id=[11, 13])) is None  # an older record: nothing to tell
+    assert listed.unit_keys(Columns(patient_id=[11, 13], recording=["a", "b"])) == ["11", "13"]
+    labelled = Columns(patient_id=[1, 2], patient=["ward-7", "12"], recording=["a.wav", "b.wav"])
+    assert listed.unit_keys(labelled) == ["ward-7", "12"]
+    assert listed.unit_keys(Columns(patient_id=[1, 2], patient=[None, None], recording=["a", "b"])) is None
+    recordings = replace(listed, units_are_patients=False, fitted_units=frozenset({"deep/a.wav"}))
+    assert recordings.unit_keys(Columns(patient_id=[1], patient=[None], recording=["./deep/a.wav"])) == [
+        "deep/a.wav"
+    ]
+
+
+def test_the_check_says_how_many_fitted_units_it_left_out_and_compares_none_when_none_is_new() -> None:
+    listed = replace(CLAIM, fitted_units=frozenset(map(str, range(56))))
+    check = listed.check(icbhi(0.63, 0.55, 0.70), left_out={"units": 3, "recordings": 9, "new_units": 12})
+    assert check["verdict"] == "agrees" and check["left_out_fitted"]["units"] == 3
+    line = claim_line(check, listed)
+    assert line.endswith(
+        "(scored on the 12 new patients: the 3 patients (9 recordings) it was fitted on left out)"
+    )
+    none_new = listed.check({}, left_out={"units": 4, "recordings": 12, "new_units": 0})
+    assert none_new["verdict"] == "not_compared" and none_new["reason"] == (
+        "all 4 patients (12 recordings) are among the 56 patients it was fitted on: none is new to it"
+    )
+    assert claim_line(none_new, listed) == (
+        "not compared with what its card claims on kauh (65.6 [60.5, 71.4]): all 4 patients (12 recordings) "
+        "are among the 56 patients it was fitted on: none is new to it"
+    )

@@ -83,13 +83,20 @@ def test_the_real_corpora_give_their_patients(shared_kauh: Path) -> None:
         assert icbhi.units == 26 and len(icbhi.recordings) == 76
 
 
-def test_rows_not_yet_labelled_are_left_out_and_said_in_one_line(tmp_path: Path) -> None:
+def test_rows_not_yet_labelled_or_too_poor_are_left_out_and_said_in_one_line(tmp_path: Path) -> None:
     from respira.data.labels_csv import UnlabelledRowsWarning
 
     blank = (("f.wav", "", "", "p5", "", "", 1.0), ("g.wav", "", "", "p6", "", "", 1.0))
-    folder = write_labelled(tmp_path, SITE + blank)
-    with pytest.warns(UnlabelledRowsWarning, match=r"2 of 7 rows not yet labelled") as caught:
+    poor = (("h.wav", "", "", "p7", "", "", 1.0), ("i.wav", "1", "0", "p1", "", "", 1.0))
+    folder = write_labelled(tmp_path, SITE + blank + poor)
+    labels = (folder / "labels.csv").read_text().splitlines()  # h and i judged too poor to label
+    quality = ["quality", *([""] * (len(SITE) + len(blank))), "poor", "POOR"]
+    (folder / "labels.csv").write_text(
+        "".join(f"{line},{cell}\n" for line, cell in zip(labels, quality, strict=True))
+    )
+    expected = r"5 labelled, 2 left blank \(not yet labelled\), 2 judged too poor to label; reading the 5"
+    with pytest.warns(UnlabelledRowsWarning, match=expected) as caught:
         sample = read_site_recordings(folder, "labelled")
     assert len(caught) == 1
     assert [r.recording_id for r in sample.recordings] == [row[0] for row in SITE]
-    assert sample.units == 4  # the blank rows' patients are not units of the fit
+    assert sample.units == 4  # the blank rows' and the poor row's patients are not units of the fit

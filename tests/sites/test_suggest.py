@@ -220,3 +220,34 @@ def test_the_cache_runs_the_model_only_on_new_or_changed_recordings(model: Path,
     assert {name for files in result.recordings.values() for name in files} <= {
         f"archive/r{n}.wav" for n in (0, 1, 2, 9)
     }
+
+
+def test_a_recording_judged_too_poor_is_answered_never_suggested_again_and_kept(
+    model: Path, tmp_path: Path
+) -> None:
+    """``quality`` poor (the labelling page's P) is an answer: a patient whose recordings are all answered
+    is not suggested, a poor recording of a patient still open is not listed again for labelling, and
+    the answer is written back as it was."""
+    archive = write_archive(tmp_path / "archive", None)
+    answers = ["1,0,", "0,0,", ",,poor", ",,poor", ",,poor", ",,", ",,", ",,"]  # p1 all poor, p2 half
+    (archive / "labels.csv").write_text(
+        "file,patient,crackle,wheeze,quality\n"
+        + "".join(f"r{n}.wav,p{n // 2},{answer}\n" for n, answer in enumerate(answers))
+    )
+    own = archive / "labels.csv"
+    with pytest.raises(ValueError, match=r"--budget 3 is more than the 2 patients not yet labelled"):
+        respira.suggest(str(model), data_dir=str(archive), budget=3, output=str(own))
+    result = respira.suggest(str(model), data_dir=str(archive), budget=2, output=str(own))
+    assert sorted(s.unit for s in result.suggestions) == ["p2", "p3"]
+    assert {unit: len(files) for unit, files in result.recordings.items()} == {"p2": 1, "p3": 2}
+    written = read_rows(own)
+    assert list(written[0]) == ["file", "crackle", "wheeze", "patient", "quality", "reason"]
+    assert [(r["file"], r["crackle"], r["wheeze"], r["quality"]) for r in written[:5]] == [
+        ("r0.wav", "1", "0", ""),
+        ("r1.wav", "0", "0", ""),
+        ("r2.wav", "", "", "poor"),
+        ("r3.wav", "", "", "poor"),
+        ("r4.wav", "", "", "poor"),
+    ]
+    assert sorted(r["file"] for r in written[5:]) == ["r5.wav", "r6.wav", "r7.wav"]
+    assert all(r["reason"] and r["quality"] == "" for r in written[5:])

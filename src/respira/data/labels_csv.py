@@ -12,18 +12,22 @@ without regard to case or surrounding spaces:
 * ``patient`` (optional): who was recorded; recordings of one patient stay on one side of every split,
   fold and bootstrap resample. Without the column every recording is its own patient.
 * ``device``, ``location`` (optional): the stethoscope and the chest site, free text (empty: not known).
-* ``quality`` (optional): ``poor`` marks a recording too poor to judge (``respira label`` writes it).
+* ``quality`` (optional): ``poor`` (any case) marks a recording judged too poor to label (``respira
+  label`` writes it, with crackle and wheeze blank): an answer, not a row left blank; it is left out of
+  every fit and score whatever its flags. Blank or ``good``: judged on its sounds.
 * ``reason`` (optional): why ``respira suggest`` chose the recording; kept for the reader, not used.
 
 Whoever learns from or scores the labels (``fit-site``, ``evaluate``, ``prepare``...) reads
 the labelled rows alone (:func:`read_labels_csv`), and says in one :class:`UnlabelledRowsWarning` how many
-rows were left blank; ``respira suggest`` reads them all (``unlabelled=True``).
+rows were labelled, left blank and judged too poor to label; ``respira suggest`` reads them all
+(``unlabelled=True``).
 
 Other columns are left out with one :class:`LabelsCSVWarning` naming them. A row that cannot be read
 raises :class:`~respira.data.errors.LabelledFormatError`, one line starting ``labels.csv:LINE:`` (the line
 as a text editor numbers it) and naming the value: a file that does not exist, a file listed twice, a
-label that is not 0/1, one label blank and the other not, an empty patient; a missing required column, a
-file without rows or without a labelled row is named the same way (line 1).
+label that is not 0/1, one label blank and the other not, an empty patient, a quality that is neither
+blank, ``good`` nor ``poor``; a missing required column, a file without rows or without a labelled row is
+named the same way (line 1).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from .errors import LabelledFormatError
 __all__ = [
     "FLAG_SPELLINGS",
     "OPTIONAL_COLUMNS",
+    "POOR",
+    "QUALITY_COLUMN",
+    "QUALITY_VALUES",
     "REQUIRED_COLUMNS",
     "LabelledRow",
     "LabelsCSVWarning",
@@ -51,6 +58,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
 FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
 """How a ``crackle`` / ``wheeze`` cell may be written (lower-cased, spaces stripped) → its 0/1 flag."""
+QUALITY_COLUMN = "quality"
+POOR = "poor"
+QUALITY_VALUES = ("", "good", POOR)
+"""What a ``quality`` cell may hold (lower-cased): blank or ``good`` (judged on its sounds), ``poor``."""
 _DELIMITERS = (",", ";", "\t")
 
 
@@ -65,8 +76,8 @@ class LabelsCSVWarning(UserWarning):
 
 
 class UnlabelledRowsWarning(UserWarning):
-    """Rows of ``labels.csv`` not yet labelled (crackle and wheeze blank) are left out: how many, in one
-    line."""
+    """Rows of ``labels.csv`` not yet labelled (crackle and wheeze blank) or judged too poor to label are
+    left out: how many of each, in one line."""
 
 
 @dataclass(frozen=True)
@@ -83,18 +94,30 @@ class LabelledRow:
     device: str | None
     location: str | None
     reason: str | None = None
+    quality: str | None = None
+
+    @property
+    def poor(self) -> bool:
+        """Whether the recording was judged too poor to label (``quality`` ``poor``): answered, unlabelled."""
+        return (self.quality or "").lower() == POOR
 
     @property
     def labelled(self) -> bool:
-        """Whether the row holds its crackle and wheeze labels (both blank: not yet labelled)."""
-        return self.crackle is not None and self.wheeze is not None
+        """Whether the row holds its crackle and wheeze labels and is not judged too poor to label."""
+        return self.crackle is not None and self.wheeze is not None and not self.poor
+
+    @property
+    def answered(self) -> bool:
+        """Whether the row is labelled or judged too poor to label (else: not yet labelled)."""
+        return self.labelled or self.poor
 
 
 def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> list[LabelledRow]:
     """The labelled rows of ``labels_file`` (see the module docstring), in file order, and one
-    :class:`UnlabelledRowsWarning` saying how many were left blank; ``unlabelled=True``: every row,
-    silently. The first problem found raises :class:`~respira.data.errors.LabelledFormatError` naming
-    the file, line and value (a file whose rows are all blank, unless ``unlabelled``)."""
+    :class:`UnlabelledRowsWarning` saying how many were labelled, left blank and judged too poor to label;
+    ``unlabelled=True``: every row, silently. The first problem found raises
+    :class:`~respira.data.errors.LabelledFormatError` naming the file, line and value (a file without a
+    labelled row, unless ``unlabelled``)."""
     labels_file = Path(labels_file)
     text = labels_file.read_text(encoding="utf-8-sig")
     lines = text.splitlines()
@@ -144,17 +167,19 @@ def read_labels_csv(labels_file: str | Path, *, unlabelled: bool = False) -> lis
     if unlabelled:
         return rows
     labelled = [row for row in rows if row.labelled]
-    blank = len(rows) - len(labelled)
+    poor = sum(row.poor for row in rows)
+    blank = len(rows) - len(labelled) - poor
     if not labelled:
         raise LabelledFormatError(
             labels_file,
-            f"no row is labelled yet: crackle and wheeze are blank on all {blank} rows (fill them: 0 or 1)",
+            f"no row is labelled yet: crackle and wheeze are blank on {blank} of {len(rows)} rows (fill "
+            "them: 0 or 1)" + (f"; {poor} judged too poor to label" if poor else ""),
             line=header_line,
         )
-    if blank:
+    if blank or poor:
         warnings.warn(
-            f"{labels_file}: {blank} of {len(rows)} rows not yet labelled (crackle and wheeze blank) left "
-            f"out; reading the {len(labelled)} labelled",
+            f"{labels_file}: {len(labelled)} labelled, {blank} left blank (not yet labelled), {poor} judged "
+            f"too poor to label; reading the {len(labelled)} labelled",
             UnlabelledRowsWarning,
             stacklevel=2,
         )
@@ -206,6 +231,9 @@ def _row(labels_file: Path, line: int, cells: list[str], index: dict[str, int], 
     patient = cell("patient")
     if "patient" in index and patient is None:
         raise fail(f"file {file!r} has no patient: give every row one, or drop the patient column")
+    quality = cell(QUALITY_COLUMN)
+    if (quality or "").lower() not in QUALITY_VALUES:
+        raise fail(f"quality is {quality!r}: write poor, good or nothing")
     return LabelledRow(
         line=line,
         file=file,
@@ -216,4 +244,5 @@ def _row(labels_file: Path, line: int, cells: list[str], index: dict[str, int], 
         device=cell("device"),
         location=cell("location"),
         reason=cell("reason"),
+        quality=quality,
     )

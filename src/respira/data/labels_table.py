@@ -27,9 +27,16 @@ from pathlib import Path
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from .errors import LabelledFormatError
-from .labels_csv import FLAG_SPELLINGS, REQUIRED_COLUMNS, delimiter_of
+from .labels_csv import (
+    FLAG_SPELLINGS,
+    POOR,
+    QUALITY_COLUMN,
+    QUALITY_VALUES,
+    REQUIRED_COLUMNS,
+    delimiter_of,
+)
 
-__all__ = ["ANSWERS", "POOR", "QUALITY_COLUMN", "LabelsTable", "TableRow"]
+__all__ = ["ANSWERS", "LabelsTable", "TableRow"]
 
 ANSWERS: dict[str, tuple[str, str]] = {
     "crackle": ("1", "0"),
@@ -39,10 +46,6 @@ ANSWERS: dict[str, tuple[str, str]] = {
     "poor": ("", ""),
 }
 """Each answer of the page → the ``crackle`` and ``wheeze`` cells it writes."""
-QUALITY_COLUMN = "quality"
-POOR = "poor"
-QUALITY_VALUES = ("", "good", POOR)
-"""What a ``quality`` cell may hold (lower-cased): blank or ``good`` (judged on its sounds), ``poor``."""
 
 
 @dataclass

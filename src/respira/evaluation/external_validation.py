@@ -20,9 +20,10 @@ Files written to ``output_dir`` (atomically):
   head, ``quality`` (its threshold, the recordings it withholds a verdict on and their share) and a
   ``judged`` group: the scores of the recordings it does not withhold; and ``below_baseline``: the
   groups whose ICBHI-style score does not beat its baseline (:mod:`respira.metrics.baselines`); for a
-  model ``respira fit-site`` wrote, ``site_claim``: the overall score against what its card claims of its
-  site (:mod:`respira.pretrained.site_claim`: the claim, the difference's interval, ``verdict`` below,
-  agrees, above or not_compared, and why);
+  model ``respira fit-site`` wrote, ``site_claim``: the score of the recordings of units it was not fitted
+  on against what its card claims of its site (:mod:`respira.pretrained.site_claim`: the claim, the units
+  left out as fitted, the difference's interval, ``verdict`` below, agrees, above or not_compared, and
+  why);
 - ``recording_predictions.csv``: one row per recording: its patient (``patient_id``, and ``patient`` as
   the corpus names it: a ``labels.csv``'s own value), its labels, aggregated probabilities,
   decisions and number of windows (a model with a quality head, ``respira quality``: also the
@@ -175,9 +176,9 @@ def evaluate_recordings(
     (the KAUH builder's); ``group_column`` (if present; the corpus spec's, KAUH: ``filter_mode``) splits
     the scores into groups. ``scored_model`` (which weights were scored, how) is written as is under
     ``model``, for whoever reads the metrics later (the model card checks it against its weights).
-    ``claim``: what the card of a fitted site detector claims of its site; the overall score is compared
-    with it (:meth:`respira.pretrained.site_claim.SiteClaim.check`; ``claim_blocker``: why the two cannot
-    be compared) and the comparison written as ``site_claim``.
+    ``claim``: what the card of a fitted site detector claims of its site; the score of the recordings of
+    units it was not fitted on is compared with it (:meth:`respira.pretrained.site_claim.SiteClaim.check`;
+    ``claim_blocker``: why the two cannot be compared) and the comparison written as ``site_claim``.
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
@@ -247,7 +248,20 @@ def evaluate_recordings(
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
     if claim is not None:
-        metrics["site_claim"] = claim.check(groups["overall"]["icbhi"], blocker=claim_blocker)
+        icbhi, left_out = groups["overall"]["icbhi"], None
+        units = claim.unit_keys(dataset)
+        if units is not None:
+            fitted = np.array([unit in (claim.fitted_units or ()) for unit in units], dtype=bool)
+            left_out = {
+                "units": len({unit for unit, was in zip(units, fitted, strict=True) if was}),
+                "recordings": int(fitted.sum()),
+                "new_units": len({unit for unit, was in zip(units, fitted, strict=True) if not was}),
+            }
+            if fitted.any():  # the new units alone, with their own patient bootstrap (none: not compared)
+                new = ~fitted
+                scores = (targets[new], probabilities[new], patients[new], thresholds)
+                icbhi = _group_scores(*scores, **settings)["icbhi"] if new.any() else {}
+        metrics["site_claim"] = claim.check(icbhi, blocker=claim_blocker, left_out=left_out)
     with report_folder(output_dir) as output:
         write_json(output / "metrics.json", metrics)
         _write_predictions(

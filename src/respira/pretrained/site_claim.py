@@ -21,11 +21,17 @@ below the claimed one" was not chosen: two non-overlapping 95 % intervals amount
 so it misses drifts the data show (a new interval that ends a little above the claim's lower end while
 its score lies far below the claim).
 
-A check is made only where the two scores measure the same thing: recordings read as the fit read its site
-(the same corpus), at the fit's recording rule, and recordings with both normal and abnormal ones (else the
-score is one side alone); otherwise it says why not (``verdict`` ``not_compared``). ``site_fit.json`` does not
-list the recordings it was fitted on (its ``data`` fingerprint in ``build_record.json`` hashes them all
-together), so the check cannot leave them out: it assumes the patients are new, and says so
+A check is made only where the two scores measure the same thing: recordings read as the fit read its
+site (the same corpus), at the fit's recording rule, and
+recordings with both normal and abnormal ones (else the score is one side alone); otherwise
+it says why not (``verdict`` ``not_compared``).
+
+Only units the model was not fitted on are scored: ``site_fit.json`` lists the units it was fitted on
+(``fitted_units``: patient ids as the corpus names them, a ``labels.csv``'s ``patient`` cells; or, where
+each recording is its own unit, the recordings' paths relative to the folder), and the recordings of those
+units are left out of the comparison, said in ``left_out_fitted`` and in the printed line; none new is
+not compared. An older record without the list, or recordings that name no patient where the fit's units
+are patients, cannot be told apart: the check then assumes the patients are new, and says so
 (``new_patients``).
 """
 
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +85,8 @@ class SiteClaim:
     base_model: str
     aggregation: tuple[str, int | None]
     """The recording rule the fit chose (``recording_aggregation``, ``recording_top_k``)."""
+    fitted_units: frozenset[str] | None = None
+    """The units it was fitted on (``site_fit.json``'s ``fitted_units``; ``None``: an older record)."""
 
     @classmethod
     def of_folder(cls, folder: str | Path | None) -> SiteClaim | None:
@@ -101,6 +110,7 @@ class SiteClaim:
             recordings=int(record["recordings"]),
             base_model=str(record.get("base_model") or "").split(" (")[0],
             aggregation=(str(record.get("recording_aggregation") or "max"), top_k),
+            fitted_units=None if record.get("fitted_units") is None else frozenset(record["fitted_units"]),
         )
 
     @property
@@ -108,10 +118,32 @@ class SiteClaim:
         """``56 patients`` (or ``12 recordings``, where the fit's sample named no patient)."""
         return f"{self.units} {'patients' if self.units_are_patients else 'recordings'}"
 
-    def check(self, icbhi: Mapping[str, Any], *, blocker: str = "") -> dict[str, Any]:
+    def unit_keys(self, dataset: Any) -> list[str] | None:
+        """Each recording's unit in :attr:`fitted_units`' terms, from an evaluation dataset's columns
+        (``recording``; ``patient`` as a ``labels.csv`` names it, else ``patient_id``); ``None`` when the
+        fit lists no units or the recordings name no patient while the fit's units are patients."""
+        if self.fitted_units is None:
+            return None
+        if not self.units_are_patients:
+            return [posixpath.normpath(str(name)) for name in dataset["recording"]]
+        if "patient" in dataset.column_names:  # a labelled folder: its own patient cells
+            named = list(dataset["patient"])
+            return None if any(name is None for name in named) else [str(name) for name in named]
+        return [str(patient) for patient in dataset["patient_id"]]
+
+    def check(
+        self, icbhi: Mapping[str, Any], *, blocker: str = "", left_out: Mapping[str, int] | None = None
+    ) -> dict[str, Any]:
         """The comparison of the new recordings' per-recording ICBHI-style scores ``icbhi`` (an
-        evaluation's ``groups.overall.icbhi``) with this claim, as ``metrics.json`` keeps it under
-        ``site_claim``. ``blocker``: why the two do not measure the same thing ("" when they do)."""
+        evaluation's ``groups.overall.icbhi``, of the recordings of units it was not fitted on) with this
+        claim, as ``metrics.json`` keeps it under ``site_claim``. ``blocker``: why the two do not measure
+        the same thing ("" when they do); ``left_out``: the ``units`` and ``recordings`` it was fitted on
+        that were left out, and the ``new_units`` scored (``None``: the fitted ones cannot be told)."""
+        if left_out is not None and not left_out["new_units"] and not blocker:
+            blocker = (
+                f"all {left_out['units']} {self._unit_name} ({left_out['recordings']} recordings) are among "
+                f"the {self.unit_words} it was fitted on: none is new to it"
+            )
         score = number_or_none(icbhi.get("icbhi_score"))
         found = (icbhi.get("ci") or {}).get("icbhi_score") or [None, None]
         interval = tuple(number_or_none(end) for end in found)
@@ -134,7 +166,8 @@ class SiteClaim:
             "icbhi_score": score,
             "ci": list(interval),
             "rule": OUTSIDE_RULE,
-            "new_patients": f"assumed: {SITE_FIT_FILE} does not list the recordings it was fitted on",
+            "new_patients": self.fitted_words(left_out),
+            "left_out_fitted": None if left_out is None else dict(left_out),
             "verdict": "not_compared",
             "reason": blocker,
             "difference": None,
@@ -146,6 +179,25 @@ class SiteClaim:
         verdict = "below" if high < 0 else "above" if low > 0 else "agrees"
         return result | {"verdict": verdict, "difference": score - self.score, "difference_ci": [low, high]}  # type: ignore[operator]
 
+    @property
+    def _unit_name(self) -> str:
+        return "patients" if self.units_are_patients else "recordings"
+
+    def fitted_words(self, left_out: Mapping[str, int] | None) -> str:
+        """What the check says of the units it was fitted on (``new_patients``; :func:`claim_line`, in
+        brackets)."""
+        if left_out is None:
+            why = "these recordings name no patient"
+            if self.fitted_units is None:
+                why = f"{SITE_FIT_FILE} does not list them"
+            return f"assuming none of them was among the {self.unit_words} it was fitted on: {why}"
+        if not left_out["units"]:
+            return f"none of them among the {self.unit_words} it was fitted on"
+        return (
+            f"scored on the {left_out['new_units']} new {self._unit_name}: the {left_out['units']} "
+            f"{self._unit_name} ({left_out['recordings']} recordings) it was fitted on left out"
+        )
+
     def refit_command(self, data: str = "FOLDER") -> str:
         """The ``respira fit-site`` that refits the base model on the fitted patients and the new ones."""
         site = f" --site_name {self.name}" if self.name != self.dataset else ""
@@ -155,20 +207,19 @@ class SiteClaim:
 def claim_line(check: Mapping[str, Any], claim: SiteClaim) -> str:
     """What ``respira evaluate`` prints of :meth:`SiteClaim.check`: one line, plainly."""
     claimed = f"what its card claims on {claim.name} ({format_score(claim.score, claim.interval)})"
+    left_out = check.get("left_out_fitted") or {}
+    fitted = f" ({check['new_patients']})"
     if check["verdict"] == "not_compared":
-        return f"not compared with {claimed}: {check['reason']}"
+        some = left_out.get("units") and left_out.get("new_units")
+        return f"not compared with {claimed}: {check['reason']}" + (fitted if some else "")
     new = f"these patients score {format_score(check['icbhi_score'], check['ci'])}"
     difference = f"difference {format_gain(check['difference'], tuple(check['difference_ci']))}"
-    assumed = (
-        f" (assuming none of them was among the {claim.unit_words} it was fitted on: {SITE_FIT_FILE} "
-        "does not list them)"
-    )
     if check["verdict"] == "below":
         return (
             f"drift: {new}, below {claimed}; {difference}: these patients differ from those it was "
             f"fitted on — refit with them: {claim.refit_command('<its labelled sample and these patients>')}"
-            + assumed
+            + fitted
         )
     if check["verdict"] == "above":
-        return f"{new}, above {claimed}; {difference}{assumed}"
-    return f"{new}, which agrees with {claimed}; {difference}, its interval reaches 0{assumed}"
+        return f"{new}, above {claimed}; {difference}{fitted}"
+    return f"{new}, which agrees with {claimed}; {difference}, its interval reaches 0{fitted}"

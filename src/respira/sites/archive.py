@@ -2,8 +2,9 @@
 
 An archive is a folder in the labelled-folder layout (:mod:`respira.data.labelled`): audio files anywhere
 below it (:data:`respira.screening.AUDIO_SUFFIXES`, hidden names skipped) and, optionally, its
-``labels.csv`` (:mod:`respira.data.labels_csv`), whose rows may be labelled or blank (not yet labelled)
-and whose ``patient`` column groups recordings. A recording the CSV does not list is not yet labelled.
+``labels.csv`` (:mod:`respira.data.labels_csv`), whose rows may be labelled, blank (not yet labelled) or
+judged too poor to label (answered: never suggested again) and whose ``patient`` column groups recordings.
+A recording the CSV does not list is not yet labelled.
 
 :func:`read_archive` checks it all before any audio is decoded. :func:`embed_archive` runs the model once
 over the recordings not in its cache (:func:`respira.sites.embedding.embed_recordings`) and keeps every
@@ -45,6 +46,11 @@ class ArchiveRecording:
     def labelled(self) -> bool:
         return self.row is not None and self.row.labelled
 
+    @property
+    def answered(self) -> bool:
+        """Labelled, or judged too poor to label."""
+        return self.row is not None and self.row.answered
+
 
 @dataclass(frozen=True)
 class Archive:
@@ -56,14 +62,19 @@ class Archive:
     units_are_patients: bool
     labels_file: Path | None
     columns: tuple[str, ...]
-    """The optional columns the CSV has (``patient``, ``device``, ``location``)."""
+    """The optional columns the CSV has (``patient``, ``device``, ``location``, ``quality``)."""
+
+    def answered_units(self) -> set[str]:
+        """Units whose every recording is answered (labelled, or judged too poor to label)."""
+        return {r.unit for r in self.recordings} - {r.unit for r in self.recordings if not r.answered}
 
     def labelled_units(self) -> dict[str, bool]:
-        """Units whose every recording is labelled → whether any of them is abnormal."""
+        """Answered units with a labelled recording → whether any of their labelled recordings is
+        abnormal."""
+        answered = self.answered_units()
         done: dict[str, bool] = {}
-        pending = {r.unit for r in self.recordings if not r.labelled}
         for r in self.recordings:
-            if r.unit not in pending and r.row is not None:
+            if r.unit in answered and r.labelled and r.row is not None:
                 done[r.unit] = done.get(r.unit, False) or bool(r.row.crackle or r.row.wheeze)
         return done
 
@@ -96,7 +107,7 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     labels_file = root / LABELS_FILE
     rows = read_labels_csv(labels_file, unlabelled=True) if labels_file.is_file() else []
     header = labels_file.read_text(encoding="utf-8-sig").splitlines()[0].lower() if rows else ""
-    columns = tuple(name for name in ("patient", "device", "location") if name in header)
+    columns = tuple(name for name in ("patient", "device", "location", "quality") if name in header)
     has_patient = any(row.patient is not None for row in rows)
     if unit == "patient" and not has_patient:
         raise ValueError(

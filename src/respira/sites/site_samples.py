@@ -6,7 +6,8 @@ Every corpus is read through its :class:`~respira.data.corpora.CorpusSpec`: a re
 record label) by its ``read_index``, one with annotated cycles (ICBHI) by its layout, a recording then
 being crackle (wheeze) when any of its cycles is. Recordings marked too poor to judge (SPRSound's
 ``Poor Quality``) have no crackle or wheeze label and are left out, and said so; so are the rows of a
-``labels.csv`` not yet labelled (:func:`respira.data.labels_csv.read_labels_csv`'s one line).
+``labels.csv`` not yet labelled or judged too poor to label (:func:`respira.data.labels_csv.read_labels_csv`'s
+one line).
 
 The unit of every fold and bootstrap resample is the patient (the spec's patient column); a labelled
 folder without a ``patient`` column makes each recording its own unit

@@ -4,9 +4,10 @@
 :func:`respira.sites.archive.read_archive`), runs the model once over the recordings it has not seen
 (:func:`respira.sites.archive.embed_archive`, cached beside the output), orders the units not yet labelled
 by :data:`respira.sites.suggestion.DEFAULT_STRATEGY` (the units already labelled count as covered, with
-their own labels) and writes a ``labels.csv`` (staged, then moved into place): the labelled rows as they
-are, then the recordings of the ``budget`` units to label next, in order, labels blank, each with its
-``reason``, then the archive's other rows not yet labelled. Run it again after labelling: it suggests the
+their own labels; a recording judged too poor to label is answered: neither suggested nor a place) and
+writes a ``labels.csv`` (staged, then moved into place): the answered rows as they are, then the
+recordings of the ``budget`` units to label next, in order, labels blank, each with its ``reason``, then
+the archive's other rows not yet labelled. Run it again after labelling: it suggests the
 next ones. The user's ``ARCHIVE/labels.csv`` is rewritten only when it is the output.
 """
 
@@ -19,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .archive import Archive, ArchiveRecording, embed_archive, read_archive
 from .suggestion import DEFAULT_STRATEGY, Suggestion, suggest_units
@@ -80,6 +83,7 @@ def suggest_labels(
     batch_size: int | None = None,
     device: str | None = None,
     overwrite: bool = False,
+    threads: int | None = None,
     progress: bool = True,
 ) -> SuggestResult:
     """Write to ``output`` the ``budget`` units of the archive ``data_dir`` to label next (see the module
@@ -87,12 +91,15 @@ def suggest_labels(
     One-line errors, before any model is loaded, for a budget outside 1 .. the units not yet labelled, an
     output that exists (unless ``overwrite``, or it is the archive's own ``labels.csv``), an archive
     without audio and a ``labels.csv`` row that cannot be read."""
+    from ..utils.threads import apply_num_threads
+
+    apply_num_threads(requested=threads)
     if budget < 1:
         raise ValueError(f"--budget must be at least 1, got {budget}")
     archive = read_archive(data_dir, unit)
     target = _check_output(Path(output).expanduser(), archive, overwrite)
     labelled = archive.labelled_units()
-    pending = len({r.unit for r in archive.recordings} - set(labelled))
+    pending = len({r.unit for r in archive.recordings} - archive.answered_units())
     unit_name = "patients" if archive.units_are_patients else "recordings"
     if budget > pending:
         raise ValueError(
@@ -109,7 +116,8 @@ def suggest_labels(
         archive, model, target.parent / CACHE_FOLDER, load, batch_size=batch_size, progress=progress
     )
     seconds = time.perf_counter() - started
-    chosen = suggest_units(sample, budget, labelled=labelled, strategy=strategy, seed=seed)
+    judged = np.array([i for i, r in enumerate(archive.recordings) if not (r.row is not None and r.row.poor)])
+    chosen = suggest_units(sample.subset(judged), budget, labelled=labelled, strategy=strategy, seed=seed)
     files = _write(archive, chosen, target)
     return SuggestResult(
         output=target,
@@ -162,28 +170,29 @@ def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str
     def row(recording: ArchiveRecording, reason: str) -> list[str]:
         source = recording.row
         flags = ["", ""]
-        if source is not None and source.labelled:
+        if source is not None and source.crackle is not None and source.wheeze is not None:
             flags = [str(int(bool(source.crackle))), str(int(bool(source.wheeze)))]
         values = {
             "patient": recording.unit if archive.units_are_patients else (source.patient if source else None),
             "device": source.device if source else None,
             "location": source.location if source else None,
+            "quality": source.quality if source else None,
         }
         name = _file_cell(archive.root, recording.recording_id, target.parent)
         return [name, *flags, *(values[c] or "" for c in optional), reason]
 
     files: dict[str, list[str]] = {s.unit: [] for s in chosen}
     for recording in archive.recordings:
-        if recording.labelled:
+        if recording.answered:
             writer.writerow(row(recording, (recording.row.reason if recording.row else None) or ""))
     for suggestion in chosen:
         for recording in archive.recordings:
-            if recording.unit == suggestion.unit and not recording.labelled:
+            if recording.unit == suggestion.unit and not recording.answered:
                 written = row(recording, suggestion.reason)
                 files[suggestion.unit].append(written[0])
                 writer.writerow(written)
     for recording in archive.recordings:
-        if recording.row is not None and not recording.labelled and recording.unit not in reasons:
+        if recording.row is not None and not recording.answered and recording.unit not in reasons:
             writer.writerow(row(recording, ""))
     write_text_atomic(target, buffer.getvalue())
     return {unit: tuple(names) for unit, names in files.items()}
