@@ -305,11 +305,15 @@ def predict_cycles(
     waveform = prepare_recording(model.config, samples)
     if not segments:
         return []
-    probabilities, quality = run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
+    probabilities, quality = run_windows(
+        model, [waveform[start:stop] for start, stop in segments], batch_size
+    )
     return _warned(_rows(probabilities, spans, model.config, quality), warning)
 
 
-def _annotation_for(path: str | Path, annotations: str | Path | Mapping[str, str | Path] | None) -> Path | None:
+def _annotation_for(
+    path: str | Path, annotations: str | Path | Mapping[str, str | Path] | None
+) -> Path | None:
     if isinstance(annotations, Mapping):
         annotations = annotations.get(str(path))
     return None if annotations is None else Path(annotations)
