@@ -18,7 +18,7 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
   chosen procedure and all-normal; the mean over the draws with a patient-bootstrap 95 % interval of
   that mean, how many draws' chosen procedure scored below the model as is, and the rules chosen;
 - ``fit-site``'s own nested cross-validation on all the site's patients
-  (:func:`respira.sites.fitting.fit_site`, 5 outer patient-wise folds, timed).
+  (:func:`respira.sites.fitting.fit_sample`, 5 outer patient-wise folds, timed).
 
 ``--selection`` / ``--threshold_rule``: one of :data:`respira.sites.procedure.SELECTIONS` /
 :data:`~respira.sites.procedure.THRESHOLD_RULES` instead of fit-site's default, to measure a rule (the
@@ -26,8 +26,8 @@ output's first line names it).
 
 Torch threads: ``--threads``, else ``respira fit-site``'s own choice
 (:func:`respira.utils.threads.apply_num_threads`: the usable cores other processes leave idle).
-Timing: the embedding pass against ``fit_site``, and audio seconds per wall second of the two (embedding plus
-nested CV; start-up, the learning curve, writing and the ONNX export aside: the wall time a user waits is
+Timing: the embedding pass against ``fit_sample``, and audio seconds per wall second of the two (embedding
+plus nested CV; start-up, the learning curve, writing and the ONNX export aside: the wall time a user waits is
 ``fit_site_wall.py``'s). Everything printed is written to ``--output``
 (the table BENCHMARKS.md pastes) and the full rows to ``--json``.
 """
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args.threads = apply_num_threads(requested=args.threads).num_threads
 
     import respira
-    from respira.sites.fitting import fit_site, learning_curve
+    from respira.sites.fitting import fit_sample, learning_curve
 
     chosen_rule = {} if args.selection is None else {"selection": args.selection}
     if args.threshold_rule is not None:
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         sample, embed_seconds, cached = embedded(site, args.shared / site, args.cache, detector)
         audio = float(sample.duration.sum())
         started = time.perf_counter()
-        fit = fit_site(sample, seed=args.seed, **chosen_rule)
+        fit = fit_sample(sample, seed=args.seed, **chosen_rule)
         fit_seconds = time.perf_counter() - started
         started = time.perf_counter()
         curve = learning_curve(sample, sizes=args.sizes, draws=args.draws, seed=args.seed, **chosen_rule)

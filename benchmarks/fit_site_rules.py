@@ -71,7 +71,7 @@ def held_out_scores(sample: Any, procedure: Any, held: np.ndarray) -> dict[str, 
 
 def study(sample: Any, sizes: list[int], draws: int, seed: int) -> dict[str, Any]:
     """Per configuration: the draws' held-out rows and the nested-CV rows."""
-    from respira.sites.fitting import _draw, fit_site
+    from respira.sites.fitting import _draw, fit_sample
     from respira.sites.procedure import fit_procedure
 
     rows: list[dict[str, Any]] = []
@@ -99,7 +99,7 @@ def study(sample: Any, sizes: list[int], draws: int, seed: int) -> dict[str, Any
     nested: list[dict[str, Any]] = []
     for rules, selection in configurations():
         options = rule_options(rules) | {"selection": selection}
-        fit = fit_site(sample, seed=seed, resamples=100, **options)
+        fit = fit_sample(sample, seed=seed, resamples=100, **options)
         nested.append(
             {
                 "rules": rules,

@@ -413,49 +413,6 @@ raise SystemExit(main(["convert", "beats", "in.pt", "out"]))
     assert len(lines) == 1 and lines[0].startswith("warning: metric(s) with an empty denominator"), lines
 
 
-def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
-    """respira.train / respira.evaluate's keyword arguments: each converted and checked by its option's own
-    type and choices, with no command line in between, to what parsing the flags gives."""
-    from respira.api import parse_options
-    from respira.cli import CommandLineError, build_parser, parse_command_line
-
-    parser = build_parser()
-    options = {"thresholds": (0.4, 0.6), "adapt": True, "split": None, "batch_size": 4}
-    args = parse_options("evaluate", options, {"model": "runs/x"}, parser)
-    flags = ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--adapt", "--batch_size", "4"]
-    parsed = parse_command_line(flags, parser)
-    for name in ("model", "thresholds", "adapt", "split", "batch_size", "dataset", "output_dir", "handler"):
-        assert getattr(args, name) == getattr(parsed, name), name
-    assert (args.thresholds, args.adapt, args.split, args.batch_size) == ([0.4, 0.6], True, "test", 4)
-    assert parse_options("evaluate", {"adapt": False}, {"model": "runs/x"}, parser).adapt is False
-    options = {
-        "seeds": [0, 1],
-        "overwrite": False,
-        "aux_loss_options": {"margin": 1},
-        "output_dir": Path("r"),
-    }
-    args = parse_options("train", options, {"recipe": None}, parser)
-    assert (args.seeds, args.overwrite, args.aux_loss_options, args.output_dir) == (
-        "0,1",
-        False,
-        '{"margin": 1}',
-        "r",
-    )
-    assert not hasattr(args, "max_steps")  # a flag not given is not set: the recipe's value stands
-    refusals = {
-        ("evaluate", "adapt", "yes"): "argument --adapt: expected True or False, got 'yes'",
-        ("evaluate", "batch_size", "four"): "argument --batch_size: invalid int value: 'four'",
-        ("train", "max_steps", 2.5): "argument --max_steps: invalid int value: '2.5'",
-        ("train", "lr", 0.1): "unrecognized arguments: --lr (did you mean --learning_rate?)",
-    }
-    for (command, name, value), reason in refusals.items():
-        with pytest.raises(CommandLineError) as refused:
-            parse_options(command, {name: value}, {}, parser)
-        assert refused.value.line() == f"respira {command}: error: {reason} (see respira {command} --help)"
-    with pytest.raises(CommandLineError, match="the following arguments are required: --data_dir"):
-        parse_options("fit-site", {"output_dir": "out"}, {}, parser)
-
-
 def test_no_help_text_carries_restructuredtext_markup() -> None:
     """A terminal (and the command-line reference, which escapes markup) shows ``respira`` literally."""
     import argparse
@@ -480,7 +437,12 @@ def test_the_command_line_reads_no_argparse_internals() -> None:
     import respira
 
     root = Path(respira.__file__).parent
-    sources = [root / "cli.py", root / "api.py", *sorted((root / "commands").glob("*.py"))]
+    sources = [
+        root / "cli.py",
+        root / "api.py",
+        root / "options.py",
+        *sorted((root / "commands").glob("*.py")),
+    ]
     internals = re.compile(
         r"\._(?:option_string_actions|actions|action_groups|group_actions|choices_actions)\b"
     )

@@ -1,11 +1,11 @@
-"""respira from Python: :func:`train` and :func:`evaluate` do what ``respira train`` and ``respira
-evaluate`` do, through the same code.
+"""respira from Python: :func:`train`, :func:`evaluate`, :func:`fit_site`, :func:`suggest` and :func:`label`
+do what their commands do, through the same functions.
 
 Each call's keyword arguments are the command's options (``respira.train("recipe.yaml", max_steps=2)``
-is ``respira train recipe.yaml --max_steps 2``), converted and checked by the command's own parser's
-options (:func:`parse_options`: an option is refused exactly as on the command line, before
-any work, with no command line in between) and run by the command's own handler. To predict
-recordings, :class:`respira.Detector` serves.
+is ``respira train recipe.yaml --max_steps 2``; ``None``: not given), checked as their flags are: an unknown
+name (with the closest ones), a value its flag does not take or a required option left out raises
+:class:`OptionError`, with the line ``respira`` prints, before any work. To predict recordings,
+:class:`respira.Detector` serves.
 
 Example::
 
@@ -19,21 +19,21 @@ Example::
 
 from __future__ import annotations
 
-import argparse
-import enum
 import json
 import os
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transformers.hf_argparser import string_to_bool
-
-from .cli import CommandLineError, build_parser, unknown_options_error
+from .options import OptionError, options_from
+from .pretrained import check_not_shipped
+from .pretrained.shipped import chosen_model
 from .sites.fit_site import SiteFitResult
 from .sites.suggest import SuggestResult
 from .training.run.trained import TrainedRun
+from .utils.messages import run_warnings
 
 if TYPE_CHECKING:
     from .training.recipe.recipe import Recipe
@@ -53,11 +53,6 @@ __all__ = [
 
 RESUME_HINT = "respira.train(the same recipe and overrides, resume_from_checkpoint='last')"
 """What an interrupted :func:`train` says to continue the run (its checkpoints are kept)."""
-
-
-class OptionError(ValueError):
-    """An option the command refuses (an unknown name, with the closest known ones, or a value of the
-    wrong type), raised before any work; the message is the one ``respira`` prints after ``error:``."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,7 @@ def train(
             the fields' defaults and ``overrides`` only.
         **overrides: recipe fields, as ``respira train --field value`` takes them (``respira train
             --help`` lists them): ``max_steps=2``, ``overwrite=True``, ``seeds=[0, 1, 2]`` (``0,1,2``),
-            ``aux_loss_options={"margin": 0.5}`` (JSON text). A value of ``None`` is not given.
+            ``aux_loss_options={"margin": 0.5}`` (JSON text).
 
     Everything ``respira train`` does happens here too: the whole recipe is checked first; the run
     trains in a staging folder beside ``output_dir`` and is moved into place only when it succeeds;
@@ -95,8 +90,6 @@ def train(
         ``record`` (its ``respira_run.json``) and ``model`` (the kept model, loaded on first use).
 
     Raises:
-        OptionError: an unknown field (with the closest ones) or a value the field does not take, as
-            ``respira train`` refuses them, before anything is read or written.
         ValueError: the recipe or the options together are refused (one line, naming the recipe's
             file and line where it has one), before any folder is written.
 
@@ -105,13 +98,15 @@ def train(
         run = respira.train("recipes/cnn_ce.yaml", data_dir="~/data/ICBHI", seeds=[0, 1, 2])
         print(run.output_dir, run.metrics["test_icbhi_score"])
     """
-    from .cli import run_command
+    from .training.recipe.flags import override_values
+    from .training.run.training_run import train_recipe
 
-    if isinstance(recipe, os.PathLike):
-        recipe = os.fspath(recipe)
-    args = _parsed("train", overrides, recipe=recipe)  # a mapping or a Recipe is checked as a file is
-    args.resume_hint = RESUME_HINT
-    return run_command(args)
+    given = override_values(overrides)
+    _not_shipped(given.get("output_dir"))
+    with run_warnings():
+        return train_recipe(
+            os.fspath(recipe) if isinstance(recipe, os.PathLike) else recipe, given, resume_hint=RESUME_HINT
+        )
 
 
 def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Evaluation:
@@ -122,15 +117,13 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
             :class:`~respira.training.run.trained.TrainedRun`.
         **options: ``respira evaluate``'s options (``respira evaluate --help`` lists them):
             ``split="validation"``, ``dataset="kauh"``, ``data_dir=...``, ``thresholds=(0.4, 0.6)``,
-            ``adapt=True``, ``output_dir=...``. A value of ``None`` is not given. A run folder's own data
-            and split are used unless they are given.
+            ``adapt=True``, ``output_dir=...``. A run folder's own data and split are used unless given.
 
     Returns:
         The :class:`Evaluation`: ``output_dir`` (by default ``MODEL/evaluation_<split>`` for a local
         folder) and ``metrics`` (its ``metrics.json``).
 
     Raises:
-        OptionError: an unknown option or a value it does not take, as ``respira evaluate`` refuses them.
         ValueError: options that do not go together, or data that is not there (one line), before any
             scoring.
 
@@ -139,11 +132,14 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
         report = respira.evaluate("runs/cnn_ce", split="validation")
         report.metrics["icbhi_score"], report.output_dir
     """
-    from .cli import run_command
+    from .scoring.evaluate import evaluate_options_type, score_model
     from .training.trainer.trainer import METRICS_FILE
 
     source = model.output_dir if isinstance(model, TrainedRun) else model
-    folder = Path(run_command(_parsed("evaluate", options, model=os.fspath(source)))).absolute()
+    checked = options_from(evaluate_options_type(), {**options, "model": os.fspath(source)})
+    _not_shipped(checked.output_dir)
+    with run_warnings():
+        folder = score_model(checked).absolute()
     return Evaluation(folder, json.loads((folder / METRICS_FILE).read_text(encoding="utf-8")))
 
 
@@ -164,7 +160,6 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
         cross-validation's out-of-sample rows; ``score("chosen")``, ``score("as_is")``...).
 
     Raises:
-        OptionError: an unknown option or a value it does not take, as ``respira fit-site`` refuses them.
         ValueError: a sample or model fit-site cannot fit (one line), before any audio is read.
 
     Example::
@@ -172,13 +167,11 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
         result = respira.fit_site(data_dir="my_site", output_dir="models/my_site")
         result.written, result.chosen, result.score("chosen")
     """
-    from .commands.fit_site import fit_from_args
-    from .commands.options import model_or_default
+    from .sites.fit_site import fit_site_folder
+    from .sites.options import fit_site_options
 
-    source = model.output_dir if isinstance(model, TrainedRun) else model
-    args = _parsed("fit-site", options, model=None if source is None else os.fspath(source))
-    model_or_default(args)  # what the command line does for every optional MODEL: the model named once
-    return fit_from_args(args)
+    checked = options_from(fit_site_options(with_candidates=True), options)
+    return fit_site_folder(_model(model), **asdict(checked), say=_note)
 
 
 def label(
@@ -194,7 +187,6 @@ def label(
             port), ``host``, ``onnx=True``, ``device``.
 
     Raises:
-        OptionError: an unknown option or a value it does not take.
         ValueError, OSError: a labels file, events file or address the page cannot use (one line), before
             the model loads.
 
@@ -204,14 +196,11 @@ def label(
         print(server.url)  # open it in a browser; each answer is in my_site/labels.csv at once
         server.close()
     """
-    from .commands.label import server_from_args
-    from .commands.options import model_or_default
+    from .app.label_server import LabelOptions, label_server
+    from .sites.site_samples import MIN_UNITS
 
-    args = _parsed(
-        "label", options, model=None if model is None else os.fspath(model), archive=os.fspath(archive)
-    )
-    model_or_default(args)
-    return server_from_args(args).start()
+    checked = options_from(LabelOptions, options)
+    return label_server(_model(model), archive, checked, minimum_units=MIN_UNITS).start()
 
 
 def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options: Any) -> SuggestResult:
@@ -231,7 +220,6 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
         cache).
 
     Raises:
-        OptionError: an unknown option or a value it does not take, as ``respira suggest`` refuses them.
         ValueError: an archive, ``labels.csv``, budget or output it cannot take (one line), before any
             audio is read.
 
@@ -240,110 +228,24 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
         result = respira.suggest(data_dir="archive", budget=20, output="archive/labels.csv")
         [(s.unit, s.reason) for s in result.suggestions]
     """
-    from .commands.options import model_or_default
-    from .commands.suggest import suggest_from_args
+    from .sites.options import SuggestOptions
+    from .sites.suggest import suggest_labels
 
+    checked = options_from(SuggestOptions, options)
+    return suggest_labels(_model(model), **asdict(checked))
+
+
+def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:
+    """The model a call runs (``None``: the shipped detector, named on stderr as the command line does)."""
     source = model.output_dir if isinstance(model, TrainedRun) else model
-    args = _parsed("suggest", options, model=None if source is None else os.fspath(source))
-    model_or_default(args)
-    return suggest_from_args(args)
+    return chosen_model(None if source is None else os.fspath(source))
 
 
-def parse_options(
-    command: str,
-    options: Mapping[str, Any],
-    positionals: Mapping[str, Any] | None = None,
-    parser: argparse.ArgumentParser | None = None,
-) -> argparse.Namespace:
-    """``respira COMMAND``'s options given as Python values (``{"split": "validation", "thresholds": (0.4,
-    0.6)}``) and its positional arguments by name (``{"model": "runs/x"}``), as the namespace parsing its
-    command line gives, with no command line: each value converted and checked by its option's own type
-    and choices (a switch takes ``True`` / ``False``; a list or tuple fills an option taking several
-    values, or else is comma-separated text, ``seeds=[0, 1]`` → ``"0,1"``; a mapping is JSON text);
-    ``None`` leaves an option out. Raises :class:`CommandLineError` with the line ``respira`` prints for
-    the same mistake on the command line: an unknown name (with the closest known ones), a value the
-    option does not take, a required option left out."""
-    from .training.recipe.recipe_keys import field_suggestions
-
-    subcommand = (parser or build_parser()).commands[command]
-    given = {name: value for name, value in options.items() if value is not None}
-    unknown = [f"--{name}" for name in given if f"--{name}" not in subcommand.options]
-    if unknown:
-        suggest = field_suggestions if subcommand.field_names else None
-        raise unknown_options_error(
-            subcommand, unknown, fields=subcommand.field_names, suggest_fields=suggest
-        )
-    actions = {action.dest: action for action in subcommand.options.values()}
-    missing = [
-        "/".join(action.option_strings)
-        for action in actions.values()
-        if action.required and not any(f"--{name}" in action.option_strings for name in given)
-    ]
-    if missing:
-        raise CommandLineError(subcommand.prog, f"the following arguments are required: {', '.join(missing)}")
-    names = [*actions, *subcommand.positionals, "handler", "accepts_overrides"]
-    model = subcommand.positionals.get("model")
-    if model is not None and model.nargs == "?":  # add_model_argument's optional MODEL
-        names.append("model_files")
-    defaults = {name: subcommand.get_default(name) for name in names}
-    values = {name: value for name, value in defaults.items() if value is not argparse.SUPPRESS}
-    values.pop("help", None)
-    for name, value in given.items():
-        action = subcommand.options[f"--{name}"]
-        values[action.dest] = _option_value(subcommand, action, value)
-    return argparse.Namespace(
-        **{"command": command, "debug": False, "overrides": [], **values, **(positionals or {})}
-    )
+def _not_shipped(output_dir: str | None) -> None:
+    """Refuse, before any work, an ``output_dir`` inside respira's shipped detector, as every command does."""
+    if output_dir:
+        check_not_shipped(output_dir, "write --output_dir there: give another folder")
 
 
-def _option_value(command: argparse.ArgumentParser, action: argparse.Action, value: Any) -> Any:
-    """``value`` as ``action`` parses its text (a switch: as its presence or absence)."""
-    name = "/".join(action.option_strings)
-    if action.nargs == 0 or action.type is string_to_bool:
-        if not isinstance(value, bool):
-            raise CommandLineError(command.prog, f"argument {name}: expected True or False, got {value!r}")
-        return value if action.nargs != 0 else (action.const if value else action.default)
-    if isinstance(value, (list, tuple)) and action.nargs not in (None, "?"):
-        return [_typed(command, action, item) for item in value]
-    if isinstance(value, (list, tuple)):
-        value = ",".join(map(_option_text, value))
-    return _typed(command, action, value)
-
-
-def _typed(command: argparse.ArgumentParser, action: argparse.Action, value: Any) -> Any:
-    """One value's text converted by ``action``'s type and checked against its choices, as argparse
-    does and with its words."""
-    name, text = "/".join(action.option_strings), _option_text(value)
-    try:
-        converted = text if action.type is None else action.type(text)
-    except argparse.ArgumentTypeError as error:
-        raise CommandLineError(command.prog, f"argument {name}: {error}") from None
-    except (TypeError, ValueError):
-        kind = getattr(action.type, "__name__", repr(action.type))
-        raise CommandLineError(command.prog, f"argument {name}: invalid {kind} value: {text!r}") from None
-    if action.choices is not None and converted not in action.choices:
-        choices = ", ".join(map(repr, action.choices))
-        raise CommandLineError(
-            command.prog, f"argument {name}: invalid choice: {converted!r} (choose from {choices})"
-        )
-    return converted
-
-
-def _option_text(value: Any) -> str:
-    """A Python value as the text a flag reads (``True`` → ``true``, a mapping → JSON, a path → its text)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, enum.Enum):
-        return str(value.value)
-    if isinstance(value, Mapping):
-        return json.dumps(value)
-    return str(value)
-
-
-def _parsed(command: str, options: Mapping[str, Any], **positionals: Any) -> argparse.Namespace:
-    """``respira COMMAND``'s ``options`` and ``positionals`` as its parser reads them
-    (:func:`parse_options`); its refusals as :class:`OptionError`."""
-    try:
-        return parse_options(command, options, positionals)
-    except CommandLineError as error:
-        raise OptionError(error.reason) from None
+def _note(line: str) -> None:
+    print(line, file=sys.stderr)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import re
 import sys
 import warnings
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
@@ -21,7 +20,8 @@ from . import __version__
 from .commands import register_all
 from .commands.options import model_or_default
 from .measured import with_note
-from .utils.messages import one_line
+from .options import unrecognized
+from .utils.messages import one_line, run_warnings
 
 
 class CommandLineError(Exception):
@@ -160,64 +160,18 @@ def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> l
     return argv
 
 
-def unknown_options_error(
-    command: argparse.ArgumentParser,
-    names: Sequence[str],
-    *,
-    fields: Collection[str] = (),
-    suggest_fields: Callable[[str], list[str]] | None = None,
-) -> CommandLineError:
-    """The one-line error for options ``command`` does not know, with the closest known ones: the
-    command's own options first (those not in ``fields``, the recipe field flags of a command that
-    takes them); when none is close, ``suggest_fields``' recipe fields."""
-    options = [option for option in command.options if option.startswith("--")]
-    options = [option for option in options if option not in fields]
-    hints = []
-    for name in names:
-        close = difflib.get_close_matches(name, options, n=2, cutoff=0.7)
-        if not close and suggest_fields is not None:
-            close = [f"--{field}" for field in suggest_fields(name[2:])]
-        close = list(dict.fromkeys(_HYPHEN_ALIAS.sub(r"\1", option) for option in close))
-        hints.append(name + (f" (did you mean {' or '.join(close)}?)" if close else ""))
-    return CommandLineError(command.prog, f"unrecognized arguments: {', '.join(hints)}")
-
-
-def _unknown_override_error(
-    command: argparse.ArgumentParser, extra: Sequence[str]
-) -> CommandLineError | None:
-    """For a command taking recipe ``--field value`` flags (train, sweep, demo): the error naming the
-    options in ``extra`` that are neither the command's nor recipe fields, checked before any work."""
+def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
+    """The one-line error for options ``command`` does not know, with the closest of its own options; when
+    none is close and it takes recipe ``--field value`` flags (train, sweep, demo), the closest fields."""
     from .training.recipe.recipe_keys import field_suggestions
 
     fields = command.field_names
-    unknown = [name for name in _unknown_options(command, extra) if name not in fields]
-    if not unknown:
-        return None
-    return unknown_options_error(command, unknown, fields=fields, suggest_fields=field_suggestions)
-
-
-QUIET_WARNINGS: tuple[type[Warning], ...] = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
-"""Warning categories a command does not print (Python hides them by default too): a library's notes to
-developers (gradio's "unclosed event loop" at every `respira app` start), nothing a user can act on."""
+    options = [option for option in command.options if option.startswith("--") and option not in fields]
+    return CommandLineError(command.prog, unrecognized(names, options, field_suggestions if fields else None))
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
-
-
-def _shown_once(show: Callable[..., None]) -> Callable[..., None]:
-    """``show`` (a ``warnings.showwarning``) passing on each warning (its text and category) once per run:
-    the "once" filter alone shows one again after any ``warnings.catch_warnings`` block, which clears
-    the registries it keeps (a training run scores with such blocks between its evaluations)."""
-    shown: set[tuple[str, type[Warning]]] = set()
-
-    def show_once(message, category, filename, lineno, file=None, line=None) -> None:
-        key = (str(message), category)
-        if key not in shown:
-            shown.add(key)
-            show(message, category, filename, lineno, file, line)
-
-    return show_once
 
 
 def parse_command_line(
@@ -237,16 +191,16 @@ def parse_command_line(
     except CommandLineError:  # an unknown option explains more than a missing argument does
         unknown = _unknown_options(command, argv) if command is not None else []
         if unknown and not command.get_default("accepts_overrides"):
-            raise unknown_options_error(command, unknown) from None
+            raise _unknown_error(command, unknown) from None
         raise
     if extra and getattr(args, "accepts_overrides", False):
-        error = _unknown_override_error(command, extra)
-        if error is not None:
-            raise error
+        unknown = [name for name in _unknown_options(command, extra) if name not in command.field_names]
+        if unknown:  # neither the command's options nor recipe fields: refused before any work
+            raise _unknown_error(command, unknown)
     elif extra:
         unknown = _unknown_options(command, extra) if command is not None else []
         if unknown:
-            raise unknown_options_error(command, unknown)
+            raise _unknown_error(command, unknown)
         (command or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
     args.argv = argv
@@ -269,15 +223,10 @@ def _check_targets(args: argparse.Namespace) -> None:
 
 
 def run_command(args: argparse.Namespace) -> Any:
-    """Run a parsed command's handler as ``respira`` runs it (each warning of a run shown once; the
-    categories of :data:`QUIET_WARNINGS` hidden; no output inside the shipped detector); return what the
-    handler returns."""
+    """Run a parsed command's handler as ``respira`` runs it (:func:`~respira.utils.messages.run_warnings`;
+    no output inside the shipped detector); return what the handler returns."""
     _check_targets(args)
-    with warnings.catch_warnings():
-        warnings.simplefilter("once")  # each warning of a run once, however often it is raised
-        warnings.showwarning = _shown_once(warnings.showwarning)
-        for hidden in QUIET_WARNINGS:  # hidden by Python's own defaults: for developers, not users
-            warnings.filterwarnings("ignore", category=hidden)
+    with run_warnings():
         if "model_files" in vars(args):  # an optional MODEL (add_model_argument): the one rule for it
             model_or_default(args, args.model_files)
         return args.handler(args)

@@ -185,7 +185,7 @@ def test_no_aggregation_flag_means_the_models_own_rule() -> None:
     a flag overrides it."""
     from argparse import Namespace
 
-    from respira.commands.options import aggregation_options, model_aggregation
+    from respira.options import aggregation_options, model_aggregation
 
     config = {"recording_aggregation": "topk_mean", "recording_top_k": 2}
     assert aggregation_options(Namespace(aggregation=None, top_k=None)) == (None, None)
@@ -210,8 +210,8 @@ OWN_DEFAULTS = {
 def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses() -> None:
     """The options several commands take (``SHARED_OPTIONS``) default alike, ``--batch_size`` to the windows'
     ``DEFAULT_BATCH_SIZE``; every command with options parses them from dataclasses (``HfArgumentParser``)."""
-    from respira.commands.options import SHARED_OPTIONS
     from respira.core.windows import DEFAULT_BATCH_SIZE
+    from respira.options import SHARED_OPTIONS
 
     assert SHARED_OPTIONS["batch_size"].default == DEFAULT_BATCH_SIZE
     commands = build_parser().commands
@@ -229,7 +229,7 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
         "train",  # the recipe dataclasses, through their flag parser
         "detectors",  # no options
     }
-    from respira.commands.options import AggregationOptions
+    from respira.options import AggregationOptions
 
     for name in ("predict", "screen", "evaluate"):  # the recording rule: one dataclass's fields
         assert AggregationOptions in commands[name].dataclass_types, name

@@ -285,7 +285,7 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
 
 
 def test_the_command_offers_the_engines_candidates_and_rules() -> None:
-    from respira.commands.fit_site import CANDIDATE_NAMES, SELECTION_NAMES, THRESHOLD_RULE_NAMES
+    from respira.sites.options import CANDIDATE_NAMES, SELECTION_NAMES, THRESHOLD_RULE_NAMES
     from respira.sites.procedure import CANDIDATES, SELECTIONS, THRESHOLD_RULES
 
     assert CANDIDATE_NAMES == CANDIDATES

@@ -1,4 +1,4 @@
-"""fit_site and learning_curve on synthetic samples whose right answer is known."""
+"""fit_sample and learning_curve on synthetic samples whose right answer is known."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from respira.sites import fitting, procedure
-from respira.sites.fitting import SiteFit, fit_site, learning_curve
+from respira.sites.fitting import SiteFit, fit_sample, learning_curve
 from respira.sites.procedure import fit_procedure
 from respira.sites.scores import recording_classes, recording_probabilities
 
@@ -18,20 +18,20 @@ from .conftest import make_sample
 
 
 def test_a_label_ranked_backwards_gets_a_head_that_scores_out_of_sample(backwards_sample):
-    fit = fit_site(backwards_sample, resamples=200)
+    fit = fit_sample(backwards_sample, resamples=200)
     assert fit.chosen[0] in ("site_head", "anchored_head")
     assert fit.row("chosen")["icbhi_score"] > 0.85
     assert fit.row("chosen")["crackle_auc"] > 0.95
     assert fit.row("as_is")["crackle_auc"] < 0.1  # the model ranks crackles upside down
     assert fit.applies
-    only_site = fit_site(backwards_sample, candidates=("as_is", "thresholds", "site_head"), resamples=200)
+    only_site = fit_sample(backwards_sample, candidates=("as_is", "thresholds", "site_head"), resamples=200)
     assert only_site.chosen[0] == "site_head"
     assert only_site.row("site_head")["icbhi_score"] > 0.85
     assert "anchored_head" not in {row["candidate"] for row in only_site.outer}
 
 
 def test_a_label_the_model_reads_right_keeps_the_models_head(backwards_sample):
-    fit = fit_site(backwards_sample, resamples=200)
+    fit = fit_sample(backwards_sample, resamples=200)
     assert fit.chosen[1] in ("as_is", "thresholds")
     weight, bias = backwards_sample.base_head
     np.testing.assert_array_equal(fit.head_weight[1], weight[1])
@@ -40,7 +40,7 @@ def test_a_label_the_model_reads_right_keeps_the_models_head(backwards_sample):
 
 def test_a_model_right_on_both_labels_is_kept_as_is():
     sample = make_sample(crackle_backwards=False)
-    fit = fit_site(sample, resamples=200)
+    fit = fit_sample(sample, resamples=200)
     assert set(fit.chosen) <= {"as_is", "thresholds"}
     np.testing.assert_allclose(sample.embeddings @ fit.head_weight.T + fit.head_bias, sample.base_logits)
     if fit.chosen == ("as_is", "as_is"):
@@ -51,7 +51,7 @@ def test_the_written_head_decides_as_the_fitted_procedure(backwards_sample):
     """The raw-space head (Platt scaling included) is one linear layer: applied to the embeddings it
     gives the recording probabilities the procedure scored, and its logits are affine in the input."""
     fitted = fit_procedure(backwards_sample)
-    fit = fit_site(backwards_sample, resamples=50)
+    fit = fit_sample(backwards_sample, resamples=50)
     logits = backwards_sample.embeddings.astype(np.float64) @ fit.head_weight.T + fit.head_bias
     count = len(backwards_sample.recordings)
     written = recording_probabilities(logits, backwards_sample.recording, count, "max", None)
@@ -72,7 +72,7 @@ def test_nested_cv_never_scores_a_unit_it_trained_on(backwards_sample, monkeypat
         return real(sample, train, **options)
 
     monkeypatch.setattr(fitting, "fit_procedure", recording)
-    fit = fit_site(backwards_sample, outer_folds=4, resamples=20)
+    fit = fit_sample(backwards_sample, outer_folds=4, resamples=20)
     units = backwards_sample.units
     assert len(calls) == 5  # four outer folds, then the final fit on everything
     for fold, train in enumerate(calls[:4]):
@@ -120,7 +120,7 @@ def test_applies_needs_the_interval_above_all_normal_and_the_paired_gain_above_z
 
 
 def test_the_chosen_row_holds_its_gain_over_the_model_as_is_paired_by_patient(backwards_sample):
-    fit = fit_site(backwards_sample, resamples=200)
+    fit = fit_sample(backwards_sample, resamples=200)
     chosen, as_is = fit.row("chosen"), fit.row("as_is")
     assert chosen["gain_over_as_is"] == pytest.approx(chosen["icbhi_score"] - as_is["icbhi_score"])
     assert 0 < chosen["gain_over_as_is_low"] <= chosen["gain_over_as_is"] <= chosen["gain_over_as_is_high"]
@@ -130,7 +130,7 @@ def test_the_chosen_row_holds_its_gain_over_the_model_as_is_paired_by_patient(ba
 def test_fit_site_refuses_a_sample_it_cannot_judge():
     sample = make_sample(units=3)
     with pytest.raises(ValueError, match="at least 4 units"):
-        fit_site(sample)
+        fit_sample(sample)
 
 
 def test_topk_mean_aggregation_is_scored_through_the_detectors_rule():
@@ -236,7 +236,7 @@ def test_the_evidence_needed_grows_with_the_pairs_compared():
 
 def test_a_model_without_a_linear_head_is_fitted_with_its_own_head_only(backwards_sample):
     sample = replace(backwards_sample, base_head=None)
-    fit = fit_site(sample, resamples=50)
+    fit = fit_sample(sample, resamples=50)
     assert set(fit.chosen) <= {"as_is", "thresholds"}
     assert fit.head_weight is None and fit.head_bias is None
     assert {row["candidate"] for row in fit.outer} == {"as_is", "thresholds", "chosen", "all_normal"}
@@ -258,7 +258,7 @@ def test_the_recording_rule_is_chosen_with_the_candidates_and_recorded():
     assert fitted.rules["chosen"].recording_rule(faint) == ("mean", None)
     assert fitted.rules["as_is"].recording_rule(faint) == ("max", None)
     assert fitted.inner_scores["site_head/site_head@mean"] > fitted.inner_scores["site_head/site_head"]
-    fit = fit_site(faint, resamples=50)
+    fit = fit_sample(faint, resamples=50)
     assert fit.to_json()["recording_aggregation"] == fit.aggregation == "mean"
 
 

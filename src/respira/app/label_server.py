@@ -9,23 +9,31 @@ page's files (``label_page/``: HTML, script, style) and a small JSON interface o
 - ``POST /api/events`` ``{"index": N, "events": [{"onset", "offset", "type"}]}``: saved, then the state.
 
 A request it cannot serve gets a 4xx answer with one line of text, which the page shows.
+:func:`label_server` makes the server of a model and an archive, from :class:`LabelOptions`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import socket
 import threading
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from ..options import SWITCH, option
 from ..utils.messages import one_line
-from .labelling import LabelSession
 
-__all__ = ["PAGE_FILES", "LabelServer"]
+if TYPE_CHECKING:
+    from .labelling import LabelSession
+
+__all__ = ["PAGE_FILES", "LabelOptions", "LabelServer", "check_address", "label_server"]
 
 PAGE_FILES: dict[str, tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -137,3 +145,90 @@ class LabelServer(ThreadingHTTPServer):
             self._thread.join()
         self.server_close()
         self.session.close()
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise a one-line ``ValueError`` unless the server can listen on ``host:port`` (before the model is
+    loaded; gradio would say "Cannot find empty port" for a host that does not resolve, too)."""
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        raise ValueError(f"--host {host!r} is not an address of this machine to listen on") from None
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise ValueError(
+                f"cannot listen on {host}:{port} ({error.strerror or error}): choose another --port or --host"
+            ) from None
+
+
+@dataclass(kw_only=True)
+class LabelOptions:
+    """``respira label``'s options (``MODEL`` and ``ARCHIVE`` are positional)."""
+
+    labels: str | None = field(
+        default=None,
+        metadata={
+            "help": "the labels file to fill (default: ARCHIVE/labels.csv); its file cells are relative "
+            "to its folder"
+        },
+    )
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on (default 127.0.0.1)"})
+    port: int = field(default=7861, metadata={"help": "port to listen on (default 7861; 0: a free one)"})
+    onnx: bool = field(
+        default=False,
+        metadata={"help": "run the model's model.onnx with onnxruntime instead of torch", **SWITCH},
+    )
+    device: str | None = option("device")
+
+
+def labels_file(archive: str | os.PathLike[str], labels: str | None) -> Path:
+    """The labels file to fill (``labels``, else ``ARCHIVE/labels.csv``), checked to exist (one line
+    otherwise)."""
+    folder = Path(archive).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"ARCHIVE {archive} does not exist or is not a folder")
+    found = Path(labels).expanduser() if labels else folder / "labels.csv"
+    if not found.is_file():
+        raise FileNotFoundError(
+            f"no labels file {found}: list the recordings to label there (columns file, crackle, wheeze, "
+            "optional patient; blank cells are labelled on the page), e.g. with respira suggest"
+        )
+    return found
+
+
+def shown_model(model: str) -> str:
+    """``model`` as the fit-site command names it: a shipped detector by its name (the default detector
+    too, whose folder ``MODEL`` became), anything else as given."""
+    from ..pretrained import default_detector_dir
+
+    folder = Path(model).expanduser()
+    shipped = default_detector_dir().resolve().parent
+    return folder.name if folder.is_dir() and folder.resolve().parent == shipped else model
+
+
+def label_server(
+    model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
+) -> LabelServer:
+    """The page's server for ``model`` (a model folder or Hub id) and the recordings of ``archive``,
+    listening but not yet serving (``respira label``, :func:`respira.label`): the address, the labels file
+    (and events.csv) checked before the model loads, each refusal one line. ``minimum_units``: the
+    labelled units fit-site needs, which the page counts towards."""
+    from ..data.labels_table import LabelsTable
+    from .detectors import open_detector
+    from .labelling import LabelSession
+
+    if not 0 <= options.port < 65536:
+        raise ValueError(f"--port must be between 0 (a free one) and 65535, got {options.port}")
+    check_address(options.host, options.port)
+    labels = labels_file(archive, options.labels)
+    LabelsTable.read(labels)
+    detector, _ = open_detector(model, onnx=options.onnx, device=options.device)
+    session = LabelSession(labels, detector, model=shown_model(model), minimum_units=minimum_units)
+    try:
+        return LabelServer(session, options.host, options.port)
+    except BaseException:
+        session.close()
+        raise

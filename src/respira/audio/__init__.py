@@ -1,8 +1,5 @@
-"""Audio in respira: one decoder for every input (:mod:`.decoding`), the checks an input must pass before a
-model judges it (:mod:`.checks`), the WAV reader and writer (:mod:`.wav`) and the signal processing that
-every model input shares (:mod:`.dsp`: resampling, band limits, padding).
-
-``from respira.audio import read_audio`` reads a file as every respira command reads it.
+"""Audio in respira: one decoder for every input (:mod:`.decoding`), input checks (:mod:`.checks`), WAV
+(:mod:`.wav`) and the shared signal processing (:mod:`.dsp`).
 """
 
 from __future__ import annotations

@@ -1,35 +1,17 @@
-"""Input a model scores but cannot judge, in one place: what makes a recording's verdict untrustworthy.
+"""Input a model scores but cannot judge: each check warns (an :class:`InputWarning` naming the input)
+and :func:`check_input` returns the warnings as one line, which every runner carries with the verdict.
 
-respira scores such input all the same and marks the verdict: each check warns (an :class:`InputWarning`,
-one line naming the file or array) and :func:`check_input` returns the warnings as one line, which
-``respira predict`` (a ``warning`` field), ``respira screen`` (a ``warning`` column),
-:class:`respira.Prediction` (``warning``) and the app (beside the verdict) carry with the verdict.
+The criteria were set against the 885 real recordings in ``../shared`` (76 of ICBHI, 168 of KAUH, 641
+of SPRSound):
 
-The criteria, each a constant below, were set against the 885 real recordings in ``../shared`` (76 of
-ICBHI, 168 of KAUH, 641 of SPRSound; 4 to 44.1 kHz, 5 to 30 s):
-
-- **far above full scale** (:data:`FULL_SCALE_LIMIT`): float audio peaking over 2.0, integer PCM cast
-  or stored as float most likely; audio decoded from integer PCM (``pcm_bits``) cannot be there, so its
-  peak over 2.0 (a resampler's overshoot of a clipped recording) is judged as clipping;
-- **silent** (:data:`SILENT_RMS`): an RMS below 1e-4 of full scale (-80 dBFS). The quietest real
-  recording (SPRSound ``40728258_11.9_1_p1_2122``) has an RMS of 6.4e-4, ICBHI's quietest 1.5e-2 and
-  KAUH's 3.6e-2: the floor is 16 dB below anything recorded from a chest;
-- **clipped** (:data:`CLIPPED_FRACTION`): more than 10 % of the samples at full scale (a magnitude of
-  at least :data:`CLIPPED_LEVEL`). The most clipped real recording, ICBHI ``138_1p4_Pl_mc_AKGC417L``
-  (training data of the shipped detector), has 8.1 % of its samples there, KAUH's at most 0.03 %,
-  SPRSound's 0.01 %; the share is the same to 1e-4 before and after resampling to 32 kHz, so it is
-  measured at the model's rate;
-- **shorter than one window** (:func:`length_problem`): a recording shorter than the window its
-  verdict is made over (4 s by default) is scored from one window that the model pads with repeats of
-  the recording; no real recording is that short (the shortest is 5.0 s, of KAUH);
-- **recorded below 4 kHz** (:data:`MIN_SAMPLING_RATE`): a rate that cannot hold the lung-sound band up
-  to :data:`LUNG_SOUND_BAND_TOP` (ICBHI's lowest rate, and KAUH's, is 4 kHz).
-
-:func:`check_level` (level: far above full scale, silent, clipped) runs wherever samples reach a model,
-the feature extractor (so the ``audio-classification`` pipeline) included; :func:`check_rate` wherever a
-recording's own rate is read (:func:`respira.audio.read_audio`, :meth:`respira.Detector.predict`);
-:func:`check_input` all of them for one recording (:func:`respira.inference.engine.plan_windows` and
-:func:`~respira.inference.engine.predict_cycles`, so ``predict``, ``screen``, the Detector and the app).
+- **far above full scale** (:data:`FULL_SCALE_LIMIT`): float audio peaking over 2.0 (integer PCM cast
+  as float); audio decoded from integer PCM is judged for clipping instead;
+- **silent** (:data:`SILENT_RMS`): RMS below 1e-4 (-80 dBFS); the quietest real recording has 6.4e-4;
+- **clipped** (:data:`CLIPPED_FRACTION`): over 10 % of samples at :data:`CLIPPED_LEVEL`; the most
+  clipped real recording (ICBHI ``138_1p4_Pl_mc_AKGC417L``) has 8.1 %;
+- **shorter than one window** (:func:`length_problem`): scored from one padded window; the shortest
+  real recording is 5.0 s;
+- **recorded below 4 kHz** (:data:`MIN_SAMPLING_RATE`): cannot hold the band to :data:`LUNG_SOUND_BAND_TOP`.
 """
 
 from __future__ import annotations
@@ -95,8 +77,7 @@ class AudioLevelWarning(InputWarning):
 
 
 class SampleRateWarning(InputWarning):
-    """Audio recorded at a rate too low to hold the lung-sound band: a model hears it without its
-    crackles' and wheezes' upper frequencies, so its scores say little."""
+    """Audio recorded at a rate too low to hold the lung-sound band."""
 
 
 class ShortRecordingWarning(InputWarning):
@@ -104,10 +85,10 @@ class ShortRecordingWarning(InputWarning):
 
 
 def level_problems(samples: np.ndarray, pcm_bits: int | None = None) -> list[str]:
-    """What is wrong with the level of float ``samples`` (none: ``[]``), each said after the recording's
-    name: far above full scale (:data:`FULL_SCALE_LIMIT`), silent (:data:`SILENT_RMS`), clipped
-    (:data:`CLIPPED_FRACTION`). ``pcm_bits``: the bit depth of the integer PCM they were decoded from
-    (``None``: float or unknown), which cannot be above full scale: only its clipping is said."""
+    """What is wrong with the level of float ``samples`` (``[]``: nothing), each said after ``name``.
+
+    ``pcm_bits``: the bit depth of the integer PCM they came from, which only clipping can affect.
+    """
     if samples.size == 0:
         return []
     # max and -min, not abs: no copy of an hour-long recording just to find its peak
@@ -152,8 +133,7 @@ def rate_problem(rate: float) -> str | None:
 
 
 def length_problem(num_samples: int, rate: int, window_seconds: float) -> str | None:
-    """What is wrong with a recording of ``num_samples`` at ``rate`` Hz whose verdict is made over
-    windows of ``window_seconds`` (said after its name), or ``None``."""
+    """What is wrong with a recording shorter than one verdict window, or ``None``."""
     seconds = num_samples / rate
     if seconds >= window_seconds:
         return None
@@ -166,8 +146,7 @@ def length_problem(num_samples: int, rate: int, window_seconds: float) -> str | 
 def check_level(
     samples: np.ndarray, name: str | Path = "the waveform", pcm_bits: int | None = None
 ) -> list[str]:
-    """Warn (:class:`AudioLevelWarning`) for each of :func:`level_problems` of ``samples`` (decoded from
-    ``pcm_bits``-bit integer PCM; ``None``: float or unknown); return the warnings' messages."""
+    """Warn (:class:`AudioLevelWarning`) for each of :func:`level_problems`; return the messages."""
     messages = [f"{name} {problem}" for problem in level_problems(samples, pcm_bits)]
     for message in messages:
         warnings.warn(message, AudioLevelWarning, stacklevel=2)
@@ -175,9 +154,7 @@ def check_level(
 
 
 def check_rate(rate: float, name: str | Path = "the waveform") -> None:
-    """Warn (:class:`SampleRateWarning`) when audio recorded at ``rate`` Hz cannot hold the lung-sound
-    band up to :data:`LUNG_SOUND_BAND_TOP` (a rate under :data:`MIN_SAMPLING_RATE`: a telephone-band or
-    mislabelled file)."""
+    """Warn (:class:`SampleRateWarning`) when ``rate`` is under :data:`MIN_SAMPLING_RATE`."""
     problem = rate_problem(rate)
     if problem is not None:
         warnings.warn(f"{name}: {problem}", SampleRateWarning, stacklevel=3)
@@ -192,13 +169,11 @@ def check_input(
     pcm_bits: int | None = None,
     window_seconds: float | None = None,
 ) -> str | None:
-    """Every check of one recording (mono float ``samples`` at ``rate`` Hz; ``name`` names it, default
-    "the waveform"): its level (:func:`check_level`), its length against a verdict's ``window_seconds``
-    (:class:`ShortRecordingWarning`; ``None``: not made over windows, e.g. annotated cycles) and the
-    rate it was recorded at, ``recorded_rate`` (``None``: ``rate``); ``pcm_bits``: the bit depth of the
-    integer PCM it was decoded from (``None``: float or unknown). Each problem warns, except the
-    rate, which :func:`check_rate` warns where the recording's own rate is read; return their messages
-    as one line (``"; "`` between them), or ``None`` when the recording is fine."""
+    """Every check of one recording (mono float ``samples`` at ``rate`` Hz): level, length and recorded rate.
+
+    Each problem warns, except the rate (:func:`check_rate` warns where the file's rate is read); returns
+    their messages joined by ``"; "``, or ``None`` when the recording is fine.
+    """
     label = name if name is not None else "the waveform"
     messages = check_level(samples, label, pcm_bits)
     if window_seconds is not None:

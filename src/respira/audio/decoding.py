@@ -1,28 +1,8 @@
-"""Audio in respira, in one place: decode anything to mono float32 at a rate, and the rates themselves.
+"""Decode any audio to mono float32 at a rate: files block by block (:func:`read_audio`), any value
+(:func:`decode_audio`), and the headers (:func:`audio_header`).
 
-- :data:`DEFAULT_SAMPLING_RATE`: the rate respira models, feature extractors and datasets use unless
-  told otherwise (a model's ``config.sampling_rate`` / its feature extractor's ``sampling_rate`` is
-  the rate every consumer of that model uses).
-- :func:`read_audio`: a file (path or bytes) read block by block, down-mixed (channels averaged) and
-  resampled with soxr (high quality) as it streams, so even hour-long recordings need little more
-  memory than the result; a codec libsndfile does not read (AAC) is decoded whole by torchcodec.
-  Errors are :class:`AudioReadError` naming the file (:class:`AudioDecodingError` when nothing here
-  decodes it). ``respira predict``, the app, the data builders and the ``audio-classification``
-  pipeline all read files with it.
-- :func:`decode_audio`: any audio value — a path, bytes, a ``datasets.Audio`` value (a torchcodec
-  ``AudioDecoder``, or a dict with ``array``/``bytes``/``path``), a numpy array or a torch tensor —
-  to mono float32 at a given rate.
-- :func:`check_rate`: a warning (:class:`SampleRateWarning`) for audio recorded at a rate too low to hold
-  the lung-sound band (:data:`LUNG_SOUND_BAND_TOP`), wherever a recording's own rate is read: files, a
-  ``datasets.Audio`` value, an array at a given rate (``Detector.predict``, the feature extractor); it
-  lives with respira's other input checks in :mod:`respira.audio.checks`.
-- :func:`as_waveform` (checks a mono waveform; integer PCM scaled to [-1, 1)), :func:`audio_duration` and
-  :func:`audio_header` (duration, own rate, channels and integer PCM's bit depth, from the header).
-
-Resampling, the low-pass and padding (what is done to the decoded samples) are :mod:`respira.audio.dsp`'s; the
-WAV format and PCM samples themselves (deterministic encoding for a ``datasets.Audio`` column, the
-truncation check, integer PCM as float) are :mod:`respira.audio.wav`'s; what a model scores but cannot judge
-(silent, clipped, too short, too low a rate, far above full scale) is :mod:`respira.audio.checks`'.
+Files are read with libsndfile and resampled with soxr (high quality) as they stream; a codec
+libsndfile lacks (AAC) is decoded whole by torchcodec.
 """
 
 from __future__ import annotations
@@ -80,12 +60,7 @@ class AudioReadError(ValueError):
 
 
 class AudioDecodingError(AudioReadError):
-    """Nothing here decodes the file: not audio, or a codec libsndfile does not read (AAC, say) where
-    torchcodec is not installed.
-
-    The other read errors (missing, truncated, empty, NaN samples) are about the file itself; this
-    one is also what another decoder with more codecs (transformers' ffmpeg reader) may still read.
-    """
+    """Nothing here decodes the file: not audio, or a codec libsndfile lacks where torchcodec is missing."""
 
 
 # ------------------------------------------------------------------------------------------ opening
@@ -143,9 +118,11 @@ def _decoding_error(label: Path, error: BaseException) -> AudioReadError:
 
 @dataclass(frozen=True)
 class AudioHeader:
-    """What a file's header says: ``duration`` (seconds), its own ``sampling_rate`` (Hz), ``channels``
-    and ``pcm_bits``, the bit depth of its integer PCM samples (``None``: float or compressed samples);
-    all but the duration are ``None`` for a codec only torchcodec reads."""
+    """A file's header: ``duration`` (s), own ``sampling_rate``, ``channels`` and integer ``pcm_bits``.
+
+    All but the duration are ``None`` for a codec only torchcodec reads; ``pcm_bits`` is ``None`` for
+    float or compressed samples.
+    """
 
     duration: float
     sampling_rate: int | None
@@ -163,11 +140,7 @@ def _pcm_bits(subtype: str) -> int | None:
 
 
 def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> AudioHeader:
-    """The header of a file (a path, or its bytes) without decoding it; :class:`AudioReadError` naming
-    it (``name``, else the path) if it is missing, truncated, empty or not audio.
-
-    A codec libsndfile lacks gets its duration from torchcodec's header metadata, as :func:`read_audio`
-    decodes it (:class:`AudioDecodingError` without torchcodec)."""
+    """The header of a file (a path, or its bytes) without decoding it; :class:`AudioReadError` naming it."""
     handle, label = _open(source, name)
     try:
         with handle, sf.SoundFile(handle) as audio:
@@ -181,14 +154,12 @@ def audio_header(source: str | os.PathLike | bytes, *, name: str | Path | None =
 
 
 def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None = None) -> float:
-    """Duration in seconds from the header (:func:`audio_header`); :class:`AudioReadError` if truncated,
-    empty or not audio."""
+    """Duration in seconds from the header; :class:`AudioReadError` if truncated, empty or not audio."""
     return audio_header(source, name=name).duration
 
 
 def native_sampling_rate(source: str | os.PathLike) -> int | None:
-    """A file's own sampling rate from its header (libsndfile, as :func:`read_audio` reads it); ``None``
-    when libsndfile cannot read the header (a codec only torchcodec decodes, or no audio at all)."""
+    """A file's own sampling rate from its header; ``None`` when libsndfile cannot read it."""
     try:
         return int(sf.info(str(source)).samplerate)
     except (RuntimeError, OSError, TypeError, ValueError):  # libsndfile errors are RuntimeErrors
@@ -210,8 +181,7 @@ def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndar
 def _decoded_blocks(
     source: str | os.PathLike | bytes, sampling_rate: int, name: str | Path | None, block_frames: int
 ) -> tuple[int, Iterator[np.ndarray]]:
-    """``(an estimate of the samples at sampling_rate, the mono float32 blocks at that rate)`` of a file;
-    opening errors raise here, decoding errors while the blocks are read (see :func:`read_audio`)."""
+    """``(estimated samples, mono float32 blocks at sampling_rate)`` of a file."""
     if sampling_rate <= 0:
         raise ValueError(f"sampling_rate must be positive, got {sampling_rate}")
     handle, label = _open(source, name)
@@ -272,10 +242,10 @@ def stream_audio(
     name: str | Path | None = None,
     block_frames: int = _READ_BLOCK_FRAMES,
 ) -> Iterator[np.ndarray]:
-    """:func:`read_audio`'s signal as consecutive mono float32 blocks at ``sampling_rate`` (of about
-    ``block_frames`` frames of the file each; their concatenation is :func:`read_audio`'s result), so a
-    consumer that works block by block holds one block at a time; a codec libsndfile lacks comes whole,
-    as one block. The same errors as :func:`read_audio`, raised when reached."""
+    """:func:`read_audio`'s signal as consecutive mono float32 blocks at ``sampling_rate``.
+
+    Their concatenation is :func:`read_audio`'s result; a codec libsndfile lacks comes as one block.
+    """
     return _decoded_blocks(source, sampling_rate, name, block_frames)[1]
 
 
@@ -287,12 +257,9 @@ def read_audio(
 ) -> np.ndarray:
     """Decode a file (a path, or its bytes) to mono float32 at ``sampling_rate``.
 
-    Channels are averaged and the signal resampled with soxr (high quality). What libsndfile reads
-    (WAV, FLAC, Ogg, MP3...) is read block by block, so the only large array is the result (identical to
-    resampling the whole signal at once); another codec (AAC in an ``.m4a``, say) is decoded whole by
-    torchcodec (ffmpeg), where it is installed. Raises :class:`AudioReadError` naming the file
-    (``name``, else the path, else ``<audio bytes>``) when it is missing, a truncated WAV, empty, or
-    holds NaN/infinite samples, and :class:`AudioDecodingError` when nothing here decodes it.
+    Channels are averaged and the signal resampled with soxr (high quality), block by block. Raises
+    :class:`AudioReadError` naming the file when it is missing, truncated, empty or holds NaN/infinite
+    samples, and :class:`AudioDecodingError` when nothing here decodes it.
     """
     estimate, blocks = _decoded_blocks(source, sampling_rate, name, _READ_BLOCK_FRAMES)
     buffer = np.empty(max(estimate, 1), dtype=np.float32)
@@ -308,8 +275,7 @@ def read_audio(
 def _read_other_codec(
     source: str | os.PathLike | bytes, label: Path, sampling_rate: int, refusal: BaseException
 ) -> np.ndarray:
-    """A file libsndfile cannot open, decoded whole by torchcodec (ffmpeg); ``refusal`` is libsndfile's
-    error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot decode it."""
+    """A file libsndfile cannot open (``refusal``), decoded whole by torchcodec."""
     decoder = _other_codec_decoder(source, label, refusal)
     try:
         samples = _decoder_samples(decoder, sampling_rate, label)  # as a datasets.Audio value decodes
@@ -323,8 +289,7 @@ def _read_other_codec(
 
 
 def _decoder_samples(decoder: Any, sampling_rate: int, name: str | Path) -> np.ndarray:
-    """A torchcodec ``AudioDecoder``'s samples, mono float32 at ``sampling_rate`` (its own rate checked
-    with :func:`check_rate`, naming ``name``)."""
+    """A torchcodec ``AudioDecoder``'s samples, mono float32 at ``sampling_rate``."""
     decoded = decoder.get_all_samples()
     own = int(decoded.sample_rate)
     resampled = resample(_mono(decoded.data), own, sampling_rate)
@@ -333,8 +298,7 @@ def _decoder_samples(decoder: Any, sampling_rate: int, name: str | Path) -> np.n
 
 
 def _other_codec_decoder(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> Any:
-    """A torchcodec ``AudioDecoder`` (ffmpeg) on a file libsndfile cannot open; ``refusal`` is libsndfile's
-    error, what the :class:`AudioDecodingError` says when torchcodec is missing or cannot open it."""
+    """A torchcodec ``AudioDecoder`` on a file libsndfile cannot open (``refusal``)."""
     try:
         from torchcodec.decoders import AudioDecoder
     except Exception:  # not installed, or without its ffmpeg libraries: libsndfile's formats only
@@ -347,8 +311,7 @@ def _other_codec_decoder(source: str | os.PathLike | bytes, label: Path, refusal
 
 
 def decodes_other_codecs() -> bool:
-    """Whether codecs libsndfile lacks (AAC in an ``.m4a``) can be read here: torchcodec and its ffmpeg
-    libraries load (a respira install has them; a Space without torch does not)."""
+    """Whether torchcodec and its ffmpeg libraries load, to read codecs libsndfile lacks."""
     try:
         from torchcodec.decoders import AudioDecoder  # noqa: F401
     except Exception:
@@ -357,8 +320,7 @@ def decodes_other_codecs() -> bool:
 
 
 def _other_codec_duration(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> float:
-    """The header duration of a file libsndfile cannot open, from torchcodec (ffmpeg); decoded whole when
-    the header has none. ``refusal``: what the :class:`AudioDecodingError` says when nothing reads it."""
+    """The header duration of a file libsndfile cannot open, from torchcodec (decoded whole when missing)."""
     metadata = _other_codec_decoder(source, label, refusal).metadata
     seconds = metadata.duration_seconds_from_header or metadata.duration_seconds
     if seconds is None:
@@ -369,8 +331,7 @@ def _other_codec_duration(source: str | os.PathLike | bytes, label: Path, refusa
 
 
 def _mono(samples: Any) -> np.ndarray:
-    """Float32 mono samples of an array ``[samples]`` or ``[channels, samples]`` (channels averaged;
-    integer PCM scaled to [-1, 1) by :func:`respira.audio.wav.pcm_to_float`)."""
+    """Float32 mono samples of ``[samples]`` or ``[channels, samples]`` (integer PCM scaled)."""
     if hasattr(samples, "detach"):  # a torch tensor
         samples = samples.detach().cpu().numpy()
     array = pcm_to_float(samples)
@@ -390,11 +351,9 @@ def decode_audio(
 ) -> np.ndarray:
     """Mono float32 samples at ``sampling_rate`` of any audio value.
 
-    ``audio`` is a file path or its bytes (:func:`read_audio`), a ``datasets.Audio`` value (a torchcodec
-    ``AudioDecoder``; or a dict with ``array`` + ``sampling_rate``, or ``bytes`` and/or ``path``), or a
-    numpy array / torch tensor of shape ``[samples]`` or ``[channels, samples]`` at ``orig_rate``
-    (default: already at ``sampling_rate``). Channels are averaged; other rates are resampled with soxr.
-    Audio recorded at too low a rate warns (:func:`check_rate`), naming its path, else ``name``.
+    ``audio``: a file path or its bytes, a ``datasets.Audio`` value (``AudioDecoder`` or dict), or a
+    numpy array / torch tensor ``[samples]`` or ``[channels, samples]`` at ``orig_rate`` (default:
+    already at ``sampling_rate``). Audio recorded at too low a rate warns (:func:`check_rate`).
     """
     if isinstance(audio, (str, os.PathLike, bytes, bytearray, memoryview)):
         return read_audio(audio, sampling_rate)
@@ -420,8 +379,7 @@ def decode_audio(
 
 
 def as_waveform(waveform: Any, name: str = "the waveform") -> np.ndarray:
-    """``waveform`` (numpy or torch) as contiguous float32 after checking it is mono, non-empty and finite;
-    integer PCM (``scipy.io.wavfile.read``'s int16, say) is scaled to [-1, 1) as a file of it reads."""
+    """``waveform`` as contiguous float32, checked mono, non-empty and finite; integer PCM scaled."""
     if hasattr(waveform, "detach"):  # a torch tensor
         waveform = waveform.detach().cpu().numpy()
     array = np.asarray(waveform)

@@ -1,15 +1,4 @@
-"""Signal processing on mono float32 audio, in one place: resample, low-pass, pad a batch, and the input
-transform a model was trained with.
-
-- :func:`resample`: soxr at high quality (identity when the rates match); the rates checked first.
-- :func:`lowpass`: the one input filter of respira (zero-phase Butterworth).
-- :func:`input_preprocessing` / :func:`prepare_recording`: the input transform a model was trained with
-  (its config's rate and low-pass), as dataset-builder options / applied to a recording.
-- :func:`pad_batch`: a zero-padded batch and its attention mask.
-
-Decoding audio to such arrays (files, ``datasets.Audio`` values, arrays at any rate) is
-:mod:`respira.audio`'s.
-"""
+"""Signal processing on mono float32 audio: resample, low-pass, pad a batch, a model's input transform."""
 
 from __future__ import annotations
 
@@ -37,8 +26,7 @@ DEFAULT_LOWPASS_ORDER: int = 4
 
 
 def resample(samples: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Resample with soxr at high quality (identity when the rates match); one-line ``ValueError`` for a
-    rate that is not a positive number of Hz."""
+    """Resample with soxr at high quality (identity when the rates match)."""
     for rate in (orig_rate, target_rate):
         if isinstance(rate, bool) or not isinstance(rate, (int, float, np.number)) or not 0 < rate < math.inf:
             raise ValueError(f"a sampling rate must be a positive number of Hz, got {rate!r}")
@@ -52,9 +40,7 @@ def lowpass(
 ) -> np.ndarray:
     """Zero-phase Butterworth low-pass (``sosfiltfilt``) at ``cutoff`` Hz: the one input filter of respira.
 
-    The dataset builders apply it to each whole recording (``lowpass_cutoff``); a model trained on such
-    data records the cutoff in its config and feature extractor, and ``predict`` / ``evaluate`` /
-    ``pipeline`` apply this same function. Without respira:
+    Without respira:
     ``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=sample_rate, output="sos"), samples)``.
     """
     if not 0 < cutoff < sample_rate / 2:
@@ -70,12 +56,11 @@ def lowpass(
 
 
 def input_preprocessing(config: Any) -> dict[str, Any]:
-    """The input transform a model was trained with (``config``: a ``RespiraConfig`` or anything with
-    ``sampling_rate``, ``lowpass_cutoff``, ``lowpass_order``), as options of the dataset builders:
-    ``load_icbhi(data_dir, **input_preprocessing(config))`` (``load_kauh`` alike) builds cycles exactly
-    as the model's training cycles were built. Holds ``sampling_rate`` and, for a model trained on
-    low-passed recordings, ``lowpass_cutoff`` and ``lowpass_order``. (The fixed-length policy and the
-    featurizer are inside the model itself.)"""
+    """The input transform a model was trained with, as dataset-builder options.
+
+    ``load_icbhi(data_dir, **input_preprocessing(config))`` builds cycles as the model's training cycles
+    were built: ``sampling_rate`` and, if low-passed, ``lowpass_cutoff`` and ``lowpass_order``.
+    """
     options: dict[str, Any] = {"sampling_rate": int(config.sampling_rate)}
     cutoff = getattr(config, "lowpass_cutoff", None)
     if cutoff:
@@ -85,10 +70,7 @@ def input_preprocessing(config: Any) -> dict[str, Any]:
 
 
 def prepare_recording(config: Any, waveform: np.ndarray) -> np.ndarray:
-    """A whole recording (mono, at ``config.sampling_rate``) as the model's training recordings were
-    before their cycles were cut: :func:`lowpass`-ed when the model has a ``lowpass_cutoff``, else as is.
-    ``respira predict`` / ``evaluate --dataset kauh`` (:mod:`respira.inference.engine`) apply it to every
-    recording; the feature extractor applies the same filter to its inputs."""
+    """A whole recording at ``config.sampling_rate`` as the model's training recordings were."""
     options = input_preprocessing(config)
     if "lowpass_cutoff" not in options:
         return waveform
@@ -98,8 +80,7 @@ def prepare_recording(config: Any, waveform: np.ndarray) -> np.ndarray:
 def pad_batch(
     waveforms: Sequence[np.ndarray], padding_value: float = 0.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad mono waveforms into ``input_values`` ``[batch, longest]`` (float32) and an ``attention_mask``
-    (int64, 1 on real samples, 0 on padding)."""
+    """Pad mono waveforms into ``input_values`` ``[batch, longest]`` and an int64 ``attention_mask``."""
     import torch  # imported here: the data builder's processes decode audio without torch
 
     if len(waveforms) == 0:

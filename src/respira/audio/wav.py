@@ -1,19 +1,4 @@
-"""The RIFF/WAVE format and its PCM samples, in one place: deterministic WAV bytes, the check for a
-truncated file, and integer PCM arrays as float samples.
-
-- :func:`encode_wav`: a mono signal as WAV bytes (a ``datasets.Audio`` column's storage), always the same
-  bytes for the same signal, in one of :data:`STORAGE_SUBTYPES`.
-- :func:`truncated_data`: whether a RIFF/WAVE stream declares more sample data than it holds (a
-  truncated download), which :func:`respira.audio.read_audio` refuses before decoding.
-- :func:`pcm_to_float`: an array of 8-, 16- or 32-bit integer PCM (what ``scipy.io.wavfile.read``
-  returns) as float32 samples in [-1, 1), scaled as libsndfile reads the same file; float arrays as
-  they are. Every array respira is given as audio goes through it; :func:`integer_pcm_bits` says which
-  were integer PCM (which cannot be above full scale), for :mod:`respira.audio.checks`.
-- :func:`check_level` (from :mod:`respira.audio.checks`, the home of respira's input checks): a warning
-  (:class:`AudioLevelWarning`) for float samples far above full scale (:data:`FULL_SCALE_LIMIT`, integer
-  PCM stored or cast as float most likely), silent or clipped, which respira predict, the
-  :class:`~respira.inference.detector.Detector` and the feature extractor give once per input.
-"""
+"""The RIFF/WAVE format: deterministic WAV bytes, the truncation check, integer PCM as float."""
 
 from __future__ import annotations
 
@@ -43,12 +28,10 @@ _PCM_SCALE = {"PCM_16": 2**15, "PCM_24": 2**23}
 
 
 def truncated_data(handle: BinaryIO, size: int) -> tuple[int, int] | None:
-    """``(declared, present)`` bytes of sample data when a RIFF/WAVE stream of ``size`` bytes declares more
-    than it holds; ``None`` for a complete one, and for anything that is not plain RIFF/WAVE (its
-    decoder judges it).
+    """``(declared, present)`` bytes of sample data when a RIFF/WAVE stream declares more than it holds.
 
-    A data size of ``0xFFFFFFFF`` means "unknown" (a WAV streamed to a pipe, as ``ffmpeg ... -f wav -``
-    writes it): the samples run to the end of the file, which is how libsndfile reads them.
+    ``None`` for a complete stream or anything not plain RIFF/WAVE; a data size of ``0xFFFFFFFF``
+    (streamed WAV) runs to the end of the file, as libsndfile reads it.
     """
     handle.seek(0)
     header = handle.read(12)
@@ -68,10 +51,10 @@ def truncated_data(handle: BinaryIO, size: int) -> tuple[int, int] | None:
 
 
 def pcm_to_float(samples: Any) -> np.ndarray:
-    """``samples`` as float32: integer PCM divided by its type's full scale (int16 by 32768, int32 by
-    2**31, as libsndfile reads 16-, 24- and 32-bit files; unsigned 8-bit, WAV's offset binary, centred
-    on 128 first), floating-point samples unchanged. Raises ``ValueError`` for 64-bit integers (no PCM
-    format: most likely a list of Python ints), booleans and other non-numeric arrays."""
+    """``samples`` as float32: integer PCM divided by its full scale (as libsndfile reads it).
+
+    Raises ``ValueError`` for 64-bit integers, booleans and other non-numeric arrays.
+    """
     array = np.asarray(samples)
     kind, bits = array.dtype.kind, 8 * array.dtype.itemsize
     if kind == "f":
@@ -89,18 +72,13 @@ def pcm_to_float(samples: Any) -> np.ndarray:
 
 
 def integer_pcm_bits(samples: Any) -> int | None:
-    """The bit depth of integer PCM ``samples`` (a numpy array or torch tensor, which :func:`pcm_to_float`
-    scales), ``None`` for float ones."""
+    """The bit depth of integer PCM ``samples``, ``None`` for float ones."""
     dtype = np.asarray(samples.detach().cpu() if hasattr(samples, "detach") else samples).dtype
     return 8 * dtype.itemsize if dtype.kind in "iu" else None
 
 
 def encode_wav(samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT") -> bytes:
-    """Encode a mono signal as WAV bytes (e.g. for a ``datasets.Audio`` column).
-
-    Written here rather than through libsndfile, whose float WAV files carry a time-stamped PEAK
-    chunk: the same signal must always encode to the same bytes (cache fingerprints, Hub diffs).
-    """
+    """Encode a mono signal as WAV bytes, always the same bytes for the same signal (no PEAK chunk)."""
     if subtype == "FLOAT":
         data = np.ascontiguousarray(samples, dtype="<f4").tobytes()
         fmt = struct.pack("<HHIIHHH", 3, 1, sample_rate, sample_rate * 4, 4, 32, 0)

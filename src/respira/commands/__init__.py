@@ -1,7 +1,8 @@
 """One module per ``respira`` sub-command; each exposes ``register(subparsers)``.
 
-A command module adds its parser with ``set_defaults(handler=run)``; ``run(args)`` does the work and
-raises on failure (the CLI turns exceptions into one-line errors).
+A command module adds its parser with ``set_defaults(handler=run)``, its options a dataclass
+(:mod:`respira.options`); ``run(args)`` calls the package function that does the work (the one
+:mod:`respira.api` calls too) and raises on failure (the CLI turns exceptions into one-line errors).
 """
 
 from __future__ import annotations

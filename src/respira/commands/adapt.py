@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names
-from .options import add_model_argument, corpus_list, option
+from ..options import corpus_list, option
+from ..sites.options import AdaptationOptions
+from .options import add_model_argument
 
 EPILOG = """\
 Only the target's audio is read (annotations and the labels in KAUH file names are ignored). --methods
@@ -65,43 +66,6 @@ def _layout(spec: CorpusSpec) -> str:
     return f"{article} {spec.label} {'download' if spec.name == PRIMARY_CORPUS else 'folder'}"
 
 
-@dataclass(kw_only=True)
-class AdaptationOptions:
-    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt``."""
-
-    methods: list[str] | None = field(
-        default=None,
-        metadata={
-            "choices": ("head_norm",),
-            "help": "what to re-estimate on the target; none by default: on leave-one-site-out it did not "
-            "raise the score on every held-out site (BENCHMARKS.md), so name what you apply, and read its "
-            "warning",
-        },
-    )
-    adapt_window: float = field(
-        default=4.0, metadata={"help": "window length in seconds over the target (default 4)"}
-    )
-    adapt_hop: float = field(default=2.0, metadata={"help": "hop between windows (default 2)"})
-
-
-def adaptation_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of :func:`respira.sites.adaptation.adapt_model` from the shared options."""
-    return {
-        "methods": args.methods,
-        "window": args.adapt_window,
-        "hop": args.adapt_hop,
-    }
-
-
-def check_options(model: Any, args: argparse.Namespace) -> None:
-    """Every adaptation option checked on the loaded model before any audio is read."""
-    from ..inference.engine import _window_samples
-    from ..sites.adaptation import check_adaptation
-
-    check_adaptation(model, methods=args.methods)
-    _window_samples(model, args.adapt_window, args.adapt_hop, 1)
-
-
 def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
     """Refuse, before any work, an output folder that is MODEL itself or is occupied (without overwrite)."""
     from ..utils.files import is_occupied
@@ -123,7 +87,13 @@ def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
 def run(args: argparse.Namespace) -> None:
     from ..audio.decoding import read_audio
     from ..hub.loading import load_model
-    from ..sites.adaptation import adapt_model, target_recordings, write_adapted_model
+    from ..sites.adaptation import (
+        adapt_model,
+        adaptation_options,
+        check_adaptation_options,
+        target_recordings,
+        write_adapted_model,
+    )
     from ..utils.threads import apply_num_threads
 
     apply_num_threads()
@@ -133,7 +103,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
     recordings = target_recordings(args.data_dir, args.dataset)
     model, config = load_model(args.model, device=args.device)
-    check_options(model, args)
+    check_adaptation_options(model, args)
     rate = int(config.sampling_rate)
     waveforms = (read_audio(path, rate) for _, path in sorted(recordings.items()))
     report = adapt_model(
@@ -149,21 +119,3 @@ def run(args: argparse.Namespace) -> None:
     if "head_norm" in report.methods:
         print("  head_norm: statistics re-estimated on the target's window embeddings")
     print(f"wrote {output_dir}")
-
-
-def adapt_on_split(model: Any, split: Any, args: argparse.Namespace, target: str) -> None:
-    """``--adapt``: adapt ``model`` in memory to the audio of the examples it is about to score (their
-    labels are not read)."""
-    from ..audio.decoding import decode_audio
-    from ..sites.adaptation import adapt_model
-
-    rate = int(model.config.sampling_rate)
-    audio = split.select_columns(["audio"])
-    report = adapt_model(
-        model,
-        (decode_audio(example["audio"], rate) for example in audio),
-        target=target,
-        batch_size=args.batch_size,
-        **adaptation_options(args),
-    )
-    print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")

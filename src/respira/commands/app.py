@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 from dataclasses import dataclass, field
 
-from .options import SWITCH, add_model_argument, option
+from ..options import SWITCH, option
+from .options import add_model_argument
 
 EPILOG = """\
 The page: upload a recording (wav, flac, mp3, ogg; any rate and channels; up to 10 minutes) or record
@@ -44,24 +44,8 @@ class AppOptions:
     device: str | None = option("device")
 
 
-def check_address(host: str, port: int) -> None:
-    """Raise a one-line ``ValueError`` unless the server can listen on ``host:port`` (before the model is
-    loaded; gradio would say "Cannot find empty port" for a host that does not resolve, too)."""
-    try:
-        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError):
-        raise ValueError(f"--host {host!r} is not an address of this machine to listen on") from None
-    with socket.socket(family, kind, protocol) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            raise ValueError(
-                f"cannot listen on {host}:{port} ({error.strerror or error}): choose another --port or --host"
-            ) from None
-
-
 def run(args: argparse.Namespace) -> None:
+    from ..app.label_server import check_address
     from ..hub.loading import resolve_model_name
 
     if not 0 < args.port < 65536:

@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from ..data.corpora import PRIMARY_CORPUS
-from .fit_site import fit_from_args, fit_site_options, report
+from ..sites.options import fit_site_options
+from .fit_site import fit_from_args, report
 from .options import add_model_argument
 
 ALIAS = "respira calibrate is respira fit-site --candidates as_is thresholds"
@@ -21,10 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "labelled recordings, chosen and judged by nested patient-wise cross-validation; the model is "
         "written only when that beats the model as is and all-normal out of sample. respira fit-site also "
         "fits a site head.",
-        dataclass_types=[fit_site_options(with_candidates=False, default_dataset=PRIMARY_CORPUS)],
+        dataclass_types=[options := fit_site_options(with_candidates=False, default_dataset=PRIMARY_CORPUS)],
     )
     add_model_argument(parser, optional=True)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, options_type=options)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from .options import option
+from ..options import option
 
 
 @dataclass(kw_only=True)

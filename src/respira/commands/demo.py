@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..options import option
 from ..utils.files import is_occupied, remove_path
 from ..utils.tables import format_number, format_table
-from .options import option
 
 RECIPE = Path(__file__).with_name("demo_recipe.yaml")
 PARTS: tuple[str, ...] = ("synthetic_icbhi", "run", "export", "predictions")

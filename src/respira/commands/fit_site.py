@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict
 
-from ..data.corpora import corpus_names
-from .options import SWITCH, add_model_argument, corpus_list, embedding_batch_size, option
+from ..sites.options import fit_site_options
+from .options import add_model_argument, options_of
 
-CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
-"""``--candidates``' choices (:data:`respira.sites.fit_site.CANDIDATES`, named here so that building the
-parser imports no fitting code)."""
-SELECTION_NAMES: tuple[str, ...] = ("one_se_units", "bonferroni")
-"""``--selection``'s choices (:data:`respira.sites.procedure.SELECTIONS`)."""
-THRESHOLD_RULE_NAMES: tuple[str, ...] = ("tuned", "expected")
-"""``--threshold_rule``'s choices (:data:`respira.sites.procedure.THRESHOLD_RULES`)."""
 NOT_WRITTEN = 1
 """Exit code when nothing was written (the fit is not shown to beat all-normal and the model as is out of
 sample): a script that goes on to use OUT stops there."""
@@ -55,106 +48,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder when it is shown to beat the model as is and all-normal out of sample.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[fit_site_options(with_candidates=True)],
+        dataclass_types=[options := fit_site_options(with_candidates=True)],
     )
     add_model_argument(parser, optional=True)
-    parser.set_defaults(handler=run)
-
-
-_FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
-"""What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
-
-
-def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled") -> type:
-    """The dataclass of the options ``fit-site`` shares with ``calibrate`` (its alias;
-    ``with_candidates``: ``--candidates``; ``default_dataset``: ``--dataset``'s default), its help naming the
-    corpora registered when the parser is built."""
-    sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
-    layout = f"layout of --data_dir (default: {default_dataset}" + (
-        ", a folder with labels.csv)" if default_dataset == "labelled" else ")"
-    )
-
-    @dataclass(kw_only=True)
-    class FitSiteOptions:
-        data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
-        dataset: str = field(default=default_dataset, metadata={"choices": corpus_names(), "help": layout})
-        site_name: str | None = field(
-            default=None,
-            metadata={
-                "help": "what the card and every sites line call the site (default: the folder's name for "
-                "--dataset labelled, else the corpus)"
-            },
-        )
-        output_dir: str = option("output_dir", "folder to create for the fitted model", required=True)
-        overwrite: bool = option("overwrite")
-        apply_anyway: bool = field(
-            default=False,
-            metadata={
-                "help": "write the model even when it is not shown out of sample to beat the model as is "
-                "and all-normal (flagged in its card and config, with a warning)",
-                **SWITCH,
-            },
-        )
-        if with_candidates:
-            candidates: list[str] | None = field(
-                default=None,
-                metadata={
-                    "choices": CANDIDATE_NAMES,
-                    "help": "procedures to choose from per label (default: all; as_is and thresholds only "
-                    "for a model whose head cannot take a site head)",
-                },
-            )
-        selection: str | None = field(
-            default=None,
-            metadata={
-                "choices": SELECTION_NAMES,
-                "help": "how the inner cross-validation may replace the model as is: one_se_units (default: "
-                "a gain above one standard error, never while an inner fold must lack a normal or an "
-                "abnormal patient) or bonferroni (cautious: it rarely leaves the model as is)",
-            },
-        )
-        threshold_rule: str | None = field(
-            default=None,
-            metadata={
-                "choices": THRESHOLD_RULE_NAMES,
-                "help": "how thresholds are set from the labelled recordings: expected (default: the best "
-                "score expected under calibrated probabilities) or tuned (the best score of the labels)",
-            },
-        )
-        outer_folds: int = field(default=5, metadata={"help": "outer folds of the nested CV (default 5)"})
-        seed: int = field(default=0, metadata={"help": "seed of the folds and the bootstrap (default 0)"})
-        batch_size: int | None = embedding_batch_size()
-        device: str | None = option("device")
-        threads: int | None = option("threads")
-
-    return FitSiteOptions
+    parser.set_defaults(handler=run, options_type=options)
 
 
 def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None = None):
-    """Run the fit the parsed options describe (``MODEL`` already resolved by
-    :func:`~respira.commands.options.model_or_default`, which names it) and return its
-    :class:`~respira.sites.fit_site.SiteFitResult` (what :func:`respira.fit_site` returns)."""
+    """The fit the parsed options describe (:func:`respira.sites.fit_site.fit_site_folder`)."""
     from ..sites.fit_site import fit_site_folder
-    from ..utils.threads import apply_num_threads
 
-    apply_num_threads(requested=args.threads)  # BENCHMARKS.md: fit-site beside other work
-    return fit_site_folder(
-        args.model,
-        args.data_dir,
-        args.output_dir,
-        dataset=args.dataset,
-        site_name=args.site_name,
-        apply_anyway=args.apply_anyway,
-        outer_folds=args.outer_folds,
-        seed=args.seed,
-        candidates=candidates if candidates is not None else getattr(args, "candidates", None),
-        selection=args.selection,
-        threshold_rule=args.threshold_rule,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        device=args.device,
-        say=lambda line: print(line, file=sys.stderr),
-    )
+    options = asdict(options_of(args, args.options_type))
+    if candidates is not None:
+        options["candidates"] = candidates
+    return fit_site_folder(args.model, **options, say=lambda line: print(line, file=sys.stderr))
 
 
 def report(result) -> int:

@@ -13,16 +13,11 @@ from typing import Any
 from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
+from ..options import SWITCH, AggregationOptions, aggregation_options, option
+from ..sites.options import AdaptationOptions
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
-from .adapt import AdaptationOptions
-from .options import (
-    SWITCH,
-    AggregationOptions,
-    add_model_argument,
-    aggregation_options,
-    option,
-)
+from .options import add_model_argument
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
@@ -326,12 +321,11 @@ def run(args: argparse.Namespace) -> int:
 def _adapt_on_files(model: Any, args: argparse.Namespace) -> None:
     """``--adapt``: adapt the loaded model to the FILEs (every one must be readable)."""
     from ..audio.decoding import read_audio
-    from ..sites.adaptation import adapt_model
-    from .adapt import adaptation_options, check_options
+    from ..sites.adaptation import adapt_model, adaptation_options, check_adaptation_options
 
     if args.onnx or not hasattr(model, "head_norm"):
         raise ValueError("--adapt changes the torch model: it cannot be combined with --onnx")
-    check_options(model, args)
+    check_adaptation_options(model, args)
     rate = int(model.config.sampling_rate)
     report = adapt_model(
         model,

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
-from .options import SWITCH, corpus_list, option
+from ..options import SWITCH, corpus_list, option
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")
 """The options that make a corpus's splits; each corpus spec names those its builder takes."""

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..data.corpora import corpus_names, get_corpus
-from .options import add_model_argument, option
+from ..options import option
+from .options import add_model_argument
 
 EPILOG = """\
 The recordings of --split (default train) of a corpus whose recordings carry a poor-quality flag
@@ -76,12 +77,12 @@ def quality_options() -> type:
 def run(args: argparse.Namespace) -> None:
     from ..audio.decoding import decode_audio
     from ..hub.loading import load_model
+    from ..scoring.external import chosen_splits, load_splits
     from ..sites.adaptation import write_derived_model
     from ..sites.quality import fit_quality, measure_elsewhere, quality_card_section
     from ..utils.progress import progress
     from ..utils.threads import apply_num_threads
     from .adapt import check_output
-    from .evaluate_external import chosen_splits, load_splits
 
     apply_num_threads()
     spec = get_corpus(args.dataset)

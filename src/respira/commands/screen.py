@@ -12,14 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
+from ..options import SWITCH, AggregationOptions, aggregation_options, option
 from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
-from .options import (
-    SWITCH,
-    AggregationOptions,
-    add_model_argument,
-    aggregation_options,
-    option,
-)
+from .options import add_model_argument
 
 EPILOG = """\
 SOURCE: a folder (searched recursively for .wav, .flac, .ogg, .mp3, .m4a, .aac, .opus), a .txt list of
@@ -56,7 +51,7 @@ FORMATS = ("parquet", "csv")
 @dataclass(kw_only=True)
 class ScreenOptions:
     """``respira screen``'s options (``MODEL SOURCE`` are positional; ``--aggregation`` / ``--top_k`` are
-    :class:`~respira.commands.options.AggregationOptions`')."""
+    :class:`~respira.options.AggregationOptions`')."""
 
     output_dir: str = option("output_dir", "folder for the results", required=True, metavar="OUT")
     format: str = field(default="parquet", metadata={"choices": FORMATS, "help": "merged tables' format"})

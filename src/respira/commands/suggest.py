@@ -4,9 +4,10 @@ should label next (:mod:`respira.sites.suggest`)."""
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import asdict
 
-from .options import add_model_argument, embedding_batch_size, option
+from ..sites.options import SuggestOptions
+from .options import add_model_argument, options_of
 
 EPILOG = """\
 ARCHIVE is a folder of recordings (any audio respira reads, found below it), optionally with a
@@ -39,54 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-@dataclass(kw_only=True)
-class SuggestOptions:
-    data_dir: str = option(
-        "data_dir", "the archive: a folder of recordings, optionally with a labels.csv", required=True
-    )
-    budget: int = field(metadata={"help": "how many patients (--unit recording: recordings) to suggest"})
-    output: str = field(
-        metadata={
-            "help": "the labels.csv to write (ARCHIVE/labels.csv is rewritten only when named here)",
-        }
-    )
-    unit: str | None = field(
-        default=None,
-        metadata={
-            "choices": ("patient", "recording"),
-            "help": "what --budget counts (default: patient when labels.csv has a patient column, else "
-            "recording)",
-        },
-    )
-    overwrite: bool = option("overwrite", "replace an existing --output")
-    seed: int = field(default=0, metadata={"help": "seed of the random draws (default 0)"})
-    batch_size: int | None = embedding_batch_size()
-    device: str | None = option("device")
-    threads: int | None = option("threads")
-
-
-def suggest_from_args(args: argparse.Namespace):
-    """Run what the parsed options describe (``MODEL`` resolved) and return the
-    :class:`~respira.sites.suggest.SuggestResult`."""
-    from ..sites.suggest import suggest_labels
-    from ..utils.threads import apply_num_threads
-
-    apply_num_threads(requested=args.threads)
-    return suggest_labels(
-        args.model,
-        args.data_dir,
-        args.output,
-        budget=args.budget,
-        unit=args.unit,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        device=args.device,
-        overwrite=args.overwrite,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    result = suggest_from_args(args)
+    from ..sites.suggest import suggest_labels
+
+    result = suggest_labels(args.model, **asdict(options_of(args, SuggestOptions)))
     print(result.line())
     print(f"  {result.timing_line()}")
     for place, suggestion in enumerate(result.suggestions[:3], start=1):

@@ -50,31 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> TrainedRun:
-    """Train what the parsed command line asks for (``args.recipe``: a YAML file's path, or a recipe
-    :func:`respira.train` was given as a mapping); return the run folder written.
-
-    Interrupted, it says on stderr how to resume: ``args.resume_hint`` when set, else the command
-    line (:func:`resume_command`)."""
-    import datasets
-
+    """Train what the parsed command line asks for (:func:`respira.training.run.training_run.train_recipe`);
+    interrupted, it says the command line that resumes it (:func:`resume_command`)."""
     from ..training.recipe.flags import command_line_options
-    from ..training.recipe.recipe import parse_recipe
-    from ..training.run.training_run import run_training
-    from ..utils.signals import terminate_as_interrupt
+    from ..training.run.training_run import train_recipe
 
-    model_args, data_args, run_args, training_args = parse_recipe(
-        args.recipe, args.overrides, given=command_line_options(args)
-    )
-    if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
-        datasets.disable_progress_bars()
-    with terminate_as_interrupt():  # SIGTERM too keeps the run resumable and says how to go on
-        try:
-            return run_training(model_args, data_args, run_args, training_args)
-        except KeyboardInterrupt:
-            hint = getattr(args, "resume_hint", None)
-            hint = hint or resume_command(getattr(args, "argv", None) or sys.argv[1:])
-            print(f"resume with: {hint}", file=sys.stderr)
-            raise
+    hint = resume_command(getattr(args, "argv", None) or sys.argv[1:])
+    return train_recipe(args.recipe, command_line_options(args), args.overrides, resume_hint=hint)
 
 
 _DROPPED = {"--resume_from_checkpoint": 1, "--overwrite": 0, "--debug": 0}  # flag → values it takes

@@ -40,10 +40,10 @@ def batched(
     run: Callable[[list[Any]], Sequence[Any]],
     batch_size: int,
 ) -> Iterator[tuple[Any, list[Any] | None, BaseException | None]]:
-    """``(item, outputs, error)`` of each of ``items`` in order, as soon as its windows (``parts(item)``)
-    have run in :func:`window_batches` (``outputs``: one per window) or one failed (``error``: the first
-    ``ValueError`` of a window of its own; a batch ``run`` refuses runs again window by window, so the other
-    items' results are kept). At most one batch of windows is held besides the items waiting."""
+    """``(item, outputs, error)`` of each of ``items`` in order, as soon as its windows have run.
+
+    A window's ``ValueError`` fails its item alone (the batch runs again window by window).
+    """
     waiting: deque[tuple[int, list[Any]]] = deque()  # (index, [item, windows, outputs, error])
     entries: dict[int, list[Any]] = {}  # the items waiting, by index: a finished one is let go
 

@@ -1,27 +1,10 @@
-"""A recording as consecutive overlapping chunks, with the model's input preprocessing, in bounded memory.
+"""A recording as consecutive overlapping chunks with the model's input preprocessing, in bounded memory.
 
-Frame-level detection (:mod:`respira.inference.event_detection`) runs a model on chunks of its input length
-that
-overlap by a context margin at each side (:func:`chunk_spans`). The chunks come from a *recording*:
-
-- :class:`RecordingInMemory`: a waveform already decoded, prepared whole
-  (:func:`respira.audio.dsp.prepare_recording`: the zero-phase low-pass a model's training recordings had);
-- :class:`StreamedRecording`: a file read block by block (:func:`respira.audio.stream_audio`), holding
-  only the samples the next chunks need. Each requested span is low-passed with
-  :data:`FILTER_CONTEXT_SECONDS` of the signal around it and cut back to the span, which matches the
-  whole-recording filter far below float32 resolution (the Butterworth's response has decayed long
-  before a second), so a two-hour recording is detected with the memory of a few chunks.
-
-:class:`MirroredRecording`: a recording with a mirror image of its first and last samples beyond its
-ends, so that its own start and end are not the edges of a model's input. A convolutional encoder pads
-its input's edges with zeros, and the time steps near them read that padding: measured on 12 normal KAUH
-recordings with the shipped detector, the wheeze posterior over the first 0.5 s of a chunk was 0.76 against
-0.28 two to four seconds in (0.54 over the last 0.5 s against 0.23), so most recordings had a wheeze event
-starting at 0.0 s. With a mirrored second before and after, the recording's first 0.5 s read 0.38 and its
-last 0.19, as the chunks' overlap already does for the edges inside a recording.
-
-:func:`iter_chunk_spans` yields the spans of :func:`chunk_spans` in order while reading only as far as
-they need: the recording's length is known only when its end has been read.
+:class:`StreamedRecording` low-passes each span with :data:`FILTER_CONTEXT_SECONDS` of context, which
+matches the whole-recording filter far below float32 resolution. :class:`MirroredRecording` mirrors
+the recording beyond its ends, since a convolutional encoder reads zero padding at its input's edges:
+on 12 normal KAUH recordings the shipped detector's wheeze posterior over a chunk's first 0.5 s was
+0.76 against 0.28 inside; with a mirrored second, 0.38.
 """
 
 from __future__ import annotations
@@ -49,9 +32,7 @@ FILTER_CONTEXT_SECONDS = 1.0
 
 
 def chunk_spans(num_samples: int, chunk_samples: int, margin_samples: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` sample spans of the chunks covering a recording: ``chunk_samples`` long, every
-    ``chunk_samples - 2 * margin_samples``, the last one ending at the recording's end; one span of the
-    whole recording when it is no longer than a chunk."""
+    """``[start, stop)`` chunk spans every ``chunk_samples - 2 * margin_samples``, the last at the end."""
     _check_chunks(chunk_samples, margin_samples)
     if num_samples <= chunk_samples:
         return [(0, num_samples)]
@@ -96,9 +77,7 @@ class RecordingInMemory:
 
 
 class StreamedRecording:
-    """A file's signal at the model's rate from consecutive ``blocks``, low-passed span by span.
-
-    Samples before the start of the last span asked for, less the filter's context, are dropped."""
+    """A file's signal at the model's rate from consecutive ``blocks``, low-passed span by span."""
 
     def __init__(self, config: Any, blocks: Iterator[np.ndarray]) -> None:
         self.config = config
@@ -150,10 +129,7 @@ class StreamedRecording:
 
 
 class MirroredRecording:
-    """``recording`` with ``margin`` samples of its mirror image before its start and after its end
-    (reflected about its first and last samples, as ``numpy.pad``'s ``reflect`` mode; a recording of at
-    most ``margin`` samples holds its end samples instead): a recording ``2 * margin`` samples longer
-    whose sample ``margin`` is the recording's first (module docstring)."""
+    """``recording`` with ``margin`` samples of its mirror image (``numpy.pad``'s ``reflect``) at each end."""
 
     def __init__(self, recording: Recording, margin: int) -> None:
         if margin < 0:

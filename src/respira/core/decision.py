@@ -1,20 +1,8 @@
 """The decision rule: how a model's probabilities become the four ICBHI classes (one home for it).
 
-Every consumer — training's test scoring, ``respira evaluate`` and ``predict``, the k-fold pooled score,
-the recording-level report, the ``audio-classification`` pipeline, the ONNX graph's ``present`` and
-``label`` outputs, the model card — decides through this module, and no other module compares a
-probability with a threshold.
-
-- **Multi-label models** output one sigmoid per flag (``crackle``, ``wheeze``, in the config's
-  ``id2label`` order). A flag is present when its probability is ``>= threshold``; the thresholds are
-  ``config.decision_thresholds`` (``[crackle, wheeze]``, tuned on validation or cross-fitted when the
-  model was trained) or :data:`DEFAULT_THRESHOLD` for both when the config has none. The two flags map
-  to a class with :func:`respira.labels.flags_to_classes` (no flag: normal, both: both).
-- **Single-label models** output a softmax over the four classes: the class is the most probable one,
-  and its flags are :func:`respira.labels.classes_to_flags` of it.
-
-:func:`class_scores` gives a score per class that agrees with the decision (the decided class has the
-highest score), for outputs that rank classes, such as the pipeline's and the Hub widget's.
+Multi-label models: a flag (``crackle``, ``wheeze``) is present when its probability is ``>=`` its
+threshold (``config.decision_thresholds``, else :data:`DEFAULT_THRESHOLD`); the flags map to a class by
+:func:`respira.labels.flags_to_classes`. Single-label models: the most probable class.
 """
 
 from __future__ import annotations
@@ -66,11 +54,7 @@ DEFAULT_THRESHOLD: float = 0.5
 
 
 def validate_thresholds(values: Sequence[Any] | None) -> tuple[float, float]:
-    """``(crackle, wheeze)`` thresholds as floats in ``[0, 1]``; ``None`` gives the default for both.
-
-    Anything else (a wrong count, a non-number, a value outside ``[0, 1]``) raises a one-line
-    ``ValueError``.
-    """
+    """``(crackle, wheeze)`` thresholds as floats in ``[0, 1]`` (``None``: the default)."""
     if values is None:
         return DEFAULT_THRESHOLD, DEFAULT_THRESHOLD
     try:
@@ -83,11 +67,7 @@ def validate_thresholds(values: Sequence[Any] | None) -> tuple[float, float]:
 
 
 def thresholds_of(config: Any) -> tuple[float, float]:
-    """The ``(crackle, wheeze)`` thresholds a model decides at: ``config.decision_thresholds`` or the default.
-
-    ``config`` is anything with that attribute (a ``RespiraConfig``, a plain namespace) or a mapping
-    (a ``config.json`` read as a dict).
-    """
+    """The ``(crackle, wheeze)`` thresholds of ``config`` (object or ``config.json`` dict), or the default."""
     return validate_thresholds(config_field(config, "decision_thresholds"))
 
 
@@ -107,9 +87,7 @@ def is_multi_label(config: Any) -> bool:
 
 
 def flag_order(config: Any) -> list[int]:
-    """Output index of each name the model decides over, from the config's ``id2label``: the two flags
-    (multi-label) or the four classes (single-label), in :data:`~respira.labels.MULTI_LABEL_NAMES` /
-    :data:`~respira.labels.CLASS_NAMES` order."""
+    """Output index of each flag (multi-label) or class (single-label), from the config's ``id2label``."""
     names = MULTI_LABEL_NAMES if is_multi_label(config) else CLASS_NAMES
     id2label = config_field(config, "id2label") or {}
     by_name = {str(label): int(index) for index, label in id2label.items()}
@@ -120,10 +98,7 @@ def flag_order(config: Any) -> list[int]:
 
 
 def present(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
-    """Boolean flags ``[..., 2]``: each (crackle, wheeze) probability ``>= `` its threshold.
-
-    ``probabilities`` are in (crackle, wheeze) order; this is the one comparison of the rule.
-    """
+    """Boolean flags ``[..., 2]``: each (crackle, wheeze) probability ``>=`` its threshold."""
     return np.asarray(probabilities, dtype=np.float64) >= np.asarray(validate_thresholds(thresholds))
 
 
@@ -131,9 +106,9 @@ def present(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:
 class Decision:
     """What a model decided for each of ``N`` inputs.
 
-    ``flags`` are the per-flag probabilities ``[N, 2]`` (crackle, wheeze); for single-label models the
-    class sums (crackle = crackle only + both). ``present`` is the boolean ``[N, 2]`` decision, ``classes``
-    the class indices ``[N]`` and ``thresholds`` the ones used (``None`` for single-label models).
+    ``flags`` are the (crackle, wheeze) probabilities ``[N, 2]`` (single-label: class sums), ``present``
+    the boolean decision, ``classes`` the class indices and ``thresholds`` those used (single-label:
+    ``None``).
     """
 
     flags: np.ndarray
@@ -156,10 +131,7 @@ def decide_flags(flag_probabilities: Any, thresholds: Sequence[float] | None = N
 
 
 def aggregation_of(config: Any) -> tuple[str, int | None]:
-    """``(rule, top_k)``: how a model's window probabilities become a recording's, as its config says
-    (``recording_aggregation`` and ``recording_top_k``, written by ``respira fit-site`` when it chose the
-    rule) or :data:`~respira.core.windows.DEFAULT_AGGREGATION` for a config without them. Every runner — the
-    Detector, the pipeline, ``screen``, the app's ONNX runner — asks here for its default rule."""
+    """``(rule, top_k)`` a model's config gives for recording aggregation, or the default."""
     rule = config_field(config, "recording_aggregation") or DEFAULT_AGGREGATION
     top_k = config_field(config, "recording_top_k")
     if rule == "topk_mean" and top_k is None:
@@ -171,9 +143,7 @@ def aggregation_of(config: Any) -> tuple[str, int | None]:
 def decide_recording(
     window_flags: Any, config: Any, aggregation: str = "max", top_k: int | None = None
 ) -> tuple[np.ndarray, Decision]:
-    """A recording's ``(crackle, wheeze)`` probabilities and its decision from those of its windows
-    (or cycles) ``[windows, 2]``: each label aggregated by :func:`respira.core.windows.aggregate_windows`
-    (``aggregation``, ``top_k``), then decided at :func:`thresholds_of` the config."""
+    """A recording's ``(crackle, wheeze)`` probabilities and decision from its windows' ``[windows, 2]``."""
     aggregated = aggregate_windows(np.asarray(window_flags, dtype=np.float64), aggregation, top_k)
     return aggregated, decide_flags(aggregated[None, :], thresholds_of(config))
 
@@ -181,9 +151,7 @@ def decide_recording(
 def decide_rows(
     rows: Sequence[Mapping[str, Any]], config: Any, aggregation: str | None = None, top_k: int | None = None
 ) -> tuple[np.ndarray, Decision]:
-    """:func:`decide_recording` of a recording's :func:`decided_rows` (their ``crackle`` and ``wheeze``), by
-    ``aggregation`` (left out: the model's own rule, :func:`aggregation_of`): the verdict every runner
-    gives a recording."""
+    """:func:`decide_recording` of a recording's :func:`decided_rows`: the verdict every runner gives."""
     if not rows:
         raise ValueError("no windows to decide")
     if aggregation is None:
@@ -195,9 +163,7 @@ def decide_rows(
 def decided_rows(
     probabilities: Any, spans: Sequence[tuple[float, float]], config: Any, quality: Any = None
 ) -> list[dict[str, Any]]:
-    """One row per window (or cycle) of its model probabilities ``[N, outputs]`` (``id2label`` order) and
-    its ``(start, end)`` seconds, decided by :func:`decide`: ``start``, ``end``, ``crackle``, ``wheeze``,
-    ``label``; ``quality`` when ``quality`` (``[N]``) is given; a single-label model's ``p_<class>``."""
+    """One decided row per window (or cycle): ``start``, ``end``, ``crackle``, ``wheeze``, ``label``, ..."""
     array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
     decision = decide(array, config)
     rows: list[dict[str, Any]] = [
@@ -221,10 +187,7 @@ def decided_rows(
 
 
 def decide(probabilities: Any, config: Any) -> Decision:
-    """Decide a model's probabilities ``[N, outputs]`` (in the config's ``id2label`` order).
-
-    Multi-label: the flags at :func:`thresholds_of` the config. Single-label: the most probable class.
-    """
+    """Decide a model's probabilities ``[N, outputs]`` (in the config's ``id2label`` order)."""
     array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
     order = flag_order(config)
     if is_multi_label(config):
@@ -237,23 +200,20 @@ def decide(probabilities: Any, config: Any) -> Decision:
 
 
 def quality_threshold_of(config: Any) -> float | None:
-    """The quality probability from which a model withholds its verdict (``config.quality["threshold"]``);
-    ``None`` for a model without a quality head."""
+    """The quality probability from which a model withholds its verdict; ``None`` without a quality head."""
     quality = config_field(config, "quality")
     return None if quality is None else float(quality["threshold"])
 
 
 def recording_quality(rows: Sequence[Mapping[str, Any]]) -> float | None:
-    """A recording's quality (the probability that it is too poor to judge): the mean of its windows'
-    ``quality``; ``None`` when its rows carry none (a model without a quality head)."""
+    """A recording's quality: the mean of its windows' ``quality``; ``None`` when its rows carry none."""
     if not rows or any("quality" not in row for row in rows):
         return None
     return float(np.mean([float(row["quality"]) for row in rows]))
 
 
 def withheld(quality: Any, config: Any) -> np.ndarray:
-    """Whether each quality probability (that an input, or a recording: the mean of its windows', is too
-    poor to judge) reaches the model's quality threshold; all ``False`` for a model without one."""
+    """Whether each quality probability reaches the model's quality threshold (all ``False`` without one)."""
     array = np.asarray(quality, dtype=np.float64)
     threshold = quality_threshold_of(config)
     return np.zeros(array.shape, dtype=bool) if threshold is None else array >= threshold
@@ -268,13 +228,9 @@ def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarra
 
 
 def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]:
-    """A score per class ``[N, 4]`` (in :data:`~respira.labels.CLASS_NAMES` order) and the decision.
+    """A score per class ``[N, 4]`` that agrees with the decision, and the decision.
 
-    Single-label models: the softmax itself. Multi-label models: each flag's probability ``p`` is first
-    moved so that its threshold ``t`` maps to 0.5 (``p / 2t`` below it, ``1/2 + (p - t) / 2(1 - t)``
-    from it on), then the classes get the products of those as independent flags
-    (normal ``(1-c)(1-w)``, crackle ``c(1-w)``, wheeze ``(1-c)w``, both ``cw``). The scores sum to 1 and
-    the decided class always has the highest (ties go to it), so ranking them gives the decision.
+    Single-label: the softmax. Multi-label: :func:`flag_class_scores`.
     """
     decision = decide(probabilities, config)
     array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
@@ -287,9 +243,9 @@ def class_scores(probabilities: Any, config: Any) -> tuple[np.ndarray, Decision]
 def flag_class_scores(flag_probabilities: Any, thresholds: Sequence[float] | None = None) -> np.ndarray:
     """Class scores ``[N, 4]`` of ``[N, 2]`` (crackle, wheeze) probabilities decided at ``thresholds``.
 
-    Each probability is moved so that its threshold maps to 0.5 (``None``: the default, which moves
-    nothing), then the classes get the products of the two as independent flags. The scores sum to 1,
-    and the class :func:`decide_flags` decides at those thresholds has the highest.
+    Each probability ``p`` is moved so its threshold ``t`` maps to 0.5 (``p / 2t`` below,
+    ``1/2 + (p - t) / 2(1 - t)`` above), then the classes get the products of independent flags; the scores
+    sum to 1 and the decided class has the highest.
     """
     flags = np.atleast_2d(np.asarray(flag_probabilities, dtype=np.float64))
     crackle, wheeze = _calibrated(flags, validate_thresholds(thresholds)).T
@@ -300,13 +256,7 @@ def flag_class_scores(flag_probabilities: Any, thresholds: Sequence[float] | Non
 
 
 def decide_tensor(probabilities: torch.Tensor, config: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`decide` in torch operations, for a traced graph (the ONNX export's ``present`` and ``label``).
-
-    ``probabilities`` ``[N, outputs]`` in the config's ``id2label`` order → ``present``, boolean
-    ``[N, 2]`` (crackle, wheeze), and ``label``, the int64 class index ``[N]`` (``CLASS_NAMES`` order).
-    Multi-label: the flags at :func:`thresholds_of` the config, which enter the graph as constants;
-    single-label: the most probable class and its flags.
-    """
+    """:func:`decide` in torch, for the ONNX export: ``present`` ``[N, 2]`` and ``label`` ``[N]``."""
     import torch
 
     order = flag_order(config)

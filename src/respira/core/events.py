@@ -1,23 +1,9 @@
 """Respiratory events (crackle and wheeze onsets and offsets) from frame posteriors (one home).
 
-A frame-level model gives a (crackle, wheeze) posterior per frame on a fixed grid of hop ``h`` seconds
-(0.1 s or finer): frame ``i`` covers ``[t0 + i*h, t0 + (i+1)*h)`` seconds, ``t0`` being the
-``offset_seconds`` of the first frame (0 for a whole recording). :func:`posteriors_to_events` turns
-them into :class:`Event` s, for each label separately:
-
-1. each frame is decided at the label's threshold by :func:`respira.core.decision.present` (the decision
-   rule's one comparison: present when the posterior is ``>=`` the threshold);
-2. the 0/1 decisions are median-filtered over :func:`median_filter_frames` frames (an odd number, zero
-   padding at both ends): runs of fewer than half the window vanish and gaps of fewer than half the
-   window close, at the edges as in the middle;
-3. events separated by a gap shorter than ``max_gap_seconds`` are merged;
-4. events shorter than ``min_duration_seconds`` are dropped;
-5. an event's confidence is the **maximum** posterior of its label over its frames (its peak, as the
-   recording's probability is its windows' maximum in :mod:`respira.core.windows`; an event the median
-   filter alone made, out of alternating frames, can peak below the threshold).
-
-Comparisons of durations and gaps with the settings allow 1e-9 s for floating-point error; onsets and
-offsets are rounded to the microsecond (6 decimals). Events are sorted by onset, then label.
+Per label, :func:`posteriors_to_events` decides each frame (:func:`respira.core.decision.present`),
+median-filters the decisions (:func:`median_filter_frames`, zero-padded), merges events closer than
+``max_gap_seconds``, drops those shorter than ``min_duration_seconds`` and gives each the peak posterior
+as confidence. Times allow 1e-9 s and are rounded to the microsecond; events sort by onset, then label.
 """
 
 from __future__ import annotations
@@ -60,8 +46,7 @@ _TIME_DECIMALS = 6
 
 
 class Event(NamedTuple):
-    """One detected (or annotated) event: ``onset`` and ``offset`` in seconds, ``label`` (``crackle`` or
-    ``wheeze``) and ``confidence`` (the peak posterior of the label inside the event; 1.0 for a reference)."""
+    """One event: ``onset``, ``offset`` (s), ``label`` and ``confidence`` (its peak posterior)."""
 
     onset: float
     offset: float
@@ -80,12 +65,7 @@ def _seconds(value: Any, name: str) -> float:
 
 @dataclass(frozen=True)
 class LabelEventSettings:
-    """How one label's frame decisions become events (all in seconds, finite and ``>= 0``).
-
-    ``median_filter_seconds``: width of the median filter (0: off; see :func:`median_filter_frames`);
-    ``max_gap_seconds``: events separated by less are merged (0: never); ``min_duration_seconds``:
-    events shorter than this are dropped (0: none).
-    """
+    """How one label's frame decisions become events (seconds, finite and ``>= 0``; 0 turns a step off)."""
 
     median_filter_seconds: float
     min_duration_seconds: float
@@ -104,21 +84,9 @@ DEFAULT_WHEEZE = LabelEventSettings(median_filter_seconds=0.1, min_duration_seco
 class EventSettings:
     """Per-label :class:`LabelEventSettings`; stored in a model's ``config.json`` via :meth:`to_dict`.
 
-    Defaults follow the CORSA definitions of adventitious sounds (Sovijärvi et al., "Definition of terms
-    for applications of respiratory sounds", Eur Respir Rev 2000;10(77):597-610): a crackle is a
-    discontinuous, explosive sound shorter than 20 ms, a wheeze a continuous one lasting more than
-    80-100 ms (texts quote either bound; the older ATS figure was 250 ms).
-
-    - **crackle** — median filter off (0 s): one crackle is shorter than any frame of a hop >= 20 ms,
-      so a filter wider than one frame would erase isolated crackles and short runs; minimum duration
-      0 s (one frame may hold a whole crackle); gaps under 0.3 s merged: crackles are reported
-      clinically as runs within a breath phase (e.g. "late inspiratory crackles"), and 0.3 s joins a
-      run's crackles while keeping those of different phases (about 1-2 s each at rest) apart. The
-      0.3 s is a heuristic, not a standard: tune it on annotated data.
-    - **wheeze** — median filter 0.1 s (5 frames at a 0.02 s hop: it removes runs of 1-2 frames, 40 ms
-      at most, far shorter than any wheeze the definitions admit); minimum duration 0.1 s (CORSA's
-      100 ms, the stricter of the two bounds); gaps under 0.1 s merged (a dropout of the posterior
-      within one wheeze, shorter than the pause between inspiration and expiration).
+    Defaults follow the CORSA definitions (Sovijärvi et al., Eur Respir Rev 2000;10(77):597-610): a
+    crackle is shorter than 20 ms, so no median filter, and crackles within 0.3 s merge into a run (a
+    heuristic); a wheeze lasts over 80-100 ms, so a 0.1 s median filter, minimum duration and merge gap.
     """
 
     crackle: LabelEventSettings = field(default_factory=lambda: DEFAULT_CRACKLE)
@@ -162,15 +130,13 @@ class EventSettings:
 
 
 def event_settings_of(config: Any) -> EventSettings:
-    """The event settings a model detects with: its ``config.event_settings`` (written by
-    :meth:`EventSettings.to_dict`), else the defaults."""
+    """The event settings a model detects with: its ``config.event_settings``, else the defaults."""
     stored = getattr(config, "event_settings", None)
     return EventSettings() if stored is None else EventSettings.from_dict(stored)
 
 
 def median_filter_frames(seconds: float, frame_hop_seconds: float) -> int:
-    """The median filter's width in frames: ``seconds / hop`` rounded to the nearest whole number,
-    plus one when even (an odd window is centred on its frame). 0 s gives 1, no filtering."""
+    """The median filter's width in frames: ``seconds / hop`` rounded, plus one when even (0 s gives 1)."""
     frames = round(_seconds(seconds, "median_filter_seconds") / _hop(frame_hop_seconds))
     return int(frames + 1 if frames % 2 == 0 else frames)
 
@@ -226,10 +192,8 @@ def posteriors_to_events(
 ) -> list[Event]:
     """The events of ``[frames, 2]`` (crackle, wheeze) posteriors on a grid of ``frame_hop_seconds``.
 
-    ``thresholds`` are ``(crackle, wheeze)`` in [0, 1] (``None``: the decision rule's default, checked by
-    :func:`respira.core.decision.validate_thresholds`); ``settings`` default to :class:`EventSettings`'s;
-    ``offset_seconds`` is the start time of frame 0 (of a chunk of a longer recording). The steps are
-    in the module's docstring. No frames give no events; bad input raises a one-line ``ValueError``.
+    ``thresholds`` default to the decision rule's; ``offset_seconds`` is frame 0's start time. Bad input
+    raises a one-line ``ValueError``.
     """
     array = validate_posteriors(posteriors)
     hop = _hop(frame_hop_seconds)

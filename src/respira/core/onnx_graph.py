@@ -1,11 +1,4 @@
-"""What a respira ``model.onnx`` is called and how its frame outputs are read (one home, torch-free).
-
-:mod:`respira.hub.onnx` writes the graph and runs it for ``respira predict --onnx``; the app's torch-free
-runner (:mod:`respira.app.onnx_runner`, shipped in a Space without torch or respira) runs it too; both read
-the input, output and metadata names and cut their batches with this module, and
-:mod:`respira.inference.event_detection` keeps a chunk's time steps by :func:`steps_within`, as the graph's
-readers do.
-"""
+"""What a respira ``model.onnx`` is called and how its frame outputs are read (one home, torch-free)."""
 
 from __future__ import annotations
 
@@ -44,9 +37,7 @@ QUALITY_THRESHOLD_KEY = "quality_threshold"
 def batches_by_length(
     waveforms: Sequence[np.ndarray], batch_size: int
 ) -> Iterator[tuple[int, list[int], np.ndarray]]:
-    """``(length, indices, float32 batch)`` of at most ``batch_size`` waveforms of equal length (the graph
-    has no mask), lengths in order of first appearance; a one-line ``ValueError`` (on the first ``next``)
-    unless ``batch_size`` is a whole number >= 1: every runner of the graph batches here."""
+    """``(length, indices, float32 batch)`` of at most ``batch_size`` waveforms of equal length."""
     if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
         raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size}")
     batch_size = int(batch_size)
@@ -67,9 +58,7 @@ def run_outputs(
     widths: Sequence[tuple[int, ...]],
     input_name: str = INPUT_NAME,
 ) -> list[np.ndarray]:
-    """The ``names`` outputs of an onnxruntime ``session`` for each of ``waveforms`` (float64
-    ``[len(waveforms), *width]``, one array per name), run in :func:`batches_by_length`: how ``respira
-    predict --onnx`` and the app run windows."""
+    """The ``names`` outputs of an onnxruntime ``session`` for each of ``waveforms``, run by equal lengths."""
     results = [np.zeros((len(waveforms), *width), dtype=np.float64) for width in widths]
     for _, rows, batch in batches_by_length(waveforms, batch_size):
         for result, output in zip(results, session.run(list(names), {input_name: batch}), strict=True):
@@ -78,8 +67,7 @@ def run_outputs(
 
 
 def steps_within(times: np.ndarray, seconds: float) -> np.ndarray:
-    """Which time steps (centres ``times``, seconds) lie within an input of ``seconds``: the others are
-    padding of a short input. The first step is always kept: an input shorter than its centre has it."""
+    """Which time steps (centres ``times``) lie within an input of ``seconds``; the first always does."""
     keep = np.asarray(times) < seconds
     keep[0] = True
     return keep

@@ -1,11 +1,4 @@
-"""Sliding windows over a recording, and how their probabilities become the recording's (one home).
-
-``respira predict`` scores a recording by windows of :data:`DEFAULT_WINDOW_SECONDS` every
-:data:`DEFAULT_HOP_SECONDS` (:func:`window_starts`); external validation turns the windows'
-probabilities into one per recording with :func:`aggregate_windows` (:data:`DEFAULT_AGGREGATION`:
-the maximum per label); the ``audio-classification`` pipeline does both for an input longer than the
-model's ``target_seconds``. Plain numpy: the module ships with a model's remote code.
-"""
+"""Sliding windows over a recording and their aggregation (plain numpy: ships with remote code)."""
 
 from __future__ import annotations
 
@@ -72,11 +65,7 @@ def window_count(num_samples: int, window_samples: int, hop_samples: int) -> int
 
 
 def window_starts(num_samples: int, window_samples: int, hop_samples: int) -> np.ndarray:
-    """Start samples of sliding windows that cover ``num_samples`` (the last one may be partial).
-
-    One window when the signal is not longer than a window; otherwise ``1 + ceil((N - W) / H)``
-    windows starting every ``H`` samples, so the last one reaches the end of the signal.
-    """
+    """Start samples of sliding windows covering ``num_samples``; the last reaches the end, maybe partial."""
     count = window_count(num_samples, window_samples, hop_samples)
     return np.arange(count, dtype=np.int64) * hop_samples
 
@@ -94,10 +83,7 @@ def window_spans(num_samples: int, window_samples: int, hop_samples: int) -> lis
 
 
 def check_holds_a_frame(num_samples: int, frame_samples: int, rate: int, what: str = "the recording") -> None:
-    """Raise a one-line ``ValueError`` when ``what`` (``num_samples`` at ``rate`` Hz) is shorter than one
-    analysis frame of the model's featurizer (``frame_samples``): no frame of it is sound, nothing to score.
-    ``respira predict``, the :class:`~respira.inference.detector.Detector`, the pipeline and the app all
-    refuse so."""
+    """Raise a one-line ``ValueError`` when ``what`` is shorter than one analysis frame."""
     if num_samples < frame_samples:
         raise ValueError(
             f"{what} lasts {num_samples / rate * 1000:.3g} ms ({num_samples} samples at {rate} Hz), shorter "
@@ -107,10 +93,7 @@ def check_holds_a_frame(num_samples: int, frame_samples: int, rate: int, what: s
 
 
 def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple[int, int]:
-    """``(first, stop)``: the samples ``[first, stop)`` of the span ``start``–``end`` seconds of a recording
-    of ``num_samples`` at ``rate`` Hz, each time at ``round(t * rate)`` and ``stop`` clipped to the
-    recording however far past it ``end`` lies (an annotated end of 1e308 s included). How the dataset
-    builder, ``respira predict`` and the app cut a cycle; each refuses the spans it cannot use."""
+    """``(first, stop)`` samples of ``start``–``end`` seconds, at ``round(t * rate)``, ``stop`` clipped."""
     first = round(start * rate)
     stop = num_samples if end * rate >= num_samples else round(end * rate)
     return first, stop
@@ -119,10 +102,11 @@ def span_samples(start: float, end: float, rate: int, num_samples: int) -> tuple
 def cycle_spans(
     cycles: Iterable[Any], rate: int, num_samples: int, frame_samples: int
 ) -> tuple[list[tuple[int, int]], list[tuple[float, float]]]:
-    """The samples ``[first, stop)`` (:func:`span_samples`) and the ``(start, end)`` seconds of each annotated
-    cycle of a recording of ``num_samples`` at ``rate`` Hz, as ``respira predict``, the Detector and the app
-    cut them. A one-line ``ValueError`` names a cycle that is not a span (``0 <= start < end``), starts
-    after the end of the recording or holds less than one analysis frame (``frame_samples``)."""
+    """The samples ``[first, stop)`` and ``(start, end)`` seconds of each annotated cycle of a recording.
+
+    A one-line ``ValueError`` names a cycle that is not a span, starts after the recording's end or holds
+    less than one analysis frame.
+    """
     if isinstance(cycles, (str, bytes)):
         raise ValueError(f"cycles must be (start, end) pairs of seconds, got the string {cycles!r}")
     segments: list[tuple[int, int]] = []
@@ -174,12 +158,7 @@ def describe_aggregation(rule: str, top_k: int | None = None) -> str:
 def aggregate_windows(
     probabilities: Any, rule: str = DEFAULT_AGGREGATION, top_k: int | None = None
 ) -> np.ndarray:
-    """One recording's ``[windows, labels]`` probabilities → ``[labels]``.
-
-    ``max``: each label's largest window probability; ``mean``: the mean of all its windows;
-    ``topk_mean``: the mean of its ``top_k`` largest (less sensitive to one spurious window; all windows
-    when there are fewer).
-    """
+    """One recording's ``[windows, labels]`` probabilities → ``[labels]``."""
     check_aggregation(rule, top_k)
     array = np.asarray(probabilities, dtype=np.float64)
     if array.ndim == 1:

@@ -1,11 +1,7 @@
-"""ICBHI 2017 data: corpus layout and index, ``datasets`` builder, patient-wise splits, summaries; the
-KAUH lung sounds (:mod:`.kauh`), a second corpus for external validation; SPRSound (:mod:`.sprsound`),
-children's recordings with annotated events; and one's own recordings listed in a ``labels.csv``
-(:mod:`.labelled`). :mod:`.corpora` holds one
-:class:`CorpusSpec` per corpus, the facts every command reads (:func:`register_corpus` adds one).
+"""Corpora (ICBHI 2017, KAUH, SPRSound, a ``labels.csv`` folder) as ``datasets`` builders, with their
+indexes, patient-wise splits and summaries; :mod:`.corpora` holds one :class:`CorpusSpec` per corpus.
 
-Names are imported lazily (PEP 562), so ``respira.data.corpus`` facts are cheap to import without
-loading ``datasets``, pandas or scipy. The label scheme lives in :mod:`respira.labels`.
+Names are imported lazily (PEP 562), so ``respira.data.corpus`` is cheap to import.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""The audio options every corpus builder takes (:class:`AudioBuilderConfig`), declared and checked once.
+"""The audio options every corpus builder config subclasses (:class:`AudioBuilderConfig`).
 
-A corpus's builder config (``ICBHIConfig``, ``KAUHConfig``) subclasses it and adds its own options.
-``datasets`` names a build's cache folder from the options given (sorted by name), not from where a
-field is declared, so moving the fields here left every config id and cache folder as it was
-(``tests/data/test_audio_config.py`` pins them).
+``datasets`` names a build's cache folder from the options given, not from where a field is declared
+(``tests/data/test_audio_config.py`` pins the config ids).
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
 
     Args:
         sampling_rate: rate every recording is resampled to (Hz).
-        lowpass_cutoff: optional Butterworth low-pass applied per recording after resampling (Hz).
+        lowpass_cutoff: optional Butterworth low-pass applied after resampling (Hz).
         lowpass_order: order of that filter.
         audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
         input_fingerprint: set by the builder from the input files; not for users.
@@ -41,8 +39,7 @@ class AudioBuilderConfig(datasets.BuilderConfig):
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for an option value the builder cannot honour (a subclass extends it;
-        builders call it again after ``datasets`` has set the user's options)."""
+        """Raise ``ValueError`` for an option value the builder cannot honour."""
         rate = self.sampling_rate
         if isinstance(rate, float) and rate.is_integer():
             self.sampling_rate = rate = int(rate)

@@ -1,19 +1,10 @@
-"""The corpora respira reads, one spec each: the single place that prepare, evaluate, train and cards ask.
+"""The corpora respira reads, one :class:`CorpusSpec` each: what prepare, evaluate, train and cards ask.
 
-A :class:`CorpusSpec` says what code needs to know of a corpus without reading it: its loader (a
-``datasets`` builder behind a ``load_*`` function) and builder config, the granularity of its labels
-(``cycle``: annotated respiratory cycles, scored one by one; ``recording``: one label per recording,
-scored per recording over windows and learnt from bags of windows; ``event``: annotated segments with an
-onset and an offset that need not tile the recording, learnt like cycles), the column that groups examples
-that must stay on one side of every split (a patient), its metadata columns, the facts, citation and
-tables its cards state, and the roles its splits play by default.
-
-Commands list the corpora from :data:`CORPORA` (``respira prepare --dataset``, ``respira evaluate
---dataset``, a recipe's ``corpora``) and branch on a spec's fields, never on a corpus's name: adding a
-corpus is writing its builder module and calling :func:`register_corpus` (or adding an entry below).
-
-A spec refers to its functions either directly (a callable) or as ``"module:function"``, imported on
-use, so reading the list loads neither ``datasets`` nor any builder.
+A spec's ``labels`` is ``cycle`` (annotated cycles, scored one by one), ``recording`` (one label per
+recording, scored over windows, learnt from bags of windows) or ``event`` (annotated segments, learnt
+like cycles). Commands branch on a spec's fields, never on a corpus's name: adding a corpus is writing
+its builder and calling :func:`register_corpus`. Functions are given as callables or as
+``"module:function"``, imported on use, so reading :data:`CORPORA` loads no builder.
 """
 
 from __future__ import annotations
@@ -72,33 +63,24 @@ class CorpusSpec:
     """The name commands and recipes use (``icbhi``, ``kauh``)."""
     title: str
     loader: Reference
-    """Its ``load_*`` function: ``load(data_dir, *, config_name, sampling_rate, cache_dir, num_proc,
-    **config_fields)`` returning a ``DatasetDict``."""
+    """Its ``load_*`` function, returning a ``DatasetDict``."""
     config_class: Reference
     """Its ``datasets.BuilderConfig`` class: validates the options and names them (``respira prepare``)."""
     labels: str
-    """How it is labelled, learnt from and scored: ``cycle`` (annotated respiratory cycles, ICBHI),
-    ``recording`` (one label per recording, KAUH) or ``event`` (annotated segments with an onset and an
-    offset that need not tile the recording, the gaps unlabelled; learnt like cycles: SPRSound)."""
+    """``cycle`` (ICBHI), ``recording`` (KAUH) or ``event`` (SPRSound); see the module docstring."""
     group_by: str
     """The column whose values never straddle a split (the patient)."""
     metadata_columns: tuple[str, ...]
     split_roles: tuple[str, ...]
-    """The splits its builder makes by default: ``train``/``validation``/``test`` for a training corpus,
-    ``test`` alone for one used to validate externally (KAUH, unless a recipe lists it in ``corpora``), or
-    the corpus's official parts (SPRSound: ``train``, ``inter_test``, ``intra_test``)."""
+    """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
     citation: str
     """The BibTeX entry of the paper to cite (cards, and its builder's ``DatasetInfo``)."""
     homepage: str
     facts: CorpusFacts
     locate: Reference
-    """``locate(folder)``: the corpus's layout in a folder from its listing (nothing decoded), with
-    ``audio_files`` (recording name -> path); a one-line ``OSError``/``ValueError`` for a folder without
-    it."""
+    """``locate(folder)``: the corpus's layout (with ``audio_files``), or a one-line error."""
     read_index: Reference | None = None
-    """Recording-labelled corpora: ``read_index(folder)``, a ``DataFrame`` of its recordings from the file
-    listing alone (``path``, :attr:`group_by` and the label flags), for commands that read files
-    (``respira calibrate``)."""
+    """Recording-labelled corpora: ``read_index(folder)``: its recordings, from the listing."""
     configs: tuple[str, ...] = ("recordings",)
     """Its builder configs, the default first."""
     split_options: tuple[str, ...] = ()
@@ -108,26 +90,19 @@ class CorpusSpec:
     summary: Reference | None = None
     """``summary(dataset) -> str`` printed by ``respira prepare`` for its ``cycles`` config."""
     split_table: Reference | None = None
-    """``split_table(dataset) -> (header, rows)`` of its dataset card (default: one row per split with
-    its recordings, patients, label flags and :attr:`group_column` values)."""
+    """``split_table(dataset) -> (header, rows)`` of its dataset card."""
     split_definition: Reference | None = None
-    """``split_definition(options, splits) -> sentences`` of its dataset card (default: the corpus is
-    one ``test`` split that validates models trained on another)."""
+    """``split_definition(options, splits) -> sentences`` of its dataset card."""
     complete_counts: Mapping[str, int] | None = None
     """The recordings and cycles of the complete corpus, for cards to say whether a build is complete."""
     group_column: str | None = None
-    """Recording-level evaluation scores overall and per value of this column (KAUH: ``filter_mode``); the
-    default dataset-card table counts its values per split."""
+    """A column recording-level scores are also given per value of (KAUH: ``filter_mode``)."""
     quality_label: str | None = None
-    """The 0/1 column of its ``recordings`` config marking recordings too poor to judge, that ``respira
-    quality`` learns from (SPRSound: ``poor_quality``); ``None`` when it has none."""
+    """The 0/1 column marking recordings too poor to judge (SPRSound: ``poor_quality``)."""
     reference_events: Reference | None = None
-    """``reference_events(example) -> [(onset, offset, label)]``: the crackle / wheeze events of one
-    example of its ``recordings`` config that event detection is scored against (``respira evaluate
-    --task events``); ``None`` for a corpus without times (one label per recording: KAUH)."""
+    """``reference_events(example) -> [(onset, offset, label)]`` of a ``recordings`` example, if timed."""
     training_device: str | None = None
-    """``device`` of its window examples in a multi-corpus training split, formatted with the example's
-    columns (KAUH: ``Litt3200 {filter_mode}``)."""
+    """``device`` of its windows in a multi-corpus split, formatted with their columns."""
 
     @property
     def citation_key(self) -> str:
@@ -142,9 +117,7 @@ class CorpusSpec:
 
     @property
     def scored(self) -> bool:
-        """Whether commands score a model on its labels (``respira evaluate``, ``respira calibrate``):
-        per recording when it is recording-labelled; per cycle only for :data:`PRIMARY_CORPUS`, whose
-        cycles respira reads with its own split machinery and annotation files."""
+        """Whether commands score a model on its labels: recording-labelled corpora and the primary one."""
         return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS
 
     @property
@@ -161,9 +134,7 @@ class CorpusSpec:
         return resolve(self.config_class)
 
     def check_folder(self, data_dir: str | Path) -> None:
-        """Locate the corpus in ``data_dir`` (:attr:`locate`: its listing, nothing decoded), so that a folder
-        without it, or a bad row of its index (a labelled folder's ``labels.csv``), fails in one line
-        before any work; warnings are left to the build that follows."""
+        """Locate the corpus in ``data_dir`` (nothing decoded), so a folder without it fails in one line."""
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             resolve(self.locate)(data_dir)
@@ -390,8 +361,7 @@ def get_corpus(name: str) -> CorpusSpec:
 
 
 def layout_hint(data_dir: Any, expected: str) -> str:
-    """For an error saying that ``data_dir`` lacks corpus ``expected``'s layout: ``"; it has the layout of
-    KAUH ...: --dataset kauh"`` when another registered corpus finds its layout there, else ``""``."""
+    """``"; it has the layout of ...: --dataset NAME"`` when another corpus finds its layout there."""
     import warnings
 
     if _HINTING:  # a locate asked below: its own error needs no hint
@@ -417,8 +387,7 @@ _HINTING: list[str] = []
 
 
 def scored_corpus(name: str) -> CorpusSpec:
-    """The spec of corpus ``name`` for a command that scores a model on its labels; a one-line
-    ``ValueError`` naming ``--dataset name`` when it is not :attr:`CorpusSpec.scored`."""
+    """The spec of corpus ``name``; a one-line ``ValueError`` when it is not :attr:`CorpusSpec.scored`."""
     spec = get_corpus(name)
     if not spec.scored:
         raise ValueError(f"--dataset {spec.name}: only {PRIMARY_CORPUS}'s cycles are scored one by one")
@@ -426,8 +395,7 @@ def scored_corpus(name: str) -> CorpusSpec:
 
 
 def register_corpus(spec: CorpusSpec) -> CorpusSpec:
-    """Add ``spec`` to :data:`CORPORA` (a plug-in corpus); a ``ValueError`` if its name is taken or its
-    labels are not one of :data:`LABEL_KINDS` (``cycle``, ``recording``, ``event``)."""
+    """Add ``spec`` to :data:`CORPORA`; a ``ValueError`` if its name is taken or its labels unknown."""
     if spec.name in CORPORA:
         raise ValueError(f"corpus {spec.name!r} is registered already")
     if spec.labels not in LABEL_KINDS:

@@ -57,7 +57,6 @@ DIAGNOSES: tuple[str, ...] = (
     "Pneumonia",
     "URTI",
 )
-SPLIT_NAMES: tuple[str, ...] = ("train", "test")
 
 NUM_RECORDINGS = 920
 NUM_PATIENTS = 126

@@ -1,14 +1,7 @@
-"""Dataset cards: the README.md that makes a folder (or Hub dataset repo) of Parquet files built by respira
-load with ``datasets.load_dataset``, and tells a reader what it holds.
-
-The YAML front matter is written with ``huggingface_hub.DatasetCardData`` and the two ``datasets``
-helpers that ``push_to_hub`` itself uses: ``configs`` (the config name, ``default: true`` and the
-Parquet files of each split, so ``load_dataset(folder_or_repo)`` finds the splits) and
-``dataset_info`` (the features, ``Audio`` with its sampling rate included, and each split's number of
-examples and bytes). A ``respira`` mapping records the build options (corpus, config, sampling rate,
-split strategy, validation size, seed, low-pass) so the dataset can be rebuilt. The Markdown body
-(``dataset_card_template.md``) states the corpus facts, a table of each split's contents computed from
-the dataset itself, the split definition, the licence as far as it is known, and the citation.
+"""Dataset cards: the README.md that makes a folder of Parquet files built by respira load with
+``datasets.load_dataset`` (``configs`` and ``dataset_info`` front matter, as ``push_to_hub`` writes
+them; a ``respira`` mapping of the build options) and states the corpus facts, split table, licence
+and citation.
 """
 
 from __future__ import annotations
@@ -38,9 +31,7 @@ def _size_category(rows: int) -> str:
 
 
 def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], list[list[str]]]:
-    """A header and one row per split of what ``dataset`` holds (metadata columns only, no audio): the
-    corpus spec's ``split_table``, else one row per split of recordings, patients, label flags and the
-    spec's ``group_column`` values."""
+    """A header and one row per split of what ``dataset`` holds (metadata columns only)."""
     spec = get_corpus(corpus)
     if spec.split_table is not None:
         return resolve(spec.split_table)(dataset)
@@ -93,8 +84,7 @@ def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -
 
 
 def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
-    """What this build holds over all its splits: recordings, patients and (segment-labelled corpora) their
-    ``cycles`` or ``events``."""
+    """Recordings, patients and (segment-labelled corpora) ``cycles`` or ``events`` over all splits."""
     labels = get_corpus(corpus).labels
     unit = _SEGMENTS[labels][0] if labels in _SEGMENTS else "cycles"
     recordings: set[str] = set()
@@ -114,8 +104,7 @@ def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
 
 
 def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
-    """The numbers of this build, said as such (and whether it is the complete database, when the corpus
-    spec knows its size)."""
+    """The numbers of this build, and whether it is the complete database."""
     text = f"This build holds {counts['recordings']} recordings of {counts['patients']} patients"
     if "events" in counts:
         return text + f", {counts['events']} annotated events."
@@ -192,14 +181,12 @@ def dataset_card(
 ) -> DatasetCard:
     """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``.
 
-    ``existing``: the metadata of the card already in the folder or repository; its other configs are
-    kept (``configs``, ``dataset_info``, ``respira``), and listed in a table with this one.
-    ``builder_config``: the builder's config (``cycles``, ``recordings``) when ``config_name``, the name
-    in the folder or repository, is another.
-
-    ``data_files`` maps each split to its Parquet files, relative to the folder or repository root.
-    ``synthetic``: the data was generated (``respira.synthetic``), which the card says up front.
-    ``repo_id`` is shown in the loading example (a local folder path otherwise).
+    Args:
+        existing: metadata of the card already there; its other configs are kept and listed.
+        builder_config: the builder's config name when ``config_name`` differs from it.
+        data_files: each split's Parquet files, relative to the folder root.
+        synthetic: the data was generated (``respira.synthetic``), which the card says up front.
+        repo_id: shown in the loading example (a local folder path otherwise).
     """
     spec = get_corpus(corpus)
     if set(data_files) != set(dataset):

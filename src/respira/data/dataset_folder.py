@@ -1,17 +1,13 @@
-"""A built dataset saved as a folder that ``datasets.load_dataset(folder)`` loads, locally or once uploaded
-to a Hub dataset repo: Parquet shards per split plus a dataset card (:mod:`.dataset_card`).
+"""A built dataset saved as a folder that ``datasets.load_dataset(folder)`` loads (locally or on the Hub).
 
-Layout (the Hub's own convention for a named config)::
+Layout (the Hub's convention for a named config)::
 
-    README.md                                   card: configs, dataset_info, corpus facts, licence
-    cycles/train-00000-of-00001.parquet         one or more shards per split (at most ~500 MB each)
-    cycles/validation-00000-of-00001.parquet
+    README.md                                   card (:mod:`.dataset_card`)
+    cycles/train-00000-of-00001.parquet         shards of at most ~500 MB per split
     cycles/test-00000-of-00001.parquet
 
-Several configs live side by side (``cycles/``, ``recordings/``, ``kauh/``), each listed in the card's
-``configs:``; writing one config keeps the others. The folder is written in a hidden staging sibling and
-renamed into place only when complete: a failure leaves nothing behind, and ``overwrite`` replaces an
-earlier folder (or config) only then.
+Several configs live side by side; writing one keeps the others. The folder is written in a hidden
+staging sibling and renamed into place when complete, so a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -56,12 +52,10 @@ def card_configs(card: dict[str, Any] | None) -> list[str]:
 
 
 def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name: str | None = None) -> Path:
-    """Raise a one-line ``OSError`` when a dataset folder cannot be written to ``output_dir``; return it.
+    """Return ``output_dir``, or raise a one-line ``OSError`` when a dataset folder cannot be written there.
 
-    Refused: a file at ``output_dir`` or at one of its parents, and a non-empty folder unless
-    ``overwrite`` or it is a dataset folder without ``config_name`` (the config is added beside the
-    others; with ``overwrite`` a config it holds is replaced, the others kept). Called before the
-    dataset is built, so a long build never ends in this error.
+    Refused: a file at ``output_dir`` or a parent, and a non-empty folder unless ``overwrite`` or it is a
+    dataset folder without ``config_name``.
     """
     output_dir = Path(output_dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
@@ -114,13 +108,10 @@ def save_dataset_folder(
     max_shard_bytes: int = MAX_SHARD_BYTES,
     existing: dict[str, Any] | None = None,
 ) -> DatasetCard:
-    """Write ``dataset`` to ``output_dir`` as Parquet shards and a card (see the module docstring).
+    """Write ``dataset`` to ``output_dir`` as Parquet shards and a card; return the card.
 
-    ``corpus``, ``options``, ``synthetic`` and ``repo_id`` go to :func:`~.dataset_card.dataset_card`.
-    A dataset folder already at ``output_dir`` keeps its other configs (files and card entries); into a
-    new folder, ``existing`` is card metadata whose other configs the card lists too (the Hub repo's card,
-    for a folder uploaded with :func:`respira.hub.push.push_dataset_folder`, which keeps their files).
-    Returns the card written as ``README.md``.
+    An existing dataset folder keeps its other configs; ``existing`` is card metadata (e.g. the Hub repo's)
+    whose other configs the card lists too.
     """
     output_dir = check_output_folder(output_dir, overwrite=overwrite, config_name=config_name)
     layout = parquet_layout(dataset, config_name, max_shard_bytes)

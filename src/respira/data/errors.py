@@ -1,5 +1,4 @@
-"""Errors raised while reading a corpus (ICBHI, KAUH, SPRSound or a labelled folder): each names the file,
-line (or event) and offending value; and how a failed ``datasets`` build surfaces its cause."""
+"""Errors raised while reading a corpus, each naming the file, line and value; and a build's real cause."""
 
 from __future__ import annotations
 
@@ -65,13 +64,11 @@ class SPRSoundError(ValueError):
 
 
 class SPRSoundFormatError(SPRSoundError, CorpusFormatError):
-    """An SPRSound file (its name, its JSON annotation or its audio) is malformed; the message starts with
-    the file's path (``path:line:`` for JSON that does not parse) and names the event at fault."""
+    """An SPRSound file (name, JSON annotation or audio) is malformed; the message starts with its path."""
 
 
 class SPRSoundCountError(SPRSoundError):
-    """An SPRSound corpus breaks a published fact of its structure (e.g. a patient in the inter-patient
-    test part and in another official part)."""
+    """An SPRSound corpus breaks a published fact of its structure."""
 
 
 class LabelledError(ValueError):
@@ -79,8 +76,7 @@ class LabelledError(ValueError):
 
 
 class LabelledFormatError(LabelledError, CorpusFormatError):
-    """A row of ``labels.csv`` (or a recording it names) cannot be read; the message starts with
-    ``path:line:`` (``path:`` for an unreadable recording) and names the value."""
+    """A row of ``labels.csv`` (or its recording) cannot be read; the message starts with ``path:line:``."""
 
 
 # ------------------------------------------------------------ errors raised while a dataset is written
@@ -119,13 +115,8 @@ def _from_remote_traceback(text: str) -> BaseException | None:
 def original_build_error(error: BaseException, cache_dir: str | Path) -> BaseException:
     """The error that a ``datasets`` ``DatasetGenerationError`` wraps, for the user to see.
 
-    ``datasets`` reports any failure while examples are written as "An error occurred while
-    generating the dataset" with the real error as its cause (or, from a ``num_proc`` worker, as the
-    text of the worker's traceback). This returns that real error: a :class:`CorpusFormatError`
-    naming the file and line as it was raised, any other error as it was (rebuilt from a worker's
-    traceback as a ``RuntimeError`` naming its type), and an ``OSError`` that names no path or a
-    temporary file of the cache (a full disk) as one naming ``cache_dir``, where the dataset was being
-    written. ``error`` itself when there is nothing better to say.
+    A worker's traceback text becomes a ``RuntimeError`` naming its type; an ``OSError`` naming no path or a
+    cache temporary file (a full disk) becomes one naming ``cache_dir``; ``error`` itself otherwise.
     """
     cause: BaseException | None = error
     while cause is not None and type(cause).__name__ == "DatasetGenerationError":
@@ -153,10 +144,7 @@ def _is_within(path: str | os.PathLike | int, folder: str | Path) -> bool:
 
 
 class SurfacedBuildErrors:
-    """Mixin for a ``datasets`` builder: ``download_and_prepare`` raises the error behind a failed build.
-
-    Put it before ``datasets.GeneratorBasedBuilder`` in the bases; see :func:`original_build_error`.
-    """
+    """Builder mixin (before ``GeneratorBasedBuilder``): failed build raises :func:`original_build_error`."""
 
     def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
         """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""

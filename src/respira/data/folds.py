@@ -1,28 +1,11 @@
-"""Patient-wise k-fold cross-validation for small corpora: the one home of the fold assignment.
+"""Patient-wise k-fold cross-validation: the one home of the fold assignment.
 
-With a few dozen patients a single train/validation/test split leaves a test set of a handful of
-patients, and its score says more about those patients than about the method. Cross-validation tests
-every cycle exactly once instead:
-
-* :func:`patient_kfold` puts every patient in exactly one of ``k`` folds, stratified by the cycle
-  class (normal/crackle/wheeze/both, optionally a second column) with the greedy stratified group
-  assignment of :func:`~respira.data.splits.patient_split`, every class in every fold;
-* :func:`fold_splits` gives, for fold ``i``, each row's ``train``/``validation``/``test`` split: the
-  test split is fold ``i``; the validation split is carved patient-wise from the other folds
-  (:func:`~respira.data.splits.carve_validation`), never from the test fold;
-* :func:`compose_fold` does the same on a built dataset whose splits are the folds (what
-  ``load_icbhi(..., split_strategy="patient_kfold")`` builds once), so the audio is decoded once for
-  all folds.
-
-* :func:`device_folds` is the site-transfer variant (``split_strategy="leave_one_device_out"``): one
-  fold per stethoscope, the test split of fold ``i`` every recording of the ``i``-th device (sorted by
-  name). A patient recorded on several devices has cycles in several folds; :func:`fold_splits` drops
-  the training-pool rows of every test patient, so no patient is on both sides (their other-device
-  recordings are simply not used in that fold: dropping keeps every device testable, refusing would
-  not, since ICBHI has such patients).
-
-The ICBHI builder, ``respira train`` / ``respira evaluate`` and benchmarks all call these functions, so
-they reproduce the same folds from the same index, ``num_folds`` and seed.
+* :func:`patient_kfold`: every patient in one of ``k`` class-stratified folds;
+* :func:`device_folds`: one fold per stethoscope (leave one device out); training-pool rows of a test
+  patient are dropped, so no patient is on both sides;
+* :func:`fold_splits`: fold ``i``'s train/validation/test (validation carved patient-wise from the
+  other folds);
+* :func:`compose_fold`: the same on a dataset built once with the folds as splits.
 """
 
 from __future__ import annotations
@@ -87,20 +70,16 @@ def patient_kfold(
 ) -> pd.Series:
     """The fold (``0 .. num_folds - 1``) of every row of a cycle index; each patient in exactly one fold.
 
-    The folds are :func:`~respira.data.splits.patient_split` parts of equal target size (``1 /
-    num_folds`` of the cycles), stratified by ``stratify_by`` (the cycle class by default; pass
-    ``("label", "chest_location")`` to balance a second column too). With ``require_all`` (default
-    ``"label"``) every class present in ``index`` appears in every fold, so every test fold scores
-    specificity and sensitivity. The result depends on the patients' cycle counts and ``seed`` only,
-    not on the row order.
+    Folds are :func:`~respira.data.splits.patient_split` parts of equal size, stratified by
+    ``stratify_by``; with ``require_all`` every class is in every fold. Depends on ``seed`` and the
+    patients' counts only, not on the row order.
 
     Returns:
         An integer Series named ``fold``, aligned with ``index.index``.
 
     Raises:
         ValueError: ``num_folds`` is not a whole number of at least 2, or a column is missing.
-        SplitError: more folds than patients, or a class carried by fewer patients than folds (the
-            one-line message names the class and the largest ``num_folds`` that can hold it).
+        SplitError: more folds than patients, or a class carried by fewer patients than folds.
     """
     if not _is_whole(num_folds) or num_folds < 2:
         raise ValueError(f"num_folds must be a whole number of at least 2, got {num_folds!r}")
@@ -138,13 +117,11 @@ def patient_kfold(
 
 
 def device_folds(index: pd.DataFrame, *, column: str = "device") -> tuple[pd.Series, list[str]]:
-    """Leave one device out: the fold of every row (its device's position among the sorted devices) and
-    the devices in fold order (fold ``i`` holds out ``devices[i]``).
+    """The fold of every row (its device's rank among the sorted devices) and the devices in fold order.
 
     Raises:
         ValueError: ``index`` lacks ``column`` or has rows without a device.
-        SplitError: fewer than two devices, or a device whose patients are all the corpus's patients
-            (nothing would be left to train on once the test patients leave the training pool).
+        SplitError: fewer than two devices, or a device recorded every patient.
     """
     _check_columns(index, [column, "patient_id"])
     if index[column].isna().any() or (index[column].astype(str) == "").any():
@@ -179,12 +156,8 @@ def fold_splits(
 ) -> pd.Series:
     """The ``train`` / ``validation`` / ``test`` split of every row for cross-validation fold ``fold``.
 
-    ``folds`` (aligned with ``index``; from :func:`patient_kfold`) gives each row's fold. Fold ``fold``
-    is the test split; the other folds form the training pool, of which ``validation_size`` of the
-    cycles (whole patients, class-stratified: :func:`~respira.data.splits.carve_validation` with
-    ``seed``) become the validation split. 0 keeps train/test only. Rows of the pool whose patient has
-    a test row (only possible with :func:`device_folds`) get the split ``"dropped"``: no patient is
-    trained and tested on.
+    The other folds form the training pool, of which ``validation_size`` (whole patients, stratified)
+    become validation; pool rows of a test patient get ``"dropped"``.
 
     Raises:
         ValueError: ``fold`` is not one of the folds, or ``folds`` does not match ``index``.
@@ -217,13 +190,7 @@ def fold_splits(
 def compose_fold(
     folds: datasets.DatasetDict, fold: int, *, validation_size: float = 0.0, seed: int = 0
 ) -> datasets.DatasetDict:
-    """Train/validation/test of cross-validation fold ``fold`` from a dataset whose splits are the folds
-    (``fold_0`` .. ``fold_<k-1>``, as ``load_icbhi(..., split_strategy="patient_kfold")`` builds them).
-
-    The rows are split by :func:`fold_splits` on the dataset's ``patient_id`` and ``label`` columns; the
-    test split is fold ``fold`` as built (same rows, same order). Each split is named as it is
-    (``dataset.split``), so the trainer's guard against tuning on the test split still sees it.
-    """
+    """Train/validation/test of fold ``fold`` from a dataset whose splits are the folds (``fold_0`` ..)."""
     import datasets
 
     num_folds = len(folds)
@@ -251,8 +218,7 @@ def compose_fold(
 
 
 def check_every_cycle_tested_once(test_keys: Sequence[Sequence[object]], all_keys: Sequence[object]) -> None:
-    """Raise ``SplitError`` unless the folds' test keys (one sequence per fold) cover ``all_keys``
-    exactly once: no cycle tested twice, none never tested."""
+    """Raise ``SplitError`` unless the folds' test keys cover ``all_keys`` exactly once."""
     seen: dict[object, int] = {}
     for fold, keys in enumerate(test_keys):
         for key in keys:

@@ -1,11 +1,8 @@
 """The ICBHI 2017 ``datasets`` builder: respiratory cycles (or whole recordings) at one sample rate.
 
-Each recording is decoded once, down-mixed to mono, resampled once with soxr (high quality) and
-optionally low-passed; cycles are cut from that signal at ``round(t * sampling_rate)`` and clipped
-to the recording's end, so a stored cycle keeps its exact length (no padding here: fixed-length
-policies belong to the model's feature pipeline). The cache key covers every option and a
-fingerprint (names, sizes, modification times) of the input files, so an edited annotation file
-yields a fresh build without any flag.
+Each recording is decoded once, down-mixed, resampled once with soxr (high quality) and optionally
+low-passed; cycles are cut at ``round(t * sampling_rate)`` and clipped to the recording's end (no
+padding). The cache key covers every option and a fingerprint of the input files.
 """
 
 from __future__ import annotations
@@ -64,11 +61,7 @@ def _recording_features() -> dict[str, datasets.Value]:
 
 
 class ICBHI(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
-    """ICBHI 2017 Respiratory Sound Database, read from a local folder (``data_dir``).
-
-    Configs: ``cycles`` (one example per annotated cycle) and ``recordings`` (one example per
-    recording, with its cycles as a list).
-    """
+    """ICBHI 2017 from a local folder: configs ``cycles`` (one example per cycle) and ``recordings``."""
 
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIG_CLASS = ICBHIConfig
@@ -266,9 +259,7 @@ def _recording_task(layout: CorpusLayout, frame: pd.DataFrame) -> dict[str, Any]
 
 
 def icbhi_reference_events(example: dict[str, Any]) -> list[tuple[float, float, str]]:
-    """The crackle and wheeze events of one ``recordings`` example: every cycle flagged with crackles
-    (wheezes) as a crackle (wheeze) event spanning the cycle. Weak references: the annotators marked the
-    cycle, not where in it the sound is."""
+    """The crackle and wheeze events of one ``recordings`` example: each flagged cycle (weak labels)."""
     return [
         (cycle["start"], cycle["end"], name)
         for cycle in example["cycles"]
@@ -278,8 +269,7 @@ def icbhi_reference_events(example: dict[str, Any]) -> list[tuple[float, float, 
 
 
 def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
-    """The split (train/validation/test; ``fold_<i>`` for the fold strategies) of every index row under
-    ``config``'s split options."""
+    """The split of every index row under ``config``'s split options."""
     if config.split_strategy == "leave_one_device_out":
         return device_folds(index)[0].map(fold_name).rename("split")
     if config.split_strategy == "patient_kfold":
@@ -319,8 +309,7 @@ def assign_splits(index: pd.DataFrame, config: ICBHIConfig) -> pd.Series:
 
 
 def _builder_split_error(error: SplitError, option: str, remedy: str) -> SplitError:
-    """``error`` of the split library for a builder option: its hints (``require_all=None``, more
-    attempts) are no options of a builder, so the builder's ``remedy`` replaces them."""
+    """``error`` with the builder's ``remedy`` in place of the split library's hints."""
     reason = str(error).removesuffix(REQUIRE_ALL_HINT).removesuffix(SEARCH_HINT)
     return SplitError(f"{option}: {reason}; {remedy}")
 
@@ -341,18 +330,10 @@ def load_icbhi(
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
     """Build (or load from cache) the ICBHI dataset from a local folder.
 
-    ``options`` are further :class:`ICBHIConfig` fields (``split_strategy``, ``lowpass_cutoff``,
-    ``audio_subtype``...); anything else is a ``TypeError`` listing the valid options, raised before
-    any file is read. ``num_proc`` decodes recordings in parallel processes. ``streaming=True``
-    returns an ``IterableDatasetDict`` that decodes recordings while it is iterated (same splits,
-    examples and features; nothing is written to the cache).
-
-    ``split_strategy="patient_kfold"`` builds the ``num_folds`` folds once (splits ``fold_0`` ...);
-    with ``fold=i`` it returns fold ``i``'s ``train`` / ``validation`` / ``test`` instead
-    (:func:`~respira.data.folds.compose_fold`: test = fold ``i``, ``validation_size`` of the other
-    folds' cycles carved patient-wise into validation with ``seed``).
-    ``split_strategy="leave_one_device_out"`` builds one fold per device (sorted by name); ``fold=i`` or
-    ``held_out_device=name`` gives that device's test split and a training pool without its patients.
+    ``options`` are further :class:`ICBHIConfig` fields; anything else is a ``TypeError`` raised before
+    any file is read. ``streaming=True`` returns an ``IterableDatasetDict``. With a fold strategy,
+    ``fold=i`` (or ``held_out_device=name``) returns that fold's train/validation/test
+    (:func:`~respira.data.folds.compose_fold`).
     """
     check_loader_options(load_icbhi, options, ICBHIConfig)
     strategy = options.get("split_strategy")

@@ -1,5 +1,4 @@
-"""What an ICBHI dataset card says of its splits: the table of their contents and how they were made
-(the ``split_table`` and ``split_definition`` of the ICBHI :class:`~respira.data.corpora.CorpusSpec`)."""
+"""The ``split_table`` and ``split_definition`` of the ICBHI :class:`~respira.data.corpora.CorpusSpec`."""
 
 from __future__ import annotations
 
@@ -44,8 +43,7 @@ def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str
 
 
 def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
-    """Sentences saying how the splits were made: the official split (and its validation share) or a
-    patient-wise one."""
+    """Sentences saying how the splits were made."""
     seed = options.get("seed", 0)
     if options.get("split_strategy") == "patient":
         fractions = "/".join(f"{float(f):g}" for f in options.get("patient_split_fractions", ()))

@@ -18,27 +18,17 @@ __all__ = ["ICBHIConfig"]
 
 @dataclass
 class ICBHIConfig(AudioBuilderConfig):
-    """Options of the ICBHI builder; every field is part of the cache key. Besides the audio options
-    (:class:`~respira.data.audio_config.AudioBuilderConfig`: ``sampling_rate``, ``lowpass_cutoff``,
-    ``lowpass_order``, ``audio_subtype``):
+    """Options of the ICBHI builder, besides the audio ones; every field is part of the cache key.
 
     Args:
-        split_strategy: ``"official"`` (the challenge's train/test file), ``"patient"`` (a
-            patient-wise random split with ``patient_split_fractions``, for copies without the
-            split file) or ``"patient_kfold"`` (splits ``fold_0`` .. ``fold_<k-1>``: patient-wise,
-            class-stratified cross-validation folds, :func:`~respira.data.folds.patient_kfold`;
-            ``load_icbhi(..., fold=i)`` gives fold ``i``'s train/validation/test) or
-            ``"leave_one_device_out"`` (one fold per device, sorted by name:
-            :func:`~respira.data.folds.device_folds`; ``load_icbhi(..., held_out_device=name)`` or
-            ``fold=i`` gives that device's train/validation/test).
-        validation_size: with the official split, the fraction of train cycles moved to a
-            patient-disjoint, class-stratified ``validation`` split (0 keeps train/test only).
+        split_strategy: ``"official"`` (the challenge's file), ``"patient"`` (a patient-wise split),
+            ``"patient_kfold"`` (:func:`~respira.data.folds.patient_kfold` folds) or
+            ``"leave_one_device_out"`` (:func:`~respira.data.folds.device_folds`).
+        validation_size: official split: share of train cycles moved to a patient-disjoint ``validation``.
         patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
-        stratify_by: index column(s) the patient split is stratified by (chest location, as in
-            published patient-wise ICBHI splits).
-        num_folds: ``patient_kfold``: the number of folds (at least 2, at most the number of patients).
-        fold_stratify_by: ``patient_kfold``: a second index column the folds are stratified by, besides
-            the cycle class (``None``: the class only).
+        stratify_by: index column(s) the patient split is stratified by.
+        num_folds: ``patient_kfold``: the number of folds.
+        fold_stratify_by: ``patient_kfold``: a second column the folds are stratified by.
         seed: seed of the validation and patient splits and of the folds.
         clip_tolerance: seconds a cycle may run past its audio before the clipping is reported.
     """
@@ -86,9 +76,7 @@ class ICBHIConfig(AudioBuilderConfig):
 
 
 def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
-    """``patient_split_fractions`` as ``(train, validation, test)``: from ``"0.6,0.2,0.2"`` (a recipe's or
-    the command line's form) or a sequence of three numbers, each finite and at least 0 (a 0 leaves that
-    split out). One-line ``ValueError`` otherwise."""
+    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0; one-line ``ValueError``."""
     parts = value.split(",") if isinstance(value, str) else value
     message = (
         "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import astuple
 from pathlib import Path
 
 import pandas as pd
@@ -69,19 +70,11 @@ class MissingMetadataWarning(UserWarning):
 
 
 def read_icbhi_index(data_dir: str | Path, *, strict: bool = False) -> pd.DataFrame:
-    """Read every annotation file of an ICBHI corpus into a DataFrame, one row per cycle.
+    """Read every annotation file of an ICBHI corpus into a DataFrame, one row per cycle (no audio read).
 
-    Works without audio files. Columns: ``recording`` (file stem), ``patient_id``,
-    ``recording_index``, ``chest_location``, ``acquisition_mode``, ``device``, ``cycle_index``,
-    ``start``/``end`` (seconds), ``crackle``/``wheeze`` (0/1), ``label`` (normal, crackle, wheeze,
-    both), ``official_split`` (train/test, or ``None`` without a split file), ``diagnosis``,
-    ``age``, ``sex``, ``adult_bmi``, ``child_weight``, ``child_height`` (missing values are null)
-    and ``annotation_line`` (1-based line in the annotation file).
-
-    On the complete database (920 recordings) the published counts are checked and a mismatch
-    raises :class:`~respira.data.errors.ICBHICountError`. Split-file entries for recordings that
-    are not in the folder (a subset of the corpus) are reported once with a
-    :class:`PartialCorpusWarning`; with ``strict=True`` they are an error.
+    On the complete database the published counts are checked (:class:`~respira.data.errors.ICBHICountError`);
+    split-file entries missing from the folder give one :class:`PartialCorpusWarning` (an error with
+    ``strict=True``).
     """
     return index_from_layout(locate_corpus(data_dir), strict=strict)
 
@@ -100,32 +93,13 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     rows = []
     for stem, path in sorted(layout.annotation_files.items()):
         name = names[stem]
-        person = demographics.get(name.patient_id, _NO_DEMOGRAPHICS)
+        recording = (stem, *astuple(name))
+        metadata = (splits.get(stem), diagnoses.get(name.patient_id))
+        person = astuple(demographics.get(name.patient_id, _NO_DEMOGRAPHICS))
         for cycle_index, cycle in enumerate(read_annotations(path)):
-            rows.append(
-                (
-                    stem,
-                    name.patient_id,
-                    name.recording_index,
-                    name.chest_location,
-                    name.acquisition_mode,
-                    name.device,
-                    cycle_index,
-                    cycle.start,
-                    cycle.end,
-                    cycle.crackle,
-                    cycle.wheeze,
-                    cycle_label(cycle.crackle, cycle.wheeze),
-                    splits.get(stem),
-                    diagnoses.get(name.patient_id),
-                    person.age,
-                    person.sex,
-                    person.adult_bmi,
-                    person.child_weight,
-                    person.child_height,
-                    cycle.line,
-                )
-            )
+            label = cycle_label(cycle.crackle, cycle.wheeze)
+            annotated = (cycle_index, cycle.start, cycle.end, cycle.crackle, cycle.wheeze, label)
+            rows.append((*recording, *annotated, *metadata, *person, cycle.line))
     index = pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
     index = _with_nullable_dtypes(index)
     if len(layout.annotation_files) == NUM_RECORDINGS:

@@ -4,35 +4,17 @@ Corpus facts (Fraiwan, Fraiwan, Khassawneh and Ibnian, *A dataset of lung sounds
 chest wall using an electronic stethoscope*, Data in Brief 35, 106913, 2021; published on Mendeley
 Data — check its licence before redistributing):
 
-* **Where, how**: King Abdullah University Hospital, Jordan University of Science and Technology,
-  Irbid, Jordan; a 3M Littmann 3200 electronic stethoscope; 4 kHz, 16-bit mono WAV, 5–30 s per
-  recording; adult patients, one chest site per patient.
-* **Filter modes**: every recording was saved three times, once per filter mode of the
-  stethoscope: ``B`` bell (low frequencies emphasised), ``D`` diaphragm (mid frequencies
-  emphasised), ``E`` extended (a wider band). The three files of a patient are the same auscultation;
-  so every filter mode holds the same patients, each once (enforced: :class:`KAUHCountError`).
+* **Where, how**: King Abdullah University Hospital, Irbid, Jordan; a 3M Littmann 3200 electronic
+  stethoscope; 4 kHz, 16-bit mono WAV, 5–30 s per recording; adults, one chest site per patient.
+* **Filter modes**: every recording was saved once per filter mode, ``B`` bell, ``D`` diaphragm, ``E``
+  extended: every mode holds the same patients (enforced: :class:`KAUHCountError`).
 * **Size**: the complete release has 112 subjects (35 healthy); ``../shared/kauh`` holds the 168
   recordings of patients 1–56.
-* **Labels**: recording-level only, in the file name (no cycle annotation):
-  ``{filter}P{patient}_{diagnosis},{sound},{location},{age},{sex}.wav``, for example
-  ``BP12_Asthma,E W,P L L,50,F.wav``; see :mod:`respira.data.kauh_names` for the grammar, the sound
-  codes and how spelling variants are normalised (never rejected; an unknown sound code is an
-  error naming the file).
-* **Diagnoses** (normalised): Healthy, Asthma, COPD, Heart failure, Lung fibrosis, Pneumonia,
-  Bronchiectasis (``BRON``), Pleural effusion, and combinations (``Heart failure + COPD``).
+* **Labels**: per recording, in the file name (:mod:`respira.data.kauh_names`): diagnosis, sound codes
+  (``crackle``: C or Crep, ``wheeze``: W, ``normal``: N), chest location, age and sex.
 
-Examples (config ``recordings``, the only one) have: ``audio`` (``datasets.Audio`` at
-``sampling_rate``: decoded, down-mixed, resampled once with soxr HQ and optionally low-passed by
-the same code as the ICBHI builder, :mod:`respira.data.recording_audio`), ``recording`` (the file
-name without ``.wav``, as written), ``patient_id``, ``filter_mode`` (bell / diaphragm / extended),
-``diagnosis``, ``sound`` (the list of normalised codes), ``crackle`` (code C: ``C`` or ``Crep``),
-``wheeze`` (W) and ``normal`` (N) flags (0/1), ``chest_location``, ``age`` and ``sex`` (null when
-missing).
-
-Split: all recordings form one ``test`` split: KAUH is used to validate models trained on ICBHI
-on recordings from another hospital and stethoscope, never to train or tune them (a model's decision
-thresholds come from its own config). The cache key covers every option and a fingerprint of the
-audio files (names, sizes, modification times), as for ICBHI.
+All recordings form one ``test`` split: KAUH validates models trained elsewhere, never trains or tunes
+them. The cache key covers every option and a fingerprint of the audio files.
 """
 
 from __future__ import annotations
@@ -124,8 +106,7 @@ def _kauh_audio(folder: Path) -> tuple[dict[str, Path], list[Path]]:
 
 
 def locate_kauh(data_dir: str | Path) -> KAUHLayout:
-    """Find the folder of KAUH recordings: ``data_dir`` itself or the first folder below it (3 levels,
-    breadth first) holding audio files named like ``BP12_Asthma,E W,P L L,50,F.wav``."""
+    """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them."""
     root = Path(data_dir).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"KAUH data_dir {str(root)!r} does not exist")
@@ -151,13 +132,7 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
 
 
 def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
-    """One row per KAUH recording, from the file names alone (no audio is read).
-
-    Columns: :data:`INDEX_COLUMNS` (``sound`` holds tuples of codes) and ``path``. Raises
-    :class:`~respira.data.errors.KAUHFormatError` naming a file whose name cannot be read (an
-    unknown sound code...) and :class:`~respira.data.errors.KAUHCountError` when the filter modes do
-    not hold the same patients.
-    """
+    """One row per KAUH recording, from the file names alone: :data:`INDEX_COLUMNS` and ``path``."""
     return index_from_kauh_layout(locate_kauh(data_dir))
 
 
@@ -208,8 +183,7 @@ def _metadata(name: KAUHName) -> dict[str, Any]:
 
 
 def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
-    """Every filter mode present holds the same patients (each recording exists once per mode), and the
-    recordings of one patient carry the same labels (a difference is reported, not fatal)."""
+    """Every filter mode holds the same patients; differing labels are reported."""
     by_mode: dict[str, set[int]] = defaultdict(set)
     by_patient: dict[int, list[KAUHName]] = defaultdict(list)
     for name in names:
@@ -267,13 +241,11 @@ def _features(sampling_rate: int) -> datasets.Features:
 
 @dataclass
 class KAUHConfig(AudioBuilderConfig):
-    """Options of the KAUH builder: the audio options alone
-    (:class:`~respira.data.audio_config.AudioBuilderConfig`); every field is part of the cache key."""
+    """Options of the KAUH builder: the audio options alone; every field is part of the cache key."""
 
 
 class KAUH(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
-    """KAUH lung sounds (King Abdullah University Hospital), read from a local folder (``data_dir``):
-    one example per recording, all in a ``test`` split (see the module docstring)."""
+    """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
 
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIG_CLASS = KAUHConfig
@@ -329,14 +301,9 @@ def load_kauh(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the KAUH dataset from a local folder: a ``DatasetDict`` with one
-    ``test`` split (external validation), one example per recording (``config_name``: ``recordings``, the
-    only config).
+    """Build (or load from cache) the KAUH dataset from a local folder: one ``test`` split of recordings.
 
-    ``options`` are further :class:`KAUHConfig` fields (``lowpass_cutoff``, ``lowpass_order``,
-    ``audio_subtype``); anything else is a ``TypeError`` listing the valid options, raised before any
-    file is read. ``num_proc`` decodes recordings in parallel processes; ``streaming=True`` returns an
-    ``IterableDatasetDict`` decoding recordings while it is iterated.
+    ``options`` are further :class:`KAUHConfig` fields; anything else is a ``TypeError``.
     """
     check_loader_options(load_kauh, options, KAUHConfig)
     builder = KAUH(
@@ -350,10 +317,7 @@ def load_kauh(
 
 
 def kauh_patient_folds(index: pd.DataFrame, num_folds: int, *, seed: int = 0) -> pd.Series:
-    """The fold (``0 .. num_folds - 1``) of every recording of a KAUH index (:func:`read_kauh_index`):
-    whole patients, so a patient's three filter-mode recordings are always in one fold, stratified by
-    the recording's class (normal, crackle, wheeze, both; :func:`respira.data.patient_kfold`; a class
-    carried by fewer patients than folds may miss some folds)."""
+    """The fold of every recording of a KAUH index: whole patients, stratified by class."""
     from ..labels import MULTI_LABEL_NAMES, flags_to_classes
     from .folds import patient_kfold
 

@@ -6,35 +6,15 @@ A KAUH recording carries all its labels in its name::
     BP12_Asthma,E W,P L L,50,F.wav      bell filter, patient 12, asthma, expiratory wheeze,
                                         posterior left lower, 50 years, female
 
-The names were typed by hand, so spelling varies; it is normalised, never rejected:
-
-* **filter** ``B``/``D``/``E`` (any case, spaces around it ignored) → ``bell`` / ``diaphragm`` /
-  ``extended``, the three filter modes of the 3M Littmann 3200 stethoscope;
-* **diagnosis**: case, surrounding and repeated spaces and known misspellings are normalised by
-  :data:`DIAGNOSES` (``asthma``/``Asthma`` → ``Asthma``, ``heart failure``/``Heart Failure`` →
-  ``Heart failure``, ``copd`` → ``COPD``, ``Plueral Effusion`` → ``Pleural effusion``, ``N`` →
-  ``Healthy``, ``BRON`` → ``Bronchiectasis``); combined diagnoses (``Heart Failure + COPD``,
-  ``Asthma and lung fibrosis``) become their normalised parts joined by ``" + "``. A diagnosis the
-  map does not know is kept, with its case normalised (first letter upper-case) — never an error.
-  ``BRON`` is not expanded in the names; respira reads it as bronchiectasis, a judgement: every
-  ``BRON`` recording has crackles (``Crep``), the typical finding of bronchiectasis, whereas
-  bronchitis more often gives wheezes or rhonchi. The raw spelling stays in the file name (the
-  ``recording`` column), so a user who reads it otherwise can remap it.
-* **sound**: whitespace-separated codes, any case, mapped by :data:`SOUND_ALIASES` to the codes of
-  :data:`SOUND_CODES` — ``N`` normal, ``C`` crackles (``Crep``, crepitations), ``W`` wheeze, ``B``
-  bronchial breathing (``Bronchial``), ``I``/``E`` inspiratory/expiratory (qualifying the sound
-  that follows: ``I C E W`` = inspiratory crackles and expiratory wheeze). An unknown code is an
-  error (:class:`KAUHNameError`): a model's labels must never be guessed.
-* **location**: letters from {A, P} (anterior/posterior), {L, R} (left/right) and {U, M, L}
-  (upper/middle/lower), upper-cased, joined by single spaces (``P R L `` → ``P R L``; a few names
-  list more than one site, e.g. ``P L L R``, and are kept as written).
-* **age**: a number of years (``NA`` or nothing → missing); **sex**: ``M``/``F`` (``male``/
-  ``female`` accepted; ``NA`` or nothing → missing).
-
-Commas: a name with more than five fields first loses its empty ones (a doubled or trailing comma);
-an empty field of a five-field name is a missing value. A name with more than five fields
-keeps its last three as location, age and sex, the trailing fields before them that read as sound
-codes as the sound, and the rest as the diagnosis.
+The names were typed by hand; spelling is normalised, never rejected, except an unknown sound code
+(:class:`KAUHNameError`: labels are never guessed). Filters ``B``/``D``/``E`` are bell / diaphragm /
+extended. Diagnoses go through :data:`DIAGNOSES` (an unknown one is kept, capitalised); ``BRON`` is
+read as bronchiectasis, a judgement (every ``BRON`` recording has crackles). Sound codes
+(:data:`SOUND_CODES`): ``N`` normal, ``C`` crackles, ``W`` wheeze, ``B`` bronchial, ``I``/``E``
+qualifying the sound that follows. Location letters are upper-cased and single-spaced; age ``NA`` and
+sex ``NA`` are missing. A name with more than five fields loses its empty ones, then keeps its last
+three as location, age and sex, the trailing sound codes before them as the sound, the rest as the
+diagnosis.
 """
 
 from __future__ import annotations
@@ -149,8 +129,7 @@ def normalise_diagnosis(text: str) -> str:
 def parse_sound(text: str) -> tuple[str, ...]:
     """The normalised codes of a sound field (``"I C E W"`` → ``("I", "C", "E", "W")``).
 
-    Raises :class:`KAUHNameError` for an unknown code, a field without a sound (only ``I``/``E``),
-    or ``N`` (normal) together with an adventitious sound.
+    Raises :class:`KAUHNameError` for an unknown code, no sound, or ``N`` with an adventitious sound.
     """
     tokens = [token for token in _SOUND_SEPARATORS.split(text) if token]
     codes = []

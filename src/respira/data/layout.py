@@ -1,10 +1,5 @@
-"""Find the files of an ICBHI corpus in the layouts users actually have.
-
-* the official release: ``ICBHI_final_database/*.wav|*.txt`` beside ``ICBHI_challenge_train_test.txt``,
-  ``ICBHI_Challenge_diagnosis.txt`` and ``ICBHI_Challenge_demographic_information.txt`` (the
-  recordings may also sit flat in the same folder);
-* the other common release: ``audio_and_txt_files/``, ``patient_diagnosis.csv`` and
-  ``demographic_info.txt``, without an official split file.
+"""Find the files of an ICBHI corpus: the official release (``ICBHI_final_database/`` beside the split,
+diagnosis and demographic files) or ``audio_and_txt_files/`` with ``patient_diagnosis.csv``.
 """
 
 from __future__ import annotations
@@ -52,8 +47,7 @@ class CorpusLayout:
 
 
 def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
-    """A hash of the names (relative to ``root``), sizes and modification times of ``files``: the data
-    part of a builder's cache key, so that an edited, added or removed input file yields a fresh build."""
+    """A hash of the names, sizes and modification times of ``files``: the data part of a cache key."""
     digest = hashlib.sha256()
     for path in sorted(files):
         stat = path.stat()

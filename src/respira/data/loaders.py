@@ -1,10 +1,5 @@
-"""What the corpus builders and their ``load_*`` functions share: a local folder located and fingerprinted
-(:class:`FolderBuilder`), options checked up front, then build or stream.
-
-Both loaders take a few named arguments plus further fields of their builder config. An unknown option
-(a typo, an option of the other corpus) is refused with one line naming it, the closest valid names and
-every valid option, before any file is read. ``streaming=True`` returns the builder's
-``as_streaming_dataset()``: recordings are decoded while iterating, nothing is written to the cache.
+"""What the corpus builders and their ``load_*`` functions share: a located, fingerprinted folder
+(:class:`FolderBuilder`) and options checked before any file is read.
 """
 
 from __future__ import annotations
@@ -26,12 +21,9 @@ WHOLE_RECORDING_BATCH = 50
 
 
 class FolderBuilder:
-    """Mixin for a ``datasets`` builder of a corpus read from a local folder (``data_dir``): the folder is
-    located by :attr:`locate` before anything else (its one-line error for a folder without the corpus),
-    its files' fingerprint becomes the cache key's data part, a config whose examples are whole recordings
-    (:attr:`WHOLE_RECORDING_CONFIGS`) writes small batches, and the config is validated again after
-    ``datasets`` has set the user's options (with ``setattr``, after ``__post_init__``). Put it first in
-    the bases."""
+    """Builder mixin (first in the bases) for a corpus in a local folder: located first, fingerprinted, and
+    its config validated again after ``datasets`` has set the user's options.
+    """
 
     CORPUS_LABEL: ClassVar[str]
     """How messages name the corpus (``ICBHI``, ``KAUH``)."""
@@ -66,12 +58,7 @@ def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[st
 def check_loader_options(
     loader: Callable[..., Any], options: Mapping[str, Any], config_class: type[datasets.BuilderConfig]
 ) -> None:
-    """Raise a one-line ``TypeError`` for ``options`` (the ``**options`` given to ``loader``) that are
-    not ``config_class`` fields.
-
-    The message names each unknown option (with the closest valid names) and lists every valid
-    option: the loader's own keyword-only arguments (read from its signature) and the config's fields.
-    """
+    """Raise a one-line ``TypeError`` naming ``options`` that are not ``config_class`` fields."""
     allowed = builder_option_names(config_class)
     unknown = [key for key in options if key not in allowed]
     if not unknown:

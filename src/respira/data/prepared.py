@@ -1,12 +1,5 @@
-"""Datasets loaded with ``datasets.load_dataset``: a folder written by ``respira prepare --output_dir``, a
-Hub dataset repo it pushed, or any dataset of the same shape (an audio column, a label column of the four
-ICBHI classes, ``patient_id``), named as in transformers' ``run_audio_classification.py``
-(``dataset_name``, ``dataset_config_name``, ``audio_column_name``, ``label_column_name``).
-
-:func:`inspect_dataset` checks a source before any work: it reads the card and the features, never the
-audio (``datasets.load_dataset_builder``), and raises one line naming the missing config, column or
-split. :func:`load_prepared` then loads the splits with the columns under respira's names (``audio``,
-``label``).
+"""Datasets loaded with ``datasets.load_dataset``: a ``respira prepare`` folder, its Hub repo, or any dataset
+of the same shape, named as in transformers' ``run_audio_classification.py``.
 """
 
 from __future__ import annotations
@@ -82,10 +75,7 @@ def _card_data(card: str | Path) -> dict[str, Any]:
 
 
 def build_options(card_data: dict[str, Any], config_name: str) -> dict[str, Any]:
-    """The build options the card records for ``config_name`` under ``respira:`` (``{}`` when none).
-
-    The mapping is keyed by config name; a card written before several configs were kept holds one
-    config's options directly (with ``config:``)."""
+    """The build options the card records for ``config_name`` under ``respira:`` (``{}`` when none)."""
     mapping = card_data.get("respira") or {}
     if not isinstance(mapping, dict):
         return {}
@@ -131,8 +121,7 @@ def _builder(name: str, config_name: str | None, cache_dir: str | Path | None):
 
 
 def _first_file_features(name: str, config: str, builder) -> Any:
-    """The features of a dataset whose card states none (no ``dataset_info``): from its first examples,
-    streamed (for Parquet, the schema datasets wrote into the file)."""
+    """The features of a dataset whose card states none, from its first streamed examples."""
     import datasets
 
     splits = list(builder.config.data_files or {})
@@ -157,11 +146,10 @@ def inspect_dataset(
     label_column: str = "label",
     cache_dir: str | Path | None = None,
 ) -> PreparedDataset:
-    """Check that ``name`` (a Hub dataset id or a local folder) can train or score a respira model.
+    """Check, from its card and features alone, that ``name`` can train or score a respira model.
 
-    The config must exist, ``audio_column`` must be a ``datasets.Audio`` column, ``label_column`` a
-    ``ClassLabel`` of the four ICBHI classes (or integers) and :data:`REQUIRED_COLUMNS` present. Raises
-    one line naming the dataset and what is missing; reads no audio."""
+    Raises one line naming the dataset and its missing config, column or split.
+    """
     import datasets
 
     builder = _builder(name, config_name, cache_dir)

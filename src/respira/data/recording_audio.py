@@ -1,7 +1,4 @@
-"""Audio machinery the corpus builders (ICBHI, KAUH) share: one decode per recording, durations from the
-headers, and errors that name the file in the corpus' own error class (their options:
-:mod:`respira.data.audio_config`).
-"""
+"""Decoding shared by the corpus builders: one decode per recording, durations from the headers."""
 
 from __future__ import annotations
 
@@ -24,10 +21,7 @@ __all__ = ["audio_durations", "recording_samples"]
 def recording_samples(
     path: str | Path, config: AudioBuilderConfig, *, error: type[CorpusFormatError] = CorpusFormatError
 ) -> np.ndarray:
-    """A recording decoded, down-mixed and resampled once to the config's rate, optionally low-passed.
-
-    An unreadable file raises ``error`` (the corpus' format error class) naming it.
-    """
+    """A recording decoded, down-mixed, resampled once and optionally low-passed; else ``error``."""
     try:
         samples = read_audio(path, config.sampling_rate)
     except AudioReadError as failure:
@@ -40,8 +34,7 @@ def recording_samples(
 def audio_durations(
     files: Mapping[str, Path], *, error: type[CorpusFormatError] = CorpusFormatError
 ) -> dict[str, float]:
-    """Duration (seconds, from the header) of each recording, failing early with ``error`` on an unreadable
-    (truncated, empty, not audio) file."""
+    """Duration (seconds, from the header) of each recording; ``error`` for an unreadable file."""
     durations = {}
     for stem, path in files.items():
         try:

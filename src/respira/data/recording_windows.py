@@ -1,12 +1,8 @@
-"""Recordings cut into sliding windows: one example per window, as ``respira predict`` cuts them.
+"""Recordings cut into the sliding windows ``respira predict`` scores: one example per window.
 
-A corpus with recording-level labels (KAUH) trains a window model through multiple-instance learning
-(:mod:`respira.losses.mil`): each recording becomes a bag of windows of ``window_seconds`` every
-``hop_seconds`` (:func:`respira.core.windows.window_starts`: the last window ends at the recording's end
-and may be shorter; a recording shorter than one window is one window), exactly the windows
-:func:`respira.inference.engine.predict_windows` scores at deployment. Every window keeps its recording's
-columns; ``cycle_index`` numbers the windows of a recording (so ``(recording, cycle_index)`` names a
-window as it names an ICBHI cycle), ``start`` / ``end`` are its span in seconds.
+A recording-labelled corpus trains a window model by multiple-instance learning
+(:mod:`respira.losses.mil`). Windows follow :func:`respira.core.windows.window_starts`; each keeps its
+recording's columns, with ``cycle_index`` numbering it and ``start`` / ``end`` in seconds.
 """
 
 from __future__ import annotations
@@ -61,12 +57,7 @@ def recording_windows(
     hop_seconds: float,
     num_proc: int | None = None,
 ) -> datasets.Dataset:
-    """One example per window of every recording of ``recordings`` (an ``audio`` column at its
-    ``datasets.Audio`` rate), the windows stored as float WAV at that rate; other columns are copied.
-
-    The result is written to the ``datasets`` cache (keyed by ``recordings``' fingerprint and the
-    options), so cutting a corpus again costs nothing.
-    """
+    """One example per window of every recording (float WAV at the ``audio`` rate), cached by ``datasets``."""
     import datasets
 
     check_window_options(window_seconds, hop_seconds)

@@ -1,24 +1,8 @@
-"""Patient-wise, stratified splits of an ICBHI cycle index.
+"""Patient-wise, stratified splits of an ICBHI cycle index, so no patient leaks across splits.
 
-The ICBHI index has one row per respiratory cycle; a patient contributes many cycles, often from
-several recordings and chest locations. Any split used for model selection or evaluation must keep
-each patient on one side only, otherwise cycles from the same recording leak between training and
-evaluation. This module provides
-
-* :func:`patient_split`, a stratified group split into any number of named parts (e.g. a random
-  60/20/20 train/validation/test split when the official split file is absent, stratified by chest
-  location as published work does), and
-* :func:`carve_validation`, which moves a patient-disjoint, stratified share of an existing split
-  (normally the official ``train`` split) to ``validation``.
-
-Patient-wise k-fold cross-validation builds on both: :mod:`respira.data.folds`.
-
-The algorithm is a greedy stratified group split in the spirit of scikit-learn's
-``StratifiedGroupKFold`` but with arbitrary target fractions: every group (patient) is summarised by
-its vector of cycle counts per stratum; groups are visited largest-and-most-skewed first (with a
-seeded jitter, so different seeds give different splits) and each goes to the split where it most
-reduces the squared deviation of the per-stratum shares and of the split size from the target
-fractions.
+A greedy stratified group split in the spirit of scikit-learn's ``StratifiedGroupKFold`` with
+arbitrary target fractions: patients, visited largest-and-most-skewed first (seeded jitter), each go to
+the split that most reduces the squared deviation of the per-stratum shares and sizes from target.
 """
 
 from __future__ import annotations
@@ -45,12 +29,7 @@ replace."""
 
 _FRACTION_TOLERANCE = 1e-6
 _ORDER_JITTER = 0.25
-"""Standard deviation of the log-normal factor applied to each group's sort key.
-
-Without it the visiting order (hence the split) would depend on the seed only through ties, which
-real count vectors rarely have; with it, different seeds and retries explore different orders while
-large, skewed groups still tend to be placed first.
-"""
+"""Standard deviation of the log-normal jitter of each group's sort key, so the seed changes the order."""
 _SIZE_WEIGHT = 1.0
 """Weight of the split-size term relative to the (share-weighted) sum of the per-stratum terms."""
 
@@ -68,20 +47,16 @@ def patient_split(
     """Assign every row to a split name so that no group (patient) is on two sides.
 
     Args:
-        index: one row per cycle; must hold ``group_by``, the ``stratify_by`` column(s) and
-            ``require_all`` (when given).
+        index: one row per cycle.
         fractions: split name -> target fraction of the cycles; positive, summing to 1.
-        seed: seeds :func:`numpy.random.default_rng`; the result is deterministic for a seed.
-        stratify_by: column, or columns combined into one key, whose cycle-level distribution
-            each split should reproduce.
+        seed: the result is deterministic for a seed.
+        stratify_by: column(s) whose cycle-level distribution each split should reproduce.
         group_by: column whose values must not be shared between splits.
-        require_all: if not ``None``, every split must contain every value of this column present
-            in ``index``; assignments that miss one are retried with another ordering.
+        require_all: a column whose every value must appear in every split (orderings are retried).
         max_attempts: number of orderings tried before giving up on ``require_all``.
 
     Returns:
-        A Series aligned with ``index.index`` holding the keys of ``fractions``; every split gets
-        at least one group.
+        A Series aligned with ``index.index`` holding the keys of ``fractions``.
 
     Raises:
         ValueError: bad fractions, missing columns, missing group values or ``max_attempts < 1``.
@@ -154,25 +129,8 @@ def carve_validation(
 ) -> pd.DataFrame:
     """Move a patient-disjoint, stratified share of one split to ``"validation"``.
 
-    Rows whose ``column`` equals ``from_split`` form the pool. Whole patients of the pool (all their
-    pool rows) are moved so that about ``validation_size`` of the pool's cycles become
-    ``"validation"``, with the ``stratify_by`` distribution of both parts close to the pool's.
-    Rows of other splits are untouched, even for a patient that also has pool rows (the official
-    ICBHI split is not patient-disjoint), so no validation patient keeps a row in ``from_split``.
-
-    Args:
-        index: cycle index with a split column.
-        validation_size: fraction of the pool's cycles to move, strictly between 0 and 1.
-        seed: seed passed to :func:`patient_split`.
-        stratify_by: stratification column(s), see :func:`patient_split`.
-        from_split: value of ``column`` marking the pool.
-        column: name of the split column.
-        group_by: column identifying patients.
-        require_all: column whose every value (present in the pool) must remain in ``from_split``
-            and appear in ``"validation"``; ``None`` to drop the requirement.
-
-    Returns:
-        A copy of ``index`` with ``column`` updated.
+    Whole patients of the ``from_split`` pool move so that about ``validation_size`` of its cycles become
+    validation; rows of other splits are untouched.
 
     Raises:
         ValueError: ``validation_size`` outside (0, 1) or missing columns.
@@ -232,13 +190,7 @@ def _count_matrix(group_codes: np.ndarray, value_codes: np.ndarray, n_groups: in
 
 
 def _visiting_order(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Groups ordered large-and-skewed first, with a seeded jitter.
-
-    A seeded shuffle followed by a stable sort, as in ``StratifiedGroupKFold``. The sort key is the
-    standard deviation plus the mean of the group's count vector (skewed groups are hard to place
-    late, big groups make fine adjustment impossible late; with a single stratum it reduces to the
-    size), times a log-normal jitter so that the seed changes the order beyond exact ties.
-    """
+    """Groups ordered large-and-skewed first (std + mean of the counts), with a seeded log-normal jitter."""
     shuffled = rng.permutation(len(counts))
     shuffled_counts = counts[shuffled]
     key = shuffled_counts.std(axis=1) + shuffled_counts.mean(axis=1)
@@ -247,18 +199,10 @@ def _visiting_order(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _greedy_assign(counts: np.ndarray, targets: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Split number of every group, placing groups one by one in ``order``.
+    """Split of every group, each placed where it least increases the weighted squared deviation from target.
 
-    Each group goes to the split with the smallest increase of
-
-        sum_s (T_s / N) (C[k, s] / T_s - f_k) ** 2 + w (n_k / N - f_k) ** 2
-
-    summed over splits ``k``, where ``C`` holds per-split stratum counts, ``T`` the stratum totals,
-    ``n``/``N`` the split/overall sizes and ``f`` the target fractions. Weighting each stratum by
-    its share of the cycles keeps tiny strata (e.g. rare label/location combinations) from
-    dominating, and matches how a cycle-level distance such as total variation counts them. When as
-    many groups remain as there are empty splits, the group must go to an empty split, so no split
-    ends up empty.
+    Cost: ``sum_s (T_s / N) (C[k, s] / T_s - f_k) ** 2 + w (n_k / N - f_k) ** 2``; a group must go to an
+    empty split when as many groups remain as empty splits.
     """
     n_splits = len(targets)
     stratum_totals = counts.sum(axis=0).astype(float)
@@ -299,10 +243,7 @@ def _missing_values(assignment: np.ndarray, present: np.ndarray, n_splits: int) 
 def _check_requirement_feasible(
     present: np.ndarray, values: pd.Index, n_splits: int, *, column: str, group_by: str
 ) -> None:
-    """Raise ``SplitError`` early when a required value is carried by fewer groups than splits.
-
-    ``present[g, v]`` tells whether group ``g`` has a row with value ``values[v]``.
-    """
+    """Raise ``SplitError`` early when a required value is carried by fewer groups than splits."""
     carriers = present.sum(axis=0)
     scarce = [(values[v], int(carriers[v])) for v in np.nonzero(carriers < n_splits)[0]]
     if scarce:

@@ -4,38 +4,22 @@ Corpus facts (Zhang et al., *SPRSound: Open-Source SJTU Paediatric Respiratory S
 Transactions on Biomedical Circuits and Systems 16(5), 867-881, 2022, doi 10.1109/TBCAS.2022.3204910;
 the BioCAS 2022 grand challenge; the copy in ../shared carries a GPL-3.0 licence file):
 
-* **Where, how**: Shanghai Children's Medical Center (respiratory department); a Yunting model II
-  stethoscope; 8 kHz, 16-bit mono WAV; children aged 1 month to 18 years; four chest sites
-  (p1 left posterior, p2 left lateral, p3 right posterior, p4 right lateral).
-* **Size**: the complete 2022 release has 292 children (a folder with more is reported:
-  :class:`SPRSoundWarning`). ``../shared/sprsound`` holds all 641 recordings of 60 of them.
-* **Layout**: ``train_wav/`` + ``train_json/`` (the official training part) and ``test_wav/`` +
-  ``test_json/inter_test_json/`` / ``test_json/intra_test_json/`` (the official test part: *inter*, patients
-  absent from the training part of the release; *intra*, patients present in it). A recording's official
-  part (``train``, ``inter_test``, ``intra_test``) is where its JSON lies; a patient of ``inter_test``
-  with recordings in another part breaks that definition (:class:`~respira.data.errors.SPRSoundCountError`).
-* **Labels**: per recording, a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and the annotated
-  events with onset, offset and type (:mod:`respira.data.sprsound_files`). Events do not tile a
-  recording: the gaps between them are unlabelled. Event types map to the ICBHI classes (crackle: fine or
+* **Where, how**: Shanghai Children's Medical Center; a Yunting model II stethoscope; 8 kHz, 16-bit mono
+  WAV; children aged 1 month to 18 years; four chest sites (p1 left posterior, p2 left lateral, p3
+  right posterior, p4 right lateral).
+* **Size**: the complete 2022 release has 292 children (more is reported: :class:`SPRSoundWarning`);
+  ``../shared/sprsound`` holds all 641 recordings of 60 of them.
+* **Parts**: ``train``, and the test part's ``inter_test`` (patients absent from train) and
+  ``intra_test`` (:mod:`respira.data.sprsound_layout`).
+* **Labels**: a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and annotated events with onset,
+  offset and type, which need not tile the recording; types map to the ICBHI classes (crackle: fine or
   coarse crackle; wheeze: wheeze, rhonchi or stridor; both: wheeze+crackle).
 
-Configs: ``events`` (default) gives one example per annotated event: its segment of the recording
-(decoded, down-mixed, resampled once with soxr HQ and optionally low-passed per recording,
-:mod:`respira.data.recording_audio`, then cut at ``round(t * sampling_rate)``), with ``recording``,
-``patient_id``, ``age``, ``sex``, ``chest_location``, ``official_part``, ``device``, ``record_label``,
-``event_index`` (its place in the JSON, from 1), ``start``, ``end`` (seconds), ``event_type`` (7
-classes), ``label`` (the ICBHI class) and its ``crackle`` / ``wheeze`` flags. Recordings without events
-(Poor Quality) have no example here. ``recordings`` gives one example per recording: its audio, the same
-metadata, the record label's ``crackle``, ``wheeze``, ``normal`` and ``poor_quality`` flags, and
-``events``: the list of ``{start, end, type}`` (for event detection). An event running past its
-recording's end is clipped to it, one starting at or after it is left out: one
-:class:`~respira.data.text_files.ClippedCycleWarning` per build says how many.
-
-Splits (``split_strategy``): ``official`` gives ``train``, ``inter_test`` and ``intra_test`` from the
-official parts (``intra_test`` shares patients with ``train``, by definition); ``patient`` a
-patient-wise ``train``/``validation``/``test`` split (``patient_split_fractions`` of the recordings,
-stratified by record label, ``seed``). The cache key covers every option and a fingerprint (names,
-sizes, modification times) of the audio and JSON files.
+Configs: ``events`` (default), one example per event (recordings without events have none), and
+``recordings``, one per recording with its ``events``. Events running past the audio are clipped (one
+starting after it is left out), with one :class:`~respira.data.text_files.ClippedCycleWarning` per
+build. Splits: ``official`` (the parts) or ``patient`` (patient-wise, stratified by record label). The
+cache key covers every option and a fingerprint of the audio and JSON files.
 """
 
 from __future__ import annotations
@@ -119,9 +103,7 @@ def _event_flags(event_type: str) -> dict[str, Any]:
 
 
 def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, float, str]]:
-    """The crackle and wheeze events of one ``recordings`` example: each annotated event as
-    ``(start, end, label)`` by :data:`EVENT_CLASSES` (a Wheeze+Crackle event gives one of each; Normal
-    events none), what ``respira evaluate --task events`` scores detections against."""
+    """The crackle and wheeze events of one ``recordings`` example, as ``(start, end, label)``."""
     events = []
     for span in example["events"]:
         kind = span["type"]
@@ -131,8 +113,7 @@ def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, floa
 
 
 def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
-    """One row per SPRSound recording, from the file names and JSON annotations alone (no audio decoded):
-    :data:`INDEX_COLUMNS` (``n_events``: events in the JSON)."""
+    """One row per SPRSound recording from names and JSON alone: :data:`INDEX_COLUMNS`."""
     return index_from_sprsound_layout(locate_sprsound(data_dir))
 
 
@@ -152,9 +133,7 @@ def index_from_sprsound_layout(layout: SPRSoundLayout) -> pd.DataFrame:
 
 
 def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
-    """One row per annotated event (times in seconds, as annotated: not clipped to the audio), from the
-    names and JSON annotations alone: :data:`EVENT_COLUMNS` (``event_index`` from 1, in the JSON's order;
-    ``label`` the ICBHI class of ``event_type``)."""
+    """One row per annotated event (seconds, unclipped) from names and JSON alone: :data:`EVENT_COLUMNS`."""
     rows = [
         {
             "path": str(recording.audio),
@@ -174,14 +153,11 @@ def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
 
 @dataclass
 class SPRSoundConfig(AudioBuilderConfig):
-    """Options of the SPRSound builder; every field is part of the cache key. Besides the audio options
-    (:class:`~respira.data.audio_config.AudioBuilderConfig`):
+    """Options of the SPRSound builder, besides the audio ones; every field is part of the cache key.
 
     Args:
-        split_strategy: ``"official"`` (splits ``train``, ``inter_test``, ``intra_test``: the official
-            parts) or ``"patient"`` (a patient-wise ``train``/``validation``/``test`` split).
-        patient_split_fractions: ``patient``: the train/validation/test shares of the recordings (a 0
-            leaves that split out; ``"0.6,0.2,0.2"`` is read too).
+        split_strategy: ``"official"`` (``train``, ``inter_test``, ``intra_test``) or ``"patient"``.
+        patient_split_fractions: ``patient``: train/validation/test shares of the recordings.
         seed: ``patient``: the seed of the split.
     """
 
@@ -246,8 +222,7 @@ def _features(config_name: str, sampling_rate: int) -> datasets.Features:
 
 
 class SPRSound(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
-    """SPRSound (Shanghai Children's Medical Center), read from a local folder (``data_dir``): one example
-    per annotated event (``events``) or per recording (``recordings``); see the module docstring."""
+    """SPRSound from a local folder: one example per event (``events``) or per recording (``recordings``)."""
 
     VERSION = datasets.Version("1.0.0")
     BUILDER_CONFIG_CLASS = SPRSoundConfig
@@ -377,14 +352,9 @@ def load_sprsound(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the SPRSound dataset from a local folder: a ``DatasetDict`` of
-    ``train``/``inter_test``/``intra_test`` (``split_strategy="official"``) or ``train``/``validation``/
-    ``test`` (``"patient"``), one example per event (``config_name="events"``) or per recording
-    (``"recordings"``).
+    """Build (or load from cache) the SPRSound dataset from a local folder.
 
-    ``options`` are further :class:`SPRSoundConfig` fields (``split_strategy``,
-    ``patient_split_fractions``, ``seed``, ``lowpass_cutoff``, ``lowpass_order``, ``audio_subtype``);
-    anything else is a ``TypeError`` listing the valid options, raised before any file is read.
+    ``options`` are further :class:`SPRSoundConfig` fields; anything else is a ``TypeError``.
     """
     check_loader_options(load_sprsound, options, SPRSoundConfig)
     builder = SPRSound(
@@ -398,9 +368,7 @@ def load_sprsound(
 
 
 def sprsound_patient_folds(index: pd.DataFrame, num_folds: int, seed: int = 0) -> pd.Series:
-    """The fold (``0 .. num_folds - 1``) of every recording of an SPRSound index
-    (:func:`read_sprsound_index`): whole patients, stratified by record label
-    (:func:`respira.data.patient_kfold`; a label carried by fewer patients than folds may miss some)."""
+    """The fold of every recording of an SPRSound index: whole patients, stratified by record label."""
     from .folds import patient_kfold
 
     table = index[["patient_id"]].assign(label=index["record_label"].to_numpy())

@@ -1,5 +1,4 @@
-"""What an SPRSound dataset card says of its splits: the table of their contents and how they were made
-(the ``split_table`` and ``split_definition`` of the SPRSound :class:`~respira.data.corpora.CorpusSpec`)."""
+"""The ``split_table`` and ``split_definition`` of the SPRSound :class:`~respira.data.corpora.CorpusSpec`."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ _OFFICIAL = {
 
 
 def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
-    """A header and one row per split: events per ICBHI class (``events`` config) or recordings per record
-    label (``recordings`` config), with the recordings, patients and official parts of each split."""
+    """A header and one row per split: events per class or recordings per record label, patients, parts."""
     first = next(iter(dataset.values()))
     per_recording = "events" in first.column_names
     if per_recording:

@@ -1,23 +1,18 @@
 """SPRSound files: the recording names and the JSON annotations, read into plain values.
 
-A recording's name carries its patient and chest site::
+A name carries its patient and chest site::
 
     {patient}_{age}_{sex}_{location}_{recording}.wav
-    40686765_6.7_1_p1_3025.wav      patient 40686765, 6.7 years old, female (0 male, 1 female),
-                                    left posterior (p1; p2 left lateral, p3 right posterior,
-                                    p4 right lateral), recording 3025
+    40686765_6.7_1_p1_3025.wav      6.7 years old, female (0 male, 1 female), p1 left posterior
+                                    (p2 left lateral, p3 right posterior, p4 right lateral)
 
-Its ``.json`` holds a record-level label and the annotated events, times in milliseconds (strings in
-the copies seen, numbers in the release's documentation; both are read)::
+The ``.json`` holds a record label and events, times in milliseconds (strings or numbers)::
 
     {"record_annotation": "DAS",
      "event_annotation": [{"start": "342", "end": "2515", "type": "Fine Crackle"}, ...]}
 
-The documentation spells the first key ``recording_annotation``; both spellings are read (both at
-once must agree). Record labels: :data:`RECORD_LABELS`; event types: :data:`EVENT_TYPES`, mapped to the
-ICBHI classes by :data:`EVENT_CLASSES`. Nothing is guessed: an unknown label or type, a time that is
-not a number, negative, or an event that does not end after it starts is an error naming the file
-and the event (numbered from 1, in the file's order).
+``recording_annotation`` is read too. Nothing is guessed: an unknown label or type, or a bad time, is an
+error naming the file and the event (from 1).
 """
 
 from __future__ import annotations
@@ -95,8 +90,7 @@ _AGE = re.compile(r"^\d+(?:\.\d+)?$")
 
 
 def looks_like_sprsound(stem: str) -> bool:
-    """Whether a file stem is shaped like an SPRSound recording's (five ``_`` fields, numeric patient),
-    valid or not."""
+    """Whether a file stem is shaped like an SPRSound recording's, valid or not."""
     fields = stem.split("_")
     return len(fields) == 5 and fields[0].isdigit()
 
@@ -119,8 +113,7 @@ class SPRSoundName:
 
     @classmethod
     def parse(cls, stem: str) -> SPRSoundName:
-        """Parse a file stem (the name without ``.wav``/``.json``); a one-line :class:`SPRSoundError`
-        names the field that is wrong."""
+        """Parse a file stem; a one-line :class:`SPRSoundError` names the wrong field."""
         fields = stem.split("_")
         if len(fields) != 5:
             raise SPRSoundError(f"expected 5 '_'-separated fields {_PATTERN}, found {len(fields)}")
@@ -172,8 +165,7 @@ class SPRSoundAnnotation:
 
 
 def read_annotation(path: str | Path) -> SPRSoundAnnotation:
-    """Read one SPRSound JSON annotation; a one-line :class:`SPRSoundFormatError` names the file and,
-    for a bad event, its number (from 1) and value; for JSON that does not parse, the line and column."""
+    """Read one SPRSound JSON annotation; a one-line :class:`SPRSoundFormatError` names the file and event."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))

@@ -1,11 +1,4 @@
-"""Find an SPRSound corpus in a folder, pair its audio with its JSON annotations, and check its structure.
-
-The official layout: ``train_wav/`` + ``train_json/`` (the training part) and ``test_wav/`` +
-``test_json/inter_test_json/`` / ``test_json/intra_test_json/`` (the test part: *inter*, patients absent
-from the training part of the release; *intra*, patients present in it). A recording's official part
-is where its JSON lies. Names and JSON are read by :mod:`respira.data.sprsound_files`; the builder is
-:mod:`respira.data.sprsound`.
-"""
+"""Find an SPRSound corpus in a folder, pair its audio with its JSON annotations, and check its structure."""
 
 from __future__ import annotations
 
@@ -84,11 +77,10 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
 
 
 def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
-    """Find an SPRSound corpus: ``data_dir`` itself or the first folder below it (3 levels, breadth first)
-    holding ``train_wav/`` with ``train_json/`` or ``test_wav/`` with ``test_json/{inter,intra}_test_json/``.
+    """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout.
 
-    A ``.wav`` without its ``.json`` (or the reverse) is left out, with one
-    :class:`~respira.data.index.PartialCorpusWarning` saying how many and naming the first.
+    Unpaired ``.wav`` / ``.json`` files are left out with one
+    :class:`~respira.data.index.PartialCorpusWarning`.
     """
     root = Path(data_dir).expanduser()
     if not root.exists():
@@ -143,8 +135,7 @@ def _layout(root: Path, corpus: Path) -> SPRSoundLayout:
 
 
 def sprsound_recordings(layout: SPRSoundLayout) -> list[SPRSoundRecording]:
-    """Every recording's parsed name and annotation, by official part then name, after the structure
-    checks (an unreadable name or JSON: :class:`SPRSoundFormatError` naming the file)."""
+    """Every recording's parsed name and annotation, by official part then name, structure checked."""
     recordings = []
     for stem, audio in layout.audio_files.items():
         try:
@@ -159,8 +150,7 @@ def sprsound_recordings(layout: SPRSoundLayout) -> list[SPRSoundRecording]:
 
 
 def _check_patients(layout: SPRSoundLayout, recordings: list[SPRSoundRecording]) -> None:
-    """``inter_test`` holds patients absent from the training part: a patient in it and in another part
-    is an error; more patients than the release has, a warning."""
+    """A patient of ``inter_test`` in another part is an error; more patients than the release, a warning."""
     parts: dict[int, dict[str, Path]] = defaultdict(dict)
     for recording in recordings:
         parts[recording.name.patient_id].setdefault(recording.part, recording.json)

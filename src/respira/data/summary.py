@@ -1,6 +1,4 @@
-"""Short text summaries of a built ICBHI dataset: splits × classes, durations, devices (:func:`summarize`,
-what ``respira prepare`` prints), and patients, recordings and cycles per split and class
-(:func:`split_counts`, what ``respira train`` prints before training)."""
+"""Text summaries of a dataset: :func:`summarize` (``respira prepare``), :func:`split_counts` (``train``)."""
 
 from __future__ import annotations
 
@@ -13,10 +11,7 @@ from .corpus import DEVICES
 
 
 def summarize(dataset: datasets.DatasetDict) -> str:
-    """Cycles per split and class, total and mean cycle duration, and cycles per device.
-
-    Reads metadata columns only (no audio is decoded), so it is instant on the full corpus.
-    """
+    """Cycles per split and class, total and mean cycle duration, and cycles per device (no audio decoded)."""
     header = ["split", "cycles", *CLASS_NAMES, "minutes", "mean s", "patients", *DEVICES]
     rows = []
     totals = np.zeros(len(CLASS_NAMES) + 1, dtype=int)
@@ -41,10 +36,7 @@ def summarize(dataset: datasets.DatasetDict) -> str:
 
 
 def split_counts(dataset: datasets.DatasetDict) -> str:
-    """Patients, recordings and cycles (or windows of other corpora) per split, and cycles per class.
-
-    Reads the ``label``, ``patient_id`` and ``recording`` columns only (no audio is decoded).
-    """
+    """Patients, recordings and cycles (or windows) per split, and cycles per class (no audio decoded)."""
     header = ["split", "patients", "recordings", "cycles", *CLASS_NAMES]
     rows = []
     for split, part in dataset.items():

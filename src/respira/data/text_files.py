@@ -1,8 +1,4 @@
-"""Line-oriented parsing of the ICBHI text files (annotations, split, diagnosis, demographics).
-
-CRLF line ends, a UTF-8 byte-order mark and blank lines are normal input; every error names the
-file and the 1-based line.
-"""
+"""Line parsing of the ICBHI text files; every error names the file and the 1-based line."""
 
 from __future__ import annotations
 
@@ -92,11 +88,11 @@ def _flag(path: Path, line: int, value: str, what: str) -> int:
 def check_cycles_fit(
     cycles: Sequence[AnnotatedCycle], annotation: str | Path, recording: str, num_samples: int, rate: int
 ) -> None:
-    """The cycles of ``annotation`` against the ``num_samples`` samples at ``rate`` Hz of ``recording``
-    (both as the user names them): an :class:`ICBHIFormatError` naming the file and line of a cycle that
-    starts at or after the recording's end; one :class:`ClippedCycleWarning` (the worst line named) for
-    cycles ending more than :data:`CLIP_TOLERANCE_SECONDS` after it, which are clipped to it.
-    ``respira predict --annotations`` and the app check an uploaded annotation with it."""
+    """Check ``annotation``'s cycles against a recording of ``num_samples`` at ``rate`` Hz.
+
+    A cycle starting at or after the end is an :class:`ICBHIFormatError`; cycles ending more than
+    :data:`CLIP_TOLERANCE_SECONDS` after it give one :class:`ClippedCycleWarning`.
+    """
     duration = num_samples / rate
     for cycle in cycles:
         if cycle.start >= duration or round(cycle.start * rate) >= num_samples:
@@ -119,11 +115,7 @@ def check_cycles_fit(
 
 
 def read_annotations(path: Path) -> list[AnnotatedCycle]:
-    """Parse ``start end crackle wheeze`` lines; reject malformed, negative, empty or inverted cycles.
-
-    A file without any cycle (empty, or blank lines only) is an error too: every ICBHI recording is
-    annotated, so an empty file is a damaged copy, not a recording to drop without a word.
-    """
+    """Parse ``start end crackle wheeze`` lines; reject malformed, negative, inverted or no cycles."""
     cycles = []
     for line, fields in iter_fields(path):
         if len(fields) != 4:

@@ -1,14 +1,8 @@
 """Auxiliary representation losses for respiratory-sound classification (sentence-transformers style).
 
-Every loss is an :class:`AuxiliaryLoss` (:mod:`respira.losses.base`), an ``nn.Module`` with
-``forward(embeddings, labels, **metadata) -> scalar`` (Patch-Mix takes the mixed and original
-projections instead, see :class:`PatchMixContrastiveLoss`), ``get_config_dict()``, a BibTeX
-``citation`` and ``last_components`` (named sub-terms of the last forward, for logging). Embeddings
-are L2-normalised inside. Under ``torch.distributed`` the losses are computed over the global batch
-(:mod:`respira.losses.distributed` documents the gradient scaling). Batch samplers, Patch-Mix's mixing
-and the ADD-properties diagnostic live with the training samplers
-(:mod:`respira.training.batches.samplers`), the augmentations (:mod:`respira.training.augment`) and the
-metrics (:mod:`respira.metrics.embedding_geometry`).
+Every loss is an :class:`AuxiliaryLoss`: ``forward(embeddings, labels, **metadata) -> scalar``
+(Patch-Mix takes the mixed and original projections), ``get_config_dict()``, a BibTeX ``citation`` and
+``last_components``.
 
 >>> loss = build_auxiliary_loss("supcon", temperature=0.1)
 >>> sorted(AUXILIARY_LOSSES)
@@ -62,10 +56,7 @@ AUXILIARY_LOSSES: dict[str, type[AuxiliaryLoss]] = {
 
 
 def build_auxiliary_loss(name: str, **options: Any) -> AuxiliaryLoss:
-    """Instantiate the auxiliary loss registered as ``name`` with its constructor ``options``.
-
-    ``build_auxiliary_loss(name, **loss.get_config_dict())`` rebuilds an equivalent loss.
-    """
+    """Instantiate the auxiliary loss registered as ``name``; ``**loss.get_config_dict()`` rebuilds one."""
     try:
         cls = AUXILIARY_LOSSES[name]
     except KeyError:

@@ -1,33 +1,18 @@
 """ADD: the Angular Distance Distribution loss (Almudévar, Serizel & Ortega, 2024), hard and soft forms.
 
-Definitions (``z`` L2-normalised inside, pairs are the unordered pairs ``i < j`` of the batch)::
+With ``z`` L2-normalised and pairs ``i < j``::
 
-    d_ij = 1 - cos(z_i, z_j)                        in [0, 2]
-    D+   = {d_ij ** 2       : i, j same class}       pulls same-class embeddings together
-    D-   = {(1 - d_ij) ** 2 : i, j different class} = cos ** 2: pushes other classes to orthogonality
+    d_ij = 1 - cos(z_i, z_j)
+    D+   = {d_ij ** 2       : i, j same class}
+    D-   = {(1 - d_ij) ** 2 : i, j different class}
     L    = lm+ * mean(D+) + ls+ * std(D+) + lm- * mean(D-) + ls- * std(D-)
 
-* **Same class** follows :func:`~respira.losses.base.same_label_mask`: equal class indices, or
-  *identical* multi-hot vectors (``(1, 0)`` crackle and ``(1, 1)`` both are different classes).
-* **std** is the *population* standard deviation (``unbiased=False``): defined for a single pair (0),
-  and the mean and std are the same whether pairs are counted once (``i < j``) or twice (``i != j``).
-  Its square root is made safe: where the variance is exactly 0 the std is 0 with zero gradient.
-* A term whose pair set is empty (no same-class pair, no different-class pair) is **skipped**: it adds
-  0 with zero gradient and ``last_components`` records ``add_skipped_pos`` / ``add_skipped_neg`` = 1.
+Same class follows :func:`~respira.losses.base.same_label_mask`; std is the population one (0 for one
+pair, zero gradient at 0); an empty pair set's terms are skipped (``add_skipped_pos`` / ``_neg``).
 
-**Soft form** (mixup; used when the labels are soft, i.e. a float ``[B, C]`` holding a value strictly
-between 0 and 1, or always with ``soft=True``)::
+Soft form (mixup labels, or ``soft=True``), positives where ``cos(y_i, y_j) >= soft_positive_threshold``::
 
-    dy_ij = 1 - cos(y_i, y_j)    (label vectors; two all-zero rows have cos 1, one zero row cos 0)
-    dz_ij = 1 - cos(z_i, z_j)
-    L     = lm_soft * mean_{i<j} (dy_ij - dz_ij) ** 2 + ls+ * std{dz_ij : cos(y_i, y_j) >= threshold}
-
-"Positive" pairs of the soft form are those whose label cosine similarity is at least
-``soft_positive_threshold`` (0.5: the labels share at least half their direction, e.g. a 50/50 mix of
-crackle and normal against pure crackle has cos 0.71, against pure normal 0.71, against wheeze 0). With
-one-hot labels the first term equals the pooled mean of D+ and D- above. Class-index labels with
-``soft=True`` are one-hot encoded. Multi-hot mixup rows are compared by direction only, so
-``(0.3, 0)`` (30% crackle, 70% normal) has the same direction as ``(1, 0)``: prefer 4-class soft labels.
+    L = lm_soft * mean_{i<j} (dy_ij - dz_ij) ** 2 + ls+ * std{dz_ij : positive}
 """
 
 from __future__ import annotations
@@ -80,12 +65,10 @@ def _label_cosine(labels: torch.Tensor) -> torch.Tensor:
 
 
 class ADDLoss(AuxiliaryLoss):
-    """Angular Distance Distribution loss; see the module docstring for the exact definitions.
+    """Angular Distance Distribution loss (module docstring).
 
-    ``forward(embeddings [B, D], labels)`` with labels ``[B]`` class indices, ``[B, C]`` multi-hot flags
-    or ``[B, C]`` soft labels (mixup, soft form). ``last_components``: ``add`` (the loss), the unweighted
-    terms (``add_mean_pos``, ``add_std_pos``, ``add_mean_neg``, ``add_std_neg``; soft form:
-    ``add_soft_mse``, ``add_soft_std_pos``), pair counts and ``add_skipped_*`` flags.
+    ``forward(embeddings [B, D], labels)`` with class indices, multi-hot flags or soft labels;
+    ``last_components`` holds ``add``, its unweighted terms, pair counts and ``add_skipped_*``.
     """
 
     name = "add"

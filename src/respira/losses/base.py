@@ -1,11 +1,4 @@
-"""The base class of respira's auxiliary losses and the helpers they share: labels, metadata, precision.
-
-:class:`AuxiliaryLoss` fixes the interface (``forward(embeddings, labels, **metadata)``,
-``get_config_dict()``, ``citation``, ``last_components``) and gathers the global batch under
-``torch.distributed`` through :mod:`respira.losses.distributed` (which documents the gradient
-scaling). :func:`same_label_mask` is the one same-class rule of every loss (and of the ADD-properties
-diagnostic in :mod:`respira.metrics`).
-"""
+"""The base class of respira's auxiliary losses and the helpers they share: labels, metadata, precision."""
 
 from __future__ import annotations
 
@@ -36,8 +29,7 @@ LabelKind = Literal["index", "multi_hot", "soft"]
 # Labels
 # --------------------------------------------------------------------------------------------------
 def label_kind(labels: torch.Tensor) -> LabelKind:
-    """``"index"`` for class indices ``[B]``; ``"multi_hot"`` for 0/1 matrices ``[B, C]`` (one-hot
-    included); ``"soft"`` for ``[B, C]`` matrices holding any value strictly between 0 and 1 (mixup)."""
+    """``"index"`` (``[B]``), ``"multi_hot"`` (0/1 ``[B, C]``) or ``"soft"`` (``[B, C]`` in (0, 1))."""
     if labels.dim() == 1:
         if torch.is_floating_point(labels) and not torch.equal(labels, labels.round()):
             raise ValueError("1-D labels must be integer class indices; pass soft labels as [batch, classes]")
@@ -52,9 +44,8 @@ def label_kind(labels: torch.Tensor) -> LabelKind:
 def same_label_mask(labels: torch.Tensor, other: torch.Tensor | None = None) -> torch.Tensor:
     """Boolean ``[N, M]``: True where two samples have the *same class*.
 
-    Class indices compare by equality; multi-hot vectors (e.g. (crackle, wheeze) flags) are the same class
-    only when the whole vectors are identical, so ``normal (0,0)``, ``crackle (1,0)``, ``wheeze (0,1)``
-    and ``both (1,1)`` are four distinct classes, exactly as the 4-class indices. Soft labels are refused.
+    Multi-hot vectors are the same class only when identical, so (crackle, wheeze) flags give four
+    classes, as the class indices do. Soft labels are refused.
     """
     other = labels if other is None else other
     for tensor in (labels, other):
@@ -88,14 +79,10 @@ def _as_key_tensor(value: Any, name: str, size: int, device: torch.device) -> to
 class AuxiliaryLoss(nn.Module):
     """Base of respira's auxiliary losses (sentence-transformers style).
 
-    Every loss: ``forward(embeddings, labels, **kwargs) -> scalar`` (unknown keyword arguments, such as
-    metadata another loss needs, are ignored), ``get_config_dict()`` (its constructor arguments, so
-    ``type(loss)(**loss.get_config_dict())`` rebuilds it), a BibTeX ``citation`` and
-    ``last_components``: the named sub-terms of the latest forward as floats, for logging.
-
-    ``gather_distributed=True`` (the default) computes the loss over the global batch under
-    ``torch.distributed`` (:mod:`respira.losses.distributed` documents the gradient scaling); it does
-    nothing in a single process.
+    Every loss has ``forward(embeddings, labels, **kwargs) -> scalar`` (unknown keyword arguments
+    ignored), ``get_config_dict()``, a BibTeX ``citation`` and ``last_components`` (named sub-terms of the
+    latest forward). ``gather_distributed=True`` computes it over the global batch under
+    ``torch.distributed``.
     """
 
     name: ClassVar[str] = ""
@@ -163,12 +150,7 @@ def same_metadata_mask(
     labels: torch.Tensor | None = None,
     gather: bool = True,
 ) -> torch.Tensor:
-    """Boolean ``[N, N]`` (``N`` = global batch when ``gather``): True where samples agree on ALL ``keys``.
-
-    The key ``"labels"`` refers to ``labels`` (same-class rule of :func:`same_label_mask`); any other key
-    is looked up in ``values`` (the forward's keyword arguments) and compared by equality, rows for 2-D
-    values.
-    """
+    """Boolean ``[N, N]``: True where samples agree on all ``keys``."""
     mask: torch.Tensor | None = None
     for key in keys:
         if key == "labels":

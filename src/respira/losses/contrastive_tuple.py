@@ -1,29 +1,12 @@
 """Contrastive-tuple loss (Song, Han & Song, ICASSP 2021).
 
-For an anchor ``z``, a positive ``z+`` of the same class and ``N`` negatives ``z_k`` of other classes,
-all L2-normalised (``temperature`` 1 gives the paper's formula)::
+For an anchor ``z``, a positive ``z+`` and ``N`` negatives ``z_k``, all L2-normalised::
 
     loss(z) = -log( exp(z.z+ / t) / (exp(z.z+ / t) + sum_k exp(z.z_k / t)) )
 
-The gradient w.r.t. the similarity ``z.z_k`` of a negative is its softmax weight, so a hard negative
-(cosine near 0 or above) gets a larger gradient than an easy one (cosine near -1): the loss mines
-hard negatives by itself.
-
-Batch layout, produced by :class:`respira.training.batches.samplers.ContrastiveTupleBatchSampler`: ``2 A``
-samples ``[anchors (A), positives (A)]``, positive ``i`` of the same class as anchor ``i``. Trainer
-usage::
-
-    sampler = ContrastiveTupleBatchSampler(train_labels, batch_size=32, seed=seed)   # 64 samples a batch
-    loader = DataLoader(train_dataset, batch_sampler=sampler, collate_fn=collator)
-    for epoch in range(epochs):
-        sampler.set_epoch(epoch)          # accelerate's prepared loaders forward set_epoch to it
-        for batch in loader:              # keep the order of the batch: anchors first, then positives
-            out = model(**batch)
-            loss = task_loss + lam * tuple_loss(out.projections, batch["labels"])
-
-The task loss may use all ``2 A`` samples (positives are ordinary training samples). With accelerate
-on several processes keep ``split_batches=False`` (the default: every process gets whole batches) and
-``drop_last=True`` (accelerate pads short batches with other indices, which would break the layout).
+Batches are ``[anchors (A), positives (A)]``, as
+:class:`respira.training.batches.samplers.ContrastiveTupleBatchSampler` makes them; with accelerate keep
+``split_batches=False`` and ``drop_last=True``.
 """
 
 from __future__ import annotations
@@ -44,10 +27,7 @@ _SEED_STRIDE = 1_000_003
 def contrastive_tuple_loss(
     anchors: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor, temperature: float = 1.0
 ) -> torch.Tensor:
-    """Per-anchor losses ``[A]`` for anchors ``[A, D]``, positives ``[A, D]`` and negatives ``[A, N, D]``.
-
-    All three are L2-normalised here. ``-log(exp(s+) / (exp(s+) + sum_k exp(s_k)))`` with ``s = z.z' / t``.
-    """
+    """Per-anchor losses ``[A]`` for anchors ``[A, D]``, positives ``[A, D]`` and negatives ``[A, N, D]``."""
     anchors = nn.functional.normalize(anchors, dim=-1)
     positive = (anchors * nn.functional.normalize(positives, dim=-1)).sum(dim=-1, keepdim=True)
     negative = torch.einsum("ad,and->an", anchors, nn.functional.normalize(negatives, dim=-1))
@@ -56,17 +36,11 @@ def contrastive_tuple_loss(
 
 
 class ContrastiveTupleLoss(AuxiliaryLoss):
-    """Contrastive-tuple loss over a batch ``[anchors, positives]`` (module docstring).
+    """Contrastive-tuple loss over a batch ``[anchors, positives]``; the mean over anchors.
 
-    Negatives of anchor ``i``: ``num_negatives`` samples drawn among the samples of *both* halves of the
-    batch whose class differs from the anchor's (same-class rule of
-    :func:`~respira.losses.base.same_label_mask`), without replacement when there are at least
-    ``num_negatives`` of them, with replacement otherwise. Anchors without any other-class sample are
-    skipped (``contrastive_tuple_skipped_anchors``); if all are, the loss is 0 with zero gradient. The
-    draw is reproducible: a generator seeded from ``seed`` and the step (``forward(..., step=k)``, or an
-    internal counter incremented by every forward), identical on every process. The indices drawn
-    (into the global batch, -1 for skipped anchors) are kept in ``last_negative_indices``.
-    The loss is the mean over the anchors (positives are not anchors).
+    Each anchor draws ``num_negatives`` other-class samples from the batch (with replacement when fewer),
+    reproducibly from ``seed`` and the step; anchors without one are skipped. The indices drawn are kept in
+    ``last_negative_indices``.
     """
 
     name = "contrastive_tuple"

@@ -1,28 +1,10 @@
 """Global-batch plumbing of the auxiliary losses: gathering embeddings and labels across processes.
 
-Batch-wise losses (SupCon, ADD, ...) see more pairs when every process contributes its shard, so under
-``torch.distributed`` each loss gathers the global batch, computes the loss of the *global* batch on
-every rank, and lets gradients flow back to the local shard only.
-
-Gradient scaling (the choice this module makes)
------------------------------------------------
-Let ``L(z)`` be the loss of the global batch ``z = [z_0; ...; z_{W-1}]`` (``W`` processes, rank ``r``
-holding ``z_r``). Every rank computes the same value ``L``. On rank ``r`` autograd computes
-``G = dL/dz`` for the whole gathered tensor; :func:`gather_with_grad`'s backward **sums** ``G`` over the
-ranks (all-reduce) and returns the local slice, i.e. ``W * dL/dz_r``. DistributedDataParallel then
-*averages* the parameter gradients over the ranks::
-
-    (1/W) * sum_r (W * dL/dz_r) * dz_r/dtheta = sum_r dL/dz_r * dz_r/dtheta = dL/dtheta
-
-which is exactly the gradient of a one-process run on the global batch (and the task loss, a mean over
-the local batch, averages to the global mean in the same way). ``torch.distributed.nn.all_gather``
-makes the same choice (reduce-scatter with SUM). The gradient w.r.t. a rank's local embeddings is
-therefore ``W`` times the one-process gradient until DDP divides it by ``W``. Do not use these
-losses with a gradient reduction that sums instead of averaging.
-
-Shards may have different sizes (e.g. the last batch of an epoch): sizes are gathered first and the
-shards padded for the collective. All ranks must call the gathers in the same order (they do when they
-run the same loss code).
+Every rank computes the loss of the global batch. :func:`gather_with_grad`'s backward sums the
+gradient over ranks (as ``torch.distributed.nn.all_gather``), ``W`` times the one-process gradient,
+which DistributedDataParallel's averaging divides back: the result is exactly the one-process
+gradient on the global batch. Do not use a gradient reduction that sums. Shards of different sizes
+are padded for the collective; every rank must call the gathers in the same order.
 """
 
 from __future__ import annotations
@@ -77,12 +59,7 @@ class _GatherWithGrad(torch.autograd.Function):
 
 
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
-    """The global batch ``[sum of shard sizes, ...]`` in rank order, differentiable w.r.t. the local shard.
-
-    Identity when not distributed. Under ``W`` processes the gradient reaching ``tensor`` is the sum over
-    ranks of each rank's gradient w.r.t. this slice, i.e. ``W x`` the one-process gradient; DDP's
-    averaging divides it back (see the module docstring).
-    """
+    """The global batch in rank order, differentiable w.r.t. the local shard (identity alone)."""
     if not is_distributed():
         return tensor
     sizes = _shard_sizes(tensor.shape[0], tensor.device)
@@ -101,11 +78,7 @@ def gather_labels(tensor: torch.Tensor | None) -> torch.Tensor | None:
 
 
 def global_batch_indices(local_size: int, device: torch.device | str = "cpu") -> tuple[int, int]:
-    """``(start, stop)`` of this rank's shard in the gathered global batch; ``(0, local_size)`` alone.
-
-    A collective under ``torch.distributed``: every rank must call it. ``device`` must suit the backend
-    (a CUDA device with NCCL).
-    """
+    """``(start, stop)`` of this rank's shard in the gathered batch; a collective every rank must call."""
     if not is_distributed():
         return 0, local_size
     sizes = _shard_sizes(local_size, torch.device(device))

@@ -1,25 +1,15 @@
 """Multiple-instance learning over windows: a recording-labelled example as a bag of window logits.
 
-A corpus such as KAUH labels whole recordings (crackles present, wheezes present) but not where in the
-recording they are. Cut into windows, a recording is a *bag* of instances with one label per bag.
-Under the standard multiple-instance assumption (Dietterich, Lathrop and Lozano-Pérez 1997), applied
-to each label on its own, a recording has crackles when at least one of its windows has crackles.
-The model scores each window as it scores an ICBHI cycle; a pooling turns the windows' logits into one
-logit per bag and label, which is trained with binary cross-entropy against the recording's flags:
+A recording has crackles when at least one window has (Dietterich et al. 1997). Poolings, returned
+as logits and trained with binary cross-entropy against the recording's flags:
 
-* ``max``: the bag's logit is its largest window logit (the MIL assumption taken literally; the
-  gradient flows to the most suspicious window only);
-* ``noisy_or``: the bag's probability is ``1 − Π_k (1 − p_k)`` (Maron and Lozano-Pérez 1998; Zhang,
-  Platt and Viola 2005): any window may explain the bag, every window gets a gradient. Computed in
-  log space (``log(1 − P) = Σ_k −softplus(z_k)``) and returned as a logit, so it is stable;
-* ``attention``: the bag's probability is ``Σ_k a_k p_k`` with weights ``a = softmax(α · z)`` over the
-  bag's windows (per label; the weights sum to 1). This is the attention-MIL form of Ilse, Tomczak and
-  Welling (2018) with parameter-free attention scores, the window logits themselves, as in the
-  auto-pool operator of McFee, Salamon and Bello (2018): ``α → ∞`` gives ``max``, ``α = 0`` the mean.
-  No parameters, so the frozen head stays the deployed model: nothing is learnt that inference lacks.
+* ``max``: the largest window logit;
+* ``noisy_or``: ``1 − Π_k (1 − p_k)`` (Maron and Lozano-Pérez 1998), in log space;
+* ``attention``: ``Σ_k a_k p_k`` with ``a = softmax(α · z)``, the parameter-free auto-pool of McFee,
+  Salamon and Bello (2018) (``α → ∞``: max, ``α = 0``: mean).
 
-Whatever the pooling, a deployed model decides a recording by aggregating its window probabilities
-(:func:`respira.core.decision.decide_recording`, the maximum by default); the pooling only shapes training.
+A deployed model decides a recording by :func:`respira.core.decision.decide_recording`; the pooling
+only shapes training.
 """
 
 from __future__ import annotations
@@ -45,11 +35,7 @@ def _probability_logit(probability: torch.Tensor) -> torch.Tensor:
 def pool_bags(
     logits: torch.Tensor, bags: torch.Tensor, pooling: str = "max", *, alpha: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pool window ``logits`` ``[N, labels]`` by bag id ``bags`` ``[N]`` (any integers).
-
-    Returns ``(bag_logits [M, labels], bag_ids [M])``, bags in increasing id order; ``bag_logits`` are
-    logits of the pooled probability (see the module docstring for each pooling).
-    """
+    """Pool window ``logits`` ``[N, labels]`` by bag id: ``(bag_logits [M, labels], bag_ids [M])``."""
     if pooling not in MIL_POOLINGS:
         raise ValueError(f"MIL pooling must be one of {', '.join(MIL_POOLINGS)}, got {pooling!r}")
     if logits.dim() != 2 or bags.dim() != 1 or bags.shape[0] != logits.shape[0]:
@@ -80,11 +66,10 @@ def pool_bags(
 
 
 class MultipleInstanceLoss(nn.Module):
-    """Binary cross-entropy of pooled bag logits against the bags' flags.
+    """Binary cross-entropy of pooled bag logits against the bags' flags (the first window's of each bag).
 
-    ``forward(logits [N, labels], bags [N], flags [N, labels]) -> scalar``: windows of one bag share the
-    bag's flags (the first window's are used); the mean over bags and labels. ``pooling`` and ``alpha``
-    as :func:`pool_bags`. ``last_components`` holds the number of bags of the last call.
+    ``forward(logits [N, labels], bags [N], flags [N, labels]) -> scalar``; ``last_components`` holds the
+    number of bags.
     """
 
     citation: ClassVar[str] = """\

@@ -1,20 +1,8 @@
 """Patch-Mix contrastive learning for patch-based encoders (Bae et al., Interspeech 2023).
 
-The model mixes patch embeddings (after the patch projection, before the transformer) with
-:func:`respira.training.augment.patch_mix_plan` + :func:`respira.training.augment.apply_patch_mix`,
-runs the mixed batch through the encoder and the projector, and contrasts each *mixed* projection
-against the projections of the *original* (unmixed) batch with :class:`PatchMixContrastiveLoss`.
-
-Meaning of ``lam`` (this module's convention)
----------------------------------------------
-``lam`` is the fraction of patches of a mixed sample that come from its **partner**
-``permutation[i]``; ``1 - lam`` is the fraction kept from sample ``i`` itself. The targets of mixed
-sample ``i`` are therefore ``1 - lam`` on original ``i`` and ``lam`` on original ``permutation[i]``.
-Bae et al.'s code uses the complement (their ``lam`` is the fraction *kept*, weight of the sample's
-own original): ``lam_paper = 1 - lam``. The loss is the same.
-
-Mixing positions are shared by the whole batch (as in the paper) when the mask is ``[P]``; a
-per-sample ``[B, P]`` mask is accepted too (``lam`` is then per sample: ``mask.float().mean(1)``).
+``lam`` is the fraction of a mixed sample's patches from its **partner** ``permutation[i]`` (Bae et
+al.'s ``lam`` is the fraction kept: ``lam_paper = 1 - lam``; the loss is the same). A ``[P]`` mask is
+shared by the batch; a ``[B, P]`` mask gives a ``lam`` per sample.
 """
 
 from __future__ import annotations
@@ -42,18 +30,14 @@ PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
 class PatchMixContrastiveLoss(AuxiliaryLoss):
     """Mixed projections vs. stop-gradient original projections, with mixing-ratio targets.
 
-    ``forward(mixed_projections [B, D], original_projections [B, D], permutation [B], lam)``, ``lam`` a
-    float or ``[B]`` (the partner's fraction, module docstring). Both are L2-normalised; the originals
-    are detached. With ``s_ij = m_i . o_j / temperature`` over *all* originals ``j`` of the batch::
+    ``forward(mixed_projections [B, D], original_projections [B, D], permutation [B], lam)``; with
+    ``s_ij = m_i . o_j / temperature`` over all originals::
 
         w_i    = (1 - lam_i) * onehot(i) + lam_i * onehot(permutation[i])
         loss_i = -sum_j w_ij * log softmax_j(s_ij)
-        L      = mean_i loss_i
 
-    ``negatives="different_label"`` (the paper's ``diff_label`` option) keeps in the softmax only the two
-    targets and the originals whose label differs from sample ``i``'s (then ``labels`` are needed).
-    This is the one loss whose forward does not take ``(embeddings, labels)`` first: the Trainer calls it
-    with both projections; ``labels`` and other keyword arguments are accepted after them.
+    ``negatives="different_label"`` (the paper's ``diff_label``) keeps only the targets and the originals
+    of another label in the softmax (``labels`` needed).
     """
 
     name = "patch_mix"

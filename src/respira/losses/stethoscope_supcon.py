@@ -1,24 +1,10 @@
 """Stethoscope-guided supervised contrastive learning (Kim et al., ICASSP 2024).
 
-Kim et al. treat each stethoscope as a domain and train the classifier's cross-entropy together with
-``λ`` times a supervised contrastive loss on projections of two augmented views of every cycle, whose
-supervision is the *stethoscope* label instead of the class (their code's ``meta_mode="dev"``, the
-default; 4 ICBHI devices): positives of an anchor are the other views and the other samples recorded
-with the same device. The loss is :class:`~respira.losses.SupConLoss` with ``positive_key`` the device
-(``L_out`` form, every embedding an anchor, anchors without a positive left out)::
-
-    loss_i = -1/|P(i)| * sum_{p in P(i)} log( exp(s_ip) / sum_{a != i} exp(s_ia) )
-
-:class:`StethoscopeGuidedSupConLoss` computes it with ``positives="domain"`` (the paper's), and with
-``positives="label_across_domains"`` a variant that pulls together what should not depend on the
-stethoscope instead: ``P(i)`` = the other views of ``i`` and the samples of the *same class* recorded
-with a *different* device (same-device same-class samples are neither positives nor excluded from the
-denominator). Both read the device codes the collator passes (``forward(z, labels, device=codes)``;
-``domain_key`` names another metadata column, e.g. a hospital). One view per sample works too (the
-cached embeddings of a frozen encoder): then only other samples are positives.
-
-With a frozen encoder the loss shapes only what is trained: give the model a trainable layer that the
-classifier and the projector share (``head_hidden_size``), or it trains the projector alone.
+:class:`~respira.losses.SupConLoss` whose positives are the samples recorded with the same device
+(``positives="domain"``, the paper's ``meta_mode="dev"``), or the same class recorded with a
+*different* device (``positives="label_across_domains"``). The device codes come from the collator
+(``forward(z, labels, device=codes)``; ``domain_key`` names another column). With a frozen encoder,
+give the model a shared trainable layer (``head_hidden_size``), or it trains the projector alone.
 """
 
 from __future__ import annotations
@@ -46,8 +32,7 @@ CITATION = """@inproceedings{kim2024stethoscope,
 
 
 class StethoscopeGuidedSupConLoss(SupConLoss):
-    """Supervised contrastive loss with stethoscope (domain) positives, or same-class cross-domain
-    positives (module docstring)."""
+    """Supervised contrastive loss with stethoscope positives, or same-class cross-domain positives."""
 
     name = "stethoscope_supcon"
     citation = CITATION

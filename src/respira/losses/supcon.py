@@ -1,36 +1,21 @@
 """Supervised contrastive loss (Khosla et al., 2020) and a metadata-negatives contrastive loss.
 
-Shared conventions. Embeddings come as one view ``[B, D]``, several views stacked view-major
-``[V * B, D]`` (``torch.cat([view_1, view_2])``, ``B`` taken from the labels or metadata) or
-``[B, V, D]``; they are L2-normalised inside. Every one of the ``N = V * B`` embeddings is an anchor;
-``s_ij = z_i . z_j / temperature``.
+Embeddings come as ``[B, D]``, views stacked view-major ``[V * B, D]`` or ``[B, V, D]``; every one is an
+anchor, ``s_ij = z_i . z_j / temperature``.
 
-:class:`SupConLoss` ("L_out" form)::
+:class:`SupConLoss` ("L_out" form; no ``base_temperature`` factor)::
 
     loss_i = -1/|P(i)| * sum_{p in P(i)} log( exp(s_ip) / sum_{a != i} exp(s_ia) )
-    L      = mean of loss_i over the anchors with |P(i)| > 0
 
-``P(i)``: every *other* embedding (other views of the same sample included) of a sample that agrees
-with ``i`` on all ``positive_key`` keys: ``"labels"`` (the default; equal class index or identical
-multi-hot vector) or a metadata key passed to forward (``positive_key="device"`` and
-``forward(z, labels, device=codes)``), compared by equality. Several keys are combined with AND:
-``positive_key=("labels", "device")``. Anchors without any positive are excluded from the mean and
-counted in ``last_components["supcon_anchors_without_positive"]``; if none is left the loss is 0
-(zero gradient, ``supcon_skipped = 1``). Unlike Khosla et al.'s reference code there is no
-``temperature / base_temperature`` factor (it is 1 at the default temperature 0.07).
+``P(i)``: the other embeddings of samples equal to ``i`` on every ``positive_key`` (``"labels"`` or a
+metadata key given to forward). Anchors without a positive are left out and counted.
 
-:class:`MetadataContrastiveLoss` (self-supervised, metadata-aware negatives; in the spirit of Moummad
-& Farrugia, 2023, who pretrain with metadata such as age, sex and device)::
+:class:`MetadataContrastiveLoss` (after Moummad & Farrugia, 2023)::
 
     loss_i = -1/|P(i)| * sum_{p in P(i)} log( exp(s_ip) / sum_{a in P(i) | N(i)} exp(s_ia) )
-    L      = mean of loss_i over the anchors with |N(i)| > 0
 
-``P(i)``: the other views of the same sample (the only positives; labels are not used).
-``N(i)``: every view of every sample whose metadata *differs* from ``i``'s on at least one of
-``negative_keys``, i.e. whose tuple of values is not identical. Other samples with the same metadata
-tuple are neither positives nor negatives: they are removed from the denominator. Needs ``V >= 2``
-views. Anchors without any negative (their loss would be exactly 0) are excluded from the mean and
-counted (``metadata_contrastive_anchors_without_negative``).
+``P(i)``: the other views of the same sample; ``N(i)``: samples whose ``negative_keys`` metadata differ.
+Needs ``V >= 2`` views.
 """
 
 from __future__ import annotations
@@ -163,8 +148,7 @@ class SupConLoss(AuxiliaryLoss):
     def positive_pairs(
         self, labels: torch.Tensor | None, values: Mapping[str, Any], size: int, device: torch.device
     ) -> torch.Tensor:
-        """``[B, B]`` (global batch): whether samples ``i`` and ``j`` are positives of each other (their
-        other views are positives whatever this says): equal on every ``positive_key``."""
+        """``[B, B]``: whether samples ``i`` and ``j`` are equal on every ``positive_key``."""
         return same_metadata_mask(
             self.positive_key, values, size, device, labels=labels, gather=self.gather_distributed
         )

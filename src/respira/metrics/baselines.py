@@ -1,25 +1,12 @@
 """The trivial classifiers every model must beat, scored on the same cycles as the model.
 
-- **all-normal**: predicts ``normal`` for every cycle. Specificity 1, sensitivity 0, so its ICBHI score
-  is 0.5 whenever the split has normal and abnormal cycles. Its *per-patient* score is not 0.5: a
-  patient with only normal cycles scores 1, one with only abnormal cycles 0 (see
-  :func:`~respira.metrics.icbhi.per_patient_icbhi`), so a per-patient score means something only
-  beside this baseline.
-- **class-prior**: draws each cycle's class at random from the class prior (the class shares of the
-  evaluated split itself unless others are given). Its *expected* scores are reported
-  (no random draw): specificity = prior(normal), strict sensitivity = Σ over abnormal classes c of
-  share of c among the abnormal cycles × prior(c).
+- **all-normal**: ``normal`` for every cycle: specificity 1, sensitivity 0, ICBHI score 0.5 (its
+  per-patient score is not 0.5: a patient with only normal cycles scores 1).
+- **class-prior**: each cycle's class drawn from the class prior; its *expected* scores are reported:
+  specificity = prior(normal), sensitivity = Σ over abnormal classes c of share(c) × prior(c).
 
-Keys (all fractions in [0, 1], undefined values ``nan`` as in :func:`~respira.metrics.icbhi_scores`):
-``baseline_all_normal_{specificity,sensitivity,icbhi_score}``,
-``baseline_class_prior_{specificity,sensitivity,icbhi_score}`` and, with patient ids,
-``baseline_all_normal_patient_icbhi_score``.
-
-**The comparison** (one home for every report, console table and model card): a headline score that
-does not beat the best of its trivial baselines (a tie does not beat it; for a lower-is-better score such
-as an event error rate, the lowest baseline) is a :class:`BelowBaseline`: reports write them to
-``metrics.json`` as ``below_baseline`` (a list of :meth:`BelowBaseline.to_dict`), tables print
-:meth:`BelowBaseline.flag` beside the number, the card :meth:`BelowBaseline.line`.
+A headline score that does not beat the best of its baselines (a tie does not; for a lower-is-better
+score, the lowest) is a :class:`BelowBaseline`, which every report, table and card states.
 """
 
 from __future__ import annotations
@@ -72,8 +59,8 @@ def trivial_baselines(
 ) -> dict[str, float]:
     """Scores of the all-normal and class-prior classifiers on ``labels`` (class indices 0..3).
 
-    ``prior``: four class shares (default: those of ``labels``); ``patient_ids``: one per cycle, adds
-    ``baseline_all_normal_patient_icbhi_score``. See the module docstring for the keys.
+    ``prior``: four class shares (default: those of ``labels``); ``patient_ids`` (one per cycle) add
+    ``baseline_all_normal_patient_icbhi_score``.
     """
     labels_array, _ = validate_labels_and_predictions(labels, labels, NUM_CLASSES)
     shares = class_prior(labels_array) if prior is None else np.asarray(prior, dtype=np.float64)
@@ -135,8 +122,7 @@ class BelowBaseline:
     lower_is_better: bool = False
 
     def _shown(self, value: float) -> str:
-        """A score in percent (:func:`respira.utils.tables.format_percent`); an error rate (lower is
-        better, not a share: it can exceed 1) as the ratio it is."""
+        """A score in percent; an error rate (lower is better, may exceed 1) as the ratio it is."""
         return f"{value:.3f}" if self.lower_is_better else format_percent(value)
 
     def flag(self) -> str:
@@ -181,9 +167,7 @@ def below_baseline(
     *,
     lower_is_better: bool = False,
 ) -> BelowBaseline | None:
-    """The :class:`BelowBaseline` of ``value`` when it does not beat the best defined value of
-    ``baselines`` (name or key part → value; ``None`` / NaN ones are skipped), else ``None`` (also when
-    ``value`` or every baseline is undefined)."""
+    """The :class:`BelowBaseline` of ``value`` unless it beats the best defined ``baselines``."""
     defined = {BASELINE_NAMES.get(name, name): float(v) for name, v in baselines.items() if _defined(v)}
     if not _defined(value) or not defined:
         return None
@@ -198,10 +182,10 @@ def below_baseline(
 def icbhi_below_baselines(
     metrics: Mapping[str, Any], *, prefix: str = "", where: str = ""
 ) -> list[BelowBaseline]:
-    """The ICBHI headlines of flat ``metrics`` (:data:`ICBHI_HEADLINES`, keys after ``prefix``, e.g.
-    ``test_``) that do not beat their baselines in the same metrics; ``where`` is added to the headline.
-    None where the metrics hold an undefined ``sensitivity`` or ``specificity`` (data without an
-    abnormal or a normal example): a score of one side alone is no score to compare."""
+    """The ICBHI headlines of flat ``metrics`` (keys after ``prefix``) that do not beat their baselines.
+
+    ``None`` where sensitivity or specificity is undefined: a one-sided score is no score to compare.
+    """
     one_sided = [
         f"{prefix}{side}" in metrics and not _defined(metrics[f"{prefix}{side}"])
         for side in ("sensitivity", "specificity")

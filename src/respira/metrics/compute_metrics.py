@@ -1,15 +1,6 @@
 """``compute_metrics`` for ``transformers.Trainer``: ICBHI scores of single- and multi-label models.
 
-Usage::
-
-    trainer = Trainer(..., compute_metrics=compute_metrics)
-    # validation (selection): thresholds tuned for the ICBHI score at this evaluation
-    compute = make_compute_metrics(threshold_objective="icbhi_score")
-    # test: the thresholds validation chose, per-patient scores
-    compute = make_compute_metrics(thresholds=(0.4, 0.35), patient_ids=test_dataset["patient_id"])
-
-Transformers itself is not imported: any object with ``predictions`` and ``label_ids`` attributes
-(``transformers.EvalPrediction``) is accepted.
+Any object with ``predictions`` and ``label_ids`` (``transformers.EvalPrediction``) is accepted.
 """
 
 from __future__ import annotations
@@ -136,28 +127,19 @@ def make_compute_metrics(
 ) -> Callable[[EvalPrediction], dict[str, float]]:
     """A ``compute_metrics`` callable for ``transformers.Trainer``.
 
-    - ``problem_type``: ``"single_label_classification"`` (logits ``[N, 4]``, argmax) or
-      ``"multi_label_classification"`` (logits ``[N, 2]`` for crackle/wheeze, sigmoid, then
-      per-label thresholds); ``None`` detects it from the logits' last dimension.
-    - ``thresholds``: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5).
-    - ``threshold_objective``: ``"fixed"`` (default) decides at ``thresholds``; ``"icbhi_score"``
-      or ``"f1"`` tune the thresholds on the evaluated data itself
-      (:func:`respira.metrics.thresholds.choose_thresholds`, ``thresholds`` being the fallback) and
-      score at the tuned values: for VALIDATION data only (model selection), never for test data.
-      The values used are reported as ``threshold_crackle`` / ``threshold_wheeze``, and with tuning
-      ``thresholds_tuned`` counts the labels that could be tuned.
-    - ``patient_ids``: one id per evaluated example, in the order of the evaluation dataset (the
-      Trainer evaluates sequentially); adds the :func:`respira.metrics.per_patient_icbhi` keys.
-    - ``prior``: four class shares for the class-prior baseline (default: the evaluated split's own,
-      as respira's trainer and evaluation reports use).
+    Args:
+        problem_type: ``"single_label_classification"`` (logits ``[N, 4]``) or
+            ``"multi_label_classification"`` (logits ``[N, 2]``); ``None`` detects it from the logits.
+        thresholds: (crackle, wheeze) thresholds of a multi-label model (default 0.5, 0.5).
+        threshold_objective: ``"fixed"``, or ``"icbhi_score"`` / ``"f1"`` to tune the thresholds on the
+            evaluated data itself (validation only, never test), reported as ``threshold_crackle`` /
+            ``threshold_wheeze``.
+        patient_ids: one id per evaluated example; adds the :func:`respira.metrics.per_patient_icbhi` keys.
+        prior: four class shares for the class-prior baseline (default: the evaluated split's own).
 
-    Labels may be class indices ``[N]`` or (crackle, wheeze) flags ``[N, 2]``, for either kind of
-    model; when ``label_ids`` (or ``predictions``) is a tuple, its first element is used. Single-label
-    models get the keys of :func:`respira.metrics.icbhi_scores`, multi-label models those of
-    :func:`respira.metrics.multilabel_scores`; both include ``icbhi_score``, ``specificity`` and
-    ``sensitivity`` (official strict definition), ``auc_crackle`` / ``auc_wheeze`` (single-label: of the
-    softmax probability of the classes containing the label), and the trivial baselines of the same cycles
-    (:func:`respira.metrics.trivial_baselines`, ``baseline_*`` keys).
+    Labels may be class indices ``[N]`` or flags ``[N, 2]``. The keys are those of
+    :func:`respira.metrics.icbhi_scores` or :func:`respira.metrics.multilabel_scores`, ``auc_crackle`` /
+    ``auc_wheeze`` and the ``baseline_*`` keys of :func:`respira.metrics.trivial_baselines`.
     """
     if problem_type is not None and problem_type not in PROBLEM_TYPES:
         raise ValueError(f"problem_type must be one of {PROBLEM_TYPES} or None, got {problem_type!r}")
@@ -180,8 +162,5 @@ def make_compute_metrics(
 
 
 def compute_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
-    """Default ``compute_metrics``: problem type detected from the logits, thresholds 0.5, no patients.
-
-    See :func:`make_compute_metrics`.
-    """
+    """Default ``compute_metrics``: problem type from the logits, thresholds 0.5, no patients."""
     return _scores(eval_pred, None, None, None)

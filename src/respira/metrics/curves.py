@@ -1,10 +1,7 @@
-"""Threshold-free curves of one label's scores against 0/1 targets: ROC and precision–recall, the
-average precision, and the rates at given thresholds (numpy; the same values as scikit-learn's
-``roc_curve(drop_intermediate=False)``, ``precision_recall_curve`` and ``average_precision_score``).
+"""ROC and precision–recall curves of one label's scores against 0/1 targets (numpy).
 
-A cycle (or recording) is called positive when its score is **at least** the threshold, as respira
-decides (:mod:`respira.core.decision`). Every distinct score is a threshold of the curves, so they hold
-every decision a threshold can make on the data.
+The same values as scikit-learn's ``roc_curve(drop_intermediate=False)``, ``precision_recall_curve``
+and ``average_precision_score``; a score is positive when **at least** the threshold.
 """
 
 from __future__ import annotations
@@ -40,8 +37,7 @@ def _counts(truth: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def roc_curve(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(false positive rate, true positive rate, thresholds)``, thresholds descending from ``inf``
-    (nothing positive, the point (0, 0)) through every distinct score. Needs both classes."""
+    """``(false positive rate, true positive rate, thresholds)``, thresholds descending from ``inf``."""
     truth, values = _validate(targets, scores)
     positives = int(truth.sum())
     if positives in (0, truth.size):
@@ -55,9 +51,7 @@ def roc_curve(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def precision_recall_curve(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(precision, recall, thresholds)``: thresholds ascending (every distinct score); ``precision`` and
-    ``recall`` end with the point (1, 0) of no positive call, which has no threshold. Needs positive
-    targets."""
+    """``(precision, recall, thresholds)``, thresholds ascending; the curve ends at (1, 0), which has none."""
     truth, values = _validate(targets, scores)
     if not truth.any():
         raise ValueError("a precision-recall curve needs positive targets, got none")
@@ -68,16 +62,13 @@ def precision_recall_curve(targets: Any, scores: Any) -> tuple[np.ndarray, np.nd
 
 
 def average_precision(targets: Any, scores: Any) -> float:
-    """The area under the step-wise precision–recall curve: the sum over thresholds of the precision
-    times the recall gained there (no interpolation). Needs positive targets."""
+    """The area under the step-wise precision–recall curve (no interpolation)."""
     precision, recall, _ = precision_recall_curve(targets, scores)
     return float(-np.sum(np.diff(recall) * precision[:-1]))
 
 
 def rates_at(targets: Any, scores: Any, thresholds: Any) -> dict[str, np.ndarray]:
-    """``sensitivity``, ``specificity`` and ``precision`` when calling positive the scores at least each
-    of ``thresholds`` (arrays of their shape; ``nan`` where undefined: no positive target, no negative,
-    no positive call)."""
+    """``sensitivity``, ``specificity`` and ``precision`` at each of ``thresholds`` (``nan``: undefined)."""
     truth, values = _validate(targets, scores)
     cuts = np.asarray(thresholds, dtype=np.float64)
     positive = np.sort(values[truth == 1])

@@ -1,10 +1,4 @@
-"""The geometry of a set of embeddings: ADD's intra- and inter-class angular distances, for reports.
-
-A diagnostic, not a loss: it measures on (validation or test) embeddings what the ADD loss
-(:class:`respira.losses.ADDLoss`) shapes during training, with the same distance and the same
-same-class rule (:func:`respira.losses.base.same_label_mask`). It imports torch, so it is not loaded
-by ``import respira.metrics``: import it from ``respira.metrics.embedding_geometry``.
-"""
+"""ADD's intra- and inter-class angular distances of a set of embeddings, for reports (imports torch)."""
 
 from __future__ import annotations
 
@@ -22,13 +16,10 @@ __all__ = ["add_properties"]
 def add_properties(
     embeddings: torch.Tensor, labels: torch.Tensor, *, chunk_size: int = 1024
 ) -> dict[str, float]:
-    """Intra- and inter-class angular distances of a set of embeddings, for reports.
+    """Intra- and inter-class angular distances (``d = 1 - cos``) of a set of embeddings.
 
-    With ``d = 1 - cos`` (the ADD loss's distance) over all pairs ``i != j``: ``intra_mean`` /
-    ``inter_mean`` the mean distance over same-class / different-class pairs, and ``intra_cv`` /
-    ``inter_cv`` the coefficient of variation (population std / mean; 0 when the mean is 0). A value
-    without any pair is NaN. Same class as in :class:`ADDLoss` (identical multi-hot vectors). Computed in
-    float64, ``chunk_size`` rows at a time (memory O(chunk_size x N)).
+    Returns ``intra_mean``, ``inter_mean`` and their coefficients of variation ``intra_cv``, ``inter_cv``
+    (NaN without any pair); same class as in :class:`respira.losses.ADDLoss`.
     """
     z = nn.functional.normalize(embeddings.detach().to(torch.float64), dim=-1)
     labels = labels.to(z.device)

@@ -1,24 +1,14 @@
-"""Scores of respiratory event detection, computed by the sound-event-detection field's own libraries.
+"""Scores of respiratory event detection, by the sound-event-detection field's own libraries.
 
-- :func:`event_based_scores`: ``sed_eval.sound_event.EventBasedMetrics`` (Mesaros, Heittola and
-  Virtanen, Appl. Sci. 2016;6(6):162): an estimate matches a reference of its label when its onset is
-  within ``t_collar`` and its offset within ``max(t_collar, percentage_of_length * reference length)``.
-- :func:`segment_based_scores`: ``sed_eval.sound_event.SegmentBasedMetrics``, activity compared on
-  segments of ``time_resolution`` seconds.
+- :func:`event_based_scores`, :func:`segment_based_scores`: ``sed_eval`` (Mesaros, Heittola and
+  Virtanen, Appl. Sci. 2016;6(6):162);
 - :func:`threshold_independent_scores`: ``sed_scores_eval`` (Ebbers, Haeb-Umbach and Serizel, ICASSP
-  2022) on frame posteriors: intersection-based F1 (at the best and at given thresholds) and PSDS.
+  2022) on frame posteriors: intersection-based F1 and PSDS.
 
-Events are :class:`respira.core.events.Event` s or ``(onset, offset, label)`` tuples, per file (``{file:
-events}``, or one sequence for one recording). Estimates for a file without references are refused;
-a reference file without estimates has none. Scores are plain floats; a ratio with an empty
-denominator (precision without estimates, recall or an error rate without references) is ``nan``.
-Bad input raises a one-line ``ValueError``.
-
-The libraries are the ``events`` extra (``pip install 'respira[events]'``): ``sed_eval`` (its
-``dcase_util`` imports ``pkg_resources``, gone from setuptools 82: hence ``setuptools<82``) and
-``sed-scores-eval-np2`` (sed_scores_eval 0.0.4 built for numpy 2). Under pandas 3,
-``DataFrame.to_numpy()`` gives read-only views, which sed_scores_eval 0.0.4 hands to Cython (fixed
-upstream, fgnt/sed_scores_eval#17, unreleased): the score frames given to it copy them.
+Events are :class:`respira.core.events.Event` s or ``(onset, offset, label)`` tuples per file; a ratio
+with an empty denominator is ``nan``. The ``events`` extra installs the libraries (``setuptools<82`` for
+``dcase_util``'s ``pkg_resources``). Under pandas 3 the score frames given to sed_scores_eval 0.0.4
+are copied (its Cython needs writable arrays; fgnt/sed_scores_eval#17).
 """
 
 from __future__ import annotations
@@ -36,6 +26,7 @@ import pandas as pd
 from ..core.decision import validate_thresholds
 from ..core.events import Event, validate_posteriors
 from ..labels import MULTI_LABEL_NAMES
+from .icbhi import _mean_defined
 
 __all__ = ["event_based_scores", "segment_based_scores", "threshold_independent_scores"]
 
@@ -107,8 +98,7 @@ def _durations(durations: Mapping[str, float], files: Mapping[str, Any]) -> dict
 
 
 def _level(measures: tuple[Mapping, ...], state: Mapping, counts: Mapping[str, str]) -> dict[str, float]:
-    """One level's sed_eval measures (F and error rate dicts) and counts as floats; its error rates
-    ``nan`` without references (sed_eval divides by ``Nref + eps`` there: about 4.5e15 per insertion)."""
+    """One level's sed_eval measures and counts as floats; error rates ``nan`` without references."""
     level = {key: float(value) for part in measures for key, value in part.items()}
     level |= {name: float(state[key]) for name, key in counts.items()}
     if level["reference"] == 0:
@@ -116,14 +106,8 @@ def _level(measures: tuple[Mapping, ...], state: Mapping, counts: Mapping[str, s
     return level
 
 
-def _mean_defined(values: list[float]) -> float:
-    defined = [value for value in values if not math.isnan(value)]
-    return float(np.mean(defined)) if defined else math.nan
-
-
 def _scores(metrics: Any, overall_counts: dict[str, str]) -> dict[str, dict[str, float]]:
-    """``overall``, each label, and ``class_average``: the mean of the labels' values over those defined
-    (sed_eval's ``class_wise_average``, with the undefined error rates left out)."""
+    """``overall``, each label, and ``class_average`` (the mean of the defined values)."""
     overall = (metrics.overall_f_measure(), metrics.overall_error_rate())
     out = {"overall": _level(overall, metrics.overall, overall_counts)}
     class_counts = {"reference": "Nref", "estimated": "Nsys", "true_positives": "Ntp"}
@@ -147,11 +131,10 @@ def event_based_scores(
     evaluate_onset: bool = True,
     evaluate_offset: bool = True,
 ) -> dict[str, dict[str, float]]:
-    """sed_eval's event-based scores: ``{"overall", "crackle", "wheeze", "class_average"}``, each with
-    ``f_measure``, ``precision``, ``recall``, ``error_rate``, ``deletion_rate`` and ``insertion_rate``
-    (``overall`` also ``substitution_rate``: an event matched in time with the wrong label), and the
-    counts ``reference``, ``estimated``, ``true_positives``, (``substitutions``,) ``deletions``,
-    ``insertions``. ER = (S + D + I) / N over the reference events N.
+    """sed_eval's event-based scores: ``overall``, ``crackle``, ``wheeze`` and ``class_average``.
+
+    Each holds ``f_measure``, ``precision``, ``recall``, ``error_rate``, ``deletion_rate``,
+    ``insertion_rate`` (``overall`` also ``substitution_rate``) and the event counts.
     """
     collar = _positive(t_collar, "t_collar")
     if not (isinstance(percentage_of_length, (int, float)) and 0 <= percentage_of_length <= 1):
@@ -180,9 +163,9 @@ def segment_based_scores(
     time_resolution: float = 1.0,
     durations: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """sed_eval's segment-based scores on segments of ``time_resolution`` seconds, in the layout of
-    :func:`event_based_scores` (counts are of active label-segments). ``durations`` (seconds per file,
-    optional) set each file's evaluated length; otherwise it ends at its last offset.
+    """sed_eval's segment-based scores, in the layout of :func:`event_based_scores`.
+
+    ``durations`` (seconds per file) set each file's length; otherwise it ends at its last offset.
     """
     resolution = _positive(time_resolution, "time_resolution")
     reference, estimated = _paired(references, estimates)
@@ -196,8 +179,7 @@ def segment_based_scores(
 
 
 class _WritableScores(pd.DataFrame):
-    """A score frame whose ``to_numpy()`` is writable (a copy of pandas 3's read-only views), for
-    sed_scores_eval 0.0.4's Cython memoryviews."""
+    """A score frame whose ``to_numpy()`` is writable, for sed_scores_eval 0.0.4's Cython."""
 
     @property
     def _constructor(self) -> type[_WritableScores]:
@@ -256,19 +238,12 @@ def threshold_independent_scores(
     max_efpr: float = 100.0,
     durations: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """sed_scores_eval's intersection-based scores of frame posteriors ``{file: [frames, 2]}`` (crackle,
-    wheeze; frame ``i`` covers ``[i*hop, (i+1)*hop)``) against reference events ``{file: events}`` of the
-    same files (events of labels not in ``labels`` ignored; each label needs at least one, and one
-    label's references may not overlap or touch).
+    """sed_scores_eval's intersection-based scores of frame posteriors ``{file: [frames, 2]}``.
 
-    A detection counts as true when at least ``dtc_threshold`` of it lies inside references of its label,
-    and a reference as found when detections cover at least ``gtc_threshold`` of it. Returns ``psds``
-    (the normalised area under the PSD-ROC up to ``max_efpr`` false positives per hour; ``cttc_threshold``,
-    ``alpha_ct``, ``alpha_st`` and ``max_efpr`` default to sed_scores_eval's) and, per label and for the
-    ``macro`` and ``micro`` averages, ``best_f1``, ``best_precision``, ``best_recall`` (the F1 at the
-    label's best threshold; per label also ``best_threshold`` and ``psds``), plus, given ``thresholds``
-    ``(crackle, wheeze)``, ``f1``, ``precision`` and ``recall`` at them (present: score ``>=`` threshold).
-    ``durations`` (seconds per file) default to each file's frames times the hop.
+    References are ``{file: events}`` of the same files. Returns ``psds`` and, per label and for the
+    ``macro`` / ``micro`` averages, ``best_f1``, ``best_precision``, ``best_recall`` (per label also
+    ``best_threshold`` and ``psds``); given ``thresholds``, ``f1``, ``precision`` and ``recall`` at them.
+    ``durations`` default to each file's frames times the hop.
     """
     names = list(dict.fromkeys(labels))
     if not names or any(name not in MULTI_LABEL_NAMES for name in names):

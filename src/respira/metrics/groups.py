@@ -1,11 +1,5 @@
-"""ICBHI scores per recording condition (stethoscope, chest location), and the device-shift note.
-
-ICBHI's recordings come from four devices, and the official test split's largest device (Littmann
-3200) never appears in its training split: a model's score there measures generalisation to an unseen
-stethoscope, not the task alone. :func:`scores_by_metadata` scores each value of the ``device`` and
-``chest_location`` columns separately with :func:`~respira.metrics.icbhi.icbhi_scores` (the one home
-of the metric); :func:`device_shift_note` says, in one line, when test devices are absent from the
-training split.
+"""ICBHI scores per recording condition (stethoscope, chest location), and the device-shift note
+(ICBHI's largest test device, the Littmann 3200, is absent from its training split).
 """
 
 from __future__ import annotations
@@ -44,10 +38,7 @@ def scores_by_group(
     predictions: Sequence[int] | np.ndarray,
     groups: Sequence[Any] | np.ndarray,
 ) -> dict[str, dict[str, float | int]]:
-    """Per distinct value of ``groups`` (sorted; missing values as ``"unknown"``): ``num_examples``,
-    ``num_normal``, ``num_abnormal`` and the :data:`GROUP_SCORES` of
-    :func:`~respira.metrics.icbhi.icbhi_scores` on that group's examples alone (``nan`` where
-    undefined, e.g. sensitivity in a group without abnormal cycles; no warning)."""
+    """Per distinct value of ``groups``: example counts and the :data:`GROUP_SCORES` on that group alone."""
     labels_array, predictions_array = validate_labels_and_predictions(labels, predictions)
     names = np.asarray(_names(groups), dtype=object)
     if len(names) != len(labels_array):
@@ -77,11 +68,7 @@ def scores_by_metadata(
     metadata: Mapping[str, Sequence[Any]] | Any,
     columns: Sequence[str] = GROUP_COLUMNS,
 ) -> dict[str, dict[str, dict[str, float | int]]]:
-    """``{"by_<column>": scores_by_group(...)}`` for each of ``columns`` that ``metadata`` has.
-
-    ``metadata``: a mapping of column → one value per example, or a ``datasets.Dataset`` of the scored
-    examples, in the order of ``labels``. Columns it lacks are left out.
-    """
+    """``{"by_<column>": scores_by_group(...)}`` for each of ``columns`` that ``metadata`` has."""
     present = set(_columns(metadata))
     return {
         f"by_{column}": scores_by_group(labels, predictions, metadata[column])
@@ -98,8 +85,7 @@ def unseen_devices(train_devices: Sequence[Any], test_devices: Sequence[Any]) ->
 
 
 def device_shift_note(train_devices: Sequence[Any], test_devices: Sequence[Any]) -> str | None:
-    """One line naming the test devices absent from training (with their share of the test
-    examples), or ``None`` when every test device was seen in training."""
+    """One line naming the test devices absent from training, or ``None``."""
     unseen = unseen_devices(train_devices, test_devices)
     if not unseen:
         return None
@@ -113,8 +99,7 @@ def device_shift_note(train_devices: Sequence[Any], test_devices: Sequence[Any])
 
 
 def splits_device_shift_note(splits: Mapping[str, Any]) -> str | None:
-    """:func:`device_shift_note` of a ``DatasetDict``'s ``train`` and ``test`` splits; ``None`` when
-    either split or its ``device`` column is missing."""
+    """:func:`device_shift_note` of a ``DatasetDict``'s ``train`` and ``test`` splits, or ``None``."""
     if "train" not in splits or "test" not in splits:
         return None
     train, test = splits["train"], splits["test"]

@@ -1,8 +1,4 @@
-"""Four-class ICBHI 2017 scores: confusion matrix, specificity, strict and binary sensitivity.
-
-Classes are ``CLASS_NAMES = ("normal", "crackle", "wheeze", "both")`` (indices 0..3). All values are
-fractions in [0, 1]; see :mod:`respira.metrics` for the definitions and the rules for undefined values.
-"""
+"""Four-class ICBHI 2017 scores; definitions and undefined values: :mod:`respira.metrics`."""
 
 from __future__ import annotations
 
@@ -58,8 +54,7 @@ def validate_labels_and_predictions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check and convert ``labels`` and ``predictions`` to equal-length int64 arrays of class indices.
 
-    Raises ``ValueError`` for empty input, different lengths, non-integer values or values outside
-    ``0..num_classes-1`` (the message names the offending value).
+    Raises ``ValueError`` naming the offending value.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
@@ -79,10 +74,7 @@ def confusion_matrix(
     predictions: Sequence[int] | np.ndarray,
     num_classes: int = NUM_CLASSES,
 ) -> np.ndarray:
-    """The ``[num_classes, num_classes]`` int64 confusion matrix: rows are true, columns predicted classes.
-
-    ``cm[i, j]`` counts the cycles of true class ``i`` predicted as class ``j``.
-    """
+    """The ``[num_classes, num_classes]`` confusion matrix: rows true, columns predicted classes."""
     labels_array, predictions_array = validate_labels_and_predictions(labels, predictions, num_classes)
     flat = labels_array * num_classes + predictions_array
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
@@ -170,31 +162,11 @@ def icbhi_scores(
 ) -> dict[str, float]:
     """ICBHI 2017 scores of four-class ``predictions`` against ``labels`` (class indices 0..3).
 
-    Keys (all fractions in [0, 1]):
-
-    - ``specificity``: normal cycles predicted ``normal`` / normal cycles.
-    - ``sensitivity``: the official, strict ICBHI sensitivity: abnormal cycles (crackle, wheeze,
-      both) predicted as exactly their own class / abnormal cycles. A crackle predicted as ``both``
-      is a miss.
-    - ``icbhi_score``: (specificity + sensitivity) / 2, the official ICBHI score.
-    - ``binary_sensitivity``: NOT the official metric: abnormal cycles predicted as *any* abnormal
-      class / abnormal cycles (normal-vs-abnormal detection).
-    - ``binary_icbhi_score``: (specificity + binary_sensitivity) / 2, NOT the official score.
-    - ``accuracy``: correctly classified cycles / cycles.
-    - ``balanced_accuracy``: mean of the per-class recalls over classes present in ``labels``.
-    - ``precision_<class>``, ``recall_<class>``, ``f1_<class>`` for each class in ``CLASS_NAMES``,
-      with F1 = 2·TP / (2·TP + FP + FN).
-    - ``macro_f1``: mean of ``f1_<class>`` over classes present in ``labels`` or ``predictions``.
-
-    Undefined values: a ratio whose denominator is zero is ``nan`` (never 0 or 1), and an
-    :class:`UndefinedMetricWarning` names it (pass ``warn=False`` to silence it). So
-    ``specificity`` is ``nan`` when there are no normal cycles, ``sensitivity`` and
-    ``binary_sensitivity`` when there are no abnormal cycles, ``precision_<c>`` when class ``c`` is
-    never predicted, ``recall_<c>`` when it never occurs in ``labels``, and ``f1_<c>`` when it
-    occurs in neither. Averages (``icbhi_score``, ``binary_icbhi_score``, ``balanced_accuracy``,
-    ``macro_f1``) take the mean of their *defined* terms only, so on data without abnormal cycles
-    ``icbhi_score == specificity``. Since the input cannot be empty, every average and
-    ``accuracy`` is always defined.
+    Keys: ``specificity``, ``sensitivity`` (strict), ``icbhi_score``, ``binary_sensitivity``,
+    ``binary_icbhi_score`` (not official), ``accuracy``, ``balanced_accuracy``, ``precision_<class>``,
+    ``recall_<class>``, ``f1_<class>`` and ``macro_f1``, as :mod:`respira.metrics` defines them. An empty
+    denominator gives ``nan`` with an :class:`UndefinedMetricWarning` (unless ``warn=False``); averages
+    use their defined terms only.
 
     Raises ``ValueError`` for empty input, different lengths, or values outside 0..3.
     """
@@ -213,19 +185,9 @@ def per_patient_icbhi(
 ) -> dict[str, float]:
     """Patient-averaged ICBHI scores: each patient weighs the same, whatever their number of cycles.
 
-    For each patient ``p``, ``Sp_p``, ``Se_p`` (strict) and ``Score_p`` are computed from the
-    patient's cycles with the rules of :func:`icbhi_scores` (``Se_p`` is undefined for a patient
-    without abnormal cycles, ``Sp_p`` for one without normal cycles, and ``Score_p`` is the mean
-    of the defined ones, so it is always defined). Then:
-
-    - ``patient_specificity``: mean of ``Sp_p`` over patients with normal cycles,
-    - ``patient_sensitivity``: mean of ``Se_p`` over patients with abnormal cycles,
-    - ``patient_icbhi_score``: mean of ``Score_p`` over all patients. Note that this is NOT in
-      general ``(patient_specificity + patient_sensitivity) / 2``.
-    - ``num_patients``: distinct patients; ``num_patients_specificity`` and
-      ``num_patients_sensitivity``: how many of them entered each average.
-
-    A mean over no patient is ``nan`` (with an :class:`UndefinedMetricWarning` unless ``warn=False``).
+    ``patient_specificity`` (``patient_sensitivity``) is the mean over patients with normal (abnormal)
+    cycles; ``patient_icbhi_score`` the mean of each patient's score over all patients (not in general the
+    mean of the two); ``num_patients``, ``num_patients_specificity``, ``num_patients_sensitivity`` count them.
     """
     labels_array, predictions_array = validate_labels_and_predictions(labels, predictions, NUM_CLASSES)
     ids = np.asarray(patient_ids)

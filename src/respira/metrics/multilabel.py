@@ -1,11 +1,4 @@
-"""Scores for multi-label (crackle, wheeze) models, and the mapping of their flags to ICBHI classes.
-
-A multi-label model outputs two logits per cycle, for "crackle present" and "wheeze present".
-With per-label thresholds the two flags map to the four ICBHI classes by
-:func:`respira.labels.flags_to_classes`
-(0,0 → normal, 1,0 → crackle, 0,1 → wheeze, 1,1 → both), so the official ICBHI scores are reported
-for these models too.
-"""
+"""Scores for multi-label (crackle, wheeze) models, whose flags map to the ICBHI classes."""
 
 from __future__ import annotations
 
@@ -77,8 +70,7 @@ def _validate_thresholds(thresholds: Sequence[float]) -> tuple[float, float]:
 
 
 def label_probabilities(class_probabilities: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
-    """The ``[N, 2]`` (crackle, wheeze) probabilities of four-class probabilities ``[N, 4]``: each label's
-    probability is the sum over the classes that contain it (crackle = crackle + both)."""
+    """The ``[N, 2]`` (crackle, wheeze) probabilities of four-class ones: crackle = crackle + both."""
     probabilities = np.asarray(class_probabilities, dtype=np.float64)
     if probabilities.ndim != 2 or probabilities.shape[1] != NUM_CLASSES:
         raise ValueError(f"class probabilities must have shape [N, {NUM_CLASSES}], got {probabilities.shape}")
@@ -86,11 +78,9 @@ def label_probabilities(class_probabilities: Sequence[Sequence[float]] | np.ndar
 
 
 def roc_auc(targets: Sequence[int] | np.ndarray, scores: Sequence[float] | np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` for binary ``targets``, by the Mann-Whitney U statistic.
+    """Area under the ROC curve of ``scores`` for binary ``targets`` (Mann-Whitney U; ties count half).
 
-    AUC = (R₊ − n₊(n₊+1)/2) / (n₊·n₋), where R₊ is the sum of the ranks of the positive examples
-    among all scores, tied scores getting their average rank (so a tie between a positive and a
-    negative counts one half). ``nan`` when ``targets`` hold a single class.
+    ``nan`` when ``targets`` hold a single class.
     """
     target_array = _check_binary(np.asarray(targets).reshape(-1), "targets")
     score_array = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -128,24 +118,10 @@ def multilabel_scores(
 ) -> dict[str, float]:
     """Scores of (crackle, wheeze) probabilities against 0/1 targets, both ``[N, 2]``.
 
-    A label is predicted present when its probability is ``>= threshold``. Keys:
-
-    - per label ``<l>`` in :data:`~respira.labels.MULTI_LABEL_NAMES` (crackle, wheeze): ``precision_<l>``,
-      ``recall_<l>``, ``f1_<l>`` (at the threshold) and ``auc_<l>`` (threshold-free ROC-AUC, :func:`roc_auc`);
-    - ``macro_precision``, ``macro_recall``, ``macro_f1`` (mean of the defined per-label values)
-      and ``micro_precision``, ``micro_recall``, ``micro_f1`` (from the pooled counts of both labels);
-    - ``threshold_crackle``, ``threshold_wheeze``: the thresholds used;
-    - the ICBHI scores of the flags mapped to four classes by :func:`~respira.labels.flags_to_classes`:
-      ``specificity``, ``sensitivity`` (official strict), ``icbhi_score``, ``binary_sensitivity``,
-      ``binary_icbhi_score``, ``accuracy`` (exact match of both flags), ``balanced_accuracy``
-      without prefix; the four-class per-class values with a ``class_`` prefix
-      (``class_precision_<class>``, ``class_recall_<class>``, ``class_f1_<class>``,
-      ``class_macro_f1``) because ``precision_crackle`` here means "crackle present".
-
-    Undefined values follow :func:`respira.metrics.icbhi.icbhi_scores`: an empty denominator gives
-    ``nan`` (with an :class:`~respira.metrics.icbhi.UndefinedMetricWarning` unless ``warn=False``),
-    ``auc_<l>`` is ``nan`` when label ``l`` has a single class in ``targets``, and averages use the
-    defined terms only.
+    A label is present when its probability is ``>= threshold``. Keys: per label ``precision_<l>``,
+    ``recall_<l>``, ``f1_<l>``, ``auc_<l>``; ``macro_*`` and ``micro_*`` precision, recall and F1;
+    ``threshold_crackle`` / ``threshold_wheeze``; the ICBHI scores of the mapped classes, the four-class
+    per-class values prefixed ``class_``. Undefined values as in :func:`respira.metrics.icbhi.icbhi_scores`.
     """
     target_array, prob_array = validate_multilabel(targets, probabilities)
     threshold_values = _validate_thresholds(thresholds)

@@ -1,38 +1,11 @@
 """Recording-level scores of a window-level detector, with patient-level bootstrap confidence intervals.
 
-External validation (e.g. on KAUH, whose labels are per recording) runs a model over sliding windows
-of each recording and turns the window probabilities into one decision per recording:
-
-1. **Aggregation** (:func:`aggregate_windows`): a recording's crackle (wheeze) probability is the
-   ``max`` of its windows' crackle (wheeze) probabilities, or the mean of its ``top_k`` largest
-   (``topk_mean``: less sensitive to one spurious window; all windows when there are fewer).
-2. **Decisions** (:func:`recording_decisions`): crackle (wheeze) present when that probability is
-   at least the model's threshold for it; *normal* when neither is present. The normal score (for
-   its AUC) is ``1 − max(crackle, wheeze)``.
-3. **Scores** (:func:`recording_level_scores`), all fractions in [0, 1], ``nan`` when undefined:
-
-   - per label (``crackle``, ``wheeze``, ``normal``): ``sensitivity`` = TP / positives,
-     ``specificity`` = TN / negatives, ``auc`` (Mann-Whitney, :func:`~respira.metrics.roc_auc`) of
-     the recording probability, and the ``positives`` / ``negatives`` counts;
-   - ``icbhi``: the ICBHI-style score of the recordings' four classes (normal, crackle, wheeze,
-     both from the crackle/wheeze flags, as for ICBHI cycles): ``specificity`` on normal
-     recordings, strict ``sensitivity`` on abnormal ones (the exact class), their mean
-     ``icbhi_score``, and the binary (any abnormal class) ``binary_sensitivity`` /
-     ``binary_icbhi_score`` (see :func:`~respira.metrics.icbhi_scores`). "Normal" here means no
-     crackle and no wheeze, which for KAUH is the sound code N except for recordings with bronchial
-     breathing only.
-
-4. **Confidence intervals** (:func:`patient_bootstrap`, on :func:`scipy.stats.bootstrap`): recordings
-   of one patient are not independent (KAUH has three per patient, one per filter mode), so the
-   bootstrap resamples *patients* with replacement (each drawn patient brings all its recordings),
-   recomputes every score, and reports the percentile interval (95 % by default) over the replicates
-   where the score is defined, or scipy's BCa interval. Seeded: the same seed gives the same
-   intervals. A score averaged over parts (the ICBHI-style score: specificity on normal recordings,
-   sensitivity on abnormal ones) is undefined in a resample that draws no patient of one part, and
-   scoring it there as the other part alone would put an impossible value in its interval; given
-   ``strata`` (each recording's class), the bootstrap resamples the patients of each class signature
-   (the set of classes a patient's recordings have) separately, so every class of the data is in every
-   resample (:func:`recording_strata`).
+A recording's label probability is the ``max`` (or ``topk_mean``) of its windows'
+(:func:`aggregate_windows`); a label is present at or above the model's threshold, *normal* when
+neither is (normal score ``1 − max(crackle, wheeze)``). :func:`recording_level_scores` gives per label
+sensitivity, specificity and AUC, and the ICBHI-style score of the recordings' classes.
+:func:`patient_bootstrap` resamples *patients* (a patient's recordings are not independent), stratified
+by class signature so every class is in every resample.
 """
 
 from __future__ import annotations
@@ -48,7 +21,7 @@ import scipy.stats
 from ..core.decision import present
 from ..core.windows import AGGREGATIONS, aggregate_windows, describe_aggregation
 from ..labels import RECORDING_LABELS, flags_to_classes
-from .icbhi import icbhi_scores
+from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 
 __all__ = [
@@ -90,13 +63,8 @@ def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.n
     return present(array, limits).astype(np.int64)
 
 
-def _ratio(numerator: int, denominator: int) -> float:
-    return numerator / denominator if denominator else float("nan")
-
-
 def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]:
-    """``sensitivity``, ``specificity`` and ``auc`` of 0/1 ``predicted`` (and real ``scores``) against 0/1
-    ``targets``, with the ``positives`` and ``negatives`` counts; ``nan`` where a class is absent."""
+    """``sensitivity``, ``specificity``, ``auc`` and class counts of 0/1 ``predicted`` against ``targets``."""
     truth = np.asarray(targets, dtype=np.int64)
     guess = np.asarray(predicted, dtype=np.int64)
     positives = int(truth.sum())
@@ -113,10 +81,9 @@ def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]
 def recording_level_scores(
     targets: Any, probabilities: Any, thresholds: Sequence[float]
 ) -> dict[str, dict[str, float]]:
-    """Scores of recording-level ``probabilities`` ``[N, 2]`` (crackle, wheeze) against ``targets``
-    ``[N, 3]`` (crackle, wheeze, normal flags), deciding at ``thresholds`` (crackle, wheeze).
+    """Scores of ``probabilities`` ``[N, 2]`` against (crackle, wheeze, normal) ``targets`` ``[N, 3]``.
 
-    Returns ``{"crackle": {...}, "wheeze": {...}, "normal": {...}, "icbhi": {...}}`` (see the module).
+    Returns ``{"crackle": {...}, "wheeze": {...}, "normal": {...}, "icbhi": {...}}``.
     """
     truth = np.asarray(targets, dtype=np.int64)
     probs = np.asarray(probabilities, dtype=np.float64)
@@ -140,10 +107,7 @@ def recording_level_scores(
 
 
 def unmeasurable(normal: int, abnormal: int) -> str | None:
-    """What ``normal`` and ``abnormal`` (crackle or wheeze) recordings cannot measure, one clause
-    (``None``: both are there): sensitivity without an abnormal one, specificity without a normal one.
-    ``respira fit-site`` refuses such data with it; ``respira evaluate`` says it, and compares no
-    baseline there (:func:`respira.metrics.baselines.icbhi_below_baselines`)."""
+    """What the recordings cannot measure, one clause (sensitivity without abnormal, etc.), or ``None``."""
     lacking = unmeasured(normal, abnormal)
     if lacking is None:
         return None
@@ -154,8 +118,7 @@ def unmeasurable(normal: int, abnormal: int) -> str | None:
 
 
 def unmeasured(normal: int, abnormal: int) -> str | None:
-    """``"sensitivity cannot be measured"`` (no ``abnormal`` recording), specificity's (no ``normal``
-    one), both's, or ``None``: :func:`unmeasurable`'s words, short, for a table cell."""
+    """:func:`unmeasurable`'s words, short, for a table cell (``None`` when both are measurable)."""
     lacking = [score for score, count in (("sensitivity", abnormal), ("specificity", normal)) if not count]
     return f"{' and '.join(lacking)} cannot be measured" if lacking else None
 
@@ -175,9 +138,7 @@ BOOTSTRAP_METHODS: tuple[str, ...] = ("percentile", "BCa")
 
 
 def recording_strata(targets: Any) -> np.ndarray:
-    """Each recording's stratum for :func:`patient_bootstrap`: its (crackle, wheeze, normal) flags as one
-    code, so that every label's positives and negatives, and the ICBHI-style score's normal and abnormal
-    recordings, present in the data are present in every resample."""
+    """Each recording's (crackle, wheeze, normal) flags as one code, for :func:`patient_bootstrap`."""
     truth = np.asarray(targets, dtype=np.int64)
     if truth.ndim != 2 or truth.shape[1] != 3:
         raise ValueError(f"expected targets [N, 3] (crackle, wheeze, normal), got {truth.shape}")
@@ -196,8 +157,7 @@ def _patients(patient_ids: Sequence[Any], resamples: int) -> tuple[np.ndarray, l
 
 
 def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, size: int) -> list[np.ndarray]:
-    """Patient positions grouped by class signature (the sorted set of ``strata`` values of a patient's
-    recordings), in the order the signatures first appear; one group of every patient without ``strata``."""
+    """Patient positions grouped by class signature, in order of first appearance."""
     if strata is None:
         return [np.arange(len(members))]
     values = np.asarray(strata, dtype=object)
@@ -213,11 +173,7 @@ def _patient_strata(members: list[np.ndarray], strata: Sequence[Any] | None, siz
 def patient_resample_counts(
     patient_ids: Sequence[Any], *, resamples: int = 1000, seed: int = 0, strata: Sequence[Any] | None = None
 ) -> np.ndarray:
-    """``[resamples, recordings]``: how many times each recording is drawn in each patient-level bootstrap
-    resample, the draws of :func:`bootstrap_replicates` in vectorised form (each resample draws as many
-    patients as there are with replacement, those of each class signature of ``strata`` apart; a patient
-    brings all its recordings). A statistic that is a weighted sum over recordings (a sensitivity, a
-    specificity, a weighted AUC) is then computed for every resample at once."""
+    """``[resamples, recordings]``: how often each recording is drawn per patient-bootstrap resample."""
     inverse, members = _patients(patient_ids, resamples)
     rng = np.random.default_rng(seed)
     per_patient = np.zeros((resamples, len(members)), dtype=np.int64)
@@ -237,9 +193,7 @@ def _patient_bootstrap(
     confidence: float = 0.95,
     strata: Sequence[Any] | None = None,
 ) -> tuple[list[str], Any]:
-    """The statistic's names and scipy's bootstrap result over patients (a statistic of arrays of patient
-    positions: each position brings all its recordings), the patients of each stratum resampled apart
-    (scipy's independent samples); a stratum of one patient is in every resample as it is."""
+    """The statistic's names and scipy's bootstrap over patient positions, strata resampled apart."""
     inverse, members = _patients(patient_ids, resamples)
     groups = _patient_strata(members, strata, inverse.size)
     resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
@@ -281,14 +235,7 @@ def bootstrap_replicates(
     seed: int = 0,
     strata: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples.
-
-    Each sample draws as many patients as there are, with replacement, and passes the indices of all
-    their recordings (a patient drawn twice contributes its recordings twice); with ``strata`` (one value
-    per recording, e.g. its class), as many patients of each class signature as it has (see
-    :func:`patient_bootstrap`). Returns one array of ``resamples`` values per name
-    (:func:`scipy.stats.bootstrap`'s bootstrap distribution).
-    """
+    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples."""
     names, result = _patient_bootstrap(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)
     distribution = np.atleast_2d(result.bootstrap_distribution)
     return {name: distribution[position] for position, name in enumerate(names)}
@@ -304,18 +251,11 @@ def patient_bootstrap(
     method: str = "percentile",
     strata: Sequence[Any] | None = None,
 ) -> dict[str, list[float]]:
-    """Confidence interval ``[low, high]`` of each value of ``statistic``, resampling patients with
-    :func:`scipy.stats.bootstrap` (see :func:`bootstrap_replicates`).
+    """Confidence interval ``[low, high]`` of each value of ``statistic``, resampling patients.
 
-    ``strata`` (one value per recording, e.g. its class; :func:`recording_strata`): patients are grouped
-    by the set of values their recordings have, and each group is resampled apart (a stratified
-    bootstrap), so every class present in the data is in every resample: a score averaged over classes
-    (SE and SP) is then never scored, in a resample without one class, as the other alone.
-
-    ``method="percentile"`` (default): over the replicates where the value is defined (not NaN),
-    ``[nan, nan]`` when it never is. ``method="BCa"``: scipy's bias-corrected and accelerated interval
-    (jackknife over patients); a value whose BCa interval is undefined (some replicates NaN, or all
-    equal) gets the percentile interval instead.
+    ``strata`` (one value per recording, :func:`recording_strata`) resamples each class signature apart.
+    ``method="percentile"`` uses the replicates where a value is defined; ``"BCa"`` falls back to the
+    percentile interval where BCa is undefined.
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")

@@ -1,41 +1,16 @@
 """SPRSound (IEEE BioCAS 2022 grand challenge) scores: SE, SP, AS, HS and Score of the four tasks.
 
-SPRSound (SJTU Paediatric Respiratory Sound Database; Zhang et al., IEEE TBioCAS 16(5), 2022) is
-scored on four tasks (``SPRSOUND_TASKS``, labels spelled as in the annotation JSON files):
+SPRSound (Zhang et al., IEEE TBioCAS 16(5), 2022) has four tasks (``SPRSOUND_TASKS``, class indices in
+the organisers' encoding): ``"1-1"`` events Normal/Adventitious; ``"1-2"`` events, 7 types; ``"2-1"``
+records Normal/Poor Quality/Adventitious; ``"2-2"`` records, 5 labels.
 
-- ``"1-1"`` events, binary: Normal, Adventitious (any of the six adventitious event types);
-- ``"1-2"`` events, 7 types: Normal, Rhonchi, Wheeze, Stridor, Coarse Crackle, Fine Crackle,
-  Wheeze+Crackle;
-- ``"2-1"`` records, ternary: Normal, Poor Quality, Adventitious (CAS, DAS or CAS & DAS);
-- ``"2-2"`` records, 5 labels: Normal, Poor Quality, CAS, DAS, CAS & DAS.
+- **SP** = Normal predicted Normal / Normal.
+- **SE** = adventitious predicted as exactly their class / adventitious; Poor Quality records enter
+  neither (``poor_quality_in_se=True`` counts them in SE).
+- **AS** = (SE + SP) / 2; **HS** = 2·SE·SP / (SE + SP); **Score** = (AS + HS) / 2.
 
-Class indices follow these lists, which are the organisers' own encoding (their 2023 starter code,
-by Q. Zhang: Poor Quality is index 1 of the record tasks). All values are fractions in [0, 1], as in
-:mod:`respira.metrics.icbhi` (published numbers are percent: 73.7 is 0.737).
-
-- **SP** = Normal samples predicted Normal / Normal samples.
-- **SE** = adventitious samples predicted as exactly their own class / adventitious samples (strict:
-  in 1-2 a Wheeze predicted Rhonchi is a miss; in 2-x an adventitious record predicted Poor
-  Quality is a miss). **Poor Quality records enter neither SE nor SP** (a Normal record predicted
-  Poor Quality still lowers SP); ``poor_quality_in_se=True`` counts them in SE instead (correct
-  only when predicted Poor Quality).
-- **AS** = (SE + SP) / 2; **HS** = 2·SE·SP / (SE + SP), 0 when both are 0; **Score** = (AS + HS) / 2.
-
-Undefined values follow :func:`~respira.metrics.icbhi_scores`: SE (SP) with no sample in its
-denominator is ``nan`` with an :class:`~respira.metrics.UndefinedMetricWarning`; AS and HS are then
-the defined one of SE, SP (so Score equals it), and ``nan`` when neither is.
-
-Sources (checked): the SPRSound repository's README (github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound,
-and its BioCAS2022/README.md) names the tasks, the labels and the metrics SE, SP, AS, HS without
-formulas; the JSON files spell the labels as above. A public SPRSound ``calc_score`` computes
-``SP = cm[0,0] / cm[0].sum()``, ``SE = cm.diagonal()[t:].sum() / cm[t:].sum()`` (t = 1 for events,
-2 for records, so with the organisers' encoding Poor Quality is left out of SE), ``AS``, ``HS`` and
-``Score = (AS + HS) / 2``; Ngo, Pham et al. (arXiv 2303.04104) define Score as "an average between
-the average score and harmonic score". **Reference number**: the best published Score of the 2022
-challenge on task 2-1 is 73.7 (0.737; arXiv 2303.04104v1, top-1 on task 2-1; its v2 reports 74.5).
-
-Baselines (:func:`sprsound_baselines`): all-normal (SE 0, SP 1, AS 0.5, HS 0, Score 0.25 when both
-kinds of sample exist) and the class-prior classifier's exact *expected* scores.
+An undefined SE or SP is ``nan`` (AS and HS then the defined one). As a public ``calc_score``
+computes them. Reference: the best published 2022 Score on task 2-1 is 73.7 (arXiv 2303.04104v1).
 """
 
 from __future__ import annotations
@@ -151,12 +126,9 @@ def sprsound_scores(
 ) -> dict[str, float]:
     """SPRSound scores of ``predictions`` against ``references`` on ``task`` ("1-1", "1-2", "2-1", "2-2").
 
-    Both are 1-D sequences of the task's label strings or class indices (``SPRSOUND_TASKS[task]``);
-    use :func:`coarsen_labels` to score 7-type (5-label) references on task 1-1 (2-1). Keys:
-    ``se``, ``sp``, ``as``, ``hs``, ``score`` (fractions in [0, 1], see the module for definitions
-    and ``nan``), and the counts ``n`` (samples), ``n_normal`` (SP's denominator), ``n_adventitious``
-    (SE's denominator) and ``n_poor_quality``. Raises ``ValueError`` for an unknown task or label,
-    different lengths or empty input.
+    Both are label strings or class indices. Keys: ``se``, ``sp``, ``as``, ``hs``, ``score`` and the counts
+    ``n``, ``n_normal``, ``n_adventitious``, ``n_poor_quality``. Raises ``ValueError`` for an unknown task or
+    label, different lengths or empty input.
     """
     truth, guess = _checked(task, references, predictions)
     in_se = _se_classes(task, poor_quality_in_se)[truth]
@@ -175,9 +147,7 @@ def sprsound_scores(
 
 
 def score_strata(task: str, references: Any, *, poor_quality_in_se: bool = False) -> np.ndarray:
-    """Each reference's part in the scores of ``task``: ``"sp"`` (Normal), ``"se"`` (SE's classes) or
-    ``"none"`` (Poor Quality outside SE): the strata of a bootstrap that keeps SE and SP defined in every
-    resample (:func:`respira.metrics.recording_level.patient_bootstrap`)."""
+    """Each reference's part in the scores: ``"sp"``, ``"se"`` or ``"none"`` (bootstrap strata)."""
     truth = _indices(task, references, "references")
     in_se = _se_classes(task, poor_quality_in_se)[truth]
     return np.where(truth == 0, "sp", np.where(in_se, "se", "none"))
@@ -202,15 +172,10 @@ def sprsound_baselines(
     prior: Sequence[float] | np.ndarray | None = None,
     poor_quality_in_se: bool = False,
 ) -> dict[str, float]:
-    """Scores of the all-normal and class-prior classifiers on ``references`` of ``task``.
+    """Expected scores of the all-normal and class-prior classifiers on ``references`` of ``task``.
 
-    The class-prior classifier draws each sample's class from ``prior`` (one share per class of
-    ``SPRSOUND_TASKS[task]``; default: the shares among ``references``, as in
-    :func:`~respira.metrics.trivial_baselines`). Its *expected* values are exact (no random draw):
-    E[SP] = prior(Normal), E[SE] = Σ over SE's classes c of share of c among SE's samples × prior(c),
-    and E[AS], E[HS], E[Score] are taken over the distribution of the number of hits (HS is not
-    linear, so E[HS] is not HS(E[SE], E[SP])). Keys: ``baseline_all_normal_<k>`` and
-    ``baseline_class_prior_<k>`` for k in se, sp, as, hs, score; ``nan`` where undefined.
+    Keys ``baseline_all_normal_<k>`` and ``baseline_class_prior_<k>`` for k in se, sp, as, hs, score;
+    ``prior`` defaults to the shares among ``references``.
     """
     classes = _classes(task)
     truth, _ = _checked(task, references, references)
@@ -235,8 +200,7 @@ def sprsound_baselines(
 
 
 def coarsen_labels(task: str, labels: Sequence[str]) -> list[str]:
-    """``labels`` as labels of the coarse ``task``: event types to task 1-1 (Normal or Adventitious),
-    record labels to task 2-1 (Normal, Poor Quality or Adventitious); labels already coarse pass."""
+    """``labels`` as labels of the coarse ``task`` (1-1 or 2-1); labels already coarse pass."""
     if task not in _COARSE:
         raise ValueError(f"can only coarsen to task 1-1 or 2-1, got {task!r}")
     mapping = _COARSE[task]
@@ -249,13 +213,9 @@ def coarsen_labels(task: str, labels: Sequence[str]) -> list[str]:
 
 
 def flags_to_sprsound(task: str, flags: Any, *, poor_quality: Any = None) -> list[str]:
-    """Task labels of respira's ``[N, 2]`` (crackle, wheeze) 0/1 flags (see :mod:`respira.labels`;
-    single-label class indices convert with :func:`respira.labels.classes_to_flags`).
+    """Task labels of ``[N, 2]`` (crackle, wheeze) flags: crackle only DAS, wheeze only CAS, both CAS & DAS.
 
-    Neither flag: Normal. Task 1-1 and 2-1: any flag is Adventitious. Task 2-2: crackle only is DAS,
-    wheeze only CAS, both CAS & DAS. ``poor_quality`` (record tasks only): N 0/1 flags; a flagged
-    record is Poor Quality whatever its other flags. Task 1-2 is refused: the flags cannot tell
-    Fine from Coarse Crackle, nor Wheeze from Rhonchi or Stridor.
+    ``poor_quality`` flags (record tasks) make a record Poor Quality; task 1-2 is refused.
     """
     if task == "1-2":
         raise ValueError(

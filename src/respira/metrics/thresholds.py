@@ -1,42 +1,10 @@
 """Decision thresholds of multi-label (crackle, wheeze) models, tuned on validation data.
 
-A multi-label model gives two probabilities per cycle; a label is present when its probability is at
-least its threshold, and the two flags map to the four ICBHI classes
-(:func:`respira.labels.flags_to_classes`). The thresholds are part of the model: training tunes them
-on the validation split at every evaluation used for selection (so checkpoints and seeds are compared
-at their own tuned thresholds), stores the selected checkpoint's in ``config.decision_thresholds``, and
-everything that decides later (test scoring, ``respira evaluate``, ``predict``, ``pipeline``, the ONNX
-metadata) reads them from there.
-
-Objectives (``threshold_objective``):
-
-- ``"icbhi_score"`` (default): both thresholds jointly maximise the official ICBHI score of the
-  mapped classes (every pair of candidates is scored, vectorised: for each crackle candidate a
-  cumulative sum over the cycles sorted by wheeze probability scores every wheeze candidate at once,
-  so the cost is [candidates × cycles], not [candidates² × cycles]);
-- ``"f1"``: each threshold maximises its label's F1;
-- ``"fixed"``: no tuning (0.5, or thresholds given explicitly).
-
-Candidates (per label, deterministic): 0.5; the midpoints between consecutive distinct probabilities
-(when there are more than ``max_candidates``, 1000 by default, the ones at evenly spaced ranks, i.e.
-quantiles of the probabilities); a value below the smallest probability (every cycle positive) and one
-above the largest (none). Below that limit every decision a threshold can make on the data is tried, so
-the optimum found is exact. Midpoints keep every validation probability strictly away from the
-chosen threshold, and 0.5 being a candidate means tuning never scores below the default thresholds
-on the data it tunes on.
-Ties go to the candidate closest to 0.5 (for pairs: in Euclidean distance to (0.5, 0.5)), then to
-the smaller threshold.
-
-Domains: given one domain per example (a stethoscope, a site), the thresholds instead maximise the
-objective's *minimum over the domains* — the pair that does best on the domain it does worst on
-(``icbhi_score``: the joint score of each domain; ``f1``: each label's own minimum). A
-domain on which the objective is undefined (no normal or no abnormal example; for a label, no positive
-or negative) is left out of the minimum; all of them undefined is the degenerate case below.
-
-Degenerate data: :func:`tune_thresholds` raises ``ValueError`` when the objective is undefined (no
-normal or no abnormal cycle for ``icbhi_score``; a label without positives for ``f1``).
-:func:`choose_thresholds` (what training uses) then falls back
-to 0.5 for that label (``icbhi_score``: for both) and says which labels were tuned.
+Objectives: ``"icbhi_score"`` (both thresholds jointly, every pair of candidates scored at once),
+``"f1"`` (each label its own) or ``"fixed"``. Candidates: 0.5, the midpoints between consecutive
+distinct probabilities (at most ``max_candidates``, by rank), and values below and above them all, so
+the optimum is exact and never below 0.5's. Ties go to the candidate closest to 0.5, then the smaller.
+Given domains, the objective's minimum over them is maximised.
 """
 
 from __future__ import annotations
@@ -70,8 +38,7 @@ _TIE = 1e-12
 
 
 def sigmoid(logits: Any) -> np.ndarray:
-    """The logistic function in float64, numerically stable: how every respira consumer turns
-    multi-label logits into probabilities (training metrics, evaluation reports, ``predict``)."""
+    """The logistic function in float64, numerically stable."""
     values = np.asarray(logits, dtype=np.float64)
     return 0.5 * (1.0 + np.tanh(0.5 * values))
 
@@ -95,8 +62,7 @@ def candidate_thresholds(
 
 
 def _best(values: np.ndarray, distances: np.ndarray) -> int:
-    """Index of the maximum of ``values`` (NaN never wins); ties go to the smallest ``distances``, then
-    to the first index."""
+    """Index of the maximum of ``values`` (NaN never wins); ties to the smallest ``distances``, then first."""
     finite = np.where(np.isnan(values), -np.inf, values)
     best = finite.max()
     if not np.isfinite(best):
@@ -132,14 +98,7 @@ def _per_label(target: np.ndarray, predicted: np.ndarray, metric: str, name: str
 def _joint_icbhi(
     targets: np.ndarray, crackle: np.ndarray, wheeze_probabilities: np.ndarray, wheeze_grid: np.ndarray
 ) -> np.ndarray:
-    """ICBHI score at every (crackle candidate i, wheeze candidate j); ``crackle[i, n]``: crackle flag of
-    cycle n at candidate i.
-
-    A cycle's share of the score depends on its two flags; with the crackle flags fixed, flagging
-    wheeze on cycle n changes the score by ``gain[i, n]``, so the score at wheeze threshold t is a
-    base plus the gains of the cycles whose wheeze probability is >= t: a cumulative sum over the
-    cycles sorted by wheeze probability gives every wheeze threshold at once (memory [candidates, N]).
-    """
+    """ICBHI score at every (crackle, wheeze) candidate pair, by cumulative sums."""
     normal = (targets[:, 0] == 0) & (targets[:, 1] == 0)
     n_normal, n_abnormal = int(normal.sum()), int((~normal).sum())
     if n_normal == 0 or n_abnormal == 0:
@@ -174,13 +133,13 @@ def tune_thresholds(
 ) -> tuple[float, float]:
     """The (crackle, wheeze) thresholds that maximise ``metric`` on VALIDATION data; never tune on test.
 
-    Tuning on test data leaks the test labels into the model and inflates every reported score.
-    ``metric``: ``"icbhi_score"`` (joint) or ``"f1"`` (per label); ``grid``: the candidate
-    thresholds of both labels (default: from the probabilities, see the module docstring);
-    ``domains``: one per example, to maximise the metric's minimum over them instead of its value on
-    all examples pooled; ``fixed``: a threshold per label, ``None`` for a label to tune (a label given
-    one keeps it, and the other is tuned for the joint score with it). Raises ``ValueError`` when the
-    metric is undefined on these targets (on every domain) (see the module docstring).
+    Args:
+        metric: ``"icbhi_score"`` (joint) or ``"f1"`` (per label).
+        grid: candidate thresholds of both labels (default: from the probabilities).
+        domains: one per example, to maximise the metric's minimum over them.
+        fixed: a threshold per label, ``None`` for a label to tune.
+
+    Raises ``ValueError`` when the metric is undefined on these targets.
     """
     target_array, prob_array = validate_multilabel(targets, probabilities)
     if metric not in THRESHOLD_OBJECTIVES or metric == "fixed":
@@ -227,8 +186,7 @@ def _domain_members(domains: Sequence[Any] | np.ndarray | None, size: int) -> li
 
 
 def _worst(objective: Any, members: list[np.ndarray]) -> np.ndarray:
-    """The elementwise minimum of ``objective(rows)`` over the domains where it is defined; the first
-    domain's ``ValueError`` when it is defined on none."""
+    """The elementwise minimum of ``objective`` over the domains where it is defined."""
     values, first_error = [], None
     for rows in members:
         try:
@@ -259,9 +217,7 @@ def choose_thresholds(
     max_candidates: int = MAX_CANDIDATES,
     domains: Sequence[Any] | np.ndarray | None = None,
 ) -> ThresholdChoice:
-    """:func:`tune_thresholds` with the documented fallback: a label the data cannot tune keeps its
-    ``fallback`` threshold (``icbhi_score`` without normal or abnormal cycles: both do). ``"fixed"``
-    returns ``fallback`` untouched. ``domains``: maximise the objective's minimum over them."""
+    """:func:`tune_thresholds` where possible: a label the data cannot tune keeps ``fallback``."""
     if objective not in THRESHOLD_OBJECTIVES:
         raise ValueError(
             f"threshold_objective must be one of {', '.join(THRESHOLD_OBJECTIVES)}, got {objective!r}"

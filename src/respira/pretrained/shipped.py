@@ -16,7 +16,7 @@ from pathlib import Path
 from .fitted import fitted_on
 from .sites import SITE_FIT_FILE
 
-__all__ = ["ShippedDetector", "describe_detectors", "shipped_detector", "shipped_detectors"]
+__all__ = ["ShippedDetector", "chosen_model", "describe_detectors", "shipped_detector", "shipped_detectors"]
 
 _PACKAGE = Path(__file__).resolve().parent
 RUN_RECORD = "respira_run.json"
@@ -76,3 +76,26 @@ def _trained_on(folder: Path) -> str:
 def describe_detectors() -> list[ShippedDetector]:
     """Every shipped detector with what it was trained on, by name."""
     return [ShippedDetector(name, _trained_on(path), path) for name, path in shipped_detectors().items()]
+
+
+def chosen_model(model: str | None) -> str:
+    """The model a command with an optional ``MODEL`` runs (``None``: respira's default shipped detector; a
+    shipped detector's name: its folder), saying on stderr which shipped detector it is, with the sites it
+    serves (or the sites a named folder records)."""
+    import sys
+
+    from . import DEFAULT_DETECTOR_NAME, default_detector_dir, sites_line
+
+    if model is None:
+        name, folder = DEFAULT_DETECTOR_NAME, default_detector_dir()
+    elif not Path(model).expanduser().is_dir() and (found := shipped_detector(model)) is not None:
+        name, folder = model, found
+    else:
+        named = Path(model).expanduser()
+        sites = sites_line(named) if named.is_dir() else ""
+        if sites:  # a folder that records where it was scored (a copy of the shipped one, an export...)
+            print(f"model: {model}; it {sites}", file=sys.stderr)
+        return model
+    sites = sites_line(folder)
+    print(f"model: respira's shipped detector {name}{f'; it {sites}' if sites else ''}", file=sys.stderr)
+    return str(folder)

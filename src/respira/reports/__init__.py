@@ -1,9 +1,5 @@
-"""Reports: what an evaluation, a training run or a prediction draws and writes (metrics, confusion
-matrices, training curves, embedding projections and the picture of a recording, as PNG); what runs a
-model over a corpus is :mod:`respira.evaluation`.
-
-Plots are drawn with matplotlib's Agg renderer on ``Figure`` objects (pyplot's global state and the
-user's backend are left alone) and written atomically (a temporary file renamed into place).
+"""Reports: what an evaluation, a training run or a prediction draws and writes (PNG figures on Agg
+``Figure`` objects, written atomically).
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
-"""Per-label curves of a report (PNG): ROC and precision–recall curves of the crackle and wheeze
-probabilities, with the model's operating point, and how sensitivity, specificity and the ICBHI score
-move with each label's threshold.
+"""Per-label curves of a report: ROC, precision–recall, and the scores against each label's threshold.
 
-``respira evaluate`` draws them for ICBHI cycles and for KAUH recordings (:func:`label_curve_figures`):
-
-- ``roc_curves.png``: per label, the ROC curve (AUC in the legend), the chance diagonal, and the
-  operating point of the model's decisions (sensitivity against 1 − specificity);
-- ``precision_recall_curves.png``: per label, the precision–recall curve (average precision in the
-  legend), the prevalence (a classifier without skill), and the operating point;
-- ``threshold_curves.png`` (models that decide at thresholds): per label, its sensitivity and
-  specificity and the ICBHI score of the four classes the two flags make, as that label's threshold
-  runs over [0, 1] with the other label's at the model's; the model's threshold is marked.
-
-A label whose examples are all positive or all negative has no curve; its panel says so.
+``roc_curves.png`` and ``precision_recall_curves.png`` mark the model's operating point;
+``threshold_curves.png`` (threshold models) runs one label's threshold over [0, 1], the other at the
+model's. A label with one class only has no curve.
 """
 
 from __future__ import annotations
@@ -54,8 +44,7 @@ def _check(targets: Any, probabilities: Any, decided: Any) -> tuple[np.ndarray, 
 
 
 def label_curve_scores(targets: Any, probabilities: Any) -> dict[str, dict[str, float]]:
-    """Per label: ``auc`` (:func:`~respira.metrics.roc_auc`, the area under the ROC curve) and
-    ``average_precision``; ``nan`` where the label's targets hold one class only."""
+    """Per label: ``auc`` and ``average_precision`` (``nan`` for a label with one class only)."""
     truth, scores, _ = _check(targets, probabilities, np.zeros(np.shape(targets), dtype=bool))
     result = {}
     for index, name in enumerate(MULTI_LABEL_NAMES):
@@ -162,13 +151,11 @@ def label_curve_figures(
     thresholds: Sequence[float] | None = None,
     unit: str = "cycle",
 ) -> dict[str, Figure]:
-    """The figures of the module docstring, by file name (write them with
+    """The report's curve figures by file name (write them with
     :func:`~respira.reports.figures.save_figures`).
 
-    ``targets`` ``[N, 2]`` 0/1 (crackle, wheeze), ``probabilities`` ``[N, 2]`` of them, ``decided`` the
-    model's ``[N, 2]`` decisions (its operating point); ``thresholds``: the two thresholds it decides at
-    (``None``: it decides otherwise, e.g. a single-label model's argmax, and there is no threshold plot).
-    ``unit`` names the examples (``cycle``, ``recording``).
+    ``targets``, ``probabilities`` and ``decided`` are ``[N, 2]`` (crackle, wheeze); ``thresholds=None``
+    gives no threshold plot; ``unit`` names the examples.
     """
     truth, scores, called = _check(targets, probabilities, decided)
     figures = {}

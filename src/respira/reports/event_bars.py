@@ -1,17 +1,8 @@
 """The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis.
 
-- **four-class rows** (``predicted``, ``annotated``): one span per window or cycle, coloured by its label
-  (:data:`LABEL_COLOURS`), the label written inside when the span is wide enough to hold it;
-- **event rows** (``crackle events``, ``wheeze events``: one per label of
-  :data:`respira.labels.MULTI_LABEL_NAMES`): one bar per :class:`respira.core.events.Event` from its onset to
-  its offset in the label's colour (:data:`PROBABILITY_COLOURS`), more opaque the more confident, its
-  confidence written inside when wide enough. A bar is drawn at least :data:`MIN_EVENT_PIXELS` wide
-  (centred on its event, kept inside the recording) so that a crackle of one 20 ms frame still shows on
-  an hour's axis; a row without events says ``none detected``, or ``none held by the verdict (N frame
-  events left out)`` when the rule that drew them (:mod:`respira.inference.event_detection`) left N out.
-
-Each row with bars is one ``broken_barh`` collection labelled with the row's name
-(``Collection.get_label()``); an event row's tick label is that name on two lines, in the label's colour.
+Four-class rows (``predicted``, ``annotated``) hold a span per window or cycle; event rows hold a bar
+per :class:`respira.core.events.Event`, at least :data:`MIN_EVENT_PIXELS` wide, more opaque the more
+confident. Each row's bars are one ``broken_barh`` collection labelled with the row's name.
 """
 
 from __future__ import annotations
@@ -63,8 +54,7 @@ class Span(NamedTuple):
 
 
 def event_row_name(label: str) -> str:
-    """The name of ``label``'s event row (``crackle events``): its collection's label, and its tick label
-    on two lines (one would not fit the figure's left margin)."""
+    """The name of ``label``'s event row (``crackle events``), and its two-line tick label."""
     return f"{label} events"
 
 
@@ -75,8 +65,7 @@ def min_bar_seconds(ax: Any, duration: float) -> float:
 
 
 def event_bars(events: Sequence[Event], duration: float, min_seconds: float) -> list[tuple[float, float]]:
-    """``(start, width)`` of each event's bar: its onset and duration, or ``min_seconds`` wide centred on
-    it (shifted to stay within ``[0, duration]``) when it is shorter."""
+    """``(start, width)`` of each event's bar, at least ``min_seconds`` wide and within ``[0, duration]``."""
     bars = []
     for event in events:
         start, width = float(event.onset), float(event.offset) - float(event.onset)
@@ -117,8 +106,7 @@ def _draw_spans(ax: Any, spans: Sequence[Span], name: str, duration: float, y: f
 
 
 def none_text(left_out: int) -> str:
-    """What an event row without events says: ``none detected``, or that the verdict held none of the
-    ``left_out`` frame events."""
+    """What an event row without events says: ``none detected``, or how many the verdict left out."""
     if not left_out:
         return "none detected"
     return f"none held by the verdict ({left_out} frame event{'s' if left_out != 1 else ''} left out)"
@@ -154,11 +142,10 @@ def draw_label_rows(
     duration: float,
     left_out: Sequence[Event] = (),
 ) -> int:
-    """Draw the label panel's rows on ``ax`` from top to bottom: the four-class ``strips`` (name, spans),
-    then, when ``events`` is given (even empty), one event row per label; name them on the y axis and
-    return how many rows there are. ``left_out``: the frame events the rule that drew ``events`` left out
-    (counted in a row without events). An event of another label, or ending before it starts, raises a
-    ``ValueError``."""
+    """Draw the four-class ``strips`` then (``events`` given) one event row per label; return the row count.
+
+    An event of another label, or ending before it starts, raises a ``ValueError``.
+    """
     # (tick label, its colour, the row's drawing given its y), top down
     rows: list[tuple[str, str, Callable[[float], None]]] = [
         (name, "black", partial(_draw_spans, ax, spans, name, duration)) for name, spans in strips

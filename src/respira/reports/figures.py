@@ -1,9 +1,4 @@
-"""The figure and image-file plumbing shared by the report plots.
-
-Figures are plain :class:`matplotlib.figure.Figure` objects on the Agg canvas (no pyplot: safe in
-scripts, notebooks and threads, and the user's backend is never changed); they are written atomically
-(a temporary sibling renamed into place) in the format the file name's suffix names.
-"""
+"""Figures on their own Agg canvas (no pyplot), written atomically in the format the suffix names."""
 
 from __future__ import annotations
 
@@ -21,8 +16,7 @@ FIGURE_FORMATS = tuple(sorted(set(FigureCanvasAgg.get_supported_filetypes()) - {
 
 
 def new_figure(width: float, height: float, *, layout: str | None = "constrained") -> Figure:
-    """A ``width`` × ``height`` inch figure on its own Agg canvas, with constrained layout unless
-    ``layout=None`` (a figure that places its axes itself; saving it then draws it once, not twice)."""
+    """A ``width`` × ``height`` inch figure on its own Agg canvas (constrained layout unless ``None``)."""
     figure = Figure(figsize=(width, height), dpi=DPI, layout=layout)
     FigureCanvasAgg(figure)
     return figure
@@ -40,8 +34,7 @@ def figure_format(path: str | Path) -> str:
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Write ``figure`` to ``path`` atomically (the parent folder is created) in the format its suffix
-    names (:func:`figure_format`); return the path."""
+    """Write ``figure`` to ``path`` atomically in the format its suffix names; return the path."""
     path = Path(path)
     image_format = figure_format(path)
     with atomic_path(path) as partial:

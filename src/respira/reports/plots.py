@@ -1,8 +1,4 @@
-"""PNG plots for reports: confusion matrix and a 2-D PCA of embeddings.
-
-Training curves are in :mod:`.training_curves`, the picture of a recording in :mod:`.recording_plot`;
-figures and atomic PNG writes come from :mod:`.figures`.
-"""
+"""PNG plots for reports: confusion matrix and a 2-D PCA of embeddings."""
 
 from __future__ import annotations
 
@@ -57,11 +53,7 @@ def plot_confusion_matrix(
     *,
     title: str | None = None,
 ) -> Path:
-    """Two panels: cycle counts, and the rows normalised to fractions of each true class (recall).
-
-    ``cm[i, j]`` counts true class ``i`` predicted as ``j``. A class without true examples has an
-    empty row, shown as ``–``. Returns ``path``.
-    """
+    """Two panels: cycle counts, and the rows as fractions of each true class; return ``path``."""
     counts = np.asarray(cm, dtype=np.float64)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         raise ValueError(f"the confusion matrix must be square, got shape {counts.shape}")
@@ -96,9 +88,8 @@ def plot_confusion_matrix(
 def pca_2d(embeddings: np.ndarray | Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
     """Project ``[N, D]`` embeddings on their first two principal components (numpy SVD).
 
-    Returns the ``[N, 2]`` projection and the fraction of variance each component explains. Signs are
-    fixed (the largest loading of each component is positive) so plots are reproducible; missing
-    components (``N < 3`` or ``D < 2``) are zeros.
+    Returns the ``[N, 2]`` projection and each component's explained variance fraction; signs are fixed
+    (largest loading positive) and missing components are zeros.
     """
     data = np.asarray(embeddings, dtype=np.float64)
     if data.ndim != 2 or data.shape[0] == 0:
@@ -152,11 +143,9 @@ def plot_embedding_projection(
     orders: Mapping[str, Sequence[Any]] | None = None,
     title: str | None = None,
 ) -> Path:
-    """Scatter the 2-D PCA of ``embeddings``, one panel per colouring (e.g. class, device, patient).
+    """Scatter the 2-D PCA of ``embeddings``, one panel per colouring in ``colour_by``; return ``path``.
 
-    ``colour_by`` maps a panel name to one value per embedding. Each panel names at most
-    ``max_legend`` values in its legend (the most frequent ones; ``orders[name]`` fixes the order
-    instead, e.g. the class names); the rest are drawn in grey as "other". Returns ``path``.
+    Each legend names at most ``max_legend`` values (most frequent, or ``orders[name]``); the rest are grey.
     """
     projection, explained = pca_2d(embeddings)
     n = projection.shape[0]

@@ -1,40 +1,9 @@
 """A picture of one recording: where the model hears crackles and wheezes (``respira predict --plot``).
 
-One figure, three panels on the same time axis (seconds):
-
-1. the mel spectrogram of the whole recording in dB (:mod:`.spectrogram`; mel-scaled frequency
-   axis labelled in Hz, colour bar in dB re. the recording's maximum);
-2. the crackle and wheeze probabilities of the predicted spans, with the model's decision
-   thresholds (multi-label models). Sliding windows overlap, so each moment is drawn with the
-   probability of the window whose centre is nearest (a step at the midpoints between centres);
-   annotated cycles are drawn as a level over each cycle;
-3. the four-class labels: what the model predicts and, with an annotation file, what the annotator
-   marked (normal, crackle, wheeze, both), as coloured spans; given detected events
-   (:class:`respira.core.events.Event`), one more row per label below them, ``crackle events`` and
-   ``wheeze events``, with a bar from each event's onset to its offset, more opaque the more confident
-   and never narrower than a few pixels (a row without events says ``none detected``;
-   :mod:`.event_bars` draws the rows); under the panels, a caption saying which rule drew the events
-   and what it left out (:meth:`respira.inference.event_rules.EventDetection.describe`).
-
-The spectrogram ends at the recording's own Nyquist frequency: :func:`plot_recording` draws it from the
-file read at its native rate when that is below the model's (an 8 kHz recording predicted by a 32 kHz
-model shows 0-4 kHz, not 0-16 kHz of which three quarters would be empty), else at the model's rate.
-
-Typical use::
-
-    from respira.core.events import Event
-    from respira.hub import load_model
-    from respira.inference.engine import predict_files
-    from respira.reports import plot_recording
-
-    model, _ = load_model("my_model")
-    wav, txt = "101_1b1_Al_sc_Meditron.wav", "101_1b1_Al_sc_Meditron.txt"
-    rows, _ = predict_files(model, [wav], annotations=txt)
-    plot_recording(model, wav, "101.png", rows=rows, annotations=txt)
-    # with detected events (respira.core.events.posteriors_to_events) drawn under the labels
-    plot_recording(model, wav, "101.png", rows=rows, events=[Event(1.2, 1.9, "wheeze", 0.8)])
-
-(:meth:`respira.Detector.plot` predicts and draws in one call.)
+Three panels on one time axis: the mel spectrogram (to the recording's own Nyquist frequency), the
+crackle and wheeze probabilities with the decision thresholds, and the four-class labels (predicted,
+annotated) with optional event rows (:mod:`.event_bars`). :meth:`respira.Detector.plot` predicts and
+draws in one call.
 """
 
 from __future__ import annotations
@@ -96,12 +65,7 @@ def _are_cycles(rows: Sequence[Mapping[str, Any]]) -> bool:
 def step_series(
     rows: Sequence[Mapping[str, Any]], key: str, duration: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, y)`` of the probability ``key`` drawn over the recording.
-
-    Sliding windows: ``x`` is 0, the window centres, then ``duration``, and ``y`` the windows' values
-    (the first and last repeated), drawn as ``steps-mid`` so each moment shows its nearest window.
-    Annotated cycles (rows with ``annotated_label``): ``start, end, NaN`` per cycle, a level per cycle.
-    """
+    """``(x, y)`` of probability ``key``: steps at window midpoints, or a level per cycle."""
     values = np.asarray([float(row[key]) for row in rows])
     if _are_cycles(rows):
         xs = np.asarray([[row["start"], row["end"], np.nan] for row in rows], dtype=np.float64).ravel()
@@ -134,9 +98,7 @@ def _frequency_label(value: float, _: Any) -> str:
 
 
 def _panels(figure: Figure, label_rows: int, caption: bool = False) -> tuple[Any, Any, Any, Any]:
-    """The spectrogram, probability and label panels (sharing the time axis) and the colour bar's axes,
-    placed at :data:`MARGINS` (:data:`CAPTION_HEIGHT` more at the bottom for a ``caption``);
-    ``label_rows``: how many rows the label panel has."""
+    """The spectrogram, probability and label panels and the colour bar's axes, placed at :data:`MARGINS`."""
     ratios = [3.0, 2.0, 0.1 + ROW_HEIGHT * label_rows]
     bottom = MARGINS["bottom"] + (CAPTION_HEIGHT if caption else 0.0)
     panels_height = HEIGHT - MARGINS["top"] - bottom - 2 * MARGINS["gap"]
@@ -260,20 +222,12 @@ def recording_figure(
     events_caption: str | None = None,
     left_out: Sequence[Event] | None = None,
 ) -> Figure:
-    """The picture of a recording (see the module docstring), as a figure that can be inspected.
+    """The picture of a recording (see the module docstring), as a figure.
 
-    ``waveform`` is mono at ``sampling_rate``; ``rows`` are :mod:`respira.inference.engine` prediction rows
-    (sliding windows, or annotated cycles when every row has ``annotated_label``); ``thresholds``
-    the (crackle, wheeze) decision thresholds drawn as dashed lines (``None``: none, e.g. for a
-    single-label model, whose label is the most probable class); ``cycles`` the annotated spans;
-    ``events`` detected (or reference) events, drawn in a row per label under the labels (``None``: no
-    event rows; an empty sequence: the rows, saying none was detected); ``frames`` the ``(times [F],
-    posteriors [F, 2])`` the events were made of, drawn as thin lines over the windows' probabilities
-    (the largest value of each pixel column kept, so no peak is lost); ``events_caption`` a line under
-    the panels saying which rule drew the events (the figure's text labelled ``events caption``),
-    ``left_out`` the frame events that rule left out (an event row without events counts its own). The
-    spectrogram spans 0 Hz to ``sampling_rate / 2``. The three panels' axes are labelled
-    ``spectrogram``, ``probabilities`` and ``labels`` (``Axes.get_label()``).
+    ``rows`` are :mod:`respira.inference.engine` prediction rows; ``thresholds`` are drawn as dashed lines;
+    ``events`` (``None``: no event rows) are drawn under the labels, ``frames`` ``(times, posteriors)`` as
+    thin lines; ``events_caption`` and ``left_out`` say which rule drew them and what it left out. The axes
+    are labelled ``spectrogram``, ``probabilities`` and ``labels``.
     """
     waveform = as_waveform(waveform)
     if not rows:
@@ -332,8 +286,7 @@ def figure_subtitle(
     smoothing: int,
     config: Any = None,
 ) -> str:
-    """The line under the figure's title: which spans were predicted and how labels were decided; for a
-    model ``config`` with a quality head (rows with ``quality``), whether it withholds its verdict."""
+    """The line under the title: the spans predicted, the decision rule and any quality withholding."""
     if _are_cycles(rows):
         spans = f"each of the {len(rows)} annotated cycles"
     else:
@@ -372,21 +325,11 @@ def plot_recording(
     events_caption: str | None = None,
     left_out: Sequence[Event] | None = None,
 ) -> Path:
-    """Draw the picture of the recording ``audio`` as ``model`` predicted it (``rows``); write it to ``path``.
+    """Draw the recording ``audio`` as ``model`` predicted it (``rows``) and write it to ``path``; return it.
 
-    ``model``: a loaded respira model or an ONNX export (:func:`respira.hub.onnx.load_onnx_model`), read
-    for its thresholds and name. ``rows``: its predictions of the recording, as
-    :func:`respira.inference.engine.predict_files` makes them (sliding windows of ``window`` seconds every
-    ``hop``, ``smoothing``; the cycles of ``annotations`` when given): this module draws, it runs no model
-    (:meth:`respira.Detector.plot` predicts and draws in one call). ``annotations`` (an ICBHI annotation
-    file) also adds the annotated cycles and their labels. Multi-label models show their decision
-    thresholds (:func:`respira.core.decision.thresholds_of`). ``events`` (e.g. from
-    :func:`respira.core.events.posteriors_to_events`) adds the event rows, ``frames`` their posteriors,
-    ``events_caption`` and ``left_out`` the rule that drew them and what it left out (see
-    :func:`recording_figure`).
-    The spectrogram is drawn from the recording at its native rate, or at the model's where that is
-    lower, so its frequency axis ends at the recording's own Nyquist frequency. The PNG is written
-    atomically; returns ``path``.
+    ``model``: a loaded respira model or ONNX export, read for its thresholds and name. ``annotations``
+    adds the annotated cycles; ``events``, ``frames``, ``events_caption`` and ``left_out`` as in
+    :func:`recording_figure`.
     """
     from ..core.decision import thresholds_of
 

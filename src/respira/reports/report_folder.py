@@ -1,11 +1,4 @@
-"""The folder an evaluation report is written to: staged, and swapped into place only when complete.
-
-A report is several files (``metrics.json``, the predictions, the figures) that must describe the same
-run: :func:`report_folder` writes them into a hidden staging folder beside the target and renames it into
-place at the end, so an evaluation that fails or is interrupted half way leaves the earlier report as it
-was, never new metrics beside old figures. It replaces only an earlier report (:func:`is_report`) or an
-empty folder; :func:`check_report_target` says so before any work.
-"""
+"""The folder an evaluation report is written to: staged, and swapped into place only when complete."""
 
 from __future__ import annotations
 
@@ -25,8 +18,7 @@ else (a user's notes, a subfolder) is not replaced."""
 
 
 def check_report_target(output_dir: str | Path) -> Path:
-    """``output_dir`` after checking a report may be written there: missing, empty, or an earlier report
-    (:func:`is_report`); one-line ``FileExistsError`` / ``NotADirectoryError`` otherwise."""
+    """``output_dir`` if missing, empty or an earlier report; else a one-line ``OSError``."""
     output = check_folder_target(output_dir)
     if output.is_file() or output.is_symlink():
         raise FileExistsError(f"{output} is a file; the report needs a folder there")
@@ -38,8 +30,7 @@ def check_report_target(output_dir: str | Path) -> Path:
 
 
 def is_report(folder: Path) -> bool:
-    """Whether ``folder`` is an earlier report: its ``metrics.json`` and only files a report writes, or
-    reports of its own (a corpus scored at two levels: ``events/``, ``records/``)."""
+    """Whether ``folder`` holds an earlier report (``metrics.json`` and report files, or sub-reports)."""
     return (folder / REPORT_MARKER).is_file() and all(
         not entry.is_symlink()
         and ((entry.is_file() and entry.suffix in REPORT_SUFFIXES) or (entry.is_dir() and is_report(entry)))
@@ -49,8 +40,7 @@ def is_report(folder: Path) -> bool:
 
 @contextmanager
 def report_folder(output_dir: str | Path) -> Iterator[Path]:
-    """Yield the staging folder to write a report into; it replaces ``output_dir`` when the block ends
-    without error (see the module docstring)."""
+    """Yield a staging folder that replaces ``output_dir`` when the block ends without error."""
     output = check_report_target(output_dir)
     with staged_folder(output, overwrite=True) as staging:
         yield staging

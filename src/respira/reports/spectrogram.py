@@ -1,14 +1,8 @@
 """A display mel spectrogram of a whole recording, in dB, with bounded memory and size.
 
-It follows the conventions of ``librosa.display`` (without depending on librosa): a centred STFT
-with a periodic Hann window, Slaney mel filters, power in dB relative to the recording's maximum
-with an 80 dB floor, cells placed at their true times (frame centres) and frequencies (the bands'
-centre frequencies on the mel scale), shown on a mel-scaled frequency axis labelled in Hz.
-
-Long recordings are averaged into at most ``max_columns`` time columns (power is averaged, then
-converted to dB; a figure cannot show more columns than it has pixels), frame chunk by frame chunk
-from the waveform as given (float32 stays float32; only a chunk is padded and converted), so two
-hours of audio need no more than a few MB beyond their waveform.
+It follows ``librosa.display``'s conventions without librosa: centred STFT, periodic Hann window,
+Slaney mel filters, dB re. the maximum with an 80 dB floor. Long recordings are averaged (in power)
+into at most ``max_columns`` columns, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -70,8 +64,7 @@ def _mel_banks(n_fft: int, n_mels: int, sampling_rate: int) -> np.ndarray:
 
 
 def _band_edges(n_mels: int, sampling_rate: int) -> np.ndarray:
-    """Edges (Hz) of cells around the bands' centre frequencies (equally spaced in mel): half-way
-    between neighbouring centres, the outer edges at 0 Hz and the Nyquist frequency."""
+    """Edges (Hz) of cells around the bands' centre frequencies, from 0 Hz to Nyquist."""
     points = np.linspace(0.0, float(hz_to_mel(sampling_rate / 2)), n_mels + 2)
     edges = mel_to_hz((points[:-1] + points[1:]) / 2)
     edges[0], edges[-1] = 0.0, sampling_rate / 2
@@ -79,8 +72,7 @@ def _band_edges(n_mels: int, sampling_rate: int) -> np.ndarray:
 
 
 def _padded_segment(samples: np.ndarray, half: int, start: int, stop: int) -> np.ndarray:
-    """``padded[start:stop]`` in float64, where ``padded`` is ``samples`` with ``half`` samples of reflect
-    padding on each side (zeros when the recording is too short to reflect), without building it whole."""
+    """``padded[start:stop]`` (float64) of ``samples`` reflect-padded by ``half``, without building it."""
     size = samples.size
     if size > half:
         left, right = samples[1 : half + 1][::-1], samples[size - half - 1 : size - 1][::-1]
@@ -104,11 +96,8 @@ def mel_spectrogram_db(
 ) -> MelSpectrogram:
     """Mel power spectrogram of a mono ``waveform`` in dB re. its maximum (floor ``-top_db``).
 
-    The FFT spans about 64 ms (1024 points at 16 kHz) and frames are a quarter of that apart;
-    ``n_mels`` bands at most (fewer at low rates, where narrower bands would hold no FFT bin);
-    frame ``f`` is centred at ``f * hop / rate`` seconds (centred STFT, reflect padding). With more
-    frames than ``max_columns``, consecutive frames are averaged into columns; a column's cell spans
-    from half-way to its neighbours' centres, the first from 0 and the last to the recording's end.
+    The FFT spans about 64 ms, hop a quarter of it; at most ``n_mels`` bands; more frames than
+    ``max_columns`` are averaged into columns.
     """
     samples = np.asarray(waveform).reshape(-1)  # float32 stays float32: frames are converted chunk by chunk
     if samples.size == 0:

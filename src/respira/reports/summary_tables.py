@@ -1,5 +1,4 @@
-"""Console tables of an evaluation report (:func:`~respira.evaluation.cycles.evaluate_model`'s metrics):
-the threshold-free scores per label, and the scores per recording device."""
+"""Console tables of an evaluation report: threshold-free scores per label, and scores per device."""
 
 from __future__ import annotations
 

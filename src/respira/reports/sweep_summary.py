@@ -1,8 +1,5 @@
-"""A sweep's summary: every trial (or grid run) with its parameters and validation score, best first.
-
-``respira sweep`` writes ``sweep_summary.csv``, ``sweep_summary.md`` and ``sweep_summary.png`` (the
-score per trial, and the score against each parameter) in its output folder at the end and whenever
-it resumes; each file is written atomically.
+"""A sweep's summary: every trial with its parameters and validation score, best first (``respira sweep``
+writes ``sweep_summary.csv``, ``.md`` and ``.png``).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """The training-curves plot: loss components and the validation ICBHI score over training.
 
-Only what was logged *while training* is drawn. The Trainer ends training with a summary entry
-(``train_runtime``, ``train_loss``...); what respira logs after it (the re-evaluation of the selected
-checkpoint on the validation split, the test scores) is logged at the last step although it
-measures the selected checkpoint, so drawing it would add a false last point to the curves.
-The selected checkpoint is marked instead, and scores are in percent, as in the model cards.
+Only entries logged *while training* are drawn: what is logged after the Trainer's summary measures
+the selected checkpoint, which is marked instead.
 """
 
 from __future__ import annotations
@@ -39,12 +36,7 @@ def _is_number(value: Any) -> bool:
 
 
 def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The entries of ``log_history`` logged while training.
-
-    Everything from the Trainer's end-of-training summary (the first entry with ``train_runtime``)
-    on is left out: the summary itself, the final re-evaluation of the selected checkpoint and the
-    test scores. A history without that summary (training interrupted) is kept whole.
-    """
+    """The entries of ``log_history`` before the Trainer's end-of-training summary (all, without one)."""
     entries = [entry for entry in log_history if isinstance(entry, Mapping)]
     for index, entry in enumerate(entries):
         if END_OF_TRAINING_KEY in entry:
@@ -55,12 +47,7 @@ def training_entries(log_history: Sequence[Mapping[str, Any]]) -> list[Mapping[s
 def selected_entry(
     entries: Sequence[Mapping[str, Any]], best_step: int | None = None
 ) -> Mapping[str, Any] | None:
-    """The evaluation entry of the selected checkpoint among training ``entries``.
-
-    ``best_step`` (the Trainer's ``state.best_global_step``): the evaluation logged at that step.
-    Without it, the first evaluation with the highest ``eval_icbhi_score`` (the Trainer keeps the
-    first of equal scores). ``None`` when there is no such evaluation.
-    """
+    """The evaluation at ``best_step``, else the first with the best ``eval_icbhi_score``, else ``None``."""
     evaluations = [entry for entry in entries if _is_number(entry.get(SCORE_KEY))]
     if best_step is not None:
         return next((entry for entry in evaluations if entry.get("step") == best_step), None)
@@ -182,14 +169,9 @@ def plot_training_curves(
     title: str = "Training curves",
     best_step: int | None = None,
 ) -> Path:
-    """Loss components (``loss``, ``task_loss``, ``aux_loss``, ``eval_loss``) and ``eval_icbhi_score``.
+    """Plot loss components and ``eval_icbhi_score`` (percent) of ``log_history``; return ``path``.
 
-    ``log_history`` is ``Trainer.state.log_history`` (a list of dicts); only the entries logged while
-    training are drawn (:func:`training_entries`). Losses share the left axis; the validation ICBHI
-    score has its own right axis, in percent (0 to 100, as in the model cards). The x axis is the
-    epoch (integer ticks) when training lasted at least one epoch, else the training step, else the
-    entry's position. The selected checkpoint (``best_step``, the Trainer's ``state.best_global_step``;
-    without it the best validation score, :func:`selected_entry`) is marked with a star and a dotted
-    vertical line. Missing keys are skipped. Returns ``path``.
+    The x axis is the epoch, else the step; the selected checkpoint (``best_step`` or
+    :func:`selected_entry`) is starred. Missing keys are skipped.
     """
     return save_figure(training_curves_figure(log_history, title=title, best_step=best_step), path)

@@ -47,7 +47,10 @@ __all__ = [
     "AdaptationWarning",
     "MeasuredHarmWarning",
     "adapt_model",
+    "adapt_on_split",
     "adaptation_card_section",
+    "adaptation_options",
+    "check_adaptation_options",
     "head_norm_statistics",
     "target_recordings",
     "window_embeddings",
@@ -344,3 +347,38 @@ def _fill(staging: Path, model: RespiraForAudioClassification, section: str, fol
     card = readme.read_text(encoding="utf-8") if readme is not None and readme.is_file() else ""
     card = (card.rstrip() + "\n\n" if card else "") + section
     (staging / "README.md").write_text(card, encoding="utf-8")
+
+
+def adaptation_options(options: Any) -> dict[str, Any]:
+    """Keyword arguments of :func:`adapt_model` from ``options``' fields of
+    :class:`~respira.sites.options.AdaptationOptions`."""
+    return {
+        "methods": options.methods,
+        "window": options.adapt_window,
+        "hop": options.adapt_hop,
+    }
+
+
+def check_adaptation_options(model: Any, options: Any) -> None:
+    """Every adaptation option checked on the loaded model before any audio is read."""
+    from ..inference.engine import _window_samples
+
+    check_adaptation(model, methods=options.methods)
+    _window_samples(model, options.adapt_window, options.adapt_hop, 1)
+
+
+def adapt_on_split(model: Any, split: Any, options: Any, target: str) -> None:
+    """``--adapt``: adapt ``model`` in memory to the audio of the examples it is about to score (their
+    labels are not read); ``options``: the adaptation options and ``batch_size``."""
+    from ..audio.decoding import decode_audio
+
+    rate = int(model.config.sampling_rate)
+    audio = split.select_columns(["audio"])
+    report = adapt_model(
+        model,
+        (decode_audio(example["audio"], rate) for example in audio),
+        target=target,
+        batch_size=options.batch_size,
+        **adaptation_options(options),
+    )
+    print(f"adapted ({', '.join(report.methods) or 'nothing applied'}) on {report.windows} windows")

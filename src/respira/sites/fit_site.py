@@ -3,7 +3,7 @@
 :func:`fit_site_folder` checks every input (the options, the output folder, the model's head, the sample:
 :mod:`respira.sites.site_samples`) before any audio is read, embeds each recording once
 (:func:`respira.sites.embedding.embed_recordings`: the windows ``predict`` cuts), fits and judges the
-candidates by nested patient-wise cross-validation (:func:`respira.sites.fitting.fit_site`) with a
+candidates by nested patient-wise cross-validation (:func:`respira.sites.fitting.fit_sample`) with a
 learning curve, and writes the fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is
 shown out of sample that the chosen procedure beats calling every recording normal (its interval's lower
 end) and the model as is (its paired gain's): :attr:`SiteFitResult.verdict`, the rule by which the
@@ -216,17 +216,21 @@ def fit_site_folder(
     draws: int = 3,
     overwrite: bool = False,
     device: str | None = None,
+    threads: int | None = None,
     onnx: bool = True,
     say: Any = print,
 ) -> SiteFitResult:
     """Fit ``model`` (a model folder or Hub id) to the site whose labelled recordings are in ``data_dir``
     and write the fitted model to ``output_dir`` when it is shown to beat all-normal and the model as is
     out of sample (see the module docstring). ``site_name``: what every report calls the site (default:
-    :func:`default_site_name`); ``say``: where the one-line notes go (``print``)."""
+    :func:`default_site_name`); ``threads``: torch's (default: the cores other work leaves idle); ``say``:
+    where the one-line notes go (``print``)."""
     from ..core.decision import is_multi_label
     from ..inference.detector import Detector
+    from ..utils.threads import apply_num_threads
     from .embedding import site_head_refusal
 
+    apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()
     rules = _check_rules(selection, threshold_rule)
     _check_numbers(outer_folds=outer_folds, draws=draws, batch_size=batch_size)
@@ -325,7 +329,7 @@ def _fit_and_write(
     onnx: bool,
 ) -> SiteFitResult:
     from .embedding import embed_recordings
-    from .fitting import fit_site, learning_curve
+    from .fitting import fit_sample, learning_curve
     from .site_folder import write_site_folder
 
     started = time.perf_counter()
@@ -336,7 +340,7 @@ def _fit_and_write(
         units_are_patients=sample_files.units_are_patients,
     )
     embedded = time.perf_counter()
-    fit = fit_site(sample, outer_folds=outer_folds, seed=seed, candidates=candidates, **rules)
+    fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=candidates, **rules)
     curve = learning_curve(sample, draws=draws, seed=seed, candidates=candidates, **rules).rows
     fitted = time.perf_counter()
     written = bool(fit.applies or apply_anyway)

@@ -1,6 +1,6 @@
-"""Fit a model to a site and judge it honestly: :func:`fit_site` and :func:`learning_curve`.
+"""Fit a model to a site and judge it honestly: :func:`fit_sample` and :func:`learning_curve`.
 
-:func:`fit_site` runs the procedure of :mod:`respira.sites.procedure` (per label: the model as is,
+:func:`fit_sample` runs the procedure of :mod:`respira.sites.procedure` (per label: the model as is,
 re-tuned thresholds, a head anchored on the model's logit or a site head, chosen by inner
 cross-validation) on every outer patient-wise fold's training units and scores it per recording on the
 fold's units, which it never saw: the outer score covers the whole procedure, inner selection included.
@@ -37,7 +37,7 @@ from .procedure import (
 from .sample import SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
-__all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_site", "learning_curve"]
+__all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
 
 ALL: tuple[str, ...] = CANDIDATES
 """Every candidate (:data:`respira.sites.procedure.CANDIDATES`)."""
@@ -69,7 +69,7 @@ def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, 
 
 @dataclass(frozen=True)
 class SiteFit:
-    """What :func:`fit_site` fitted and how it scored out of sample.
+    """What :func:`fit_sample` fitted and how it scored out of sample.
 
     ``chosen``: per label (crackle, wheeze) ``as_is``, ``thresholds``, ``anchored_head`` or
     ``site_head``; ``head_weight`` ``[2, hidden]`` and ``head_bias`` ``[2]``: the final head in the raw
@@ -153,7 +153,7 @@ def _final_head(sample: SiteSample, procedure: Procedure) -> tuple[np.ndarray | 
     return weight, bias
 
 
-def fit_site(
+def fit_sample(
     sample: SiteSample,
     *,
     outer_folds: int = 5,

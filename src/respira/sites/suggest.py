@@ -80,6 +80,7 @@ def suggest_labels(
     batch_size: int | None = None,
     device: str | None = None,
     overwrite: bool = False,
+    threads: int | None = None,
     progress: bool = True,
 ) -> SuggestResult:
     """Write to ``output`` the ``budget`` units of the archive ``data_dir`` to label next (see the module
@@ -87,6 +88,9 @@ def suggest_labels(
     One-line errors, before any model is loaded, for a budget outside 1 .. the units not yet labelled, an
     output that exists (unless ``overwrite``, or it is the archive's own ``labels.csv``), an archive
     without audio and a ``labels.csv`` row that cannot be read."""
+    from ..utils.threads import apply_num_threads
+
+    apply_num_threads(requested=threads)
     if budget < 1:
         raise ValueError(f"--budget must be at least 1, got {budget}")
     archive = read_archive(data_dir, unit)

@@ -1,9 +1,4 @@
-"""The plan of a synthetic corpus: patients, recordings, cycle labels and the train/test split.
-
-Everything here is drawn from one seeded generator before any audio exists, so the plan of the
-complete 920-recording corpus is cheap to check (see ``icbhi_counts``). :mod:`.writer` turns a plan
-into files.
-"""
+"""The plan of a synthetic corpus: patients, recordings, cycle labels and split, from one seeded generator."""
 
 from __future__ import annotations
 
@@ -26,11 +21,7 @@ from ..labels import CLASS_NAMES
 __all__ = ["LABEL_PROBABILITIES", "Patient", "Recording", "check_arguments", "plan_corpus"]
 
 LABEL_PROBABILITIES: dict[str, float] = {"normal": 0.50, "crackle": 0.27, "wheeze": 0.13, "both": 0.10}
-"""Approximate share of each cycle class over a corpus (ICBHI: 52.8 / 27.0 / 12.8 / 7.3 %).
-
-Documentation of the target: it is realised through the per-patient mixes below, so a small corpus
-deviates from it, and ``icbhi_counts=True`` uses ICBHI's exact counts instead.
-"""
+"""Approximate share of each cycle class (ICBHI: 52.8 / 27.0 / 12.8 / 7.3 %), via the per-patient mixes."""
 
 MIN_PATIENTS = 6
 
@@ -93,12 +84,7 @@ def _number(value: float, decimals: int) -> str:
 
 
 def _choose_children(rng: np.random.Generator, diagnoses: list[str], skip: int) -> np.ndarray:
-    """Which patients are children: drawn by diagnosis, with at least one child and one adult.
-
-    ``skip`` (the patient without demographics) does not count; a patient whose diagnosis rules out
-    the missing age group (COPD child, bronchiolitis adult) is re-diagnosed with URTI, which occurs
-    at every age.
-    """
+    """Which patients are children: drawn by diagnosis, with at least one child and one adult."""
     probability = np.array([_CHILD_PROBABILITY.get(d, _DEFAULT_CHILD_PROBABILITY) for d in diagnoses])
     child = rng.random(len(diagnoses)) < probability
     candidates = [i for i in range(len(diagnoses)) if i != skip]
@@ -279,11 +265,7 @@ def _adjust_cycle_counts(
 def _match_published_counts(
     rng: np.random.Generator, recordings: list[Recording], bounds: tuple[int, int]
 ) -> None:
-    """Resize and relabel cycles so that each split has ICBHI's cycle and class counts exactly.
-
-    A recording that grows repeats some of its own labels (keeping its class mix); then randomly
-    chosen cycles of over-represented classes take the classes that are short.
-    """
+    """Resize and relabel cycles so that each split has ICBHI's cycle and class counts exactly."""
     for side, total in OFFICIAL_SPLIT_CYCLES.items():
         members = [r for r in recordings if r.split == side]
         sizes = _adjust_cycle_counts(rng, np.array([len(r.labels) for r in members]), total, bounds, side)

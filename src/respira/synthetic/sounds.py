@@ -1,9 +1,4 @@
-"""The sounds of the synthetic corpus: breathing, crackles and wheezes as signals.
-
-* breathing: Gaussian noise band-limited to 100-1000 Hz under an inspiration/expiration envelope;
-* crackles: short (5-25 ms) damped sinusoids with an abrupt onset, mostly during inspiration;
-* wheezes: sustained, slowly gliding tones with harmonics, kept below 0.45 of the sample rate.
-"""
+"""The sounds of the synthetic corpus: breathing, crackles and wheezes as signals."""
 
 from __future__ import annotations
 
@@ -43,10 +38,7 @@ def _bandpass(sample_rate: int, low_hz: float, high_hz: float) -> tuple[np.ndarr
 def breathing_noise(
     white: np.ndarray, sample_rate: int, band_hz: tuple[float, float] = BREATH_BAND_HZ
 ) -> np.ndarray:
-    """Band-limit white Gaussian noise to ``band_hz`` (4th-order Butterworth) with unit variance.
-
-    The upper edge is capped at 0.45 of ``sample_rate`` so that the noise stays below Nyquist.
-    """
+    """White Gaussian noise band-limited to ``band_hz`` (capped at 0.45 of the rate), unit variance."""
     sos, gain = _bandpass(sample_rate, *band_hz)
     return signal.sosfilt(sos, white).astype(np.float32) / np.float32(gain)
 
@@ -61,11 +53,7 @@ def breath_envelope(
     exhale_gain: np.ndarray,
     floor: float = 0.05,
 ) -> np.ndarray:
-    """Amplitude envelope: a half-sine hump for inspiration then one for expiration in each cycle.
-
-    ``boundaries`` are the ``n_cycles + 1`` cycle edges in seconds; outside the cycles (the
-    recording's offset and tail) and between the humps the envelope stays at ``floor``.
-    """
+    """Amplitude envelope: a half-sine hump for inspiration then one for expiration in each cycle."""
     envelope = np.full(n_samples, floor, dtype=np.float32)
     edges = np.minimum(np.round(boundaries * sample_rate).astype(np.int64), n_samples)
     for k in range(len(edges) - 1):
@@ -82,11 +70,7 @@ def breath_envelope(
 def crackle_transients(
     sample_rate: int, frequencies_hz: np.ndarray, durations_s: np.ndarray, amplitudes: np.ndarray
 ) -> np.ndarray:
-    """Damped sinusoids with an abrupt onset, one row per crackle (zero-padded to the longest).
-
-    Each transient starts at full amplitude and decays exponentially to about 0.7 % (e^-5) of it
-    after its duration, the shape of the pleural/airway-opening crackles of lung auscultation.
-    """
+    """Damped sinusoids with an abrupt onset, one row per crackle (zero-padded to the longest)."""
     length = int(np.ceil(float(np.max(durations_s)) * sample_rate)) if len(durations_s) else 0
     t = np.arange(length, dtype=np.float32)[None, :] / np.float32(sample_rate)
     durations = durations_s.astype(np.float32)[:, None]
@@ -108,12 +92,7 @@ def wheeze_tone(
     harmonic_gains: Sequence[float] = (1.0, 0.5, 0.25),
     fade_s: float = 0.03,
 ) -> np.ndarray:
-    """A sustained tone gliding linearly from ``start_hz`` to ``end_hz`` with harmonics, faded in/out.
-
-    Harmonic ``h`` (1-based, gain ``harmonic_gains[h - 1]``) is dropped when it would reach 0.45 of
-    ``sample_rate``, so the tone is band-limited below Nyquist at every rate (below 1.8 kHz at 4 kHz).
-    The peak of the fundamental is 1.
-    """
+    """A tone gliding from ``start_hz`` to ``end_hz`` with harmonics below 0.45 of the rate, peak 1, faded."""
     t = np.arange(n_samples, dtype=np.float64) / sample_rate
     duration = n_samples / sample_rate
     phase = 2 * np.pi * (start_hz * t + (end_hz - start_hz) * t**2 / (2 * duration))

@@ -1,8 +1,4 @@
-"""Writing a synthetic corpus: each planned recording's audio and annotations, then the metadata files.
-
-The files follow the official release (see :mod:`respira.synthetic`); the corpus is written to a
-temporary sibling folder and renamed into place at the end.
-"""
+"""Writing a synthetic corpus: each planned recording's audio and annotations, then the metadata files."""
 
 from __future__ import annotations
 
@@ -25,11 +21,8 @@ from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
 __all__ = ["FULL_SIZE", "make_synthetic_icbhi"]
 
 FULL_SIZE: dict[str, Any] = {"n_patients": 126, "icbhi_counts": True, "cycles_per_recording": (4, 11)}
-"""Keyword arguments for a corpus of ICBHI's exact shape: ``make_synthetic_icbhi(out, **FULL_SIZE)``.
-
-126 patients, 920 recordings, 6898 cycles (about 5.3 h) split 4142 / 2756 with the published class
-counts per split, so that respira's reader, which checks those counts on any 920-recording corpus,
-accepts it. ``cycles_per_recording=(4, 11)`` averages ICBHI's 7.5 cycles per recording.
+"""``make_synthetic_icbhi(out, **FULL_SIZE)``: ICBHI's exact shape (920 recordings, 6898 cycles split
+4142 / 2756 with the published class counts), which respira's reader checks on any 920-recording corpus.
 """
 
 # The names of the official release, as respira.data.layout finds them.
@@ -167,39 +160,21 @@ def make_synthetic_icbhi(
     """Write a synthetic ICBHI-format corpus to ``out_dir`` and return ``Path(out_dir)``.
 
     Args:
-        out_dir: folder to create; it receives ``ICBHI_final_database/`` (one ``.wav`` and ``.txt``
-            per recording) and the split, diagnosis and demographic files of the official release.
         n_patients: number of patients (ids 101, 102, ...); at least 6.
-        seed: everything (names, labels, audio) follows from it; the same arguments give
-            byte-identical files.
-        recordings_per_patient: inclusive range of recordings drawn per patient.
-        cycles_per_recording: inclusive range of respiratory cycles per recording (1.5-4 s each).
-        sample_rates: rates the recordings are spread over (round robin in a seeded order); rates of
-            44.1 kHz and more alternate between 24- and 16-bit PCM, the others are 16-bit.
-        overwrite: write into an existing non-empty folder instead of raising: the corpus's own
-            entries (:data:`CORPUS_ENTRIES`) are added beside what is there, or replace those of an
-            earlier synthetic corpus (marked by :data:`~respira.data.SYNTHETIC_MARKER`); nothing else
-            in the folder is touched.
-        n_recordings: if given, exactly this many recordings, spread over the patients in
-            proportion to counts drawn from ``recordings_per_patient`` (each patient keeps at least
-            one). Note that :func:`respira.data.read_icbhi_index` takes a corpus of exactly 920
-            recordings for the complete database and checks the published counts: use
-            ``icbhi_counts`` for that size.
-        icbhi_counts: reproduce the published ICBHI counts exactly: 920 recordings, 6898 cycles,
-            4142 train / 2756 test with the official class counts of each split (cycle counts stay
-            within ``cycles_per_recording``). ``make_synthetic_icbhi(out, **FULL_SIZE)`` gives such
-            a corpus with 126 patients, about 5.3 hours of audio.
+        seed: the same arguments give byte-identical files.
+        recordings_per_patient: inclusive range of recordings per patient.
+        cycles_per_recording: inclusive range of cycles per recording (1.5-4 s each).
+        sample_rates: rates the recordings are spread over; 44.1 kHz and more alternate 24- and 16-bit PCM.
+        overwrite: write the corpus's entries (:data:`CORPUS_ENTRIES`) into a non-empty folder, replacing
+            those of an earlier synthetic corpus (marked by :data:`~respira.data.SYNTHETIC_MARKER`).
+        n_recordings: exactly this many recordings (at least one per patient).
+        icbhi_counts: reproduce the published ICBHI counts exactly (920 recordings, 6898 cycles).
 
     Raises:
-        ValueError: for fewer than 6 patients, empty or inverted ranges, ``n_recordings`` below
-            ``n_patients``, a corpus too small to hold every class on both sides of the split, or
-            published counts that ``cycles_per_recording`` cannot reach.
-        FileExistsError: ``out_dir`` is a file, or a non-empty folder and ``overwrite`` is false, or
-            it holds an entry of the corpus's names that respira did not write (no marker beside it).
-
-    ``out_dir`` may be ``"."``. The corpus is written to a temporary hidden folder (beside a new
-    ``out_dir``, inside an existing one) whose entries are moved into place only once it is complete;
-    on any error the temporary folder is removed and ``out_dir`` is left untouched.
+        ValueError: for fewer than 6 patients, bad ranges, ``n_recordings`` below ``n_patients``, a
+            corpus too small for every class on both sides, or unreachable published counts.
+        FileExistsError: ``out_dir`` is a file, a non-empty folder without ``overwrite``, or holds an
+            entry of the corpus's names that respira did not write.
     """
     out = Path(out_dir).expanduser()
     check_arguments(
@@ -241,9 +216,7 @@ def _present(path: Path) -> bool:
 
 
 def _check_existing(out: Path, *, overwrite: bool, staging: Path | None = None) -> None:
-    """Refuse to write the corpus into the existing folder ``out`` (one line) unless it is empty (but
-    for ``staging``), or ``overwrite`` and no entry of the corpus's names there is one respira did not
-    write."""
+    """Refuse (one line) a non-empty ``out`` unless ``overwrite`` and its corpus entries are ours."""
     if all(entry == staging for entry in out.iterdir()):
         return
     if not overwrite:
@@ -272,12 +245,7 @@ def _move(names: list[str], source: Path, target: Path) -> list[str]:
 
 @contextmanager
 def _staged_entries(out: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a hidden staging folder inside ``out``; on success move its entries into ``out``.
-
-    Entries of the same names already there (an earlier synthetic corpus's, see :func:`_check_existing`)
-    are moved aside first and removed with the staging folder once every new entry is in place (put
-    back on failure). Nothing else in ``out`` is touched; on any error the staging folder is removed.
-    """
+    """Yield a hidden staging folder inside ``out``; on success move its entries into ``out``."""
     staging = Path(tempfile.mkdtemp(prefix=".synthetic-partial-", dir=out))
     aside = staging / ".previous"
     names = list(CORPUS_ENTRIES)

@@ -1,10 +1,4 @@
-"""BibTeX of works that more than one part of respira cites.
-
-The contrastive-embedding paper (Song et al., 2021) is the source of both the small CNN encoder
-(:mod:`respira.models.encoders`) and the contrastive-tuple loss and batches
-(:mod:`respira.losses.contrastive_tuple`); model cards cite it for either. Other citations live
-with the one thing they describe (an encoder's spec, a loss class).
-"""
+"""BibTeX of works that more than one part of respira cites."""
 
 from __future__ import annotations
 

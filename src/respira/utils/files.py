@@ -1,15 +1,4 @@
-"""Write files and folders so that a reader never sees them half-written.
-
-- :func:`atomic_path` yields a temporary sibling path to write a file to, then renames it over the
-  target (removing it on failure); :func:`write_text_atomic` and :func:`write_json_atomic` use it.
-- :func:`staged_folder` yields a hidden staging sibling folder to fill, then swaps it into place
-  (keeping the old folder until the new one is there; removing the staging folder on failure). The
-  staging folder is locked (:class:`~respira.utils.locking.FolderLock`) while it is filled, so a
-  later run for the same target removes the ones a killed process left (:func:`remove_stale_partials`).
-
-Temporary names start with ``.`` and live next to the target, so the final rename stays on one file
-system (atomic on POSIX).
-"""
+"""Write files and folders so that a reader never sees them half-written (atomic renames)."""
 
 from __future__ import annotations
 
@@ -43,12 +32,7 @@ __all__ = [
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` to write; on success it replaces ``path``.
-
-    The parent folder is created if needed. The temporary file (``.<name>.<pid>-<random>.partial``)
-    is renamed over ``path`` when the ``with`` block ends without error; on any error it is removed
-    and ``path`` is left as it was.
-    """
+    """Yield a temporary sibling of ``path`` to write; it replaces ``path`` on success."""
     path = Path(path)
     check_file_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,11 +51,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def check_file_target(path: str | Path) -> Path:
-    """Raise a one-line ``OSError`` naming ``path`` when a file cannot be written there; return it.
-
-    Refused: ``path`` is a folder (``IsADirectoryError``), or one of its parents is a file
-    (``NotADirectoryError``). Missing parents are fine (they are created when the file is written).
-    """
+    """Return ``path``, or raise a one-line ``OSError`` when it is a folder or a parent is a file."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give the name of a file to write")
@@ -84,8 +64,7 @@ def check_file_target(path: str | Path) -> Path:
 
 
 def check_folder_target(path: str | Path) -> Path:
-    """Raise a one-line ``NotADirectoryError`` naming ``path`` when one of its parents is a file (a
-    folder cannot be created there); return it. ``path`` itself is left to the caller."""
+    """Return ``path``, or raise a one-line ``NotADirectoryError`` when a parent is a file."""
     path = Path(path)
     for parent in path.absolute().parents:
         if parent.exists():
@@ -115,12 +94,7 @@ def nan_to_none(value: Any) -> Any:
 
 
 def write_json_atomic(path: str | Path, payload: Any, *, default: Callable[[Any], Any] | None = None) -> Path:
-    """Write ``payload`` as JSON to ``path`` atomically; return ``path`` as a ``Path``.
-
-    NaN floats become ``null`` (recursively); the text is indented by 2 with sorted keys and a final
-    newline. Infinite floats raise ``ValueError`` (``allow_nan=False``); ``default`` is passed to
-    :func:`json.dumps` for objects it cannot serialise.
-    """
+    """Write ``payload`` as JSON (indent 2, sorted keys, NaN as ``null``) to ``path`` atomically."""
     text = json.dumps(nan_to_none(payload), indent=2, sort_keys=True, allow_nan=False, default=default)
     return write_text_atomic(path, text + "\n")
 
@@ -146,8 +120,7 @@ _PARTIAL = ".partial-"
 
 
 def remove_stale_partials(output_dir: str | Path) -> list[Path]:
-    """Remove the staging folders of ``output_dir`` (``.<name>.partial-<id>``) that no live process
-    holds: left by a run killed before it could clean up. Returns the folders removed."""
+    """Remove the staging folders of ``output_dir`` that no live process holds; return them."""
     output_dir = Path(output_dir)
     pattern = re.compile(rf"^\.{re.escape(output_dir.name)}{re.escape(_PARTIAL)}[0-9a-f]{{12}}$")
     if not output_dir.parent.is_dir():
@@ -166,22 +139,10 @@ def remove_stale_partials(output_dir: str | Path) -> list[Path]:
 def staged_folder(
     output_dir: str | Path, *, overwrite: bool, exists_message: str | None = None
 ) -> Iterator[Path]:
-    """Yield a new hidden staging folder next to ``output_dir``; on success swap it into place.
+    """Yield a new hidden, locked staging folder next to ``output_dir``; on success swap it into place.
 
-    When the ``with`` block ends without error, the staging folder becomes ``output_dir``:
-
-    - a missing ``output_dir`` or an empty folder there is simply replaced;
-    - anything else there (a non-empty folder, a file, a symlink) raises ``FileExistsError``
-      (``exists_message``, else a generic one) unless ``overwrite``; with ``overwrite`` it is moved
-      aside, the staging folder is renamed into place, and only then is the old one removed (it is
-      put back if that rename fails).
-
-    On any error (in the block or while swapping) the staging folder is removed and ``output_dir``
-    is left as it was. Callers that want to refuse an occupied ``output_dir`` before doing the work
-    check it themselves first (:func:`is_occupied`); this check runs again when the work is done.
-    The parent folder is created if needed (a file in its place: ``NotADirectoryError`` naming it).
-    Staging folders of ``output_dir`` that killed processes left are removed first
-    (:func:`remove_stale_partials`); this one is locked until it is gone.
+    An occupied ``output_dir`` raises ``FileExistsError`` (``exists_message``) unless ``overwrite``. On any
+    error the staging folder is removed and ``output_dir`` left as it was.
     """
     output_dir = Path(output_dir)
     check_folder_target(output_dir)
@@ -201,12 +162,7 @@ def staged_folder(
 def swap_into_place(
     staging: Path, output_dir: Path, *, overwrite: bool, exists_message: str | None = None
 ) -> None:
-    """Rename the finished folder ``staging`` to ``output_dir`` (a sibling on the same file system).
-
-    A missing or empty ``output_dir`` is replaced; anything else there raises ``FileExistsError``
-    unless ``overwrite``, in which case it is moved aside, ``staging`` renamed into place, and only
-    then the old one removed (it is put back if the rename fails).
-    """
+    """Rename ``staging`` to ``output_dir``, moving an occupied one aside (``overwrite``)."""
     if not output_dir.exists() and not output_dir.is_symlink():
         staging.rename(output_dir)
         return

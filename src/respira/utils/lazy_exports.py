@@ -12,12 +12,7 @@ __all__ = ["lazy_exports"]
 def lazy_exports(
     package: str, namespace: dict[str, Any], exports: Mapping[str, str]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """The module-level ``__getattr__`` and ``__dir__`` of ``package``.
-
-    ``exports`` maps each public name to the submodule (relative to ``package``) that defines it; the
-    first access imports that submodule and caches the value in ``namespace`` (the package's
-    ``globals()``), so later accesses are plain attribute lookups.
-    """
+    """The module-level ``__getattr__`` and ``__dir__`` of ``package``, importing on first access."""
 
     def module_getattr(name: str) -> Any:
         if name not in exports:

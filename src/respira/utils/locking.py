@@ -1,14 +1,7 @@
-"""One writer per folder: a lock file beside the folder, naming the process that holds it.
+"""One writer per folder: a ``.<name>.lock`` file beside it, naming the holder (pid, host, start, command).
 
-:class:`FolderLock` creates ``.<name>.lock`` next to ``<name>`` (the folder need not exist yet), holding
-the holder's pid, host, start time and command line as JSON. A second writer is refused with
-:class:`FolderLockedError`, one line naming the holder. A lock whose holder is gone (a run killed with
-SIGKILL, or a machine that rebooted: same host, and the pid is not running or now belongs to another
-process) is stale and taken over. On another host the holder cannot be checked, so its lock is
-respected; the message says which file to remove once that run is known to be gone.
-
-The lock file is created complete in one step (written to a private name, then hard-linked into place,
-which fails if a lock exists), so a reader never sees a half-written lock.
+A second writer gets :class:`FolderLockedError`. A lock whose holder is gone on this host is stale and
+taken over; one from another host is respected. The lock file is hard-linked into place complete.
 """
 
 from __future__ import annotations
@@ -105,8 +98,7 @@ def _read_holder(path: Path) -> LockHolder | None:
 
 
 def is_held(folder: str | Path) -> bool:
-    """Whether ``folder``'s lock belongs to a process that may still run: one alive on this host, or
-    one on another host (which cannot be checked). No lock, an unreadable one or a dead holder: ``False``."""
+    """Whether ``folder``'s lock belongs to a process that may still run (alive here, or on another host)."""
     try:
         holder = _read_holder(lock_file(folder))
     except FileNotFoundError:
@@ -115,10 +107,9 @@ def is_held(folder: str | Path) -> bool:
 
 
 class FolderLock:
-    """An exclusive, process-level lock on writing ``folder`` (see the module docstring).
+    """An exclusive, process-level lock on writing ``folder``; a context manager.
 
-    Use it as a context manager, or call :meth:`acquire` / :meth:`release`. ``took_over`` says whose
-    stale lock was taken over, if any (for a note to the user).
+    ``took_over`` says whose stale lock was taken over, if any.
     """
 
     def __init__(self, folder: str | Path, *, what: str = "folder") -> None:

@@ -1,11 +1,7 @@
-"""Progress of respira's long loops (scoring many cycles or recordings, embedding a training split,
-training the cross-fit group models), on standard error.
+"""Progress of respira's long loops on standard error: a tqdm bar on a terminal, one line otherwise.
 
-A stage is shown as a tqdm bar when standard error is a terminal, as one line (``description (N
-units)``) when it is not (a log file, a CI job), and not at all when progress bars are turned off the
-way transformers and datasets turn theirs off: ``transformers.utils.logging.disable_progress_bar()``
-or ``HF_HUB_DISABLE_PROGRESS_BARS=1``, ``datasets.disable_progress_bars()`` or
-``HF_DATASETS_DISABLE_PROGRESS_BARS=1``, and tqdm's own ``TQDM_DISABLE=1``; respira's alone with
+Turned off as transformers', datasets' or tqdm's bars are (``HF_HUB_DISABLE_PROGRESS_BARS=1``,
+``HF_DATASETS_DISABLE_PROGRESS_BARS=1``, ``TQDM_DISABLE=1``), or alone with
 ``huggingface_hub.utils.disable_progress_bars("respira")``.
 """
 
@@ -28,8 +24,7 @@ GROUP = "respira"
 
 
 def bars_enabled() -> bool:
-    """Whether progress may be shown: neither transformers' (and huggingface_hub's, which also has a
-    ``"respira"`` group of its own) nor datasets' progress bars are turned off, nor tqdm's."""
+    """Whether progress may be shown: no transformers, huggingface_hub, datasets or tqdm switch is off."""
     from datasets.utils import are_progress_bars_disabled as datasets_disabled
     from huggingface_hub.utils import are_progress_bars_disabled as hub_disabled
     from transformers.utils import logging as transformers_logging
@@ -57,8 +52,7 @@ class Stage:
 
 
 def on_terminal(stream: Any = None) -> bool:
-    """Whether ``stream`` (default: standard error, where progress goes) is a terminal: bars that redraw
-    themselves (carriage returns, cursor-movement escape codes) are drawn only there."""
+    """Whether ``stream`` (default: standard error) is a terminal."""
     stream = sys.stderr if stream is None else stream
     isatty = getattr(stream, "isatty", None)
     try:
@@ -69,10 +63,7 @@ def on_terminal(stream: Any = None) -> bool:
 
 @contextmanager
 def stage(description: str, total: int, unit: str = "item", *, enabled: bool = True) -> Iterator[Stage]:
-    """Show a stage of ``total`` ``unit``\\ s (see the module docstring) while the block runs.
-
-    ``enabled=False`` (e.g. a trainer's ``disable_tqdm``) shows nothing, as do the global switches.
-    """
+    """Show a stage of ``total`` ``unit`` items while the block runs (nothing with ``enabled=False``)."""
     stream = sys.stderr
     if not enabled or not bars_enabled():
         yield Stage()
@@ -96,8 +87,7 @@ def progress(
     unit: str = "item",
     enabled: bool = True,
 ) -> Iterator[T]:
-    """The items of ``iterable``, advancing a :func:`stage` of ``total`` (default: ``len(iterable)``)
-    ``unit``\\ s by one each. The stage is shown when the first item is asked for."""
+    """The items of ``iterable``, advancing a :func:`stage` by one each."""
     count = total if total is not None else len(iterable)  # type: ignore[arg-type]
     with stage(description, count, unit, enabled=enabled) as shown:
         yield from shown.track(iterable)

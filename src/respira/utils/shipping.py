@@ -1,14 +1,8 @@
 """What the code shipped with a model leaves out (:mod:`respira.hub.code_closure`).
 
-A model folder exported with its code carries the part of respira's source its inference runs.
-:func:`not_shipped` marks a method that inference never runs (building a model from a pretrained
-encoder, freezing it for training, caching embeddings), or a faster path of features the shipped copy
-computes by its plain path (a hand-written kernel, an export's formulation:
-:class:`respira.models.features.kernel_choice.FasterPaths`): the shipped copy of its class has no such
-method, and nothing only it reaches ships. :func:`shipped_when` marks a definition (or method) that
-only some models run, one of the optional :data:`STAGES`: it ships with a model whose config runs
-that stage (``respira.models.respira.featurizer.stages_of``), and not with others. In respira the
-definitions are unchanged.
+:func:`not_shipped` marks a method inference never runs (or a faster path:
+:class:`respira.models.features.kernel_choice.FasterPaths`); :func:`shipped_when` one that ships only
+with models running one of :data:`STAGES`. In respira the definitions are unchanged.
 """
 
 from __future__ import annotations
@@ -43,8 +37,7 @@ def not_shipped(method: _Method) -> _Method:
 
 
 def shipped_when(stage: str) -> Callable[[_Definition], _Definition]:
-    """Ship the decorated definition only with a model that runs ``stage`` (one of :data:`STAGES`,
-    given as a literal: the closure reads it from the source); the definition is returned as it is."""
+    """Ship the decorated definition only with a model that runs ``stage`` (a literal of :data:`STAGES`)."""
     if stage not in STAGES:
         raise ValueError(f"shipped_when({stage!r}): not one of the stages {', '.join(STAGES)}")
 

@@ -25,8 +25,7 @@ def _raise(signum: int, _frame: FrameType | None) -> None:
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) in the main
-    thread, so ``except KeyboardInterrupt`` / ``finally`` clean-ups run; the old handler is restored."""
+    """Within the block, SIGTERM raises :class:`Terminated` (a ``KeyboardInterrupt``) in the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

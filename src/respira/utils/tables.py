@@ -1,10 +1,4 @@
-"""Plain-text tables for the console: the one formatter behind every table respira prints.
-
-Used by the dataset summary (``respira prepare``, ``respira demo``), the per-seed results of
-``respira train``, the ``respira sweep`` comparison, the ``respira evaluate`` scores and the demo's
-predictions. Columns are two spaces apart, each as wide as its widest cell; lines carry no trailing
-spaces.
-"""
+"""Plain-text tables for the console: the one formatter behind every table respira prints."""
 
 from __future__ import annotations
 
@@ -42,8 +36,7 @@ TOO_NARROW = "interval of zero width: too few samples to mean anything"
 
 
 def format_percent(value: object, *, missing: str = "n/a") -> str:
-    """A score stored as a fraction in [0, 1] as a person reads it: ``0.5238`` -> ``52.4`` (percent,
-    :data:`PERCENT_DECIMALS` decimals); ``missing`` for ``None``, NaN and non-numbers."""
+    """A fraction as percent, :data:`PERCENT_DECIMALS` decimals (``0.5238`` -> ``52.4``); else ``missing``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         return missing
     return f"{100 * value:.{PERCENT_DECIMALS}f}"
@@ -52,9 +45,7 @@ def format_percent(value: object, *, missing: str = "n/a") -> str:
 def format_score(
     value: object, interval: Sequence[object] | None = None, *, missing: str = "n/a", flag: bool = True
 ) -> str:
-    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``. An interval whose ends print the
-    same (zero width: a tiny sample, or no variation left to resample) says so (``flag``), as it says
-    nothing about the score's uncertainty."""
+    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``; ``flag`` marks a zero-width interval."""
     text = format_percent(value, missing=missing)
     if interval is None or len(interval) != 2 or any(format_percent(end) == "n/a" for end in interval):
         return text
@@ -73,10 +64,9 @@ def format_table(
     indent: str = "",
     rule: bool = True,
 ) -> str:
-    """``rows`` (and an optional ``header``, underlined with dashes if ``rule``) as aligned text columns.
+    """``rows`` (and an optional ``header``, underlined if ``rule``) as aligned text columns.
 
-    ``align`` has one character per column, ``"<"`` (left) or ``">"`` (right); by default every
-    column is right-aligned. Cells are converted with ``str``; ``indent`` starts every line.
+    ``align`` has one ``"<"`` or ``">"`` per column (default: all right).
     """
     lines = [[str(cell) for cell in row] for row in ([header] if header is not None else []) + list(rows)]
     if not lines:
@@ -107,9 +97,7 @@ def _rounded(value: Any) -> Any:
 def format_rows(
     rows: Sequence[Mapping[str, Any]], output_format: str, columns: Sequence[str] | None = None
 ) -> str:
-    """Prediction rows (``respira predict``, the app's downloads) as a JSON list of objects or as CSV
-    with a header (floats rounded to :data:`DECIMALS` decimals). ``columns``: the CSV header to write
-    even when there are no rows (default: the rows' keys in order of appearance)."""
+    """Prediction rows as a JSON list or as CSV with a header (floats to :data:`DECIMALS` decimals)."""
     rounded = [{key: _rounded(value) for key, value in row.items()} for row in rows]
     if output_format == "json":
         return json.dumps(rounded, indent=2, allow_nan=False) + "\n"

@@ -1,31 +1,11 @@
-"""How many intra-op threads torch runs with: chosen in one place, for the cores this process can use.
+"""How many intra-op threads torch (and numpy's BLAS) runs with, chosen in one place.
 
-torch starts one intra-op thread per core it sees, and each parallel region waits for all of them.
-When another process holds one of those cores, every region waits for the thread the scheduler set
-aside, and a featurizer or a small model's forward pass, made of hundreds of short regions, slows
-down by an order of magnitude (docs/history/speed.md, "CPU threads under contention").
-:func:`apply_num_threads` sets the number deliberately instead:
-
-1. ``requested`` (a caller's option), else the environment variable ``RESPIRA_NUM_THREADS``
-   (a positive integer; empty or ``auto`` means the automatic choice), else ``OMP_NUM_THREADS``
-   when set (a launcher's or the user's choice, e.g. ``torchrun``'s one thread per process);
-2. otherwise the cores this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU
-   quota when one is set), minus the cores other processes kept busy over a short sample of
-   ``/proc/stat`` (taken once per process, so that every choice in a process agrees), minus the
-   DataLoader workers that will run beside the model; at least 1. ``respira fit-site`` takes it too:
-   every usable core, its default before, made its encoder pass collapse beside other work
-   (docs/history/fit-site.md, "The wall time a user waits").
-
-The same count goes to the BLAS libraries numpy and scipy load (OpenBLAS, through ``threadpoolctl``): they
-start a thread per core too and wait on each other alike, and fit-site's candidate heads run on them.
-
-``respira train`` applies it before the Trainer starts (with its DataLoader workers) and records the
-count in the run folder, where a resumed run takes it up again (:func:`read_recorded_threads`: checked,
-capped at the usable cores); ``respira predict`` and ``respira
-evaluate`` apply it before they load the model. torch's results depend on the thread count in their
-last bits, so bitwise-reproducible training across machines or loads needs a fixed count
-(``RESPIRA_NUM_THREADS``). The choice is logged once, at debug
-level (``logging.getLogger("respira.utils.threads")``).
+torch's default of one thread per core collapses when other processes hold cores
+(docs/history/speed.md, "CPU threads under contention"). :func:`apply_num_threads` takes ``requested``,
+else ``RESPIRA_NUM_THREADS`` (``auto``: automatic), else ``OMP_NUM_THREADS``, else the usable cores
+(affinity, capped by a cgroup quota) minus those other processes keep busy minus DataLoader workers;
+at least 1. ``respira train`` records the count so a resumed run reuses it (results depend on it in
+their last bits). Logged at debug level on ``respira.utils.threads``.
 """
 
 from __future__ import annotations
@@ -62,8 +42,7 @@ _logged: set[ThreadChoice] = set()
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """The number of intra-op threads and why: ``source`` is ``"requested"``, ``"RESPIRA_NUM_THREADS"``,
-    ``"OMP_NUM_THREADS"`` or ``"automatic"``."""
+    """The number of intra-op threads and its ``source``."""
 
     num_threads: int
     source: str
@@ -77,9 +56,7 @@ class ThreadChoice:
 def cgroup_cpu_limit(
     root: Path = Path("/sys/fs/cgroup"), proc_cgroup: Path = Path("/proc/self/cgroup")
 ) -> float | None:
-    """The CPU quota of this process's cgroup in cores (``quota / period``), or ``None`` when unlimited
-    or unknown. Reads cgroup v2 (``cpu.max``) and v1 (``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``), in
-    the process's own group first, then at the hierarchy's root."""
+    """The CPU quota of this process's cgroup in cores (v2 or v1), or ``None`` when unlimited or unknown."""
     groups: dict[str, str] = {}
     try:
         for line in proc_cgroup.read_text().splitlines():
@@ -112,8 +89,7 @@ def cgroup_cpu_limit(
 
 
 def available_cpus(quota: float | None = None) -> int:
-    """Cores this process may run on: its CPU affinity, capped by a CPU quota (``quota`` in cores;
-    rounded down, at least 1)."""
+    """Cores this process may run on: its CPU affinity, capped by a CPU ``quota`` (at least 1)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
@@ -139,9 +115,7 @@ def _cpu_times(stat: Path) -> dict[int, tuple[int, int]]:
 def busy_cpus(
     cpus: set[int] | None = None, seconds: float = SAMPLE_SECONDS, stat: Path = Path("/proc/stat")
 ) -> float:
-    """How many of ``cpus`` (default: this process's affinity) other processes kept busy over the next
-    ``seconds`` (this process sleeps meanwhile), in cores; 0 when ``/proc/stat`` cannot be read. Stolen
-    time (a virtual machine's host running someone else) counts as busy."""
+    """How many of ``cpus`` other processes kept busy over the next ``seconds`` (stolen time included)."""
     if cpus is None:
         try:
             cpus = set(os.sched_getaffinity(0))
@@ -196,15 +170,10 @@ def choose_num_threads(
     cores: int | None = None,
     busy: float | None = None,
 ) -> ThreadChoice:
-    """The intra-op threads to run with (see the module docstring for the order of precedence).
+    """The intra-op threads to run with (precedence: see the module docstring).
 
-    ``resumed``: the count an interrupted run trained with. It takes the place of the automatic
-    choice (an explicit one still wins), because torch's results depend on the number of threads in
-    the last bits, so a resumed run only ends exactly as the uninterrupted one would with the same count.
-
-    ``cores`` (default :func:`available_cpus` with :func:`cgroup_cpu_limit`) and ``busy`` (default
-    :func:`busy_cpus`; both measured once per process, only when needed) can be given, e.g. to decide
-    without sampling.
+    ``resumed``, an interrupted run's count, takes the automatic choice's place; ``cores`` and ``busy``
+    may be given to decide without sampling.
     """
     if requested is not None:
         if requested < 1:
@@ -232,13 +201,9 @@ def choose_num_threads(
 
 
 def read_recorded_threads(path: str | Path) -> int | None:
-    """The thread count a run recorded in ``path`` (its ``threads.json``), checked as any input is.
+    """The thread count a run recorded in ``path``, capped at the usable cores; ``None`` without one.
 
-    ``None`` when there is no such file. A damaged file (not JSON, or no whole ``num_threads`` of at
-    least 1) gives a one-line warning naming the file and the key, and ``None``: the automatic choice
-    applies and the run writes the file again. A count above the cores this process may use
-    (:func:`available_cpus`) is capped at them, with a warning: more threads than cores only wait on
-    each other.
+    A damaged file gives a one-line warning and ``None``.
     """
     path = Path(path)
     try:
@@ -278,9 +243,7 @@ def apply_num_threads(
     requested: int | None = None,
     resumed: int | None = None,
 ) -> ThreadChoice:
-    """Choose (:func:`choose_num_threads`) and set torch's intra-op threads and the BLAS libraries' threads
-    (numpy's and scipy's OpenBLAS, those loaded by then); log each distinct choice once, at debug level.
-    Returns the choice."""
+    """Choose and set torch's and the loaded BLAS libraries' threads; return the choice."""
     import torch
     from threadpoolctl import threadpool_limits
 

@@ -1,8 +1,5 @@
-"""Parsed JSON checked against type hints: dataclasses, unions, lists, tuples, dicts and scalars.
-
-:func:`convert_json` turns a ``json.loads`` result into an instance of a (nested) dataclass, checking
-every value against its field's annotation; anything that does not fit raises ``ValueError`` naming
-the key (``data.split_sizes.train.cycles``). Unknown and missing keys are errors too.
+"""Parsed JSON checked against type hints: :func:`convert_json` builds a (nested) dataclass, and a value that
+does not fit, an unknown or a missing key raises ``ValueError`` naming the key path.
 """
 
 from __future__ import annotations

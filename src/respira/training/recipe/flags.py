@@ -3,13 +3,13 @@
 ``HfArgumentParser`` turns each field of the four recipe dataclasses
 (:data:`respira.training.recipe.recipe_keys.DATACLASSES`) into the arguments of one ``add_argument``
 call: its names, its type, its help text (the field's ``metadata["help"]``) and its default. Here those
-calls are recorded (:func:`recipe_flags`, through the public ``add_argument_group`` / ``add_argument``
-that ``HfArgumentParser`` calls) and replayed, with respira's help, into a plain argparse parser
-(:func:`flag_parser`): one argument group per dataclass (its ``_argument_group_name``: model, data, run,
-training), respira's own training options before ``TrainingArguments``'. The commands use it as an
-argparse *parent*, so ``--help`` lists the fields and a flag's value is converted (or refused, in one
-line) while the command line is parsed. Every flag's default is ``argparse.SUPPRESS``: parsing yields only
-the flags given, which then override the recipe (:func:`respira.training.recipe.recipe.parse_recipe`).
+calls are recorded (:func:`respira.options.option_specs`) and replayed, with respira's help, into a
+plain argparse parser (:func:`flag_parser`): one argument group per dataclass (its
+``_argument_group_name``: model, data, run, training), respira's own training options before
+``TrainingArguments``'. The commands use it as an argparse *parent*, so ``--help`` lists the fields and a
+flag's value is converted (or refused, in one line) while the command line is parsed. Every flag's
+default is ``argparse.SUPPRESS``: parsing yields only the flags given, which then override the recipe
+(:func:`respira.training.recipe.recipe.parse_recipe`).
 
 ``transformers.TrainingArguments`` has over a hundred fields: all are accepted, the help lists
 respira's own (less :data:`RECIPE_ONLY_OPTIONS`) and :data:`COMMON_TRAINING_OPTIONS`, each ending with
@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from ...measured import split_note, with_note
+from ...options import checked_values, option_specs
 from .arguments import RespiraTrainingArguments
-from .recipe_keys import DATACLASSES, _check_keys
+from .recipe_keys import DATACLASSES, _check_keys, field_suggestions
 
 __all__ = [
     "COMMON_TRAINING_OPTIONS",
@@ -40,6 +41,7 @@ __all__ = [
     "FlagHelpFormatter",
     "command_line_options",
     "flag_parser",
+    "override_values",
     "parse_flags",
     "recipe_flags",
 ]
@@ -131,30 +133,6 @@ class Flag:
         return self.options.get("type")
 
 
-class _GroupRecorder:
-    """Stands for one argument group while ``HfArgumentParser`` adds a dataclass's fields: each
-    ``add_argument`` call is kept, in order, as ``(group, names, keyword arguments)``."""
-
-    def __init__(self, title: str, calls: list[tuple[str, tuple[str, ...], dict[str, Any]]]) -> None:
-        self.title, self.calls = title, calls
-
-    def add_argument(self, *names: str, **options: Any) -> None:
-        self.calls.append((self.title, names, options))
-
-
-class _Recorder(HfArgumentParser):
-    """``HfArgumentParser`` of the recipe dataclasses whose group arguments are recorded, not added."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple[str, ...], dict[str, Any]]] = []
-        super().__init__(DATACLASSES, add_help=False)
-
-    def add_argument_group(self, title: str | None = None, *args: Any, **kwargs: Any) -> Any:
-        if title in FLAG_GROUPS:
-            return _GroupRecorder(title, self.calls)
-        return super().add_argument_group(title, *args, **kwargs)
-
-
 def _shown_default(value: Any) -> str:
     if value is None or value == "":
         return "unset"
@@ -204,7 +182,7 @@ def recipe_flags() -> tuple[Flag, ...]:
     before ``TrainingArguments``'; ``TrainingArguments.debug`` is not a flag."""
     trainer_fields = {f.name for f in fields(TrainingArguments)}
     resolved = _training_defaults()
-    flags = [_flag(*call, resolved) for call in _Recorder().calls]
+    flags = [_flag(*call, resolved) for call in option_specs(DATACLASSES)]
     flags = [flag for flag in flags if flag.dest not in _NOT_FLAGS]
     order = list(FLAG_GROUPS)
     return tuple(sorted(flags, key=lambda flag: (order.index(flag.group), flag.dest in trainer_fields)))
@@ -246,6 +224,13 @@ def command_line_options(namespace: argparse.Namespace) -> dict[str, Any]:
     """The recipe fields given as flags in ``namespace`` (from a parser with :func:`flag_parser`'s flags)."""
     names = {f.name for cls in DATACLASSES for f in fields(cls) if f.init} - set(_NOT_FLAGS)
     return {name: value for name, value in vars(namespace).items() if name in names}
+
+
+def override_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Recipe fields given as Python values (:func:`respira.train`'s overrides; ``None``: not given), each
+    converted and checked as its flag's value is, by name (:func:`respira.options.checked_values`: an
+    unknown field with the closest ones, a value its flag does not take, in the same one line)."""
+    return checked_values(values, option_specs(DATACLASSES), suggest=field_suggestions)
 
 
 def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:

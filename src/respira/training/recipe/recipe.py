@@ -144,21 +144,19 @@ def parse_recipe(
     overrides: list[str] | None = None,
     *,
     given: Mapping[str, Any] | None = None,
-    **forced: Any,
 ) -> tuple[ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments]:
     """Parse a recipe and command-line options into the four argument dataclasses.
 
     ``recipe``: a YAML file, a recipe already read (:class:`Recipe`) or a mapping of option: value
-    (:func:`recipe_from_mapping`). Precedence, lowest first: the fields' defaults, the recipe,
-    ``forced``, ``given`` (options the ``respira train`` parser already read from the command line, see
-    :func:`command_line_options`), then ``overrides`` (``--field value`` strings). Errors are one-line
+    (:func:`recipe_from_mapping`). Precedence, lowest first: the fields' defaults, the recipe, ``given``
+    (typed field values: the ``respira train`` parser's flags, :func:`respira.train`'s overrides), then
+    ``overrides`` (``--field value`` strings). Errors are one-line
     ``ValueError``s; an unknown flag is named with the closest valid names before the recipe is read; an
     invalid value from the recipe names its file and line.
     """
     flags = {**(given or {}), **parse_flags(overrides or [])}
     read = as_recipe(recipe) if recipe is not None else None
     options = dict(read.options) if read is not None else {}
-    options.update(forced)
     options.update(flags)
     if options.get("encoder_name_or_path") and "encoder" not in options:
         family = checkpoint_encoder(options["encoder_name_or_path"])
@@ -170,8 +168,8 @@ def parse_recipe(
         return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
     except ValueError as error:
         message = one_line(error)
-        if read is not None:  # a value from the recipe (not overridden, not forced): name its line
-            named = [key for key in read.options if key not in flags and key not in forced]
+        if read is not None:  # a value from the recipe (not overridden): name its line
+            named = [key for key in read.options if key not in flags]
             key = next((k for k in sorted(named, key=len, reverse=True) if message.startswith(k)), None)
             if key is not None:
                 raise ValueError(f"{read.where(key)}: {message}") from None

@@ -7,6 +7,7 @@ report, a model card and one ``seed_<n>/`` folder per seed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from ...metrics.groups import splits_device_shift_note
 from ...utils.threads import apply_num_threads
 from ..recipe.arguments import RespiraTrainingArguments
 from ..recipe.model_factory import model_sampling_rate
-from ..recipe.recipe import parse_seeds
+from ..recipe.recipe import Recipe, parse_recipe, parse_seeds
 from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from ..splits.datasets import data_record, load_splits, with_split_sizes
 from .cross_fit import check_cross_fit_pool
@@ -44,6 +45,33 @@ from .seeds import (
     summarize_seeds,
 )
 from .trained import TrainedRun
+
+
+def train_recipe(
+    recipe: str | Path | Recipe | Mapping[str, Any] | None,
+    given: Mapping[str, Any],
+    overrides: Sequence[str] = (),
+    *,
+    resume_hint: str,
+) -> TrainedRun:
+    """Train ``recipe`` with ``given`` fields and ``overrides`` flags over it
+    (:func:`~respira.training.recipe.recipe.parse_recipe`); return the run folder (``respira train``,
+    :func:`respira.train`). Interrupted, it says ``resume_hint``."""
+    import sys
+
+    import datasets
+
+    from ...utils.signals import terminate_as_interrupt
+
+    model_args, data_args, run_args, training_args = parse_recipe(recipe, list(overrides), given=given)
+    if training_args.disable_tqdm:  # one switch for the Trainer's bars and the dataset build's
+        datasets.disable_progress_bars()
+    with terminate_as_interrupt():  # SIGTERM too keeps the run resumable and says how to go on
+        try:
+            return run_training(model_args, data_args, run_args, training_args)
+        except KeyboardInterrupt:
+            print(f"resume with: {resume_hint}", file=sys.stderr)
+            raise
 
 
 def run_training(

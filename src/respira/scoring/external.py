@@ -3,20 +3,20 @@
 A recording-labelled corpus (KAUH) is scored per recording over sliding windows
 (:mod:`respira.evaluation.external_validation`); an event-labelled one (SPRSound) per annotated event and per
 recording, with its challenge's scores (:mod:`respira.evaluation.event_corpus`). Both decide at the model's
-own thresholds, never at values chosen on the corpus that validates it.
+own thresholds, never at values chosen on the corpus that validates it. ``args``: the evaluate options
+(:func:`respira.scoring.evaluate.evaluate_options_type`).
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.corpora import CorpusSpec
+from ..options import aggregation_options, model_aggregation
+from ..sites.adaptation import adapt_on_split, check_adaptation_options
 from ..utils.tables import format_percent, format_score
-from .adapt import adapt_on_split, check_options
-from .options import aggregation_options, model_aggregation
 
 __all__ = ["WINDOW_DEFAULTS", "chosen_splits", "default_output_dir", "load_splits", "run_external"]
 
@@ -30,7 +30,7 @@ WINDOW_DEFAULTS: dict[str, Any] = {
 and their defaults; an ICBHI evaluation refuses them."""
 
 
-def default_output_dir(args: argparse.Namespace, name: str, prefix: str = "evaluation") -> Path:
+def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
     """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``
     (the model folder then claims it: :func:`respira.pretrained.recorded_evaluations`); otherwise
     ``./<prefix>_<name>`` in the current folder, never into the model folder unasked. The installed
@@ -58,7 +58,7 @@ def default_output_dir(args: argparse.Namespace, name: str, prefix: str = "evalu
     return output
 
 
-def _check_external_options(args: argparse.Namespace, spec: CorpusSpec) -> None:
+def _check_external_options(args: Any, spec: CorpusSpec) -> None:
     """What an ICBHI evaluation takes and a corpus validating externally refuses; fills the window options'
     defaults."""
     if args.thresholds is not None:
@@ -95,7 +95,7 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
     raise ValueError(f"--split {split!r}: {spec.label}'s splits are {roles}")
 
 
-def run_external(args: argparse.Namespace, spec: CorpusSpec) -> Path:
+def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH) or per
     event and recording (SPRSound); returns the report folder written."""
     from ..reports.report_folder import check_report_target
@@ -113,7 +113,7 @@ def run_external(args: argparse.Namespace, spec: CorpusSpec) -> Path:
     return output_dir
 
 
-def load_splits(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_name: str, splits: list[str]):
+def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, splits: list[str]):
     """``splits`` of ``spec``'s ``config_name`` built as the model's training recordings were (whole
     recordings at the model's rate, not low-passed: the scoring applies the model's preprocessing), as one
     dataset. ``args``' split options the spec takes (ICBHI's) are passed on when given."""
@@ -131,7 +131,7 @@ def load_splits(spec: CorpusSpec, args: argparse.Namespace, config: Any, config_
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
-def _site_claim(args: argparse.Namespace, spec: CorpusSpec, top_k: int | None) -> dict[str, Any]:
+def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any]:
     """What the card of a model ``respira fit-site`` wrote claims of its site
     (:class:`respira.pretrained.site_claim.SiteClaim`; none for any other model) and why these recordings,
     scored as asked, cannot be compared with it ("" when they can): another corpus than the fit read,
@@ -164,9 +164,7 @@ def _print_claim(metrics: dict[str, Any], claimed: dict[str, Any]) -> None:
         print(claim_line(metrics["site_claim"], claimed["claim"]))
 
 
-def _scoring_options(
-    args: argparse.Namespace, spec: CorpusSpec, top_k: int | None, output_dir: Path
-) -> dict[str, Any]:
+def _scoring_options(args: Any, spec: CorpusSpec, top_k: int | None, output_dir: Path) -> dict[str, Any]:
     """The keyword arguments both recording-level evaluations take from the command line (a fitted site
     detector's claim among them: :func:`_site_claim`)."""
     from ..hub.card_results import scored_model
@@ -186,7 +184,7 @@ def _scoring_options(
 
 
 def run_recordings(
-    args: argparse.Namespace, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
+    args: Any, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
 ) -> None:
     """A recording-labelled corpus (KAUH): the model per recording, over windows
     (:mod:`respira.evaluation.external_validation`)."""
@@ -200,7 +198,7 @@ def run_recordings(
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
     if args.adapt:
-        check_options(model, args)
+        check_adaptation_options(model, args)
     dataset = load_splits(spec, args, config, spec.configs[0], splits)
     if args.adapt:
         adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
@@ -221,9 +219,7 @@ def run_recordings(
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
 
 
-def run_events(
-    args: argparse.Namespace, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
-) -> None:
+def run_events(args: Any, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path) -> None:
     """An event-labelled corpus (SPRSound): the model per event and per recording, with the corpus's
     challenge scores (:mod:`respira.evaluation.event_corpus`)."""
     from ..evaluation.event_corpus import evaluate_event_corpus
@@ -233,7 +229,7 @@ def run_events(
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
     if args.adapt:
-        check_options(model, args)
+        check_adaptation_options(model, args)
     events = load_splits(spec, args, config, "events", splits)
     recordings = load_splits(spec, args, config, "recordings", splits)
     if args.adapt:

@@ -8,11 +8,11 @@ value of the corpus's group column, with patient-bootstrap intervals and the tri
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Any
 
 from ..data.corpora import CorpusSpec, corpus_names, get_corpus
-from .evaluate_external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_splits
+from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_splits
 
 __all__ = ["TASKS", "event_corpora", "run_events"]
 
@@ -25,7 +25,7 @@ def event_corpora() -> list[str]:
     return [name for name in corpus_names() if get_corpus(name).reference_events is not None]
 
 
-def _check(args: argparse.Namespace, spec: CorpusSpec) -> None:
+def _check(args: Any, spec: CorpusSpec) -> None:
     if spec.reference_events is None:
         raise ValueError(
             f"--task events needs reference events with onsets and offsets; {spec.label} has none "
@@ -46,7 +46,7 @@ def _check(args: argparse.Namespace, spec: CorpusSpec) -> None:
         )
 
 
-def run_events(args: argparse.Namespace, spec: CorpusSpec) -> Path:
+def run_events(args: Any, spec: CorpusSpec) -> Path:
     """Checked first (options, splits, the report folder), then every recording detected and scored;
     returns the report folder written."""
     from ..evaluation.event_detection_report import evaluate_events, event_scores_table

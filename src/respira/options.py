@@ -1,0 +1,252 @@
+"""Commands' options as dataclasses: ``HfArgumentParser`` makes their fields the command's flags, and
+:func:`options_from` makes them of Python keyword arguments, checked as their flags are, with the same
+one-line refusals. The options several commands share are defined here too (:func:`option`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from transformers import HfArgumentParser
+from transformers.hf_argparser import string_to_bool
+
+from .core.windows import AGGREGATIONS, DEFAULT_AGGREGATION, DEFAULT_BATCH_SIZE, DEFAULT_TOP_K
+from .data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec
+
+__all__ = [
+    "SHARED_OPTIONS",
+    "SWITCH",
+    "AggregationOptions",
+    "OptionError",
+    "SharedOption",
+    "aggregation_options",
+    "checked_values",
+    "corpus_list",
+    "embedding_batch_size",
+    "model_aggregation",
+    "option",
+    "option_specs",
+    "options_from",
+    "unrecognized",
+]
+
+
+class OptionError(ValueError):
+    """An option refused before any work (unknown, of the wrong type or choice, required and left out), in
+    the words ``respira`` prints after ``error:``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedOption:
+    """An option several commands take: its one default and the help a command may word for itself."""
+
+    default: Any
+    help: str
+
+
+SHARED_OPTIONS: dict[str, SharedOption] = {
+    "data_dir": SharedOption(None, "the corpus folder"),
+    "dataset": SharedOption(PRIMARY_CORPUS, f"which corpus (default: {PRIMARY_CORPUS})"),
+    "output_dir": SharedOption(None, "folder to create"),
+    "overwrite": SharedOption(False, "replace an existing output folder"),
+    "batch_size": SharedOption(DEFAULT_BATCH_SIZE, "windows per forward pass"),
+    "device": SharedOption(None, "torch device (default: cuda if available, else cpu)"),
+    "threads": SharedOption(
+        None,
+        "torch intra-op threads (default: the usable cores other processes leave idle; RESPIRA_NUM_THREADS "
+        "or OMP_NUM_THREADS when set)",
+    ),
+}
+"""The options every command that takes them takes with the same name, type and default (``MODEL`` is
+:func:`respira.commands.options.add_model_argument`'s positional). ``batch_size``: the windows'
+:data:`~respira.core.windows.DEFAULT_BATCH_SIZE`."""
+
+
+def option(name: str, help: str | None = None, *, required: bool = False, **metadata: Any) -> Any:
+    """The dataclass field of shared option ``name`` (:data:`SHARED_OPTIONS`): its default, or none when
+    ``required``; ``help``: the command's wording (default: the shared one); ``metadata``: more of
+    ``add_argument``'s keywords (``choices``, ``metavar``). A bool switch reads ``--overwrite`` alone as
+    true, as ``HfArgumentParser`` makes every bool field."""
+    shared = SHARED_OPTIONS[name]
+    metadata = {"help": shared.help if help is None else help, **metadata}
+    if isinstance(shared.default, bool):
+        metadata.setdefault("metavar", "BOOL")
+    if required:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=shared.default, metadata=metadata)
+
+
+SWITCH: dict[str, Any] = {"nargs": "?", "const": True, "metavar": "BOOL"}
+"""The ``metadata`` that makes a ``bool | None = None`` field a switch too (``--onnx`` alone is true, left
+out it is ``None``: "the folder decides"), as ``HfArgumentParser`` makes a ``bool`` field."""
+
+
+def embedding_batch_size() -> Any:
+    """``--batch_size`` of the commands that embed a site's recordings (``fit-site``, ``suggest``): by
+    device, as screening batches (a small batch stays in the CPU's cache)."""
+    return dataclasses.field(
+        default=None, metadata={"help": "windows per forward pass (default: 8 CPU, 64 GPU)"}
+    )
+
+
+def corpus_list(
+    describe: Callable[[CorpusSpec], str] = lambda spec: spec.label,
+    keep: Callable[[CorpusSpec], bool] = lambda spec: True,
+) -> str:
+    """The registered corpora that ``keep`` admits, each as ``describe`` words it, as ``a, b or c``: a
+    help text that lists the corpora reads them here, so a plug-in corpus appears in it."""
+    words = [describe(spec) for spec in CORPORA.values() if keep(spec)]
+    return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+class _Group:
+    """An argument group (or the parser) recording each ``add_argument`` call of ``HfArgumentParser``."""
+
+    def __init__(self, title: str | None, calls: list[tuple[str | None, tuple[str, ...], dict[str, Any]]]):
+        self.title, self.calls = title, calls
+
+    def add_argument(self, *names: str, **options: Any) -> None:
+        self.calls.append((self.title, names, options))
+
+
+class _Recorder(HfArgumentParser):
+    def __init__(self, dataclass_types: Iterable[type]) -> None:
+        self.calls: list[tuple[str | None, tuple[str, ...], dict[str, Any]]] = []
+        super().__init__(list(dataclass_types), add_help=False)
+
+    def add_argument_group(self, title: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        return _Group(title, self.calls)
+
+    def add_argument(self, *names: str, **options: Any) -> None:
+        self.calls.append((None, names, options))
+
+
+def option_specs(dataclass_types: Iterable[type]) -> list[tuple[str | None, tuple[str, ...], dict[str, Any]]]:
+    """The ``(group, names, add_argument keywords)`` that ``HfArgumentParser`` makes of each field of
+    ``dataclass_types`` (a field's flag: its type, choices, nargs, default, help), in order."""
+    return _Recorder(dataclass_types).calls
+
+
+def unrecognized(
+    names: Iterable[str], known: Iterable[str], suggest: Callable[[str], list[str]] | None
+) -> str:
+    """``unrecognized arguments: --x (did you mean --y?)``: each flag of ``names`` with the closest ``known``
+    flags, else ``suggest``'s fields."""
+    hints = []
+    for name in names:
+        close = difflib.get_close_matches(name, known, n=2, cutoff=0.7)
+        if not close and suggest is not None:
+            close = [f"--{field}" for field in suggest(name[2:])]
+        hints.append(name + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    return f"unrecognized arguments: {', '.join(hints)}"
+
+
+def _text(value: Any) -> str:
+    """A Python value as the text a flag reads (``True`` → ``true``, a mapping → JSON, a path → its text)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return json.dumps(value) if isinstance(value, Mapping) else str(value)
+
+
+def _typed(name: str, options: Mapping[str, Any], value: Any) -> Any:
+    kind, choices, text = options.get("type"), options.get("choices"), _text(value)
+    try:
+        converted = text if kind is None else kind(text)
+    except (TypeError, ValueError):
+        kind_name = getattr(kind, "__name__", repr(kind))
+        raise OptionError(f"argument {name}: invalid {kind_name} value: {text!r}") from None
+    if choices is not None and converted not in choices:
+        listed = ", ".join(map(repr, choices))
+        raise OptionError(f"argument {name}: invalid choice: {converted!r} (choose from {listed})")
+    return converted
+
+
+def _value(name: str, options: Mapping[str, Any], value: Any) -> Any:
+    """``value`` as parsing its flag gives it: a switch takes ``True`` / ``False``; a list or tuple fills a
+    flag taking several values, or else is comma-separated text (``seeds=[0, 1]`` → ``"0,1"``)."""
+    if options.get("type") is string_to_bool:
+        if not isinstance(value, bool):
+            raise OptionError(f"argument {name}: expected True or False, got {value!r}")
+        return value
+    if isinstance(value, (list, tuple)) and options.get("nargs") not in (None, "?"):
+        return [_typed(name, options, item) for item in value]
+    return _typed(name, options, ",".join(map(_text, value)) if isinstance(value, (list, tuple)) else value)
+
+
+def checked_values(
+    values: Mapping[str, Any],
+    specs: Iterable[tuple[Any, tuple[str, ...], dict[str, Any]]],
+    suggest: Callable[[str], list[str]] | None = None,
+) -> dict[str, Any]:
+    """``values`` (option name → Python value; ``None``: not given) converted and checked as parsing their
+    flags (``specs``: :func:`option_specs`) does. Raises :class:`OptionError` with the line ``respira``
+    prints for the same mistake: an unknown name (:func:`unrecognized`), a value its flag does not take,
+    a required option left out."""
+    flags = {}  # each spelling without hyphens (the field's name, a transformers alias) → its flag
+    for _, names, options in specs:
+        dest, shown = options.get("dest") or names[0][2:], [name for name in names if "-" not in name[2:]]
+        if names[0] == f"--{dest}":  # not a --no_field complement
+            flags.update({name[2:]: (dest, "/".join(shown), options) for name in shown})
+    given = {name: value for name, value in values.items() if value is not None}
+    unknown = [f"--{name}" for name in given if name not in flags]
+    if unknown:
+        raise OptionError(unrecognized(unknown, [f"--{name}" for name in flags], suggest))
+    missing = [f"--{name}" for name, (_, _, options) in flags.items() if options.get("required")]
+    if missing := [name for name in missing if name[2:] not in given]:
+        raise OptionError(f"the following arguments are required: {', '.join(missing)}")
+    return {flags[name][0]: _value(*flags[name][1:], value) for name, value in given.items()}
+
+
+def options_from(dataclass_type: type, values: Mapping[str, Any]) -> Any:
+    """An instance of the command options ``dataclass_type`` made of ``values`` (Python keyword arguments,
+    ``None`` meaning not given), each checked as its flag is (:func:`checked_values`)."""
+    return dataclass_type(**checked_values(values, option_specs([dataclass_type])))
+
+
+@dataclasses.dataclass
+class AggregationOptions:
+    """``--aggregation`` / ``--top_k`` of the commands that turn a recording's window probabilities into its
+    own (read them with :func:`aggregation_options`); none given: the model's own rule."""
+
+    aggregation: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "choices": AGGREGATIONS,
+            "help": "window probabilities → recording: max, mean, or topk_mean (mean of the --top_k "
+            "largest); default: the model's own rule (its config's recording_aggregation, else "
+            f"{DEFAULT_AGGREGATION})",
+        },
+    )
+    top_k: int | None = dataclasses.field(
+        default=None,
+        metadata={"help": f"windows averaged by --aggregation topk_mean (default: {DEFAULT_TOP_K})"},
+    )
+
+
+def aggregation_options(args: Any) -> tuple[str | None, int | None]:
+    """The ``(rule, top_k)`` that ``--aggregation`` / ``--top_k`` ask for (``args``: an object with both),
+    ``(None, None)`` when neither is given (the model's own rule: :func:`model_aggregation`); one-line
+    ``ValueError`` for a ``--top_k`` without ``topk_mean`` or under 1."""
+    rule = args.aggregation
+    if rule != "topk_mean":
+        if args.top_k is not None:
+            raise ValueError("--top_k applies to --aggregation topk_mean only")
+        return rule, None
+    top_k = DEFAULT_TOP_K if args.top_k is None else args.top_k
+    if top_k < 1:
+        raise ValueError(f"--top_k must be a whole number >= 1, got {top_k}")
+    return rule, top_k
+
+
+def model_aggregation(rule: str | None, top_k: int | None, config: Any) -> tuple[str, int | None]:
+    """:func:`aggregation_options`' ``(rule, top_k)``, or the model's own rule
+    (:func:`respira.core.decision.aggregation_of` its ``config``) when no flag asked for one."""
+    from .core.decision import aggregation_of
+
+    return (rule, top_k) if rule is not None else aggregation_of(config)

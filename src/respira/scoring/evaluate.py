@@ -1,0 +1,338 @@
+"""What ``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``) and :func:`respira.evaluate` run
+(:func:`score_model`): score a model on an ICBHI split (or every cycle: ``--split all``) and write a
+report folder; ``--dataset kauh``: validate it externally, per recording of the KAUH corpus
+(:mod:`respira.scoring.external`); ``--task events``: its event detection (:mod:`respira.scoring.events`).
+
+A run folder's splits are rebuilt from its run record (``--split validation`` is the split the run selected
+on; flags given override it); the input preprocessing comes from the model's config
+(:func:`respira.audio.dsp.input_preprocessing`), as its training cycles were prepared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
+from ..options import SWITCH, AggregationOptions, corpus_list, option
+from ..sites.adaptation import adapt_on_split, check_adaptation_options
+from ..sites.options import AdaptationOptions
+from ..utils.tables import format_percent, format_table
+from .events import TASKS, event_corpora, run_events
+from .external import WINDOW_DEFAULTS, default_output_dir, run_external
+
+if TYPE_CHECKING:
+    from ..run_record import DataRecord
+
+TABLE_KEYS: tuple[tuple[str, str], ...] = (
+    ("icbhi_score", "ICBHI score"),
+    ("specificity", "specificity"),
+    ("sensitivity", "sensitivity (strict)"),
+    ("binary_icbhi_score", "binary ICBHI score (not official)"),
+    ("accuracy", "accuracy"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("macro_f1", "macro F1"),
+    ("patient_icbhi_score", "per-patient ICBHI score"),
+    ("baseline_all_normal_icbhi_score", "all-normal baseline: ICBHI score"),
+    ("baseline_class_prior_icbhi_score", "class-prior baseline: ICBHI score"),
+    ("baseline_all_normal_patient_icbhi_score", "all-normal baseline: per-patient score"),
+)
+
+
+def evaluate_options() -> tuple[type, type]:
+    """The dataclasses of ``respira evaluate``'s options: its own, and those of the corpora scored by
+    sliding windows (one group); their help names the corpora registered now."""
+
+    @dataclass(kw_only=True)
+    class EvaluateOptions:
+        dataset: str = option(
+            "dataset",
+            f"{corpus_list(_what_is_scored, lambda spec: spec.scored)}; default: {PRIMARY_CORPUS}",
+            choices=corpus_names(),
+        )
+        data_dir: str | None = option(
+            "data_dir",
+            "folder of an ICBHI download (either release) or of a dataset written by respira prepare "
+            "(default: the run's data)",
+        )
+        dataset_name: str | None = field(
+            default=None,
+            metadata={
+                "help": "instead of --data_dir: a Hub dataset id or a folder written by respira prepare"
+            },
+        )
+        dataset_config_name: str | None = field(
+            default=None, metadata={"help": "--dataset_name: its config (default: the default)"}
+        )
+        audio_column_name: str | None = field(
+            default=None,
+            metadata={"help": "--dataset_name: the audio column (default: the run's, else audio)"},
+        )
+        label_column_name: str | None = field(
+            default=None,
+            metadata={"help": "--dataset_name: the label column (default: the run's, else label)"},
+        )
+        split: str = field(
+            default="test",
+            metadata={"help": "split to evaluate (default: test); all: every cycle of the data in one call"},
+        )
+        validation_size: float | None = field(
+            default=None,
+            metadata={
+                "help": "official split: fraction of train carved into validation (default: the run's, else "
+                "0.2)"
+            },
+        )
+        split_strategy: str | None = field(
+            default=None,
+            metadata={
+                "choices": ("official", "patient", "patient_kfold", "leave_one_device_out"),
+                "help": "default: the run's, else official (a fold run: the kept model's own fold)",
+            },
+        )
+        seed: int | None = field(
+            default=None,
+            metadata={
+                "help": "seed of the validation / patient split (default: the run's, else 0); kauh: of the "
+                "bootstrap"
+            },
+        )
+        output_dir: str | None = option(
+            "output_dir",
+            "report folder (default: ./evaluation_<split or dataset> in the current folder, never MODEL)",
+        )
+        record: bool = field(
+            default=False,
+            metadata={
+                "help": "write the report into MODEL instead (MODEL/evaluation_<split or dataset>): the "
+                "folder then claims it, on its card and in predict's sites line (refused for respira's "
+                "shipped detector)",
+                **SWITCH,
+            },
+        )
+        batch_size: int = option("batch_size")
+        adapt: bool = field(
+            default=False,
+            metadata={
+                "help": "first adapt the model, without labels, to the audio being evaluated (as `respira "
+                "adapt` does: head statistics), then score it",
+                **SWITCH,
+            },
+        )
+        task: str = field(
+            default="classification",
+            metadata={
+                "choices": TASKS,
+                "help": "classification (default): cycles, events or recordings as the corpus is labelled; "
+                f"events: detected crackle / wheeze events (--dataset {' or '.join(event_corpora())}, "
+                "--data_dir; see below)",
+            },
+        )
+        cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+        device: str | None = option("device")
+
+    @dataclass(kw_only=True)
+    class WindowOptions:
+        window: float | None = field(
+            default=None,
+            metadata={"help": f"window length in seconds (default: {WINDOW_DEFAULTS['window']:g})"},
+        )
+        hop: float | None = field(
+            default=None,
+            metadata={"help": f"hop between windows in seconds (default: {WINDOW_DEFAULTS['hop']:g})"},
+        )
+        bootstrap: int | None = field(
+            default=None,
+            metadata={"help": f"patient-level bootstrap resamples (default: {WINDOW_DEFAULTS['bootstrap']})"},
+        )
+
+    WindowOptions._argument_group_name = f"--dataset {_windowed_corpora()}"  # HfArgumentParser: one group
+    return EvaluateOptions, WindowOptions
+
+
+THRESHOLDS_HELP = "multi-label models: decision thresholds (default: the config's, else 0.5)"
+
+
+def evaluate_options_type() -> type:
+    """The one dataclass of everything ``respira evaluate`` is given (what :func:`score_model` takes):
+    ``model``, the fields of :func:`evaluate_options`, of the recording aggregation and the adaptation
+    options, and ``thresholds`` (one per label: a flag pair on the command line)."""
+    own, windows = evaluate_options()
+
+    @dataclass(kw_only=True)
+    class AllEvaluateOptions(own, windows, AggregationOptions, AdaptationOptions):
+        model: str = field(metadata={"help": "the model to score"})
+        thresholds: list[float] | None = field(default=None, metadata={"help": THRESHOLDS_HELP})
+
+    return AllEvaluateOptions
+
+
+def _windowed_corpora() -> str:
+    """The corpora whose recordings are scored by sliding windows, as ``--dataset`` lists them."""
+    return corpus_list(lambda spec: spec.name, lambda spec: spec.labels != "cycle")
+
+
+def _what_is_scored(spec: CorpusSpec) -> str:
+    """``--dataset``'s help on a corpus: how evaluate scores it."""
+    scored = {
+        "cycle": "cycles of a split",
+        "recording": "external validation per recording",
+        "event": "external validation per event and per recording, with its challenge's scores",
+    }[spec.labels]
+    return f"{spec.name} ({scored})"
+
+
+def results_table(metrics: dict[str, Any]) -> str:
+    """A table of the headline scores in % (the baselines' among them), each flagged when it does not beat
+    its trivial baseline."""
+    from ..metrics.baselines import flags_by_key
+
+    flags = flags_by_key(metrics.get("below_baseline"))
+    rows = [
+        (label, format_percent(metrics[key]), flags.get(key, ""))
+        for key, label in TABLE_KEYS
+        if key in metrics
+    ]
+    return format_table(rows, ("score", "%", ""), align="<><", indent="  ")
+
+
+def _run_record(model: str):
+    from ..run_record import RunRecord
+
+    folder = Path(model).expanduser()
+    return RunRecord.load_if_present(folder) if folder.is_dir() else None
+
+
+def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
+    """The data of ``--dataset_name`` (or a prepared folder as ``--data_dir``, or the run's dataset when
+    neither is given); ``None`` when the data is a corpus folder."""
+    from ..data.prepared import is_prepared_folder
+    from ..run_record import DataRecord
+
+    name = args.dataset_name or (args.data_dir if is_prepared_folder(args.data_dir) else None)
+    ran = record.data if record is not None and record.data.dataset_name else None
+    if name is None and (args.data_dir or ran is None):
+        return None
+    if args.validation_size is not None or args.split_strategy is not None:
+        raise ValueError(
+            "--validation_size and --split_strategy make splits of a corpus folder; a dataset has its own "
+            "(score them with --split, or all of it with --split all)"
+        )
+    same = ran is not None and name in (None, ran.dataset_name)
+    data = ran if same else DataRecord(data_dir=None, sampling_rate=int(config.sampling_rate))
+    data = replace(data, dataset_name=name or data.dataset_name, data_dir=None)
+    for column in ("dataset_config_name", "audio_column_name", "label_column_name"):
+        if getattr(args, column) is not None:
+            data = replace(data, **{column: getattr(args, column)})
+    return data
+
+
+def split_options(args: Any, config: Any) -> DataRecord:
+    """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags,
+    with the input preprocessing of the model's config (rate, low-pass)."""
+    from ..audio.dsp import input_preprocessing
+    from ..run_record import DataRecord
+
+    if args.data_dir and args.dataset_name:
+        raise ValueError(
+            f"give --data_dir ({args.data_dir}) or --dataset_name ({args.dataset_name}), not both"
+        )
+    record = _run_record(args.model)
+    dataset = _dataset_options(args, record, config)
+    preprocessing = input_preprocessing(config)
+    if dataset is not None:
+        return replace(dataset, sampling_rate=preprocessing["sampling_rate"])
+    data_dir = args.data_dir or (record.data.data_dir if record is not None else None)
+    if not data_dir:
+        raise ValueError("pass --data_dir <folder of an ICBHI download> or --dataset_name <dataset>")
+    if not args.data_dir and not Path(data_dir).expanduser().exists():
+        raise ValueError(
+            f"the run's data_dir {data_dir!r} (its respira_run.json) is not there from {Path.cwd()}"
+            f"{' (a path relative to where it was trained?)' if not Path(data_dir).is_absolute() else ''}; "
+            "pass --data_dir <folder of the ICBHI download>"
+        )
+    strategy = args.split_strategy or (record.data.split_strategy if record else "official")
+    if record is not None and strategy == record.data.split_strategy:
+        data = record.data
+    else:  # no record, or another split strategy than the run's: the builder's defaults
+        data = DataRecord(data_dir=None, sampling_rate=int(config.sampling_rate), split_strategy=strategy)
+        data = replace(data, validation_size=0.2 if strategy == "official" else 0.0)
+    if args.validation_size is not None:
+        data = replace(data, validation_size=args.validation_size)
+    if args.seed is not None:
+        data = replace(data, split_seed=args.seed)
+    return replace(
+        data,
+        data_dir=data_dir,
+        dataset_name=None,
+        dataset_config_name=None,
+        sampling_rate=preprocessing["sampling_rate"],
+        # a model saved before configs carried the low-pass: its run record's (the data it was trained on)
+        lowpass_cutoff=preprocessing.get("lowpass_cutoff", record.data.lowpass_cutoff if record else None),
+        lowpass_order=preprocessing.get("lowpass_order", record.data.lowpass_order if record else 4),
+    )
+
+
+def score_model(args: Any) -> Path:
+    """Score ``args.model`` as the options ``args`` (:func:`evaluate_options_type`) ask (``respira
+    evaluate``, :func:`respira.evaluate`): print the headline scores and return the report folder
+    written (its ``metrics.json`` holds them)."""
+    from ..hub.loading import resolve_model_name
+    from ..utils.threads import apply_num_threads
+
+    resolve_model_name(args.model)  # a path that is no folder: one line, before any data is read
+    apply_num_threads()
+    spec = scored_corpus(args.dataset)
+    if args.task == "events":
+        return run_events(args, spec)
+    if spec.labels != "cycle":
+        return run_external(args, spec)
+    misplaced = [f"--{name}" for name in (*WINDOW_DEFAULTS, "top_k") if getattr(args, name) is not None]
+    if misplaced:
+        raise ValueError(
+            f"{', '.join(misplaced)}: only for corpora scored over windows "
+            f"(--dataset {_windowed_corpora()}); {spec.label} is scored per annotated cycle"
+        )
+    from ..evaluation.cycles import evaluate_model
+    from ..hub.loading import load_model
+    from ..reports.report_folder import check_report_target
+    from ..training.splits.evaluation_splits import check_split, load_split
+
+    output_dir = default_output_dir(args, args.split)
+    check_report_target(output_dir)  # before any work
+    model, config = load_model(args.model, device=args.device)
+    if args.adapt and args.thresholds is not None:
+        raise ValueError("--thresholds and --adapt both set the thresholds: give one of them")
+    if args.adapt:
+        check_adaptation_options(model, args)
+    data = split_options(args, config)
+    check_split(data, args.split, cache_dir=args.cache_dir)  # before the build: from the text files
+    split = load_split(data, args.split, cache_dir=args.cache_dir)
+    if args.adapt:
+        source = args.data_dir or args.dataset_name or "the run's data"
+        adapt_on_split(model, split, args, f"the {args.split} split of {source}")
+    metrics = evaluate_model(
+        model, split, output_dir=output_dir, batch_size=args.batch_size, thresholds=args.thresholds
+    )
+    what = "every cycle" if args.split == "all" else f"the {args.split} split"
+    print(f"{args.model} on {what} ({metrics['num_examples']} cycles):")
+    print(results_table(metrics))
+    if "thresholds" in metrics:
+        crackle, wheeze = metrics["thresholds"]
+        print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
+    print_summary_tables(metrics)
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+    return output_dir
+
+
+def print_summary_tables(metrics: dict[str, Any]) -> None:
+    """The per-label AUC / AP table and the per-device table of an ICBHI evaluation."""
+    from ..reports.summary_tables import device_table, label_table
+
+    print("per label (threshold-free):")
+    print(label_table(metrics))
+    devices = device_table(metrics)
+    if devices:
+        print("per stethoscope:")
+        print(devices)

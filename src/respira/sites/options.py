@@ -1,0 +1,134 @@
+"""The options of ``respira fit-site`` (and ``calibrate``), ``respira suggest`` and of adaptation
+(``adapt``, ``evaluate --adapt``, ``predict --adapt``), as dataclasses: the command line's flags
+(``HfArgumentParser``) and :func:`respira.fit_site` / :func:`respira.suggest`'s keyword arguments
+(:func:`respira.options.options_from`) are their fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..data.corpora import corpus_names
+from ..options import SWITCH, corpus_list, embedding_batch_size, option
+
+__all__ = ["AdaptationOptions", "SuggestOptions", "fit_site_options"]
+
+CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
+"""``--candidates``' choices (:data:`respira.sites.procedure.CANDIDATES`, named here so that building the
+parser imports no fitting code)."""
+SELECTION_NAMES: tuple[str, ...] = ("one_se_units", "bonferroni")
+"""``--selection``'s choices (:data:`respira.sites.procedure.SELECTIONS`)."""
+THRESHOLD_RULE_NAMES: tuple[str, ...] = ("tuned", "expected")
+"""``--threshold_rule``'s choices (:data:`respira.sites.procedure.THRESHOLD_RULES`)."""
+
+_FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
+"""What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
+
+
+def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled") -> type:
+    """The dataclass of the options ``fit-site`` shares with ``calibrate`` (its alias;
+    ``with_candidates``: ``--candidates``; ``default_dataset``: ``--dataset``'s default), its help naming the
+    corpora registered when the parser is built."""
+    sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
+    layout = f"layout of --data_dir (default: {default_dataset}" + (
+        ", a folder with labels.csv)" if default_dataset == "labelled" else ")"
+    )
+
+    @dataclass(kw_only=True)
+    class FitSiteOptions:
+        data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
+        dataset: str = field(default=default_dataset, metadata={"choices": corpus_names(), "help": layout})
+        site_name: str | None = field(
+            default=None,
+            metadata={
+                "help": "what the card and every sites line call the site (default: the folder's name for "
+                "--dataset labelled, else the corpus)"
+            },
+        )
+        output_dir: str = option("output_dir", "folder to create for the fitted model", required=True)
+        overwrite: bool = option("overwrite")
+        apply_anyway: bool = field(
+            default=False,
+            metadata={
+                "help": "write the model even when it is not shown out of sample to beat the model as is "
+                "and all-normal (flagged in its card and config, with a warning)",
+                **SWITCH,
+            },
+        )
+        if with_candidates:
+            candidates: list[str] | None = field(
+                default=None,
+                metadata={
+                    "choices": CANDIDATE_NAMES,
+                    "help": "procedures to choose from per label (default: all; as_is and thresholds only "
+                    "for a model whose head cannot take a site head)",
+                },
+            )
+        selection: str | None = field(
+            default=None,
+            metadata={
+                "choices": SELECTION_NAMES,
+                "help": "how the inner cross-validation may replace the model as is: one_se_units (default: "
+                "a gain above one standard error, never while an inner fold must lack a normal or an "
+                "abnormal patient) or bonferroni (cautious: it rarely leaves the model as is)",
+            },
+        )
+        threshold_rule: str | None = field(
+            default=None,
+            metadata={
+                "choices": THRESHOLD_RULE_NAMES,
+                "help": "how thresholds are set from the labelled recordings: expected (default: the best "
+                "score expected under calibrated probabilities) or tuned (the best score of the labels)",
+            },
+        )
+        outer_folds: int = field(default=5, metadata={"help": "outer folds of the nested CV (default 5)"})
+        seed: int = field(default=0, metadata={"help": "seed of the folds and the bootstrap (default 0)"})
+        batch_size: int | None = embedding_batch_size()
+        device: str | None = option("device")
+        threads: int | None = option("threads")
+
+    return FitSiteOptions
+
+
+@dataclass(kw_only=True)
+class SuggestOptions:
+    data_dir: str = option(
+        "data_dir", "the archive: a folder of recordings, optionally with a labels.csv", required=True
+    )
+    budget: int = field(metadata={"help": "how many patients (--unit recording: recordings) to suggest"})
+    output: str = field(
+        metadata={
+            "help": "the labels.csv to write (ARCHIVE/labels.csv is rewritten only when named here)",
+        }
+    )
+    unit: str | None = field(
+        default=None,
+        metadata={
+            "choices": ("patient", "recording"),
+            "help": "what --budget counts (default: patient when labels.csv has a patient column, else "
+            "recording)",
+        },
+    )
+    overwrite: bool = option("overwrite", "replace an existing --output")
+    seed: int = field(default=0, metadata={"help": "seed of the random draws (default 0)"})
+    batch_size: int | None = embedding_batch_size()
+    device: str | None = option("device")
+    threads: int | None = option("threads")
+
+
+@dataclass(kw_only=True)
+class AdaptationOptions:
+    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt``."""
+
+    methods: list[str] | None = field(
+        default=None,
+        metadata={
+            "choices": ("head_norm",),
+            "help": "what to re-estimate on the target; none by default: on leave-one-site-out it did not "
+            "raise the score on every held-out site (BENCHMARKS.md), so name what you apply, and read its "
+            "warning",
+        },
+    )
+    adapt_window: float = field(
+        default=4.0, metadata={"help": "window length in seconds over the target (default 4)"}
+    )
+    adapt_hop: float = field(default=2.0, metadata={"help": "hop between windows (default 2)"})
