@@ -110,7 +110,11 @@ def _respira_family(model_type: str) -> tuple[type, type] | None:
 
 
 def _default_encoder_config() -> type | None:
-    """The config class of respira's default encoder family, when respira provides it."""
+    """The config class of respira's default encoder family, when respira provides it.
+
+    transformers builds a bare ``RespiraConfig()`` (hence this family's config) while it loads any saved
+    one, so the shipped code registers it whichever family the model's encoder is.
+    """
     from ..models.encoders import DEFAULT_ENCODER, get_encoder_spec
 
     family = _respira_family(get_encoder_spec(DEFAULT_ENCODER).model_type)
@@ -130,7 +134,11 @@ def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
 
 def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
     """Generated lines that register the shipped encoder classes (:func:`_shipped_encoder_classes`),
-    appended to the configuration file."""
+    appended to the configuration file.
+
+    They call the Auto classes' ``register(..., exist_ok=True)``: transformers may load the shipped modules
+    more than once (one copy per entry file of a local folder), each copy registering its own classes.
+    """
     imports, calls = [], []
     for config_class, model_class in registered:
         for cls in (config_class, model_class):
