@@ -334,8 +334,8 @@ def test_only_what_the_model_reaches_ships() -> None:
     )
 
 
-SHIPPED_DETECTOR_CODE_BUDGET = (9, 3370, 2068)
-"""(files, lines, code lines) the shipped detector's generated code may hold at most (issue 49, item 11: a
+SHIPPED_DETECTOR_CODE_BUDGET = (9, 2068)
+"""(files, code lines) the shipped detector's generated code may hold at most (issue 49, item 11: a
 person reads it before trusting it; 9 files and 4,120 lines before the closure read the model's config,
 3,804 before the featurizer shipped its plain path alone, 3,516 before module docstrings shipped as
 their summary; about 2,000 lines the goal, which the code lines meet); the card states the count
@@ -523,7 +523,8 @@ def test_a_module_docstring_ships_as_its_summary_unless_the_shipped_code_cites_i
 def test_code_size_counts_code_lines_as_cloc_does() -> None:
     text = '"""Doc.\n\nMore.\n"""\n\nimport os  # a comment\n\n# a comment line\nX = 1\n"""X\'s doc."""\n\n\n'
     text += 'def f():\n    """Doc."""\n    return os.sep\n'
-    assert code_size([text, "Y = 2\n"]) == (2, text.count("\n") + 1, 5)
+    assert code_size([text, "Y = 2\n"]) == (2, 5)
+    assert code_size([text.replace('"""Doc."""', '"""A longer\n    doc."""')]) == (1, 4)
 
 
 def test_a_method_marked_not_shipped_is_cut_with_what_only_it_reaches() -> None:

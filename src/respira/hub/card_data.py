@@ -189,8 +189,8 @@ class RespiraModelCardData(CardData):
     ``trust_remote_code=True``."""
     code_requirements: list[str] = field(default_factory=list)
     """Top-level packages the shipped code imports (the card's ``pip install`` line for it)."""
-    code_size: tuple[int, int, int] | None = None
-    """(files, lines, code lines) of the shipped code (:func:`respira.hub.remote_code.code_size`), counted
+    code_size: tuple[int, int] | None = None
+    """(files, code lines) of the shipped code (:func:`respira.hub.remote_code.code_size`), counted
     from what the export writes (the card says it, so a reader knows what ``trust_remote_code=True`` asks
     them to read)."""
     onnx: bool = False

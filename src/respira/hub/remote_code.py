@@ -280,12 +280,12 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
 
 
-def code_size(texts: Iterable[str]) -> tuple[int, int, int]:
-    """(files, lines, code lines) of shipped code files, from their texts: code lines are the lines that
-    are neither blank, a comment nor part of a docstring (a string standing as a statement), as ``cloc``
-    counts Python."""
+def code_size(texts: Iterable[str]) -> tuple[int, int]:
+    """(files, code lines) of shipped code files, from their texts: code lines are the lines that are
+    neither blank, a comment nor part of a docstring (a string standing as a statement), as ``cloc`` counts
+    Python; a docstring edit leaves the count (and the card that states it) as it was."""
     texts = list(texts)
-    return len(texts), sum(len(text.splitlines()) for text in texts), sum(map(_code_lines, texts))
+    return len(texts), sum(map(_code_lines, texts))
 
 
 def _code_lines(text: str) -> int:
