@@ -59,7 +59,7 @@ def _paired_row(label: str, pairs: list[tuple[str, list[float], list[float]]]) -
 
 
 def paired(results: dict, reference: str = "pooled") -> str:
-    """Each method and adaptation against ``reference``, paired by held-out set x seed."""
+    """Each method against ``reference``, paired by held-out set x seed."""
     lines = ["| method | Δ ICBHI score per rotation (mean over seeds) | mean Δ | 95 % t-interval "
              "| better in |",
              "| --- | --- | --- | --- | --- |"]  # fmt: skip

@@ -32,13 +32,6 @@ Baselines in the same run: all-normal, class prior (the pool's class shares draw
 score) and a class-balanced logistic regression on log-mel mean / std features (64 bands to 4 kHz),
 decided at 0.5.
 
-Label-free adaptation to the held-out site (``respira adapt``'s two methods, re-measured on the pooled head,
-using the target's unlabelled 4-s windows — ICBHI's cycles, which have no windows here): ``head_norm`` (the
-standardisation re-estimated on the target), ``prior_shift`` (Saerens EM from the pool's prevalence, the
-thresholds moved), both (the old default), and each with the posteriors calibrated first (Platt scaling per
-flag on the pool's cross-fitted predictions, so EM's calibration assumption holds). Every adaptation is paired
-with the unadapted head by rotation x seed.
-
 Which detector to ship (issue 33, item 7): a detector meets new patients of the sites it learnt from as
 well as sites it never heard. The candidates (:data:`SHIPPING`: the head trained on ICBHI alone, as
 shipped, and the head trained on all three sites with pooled or worst-site thresholds) are scored on both:
@@ -71,7 +64,6 @@ from _calibration import LabelledSample, cross_validated, decision_ceiling, retu
 from _common import ROOT
 from _loso_tables import challenge, domain_gap, paired, shipping, table
 from _machine import cpu_name, load_average
-from _prior_shift import estimate_prior_shift
 from _site_features import RECORDING_SETS, SITES, embed_sites, stethoscopes
 from respira.labels import MULTI_LABEL_NAMES, flags_to_classes
 from respira.losses import StethoscopeGuidedSupConLoss
@@ -86,21 +78,18 @@ GROUPS, EPOCHS, BATCH, LR, DROPOUT, HIDDEN, TEMPERATURE = 5, 30, 32, 1e-3, 0.3, 
 TRAIN_SETS: dict[str, str] = {"icbhi": "icbhi", "kauh": "kauh", "sprsound": "sprsound"}
 """Per site: the unit set it trains with (SPRSound: its events)."""
 CALIBRATION_PATIENTS, CALIBRATION_REPEATS = (5, 10), 20
-"""``respira calibrate`` measured: thresholds re-tuned on the units of k labelled target patients, scored on
-the other patients, against the unchanged thresholds on those same patients (20 random subsets per seed)."""
+"""Thresholds re-tuned on the units of k labelled target patients (``respira fit-site --candidates as_is
+thresholds``), scored on the other patients, against the unchanged thresholds on those same patients (20
+random subsets per seed)."""
 CALIBRATED: tuple[str, ...] = ("pooled", "icbhi_only")
 """The methods whose models are calibrated on a few target patients (``pooled``: ``calibrate:<k>_patients``;
 the others: ``calibrate:<method>:<k>_patients``), each also ``..._guarded`` (re-tuned thresholds only
-where they beat the model's with each given patient left out: ``respira calibrate``'s default)."""
+where they beat the model's with each given patient left out)."""
 CHALLENGE_TASKS: dict[str, str] = {"sprsound": "1-1", "sprsound_windows": "2-1"}
 """SPRSound's unit sets also scored on the 2022 challenge's tasks (``challenge_score``, its Score in %):
 events on 1-1 (Normal or Adventitious), recordings on 2-1 (Normal, Poor Quality or Adventitious). No head here
 calls a record Poor Quality, and Poor Quality records enter neither SE nor SP, so leaving them out (as the
 unit sets do) scores task 2-1 exactly."""
-ADAPTATIONS: tuple[str, ...] = (
-    "head_norm", "prior_shift", "head_norm+prior_shift",
-    "calibrated+prior_shift", "calibrated+head_norm+prior_shift",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -335,47 +324,6 @@ def targets_of(sets: dict, site: str) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
-def adaptation_rows(sets: dict, site: str) -> dict[str, np.ndarray]:
-    """The target's unlabelled audio as ``respira adapt`` reads it: its 4-s windows (ICBHI: its cycles)."""
-    name = RECORDING_SETS.get(site, TRAIN_SETS[site])
-    return sets[name]
-
-
-def platt(oof_units: np.ndarray, flags: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """Per flag, logistic calibration of the logit fitted on the pool's cross-fitted predictions."""
-    from sklearn.linear_model import LogisticRegression
-
-    def logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(p, 1e-6, 1 - 1e-6)
-        return np.log(p / (1 - p))
-
-    models = [LogisticRegression(C=1e6).fit(logit(oof_units[:, [i]]), flags[:, i]) for i in range(2)]
-    return lambda p: np.column_stack([m.predict_proba(logit(p[:, [i]]))[:, 1] for i, m in enumerate(models)])
-
-
-def adapted_thresholds(
-    trained: Trained, adaptation: str, sets: dict, site: str
-) -> tuple[Callable[[dict], np.ndarray], tuple[float, float]]:
-    """The target's probability function and thresholds after ``adaptation`` (label-free)."""
-    target_windows = adaptation_rows(sets, site)
-    predict = trained.predict_target
-    if "head_norm" in adaptation:
-        mean, std = target_windows["x"].mean(0), target_windows["x"].std(0, ddof=1) + 1e-5
-        predict = lambda rows: trained.head((rows["x"] - mean) / std)  # noqa: E731
-    thresholds = trained.thresholds
-    flags, oof_units, _, _ = units(trained.pool, trained.oof)
-    if "calibrated" in adaptation:
-        calibrate = platt(oof_units, flags)
-        raw = predict
-        predict = lambda rows: calibrate(raw(rows))  # noqa: E731
-        thresholds = tune_thresholds(flags, calibrate(oof_units))
-    if "prior_shift" in adaptation:
-        priors = flags.mean(0)
-        shifts = estimate_prior_shift(predict(target_windows), priors, thresholds)
-        thresholds = tuple(shift.shifted_threshold for shift in shifts)
-    return predict, thresholds
-
-
 def evaluate_target(
     name: str, rows: dict, runs: list[tuple[np.ndarray, tuple[float, float]]]
 ) -> dict[str, float]:
@@ -498,15 +446,6 @@ def run(sets: dict, seeds: list[int]) -> dict:
                 name: evaluate_target(name, targets[name], r) for name, r in runs.items()
             }
             print(f"{site} {method.name}: {time.perf_counter() - began:.0f} s", flush=True)
-        for adaptation in ADAPTATIONS:
-            runs = {name: [] for name in targets}
-            for seed in seeds:
-                predict, thresholds = adapted_thresholds(trained_by["pooled"][seed], adaptation, sets, site)
-                for name, rows in targets.items():
-                    runs[name].append((predict(rows), thresholds))
-            site_results[f"adapt:{adaptation}"] = {
-                name: evaluate_target(name, targets[name], r) for name, r in runs.items()
-            }
         for method in IN_DOMAIN:
             if method.train_sites is not None and site not in method.train_sites:
                 continue  # it never learns from the site: its held-out scores are its new patients' too
@@ -530,7 +469,7 @@ def run(sets: dict, seeds: list[int]) -> dict:
 def few_shot(
     rows: dict, models: list[Trained], patients_given: int, *, guarded: bool = False
 ) -> dict[str, float]:
-    """``respira calibrate`` on ``patients_given`` labelled patients of the target (see
+    """Thresholds re-tuned on ``patients_given`` labelled patients of the target (see
     :data:`CALIBRATION_PATIENTS`): per seed, the mean over subsets of the held-out patients' score with the
     re-tuned thresholds (``per_seed``) and with the model's own (``per_seed_reference``). ``guarded``: the
     re-tuned thresholds only where, left one patient out at a time, they beat the model's on the given
@@ -545,7 +484,7 @@ def few_shot(
             given = np.isin(patients, rng.choice(names, patients_given, replace=False))
             classes = flags_to_classes(flags[given])
             if not (classes == 0).any() or not (classes > 0).any():
-                continue  # respira calibrate refuses a sample without both normal and abnormal units
+                continue  # fit-site refuses a sample without both normal and abnormal units
             tuned = choose_thresholds(flags[given], probs[given]).thresholds
             if guarded:
                 sample = LabelledSample(probs[given], flags[given], patients[given], "unit")

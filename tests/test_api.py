@@ -126,8 +126,8 @@ def test_a_bad_evaluate_option_is_the_cli_line(runs: dict, capsys: pytest.Captur
     with pytest.raises(OptionError) as refused:
         respira.evaluate(runs["cli"], splt="validation")
     assert printed == f"respira evaluate: error: {refused.value} (see respira evaluate --help)"
-    with pytest.raises(OptionError, match="--adapt: expected True or False"):
-        respira.evaluate(runs["cli"], adapt="yes")
+    with pytest.raises(OptionError, match="--record: expected True or False"):
+        respira.evaluate(runs["cli"], record="yes")
 
 
 def test_the_entries_are_imported_from_the_package_root_on_first_use() -> None:

@@ -261,8 +261,6 @@ MISSPELLED = {
     "export": ("--with-code", "--with_code"),
     "push": ("--privte", "--private"),
     "convert": ("--widht", "--width"),
-    "adapt": ("--overwirte", "--overwrite"),
-    "calibrate": ("--batch_sise", "--batch_size"),
     "fit-site": ("--outer_flods", "--outer_folds"),
     "suggest": ("--budegt", "--budget"),
     "quality": ("--data_dri", "--data_dir"),

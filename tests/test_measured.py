@@ -132,7 +132,8 @@ def test_note_words_the_verdicts_and_their_sections() -> None:
     two = note("aux_loss")  # two values measured in two sections: each with its own
     assert two.startswith("Measured: add: no effect (docs/history/in-domain.md#the-real-data-study")
     assert "; stethoscope_supcon: hurt (docs/history/sites.md#the-encoder-fine-tuned" in two
-    assert note("methods").startswith("Measured: head_norm: mixed (docs/history/sites.md#leave-one-site-out")
+    selection = note("selection")  # one value measured
+    assert selection.startswith("Measured: bonferroni: mixed (docs/history/fit-site.md#thresholds-from")
     lowpass = note("lowpass_cutoff")  # two values measured in two sections: each with its own
     pattern = (
         r"Measured: 4000: no effect \(docs/history/in-domain.md#efficientat-at-16-khz[^)]*\); 2000: hurt "
@@ -202,9 +203,7 @@ def _option_helps(command: str, capsys: pytest.CaptureFixture[str], monkeypatch:
         ("sweep", "--batch_sampler", True),
         ("predict", "--aggregation", True),
         ("predict", "--events", True),
-        ("evaluate", "--methods", True),
-        ("adapt", "--methods", True),
-        ("calibrate", "--apply_anyway", True),
+        ("fit-site", "--apply_anyway", True),
         ("quality", "--max_withheld", True),
         ("prepare", "--lowpass_cutoff", True),
         ("train", "--output_dir", False),

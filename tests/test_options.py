@@ -20,12 +20,12 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
 
     parser = build_parser()
     evaluate = evaluate_options_type()
-    options = {"model": "runs/x", "thresholds": (0.4, 0.6), "adapt": True, "split": None, "batch_size": 4}
+    options = {"model": "runs/x", "thresholds": (0.4, 0.6), "record": True, "split": None, "batch_size": 4}
     given = options_from(evaluate, options)
-    flags = ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--adapt", "--batch_size", "4"]
+    flags = ["evaluate", "runs/x", "--thresholds", "0.4", "0.6", "--record", "--batch_size", "4"]
     assert given == options_of(parse_command_line(flags, parser), evaluate)
-    assert (given.thresholds, given.adapt, given.split, given.batch_size) == ([0.4, 0.6], True, "test", 4)
-    assert options_from(evaluate, {"model": "runs/x", "adapt": False}).adapt is False
+    assert (given.thresholds, given.record, given.split, given.batch_size) == ([0.4, 0.6], True, "test", 4)
+    assert options_from(evaluate, {"model": "runs/x", "record": False}).record is False
     options = {
         "seeds": [0, 1],
         "overwrite": False,
@@ -40,7 +40,7 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
         "output_dir": "r",
     }
     refusals = {
-        ("evaluate", "adapt", "yes"): "argument --adapt: expected True or False, got 'yes'",
+        ("evaluate", "record", "yes"): "argument --record: expected True or False, got 'yes'",
         ("evaluate", "batch_size", "four"): "argument --batch_size: invalid int value: 'four'",
         ("evaluate", "split_strategy", "nope"): "argument --split_strategy: invalid choice: 'nope' (choose "
         "from 'official', 'patient', 'patient_kfold', 'leave_one_device_out')",
@@ -54,11 +54,11 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
             else:
                 options_from(evaluate, {"model": "runs/x", name: value})
         assert str(refused.value) == reason
-        if name == "adapt":  # --adapt yes means true: Python takes True or False
+        if name == "record":  # --record yes means true: Python takes True or False
             continue
         with pytest.raises(CommandLineError) as printed:
             model = ["runs/x"] if command == "evaluate" else []
             parse_command_line([command, *model, f"--{name}", str(value)], parser)
         assert printed.value.reason == reason
     with pytest.raises(OptionError, match="the following arguments are required: --data_dir"):
-        options_from(fit_site_options(with_candidates=True), {"output_dir": "out"})
+        options_from(fit_site_options(), {"output_dir": "out"})

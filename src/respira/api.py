@@ -117,7 +117,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
             :class:`~respira.training.run.trained.TrainedRun`.
         **options: ``respira evaluate``'s options (``respira evaluate --help`` lists them):
             ``split="validation"``, ``dataset="kauh"``, ``data_dir=...``, ``thresholds=(0.4, 0.6)``,
-            ``adapt=True``, ``output_dir=...``. A run folder's own data and split are used unless given.
+            ``output_dir=...``. A run folder's own data and split are used unless given.
 
     Returns:
         The :class:`Evaluation`: ``output_dir`` (by default ``MODEL/evaluation_<split>`` for a local
@@ -170,7 +170,7 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
     from .sites.fit_site import fit_site_folder
     from .sites.options import fit_site_options
 
-    checked = options_from(fit_site_options(with_candidates=True), options)
+    checked = options_from(fit_site_options(), options)
     return fit_site_folder(_model(model), **asdict(checked), say=_note)
 
 

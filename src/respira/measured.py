@@ -118,8 +118,6 @@ _QUALITY = (
 )
 _FIT_SITE_RULES = "fit-site.md#thresholds-from-the-expected-score-fit-sites-default-rules"
 
-_ADAPTATION = (Measurement("mixed", _LEAVE_ONE_SITE_OUT, "head_norm"),)
-
 MEASURED: dict[str, tuple[Measurement, ...]] = {
     # the model
     "encoder": (Measurement("no effect", _REAL_DATA, "efficientat"),),
@@ -193,10 +191,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "events": (Measurement("mixed", _EVENT_DETECTION),),
     "event_rule": (),
     "frame_hop": (),
-    "adapt": _ADAPTATION,
-    "methods": _ADAPTATION,
-    "adapt_window": (),
-    "adapt_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
     "candidates": (),
     "selection": (Measurement("mixed", _FIT_SITE_RULES, "bonferroni"),),

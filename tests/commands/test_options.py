@@ -16,10 +16,8 @@ MODEL_HELP = (
     "(default: respira's shipped detector, icbhi-crackle-wheeze)"
 )
 MODEL_COMMANDS = {
-    "adapt": MODEL_HELP,
     "evaluate": MODEL_HELP,
     "predict": MODEL_HELP,
-    "calibrate": MODEL_HELP,
     "quality": MODEL_HELP,
     "screen": MODEL_HELP,
     "app": "model folder, exported ONNX folder, a shipped detector's name or Hub id (default: respira's "
@@ -60,7 +58,7 @@ def test_crackle_wheeze_pairs_show_both_names_and_parse_two_numbers(
 ) -> None:
     text = _help(command, capsys, monkeypatch)
     assert re.search(rf"^  {option} CRACKLE WHEEZE\s+{re.escape(help_start)}", text, re.MULTILINE)
-    required = {"adapt": ["--data_dir", "d", "--output_dir", "o"], "predict": ["a.wav"]}.get(command, [])
+    required = {"predict": ["a.wav"]}.get(command, [])
     args = build_parser().parse_args([command, "m", *required, option, "0.25", "0.5", "--device", "cpu"])
     assert (args.model, getattr(args, option[2:]), args.device) == ("m", [0.25, 0.5], "cpu")
 
@@ -114,8 +112,6 @@ def test_screen_without_a_model_screens_with_the_shipped_detector(tmp_path) -> N
 
 COMMAND_LINES = {
     "evaluate": ["evaluate", "--data_dir", "d"],
-    "calibrate": ["calibrate", "--data_dir", "d", "--output_dir", "o"],
-    "adapt": ["adapt", "--data_dir", "d", "--output_dir", "o"],
     "quality": ["quality", "--data_dir", "d", "--output_dir", "o"],
     "screen": ["screen", "d", "--output_dir", "o"],
     "app": ["app"],
@@ -198,7 +194,6 @@ def test_no_aggregation_flag_means_the_models_own_rule() -> None:
 # (command, option): a default of its own, and why
 OWN_DEFAULTS = {
     ("fit-site", "batch_size"): "by device, as screening batches (8 on the CPU, 64 on a GPU)",
-    ("calibrate", "batch_size"): "fit-site's",
     ("suggest", "batch_size"): "fit-site's (its embedding pass)",
     ("screen", "batch_size"): "by device (a small batch stays in the CPU's cache)",
     ("fit-site", "dataset"): "a labelled folder (labels.csv), what a site has",
@@ -224,7 +219,7 @@ def test_each_shared_option_has_one_default_and_every_command_reads_dataclasses(
     }
     differing = {key: value for key, value in defaults.items() if value != SHARED_OPTIONS[key[1]].default}
     assert differing == {}
-    assert {name for name, option in defaults if option == "batch_size"} >= {"predict", "evaluate", "adapt"}
+    assert {name for name, option in defaults if option == "batch_size"} >= {"predict", "evaluate"}
     assert {name for name, command in commands.items() if not command.dataclass_types} == {
         "train",  # the recipe dataclasses, through their flag parser
         "detectors",  # no options

@@ -192,9 +192,9 @@ def _help(capsys, *command: str) -> str:
 
 
 def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
-    for command in ("prepare", "evaluate", "calibrate", "adapt"):
+    for command in ("prepare", "evaluate", "fit-site", "quality"):
         assert "wards" in _help(capsys, command).split("--dataset", 1)[1].split("}", 1)[0]
-    from respira.sites.adaptation import target_recordings
+    from respira.sites.quality import target_recordings
 
     assert sorted(target_recordings(wards, "wards")) == sorted(path.stem for path in wards.glob("*.wav"))
 
@@ -210,18 +210,9 @@ def test_the_help_texts_that_list_the_corpora_list_it(wards: Path, capsys) -> No
             # the options of corpora scored over windows
             "--dataset kauh, sprsound, labelled or wards: --window",
         ],
-        ("calibrate",): [
-            "the labelled sample (ICBHI layout, KAUH folder, SPRSOUND layout, LABELLED folder or WARDS "
-            "folder)",
-        ],
         ("fit-site",): [
             "the labelled sample (ICBHI layout, KAUH folder, SPRSOUND layout, LABELLED folder or WARDS "
             "folder)",
-        ],
-        ("adapt",): [
-            "the target site's recordings (ICBHI, KAUH, SPRSOUND, LABELLED or WARDS folder)",
-            "an ICBHI download, a KAUH folder, a SPRSOUND folder, a LABELLED folder, a WARDS folder, or any "
-            "folder of",
         ],
     }
     for command, texts in listings.items():
@@ -230,15 +221,15 @@ def test_the_help_texts_that_list_the_corpora_list_it(wards: Path, capsys) -> No
             assert text in shown, (command, text)
 
 
-def test_calibrate_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
+def test_fit_site_refuses_a_cycle_corpus_it_cannot_read_before_any_work(
     wards: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import respira.hub.loading
     from respira.sites.site_samples import read_site_recordings
 
     monkeypatch.setattr(respira.hub.loading, "load_model", lambda *args, **kwargs: pytest.fail("loaded"))
-    output = tmp_path / "calibrated"
-    arguments = ["calibrate", str(tmp_path / "model"), "--data_dir", str(wards), "--output_dir", str(output)]
+    output = tmp_path / "fitted"
+    arguments = ["fit-site", str(tmp_path / "model"), "--data_dir", str(wards), "--output_dir", str(output)]
     register_corpus(replace(SPEC, name="cycles_too", labels="cycle"))
     try:
         assert main([*arguments, "--dataset", "cycles_too"]) == 2

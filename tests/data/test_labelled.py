@@ -1,5 +1,5 @@
 """A folder of one's own labelled recordings (respira.data.labelled): its index and builder, and every command
-that takes a corpus (prepare, evaluate, calibrate, quality, adapt, train's corpora) run on a hand-made
+that takes a corpus (prepare, evaluate, fit-site, quality, train's corpora) run on a hand-made
 folder. Expected counts and labels are derived here from :data:`ROWS`, the table the folder is written
 from, by this test's own reading of the spellings."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from pathlib import Path
 
 import datasets
@@ -212,7 +211,7 @@ def test_a_bad_row_is_refused_in_one_line_and_nothing_is_written(
     message = f"labels.csv:{len(text) + 1}: file 'a.wav' is listed twice (first on line 2)"
     output = tmp_path / "out"
     common = [str(model), "--dataset", "labelled", "--data_dir", str(site), "--output_dir", str(output)]
-    for command in ("calibrate", "evaluate"):  # evaluate reads labels.csv before it loads the model
+    for command in ("fit-site", "evaluate"):  # evaluate reads labels.csv before it loads the model
         assert main([command, *common]) == 2
         error = capsys.readouterr().err.strip()
         assert len(error.splitlines()) == 1 and message in error, error
@@ -220,15 +219,14 @@ def test_a_bad_row_is_refused_in_one_line_and_nothing_is_written(
         monkeypatch.setattr(respira.hub.loading, "load_model", lambda *a, **k: pytest.fail("loaded"))
 
 
-def test_calibrate_tunes_thresholds_on_its_recordings(shared_site: Path, tmp_path: Path, capsys) -> None:
+def test_fit_site_re_tunes_thresholds_on_its_recordings(shared_site: Path, tmp_path: Path, capsys) -> None:
     model = save_tiny_model(tmp_path / "model", problem_type=MULTI_LABEL, decision_thresholds=THRESHOLDS)
     output = tmp_path / "calibrated"
     code = main(
-        ["calibrate", str(model), "--dataset", "labelled", "--data_dir", str(shared_site), "--output_dir",
-         str(output), "--outer_folds", "2", "--apply_anyway"]
+        ["fit-site", str(model), "--data_dir", str(shared_site), "--output_dir", str(output),
+         "--candidates", "as_is", "thresholds", "--outer_folds", "2", "--apply_anyway"]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
-    assert "respira calibrate is respira fit-site --candidates as_is thresholds" in capsys.readouterr().err
     record = json.loads((output / "site_fit.json").read_text())
     assert (record["recordings"], record["units"]) == (len(ROWS), len(PATIENTS))
     assert record["candidates"] == ["as_is", "thresholds"]
@@ -237,7 +235,7 @@ def test_calibrate_tunes_thresholds_on_its_recordings(shared_site: Path, tmp_pat
 def test_quality_measures_its_recordings_and_refuses_to_learn_from_them(
     shared_site: Path, tmp_path: Path, capsys
 ) -> None:
-    from respira.sites.adaptation import target_recordings
+    from respira.sites.quality import target_recordings
 
     listed = target_recordings(shared_site, "labelled")
     assert listed == {row[0]: (shared_site / row[0]).resolve() for row in ROWS}
@@ -249,18 +247,6 @@ def test_quality_measures_its_recordings_and_refuses_to_learn_from_them(
     error = capsys.readouterr().err.strip()
     assert "--dataset labelled: its recordings carry no label of quality (--dataset sprsound)" in error
     assert len(error.splitlines()) == 1 and not output.exists()
-
-
-def test_adapt_reads_the_listed_recordings(shared_site: Path, tmp_path: Path, capsys) -> None:
-    model = save_tiny_model(tmp_path / "model", problem_type=MULTI_LABEL, head_norm=True)
-    output = tmp_path / "adapted"
-    code = main(
-        ["adapt", str(model), "--dataset", "labelled", "--data_dir", str(shared_site), "--output_dir",
-         str(output), "--methods", "head_norm", "--adapt_window", "1", "--adapt_hop", "1"]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    windows = sum(math.ceil(row[-1]) for row in ROWS)  # 1 s windows every 1 s, the last one padded
-    assert f"on {len(ROWS)} recordings ({windows} windows)" in capsys.readouterr().out
 
 
 def test_train_takes_it_in_corpora_as_bags_of_windows(

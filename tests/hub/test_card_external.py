@@ -44,10 +44,7 @@ def _copy(folder: Path, tmp_path: Path) -> Path:
 
 def test_the_card_shows_the_evaluation_of_its_own_weights(evaluated: Path) -> None:
     metrics = json.loads((evaluated / "evaluation_kauh" / "metrics.json").read_text())
-    assert metrics["model"] == {
-        "weights_sha256": sha256_of(evaluated / "model.safetensors"),
-        "adapted": False,
-    }
+    assert metrics["model"] == {"weights_sha256": sha256_of(evaluated / "model.safetensors")}
     card = card_data_from_run_dir(evaluated, model_id="someone/model")
     text = " ".join(str(render_model_card(card)).split())
     assert "### External validation" in text
@@ -132,14 +129,14 @@ def test_a_card_without_an_evaluation_says_none_was_performed(
     assert "External validation" not in text and "no external validation was performed" in text
 
 
-@pytest.mark.parametrize("change", ["weights", "thresholds", "adapted", "unrecorded", "trained_on"])
+@pytest.mark.parametrize("change", ["weights", "thresholds", "unrecorded", "trained_on"])
 def test_an_evaluation_of_another_model_is_left_out_with_a_warning(
     evaluated: Path, tmp_path: Path, change: str
 ) -> None:
     folder = _copy(evaluated, tmp_path)
     metrics_file = folder / "evaluation_kauh" / "metrics.json"
     metrics = json.loads(metrics_file.read_text())
-    if change == "weights":  # retrained (or calibrated, adapted) after the evaluation
+    if change == "weights":  # retrained (or fitted to a site) after the evaluation
         model = tiny_model(MULTI_LABEL, seed=1)
         model.config.decision_thresholds = [0.45, 0.55]
         model.save_pretrained(folder)
@@ -147,8 +144,6 @@ def test_an_evaluation_of_another_model_is_left_out_with_a_warning(
         config = RespiraConfig.from_pretrained(folder)
         config.decision_thresholds = [0.3, 0.7]
         config.save_pretrained(folder)
-    elif change == "adapted":
-        metrics["model"]["adapted"] = True
     elif change == "unrecorded":  # written before respira evaluate recorded the weights
         del metrics["model"]
     else:
@@ -159,7 +154,6 @@ def test_an_evaluation_of_another_model_is_left_out_with_a_warning(
     reason = {
         "weights": "scored other weights than this folder's",
         "thresholds": "decided at other thresholds than this model's",
-        "adapted": "scored the model adapted to those recordings",
         "unrecorded": "does not record which weights it scored",
         "trained_on": "a corpus this model was trained on",
     }[change]
@@ -184,5 +178,4 @@ def test_a_damaged_metrics_file_is_one_line_naming_it(evaluated: Path, tmp_path:
 
 
 def test_scored_model_of_a_hub_id_or_a_folder_without_weights(tmp_path: Path) -> None:
-    assert scored_model("someone/model", adapted=False) == {"weights_sha256": None, "adapted": False}
-    assert scored_model(tmp_path, adapted=True) == {"weights_sha256": None, "adapted": True}
+    assert scored_model("someone/model") == scored_model(tmp_path) == {"weights_sha256": None}

@@ -196,7 +196,7 @@ def test_a_run_folder_claims_only_evaluations_of_its_own_weights(tmp_path: Path)
     assert site_verdicts(folder) == []  # the made-up evaluations name no scored weights
     kauh = folder / "evaluation_kauh" / "metrics.json"
     metrics = json.loads(kauh.read_text())
-    metrics["model"] = {"weights_sha256": "0" * 64, "adapted": False}
+    metrics["model"] = {"weights_sha256": "0" * 64}
     kauh.write_text(json.dumps(metrics))
     assert site_verdicts(folder) == []
     metrics["model"]["weights_sha256"] = sha256_of(folder / "model.safetensors")

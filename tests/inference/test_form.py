@@ -109,7 +109,7 @@ def test_the_form_is_rebuilt_when_the_model_changes_and_reused_otherwise(
     form = keeper.get(model)
     assert keeper.get(model) is form
     waveforms = torch.randn(2, 16000, generator=torch.Generator().manual_seed(2)) * 0.1
-    with torch.no_grad():  # as respira predict --adapt changes the head's statistics in place
+    with torch.no_grad():  # as a site fit changes the head in place
         list(model.parameters())[-1].add_(1.0)
     rebuilt = keeper.get(model)
     assert rebuilt is not form

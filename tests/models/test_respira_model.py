@@ -7,6 +7,7 @@ that change a model (training, freezing, LoRA) work on a deep copy of a module-s
 from __future__ import annotations
 
 import copy
+import json
 import math
 import resource
 from collections.abc import Callable
@@ -202,6 +203,17 @@ def test_save_pretrained_round_trip(
     loaded = AutoModelForAudioClassification.from_pretrained(tmp_path).eval()
     assert isinstance(loaded, RespiraForAudioClassification)
     torch.testing.assert_close(logits_of(loaded, waves), expected, rtol=0, atol=1e-6)
+
+
+def test_a_config_with_the_retired_adaptation_record_loads_without_it(tmp_path: Path) -> None:
+    """``adaptation`` (written by the retired ``respira adapt``; null in the shipped detectors' configs) is
+    dropped on loading, so that no model saved from it writes it again."""
+    RespiraConfig(problem_type=MULTI_LABEL).save_pretrained(tmp_path)
+    written = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**written, "adaptation": {"target": "site"}}))
+    config = RespiraConfig.from_pretrained(tmp_path)
+    assert not hasattr(config, "adaptation") and "adaptation" not in config.to_dict()
+    assert config.problem_type == MULTI_LABEL
 
 
 # ----------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from respira.core.decision import quality_threshold_of, withheld
 from respira.inference.detector import Detector
 from respira.labels import MULTI_LABEL, WITHHELD_LABEL
 from respira.models import RespiraConfig, RespiraForAudioClassification
-from respira.sites.quality import fit_quality, quality_card_section
+from respira.sites.quality import fit_quality, quality_card_section, write_derived_model
 
 from ..conftest import SHARED_DIR
 
@@ -266,3 +266,46 @@ def test_the_fit_shows_its_progress(capsys, progress_bars_on) -> None:
     recordings, poor, patients = sample(count=20)
     fit_quality(tiny_model(), recordings, poor, patients, fitted_on="x", window=1.0, hop=1.0)
     assert "quality: embedding the windows (20 recordings)" in capsys.readouterr().err.splitlines()
+
+
+def test_the_written_folder_loads_and_its_card_adds_the_section_to_the_sources(fitted, tmp_path: Path):
+    from respira.hub.loading import load_model
+
+    model, fit = fitted
+    source = tmp_path / "model"
+    tiny_model().save_pretrained(source)
+    (source / "README.md").write_text("---\nlicense: mit\n---\n# The source model\n")
+    output = write_derived_model(model, source, tmp_path / "out", card_section=quality_card_section(fit))
+    assert load_model(output, device="cpu")[1].quality == fit.to_config()
+    card = (output / "README.md").read_text()
+    assert (
+        card.startswith("---\nlicense: mit") and "# The source model" in card and "## Quality verdict" in card
+    )
+    assert (output / "preprocessor_config.json").is_file()
+    # a second write into the same folder is refused, and the first one is left as it was
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        write_derived_model(tiny_model(), source, output, card_section="")
+    assert load_model(output, device="cpu")[1].quality == fit.to_config()
+
+
+def test_the_folder_written_from_a_shipped_detector_holds_the_code_its_config_declares(
+    fitted, tmp_path: Path
+):
+    """A shipped detector declares its code (``auto_map``) without the files, which its copies write: the
+    new folder holds the code and loads where respira is not installed."""
+    from respira.hub.loading import load_model
+    from respira.hub.remote_code import check_remote_code, write_remote_code
+    from respira.models.respira.feature_extraction_respira import feature_extractor_for
+
+    source = tmp_path / "model"
+    shipped = tiny_model()
+    shipped.save_pretrained(source)
+    feature_extractor_for(shipped.config).save_pretrained(source)
+    written = write_remote_code(source)
+    for name in written.files:  # the shipped layout: auto_map kept, the generated files taken out
+        (source / name).unlink()
+    model, _ = load_model(source, device="cpu")
+    output = write_derived_model(
+        model, source, tmp_path / "out", card_section=quality_card_section(fitted[1])
+    )
+    assert check_remote_code(output) == sorted(written.files)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..options import AggregationOptions
 from ..scoring.evaluate import THRESHOLDS_HELP, evaluate_options, evaluate_options_type, score_model
-from ..sites.options import AdaptationOptions
 from .options import add_flag_pair, add_model_argument, options_of
 
 EPILOG = """\
@@ -50,7 +49,7 @@ a model respira fit-site wrote (its site_fit.json), scored on recordings of the 
 on: one more line compares their score with what its card claims (the nested cross-validation's), and
 metrics.json keeps it as site_claim: "drift" (with the fit-site command that refits it with them) when
 the 95 % interval of the difference (new minus claimed, from both patient-bootstrap intervals) lies
-below 0, else that it agrees (or lies above); not compared, and why, for --adapt or another recording
+below 0, else that it agrees (or lies above); not compared, and why, for another recording
 rule (respira.pretrained.site_claim). Only patients it was not fitted on are compared (site_fit.json
 lists its own; the line says how many were left out, and none new is not compared).
 
@@ -78,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "headline scores and write metrics and plots.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[*evaluate_options(), AggregationOptions, AdaptationOptions],
+        dataclass_types=[*evaluate_options(), AggregationOptions],
     )
     add_model_argument(parser)
     add_flag_pair(parser, "--thresholds", help=THRESHOLDS_HELP)

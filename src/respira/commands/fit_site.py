@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "folder when it is shown to beat the model as is and all-normal out of sample.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[options := fit_site_options(with_candidates=True)],
+        dataclass_types=[options := fit_site_options()],
     )
     add_model_argument(parser, optional=True)
     parser.set_defaults(handler=run, options_type=options)

@@ -14,7 +14,6 @@ from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
 from ..options import SWITCH, AggregationOptions, aggregation_options, option
-from ..sites.options import AdaptationOptions
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
 from .options import add_model_argument
@@ -58,7 +57,7 @@ FORMATS = ("json", "csv")
 @dataclass(kw_only=True)
 class PredictOptions:
     """``respira predict``'s options (``[MODEL] FILE...`` are positional; ``--aggregation`` / ``--top_k``
-    are the shared helpers', the adaptation options :class:`AdaptationOptions`)."""
+    are the shared helpers',)."""
 
     annotations: str | None = field(
         default=None,
@@ -125,14 +124,6 @@ class PredictOptions:
             **SWITCH,
         },
     )
-    adapt: bool = field(
-        default=False,
-        metadata={
-            "help": "first adapt the model to the FILEs themselves, without labels (as `respira adapt` does: "
-            "head statistics), then predict them",
-            **SWITCH,
-        },
-    )
     plot: bool = field(
         default=False,
         metadata={
@@ -159,7 +150,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        dataclass_types=[PredictOptions, AggregationOptions, AdaptationOptions],
+        dataclass_types=[PredictOptions, AggregationOptions],
     )
     add_model_argument(parser, files="files")
     parser.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC; any rate/channels)")
@@ -234,7 +225,6 @@ def run(args: argparse.Namespace) -> int:
             for option, given in (
                 ("--annotations", args.annotations is not None),
                 ("--per_recording", args.per_recording),
-                ("--adapt", args.adapt),
             )
             if given
         ]
@@ -265,8 +255,6 @@ def run(args: argparse.Namespace) -> int:
         top_k=top_k,
     )
     aggregation, top_k = detector.options["aggregation"], detector.options["top_k"]  # the model's, if no flag
-    if args.adapt:
-        _adapt_on_files(detector.model, args)
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     left_out: list[str] = []  # --events: the files whose frame events the rule left out, and why
@@ -316,25 +304,3 @@ def run(args: argparse.Namespace) -> int:
     for message in errors:
         print(f"respira predict: error: {message}", file=sys.stderr)
     return 1 if errors else 0  # 1: some files failed, the others were predicted (see the epilog)
-
-
-def _adapt_on_files(model: Any, args: argparse.Namespace) -> None:
-    """``--adapt``: adapt the loaded model to the FILEs (every one must be readable)."""
-    from ..audio.decoding import read_audio
-    from ..sites.adaptation import adapt_model, adaptation_options, check_adaptation_options
-
-    if args.onnx or not hasattr(model, "head_norm"):
-        raise ValueError("--adapt changes the torch model: it cannot be combined with --onnx")
-    check_adaptation_options(model, args)
-    rate = int(model.config.sampling_rate)
-    report = adapt_model(
-        model,
-        (read_audio(path, rate) for path in args.files),
-        target=f"{len(args.files)} file(s) given to predict",
-        batch_size=args.batch_size,
-        **adaptation_options(args),
-    )
-    print(
-        f"adapted to {report.windows} windows ({', '.join(report.methods) or 'nothing applied'})",
-        file=sys.stderr,
-    )

@@ -78,11 +78,9 @@ def run(args: argparse.Namespace) -> None:
     from ..audio.decoding import decode_audio
     from ..hub.loading import load_model
     from ..scoring.external import chosen_splits, load_splits
-    from ..sites.adaptation import write_derived_model
-    from ..sites.quality import fit_quality, measure_elsewhere, quality_card_section
+    from ..sites.quality import fit_quality, measure_elsewhere, quality_card_section, write_derived_model
     from ..utils.progress import progress
     from ..utils.threads import apply_num_threads
-    from .adapt import check_output
 
     apply_num_threads()
     spec = get_corpus(args.dataset)
@@ -144,7 +142,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _sites(specs: list[str]) -> dict[str, list[Path]]:
     """``--measure_on CORPUS=FOLDER`` values as ``{"CORPUS (FOLDER)": audio files}``."""
-    from ..sites.adaptation import target_recordings
+    from ..sites.quality import target_recordings
 
     sites = {}
     for spec in specs:
@@ -153,3 +151,20 @@ def _sites(specs: list[str]) -> dict[str, list[Path]]:
             raise ValueError(f"--measure_on {spec!r}: expected CORPUS=FOLDER (e.g. kauh=~/data/KAUH)")
         sites[f"{corpus} ({folder})"] = list(target_recordings(folder, corpus).values())
     return sites
+
+
+def check_output(output_dir: Path, model: str, overwrite: bool) -> None:
+    """Refuse, before any work, an output folder that is MODEL itself or is occupied (without overwrite)."""
+    from ..pretrained import check_not_shipped
+    from ..utils.files import is_occupied
+
+    check_not_shipped(output_dir, "write a model in it: give another --output_dir")
+    source = Path(model).expanduser()
+    if source.is_dir() and output_dir.resolve() == source.resolve():
+        raise ValueError(f"--output_dir {output_dir} is MODEL itself; the new model needs a new folder")
+    if output_dir.exists() and not output_dir.is_dir() and not overwrite:
+        raise FileExistsError(f"{output_dir} exists and is not a folder; pass --overwrite to replace it")
+    if is_occupied(output_dir) and not overwrite:
+        raise FileExistsError(
+            f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+        )

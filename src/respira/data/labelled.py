@@ -1,5 +1,5 @@
 """One's own labelled recordings as a ``datasets`` builder: a folder holding ``labels.csv``, one example per
-recording, so that a new site can be evaluated on, calibrated on and trained from (``--dataset labelled
+recording, so that a new site can be evaluated on, fitted to and trained from (``--dataset labelled
 --data_dir FOLDER``; a recipe's ``corpora: [icbhi, labelled]`` with ``corpus_dirs: {labelled: FOLDER}``).
 
 Corpus facts (what respira assumes of such a folder; nothing is known of its origin or licence):
@@ -25,7 +25,7 @@ other builders, :mod:`respira.data.recording_audio`), ``recording`` (the ``file`
 ``patient_id``, ``patient``, ``device``, ``chest_location``, ``crackle``, ``wheeze``, ``normal`` (0/1) and
 ``label`` (``datasets.ClassLabel`` of :data:`respira.labels.CLASS_NAMES`).
 
-Split: every recording forms one ``test`` split (what ``evaluate``, ``calibrate`` and ``adapt`` read);
+Split: every recording forms one ``test`` split (what ``evaluate`` and ``fit-site`` read);
 a recipe that lists the corpus in ``corpora`` trains on all of it, as bags of windows. The cache key
 covers every option and a fingerprint (names, sizes, modification times) of ``labels.csv`` and of every
 recording it lists.
@@ -222,7 +222,7 @@ def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[
     """What a dataset card says of its one split (the spec's ``split_definition``)."""
     return [
         "`test`: every recording listed in labels.csv. respira evaluates models on it (`respira evaluate "
-        "--dataset labelled`), re-tunes their thresholds on it (`respira calibrate`) or trains on all of it "
+        "--dataset labelled`), fits them to it (`respira fit-site`) or trains on all of it "
         "(a recipe's `corpora`). A patient's recordings stay together in every fold and bootstrap resample; "
         "without a patient column each recording is its own patient."
     ]

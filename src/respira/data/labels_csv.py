@@ -17,7 +17,7 @@ without regard to case or surrounding spaces:
   every fit and score whatever its flags. Blank or ``good``: judged on its sounds.
 * ``reason`` (optional): why ``respira suggest`` chose the recording; kept for the reader, not used.
 
-Whoever learns from or scores the labels (``fit-site``, ``evaluate``, ``calibrate``, ``prepare``...) reads
+Whoever learns from or scores the labels (``fit-site``, ``evaluate``, ``prepare``...) reads
 the labelled rows alone (:func:`read_labels_csv`), and says in one :class:`UnlabelledRowsWarning` how many
 rows were labelled, left blank and judged too poor to label; ``respira suggest`` reads them all
 (``unlabelled=True``).

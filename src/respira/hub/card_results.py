@@ -11,7 +11,7 @@
 * :func:`external_validations`: what ``respira evaluate MODEL --dataset CORPUS`` wrote of a
   recording-labelled corpus (``MODEL/evaluation_<corpus>/metrics.json``, with the weights it scored:
   :func:`scored_model`), kept only while it is this folder's own model (same weights and thresholds, not
-  adapted, not trained on that corpus); each one left out is said (:class:`StaleEvaluationWarning`).
+  trained on that corpus); each one left out is said (:class:`StaleEvaluationWarning`).
 * :func:`split_description`, :func:`split_rows`, :func:`trained_on`, :func:`subset_note`: which split a
   run used, its sizes, and whether its scores compare with published ICBHI results (of a
   :class:`SplitFacts`, such as :class:`~respira.hub.card_data.RespiraModelCardData`).
@@ -216,11 +216,11 @@ class StaleEvaluationWarning(UserWarning):
     """An evaluation in a model folder is left off its card: not of this model, or not out of sample."""
 
 
-def scored_model(model: str | Path, *, adapted: bool) -> dict[str, Any]:
+def scored_model(model: str | Path) -> dict[str, Any]:
     """What ``respira evaluate`` records of the model it scored (``metrics.json``'s ``model``): the SHA-256
-    of its ``model.safetensors`` and whether it was adapted first."""
+    of its ``model.safetensors``."""
     weights = Path(model).expanduser() / SAFE_WEIGHTS_NAME
-    return {"weights_sha256": sha256_of(weights) if weights.is_file() else None, "adapted": bool(adapted)}
+    return {"weights_sha256": sha256_of(weights) if weights.is_file() else None}
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ class Detector(DetectorEvents):
         """The model as the detector runs it: on the CPU :attr:`model`'s inference form (batch norms
         folded into their convolutions, :func:`respira.inference.form.inference_form`; the same outputs
         to float rounding, faster), rebuilt when :attr:`model` changes; elsewhere :attr:`model` itself.
-        :attr:`model` is left as loaded (its weights, ``save_pretrained``, adaptation)."""
+        :attr:`model` is left as loaded (its weights, ``save_pretrained``)."""
         return self._inference_form.get(self.model)
 
     @property

@@ -22,7 +22,7 @@ so it misses drifts the data show (a new interval that ends a little above the c
 its score lies far below the claim).
 
 A check is made only where the two scores measure the same thing: recordings read as the fit read its
-site (the same corpus), by the model as it is (not adapted first), at the fit's recording rule, and
+site (the same corpus), at the fit's recording rule, and
 recordings with both normal and abnormal ones (else the score is one side alone); otherwise
 it says why not (``verdict`` ``not_compared``).
 

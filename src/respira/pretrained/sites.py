@@ -4,8 +4,8 @@ A folder's claims are its *recorded* evaluations (:func:`recorded_evaluations`, 
 in a folder built by ``make detector`` or ``make site-detectors`` (it has ``build_record.json``), the
 evaluation files that record lists with their SHA-256, and no other; in any other model folder, the
 ``evaluation_*`` folders ``respira evaluate --record`` wrote there (a plain ``respira evaluate`` writes
-outside the model folder) while they are of this model: its weights (by SHA-256) and thresholds, not
-adapted, on a corpus it was not trained on; and the ``site_fit.json`` of ``respira fit-site`` while the
+outside the model folder) while they are of this model: its weights (by SHA-256) and thresholds, on a
+corpus it was not trained on; and the ``site_fit.json`` of ``respira fit-site`` while the
 folder's config still records that fit (its site, choice and thresholds). A file added later, changed
 since, or of another model is no claim of the folder.
 
@@ -223,7 +223,7 @@ def _of_this_fit(folder: Path, record: Mapping[str, Any]) -> str:
 
 def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str:
     """Why ``metrics`` (an evaluation in ``folder``) is not this model's out-of-sample result ("" when it
-    is): other weights, none recorded, the model adapted first, other thresholds, a corpus it learnt."""
+    is): other weights, none recorded, other thresholds, a corpus it learnt."""
     again = "run respira evaluate --record again to claim it"
     record = _read(folder / "respira_run.json") or {}
     corpora = [
@@ -237,8 +237,6 @@ def _of_this_model(folder: Path, corpus: str, metrics: Mapping[str, Any]) -> str
     weights = folder / "model.safetensors"
     if not weights.is_file() or scored["weights_sha256"] != _sha256(weights):
         return f"it scored other weights than this folder's; {again}"
-    if scored.get("adapted"):
-        return "it scored the model adapted to those recordings (evaluate --adapt), not this one"
     recorded = metrics.get("thresholds")
     if isinstance(recorded, Mapping):
         config = _read(folder / "config.json") or {}

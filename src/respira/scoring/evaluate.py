@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
 from ..options import SWITCH, AggregationOptions, corpus_list, option
-from ..sites.adaptation import adapt_on_split, check_adaptation_options
-from ..sites.options import AdaptationOptions
 from ..utils.tables import format_percent, format_table
 from .events import TASKS, event_corpora, run_events
 from .external import WINDOW_DEFAULTS, default_output_dir, run_external
@@ -112,14 +110,6 @@ def evaluate_options() -> tuple[type, type]:
             },
         )
         batch_size: int = option("batch_size")
-        adapt: bool = field(
-            default=False,
-            metadata={
-                "help": "first adapt the model, without labels, to the audio being evaluated (as `respira "
-                "adapt` does: head statistics), then score it",
-                **SWITCH,
-            },
-        )
         task: str = field(
             default="classification",
             metadata={
@@ -156,12 +146,12 @@ THRESHOLDS_HELP = "multi-label models: decision thresholds (default: the config'
 
 def evaluate_options_type() -> type:
     """The one dataclass of everything ``respira evaluate`` is given (what :func:`score_model` takes):
-    ``model``, the fields of :func:`evaluate_options`, of the recording aggregation and the adaptation
-    options, and ``thresholds`` (one per label: a flag pair on the command line)."""
+    ``model``, the fields of :func:`evaluate_options` and of the recording aggregation, and
+    ``thresholds`` (one per label: a flag pair on the command line)."""
     own, windows = evaluate_options()
 
     @dataclass(kw_only=True)
-    class AllEvaluateOptions(own, windows, AggregationOptions, AdaptationOptions):
+    class AllEvaluateOptions(own, windows, AggregationOptions):
         model: str = field(metadata={"help": "the model to score"})
         thresholds: list[float] | None = field(default=None, metadata={"help": THRESHOLDS_HELP})
 
@@ -302,16 +292,9 @@ def score_model(args: Any) -> Path:
     output_dir = default_output_dir(args, args.split)
     check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
-    if args.adapt and args.thresholds is not None:
-        raise ValueError("--thresholds and --adapt both set the thresholds: give one of them")
-    if args.adapt:
-        check_adaptation_options(model, args)
     data = split_options(args, config)
     check_split(data, args.split, cache_dir=args.cache_dir)  # before the build: from the text files
     split = load_split(data, args.split, cache_dir=args.cache_dir)
-    if args.adapt:
-        source = args.data_dir or args.dataset_name or "the run's data"
-        adapt_on_split(model, split, args, f"the {args.split} split of {source}")
     metrics = evaluate_model(
         model, split, output_dir=output_dir, batch_size=args.batch_size, thresholds=args.thresholds
     )

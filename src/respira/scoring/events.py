@@ -38,7 +38,6 @@ def _check(args: Any, spec: CorpusSpec) -> None:
     refused = [
         f"--{name}" for name in (*WINDOW_DEFAULTS, "top_k", "thresholds") if getattr(args, name) is not None
     ]
-    refused += ["--adapt"] if args.adapt else []
     if refused:
         raise ValueError(
             f"{', '.join(refused)}: not for --task events, which detects at the model's own thresholds and "

@@ -15,7 +15,6 @@ from typing import Any
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.corpora import CorpusSpec
 from ..options import aggregation_options, model_aggregation
-from ..sites.adaptation import adapt_on_split, check_adaptation_options
 from ..utils.tables import format_percent, format_score
 
 __all__ = ["WINDOW_DEFAULTS", "chosen_splits", "default_output_dir", "load_splits", "run_external"]
@@ -135,7 +134,7 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
     """What the card of a model ``respira fit-site`` wrote claims of its site
     (:class:`respira.pretrained.site_claim.SiteClaim`; none for any other model) and why these recordings,
     scored as asked, cannot be compared with it ("" when they can): another corpus than the fit read,
-    the model adapted first, another recording rule than the fit chose."""
+    another recording rule than the fit chose."""
     from ..core.windows import describe_aggregation
     from ..hub.loading import local_model_folder
     from ..pretrained.site_claim import SiteClaim
@@ -146,8 +145,6 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
     blocker = ""
     if spec.name != claim.dataset:
         blocker = f"these recordings are read as {spec.name}; the fit read its site as {claim.dataset}"
-    elif args.adapt:
-        blocker = "the model was adapted to these recordings first (--adapt); the card claims it as it is"
     elif (args.aggregation, top_k) != claim.aggregation:
         blocker = (
             f"{describe_aggregation(args.aggregation, top_k)} is not the fit's recording rule "
@@ -179,7 +176,7 @@ def _scoring_options(args: Any, spec: CorpusSpec, top_k: int | None, output_dir:
         "seed": args.seed if args.seed is not None else 0,
         "batch_size": args.batch_size,
         "group_column": spec.group_column,
-        "scored_model": scored_model(args.model, adapted=bool(args.adapt)),
+        "scored_model": scored_model(args.model),
     }
 
 
@@ -197,11 +194,7 @@ def run_recordings(
 
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
-    if args.adapt:
-        check_adaptation_options(model, args)
     dataset = load_splits(spec, args, config, spec.configs[0], splits)
-    if args.adapt:
-        adapt_on_split(model, dataset, args, f"the {spec.label} recordings of {args.data_dir}")
     options = _scoring_options(args, spec, top_k, output_dir)
     metrics = evaluate_recordings(model, dataset, **options)
     thresholds = metrics["thresholds"]
@@ -228,12 +221,8 @@ def run_events(args: Any, spec: CorpusSpec, splits: list[str], top_k: int | None
 
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
-    if args.adapt:
-        check_adaptation_options(model, args)
     events = load_splits(spec, args, config, "events", splits)
     recordings = load_splits(spec, args, config, "recordings", splits)
-    if args.adapt:
-        adapt_on_split(model, recordings, args, f"the {spec.label} recordings of {args.data_dir}")
     options = _scoring_options(args, spec, top_k, output_dir)
     metrics = evaluate_event_corpus(model, events, recordings, **options)
     events = metrics["events"]

@@ -14,12 +14,11 @@
   :func:`respira.fit_site`), which writes the fitted model folder (:mod:`respira.sites.site_folder`)
   only when it is shown to beat the model as is and calling every recording normal out of sample
   (:func:`respira.pretrained.sites.site_fit_verdict`);
-- :mod:`respira.sites.options`: the options of fit-site, suggest and adaptation, for the command line
+- :mod:`respira.sites.options`: the options of fit-site and suggest, for the command line
   and the API;
 - :mod:`respira.sites.suggest`: ``respira suggest`` / :func:`respira.suggest`, which recordings of an
   archive (:mod:`respira.sites.archive`: read, checked and embedded once, cached) to label next, chosen
   by :mod:`respira.sites.suggestion`'s strategy;
-- :mod:`respira.sites.adaptation`: label-free adaptation to a site's unlabelled audio (``respira adapt``);
 - :mod:`respira.sites.quality`: the quality verdict, a head that learns when a recording is too poor to
   judge (``respira quality``).
 

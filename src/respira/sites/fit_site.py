@@ -9,7 +9,7 @@ shown out of sample that the chosen procedure beats calling every recording norm
 end) and the model as is (its paired gain's): :attr:`SiteFitResult.verdict`, the rule by which the
 folder's card and ``predict`` say it serves the site. Otherwise nothing is written and the result says
 which part is not shown (``apply_anyway`` writes it, flagged in the card and the config, with that
-warning). ``respira calibrate`` is the same with the candidates :data:`THRESHOLD_CANDIDATES`.
+warning). ``--candidates as_is thresholds`` (:data:`THRESHOLD_CANDIDATES`) re-tunes the thresholds alone.
 
 The site is named by ``site_name`` (default: the folder's name for a ``labelled`` folder, the corpus
 otherwise), recorded in ``site_fit.json``: every sites line names the site the fit was made on. An
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 THRESHOLD_CANDIDATES: tuple[str, ...] = ("as_is", "thresholds")
-"""The candidates of a model that cannot take a site head (and of ``respira calibrate``)."""
+"""The candidates of a model that cannot take a site head."""
 
 
 @dataclass(frozen=True)

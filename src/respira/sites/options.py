@@ -1,5 +1,4 @@
-"""The options of ``respira fit-site`` (and ``calibrate``), ``respira suggest`` and of adaptation
-(``adapt``, ``evaluate --adapt``, ``predict --adapt``), as dataclasses: the command line's flags
+"""The options of ``respira fit-site`` and ``respira suggest``, as dataclasses: the command line's flags
 (``HfArgumentParser``) and :func:`respira.fit_site` / :func:`respira.suggest`'s keyword arguments
 (:func:`respira.options.options_from`) are their fields."""
 
@@ -10,7 +9,7 @@ from dataclasses import dataclass, field
 from ..data.corpora import corpus_names
 from ..options import SWITCH, corpus_list, embedding_batch_size, option
 
-__all__ = ["AdaptationOptions", "SuggestOptions", "fit_site_options"]
+__all__ = ["SuggestOptions", "fit_site_options"]
 
 CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
 """``--candidates``' choices (:data:`respira.sites.procedure.CANDIDATES`, named here so that building the
@@ -24,19 +23,21 @@ _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 """What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
 
 
-def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled") -> type:
-    """The dataclass of the options ``fit-site`` shares with ``calibrate`` (its alias;
-    ``with_candidates``: ``--candidates``; ``default_dataset``: ``--dataset``'s default), its help naming the
-    corpora registered when the parser is built."""
+def fit_site_options() -> type:
+    """The dataclass of ``fit-site``'s options, its help naming the corpora registered when the parser is
+    built."""
     sample = corpus_list(lambda spec: f"{spec.label} {_FOLDER[spec.labels]}", lambda spec: spec.scored)
-    layout = f"layout of --data_dir (default: {default_dataset}" + (
-        ", a folder with labels.csv)" if default_dataset == "labelled" else ")"
-    )
 
     @dataclass(kw_only=True)
     class FitSiteOptions:
         data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
-        dataset: str = field(default=default_dataset, metadata={"choices": corpus_names(), "help": layout})
+        dataset: str = field(
+            default="labelled",
+            metadata={
+                "choices": corpus_names(),
+                "help": "layout of --data_dir (default: labelled, a folder with labels.csv)",
+            },
+        )
         site_name: str | None = field(
             default=None,
             metadata={
@@ -54,15 +55,14 @@ def fit_site_options(*, with_candidates: bool, default_dataset: str = "labelled"
                 **SWITCH,
             },
         )
-        if with_candidates:
-            candidates: list[str] | None = field(
-                default=None,
-                metadata={
-                    "choices": CANDIDATE_NAMES,
-                    "help": "procedures to choose from per label (default: all; as_is and thresholds only "
-                    "for a model whose head cannot take a site head)",
-                },
-            )
+        candidates: list[str] | None = field(
+            default=None,
+            metadata={
+                "choices": CANDIDATE_NAMES,
+                "help": "procedures to choose from per label (default: all; as_is and thresholds only "
+                "for a model whose head cannot take a site head)",
+            },
+        )
         selection: str | None = field(
             default=None,
             metadata={
@@ -113,22 +113,3 @@ class SuggestOptions:
     batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
     threads: int | None = option("threads")
-
-
-@dataclass(kw_only=True)
-class AdaptationOptions:
-    """The options ``adapt`` shares with ``predict --adapt`` and ``evaluate --adapt``."""
-
-    methods: list[str] | None = field(
-        default=None,
-        metadata={
-            "choices": ("head_norm",),
-            "help": "what to re-estimate on the target; none by default: on leave-one-site-out it did not "
-            "raise the score on every held-out site (BENCHMARKS.md), so name what you apply, and read its "
-            "warning",
-        },
-    )
-    adapt_window: float = field(
-        default=4.0, metadata={"help": "window length in seconds over the target (default 4)"}
-    )
-    adapt_hop: float = field(default=2.0, metadata={"help": "hop between windows (default 2)"})

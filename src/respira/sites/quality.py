@@ -18,11 +18,14 @@ that an input is too poor to judge.
   threshold are what the model's config and card report. The final head is fitted on every recording.
 
 Every consumer decides with :func:`respira.core.decision.withheld` (``config.quality["threshold"]``).
+:func:`write_derived_model` writes the model with its quality head as a new folder; :func:`target_recordings`
+lists the audio of the other sites it is measured on (``--measure_on``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -32,17 +35,28 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..audio.dsp import prepare_recording
 from ..core.decision import withheld
+from ..data.corpora import CORPORA, resolve
+from ..utils.files import staged_folder
 from ..utils.progress import progress
-from .adaptation import window_embeddings
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["QualityFit", "fit_quality", "measure_elsewhere", "quality_card_section"]
+__all__ = [
+    "QualityFit",
+    "fit_quality",
+    "measure_elsewhere",
+    "quality_card_section",
+    "target_recordings",
+    "write_derived_model",
+]
 
 REGULARISATION = 0.01
 """The logistic regression's ``C`` (inverse L2 strength)."""
+CARRIED_FILES: tuple[str, ...] = ("preprocessor_config.json",)
+"""Files of the source model folder the new folder keeps as they are (besides the model code)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,56 @@ class QualityFit:
     def to_config(self) -> dict[str, Any]:
         """``config.quality``: the threshold and the rest, as plain JSON values."""
         return asdict(self)
+
+
+def target_recordings(data_dir: str | Path, dataset: str = "icbhi") -> dict[str, Path]:
+    """The audio files of a target folder (name -> path): those of a corpus (its spec's ``locate``: an
+    ICBHI download, a KAUH folder...), or (``folder``) every ``.wav`` / ``.flac`` file directly in
+    ``data_dir``.
+
+    Only the audio is used: annotations and the labels in KAUH names are ignored. A folder without
+    recordings raises a one-line error naming it.
+    """
+    if dataset == "folder":
+        from ..data.layout import AUDIO_SUFFIXES
+
+        root = Path(data_dir).expanduser()
+        if not root.is_dir():
+            raise FileNotFoundError(f"target folder {root} does not exist or is not a folder")
+        files = {
+            p.name: p
+            for p in sorted(root.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in AUDIO_SUFFIXES
+        }
+        if not files:
+            raise FileNotFoundError(f"no audio files (.wav, .flac) in {root}")
+        return files
+    if dataset not in CORPORA:
+        raise ValueError(f"dataset must be one of {', '.join([*CORPORA, 'folder'])}, got {dataset!r}")
+    return dict(resolve(CORPORA[dataset].locate)(data_dir).audio_files)
+
+
+def _window_embeddings(
+    model: RespiraForAudioClassification,
+    waveforms: Iterable[np.ndarray],
+    *,
+    window: float = 4.0,
+    hop: float = 2.0,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """``[windows, hidden]`` pooled embeddings of the windows ``predict`` cuts of each waveform."""
+    from ..inference.engine import _window_samples, window_starts
+    from ..models.embeddings import embed_waveforms
+
+    window_samples, hop_samples = _window_samples(model, window, hop, 1)
+
+    def crops() -> Iterable[np.ndarray]:
+        for waveform in waveforms:
+            prepared = prepare_recording(model.config, waveform)
+            for start in window_starts(len(prepared), window_samples, hop_samples):
+                yield prepared[int(start) : int(start) + window_samples]
+
+    return embed_waveforms(model, crops(), batch_size=batch_size)
 
 
 def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -133,7 +197,7 @@ def fit_quality(
             f"{int(poor_array.sum())} too poor to judge and {int((~poor_array).sum())} others"
         )
     embedded = [
-        window_embeddings(model, [waveform], window=window, hop=hop, batch_size=batch_size)
+        _window_embeddings(model, [waveform], window=window, hop=hop, batch_size=batch_size)
         for waveform in progress(recordings, "quality: embedding the windows", unit="recording")
     ]
     x = np.concatenate(embedded).astype(np.float64)
@@ -220,3 +284,59 @@ def quality_card_section(fit: QualityFit) -> str:
         )
         + "\n"
     )
+
+
+def write_derived_model(
+    model: RespiraForAudioClassification,
+    source: str | Path,
+    output_dir: str | Path,
+    *,
+    card_section: str,
+    extra: Callable[[Path], None] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model``, changed from the model at ``source``, as a new folder ``output_dir`` (staged, then
+    moved into place; an occupied ``output_dir`` is refused unless ``overwrite``) and return it.
+
+    Keeps from the ``source`` folder (when it is one) its preprocessor config, shipped model code and
+    model card, with ``card_section`` appended; ``extra(staging)`` may add files (a report). An ONNX
+    export is not kept: it holds the weights and thresholds from before.
+    """
+    output_dir = Path(output_dir).expanduser()
+    folder = Path(source).expanduser()
+    folder = folder if folder.is_dir() else None
+    message = f"output folder {output_dir} exists and is not empty; pass --overwrite to replace it"
+    from transformers.utils import logging as transformers_logging
+
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # no "Writing model shards" bar in command output
+    try:
+        with staged_folder(output_dir, overwrite=overwrite, exists_message=message) as staging:
+            _fill(staging, model, card_section, folder)
+            if extra is not None:
+                extra(staging)
+    finally:
+        if bars:
+            transformers_logging.enable_progress_bar()
+    return output_dir
+
+
+def _fill(staging: Path, model: RespiraForAudioClassification, section: str, folder: Path | None) -> None:
+    """The new folder's files: weights and config, the source's preprocessor and code (generated when the
+    source declares it in ``auto_map`` without its files, as a shipped detector does), the card."""
+    from ..hub.remote_code import write_remote_code
+    from ..models.respira.feature_extraction_respira import feature_extractor_for
+
+    model.save_pretrained(staging)
+    if folder is not None:
+        for name in (*CARRIED_FILES, *(p.name for p in folder.glob("*.py"))):
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, staging / name)
+    if not (staging / "preprocessor_config.json").is_file():
+        feature_extractor_for(model.config).save_pretrained(staging)
+    if getattr(model.config, "auto_map", None) and not any(staging.glob("*.py")):
+        write_remote_code(staging)  # a shipped detector declares its code, which its copies write
+    readme = folder / "README.md" if folder is not None else None
+    card = readme.read_text(encoding="utf-8") if readme is not None and readme.is_file() else ""
+    card = (card.rstrip() + "\n\n" if card else "") + section
+    (staging / "README.md").write_text(card, encoding="utf-8")

@@ -82,12 +82,9 @@ class RespiraConfig(PreTrainedConfig):
         checkpoint was selected (default 0.5); every consumer decides at them
         (`respira.core.decision.thresholds_of`).
     label_priors (`list[float]`, *optional*):
-        The (crackle, wheeze) prevalence of the training cycles: the source priors that prior-shift
-        adaptation to a new site starts from (`respira adapt`).
-    adaptation (`dict`, *optional*):
-        Set by `respira adapt`: the target data, the statistics re-estimated and the thresholds moved.
+        The (crackle, wheeze) prevalence of the training cycles.
     calibration (`dict`, *optional*):
-        Set by `respira calibrate`: the labelled sample the thresholds were re-tuned on.
+        Set by `respira fit-site`: what was fitted on which labelled sample, with its thresholds.
     quality (`dict`, *optional*):
         Set by `respira quality`: the model has a quality head (a linear read-out of the pooled embedding,
         the logit that an input is too poor to judge) and `threshold` (a recording whose windows' mean
@@ -145,7 +142,6 @@ class RespiraConfig(PreTrainedConfig):
     freeze_encoder: bool = False
     decision_thresholds: list[float] | None = None
     label_priors: list[float] | None = None
-    adaptation: dict | None = None
     calibration: dict | None = None
     recording_aggregation: str = DEFAULT_AGGREGATION
     recording_top_k: int | None = None
@@ -158,6 +154,7 @@ class RespiraConfig(PreTrainedConfig):
             # so the shipped one named in an export's config.json (which transformers would load only
             # with trust_remote_code=True) is not needed
             kwargs.pop("custom_pipelines", None)
+        kwargs.pop("adaptation", None)  # written by the retired `respira adapt` (null in the shipped configs)
         if self.problem_type is None:
             self.problem_type = SINGLE_LABEL
         if self.id2label is None and kwargs.get("num_labels") is None:
