@@ -389,3 +389,19 @@ def test_the_int8_section_pastes_its_output_and_its_verdict_follows_from_it() ->
         for site in sites.values()
     )
     assert ("**Verdict: not shipped; the page keeps float32.**" in section) == (not (agree and within))
+
+
+WEB_PAGE = "## The browser page: speed and first-load size"
+
+
+def test_the_web_page_section_pastes_both_runs_whole() -> None:
+    """Every line benchmarks/web_page.py wrote, for the page before the FFT resampler and after it, is in
+    the section, which says whether the 1-s goal was met as the after run's rows say."""
+    section = _section(_history("speed"), WEB_PAGE)
+    for name in ("web_page_before.md", "web_page.md"):
+        written = [line for line in (RESULTS / name).read_text(encoding="utf-8").splitlines() if line]
+        assert len(written) > 8 and [line for line in written if line not in section.splitlines()] == [], name
+    lines = (RESULTS / "web_page.md").read_text(encoding="utf-8").splitlines()
+    plain = [line for line in lines if line.startswith("| plain static host |")]
+    met = bool(plain) and all(float(_cells([line], "|")[3]) <= 1.0 for line in plain)
+    assert ("**The 1-s goal is met" in section) == met

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
-from respira.app.web_page import ORT_WEB_FILES, ort_web_folder
+from respira.app.web_page import ORT_WEB_FILES, PAGE_FILES, ort_web_folder
 from respira.cli import main
 
 from ..conftest import SHARED_DIR
@@ -181,6 +182,7 @@ def test_page_agrees_with_predict_and_stays_offline(
         [
             "ort.wasm.min.js",
             "respira-events.js",
+            "respira-resample.js",
             "respira-web.js",
             "respira-web.json",
             "model.onnx",
@@ -241,8 +243,9 @@ def _floats(table: dict[str, Any], name: str) -> np.ndarray:
 
 
 def test_tables_reproduce_soxr() -> None:
-    """Applied as the page applies them, the tables give soxr's own output: its filter for a rate of few
-    phases (10 kHz: 5), its first outputs for every rate (44.1 kHz: the middle is the page's Kaiser sinc)."""
+    """Applied as the page applies them (the kernel's response times the input's spectrum, cut to the new
+    rate's bins; the first outputs from the start table), the tables give soxr's own output, at a rate of
+    few phases (10 kHz: 5) and of many (44.1 kHz: 441)."""
     import soxr
 
     from respira.app.web_page import START_OUTPUTS, resampler_tables
@@ -254,17 +257,14 @@ def test_tables_reproduce_soxr() -> None:
         start = _floats(table, "start").reshape(START_OUTPUTS, table["start_inputs"])
         got = start @ signal[: table["start_inputs"]].astype(np.float64)
         assert np.abs(got - expected[:START_OUTPUTS]).max() < 1e-5, rate
-        if rate == 10000:
-            up, down, taps, offset = table["up"], table["down"], table["taps"], table["offset"]
-            phases = _floats(table, "phases").reshape(down, taps)
-            middle = np.zeros(len(expected) + 2 * taps)
-            for k, value in enumerate(signal):
-                first = k * up // down + offset + taps
-                middle[first : first + taps] += value * phases[k % down]
-            middle = middle[taps : taps + len(expected)]
-            assert np.abs(middle - expected)[START_OUTPUTS:].max() < 1e-5
-        else:
-            assert "phases" not in table
+        kernel, offset = _floats(table, "kernel"), table["offset"]
+        spectrum = np.fft.rfft(signal, rate)  # 1 s: the circular convolution wraps nothing back
+        circular = np.zeros(32000)
+        np.add.at(circular, np.arange(offset, offset + len(kernel)) % 32000, kernel)
+        bins = min(len(spectrum), 16001)
+        response = np.fft.fft(circular)[:bins]
+        middle = np.fft.irfft(spectrum[:bins] * response, 32000)[: len(expected)]
+        assert np.abs(middle - expected)[START_OUTPUTS:].max() < 1e-5, rate
 
 
 def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
@@ -275,6 +275,24 @@ def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert not (tmp_path / "page").exists()
     assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--space"]) == 2
     assert "--web writes a static page" in capsys.readouterr().err
+
+
+def test_export_refuses_a_quality_head_in_one_line(quality_model_dir: Path, tmp_path: Path, capsys) -> None:
+    """The page would show a verdict that ``respira predict`` withholds (too poor to judge): a model with a
+    quality head is refused, whether its config says so or only its graph has the ``quality`` output."""
+    import shutil
+
+    if not all((ort_web_folder() / name).is_file() for name in ORT_WEB_FILES):
+        pytest.skip(f"onnxruntime-web is not at {ort_web_folder()} (`make web-deps` fetches it with npm)")
+    graph_only = shutil.copytree(quality_model_dir, tmp_path / "graph_only")
+    config = json.loads((graph_only / "config.json").read_text(encoding="utf-8"))
+    config.pop("quality", None)
+    (graph_only / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    for model in (quality_model_dir, graph_only):
+        assert main(["export", str(model), str(tmp_path / "page"), "--web"]) == 2
+        error = capsys.readouterr().err.strip()
+        assert "a model with a quality head" in error and "respira predict" in error and "\n" not in error
+        assert not (tmp_path / "page").exists()
 
 
 def test_makefile_fetches_the_pinned_release() -> None:
@@ -319,12 +337,15 @@ def test_push_web_space_to_the_local_hub(
     assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--web"]) == 0
     assert "model.safetensors" in local_hub.state.repos["user/tiny-cnn"].resolve("main").files
     files = local_hub.state.space_repos["user/tiny-cnn"].resolve("main").files
-    assert {"index.html", "respira-web.js", "respira-events.js", "respira-web.json", "model.onnx"} <= set(
-        files
-    )
+    assert set(PAGE_FILES) | {"respira-web.json", "model.onnx"} <= set(files)
     assert {*ORT_WEB_FILES, "respira-assets.js", "README.md"} <= set(files)
     readme = (local_hub.state.root / "objects" / files["README.md"].sha256).read_text(encoding="utf-8")
     assert "\nsdk: static\n" in readme and created[-1] == "static"
+    front = yaml.safe_load(readme.split("---\n")[1])  # COOP and COEP: threads where the Space is opened alone
+    assert front["custom_headers"] == {
+        "cross-origin-embedder-policy": "require-corp",
+        "cross-origin-opener-policy": "same-origin",
+    }
     assert not [r for r in local_hub.unhandled if r[0] in ("POST", "PUT")]
 
 

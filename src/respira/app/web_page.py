@@ -1,22 +1,24 @@
 """``respira export MODEL OUT --web``: the detector as a static page that runs in the browser, so a
 recording never leaves the device.
 
-The folder holds ``index.html`` and ``respira-web.js`` (plain JavaScript, no build step), ``model.onnx``,
+The folder holds ``index.html`` and its scripts (plain JavaScript, no build step), ``model.onnx``,
 the page's settings ``respira-web.json`` and onnxruntime-web (:data:`ORT_WEB_VERSION`, from the npm
 registry, copied from :func:`ort_web_folder` at export time: ``make web-deps`` puts it there). Nothing is
 fetched from elsewhere: on a static host the page reads its own files; from ``file://`` (where a page may
 not read files) it loads the same bytes from ``respira-assets.js`` (base64). The ``README.md`` front
-matter (``sdk: static``) makes the folder a Hugging Face static Space.
+matter (``sdk: static``) makes the folder a Hugging Face static Space; its ``custom_headers`` ask the Hub
+for the COOP and COEP headers, under which the page is cross-origin isolated and onnxruntime-web runs on
+threads.
 
 The page does what ``respira predict --onnx`` does (:mod:`respira.app.onnx_runner`): mono (channels
 averaged), soxr's resampling to the model's rate, the model's low-pass (:func:`respira.audio.dsp.lowpass`),
 windows of :func:`respira.core.windows.window_spans`. soxr has no JavaScript port, so the settings carry
-soxr's own responses, measured here by resampling impulses (:func:`resampler_tables`), for the rates of
-:data:`TABLE_RATES`: its filter for each phase where a rate has few phases (4, 8, 10, 16, 48 kHz) and its
-first :data:`START_OUTPUTS` outputs (soxr treats a stream's start its own way) for all of them; between
-those, at 44.1 and 22.05 kHz, and for any other rate, the page uses a Kaiser-windowed sinc with soxr's
-high-quality band edges (close to soxr, not checked against it). The low-pass is scipy's ``sosfiltfilt``
-with the second-order sections and initial conditions written here.
+soxr's own response, measured here by resampling impulses (:func:`resampler_tables`), for the rates of
+:data:`TABLE_RATES`: its kernel (one impulse's outputs), which the page applies through the FFT in
+overlapping blocks (``respira-resample.js``, any pair of rates), and its first :data:`START_OUTPUTS`
+outputs (soxr treats a stream's start its own way). For any other rate the page's kernel is a
+Kaiser-windowed sinc with soxr's high-quality band edges (close to soxr, not checked against it). The
+low-pass is scipy's ``sosfiltfilt`` with the second-order sections and initial conditions written here.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ..utils.files import staged_folder
 __all__ = [
     "ORT_WEB_FILES",
     "ORT_WEB_VERSION",
+    "PAGE_FILES",
     "TABLE_RATES",
     "ort_web_folder",
     "resampler_tables",
@@ -54,9 +57,13 @@ TABLE_RATES = (4000, 8000, 10000, 16000, 22050, 44100, 48000)
 """Input rates whose soxr responses the page carries (every rate of the corpora respira reads)."""
 START_OUTPUTS = 64
 """Outputs at a stream's start taken from soxr's own response."""
-MAX_PHASES = 16
-"""Rates with at most this many phases get soxr's whole filter; others the Kaiser sinc in between."""
-PAGE_FILES = ("index.html", "respira-web.js", "respira-events.js")
+KERNEL_FLOOR = 1e-7
+"""The kernel's ends: where soxr's impulse response falls below this share of its peak."""
+PAGE_FILES = ("index.html", "respira-web.js", "respira-resample.js", "respira-events.js")
+_QUALITY_REFUSAL = (
+    "{folder}: a model with a quality head (respira quality): --web pages do not withhold a verdict on "
+    "a recording too poor to judge as respira predict does; use respira app or respira predict"
+)
 MAX_SECONDS = 30 * 60
 """The longest recording the page analyses: 30 min at 32 kHz is 460 MB of samples in the tab."""
 
@@ -91,32 +98,25 @@ def _impulse(position: int, length: int, rate: int, target: int) -> np.ndarray:
 
 
 def resampler_tables(rate: int, target: int) -> dict[str, Any]:
-    """soxr's high-quality resampling from ``rate`` to ``target`` as the page applies it: ``start`` (the
-    first :data:`START_OUTPUTS` outputs as weights of the first inputs, ``[outputs, inputs]``) and, for a
-    rate of at most :data:`MAX_PHASES` phases, ``phases`` (each input phase's response, ``[phases, taps]``,
-    its first tap ``offset`` outputs from the input's own position)."""
-    g = math.gcd(rate, target)
-    up, down = target // g, rate // g
+    """soxr's high-quality resampling from ``rate`` to ``target`` as the page applies it: ``kernel`` (the
+    outputs of one input impulse far from the start, down to :data:`KERNEL_FLOOR` of its peak; below it
+    lies soxr's own rounding noise), its first tap ``offset`` outputs from the impulse's own position,
+    and ``start`` (the first :data:`START_OUTPUTS` outputs as weights of the first inputs,
+    ``[outputs, inputs]``)."""
     inputs = START_OUTPUTS * rate // target + 400
     length = inputs + 8000  # soxr's first outputs do not depend on what follows this far on
     start = np.stack([_impulse(k, length, rate, target)[:START_OUTPUTS] for k in range(inputs)], axis=1)
-    table: dict[str, Any] = {"up": up, "down": down, "start": _floats(start), "start_inputs": inputs}
-    if down <= MAX_PHASES:
-        middle, reach = down * (1 + 6 * rate // down), 4000
-        length = 2 * middle + 4 * rate
-        responses = []
-        for phase in range(down):
-            centre = (middle + phase) * up // down
-            responses.append(
-                _impulse(middle + phase, length, rate, target)[centre - reach : centre + reach + 1]
-            )
-        stacked = np.stack(responses)
-        kept = np.nonzero(np.abs(stacked).max(axis=0) > 1e-10)[0]
-        first, last = int(kept[0]), int(kept[-1])
-        table.update(
-            phases=_floats(stacked[:, first : last + 1]), taps=last - first + 1, offset=first - reach
-        )
-    return table
+    down = rate // math.gcd(rate, target)
+    middle = down * (1 + 2 * rate // down)  # 2 s in, at the first phase
+    response = _impulse(middle, 2 * middle, rate, target)
+    kept = np.nonzero(np.abs(response) > KERNEL_FLOOR * np.abs(response).max())[0]
+    first, last = int(kept[0]), int(kept[-1])
+    return {
+        "start": _floats(start),
+        "start_inputs": inputs,
+        "kernel": _floats(response[first : last + 1]),
+        "offset": first - middle * target // rate,
+    }
 
 
 def _lowpass(config: dict[str, Any]) -> dict[str, Any] | None:
@@ -204,12 +204,17 @@ colorTo: green
 sdk: static
 app_file: index.html
 pinned: false
+custom_headers:
+  cross-origin-embedder-policy: require-corp
+  cross-origin-opener-policy: same-origin
 ---
 
 # {name} in the browser
 
 The recording is decoded and scored on this device (onnxruntime-web {version}, WebAssembly): nothing is
-uploaded. Generated by `respira export --web`. A research tool, not a medical device.
+uploaded. Generated by `respira export --web`. A research tool, not a medical device. `custom_headers` asks
+the Hub for the COOP and COEP headers, under which a page is cross-origin isolated and runs the model on
+threads (opened at the Space's own address; inside the Hub's page it runs on one).
 """
 
 
@@ -237,6 +242,8 @@ def write_web_page(
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if config.get("problem_type") != MULTI_LABEL:
         raise ValueError(f"{folder}: --web pages decide crackle and wheeze flags: a multi-label model only")
+    if config.get("quality") is not None:
+        raise ValueError(_QUALITY_REFUSAL.format(folder=folder))
     if (folder / "model.onnx").is_file() or not export:
         return _write(folder, output_dir, ort_web, config, name, overwrite)
     from ..hub.export import export_model
@@ -251,12 +258,15 @@ def _write(
 ) -> Path:
     import onnxruntime
 
+    from ..core.onnx_graph import QUALITY_NAME
     from ..core.windows import FRAME_SAMPLES_KEY
 
     onnx_file = folder / "model.onnx"
     if not onnx_file.is_file():
         raise FileNotFoundError(f"{folder}: no model.onnx: export it first (respira export MODEL OUT --onnx)")
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    if QUALITY_NAME in [output.name for output in session.get_outputs()]:
+        raise ValueError(_QUALITY_REFUSAL.format(folder=folder))
     frame_samples = int(session.get_modelmeta().custom_metadata_map.get(FRAME_SAMPLES_KEY, 1))
     settings = _settings(config, frame_samples, name)
     page = resources.files("respira.app") / "web"

@@ -1,11 +1,4 @@
-"""Evaluation: what runs a model over a corpus and scores it, writing a report folder.
-
-:mod:`.cycles` scores a classifier on a dataset of cycles (``respira evaluate`` on ICBHI),
-:mod:`.external_validation`
-runs it over whole recordings of another corpus, scored per recording, :mod:`.event_corpus` scores an
-event-labelled corpus at both of its levels and :mod:`.event_detection_report` scores event detection as the
-sound-event-detection field does. Drawing and writing is :mod:`respira.reports`' part.
-"""
+"""Evaluation: what runs a model over a corpus and scores it, writing a report folder."""
 
 from __future__ import annotations
 

@@ -2,29 +2,15 @@
 
 Files written to ``output_dir``:
 
-- ``metrics.json``: the ICBHI scores (see :mod:`respira.metrics`; ``NaN`` is written as ``null``),
-  plus ``num_examples``, ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true,
-  columns predicted), the ``thresholds`` of a multi-label model, the trivial baselines of the same
-  cycles (``baseline_*``: all-normal and class-prior, :mod:`respira.metrics.baselines`), and
-  per-patient scores (with the per-patient all-normal baseline) when the dataset has a ``patient_id``
-  column, ``below_baseline``: the headlines (ICBHI score, per-patient score) that do not beat their
-  baseline (:func:`respira.metrics.baselines.icbhi_below_baselines`; empty when none), and
-  ``by_device`` / ``by_chest_location`` scores (:mod:`respira.metrics.groups`) when it has those
-  columns;
-- ``cycle_predictions.csv``: one row per cycle, in dataset order: its ``recording``, ``cycle_index``,
-  ``start`` and ``end`` (the columns that exist), the true ``label``, the ``predicted`` class and the
-  probabilities (``crackle`` and ``wheeze``; single-label models also ``p_<class>``), decided by the
-  same rule as ``respira predict``;
-- ``confusion_matrix.png``: counts and row-normalised fractions;
-- ``embedding_projection.png``: 2-D PCA of the pooled embeddings coloured by class, device and patient
-  (the columns that exist);
-- ``add_properties.json``: intra- and inter-class angular distances of the pooled embeddings
-  (:func:`respira.metrics.embedding_geometry.add_properties` against the four-class labels);
-- ``roc_curves.png``, ``precision_recall_curves.png`` and (multi-label models) ``threshold_curves.png``:
-  the crackle and wheeze curves with the model's operating point (:mod:`.curves`).
-
-``metrics.json`` also holds each label's ``auc_<label>`` and ``average_precision_<label>`` (of the
-label's probability: a single-label model's crackle is its crackle + both probability).
+- ``metrics.json``: the ICBHI scores (:mod:`respira.metrics`; ``NaN`` as ``null``), ``num_examples``,
+  ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true), a multi-label model's ``thresholds``,
+  ``baseline_*`` (:mod:`respira.metrics.baselines`), per-patient scores, ``below_baseline``,
+  ``by_device`` / ``by_chest_location``, and each label's ``auc_<label>`` / ``average_precision_<label>``;
+- ``cycle_predictions.csv``: one row per cycle: ``recording``, ``cycle_index``, ``start``, ``end``,
+  ``label``, ``predicted`` and the probabilities;
+- ``confusion_matrix.png``, ``embedding_projection.png`` (2-D PCA), ``add_properties.json``
+  (:func:`respira.metrics.embedding_geometry.add_properties`), ``roc_curves.png``,
+  ``precision_recall_curves.png`` and ``threshold_curves.png`` (:mod:`.curves`).
 """
 
 from __future__ import annotations
@@ -172,20 +158,7 @@ def evaluate_model(
     audio_column: str = "audio",
     label_column: str = "label",
 ) -> dict[str, Any]:
-    """Score ``model`` on a ``datasets.Dataset`` of cycles and write the report files to ``output_dir``.
-
-    ``dataset`` needs an ``audio`` column (``datasets.Audio`` at any rate: it is cast to the model's
-    rate) holding cycles prepared as the model's training cycles were — cut from recordings filtered
-    with the model's low-pass: ``load_icbhi(data_dir, **respira.audio.dsp.input_preprocessing(config))``,
-    as ``respira evaluate`` builds it — and a ``label`` column of class indices (normal 0, crackle 1,
-    wheeze 2, both 3); ``device`` and ``patient_id`` columns, when present, colour the embedding
-    projection (and give per-patient scores). Single-label models are scored by the argmax class;
-    multi-label models by their sigmoid flags at ``thresholds`` (default: the model's own,
-    :func:`respira.core.decision.thresholds_of`), mapped to classes. Returns the metrics written to
-    ``metrics.json`` (with ``nan`` where that file has ``null``) plus ``add_properties`` (the content
-    of ``add_properties.json``), ``files`` (the names of the files written, in ``output_dir``) and
-    ``predictions`` (the decided class of each example, in ``dataset``'s order).
-    """
+    """Score ``model`` on a ``datasets.Dataset`` of cycles and write the report files to ``output_dir``."""
     import datasets
 
     from ..metrics.embedding_geometry import add_properties

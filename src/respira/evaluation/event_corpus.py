@@ -1,23 +1,12 @@
 """An event-labelled corpus (SPRSound) scored at both of its levels, with its challenge's scores.
 
-A corpus whose builder has an ``events`` config (each annotated event an example: the four-class ``label``
-and the corpus's own ``event_type``) and a ``recordings`` config (record labels and the crackle / wheeze /
-normal / poor-quality flags) is scored twice, in one report folder staged and swapped into place whole:
-
-- ``events/``: every event as a cycle (:func:`respira.evaluation.cycles.evaluate_model`: the ICBHI score,
-  AUCs, confusion matrix, embedding projection), decided at the model's own thresholds;
-- ``records/``: every recording by sliding windows aggregated per recording
-  (:func:`respira.evaluation.external_validation.evaluate_recordings`, per official part, patient-bootstrap
-  intervals), Poor Quality records left out: they carry no crackle / wheeze label;
-- ``metrics.json``: the SPRSound challenge's SE, SP, AS, HS and Score (:mod:`respira.metrics.sprsound`) of
-  task 1-1 (events: normal vs adventitious) and tasks 2-1 / 2-2 (records), overall and per official part,
-  each with its patient-bootstrap interval and the all-normal and class-prior baselines of the same samples.
-  Task 1-2 (the seven event types) is not scored: crackle and wheeze flags cannot tell a fine from a coarse
-  crackle, nor a wheeze from rhonchi or stridor. A model without a quality verdict never answers Poor
-  Quality, so the record tasks score it on the other records (the challenge leaves Poor Quality records out
-  of SE and SP) and say how many there were. ``below_baseline`` lists every headline (a task's Score, the
-  events' ICBHI score, the records' ICBHI-style score) that does not beat its trivial baseline
-  (:mod:`respira.metrics.baselines`).
+The report folder holds ``events/`` (each event as a cycle: :func:`respira.evaluation.cycles.evaluate_model`),
+``records/`` (every recording but Poor Quality ones, by windows:
+:func:`respira.evaluation.external_validation.evaluate_recordings`) and ``metrics.json``: the SPRSound
+challenge's SE, SP, AS, HS and Score (:mod:`respira.metrics.sprsound`) of task 1-1 and tasks 2-1 / 2-2,
+overall and per official part, with patient-bootstrap intervals and the all-normal and class-prior
+baselines, and ``below_baseline``. Task 1-2 (seven event types) is not scored: crackle / wheeze flags cannot
+tell its types apart.
 """
 
 from __future__ import annotations
@@ -67,11 +56,10 @@ def challenge_scores(
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Task ``task``'s scores of ``predictions`` overall and per value of ``groups``: SE, SP, AS, HS,
-    Score, the counts, ``ci`` (a patient-bootstrap 95 % percentile interval of each score, patients
-    resampled within their strata of :func:`~respira.metrics.sprsound.score_strata`: every resample has
-    the SE and SP samples the data has) and the all-normal / class-prior baselines of the same
-    references."""
+    """Task ``task``'s scores of ``predictions`` overall and per value of ``groups``: SE, SP, AS, HS, Score,
+    the counts, ``ci`` (a patient-bootstrap 95 % percentile interval of each score, patients resampled within
+    their strata of :func:`~respira.metrics.sprsound.score_strata`: every resample has the SE and SP samples
+    the data has) and the all-normal / class-prior baselines of the same references."""
     references, predictions = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
     patients = np.asarray(patients)
     selections = {"overall": np.ones(len(references), dtype=bool)}
@@ -146,12 +134,8 @@ def evaluate_event_corpus(
     claim: SiteClaim | None = None,
     claim_blocker: str = "",
 ) -> dict[str, Any]:
-    """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report
-    (see the module docstring); return ``metrics.json``'s content with ``events`` and ``records`` replaced by
-    the two levels' whole metrics (:func:`~respira.evaluation.cycles.evaluate_model`'s and
-    :func:`~respira.evaluation.external_validation.evaluate_recordings`'), and ``files``. ``claim``,
-    ``claim_blocker``: a fitted site detector's claim, compared with the records' score
-    (:func:`~respira.evaluation.external_validation.evaluate_recordings`)."""
+    """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report (see
+    the module docstring)."""
     output = check_report_target(output_dir)
     labels = _label_names(recordings, "record_label")
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]

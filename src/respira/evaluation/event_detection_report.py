@@ -1,25 +1,15 @@
 """Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``).
 
-Every recording of a corpus's ``recordings`` config goes through
-:func:`respira.inference.event_detection.detect_events`
-(frame posteriors on the encoder's time axis, events at the model's own thresholds and event settings);
-its reference events come from the corpus spec's ``reference_events`` (SPRSound: the annotated events;
-ICBHI: the flagged cycles, weak references that say an event is somewhere inside), each label's merged
-where they overlap or touch. The report folder, staged and swapped into place whole, holds:
+Every recording goes through :func:`respira.inference.event_detection.detect_events`; references come from
+the corpus spec's ``reference_events`` (SPRSound's events; ICBHI's flagged cycles, weak references), merged
+per label. The report folder holds:
 
-- ``metrics.json``: per label and overall, and per value of the corpus's group column (SPRSound: the
-  official part), sed_eval's **event-based** F1, precision, recall and error rate (an estimate matches a
-  reference of its label when its onset is within ``t_collar`` and its offset within ``max(t_collar,
-  percentage_of_length * reference length)``) and **segment-based** ones (activity on segments of
-  ``segment_seconds``), each F1 with a patient-bootstrap 95 % interval (the counts of each recording are
-  resampled by patient: sed_eval matches events within a file, so a file's counts do not depend on the
-  others); the **threshold-independent** intersection-based F1 at the best threshold and PSDS of the frame
-  posteriors (:func:`respira.metrics.events.threshold_independent_scores`; for the labels with references);
-  and the trivial baselines of the same recordings: **no events**, and **every recording one event of each
-  label** (all-positive); ``below_baseline``: every event-based F1 and error rate that does not beat the
-  better baseline (:func:`event_below_baselines`);
-- ``events.csv``: the detected events (file, onset, offset, type, confidence), ``references.csv`` the
-  merged references they were scored against.
+- ``metrics.json``: per label, overall and per group, sed_eval's event-based F1, precision, recall and error
+  rate (onset within ``t_collar``, offset within ``max(t_collar, percentage_of_length * length)``) and
+  segment-based ones (``segment_seconds``), each F1 with a patient-bootstrap 95 % interval; the
+  threshold-independent F1 and PSDS (:func:`respira.metrics.events.threshold_independent_scores`); the
+  no-events and all-positive baselines; ``below_baseline`` (:func:`event_below_baselines`);
+- ``events.csv`` (file, onset, offset, type, confidence) and ``references.csv``.
 """
 
 from __future__ import annotations
@@ -136,9 +126,7 @@ def evaluate_events(
     segment_seconds: float = 1.0,
     scored_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Detect and score the events of every recording of ``dataset`` (module docstring); return the
-    metrics plus ``files`` (the names written). ``dataset``: a ``recordings`` config with ``audio``,
-    ``recording`` and ``group_by`` columns."""
+    """Detect and score the events of every recording of ``dataset`` (module docstring)."""
     missing = [name for name in ("audio", "recording", group_by) if name not in dataset.column_names]
     if missing:
         raise ValueError(f"the dataset lacks column(s) {', '.join(missing)}: event detection needs them")
@@ -260,8 +248,7 @@ def event_below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[
 
 def event_scores_table(metrics: Mapping[str, Any]) -> str:
     """Per group and label: event-based F1 [interval] and ER, segment-based F1, PSDS, each flagged when it
-    does not beat its baseline; then per group the no-events and all-positive baselines' rows (all labels
-    together)."""
+    does not beat its baseline."""
     from ..utils.tables import format_number, format_table
 
     def f1(values: Mapping[str, Any]) -> str:

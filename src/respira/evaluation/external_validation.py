@@ -1,36 +1,16 @@
 """External validation: a respira model run over whole recordings of another corpus, scored per recording.
 
-A model trained on ICBHI cycles is applied to each recording of a dataset with recording-level
-labels (the KAUH builder's ``crackle``, ``wheeze``, ``normal`` flags): sliding windows
-(:func:`respira.inference.engine.predict_windows`, ``window`` / ``hop`` seconds) give crackle and wheeze
-probabilities per window; an aggregation rule turns them into one probability per recording and
-label, and the model's own thresholds (``config.decision_thresholds``, else 0.5; never tuned on the
-validation corpus) into decisions (see :mod:`respira.metrics.recording_level` for every definition).
-Scores are reported overall and per value of ``group_column`` (KAUH: the stethoscope filter mode),
-each with a patient-level bootstrap confidence interval.
+Sliding windows (:func:`respira.inference.engine.predict_windows`) are aggregated per recording and label
+and decided at the model's own thresholds (:mod:`respira.metrics.recording_level`); scores are reported
+overall and per ``group_column`` value with patient-bootstrap intervals. Files written to ``output_dir``:
 
-Files written to ``output_dir`` (atomically):
-
-- ``metrics.json``: the rule (window, hop, aggregation and its description), the thresholds and
-  where they came from, the bootstrap settings, and for ``overall`` and each group the number of
-  recordings and patients, per-label ``sensitivity`` / ``specificity`` / ``auc`` (+ counts) and the
-  ICBHI-style scores (with their all-normal and class-prior baselines, ``baseline_*``), each with
-  ``ci`` = ``{score: [low, high]}`` (``NaN`` written as ``null``; patients resampled within their class
-  signature, :func:`~respira.metrics.recording_level.recording_strata`); for a model with a quality
-  head, ``quality`` (its threshold, the recordings it withholds a verdict on and their share) and a
-  ``judged`` group: the scores of the recordings it does not withhold; and ``below_baseline``: the
-  groups whose ICBHI-style score does not beat its baseline (:mod:`respira.metrics.baselines`); for a
-  model ``respira fit-site`` wrote, ``site_claim``: the score of the recordings of units it was not fitted
-  on against what its card claims of its site (:mod:`respira.pretrained.site_claim`: the claim, the units
-  left out as fitted, the difference's interval, ``verdict`` below, agrees, above or not_compared, and
-  why);
-- ``recording_predictions.csv``: one row per recording: its patient (``patient_id``, and ``patient`` as
-  the corpus names it: a ``labels.csv``'s own value), its labels, aggregated probabilities,
-  decisions and number of windows (a model with a quality head, ``respira quality``: also the
-  recording's quality, the mean of its windows', and whether the model withholds its verdict);
-- ``roc_curves.png``, ``precision_recall_curves.png`` and ``threshold_curves.png``: the crackle and
-  wheeze curves of the recordings' aggregated probabilities, all groups together, with the operating
-  point at the model's thresholds (:mod:`.curves`).
+- ``metrics.json``: the rule, thresholds and bootstrap settings; per group the counts, per-label
+  sensitivity / specificity / AUC, the ICBHI-style scores with their ``baseline_*`` and ``ci``; with a
+  quality head ``quality`` and a ``judged`` group; ``below_baseline``; for a fit-site model ``site_claim``
+  (the units it was not fitted on against its card's claim, :mod:`respira.pretrained.site_claim`);
+- ``recording_predictions.csv``: one row per recording (patient, labels, aggregated probabilities,
+  decisions, windows; with a quality head its quality and whether the verdict is withheld);
+- ``roc_curves.png``, ``precision_recall_curves.png``, ``threshold_curves.png`` (:mod:`.curves`).
 """
 
 from __future__ import annotations
@@ -167,19 +147,9 @@ def evaluate_recordings(
     claim: SiteClaim | None = None,
     claim_blocker: str = "",
 ) -> dict[str, Any]:
-    """Score ``model`` per recording of ``dataset`` and write ``metrics.json``,
-    ``recording_predictions.csv`` and the curve plots to ``output_dir`` (see the module docstring);
-    return the metrics, plus ``files`` (the names of the files written) and ``decisions`` (``[N, 2]``
-    crackle / wheeze flags decided per recording, in ``dataset``'s order).
-
-    ``dataset`` needs ``audio``, ``patient_id`` and 0/1 ``crackle``, ``wheeze``, ``normal`` columns
-    (the KAUH builder's); ``group_column`` (if present; the corpus spec's, KAUH: ``filter_mode``) splits
-    the scores into groups. ``scored_model`` (which weights were scored, how) is written as is under
-    ``model``, for whoever reads the metrics later (the model card checks it against its weights).
-    ``claim``: what the card of a fitted site detector claims of its site; the score of the recordings of
-    units it was not fitted on is compared with it (:meth:`respira.pretrained.site_claim.SiteClaim.check`;
-    ``claim_blocker``: why the two cannot be compared) and the comparison written as ``site_claim``.
-    """
+    """Score ``model`` per recording of ``dataset`` and write ``metrics.json``, ``recording_predictions.csv``
+    and the curve plots to ``output_dir`` (see the module docstring); return the metrics with ``files``
+    and ``decisions`` (``[N, 2]`` crackle / wheeze flags per recording, in ``dataset``'s order)."""
     missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
     if missing:
         raise ValueError(

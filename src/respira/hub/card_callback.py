@@ -12,10 +12,9 @@ __all__ = ["ModelCardCallback"]
 
 
 class ModelCardCallback(TrainerCallback):
-    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one):
-    the model's config and the training arguments when training begins, ``eval_*`` / ``test_*`` metrics as
-    they come, steps, epochs and the best validation score at the end. ``respira train`` completes it with
-    the run record (:meth:`RespiraModelCardData.set_run_record`) and renders it."""
+    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs (``RespiraTrainer`` registers one): the
+    model's config and the training arguments when training begins, ``eval_*`` / ``test_*`` metrics as they
+    come, steps, epochs and the best validation score at the end."""
 
     def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
         self.card_data = card_data if card_data is not None else RespiraModelCardData()

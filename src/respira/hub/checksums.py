@@ -1,14 +1,8 @@
 """SHA-256 checksums of an export's weight files, written beside them and checked when they are loaded.
 
-``respira export`` writes ``checksums.sha256`` in ``sha256sum``'s own format (``<hex digest>  <name>``
-per line, so ``sha256sum -c checksums.sha256`` checks the folder by hand) for ``model.safetensors``,
-``model.onnx`` and a LoRA run's ``adapter/adapter_model.safetensors``, and the model card lists them.
-:func:`respira.hub.load_model` and :func:`respira.hub.onnx.load_onnx_model` check the file they load
-against it (:func:`verify_checksum`): a flipped byte is a one-line
-:class:`~respira.hub.loading.ModelLoadError` naming the file, not a model that loads silently with other
-outputs; from a Hub id, the downloaded file is checked against the repository's ``checksums.sha256``
-(:func:`verify_hub_file`). Folders and repositories without the file (training runs, older exports)
-load unchecked.
+``checksums.sha256`` is in ``sha256sum``'s format (``<hex digest>  <name>`` per line, so ``sha256sum -c``
+checks it) for ``model.safetensors``, ``model.onnx`` and a LoRA run's adapter. A mismatch is a one-line
+:class:`~respira.hub.loading.ModelLoadError`; folders without the file load unchecked.
 """
 
 from __future__ import annotations
@@ -56,11 +50,7 @@ def write_checksums(folder: str | Path, names: Iterable[str] = CHECKSUMMED_FILES
 
 
 def read_checksums(folder: str | Path) -> dict[str, str]:
-    """``{file name: hex digest}`` from ``folder/checksums.sha256`` (empty when there is none).
-
-    Raises :class:`~respira.hub.loading.ModelLoadError` naming the file and line when a line is not
-    ``<64 hex digits>  <name>``.
-    """
+    """``{file name: hex digest}`` from ``folder/checksums.sha256`` (empty when there is none)."""
     path = Path(folder) / CHECKSUM_FILE
     try:
         text = path.read_text(encoding="utf-8")
@@ -83,12 +73,7 @@ def read_checksums(folder: str | Path) -> dict[str, str]:
 
 
 def verify_checksum(path: str | Path, *, folder: str | Path | None = None, shown: str | None = None) -> None:
-    """Check ``path`` against the ``checksums.sha256`` of ``folder`` (default: ``path``'s folder).
-
-    Nothing happens when there is no checksum file or it does not list the file. Raises
-    :class:`~respira.hub.loading.ModelLoadError` (one line naming ``shown``, default ``path``) when the
-    bytes differ.
-    """
+    """Check ``path`` against the ``checksums.sha256`` of ``folder`` (default: ``path``'s folder)."""
     path = Path(path)
     expected = read_checksums(folder if folder is not None else path.parent).get(path.name)
     if expected is None:
@@ -102,13 +87,7 @@ def verify_checksum(path: str | Path, *, folder: str | Path | None = None, shown
 
 
 def verify_hub_file(repo_id: str, filename: str) -> None:
-    """Check ``filename`` of the Hub model ``repo_id`` against the repository's ``checksums.sha256``.
-
-    Both are downloaded into (or read from) the Hugging Face cache, so a later ``from_pretrained`` reads
-    the very file checked. Nothing happens when the repository has no checksum file, or it does not list
-    ``filename``. Raises :class:`~respira.hub.loading.ModelLoadError` naming the file and the repository
-    when the bytes differ from the recorded digest.
-    """
+    """Check ``filename`` of the Hub model ``repo_id`` against the repository's ``checksums.sha256``."""
     from huggingface_hub import hf_hub_download
 
     try:

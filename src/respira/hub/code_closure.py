@@ -1,23 +1,11 @@
 """The part of respira's source a shipped model runs: its classes and what they reach, nothing else.
 
-:func:`code_closure` starts from a few classes (the model's configuration, model, feature extractor and
-pipeline) and follows names, not modules: a top-level definition (function, class, assignment) ships
-when a shipped definition names it, in its own module or through a ``from respira... import``
-(function-level imports too). A module ships when one of its names does, with its statements that bind
-no name (a registration call, a ``try`` around an import); imports whose names nothing shipped uses are
-left out, and so are ``__all__`` lists. Registries of every encoder family are cut down first:
-``entries`` drops each ``EncoderSpec(...)`` (any call of the named class) whose ``model_type`` the model
-does not use, so AST's filterbank or BEATs' helpers never ship with an EfficientAT model.
-
-A method decorated with ``@not_shipped`` (:func:`respira.utils.shipping.not_shipped`: training only)
-is cut from its class, and what only it names is not followed. A definition or method decorated with
-``@shipped_when("stage")`` (:func:`respira.utils.shipping.shipped_when`) ships only when ``stages`` (the
-optional stages the model's config runs) holds that stage: otherwise it is cut like a method that does
-not ship, an import of it loses its name, and :attr:`Closure.left_out` names it for the file's header (the
-code that names it runs only in a stage the model never runs). The decorator line itself never ships.
-
-What ships of each module is its own lines, unchanged and in order (a test checks it), its docstring cut
-to the summary unless the shipped code cites it. :mod:`respira.hub.remote_code` writes the files.
+:func:`code_closure` follows names, not modules: a top-level definition ships when a shipped definition names
+it, in its module or through a ``from respira... import``. A module ships its statements that bind no name;
+unused imports and ``__all__`` are left out. ``entries`` drops each ``EncoderSpec(...)`` whose ``model_type``
+the model does not use. ``@not_shipped`` methods are cut; ``@shipped_when("stage")`` definitions ship only
+when ``stages`` holds the stage (:attr:`Closure.left_out` names the others). What ships of each module is
+its own lines, unchanged and in order, its docstring cut to the summary unless the shipped code cites it.
 """
 
 from __future__ import annotations
@@ -211,12 +199,7 @@ def code_closure(
     stages: frozenset[str] | None = None,
 ) -> Closure:
     """The definitions reached from ``roots`` (``(module, name)`` pairs), as described in the module
-    docstring.
-
-    ``read(module)``: a respira module's source; ``target(module, node)``: the respira module an
-    ``ImportFrom`` of ``module`` names (``None`` for another package's); ``stages``: the optional stages
-    the model runs (``None``: all of them).
-    """
+    docstring."""
     modules: dict[str, _Module] = {}
     kept: dict[str, set[int]] = {}
     used: dict[str, set[str]] = {}
@@ -322,9 +305,7 @@ def _start(lines: list[str], node: ast.stmt) -> int:
 
 
 def _import_text(node: ast.Import | ast.ImportFrom, used: set[str], relative: str | None, indent: str) -> str:
-    """An import statement with only the names ``used``; ``relative``: the flat file a respira import
-    becomes (``from .audio import X``), ``""`` for the file the statement is in (its names are already
-    there: only an ``as`` becomes an assignment). Empty when it imports nothing used."""
+    """An import statement with only the names ``used``."""
     if isinstance(node, ast.ImportFrom) and node.module == "__future__":
         return ""  # the file's own first statement says it once
     aliases = [a for a in node.names if (a.asname or a.name).split(".")[0] in used]
@@ -417,9 +398,8 @@ def _cites_docstring(closure: Closure, module: str, lines: list[str]) -> bool:
 
 
 def _docstring_rest(lines: list[str], node: ast.stmt) -> tuple[int, int] | None:
-    """The lines (``[start, end)``, 0-based) a module docstring loses to ship as its first paragraph: from
-    the first blank line to the closing quotes' own line (kept); ``None`` when it is one paragraph, or
-    its closing quotes share a line with text."""
+    """The lines (``[start, end)``, 0-based) a module docstring loses to ship as its first paragraph: from the
+    first blank line to the closing quotes' own line (kept)."""
     first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
     if lines[last].strip() not in ('"""', "'''"):
         return None

@@ -1,10 +1,8 @@
 """Which files a model's shipped code is, and how each is put together from respira's modules.
 
-A Hub custom-code repository is a few files (a configuration, a modeling, a feature-extraction and a
-pipeline file, a few helpers), not one per source module: :data:`FILES` gathers respira's modules into
-such files, and :func:`file_text` writes one of them, each module's shipped text as a section marked
-with its source file. Modules of one file share its namespace, so a name two of them define would
-clash: :func:`file_text` refuses it.
+:data:`FILES` gathers respira's modules into a few files, as a Hub custom-code repository looks;
+:func:`file_text` writes one, each module a section marked with its source, refusing a name two of its
+modules define.
 """
 
 from __future__ import annotations
@@ -110,10 +108,8 @@ def _bindings(text: str) -> dict[str, str]:
 def file_text(
     file: str, sections: list[tuple[str, str]], version: str, left_out: dict[str, str] | None = None
 ) -> str:
-    """One shipped file: the generated header, ``from __future__ import annotations`` once, then each
-    module's shipped text, marked with its source (:func:`section_marker`); raises ``ValueError`` when
-    two of them bind one name differently. ``left_out``: names the file's code names that do not ship,
-    each with the optional stage it runs in, which the header lists."""
+    """One shipped file: the generated header, ``from __future__ import annotations`` once, then each module's
+    shipped text, marked with its source (:func:`section_marker`)."""
     seen: dict[str, tuple[str, str]] = {}
     clashes: list[str] = []
     for module, text in sections:

@@ -1,14 +1,4 @@
-"""What went wrong talking to the Hugging Face Hub, and the error of a model that cannot be loaded.
-
-* :func:`hub_error` is the one walker of an exception's cause chain (:func:`error_chain`) that tells
-  what went wrong talking to the Hub: a gated or missing repository, or no connection. Loading, push
-  and the Space upload read their one-line messages from it.
-* :func:`is_download_error`: whether an exception comes from a download (what loading turns into a
-  one-line :class:`ModelLoadError`).
-* :class:`ModelLoadError`: a model folder or Hub model cannot be used. Loading, the checksums and ONNX
-  raise it; :mod:`respira.hub.loading` (which re-exports it) and :mod:`respira.hub.checksums` both
-  import it from here, so neither imports the other for it.
-"""
+"""What went wrong talking to the Hugging Face Hub, and the error of a model that cannot be loaded."""
 
 from __future__ import annotations
 
@@ -64,12 +54,7 @@ def _kind(error: BaseException) -> str | None:
 def hub_error(
     error: BaseException, kinds: Sequence[str] = ("gated", "missing", "network")
 ) -> tuple[str, BaseException] | None:
-    """What went wrong talking to the Hub, from ``error``'s cause chain: ``(kind, the link that says so)``.
-
-    Kinds, looked for in the order of ``kinds``: ``"gated"`` (a gated repository), ``"missing"`` (no
-    such repository or revision), ``"network"`` (offline mode or a connection-level error). ``None``
-    when no link of the chain is one of ``kinds``.
-    """
+    """What went wrong talking to the Hub, from ``error``'s cause chain: ``(kind, the link that says so)``."""
     chain = list(error_chain(error))
     for kind in kinds:
         for link in chain:

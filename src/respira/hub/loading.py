@@ -1,15 +1,4 @@
-"""Load respira classifiers from a local folder or the Hugging Face Hub, with one-line errors.
-
-* :func:`check_model_folder` is the one check that a folder holds a respira model (``config.json``
-  with ``model_type`` ``"respira"``, and weights); loading, export and model cards all use it.
-* :func:`resolve_model_name` is the one reading of a model name: a local folder, or a Hub id (one
-  line, before any work, for a name that looks like a path and is no folder, or a Hub id that cannot
-  be read offline). Loading, ``Detector``, ``train``'s ``encoder_name_or_path`` and the commands use it.
-* :func:`load_model` loads a classifier from a folder or a Hub id, in eval mode.
-
-What went wrong talking to the Hub is :mod:`respira.hub.hub_errors`'s, and so is :class:`ModelLoadError`
-(re-exported here).
-"""
+"""Load respira classifiers from a local folder or the Hugging Face Hub, with one-line errors."""
 
 from __future__ import annotations
 
@@ -54,19 +43,7 @@ WEIGHT_FILES: tuple[str, ...] = (
 # --------------------------------------------------------------------------------------------- names
 def resolve_model_name(name: str | Path) -> Path | None:
     """The local folder ``name`` names, or ``None`` when it is a Hugging Face Hub id to download (or, offline,
-    to read from the Hugging Face cache).
-
-    A folder here comes first; then the name of a detector that ships with respira
-    (:func:`respira.pretrained.shipped.shipped_detectors`: ``icbhi-crackle-wheeze`` is that folder of
-    the installed package); then a Hub id.
-
-    A name that is not a folder here is read as a local path, and refused, when it exists (a file), starts
-    with ``.``, ``/`` or ``~``, has a separator of this OS's paths other than ``/``, has ``/`` after a first
-    component that exists here (``runs/missing`` where ``runs`` is a folder), or is no valid Hub id. A Hub id
-    is refused when the Hub may not be asked (``HF_HUB_OFFLINE``) and its ``config.json`` is not in the
-    cache. Raises :class:`ModelLoadError`, one line naming ``name`` and what was looked for; nothing is
-    downloaded.
-    """
+    to read from the Hugging Face cache)."""
     text = str(name)
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
@@ -88,8 +65,7 @@ def resolve_model_name(name: str | Path) -> Path | None:
 
 def local_model_folder(name: str | Path) -> Path | None:
     """The folder ``name`` names on this machine: a folder here, else a detector that ships with respira by
-    its name; ``None`` otherwise (the first two readings of :func:`resolve_model_name`, for what takes
-    local folders only: ``respira export``, ``respira push``)."""
+    its name."""
     from ..pretrained.shipped import shipped_detector
 
     path = Path(str(name)).expanduser()
@@ -127,12 +103,7 @@ def _looked_for(path: Path) -> str:
 
 # --------------------------------------------------------------------------------------------- folders
 def check_model_folder(path: str | Path, *, weights: Sequence[str] = WEIGHT_FILES) -> dict[str, Any]:
-    """Check that ``path`` is a respira model folder and return its parsed ``config.json``.
-
-    ``weights``: the weight files accepted (one must exist; empty: no weights needed, e.g. to render a
-    card). Raises :class:`ModelLoadError` (one line naming the folder) for a missing folder, a file, a
-    folder without ``config.json`` or weights, an unreadable config or a model that is not respira's.
-    """
+    """Check that ``path`` is a respira model folder and return its parsed ``config.json``."""
     path = Path(path).expanduser()
     if not path.exists():
         raise ModelLoadError(f"model folder not found: {path} ({_looked_for(path)})")
@@ -193,11 +164,7 @@ def _weights_file(folder: Path) -> Path | None:
 
 
 def check_weights_file(path: str | Path) -> None:
-    """Raise :class:`ModelLoadError` naming ``path`` when a ``.safetensors`` file is truncated or damaged.
-
-    Its header is parsed and checked to cover the file exactly (``safetensors.safe_open``); no tensor
-    is read. Other files are left to the loader (see :func:`load_model`'s errors).
-    """
+    """Raise :class:`ModelLoadError` naming ``path`` when a ``.safetensors`` file is truncated or damaged."""
     path = Path(path)
     if path.suffix != ".safetensors":
         return
@@ -213,10 +180,7 @@ def check_weights_file(path: str | Path) -> None:
 
 
 def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
-    """A one-line :class:`ModelLoadError` naming the weights file ``name`` for a damaged or pickled file.
-
-    ``None`` when ``error`` is not about reading the weights file.
-    """
+    """A one-line :class:`ModelLoadError` naming the weights file ``name`` for a damaged or pickled file."""
     for link in error_chain(error):
         message = one_line(link)
         if type(link).__name__ == "SafetensorError" or "deserializing header" in message:
@@ -241,8 +205,7 @@ def _weights_error(error: BaseException, name: str) -> ModelLoadError | None:
 
 # --------------------------------------------------------------------------------------------- loading
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a ``torch.device`` that exists here (``None``: CUDA when available, else the CPU);
-    one-line ``ValueError`` for a name torch does not know or a device this machine does not have."""
+    """``device`` as a ``torch.device`` that exists here (``None``: CUDA when available, else the CPU)."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -266,17 +229,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def load_model(
     model: str | Path, *, device: str | torch.device | None = None
 ) -> tuple[RespiraForAudioClassification, RespiraConfig]:
-    """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``.
-
-    ``device`` defaults to CUDA when available, else the CPU. Raises :class:`ModelLoadError` (one line)
-    for a device torch does not know or this machine lacks (:func:`resolve_device`), a folder without
-    ``config.json`` or weights, a Hub id that cannot be downloaded (offline,
-    unreachable, missing or gated), a model that is not a respira classifier, and a weights file that
-    is truncated or damaged, differs from the SHA-256 its export recorded (``checksums.sha256``,
-    :mod:`respira.hub.checksums`), holds pickled Python objects (never unpickled) or does not match
-    the config (missing, unexpected or mis-sized weights; a label count the weights do not have);
-    each names the file.
-    """
+    """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``."""
     from transformers.utils import logging as transformers_logging
 
     try:
@@ -300,10 +253,7 @@ def load_model(
 
 
 def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraForAudioClassification:
-    """``model_class.from_pretrained(source)``, refusing weights that do not match the config exactly.
-
-    ``weights`` names the weights file in errors (see :func:`_weights_error`).
-    """
+    """``model_class.from_pretrained(source)``, refusing weights that do not match the config exactly."""
     try:
         loaded, info = model_class.from_pretrained(source, output_loading_info=True)
     except Exception as error:
@@ -331,11 +281,7 @@ def _from_pretrained(model_class: type, source: str, weights: str) -> RespiraFor
 
 
 def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
-    """The first tensor of ``weights`` whose shape is not the one ``source``'s config.json builds, named.
-
-    The model the config describes is built on the meta device (no memory), its shapes compared with
-    the safetensors header (no tensor read).
-    """
+    """The first tensor of ``weights`` whose shape is not the one ``source``'s config.json builds, named."""
     config_file = Path(source) / "config.json" if Path(source).is_dir() else f"the config.json of {source}"
     found = None
     try:
@@ -398,11 +344,7 @@ def _load(name: str) -> RespiraForAudioClassification:
 
 
 def hub_config(name: str) -> dict[str, Any]:
-    """The ``config.json`` of the Hub model ``name``, downloaded into (or read from) the Hugging Face cache.
-
-    Raises :class:`ModelLoadError`, one line, for a repository that does not exist or is gated, and for a
-    Hub that cannot be reached.
-    """
+    """The ``config.json`` of the Hub model ``name``, via the Hugging Face cache."""
     from transformers import PreTrainedConfig
 
     try:

@@ -1,47 +1,24 @@
 """ONNX export of respira classifiers, and running the export with onnxruntime.
 
-:func:`export_onnx` writes ``model.onnx``: raw mono float32 waveforms ``input_values`` at the model's
-sampling rate (``config.sampling_rate``, also in the metadata) ``[batch, samples]`` (both dynamic) →
-five outputs, with everything in between in the graph (the fixed-length policy, the featurizer's
-export path — the STFT and the resampler as convolutions and matrix products, which ONNX Runtime runs
-faster than its ``STFT``/``DFT`` nodes, :mod:`respira.models.features.kernel_choice` —, encoder,
-pooling, head and the decision):
+:func:`export_onnx` writes ``model.onnx``: float32 mono waveforms ``input_values`` ``[batch, samples]`` (both
+dynamic) at ``config.sampling_rate`` → the featurizer's export path, encoder, pooling, head and decision, with
+outputs:
 
-- ``probabilities`` float32 ``[batch, labels]``: the softmax over the four classes, or the sigmoids of
-  crackle and wheeze (in ``id2label`` order);
-- ``present`` bool ``[batch, 2]``: crackle and wheeze present (in that order), decided as ``respira
-  predict`` decides (:func:`respira.core.decision.decide_tensor`): a multi-label model's flags at its
-  thresholds (``config.decision_thresholds``, constants of the graph), a single-label model's flags of
-  its most probable class;
+- ``probabilities`` float32 ``[batch, labels]``: softmax over four classes, or crackle / wheeze sigmoids;
+- ``present`` bool ``[batch, 2]``: crackle and wheeze decided as ``respira predict`` decides
+  (:func:`respira.core.decision.decide_tensor`, the thresholds constants of the graph);
 - ``label`` int64 ``[batch]``: the class index in ``normal, crackle, wheeze, both`` order;
-- ``frame_probabilities`` float32 ``[batch, steps, labels]``: the same probabilities on each of the
-  encoder's time steps (frame-level outputs for event detection, :mod:`respira.inference.event_detection`);
-- ``frame_times`` float32 ``[steps]``: seconds from the input's start to each step's centre. Steps
-  centred past a row's real samples (padding of a short input) are to be ignored;
-- a model with a quality head (``respira quality``) also ``quality`` float32 ``[batch]``: the probability
-  that each input is too poor to judge (a recording: the mean over its windows, withheld from
-  ``config.quality["threshold"]``, in the metadata as ``quality_threshold``).
+- ``frame_probabilities`` float32 ``[batch, steps, labels]`` and ``frame_times`` float32 ``[steps]``: the
+  probabilities on the encoder's time steps and their centres in seconds;
+- ``quality`` float32 ``[batch]`` for a model with a quality head.
 
-The rows of one batch share their length (the graph has no attention mask). The file's metadata
-holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names`` (what ``label`` indexes), for
-multi-label models ``decision_thresholds`` (:func:`respira.core.decision.thresholds_of`, the ones in the
-graph), ``analysis_frame_samples`` (the shortest input that holds one frame of the featurizer: the app's
-runner refuses shorter ones without torch, :func:`respira.core.windows.check_holds_a_frame`) and, for a model
-trained on low-passed recordings, ``lowpass_cutoff`` / ``lowpass_order``.
+The metadata holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names``,
+``decision_thresholds``, ``analysis_frame_samples`` and any ``lowpass_cutoff`` / ``lowpass_order``. The
+low-pass is not in the graph (training filters whole recordings before cycles are cut): apply
+``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=rate, output="sos"), recording)`` first, as
+:class:`OnnxClassifier` does.
 
-The low-pass is not in the graph, by design: training filters each whole recording (zero-phase
-Butterworth, :func:`respira.audio.dsp.lowpass`) before cycles are cut, so a filter inside the graph, which
-sees one window or cycle at a time, could only approximate it near every edge — a train/serve skew of
-its own. The input of ``model.onnx`` is therefore the low-passed recording's samples; ``respira
-predict --onnx`` (:class:`OnnxClassifier` through :mod:`respira.inference.engine`) applies the filter to the
-recording first, as the torch path does, and onnxruntime-only consumers do the same with scipy
-(``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=rate, output="sos"), recording)``;
-the metadata's ``input`` line says so).
-
-:class:`OnnxClassifier` runs such a file (from a folder or the Hub) for ``respira predict``, with the
-intra-op threads :func:`respira.utils.threads.choose_num_threads` picks for the torch path.
-
-Exporting needs ``pip install respira[onnx]`` (onnx, onnxscript); running needs onnxruntime only.
+Exporting needs ``pip install respira[onnx]``; running needs onnxruntime only.
 """
 
 from __future__ import annotations
@@ -197,13 +174,7 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verify: bool = True) -> Path:
-    """Write ``model`` (on the CPU, in float32, in eval mode) as an ONNX graph to ``path``.
-
-    With ``verify`` (the default) the file is run with onnxruntime on random waveforms of two
-    lengths (shorter and longer than ``config.target_seconds``) and batch sizes; a difference from
-    torch's probabilities above :data:`PARITY_TOLERANCE`, or ``present`` / ``label`` outputs other than
-    :func:`respira.core.decision.decide` makes of the graph's own probabilities, raises ``ValueError``.
-    """
+    """Write ``model`` (on the CPU, in float32, in eval mode) as an ONNX graph to ``path``."""
     try:
         import onnx
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
@@ -317,12 +288,7 @@ def _session(path: str | Path) -> Any:
 
 
 class OnnxClassifier:
-    """A respira classifier exported to ONNX, run with onnxruntime (the ``respira predict --onnx`` model).
-
-    ``config`` is the model's :class:`~respira.RespiraConfig` (from the folder's ``config.json``): the
-    prediction functions of :mod:`respira.inference.engine` read its input preprocessing (low-pass) and
-    decision thresholds from it exactly as for the torch model.
-    """
+    """A respira classifier exported to ONNX, run with onnxruntime (the ``respira predict --onnx`` model)."""
 
     def __init__(self, path: str | Path, config: RespiraConfig) -> None:
         self.path = Path(path)
@@ -334,10 +300,7 @@ class OnnxClassifier:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities ``[len(waveforms), labels]`` (float64) of mono waveforms at the model's rate and,
         for a model with a quality head, the ``[len(waveforms)]`` probabilities that each is too poor to
-        judge (else ``None``).
-
-        Waveforms of equal length run together, ``batch_size`` at a time (the graph has no mask).
-        """
+        judge (else ``None``)."""
         quality = [QUALITY_NAME] if self.has_quality else []
         widths = [(self.config.num_labels,)] + [()] * len(quality)
         outputs = run_outputs(self.session, waveforms, batch_size, [OUTPUT_NAME, *quality], widths)
@@ -369,12 +332,7 @@ class OnnxClassifier:
 
 
 def load_onnx_model(name: str | Path) -> OnnxClassifier:
-    """The ``model.onnx`` of a folder or Hub id, with its ``config.json``.
-
-    Raises :class:`~respira.hub.loading.ModelLoadError` (one line naming the file) when there is none,
-    when its bytes differ from the SHA-256 the export recorded (:mod:`respira.hub.checksums`) or when
-    onnxruntime cannot load it (truncated or damaged).
-    """
+    """The ``model.onnx`` of a folder or Hub id, with its ``config.json``."""
     from ..models.respira import RespiraConfig
     from .checksums import verify_checksum, verify_hub_file
     from .loading import ModelLoadError, check_model_folder, resolve_model_name

@@ -1,25 +1,10 @@
 """Ship a respira model's code with it, so it loads where respira is not installed (``trust_remote_code``).
 
-transformers loads a model's own code from its folder (or Hub repository) when ``config.json`` has an
-``auto_map`` and the caller passes ``trust_remote_code=True``: each class named in ``auto_map`` is
-imported from a ``.py`` file of the folder, and so is every file those import with a one-dot
-relative import (``from .audio import resample``). The folder is flat.
-
-The shipped code is generated from respira's own source files at export time, never maintained as a
-second copy: :func:`remote_code_files` starts from :class:`~respira.RespiraConfig`,
-:class:`~respira.RespiraForAudioClassification`, :class:`~respira.RespiraFeatureExtractor` and the
-pipeline (plus the encoder family's config and model when respira provides them, AST coming from
-transformers itself, and the default encoder family's config, which a default ``RespiraConfig``
-builds), and ships only the definitions those reach (:mod:`respira.hub.code_closure`: no other encoder
-family's featurizer or helpers), gathered into a few files (:mod:`respira.hub.code_files`) whose
-respira imports are rewritten to one-dot relative imports (``from ...audio import X`` →
-``from .feature_extraction_respira import X``). Each file starts with a comment naming its sources.
-The respira configuration file gets a few generated lines at its end that register these encoder
-classes with the Auto classes, as ``import respira`` does. :func:`flatten_modules` (the app's Space)
-still ships whole modules, one file each.
-
-The same folder still loads with ``import respira`` and no ``trust_remote_code``: transformers then
-uses respira's registered classes and ignores the shipped code.
+The shipped code is generated from respira's source at export time: :func:`remote_code_files` starts from
+the config, model, feature extractor and pipeline classes (and the encoder family's), ships only the
+definitions they reach (:mod:`respira.hub.code_closure`) in a few flat files (:mod:`respira.hub.code_files`)
+with one-dot relative imports, and appends lines registering the encoder classes with the Auto classes.
+The folder still loads with ``import respira`` and no ``trust_remote_code``.
 """
 
 from __future__ import annotations
@@ -127,9 +112,8 @@ def _respira_family(model_type: str) -> tuple[type, type] | None:
 def _default_encoder_config() -> type | None:
     """The config class of respira's default encoder family, when respira provides it.
 
-    A ``RespiraConfig()`` without arguments builds one (``sub_configs_defaults``), and transformers
-    builds such a default config while it loads any saved one (to log what differs from the defaults),
-    so the shipped code must register it whichever family the model's encoder is.
+    transformers builds a bare ``RespiraConfig()`` (hence this family's config) while it loads any saved
+    one, so the shipped code registers it whichever family the model's encoder is.
     """
     from ..models.encoders import DEFAULT_ENCODER, get_encoder_spec
 
@@ -152,9 +136,8 @@ def _registration_lines(registered: list[tuple[type, type | None]]) -> str:
     """Generated lines that register the shipped encoder classes (:func:`_shipped_encoder_classes`),
     appended to the configuration file.
 
-    They call the Auto classes' ``register`` with ``exist_ok=True`` rather than respira's
-    ``register_model_type``: transformers may load the shipped modules more than once (one copy per
-    entry file of a local folder), and each copy registers its own classes, silently.
+    They call the Auto classes' ``register(..., exist_ok=True)``: transformers may load the shipped modules
+    more than once (one copy per entry file of a local folder), each copy registering its own classes.
     """
     imports, calls = [], []
     for config_class, model_class in registered:
@@ -219,13 +202,7 @@ def flatten_modules(
     note: str = "`respira export --with_code`",
     appendix: dict[str, str] | None = None,
 ) -> RemoteCode:
-    """``modules`` and every respira module they import (function-level imports too), as flat files.
-
-    Each file's respira imports become one-dot relative imports of the flat files (so the folder is
-    imported as a package), and each file starts with a comment naming its source and ``note`` (what
-    generated it). ``leave_out``: modules not shipped (an import of one stays, rewritten, and fails only
-    if it runs). ``appendix``: text added at the end of a module's file (module name → text).
-    """
+    """``modules`` and every respira module they import (function-level imports too), as flat files."""
     from .. import __version__
 
     pending, seen = list(modules), set(leave_out)
@@ -257,13 +234,9 @@ def flatten_modules(
 
 def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     """The code folder of a respira model (its config, or its encoder's ``model_type``): only the definitions
-    its classes reach (:func:`~respira.hub.code_closure.code_closure`; registries cut to its encoder
-    family: the default family's config ships, for a bare ``RespiraConfig()``, but not its spec nor
-    featurizer), gathered into the files of :data:`~respira.hub.code_files.FILES`.
-
-    Of a config, only the optional stages it runs ship (:func:`~respira.models.respira.featurizer.stages_of`:
-    no resampler when its rate is the featurizer's, no SpecAugment without ``config.spec_augment``...);
-    of a ``model_type``, all of them."""
+    its classes reach (:func:`~respira.hub.code_closure.code_closure`; registries cut to its encoder family:
+    the default family's config ships, for a bare ``RespiraConfig()``, but not its spec nor featurizer),
+    gathered into the files of :data:`~respira.hub.code_files.FILES`."""
     from .. import __version__
     from ..models.encoders import EncoderSpec
     from ..models.respira.featurizer import stages_of
@@ -337,13 +310,7 @@ def _update_json(path: Path, **entries: Any) -> None:
 
 
 def write_remote_code(folder: str | Path, code: RemoteCode | None = None) -> RemoteCode:
-    """Write the shipped code into a model folder and add the ``auto_map`` entries.
-
-    ``code``: what :func:`remote_code_files` gave for the folder's config (computed when omitted).
-    ``config.json`` gets every Auto class (config, model, classifier, feature extractor) and the
-    ``audio-classification`` pipeline (``custom_pipelines``), ``preprocessor_config.json`` the feature
-    extractor's. Returns what was written.
-    """
+    """Write the shipped code into a model folder and add the ``auto_map`` entries."""
     folder = Path(folder)
     if code is None:
         from ..models.respira import RespiraConfig
@@ -380,12 +347,7 @@ def _check_shipped_imports(folder: Path, name: str) -> None:
 
 
 def check_remote_code(folder: str | Path) -> list[str]:
-    """The shipped code files of a folder, after checking it is self-contained.
-
-    Every class of ``auto_map`` and ``custom_pipelines`` must be defined in a file of the folder, every
-    relative import must name a file of the folder, and no file may import respira. Raises ``ValueError``
-    naming the problem.
-    """
+    """The shipped code files of a folder, after checking it is self-contained."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     auto_map = config.get("auto_map") or {}

@@ -27,10 +27,8 @@ def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
 
 
 def is_hub_origin(source: str) -> bool:
-    """Whether an encoder checkpoint name is known to be a Hub model: a registered encoder family's
-    default Hub checkpoint, or a repo in the local Hub cache. A name shaped like a Hub id may be a local
-    folder where the model was trained (``checkpoints/efficientat_mn04``): the card's ``base_model`` (a Hub
-    link) names only a known Hub origin."""
+    """Whether an encoder checkpoint name is known to be a Hub model: a registered encoder family's default
+    Hub checkpoint, or a repo in the local Hub cache."""
     from huggingface_hub import try_to_load_from_cache
 
     from ..models.encoders import encoder_specs

@@ -1,11 +1,8 @@
 """What the card of a folder ``respira fit-site`` wrote says of the fit, from the folder's own files.
 
-A fitted folder holds its evidence beside the weights (:data:`FIT_EVIDENCE`: ``site_fit.json``, the
-whole fit; ``nested_cv.csv``, the nested cross-validation table; ``learning_curve.csv`` and its PNG). A copy,
-an export and a push carry those files, and every card of the folder is rendered with
-:func:`site_card_section` from them, so the card says the same wherever the folder goes. The base
-model's own site verdicts are quoted from the base folder when it can be found
-(:func:`base_model_folder`), as the base's.
+The fit's evidence (:data:`FIT_EVIDENCE`) travels with the folder, so every card rendered from it by
+:func:`site_card_section` says the same; the base model's verdicts are quoted from its folder when
+:func:`base_model_folder` finds it.
 """
 
 from __future__ import annotations
@@ -42,8 +39,7 @@ FIT_EVIDENCE: tuple[str, ...] = (SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE, CURV
 
 
 def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
-    """The fit record (``site_fit.json``) of ``folder``; ``None`` when it holds none (or not one that
-    parses as fit-site's)."""
+    """The fit record (``site_fit.json``) of ``folder``."""
     try:
         record = json.loads((Path(folder) / SITE_FIT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -81,8 +77,7 @@ def _interval(value: Any) -> str:
 def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
     """The card's section on the site fit, rendered from :data:`SITE_FIT_FILE` in ``folder`` alone, and the
     base model's site verdicts (read from ``base_folder``'s evaluation files, else from the base the record
-    names: :func:`base_model_folder`), said to be the base's. The base's row of the fitted sample itself
-    is left out: that sample's base model is the nested cross-validation's ``as is`` row, one interval."""
+    names: :func:`base_model_folder`), said to be the base's."""
     record = read_site_fit(folder)
     if record is None:
         raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")

@@ -1,10 +1,5 @@
 """Inference: everything that turns recordings into a model's verdicts.
 
-The runners above the models, on the torch-free core of :mod:`respira.core` (windows, batches, decisions,
-events): :mod:`.engine` runs a model over windows and cycles, :mod:`.event_detection` finds events in
-frame posteriors, :mod:`.form` is the CPU inference form of a model, and :mod:`.detector` is the one
-object to predict recordings (:class:`Detector`, returning :class:`~.prediction.Prediction`).
-
 Names are imported from their module on first use (``import respira.inference`` stays light).
 """
 

@@ -40,21 +40,7 @@ class DetectorEvents:
         prediction: Prediction | None = None,
     ) -> EventDetection:
         """Where crackles and wheezes are: events with onset, offset and confidence
-        (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis.
-
-        ``source``: an audio file (any rate and channels; its frames read block by block, so they need the
-        memory of a few chunks, while the verdict rule's windows read it as :meth:`predict_file` does;
-        errors name it) or a mono waveform recorded at ``sampling_rate`` Hz.
-        ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings
-        (``config.event_settings``); ``frame_hop_seconds``: the frame grid's hop. ``name`` names a
-        waveform in warnings and errors and is the result's ``file``. ``rule``
-        (:data:`~respira.inference.event_rules.EVENT_RULES`): ``verdict`` (the default) keeps an event only
-        where the recording's verdict holds it (:func:`~respira.inference.event_rules.gate_by_verdict`: the
-        verdict of :meth:`predict_file` / :meth:`predict` with this detector's windows, or of ``prediction``,
-        a result of theirs for the same recording, reused); ``frames`` keeps every frame event. The result
-        says which rule drew the events and what it left out
-        (:meth:`~respira.inference.event_rules.EventDetection.describe`).
-        """
+        (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis."""
         from .event_detection import detect_events, detect_file_events
         from .event_rules import check_event_rule
 
@@ -119,11 +105,10 @@ class DetectorEvents:
         frame_hop_seconds: float = FRAME_HOP_SECONDS,
         rule: str = DEFAULT_EVENT_RULE,
     ) -> EventDetection:
-        """:meth:`detect_events` of the waveform a :meth:`plan_windows` ``plan`` was made of, from its
-        chunks (:func:`respira.inference.event_detection.plan_chunks` of ``plan.samples``) and their
+        """:meth:`detect_events` of the waveform a :meth:`plan_windows` ``plan`` was made of, from its chunks
+        (:func:`respira.inference.event_detection.plan_chunks` of ``plan.samples``) and their
         :func:`~respira.inference.event_detection.step_outputs` (run with other recordings' chunks if need
-        be);
-        ``prediction``: :meth:`planned_prediction`'s for the same plan. Equal to :meth:`detect_events`'s."""
+        be)."""
         from .event_detection import detection_of_frames, frames_from_chunks
         from .event_rules import check_event_rule
 

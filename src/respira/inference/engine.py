@@ -8,20 +8,11 @@ Typical use::
     model, config = load_model("my_model")          # a local folder or a Hub id
     rows, errors = predict_files(model, ["a.wav", "b.flac"], window=4.0, hop=2.0)
 
-Every prediction is a row (a ``dict``): ``start``, ``end`` (seconds: a sliding window or an annotated
-cycle); ``crackle``, ``wheeze`` (the probability that each is present in the span); ``label`` (the
-four-class ICBHI label). A single-label model's rows also hold ``p_normal``, ``p_crackle``, ``p_wheeze``,
-``p_both`` (summing to 1; ``crackle = p_crackle + p_both``, ``wheeze = p_wheeze + p_both``) and ``label``
-is the most probable class. A multi-label model's ``crackle`` and ``wheeze`` are its sigmoids and
-``label`` the class :func:`respira.core.decision.decide` makes of them at the model's thresholds: the one
-rule that training's test scoring, ``respira evaluate``, the pipeline and the ONNX graph apply too.
-
-A recording the model scores but cannot judge (silent, clipped, shorter than one window, recorded below
-4 kHz, far above full scale: :mod:`respira.audio.checks`) warns, and every row of it gains ``warning``.
-Recordings are read by :func:`respira.audio.read_audio` (any rate and channels, block by block, to mono
-at the model's rate) and get the model's input preprocessing before they are cut
-(:func:`respira.audio.dsp.prepare_recording`: the training recordings' low-pass, on the whole
-recording as the dataset builder applies it), so annotated cycles reach the model as training's did.
+Each row holds ``start``, ``end`` (seconds), ``crackle``, ``wheeze`` (probabilities) and ``label`` (the
+four-class label :func:`respira.core.decision.decide` makes at the model's thresholds); a single-label
+model's rows also hold ``p_normal``, ``p_crackle``, ``p_wheeze``, ``p_both``. A recording the model cannot
+judge (:mod:`respira.audio.checks`) warns and its rows gain ``warning``. Recordings get the model's input
+preprocessing (:func:`respira.audio.dsp.prepare_recording`) before they are cut.
 """
 
 from __future__ import annotations
@@ -115,29 +106,12 @@ def _rows(
     return decided_rows(probabilities, spans, config, quality)
 
 
-def _run_segments(
-    model: RespiraForAudioClassification,
-    waveform: np.ndarray,
-    segments: Sequence[tuple[int, int]],
-    batch_size: int,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`run_windows` of sample ranges of ``waveform``."""
-    return run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
-
-
 def run_windows(
     model: RespiraForAudioClassification, windows: Sequence[np.ndarray], batch_size: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Probabilities ``[windows, labels]`` of mono waveforms at the model's rate (prepared:
     :func:`respira.audio.dsp.prepare_recording`), ``batch_size`` at a time, and for a model with a quality
-    head
-    the ``[windows]`` probabilities that each is too poor to judge.
-
-    The windows may come from several recordings: each row's result does not depend on the others in
-    its batch (the model brings every row to its input length by the row's own samples, and runs in
-    eval mode). A model with a ``predict_outputs(waveforms, batch_size)`` method (an ONNX export,
-    :class:`respira.hub.onnx.OnnxClassifier`) is given the windows themselves.
-    """
+    head the ``[windows]`` probabilities that each is too poor to judge."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if hasattr(model, "predict_outputs"):
@@ -177,8 +151,7 @@ def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
 def _window_samples(
     model: RespiraForAudioClassification, window: float, hop: float, smoothing: int, frame: int | None = None
 ) -> tuple[int, int]:
-    """``(window, hop)`` in samples after checking the options (one-line ``ValueError`` otherwise).
-    ``frame``: the model's :func:`analysis_frame_samples` when the caller has it already."""
+    """``(window, hop)`` in samples after checking the options (one-line ``ValueError`` otherwise)."""
     if not (isinstance(window, (int, float)) and math.isfinite(window) and window > 0):
         raise ValueError(f"window must be a positive number of seconds, got {window}")
     if not (isinstance(hop, (int, float)) and math.isfinite(hop) and 0 < hop <= window):
@@ -207,9 +180,7 @@ def check_window_options(
 @dataclass(frozen=True)
 class WindowPlan:
     """A recording's sliding windows, before the model: ``samples``, the whole recording prepared
-    (:func:`respira.audio.dsp.prepare_recording`); ``windows``, the samples of each window (views of
-    ``samples``); ``spans``, their ``(start, end)`` in seconds; ``warning``, what
-    :func:`respira.audio.checks.check_input` found wrong with the recording (``None``: nothing)."""
+    (:func:`respira.audio.dsp.prepare_recording`)."""
 
     samples: np.ndarray
     windows: list[np.ndarray]
@@ -244,11 +215,10 @@ def plan_windows(
     pcm_bits: int | None = None,
 ) -> WindowPlan:
     """The work of :func:`predict_windows` before the model (the same checks, one-line ``ValueError``):
-    ``waveform`` checked (:func:`respira.audio.checks.check_input`: ``name`` names it, ``recorded_rate``
-    is the rate it was recorded at when it was resampled to the model's, ``pcm_bits`` the bit depth of
-    the integer PCM it was decoded from), prepared and cut into its
-    windows, which :func:`run_windows` may run together with other recordings' and :func:`window_rows`
-    turns into rows."""
+    ``waveform`` checked (:func:`respira.audio.checks.check_input`: ``name`` names it, ``recorded_rate`` is
+    the rate it was recorded at when it was resampled to the model's, ``pcm_bits`` the bit depth of the
+    integer PCM it was decoded from), prepared and cut into its windows, which :func:`run_windows` may run
+    together with other recordings' and :func:`window_rows` turns into rows."""
     frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
     window_samples, hop_samples = _window_samples(model, window, hop, smoothing, frame)
     rate = int(model.config.sampling_rate)
@@ -301,22 +271,7 @@ def predict_windows(
     recorded_rate: float | None = None,
     pcm_bits: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform.
-
-    ``waveform`` is the recording at the model's ``config.sampling_rate``, not yet low-passed: the
-    model's input preprocessing (:func:`respira.audio.dsp.prepare_recording`) is applied to it here. The
-    windows cover the whole recording: the last one may be shorter than ``window`` (it ends at the
-    recording's end), and a recording shorter than one window gives a single window. ``smoothing=k``
-    replaces each window's probabilities by their centred moving average over ``k`` windows before the
-    labels are chosen.
-    Rows are described in the module docstring.
-
-    The work is bounded: a window, and the recording, must hold at least one analysis frame of the
-    model's featurizer (:func:`analysis_frame_samples`), and a recording that would need more than
-    ``max_windows`` windows (``None``: no limit) raises ``ValueError`` before any is computed.
-    Several recordings' windows batched together: :func:`plan_windows`, :func:`run_windows`,
-    :func:`window_rows` (what ``respira screen`` does).
-    """
+    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform."""
     plan = plan_windows(
         model,
         waveform,
@@ -342,16 +297,7 @@ def predict_cycles(
     recorded_rate: float | None = None,
     pcm_bits: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate.
-
-    ``waveform`` is the whole recording, not yet low-passed: :func:`respira.audio.dsp.prepare_recording`
-    filters it before the cycles are cut, exactly as the dataset builder prepared the training cycles.
-    Each cycle is checked and cut by :func:`respira.core.windows.cycle_spans`, as the ICBHI dataset builder
-    cuts it (a cycle that is not a span, starts at or after the end of the recording or holds less than
-    one analysis frame of it, :func:`analysis_frame_samples`, raises ``ValueError``); rows keep the given
-    ``start`` and ``end`` (and the recording's ``warning``, as :func:`plan_windows` checks it, ``name``,
-    ``recorded_rate`` and ``pcm_bits`` included; no window: its length is not checked).
-    """
+    """Predict given cycles (``(start, end)`` in seconds) of a mono waveform at the model's rate."""
     rate = int(model.config.sampling_rate)
     samples = as_waveform(waveform)
     segments, spans = cycle_spans(cycles, rate, samples.shape[0], analysis_frame_samples(model))
@@ -359,21 +305,18 @@ def predict_cycles(
     waveform = prepare_recording(model.config, samples)
     if not segments:
         return []
-    probabilities, quality = _run_segments(model, waveform, segments, batch_size)
+    probabilities, quality = run_windows(
+        model, [waveform[start:stop] for start, stop in segments], batch_size
+    )
     return _warned(_rows(probabilities, spans, model.config, quality), warning)
 
 
 def _annotation_for(
-    path: str | Path, annotations: str | Path | Mapping[str, str | Path] | None, count: int
+    path: str | Path, annotations: str | Path | Mapping[str, str | Path] | None
 ) -> Path | None:
-    if annotations is None:
-        return None
     if isinstance(annotations, Mapping):
-        found = annotations.get(str(path))
-        return Path(found) if found is not None else None
-    if count != 1:
-        raise ValueError(f"an annotation file applies to exactly one audio file, got {count} files")
-    return Path(annotations)
+        annotations = annotations.get(str(path))
+    return None if annotations is None else Path(annotations)
 
 
 def predict_files(
@@ -388,17 +331,7 @@ def predict_files(
     max_windows: int | None = MAX_WINDOWS,
     track: Callable[[Iterable[Any]], Iterable[Any]] = iter,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    """Predict several audio files; return ``(rows, errors)``.
-
-    Rows start with ``file`` (the path as given). With ``annotations`` (an ICBHI annotation file for a
-    single path, or a mapping ``{str(path): annotation file}``) the annotated cycles are predicted
-    (rows gain ``annotated_label``); otherwise sliding windows (:func:`predict_windows`). A file that
-    cannot be read or annotated is reported in ``errors`` as ``(path, message)`` and the others are
-    still predicted; an annotation error names the annotation file and its line. Invalid window
-    options raise ``ValueError`` before any file is read, and a file needing more than ``max_windows``
-    windows is refused from its header, before it is decoded. ``track`` wraps the paths (e.g. to show
-    progress).
-    """
+    """Predict several audio files; return ``(rows, errors)``."""
     from ..data.text_files import check_cycles_fit, read_annotations
 
     if annotations is not None and not isinstance(annotations, Mapping) and len(paths) != 1:
@@ -411,7 +344,7 @@ def predict_files(
     for path in track(paths):
         name = str(path)
         try:
-            annotation = _annotation_for(path, annotations, len(paths))
+            annotation = _annotation_for(path, annotations)
             cycles = read_annotations(annotation) if annotation is not None else None
             header = audio_header(path)
             if cycles is None:

@@ -10,34 +10,13 @@ Typical use::
     detection.events                             # [Event(onset, offset, label, confidence), ...]
     detection.frames.posteriors                  # [frames, 2] crackle, wheeze, every 0.02 s
 
-**Frame posteriors** come from the encoder's own time axis, not from re-running overlapping windows:
-the model runs once per chunk of its input length (``config.target_seconds``) and its head is applied to
-each of the encoder's time steps (``output_frames=True``; :mod:`respira.models.time_steps`: 0.1 s for
-AST, 0.16 s for BEATs, about 0.3 s for EfficientAT, 0.13 s for the CNN at their usual settings). A
-single-label model's step gives crackle = p(crackle) + p(both), as its cycles do
-(:func:`respira.core.decision.decide`). The steps are interpolated linearly onto frames of
-``frame_hop_seconds`` (:data:`respira.core.events.FRAME_HOP_SECONDS`): frame ``i`` covers ``[i*h, (i+1)*h)``
-and takes the value at its centre (the first and last steps' values held out to the edges).
-
-**Chunks** overlap by a context margin (a quarter of the chunk, at most 1 s, at each side), so no frame
-is read only near a chunk's edge, where a network sees padding instead of the signal around it: each
-frame takes the value of the chunk in which it lies farthest from an edge. The recording's own start
-and end get the same margin of context, its mirror image
-(:class:`respira.core.chunks.MirroredRecording`): without it the encoder's padding at the first
-chunk's start made a wheeze event start at 0.0 s in most recordings. A recording (with its margins)
-shorter than one chunk is one chunk, padded as the model pads a short cycle (its padded steps are
-dropped).
-
-**Events** are made by :func:`respira.core.events.posteriors_to_events` at the model's decision thresholds
-(:func:`respira.core.decision.thresholds_of`) with the model's event settings (``config.event_settings``,
-else :class:`respira.core.events.EventSettings`'s defaults): every frame event, whatever the recording's
-verdict (rule :data:`~respira.inference.event_rules.FRAMES_RULE`; what ``respira evaluate --task events``
-scores).
-
-**Which events are shown** is :mod:`respira.inference.event_rules`'s (the verdict rule).
-
-Work is bounded: chunks run ``batch_size`` at a time, so besides the recording itself (at the model's
-rate) only the frame grid (two floats per frame) grows with its length.
+The model runs once per chunk of ``config.target_seconds`` and its head is applied to each encoder time
+step (:mod:`respira.models.time_steps`), interpolated linearly onto frames of
+:data:`respira.core.events.FRAME_HOP_SECONDS`. Chunks overlap by a margin (a quarter chunk, at most 1 s)
+and each frame takes the chunk where it lies farthest from an edge; the recording's ends get a mirrored
+margin (:class:`respira.core.chunks.MirroredRecording`). Events are
+:func:`respira.core.events.posteriors_to_events` at the model's thresholds and event settings; which are
+shown is :mod:`respira.inference.event_rules`'s.
 """
 
 from __future__ import annotations
@@ -97,11 +76,7 @@ def step_outputs(
     model: RespiraForAudioClassification, chunks: Sequence[np.ndarray], batch_size: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per chunk: its steps' centres (seconds from the chunk's start) and ``[steps, outputs]``
-    probabilities in the config's ``id2label`` order, padded steps dropped.
-
-    A model with a ``predict_frames(waveforms, batch_size)`` method (an ONNX export, the Space's runner)
-    gives them itself; such a runner may give its ``analysis_frame_samples`` as an attribute.
-    """
+    probabilities in the config's ``id2label`` order, padded steps dropped."""
     if hasattr(model, "predict_frames"):
         return model.predict_frames(chunks, batch_size)
     import torch  # here: a runner with its own predict_frames (the torch-free Space's) needs no torch
@@ -143,8 +118,7 @@ class _Grid:
         return max(1, math.ceil(seconds / self.hop - 1e-9))
 
     def add(self, start: int, stop: int, last: bool, times: np.ndarray, flags: np.ndarray) -> None:
-        """One chunk's steps (``times`` from its start, ``flags``); ``start``/``stop``: the chunk's samples
-        in the recording (negative before its start, beyond its end after it: a mirrored margin)."""
+        """One chunk's steps (``times`` from its start, ``flags``)."""
         begin, end = start / self.rate, stop / self.rate
         needed = self._frames(end)
         if needed > self.best.shape[0]:
@@ -222,11 +196,10 @@ def _frames_of(
 
 
 def plan_chunks(model: RespiraForAudioClassification, samples: np.ndarray) -> list[tuple[int, int, bool]]:
-    """The chunks ``(start, stop, last)`` that :func:`predict_frames` runs over a recording already
-    prepared (:func:`respira.audio.dsp.prepare_recording`), checked as it checks them, as samples of the
-    recording with its mirrored margins: their waveforms (:func:`chunk_waveforms`) may run through
-    :func:`step_outputs` with other recordings' chunks, and :func:`frames_from_chunks` makes the frame
-    grid of their outputs."""
+    """The chunks ``(start, stop, last)`` that :func:`predict_frames` runs over a recording already prepared
+    (:func:`respira.audio.dsp.prepare_recording`), checked as it checks them, as samples of the recording with
+    its mirrored margins: their waveforms (:func:`chunk_waveforms`) may run through :func:`step_outputs` with
+    other recordings' chunks, and :func:`frames_from_chunks` makes the frame grid of their outputs."""
     check_holds_a_frame(samples.shape[0], _frame_of(model), int(model.config.sampling_rate))
     recording = _mirrored(model.config, RecordingInMemory(model.config, samples, prepared=True))
     return list(iter_chunk_spans(recording, *chunk_sizes(model.config)))
@@ -276,9 +249,8 @@ def predict_file_frames(
     frame_hop_seconds: float = FRAME_HOP_SECONDS,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> FramePosteriors:
-    """:func:`predict_frames` of an audio file (any rate and channels), read block by block: the memory
-    of a few chunks whatever the recording's length (:class:`respira.core.chunks.StreamedRecording`).
-    Errors name the file (:func:`respira.audio.stream_audio`)."""
+    """:func:`predict_frames` of an audio file (any rate and channels), read block by block: the memory of a
+    few chunks whatever the recording's length (:class:`respira.core.chunks.StreamedRecording`)."""
     _check_options(frame_hop_seconds, batch_size)
     recording = StreamedRecording(model.config, stream_audio(path, int(model.config.sampling_rate)))
     return _frames_of(model, recording, frame_hop_seconds, batch_size)
@@ -294,10 +266,7 @@ def detect_events(
     batch_size: int = DEFAULT_BATCH_SIZE,
     file: str | None = None,
 ) -> EventDetection:
-    """The crackle and wheeze events of a mono ``waveform`` at the model's rate (module docstring).
-
-    ``thresholds`` default to the model's decision thresholds, ``settings`` to its event settings.
-    """
+    """The crackle and wheeze events of a mono ``waveform`` at the model's rate (module docstring)."""
     frames = predict_frames(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
     return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=file)
 

@@ -1,21 +1,10 @@
 """The rules that draw a recording's events from its frame posteriors, and what a detection holds.
 
-Every frame event at the model's thresholds (:data:`FRAMES_RULE`) is what ``respira evaluate --task
-events`` scores; :mod:`respira.inference.event_detection` makes the frames and those events.
-
-**The verdict rule** (:data:`VERDICT_RULE`, :func:`gate_by_verdict`; what ``respira predict --events``,
-:meth:`respira.Detector.detect_events`, the app and its Space show by default): one recording, one
-answer. The thresholds were tuned on clips (windows, cycles), and a frame posterior read from the
-encoder's time axis crosses them far more readily than a clip's pooled probability does, so frame
-events alone would contradict the verdict (crackle events on a recording judged normal). An event of
-label L is therefore kept only where the verdict holds it: the recording is decided L-present (its
-windows aggregated as its verdict aggregates them) and the event overlaps a window (or annotated cycle)
-whose own label has L, the windows being those the verdict was made of; a withheld verdict (too poor to
-judge) holds none. The events left out are kept (:attr:`EventDetection.left_out`), counted and named
-with their reason (:meth:`EventDetection.describe`). Gating rather than hysteresis or frame thresholds
-of their own: it needs no threshold tuned on any data (the verdict's are the model's own), and it makes
-the events agree with the verdict and the windows' labels by construction, where a second threshold
-would only make contradictions rarer.
+:data:`FRAMES_RULE`: every frame event at the model's thresholds (what ``respira evaluate --task events``
+scores). :data:`VERDICT_RULE` (:func:`gate_by_verdict`, the default of ``predict --events``, the Detector and
+the app): an event of label L is kept only when the recording is decided L-present and the event overlaps a
+window (or cycle) whose own label has L, so events never contradict the verdict; a withheld verdict holds
+none. The events left out are kept with their reason (:attr:`EventDetection.left_out`).
 """
 
 from __future__ import annotations
@@ -70,8 +59,7 @@ def check_event_rule(rule: Any) -> str:
 
 @dataclass(frozen=True)
 class FramePosteriors:
-    """``posteriors`` ``[frames, 2]`` (crackle, wheeze) on frames of ``hop_seconds``; frame ``i`` covers
-    ``[i * hop, (i + 1) * hop)`` seconds of a recording of ``duration`` seconds."""
+    """``posteriors`` ``[frames, 2]`` (crackle, wheeze) on frames of ``hop_seconds``."""
 
     posteriors: np.ndarray
     hop_seconds: float
@@ -86,13 +74,7 @@ class FramePosteriors:
 @dataclass(frozen=True)
 class EventDetection:
     """What :func:`detect_events` found: the ``events``, the ``frames`` they were made of, the
-    ``thresholds`` and ``settings`` that made them, and the recording's ``file`` when it came from one.
-
-    ``rule``: which rule drew the events (:data:`EVENT_RULES`). Under :data:`VERDICT_RULE`
-    (:func:`gate_by_verdict`), ``left_out`` holds the frame events the verdict does not hold,
-    ``recording_present`` the recording's (crackle, wheeze) verdict, ``withheld`` whether the verdict was
-    withheld (too poor to judge) and ``unit`` what the verdict's rows were (``window`` or ``cycle``).
-    """
+    ``thresholds`` and ``settings`` that made them, and the recording's ``file`` when it came from one."""
 
     events: list[Event]
     frames: FramePosteriors
@@ -162,15 +144,7 @@ def gate_by_verdict(
     withheld: bool = False,
 ) -> EventDetection:
     """``detection``'s frame events kept where the recording's verdict holds them (:data:`VERDICT_RULE`,
-    module docstring), the others in ``left_out``.
-
-    ``rows``: the windows (or annotated cycles) the verdict was made of (:mod:`respira.inference.engine` rows:
-    ``start``, ``end``, ``crackle``, ``wheeze``, ``label``); the recording is decided from them by
-    :func:`respira.core.decision.decide_rows` (``aggregation``, ``top_k``) at ``config``'s thresholds, as
-    :class:`respira.Detector` and the app decide it (``aggregation`` left out: the model's own rule,
-    :func:`respira.core.decision.aggregation_of`); ``withheld``: the verdict was withheld (too poor to
-    judge), which holds no event.
-    """
+    module docstring), the others in ``left_out``."""
     if not rows:
         raise ValueError("no windows to gate the events by")
     _, decision = decide_rows(rows, config, aggregation, top_k)

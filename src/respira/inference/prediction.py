@@ -22,19 +22,7 @@ class PredictionError(ValueError):
 
 @dataclass(frozen=True)
 class Prediction:
-    """What a :class:`~respira.Detector` found in one recording.
-
-    ``rows``: one ``dict`` per window (or annotated cycle), as described in :mod:`respira.inference.engine`
-    (``file`` first when the recording came from a file). ``crackle`` / ``wheeze``: the recording's
-    probabilities (the windows' aggregated by ``aggregation``); ``label``: its verdict (``normal``,
-    ``crackle``, ``wheeze`` or ``both``) at ``thresholds``. A model with a quality head (``respira
-    quality``) also gives ``quality``, the mean over the windows of the probability that a window is too
-    poor to judge; from the model's quality threshold the verdict is ``withheld`` and ``label`` is
-    :data:`~respira.labels.WITHHELD_LABEL` (``poor_quality``), the probabilities kept for the record.
-    ``warning``: why the verdict is not to be trusted, when the recording is one the model cannot judge
-    (silent, clipped, shorter than one window, recorded below 4 kHz, far above full scale:
-    :func:`respira.audio.checks.check_input`, one line); ``None`` when it is fine.
-    """
+    """What a :class:`~respira.Detector` found in one recording."""
 
     rows: list[dict[str, Any]]
     crackle: float

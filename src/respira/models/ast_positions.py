@@ -10,12 +10,7 @@ from transformers import ASTModel
 
 
 def adapt_ast_to_length(encoder: ASTModel, frames: int) -> ASTModel:
-    """A copy of ``encoder`` for ``frames`` input frames (instead of ``config.max_length``).
-
-    The patch grid's time axis is centre-cropped when shorter (as the original AST code does for
-    shorter inputs) and linearly interpolated when longer; the CLS and distillation positions and
-    the frequency axis are kept.
-    """
+    """A copy of ``encoder`` for ``frames`` input frames (instead of ``config.max_length``)."""
     config = copy.deepcopy(encoder.config)
     frequency_patches, time_patches = encoder.embeddings.get_shape(config)
     config.max_length = frames

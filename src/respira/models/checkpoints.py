@@ -1,10 +1,7 @@
 """Reading an original (non-respira) checkpoint for a converter, in one place.
 
-``respira convert beats|efficientat`` read files published by other projects, so they only ever
-unpickle with ``torch.load(weights_only=True)`` (tensors and plain containers, never arbitrary
-objects). :func:`load_original_checkpoint` says in one line why a file is refused — not a checkpoint
-at all, or a pickle holding something that does not load safely — instead of torch's paragraph, and
-:func:`summarise_keys` keeps a list of state-dict keys short enough for one line.
+Checkpoints are only unpickled with ``torch.load(weights_only=True)``; :func:`load_original_checkpoint`
+says in one line why a file is refused, and :func:`summarise_keys` shortens a list of state-dict keys.
 """
 
 from __future__ import annotations
@@ -34,12 +31,7 @@ def summarise_keys(keys: Iterable[str], limit: int = 12) -> str:
 
 
 def load_original_checkpoint(path: str | Path, expected: str) -> Any:
-    """What ``torch.load(path, weights_only=True)`` returns, on the CPU.
-
-    ``expected`` names what the file should be (``"an EfficientAT checkpoint"``), for the errors:
-    ``FileNotFoundError`` when there is no such file, one-line ``ValueError`` when it is not a file
-    ``torch.save`` or ``pickle`` wrote, or holds objects that do not load safely.
-    """
+    """What ``torch.load(path, weights_only=True)`` returns, on the CPU."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{expected} not found: {path}")

@@ -27,14 +27,7 @@ def compute_embeddings(
     device: str | torch.device | None = None,
     track: Callable[[Iterable[np.ndarray]], Iterable[np.ndarray]] = iter,
 ) -> datasets.Dataset:
-    """``dataset`` without its audio, plus an ``embeddings`` column (float32, the model's pooled output).
-
-    Audio is decoded at the model's sampling rate (the column is cast if needed) and embedded in
-    eval mode without gradients, batch by batch. Every other column is kept, so labels and metadata
-    travel with the embeddings; train a head on them with ``model(embeddings=..., labels=...)``.
-    The column is laid out as :func:`with_embeddings` does. ``track`` wraps the decoded waveforms (e.g.
-    to show progress).
-    """
+    """``dataset`` without its audio, plus an ``embeddings`` column (float32, the model's pooled output)."""
     embeddings = embed_audio(
         model, dataset, batch_size=batch_size, audio_column=audio_column, device=device, track=track
     )
@@ -74,13 +67,7 @@ def embed_waveforms(
     batch_size: int = 32,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
-    """``[n, hidden]`` float32 pooled embeddings of 1-D waveforms at the model's sampling rate.
-
-    The waveforms are consumed lazily ``batch_size`` at a time (so a generator holds only one batch of
-    audio in memory), padded per batch with an attention mask (the model fits every row to its own
-    length, so a row's embedding does not depend on its batch) and embedded in eval mode without
-    gradients; the model's training mode is restored afterwards.
-    """
+    """``[n, hidden]`` float32 pooled embeddings of 1-D waveforms at the model's sampling rate."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval().to(device)
@@ -98,11 +85,7 @@ def embed_waveforms(
 
 
 def with_embeddings(dataset: datasets.Dataset, embeddings: np.ndarray) -> datasets.Dataset:
-    """``dataset`` plus ``embeddings`` ``[rows, dim]`` as a fixed-length float32 column read as numpy.
-
-    Rows then come out of Arrow as arrays, not lists of Python floats, which makes a training step on
-    cached embeddings about 3.5× cheaper to load (the other columns keep their Python types).
-    """
+    """``dataset`` plus ``embeddings`` ``[rows, dim]`` as a fixed-length float32 column read as numpy."""
     import datasets
     import pyarrow as pa
 

@@ -1,11 +1,5 @@
 """Encoder families: what each one is, in one :class:`EncoderSpec` per family.
 
-A spec holds everything respira knows about an encoder family: its recipe name and transformers
-``model_type``, the featurizer it was pretrained with (and how to build it), how its output becomes
-tokens and a token mask, its LoRA target modules, what the model card calls it, its citation and its
-default checkpoint. The featurizer, ``RespiraModel.encode``, recipes, ``respira train``'s model
-factory, LoRA, the model card and the trainer's Patch-Mix all read it from here.
-
 Adding an encoder family means adding its model folder (config + model, registered with
 :func:`respira.models.registration.register_model_type`) and one spec to ``_SPECS``.
 
@@ -70,10 +64,7 @@ class EncoderTokens(NamedTuple):
 
 @dataclass(frozen=True)
 class FeaturizerParts:
-    """The modules of a featurizer: an optional resampler, then the ``[batch, samples]`` → features transform.
-
-    ``bins_first``: the transform returns ``[batch, bins, frames]`` (transposed to ``[batch, frames, bins]``).
-    """
+    """The modules of a featurizer: an optional resampler, then the samples → features transform."""
 
     transform: nn.Module
     resample: nn.Module | None = None
@@ -168,8 +159,7 @@ def _ast_input(model: nn.Module, features: torch.Tensor) -> torch.Tensor:
 def _encode_ast(
     model: nn.Module, features: torch.Tensor, frame_mask: torch.Tensor, **kwargs: Any
 ) -> EncoderTokens:
-    """CLS + distillation tokens, then the patch grid (frequency-major); a patch is real signal when
-    its first frame is."""
+    """CLS + distillation tokens, then the patch grid (frequency-major)."""
     output = model.encoder(input_values=_ast_input(model, features), **kwargs)
     cls_tokens = output.last_hidden_state[:, :2]
     tokens = output.last_hidden_state[:, 2:]
@@ -353,10 +343,7 @@ def find_encoder_spec(name_or_model_type: str | None) -> EncoderSpec | None:
 
 
 def get_encoder_spec(name_or_model_type: str) -> EncoderSpec:
-    """The spec of a recipe name (``"ast"``) or encoder ``model_type`` (``"audio-spectrogram-transformer"``).
-
-    Raises ``ValueError`` naming the valid ones when there is none.
-    """
+    """The spec of a recipe name (``"ast"``) or an encoder's ``model_type``."""
     spec = find_encoder_spec(name_or_model_type)
     if spec is None:
         raise ValueError(
@@ -375,15 +362,7 @@ def featurizer_spec(featurizer: str) -> EncoderSpec:
 
 
 def load_pretrained_encoder(source: str) -> PreTrainedModel:
-    """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head.
-
-    A checkpoint saved with an audio-classification head (its config's ``architectures`` names the
-    family's ``AutoModelForAudioClassification`` class, e.g. ``ASTForAudioClassification``,
-    ``EfficientATForAudioClassification`` or a respira run) loads into that class and its base model is
-    returned, so the head's weights, which a new classifier replaces, are not reported as unexpected
-    keys by transformers' load report; any other missing or unexpected key still is. Other checkpoints
-    load with ``AutoModel``.
-    """
+    """The encoder of a checkpoint (Hub id or folder), without the checkpoint's task head."""
     from transformers import AutoConfig, AutoModel
     from transformers.models.auto.modeling_auto import MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING
 

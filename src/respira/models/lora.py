@@ -1,8 +1,6 @@
 """LoRA adapters (peft) on the attention projections of AST/BEATs encoders inside a respira classifier.
 
-A LoRA run saves its adapter in PEFT's own format (``adapter/adapter_config.json`` and
-``adapter/adapter_model.safetensors``, :func:`save_adapter`) beside the merged model;
-:func:`lora_base_model` rebuilds the model it applies to, so
+A LoRA run saves its adapter in PEFT's format (``adapter/``, :func:`save_adapter`) beside the merged model;
 ``PeftModel.from_pretrained(lora_base_model(config), "RUN/adapter")`` gives the merged model's outputs.
 """
 
@@ -22,7 +20,6 @@ if TYPE_CHECKING:
 
 ADAPTER_FOLDER = "adapter"
 """The sub-folder of a LoRA run (and of its export) holding the PEFT adapter."""
-ADAPTER_WEIGHTS = f"{ADAPTER_FOLDER}/adapter_model.safetensors"
 _ADAPTER_README = """\
 ---
 library_name: peft
@@ -52,14 +49,7 @@ def add_lora(
     dropout: float = 0.1,
     target_modules: Sequence[str] | None = None,
 ) -> PeftModel:
-    """Wrap ``model`` with LoRA on the encoder's ``target_modules``; head and projector stay trainable.
-
-    ``target_modules`` defaults to the encoder family's
-    :attr:`~respira.models.encoders.EncoderSpec.lora_targets` (the attention query and value
-    projections of AST and BEATs). Needs ``pip install respira[lora]``
-    (peft). Raises ``ValueError`` when the encoder has no such modules (e.g. the CNN or EfficientAT,
-    which have no attention).
-    """
+    """Wrap ``model`` with LoRA on the encoder's ``target_modules``; head and projector stay trainable."""
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError as error:
@@ -93,12 +83,7 @@ def add_lora(
 
 def lora_base_model(config: RespiraConfig) -> RespiraForAudioClassification:
     """The model a LoRA run's adapter applies to: the run's classifier (``config``, e.g. read from the
-    run folder) with the pretrained weights of its encoder (``config.encoder_name_or_path``).
-
-    The adapter holds the LoRA matrices and the whole heads, so the heads' values here do not matter.
-    Raises ``ValueError`` when the config names no pretrained encoder (a LoRA on a randomly initialised
-    encoder has no base to rebuild: use the merged model).
-    """
+    run folder) with the pretrained weights of its encoder (``config.encoder_name_or_path``)."""
     from .respira import RespiraForAudioClassification
 
     source = config.encoder_name_or_path
@@ -126,8 +111,7 @@ def has_adapter(folder: str | Path) -> bool:
 
 def save_adapter(model: PeftModel, folder: str | Path) -> Path | None:
     """Save ``model``'s LoRA adapter with PEFT's ``save_pretrained`` in ``folder``/adapter (with a short
-    README saying how to load it); return that folder, or ``None`` when the encoder was not
-    initialised from a checkpoint (no base model to apply an adapter to)."""
+    README saying how to load it)."""
     config = model.get_base_model().config
     if not config.encoder_name_or_path:
         return None

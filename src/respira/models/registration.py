@@ -24,11 +24,7 @@ def register_model_type(
     feature_extractor_class: type | None = None,
 ) -> None:
     """Register ``config_class.model_type`` with ``AutoConfig`` and the classes with ``AutoModel``,
-    ``AutoModelForAudioClassification`` and ``AutoFeatureExtractor`` (the ones given).
-
-    Registering again (a second call, or a reloaded module, whose new class objects replace the old
-    ones) is harmless. A model type that another library registered is replaced, with a warning.
-    """
+    ``AutoModelForAudioClassification`` and ``AutoFeatureExtractor`` (the ones given)."""
     model_type = config_class.model_type
     try:
         registered = CONFIG_MAPPING[model_type]

@@ -1,20 +1,10 @@
 """An encoder's tokens as a sequence of time steps: what frame-level (event detection) outputs read.
 
-Every encoder family's :func:`~respira.models.encoders.EncoderSpec.encode` gives tokens ``[batch,
-tokens, hidden]``; the families lay time out differently:
-
-- the CNN and EfficientAT: one token per time step already (their feature map averaged over
-  frequency); a step spans ``frames / steps`` input frames (the networks' time reduction: 8 for the
-  CNN, 32 for EfficientAT's MobileNets);
-- BEATs: ``num_mel_bins / patch_size`` frequency patches per time step, time-major; a step spans
-  ``patch_size`` frames (16, 0.16 s);
-- AST: the patch grid frequency-major; a step spans ``patch_size`` frames (16) every ``time_stride``
-  (10: AST's steps overlap).
-
-:class:`TimeSteps` holds the steps (each the mean over its frequency patches, so that the masked mean
-of the steps is the masked mean of all tokens: mean pooling of a full grid), their mask and where each
-step lies in input frames; :func:`step_centres` turns that into seconds with the featurizer's frame
-timing.
+The CNN and EfficientAT give one token per step (a step spans their time reduction, 8 and 32 frames);
+BEATs lays ``num_mel_bins / patch_size`` patches per step time-major (``patch_size`` frames); AST's grid is
+frequency-major, a step of ``patch_size`` frames every ``time_stride``. :class:`TimeSteps` averages each
+step's frequency patches (so the masked mean of the steps is the mean pooling of the grid);
+:func:`step_centres` gives their centres in seconds.
 """
 
 from __future__ import annotations

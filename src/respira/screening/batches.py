@@ -1,26 +1,11 @@
 """The screening engine: recordings prepared ahead of the model, their windows batched across recordings.
 
-Per recording, :meth:`~respira.inference.detector.Detector.predict` decodes, resamples, low-passes, cuts its
-windows and runs them, one recording's windows per forward pass: the model waits for the decoding, and a
-20-s recording's ten windows make a small batch. Here
-
-1. the next recordings are read (header, length check, decoding and resampling:
-   :func:`respira.audio.read_audio`; the model's input preprocessing and the windows:
-   :meth:`~respira.inference.detector.Detector.plan_windows`; with events, the chunks:
-   :func:`~respira.inference.event_detection.plan_chunks`): for a model on a GPU by a background thread
-   (:class:`Prefetch`) into a queue of at most ``prefetch`` recordings while the model runs; for a model
-   on the CPU in line, between forward passes (a reader thread beside a forward pass that uses every core
-   made ``screen`` slower: BENCHMARKS.md, ``respira screen``);
-2. the model runs their windows ``batch_size`` at a time whatever recording each comes from
-   (:func:`respira.core.batching.batched`), and each recording, once its last window has run, gets its verdict
-   (:meth:`~respira.inference.detector.Detector.planned_prediction`) and events
-   (:meth:`~respira.inference.detector.Detector.planned_events`): the same rows as the per-recording path, in
-   the
-   listing's order.
-
-A recording that cannot be screened is an error row with its one-line reason and never takes its
-neighbours with it: a batch the model refuses (a ``ValueError``) is run again window by window, and
-only the recordings whose own windows fail get the error.
+Recordings are read and planned (:meth:`~respira.inference.detector.Detector.plan_windows`, with events
+:func:`~respira.inference.event_detection.plan_chunks`) ahead of the model: on a GPU by a background thread
+(:class:`Prefetch`), on the CPU in line (a reader thread beside a forward pass made ``screen`` slower:
+BENCHMARKS.md). Windows run ``batch_size`` at a time across recordings, and each recording gets the same
+rows as the per-recording path, in listing order. A batch the model refuses is rerun window by window, so
+only the recordings whose own windows fail get an error row.
 """
 
 from __future__ import annotations
@@ -128,10 +113,7 @@ def prepare(detector: Any, recording: Recording, *, events: bool = False) -> Pre
 
 
 class Prefetch:
-    """Iterate ``make(item)`` over ``items`` computed in a background thread, at most ``size`` ahead.
-
-    The thread's own exceptions (other than the per-recording errors ``make`` turns into rows) are
-    raised in the consumer; leaving the iteration early (an exception, ``close``) stops the thread."""
+    """Iterate ``make(item)`` over ``items`` computed in a background thread, at most ``size`` ahead."""
 
     _END = object()
 
@@ -246,9 +228,8 @@ def screen_rows(
     frame_hop_seconds: float | None = None,
     prefetch: int = DEFAULT_PREFETCH,
 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``,
-    its event rows, in order (module docstring); ``prefetch``: recordings read ahead by a background
-    thread for a model off the CPU (0: read in line, as they always are for a model on the CPU)."""
+    """Each recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``, its
+    event rows, in order (module docstring)."""
     from ..core.events import FRAME_HOP_SECONDS
 
     hop = FRAME_HOP_SECONDS if frame_hop_seconds is None else frame_hop_seconds

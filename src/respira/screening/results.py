@@ -2,17 +2,14 @@
 
 An output folder holds:
 
-- ``screen.json``: the manifest, the model's fingerprint (:func:`model_fingerprint`), the SOURCE and the
-  options that change results; a run whose model, SOURCE or options differ is refused
-  (:func:`check_manifest`), so results of two settings never mix;
-- ``chunks/``: each process's results, a few hundred recordings per file, ``recordings-RUN-PROCESS-
-  NUMBER.parquet`` (and ``events-....parquet`` with ``--events``, written first), each written to a
-  temporary name and renamed into place (:class:`ChunkWriter`): a killed process leaves whole chunks
-  and temporary files, which the next run removes, so its unfinished chunk is redone;
-- ``recordings.parquet`` (and ``events.parquet``), or ``.csv`` with ``--format csv``: every chunk merged
-  (:func:`merge_chunks`), a recording screened again (its file changed) kept from its latest run only.
+- ``screen.json``: the model's fingerprint (:func:`model_fingerprint`), the SOURCE and the options that
+  change results; a run with others is refused (:func:`check_manifest`);
+- ``chunks/``: ``recordings-RUN-PROCESS-NUMBER.parquet`` (and ``events-....parquet``), each written to a
+  temporary name and renamed (:class:`ChunkWriter`), so a killed run redoes only its unfinished chunk;
+- ``recordings.parquet`` (and ``events.parquet``), or ``.csv``: the chunks merged (:func:`merge_chunks`),
+  a recording screened again kept from its latest run.
 
-The tables' columns and their Arrow types are :data:`RECORDING_SCHEMA` and :data:`EVENT_SCHEMA`.
+Columns and Arrow types: :data:`RECORDING_SCHEMA` and :data:`EVENT_SCHEMA`.
 """
 
 from __future__ import annotations

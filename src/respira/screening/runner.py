@@ -1,15 +1,8 @@
 """Screen a SOURCE's recordings with a :class:`~respira.inference.detector.Detector`, process by process.
 
-Each process of an ``accelerate launch`` (or the one process of a plain run) screens its share of the
-listing (:meth:`~respira.screening.sources.Source.share`, by accelerate's ``process_index`` and
-``num_processes``), skips the recordings a finished chunk already holds, and writes its results in
-chunks (:class:`~respira.screening.results.ChunkWriter`). When it is done it leaves a ``finished``
-marker with its counts; the main process waits for every process's, merges the chunks and returns the
-run's :class:`Summary`.
-
-A recording that cannot be screened (missing, undecodable, empty, shorter than one analysis frame of
-the model, needing more than ``max_windows`` windows) becomes a row with its one-line ``error``; only
-problems with the job itself (the output folder, the model, the options) stop it.
+Each process screens its share of the listing, skips what finished chunks hold, writes chunks and leaves a
+``finished`` marker; the main process merges them into a :class:`Summary`. A recording that cannot be
+screened becomes a row with its one-line ``error``; only problems with the job itself stop it.
 """
 
 from __future__ import annotations
@@ -71,9 +64,8 @@ class Summary:
 def screen_recording(
     detector: Any, recording: Recording, *, events: bool = False, frame_hop_seconds: float | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``,
-    its event rows; a recording that cannot be screened gets its one-line ``error``. (:func:`screen`
-    screens many at once: :func:`~respira.screening.batches.screen_rows`.)"""
+    """One recording's row (:data:`~respira.screening.results.RECORDING_SCHEMA`) and, with ``events``, its
+    event rows."""
     return next(
         screen_rows(detector, [recording], events=events, frame_hop_seconds=frame_hop_seconds, prefetch=0)
     )
@@ -104,18 +96,7 @@ def screen(
     prefetch: int = DEFAULT_PREFETCH,
 ) -> Summary | None:
     """Screen this process's share of ``source`` into ``output_dir``; on the main process, wait for the
-    others, merge and return the run's :class:`Summary` (``None`` elsewhere).
-
-    ``options``: what the manifest records besides the model and SOURCE (what changes the results);
-    ``state``: accelerate's ``PartialState`` (``process_index``, ``num_processes``,
-    ``is_main_process``; the run's number goes from the main process to the others by torch's
-    ``broadcast_object_list`` once it has removed what a killed run left). ``progress(total, unit)``: a
-    context manager giving a stage to advance (the main process shows one: hours of audio of its
-    share, or recordings of a dataset). ``prefetch``: recordings decoded ahead of a model off the CPU, in a
-    background thread (0, and always for a model on the CPU: in line); the windows of several recordings
-    run together
-    (:mod:`respira.screening.batches`).
-    """
+    others, merge and return the run's :class:`Summary` (``None`` elsewhere)."""
     output_dir = Path(output_dir)
     manifest = {
         "model": model_fingerprint(detector.model),

@@ -1,18 +1,11 @@
 """What ``respira screen`` screens: the recordings of a SOURCE, listed as a stream.
 
-A SOURCE is one of:
-
-- a folder, searched recursively for audio files (:data:`AUDIO_SUFFIXES`; hidden names skipped), walked
-  in name order so that every process lists the same recordings in the same order;
-- a ``.txt`` list (one path per line; blank lines and ``#`` comments skipped) or a ``.csv`` list (a header
-  line; the ``path`` column, else ``file``, else the first), relative paths taken from the list's folder;
-- a ``datasets`` audio dataset: a folder saved by ``save_to_disk`` (``--split`` of a ``DatasetDict``), or
-  a Hub id streamed by ``load_dataset(..., streaming=True)``; the ``--audio_column`` is read undecoded
-  (its bytes, else its path) and decoded by :mod:`respira.audio` as a file is.
-
-Each recording is a :class:`Recording`: the name its results carry (a file's path; ``SPLIT[INDEX]`` for a
-dataset row), what to decode, and the file's size and modification time, which with the name key a
-finished result (:mod:`respira.screening.results`).
+A SOURCE is a folder (searched recursively for :data:`AUDIO_SUFFIXES`, hidden names skipped, in name
+order), a ``.txt`` list (one path per line; blanks and ``#`` comments skipped) or ``.csv`` list (the
+``path`` column, else ``file``, else the first), relative to the list's folder, or a ``datasets`` audio
+dataset (a ``save_to_disk`` folder or a streamed Hub id; ``--audio_column`` read undecoded). Each
+:class:`Recording` carries its name (a path, or ``SPLIT[INDEX]``), what to decode, and the file's size and
+modification time, which key a finished result.
 """
 
 from __future__ import annotations
@@ -65,8 +58,7 @@ def _file(path: str) -> Recording:
 
 @dataclass(frozen=True)
 class Source:
-    """An opened SOURCE: :meth:`share` streams one process's recordings; ``kind`` is ``folder``,
-    ``list`` or ``dataset``; ``identity`` names it in the output folder's manifest."""
+    """An opened SOURCE: :meth:`share` streams one process's recordings."""
 
     kind: str
     identity: str
@@ -76,8 +68,7 @@ class Source:
     _audio_column: str | None = None
 
     def share(self, index: int = 0, count: int = 1) -> Iterator[Recording]:
-        """Recordings ``index``, ``index + count``, ``index + 2 * count``... of the listing: process
-        ``index`` of ``count``'s share (every process lists in the same order; each keeps its own)."""
+        """Recordings ``index``, ``index + count``, ``index + 2 * count``..."""
         if self.kind == "dataset" and hasattr(self._dataset, "__len__"):
             return (self._row(i, self._dataset[i]) for i in range(index, len(self._dataset), count))
         return itertools.islice(self._listing(), index, None, count)
@@ -144,8 +135,7 @@ def _list_paths(path: Path) -> Iterator[str]:
 
 
 def open_source(source: str, *, split: str | None = None, audio_column: str = "audio") -> Source:
-    """Check and open a SOURCE (module docstring); a one-line ``ValueError`` or ``FileNotFoundError``
-    naming it when it is none of the forms, or its ``split`` or ``audio_column`` is missing."""
+    """Check and open a SOURCE (module docstring)."""
     path = Path(source).expanduser()
     if path.is_dir() and any((path / marker).is_file() for marker in _DATASET_MARKERS):
         from datasets import DatasetDict, load_from_disk

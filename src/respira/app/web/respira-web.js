@@ -1,4 +1,4 @@
-// respira's detector in the browser: decode, resample as soxr does, low-pass as scipy's sosfiltfilt,
+// respira's detector in the browser: decode, resample as soxr does (respira-resample.js), low-pass as scipy's sosfiltfilt,
 // cut respira's windows, run model.onnx with onnxruntime-web, show the verdict and the events
 // (respira-events.js). Nothing leaves the page.
 "use strict";
@@ -13,9 +13,6 @@
     for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
     return bytes;
   }
-  function floatsOf(base64) {
-    return new Float32Array(bytesOf(base64).buffer);
-  }
   function loadScript(src) {
     return new Promise((resolve, reject) => {
       const script = document.createElement("script");
@@ -27,7 +24,8 @@
   }
 
   async function load() {
-    ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which file:// and most hosts lack
+    // threads need cross-origin isolation (COOP and COEP headers), which file:// and most static hosts lack
+    ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
     let model;
     if (location.protocol === "file:") { // a file:// page may not read files: the same bytes as a script
       await loadScript("respira-assets.js");
@@ -116,127 +114,37 @@
     return { samples: mono, rate: audio.sampleRate };
   }
 
-  // ---------------------------------------------------------------- resampling (soxr's, see web_page.py)
-  function besselI0(x) {
-    let sum = 1, term = 1;
-    for (let k = 1; k < 60; k++) { term *= (x / (2 * k)) ** 2; sum += term; if (term < 1e-17 * sum) break; }
-    return sum;
-  }
-  function gcd(a, b) { while (b) [a, b] = [b, a % b]; return a; }
-
-  function kaiserResample(x, up, down, count) { // windowed sinc with soxr's HQ band edges
-    const scale = Math.min(1, up / down), attenuation = 125;
-    const cutoff = 0.5 * (0.913 + 1.0) / 2 * scale, width = (1.0 - 0.913) * 0.5 * scale;
-    const half = Math.ceil((attenuation - 7.95) / (14.36 * width) / 2) + 1;
-    const beta = 0.1102 * (attenuation - 8.7), norm = besselI0(beta);
-    const y = new Float64Array(count), filters = new Map();
-    for (let m = 0; m < count; m++) {
-      const phase = (m * down) % up, base = Math.floor((m * down) / up);
-      let h = filters.get(phase);
-      if (!h) {
-        h = new Float64Array(2 * half);
-        for (let j = 0; j < 2 * half; j++) {
-          const d = phase / up - (j - half + 1), r = d / half;
-          const sinc = d === 0 ? 1 : Math.sin(2 * Math.PI * cutoff * d) / (2 * Math.PI * cutoff * d);
-          h[j] = 2 * cutoff * sinc * besselI0(beta * Math.sqrt(Math.max(0, 1 - r * r))) / norm;
-        }
-        filters.set(phase, h);
-      }
-      let sum = 0;
-      for (let j = 0; j < 2 * half; j++) {
-        const n = base + j - half + 1;
-        if (n >= 0 && n < x.length) sum += x[n] * h[j];
-      }
-      y[m] = sum;
-    }
-    return y;
-  }
-
-  function upsampledConvolution(x, up, h, offset, count) { // y[m] = sum_k x[k] h[m - k * up - offset]
-    let size = 1;
-    while (size < 4 * h.length) size <<= 1;
-    const block = size - h.length + 1, hr = new Float64Array(size), hi = new Float64Array(size);
-    hr.set(h);
-    fft(hr, hi);
-    const y = new Float64Array(count), re = new Float64Array(size), im = new Float64Array(size);
-    for (let start = 0; start < x.length * up; start += block) { // start: a position of the upsampled input
-      re.fill(0); im.fill(0);
-      for (let i = Math.ceil(start / up) * up - start; i < block && start + i < x.length * up; i += up) re[i] = x[(start + i) / up];
-      fft(re, im);
-      for (let i = 0; i < size; i++) { // (re + i im)(hr + i hi), conjugated: the inverse by a forward FFT
-        const a = re[i] * hr[i] - im[i] * hi[i], b = re[i] * hi[i] + im[i] * hr[i];
-        re[i] = a; im[i] = -b;
-      }
-      fft(re, im);
-      for (let i = 0; i < size; i++) {
-        const m = start + i + offset;
-        if (m >= 0 && m < count) y[m] += re[i] / size;
-      }
-    }
-    return y;
-  }
-
-  function resample(x, rate, target) {
-    if (rate === target) return x;
-    const g = gcd(rate, target), up = target / g, down = rate / g;
-    const count = Math.ceil((x.length * up) / down);
-    const table = settings.resampler[String(rate)];
-    let y;
-    if (table && table.phases && down === 1) { // one phase: a convolution, by FFT (overlap-add)
-      const phases = table._phases || (table._phases = floatsOf(table.phases));
-      y = upsampledConvolution(x, up, phases, table.offset, count);
-    } else if (table && table.phases) { // soxr's own response of each input phase
-      const phases = table._phases || (table._phases = floatsOf(table.phases));
-      const taps = table.taps, margin = Math.max(0, -table.offset), padded = new Float64Array(count + taps + 2 * margin);
-      for (let k = 0; k < x.length; k++) { // into a padded copy: no bounds in the inner loop
-        const value = x[k], row = (k % down) * taps, first = Math.floor((k * up) / down) + margin + table.offset;
-        for (let j = 0; j < taps; j++) padded[first + j] += value * phases[row + j];
-      }
-      y = padded.slice(margin, margin + count);
-    } else {
-      y = kaiserResample(x, up, down, count);
-    }
-    if (table) { // soxr's first outputs
-      const start = table._start || (table._start = floatsOf(table.start)), inputs = table.start_inputs;
-      const outputs = start.length / inputs;
-      for (let m = 0; m < Math.min(outputs, count); m++) {
-        let sum = 0;
-        for (let k = 0; k < Math.min(inputs, x.length); k++) sum += start[m * inputs + k] * x[k];
-        y[m] = sum;
-      }
-    }
-    return y.map(Math.fround);
-  }
+  // ---------------------------------------------------------------- resampling (soxr's: respira-resample.js)
+  const resample = (x, rate, target) => respiraResample.resample(x, rate, target, settings.resampler[String(rate)]);
 
   // ---------------------------------------------------------------- low-pass (scipy's sosfiltfilt)
-  function sosfiltfiltLike(sos, zi, x) { // zi * x0 applied to every section, as scipy does
-    const run = (signal) => {
-      const y = Float64Array.from(signal), x0 = signal[0];
-      for (let s = 0; s < sos.length; s++) {
-        const [b0, b1, b2, , a1, a2] = sos[s];
-        let z0 = zi[s][0] * x0, z1 = zi[s][1] * x0;
-        for (let i = 0; i < y.length; i++) {
-          const input = y[i], output = b0 * input + z0;
-          z0 = b1 * input - a1 * output + z1;
-          z1 = b2 * input - a2 * output;
-          y[i] = output;
-        }
+  function sosfilt(sos, zi, y) { // in place, every section from zi times the first input, as scipy does
+    const x0 = y[0];
+    for (let s = 0; s < sos.length; s++) {
+      const [b0, b1, b2, , a1, a2] = sos[s];
+      let z0 = zi[s][0] * x0, z1 = zi[s][1] * x0;
+      for (let i = 0; i < y.length; i++) {
+        const input = y[i], output = b0 * input + z0;
+        z0 = b1 * input - a1 * output + z1;
+        z1 = b2 * input - a2 * output;
+        y[i] = output;
       }
-      return y;
-    };
-    return run;
+    }
   }
-  function lowpass(x) {
+  function lowpass(x) { // scipy's sosfiltfilt: odd extension, forward, backward
     const filter = settings.lowpass;
     if (!filter || x.length < filter.shortest) return x;
     const pad = filter.padlen, n = x.length, ext = new Float64Array(n + 2 * pad);
     for (let i = 0; i < pad; i++) ext[i] = 2 * x[0] - x[pad - i];
     ext.set(x, pad);
     for (let i = 0; i < pad; i++) ext[pad + n + i] = 2 * x[n - 1] - x[n - 2 - i];
-    const run = sosfiltfiltLike(filter.sos, filter.zi);
-    const forward = run(ext).reverse();
-    const backward = run(forward).reverse();
-    return backward.subarray(pad, pad + n).map(Math.fround);
+    sosfilt(filter.sos, filter.zi, ext);
+    ext.reverse();
+    sosfilt(filter.sos, filter.zi, ext);
+    ext.reverse();
+    const y = new Float32Array(n);
+    y.set(ext.subarray(pad, pad + n));
+    return y;
   }
 
   // ---------------------------------------------------------------- respira's checks (same words)
@@ -263,13 +171,15 @@
   const labelIndex = (name) => Number(Object.keys(settings.id2label).find((k) => settings.id2label[k] === name));
 
   async function analyse(buffer, name) {
+    const clock = [performance.now()];
     let decoded;
     try { decoded = await decode(buffer); } catch (error) { throw new Error(`${name}: cannot be decoded as audio (${error.message || error})`); }
     if (decoded.samples.length / decoded.rate > settings.max_seconds) {
       throw new Error(`${name}: lasts ${fmt(decoded.samples.length / decoded.rate / 60, 3)} min, longer than this page's limit of ${settings.max_seconds / 60} min (the tab's memory): cut it, or run respira predict`);
     }
     if (decoded.samples.length === 0) throw new Error(`${name}: holds no audio samples (empty recording)`);
-    const rate = settings.rate, clock = [performance.now()];
+    const rate = settings.rate;
+    clock.push(performance.now());
     const resampled = resample(decoded.samples, decoded.rate, rate);
     clock.push(performance.now());
     const samples = lowpass(resampled);
@@ -303,7 +213,7 @@
     const events = session.outputNames.includes("frame_probabilities") ? await respiraEvents.detect(session, samples, rows, verdict, settings) : null;
     clock.push(performance.now());
     const seconds = clock.slice(1).map((t, i) => (t - clock[i]) / 1000);
-    const timing = { resample: seconds[0], lowpass: seconds[1], model: seconds[2], events: seconds[3] };
+    const timing = { decode: seconds[0], resample: seconds[1], lowpass: seconds[2], model: seconds[3], events: seconds[4] };
     return { name, rows, verdict, events, warning: checks(name, samples, rate, decoded.rate), samples, rate, timing };
   }
   function classOf(c, w) { return c && w ? "both" : c ? "crackle" : w ? "wheeze" : "normal"; }
@@ -315,26 +225,6 @@
   }
 
   // ---------------------------------------------------------------- the page
-  function fft(re, im) { // in place, radix 2
-    const n = re.length;
-    for (let i = 1, j = 0; i < n; i++) {
-      let bit = n >> 1;
-      for (; j & bit; bit >>= 1) j ^= bit;
-      j ^= bit;
-      if (i < j) { [re[i], re[j]] = [re[j], re[i]]; [im[i], im[j]] = [im[j], im[i]]; }
-    }
-    for (let size = 2; size <= n; size <<= 1) {
-      const step = (-2 * Math.PI) / size;
-      for (let i = 0; i < n; i += size) {
-        for (let k = 0; k < size / 2; k++) {
-          const c = Math.cos(step * k), s = Math.sin(step * k), a = i + k, b = a + size / 2;
-          const tr = re[b] * c - im[b] * s, ti = re[b] * s + im[b] * c;
-          re[b] = re[a] - tr; im[b] = im[a] - ti; re[a] += tr; im[a] += ti;
-        }
-      }
-    }
-  }
-
   function plot(result) {
     const canvas = $("plot"), g = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
     const top = 260, size = 1024, { samples, rate } = result, bins = Math.round((4000 / rate) * size);
@@ -342,21 +232,22 @@
     g.fillStyle = "#fff"; g.fillRect(0, 0, W, H);
     const columns = Math.min(W, Math.max(1, Math.floor(samples.length / size)));
     const hop = Math.max(1, Math.floor((samples.length - size) / columns));
-    const image = g.createImageData(columns, bins), power = [];
+    const image = g.createImageData(columns, bins), power = new Float32Array(columns * bins), hann = new Float64Array(size);
+    for (let i = 0; i < size; i++) hann[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / size);
+    const transform = respiraResample.plan(size), re = new Float64Array(size), im = new Float64Array(size);
     let loudest = -Infinity;
     for (let c = 0; c < columns; c++) {
-      const re = new Float64Array(size), im = new Float64Array(size);
-      for (let i = 0; i < size; i++) re[i] = (samples[c * hop + i] || 0) * (0.5 - 0.5 * Math.cos((2 * Math.PI * i) / size));
-      fft(re, im);
-      const column = new Float64Array(bins);
-      for (let k = 0; k < bins; k++) { column[k] = 10 * Math.log10(re[k] ** 2 + im[k] ** 2 + 1e-12); loudest = Math.max(loudest, column[k]); }
-      power.push(column);
+      im.fill(0);
+      for (let i = 0; i < size; i++) re[i] = (samples[c * hop + i] || 0) * hann[i];
+      respiraResample.fft(transform, re, im);
+      for (let k = 0; k < bins; k++) { const db = 10 * Math.log10(re[k] ** 2 + im[k] ** 2 + 1e-12); power[c * bins + k] = db; loudest = Math.max(loudest, db); }
     }
-    power.forEach((column, c) => column.forEach((db, k) => {
-      const v = Math.max(0, Math.min(255, 255 * (1 + (db - loudest) / 60))), at = 4 * ((bins - 1 - k) * columns + c);
-      image.data.set([v, v * 0.8, 255 - v, 255], at);
-    }));
-    createImageBitmap(image).then((bitmap) => g.drawImage(bitmap, 0, 0, W, top));
+    for (let c = 0; c < columns; c++) {
+      for (let k = 0; k < bins; k++) {
+        const v = Math.max(0, Math.min(255, 255 * (1 + (power[c * bins + k] - loudest) / 60))), at = 4 * ((bins - 1 - k) * columns + c);
+        image.data[at] = v; image.data[at + 1] = v * 0.8; image.data[at + 2] = 255 - v; image.data[at + 3] = 255;
+      }
+    }
     const seconds = samples.length / rate, x = (t) => (t / seconds) * W, y = (p) => H - 10 - p * (H - top - 20);
     g.fillStyle = "#222"; g.fillText("0-4 kHz spectrogram (60 dB); each window's probability: crackle red, wheeze blue (dashed: thresholds)", 6, top + 12);
     [["crackle", "#d62728", settings.thresholds[0]], ["wheeze", "#1f77b4", settings.thresholds[1]]].forEach(([key, colour, threshold]) => {
@@ -365,11 +256,13 @@
       result.rows.forEach((row, i) => { const t = (row.start + row.end) / 2; (i ? g.lineTo : g.moveTo).call(g, x(t), y(row[key])); });
       g.stroke();
     });
-    if (!result.events) return;
-    result.events.events.forEach((event) => { // bars on the spectrogram: crackle above, wheeze below
-      const lane = event.type === "crackle" ? 0 : 1;
-      g.fillStyle = lane ? "rgba(31,119,180,0.8)" : "rgba(214,39,40,0.8)";
-      g.fillRect(x(event.onset), 4 + lane * 12, Math.max(2, x(event.offset) - x(event.onset)), 9);
+    createImageBitmap(image).then((bitmap) => {
+      g.drawImage(bitmap, 0, 0, W, top);
+      (result.events ? result.events.events : []).forEach((event) => { // bars on it: crackle above, wheeze below
+        const lane = event.type === "crackle" ? 0 : 1;
+        g.fillStyle = lane ? "rgba(31,119,180,0.8)" : "rgba(214,39,40,0.8)";
+        g.fillRect(x(event.onset), 4 + lane * 12, Math.max(2, x(event.offset) - x(event.onset)), 9);
+      });
     });
   }
 
@@ -409,7 +302,12 @@
   async function run(buffer, name) {
     $("message").className = "";
     $("message").textContent = `Analysing ${name}…`;
-    try { const result = await analyse(buffer, name); show(result); return result; } catch (error) { fail(error); return null; }
+    try {
+      const start = performance.now(), result = await analyse(buffer, name);
+      show(result);
+      result.timing.total = (performance.now() - start) / 1000; // from the file's bytes to the page drawn
+      return result;
+    } catch (error) { fail(error); return null; }
   }
 
   async function record() {

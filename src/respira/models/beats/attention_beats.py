@@ -25,12 +25,7 @@ def deep_norm_beta(config: BeatsConfig) -> float:
 def relative_position_bucket(
     relative_position: torch.Tensor, num_buckets: int, max_distance: int
 ) -> torch.Tensor:
-    """Bidirectional T5-style buckets of ``key - query`` offsets, with the same float32 arithmetic as BEATs.
-
-    Half of the buckets hold positive offsets. In each half, distances below ``num_buckets // 4`` get a bucket
-    of their own; larger ones share logarithmically wider buckets up to ``max_distance``, and anything farther
-    falls in the last bucket of its half.
-    """
+    """Bidirectional T5-style buckets of ``key - query`` offsets, in BEATs' float32 arithmetic."""
     half = num_buckets // 2
     buckets = (relative_position > 0).to(torch.long) * half
     distance = relative_position.abs()

@@ -312,20 +312,6 @@ def convert_beats_checkpoint(
 ) -> Path:
     """Convert an official BEATs checkpoint into a ``save_pretrained`` folder (``config.json`` + safetensors).
 
-    A checkpoint with ``predictor.*`` weights (a fine-tuned BEATs) becomes a
-    :class:`BeatsForAudioClassification` (``problem_type="multi_label_classification"``, ``id2label`` from the
-    checkpoint's ``label_dict`` when present, else ``LABEL_i``); one without becomes a :class:`BeatsModel`.
-    Either folder loads with ``AutoModel.from_pretrained`` once ``respira.models.beats`` is imported.
-
-    The official cfg is completed with the official defaults and renamed to :class:`BeatsConfig` fields; keys
-    the official model does not know, values it would not accept and ``activation_fn="glu"`` are rejected.
-    Weights are renamed (``encoder.pos_conv.0.weight_g``/``weight_v`` become the ``original0``/``original1``
-    of the weight-norm parametrisation; the relative position bias tables that the official model ties to
-    layer 0 are checked to be equal and kept once) and loaded with strict key and shape checks.
-
-    The folder is written next to ``output_dir`` under a temporary name and renamed into place when complete,
-    so a failure never leaves a partial ``output_dir``.
-
     Args:
         checkpoint: path of the official ``.pt`` file.
         output_dir: folder to create. It may exist only if empty, unless ``overwrite``.

@@ -12,19 +12,13 @@ converted official checkpoints give the same outputs:
    DeepNorm requires), or after the last layer otherwise; dropout;
 5. encoder layers with a bucketed relative position bias computed once from the table of layer 0 and shared by
    all layers, gated per head and query by ``grep_linear``/``grep_a``; the query is scaled by
-   ``head_dim ** -0.5 / 32``, the scores have their row maximum removed and are multiplied back by 32 (a
-   numerically safer form of the usual scaled dot product) before the key-padding mask and the bias are added;
+   ``head_dim ** -0.5 / 32``, the scores have their row maximum removed and are multiplied back by 32 before
+   the key-padding mask and the bias are added;
 6. DeepNorm residuals ``alpha * residual + branch`` with ``alpha = (2 * num_hidden_layers) ** 0.25`` and
    post-LN, or pre-LN residuals when ``layer_norm_first``.
 
-Inputs are fbank frames, not waveforms: ``input_values`` is ``[B, T, num_mel_bins]`` already normalised as
-``(fbank - fbank_mean) / (2 * fbank_std)`` (see :class:`BeatsConfig`). Trailing frames beyond the last whole
-multiple of ``patch_size`` are cropped, as the official strided convolution silently does.
-
-This module holds the models (:class:`BeatsPreTrainedModel` and its weight initialisation,
-:class:`BeatsModel`, :class:`BeatsForAudioClassification`); their layers live in :mod:`.embeddings_beats`
-(steps 1 to 3), :mod:`.attention_beats` (the attention of step 5) and :mod:`.encoder_beats` (steps 3 to 6),
-and are importable from here too.
+``input_values`` is ``[B, T, num_mel_bins]`` normalised as ``(fbank - fbank_mean) / (2 * fbank_std)``;
+trailing frames beyond a whole multiple of ``patch_size`` are cropped, as the official convolution does.
 """
 
 from __future__ import annotations
@@ -117,16 +111,7 @@ class BeatsModel(BeatsPreTrainedModel):
         return (num_frames // patch) * (self.config.num_mel_bins // patch)
 
     def get_patch_attention_mask(self, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Reduce a frame mask ``[B, T]`` (1 = valid) to a patch mask ``[B, num_patches(T)]`` (True = valid).
-
-        A patch is valid when all ``patch_size`` frames of its time block are valid; the frequency patches of
-        a time block share its value. When the valid lengths are multiples of ``patch_size`` (and the input
-        has at least two time blocks) this equals the official ``forward_padding_mask``. Otherwise the
-        official function, which pairs frames with patches in flattened order rather than by time block,
-        keeps some patches of a partly padded block; here the whole block is dropped, as running the item
-        alone and unpadded would (its trailing partial block is cropped), so that a padded batch gives the
-        same results as its items one by one.
-        """
+        """Reduce a frame mask ``[B, T]`` (1 = valid) to a patch mask ``[B, num_patches(T)]``."""
         if attention_mask.dim() != 2:
             raise ValueError(
                 f"attention_mask must be [batch, frames], got shape {tuple(attention_mask.shape)}"
@@ -214,13 +199,7 @@ class BeatsModel(BeatsPreTrainedModel):
 
 
 class BeatsForAudioClassification(BeatsPreTrainedModel):
-    """BEATs with the official clip-level head: a linear ``predictor`` per patch, averaged over valid patches.
-
-    The logits are the mean of the per-patch logits; the official fine-tuned model reports
-    ``sigmoid(logits)``. ``config.problem_type`` selects the loss: ``"multi_label_classification"`` (binary
-    cross-entropy, the default when unset, as for AudioSet), ``"single_label_classification"``
-    (cross-entropy over ``num_labels`` classes) or ``"regression"`` (mean squared error).
-    """
+    """BEATs with the official clip-level head: a linear ``predictor`` per patch, averaged."""
 
     def __init__(self, config: BeatsConfig) -> None:
         super().__init__(config)

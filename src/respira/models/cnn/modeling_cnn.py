@@ -51,11 +51,7 @@ class RespiraCNNPreTrainedModel(PreTrainedModel):
 
 
 class RespiraCNNModel(RespiraCNNPreTrainedModel):
-    """``input_values`` ``[batch, frames, mel bins]`` → feature map, time sequence and pooled embedding.
-
-    ``last_hidden_state`` is the last feature map ``[batch, channels, bins / 8, frames / 8]``;
-    ``pooler_output`` its global average (the embedding).
-    """
+    """``input_values`` ``[batch, frames, mel bins]`` → feature map, time sequence and pooled embedding."""
 
     def __init__(self, config: RespiraCNNConfig) -> None:
         super().__init__(config)

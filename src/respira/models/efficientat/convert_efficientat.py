@@ -54,11 +54,7 @@ def original_to_hf_key(key: str) -> str:
 
 
 def load_original_state_dict(checkpoint: str | Path) -> dict[str, torch.Tensor]:
-    """Load an original checkpoint (``weights_only=True``) and check it is an EfficientAT "mn" state dict.
-
-    A state dict nested under ``state_dict`` / ``model_state_dict`` / ``model`` and a ``module.`` prefix
-    (DataParallel) are accepted as well.
-    """
+    """Load an original checkpoint (``weights_only=True``) and check it is an EfficientAT "mn" state dict."""
     path = Path(checkpoint)
     loaded = load_original_checkpoint(path, "an EfficientAT checkpoint")
     if isinstance(loaded, Mapping):

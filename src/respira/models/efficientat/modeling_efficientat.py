@@ -3,15 +3,9 @@
 Architecture (Schmid, Koutini & Widmer, "Efficient Large-Scale Audio Tagging via Transformer-to-CNN
 Knowledge Distillation", ICASSP 2023): a MobileNetV3-Large on one-channel log-mels ``[B, 1, 128, frames]``
 with channel-wise squeeze-and-excitation, a final 1x1 convolution to ``6 ×`` the last block's channels,
-global average pooling (the embedding) and an MLP head.
-
-Module names follow the original checkpoints so that they load with a small key mapping (see
-`convert_efficientat.original_to_hf_key`): ``features.N`` is the stem (N = 0), the inverted-residual
-blocks (``features.N.block.M``) and the last convolution; each convolution unit is a sequence
-``(conv, batch norm[, activation])`` so its parameters are ``.0.weight`` and ``.1.*``. The original
-wraps each squeeze-and-excitation layer in a list of "concurrent" SE layers (``conc_se_layers.0``);
-with channel-only SE (the configuration of all released "mn" checkpoints) that wrapper is the identity
-and is dropped here.
+global average pooling (the embedding) and an MLP head. Module names follow the original checkpoints
+(see `convert_efficientat.original_to_hf_key`); the original's "concurrent" SE wrapper
+(``conc_se_layers.0``) is the identity for channel-only SE and is dropped.
 """
 
 from __future__ import annotations
@@ -272,12 +266,9 @@ class EfficientATModel(EfficientATPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> BaseModelOutputWithPoolingAndNoAttention | tuple[torch.Tensor, ...]:
-        r"""
-        input_values (`torch.FloatTensor`):
-            Normalised log-mels ``(batch_size, n_mels, frames)`` as `EfficientATMel` computes them, or, with
-            ``input_features_are_waveform=True`` (or the config flag), 32 kHz waveforms
-            ``(batch_size, samples)``.
-        """
+        r"""input_values (`torch.FloatTensor`): Normalised log-mels ``(batch_size, n_mels, frames)`` as
+        `EfficientATMel` computes them, or, with ``input_features_are_waveform=True`` (or the config flag), 32
+        kHz waveforms ``(batch_size, samples)``."""
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         if return_dict is None:
@@ -344,14 +335,8 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         return_dict: bool | None = None,
         **kwargs: Any,
     ) -> EfficientATAudioClassifierOutput | tuple[torch.Tensor, ...]:
-        r"""
-        input_values (`torch.FloatTensor`):
-            Log-mels ``(batch_size, n_mels, frames)``, or 32 kHz waveforms with
-            ``input_features_are_waveform``.
-        labels (`torch.Tensor`, *optional*):
-            Multi-hot float targets ``(batch_size, num_labels)`` for multi-label classification (BCE), class
-            indices ``(batch_size,)`` for single-label classification (cross-entropy).
-        """
+        r"""input_values (`torch.FloatTensor`): Log-mels ``(batch_size, n_mels, frames)``, or 32 kHz waveforms
+        with ``input_features_are_waveform``."""
         if return_dict is None:
             return_dict = self.config.return_dict
         outputs = self.efficientat(

@@ -1,11 +1,8 @@
 """Products with banded filter banks (mel triangles) computed as a few dense blocks.
 
-A mel filter bank is sparse: each band covers a contiguous run of FFT bins and the runs move up
-with the band. ``frames @ banks`` over the whole matrix spends most of its multiplications on
-zeros; splitting the bands into consecutive groups, each multiplied with only the rows (bins) it
-covers, does the same product with a fraction of the work. Many tiny groups would lose the
-efficiency of a large matrix product instead, so :func:`plan_bands` picks the grouping that
-minimises the multiplications plus a fixed cost per group.
+Each mel band covers a contiguous run of FFT bins, so the bands are split into consecutive groups each
+multiplied with only the bins it covers; :func:`plan_bands` picks the grouping that minimises the
+multiplications plus a fixed cost per group.
 """
 
 from __future__ import annotations
@@ -26,13 +23,7 @@ class Band(NamedTuple):
 
 
 def plan_bands(matrix: torch.Tensor, group_cost: float = 4096.0) -> tuple[Band, ...]:
-    """Split the columns of ``matrix`` ``[rows, columns]`` into groups of consecutive columns.
-
-    Each group is multiplied with the rows where any of its columns is non-zero. The split
-    minimises ``Σ rows_g · columns_g + group_cost · groups`` (dynamic programming over split
-    points); ``group_cost`` stands for a small product's loss of efficiency, in multiplications
-    per input row. All-zero columns join any group (their output is 0).
-    """
+    """Split the columns of ``matrix`` ``[rows, columns]`` into groups of consecutive columns."""
     if matrix.dim() != 2:
         raise ValueError(f"expected a [rows, columns] matrix, got shape {tuple(matrix.shape)}")
     nonzero = (matrix != 0).cpu()
@@ -69,11 +60,7 @@ def banded_matmul(
     inputs: torch.Tensor, matrix: torch.Tensor, bands: tuple[Band, ...], out: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``inputs @ matrix`` (inputs ``[..., rows]``) computed band by band; equal to the full product
-    when ``matrix`` is zero outside the bands.
-
-    With ``out`` (contiguous), each band's product is written straight into its columns, which
-    autograd does not support; without it, the bands are concatenated (differentiable).
-    """
+    when ``matrix`` is zero outside the bands."""
     if out is None:
         blocks = [
             inputs[..., band.first_row : band.end_row]
@@ -100,10 +87,8 @@ def power_mel(
     power: torch.Tensor,
 ) -> torch.Tensor:
     """Mel band energies of windowed ``frames`` ``[..., length]`` into ``out`` ``[..., n_mels]``:
-    ``|rfft(frames, n_fft)|² @ banks``, ``banks`` ``[n_fft // 2 + 1, n_mels]`` planned by
-    :func:`plan_bands`. The power spectrum goes through ``power`` (``[..., n_fft // 2 + 1]``, reused
-    across calls: fresh memory costs a page fault per page) and the product runs band by band.
-    ``frames`` as long as ``n_fft`` (zero-padded by the caller, once) spare the FFT a padded copy."""
+    ``|rfft(frames, n_fft)|² @ banks``, ``banks`` ``[n_fft // 2 + 1, n_mels]`` planned by :func:`plan_bands`.
+    """
     parts = torch.view_as_real(torch.fft.rfft(frames, n=n_fft))
     torch.mul(parts[..., 0], parts[..., 0], out=power)
     power.addcmul_(parts[..., 1], parts[..., 1])

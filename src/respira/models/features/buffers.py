@@ -1,14 +1,8 @@
 """Feature modules whose constant tensors (windows, filter banks) are derived from their arguments.
 
-They are registered as non-persistent buffers (not saved with the weights). transformers 5 creates
-models on the meta device and leaves such buffers uninitialised after ``from_pretrained``, asking
-``_init_weights`` to recompute them; ``reset_buffers`` is that hook.
-
-Featurizers compute in float32 (or float64 after ``.double()``) whatever the model's dtype: the
-buffers are built in float32 (also under ``from_pretrained(dtype=torch.bfloat16)``, which changes
-torch's default dtype while the model is built) and stay float32 through ``model.to(torch.float16)``,
-``.half()`` or ``.bfloat16()`` (FFTs have no half-precision CPU kernels, and log-mel features lose
-too much in 8 mantissa bits). The model casts the features to its encoder's dtype.
+They are non-persistent buffers, which transformers 5 leaves uninitialised after ``from_pretrained``
+(meta device); ``reset_buffers`` recomputes them from ``_init_weights``. They stay float32 whatever the
+model's dtype (FFTs have no half-precision CPU kernels); the model casts the features to its encoder's.
 """
 
 from __future__ import annotations
@@ -34,10 +28,7 @@ def _at_least_float32_by_default() -> Iterator[None]:
 
 
 class DerivedBuffers(nn.Module):
-    """Base for modules with derived, non-persistent buffers: implement :meth:`derived_buffers`.
-
-    The buffers are never half precision (see the module docstring); integer buffers keep their dtype.
-    """
+    """Base for modules with derived, non-persistent buffers: implement :meth:`derived_buffers`."""
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -10,23 +10,10 @@ For 32 kHz waveforms ``[B, samples]`` it computes ``[B, n_mels, frames]``:
    Nyquist bin, applied as a matrix product;
 5. ``log(x + 1e-5)`` and the "fast normalisation" ``(x + 4.5) / 5``.
 
-The random frequency/time masking and mel-range jitter EfficientAT applies while training are left
-out: this module always behaves as the original does in eval mode.
-
-Two paths compute the same features, as in :mod:`.log_mel`:
-
-- :meth:`EfficientATMel.forward_plain`: the steps above in plain torch ops (differentiable,
-  ``torch.export``-able); it runs whenever gradients must reach the waveform, the module is being
-  compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
-- :meth:`EfficientATMel.forward_export`: what the ONNX export traces, the plain path with
-  ``torch.stft``'s power spectrum computed by a convolution and a matrix product
-  (:mod:`.frame_dft`; ONNX Runtime's ``STFT`` node is slow), and only the bins the banks use.
-- The hand-written kernel (inference on the CPU; docs/history/speed.md, "EfficientAT front end"): one row
-  of the batch at a time through reused buffers, pre-emphasised and reflect-padded in place; only
-  the window's 800 samples of each frame are multiplied, into frames whose zero tail to ``n_fft`` is
-  written once (a shift within the frame changes the phase, not the power); the power spectrum is
-  multiplied with the mel banks band by band (:func:`.banded.power_mel`), so their zeros cost
-  nothing, and the log and normalisation run on each row while it is in cache.
+Training-time masking and mel-range jitter are left out. :meth:`EfficientATMel.forward_plain` is these
+steps in plain torch ops; :meth:`EfficientATMel.forward_export` computes the power spectrum with
+:mod:`.frame_dft` for ONNX; the CPU kernel (docs/history/speed.md, "EfficientAT front end") runs one row at
+a time through reused buffers with banded mel products (:func:`.banded.power_mel`).
 """
 
 from __future__ import annotations
@@ -48,11 +35,7 @@ __all__ = ["EfficientATMel"]
 
 
 class EfficientATMel(DerivedBuffers, FasterPaths):
-    """EfficientAT's eval-mode log-mel spectrogram: waveform ``[B, samples]`` → ``[B, n_mels, frames]``.
-
-    A 1-D waveform ``[samples]`` gives ``[n_mels, frames]``. The computation runs in float32 on the
-    input's device whatever the input dtype (the original disables autocast for it as well).
-    """
+    """EfficientAT's eval-mode log-mel spectrogram: waveform ``[B, samples]`` → ``[B, n_mels, frames]``."""
 
     window: torch.Tensor
     mel_banks: torch.Tensor
@@ -143,9 +126,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
         return 1 + (num_samples - 1) // self.hop_length
 
     def forward(self, waveform: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Log-mels of ``waveform`` ``[B, samples]`` (or ``[samples]``). ``plain=None`` picks the path
-        (:meth:`faster_path`: the kernel for CPU inference); ``True``/``False`` forces one. The code
-        shipped with a model computes the plain path whatever ``plain`` says."""
+        """Log-mels of ``waveform`` ``[B, samples]`` (or ``[samples]``)."""
         unbatched = waveform.dim() == 1
         if unbatched:
             waveform = waveform.unsqueeze(0)
@@ -196,8 +177,7 @@ class EfficientATMel(DerivedBuffers, FasterPaths):
 
     @not_shipped
     def _forward_kernel(self, x: torch.Tensor) -> torch.Tensor:
-        """The hand-written inference path (see the module docstring); ``[B, n_mels, frames]`` as a
-        transposed view of a ``[B, frames, n_mels]`` tensor."""
+        """The hand-written inference path (see the module docstring)."""
         batch, samples = x.shape
         half, offset = self.n_fft // 2, (self.n_fft - self.win_length) // 2
         emphasised = samples - 1

@@ -11,11 +11,7 @@ PadMode = Literal["repeat", "zero"]
 
 
 def _tile_with_fades(signal: torch.Tensor, out: torch.Tensor, fade: int) -> None:
-    """Fill ``out`` with copies of ``signal``, fading out and in linearly over ``fade`` samples at each seam.
-
-    The original copy keeps its start and the padding its end untouched; only the seams are faded,
-    so tiling creates no click.
-    """
+    """Fill ``out`` with copies of ``signal``, with linear ``fade``-sample fades at each seam."""
     length, target = signal.shape[0], out.shape[0]
     copies = target // length
     out[: copies * length].view(copies, length).copy_(signal.expand(copies, length))
@@ -34,12 +30,7 @@ def _fit_whole_rows(
     waveforms: torch.Tensor, target: int, pad_mode: PadMode, fade: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`fit_to_length` for rows that are all real signal, without a Python loop or a branch on
-    the length: the same operations whatever it is, so ``torch.export`` keeps it dynamic (ONNX).
-
-    Output sample ``p`` is input sample ``p mod length``: a crop when the rows are long
-    enough, repeat-tiling when they are shorter. Fades are gains of each sample's place in its copy.
-    The length is used as a 0-d tensor, which the ONNX exporter turns into a shape read.
-    """
+    the length: the same operations whatever it is, so ``torch.export`` keeps it dynamic (ONNX)."""
     batch, samples = waveforms.shape
     device = waveforms.device
     length = torch.full((), samples, dtype=torch.long, device=device)
@@ -67,15 +58,7 @@ def fit_to_length(
     pad_mode: PadMode = "repeat",
     fade: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bring each waveform (its first ``lengths[i]`` samples) to exactly ``target`` samples.
-
-    Returns the ``[batch, target]`` batch and the number of real (non-padding) samples in each row:
-    ``target`` for repeat-padded and cropped rows, the original length for zero-padded rows.
-    Repeat-padding fades ``fade`` samples at each seam so no click is created. ``lengths=None``: every
-    row is real signal from end to end (no padding); traced by ``torch.export``, this case runs without
-    a loop over the rows or a branch on the length (:func:`_fit_whole_rows`), so the export stays
-    dynamic; eagerly it runs the row loop, which passes a batch that already fits through uncopied.
-    """
+    """Bring each waveform (its first ``lengths[i]`` samples) to exactly ``target`` samples."""
     if pad_mode not in ("repeat", "zero"):
         raise ValueError(f"pad_mode must be 'repeat' or 'zero', got {pad_mode!r}")
     if lengths is None:

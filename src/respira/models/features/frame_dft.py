@@ -1,23 +1,14 @@
 """The power spectrum of a framed signal as a convolution and a matrix product: the export's STFT.
 
-ONNX Runtime's ``STFT`` and ``DFT`` kernels run a 1024-point transform per frame many times slower
-than torch's FFT (docs/history/speed.md, "onnxruntime vs torch eager"), while its convolutions and matrix
-products are fast. :class:`FramePowerSpectrum` computes ``|torch.stft(...)|²`` with those only, as a
-four-step (Cooley-Tukey) DFT of ``n_fft = R1 · R2`` points, ``R2 = 32``. With ``n = R2·n1 + n2`` and
+ONNX Runtime's ``STFT`` and ``DFT`` kernels are many times slower than torch's FFT (docs/history/speed.md,
+"onnxruntime vs torch eager"). :class:`FramePowerSpectrum` computes ``|torch.stft(...)|²`` as a four-step
+(Cooley-Tukey) DFT of ``n_fft = R1 · R2`` points, ``R2 = 32``. With ``n = R2·n1 + n2`` and
 ``k = k1 + R1·k2``::
 
     X[k] = Σ_n2 W_R2^(n2·k2) · Y[n2, k1],   Y[n2, k1] = Σ_n1 w[n] x[n] · W_R1^(n1·k1) · W_N^(n2·k1)
 
-1. The signal is laid out as rows of ``R2`` samples, one channel per ``n2``; a frame starts every
-   ``hop / R2`` rows, so ``Y`` of every frame is one grouped ``conv1d`` (a group per ``n2``, stride
-   ``hop / R2``) whose kernel holds the window and the twiddle factors; the window's zero rows are
-   left out of the kernel.
-2. The second step, over ``n2``, is one matrix product for all frames (real and imaginary parts
-   stacked), and only the ``k2`` that reach the bins asked for are computed.
-3. ``re² + im²``, ordered ``k = k2·R1 + k1`` by a reshape.
-
-About 120 k multiply-adds per 1024-point frame, in dense kernels, against 1 M for a plain DFT
-product. The result equals ``torch.stft``'s power to float32 rounding (tests/models/test_frame_dft.py).
+``Y`` of every frame is one grouped ``conv1d`` (a group per ``n2``, stride ``hop / R2``, window and twiddles
+in the kernel); the step over ``n2`` is one matrix product for the ``k2`` needed; then ``re² + im²``.
 """
 
 from __future__ import annotations
@@ -35,14 +26,10 @@ RADIX = 32
 
 
 class FramePowerSpectrum(DerivedBuffers):
-    """``[batch, samples]`` (already padded, as ``torch.stft(center=False)`` takes it) →
-    ``[batch, bins, frames]``: the power of the first ``bins`` one-sided DFT bins of the frames
-    ``samples[f·hop : f·hop + n_fft]``, windowed by a Hann window of ``win_length`` (``periodic`` or
-    symmetric) zero-padded to ``n_fft`` in the middle, as ``torch.stft`` does.
-
-    ``bins`` (at most ``n_fft // 2``: the Nyquist bin is not computed) is rounded up to a multiple of
-    ``n_fft / 32``; ``bins_computed`` says how many come out.
-    """
+    """``[batch, samples]`` (already padded, as ``torch.stft(center=False)`` takes it) → ``[batch, bins,
+    frames]``: the power of the first ``bins`` one-sided DFT bins of the frames ``samples[f·hop : f·hop +
+    n_fft]``, windowed by a Hann window of ``win_length`` (``periodic`` or symmetric) zero-padded to ``n_fft``
+    in the middle, as ``torch.stft`` does."""
 
     stage1: torch.Tensor
     stage2: torch.Tensor
@@ -72,9 +59,8 @@ class FramePowerSpectrum(DerivedBuffers):
         return torch.nn.functional.pad(window, (left, self.n_fft - self.win_length - left))
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
-        """``stage1``: the grouped convolution's kernel ``[R2 · 2 · R1, 1, taps]``, output channels
-        ordered (``n2``, re/im, ``k1``); ``stage2``: ``[2 · k2_count, 2 · R2]``, rows (re/im, ``k2``),
-        columns (``n2``, re/im)."""
+        """``stage1``: the grouped convolution's kernel ``[R2 · 2 · R1, 1, taps]``, output channels ordered
+        (``n2``, re/im, ``k1``)."""
         columns, window = self.columns, self._window()
         n1 = torch.arange(self.first_row, self.first_row + self.taps, dtype=torch.float64, device="cpu")
         n2 = torch.arange(RADIX, dtype=torch.float64, device="cpu")

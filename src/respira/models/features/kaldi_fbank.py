@@ -1,37 +1,15 @@
 """Batched, Kaldi-compatible log-mel filter banks in torch (the AST and BEATs input features).
 
-Reproduces Kaldi's ``compute-fbank-feats`` (as ``torchaudio.compliance.kaldi.fbank`` does) for the
-options AST and BEATs use: 25 ms frames every 10 ms with ``snip_edges`` framing, per-frame DC
-removal, pre-emphasis 0.97, a Povey or symmetric Hann window, zero-padding to a power of two, the
-power spectrum, Kaldi mel banks from 20 Hz to Nyquist and ``log(max(x, float32 eps))``. Everything
-runs on the input's device for a whole batch at once, with no Python loop over frames.
+Reproduces Kaldi's ``compute-fbank-feats`` (as ``torchaudio.compliance.kaldi.fbank`` does) for the options
+AST and BEATs use: 25 ms frames every 10 ms with ``snip_edges``, per-frame DC removal, pre-emphasis 0.97,
+a Povey or symmetric Hann window, zero-padding to a power of two, the power spectrum, Kaldi mel banks from
+20 Hz to Nyquist and ``log(max(x, float32 eps))``.
 
-Two paths compute the same features:
-
-- :meth:`KaldiFbank.forward_plain`, Kaldi's recipe in plain torch ops: frames cut with ``unfold``,
-  per-frame DC removal and pre-emphasis, window, ``torch.fft.rfft``, the power spectrum, a dense
-  product with the mel banks, the log and the normalisation. It is differentiable and
-  ``torch.export``-friendly (no preallocated buffers, no ``out=``), so it runs whenever gradients
-  must reach the waveform, the module is being compiled or exported, or the input is not on the
-  CPU (:mod:`.kernel_choice`).
-- The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
-  (docs/history/speed.md, "Featurizer"). Each step is exact, not an approximation of Kaldi's per-frame
-  recipe:
-
-  - Pre-emphasis is linear, so it runs once over the whole signal; a frame cut from it equals
-    Kaldi's DC-removed, pre-emphasised frame minus ``(1 - p)·mean`` (added back per frame), except
-    for the frame's first sample, which Kaldi pre-emphasises against itself. Under windows that
-    start at 0 (Hann, Povey) that sample does not count; otherwise its difference is added to
-    every bin.
-  - Frames are ``n_fft`` samples of the zero-padded signal times the zero-padded window, so the
-    zero-padding to ``n_fft`` costs nothing.
-  - The power spectrum is never formed: the squared real and imaginary parts (interleaved as the
-    FFT returns them) are multiplied with mel banks whose rows are each stored twice, so the
-    product sums Re² + Im². The banks are sparse, so the product runs band by band (``banded``).
-  - The waveform scale (power × scale²) and the normalisation mean (``log(x·e^-mean) = log(x) -
-    mean``, the ``eps`` floor scaled alike) are folded into the banks; only the division by
-    ``2·std`` remains.
-  - Cache-sized chunks of the batch go from framing to mel bands through one reused set of buffers.
+:meth:`KaldiFbank.forward_plain` is that recipe in plain torch ops (differentiable, exportable). The
+inference kernel, 2–4× faster on the CPU (docs/history/speed.md, "Featurizer"), is exact: pre-emphasis
+runs once over the signal (each frame corrected by ``(1 - p)·mean`` and its first sample), the squared
+real and imaginary parts are multiplied with mel banks stored twice per row, band by band (``banded``),
+and the scale and normalisation mean are folded into the banks.
 """
 
 from __future__ import annotations
@@ -202,9 +180,7 @@ class KaldiFbank(DerivedBuffers, FasterPaths):
         return num_frames(num_samples, self.frame_length, self.frame_shift)
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path
-        (:meth:`faster_path`: the kernel for CPU inference); ``True``/``False`` forces one. The code
-        shipped with a model computes the plain path whatever ``plain`` says."""
+        """Features of ``waveforms`` ``[batch, samples]``."""
         if waveforms.dim() != 2:
             raise ValueError(f"expected waveforms of shape [batch, samples], got {tuple(waveforms.shape)}")
         if waveforms.shape[1] < self.frame_length:

@@ -1,18 +1,8 @@
 """Log-mel spectrogram for the small CNN (64 bands, 1024-point FFT, hop 256 at 16 kHz).
 
-Two paths compute the same features, as in :mod:`.kaldi_fbank`:
-
-- :meth:`LogMelSpectrogram.forward_plain`: ``torch.stft`` (centred, reflect-padded), the power
-  spectrum, a dense product with the mel banks and the log. Differentiable and
-  ``torch.export``-friendly; it runs whenever gradients must reach the waveform, the module is
-  being compiled or exported, or the input is not on the CPU (:mod:`.kernel_choice`).
-- :meth:`LogMelSpectrogram.forward_export`: what the ONNX export traces, the plain path with the
-  power spectrum computed by a convolution and a matrix product (:mod:`.frame_dft`; ONNX Runtime's
-  ``STFT`` node is slow).
-- The hand-written kernel (inference), 2–4× faster on a CPU whose cores are not oversubscribed
-  (docs/history/speed.md, "Featurizer"): frames of the reflect-padded signal in cache-sized chunks through
-  reused buffers, the power spectrum multiplied with the mel banks band by band
-  (:func:`.banded.power_mel`), so the banks' zeros cost nothing.
+:meth:`LogMelSpectrogram.forward_plain` (centred ``torch.stft``, power, dense mel product, log),
+:meth:`LogMelSpectrogram.forward_export` (the power spectrum by :mod:`.frame_dft`) and a CPU kernel with
+banded mel products (:func:`.banded.power_mel`) compute the same features (:mod:`.kernel_choice`).
 """
 
 from __future__ import annotations
@@ -32,12 +22,7 @@ from .kernel_choice import FasterPaths, kernel_or_export
 
 
 class LogMelSpectrogram(DerivedBuffers, FasterPaths):
-    """``[batch, samples]`` → ``[batch, frames, n_mels]`` with ``log(mel power + eps)``.
-
-    Centred STFT with a periodic Hann window and Slaney-normalised mel filters, the librosa
-    defaults used by the contrastive-embedding paper's 64 × 320 input (320 frames of hop 256 ≈
-    5.1 s at 16 kHz).
-    """
+    """``[batch, samples]`` → ``[batch, frames, n_mels]`` with ``log(mel power + eps)``."""
 
     def __init__(
         self,
@@ -105,9 +90,7 @@ class LogMelSpectrogram(DerivedBuffers, FasterPaths):
         return num_samples // self.hop_length + 1
 
     def forward(self, waveforms: torch.Tensor, *, plain: bool | None = None) -> torch.Tensor:
-        """Features of ``waveforms`` ``[batch, samples]``. ``plain=None`` picks the path
-        (:meth:`faster_path`: the kernel for CPU inference); ``True``/``False`` forces one. The code
-        shipped with a model computes the plain path whatever ``plain`` says."""
+        """Features of ``waveforms`` ``[batch, samples]``."""
         waveforms = waveforms.to(self.window.dtype)
         path = self.faster_path(waveforms, plain)
         return self.forward_plain(waveforms) if path is None else path(waveforms)

@@ -19,11 +19,6 @@ def mel_scale(frequency: torch.Tensor | float) -> torch.Tensor | float:
     return 1127.0 * math.log1p(frequency / 700.0)
 
 
-def inverse_mel_scale(mel: torch.Tensor) -> torch.Tensor:
-    """Kaldi mel → Hertz."""
-    return 700.0 * (torch.exp(mel / 1127.0) - 1.0)
-
-
 def kaldi_mel_banks(
     num_bins: int,
     n_fft: int,
@@ -33,10 +28,7 @@ def kaldi_mel_banks(
     *,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Mel filter bank of shape ``[num_bins, n_fft // 2]`` as Kaldi builds it (no VTLN warping).
-
-    ``high_freq <= 0`` is an offset from Nyquist, as in Kaldi (0 means Nyquist).
-    """
+    """Mel filter bank of shape ``[num_bins, n_fft // 2]`` as Kaldi builds it (no VTLN warping)."""
     nyquist = 0.5 * sample_rate
     if high_freq <= 0.0:
         high_freq += nyquist

@@ -1,24 +1,11 @@
 """Band-limited resampling by a rational factor in torch, through the FFT (overlap-save).
 
-The filter is a Kaiser-windowed sinc low-pass whose stop band starts below the lower of the two
-Nyquist frequencies. Applied as a convolution at the upsampled rate it would cost its ``taps``
-multiply-adds per output sample (most of them on the zeros stuffed between input samples); here it
-is applied in the frequency domain: the input is cut into overlapping blocks of a fixed FFT length,
-each block's spectrum is multiplied by the filter's (real, zero-phase) frequency response, cut or
-zero-extended to the new rate's bins, and transformed back at ``up / down`` times the block's length;
-the blocks' middles, which the circular convolution leaves exact, are joined (overlap-save). Since
-the filter is negligible above the old rate's Nyquist frequency, the result is the filter's linear
-convolution, to float rounding, whatever the input's length.
-
-Fixed FFT lengths (powers of two for integer upsampling) keep the cost per sample constant and let
-the response be computed once. Only torch operations: differentiable, exported to ONNX by
-``torch.onnx.export(dynamo=True)`` with a symbolic number of samples.
-
-The ONNX export of an integer upsampler does not use FFTs (ONNX Runtime's ``DFT`` is several times
-slower than its convolutions): it applies the same filter as a polyphase convolution
-(:meth:`Resample.forward_polyphase`). Its kernel is the FFT path's impulse response (the Kaiser sinc
-band-limited to the old rate's Nyquist frequency by the cut bins), cut to ``±1.5 · half_width``
-zero crossings, where the dropped tail is below 2e-7 of the peak.
+The filter is a Kaiser-windowed sinc low-pass below the lower Nyquist frequency, applied in the frequency
+domain on overlapping blocks of a fixed FFT length, whose spectra are cut or zero-extended to the new rate
+and transformed back; the blocks' exact middles are joined. The result is the filter's linear convolution
+to float rounding. The ONNX export of an integer upsampler applies the same filter as a polyphase
+convolution (:meth:`Resample.forward_polyphase`), its kernel cut to ``±1.5 · half_width`` zero crossings
+(the dropped tail below 2e-7 of the peak).
 """
 
 from __future__ import annotations
@@ -75,13 +62,7 @@ def fft_length(minimum: int, multiple: int = 1) -> int:
 
 @shipped_when("resample")
 class Resample(DerivedBuffers):
-    """Resample ``[batch, samples]`` from ``orig_rate`` to ``new_rate``; output length ``ceil(n·up/down)``.
-
-    ``up / down`` is ``new_rate / orig_rate`` in lowest terms. ``half_width`` is the filter's half-length
-    in zero crossings, ``beta`` its Kaiser window's shape and ``rolloff`` its cut-off as a share of the
-    lower Nyquist frequency. The defaults keep the response flat to 0.1 dB up to 95 % of that Nyquist
-    frequency and at least 88 dB down above it.
-    """
+    """Resample ``[batch, samples]`` from ``orig_rate`` to ``new_rate``; output length ``ceil(n·up/down)``."""
 
     response: torch.Tensor
     polyphase: torch.Tensor
@@ -111,8 +92,7 @@ class Resample(DerivedBuffers):
 
     def derived_buffers(self) -> dict[str, torch.Tensor]:
         """``response``: the filter's gain at the bins a block keeps (``min(block, out block) // 2 + 1``),
-        times ``up / down`` (the inverse FFT's longer length divides by it); ``polyphase``: the
-        export's convolution kernel ``[row · up, row, 2 · reach + 1]`` (empty unless ``down == 1 < up``)."""
+        times ``up / down`` (the inverse FFT's longer length divides by it)."""
         response = self._response()
         return {"response": response.float(), "polyphase": self._polyphase(response).float()}
 

@@ -24,11 +24,7 @@ def _masks(
 @shipped_when("spec_augment")
 class SpecAugment(nn.Module):
     """Zero ``num_freq_masks`` bands of up to ``freq_mask_param`` bins and ``num_time_masks`` spans of
-    up to ``time_mask_param`` frames, independently per example, in training mode only.
-
-    Features are ``[batch, frames, bins]``; ``mask_value`` is what masked cells become (0 suits
-    normalised features).
-    """
+    up to ``time_mask_param`` frames, independently per example, in training mode only."""
 
     def __init__(
         self,

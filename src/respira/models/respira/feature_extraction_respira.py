@@ -14,22 +14,7 @@ from ...audio.wav import check_level
 
 
 class RespiraFeatureExtractor(SequenceFeatureExtractor):
-    """Pads raw mono waveforms into ``input_values`` + ``attention_mask`` at ``sampling_rate``.
-
-    ``sampling_rate`` (default :data:`respira.audio.DEFAULT_SAMPLING_RATE`) is the rate of the model
-    it is saved with; ``lowpass_cutoff`` / ``lowpass_order``, the low-pass its training data was built
-    with (``None``: none), applied to each input by :meth:`__call__` with :func:`respira.audio.dsp.lowpass`,
-    the function the dataset builder applies to whole recordings (so an input that is a whole recording
-    gets exactly the training filter; a single cycle differs from a cycle cut from a filtered recording
-    only near its edges). Log-mel / fbank computation, fixed-length padding and SpecAugment live inside
-    the model (batched, on its device), so this extractor only validates, resamples, low-passes and
-    pads, with :mod:`respira.audio` (the same functions as the training data, evaluation and prediction).
-    Audio given at another rate (``sampling_rate=...``) is resampled with soxr;
-    ``pipeline("audio-classification")`` reads file paths of any rate and channel count to mono at
-    this rate with :func:`respira.audio.read_audio` (as ``respira predict`` does; ffmpeg only for
-    codecs libsndfile does not read), and hands ``{"raw": ..., "sampling_rate": ...}`` inputs at
-    another rate to this extractor (:mod:`.pipeline_respira`), so no torchaudio is needed.
-    """
+    """Pads raw mono waveforms into ``input_values`` + ``attention_mask`` at ``sampling_rate``."""
 
     model_input_names = ["input_values", "attention_mask"]  # noqa: RUF012 (transformers API)
     resamples_input = True
@@ -65,11 +50,7 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
     ) -> BatchFeature:
         """One waveform or a batch of mono waveforms (at ``sampling_rate``, default this extractor's)
         → resampled to this extractor's rate, low-passed when it has a ``lowpass_cutoff`` →
-        ``input_values`` zero-padded to the longest and an ``attention_mask`` of real samples.
-
-        ``padding``, ``max_length``, ``truncation`` and ``pad_to_multiple_of`` are those of :meth:`pad`
-        (so the transformers audio-classification tutorial's ``max_length=..., truncation=True`` works).
-        """
+        ``input_values`` zero-padded to the longest and an ``attention_mask`` of real samples."""
         batched = (isinstance(raw_speech, np.ndarray) and raw_speech.ndim == 2) or (
             isinstance(raw_speech, (list, tuple)) and len(raw_speech) > 0 and np.ndim(raw_speech[0]) > 0
         )
@@ -104,16 +85,7 @@ class RespiraFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool | None = None,
         return_tensors: str | None = None,
     ) -> BatchFeature:
-        """Pad ``input_values`` rows with :func:`respira.audio.dsp.pad_batch`; other keys (``label``) pass.
-
-        Takes a ``BatchFeature`` / dict with ``input_values`` (a list of 1-D waveforms), or a list of
-        such dicts (a ``DataLoader`` batch, as ``DataCollatorWithPadding`` gives). Rows that carry an
-        ``attention_mask`` (padded before) are cut to their real samples first. ``padding``: ``True`` /
-        ``"longest"``, ``"max_length"`` or ``False`` (rows keep their lengths); ``truncation=True``
-        crops rows to ``max_length`` samples. respira models fit every cycle to
-        ``config.target_seconds`` themselves, guided by the attention mask, so padding to the longest
-        row is all they need.
-        """
+        """Pad ``input_values`` rows with :func:`respira.audio.dsp.pad_batch`; other keys (``label``) pass."""
         if isinstance(processed_features, Sequence) and not isinstance(processed_features, Mapping):
             if not processed_features:
                 raise ValueError("cannot pad an empty batch (no rows)")

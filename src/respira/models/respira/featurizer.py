@@ -15,12 +15,7 @@ from .configuration_respira import RespiraConfig
 
 
 class RespiraFeaturizer(nn.Module):
-    """Batched feature pipeline of a :class:`RespiraConfig`: ``[batch, samples]`` → ``[batch, frames, bins]``.
-
-    Every waveform is first brought to ``config.target_samples`` (repeat- or zero-padded, cropped),
-    then turned into the encoder's features. Returns the features and a ``[batch, frames]`` mask of
-    frames that hold real signal (all ones unless ``pad_mode="zero"``).
-    """
+    """Feature pipeline of a :class:`RespiraConfig`: ``[batch, samples]`` → ``[batch, frames, bins]``."""
 
     def __init__(self, config: RespiraConfig) -> None:
         super().__init__()
@@ -34,11 +29,7 @@ class RespiraFeaturizer(nn.Module):
 
     @property
     def frame_samples(self) -> int:
-        """Samples (at the model's rate) in one analysis frame; 1 for a featurizer without frames.
-
-        The frame is the transform's own window (Kaldi fbank: 25 ms; the CNN's log-mel: its 1024-point
-        FFT; EfficientAT: 800 samples at 32 kHz, 400 at 16 kHz): a shorter input holds no real frame.
-        """
+        """Samples (at the model's rate) in one analysis frame; 1 for a featurizer without frames."""
         length = 1
         for attribute in ("frame_length", "win_length", "n_fft"):
             value = getattr(self.transform, attribute, None)

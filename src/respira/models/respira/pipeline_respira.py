@@ -1,28 +1,11 @@
 """``pipeline("audio-classification")`` for respira models: it decides as ``respira predict`` does.
 
-:class:`RespiraAudioClassificationPipeline` is transformers' audio-classification pipeline with these
-changes for respira models (any other model gets transformers' pipeline unchanged):
-
-- **It decides.** ``postprocess`` answers the four ICBHI classes, the decided one first, scored by
-  :func:`respira.core.decision.class_scores` (so ``top_k=1`` and the Hub widget give ``respira predict``'s
-  answer); ``top_k`` and ``function_to_apply`` keep their transformers meaning (the latter, given, returns
-  the model's own outputs, undecided).
-- **Long inputs are windowed, never cropped.** ``preprocess`` cuts an input longer than ``target_seconds``
-  by :func:`respira.core.windows.window_spans` (``window=`` / ``hop=`` seconds; by default half-overlapping
-  windows of ``DEFAULT_WINDOW_SECONDS``, at most ``target_seconds``; more than ``MAX_WINDOWS`` are refused,
-  an input shorter than one window warns); ``_forward`` runs them in batches across inputs
-  (:func:`respira.core.batching.run_batched`) and aggregates each flag by the config's rule
-  (:func:`respira.core.decision.aggregation_of`), as ``respira predict`` does.
-- **Read as ``respira predict`` reads.** A local path or bytes is decoded by :func:`respira.audio.read_audio`
-  (what it cannot decode, and URLs, go to transformers' ffmpeg reader); a ``{"raw"/"array",
-  "sampling_rate"}`` input at another rate is resampled by the model's feature extractor (soxr).
-- **Too poor to judge.** With a quality head (``respira quality``) the input's quality (the mean sigmoid
-  of its windows' ``quality_logits``) decided by :func:`respira.core.decision.withheld` puts
-  ``{"label": "poor_quality", "score": quality}`` first (``top_k`` counts it): the verdict is withheld.
-
-``import respira`` registers it as the task's implementation (unless another library already
-replaced transformers' own); an export with code names it in ``config.json``'s ``custom_pipelines``,
-so ``pipeline(..., trust_remote_code=True)`` gets the same class where respira is not installed.
+For respira models (others get transformers' pipeline unchanged) :class:`RespiraAudioClassificationPipeline`
+answers the four ICBHI classes, decided one first (:func:`respira.core.decision.class_scores`); windows
+inputs longer than ``target_seconds`` (:func:`respira.core.windows.window_spans`) and aggregates them by the
+config's rule; reads paths and bytes with :func:`respira.audio.read_audio`; and with a quality head puts
+``{"label": "poor_quality", "score": quality}`` first when the verdict is withheld. ``import respira``
+registers it; an export with code names it in ``config.json``'s ``custom_pipelines``.
 """
 
 from __future__ import annotations
@@ -247,11 +230,7 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
 
 
 def register_audio_classification_pipeline() -> None:
-    """Make :class:`RespiraAudioClassificationPipeline` the ``audio-classification`` implementation.
-
-    Only transformers' own implementation is replaced (another library's registration is left
-    alone); registering again is harmless.
-    """
+    """Make :class:`RespiraAudioClassificationPipeline` the ``audio-classification`` implementation."""
     current = PIPELINE_REGISTRY.supported_tasks[TASK]
     impl = current["impl"]
     own = "transformers.pipelines.audio_classification.AudioClassificationPipeline"

@@ -12,12 +12,7 @@ def prepare_waveforms(
     expected_rate: int,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Validate raw waveforms; down-mix ``[batch, channels, samples]``; return the float32 batch and the
-    lengths of its rows (``None`` without ``attention_mask``: every row is real signal to its end).
-
-    Featurizers compute in float32 whatever the model's dtype (a pipeline with ``dtype=`` hands
-    half-precision waveforms). While ``torch.export`` traces the model (ONNX), the checks of values
-    (not finite, all masked) are left out: they cannot be part of a graph.
-    """
+    lengths of its rows (``None`` without ``attention_mask``: every row is real signal to its end)."""
     if sampling_rate is not None and sampling_rate != expected_rate:
         raise ValueError(
             f"this model takes {expected_rate} Hz audio but got sampling_rate={sampling_rate}; "

@@ -33,11 +33,7 @@ def _class_index(value: int | str) -> int:
 
 
 def _crossfade_concat(first: np.ndarray, second: np.ndarray, overlap: int) -> np.ndarray:
-    """``first`` then ``second``, overlapping by ``overlap`` samples with an equal-power crossfade.
-
-    Equal-power (cos/sin) fades keep the loudness steady across the joint for uncorrelated cycles.
-    The overlap is capped at half the shorter cycle, so very short cycles are still appended.
-    """
+    """``first`` then ``second``, overlapping by ``overlap`` samples with an equal-power crossfade."""
     overlap = min(overlap, first.size // 2, second.size // 2)
     if overlap == 0:
         return np.concatenate([first, second]).astype(np.float32)
@@ -48,18 +44,7 @@ def _crossfade_concat(first: np.ndarray, second: np.ndarray, overlap: int) -> np
 
 @dataclass(frozen=True, eq=False)
 class SameLabelConcat:
-    """With ``probability``, append another cycle of the same class, crossfaded, truncated to max length.
-
-    ``pool`` is either a mapping ``class index -> cycles`` (e.g. the training cycles grouped by
-    label) from which one is drawn uniformly, or a callable ``pool(label, rng)`` returning a cycle of
-    that class (or ``None`` when there is none). Only labels in ``classes`` (indices or names;
-    ``None`` for all) are concatenated; the default enriches wheeze cycles. The result is at most
-    ``max_seconds`` long (``None``: no limit); an input already at least that long is returned
-    unchanged. The drawn cycle may be the input cycle itself when the pool contains it.
-
-    Call as ``concat(waveform, label, rng)``. It is not part of :func:`build_augmentation` because it
-    needs the label and a pool.
-    """
+    """With ``probability``, append another cycle of the same class, crossfaded, truncated to max length."""
 
     pool: CyclePool
     probability: float = 0.5
@@ -133,13 +118,7 @@ def concat_same_label(
     classes: Sequence[int | str] | None = (2,),
     crossfade: int = 160,
 ) -> list[np.ndarray]:
-    """In-batch :class:`SameLabelConcat`: append another batch item with the same label.
-
-    For each item whose label is in ``classes`` (``None``: all), with ``probability``, a different
-    item of the same label is drawn uniformly from the batch (its original waveform), appended with
-    a ``crossfade``-sample equal-power crossfade, and the result truncated to ``max_length`` samples.
-    Items without a same-label partner are left as they are.
-    """
+    """In-batch :class:`SameLabelConcat`: append another batch item with the same label."""
     if len(waveforms) != len(labels):
         raise ValueError(f"got {len(waveforms)} waveforms but {len(labels)} labels")
     if isinstance(crossfade, bool) or not isinstance(crossfade, int) or crossfade < 0:

@@ -1,11 +1,7 @@
 """An audiomentations transform (or ``Compose``) as a respira waveform augmentation, seeded per example.
 
-audiomentations transforms are called as ``transform(samples=..., sample_rate=...)`` and draw their
-parameters from Python's :mod:`random` and NumPy's global generator. :class:`AudiomentationsTransform`
-gives such a transform respira's calling convention, ``augmentation(waveform, rng)``: each call draws
-one seed from ``rng`` (the collator's per-example generator), seeds both global generators with it for
-the duration of the call and restores their previous states afterwards. The same example thus gets
-the same augmentation in a given epoch, in any batch and any worker, as respira's own transforms do.
+:class:`AudiomentationsTransform` draws one seed from the collator's ``rng`` per call and seeds Python's
+:mod:`random` and NumPy's global generator with it for the call, restoring their states afterwards.
 respira does not depend on audiomentations: any object with its calling convention works.
 """
 

@@ -1,10 +1,7 @@
 """Time stretch and pitch shift of one waveform with Signalsmith Stretch (the ``python-stretch`` package).
 
-Used by :class:`~respira.training.augment.TimeStretch` and :class:`~respira.training.augment.PitchShift`.
-Signalsmith Stretch is a phase-vocoder-family stretcher (spectral peaks keep their frequency, the other
-bins follow them); ``python-stretch`` compensates its latency, so the output is aligned with the input
-and exactly ``round(len / rate)`` samples long. It is the stretcher audiomentations' ``TimeStretch``
-uses by default; docs/history/speed.md ("Library swaps") compares it with respira's former phase vocoder.
+``python-stretch`` compensates the stretcher's latency, so the output is aligned with the input and exactly
+``round(len / rate)`` samples long (docs/history/speed.md, "Library swaps").
 """
 
 from __future__ import annotations

@@ -55,11 +55,7 @@ class Augmentation:
 
 @dataclass(frozen=True)
 class WhiteNoise(Augmentation):
-    """Additive white Gaussian noise at an SNR drawn uniformly from ``snr_db`` (dB).
-
-    The noise power is the waveform's mean power divided by ``10^(snr/10)``; a silent waveform
-    gets no noise (it stays finite and silent).
-    """
+    """Additive white Gaussian noise at an SNR drawn uniformly from ``snr_db`` (dB)."""
 
     snr_db: tuple[float, float] = (15.0, 40.0)
     probability: float = 0.5
@@ -94,11 +90,7 @@ class Gain(Augmentation):
 
 @dataclass(frozen=True)
 class TimeShift(Augmentation):
-    """Shift by an integer number of samples drawn uniformly from ``±max_fraction · len``.
-
-    ``mode="roll"`` shifts circularly (no sample is lost); ``mode="pad"`` shifts and fills the
-    vacated samples with zeros (positive shifts delay the sound). The length is kept either way.
-    """
+    """Shift by an integer number of samples drawn uniformly from ``±max_fraction · len``."""
 
     max_fraction: float = 0.2
     mode: str = "roll"
@@ -130,11 +122,7 @@ class TimeShift(Augmentation):
 
 @dataclass(frozen=True)
 class TimeStretch(Augmentation):
-    """Change the duration, not the pitch: rate drawn uniformly from ``rate``; length ``round(len / rate)``.
-
-    Uses :func:`~respira.training.augment.stretch.stretch` (Signalsmith Stretch); ``n_fft`` and
-    ``hop_length`` are its block and hop in samples (120 ms / 30 ms at 16 kHz, the library's preset).
-    """
+    """Change the duration, not the pitch: rate drawn from ``rate``; length ``round(len / rate)``."""
 
     rate: tuple[float, float] = (0.8, 1.2)
     n_fft: int = BLOCK_SAMPLES
@@ -154,12 +142,7 @@ class TimeStretch(Augmentation):
 
 @dataclass(frozen=True)
 class PitchShift(Augmentation):
-    """Change the pitch by ``s`` semitones (drawn uniformly from ``semitones``), keeping the length.
-
-    Uses :func:`~respira.training.augment.stretch.pitch_shift`: a time stretch to ``2^(s/12)`` times the
-    length (Signalsmith Stretch, pitch kept), then soxr resampling back to the original length, which
-    scales every frequency by ``2^(s/12)``; ``n_fft`` / ``hop_length`` as for :class:`TimeStretch`.
-    """
+    """Change the pitch by ``s`` semitones (drawn uniformly from ``semitones``), keeping the length."""
 
     semitones: tuple[float, float] = (-2.0, 2.0)
     n_fft: int = BLOCK_SAMPLES
@@ -179,16 +162,7 @@ class PitchShift(Augmentation):
 
 @dataclass(frozen=True)
 class FrequencyResponse(Augmentation):
-    """A random smooth frequency response: another stethoscope's or microphone's colouring of the sound.
-
-    FilterAugment's linear filter (Nam et al., ICASSP 2022) applied to the waveform, so that it also
-    runs before a frozen encoder's embedding cache: the mel axis from 0 Hz to Nyquist is cut into ``n``
-    bands (``n`` drawn uniformly from the integers in ``bands``) at uniformly drawn boundaries, a gain in
-    dB is drawn uniformly from ``db`` at both ends of the axis and at every boundary, and the response is
-    their linear interpolation over mel, multiplied into the spectrum of the whole cycle (one real FFT;
-    zero phase, so nothing is delayed). ``sampling_rate`` places the mel axis;
-    :func:`build_augmentation` sets it to the model's rate.
-    """
+    """A random smooth frequency response: another stethoscope's or microphone's colouring of the sound."""
 
     db: tuple[float, float] = (-6.0, 6.0)
     bands: tuple[int, int] = (3, 6)
@@ -258,15 +232,7 @@ AUGMENTATIONS: dict[str, type[Augmentation]] = {
 
 
 def build_augmentation(spec: Any, *, sampling_rate: int = DEFAULT_SAMPLING_RATE) -> Compose | None:
-    """A :class:`Compose` from a config mapping, in the mapping's order; ``None`` for an empty spec.
-
-    E.g. ``{"white_noise": {"snr_db": [20, 40], "probability": 0.5}, "time_shift": {"mode": "pad"}}``;
-    a name mapped to ``None`` (or ``{}``) uses that augmentation's defaults. Raises ValueError for an
-    unknown augmentation (listing the valid names), an unknown parameter or a bad value (naming it).
-
-    In Python, ``spec`` may also be an audiomentations transform or ``Compose``: it is applied to
-    waveforms at ``sampling_rate`` Hz, seeded per example (:class:`.AudiomentationsTransform`).
-    """
+    """A :class:`Compose` from a config mapping, in the mapping's order; ``None`` for an empty spec."""
     if is_audiomentations_transform(spec):
         return Compose([AudiomentationsTransform(spec, sampling_rate)])
     if not spec:

@@ -1,17 +1,11 @@
 """Training batches that keep every bag (the windows of one recording) whole, filled up with cycles.
 
-The multiple-instance loss (:class:`~respira.losses.MultipleInstanceLoss`) pools the windows of a
-recording within a batch, so a recording's windows must never be split between two batches. The
-Trainer cuts the sampler's index stream into blocks of the batch size
-(:mod:`~respira.training.batches.samplers`), so :class:`BagPackingBatchSampler` yields batches of exactly
-``batch_size`` indices (run it through :class:`~respira.training.batches.samplers.FlattenedBatchSampler`):
-
-1. the number of batches per epoch is fixed: enough for every example once, and at least as many as
-   first-fit-decreasing needs to pack the bags alone (which depends only on the bag sizes);
-2. each epoch the bags are packed first-fit-decreasing into those batches (ties between bags of one
-   size broken at random), the free places are filled with the cycles in a random order (a cycle is
-   drawn a second time in that epoch only once every cycle has been drawn), and the batches are
-   shuffled. Deterministic for ``(seed, epoch)``.
+:class:`~respira.losses.MultipleInstanceLoss` pools a recording's windows within a batch. The number of
+batches per epoch is fixed (every example once, and at least what first-fit-decreasing needs for the bags);
+each epoch the bags are packed first-fit-decreasing (ties broken at random), the free places filled with
+cycles in random order, and the batches shuffled, deterministically for ``(seed, epoch)``. Batches are
+exactly ``batch_size`` long; run it through
+:class:`~respira.training.batches.samplers.FlattenedBatchSampler`.
 """
 
 from __future__ import annotations
@@ -42,12 +36,7 @@ def _first_fit(sizes: Sequence[int], capacity: int, bins: int | None = None) -> 
 
 
 class BagPackingBatchSampler(Sampler[list[int]]):
-    """Batches of ``batch_size`` indices where every bag is whole (see the module docstring).
-
-    ``bags``: one value per example, the bag id of a window (``>= 0``) or ``-1`` for a cycle. Raises a
-    one-line ``ValueError`` when a bag has more windows than a batch holds, or when there are bags but
-    no cycle to fill the batches with.
-    """
+    """Batches of ``batch_size`` indices where every bag is whole (see the module docstring)."""
 
     def __init__(self, bags: Sequence[int], batch_size: int, *, seed: int = 0) -> None:
         values = np.asarray(bags, dtype=np.int64)

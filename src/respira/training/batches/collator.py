@@ -38,14 +38,7 @@ def age_group(age: float | None) -> int:
 @dataclass
 class AudioCollator:
     """``list[example] → {"input_values", "attention_mask", "labels", "metadata"}`` (or ``embeddings``);
-    ``bags`` for windows of recording-labelled corpora.
-
-    In training mode each example's augmentation draws from a generator seeded by
-    ``(seed, epoch, view, recording, cycle_index)``, so the same example gets the same augmentation in a
-    given epoch whatever the batch it lands in — which keeps resumed runs identical to uninterrupted
-    ones. The Trainer sets ``epoch`` at the start of every epoch. With ``views > 1`` (self-supervised
-    contrastive losses) each example appears ``views`` times, differently augmented, view-major.
-    """
+    ``bags`` for windows of recording-labelled corpora."""
 
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     augment: Augment | None = None

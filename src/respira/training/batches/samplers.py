@@ -1,12 +1,8 @@
 """Training samplers, seeded per epoch, that encode batch composition in the order of indices.
 
-transformers' Trainer batches the sampler's index stream into consecutive blocks of the batch size
-(accelerate then deals whole blocks to the processes), so a sampler controls each batch's
-composition by the order it yields indices in; the Trainer's ``_get_train_sampler`` hook is all a
-custom strategy needs. Every sampler is deterministic for ``(seed, epoch)`` — ``set_epoch`` is
-called by the Trainer each epoch, so a resumed run replays the same order. A batch sampler, which
-yields one list of indices per batch (:class:`ContrastiveTupleBatchSampler`), runs through
-:class:`FlattenedBatchSampler`.
+The Trainer batches the sampler's index stream into consecutive blocks of the batch size, so a sampler
+sets each batch's composition by its order. Every sampler is deterministic for ``(seed, epoch)``; a batch
+sampler (:class:`ContrastiveTupleBatchSampler`) runs through :class:`FlattenedBatchSampler`.
 """
 
 from __future__ import annotations
@@ -54,11 +50,7 @@ class RandomOrderSampler(_EpochSeeded):
 
 
 class GroupedBatchSampler(_EpochSeeded):
-    """Batches of ``batch_size`` made of ``samples_per_group`` samples from each of several groups.
-
-    With ``groups`` a metadata column (device, patient, chest location), every batch holds several
-    samples sharing a value, so metadata-positive contrastive losses always find positives.
-    """
+    """Batches of ``batch_size`` made of ``samples_per_group`` samples from each of several groups."""
 
     def __init__(
         self, groups: Sequence[object], batch_size: int, *, samples_per_group: int = 4, seed: int = 0
@@ -95,11 +87,7 @@ class GroupedBatchSampler(_EpochSeeded):
 
 
 class FlattenedBatchSampler(Sampler[int]):
-    """Yields the indices of a batch sampler's batches one after another (see the module docstring).
-
-    ``batch_size`` is the length of every batch the wrapped sampler yields; the DataLoader must use
-    the same batch size so its blocks coincide with these batches.
-    """
+    """Yields the indices of a batch sampler's batches one after another (see the module docstring)."""
 
     def __init__(self, batch_sampler: Sampler[list[int]], batch_size: int) -> None:
         self.batch_sampler, self.batch_size = batch_sampler, batch_size
@@ -128,16 +116,7 @@ def _hashable(label: Any) -> Hashable:
 
 class ContrastiveTupleBatchSampler(Sampler[list[int]]):
     """Batches ``[anchors (batch_size), positives (batch_size)]`` for
-    :class:`~respira.losses.ContrastiveTupleLoss`.
-
-    ``labels``: one class per dataset item (ints, or multi-hot vectors: identical vectors are one
-    class). Each epoch the anchor queue is a random permutation of the dataset (every item is an anchor
-    once); positive ``i`` is drawn uniformly from anchor ``i``'s class, excluding the anchor itself
-    unless it is alone in its class. Each yielded list holds ``2 * batch_size`` indices; ``batch_size``
-    the attribute is that number (what batch-sampler wrappers such as accelerate's read), and
-    ``anchors_per_batch`` the constructor's ``batch_size``. The draw depends only on ``seed + epoch``
-    (:meth:`set_epoch`). ``drop_last=False`` yields a last, smaller batch ``[a anchors, a positives]``.
-    """
+    :class:`~respira.losses.ContrastiveTupleLoss`."""
 
     def __init__(
         self, labels: Sequence[Any], batch_size: int, *, seed: int = 0, drop_last: bool = True

@@ -1,30 +1,12 @@
 """The embedding cache of frozen-encoder runs: every view of a cycle embedded once, the head trained on them.
 
-With a frozen encoder the embedding of a given waveform never changes, so running the encoder at every
-step repeats work. Two options turn the cache on (both need ``freeze_encoder: true``):
-
-* ``cache_embeddings: true``: every split is embedded once, clean; waveform augmentation does not apply.
-* ``augmented_views: K`` keeps the augmentation. The training split is embedded ``K + 1`` times: view 0
-  is the clean cycle, view ``k`` (1..K) is the recipe's waveform augmentation (same-label concatenation,
-  then ``augmentation``) exactly as the training collator draws it at epoch ``k - 1`` for the run's
-  seed, so each view is a fresh draw, reproducible from the seed
-  (:func:`~respira.training.batches.collator.view_waveform`, re-exported here). ``K = 0`` is the clean cache
-  (identical to ``cache_embeddings``). Validation and test are always embedded clean.
-
-Which view an epoch trains on (:class:`CachedViewSampler`): every epoch still shows each training cycle
-once, in the order the recipe's ``batch_sampler`` gives, but as one of its ``K + 1`` cached views; over
-each round of ``K + 1`` consecutive epochs a cycle goes through all its views once, in an order drawn
-from ``(seed, round)``. An epoch is thus as long as without the cache, and ``num_train_epochs`` and early
-stopping keep their meaning.
-
-Under ``accelerate launch`` each process embeds its share of every pass and the shares are gathered
-(:mod:`~respira.training.embeddings.process_share`), so a row is embedded once in all, not once per
-process; every process trains on the same whole table.
-
-Cost: the one-time pass embeds ``(K + 1) ×`` the training cycles (plus validation and test once each);
-the cache holds ``(K + 1) × cycles × hidden`` float32 numbers in memory: 410 training cycles of the real
-ICBHI sample × 5 views × 384 (EfficientAT mn04) is 3 MB; full ICBHI (4142 training cycles) × 11 views ×
-768 (AST) is 140 MB. The augmented waveforms themselves are never held beyond one batch.
+``cache_embeddings: true`` embeds every split once, clean. ``augmented_views: K`` embeds the training split
+``K + 1`` times: view 0 clean, view ``k`` the recipe's augmentation as the collator draws it at epoch
+``k - 1`` (:func:`~respira.training.batches.collator.view_waveform`); validation and test stay clean.
+:class:`CachedViewSampler` shows each cycle once per epoch, cycling through its views over each round of
+``K + 1`` epochs in an order drawn from ``(seed, round)``. Under ``accelerate launch`` each process embeds
+its share (:mod:`~respira.training.embeddings.process_share`). Memory: ``(K + 1) × cycles × hidden``
+float32 numbers.
 """
 
 from __future__ import annotations
@@ -119,17 +101,7 @@ def cache_views(
     share: ProcessShare | None = None,
     split: str = "train",
 ) -> datasets.Dataset:
-    """The training split embedded as ``augmented_views + 1`` views (see the module docstring).
-
-    Rows are view-major (all cycles' view 0, then all cycles' view 1, ...); columns: the dataset's
-    without ``audio``, :data:`VIEW_COLUMN` and ``embeddings``. ``augmented_views=0`` returns exactly
-    :func:`~respira.models.embeddings.compute_embeddings` of the dataset (no view column). ``store``
-    (:class:`~respira.training.embeddings.view_store.ViewStore`): take the views other trainers of the seed
-    embedded already from it, and add the new ones. ``progress``: the stage's description, shown as
-    :mod:`respira.utils.progress` does (``None``: nothing shown). ``share``: this process's share of
-    the pass in a launch of several (:class:`~respira.training.embeddings.process_share.ProcessShare`,
-    noted there as ``split``; ``None``: one process embeds it all).
-    """
+    """The training split embedded as ``augmented_views + 1`` views (see the module docstring)."""
     import datasets
 
     from ...models.embeddings import embed_waveforms, with_embeddings
@@ -181,9 +153,8 @@ def clean_embeddings(
     share: ProcessShare | None = None,
     split: str = "validation",
 ) -> datasets.Dataset:
-    """:func:`~respira.models.embeddings.compute_embeddings` of ``dataset``, through ``store`` when given
-    (the rows it holds are not embedded again); ``progress``, ``share`` and ``split`` as for
-    :func:`cache_views`."""
+    """:func:`~respira.models.embeddings.compute_embeddings` of ``dataset``, through ``store`` when given (the
+    rows it holds are not embedded again)."""
     from ...models.embeddings import embed_audio, with_embeddings
 
     share = share if share is not None else ProcessShare()
@@ -223,9 +194,8 @@ def cached_view_count(dataset: Any) -> int | None:
 
 
 class CachedViewSampler(Sampler[int]):
-    """Rows of a view-major cache: each index ``i`` of ``cycles`` (a sampler over the cycles) becomes the
-    row of one of cycle ``i``'s ``num_views`` views; every view of a cycle once per round of
-    ``num_views`` epochs, in an order drawn from ``(seed, round)``."""
+    """Rows of a view-major cache: each index ``i`` of ``cycles`` (a sampler over the cycles) becomes the row
+    of one of cycle ``i``'s ``num_views`` views."""
 
     def __init__(self, cycles: Sampler[int], num_cycles: int, num_views: int, *, seed: int = 0) -> None:
         self.cycles, self.num_cycles, self.num_views, self.seed = cycles, num_cycles, num_views, seed

@@ -1,17 +1,8 @@
 """One embedding pass spread over the processes of a launch: each embeds its share, every one gets the table.
 
-Under ``accelerate launch`` (or ``torchrun``) every process builds the same trainer, so without sharing
-each would embed the whole split for its own copy of the cache. A :class:`ProcessShare` gives process
-``i`` of ``n`` one contiguous block of the pass's rows (as accelerate's ``split_between_processes``
-splits a list: the first ``rows % n`` processes take one row more), and the blocks are gathered with
-accelerate's ``gather_object``, in process order, so every process ends with the whole table in the
-rows' order, as one process would have embedded it. Each pass is noted
-(:class:`~respira.run_record.EmbeddingPass`: the split, its rows, the rows each process embedded) for
-the run record.
-
-The cache lives in memory: a resumed run, or one whose process was killed (the launcher then stops the
-others), embeds again from the start, and the views are drawn from ``(seed, view, cycle)`` whichever
-process draws them, so the table does not depend on the number of processes.
+:class:`ProcessShare` gives process ``i`` of ``n`` one contiguous block of the pass's rows (as accelerate's
+``split_between_processes``: the first ``rows % n`` take one more) and gathers the blocks with
+``gather_object`` in process order; each pass is noted as an :class:`~respira.run_record.EmbeddingPass`.
 """
 
 from __future__ import annotations
@@ -36,9 +27,7 @@ def _gather_with_accelerate(part: Any) -> list[Any]:
 
 
 class ProcessShare:
-    """Process ``index`` of ``count``; ``gather(part)`` returns every process's part, in process order
-    (a collective: every process calls it, with the same passes in the same order). :attr:`passes`: the
-    passes made so far."""
+    """Process ``index`` of ``count``."""
 
     def __init__(
         self, index: int = 0, count: int = 1, gather: Callable[[Any], list[Any]] | None = None
@@ -62,8 +51,7 @@ class ProcessShare:
         return range(start, start + size + (1 if self.index < extras else 0))
 
     def run(self, split: str, total: int, embed: Callable[[range], tuple[T, int]]) -> list[T]:
-        """Every process's ``embed(rows)`` of a pass over ``total`` rows, in process order; ``embed``
-        returns its part and how many rows it ran the encoder on (rows a store answered do not count)."""
+        """Every process's ``embed(rows)`` of a pass over ``total`` rows, in process order."""
         part, embedded = embed(self.rows(total))
         gathered = self._gather((part, embedded))
         self.passes.append(EmbeddingPass(split, total, [count for _, count in gathered]))

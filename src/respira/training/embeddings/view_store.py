@@ -1,28 +1,10 @@
 """Frozen-encoder embeddings shared by the trainers of one seed: every distinct cycle view embedded once.
 
-A seed with ``threshold_source: cross_fit`` trains the kept model and ``threshold_folds`` group models
-(:mod:`~respira.training.run.cross_fit`) on overlapping parts of one pool, all with the same frozen encoder.
-With the embedding cache each trainer would embed its own part again, although a view of a cycle
-(:func:`~respira.training.batches.collator.view_waveform`) is mostly the same waveform in every trainer:
-
-* the clean view, and an augmented view that does not concatenate (gain, time shift, ... are drawn
-  from ``(seed, epoch, recording, cycle_index)``, whatever the dataset holding the cycle), are keyed by
-  the cycle and the view, and their embedding is reused without decoding the audio again;
-* a view that appended a same-label partner depends on the trainer's own training set (the partner is
-  drawn from it: a group's views never hold a held-out patient). Such a view is drawn again in every
-  trainer from its own pool and keyed by the digest of its waveform, so it is embedded again unless it
-  is, sample for sample, a waveform already embedded.
-
-Which views concatenate is learnt by watching the pool (:class:`PartnerProbe`); a concatenation other
-than :class:`~respira.training.augment.SameLabelConcat` over a callable pool counts as depending on the
-pool for every augmented view. Keys also hold a fingerprint of the embedding part of the model (its
-weights and the config less its decision thresholds and class weights) and of the collator's
-augmentation settings, so a store never answers for another encoder or augmentation. A dataset whose
-``(recording, cycle_index)`` do not name its rows one to one is not stored (:meth:`ViewStore.identities`).
-
-Under a launch of several processes each process embeds the rows of its share
-(:class:`~respira.training.embeddings.process_share.ProcessShare`) and stores the rows every process
-gathered, so the stores of all processes hold the same views after every pass.
+The kept model and the cross-fit group models (:mod:`~respira.training.run.cross_fit`) embed overlapping
+views. A clean view, or an augmented view that does not concatenate, is keyed by cycle and view; a view
+that appended a same-label partner (:class:`PartnerProbe` watches the pool) is keyed by the digest of its
+waveform. Keys also hold fingerprints of the embedding part of the model and of the augmentation settings.
+A dataset whose ``(recording, cycle_index)`` do not name its rows one to one is not stored.
 """
 
 from __future__ import annotations
@@ -70,8 +52,7 @@ class PartnerProbe:
 
 
 def _probed(collator: AudioCollator) -> tuple[AudioCollator, PartnerProbe | None, bool]:
-    """``collator`` with its pool watched; the probe (``None`` without one) and whether the
-    concatenation can be watched (no concatenation, or a :class:`SameLabelConcat` on a callable pool)."""
+    """``collator`` with its pool watched."""
     concat = collator.concat
     if concat is None:
         return collator, None, True
@@ -105,10 +86,7 @@ def _waveform_digest(waveform: np.ndarray) -> str:
 
 
 class ViewStore:
-    """Pooled embeddings of cycle views, each distinct view embedded once (see the module docstring).
-
-    :attr:`embedded` counts the views the encoder ran on, :attr:`reused` those answered from the store.
-    """
+    """Pooled embeddings of cycle views, each distinct view embedded once (see the module docstring)."""
 
     def __init__(self) -> None:
         self._rows: dict[Hashable, np.ndarray] = {}
@@ -139,10 +117,7 @@ class ViewStore:
         split: str = "train",
     ) -> np.ndarray | None:
         """``[(augmented_views + 1) × rows, hidden]``, view-major: what
-        :func:`~respira.training.embeddings.embedding_cache.cache_views` embeds; ``None`` when the rows
-        cannot be identified (embed them without the store). ``track`` wraps the rows of this process
-        (e.g. to show progress); ``share``: the rows this process embeds (``None``: all), noted as
-        ``split``."""
+        :func:`~respira.training.embeddings.embedding_cache.cache_views` embeds."""
         identities = self.identities(dataset)
         if identities is None:
             return None
@@ -190,10 +165,8 @@ class ViewStore:
         share: ProcessShare | None = None,
         split: str = "validation",
     ) -> np.ndarray | None:
-        """``[rows, hidden]``: what :func:`~respira.models.embeddings.compute_embeddings` embeds (the
-        clean view 0, shared with :meth:`views`); ``None`` when the rows cannot be identified or the
-        audio is not at the model's rate (decoding would resample differently). ``track``, ``share``
-        and ``split`` as for :meth:`views`."""
+        """``[rows, hidden]``: what :func:`~respira.models.embeddings.compute_embeddings` embeds (the clean
+        view 0, shared with :meth:`views`)."""
         import datasets
 
         feature = dataset.features.get("audio")

@@ -92,15 +92,7 @@ def _as_dict(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
 @measured_help
 @dataclass
 class RespiraTrainingArguments(TrainingArguments):
-    """``TrainingArguments`` for respira: task loss + λ·auxiliary loss, batch composition, augmentation.
-
-    Model selection uses the validation split only (``metric_for_best_model`` defaults to
-    ``icbhi_score``); the test split is evaluated once at the end by :meth:`RespiraTrainer.evaluate_test`.
-    Multi-label models are scored on validation at thresholds tuned for ``threshold_objective`` at
-    every evaluation (:mod:`respira.metrics.thresholds`); with ``threshold_source: cross_fit`` the kept
-    model's thresholds are then tuned on cross-fitted predictions of the training pool instead
-    (:mod:`respira.training.run.cross_fit`).
-    """
+    """``TrainingArguments`` for respira: task loss + λ·auxiliary loss, batch composition, augmentation."""
 
     _argument_group_name = "training"  # HfArgumentParser: these flags form one group (respira train --help)
 

@@ -55,11 +55,7 @@ def build_model(
     lowpass_cutoff: float | None = None,
     lowpass_order: int = DEFAULT_LOWPASS_ORDER,
 ) -> nn.Module:
-    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set).
-
-    ``lowpass_cutoff`` / ``lowpass_order``: the low-pass the training data was built with; the config
-    records it, so evaluate, predict, the pipeline and ONNX apply the same filter.
-    """
+    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
     from ...models import RespiraConfig, RespiraForAudioClassification
 
     if model.encoder not in encoder_names():
@@ -99,10 +95,8 @@ def build_model(
 
 def relabel_model(template: nn.Module, model: ModelArguments, train_labels: Sequence[int]) -> nn.Module:
     """What :func:`build_model` gives for ``train_labels`` under the seed it built ``template`` with (for
-    other labels, without LoRA): a copy of ``template``, its weights untouched, with the config entries
-    that follow the training labels (the label priors) set from ``train_labels``. A seed's models that
-    differ only in their training rows (the cross-fit's group models) are made this way without loading
-    and initialising the encoder again for each."""
+    other labels, without LoRA): a copy of ``template``, its weights untouched, with the config entries that
+    follow the training labels (the label priors) set from ``train_labels``."""
     import copy
 
     if model.lora_r:

@@ -1,40 +1,14 @@
 """Thresholds tuned on cross-fitted predictions of the training pool (``threshold_source: cross_fit``).
 
-A multi-label model's thresholds are normally tuned on the validation split, which on a small corpus
-is a handful of patients: the thresholds then follow those patients more than the task (in the
-real-data study (docs/history/in-domain.md), 4–5 validation patients per fold, the frozen
-EfficientAT detector's test specificity swung from 47 % to 95 % across folds at the thresholds its
-validation chose). Cross-fitting tunes them on every patient of the training pool instead:
-
-1. the pool, train + validation, is cut into ``threshold_folds`` groups of whole patients, stratified
-   by class and drawn from the run's seed (:func:`pool_groups`);
-2. for each group, a model is trained exactly as the kept one (the same recipe from fresh weights, the
-   same seed, the augmentation and cache, for the epochs that selection on validation chose, without
-   evaluations or checkpoints) on the pool less the group, and predicts the group;
-3. every pool cycle now has probabilities from a model that never saw its patient; the thresholds are
-   tuned on all of them for ``threshold_objective`` (:func:`respira.metrics.choose_thresholds`), pooled,
-   or with ``threshold_aggregation: worst_domain`` for the objective's minimum over the pool's recording
-   domains (``group_by_key``, e.g. the devices): the pair that does best on the device it does worst on,
-   never below what it scores on any of them — the all-normal rule's 50 included, since "flag nothing"
-   is a candidate.
-
-The kept model itself is still trained on the training split and selected on validation, as before;
-it stores the cross-fitted thresholds in ``config.decision_thresholds``, and its final validation and
-test scores decide at them, and so does every later consumer through :mod:`respira.core.decision`:
-``respira evaluate`` and ``predict``, ``pipeline("audio-classification")`` (its top class) and the
-ONNX graph (its ``present`` / ``label`` outputs, the thresholds embedded as constants). The group
-models see ``(k - 1) / k`` of the pool, about as many cycles as the training split, so their
-probabilities sit on the kept model's scale. The out-of-fold score at the chosen thresholds is logged
-as ``eval_cross_fit_icbhi_score`` (an optimistic figure: the thresholds were tuned on it).
-
-Cost: ``threshold_folds`` more trainings per seed. With a frozen encoder and the embedding cache they
-share one :class:`~respira.training.embeddings.view_store.ViewStore` with the kept model: a cycle's
-clean view and its augmented views that do not concatenate are embedded once per seed, whichever models
-train or predict on them; only a view that appends a same-label partner, drawn from the group's own training
-patients, is embedded again per group (unless it is the very same waveform). The group models start
-from a copy of the seed's fresh model, built once
-(:func:`~respira.training.recipe.model_factory.relabel_model`). A group model then costs its head epochs
-and those views. For a fine-tuned encoder each is a full training.
+The pool (train + validation) is cut into ``threshold_folds`` groups of whole patients, stratified by class
+(:func:`pool_groups`); for each group a model is trained as the kept one (same recipe and seed, the epochs
+validation chose) on the rest and predicts the group. The thresholds are tuned on those out-of-fold
+predictions for ``threshold_objective``, pooled or, with ``threshold_aggregation: worst_domain``, for the
+objective's minimum over ``group_by_key`` domains. The kept model is still trained on the training split
+and selected on validation; it stores these thresholds in ``config.decision_thresholds``. The out-of-fold
+score is logged as ``eval_cross_fit_icbhi_score`` (optimistic: the thresholds were tuned on it). With a
+frozen encoder the group models share the seed's
+:class:`~respira.training.embeddings.view_store.ViewStore`.
 """
 
 from __future__ import annotations
@@ -95,9 +69,8 @@ def training_pool(splits: datasets.DatasetDict) -> datasets.Dataset:
 
 
 def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArguments) -> None:
-    """Raise a one-line ``ValueError`` when the training pool cannot be cut into ``args``' cross-fit
-    groups: fewer patients than ``threshold_folds``; with ``threshold_aggregation: worst_domain``, no
-    ``group_by_key`` column or fewer than two domains."""
+    """Raise a one-line ``ValueError`` when the training pool cannot be cut into ``args``' cross-fit groups:
+    fewer patients than ``threshold_folds``."""
     folds, key = args.threshold_folds, args.group_by_key
     pool = training_pool(splits)
     if args.threshold_aggregation == "worst_domain":
@@ -111,8 +84,7 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
 
 
 def _pool_domains(pool: datasets.Dataset, key: str, option: str, instead: str) -> list[str]:
-    """The sorted recording domains (``key`` values) of the training ``pool``; a one-line ``ValueError``
-    naming ``option`` and what to use ``instead`` when it has no such column or fewer than two."""
+    """The sorted recording domains (``key`` values) of the training ``pool``."""
     if key not in pool.column_names:
         raise ValueError(f"{option}: the training pool has no {key!r} column (group_by_key)")
     names = sorted({str(domain) for domain in pool[key]})
@@ -164,10 +136,8 @@ def cross_fit_thresholds(
     lowpass_cutoff: float | None = None,
     store: ViewStore | None = None,
 ) -> CrossFit:
-    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool (see the
-    module docstring); ``args`` is the seed's arguments, ``epochs`` what each group model trains.
-    ``store``: the seed's embeddings (a new one when the run trains on cached embeddings and none is
-    given), shared by the group models."""
+    """Tune multi-label thresholds on cross-fitted predictions of ``splits``' training pool (see the module
+    docstring)."""
     import transformers
 
     if model_args.problem_type != MULTI_LABEL:

@@ -1,28 +1,11 @@
-"""``respira train`` with ``split_strategy: patient_kfold``: every fold x every seed, each tested on its
-own test fold, summarised over folds x seeds and pooled out of fold.
+"""``respira train`` with ``split_strategy: patient_kfold``: every fold x seed, summarised and pooled.
 
-For fold ``i`` (:func:`respira.data.folds.compose_fold`) the test split is fold ``i`` and the
-validation split is carved patient-wise from the other folds; each seed trains in
-``fold_<i>/seed_<n>/`` exactly as a plain run's seed does (:func:`~respira.training.run.seeds.run_seed`).
-Before any training, the folds are checked to test every cycle of the corpus exactly once.
-
-``metrics.json`` then holds
-
-* ``per_fold``: per fold its test size, the trivial baselines of its test fold (all-normal, class
-  prior) and per seed the test metrics and the validation score;
-* ``test_<metric>_mean`` / ``_std`` (sample standard deviation) over all folds x seeds and, for the
-  headline metrics (:data:`~respira.training.run.fold_summary.CI_METRICS`), ``test_<metric>_ci95``: the
-  95 % confidence interval of the mean with Student's t (``n - 1`` degrees of freedom, ``n`` = folds
-  x seeds). The runs share patients between training sets, so the interval is a rough guide, not an
-  exact coverage;
-* ``out_of_fold``: the ICBHI score, specificity and sensitivity of the pooled test predictions of
-  all folds (every cycle scored once by a model that never saw its patient), per seed and their
-  mean, beside the all-normal and class-prior baselines of the whole corpus;
-* ``out_of_fold_predictions.csv`` (:func:`write_out_of_fold_predictions`) holds every fold x seed's
-  test predictions, cycle by cycle, with their crackle / wheeze probabilities;
-* the kept model: among all folds x seeds, the one with the best **validation** ICBHI score
-  (``selected_fold``, ``selected_seed``); its own test metrics are the plain ``test_*`` keys. Test
-  folds never choose anything.
+Each fold's test split is fold ``i`` (:func:`respira.data.folds.compose_fold`); each seed trains in
+``fold_<i>/seed_<n>/`` as a plain run's seed does. ``metrics.json`` holds ``per_fold``,
+``test_<metric>_mean`` / ``_std`` and ``test_<metric>_ci95`` (Student's t over folds x seeds; a rough guide,
+since the runs share patients), ``out_of_fold`` (the pooled test predictions' scores beside the corpus's
+baselines) and the kept model's ``test_*`` (best **validation** score: ``selected_fold``,
+``selected_seed``). ``out_of_fold_predictions.csv`` holds every cycle's test predictions.
 """
 
 from __future__ import annotations
@@ -85,10 +68,8 @@ def write_out_of_fold_predictions(
     runs: list[FoldRun], folds: dict[int, dict], data: DataRecord, path: Path
 ) -> None:
     """``out_of_fold_predictions.csv``: one row per fold x seed x test cycle, in fold, seed and test order:
-    ``fold``, ``seed``, the held-out device (device folds), the cycle's identity columns, its true and
-    decided class and its crackle / wheeze probabilities (single-label models: the class sums). Each
-    cycle is predicted, once per seed, by a model that never saw its patient: what stacking, calibration
-    or a threshold analysis needs without retraining."""
+    ``fold``, ``seed``, the held-out device (device folds), the cycle's identity columns, its true and decided
+    class and its crackle / wheeze probabilities (single-label models: the class sums)."""
     import pandas as pd
 
     from ...labels import CLASS_NAMES

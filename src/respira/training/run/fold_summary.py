@@ -66,9 +66,8 @@ def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, fl
 
 
 def fold_statistics(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """``test_<m>_mean`` and, with several runs, ``test_<m>_std`` over ``runs`` (test metrics of each
-    fold x seed, baselines left out), plus ``test_<m>_ci95`` for :data:`CI_METRICS`. NaN values are left
-    out; a metric with none has no entry."""
+    """``test_<m>_mean`` and, with several runs, ``test_<m>_std`` over ``runs`` (test metrics of each fold x
+    seed, baselines left out), plus ``test_<m>_ci95`` for :data:`CI_METRICS`."""
     result: dict[str, Any] = {}
     keys = sorted({k for run in runs for k in run if k.startswith("test_") and BASELINE_PREFIX not in k})
     for key in keys:
@@ -86,10 +85,7 @@ def fold_statistics(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def out_of_fold(runs: list[FoldRun], all_keys: list[str]) -> dict[str, Any]:
-    """Scores of the pooled test predictions, per seed and their mean, and the corpus's baselines.
-
-    Raises ``SplitError`` unless each seed's test folds score every cycle of ``all_keys`` exactly once.
-    """
+    """Scores of the pooled test predictions, per seed and their mean, and the corpus's baselines."""
     from ...data.folds import check_every_cycle_tested_once
 
     seeds = sorted({run.seed for run in runs})

@@ -1,14 +1,9 @@
 """Where a training run writes: a staging folder beside its target, one writer at a time, resumable.
 
-A run for ``runs/x`` trains in ``runs/.x.incomplete`` (seed folders with their checkpoints, then the
-kept model, record, reports and card) and is renamed to ``runs/x`` only when everything succeeded;
-with ``--overwrite`` an old ``runs/x`` is replaced only then. A run that fails with an error removes
-its staging folder (and any parent folder it created), so nothing is left behind and its corrected
-retry is never blocked. A run that is *interrupted* (Ctrl-C, SIGTERM, SIGKILL, a crash of the machine)
-keeps it: ``--resume_from_checkpoint last`` (or the path of one of its checkpoints) continues it.
-
-``runs/.x.lock`` (:class:`~respira.utils.locking.FolderLock`) makes sure only one process writes a run
-folder; a lock left by a killed run is taken over.
+A run for ``runs/x`` trains in ``runs/.x.incomplete`` and is renamed to ``runs/x`` only when everything
+succeeded. A run that fails with an error removes its staging folder; an interrupted one keeps it for
+``--resume_from_checkpoint last``. ``runs/.x.lock`` (:class:`~respira.utils.locking.FolderLock`) keeps one
+writer per folder.
 """
 
 from __future__ import annotations
@@ -98,14 +93,7 @@ class ResumePoint:
 
 
 def resolve_resume(value: str | None, output_dir: str | Path) -> ResumePoint | None:
-    """The run that ``resume_from_checkpoint`` (``last`` or a checkpoint's path) resumes; ``None`` if unset.
-
-    ``last`` resumes the run for ``output_dir``: its interrupted staging folder if there is one, else a
-    finished ``output_dir`` (for more epochs). A path must be a checkpoint of a ``respira train`` run
-    (``RUN/seed_<n>/checkpoint-<step>``, or ``RUN/fold_<i>/seed_<n>/checkpoint-<step>`` for a
-    ``patient_kfold`` run); the run it belongs to is resumed, in its own folder. Raises
-    ``ValueError`` (one line naming the path) otherwise.
-    """
+    """The run that ``resume_from_checkpoint`` (``last`` or a checkpoint) resumes; ``None`` if unset."""
     if value is None or value == "" or value in ("false", "False"):
         return None
     output_dir = Path(output_dir).expanduser().absolute()
@@ -154,8 +142,7 @@ def record_num_threads(folder: Path, num_threads: int, source: str) -> None:
 
 def read_num_threads(resume: ResumePoint | None) -> int | None:
     """The thread count the resumed run trained with, or ``None`` (not resuming, or a run from before it was
-    recorded); checked and capped by :func:`~respira.utils.threads.read_recorded_threads`, which warns
-    about a damaged file (the automatic choice then applies)."""
+    recorded)."""
     if resume is None:
         return None
     return read_recorded_threads(resume.source / THREADS_FILE)
@@ -172,11 +159,7 @@ def _seed_folders(run: Path) -> list[Path]:
 
 
 def check_output_dir(output_dir: str | Path, *, overwrite: bool, resume: ResumePoint | None) -> None:
-    """Refuse, before any work, an ``output_dir`` that cannot take the run (read-only checks).
-
-    A file there, a file where a parent folder should be, or a folder holding another run (unless
-    ``overwrite``, or when the run resumed is that folder's own) raise a one-line error naming it.
-    """
+    """Refuse, before any work, an ``output_dir`` that cannot take the run (read-only checks)."""
     output_dir = Path(output_dir).expanduser()
     if output_dir.exists() and not output_dir.is_dir():
         raise NotADirectoryError(f"output_dir {output_dir} is a file, not a folder")
@@ -219,12 +202,7 @@ def _retarget_states(folder: Path, old: Path, new: Path) -> None:
 def run_output(
     output_dir: str | Path, *, overwrite: bool, resume: ResumePoint | None = None, log=print
 ) -> Iterator[Path]:
-    """Lock the run folder, yield the staging folder to train in, and move it into place on success.
-
-    ``resume``: the run to continue (:func:`resolve_resume`); its target replaces ``output_dir`` and
-    the run may replace its own folder without ``overwrite``. See the module docstring for what is
-    left behind on errors and interruptions.
-    """
+    """Lock the run folder, yield the staging folder to train in, and move it into place on success."""
     target = resume.target if resume is not None else Path(output_dir).expanduser().absolute()
     staging = staging_folder(target)
     created = _created_parents(target)

@@ -1,11 +1,8 @@
 """Check a whole training recipe before any work: nothing is built, trained or written for a bad one.
 
-:func:`validate_run` checks what ``RespiraTrainingArguments`` cannot check alone (its own value
-ranges, loss names and options are checked when it is created): the model options (by building its
-config, without weights), the data options (the corpus folder and its layout, the split options),
-the run options (seeds, schedule, resume), whether options fit together (loss ↔ batch sampler,
-views, encoder, projector, metadata keys), whether the ``report_to`` integrations are installed, and
-the output folder. Every error is one line naming the option and its value.
+:func:`validate_run` checks the model options (its config, without weights), the data options, the run
+options, whether options fit together, the ``report_to`` integrations and the output folder. Every error is
+one line naming the option and its value.
 """
 
 from __future__ import annotations
@@ -41,11 +38,7 @@ def validate_run(
     corpus_written_later: bool = False,
 ) -> None:
     """Raise a one-line ``ValueError`` (or ``OSError`` for the output folder) for anything a run would
-    fail on later; see the module docstring. Reads the corpus folder's listing, writes nothing.
-
-    ``corpus_written_later``: ``data_dir`` is a corpus not written yet (``respira demo`` checks its
-    whole recipe before writing its synthetic corpus): every check but its folder's.
-    """
+    fail on later; see the module docstring. Reads the corpus folder's listing, writes nothing."""
     _check_model(model)
     _check_corpora(model, data, run, args)
     _check_data(data, args, corpus_written_later=corpus_written_later)
@@ -131,8 +124,7 @@ def _check_corpora(
     model: ModelArguments, data: DataArguments, run: RunArguments, args: RespiraTrainingArguments
 ) -> None:
     """``corpora`` / ``corpus_dirs`` (:func:`~respira.training.splits.multi_corpus.check_corpora`) and, where
-    a
-    recording-labelled corpus trains as bags of windows, the options that cannot train on them."""
+    a recording-labelled corpus trains as bags of windows, the options that cannot train on them."""
     from ..splits.multi_corpus import check_corpora, has_recording_labels
 
     names = check_corpora(

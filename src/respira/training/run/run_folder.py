@@ -1,10 +1,4 @@
-"""Writing a run folder: the kept model, its trainer state, the metrics, the run record, reports and card.
-
-Everything but the run record goes through the kept seed's ``RespiraTrainer``: ``save_model`` (weights,
-config and the feature extractor it holds as ``processing_class``), ``save_state``
-(``trainer_state.json``) and ``save_metrics`` (``metrics.json``); the card is the one its
-``ModelCardCallback`` filled during training, completed with the run record.
-"""
+"""Writing a run folder: the kept model, its trainer state, the metrics, the run record, reports and card."""
 
 from __future__ import annotations
 
@@ -125,9 +119,7 @@ def build_run_record(
 
 
 def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str, Any]) -> None:
-    """Save the kept seed's model, feature extractor, trainer state and metrics. A LoRA model is saved
-    twice: its PEFT adapter in ``adapter/`` (:func:`~respira.models.lora.save_adapter`) and, as the
-    model, with the adapter merged into the encoder (a plain respira model)."""
+    """Save the kept seed's model, feature extractor, trainer state and metrics."""
     if hasattr(trainer.model, "merge_and_unload"):
         from ...models.lora import save_adapter
 

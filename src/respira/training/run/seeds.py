@@ -1,9 +1,7 @@
 """One training run per seed: train and score a seed; pick the kept seed; summarise the run.
 
-Summaries name what they are: the kept seed's test scores (the model the run folder holds) beside the
-mean ± std over seeds, and every score beside the trivial baselines of the same split
-(:mod:`respira.metrics.baselines`); a kept model below the all-normal baseline on validation gets a
-one-line warning (:func:`baseline_warning`).
+Scores stand beside the trivial baselines of the same split (:mod:`respira.metrics.baselines`); a kept
+model below the all-normal baseline on validation gets a one-line warning (:func:`baseline_warning`).
 """
 
 from __future__ import annotations
@@ -69,19 +67,7 @@ def run_seed(
     *,
     resume_from: Path | None = None,
 ) -> SeedOutcome:
-    """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it.
-
-    The model's config records the input low-pass the data was built with (``lowpass_cutoff``,
-    ``lowpass_order``), so it
-    travels with the model. The final validation evaluation (what seeds are selected on) tunes a
-    multi-label model's thresholds as every selection evaluation does; with ``threshold_source:
-    cross_fit`` they come from cross-fitted predictions of the training pool instead
-    (:mod:`~respira.training.run.cross_fit`) and validation is scored at them. The test split is scored at
-    the kept thresholds. A cross-fitted run on cached embeddings embeds each distinct view of a cycle
-    once for the kept model and the group models together
-    (:class:`~respira.training.embeddings.view_store.ViewStore`).
-    ``resume_from``: a checkpoint of this seed to continue from (standard schedule).
-    """
+    """Train one seed in ``folder`` (its checkpoints and ``metrics.json``) and score it."""
     import transformers
 
     transformers.set_seed(seed)
@@ -160,12 +146,7 @@ def summarize_seeds(
     selected: int | None = None,
     validation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``metrics.json`` of a run: ``seeds``, ``selected_seed`` and ``per_seed``; every ``test_*`` metric
-    of the kept model (``selected``; without it, the mean over seeds) and, with several seeds, its
-    ``test_*_mean`` / ``test_*_std`` (sample standard deviation) over seeds. The baselines of the test
-    split (``test_baseline_*``, the same for every seed) appear once. ``validation``: the kept seed's
-    validation metrics, whose ICBHI score and all-normal baseline are copied as
-    ``validation_icbhi_score`` and ``validation_baseline_all_normal_icbhi_score``."""
+    """``metrics.json`` of a run: ``seeds``, ``selected_seed`` and ``per_seed``."""
     summary: dict[str, Any] = {"seeds": sorted(per_seed), "selected_seed": selected}
     means, stds = seed_statistics(per_seed)
     kept = per_seed.get(selected, {}) if selected is not None else {}
@@ -183,9 +164,7 @@ def summarize_seeds(
 
 
 def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
-    """One line when the kept model's validation ICBHI score is below the all-normal classifier's.
-
-    ``seed``: the kept model's seed (or a longer name of it, such as ``"0, fold 2"``)."""
+    """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
     score, baseline = outcome.validation_score, outcome.validation_baseline
     if score is None or baseline is None or math.isnan(score) or math.isnan(baseline):
         return None

@@ -1,15 +1,8 @@
 """A sweep's output folder: what it is a sweep of, its Optuna study on disk, and what is already done.
 
-``respira sweep`` records its configuration in ``OUTPUT_DIR/sweep.json`` (the mode, the search space
-and every resolved recipe option but those that do not change results, such as ``output_dir``) and
-refuses, before any training, to continue a folder that holds another configuration's sweep. An
-Optuna search keeps its study in Optuna's own file storage, ``OUTPUT_DIR/optuna_journal.log``
-(:class:`optuna.storages.JournalStorage` with a ``JournalFileBackend``: an append-only log of the
-study's operations, so a killed sweep loses at most its last, partly written record, which Optuna
-skips on reading). Rerunning the same command resumes: finished trials are kept; a trial still
-``RUNNING`` in the study was interrupted (only the process holding the folder's lock runs trials),
-so it is marked failed and its parameters are enqueued to run again. A grid run whose folder is
-complete (``respira train`` moves a run into place only when it succeeded) is skipped.
+``OUTPUT_DIR/sweep.json`` records the configuration; a folder holding another configuration's sweep is
+refused. An Optuna search keeps its study in ``OUTPUT_DIR/optuna_journal.log`` (a ``JournalFileBackend``).
+Rerunning resumes: an interrupted trial is marked failed and requeued; a finished grid run is skipped.
 """
 
 from __future__ import annotations
@@ -84,12 +77,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 def check_sweep_folder(folder: str | Path, configuration: dict[str, Any], *, overwrite: bool = False) -> bool:
     """Check, before any training, that ``folder`` can take the sweep ``configuration``: it is new or
-    empty (return ``False``), or it holds a sweep of the same configuration (return ``True``: resume).
-
-    Raises a one-line ``FileExistsError`` for a folder holding something else, and ``ValueError``
-    naming the differing options for another configuration's sweep (a grid with ``overwrite`` may
-    replace it: its runs are retrained).
-    """
+    empty (return ``False``), or it holds a sweep of the same configuration (return ``True``: resume)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"output_dir {folder} is a file, not a folder")
@@ -141,12 +129,7 @@ def study_options(folder: str | Path, seed: int) -> dict[str, Any]:
 
 def open_study(folder: str | Path, seed: int) -> tuple[optuna.Study, list[int]]:
     """The sweep's study (:func:`study_options`, maximising), and the numbers of its interrupted trials,
-    requeued.
-
-    A trial still ``RUNNING`` was killed (the sweep holding the folder's lock runs no other), a ``FAIL``
-    one interrupted (Ctrl-C, SIGTERM) or failed: each not yet rerun is marked failed, its parameters
-    are enqueued to run again, and its partial output (``run-<n>``) is removed.
-    """
+    requeued."""
     import optuna
     from optuna.trial import TrialState
 

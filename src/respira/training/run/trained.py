@@ -22,19 +22,6 @@ __all__ = ["TrainedRun"]
 class TrainedRun:
     """A run folder written by ``respira train`` or :func:`respira.train`.
 
-    Its properties read the folder's files on first use (and keep them):
-
-    * :attr:`metrics`: ``metrics.json``, the kept model's test metrics (``test_icbhi_score``, ...), the
-      trivial baselines of the test split, ``seeds`` and ``selected_seed`` and, per seed, ``per_seed``.
-      With several seeds it adds ``test_<metric>_mean`` / ``_std`` over them; a ``patient_kfold`` run
-      adds ``per_fold``, the mean, standard deviation and 95 % interval over all folds x seeds, and
-      ``out_of_fold`` (the pooled test folds); undefined values are ``None``;
-    * :attr:`record`: ``respira_run.json``, the :class:`~respira.run_record.RunRecord`;
-    * :attr:`model`: the kept model (of all seeds, and folds, the one with the best *validation* score),
-      loaded with :func:`respira.hub.loading.load_model`.
-
-    To predict recordings with it, ``respira.Detector.from_pretrained(run.output_dir)``.
-
     Example::
 
         run = respira.TrainedRun("runs/cnn_ce")

@@ -1,18 +1,8 @@
 """``respira train``: build the data and the model from a recipe, train one run per seed, report.
 
-The output directory gets the kept model (``config.json``, ``model.safetensors``,
-``preprocessor_config.json``), ``trainer_state.json``, ``metrics.json`` (the kept model's test metrics,
-their mean ± std over seeds, the trivial baselines of the split), ``respira_run.json`` (the
-:class:`~respira.run_record.RunRecord`: model, data and split, seeds, thresholds, hyper-parameters and
-results), plots, the test split's evaluation report, a model card and one ``seed_<n>/`` folder per seed
-with its checkpoints. Among seeds, the model kept at the root
-is the one with the best *validation* score; the test split is only ever scored, never used to choose.
-
-The steps live in their own modules: :mod:`~respira.training.run.recipe_checks` (the recipe checked before any
-work), :mod:`~respira.training.run.output` (staging folder, lock, resume),
-:mod:`~respira.training.splits.datasets` (splits), :mod:`~respira.training.recipe.model_factory`,
-:mod:`~respira.training.trainer.schedules`,
-:mod:`~respira.training.run.seeds` and :mod:`~respira.training.run.run_folder` (what is written).
+The output directory gets the kept model (best *validation* score among seeds), ``trainer_state.json``,
+``metrics.json``, ``respira_run.json`` (:class:`~respira.run_record.RunRecord`), plots, the test split's
+report, a model card and one ``seed_<n>/`` folder per seed.
 """
 
 from __future__ import annotations
@@ -93,17 +83,7 @@ def run_training(
     log=print,
 ) -> TrainedRun:
     """Train every seed of a parsed recipe and write the run folder; return it (its ``metrics.json``
-    holds the metrics summary).
-
-    The whole recipe is checked first (:func:`~respira.training.run.recipe_checks.validate_run`): a bad
-    option fails before any dataset is built or folder created. The run trains in a staging folder
-    beside ``output_dir`` and is moved into place only when it succeeded
-    (:mod:`~respira.training.run.output`); ``args.resume_from_checkpoint`` (``last`` or a checkpoint's
-    path) continues an interrupted run, or a finished one, in its own folder.
-
-    Under ``accelerate launch`` / ``torchrun`` every process trains; only the main process locks and
-    writes the folder and prints.
-    """
+    holds the metrics summary)."""
     from accelerate import PartialState
 
     state = PartialState()

@@ -88,9 +88,7 @@ def _dataset_record(data: DataArguments, sampling_rate: int) -> DataRecord:
 
 
 def data_record(data: DataArguments, sampling_rate: int) -> DataRecord:
-    """The data options of a recipe as the run applies them (``validation_size`` 0 for a patient split).
-
-    From a ``datasets`` dataset (:func:`dataset_source`), its own splits and build options."""
+    """The data options of a recipe as the run applies them (``validation_size`` 0 for a patient split)."""
     if dataset_source(data) is not None:
         return _dataset_record(data, sampling_rate)
     if not data.data_dir:
@@ -141,11 +139,7 @@ def _corpus_sources(data: DataArguments) -> list[CorpusRecord]:
 def load_splits(
     data: DataRecord, *, cache_dir: str | Path | None = None, num_proc: int | None = None
 ) -> datasets.DatasetDict:
-    """The ICBHI splits ``data`` describes (options left ``None`` take the builder's defaults).
-
-    ``patient_kfold`` / ``leave_one_device_out``: fold ``data.fold``'s train/validation/test (with
-    ``fold`` ``None``, the folds). ``data.dataset_name``: that dataset's splits
-    (:func:`~respira.data.prepared.load_prepared`)."""
+    """The ICBHI splits ``data`` describes (options left ``None`` take the builder's defaults)."""
     if data.dataset_name:
         splits = load_prepared(inspect_source(data, cache_dir), cache_dir=cache_dir, num_proc=num_proc)
     else:

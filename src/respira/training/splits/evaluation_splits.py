@@ -1,9 +1,7 @@
 """The split ``respira evaluate`` scores, checked before the model runs or the dataset is built.
 
-A split of a corpus folder is checked from its text files alone (layout, annotations, split file), with
-the split options the evaluation will use: another folder than the run's, with the run's options, is
-refused at once (naming the splits it does have) instead of after the build. A split of a ``datasets``
-dataset is checked from its card. :data:`ALL_SPLIT` scores every cycle of the data in one call.
+A corpus folder's split is checked from its text files, a ``datasets`` dataset's from its card;
+:data:`ALL_SPLIT` scores every cycle of the data.
 """
 
 from __future__ import annotations

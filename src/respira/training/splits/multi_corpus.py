@@ -1,38 +1,14 @@
 """Training on several corpora: ICBHI cycles with event- (SPRSound) and recording-labelled (KAUH) corpora.
 
-A recipe names its corpora (``corpora: [icbhi, kauh, sprsound]``) and the folder of each one other than
-ICBHI (``corpus_dirs: {kauh: ../shared/kauh, sprsound: ../shared/sprsound}``; ICBHI's is ``data_dir``).
-:func:`check_corpora` checks them before any work (an unknown name, a missing folder, a folder without the
-corpus: one line).
-
-How the examples are mixed (:func:`add_corpora`):
-
-* ICBHI (cycle labels) is split as the recipe says (patient split, k-fold...), and its validation and
-  test splits stay ICBHI cycles, so the run's headline scores stay comparable with every other run.
-* Every annotated segment of an event- (or cycle-) labelled corpus joins the **training** split as a cycle
-  does (its builder's default config: each event one example with the four-class ``label``; ``bag`` -1),
-  from every split of its builder: all its patients train.
-* Every recording of a recording-labelled corpus joins the **training** split, cut into the windows
-  deployment scores (``corpus_window_seconds`` every ``corpus_hop_seconds``: the defaults of
-  ``respira predict`` and ``respira evaluate --dataset kauh``). Each recording is a bag (``bag``
-  column: one id per recording; ``-1`` for a cycle) whose windows carry the recording's flags; the
-  trainer learns from bags with cycle BCE + ``mil_weight`` × bag BCE over pooled window logits
-  (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``), and batches keep bags whole
-  (:class:`~respira.training.batches.bag_sampler.BagPackingBatchSampler`).
-* A corpus's patients are renumbered ``patient_id + corpus position × PATIENT_OFFSET`` so two corpora
-  never share an id; KAUH's three filter-mode recordings of a patient keep one id, so every grouping
-  by patient (cross-fit groups, k-fold of the pool, bootstrap) keeps them on one side.
-* To hold KAUH patients out (external validation of a multi-corpus model), give ``corpus_dirs`` a
-  folder holding only the training patients' files: the benchmark does so per fold
-  (:func:`respira.data.kauh_patient_folds`).
-
-Decision thresholds: at deployment a recording is decided by aggregating its window probabilities at
-the model's thresholds (:func:`respira.core.decision.decide_recording`, the maximum). So where thresholds
-are tuned on out-of-fold predictions of the pool (``threshold_source: cross_fit``), each bag is scored
-as one unit, by the maximum of its windows' probabilities against its recording's flags
-(:func:`threshold_units`), beside the ICBHI cycles scored one by one: the thresholds are chosen for
-the two ways the model is used (a cycle, a recording). With ``threshold_source: validation`` they are
-tuned on the ICBHI validation cycles alone (no bag is in validation).
+A recipe names its corpora (``corpora: [icbhi, kauh, sprsound]``) and each folder but ICBHI's
+(``corpus_dirs: {kauh: ../shared/kauh, sprsound: ../shared/sprsound}``; ICBHI's is ``data_dir``).
+ICBHI is split as the recipe says and alone makes validation and test. Every event (or cycle) of an
+event-labelled corpus joins training as a cycle; every recording of a recording-labelled corpus joins it
+as a bag of windows (``corpus_window_seconds`` / ``corpus_hop_seconds``) carrying the recording's flags,
+learnt with :class:`~respira.losses.MultipleInstanceLoss` and kept whole by
+:class:`~respira.training.batches.bag_sampler.BagPackingBatchSampler`. Patients are renumbered
+``patient_id + corpus position × PATIENT_OFFSET``. Cross-fitted thresholds score each bag by the maximum
+of its windows (:func:`threshold_units`), as :func:`respira.core.decision.decide_recording` decides.
 """
 
 from __future__ import annotations
@@ -138,8 +114,7 @@ def check_corpora(
     hop_seconds: float,
     problem_type: str,
 ) -> list[str]:
-    """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded); the window
-    options and the problem type checked. One-line ``ValueError`` / ``OSError`` naming the option."""
+    """:func:`parse_corpora`, and each folder located (its listing read, nothing decoded)."""
     from ...data.recording_windows import check_window_options
     from ...labels import MULTI_LABEL
 
@@ -249,8 +224,7 @@ def _icbhi_columns(spec: CorpusSpec, example: dict[str, Any], offset: int, *, la
 
 
 def _training_device(spec: CorpusSpec, example: dict[str, Any]) -> str:
-    """The device of one example as ``spec.training_device`` names it from the example's columns; the
-    corpus's name when it names none or a column it reads is empty (a labelled folder's row without one)."""
+    """The device of one example as ``spec.training_device`` names it from the example's columns."""
     if spec.training_device:
         given = {name: value for name, value in example.items() if value is not None and value != ""}
         try:
@@ -310,8 +284,7 @@ def add_corpora(
 
 
 def corpus_records(corpora: list[CorpusRecord], train: datasets.Dataset) -> list[CorpusRecord]:
-    """``corpora`` with the patients, recordings and examples (cycles or windows) each holds in
-    ``train``; unchanged when ``train`` has no corpus column."""
+    """``corpora`` with the patients, recordings and examples (cycles or windows) each holds in ``train``."""
     from dataclasses import replace
 
     if not corpora or CORPUS_COLUMN not in train.column_names:

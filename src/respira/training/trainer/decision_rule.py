@@ -1,15 +1,9 @@
 """The decision rule of :class:`~respira.training.RespiraTrainer`'s evaluations (one rule everywhere).
 
-A multi-label model turns its two sigmoid probabilities into the four ICBHI classes at decision
-thresholds. During training every validation evaluation (the ones that select checkpoints, stop early
-and choose among seeds) tunes the thresholds for ``args.threshold_objective`` on the validation
-predictions (:func:`respira.metrics.choose_thresholds`) and scores the checkpoint at them; the values
-go to ``config.decision_thresholds``, so the ``config.json`` of each checkpoint holds the thresholds its
-score was computed at, and loading the best checkpoint at the end restores its thresholds (from the
-log history). Every other evaluation — the test split, ``predict`` — decides at the config's
-thresholds, read by :func:`respira.core.decision.thresholds_of` (the rule's one home), as ``respira
-evaluate``,
-``respira predict``, the pipeline and the ONNX graph do.
+Every validation evaluation tunes a multi-label model's thresholds for ``args.threshold_objective``
+(:func:`respira.metrics.choose_thresholds`) and scores the checkpoint at them, storing them in
+``config.decision_thresholds``; every other evaluation decides at the config's thresholds
+(:func:`respira.core.decision.thresholds_of`).
 """
 
 from __future__ import annotations
@@ -35,10 +29,7 @@ def column(dataset: Any, name: str) -> list[Any] | None:
 
 
 class DecisionRule:
-    """Mixin of ``RespiraTrainer``: the ``compute_metrics`` of each evaluation, and the thresholds kept.
-
-    Needs ``self._decides`` (whether respira's own metrics are used) from the trainer.
-    """
+    """Mixin of ``RespiraTrainer``: the ``compute_metrics`` of each evaluation, and the thresholds kept."""
 
     _decides: bool
     thresholds_fixed: bool = False

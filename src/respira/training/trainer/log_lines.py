@@ -1,10 +1,7 @@
 """One compact line per Trainer log instead of its ~60-metric dictionary.
 
-transformers prints every ``Trainer.log`` call as a Python dict (``PrinterCallback`` with
-``disable_tqdm``, else ``ProgressCallback``). :func:`compact_line` keeps the few numbers a person
-follows (loss, learning rate, the ICBHI score with its specificity and sensitivity, the AUCs); the
-callbacks here print it instead. Nothing is dropped from the logs themselves: ``trainer_state.json``,
-``*_results.json`` and the ``report_to`` integrations still get every metric.
+:func:`compact_line` keeps loss, learning rate, the ICBHI score with its specificity and sensitivity and
+the AUCs; ``trainer_state.json`` and the ``report_to`` integrations still get every metric.
 """
 
 from __future__ import annotations

@@ -18,11 +18,7 @@ PATCH_MIX = "patch_mix"
 
 
 class LossTerms:
-    """Mixin of ``RespiraTrainer``: the pieces its ``compute_loss`` combines.
-
-    Needs the trainer's ``args``, ``state``, ``accelerator`` and ``model``, and ``self.aux_loss`` and
-    ``self.mil_loss`` (set in its ``__init__``).
-    """
+    """Mixin of ``RespiraTrainer``: the pieces its ``compute_loss`` combines."""
 
     def _patch_embeddings(self, model: nn.Module) -> tuple[nn.Module, int]:
         """The encoder's patch-embedding module (its output is mixed) and its number of patches."""

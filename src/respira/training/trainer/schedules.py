@@ -38,12 +38,7 @@ def train_with_schedule(
     resume_from: str | Path | None = None,
     embedding_store: ViewStore | None = None,
 ) -> RespiraTrainer:
-    """Train ``model`` with ``run.schedule``; return the trainer that holds the final model.
-
-    ``resume_from``: a checkpoint to continue from (standard schedule only). ``embedding_store``: shared
-    with the seed's other trainers (:mod:`~respira.training.embeddings.view_store`; standard schedule
-    only, the one that can train on cached embeddings).
-    """
+    """Train ``model`` with ``run.schedule``; return the trainer that holds the final model."""
     if run.schedule == "contrastive_two_stage":
         if resume_from is not None:
             raise ValueError("a contrastive_two_stage schedule cannot resume from a checkpoint")
@@ -59,8 +54,7 @@ def _contrastive_two_stage(
     model: nn.Module, args: RespiraTrainingArguments, run: RunArguments, splits: datasets.DatasetDict
 ) -> RespiraTrainer:
     """Song et al. (2021): encoder trained with the contrastive loss alone (``args.learning_rate``), then
-    frozen while the classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``);
-    repeated ``two_stage_rounds`` times."""
+    frozen while the classifier trains on it (``run.head_epochs`` at ``run.head_learning_rate``)."""
     trainer = None
     for _ in range(run.two_stage_rounds):
         model.unfreeze_encoder()

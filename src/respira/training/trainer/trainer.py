@@ -62,23 +62,7 @@ def _is_test_split(dataset: Any) -> bool:
 
 
 class RespiraTrainer(DecisionRule, LossTerms, Trainer):
-    """A ``transformers.Trainer`` for respira classifiers.
-
-    * ``compute_loss`` = task loss (cross-entropy / BCE from the model) + ``aux_loss_weight`` ×
-      auxiliary loss on the model's projections (or embeddings); the losses gather them across
-      processes so pairs and negatives span the global batch. Each component is logged separately.
-    * Batch composition comes from ``args.batch_sampler`` through the ``_get_train_sampler`` hook.
-    * Evaluation (``eval_dataset``) drives model selection and early stopping and must not be the
-      test split; :meth:`evaluate_test` scores the test split once and writes ``metrics.json``.
-    * One decision rule: multi-label models are scored on validation at thresholds tuned for
-      ``args.threshold_objective`` at every evaluation (:meth:`evaluate`), the selected checkpoint's
-      are kept in ``config.decision_thresholds``, and the test split is scored at those.
-    * Every evaluation reports the trivial baselines of its split (``*_baseline_*``: all-normal and
-      class-prior) and per-patient scores when the split has a ``patient_id`` column.
-    * ``processing_class`` defaults to a :class:`~respira.RespiraFeatureExtractor` at the model's
-      sampling rate, so every checkpoint (and :meth:`save_model`) holds ``preprocessor_config.json``.
-    * A :class:`~respira.hub.ModelCardCallback` fills :attr:`card_data` as the trainer runs.
-    """
+    """A ``transformers.Trainer`` for respira classifiers."""
 
     args: RespiraTrainingArguments
 
@@ -96,12 +80,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         embedding_store: ViewStore | None = None,
         **kwargs: Any,
     ) -> None:
-        """``model`` may be ``None`` when ``model_init`` is given (hyper-parameter search); then pass
-        ``model_config`` (the config every ``model_init()`` model will have) for the data pipeline.
-        ``embedding_store``: a run on cached embeddings takes the views the other trainers of its seed
-        embedded from it (:mod:`~respira.training.embeddings.view_store`). Under a launch of several
-        processes each embeds its share of a cached split (:attr:`embedding_share`, whose ``passes`` the
-        run record keeps)."""
+        """``model`` may be ``None`` when ``model_init`` is given (hyper-parameter search)."""
         if _is_test_split(eval_dataset):
             raise ValueError(
                 "eval_dataset is the test split: model selection and early stopping must use a validation "
@@ -227,11 +206,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         ignore_keys: list[str] | None = None,
         metric_key_prefix: str = "eval",
     ) -> dict[str, float]:
-        """``Trainer.evaluate`` without augmentation. With respira's metrics, a multi-label model's
-        validation evaluation (prefix ``eval``) tunes its decision thresholds for
-        ``args.threshold_objective``, scores at them (so selection compares checkpoints at their tuned
-        thresholds) and stores them in ``config.decision_thresholds``, so each checkpoint's
-        ``config.json`` holds its own; other prefixes decide at the config's thresholds."""
+        """``Trainer.evaluate`` without augmentation."""
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         tune = metric_key_prefix == "eval" and not isinstance(dataset, dict) and self._tunes_thresholds()
         if tune and _is_test_split(dataset):
@@ -324,12 +299,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         return next(callback for callback in callbacks if isinstance(callback, ModelCardCallback)).card_data
 
     def save_metrics(self, split: str, metrics: dict[str, Any], combined: bool = True) -> None:
-        """``Trainer.save_metrics``, written atomically with undefined values (NaN) as ``null``.
-
-        Writes ``{split}_results.json`` in ``args.output_dir`` and, with ``combined``, merges the metrics
-        into ``metrics.json`` there (``Trainer``'s ``all_results.json``, named as run folders and exports
-        name it). Only the main process writes.
-        """
+        """``Trainer.save_metrics``, written atomically with undefined values (NaN) as ``null``."""
         if not self.is_world_process_zero():
             return
         folder = Path(self.args.output_dir)
@@ -341,13 +311,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
             write_json_atomic(path, existing, default=str)
 
     def evaluate_test(self, test_dataset: datasets.Dataset) -> dict[str, float]:
-        """Score the test split once (after selection on validation) and save it (:meth:`save_metrics`).
-
-        Multi-label models decide at ``config.decision_thresholds`` (tuned by the last validation
-        evaluation; after ``load_best_model_at_end``, the best checkpoint's). The metrics include the
-        trivial baselines of the test split (``test_baseline_*``) and, when it has a ``patient_id``
-        column, the per-patient scores.
-        """
+        """Score the test split once (after selection on validation) and save it (:meth:`save_metrics`)."""
         test_dataset = self._embedded(test_dataset)
         handler = self.callback_handler
         stoppers = [callback for callback in handler.callbacks if isinstance(callback, EarlyStoppingCallback)]
@@ -363,9 +327,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
 
 
 def _compact_logs(trainer: Trainer) -> None:
-    """Print each log as one compact line (:mod:`respira.training.trainer.log_lines`), not transformers'
-    dict; the progress bars only on a terminal (in a log file their redraws are carriage returns and
-    cursor-movement escape codes), elsewhere the lines alone."""
+    """Print each log as one compact line (:mod:`respira.training.trainer.log_lines`)."""
     from transformers import PrinterCallback, ProgressCallback
 
     from ...utils.progress import on_terminal
