@@ -242,7 +242,7 @@ def audit_recordings(shared_kauh: Path, tmp_path_factory: pytest.TempPathFactory
     return {name: path for name, (_, path) in files.items()}
 
 
-CODE_BLOCKS = ("tests/docs/test_code_blocks.py::", "tests/docs/test_tutorial_blocks.py::")
+CODE_BLOCKS = tuple(f"tests/docs/test_{name}_blocks.py::" for name in ("code", "howto", "tutorial"))
 """The docs' code blocks; a run that ran one ends with the count of blocks per page (here, not in
 tests/docs/conftest.py: under pytest-xdist the controlling process reads only this conftest)."""
 

@@ -27,7 +27,7 @@ def test_make_test_keeps_a_test_file_on_one_worker_with_one_thread() -> None:
     assert "pytest" in command and "-n" in command
     assert command[command.index("--dist") + 1] == "loadfile"
     assert "OMP_NUM_THREADS=1" in command
-    from tests.docs.test_code_blocks import FIXED_PORT_CONFIGS, PAGES, in_tutorials_file
+    from tests.docs.test_code_blocks import FIXED_PORT_CONFIGS, PAGES, docs_test_file
 
     launching = [
         page
@@ -35,8 +35,8 @@ def test_make_test_keeps_a_test_file_on_one_worker_with_one_thread() -> None:
         if any(block.runs and config in block.code for block in page.blocks for config in FIXED_PORT_CONFIGS)
     ]
     assert len(launching) >= 2  # several-gpus.md and screen-an-archive.md: one file runs both
-    assert not any(in_tutorials_file(page) for page in launching)
-    assert any(in_tutorials_file(page) for page in PAGES)  # the other file shares the docs' time
+    assert {docs_test_file(page) for page in launching} == {"test_code_blocks.py"}
+    assert len({docs_test_file(page) for page in PAGES}) == 3  # the other files share the docs' time
 
 
 def test_each_session_loads_remote_code_into_its_own_modules_cache() -> None:

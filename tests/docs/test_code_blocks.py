@@ -1,7 +1,8 @@
 """Every code block of README.md, CONTRIBUTING.md and docs/**/*.md, run (or, marked skip, parsed) as the docs'
-convention says (tests/docs/doc_blocks.py): one pytest item per block, named ``page:line``; the blocks of a
-page run in page order, in one working folder (tests/docs/working_folder.py) and one Python namespace; their
-``respira`` commands run in forks of the worker's command server (tests/docs/command_server.py)."""
+convention says (tests/docs/doc_blocks.py), from this file or, for the pages ``docs_test_file`` gives them,
+test_howto_blocks.py and test_tutorial_blocks.py: one pytest item per block, named ``page:line``; the blocks
+of a page run in page order, in one working folder (tests/docs/working_folder.py) and one Python namespace;
+their ``respira`` commands run in forks of the worker's command server (tests/docs/command_server.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 from respira.cli import CommandLineError, parse_command_line
 
-from ..conftest import SHARED_DIR
+from ..conftest import CODE_BLOCKS, SHARED_DIR
 from .command_server import CommandServer
 from .doc_blocks import (
     REPO,
@@ -37,22 +38,31 @@ FIXED_PORT_CONFIGS = ("recipes/accelerate/cpu_ddp.yaml",)
 """accelerate configs with a fixed ``main_process_port``: the pages that launch one run in this file."""
 
 
-def in_tutorials_file(page: Page) -> bool:
-    """Whether ``page``'s blocks run from test_tutorial_blocks.py: the tutorials, so that ``make test``'s
-    two workers (``--dist loadfile``: a file on one worker) share the docs, except a tutorial that
-    launches accelerate with a fixed port, which stays with the other such pages, one at a time."""
+def docs_test_file(page: Page) -> str:
+    """The test file that runs ``page``'s blocks, so that ``make test``'s two workers (``--dist loadfile``:
+    a file on one worker) share the docs: the tutorials (test_tutorial_blocks.py), the how-to guides
+    (test_howto_blocks.py), every other page here; a page that launches accelerate with a fixed port stays
+    here with the other such pages, one at a time."""
     launches = any(
         block.runs and config in block.code for block in page.blocks for config in FIXED_PORT_CONFIGS
     )
-    return page.name.startswith("docs/tutorials/") and not launches
+    if launches:
+        return "test_code_blocks.py"
+    if page.name.startswith("docs/tutorials/"):
+        return "test_tutorial_blocks.py"
+    if page.name.startswith("docs/how-to/"):
+        return "test_howto_blocks.py"
+    return "test_code_blocks.py"
 
 
-CHECKED = [
-    block for page in PAGES if not in_tutorials_file(page) for block in page.blocks if block.kind != "data"
-]
-TUTORIAL_BLOCKS = [
-    block for page in PAGES if in_tutorials_file(page) for block in page.blocks if block.kind != "data"
-]
+def blocks_run_by(test_file: str) -> list[Block]:
+    """The checked blocks (all but data) of the pages whose blocks ``test_file`` runs, in page order."""
+    name = Path(test_file).name
+    pages = [page for page in PAGES if docs_test_file(page) == name]
+    return [block for page in pages for block in page.blocks if block.kind != "data"]
+
+
+CHECKED = blocks_run_by(__file__)
 
 
 class PageRun:
@@ -208,3 +218,27 @@ def test_every_block_is_collected() -> None:
                 problems.append(f"{block.name}: unknown language {block.language!r}")
     assert not problems, "\n".join(problems)
     assert any(page.name == "README.md" and page.blocks for page in PAGES)
+
+
+def test_every_block_runs_in_exactly_one_file() -> None:
+    """The docs test files' parametrized blocks are every checked block of every page, each once, a page's
+    blocks all in one file, in page order."""
+    import importlib
+
+    files = sorted({docs_test_file(page) for page in PAGES})
+    assert files == ["test_code_blocks.py", "test_howto_blocks.py", "test_tutorial_blocks.py"]
+    assert tuple(f"tests/docs/{name}::" for name in files) == CODE_BLOCKS  # the run's block count summary
+    run: dict[str, list[Block]] = {}
+    for name in files:
+        module = importlib.import_module(f"{__package__}.{name.removesuffix('.py')}")
+        (mark,) = module.test_code_block.pytestmark
+        run[name] = mark.args[1]
+    for page in PAGES:
+        checked = [block for block in page.blocks if block.kind != "data"]
+        holding = [name for name, blocks in run.items() if any(block.page == page.path for block in blocks)]
+        assert len(holding) == (1 if checked else 0), f"{page.name}: run by {holding}"
+        if checked:
+            assert [block for block in run[holding[0]] if block.page == page.path] == checked, page.name
+    assert sum(len(blocks) for blocks in run.values()) == sum(
+        block.kind != "data" for page in PAGES for block in page.blocks
+    )

@@ -1,6 +1,6 @@
-"""The tutorials' code blocks, run as test_code_blocks.py runs every other page's (one item per block, named
+"""The tutorials' code blocks, run as test_code_blocks.py runs the other pages' (one item per block, named
 ``page:line``, a page's blocks in page order in one folder and namespace), from a file of their own so that
-``make test``'s two pytest-xdist workers (``--dist loadfile``) share the docs."""
+``make test``'s two pytest-xdist workers (``--dist loadfile``) share the docs: see ``docs_test_file``."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 
 from .command_server import CommandServer
 from .doc_blocks import Block
-from .test_code_blocks import TUTORIAL_BLOCKS, check_page_block
+from .test_code_blocks import blocks_run_by, check_page_block
+
+CHECKED = blocks_run_by(__file__)
 
 
-@pytest.mark.parametrize("block", TUTORIAL_BLOCKS, ids=[block.name for block in TUTORIAL_BLOCKS])
+@pytest.mark.parametrize("block", CHECKED, ids=[block.name for block in CHECKED])
 def test_code_block(
     block: Block,
     tmp_path_factory: pytest.TempPathFactory,
