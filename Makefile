@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCHCODEC_SPEC ?= torchcodec==0.13.0
 DEMO_DIR ?= demo_output
 
-.PHONY: web-deps demo test docs lint format bench detector site-detectors readme label-screenshot system-deps browser-deps install install-dev clean
+.PHONY: web-deps demo test docs lint format bench detector site-detectors readme label-screenshot web-screenshot system-deps browser-deps install install-dev clean
 
 system-deps:
 	@command -v ffmpeg >/dev/null 2>&1 || { \
@@ -104,6 +104,11 @@ readme: install
 # ../shared, in Debian's headless chromium).
 label-screenshot: install-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python scripts/label_page_screenshot.py
+
+# The browser page's screenshot in the private-screening how-to (respira export --web of the shipped
+# detector on a KAUH recording of ../shared, in Debian's headless chromium).
+web-screenshot: install-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/web_page_screenshot.py
 
 bench: install
 	for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -182,6 +182,7 @@ def test_page_agrees_with_predict_and_stays_offline(
         [
             "ort.wasm.min.js",
             "respira-events.js",
+            "respira-plot.js",
             "respira-resample.js",
             "respira-web.js",
             "respira-web.json",
@@ -360,3 +361,54 @@ def test_push_web_refuses_before_pushing_anything(
     error = capsys.readouterr().err.strip()
     assert "make web-deps" in error and "\n" not in error
     assert not local_hub.state.repos and not local_hub.state.space_repos
+
+
+PICTURE = """const [data, rate, columns] = arguments;
+const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+const s = respiraPlot.spectrogram(new Float32Array(bytes.buffer), rate, columns);
+const canvas = document.getElementById("plot"), box = respiraPlot.layout(canvas.width);
+const pixels = canvas.getContext("2d").getImageData(  // inside the box's frame
+  box.L + 1, box.spec[0] + 1, box.R - box.L - 2, box.spec[1] - box.spec[0] - 2);
+const colours = new Map();
+for (let i = 0; i < pixels.data.length; i += 4) {
+  const key = Array.from(pixels.data.subarray(i, i + 3), (v) => v.toString(16).padStart(2, "0")).join("");
+  colours.set(key, (colours.get(key) || 0) + 1);
+}
+return {db: Array.from(s.db), bands: s.bands, edges: s.edges, magma: respiraPlot.MAGMA,
+  colours: Object.fromEntries(colours)};"""
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_picture_is_predicts_spectrogram(page: Path, served: tuple[str, list[str]], browser: Any) -> None:
+    """The page draws ``respira predict --plot``'s spectrogram: the same mel dB values (80-dB floor), cells
+    and magma colour map (matplotlib's, every pixel of the spectrogram's box one of its entries, the
+    quietest cells its first)."""
+    import matplotlib
+    import soundfile as sf
+
+    from respira.reports.spectrogram import mel_spectrogram_db, mel_to_hz
+
+    if not SHARED_DIR.is_dir():
+        pytest.skip(f"real recordings not found at {SHARED_DIR}")
+    magma = "".join(
+        f"{r:02x}{g:02x}{b:02x}"
+        for r, g, b in np.round(np.asarray(matplotlib.colormaps["magma"].colors) * 255).astype(int)
+    )
+    _ready(browser, served[0])
+    kauh = _shortest(sorted((SHARED_DIR / "kauh").glob("*.wav")), 1)[0]
+    assert _analyse(browser, kauh)["result"] is not None
+    samples, rate = sf.read(kauh, dtype="float32")  # 4 kHz: shown at its own rate, as predict does
+    data = base64.b64encode(samples.astype("<f4").tobytes()).decode()
+    got = browser.execute_script(PICTURE, data, rate, 400)
+    expected = mel_spectrogram_db(samples, rate, max_columns=400)
+    db = np.asarray(got["db"]).reshape(-1, got["bands"]).T
+    assert db.shape == expected.db.shape
+    assert np.abs(db - expected.db).max() < 0.05
+    assert db.min() == -80.0
+    np.testing.assert_allclose(mel_to_hz(np.asarray(got["edges"])), expected.frequency_edges, atol=1e-6)
+    assert got["magma"] == magma
+    entries = {magma[i : i + 6] for i in range(0, len(magma), 6)}
+    colours = got["colours"]
+    assert set(colours) <= entries and len(colours) > 100  # not one saturated colour, magma's only
+    assert colours.get(magma[:6], 0) > 0  # the 80-dB floor is magma's first entry

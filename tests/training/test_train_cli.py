@@ -111,13 +111,25 @@ def _tiny_flags() -> list[str]:
     return flags
 
 
-def test_flags_alone_train_a_run(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
-    output = tmp_path / "run"
-    code = main(
-        ["train", "--data_dir", str(synthetic_corpus), *_tiny_flags(), "--learning_rate", "0.002",
-         "--output_dir", str(output), "--dataset_cache_dir", str(tmp_path / "cache")]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
+@pytest.fixture(scope="module")
+def flags_run(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, str]:
+    """One `respira train` of flags alone (no recipe): its output folder, exit status, stdout and stderr."""
+    import contextlib
+    import io
+
+    folder = tmp_path_factory.mktemp("flags_run")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(
+            ["train", "--data_dir", str(synthetic_corpus), *_tiny_flags(), "--learning_rate", "0.002",
+             "--output_dir", str(folder / "run"), "--dataset_cache_dir", str(folder / "cache")]
+        )  # fmt: skip
+    return folder / "run", code, out.getvalue(), err.getvalue()
+
+
+def test_flags_alone_train_a_run(synthetic_corpus: Path, flags_run: tuple[Path, int, str, str]) -> None:
+    output, code, _, err = flags_run
+    assert code == 0, err
     record = json.loads((output / "respira_run.json").read_text())
     assert record["recipe"] is None
     assert record["data"]["data_dir"] == str(synthetic_corpus)
@@ -259,14 +271,8 @@ def test_a_run_whose_output_is_not_a_terminal_writes_no_escape_codes(
     assert any(line.startswith("epoch") and "eval loss" in line for line in out.splitlines())
 
 
-def test_a_run_prints_its_splits_before_training(
-    synthetic_corpus: Path, icbhi_splits, tmp_path: Path, capsys
-) -> None:
-    code = main(
-        ["train", "--data_dir", str(synthetic_corpus), *_tiny_flags(), "--output_dir", str(tmp_path / "run"),
-         "--dataset_cache_dir", str(tmp_path / "cache")]
-    )  # fmt: skip
-    out, err = capsys.readouterr()
+def test_a_run_prints_its_splits_before_training(flags_run: tuple[Path, int, str, str], icbhi_splits) -> None:
+    _, code, out, err = flags_run
     assert code == 0, err
     lines = out.splitlines()
     start = next(

@@ -59,7 +59,7 @@ START_OUTPUTS = 64
 """Outputs at a stream's start taken from soxr's own response."""
 KERNEL_FLOOR = 1e-7
 """The kernel's ends: where soxr's impulse response falls below this share of its peak."""
-PAGE_FILES = ("index.html", "respira-web.js", "respira-resample.js", "respira-events.js")
+PAGE_FILES = ("index.html", "respira-web.js", "respira-resample.js", "respira-events.js", "respira-plot.js")
 _QUALITY_REFUSAL = (
     "{folder}: a model with a quality head (respira quality): --web pages do not withhold a verdict on "
     "a recording too poor to judge as respira predict does; use respira app or respira predict"

@@ -1,6 +1,6 @@
 // respira's detector in the browser: decode, resample as soxr does (respira-resample.js), low-pass as scipy's sosfiltfilt,
 // cut respira's windows, run model.onnx with onnxruntime-web, show the verdict and the events
-// (respira-events.js). Nothing leaves the page.
+// (respira-events.js) and the picture (respira-plot.js). Nothing leaves the page.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -214,7 +214,8 @@
     clock.push(performance.now());
     const seconds = clock.slice(1).map((t, i) => (t - clock[i]) / 1000);
     const timing = { decode: seconds[0], resample: seconds[1], lowpass: seconds[2], model: seconds[3], events: seconds[4] };
-    return { name, rows, verdict, events, warning: checks(name, samples, rate, decoded.rate), samples, rate, timing };
+    const shown = decoded.rate < rate ? decoded : { samples: resampled, rate }; // predict --plot's: no low-pass
+    return { name, rows, verdict, events, warning: checks(name, samples, rate, decoded.rate), shown, timing };
   }
   function classOf(c, w) { return c && w ? "both" : c ? "crackle" : w ? "wheeze" : "normal"; }
   function aggregate(values) {
@@ -226,44 +227,9 @@
 
   // ---------------------------------------------------------------- the page
   function plot(result) {
-    const canvas = $("plot"), g = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
-    const top = 260, size = 1024, { samples, rate } = result, bins = Math.round((4000 / rate) * size);
+    const canvas = $("plot");
     canvas.hidden = false;
-    g.fillStyle = "#fff"; g.fillRect(0, 0, W, H);
-    const columns = Math.min(W, Math.max(1, Math.floor(samples.length / size)));
-    const hop = Math.max(1, Math.floor((samples.length - size) / columns));
-    const image = g.createImageData(columns, bins), power = new Float32Array(columns * bins), hann = new Float64Array(size);
-    for (let i = 0; i < size; i++) hann[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / size);
-    const transform = respiraResample.plan(size), re = new Float64Array(size), im = new Float64Array(size);
-    let loudest = -Infinity;
-    for (let c = 0; c < columns; c++) {
-      im.fill(0);
-      for (let i = 0; i < size; i++) re[i] = (samples[c * hop + i] || 0) * hann[i];
-      respiraResample.fft(transform, re, im);
-      for (let k = 0; k < bins; k++) { const db = 10 * Math.log10(re[k] ** 2 + im[k] ** 2 + 1e-12); power[c * bins + k] = db; loudest = Math.max(loudest, db); }
-    }
-    for (let c = 0; c < columns; c++) {
-      for (let k = 0; k < bins; k++) {
-        const v = Math.max(0, Math.min(255, 255 * (1 + (power[c * bins + k] - loudest) / 60))), at = 4 * ((bins - 1 - k) * columns + c);
-        image.data[at] = v; image.data[at + 1] = v * 0.8; image.data[at + 2] = 255 - v; image.data[at + 3] = 255;
-      }
-    }
-    const seconds = samples.length / rate, x = (t) => (t / seconds) * W, y = (p) => H - 10 - p * (H - top - 20);
-    g.fillStyle = "#222"; g.fillText("0-4 kHz spectrogram (60 dB); each window's probability: crackle red, wheeze blue (dashed: thresholds)", 6, top + 12);
-    [["crackle", "#d62728", settings.thresholds[0]], ["wheeze", "#1f77b4", settings.thresholds[1]]].forEach(([key, colour, threshold]) => {
-      g.strokeStyle = colour; g.setLineDash([4, 4]); g.beginPath(); g.moveTo(0, y(threshold)); g.lineTo(W, y(threshold)); g.stroke();
-      g.setLineDash([]); g.beginPath();
-      result.rows.forEach((row, i) => { const t = (row.start + row.end) / 2; (i ? g.lineTo : g.moveTo).call(g, x(t), y(row[key])); });
-      g.stroke();
-    });
-    createImageBitmap(image).then((bitmap) => {
-      g.drawImage(bitmap, 0, 0, W, top);
-      (result.events ? result.events.events : []).forEach((event) => { // bars on it: crackle above, wheeze below
-        const lane = event.type === "crackle" ? 0 : 1;
-        g.fillStyle = lane ? "rgba(31,119,180,0.8)" : "rgba(214,39,40,0.8)";
-        g.fillRect(x(event.onset), 4 + lane * 12, Math.max(2, x(event.offset) - x(event.onset)), 9);
-      });
-    });
+    respiraPlot.draw(canvas, result, settings.thresholds);
   }
 
   function show(result) {
