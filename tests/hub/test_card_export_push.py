@@ -760,7 +760,10 @@ def test_push_to_unreachable_hub_is_one_clear_line(
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: the connection is refused at once
     monkeypatch.setattr(constants, "ENDPOINT", endpoint)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    exported: list[Path] = []
+    monkeypatch.setattr("respira.hub.push.export_model", lambda *args, **kwargs: exported.append(args[1]))
     assert main(["push", str(run_dir), REPO_ID, "--token", "test-token"]) == 2
+    assert exported == []  # the Hub is checked before the model is exported (validate first)
     stderr = capsys.readouterr().err
     lines = [line for line in stderr.strip().splitlines() if not line.startswith("warning:")]
     assert len(lines) == 1, stderr
