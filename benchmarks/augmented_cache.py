@@ -105,7 +105,7 @@ def main() -> None:
 
         def fresh_model(seed: int):
             torch.manual_seed(seed)
-            return build_model(model_args, splits["train"]["label"])
+            return build_model(model_args)
 
         model = fresh_model(0)
         started = time.perf_counter()

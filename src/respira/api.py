@@ -52,17 +52,14 @@ __all__ = [
 ]
 
 RESUME_HINT = "respira.train(the same recipe and overrides, resume_from_checkpoint='last')"
-"""What an interrupted :func:`train` says to continue the run (its checkpoints are kept)."""
 
 
 @dataclass(frozen=True)
 class Evaluation:
     """What :func:`evaluate` scored: the report folder it wrote and the scores it holds."""
 
-    output_dir: Path
-    """The report folder (absolute): ``metrics.json``, predictions and plots."""
-    metrics: dict[str, Any]
-    """The folder's ``metrics.json`` (undefined values as ``None``)."""
+    output_dir: Path  # absolute: metrics.json, predictions and plots
+    metrics: dict[str, Any]  # its metrics.json (undefined values as None)
 
 
 def train(
@@ -78,11 +75,8 @@ def train(
             --help`` lists them): ``max_steps=2``, ``overwrite=True``, ``seeds=[0, 1, 2]`` (``0,1,2``),
             ``aux_loss_options={"margin": 0.5}`` (JSON text).
 
-    Everything ``respira train`` does happens here too: the whole recipe is checked first; the run
-    trains in a staging folder beside ``output_dir`` and is moved into place only when it succeeds;
-    ``overwrite`` and ``resume_from_checkpoint`` (``"last"``, or a checkpoint's path) work as on the
-    command line; every seed (and, with ``split_strategy="patient_kfold"``, every fold) trains and the
-    model with the best validation score is kept.
+    As on the command line, the recipe is checked first, the run trains in a staging folder moved into place
+    only when it succeeds, and the model with the best validation score over seeds (and folds) is kept.
 
     Returns:
         The :class:`~respira.training.run.trained.TrainedRun`: ``output_dir``, ``metrics`` (its
@@ -236,13 +230,12 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
 
 
 def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:
-    """The model a call runs (``None``: the shipped detector, named on stderr as the command line does)."""
+    """The model a call runs (``None``: the shipped detector, named on stderr)."""
     source = model.output_dir if isinstance(model, TrainedRun) else model
     return chosen_model(None if source is None else os.fspath(source))
 
 
 def _not_shipped(output_dir: str | None) -> None:
-    """Refuse, before any work, an ``output_dir`` inside respira's shipped detector, as every command does."""
     if output_dir:
         check_not_shipped(output_dir, "write --output_dir there: give another folder")
 

@@ -752,23 +752,25 @@ def test_push_round_trip_through_local_hub(
     ]
 
 
-def test_push_to_unreachable_hub_is_one_clear_line(run_dir: Path, tmp_path: Path) -> None:
-    endpoint = f"http://127.0.0.1:{free_port()}"
-    result = subprocess.run(
-        [sys.executable, "-m", "respira", "push", str(run_dir), REPO_ID, "--token", "test-token"],
-        env=hub_env(endpoint, tmp_path / "hf_home"),
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
-    )
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("warning:")]
-    assert len(lines) == 1, result.stderr
+def test_push_to_unreachable_hub_is_one_clear_line(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from huggingface_hub import constants
+
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens: the connection is refused at once
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    exported: list[Path] = []
+    monkeypatch.setattr("respira.hub.push.export_model", lambda *args, **kwargs: exported.append(args[1]))
+    assert main(["push", str(run_dir), REPO_ID, "--token", "test-token"]) == 2
+    assert exported == []  # the Hub is checked before the model is exported (validate first)
+    stderr = capsys.readouterr().err
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("warning:")]
+    assert len(lines) == 1, stderr
     assert lines[0].startswith(
         f"respira push: error: cannot reach the Hugging Face Hub at {endpoint} (offline?):"
     )
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,35 +57,58 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
-def test_pushed_dataset_loads_like_the_prepared_folder(synthetic_corpus: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "prepared"
-    with HubServer(tmp_path / "hub") as hub:
-        env = hub_env(hub.url, tmp_path / "hf_home")
-        prepared = _run(
-            ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
-             "--sampling_rate", "4000", "--cache_dir", str(tmp_path / "cache"), "--output_dir", str(folder),
-             "--push_to_hub", REPO_ID, "--private"],
-            env,
-        )  # fmt: skip
-        assert prepared.returncode == 0, prepared.stderr[-3000:]
-        assert f"pushed to the Hub: {hub.url}/datasets/{REPO_ID}" in prepared.stdout
-        loaded = _run(["-c", LOAD, REPO_ID, str(folder)], env)
-        assert loaded.returncode == 0, loaded.stderr[-3000:]
+@dataclass
+class Pushed:
+    """One `prepare --push_to_hub`: the folder it wrote, the Hub it pushed to (still serving), its output."""
 
-        repo = hub.state.dataset_repos[REPO_ID]
-        assert repo.private and REPO_ID not in hub.state.repos  # a dataset repo, not a model repo
-        parquet = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.parquet"))
-        assert parquet == [f"cycles/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")]
-        head = repo.commits[repo.branches["main"]]
-        assert sorted(head.files) == sorted([".gitattributes", "README.md", *parquet])
-        assert sorted(hub.committed_lfs) == parquet  # the data went through LFS, the card as a regular file
-        # the card on the Hub is the card that was written, its YAML included
-        card_text = hub.state.text(repo, "README.md")
-        assert card_text == (folder / "README.md").read_text(encoding="utf-8")
-        assert f'load_dataset("{REPO_ID}")' in card_text
-        assert hub.unhandled == []
-        assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests)
+    folder: Path
+    hub: HubServer
+    stdout: str
+
+
+@pytest.fixture(scope="module")
+def pushed(synthetic_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
+    """One push shared by the tests that read it (a prepare run is the slow part)."""
+    import warnings
+
+    root = tmp_path_factory.mktemp("pushed")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Use 'content=<...>'", DeprecationWarning)
+        with HubServer(root / "hub") as hub:
+            prepared = _run(
+                ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
+                 "--sampling_rate", "4000", "--cache_dir", str(root / "cache"), "--output_dir",
+                 str(root / "prepared"), "--push_to_hub", REPO_ID, "--private"],
+                hub_env(hub.url, root / "hf_home"),
+            )  # fmt: skip
+            assert prepared.returncode == 0, prepared.stderr[-3000:]
+            yield Pushed(root / "prepared", hub, prepared.stdout)
+
+
+@pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+def test_pushed_dataset_loads_like_the_prepared_folder(
+    pushed: Pushed, synthetic_corpus: Path, tmp_path: Path
+) -> None:
+    folder, hub = pushed.folder, pushed.hub
+    before = len(hub.requests)
+    env = hub_env(hub.url, tmp_path / "hf_home")
+    assert f"pushed to the Hub: {hub.url}/datasets/{REPO_ID}" in pushed.stdout
+    loaded = _run(["-c", LOAD, REPO_ID, str(folder)], env)
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+
+    repo = hub.state.dataset_repos[REPO_ID]
+    assert repo.private and REPO_ID not in hub.state.repos  # a dataset repo, not a model repo
+    parquet = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.parquet"))
+    assert parquet == [f"cycles/{s}-00000-of-00001.parquet" for s in ("test", "train", "validation")]
+    head = repo.commits[repo.branches["main"]]
+    assert sorted(head.files) == sorted([".gitattributes", "README.md", *parquet])
+    assert sorted(hub.committed_lfs) == parquet  # the data went through LFS, the card as a regular file
+    # the card on the Hub is the card that was written, its YAML included
+    card_text = hub.state.text(repo, "README.md")
+    assert card_text == (folder / "README.md").read_text(encoding="utf-8")
+    assert f'load_dataset("{REPO_ID}")' in card_text
+    assert hub.unhandled == []
+    assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests[before:])
 
     output = json.loads(next(line for line in loaded.stdout.splitlines() if line.startswith("RESULT "))[7:])
     assert output["hub"] == output["folder"]
@@ -165,7 +190,7 @@ def test_prepare_refuses_to_push_offline_before_building(
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
-    synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pushed: Pushed, synthetic_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The issue's done-when: prepare --push_to_hub, then on a clean cache train --dataset_name REPO and
     evaluate --dataset_name REPO, equal to the runs on the corpus folder."""
@@ -188,32 +213,25 @@ def test_train_and_evaluate_from_the_pushed_dataset_equal_the_corpus_runs(
     assert (
         main(["evaluate", str(raw), "--split", "validation", "--output_dir", str(tmp_path / "raw_eval")]) == 0
     )
-    with HubServer(tmp_path / "hub") as hub:
-        env = hub_env(hub.url, tmp_path / "hf_home")
-        prepared = _run(
-            ["-m", "respira", "prepare", "--data_dir", str(synthetic_corpus), "--validation_size", "0.25",
-             "--sampling_rate", "4000", "--cache_dir", str(tmp_path / "prepare_cache"),
-             "--push_to_hub", REPO_ID],
-            env,
-        )  # fmt: skip
-        assert prepared.returncode == 0, prepared.stderr[-3000:]
-        clean = {
-            **hub_env(hub.url, tmp_path / "clean_home"),
-            "HF_DATASETS_CACHE": str(tmp_path / "clean_cache"),
-        }
-        hub_run = tmp_path / "hub_run"
-        trained = _run(
-            ["-m", "respira", "train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
-            clean,
-        )
-        assert trained.returncode == 0, trained.stderr[-3000:]
-        evaluated = _run(
-            ["-m", "respira", "evaluate", str(raw), "--dataset_name", REPO_ID, "--split", "validation",
-             "--output_dir", str(tmp_path / "hub_eval")],
-            clean,
-        )  # fmt: skip
-        assert evaluated.returncode == 0, evaluated.stderr[-3000:]
-        assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests)
+    hub = pushed.hub
+    before = len(hub.requests)
+    clean = {
+        **hub_env(hub.url, tmp_path / "clean_home"),
+        "HF_DATASETS_CACHE": str(tmp_path / "clean_cache"),
+    }
+    hub_run = tmp_path / "hub_run"
+    trained = _run(
+        ["-m", "respira", "train", str(recipe), "--dataset_name", REPO_ID, "--output_dir", str(hub_run)],
+        clean,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    evaluated = _run(
+        ["-m", "respira", "evaluate", str(raw), "--dataset_name", REPO_ID, "--split", "validation",
+         "--output_dir", str(tmp_path / "hub_eval")],
+        clean,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert any(path.startswith(f"/datasets/{REPO_ID}/resolve/") for _, path in hub.requests[before:])
     assert any((tmp_path / "clean_cache").iterdir())  # the data came through the clean cache
     compare_runs(raw, hub_run)
     record = json.loads((hub_run / "respira_run.json").read_text())

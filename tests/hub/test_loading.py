@@ -29,7 +29,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.mark.parametrize("labels", [5, 300_000])
+@pytest.mark.parametrize("labels", [5, 3_000])
 def test_a_label_count_the_weights_do_not_have_is_one_line_naming_tensor_and_sizes(
     model_dir: Path, recording: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], labels: int
 ) -> None:

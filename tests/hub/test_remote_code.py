@@ -437,19 +437,8 @@ def test_the_same_folder_loads_with_respira_and_no_remote_code(
 
 
 @pytest.mark.slow
-def test_every_family_loads_from_a_folder_without_respira(run_dirs: dict[str, Path], wave, tmp_path: Path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
-    for family in FAMILIES:  # one fresh process each: a family must not rely on another's registrations
-        export = export_model(run_dirs[family], tmp_path / "exports" / family, with_code=True)
-        work = tmp_path / family
-        work.mkdir()
-        loaded = _load_without_respira({family: str(export)}, wave[1:], env, work)
-        _check_loaded(loaded[family], export, wave[0])
-
-
-@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
-def test_every_family_loads_from_the_hub_without_respira(
+def test_every_family_loads_from_the_hub_and_from_a_folder_without_respira(
     run_dirs: dict[str, Path], wave, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from huggingface_hub import constants
@@ -461,16 +450,29 @@ def test_every_family_loads_from_the_hub_without_respira(
         repos = {family: f"user/respira-{family}" for family in FAMILIES}
         for family, repo in repos.items():
             push_run(run_dirs[family], repo, token="test-token")  # with_code is push's default
-        files = hub.state.repos[repos["beats"]].commits
-        assert files  # pushed
+        assert hub.state.repos[repos["beats"]].commits  # pushed
         env = hub_env(hub.url, tmp_path / "hf_home")
-        loaded = {}
-        for family, repo in repos.items():  # one fresh process each, as a user downloading one model
+        loaded, exports = {}, {}
+        # one fresh process per family (a family must not rely on another's registrations), loading the
+        # Hub copy, then the exported folder: each from its own shipped code (checked below), so the
+        # second load cannot borrow modules the first one imported
+        for family, repo in repos.items():
+            exports[family] = export_model(run_dirs[family], tmp_path / "exports" / family, with_code=True)
             work = tmp_path / family
             work.mkdir()
-            loaded.update(_load_without_respira({family: repo}, wave[1:], env, work))
+            loaded[family] = _load_without_respira(
+                {"hub": repo, "folder": str(exports[family])}, wave[1:], env, work
+            )
     for family in FAMILIES:
-        _check_loaded(loaded[family], run_dirs[family], wave[0])
+        hub_load, folder_load = loaded[family]["hub"], loaded[family]["folder"]
+        _check_loaded(hub_load, run_dirs[family], wave[0])
+        _check_loaded(folder_load, exports[family], wave[0])
+        shipped = [
+            {c.split(":")[0] for c in load["layer_classes"] if c.startswith("transformers_modules.")}
+            | {load["model_module"], load["extractor_module"], load["pipeline_class"].rsplit(".", 1)[0]}
+            for load in (hub_load, folder_load)
+        ]
+        assert shipped[0].isdisjoint(shipped[1]), shipped
 
 
 def test_the_closure_follows_names_and_keeps_what_binds_no_name() -> None:

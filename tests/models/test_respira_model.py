@@ -205,14 +205,16 @@ def test_save_pretrained_round_trip(
     torch.testing.assert_close(logits_of(loaded, waves), expected, rtol=0, atol=1e-6)
 
 
-def test_a_config_with_the_retired_adaptation_record_loads_without_it(tmp_path: Path) -> None:
-    """``adaptation`` (written by the retired ``respira adapt``; null in the shipped detectors' configs) is
-    dropped on loading, so that no model saved from it writes it again."""
+@pytest.mark.parametrize("key", ["adaptation", "label_priors"])
+def test_a_config_with_a_retired_entry_loads_without_it(key: str, tmp_path: Path) -> None:
+    """``adaptation`` (the retired ``respira adapt``) and ``label_priors`` (read only by its prior shift),
+    in the shipped detectors' configs, are dropped on loading: no model saved from them writes them."""
     RespiraConfig(problem_type=MULTI_LABEL).save_pretrained(tmp_path)
     written = json.loads((tmp_path / "config.json").read_text())
-    (tmp_path / "config.json").write_text(json.dumps({**written, "adaptation": {"target": "site"}}))
+    assert key not in written
+    (tmp_path / "config.json").write_text(json.dumps({**written, key: [0.3, 0.1]}))
     config = RespiraConfig.from_pretrained(tmp_path)
-    assert not hasattr(config, "adaptation") and "adaptation" not in config.to_dict()
+    assert not hasattr(config, key) and key not in config.to_dict()
     assert config.problem_type == MULTI_LABEL
 
 

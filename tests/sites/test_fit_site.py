@@ -37,6 +37,19 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_labelled(tmp_path_factory.mktemp("site"), SITE)
 
 
+def stub_graph(model: object, path: Path, **_: object) -> None:
+    Path(path).write_bytes(b"stub")
+
+
+@pytest.fixture
+def graph_stub(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A placeholder for the ONNX graph (its export is the dearest step of a fit-site run; the graph a
+    fit-site writes is checked in test_the_python_entry_returns_the_result_and_what_it_wrote)."""
+    import respira.hub.onnx
+
+    monkeypatch.setattr(respira.hub.onnx, "export_onnx", stub_graph)
+
+
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("model")
@@ -45,7 +58,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
-    site: Path, model: Path, tmp_path: Path, capsys, caplog, monkeypatch: pytest.MonkeyPatch
+    site: Path, model: Path, tmp_path: Path, graph_stub: None, capsys, caplog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from respira.sites import fitting
 
@@ -136,13 +149,21 @@ def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
 
 
 def test_the_python_entry_returns_the_result_and_what_it_wrote(
-    site: Path, model: Path, tmp_path: Path
+    site: Path, model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import onnxruntime
+
+    import respira.hub.onnx
+    from respira.hub.onnx import ONNX_FILE, OUTPUT_NAMES
+
     result = respira.fit_site(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,
         candidates=["as_is", "thresholds"],
     )  # fmt: skip
     assert isinstance(result, respira.SiteFitResult) and result.written
+    session = onnxruntime.InferenceSession(str(result.output_dir / ONNX_FILE))  # the graph, for onnxruntime
+    assert [output.name for output in session.get_outputs()][:2] == list(OUTPUT_NAMES)[:2]
+    monkeypatch.setattr(respira.hub.onnx, "export_onnx", stub_graph)
     # the default rules, or those asked for, are the ones fitted with
     asked = respira.fit_site(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "asked"), outer_folds=3, apply_anyway=True,
@@ -160,7 +181,7 @@ def test_the_python_entry_returns_the_result_and_what_it_wrote(
 
 
 def test_without_patients_each_recording_is_its_own_unit_and_the_output_says_so(
-    model: Path, tmp_path: Path, capsys
+    model: Path, tmp_path: Path, graph_stub: None, capsys
 ) -> None:
     site = write_labelled(tmp_path / "site", SITE, columns="file,crackle,wheeze")
     output = tmp_path / "out"
@@ -236,7 +257,7 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
 
 
 def test_a_folder_fit_site_wrote_is_replaced_by_overwrite_and_the_model_is_named_once(
-    site: Path, model: Path, tmp_path: Path, capsys
+    site: Path, model: Path, tmp_path: Path, graph_stub: None, capsys
 ) -> None:
     first = tmp_path / "first"
     fit = [
@@ -265,7 +286,7 @@ def test_a_folder_fit_site_wrote_is_replaced_by_overwrite_and_the_model_is_named
 
 
 def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
-    site: Path, model: Path, tmp_path: Path
+    site: Path, model: Path, tmp_path: Path, graph_stub: None
 ):
     result = respira.fit_site(
         str(model), data_dir=str(site), output_dir=str(tmp_path / "out"), outer_folds=3, apply_anyway=True,

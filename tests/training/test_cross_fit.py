@@ -152,7 +152,7 @@ def _group_views(model_args, args, splits, groups: np.ndarray) -> set[str]:
     digests: set[str] = set()
     for group in range(args.threshold_folds):
         trained = pool.select(np.flatnonzero(groups != group))
-        config = build_model(model_args, trained["label"]).config
+        config = build_model(model_args).config
         collator = RespiraTrainer._default_collator(config, args, trained)
         digests |= _digests(collator, trained, args.augmented_views)
     return digests
@@ -220,7 +220,7 @@ def test_a_cached_run_embeds_each_view_once_for_the_kept_and_the_group_models(
     # each distinct waveform went through the encoder once
     splits = load_splits(RunRecord.load(output).data, cache_dir=cache)
     model_args, _, _, args = parse_recipe(str(recipe), [])
-    config = build_model(model_args, splits["train"]["label"]).config
+    config = build_model(model_args).config
     kept = _digests(RespiraTrainer._default_collator(config, args, splits["train"]), splits["train"], 2)
     clean = RespiraTrainer._default_collator(config, args, None)  # view 0: the clean cycle
     held = _digests(clean, splits["validation"], 0) | _digests(clean, splits["test"], 0)

@@ -28,16 +28,16 @@ def test_each_family_runs_at_its_pretraining_rate_unless_the_recipe_says_otherwi
 
 
 def test_efficientat_at_its_native_rate_has_no_resampler_and_at_16k_upsamples() -> None:
-    native = build_model(ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT), [0, 1, 2, 3])
+    native = build_model(ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT))
     assert native.config.sampling_rate == get_encoder_spec("efficientat").sampling_rate == 32000
     assert native.respira.featurizer.resample is None
     assert native.config.target_samples == 8 * 32000
     upsampled = build_model(
-        ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT, sampling_rate=16000), [0, 1]
+        ModelArguments(encoder="efficientat", encoder_config=TINY_EFFICIENTAT, sampling_rate=16000)
     )
     resample = upsampled.respira.featurizer.resample
     assert upsampled.config.sampling_rate == 16000 and (resample.up, resample.down) == (2, 1)
-    cnn = build_model(ModelArguments(encoder="cnn"), [0, 1])
+    cnn = build_model(ModelArguments(encoder="cnn"))
     assert cnn.config.sampling_rate == 16000
 
 
@@ -84,35 +84,7 @@ def test_head_norm_flag_reaches_the_model_config() -> None:
     parsed = parse_recipe(None, ["--encoder", "cnn", "--head_norm", "true", "--data_dir", "x"])
     model_args = parsed[0]
     assert model_args.head_norm is True
-    model = build_model(model_args, [0, 1])
+    model = build_model(model_args)
     assert model.config.head_norm and model.head_norm is not None
     assert model.head_norm.num_features == model.config.hidden_size
-    assert build_model(ModelArguments(encoder="cnn"), [0, 1]).head_norm is None
-
-
-@pytest.mark.parametrize("problem_type", ["multi_label_classification", "single_label_classification"])
-def test_a_relabelled_template_is_the_model_build_model_gives_for_those_labels(problem_type: str) -> None:
-    import torch
-    import transformers
-
-    from respira.training.recipe.model_factory import relabel_model
-
-    args = ModelArguments(encoder="cnn", problem_type=problem_type)
-    seen, other = [0, 1, 1, 2, 3, 3, 3], [0, 0, 0, 2, 1]
-    transformers.set_seed(7)
-    template = build_model(args, seen)
-    before = {name: tensor.clone() for name, tensor in template.state_dict().items()}
-    transformers.set_seed(7)
-    fresh = build_model(args, other)
-    relabelled = relabel_model(template, args, other)
-    assert relabelled.config.to_dict() == fresh.config.to_dict()
-    assert relabelled.config.label_priors != template.config.label_priors  # the labels' priors
-    fresh_state = fresh.state_dict()
-    for name, tensor in relabelled.state_dict().items():
-        assert torch.equal(tensor, fresh_state[name]), name
-    relabelled.classifier[-1].weight.data.add_(1.0)  # a copy: training it leaves the template as built
-    assert all(torch.equal(tensor, before[name]) for name, tensor in template.state_dict().items())
-    assert relabelled.training == fresh.training
-    assert [p.requires_grad for p in relabelled.parameters()] == [p.requires_grad for p in fresh.parameters()]
-    with pytest.raises(ValueError, match="LoRA"):
-        relabel_model(template, ModelArguments(encoder="cnn", lora_r=2), other)
+    assert build_model(ModelArguments(encoder="cnn")).head_norm is None

@@ -1,42 +1,18 @@
 """One recording through a detector, as the app page shows it (``respira app`` and its Hub Space).
 
-:func:`analyse` checks the upload (decodable, not empty, at most :data:`MAX_SECONDS` long; an annotation
-file that reads and fits the recording; what the model scores but cannot judge, silent, clipped, shorter
-than one window, recorded below 4 kHz, is :mod:`respira.audio.checks`'s to say, as for ``respira
-predict``, and the page shows it beside the verdict), runs the detector over sliding windows (or the annotated
-cycles; by default windows of ``respira predict``'s length and hop, :func:`default_window`), decides the
-recording-level verdict with :func:`respira.core.decision.decide_recording`: each label's window probabilities
-aggregated by rule :data:`AGGREGATION`, decided at the model's thresholds (as :class:`respira.Detector`
-decides), detects the crackle and wheeze events of the whole recording
-(:mod:`respira.inference.event_detection`, with
-the same detector) and keeps those that verdict holds
-(:func:`respira.inference.event_rules.gate_by_verdict`,
-gated by the very windows and verdict the page shows, so that the events never contradict it; what was left
-out is counted and named), and draws the recording figure with
-:func:`respira.reports.recording_plot.recording_figure` (the ``respira predict --plot`` picture, with its
-event rows and the caption naming the rule that drew them). A model with a quality head (``respira
-quality``) withholds that verdict when the recording's quality (the mean over its windows of the probability
-that a window is too poor to judge) reaches the model's quality threshold
-(:func:`respira.core.decision.withheld`, as the detector's prediction says: ``respira.Prediction.withheld``):
-the
-verdict is then *too poor to judge*.
+:func:`analyse` checks the upload (decodable, at most :data:`MAX_SECONDS`; input cautions as for ``respira
+predict``), runs the detector over sliding windows or the annotated cycles, decides the recording's verdict
+(:func:`respira.core.decision.decide_recording`, rule :data:`AGGREGATION`; *too poor to judge* when a quality
+head withholds it), keeps only the events that verdict holds
+(:func:`respira.inference.event_rules.gate_by_verdict`, so the events never contradict it) and draws the
+``respira predict --plot`` figure. The spectrogram is drawn at the recording's native rate where that is
+lower than the model's (:func:`display_rate`), so an 8 kHz recording shows 0-4 kHz.
 
-The model gets the recording at its own rate; the figure's spectrogram is drawn from the recording at
-its native rate where that is lower (:func:`display_rate`), so it ends at the recording's own Nyquist
-frequency (an 8 kHz recording shows 0-4 kHz, not a 16 kHz model's 0-8 kHz, half of it empty).
-
-This module imports neither torch nor the rest of respira's model code: the Hub Space ships it (with
-the modules it imports) and runs it with onnxruntime alone. A *detector* is a
-:class:`respira.Detector` (``respira app``) or anything with its interface: a ``config`` (a
-``RespiraConfig`` or the ``config.json`` mapping), a ``name``,
-``predict(waveform, sampling_rate, *, window, hop, cycles)`` returning an object whose ``rows`` are
-:mod:`respira.inference.engine` rows (with a quality head, its ``quality`` and ``withheld`` are read as
-:class:`respira.Prediction`'s, or the rows' ``quality`` decided) and
-``detect_events(waveform, sampling_rate, *, rule)`` returning a
-:class:`respira.inference.event_rules.EventDetection` (:class:`respira.app.onnx_runner.OnnxDetector`, the
-Space's; the page asks for every frame event, ``rule="frames"``, and gates them by its own verdict).
-A detector without ``detect_events``, or an ONNX export written before the graph had frame outputs, is
-analysed without events (the page says so).
+No torch here: the Hub Space runs this module with onnxruntime alone. A *detector* is a
+:class:`respira.Detector` or anything with its interface (``config``, ``name``, ``predict(waveform,
+sampling_rate, *, window, hop, cycles)`` and optionally ``detect_events(waveform, sampling_rate, *, rule)``;
+:class:`respira.app.onnx_runner.OnnxDetector` is the Space's). Without ``detect_events``, or from an ONNX
+export without frame outputs, the page is analysed without events and says so.
 """
 
 from __future__ import annotations
@@ -126,10 +102,7 @@ class Detector(Protocol):
 
 
 def default_window() -> tuple[float, float]:
-    """The page's default ``(window, hop)``: ``respira predict``'s and :class:`respira.Detector`'s
-    (:data:`respira.core.windows.DEFAULT_WINDOW_SECONDS`, :data:`respira.core.windows.DEFAULT_HOP_SECONDS`),
-    so
-    that the page and ``predict`` give one recording the same verdict."""
+    """The page's default ``(window, hop)``: ``respira predict``'s, so both give the same verdict."""
     return DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
 
 
@@ -151,10 +124,8 @@ def _compared(quality: float, threshold: float) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The recording-level decision: ``present`` (crackle, wheeze), the aggregated ``probabilities``,
-    the ``thresholds`` decided at and the aggregation ``rule`` in words; for a model with a quality head,
-    the recording's ``quality``, the ``quality_threshold`` and whether the verdict is ``withheld`` (too
-    poor to judge: the probabilities are kept for the record, not as a verdict)."""
+    """The recording-level decision; ``withheld`` when a quality head judged the recording too poor (the
+    probabilities are then kept for the record, not as a verdict)."""
 
     present: tuple[bool, bool]
     probabilities: tuple[float, float]
@@ -208,12 +179,11 @@ def recording_verdict(
     prediction: Any = None,
     top_k: int | None = None,
 ) -> Verdict:
-    """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``; for a model with
-    a quality head, whether the recording is too poor to judge: as ``prediction`` (the detector's, a
-    :class:`respira.Prediction`) says where it gives ``quality`` and ``withheld``, else the mean of the
-    rows' ``quality`` decided by :func:`respira.core.decision.withheld`. ``rule`` (and ``top_k``): how the
-    windows become the recording (:func:`respira.core.windows.aggregate_windows`); left out, the model's own
-    (:func:`respira.core.decision.aggregation_of` its config, as :class:`respira.Detector` decides)."""
+    """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``.
+
+    ``prediction`` (a :class:`respira.Prediction`) gives the quality verdict where it has one; ``rule`` and
+    ``top_k`` default to the model's own aggregation, as :class:`respira.Detector` decides.
+    """
     if not rows:
         raise ValueError("no predictions to decide")
     if rule is None:
@@ -244,10 +214,7 @@ def recording_verdict(
 
 @dataclass
 class Analysis:
-    """What the page shows for one recording; ``cautions``: the :data:`CAUTIONS` its audio raised (and
-    why events are missing, when they are); ``events``: the detected events the verdict holds and those
-    it left out (``file``: the user's name of the recording), ``None`` when the detector cannot detect
-    events (:func:`detects_events`)."""
+    """What the page shows for one recording; ``events`` is ``None`` when the detector cannot detect them."""
 
     rows: list[dict[str, Any]]
     verdict: Verdict
@@ -259,9 +226,7 @@ class Analysis:
 
 @contextmanager
 def _recorded_cautions() -> Iterator[list[str]]:
-    """A list that holds, once the block ends, each message of :data:`CAUTIONS` warned in it, once; other
-    warnings are passed on. (The page analyses one upload at a time, so no other request's warnings are
-    caught here.)"""
+    """Collect each :data:`CAUTIONS` message warned in the block, once; pass other warnings on."""
     messages: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         for category in CAUTIONS:
@@ -302,16 +267,12 @@ def load_recording(path: str | Path, rate: int, name: str) -> np.ndarray:
 
 
 def display_rate(path: str | Path, rate: int) -> int:
-    """The rate the figure's spectrogram is drawn at: the recording's own (its header's) when it is below
-    the model's ``rate``, so that the spectrogram ends at the recording's Nyquist frequency; else (or for
-    a codec libsndfile does not read) ``rate``."""
+    """The spectrogram's rate: the recording's own when below the model's ``rate``."""
     return min(int(rate), native_sampling_rate(path) or int(rate))
 
 
 def detects_events(detector: Any) -> bool:
-    """Whether ``detector`` can detect events: it has ``detect_events`` and, when it runs an ONNX graph
-    (the Space's :class:`~respira.app.onnx_runner.OnnxDetector`, or a :class:`respira.Detector` of an
-    ``OnnxClassifier``), the graph has the frame outputs (exports written before them have not)."""
+    """Whether ``detector`` has ``detect_events`` and, if it runs an ONNX graph, frame outputs."""
     if not callable(getattr(detector, "detect_events", None)):
         return False
     frames = getattr(detector, "has_frame_outputs", None)
@@ -324,9 +285,7 @@ def detects_events(detector: Any) -> bool:
 
 
 def load_cycles(path: str | Path, name: str, recording: str, num_samples: int, rate: int) -> list[Any]:
-    """The cycles of an ICBHI annotation file (``name``: the user's) that fit ``recording``'s
-    ``num_samples`` samples at ``rate`` Hz (:func:`respira.data.text_files.check_cycles_fit`, as
-    ``respira predict --annotations`` checks them: a cycle running past the end warns and is clipped)."""
+    """The cycles of an ICBHI annotation file that fit the recording (one past its end warns, clipped)."""
     from ..data.text_files import check_cycles_fit, read_annotations
 
     try:
@@ -363,10 +322,9 @@ def analyse(
     hop: float,
     progress: Callable[[float, str], None] | None = None,
 ) -> Analysis:
-    """Check, predict, decide and draw one uploaded recording (see the module docstring).
+    """Check, predict, decide and draw one uploaded recording; bad input raises :class:`InputError`.
 
-    ``name`` / ``annotation_name``: the user's file names, used in messages and the figure's title
-    (the upload's temporary path is never shown). Bad input raises :class:`InputError`.
+    ``name`` / ``annotation_name``: the user's file names, shown instead of the upload's temporary path.
     """
     report = progress or (lambda _fraction, _text: None)
     name = name or Path(path).name

@@ -77,10 +77,7 @@ BATCH_SIZE = 32
 
 
 class JsonConfig(dict):
-    """A model's ``config.json`` mapping whose keys also read as attributes (``config.sampling_rate``),
-    as :mod:`respira.inference.event_detection` and :mod:`respira.audio.dsp` read a ``RespiraConfig``; a
-    missing key is
-    an ``AttributeError`` (``getattr(config, name, None)`` gives ``None``)."""
+    """A ``config.json`` mapping whose keys also read as attributes, as a ``RespiraConfig``'s do."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -91,9 +88,7 @@ class JsonConfig(dict):
 
 @dataclass(frozen=True)
 class OnnxPrediction:
-    """The rows an :class:`OnnxDetector` predicted (as :class:`respira.Prediction`'s ``rows``) and, for a
-    model with a quality head, the recording's ``quality`` (the mean of the rows') and whether the verdict
-    is ``withheld`` (as :class:`respira.Prediction`'s)."""
+    """The rows an :class:`OnnxDetector` predicted and, with a quality head, ``quality`` and ``withheld``."""
 
     rows: list[dict[str, Any]]
     quality: float | None = None
@@ -101,15 +96,10 @@ class OnnxPrediction:
 
 
 class OnnxDetector:
-    """``model.onnx`` and ``config.json`` of a folder, run with onnxruntime; its ``predict`` and
-    ``detect_events`` are called as :meth:`respira.Detector.predict` and
-    :meth:`respira.Detector.detect_events` are (the page runs either).
+    """A folder's ``model.onnx`` and ``config.json`` run by onnxruntime as a :class:`respira.Detector`.
 
-    ``config``: the ``config.json`` (a :class:`JsonConfig`: a dict, also read as attributes);
-    ``analysis_frame_samples``: the shortest input holding one frame of the featurizer (the metadata's;
-    1 for exports written before it was recorded); ``has_frame_outputs``: whether the graph gives frame
-    posteriors (exports written before event detection do not: they predict windows only);
-    ``has_quality``: whether it has a quality head's output (a model fitted by ``respira quality``).
+    ``has_frame_outputs``: the graph gives frame posteriors (older exports predict windows only);
+    ``has_quality``: it has a quality head's output.
     """
 
     def __init__(self, folder: str | Path, name: str | None = None) -> None:
@@ -150,9 +140,7 @@ class OnnxDetector:
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = BATCH_SIZE
     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per waveform (mono, at the model's rate, already prepared): its time steps' centres (seconds)
-        and ``[steps, labels]`` probabilities (float64, ``id2label`` order), steps centred past its samples
-        dropped but the first always kept (:mod:`respira.inference.event_detection` reads them)."""
+        """Per prepared waveform: its time steps' centres (seconds) and ``[steps, labels]`` probabilities."""
         if not self.has_frame_outputs:
             raise ValueError(
                 f"this model.onnx has no {FRAME_NAME} output (it was exported before event detection): "
@@ -180,13 +168,7 @@ class OnnxDetector:
         window: float = DEFAULT_WINDOW_SECONDS,
         hop: float = DEFAULT_HOP_SECONDS,
     ) -> EventDetection:
-        """The crackle and wheeze events of a mono waveform at ``sampling_rate`` (resampled to the
-        model's rate): :func:`respira.inference.event_detection.detect_events` of this detector, at the
-        model's
-        thresholds and event settings unless given; ``rule`` ``verdict`` keeps those the recording's
-        verdict holds (its windows of ``window`` seconds every ``hop``:
-        :func:`respira.inference.event_rules.gate_by_verdict`), ``frames`` every one (as
-        :meth:`respira.Detector.detect_events`)."""
+        """The crackle and wheeze events of a mono waveform, as :meth:`respira.Detector.detect_events`."""
         rule = check_event_rule(rule)
         rate = int(self.config.sampling_rate)
         samples = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), rate)
@@ -212,10 +194,7 @@ class OnnxDetector:
         window: float,
         hop: float,
     ) -> OnnxPrediction:
-        """Rows (``start``, ``end``, ``crackle``, ``wheeze``, ``label``, with a quality head ``quality``,
-        single-label: ``p_*``) of sliding windows, or of ``cycles`` (``(start, end)`` seconds), of a mono
-        waveform at ``sampling_rate``; with a quality head, the recording's quality and whether it is
-        withheld."""
+        """Rows of sliding windows (or ``cycles``) of a mono waveform, as :meth:`respira.Detector.predict`."""
         rate = int(self.config.sampling_rate)
         samples = resample(np.asarray(waveform, dtype=np.float32), int(sampling_rate), rate)
         signal = prepare_recording(self.config, samples)

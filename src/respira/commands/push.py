@@ -61,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from ..hub.push import check_push_target
+
+    check_push_target(args.repo_id, token=args.token)  # before any page, Space or export is written
     if args.web:
         if not args.space:
             raise ValueError("--web pushes the static page as the Space: add --space")

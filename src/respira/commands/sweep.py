@@ -277,7 +277,7 @@ def _search(parsed: tuple, space: dict[str, tuple[float, float, bool]], trials: 
         raise ValueError(
             "an Optuna search selects on validation: set validation_size > 0 or split_strategy=patient"
         )
-    labels, lowpass = splits["train"]["label"], data_args.lowpass_cutoff
+    lowpass = data_args.lowpass_cutoff
 
     def hp_space(trial) -> dict[str, Any]:
         return {
@@ -289,8 +289,8 @@ def _search(parsed: tuple, space: dict[str, tuple[float, float, bool]], trials: 
         training_args,
         splits["train"],
         eval_dataset=splits["validation"],
-        model_init=lambda trial=None: build_model(model_args, labels, lowpass_cutoff=lowpass),
-        model_config=build_model(model_args, labels, lowpass_cutoff=lowpass).config,
+        model_init=lambda trial=None: build_model(model_args, lowpass_cutoff=lowpass),
+        model_config=build_model(model_args, lowpass_cutoff=lowpass).config,
     )
     trainer.hyperparameter_search(
         hp_space=hp_space, backend="optuna", n_trials=trials, direction="maximize",

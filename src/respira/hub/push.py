@@ -47,17 +47,16 @@ def push_run(
     ``model.onnx`` (see :func:`respira.hub.onnx.export_onnx`; ``None``: when ``run_dir`` holds one).
 
     Creates the repository when needed (``private`` applies only then) and, for a ``revision`` other
-    than ``main``, the branch. Returns the URL of the model repository. An unreachable Hub or offline mode
-    (``HF_HUB_OFFLINE=1``) raises :class:`HubConnectionError` with a one-line message naming the
-    endpoint.
+    than ``main``, the branch. Returns the URL of the model repository. The target is checked first
+    (:func:`check_push_target`): an unreachable Hub or offline mode (``HF_HUB_OFFLINE=1``) raises
+    :class:`HubConnectionError` with a one-line message naming the endpoint, before the export.
     """
     from huggingface_hub import HfApi, constants
 
     run_dir = model_folder(run_dir)
+    check_push_target(repo_id, token=token)  # before the export: a Hub that can't take it stops nothing late
     api = HfApi(token=token)
     endpoint = api.endpoint
-    if constants.is_offline_mode():
-        raise _unreachable(endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
     with tempfile.TemporaryDirectory(prefix="respira-push-") as tmp:
         folder = export_model(
             run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx

@@ -145,9 +145,7 @@ THRESHOLDS_HELP = "multi-label models: decision thresholds (default: the config'
 
 
 def evaluate_options_type() -> type:
-    """The one dataclass of everything ``respira evaluate`` is given (what :func:`score_model` takes):
-    ``model``, the fields of :func:`evaluate_options` and of the recording aggregation, and
-    ``thresholds`` (one per label: a flag pair on the command line)."""
+    """The dataclass of everything ``respira evaluate`` is given (what :func:`score_model` takes)."""
     own, windows = evaluate_options()
 
     @dataclass(kw_only=True)
@@ -265,9 +263,7 @@ def split_options(args: Any, config: Any) -> DataRecord:
 
 
 def score_model(args: Any) -> Path:
-    """Score ``args.model`` as the options ``args`` (:func:`evaluate_options_type`) ask (``respira
-    evaluate``, :func:`respira.evaluate`): print the headline scores and return the report folder
-    written (its ``metrics.json`` holds them)."""
+    """Score ``args.model`` as ``respira evaluate`` does: print the scores; return the report folder."""
     from ..hub.loading import resolve_model_name
     from ..utils.threads import apply_num_threads
 

@@ -30,10 +30,8 @@ and their defaults; an ICBHI evaluation refuses them."""
 
 
 def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
-    """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``
-    (the model folder then claims it: :func:`respira.pretrained.recorded_evaluations`); otherwise
-    ``./<prefix>_<name>`` in the current folder, never into the model folder unasked. The installed
-    shipped detector is refused either way (one line)."""
+    """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``; else
+    ``./<prefix>_<name>``, never into the model folder unasked. The shipped detector is refused (one line)."""
     from ..pretrained import BUILD_RECORD, check_not_shipped
 
     if getattr(args, "record", False):
@@ -113,9 +111,8 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
 
 
 def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, splits: list[str]):
-    """``splits`` of ``spec``'s ``config_name`` built as the model's training recordings were (whole
-    recordings at the model's rate, not low-passed: the scoring applies the model's preprocessing), as one
-    dataset. ``args``' split options the spec takes (ICBHI's) are passed on when given."""
+    """``spec``'s ``config_name`` built as the model's training recordings were (whole recordings),
+    as one dataset; ``args``' split options the spec takes are passed on."""
     from datasets import concatenate_datasets
 
     from ..audio.dsp import input_preprocessing
@@ -131,10 +128,8 @@ def load_splits(spec: CorpusSpec, args: Any, config: Any, config_name: str, spli
 
 
 def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any]:
-    """What the card of a model ``respira fit-site`` wrote claims of its site
-    (:class:`respira.pretrained.site_claim.SiteClaim`; none for any other model) and why these recordings,
-    scored as asked, cannot be compared with it ("" when they can): another corpus than the fit read,
-    another recording rule than the fit chose."""
+    """What a fit-site model's card claims of its site, and why these recordings cannot be compared with it
+    ("" when they can)."""
     from ..core.windows import describe_aggregation
     from ..hub.loading import local_model_folder
     from ..pretrained.site_claim import SiteClaim

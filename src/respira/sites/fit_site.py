@@ -91,9 +91,7 @@ class SiteFitResult:
         return format_score(row["icbhi_score"], [row.get("icbhi_score_low"), row.get("icbhi_score_high")])
 
     def line(self) -> str:
-        """One line: the out-of-sample scores of the chosen procedure, the model as is and all-normal with
-        their patient-bootstrap 95 % intervals, and the chosen procedure's paired gain over the model as
-        is."""
+        """One line: the out-of-sample scores (with 95 % intervals) and the chosen procedure's paired gain."""
         chosen = ", ".join(f"{n} {c}" for n, c in zip(MULTI_LABEL_NAMES, self.chosen, strict=True))
         units = self.record["units"]
         unit = "patients" if self.record["units_are_patients"] else "recordings (each its own unit)"
@@ -144,9 +142,7 @@ class SiteFitResult:
 
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
-    """Per size of a learning curve's ``rows`` (:func:`respira.sites.fitting.learning_curve`), the number of
-    draws and the mean out-of-sample ICBHI-style score of the chosen procedure and of the model as is (the
-    means its figure draws: :func:`respira.sites.fitting.draw_scores`)."""
+    """Per size of a learning curve: the draws and the mean scores of the chosen procedure and as is."""
     from .fitting import draw_scores
 
     scores = draw_scores(rows)
@@ -162,9 +158,9 @@ def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]
 
 
 def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> tuple[str, ...]:
-    """The candidates to fit: ``candidates`` (checked), or all of them (only :data:`THRESHOLD_CANDIDATES`
-    when the model cannot take a site head: ``refusal`` says why). A head asked for explicitly on such a
-    model is refused in one line that says what is possible."""
+    """The candidates to fit: ``candidates`` (checked), or all; thresholds only when the model cannot take a
+    head
+        (``refusal`` says why; a head asked for is refused in one line)."""
     if candidates is None:
         return THRESHOLD_CANDIDATES if refusal else CANDIDATES
     chosen = tuple(dict.fromkeys(candidates))
@@ -220,11 +216,12 @@ def fit_site_folder(
     onnx: bool = True,
     say: Any = print,
 ) -> SiteFitResult:
-    """Fit ``model`` (a model folder or Hub id) to the site whose labelled recordings are in ``data_dir``
-    and write the fitted model to ``output_dir`` when it is shown to beat all-normal and the model as is
-    out of sample (see the module docstring). ``site_name``: what every report calls the site (default:
-    :func:`default_site_name`); ``threads``: torch's (default: the cores other work leaves idle); ``say``:
-    where the one-line notes go (``print``)."""
+    """Fit ``model`` to the site in ``data_dir``; write it to ``output_dir`` when it beats all-normal and the
+    model as is out of sample (module docstring).
+
+    ``site_name``: what every report calls the site; ``threads``: torch's (default: the idle cores); ``say``:
+    where the one-line notes go.
+    """
     from ..core.decision import is_multi_label
     from ..inference.detector import Detector
     from ..utils.threads import apply_num_threads

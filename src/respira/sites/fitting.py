@@ -71,15 +71,12 @@ def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, 
 class SiteFit:
     """What :func:`fit_sample` fitted and how it scored out of sample.
 
-    ``chosen``: per label (crackle, wheeze) ``as_is``, ``thresholds``, ``anchored_head`` or
-    ``site_head``; ``head_weight`` ``[2, hidden]`` and ``head_bias`` ``[2]``: the final head in the raw
-    embedding space (before ``head_norm``; the model's own rows for a label that keeps its head; ``None``
-    when the model's head is not linear and none was fitted); ``thresholds``: the final (crackle,
-    wheeze) thresholds; ``outer``: one row per :data:`ROWS` (``candidate``) with the nested-CV
-    out-of-sample scores (:data:`respira.sites.scores.SCORE_KEYS`, each with ``_low``/``_high``);
-    ``folds``: each recording's outer fold; ``chosen_by_fold``: the pair each outer fold's inner
-    selection chose and ``rules_by_fold`` its recording rule; ``aggregation`` and ``top_k``: the
-    recording rule the final procedure chose (what the written folder's config says)."""
+    ``chosen``: per label ``as_is``, ``thresholds``, ``anchored_head`` or ``site_head``; ``head_weight`` /
+    ``head_bias``: the final head in the raw embedding space (``None`` when the model's head is not linear and
+    none was fitted); ``outer``: one row per :data:`ROWS` with the nested-CV out-of-sample scores and their
+    intervals; ``folds``, ``chosen_by_fold``, ``rules_by_fold``: each outer fold's; ``aggregation`` /
+    ``top_k``: the recording rule the final procedure chose.
+    """
 
     chosen: tuple[str, str]
     head_weight: np.ndarray | None
@@ -109,12 +106,6 @@ class SiteFit:
         (:func:`respira.pretrained.sites.site_fit_verdict`: the rule its card and ``predict`` say)."""
         verdict = site_fit_verdict(self.outer, "")
         return verdict is not None and verdict.serves
-
-    def table(self) -> Any:
-        """:attr:`outer` as a pandas DataFrame, one row per candidate."""
-        import pandas as pd
-
-        return pd.DataFrame(self.outer)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready record of the fit (heads as nested lists; NaN as ``None``)."""
@@ -166,10 +157,11 @@ def fit_sample(
     selection: str = SELECTION,
     threshold_rule: str = THRESHOLD_RULE,
 ) -> SiteFit:
-    """Nested patient-wise cross-validation of the site procedure on ``sample``, then the procedure on
-    all of it (module docstring). ``resamples``: patient-bootstrap resamples of each interval;
-    ``recording_rules``, ``heads_rule``, ``selection`` and ``threshold_rule``: those of
-    :func:`~respira.sites.procedure.fit_procedure`."""
+    """Nested patient-wise cross-validation on ``sample``, then the procedure on all of it.
+
+    ``resamples``: patient-bootstrap resamples per interval; the other options are
+    :func:`~respira.sites.procedure.fit_procedure`'s.
+    """
     options: dict[str, Any] = {
         "candidates": candidates,
         "recording_rules": recording_rules,
@@ -228,10 +220,8 @@ def fit_sample(
 
 @dataclass(frozen=True)
 class LearningCurve:
-    """:func:`learning_curve`'s result: ``rows``, one per (labelled ``units``, ``draw``, ``candidate``)
-    with the out-of-sample scores on the sample's other units and their intervals, and ``chosen`` (the
-    pair the draw's procedure chose); ``summary``, one per (``units``, ``candidate``): the mean over the
-    draws, its interval from one patient bootstrap of the whole sample for all draws."""
+    """:func:`learning_curve`'s result: ``rows``, one per (``units``, ``draw``, ``candidate``), and
+    ``summary``, one per (``units``, ``candidate``): the mean over draws with a patient-bootstrap interval."""
 
     rows: list[dict[str, Any]]
     summary: list[dict[str, Any]]
@@ -260,9 +250,7 @@ def _draw(sample: SiteSample, size: int, rng: np.random.Generator) -> np.ndarray
 
 
 def draw_scores(rows: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, list[float]]]:
-    """A learning curve's rows (:func:`learning_curve`) as candidate → labelled units → each draw's
-    out-of-sample ICBHI-style score, undefined scores left out: what its figure and its printed means
-    summarise."""
+    """A learning curve's rows as candidate → labelled units → each draw's score (undefined ones left out)."""
     scores: dict[str, dict[int, list[float]]] = {}
     for row in rows:
         score = row.get("icbhi_score")
@@ -286,9 +274,8 @@ def learning_curve(
     selection: str = SELECTION,
     threshold_rule: str = THRESHOLD_RULE,
 ) -> LearningCurve:
-    """Out-of-sample scores against the number of labelled units: for each size in ``sizes`` (default
-    :func:`default_sizes`) and each of ``draws`` random draws of that many units (seeded), the procedure
-    fitted on the drawn units and scored per recording on all the others (:class:`LearningCurve`)."""
+    """Out-of-sample scores against the number of labelled units: per size, ``draws`` seeded draws fitted on
+    that many units and scored on all the others."""
     check_sample(sample, minimum_units=3)
     count = len(set(sample.units))
     chosen_sizes = list(sizes) if sizes is not None else default_sizes(count)

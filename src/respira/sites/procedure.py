@@ -124,9 +124,7 @@ _TIE = 1e-9
 
 
 def unit_folds(sample: SiteSample, folds: int, seed: int) -> np.ndarray:
-    """Each recording's fold, ``0 .. k - 1`` (``k = min(folds, units)``): every unit in one fold, the
-    folds stratified by the recordings' four classes (every class in every fold where the units allow;
-    :func:`respira.data.folds.patient_kfold`), seeded."""
+    """Each recording's fold, ``0 .. min(folds, units) - 1``: patient-wise, class-stratified, seeded."""
     count = min(int(folds), len(set(sample.units)))
     if count < 2:
         raise ValueError(f"cross-validation needs at least 2 units, got {count}")
@@ -140,10 +138,8 @@ def unit_folds(sample: SiteSample, folds: int, seed: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FittedRule:
-    """How a fitted procedure decides: per label the model's logit (``None``) or a head
-    (:class:`~respira.sites.heads.LinearScore` on the raw embedding), the (crackle, wheeze)
-    thresholds, and the recording rule (``aggregation``, ``top_k``; ``None``: the sample's, the
-    model's own)."""
+    """How a fitted procedure decides: per label the model's logit (``None``) or a head, the thresholds
+    and the recording rule (``None``: the model's own)."""
 
     heads: tuple[LinearScore | None, LinearScore | None]
     thresholds: tuple[float, float]
@@ -174,12 +170,12 @@ class FittedRule:
 
 @dataclass(frozen=True)
 class Procedure:
-    """:func:`fit_procedure`'s result: the ``chosen`` candidate per label and its recording rule
-    (``aggregation``, ``top_k``), the ``rules`` of ``"chosen"`` and of each candidate used for both
-    labels; ``trained_on``: the recordings (positions in the sample given) it was fitted on;
-    ``penalties``: per head candidate and label the penalty index kept at the chosen rule;
-    ``inner_scores``: each option's inner out-of-fold score (``"crackle/wheeze"`` at the model's rule,
-    ``"crackle/wheeze@rule"`` at another)."""
+    """:func:`fit_procedure`'s result.
+
+    ``rules``: those of ``"chosen"`` and of each candidate used for both labels; ``trained_on``: positions in
+    the sample; ``penalties``: the penalty index kept per head candidate and label; ``inner_scores``: each
+    option's inner out-of-fold score (``"crackle/wheeze"``, or ``"crackle/wheeze@rule"`` at another rule).
+    """
 
     chosen: tuple[str, str]
     rules: dict[str, FittedRule]
@@ -294,10 +290,7 @@ def _select(
     seed: int,
     inner_folds: int = 0,
 ) -> Option:
-    """The option of best inner out-of-fold score (ties to the simpler) that ``selection``
-    (:data:`SELECTIONS`; ``one_se``: ``one_se_units`` without its guard) lets replace the model as is
-    (``baseline_key``); the model as is when none (``inner_folds``: the folds ``one_se_units`` counts the
-    units of each kind against)."""
+    """The best inner out-of-fold option (ties to the simpler) that ``selection`` lets replace the baseline"""
     if selection.endswith("_units"):
         units = np.asarray(part.units, dtype=object)
         kinds = (len(set(units[part.classes == 0])), len(set(units[part.classes != 0])))
@@ -342,12 +335,11 @@ def fit_procedure(
     selection: str = SELECTION,
     threshold_rule: str = THRESHOLD_RULE,
 ) -> Procedure:
-    """Fit the procedure (module docstring) on the recordings at positions ``train`` of ``sample``
-    (default: all), using only them; ``candidates``: those to consider (``as_is`` always is);
-    ``recording_rules``: those to choose among (default :data:`RECORDING_RULES`; the model's own is
-    always one); ``heads_rule``: instead, read every option with a head through this rule and the
-    others through the model's own (no rule chosen); ``selection``: one of :data:`SELECTIONS`;
-    ``threshold_rule``: one of :data:`THRESHOLD_RULES`."""
+    """Fit the procedure (module docstring) on the recordings at positions ``train`` of ``sample``.
+
+    ``candidates``: those to consider (``as_is`` always is); ``recording_rules``: those to choose among (the
+    model's own always is one); ``heads_rule``: read every head through this rule instead of choosing one.
+    """
     unknown = sorted(set(candidates) - set(CANDIDATES))
     if unknown:
         raise ValueError(f"unknown candidate(s) {unknown}; expected some of {list(CANDIDATES)}")

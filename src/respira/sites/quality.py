@@ -83,12 +83,8 @@ class QualityFit:
 
 
 def target_recordings(data_dir: str | Path, dataset: str = "icbhi") -> dict[str, Path]:
-    """The audio files of a target folder (name -> path): those of a corpus (its spec's ``locate``: an
-    ICBHI download, a KAUH folder...), or (``folder``) every ``.wav`` / ``.flac`` file directly in
-    ``data_dir``.
-
-    Only the audio is used: annotations and the labels in KAUH names are ignored. A folder without
-    recordings raises a one-line error naming it.
+    """The audio files (name -> path) of a corpus's folder, or (``folder``) the ``.wav`` / ``.flac`` in
+    ``data_dir``; annotations are ignored. A folder without recordings raises a one-line error.
     """
     if dataset == "folder":
         from ..data.layout import AUDIO_SUFFIXES
@@ -179,11 +175,11 @@ def fit_quality(
     batch_size: int = 32,
     max_withheld_other: float | None = None,
 ) -> QualityFit:
-    """Give ``model`` a quality head fitted on ``recordings`` (mono, at the model's rate, not low-passed)
-    labelled ``poor`` (too poor to judge or not), the threshold chosen out of fold over ``folds``
-    patient groups (module docstring; ``max_withheld_other``: the lowest threshold that withholds at most
-    that percentage of the other recordings out of fold, instead of Youden's); set ``config.quality`` and
-    return the fit."""
+    """Give ``model`` a quality head fitted on ``recordings`` labelled ``poor``; set ``config.quality``.
+
+    ``max_withheld_other``: choose the lowest threshold withholding at most that percentage of the other
+    recordings out of fold, instead of Youden's J.
+    """
     from sklearn.metrics import roc_auc_score
 
     from ..data.folds import patient_kfold
@@ -241,9 +237,8 @@ def measure_elsewhere(
     *,
     batch_size: int = 32,
 ) -> QualityFit:
-    """``fit`` with how often ``model`` (its quality head fitted) withholds its verdict on the recordings
-    of each other site (``{name: audio files}``; 4-s windows every 2 s, a recording's windows' mean);
-    ``config.quality`` updated too."""
+    """``fit`` with how often ``model`` withholds its verdict on each other site's recordings (also in
+    ``config.quality``)."""
     from ..inference.engine import predict_files
 
     elsewhere = {}
@@ -295,12 +290,10 @@ def write_derived_model(
     extra: Callable[[Path], None] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``model``, changed from the model at ``source``, as a new folder ``output_dir`` (staged, then
-    moved into place; an occupied ``output_dir`` is refused unless ``overwrite``) and return it.
+    """Write ``model``, changed from the model at ``source``, as a new folder ``output_dir``; return it.
 
-    Keeps from the ``source`` folder (when it is one) its preprocessor config, shipped model code and
-    model card, with ``card_section`` appended; ``extra(staging)`` may add files (a report). An ONNX
-    export is not kept: it holds the weights and thresholds from before.
+    Keeps ``source``'s preprocessor config, model code and card (``card_section`` appended), not its ONNX
+    export (old weights); ``extra(staging)`` may add files. An occupied ``output_dir`` needs ``overwrite``.
     """
     output_dir = Path(output_dir).expanduser()
     folder = Path(source).expanduser()

@@ -86,9 +86,7 @@ def site_head_rows(
 
 
 def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
-    """Give ``model`` (in place) the fit's head on the labels whose chosen procedure is a head, its
-    thresholds and its recording rule (``recording_aggregation`` / ``recording_top_k``, which every runner
-    reads through :func:`respira.core.decision.aggregation_of`)."""
+    """Give ``model`` (in place) the fit's heads, thresholds and recording rule."""
     heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
     if heads:
         refusal = site_head_refusal(model)
@@ -108,9 +106,8 @@ def apply_site_fit(model: RespiraForAudioClassification, fit: Any) -> None:
 
 
 def check_written_head(model: RespiraForAudioClassification, fit: Any, embeddings: np.ndarray) -> float:
-    """The largest difference between ``model``'s (crackle, wheeze) logits of raw ``embeddings`` and the
-    fit's head applied to them, on the labels the fit gave a head; ``ValueError`` above
-    :data:`HEAD_TOLERANCE`."""
+    """The largest logit difference between ``model`` and the fit's heads on ``embeddings``; ``ValueError``
+    above :data:`HEAD_TOLERANCE`."""
     heads = [flag for flag, chosen in enumerate(fit.chosen) if chosen in HEAD_CANDIDATES]
     if not heads or len(embeddings) == 0:
         return 0.0
@@ -160,14 +157,11 @@ def write_site_folder(
     overwrite: bool = False,
     onnx: bool = True,
 ) -> Path:
-    """Write the site's model folder (see the module docstring) and return it.
+    """Write the site's model folder (module docstring), staged beside ``output_dir``; return it.
 
-    ``model``: the base model (changed in place by :func:`apply_site_fit`); ``fit``: the
-    :class:`~respira.sites.fitting.SiteFit`; ``record``: what the run files and the card say of the fit
-    (what :func:`respira.sites.fit_site.fit_site_folder` records: sample, options, nested-CV rows, outcome);
-    ``base``: the base model's folder (its preprocessor config and code are kept, its site verdicts
-    quoted as its own); ``embeddings``: raw window embeddings the written head is checked on;
-    ``curve``: the learning-curve rows. Staged beside ``output_dir`` and moved into place.
+    ``model`` is changed in place by :func:`apply_site_fit`; ``record``: what the run files and card say of
+    the fit; ``base``: the base model's folder (its preprocessor config and code kept); ``embeddings``: raw
+    window embeddings the written head is checked on; ``curve``: the learning-curve rows.
     """
     from transformers.utils import logging as transformers_logging
 
@@ -213,9 +207,7 @@ def write_site_folder(
 
 
 def render_site_card(folder: str | Path, *, base_folder: Path | None = None) -> Path:
-    """Render the card of a fit-site folder from its own files into its ``README.md``
-    (:func:`respira.hub.card_render.render_folder_card`, which adds the site section:
-    :func:`~respira.hub.site_card.site_card_section`; ``base_folder``: the base model's folder)."""
+    """Render a fit-site folder's ``README.md`` from its own files (``base_folder``: the base model's)."""
     from ..hub.card_render import render_folder_card
 
     return render_folder_card(folder, base_folder=base_folder)
@@ -246,10 +238,7 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
 
 
 def foreign_entries(folder: Path) -> list[str]:
-    """The entries of ``folder`` that fit-site did not write (every one when it holds no fit-site
-    record): what ``--overwrite`` must not delete. A fit-site folder holds the files
-    :func:`write_site_folder` writes, its model's code, and the reports
-    ``respira evaluate --record`` adds (:func:`respira.reports.report_folder.is_report`)."""
+    """The entries of ``folder`` that fit-site did not write: what ``--overwrite`` must not delete."""
     from ..hub.checksums import CHECKSUM_FILE
     from ..hub.code_files import FILES
     from ..hub.onnx import ONNX_FILE

@@ -81,8 +81,6 @@ class RespiraConfig(PreTrainedConfig):
         Multi-label models: the (crackle, wheeze) thresholds tuned on the validation split when the
         checkpoint was selected (default 0.5); every consumer decides at them
         (`respira.core.decision.thresholds_of`).
-    label_priors (`list[float]`, *optional*):
-        The (crackle, wheeze) prevalence of the training cycles.
     calibration (`dict`, *optional*):
         Set by `respira fit-site`: what was fitted on which labelled sample, with its thresholds.
     quality (`dict`, *optional*):
@@ -141,7 +139,6 @@ class RespiraConfig(PreTrainedConfig):
     projector_hidden_size: int | None = None
     freeze_encoder: bool = False
     decision_thresholds: list[float] | None = None
-    label_priors: list[float] | None = None
     calibration: dict | None = None
     recording_aggregation: str = DEFAULT_AGGREGATION
     recording_top_k: int | None = None
@@ -155,6 +152,7 @@ class RespiraConfig(PreTrainedConfig):
             # with trust_remote_code=True) is not needed
             kwargs.pop("custom_pipelines", None)
         kwargs.pop("adaptation", None)  # written by the retired `respira adapt` (null in the shipped configs)
+        kwargs.pop("label_priors", None)  # read only by its prior shift (in the shipped configs)
         if self.problem_type is None:
             self.problem_type = SINGLE_LABEL
         if self.id2label is None and kwargs.get("num_labels") is None:

@@ -29,13 +29,11 @@ __all__ = ["PartnerProbe", "ViewStore"]
 
 _PER_MODEL_KEYS = (
     "decision_thresholds",
-    "label_priors",
     "calibration",
     "use_cache",
 )
 """Config keys that differ between a seed's models without changing an embedding: the thresholds, the
-label priors (they follow the training labels), the record of a site fit, and ``use_cache`` (``Trainer``
-sets it)."""
+record of a site fit, and ``use_cache`` (``Trainer`` sets it)."""
 
 
 @dataclass

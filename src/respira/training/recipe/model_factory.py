@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ...audio.dsp import DEFAULT_LOWPASS_ORDER
-from ...labels import classes_to_flags
 from ...models.encoders import encoder_names, get_encoder_spec
 from .recipe import json_option
 from .recipe_fields import ModelArguments
@@ -35,22 +31,8 @@ def model_sampling_rate(model: ModelArguments) -> int:
     return get_encoder_spec(model.encoder).sampling_rate
 
 
-def label_priors(train_labels: Sequence[int]) -> list[float] | None:
-    """The (crackle, wheeze) prevalence of the training cycles (``None`` without any)."""
-    if len(train_labels) == 0:
-        return None
-    flags = np.asarray(classes_to_flags(np.asarray(train_labels, dtype=np.int64)), dtype=np.float64)
-    return [float(value) for value in flags.reshape(-1, 2).mean(axis=0)]
-
-
-def _label_options(train_labels: Sequence[int]) -> dict[str, list[float] | None]:
-    """The config entries that follow the training labels: the label priors."""
-    return {"label_priors": label_priors(train_labels)}
-
-
 def build_model(
     model: ModelArguments,
-    train_labels: list[int],
     *,
     lowpass_cutoff: float | None = None,
     lowpass_order: int = DEFAULT_LOWPASS_ORDER,
@@ -76,7 +58,6 @@ def build_model(
         "freeze_encoder": model.freeze_encoder,
         "lowpass_cutoff": lowpass_cutoff or None,
         "lowpass_order": int(lowpass_order),
-        **_label_options(train_labels),
     }
     source = encoder_checkpoint(model)
     if source is not None:
@@ -91,17 +72,3 @@ def build_model(
 
         return add_lora(classifier, r=model.lora_r, alpha=2 * model.lora_r)
     return classifier
-
-
-def relabel_model(template: nn.Module, model: ModelArguments, train_labels: Sequence[int]) -> nn.Module:
-    """What :func:`build_model` gives for ``train_labels`` under the seed it built ``template`` with (for
-    other labels, without LoRA): a copy of ``template``, its weights untouched, with the config entries that
-    follow the training labels (the label priors) set from ``train_labels``."""
-    import copy
-
-    if model.lora_r:
-        raise ValueError("relabel_model copies a plain classifier; a LoRA model is built with build_model")
-    relabelled = copy.deepcopy(template)
-    for key, value in _label_options(train_labels).items():
-        setattr(relabelled.config, key, value)
-    return relabelled

@@ -13,6 +13,7 @@ frozen encoder the group models share the seed's
 
 from __future__ import annotations
 
+import copy
 import math
 import tempfile
 from dataclasses import dataclass, replace
@@ -26,7 +27,7 @@ from ...metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ...utils.progress import progress
 from ..embeddings.embedding_cache import shows_progress, uses_cache
 from ..embeddings.view_store import ViewStore
-from ..recipe.model_factory import build_model, relabel_model
+from ..recipe.model_factory import build_model
 from ..splits.multi_corpus import threshold_unit_column, threshold_units
 from ..trainer.schedules import make_trainer
 
@@ -153,7 +154,7 @@ def cross_fit_thresholds(
     template = None
     if not model_args.lora_r:  # the group models' initial weights are the seed's: built once, copied
         transformers.set_seed(args.seed)
-        template = build_model(model_args, pool["label"], lowpass_cutoff=lowpass_cutoff)
+        template = build_model(model_args, lowpass_cutoff=lowpass_cutoff)
     with tempfile.TemporaryDirectory(prefix="respira_cross_fit_") as scratch:
         group_args = replace(
             args,
@@ -207,9 +208,9 @@ def _group_probabilities(
 
     transformers.set_seed(args.seed)
     if template is not None:
-        model = relabel_model(template, model_args, trained["label"])
+        model = copy.deepcopy(template)
     else:
-        model = build_model(model_args, trained["label"], lowpass_cutoff=lowpass_cutoff)
+        model = build_model(model_args, lowpass_cutoff=lowpass_cutoff)
     trainer = make_trainer(model, args, {"train": trained}, embedding_store=store)
     trainer.remove_callback(PrinterCallback)  # the group models train silently
     trainer.train()

@@ -74,7 +74,6 @@ def run_seed(
     args = replace(args, seed=seed, output_dir=str(folder))
     model = build_model(
         model_args,
-        splits["train"]["label"],
         lowpass_cutoff=data_args.lowpass_cutoff,
         lowpass_order=data_args.lowpass_order,
     )
