@@ -141,13 +141,12 @@ def test_train_builds_the_dataset_with_progress_bars_unless_disabled(
 ) -> None:
     import datasets
 
-    import respira.training.recipe.recipe
     import respira.training.run.training_run
 
     seen = []
     training_args = SimpleNamespace(disable_tqdm=disable_tqdm)
     monkeypatch.setattr(
-        respira.training.recipe.recipe, "parse_recipe", lambda *_, **__: (None, None, None, training_args)
+        respira.training.run.training_run, "parse_recipe", lambda *_, **__: (None, None, None, training_args)
     )
     monkeypatch.setattr(
         respira.training.run.training_run,

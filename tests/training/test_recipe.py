@@ -28,7 +28,7 @@ def test_transformers_flags_set_the_respira_fields(tmp_path: Path) -> None:
         ["--model_name_or_path", str(checkpoint), "--max_length_seconds", "2.5", "--freeze_feature_encoder",
          "true", "--audio_column_name", "sound",
          "--label_column_name", "class", "--dataset_name", "user/icbhi"],
-        output_dir=str(tmp_path / "run"),
+        given={"output_dir": str(tmp_path / "run")},
     )  # fmt: skip
     assert model.encoder_name_or_path == str(checkpoint)
     assert model.encoder == "ast"  # read from the checkpoint's config.json
