@@ -42,6 +42,11 @@
       model = new Uint8Array(await (await fetch("model.onnx")).arrayBuffer());
     }
     session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
+    // one run of silence while the page loads: onnxruntime-web's first run prepares the graph (about 0.4 s),
+    // which would otherwise fall on the user's first recording
+    for (const [rows, length] of [[8, settings.window], [1, 2 * settings.window]]) { // the windows' and the events' shapes
+      await session.run({ input_values: new ort.Tensor("float32", new Float32Array(rows * length), [rows, length]) });
+    }
     $("model").textContent = settings.name;
   }
 
