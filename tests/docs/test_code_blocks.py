@@ -185,15 +185,23 @@ def check_block(
         run_python(block, run, monkeypatch)
 
 
-@pytest.mark.parametrize("block", CHECKED, ids=[block.name for block in CHECKED])
-def test_code_block(
-    block: Block,
-    tmp_path_factory: pytest.TempPathFactory,
-    synthetic_corpus: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    respira_server: CommandServer,
-) -> None:
-    check_page_block(block, tmp_path_factory, synthetic_corpus, monkeypatch, respira_server)
+def block_test(blocks: list[Block]):
+    """The test that runs ``blocks`` (a docs test file's :func:`blocks_run_by`), one item per block."""
+
+    @pytest.mark.parametrize("block", blocks, ids=[block.name for block in blocks])
+    def test_code_block(
+        block: Block,
+        tmp_path_factory: pytest.TempPathFactory,
+        synthetic_corpus: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        respira_server: CommandServer,
+    ) -> None:
+        check_page_block(block, tmp_path_factory, synthetic_corpus, monkeypatch, respira_server)
+
+    return test_code_block
+
+
+test_code_block = block_test(CHECKED)
 
 
 def check_page_block(

@@ -4,23 +4,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from .command_server import CommandServer
-from .doc_blocks import Block
-from .test_code_blocks import blocks_run_by, check_page_block
+from .test_code_blocks import block_test, blocks_run_by
 
 CHECKED = blocks_run_by(__file__)
-
-
-@pytest.mark.parametrize("block", CHECKED, ids=[block.name for block in CHECKED])
-def test_code_block(
-    block: Block,
-    tmp_path_factory: pytest.TempPathFactory,
-    synthetic_corpus: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    respira_server: CommandServer,
-) -> None:
-    check_page_block(block, tmp_path_factory, synthetic_corpus, monkeypatch, respira_server)
+test_code_block = block_test(CHECKED)
