@@ -52,7 +52,7 @@ from .card_results import (
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
-from .site_card import add_site_section, set_site_fit
+from .site_card import set_site_fit, site_fit_context
 
 __all__ = [
     "MODEL_CARD_TEMPLATE",
@@ -342,11 +342,24 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "num_patients": corpus.NUM_PATIENTS,
         "num_recordings": corpus.NUM_RECORDINGS,
         "num_cycles": corpus.NUM_CYCLES,
+        **site_fit_context(card.site_fit, card.site_fit_base),
     }
 
 
-def _template_text() -> str:
-    return resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
+def _template(template: str | None = None) -> Any:
+    import jinja2
+
+    environment = jinja2.Environment(
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
+    text = resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
+    return environment.from_string(template if template is not None else text)
+
+
+def render_template_block(name: str, context: dict[str, Any]) -> str:
+    """The block ``name`` of the packaged template alone, rendered with ``context``."""
+    template = _template()
+    return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks[name](template.new_context(context))))
 
 
 def render_model_card(card_data: RespiraModelCardData, template: str | None = None) -> ModelCard:
@@ -354,16 +367,8 @@ def render_model_card(card_data: RespiraModelCardData, template: str | None = No
 
     ``template``: Jinja text to use instead of the packaged ``model_card_template.md``.
     """
-    import jinja2
-
-    environment = jinja2.Environment(
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
-    )
-    text = environment.from_string(template if template is not None else _template_text()).render(
-        card_data=card_data.to_yaml(), **template_context(card_data)
-    )
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return ModelCard(text)
+    text = _template(template).render(card_data=card_data.to_yaml(), **template_context(card_data))
+    return ModelCard(re.sub(r"\n{3,}", "\n\n", text))
 
 
 def _safetensors_parameters(path: Path) -> int | None:
@@ -434,6 +439,7 @@ def render_folder_card(
 
     folder = Path(folder).expanduser()
     card = card_data_from_run_dir(folder, model_id=model_id)
+    card.site_fit_base = base_folder
     if "auto_map" in (_read_json(folder / "config.json") or {}):  # the model's code ships with it
         code = remote_code_files(RespiraConfig.from_pretrained(folder))
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
@@ -445,6 +451,4 @@ def render_folder_card(
     card.checksums = read_checksums(folder)
     path = folder / "README.md"
     render_model_card(card).save(path)
-    if card.site_fit is not None:
-        add_site_section(path, folder, base_folder=base_folder)
     return path

@@ -29,7 +29,7 @@ from .checksums import CHECKSUM_FILE, write_checksums
 from .loading import check_model_folder, check_weights_file, local_model_folder
 from .onnx import ONNX_FILE, export_onnx
 from .remote_code import check_remote_code, code_size, remote_code_files, write_remote_code
-from .site_card import FIT_EVIDENCE, add_site_section
+from .site_card import FIT_EVIDENCE
 
 __all__ = ["EXPORTED_FILES", "export_model", "model_folder"]
 
@@ -209,8 +209,6 @@ def export_model(
             export_onnx(_load_quietly(staging), staging / ONNX_FILE)
         card_data.checksums = write_checksums(staging)
         render_model_card(card_data).save(staging / README)
-        if card_data.site_fit is not None:  # the fit's section, from the evidence copied above
-            add_site_section(staging / README, staging)
         if code is not None:
             write_remote_code(staging, code)
         if verify:
