@@ -45,10 +45,6 @@ from .card_results import (
     external_validations,
     held_out_titles,
     site_rows,
-    split_description,
-    split_rows,
-    subset_note,
-    trained_on,
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
@@ -276,7 +272,13 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     what is derived from them, already formatted."""
     encoder = card.encoder
     per_seed_header, seed_rows = per_seed_rows(card)
-    splits = split_rows(card)
+    order = {"train": 0, "validation": 1, "test": 2}
+    splits = [
+        (split, str(size.cycles), "" if size.patients is None else str(size.patients))
+        for split, size in sorted(card.split_sizes.items(), key=lambda item: (order.get(item[0], 3), item[0]))
+    ]
+    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
+    total = sum(size.cycles for size in card.split_sizes.values())
     kfold = card.split_strategy in ("patient_kfold", "leave_one_device_out")
     kfold_runs = f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)" if kfold else None
     sampling_rate = int(card.architecture.get("sampling_rate") or DEFAULT_SAMPLING_RATE)
@@ -299,10 +301,10 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "threshold_aggregation": card.hyperparameters.get("threshold_aggregation", "pooled"),
         "domain_key": card.hyperparameters.get("group_by_key", "device"),
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
-        "split_description": split_description(card),
+        "official_split_cycles": corpus.OFFICIAL_SPLIT_CYCLES,
         "split_rows": splits,
         "split_has_patients": any(patients for _, _, patients in splits),
-        "subset_note": subset_note(card),
+        "subset_cycles": total if total != corpus.NUM_CYCLES and not card.synthetic_data else 0,
         "split_seed": card.split_seed if card.validation_size or card.split_strategy == "patient" else None,
         "split_seed_label": "Patient split seed"
         if card.split_strategy == "patient"
@@ -331,7 +333,9 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "site_rows": site_rows(card.site_verdicts),
         "site_fitted": any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts),
         "held_out_titles": held_out_titles(card.site_verdicts, card.external_validations),
-        "trained_on": trained_on(card),
+        "trained_on": (sum(s.cycles for s in learnt), sum(s.patients or 0 for s in learnt))
+        if learnt
+        else None,
         "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
         "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
