@@ -41,7 +41,6 @@ from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
 from .card_results import (
     MODEL_INDEX_METRICS,
     StaleEvaluationWarning,
-    external_rows,
     external_validations,
     held_out_titles,
     site_rows,
@@ -338,7 +337,6 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         else None,
         "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
-        "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
         "code_requirements": [name for name in card.code_requirements if name != "torch"],
         "code_needs_torch": "torch" in card.code_requirements,
         "checksums": sorted(card.checksums.items()),

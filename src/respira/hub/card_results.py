@@ -40,12 +40,10 @@ __all__ = [
     "HUB_METRIC_ARGS",
     "HUB_METRIC_ID",
     "MODEL_INDEX_METRICS",
-    "ExternalGroup",
     "ExternalValidation",
     "StaleEvaluationWarning",
     "eval_results_on_test",
     "external_eval_results",
-    "external_rows",
     "external_validations",
     "held_out_titles",
     "scored_model",
@@ -152,11 +150,9 @@ def external_eval_results(validations: list[ExternalValidation]) -> list[EvalRes
     """``model-index`` results: each external validation's ICBHI-style score over all its recordings."""
     name, args = "External ICBHI-style score per recording (%)", HUB_METRIC_ARGS["icbhi_score"]
     return [
-        _eval_result(
-            (item.corpus, item.title, None), "all", name, _hub_percent(item.overall.icbhi_score), args
-        )
+        _eval_result((item.corpus, item.title, None), "all", name, _hub_percent(item.icbhi_score), args)
         for item in validations
-        if item.overall.icbhi_score is not None
+        if item.icbhi_score is not None
     ]
 
 
@@ -214,21 +210,6 @@ def scored_model(model: str | Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ExternalGroup:
-    """The scores of one group of recordings (all of them, or one filter mode)."""
-
-    name: str
-    recordings: int
-    patients: int
-    icbhi_score: float | None
-    icbhi_score_ci: tuple[float | None, float | None]
-    specificity: float | None
-    sensitivity: float | None
-    auc_crackle: float | None
-    auc_wheeze: float | None
-
-
-@dataclass(frozen=True)
 class ExternalValidation:
     """One corpus's recording-level scores of this model, as the card shows them."""
 
@@ -238,29 +219,32 @@ class ExternalValidation:
     hop_seconds: float
     aggregation: str
     thresholds: tuple[float, float]
-    groups: tuple[ExternalGroup, ...]
+    icbhi_score: float | None
+    """The ICBHI-style score of all the recordings."""
+    rows: tuple[tuple[str, ...], ...]
+    """The card's table, one row per group (all recordings first): group, recordings (patients),
+    ICBHI-style score with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and
+    wheeze AUC (in %)."""
     below_baseline: tuple[str, ...] = ()
     """The groups whose ICBHI-style score does not beat its trivial baseline, one sentence each."""
 
-    @property
-    def overall(self) -> ExternalGroup:
-        """The scores of all the recordings."""
-        return next(group for group in self.groups if group.name == OVERALL)
 
-
-def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
+def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
     icbhi = scores["icbhi"]
     low, high = (icbhi.get("ci") or {}).get("icbhi_score") or (None, None)
-    return ExternalGroup(
-        name=name,
-        recordings=int(scores["num_recordings"]),
-        patients=int(scores["num_patients"]),
-        icbhi_score=number_or_none(icbhi.get("icbhi_score")),
-        icbhi_score_ci=(number_or_none(low), number_or_none(high)),
-        specificity=number_or_none(icbhi.get("specificity")),
-        sensitivity=number_or_none(icbhi.get("sensitivity")),
-        auc_crackle=number_or_none(scores["crackle"].get("auc")),
-        auc_wheeze=number_or_none(scores["wheeze"].get("auc")),
+    values = (icbhi.get("specificity"), icbhi.get("sensitivity"), scores["crackle"].get("auc"))
+    return (
+        name,
+        f"{int(scores['num_recordings'])} ({int(scores['num_patients'])})",
+        format_score(
+            number_or_none(icbhi.get("icbhi_score")),
+            (number_or_none(low), number_or_none(high)),
+            missing="undefined",
+        ),
+        *(
+            format_score(number_or_none(v), missing="undefined")
+            for v in (*values, scores["wheeze"].get("auc"))
+        ),
     )
 
 
@@ -296,7 +280,8 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
                     hop_seconds=float(metrics["windows"]["hop_seconds"]),
                     aggregation=str(metrics["aggregation"]["description"]),
                     thresholds=(float(thresholds["crackle"]), float(thresholds["wheeze"])),
-                    groups=tuple(_group(group, groups[group]) for group in order),
+                    icbhi_score=number_or_none(groups[OVERALL]["icbhi"].get("icbhi_score")),
+                    rows=tuple(_row(group, groups[group]) for group in order),
                     below_baseline=tuple(
                         entry.line()
                         for group in order
@@ -311,20 +296,3 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
                 f"{path}: not respira evaluate's metrics ({type(error).__name__}: {error})"
             ) from None
     return found, notes
-
-
-def external_rows(validation: ExternalValidation) -> list[list[str]]:
-    """The card's table rows of one external validation: group, recordings (patients), ICBHI-style score
-    with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and wheeze AUC (in %)."""
-    return [
-        [
-            group.name,
-            f"{group.recordings} ({group.patients})",
-            format_score(group.icbhi_score, group.icbhi_score_ci, missing="undefined"),
-            *(
-                format_score(value, missing="undefined")
-                for value in (group.specificity, group.sensitivity, group.auc_crackle, group.auc_wheeze)
-            ),
-        ]
-        for group in validation.groups
-    ]
