@@ -17,6 +17,7 @@ killed one left: :func:`respira.utils.files.staged_folder`).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -49,15 +50,6 @@ def model_folder(name: str | Path) -> Path:
     folder = local_model_folder(name) or Path(name).expanduser()
     check_model_folder(folder, weights=(WEIGHTS,))
     return folder
-
-
-def _read_config(folder: Path) -> dict | None:
-    import json
-
-    try:
-        return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _is_within(path: Path, other: Path) -> bool:
@@ -159,7 +151,7 @@ def export_model(
     _check_output_dir(output_dir, run_dir, overwrite)
     card_data = card_data_from_run_dir(run_dir, model_id=model_id)
     if with_code is None:
-        with_code = "auto_map" in (_read_config(run_dir) or {})
+        with_code = "auto_map" in json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))  # checked above
     if onnx is None:
         onnx = (run_dir / ONNX_FILE).is_file()
     code = None
