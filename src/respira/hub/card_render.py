@@ -33,7 +33,7 @@ from ..data import corpus
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
-from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
+from ..pretrained import BUILD_RECORD, SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
 from ..utils.tables import format_percent
@@ -47,13 +47,14 @@ from .card_results import (
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
-from .site_card import set_site_fit, site_fit_context
+from .site_card import read_site_fit, set_site_fit, site_fit_context
 
 __all__ = [
     "MODEL_CARD_TEMPLATE",
     "card_data_from_run_dir",
     "render_folder_card",
     "render_model_card",
+    "site_card_section",
     "template_context",
 ]
 
@@ -362,6 +363,15 @@ def render_template_block(name: str, context: dict[str, Any]) -> str:
     """The block ``name`` of the packaged template alone, rendered with ``context``."""
     template = _template()
     return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks[name](template.new_context(context))))
+
+
+def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
+    """The card's section on the site fit of ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
+    base model's, see :func:`~respira.hub.site_card.site_fit_context`)."""
+    record = read_site_fit(folder)
+    if record is None:
+        raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
+    return render_template_block("site_fit", site_fit_context(record, base_folder))
 
 
 def render_model_card(card_data: RespiraModelCardData, template: str | None = None) -> ModelCard:

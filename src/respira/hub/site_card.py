@@ -27,7 +27,6 @@ __all__ = [
     "base_model_folder",
     "read_site_fit",
     "set_site_fit",
-    "site_card_section",
     "site_fit_context",
 ]
 
@@ -115,17 +114,6 @@ def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = N
         "base_same_sample": bool(same_sample),
         "fit_files": {"nested_cv": NESTED_CV_FILE, "curve": CURVE_FILE, "figure": CURVE_FIGURE},
     }
-
-
-def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
-    """The card's section on the site fit of ``folder`` (its :data:`SITE_FIT_FILE` alone; ``base_folder``:
-    the base model's, see :func:`site_fit_context`)."""
-    from .card_render import render_template_block
-
-    record = read_site_fit(folder)
-    if record is None:
-        raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
-    return render_template_block("site_fit", site_fit_context(record, base_folder))
 
 
 def set_site_fit(card: RespiraModelCardData, folder: Path) -> None:
