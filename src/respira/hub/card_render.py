@@ -349,37 +349,32 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     }
 
 
-def _template(template: str | None = None) -> Any:
+def _template() -> Any:
     import jinja2
 
     environment = jinja2.Environment(
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
     )
-    text = resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
-    return environment.from_string(template if template is not None else text)
-
-
-def render_template_block(name: str, context: dict[str, Any]) -> str:
-    """The block ``name`` of the packaged template alone, rendered with ``context``."""
-    template = _template()
-    return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks[name](template.new_context(context))))
+    return environment.from_string(
+        resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
+    )
 
 
 def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
     """The card's section on the site fit of ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
-    base model's, see :func:`~respira.hub.site_card.site_fit_context`)."""
+    base model's, see :func:`~respira.hub.site_card.site_fit_context`): the template's ``site_fit`` block."""
     record = read_site_fit(folder)
     if record is None:
         raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
-    return render_template_block("site_fit", site_fit_context(record, base_folder))
+    template = _template()
+    context = template.new_context(site_fit_context(record, base_folder))
+    return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks["site_fit"](context)))
 
 
-def render_model_card(card_data: RespiraModelCardData, template: str | None = None) -> ModelCard:
-    """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the Jinja template.
-
-    ``template``: Jinja text to use instead of the packaged ``model_card_template.md``.
-    """
-    text = _template(template).render(card_data=card_data.to_yaml(), **template_context(card_data))
+def render_model_card(card_data: RespiraModelCardData) -> ModelCard:
+    """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the packaged Jinja
+    template (:data:`MODEL_CARD_TEMPLATE`)."""
+    text = _template().render(card_data=card_data.to_yaml(), **template_context(card_data))
     return ModelCard(re.sub(r"\n{3,}", "\n\n", text))
 
 
