@@ -36,13 +36,14 @@ from ..models.lora import has_adapter
 from ..pretrained import BUILD_RECORD, SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
-from ..utils.tables import format_percent
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
 from .card_results import (
-    MODEL_INDEX_METRICS,
     StaleEvaluationWarning,
     external_validations,
     held_out_titles,
+    main_metric_rows,
+    other_result_rows,
+    per_seed_rows,
     site_rows,
 )
 from .checksums import read_checksums
@@ -62,20 +63,6 @@ MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 REPO_PLACEHOLDER = "path/to/exported_model"
 
-# name of a test metric (without the "test_" prefix) -> label shown in the card
-MAIN_METRICS: dict[str, str] = {
-    "icbhi_score": "ICBHI score",
-    "specificity": "Specificity",
-    "sensitivity": "Sensitivity (strict, official)",
-    "binary_sensitivity": "Binary sensitivity (not official)",
-    "binary_icbhi_score": "Binary ICBHI score (not official)",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "macro_f1": "Macro F1",
-    "patient_icbhi_score": "Per-patient ICBHI score",
-    "patient_specificity": "Per-patient specificity",
-    "patient_sensitivity": "Per-patient sensitivity",
-}
 # options that only matter when another one is set
 _CONDITIONAL: dict[str, tuple[str, Any]] = {
     **dict.fromkeys(("group_by_key", "samples_per_group"), ("batch_sampler", "group_by_metadata")),
@@ -117,21 +104,6 @@ def _one_line(value: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def format_metric(name: str, value: float | None, std: float | None = None) -> str:
-    """``61.2`` or ``61.2 ± 0.9`` (percent, :func:`respira.utils.tables.format_percent`); counts
-    (``num_*``) as integers."""
-    if name.startswith("num_"):
-        if value is None:
-            return "undefined"
-        if std is None or math.isnan(std):
-            return f"{round(value)}" if not math.isnan(value) else "undefined"
-        return f"{value:.1f} ± {std:.1f}"
-    text = format_percent(value, missing="undefined")
-    if std is not None and value is not None and not math.isnan(std):
-        text += f" ± {format_percent(std, missing='undefined')}"
-    return text
-
-
 def metric_definitions_markdown() -> str:
     """The metric definitions of :mod:`respira.metrics` (its docstring), as Markdown."""
     from .. import metrics
@@ -165,39 +137,6 @@ def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     for what, bibtex in items:
         unique.setdefault(_citation_key(bibtex), (what, bibtex))
     return list(unique.values())
-
-
-def main_metric_rows(
-    metrics: Mapping[str, float | None], std: Mapping[str, float | None]
-) -> list[dict[str, str]]:
-    """The :data:`MAIN_METRICS` that ``metrics`` holds, in that order: ``label`` and ``value`` (± ``std``)."""
-    return [
-        {"label": label, "value": format_metric(name, metrics[name], std.get(name))}
-        for name, label in MAIN_METRICS.items()
-        if name in metrics
-    ]
-
-
-def other_result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
-    return [
-        {"name": name, "value": format_metric(name, value, card.test_metrics_std.get(name))}
-        for name, value in sorted(card.test_metrics.items())
-        if name not in MAIN_METRICS
-    ]
-
-
-def per_seed_rows(card: RespiraModelCardData) -> tuple[list[str], list[list[str]]]:
-    if len(card.per_seed_metrics) < 2:
-        return [], []
-    names = [n for n in MODEL_INDEX_METRICS if any(n in result.test for result in card.per_seed_metrics)]
-    rows = [
-        [
-            str(result.seed) if result.fold is None else f"{result.seed} (fold {result.fold})",
-            *(format_metric(n, result.test.get(n)) for n in names),
-        ]
-        for result in card.per_seed_metrics
-    ]
-    return [MODEL_INDEX_METRICS[n] for n in names], rows
 
 
 def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
@@ -271,7 +210,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     """Everything the Jinja template uses: the card's fields by name (as setfit's template sees them) and
     what is derived from them, already formatted."""
     encoder = card.encoder
-    per_seed_header, seed_rows = per_seed_rows(card)
+    per_seed_header, seed_rows = per_seed_rows(card.per_seed_metrics)
     order = {"train": 0, "validation": 1, "test": 2}
     splits = [
         (split, str(size.cycles), "" if size.patients is None else str(size.patients))
@@ -324,7 +263,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "below_baseline": [
             line.line() for line in icbhi_below_baselines(card.test_metrics, where="test split")
         ],
-        "other_result_rows": other_result_rows(card),
+        "other_result_rows": other_result_rows(card.test_metrics, card.test_metrics_std),
         "per_seed_header": per_seed_header,
         "per_seed_rows": seed_rows,
         "validation_rows": main_metric_rows(card.validation_metrics, {}),

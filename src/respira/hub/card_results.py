@@ -1,5 +1,8 @@
-"""What a model folder's results say on its card: ``model-index`` results, sites, external validation, split.
+"""What a model folder's results say on its card: result tables, ``model-index`` results, sites, external
+validation.
 
+* The result tables: :data:`MAIN_METRICS` (:func:`main_metric_rows`), the others (:func:`other_result_rows`),
+  each seed's (:func:`per_seed_rows`).
 * ``model-index`` results (in %): ICBHI score, specificity and sensitivity on the test split
   (:func:`eval_results_on_test`), then every site the folder's recorded evaluations scored, in domain and
   held out, each beside its all-normal baseline (:func:`site_eval_results`) or, without them, each external
@@ -32,20 +35,26 @@ from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict
 from ..pretrained.sites import number_or_none
-from ..utils.tables import PERCENT_DECIMALS, format_score
+from ..run_record import SeedResult
+from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .checksums import sha256_of
 
 __all__ = [
     "ALL_NORMAL_METRIC",
     "HUB_METRIC_ARGS",
     "HUB_METRIC_ID",
+    "MAIN_METRICS",
     "MODEL_INDEX_METRICS",
     "ExternalValidation",
     "StaleEvaluationWarning",
     "eval_results_on_test",
     "external_eval_results",
     "external_validations",
+    "format_metric",
     "held_out_titles",
+    "main_metric_rows",
+    "other_result_rows",
+    "per_seed_rows",
     "scored_model",
     "site_eval_results",
     "site_rows",
@@ -78,6 +87,74 @@ corpus the model never heard, or fit-site's nested folds of the site it was fitt
 PROTOCOL_NAMES = {"in domain": "In-domain", "held out": "Held-out", SITE_FIT_PROTOCOL: "Site-fit nested-CV"}
 OVERALL = "overall"
 """The group of all recordings in ``metrics.json`` (the others are the corpus's groups, e.g. filter modes)."""
+
+
+# --------------------------------------------------------------------------------------------- tables
+MAIN_METRICS: dict[str, str] = {  # a test metric (without the "test_" prefix) -> its label in the card
+    "icbhi_score": "ICBHI score",
+    "specificity": "Specificity",
+    "sensitivity": "Sensitivity (strict, official)",
+    "binary_sensitivity": "Binary sensitivity (not official)",
+    "binary_icbhi_score": "Binary ICBHI score (not official)",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_f1": "Macro F1",
+    "patient_icbhi_score": "Per-patient ICBHI score",
+    "patient_specificity": "Per-patient specificity",
+    "patient_sensitivity": "Per-patient sensitivity",
+}
+
+
+def format_metric(name: str, value: float | None, std: float | None = None) -> str:
+    """``61.2`` or ``61.2 ± 0.9`` (percent, :func:`respira.utils.tables.format_percent`); counts
+    (``num_*``) as integers."""
+    if name.startswith("num_"):
+        if value is None:
+            return "undefined"
+        if std is None or math.isnan(std):
+            return f"{round(value)}" if not math.isnan(value) else "undefined"
+        return f"{value:.1f} ± {std:.1f}"
+    text = format_percent(value, missing="undefined")
+    if std is not None and value is not None and not math.isnan(std):
+        text += f" ± {format_percent(std, missing='undefined')}"
+    return text
+
+
+def main_metric_rows(
+    metrics: Mapping[str, float | None], std: Mapping[str, float | None]
+) -> list[dict[str, str]]:
+    """The :data:`MAIN_METRICS` that ``metrics`` holds, in that order: ``label`` and ``value`` (± ``std``)."""
+    return [
+        {"label": label, "value": format_metric(name, metrics[name], std.get(name))}
+        for name, label in MAIN_METRICS.items()
+        if name in metrics
+    ]
+
+
+def other_result_rows(
+    metrics: Mapping[str, float | None], std: Mapping[str, float | None]
+) -> list[dict[str, str]]:
+    """The metrics of ``metrics`` besides the :data:`MAIN_METRICS`, by name: ``name`` and ``value``."""
+    return [
+        {"name": name, "value": format_metric(name, value, std.get(name))}
+        for name, value in sorted(metrics.items())
+        if name not in MAIN_METRICS
+    ]
+
+
+def per_seed_rows(results: list[SeedResult]) -> tuple[list[str], list[list[str]]]:
+    """The per-seed table (header, rows) of the :data:`MODEL_INDEX_METRICS`; empty for one seed."""
+    if len(results) < 2:
+        return [], []
+    names = [n for n in MODEL_INDEX_METRICS if any(n in result.test for result in results)]
+    rows = [
+        [
+            str(result.seed) if result.fold is None else f"{result.seed} (fold {result.fold})",
+            *(format_metric(n, result.test.get(n)) for n in names),
+        ]
+        for result in results
+    ]
+    return [MODEL_INDEX_METRICS[n] for n in names], rows
 
 
 # --------------------------------------------------------------------------------------------- model-index
