@@ -312,7 +312,7 @@ def site_card_section(folder: str | Path, *, base_folder: Path | None = None) ->
 
 def render_model_card(card_data: RespiraModelCardData) -> ModelCard:
     """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the packaged Jinja
-    template (:data:`MODEL_CARD_TEMPLATE`)."""
+    template (:data:`~respira.hub.MODEL_CARD_TEMPLATE`)."""
     text = _template().render(card_data=card_data.to_yaml(), **template_context(card_data))
     return ModelCard(re.sub(r"\n{3,}", "\n\n", text))
 
