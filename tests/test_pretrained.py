@@ -414,7 +414,7 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
         files = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
         assert {f"respira/pretrained/{name}/{file}" for file in files} <= names, name
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     site = Path(
         subprocess.run(
@@ -426,8 +426,9 @@ def test_a_wheel_ships_the_detector_and_predicts_from_a_clean_environment(
     )
     # respira's dependencies come from this environment; respira itself only from the wheel
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]  # this environment's pip, into the venv
     installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        [*pip, "install", "--no-deps", "--no-index", "-q", str(wheel)],
         capture_output=True,
         text=True,
         check=False,
