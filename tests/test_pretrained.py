@@ -253,26 +253,16 @@ def recordings(shared_icbhi: Path) -> list[Path]:
 
 
 @pytest.mark.real_data
-def test_predict_without_a_model_runs_the_shipped_detector(recordings: list[Path], tmp_path: Path) -> None:
+def test_predict_without_a_model_runs_the_shipped_detector(
+    recordings: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.cli import main
+
     output = tmp_path / "verdicts.csv"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "respira",
-            "predict",
-            *map(str, recordings[:2]),
-            "--per_recording",
-            "--output",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**_env(), "HF_HUB_OFFLINE": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert f"respira's shipped detector {DEFAULT_DETECTOR_NAME}" in done.stderr
+    code = main(["predict", *map(str, recordings[:2]), "--per_recording", "--output", str(output)])
+    stderr = capsys.readouterr().err
+    assert code == 0, stderr[-3000:]
+    assert f"respira's shipped detector {DEFAULT_DETECTOR_NAME}" in stderr
     table = output.read_text().splitlines()
     assert len(table) == 3 and recordings[1].name in table[2]
     expected = respira.Detector.from_pretrained().predict_file(recordings[1])
