@@ -265,7 +265,6 @@ MECHANICAL: frozenset[str] = frozenset(
         # how a run is split and scored: the evaluation protocol
         "bootstrap",
         "fold_stratify_by",
-        "measure_on",
         "num_folds",
         "outer_folds",
         "patient_split_fractions",
