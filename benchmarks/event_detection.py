@@ -95,7 +95,7 @@ WAYS = ("frames (file streamed)", "windows 4 s / 1 s", "windows 4 s / 2 s")
 def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
     """Time one way on the recording at ``path`` in this process, decoding included (after a warm-up on
     its first 10 s); the process's peak memory."""
-    from respira.audio import read_audio, stream_audio
+    from respira.audio.decoding import read_audio, stream_audio
     from respira.inference.engine import predict_windows
     from respira.inference.event_detection import detect_events, detect_file_events
 

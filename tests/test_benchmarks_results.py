@@ -405,3 +405,63 @@ def test_the_web_page_section_pastes_both_runs_whole() -> None:
     plain = [line for line in lines if line.startswith("| plain static host |")]
     met = bool(plain) and all(float(_cells([line], "|")[3]) <= 1.0 for line in plain)
     assert ("**The 1-s goal is met" in section) == met
+
+
+ARCHIVE = "## A site's unlabelled recordings beside its labels"
+POOLS = {SITES[1]: 38, SITES[2]: 40}
+
+
+def test_the_archive_section_pastes_its_output_and_its_decision_is_the_protocols() -> None:
+    """The section pastes ``fit_site_archive.md``; the protocol's rule, recomputed from the json, adopts no
+    variant, and the reading's figures are the table's cells."""
+    import json
+
+    section = _section(_history("fit-site"), ARCHIVE)
+    lines = [
+        line for line in (RESULTS / "fit_site_archive.md").read_text(encoding="utf-8").splitlines() if line
+    ]
+    assert lines and [line for line in lines if line not in section.splitlines()] == []
+    sites = json.loads((RESULTS / "fit_site_archive.json").read_text(encoding="utf-8"))["sites"]
+    orders, sizes = ("uncertainty", "random"), ("10", "20", "30")
+
+    def gain(site: str, order: str, size: str, variant: str) -> float:
+        return 100 * sites[site]["orders"][order]["sizes"][size][variant]["gain"]["gain"]
+
+    def below(site: str, variant: str) -> int:
+        return sum(
+            sites[site]["orders"][o]["sizes"][k][variant]["below_as_is"] for o in orders for k in sizes
+        )
+
+    def passes(site: str, variant: str) -> bool:
+        at20 = [gain(site, order, "20", variant) for order in orders]
+        overall = [gain(site, o, k, variant) for o in orders for k in sizes]
+        return (
+            sum(at20) / 2 >= 1.0
+            and min(at20) >= 0.0
+            and sum(overall) > 0.0
+            and below(site, variant) <= below(site, "labelled")
+        )
+
+    variants = ("archive_scale", "self_training", "propagation")
+    assert not any(all(passes(site, v) for site in sites) for v in variants)
+    assert "Decision (protocol): no variant helps on both sites" in lines[-2]
+    assert "**No variant helps on both sites by the rule**" in section
+
+    def cell(site: str, order: str, size: int, variant: str, column: int) -> str:
+        return _cells(lines, f"| {site} | {order} | {size} of {POOLS[site]} | {variant} |")[column]
+
+    kauh, sprsound = SITES[1], SITES[2]
+    text = " ".join(section.split())
+    for site, order, size, variant, quoted in (
+        (kauh, "uncertainty", 30, "propagation", "propagation` +7.3 on KAUH's uncertainty order"),
+        (kauh, "random", 30, "propagation", "but +0.3 on the random ones"),
+        (sprsound, "uncertainty", 30, "archive_scale", "`archive_scale` +3.1 on SPRSound's"),
+        (sprsound, "random", 30, "archive_scale", "but -1.1 on its random ones"),
+        (kauh, "random", 20, "self_training", "(KAUH +1.3,"),
+        (sprsound, "random", 20, "self_training", "SPRSound +1.8 (+0.4 to +4.9))"),
+        (sprsound, "uncertainty", 20, "self_training", "uncertainty order (-1.4)"),
+    ):
+        figure = cell(site, order, size, variant, 5)
+        assert (figure if " to " in quoted else figure.split(" ")[0]) in quoted and quoted in text
+    best = max(_score(cell(sprsound, "uncertainty", 20, v, 4)) for v in ("labelled", *variants))
+    assert f"best at 20 children on the uncertainty order is {best:.1f}" in text and best < 61

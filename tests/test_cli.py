@@ -285,10 +285,10 @@ def test_every_command_is_covered_by_the_misspelling_test() -> None:
     from respira.commands import COMMANDS
 
     commands = {module.replace("_", "-") for module in COMMANDS}  # fit_site.py is respira fit-site
-    assert commands - {"train", "sweep", "demo"} == set(MISSPELLED)  # those: the recipe check
+    assert commands - {"train", "demo"} == set(MISSPELLED)  # those: the recipe check
 
 
-@pytest.mark.parametrize("command", [["train"], ["sweep", "--grid", "num_train_epochs=1,2"], ["demo"]])
+@pytest.mark.parametrize("command", [["train"], ["demo"]])
 def test_recipe_commands_suggest_recipe_fields(
     command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -300,8 +300,7 @@ def test_recipe_commands_suggest_recipe_fields(
 
 @pytest.mark.parametrize(
     ("command", "wrong", "right"),
-    [("sweep", "--optuna_trail", "--optuna_trials"), ("sweep", "--gird", "--grid"),
-     ("demo", "--outptu_dir", "--output_dir"), ("train", "--lr", "--learning_rate")],
+    [("demo", "--outptu_dir", "--output_dir"), ("train", "--lr", "--learning_rate")],
 )  # fmt: skip
 def test_recipe_commands_suggest_their_own_options_first(
     command: str, wrong: str, right: str, capsys: pytest.CaptureFixture[str]
@@ -354,9 +353,8 @@ def test_recipes_named_in_the_docs_and_help_exist(capsys: pytest.CaptureFixture[
     root = Path(__file__).parents[1]
     pages = [root / "README.md", root / "CONTRIBUTING.md", *sorted((root / "docs").rglob("*.md"))]
     texts = [page.read_text() for page in pages]
-    for command in ("train", "sweep"):
-        assert main([command, "--help"]) == 0
-        texts.append(capsys.readouterr().out)
+    assert main(["train", "--help"]) == 0
+    texts.append(capsys.readouterr().out)
     named = set(re.findall(r"recipes/[\w./-]+?\.ya?ml", "\n".join(texts)))
     assert "recipes/cnn_ce.yaml" in named
     assert not [name for name in sorted(named) if not (root / name).is_file()]

@@ -200,7 +200,6 @@ def _option_helps(command: str, capsys: pytest.CaptureFixture[str], monkeypatch:
         ("train", "--threshold_source", True),
         ("train", "--pooling", True),
         ("train", "--learning_rate", True),
-        ("sweep", "--batch_sampler", True),
         ("predict", "--aggregation", True),
         ("predict", "--events", True),
         ("fit-site", "--apply_anyway", True),

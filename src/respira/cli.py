@@ -56,7 +56,7 @@ class _Parser(HfArgumentParser):
     knows in :attr:`options`.
 
     ``recipe_fields``: the dataclasses whose ``--field value`` flags the command takes from a parent
-    parser (``train``, ``sweep``, ``demo``: the recipe fields), known too and kept in :attr:`field_names`.
+    parser (``train``, ``demo``: the recipe fields), known too and kept in :attr:`field_names`.
     """
 
     def __init__(self, dataclass_types: Any = None, *, recipe_fields: Sequence[type] = (), **kwargs: Any):
@@ -76,7 +76,7 @@ class _Parser(HfArgumentParser):
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         # a command's option has one spelling: not also the --with-code that HfArgumentParser adds to
-        # --with_code (the recipe fields of train, sweep and demo, in their groups, keep theirs)
+        # --with_code (the recipe fields of train and demo, in their groups, keep theirs)
         names = [
             name for name in args if "-" not in name[2:] or f"--{name[2:].replace('-', '_')}" not in args
         ]
@@ -162,7 +162,7 @@ def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> l
 
 def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
     """The one-line error for options ``command`` does not know, with the closest of its own options; when
-    none is close and it takes recipe ``--field value`` flags (train, sweep, demo), the closest fields."""
+    none is close and it takes recipe ``--field value`` flags (train, demo), the closest fields."""
     from .training.recipe.recipe_keys import field_suggestions
 
     fields = command.field_names

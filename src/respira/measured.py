@@ -8,7 +8,7 @@ Every recipe field and every option of every ``respira`` command is in exactly o
   or "Not measured.";
 - :data:`MECHANICAL`: it says where things are or go (paths, datasets, columns, outputs, formats), where
   and how fast a run goes (devices, batch sizes for inference, workers, precision, logging, saving),
-  which runs are trained and which randomness they draw (a sweep's grid, seeds), or how a run is split
+  which runs are trained and which randomness they draw (seeds), or how a run is split
   and scored (the evaluation protocol): no verdict.
 
 An option's name means one thing in every command that takes it (``--lowpass_cutoff`` of ``respira
@@ -256,9 +256,7 @@ MECHANICAL: frozenset[str] = frozenset(
         "resume_from_checkpoint",
         "threads",
         # which runs to train and which randomness they draw
-        "grid",
         "n_patients",
-        "optuna_trials",
         "seed",
         "seeds",
         "split_seed",

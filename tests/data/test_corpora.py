@@ -25,7 +25,6 @@ def test_each_spec_resolves_its_loader_config_citation_and_card_facts() -> None:
     assert sprsound.citation_key == "zhang2022sprsound" and "10.1109/TBCAS.2022.3204910" in sprsound.citation
     for spec in CORPORA.values():
         assert spec.card_facts is spec.facts and spec.name in spec.facts.tags
-        assert spec.group_by in spec.metadata_columns
     assert (icbhi.labels, kauh.labels, sprsound.labels) == ("cycle", "recording", "event")
     assert (icbhi.configs, kauh.configs) == (("cycles", "recordings"), ("recordings",))
     assert sprsound.configs == ("events", "recordings")

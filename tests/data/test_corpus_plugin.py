@@ -98,7 +98,6 @@ SPEC = CorpusSpec(
     config_class=WardsConfig,
     labels="recording",
     group_by="patient_id",
-    metadata_columns=("recording", "patient_id", "ward"),
     split_roles=("test",),
     citation=CITATION,
     homepage="https://example.org/wards",

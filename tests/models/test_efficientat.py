@@ -22,9 +22,9 @@ from respira.models.efficientat import (
     EfficientATMel,
     EfficientATModel,
     convert_efficientat_checkpoint,
-    original_to_hf_key,
 )
 from respira.models.efficientat import convert_efficientat as convert_module
+from respira.models.efficientat.convert_efficientat import original_to_hf_key
 
 CHECKPOINT = "efficientat_mn04_as_mAP_432.pt"
 REFERENCE_IO = "efficientat_mn04_io.pt"

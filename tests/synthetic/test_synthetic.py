@@ -21,7 +21,8 @@ from respira.data.corpus import (
     RecordingName,
 )
 from respira.labels import CLASS_NAMES, cycle_label
-from respira.synthetic import FULL_SIZE, crackle_transients, make_synthetic_icbhi, plan, wheeze_tone, writer
+from respira.synthetic import FULL_SIZE, make_synthetic_icbhi, plan, writer
+from respira.synthetic.sounds import crackle_transients, wheeze_tone
 from respira.synthetic.writer import RECORDINGS_FOLDER as RECORDING_FOLDER
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"

@@ -12,7 +12,7 @@ import respira
 from respira.data import load_icbhi
 from respira.training import RespiraTrainingArguments
 
-# A recipe that trains the tiny CNN for two steps (runs, cards and sweeps use it).
+# A recipe that trains the tiny CNN for two steps (runs and cards use it).
 TINY_RECIPE = {
     "encoder": "cnn",
     "encoder_config": {"channels": [4, 8, 8, 16]},

@@ -130,22 +130,6 @@ def test_every_shipped_recipe_parses(recipe: Path) -> None:
     assert args.output_dir
 
 
-def test_sweep_runs_each_combination(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
-    recipe = _recipe(tmp_path, aux_loss="add", max_steps=1, eval_steps=1, save_steps=1)
-    code = main(
-        ["sweep", str(recipe), "--grid", "learning_rate=0.001,0.0001", "--data_dir", str(synthetic_corpus),
-         "--output_dir", str(tmp_path / "sweep"), "--dataset_cache_dir", str(tmp_path / "cache")]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    table = capsys.readouterr().out.splitlines()[-4:-1]  # then the line naming the summary files
-    assert table[0].split()[:2] == ["run", "test"]
-    assert {line.split()[0] for line in table[1:]} == {"learning_rate=0.001", "learning_rate=0.0001"}
-    for name in ("learning_rate=0.001", "learning_rate=0.0001"):
-        assert (tmp_path / "sweep" / name / "metrics.json").is_file()
-    assert main(["sweep", str(recipe), "--grid", "oops"]) == 2
-    assert "KEY=V1,V2" in capsys.readouterr().err
-
-
 def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
     synthetic_corpus: Path, tmp_path: Path
 ) -> None:
@@ -163,16 +147,3 @@ def test_multi_label_thresholds_are_tuned_on_validation_and_saved(
     run = json.loads((output / "respira_run.json").read_text())
     assert run["data"]["synthetic"] is True
     assert "synthetic" in (output / "README.md").read_text().lower()
-
-
-def test_optuna_search_maximises_the_validation_score(synthetic_corpus: Path, tmp_path: Path, capsys) -> None:
-    pytest.importorskip("optuna")
-    recipe = _recipe(tmp_path, aux_loss="add", save_strategy="no", load_best_model_at_end=False)
-    code = main(
-        ["sweep", str(recipe), "--optuna_trials", "2", "--data_dir", str(synthetic_corpus),
-         "--output_dir", str(tmp_path / "optuna"), "--dataset_cache_dir", str(tmp_path / "cache")]
-    )  # fmt: skip
-    assert code == 0, capsys.readouterr().err
-    line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line.startswith("best validation ICBHI score")
-    assert all(name in line for name in ("learning_rate", "weight_decay", "aux_loss_weight"))

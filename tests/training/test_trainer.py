@@ -1,4 +1,4 @@
-"""RespiraTrainer: loss components, selection on validation, metrics.json, frozen head, patch-mix."""
+"""RespiraTrainer: loss terms, selection on validation, metrics.json, frozen head, patch-mix, model_init."""
 
 from __future__ import annotations
 
@@ -98,6 +98,25 @@ def test_patch_mix_needs_ast_and_runs_with_it(icbhi_splits, tmp_path: Path) -> N
     trainer = RespiraTrainer(model, _args(tmp_path, aux_loss="patch_mix", max_steps=2), icbhi_splits["train"])
     trainer.train()
     assert any("aux_loss" in entry for entry in trainer.state.log_history)
+
+
+def test_model_init_builds_each_model_for_a_hyperparameter_search(icbhi_splits, tmp_path: Path) -> None:
+    """``Trainer.hyperparameter_search`` calls ``model_init`` for each trial: no model, its config given."""
+    built = []
+
+    def model_init(trial=None):
+        built.append(tiny_model())
+        return built[-1]
+
+    with pytest.raises(ValueError, match="model_init together with model_config"):
+        RespiraTrainer(None, _args(tmp_path), icbhi_splits["train"], model_init=model_init)
+    trainer = RespiraTrainer(
+        None, _args(tmp_path, max_steps=2), icbhi_splits["train"], model_init=model_init,
+        model_config=tiny_model().config,
+    )  # fmt: skip
+    trainer.train()
+    assert len(built) == 2 and trainer.model is built[-1]  # built by __init__, then again by train()
+    assert trainer.state.global_step == 2
 
 
 @pytest.mark.parametrize("sampler", ["contrastive_tuple", "group_by_metadata"])

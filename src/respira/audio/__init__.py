@@ -2,38 +2,5 @@
 (:mod:`.wav`) and the shared signal processing (:mod:`.dsp`).
 """
 
-from __future__ import annotations
-
-from .decoding import (
-    DEFAULT_SAMPLING_RATE,
-    LUNG_SOUND_BAND_TOP,
-    AudioDecodingError,
-    AudioHeader,
-    AudioReadError,
-    SampleRateWarning,
-    as_waveform,
-    audio_duration,
-    audio_header,
-    check_rate,
-    decode_audio,
-    decodes_other_codecs,
-    native_sampling_rate,
-    read_audio,
-)
-
-__all__ = [
-    "DEFAULT_SAMPLING_RATE",
-    "LUNG_SOUND_BAND_TOP",
-    "AudioDecodingError",
-    "AudioHeader",
-    "AudioReadError",
-    "SampleRateWarning",
-    "as_waveform",
-    "audio_duration",
-    "audio_header",
-    "check_rate",
-    "decode_audio",
-    "decodes_other_codecs",
-    "native_sampling_rate",
-    "read_audio",
-]
+from .decoding import *  # noqa: F403  (the decoder's names, listed in its __all__)
+from .decoding import __all__ as __all__

@@ -13,7 +13,6 @@ import importlib
 COMMANDS: tuple[str, ...] = (
     "prepare",
     "train",
-    "sweep",
     "evaluate",
     "predict",
     "screen",

@@ -70,7 +70,6 @@ class CorpusSpec:
     """``cycle`` (ICBHI), ``recording`` (KAUH) or ``event`` (SPRSound); see the module docstring."""
     group_by: str
     """The column whose values never straddle a split (the patient)."""
-    metadata_columns: tuple[str, ...]
     split_roles: tuple[str, ...]
     """The splits its builder makes by default (``test`` alone for an external-validation corpus)."""
     citation: str
@@ -189,10 +188,6 @@ CORPORA: dict[str, CorpusSpec] = {
         config_class="respira.data.icbhi_config:ICBHIConfig",
         labels="cycle",
         group_by="patient_id",
-        metadata_columns=(
-            "recording", "patient_id", "chest_location", "acquisition_mode", "device", "diagnosis", "age",
-            "sex",
-        ),
         split_roles=("train", "validation", "test"),
         citation=_ICBHI_CITATION,
         homepage="https://bhichallenge.med.auth.gr/ICBHI_2017_Challenge",
@@ -232,9 +227,6 @@ CORPORA: dict[str, CorpusSpec] = {
         config_class="respira.data.kauh:KAUHConfig",
         labels="recording",
         group_by="patient_id",
-        metadata_columns=(
-            "recording", "patient_id", "filter_mode", "diagnosis", "chest_location", "age", "sex",
-        ),
         split_roles=("test",),
         citation=_KAUH_CITATION,
         homepage="https://doi.org/10.1016/j.dib.2021.106913",
@@ -268,10 +260,6 @@ CORPORA: dict[str, CorpusSpec] = {
         config_class="respira.data.sprsound:SPRSoundConfig",
         labels="event",
         group_by="patient_id",
-        metadata_columns=(
-            "recording", "patient_id", "age", "sex", "chest_location", "official_part", "device",
-            "record_label",
-        ),
         split_roles=("train", "inter_test", "intra_test"),
         citation=_SPRSOUND_CITATION,
         homepage="https://github.com/SJTU-YONGFU-RESEARCH-GRP/SPRSound",
@@ -313,7 +301,6 @@ CORPORA: dict[str, CorpusSpec] = {
         config_class="respira.data.labelled:LabelledConfig",
         labels="recording",
         group_by="patient_id",
-        metadata_columns=("recording", "patient_id", "patient", "device", "chest_location"),
         split_roles=("test",),
         citation="",
         homepage="",

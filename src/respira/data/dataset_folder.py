@@ -30,7 +30,6 @@ __all__ = [
     "card_configs",
     "check_output_folder",
     "folder_card",
-    "parquet_layout",
     "save_dataset_folder",
 ]
 
@@ -83,17 +82,6 @@ def check_output_folder(output_dir: str | Path, *, overwrite: bool, config_name:
     return output_dir
 
 
-def parquet_layout(
-    dataset: datasets.DatasetDict, config_name: str, max_shard_bytes: int = MAX_SHARD_BYTES
-) -> dict[str, list[str]]:
-    """Each split's Parquet file names, relative to the folder: ``{config}/{split}-{i}-of-{n}.parquet``."""
-    layout = {}
-    for split, part in dataset.items():
-        shards = max(1, math.ceil(part.data.nbytes / max_shard_bytes))
-        layout[split] = [f"{config_name}/{split}-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
-    return layout
-
-
 def save_dataset_folder(
     dataset: datasets.DatasetDict,
     output_dir: str | Path,
@@ -105,7 +93,6 @@ def save_dataset_folder(
     synthetic: bool = False,
     repo_id: str | None = None,
     overwrite: bool = False,
-    max_shard_bytes: int = MAX_SHARD_BYTES,
     existing: dict[str, Any] | None = None,
 ) -> DatasetCard:
     """Write ``dataset`` to ``output_dir`` as Parquet shards and a card; return the card.
@@ -114,7 +101,10 @@ def save_dataset_folder(
     whose other configs the card lists too.
     """
     output_dir = check_output_folder(output_dir, overwrite=overwrite, config_name=config_name)
-    layout = parquet_layout(dataset, config_name, max_shard_bytes)
+    layout = {}  # each split's Parquet files, relative to the folder: {config}/{split}-{i}-of-{n}.parquet
+    for split, part in dataset.items():
+        shards = max(1, math.ceil(part.data.nbytes / MAX_SHARD_BYTES))
+        layout[split] = [f"{config_name}/{split}-{i:05d}-of-{shards:05d}.parquet" for i in range(shards)]
     local = folder_card(output_dir)
     kept = [name for name in card_configs(local) if name != config_name]
     with staged_folder(output_dir, overwrite=overwrite or bool(kept)) as staging:

@@ -26,7 +26,7 @@ from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fo
 from .icbhi_config import ICBHIConfig
 from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
-from .loaders import FolderBuilder, build_or_stream, check_loader_options
+from .loaders import FolderBuilder, check_loader_options, load_folder
 from .recording_audio import audio_durations, recording_samples
 from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
 from .text_files import ClippedCycleWarning
@@ -352,16 +352,11 @@ def load_icbhi(
         )
     if kfold and (fold is not None or held_out_device is not None) and streaming:
         raise ValueError("fold= composes a fold's splits from the built folds: use streaming=False")
-    builder = ICBHI(
-        config_name=config_name,
-        data_dir=data_dir,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
-        sampling_rate=sampling_rate,
-        validation_size=0.0 if kfold else validation_size,
-        seed=seed,
-        **options,
-    )
-    built = build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+    built = load_folder(
+        ICBHI, load_icbhi, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
+        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
+        validation_size=0.0 if kfold else validation_size, seed=seed,
+    )  # fmt: skip
     if held_out_device is not None:
         devices = fold_devices(built)
         if held_out_device not in devices:

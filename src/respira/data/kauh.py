@@ -29,14 +29,13 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..audio.wav import encode_wav
 from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
-from .loaders import FolderBuilder, build_or_stream, check_loader_options
-from .recording_audio import audio_durations, recording_samples
+from .loaders import FolderBuilder, load_folder
+from .recording_audio import WholeRecordings, audio_durations
 
 __all__ = [
     "FILTER_MODE_NAMES",
@@ -244,7 +243,7 @@ class KAUHConfig(AudioBuilderConfig):
     """Options of the KAUH builder: the audio options alone; every field is part of the cache key."""
 
 
-class KAUH(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class KAUH(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
 
     VERSION = datasets.Version("1.0.0")
@@ -256,6 +255,7 @@ class KAUH(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     config: KAUHConfig
 
     CORPUS_LABEL = "KAUH"
+    FORMAT_ERROR = KAUHFormatError
 
     @staticmethod
     def locate(data_dir: str | Path) -> KAUHLayout:
@@ -279,17 +279,6 @@ class KAUH(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
         ]
         return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
 
-    def _generate_examples(self, recordings: list[dict[str, Any]]):
-        config = self.config
-        for task in recordings:
-            samples = recording_samples(task["path"], config, error=KAUHFormatError)
-            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
-            metadata = task["metadata"]
-            yield (
-                metadata["recording"],
-                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
-            )
-
 
 def load_kauh(
     data_dir: str | Path,
@@ -305,15 +294,10 @@ def load_kauh(
 
     ``options`` are further :class:`KAUHConfig` fields; anything else is a ``TypeError``.
     """
-    check_loader_options(load_kauh, options, KAUHConfig)
-    builder = KAUH(
-        config_name=config_name,
-        data_dir=data_dir,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
-        sampling_rate=sampling_rate,
-        **options,
-    )
-    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+    return load_folder(
+        KAUH, load_kauh, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
+        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
+    )  # fmt: skip
 
 
 def kauh_patient_folds(index: pd.DataFrame, num_folds: int, *, seed: int = 0) -> pd.Series:

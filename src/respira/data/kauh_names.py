@@ -107,13 +107,9 @@ def looks_like_kauh(stem: str) -> bool:
     return bool(separator) and _PREFIX.match(prefix) is not None
 
 
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
-
-
 def normalise_diagnosis(text: str) -> str:
     """The canonical diagnosis of a name's diagnosis field (see the module docstring); never raises."""
-    parts = [_collapse(part) for part in _DIAGNOSIS_JOINERS.split(text.replace("_", " "))]
+    parts = [" ".join(part.split()) for part in _DIAGNOSIS_JOINERS.split(text.replace("_", " "))]
     names: list[str] = []
     for part in parts:
         if not part:

@@ -43,15 +43,14 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..audio.wav import encode_wav
 from ..labels import CLASS_NAMES, cycle_label
 from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import LabelledError, LabelledFormatError, SurfacedBuildErrors
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import files_fingerprint
-from .loaders import FolderBuilder, build_or_stream, check_loader_options
-from .recording_audio import audio_durations, recording_samples
+from .loaders import FolderBuilder, load_folder
+from .recording_audio import WholeRecordings, audio_durations
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -169,7 +168,7 @@ class LabelledConfig(AudioBuilderConfig):
     (:class:`~respira.data.audio_config.AudioBuilderConfig`); every field is part of the cache key."""
 
 
-class Labelled(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class Labelled(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     """One's own labelled recordings, read from a folder holding ``labels.csv`` (``data_dir``): one example
     per recording, all in a ``test`` split (see the module docstring)."""
 
@@ -182,6 +181,7 @@ class Labelled(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilde
     config: LabelledConfig
 
     CORPUS_LABEL = "labelled folder"
+    FORMAT_ERROR = LabelledFormatError
 
     @staticmethod
     def locate(data_dir: str | Path) -> LabelledLayout:
@@ -205,17 +205,6 @@ class Labelled(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilde
             for row, metadata in zip(self.layout.rows, _metadata(self.layout), strict=True)
         ]
         return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
-
-    def _generate_examples(self, recordings: list[dict[str, Any]]):
-        config = self.config
-        for task in recordings:
-            samples = recording_samples(task["path"], config, error=LabelledFormatError)
-            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
-            metadata = task["metadata"]
-            yield (
-                metadata["recording"],
-                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
-            )
 
 
 def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
@@ -247,12 +236,7 @@ def load_labelled(
     file is read. ``num_proc`` decodes recordings in parallel processes; ``streaming=True`` returns an
     ``IterableDatasetDict`` decoding recordings while it is iterated.
     """
-    check_loader_options(load_labelled, options, LabelledConfig)
-    builder = Labelled(
-        config_name=config_name,
-        data_dir=data_dir,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
-        sampling_rate=sampling_rate,
-        **options,
-    )
-    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+    return load_folder(
+        Labelled, load_labelled, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
+        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
+    )  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import datasets
 
-__all__ = ["FolderBuilder", "build_or_stream", "builder_option_names", "check_loader_options"]
+__all__ = ["FolderBuilder", "builder_option_names", "check_loader_options", "load_folder"]
 
 _INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
 WHOLE_RECORDING_BATCH = 50
@@ -78,10 +78,21 @@ def check_loader_options(
     )
 
 
-def build_or_stream(
-    builder: datasets.DatasetBuilder, *, streaming: bool, num_proc: int | None
+def load_folder(
+    builder_class: type[datasets.GeneratorBasedBuilder],
+    loader: Callable[..., Any],
+    options: Mapping[str, Any],
+    *,
+    cache_dir: str | Path | None,
+    num_proc: int | None,
+    streaming: bool,
+    **given: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """``builder``'s splits, built into its cache (in ``num_proc`` processes) or, ``streaming``, streamed."""
+    """What every ``load_*`` does: ``options`` checked, the builder made with them and ``given``, its
+    splits built into ``cache_dir`` (in ``num_proc`` processes) or, ``streaming``, streamed."""
+    check_loader_options(loader, options, builder_class.BUILDER_CONFIG_CLASS)
+    cache = str(cache_dir) if cache_dir is not None else None
+    builder = builder_class(cache_dir=cache, **given, **options)
     if streaming:
         if num_proc is not None:
             raise ValueError(

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..audio.decoding import AudioReadError, audio_duration, read_audio
 from ..audio.dsp import lowpass
+from ..audio.wav import encode_wav
 from .errors import CorpusFormatError
 
 if TYPE_CHECKING:
     from .audio_config import AudioBuilderConfig
 
-__all__ = ["audio_durations", "recording_samples"]
+__all__ = ["WholeRecordings", "audio_durations", "recording_samples"]
 
 
 def recording_samples(
@@ -42,3 +43,21 @@ def audio_durations(
         except AudioReadError as failure:
             raise error(failure.path, failure.reason) from None
     return durations
+
+
+class WholeRecordings:
+    """Builder mixin: one example per recording, from the ``{"path", "metadata"}`` tasks of its splits."""
+
+    FORMAT_ERROR: ClassVar[type[CorpusFormatError]]
+    config: AudioBuilderConfig
+
+    def _generate_examples(self, recordings: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        config = self.config
+        for task in recordings:
+            samples = recording_samples(task["path"], config, error=self.FORMAT_ERROR)
+            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+            metadata = task["metadata"]
+            yield (
+                metadata["recording"],
+                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
+            )

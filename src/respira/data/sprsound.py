@@ -41,7 +41,7 @@ from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
 from .errors import SplitError, SPRSoundError, SPRSoundFormatError, SurfacedBuildErrors
 from .icbhi_config import parse_split_fractions
-from .loaders import FolderBuilder, build_or_stream, check_loader_options
+from .loaders import FolderBuilder, load_folder
 from .recording_audio import audio_durations, recording_samples
 from .splits import patient_split
 from .sprsound_files import EVENT_CLASSES, EVENT_TYPES, RECORD_LABELS
@@ -356,15 +356,10 @@ def load_sprsound(
 
     ``options`` are further :class:`SPRSoundConfig` fields; anything else is a ``TypeError``.
     """
-    check_loader_options(load_sprsound, options, SPRSoundConfig)
-    builder = SPRSound(
-        config_name=config_name,
-        data_dir=data_dir,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
-        sampling_rate=sampling_rate,
-        **options,
-    )
-    return build_or_stream(builder, streaming=streaming, num_proc=num_proc)
+    return load_folder(
+        SPRSound, load_sprsound, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
+        config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
+    )  # fmt: skip
 
 
 def sprsound_patient_folds(index: pd.DataFrame, num_folds: int, seed: int = 0) -> pd.Series:

@@ -230,15 +230,10 @@ def threshold_independent_scores(
     frame_hop_seconds: float,
     thresholds: Sequence[float] | None = None,
     labels: Sequence[str] = MULTI_LABEL_NAMES,
-    dtc_threshold: float = 0.5,
-    gtc_threshold: float = 0.5,
-    cttc_threshold: float | None = None,
-    alpha_ct: float = 0.0,
-    alpha_st: float = 0.0,
-    max_efpr: float = 100.0,
     durations: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """sed_scores_eval's intersection-based scores of frame posteriors ``{file: [frames, 2]}``.
+    """sed_scores_eval's intersection-based scores of frame posteriors ``{file: [frames, 2]}`` (PSDS with
+    detection and ground-truth tolerance criteria 0.5, no cross-triggers).
 
     References are ``{file: events}`` of the same files. Returns ``psds`` and, per label and for the
     ``macro`` / ``micro`` averages, ``best_f1``, ``best_precision``, ``best_recall`` (per label also
@@ -265,11 +260,8 @@ def threshold_independent_scores(
         for file, array in arrays.items()
     }
     truth = {file: [(e.onset, e.offset, e.label) for e in events] for file, events in reference.items()}
-    criteria = {"dtc_threshold": float(dtc_threshold), "gtc_threshold": float(gtc_threshold)}
-    psds, label_psds, *_ = intersection.psds(
-        frames, truth, lengths, **criteria, cttc_threshold=cttc_threshold,
-        alpha_ct=float(alpha_ct), alpha_st=float(alpha_st), max_efpr=float(max_efpr),
-    )  # fmt: skip
+    criteria = {"dtc_threshold": 0.5, "gtc_threshold": 0.5}
+    psds, label_psds, *_ = intersection.psds(frames, truth, lengths, **criteria)
     best = intersection.best_fscore(frames, truth, **criteria)
     at = None
     if thresholds is not None:

@@ -11,16 +11,6 @@ production code never imports this package.
 
 from __future__ import annotations
 
-from .plan import LABEL_PROBABILITIES
-from .sounds import breath_envelope, breathing_noise, crackle_transients, wheeze_tone
 from .writer import FULL_SIZE, make_synthetic_icbhi
 
-__all__ = [
-    "FULL_SIZE",
-    "LABEL_PROBABILITIES",
-    "breath_envelope",
-    "breathing_noise",
-    "crackle_transients",
-    "make_synthetic_icbhi",
-    "wheeze_tone",
-]
+__all__ = ["FULL_SIZE", "make_synthetic_icbhi"]

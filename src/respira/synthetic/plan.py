@@ -18,10 +18,7 @@ from ..data.corpus import (
 )
 from ..labels import CLASS_NAMES
 
-__all__ = ["LABEL_PROBABILITIES", "Patient", "Recording", "check_arguments", "plan_corpus"]
-
-LABEL_PROBABILITIES: dict[str, float] = {"normal": 0.50, "crackle": 0.27, "wheeze": 0.13, "both": 0.10}
-"""Approximate share of each cycle class (ICBHI: 52.8 / 27.0 / 12.8 / 7.3 %), via the per-patient mixes."""
+__all__ = ["Patient", "Recording", "check_arguments", "plan_corpus"]
 
 MIN_PATIENTS = 6
 
@@ -39,7 +36,7 @@ _CHILD_PROBABILITY: dict[str, float] = {"Bronchiolitis": 1.0, "COPD": 0.0, "Asth
 _DEFAULT_CHILD_PROBABILITY = 0.4
 _MOSTLY_NORMAL = frozenset({"Healthy", "URTI"})
 # Per-cycle class shares (normal, crackle, wheeze, both) for healthy/URTI and for the other patients,
-# chosen so that the corpus-wide mix comes out near LABEL_PROBABILITIES.
+# chosen so that the corpus-wide mix comes out near 50 / 27 / 13 / 10 % (ICBHI: 52.8 / 27.0 / 12.8 / 7.3 %).
 _HEALTHY_MIX = np.array([0.80, 0.10, 0.06, 0.04])
 _DISEASED_MIX = np.array([0.355, 0.345, 0.165, 0.135])
 _MIX_CONCENTRATION = 8.0

@@ -42,16 +42,14 @@ def format_percent(value: object, *, missing: str = "n/a") -> str:
     return f"{100 * value:.{PERCENT_DECIMALS}f}"
 
 
-def format_score(
-    value: object, interval: Sequence[object] | None = None, *, missing: str = "n/a", flag: bool = True
-) -> str:
-    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``; ``flag`` marks a zero-width interval."""
+def format_score(value: object, interval: Sequence[object] | None = None, *, missing: str = "n/a") -> str:
+    """A score with its interval, in percent: ``52.4 [45.9, 58.2]``, a zero-width interval marked."""
     text = format_percent(value, missing=missing)
     if interval is None or len(interval) != 2 or any(format_percent(end) == "n/a" for end in interval):
         return text
     low, high = (format_percent(end) for end in interval)
     text += f" [{low}, {high}]"
-    if flag and low == high:
+    if low == high:
         text += f" ({TOO_NARROW})"
     return text
 

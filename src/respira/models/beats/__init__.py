@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..registration import register_model_type
 from .configuration_beats import BeatsConfig
 from .convert_beats import convert_beats_checkpoint
-from .modeling_beats import BeatsForAudioClassification, BeatsModel, BeatsPreTrainedModel
+from .modeling_beats import BeatsForAudioClassification, BeatsModel
 
 register_model_type(BeatsConfig, BeatsModel, BeatsForAudioClassification)
 
@@ -18,6 +18,5 @@ __all__ = [
     "BeatsConfig",
     "BeatsForAudioClassification",
     "BeatsModel",
-    "BeatsPreTrainedModel",
     "convert_beats_checkpoint",
 ]

@@ -2,8 +2,8 @@
 
 from ..registration import register_model_type
 from .configuration_cnn import RespiraCNNConfig
-from .modeling_cnn import RespiraCNNModel, RespiraCNNPreTrainedModel
+from .modeling_cnn import RespiraCNNModel
 
 register_model_type(RespiraCNNConfig, RespiraCNNModel)
 
-__all__ = ["RespiraCNNConfig", "RespiraCNNModel", "RespiraCNNPreTrainedModel"]
+__all__ = ["RespiraCNNConfig", "RespiraCNNModel"]

@@ -10,20 +10,18 @@ is FilterAugment's linear filter (Nam et al., ICASSP 2022); :func:`patch_mix_pla
 
 from __future__ import annotations
 
-from .concat import CyclePool, SameLabelConcat, concat_same_label
+from .concat import SameLabelConcat, concat_same_label
 from .external import AudiomentationsTransform
 from .patch_mix import apply_patch_mix, patch_mix_plan
 from .stretch import pitch_shift, stretch
 from .waveform import (
     AUGMENTATIONS,
-    Augmentation,
     Compose,
     FrequencyResponse,
     Gain,
     PitchShift,
     TimeShift,
     TimeStretch,
-    WaveformTransform,
     WhiteNoise,
     build_augmentation,
 )
@@ -31,16 +29,13 @@ from .waveform import (
 __all__ = [
     "AUGMENTATIONS",
     "AudiomentationsTransform",
-    "Augmentation",
     "Compose",
-    "CyclePool",
     "FrequencyResponse",
     "Gain",
     "PitchShift",
     "SameLabelConcat",
     "TimeShift",
     "TimeStretch",
-    "WaveformTransform",
     "WhiteNoise",
     "apply_patch_mix",
     "build_augmentation",

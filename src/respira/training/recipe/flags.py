@@ -1,4 +1,4 @@
-"""The ``--field value`` flags of ``respira train`` and ``respira sweep``, and their ``--help``.
+"""The ``--field value`` flags of ``respira train`` (and ``respira demo``), and their ``--help``.
 
 ``HfArgumentParser`` turns each field of the four recipe dataclasses
 (:data:`respira.training.recipe.recipe_keys.DATACLASSES`) into the arguments of one ``add_argument``

@@ -134,11 +134,6 @@ def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str,
     return recipe
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """The options of a YAML recipe, checked against the known fields and their types."""
-    return read_recipe(path).options
-
-
 def parse_recipe(
     recipe: str | Path | Recipe | Mapping[str, Any] | None,
     overrides: list[str] | None = None,

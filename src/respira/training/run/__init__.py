@@ -1,2 +1,2 @@
 """A training run: the recipe checked, every seed (and fold) trained, thresholds cross-fitted, the run
-and sweep folders written."""
+folder written."""

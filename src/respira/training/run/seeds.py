@@ -114,10 +114,6 @@ def select_seed(outcomes: dict[int, SeedOutcome]) -> int:
     return best_seed
 
 
-def _is_baseline(key: str) -> bool:
-    return key.startswith(f"test_{BASELINE_PREFIX}")
-
-
 def seed_statistics(
     per_seed: dict[int, dict[str, Any]],
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -152,7 +148,7 @@ def summarize_seeds(
     for key, mean in means.items():
         value = kept.get(key, mean) if selected is not None else mean
         summary[key] = value
-        if key in stds and not _is_baseline(key):
+        if key in stds and not key.startswith(f"test_{BASELINE_PREFIX}"):
             summary[f"{key}_mean"] = mean
             summary[f"{key}_std"] = stds[key]
     for key in ("icbhi_score", f"{BASELINE_PREFIX}all_normal_icbhi_score"):

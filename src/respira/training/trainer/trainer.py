@@ -80,7 +80,8 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         embedding_store: ViewStore | None = None,
         **kwargs: Any,
     ) -> None:
-        """``model`` may be ``None`` when ``model_init`` is given (hyper-parameter search)."""
+        """``model`` may be ``None`` when ``model_init`` and ``model_config`` are given (for
+        ``Trainer.hyperparameter_search``)."""
         if _is_test_split(eval_dataset):
             raise ValueError(
                 "eval_dataset is the test split: model selection and early stopping must use a validation "
