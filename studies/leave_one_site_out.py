@@ -506,37 +506,6 @@ def few_shot(
     }
 
 
-def quality_probe(rows: dict[str, np.ndarray]) -> dict[str, float]:
-    """Can the frozen encoder tell a recording too poor to judge? SPRSound's record label Poor Quality from
-    each recording's mean and standard deviation of window embeddings: a class-balanced L2 logistic
-    regression (C 0.01), out-of-fold over 5 patient groups; the AUC, and the share of Poor Quality records
-    caught when 10 % of all records are withheld. (The only site with the label: no out-of-site number.)"""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.preprocessing import StandardScaler
-
-    names, first, inverse = np.unique(rows["recording"], return_index=True, return_inverse=True)
-    x = np.stack(
-        [
-            np.hstack([rows["x"][inverse == i].mean(0), rows["x"][inverse == i].std(0)])
-            for i in range(len(names))
-        ]
-    )
-    poor, folds = rows["poor"][first].astype(int), patient_groups(rows["patient"][first], 0)
-    oof = np.zeros(len(names))
-    for fold in range(GROUPS):
-        held = folds == fold
-        scaler = StandardScaler().fit(x[~held])
-        model = LogisticRegression(C=0.01, class_weight="balanced", max_iter=3000)
-        model.fit(scaler.transform(x[~held]), poor[~held])
-        oof[held] = model.predict_proba(scaler.transform(x[held]))[:, 1]
-    withheld = oof >= np.quantile(oof, 0.9)
-    return {
-        "records": len(names), "poor_quality": int(poor.sum()), "auc": 100 * roc_auc_score(poor, oof),
-        "caught_at_10_percent_withheld": 100 * float(withheld[poor == 1].mean()),
-    }  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
@@ -562,12 +531,6 @@ def main() -> None:
     print(shipping(results, SHIPPING, reference="icbhi_only"))
     print()
     print(challenge(results["sprsound"], CHALLENGE_TASKS))
-    quality = quality_probe(sets["sprsound_windows"])
-    print(
-        f"\nquality (SPRSound, {quality['records']} records, {quality['poor_quality']} Poor Quality): AUC "
-        f"{quality['auc']:.1f}; withholding 10 % of records catches "
-        f"{quality['caught_at_10_percent_withheld']:.0f} % of them"
-    )
 
 
 if __name__ == "__main__":

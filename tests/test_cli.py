@@ -263,7 +263,6 @@ MISSPELLED = {
     "convert": ("--widht", "--width"),
     "fit-site": ("--outer_flods", "--outer_folds"),
     "suggest": ("--budegt", "--budget"),
-    "quality": ("--data_dri", "--data_dir"),
     "app": ("--prot", "--port"),
     "label": ("--lables", "--labels"),
     "detectors": ("--debgu", "--debug"),

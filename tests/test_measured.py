@@ -203,7 +203,6 @@ def _option_helps(command: str, capsys: pytest.CaptureFixture[str], monkeypatch:
         ("predict", "--aggregation", True),
         ("predict", "--events", True),
         ("fit-site", "--apply_anyway", True),
-        ("quality", "--max_withheld", True),
         ("prepare", "--lowpass_cutoff", True),
         ("train", "--output_dir", False),
         ("predict", "--device", False),

@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -218,18 +216,17 @@ def _site_recordings(site: str) -> list[Path]:
 
 
 @pytest.mark.real_data
-def test_predict_by_name_prints_the_sites_line_and_decides_as_onnx(shipped: tuple[str, Path]) -> None:
+def test_predict_by_name_prints_the_sites_line_and_decides_as_onnx(
+    shipped: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from respira.cli import main
+
     name, folder = shipped
     recordings = _site_recordings(SITES[name])
-    done = subprocess.run(
-        [sys.executable, "-m", "respira", "predict", name, str(recordings[0]), "--per_recording"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert sites_line(folder) in done.stderr and recordings[0].name in done.stdout
+    code = main(["predict", name, str(recordings[0]), "--per_recording"])
+    done = capsys.readouterr()
+    assert code == 0, done.err[-3000:]
+    assert sites_line(folder) in done.err and recordings[0].name in done.out
     torch_detector = respira.Detector.from_pretrained(name, device="cpu")
     onnx_detector = respira.Detector.from_pretrained(name, onnx=True)
     for recording in recordings:

@@ -34,7 +34,6 @@ __all__ = [
     "PROBLEM_TYPES",
     "RECORDING_LABELS",
     "SINGLE_LABEL",
-    "WITHHELD_LABEL",
     "classes_to_flags",
     "cycle_label",
     "flags_to_classes",
@@ -48,9 +47,6 @@ MULTI_LABEL_NAMES: tuple[str, ...] = ("crackle", "wheeze")
 """The outputs of a multi-label model, in logit order (and the flags' column order)."""
 RECORDING_LABELS: tuple[str, ...] = ("crackle", "wheeze", "normal")
 """The 0/1 flag columns of a recording-labelled corpus (KAUH), one label per recording."""
-
-WITHHELD_LABEL = "poor_quality"
-"""A recording's label when a model with a quality head withholds its verdict: too poor to judge."""
 
 SINGLE_LABEL = "single_label_classification"
 """Four classes, softmax + cross-entropy (the default)."""

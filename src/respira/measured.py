@@ -113,9 +113,6 @@ _EVENT_DETECTION = (
 _FRAME_TRAINING = (
     "events.md#frame-level-training-strong-labels-end-to-end-against-clip-training-studiesframe_trainingpy"
 )
-_QUALITY = (
-    "events.md#a-quality-verdict-how-often-is-a-recording-judged-too-poor-to-judge-studiesquality_verdictpy"
-)
 _FIT_SITE_RULES = "fit-site.md#thresholds-from-the-expected-score-fit-sites-default-rules"
 
 MEASURED: dict[str, tuple[Measurement, ...]] = {
@@ -195,7 +192,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "candidates": (),
     "selection": (Measurement("mixed", _FIT_SITE_RULES, "bonferroni"),),
     "threshold_rule": (Measurement("mixed", _FIT_SITE_RULES, "tuned"),),
-    "max_withheld": (Measurement("mixed", _QUALITY),),
 }
 """Each option that changes a model or its results: what the runs measured of it (``()``: nothing)."""
 
@@ -267,7 +263,6 @@ MECHANICAL: frozenset[str] = frozenset(
         # how a run is split and scored: the evaluation protocol
         "bootstrap",
         "fold_stratify_by",
-        "measure_on",
         "num_folds",
         "outer_folds",
         "patient_split_fractions",

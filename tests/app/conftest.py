@@ -1,7 +1,5 @@
 """A tiny multi-label run (random weights, thresholds 0.3 / 0.7, card metrics), its export, a real ICBHI
-recording, and Debian's chromium driven by Selenium for the browser tests; a tiny run with a quality head
-(fitted on synthetic recordings: loud noise is too poor to judge), its export, and a poor and a good
-recording."""
+recording, and Debian's chromium driven by Selenium for the browser tests."""
 
 from __future__ import annotations
 
@@ -39,45 +37,6 @@ def model_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from respira.hub import export_model
 
     return export_model(run_dir, tmp_path_factory.mktemp("app_export") / "tiny_cnn", onnx=True)
-
-
-@pytest.fixture(scope="session")
-def quality_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A training-run folder of a tiny multi-label CNN given a quality head by ``fit_quality`` on synthetic
-    recordings (:func:`tests.sites.test_quality.sample`: every fourth one loud noise, too poor to judge)."""
-    from respira.sites.quality import fit_quality
-    from tests.sites.test_quality import sample
-    from tests.sites.test_quality import tiny_model as tiny_quality_model
-
-    model = tiny_quality_model()
-    recordings, poor, patients = sample()
-    fit_quality(model, recordings, poor, patients, fitted_on="a synthetic sample", window=1.0, hop=1.0)
-    return write_run_dir(tmp_path_factory.mktemp("app_runs") / "quality_cnn", model)
-
-
-@pytest.fixture(scope="session")
-def quality_model_dir(quality_run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The quality run exported with its ONNX file (which has the ``quality`` output)."""
-    from respira.hub import export_model
-
-    return export_model(quality_run_dir, tmp_path_factory.mktemp("app_export") / "quality_cnn", onnx=True)
-
-
-@pytest.fixture(scope="session")
-def quality_recordings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A poor (loud noise) and a good (a quiet tone in noise) 3-s recording at 16 kHz, as float WAV files
-    (the loud one peaks above full scale: it keeps its samples, the page cautions about its level)."""
-    import soundfile as sf
-
-    from tests.sites.test_quality import RATE, sample
-
-    folder = tmp_path_factory.mktemp("quality_recordings")
-    recordings, poor, _ = sample(count=2, seed=1)
-    assert poor == [True, False]
-    paths = folder / "poor.wav", folder / "good.wav"
-    for path, waveform in zip(paths, recordings, strict=True):
-        sf.write(path, waveform, RATE, subtype="FLOAT")
-    return paths
 
 
 @pytest.fixture(scope="session")

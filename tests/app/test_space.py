@@ -131,50 +131,6 @@ def test_the_spaces_runner_detects_events_without_torch_as_respira_does(
     assert got["page_events"] and got["top"] == 4000.0
 
 
-VERDICTS_IN_THE_SPACE = """
-import importlib.util, json, sys
-for name in ("torch", "respira"):
-    assert importlib.util.find_spec(name) is None, f"{name} is importable"
-from respira_space.analysis import analyse
-from respira_space.onnx_runner import OnnxDetector
-
-detector = OnnxDetector("model")
-verdicts = {}
-for recording in sys.argv[1:]:
-    result = analyse(detector, recording, window=1.0, hop=0.5)
-    verdicts[recording] = {
-        "lines": result.verdict.lines(),
-        "quality": result.verdict.quality,
-        "rows": [row["quality"] for row in result.rows],
-    }
-assert not [name for name in sys.modules if name.split(".")[0] in ("torch", "respira")]
-print(json.dumps(verdicts))
-"""
-
-
-@pytest.mark.filterwarnings("ignore::respira.audio.wav.AudioLevelWarning")  # the loud poor recording
-def test_the_spaces_runner_says_too_poor_to_judge_without_torch(
-    quality_run_dir: Path, quality_recordings: tuple[Path, Path], tmp_path: Path
-) -> None:
-    """The Space of a model with a quality head, in a Python without torch or respira, reads the graph's
-    quality output and withholds the verdict on the poor recording as respira's Detector does."""
-    from respira import Detector
-    from respira.audio import read_audio
-
-    space = tmp_path / "quality_space"
-    assert main(["export", str(quality_run_dir), str(space), "--space"]) == 0
-    got = run_in_the_space(VERDICTS_IN_THE_SPACE, [str(path) for path in quality_recordings], space, tmp_path)
-    detector = Detector.from_pretrained(quality_run_dir, window=1.0, hop=0.5)
-    poor, good = (got[str(path)] for path in quality_recordings)
-    assert poor["lines"][0].startswith("- **Too poor to judge (quality ")
-    assert not any("Too poor to judge" in line for line in good["lines"])
-    for path, verdict in zip(quality_recordings, (poor, good), strict=True):
-        expected = detector.predict(read_audio(path, 16000), 16000)
-        assert expected.withheld == (path.name == "poor.wav")
-        np.testing.assert_allclose(verdict["rows"], [row["quality"] for row in expected.rows], atol=1e-4)
-        assert verdict["quality"] == pytest.approx(expected.quality, abs=1e-4)
-
-
 def test_export_space_refuses_bad_options_in_one_line(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -278,24 +278,6 @@ def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "--web writes a static page" in capsys.readouterr().err
 
 
-def test_export_refuses_a_quality_head_in_one_line(quality_model_dir: Path, tmp_path: Path, capsys) -> None:
-    """The page would show a verdict that ``respira predict`` withholds (too poor to judge): a model with a
-    quality head is refused, whether its config says so or only its graph has the ``quality`` output."""
-    import shutil
-
-    if not all((ort_web_folder() / name).is_file() for name in ORT_WEB_FILES):
-        pytest.skip(f"onnxruntime-web is not at {ort_web_folder()} (`make web-deps` fetches it with npm)")
-    graph_only = shutil.copytree(quality_model_dir, tmp_path / "graph_only")
-    config = json.loads((graph_only / "config.json").read_text(encoding="utf-8"))
-    config.pop("quality", None)
-    (graph_only / "config.json").write_text(json.dumps(config), encoding="utf-8")
-    for model in (quality_model_dir, graph_only):
-        assert main(["export", str(model), str(tmp_path / "page"), "--web"]) == 2
-        error = capsys.readouterr().err.strip()
-        assert "a model with a quality head" in error and "respira predict" in error and "\n" not in error
-        assert not (tmp_path / "page").exists()
-
-
 def test_makefile_fetches_the_pinned_release() -> None:
     """``make web-deps`` fetches the release and the files the export copies."""
     from respira.app.web_page import ORT_WEB_VERSION

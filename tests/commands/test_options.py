@@ -18,7 +18,6 @@ MODEL_HELP = (
 MODEL_COMMANDS = {
     "evaluate": MODEL_HELP,
     "predict": MODEL_HELP,
-    "quality": MODEL_HELP,
     "screen": MODEL_HELP,
     "app": "model folder, exported ONNX folder, a shipped detector's name or Hub id (default: respira's "
     "shipped detector, icbhi-crackle-wheeze)",
@@ -112,7 +111,6 @@ def test_screen_without_a_model_screens_with_the_shipped_detector(tmp_path) -> N
 
 COMMAND_LINES = {
     "evaluate": ["evaluate", "--data_dir", "d"],
-    "quality": ["quality", "--data_dir", "d", "--output_dir", "o"],
     "screen": ["screen", "d", "--output_dir", "o"],
     "app": ["app"],
     "predict": ["predict", "a.wav"],
@@ -197,7 +195,6 @@ OWN_DEFAULTS = {
     ("suggest", "batch_size"): "fit-site's (its embedding pass)",
     ("screen", "batch_size"): "by device (a small batch stays in the CPU's cache)",
     ("fit-site", "dataset"): "a labelled folder (labels.csv), what a site has",
-    ("quality", "dataset"): "SPRSound, the corpus that flags poor-quality recordings",
     ("demo", "output_dir"): "demo_output, the folder the demo makes",
 }
 

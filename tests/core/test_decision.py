@@ -18,7 +18,6 @@ from respira.core.decision import (
     flag_class_scores,
     has_tuned_thresholds,
     present,
-    recording_quality,
     thresholds_of,
     validate_thresholds,
 )
@@ -184,17 +183,6 @@ def test_a_recording_is_decided_on_its_aggregated_windows():
     assert decision.labels == ["normal"]
 
 
-def test_a_recordings_quality_is_the_mean_of_its_windows_and_none_without_a_quality_head() -> None:
-    rows = [
-        {"crackle": 0.1, "quality": 0.2},
-        {"crackle": 0.3, "quality": 0.7},
-        {"crackle": 0.2, "quality": 0.6},
-    ]
-    assert recording_quality(rows) == pytest.approx(0.5)
-    assert recording_quality([{"crackle": 0.1}, {"crackle": 0.2}]) is None
-    assert recording_quality([]) is None
-
-
 def test_aggregation_of_reads_the_configs_rule_and_defaults_to_the_maximum() -> None:
     from types import SimpleNamespace
 
@@ -223,12 +211,12 @@ def test_decided_rows_and_decide_rows_give_every_runner_one_verdict() -> None:
         id2label={0: "wheeze", 1: "crackle"},  # the model's order, not (crackle, wheeze)
         decision_thresholds=[0.3, 0.8],
     )
-    rows = decided_rows([[0.1, 0.2], [0.9, 0.35]], [(0.0, 4.0), (2.0, 6.0)], config, quality=[0.25, 0.5])
+    rows = decided_rows([[0.1, 0.2], [0.9, 0.35]], [(0.0, 4.0), (2.0, 6.0)], config)
     assert [(row["crackle"], row["wheeze"], row["label"]) for row in rows] == [
         (0.2, 0.1, "normal"),
         (0.35, 0.9, "both"),
     ]
-    assert [row["quality"] for row in rows] == [0.25, 0.5] and "p_normal" not in rows[0]
+    assert "p_normal" not in rows[0]
     flags, decision = decide_rows(rows, config)  # the model's own rule: the maximum
     assert flags.tolist() == [0.35, 0.9] and decision.labels == ["both"]
     flags, decision = decide_rows(rows, config, "mean")

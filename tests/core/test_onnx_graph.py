@@ -24,40 +24,39 @@ def test_steps_past_the_input_are_dropped_but_never_the_first():
 
 
 class _Session:
-    """An onnxruntime session's ``run``: each waveform's sum as its probabilities, its length as quality."""
+    """An onnxruntime session's ``run``: each waveform's sum and its negation as its probabilities."""
 
     def __init__(self) -> None:
         self.batches: list[int] = []
 
     def run(self, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        (batch,) = feeds.values()
+        assert names == ["p"] and list(feeds) == ["x"]
+        batch = feeds["x"]
         self.batches.append(batch.shape[0])
-        outputs = {"p": np.stack([batch.sum(axis=1), -batch.sum(axis=1)], axis=1), "q": batch.shape[1]}
-        return [outputs[name] if name == "p" else np.full(batch.shape[0], outputs[name]) for name in names]
+        return [np.stack([batch.sum(axis=1), -batch.sum(axis=1)], axis=1)]
 
 
-def test_run_outputs_puts_each_output_back_in_the_waveforms_order():
-    from respira.core.onnx_graph import run_outputs
+def test_run_probabilities_puts_each_row_back_in_the_waveforms_order():
+    from respira.core.onnx_graph import run_probabilities
 
     waveforms = [np.full(n, i, dtype=np.float32) for i, n in enumerate([5, 3, 5, 5, 3, 7])]
     session = _Session()
-    probabilities, quality = run_outputs(session, waveforms, 2, ["p", "q"], [(2,), ()], "x")
+    probabilities = run_probabilities(session, waveforms, 2, 2, "p", "x")
     assert session.batches == [2, 1, 2, 1]  # equal lengths only, at most 2
     np.testing.assert_array_equal(probabilities[:, 0], [w.sum() for w in waveforms])
     np.testing.assert_array_equal(probabilities[:, 1], [-w.sum() for w in waveforms])
-    np.testing.assert_array_equal(quality, [5, 3, 5, 5, 3, 7])
     assert probabilities.dtype == np.float64
 
 
 @pytest.mark.parametrize("size", [0, -1, 2.5, True])
 def test_every_onnx_runner_batches_only_by_a_whole_number_of_at_least_one(size: object) -> None:
     """The one check of the graph's batch size is where every runner batches (``batches_by_length``):
-    ``run_outputs`` and both ``predict_frames`` refuse through it, empty input or not."""
-    from respira.core.onnx_graph import run_outputs
+    ``run_probabilities`` and both ``predict_frames`` refuse through it, empty input or not."""
+    from respira.core.onnx_graph import run_probabilities
 
     waveforms = [np.zeros(4, dtype=np.float32)]
     with pytest.raises(ValueError, match=f"batch_size must be a whole number >= 1, got {size}"):
         next(batches_by_length(waveforms, size))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch_size must be a whole number >= 1"):
-        run_outputs(_Session(), [], size, ["p"], [(2,)])  # type: ignore[arg-type]
+        run_probabilities(_Session(), [], size, 2, "p", "x")  # type: ignore[arg-type]
     assert [rows for _, rows, _ in batches_by_length(waveforms * 3, 2.0)] == [[0, 1], [2]]  # type: ignore[arg-type]

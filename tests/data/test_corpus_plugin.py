@@ -191,11 +191,8 @@ def _help(capsys, *command: str) -> str:
 
 
 def test_the_other_commands_offer_it(wards: Path, capsys) -> None:
-    for command in ("prepare", "evaluate", "fit-site", "quality"):
+    for command in ("prepare", "evaluate", "fit-site"):
         assert "wards" in _help(capsys, command).split("--dataset", 1)[1].split("}", 1)[0]
-    from respira.sites.quality import target_recordings
-
-    assert sorted(target_recordings(wards, "wards")) == sorted(path.stem for path in wards.glob("*.wav"))
 
 
 def test_the_help_texts_that_list_the_corpora_list_it(wards: Path, capsys) -> None:

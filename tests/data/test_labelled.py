@@ -1,5 +1,5 @@
 """A folder of one's own labelled recordings (respira.data.labelled): its index and builder, and every command
-that takes a corpus (prepare, evaluate, fit-site, quality, train's corpora) run on a hand-made
+that takes a corpus (prepare, evaluate, fit-site, train's corpora) run on a hand-made
 folder. Expected counts and labels are derived here from :data:`ROWS`, the table the folder is written
 from, by this test's own reading of the spellings."""
 
@@ -230,23 +230,6 @@ def test_fit_site_re_tunes_thresholds_on_its_recordings(shared_site: Path, tmp_p
     record = json.loads((output / "site_fit.json").read_text())
     assert (record["recordings"], record["units"]) == (len(ROWS), len(PATIENTS))
     assert record["candidates"] == ["as_is", "thresholds"]
-
-
-def test_quality_measures_its_recordings_and_refuses_to_learn_from_them(
-    shared_site: Path, tmp_path: Path, capsys
-) -> None:
-    from respira.sites.quality import target_recordings
-
-    listed = target_recordings(shared_site, "labelled")
-    assert listed == {row[0]: (shared_site / row[0]).resolve() for row in ROWS}
-    model = save_tiny_model(tmp_path / "model", problem_type=MULTI_LABEL)
-    capsys.readouterr()  # save_pretrained's progress bar
-    output = tmp_path / "out"
-    command = ["quality", str(model), "--dataset", "labelled", "--data_dir", str(shared_site)]
-    assert main([*command, "--output_dir", str(output)]) == 2
-    error = capsys.readouterr().err.strip()
-    assert "--dataset labelled: its recordings carry no label of quality (--dataset sprsound)" in error
-    assert len(error.splitlines()) == 1 and not output.exists()
 
 
 def test_train_takes_it_in_corpora_as_bags_of_windows(

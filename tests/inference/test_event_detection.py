@@ -431,9 +431,6 @@ def test_the_verdict_rule_follows_the_recordings_verdict_not_only_its_windows():
     gated = gate_by_verdict(_frame_detection(), WINDOWS, GATE_CONFIG, aggregation="topk_mean", top_k=3)
     assert gated.events == [] and gated.recording_present == (False, False)
     assert "left out 3 crackle frame events (the recording is decided crackle-absent)" in gated.describe()
-    withheld = gate_by_verdict(_frame_detection(), WINDOWS, GATE_CONFIG, withheld=True)
-    assert withheld.events == [] and len(withheld.left_out) == len(FRAME_EVENTS)
-    assert "(the verdict is withheld (too poor to judge))" in withheld.describe()
     cycles = [{**row, "annotated_label": "normal"} for row in WINDOWS]
     assert (
         "outside every cycle decided crackle-present"

@@ -49,7 +49,7 @@ def test_a_prediction_becomes_one_summary_row_and_json(config: RespiraConfig) ->
     cycles = Prediction([{**ROWS[0], "annotated_label": "normal"}], 0.1, 0.65, "normal", "max", thresholds)
     assert cycles.summary()["cycles"] == 1 and "windows" not in cycles.summary()
     data = json.loads(json.dumps(prediction.to_dict()))
-    assert data["rows"] == ROWS and data["thresholds"] == THRESHOLDS and data["withheld"] is False
+    assert data["rows"] == ROWS and data["thresholds"] == THRESHOLDS and data["label"] == "crackle"
     assert list(prediction.to_pandas()["crackle"]) == [row["crackle"] for row in ROWS]
     assert (
         "largest" not in prediction.description

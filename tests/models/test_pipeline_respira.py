@@ -27,20 +27,13 @@ from respira import RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClass
 from respira.audio import AudioDecodingError, AudioReadError, read_audio
 from respira.audio.checks import ShortRecordingWarning
 from respira.audio.dsp import resample
-from respira.core.decision import (
-    class_scores,
-    decide,
-    decide_recording,
-    flag_class_scores,
-    quality_threshold_of,
-)
+from respira.core.decision import class_scores, decide, decide_recording, flag_class_scores
 from respira.core.windows import aggregate_windows
 from respira.hub import export_model
 from respira.hub.onnx import INPUT_NAME, LABEL_NAME, ONNX_FILE, OUTPUT_NAMES, PRESENT_NAME, load_onnx_model
 from respira.inference.engine import analysis_frame_samples, predict_files, predict_windows
-from respira.labels import CLASS_NAMES, MULTI_LABEL, WITHHELD_LABEL, classes_to_flags
+from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.models.respira import RespiraAudioClassificationPipeline
-from respira.sites.quality import fit_quality
 
 from ..conftest import encode_aac
 from ..hub.test_remote_code import run_without_respira
@@ -383,100 +376,3 @@ def test_the_shipped_pipeline_decides_the_same_without_respira(decided: Decided,
     expected, label = _windowed(decided.model, long_16k)
     assert result["long_file"][0]["label"] == label
     assert _scores(result["long_file"]) == pytest.approx(expected, abs=TOLERANCE)
-
-
-# ------------------------------------------------------------------------------------ too poor to judge
-@dataclass
-class Judged:
-    """A tiny model with a quality head fitted on synthetic recordings (loud noise: too poor to judge),
-    its export with code, and a poor and a good recording of 3 s (longer than its 1-s target)."""
-
-    model: RespiraForAudioClassification
-    folder: Path
-    poor: np.ndarray
-    good: np.ndarray
-
-
-@pytest.fixture(scope="module")
-def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
-    from ..sites.test_quality import sample, tiny_model
-
-    model = tiny_model()
-    recordings, poor, patients = sample()
-    fit_quality(model, recordings, poor, patients, fitted_on="a synthetic sample", window=1.0, hop=1.0)
-    root = tmp_path_factory.mktemp("judged")
-    model.save_pretrained(root / "run")
-    RespiraFeatureExtractor().save_pretrained(root / "run")
-    export = export_model(root / "run", root / "export", with_code=True)
-    new, kinds, _ = sample(count=2, seed=1)
-    assert kinds == [True, False]
-    return Judged(model, export, new[0], new[1])
-
-
-def _quality(model: RespiraForAudioClassification, waveform: np.ndarray) -> tuple[float, dict, str]:
-    """``respira predict``'s quality of a recording (the mean over its 1-s windows every 0.5 s, the
-    pipeline's for a 1-s model) and its class scores and label."""
-    windows = predict_windows(model, waveform, window=1.0, hop=0.5)
-    scores, label = _expected_scores(
-        model, aggregate_windows([[row["crackle"], row["wheeze"]] for row in windows], "max")
-    )
-    return float(np.mean([row["quality"] for row in windows])), scores, label
-
-
-@pytest.mark.filterwarnings("ignore::respira.audio.wav.AudioLevelWarning")  # the loud poor recording
-def test_the_pipeline_says_too_poor_to_judge_first_when_the_model_withholds(judged: Judged) -> None:
-    classify = pipeline("audio-classification", model=str(judged.folder))
-    threshold = quality_threshold_of(judged.model.config)
-    poor_quality, poor_scores, _ = _quality(judged.model, judged.poor)
-    good_quality, good_scores, good_label = _quality(judged.model, judged.good)
-    assert poor_quality >= threshold > good_quality
-    poor = classify(judged.poor, top_k=None)
-    assert poor[0] == {"label": WITHHELD_LABEL, "score": pytest.approx(poor_quality, abs=TOLERANCE)}
-    assert _scores(poor[1:]) == pytest.approx(poor_scores, abs=TOLERANCE)  # then the usual classes
-    assert [item["label"] for item in classify(judged.poor, top_k=1)] == [WITHHELD_LABEL]
-    good = classify(judged.good, top_k=None)  # not withheld: the usual answer, unchanged
-    assert good[0]["label"] == good_label and len(good) == len(CLASS_NAMES)
-    assert _scores(good) == pytest.approx(good_scores, abs=TOLERANCE)
-    # one window (a cycle no longer than target_seconds): that window's quality
-    cycle = judged.poor[: RATE // 2]
-    (window,) = predict_windows(judged.model, cycle, window=1.0, hop=0.5)
-    assert classify(cycle, top_k=2)[0] == {
-        "label": WITHHELD_LABEL,
-        "score": pytest.approx(window["quality"], abs=TOLERANCE),
-    }
-    # a batch: each input its own quality; function_to_apply: the model's own outputs only
-    batched = classify([judged.good, judged.poor], batch_size=2, top_k=None)
-    assert [output[0]["label"] for output in batched] == [good_label, WITHHELD_LABEL]
-    assert _scores(batched[1]) == pytest.approx(_scores(poor), abs=TOLERANCE)
-    raw = classify(judged.poor, function_to_apply="sigmoid")
-    assert sorted(item["label"] for item in raw) == ["crackle", "wheeze"]
-
-
-QUALITY_REMOTE = r"""
-import json, sys
-import numpy as np
-from transformers import pipeline
-
-jobs = json.loads(sys.argv[1])
-data = np.load(jobs["arrays"])
-classify = pipeline("audio-classification", model=jobs["folder"], trust_remote_code=True)
-result = {name: classify(data[name], top_k=None) for name in ("poor", "good")}
-leaked = sorted(m for m in sys.modules if m.split(".")[0] == "respira")
-print("\nRESULT " + json.dumps({"result": result, "leaked": leaked}))
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::respira.audio.wav.AudioLevelWarning")  # the loud poor recording
-def test_the_shipped_pipeline_withholds_the_same_without_respira(judged: Judged, tmp_path: Path) -> None:
-    np.savez(tmp_path / "arrays.npz", poor=judged.poor, good=judged.good)
-    jobs = {"folder": str(judged.folder), "arrays": str(tmp_path / "arrays.npz")}
-    output = run_without_respira(QUALITY_REMOTE, jobs, tmp_path)
-    assert output["leaked"] == []
-    classify = pipeline("audio-classification", model=str(judged.folder))
-    for name in ("poor", "good"):
-        expected = classify(getattr(judged, name), top_k=None)
-        got = output["result"][name]
-        assert [item["label"] for item in got] == [item["label"] for item in expected]
-        assert _scores(got) == pytest.approx(_scores(expected), abs=TOLERANCE)
-    assert output["result"]["poor"][0]["label"] == WITHHELD_LABEL != output["result"]["good"][0]["label"]

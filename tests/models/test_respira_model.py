@@ -12,6 +12,7 @@ import math
 import resource
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -205,14 +206,23 @@ def test_save_pretrained_round_trip(
     torch.testing.assert_close(logits_of(loaded, waves), expected, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("key", ["adaptation", "label_priors"])
-def test_a_config_with_a_retired_entry_loads_without_it(key: str, tmp_path: Path) -> None:
-    """``adaptation`` (the retired ``respira adapt``) and ``label_priors`` (read only by its prior shift),
-    in the shipped detectors' configs, are dropped on loading: no model saved from them writes them."""
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("adaptation", [0.3, 0.1]),
+        ("label_priors", [0.3, 0.1]),
+        ("quality", None),
+        ("quality", {"threshold": 0.4, "auc": 84.7}),
+    ],
+)
+def test_a_config_with_a_retired_entry_loads_without_it(key: str, value: Any, tmp_path: Path) -> None:
+    """``adaptation`` (the retired ``respira adapt``), ``label_priors`` (read only by its prior shift) and
+    ``quality`` (the retired ``respira quality`` head), in the shipped detectors' configs, are dropped on
+    loading: no model saved from them writes them."""
     RespiraConfig(problem_type=MULTI_LABEL).save_pretrained(tmp_path)
     written = json.loads((tmp_path / "config.json").read_text())
     assert key not in written
-    (tmp_path / "config.json").write_text(json.dumps({**written, key: [0.3, 0.1]}))
+    (tmp_path / "config.json").write_text(json.dumps({**written, key: value}))
     config = RespiraConfig.from_pretrained(tmp_path)
     assert not hasattr(config, key) and key not in config.to_dict()
     assert config.problem_type == MULTI_LABEL

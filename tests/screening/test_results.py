@@ -32,7 +32,6 @@ def test_the_tables_have_the_documented_columns_and_types() -> None:
         ("verdict", "string"),
         ("crackle", "double"),
         ("wheeze", "double"),
-        ("quality", "double"),
         ("warning", "string"),
         ("error", "string"),
     ]

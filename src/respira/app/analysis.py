@@ -2,11 +2,10 @@
 
 :func:`analyse` checks the upload (decodable, at most :data:`MAX_SECONDS`; input cautions as for ``respira
 predict``), runs the detector over sliding windows or the annotated cycles, decides the recording's verdict
-(:func:`respira.core.decision.decide_recording`, rule :data:`AGGREGATION`; *too poor to judge* when a quality
-head withholds it), keeps only the events that verdict holds
-(:func:`respira.inference.event_rules.gate_by_verdict`, so the events never contradict it) and draws the
-``respira predict --plot`` figure. The spectrogram is drawn at the recording's native rate where that is
-lower than the model's (:func:`display_rate`), so an 8 kHz recording shows 0-4 kHz.
+(:func:`respira.core.decision.decide_recording`, rule :data:`AGGREGATION`), keeps only the events that
+verdict holds (:func:`respira.inference.event_rules.gate_by_verdict`, so the events never contradict it)
+and draws the ``respira predict --plot`` figure. The spectrogram is drawn at the recording's native rate
+where that is lower than the model's (:func:`display_rate`), so an 8 kHz recording shows 0-4 kHz.
 
 No torch here: the Hub Space runs this module with onnxruntime alone. A *detector* is a
 :class:`respira.Detector` or anything with its interface (``config``, ``name``, ``predict(waveform,
@@ -36,10 +35,7 @@ from ..core.decision import (
     config_field,
     decide_rows,
     is_multi_label,
-    quality_threshold_of,
-    recording_quality,
     thresholds_of,
-    withheld,
 )
 from ..core.onnx_graph import FRAME_NAME
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
@@ -106,68 +102,23 @@ def default_window() -> tuple[float, float]:
     return DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
 
 
-def _compared(quality: float, threshold: float) -> tuple[str, str]:
-    """``quality`` and ``threshold`` written with 3 decimals, or more where those would make them look
-    equal (or in the wrong order) when they are not."""
-
-    def is_withheld(value: float, limit: float) -> bool:
-        return bool(withheld(value, {"quality": {"threshold": limit}}))
-
-    for decimals in range(3, 10):
-        shown = f"{quality:.{decimals}f}", f"{threshold:.{decimals}f}"
-        if is_withheld(float(shown[0]), float(shown[1])) == is_withheld(quality, threshold) and (
-            shown[0] != shown[1] or quality == threshold
-        ):
-            break
-    return shown
-
-
 @dataclass(frozen=True)
 class Verdict:
-    """The recording-level decision; ``withheld`` when a quality head judged the recording too poor (the
-    probabilities are then kept for the record, not as a verdict)."""
+    """The recording-level decision."""
 
     present: tuple[bool, bool]
     probabilities: tuple[float, float]
     thresholds: tuple[float, float]
     rule: str
-    quality: float | None = None
-    quality_threshold: float | None = None
-    withheld: bool = False
-
-    def headline(self) -> str | None:
-        """``Too poor to judge (quality q ≥ threshold t)`` when the verdict is withheld, ``Good enough to
-        judge (quality q < threshold t)`` when a model with a quality head gives one; ``None`` without."""
-        if self.quality is None or self.quality_threshold is None:
-            return None
-        quality, threshold = _compared(self.quality, self.quality_threshold)
-        if self.withheld:
-            return f"Too poor to judge (quality {quality} ≥ threshold {threshold})"
-        return f"Good enough to judge (quality {quality} < threshold {threshold})"
 
     def lines(self) -> list[str]:
-        """The verdict as Markdown lines (the quality verdict of a model with a quality head, one line per
-        label, then the rule)."""
-        headline = self.headline()
-        lines = []
-        if headline is not None:
-            lines.append(
-                f"- **{headline}**: the model withholds its verdict on crackles and wheezes."
-                if self.withheld
-                else f"- {headline}."
-            )
-        for index, name in enumerate(("Crackles", "Wheezes")):
-            answer = "not judged" if self.withheld else "**present**" if self.present[index] else "absent"
-            lines.append(
-                f"- {name}: {answer} (recording probability {self.probabilities[index]:.3f}, "
-                f"threshold {self.thresholds[index]:.2f})"
-            )
+        """The verdict as Markdown lines: one per label, then the rule."""
+        lines = [
+            f"- {name}: {'**present**' if self.present[index] else 'absent'} (recording probability "
+            f"{self.probabilities[index]:.3f}, threshold {self.thresholds[index]:.2f})"
+            for index, name in enumerate(("Crackles", "Wheezes"))
+        ]
         lines.append(f"- Rule: {self.rule}; a label is present when it reaches its threshold.")
-        if headline is not None:
-            lines.append(
-                "- Quality: the mean over the windows of the probability that a window is too poor to judge; "
-                "the verdict is withheld when it reaches the model's quality threshold."
-            )
         return lines
 
 
@@ -176,14 +127,10 @@ def recording_verdict(
     config: Any,
     rule: str | None = None,
     *,
-    prediction: Any = None,
     top_k: int | None = None,
 ) -> Verdict:
-    """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``.
-
-    ``prediction`` (a :class:`respira.Prediction`) gives the quality verdict where it has one; ``rule`` and
-    ``top_k`` default to the model's own aggregation, as :class:`respira.Detector` decides.
-    """
+    """Crackles / wheezes present in the recording whose windows (or cycles) are ``rows``; ``rule`` and
+    ``top_k`` default to the model's own aggregation, as :class:`respira.Detector` decides."""
     if not rows:
         raise ValueError("no predictions to decide")
     if rule is None:
@@ -191,24 +138,11 @@ def recording_verdict(
     probabilities, decision = decide_rows(rows, config, rule, top_k)
     assert decision.thresholds is not None
     crackle, wheeze = (bool(value) for value in decision.present[0])
-    quality = getattr(prediction, "quality", None)
-    if quality is None:
-        quality = recording_quality(rows)
-    threshold = quality_threshold_of(config)
-    if quality is None or threshold is None:
-        quality = threshold = None
-        is_withheld = False
-    else:
-        decided = getattr(prediction, "withheld", None)
-        is_withheld = bool(withheld(quality, config) if decided is None else decided)
     return Verdict(
         (crackle, wheeze),
         (float(probabilities[0]), float(probabilities[1])),
         decision.thresholds,
         describe_aggregation(rule, top_k),
-        None if quality is None else float(quality),
-        threshold,
-        is_withheld,
     )
 
 
@@ -354,8 +288,7 @@ def analyse(
             spans = [(c.start, c.end) for c in cycles] if cycles else None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", InputWarning)  # said above, with the file's name
-                predicted = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop)
-                rows = predicted.rows
+                rows = detector.predict(waveform, rate, cycles=spans, window=window, hop=hop).rows
                 if detects_events(detector):
                     report(0.45, "detecting events")
                     found = detector.detect_events(waveform, rate, rule=FRAMES_RULE)
@@ -377,9 +310,9 @@ def analyse(
     if cycles:
         for row, cycle in zip(rows, cycles, strict=True):
             row["annotated_label"] = cycle_label(cycle.crackle, cycle.wheeze)
-    verdict = recording_verdict(rows, detector.config, prediction=predicted)
+    verdict = recording_verdict(rows, detector.config)
     if events is not None:
-        events = gate_by_verdict(events, rows, detector.config, withheld=verdict.withheld)
+        events = gate_by_verdict(events, rows, detector.config)
     report(0.7, "drawing the figure")
     multi_label = is_multi_label(detector.config)
     figure = recording_figure(
@@ -389,9 +322,7 @@ def analyse(
         thresholds=thresholds_of(detector.config) if multi_label else None,
         cycles=[Span(c.start, c.end, cycle_label(c.crackle, c.wheeze)) for c in cycles] if cycles else None,
         title=f"{name}  ·  model {detector.name}",
-        subtitle=figure_subtitle(
-            rows, config_field(detector.config, "problem_type"), window, hop, 1, detector.config
-        ),
+        subtitle=figure_subtitle(rows, config_field(detector.config, "problem_type"), window, hop, 1),
         events=events.events if events is not None else None,
         events_caption=events.describe() if events is not None else None,
         left_out=events.left_out if events is not None else None,

@@ -13,12 +13,6 @@ detector itself: it gives the graph's frame outputs (:meth:`OnnxDetector.predict
 nothing there needs torch; by default they are kept where the recording's verdict holds them
 (:func:`respira.inference.event_rules.gate_by_verdict`, as :meth:`respira.Detector.detect_events` keeps
 them).
-
-A model with a quality head (``respira quality``) has a ``quality`` output in its graph: each window's
-probability of being too poor to judge, which the rows get as ``quality`` (as :mod:`respira.inference.engine`
-gives them); the recording's is the mean over its windows, withheld
-(:func:`respira.core.decision.withheld`) from ``config.json``'s ``quality["threshold"]`` (the graph's
-``quality_threshold`` metadata where the config has none), as :class:`respira.Detector` decides.
 """
 
 from __future__ import annotations
@@ -34,15 +28,13 @@ from typing import Any
 import numpy as np
 
 from ..audio.dsp import prepare_recording, resample
-from ..core.decision import decided_rows, recording_quality, withheld
+from ..core.decision import decided_rows
 from ..core.events import FRAME_HOP_SECONDS, EventSettings
 from ..core.onnx_graph import (
     FRAME_NAME,
     FRAME_TIMES_NAME,
-    QUALITY_NAME,
-    QUALITY_THRESHOLD_KEY,
     batches_by_length,
-    run_outputs,
+    run_probabilities,
     steps_within,
 )
 from ..core.windows import (
@@ -66,7 +58,6 @@ from ..inference.event_rules import (
 __all__ = [
     "FRAME_NAME",
     "FRAME_TIMES_NAME",
-    "QUALITY_NAME",
     "JsonConfig",
     "OnnxDetector",
     "OnnxPrediction",
@@ -88,18 +79,15 @@ class JsonConfig(dict):
 
 @dataclass(frozen=True)
 class OnnxPrediction:
-    """The rows an :class:`OnnxDetector` predicted and, with a quality head, ``quality`` and ``withheld``."""
+    """The rows an :class:`OnnxDetector` predicted."""
 
     rows: list[dict[str, Any]]
-    quality: float | None = None
-    withheld: bool = False
 
 
 class OnnxDetector:
     """A folder's ``model.onnx`` and ``config.json`` run by onnxruntime as a :class:`respira.Detector`.
 
-    ``has_frame_outputs``: the graph gives frame posteriors (older exports predict windows only);
-    ``has_quality``: it has a quality head's output.
+    ``has_frame_outputs``: the graph gives frame posteriors (older exports predict windows only).
     """
 
     def __init__(self, folder: str | Path, name: str | None = None) -> None:
@@ -124,18 +112,6 @@ class OnnxDetector:
         outputs = [output.name for output in self.session.get_outputs()]
         self.output_name = outputs[0]
         self.has_frame_outputs = FRAME_NAME in outputs and FRAME_TIMES_NAME in outputs
-        self.has_quality = QUALITY_NAME in outputs
-        if self.has_quality and self.config.get("quality") is None and QUALITY_THRESHOLD_KEY in metadata:
-            self.config["quality"] = {"threshold": float(json.loads(metadata[QUALITY_THRESHOLD_KEY]))}
-
-    def _probabilities(self, segments: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
-        """The segments' probabilities ``[segments, labels]`` and, where the graph has the quality output,
-        their quality probabilities ``[segments]`` (else ``None``)."""
-        quality = [QUALITY_NAME] if self.has_quality else []
-        widths = [(len(self.config["id2label"]),)] + [()] * len(quality)
-        names = [self.output_name, *quality]
-        outputs = run_outputs(self.session, segments, BATCH_SIZE, names, widths, self.input_name)
-        return outputs[0], outputs[1] if quality else None
 
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = BATCH_SIZE
@@ -183,7 +159,7 @@ class OnnxDetector:
         if rule != VERDICT_RULE:
             return detection
         prediction = self.predict(samples, rate, window=window, hop=hop)
-        return gate_by_verdict(detection, prediction.rows, self.config, withheld=prediction.withheld)
+        return gate_by_verdict(detection, prediction.rows, self.config)
 
     def predict(
         self,
@@ -205,11 +181,15 @@ class OnnxDetector:
             check_holds_a_frame(total, self.frame_samples, rate)
             samples = window_spans(total, *window_samples(window, hop, rate))
             spans = [(start / rate, stop / rate) for start, stop in samples]
-        probabilities, quality = self._probabilities([signal[start:stop] for start, stop in samples])
-        rows = decided_rows(probabilities, spans, self.config, quality)
+        probabilities = run_probabilities(
+            self.session,
+            [signal[start:stop] for start, stop in samples],
+            BATCH_SIZE,
+            len(self.config["id2label"]),
+            self.output_name,
+            self.input_name,
+        )
+        rows = decided_rows(probabilities, spans, self.config)
         if any(not math.isfinite(row["crackle"]) for row in rows):
             raise ValueError("the model returned non-finite probabilities")
-        if quality is None:
-            return OnnxPrediction(rows)
-        recording = recording_quality(rows)
-        return OnnxPrediction(rows, recording, bool(withheld(recording, self.config)))
+        return OnnxPrediction(rows)

@@ -5,12 +5,10 @@ ships this module and serves it for ``model.onnx`` without torch or respira.
 Inputs: a recording (wav/flac/mp3/ogg, and m4a where torchcodec decodes it; any rate and channel count) or
 one from the microphone, an optional ICBHI annotation ``.txt``, the window and hop (``respira predict``'s by
 default), example recordings. Outputs: the recording figure (with a row of bars per label for the detected
-crackle and wheeze events), one table row per window (or annotated cycle; with a ``quality`` column for a
-model with a quality head), one table row per detected event (onset, offset, type, confidence and the rule
-that drew it: events are kept where the verdict holds them, and the message counts those left out and says
-why), the recording-level verdict with its rule (*too poor to judge*, with the recording's quality and the
-model's threshold, when a model with a quality head withholds it), downloads (the windows' CSV and JSON, the
-events' CSV, the figure's PNG) and the model card's facts.
+crackle and wheeze events), one table row per window (or annotated cycle), one table row per detected event
+(onset, offset, type, confidence and the rule that drew it: events are kept where the verdict holds them, and
+the message counts those left out and says why), the recording-level verdict with its rule, downloads (the
+windows' CSV and JSON, the events' CSV, the figure's PNG) and the model card's facts.
 Bad input shows one line in the page (:class:`~respira.app.analysis.InputError`); the app keeps serving.
 Requests are queued (one analysis at a time, at most :data:`QUEUE_SIZE` waiting) and only the last
 :data:`KEEP_RESULTS` results' files are kept on disk.
@@ -34,7 +32,6 @@ from typing import Any
 import gradio as gr
 
 from ..audio.decoding import decodes_other_codecs
-from ..core.decision import quality_threshold_of
 from ..inference.event_rules import DETECTION_COLUMNS
 from ..reports.figures import save_figure
 from ..utils.messages import one_line
@@ -57,8 +54,8 @@ OTHER_CODEC_TYPES = [".m4a"]
 """Uploads decoded by torchcodec (a phone's AAC recording), offered where it loads."""
 QUEUE_SIZE = 16
 KEEP_RESULTS = 8
-TABLE_COLUMNS = ("start", "end", "crackle", "wheeze", "quality", "label", "annotated_label")
-"""The per-window table's columns, those the rows have (``quality``: a model with a quality head)."""
+TABLE_COLUMNS = ("start", "end", "crackle", "wheeze", "label", "annotated_label")
+"""The per-window table's columns, those the rows have."""
 EVENT_TABLE_COLUMNS = DETECTION_COLUMNS[1:]
 """The events table's columns (``onset`` ... ``rule``; the events CSV also names the ``file``)."""
 logger = logging.getLogger(__name__)
@@ -96,15 +93,12 @@ class _Results:
         return folder
 
 
-def _table(rows: Sequence[dict[str, Any]], annotated: bool = False, quality: bool = False) -> dict[str, Any]:
-    """The per-window table; without rows (an error), its columns with no row (``quality``: a model with a
-    quality head, whose rows have that column)."""
+def _table(rows: Sequence[dict[str, Any]], annotated: bool = False) -> dict[str, Any]:
+    """The per-window table; without rows (an error), its columns with no row."""
     if rows:
         columns = [name for name in TABLE_COLUMNS if any(name in row for row in rows)]
     else:
-        left_out = {"annotated_label"} if not annotated else set()
-        left_out |= {"quality"} if not quality else set()
-        columns = [name for name in TABLE_COLUMNS if name not in left_out]
+        columns = [name for name in TABLE_COLUMNS if annotated or name != "annotated_label"]
     data = [[round(row[c], 3) if isinstance(row[c], float) else row[c] for c in columns] for row in rows]
     return {"headers": columns, "data": data}
 
@@ -118,16 +112,9 @@ def _events_table(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {"headers": columns, "data": data}
 
 
-def _has_quality(detector: Detector) -> bool:
-    """Whether the detector's model has a quality head (its config a quality threshold)."""
-    return quality_threshold_of(detector.config) is not None
-
-
-def _failed(
-    text: str, annotated: bool, quality: bool = False
-) -> tuple[str, str, None, dict[str, Any], dict[str, Any], None]:
+def _failed(text: str, annotated: bool) -> tuple[str, str, None, dict[str, Any], dict[str, Any], None]:
     """What the page shows for an error: the message, and the tables' columns with no row."""
-    return f"**Error:** {text}", "", None, _table([], annotated, quality), _events_table([]), None
+    return f"**Error:** {text}", "", None, _table([], annotated), _events_table([]), None
 
 
 def _run(
@@ -140,13 +127,13 @@ def _run(
     hop: float,
     progress: gr.Progress,
 ) -> tuple[str, str, str | None, Any, Any, list[str] | None]:
-    annotated, quality = bool(annotation), _has_quality(detector)
+    annotated = bool(annotation)
     if upload:
         path, name = upload, Path(upload).name
     elif microphone:
         path, name = microphone, "microphone recording"
     else:
-        return _failed("upload a recording or record one first.", annotated, quality)
+        return _failed("upload a recording or record one first.", annotated)
     try:
         analysis = analyse(
             detector,
@@ -159,11 +146,11 @@ def _run(
             progress=lambda fraction, text: progress(fraction, desc=text),
         )
     except InputError as error:
-        return _failed(str(error), annotated, quality)
+        return _failed(str(error), annotated)
     except Exception as error:  # anything else: one line in the page, the details in the server's log
         logger.exception("analysis of %s failed", name)
         text = one_line(error)
-        return _failed(f"could not analyse {name}: {text}", annotated, quality)
+        return _failed(f"could not analyse {name}: {text}", annotated)
     progress(0.9, desc="writing the downloads")
     folder = results.new()
     stem = Path(name).stem.replace(" ", "_") or "recording"
@@ -181,8 +168,6 @@ def _run(
     kind = "annotated cycles" if "annotated_label" in analysis.rows[0] else "windows"
     message = f"**Analysed** {name}: {analysis.duration:.1f} s, {len(analysis.rows)} {kind}"
     message += f"; {analysis.events.describe()}." if analysis.events is not None else "."
-    if analysis.verdict.withheld:
-        message += " Verdict withheld: too poor to judge."
     message += "".join(f"\n\n**Caution:** {caution}" for caution in analysis.cautions)
     verdict = "\n".join(["### Recording-level verdict", *analysis.verdict.lines()])
     table = _table(analysis.rows)
@@ -275,7 +260,7 @@ def build_page(
                     max_height=240,
                 )
                 table = gr.Dataframe(
-                    headers=_table([], quality=_has_quality(detector))["headers"],
+                    headers=_table([])["headers"],
                     label="Per window",
                     interactive=False,
                     elem_id="respira-table",

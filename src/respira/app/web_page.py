@@ -60,10 +60,6 @@ START_OUTPUTS = 64
 KERNEL_FLOOR = 1e-7
 """The kernel's ends: where soxr's impulse response falls below this share of its peak."""
 PAGE_FILES = ("index.html", "respira-web.js", "respira-resample.js", "respira-events.js", "respira-plot.js")
-_QUALITY_REFUSAL = (
-    "{folder}: a model with a quality head (respira quality): --web pages do not withhold a verdict on "
-    "a recording too poor to judge as respira predict does; use respira app or respira predict"
-)
 MAX_SECONDS = 30 * 60
 """The longest recording the page analyses: 30 min at 32 kHz is 460 MB of samples in the tab."""
 
@@ -242,8 +238,6 @@ def write_web_page(
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if config.get("problem_type") != MULTI_LABEL:
         raise ValueError(f"{folder}: --web pages decide crackle and wheeze flags: a multi-label model only")
-    if config.get("quality") is not None:
-        raise ValueError(_QUALITY_REFUSAL.format(folder=folder))
     if (folder / "model.onnx").is_file() or not export:
         return _write(folder, output_dir, ort_web, config, name, overwrite)
     from ..hub.export import export_model
@@ -258,15 +252,12 @@ def _write(
 ) -> Path:
     import onnxruntime
 
-    from ..core.onnx_graph import QUALITY_NAME
     from ..core.windows import FRAME_SAMPLES_KEY
 
     onnx_file = folder / "model.onnx"
     if not onnx_file.is_file():
         raise FileNotFoundError(f"{folder}: no model.onnx: export it first (respira export MODEL OUT --onnx)")
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    if QUALITY_NAME in [output.name for output in session.get_outputs()]:
-        raise ValueError(_QUALITY_REFUSAL.format(folder=folder))
     frame_samples = int(session.get_modelmeta().custom_metadata_map.get(FRAME_SAMPLES_KEY, 1))
     settings = _settings(config, frame_samples, name)
     page = resources.files("respira.app") / "web"

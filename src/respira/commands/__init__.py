@@ -18,7 +18,6 @@ COMMANDS: tuple[str, ...] = (
     "screen",
     "fit_site",
     "suggest",
-    "quality",
     "export",
     "push",
     "convert",

@@ -25,9 +25,8 @@ or a Hub id, streamed (--split, default train). --audio_column names the audio (
 OUT/recordings.parquet (or .csv with --format csv): one row per recording,
   path (string; a dataset row: SPLIT[INDEX]), size (int64, bytes), mtime_ns (int64, modification time),
   duration (float64, seconds), sampling_rate (int32, the file's own Hz), channels (int32),
-  verdict (string: normal, crackle, wheeze, both, or poor_quality for a model with a quality head),
-  crackle and wheeze (float64, the recording's probabilities: its windows' aggregated as respira
-  predict --per_recording does), quality (float64, models with a quality head), warning (string, why
+  verdict (string: normal, crackle, wheeze or both), crackle and wheeze (float64, the recording's
+  probabilities: its windows' aggregated as respira predict --per_recording does), warning (string, why
   its verdict is not to be trusted: silent, clipped, shorter than one window, recorded below 4 kHz; null
   when it is fine), error (string, why the recording could not be screened; empty when it was). Columns
   a recording lacks are null.

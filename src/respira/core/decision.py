@@ -43,10 +43,8 @@ __all__ = [
     "has_tuned_thresholds",
     "is_multi_label",
     "present",
-    "quality_threshold_of",
     "thresholds_of",
     "validate_thresholds",
-    "withheld",
 ]
 
 DEFAULT_THRESHOLD: float = 0.5
@@ -161,7 +159,7 @@ def decide_rows(
 
 
 def decided_rows(
-    probabilities: Any, spans: Sequence[tuple[float, float]], config: Any, quality: Any = None
+    probabilities: Any, spans: Sequence[tuple[float, float]], config: Any
 ) -> list[dict[str, Any]]:
     """One decided row per window (or cycle): ``start``, ``end``, ``crackle``, ``wheeze``, ``label``, ..."""
     array = np.atleast_2d(np.asarray(probabilities, dtype=np.float64))
@@ -176,9 +174,6 @@ def decided_rows(
         }
         for index, (start, end) in enumerate(spans)
     ]
-    if quality is not None:
-        for row, value in zip(rows, quality, strict=True):
-            row["quality"] = float(value)
     if not is_multi_label(config):
         classes = array[:, flag_order(config)]
         for row, values in zip(rows, classes, strict=True):
@@ -197,26 +192,6 @@ def decide(probabilities: Any, config: Any) -> Decision:
     flags = np.stack([classes[:, 1] + classes[:, 3], classes[:, 2] + classes[:, 3]], axis=1)
     decided = classes_to_flags(indices).astype(bool)
     return Decision(flags, decided, indices, None)
-
-
-def quality_threshold_of(config: Any) -> float | None:
-    """The quality probability from which a model withholds its verdict; ``None`` without a quality head."""
-    quality = config_field(config, "quality")
-    return None if quality is None else float(quality["threshold"])
-
-
-def recording_quality(rows: Sequence[Mapping[str, Any]]) -> float | None:
-    """A recording's quality: the mean of its windows' ``quality``; ``None`` when its rows carry none."""
-    if not rows or any("quality" not in row for row in rows):
-        return None
-    return float(np.mean([float(row["quality"]) for row in rows]))
-
-
-def withheld(quality: Any, config: Any) -> np.ndarray:
-    """Whether each quality probability reaches the model's quality threshold (all ``False`` without one)."""
-    array = np.asarray(quality, dtype=np.float64)
-    threshold = quality_threshold_of(config)
-    return np.zeros(array.shape, dtype=bool) if threshold is None else array >= threshold
 
 
 def _calibrated(flags: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:

@@ -14,10 +14,8 @@ __all__ = [
     "LABEL_NAME",
     "OUTPUT_NAME",
     "PRESENT_NAME",
-    "QUALITY_NAME",
-    "QUALITY_THRESHOLD_KEY",
     "batches_by_length",
-    "run_outputs",
+    "run_probabilities",
     "steps_within",
 ]
 
@@ -27,11 +25,6 @@ PRESENT_NAME = "present"
 LABEL_NAME = "label"
 FRAME_NAME = "frame_probabilities"
 FRAME_TIMES_NAME = "frame_times"
-QUALITY_NAME = "quality"
-"""The output of a model with a quality head: float32 ``[batch]``, the probability each input is too poor
-to judge (after the frame outputs)."""
-QUALITY_THRESHOLD_KEY = "quality_threshold"
-"""The metadata key of a quality head's threshold."""
 
 
 def batches_by_length(
@@ -50,20 +43,20 @@ def batches_by_length(
             yield length, rows, np.stack([np.asarray(waveforms[i], dtype=np.float32) for i in rows])
 
 
-def run_outputs(
+def run_probabilities(
     session: Any,
     waveforms: Sequence[np.ndarray],
     batch_size: int,
-    names: Sequence[str],
-    widths: Sequence[tuple[int, ...]],
+    labels: int,
+    output_name: str = OUTPUT_NAME,
     input_name: str = INPUT_NAME,
-) -> list[np.ndarray]:
-    """The ``names`` outputs of an onnxruntime ``session`` for each of ``waveforms``, run by equal lengths."""
-    results = [np.zeros((len(waveforms), *width), dtype=np.float64) for width in widths]
+) -> np.ndarray:
+    """The ``[len(waveforms), labels]`` probabilities (float64) an onnxruntime ``session`` gives each of
+    ``waveforms``, run by equal lengths."""
+    result = np.zeros((len(waveforms), labels), dtype=np.float64)
     for _, rows, batch in batches_by_length(waveforms, batch_size):
-        for result, output in zip(results, session.run(list(names), {input_name: batch}), strict=True):
-            result[rows] = output
-    return results
+        result[rows] = session.run([output_name], {input_name: batch})[0]
+    return result
 
 
 def steps_within(times: np.ndarray, seconds: float) -> np.ndarray:

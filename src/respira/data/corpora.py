@@ -77,7 +77,7 @@ class CorpusSpec:
     homepage: str
     facts: CorpusFacts
     locate: Reference
-    """``locate(folder)``: the corpus's layout (with ``audio_files``), or a one-line error."""
+    """``locate(folder)``: the corpus's layout, or a one-line error."""
     read_index: Reference | None = None
     """Recording-labelled corpora: ``read_index(folder)``: its recordings, from the listing."""
     configs: tuple[str, ...] = ("recordings",)
@@ -96,8 +96,6 @@ class CorpusSpec:
     """The recordings and cycles of the complete corpus, for cards to say whether a build is complete."""
     group_column: str | None = None
     """A column recording-level scores are also given per value of (KAUH: ``filter_mode``)."""
-    quality_label: str | None = None
-    """The 0/1 column marking recordings too poor to judge (SPRSound: ``poor_quality``)."""
     reference_events: Reference | None = None
     """``reference_events(example) -> [(onset, offset, label)]`` of a ``recordings`` example, if timed."""
     training_device: str | None = None
@@ -288,7 +286,6 @@ CORPORA: dict[str, CorpusSpec] = {
         ),
         locate="respira.data.sprsound:locate_sprsound",
         reference_events="respira.data.sprsound:sprsound_reference_events",
-        quality_label="poor_quality",
         read_index="respira.data.sprsound:read_sprsound_index",
         configs=("events", "recordings"),
         split_options=("split_strategy", "patient_split_fractions", "seed"),

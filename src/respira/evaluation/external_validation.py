@@ -5,11 +5,11 @@ and decided at the model's own thresholds (:mod:`respira.metrics.recording_level
 overall and per ``group_column`` value with patient-bootstrap intervals. Files written to ``output_dir``:
 
 - ``metrics.json``: the rule, thresholds and bootstrap settings; per group the counts, per-label
-  sensitivity / specificity / AUC, the ICBHI-style scores with their ``baseline_*`` and ``ci``; with a
-  quality head ``quality`` and a ``judged`` group; ``below_baseline``; for a fit-site model ``site_claim``
+  sensitivity / specificity / AUC, the ICBHI-style scores with their ``baseline_*`` and ``ci``;
+  ``below_baseline``; for a fit-site model ``site_claim``
   (the units it was not fitted on against its card's claim, :mod:`respira.pretrained.site_claim`);
 - ``recording_predictions.csv``: one row per recording (patient, labels, aggregated probabilities,
-  decisions, windows; with a quality head its quality and whether the verdict is withheld);
+  decisions, windows);
 - ``roc_curves.png``, ``precision_recall_curves.png``, ``threshold_curves.png`` (:mod:`.curves`).
 """
 
@@ -25,13 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio.decoding import decode_audio
-from ..core.decision import (
-    has_tuned_thresholds,
-    quality_threshold_of,
-    recording_quality,
-    thresholds_of,
-    withheld,
-)
+from ..core.decision import has_tuned_thresholds, thresholds_of
 from ..labels import SINGLE_LABEL, flags_to_classes
 from ..metrics import trivial_baselines
 from ..metrics.baselines import flags_by_key, icbhi_below_baselines
@@ -75,19 +69,17 @@ def _window_probabilities(
     window: float,
     hop: float,
     batch_size: int,
-) -> tuple[list[np.ndarray], list[float | None]]:
-    """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order, and each
-    recording's quality (:func:`respira.core.decision.recording_quality`; ``None`` without a quality head)."""
+) -> list[np.ndarray]:
+    """``[windows, 2]`` (crackle, wheeze) probabilities of every recording, in dataset order."""
     from ..inference.engine import predict_windows
 
     rate = int(model.config.sampling_rate)
-    result, quality = [], []
+    result = []
     for example in progress(dataset, "scoring recordings", unit="recording"):
         waveform = decode_audio(example["audio"], rate)
         rows = predict_windows(model, waveform, window=window, hop=hop, batch_size=batch_size)
         result.append(np.array([[row["crackle"], row["wheeze"]] for row in rows], dtype=np.float64))
-        quality.append(recording_quality(rows))
-    return result, quality
+    return result
 
 
 def _group_scores(
@@ -162,9 +154,7 @@ def evaluate_recordings(
     thresholds = thresholds_of(model.config)
     configured = has_tuned_thresholds(model.config)
 
-    windows, recording_qualities = _window_probabilities(
-        model, dataset, window=window, hop=hop, batch_size=batch_size
-    )
+    windows = _window_probabilities(model, dataset, window=window, hop=hop, batch_size=batch_size)
     probabilities = np.stack([aggregate_windows(values, aggregation, top_k) for values in windows])
     targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])
     patients = np.asarray(dataset["patient_id"])
@@ -182,16 +172,6 @@ def evaluate_recordings(
             groups[str(value)] = _group_scores(
                 targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings
             )
-    quality = withheld_flags = None
-    quality_threshold = quality_threshold_of(model.config)
-    if quality_threshold is not None:  # a verdict the model may withhold (respira quality)
-        quality = np.array(recording_qualities, dtype=np.float64)
-        withheld_flags = withheld(quality, model.config)
-        if not withheld_flags.all():
-            kept = ~withheld_flags
-            groups["judged"] = _group_scores(
-                targets[kept], probabilities[kept], patients[kept], thresholds, **settings
-            )
     metrics: dict[str, Any] = {
         "num_recordings": len(dataset),
         "num_patients": int(np.unique(patients).size),
@@ -208,13 +188,6 @@ def evaluate_recordings(
         "groups": groups,
         "below_baseline": _below_baselines(groups),
     }
-    if quality is not None:
-        metrics["quality"] = {
-            "threshold": quality_threshold,
-            "num_withheld": int(withheld_flags.sum()),
-            "share_withheld": float(withheld_flags.mean()),
-            "judged_group": "judged" if "judged" in groups else None,
-        }
     if scored_model is not None:
         metrics["model"] = dict(scored_model)
     if claim is not None:
@@ -242,7 +215,6 @@ def evaluate_recordings(
             windows,
             thresholds,
             group_column if values is not None else None,
-            quality=None if quality is None else (quality, withheld_flags),
         )
         decided = recording_decisions(probabilities, thresholds)
         figures = label_curve_figures(
@@ -262,8 +234,6 @@ def _write_predictions(
     windows: list[np.ndarray],
     thresholds: Sequence[float],
     group_column: str | None,
-    *,
-    quality: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
     decided = recording_decisions(probabilities, thresholds)
     names = dataset["recording"] if "recording" in dataset.column_names else range(len(dataset))
@@ -288,7 +258,6 @@ def _write_predictions(
             "predicted_wheeze",
             "predicted_normal",
             "windows",
-            *(("quality", "withheld") if quality is not None else ()),
         ]
     )
     for row, name in enumerate(names):
@@ -304,7 +273,6 @@ def _write_predictions(
                 *decided[row].tolist(),
                 int(decided[row].sum() == 0),
                 len(windows[row]),
-                *((f"{quality[0][row]:.6f}", int(quality[1][row])) if quality is not None else ()),
             ]
         )
     write_text_atomic(path, buffer.getvalue())

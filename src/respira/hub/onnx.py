@@ -9,8 +9,7 @@ outputs:
   (:func:`respira.core.decision.decide_tensor`, the thresholds constants of the graph);
 - ``label`` int64 ``[batch]``: the class index in ``normal, crackle, wheeze, both`` order;
 - ``frame_probabilities`` float32 ``[batch, steps, labels]`` and ``frame_times`` float32 ``[steps]``: the
-  probabilities on the encoder's time steps and their centres in seconds;
-- ``quality`` float32 ``[batch]`` for a model with a quality head.
+  probabilities on the encoder's time steps and their centres in seconds.
 
 The metadata holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names``,
 ``decision_thresholds``, ``analysis_frame_samples`` and any ``lowpass_cutoff`` / ``lowpass_order``. The
@@ -42,10 +41,8 @@ from ..core.onnx_graph import (
     LABEL_NAME,
     OUTPUT_NAME,
     PRESENT_NAME,
-    QUALITY_NAME,
-    QUALITY_THRESHOLD_KEY,
     batches_by_length,
-    run_outputs,
+    run_probabilities,
     steps_within,
 )
 from ..labels import MULTI_LABEL
@@ -64,7 +61,6 @@ __all__ = [
     "OUTPUT_NAME",
     "OUTPUT_NAMES",
     "PRESENT_NAME",
-    "QUALITY_NAME",
     "OnnxClassifier",
     "WaveformsToProbabilities",
     "export_onnx",
@@ -105,10 +101,7 @@ class WaveformsToProbabilities(nn.Module):
         else:
             probabilities, frames = logits.softmax(dim=-1), frame_logits.softmax(dim=-1)
         present, label = decide_tensor(probabilities, self.model.config)
-        outputs = (probabilities, present, label, frames, output.frame_times.float())
-        if output.quality_logits is not None:
-            outputs += (output.quality_logits.float().sigmoid(),)
-        return outputs
+        return probabilities, present, label, frames, output.frame_times.float()
 
 
 def _metadata(config: RespiraConfig) -> dict[str, str]:
@@ -145,8 +138,6 @@ def _metadata(config: RespiraConfig) -> dict[str, str]:
     if config.problem_type == MULTI_LABEL:
         metadata["decision_thresholds"] = json.dumps(list(thresholds_of(config)))
     metadata[FRAME_SAMPLES_KEY] = str(analysis_frame_samples(config))
-    if config.quality is not None:
-        metadata[QUALITY_THRESHOLD_KEY] = json.dumps(float(config.quality["threshold"]))
     return metadata
 
 
@@ -194,7 +185,7 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
             (example,),
             dynamo=True,
             input_names=[INPUT_NAME],
-            output_names=list(OUTPUT_NAMES) + ([QUALITY_NAME] if model.config.quality is not None else []),
+            output_names=list(OUTPUT_NAMES),
             dynamic_shapes=dynamic,
             optimize=True,
             verbose=False,
@@ -241,13 +232,7 @@ def _check_parity(wrapper: WaveformsToProbabilities, path: Path) -> None:
                 f"the ONNX export's {FRAME_NAME} {frames.shape} differ in shape from the torch model's "
                 f"{expected[3].shape} on {batch} waveform(s) of {samples} samples"
             )
-        if len(expected) > len(OUTPUT_NAMES):
-            (quality,) = session.run([QUALITY_NAME], {INPUT_NAME: waveforms.numpy()})
-            got_quality = float(np.abs(quality - expected[len(OUTPUT_NAMES)]).max())
-        else:
-            got_quality = 0.0
         difference = max(
-            got_quality,
             float(np.abs(got - expected[0]).max()),
             float(np.abs(frames - expected[3]).max()),
             float(np.abs(times - expected[4]).max()),
@@ -295,25 +280,9 @@ class OnnxClassifier:
         self.config = config
         self.session = _session(self.path)
 
-    def predict_outputs(
-        self, waveforms: Sequence[np.ndarray], batch_size: int = 32
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities ``[len(waveforms), labels]`` (float64) of mono waveforms at the model's rate and,
-        for a model with a quality head, the ``[len(waveforms)]`` probabilities that each is too poor to
-        judge (else ``None``)."""
-        quality = [QUALITY_NAME] if self.has_quality else []
-        widths = [(self.config.num_labels,)] + [()] * len(quality)
-        outputs = run_outputs(self.session, waveforms, batch_size, [OUTPUT_NAME, *quality], widths)
-        return outputs[0], outputs[1] if quality else None
-
     def predict_probabilities(self, waveforms: Sequence[np.ndarray], batch_size: int = 32) -> np.ndarray:
-        """The probabilities of :meth:`predict_outputs`."""
-        return self.predict_outputs(waveforms, batch_size)[0]
-
-    @property
-    def has_quality(self) -> bool:
-        """Whether the graph has the quality head's output (a model fitted by ``respira quality``)."""
-        return QUALITY_NAME in {output.name for output in self.session.get_outputs()}
+        """Probabilities ``[len(waveforms), labels]`` (float64) of mono waveforms at the model's rate."""
+        return run_probabilities(self.session, waveforms, batch_size, self.config.num_labels)
 
     def predict_frames(
         self, waveforms: Sequence[np.ndarray], batch_size: int = 32

@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..audio.wav import integer_pcm_bits
-from ..core.decision import aggregation_of, recording_quality, withheld
+from ..core.decision import aggregation_of
 from ..core.events import Event
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_TOP_K, DEFAULT_WINDOW_SECONDS
-from ..labels import WITHHELD_LABEL
 from ..metrics.recording_level import describe_aggregation
 from ..utils.files import check_file_target
 from ..utils.messages import one_line
@@ -190,19 +189,15 @@ class Detector(DetectorEvents):
         crackle, wheeze, label, thresholds = recording_verdict(
             rows, self.config, options["aggregation"], options["top_k"]
         )
-        quality = recording_quality(rows)
-        is_withheld = quality is not None and bool(withheld(quality, self.config))
         return Prediction(
             rows,
             crackle,
             wheeze,
-            WITHHELD_LABEL if is_withheld else label,
+            label,
             options["aggregation"],
             thresholds,
             file,
             options["top_k"],
-            quality,
-            is_withheld,
             rows[0].get("warning") if rows else None,
         )
 
@@ -228,12 +223,10 @@ class Detector(DetectorEvents):
         if cycles is None:
             plan = self.plan_windows(waveform, sampling_rate, name=name, **options)
             try:
-                probabilities, quality = run_windows(
-                    self.inference_model, plan.windows, settings["batch_size"]
-                )
+                probabilities = run_windows(self.inference_model, plan.windows, settings["batch_size"])
             except ValueError as error:
                 raise PredictionError(one_line(error)) from None
-            return self.planned_prediction(plan, probabilities, quality, name=name, **options)
+            return self.planned_prediction(plan, probabilities, name=name, **options)
         audio = self._resampled(waveform, sampling_rate, name)
         try:
             rows = predict_cycles(
@@ -288,16 +281,14 @@ class Detector(DetectorEvents):
         self,
         plan: WindowPlan,
         probabilities: np.ndarray,
-        quality: np.ndarray | None,
         *,
         name: str | None = None,
         **options: Any,
     ) -> Prediction:
-        """The :class:`Prediction` of a :meth:`plan_windows` plan from its windows' outputs
-        (:func:`respira.inference.engine.run_windows`): rows, smoothing, verdict and quality as
-        :meth:`predict`."""
+        """The :class:`Prediction` of a :meth:`plan_windows` plan from its windows' probabilities
+        (:func:`respira.inference.engine.run_windows`): rows, smoothing and verdict as :meth:`predict`."""
         settings = self._options(options)
-        rows = window_rows(self.config, plan, probabilities, quality, settings["smoothing"])
+        rows = window_rows(self.config, plan, probabilities, settings["smoothing"])
         return self._prediction(rows, settings, name)
 
     def _resampled(self, waveform: Any, sampling_rate: Any, name: str | None = None) -> np.ndarray:

@@ -92,7 +92,6 @@ class DetectorEvents:
             self.config,
             aggregation=prediction.aggregation,
             top_k=prediction.top_k,
-            withheld=prediction.withheld,
         )
 
     def planned_events(

@@ -100,33 +100,29 @@ def _rows(
     probabilities: np.ndarray,
     spans: Sequence[tuple[float, float]],
     config: RespiraConfig,
-    quality: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     _problem_type(config)
-    return decided_rows(probabilities, spans, config, quality)
+    return decided_rows(probabilities, spans, config)
 
 
 def run_windows(
     model: RespiraForAudioClassification, windows: Sequence[np.ndarray], batch_size: int
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> np.ndarray:
     """Probabilities ``[windows, labels]`` of mono waveforms at the model's rate (prepared:
-    :func:`respira.audio.dsp.prepare_recording`), ``batch_size`` at a time, and for a model with a quality
-    head the ``[windows]`` probabilities that each is too poor to judge."""
+    :func:`respira.audio.dsp.prepare_recording`), ``batch_size`` at a time."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if hasattr(model, "predict_outputs"):
-        return model.predict_outputs(list(windows), batch_size)
+    if hasattr(model, "predict_probabilities"):
+        return model.predict_probabilities(list(windows), batch_size)
     kind = _problem_type(model.config)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
 
-    def run(batch: list[np.ndarray]) -> list[tuple[np.ndarray, Any]]:
+    def run(batch: list[np.ndarray]) -> list[np.ndarray]:
         values, mask = pad_batch(batch)
         output = model(input_values=values.to(device), attention_mask=mask.to(device))
-        scores = output.quality_logits
-        quality = [None] * len(batch) if scores is None else sigmoid(scores.float().cpu().numpy())
-        return list(zip(_probabilities(output.logits, kind), quality, strict=True))
+        return list(_probabilities(output.logits, kind))
 
     try:
         with torch.inference_mode():
@@ -135,8 +131,7 @@ def run_windows(
         model.train(was_training)
     if not outputs:
         raise ValueError("no windows to run")
-    quality = None if outputs[0][1] is None else np.array([value for _, value in outputs])
-    return np.stack([probabilities for probabilities, _ in outputs]), quality
+    return np.stack(outputs)
 
 
 def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
@@ -243,11 +238,10 @@ def window_rows(
     config: RespiraConfig,
     plan: WindowPlan,
     probabilities: np.ndarray,
-    quality: np.ndarray | None,
     smoothing: int = 1,
 ) -> list[dict[str, Any]]:
-    """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` outputs."""
-    return _warned(_rows(_smooth(probabilities, int(smoothing)), plan.spans, config, quality), plan.warning)
+    """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` probabilities."""
+    return _warned(_rows(_smooth(probabilities, int(smoothing)), plan.spans, config), plan.warning)
 
 
 def _warned(rows: list[dict[str, Any]], warning: str | None) -> list[dict[str, Any]]:
@@ -283,8 +277,8 @@ def predict_windows(
         recorded_rate=recorded_rate,
         pcm_bits=pcm_bits,
     )
-    probabilities, quality = run_windows(model, plan.windows, batch_size)
-    return window_rows(model.config, plan, probabilities, quality, smoothing)
+    probabilities = run_windows(model, plan.windows, batch_size)
+    return window_rows(model.config, plan, probabilities, smoothing)
 
 
 def predict_cycles(
@@ -305,10 +299,8 @@ def predict_cycles(
     waveform = prepare_recording(model.config, samples)
     if not segments:
         return []
-    probabilities, quality = run_windows(
-        model, [waveform[start:stop] for start, stop in segments], batch_size
-    )
-    return _warned(_rows(probabilities, spans, model.config, quality), warning)
+    probabilities = run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
+    return _warned(_rows(probabilities, spans, model.config), warning)
 
 
 def _annotation_for(

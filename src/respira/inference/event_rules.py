@@ -3,8 +3,8 @@
 :data:`FRAMES_RULE`: every frame event at the model's thresholds (what ``respira evaluate --task events``
 scores). :data:`VERDICT_RULE` (:func:`gate_by_verdict`, the default of ``predict --events``, the Detector and
 the app): an event of label L is kept only when the recording is decided L-present and the event overlaps a
-window (or cycle) whose own label has L, so events never contradict the verdict; a withheld verdict holds
-none. The events left out are kept with their reason (:attr:`EventDetection.left_out`).
+window (or cycle) whose own label has L, so events never contradict the verdict. The events left out are
+kept with their reason (:attr:`EventDetection.left_out`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,6 @@ class EventDetection:
     rule: str = FRAMES_RULE
     left_out: tuple[Event, ...] = ()
     recording_present: tuple[bool, bool] | None = None
-    withheld: bool = False
     unit: str = "window"
 
     def to_rows(self) -> list[dict[str, Any]]:
@@ -97,8 +96,6 @@ class EventDetection:
         return sum(event.label == label for event in self.left_out)
 
     def _why(self, label: str) -> str:
-        if self.withheld:
-            return "the verdict is withheld (too poor to judge)"
         if self.recording_present is not None and not self.recording_present[MULTI_LABEL_NAMES.index(label)]:
             return f"the recording is decided {label}-absent"
         return f"outside every {self.unit} decided {label}-present"
@@ -141,7 +138,6 @@ def gate_by_verdict(
     *,
     aggregation: str | None = None,
     top_k: int | None = None,
-    withheld: bool = False,
 ) -> EventDetection:
     """``detection``'s frame events kept where the recording's verdict holds them (:data:`VERDICT_RULE`,
     module docstring), the others in ``left_out``."""
@@ -155,10 +151,8 @@ def gate_by_verdict(
     kept, left_out = [], []
     for event in sorted(candidates, key=lambda e: (e.onset, MULTI_LABEL_NAMES.index(e.label))):
         column = MULTI_LABEL_NAMES.index(event.label)
-        held = (
-            not withheld
-            and recording[column]
-            and any(labelled[i, column] and _overlaps(event, *span) for i, span in enumerate(spans))
+        held = recording[column] and any(
+            labelled[i, column] and _overlaps(event, *span) for i, span in enumerate(spans)
         )
         (kept if held else left_out).append(event)
     unit = "cycle" if all("annotated_label" in row for row in rows) else "window"
@@ -168,6 +162,5 @@ def gate_by_verdict(
         rule=VERDICT_RULE,
         left_out=tuple(left_out),
         recording_present=recording,
-        withheld=bool(withheld),
         unit=unit,
     )

@@ -109,9 +109,8 @@ def runs_on_cpu(model: object) -> bool:
 class InferenceForm:
     """The :func:`inference_form` of a model, kept in step with it: :meth:`get` builds the form on first
     use and again once the model is another one or a parameter or buffer of it has changed (a site fit
-    or a quality head changes the model in place; ``model.to(...)`` moves them), else
-    returns the one it has. Off the CPU (not measured there) and for a model that is no ``nn.Module``
-    (an ONNX export) it is the model itself."""
+    changes the model in place; ``model.to(...)`` moves them), else returns the one it has. Off the CPU
+    (not measured there) and for a model that is no ``nn.Module`` (an ONNX export) it is the model itself."""
 
     def __init__(self) -> None:
         self._form: nn.Module | None = None

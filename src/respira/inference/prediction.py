@@ -32,8 +32,6 @@ class Prediction:
     thresholds: tuple[float, float]
     file: str | None = None
     top_k: int | None = field(default=None)
-    quality: float | None = None
-    withheld: bool = False
     warning: str | None = None
 
     @property
@@ -48,8 +46,6 @@ class Prediction:
             "label": self.label,
             "crackle": self.crackle,
             "wheeze": self.wheeze,
-            "quality": self.quality,
-            "withheld": self.withheld,
             "warning": self.warning,
             "aggregation": self.aggregation,
             "top_k": self.top_k,
@@ -62,13 +58,11 @@ class Prediction:
         ``crackle``, ``wheeze``, how many ``windows`` (or annotated ``cycles``) were aggregated,
         ``aggregation``, ``top_k`` and ``warning`` (``None`` when the recording is fine)."""
         segments = "cycles" if self.rows and "annotated_label" in self.rows[0] else "windows"
-        quality = {} if self.quality is None else {"quality": self.quality}
         return {
             "file": self.file,
             "label": self.label,
             "crackle": self.crackle,
             "wheeze": self.wheeze,
-            **quality,
             segments: len(self.rows),
             "aggregation": self.aggregation,
             "top_k": self.top_k,

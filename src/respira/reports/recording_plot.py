@@ -20,7 +20,6 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ..audio.decoding import as_waveform, native_sampling_rate, read_audio
-from ..core.decision import quality_threshold_of, recording_quality, withheld
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
@@ -284,9 +283,8 @@ def figure_subtitle(
     window: float,
     hop: float,
     smoothing: int,
-    config: Any = None,
 ) -> str:
-    """The line under the title: the spans predicted, the decision rule and any quality withholding."""
+    """The line under the title: the spans predicted and the decision rule."""
     if _are_cycles(rows):
         spans = f"each of the {len(rows)} annotated cycles"
     else:
@@ -298,15 +296,7 @@ def figure_subtitle(
         if problem_type == MULTI_LABEL
         else "the label is the most probable of the 4 classes"
     )
-    line = f"crackle and wheeze probabilities of {spans}; {rule}"
-    limit = quality_threshold_of(config) if config is not None else None
-    quality = recording_quality(rows)
-    if limit is not None and quality is not None:
-        if withheld(quality, config):
-            line += f"; verdict withheld: too poor to judge (quality {quality:.3f}, threshold {limit:.3f})"
-        else:
-            line += f"; quality {quality:.3f} (verdict withheld from {limit:.3f})"
-    return line
+    return f"crackle and wheeze probabilities of {spans}; {rule}"
 
 
 def plot_recording(
@@ -347,7 +337,7 @@ def plot_recording(
         thresholds=thresholds,
         cycles=cycles,
         title=title or (Path(audio).name + (f"  ·  model {name}" if name else "")),
-        subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing, config),
+        subtitle=figure_subtitle(rows, problem_type, window, hop, smoothing),
         events=events,
         frames=frames,
         events_caption=events_caption,

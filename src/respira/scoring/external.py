@@ -199,7 +199,6 @@ def run_recordings(
         f"{thresholds['crackle']:.2f}, wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
     )
     print(recording_level_table(metrics))
-    _print_withheld(metrics)
     lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
     if lacking is not None:
         print(lacking)
@@ -233,21 +232,8 @@ def run_events(args: Any, spec: CorpusSpec, splits: list[str], top_k: int | None
     print(challenge_table(metrics))
     print("per recording (Poor Quality records left out):")
     print(recording_level_table(metrics["records"]))
-    _print_withheld(metrics["records"])
     _print_claim(metrics, options)
     print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
-
-
-def _print_withheld(metrics: dict[str, Any]) -> None:
-    """For a model with a quality head: how many recordings it withholds its verdict on."""
-    quality = metrics.get("quality")
-    if quality is None:
-        return
-    judged = "; the judged group scores the others" if quality["judged_group"] else ""
-    print(
-        f"quality verdict: withheld on {quality['num_withheld']} of {metrics['num_recordings']} recordings "
-        f"({100 * quality['share_withheld']:.0f} %, quality >= {quality['threshold']:.3f}){judged}"
-    )
 
 
 def challenge_table(metrics: dict[str, Any]) -> str:

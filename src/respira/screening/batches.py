@@ -165,8 +165,7 @@ class Prefetch:
 
 def _window_outputs(detector: Any, batch_size: int) -> Callable[[list[np.ndarray]], list[Any]]:
     def run(windows: list[np.ndarray]) -> list[Any]:
-        probabilities, quality = run_windows(detector.inference_model, windows, batch_size)
-        return [(probabilities[i], None if quality is None else quality[i]) for i in range(len(windows))]
+        return list(run_windows(detector.inference_model, windows, batch_size))
 
     return run
 
@@ -177,10 +176,9 @@ def _predicted(
     for item, outputs, refused in screened:
         error = refused
         if item.plan is not None and error is None and outputs is not None:
-            quality = None if outputs[0][1] is None else np.array([q for _, q in outputs])
             try:
                 item.prediction = detector.planned_prediction(
-                    item.plan, np.stack([p for p, _ in outputs]), quality, name=item.recording.path
+                    item.plan, np.stack(outputs), name=item.recording.path
                 )
             except ValueError as failure:
                 error = failure
@@ -256,7 +254,6 @@ def screen_rows(
                 verdict=prediction.label,
                 crackle=prediction.crackle,
                 wheeze=prediction.wheeze,
-                quality=prediction.quality,
                 warning=prediction.warning,
             )
         yield item.row, item.events

@@ -44,10 +44,9 @@ RECORDING_SCHEMA = pa.schema(
         ("duration", pa.float64()),  # seconds, from the header; null when it cannot be read
         ("sampling_rate", pa.int32()),  # the file's own rate (Hz); null for a codec only torchcodec reads
         ("channels", pa.int32()),  # the file's channel count; null likewise
-        ("verdict", pa.string()),  # normal, crackle, wheeze, both or poor_quality; null on error
+        ("verdict", pa.string()),  # normal, crackle, wheeze or both; null on error
         ("crackle", pa.float64()),  # the recording's crackle probability (its windows' aggregated)
         ("wheeze", pa.float64()),  # the recording's wheeze probability
-        ("quality", pa.float64()),  # mean probability that a window is too poor to judge (quality head)
         ("warning", pa.string()),  # why its verdict is not to be trusted (respira.audio.checks); null: fine
         ("error", pa.string()),  # why the recording could not be screened (one line); null when it was
     ]

@@ -18,9 +18,7 @@
   and the API;
 - :mod:`respira.sites.suggest`: ``respira suggest`` / :func:`respira.suggest`, which recordings of an
   archive (:mod:`respira.sites.archive`: read, checked and embedded once, cached) to label next, chosen
-  by :mod:`respira.sites.suggestion`'s strategy;
-- :mod:`respira.sites.quality`: the quality verdict, a head that learns when a recording is too poor to
-  judge (``respira quality``).
+  by :mod:`respira.sites.suggestion`'s strategy.
 
 The room sits beside :mod:`respira.training` (neither imports the other), above the detector, the Hub
 folder code and the metrics it uses; only the commands, evaluate's room and the package face import it.

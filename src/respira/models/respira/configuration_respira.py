@@ -83,10 +83,6 @@ class RespiraConfig(PreTrainedConfig):
         (`respira.core.decision.thresholds_of`).
     calibration (`dict`, *optional*):
         Set by `respira fit-site`: what was fitted on which labelled sample, with its thresholds.
-    quality (`dict`, *optional*):
-        Set by `respira quality`: the model has a quality head (a linear read-out of the pooled embedding,
-        the logit that an input is too poor to judge) and `threshold` (a recording whose windows' mean
-        quality probability reaches it gets no verdict), with what it was fitted on and measured.
     recording_aggregation (`str`, defaults to `"max"`):
         How the probabilities of a recording's windows become the recording's, per label
         (`respira.core.windows.aggregate_windows`: `"max"`, `"mean"` or `"topk_mean"`); every runner reads it
@@ -109,7 +105,6 @@ class RespiraConfig(PreTrainedConfig):
         "projections",
         "hidden_states",
         "attentions",
-        "quality_logits",
         "frame_logits",
         "frame_mask",
         "frame_times",
@@ -143,7 +138,6 @@ class RespiraConfig(PreTrainedConfig):
     recording_aggregation: str = DEFAULT_AGGREGATION
     recording_top_k: int | None = None
     event_settings: dict | None = None
-    quality: dict | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         if __name__.startswith("respira."):
@@ -153,6 +147,7 @@ class RespiraConfig(PreTrainedConfig):
             kwargs.pop("custom_pipelines", None)
         kwargs.pop("adaptation", None)  # written by the retired `respira adapt` (null in the shipped configs)
         kwargs.pop("label_priors", None)  # read only by its prior shift (in the shipped configs)
+        kwargs.pop("quality", None)  # the retired `respira quality` head's (null in the shipped configs)
         if self.problem_type is None:
             self.problem_type = SINGLE_LABEL
         if self.id2label is None and kwargs.get("num_labels") is None:
@@ -192,14 +187,6 @@ class RespiraConfig(PreTrainedConfig):
             raise ValueError(f"head_hidden_size must be a positive whole number, got {self.head_hidden_size}")
         if self.target_seconds <= 0:
             raise ValueError(f"target_seconds must be positive, got {self.target_seconds}")
-        if self.quality is not None:
-            threshold = self.quality.get("threshold") if isinstance(self.quality, dict) else None
-            if (
-                isinstance(threshold, bool)
-                or not isinstance(threshold, (int, float))
-                or not 0 <= threshold <= 1
-            ):
-                raise ValueError(f"quality needs a threshold in [0, 1], got {threshold!r}")
         top_k = self.recording_top_k
         if top_k is None and self.recording_aggregation == "topk_mean":
             top_k = DEFAULT_TOP_K

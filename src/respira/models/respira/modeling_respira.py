@@ -43,16 +43,13 @@ class RespiraModelOutput(ModelOutput):
 @dataclass
 class RespiraClassifierOutput(ModelOutput):
     """``loss``, ``logits``, pooled ``embeddings`` and L2-normalised ``projections`` (auxiliary losses);
-    ``quality_logits`` [batch] (a model with a quality head: the logit that the input is too poor to
-    judge, ``config.quality``); with ``output_frames=True`` the head's ``frame_logits`` [batch, steps,
-    labels] on the encoder's time steps, their ``frame_mask`` [batch, steps] and ``frame_times`` [steps]
-    (seconds, step centres)."""
+    with ``output_frames=True`` the head's ``frame_logits`` [batch, steps, labels] on the encoder's time
+    steps, their ``frame_mask`` [batch, steps] and ``frame_times`` [steps] (seconds, step centres)."""
 
     loss: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     embeddings: torch.Tensor | None = None
     projections: torch.Tensor | None = None
-    quality_logits: torch.Tensor | None = None
     frame_logits: torch.Tensor | None = None
     frame_mask: torch.Tensor | None = None
     frame_times: torch.Tensor | None = None
@@ -281,8 +278,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
                 nn.ReLU(),
                 nn.Linear(projector_hidden, config.projector_dim),
             )
-        # a linear read-out of the pooled embedding: is the input too poor to judge? (respira quality)
-        self.quality_head = nn.Linear(config.hidden_size, 1) if config.quality is not None else None
         self.supports_gradient_checkpointing = self.respira.supports_gradient_checkpointing
         self.post_init()
 
@@ -404,7 +399,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
         else:
             embeddings = embeddings.to(self.dtype)  # cached in float32, for a head that may be bf16
         features, logits = self._head(embeddings)
-        quality_logits = self.quality_head(embeddings).squeeze(-1) if self.quality_head is not None else None
         frame_logits = None
         if output_frames or autopool:
             steps = output.step_tokens
@@ -424,7 +418,6 @@ class RespiraForAudioClassification(RespiraPreTrainedModel):
             logits=logits,
             embeddings=embeddings,
             projections=projections,
-            quality_logits=quality_logits,
             frame_logits=frame_logits,
             frame_mask=output.step_mask if frame_logits is not None else None,
             frame_times=output.step_times if frame_logits is not None else None,

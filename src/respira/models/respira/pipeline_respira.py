@@ -3,9 +3,8 @@
 For respira models (others get transformers' pipeline unchanged) :class:`RespiraAudioClassificationPipeline`
 answers the four ICBHI classes, decided one first (:func:`respira.core.decision.class_scores`); windows
 inputs longer than ``target_seconds`` (:func:`respira.core.windows.window_spans`) and aggregates them by the
-config's rule; reads paths and bytes with :func:`respira.audio.read_audio`; and with a quality head puts
-``{"label": "poor_quality", "score": quality}`` first when the verdict is withheld. ``import respira``
-registers it; an export with code names it in ``config.json``'s ``custom_pipelines``.
+config's rule; and reads paths and bytes with :func:`respira.audio.read_audio`. ``import respira`` registers
+it; an export with code names it in ``config.json``'s ``custom_pipelines``.
 """
 
 from __future__ import annotations
@@ -33,7 +32,6 @@ from ...core.decision import (
     flag_class_scores,
     flag_order,
     is_multi_label,
-    withheld,
 )
 from ...core.windows import (
     DEFAULT_BATCH_SIZE,
@@ -46,7 +44,7 @@ from ...core.windows import (
     window_samples,
     window_spans,
 )
-from ...labels import CLASS_NAMES, WITHHELD_LABEL
+from ...labels import CLASS_NAMES
 from .featurizer import analysis_frame_samples
 
 TASK = "audio-classification"
@@ -66,10 +64,9 @@ def _is_url(inputs: str | bytes) -> bool:
 
 @dataclass
 class RespiraPipelineOutput(ModelOutput):
-    """Per input: one row of ``logits`` (the windows' aggregated) and, with a quality head, ``quality``."""
+    """Per input: one row of ``logits`` (the windows' aggregated)."""
 
     logits: torch.Tensor | None = None
-    quality: torch.Tensor | None = None
 
 
 class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
@@ -182,25 +179,18 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
             recordings.append([waveform[a:b] for a, b in spans[first : first + count]])
             first += count
 
-        def run(windows: list[np.ndarray]) -> list[tuple[torch.Tensor, Any]]:
+        def run(windows: list[np.ndarray]) -> list[torch.Tensor]:
             batch, mask = pad_batch(windows)
             output = self.model(
                 input_values=batch.to(values.device, values.dtype), attention_mask=mask.to(values.device)
             )
-            quality = output.quality_logits
-            return list(
-                zip(output.logits, [None] * len(windows) if quality is None else quality, strict=True)
-            )
+            return list(output.logits)
 
-        rows, quality = [], []
-        for outputs in run_batched(recordings, run, DEFAULT_BATCH_SIZE):
-            logits, scores = zip(*outputs, strict=True)
-            rows.append(self._aggregate(torch.stack(logits)))
-            if scores[0] is not None:  # a recording's quality: the mean over its windows (respira predict's)
-                quality.append(torch.stack(scores).double().sigmoid().mean())
-        return RespiraPipelineOutput(
-            logits=torch.stack(rows), quality=torch.stack(quality) if quality else None
-        )
+        rows = [
+            self._aggregate(torch.stack(logits))
+            for logits in run_batched(recordings, run, DEFAULT_BATCH_SIZE)
+        ]
+        return RespiraPipelineOutput(logits=torch.stack(rows))
 
     def postprocess(
         self, model_outputs: Any, top_k: int | None = None, function_to_apply: str | None = None
@@ -221,11 +211,6 @@ class RespiraAudioClassificationPipeline(AudioClassificationPipeline):
             (index for index in range(len(CLASS_NAMES)) if index != decided), key=lambda i: -row[i]
         )
         answer = [{"score": float(row[index]), "label": CLASS_NAMES[index]} for index in [decided, *others]]
-        quality = model_outputs.get("quality")
-        if quality is not None:
-            value = float(quality.reshape(-1)[0])
-            if withheld(value, config):  # too poor to judge: that first, then the classes
-                answer.insert(0, {"score": value, "label": WITHHELD_LABEL})
         return answer if top_k is None else answer[:top_k]
 
 
