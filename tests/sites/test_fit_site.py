@@ -295,7 +295,7 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
     fit = result.record["fit"]
     detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
     from respira.sites.embedding import embed_recordings
-    from respira.sites.site_samples import read_site_recordings
+    from respira.sites.sample import read_site_recordings
 
     sample = embed_recordings(detector, read_site_recordings(site).recordings, progress=False)
     heads = [flag for flag, chosen in enumerate(result.chosen) if chosen == "site_head"]

@@ -1,8 +1,8 @@
 """Make a model serve a site: everything respira does with one site's own recordings, in one room.
 
-- :mod:`respira.sites.sample`: a site's labelled recordings (:class:`LabelledRecording`) and the
-  encoder's view of their windows, computed once (:class:`SiteSample`);
-- :mod:`respira.sites.site_samples`: reading them from a folder (``--dataset labelled|kauh|sprsound|icbhi``);
+- :mod:`respira.sites.sample`: a site's labelled recordings (:class:`LabelledRecording`), read from a
+  folder (``--dataset labelled|kauh|sprsound|icbhi``), and the encoder's view of their windows, computed
+  once (:class:`SiteSample`);
 - :mod:`respira.sites.embedding`: :func:`embed_recordings`, one encoder pass per recording giving
   both the raw embeddings and the model's logits of the windows ``predict`` cuts;
 - :mod:`respira.sites.fitting`: :func:`~respira.sites.fitting.fit_sample`, per label the model as is,

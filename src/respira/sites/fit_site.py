@@ -1,7 +1,7 @@
 """``respira fit-site`` from Python: make a model serve a site from a few of its labelled patients.
 
 :func:`fit_site_folder` checks every input (the options, the output folder, the model's head, the sample:
-:mod:`respira.sites.site_samples`) before any audio is read, embeds each recording once
+:mod:`respira.sites.sample`) before any audio is read, embeds each recording once
 (:func:`respira.sites.embedding.embed_recordings`: the windows ``predict`` cuts), fits and judges the
 candidates by nested patient-wise cross-validation (:func:`respira.sites.fitting.fit_sample`) with a
 learning curve, and writes the fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is
@@ -30,7 +30,7 @@ from ..labels import MULTI_LABEL_NAMES
 from ..pretrained.sites import SiteVerdict, format_gain, site_fit_verdict
 from ..utils.tables import format_percent, format_score
 from .procedure import CANDIDATES, HEAD_CANDIDATES
-from .site_samples import SiteRecordings, read_site_recordings
+from .sample import SiteRecordings, read_site_recordings
 
 __all__ = [
     "CANDIDATES",
