@@ -20,8 +20,8 @@ each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sam
 - ``fit-site``'s own nested cross-validation on all the site's patients
   (:func:`respira.sites.fitting.fit_sample`, 5 outer patient-wise folds, timed).
 
-``--selection`` / ``--threshold_rule``: one of :data:`respira.sites.procedure.SELECTIONS` /
-:data:`~respira.sites.procedure.THRESHOLD_RULES` instead of fit-site's default, to measure a rule (the
+``--selection`` / ``--threshold_rule``: one of :data:`respira.sites.options.SELECTIONS` /
+:data:`~respira.sites.options.THRESHOLD_RULES` instead of fit-site's default, to measure a rule (the
 output's first line names it).
 
 Torch threads: ``--threads``, else ``respira fit-site``'s own choice

@@ -14,7 +14,7 @@ cross-validation on all the site's patients (5 outer folds) under each. A config
 - ``heads_mean``: every option with a head read through the mean of a recording's windows (the head
   learns from every window labelled with its recording's label), the others through the model's own
   rule: no rule chosen;
-- the selection rule against the model as is (:data:`respira.sites.procedure.SELECTIONS`, the rules
+- the selection rule against the model as is (:data:`respira.sites.options.SELECTIONS`, the rules
   fit-site keeps; ``benchmarks/results/fit_site_rules.md`` also holds, as history, the rules it retired:
   the best inner score, ``one_se``, and 90 % / 95 % of paired patient-bootstrap resamples).
 
@@ -42,7 +42,7 @@ RULE_SETS = ("max", "chosen", "heads_mean")
 
 def configurations() -> list[tuple[str, str]]:
     """``(rule set, selection)`` pairs, today's first."""
-    from respira.sites.procedure import SELECTIONS
+    from respira.sites.options import SELECTIONS
 
     order = ["bonferroni", *(s for s in SELECTIONS if s != "bonferroni")]
     return [(rules, selection) for rules in RULE_SETS for selection in order]

@@ -305,14 +305,6 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
     np.testing.assert_allclose(sample.base_logits[:, heads], expected[:, heads], atol=1e-4)
 
 
-def test_the_command_offers_the_engines_candidates_and_rules() -> None:
-    from respira.sites.options import CANDIDATE_NAMES, SELECTION_NAMES, THRESHOLD_RULE_NAMES
-    from respira.sites.procedure import CANDIDATES, SELECTIONS, THRESHOLD_RULES
-
-    assert CANDIDATE_NAMES == CANDIDATES
-    assert (SELECTION_NAMES, THRESHOLD_RULE_NAMES) == (SELECTIONS, THRESHOLD_RULES)
-
-
 def test_a_rule_fit_site_does_not_know_is_refused_from_python_before_any_work(tmp_path: Path) -> None:
     from respira.sites.fit_site import fit_site_folder
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "ALL": "fitting",
     "LabelledRecording": "sample",
     "LearningCurve": "fitting",
     "SiteFit": "fitting",
@@ -42,7 +41,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "ALL",
     "LabelledRecording",
     "LearningCurve",
     "SiteFit",

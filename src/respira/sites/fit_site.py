@@ -29,11 +29,10 @@ from typing import Any
 from ..labels import MULTI_LABEL_NAMES
 from ..pretrained.sites import SiteVerdict, format_gain, site_fit_verdict
 from ..utils.tables import format_percent, format_score
-from .procedure import CANDIDATES, HEAD_CANDIDATES
+from .options import CANDIDATES, HEAD_CANDIDATES
 from .sample import SiteRecordings, read_site_recordings
 
 __all__ = [
-    "CANDIDATES",
     "THRESHOLD_CANDIDATES",
     "SiteFitResult",
     "check_candidates",

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..pretrained.sites import site_fit_verdict
+from .options import CANDIDATES
 from .procedure import (
-    CANDIDATES,
     SELECTION,
     THRESHOLD_RULE,
     FittedRule,
@@ -37,10 +37,8 @@ from .procedure import (
 from .sample import SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
-__all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
+__all__ = ["ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
 
-ALL: tuple[str, ...] = CANDIDATES
-"""Every candidate (:data:`respira.sites.procedure.CANDIDATES`)."""
 ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 """The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
 
@@ -150,7 +148,7 @@ def fit_sample(
     outer_folds: int = 5,
     inner_folds: int = 4,
     seed: int = 0,
-    candidates: Sequence[str] = ALL,
+    candidates: Sequence[str] = CANDIDATES,
     resamples: int = 1000,
     recording_rules: Sequence[RecordingRule] | None = None,
     heads_rule: RecordingRule | None = None,
@@ -267,7 +265,7 @@ def learning_curve(
     draws: int = 3,
     seed: int = 0,
     inner_folds: int = 4,
-    candidates: Sequence[str] = ALL,
+    candidates: Sequence[str] = CANDIDATES,
     resamples: int = 1000,
     recording_rules: Sequence[RecordingRule] | None = None,
     heads_rule: RecordingRule | None = None,
