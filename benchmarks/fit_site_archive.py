@@ -179,7 +179,7 @@ def use_archive(variant: str, archive: Any, stats: tuple[np.ndarray, np.ndarray]
 
 def fitted(sample: Any, pool: np.ndarray, chosen: set[str], held: np.ndarray, variant: str) -> dict[str, Any]:
     """fit-site's procedure on the pool's recordings of ``chosen`` by ``variant``, scored on ``held``."""
-    from respira.sites.fitting import _scored
+    from respira.sites.out_of_sample import _scored
     from respira.sites.procedure import fit_procedure
 
     inside = np.array([str(u) in chosen for u in sample.units]) & pool
@@ -201,7 +201,7 @@ def fitted(sample: Any, pool: np.ndarray, chosen: set[str], held: np.ndarray, va
 
 def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     import respira
-    from respira.sites.fitting import _scored
+    from respira.sites.out_of_sample import _scored
     from respira.sites.procedure import FittedRule
     from respira.sites.scores import _weights, _with_interval, weighted_icbhi_scores
     from respira.sites.suggestion import suggest_units

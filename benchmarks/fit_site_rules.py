@@ -5,7 +5,7 @@
 
 Reads the samples ``benchmarks/fit_site.py`` cached (the shipped detector's window embeddings of each
 site, ``--cache``) and, per site, for each of ``--draws`` random draws of ``k`` labelled patients (the
-draws of :func:`respira.sites.fitting.learning_curve`), fits the procedure on them under every
+draws of :func:`respira.sites.out_of_sample.learning_curve`), fits the procedure on them under every
 configuration and scores it per recording on the site's other patients; then ``fit-site``'s nested
 cross-validation on all the site's patients (5 outer folds) under each. A configuration is:
 
@@ -71,7 +71,7 @@ def held_out_scores(sample: Any, procedure: Any, held: np.ndarray) -> dict[str, 
 
 def study(sample: Any, sizes: list[int], draws: int, seed: int) -> dict[str, Any]:
     """Per configuration: the draws' held-out rows and the nested-CV rows."""
-    from respira.sites.fitting import _draw, fit_sample
+    from respira.sites.out_of_sample import _draw, fit_sample
     from respira.sites.procedure import fit_procedure
 
     rows: list[dict[str, Any]] = []

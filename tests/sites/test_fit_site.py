@@ -60,9 +60,9 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     site: Path, model: Path, tmp_path: Path, graph_stub: None, capsys, caplog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from respira.sites import fitting
+    from respira.sites import out_of_sample
 
-    monkeypatch.setattr(fitting.SiteFit, "applies", property(lambda self: False))
+    monkeypatch.setattr(out_of_sample.SiteFit, "applies", property(lambda self: False))
     output = tmp_path / "out"
     code = main(
         ["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3"]

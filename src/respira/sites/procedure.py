@@ -2,7 +2,7 @@
 sample.
 
 :func:`fit_procedure` is what ``fit-site`` does with the recordings it is given, and what nested
-cross-validation repeats on each outer fold's training units (:mod:`respira.sites.fitting`):
+cross-validation repeats on each outer fold's training units (:mod:`respira.sites.out_of_sample`):
 
 1. inner patient-wise folds over the training units (:func:`unit_folds`);
 2. per label, each head candidate (:data:`~respira.sites.options.HEAD_CANDIDATES`) fitted on the other

@@ -208,7 +208,7 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
     """The learning curve: mean out-of-sample score (± sd over draws) against labelled units, per
     procedure."""
     from ..reports.figures import new_figure, save_figure
-    from .fitting import draw_scores
+    from .out_of_sample import draw_scores
 
     figure = new_figure(6.0, 4.0)
     ax = figure.add_subplot()

@@ -1,4 +1,4 @@
-"""Fit a model to a site and judge it honestly: :func:`fit_sample` and :func:`learning_curve`.
+"""Fit a model to a site and judge it out of sample: :func:`fit_sample` and :func:`learning_curve`.
 
 :func:`fit_sample` runs the procedure of :mod:`respira.sites.procedure` (per label: the model as is,
 re-tuned thresholds, a head anchored on the model's logit or a site head, chosen by inner
