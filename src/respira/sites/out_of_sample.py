@@ -34,7 +34,7 @@ from .procedure import (
     fit_procedure,
     unit_folds,
 )
-from .sample import SiteSample
+from .sample import MIN_UNITS, SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
 __all__ = ["ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
@@ -43,7 +43,7 @@ ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 """The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
 
 
-def check_sample(sample: SiteSample, minimum_units: int = 4) -> None:
+def check_sample(sample: SiteSample, minimum_units: int = MIN_UNITS) -> None:
     """Raise a one-line ``ValueError`` unless the sample has ``minimum_units`` units, a normal and an
     abnormal recording."""
     units = len(set(sample.units))
