@@ -11,17 +11,17 @@ labels, Poor Quality left out). The shipped detector (``respira.Detector.from_pr
 each site once (:func:`respira.sites.embedding.embed_recordings`, timed; the sample is kept in
 ``--cache`` so a rerun skips it). Then, per site:
 
-- the learning curve (:func:`respira.sites.fitting.learning_curve`): ``k`` labelled patients drawn at
+- the learning curve (:func:`respira.sites.out_of_sample.learning_curve`): ``k`` labelled patients drawn at
   random (``--draws`` draws each), the procedure fitted on them (its recording rule chosen with the
   candidates) and scored per recording on the site's other patients: the model as is, re-tuned
   thresholds, the site head, the anchored head (each at the recording rule its inner score prefers), the
   chosen procedure and all-normal; the mean over the draws with a patient-bootstrap 95 % interval of
   that mean, how many draws' chosen procedure scored below the model as is, and the rules chosen;
 - ``fit-site``'s own nested cross-validation on all the site's patients
-  (:func:`respira.sites.fitting.fit_sample`, 5 outer patient-wise folds, timed).
+  (:func:`respira.sites.out_of_sample.fit_sample`, 5 outer patient-wise folds, timed).
 
-``--selection`` / ``--threshold_rule``: one of :data:`respira.sites.procedure.SELECTIONS` /
-:data:`~respira.sites.procedure.THRESHOLD_RULES` instead of fit-site's default, to measure a rule (the
+``--selection`` / ``--threshold_rule``: one of :data:`respira.sites.options.SELECTIONS` /
+:data:`~respira.sites.options.THRESHOLD_RULES` instead of fit-site's default, to measure a rule (the
 output's first line names it).
 
 Torch threads: ``--threads``, else ``respira fit-site``'s own choice
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args.threads = apply_num_threads(requested=args.threads).num_threads
 
     import respira
-    from respira.sites.fitting import fit_sample, learning_curve
+    from respira.sites.out_of_sample import fit_sample, learning_curve
 
     chosen_rule = {} if args.selection is None else {"selection": args.selection}
     if args.threshold_rule is not None:

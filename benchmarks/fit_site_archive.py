@@ -108,6 +108,7 @@ def use_archive(variant: str, archive: Any, stats: tuple[np.ndarray, np.ndarray]
     """Make fit_procedure's heads learn with ``archive`` (the unlabelled recordings) by ``variant``."""
     from respira.sites import procedure
     from respira.sites.heads import PENALTIES, balanced_weights, ridge_paths
+    from respira.sites.options import HEAD_CANDIDATES
     from respira.sites.scores import recording_probabilities
 
     original = procedure.__dict__.setdefault("_original_head_paths", procedure._head_paths)
@@ -156,21 +157,21 @@ def use_archive(variant: str, archive: Any, stats: tuple[np.ndarray, np.ndarray]
             )
 
         windows_fold = folds[train.recording]
-        out_of_fold = {name: np.zeros((x.shape[0], PENALTIES.size)) for name in procedure.HEAD_CANDIDATES}
+        out_of_fold = {name: np.zeros((x.shape[0], PENALTIES.size)) for name in HEAD_CANDIDATES}
         for fold in np.unique(folds):
             inside = windows_fold != fold
             recordings_in = np.flatnonzero(folds != fold)
             if target[recordings_in].min() == target[recordings_in].max():
                 continue
             paths = fit(recordings_in, inside)
-            for name, path in zip(procedure.HEAD_CANDIDATES, reversed(paths), strict=True):
+            for name, path in zip(HEAD_CANDIDATES, reversed(paths), strict=True):
                 out_of_fold[name][~inside] = path.scores(x[~inside], z[~inside])
         full = fit(np.arange(len(train.recordings)), np.ones(x.shape[0], dtype=bool))
         model_row = (train.base_head[0][label], float(train.base_head[1][label]))
         rows = {"anchored_head": model_row, "site_head": None}
         return {
             name: procedure._HeadPaths(out_of_fold[name], path, rows[name])
-            for name, path in zip(procedure.HEAD_CANDIDATES, reversed(full), strict=True)
+            for name, path in zip(HEAD_CANDIDATES, reversed(full), strict=True)
         }
 
     procedure._head_paths = head_paths
@@ -178,7 +179,7 @@ def use_archive(variant: str, archive: Any, stats: tuple[np.ndarray, np.ndarray]
 
 def fitted(sample: Any, pool: np.ndarray, chosen: set[str], held: np.ndarray, variant: str) -> dict[str, Any]:
     """fit-site's procedure on the pool's recordings of ``chosen`` by ``variant``, scored on ``held``."""
-    from respira.sites.fitting import _scored
+    from respira.sites.out_of_sample import _scored
     from respira.sites.procedure import fit_procedure
 
     inside = np.array([str(u) in chosen for u in sample.units]) & pool
@@ -200,7 +201,7 @@ def fitted(sample: Any, pool: np.ndarray, chosen: set[str], held: np.ndarray, va
 
 def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     import respira
-    from respira.sites.fitting import _scored
+    from respira.sites.out_of_sample import _scored
     from respira.sites.procedure import FittedRule
     from respira.sites.scores import _weights, _with_interval, weighted_icbhi_scores
     from respira.sites.suggestion import suggest_units

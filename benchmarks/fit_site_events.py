@@ -126,7 +126,7 @@ def draw(sample: Any, pool: list[str], number: int) -> set[str]:
 
 def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     import respira
-    from respira.sites.fitting import _scored
+    from respira.sites.out_of_sample import _scored
     from respira.sites.procedure import FittedRule, fit_procedure
     from respira.sites.scores import paired_gain, scores_with_intervals
 

@@ -5,7 +5,7 @@
 
 Reads the samples ``benchmarks/fit_site.py`` cached (the shipped detector's window embeddings of each
 site, ``--cache``) and, per site, for each of ``--draws`` random draws of ``k`` labelled patients (the
-draws of :func:`respira.sites.fitting.learning_curve`), fits the procedure on them under every
+draws of :func:`respira.sites.out_of_sample.learning_curve`), fits the procedure on them under every
 configuration and scores it per recording on the site's other patients; then ``fit-site``'s nested
 cross-validation on all the site's patients (5 outer folds) under each. A configuration is:
 
@@ -14,7 +14,7 @@ cross-validation on all the site's patients (5 outer folds) under each. A config
 - ``heads_mean``: every option with a head read through the mean of a recording's windows (the head
   learns from every window labelled with its recording's label), the others through the model's own
   rule: no rule chosen;
-- the selection rule against the model as is (:data:`respira.sites.procedure.SELECTIONS`, the rules
+- the selection rule against the model as is (:data:`respira.sites.options.SELECTIONS`, the rules
   fit-site keeps; ``benchmarks/results/fit_site_rules.md`` also holds, as history, the rules it retired:
   the best inner score, ``one_se``, and 90 % / 95 % of paired patient-bootstrap resamples).
 
@@ -42,7 +42,7 @@ RULE_SETS = ("max", "chosen", "heads_mean")
 
 def configurations() -> list[tuple[str, str]]:
     """``(rule set, selection)`` pairs, today's first."""
-    from respira.sites.procedure import SELECTIONS
+    from respira.sites.options import SELECTIONS
 
     order = ["bonferroni", *(s for s in SELECTIONS if s != "bonferroni")]
     return [(rules, selection) for rules in RULE_SETS for selection in order]
@@ -71,7 +71,7 @@ def held_out_scores(sample: Any, procedure: Any, held: np.ndarray) -> dict[str, 
 
 def study(sample: Any, sizes: list[int], draws: int, seed: int) -> dict[str, Any]:
     """Per configuration: the draws' held-out rows and the nested-CV rows."""
-    from respira.sites.fitting import _draw, fit_sample
+    from respira.sites.out_of_sample import _draw, fit_sample
     from respira.sites.procedure import fit_procedure
 
     rows: list[dict[str, Any]] = []

@@ -43,8 +43,8 @@ from respira.audio import read_audio
 from respira.audio.dsp import prepare_recording
 from respira.core.windows import window_samples, window_spans
 from respira.hub.loading import local_model_folder
+from respira.sites.sample import read_site_recordings
 from respira.sites.scores import scores_with_intervals
-from respira.sites.site_samples import read_site_recordings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SITES = (("icbhi", "icbhi"), ("kauh", "kauh"), ("sprsound", "sprsound"))

@@ -72,7 +72,7 @@ def held_out_units(sample: Any) -> set[str]:
 def score_order(sample: Any, order: list[str], held: np.ndarray) -> list[dict[str, Any]]:
     """Fit fit-site's procedure on the first k units of ``order`` (k in :data:`SIZES`) and score the
     held-out recordings: one row per k with the parts of the chosen procedure and the model as is."""
-    from respira.sites.fitting import _scored
+    from respira.sites.out_of_sample import _scored
     from respira.sites.procedure import FittedRule, fit_procedure
 
     rows = []

@@ -143,13 +143,13 @@ def finish(folder: Path, site: Site, shared: Path) -> Path:
     """Write ``build_record.json`` into the fitted ``folder`` (its inputs, and ``site_fit.json``'s SHA-256:
     the one evaluation it claims), take out its generated code (the shipped layout), write its
     ``expected_outputs.json`` and render its card again from its files."""
+    from respira.hub.card_render import render_folder_card
     from respira.pretrained import evaluation_digests
-    from respira.sites.site_folder import render_site_card
 
     write_build_record(folder, build_record(site, shared) | {"evaluations": evaluation_digests(folder)})
     shipped_layout(folder)
     write_expected_outputs(folder, shared, site.recordings)
-    render_site_card(folder, base_folder=BASE)
+    render_folder_card(folder, base_folder=BASE)
     return folder
 
 

@@ -86,13 +86,13 @@ def test_the_build_record_names_todays_base_and_the_evaluation_it_claims(shipped
 
 
 def test_the_card_is_what_the_folders_files_render(shipped: tuple[str, Path], tmp_path: Path) -> None:
-    from respira.sites.site_folder import render_site_card
+    from respira.hub.card_render import render_folder_card
 
     name, folder = shipped
     copy = tmp_path / name
     shutil.copytree(folder, copy)
     (copy / "README.md").unlink()
-    render_site_card(copy, base_folder=default_detector_dir())
+    render_folder_card(copy, base_folder=default_detector_dir())
     card = (copy / "README.md").read_text()
     assert card == (folder / "README.md").read_text()
     record = json.loads((folder / SITE_FIT_FILE).read_text())

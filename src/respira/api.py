@@ -191,7 +191,7 @@ def label(
         server.close()
     """
     from .app.label_server import LabelOptions, label_server
-    from .sites.site_samples import MIN_UNITS
+    from .sites.sample import MIN_UNITS
 
     checked = options_from(LabelOptions, options)
     return label_server(_model(model), archive, checked, minimum_units=MIN_UNITS).start()

@@ -60,9 +60,9 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_nothing_is_written_unless_it_beats_the_model_and_all_normal(
     site: Path, model: Path, tmp_path: Path, graph_stub: None, capsys, caplog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from respira.sites import fitting
+    from respira.sites import out_of_sample
 
-    monkeypatch.setattr(fitting.SiteFit, "applies", property(lambda self: False))
+    monkeypatch.setattr(out_of_sample.SiteFit, "applies", property(lambda self: False))
     output = tmp_path / "out"
     code = main(
         ["fit-site", str(model), "--data_dir", str(site), "--output_dir", str(output), "--outer_folds", "3"]
@@ -295,7 +295,7 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
     fit = result.record["fit"]
     detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
     from respira.sites.embedding import embed_recordings
-    from respira.sites.site_samples import read_site_recordings
+    from respira.sites.sample import read_site_recordings
 
     sample = embed_recordings(detector, read_site_recordings(site).recordings, progress=False)
     heads = [flag for flag, chosen in enumerate(result.chosen) if chosen == "site_head"]
@@ -303,14 +303,6 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
         fit["head_bias"]
     )
     np.testing.assert_allclose(sample.base_logits[:, heads], expected[:, heads], atol=1e-4)
-
-
-def test_the_command_offers_the_engines_candidates_and_rules() -> None:
-    from respira.sites.options import CANDIDATE_NAMES, SELECTION_NAMES, THRESHOLD_RULE_NAMES
-    from respira.sites.procedure import CANDIDATES, SELECTIONS, THRESHOLD_RULES
-
-    assert CANDIDATE_NAMES == CANDIDATES
-    assert (SELECTION_NAMES, THRESHOLD_RULE_NAMES) == (SELECTIONS, THRESHOLD_RULES)
 
 
 def test_a_rule_fit_site_does_not_know_is_refused_from_python_before_any_work(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from respira.sites import procedure
-from respira.sites.procedure import THRESHOLD_RULES, fit_procedure, unit_folds
+from respira.sites.options import THRESHOLD_RULES
+from respira.sites.procedure import fit_procedure, unit_folds
 from respira.sites.scores import recording_probabilities
 
 from .conftest import make_sample

@@ -17,7 +17,7 @@ an answer shows the next recording without waiting for the model.
 
 Progress counts units (patients; recordings without a ``patient`` column) whose every recording is
 answered, and says whether the labelled recordings reach fit-site's minimum (``minimum_units`` units, a
-normal and an abnormal recording; the command passes :data:`respira.sites.site_samples.MIN_UNITS`), with
+normal and an abnormal recording; the command passes :data:`respira.sites.sample.MIN_UNITS`), with
 the ``respira fit-site`` command to run.
 """
 

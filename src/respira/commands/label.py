@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..app.label_server import label_server
-    from ..sites.site_samples import MIN_UNITS
+    from ..sites.sample import MIN_UNITS
     from ..utils.signals import terminate_as_interrupt
 
     server = label_server(args.model, args.archive, options_of(args, LabelOptions), minimum_units=MIN_UNITS)

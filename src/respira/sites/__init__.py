@@ -1,12 +1,12 @@
 """Make a model serve a site: everything respira does with one site's own recordings, in one room.
 
-- :mod:`respira.sites.sample`: a site's labelled recordings (:class:`LabelledRecording`) and the
-  encoder's view of their windows, computed once (:class:`SiteSample`);
-- :mod:`respira.sites.site_samples`: reading them from a folder (``--dataset labelled|kauh|sprsound|icbhi``);
+- :mod:`respira.sites.sample`: a site's labelled recordings (:class:`LabelledRecording`), read from a
+  folder (``--dataset labelled|kauh|sprsound|icbhi``), and the encoder's view of their windows, computed
+  once (:class:`SiteSample`);
 - :mod:`respira.sites.embedding`: :func:`embed_recordings`, one encoder pass per recording giving
   both the raw embeddings and the model's logits of the windows ``predict`` cuts;
-- :mod:`respira.sites.fitting`: :func:`~respira.sites.fitting.fit_sample`, per label the model as is,
-  re-tuned thresholds, a site head or a head anchored on the model's, chosen and scored by nested
+- :mod:`respira.sites.out_of_sample`: :func:`~respira.sites.out_of_sample.fit_sample`, per label the
+  model as is, re-tuned thresholds, a site head or a head anchored on the model's, chosen and scored by nested
   patient-wise cross-validation (:class:`SiteFit`), and :func:`learning_curve` (the procedure itself:
   :mod:`respira.sites.procedure`; the heads: :mod:`respira.sites.heads`; the scores:
   :mod:`respira.sites.scores`);
@@ -30,19 +30,17 @@ from __future__ import annotations
 from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS = {
-    "ALL": "fitting",
     "LabelledRecording": "sample",
-    "LearningCurve": "fitting",
-    "SiteFit": "fitting",
+    "LearningCurve": "out_of_sample",
+    "SiteFit": "out_of_sample",
     "SiteSample": "sample",
     "embed_recordings": "embedding",
-    "learning_curve": "fitting",
+    "learning_curve": "out_of_sample",
     "linear_head": "embedding",
     "site_head_refusal": "embedding",
 }
 
 __all__ = [
-    "ALL",
     "LabelledRecording",
     "LearningCurve",
     "SiteFit",

@@ -1,9 +1,9 @@
 """``respira fit-site`` from Python: make a model serve a site from a few of its labelled patients.
 
 :func:`fit_site_folder` checks every input (the options, the output folder, the model's head, the sample:
-:mod:`respira.sites.site_samples`) before any audio is read, embeds each recording once
+:mod:`respira.sites.sample`) before any audio is read, embeds each recording once
 (:func:`respira.sites.embedding.embed_recordings`: the windows ``predict`` cuts), fits and judges the
-candidates by nested patient-wise cross-validation (:func:`respira.sites.fitting.fit_sample`) with a
+candidates by nested patient-wise cross-validation (:func:`respira.sites.out_of_sample.fit_sample`) with a
 learning curve, and writes the fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is
 shown out of sample that the chosen procedure beats calling every recording normal (its interval's lower
 end) and the model as is (its paired gain's): :attr:`SiteFitResult.verdict`, the rule by which the
@@ -29,17 +29,15 @@ from typing import Any
 from ..labels import MULTI_LABEL_NAMES
 from ..pretrained.sites import SiteVerdict, format_gain, site_fit_verdict
 from ..utils.tables import format_percent, format_score
-from .procedure import CANDIDATES, HEAD_CANDIDATES
-from .site_samples import SiteRecordings, read_site_recordings
+from .options import CANDIDATES, HEAD_CANDIDATES
+from .sample import SiteRecordings, read_site_recordings
 
 __all__ = [
-    "CANDIDATES",
     "THRESHOLD_CANDIDATES",
     "SiteFitResult",
     "check_candidates",
     "curve_means",
     "fit_site_folder",
-    "nested_rows",
 ]
 
 THRESHOLD_CANDIDATES: tuple[str, ...] = ("as_is", "thresholds")
@@ -143,7 +141,7 @@ class SiteFitResult:
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
     """Per size of a learning curve: the draws and the mean scores of the chosen procedure and as is."""
-    from .fitting import draw_scores
+    from .out_of_sample import draw_scores
 
     scores = draw_scores(rows)
     chosen, as_is = scores.get("chosen", {}), scores.get("as_is", {})
@@ -176,23 +174,6 @@ def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> t
             "for it"
         )
     return chosen
-
-
-def nested_rows(outer: Any) -> list[dict[str, Any]]:
-    """The fit's nested cross-validation table as plain rows (one per candidate, ``chosen`` and
-    ``all_normal``)."""
-    rows = outer.to_dict("records") if hasattr(outer, "to_dict") else list(outer)
-    return [{key: _plain(value) for key, value in dict(row).items()} for row in rows]
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, tuple):
-        value = list(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def fit_site_folder(
@@ -265,14 +246,10 @@ def _check_rules(selection: str | None, threshold_rule: str | None) -> dict[str,
     return rules
 
 
-def default_site_name(data_dir: str | Path, dataset: str) -> str:
-    """What a fit calls its site unless told: a ``labelled`` folder's name (its layout names no site),
-    else the corpus read."""
-    return Path(data_dir).expanduser().resolve().name if dataset == "labelled" else dataset
-
-
 def _check_site_name(site_name: str | None, data_dir: str | Path, dataset: str) -> str:
-    name = default_site_name(data_dir, dataset) if site_name is None else site_name
+    name = site_name
+    if name is None:  # a labelled folder's layout names no site: its folder's name does
+        name = Path(data_dir).expanduser().resolve().name if dataset == "labelled" else dataset
     if not name.strip() or not name.isprintable() or "|" in name or len(name) > 80:
         raise ValueError(
             f"--site_name must be 1 to 80 printable characters without '|', got {name!r}"
@@ -326,7 +303,7 @@ def _fit_and_write(
     onnx: bool,
 ) -> SiteFitResult:
     from .embedding import embed_recordings
-    from .fitting import fit_sample, learning_curve
+    from .out_of_sample import fit_sample, learning_curve
     from .site_folder import write_site_folder
 
     started = time.perf_counter()
@@ -368,7 +345,7 @@ def _fit_and_write(
         "base_thresholds": [float(t) for t in sample.base_thresholds],
         "applies": bool(fit.applies),
         "applied_anyway": bool(written and not fit.applies),
-        "nested_cv": nested_rows(fit.outer),
+        "nested_cv": _plain_json(fit.outer),
         "seconds": {"embedding": embedded - started, "fitting": fitted - embedded},
         "fit": _plain_json(fit.to_json()),
     }
@@ -424,9 +401,11 @@ def _model_name(model: str | Path) -> str:
 
 
 def _plain_json(value: Any) -> Any:
-    """``value`` with numpy arrays and scalars as JSON types."""
+    """``value`` with numpy arrays and scalars as JSON types, NaN as ``None``."""
     if isinstance(value, Mapping):
         return {str(key): _plain_json(item) for key, item in value.items()}
+    if hasattr(value, "tolist"):
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [_plain_json(item) for item in value]
-    return _plain(value)
+    return None if isinstance(value, float) and math.isnan(value) else value

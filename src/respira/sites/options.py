@@ -1,6 +1,7 @@
 """The options of ``respira fit-site`` and ``respira suggest``, as dataclasses: the command line's flags
 (``HfArgumentParser``) and :func:`respira.fit_site` / :func:`respira.suggest`'s keyword arguments
-(:func:`respira.options.options_from`) are their fields."""
+(:func:`respira.options.options_from`) are their fields; and the names of fit-site's candidates and rules
+(:mod:`respira.sites.procedure` fits them), here so that building the parser imports no fitting code."""
 
 from __future__ import annotations
 
@@ -9,15 +10,46 @@ from dataclasses import dataclass, field
 from ..data.corpora import corpus_names
 from ..options import SWITCH, corpus_list, embedding_batch_size, option
 
-__all__ = ["SuggestOptions", "fit_site_options"]
+__all__ = [
+    "CANDIDATES",
+    "HEAD_CANDIDATES",
+    "SELECTIONS",
+    "THRESHOLD_RULES",
+    "SuggestOptions",
+    "fit_site_options",
+]
 
-CANDIDATE_NAMES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
-"""``--candidates``' choices (:data:`respira.sites.procedure.CANDIDATES`, named here so that building the
-parser imports no fitting code)."""
-SELECTION_NAMES: tuple[str, ...] = ("one_se_units", "bonferroni")
-"""``--selection``'s choices (:data:`respira.sites.procedure.SELECTIONS`)."""
-THRESHOLD_RULE_NAMES: tuple[str, ...] = ("tuned", "expected")
-"""``--threshold_rule``'s choices (:data:`respira.sites.procedure.THRESHOLD_RULES`)."""
+CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
+"""Per label, simplest first: the model as is, its thresholds re-tuned, a head anchored on its logit, a site
+head on the embeddings alone."""
+HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
+"""The candidates that fit a head (the others read the model's own logit)."""
+SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
+"""How the inner scores choose against the model as is (ranked by inner score, ties to the simpler):
+``one_se_units`` (the default, :data:`respira.sites.procedure.SELECTION`): the model as is whenever
+fewer units hold a normal recording, or fewer an abnormal one, than there are inner folds (some inner fold
+then scores a choice with no normal, or no abnormal, patient), else the best option whose inner gain over
+the model as is exceeds one standard error of that gain (paired patient bootstrap of the training units);
+``bonferroni``: the best that beats the model as is in :data:`respira.sites.procedure.EVIDENCE` of the
+paired resamples, the shortfall shared among the options compared: the cautious alternative.
+
+Kept as BENCHMARKS.md measured them ("Thresholds from the expected score: fit-site's default rules",
+``benchmarks/results/fit_site_k20_rules/``, ``expected`` thresholds): against ``bonferroni``, after 20
+labelled patients ``one_se_units`` scores higher on the other patients of SPRSound and the ICBHI sample
+(a little lower on KAUH's) and, on every patient (nested CV), higher on KAUH and SPRSound;
+``bonferroni`` never fell below the model as is in those draws, and rarely leaves it. The rules retired
+were measured with ``tuned`` thresholds only: ``one_se``, ``best``, ``p90`` and ``p95`` fell below the
+model as is in more draws than ``bonferroni`` on KAUH and the ICBHI sample
+(``benchmarks/results/fit_site_rules.md``), and ``bonferroni_units`` scored as ``bonferroni`` did on
+SPRSound, below ``one_se_units`` (``benchmarks/results/fit_site_units_k20/``).
+"""
+THRESHOLD_RULES: tuple[str, ...] = ("tuned", "expected")
+"""How a fit sets the thresholds of an option from the (out-of-fold) probabilities of the recordings it
+learns from: ``tuned``: the pair that maximises their ICBHI-style score
+(:func:`respira.metrics.thresholds.tune_thresholds`); ``expected``: the pair that maximises the score
+expected under the probabilities calibrated on them (:func:`respira.sites.heads.expected_thresholds`):
+the labels enter through two calibration numbers per label, not through a score that a few labelled
+patients make jumpy."""
 
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 """What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
@@ -58,7 +90,7 @@ def fit_site_options() -> type:
         candidates: list[str] | None = field(
             default=None,
             metadata={
-                "choices": CANDIDATE_NAMES,
+                "choices": CANDIDATES,
                 "help": "procedures to choose from per label (default: all; as_is and thresholds only "
                 "for a model whose head cannot take a site head)",
             },
@@ -66,7 +98,7 @@ def fit_site_options() -> type:
         selection: str | None = field(
             default=None,
             metadata={
-                "choices": SELECTION_NAMES,
+                "choices": SELECTIONS,
                 "help": "how the inner cross-validation may replace the model as is: one_se_units (default: "
                 "a gain above one standard error, never while an inner fold must lack a normal or an "
                 "abnormal patient) or bonferroni (cautious: it rarely leaves the model as is)",
@@ -75,7 +107,7 @@ def fit_site_options() -> type:
         threshold_rule: str | None = field(
             default=None,
             metadata={
-                "choices": THRESHOLD_RULE_NAMES,
+                "choices": THRESHOLD_RULES,
                 "help": "how thresholds are set from the labelled recordings: expected (default: the best "
                 "score expected under calibrated probabilities) or tuned (the best score of the labels)",
             },

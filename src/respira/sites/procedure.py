@@ -2,11 +2,11 @@
 sample.
 
 :func:`fit_procedure` is what ``fit-site`` does with the recordings it is given, and what nested
-cross-validation repeats on each outer fold's training units (:mod:`respira.sites.fitting`):
+cross-validation repeats on each outer fold's training units (:mod:`respira.sites.out_of_sample`):
 
 1. inner patient-wise folds over the training units (:func:`unit_folds`);
-2. per label, each head candidate (:data:`HEAD_CANDIDATES`) fitted on the other inner folds at every
-   penalty (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out;
+2. per label, each head candidate (:data:`~respira.sites.options.HEAD_CANDIDATES`) fitted on the other
+   inner folds at every penalty (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out;
 3. per recording rule of :data:`RECORDING_RULES` (how window probabilities become a recording's: the
    maximum, the mean of the largest few, the mean), each head's penalty whose out-of-fold recording
    scores rank the label best (AUC; ties to the larger penalty) is kept, and a Platt scaling of those
@@ -14,9 +14,10 @@ cross-validation repeats on each outer fold's training units (:mod:`respira.site
 4. every (rule, crackle candidate, wheeze candidate) is scored per recording on the out-of-fold
    probabilities, its thresholds cross-fitted over the inner folds (the model's own for ``as_is``,
    offered at the model's own rule only; the others set jointly for the ICBHI-style score by the
-   :data:`THRESHOLD_RULES` rule, default :data:`THRESHOLD_RULE`), and one is chosen by the :data:`SELECTIONS`
-   rule (default :data:`SELECTION`) against the model as is (the recording rule is part of the
-   choice: a head may be read through the mean of a recording's windows, the model as is through its own);
+   :data:`~respira.sites.options.THRESHOLD_RULES` rule, default :data:`THRESHOLD_RULE`), and one is
+   chosen by the :data:`~respira.sites.options.SELECTIONS` rule (default :data:`SELECTION`) against the
+   model as is (the recording rule is part of the choice: a head may be read through the mean of a
+   recording's windows, the model as is through its own);
 5. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
 
 The result holds each candidate used for both labels too (at its preferred rule): one fit scores them all.
@@ -46,6 +47,7 @@ from .heads import (
     platt_scaling,
     ridge_paths,
 )
+from .options import CANDIDATES, HEAD_CANDIDATES, SELECTIONS, THRESHOLD_RULES
 from .sample import SiteSample
 from .scores import (
     aggregate_rows,
@@ -56,14 +58,10 @@ from .scores import (
 )
 
 __all__ = [
-    "CANDIDATES",
     "EVIDENCE",
-    "HEAD_CANDIDATES",
     "RECORDING_RULES",
     "SELECTION",
-    "SELECTIONS",
     "THRESHOLD_RULE",
-    "THRESHOLD_RULES",
     "FittedRule",
     "Procedure",
     "check_rules",
@@ -71,33 +69,10 @@ __all__ = [
     "unit_folds",
 ]
 
-CANDIDATES: tuple[str, ...] = ("as_is", "thresholds", "anchored_head", "site_head")
-"""Per label, simplest first: the model as is, its thresholds re-tuned, a head anchored on its logit, a site
-head on the embeddings alone."""
-HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 RecordingRule = tuple[str, int | None]
 RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAULT_TOP_K), ("mean", None))
 """The recording rules a fit chooses among (:func:`respira.core.windows.aggregate_windows`), the model's
 default first: a head learns from every window, so their mean may read a recording better than their max."""
-SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
-"""How the inner scores choose against the model as is (ranked by inner score, ties to the simpler):
-``one_se_units`` (the default, :data:`SELECTION`): the model as is whenever fewer units hold a normal
-recording, or fewer an abnormal one, than there are inner folds (some inner fold then scores a choice
-with no normal, or no abnormal, patient), else the best option whose inner gain over the model as is
-exceeds one standard error of that gain (paired patient bootstrap of the training units);
-``bonferroni``: the best that beats the model as is in :data:`EVIDENCE` of the paired resamples, the
-shortfall shared among the options compared: the cautious alternative.
-
-Kept as BENCHMARKS.md measured them ("Thresholds from the expected score: fit-site's default rules",
-``benchmarks/results/fit_site_k20_rules/``, ``expected`` thresholds): against ``bonferroni``, after 20
-labelled patients ``one_se_units`` scores higher on the other patients of SPRSound and the ICBHI sample
-(a little lower on KAUH's) and, on every patient (nested CV), higher on KAUH and SPRSound;
-``bonferroni`` never fell below the model as is in those draws, and rarely leaves it. The rules retired
-were measured with ``tuned`` thresholds only: ``one_se``, ``best``, ``p90`` and ``p95`` fell below the
-model as is in more draws than ``bonferroni`` on KAUH and the ICBHI sample
-(``benchmarks/results/fit_site_rules.md``), and ``bonferroni_units`` scored as ``bonferroni`` did on
-SPRSound, below ``one_se_units`` (``benchmarks/results/fit_site_units_k20/``).
-"""
 SELECTION: str = "one_se_units"
 """The default selection, with the default :data:`THRESHOLD_RULE` (``expected``). Measured
 (``benchmarks/fit_site.py --sizes 20 --draws 10``, the three sites of ``../shared``; docs/history/fit-site.md,
@@ -109,13 +84,6 @@ patients the model learnt from (its "as is" there is in sample)."""
 EVIDENCE: float = 0.95
 """``bonferroni``'s share of paired resamples in which an option must beat the model as is, before the
 correction for the number of options compared."""
-THRESHOLD_RULES: tuple[str, ...] = ("tuned", "expected")
-"""How a fit sets the thresholds of an option from the (out-of-fold) probabilities of the recordings it
-learns from: ``tuned``: the pair that maximises their ICBHI-style score
-(:func:`respira.metrics.thresholds.tune_thresholds`); ``expected``: the pair that maximises the score
-expected under the probabilities calibrated on them (:func:`respira.sites.heads.expected_thresholds`):
-the labels enter through two calibration numbers per label, not through a score that a few labelled
-patients make jumpy."""
 THRESHOLD_RULE: str = "expected"
 """The default threshold rule (measured with :data:`SELECTION`: see there)."""
 _RESAMPLES = 1000
@@ -187,8 +155,8 @@ class Procedure:
 
 
 def check_rules(selection: str, threshold_rule: str) -> None:
-    """A one-line ``ValueError`` unless ``selection`` is one of :data:`SELECTIONS` and ``threshold_rule`` one
-    of :data:`THRESHOLD_RULES`."""
+    """A one-line ``ValueError`` unless ``selection`` is one of :data:`~respira.sites.options.SELECTIONS` and
+    ``threshold_rule`` one of :data:`~respira.sites.options.THRESHOLD_RULES`."""
     for name, value, allowed in (
         ("selection", selection, SELECTIONS),
         ("threshold_rule", threshold_rule, THRESHOLD_RULES),

@@ -1,19 +1,29 @@
-"""A site's labelled sample as the fitting engine sees it: recordings, their labels and units, and the
-encoder's view of their windows, computed once (:func:`respira.sites.embedding.embed_recordings`).
+"""A site's labelled sample: its recordings read from a folder (``respira fit-site --data_dir DIR
+--dataset labelled|kauh|sprsound|icbhi``), and the encoder's view of their windows, computed once
+(:func:`respira.sites.embedding.embed_recordings`).
 
 - :class:`LabelledRecording`: one audio file with its recording-level crackle and wheeze flags and its
   unit (the patient; the recording itself when the corpus has no patient column);
+- :func:`read_site_recordings`: every labelled recording of a folder (:class:`SiteRecordings`), read
+  before any audio is decoded through the corpus's :class:`~respira.data.corpora.CorpusSpec`: a
+  recording-labelled one (``labelled``: a folder with ``labels.csv``; KAUH: labels in the file names;
+  SPRSound: each recording's record label) by its ``read_index``, one with annotated cycles (ICBHI) by its
+  layout, a recording then being crackle (wheeze) when any of its cycles is. Recordings too poor to judge
+  (SPRSound's ``Poor Quality``) and rows of a ``labels.csv`` not yet labelled are left out, and said so.
+  The unit of every fold and bootstrap resample is the patient; a labelled folder without a ``patient``
+  column makes each recording its own unit. :func:`check_site_recordings` refuses, in one line, a sample
+  that cannot be fitted and judged: fewer than :data:`MIN_UNITS` units, or no normal or no abnormal recording;
 - :class:`SiteSample`: every window of every recording of a sample (the windows ``predict`` cuts), with
   its raw pooled embedding (what the model's head reads, before ``head_norm``), the model's own logits,
-  the model's head in that raw space, its thresholds and its recording aggregation rule.
-
-A :class:`SiteSample` can be saved to and read from one ``.npz`` (:meth:`SiteSample.save`,
-:meth:`SiteSample.load`), so a sample is embedded once however many fits read it.
+  the model's head in that raw space, its thresholds and its recording aggregation rule; saved to and read
+  from one ``.npz`` (:meth:`SiteSample.save`, :meth:`SiteSample.load`), so a sample is embedded once
+  however many fits read it.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -22,9 +32,19 @@ from typing import Any
 import numpy as np
 
 from ..core.windows import check_aggregation
+from ..data.corpora import resolve, scored_corpus
+from ..data.labels_csv import UnlabelledRowsWarning
 from ..labels import flags_to_classes
+from ..metrics.recording_level import unmeasurable
 
-__all__ = ["LabelledRecording", "SiteSample"]
+__all__ = [
+    "MIN_UNITS",
+    "LabelledRecording",
+    "SiteRecordings",
+    "SiteSample",
+    "check_site_recordings",
+    "read_site_recordings",
+]
 
 _SAMPLE_FORMAT = 1
 
@@ -42,6 +62,115 @@ class LabelledRecording:
     recording_id: str
     duration: float | None = None
     """Seconds of audio (``None`` until read; :func:`~respira.sites.embedding.embed_recordings` fills it)."""
+
+
+MIN_UNITS = 4
+"""Fewest units (patients) a sample needs: nested cross-validation holds units out at two levels, and a
+fold without both a normal and an abnormal unit scores nothing."""
+
+
+@dataclass(frozen=True)
+class SiteRecordings:
+    """The labelled recordings of one site's folder, and how they were read."""
+
+    recordings: tuple[LabelledRecording, ...]
+    dataset: str
+    """The corpus (``--dataset``) the folder was read as."""
+    data_dir: Path
+    units_are_patients: bool
+    """``False`` when the folder names no patient: each recording is then its own unit."""
+    left_out: int = 0
+    """Recordings marked too poor to judge, left out (they carry no crackle or wheeze label)."""
+
+    @property
+    def units(self) -> int:
+        """How many units (patients, or recordings without a patient column) the sample holds."""
+        return len({recording.unit for recording in self.recordings})
+
+    @property
+    def unit_name(self) -> str:
+        """``patients``, or ``recordings (each its own unit: no patient column)``."""
+        return "patients" if self.units_are_patients else "recordings (each its own unit: no patient column)"
+
+
+def read_site_recordings(data_dir: str | Path, dataset: str = "labelled") -> SiteRecordings:
+    """Every labelled recording of ``data_dir`` read as ``dataset`` (see the module docstring); checked
+    by :func:`check_site_recordings`. One-line errors for a folder that is not that corpus."""
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"--data_dir {data_dir} does not exist or is not a folder")
+    spec = scored_corpus(dataset)
+    if spec.labels == "cycle":
+        sample = _from_cycles(root, dataset, spec.locate)
+    else:
+        if spec.read_index is None:
+            raise ValueError(
+                f"{spec.name} has no file index (its spec's read_index): fit-site cannot read it"
+            )
+        with warnings.catch_warnings():  # a partial folder (some patients of KAUH) is a sample, not an error
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("always", UnlabelledRowsWarning)  # rows left blank: said, in one line
+            index = resolve(spec.read_index)(root)
+        left_out = 0
+        if "poor_quality" in index.columns:
+            poor = index["poor_quality"].astype(bool)
+            left_out = int(poor.sum())
+            index = index[~poor]
+        named = "patient" not in index.columns or bool(index["patient"].notna().all())
+        column = "patient" if "patient" in index.columns and named else spec.group_by
+        recordings = []
+        for row in index.itertuples(index=False):
+            path = Path(row.path)
+            recording_id = _relative(path, root)
+            unit = str(getattr(row, column)) if named else recording_id
+            recordings.append(
+                LabelledRecording(path, bool(row.crackle), bool(row.wheeze), unit, recording_id)
+            )
+        sample = SiteRecordings(tuple(recordings), dataset, root, named, left_out)
+    check_site_recordings(sample)
+    return sample
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _from_cycles(root: Path, dataset: str, locate: str) -> SiteRecordings:
+    """A cycle-annotated corpus (ICBHI) as recordings: crackle (wheeze) when any cycle is; the patient is
+    the first field of the name."""
+    from ..data.text_files import read_annotations
+
+    layout = resolve(locate)(root)
+    stems = sorted(set(layout.audio_files) & set(layout.annotation_files))
+    if not stems:
+        raise ValueError(f"{root} has no recording with both audio and an annotation file")
+    recordings = []
+    for stem in stems:
+        cycles = read_annotations(layout.annotation_files[stem])
+        path = Path(layout.audio_files[stem])
+        crackle, wheeze = any(c.crackle for c in cycles), any(c.wheeze for c in cycles)
+        recordings.append(LabelledRecording(path, crackle, wheeze, stem.split("_")[0], _relative(path, root)))
+    return SiteRecordings(tuple(recordings), dataset, root, units_are_patients=True)
+
+
+def check_site_recordings(sample: SiteRecordings) -> None:
+    """One-line ``ValueError`` for a sample fit-site cannot fit and judge: fewer than :data:`MIN_UNITS`
+    units, or no normal or no abnormal recording (the score weighs specificity on the first and
+    sensitivity on the second)."""
+    where = f"--data_dir {sample.data_dir} ({sample.dataset})"
+    if sample.units < MIN_UNITS:
+        raise ValueError(
+            f"{where} holds {sample.units} {sample.unit_name.split(' ')[0]}; fit-site needs at least "
+            f"{MIN_UNITS} to fit and judge out of sample (patient-wise nested cross-validation)"
+        )
+    abnormal = sum(1 for r in sample.recordings if r.crackle or r.wheeze)
+    normal = len(sample.recordings) - abnormal
+    lacking = unmeasurable(normal, abnormal)
+    if lacking is not None:
+        raise ValueError(f"{where} has {lacking}; fit-site needs both")
 
 
 @dataclass(frozen=True, eq=False)

@@ -37,25 +37,22 @@ from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FI
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .embedding import site_head_refusal
+from .options import HEAD_CANDIDATES
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
 __all__ = [
     "CURVE_FILE",
-    "HEAD_CANDIDATES",
     "HEAD_TOLERANCE",
     "NESTED_CV_FILE",
     "SITE_FIT_FILE",
     "foreign_entries",
-    "render_site_card",
     "site_card_section",
     "site_head_rows",
     "write_site_folder",
 ]
 
-HEAD_CANDIDATES: tuple[str, ...] = ("site_head", "anchored_head")
-"""Candidates that replace a label's row of the classifier (the others keep the model's head)."""
 HEAD_TOLERANCE = 1e-5
 """Largest difference allowed between the written model's window logits and the fit's head applied to
 the raw embeddings (relative to the logits' scale, at least 1)."""
@@ -166,6 +163,7 @@ def write_site_folder(
     """
     from transformers.utils import logging as transformers_logging
 
+    from ..hub.card_render import render_folder_card
     from ..hub.checksums import write_checksums
     from ..hub.onnx import ONNX_FILE, export_onnx
     from ..hub.remote_code import check_remote_code, remote_code_files, write_remote_code
@@ -200,25 +198,18 @@ def write_site_folder(
             write_checksums(staging)
             write_remote_code(staging, remote_code_files(model.config))
             check_remote_code(staging)
-            render_site_card(staging, base_folder=folder if folder.is_dir() else None)
+            render_folder_card(staging, base_folder=folder if folder.is_dir() else None)
     finally:
         if bars:
             transformers_logging.enable_progress_bar()
     return output_dir
 
 
-def render_site_card(folder: str | Path, *, base_folder: Path | None = None) -> Path:
-    """Render a fit-site folder's ``README.md`` from its own files (``base_folder``: the base model's)."""
-    from ..hub.card_render import render_folder_card
-
-    return render_folder_card(folder, base_folder=base_folder)
-
-
 def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
     """The learning curve: mean out-of-sample score (± sd over draws) against labelled units, per
     procedure."""
     from ..reports.figures import new_figure, save_figure
-    from .fitting import draw_scores
+    from .out_of_sample import draw_scores
 
     figure = new_figure(6.0, 4.0)
     ax = figure.add_subplot()

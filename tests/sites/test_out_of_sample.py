@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from respira.sites import fitting, procedure
-from respira.sites.fitting import SiteFit, fit_sample, learning_curve
+from respira.sites import out_of_sample, procedure
+from respira.sites.out_of_sample import SiteFit, fit_sample, learning_curve
 from respira.sites.procedure import fit_procedure
 from respira.sites.scores import recording_classes, recording_probabilities
 
@@ -65,13 +65,13 @@ def test_the_written_head_decides_as_the_fitted_procedure(backwards_sample):
 
 def test_nested_cv_never_scores_a_unit_it_trained_on(backwards_sample, monkeypatch):
     calls: list[np.ndarray] = []
-    real = fitting.fit_procedure
+    real = out_of_sample.fit_procedure
 
     def recording(sample, train=None, **options):
         calls.append(np.arange(len(sample.recordings)) if train is None else np.asarray(train))
         return real(sample, train, **options)
 
-    monkeypatch.setattr(fitting, "fit_procedure", recording)
+    monkeypatch.setattr(out_of_sample, "fit_procedure", recording)
     fit = fit_sample(backwards_sample, outer_folds=4, resamples=20)
     units = backwards_sample.units
     assert len(calls) == 5  # four outer folds, then the final fit on everything

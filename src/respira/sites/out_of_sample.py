@@ -1,4 +1,4 @@
-"""Fit a model to a site and judge it honestly: :func:`fit_sample` and :func:`learning_curve`.
+"""Fit a model to a site and judge it out of sample: :func:`fit_sample` and :func:`learning_curve`.
 
 :func:`fit_sample` runs the procedure of :mod:`respira.sites.procedure` (per label: the model as is,
 re-tuned thresholds, a head anchored on the model's logit or a site head, chosen by inner
@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ..pretrained.sites import site_fit_verdict
+from .options import CANDIDATES
 from .procedure import (
-    CANDIDATES,
     SELECTION,
     THRESHOLD_RULE,
     FittedRule,
@@ -34,18 +34,16 @@ from .procedure import (
     fit_procedure,
     unit_folds,
 )
-from .sample import SiteSample
+from .sample import MIN_UNITS, SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
-__all__ = ["ALL", "ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
+__all__ = ["ROWS", "LearningCurve", "SiteFit", "draw_scores", "fit_sample", "learning_curve"]
 
-ALL: tuple[str, ...] = CANDIDATES
-"""Every candidate (:data:`respira.sites.procedure.CANDIDATES`)."""
 ROWS: tuple[str, ...] = (*CANDIDATES, "chosen", "all_normal")
 """The rows of an out-of-sample table: each candidate for both labels, the chosen procedure, all-normal."""
 
 
-def check_sample(sample: SiteSample, minimum_units: int = 4) -> None:
+def check_sample(sample: SiteSample, minimum_units: int = MIN_UNITS) -> None:
     """Raise a one-line ``ValueError`` unless the sample has ``minimum_units`` units, a normal and an
     abnormal recording."""
     units = len(set(sample.units))
@@ -150,7 +148,7 @@ def fit_sample(
     outer_folds: int = 5,
     inner_folds: int = 4,
     seed: int = 0,
-    candidates: Sequence[str] = ALL,
+    candidates: Sequence[str] = CANDIDATES,
     resamples: int = 1000,
     recording_rules: Sequence[RecordingRule] | None = None,
     heads_rule: RecordingRule | None = None,
@@ -267,7 +265,7 @@ def learning_curve(
     draws: int = 3,
     seed: int = 0,
     inner_folds: int = 4,
-    candidates: Sequence[str] = ALL,
+    candidates: Sequence[str] = CANDIDATES,
     resamples: int = 1000,
     recording_rules: Sequence[RecordingRule] | None = None,
     heads_rule: RecordingRule | None = None,
