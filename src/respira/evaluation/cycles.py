@@ -49,24 +49,19 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["PREDICTIONS_FILE", "evaluate_model", "json_ready", "write_json"]
+__all__ = ["evaluate_model", "json_ready", "write_json"]
 
-PREDICTIONS_FILE = "cycle_predictions.csv"
 REPORT_FILES: tuple[str, ...] = (
     "metrics.json",
-    PREDICTIONS_FILE,
+    "cycle_predictions.csv",
     "confusion_matrix.png",
     "embedding_projection.png",
     "add_properties.json",
 )
 """The files every report holds (the curve plots follow, :mod:`.curves`)."""
 _CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
-
-COLOURINGS: tuple[tuple[str, str], ...] = (
-    ("class", "label"),
-    ("device", "device"),
-    ("patient", "patient_id"),
-)
+COLOURINGS = {"device": "device", "patient": "patient_id"}
+"""What the embedding projection is coloured by besides the class: name → column."""
 
 
 def json_ready(value: Any) -> Any:
@@ -89,14 +84,6 @@ def write_json(path: str | Path, value: Any) -> Path:
     return write_json_atomic(path, json_ready(value))
 
 
-def _samples(audio: Any, sampling_rate: int) -> np.ndarray:
-    """Mono float32 samples of a ``datasets.Audio`` value at the model's rate; refuses an empty cycle."""
-    samples = decode_audio(audio, sampling_rate)
-    if samples.size == 0:
-        raise ValueError("the dataset holds an empty cycle (0 samples)")
-    return samples
-
-
 def _run(
     model: RespiraForAudioClassification, dataset: datasets.Dataset, audio_column: str, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +98,9 @@ def _run(
         with torch.inference_mode(), stage("scoring cycles", len(dataset), "cycle") as shown:
             for first in range(0, len(dataset), batch_size):
                 rows = dataset[first : first + batch_size][audio_column]
-                waveforms = [_samples(audio, rate) for audio in rows]
+                waveforms = [decode_audio(audio, rate) for audio in rows]
+                if any(samples.size == 0 for samples in waveforms):
+                    raise ValueError("the dataset holds an empty cycle (0 samples)")
                 batch, mask = pad_batch(waveforms)
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 logits.append(output.logits.float().cpu().numpy().astype(np.float64))
@@ -120,14 +109,6 @@ def _run(
     finally:
         model.train(was_training)
     return np.concatenate(logits), np.concatenate(embeddings)
-
-
-def _thresholds(
-    model: RespiraForAudioClassification, thresholds: Sequence[float] | None
-) -> tuple[float, float]:
-    from ..core.decision import thresholds_of, validate_thresholds
-
-    return thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
 
 
 def _write_predictions(
@@ -185,10 +166,10 @@ def evaluate_model(
     logits, embeddings = _run(model, dataset, audio_column, batch_size)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
-    from ..core.decision import decide_flags, flag_order
+    from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
 
     if problem_type == MULTI_LABEL:
-        used = _thresholds(model, thresholds)
+        used = thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
         probabilities = sigmoid(logits[:, flag_order(model.config)])
         metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
         predictions = decide_flags(probabilities, used).classes
@@ -218,10 +199,10 @@ def evaluate_model(
 
     with report_folder(output_dir) as output:
         write_json(output / "metrics.json", metrics)
-        _write_predictions(output / PREDICTIONS_FILE, dataset, labels, predictions, columns)
+        _write_predictions(output / "cycle_predictions.csv", dataset, labels, predictions, columns)
         plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
         colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
-        for name, column in COLOURINGS[1:]:
+        for name, column in COLOURINGS.items():
             if column in dataset.column_names:
                 colour_by[name] = dataset[column]
         plot_embedding_projection(

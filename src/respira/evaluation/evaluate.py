@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 
 TASKS = ("classification", "events")
 """What ``respira evaluate --task`` scores: cycles / recordings (classification), or detected events."""
+SCORED = {
+    "cycle": "cycles of a split",
+    "recording": "external validation per recording",
+    "event": "external validation per event and per recording, with its challenge's scores",
+}
+"""``--dataset``'s help on a corpus, by what its labels are: how evaluate scores it."""
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("icbhi_score", "ICBHI score"),
     ("specificity", "specificity"),
@@ -48,7 +54,8 @@ def evaluate_options() -> tuple[type, type]:
     class EvaluateOptions:
         dataset: str = option(
             "dataset",
-            f"{corpus_list(_what_is_scored, lambda spec: spec.scored)}; default: {PRIMARY_CORPUS}",
+            f"{corpus_list(lambda spec: f'{spec.name} ({SCORED[spec.labels]})', lambda spec: spec.scored)}; "
+            f"default: {PRIMARY_CORPUS}",
             choices=corpus_names(),
         )
         data_dir: str | None = option(
@@ -163,16 +170,6 @@ def _windowed_corpora() -> str:
     return corpus_list(lambda spec: spec.name, lambda spec: spec.labels != "cycle")
 
 
-def _what_is_scored(spec: CorpusSpec) -> str:
-    """``--dataset``'s help on a corpus: how evaluate scores it."""
-    scored = {
-        "cycle": "cycles of a split",
-        "recording": "external validation per recording",
-        "event": "external validation per event and per recording, with its challenge's scores",
-    }[spec.labels]
-    return f"{spec.name} ({scored})"
-
-
 def results_table(metrics: dict[str, Any]) -> str:
     """A table of the headline scores in % (the baselines' among them), each flagged when it does not beat
     its trivial baseline."""
@@ -278,6 +275,7 @@ def score_model(args: Any) -> Path:
         )
     from ..hub.loading import load_model
     from ..reports.report_folder import check_report_target
+    from ..reports.summary_tables import device_table, label_table
     from ..training.splits.evaluation_splits import check_split, load_split
     from .cycles import evaluate_model
 
@@ -296,21 +294,14 @@ def score_model(args: Any) -> Path:
     if "thresholds" in metrics:
         crackle, wheeze = metrics["thresholds"]
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
-    print_summary_tables(metrics)
-    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
-    return output_dir
-
-
-def print_summary_tables(metrics: dict[str, Any]) -> None:
-    """The per-label AUC / AP table and the per-device table of an ICBHI evaluation."""
-    from ..reports.summary_tables import device_table, label_table
-
     print("per label (threshold-free):")
     print(label_table(metrics))
     devices = device_table(metrics)
     if devices:
         print("per stethoscope:")
         print(devices)
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+    return output_dir
 
 
 def _given(args: Any, names: tuple[str, ...]) -> list[str]:
