@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["evaluate_model", "json_ready", "write_json"]
+__all__ = ["check_dataset", "evaluate_model", "group_selections", "json_ready", "write_json"]
 
 REPORT_FILES: tuple[str, ...] = (
     "metrics.json",
@@ -82,6 +82,28 @@ def json_ready(value: Any) -> Any:
 def write_json(path: str | Path, value: Any) -> Path:
     """Write ``json_ready(value)`` as indented JSON (non-finite → ``null``) atomically; return the path."""
     return write_json_atomic(path, json_ready(value))
+
+
+def check_dataset(dataset: datasets.Dataset, columns: Sequence[str], needs: str) -> None:
+    """One line when ``dataset`` lacks one of ``columns`` (``needs``: what needs them) or is empty."""
+    missing = [column for column in columns if column not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"the dataset lacks column(s) {', '.join(missing)} (columns: {', '.join(dataset.column_names)}); "
+            f"{needs}"
+        )
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there is nothing to evaluate")
+
+
+def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.ndarray]:
+    """``overall`` (all ``count`` rows), then each value of ``values`` (first-appearance order) with its rows;
+    rows whose value is ``None`` count in ``overall`` alone."""
+    selections = {"overall": np.ones(count, dtype=bool)}
+    if values is not None:
+        column = np.asarray(values, dtype=object)
+        selections |= {str(value): column == value for value in dict.fromkeys(values) if value is not None}
+    return selections
 
 
 def _run(
@@ -146,13 +168,7 @@ def evaluate_model(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    for column in (audio_column, label_column):
-        if column not in dataset.column_names:
-            raise ValueError(
-                f"the dataset has no {column!r} column (columns: {', '.join(dataset.column_names)})"
-            )
-    if len(dataset) == 0:
-        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    check_dataset(dataset, (audio_column, label_column), "evaluation needs the audio and the label")
     feature = dataset.features[audio_column]
     if not isinstance(feature, datasets.Audio):
         raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")

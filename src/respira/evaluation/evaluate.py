@@ -23,8 +23,6 @@ from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_s
 if TYPE_CHECKING:
     from ..run_record import DataRecord
 
-TASKS = ("classification", "events")
-"""What ``respira evaluate --task`` scores: cycles / recordings (classification), or detected events."""
 SCORED = {
     "cycle": "cycles of a split",
     "recording": "external validation per recording",
@@ -122,7 +120,7 @@ def evaluate_options() -> tuple[type, type]:
         task: str = field(
             default="classification",
             metadata={
-                "choices": TASKS,
+                "choices": ("classification", "events"),
                 "help": "classification (default): cycles, events or recordings as the corpus is labelled; "
                 f"events: detected crackle / wheeze events (--dataset {' or '.join(event_corpora())}, "
                 "--data_dir; see below)",

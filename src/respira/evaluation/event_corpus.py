@@ -30,7 +30,7 @@ from ..metrics.sprsound import (
 )
 from ..reports.report_folder import check_report_target
 from ..utils.files import staged_folder
-from .cycles import evaluate_model, write_json
+from .cycles import evaluate_model, group_selections, write_json
 from .external_validation import evaluate_recordings
 
 if TYPE_CHECKING:
@@ -61,12 +61,8 @@ def challenge_scores(
     the data has) and the all-normal / class-prior baselines of the same references."""
     references, predictions = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
     patients = np.asarray(patients)
-    selections = {"overall": np.ones(len(references), dtype=bool)}
-    if groups is not None:
-        values = np.asarray(groups, dtype=object)
-        selections |= {str(value): values == value for value in dict.fromkeys(values)}
     result = {}
-    for name, chosen in selections.items():
+    for name, chosen in group_selections(groups, len(references)).items():
         truth, guess = references[chosen], predictions[chosen]
         scores: dict[str, Any] = sprsound_scores(task, truth, guess, warn=False)
 
