@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +45,21 @@ def write_results(lines: list[str], output: Path, results: Any, stored: Path) ->
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines) + "\n", encoding="utf-8")
     stored.write_text(json.dumps(nan_to_none(results), indent=1) + "\n", encoding="utf-8")
+
+
+def run_and_write(run: Callable[[Callable[[str], None]], Any], output: Path, stored: Path) -> int:
+    """Run ``run(say)`` at respira's thread choice between the header and the end's load average; what it
+    said goes to ``output``, what it returned to ``stored`` (:func:`write_results`)."""
+    from respira.utils.threads import apply_num_threads
+
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    say(run_header(apply_num_threads().num_threads))
+    results = run(say)
+    say(f"<!-- load average {load_average()} (end) -->")
+    write_results(lines, output, results, stored)
+    return 0

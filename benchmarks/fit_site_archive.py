@@ -66,7 +66,7 @@ from typing import Any
 
 import numpy as np
 
-from _machine import load_average, run_header, write_results
+from _machine import run_and_write
 from fit_site import NAMES, embedded
 from suggest import SIZES, held_out_units
 
@@ -351,20 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site_archive.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site_archive.json")
     args = parser.parse_args(argv)
-    from respira.utils.threads import apply_num_threads
-
-    threads = apply_num_threads().num_threads
-    lines: list[str] = []
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
-
-    say(run_header(threads))
-    results = run(args, say)
-    say(f"<!-- load average {load_average()} (end) -->")
-    write_results(lines, args.output, results, args.json)
-    return 0
+    return run_and_write(lambda say: run(args, say), args.output, args.json)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from _machine import load_average, run_header, write_results
+from _machine import run_and_write
 from fit_site import embedded
 from suggest import held_out_units
 
@@ -296,20 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=REPOSITORY / "benchmarks/results/fit_site_events.md")
     parser.add_argument("--json", type=Path, default=REPOSITORY / "benchmarks/results/fit_site_events.json")
     args = parser.parse_args(argv)
-    from respira.utils.threads import apply_num_threads
-
-    threads = apply_num_threads().num_threads
-    lines: list[str] = []
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
-
-    say(run_header(threads))
-    results = run(args, say)
-    say(f"<!-- load average {load_average()} (end) -->")
-    write_results(lines, args.output, results, args.json)
-    return 0
+    return run_and_write(lambda say: run(args, say), args.output, args.json)
 
 
 if __name__ == "__main__":

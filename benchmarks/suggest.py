@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from _machine import load_average, run_header, write_results
+from _machine import run_and_write
 from fit_site import NAMES, embedded
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -261,20 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "suggest_speed" if args.speed else "suggest"
     output = args.output or REPOSITORY / f"benchmarks/results/{name}.md"
     stored = args.json or REPOSITORY / f"benchmarks/results/{name}.json"
-    from respira.utils.threads import apply_num_threads
-
-    threads = apply_num_threads().num_threads
-    lines: list[str] = []
-
-    def say(text: str = "") -> None:
-        print(text, flush=True)
-        lines.append(text)
-
-    say(run_header(threads))
-    results = speed(args, say) if args.speed else compare(args, say)
-    say(f"<!-- load average {load_average()} (end) -->")
-    write_results(lines, output, results, stored)
-    return 0
+    return run_and_write(lambda say: speed(args, say) if args.speed else compare(args, say), output, stored)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 
@@ -90,3 +92,13 @@ def test_tqdm_disable_and_a_stage_turned_off_show_nothing(
     assert capsys.readouterr().err == ""
     monkeypatch.setenv("TQDM_DISABLE", "0")
     assert bars_enabled()
+
+
+@pytest.mark.parametrize(("value", "shown"), [("1", False), ("yes", False), ("0", True)])
+def test_datasets_switch_is_read_without_importing_datasets(value: str, shown: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS")}
+    env["HF_DATASETS_DISABLE_PROGRESS_BARS"] = value
+    code = "import sys; from respira.utils.progress import bars_enabled as on; "
+    code += "print(on(), 'datasets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(shown), "False"]  # datasets' own answer, and datasets not imported

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,10 +50,19 @@ def lowpass(
         )
     from scipy import signal as scipy_signal  # imported here: scipy.signal is slow to import
 
-    sos = scipy_signal.butter(order, cutoff, btype="lowpass", fs=sample_rate, output="sos")
+    sos = _butterworth(order, cutoff, sample_rate).copy()  # scipy's filter takes a writable array
     if samples.shape[0] <= 3 * (2 * len(sos) + 1):
         return samples  # too short for filtfilt padding; nothing meaningful to filter
     return scipy_signal.sosfiltfilt(sos, samples).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _butterworth(order: int, cutoff: float, sample_rate: float) -> np.ndarray:
+    from scipy import signal as scipy_signal
+
+    sos = scipy_signal.butter(order, cutoff, btype="lowpass", fs=sample_rate, output="sos")
+    sos.flags.writeable = False  # designed once per rate and cutoff, not per recording (a few ms each)
+    return sos
 
 
 def input_preprocessing(config: Any) -> dict[str, Any]:

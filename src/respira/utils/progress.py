@@ -18,6 +18,7 @@ __all__ = ["GROUP", "Stage", "bars_enabled", "on_terminal", "progress", "stage"]
 T = TypeVar("T")
 
 _FALSE = ("", "0", "false", "no", "off")
+_DATASETS_TRUE = ("1", "ON", "YES", "TRUE")  # datasets.config.ENV_VARS_TRUE_VALUES
 GROUP = "respira"
 """huggingface_hub's progress-bar group of respira's stages:
 ``huggingface_hub.utils.disable_progress_bars("respira")`` turns off these alone."""
@@ -25,13 +26,24 @@ GROUP = "respira"
 
 def bars_enabled() -> bool:
     """Whether progress may be shown: no transformers, huggingface_hub, datasets or tqdm switch is off."""
-    from datasets.utils import are_progress_bars_disabled as datasets_disabled
     from huggingface_hub.utils import are_progress_bars_disabled as hub_disabled
     from transformers.utils import logging as transformers_logging
 
     if os.environ.get("TQDM_DISABLE", "").strip().lower() not in _FALSE:
         return False
-    return transformers_logging.is_progress_bar_enabled() and not (hub_disabled(GROUP) or datasets_disabled())
+    return transformers_logging.is_progress_bar_enabled() and not (
+        hub_disabled(GROUP) or _datasets_disabled()
+    )
+
+
+def _datasets_disabled() -> bool:
+    """datasets' switch, without importing datasets (a second of start-up) where nothing has: then only
+    its environment variable can have turned its bars off."""
+    if "datasets" not in sys.modules:
+        return os.environ.get("HF_DATASETS_DISABLE_PROGRESS_BARS", "").strip().upper() in _DATASETS_TRUE
+    from datasets.utils import are_progress_bars_disabled
+
+    return are_progress_bars_disabled()
 
 
 class Stage:
