@@ -272,13 +272,11 @@ def score_model(args: Any) -> Path:
             f"(--dataset {_windowed_corpora()}); {spec.label} is scored per annotated cycle"
         )
     from ..hub.loading import load_model
-    from ..reports.report_folder import check_report_target
     from ..reports.summary_tables import device_table, label_table
     from ..training.splits.evaluation_splits import check_split, load_split
     from .cycles import evaluate_model
 
     output_dir = default_output_dir(args, args.split)
-    check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
     data = split_options(args, config)
     check_split(data, args.split, cache_dir=args.cache_dir)  # before the build: from the text files
@@ -316,7 +314,6 @@ def _detect_events(args: Any, spec: CorpusSpec) -> Path:
     """``--task events``: checked first (options, splits, the report folder), then every recording's events
     detected and scored (:mod:`.event_detection_report`); returns the report folder written."""
     from ..hub.loading import load_model
-    from ..reports.report_folder import check_report_target
     from .event_detection_report import evaluate_events, event_scores_table
 
     if spec.reference_events is None:
@@ -336,7 +333,6 @@ def _detect_events(args: Any, spec: CorpusSpec) -> Path:
         )
     splits = chosen_splits(spec, args.split)
     output_dir = default_output_dir(args, spec.name, prefix="events")
-    check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
     recordings = load_splits(spec, args, config, "recordings", splits)
     metrics = evaluate_events(

@@ -31,8 +31,10 @@ and their defaults; an ICBHI evaluation refuses them."""
 
 def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
     """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``; else
-    ``./<prefix>_<name>``, never into the model folder unasked. The shipped detector is refused (one line)."""
+    ``./<prefix>_<name>``, never into the model folder unasked; checked before any work (the shipped detector,
+    a folder that holds other files than a report: one line)."""
     from ..pretrained import BUILD_RECORD, check_not_shipped
+    from ..reports.report_folder import check_report_target
 
     if getattr(args, "record", False):
         if args.output_dir:
@@ -49,10 +51,10 @@ def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path
                 f"--record: {folder} was built by make detector (or make site-detectors) and claims only "
                 f"the evaluations its {BUILD_RECORD} lists; write the report elsewhere (--output_dir)"
             )
-        return folder / f"{prefix}_{name}"
+        return check_report_target(folder / f"{prefix}_{name}")
     output = Path(args.output_dir) if args.output_dir else Path(f"{prefix}_{name}")
     check_not_shipped(output, "write a report in it: write it")
-    return output
+    return check_report_target(output)
 
 
 def _check_external_options(args: Any, spec: CorpusSpec) -> None:
@@ -98,7 +100,6 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
     :mod:`.event_corpus`); returns the report folder written."""
     from ..hub.card_results import scored_model
     from ..hub.loading import load_model
-    from ..reports.report_folder import check_report_target
     from .event_corpus import evaluate_event_corpus
     from .external_validation import evaluate_recordings, recording_level_table, unmeasurable_line
 
@@ -106,7 +107,6 @@ def run_external(args: Any, spec: CorpusSpec) -> Path:
     splits = chosen_splits(spec, args.split)
     args.aggregation, top_k = aggregation_options(args)
     output_dir = default_output_dir(args, spec.name)
-    check_report_target(output_dir)  # before any work
     spec.check_folder(args.data_dir)
     model, config = load_model(args.model, device=args.device)
     args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
