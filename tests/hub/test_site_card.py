@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from respira.hub import export_model
-from respira.hub.card_render import render_folder_card
+from respira.hub.card_render import render_folder_card, site_card_section
 from respira.hub.push import push_run
-from respira.hub.site_card import FIT_EVIDENCE, NESTED_CV_FILE, site_card_section
+from respira.hub.site_card import FIT_EVIDENCE, NESTED_CV_FILE
 from respira.pretrained import default_detector_dir, site_verdicts
 from respira.pretrained.shipped import shipped_detectors
 from respira.utils.tables import format_percent

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CardData, EvalResult
@@ -211,6 +212,8 @@ class RespiraModelCardData(CardData):
     name, or a placeholder): ``respira export`` writes the code, and the card says to export it first."""
     site_fit: Mapping[str, Any] | None = None
     """``site_fit.json`` of a folder ``respira fit-site`` wrote (the card then says the fit's story)."""
+    site_fit_base: Path | None = None
+    """The base model's folder of a site fit (``None``: the one its record names), for its verdicts."""
     # free text
     notes: list[str] = field(default_factory=list)
 

@@ -33,32 +33,29 @@ from ..data import corpus
 from ..data.corpora import get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..models.lora import has_adapter
-from ..pretrained import BUILD_RECORD, SITE_FIT_PROTOCOL, site_verdicts
+from ..pretrained import BUILD_RECORD, SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
-from ..utils.tables import format_percent
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
 from .card_results import (
-    MODEL_INDEX_METRICS,
     StaleEvaluationWarning,
-    external_rows,
     external_validations,
     held_out_titles,
+    main_metric_rows,
+    other_result_rows,
+    per_seed_rows,
     site_rows,
-    split_description,
-    split_rows,
-    subset_note,
-    trained_on,
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
-from .site_card import add_site_section, set_site_fit
+from .site_card import read_site_fit, set_site_fit, site_fit_context
 
 __all__ = [
     "MODEL_CARD_TEMPLATE",
     "card_data_from_run_dir",
     "render_folder_card",
     "render_model_card",
+    "site_card_section",
     "template_context",
 ]
 
@@ -66,20 +63,6 @@ MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
 REPO_PLACEHOLDER = "path/to/exported_model"
 
-# name of a test metric (without the "test_" prefix) -> label shown in the card
-MAIN_METRICS: dict[str, str] = {
-    "icbhi_score": "ICBHI score",
-    "specificity": "Specificity",
-    "sensitivity": "Sensitivity (strict, official)",
-    "binary_sensitivity": "Binary sensitivity (not official)",
-    "binary_icbhi_score": "Binary ICBHI score (not official)",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "macro_f1": "Macro F1",
-    "patient_icbhi_score": "Per-patient ICBHI score",
-    "patient_specificity": "Per-patient specificity",
-    "patient_sensitivity": "Per-patient sensitivity",
-}
 # options that only matter when another one is set
 _CONDITIONAL: dict[str, tuple[str, Any]] = {
     **dict.fromkeys(("group_by_key", "samples_per_group"), ("batch_sampler", "group_by_metadata")),
@@ -121,21 +104,6 @@ def _one_line(value: Any) -> str:
     return text.replace("|", "\\|")
 
 
-def format_metric(name: str, value: float | None, std: float | None = None) -> str:
-    """``61.2`` or ``61.2 ± 0.9`` (percent, :func:`respira.utils.tables.format_percent`); counts
-    (``num_*``) as integers."""
-    if name.startswith("num_"):
-        if value is None:
-            return "undefined"
-        if std is None or math.isnan(std):
-            return f"{round(value)}" if not math.isnan(value) else "undefined"
-        return f"{value:.1f} ± {std:.1f}"
-    text = format_percent(value, missing="undefined")
-    if std is not None and value is not None and not math.isnan(std):
-        text += f" ± {format_percent(std, missing='undefined')}"
-    return text
-
-
 def metric_definitions_markdown() -> str:
     """The metric definitions of :mod:`respira.metrics` (its docstring), as Markdown."""
     from .. import metrics
@@ -169,39 +137,6 @@ def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     for what, bibtex in items:
         unique.setdefault(_citation_key(bibtex), (what, bibtex))
     return list(unique.values())
-
-
-def main_metric_rows(
-    metrics: Mapping[str, float | None], std: Mapping[str, float | None]
-) -> list[dict[str, str]]:
-    """The :data:`MAIN_METRICS` that ``metrics`` holds, in that order: ``label`` and ``value`` (± ``std``)."""
-    return [
-        {"label": label, "value": format_metric(name, metrics[name], std.get(name))}
-        for name, label in MAIN_METRICS.items()
-        if name in metrics
-    ]
-
-
-def other_result_rows(card: RespiraModelCardData) -> list[dict[str, str]]:
-    return [
-        {"name": name, "value": format_metric(name, value, card.test_metrics_std.get(name))}
-        for name, value in sorted(card.test_metrics.items())
-        if name not in MAIN_METRICS
-    ]
-
-
-def per_seed_rows(card: RespiraModelCardData) -> tuple[list[str], list[list[str]]]:
-    if len(card.per_seed_metrics) < 2:
-        return [], []
-    names = [n for n in MODEL_INDEX_METRICS if any(n in result.test for result in card.per_seed_metrics)]
-    rows = [
-        [
-            str(result.seed) if result.fold is None else f"{result.seed} (fold {result.fold})",
-            *(format_metric(n, result.test.get(n)) for n in names),
-        ]
-        for result in card.per_seed_metrics
-    ]
-    return [MODEL_INDEX_METRICS[n] for n in names], rows
 
 
 def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
@@ -275,8 +210,14 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     """Everything the Jinja template uses: the card's fields by name (as setfit's template sees them) and
     what is derived from them, already formatted."""
     encoder = card.encoder
-    per_seed_header, seed_rows = per_seed_rows(card)
-    splits = split_rows(card)
+    per_seed_header, seed_rows = per_seed_rows(card.per_seed_metrics)
+    order = {"train": 0, "validation": 1, "test": 2}
+    splits = [
+        (split, str(size.cycles), "" if size.patients is None else str(size.patients))
+        for split, size in sorted(card.split_sizes.items(), key=lambda item: (order.get(item[0], 3), item[0]))
+    ]
+    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
+    total = sum(size.cycles for size in card.split_sizes.values())
     kfold = card.split_strategy in ("patient_kfold", "leave_one_device_out")
     kfold_runs = f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)" if kfold else None
     sampling_rate = int(card.architecture.get("sampling_rate") or DEFAULT_SAMPLING_RATE)
@@ -299,10 +240,10 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "threshold_aggregation": card.hyperparameters.get("threshold_aggregation", "pooled"),
         "domain_key": card.hyperparameters.get("group_by_key", "device"),
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
-        "split_description": split_description(card),
+        "official_split_cycles": corpus.OFFICIAL_SPLIT_CYCLES,
         "split_rows": splits,
         "split_has_patients": any(patients for _, _, patients in splits),
-        "subset_note": subset_note(card),
+        "subset_cycles": total if total != corpus.NUM_CYCLES and not card.synthetic_data else 0,
         "split_seed": card.split_seed if card.validation_size or card.split_strategy == "patient" else None,
         "split_seed_label": "Patient split seed"
         if card.split_strategy == "patient"
@@ -322,7 +263,7 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "below_baseline": [
             line.line() for line in icbhi_below_baselines(card.test_metrics, where="test split")
         ],
-        "other_result_rows": other_result_rows(card),
+        "other_result_rows": other_result_rows(card.test_metrics, card.test_metrics_std),
         "per_seed_header": per_seed_header,
         "per_seed_rows": seed_rows,
         "validation_rows": main_metric_rows(card.validation_metrics, {}),
@@ -331,10 +272,11 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "site_rows": site_rows(card.site_verdicts),
         "site_fitted": any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts),
         "held_out_titles": held_out_titles(card.site_verdicts, card.external_validations),
-        "trained_on": trained_on(card),
+        "trained_on": (sum(s.cycles for s in learnt), sum(s.patients or 0 for s in learnt))
+        if learnt
+        else None,
         "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
-        "external_rows": {item.corpus: external_rows(item) for item in card.external_validations},
         "code_requirements": [name for name in card.code_requirements if name != "torch"],
         "code_needs_torch": "torch" in card.code_requirements,
         "checksums": sorted(card.checksums.items()),
@@ -342,28 +284,37 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         "num_patients": corpus.NUM_PATIENTS,
         "num_recordings": corpus.NUM_RECORDINGS,
         "num_cycles": corpus.NUM_CYCLES,
+        **site_fit_context(card.site_fit, card.site_fit_base),
     }
 
 
-def _template_text() -> str:
-    return resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
-
-
-def render_model_card(card_data: RespiraModelCardData, template: str | None = None) -> ModelCard:
-    """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the Jinja template.
-
-    ``template``: Jinja text to use instead of the packaged ``model_card_template.md``.
-    """
+def _template() -> Any:
     import jinja2
 
     environment = jinja2.Environment(
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
     )
-    text = environment.from_string(template if template is not None else _template_text()).render(
-        card_data=card_data.to_yaml(), **template_context(card_data)
+    return environment.from_string(
+        resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
     )
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return ModelCard(text)
+
+
+def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
+    """The card's section on the site fit of ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
+    base model's, see :func:`~respira.hub.site_card.site_fit_context`): the template's ``site_fit`` block."""
+    record = read_site_fit(folder)
+    if record is None:
+        raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
+    template = _template()
+    context = template.new_context(site_fit_context(record, base_folder))
+    return re.sub(r"\n{3,}", "\n\n", "".join(template.blocks["site_fit"](context)))
+
+
+def render_model_card(card_data: RespiraModelCardData) -> ModelCard:
+    """Render the card: YAML metadata from ``card_data.to_yaml()``, the body from the packaged Jinja
+    template (:data:`~respira.hub.MODEL_CARD_TEMPLATE`)."""
+    text = _template().render(card_data=card_data.to_yaml(), **template_context(card_data))
+    return ModelCard(re.sub(r"\n{3,}", "\n\n", text))
 
 
 def _safetensors_parameters(path: Path) -> int | None:
@@ -434,6 +385,7 @@ def render_folder_card(
 
     folder = Path(folder).expanduser()
     card = card_data_from_run_dir(folder, model_id=model_id)
+    card.site_fit_base = base_folder
     if "auto_map" in (_read_json(folder / "config.json") or {}):  # the model's code ships with it
         code = remote_code_files(RespiraConfig.from_pretrained(folder))
         shipped = [path.read_text(encoding="utf-8") for path in sorted(folder.glob("*.py"))]
@@ -445,6 +397,4 @@ def render_folder_card(
     card.checksums = read_checksums(folder)
     path = folder / "README.md"
     render_model_card(card).save(path)
-    if card.site_fit is not None:
-        add_site_section(path, folder, base_folder=base_folder)
     return path

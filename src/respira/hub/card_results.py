@@ -1,5 +1,8 @@
-"""What a model folder's results say on its card: ``model-index`` results, sites, external validation, split.
+"""What a model folder's results say on its card: result tables, ``model-index`` results, sites, external
+validation.
 
+* The result tables: :data:`MAIN_METRICS` (:func:`main_metric_rows`), the others (:func:`other_result_rows`),
+  each seed's (:func:`per_seed_rows`).
 * ``model-index`` results (in %): ICBHI score, specificity and sensitivity on the test split
   (:func:`eval_results_on_test`), then every site the folder's recorded evaluations scored, in domain and
   held out, each beside its all-normal baseline (:func:`site_eval_results`) or, without them, each external
@@ -12,9 +15,6 @@
   recording-labelled corpus (``MODEL/evaluation_<corpus>/metrics.json``, with the weights it scored:
   :func:`scored_model`), kept only while it is this folder's own model (same weights and thresholds, not
   trained on that corpus); each one left out is said (:class:`StaleEvaluationWarning`).
-* :func:`split_description`, :func:`split_rows`, :func:`trained_on`, :func:`subset_note`: which split a
-  run used, its sizes, and whether its scores compare with published ICBHI results (of a
-  :class:`SplitFacts`, such as :class:`~respira.hub.card_data.RespiraModelCardData`).
 
 Scores are percentages with one decimal (:func:`respira.utils.tables.format_percent`).
 """
@@ -26,41 +26,38 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from huggingface_hub import EvalResult
 from transformers.utils import SAFE_WEIGHTS_NAME
 
-from ..data import corpus
 from ..data.corpora import CORPORA, get_corpus
 from ..metrics.baselines import icbhi_below_baselines
 from ..pretrained import SITE_FIT_PROTOCOL, SiteVerdict
 from ..pretrained.sites import number_or_none
-from ..run_record import SplitSize
-from ..utils.tables import PERCENT_DECIMALS, format_score
+from ..run_record import SeedResult
+from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .checksums import sha256_of
 
 __all__ = [
     "ALL_NORMAL_METRIC",
     "HUB_METRIC_ARGS",
     "HUB_METRIC_ID",
+    "MAIN_METRICS",
     "MODEL_INDEX_METRICS",
-    "ExternalGroup",
     "ExternalValidation",
-    "SplitFacts",
     "StaleEvaluationWarning",
     "eval_results_on_test",
     "external_eval_results",
-    "external_rows",
     "external_validations",
+    "format_metric",
     "held_out_titles",
+    "main_metric_rows",
+    "other_result_rows",
+    "per_seed_rows",
     "scored_model",
     "site_eval_results",
     "site_rows",
-    "split_description",
-    "split_rows",
-    "subset_note",
-    "trained_on",
 ]
 
 MODEL_INDEX_METRICS: dict[str, str] = {
@@ -90,6 +87,74 @@ corpus the model never heard, or fit-site's nested folds of the site it was fitt
 PROTOCOL_NAMES = {"in domain": "In-domain", "held out": "Held-out", SITE_FIT_PROTOCOL: "Site-fit nested-CV"}
 OVERALL = "overall"
 """The group of all recordings in ``metrics.json`` (the others are the corpus's groups, e.g. filter modes)."""
+
+
+# --------------------------------------------------------------------------------------------- tables
+MAIN_METRICS: dict[str, str] = {  # a test metric (without the "test_" prefix) -> its label in the card
+    "icbhi_score": "ICBHI score",
+    "specificity": "Specificity",
+    "sensitivity": "Sensitivity (strict, official)",
+    "binary_sensitivity": "Binary sensitivity (not official)",
+    "binary_icbhi_score": "Binary ICBHI score (not official)",
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "macro_f1": "Macro F1",
+    "patient_icbhi_score": "Per-patient ICBHI score",
+    "patient_specificity": "Per-patient specificity",
+    "patient_sensitivity": "Per-patient sensitivity",
+}
+
+
+def format_metric(name: str, value: float | None, std: float | None = None) -> str:
+    """``61.2`` or ``61.2 ± 0.9`` (percent, :func:`respira.utils.tables.format_percent`); counts
+    (``num_*``) as integers."""
+    if name.startswith("num_"):
+        if value is None:
+            return "undefined"
+        if std is None or math.isnan(std):
+            return f"{round(value)}" if not math.isnan(value) else "undefined"
+        return f"{value:.1f} ± {std:.1f}"
+    text = format_percent(value, missing="undefined")
+    if std is not None and value is not None and not math.isnan(std):
+        text += f" ± {format_percent(std, missing='undefined')}"
+    return text
+
+
+def main_metric_rows(
+    metrics: Mapping[str, float | None], std: Mapping[str, float | None]
+) -> list[dict[str, str]]:
+    """The :data:`MAIN_METRICS` that ``metrics`` holds, in that order: ``label`` and ``value`` (± ``std``)."""
+    return [
+        {"label": label, "value": format_metric(name, metrics[name], std.get(name))}
+        for name, label in MAIN_METRICS.items()
+        if name in metrics
+    ]
+
+
+def other_result_rows(
+    metrics: Mapping[str, float | None], std: Mapping[str, float | None]
+) -> list[dict[str, str]]:
+    """The metrics of ``metrics`` besides the :data:`MAIN_METRICS`, by name: ``name`` and ``value``."""
+    return [
+        {"name": name, "value": format_metric(name, value, std.get(name))}
+        for name, value in sorted(metrics.items())
+        if name not in MAIN_METRICS
+    ]
+
+
+def per_seed_rows(results: list[SeedResult]) -> tuple[list[str], list[list[str]]]:
+    """The per-seed table (header, rows) of the :data:`MODEL_INDEX_METRICS`; empty for one seed."""
+    if len(results) < 2:
+        return [], []
+    names = [n for n in MODEL_INDEX_METRICS if any(n in result.test for result in results)]
+    rows = [
+        [
+            str(result.seed) if result.fold is None else f"{result.seed} (fold {result.fold})",
+            *(format_metric(n, result.test.get(n)) for n in names),
+        ]
+        for result in results
+    ]
+    return [MODEL_INDEX_METRICS[n] for n in names], rows
 
 
 # --------------------------------------------------------------------------------------------- model-index
@@ -162,11 +227,9 @@ def external_eval_results(validations: list[ExternalValidation]) -> list[EvalRes
     """``model-index`` results: each external validation's ICBHI-style score over all its recordings."""
     name, args = "External ICBHI-style score per recording (%)", HUB_METRIC_ARGS["icbhi_score"]
     return [
-        _eval_result(
-            (item.corpus, item.title, None), "all", name, _hub_percent(item.overall.icbhi_score), args
-        )
+        _eval_result((item.corpus, item.title, None), "all", name, _hub_percent(item.icbhi_score), args)
         for item in validations
-        if item.overall.icbhi_score is not None
+        if item.icbhi_score is not None
     ]
 
 
@@ -224,21 +287,6 @@ def scored_model(model: str | Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ExternalGroup:
-    """The scores of one group of recordings (all of them, or one filter mode)."""
-
-    name: str
-    recordings: int
-    patients: int
-    icbhi_score: float | None
-    icbhi_score_ci: tuple[float | None, float | None]
-    specificity: float | None
-    sensitivity: float | None
-    auc_crackle: float | None
-    auc_wheeze: float | None
-
-
-@dataclass(frozen=True)
 class ExternalValidation:
     """One corpus's recording-level scores of this model, as the card shows them."""
 
@@ -248,29 +296,32 @@ class ExternalValidation:
     hop_seconds: float
     aggregation: str
     thresholds: tuple[float, float]
-    groups: tuple[ExternalGroup, ...]
+    icbhi_score: float | None
+    """The ICBHI-style score of all the recordings."""
+    rows: tuple[tuple[str, ...], ...]
+    """The card's table, one row per group (all recordings first): group, recordings (patients),
+    ICBHI-style score with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and
+    wheeze AUC (in %)."""
     below_baseline: tuple[str, ...] = ()
     """The groups whose ICBHI-style score does not beat its trivial baseline, one sentence each."""
 
-    @property
-    def overall(self) -> ExternalGroup:
-        """The scores of all the recordings."""
-        return next(group for group in self.groups if group.name == OVERALL)
 
-
-def _group(name: str, scores: Mapping[str, Any]) -> ExternalGroup:
+def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
     icbhi = scores["icbhi"]
     low, high = (icbhi.get("ci") or {}).get("icbhi_score") or (None, None)
-    return ExternalGroup(
-        name=name,
-        recordings=int(scores["num_recordings"]),
-        patients=int(scores["num_patients"]),
-        icbhi_score=number_or_none(icbhi.get("icbhi_score")),
-        icbhi_score_ci=(number_or_none(low), number_or_none(high)),
-        specificity=number_or_none(icbhi.get("specificity")),
-        sensitivity=number_or_none(icbhi.get("sensitivity")),
-        auc_crackle=number_or_none(scores["crackle"].get("auc")),
-        auc_wheeze=number_or_none(scores["wheeze"].get("auc")),
+    values = (icbhi.get("specificity"), icbhi.get("sensitivity"), scores["crackle"].get("auc"))
+    return (
+        name,
+        f"{int(scores['num_recordings'])} ({int(scores['num_patients'])})",
+        format_score(
+            number_or_none(icbhi.get("icbhi_score")),
+            (number_or_none(low), number_or_none(high)),
+            missing="undefined",
+        ),
+        *(
+            format_score(number_or_none(v), missing="undefined")
+            for v in (*values, scores["wheeze"].get("auc"))
+        ),
     )
 
 
@@ -306,7 +357,8 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
                     hop_seconds=float(metrics["windows"]["hop_seconds"]),
                     aggregation=str(metrics["aggregation"]["description"]),
                     thresholds=(float(thresholds["crackle"]), float(thresholds["wheeze"])),
-                    groups=tuple(_group(group, groups[group]) for group in order),
+                    icbhi_score=number_or_none(groups[OVERALL]["icbhi"].get("icbhi_score")),
+                    rows=tuple(_row(group, groups[group]) for group in order),
                     below_baseline=tuple(
                         entry.line()
                         for group in order
@@ -321,127 +373,3 @@ def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], 
                 f"{path}: not respira evaluate's metrics ({type(error).__name__}: {error})"
             ) from None
     return found, notes
-
-
-def external_rows(validation: ExternalValidation) -> list[list[str]]:
-    """The card's table rows of one external validation: group, recordings (patients), ICBHI-style score
-    with its 95 % patient-bootstrap interval, specificity, sensitivity, crackle and wheeze AUC (in %)."""
-    return [
-        [
-            group.name,
-            f"{group.recordings} ({group.patients})",
-            format_score(group.icbhi_score, group.icbhi_score_ci, missing="undefined"),
-            *(
-                format_score(value, missing="undefined")
-                for value in (group.specificity, group.sensitivity, group.auc_crackle, group.auc_wheeze)
-            ),
-        ]
-        for group in validation.groups
-    ]
-
-
-# --------------------------------------------------------------------------------------------- split
-class SplitFacts(Protocol):
-    """What the split account reads of a card (:class:`~respira.hub.card_data.RespiraModelCardData`)."""
-
-    split_strategy: str | None
-    validation_size: float | None
-    synthetic_data: bool
-    data_options: dict[str, Any]
-    split_sizes: dict[str, SplitSize]
-
-
-def split_description(card: SplitFacts) -> str:
-    """The card's one-paragraph account of how the cycles were split and what that makes comparable."""
-    validation = ""
-    if card.validation_size:
-        validation = (
-            f" A patient-disjoint, class-stratified {card.validation_size:.0%} of the training cycles "
-            "was held out as the validation split, used for model selection and early stopping only."
-        )
-    if card.split_strategy == "official" and card.synthetic_data:
-        return (
-            "The train/test split of the synthetic corpus's split file (which imitates the official "
-            "ICBHI 2017 one)." + validation + " The test split was scored once, at the end."
-        )
-    if card.split_strategy == "official":
-        official = corpus.OFFICIAL_SPLIT_CYCLES
-        return (
-            "The **official ICBHI 2017 train/test split** (recordings assigned by the challenge's "
-            f"split file; {official['train']} train / {official['test']} test cycles on the complete "
-            "database). Results are comparable with published official-split ICBHI results."
-            + validation
-            + " The test split was scored once, at the end."
-        )
-    if card.split_strategy == "patient":
-        fractions = card.data_options.get("patient_split_fractions") or (0.6, 0.2, 0.2)
-        shares = "/".join(f"{100 * float(f):.0f}" for f in fractions)
-        tested = (
-            "the test split was scored once, at the end"
-            if float(fractions[-1]) > 0
-            else "there is no test split (0 % of the patients)"
-        )
-        return (
-            f"A **patient-wise train/validation/test split** ({shares} % of the patients, no patient in "
-            "two splits, every class in every split), **not the official split**: results are not "
-            "comparable with published official-split ICBHI scores. The validation split was used for "
-            f"model selection only and {tested}."
-        )
-    if card.split_strategy == "patient_kfold":
-        return (
-            f"**Patient-wise {card.data_options.get('num_folds')}-fold cross-validation**, not the official "
-            "split: every patient in one fold (folds stratified by class), every cycle tested once; each "
-            "fold's validation split was carved patient-wise from its training folds."
-            + validation
-            + " The test results are means over folds x seeds; the weights here are those of the fold x "
-            "seed with the best validation score, tested on its own fold."
-        )
-    if card.split_strategy == "leave_one_device_out":
-        devices = card.data_options.get("fold_devices") or []
-        fold = card.data_options.get("fold")
-        held = (
-            f" (this model's fold held out {devices[fold]})"
-            if fold is not None and fold < len(devices)
-            else ""
-        )
-        return (
-            f"**Leave one device out** over {len(devices)} stethoscopes ({', '.join(devices)}), not the "
-            "official split: each fold tests every recording of one device, and trains on the other "
-            "devices' recordings of the patients never recorded on it (a patient recorded on the held-out "
-            "device is left out of that fold's training); each fold's validation split was carved "
-            f"patient-wise from its training pool{held}."
-            + validation
-            + " The test results are means over folds x seeds, an out-of-domain measure; the weights here "
-            "are those of the fold x seed with the best validation score, tested on its own device."
-        )
-    return "Unknown split (no `split_strategy` was recorded for this run)." + validation
-
-
-def split_rows(card: SplitFacts) -> list[tuple[str, str, str]]:
-    """``(split, cycles, patients)`` rows, train / validation / test first."""
-    order = {"train": 0, "validation": 1, "test": 2}
-    ordered = sorted(card.split_sizes.items(), key=lambda item: (order.get(item[0], 3), item[0]))
-    return [
-        (split, str(size.cycles), "" if size.patients is None else str(size.patients))
-        for split, size in ordered
-    ]
-
-
-def trained_on(card: SplitFacts) -> tuple[int, int] | None:
-    """Cycles and patients the model learnt from (every recorded split but the test split), or ``None``
-    when the record has no split sizes."""
-    learnt = [size for name, size in card.split_sizes.items() if name != "test"]
-    if not learnt:
-        return None
-    return sum(size.cycles for size in learnt), sum(size.patients or 0 for size in learnt)
-
-
-def subset_note(card: SplitFacts) -> str | None:
-    """A warning when the run's splits hold a subset of the complete database, else ``None``."""
-    total = sum(size.cycles for size in card.split_sizes.values())
-    if total and total != corpus.NUM_CYCLES and not card.synthetic_data:
-        return (
-            f"These splits hold {total} cycles, not the {corpus.NUM_CYCLES} of the complete database: "
-            "the run used a subset, so its scores are not comparable with published results."
-        )
-    return None

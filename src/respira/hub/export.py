@@ -17,6 +17,7 @@ killed one left: :func:`respira.utils.files.staged_folder`).
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -26,10 +27,10 @@ from ..utils.files import check_folder_target, staged_folder
 from ..utils.messages import one_line
 from .card_render import card_data_from_run_dir, render_model_card
 from .checksums import CHECKSUM_FILE, write_checksums
-from .loading import check_model_folder, check_weights_file, local_model_folder
+from .loading import check_model_folder, check_weights_file, local_model_folder, quiet_transformers
 from .onnx import ONNX_FILE, export_onnx
 from .remote_code import check_remote_code, code_size, remote_code_files, write_remote_code
-from .site_card import FIT_EVIDENCE, add_site_section
+from .site_card import FIT_EVIDENCE
 
 __all__ = ["EXPORTED_FILES", "export_model", "model_folder"]
 
@@ -49,15 +50,6 @@ def model_folder(name: str | Path) -> Path:
     folder = local_model_folder(name) or Path(name).expanduser()
     check_model_folder(folder, weights=(WEIGHTS,))
     return folder
-
-
-def _read_config(folder: Path) -> dict | None:
-    import json
-
-    try:
-        return json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _is_within(path: Path, other: Path) -> bool:
@@ -90,39 +82,19 @@ def _not_empty(output_dir: Path) -> str:
     )
 
 
-def _load_quietly(folder: Path):
-    """The exported classifier (for its ONNX export), without transformers' progress bar."""
-    from transformers.utils import logging as transformers_logging
-
-    from ..models import RespiraForAudioClassification
-
-    bars = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        return RespiraForAudioClassification.from_pretrained(folder)
-    finally:
-        if bars:
-            transformers_logging.enable_progress_bar()
-
-
 def _verify(folder: Path) -> None:
     """The export must load with the Auto classes, with every weight matched."""
     from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-    from transformers.utils import logging as transformers_logging
 
     from .. import models  # noqa: F401  (registers the respira Auto classes)
 
-    bars = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
     try:
-        _, info = AutoModelForAudioClassification.from_pretrained(folder, output_loading_info=True)
-        AutoFeatureExtractor.from_pretrained(folder)
+        with quiet_transformers():
+            _, info = AutoModelForAudioClassification.from_pretrained(folder, output_loading_info=True)
+            AutoFeatureExtractor.from_pretrained(folder)
     except Exception as error:
         message = one_line(error)
         raise ValueError(f"the exported model does not load with from_pretrained: {message}") from error
-    finally:
-        if bars:
-            transformers_logging.enable_progress_bar()
     problems = {key: info.get(key) for key in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     problems = {key: list(value) for key, value in problems.items() if value}
     if problems:
@@ -170,7 +142,7 @@ def export_model(
     The export of a LoRA run also holds its PEFT adapter (``adapter/``, beside the merged weights), and
     its card says how to load it.
     """
-    from ..models import RespiraConfig
+    from ..models import RespiraConfig, RespiraForAudioClassification
     from ..models.respira.feature_extraction_respira import feature_extractor_for
 
     run_dir = model_folder(run_dir)
@@ -179,7 +151,7 @@ def export_model(
     _check_output_dir(output_dir, run_dir, overwrite)
     card_data = card_data_from_run_dir(run_dir, model_id=model_id)
     if with_code is None:
-        with_code = "auto_map" in (_read_config(run_dir) or {})
+        with_code = "auto_map" in json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))  # checked above
     if onnx is None:
         onnx = (run_dir / ONNX_FILE).is_file()
     code = None
@@ -206,11 +178,11 @@ def export_model(
         else:
             feature_extractor_for(RespiraConfig.from_pretrained(run_dir)).save_pretrained(staging)
         if onnx:
-            export_onnx(_load_quietly(staging), staging / ONNX_FILE)
+            with quiet_transformers():
+                model = RespiraForAudioClassification.from_pretrained(staging)
+            export_onnx(model, staging / ONNX_FILE)
         card_data.checksums = write_checksums(staging)
         render_model_card(card_data).save(staging / README)
-        if card_data.site_fit is not None:  # the fit's section, from the evidence copied above
-            add_site_section(staging / README, staging)
         if code is not None:
             write_remote_code(staging, code)
         if verify:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "hub_config",
     "load_model",
     "local_model_folder",
+    "quiet_transformers",
     "resolve_device",
     "resolve_model_name",
 ]
@@ -226,26 +228,32 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     )
 
 
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No progress bar ("Loading weights") and errors only from transformers' logging, inside the block."""
+    from transformers.utils import logging as transformers_logging
+
+    bars, verbosity = transformers_logging.is_progress_bar_enabled(), transformers_logging.get_verbosity()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
+
+
 def load_model(
     model: str | Path, *, device: str | torch.device | None = None
 ) -> tuple[RespiraForAudioClassification, RespiraConfig]:
     """Load a respira classifier from a local folder or a Hugging Face Hub id, in eval mode on ``device``."""
-    from transformers.utils import logging as transformers_logging
-
     try:
         target = resolve_device(device)  # before any file is read
     except ValueError as error:
         raise ModelLoadError(str(error)) from None
-    progress_bars = transformers_logging.is_progress_bar_enabled()
-    verbosity = transformers_logging.get_verbosity()
-    transformers_logging.disable_progress_bar()  # no "Loading weights" bar in command output
-    transformers_logging.set_verbosity_error()  # weight mismatches are our one-line error, not a report
-    try:
+    with quiet_transformers():  # weight mismatches are our one-line error, not a report
         loaded = _load(str(model))
-    finally:
-        transformers_logging.set_verbosity(verbosity)
-        if progress_bars:
-            transformers_logging.enable_progress_bar()
     config = loaded.config
     _check_labels(config, str(model))
     loaded.eval().to(target)

@@ -4,6 +4,8 @@ repo) or a dataset folder written by ``respira prepare`` (uploaded as a dataset 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..utils.messages import one_line
@@ -27,6 +29,18 @@ class HubConnectionError(ConnectionError):
 def _unreachable(endpoint: str, reason: BaseException | str) -> HubConnectionError:
     text = one_line(reason)
     return HubConnectionError(f"cannot reach the Hugging Face Hub at {endpoint} (offline?): {text}")
+
+
+@contextmanager
+def _reaching(endpoint: str) -> Iterator[None]:
+    """A network failure inside the block as a one-line :class:`HubConnectionError`."""
+    try:
+        yield
+    except Exception as error:
+        found = hub_error(error, ("network",))
+        if found is None:
+            raise
+        raise _unreachable(endpoint, found[1]) from None
 
 
 def push_run(
@@ -61,7 +75,7 @@ def push_run(
         folder = export_model(
             run_dir, Path(tmp) / repo_id.replace("/", "--"), model_id=repo_id, with_code=with_code, onnx=onnx
         )
-        try:
+        with _reaching(endpoint):
             api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
             if revision is not None and revision != constants.DEFAULT_REVISION:
                 api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
@@ -72,11 +86,6 @@ def push_run(
                 revision=revision,
                 commit_message=commit_message or f"Upload respira model from {run_dir.name}",
             )
-        except Exception as error:
-            found = hub_error(error, ("network",))
-            if found is None:
-                raise
-            raise _unreachable(endpoint, found[1]) from None
     url = getattr(commit, "repo_url", None) or getattr(commit, "commit_url", None) or commit
     return str(url)
 
@@ -94,7 +103,8 @@ def check_push_target(repo_id: str, *, token: str | None = None, owner_required:
     if constants.is_offline_mode():
         raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
     try:
-        api.whoami()
+        with _reaching(api.endpoint):
+            api.whoami()
     except LocalTokenNotFoundError:
         raise PermissionError(
             "pushing needs a Hugging Face token: run `hf auth login` or pass --token"
@@ -104,11 +114,6 @@ def check_push_target(repo_id: str, *, token: str | None = None, owner_required:
         if status in (401, 403):
             raise PermissionError(f"the Hub at {api.endpoint} refused the token (HTTP {status})") from None
         raise
-    except Exception as error:
-        found = hub_error(error, ("network",))
-        if found is None:
-            raise
-        raise _unreachable(api.endpoint, found[1]) from None
 
 
 def push_dataset_folder(
@@ -133,7 +138,7 @@ def push_dataset_folder(
     if constants.is_offline_mode():
         raise _unreachable(api.endpoint, "offline mode is enabled (unset HF_HUB_OFFLINE to push)")
     replaced = [f"{path.name}/**" for path in sorted(folder.iterdir()) if path.is_dir()]
-    try:
+    with _reaching(api.endpoint):
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         if revision is not None and revision != constants.DEFAULT_REVISION:
             api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True)
@@ -145,11 +150,6 @@ def push_dataset_folder(
             delete_patterns=replaced,
             commit_message=commit_message or "Upload dataset built by respira prepare",
         )
-    except Exception as error:
-        found = hub_error(error, ("network",))
-        if found is None:
-            raise
-        raise _unreachable(api.endpoint, found[1]) from None
     return f"{api.endpoint}/datasets/{repo_id}"
 
 
@@ -160,11 +160,7 @@ def remote_dataset_card(repo_id: str, *, token: str | None = None) -> dict | Non
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        return DatasetCard.load(repo_id, repo_type="dataset", token=token).data.to_dict()
+        with _reaching(HfApi(token=token).endpoint):
+            return DatasetCard.load(repo_id, repo_type="dataset", token=token).data.to_dict()
     except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError):
         return None
-    except Exception as error:
-        found = hub_error(error, ("network",))
-        if found is None:
-            raise
-        raise _unreachable(HfApi(token=token).endpoint, found[1]) from None

@@ -13,7 +13,7 @@ OUT holds ``model.safetensors``, ``config.json`` (the new ``decision_thresholds`
 was fitted on which sample), ``preprocessor_config.json``, ``model.onnx``, the model's code,
 ``checksums.sha256``, the run files (:data:`SITE_FIT_FILE`: the whole fit; :data:`NESTED_CV_FILE`: the
 nested cross-validation table; :data:`CURVE_FILE` and its PNG: the learning curve) and ``README.md``,
-whose site section is rendered from those files alone (:func:`~respira.hub.site_card.site_card_section`,
+whose site section is rendered from those files alone (:func:`~respira.hub.card_render.site_card_section`,
 which an export or a push of the folder renders again from the same files).
 """
 
@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE, site_card_section
+from ..hub.card_render import site_card_section
+from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .embedding import site_head_refusal
