@@ -49,24 +49,19 @@ if TYPE_CHECKING:
 
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = ["PREDICTIONS_FILE", "evaluate_model", "json_ready", "write_json"]
+__all__ = ["check_dataset", "evaluate_model", "group_selections", "json_ready", "write_json"]
 
-PREDICTIONS_FILE = "cycle_predictions.csv"
 REPORT_FILES: tuple[str, ...] = (
     "metrics.json",
-    PREDICTIONS_FILE,
+    "cycle_predictions.csv",
     "confusion_matrix.png",
     "embedding_projection.png",
     "add_properties.json",
 )
 """The files every report holds (the curve plots follow, :mod:`.curves`)."""
 _CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
-
-COLOURINGS: tuple[tuple[str, str], ...] = (
-    ("class", "label"),
-    ("device", "device"),
-    ("patient", "patient_id"),
-)
+COLOURINGS = {"device": "device", "patient": "patient_id"}
+"""What the embedding projection is coloured by besides the class: name → column."""
 
 
 def json_ready(value: Any) -> Any:
@@ -89,12 +84,26 @@ def write_json(path: str | Path, value: Any) -> Path:
     return write_json_atomic(path, json_ready(value))
 
 
-def _samples(audio: Any, sampling_rate: int) -> np.ndarray:
-    """Mono float32 samples of a ``datasets.Audio`` value at the model's rate; refuses an empty cycle."""
-    samples = decode_audio(audio, sampling_rate)
-    if samples.size == 0:
-        raise ValueError("the dataset holds an empty cycle (0 samples)")
-    return samples
+def check_dataset(dataset: datasets.Dataset, columns: Sequence[str], needs: str) -> None:
+    """One line when ``dataset`` lacks one of ``columns`` (``needs``: what needs them) or is empty."""
+    missing = [column for column in columns if column not in dataset.column_names]
+    if missing:
+        raise ValueError(
+            f"the dataset lacks column(s) {', '.join(missing)} (columns: {', '.join(dataset.column_names)}); "
+            f"{needs}"
+        )
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty: there is nothing to evaluate")
+
+
+def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.ndarray]:
+    """``overall`` (all ``count`` rows), then each value of ``values`` (first-appearance order) with its rows;
+    rows whose value is ``None`` count in ``overall`` alone."""
+    selections = {"overall": np.ones(count, dtype=bool)}
+    if values is not None:
+        column = np.asarray(values, dtype=object)
+        selections |= {str(value): column == value for value in dict.fromkeys(values) if value is not None}
+    return selections
 
 
 def _run(
@@ -111,7 +120,9 @@ def _run(
         with torch.inference_mode(), stage("scoring cycles", len(dataset), "cycle") as shown:
             for first in range(0, len(dataset), batch_size):
                 rows = dataset[first : first + batch_size][audio_column]
-                waveforms = [_samples(audio, rate) for audio in rows]
+                waveforms = [decode_audio(audio, rate) for audio in rows]
+                if any(samples.size == 0 for samples in waveforms):
+                    raise ValueError("the dataset holds an empty cycle (0 samples)")
                 batch, mask = pad_batch(waveforms)
                 output = model(input_values=batch.to(device), attention_mask=mask.to(device))
                 logits.append(output.logits.float().cpu().numpy().astype(np.float64))
@@ -120,14 +131,6 @@ def _run(
     finally:
         model.train(was_training)
     return np.concatenate(logits), np.concatenate(embeddings)
-
-
-def _thresholds(
-    model: RespiraForAudioClassification, thresholds: Sequence[float] | None
-) -> tuple[float, float]:
-    from ..core.decision import thresholds_of, validate_thresholds
-
-    return thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
 
 
 def _write_predictions(
@@ -165,13 +168,7 @@ def evaluate_model(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    for column in (audio_column, label_column):
-        if column not in dataset.column_names:
-            raise ValueError(
-                f"the dataset has no {column!r} column (columns: {', '.join(dataset.column_names)})"
-            )
-    if len(dataset) == 0:
-        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    check_dataset(dataset, (audio_column, label_column), "evaluation needs the audio and the label")
     feature = dataset.features[audio_column]
     if not isinstance(feature, datasets.Audio):
         raise ValueError(f"column {audio_column!r} is a {type(feature).__name__}, not datasets.Audio")
@@ -185,10 +182,10 @@ def evaluate_model(
     logits, embeddings = _run(model, dataset, audio_column, batch_size)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
-    from ..core.decision import decide_flags, flag_order
+    from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
 
     if problem_type == MULTI_LABEL:
-        used = _thresholds(model, thresholds)
+        used = thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
         probabilities = sigmoid(logits[:, flag_order(model.config)])
         metrics.update(multilabel_scores(classes_to_flags(labels), probabilities, used))
         predictions = decide_flags(probabilities, used).classes
@@ -218,10 +215,10 @@ def evaluate_model(
 
     with report_folder(output_dir) as output:
         write_json(output / "metrics.json", metrics)
-        _write_predictions(output / PREDICTIONS_FILE, dataset, labels, predictions, columns)
+        _write_predictions(output / "cycle_predictions.csv", dataset, labels, predictions, columns)
         plot_confusion_matrix(cm, CLASS_NAMES, output / "confusion_matrix.png")
         colour_by = {"class": [CLASS_NAMES[label] for label in labels]}
-        for name, column in COLOURINGS[1:]:
+        for name, column in COLOURINGS.items():
             if column in dataset.column_names:
                 colour_by[name] = dataset[column]
         plot_embedding_projection(

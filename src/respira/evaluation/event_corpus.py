@@ -30,14 +30,13 @@ from ..metrics.sprsound import (
 )
 from ..reports.report_folder import check_report_target
 from ..utils.files import staged_folder
-from .cycles import evaluate_model, write_json
+from .cycles import evaluate_model, group_selections, write_json
 from .external_validation import evaluate_recordings
 
 if TYPE_CHECKING:
     import datasets
 
     from ..models.respira import RespiraForAudioClassification
-    from ..pretrained.site_claim import SiteClaim
 
 __all__ = ["CHALLENGE_KEYS", "challenge_scores", "evaluate_event_corpus", "task_below_baselines"]
 
@@ -62,12 +61,8 @@ def challenge_scores(
     the data has) and the all-normal / class-prior baselines of the same references."""
     references, predictions = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
     patients = np.asarray(patients)
-    selections = {"overall": np.ones(len(references), dtype=bool)}
-    if groups is not None:
-        values = np.asarray(groups, dtype=object)
-        selections |= {str(value): values == value for value in dict.fromkeys(values)}
     result = {}
-    for name, chosen in selections.items():
+    for name, chosen in group_selections(groups, len(references)).items():
         truth, guess = references[chosen], predictions[chosen]
         scores: dict[str, Any] = sprsound_scores(task, truth, guess, warn=False)
 
@@ -123,19 +118,15 @@ def evaluate_event_corpus(
     *,
     output_dir: str | Path,
     group_column: str | None = "official_part",
-    window: float = 4.0,
-    hop: float = 2.0,
-    aggregation: str = "max",
-    top_k: int | None = None,
     resamples: int = 1000,
     seed: int = 0,
     batch_size: int = 32,
     scored_model: Mapping[str, Any] | None = None,
-    claim: SiteClaim | None = None,
-    claim_blocker: str = "",
+    **recording_options: Any,
 ) -> dict[str, Any]:
     """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report (see
-    the module docstring)."""
+    the module docstring); ``recording_options``: :func:`.external_validation.evaluate_recordings`'s
+    windows, aggregation and site claim."""
     output = check_report_target(output_dir)
     labels = _label_names(recordings, "record_label")
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]
@@ -148,17 +139,12 @@ def evaluate_event_corpus(
             model,
             scored_records,
             output_dir=staging / "records",
-            window=window,
-            hop=hop,
-            aggregation=aggregation,
-            top_k=top_k,
             resamples=resamples,
             seed=seed,
             batch_size=batch_size,
             group_column=group_column,
             scored_model=scored_model,
-            claim=claim,
-            claim_blocker=claim_blocker,
+            **recording_options,
         )
         settings = {"resamples": resamples, "seed": seed}
         event_groups = events[group_column] if group_column in events.column_names else None

@@ -30,7 +30,7 @@ from ..metrics.events import event_based_scores, segment_based_scores, threshold
 from ..metrics.recording_level import patient_bootstrap
 from ..reports.report_folder import report_folder
 from ..utils.progress import progress
-from .cycles import write_json
+from .cycles import check_dataset, group_selections, write_json
 
 if TYPE_CHECKING:
     import datasets
@@ -127,11 +127,7 @@ def evaluate_events(
     scored_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Detect and score the events of every recording of ``dataset`` (module docstring)."""
-    missing = [name for name in ("audio", "recording", group_by) if name not in dataset.column_names]
-    if missing:
-        raise ValueError(f"the dataset lacks column(s) {', '.join(missing)}: event detection needs them")
-    if len(dataset) == 0:
-        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    check_dataset(dataset, ("audio", "recording", group_by), "event detection needs them")
     rate = int(model.config.sampling_rate)
     references: dict[str, list[Event]] = {}
     estimates: dict[str, list[Event]] = {}
@@ -159,7 +155,7 @@ def evaluate_events(
         patients.append(example[group_by])
         groups.append(str(example[group_column]) if group_column in dataset.column_names else None)
     files = list(references)
-    patients_array, groups_array = np.asarray(patients), np.asarray(groups, dtype=object)
+    patients_array = np.asarray(patients)
     every = {file: [Event(0.0, durations[file], label) for label in MULTI_LABEL_NAMES] for file in files}
     ways = {"model": estimates, "no_events": {file: [] for file in files}, "all_positive": every}
     event_options = {"t_collar": t_collar, "percentage_of_length": percentage_of_length}
@@ -171,11 +167,9 @@ def evaluate_events(
             ("segment_based", segment_based_scores, {"time_resolution": segment_seconds}),
         )
     }
-    selections = {"overall": np.ones(len(files), dtype=bool)}
-    if group_column in dataset.column_names:
-        selections |= {value: groups_array == value for value in dict.fromkeys(groups)}
+    grouped = groups if group_column in dataset.column_names else None
     results: dict[str, Any] = {}
-    for name, chosen in selections.items():
+    for name, chosen in group_selections(grouped, len(files)).items():
         entry: dict[str, Any] = {
             "recordings": int(chosen.sum()),
             "patients": int(np.unique(patients_array[chosen]).size),

@@ -47,7 +47,7 @@ from ..reports.report_folder import report_folder
 from ..utils.files import write_text_atomic
 from ..utils.progress import progress
 from ..utils.tables import format_percent, format_score, format_table
-from .cycles import write_json
+from .cycles import check_dataset, group_selections, write_json
 
 if TYPE_CHECKING:
     import datasets
@@ -142,14 +142,8 @@ def evaluate_recordings(
     """Score ``model`` per recording of ``dataset`` and write ``metrics.json``, ``recording_predictions.csv``
     and the curve plots to ``output_dir`` (see the module docstring); return the metrics with ``files``
     and ``decisions`` (``[N, 2]`` crackle / wheeze flags per recording, in ``dataset``'s order)."""
-    missing = [column for column in REQUIRED_COLUMNS if column not in dataset.column_names]
-    if missing:
-        raise ValueError(
-            f"the dataset lacks column(s) {', '.join(missing)} (columns: {', '.join(dataset.column_names)}); "
-            "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
-        )
-    if len(dataset) == 0:
-        raise ValueError("the dataset is empty: there is nothing to evaluate")
+    needs = "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
+    check_dataset(dataset, REQUIRED_COLUMNS, needs)
     description = describe_aggregation(aggregation, top_k)
     thresholds = thresholds_of(model.config)
     configured = has_tuned_thresholds(model.config)
@@ -159,19 +153,13 @@ def evaluate_recordings(
     targets = np.column_stack([np.asarray(dataset[label], dtype=np.int64) for label in RECORDING_LABELS])
     patients = np.asarray(dataset["patient_id"])
     settings = {"resamples": resamples, "seed": seed, "confidence": confidence}
-    groups = {"overall": _group_scores(targets, probabilities, patients, thresholds, **settings)}
     values = dataset[group_column] if group_column in dataset.column_names else None
     if values is not None and all(value is None for value in values):
         values = None  # an optional column no recording fills (a labelled folder without devices)
-    if values is not None:
-        column = np.asarray(values, dtype=object)
-        for value in dict.fromkeys(values):  # first-appearance order (KAUH: bell, diaphragm, extended)
-            if value is None:
-                continue  # recordings whose group is not known count in overall alone
-            chosen = column == value
-            groups[str(value)] = _group_scores(
-                targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings
-            )
+    groups = {  # KAUH: overall, bell, diaphragm, extended
+        name: _group_scores(targets[chosen], probabilities[chosen], patients[chosen], thresholds, **settings)
+        for name, chosen in group_selections(values, len(targets)).items()
+    }
     metrics: dict[str, Any] = {
         "num_recordings": len(dataset),
         "num_patients": int(np.unique(patients).size),

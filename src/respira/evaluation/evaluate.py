@@ -1,7 +1,8 @@
 """What ``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``) and :func:`respira.evaluate` run
 (:func:`score_model`): score a model on an ICBHI split (or every cycle: ``--split all``) and write a
-report folder; ``--dataset kauh``: validate it externally, per recording of the KAUH corpus
-(:mod:`respira.scoring.external`); ``--task events``: its event detection (:mod:`respira.scoring.events`).
+report folder (:mod:`.cycles`); ``--dataset kauh|sprsound``: validate it externally (:mod:`.external`);
+``--task events``: its event detection, scored against the corpus's reference events
+(:mod:`.event_detection_report`).
 
 A run folder's splits are rebuilt from its run record (``--split validation`` is the split the run selected
 on; flags given override it); the input preprocessing comes from the model's config
@@ -14,15 +15,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, scored_corpus
+from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus, scored_corpus
 from ..options import SWITCH, AggregationOptions, corpus_list, option
 from ..utils.tables import format_percent, format_table
-from .events import TASKS, event_corpora, run_events
-from .external import WINDOW_DEFAULTS, default_output_dir, run_external
+from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_splits, run_external
 
 if TYPE_CHECKING:
     from ..run_record import DataRecord
 
+SCORED = {
+    "cycle": "cycles of a split",
+    "recording": "external validation per recording",
+    "event": "external validation per event and per recording, with its challenge's scores",
+}
+"""``--dataset``'s help on a corpus, by what its labels are: how evaluate scores it."""
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("icbhi_score", "ICBHI score"),
     ("specificity", "specificity"),
@@ -46,7 +52,8 @@ def evaluate_options() -> tuple[type, type]:
     class EvaluateOptions:
         dataset: str = option(
             "dataset",
-            f"{corpus_list(_what_is_scored, lambda spec: spec.scored)}; default: {PRIMARY_CORPUS}",
+            f"{corpus_list(lambda spec: f'{spec.name} ({SCORED[spec.labels]})', lambda spec: spec.scored)}; "
+            f"default: {PRIMARY_CORPUS}",
             choices=corpus_names(),
         )
         data_dir: str | None = option(
@@ -113,7 +120,7 @@ def evaluate_options() -> tuple[type, type]:
         task: str = field(
             default="classification",
             metadata={
-                "choices": TASKS,
+                "choices": ("classification", "events"),
                 "help": "classification (default): cycles, events or recordings as the corpus is labelled; "
                 f"events: detected crackle / wheeze events (--dataset {' or '.join(event_corpora())}, "
                 "--data_dir; see below)",
@@ -161,16 +168,6 @@ def _windowed_corpora() -> str:
     return corpus_list(lambda spec: spec.name, lambda spec: spec.labels != "cycle")
 
 
-def _what_is_scored(spec: CorpusSpec) -> str:
-    """``--dataset``'s help on a corpus: how evaluate scores it."""
-    scored = {
-        "cycle": "cycles of a split",
-        "recording": "external validation per recording",
-        "event": "external validation per event and per recording, with its challenge's scores",
-    }[spec.labels]
-    return f"{spec.name} ({scored})"
-
-
 def results_table(metrics: dict[str, Any]) -> str:
     """A table of the headline scores in % (the baselines' among them), each flagged when it does not beat
     its trivial baseline."""
@@ -183,13 +180,6 @@ def results_table(metrics: dict[str, Any]) -> str:
         if key in metrics
     ]
     return format_table(rows, ("score", "%", ""), align="<><", indent="  ")
-
-
-def _run_record(model: str):
-    from ..run_record import RunRecord
-
-    folder = Path(model).expanduser()
-    return RunRecord.load_if_present(folder) if folder.is_dir() else None
 
 
 def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
@@ -220,13 +210,14 @@ def split_options(args: Any, config: Any) -> DataRecord:
     """The data options to rebuild: MODEL's run record when it has one, overridden by explicit flags,
     with the input preprocessing of the model's config (rate, low-pass)."""
     from ..audio.dsp import input_preprocessing
-    from ..run_record import DataRecord
+    from ..run_record import DataRecord, RunRecord
 
     if args.data_dir and args.dataset_name:
         raise ValueError(
             f"give --data_dir ({args.data_dir}) or --dataset_name ({args.dataset_name}), not both"
         )
-    record = _run_record(args.model)
+    folder = Path(args.model).expanduser()
+    record = RunRecord.load_if_present(folder) if folder.is_dir() else None
     dataset = _dataset_options(args, record, config)
     preprocessing = input_preprocessing(config)
     if dataset is not None:
@@ -271,22 +262,21 @@ def score_model(args: Any) -> Path:
     apply_num_threads()
     spec = scored_corpus(args.dataset)
     if args.task == "events":
-        return run_events(args, spec)
+        return _detect_events(args, spec)
     if spec.labels != "cycle":
         return run_external(args, spec)
-    misplaced = [f"--{name}" for name in (*WINDOW_DEFAULTS, "top_k") if getattr(args, name) is not None]
+    misplaced = _given(args, (*WINDOW_DEFAULTS, "top_k"))
     if misplaced:
         raise ValueError(
             f"{', '.join(misplaced)}: only for corpora scored over windows "
             f"(--dataset {_windowed_corpora()}); {spec.label} is scored per annotated cycle"
         )
-    from ..evaluation.cycles import evaluate_model
     from ..hub.loading import load_model
-    from ..reports.report_folder import check_report_target
+    from ..reports.summary_tables import device_table, label_table
     from ..training.splits.evaluation_splits import check_split, load_split
+    from .cycles import evaluate_model
 
     output_dir = default_output_dir(args, args.split)
-    check_report_target(output_dir)  # before any work
     model, config = load_model(args.model, device=args.device)
     data = split_options(args, config)
     check_split(data, args.split, cache_dir=args.cache_dir)  # before the build: from the text files
@@ -300,18 +290,67 @@ def score_model(args: Any) -> Path:
     if "thresholds" in metrics:
         crackle, wheeze = metrics["thresholds"]
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")
-    print_summary_tables(metrics)
-    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
-    return output_dir
-
-
-def print_summary_tables(metrics: dict[str, Any]) -> None:
-    """The per-label AUC / AP table and the per-device table of an ICBHI evaluation."""
-    from ..reports.summary_tables import device_table, label_table
-
     print("per label (threshold-free):")
     print(label_table(metrics))
     devices = device_table(metrics)
     if devices:
         print("per stethoscope:")
         print(devices)
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+    return output_dir
+
+
+def _given(args: Any, names: tuple[str, ...]) -> list[str]:
+    """The flags among ``names`` that were given (not ``None``), as ``--name``."""
+    return [f"--{name}" for name in names if getattr(args, name) is not None]
+
+
+def event_corpora() -> list[str]:
+    """The corpora whose recordings carry event times (their spec's ``reference_events``)."""
+    return [name for name in corpus_names() if get_corpus(name).reference_events is not None]
+
+
+def _detect_events(args: Any, spec: CorpusSpec) -> Path:
+    """``--task events``: checked first (options, splits, the report folder), then every recording's events
+    detected and scored (:mod:`.event_detection_report`); returns the report folder written."""
+    from ..hub.loading import load_model
+    from .event_detection_report import evaluate_events, event_scores_table
+
+    if spec.reference_events is None:
+        raise ValueError(
+            f"--task events needs reference events with onsets and offsets; {spec.label} has none "
+            f"(--dataset {' or '.join(event_corpora())})"
+        )
+    if not args.data_dir or args.dataset_name:
+        raise ValueError(
+            f"--task events reads a folder of the {spec.label} recordings: pass --data_dir <folder>"
+        )
+    refused = _given(args, (*WINDOW_DEFAULTS, "top_k", "thresholds"))
+    if refused:
+        raise ValueError(
+            f"{', '.join(refused)}: not for --task events, which detects at the model's own thresholds and "
+            "event settings (bootstrap: 1000 patient resamples)"
+        )
+    splits = chosen_splits(spec, args.split)
+    output_dir = default_output_dir(args, spec.name, prefix="events")
+    model, config = load_model(args.model, device=args.device)
+    recordings = load_splits(spec, args, config, "recordings", splits)
+    metrics = evaluate_events(
+        model,
+        recordings,
+        reference_events=spec.reference_events_reader(),
+        output_dir=output_dir,
+        group_by=spec.group_by,
+        group_column=spec.group_column,
+        seed=args.seed if args.seed is not None else 0,
+        batch_size=args.batch_size,
+    )
+    thresholds = metrics["thresholds"]
+    print(
+        f"{args.model} detecting events on {spec.label} ({', '.join(splits)}: {metrics['num_recordings']} "
+        f"recordings, {metrics['num_patients']} patients); thresholds crackle {thresholds['crackle']:.2f}, "
+        f"wheeze {thresholds['wheeze']:.2f}:"
+    )
+    print(event_scores_table(metrics))
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
+    return output_dir

@@ -4,7 +4,7 @@ A recording-labelled corpus (KAUH) is scored per recording over sliding windows
 (:mod:`respira.evaluation.external_validation`); an event-labelled one (SPRSound) per annotated event and per
 recording, with its challenge's scores (:mod:`respira.evaluation.event_corpus`). Both decide at the model's
 own thresholds, never at values chosen on the corpus that validates it. ``args``: the evaluate options
-(:func:`respira.scoring.evaluate.evaluate_options_type`).
+(:func:`respira.evaluation.evaluate.evaluate_options_type`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.corpora import CorpusSpec
 from ..options import aggregation_options, model_aggregation
-from ..utils.tables import format_percent, format_score
+from ..utils.tables import format_percent, format_score, format_table
 
 __all__ = ["WINDOW_DEFAULTS", "chosen_splits", "default_output_dir", "load_splits", "run_external"]
 
@@ -31,8 +31,10 @@ and their defaults; an ICBHI evaluation refuses them."""
 
 def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
     """Where an evaluation's report goes: ``--output_dir``; with ``--record``, ``MODEL/<prefix>_<name>``; else
-    ``./<prefix>_<name>``, never into the model folder unasked. The shipped detector is refused (one line)."""
+    ``./<prefix>_<name>``, never into the model folder unasked; checked before any work (the shipped detector,
+    a folder that holds other files than a report: one line)."""
     from ..pretrained import BUILD_RECORD, check_not_shipped
+    from ..reports.report_folder import check_report_target
 
     if getattr(args, "record", False):
         if args.output_dir:
@@ -49,10 +51,10 @@ def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path
                 f"--record: {folder} was built by make detector (or make site-detectors) and claims only "
                 f"the evaluations its {BUILD_RECORD} lists; write the report elsewhere (--output_dir)"
             )
-        return folder / f"{prefix}_{name}"
+        return check_report_target(folder / f"{prefix}_{name}")
     output = Path(args.output_dir) if args.output_dir else Path(f"{prefix}_{name}")
     check_not_shipped(output, "write a report in it: write it")
-    return output
+    return check_report_target(output)
 
 
 def _check_external_options(args: Any, spec: CorpusSpec) -> None:
@@ -93,20 +95,57 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
-    """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH) or per
-    event and recording (SPRSound); returns the report folder written."""
-    from ..reports.report_folder import check_report_target
+    """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH,
+    :mod:`.external_validation`) or per event and recording with its challenge's scores (SPRSound,
+    :mod:`.event_corpus`); returns the report folder written."""
+    from ..hub.card_results import scored_model
+    from ..hub.loading import load_model
+    from .event_corpus import evaluate_event_corpus
+    from .external_validation import evaluate_recordings, recording_level_table, unmeasurable_line
 
     _check_external_options(args, spec)
     splits = chosen_splits(spec, args.split)
     args.aggregation, top_k = aggregation_options(args)
     output_dir = default_output_dir(args, spec.name)
-    check_report_target(output_dir)  # before any work
     spec.check_folder(args.data_dir)
+    model, config = load_model(args.model, device=args.device)
+    args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
+    options = _site_claim(args, spec, top_k) | {
+        "output_dir": output_dir,
+        "window": args.window,
+        "hop": args.hop,
+        "aggregation": args.aggregation,
+        "top_k": top_k,
+        "resamples": args.bootstrap,
+        "seed": args.seed if args.seed is not None else 0,
+        "batch_size": args.batch_size,
+        "group_column": spec.group_column,
+        "scored_model": scored_model(args.model),
+    }
     if spec.labels == "recording":
-        run_recordings(args, spec, splits, top_k, output_dir)
+        dataset = load_splits(spec, args, config, spec.configs[0], splits)
+        metrics = evaluate_recordings(model, dataset, **options)
+        thresholds = metrics["thresholds"]
+        print(
+            f"{args.model} on {spec.label} ({metrics['num_recordings']} recordings, "
+            f"{metrics['num_patients']} patients), {metrics['aggregation']['description']}; thresholds "
+            f"crackle {thresholds['crackle']:.2f}, wheeze {thresholds['wheeze']:.2f} "
+            f"({thresholds['source']}):"
+        )
+        print(recording_level_table(metrics))
+        lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
+        if lacking is not None:
+            print(lacking)
     else:
-        run_events(args, spec, splits, top_k, output_dir)
+        events = load_splits(spec, args, config, "events", splits)
+        recordings = load_splits(spec, args, config, "recordings", splits)
+        metrics = evaluate_event_corpus(model, events, recordings, **options)
+        _print_event_corpus(args.model, spec, splits, metrics)
+    if "site_claim" in metrics:  # a fitted site detector's score beside its card's claim
+        from ..pretrained.site_claim import claim_line
+
+        print(claim_line(metrics["site_claim"], options["claim"]))
+    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
     return output_dir
 
 
@@ -148,83 +187,15 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
     return {"claim": claim, "claim_blocker": blocker}
 
 
-def _print_claim(metrics: dict[str, Any], claimed: dict[str, Any]) -> None:
-    """The line comparing the score with a fitted site detector's claim (nothing for another model)."""
-    from ..pretrained.site_claim import claim_line
-
-    if "site_claim" in metrics:
-        print(claim_line(metrics["site_claim"], claimed["claim"]))
-
-
-def _scoring_options(args: Any, spec: CorpusSpec, top_k: int | None, output_dir: Path) -> dict[str, Any]:
-    """The keyword arguments both recording-level evaluations take from the command line (a fitted site
-    detector's claim among them: :func:`_site_claim`)."""
-    from ..hub.card_results import scored_model
-
-    return _site_claim(args, spec, top_k) | {
-        "output_dir": output_dir,
-        "window": args.window,
-        "hop": args.hop,
-        "aggregation": args.aggregation,
-        "top_k": top_k,
-        "resamples": args.bootstrap,
-        "seed": args.seed if args.seed is not None else 0,
-        "batch_size": args.batch_size,
-        "group_column": spec.group_column,
-        "scored_model": scored_model(args.model),
-    }
-
-
-def run_recordings(
-    args: Any, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path
-) -> None:
-    """A recording-labelled corpus (KAUH): the model per recording, over windows
-    (:mod:`respira.evaluation.external_validation`)."""
-    from ..evaluation.external_validation import (
-        evaluate_recordings,
-        recording_level_table,
-        unmeasurable_line,
-    )
-    from ..hub.loading import load_model
-
-    model, config = load_model(args.model, device=args.device)
-    args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
-    dataset = load_splits(spec, args, config, spec.configs[0], splits)
-    options = _scoring_options(args, spec, top_k, output_dir)
-    metrics = evaluate_recordings(model, dataset, **options)
-    thresholds = metrics["thresholds"]
-    print(
-        f"{args.model} on {spec.label} ({metrics['num_recordings']} recordings, "
-        f"{metrics['num_patients']} patients), {metrics['aggregation']['description']}; thresholds crackle "
-        f"{thresholds['crackle']:.2f}, wheeze {thresholds['wheeze']:.2f} ({thresholds['source']}):"
-    )
-    print(recording_level_table(metrics))
-    lacking = unmeasurable_line(metrics, f"--data_dir {args.data_dir} ({spec.label})")
-    if lacking is not None:
-        print(lacking)
-    _print_claim(metrics, options)
-    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
-
-
-def run_events(args: Any, spec: CorpusSpec, splits: list[str], top_k: int | None, output_dir: Path) -> None:
-    """An event-labelled corpus (SPRSound): the model per event and per recording, with the corpus's
-    challenge scores (:mod:`respira.evaluation.event_corpus`)."""
-    from ..evaluation.event_corpus import evaluate_event_corpus
-    from ..evaluation.external_validation import recording_level_table
-    from ..hub.loading import load_model
-
-    model, config = load_model(args.model, device=args.device)
-    args.aggregation, top_k = model_aggregation(args.aggregation, top_k, config)
-    events = load_splits(spec, args, config, "events", splits)
-    recordings = load_splits(spec, args, config, "recordings", splits)
-    options = _scoring_options(args, spec, top_k, output_dir)
-    metrics = evaluate_event_corpus(model, events, recordings, **options)
-    events = metrics["events"]
+def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics: dict[str, Any]) -> None:
+    """The events' ICBHI score beside the all-normal baseline, the challenge's table and the records'."""
     from ..metrics.baselines import flags_by_key
+    from .external_validation import recording_level_table
 
+    events = metrics["events"]
     flag = flags_by_key(events.get("below_baseline")).get("icbhi_score", "")
     print(
-        f"{args.model} on {spec.label} ({', '.join(splits)}): {events['num_examples']} events, ICBHI score "
+        f"{model} on {spec.label} ({', '.join(splits)}): {events['num_examples']} events, ICBHI score "
         f"{format_percent(events['icbhi_score'])} % (Se {format_percent(events['sensitivity'])}, "
         f"Sp {format_percent(events['specificity'])}) vs all-normal "
         f"{format_percent(events.get('baseline_all_normal_icbhi_score'))}" + (f"  {flag}" if flag else "")
@@ -232,14 +203,11 @@ def run_events(args: Any, spec: CorpusSpec, splits: list[str], top_k: int | None
     print(challenge_table(metrics))
     print("per recording (Poor Quality records left out):")
     print(recording_level_table(metrics["records"]))
-    _print_claim(metrics, options)
-    print(f"wrote {', '.join(metrics['files'])} to {output_dir}")
 
 
 def challenge_table(metrics: dict[str, Any]) -> str:
     """The challenge's tasks: SE, SP, Score with intervals, and the baselines' Scores, per group."""
     from ..metrics.baselines import flags_by_key
-    from ..utils.tables import format_table
 
     flags = flags_by_key(metrics.get("below_baseline"))
     rows = []
