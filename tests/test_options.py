@@ -13,8 +13,8 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
     type and choices, with no command line in between, to what parsing the flags gives."""
     from respira.cli import CommandLineError, build_parser, parse_command_line
     from respira.commands.options import options_of
-    from respira.evaluation.evaluate import evaluate_options_type
     from respira.options import OptionError, options_from
+    from respira.scoring.evaluate import evaluate_options_type
     from respira.sites.options import fit_site_options
     from respira.training.recipe.flags import override_values
 

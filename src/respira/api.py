@@ -126,7 +126,7 @@ def evaluate(model: str | os.PathLike[str] | TrainedRun, **options: Any) -> Eval
         report = respira.evaluate("runs/cnn_ce", split="validation")
         report.metrics["icbhi_score"], report.output_dir
     """
-    from .evaluation.evaluate import evaluate_options_type, score_model
+    from .scoring.evaluate import evaluate_options_type, score_model
     from .training.trainer.trainer import METRICS_FILE
 
     source = model.output_dir if isinstance(model, TrainedRun) else model

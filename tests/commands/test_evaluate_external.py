@@ -1,4 +1,4 @@
-"""``respira evaluate`` on a corpus scored per recording (:mod:`respira.evaluation.external`)."""
+"""``respira evaluate`` on a corpus scored per recording (:mod:`respira.scoring.external`)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
 """``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``, ``--dataset kauh``, ``--task events``):
-score a model and write a report folder (:func:`respira.evaluation.evaluate.score_model`)."""
+score a model and write a report folder (:func:`respira.scoring.evaluate.score_model`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ..evaluation.evaluate import THRESHOLDS_HELP, evaluate_options, evaluate_options_type, score_model
 from ..options import AggregationOptions
+from ..scoring.evaluate import THRESHOLDS_HELP, evaluate_options, evaluate_options_type, score_model
 from .options import add_flag_pair, add_model_argument, options_of
 
 EPILOG = """\

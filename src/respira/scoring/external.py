@@ -4,7 +4,7 @@ A recording-labelled corpus (KAUH) is scored per recording over sliding windows
 (:mod:`respira.evaluation.external_validation`); an event-labelled one (SPRSound) per annotated event and per
 recording, with its challenge's scores (:mod:`respira.evaluation.event_corpus`). Both decide at the model's
 own thresholds, never at values chosen on the corpus that validates it. ``args``: the evaluate options
-(:func:`respira.evaluation.evaluate.evaluate_options_type`).
+(:func:`respira.scoring.evaluate.evaluate_options_type`).
 """
 
 from __future__ import annotations
@@ -96,12 +96,12 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH,
-    :mod:`.external_validation`) or per event and recording with its challenge's scores (SPRSound,
-    :mod:`.event_corpus`); returns the report folder written."""
+    :mod:`respira.evaluation.external_validation`) or per event and recording with its challenge's scores (SPRSound,
+    :mod:`respira.evaluation.event_corpus`); returns the report folder written."""
+    from ..evaluation.event_corpus import evaluate_event_corpus
+    from ..evaluation.external_validation import evaluate_recordings, recording_level_table, unmeasurable_line
     from ..hub.card_results import scored_model
     from ..hub.loading import load_model
-    from .event_corpus import evaluate_event_corpus
-    from .external_validation import evaluate_recordings, recording_level_table, unmeasurable_line
 
     _check_external_options(args, spec)
     splits = chosen_splits(spec, args.split)
@@ -189,8 +189,8 @@ def _site_claim(args: Any, spec: CorpusSpec, top_k: int | None) -> dict[str, Any
 
 def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics: dict[str, Any]) -> None:
     """The events' ICBHI score beside the all-normal baseline, the challenge's table and the records'."""
+    from ..evaluation.external_validation import recording_level_table
     from ..metrics.baselines import flags_by_key
-    from .external_validation import recording_level_table
 
     events = metrics["events"]
     flag = flags_by_key(events.get("below_baseline")).get("icbhi_score", "")

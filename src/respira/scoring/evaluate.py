@@ -1,8 +1,8 @@
 """What ``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``) and :func:`respira.evaluate` run
 (:func:`score_model`): score a model on an ICBHI split (or every cycle: ``--split all``) and write a
-report folder (:mod:`.cycles`); ``--dataset kauh|sprsound``: validate it externally (:mod:`.external`);
+report folder (:mod:`respira.evaluation.cycles`); ``--dataset kauh|sprsound``: validate it externally (:mod:`.external`);
 ``--task events``: its event detection, scored against the corpus's reference events
-(:mod:`.event_detection_report`).
+(:mod:`respira.evaluation.event_detection_report`).
 
 A run folder's splits are rebuilt from its run record (``--split validation`` is the split the run selected
 on; flags given override it); the input preprocessing comes from the model's config
@@ -271,10 +271,10 @@ def score_model(args: Any) -> Path:
             f"{', '.join(misplaced)}: only for corpora scored over windows "
             f"(--dataset {_windowed_corpora()}); {spec.label} is scored per annotated cycle"
         )
+    from ..evaluation.cycles import evaluate_model
     from ..hub.loading import load_model
     from ..reports.summary_tables import device_table, label_table
     from ..training.splits.evaluation_splits import check_split, load_split
-    from .cycles import evaluate_model
 
     output_dir = default_output_dir(args, args.split)
     model, config = load_model(args.model, device=args.device)
@@ -312,9 +312,9 @@ def event_corpora() -> list[str]:
 
 def _detect_events(args: Any, spec: CorpusSpec) -> Path:
     """``--task events``: checked first (options, splits, the report folder), then every recording's events
-    detected and scored (:mod:`.event_detection_report`); returns the report folder written."""
+    detected and scored (:mod:`respira.evaluation.event_detection_report`); returns the report folder written."""
+    from ..evaluation.event_detection_report import evaluate_events, event_scores_table
     from ..hub.loading import load_model
-    from .event_detection_report import evaluate_events, event_scores_table
 
     if spec.reference_events is None:
         raise ValueError(
