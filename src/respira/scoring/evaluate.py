@@ -1,7 +1,7 @@
 """What ``respira evaluate MODEL --data_dir D`` (or ``--dataset_name D``) and :func:`respira.evaluate` run
 (:func:`score_model`): score a model on an ICBHI split (or every cycle: ``--split all``) and write a
-report folder (:mod:`respira.evaluation.cycles`); ``--dataset kauh|sprsound``: validate it externally (:mod:`.external`);
-``--task events``: its event detection, scored against the corpus's reference events
+report folder (:mod:`respira.evaluation.cycles`); ``--dataset kauh|sprsound``: validate it externally
+(:mod:`.external`); ``--task events``: its event detection, scored against the corpus's reference events
 (:mod:`respira.evaluation.event_detection_report`).
 
 A run folder's splits are rebuilt from its run record (``--split validation`` is the split the run selected
@@ -312,7 +312,8 @@ def event_corpora() -> list[str]:
 
 def _detect_events(args: Any, spec: CorpusSpec) -> Path:
     """``--task events``: checked first (options, splits, the report folder), then every recording's events
-    detected and scored (:mod:`respira.evaluation.event_detection_report`); returns the report folder written."""
+    detected and scored (:mod:`respira.evaluation.event_detection_report`); returns the report folder
+    written."""
     from ..evaluation.event_detection_report import evaluate_events, event_scores_table
     from ..hub.loading import load_model
 

@@ -96,8 +96,8 @@ def chosen_splits(spec: CorpusSpec, split: str) -> list[str]:
 
 def run_external(args: Any, spec: CorpusSpec) -> Path:
     """``--dataset`` a corpus other than ICBHI's cycles: checked, then scored per recording (KAUH,
-    :mod:`respira.evaluation.external_validation`) or per event and recording with its challenge's scores (SPRSound,
-    :mod:`respira.evaluation.event_corpus`); returns the report folder written."""
+    :mod:`respira.evaluation.external_validation`) or per event and recording with its challenge's scores
+    (SPRSound, :mod:`respira.evaluation.event_corpus`); returns the report folder written."""
     from ..evaluation.event_corpus import evaluate_event_corpus
     from ..evaluation.external_validation import evaluate_recordings, recording_level_table, unmeasurable_line
     from ..hub.card_results import scored_model
