@@ -38,6 +38,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def embedded(site: str, root: Path, cache: Path, detector: Any) -> tuple[Any, fl
     return sample, seconds, False
 
 
-def cell(row: dict[str, Any]) -> str:
+def cell(row: Mapping[str, Any]) -> str:
     """``score (low–high)`` in percent."""
     low, high = 100 * row["icbhi_score_low"], 100 * row["icbhi_score_high"]
     return f"{100 * row['icbhi_score']:.1f} ({low:.1f}–{high:.1f})"

@@ -12,7 +12,7 @@ import numpy as np
 from respira.evaluation.cycles import evaluate_model
 from respira.hub.loading import load_model
 from respira.labels import MULTI_LABEL
-from respira.scoring.evaluate import results_table
+from respira.scoring.evaluate import score_table
 
 from .conftest import RATE, save_tiny_model
 
@@ -40,10 +40,10 @@ def test_a_model_no_better_than_all_normal_is_flagged_in_the_metrics_and_the_tab
     assert (
         flagged["icbhi_score"]["baseline"] == "all-normal" and flagged["icbhi_score"]["baseline_value"] == 0.5
     )
-    table = results_table(metrics)
+    table = score_table(metrics)
     line = next(row for row in table.splitlines() if row.strip().startswith("per-patient ICBHI score"))
     assert line.endswith(
         f"BELOW BASELINE (all-normal {100 * metrics['baseline_all_normal_patient_icbhi_score']:.1f})"
     )  # in %, the scale of everything a person reads
     assert "BELOW" not in next(row for row in table.splitlines() if "specificity" in row)
-    assert "BELOW" not in results_table({**metrics, "below_baseline": []})
+    assert "BELOW" not in score_table({**metrics, "below_baseline": []})

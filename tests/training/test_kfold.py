@@ -283,7 +283,7 @@ def test_a_leave_one_device_out_run_tests_each_device_once(
 
 
 def test_the_kfold_console_lines_are_in_percent() -> None:
-    from respira.training.run.fold_summary import kfold_headline, results_table
+    from respira.training.run.fold_summary import fold_table, kfold_headline
 
     baselines = {"baseline_all_normal_icbhi_score": 0.5, "baseline_class_prior_icbhi_score": 0.412}
     pooled = {"specificity": 0.9, "sensitivity": 0.3, "icbhi_score": 0.6, "cycles": 40}
@@ -318,6 +318,6 @@ def test_the_kfold_console_lines_are_in_percent() -> None:
         "test ICBHI score over 2 folds x 1 seed(s) 60.0 ± 3.5 (95% CI 28.2-91.8, n=2); "
         "out-of-fold 60.0 on 40 cycles (all-normal 50.0); kept model: fold 1, seed 0 (62.5 on its test fold)"
     )
-    rows = [re.split(r"\s{2,}", line.strip()) for line in results_table(summary).splitlines()[2:]]
+    rows = [re.split(r"\s{2,}", line.strip()) for line in fold_table(summary).splitlines()[2:]]
     assert rows[1] == ["1", "0 (kept)", "55.0", "90.0", "35.0", "62.5", "50.0", "41.2"]
     assert rows[-1] == ["out of fold", "90.0", "30.0", "60.0", "50.0", "41.2"]

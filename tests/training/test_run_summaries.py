@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from respira.cli import main
-from respira.training.run.seeds import SeedOutcome, baseline_warning, headline, results_table, summarize_seeds
+from respira.training.run.seeds import SeedOutcome, baseline_warning, headline, seed_table, summarize_seeds
 from respira.utils.tables import format_percent
 
 from .conftest import TINY_RECIPE
@@ -63,8 +63,8 @@ def test_summary_names_the_kept_seed_beside_the_spread_over_seeds() -> None:
     assert summarize_seeds(PER_SEED)["test_icbhi_score"] == pytest.approx(0.55)
 
 
-def test_results_table_puts_the_baselines_under_the_model() -> None:
-    table = results_table(
+def test_seed_table_puts_the_baselines_under_the_model() -> None:
+    table = seed_table(
         PER_SEED, {0: 0.52, 1: 0.58}, selected=1, validation_baselines={"all_normal": 0.5, "class_prior": 0.4}
     )
     lines = table.splitlines()

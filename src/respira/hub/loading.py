@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, SINGLE_LABEL
 from ..utils.messages import one_line
 from .checksums import verify_checksum, verify_hub_file
 from .hub_errors import ModelLoadError, error_chain, hub_error, is_download_error
+from .repo_ids import is_hub_repo_id
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraConfig, RespiraForAudioClassification
@@ -52,7 +52,8 @@ def resolve_model_name(name: str | Path) -> Path | None:
         raise ModelLoadError(f"{text} is a file; pass the model folder (config.json + weights)")
     if (folder := local_model_folder(text)) is not None:
         return folder
-    if _looks_like_path(text):
+    # it names nothing here: a path (not a Hub id) when not spelled as one or when its first folder is here
+    if not is_hub_repo_id(text) or ("/" in text and Path(text.split("/", 1)[0]).exists()):
         raise ModelLoadError(f"model folder not found: {text} ({_looked_for(path)})")
     from huggingface_hub import constants, try_to_load_from_cache
 
@@ -72,24 +73,6 @@ def local_model_folder(name: str | Path) -> Path | None:
 
     path = Path(str(name)).expanduser()
     return path if path.is_dir() else shipped_detector(str(name))
-
-
-def _looks_like_path(text: str) -> bool:
-    """Whether ``text``, which names nothing here, is a path rather than a Hub id (see
-    :func:`resolve_model_name`)."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    other_separators = {os.sep, os.altsep} - {"/", None}
-    if text.startswith((".", "/", "~")) or any(separator in text for separator in other_separators):
-        return True
-    if "/" in text and Path(text.split("/", 1)[0]).exists():
-        return True
-    try:
-        validate_repo_id(text)
-    except HFValidationError:
-        return True
-    return False
 
 
 def _looked_for(path: Path) -> str:

@@ -44,9 +44,8 @@ def is_hub_origin(source: str) -> bool:
 
 
 def is_hub_repo_id(name: str) -> bool:
-    """Whether ``name`` (a run's ``dataset_name``) is a Hub repo id, not a local folder's path."""
-    if Path(name).expanduser().is_absolute() or name.startswith((".", "~")):
-        return False
+    """Whether ``name`` is spelled as a Hub repo id (``owner/name`` or ``name``); a path is not (it starts
+    with ``.``, ``/`` or ``~``, or holds another separator, all of which a repo id cannot)."""
     try:
         check_repo_id(name, owner_required=False)
     except ValueError:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ __all__ = [
     "SITE_FIT_PROTOCOL",
     "LabelAuc",
     "SiteVerdict",
+    "candidate_row",
     "evaluation_digests",
     "format_gain",
     "number_or_none",
@@ -319,6 +320,15 @@ def _events(site: str, events: Mapping[str, Any]) -> SiteVerdict | None:
     aucs = _aucs({label: (events.get(f"auc_{label}"), None) for label in LABELS})
     count = int(events.get("num_examples", 0))
     return SiteVerdict(site, "held out", "events", count, score, None, baseline, aucs)
+
+
+def candidate_row(rows: Iterable[Mapping[str, Any]], candidate: str) -> Mapping[str, Any]:
+    """The row of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...) in a site fit's nested
+    cross-validation ``rows``."""
+    for row in rows:
+        if row["candidate"] == candidate:
+            return row
+    raise KeyError(f"no nested cross-validation row for {candidate!r}")
 
 
 def site_fit_verdict(rows: Any, site: str, *, name: str = "", count: int | None = None) -> SiteVerdict | None:

@@ -168,7 +168,7 @@ def _windowed_corpora() -> str:
     return corpus_list(lambda spec: spec.name, lambda spec: spec.labels != "cycle")
 
 
-def results_table(metrics: dict[str, Any]) -> str:
+def score_table(metrics: dict[str, Any]) -> str:
     """A table of the headline scores in % (the baselines' among them), each flagged when it does not beat
     its trivial baseline."""
     from ..metrics.baselines import flags_by_key
@@ -286,7 +286,7 @@ def score_model(args: Any) -> Path:
     )
     what = "every cycle" if args.split == "all" else f"the {args.split} split"
     print(f"{args.model} on {what} ({metrics['num_examples']} cycles):")
-    print(results_table(metrics))
+    print(score_table(metrics))
     if "thresholds" in metrics:
         crackle, wheeze = metrics["thresholds"]
         print(f"  thresholds: crackle {crackle:.2f}, wheeze {wheeze:.2f}")

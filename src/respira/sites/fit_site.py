@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..labels import MULTI_LABEL_NAMES
-from ..pretrained.sites import SiteVerdict, format_gain, site_fit_verdict
+from ..pretrained.sites import SiteVerdict, candidate_row, format_gain, site_fit_verdict
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .sample import SiteRecordings, read_site_recordings
@@ -67,13 +67,7 @@ class SiteFitResult:
 
     def score(self, candidate: str) -> float:
         """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""
-        return float(self._row(candidate)["icbhi_score"])
-
-    def _row(self, candidate: str) -> Mapping[str, Any]:
-        for row in self.scores:
-            if row["candidate"] == candidate:
-                return row
-        raise KeyError(f"no nested cross-validation row for {candidate!r}")
+        return float(candidate_row(self.scores, candidate)["icbhi_score"])
 
     @property
     def verdict(self) -> SiteVerdict:
@@ -85,7 +79,7 @@ class SiteFitResult:
         return verdict
 
     def _scored(self, candidate: str) -> str:
-        row = self._row(candidate)
+        row = candidate_row(self.scores, candidate)
         return format_score(row["icbhi_score"], [row.get("icbhi_score_low"), row.get("icbhi_score_high")])
 
     def line(self) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..pretrained.sites import site_fit_verdict
+from ..pretrained.sites import candidate_row, site_fit_verdict
 from .options import CANDIDATES
 from .procedure import (
     SELECTION,
@@ -91,12 +91,9 @@ class SiteFit:
     top_k: int | None = None
     rules_by_fold: list[tuple[str, int | None]] = field(default_factory=list)
 
-    def row(self, candidate: str) -> dict[str, Any]:
+    def row(self, candidate: str) -> Mapping[str, Any]:
         """The out-of-sample row of ``candidate`` (one of :data:`ROWS`)."""
-        for row in self.outer:
-            if row["candidate"] == candidate:
-                return row
-        raise KeyError(candidate)
+        return candidate_row(self.outer, candidate)
 
     @property
     def applies(self) -> bool:

@@ -23,7 +23,7 @@ from ...run_record import DataRecord, MetricsRecord, SeedResult
 from ..splits.datasets import load_splits, with_split_sizes
 from ..splits.multi_corpus import primary_rows
 from .cross_fit import check_cross_fit_pool
-from .fold_summary import FoldRun, fold_statistics, results_table, summarize_folds
+from .fold_summary import FoldRun, fold_statistics, fold_table, summarize_folds
 from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import baseline_warning, run_seed
 
@@ -230,5 +230,5 @@ def train_folds(
     write_out_of_fold_predictions(runs, folds, data, folder / OUT_OF_FOLD_FILE)
     write_reports(trainer, folds[kept.fold], folder)
     write_model_card(trainer, record, folder)
-    log(results_table(summary))
+    log(fold_table(summary))
     return summary

@@ -20,9 +20,9 @@ __all__ = [
     "CI_METRICS",
     "FoldRun",
     "fold_statistics",
+    "fold_table",
     "kfold_headline",
     "out_of_fold",
-    "results_table",
     "summarize_folds",
     "t_interval",
 ]
@@ -179,7 +179,7 @@ def kfold_headline(summary: dict[str, Any]) -> str:
     return text
 
 
-def results_table(summary: dict[str, Any]) -> str:
+def fold_table(summary: dict[str, Any]) -> str:
     """Validation and test scores of each fold x seed beside its fold's baselines, then the summary."""
     rows = []
     for fold, entry in summary["per_fold"].items():

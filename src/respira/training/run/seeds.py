@@ -203,7 +203,7 @@ _TABLE_KEYS = ("specificity", "sensitivity", "icbhi_score", "patient_icbhi_score
 _BASELINES = (("all-normal", "all_normal"), ("class prior", "class_prior"))
 
 
-def results_table(
+def seed_table(
     per_seed: dict[int, dict[str, float]],
     validation: dict[int, float | None],
     *,

@@ -39,8 +39,8 @@ from .seeds import (
     SeedOutcome,
     baseline_warning,
     headline,
-    results_table,
     run_seed,
+    seed_table,
     select_seed,
     summarize_seeds,
 )
@@ -198,7 +198,7 @@ def _train_seeds(
     write_model_card(kept, record, folder)
     validation = outcomes[selected].validation
     log(
-        results_table(
+        seed_table(
             per_seed,
             {seed: outcome.validation_score for seed, outcome in outcomes.items()},
             selected=selected,
