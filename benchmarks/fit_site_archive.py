@@ -68,7 +68,7 @@ import numpy as np
 
 from _machine import run_and_write
 from fit_site import NAMES, embedded
-from suggest import SIZES, held_out_units
+from suggest import SIZES, held_out
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 VARIANTS = ("labelled", "archive_scale", "self_training", "propagation")
@@ -215,8 +215,7 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     ]
     for site in args.sites:
         sample, _, _ = embedded(site, args.shared / site, args.cache, detector)
-        held_units = held_out_units(sample)
-        held = np.array([str(u) in held_units for u in sample.units])
+        held_units, held = held_out(sample)
         index = np.flatnonzero(held)
         pool_sample = sample.subset(np.flatnonzero(~held))
         truth = sample.classes[index]

@@ -53,7 +53,7 @@ import numpy as np
 
 from _machine import run_and_write
 from fit_site import embedded
-from suggest import held_out_units
+from suggest import held_out
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SIZE = 20
@@ -134,8 +134,7 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
         "sprsound", args.shared / "sprsound", args.cache, respira.Detector.from_pretrained()
     )
     targets = window_targets(sample, event_spans(args.shared))
-    held_units = held_out_units(sample)
-    held = np.array([str(u) in held_units for u in sample.units])
+    held_units, held = held_out(sample)
     index = np.flatnonzero(held)
     pool = sorted({str(u) for u in sample.units} - held_units)
     stacked = np.concatenate([targets[r.recording_id] for r in sample.recordings])

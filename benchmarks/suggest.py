@@ -54,8 +54,9 @@ HELD_OUT_SEED = 2026
 DETERMINISTIC = ("uncertainty", "balance")
 
 
-def held_out_units(sample: Any) -> set[str]:
-    """A fixed third of the patients, stratified by whether any of their recordings is abnormal."""
+def held_out(sample: Any) -> tuple[set[str], np.ndarray]:
+    """A fixed third of the patients, stratified by whether any of their recordings is abnormal, and which
+    recordings are theirs."""
     units = sorted(set(str(unit) for unit in sample.units))
     abnormal = {unit: False for unit in units}
     for unit, label in zip(sample.units, sample.classes, strict=True):
@@ -66,7 +67,7 @@ def held_out_units(sample: Any) -> set[str]:
         stratum = [unit for unit in units if abnormal[unit] is kind]
         count = round(len(stratum) / 3)
         held |= set(rng.choice(stratum, size=count, replace=False).tolist())
-    return held
+    return held, np.array([str(unit) in held for unit in sample.units])
 
 
 def score_order(sample: Any, order: list[str], held: np.ndarray) -> list[dict[str, Any]]:
@@ -130,8 +131,7 @@ def compare(args: argparse.Namespace, say: Any) -> dict[str, Any]:
     ]
     for site in args.sites:
         sample, _, _ = embedded(site, args.shared / site, args.cache, detector)
-        held_units = held_out_units(sample)
-        held = np.array([str(unit) in held_units for unit in sample.units])
+        held_units, held = held_out(sample)
         pool = sample.subset(np.flatnonzero(~held))
         site_rows: dict[str, Any] = {}
         for strategy in STRATEGIES:
