@@ -18,10 +18,10 @@ PNG) and the model card's facts. Needs pip install 'respira[app]'.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "app",
-        help="serve a web page to try a model on recordings (Gradio)",
+        help=line,
         description="Serve a Gradio page that runs MODEL on uploaded or recorded lung sounds.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
