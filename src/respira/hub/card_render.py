@@ -137,23 +137,20 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     for key, label in HYPERPARAMETERS.items():
         if key not in values or (key.startswith("threshold_") and not card.is_multi_label):
             continue  # single-label models decide by argmax, without thresholds
-        value = values[key]
-        condition = _CONDITIONAL.get(key)
-        if condition is not None:
-            other, check = values.get(condition[0]), condition[1]
-            if not (check(other) if callable(check) else other == check):
-                continue
-        if key in _HIDE_IF_FALSY and not value:
+        value, (other, wanted) = values[key], _CONDITIONAL.get(key, (None, None))
+        met = other is None or (
+            wanted(values.get(other)) if callable(wanted) else values.get(other) == wanted
+        )
+        if (
+            not met
+            or (key in _HIDE_IF_FALSY and not value)
+            or (key == "max_steps" and isinstance(value, int) and value <= 0)
+            or (key == "gradient_accumulation_steps" and value == 1)
+            or (key == "train_batch_size" and "per_device_train_batch_size" in values)
+        ):
             continue
-        if key == "max_steps" and isinstance(value, int) and value <= 0:
-            continue
-        if key == "gradient_accumulation_steps" and value == 1:
-            continue
-        if key == "train_batch_size" and "per_device_train_batch_size" in values:
-            continue
-        if key in ("augmentation", "aux_loss_options", "aux_loss") and not value:
-            value = "none"
-        rows.append((label, f"`{_one_line(value)}`"))
+        shown = "none" if key in ("augmentation", "aux_loss_options", "aux_loss") and not value else value
+        rows.append((label, f"`{_one_line(shown)}`"))
     if card.seeds:
         rows.append(("seeds" if len(card.seeds) > 1 else "seed", ", ".join(str(s) for s in card.seeds)))
     return rows

@@ -14,7 +14,7 @@ import ast
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["Closure", "EntryFilter", "code_closure", "is_docstring", "shipped_source"]
+__all__ = ["Closure", "EntryFilter", "bound_names", "code_closure", "is_docstring", "shipped_source"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def _is_type_checking(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
-def _bound_names(node: ast.stmt) -> list[str]:
+def bound_names(node: ast.stmt) -> list[str]:
+    """The top-level names a statement binds."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [node.name]
     if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -102,14 +103,14 @@ def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
     for node in loaded.tree.body:
         if _is_type_checking(node):
             for child in node.body:  # type-only imports bind names like any other import
-                for name in _bound_names(child):
+                for name in bound_names(child):
                     loaded.bindings.setdefault(name, []).append(node)
             continue
-        names = [name for name in _bound_names(node) if name != "__all__"]
+        names = [name for name in bound_names(node) if name != "__all__"]
         if names:
             for name in names:
                 loaded.bindings.setdefault(name, []).append(node)
-        elif not (isinstance(node, ast.Assign) and _bound_names(node) == ["__all__"]):
+        elif not (isinstance(node, ast.Assign) and bound_names(node) == ["__all__"]):
             loaded.always.append(node)
     return loaded
 
