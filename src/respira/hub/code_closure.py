@@ -65,13 +65,9 @@ def bound_names(node: ast.stmt) -> list[str]:
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             return []
         return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
-    targets = (
-        node.targets
-        if isinstance(node, ast.Assign)
-        else [node.target]
-        if isinstance(node, ast.AnnAssign)
-        else []
-    )
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return []
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     return [name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)]
 
 
@@ -88,10 +84,8 @@ def _filtered_source(source: str, tree: ast.Module, entries: EntryFilter | None)
         if not isinstance(value, ast.Constant) or value.value in entries.keep:
             continue
         start, end = node.lineno - 1, node.end_lineno or node.lineno
-        if lines[start][: node.col_offset].strip() or lines[end - 1][node.end_col_offset :].strip() not in (
-            "",
-            ",",
-        ):
+        after = lines[end - 1][node.end_col_offset :].strip()
+        if lines[start][: node.col_offset].strip() or after not in ("", ","):
             raise ValueError(f"line {node.lineno}: put each {entries.call}(...) entry on lines of its own")
         del lines[start:end]
     return "".join(lines)
