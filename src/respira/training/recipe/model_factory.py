@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from ...audio.dsp import DEFAULT_LOWPASS_ORDER
 from ...models.encoders import encoder_names, get_encoder_spec
-from .recipe import json_option
+from .arguments import json_option
 from .recipe_fields import ModelArguments
 
 if TYPE_CHECKING:

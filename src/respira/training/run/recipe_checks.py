@@ -15,8 +15,8 @@ from ...labels import MULTI_LABEL, PROBLEM_TYPES
 from ...models.encoders import encoder_names, get_encoder_spec
 from ...utils.messages import one_line
 from ..embeddings.embedding_cache import check_cache_options
-from ..recipe.arguments import RespiraTrainingArguments
-from ..recipe.recipe import json_option, parse_seeds
+from ..recipe.arguments import RespiraTrainingArguments, json_option
+from ..recipe.recipe import parse_seeds
 from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from ..trainer.schedules import SCHEDULES
 from .output import ResumePoint, check_output_dir

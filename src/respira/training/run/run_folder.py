@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...core.decision import has_tuned_thresholds, thresholds_of
 from ...run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
-from ..recipe.arguments import RespiraTrainingArguments
+from ..recipe.arguments import RespiraTrainingArguments, json_option
 from ..recipe.model_factory import encoder_checkpoint
-from ..recipe.recipe import json_option
 from ..recipe.recipe_fields import ModelArguments, RunArguments
 from .seeds import SeedOutcome, seed_statistics
 
