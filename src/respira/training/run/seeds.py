@@ -50,11 +50,6 @@ class SeedOutcome:
         """The validation ICBHI score, which selects the kept seed."""
         return self.validation.get("eval_icbhi_score")
 
-    @property
-    def validation_baseline(self) -> float | None:
-        """The all-normal classifier's validation ICBHI score."""
-        return self.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
-
 
 def run_seed(
     model_args: ModelArguments,
@@ -102,16 +97,13 @@ def run_seed(
     return SeedOutcome(trainer, validation, test)
 
 
-def select_seed(outcomes: dict[int, SeedOutcome]) -> int:
-    """The seed with the best validation score (the first one on ties, or without validation)."""
-    best_seed, best_score = None, -math.inf
-    for seed, outcome in outcomes.items():
-        score = outcome.validation_score if outcome.validation_score is not None else -math.inf
-        if best_seed is None or score > best_score:
-            best_seed, best_score = seed, score
-    if best_seed is None:
-        raise ValueError("no seed was trained")
-    return best_seed
+def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
+    """The key of the best validation score (the first one on ties, or without validation)."""
+    return max(outcomes, key=lambda key: _score(outcomes[key].validation_score))
+
+
+def _score(value: float | None) -> float:
+    return -math.inf if value is None else value
 
 
 def seed_statistics(
@@ -160,7 +152,8 @@ def summarize_seeds(
 
 def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
     """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
-    score, baseline = outcome.validation_score, outcome.validation_baseline
+    score = outcome.validation_score
+    baseline = outcome.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
     if score is None or baseline is None or math.isnan(score) or math.isnan(baseline):
         return None
     if score >= baseline:
