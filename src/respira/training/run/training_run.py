@@ -1,8 +1,10 @@
-"""``respira train``: build the data and the model from a recipe, train one run per seed, report.
+"""``respira train``: build the data and the model from a recipe, train one model per seed (and fold),
+write the run folder.
 
-The output directory gets the kept model (best *validation* score among seeds), ``trainer_state.json``,
-``metrics.json``, ``respira_run.json`` (:class:`~respira.run_record.RunRecord`), plots, the test split's
-report, a model card and one ``seed_<n>/`` folder per seed.
+The run folder gets the kept model (best *validation* score of all seeds and folds),
+``trainer_state.json``, ``metrics.json``, ``respira_run.json`` (:class:`~respira.run_record.RunRecord`),
+plots, the test split's report, a model card and one ``[fold_<i>/]seed_<n>/`` folder per model
+(cross-validation: :mod:`respira.training.run.cross_validation`).
 """
 
 from __future__ import annotations
