@@ -58,12 +58,11 @@ def check_keys(keys: list[str], source: str) -> None:
     """Raise a one-line ``ValueError`` naming the ``keys`` that are no recipe field, with suggestions."""
     unknown = [key for key in keys if key not in _field_names()]
     if unknown:
-        hints = [f"{key!r}" + _did_you_mean(field_suggestions(key)) for key in unknown]
+        hints = []
+        for key in unknown:
+            close = field_suggestions(key)
+            hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
         raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
-
-
-def _did_you_mean(close: list[str]) -> str:
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 class RecipeParser(HfArgumentParser):
