@@ -250,46 +250,40 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
-    """This model's external validations found in ``folder`` (``evaluation_<corpus>/metrics.json`` of
-    every registered recording-labelled corpus that the folder claims:
-    :func:`respira.pretrained.why_not_claimed`), and why each one left out was; every group whose score
-    does not beat its trivial baseline is said so."""
+    """This model's external validations in ``folder`` (``evaluation_<corpus>/metrics.json`` of each
+    recording-labelled corpus the folder claims: :func:`respira.pretrained.why_not_claimed`), and why each
+    one left out was."""
     from ..pretrained import why_not_claimed
 
     folder = Path(folder).expanduser()
     found, notes = [], []
-    paths = {
-        name: path
-        for name, spec in CORPORA.items()
-        if spec.labels == "recording" and (path := folder / f"evaluation_{name}" / "metrics.json").is_file()
-    }
-    for name, path in paths.items():
-        spec = CORPORA[name]
+    for name, spec in CORPORA.items():
+        path = folder / f"evaluation_{name}" / "metrics.json"
+        if spec.labels != "recording" or not path.is_file():
+            continue
         try:
             metrics = json.loads(path.read_text(encoding="utf-8"))
             reason = why_not_claimed(folder, path)
             if reason:
                 notes.append(f"{path}: left off the model card: {reason}")
                 continue
-            groups, thresholds = metrics["groups"], metrics["thresholds"]
+            groups, thresholds, windows = metrics["groups"], metrics["thresholds"], metrics["windows"]
             order = [OVERALL, *(group for group in groups if group != OVERALL)]  # the file sorts its keys
+            below = (
+                icbhi_below_baselines(groups[group]["icbhi"], where=f"{spec.title}, per recording, {group}")
+                for group in order
+            )
             found.append(
                 ExternalValidation(
                     corpus=name,
                     title=spec.title,
-                    window_seconds=float(metrics["windows"]["window_seconds"]),
-                    hop_seconds=float(metrics["windows"]["hop_seconds"]),
+                    window_seconds=float(windows["window_seconds"]),
+                    hop_seconds=float(windows["hop_seconds"]),
                     aggregation=str(metrics["aggregation"]["description"]),
                     thresholds=(float(thresholds["crackle"]), float(thresholds["wheeze"])),
                     icbhi_score=number_or_none(groups[OVERALL]["icbhi"].get("icbhi_score")),
                     rows=tuple(_row(group, groups[group]) for group in order),
-                    below_baseline=tuple(
-                        entry.line()
-                        for group in order
-                        for entry in icbhi_below_baselines(
-                            groups[group]["icbhi"], where=f"{spec.title}, per recording, {group}"
-                        )
-                    ),
+                    below_baseline=tuple(entry.line() for entries in below for entry in entries),
                 )
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
