@@ -274,7 +274,7 @@ def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     error = capsys.readouterr().err.strip()
     assert "make web-deps" in error and "\n" not in error
     assert not (tmp_path / "page").exists()
-    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--space"]) == 2
+    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--onnx"]) == 2
     assert "--web writes a static page" in capsys.readouterr().err
 
 
@@ -302,10 +302,10 @@ def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
-def test_push_web_space_to_the_local_hub(
+def test_push_space_to_the_local_hub(
     run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``respira push RUN REPO --space --web``: the model repo, and the static page (``model.onnx``
+    """``respira push RUN REPO --space``: the model repo, and the static page (``model.onnx``
     exported from a run that had none) as a Space repo created with ``sdk: static``."""
     from huggingface_hub import HfApi
 
@@ -317,7 +317,7 @@ def test_push_web_space_to_the_local_hub(
         "create_repo",
         lambda api, *a, **k: created.append(k.get("space_sdk")) or create_repo(api, *a, **k),
     )
-    assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--web"]) == 0
+    assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space"]) == 0
     assert "model.safetensors" in local_hub.state.repos["user/tiny-cnn"].resolve("main").files
     files = local_hub.state.space_repos["user/tiny-cnn"].resolve("main").files
     assert set(PAGE_FILES) | {"respira-web.json", "model.onnx"} <= set(files)
@@ -332,14 +332,11 @@ def test_push_web_space_to_the_local_hub(
     assert not [r for r in local_hub.unhandled if r[0] in ("POST", "PUT")]
 
 
-def test_push_web_refuses_before_pushing_anything(
+def test_push_space_refuses_before_pushing_anything(
     run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    base = ["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--web"]
-    assert main(base) == 2
-    assert "--web pushes the static page as the Space: add --space" in capsys.readouterr().err
     monkeypatch.setenv("RESPIRA_ORT_WEB_DIR", str(run_dir / "no-such-folder"))
-    assert main([*base, "--space"]) == 2
+    assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space"]) == 2
     error = capsys.readouterr().err.strip()
     assert "make web-deps" in error and "\n" not in error
     assert not local_hub.state.repos and not local_hub.state.space_repos

@@ -8,7 +8,7 @@ validation.
   held out, each beside its all-normal baseline (:func:`site_eval_results`) or, without them, each external
   validation's score (:func:`external_eval_results`).
 * :func:`site_rows`: the serve table, from :func:`respira.pretrained.site_verdicts`, so the card's table,
-  its metadata, ``respira predict``'s line, the app and README's table say one thing: a site is served
+  its metadata, ``respira predict``'s line and README's table say one thing: a site is served
   only where the score's 95 % interval lies above all-normal, and a label whose AUC interval reaches
   chance is not detected there.
 * :func:`external_validations`: what ``respira evaluate MODEL --dataset CORPUS`` wrote of a
