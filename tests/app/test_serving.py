@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,11 +38,16 @@ def _get(url: str) -> tuple[bytes, Message]:
 
 
 def test_the_page_its_model_and_settings_are_served_cross_origin_isolated(
-    model_dir: Path, ort_web: Path
+    model_dir: Path, ort_web: Path, tmp_path: Path
 ) -> None:
+    """Of an ONNX export folder (config.json and model.onnx alone), its own model.onnx served."""
     from respira.cli import build_parser
 
-    server = app_server(str(model_dir), port=0).start()
+    onnx_only = tmp_path / model_dir.name
+    onnx_only.mkdir()
+    for name in ("config.json", "model.onnx"):
+        shutil.copyfile(model_dir / name, onnx_only / name)
+    server = app_server(str(onnx_only), port=0).start()
     folder = Path(server.RequestHandlerClass.keywords["directory"])  # type: ignore[attr-defined]
     try:
         for path in ("", *PAGE_FILES, "respira-web.json", "model.onnx", *ORT_WEB_FILES):
@@ -130,3 +136,34 @@ def test_respira_app_removes_its_page_when_stopped(
             process.wait()
     assert not list(temp.glob("respira-app-*")), log.read_text()
     assert f"serving the page of {model_dir} on http://127.0.0.1:{port}/" in log.read_text()
+
+
+THREADED = """const done = arguments[0];
+respira.ready.then(async () => {
+  const rate = 16000, samples = new Float32Array(5 * rate).map((_, i) => 0.1 * Math.sin(i / 7));
+  const wav = new DataView(new ArrayBuffer(44 + 4 * samples.length));
+  const text = (at, s) => [...s].forEach((c, i) => wav.setUint8(at + i, c.charCodeAt(0)));
+  text(0, "RIFF"); wav.setUint32(4, 36 + 4 * samples.length, true); text(8, "WAVEfmt ");
+  wav.setUint32(16, 16, true); wav.setUint16(20, 3, true); wav.setUint16(22, 1, true);
+  wav.setUint32(24, rate, true); wav.setUint32(28, 4 * rate, true); wav.setUint16(32, 4, true);
+  wav.setUint16(34, 32, true); text(36, "data"); wav.setUint32(40, 4 * samples.length, true);
+  samples.forEach((v, i) => wav.setFloat32(44 + 4 * i, v, true));
+  const result = await respira.run(wav.buffer, "tone.wav");
+  done({isolated: self.crossOriginIsolated, threads: ort.env.wasm.numThreads,
+        cores: navigator.hardwareConcurrency, rows: result && result.rows.length});
+});"""
+
+
+@pytest.mark.slow
+def test_the_served_page_is_cross_origin_isolated_and_runs_the_model_on_threads(
+    model_dir: Path, ort_web: Path, browser
+) -> None:
+    server = app_server(str(model_dir), port=0).start()
+    try:
+        browser.set_script_timeout(300)
+        browser.get(server.url)
+        got = browser.execute_async_script(THREADED)
+    finally:
+        server.close()
+    assert got["isolated"] is True, got  # without COOP and COEP: False, and one thread
+    assert got["threads"] == min(4, got["cores"]) and got["rows"] == 2, got  # 5 s: two 4-s windows
