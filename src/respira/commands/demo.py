@@ -36,7 +36,7 @@ class DemoOptions:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..training.recipe.recipe_keys import DATACLASSES
+    from ..training.recipe.flags import DATACLASSES
 
     parser = subparsers.add_parser(
         "demo",
