@@ -50,7 +50,7 @@ def command_lines() -> dict[str, str]:
         "push": "export a training run and upload it to the Hugging Face Hub",
         "convert": "convert an official BEATs or EfficientAT checkpoint",
         "demo": "run the main job end to end on a synthetic corpus",
-        "app": "serve a web page to try a model on recordings (Gradio)",
+        "app": "serve a web page that runs a model on recordings in the browser",
         "label": "serve a web page to label a site's recordings (crackles, wheezes, events)",
         "detectors": "list the detectors that ship with respira (each name works as any command's MODEL)",
     }

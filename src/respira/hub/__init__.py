@@ -11,7 +11,7 @@ _EXPORTS = {
     "EXPORTED_FILES": "export",
     "MODEL_CARD_TEMPLATE": "card_render",
     "HubConnectionError": "push",
-    "ModelCardCallback": "card_callback",
+    "ModelCardCallback": "card_data",
     "ModelLoadError": "loading",
     "RespiraModelCardData": "card_data",
     "card_data_from_run_dir": "card_render",
