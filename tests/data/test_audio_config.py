@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from respira.data import icbhi, kauh
-from respira.data.audio_config import AudioBuilderConfig
 from respira.data.icbhi_config import ICBHIConfig
 from respira.data.kauh import KAUHConfig
-from respira.data.loaders import builder_option_names
+from respira.data.loaders import AudioBuilderConfig, builder_option_names
 
 DATA_DIR = "/data/corpus"  # a nonexistent folder: the layout is faked, only its name reaches the id
 FINGERPRINT = "d8b56d5179edd75a"

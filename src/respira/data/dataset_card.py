@@ -14,10 +14,8 @@ import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..labels import RECORDING_LABELS
-from .corpora import CORPORA, CorpusFacts, get_corpus, resolve
+from .corpora import CORPORA, get_corpus, resolve
 from .prepared import build_options
-
-__all__ = ["CORPORA", "CorpusFacts", "build_counts", "dataset_card", "split_table"]
 
 TEMPLATE = "dataset_card_template.md"
 _SEGMENTS = {"cycle": ("cycles", "annotated respiratory cycles"), "event": ("events", "annotated events")}

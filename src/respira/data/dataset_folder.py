@@ -25,14 +25,6 @@ from ..utils.files import is_occupied, staged_folder
 from .dataset_card import dataset_card
 from .prepared import is_prepared_folder
 
-__all__ = [
-    "MAX_SHARD_BYTES",
-    "card_configs",
-    "check_output_folder",
-    "folder_card",
-    "save_dataset_folder",
-]
-
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 """Largest in-memory size of one Parquet shard (the Hub's ``push_to_hub`` default)."""
 

@@ -6,7 +6,6 @@ import errno
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from ..utils.messages import one_line
 
@@ -141,16 +140,3 @@ def _is_within(path: str | os.PathLike | int, folder: str | Path) -> bool:
         return Path(path).resolve().is_relative_to(Path(folder).resolve())
     except (TypeError, ValueError, OSError):
         return False
-
-
-class SurfacedBuildErrors:
-    """Builder mixin (before ``GeneratorBasedBuilder``): failed build raises :func:`original_build_error`."""
-
-    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
-        """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""
-        try:
-            super().download_and_prepare(*args, **kwargs)  # type: ignore[misc]
-        except Exception as error:
-            if type(error).__name__ != "DatasetGenerationError":
-                raise
-            raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]

@@ -25,8 +25,6 @@ from pathlib import Path
 from ..labels import MULTI_LABEL_NAMES
 from .errors import LabelledFormatError
 
-__all__ = ["EVENTS_FILE", "EVENT_FILE_COLUMNS", "MarkedEvent", "format_events_csv", "read_events_csv"]
-
 EVENTS_FILE = "events.csv"
 """The events file's name, beside ``labels.csv``."""
 EVENT_FILE_COLUMNS: tuple[str, ...] = ("file", "onset", "offset", "type")

@@ -21,15 +21,19 @@ from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from .corpora import CORPORA
 from .corpus import NUM_RECORDINGS
-from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
+from .errors import ICBHIFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .icbhi_config import ICBHIConfig
-from .index import PartialCorpusWarning, index_from_layout
 from .layout import CorpusLayout, locate_corpus
-from .loaders import FolderBuilder, check_loader_options, load_folder
-from .recording_audio import audio_durations, recording_samples
+from .loaders import (
+    FolderBuilder,
+    audio_durations,
+    check_loader_options,
+    load_folder,
+    recording_samples,
+)
 from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
-from .text_files import ClippedCycleWarning
+from .text_files import ClippedCycleWarning, PartialCorpusWarning, index_from_layout
 
 RECORDING_COLUMNS: tuple[str, ...] = (
     "recording",
@@ -60,7 +64,7 @@ def _recording_features() -> dict[str, datasets.Value]:
     return {name: features[name] for name in RECORDING_COLUMNS}
 
 
-class ICBHI(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
     """ICBHI 2017 from a local folder: configs ``cycles`` (one example per cycle) and ``recordings``."""
 
     VERSION = datasets.Version("1.0.0")

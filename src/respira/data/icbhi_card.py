@@ -11,8 +11,6 @@ import numpy as np
 from ..labels import CLASS_NAMES
 from .corpus import DEVICES
 
-__all__ = ["split_definition", "split_table"]
-
 
 def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
     """A header and one row per split: recordings or cycles, cycles per class, patients and devices."""

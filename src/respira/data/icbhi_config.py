@@ -8,12 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..run_record import SPLIT_STRATEGIES
-from .audio_config import AudioBuilderConfig
 from .folds import is_fold_strategy
-from .index import STRATA_COLUMNS
-from .text_files import CLIP_TOLERANCE_SECONDS
-
-__all__ = ["ICBHIConfig"]
+from .loaders import AudioBuilderConfig
+from .text_files import CLIP_TOLERANCE_SECONDS, STRATA_COLUMNS
 
 
 @dataclass

@@ -29,29 +29,11 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
-from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
+from .errors import KAUHCountError, KAUHError, KAUHFormatError
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
-from .loaders import FolderBuilder, load_folder
-from .recording_audio import WholeRecordings, audio_durations
-
-__all__ = [
-    "FILTER_MODE_NAMES",
-    "INDEX_COLUMNS",
-    "KAUH",
-    "KAUHConfig",
-    "KAUHLayout",
-    "KAUHWarning",
-    "index_from_kauh_layout",
-    "kauh_names",
-    "kauh_patient_folds",
-    "load_kauh",
-    "locate_kauh",
-    "read_kauh_index",
-]
-
+from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
 """``("bell", "diaphragm", "extended")``, in the order of their name prefixes B, D, E."""
@@ -243,7 +225,7 @@ class KAUHConfig(AudioBuilderConfig):
     """Options of the KAUH builder: the audio options alone; every field is part of the cache key."""
 
 
-class KAUH(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
 
     VERSION = datasets.Version("1.0.0")
@@ -298,13 +280,3 @@ def load_kauh(
         KAUH, load_kauh, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
     )  # fmt: skip
-
-
-def kauh_patient_folds(index: pd.DataFrame, num_folds: int, *, seed: int = 0) -> pd.Series:
-    """The fold of every recording of a KAUH index: whole patients, stratified by class."""
-    from ..labels import MULTI_LABEL_NAMES, flags_to_classes
-    from .folds import patient_kfold
-
-    table = index[["patient_id"]].copy()
-    table["label"] = flags_to_classes(index[list(MULTI_LABEL_NAMES)].to_numpy())
-    return patient_kfold(table, num_folds, seed=seed, require_all=None)

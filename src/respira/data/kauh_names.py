@@ -22,19 +22,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = [
-    "DIAGNOSES",
-    "FILTER_MODES",
-    "LOCATION_CODES",
-    "SOUND_ALIASES",
-    "SOUND_CODES",
-    "KAUHName",
-    "KAUHNameError",
-    "looks_like_kauh",
-    "normalise_diagnosis",
-    "parse_sound",
-]
-
 FILTER_MODES: dict[str, str] = {"B": "bell", "D": "diaphragm", "E": "extended"}
 """Name prefix letter → filter mode of the 3M Littmann 3200 (each recording exists once per mode)."""
 

@@ -21,7 +21,7 @@ Corpus facts (what respira assumes of such a folder; nothing is known of its ori
 
 Examples (config ``recordings``, the only one) have: ``audio`` (``datasets.Audio`` at ``sampling_rate``:
 decoded, down-mixed, resampled once with soxr HQ and optionally low-passed by the same code as the
-other builders, :mod:`respira.data.recording_audio`), ``recording`` (the ``file`` cell as written),
+other builders, :mod:`respira.data.loaders`), ``recording`` (the ``file`` cell as written),
 ``patient_id``, ``patient``, ``device``, ``chest_location``, ``crackle``, ``wheeze``, ``normal`` (0/1) and
 ``label`` (``datasets.ClassLabel`` of :data:`respira.labels.CLASS_NAMES`).
 
@@ -44,25 +44,11 @@ import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..labels import CLASS_NAMES, cycle_label
-from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
-from .errors import LabelledError, LabelledFormatError, SurfacedBuildErrors
+from .errors import LabelledError, LabelledFormatError
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import files_fingerprint
-from .loaders import FolderBuilder, load_folder
-from .recording_audio import WholeRecordings, audio_durations
-
-__all__ = [
-    "INDEX_COLUMNS",
-    "LABELS_FILE",
-    "Labelled",
-    "LabelledConfig",
-    "LabelledLayout",
-    "load_labelled",
-    "locate_labelled",
-    "read_labelled_index",
-    "split_definition",
-]
+from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
 
 LABELS_FILE = "labels.csv"
 """The file a labelled folder holds at its root."""
@@ -165,10 +151,10 @@ def _features(sampling_rate: int) -> datasets.Features:
 @dataclass
 class LabelledConfig(AudioBuilderConfig):
     """Options of the labelled-folder builder: the audio options alone
-    (:class:`~respira.data.audio_config.AudioBuilderConfig`); every field is part of the cache key."""
+    (:class:`~respira.data.loaders.AudioBuilderConfig`); every field is part of the cache key."""
 
 
-class Labelled(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """One's own labelled recordings, read from a folder holding ``labels.csv`` (``data_dir``): one example
     per recording, all in a ``test`` split (see the module docstring)."""
 

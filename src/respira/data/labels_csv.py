@@ -40,20 +40,6 @@ from pathlib import Path
 from ..labels import MULTI_LABEL_NAMES
 from .errors import LabelledFormatError
 
-__all__ = [
-    "FLAG_SPELLINGS",
-    "OPTIONAL_COLUMNS",
-    "POOR",
-    "QUALITY_COLUMN",
-    "QUALITY_VALUES",
-    "REQUIRED_COLUMNS",
-    "LabelledRow",
-    "LabelsCSVWarning",
-    "UnlabelledRowsWarning",
-    "delimiter_of",
-    "read_labels_csv",
-]
-
 REQUIRED_COLUMNS: tuple[str, ...] = ("file", "crackle", "wheeze")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("patient", "device", "location", "reason", "quality")
 FLAG_SPELLINGS: dict[str, int] = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}

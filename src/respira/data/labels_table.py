@@ -36,8 +36,6 @@ from .labels_csv import (
     delimiter_of,
 )
 
-__all__ = ["ANSWERS", "LabelsTable", "TableRow"]
-
 ANSWERS: dict[str, tuple[str, str]] = {
     "crackle": ("1", "0"),
     "wheeze": ("0", "1"),

@@ -154,13 +154,3 @@ def _find_file(root: Path, names: tuple[str, ...], recordings_dir: Path) -> Path
 def is_synthetic_corpus(data_dir: str | Path | None) -> bool:
     """Whether ``data_dir`` holds a generated corpus (:data:`SYNTHETIC_MARKER` at its root)."""
     return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
-
-
-__all__ = [
-    "SYNTHETIC_MARKER",
-    "CorpusLayout",
-    "files_fingerprint",
-    "is_synthetic_corpus",
-    "locate_corpus",
-    "walk_dirs",
-]

@@ -37,39 +37,20 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .audio_config import AudioBuilderConfig
 from .corpora import CORPORA
-from .errors import SplitError, SPRSoundError, SPRSoundFormatError, SurfacedBuildErrors
+from .errors import SplitError, SPRSoundError, SPRSoundFormatError
 from .icbhi_config import parse_split_fractions
-from .loaders import FolderBuilder, load_folder
-from .recording_audio import audio_durations, recording_samples
+from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
 from .splits import patient_split
 from .sprsound_files import EVENT_CLASSES, EVENT_TYPES, RECORD_LABELS
 from .sprsound_layout import (
     OFFICIAL_PARTS,
     SPRSoundLayout,
     SPRSoundRecording,
-    SPRSoundWarning,
     locate_sprsound,
     sprsound_recordings,
 )
 from .text_files import ClippedCycleWarning
-
-__all__ = [
-    "DEVICE",
-    "EVENT_COLUMNS",
-    "INDEX_COLUMNS",
-    "OFFICIAL_PARTS",
-    "SPRSound",
-    "SPRSoundConfig",
-    "SPRSoundLayout",
-    "SPRSoundWarning",
-    "load_sprsound",
-    "locate_sprsound",
-    "read_sprsound_events",
-    "read_sprsound_index",
-    "sprsound_patient_folds",
-]
 
 SPLITS: dict[str, tuple[str, ...]] = {"official": OFFICIAL_PARTS, "patient": ("train", "validation", "test")}
 """The split names of each ``split_strategy``."""
@@ -221,7 +202,7 @@ def _features(config_name: str, sampling_rate: int) -> datasets.Features:
     return datasets.Features(features)
 
 
-class SPRSound(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     """SPRSound from a local folder: one example per event (``events``) or per recording (``recordings``)."""
 
     VERSION = datasets.Version("1.0.0")
@@ -360,11 +341,3 @@ def load_sprsound(
         SPRSound, load_sprsound, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
     )  # fmt: skip
-
-
-def sprsound_patient_folds(index: pd.DataFrame, num_folds: int, seed: int = 0) -> pd.Series:
-    """The fold of every recording of an SPRSound index: whole patients, stratified by record label."""
-    from .folds import patient_kfold
-
-    table = index[["patient_id"]].assign(label=index["record_label"].to_numpy())
-    return patient_kfold(table, num_folds, seed=seed, require_all=None)

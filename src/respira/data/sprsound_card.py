@@ -11,8 +11,6 @@ import datasets
 from ..labels import CLASS_NAMES
 from .sprsound_files import RECORD_LABELS
 
-__all__ = ["split_definition", "split_table"]
-
 _OFFICIAL = {
     "train": "`train`: the official training part (`train_wav/`, `train_json/`).",
     "inter_test": "`inter_test`: the official test recordings of patients absent from the training part of "

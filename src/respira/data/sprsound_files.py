@@ -26,20 +26,6 @@ from typing import Any, NamedTuple
 
 from .errors import SPRSoundError, SPRSoundFormatError
 
-__all__ = [
-    "CHEST_LOCATIONS",
-    "EVENT_CLASSES",
-    "EVENT_TYPES",
-    "RECORD_FLAGS",
-    "RECORD_LABELS",
-    "SEXES",
-    "SPRSoundAnnotation",
-    "SPRSoundEvent",
-    "SPRSoundName",
-    "looks_like_sprsound",
-    "read_annotation",
-]
-
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
 """Record-level labels: CAS continuous adventitious sounds (wheeze, rhonchi, stridor), DAS discontinuous
 ones (crackles). In the challenge organisers' class-index order (their starter code: Normal 0, Poor Quality

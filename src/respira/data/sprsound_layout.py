@@ -9,20 +9,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import SPRSoundCountError, SPRSoundError, SPRSoundFormatError
-from .index import PartialCorpusWarning
 from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
 from .sprsound_files import SPRSoundAnnotation, SPRSoundName, read_annotation
-
-__all__ = [
-    "COMPLETE_PATIENTS",
-    "OFFICIAL_PARTS",
-    "PARTS",
-    "SPRSoundLayout",
-    "SPRSoundRecording",
-    "SPRSoundWarning",
-    "locate_sprsound",
-    "sprsound_recordings",
-]
+from .text_files import PartialCorpusWarning
 
 PARTS: dict[str, tuple[str, str]] = {
     "train": ("train_wav", "train_json"),
@@ -80,7 +69,7 @@ def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
     """Find an SPRSound corpus: ``data_dir`` or the first folder below it (3 levels) in the official layout.
 
     Unpaired ``.wav`` / ``.json`` files are left out with one
-    :class:`~respira.data.index.PartialCorpusWarning`.
+    :class:`~respira.data.text_files.PartialCorpusWarning`.
     """
     root = Path(data_dir).expanduser()
     if not root.exists():

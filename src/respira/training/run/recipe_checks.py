@@ -209,7 +209,7 @@ def _check_folds(data: DataArguments, layout) -> None:
     """``patient_kfold`` / ``leave_one_device_out``: the folds and each fold's validation split can be
     made (reads the annotations)."""
     from ...data.folds import device_folds, fold_splits, patient_kfold
-    from ...data.index import index_from_layout
+    from ...data.text_files import index_from_layout
 
     with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
         warnings.simplefilter("ignore")

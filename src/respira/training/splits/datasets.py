@@ -189,7 +189,7 @@ def corpus_devices(data_dir: str | Path) -> list[str]:
     each ``leave_one_device_out`` fold, in fold order."""
     import warnings
 
-    from ...data.index import index_from_layout
+    from ...data.text_files import index_from_layout
     from ...data.layout import locate_corpus
 
     layout = locate_corpus(data_dir)

@@ -28,7 +28,7 @@ def _corpus_splits(data: DataRecord) -> list[str]:
     from ...data import is_fold_strategy
     from ...data.icbhi import assign_splits
     from ...data.icbhi_config import ICBHIConfig
-    from ...data.index import index_from_layout
+    from ...data.text_files import index_from_layout
     from ...data.layout import locate_corpus
 
     layout = locate_corpus(data.data_dir)
