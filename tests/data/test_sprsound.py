@@ -19,14 +19,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import respira.data.sprsound_layout as layout_module
+import respira.data.sprsound_files as layout_module
 from respira.cli import main
 from respira.data import load_sprsound, read_sprsound_events, read_sprsound_index
 from respira.data.errors import CorpusFormatError, SPRSoundCountError, SPRSoundError, SPRSoundFormatError
 from respira.data.folds import patient_kfold
 from respira.data.sprsound import EVENT_COLUMNS, INDEX_COLUMNS, SPRSound, SPRSoundConfig
-from respira.data.sprsound_files import SPRSoundAnnotation, SPRSoundEvent, SPRSoundName, read_annotation
-from respira.data.sprsound_layout import SPRSoundWarning
+from respira.data.sprsound_files import (
+    SPRSoundAnnotation,
+    SPRSoundEvent,
+    SPRSoundName,
+    SPRSoundWarning,
+    read_annotation,
+)
 from respira.data.text_files import ClippedCycleWarning, PartialCorpusWarning
 
 from ..conftest import SHARED_DIR

@@ -114,11 +114,7 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
 
 def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
     """One row per KAUH recording, from the file names alone: :data:`INDEX_COLUMNS` and ``path``."""
-    return index_from_kauh_layout(locate_kauh(data_dir))
-
-
-def index_from_kauh_layout(layout: KAUHLayout) -> pd.DataFrame:
-    """:func:`read_kauh_index` for an already located corpus."""
+    layout = locate_kauh(data_dir)
     rows = [(*_metadata(name).values(), str(layout.audio_files[name.stem])) for name in kauh_names(layout)]
     index = pd.DataFrame.from_records(rows, columns=[*INDEX_COLUMNS, "path"])
     index["sound"] = index["sound"].map(tuple)

@@ -10,7 +10,7 @@ the BioCAS 2022 grand challenge; the copy in ../shared carries a GPL-3.0 licence
 * **Size**: the complete 2022 release has 292 children (more is reported: :class:`SPRSoundWarning`);
   ``../shared/sprsound`` holds all 641 recordings of 60 of them.
 * **Parts**: ``train``, and the test part's ``inter_test`` (patients absent from train) and
-  ``intra_test`` (:mod:`respira.data.sprsound_layout`).
+  ``intra_test`` (:mod:`respira.data.sprsound_files`).
 * **Labels**: a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and annotated events with onset,
   offset and type, which need not tile the recording; types map to the ICBHI classes (crackle: fine or
   coarse crackle; wheeze: wheeze, rhonchi or stridor; both: wheeze+crackle).
@@ -25,7 +25,8 @@ cache key covers every option and a fingerprint of the audio and JSON files.
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,9 +43,11 @@ from .errors import SplitError, SPRSoundError, SPRSoundFormatError
 from .icbhi_config import parse_split_fractions
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
 from .splits import patient_split
-from .sprsound_files import EVENT_CLASSES, EVENT_TYPES, RECORD_LABELS
-from .sprsound_layout import (
+from .sprsound_files import (
+    EVENT_CLASSES,
+    EVENT_TYPES,
     OFFICIAL_PARTS,
+    RECORD_LABELS,
     SPRSoundLayout,
     SPRSoundRecording,
     locate_sprsound,
@@ -95,11 +98,6 @@ def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, floa
 
 def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
     """One row per SPRSound recording from names and JSON alone: :data:`INDEX_COLUMNS`."""
-    return index_from_sprsound_layout(locate_sprsound(data_dir))
-
-
-def index_from_sprsound_layout(layout: SPRSoundLayout) -> pd.DataFrame:
-    """:func:`read_sprsound_index` for an already located corpus."""
     rows = [
         {
             "path": str(recording.audio),
@@ -108,7 +106,7 @@ def index_from_sprsound_layout(layout: SPRSoundLayout) -> pd.DataFrame:
             **recording.annotation.flags,
             "n_events": len(recording.annotation.events),
         }
-        for recording in sprsound_recordings(layout)
+        for recording in sprsound_recordings(locate_sprsound(data_dir))
     ]
     return pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
 
@@ -341,3 +339,52 @@ def load_sprsound(
         SPRSound, load_sprsound, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
     )  # fmt: skip
+
+
+# ------------------------------------------------ its dataset card (the spec's split_table, split_definition)
+_OFFICIAL = {
+    "train": "`train`: the official training part (`train_wav/`, `train_json/`).",
+    "inter_test": "`inter_test`: the official test recordings of patients absent from the training part of "
+    "the complete release (`test_json/inter_test_json/`).",
+    "intra_test": "`intra_test`: the official test recordings of patients who also have recordings in the "
+    "training part (`test_json/intra_test_json/`): not patient-disjoint from `train`, by definition.",
+}
+
+
+def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
+    """A header and one row per split: events per class or recordings per record label, patients, parts."""
+    first = next(iter(dataset.values()))
+    per_recording = "events" in first.column_names
+    if per_recording:
+        header = ["split", "recordings", "patients", "events", *RECORD_LABELS, "official parts"]
+    else:
+        header = ["split", "events", "recordings", "patients", *CLASS_NAMES, "official parts"]
+    rows = []
+    for split, part in dataset.items():
+        label = "record_label" if per_recording else "label"
+        columns = [label, "recording", "patient_id", "official_part", *(["events"] if per_recording else [])]
+        frame = part.select_columns(columns).to_pandas()
+        names = RECORD_LABELS if per_recording else CLASS_NAMES
+        counts = Counter(int(value) for value in frame[label])
+        labels = [str(counts[index]) for index in range(len(names))]
+        parts = frame.drop_duplicates("recording")["official_part"].value_counts()
+        official = ", ".join(f"{name} {int(parts[name])}" for name in sorted(parts.index))
+        recordings, patients = str(frame["recording"].nunique()), str(frame["patient_id"].nunique())
+        if per_recording:
+            events = str(sum(len(spans) for spans in frame["events"]))
+            rows.append([split, recordings, patients, events, *labels, official])
+        else:
+            rows.append([split, str(len(frame)), recordings, patients, *labels, official])
+    return header, rows
+
+
+def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
+    """Sentences saying how the splits were made: the official parts, or a patient-wise split."""
+    if options.get("split_strategy") == "patient":
+        fractions = "/".join(f"{float(f):g}" for f in options.get("patient_split_fractions", ()))
+        return [
+            f"A patient-wise split ({', '.join(splits)}; fractions {fractions} of the recordings), no "
+            f"patient in two splits, stratified by record label, drawn with seed {options.get('seed', 0)} "
+            "(`split_strategy=patient`); each recording's official part is in `official_part`."
+        ]
+    return [_OFFICIAL[split] for split in splits if split in _OFFICIAL]
