@@ -32,7 +32,7 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
-from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
+from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
 from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
@@ -52,7 +52,6 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "age",
     "sex",
 )
-_SEARCH_DEPTH = 3
 
 
 class KAUHWarning(UserWarning):
@@ -88,12 +87,8 @@ def _kauh_audio(folder: Path) -> tuple[dict[str, Path], list[Path]]:
 
 def locate_kauh(data_dir: str | Path) -> KAUHLayout:
     """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them."""
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"KAUH data_dir {str(root)!r} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"KAUH data_dir {str(root)!r} is not a folder")
-    for folder in [root, *walk_dirs(root, _SEARCH_DEPTH)]:
+    root = corpus_root(data_dir, "KAUH")
+    for folder in [root, *walk_dirs(root)]:
         recordings, others = _kauh_audio(folder)
         if recordings:
             if others:

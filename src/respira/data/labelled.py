@@ -50,7 +50,7 @@ from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
 from .corpora import CORPORA
 from .errors import LabelledError, LabelledFormatError
 from .labels_csv import LabelledRow, read_labels_csv
-from .layout import files_fingerprint
+from .layout import corpus_root, files_fingerprint
 from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
 
 LABELS_FILE = "labels.csv"
@@ -91,11 +91,7 @@ class LabelledLayout:
 def locate_labelled(data_dir: str | Path) -> LabelledLayout:
     """The labelled folder ``data_dir``: its ``labels.csv`` read and every row checked (files exist, flags
     are 0/1...; nothing decoded). One-line errors name the folder, or the CSV's line and value."""
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"labelled data_dir {str(root)!r} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"labelled data_dir {str(root)!r} is not a folder")
+    root = corpus_root(data_dir, "labelled")
     labels_file = root / LABELS_FILE
     if not labels_file.is_file():
         raise LabelledError(

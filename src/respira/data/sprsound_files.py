@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import SPRSoundCountError, SPRSoundError, SPRSoundFormatError
-from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
+from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
 from .text_files import PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
@@ -223,7 +223,6 @@ PARTS: dict[str, tuple[str, str]] = {
 OFFICIAL_PARTS: tuple[str, ...] = tuple(PARTS)
 COMPLETE_PATIENTS = 292
 """Children of the complete SPRSound 2022 release."""
-_SEARCH_DEPTH = 3
 
 
 class SPRSoundWarning(UserWarning):
@@ -272,12 +271,8 @@ def locate_sprsound(data_dir: str | Path) -> SPRSoundLayout:
     Unpaired ``.wav`` / ``.json`` files are left out with one
     :class:`~respira.data.text_files.PartialCorpusWarning`.
     """
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"SPRSound data_dir {str(root)!r} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"SPRSound data_dir {str(root)!r} is not a folder")
-    for folder in [root, *walk_dirs(root, _SEARCH_DEPTH)]:
+    root = corpus_root(data_dir, "SPRSound")
+    for folder in [root, *walk_dirs(root)]:
         if any((folder / audio).is_dir() and (folder / notes).is_dir() for audio, notes in PARTS.values()):
             return _layout(root, folder)
     from .corpora import layout_hint
