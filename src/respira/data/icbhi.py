@@ -19,12 +19,11 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .corpora import CORPORA
 from .corpus import NUM_RECORDINGS
 from .errors import ICBHIFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .icbhi_config import ICBHIConfig
-from .layout import CorpusLayout, locate_corpus
+from .layout import CorpusLayout
 from .loaders import (
     FolderBuilder,
     audio_durations,
@@ -80,44 +79,19 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "cycles"
     config: ICBHIConfig
 
-    CORPUS_LABEL = "ICBHI"
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> CorpusLayout:
-        return locate_corpus(data_dir)  # looked up when called: the module's function, as patched
-
+    CORPUS, CORPUS_LABEL = "icbhi", "ICBHI"
     layout: CorpusLayout
 
-    def _info(self) -> datasets.DatasetInfo:
+    def _features(self) -> datasets.Features:
         audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
-        labels = datasets.ClassLabel(names=list(CLASS_NAMES))
+        label = {"label": datasets.ClassLabel(names=list(CLASS_NAMES))}
+        flags = {"crackle": datasets.Value("int8"), "wheeze": datasets.Value("int8")}
+        seconds = datasets.Value("float64")
+        times = {"cycle_index": datasets.Value("int32"), "start": seconds, "end": seconds}
         if self.config.name == "recordings":
-            cycle = {
-                "cycle_index": datasets.Value("int32"),
-                "start": datasets.Value("float64"),
-                "end": datasets.Value("float64"),
-                "crackle": datasets.Value("int8"),
-                "wheeze": datasets.Value("int8"),
-                "label": labels,
-            }
-            features = {"audio": audio, **_recording_features(), "cycles": datasets.List(cycle)}
-        else:
-            features = {
-                "audio": audio,
-                "label": labels,
-                "crackle": datasets.Value("int8"),
-                "wheeze": datasets.Value("int8"),
-                **_recording_features(),
-                "cycle_index": datasets.Value("int32"),
-                "start": datasets.Value("float64"),
-                "end": datasets.Value("float64"),
-            }
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=datasets.Features(features),
-            homepage=CORPORA["icbhi"].homepage,
-            citation=CORPORA["icbhi"].citation,
-        )
+            cycles = datasets.List({**times, **flags, **label})
+            return datasets.Features({"audio": audio, **_recording_features(), "cycles": cycles})
+        return datasets.Features({"audio": audio, **label, **flags, **_recording_features(), **times})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         index = index_from_layout(self.layout)

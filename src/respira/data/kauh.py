@@ -29,7 +29,6 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from .corpora import CORPORA
 from .errors import KAUHCountError, KAUHError, KAUHFormatError
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
 from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
@@ -195,22 +194,6 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
             )
 
 
-def _features(sampling_rate: int) -> datasets.Features:
-    strings = ("recording", "filter_mode", "diagnosis", "chest_location", "sex")
-    features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
-    features.update(
-        patient_id=datasets.Value("int32"),
-        sound=datasets.List(datasets.Value("string")),
-        crackle=datasets.Value("int8"),
-        wheeze=datasets.Value("int8"),
-        normal=datasets.Value("int8"),
-        age=datasets.Value("float64"),
-    )
-    return datasets.Features(
-        {"audio": datasets.Audio(sampling_rate=sampling_rate), **{n: features[n] for n in INDEX_COLUMNS}}
-    )
-
-
 @dataclass
 class KAUHConfig(AudioBuilderConfig):
     """Options of the KAUH builder: the audio options alone; every field is part of the cache key."""
@@ -227,22 +210,23 @@ class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "recordings"
     config: KAUHConfig
 
-    CORPUS_LABEL = "KAUH"
+    CORPUS, CORPUS_LABEL = "kauh", "KAUH"
     FORMAT_ERROR = KAUHFormatError
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> KAUHLayout:
-        return locate_kauh(data_dir)  # looked up when called: the module's function, as patched
-
     layout: KAUHLayout
 
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=_features(self.config.sampling_rate),
-            homepage=CORPORA["kauh"].homepage,
-            citation=CORPORA["kauh"].citation,
+    def _features(self) -> datasets.Features:
+        strings = ("recording", "filter_mode", "diagnosis", "chest_location", "sex")
+        features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
+        features.update(
+            patient_id=datasets.Value("int32"),
+            sound=datasets.List(datasets.Value("string")),
+            crackle=datasets.Value("int8"),
+            wheeze=datasets.Value("int8"),
+            normal=datasets.Value("int8"),
+            age=datasets.Value("float64"),
         )
+        audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
+        return datasets.Features({"audio": audio, **{name: features[name] for name in INDEX_COLUMNS}})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         names = kauh_names(self.layout)

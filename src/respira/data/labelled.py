@@ -47,7 +47,6 @@ import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
-from .corpora import CORPORA
 from .errors import LabelledError, LabelledFormatError
 from .labels_csv import LabelledRow, read_labels_csv
 from .layout import corpus_root, files_fingerprint
@@ -134,19 +133,6 @@ def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
     return columns
 
 
-def _features(sampling_rate: int) -> datasets.Features:
-    strings = ("recording", "patient", "device", "chest_location")
-    features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
-    features.update(
-        patient_id=datasets.Value("int32"),
-        label=datasets.ClassLabel(names=list(CLASS_NAMES)),
-        **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
-    )
-    return datasets.Features(
-        {"audio": datasets.Audio(sampling_rate=sampling_rate), **{n: features[n] for n in INDEX_COLUMNS}}
-    )
-
-
 @dataclass
 class LabelledConfig(AudioBuilderConfig):
     """Options of the labelled-folder builder: the audio options alone
@@ -165,22 +151,20 @@ class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "recordings"
     config: LabelledConfig
 
-    CORPUS_LABEL = "labelled folder"
+    CORPUS, CORPUS_LABEL = "labelled", "labelled folder"
     FORMAT_ERROR = LabelledFormatError
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> LabelledLayout:
-        return locate_labelled(data_dir)
-
     layout: LabelledLayout
 
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=_features(self.config.sampling_rate),
-            homepage=CORPORA["labelled"].homepage,
-            citation=CORPORA["labelled"].citation,
+    def _features(self) -> datasets.Features:
+        strings = ("recording", "patient", "device", "chest_location")
+        features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
+        features.update(
+            patient_id=datasets.Value("int32"),
+            label=datasets.ClassLabel(names=list(CLASS_NAMES)),
+            **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
         )
+        audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
+        return datasets.Features({"audio": audio, **{name: features[name] for name in INDEX_COLUMNS}})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         files = {str(row.path): row.path for row in self.layout.rows}

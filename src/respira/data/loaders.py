@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_duration, read_audio
 from ..audio.dsp import lowpass
 from ..audio.wav import STORAGE_SUBTYPES, encode_wav
+from .corpora import CORPORA, resolve
 from .errors import CorpusFormatError, original_build_error
 
 _INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
@@ -79,24 +81,38 @@ class FolderBuilder:
     its config validated again after ``datasets`` has set the user's options.
     """
 
+    CORPUS: ClassVar[str]
+    """Its :data:`~respira.data.corpora.CORPORA` name: its spec's ``locate`` (looked up when called, as
+    patched) finds the folder's layout, with ``fingerprint()``; homepage and citation go to its info."""
     CORPUS_LABEL: ClassVar[str]
     """How messages name the corpus (``ICBHI``, ``KAUH``)."""
     WHOLE_RECORDING_CONFIGS: ClassVar[tuple[str, ...]] = ("recordings",)
-    locate: ClassVar[Callable[[str | Path], Any]]
-    """``locate(data_dir)``: the corpus's layout, with ``fingerprint()``."""
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
         if data_dir is None:
             raise ValueError(
                 f"the {self.CORPUS_LABEL} builder reads a local copy of the corpus: pass data_dir=<folder>"
             )
-        self.layout = type(self).locate(data_dir)
+        self.layout = resolve(CORPORA[self.CORPUS].locate)(data_dir)
         kwargs["input_fingerprint"] = self.layout.fingerprint()
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
         if config_name in self.WHOLE_RECORDING_CONFIGS and kwargs.get("writer_batch_size") is None:
             kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
         self.config.validate()  # type: ignore[attr-defined]
+
+    def _features(self) -> datasets.Features:
+        raise NotImplementedError
+
+    def _info(self) -> datasets.DatasetInfo:
+        spec = CORPORA[self.CORPUS]
+        module = sys.modules[type(self).__module__]  # its docstring describes the corpus
+        return datasets.DatasetInfo(
+            description=module.__doc__,
+            features=self._features(),
+            homepage=spec.homepage,
+            citation=spec.citation,
+        )
 
     def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
         """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""

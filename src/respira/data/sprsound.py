@@ -38,7 +38,6 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .corpora import CORPORA
 from .errors import SplitError, SPRSoundError, SPRSoundFormatError
 from .icbhi_config import parse_split_fractions
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
@@ -173,33 +172,6 @@ def assign_sprsound_splits(index: pd.DataFrame, config: SPRSoundConfig) -> pd.Se
         ) from None
 
 
-def _features(config_name: str, sampling_rate: int) -> datasets.Features:
-    features: dict[str, Any] = {
-        "audio": datasets.Audio(sampling_rate=sampling_rate),
-        "recording": datasets.Value("string"),
-        "patient_id": datasets.Value("int32"),
-        "age": datasets.Value("float64"),
-        **{name: datasets.Value("string") for name in ("sex", "chest_location", "official_part", "device")},
-        "record_label": datasets.ClassLabel(names=list(RECORD_LABELS)),
-    }
-    event_type = datasets.ClassLabel(names=list(EVENT_TYPES))
-    if config_name == "recordings":
-        features.update({flag: datasets.Value("int8") for flag in FLAGS})
-        span = {"start": datasets.Value("float64"), "end": datasets.Value("float64"), "type": event_type}
-        features["events"] = datasets.List(span)
-    else:
-        features.update(
-            event_index=datasets.Value("int32"),
-            start=datasets.Value("float64"),
-            end=datasets.Value("float64"),
-            event_type=event_type,
-            label=datasets.ClassLabel(names=list(CLASS_NAMES)),
-            crackle=datasets.Value("int8"),
-            wheeze=datasets.Value("int8"),
-        )
-    return datasets.Features(features)
-
-
 class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     """SPRSound from a local folder: one example per event (``events``) or per recording (``recordings``)."""
 
@@ -212,21 +184,37 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "events"
     config: SPRSoundConfig
 
-    CORPUS_LABEL = "SPRSound"
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> SPRSoundLayout:
-        return locate_sprsound(data_dir)  # looked up when called: the module's function, as patched
-
+    CORPUS, CORPUS_LABEL = "sprsound", "SPRSound"
     layout: SPRSoundLayout
 
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=_features(self.config.name, self.config.sampling_rate),
-            homepage=CORPORA["sprsound"].homepage,
-            citation=CORPORA["sprsound"].citation,
-        )
+    def _features(self) -> datasets.Features:
+        features: dict[str, Any] = {
+            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+            "recording": datasets.Value("string"),
+            "patient_id": datasets.Value("int32"),
+            "age": datasets.Value("float64"),
+            **{
+                name: datasets.Value("string")
+                for name in ("sex", "chest_location", "official_part", "device")
+            },
+            "record_label": datasets.ClassLabel(names=list(RECORD_LABELS)),
+        }
+        event_type = datasets.ClassLabel(names=list(EVENT_TYPES))
+        if self.config.name == "recordings":
+            features.update({flag: datasets.Value("int8") for flag in FLAGS})
+            span = {"start": datasets.Value("float64"), "end": datasets.Value("float64"), "type": event_type}
+            features["events"] = datasets.List(span)
+        else:
+            features.update(
+                event_index=datasets.Value("int32"),
+                start=datasets.Value("float64"),
+                end=datasets.Value("float64"),
+                event_type=event_type,
+                label=datasets.ClassLabel(names=list(CLASS_NAMES)),
+                crackle=datasets.Value("int8"),
+                wheeze=datasets.Value("int8"),
+            )
+        return datasets.Features(features)
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         recordings = sprsound_recordings(self.layout)
