@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from respira.data import icbhi, kauh, layout
-from respira.data.icbhi_config import ICBHIConfig
+from respira.data.icbhi import ICBHIConfig
 from respira.data.kauh import KAUHConfig
 from respira.data.loaders import AudioBuilderConfig, builder_option_names
 

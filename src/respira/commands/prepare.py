@@ -115,7 +115,7 @@ def _takes(option: str) -> str:
 
 def _fractions(text: str) -> tuple[float, ...]:
     """``0.6,0.2,0.2`` → ``(0.6, 0.2, 0.2)``."""
-    from ..data.icbhi_config import parse_split_fractions
+    from ..data.icbhi import parse_split_fractions
 
     try:
         return parse_split_fractions(text)

@@ -82,13 +82,7 @@ class LabelledFormatError(LabelledError, CorpusFormatError):
 # An exception line of a formatted traceback: "package.module.ErrorName: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.MULTILINE)
 _LOCATION = re.compile(r"^(?P<path>.+?)(?::(?P<line>\d+))?: (?P<message>.+)$")
-_FORMAT_ERRORS: dict[str, type[CorpusFormatError]] = {
-    "CorpusFormatError": CorpusFormatError,
-    "ICBHIFormatError": ICBHIFormatError,
-    "KAUHFormatError": KAUHFormatError,
-    "SPRSoundFormatError": SPRSoundFormatError,
-    "LabelledFormatError": LabelledFormatError,
-}
+_FORMAT_ERRORS = {kind.__name__: kind for kind in (CorpusFormatError, *CorpusFormatError.__subclasses__())}
 
 
 def _from_remote_traceback(text: str) -> BaseException | None:

@@ -39,7 +39,7 @@ from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from .errors import SplitError, SPRSoundError, SPRSoundFormatError
-from .icbhi_config import parse_split_fractions
+from .icbhi import parse_split_fractions
 from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
 from .splits import patient_split
 from .sprsound_files import (

@@ -152,7 +152,7 @@ def _check_corpora(
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ...data.folds import is_fold_strategy
-    from ...data.icbhi_config import ICBHIConfig, parse_split_fractions
+    from ...data.icbhi import ICBHIConfig, parse_split_fractions
     from ...data.layout import locate_corpus
     from ..splits.datasets import data_record, dataset_source, inspect_source
 
