@@ -196,14 +196,10 @@ def load_labelled(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the dataset of a labelled folder (``data_dir`` holding ``labels.csv``):
-    a ``DatasetDict`` with one ``test`` split, one example per recording (``config_name``: ``recordings``,
-    the only config).
+    """Build (or load from cache) the dataset of a labelled folder (``data_dir`` holding ``labels.csv``): one
+    ``test`` split of recordings.
 
-    ``options`` are further :class:`LabelledConfig` fields (``lowpass_cutoff``, ``lowpass_order``,
-    ``audio_subtype``); anything else is a ``TypeError`` listing the valid options, raised before any
-    file is read. ``num_proc`` decodes recordings in parallel processes; ``streaming=True`` returns an
-    ``IterableDatasetDict`` decoding recordings while it is iterated.
+    ``options`` are further :class:`LabelledConfig` fields; anything else is a ``TypeError``.
     """
     return load_folder(
         Labelled, load_labelled, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
