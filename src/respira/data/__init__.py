@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..utils.lazy_exports import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "CorpusFacts": "corpora",
     "CorpusSpec": "corpora",
     "register_corpus": "corpora",
     "ICBHICountError": "errors",
@@ -38,6 +39,7 @@ __all__ = [
     "ICBHI",
     "SYNTHETIC_MARKER",
     "ClippedCycleWarning",
+    "CorpusFacts",
     "CorpusSpec",
     "ICBHICountError",
     "ICBHIFormatError",
@@ -60,7 +62,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .corpora import CorpusSpec, register_corpus
+    from .corpora import CorpusFacts, CorpusSpec, register_corpus
     from .errors import ICBHICountError, ICBHIFormatError
     from .folds import device_folds, is_fold_strategy, patient_kfold
     from .icbhi import ICBHI, load_icbhi
