@@ -15,8 +15,9 @@ from ...labels import MULTI_LABEL, PROBLEM_TYPES
 from ...models.encoders import encoder_names, get_encoder_spec
 from ...utils.messages import one_line
 from ..embeddings.embedding_cache import check_cache_options
-from ..recipe.arguments import RespiraTrainingArguments
-from ..recipe.recipe import json_option, parse_seeds
+from ..recipe.arguments import RespiraTrainingArguments, json_option
+from ..recipe.model_factory import config_options, encoder_config
+from ..recipe.recipe import parse_seeds
 from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from ..trainer.schedules import SCHEDULES
 from .output import ResumePoint, check_output_dir
@@ -85,19 +86,9 @@ def _check_model(model: ModelArguments) -> None:
     if model.lora_r and importlib.util.find_spec("peft") is None:
         raise ValueError(f"lora_r={model.lora_r} needs peft: pip install 'respira[lora]'")
     _check_encoder_source(model.encoder_name_or_path)
-    encoder_options = json_option(model.encoder_config, "encoder_config")
+    options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
-        RespiraConfig(
-            encoder_config={"model_type": spec.model_type, **encoder_options},
-            problem_type=model.problem_type,
-            target_seconds=model.target_seconds,
-            pad_mode=model.pad_mode,
-            ast_length_policy=model.ast_length_policy,
-            spec_augment=json_option(model.spec_augment, "spec_augment") or None,
-            pooling=model.pooling,
-            head=model.head,
-            projector_dim=model.projector_dim,
-        )
+        RespiraConfig(**options)
     except (ValueError, TypeError) as error:
         causes = [error, *([error.__cause__] if error.__cause__ else [])]
         message = one_line(causes[-1]).removeprefix("Class validation error for validator ")
@@ -152,7 +143,7 @@ def _check_corpora(
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ...data.folds import is_fold_strategy
-    from ...data.icbhi_config import ICBHIConfig, parse_split_fractions
+    from ...data.icbhi import ICBHIConfig, parse_split_fractions
     from ...data.layout import locate_corpus
     from ..splits.datasets import data_record, dataset_source, inspect_source
 
@@ -209,7 +200,7 @@ def _check_folds(data: DataArguments, layout) -> None:
     """``patient_kfold`` / ``leave_one_device_out``: the folds and each fold's validation split can be
     made (reads the annotations)."""
     from ...data.folds import device_folds, fold_splits, patient_kfold
-    from ...data.index import index_from_layout
+    from ...data.text_files import index_from_layout
 
     with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
         warnings.simplefilter("ignore")
