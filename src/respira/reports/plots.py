@@ -22,16 +22,8 @@ def _annotate(ax: Any, values: np.ndarray, texts: list[list[str]]) -> None:
     threshold = (float(finite.max()) if finite.size else 0.0) / 2.0
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            dark = np.isfinite(values[i, j]) and values[i, j] > threshold
-            ax.text(
-                j,
-                i,
-                texts[i][j],
-                ha="center",
-                va="center",
-                fontsize=11,
-                color="white" if dark else "black",
-            )
+            colour = "white" if np.isfinite(values[i, j]) and values[i, j] > threshold else "black"
+            ax.text(j, i, texts[i][j], ha="center", va="center", fontsize=11, color=colour)
 
 
 def _matrix_axes(ax: Any, class_names: Sequence[str], title: str) -> None:

@@ -150,14 +150,8 @@ def training_curves_figure(
     if handles:
         figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     else:
-        ax.text(
-            0.5,
-            0.5,
-            "no loss or ICBHI score in log_history",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
+        empty = "no loss or ICBHI score in log_history"
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, fontsize=14)
     return figure
 
