@@ -14,9 +14,8 @@ from respira.metrics import (
     make_compute_metrics,
     multilabel_scores,
     sigmoid,
-    tune_thresholds,
 )
-from respira.metrics.thresholds import MAX_CANDIDATES, candidate_thresholds
+from respira.metrics.thresholds import MAX_CANDIDATES, candidate_thresholds, tune_thresholds
 
 pytestmark = pytest.mark.filterwarnings("ignore::respira.metrics.UndefinedMetricWarning")
 
