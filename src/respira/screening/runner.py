@@ -117,7 +117,8 @@ def screen(
     skipped = [0]
     writer = ChunkWriter(output_dir, run, index, chunk_size, events)
     total, unit = _share_size(source, index, count, finished) if state.is_main_process else (0.0, "h")
-    with _stage(progress if state.is_main_process else None, total, unit) as stage:
+    silent = progress is None or not state.is_main_process
+    with contextlib.nullcontext(_Silent()) if silent else progress(total, unit) as stage:
         pending = _pending(source, index, count, finished, skipped)
         rows = screen_rows(
             detector, pending, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch
@@ -182,16 +183,6 @@ def _share_size(source: Source, index: int, count: int, finished: set[Any]) -> t
 class _Silent:
     def update(self, n: float = 1) -> None:
         pass
-
-    def __enter__(self) -> _Silent:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _stage(progress: Callable[[float, str], Any] | None, total: float, unit: str) -> Any:
-    return progress(total, unit) if progress is not None else _Silent()
 
 
 def _gather(output_dir: Path, run: int, count: int) -> Summary:
