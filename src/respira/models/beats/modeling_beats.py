@@ -26,14 +26,13 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.nn.utils import parametrize
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
-from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ...labels import MULTI_LABEL, tagging_loss
 from .attention_beats import XAVIER_GAIN_ATTR, BeatsAttention, relative_position_bucket
 from .configuration_beats import BeatsConfig
 from .embeddings_beats import BeatsFeatureProjection, BeatsPatchEmbeddings, BeatsPositionalConvEmbedding
@@ -243,32 +242,15 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
             summed = patch_logits.masked_fill(~valid.unsqueeze(-1), 0.0).sum(dim=1)
             logits = summed / valid.sum(dim=1, keepdim=True).to(summed.dtype)
 
-        loss = None if labels is None else self._loss(logits, labels)
+        loss = (
+            None if labels is None else tagging_loss(logits, labels, self.config.problem_type or MULTI_LABEL)
+        )
         if not return_dict:
             extra = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
             return ((loss, logits) if loss is not None else (logits,)) + extra
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        problem_type = self.config.problem_type or MULTI_LABEL
-        labels = labels.to(logits.device)
-        if problem_type == MULTI_LABEL:
-            if labels.shape != logits.shape:
-                raise ValueError(
-                    f"multi-label targets must have the logits' shape {tuple(logits.shape)}, got "
-                    f"{tuple(labels.shape)}; for class indices set "
-                    f"config.problem_type={SINGLE_LABEL!r}"
-                )
-            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-        if problem_type == SINGLE_LABEL:
-            return F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1).long())
-        if problem_type == "regression":
-            if self.config.num_labels == 1:
-                return F.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
-            return F.mse_loss(logits, labels.to(logits.dtype))
-        raise ValueError(f"unsupported problem_type {problem_type!r}")
 
 
 __all__ = [

@@ -20,7 +20,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
 from transformers.utils import ModelOutput
 
-from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ...labels import tagging_loss
 from ...utils.shipping import not_shipped
 from ..features.buffers import DerivedBuffers
 from ..features.efficientat_mel import EfficientATMel
@@ -302,30 +302,6 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         """The log-mel front end (`EfficientATMel`) of the trunk."""
         return self.efficientat.mel
 
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Loss by ``config.problem_type``; inferred like transformers does when unset."""
-        problem_type = self.config.problem_type
-        if problem_type is None:
-            if self.config.num_labels == 1:
-                problem_type = "regression"
-            elif labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8):
-                problem_type = SINGLE_LABEL
-            else:
-                problem_type = MULTI_LABEL
-        if problem_type == "regression":
-            return nn.functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
-        if problem_type == SINGLE_LABEL:
-            return nn.functional.cross_entropy(
-                logits.view(-1, self.config.num_labels), labels.view(-1).long()
-            )
-        if labels.shape != logits.shape:
-            raise ValueError(
-                "multi-label classification needs multi-hot labels shaped like the logits "
-                f"{tuple(logits.shape)}, got {tuple(labels.shape)}; for class indices set "
-                f"config.problem_type={SINGLE_LABEL!r}"
-            )
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-
     def forward(
         self,
         input_values: torch.Tensor,
@@ -347,7 +323,7 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         )
         embeddings = outputs.pooler_output
         logits = self.classifier(embeddings)
-        loss = self.compute_loss(logits, labels) if labels is not None else None
+        loss = tagging_loss(logits, labels, self.config.problem_type) if labels is not None else None
         output = EfficientATAudioClassifierOutput(
             loss=loss, logits=logits, embeddings=embeddings, hidden_states=outputs.hidden_states
         )
