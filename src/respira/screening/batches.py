@@ -21,8 +21,8 @@ import numpy as np
 
 from ..audio.decoding import audio_header, read_audio
 from ..core.batching import batched
-from ..core.windows import window_count, window_samples
-from ..inference.engine import WindowPlan, run_windows
+from ..core.windows import window_samples
+from ..inference.engine import WindowPlan, check_window_limit, run_windows
 from ..inference.event_detection import chunk_waveforms, plan_chunks, step_outputs
 from ..inference.form import runs_on_cpu
 from ..utils.messages import one_line
@@ -78,16 +78,9 @@ def reason(error: BaseException, path: str) -> str:
 
 def check_length(detector: Any, duration: float) -> None:
     """Refuse, before decoding, a recording needing more than the detector's ``max_windows`` windows."""
-    limit = detector.options["max_windows"]
-    if limit is None:
-        return
     rate = detector.sampling_rate
     window, hop = window_samples(detector.options["window"], detector.options["hop"], rate)
-    needed = window_count(round(duration * rate), window, hop)
-    if needed > limit:
-        raise ValueError(
-            f"too long: {duration:.1f} s of audio make {needed} windows, more than --max_windows {limit}"
-        )
+    check_window_limit(round(duration * rate), window, hop, rate, detector.options["max_windows"])
 
 
 def prepare(detector: Any, recording: Recording, *, events: bool = False) -> Prepared:
