@@ -242,27 +242,13 @@ def predict_windows(
     model: RespiraForAudioClassification,
     waveform: np.ndarray | torch.Tensor,
     *,
-    window: float = DEFAULT_WINDOW_SECONDS,
-    hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    max_windows: int | None = MAX_WINDOWS,
-    name: str | None = None,
-    recorded_rate: float | None = None,
-    pcm_bits: int | None = None,
+    **options: Any,
 ) -> list[dict[str, Any]]:
-    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform."""
-    plan = plan_windows(
-        model,
-        waveform,
-        window=window,
-        hop=hop,
-        smoothing=smoothing,
-        max_windows=max_windows,
-        name=name,
-        recorded_rate=recorded_rate,
-        pcm_bits=pcm_bits,
-    )
+    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform (the other
+    ``options`` are :func:`plan_windows`')."""
+    plan = plan_windows(model, waveform, smoothing=smoothing, **options)
     probabilities = run_windows(model, plan.windows, batch_size)
     return window_rows(model.config, plan, probabilities, smoothing)
 
