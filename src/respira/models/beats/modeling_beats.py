@@ -33,10 +33,17 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
 
 from ...labels import MULTI_LABEL, tagging_loss
-from .attention_beats import XAVIER_GAIN_ATTR, BeatsAttention, relative_position_bucket
 from .configuration_beats import BeatsConfig
-from .embeddings_beats import BeatsFeatureProjection, BeatsPatchEmbeddings, BeatsPositionalConvEmbedding
-from .encoder_beats import BeatsEncoder, BeatsEncoderLayer
+from .encoder_beats import (
+    XAVIER_GAIN_ATTR,
+    BeatsAttention,
+    BeatsEncoder,
+    BeatsEncoderLayer,
+    BeatsFeatureProjection,
+    BeatsPatchEmbeddings,
+    BeatsPositionalConvEmbedding,
+    relative_position_bucket,
+)
 
 
 class BeatsPreTrainedModel(PreTrainedModel):
