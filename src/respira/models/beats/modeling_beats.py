@@ -31,6 +31,7 @@ from torch.nn.utils import parametrize
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
+from transformers.utils.generic import can_return_tuple
 
 from ...labels import MULTI_LABEL, tagging_loss
 from .configuration_beats import BeatsConfig
@@ -128,14 +129,14 @@ class BeatsModel(BeatsPreTrainedModel):
         valid = valid.bool().all(dim=-1)
         return valid.repeat_interleave(self.config.num_mel_bins // patch, dim=1)
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutput | tuple[torch.Tensor, ...]:
+    ) -> BaseModelOutput:
         r"""Encode normalised fbank frames.
 
         Args:
@@ -147,7 +148,6 @@ class BeatsModel(BeatsPreTrainedModel):
                 ``patch_size`` valid frames. Hidden states at padded patches are meaningless.
             output_attentions: also return the attention probabilities of each layer, ``[B, heads, L, L]``.
             output_hidden_states: also return the input of every layer and the final output.
-            return_dict: return a ``BaseModelOutput`` (default) rather than a tuple.
 
         Returns:
             ``BaseModelOutput`` with ``last_hidden_state`` ``[B, num_patches(T), hidden_size]``, patches
@@ -158,7 +158,6 @@ class BeatsModel(BeatsPreTrainedModel):
         output_hidden_states = (
             config.output_hidden_states if output_hidden_states is None else output_hidden_states
         )
-        return_dict = config.return_dict if return_dict is None else return_dict
 
         if input_values.dim() != 3 or input_values.shape[-1] != config.num_mel_bins:
             raise ValueError(
@@ -189,19 +188,12 @@ class BeatsModel(BeatsPreTrainedModel):
         weight_dtype = self.patch_embeddings.projection.weight.dtype
         embeddings = self.patch_embeddings(input_values.to(weight_dtype))
         hidden_states = self.feature_projection(embeddings)
-        outputs = self.encoder(
+        return self.encoder(
             hidden_states,
             padding_mask=padding_mask,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )
-        if not return_dict:
-            return tuple(
-                v
-                for v in (outputs.last_hidden_state, outputs.hidden_states, outputs.attentions)
-                if v is not None
-            )
-        return outputs
 
 
 class BeatsForAudioClassification(BeatsPreTrainedModel):
@@ -215,6 +207,7 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         self.predictor = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
@@ -223,17 +216,14 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         *,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> SequenceClassifierOutput | tuple[torch.Tensor, ...]:
+    ) -> SequenceClassifierOutput:
         r"""Clip-level logits ``[B, num_labels]`` (and the loss when ``labels`` is given).
 
         Args:
             input_values, attention_mask, output_attentions, output_hidden_states: as for [`BeatsModel`].
             labels: ``[B, num_labels]`` multi-hot targets (multi-label), ``[B]`` class indices
                 (single-label) or ``[B]``/``[B, num_labels]`` targets (regression).
-            return_dict: return a ``SequenceClassifierOutput`` (default) rather than a tuple.
         """
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.beats(
             input_values,
             attention_mask=attention_mask,
@@ -252,9 +242,6 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         loss = (
             None if labels is None else tagging_loss(logits, labels, self.config.problem_type or MULTI_LABEL)
         )
-        if not return_dict:
-            extra = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
-            return ((loss, logits) if loss is not None else (logits,)) + extra
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
