@@ -101,8 +101,6 @@ def run_windows(
 ) -> np.ndarray:
     """Probabilities ``[windows, labels]`` of mono waveforms at the model's rate (prepared:
     :func:`respira.audio.dsp.prepare_recording`), ``batch_size`` at a time."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if hasattr(model, "predict_probabilities"):
         return model.predict_probabilities(list(windows), batch_size)
     kind = _problem_type(model.config)
