@@ -193,9 +193,7 @@ def _gather(output_dir: Path, run: int, count: int) -> Summary:
     total = Summary()
     for marker in markers:
         counts = json.loads(marker.read_text(encoding="utf-8"))
-        total.done += counts["done"]
-        total.failed += counts["failed"]
-        total.skipped += counts["skipped"]
-        total.audio_seconds += counts["audio_seconds"]
+        for key in ("done", "failed", "skipped", "audio_seconds"):
+            setattr(total, key, getattr(total, key) + counts[key])
         marker.unlink()
     return total
