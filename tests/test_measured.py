@@ -27,9 +27,8 @@ from respira.measured import (
     split_note,
     with_note,
 )
-from respira.training.recipe.flags import COMMON_TRAINING_OPTIONS
+from respira.training.recipe.flags import COMMON_TRAINING_OPTIONS, DATACLASSES
 from respira.training.recipe.recipe_fields import ModelArguments
-from respira.training.recipe.recipe_keys import DATACLASSES
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP_RECIPE = ROOT / "recipes" / "efficientat_frozen_multilabel.yaml"

@@ -163,7 +163,7 @@ def _recipe_first(command: argparse.ArgumentParser | None, argv: list[str]) -> l
 def _unknown_error(command: argparse.ArgumentParser, names: Sequence[str]) -> CommandLineError:
     """The one-line error for options ``command`` does not know, with the closest of its own options; when
     none is close and it takes recipe ``--field value`` flags (train, demo), the closest fields."""
-    from .training.recipe.recipe_keys import field_suggestions
+    from .training.recipe.flags import field_suggestions
 
     fields = command.field_names
     options = [option for option in command.options if option.startswith("--") and option not in fields]

@@ -22,8 +22,13 @@ from respira.data.errors import SplitError
 from respira.labels import CLASS_NAMES, MULTI_LABEL, classes_to_flags
 from respira.metrics import icbhi_scores
 from respira.metrics.multilabel import roc_auc
-from respira.training.run.cross_validation import OUT_OF_FOLD_FILE
-from respira.training.run.fold_summary import FoldRun, fold_statistics, out_of_fold, t_interval
+from respira.training.run.cross_validation import (
+    OUT_OF_FOLD_FILE,
+    FoldRun,
+    fold_statistics,
+    out_of_fold,
+    t_interval,
+)
 from respira.training.run.output import resolve_resume
 from respira.training.run.seeds import SeedOutcome
 
@@ -283,7 +288,7 @@ def test_a_leave_one_device_out_run_tests_each_device_once(
 
 
 def test_the_kfold_console_lines_are_in_percent() -> None:
-    from respira.training.run.fold_summary import fold_table, kfold_headline
+    from respira.training.run.cross_validation import fold_table, kfold_headline
 
     baselines = {"baseline_all_normal_icbhi_score": 0.5, "baseline_class_prior_icbhi_score": 0.412}
     pooled = {"specificity": 0.9, "sensitivity": 0.3, "icbhi_score": 0.6, "cycles": 40}

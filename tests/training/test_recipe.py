@@ -98,13 +98,13 @@ def test_a_recipe_that_does_not_parse_is_one_line_naming_its_line(
 
 
 def test_recipe_files_and_flags_share_one_home_for_their_keys(tmp_path: Path) -> None:
-    """The four dataclasses and the unknown-key suggestions live in recipe_keys, which recipe and flags
-    both import (neither imports the other for them): a recipe file and a flag get the same hints."""
-    from respira.training.recipe import flags, recipe, recipe_keys
+    """The four dataclasses and the unknown-key suggestions live in flags, which recipe imports: a recipe
+    file and a flag get the same hints."""
+    from respira.training.recipe import flags, recipe
 
-    assert recipe.DATACLASSES is flags.DATACLASSES is recipe_keys.DATACLASSES
-    assert recipe_keys.field_suggestions("lr") == ["learning_rate"]
-    assert recipe_keys.field_suggestions("learnin_rate")[0] == "learning_rate"
+    assert recipe.DATACLASSES is flags.DATACLASSES
+    assert flags.field_suggestions("lr") == ["learning_rate"]
+    assert flags.field_suggestions("learnin_rate")[0] == "learning_rate"
     path = tmp_path / "typo.yaml"
     path.write_text("learnin_rate: 0.1\n")
     with pytest.raises(

@@ -37,13 +37,13 @@ import numpy as np
 from ..audio.decoding import audio_duration, read_audio
 from ..audio.wav import encode_wav
 from ..core.decision import config_field, thresholds_of
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..data.events_csv import EVENTS_FILE, MarkedEvent, format_events_csv, read_events_csv
 from ..data.labelled import LABELS_FILE
 from ..data.labels_table import ANSWERS, LabelsTable
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
-from .analysis import default_window
 
 __all__ = ["SPECTROGRAM_TOP", "LabelSession", "Prepared"]
 
@@ -105,7 +105,7 @@ class LabelSession:
         self.model = model
         self.minimum_units = minimum_units
         self.rate = int(config_field(detector.config, "sampling_rate"))
-        self.window, self.hop = default_window()
+        self.window, self.hop = DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
         self.events: list[MarkedEvent] = []

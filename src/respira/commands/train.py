@@ -29,8 +29,7 @@ JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe firs
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..training.recipe.flags import FlagHelpFormatter, flag_parser
-    from ..training.recipe.recipe_keys import DATACLASSES
+    from ..training.recipe.flags import DATACLASSES, flag_parser
 
     parser = subparsers.add_parser(
         "train",
@@ -40,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a model: the options come from a YAML recipe, from --field value flags, or both.",
         usage=USAGE,
         epilog=EPILOG,
-        formatter_class=FlagHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
     parser.add_argument(

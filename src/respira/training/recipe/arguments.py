@@ -24,40 +24,38 @@ THRESHOLD_AGGREGATIONS: tuple[str, ...] = ("pooled", "worst_domain")
 """How ``threshold_source: cross_fit`` scores its out-of-fold predictions when it chooses the thresholds."""
 
 
-# (option, lowest allowed value, whether the lowest value itself is allowed, highest allowed value or None)
-_RANGES: tuple[tuple[str, float, bool, float | None], ...] = (
-    ("learning_rate", 0.0, True, None),
-    ("weight_decay", 0.0, True, None),
-    ("num_train_epochs", 0.0, True, None),
-    ("per_device_train_batch_size", 1, True, None),
-    ("per_device_eval_batch_size", 1, True, None),
-    ("gradient_accumulation_steps", 1, True, None),
-    ("aux_loss_weight", 0.0, True, None),
-    ("task_loss_weight", 0.0, True, None),
-    ("views", 1, True, None),
-    ("samples_per_group", 1, True, None),
-    ("concat_same_label", 0.0, True, 1.0),
-    ("early_stopping_patience", 1, True, None),
-    ("augmented_views", 0, True, None),
-    ("threshold_folds", 2, True, None),
-    ("mil_weight", 0.0, True, None),
+# (option, lowest allowed value, highest allowed value or None); an int lowest: a whole number
+_RANGES: tuple[tuple[str, float, float | None], ...] = (
+    ("learning_rate", 0.0, None),
+    ("weight_decay", 0.0, None),
+    ("num_train_epochs", 0.0, None),
+    ("per_device_train_batch_size", 1, None),
+    ("per_device_eval_batch_size", 1, None),
+    ("gradient_accumulation_steps", 1, None),
+    ("aux_loss_weight", 0.0, None),
+    ("task_loss_weight", 0.0, None),
+    ("views", 1, None),
+    ("samples_per_group", 1, None),
+    ("concat_same_label", 0.0, 1.0),
+    ("early_stopping_patience", 1, None),
+    ("augmented_views", 0, None),
+    ("threshold_folds", 2, None),
+    ("mil_weight", 0.0, None),
 )
 _OPTIONAL = ("early_stopping_patience", "augmented_views")  # None: off
 
 
 def _check_ranges(args: Any) -> None:
     """Raise a one-line ``ValueError`` for a numeric option of the wrong type or out of its range."""
-    for name, low, inclusive, high in _RANGES:
+    for name, low, high in _RANGES:
         value = getattr(args, name)
         if value is None and name in _OPTIONAL:
             continue
-        whole = isinstance(low, int) and not isinstance(low, bool)
-        kinds = (int,) if whole else (int, float)
+        whole = isinstance(low, int)
+        kinds = int if whole else (int, float)
         if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
-            kind = "a whole number" if whole else "a number"
-            raise ValueError(f"{name} must be {kind}, got {value!r}")
-        too_low = value < low if inclusive else value <= low
-        if too_low or (high is not None and value > high):
+            raise ValueError(f"{name} must be {'a whole number' if whole else 'a number'}, got {value!r}")
+        if value < low or (high is not None and value > high):
             bounds = f"in [{low}, {high}]" if high is not None else f"at least {low}"
             raise ValueError(f"{name} must be {bounds}, got {value!r}")
 
@@ -74,7 +72,7 @@ def _check_length(args: Any) -> None:
         raise ValueError("num_train_epochs is 0 and max_steps is not set: nothing would be trained")
 
 
-def _as_dict(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
+def json_option(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]:
     """Dict options may come from YAML (a dict) or the command line (a JSON string)."""
     if value is None or value == "":
         return {}
@@ -229,13 +227,13 @@ class RespiraTrainingArguments(TrainingArguments):
         super().__post_init__()
         _check_ranges(self)
         _check_length(self)
-        self.aux_loss_kwargs = _as_dict(self.aux_loss_options, "aux_loss_options")
+        self.aux_loss_kwargs = json_option(self.aux_loss_options, "aux_loss_options")
         from ..augment.external import is_audiomentations_transform
 
         if is_audiomentations_transform(self.augmentation):
             self.augmentation_spec = self.augmentation
         elif self.augmentation is None or isinstance(self.augmentation, (str, dict)):
-            self.augmentation_spec = _as_dict(self.augmentation, "augmentation")
+            self.augmentation_spec = json_option(self.augmentation, "augmentation")
             from ..augment import build_augmentation
 
             build_augmentation(self.augmentation_spec)  # a typo fails here, not after the data is built
@@ -254,21 +252,17 @@ class RespiraTrainingArguments(TrainingArguments):
         unknown = [name for name in self.concat_classes.split(",") if name.strip() not in CLASS_NAMES]
         if unknown:
             raise ValueError(f"concat_classes names {unknown}, not classes ({', '.join(CLASS_NAMES)})")
-        if self.batch_sampler not in SAMPLERS:
-            raise ValueError(f"batch_sampler={self.batch_sampler!r} is not one of {', '.join(SAMPLERS)}")
-        if self.threshold_objective not in THRESHOLD_OBJECTIVES:
-            choices = ", ".join(THRESHOLD_OBJECTIVES)
-            raise ValueError(f"threshold_objective={self.threshold_objective!r} is not one of {choices}")
-        if self.threshold_source not in THRESHOLD_SOURCES:
-            choices = ", ".join(THRESHOLD_SOURCES)
-            raise ValueError(f"threshold_source={self.threshold_source!r} is not one of {choices}")
-        if self.threshold_aggregation not in THRESHOLD_AGGREGATIONS:
-            choices = ", ".join(THRESHOLD_AGGREGATIONS)
-            raise ValueError(f"threshold_aggregation={self.threshold_aggregation!r} is not one of {choices}")
-        if self.mil_pooling not in MIL_POOLINGS:
-            raise ValueError(f"mil_pooling={self.mil_pooling!r} is not one of {', '.join(MIL_POOLINGS)}")
-        if self.aux_input not in AUX_INPUTS:
-            raise ValueError(f"aux_input={self.aux_input!r} is not one of {', '.join(AUX_INPUTS)}")
+        choices = {
+            "batch_sampler": SAMPLERS,
+            "threshold_objective": THRESHOLD_OBJECTIVES,
+            "threshold_source": THRESHOLD_SOURCES,
+            "threshold_aggregation": THRESHOLD_AGGREGATIONS,
+            "mil_pooling": MIL_POOLINGS,
+            "aux_input": AUX_INPUTS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}")
         if self.batch_sampler == "contrastive_tuple" and self.per_device_train_batch_size % 2:
             raise ValueError(
                 "contrastive_tuple batches are [anchors, positives]: per_device_train_batch_size must be even"

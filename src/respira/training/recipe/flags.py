@@ -1,50 +1,76 @@
-"""The ``--field value`` flags of ``respira train`` (and ``respira demo``), and their ``--help``.
+"""A recipe's keys as ``respira train``'s ``--field value`` flags, and their ``--help``.
 
-``HfArgumentParser`` turns each field of the four recipe dataclasses
-(:data:`respira.training.recipe.recipe_keys.DATACLASSES`) into the arguments of one ``add_argument``
-call: its names, its type, its help text (the field's ``metadata["help"]``) and its default. Here those
-calls are recorded (:func:`respira.options.option_specs`) and replayed, with respira's help, into a
-plain argparse parser (:func:`flag_parser`): one argument group per dataclass (its
-``_argument_group_name``: model, data, run, training), respira's own training options before
-``TrainingArguments``'. The commands use it as an argparse *parent*, so ``--help`` lists the fields and a
-flag's value is converted (or refused, in one line) while the command line is parsed. Every flag's
-default is ``argparse.SUPPRESS``: parsing yields only the flags given, which then override the recipe
-(:func:`respira.training.recipe.recipe.parse_recipe`).
-
-``transformers.TrainingArguments`` has over a hundred fields: all are accepted, the help lists
-respira's own (less :data:`RECIPE_ONLY_OPTIONS`) and :data:`COMMON_TRAINING_OPTIONS`, each ending with
-its default and then what BENCHMARKS.md measured of it (:mod:`respira.measured`).
-``TrainingArguments.debug`` is left to recipes: on the command line ``--debug`` shows respira's tracebacks.
+``HfArgumentParser`` makes each field of :data:`DATACLASSES` one ``add_argument`` call; those calls are
+recorded (:func:`respira.options.option_specs`) and replayed, with respira's help, into a parent parser
+(:func:`flag_parser`) whose flags default to ``argparse.SUPPRESS``, so parsing yields only the flags given.
+``--help`` lists respira's fields (less :data:`RECIPE_ONLY_OPTIONS`) and :data:`COMMON_TRAINING_OPTIONS`,
+each ending with its default and what BENCHMARKS.md measured of it (:mod:`respira.measured`); every
+``TrainingArguments`` field but ``debug`` is accepted. An unknown key is named with the fields it may mean
+(:func:`field_suggestions`).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NoReturn
 
-from transformers import TrainingArguments
+from transformers import HfArgumentParser, TrainingArguments
 from transformers.hf_argparser import string_to_bool
 
 from ...measured import split_note, with_note
 from ...options import checked_values, option_specs
 from .arguments import RespiraTrainingArguments
-from .recipe_keys import DATACLASSES, _check_keys, field_suggestions
+from .recipe_fields import DataArguments, ModelArguments, RunArguments
 
-__all__ = [
-    "COMMON_TRAINING_OPTIONS",
-    "FLAG_GROUPS",
-    "RECIPE_ONLY_OPTIONS",
-    "Flag",
-    "FlagHelpFormatter",
-    "command_line_options",
-    "flag_parser",
-    "override_values",
-    "parse_flags",
-    "recipe_flags",
-]
+DATACLASSES = (ModelArguments, DataArguments, RunArguments, RespiraTrainingArguments)
+_ALIASES: dict[str, str] = {  # other tools' names for an option (suggested before close spellings)
+    "epochs": "num_train_epochs",
+    "max_epochs": "num_train_epochs",
+    "lr": "learning_rate",
+    "batch_size": "per_device_train_batch_size",
+    "train_batch_size": "per_device_train_batch_size",
+    "eval_batch_size": "per_device_eval_batch_size",
+}
+
+
+def _field_names() -> set[str]:
+    return {f.name for cls in DATACLASSES for f in fields(cls) if f.init}
+
+
+def field_suggestions(key: str) -> list[str]:
+    """The recipe fields an unknown option ``key`` may mean: respira's name for another tool's name
+    (``lr`` → ``learning_rate``), else up to three close spellings or fields containing it."""
+    alias = _ALIASES.get(key.replace("-", "_"))
+    if alias:
+        return [alias]
+    valid = _field_names()
+    close = difflib.get_close_matches(key, valid, n=2)
+    ratios = [difflib.SequenceMatcher(None, key, name).ratio() for name in close]
+    close = [name for name, ratio in zip(close, ratios, strict=True) if ratio >= ratios[0] - 0.1]
+    return close + [name for name in sorted(valid) if key in name and name not in close][: 3 - len(close)]
+
+
+def check_keys(keys: list[str], source: str) -> None:
+    """Raise a one-line ``ValueError`` naming the ``keys`` that are no recipe field, with suggestions."""
+    unknown = [key for key in keys if key not in _field_names()]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = field_suggestions(key)
+            hints.append(f"{key!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+        raise ValueError(f"unknown option(s) in {source}: {', '.join(hints)}")
+
+
+class RecipeParser(HfArgumentParser):
+    """``HfArgumentParser`` whose errors are one-line ``ValueError``s, not a usage text and an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(f"command line: {message}")
+
 
 COMMON_TRAINING_OPTIONS: tuple[str, ...] = (
     "output_dir",
@@ -188,20 +214,13 @@ def recipe_flags() -> tuple[Flag, ...]:
     return tuple(sorted(flags, key=lambda flag: (order.index(flag.group), flag.dest in trainer_fields)))
 
 
-class _FlagParser(argparse.ArgumentParser):
-    """An argument parser whose errors are exceptions (one line), not a usage text and an exit."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ValueError(f"command line: {message}")
-
-
 def flag_parser() -> argparse.ArgumentParser:
     """A parent parser (no ``-h``) with one flag per recipe field, in the groups model, data, run, training.
 
     Flags default to ``argparse.SUPPRESS`` (only given flags are parsed); each listed flag's help ends
     with the field's default. Its own errors are one-line ``ValueError``s.
     """
-    parser = _FlagParser(add_help=False, allow_abbrev=False)
+    parser = RecipeParser([], add_help=False, allow_abbrev=False)
     parser.add_argument(
         "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback of an error"
     )
@@ -239,11 +258,7 @@ def parse_flags(arguments: Sequence[str]) -> dict[str, Any]:
         return {}
     namespace, extra = flag_parser().parse_known_args(list(arguments), argparse.Namespace())
     unknown = [arg[2:].split("=", 1)[0] for arg in extra if arg.startswith("--")]
-    _check_keys(unknown, "the command line")
+    check_keys(unknown, "the command line")
     if extra:
         raise ValueError(f"command line: unexpected argument {extra[0]!r} (options are --field value)")
     return command_line_options(namespace)
-
-
-FlagHelpFormatter = argparse.RawDescriptionHelpFormatter
-"""The help formatter of the commands that take the flags (group descriptions keep their lines)."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ...audio.dsp import DEFAULT_LOWPASS_ORDER
 from ...models.encoders import encoder_names, get_encoder_spec
-from .recipe import json_option
+from .arguments import json_option
 from .recipe_fields import ModelArguments
 
 if TYPE_CHECKING:
@@ -31,18 +31,11 @@ def model_sampling_rate(model: ModelArguments) -> int:
     return get_encoder_spec(model.encoder).sampling_rate
 
 
-def build_model(
-    model: ModelArguments,
-    *,
-    lowpass_cutoff: float | None = None,
-    lowpass_order: int = DEFAULT_LOWPASS_ORDER,
-) -> nn.Module:
-    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
-    from ...models import RespiraConfig, RespiraForAudioClassification
-
-    if model.encoder not in encoder_names():
-        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
-    options = {
+def config_options(
+    model: ModelArguments, *, lowpass_cutoff: float | None = None, lowpass_order: int = DEFAULT_LOWPASS_ORDER
+) -> dict[str, Any]:
+    """The :class:`~respira.models.RespiraConfig` options of the recipe's classifier, less its encoder's."""
+    return {
         "problem_type": model.problem_type,
         "sampling_rate": model_sampling_rate(model),
         "target_seconds": model.target_seconds,
@@ -59,13 +52,31 @@ def build_model(
         "lowpass_cutoff": lowpass_cutoff or None,
         "lowpass_order": int(lowpass_order),
     }
+
+
+def encoder_config(model: ModelArguments) -> dict[str, Any]:
+    """The config of a randomly initialised encoder: its family's ``model_type`` and ``encoder_config``."""
+    model_type = get_encoder_spec(model.encoder).model_type
+    return {"model_type": model_type, **json_option(model.encoder_config, "encoder_config")}
+
+
+def build_model(
+    model: ModelArguments,
+    *,
+    lowpass_cutoff: float | None = None,
+    lowpass_order: int = DEFAULT_LOWPASS_ORDER,
+) -> nn.Module:
+    """A fresh classifier for the recipe (pretrained encoder weights when ``encoder_name_or_path`` is set)."""
+    from ...models import RespiraConfig, RespiraForAudioClassification
+
+    if model.encoder not in encoder_names():
+        raise ValueError(f"encoder={model.encoder!r} is not one of {', '.join(encoder_names())}")
+    options = config_options(model, lowpass_cutoff=lowpass_cutoff, lowpass_order=lowpass_order)
     source = encoder_checkpoint(model)
     if source is not None:
         classifier = RespiraForAudioClassification.from_encoder_pretrained(source, **options)
     else:
-        model_type = get_encoder_spec(model.encoder).model_type
-        encoder_options = json_option(model.encoder_config, "encoder_config")
-        config = RespiraConfig(encoder_config={"model_type": model_type, **encoder_options}, **options)
+        config = RespiraConfig(encoder_config=encoder_config(model), **options)
         classifier = RespiraForAudioClassification(config)
     if model.lora_r:
         from ...models.lora import add_lora

@@ -1,13 +1,13 @@
 """Recipes: YAML files of model, data, run and training options, parsed with ``HfArgumentParser``.
 
-Every key of a recipe is a field of one of the dataclasses of :mod:`respira.training.recipe.recipe_fields`
-(:class:`ModelArguments`, :class:`DataArguments`, :class:`RunArguments`) or of
-:class:`RespiraTrainingArguments`; command-line flags (``--field value``) override it. Unknown keys and
-flags are errors that name them (with the closest valid names, :mod:`respira.training.recipe.recipe_keys`).
+Every key of a recipe is a field of one of :data:`~respira.training.recipe.flags.DATACLASSES`;
+command-line flags (``--field value``) override it. Unknown keys and flags are errors that name them (with
+the closest valid names).
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import math
@@ -22,10 +22,9 @@ from typing import Any
 import yaml
 
 from ...utils.messages import one_line
-from .arguments import RespiraTrainingArguments, _as_dict
-from .flags import parse_flags
+from .arguments import RespiraTrainingArguments
+from .flags import DATACLASSES, RecipeParser, check_keys, parse_flags
 from .recipe_fields import DataArguments, ModelArguments, RunArguments
-from .recipe_keys import DATACLASSES, _check_keys, _RecipeParser
 
 TRANSFORMERS_NAMES: dict[str, str] = {
     "model_name_or_path": "encoder_name_or_path",
@@ -121,7 +120,7 @@ def _checked_recipe(options: dict[Any, Any], path: Path | None, lines: dict[str,
         )
     lines.update({TRANSFORMERS_NAMES[key]: line for key, line in lines.items() if key in TRANSFORMERS_NAMES})
     options = {TRANSFORMERS_NAMES.get(str(key), key): value for key, value in options.items()}
-    _check_keys([str(key) for key in options], source)
+    check_keys([str(key) for key in options], source)
     recipe = Recipe(path, {}, lines)
     types = _field_types()
     for key, value in options.items():
@@ -157,7 +156,7 @@ def parse_recipe(
         family = checkpoint_encoder(options["encoder_name_or_path"])
         if family is not None:  # --model_name_or_path alone, as in transformers' examples
             options["encoder"] = family
-    parser = _RecipeParser(DATACLASSES)
+    parser = RecipeParser(DATACLASSES)
     parser.set_defaults(**options)
     try:
         return tuple(parser.parse_args_into_dataclasses(args=[], look_for_args_file=False))
@@ -211,72 +210,46 @@ def _field_types() -> dict[str, Any]:
     return types
 
 
-def _typed(value: Any, annotation: Any) -> Any:  # noqa: PLR0911 (one return per accepted form)
+def _typed(value: Any, annotation: Any) -> Any:
     """``value`` as the field type ``annotation`` accepts it, or ``ValueError`` saying what was expected.
 
     Strings are kept for numbers and booleans (the parser converts them, as YAML reads ``1e-3`` as
     text); a list of plain values for a text field becomes comma-separated text (``seeds: [0, 1]``).
     """
-    members = (
-        typing.get_args(annotation)
-        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
-        else ()
-    )
-    if members:
-        for member in members:
-            try:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            with contextlib.suppress(ValueError):
                 return _typed(value, member)
-            except ValueError:
-                continue
-        raise ValueError(f"expected {' or '.join(_describe(member) for member in members)}")
-    if annotation is Any:
-        return value
-    if annotation is type(None):
-        if value is None:
-            return value
-    elif annotation is bool:
-        if isinstance(value, bool) or (isinstance(value, str) and value.lower() in _BOOLEAN_TEXT):
-            return value
-    elif annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and _parses(int, value):
-            return value
-    elif annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and _parses(float, value):
-            return value
-    elif annotation is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        if isinstance(value, list) and value and all(_is_scalar(item) for item in value):
-            return ",".join(str(item) for item in value)
-    elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        if isinstance(value, str) and value in {member.value for member in annotation}:
-            return value
-    elif typing.get_origin(annotation) is list or annotation is list:
-        if isinstance(value, list):
-            return value
-    elif annotation is dict or typing.get_origin(annotation) is dict:
-        if isinstance(value, (dict, str)):
-            return value
+        raise ValueError(f"expected {' or '.join(map(_describe, typing.get_args(annotation)))}")
+    text, number = isinstance(value, str), isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str and (number or (isinstance(value, list) and value and all(map(_is_scalar, value)))):
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        accepted = text and value in {member.value for member in annotation}
     else:
-        return value  # a type without a check here: the parser and the dataclass judge it
+        accepted = {
+            type(None): value is None,
+            bool: isinstance(value, bool) or (text and value.lower() in _BOOLEAN_TEXT),
+            int: (number and isinstance(value, int)) or (text and _parses(int, value)),
+            float: number or (text and _parses(float, value)),
+            str: text,
+            list: isinstance(value, list),
+            dict: isinstance(value, (dict, str)),
+        }.get(typing.get_origin(annotation) or annotation, True)  # other types: the parser judges them
+    if accepted:
+        return value
     raise ValueError(f"expected {_describe(annotation)}")
 
 
 _BOOLEAN_TEXT = ("true", "false", "yes", "no", "1", "0")
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping"}
 
 
 def _parses(kind: type, text: str) -> bool:
     try:
-        number = kind(text)
+        return math.isfinite(kind(text))
     except ValueError:
         return False
-    return math.isfinite(number)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -288,12 +261,9 @@ def _describe(annotation: Any) -> str:
         return "null"
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return "one of " + ", ".join(str(member.value) for member in annotation)
-    names = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping"}
-    if annotation in names:
-        return names[annotation]
     if annotation is list or typing.get_origin(annotation) is list:
         return "a list"
-    return getattr(annotation, "__name__", str(annotation))
+    return _KINDS.get(annotation) or getattr(annotation, "__name__", str(annotation))
 
 
 def parse_seeds(seeds: str | int | list | None, default: int) -> list[int]:
@@ -313,7 +283,3 @@ def parse_seeds(seeds: str | int | list | None, default: int) -> list[int]:
     if repeated:
         raise ValueError(f"seeds {seeds!r} repeat {', '.join(map(str, repeated))}: each seed trains once")
     return parsed
-
-
-def json_option(value: str | dict | None, name: str) -> dict[str, Any]:
-    return _as_dict(value, name)

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...labels import MULTI_LABEL
 from ...metrics import multilabel_scores
 from ...metrics.thresholds import ThresholdChoice, choose_thresholds, sigmoid
 from ...utils.progress import progress
@@ -75,26 +74,21 @@ def check_cross_fit_pool(splits: datasets.DatasetDict, args: RespiraTrainingArgu
     folds, key = args.threshold_folds, args.group_by_key
     pool = training_pool(splits)
     if args.threshold_aggregation == "worst_domain":
-        _pool_domains(pool, key, "threshold_aggregation=worst_domain", "threshold_aggregation: pooled")
+        option = "threshold_aggregation=worst_domain"
+        if key not in pool.column_names:
+            raise ValueError(f"{option}: the training pool has no {key!r} column (group_by_key)")
+        names = sorted({str(domain) for domain in pool[key]})
+        if len(names) < 2:
+            raise ValueError(
+                f"{option} needs at least 2 recording domains ({key}) in train + validation, which hold "
+                f"{len(names)} ({', '.join(names)}): use threshold_aggregation: pooled"
+            )
     patients = set(pool["patient_id"])
     if len(patients) < folds:
         raise ValueError(
             f"threshold_source=cross_fit: threshold_folds={folds} needs at least {folds} patients in "
             f"train + validation, which hold {len(patients)}: lower threshold_folds"
         )
-
-
-def _pool_domains(pool: datasets.Dataset, key: str, option: str, instead: str) -> list[str]:
-    """The sorted recording domains (``key`` values) of the training ``pool``."""
-    if key not in pool.column_names:
-        raise ValueError(f"{option}: the training pool has no {key!r} column (group_by_key)")
-    names = sorted({str(domain) for domain in pool[key]})
-    if len(names) < 2:
-        raise ValueError(
-            f"{option} needs at least 2 recording domains ({key}) in train + validation, which hold "
-            f"{len(names)} ({', '.join(names)}): use {instead}"
-        )
-    return names
 
 
 def pool_groups(pool: datasets.Dataset, folds: int, seed: int) -> np.ndarray:
@@ -141,12 +135,7 @@ def cross_fit_thresholds(
     docstring)."""
     import transformers
 
-    if model_args.problem_type != MULTI_LABEL:
-        raise ValueError(
-            f"threshold_source=cross_fit tunes multi-label thresholds: set problem_type: {MULTI_LABEL}"
-        )
-    check_cross_fit_pool(splits, args)
-    pool = training_pool(splits)
+    pool = training_pool(splits)  # its options and pool: checked before the run trained (validate_run)
     groups = pool_groups(pool, args.threshold_folds, args.seed)
     probabilities = np.zeros((len(pool), 2))
     if store is None and uses_cache(args):

@@ -1,49 +1,76 @@
-"""``respira train`` with ``split_strategy: patient_kfold``: every fold x seed, summarised and pooled.
+"""``respira train`` with ``split_strategy: patient_kfold`` (or ``leave_one_device_out``): the folds, and
+the results over folds x seeds.
 
 Each fold's test split is fold ``i`` (:func:`respira.data.folds.compose_fold`); each seed trains in
-``fold_<i>/seed_<n>/`` as a plain run's seed does. ``metrics.json`` holds ``per_fold``,
-``test_<metric>_mean`` / ``_std`` and ``test_<metric>_ci95`` (Student's t over folds x seeds; a rough guide,
-since the runs share patients), ``out_of_fold`` (the pooled test predictions' scores beside the corpus's
-baselines) and the kept model's ``test_*`` (best **validation** score: ``selected_fold``,
-``selected_seed``). ``out_of_fold_predictions.csv`` holds every cycle's test predictions.
+``fold_<i>/seed_<n>/`` as a plain run's seed does (:mod:`respira.training.run.training_run`).
+``metrics.json`` holds ``per_fold``, ``test_<metric>_mean`` / ``_std`` and ``test_<metric>_ci95`` (Student's
+t over folds x seeds; a rough guide, since the runs share patients), ``out_of_fold`` (the pooled test
+predictions' scores beside the corpus's baselines) and the kept model's ``test_*`` (best **validation**
+score: ``selected_fold``, ``selected_seed``). ``out_of_fold_predictions.csv`` holds every cycle's test
+predictions.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...labels import MULTI_LABEL
-from ...metrics.groups import splits_device_shift_note
+from ...metrics import icbhi_scores, trivial_baselines
+from ...metrics.baselines import BASELINE_PREFIX
 from ...run_record import DataRecord, MetricsRecord, SeedResult
-from ..splits.datasets import load_splits, with_split_sizes
+from ...utils.tables import format_table
 from ..splits.multi_corpus import primary_rows
-from .cross_fit import check_cross_fit_pool
-from .fold_summary import FoldRun, fold_statistics, fold_table, summarize_folds
-from .run_folder import _metrics, build_run_record, save_kept_model, write_model_card, write_reports
-from .seeds import baseline_warning, run_seed
+from .seeds import SeedOutcome, percent, record_metrics
 
 if TYPE_CHECKING:
     import datasets
 
-    from ...core.decision import Decision
-    from ..recipe.arguments import RespiraTrainingArguments
-    from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
-    from ..trainer.trainer import RespiraTrainer
-    from .output import ResumePoint
-
-__all__ = ["OUT_OF_FOLD_FILE", "cycle_keys", "train_folds"]
+__all__ = [
+    "CI_METRICS",
+    "OUT_OF_FOLD_FILE",
+    "FoldRun",
+    "cycle_keys",
+    "fold_statistics",
+    "fold_table",
+    "kfold_headline",
+    "out_of_fold",
+    "summarize_folds",
+    "t_interval",
+]
 
 OUT_OF_FOLD_FILE = "out_of_fold_predictions.csv"
 
+CI_METRICS: tuple[str, ...] = (
+    "icbhi_score",
+    "specificity",
+    "sensitivity",
+    "patient_icbhi_score",
+    "auc_crackle",
+    "auc_wheeze",
+)
+"""Test metrics whose mean over folds x seeds gets a 95 % confidence interval (when the run has them)."""
+SELECTION = "the fold x seed with the best validation ICBHI score (test folds never choose)"
 
-def fold_folder(folder: Path, fold: int, seed: int) -> Path:
-    """Where fold ``fold``, seed ``seed`` trains: ``fold_<i>/seed_<n>``."""
-    return folder / f"fold_{fold}" / f"seed_{seed}"
+
+@dataclass
+class FoldRun:
+    """One fold x seed: its outcome and its test fold's per-cycle classes (for the pooled score)."""
+
+    fold: int
+    seed: int
+    outcome: SeedOutcome
+    keys: list[str]
+    """``<recording>_<cycle_index>`` of each test cycle."""
+    labels: np.ndarray
+    predictions: np.ndarray
+    flag_probabilities: np.ndarray | None = None
+    """``[N, 2]`` crackle and wheeze probabilities of each test cycle (:attr:`Decision.flags`)."""
 
 
 def cycle_keys(split: datasets.Dataset) -> list[str]:
@@ -51,17 +78,166 @@ def cycle_keys(split: datasets.Dataset) -> list[str]:
     return [f"{r}_{c:03d}" for r, c in zip(split["recording"], split["cycle_index"], strict=True)]
 
 
-def fold_predictions(trainer: RespiraTrainer, test: datasets.Dataset) -> Decision:
-    """The decision on each test cycle, made as the trainer's test scoring makes it (multi-label: sigmoid
-    at the config's thresholds; single-label: the most probable class of the softmax)."""
+def fold_run(fold: int, seed: int, outcome: SeedOutcome, test: datasets.Dataset) -> FoldRun:
+    """A trained fold x seed with the decision on each of its test cycles, made as the trainer's test
+    scoring makes it (multi-label: sigmoid at the config's thresholds; single-label: the most probable
+    class of the softmax)."""
     from ...core.decision import decide
     from ...metrics.thresholds import sigmoid
 
+    trainer = outcome.trainer
     logits = np.asarray(trainer.predict_logits(test), dtype=np.float64)
     if trainer.model.config.problem_type == MULTI_LABEL:
-        return decide(sigmoid(logits), trainer.model.config)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return decide(shifted / shifted.sum(axis=1, keepdims=True), trainer.model.config)
+        probabilities = sigmoid(logits)
+    else:
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    decision = decide(probabilities, trainer.model.config)
+    labels = np.asarray(test["label"])
+    return FoldRun(fold, seed, outcome, cycle_keys(test), labels, decision.classes, decision.flags)
+
+
+def all_cycle_keys(folds: dict[int, datasets.DatasetDict], data: DataRecord) -> list[str]:
+    """Every cycle the folds test: checked to be tested once each (a train subset leaves cycles out of
+    fold 0's splits, not of the folds: then the folds' test cycles)."""
+    from ...data.folds import check_every_cycle_tested_once
+
+    if data.train_fraction != 1.0:
+        return [key for fold in folds for key in cycle_keys(folds[fold]["test"])]
+    keys = [key for split in folds[0].values() for key in cycle_keys(primary_rows(split))]
+    check_every_cycle_tested_once([cycle_keys(folds[fold]["test"]) for fold in folds], keys)
+    return keys
+
+
+def t_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The ``confidence`` interval of the mean of ``values`` with Student's t (``len - 1`` d.o.f.)."""
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    half = (
+        stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    )
+    return float(mean - half), float(mean + half)
+
+
+def fold_statistics(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``test_<m>_mean`` and, with several runs, ``test_<m>_std`` over ``runs`` (test metrics of each fold x
+    seed, baselines left out), plus ``test_<m>_ci95`` for :data:`CI_METRICS`."""
+    result: dict[str, Any] = {}
+    keys = sorted({k for run in runs for k in run if k.startswith("test_") and BASELINE_PREFIX not in k})
+    for key in keys:
+        values = [
+            run[key] for run in runs if isinstance(run.get(key), (int, float)) and not math.isnan(run[key])
+        ]
+        if not values:
+            continue
+        result[f"{key}_mean"] = statistics.fmean(values)
+        if len(values) > 1:
+            result[f"{key}_std"] = statistics.stdev(values)
+            if key.removeprefix("test_") in CI_METRICS:
+                result[f"{key}_ci95"] = list(t_interval(values))
+    return result
+
+
+def out_of_fold(runs: list[FoldRun], all_keys: list[str]) -> dict[str, Any]:
+    """Scores of the pooled test predictions, per seed and their mean, and the corpus's baselines."""
+    from ...data.folds import check_every_cycle_tested_once
+
+    seeds = sorted({run.seed for run in runs})
+    per_seed: dict[str, dict[str, float]] = {}
+    labels = np.array([])
+    for seed in seeds:
+        mine = sorted((run for run in runs if run.seed == seed), key=lambda run: run.fold)
+        check_every_cycle_tested_once([run.keys for run in mine], all_keys)
+        labels = np.concatenate([run.labels for run in mine])
+        predicted = np.concatenate([run.predictions for run in mine])
+        scores = icbhi_scores(labels, predicted, warn=False)
+        per_seed[str(seed)] = {k: float(scores[k]) for k in ("icbhi_score", "specificity", "sensitivity")}
+    result: dict[str, Any] = {"cycles": len(all_keys)}
+    for key in ("icbhi_score", "specificity", "sensitivity"):
+        result[key] = statistics.fmean(scores[key] for scores in per_seed.values())
+    baselines = trivial_baselines(labels)
+    for name in ("all_normal", "class_prior"):
+        result[f"{BASELINE_PREFIX}{name}_icbhi_score"] = baselines[f"{BASELINE_PREFIX}{name}_icbhi_score"]
+    result["per_seed"] = per_seed
+    return result
+
+
+def _per_fold(runs: list[FoldRun], sizes: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    per_fold: dict[str, Any] = {}
+    for fold in sorted(sizes):
+        mine = [run for run in runs if run.fold == fold]
+        first = mine[0].outcome.test
+        per_fold[str(fold)] = {
+            **sizes[fold],
+            "baselines": {k.removeprefix("test_"): v for k, v in first.items() if BASELINE_PREFIX in k},
+            "per_seed": {
+                str(run.seed): {k: v for k, v in run.outcome.test.items() if BASELINE_PREFIX not in k}
+                for run in mine
+            },
+            "validation_icbhi_score": {str(run.seed): run.outcome.validation_score for run in mine},
+        }
+    return per_fold
+
+
+def summarize_folds(
+    runs: list[FoldRun], kept: FoldRun, folds: dict[int, datasets.DatasetDict], data: DataRecord
+) -> dict[str, Any]:
+    """``metrics.json`` of a cross-validated run (see the module docstring)."""
+    sizes = {
+        fold: {
+            "test_cycles": len(splits["test"]),
+            "test_patients": len(splits["test"].unique("patient_id")),
+            **({"held_out_device": data.fold_devices[fold]} if data.fold_devices else {}),
+        }
+        for fold, splits in folds.items()
+    }
+    summary: dict[str, Any] = {
+        "split_strategy": data.split_strategy,
+        "num_folds": len(sizes),
+        "seeds": sorted({run.seed for run in runs}),
+        "runs": len(runs),
+        "selection": SELECTION,
+        "selected_fold": kept.fold,
+        "selected_seed": kept.seed,
+    }
+    summary.update(
+        {k: v for k, v in kept.outcome.test.items() if k.startswith("test_") and BASELINE_PREFIX not in k}
+    )
+    summary.update(fold_statistics([run.outcome.test for run in runs]))
+    for key in ("icbhi_score", f"{BASELINE_PREFIX}all_normal_icbhi_score"):
+        if f"eval_{key}" in kept.outcome.validation:
+            summary[f"validation_{key}"] = kept.outcome.validation[f"eval_{key}"]
+    summary["out_of_fold"] = out_of_fold(runs, all_cycle_keys(folds, data))
+    summary["per_fold"] = _per_fold(runs, sizes)
+    if data.fold_devices:
+        summary["fold_devices"] = list(data.fold_devices)
+    return summary
+
+
+def fold_metrics(runs: list[FoldRun], summary: dict[str, Any]) -> MetricsRecord:
+    """The run record's metrics of a cross-validated run: over folds x seeds, out of fold, per run."""
+    statistics_ = fold_statistics([run.outcome.test for run in runs])
+
+    def over_runs(suffix: str) -> dict[str, Any]:
+        return {k.removesuffix(suffix): v for k, v in statistics_.items() if k.endswith(suffix)}
+
+    return MetricsRecord(
+        test=record_metrics(over_runs("_mean"), "test_"),
+        test_std=record_metrics(over_runs("_std"), "test_"),
+        test_ci95={k.removeprefix("test_"): v for k, v in over_runs("_ci95").items()},
+        out_of_fold={k: v for k, v in summary["out_of_fold"].items() if k != "per_seed"},
+        per_seed=[
+            SeedResult(
+                run.seed,
+                record_metrics(run.outcome.test, "test_"),
+                record_metrics(run.outcome.validation, "eval_"),
+                run.fold,
+                run.outcome.embedding_passes,
+            )
+            for run in runs
+        ],
+    )
 
 
 def write_out_of_fold_predictions(
@@ -92,143 +268,58 @@ def write_out_of_fold_predictions(
     write_text_atomic(path, pd.concat(tables, ignore_index=True).to_csv(index=False))
 
 
-def train_folds(
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    run_args: RunArguments,
-    args: RespiraTrainingArguments,
-    data: DataRecord,
-    seeds: list[int],
-    folder: Path,
-    target: Path,
-    resume: ResumePoint | None,
-    log,
-    main: bool,
-    state,
-) -> dict[str, Any]:
-    """Train every fold x seed of a ``patient_kfold`` / ``leave_one_device_out`` run in ``folder`` and
-    write the run (main process)."""
-    args = replace(args, resume_from_checkpoint=None)
-    folds: dict[int, datasets.DatasetDict] = {}
-    with state.main_process_first():  # one process builds the dataset cache, the others reuse it
-        for fold in range(data.num_folds):
-            folds[fold] = load_splits(
-                replace(data, fold=fold), cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc
-            )
-    state.wait_for_everyone()
-    all_keys = [key for split in folds[0].values() for key in cycle_keys(primary_rows(split))]
-    if data.train_fraction == 1.0:  # a train subset leaves cycles out of fold 0's splits, not of the folds
-        from ...data.folds import check_every_cycle_tested_once
+def kfold_headline(summary: dict[str, Any]) -> str:
+    """Mean ± std and 95 % CI over folds x seeds, the pooled out-of-fold score and its baseline."""
+    n, k = summary["runs"], summary["num_folds"]
+    text = f"test ICBHI score over {k} folds x {len(summary['seeds'])} seed(s)"
+    text += f" {percent(summary.get('test_icbhi_score_mean'))}"
+    if "test_icbhi_score_std" in summary:
+        low, high = summary["test_icbhi_score_ci95"]
+        text += (
+            f" ± {percent(summary['test_icbhi_score_std'])} (95% CI {percent(low)}-{percent(high)}, n={n})"
+        )
+    pooled = summary["out_of_fold"]
+    text += f"; out-of-fold {percent(pooled['icbhi_score'])} on {pooled['cycles']} cycles"
+    text += f" (all-normal {percent(pooled[f'{BASELINE_PREFIX}all_normal_icbhi_score'])})"
+    text += (
+        f"; kept model: fold {summary['selected_fold']}, seed {summary['selected_seed']} "
+        f"({percent(summary.get('test_icbhi_score'))} on its test fold)"
+    )
+    return text
 
-        check_every_cycle_tested_once([cycle_keys(folds[f]["test"]) for f in folds], all_keys)
-    else:
-        all_keys = [key for f in folds for key in cycle_keys(folds[f]["test"])]
-    if args.threshold_source == "cross_fit":  # every fold's pool, before any training
-        for splits in folds.values():
-            check_cross_fit_pool(splits, args)
-    runs: list[FoldRun] = []
-    kept: FoldRun | None = None
-    for fold, splits in folds.items():
-        for seed in seeds:
-            seed_folder = fold_folder(folder, fold, seed)
-            checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
-            action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
-            epochs = f"{args.num_train_epochs:g} epochs"
-            log(f"== fold {fold} of {data.num_folds}, seed {seed}: {action} ({epochs}) ==")
-            outcome = run_seed(
-                model_args,
-                data_args,
-                run_args,
-                args,
-                splits,
-                seed,
-                seed_folder,
-                resume_from=checkpoint,
+
+def fold_table(summary: dict[str, Any]) -> str:
+    """Validation and test scores of each fold x seed beside its fold's baselines, then the summary."""
+    rows = []
+    for fold, entry in summary["per_fold"].items():
+        baseline = entry["baselines"]
+        for seed, test in entry["per_seed"].items():
+            kept = (int(fold), int(seed)) == (summary["selected_fold"], summary["selected_seed"])
+            rows.append(
+                [
+                    fold,
+                    f"{seed} (kept)" if kept else seed,
+                    percent(entry["validation_icbhi_score"][seed]),
+                    *(percent(test.get(f"test_{k}")) for k in ("specificity", "sensitivity", "icbhi_score")),
+                    percent(baseline.get(f"{BASELINE_PREFIX}all_normal_icbhi_score")),
+                    percent(baseline.get(f"{BASELINE_PREFIX}class_prior_icbhi_score")),
+                ]
             )
-            test = splits["test"]
-            decision = fold_predictions(outcome.trainer, test)
-            run = FoldRun(
-                fold,
-                seed,
-                outcome,
-                cycle_keys(test),
-                np.asarray(test["label"]),
-                decision.classes,
-                decision.flags,
-            )
-            runs.append(run)
-            score = outcome.validation_score if outcome.validation_score is not None else -math.inf
-            best = kept.outcome.validation_score if kept is not None else None
-            if kept is None or score > (best if best is not None else -math.inf):
-                if kept is not None:
-                    kept.outcome.trainer = None  # only the kept model stays in memory
-                kept = run
-            else:
-                outcome.trainer = None
-    assert kept is not None
-    sizes = {
-        fold: {
-            "test_cycles": len(splits["test"]),
-            "test_patients": len(splits["test"].unique("patient_id")),
-            **({"held_out_device": data.fold_devices[fold]} if data.fold_devices else {}),
-        }
-        for fold, splits in folds.items()
-    }
-    summary = summarize_folds(runs, kept, all_keys, sizes, data.split_strategy)
-    if data.fold_devices:
-        summary["fold_devices"] = list(data.fold_devices)
-    warning = baseline_warning(kept.outcome, f"{kept.seed}, fold {kept.fold}")
-    if warning is not None:
-        summary["warning"] = warning
-    device_shift = splits_device_shift_note(folds[kept.fold])
-    if device_shift:
-        summary["device_shift"] = device_shift
-    if not main:
-        return summary
-    trainer = kept.outcome.trainer
-    save_kept_model(trainer, folder, summary)
-    record = build_run_record(
-        model_args,
-        with_split_sizes(replace(data, fold=kept.fold), folds[kept.fold]),
-        run_args,
-        replace(args, output_dir=str(target)),
-        {kept.seed: kept.outcome},
-        kept.seed,
-        trainer.model,
+    spread = [
+        f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}"
+        for k in ("specificity", "sensitivity", "icbhi_score")
+    ]
+    rows.append(["mean ± std", "", "", *spread, "", ""])
+    pooled = summary["out_of_fold"]
+    rows.append(
+        [
+            "out of fold",
+            "",
+            "",
+            *(percent(pooled[k]) for k in ("specificity", "sensitivity", "icbhi_score")),
+            percent(pooled[f"{BASELINE_PREFIX}all_normal_icbhi_score"]),
+            percent(pooled[f"{BASELINE_PREFIX}class_prior_icbhi_score"]),
+        ]
     )
-    statistics_ = fold_statistics([run.outcome.test for run in runs])
-    record = replace(
-        record,
-        seeds=list(seeds),
-        selected_fold=kept.fold,
-        metrics=MetricsRecord(
-            test=_metrics(
-                {k.removesuffix("_mean"): v for k, v in statistics_.items() if k.endswith("_mean")}, "test_"
-            ),
-            test_std=_metrics(
-                {k.removesuffix("_std"): v for k, v in statistics_.items() if k.endswith("_std")}, "test_"
-            ),
-            test_ci95={
-                k.removeprefix("test_").removesuffix("_ci95"): v
-                for k, v in statistics_.items()
-                if k.endswith("_ci95")
-            },
-            out_of_fold={k: v for k, v in summary["out_of_fold"].items() if k != "per_seed"},
-            per_seed=[
-                SeedResult(
-                    run.seed,
-                    _metrics(run.outcome.test, "test_"),
-                    _metrics(run.outcome.validation, "eval_"),
-                    run.fold,
-                    run.outcome.embedding_passes,
-                )
-                for run in runs
-            ],
-        ),
-    )
-    record.save(folder)
-    write_out_of_fold_predictions(runs, folds, data, folder / OUT_OF_FOLD_FILE)
-    write_reports(trainer, folds[kept.fold], folder)
-    write_model_card(trainer, record, folder)
-    log(fold_table(summary))
-    return summary
+    header = ["fold", "seed", "val score", "test Sp", "test Se", "test score", "all-normal", "class prior"]
+    return format_table(rows, header, align="<<" + ">" * (len(header) - 2))

@@ -15,8 +15,9 @@ from ...labels import MULTI_LABEL, PROBLEM_TYPES
 from ...models.encoders import encoder_names, get_encoder_spec
 from ...utils.messages import one_line
 from ..embeddings.embedding_cache import check_cache_options
-from ..recipe.arguments import RespiraTrainingArguments
-from ..recipe.recipe import json_option, parse_seeds
+from ..recipe.arguments import RespiraTrainingArguments, json_option
+from ..recipe.model_factory import config_options, encoder_config
+from ..recipe.recipe import parse_seeds
 from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from ..trainer.schedules import SCHEDULES
 from .output import ResumePoint, check_output_dir
@@ -85,19 +86,9 @@ def _check_model(model: ModelArguments) -> None:
     if model.lora_r and importlib.util.find_spec("peft") is None:
         raise ValueError(f"lora_r={model.lora_r} needs peft: pip install 'respira[lora]'")
     _check_encoder_source(model.encoder_name_or_path)
-    encoder_options = json_option(model.encoder_config, "encoder_config")
+    options = {"encoder_config": encoder_config(model), **config_options(model)}
     try:
-        RespiraConfig(
-            encoder_config={"model_type": spec.model_type, **encoder_options},
-            problem_type=model.problem_type,
-            target_seconds=model.target_seconds,
-            pad_mode=model.pad_mode,
-            ast_length_policy=model.ast_length_policy,
-            spec_augment=json_option(model.spec_augment, "spec_augment") or None,
-            pooling=model.pooling,
-            head=model.head,
-            projector_dim=model.projector_dim,
-        )
+        RespiraConfig(**options)
     except (ValueError, TypeError) as error:
         causes = [error, *([error.__cause__] if error.__cause__ else [])]
         message = one_line(causes[-1]).removeprefix("Class validation error for validator ")

@@ -50,11 +50,6 @@ class SeedOutcome:
         """The validation ICBHI score, which selects the kept seed."""
         return self.validation.get("eval_icbhi_score")
 
-    @property
-    def validation_baseline(self) -> float | None:
-        """The all-normal classifier's validation ICBHI score."""
-        return self.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
-
 
 def run_seed(
     model_args: ModelArguments,
@@ -102,16 +97,13 @@ def run_seed(
     return SeedOutcome(trainer, validation, test)
 
 
-def select_seed(outcomes: dict[int, SeedOutcome]) -> int:
-    """The seed with the best validation score (the first one on ties, or without validation)."""
-    best_seed, best_score = None, -math.inf
-    for seed, outcome in outcomes.items():
-        score = outcome.validation_score if outcome.validation_score is not None else -math.inf
-        if best_seed is None or score > best_score:
-            best_seed, best_score = seed, score
-    if best_seed is None:
-        raise ValueError("no seed was trained")
-    return best_seed
+def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
+    """The key of the best validation score (the first one on ties, or without validation)."""
+    return max(outcomes, key=lambda key: _score(outcomes[key].validation_score))
+
+
+def _score(value: float | None) -> float:
+    return -math.inf if value is None else value
 
 
 def seed_statistics(
@@ -160,7 +152,8 @@ def summarize_seeds(
 
 def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
     """One line when the kept model's validation ICBHI score is below the all-normal classifier's."""
-    score, baseline = outcome.validation_score, outcome.validation_baseline
+    score = outcome.validation_score
+    baseline = outcome.validation.get(f"eval_{BASELINE_PREFIX}all_normal_icbhi_score")
     if score is None or baseline is None or math.isnan(score) or math.isnan(baseline):
         return None
     if score >= baseline:
@@ -171,15 +164,15 @@ def baseline_warning(outcome: SeedOutcome, seed: int | str) -> str | None:
         where = " at the cross-fitted thresholds"
         best = getattr(trainer.state, "best_metric", None)
         if isinstance(best, float) and not math.isnan(best):
-            where += f" (selection saw {_percent(best)} at thresholds tuned on validation itself)"
+            where += f" (selection saw {percent(best)} at thresholds tuned on validation itself)"
     return (
-        f"warning: the kept model (seed {seed}) scores {_percent(score)} on validation{where}, below the "
-        f"all-normal baseline's {_percent(baseline)} (every cycle predicted normal): it is worse than a "
+        f"warning: the kept model (seed {seed}) scores {percent(score)} on validation{where}, below the "
+        f"all-normal baseline's {percent(baseline)} (every cycle predicted normal): it is worse than a "
         "trivial classifier"
     )
 
 
-def _percent(value: object) -> str:
+def percent(value: object) -> str:
     """A score as a person reads it (:func:`~respira.utils.tables.format_percent`), ``-`` when absent."""
     return format_percent(value, missing="-")
 
@@ -187,16 +180,33 @@ def _percent(value: object) -> str:
 def headline(summary: dict[str, Any]) -> str:
     """The kept seed's test ICBHI score beside the mean ± std over seeds (one line)."""
     seed = summary.get("selected_seed")
-    text = f"test ICBHI score {_percent(summary.get('test_icbhi_score'))}"
+    text = f"test ICBHI score {percent(summary.get('test_icbhi_score'))}"
     if seed is not None:
         text += f" (kept model, seed {seed})"
     if "test_icbhi_score_std" in summary:
         mean, std = summary["test_icbhi_score_mean"], summary["test_icbhi_score_std"]
-        text += f"; mean ± std over {len(summary['seeds'])} seeds {_percent(mean)} ± {_percent(std)}"
+        text += f"; mean ± std over {len(summary['seeds'])} seeds {percent(mean)} ± {percent(std)}"
     baseline = summary.get(f"test_{BASELINE_PREFIX}all_normal_icbhi_score")
     if baseline is not None:
-        text += f"; all-normal baseline {_percent(baseline)}"
+        text += f"; all-normal baseline {percent(baseline)}"
     return text
+
+
+_NOT_METRICS = ("epoch", "runtime", "samples_per_second", "steps_per_second", "model_preparation_time")
+"""Trainer bookkeeping in evaluation outputs, not a property of the model: left out of the record."""
+
+
+def record_metrics(values: dict[str, Any], prefix: str) -> dict[str, float | None]:
+    """``prefix``-ed numeric metrics without their prefix (no bookkeeping values); NaN as ``None``."""
+    kept: dict[str, float | None] = {}
+    for key, value in values.items():
+        if not key.startswith(prefix) or key.endswith(_NOT_METRICS) or isinstance(value, bool):
+            continue
+        if isinstance(value, (int, float)):
+            kept[key.removeprefix(prefix)] = None if isinstance(value, float) and math.isnan(value) else value
+        elif value is None:
+            kept[key.removeprefix(prefix)] = None
+    return kept
 
 
 _TABLE_KEYS = ("specificity", "sensitivity", "icbhi_score", "patient_icbhi_score")
@@ -215,15 +225,15 @@ def seed_table(
     rows = [
         [
             f"{seed} (kept)" if seed == selected else str(seed),
-            _percent(validation.get(seed)),
-            *(_percent(metrics.get(f"test_{k}")) for k in _TABLE_KEYS),
+            percent(validation.get(seed)),
+            *(percent(metrics.get(f"test_{k}")) for k in _TABLE_KEYS),
         ]
         for seed, metrics in per_seed.items()
     ]
     if len(per_seed) > 1:
         summary = summarize_seeds(per_seed)
         spread = [
-            f"{_percent(summary.get(f'test_{k}_mean'))} ± {_percent(summary.get(f'test_{k}_std'))}"
+            f"{percent(summary.get(f'test_{k}_mean'))} ± {percent(summary.get(f'test_{k}_std'))}"
             for k in _TABLE_KEYS
         ]
         rows.append(["mean ± std", "", *spread])
@@ -236,8 +246,8 @@ def seed_table(
         rows.append(
             [
                 f"{label} baseline",
-                _percent((validation_baselines or {}).get(name)),
-                *(_percent(value) if value is not None else "" for value in cells),
+                percent((validation_baselines or {}).get(name)),
+                *(percent(value) if value is not None else "" for value in cells),
             ]
         )
     header = ["seed", "val score", "test Sp", "test Se", "test score", "test per patient"]

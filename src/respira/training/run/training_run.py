@@ -1,30 +1,43 @@
-"""``respira train``: build the data and the model from a recipe, train one run per seed, report.
+"""``respira train``: build the data and the model from a recipe, train one model per seed (and fold),
+write the run folder.
 
-The output directory gets the kept model (best *validation* score among seeds), ``trainer_state.json``,
-``metrics.json``, ``respira_run.json`` (:class:`~respira.run_record.RunRecord`), plots, the test split's
-report, a model card and one ``seed_<n>/`` folder per seed.
+The run folder gets the kept model (best *validation* score of all seeds and folds),
+``trainer_state.json``, ``metrics.json``, ``respira_run.json`` (:class:`~respira.run_record.RunRecord`),
+plots, the test split's report, a model card and one ``[fold_<i>/]seed_<n>/`` folder per model
+(cross-validation: :mod:`respira.training.run.cross_validation`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ...core.decision import has_tuned_thresholds, thresholds_of
 from ...data.folds import is_fold_strategy
 from ...data.summary import split_counts
 from ...metrics.groups import splits_device_shift_note
+from ...run_record import DataRecord, MetricsRecord, ModelRecord, RunRecord, SeedResult, TrainingRecord
 from ...utils.threads import apply_num_threads
-from ..recipe.arguments import RespiraTrainingArguments
-from ..recipe.model_factory import model_sampling_rate
+from ..recipe.arguments import RespiraTrainingArguments, json_option
+from ..recipe.model_factory import encoder_checkpoint, model_sampling_rate
 from ..recipe.recipe import Recipe, parse_recipe, parse_seeds
 from ..recipe.recipe_fields import DataArguments, ModelArguments, RunArguments
 from ..splits.datasets import data_record, load_splits, with_split_sizes
 from .cross_fit import check_cross_fit_pool
-from .cross_validation import train_folds
-from .fold_summary import kfold_headline
+from .cross_validation import (
+    OUT_OF_FOLD_FILE,
+    FoldRun,
+    all_cycle_keys,
+    fold_metrics,
+    fold_run,
+    fold_table,
+    kfold_headline,
+    summarize_folds,
+    write_out_of_fold_predictions,
+)
 from .output import (
     ResumePoint,
     read_num_threads,
@@ -34,17 +47,23 @@ from .output import (
     staging_folder,
 )
 from .recipe_checks import validate_run
-from .run_folder import build_run_record, save_kept_model, write_model_card, write_reports
 from .seeds import (
     SeedOutcome,
     baseline_warning,
     headline,
+    record_metrics,
     run_seed,
+    seed_statistics,
     seed_table,
     select_seed,
     summarize_seeds,
 )
 from .trained import TrainedRun
+
+if TYPE_CHECKING:
+    import datasets
+
+    from ..trainer.trainer import RespiraTrainer
 
 
 def train_recipe(
@@ -115,20 +134,26 @@ def run_training(
     with output as folder:
         if main:
             record_num_threads(folder, threads.num_threads, threads.source)
-        if kfold:  # every fold x seed (training/run/folds.py)
-            summary = train_folds(
-                model_args, data_args, run_args, args, data, seeds, folder, target, resume, log, main, state
-            )
+        with state.main_process_first():  # one process builds the dataset cache, the others reuse it
+            folds = {
+                fold: load_splits(
+                    replace(data, fold=fold) if kfold else data,
+                    cache_dir=data_args.dataset_cache_dir,
+                    num_proc=data_args.num_proc,
+                )
+                for fold in (range(data.num_folds) if kfold else [None])
+            }
+        state.wait_for_everyone()
+        if kfold:
+            all_cycle_keys(folds, data)  # every cycle tested once, before any training
         else:
-            with state.main_process_first():  # one process builds the dataset cache, the others reuse it
-                splits = load_splits(data, cache_dir=data_args.dataset_cache_dir, num_proc=data_args.num_proc)
-            state.wait_for_everyone()
-            log(split_counts(splits))
-            if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
+            log(split_counts(folds[None]))
+        if args.threshold_source == "cross_fit":  # a pool too small for the groups fails before training
+            for splits in folds.values():
                 check_cross_fit_pool(splits, args)
-            summary = _train_seeds(
-                model_args, data_args, run_args, args, splits, seeds, folder, target, resume, log, main
-            )
+        summary = _train(
+            model_args, data_args, run_args, args, data, folds, seeds, folder, target, resume, log, main
+        )
         state.wait_for_everyone()
     if main:
         if kfold:
@@ -147,12 +172,13 @@ def run_training(
     return TrainedRun(target)
 
 
-def _train_seeds(
+def _train(
     model_args: ModelArguments,
     data_args: DataArguments,
     run_args: RunArguments,
     args: RespiraTrainingArguments,
-    splits,
+    data: DataRecord,
+    folds: dict[int | None, datasets.DatasetDict],
     seeds: list[int],
     folder: Path,
     target: Path,
@@ -160,47 +186,66 @@ def _train_seeds(
     log,
     main: bool,
 ) -> dict[str, Any]:
-    """Train each seed in ``folder``/seed_<n> (resuming its checkpoint when resuming), write the run."""
+    """Train each fold x seed in ``folder``/[fold_<i>/]seed_<n> (resuming its checkpoint when resuming),
+    keep the best on validation and write the run (main process). ``folds``: ``{None: splits}`` without
+    cross-validation."""
     args = replace(args, resume_from_checkpoint=None)
-    outcomes: dict[int, SeedOutcome] = {}
-    for seed in seeds:
-        seed_folder = folder / f"seed_{seed}"
-        checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
-        action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
-        log(f"== seed {seed}: {action} ({args.num_train_epochs:g} epochs) ==")
-        outcomes[seed] = run_seed(
-            model_args, data_args, run_args, args, splits, seed, seed_folder, resume_from=checkpoint
-        )
-    selected = select_seed(outcomes)
-    per_seed = {seed: outcome.test for seed, outcome in outcomes.items()}
-    summary = summarize_seeds(per_seed, selected, outcomes[selected].validation)
-    warning = baseline_warning(outcomes[selected], selected)
-    if warning is not None:
-        summary["warning"] = warning
-    device_shift = splits_device_shift_note(splits)  # a test device absent from train, said at the end
-    if device_shift:
-        summary["device_shift"] = device_shift
+    kfold = None not in folds
+    outcomes: dict[tuple[int | None, int], SeedOutcome] = {}
+    runs: list[FoldRun] = []
+    for fold, splits in folds.items():
+        for seed in seeds:
+            seed_folder = folder / (f"fold_{fold}" if kfold else "") / f"seed_{seed}"
+            checkpoint = resume.checkpoint_for(seed, folder, seed_folder) if resume is not None else None
+            action = f"resuming {checkpoint.name}" if checkpoint is not None else "training"
+            where = f"fold {fold} of {data.num_folds}, seed {seed}" if kfold else f"seed {seed}"
+            log(f"== {where}: {action} ({args.num_train_epochs:g} epochs) ==")
+            outcome = run_seed(
+                model_args, data_args, run_args, args, splits, seed, seed_folder, resume_from=checkpoint
+            )
+            outcomes[fold, seed] = outcome
+            if kfold:
+                runs.append(fold_run(fold, seed, outcome, splits["test"]))
+                best = select_seed(outcomes)
+                for key, other in outcomes.items():  # only the kept model stays in memory
+                    other.trainer = other.trainer if key == best else None
+    kept_fold, selected = select_seed(outcomes)
+    kept = outcomes[kept_fold, selected]
+    per_seed = {seed: outcome.test for (_, seed), outcome in outcomes.items()}
+    if kfold:
+        kept_run = next(run for run in runs if (run.fold, run.seed) == (kept_fold, selected))
+        summary = summarize_folds(runs, kept_run, folds, data)
+    else:
+        summary = summarize_seeds(per_seed, selected, kept.validation)
+    warning = baseline_warning(kept, f"{selected}, fold {kept_fold}" if kfold else selected)
+    device_shift = splits_device_shift_note(folds[kept_fold])  # a test device absent from train, said last
+    for key, note in (("warning", warning), ("device_shift", device_shift)):
+        if note:
+            summary[key] = note
     if not main:
         return summary
-    kept = outcomes[selected].trainer
-    save_kept_model(kept, folder, summary)
-    record = build_run_record(
-        model_args,
-        with_split_sizes(data_record(data_args, model_sampling_rate(model_args)), splits),
-        run_args,
-        replace(args, output_dir=str(target)),
-        outcomes,
-        selected,
-        kept.model,
-    )
+    trainer = kept.trainer
+    save_kept_model(trainer, folder, summary)
+    kept_data = with_split_sizes(replace(data, fold=kept_fold) if kfold else data, folds[kept_fold])
+    if kfold:
+        metrics = fold_metrics(runs, summary)
+        write_out_of_fold_predictions(runs, folds, data, folder / OUT_OF_FOLD_FILE)
+    else:
+        metrics = seed_metrics({seed: outcome for (_, seed), outcome in outcomes.items()})
+    args = replace(args, output_dir=str(target))
+    record = build_run_record(model_args, kept_data, run_args, args, seeds, trainer.model, metrics)
+    record = replace(record, selected_seed=selected, selected_fold=kept_fold)
     record.save(folder)
-    write_reports(kept, splits, folder)
-    write_model_card(kept, record, folder)
-    validation = outcomes[selected].validation
+    write_reports(trainer, folds[kept_fold], folder)
+    write_model_card(trainer, record, folder)
+    if kfold:
+        log(fold_table(summary))
+        return summary
+    validation = kept.validation
     log(
         seed_table(
             per_seed,
-            {seed: outcome.validation_score for seed, outcome in outcomes.items()},
+            {seed: outcome.validation_score for (_, seed), outcome in outcomes.items()},
             selected=selected,
             validation_baselines={
                 name: validation.get(f"eval_baseline_{name}_icbhi_score")
@@ -209,3 +254,126 @@ def _train_seeds(
         )
     )
     return summary
+
+
+TRAINING_KEYS = (
+    "learning_rate",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "weight_decay",
+    "warmup_steps",
+    "lr_scheduler_type",
+    "optim",
+    "metric_for_best_model",
+    "early_stopping_patience",
+    "seed",
+)
+"""The ``TrainingArguments`` a run records, besides every respira-specific one."""
+_MODEL_RECORD_KEYS = ("encoder", "encoder_name_or_path", "problem_type", "lora_r")
+
+
+def training_hyperparameters(args: RespiraTrainingArguments) -> dict[str, Any]:
+    """The hyper-parameters worth recording: common Trainer ones and every respira-specific one."""
+    from transformers import TrainingArguments
+
+    respira_keys = set(RespiraTrainingArguments.__dataclass_fields__) - set(
+        TrainingArguments.__dataclass_fields__
+    )
+    values = args.to_dict()
+    return {key: values[key] for key in sorted({*TRAINING_KEYS, *respira_keys}) if key in values}
+
+
+def build_run_record(
+    model_args: ModelArguments,
+    data: DataRecord,
+    run_args: RunArguments,
+    args: RespiraTrainingArguments,
+    seeds: list[int],
+    model: Any,
+    metrics: MetricsRecord,
+) -> RunRecord:
+    """The record of a finished run; ``model`` is the kept (saved) model."""
+    options = {
+        f.name: getattr(model_args, f.name) for f in fields(model_args) if f.name not in _MODEL_RECORD_KEYS
+    }
+    for key in ("encoder_config", "spec_augment"):
+        options[key] = json_option(options[key], key) or None
+    tuned = has_tuned_thresholds(model.config)
+    return RunRecord(
+        model=ModelRecord(
+            encoder=model_args.encoder,
+            checkpoint=encoder_checkpoint(model_args),
+            problem_type=model_args.problem_type,
+            lora_r=model_args.lora_r,
+            num_parameters=sum(parameter.numel() for parameter in model.parameters()),
+            options=options,
+        ),
+        data=data,
+        training=TrainingRecord(
+            schedule=run_args.schedule,
+            two_stage_rounds=run_args.two_stage_rounds,
+            head_epochs=run_args.head_epochs,
+            head_learning_rate=run_args.head_learning_rate,
+            hyperparameters=training_hyperparameters(args),
+        ),
+        seeds=seeds,
+        thresholds=list(thresholds_of(model.config)) if tuned else None,
+        thresholds_tuned=tuned,
+        metrics=metrics,
+    )
+
+
+def seed_metrics(outcomes: dict[int, SeedOutcome]) -> MetricsRecord:
+    """The run record's metrics of a run of seeds: over seeds, and per seed."""
+    means, stds = seed_statistics({seed: outcome.test for seed, outcome in outcomes.items()})
+    return MetricsRecord(
+        test=record_metrics(means, "test_"),
+        test_std=record_metrics(stds, "test_"),
+        per_seed=[
+            SeedResult(
+                seed,
+                record_metrics(outcome.test, "test_"),
+                record_metrics(outcome.validation, "eval_"),
+                embedding_cache=outcome.embedding_passes,
+            )
+            for seed, outcome in outcomes.items()
+        ],
+    )
+
+
+def save_kept_model(trainer: RespiraTrainer, output_dir: Path, summary: dict[str, Any]) -> None:
+    """Save the kept seed's model, feature extractor, trainer state and metrics."""
+    if hasattr(trainer.model, "merge_and_unload"):
+        from ...models.lora import save_adapter
+
+        save_adapter(trainer.model, output_dir)
+        trainer.model = trainer.model.merge_and_unload()
+    trainer.args.output_dir = str(output_dir)  # the kept seed's trainer now writes the run folder
+    trainer.save_model()
+    trainer.save_state()
+    trainer.save_metrics("test", summary)
+
+
+def write_reports(trainer: RespiraTrainer, splits: datasets.DatasetDict, output_dir: Path) -> None:
+    """Training curves and the test split's evaluation report (confusion matrix, embeddings...)."""
+    from ...evaluation.cycles import evaluate_model
+    from ...reports.training_curves import plot_training_curves
+
+    state = trainer.state  # the kept model: the best checkpoint with load_best_model_at_end, else the last
+    selected = state.best_global_step if trainer.args.load_best_model_at_end else state.global_step
+    plot_training_curves(state.log_history, output_dir / "training_curves.png", best_step=selected)
+    if "test" in splits:
+        evaluate_model(trainer.model, splits["test"], output_dir=output_dir / "evaluation_test")
+
+
+def write_model_card(trainer: RespiraTrainer, record: RunRecord, output_dir: Path) -> None:
+    """``README.md``: the card the trainer's ``ModelCardCallback`` filled, completed with the run record."""
+    from ...hub.card_render import render_model_card
+    from ...models.lora import has_adapter
+
+    card = trainer.card_data
+    card.set_run_record(record)
+    card.adapter = has_adapter(output_dir)
+    render_model_card(card).save(output_dir / "README.md")
