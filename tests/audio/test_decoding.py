@@ -55,7 +55,7 @@ def stereo_wav(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 def test_default_rate_is_the_models_and_builders_default() -> None:
     from respira import RespiraConfig, RespiraFeatureExtractor
-    from respira.data import ICBHIConfig
+    from respira.data.icbhi import ICBHIConfig
 
     assert DEFAULT_SAMPLING_RATE == 16000
     assert RespiraConfig().sampling_rate == DEFAULT_SAMPLING_RATE

@@ -175,7 +175,7 @@ def label_server(
     listening but not yet serving (``respira label``, :func:`respira.label`): the address, the labels file
     (and events.csv) checked before the model loads, each refusal one line. ``minimum_units``: the
     labelled units fit-site needs, which the page counts towards."""
-    from ..data.labels_table import LabelsTable
+    from ..data.labels_csv import LabelsTable
     from ..inference.detector import Detector
     from .labelling import LabelSession
 
