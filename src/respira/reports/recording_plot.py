@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from ..audio.decoding import as_waveform, native_sampling_rate, read_audio
+from ..audio.decoding import as_waveform, audio_header, read_audio
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
@@ -310,7 +310,7 @@ def plot_recording(
     problem_type = getattr(config, "problem_type", None)
     thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None
     name = Path(str(getattr(config, "_name_or_path", "") or "")).name
-    display_rate = min(rate, native_sampling_rate(audio) or rate)
+    display_rate = min(rate, audio_header(audio).sampling_rate or rate)
     figure = recording_figure(
         read_audio(audio, display_rate),
         display_rate,
