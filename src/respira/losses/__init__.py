@@ -17,7 +17,6 @@ from typing import Any
 from .add import ADDLoss
 from .base import AuxiliaryLoss, label_kind, same_label_mask
 from .contrastive_tuple import ContrastiveTupleLoss, contrastive_tuple_loss
-from .distributed import gather_labels, gather_with_grad, global_batch_indices, is_distributed
 from .mil import MIL_POOLINGS, MultipleInstanceLoss, pool_bags
 from .patch_mix import PatchMixContrastiveLoss
 from .stethoscope_supcon import StethoscopeGuidedSupConLoss
@@ -36,10 +35,6 @@ __all__ = [
     "SupConLoss",
     "build_auxiliary_loss",
     "contrastive_tuple_loss",
-    "gather_labels",
-    "gather_with_grad",
-    "global_batch_indices",
-    "is_distributed",
     "label_kind",
     "pool_bags",
     "same_label_mask",

@@ -12,8 +12,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import AuxiliaryLoss, as_float, full_precision, same_label_mask
-from .distributed import global_batch_indices
+from .base import (
+    AuxiliaryLoss,
+    as_float,
+    full_precision,
+    gather_labels,
+    gather_with_grad,
+    global_batch_indices,
+    same_label_mask,
+)
 
 __all__ = ["PatchMixContrastiveLoss"]
 
@@ -43,19 +50,11 @@ class PatchMixContrastiveLoss(AuxiliaryLoss):
     name = "patch_mix"
     citation = PATCH_MIX_CITATION
 
-    def __init__(
-        self, temperature: float = 0.06, negatives: str = "all", *, gather_distributed: bool = True
-    ) -> None:
-        super().__init__(gather_distributed=gather_distributed)
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+    def __init__(self, temperature: float = 0.06, negatives: str = "all") -> None:
+        super().__init__(temperature)
         if negatives not in ("all", "different_label"):
             raise ValueError(f"negatives must be 'all' or 'different_label', got {negatives!r}")
-        self.temperature = float(temperature)
         self.negatives = negatives
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "negatives": self.negatives, **super().get_config_dict()}
 
     def forward(
         self,
@@ -82,14 +81,10 @@ class PatchMixContrastiveLoss(AuxiliaryLoss):
         with full_precision(device):
             mixed = nn.functional.normalize(as_float(mixed_projections), dim=-1)
             original = nn.functional.normalize(as_float(original_projections.detach()), dim=-1)
-            if self.gather_distributed:
-                start, _ = global_batch_indices(batch, device)
-                mixed = self._gather(mixed)
-                original = self._gather_nograd(original)
-                permutation = self._gather_nograd(permutation + start)
-                lam = self._gather_nograd(lam.contiguous())
-                if labels is not None:
-                    labels = self._gather_nograd(labels.to(device))
+            start, _ = global_batch_indices(batch, device)
+            mixed, original = gather_with_grad(mixed), gather_labels(original)
+            permutation, lam = gather_labels(permutation + start), gather_labels(lam.contiguous())
+            labels = gather_labels(labels.to(device)) if labels is not None else None
             rows = torch.arange(mixed.shape[0], device=device)
             lam = lam.to(mixed.dtype)
             targets = torch.zeros(mixed.shape[0], mixed.shape[0], dtype=mixed.dtype, device=device)

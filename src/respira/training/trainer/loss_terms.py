@@ -40,7 +40,7 @@ class LossTerms:
         features = outputs.projections if self.args.aux_input == "projections" else outputs.embeddings
         if features is None:
             raise ValueError("the auxiliary loss needs projections: set projector_dim in the model config")
-        # the loss gathers features, labels and metadata across processes itself (gather_distributed)
+        # the loss gathers features, labels and metadata across processes itself
         return self.aux_loss(features, labels, **metadata)
 
     def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
