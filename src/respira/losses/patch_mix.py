@@ -1,4 +1,5 @@
-"""Patch-Mix contrastive learning for patch-based encoders (Bae et al., Interspeech 2023).
+"""Patch-Mix contrastive learning for patch-based encoders (Bae et al., Interspeech 2023): the mixing of
+an AST's patch embeddings and the loss.
 
 ``lam`` is the fraction of a mixed sample's patches from its **partner** ``permutation[i]`` (Bae et
 al.'s ``lam`` is the fraction kept: ``lam_paper = 1 - lam``; the loss is the same). A ``[P]`` mask is
@@ -22,7 +23,7 @@ from .base import (
     same_label_mask,
 )
 
-__all__ = ["PatchMixContrastiveLoss"]
+__all__ = ["PatchMixContrastiveLoss", "apply_patch_mix", "patch_mix_plan"]
 
 PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
   title     = {Patch-Mix Contrastive Learning with Audio Spectrogram Transformer on Respiratory
@@ -32,6 +33,31 @@ PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
   booktitle = {Proc. Interspeech 2023},
   year      = {2023}
 }"""
+
+
+def patch_mix_plan(
+    batch_size: int, num_patches: int, *, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Draw one Patch-Mix: ``(permutation [B], mask [num_patches] bool, lam)`` (CPU tensors), the
+    fraction of patches mixed drawn uniformly (the paper's Beta(1, 1))."""
+    if batch_size < 1 or num_patches < 1:
+        raise ValueError(f"need batch_size and num_patches >= 1, got {batch_size} and {num_patches}")
+    lam0 = float(torch.rand((), generator=generator, dtype=torch.float64))
+    permutation = torch.randperm(batch_size, generator=generator)
+    mixed = round(lam0 * num_patches)
+    mask = torch.zeros(num_patches, dtype=torch.bool)
+    mask[torch.randperm(num_patches, generator=generator)[:mixed]] = True
+    return permutation, mask, mixed / num_patches
+
+
+def apply_patch_mix(
+    patch_embeddings: torch.Tensor, permutation: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Out-of-place mix of ``patch_embeddings [B, P, H]``: where ``mask`` is True, take the patch of
+    sample ``permutation[i]``. ``mask``: ``[P]`` (same positions for the whole batch) or ``[B, P]``."""
+    mask = mask.to(patch_embeddings.device)
+    mask = mask.reshape(1, -1, 1) if mask.dim() == 1 else mask.unsqueeze(-1)
+    return torch.where(mask, patch_embeddings[permutation.to(patch_embeddings.device)], patch_embeddings)
 
 
 class PatchMixContrastiveLoss(AuxiliaryLoss):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ...labels import classes_to_flags
-from ...losses import MultipleInstanceLoss
+from ...losses import MultipleInstanceLoss, apply_patch_mix, patch_mix_plan
 from ...models.encoders import encoder_specs, get_encoder_spec
 
 __all__ = ["PATCH_MIX", "LossTerms"]
@@ -44,8 +44,6 @@ class LossTerms:
         return self.aux_loss(features, labels, **metadata)
 
     def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
-        from ..augment import apply_patch_mix, patch_mix_plan
-
         patch_embeddings, num_patches = self._patch_embeddings(model)
         batch = outputs.logits.shape[0]
         generator = torch.Generator().manual_seed(
