@@ -11,10 +11,10 @@ transform) into a :class:`Compose`.
 from __future__ import annotations
 
 from .concat import SameLabelConcat
-from .external import AudiomentationsTransform
 from .stretch import pitch_shift, stretch
 from .waveform import (
     AUGMENTATIONS,
+    AudiomentationsTransform,
     Compose,
     FrequencyResponse,
     Gain,

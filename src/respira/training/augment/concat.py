@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...labels import CLASS_NAMES
-from .argument_checks import as_waveform, check_probability, check_rng
+from .waveform import as_waveform, check_probability, check_rng
 
 __all__ = ["CyclePool", "SameLabelConcat"]
 
