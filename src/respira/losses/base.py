@@ -133,23 +133,6 @@ def same_label_mask(labels: torch.Tensor, other: torch.Tensor | None = None) -> 
     return (labels.unsqueeze(1) == other.unsqueeze(0)).all(dim=-1)
 
 
-def _as_key_tensor(value: Any, name: str, size: int, device: torch.device) -> torch.Tensor:
-    """A metadata column as a tensor ``[size]`` or ``[size, k]`` (compared by equality)."""
-    if value is None:
-        raise ValueError(f"this loss needs the metadata {name!r}: pass {name}=tensor[batch] to forward")
-    if not isinstance(value, torch.Tensor):
-        try:
-            value = torch.as_tensor(value)
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(
-                f"metadata {name!r} must be a tensor (or a sequence of numbers), e.g. integer codes; "
-                f"got {type(value).__name__}"
-            ) from error
-    if value.dim() == 0 or value.shape[0] != size:
-        raise ValueError(f"metadata {name!r} has shape {tuple(value.shape)}, expected [{size}, ...]")
-    return value.to(device)
-
-
 class AuxiliaryLoss(nn.Module):
     """Base of respira's auxiliary losses (sentence-transformers style).
 
@@ -202,11 +185,7 @@ def full_precision(device: torch.device) -> Iterator[None]:
 
 def metadata_keys(keys: str | Sequence[str] | None) -> tuple[str, ...]:
     """Normalise a key or a sequence of keys to a tuple of strings."""
-    if keys is None:
-        return ()
-    if isinstance(keys, str):
-        return (keys,)
-    keys = tuple(keys)
+    keys = () if keys is None else (keys,) if isinstance(keys, str) else tuple(keys)
     if not all(isinstance(key, str) for key in keys):
         raise TypeError(f"metadata keys must be strings, got {keys!r}")
     return keys
@@ -220,7 +199,8 @@ def same_metadata_mask(
     *,
     labels: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Boolean ``[N, N]``: True where samples agree on all ``keys``."""
+    """Boolean ``[N, N]``: True where samples agree on all ``keys`` (metadata columns ``[size]`` or
+    ``[size, k]``, compared by equality)."""
     mask: torch.Tensor | None = None
     for key in keys:
         if key == "labels":
@@ -228,9 +208,13 @@ def same_metadata_mask(
                 raise ValueError("positive/negative key 'labels' needs labels")
             same = same_label_mask(labels)  # already gathered by the caller
         else:
-            column = _as_key_tensor(values.get(key), key, size, device)
-            if column.dim() > 2:
-                raise ValueError(f"metadata {key!r} must be [batch] or [batch, k]")
+            if values.get(key) is None:
+                raise ValueError(f"this loss needs the metadata {key!r}: pass {key}=tensor[batch] to forward")
+            column = torch.as_tensor(values[key], device=device)
+            if column.dim() not in (1, 2) or column.shape[0] != size:
+                raise ValueError(
+                    f"metadata {key!r} has shape {tuple(column.shape)}, expected [{size}] or [{size}, k]"
+                )
             column = gather_labels(column)
             column = column.reshape(column.shape[0], -1)
             same = (column.unsqueeze(1) == column.unsqueeze(0)).all(dim=-1)
