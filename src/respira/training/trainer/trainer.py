@@ -14,7 +14,7 @@ import datasets
 import numpy as np
 import torch
 from torch import nn
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 
 from ...hub.card_data import ModelCardCallback, RespiraModelCardData
 from ...labels import CLASS_NAMES, classes_to_flags
@@ -395,16 +395,11 @@ class RespiraTrainer(DecisionRule, Trainer):
 
 def _compact_logs(trainer: Trainer) -> None:
     """Print each log as one compact line (:mod:`respira.training.trainer.log_lines`)."""
-    from transformers import PrinterCallback, ProgressCallback
-
     from ...utils.progress import on_terminal
     from .log_lines import CompactPrinterCallback, CompactProgressCallback
 
-    for plain, compact in (
-        (PrinterCallback, CompactPrinterCallback),
-        (ProgressCallback, CompactProgressCallback if on_terminal() else CompactPrinterCallback),
-    ):
-        found = [cb for cb in trainer.callback_handler.callbacks if type(cb) is plain]
-        if found:
+    progress = CompactProgressCallback if on_terminal() else CompactPrinterCallback
+    for plain, compact in ((PrinterCallback, CompactPrinterCallback), (ProgressCallback, progress)):
+        if any(type(callback) is plain for callback in trainer.callback_handler.callbacks):
             trainer.remove_callback(plain)
             trainer.add_callback(compact)
