@@ -1,7 +1,7 @@
 """What a model folder's results say on its card: the result tables (each row a list of cells), the
 ``model-index`` results (in %) and its external validations.
 
-The card's sites are :func:`respira.pretrained.site_verdicts`', so the card, ``respira predict``, the app and
+The card's sites are :func:`respira.pretrained.site_verdicts`', so the card, ``respira predict`` and
 README say one thing. :func:`external_validations` reads what ``respira evaluate MODEL --dataset CORPUS``
 wrote, kept while it scored this folder's own weights (each one left out: :class:`StaleEvaluationWarning`).
 """
