@@ -1,16 +1,11 @@
 """A site's archive as ``respira suggest`` reads it, and the model's view of it kept between rounds.
 
-An archive is a folder in the labelled-folder layout (:mod:`respira.data.labelled`): audio files anywhere
-below it (:data:`respira.screening.AUDIO_SUFFIXES`, hidden names skipped) and, optionally, its
-``labels.csv`` (:mod:`respira.data.labels_csv`), whose rows may be labelled, blank (not yet labelled) or
-judged too poor to label (answered: never suggested again) and whose ``patient`` column groups recordings.
-A recording the CSV does not list is not yet labelled.
-
-:func:`read_archive` checks it all before any audio is decoded. :func:`embed_archive` runs the model once
-over the recordings not in its cache (:func:`respira.sites.embedding.embed_recordings`) and keeps every
-recording's windows, embeddings and logits in ``CACHE/<key>.npz``, the key naming the model (its folder's
-files: names, sizes, modification times); a recording is reused while its path, size and modification
-time are unchanged, so a second round reads the cache alone and loads no model.
+An archive is a folder in the labelled-folder layout (:mod:`respira.data.labelled`): audio files below it
+and, optionally, a ``labels.csv`` whose rows may be labelled, blank (not yet labelled) or judged too poor to
+label, and whose ``patient`` column groups recordings; a file the CSV does not list is not yet labelled.
+:func:`read_archive` checks it all before any audio is decoded; :func:`embed_archive` runs the model only
+over the recordings not in ``CACHE/<model key>.npz`` (reused while a file's path, size and modification
+time are unchanged), so a second round loads no model.
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +127,12 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
             )
         recordings.append(ArchiveRecording(path.resolve(), name, None, name))
     if not recordings:
-        raise ValueError(f"--data_dir {root} holds no audio file (looked for {_suffixes()} below it)")
+        from ..screening import AUDIO_SUFFIXES
+
+        raise ValueError(
+            f"--data_dir {root} holds no audio file (looked for {', '.join(AUDIO_SUFFIXES)} below it)"
+        )
     return Archive(root, tuple(recordings), by_patient, labels_file if rows else None, columns)
-
-
-def _suffixes() -> str:
-    from ..screening import AUDIO_SUFFIXES
-
-    return ", ".join(AUDIO_SUFFIXES)
 
 
 def model_key(model: str | Path) -> str:
@@ -166,7 +159,6 @@ def embed_archive(
     load_detector: Callable[[], Any],
     *,
     batch_size: int | None = None,
-    progress: bool = True,
 ) -> tuple[SiteSample, int]:
     """The :class:`SiteSample` of every recording of ``archive`` (labels: the CSV's, ``False`` where
     blank) and how many recordings the model ran on (0: all from ``cache``). ``load_detector`` is called
@@ -176,6 +168,7 @@ def embed_archive(
     key = model_key(model)
     stored, index_file = cache / f"{key}.npz", cache / f"{key}.json"
     keys = [_file_key(r.path) for r in archive.recordings]
+    names = [json.dumps(k) for k in keys]
     kept: SiteSample | None = None
     known: dict[str, int] = {}
     if stored.is_file() and index_file.is_file():
@@ -184,20 +177,18 @@ def embed_archive(
             known = {json.dumps(k): i for i, k in enumerate(json.loads(index_file.read_text())["files"])}
         except (OSError, ValueError, KeyError):
             kept, known = None, {}  # an unreadable cache is rebuilt
-    missing = [i for i, k in enumerate(keys) if json.dumps(k) not in known]
-    reused = [i for i, k in enumerate(keys) if json.dumps(k) in known]
+    missing = [i for i, name in enumerate(names) if name not in known]
+    reused = [i for i, name in enumerate(names) if name in known]
     parts: list[SiteSample] = []
-    part_keys: list[list[Any]] = []
     if kept is not None and reused:  # the cached recordings still in the archive, unchanged
-        parts.append(kept.subset(np.array([known[json.dumps(keys[i])] for i in reused])))
-        part_keys += [keys[i] for i in reused]
+        parts.append(kept.subset(np.array([known[names[i]] for i in reused])))
     if missing:
-        fresh = _embed(archive, missing, load_detector(), batch_size, progress)
-        parts.append(fresh)
-        part_keys += [keys[i] for i in missing]
-    joined = _join(parts)
-    place = {json.dumps(k): i for i, k in enumerate(part_keys)}
-    sample = _relabel(joined.subset(np.array([place[json.dumps(k)] for k in keys])), archive)
+        parts.append(_embed(archive, missing, load_detector(), batch_size))
+    place = {names[i]: p for p, i in enumerate([*reused, *missing])}
+    joined = _join(parts).subset(np.array([place[name] for name in names]))
+    sample = replace(
+        joined, recordings=_relabelled(joined, archive), units_are_patients=archive.units_are_patients
+    )
     if missing:
         cache.mkdir(parents=True, exist_ok=True)
         sample.save(stored)
@@ -206,16 +197,14 @@ def embed_archive(
     return sample, len(missing)
 
 
-def _embed(
-    archive: Archive, indices: Sequence[int], detector: Any, batch_size: int | None, progress: bool
-) -> SiteSample:
+def _embed(archive: Archive, indices: Sequence[int], detector: Any, batch_size: int | None) -> SiteSample:
     from .embedding import embed_recordings
 
     recordings = [
         LabelledRecording(archive.recordings[i].path, False, False, "", str(archive.recordings[i].path))
         for i in indices  # ids by path: unique across rounds
     ]
-    return embed_recordings(detector, recordings, batch_size=batch_size, progress=progress)
+    return embed_recordings(detector, recordings, batch_size=batch_size)
 
 
 def _join(parts: Sequence[SiteSample]) -> SiteSample:
@@ -223,22 +212,18 @@ def _join(parts: Sequence[SiteSample]) -> SiteSample:
     if len(parts) == 1:
         return parts[0]
     offsets = np.cumsum([0, *(len(p.recordings) for p in parts[:-1])])
-    last = parts[-1]
-    return SiteSample(
+    return replace(
+        parts[-1],
         embeddings=np.concatenate([p.embeddings for p in parts]),
         recording=np.concatenate([p.recording + o for p, o in zip(parts, offsets, strict=True)]),
         recordings=tuple(r for p in parts for r in p.recordings),
         base_logits=np.concatenate([p.base_logits for p in parts]),
-        base_head=last.base_head,
-        base_thresholds=last.base_thresholds,
-        aggregation=last.aggregation,
-        top_k=last.top_k,
     )
 
 
-def _relabel(sample: SiteSample, archive: Archive) -> SiteSample:
-    """``sample`` (in the archive's order) with the archive's ids, units and labels."""
-    recordings = tuple(
+def _relabelled(sample: SiteSample, archive: Archive) -> tuple[LabelledRecording, ...]:
+    """``sample``'s recordings (in the archive's order) with the archive's ids, units and labels."""
+    return tuple(
         LabelledRecording(
             r.path,
             bool(r.row is not None and r.row.crackle),
@@ -249,7 +234,3 @@ def _relabel(sample: SiteSample, archive: Archive) -> SiteSample:
         )
         for r, s in zip(archive.recordings, sample.recordings, strict=True)
     )
-    return SiteSample(
-        sample.embeddings, sample.recording, recordings, sample.base_logits, sample.base_head,
-        sample.base_thresholds, sample.aggregation, sample.top_k, archive.units_are_patients,
-    )  # fmt: skip

@@ -1,15 +1,10 @@
 """A labelled sample through the encoder once: :func:`embed_recordings`.
 
-Each recording is read and cut into the windows ``respira predict`` cuts
-(:func:`respira.screening.batches.prepare`: the detector's window, hop and input preprocessing), and the
-windows run ``batch_size`` at a time whichever recording they come from
-(:func:`respira.screening.batches.batched`), through the model the detector runs (on the CPU its
-inference form, :attr:`respira.Detector.inference_model`). One forward pass gives each window both its
-pooled embedding as the head reads it (before ``head_norm``) and the model's own
-logits, so a fit never runs the encoder again.
-
-:func:`linear_head` is the model's head in that raw embedding space when it is one linear layer after
-the standardiser (the shipped detector's), which is what a site head replaces row by row.
+Each recording is cut into the windows ``respira predict`` cuts (:func:`respira.screening.batches.prepare`)
+and the windows run ``batch_size`` at a time across recordings through the model the detector runs; one
+forward pass gives each window its pooled embedding as the head reads it (before ``head_norm``) and the
+model's own logits. :func:`linear_head` is the model's head in that raw space when a site head can replace
+it (:func:`site_head_refusal`).
 """
 
 from __future__ import annotations
@@ -36,10 +31,7 @@ def site_head_refusal(model: Any) -> str | None:
     re-tuned thresholds can serve a site)."""
     config = model.config
     checks = (
-        (
-            not isinstance(model, torch.nn.Module),
-            "the model is an ONNX export, without its torch weights",
-        ),
+        (not isinstance(model, torch.nn.Module), "the model is an ONNX export, without its torch weights"),
         (not is_multi_label(config), "the model is single-label (four classes, no crackle and wheeze flags)"),
         (
             bool(getattr(config, "head_hidden_size", None)),
@@ -48,9 +40,17 @@ def site_head_refusal(model: Any) -> str | None:
         (not getattr(config, "freeze_encoder", False), "the model's encoder was trained with its head"),
         (getattr(config, "pooling", None) == "autopool", "the model pools frame logits (autopool)"),
     )
-    return next(
-        (f"{why}: a site head needs a linear head on a frozen encoder" for bad, why in checks if bad), None
-    )
+    why = next((why for bad, why in checks if bad), None)
+    return None if why is None else f"{why}: a site head needs a linear head on a frozen encoder"
+
+
+def head_norm_statistics(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(mean, sqrt(var + eps))`` of the model's ``head_norm`` (float64), or ``None`` without one."""
+    norm = model.head_norm
+    if norm is None:
+        return None
+    variance = norm.running_var.detach().double().cpu().numpy()
+    return norm.running_mean.detach().double().cpu().numpy(), np.sqrt(variance + norm.eps)
 
 
 def linear_head(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -63,11 +63,10 @@ def linear_head(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
     order = flag_order(model.config)
     weight = layer.weight.detach().double().cpu().numpy()[order]
     bias = layer.bias.detach().double().cpu().numpy()[order]
-    norm = model.head_norm
-    if norm is not None:
-        scale = np.sqrt(norm.running_var.detach().double().cpu().numpy() + norm.eps)
-        weight = weight / scale
-        bias = bias - weight @ norm.running_mean.detach().double().cpu().numpy()
+    statistics = head_norm_statistics(model)
+    if statistics is not None:
+        weight = weight / statistics[1]
+        bias = bias - weight @ statistics[0]
     return weight, bias
 
 

@@ -26,22 +26,11 @@ HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 """The candidates that fit a head (the others read the model's own logit)."""
 SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
 """How the inner scores choose against the model as is (ranked by inner score, ties to the simpler):
-``one_se_units`` (the default, :data:`respira.sites.procedure.SELECTION`): the model as is whenever
-fewer units hold a normal recording, or fewer an abnormal one, than there are inner folds (some inner fold
-then scores a choice with no normal, or no abnormal, patient), else the best option whose inner gain over
-the model as is exceeds one standard error of that gain (paired patient bootstrap of the training units);
-``bonferroni``: the best that beats the model as is in :data:`respira.sites.procedure.EVIDENCE` of the
-paired resamples, the shortfall shared among the options compared: the cautious alternative.
-
-Kept as BENCHMARKS.md measured them ("Thresholds from the expected score: fit-site's default rules",
-``benchmarks/results/fit_site_k20_rules/``, ``expected`` thresholds): against ``bonferroni``, after 20
-labelled patients ``one_se_units`` scores higher on the other patients of SPRSound and the ICBHI sample
-(a little lower on KAUH's) and, on every patient (nested CV), higher on KAUH and SPRSound;
-``bonferroni`` never fell below the model as is in those draws, and rarely leaves it. The rules retired
-were measured with ``tuned`` thresholds only: ``one_se``, ``best``, ``p90`` and ``p95`` fell below the
-model as is in more draws than ``bonferroni`` on KAUH and the ICBHI sample
-(``benchmarks/results/fit_site_rules.md``), and ``bonferroni_units`` scored as ``bonferroni`` did on
-SPRSound, below ``one_se_units`` (``benchmarks/results/fit_site_units_k20/``).
+``one_se_units`` (the default, :data:`respira.sites.procedure.SELECTION`, where the measurements are): the
+model as is whenever fewer units hold a normal recording, or fewer an abnormal one, than there are inner
+folds, else the best option whose inner gain over it exceeds one standard error (paired patient bootstrap);
+``bonferroni``: the best that beats it in :data:`respira.sites.procedure.EVIDENCE` of the paired
+resamples, shared among the options compared: the cautious alternative, which rarely leaves the model as is.
 """
 THRESHOLD_RULES: tuple[str, ...] = ("tuned", "expected")
 """How a fit sets the thresholds of an option from the (out-of-fold) probabilities of the recordings it

@@ -1,26 +1,17 @@
-"""The fitting procedure on labelled recordings: candidates per label and a recording rule, chosen out of
-sample.
-
-:func:`fit_procedure` is what ``fit-site`` does with the recordings it is given, and what nested
-cross-validation repeats on each outer fold's training units (:mod:`respira.sites.out_of_sample`):
+"""The fitting procedure on labelled recordings (:func:`fit_procedure`): what ``fit-site`` does with the
+recordings it is given, and what nested cross-validation repeats on each outer fold's training units.
 
 1. inner patient-wise folds over the training units (:func:`unit_folds`);
-2. per label, each head candidate (:data:`~respira.sites.options.HEAD_CANDIDATES`) fitted on the other
-   inner folds at every penalty (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out;
-3. per recording rule of :data:`RECORDING_RULES` (how window probabilities become a recording's: the
-   maximum, the mean of the largest few, the mean), each head's penalty whose out-of-fold recording
-   scores rank the label best (AUC; ties to the larger penalty) is kept, and a Platt scaling of those
-   scores makes the head's logit a probability's;
-4. every (rule, crackle candidate, wheeze candidate) is scored per recording on the out-of-fold
-   probabilities, its thresholds cross-fitted over the inner folds (the model's own for ``as_is``,
-   offered at the model's own rule only; the others set jointly for the ICBHI-style score by the
-   :data:`~respira.sites.options.THRESHOLD_RULES` rule, default :data:`THRESHOLD_RULE`), and one is
-   chosen by the :data:`~respira.sites.options.SELECTIONS` rule (default :data:`SELECTION`) against the
-   model as is (the recording rule is part of the choice: a head may be read through the mean of a
-   recording's windows, the model as is through its own);
+2. per label, each head candidate fitted on the other inner folds at every penalty
+   (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out;
+3. per recording rule of :data:`RECORDING_RULES`, each head's penalty whose out-of-fold recording scores
+   rank the label best (AUC; ties to the larger penalty), Platt-scaled on those scores;
+4. every (rule, crackle candidate, wheeze candidate) scored per recording on the out-of-fold
+   probabilities, its thresholds cross-fitted over the inner folds (``as_is`` keeps the model's, at the
+   model's own rule), and one chosen against the model as is by the selection rule;
 5. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
 
-The result holds each candidate used for both labels too (at its preferred rule): one fit scores them all.
+The result also holds each candidate used for both labels (at its preferred rule): one fit scores them all.
 """
 
 from __future__ import annotations
@@ -154,15 +145,17 @@ class Procedure:
     top_k: int | None = None
 
 
-def check_rules(selection: str, threshold_rule: str) -> None:
-    """A one-line ``ValueError`` unless ``selection`` is one of :data:`~respira.sites.options.SELECTIONS` and
-    ``threshold_rule`` one of :data:`~respira.sites.options.THRESHOLD_RULES`."""
-    for name, value, allowed in (
-        ("selection", selection, SELECTIONS),
-        ("threshold_rule", threshold_rule, THRESHOLD_RULES),
-    ):
+def check_rules(selection: str | None = None, threshold_rule: str | None = None) -> dict[str, str]:
+    """The selection and threshold rule (the defaults for ``None``); a one-line ``ValueError`` for one not in
+    :data:`~respira.sites.options.SELECTIONS` / :data:`~respira.sites.options.THRESHOLD_RULES`."""
+    rules = {
+        "selection": SELECTION if selection is None else selection,
+        "threshold_rule": THRESHOLD_RULE if threshold_rule is None else threshold_rule,
+    }
+    for (name, value), allowed in zip(rules.items(), (SELECTIONS, THRESHOLD_RULES), strict=True):
         if value not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return rules
 
 
 def _tuned(

@@ -1,30 +1,21 @@
-"""A site's labelled sample: its recordings read from a folder (``respira fit-site --data_dir DIR
---dataset labelled|kauh|sprsound|icbhi``), and the encoder's view of their windows, computed once
-(:func:`respira.sites.embedding.embed_recordings`).
+"""A site's labelled sample: its recordings read from a folder, and the encoder's view of their windows.
 
-- :class:`LabelledRecording`: one audio file with its recording-level crackle and wheeze flags and its
-  unit (the patient; the recording itself when the corpus has no patient column);
-- :func:`read_site_recordings`: every labelled recording of a folder (:class:`SiteRecordings`), read
-  before any audio is decoded through the corpus's :class:`~respira.data.corpora.CorpusSpec`: a
-  recording-labelled one (``labelled``: a folder with ``labels.csv``; KAUH: labels in the file names;
-  SPRSound: each recording's record label) by its ``read_index``, one with annotated cycles (ICBHI) by its
-  layout, a recording then being crackle (wheeze) when any of its cycles is. Recordings too poor to judge
-  (SPRSound's ``Poor Quality``) and rows of a ``labels.csv`` not yet labelled are left out, and said so.
-  The unit of every fold and bootstrap resample is the patient; a labelled folder without a ``patient``
-  column makes each recording its own unit. :func:`check_site_recordings` refuses, in one line, a sample
-  that cannot be fitted and judged: fewer than :data:`MIN_UNITS` units, or no normal or no abnormal recording;
-- :class:`SiteSample`: every window of every recording of a sample (the windows ``predict`` cuts), with
-  its raw pooled embedding (what the model's head reads, before ``head_norm``), the model's own logits,
-  the model's head in that raw space, its thresholds and its recording aggregation rule; saved to and read
-  from one ``.npz`` (:meth:`SiteSample.save`, :meth:`SiteSample.load`), so a sample is embedded once
-  however many fits read it.
+- :func:`read_site_recordings`: every labelled recording of a folder (``--dataset
+  labelled|kauh|sprsound|icbhi``) through its corpus's :class:`~respira.data.corpora.CorpusSpec`, before any
+  audio is decoded (a cycle-annotated recording is crackle or wheeze when any of its cycles is); recordings
+  too poor to judge and rows not yet labelled are left out. Units are patients; a labelled folder without
+  a ``patient`` column makes each recording its own unit. A sample with fewer than :data:`MIN_UNITS` units,
+  or without a normal and an abnormal recording, is refused in one line;
+- :class:`SiteSample`: every window of every recording (the windows ``predict`` cuts), with its raw
+  pooled embedding (before ``head_norm``), the model's own logits, its head in that raw space, its
+  thresholds and recording rule; saved to one ``.npz`` so a sample is embedded once.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -251,16 +242,12 @@ class SiteSample:
         position[chosen] = np.arange(chosen.size)
         keep = np.flatnonzero(position[self.recording] >= 0)
         keep = keep[np.argsort(position[self.recording[keep]], kind="stable")]
-        return SiteSample(
+        return replace(
+            self,
             embeddings=self.embeddings[keep],
             recording=position[self.recording[keep]],
             recordings=tuple(self.recordings[i] for i in chosen),
             base_logits=self.base_logits[keep],
-            base_head=self.base_head,
-            base_thresholds=self.base_thresholds,
-            aggregation=self.aggregation,
-            top_k=self.top_k,
-            units_are_patients=self.units_are_patients,
         )
 
     def save(self, path: str | Path) -> Path:
@@ -273,17 +260,7 @@ class SiteSample:
             "aggregation": self.aggregation,
             "top_k": self.top_k,
             "units_are_patients": self.units_are_patients,
-            "recordings": [
-                {
-                    "path": str(r.path),
-                    "crackle": bool(r.crackle),
-                    "wheeze": bool(r.wheeze),
-                    "unit": str(r.unit),
-                    "recording_id": r.recording_id,
-                    "duration": r.duration,
-                }
-                for r in self.recordings
-            ],
+            "recordings": [{**asdict(r), "path": str(r.path)} for r in self.recordings],
         }
         arrays: dict[str, np.ndarray] = {
             "embeddings": self.embeddings,
@@ -305,23 +282,14 @@ class SiteSample:
             meta = json.loads(stored["meta"].tobytes().decode())
             if meta.get("format") != _SAMPLE_FORMAT:
                 raise ValueError(f"{path}: not a site sample of format {_SAMPLE_FORMAT}")
-            head = (stored["base_weight"], stored["base_bias"]) if "base_weight" in stored else None
             return cls(
                 embeddings=stored["embeddings"],
                 recording=stored["recording"],
                 recordings=tuple(
-                    LabelledRecording(
-                        Path(r["path"]),
-                        r["crackle"],
-                        r["wheeze"],
-                        r["unit"],
-                        r["recording_id"],
-                        r.get("duration"),
-                    )
-                    for r in meta["recordings"]
+                    LabelledRecording(**{**r, "path": Path(r["path"])}) for r in meta["recordings"]
                 ),
                 base_logits=stored["base_logits"],
-                base_head=head,
+                base_head=(stored["base_weight"], stored["base_bias"]) if "base_weight" in stored else None,
                 base_thresholds=(float(meta["base_thresholds"][0]), float(meta["base_thresholds"][1])),
                 aggregation=meta["aggregation"],
                 top_k=meta["top_k"],

@@ -118,7 +118,6 @@ def scores_with_intervals(
     *,
     resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
 ) -> dict[str, float]:
     """Per-recording scores with patient-bootstrap percentile intervals (keys :data:`SCORE_KEYS` and
     ``KEY_low`` / ``KEY_high``, plus ``scored_recordings`` and ``scored_units``).
@@ -147,7 +146,7 @@ def scores_with_intervals(
             )
     result: dict[str, float] = {}
     for key in SCORE_KEYS:
-        result.update(_with_interval(key, np.mean(per_part[key], axis=0), confidence))
+        result.update(_with_interval(key, np.mean(per_part[key], axis=0)))
     scored_any = np.any([np.asarray(scored, dtype=bool) for scored, _, _ in parts], axis=0)
     result["scored_recordings"] = int(scored_any.sum())
     result["scored_units"] = len({str(unit) for unit, keep in zip(units, scored_any, strict=True) if keep})
@@ -161,9 +160,9 @@ def _weights(truth: np.ndarray, units: Sequence[Any], resamples: int, seed: int)
     return np.concatenate([np.ones((1, truth.size)), counts])
 
 
-def _with_interval(key: str, values: np.ndarray, confidence: float) -> dict[str, float]:
-    """``{key, key_low, key_high}``: ``values[0]`` (the sample) and the percentile interval of the others."""
-    tail = 100 * (1 - confidence) / 2
+def _with_interval(key: str, values: np.ndarray) -> dict[str, float]:
+    """``{key, key_low, key_high}``: ``values[0]`` (the sample), the 95 % percentile interval of the rest."""
+    tail = 100 * (1 - 0.95) / 2
     point, replicates = values[0], values[1:]
     defined = replicates[~np.isnan(replicates)]
     low, high = np.percentile(defined, [tail, 100 - tail]) if defined.size else (np.nan, np.nan)
@@ -179,7 +178,6 @@ def paired_gain(
     key: str = "gain",
     resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
 ) -> dict[str, float]:
     """The ICBHI-style score of four-class ``predicted`` minus that of ``baseline`` (every recording),
     with a paired patient-bootstrap interval: both scored on the same resamples as
@@ -189,4 +187,4 @@ def paired_gain(
     gain = weighted_icbhi_scores(truth, np.asarray(predicted), weights) - weighted_icbhi_scores(
         truth, np.asarray(baseline), weights
     )
-    return _with_interval(key, gain, confidence)
+    return _with_interval(key, gain)

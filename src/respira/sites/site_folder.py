@@ -36,7 +36,7 @@ from ..hub.card_render import site_card_section
 from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
-from .embedding import site_head_refusal
+from .embedding import head_norm_statistics, site_head_refusal
 from .options import HEAD_CANDIDATES
 
 if TYPE_CHECKING:
@@ -70,11 +70,9 @@ def site_head_rows(
     """The raw-space head ``(weight [2, hidden], bias [2])`` in (crackle, wheeze) order as the rows of the
     classifier's linear layer, in the model's output order (``[outputs, hidden]``, ``[outputs]``)."""
     weight, bias = np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)
-    if model.head_norm is not None:
-        norm = model.head_norm
-        mean = norm.running_mean.detach().double().cpu().numpy()
-        scale = np.sqrt(norm.running_var.detach().double().cpu().numpy() + norm.eps)
-        weight, bias = weight * scale, bias + weight @ mean
+    statistics = head_norm_statistics(model)
+    if statistics is not None:
+        weight, bias = weight * statistics[1], bias + weight @ statistics[0]
     linear = model.classifier[-1]
     rows = linear.weight.detach().double().cpu().numpy().copy()
     offsets = linear.bias.detach().double().cpu().numpy().copy()

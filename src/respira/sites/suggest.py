@@ -1,14 +1,12 @@
 """``respira suggest`` from Python: which recordings of an archive a site should label next.
 
-:func:`suggest_labels` checks every input first (the budget, the output, the archive:
-:func:`respira.sites.archive.read_archive`), runs the model once over the recordings it has not seen
-(:func:`respira.sites.archive.embed_archive`, cached beside the output), orders the units not yet labelled
-by :data:`respira.sites.suggestion.DEFAULT_STRATEGY` (the units already labelled count as covered, with
-their own labels; a recording judged too poor to label is answered: neither suggested nor a place) and
-writes a ``labels.csv`` (staged, then moved into place): the answered rows as they are, then the
-recordings of the ``budget`` units to label next, in order, labels blank, each with its ``reason``, then
-the archive's other rows not yet labelled. Run it again after labelling: it suggests the
-next ones. The user's ``ARCHIVE/labels.csv`` is rewritten only when it is the output.
+:func:`suggest_labels` checks every input first (:func:`respira.sites.archive.read_archive`), runs the model
+once over the recordings it has not seen (:func:`respira.sites.archive.embed_archive`, cached beside the
+output), orders the units not yet labelled by :data:`respira.sites.suggestion.DEFAULT_STRATEGY` (those
+labelled count with their own labels; a recording judged too poor to label is answered) and writes a
+``labels.csv`` atomically: the answered rows, then the recordings of the ``budget`` units to label next, in
+order, labels blank, each with its ``reason``, then the other rows not yet labelled. The user's
+``ARCHIVE/labels.csv`` is rewritten only when it is the output.
 """
 
 from __future__ import annotations
@@ -79,12 +77,10 @@ def suggest_labels(
     budget: int,
     unit: str | None = None,
     seed: int = 0,
-    strategy: str = DEFAULT_STRATEGY,
     batch_size: int | None = None,
     device: str | None = None,
     overwrite: bool = False,
     threads: int | None = None,
-    progress: bool = True,
 ) -> SuggestResult:
     """Write to ``output`` the ``budget`` units of the archive ``data_dir`` to label next (see the module
     docstring); ``unit``: ``patient`` or ``recording`` (default: patients when ``labels.csv`` names them).
@@ -113,11 +109,11 @@ def suggest_labels(
 
     started = time.perf_counter()
     sample, embedded = embed_archive(
-        archive, model, target.parent / CACHE_FOLDER, load, batch_size=batch_size, progress=progress
+        archive, model, target.parent / CACHE_FOLDER, load, batch_size=batch_size
     )
     seconds = time.perf_counter() - started
     judged = np.array([i for i, r in enumerate(archive.recordings) if not (r.row is not None and r.row.poor)])
-    chosen = suggest_units(sample.subset(judged), budget, labelled=labelled, strategy=strategy, seed=seed)
+    chosen = suggest_units(sample.subset(judged), budget, labelled=labelled, seed=seed)
     files = _write(archive, chosen, target)
     return SuggestResult(
         output=target,
@@ -125,7 +121,7 @@ def suggest_labels(
         recordings=files,
         labelled_units=len(labelled),
         units_are_patients=archive.units_are_patients,
-        strategy=strategy,
+        strategy=DEFAULT_STRATEGY,
         embedded=embedded,
         cached=len(archive.recordings) - embedded,
         audio_seconds=float(sample.duration.sum()),
