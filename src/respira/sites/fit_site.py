@@ -1,7 +1,7 @@
 """``respira fit-site`` from Python: make a model serve a site from a few of its labelled patients.
 
 :func:`fit_site_folder` checks every input before any audio is read, embeds each recording once
-(:func:`respira.sites.embedding.embed_recordings`), fits and judges the candidates by nested patient-wise
+(:func:`respira.sites.sample.embed_recordings`), fits and judges the candidates by nested patient-wise
 cross-validation (:func:`respira.sites.out_of_sample.fit_sample`) with a learning curve, and writes the
 fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is shown out of sample to beat
 all-normal and the model as is (:attr:`SiteFitResult.verdict`; ``apply_anyway`` writes it, flagged). An
@@ -24,16 +24,7 @@ from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
 from .sample import read_site_recordings
 
-__all__ = [
-    "THRESHOLD_CANDIDATES",
-    "SiteFitResult",
-    "check_candidates",
-    "curve_means",
-    "fit_site_folder",
-]
-
-THRESHOLD_CANDIDATES: tuple[str, ...] = ("as_is", "thresholds")
-"""The candidates of a model that cannot take a site head."""
+__all__ = ["SiteFitResult", "check_candidates", "curve_means", "fit_site_folder"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,8 @@ class SiteFitResult:
         return f"not shown {' nor '.join(verdict.not_shown())}"
 
     def curve_line(self) -> str:
-        """One line: the learning curve's mean scores by the number of labelled units (empty without one)."""
+        """One line: the learning curve's mean scores by the number of labelled units, and the fewest whose
+        mean reaches the nested cross-validation's score on every unit, read from the draws alone."""
         if not self.curve:
             return ""
         unit = "patients" if self.record["units_are_patients"] else "recordings"
@@ -107,22 +99,19 @@ class SiteFitResult:
             f"{row['units']} {100 * row['chosen']:.1f} ({100 * row['as_is']:.1f})" for row in self.curve
         )
         draws = max(row["draws"] for row in self.curve)
-        return (
-            f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
-            f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
-            f"end, labelling more would pay); {self.curve_reach()}"
-        )
-
-    def curve_reach(self) -> str:
-        """The smallest number of labelled units whose mean drawn score reaches the nested cross-validation's
-        score of the chosen procedure on every unit, or that none does: read from the draws alone."""
-        unit = "patients" if self.record["units_are_patients"] else "recordings"
         target = self.score("chosen")
         goal = f"the nested cross-validation's {format_percent(target)} on all {self.record['units']} {unit}"
         reached = [row["units"] for row in self.curve if row["chosen"] >= target]
-        if reached:
-            return f"its mean first reaches {goal} at {min(reached)} labelled {unit}"
-        return f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
+        reach = (
+            f"its mean first reaches {goal} at {min(reached)} labelled {unit}"
+            if reached
+            else f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
+        )
+        return (
+            f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
+            f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
+            f"end, labelling more would pay); {reach}"
+        )
 
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
@@ -146,7 +135,7 @@ def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> t
     head
         (``refusal`` says why; a head asked for is refused in one line)."""
     if candidates is None:
-        return THRESHOLD_CANDIDATES if refusal else CANDIDATES
+        return ("as_is", "thresholds") if refusal else CANDIDATES
     chosen = tuple(dict.fromkeys(candidates))
     unknown = [c for c in chosen if c not in CANDIDATES]
     if unknown or not chosen:
@@ -191,9 +180,9 @@ def fit_site_folder(
     from ..inference.detector import Detector
     from ..utils.files import nan_to_none
     from ..utils.threads import apply_num_threads
-    from .embedding import embed_recordings, site_head_refusal
     from .out_of_sample import fit_sample, learning_curve
     from .procedure import check_rules
+    from .sample import embed_recordings, site_head_refusal
     from .site_folder import write_site_folder
 
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work

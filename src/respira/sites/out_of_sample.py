@@ -54,11 +54,9 @@ def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, 
 class SiteFit:
     """What :func:`fit_sample` fitted and how it scored out of sample.
 
-    ``chosen``: per label ``as_is``, ``thresholds``, ``anchored_head`` or ``site_head``; ``head_weight`` /
-    ``head_bias``: the final head in the raw embedding space (``None`` when the model's head is not linear and
-    none was fitted); ``outer``: one row per :data:`ROWS` with the nested-CV out-of-sample scores and their
-    intervals; ``folds``, ``chosen_by_fold``, ``rules_by_fold``: each outer fold's; ``aggregation`` /
-    ``top_k``: the recording rule the final procedure chose.
+    ``chosen``: per label a candidate; ``head_weight`` / ``head_bias``: the final head in the raw embedding
+    space (``None`` without a linear head); ``outer``: one row per :data:`ROWS`, the nested-CV scores with
+    intervals; ``aggregation`` / ``top_k``: the recording rule the final procedure chose.
     """
 
     chosen: tuple[str, str]

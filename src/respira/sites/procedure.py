@@ -66,12 +66,9 @@ RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAU
 default first: a head learns from every window, so their mean may read a recording better than their max."""
 SELECTION: str = "one_se_units"
 """The default selection, with the default :data:`THRESHOLD_RULE` (``expected``). Measured
-(``benchmarks/fit_site.py --sizes 20 --draws 10``, the three sites of ``../shared``; docs/history/fit-site.md,
-"Thresholds from the expected score"): against ``bonferroni`` with ``tuned`` thresholds, the default before,
-it scores higher on the other patients of every site after 20 labelled patients and falls below the
-model as is in fewer draws; with ``tuned`` thresholds the same rule fell below it in twice as many. On
-every patient of a site (nested CV) it gains on KAUH and SPRSound and loses on the ICBHI sample, whose
-patients the model learnt from (its "as is" there is in sample)."""
+(``benchmarks/fit_site.py --sizes 20 --draws 10``; docs/history/fit-site.md, "Thresholds from the expected
+score"): against ``bonferroni`` with ``tuned`` thresholds it scores higher on the other patients of every
+site after 20 labelled patients and falls below the model as is in fewer draws."""
 EVIDENCE: float = 0.95
 """``bonferroni``'s share of paired resamples in which an option must beat the model as is, before the
 correction for the number of options compared."""
@@ -131,14 +128,13 @@ class FittedRule:
 class Procedure:
     """:func:`fit_procedure`'s result.
 
-    ``rules``: those of ``"chosen"`` and of each candidate used for both labels; ``trained_on``: positions in
-    the sample; ``penalties``: the penalty index kept per head candidate and label; ``inner_scores``: each
-    option's inner out-of-fold score (``"crackle/wheeze"``, or ``"crackle/wheeze@rule"`` at another rule).
+    ``rules``: those of ``"chosen"`` and of each candidate used for both labels; ``penalties``: the penalty
+    index kept per head candidate and label; ``inner_scores``: each option's inner out-of-fold score
+    (``"crackle/wheeze"``, or ``"crackle/wheeze@rule"`` at another rule).
     """
 
     chosen: tuple[str, str]
     rules: dict[str, FittedRule]
-    trained_on: np.ndarray
     penalties: dict[str, list[int | None]] = field(default_factory=dict)
     inner_scores: dict[str, float] = field(default_factory=dict)
     aggregation: str = "max"
@@ -306,8 +302,9 @@ def fit_procedure(
         raise ValueError(f"unknown candidate(s) {unknown}; expected some of {list(CANDIDATES)}")
     check_rules(selection, threshold_rule)
     chosen_names = [name for name in CANDIDATES if name in candidates or name == "as_is"]
-    trained_on = np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
-    part = sample.subset(trained_on)
+    part = sample.subset(
+        np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
+    )
     labels = part.labels
     folds = unit_folds(part, inner_folds, seed)
     own: RecordingRule = (part.aggregation, part.top_k)
@@ -396,7 +393,7 @@ def fit_procedure(
         for name in HEAD_CANDIDATES
         if (best[0], name) in options
     }
-    return Procedure(best[1:], fitted_rules, trained_on, penalties, inner_scores, *best[0])  # type: ignore[arg-type]
+    return Procedure(best[1:], fitted_rules, penalties, inner_scores, *best[0])  # type: ignore[arg-type]
 
 
 def _rule_name(rule: RecordingRule) -> str:
