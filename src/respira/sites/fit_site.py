@@ -36,17 +36,14 @@ class SiteFitResult:
     chosen: tuple[str, str]
     thresholds: tuple[float, float]
     scores: list[dict[str, Any]]
-    """Per candidate, the chosen procedure and all-normal: out-of-sample score, specificity, sensitivity,
-    per-label AUC, with patient-bootstrap intervals (the rows of ``nested_cv.csv``)."""
+    """The rows of ``nested_cv.csv``: per candidate, chosen and all-normal, the scores with intervals."""
     applies: bool
-    """It is shown out of sample that the chosen procedure beats all-normal and the model as is
-    (:attr:`verdict`'s ``serves``)."""
+    """:attr:`verdict`'s ``serves``: shown out of sample to beat all-normal and the model as is."""
     written: bool
     record: dict[str, Any] = field(repr=False)
     """Everything ``site_fit.json`` holds."""
     curve: tuple[dict[str, Any], ...] = ()
-    """Per size of the learning curve (:func:`curve_means`): the units drawn, the draws, and the mean
-    out-of-sample score of the chosen procedure and of the model as is."""
+    """The learning curve's means (:func:`curve_means`)."""
 
     def score(self, candidate: str) -> float:
         """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""

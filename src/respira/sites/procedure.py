@@ -178,16 +178,6 @@ class _HeadPaths:
     model_row: tuple[np.ndarray, float] | None
 
 
-@dataclass
-class _HeadFit:
-    """One head candidate for one label at one recording rule: its out-of-fold recording
-    probabilities and final head."""
-
-    probabilities: np.ndarray
-    head: LinearScore
-    penalty: int
-
-
 def _window_targets(train: SiteSample, label: int) -> np.ndarray:
     """Each window's target for ``label`` (+1 / -1): its recording's label."""
     return np.where(train.labels[:, label][train.recording] == 1, 1.0, -1.0)
@@ -221,9 +211,11 @@ def _head_paths(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _
     }
 
 
-def _head_fit(train: SiteSample, paths: _HeadPaths, label: int, rule: RecordingRule) -> _HeadFit:
-    """The head at the penalty whose out-of-fold recording scores under ``rule`` rank ``label`` best,
-    Platt-scaled on those scores."""
+def _head_fit(
+    train: SiteSample, paths: _HeadPaths, label: int, rule: RecordingRule
+) -> tuple[np.ndarray, LinearScore, int]:
+    """The out-of-fold recording probabilities, head and penalty of the penalty whose out-of-fold
+    recording scores under ``rule`` rank ``label`` best, Platt-scaled on those scores."""
     target, count = train.labels[:, label], len(train.recordings)
     raw = aggregate_rows(paths.out_of_fold, train.recording, count, *rule)
     aucs = np.array([roc_auc(target, raw[:, j]) for j in range(raw.shape[1])])
@@ -233,7 +225,7 @@ def _head_fit(train: SiteSample, paths: _HeadPaths, label: int, rule: RecordingR
     logits = slope * paths.out_of_fold[:, penalty] + intercept
     probabilities = recording_probabilities(logits[:, None], train.recording, count, *rule)[:, 0]
     head = paths.full.at(penalty, paths.model_row).scaled(slope, intercept)
-    return _HeadFit(probabilities, head, penalty)
+    return probabilities, head, penalty
 
 
 Option = tuple[RecordingRule, str, str]
@@ -329,9 +321,7 @@ def fit_procedure(
                 for label in range(2)
             ]
             if any(f is not None for f in fits):  # else no row of its own either
-                options[rule, name] = [
-                    None if f is None else (f.probabilities, f.head, f.penalty) for f in fits
-                ]
+                options[rule, name] = fits
 
     def fixed_of(pair: Sequence[str]) -> list[float | None]:
         return [part.base_thresholds[i] if pair[i] == "as_is" else None for i in range(2)]

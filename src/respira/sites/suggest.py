@@ -48,10 +48,6 @@ class ArchiveRecording:
     unit: str
 
     @property
-    def labelled(self) -> bool:
-        return self.row is not None and self.row.labelled
-
-    @property
     def answered(self) -> bool:
         """Labelled, or judged too poor to label."""
         return self.row is not None and self.row.answered
@@ -60,12 +56,11 @@ class ArchiveRecording:
 @dataclass(frozen=True)
 class Archive:
     """An archive read and checked: its recordings (the CSV's rows in order, then the files it does not
-    list, in name order), whether units are patients, and its ``labels.csv`` (``None``: none)."""
+    list, in name order) and whether units are patients."""
 
     root: Path
     recordings: tuple[ArchiveRecording, ...]
     units_are_patients: bool
-    labels_file: Path | None
     columns: tuple[str, ...]
     """The optional columns the CSV has (``patient``, ``device``, ``location``, ``quality``)."""
 
@@ -79,7 +74,7 @@ class Archive:
         answered = self.answered_units()
         done: dict[str, bool] = {}
         for r in self.recordings:
-            if r.unit in answered and r.labelled and r.row is not None:
+            if r.unit in answered and r.row is not None and r.row.labelled:
                 done[r.unit] = done.get(r.unit, False) or bool(r.row.crackle or r.row.wheeze)
         return done
 
@@ -142,7 +137,7 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
         raise ValueError(
             f"--data_dir {root} holds no audio file (looked for {', '.join(AUDIO_SUFFIXES)} below it)"
         )
-    return Archive(root, tuple(recordings), by_patient, labels_file if rows else None, columns)
+    return Archive(root, tuple(recordings), by_patient, columns)
 
 
 def model_key(model: str | Path) -> str:
@@ -371,12 +366,9 @@ def _write(archive: Archive, chosen: list[Suggestion], target: Path) -> dict[str
         flags = ["", ""]
         if source is not None and source.crackle is not None and source.wheeze is not None:
             flags = [str(int(bool(source.crackle))), str(int(bool(source.wheeze)))]
-        values = {
-            "patient": recording.unit if archive.units_are_patients else (source.patient if source else None),
-            "device": source.device if source else None,
-            "location": source.location if source else None,
-            "quality": source.quality if source else None,
-        }
+        values = {c: getattr(source, c, None) for c in ("patient", "device", "location", "quality")}
+        if archive.units_are_patients:
+            values["patient"] = recording.unit
         name = _file_cell(archive.root, recording.recording_id, target.parent)
         return [name, *flags, *(values[c] or "" for c in optional), reason]
 
