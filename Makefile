@@ -15,11 +15,11 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null; }
 
-# Debian's chromium and its driver for the app's browser tests (tests/app/test_browser.py skips, saying
-# why, where apt cannot install them).
+# Debian's chromium and its driver for the pages' browser tests (tests/app/test_web_page.py and
+# test_label_browser.py skip, saying why, where apt cannot install them).
 browser-deps:
 	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || { \
-		echo "installing chromium and chromium-driver (the app's browser tests)"; \
+		echo "installing chromium and chromium-driver (the pages' browser tests)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		{ $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 			chromium chromium-driver >/dev/null; } || echo "could not install chromium: the browser tests will skip"; }

@@ -38,11 +38,11 @@ from onnxruntime.quantization import (
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from _machine import cpu_name, load_average
-from respira.app.onnx_runner import JsonConfig
 from respira.audio import read_audio
 from respira.audio.dsp import prepare_recording
 from respira.core.windows import window_samples, window_spans
 from respira.hub.loading import local_model_folder
+from respira.models.respira import RespiraConfig
 from respira.sites.sample import read_site_recordings
 from respira.sites.scores import scores_with_intervals
 
@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     started = f"{cpu_name()}; load average {load_average()} (start); {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     folder = local_model_folder("icbhi-crackle-wheeze")
-    config = JsonConfig(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    config = RespiraConfig.from_pretrained(folder)
     rate, thresholds = int(config.sampling_rate), np.asarray(config.decision_thresholds)
     samples = {name: read_site_recordings(args.shared / path, name) for name, path in SITES}
     calibration = []

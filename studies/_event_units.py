@@ -119,8 +119,8 @@ def icbhi_recordings(root: Path) -> dict[str, list[Recording]]:
     """``train`` and ``test`` ICBHI recordings with their cycles: the official split, patient-wise (a
     patient with any official-train recording trains); the two sides' patients asserted disjoint."""
     from respira.data.icbhi import icbhi_reference_events
-    from respira.data.index import index_from_layout
     from respira.data.layout import locate_corpus
+    from respira.data.text_files import index_from_layout
 
     layout = locate_corpus(root)
     index = index_from_layout(layout)

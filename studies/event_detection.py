@@ -108,7 +108,7 @@ from _machine import cpu_name, load_average
 from respira.audio import read_audio
 from respira.core.decision import thresholds_of
 from respira.core.events import FRAME_HOP_SECONDS, Event, posteriors_to_events
-from respira.data.index import PartialCorpusWarning
+from respira.data.text_files import PartialCorpusWarning
 from respira.inference.engine import predict_windows
 from respira.inference.event_detection import detect_events, predict_frames
 from respira.labels import MULTI_LABEL_NAMES

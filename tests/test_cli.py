@@ -241,7 +241,7 @@ def test_python_dash_m_runs_the_demo_end_to_end(tmp_path: Path) -> None:
         "metrics.json",
         "model.safetensors",
         "preprocessor_config.json",
-        "respira_run.json",  # the run's records travel with the export (the card and the app read them)
+        "respira_run.json",  # the run's records travel with the export (the card reads them)
         "trainer_state.json",
     ]
     assert (tmp_path / "demo" / "run" / "evaluation_test" / "confusion_matrix.png").is_file()

@@ -139,17 +139,6 @@ def test_the_card_names_the_fitted_site_its_base_and_how_to_get_the_code(shipped
     assert "The repository also holds the model's code" not in card
 
 
-def test_the_app_says_what_respira_detectors_says_it_was_trained_on(shipped: tuple[str, Path]) -> None:
-    """The app said "Trained on: not recorded (no respira_run.json beside the model)" where `respira
-    detectors` said "icbhi-crackle-wheeze, fitted to kauh (56 patients)"."""
-    from respira.app.card_facts import card_facts
-
-    name, folder = shipped
-    listed = {detector.name: detector.trained_on for detector in describe_detectors()}[name]
-    assert "fitted to" in listed
-    assert card_facts(folder)[0] == f"Trained on: {listed}, by its site-fit record ({SITE_FIT_FILE})"
-
-
 def test_the_sites_line_holds_the_site_fits_own_result_by_the_serve_rule(shipped: tuple[str, Path]) -> None:
     """The folder's own site is fit-site's nested cross-validation of the chosen procedure (its
     ``site_fit.json``), and the line says it serves there only when the interval's lower end lies above

@@ -3,13 +3,7 @@ recording, and Debian's chromium driven by Selenium for the browser tests."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,73 +73,3 @@ def browser(tmp_path: Path) -> Iterator[object]:
     finally:
         driver.quit()
         shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
-
-
-# -------------------------------------------------------------------------- the Space without respira
-BLOCKED = ("torch", "respira", "__editable__")
-"""Site-packages entries the Space's Python does not see: torch (and torchcodec...), respira."""
-RUN_SPACE = """
-import importlib.util, runpy, sys
-for name in ("torch", "respira"):
-    assert importlib.util.find_spec(name) is None, f"{name} is importable"
-    try:
-        __import__(name)
-    except ImportError:
-        print(f"no {name}", flush=True)
-    else:
-        raise SystemExit(f"{name} imported")
-sys.argv = ["app.py"]
-runpy.run_path("app.py", run_name="__main__")
-"""
-
-
-def site_without_torch_or_respira(folder: Path) -> Path:
-    """A folder of links to this Python's site-packages entries, less torch* and respira (and .pth files,
-    so no editable install of respira comes back)."""
-    import sysconfig
-
-    site = Path(sysconfig.get_paths()["purelib"])
-    folder.mkdir(parents=True)
-    for entry in site.iterdir():
-        name = entry.name.lower()
-        if entry.suffix == ".pth" or any(name.startswith(prefix) for prefix in BLOCKED) or "respira" in name:
-            continue
-        (folder / entry.name).symlink_to(entry)
-    return folder
-
-
-@contextlib.contextmanager
-def space_server(space_dir: Path, site: Path, port: int, log: Path) -> Iterator[subprocess.Popen]:
-    """``python app.py`` of a Space folder on 127.0.0.1:``port`` with ``site`` as its only packages
-    (``python -S``: no site-packages, no .pth), until the page answers; stopped on exit."""
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME")}
-    env.update(
-        GRADIO_SERVER_NAME="127.0.0.1",
-        GRADIO_SERVER_PORT=str(port),
-        GRADIO_ANALYTICS_ENABLED="False",
-        PYTHONPATH="",
-        MPLCONFIGDIR=str(log.parent / "mpl"),
-    )
-    command = [sys.executable, "-S", "-c", f"import sys; sys.path.append({str(site)!r}); {RUN_SPACE}"]
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=space_dir, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"the Space exited ({process.returncode}):\n{log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            raise AssertionError(f"the Space did not answer in 180 s:\n{log.read_text()[-4000:]}")
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -17,11 +17,21 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import _wait, free_port
+from tests.hub.hub_server import free_port
+
 from .test_labelling import LABELS, write_site
 
 pytestmark = pytest.mark.slow
 SOURCE = Path(__file__).resolve().parents[2] / "src"
+
+
+def _wait(condition, what: str, timeout: float = 120) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from respira import Detector
 from respira.app.label_server import LabelServer
 from respira.app.labelling import LabelSession
 from respira.cli import main
@@ -45,10 +46,8 @@ def write_site(folder: Path, seconds: float = 3.0) -> Path:
 
 @pytest.fixture
 def served(run_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    from respira.app.detectors import open_detector
-
     labels = write_site(tmp_path / "site")
-    detector, _ = open_detector(str(run_dir))
+    detector = Detector.from_pretrained(run_dir)
     server = LabelServer(LabelSession(labels, detector, model="tiny", minimum_units=4), port=0).start()
     try:
         yield server.url, labels
@@ -157,11 +156,9 @@ def test_a_recording_that_does_not_decode_is_said_and_can_be_answered(served: tu
 
 
 def test_events_beyond_the_recording_are_refused_before_serving(tmp_path: Path, run_dir: Path) -> None:
-    from respira.app.detectors import open_detector
-
     labels = write_site(tmp_path / "site")
     (labels.parent / "events.csv").write_text("file,onset,offset,type\nr0.wav,2.5,3.5,crackle\n")
-    detector, _ = open_detector(str(run_dir))
+    detector = Detector.from_pretrained(run_dir)
     with pytest.raises(
         ValueError, match=r"events\.csv:2: offset 3\.5 is past the end of r0\.wav \(3\.000 s\)"
     ):

@@ -1,79 +1,97 @@
-"""Serving the page: no warning per analysis from Gradio's queue, and ``respira app`` leaves no temporary
-folder behind when it is stopped (Ctrl-C or SIGTERM)."""
+"""``respira app``: the static page of ``respira export --web`` written to a temporary folder and served with
+the COOP and COEP headers (the page is then cross-origin isolated and runs onnxruntime-web on threads);
+the address checked before the model is read; the folder removed however the server stops."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
-import warnings
+from email.message import Message
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
-from tests.app.test_browser import free_port
-
-pytest.importorskip("gradio", reason="the page needs gradio (pip install '.[app]')")
-
-
-def test_an_analysis_through_the_queue_warns_nothing(model_dir: Path, tmp_path: Path) -> None:
-    """The page's handler run by Gradio's queue, as a browser's upload runs it: no deprecation warning,
-    from any thread. Gradio's monitoring summary of the queue's events (pandas 3 deprecations) is
-    never computed."""
-    from gradio_client import Client, handle_file
-
-    from respira.app.detectors import open_detector
-    from respira.app.page import build_page, launch
-
-    recording = tmp_path / "noise.wav"
-    sf.write(recording, np.random.default_rng(0).normal(0, 0.1, 3 * 16000).astype(np.float32), 16000)
-    detector, facts = open_detector(str(model_dir))
-    port = free_port()
-    page = launch(build_page(detector, facts=facts), port=port, block=False)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        (endpoint,) = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-        with warnings.catch_warnings(record=True) as caught:  # records the queue's worker threads too
-            warnings.simplefilter("always")
-            for _ in range(2):  # the summary follows each event
-                message, *_ = client.predict(
-                    handle_file(str(recording)), None, None, 1.0, 0.5, api_name=endpoint
-                )
-                assert message.startswith("**Analysed** noise.wav")
-    finally:
-        page.close()
-    deprecations = [w for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
-    assert [f"{w.category.__name__}: {w.message}" for w in deprecations] == []
+from respira.app.serving import ISOLATION_HEADERS, app_server
+from respira.app.web_page import ORT_WEB_FILES, PAGE_FILES, ort_web_folder
+from respira.cli import main
+from tests.hub.hub_server import free_port
 
 
-def test_a_ctrl_c_before_gradios_loop_still_stops_the_server(
-    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture
+def ort_web() -> Path:
+    folder = ort_web_folder()
+    if not all((folder / name).is_file() for name in ORT_WEB_FILES):
+        pytest.skip(f"onnxruntime-web is not at {folder} (`make web-deps` fetches it with npm)")
+    return folder
+
+
+def _get(url: str) -> tuple[bytes, Message]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read(), response.headers
+
+
+def test_the_page_its_model_and_settings_are_served_cross_origin_isolated(
+    model_dir: Path, ort_web: Path, tmp_path: Path
 ) -> None:
-    """A Ctrl-C that lands while Gradio is still inside ``launch`` (before the loop that catches it)
-    stops the server too: the port is free again and the page is no longer running."""
-    import gradio
+    """Of an ONNX export folder (config.json and model.onnx alone), its own model.onnx served."""
+    from respira.cli import build_parser
 
-    from respira.cli import main
+    onnx_only = tmp_path / model_dir.name
+    onnx_only.mkdir()
+    for name in ("config.json", "model.onnx"):
+        shutil.copyfile(model_dir / name, onnx_only / name)
+    server = app_server(str(onnx_only), port=0).start()
+    folder = Path(server.RequestHandlerClass.keywords["directory"])  # type: ignore[attr-defined]
+    try:
+        for path in ("", *PAGE_FILES, "respira-web.json", "model.onnx", *ORT_WEB_FILES):
+            body, headers = _get(server.url + path)
+            assert body, path
+            assert {name: headers.get(name) for name in ISOLATION_HEADERS} == ISOLATION_HEADERS, path
+        page, _ = _get(server.url)
+        assert page == (folder / "index.html").read_bytes() and b"<title>respira" in page
+        assert _get(server.url + "model.onnx")[0] == (model_dir / "model.onnx").read_bytes()
+        assert _get(server.url + ORT_WEB_FILES[2])[1].get("Content-Type") == "application/wasm"
+        settings = json.loads(_get(server.url + "respira-web.json")[0])
+        predict = build_parser().parse_args(["predict", str(model_dir), "a.wav"])  # predict's windows
+        assert (settings["window"], settings["hop"]) == (
+            round(predict.window * settings["rate"]),
+            round(predict.hop * settings["rate"]),
+        )
+        assert settings["name"] == model_dir.name and settings["thresholds"] == pytest.approx([0.3, 0.7])
+    finally:
+        server.close()
+    assert not folder.parent.exists()  # the staged page is removed with the server
 
-    pages = []
 
-    def interrupted(page: gradio.Blocks) -> None:
-        pages.append(page)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(gradio.Blocks, "block_thread", interrupted)
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    port = free_port()
-    assert main(["app", str(model_dir), "--port", str(port)]) == 128 + signal.SIGINT
-    (page,) = pages
-    assert not page.is_running
-    with pytest.raises(OSError):
-        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+def test_a_bad_address_is_one_line_before_the_model_is_read(tmp_path: Path, capsys) -> None:
+    missing = str(tmp_path / "missing")  # were the model read first, this would say "model folder not found"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", missing, "--port", str(port)]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"respira app: error: cannot listen on 127.0.0.1:{port} (Address already in use): choose another "
+            "--port or --host"
+        )
+    assert main(["app", missing, "--host", "not a host"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "respira app: error: --host 'not a host' is not an address of this machine to listen on"
+    )
+    assert main(["app", missing, "--port", "70000"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "respira app: error: --port must be between 0 (a free one) and 65535, got 70000"
+    )
+    assert main(["app", missing, "--port", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("respira app: error: model folder not found") and "\n" not in error
 
 
 def _default_interrupt() -> None:
@@ -81,13 +99,13 @@ def _default_interrupt() -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_respira_app_removes_its_temporary_folders_when_stopped(
-    model_dir: Path, tmp_path: Path, signum: int
+def test_respira_app_removes_its_page_when_stopped(
+    model_dir: Path, tmp_path: Path, signum: int, ort_web: Path
 ) -> None:
     temp = tmp_path / "tmp"
     temp.mkdir()
     port, log = free_port(), tmp_path / "app.log"
-    env = {**os.environ, "TMPDIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "TMPDIR": str(temp), "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "respira", "app", str(model_dir), "--port", str(port)]
     with log.open("w") as output:
         # as a terminal's foreground job gets it: a runner that starts jobs in the background passes
@@ -109,12 +127,43 @@ def test_respira_app_removes_its_temporary_folders_when_stopped(
                     break
             except OSError:
                 time.sleep(0.5)
-        made = sorted(folder.name.rsplit("-", 1)[0] for folder in temp.glob("respira-app-*"))
-        assert made == ["respira-app", "respira-app-examples"]
+        assert len(list(temp.glob("respira-app-*"))) == 1
         process.send_signal(signum)
-        process.wait(timeout=60)
+        assert process.wait(timeout=60) == 128 + signum
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
     assert not list(temp.glob("respira-app-*")), log.read_text()
+    assert f"serving the page of {model_dir} on http://127.0.0.1:{port}/" in log.read_text()
+
+
+THREADED = """const done = arguments[0];
+respira.ready.then(async () => {
+  const rate = 16000, samples = new Float32Array(5 * rate).map((_, i) => 0.1 * Math.sin(i / 7));
+  const wav = new DataView(new ArrayBuffer(44 + 4 * samples.length));
+  const text = (at, s) => [...s].forEach((c, i) => wav.setUint8(at + i, c.charCodeAt(0)));
+  text(0, "RIFF"); wav.setUint32(4, 36 + 4 * samples.length, true); text(8, "WAVEfmt ");
+  wav.setUint32(16, 16, true); wav.setUint16(20, 3, true); wav.setUint16(22, 1, true);
+  wav.setUint32(24, rate, true); wav.setUint32(28, 4 * rate, true); wav.setUint16(32, 4, true);
+  wav.setUint16(34, 32, true); text(36, "data"); wav.setUint32(40, 4 * samples.length, true);
+  samples.forEach((v, i) => wav.setFloat32(44 + 4 * i, v, true));
+  const result = await respira.run(wav.buffer, "tone.wav");
+  done({isolated: self.crossOriginIsolated, threads: ort.env.wasm.numThreads,
+        cores: navigator.hardwareConcurrency, rows: result && result.rows.length});
+});"""
+
+
+@pytest.mark.slow
+def test_the_served_page_is_cross_origin_isolated_and_runs_the_model_on_threads(
+    model_dir: Path, ort_web: Path, browser
+) -> None:
+    server = app_server(str(model_dir), port=0).start()
+    try:
+        browser.set_script_timeout(300)
+        browser.get(server.url)
+        got = browser.execute_async_script(THREADED)
+    finally:
+        server.close()
+    assert got["isolated"] is True, got  # without COOP and COEP: False, and one thread
+    assert got["threads"] == min(4, got["cores"]) and got["rows"] == 2, got  # 5 s: two 4-s windows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import http.server
 import json
 import threading
@@ -274,7 +275,7 @@ def test_export_refuses_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     error = capsys.readouterr().err.strip()
     assert "make web-deps" in error and "\n" not in error
     assert not (tmp_path / "page").exists()
-    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--space"]) == 2
+    assert main(["export", DETECTOR, str(tmp_path / "page"), "--web", "--onnx"]) == 2
     assert "--web writes a static page" in capsys.readouterr().err
 
 
@@ -302,12 +303,15 @@ def local_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 @pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")  # huggingface_hub's LFS upload
-def test_push_web_space_to_the_local_hub(
-    run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch
+def test_push_space_to_the_local_hub(
+    run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """``respira push RUN REPO --space --web``: the model repo, and the static page (``model.onnx``
-    exported from a run that had none) as a Space repo created with ``sdk: static``."""
-    from huggingface_hub import HfApi
+    """``respira push RUN REPO --space --onnx``: the model repo, and the static page (``model.onnx``
+    exported from a run that had none) as a Space repo created with ``sdk: static``; the page of the Hub
+    id (``respira app REPO``) is made of the model repo's ``model.onnx``."""
+    from huggingface_hub import HfApi, constants
+
+    from respira.app.web_page import write_web_page
 
     if not all((ort_web_folder() / name).is_file() for name in ORT_WEB_FILES):
         pytest.skip(f"onnxruntime-web is not at {ort_web_folder()} (`make web-deps` fetches it with npm)")
@@ -317,8 +321,9 @@ def test_push_web_space_to_the_local_hub(
         "create_repo",
         lambda api, *a, **k: created.append(k.get("space_sdk")) or create_repo(api, *a, **k),
     )
-    assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--web"]) == 0
-    assert "model.safetensors" in local_hub.state.repos["user/tiny-cnn"].resolve("main").files
+    assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space", "--onnx"]) == 0
+    model_files = local_hub.state.repos["user/tiny-cnn"].resolve("main").files
+    assert "model.safetensors" in model_files
     files = local_hub.state.space_repos["user/tiny-cnn"].resolve("main").files
     assert set(PAGE_FILES) | {"respira-web.json", "model.onnx"} <= set(files)
     assert {*ORT_WEB_FILES, "respira-assets.js", "README.md"} <= set(files)
@@ -330,16 +335,19 @@ def test_push_web_space_to_the_local_hub(
         "cross-origin-opener-policy": "same-origin",
     }
     assert not [r for r in local_hub.unhandled if r[0] in ("POST", "PUT")]
+    template = f"{local_hub.url}/{{repo_id}}/resolve/{{revision}}/{{filename}}"
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    page = write_web_page("user/tiny-cnn", tmp_path / "hub-page")
+    assert hashlib.sha256((page / "model.onnx").read_bytes()).hexdigest() == model_files["model.onnx"].sha256
+    assert json.loads((page / "respira-web.json").read_text())["name"] == "tiny-cnn"
 
 
-def test_push_web_refuses_before_pushing_anything(
+def test_push_space_refuses_before_pushing_anything(
     run_dir: Path, local_hub: Any, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    base = ["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--web"]
-    assert main(base) == 2
-    assert "--web pushes the static page as the Space: add --space" in capsys.readouterr().err
     monkeypatch.setenv("RESPIRA_ORT_WEB_DIR", str(run_dir / "no-such-folder"))
-    assert main([*base, "--space"]) == 2
+    assert main(["push", str(run_dir), "user/tiny-cnn", "--token", "test-token", "--space"]) == 2
     error = capsys.readouterr().err.strip()
     assert "make web-deps" in error and "\n" not in error
     assert not local_hub.state.repos and not local_hub.state.space_repos

@@ -55,7 +55,7 @@ def stereo_wav(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 def test_default_rate_is_the_models_and_builders_default() -> None:
     from respira import RespiraConfig, RespiraFeatureExtractor
-    from respira.data import ICBHIConfig
+    from respira.data.icbhi import ICBHIConfig
 
     assert DEFAULT_SAMPLING_RATE == 16000
     assert RespiraConfig().sampling_rate == DEFAULT_SAMPLING_RATE
@@ -185,7 +185,7 @@ def test_a_codec_libsndfile_lacks_is_decoded_by_torchcodec(aac_file: Path) -> No
     assert _dominant_frequency(samples, RATE) == pytest.approx(440.0, abs=1.0)
     np.testing.assert_array_equal(read_audio(aac_file.read_bytes(), RATE), samples)
     np.testing.assert_array_equal(decode_audio(str(aac_file), RATE), samples)
-    # its duration from the header, as the app checks an upload's length before decoding it
+    # its duration from the header, read before decoding it
     assert audio_duration(aac_file) == pytest.approx(2.0, abs=0.05)
     assert audio_duration(aac_file.read_bytes()) == pytest.approx(audio_duration(aac_file))
     assert audio_header(aac_file) == AudioHeader(audio_duration(aac_file), None, None)  # libsndfile's alone

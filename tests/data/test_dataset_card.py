@@ -14,7 +14,7 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from respira.cli import main
-from respira.data.dataset_card import dataset_card
+from respira.data.dataset_folder import dataset_card
 from respira.labels import CLASS_NAMES
 
 

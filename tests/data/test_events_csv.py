@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from respira.data.errors import LabelledFormatError
-from respira.data.events_csv import MarkedEvent, format_events_csv, read_events_csv
+from respira.data.labelled import MarkedEvent, format_events_csv, read_events_csv
 
 FILES = {"a.wav": 10.0, "b.wav": 5.0}
 

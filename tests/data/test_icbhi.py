@@ -17,10 +17,10 @@ from respira.data import (
     ICBHI,
     ICBHIFormatError,
     PartialCorpusWarning,
-    SplitError,
     load_icbhi,
     read_icbhi_index,
 )
+from respira.data.errors import SplitError
 from respira.labels import CLASS_NAMES
 
 RATE = 16000

@@ -17,9 +17,9 @@ import pytest
 import soundfile as sf
 import soxr
 
-from respira.data import KAUH, KAUHCountError, KAUHFormatError, load_kauh, read_kauh_index
-from respira.data.errors import CorpusFormatError
-from respira.data.kauh import KAUHWarning
+from respira.data import load_kauh
+from respira.data.errors import CorpusFormatError, KAUHCountError, KAUHFormatError
+from respira.data.kauh import KAUH, KAUHWarning, read_kauh_index
 from respira.data.kauh_names import KAUHName, normalise_diagnosis, parse_sound
 
 RATE = 16000

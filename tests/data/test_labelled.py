@@ -17,7 +17,8 @@ import soundfile as sf
 import yaml
 
 from respira.cli import main
-from respira.data import load_labelled, read_labelled_index
+from respira.data import load_labelled
+from respira.data.labelled import read_labelled_index
 from respira.data.labels_csv import UnlabelledRowsWarning
 from respira.labels import MULTI_LABEL
 

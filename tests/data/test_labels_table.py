@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from respira.data.errors import LabelledFormatError
-from respira.data.labels_table import LabelsTable
+from respira.data.labels_csv import LabelsTable
 
 ORIGINAL = (
     "\ufefffile;patient;crackle;wheeze;reason\r\n"

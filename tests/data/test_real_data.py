@@ -18,12 +18,11 @@ import soundfile as sf
 from respira.data import (
     ICBHICountError,
     PartialCorpusWarning,
-    class_counts,
     load_icbhi,
     read_icbhi_index,
-    validate_counts,
 )
 from respira.data.corpus import OFFICIAL_CLASS_COUNTS, OFFICIAL_SPLIT_CYCLES
+from respira.data.text_files import class_counts, validate_counts
 
 pytestmark = pytest.mark.real_data
 RATE = 16000

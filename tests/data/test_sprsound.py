@@ -19,25 +19,20 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import respira.data.sprsound_layout as layout_module
+import respira.data.sprsound_files as layout_module
 from respira.cli import main
-from respira.data import (
-    SPRSound,
-    SPRSoundConfig,
-    SPRSoundCountError,
-    SPRSoundError,
-    SPRSoundFormatError,
-    load_sprsound,
-    read_sprsound_events,
-    read_sprsound_index,
-    sprsound_patient_folds,
+from respira.data import load_sprsound, read_sprsound_events, read_sprsound_index
+from respira.data.errors import CorpusFormatError, SPRSoundCountError, SPRSoundError, SPRSoundFormatError
+from respira.data.folds import patient_kfold
+from respira.data.sprsound import EVENT_COLUMNS, INDEX_COLUMNS, SPRSound, SPRSoundConfig
+from respira.data.sprsound_files import (
+    SPRSoundAnnotation,
+    SPRSoundEvent,
+    SPRSoundName,
+    SPRSoundWarning,
+    read_annotation,
 )
-from respira.data.errors import CorpusFormatError
-from respira.data.index import PartialCorpusWarning
-from respira.data.sprsound import EVENT_COLUMNS, INDEX_COLUMNS
-from respira.data.sprsound_files import SPRSoundAnnotation, SPRSoundEvent, SPRSoundName, read_annotation
-from respira.data.sprsound_layout import SPRSoundWarning
-from respira.data.text_files import ClippedCycleWarning
+from respira.data.text_files import ClippedCycleWarning, PartialCorpusWarning
 
 from ..conftest import SHARED_DIR
 from ..conftest import SPRSOUND_PARTS as PART_FOLDERS
@@ -354,8 +349,9 @@ def test_patient_split_keeps_each_patient_on_one_side(tmp_path: Path) -> None:
     assert {split: set(part["patient_id"]) for split, part in events.items()} == patients  # same split
     parts = {split: set(part["official_part"]) for split, part in recordings.items()}
     assert set().union(*parts.values()) == {"train", "inter_test", "intra_test"}  # kept as a column
-    folds = sprsound_patient_folds(read_sprsound_index(root), 2, seed=0)
-    index = read_sprsound_index(root).assign(fold=folds.to_numpy())
+    index = read_sprsound_index(root)
+    folds = patient_kfold(index.assign(label=index["record_label"]), 2, seed=0, require_all=None)
+    index = index.assign(fold=folds.to_numpy())
     assert index.groupby("patient_id")["fold"].nunique().max() == 1 and set(folds) == {0, 1}
 
 

@@ -1,4 +1,4 @@
-"""``respira.pretrained.fitted``: what ``respira detectors`` and the app say a fitted folder learnt from."""
+"""``respira.pretrained.fitted``: what ``respira detectors`` says a fitted folder learnt from."""
 
 from __future__ import annotations
 

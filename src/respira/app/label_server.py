@@ -18,22 +18,21 @@ import json
 import logging
 import os
 import re
-import socket
-import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..options import SWITCH, option
 from ..utils.messages import one_line
+from .serving import PageServer, check_address
 
 if TYPE_CHECKING:
     from .labelling import LabelSession
 
-__all__ = ["PAGE_FILES", "LabelOptions", "LabelServer", "check_address", "label_server"]
+__all__ = ["PAGE_FILES", "LabelOptions", "LabelServer", "label_server"]
 
 PAGE_FILES: dict[str, tuple[str, str]] = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -115,53 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(session.state())
 
 
-class LabelServer(ThreadingHTTPServer):
-    """The page for ``session`` on ``host:port`` (``port=0``: a free one, :attr:`url` says which);
-    :meth:`serve` blocks, :meth:`start` serves in a background thread, :meth:`close` stops either."""
-
-    daemon_threads = True
+class LabelServer(PageServer):
+    """The page for ``session`` on ``host:port`` (``port=0``: a free one); :meth:`close` closes the session
+    too."""
 
     def __init__(self, session: LabelSession, host: str = "127.0.0.1", port: int = 7861) -> None:
-        super().__init__((host, port), _Handler)
+        super().__init__(host, port, _Handler, release=session.close)
         self.session = session
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def serve(self) -> None:
-        self.serve_forever(poll_interval=0.2)
-
-    def start(self) -> LabelServer:
-        self._thread = threading.Thread(target=self.serve, name="respira-label-server", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-        self.server_close()
-        self.session.close()
-
-
-def check_address(host: str, port: int) -> None:
-    """Raise a one-line ``ValueError`` unless the server can listen on ``host:port`` (before the model is
-    loaded; gradio would say "Cannot find empty port" for a host that does not resolve, too)."""
-    try:
-        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError):
-        raise ValueError(f"--host {host!r} is not an address of this machine to listen on") from None
-    with socket.socket(family, kind, protocol) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(address)
-        except OSError as error:
-            raise ValueError(
-                f"cannot listen on {host}:{port} ({error.strerror or error}): choose another --port or --host"
-            ) from None
 
 
 @dataclass(kw_only=True)
@@ -216,16 +175,14 @@ def label_server(
     listening but not yet serving (``respira label``, :func:`respira.label`): the address, the labels file
     (and events.csv) checked before the model loads, each refusal one line. ``minimum_units``: the
     labelled units fit-site needs, which the page counts towards."""
-    from ..data.labels_table import LabelsTable
-    from .detectors import open_detector
+    from ..data.labels_csv import LabelsTable
+    from ..inference.detector import Detector
     from .labelling import LabelSession
 
-    if not 0 <= options.port < 65536:
-        raise ValueError(f"--port must be between 0 (a free one) and 65535, got {options.port}")
     check_address(options.host, options.port)
     labels = labels_file(archive, options.labels)
     LabelsTable.read(labels)
-    detector, _ = open_detector(model, onnx=options.onnx, device=options.device)
+    detector = Detector.from_pretrained(model, device=options.device, onnx=True if options.onnx else None)
     session = LabelSession(labels, detector, model=shown_model(model), minimum_units=minimum_units)
     try:
         return LabelServer(session, options.host, options.port)

@@ -6,9 +6,9 @@ and ``wheeze``, not marked too poor to judge) and not skipped in this session: i
 :data:`SPECTROGRAM_TOP` Hz, drawn here as a PNG), its audio (16-bit WAV at the model's rate), the model's
 per-window crackle and wheeze probabilities with its thresholds (``respira predict``'s windows), the events
 marked in it, and its ``patient`` and ``reason`` cells (why ``respira suggest`` chose it) where the file has
-them. Each answer (:data:`respira.data.labels_table.ANSWERS`) is written to ``labels.csv``
+them. Each answer (:data:`respira.data.labels_csv.ANSWERS`) is written to ``labels.csv``
 at once and each change of a recording's events to ``events.csv`` beside it
-(:mod:`respira.data.events_csv`), each file replaced atomically: nothing answered is lost when the browser
+(:mod:`respira.data.labelled`), each file replaced atomically: nothing answered is lost when the browser
 closes or the server is killed. A skip is not written: the recording comes back after the others, or at
 the next start.
 
@@ -37,13 +37,12 @@ import numpy as np
 from ..audio.decoding import audio_duration, read_audio
 from ..audio.wav import encode_wav
 from ..core.decision import config_field, thresholds_of
-from ..data.events_csv import EVENTS_FILE, MarkedEvent, format_events_csv, read_events_csv
-from ..data.labelled import LABELS_FILE
-from ..data.labels_table import ANSWERS, LabelsTable
+from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
+from ..data.labelled import EVENTS_FILE, LABELS_FILE, MarkedEvent, format_events_csv, read_events_csv
+from ..data.labels_csv import ANSWERS, LabelsTable
 from ..labels import MULTI_LABEL_NAMES
 from ..utils.files import write_text_atomic
 from ..utils.messages import one_line
-from .analysis import default_window
 
 __all__ = ["SPECTROGRAM_TOP", "LabelSession", "Prepared"]
 
@@ -105,7 +104,7 @@ class LabelSession:
         self.model = model
         self.minimum_units = minimum_units
         self.rate = int(config_field(detector.config, "sampling_rate"))
-        self.window, self.hop = default_window()
+        self.window, self.hop = DEFAULT_WINDOW_SECONDS, DEFAULT_HOP_SECONDS
         self.thresholds = thresholds_of(detector.config)
         self._files = {row.file: row for row in self.table.rows}
         self.events: list[MarkedEvent] = []
@@ -268,7 +267,7 @@ class LabelSession:
 
     def set_events(self, at: Any, events: list[dict[str, Any]]) -> None:
         """Make ``events`` (``onset``, ``offset``, ``type``) row ``at``'s marked events and write
-        ``events.csv`` (atomically); checked as :func:`~respira.data.events_csv.read_events_csv` checks."""
+        ``events.csv`` (atomically); checked as :func:`~respira.data.labelled.read_events_csv` checks."""
         with self.lock:
             row = self.table.rows[self._row(at)]
             duration = self.prepared(at).result().duration

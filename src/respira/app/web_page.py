@@ -1,5 +1,6 @@
-"""``respira export MODEL OUT --web``: the detector as a static page that runs in the browser, so a
-recording never leaves the device.
+"""The detector as a static page that runs in the browser, so a recording never leaves the device:
+``respira export MODEL OUT --web`` writes it, ``respira app`` serves it (:mod:`respira.app.serving`),
+``respira push MODEL REPO --space`` publishes it as a Space.
 
 The folder holds ``index.html`` and its scripts (plain JavaScript, no build step), ``model.onnx``,
 the page's settings ``respira-web.json`` and onnxruntime-web (:data:`ORT_WEB_VERSION`, from the npm
@@ -10,9 +11,9 @@ matter (``sdk: static``) makes the folder a Hugging Face static Space; its ``cus
 for the COOP and COEP headers, under which the page is cross-origin isolated and onnxruntime-web runs on
 threads.
 
-The page does what ``respira predict --onnx`` does (:mod:`respira.app.onnx_runner`): mono (channels
-averaged), soxr's resampling to the model's rate, the model's low-pass (:func:`respira.audio.dsp.lowpass`),
-windows of :func:`respira.core.windows.window_spans`. soxr has no JavaScript port, so the settings carry
+The page does what ``respira predict --onnx`` does: mono (channels averaged), soxr's resampling to the
+model's rate, the model's low-pass (:func:`respira.audio.dsp.lowpass`), windows of
+:func:`respira.core.windows.window_spans`. soxr has no JavaScript port, so the settings carry
 soxr's own response, measured here by resampling impulses (:func:`resampler_tables`), for the rates of
 :data:`TABLE_RATES`: its kernel (one impulse's outputs), which the page applies through the FFT in
 overlapping blocks (``respira-resample.js``, any pair of rates), and its first :data:`START_OUTPUTS`
@@ -37,6 +38,7 @@ import numpy as np
 
 from ..labels import MULTI_LABEL
 from ..utils.files import staged_folder
+from ..utils.messages import one_line
 
 __all__ = [
     "ORT_WEB_FILES",
@@ -215,36 +217,49 @@ threads (opened at the Space's own address; inside the Hub's page it runs on one
 
 
 def write_web_page(
-    model: str | Path,
-    output_dir: str | Path,
-    *,
-    overwrite: bool = False,
-    export: bool = False,
-    name: str | None = None,
+    model: str | Path, output_dir: str | Path, *, overwrite: bool = False, name: str | None = None
 ) -> Path:
-    """Write the static page of ``model`` (a model folder holding ``model.onnx``, or a shipped detector's
-    name) to ``output_dir``; see the module. Raises a one-line error when the folder has no
-    ``model.onnx`` (``export``: it is exported first, into a temporary folder) or onnxruntime-web's files
-    are not at :func:`ort_web_folder`. ``name``: what the page calls the model (default: the folder's)."""
-    from ..hub.export import model_folder
+    """Write the static page of ``model`` (a model folder, an ONNX export folder, a shipped detector's name
+    or a Hub id) to ``output_dir``; see the module. A folder without ``model.onnx`` is exported first,
+    into a temporary folder. Raises a one-line error when the model cannot be read or onnxruntime-web's
+    files are not at :func:`ort_web_folder`. ``name``: what the page calls the model (default: the
+    folder's, or the Hub id's)."""
     from ..pretrained import check_not_shipped
 
-    folder = model_folder(model)
-    name = name or Path(str(model)).name
-    ort_web = ort_web_folder()
-    _check_ort_web(ort_web)
     output_dir = Path(output_dir)
     check_not_shipped(output_dir, "write a page in it: give another output folder")
+    folder = _model_folder(str(model))
+    ort_web = ort_web_folder()
+    _check_ort_web(ort_web)
+    name = name or Path(str(model)).name
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     if config.get("problem_type") != MULTI_LABEL:
-        raise ValueError(f"{folder}: --web pages decide crackle and wheeze flags: a multi-label model only")
-    if (folder / "model.onnx").is_file() or not export:
+        raise ValueError(f"{model}: the page decides crackle and wheeze flags: a multi-label model only")
+    if (folder / "model.onnx").is_file():
         return _write(folder, output_dir, ort_web, config, name, overwrite)
     from ..hub.export import export_model
 
     with tempfile.TemporaryDirectory(prefix="respira-web-") as tmp:
         exported = export_model(folder, Path(tmp) / "model", onnx=True)
         return _write(exported, output_dir, ort_web, config, name, overwrite)
+
+
+def _model_folder(model: str) -> Path:
+    """The folder of ``model`` here, a Hub id's ``config.json`` and ``model.onnx`` downloaded."""
+    from ..hub.loading import ModelLoadError, check_model_folder, resolve_model_name
+
+    folder = resolve_model_name(model)
+    if folder is None:
+        from huggingface_hub import snapshot_download
+
+        try:
+            folder = Path(snapshot_download(model, allow_patterns=["config.json", "model.onnx"]))
+        except Exception as error:
+            raise ModelLoadError(f"cannot download {model}: {one_line(error)}") from None
+        if not (folder / "model.onnx").is_file():
+            raise ModelLoadError(f"{model} has no model.onnx: push it with --onnx")
+    check_model_folder(folder, weights=("model.onnx", "model.safetensors"))
+    return folder
 
 
 def _write(
@@ -255,8 +270,6 @@ def _write(
     from ..core.windows import FRAME_SAMPLES_KEY
 
     onnx_file = folder / "model.onnx"
-    if not onnx_file.is_file():
-        raise FileNotFoundError(f"{folder}: no model.onnx: export it first (respira export MODEL OUT --onnx)")
     session = onnxruntime.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     frame_samples = int(session.get_modelmeta().custom_metadata_map.get(FRAME_SAMPLES_KEY, 1))
     settings = _settings(config, frame_samples, name)

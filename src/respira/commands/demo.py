@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> None:
         f"{predictions}: {', '.join(f'{path.stem}.png' for path in recordings)}"
     )
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything is in {output_dir}")
-    print(f"\ntry the model in your browser (pip install 'respira[app]'):\n  respira app {export_dir}")
+    print(f"\ntry the model in your browser:\n  respira app {export_dir}")
 
 
 def _cells(rows: list[dict[str, Any]]) -> list[list[str]]:

@@ -24,14 +24,6 @@ class ExportOptions:
         },
     )
     onnx: bool | None = onnx_export_option()
-    space: bool = field(
-        default=False,
-        metadata={
-            "help": "write OUT as a Hugging Face Space instead: the app page running the model's ONNX "
-            "export with onnxruntime, no torch or respira (needs pip install 'respira[app,onnx]')",
-            **SWITCH,
-        },
-    )
     web: bool = field(
         default=False,
         metadata={
@@ -41,9 +33,6 @@ class ExportOptions:
             "is also a Hugging Face static Space",
             **SWITCH,
         },
-    )
-    model_id: str | None = field(
-        default=None, metadata={"help": "with --space: the Hub model repo the Space names (models:)"}
     )
 
 
@@ -68,28 +57,15 @@ def run(args: argparse.Namespace) -> None:
     if args.web:
         from ..app.web_page import write_web_page
 
-        if args.space or args.with_code or args.onnx or args.model_id is not None:
+        if args.with_code or args.onnx:
             raise ValueError(
-                "--web writes a static page (it always holds model.onnx); "
-                "drop --space/--with_code/--onnx/--model_id"
+                "--web writes a static page (it always holds model.onnx); drop --with_code/--onnx"
             )
         output = write_web_page(args.run_dir, args.output_dir, overwrite=args.overwrite)
         print(
             f"wrote the static page of {args.run_dir} → {output} (open {output / 'index.html'} in a browser)"
         )
         return
-    if args.space:
-        from ..app.space import write_space
-
-        if args.with_code or args.onnx:
-            raise ValueError(
-                "--space writes a Space folder (it always holds model.onnx); drop --with_code/--onnx"
-            )
-        output = write_space(args.run_dir, args.output_dir, model_id=args.model_id, overwrite=args.overwrite)
-        print(f"wrote the Space of {args.run_dir} → {output} (app.py, README.md, requirements.txt, model/)")
-        return
-    if args.model_id is not None:
-        raise ValueError("--model_id applies to --space only")
     output = export_model(
         args.run_dir, args.output_dir, overwrite=args.overwrite, with_code=args.with_code, onnx=args.onnx
     )

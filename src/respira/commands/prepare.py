@@ -115,7 +115,7 @@ def _takes(option: str) -> str:
 
 def _fractions(text: str) -> tuple[float, ...]:
     """``0.6,0.2,0.2`` → ``(0.6, 0.2, 0.2)``."""
-    from ..data.icbhi_config import parse_split_fractions
+    from ..data.icbhi import parse_split_fractions
 
     try:
         return parse_split_fractions(text)
@@ -171,7 +171,7 @@ def _build(args: argparse.Namespace, config_name: str, options: dict[str, Any]):
 
 def _summary(dataset, corpus: str, config_name: str) -> str:
     from ..data.corpora import resolve
-    from ..data.dataset_card import split_table
+    from ..data.dataset_folder import split_table
     from ..utils.tables import format_table
 
     spec = get_corpus(corpus)

@@ -30,16 +30,9 @@ class PushOptions:
     space: bool = field(
         default=False,
         metadata={
-            "help": "also push the app page as a Space repo of the same id (runs model.onnx with "
-            "onnxruntime; implies --onnx; needs pip install 'respira[app,onnx]')",
-            **SWITCH,
-        },
-    )
-    web: bool = field(
-        default=False,
-        metadata={
-            "help": "with --space: push `respira export --web`'s static page as the Space instead (sdk: "
-            "static; the recording never leaves the device; onnxruntime-web from `make web-deps`)",
+            "help": "also push the model's static page (`respira export --web`: runs model.onnx in the "
+            "browser, the recording never leaves the device; onnxruntime-web from `make web-deps`) as a "
+            "Space repo of the same id (sdk: static)",
             **SWITCH,
         },
     )
@@ -64,24 +57,10 @@ def run(args: argparse.Namespace) -> None:
     from ..hub.push import check_push_target
 
     check_push_target(args.repo_id, token=args.token)  # before any page, Space or export is written
-    if args.web:
-        if not args.space:
-            raise ValueError("--web pushes the static page as the Space: add --space")
-        _push_with_web_space(args)
-        return
     if args.space:
-        from ..app.space import space_code
-
-        space_code()  # gradio and the Space's code checked before anything is pushed
-        args.onnx = True
-    _push_model(args)
-    if args.space:
-        from ..app.space import push_space
-
-        space = push_space(
-            args.run_dir, args.repo_id, model_id=args.repo_id, private=args.private, token=args.token
-        )
-        print(f"pushed the Space → {space}")
+        _push_with_space(args)
+    else:
+        _push_model(args)
 
 
 def _push_model(args: argparse.Namespace) -> None:
@@ -100,22 +79,20 @@ def _push_model(args: argparse.Namespace) -> None:
     print(f"pushed {args.run_dir} → {url}")
 
 
-def _push_with_web_space(args: argparse.Namespace) -> None:
+def _push_with_space(args: argparse.Namespace) -> None:
     """The model repo, then the static page as a Space repo (``sdk: static``) of the same id: the page is
     written first, so a model it cannot be made of (or missing onnxruntime-web) stops before any push."""
     import tempfile
     from pathlib import Path
 
-    from ..app.space import upload_space
     from ..app.web_page import write_web_page
-    from ..hub.repo_ids import check_repo_id
+    from ..hub.push import push_space_folder
 
-    check_repo_id(args.repo_id)
-    with tempfile.TemporaryDirectory(prefix="respira-push-web-") as tmp:
-        page = write_web_page(args.run_dir, Path(tmp) / "page", export=True, name=args.repo_id)
+    with tempfile.TemporaryDirectory(prefix="respira-push-space-") as tmp:
+        page = write_web_page(args.run_dir, Path(tmp) / "page", name=args.repo_id)
         _push_model(args)
         message = f"Upload the respira static page for {args.repo_id}"
-        space = upload_space(
-            page, args.repo_id, sdk="static", private=args.private, token=args.token, commit_message=message
+        space = push_space_folder(
+            page, args.repo_id, private=args.private, token=args.token, commit_message=message
         )
     print(f"pushed the static page as a Space → {space}")

@@ -10,7 +10,6 @@ its builder and calling :func:`register_corpus`. Functions are given as callable
 from __future__ import annotations
 
 import importlib
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,18 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from .corpus import DEVICES, NUM_CYCLES, NUM_PATIENTS, NUM_RECORDINGS
-
-__all__ = [
-    "CORPORA",
-    "LABEL_KINDS",
-    "PRIMARY_CORPUS",
-    "CorpusFacts",
-    "CorpusSpec",
-    "corpus_names",
-    "get_corpus",
-    "register_corpus",
-    "scored_corpus",
-]
 
 Reference = str | Callable[..., Any]
 """A function (or class) of a spec: the object itself, or ``"module:name"`` imported on use."""
@@ -102,12 +89,6 @@ class CorpusSpec:
     """``device`` of its windows in a multi-corpus split, formatted with their columns."""
 
     @property
-    def citation_key(self) -> str:
-        """The BibTeX key of :attr:`citation`."""
-        match = re.match(r"\s*@\w+\{([^,]+),", self.citation)
-        return match.group(1) if match else ""
-
-    @property
     def label(self) -> str:
         """How messages name it (``ICBHI``, ``KAUH``)."""
         return self.name.upper()
@@ -116,11 +97,6 @@ class CorpusSpec:
     def scored(self) -> bool:
         """Whether commands score a model on its labels: recording-labelled corpora and the primary one."""
         return self.labels in ("recording", "event") or self.name == PRIMARY_CORPUS
-
-    @property
-    def card_facts(self) -> CorpusFacts:
-        """What a dataset card says about it."""
-        return self.facts
 
     def load(self) -> Callable[..., Any]:
         """The corpus's ``load_*`` function."""
@@ -185,7 +161,7 @@ CORPORA: dict[str, CorpusSpec] = {
         name="icbhi",
         title="ICBHI 2017 Respiratory Sound Database",
         loader="respira.data.icbhi:load_icbhi",
-        config_class="respira.data.icbhi_config:ICBHIConfig",
+        config_class="respira.data.icbhi:ICBHIConfig",
         labels="cycle",
         group_by="patient_id",
         split_roles=("train", "validation", "test"),
@@ -216,8 +192,8 @@ CORPORA: dict[str, CorpusSpec] = {
         split_options=("validation_size", "split_strategy", "patient_split_fractions", "seed"),
         summary="respira.data.summary:summarize",
         reference_events="respira.data.icbhi:icbhi_reference_events",
-        split_table="respira.data.icbhi_card:split_table",
-        split_definition="respira.data.icbhi_card:split_definition",
+        split_table="respira.data.summary:split_table",
+        split_definition="respira.data.summary:split_definition",
         complete_counts={"recordings": NUM_RECORDINGS, "cycles": NUM_CYCLES},
     ),
     "kauh": CorpusSpec(
@@ -289,8 +265,8 @@ CORPORA: dict[str, CorpusSpec] = {
         read_index="respira.data.sprsound:read_sprsound_index",
         configs=("events", "recordings"),
         split_options=("split_strategy", "patient_split_fractions", "seed"),
-        split_table="respira.data.sprsound_card:split_table",
-        split_definition="respira.data.sprsound_card:split_definition",
+        split_table="respira.data.sprsound:split_table",
+        split_definition="respira.data.sprsound:split_definition",
         group_column="official_part",
         training_device="Yunting II",
     ),
@@ -346,8 +322,6 @@ def get_corpus(name: str) -> CorpusSpec:
 
 def layout_hint(data_dir: Any, expected: str) -> str:
     """``"; it has the layout of ...: --dataset NAME"`` when another corpus finds its layout there."""
-    import warnings
-
     if _HINTING:  # a locate asked below: its own error needs no hint
         return ""
     _HINTING.append(expected)

@@ -2,12 +2,15 @@
 
 Layout (the Hub's convention for a named config)::
 
-    README.md                                   card (:mod:`.dataset_card`)
+    README.md                                   card (:func:`dataset_card`)
     cycles/train-00000-of-00001.parquet         shards of at most ~500 MB per split
     cycles/test-00000-of-00001.parquet
 
 Several configs live side by side; writing one keeps the others. The folder is written in a hidden
-staging sibling and renamed into place when complete, so a failure leaves nothing behind.
+staging sibling and renamed into place when complete, so a failure leaves nothing behind. The card is
+what makes the folder load with ``datasets.load_dataset`` (``configs`` and ``dataset_info`` front matter,
+as ``push_to_hub`` writes them; a ``respira`` mapping of the build options); it states the corpus facts,
+split table, licence and citation.
 """
 
 from __future__ import annotations
@@ -15,23 +18,18 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import datasets
-from huggingface_hub import DatasetCard
+from huggingface_hub import DatasetCard, DatasetCardData
 
+from ..labels import RECORDING_LABELS
 from ..utils.files import is_occupied, staged_folder
-from .dataset_card import dataset_card
-from .prepared import is_prepared_folder
-
-__all__ = [
-    "MAX_SHARD_BYTES",
-    "card_configs",
-    "check_output_folder",
-    "folder_card",
-    "save_dataset_folder",
-]
+from .corpora import CORPORA, get_corpus, resolve
+from .prepared import build_options, is_prepared_folder
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 """Largest in-memory size of one Parquet shard (the Hub's ``push_to_hub`` default)."""
@@ -139,3 +137,237 @@ def _link_or_copy(source: str, target: str) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+# ------------------------------------------------------------ the card
+TEMPLATE = "dataset_card_template.md"
+_SEGMENTS = {"cycle": ("cycles", "annotated respiratory cycles"), "event": ("events", "annotated events")}
+"""A segment-labelled corpus's labels → the builder config (and column of its ``recordings`` config) that
+holds one example per segment, and what the card calls them."""
+
+
+def _size_category(rows: int) -> str:
+    bounds = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+    return next((name for bound, name in bounds if rows < bound), "n>1M")
+
+
+def split_table(dataset: datasets.DatasetDict, corpus: str) -> tuple[list[str], list[list[str]]]:
+    """A header and one row per split of what ``dataset`` holds (metadata columns only)."""
+    spec = get_corpus(corpus)
+    if spec.split_table is not None:
+        return resolve(spec.split_table)(dataset)
+    first = next(iter(dataset.values()))
+    flags = [flag for flag in RECORDING_LABELS if flag in first.column_names]
+    group = spec.group_column if spec.group_column in first.column_names else None
+    header = ["split", "recordings", "patients", *flags, *([f"{group.replace('_', ' ')}s"] if group else [])]
+    rows = []
+    for split, part in dataset.items():
+        frame = part.select_columns([spec.group_by, *flags, *([group] if group else [])]).to_pandas()
+        row = [split, str(len(frame)), str(frame[spec.group_by].nunique())]
+        row += [str(int(frame[flag].sum())) for flag in flags]
+        if group:
+            row.append(
+                ", ".join(f"{value} {int(n)}" for value, n in sorted(frame[group].value_counts().items()))
+            )
+        rows.append(row)
+    return header, rows
+
+
+def _split_definition(corpus: str, options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
+    """Sentences saying how the splits were made."""
+    spec = get_corpus(corpus)
+    if spec.split_definition is not None:
+        return resolve(spec.split_definition)(options, splits)
+    return [
+        "`test`: every recording. "
+        f"{spec.label} validates models trained on another corpus; it is never used to train or tune them."
+    ]
+
+
+def _audio_sentence(corpus: str, config_name: str, options: Mapping[str, Any]) -> str:
+    cutoff = options.get("lowpass_cutoff")
+    lowpass = (
+        f"low-passed at {float(cutoff):g} Hz (zero-phase Butterworth, order {options.get('lowpass_order')})"
+        if cutoff
+        else "not filtered"
+    )
+    segments = _SEGMENTS.get(get_corpus(corpus).labels)
+    examples = (
+        f"then cut into its {segments[1]} (no padding), one example per {segments[0][:-1]}"
+        if segments is not None and config_name == segments[0]
+        else "one example per recording"
+    )
+    return (
+        f"Each recording is decoded, down-mixed to mono, resampled once with soxr (HQ) to "
+        f"{int(options['sampling_rate'])} Hz and {lowpass}, {examples}; the samples are stored as "
+        f"{options.get('audio_subtype', 'FLOAT')} WAV bytes in the `audio` column (`datasets.Audio`)."
+    )
+
+
+def build_counts(dataset: datasets.DatasetDict, corpus: str) -> dict[str, int]:
+    """Recordings, patients and (segment-labelled corpora) ``cycles`` or ``events`` over all splits."""
+    labels = get_corpus(corpus).labels
+    unit = _SEGMENTS[labels][0] if labels in _SEGMENTS else "cycles"
+    recordings: set[str] = set()
+    patients: set[int] = set()
+    rows = segments = 0
+    for part in dataset.values():
+        names = part.column_names
+        if "recording" in names:
+            recordings.update(part["recording"])
+        if "patient_id" in names:
+            patients.update(int(patient) for patient in part["patient_id"])
+        rows += len(part)
+        segments += sum(len(entry) for entry in part[unit]) if unit in names else len(part)
+    if labels == "recording":  # one example per recording file
+        return {"recordings": rows, "patients": len(patients)}
+    return {"recordings": len(recordings), "patients": len(patients), unit: segments}
+
+
+def _build_sentence(counts: Mapping[str, int], corpus: str) -> str:
+    """The numbers of this build, and whether it is the complete database."""
+    text = f"This build holds {counts['recordings']} recordings of {counts['patients']} patients"
+    if "events" in counts:
+        return text + f", {counts['events']} annotated events."
+    if "cycles" not in counts:
+        return text + "."
+    text += f", {counts['cycles']} annotated respiratory cycles"
+    complete = get_corpus(corpus).complete_counts
+    if not complete:
+        return text + "."
+    if (counts["recordings"], counts["cycles"]) == (complete["recordings"], complete["cycles"]):
+        return text + ": the complete database."
+    return text + (
+        f" (the complete database has {complete['recordings']} recordings and {complete['cycles']} cycles)."
+    )
+
+
+def _existing_parts(existing: Mapping[str, Any] | None, config_name: str) -> dict[str, Any]:
+    """The other configs' ``configs``, ``dataset_info`` and ``respira`` entries of an existing card."""
+    if not existing:
+        return {}
+    configs = [entry for entry in existing.get("configs") or [] if entry.get("config_name") != config_name]
+    infos = existing.get("dataset_info")
+    infos = [infos] if isinstance(infos, dict) else list(infos or [])
+    infos = [info for info in infos if info.get("config_name", "default") != config_name]
+    options = {}
+    for entry in configs:
+        name = entry.get("config_name")
+        found = build_options(dict(existing), name)
+        if found:
+            options[name] = found
+    return {"configs": configs, "dataset_info": infos, "respira": options}
+
+
+def _configs_table(card_data: Mapping[str, Any]) -> str:
+    """One row per config of the card: its corpus, examples per split and sampling rate."""
+    infos = card_data.get("dataset_info")
+    infos = {
+        info.get("config_name", "default"): info for info in ([infos] if isinstance(infos, dict) else infos)
+    }
+    rows = []
+    for entry in card_data.get("configs") or []:
+        name = entry["config_name"]
+        options = build_options(dict(card_data), name)
+        splits = infos.get(name, {}).get("splits") or []
+        rows.append(
+            [
+                f"`{name}`" + (" (default)" if entry.get("default") else ""),
+                CORPORA[options["corpus"]].title if options.get("corpus") in CORPORA else "",
+                ", ".join(f"{split['name']} {split['num_examples']}" for split in splits),
+                f"{int(options['sampling_rate'])} Hz" if options.get("sampling_rate") else "",
+            ]
+        )
+    return _markdown_table(["config", "corpus", "examples per split", "sampling rate"], rows)
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def dataset_card(
+    dataset: datasets.DatasetDict,
+    *,
+    corpus: str,
+    config_name: str,
+    data_files: Mapping[str, Sequence[str]],
+    options: Mapping[str, Any],
+    download_size: int | None = None,
+    synthetic: bool = False,
+    repo_id: str | None = None,
+    existing: Mapping[str, Any] | None = None,
+    builder_config: str | None = None,
+) -> DatasetCard:
+    """The card of ``dataset`` (built from ``corpus`` with the builder ``options``) stored as ``data_files``.
+
+    Args:
+        existing: metadata of the card already there; its other configs are kept and listed.
+        builder_config: the builder's config name when ``config_name`` differs from it.
+        data_files: each split's Parquet files, relative to the folder root.
+        synthetic: the data was generated (``respira.synthetic``), which the card says up front.
+        repo_id: shown in the loading example (a local folder path otherwise).
+    """
+    spec = get_corpus(corpus)
+    if set(data_files) != set(dataset):
+        raise ValueError(f"data_files name splits {sorted(data_files)}, the dataset has {sorted(dataset)}")
+    facts = spec.facts
+    first = next(iter(dataset.values()))
+    splits = datasets.SplitDict()
+    for split, part in dataset.items():
+        splits.add(datasets.SplitInfo(name=split, num_bytes=part.data.nbytes, num_examples=len(part)))
+    info = datasets.DatasetInfo(
+        features=first.features,
+        splits=splits,
+        download_size=download_size,
+        dataset_size=sum(part.data.nbytes for part in dataset.values()),
+    )
+    license_fields = {"license_name": facts.license_name, "license_link": facts.license_link}
+    others = _existing_parts(existing, config_name)
+    builder_config = builder_config or config_name
+    own = {"corpus": corpus, "config": builder_config, "synthetic": synthetic, **options}
+    card_data = DatasetCardData(
+        pretty_name=f"{'Synthetic ICBHI-format corpus' if synthetic else spec.title} "
+        f"({config_name}, {int(options['sampling_rate']) / 1000:g} kHz)",
+        license=facts.license,
+        task_categories=["audio-classification"],
+        size_categories=_size_category(sum(len(part) for part in dataset.values())),
+        tags=[*facts.tags, *(["synthetic"] if synthetic else [])],
+        **{key: value for key, value in license_fields.items() if value},
+        respira={**others.get("respira", {}), config_name: own},
+    )
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+
+    if others.get("configs"):
+        card_data["configs"] = others["configs"]
+    if others.get("dataset_info"):
+        card_data["dataset_info"] = others["dataset_info"]
+    default = not any(entry.get("default") for entry in others.get("configs", []))
+    layout = [{"split": split, "path": list(paths)} for split, paths in data_files.items()]
+    entry = {"data_files": layout, **({"default": True} if default else {})}
+    MetadataConfigs({config_name: entry}).to_dataset_card_data(card_data)
+    DatasetInfosDict({config_name: info}).to_dataset_card_data(card_data)
+    header, rows = split_table(dataset, corpus)
+    template = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+    return DatasetCard.from_template(
+        card_data,
+        template_str=template,
+        title=card_data.pretty_name,
+        synthetic=synthetic,
+        corpus_description=facts.description,
+        license_text=facts.license_text,
+        citation=spec.citation.strip(),
+        homepage=spec.homepage,
+        split_table=_markdown_table(header, rows),
+        split_definition=_split_definition(corpus, options, list(dataset)),
+        audio_sentence=_audio_sentence(corpus, builder_config, options),
+        columns=list(first.features),
+        load_path=repo_id or "path/to/this/folder",
+        config_name=config_name,
+        load_config="" if default else f', "{config_name}"',
+        first_split=next(iter(dataset)),
+        build_sentence=_build_sentence(build_counts(dataset, corpus), corpus),
+        configs_table=_configs_table(card_data.to_dict()) if len(card_data["configs"]) > 1 else "",
+    )

@@ -6,7 +6,6 @@ import errno
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from ..utils.messages import one_line
 
@@ -83,13 +82,7 @@ class LabelledFormatError(LabelledError, CorpusFormatError):
 # An exception line of a formatted traceback: "package.module.ErrorName: message".
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception)): (?P<message>.+)$", re.MULTILINE)
 _LOCATION = re.compile(r"^(?P<path>.+?)(?::(?P<line>\d+))?: (?P<message>.+)$")
-_FORMAT_ERRORS: dict[str, type[CorpusFormatError]] = {
-    "CorpusFormatError": CorpusFormatError,
-    "ICBHIFormatError": ICBHIFormatError,
-    "KAUHFormatError": KAUHFormatError,
-    "SPRSoundFormatError": SPRSoundFormatError,
-    "LabelledFormatError": LabelledFormatError,
-}
+_FORMAT_ERRORS = {kind.__name__: kind for kind in (CorpusFormatError, *CorpusFormatError.__subclasses__())}
 
 
 def _from_remote_traceback(text: str) -> BaseException | None:
@@ -141,16 +134,3 @@ def _is_within(path: str | os.PathLike | int, folder: str | Path) -> bool:
         return Path(path).resolve().is_relative_to(Path(folder).resolve())
     except (TypeError, ValueError, OSError):
         return False
-
-
-class SurfacedBuildErrors:
-    """Builder mixin (before ``GeneratorBasedBuilder``): failed build raises :func:`original_build_error`."""
-
-    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
-        """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""
-        try:
-            super().download_and_prepare(*args, **kwargs)  # type: ignore[misc]
-        except Exception as error:
-            if type(error).__name__ != "DatasetGenerationError":
-                raise
-            raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]

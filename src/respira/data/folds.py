@@ -24,17 +24,6 @@ from .splits import _check_columns, _count_groups, carve_validation, patient_spl
 if TYPE_CHECKING:
     import datasets
 
-__all__ = [
-    "FOLD_SPLITS",
-    "FOLD_STRATEGIES",
-    "check_every_cycle_tested_once",
-    "compose_fold",
-    "device_folds",
-    "fold_name",
-    "fold_splits",
-    "is_fold_strategy",
-    "patient_kfold",
-]
 
 FOLD_SPLITS: tuple[str, ...] = ("train", "validation", "test")
 """The splits :func:`fold_splits` and :func:`compose_fold` give each fold."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import datasets
 import pandas as pd
@@ -19,17 +21,27 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .corpora import CORPORA
+from ..run_record import SPLIT_STRATEGIES
 from .corpus import NUM_RECORDINGS
-from .errors import ICBHIFormatError, SplitError, SurfacedBuildErrors
+from .errors import ICBHIFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
-from .icbhi_config import ICBHIConfig
-from .index import PartialCorpusWarning, index_from_layout
-from .layout import CorpusLayout, locate_corpus
-from .loaders import FolderBuilder, check_loader_options, load_folder
-from .recording_audio import audio_durations, recording_samples
+from .layout import CorpusLayout
+from .loaders import (
+    AudioBuilderConfig,
+    FolderBuilder,
+    audio_durations,
+    check_loader_options,
+    load_folder,
+    recording_samples,
+)
 from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_split
-from .text_files import ClippedCycleWarning
+from .text_files import (
+    CLIP_TOLERANCE_SECONDS,
+    STRATA_COLUMNS,
+    ClippedCycleWarning,
+    PartialCorpusWarning,
+    index_from_layout,
+)
 
 RECORDING_COLUMNS: tuple[str, ...] = (
     "recording",
@@ -50,17 +62,87 @@ CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
 
 
 def _recording_features() -> dict[str, datasets.Value]:
-    strings = ("recording", "recording_index", "chest_location", "acquisition_mode", "device")
-    features = {name: datasets.Value("string") for name in strings}
-    features["patient_id"] = datasets.Value("int32")
-    for name in ("official_split", "diagnosis", "sex"):
-        features[name] = datasets.Value("string")
-    for name in ("age", "adult_bmi", "child_weight", "child_height"):
-        features[name] = datasets.Value("float64")
-    return {name: features[name] for name in RECORDING_COLUMNS}
+    numbers = {"patient_id": "int32", "age": "float64", "adult_bmi": "float64"}
+    numbers.update(child_weight="float64", child_height="float64")
+    return {name: datasets.Value(numbers.get(name, "string")) for name in RECORDING_COLUMNS}
 
 
-class ICBHI(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+@dataclass
+class ICBHIConfig(AudioBuilderConfig):
+    """Options of the ICBHI builder, besides the audio ones; every field is part of the cache key.
+
+    Args:
+        split_strategy: ``"official"`` (the challenge's file), ``"patient"`` (a patient-wise split),
+            ``"patient_kfold"`` (:func:`~respira.data.folds.patient_kfold` folds) or
+            ``"leave_one_device_out"`` (:func:`~respira.data.folds.device_folds`).
+        validation_size: official split: share of train cycles moved to a patient-disjoint ``validation``.
+        patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
+        stratify_by: index column(s) the patient split is stratified by.
+        num_folds: ``patient_kfold``: the number of folds.
+        fold_stratify_by: ``patient_kfold``: a second column the folds are stratified by.
+        seed: seed of the validation and patient splits and of the folds.
+        clip_tolerance: seconds a cycle may run past its audio before the clipping is reported.
+    """
+
+    split_strategy: Literal["official", "patient", "patient_kfold", "leave_one_device_out"] = "official"
+    validation_size: float = 0.0
+    patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    stratify_by: str = "chest_location"
+    num_folds: int = 5
+    fold_stratify_by: str | None = None
+    seed: int = 0
+    clip_tolerance: float = CLIP_TOLERANCE_SECONDS
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an option value the builder cannot honour."""
+        super().validate()
+        if self.split_strategy not in SPLIT_STRATEGIES:
+            raise ValueError(
+                f"split_strategy must be one of {', '.join(SPLIT_STRATEGIES)}, got {self.split_strategy!r}"
+            )
+        if self.split_strategy == "patient_kfold" and (
+            isinstance(self.num_folds, bool) or not isinstance(self.num_folds, int) or self.num_folds < 2
+        ):
+            raise ValueError(f"num_folds must be a whole number of at least 2, got {self.num_folds!r}")
+        if is_fold_strategy(self.split_strategy) and self.validation_size:
+            raise ValueError(
+                f"with split_strategy={self.split_strategy!r} the validation split is carved from each "
+                "fold's training folds: pass validation_size with fold= to load_icbhi, not to the builder"
+            )
+        if not 0 <= self.validation_size < 1:
+            raise ValueError(f"validation_size must be in [0, 1), got {self.validation_size}")
+        if self.split_strategy == "patient" and self.validation_size:
+            raise ValueError(
+                "validation_size applies to the official split; with split_strategy='patient' set "
+                "patient_split_fractions (train, validation, test) instead"
+            )
+        self.patient_split_fractions = parse_split_fractions(self.patient_split_fractions)
+        for name in ("stratify_by", "fold_stratify_by"):
+            value = getattr(self, name)
+            if value not in STRATA_COLUMNS and not (name == "fold_stratify_by" and value is None):
+                raise ValueError(
+                    f"{name} must be a categorical column of the index ({', '.join(STRATA_COLUMNS)}), "
+                    f"got {value!r}"
+                )
+
+
+def parse_split_fractions(value: str | Sequence[float]) -> tuple[float, float, float]:
+    """``(train, validation, test)`` from ``"0.6,0.2,0.2"`` or three numbers ≥ 0; one-line ``ValueError``."""
+    parts = value.split(",") if isinstance(value, str) else value
+    message = (
+        "patient_split_fractions must be three numbers train,validation,test (e.g. 0.6,0.2,0.2), "
+        f"got {value!r}"
+    )
+    try:
+        fractions = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if len(fractions) != 3 or not all(math.isfinite(f) and f >= 0 for f in fractions):
+        raise ValueError(message)
+    return fractions
+
+
+class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
     """ICBHI 2017 from a local folder: configs ``cycles`` (one example per cycle) and ``recordings``."""
 
     VERSION = datasets.Version("1.0.0")
@@ -76,49 +158,25 @@ class ICBHI(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
     DEFAULT_CONFIG_NAME = "cycles"
     config: ICBHIConfig
 
-    CORPUS_LABEL = "ICBHI"
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> CorpusLayout:
-        return locate_corpus(data_dir)  # looked up when called: the module's function, as patched
-
+    CORPUS, CORPUS_LABEL = "icbhi", "ICBHI"
     layout: CorpusLayout
 
-    def _info(self) -> datasets.DatasetInfo:
+    def _features(self) -> datasets.Features:
         audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
-        labels = datasets.ClassLabel(names=list(CLASS_NAMES))
+        label = {"label": datasets.ClassLabel(names=list(CLASS_NAMES))}
+        flags = {"crackle": datasets.Value("int8"), "wheeze": datasets.Value("int8")}
+        seconds = datasets.Value("float64")
+        times = {"cycle_index": datasets.Value("int32"), "start": seconds, "end": seconds}
         if self.config.name == "recordings":
-            cycle = {
-                "cycle_index": datasets.Value("int32"),
-                "start": datasets.Value("float64"),
-                "end": datasets.Value("float64"),
-                "crackle": datasets.Value("int8"),
-                "wheeze": datasets.Value("int8"),
-                "label": labels,
-            }
-            features = {"audio": audio, **_recording_features(), "cycles": datasets.List(cycle)}
-        else:
-            features = {
-                "audio": audio,
-                "label": labels,
-                "crackle": datasets.Value("int8"),
-                "wheeze": datasets.Value("int8"),
-                **_recording_features(),
-                "cycle_index": datasets.Value("int32"),
-                "start": datasets.Value("float64"),
-                "end": datasets.Value("float64"),
-            }
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=datasets.Features(features),
-            homepage=CORPORA["icbhi"].homepage,
-            citation=CORPORA["icbhi"].citation,
-        )
+            cycles = datasets.List({**times, **flags, **label})
+            return datasets.Features({"audio": audio, **_recording_features(), "cycles": cycles})
+        return datasets.Features({"audio": audio, **label, **flags, **_recording_features(), **times})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         index = index_from_layout(self.layout)
         index = self._drop_recordings_without_audio(index)
-        durations = self._audio_durations(index["recording"].unique())
+        files = {stem: self.layout.audio_files[stem] for stem in index["recording"].unique()}
+        durations = audio_durations(files, error=ICBHIFormatError)  # unreadable files fail early
         self._check_cycles_fit_audio(index, durations)
         index = index.assign(split=assign_splits(index, self.config))
         generators = []
@@ -165,11 +223,6 @@ class ICBHI(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
             stacklevel=2,
         )
         return index[~index["recording"].isin(missing)].reset_index(drop=True)
-
-    def _audio_durations(self, recordings: list[str]) -> dict[str, float]:
-        """Duration of each recording from its header, failing early on unreadable files."""
-        files = {stem: self.layout.audio_files[stem] for stem in recordings}
-        return audio_durations(files, error=ICBHIFormatError)
 
     def _check_cycles_fit_audio(self, index: pd.DataFrame, durations: dict[str, float]) -> None:
         duration = index["recording"].map(durations)

@@ -29,29 +29,10 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from .audio_config import AudioBuilderConfig
-from .corpora import CORPORA
-from .errors import KAUHCountError, KAUHError, KAUHFormatError, SurfacedBuildErrors
+from .errors import KAUHCountError, KAUHError, KAUHFormatError
 from .kauh_names import FILTER_MODES, KAUHName, KAUHNameError, looks_like_kauh
-from .layout import AUDIO_SUFFIXES, files_fingerprint, walk_dirs
-from .loaders import FolderBuilder, load_folder
-from .recording_audio import WholeRecordings, audio_durations
-
-__all__ = [
-    "FILTER_MODE_NAMES",
-    "INDEX_COLUMNS",
-    "KAUH",
-    "KAUHConfig",
-    "KAUHLayout",
-    "KAUHWarning",
-    "index_from_kauh_layout",
-    "kauh_names",
-    "kauh_patient_folds",
-    "load_kauh",
-    "locate_kauh",
-    "read_kauh_index",
-]
-
+from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
+from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
 """``("bell", "diaphragm", "extended")``, in the order of their name prefixes B, D, E."""
@@ -70,7 +51,6 @@ INDEX_COLUMNS: tuple[str, ...] = (
     "age",
     "sex",
 )
-_SEARCH_DEPTH = 3
 
 
 class KAUHWarning(UserWarning):
@@ -106,12 +86,8 @@ def _kauh_audio(folder: Path) -> tuple[dict[str, Path], list[Path]]:
 
 def locate_kauh(data_dir: str | Path) -> KAUHLayout:
     """Find the folder of KAUH recordings: ``data_dir`` or the first folder below it (3 levels) with them."""
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"KAUH data_dir {str(root)!r} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"KAUH data_dir {str(root)!r} is not a folder")
-    for folder in [root, *walk_dirs(root, _SEARCH_DEPTH)]:
+    root = corpus_root(data_dir, "KAUH")
+    for folder in [root, *walk_dirs(root)]:
         recordings, others = _kauh_audio(folder)
         if recordings:
             if others:
@@ -132,11 +108,7 @@ def locate_kauh(data_dir: str | Path) -> KAUHLayout:
 
 def read_kauh_index(data_dir: str | Path) -> pd.DataFrame:
     """One row per KAUH recording, from the file names alone: :data:`INDEX_COLUMNS` and ``path``."""
-    return index_from_kauh_layout(locate_kauh(data_dir))
-
-
-def index_from_kauh_layout(layout: KAUHLayout) -> pd.DataFrame:
-    """:func:`read_kauh_index` for an already located corpus."""
+    layout = locate_kauh(data_dir)
     rows = [(*_metadata(name).values(), str(layout.audio_files[name.stem])) for name in kauh_names(layout)]
     index = pd.DataFrame.from_records(rows, columns=[*INDEX_COLUMNS, "path"])
     index["sound"] = index["sound"].map(tuple)
@@ -222,28 +194,12 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
             )
 
 
-def _features(sampling_rate: int) -> datasets.Features:
-    strings = ("recording", "filter_mode", "diagnosis", "chest_location", "sex")
-    features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
-    features.update(
-        patient_id=datasets.Value("int32"),
-        sound=datasets.List(datasets.Value("string")),
-        crackle=datasets.Value("int8"),
-        wheeze=datasets.Value("int8"),
-        normal=datasets.Value("int8"),
-        age=datasets.Value("float64"),
-    )
-    return datasets.Features(
-        {"audio": datasets.Audio(sampling_rate=sampling_rate), **{n: features[n] for n in INDEX_COLUMNS}}
-    )
-
-
 @dataclass
 class KAUHConfig(AudioBuilderConfig):
     """Options of the KAUH builder: the audio options alone; every field is part of the cache key."""
 
 
-class KAUH(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class KAUH(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """KAUH lung sounds from a local folder: one example per recording, all in a ``test`` split."""
 
     VERSION = datasets.Version("1.0.0")
@@ -254,22 +210,23 @@ class KAUH(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.Generat
     DEFAULT_CONFIG_NAME = "recordings"
     config: KAUHConfig
 
-    CORPUS_LABEL = "KAUH"
+    CORPUS, CORPUS_LABEL = "kauh", "KAUH"
     FORMAT_ERROR = KAUHFormatError
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> KAUHLayout:
-        return locate_kauh(data_dir)  # looked up when called: the module's function, as patched
-
     layout: KAUHLayout
 
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=_features(self.config.sampling_rate),
-            homepage=CORPORA["kauh"].homepage,
-            citation=CORPORA["kauh"].citation,
+    def _features(self) -> datasets.Features:
+        strings = ("recording", "filter_mode", "diagnosis", "chest_location", "sex")
+        features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
+        features.update(
+            patient_id=datasets.Value("int32"),
+            sound=datasets.List(datasets.Value("string")),
+            crackle=datasets.Value("int8"),
+            wheeze=datasets.Value("int8"),
+            normal=datasets.Value("int8"),
+            age=datasets.Value("float64"),
         )
+        audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
+        return datasets.Features({"audio": audio, **{name: features[name] for name in INDEX_COLUMNS}})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         names = kauh_names(self.layout)
@@ -298,13 +255,3 @@ def load_kauh(
         KAUH, load_kauh, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
     )  # fmt: skip
-
-
-def kauh_patient_folds(index: pd.DataFrame, num_folds: int, *, seed: int = 0) -> pd.Series:
-    """The fold of every recording of a KAUH index: whole patients, stratified by class."""
-    from ..labels import MULTI_LABEL_NAMES, flags_to_classes
-    from .folds import patient_kfold
-
-    table = index[["patient_id"]].copy()
-    table["label"] = flags_to_classes(index[list(MULTI_LABEL_NAMES)].to_numpy())
-    return patient_kfold(table, num_folds, seed=seed, require_all=None)

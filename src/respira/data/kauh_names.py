@@ -9,12 +9,11 @@ A KAUH recording carries all its labels in its name::
 The names were typed by hand; spelling is normalised, never rejected, except an unknown sound code
 (:class:`KAUHNameError`: labels are never guessed). Filters ``B``/``D``/``E`` are bell / diaphragm /
 extended. Diagnoses go through :data:`DIAGNOSES` (an unknown one is kept, capitalised); ``BRON`` is
-read as bronchiectasis, a judgement (every ``BRON`` recording has crackles). Sound codes
-(:data:`SOUND_CODES`): ``N`` normal, ``C`` crackles, ``W`` wheeze, ``B`` bronchial, ``I``/``E``
-qualifying the sound that follows. Location letters are upper-cased and single-spaced; age ``NA`` and
-sex ``NA`` are missing. A name with more than five fields loses its empty ones, then keeps its last
-three as location, age and sex, the trailing sound codes before them as the sound, the rest as the
-diagnosis.
+read as bronchiectasis, a judgement (every ``BRON`` recording has crackles). Sound codes: ``N`` normal,
+``C`` crackles (crepitations), ``W`` wheeze, ``B`` bronchial breathing, ``I``/``E`` inspiratory/expiratory,
+qualifying the sound that follows. Location letters are upper-cased and single-spaced; age ``NA`` and sex
+``NA`` are missing. A name with more than five fields loses its empty ones, then keeps its last three as
+location, age and sex, the trailing sound codes before them as the sound, the rest as the diagnosis.
 """
 
 from __future__ import annotations
@@ -22,31 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = [
-    "DIAGNOSES",
-    "FILTER_MODES",
-    "LOCATION_CODES",
-    "SOUND_ALIASES",
-    "SOUND_CODES",
-    "KAUHName",
-    "KAUHNameError",
-    "looks_like_kauh",
-    "normalise_diagnosis",
-    "parse_sound",
-]
-
 FILTER_MODES: dict[str, str] = {"B": "bell", "D": "diaphragm", "E": "extended"}
 """Name prefix letter → filter mode of the 3M Littmann 3200 (each recording exists once per mode)."""
-
-SOUND_CODES: dict[str, str] = {
-    "N": "normal breath sounds",
-    "C": "crackles (crepitations)",
-    "W": "wheeze",
-    "B": "bronchial breathing",
-    "I": "inspiratory (qualifies the sound that follows)",
-    "E": "expiratory (qualifies the sound that follows)",
-}
-"""The normalised sound codes and their meaning."""
 
 SOUND_ALIASES: dict[str, str] = {
     "n": "N",

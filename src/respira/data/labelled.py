@@ -21,7 +21,7 @@ Corpus facts (what respira assumes of such a folder; nothing is known of its ori
 
 Examples (config ``recordings``, the only one) have: ``audio`` (``datasets.Audio`` at ``sampling_rate``:
 decoded, down-mixed, resampled once with soxr HQ and optionally low-passed by the same code as the
-other builders, :mod:`respira.data.recording_audio`), ``recording`` (the ``file`` cell as written),
+other builders, :mod:`respira.data.loaders`), ``recording`` (the ``file`` cell as written),
 ``patient_id``, ``patient``, ``device``, ``chest_location``, ``crackle``, ``wheeze``, ``normal`` (0/1) and
 ``label`` (``datasets.ClassLabel`` of :data:`respira.labels.CLASS_NAMES`).
 
@@ -33,8 +33,11 @@ recording it lists.
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,26 +46,11 @@ import datasets
 import pandas as pd
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..labels import CLASS_NAMES, cycle_label
-from .audio_config import AudioBuilderConfig
-from .corpora import CORPORA
-from .errors import LabelledError, LabelledFormatError, SurfacedBuildErrors
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES, cycle_label
+from .errors import LabelledError, LabelledFormatError
 from .labels_csv import LabelledRow, read_labels_csv
-from .layout import files_fingerprint
-from .loaders import FolderBuilder, load_folder
-from .recording_audio import WholeRecordings, audio_durations
-
-__all__ = [
-    "INDEX_COLUMNS",
-    "LABELS_FILE",
-    "Labelled",
-    "LabelledConfig",
-    "LabelledLayout",
-    "load_labelled",
-    "locate_labelled",
-    "read_labelled_index",
-    "split_definition",
-]
+from .layout import corpus_root, files_fingerprint
+from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, audio_durations, load_folder
 
 LABELS_FILE = "labels.csv"
 """The file a labelled folder holds at its root."""
@@ -102,11 +90,7 @@ class LabelledLayout:
 def locate_labelled(data_dir: str | Path) -> LabelledLayout:
     """The labelled folder ``data_dir``: its ``labels.csv`` read and every row checked (files exist, flags
     are 0/1...; nothing decoded). One-line errors name the folder, or the CSV's line and value."""
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"labelled data_dir {str(root)!r} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"labelled data_dir {str(root)!r} is not a folder")
+    root = corpus_root(data_dir, "labelled")
     labels_file = root / LABELS_FILE
     if not labels_file.is_file():
         raise LabelledError(
@@ -149,26 +133,13 @@ def _metadata(layout: LabelledLayout) -> list[dict[str, Any]]:
     return columns
 
 
-def _features(sampling_rate: int) -> datasets.Features:
-    strings = ("recording", "patient", "device", "chest_location")
-    features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
-    features.update(
-        patient_id=datasets.Value("int32"),
-        label=datasets.ClassLabel(names=list(CLASS_NAMES)),
-        **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
-    )
-    return datasets.Features(
-        {"audio": datasets.Audio(sampling_rate=sampling_rate), **{n: features[n] for n in INDEX_COLUMNS}}
-    )
-
-
 @dataclass
 class LabelledConfig(AudioBuilderConfig):
     """Options of the labelled-folder builder: the audio options alone
-    (:class:`~respira.data.audio_config.AudioBuilderConfig`); every field is part of the cache key."""
+    (:class:`~respira.data.loaders.AudioBuilderConfig`); every field is part of the cache key."""
 
 
-class Labelled(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class Labelled(FolderBuilder, WholeRecordings, datasets.GeneratorBasedBuilder):
     """One's own labelled recordings, read from a folder holding ``labels.csv`` (``data_dir``): one example
     per recording, all in a ``test`` split (see the module docstring)."""
 
@@ -180,22 +151,20 @@ class Labelled(FolderBuilder, WholeRecordings, SurfacedBuildErrors, datasets.Gen
     DEFAULT_CONFIG_NAME = "recordings"
     config: LabelledConfig
 
-    CORPUS_LABEL = "labelled folder"
+    CORPUS, CORPUS_LABEL = "labelled", "labelled folder"
     FORMAT_ERROR = LabelledFormatError
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> LabelledLayout:
-        return locate_labelled(data_dir)
-
     layout: LabelledLayout
 
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=_features(self.config.sampling_rate),
-            homepage=CORPORA["labelled"].homepage,
-            citation=CORPORA["labelled"].citation,
+    def _features(self) -> datasets.Features:
+        strings = ("recording", "patient", "device", "chest_location")
+        features: dict[str, Any] = {name: datasets.Value("string") for name in strings}
+        features.update(
+            patient_id=datasets.Value("int32"),
+            label=datasets.ClassLabel(names=list(CLASS_NAMES)),
+            **{flag: datasets.Value("int8") for flag in ("crackle", "wheeze", "normal")},
         )
+        audio = datasets.Audio(sampling_rate=self.config.sampling_rate)
+        return datasets.Features({"audio": audio, **{name: features[name] for name in INDEX_COLUMNS}})
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         files = {str(row.path): row.path for row in self.layout.rows}
@@ -227,16 +196,123 @@ def load_labelled(
     streaming: bool = False,
     **options: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """Build (or load from cache) the dataset of a labelled folder (``data_dir`` holding ``labels.csv``):
-    a ``DatasetDict`` with one ``test`` split, one example per recording (``config_name``: ``recordings``,
-    the only config).
+    """Build (or load from cache) the dataset of a labelled folder (``data_dir`` holding ``labels.csv``): one
+    ``test`` split of recordings.
 
-    ``options`` are further :class:`LabelledConfig` fields (``lowpass_cutoff``, ``lowpass_order``,
-    ``audio_subtype``); anything else is a ``TypeError`` listing the valid options, raised before any
-    file is read. ``num_proc`` decodes recordings in parallel processes; ``streaming=True`` returns an
-    ``IterableDatasetDict`` decoding recordings while it is iterated.
+    ``options`` are further :class:`LabelledConfig` fields; anything else is a ``TypeError``.
     """
     return load_folder(
         Labelled, load_labelled, options, cache_dir=cache_dir, num_proc=num_proc, streaming=streaming,
         config_name=config_name, data_dir=data_dir, sampling_rate=sampling_rate,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------ events.csv, the sidecar of labels.csv
+# Where in a recording a site heard crackles and wheezes. ``respira label`` writes it (one row per marked
+# event; rewritten whole, atomically, at each mark), and anyone may write it by hand: UTF-8, a header line
+# and one row per event, in any order, with columns ``file`` (as in the ``file`` column of ``labels.csv``),
+# ``onset`` and ``offset`` (seconds from the recording's start, ``0 <= onset < offset <=`` its duration) and
+# ``type`` (``crackle`` or ``wheeze``, the ``type`` column of ``respira predict --events``).
+EVENTS_FILE = "events.csv"
+"""The events file's name, beside ``labels.csv``."""
+EVENT_FILE_COLUMNS: tuple[str, ...] = ("file", "onset", "offset", "type")
+END_TOLERANCE = 1e-3
+"""Seconds an offset may run past the recording's end (a mark dragged to the very edge, rounded)."""
+_DECIMALS = 3
+
+
+@dataclass(frozen=True)
+class MarkedEvent:
+    """One marked event: the recording (as ``labels.csv`` writes it), its times in seconds, its type, and
+    the line of ``events.csv`` it was read from (0 for one not read from a file)."""
+
+    file: str
+    onset: float
+    offset: float
+    type: str
+    line: int = 0
+
+
+def _seconds(events_file: Path, line: int, name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise LabelledFormatError(
+            events_file, f"{name} is {text!r}: write a number of seconds >= 0", line=line
+        )
+    return value
+
+
+def read_events_csv(
+    events_file: str | Path,
+    *,
+    files: Collection[str] | None = None,
+    duration: Callable[[str], float] | None = None,
+) -> list[MarkedEvent]:
+    """Every event of ``events_file`` in file order, checked. ``files``: the recordings ``labels.csv`` lists
+    (``None``: not checked); ``duration(file)``: a recording's length in seconds (``None``: offsets are not
+    checked against it). The first problem raises a one-line :class:`~respira.data.errors.LabelledFormatError`
+    naming ``events.csv:LINE`` and the value: a missing column, a time that is no number, an onset at or
+    after its offset, an offset past the recording's end, a file ``labels.csv`` does not list, a type that is
+    neither label."""
+    events_file = Path(events_file)
+    lines = events_file.read_text(encoding="utf-8-sig").splitlines()
+    reader = csv.reader(lines)
+    header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
+    if header is None:
+        raise LabelledFormatError(events_file, f"the file is empty: expected {', '.join(EVENT_FILE_COLUMNS)}")
+    columns = [cell.strip().lower() for cell in header]
+    missing = [name for name in EVENT_FILE_COLUMNS if name not in columns]
+    if missing:
+        raise LabelledFormatError(
+            events_file,
+            f"no {' or '.join(map(repr, missing))} column (found: {', '.join(columns)}; expected: "
+            f"{', '.join(EVENT_FILE_COLUMNS)})",
+            line=reader.line_num,
+        )
+    index = {name: columns.index(name) for name in EVENT_FILE_COLUMNS}
+    events = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        line = reader.line_num
+        cell = {name: (cells[at].strip() if at < len(cells) else "") for name, at in index.items()}
+        if files is not None and cell["file"] not in files:
+            raise LabelledFormatError(
+                events_file, f"file {cell['file']!r} is not listed in labels.csv", line=line
+            )
+        onset = _seconds(events_file, line, "onset", cell["onset"])
+        offset = _seconds(events_file, line, "offset", cell["offset"])
+        if onset >= offset:
+            raise LabelledFormatError(
+                events_file, f"onset {cell['onset']} is not before offset {cell['offset']}", line=line
+            )
+        if duration is not None and offset > (length := duration(cell["file"])) + END_TOLERANCE:
+            raise LabelledFormatError(
+                events_file,
+                f"offset {cell['offset']} is past the end of {cell['file']} ({length:.3f} s)",
+                line=line,
+            )
+        kind = cell["type"].lower()
+        if kind not in MULTI_LABEL_NAMES:
+            raise LabelledFormatError(
+                events_file,
+                f"type {cell['type']!r} is not {' or '.join(MULTI_LABEL_NAMES)}",
+                line=line,
+            )
+        events.append(MarkedEvent(cell["file"], onset, offset, kind, line))
+    return events
+
+
+def format_events_csv(events: Iterable[MarkedEvent]) -> str:
+    """``events`` as the text of an ``events.csv`` (times to the millisecond), sorted by file, then onset."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EVENT_FILE_COLUMNS)
+    for event in sorted(events, key=lambda e: (e.file, e.onset, e.offset, e.type)):
+        writer.writerow(
+            [event.file, f"{event.onset:.{_DECIMALS}f}", f"{event.offset:.{_DECIMALS}f}", event.type]
+        )
+    return buffer.getvalue()

@@ -57,11 +57,7 @@ def files_fingerprint(root: Path, files: Iterable[Path]) -> str:
 
 def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     """Find the recordings folder and metadata files of an ICBHI corpus under ``data_dir``."""
-    root = Path(data_dir).expanduser()
-    if not root.exists():
-        raise FileNotFoundError(f"ICBHI data_dir {str(root)!r} does not exist")
-    if not root.is_dir():
-        raise NotADirectoryError(f"ICBHI data_dir {str(root)!r} is not a folder")
+    root = corpus_root(data_dir, "ICBHI")
     recordings_dir = _find_recordings_dir(root)
     annotation_files, audio_files = _list_recordings(recordings_dir)
     if not annotation_files:
@@ -93,7 +89,17 @@ def _looks_like_recording(path: Path) -> bool:
     return len(fields) == 5 and fields[0].isdigit()
 
 
-def walk_dirs(root: Path, depth: int) -> list[Path]:
+def corpus_root(data_dir: str | Path, label: str) -> Path:
+    """``data_dir`` as a path; a one-line error naming the ``label`` corpus when it is not a folder."""
+    root = Path(data_dir).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"{label} data_dir {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{label} data_dir {str(root)!r} is not a folder")
+    return root
+
+
+def walk_dirs(root: Path, depth: int = _SEARCH_DEPTH) -> list[Path]:
     """Folders below ``root`` up to ``depth`` levels, breadth first, in name order."""
     found, frontier = [], [root]
     for _ in range(depth):
@@ -103,7 +109,7 @@ def walk_dirs(root: Path, depth: int) -> list[Path]:
 
 
 def _find_recordings_dir(root: Path) -> Path:
-    for candidate in walk_dirs(root, _SEARCH_DEPTH):
+    for candidate in walk_dirs(root):
         if candidate.name in RECORDING_FOLDERS and any(
             _looks_like_recording(p) for p in candidate.glob("*.txt")
         ):
@@ -144,7 +150,7 @@ def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
 
 def _find_file(root: Path, names: tuple[str, ...], recordings_dir: Path) -> Path | None:
     """The first of ``names`` found in ``root``, the recordings folder, or folders below ``root``."""
-    for folder in [root, recordings_dir, *walk_dirs(root, _SEARCH_DEPTH)]:
+    for folder in [root, recordings_dir, *walk_dirs(root)]:
         for name in names:
             if (folder / name).is_file():
                 return folder / name
@@ -154,13 +160,3 @@ def _find_file(root: Path, names: tuple[str, ...], recordings_dir: Path) -> Path
 def is_synthetic_corpus(data_dir: str | Path | None) -> bool:
     """Whether ``data_dir`` holds a generated corpus (:data:`SYNTHETIC_MARKER` at its root)."""
     return data_dir is not None and (Path(data_dir).expanduser() / SYNTHETIC_MARKER).is_file()
-
-
-__all__ = [
-    "SYNTHETIC_MARKER",
-    "CorpusLayout",
-    "files_fingerprint",
-    "is_synthetic_corpus",
-    "locate_corpus",
-    "walk_dirs",
-]

@@ -1,23 +1,79 @@
-"""What the corpus builders and their ``load_*`` functions share: a located, fingerprinted folder
-(:class:`FolderBuilder`) and options checked before any file is read.
+"""What the corpus builders and their ``load_*`` functions share: the audio options
+(:class:`AudioBuilderConfig`), a located, fingerprinted folder whose failed build raises its cause
+(:class:`FolderBuilder`), one decode per recording, and options checked before any file is read.
+
+``datasets`` names a build's cache folder from the options given, not from where a field is declared
+(``tests/data/test_audio_config.py`` pins the config ids).
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Mapping
-from dataclasses import fields
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
 import datasets
+import numpy as np
 
-__all__ = ["FolderBuilder", "builder_option_names", "check_loader_options", "load_folder"]
+from ..audio.decoding import DEFAULT_SAMPLING_RATE, AudioReadError, audio_duration, read_audio
+from ..audio.dsp import lowpass
+from ..audio.wav import STORAGE_SUBTYPES, encode_wav
+from .corpora import CORPORA, resolve
+from .errors import CorpusFormatError, original_build_error
 
 _INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
 WHOLE_RECORDING_BATCH = 50
 """Examples per write batch of a config whose examples are whole recordings (large: keep batches small)."""
+
+
+@dataclass
+class AudioBuilderConfig(datasets.BuilderConfig):
+    """How a builder decodes its recordings; every field is part of the cache key.
+
+    Args:
+        sampling_rate: rate every recording is resampled to (Hz).
+        lowpass_cutoff: optional Butterworth low-pass applied after resampling (Hz).
+        lowpass_order: order of that filter.
+        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
+        input_fingerprint: set by the builder from the input files; not for users.
+    """
+
+    sampling_rate: int = DEFAULT_SAMPLING_RATE
+    lowpass_cutoff: float | None = None
+    lowpass_order: int = 4
+    audio_subtype: str = "FLOAT"
+    input_fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` for an option value the builder cannot honour."""
+        rate = self.sampling_rate
+        if isinstance(rate, float) and rate.is_integer():
+            self.sampling_rate = rate = int(rate)
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+            raise ValueError(f"sampling_rate must be a positive whole number of Hz, got {rate!r}")
+        if self.audio_subtype not in STORAGE_SUBTYPES:
+            raise ValueError(f"audio_subtype must be one of {STORAGE_SUBTYPES}, got {self.audio_subtype!r}")
+        if self.lowpass_cutoff is not None and not 0 < self.lowpass_cutoff < self.sampling_rate / 2:
+            raise ValueError(
+                f"lowpass_cutoff {self.lowpass_cutoff} Hz must lie below the Nyquist frequency "
+                f"{self.sampling_rate / 2} Hz of sampling_rate {self.sampling_rate}"
+            )
+        if (
+            isinstance(self.lowpass_order, bool)
+            or not isinstance(self.lowpass_order, int)
+            or self.lowpass_order < 1
+        ):
+            raise ValueError(
+                f"lowpass_order must be a whole number of at least 1, got {self.lowpass_order!r}"
+            )
 
 
 class FolderBuilder:
@@ -25,24 +81,91 @@ class FolderBuilder:
     its config validated again after ``datasets`` has set the user's options.
     """
 
+    CORPUS: ClassVar[str]
+    """Its :data:`~respira.data.corpora.CORPORA` name: its spec's ``locate`` (looked up when called, as
+    patched) finds the folder's layout, with ``fingerprint()``; homepage and citation go to its info."""
     CORPUS_LABEL: ClassVar[str]
     """How messages name the corpus (``ICBHI``, ``KAUH``)."""
     WHOLE_RECORDING_CONFIGS: ClassVar[tuple[str, ...]] = ("recordings",)
-    locate: ClassVar[Callable[[str | Path], Any]]
-    """``locate(data_dir)``: the corpus's layout, with ``fingerprint()``."""
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
         if data_dir is None:
             raise ValueError(
                 f"the {self.CORPUS_LABEL} builder reads a local copy of the corpus: pass data_dir=<folder>"
             )
-        self.layout = type(self).locate(data_dir)
+        self.layout = resolve(CORPORA[self.CORPUS].locate)(data_dir)
         kwargs["input_fingerprint"] = self.layout.fingerprint()
         config_name = kwargs.get("config_name") or getattr(self, "DEFAULT_CONFIG_NAME", None)
         if config_name in self.WHOLE_RECORDING_CONFIGS and kwargs.get("writer_batch_size") is None:
             kwargs["writer_batch_size"] = WHOLE_RECORDING_BATCH
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
         self.config.validate()  # type: ignore[attr-defined]
+
+    def _features(self) -> datasets.Features:
+        raise NotImplementedError
+
+    def _info(self) -> datasets.DatasetInfo:
+        spec = CORPORA[self.CORPUS]
+        module = sys.modules[type(self).__module__]  # its docstring describes the corpus
+        return datasets.DatasetInfo(
+            description=module.__doc__,
+            features=self._features(),
+            homepage=spec.homepage,
+            citation=spec.citation,
+        )
+
+    def download_and_prepare(self, *args: Any, **kwargs: Any) -> None:
+        """``datasets.DatasetBuilder.download_and_prepare``, raising the cause of a failed build."""
+        try:
+            super().download_and_prepare(*args, **kwargs)  # type: ignore[misc]
+        except Exception as error:
+            if type(error).__name__ != "DatasetGenerationError":
+                raise
+            raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]
+
+
+def recording_samples(
+    path: str | Path, config: AudioBuilderConfig, *, error: type[CorpusFormatError] = CorpusFormatError
+) -> np.ndarray:
+    """A recording decoded, down-mixed, resampled once and optionally low-passed; else ``error``."""
+    try:
+        samples = read_audio(path, config.sampling_rate)
+    except AudioReadError as failure:
+        raise error(failure.path, failure.reason) from None
+    if config.lowpass_cutoff is not None:
+        samples = lowpass(samples, config.sampling_rate, config.lowpass_cutoff, config.lowpass_order)
+    return samples
+
+
+def audio_durations(
+    files: Mapping[str, Path], *, error: type[CorpusFormatError] = CorpusFormatError
+) -> dict[str, float]:
+    """Duration (seconds, from the header) of each recording; ``error`` for an unreadable file."""
+    durations = {}
+    for stem, path in files.items():
+        try:
+            durations[stem] = audio_duration(path)
+        except AudioReadError as failure:
+            raise error(failure.path, failure.reason) from None
+    return durations
+
+
+class WholeRecordings:
+    """Builder mixin: one example per recording, from the ``{"path", "metadata"}`` tasks of its splits."""
+
+    FORMAT_ERROR: ClassVar[type[CorpusFormatError]]
+    config: AudioBuilderConfig
+
+    def _generate_examples(self, recordings: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+        config = self.config
+        for task in recordings:
+            samples = recording_samples(task["path"], config, error=self.FORMAT_ERROR)
+            audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
+            metadata = task["metadata"]
+            yield (
+                metadata["recording"],
+                {"audio": {"bytes": audio, "path": Path(task["path"]).name}, **metadata},
+            )
 
 
 def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[str, ...]:

@@ -12,15 +12,6 @@ from typing import Any
 from ..labels import CLASS_NAMES
 from ..utils.messages import one_line
 
-__all__ = [
-    "REQUIRED_COLUMNS",
-    "PreparedDataset",
-    "build_options",
-    "inspect_dataset",
-    "is_prepared_folder",
-    "load_prepared",
-]
-
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id",)
 """Metadata columns training and evaluation need besides the audio and the label (patient-wise scores)."""
 CARD = "README.md"

@@ -17,7 +17,6 @@ from ..core.windows import window_starts
 if TYPE_CHECKING:
     import datasets
 
-__all__ = ["WINDOW_COLUMNS", "check_window_options", "recording_windows"]
 
 WINDOW_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
 """Columns a window example adds to its recording's."""

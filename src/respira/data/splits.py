@@ -16,8 +16,6 @@ import pandas as pd
 
 from respira.data.errors import SplitError
 
-__all__ = ["REQUIRE_ALL_HINT", "SEARCH_HINT", "VALIDATION", "carve_validation", "patient_split"]
-
 VALIDATION = "validation"
 """Split name given to the rows moved by :func:`carve_validation`."""
 REQUIRE_ALL_HINT = " (pass require_all=None to allow splits without it)"

@@ -10,7 +10,7 @@ the BioCAS 2022 grand challenge; the copy in ../shared carries a GPL-3.0 licence
 * **Size**: the complete 2022 release has 292 children (more is reported: :class:`SPRSoundWarning`);
   ``../shared/sprsound`` holds all 641 recordings of 60 of them.
 * **Parts**: ``train``, and the test part's ``inter_test`` (patients absent from train) and
-  ``intra_test`` (:mod:`respira.data.sprsound_layout`).
+  ``intra_test`` (:mod:`respira.data.sprsound_files`).
 * **Labels**: a record label (Normal, CAS, DAS, CAS & DAS, Poor Quality) and annotated events with onset,
   offset and type, which need not tile the recording; types map to the ICBHI classes (crackle: fine or
   coarse crackle; wheeze: wheeze, rhonchi or stridor; both: wheeze+crackle).
@@ -25,7 +25,8 @@ cache key covers every option and a fingerprint of the audio and JSON files.
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,39 +38,21 @@ from ..audio.decoding import DEFAULT_SAMPLING_RATE
 from ..audio.wav import encode_wav
 from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
-from .audio_config import AudioBuilderConfig
-from .corpora import CORPORA
-from .errors import SplitError, SPRSoundError, SPRSoundFormatError, SurfacedBuildErrors
-from .icbhi_config import parse_split_fractions
-from .loaders import FolderBuilder, load_folder
-from .recording_audio import audio_durations, recording_samples
+from .errors import SplitError, SPRSoundError, SPRSoundFormatError
+from .icbhi import parse_split_fractions
+from .loaders import AudioBuilderConfig, FolderBuilder, audio_durations, load_folder, recording_samples
 from .splits import patient_split
-from .sprsound_files import EVENT_CLASSES, EVENT_TYPES, RECORD_LABELS
-from .sprsound_layout import (
+from .sprsound_files import (
+    EVENT_CLASSES,
+    EVENT_TYPES,
     OFFICIAL_PARTS,
+    RECORD_LABELS,
     SPRSoundLayout,
     SPRSoundRecording,
-    SPRSoundWarning,
     locate_sprsound,
     sprsound_recordings,
 )
 from .text_files import ClippedCycleWarning
-
-__all__ = [
-    "DEVICE",
-    "EVENT_COLUMNS",
-    "INDEX_COLUMNS",
-    "OFFICIAL_PARTS",
-    "SPRSound",
-    "SPRSoundConfig",
-    "SPRSoundLayout",
-    "SPRSoundWarning",
-    "load_sprsound",
-    "locate_sprsound",
-    "read_sprsound_events",
-    "read_sprsound_index",
-    "sprsound_patient_folds",
-]
 
 SPLITS: dict[str, tuple[str, ...]] = {"official": OFFICIAL_PARTS, "patient": ("train", "validation", "test")}
 """The split names of each ``split_strategy``."""
@@ -114,11 +97,6 @@ def sprsound_reference_events(example: dict[str, Any]) -> list[tuple[float, floa
 
 def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
     """One row per SPRSound recording from names and JSON alone: :data:`INDEX_COLUMNS`."""
-    return index_from_sprsound_layout(locate_sprsound(data_dir))
-
-
-def index_from_sprsound_layout(layout: SPRSoundLayout) -> pd.DataFrame:
-    """:func:`read_sprsound_index` for an already located corpus."""
     rows = [
         {
             "path": str(recording.audio),
@@ -127,7 +105,7 @@ def index_from_sprsound_layout(layout: SPRSoundLayout) -> pd.DataFrame:
             **recording.annotation.flags,
             "n_events": len(recording.annotation.events),
         }
-        for recording in sprsound_recordings(layout)
+        for recording in sprsound_recordings(locate_sprsound(data_dir))
     ]
     return pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
 
@@ -194,34 +172,7 @@ def assign_sprsound_splits(index: pd.DataFrame, config: SPRSoundConfig) -> pd.Se
         ) from None
 
 
-def _features(config_name: str, sampling_rate: int) -> datasets.Features:
-    features: dict[str, Any] = {
-        "audio": datasets.Audio(sampling_rate=sampling_rate),
-        "recording": datasets.Value("string"),
-        "patient_id": datasets.Value("int32"),
-        "age": datasets.Value("float64"),
-        **{name: datasets.Value("string") for name in ("sex", "chest_location", "official_part", "device")},
-        "record_label": datasets.ClassLabel(names=list(RECORD_LABELS)),
-    }
-    event_type = datasets.ClassLabel(names=list(EVENT_TYPES))
-    if config_name == "recordings":
-        features.update({flag: datasets.Value("int8") for flag in FLAGS})
-        span = {"start": datasets.Value("float64"), "end": datasets.Value("float64"), "type": event_type}
-        features["events"] = datasets.List(span)
-    else:
-        features.update(
-            event_index=datasets.Value("int32"),
-            start=datasets.Value("float64"),
-            end=datasets.Value("float64"),
-            event_type=event_type,
-            label=datasets.ClassLabel(names=list(CLASS_NAMES)),
-            crackle=datasets.Value("int8"),
-            wheeze=datasets.Value("int8"),
-        )
-    return datasets.Features(features)
-
-
-class SPRSound(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilder):
+class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
     """SPRSound from a local folder: one example per event (``events``) or per recording (``recordings``)."""
 
     VERSION = datasets.Version("1.0.0")
@@ -233,21 +184,37 @@ class SPRSound(FolderBuilder, SurfacedBuildErrors, datasets.GeneratorBasedBuilde
     DEFAULT_CONFIG_NAME = "events"
     config: SPRSoundConfig
 
-    CORPUS_LABEL = "SPRSound"
-
-    @staticmethod
-    def locate(data_dir: str | Path) -> SPRSoundLayout:
-        return locate_sprsound(data_dir)  # looked up when called: the module's function, as patched
-
+    CORPUS, CORPUS_LABEL = "sprsound", "SPRSound"
     layout: SPRSoundLayout
 
-    def _info(self) -> datasets.DatasetInfo:
-        return datasets.DatasetInfo(
-            description=__doc__,
-            features=_features(self.config.name, self.config.sampling_rate),
-            homepage=CORPORA["sprsound"].homepage,
-            citation=CORPORA["sprsound"].citation,
-        )
+    def _features(self) -> datasets.Features:
+        features: dict[str, Any] = {
+            "audio": datasets.Audio(sampling_rate=self.config.sampling_rate),
+            "recording": datasets.Value("string"),
+            "patient_id": datasets.Value("int32"),
+            "age": datasets.Value("float64"),
+            **{
+                name: datasets.Value("string")
+                for name in ("sex", "chest_location", "official_part", "device")
+            },
+            "record_label": datasets.ClassLabel(names=list(RECORD_LABELS)),
+        }
+        event_type = datasets.ClassLabel(names=list(EVENT_TYPES))
+        if self.config.name == "recordings":
+            features.update({flag: datasets.Value("int8") for flag in FLAGS})
+            span = {"start": datasets.Value("float64"), "end": datasets.Value("float64"), "type": event_type}
+            features["events"] = datasets.List(span)
+        else:
+            features.update(
+                event_index=datasets.Value("int32"),
+                start=datasets.Value("float64"),
+                end=datasets.Value("float64"),
+                event_type=event_type,
+                label=datasets.ClassLabel(names=list(CLASS_NAMES)),
+                crackle=datasets.Value("int8"),
+                wheeze=datasets.Value("int8"),
+            )
+        return datasets.Features(features)
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         recordings = sprsound_recordings(self.layout)
@@ -362,9 +329,50 @@ def load_sprsound(
     )  # fmt: skip
 
 
-def sprsound_patient_folds(index: pd.DataFrame, num_folds: int, seed: int = 0) -> pd.Series:
-    """The fold of every recording of an SPRSound index: whole patients, stratified by record label."""
-    from .folds import patient_kfold
+# ------------------------------------------------ its dataset card (the spec's split_table, split_definition)
+_OFFICIAL = {
+    "train": "`train`: the official training part (`train_wav/`, `train_json/`).",
+    "inter_test": "`inter_test`: the official test recordings of patients absent from the training part of "
+    "the complete release (`test_json/inter_test_json/`).",
+    "intra_test": "`intra_test`: the official test recordings of patients who also have recordings in the "
+    "training part (`test_json/intra_test_json/`): not patient-disjoint from `train`, by definition.",
+}
 
-    table = index[["patient_id"]].assign(label=index["record_label"].to_numpy())
-    return patient_kfold(table, num_folds, seed=seed, require_all=None)
+
+def split_table(dataset: datasets.DatasetDict) -> tuple[list[str], list[list[str]]]:
+    """A header and one row per split: events per class or recordings per record label, patients, parts."""
+    first = next(iter(dataset.values()))
+    per_recording = "events" in first.column_names
+    if per_recording:
+        header = ["split", "recordings", "patients", "events", *RECORD_LABELS, "official parts"]
+    else:
+        header = ["split", "events", "recordings", "patients", *CLASS_NAMES, "official parts"]
+    rows = []
+    for split, part in dataset.items():
+        label = "record_label" if per_recording else "label"
+        columns = [label, "recording", "patient_id", "official_part", *(["events"] if per_recording else [])]
+        frame = part.select_columns(columns).to_pandas()
+        names = RECORD_LABELS if per_recording else CLASS_NAMES
+        counts = Counter(int(value) for value in frame[label])
+        labels = [str(counts[index]) for index in range(len(names))]
+        parts = frame.drop_duplicates("recording")["official_part"].value_counts()
+        official = ", ".join(f"{name} {int(parts[name])}" for name in sorted(parts.index))
+        recordings, patients = str(frame["recording"].nunique()), str(frame["patient_id"].nunique())
+        if per_recording:
+            events = str(sum(len(spans) for spans in frame["events"]))
+            rows.append([split, recordings, patients, events, *labels, official])
+        else:
+            rows.append([split, str(len(frame)), recordings, patients, *labels, official])
+    return header, rows
+
+
+def split_definition(options: Mapping[str, Any], splits: Sequence[str]) -> list[str]:
+    """Sentences saying how the splits were made: the official parts, or a patient-wise split."""
+    if options.get("split_strategy") == "patient":
+        fractions = "/".join(f"{float(f):g}" for f in options.get("patient_split_fractions", ()))
+        return [
+            f"A patient-wise split ({', '.join(splits)}; fractions {fractions} of the recordings), no "
+            f"patient in two splits, stratified by record label, drawn with seed {options.get('seed', 0)} "
+            "(`split_strategy=patient`); each recording's official part is in `official_part`."
+        ]
+    return [_OFFICIAL[split] for split in splits if split in _OFFICIAL]

@@ -1,7 +1,6 @@
 """Sharing trained models: loading, model cards, Hub-ready export and push."""
 
-from .card_callback import ModelCardCallback
-from .card_data import RespiraModelCardData
+from .card_data import ModelCardCallback, RespiraModelCardData
 from .card_render import MODEL_CARD_TEMPLATE, card_data_from_run_dir, render_folder_card, render_model_card
 from .export import EXPORTED_FILES, export_model
 from .loading import ModelLoadError, check_model_folder, load_model

@@ -1,16 +1,14 @@
 """What a respira model card states: :class:`RespiraModelCardData`, the names it uses, and
-:class:`ModelCardCallback`, which fills it while a ``Trainer`` runs.
+:class:`ModelCardCallback`, which fills it while a ``Trainer`` runs (``RespiraTrainer`` registers one).
 
-The card data is filled from a model config (:meth:`~RespiraModelCardData.set_model_config`), the
-training arguments, a ``TrainerState`` and the run's :class:`~respira.run_record.RunRecord`
-(:meth:`~RespiraModelCardData.set_run_record`, the authority on everything the record holds).
-``RespiraTrainer`` registers a :class:`ModelCardCallback`, so a trainer's card data is filled as it trains;
-:func:`respira.hub.card_render.card_data_from_run_dir` fills the same fields from a run folder. What the
-folder's results say is :mod:`respira.hub.card_results`'s; rendering is :mod:`respira.hub.card_render`'s.
+The card data is filled from a model config, the training arguments, a ``TrainerState`` and the run's
+:class:`~respira.run_record.RunRecord` (the authority on everything it holds);
+:func:`respira.hub.card_render.card_data_from_run_dir` fills the same fields from a run folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from typing import Any
 
 from huggingface_hub import CardData, EvalResult
 from huggingface_hub.repocard_data import eval_results_to_model_index
+from transformers import TrainerCallback
 
 from ..core.decision import aggregation_of, has_tuned_thresholds, thresholds_of
 from ..labels import CLASS_NAMES, MULTI_LABEL, SINGLE_LABEL
@@ -41,6 +40,7 @@ __all__ = [
     "HYPERPARAMETERS",
     "NOT_METRICS",
     "TRAINER_STATE_FACTS",
+    "ModelCardCallback",
     "RespiraModelCardData",
 ]
 
@@ -134,14 +134,12 @@ class RespiraModelCardData(CardData):
     :func:`respira.hub.card_render.render_model_card`.
     """
 
-    # Hub metadata
+    # Hub metadata (library_name None: transformers when the code ships with the model, else respira)
     model_id: str | None = None
     model_name: str | None = None
     language: str | list[str] | None = None
     license: str | None = "apache-2.0"
     library_name: str | None = None
-    """``None``: ``transformers`` when the model's code ships with it (it loads with plain transformers and
-    ``trust_remote_code=True``), ``respira`` otherwise (it needs ``import respira``)."""
     pipeline_tag: str = "audio-classification"
     tags: list[str] = field(
         default_factory=lambda: ["audio-classification", "respiratory-sound", "icbhi", "respira"]
@@ -152,21 +150,18 @@ class RespiraModelCardData(CardData):
     id2label: dict[int, str] = field(default_factory=lambda: dict(enumerate(CLASS_NAMES)))
     thresholds: list[float] | None = None
     thresholds_tuned: bool = False
-    # model
+    # model (recording_rule: the config's rule from window to recording probabilities)
     encoder_type: str | None = None
     encoder_source: str | None = None
     architecture: dict[str, Any] = field(default_factory=dict)
     recording_rule: tuple[str, int | None] = ("max", None)
-    """How the pipeline turns window probabilities into a recording's (the config's rule)."""
     num_parameters: int | None = None
-    # data
+    # data (hub_dataset: the Hub dataset it was trained on; corpora: CORPORA names, ICBHI first)
     dataset_name: str = "ICBHI 2017 Respiratory Sound Database"
     dataset_id: str = "icbhi_2017"
     hub_dataset: str | None = None
-    """The Hub dataset repo the model was trained on (``respira train --dataset_name``), for ``datasets:``."""
     dataset_config: str | None = None
     corpora: list[str] = field(default_factory=lambda: ["icbhi"])
-    """The corpora it was trained on (:data:`respira.data.corpora.CORPORA` names), ICBHI first."""
     synthetic_data: bool = False
     split_strategy: str | None = None
     validation_size: float | None = None
@@ -184,40 +179,25 @@ class RespiraModelCardData(CardData):
     test_metrics_std: dict[str, float | None] = field(default_factory=dict)
     per_seed_metrics: list[SeedResult] = field(default_factory=list)
     validation_metrics: dict[str, float | None] = field(default_factory=dict)
-    # what the published folder holds besides the weights
+    # what the folder holds besides the weights: its code (auto_map; its packages and (files, code lines),
+    # :func:`respira.hub.remote_code.code_size`), model.onnx, a LoRA adapter, checksums.sha256
     remote_code: bool = False
-    """The folder ships respira's model code (``auto_map``): plain transformers loads it with
-    ``trust_remote_code=True``."""
     code_requirements: list[str] = field(default_factory=list)
-    """Top-level packages the shipped code imports (the card's ``pip install`` line for it)."""
     code_size: tuple[int, int] | None = None
-    """(files, code lines) of the shipped code (:func:`respira.hub.remote_code.code_size`), counted
-    from what the export writes (the card says it, so a reader knows what ``trust_remote_code=True`` asks
-    them to read)."""
     onnx: bool = False
-    """The folder holds ``model.onnx`` (waveforms → probabilities; runs with onnxruntime alone)."""
     adapter: bool = False
-    """The folder holds the PEFT LoRA adapter of a LoRA run in ``adapter/`` (beside the merged model)."""
     checksums: dict[str, str] = field(default_factory=dict)
-    """SHA-256 (hex) of the folder's weight files (``checksums.sha256``), by file name."""
+    # what the folder's files say: external validations, site verdicts, build_record.json, site_fit.json
+    # and its base model's folder (None: the one the record names)
     external_validations: list[ExternalValidation] = field(default_factory=list)
-    """Recording-level scores on corpora the model never saw (``respira evaluate --dataset CORPUS``)."""
     site_verdicts: list[SiteVerdict] = field(default_factory=list)
-    """Every site the folder's recorded evaluations scored it on, against all-normal
-    (:func:`respira.pretrained.site_verdicts`)."""
     build_record: Mapping[str, Any] | None = None
-    """``build_record.json`` of a detector built by ``make detector`` (recipe, inputs, library versions)."""
     code_elsewhere: str | None = None
-    """What a folder that declares its code (``auto_map``) without the files is exported by (its shipped
-    name, or a placeholder): ``respira export`` writes the code, and the card says to export it first."""
+    """What exports the code of a folder that declares it (``auto_map``) without the files."""
     site_fit: Mapping[str, Any] | None = None
-    """``site_fit.json`` of a folder ``respira fit-site`` wrote (the card then says the fit's story)."""
     site_fit_base: Path | None = None
-    """The base model's folder of a site fit (``None``: the one its record names), for its verdicts."""
-    # free text
     notes: list[str] = field(default_factory=list)
 
-    # CardData's dict-like helpers read ``__dict__``; the dataclass __init__ replaces CardData's.
     # ------------------------------------------------------------------ filling
     def set_model_config(self, config: Any) -> None:
         """Labels, problem type, encoder and architecture from a :class:`~respira.RespiraConfig`."""
@@ -441,3 +421,27 @@ def _describe_corpus(corpus: Any) -> str:
     sizes = ((corpus.patients, "patients"), (corpus.recordings, "recordings"), (corpus.examples, unit))
     counts = [f"{value} {name}" for value, name in sizes if value is not None]
     return f"{corpus.name} ({corpus.labels} labels" + (f": {', '.join(counts)})" if counts else ")")
+
+
+class ModelCardCallback(TrainerCallback):
+    """Fills a :class:`RespiraModelCardData` while a ``Trainer`` runs: the model's config and the training
+    arguments when training begins, ``eval_*`` / ``test_*`` metrics as they come, steps, epochs and the best
+    validation score at the end."""
+
+    def __init__(self, card_data: RespiraModelCardData | None = None) -> None:
+        self.card_data = card_data if card_data is not None else RespiraModelCardData()
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if model is not None and getattr(model, "config", None) is not None:
+            self.card_data.set_model_config(model.config)
+            if self.card_data.num_parameters is None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    self.card_data.num_parameters = sum(p.numel() for p in model.parameters())
+        self.card_data.set_training_args(args)
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics:
+            self.card_data.add_metrics(metrics)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.card_data.set_trainer_state(state)

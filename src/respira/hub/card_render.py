@@ -2,14 +2,9 @@
 
 :func:`render_model_card` renders a :class:`~respira.hub.card_data.RespiraModelCardData` with the Jinja
 template shipped in this package (``model_card_template.md``). :func:`card_data_from_run_dir` fills the card
-data of a folder written by ``respira train`` from JSON and the weights file only (never
-``training_args.bin`` or checkpoints): ``config.json`` (required), ``trainer_state.json`` (or, in a shipped
-detector, the facts its ``build_record.json`` keeps: :data:`~respira.hub.card_data.TRAINER_STATE_FACTS`),
-the run record ``respira_run.json``, the ``model.safetensors`` header (the parameter count when there is no
-record), the evaluations the folder records (every site scored, against all-normal, and the external
-validations of this folder's weights: :mod:`respira.hub.card_results`) and ``build_record.json``.
-:func:`render_folder_card` adds what an export wrote: ``model.onnx``, the model's code (``auto_map``; a
-shipped detector's card counts what an export writes) and ``checksums.sha256``.
+data of a run folder from its JSON files and the weights' header only (never ``training_args.bin`` or
+checkpoints); :func:`render_folder_card` adds what an export wrote (``model.onnx``, the model's code,
+``checksums.sha256``).
 """
 
 from __future__ import annotations
@@ -36,15 +31,14 @@ from ..models.lora import has_adapter
 from ..pretrained import BUILD_RECORD, SITE_FIT_FILE, SITE_FIT_PROTOCOL, site_verdicts
 from ..run_record import RunRecord
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
+from ..utils.tables import format_score
 from .card_data import AUX_LOSS_NAMES, HYPERPARAMETERS, RespiraModelCardData
 from .card_results import (
     StaleEvaluationWarning,
     external_validations,
     held_out_titles,
-    main_metric_rows,
-    other_result_rows,
+    metric_rows,
     per_seed_rows,
-    site_rows,
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
@@ -56,12 +50,10 @@ __all__ = [
     "render_folder_card",
     "render_model_card",
     "site_card_section",
-    "template_context",
 ]
 
 MODEL_CARD_TEMPLATE = "model_card_template.md"
 """Name of the Jinja template of the card, shipped as package data of ``respira.hub``."""
-REPO_PLACEHOLDER = "path/to/exported_model"
 
 # options that only matter when another one is set
 _CONDITIONAL: dict[str, tuple[str, Any]] = {
@@ -145,72 +137,29 @@ def hyperparameter_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
     for key, label in HYPERPARAMETERS.items():
         if key not in values or (key.startswith("threshold_") and not card.is_multi_label):
             continue  # single-label models decide by argmax, without thresholds
-        value = values[key]
-        condition = _CONDITIONAL.get(key)
-        if condition is not None:
-            other, check = values.get(condition[0]), condition[1]
-            if not (check(other) if callable(check) else other == check):
-                continue
-        if key in _HIDE_IF_FALSY and not value:
+        value, (other, wanted) = values[key], _CONDITIONAL.get(key, (None, None))
+        met = other is None or (
+            wanted(values.get(other)) if callable(wanted) else values.get(other) == wanted
+        )
+        if (
+            not met
+            or (key in _HIDE_IF_FALSY and not value)
+            or (key == "max_steps" and isinstance(value, int) and value <= 0)
+            or (key == "gradient_accumulation_steps" and value == 1)
+            or (key == "train_batch_size" and "per_device_train_batch_size" in values)
+        ):
             continue
-        if key == "max_steps" and isinstance(value, int) and value <= 0:
-            continue
-        if key == "gradient_accumulation_steps" and value == 1:
-            continue
-        if key == "train_batch_size" and "per_device_train_batch_size" in values:
-            continue
-        if key in ("augmentation", "aux_loss_options", "aux_loss") and not value:
-            value = "none"
-        rows.append((label, f"`{_one_line(value)}`"))
+        shown = "none" if key in ("augmentation", "aux_loss_options", "aux_loss") and not value else value
+        rows.append((label, f"`{_one_line(shown)}`"))
     if card.seeds:
         rows.append(("seeds" if len(card.seeds) > 1 else "seed", ", ".join(str(s) for s in card.seeds)))
     return rows
 
 
-def architecture_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
-    rows = []
-    for key, value in card.architecture.items():
-        if value is None or (key == "spec_augment" and not value):
-            continue
-        if key == "target_seconds":
-            rows.append(("fixed input length", f"{value:g} s"))
-        elif key == "sampling_rate":
-            rows.append(("sampling rate", f"{value} Hz"))
-        elif key == "lowpass_cutoff":
-            order = card.architecture.get("lowpass_order") or DEFAULT_LOWPASS_ORDER
-            stated = "" if order == DEFAULT_LOWPASS_ORDER else f", order {order}"
-            rows.append(
-                ("input low-pass (zero-phase Butterworth, whole recordings)", f"{value:g} Hz{stated}")
-            )
-        elif key == "lowpass_order":
-            continue  # stated with the cutoff
-        else:
-            rows.append((key.replace("_", " "), f"`{_one_line(value)}`"))
-    if card.num_parameters is not None:
-        rows.append(("parameters", f"{card.num_parameters:,}"))
-    return rows
-
-
-def data_option_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
-    labels = {key: _DATA_OPTION_LABELS.get(key, (key.replace("_", " "), "")) for key in card.data_options}
-    return [
-        (labels[key][0], f"{_one_line(value)}{labels[key][1]}") for key, value in card.data_options.items()
-    ]
-
-
-def threshold_rows(card: RespiraModelCardData) -> list[tuple[str, str]]:
-    if not card.is_multi_label:
-        return []
-    thresholds = card.thresholds or list(validate_thresholds(None))
-    labels = [card.id2label.get(i, f"label {i}") for i in range(len(thresholds))]
-    return [(label, f"{t:g}") for label, t in zip(labels, thresholds, strict=False)]
-
-
 def template_context(card: RespiraModelCardData) -> dict[str, Any]:
-    """Everything the Jinja template uses: the card's fields by name (as setfit's template sees them) and
-    what is derived from them, already formatted."""
+    """What the Jinja template uses: the card's fields by name (as setfit's template sees them) and the
+    tables and texts derived from them."""
     encoder = card.encoder
-    per_seed_header, seed_rows = per_seed_rows(card.per_seed_metrics)
     order = {"train": 0, "validation": 1, "test": 2}
     splits = [
         (split, str(size.cycles), "" if size.patients is None else str(size.patients))
@@ -218,58 +167,38 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
     ]
     learnt = [size for name, size in card.split_sizes.items() if name != "test"]
     total = sum(size.cycles for size in card.split_sizes.values())
-    kfold = card.split_strategy in ("patient_kfold", "leave_one_device_out")
-    kfold_runs = f"{card.data_options.get('num_folds')} folds x {len(card.seeds)} seed(s)" if kfold else None
-    sampling_rate = int(card.architecture.get("sampling_rate") or DEFAULT_SAMPLING_RATE)
     return {
         **vars(card),
-        "kfold_runs": kfold_runs,
-        "kfold_fold": card.data_options.get("fold"),
         "model_name": card.get_model_name(),
-        "repo": card.model_id or REPO_PLACEHOLDER,
-        "repo_is_hub": card.model_id is not None,
         "is_multi_label": card.is_multi_label,
         "labels": [card.id2label[i] for i in sorted(card.id2label)],
         "encoder_name": encoder.display_name if encoder else (card.encoder_type or "unknown encoder"),
         "encoder_description": encoder.card_description if encoder else (card.encoder_type or "unknown"),
-        "encoder_source_is_hub": bool(card.base_model),
-        "architecture_rows": architecture_rows(card),
-        "threshold_rows": threshold_rows(card),
-        "threshold_source": card.hyperparameters.get("threshold_source", "validation"),
-        "threshold_folds": card.hyperparameters.get("threshold_folds"),
-        "threshold_aggregation": card.hyperparameters.get("threshold_aggregation", "pooled"),
-        "domain_key": card.hyperparameters.get("group_by_key", "device"),
+        "default_thresholds": list(validate_thresholds(None)),
         "other_corpora": [get_corpus(name) for name in card.corpora[1:]],
-        "official_split_cycles": corpus.OFFICIAL_SPLIT_CYCLES,
+        "icbhi": corpus,
         "split_rows": splits,
         "split_has_patients": any(patients for _, _, patients in splits),
         "subset_cycles": total if total != corpus.NUM_CYCLES and not card.synthetic_data else 0,
-        "split_seed": card.split_seed if card.validation_size or card.split_strategy == "patient" else None,
-        "split_seed_label": "Patient split seed"
-        if card.split_strategy == "patient"
-        else "Validation split seed",
-        "multi_seed": len(card.seeds) > 1 and bool(card.test_metrics_std),
-        "data_option_rows": data_option_rows(card),
-        "sampling_rate": sampling_rate,
-        "sampling_rate_khz": f"{sampling_rate / 1000:g}",
-        "lung_band_top_khz": f"{LUNG_SOUND_BAND_TOP / 1000:g}",
-        "lowest_rate_khz": f"{2 * LUNG_SOUND_BAND_TOP / 1000:g}",
+        "data_option_labels": _DATA_OPTION_LABELS,
+        "sampling_rate": int(card.architecture.get("sampling_rate") or DEFAULT_SAMPLING_RATE),
+        "lung_band_top": LUNG_SOUND_BAND_TOP,
         "lowpass_cutoff": card.architecture.get("lowpass_cutoff"),
         "lowpass_order": card.architecture.get("lowpass_order") or DEFAULT_LOWPASS_ORDER,
+        "default_lowpass_order": DEFAULT_LOWPASS_ORDER,
         "target_seconds": card.architecture.get("target_seconds") or 8.0,
         "recording_rule": describe_aggregation(*card.recording_rule),
         "hyperparameter_rows": hyperparameter_rows(card),
-        "result_rows": main_metric_rows(card.test_metrics, card.test_metrics_std),
+        "result_rows": metric_rows(card.test_metrics, card.test_metrics_std),
         "below_baseline": [
             line.line() for line in icbhi_below_baselines(card.test_metrics, where="test split")
         ],
-        "other_result_rows": other_result_rows(card.test_metrics, card.test_metrics_std),
-        "per_seed_header": per_seed_header,
-        "per_seed_rows": seed_rows,
-        "validation_rows": main_metric_rows(card.validation_metrics, {}),
+        "other_result_rows": metric_rows(card.test_metrics, card.test_metrics_std, main=False),
+        "per_seed_rows": per_seed_rows(card.per_seed_metrics),
+        "validation_rows": metric_rows(card.validation_metrics, {}),
         "metric_definitions": metric_definitions_markdown(),
         "citations": citations(card),
-        "site_rows": site_rows(card.site_verdicts),
+        "get_corpus": get_corpus,
         "site_fitted": any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts),
         "held_out_titles": held_out_titles(card.site_verdicts, card.external_validations),
         "trained_on": (sum(s.cycles for s in learnt), sum(s.patients or 0 for s in learnt))
@@ -277,13 +206,6 @@ def template_context(card: RespiraModelCardData) -> dict[str, Any]:
         else None,
         "no_test_split": bool(card.split_sizes) and "test" not in card.split_sizes,
         "site_corpora": [get_corpus(name) for name in dict.fromkeys(v.site for v in card.site_verdicts)],
-        "code_requirements": [name for name in card.code_requirements if name != "torch"],
-        "code_needs_torch": "torch" in card.code_requirements,
-        "checksums": sorted(card.checksums.items()),
-        "devices": list(corpus.DEVICES.values()),
-        "num_patients": corpus.NUM_PATIENTS,
-        "num_recordings": corpus.NUM_RECORDINGS,
-        "num_cycles": corpus.NUM_CYCLES,
         **site_fit_context(card.site_fit, card.site_fit_base),
     }
 
@@ -294,6 +216,7 @@ def _template() -> Any:
     environment = jinja2.Environment(
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
     )
+    environment.filters.update(cell=_one_line, score=format_score)
     return environment.from_string(
         resources.files(__package__).joinpath(MODEL_CARD_TEMPLATE).read_text(encoding="utf-8")
     )

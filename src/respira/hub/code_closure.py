@@ -14,13 +14,12 @@ import ast
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-__all__ = ["Closure", "EntryFilter", "code_closure", "is_docstring", "shipped_source"]
+__all__ = ["Closure", "EntryFilter", "bound_names", "code_closure", "is_docstring", "shipped_source"]
 
 
 @dataclass(frozen=True)
 class EntryFilter:
-    """Registry entries to drop: calls of ``call`` (a class name) whose ``keyword`` is a constant not in
-    ``keep`` (``EncoderSpec(model_type="beats", ...)`` of a model whose encoder is not BEATs)."""
+    """Registry entries to drop: calls of ``call`` whose ``keyword`` is a constant not in ``keep``."""
 
     call: str
     keyword: str
@@ -29,58 +28,50 @@ class EntryFilter:
 
 @dataclass
 class _Module:
-    """One respira module as the closure sees it (``source`` after the entry filter)."""
+    """One respira module (``source`` after the entry filter): its top-level names' statements, and the
+    statements that bind no name (``always``: they ship with the module)."""
 
     name: str
     source: str
     tree: ast.Module
     bindings: dict[str, list[ast.stmt]] = field(default_factory=dict)
-    """Top-level name → the statements that bind it (definitions, assignments, imports)."""
     always: list[ast.stmt] = field(default_factory=list)
-    """Statements that bind no name: shipped with the module."""
 
 
 @dataclass(frozen=True)
 class Closure:
-    """What ships: per module (in the order reached), its source and the top-level names kept."""
+    """What ships, per module in the order reached: its source (after the entry filter) and tree, its
+    top-level statements that ship, the names used of it (which import names stay), and (``left_out``)
+    the names its code names that do not ship, each with the stage it needs. ``stages``: the optional
+    stages the model runs (``None``: all)."""
 
     sources: dict[str, str]
-    """Module → its source text (after the entry filter)."""
     trees: dict[str, ast.Module]
-    """Module → the parsed ``sources``."""
     kept: dict[str, list[ast.stmt]]
-    """Module → the top-level statements that ship, in source order."""
     used: dict[str, set[str]]
-    """Module → the names its shipped statements use or others import from it (which import names stay)."""
     stages: frozenset[str] | None = None
-    """The optional stages the model runs (``None``: all of them, nothing is cut for a stage)."""
     left_out: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Module → the names its shipped code names but that do not ship, each with the stage it needs."""
 
 
 def _is_type_checking(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
 
 
-def _bound_names(node: ast.stmt) -> list[str]:
+def bound_names(node: ast.stmt) -> list[str]:
+    """The top-level names a statement binds."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return [node.name]
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
             return []
         return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
-    targets = (
-        node.targets
-        if isinstance(node, ast.Assign)
-        else [node.target]
-        if isinstance(node, ast.AnnAssign)
-        else []
-    )
+    if not isinstance(node, (ast.Assign, ast.AnnAssign)):
+        return []
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     return [name.id for target in targets for name in ast.walk(target) if isinstance(name, ast.Name)]
 
 
 def _filtered_source(source: str, tree: ast.Module, entries: EntryFilter | None) -> str:
-    """``source`` without the registry entries ``entries`` drops (each on lines of its own)."""
     if entries is None:
         return source
     lines = source.splitlines(keepends=True)
@@ -93,10 +84,8 @@ def _filtered_source(source: str, tree: ast.Module, entries: EntryFilter | None)
         if not isinstance(value, ast.Constant) or value.value in entries.keep:
             continue
         start, end = node.lineno - 1, node.end_lineno or node.lineno
-        if lines[start][: node.col_offset].strip() or lines[end - 1][node.end_col_offset :].strip() not in (
-            "",
-            ",",
-        ):
+        after = lines[end - 1][node.end_col_offset :].strip()
+        if lines[start][: node.col_offset].strip() or after not in ("", ","):
             raise ValueError(f"line {node.lineno}: put each {entries.call}(...) entry on lines of its own")
         del lines[start:end]
     return "".join(lines)
@@ -108,29 +97,24 @@ def _load(module: str, source: str, entries: EntryFilter | None) -> _Module:
     for node in loaded.tree.body:
         if _is_type_checking(node):
             for child in node.body:  # type-only imports bind names like any other import
-                for name in _bound_names(child):
+                for name in bound_names(child):
                     loaded.bindings.setdefault(name, []).append(node)
             continue
-        names = [name for name in _bound_names(node) if name != "__all__"]
+        names = [name for name in bound_names(node) if name != "__all__"]
         if names:
             for name in names:
                 loaded.bindings.setdefault(name, []).append(node)
-        elif not (isinstance(node, ast.Assign) and _bound_names(node) == ["__all__"]):
+        elif not (isinstance(node, ast.Assign) and bound_names(node) == ["__all__"]):
             loaded.always.append(node)
     return loaded
 
 
-_NOT_SHIPPED = "not_shipped"
-"""The decorator of the methods that do not ship (:func:`respira.utils.shipping.not_shipped`)."""
-_SHIPPED_WHEN = "shipped_when"
-"""The decorator of what ships only with a model that runs a stage
-(:func:`respira.utils.shipping.shipped_when`)."""
+_NOT_SHIPPED, _SHIPPED_WHEN = "not_shipped", "shipped_when"  # respira.utils.shipping's decorators
 
 _Stages = frozenset[str] | None
 
 
 def _stage_decorators(node: ast.AST) -> list[ast.Call]:
-    """The ``@shipped_when(...)`` decorators of a definition (none for other statements)."""
     return [
         d
         for d in getattr(node, "decorator_list", [])
@@ -139,7 +123,7 @@ def _stage_decorators(node: ast.AST) -> list[ast.Call]:
 
 
 def _stage_of(node: ast.AST) -> str | None:
-    """The stage a definition ships for (``@shipped_when("stage")``), ``None`` when it always ships."""
+    """The stage of a ``@shipped_when("stage")`` definition (``None``: it always ships)."""
     for decorator in _stage_decorators(node):
         argument = decorator.args[0] if len(decorator.args) == 1 and not decorator.keywords else None
         if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
@@ -149,14 +133,12 @@ def _stage_of(node: ast.AST) -> str | None:
 
 
 def _is_cut(node: ast.AST, stages: _Stages) -> bool:
-    """Whether a definition is left out for a stage the model does not run."""
     stage = _stage_of(node)
     return stage is not None and stages is not None and stage not in stages
 
 
 def _cut_methods(node: ast.AST, stages: _Stages) -> list[ast.stmt]:
-    """The methods of a class statement that do not ship: ``@not_shipped`` ones and those of a stage
-    the model does not run (none for other statements)."""
+    """The methods of a class that do not ship: ``@not_shipped`` ones and those of a stage not run."""
     if not isinstance(node, ast.ClassDef):
         return []
     return [
@@ -171,8 +153,7 @@ def _cut_methods(node: ast.AST, stages: _Stages) -> list[ast.stmt]:
 
 
 def _walk(node: ast.AST, stages: _Stages) -> Iterator[ast.AST]:
-    """``ast.walk`` of what ships of ``node``: without the methods that do not ship and without the
-    ``@shipped_when`` decorators (which never ship)."""
+    """``ast.walk`` of what ships of ``node`` (no cut methods, no ``@shipped_when`` decorators)."""
     skipped = {id(method) for method in _cut_methods(node, stages)}
     pending = [node]
     while pending:
@@ -198,8 +179,7 @@ def code_closure(
     entries: EntryFilter | None = None,
     stages: frozenset[str] | None = None,
 ) -> Closure:
-    """The definitions reached from ``roots`` (``(module, name)`` pairs), as described in the module
-    docstring."""
+    """The definitions reached from ``roots`` (``(module, name)`` pairs): see the module docstring."""
     modules: dict[str, _Module] = {}
     kept: dict[str, set[int]] = {}
     used: dict[str, set[str]] = {}
@@ -259,7 +239,6 @@ def code_closure(
                         pending.append((found, alias.name))
 
     def stage_needed(module_name: str, name: str) -> str | None:
-        """The stage of the definition ``name`` of a module is (or imports) when it does not ship."""
         if (module_name, name) in cut:
             return cut[(module_name, name)]
         for node in modules[module_name].bindings.get(name, []) if module_name in modules else []:
@@ -288,7 +267,6 @@ def code_closure(
 
 
 def _imports_of(node: ast.stmt) -> list[ast.ImportFrom]:
-    """The ``from ... import`` statements a top-level statement is (or holds, under ``TYPE_CHECKING``)."""
     if isinstance(node, ast.ImportFrom):
         return [node]
     if _is_type_checking(node):
@@ -297,7 +275,7 @@ def _imports_of(node: ast.stmt) -> list[ast.ImportFrom]:
 
 
 def _start(lines: list[str], node: ast.stmt) -> int:
-    """The 0-based first line of a statement: its decorators and the comment lines right above."""
+    """The 0-based first line of a statement, with its decorators and the comment lines above."""
     start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))]) - 1
     while start > 0 and lines[start - 1].lstrip().startswith("#"):
         start -= 1
@@ -305,7 +283,6 @@ def _start(lines: list[str], node: ast.stmt) -> int:
 
 
 def _import_text(node: ast.Import | ast.ImportFrom, used: set[str], relative: str | None, indent: str) -> str:
-    """An import statement with only the names ``used``."""
     if isinstance(node, ast.ImportFrom) and node.module == "__future__":
         return ""  # the file's own first statement says it once
     aliases = [a for a in node.names if (a.asname or a.name).split(".")[0] in used]
@@ -389,7 +366,6 @@ def is_docstring(node: ast.AST) -> bool:
 
 
 def _cites_docstring(closure: Closure, module: str, lines: list[str]) -> bool:
-    """Whether the shipped statements of ``module`` refer the reader to its module docstring."""
     return any(
         "module docstring" in "".join(lines[node.lineno - 1 : node.end_lineno])
         for node in closure.kept[module]
@@ -398,8 +374,7 @@ def _cites_docstring(closure: Closure, module: str, lines: list[str]) -> bool:
 
 
 def _docstring_rest(lines: list[str], node: ast.stmt) -> tuple[int, int] | None:
-    """The lines (``[start, end)``, 0-based) a module docstring loses to ship as its first paragraph: from the
-    first blank line to the closing quotes' own line (kept)."""
+    """The lines a module docstring loses to ship its first paragraph (to the closing quotes' line)."""
     first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
     if lines[last].strip() not in ('"""', "'''"):
         return None
@@ -408,7 +383,7 @@ def _docstring_rest(lines: list[str], node: ast.stmt) -> tuple[int, int] | None:
 
 
 def _without_empty_sections(lines: list[str]) -> list[str]:
-    """``lines`` less the section rules (``# ----- name``) whose section lost all its statements."""
+    """``lines`` less the section rules (``# -----``) whose section lost all its statements."""
     rule = [line.startswith("# ---") for line in lines]
     kept = []
     for index, line in enumerate(lines):
@@ -420,7 +395,7 @@ def _without_empty_sections(lines: list[str]) -> list[str]:
 
 
 def _only_statement(node: ast.AST, statement: ast.stmt) -> bool:
-    """Whether ``statement`` is the whole body of a block inside ``node`` (its removal empties it)."""
+    """Whether ``statement`` is the whole body of a block inside ``node``."""
     for child in ast.walk(node):
         for body in ("body", "orelse", "finalbody"):
             block = getattr(child, body, None)

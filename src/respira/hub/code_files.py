@@ -1,9 +1,5 @@
-"""Which files a model's shipped code is, and how each is put together from respira's modules.
-
-:data:`FILES` gathers respira's modules into a few files, as a Hub custom-code repository looks;
-:func:`file_text` writes one, each module a section marked with its source, refusing a name two of its
-modules define.
-"""
+"""Which files a model's shipped code is (:data:`FILES`), and how each is put together from respira's
+modules (:func:`file_text`)."""
 
 from __future__ import annotations
 
@@ -13,7 +9,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from .code_closure import Closure
+from .code_closure import Closure, bound_names
 
 __all__ = [
     "FILES",
@@ -25,7 +21,6 @@ __all__ = [
     "is_respira",
     "respira_imports",
     "rewrite_imports",
-    "section_marker",
     "source_file",
     "target_module",
 ]
@@ -36,15 +31,8 @@ FILES: dict[str, tuple[str, ...]] = {
     "configuration_respira": ("labels", "windows", "configuration_respira"),
     "encoders": ("citations", "time_steps", "encoders"),
     "featurizers": (
-        "buffers",
-        "kernel_choice",
-        "banded",
-        "mel_banks",
-        "frame_dft",
-        "resample",
-        "log_mel",
-        "kaldi_fbank",
-        "efficientat_mel",
+        *("buffers", "kernel_choice", "banded", "mel_banks", "frame_dft", "resample", "log_mel"),
+        *("kaldi_fbank", "efficientat_mel"),
     ),
     "feature_extraction_respira": ("checks", "wav", "dsp", "decoding", "feature_extraction_respira"),
     "modeling_respira": ("fixed_length", "spec_augment", "waveform_inputs", "featurizer", "modeling_respira"),
@@ -87,34 +75,24 @@ def in_import_order(
     return ordered
 
 
-def _bindings(text: str) -> dict[str, str]:
-    """Top-level name → what binds it in ``text`` (the statement, unparsed)."""
-    found = {}
-    for node in ast.parse(text).body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found[node.name] = f"def {node.name}"
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                found[(alias.asname or alias.name).split(".")[0]] = ast.unparse(node).split(" import ")[0]
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                for name in ast.walk(target):
-                    if isinstance(name, ast.Name):
-                        found[name.id] = f"{name.id} = ..."
-    return found
-
-
 def file_text(
     file: str, sections: list[tuple[str, str]], version: str, left_out: dict[str, str] | None = None
 ) -> str:
     """One shipped file: the generated header, ``from __future__ import annotations`` once, then each module's
-    shipped text, marked with its source (:func:`section_marker`)."""
+    shipped text under a marker naming its source; a name two of its modules define (not the same import)
+    is refused."""
     seen: dict[str, tuple[str, str]] = {}
     clashes: list[str] = []
     for module, text in sections:
-        for name, binding in _bindings(text).items():
-            if name in seen and (seen[name][1] != binding or binding.startswith(("def ", name))):
+        bindings = {
+            name: ast.unparse(node).split(" import ")[0]
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            else ""
+            for node in ast.parse(text).body
+            for name in bound_names(node)
+        }
+        for name, binding in bindings.items():
+            if name in seen and (seen[name][1] != binding or not binding):
                 clashes.append(f"{module} and {seen[name][0]} both define {name}")
             seen[name] = (module, binding)
     if clashes:
@@ -129,12 +107,10 @@ def file_text(
         note = f"Not shipped, as this model never runs their optional stages: {names}."
         header += "".join(f"# {line}\n" for line in textwrap.wrap(note, 100))
     header += "from __future__ import annotations\n"
-    return header + "".join(f"\n\n{section_marker(module)}\n{text.strip()}\n" for module, text in sections)
-
-
-def section_marker(module: str) -> str:
-    """The comment line that opens the section of ``module`` in a shipped file."""
-    return f"# {'-' * 60} from {Path(*module.split('.')).with_suffix('.py').as_posix()}"
+    return header + "".join(
+        f"\n\n# {'-' * 60} from {Path(*module.split('.')).with_suffix('.py').as_posix()}\n{text.strip()}\n"
+        for module, text in sections
+    )
 
 
 def is_respira(module: str) -> bool:

@@ -1,18 +1,8 @@
 """Export a training run folder as a self-contained model folder (what goes to the Hub).
 
-The export holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json`` (a default
-:class:`~respira.RespiraFeatureExtractor` one when the run has none), ``metrics.json``, the run and build
-records and the evaluations the run folder records (when it has them), ``checksums.sha256`` (SHA-256 of
-the weight files, checked on load: :mod:`respira.hub.checksums`) and ``README.md`` (the rendered model
-card, which lists the checksums too). With ``with_code=True`` it also holds the model's code
-(:mod:`respira.hub.remote_code`), so plain transformers loads it with ``trust_remote_code=True``, and
-with ``onnx=True`` an ONNX export (:mod:`respira.hub.onnx`) that runs with onnxruntime alone; the export
-of a LoRA run also holds its PEFT adapter (``adapter/``). Nothing else is copied: no
-``training_args.bin``, optimizer state or checkpoints, and nothing is ever unpickled. The folder is
-written under a temporary sibling name, checked to load with
-``AutoModelForAudioClassification.from_pretrained`` and only then renamed into place, so an interrupted
-or failed export never leaves a half-written folder (a later export to the same folder removes what a
-killed one left: :func:`respira.utils.files.staged_folder`).
+Nothing but JSON, safetensors (and ONNX) is copied or read: no ``training_args.bin``, optimizer state or
+checkpoints, and nothing is ever unpickled. The folder is written under a temporary sibling name, checked to
+load with ``AutoModelForAudioClassification.from_pretrained`` and only then renamed into place.
 """
 
 from __future__ import annotations
@@ -114,33 +104,22 @@ def export_model(
 ) -> Path:
     """Write the Hub-ready model folder of ``run_dir`` to ``output_dir`` and return ``output_dir``.
 
+    The folder holds ``config.json``, ``model.safetensors``, ``preprocessor_config.json``, ``metrics.json``,
+    ``checksums.sha256`` (checked on load), ``README.md`` (the model card) and what ``run_dir`` records of
+    the runs that made it (run and build records, its evaluations, a site fit's evidence, a LoRA adapter),
+    so the export's card says what the folder's card said.
+
     Args:
-        run_dir: a folder written by ``respira train`` or ``respira fit-site``, or a shipped detector's
-            name (``config.json`` and ``model.safetensors``
-            required; ``metrics.json``, ``trainer_state.json``, ``respira_run.json`` and
-            ``preprocessor_config.json`` used when present).
-        output_dir: the folder to create. An existing non-empty folder raises ``FileExistsError``
-            unless ``overwrite``.
-        overwrite: replace an existing ``output_dir`` (only once the new export is complete).
+        run_dir: a folder written by ``respira train`` or ``respira fit-site``, or a shipped detector's name.
+        output_dir: the folder to create; an existing non-empty one raises ``FileExistsError`` unless
+            ``overwrite`` (replaced only once the new export is complete).
         model_id: Hub id written into the card's usage examples (``push_run`` sets it).
-        verify: load the export with ``AutoModelForAudioClassification.from_pretrained`` before
-            moving it into place (on by default); with ``with_code``, also check that the shipped code
-            is self-contained (:func:`respira.hub.remote_code.check_remote_code`).
-        with_code: ship the model's code and ``auto_map`` entries, so the folder also loads where
-            respira is not installed (``trust_remote_code=True``); the card says so. ``None`` (the
-            default): when ``run_dir``'s config declares it (``auto_map``), so an export of an export
-            keeps it and an export of a shipped detector (which declares it without the files) writes it.
-        onnx: also write ``model.onnx`` (waveforms → probabilities, :func:`respira.hub.onnx.export_onnx`,
-            checked against the torch model with onnxruntime); the card says how to run it. ``None``
-            (the default): when ``run_dir`` holds one.
-
-    What the folder records travels with it: ``respira_run.json``, ``trainer_state.json``,
-    ``build_record.json``, the evaluations it claims (:func:`respira.pretrained.recorded_evaluations`) and
-    a site fit's evidence (:data:`respira.hub.site_card.FIT_EVIDENCE`), so the export's card says what the
-    folder's card said (the sites it serves, how it was built, what it was fitted to).
-
-    The export of a LoRA run also holds its PEFT adapter (``adapter/``, beside the merged weights), and
-    its card says how to load it.
+        verify: load the export with the Auto classes before moving it into place, and check that shipped
+            code is self-contained (:func:`respira.hub.remote_code.check_remote_code`).
+        with_code: ship the model's code and ``auto_map``, so plain transformers loads it with
+            ``trust_remote_code=True``; ``None``: when ``run_dir``'s config declares it.
+        onnx: also write ``model.onnx`` (:func:`respira.hub.onnx.export_onnx`, checked against the torch
+            model); ``None``: when ``run_dir`` holds one.
     """
     from ..models import RespiraConfig, RespiraForAudioClassification
     from ..models.respira.feature_extraction_respira import feature_extractor_for

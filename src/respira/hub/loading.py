@@ -132,22 +132,7 @@ def _check_respira_config(config_dict: Mapping[str, Any], name: str) -> None:
         )
 
 
-def _check_labels(config: RespiraConfig, name: str) -> None:
-    labels = [config.id2label[index] for index in range(config.num_labels)]
-    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else MULTI_LABEL_NAMES
-    if sorted(labels) != sorted(expected):
-        raise ModelLoadError(
-            f"{name} predicts labels {labels}, but a respira {config.problem_type} model predicts "
-            f"{list(expected)}"
-        )
-
-
 # --------------------------------------------------------------------------------------------- weights
-def _weights_file(folder: Path) -> Path | None:
-    """The weight file ``from_pretrained`` reads in ``folder`` (safetensors first), if any."""
-    return next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
-
-
 def check_weights_file(path: str | Path) -> None:
     """Raise :class:`ModelLoadError` naming ``path`` when a ``.safetensors`` file is truncated or damaged."""
     path = Path(path)
@@ -238,7 +223,13 @@ def load_model(
     with quiet_transformers():  # weight mismatches are our one-line error, not a report
         loaded = _load(str(model))
     config = loaded.config
-    _check_labels(config, str(model))
+    labels = [config.id2label[index] for index in range(config.num_labels)]
+    expected = CLASS_NAMES if config.problem_type == SINGLE_LABEL else MULTI_LABEL_NAMES
+    if sorted(labels) != sorted(expected):
+        raise ModelLoadError(
+            f"{model} predicts labels {labels}, but a respira {config.problem_type} model predicts "
+            f"{list(expected)}"
+        )
     loaded.eval().to(target)
     return loaded, config
 
@@ -281,7 +272,10 @@ def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
         config = model_class.config_class.from_pretrained(source)
         with torch.device("meta"):
             expected = {key: tuple(value.shape) for key, value in model_class(config).state_dict().items()}
-        with safe_open(_local_weights(source, weights), framework="pt") as handle:
+        from huggingface_hub import hf_hub_download
+
+        local = weights if Path(weights).is_file() else hf_hub_download(source, WEIGHT_FILES[0])  # downloaded
+        with safe_open(local, framework="pt") as handle:
             for key in handle.keys():  # noqa: SIM118  (a safe_open handle is not iterable)
                 shape = tuple(handle.get_slice(key).get_shape())
                 if key in expected and expected[key] != shape:
@@ -301,15 +295,6 @@ def _size_error(model_class: type, source: str, weights: str) -> ModelLoadError:
     )
 
 
-def _local_weights(source: str, weights: str) -> str:
-    """The path of the safetensors file of ``source`` (a folder, or a Hub id already downloaded)."""
-    if Path(weights).is_file():
-        return weights
-    from huggingface_hub import hf_hub_download
-
-    return hf_hub_download(source, WEIGHT_FILES[0])
-
-
 def _load(name: str) -> RespiraForAudioClassification:
     """``from_pretrained`` with the checks and one-line errors described in :func:`load_model`."""
     from ..models.respira import RespiraForAudioClassification
@@ -317,7 +302,7 @@ def _load(name: str) -> RespiraForAudioClassification:
     path = resolve_model_name(name)
     if path is not None:
         check_model_folder(path)
-        weights = _weights_file(path)
+        weights = next((path / name for name in WEIGHT_FILES if (path / name).is_file()), None)
         if weights is not None:
             verify_checksum(weights)
             check_weights_file(weights)

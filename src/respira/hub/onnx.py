@@ -1,23 +1,11 @@
 """ONNX export of respira classifiers, and running the export with onnxruntime.
 
-:func:`export_onnx` writes ``model.onnx``: float32 mono waveforms ``input_values`` ``[batch, samples]`` (both
-dynamic) at ``config.sampling_rate`` → the featurizer's export path, encoder, pooling, head and decision, with
-outputs:
-
-- ``probabilities`` float32 ``[batch, labels]``: softmax over four classes, or crackle / wheeze sigmoids;
-- ``present`` bool ``[batch, 2]``: crackle and wheeze decided as ``respira predict`` decides
-  (:func:`respira.core.decision.decide_tensor`, the thresholds constants of the graph);
-- ``label`` int64 ``[batch]``: the class index in ``normal, crackle, wheeze, both`` order;
-- ``frame_probabilities`` float32 ``[batch, steps, labels]`` and ``frame_times`` float32 ``[steps]``: the
-  probabilities on the encoder's time steps and their centres in seconds.
-
-The metadata holds ``id2label``, ``problem_type``, ``sampling_rate``, ``class_names``,
-``decision_thresholds``, ``analysis_frame_samples`` and any ``lowpass_cutoff`` / ``lowpass_order``. The
-low-pass is not in the graph (training filters whole recordings before cycles are cut): apply
-``scipy.signal.sosfiltfilt(scipy.signal.butter(order, cutoff, fs=rate, output="sos"), recording)`` first, as
-:class:`OnnxClassifier` does.
-
-Exporting needs ``pip install respira[onnx]``; running needs onnxruntime only.
+``model.onnx`` takes float32 mono waveforms ``input_values`` ``[batch, samples]`` at the config's rate and
+returns ``probabilities`` ``[batch, labels]``, ``present`` (crackle, wheeze flags decided as ``respira
+predict`` decides), ``label`` (the class index), ``frame_probabilities`` ``[batch, steps, labels]`` and
+``frame_times`` ``[steps]`` (:data:`OUTPUT_NAMES`); its metadata says the rest (:func:`_metadata`). The
+low-pass of a model trained on filtered recordings is not in the graph: apply it to the whole recording
+first, as :class:`OnnxClassifier` does. Exporting needs ``respira[onnx]``; running, onnxruntime only.
 """
 
 from __future__ import annotations
@@ -69,10 +57,7 @@ __all__ = [
 
 ONNX_FILE = "model.onnx"
 OUTPUT_NAMES = (OUTPUT_NAME, PRESENT_NAME, LABEL_NAME, FRAME_NAME, FRAME_TIMES_NAME)
-"""The graph's outputs, in order: probabilities, per-flag decisions, decided class index, the
-probabilities of each time step and the steps' centres."""
-PARITY_TOLERANCE = 1e-4
-"""Largest difference between onnxruntime's and torch's probabilities that an export accepts."""
+PARITY_TOLERANCE = 1e-4  # the largest difference between onnxruntime's and torch's probabilities accepted
 _MIN_SAMPLES = 2  # torch.export treats sizes 0 and 1 as special: the dynamic length starts at 2
 
 
@@ -149,8 +134,7 @@ _EXPORTER_NOTES = (
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """torch.onnx's notes that do not concern the user (optional torchvision ops, deprecations, the
-    optimiser's skipped deduplication of an initializer that is a graph output)."""
+    """Silence torch.onnx's notes that do not concern the user (optional ops, deprecations)."""
     loggers = [logging.getLogger(name) for name in _EXPORTER_NOTES]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -201,9 +185,8 @@ def export_onnx(model: RespiraForAudioClassification, path: str | Path, *, verif
 
 
 def _drop_source_notes(*graphs: Any) -> None:
-    """Remove the exporter's notes on each node (stack traces, module paths, FX nodes) from ``graphs`` and
-    their subgraphs: they change with any edit of respira's source, never with what the graph computes, so
-    without them an unchanged model exports to the same bytes."""
+    """Remove the exporter's notes on each node (stack traces, module paths), which change with any edit of
+    respira's source: an unchanged model exports to the same bytes."""
     import onnx
 
     for graph in graphs:

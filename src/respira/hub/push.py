@@ -1,5 +1,6 @@
 """Push to the Hugging Face Hub: a training run (exported with its model card, then uploaded as a model
-repo) or a dataset folder written by ``respira prepare`` (uploaded as a dataset repo)."""
+repo), its static page (a Space repo) or a dataset folder written by ``respira prepare`` (a dataset
+repo)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ __all__ = [
     "check_push_target",
     "push_dataset_folder",
     "push_run",
+    "push_space_folder",
     "remote_dataset_card",
 ]
 
@@ -151,6 +153,22 @@ def push_dataset_folder(
             commit_message=commit_message or "Upload dataset built by respira prepare",
         )
     return f"{api.endpoint}/datasets/{repo_id}"
+
+
+def push_space_folder(
+    folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str
+) -> str:
+    """Upload ``folder`` (:func:`respira.app.web_page.write_web_page`'s static page) to the Space repo
+    ``repo_id``, created with ``sdk: static`` when needed; return the Space's URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    with _reaching(api.endpoint):
+        api.create_repo(repo_id, repo_type="space", space_sdk="static", private=private, exist_ok=True)
+        api.upload_folder(
+            repo_id=repo_id, repo_type="space", folder_path=folder, commit_message=commit_message
+        )
+    return f"{api.endpoint}/spaces/{repo_id}"
 
 
 def remote_dataset_card(repo_id: str, *, token: str | None = None) -> dict | None:

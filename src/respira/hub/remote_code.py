@@ -47,43 +47,34 @@ __all__ = [
 
 
 def _entry_classes() -> dict[str, type]:
+    """The classes the shipped code starts from: the Auto classes' and (last) the pipeline."""
     from ..models.respira import (
         RespiraConfig,
         RespiraFeatureExtractor,
         RespiraForAudioClassification,
         RespiraModel,
     )
+    from ..models.respira.pipeline_respira import RespiraAudioClassificationPipeline
 
     return {
         "AutoConfig": RespiraConfig,
         "AutoModel": RespiraModel,
         "AutoModelForAudioClassification": RespiraForAudioClassification,
         "AutoFeatureExtractor": RespiraFeatureExtractor,
+        "pipeline": RespiraAudioClassificationPipeline,
     }
 
 
-def _class_reference(cls: type) -> str:
-    return f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__qualname__}"
-
-
-REMOTE_CODE_AUTO_MAP: dict[str, str] = {auto: _class_reference(cls) for auto, cls in _entry_classes().items()}
+_REFERENCES = {
+    key: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__qualname__}" for key, cls in _entry_classes().items()
+}
+REMOTE_CODE_AUTO_MAP: dict[str, str] = {key: value for key, value in _REFERENCES.items() if key != "pipeline"}
 """``config.json``'s ``auto_map``: Auto class → ``file.Class`` of the shipped code."""
-
-
-def _pipeline_class() -> type:
-    from ..models.respira.pipeline_respira import RespiraAudioClassificationPipeline
-
-    return RespiraAudioClassificationPipeline
-
-
 REMOTE_CODE_PIPELINES: dict[str, dict[str, Any]] = {
-    "audio-classification": {
-        "impl": _class_reference(_pipeline_class()),
-        "pt": ["AutoModelForAudioClassification"],
-    }
+    "audio-classification": {"impl": _REFERENCES["pipeline"], "pt": ["AutoModelForAudioClassification"]}
 }
 """``config.json``'s ``custom_pipelines``: ``pipeline(task, trust_remote_code=True)`` loads the shipped
-pipeline (the one ``import respira`` registers), which decides at the model's thresholds."""
+pipeline, which decides at the model's thresholds."""
 
 
 @dataclass(frozen=True)
@@ -95,40 +86,21 @@ class RemoteCode:
     requirements: tuple[str, ...]
 
 
-def _respira_family(model_type: str) -> tuple[type, type] | None:
-    """The config and model classes of an encoder family that respira provides (``None`` for AST,
-    which transformers provides)."""
+def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
+    """The respira encoder classes an export of ``model_type`` ships and registers, as (config, model)
+    pairs: the family's own (none for AST, which transformers provides), and the default family's config
+    alone when it differs (transformers builds a bare ``RespiraConfig()`` while it loads any saved one)."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
     from .. import models  # noqa: F401  (registers respira's encoder families)
-
-    config_class = CONFIG_MAPPING[model_type]
-    if not is_respira(config_class.__module__):
-        return None
-    return config_class, MODEL_MAPPING[config_class]
-
-
-def _default_encoder_config() -> type | None:
-    """The config class of respira's default encoder family, when respira provides it.
-
-    transformers builds a bare ``RespiraConfig()`` (hence this family's config) while it loads any saved
-    one, so the shipped code registers it whichever family the model's encoder is.
-    """
     from ..models.encoders import DEFAULT_ENCODER, get_encoder_spec
 
-    family = _respira_family(get_encoder_spec(DEFAULT_ENCODER).model_type)
-    return None if family is None else family[0]
-
-
-def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
-    """The respira encoder classes an export of ``model_type`` ships and registers, as (config, model)
-    pairs: the family's own (none for AST), and the default family's config alone when it differs."""
-    family = _respira_family(model_type)
-    default = _default_encoder_config()
-    shipped: list[tuple[type, type | None]] = [family] if family is not None else []
-    if default is not None and (family is None or default is not family[0]):
-        shipped.append((default, None))  # its config only: no model of that family is shipped
+    shipped: list[tuple[type, type | None]] = []
+    for family, with_model in ((model_type, True), (get_encoder_spec(DEFAULT_ENCODER).model_type, False)):
+        config_class = CONFIG_MAPPING[family]
+        if is_respira(config_class.__module__) and all(config_class is not c for c, _ in shipped):
+            shipped.append((config_class, MODEL_MAPPING[config_class] if with_model else None))
     return shipped
 
 
@@ -160,38 +132,23 @@ _IMPORT_FAILURES = frozenset({"ImportError", "ModuleNotFoundError", "Exception"}
 """Handlers that make an import in their ``try`` optional: the code runs on without the package."""
 
 
-def _imported(node: ast.AST) -> set[str]:
-    """Top-level package names that ``node`` imports (absolute imports only)."""
-    if isinstance(node, ast.Import):
-        return {alias.name.split(".")[0] for alias in node.names}
-    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-        return {node.module.split(".")[0]}
-    return set()
-
-
-def _optional(tree: ast.Module) -> set[ast.AST]:
-    """Import statements directly in a ``try`` whose handler catches a failed import."""
-    optional: set[ast.AST] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Try):
-            continue
-        caught = {
-            name.id
-            for handler in node.handlers
-            if handler.type is not None
-            for name in ast.walk(handler.type)
-            if isinstance(name, ast.Name)
-        }
-        if caught & _IMPORT_FAILURES or any(handler.type is None for handler in node.handlers):
-            optional.update(child for child in node.body if isinstance(child, (ast.Import, ast.ImportFrom)))
-    return optional
-
-
 def _third_party(tree: ast.Module) -> set[str]:
     """Packages the shipped code needs: every third-party import but optional ones (in a ``try`` that
     catches their failure, like ``read_audio``'s torchcodec fallback)."""
-    optional = _optional(tree)
-    names = {name for node in ast.walk(tree) if node not in optional for name in _imported(node)}
+    optional: set[ast.AST] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+            handler.type is None
+            or {name.id for name in ast.walk(handler.type) if isinstance(name, ast.Name)} & _IMPORT_FAILURES
+            for handler in node.handlers
+        ):
+            optional.update(child for child in node.body if isinstance(child, (ast.Import, ast.ImportFrom)))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and node not in optional:
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node not in optional:
+            names.add(node.module.split(".")[0])
     return {name for name in names if name not in sys.stdlib_module_names and name != ROOT_PACKAGE}
 
 
@@ -200,7 +157,6 @@ def flatten_modules(
     *,
     leave_out: tuple[str, ...] = (),
     note: str = "`respira export --with_code`",
-    appendix: dict[str, str] | None = None,
 ) -> RemoteCode:
     """``modules`` and every respira module they import (function-level imports too), as flat files."""
     from .. import __version__
@@ -228,7 +184,7 @@ def flatten_modules(
             f"# Generated by respira {__version__} from {relative} ({note}):\n"
             "# edit respira's source, not this copy.\n"
         )
-        files[name] = header + rewrite_imports(module, source, tree) + (appendix or {}).get(module, "")
+        files[name] = header + rewrite_imports(module, source, tree)
     return RemoteCode(files=files, requirements=tuple(sorted(requirements)))
 
 
@@ -247,7 +203,7 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
     else:
         encoder_model_type, stages = model.encoder_config.model_type, stages_of(model)
     registered = _shipped_encoder_classes(encoder_model_type)
-    classes = [*_entry_classes().values(), _pipeline_class()]
+    classes = list(_entry_classes().values())
     classes += [cls for pair in registered for cls in pair if cls is not None]
     families = frozenset({encoder_model_type})
     closure = code_closure(

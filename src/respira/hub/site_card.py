@@ -1,9 +1,5 @@
-"""What the card of a folder ``respira fit-site`` wrote says of the fit, from the folder's own files.
-
-The fit's evidence (:data:`FIT_EVIDENCE`) travels with the folder, so every card rendered from it says the
-same; :func:`site_fit_context` gives the template's ``site_fit`` block what it shows, the base model's
-verdicts quoted from its folder when :func:`base_model_folder` finds it.
-"""
+"""What the card of a folder ``respira fit-site`` wrote says of the fit, from the folder's own files (its
+:data:`FIT_EVIDENCE` travels with it, so every card rendered from it says the same)."""
 
 from __future__ import annotations
 
@@ -24,7 +20,6 @@ __all__ = [
     "CURVE_FILE",
     "FIT_EVIDENCE",
     "NESTED_CV_FILE",
-    "base_model_folder",
     "read_site_fit",
     "set_site_fit",
     "site_fit_context",
@@ -36,7 +31,6 @@ CURVE_FIGURE = "learning_curve.png"
 FIT_EVIDENCE: tuple[str, ...] = (SITE_FIT_FILE, NESTED_CV_FILE, CURVE_FILE, CURVE_FIGURE)
 """The files a fitted folder's card is rendered from, carried wherever the folder goes."""
 MIX_WORDS = {"normal": "normal", "crackle": "crackle only", "wheeze": "wheeze only", "both": "with both"}
-"""The record's ``label_mix`` keys, in the card's order and words."""
 
 
 def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
@@ -48,9 +42,8 @@ def read_site_fit(folder: str | Path) -> dict[str, Any] | None:
     return record if isinstance(record, dict) and "nested_cv" in record else None
 
 
-def base_model_folder(record: dict[str, Any]) -> Path | None:
-    """The folder of the base model a fit record names (a shipped detector's name, or the folder as the
-    fit was given it, when it is still there); ``None`` when it cannot be found."""
+def _base_model_folder(record: dict[str, Any]) -> Path | None:
+    """The folder of the base model a fit record names, when it is (still) there."""
     from .loading import local_model_folder
 
     name = str(record.get("base_model") or "").split(" (")[0]
@@ -71,12 +64,12 @@ def _percent(value: Any, interval: Any = None) -> str:
 
 def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = None) -> dict[str, Any]:
     """What the template's ``site_fit`` block shows of a fit ``record`` beside the base model's verdicts
-    (read from ``base_folder``, else from the base the record names: :func:`base_model_folder`)."""
+    (read from ``base_folder``, else from the base the record names)."""
     if record is None:
         return {"site_fit": None}
     verdict = site_fit_verdict(record["nested_cv"], record["dataset"])
     mix = record.get("label_mix")
-    base = base_folder if base_folder is not None else base_model_folder(record)
+    base = base_folder if base_folder is not None else _base_model_folder(record)
     verdicts = site_verdicts(base) if base is not None else []
     same_sample = [
         v

@@ -1,6 +1,5 @@
 """What a model folder ``respira fit-site`` wrote was fitted on, in the words every reader uses
-(``respira detectors``, the app page), from its record (``site_fit.json``) alone. Plain JSON, no other
-import: the app's Space ships this module."""
+(``respira detectors``, the model card), from its record (``site_fit.json``) alone."""
 
 from __future__ import annotations
 

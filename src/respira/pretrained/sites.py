@@ -17,8 +17,8 @@ A fitted site's verdict is fit-site's own nested cross-validation of the chosen 
 (``site_name``); it is served only when, besides, its gain over the model as is holds (the paired
 patient-bootstrap interval of the gain lies above 0): the one rule by which fit-site writes, and by
 which its card, ``predict`` and ``evaluate`` say "serves".
-The card's table, ``respira predict``'s line (:func:`sites_line`), the README table and the app say it
-from these verdicts.
+The card's table, ``respira predict``'s line (:func:`sites_line`) and the README table say it from these
+verdicts.
 """
 
 from __future__ import annotations

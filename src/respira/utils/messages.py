@@ -21,7 +21,7 @@ def one_line(error: BaseException | str) -> str:
 
 QUIET_WARNINGS: tuple[type[Warning], ...] = (DeprecationWarning, PendingDeprecationWarning, ResourceWarning)
 """Warning categories a command does not print (Python hides them by default too): a library's notes to
-developers (gradio's "unclosed event loop" at every `respira app` start), nothing a user can act on."""
+developers, nothing a user can act on."""
 
 
 def _shown_once(show: Callable[..., None]) -> Callable[..., None]:

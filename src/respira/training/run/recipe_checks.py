@@ -143,7 +143,7 @@ def _check_corpora(
 
 def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_written_later: bool) -> None:
     from ...data.folds import is_fold_strategy
-    from ...data.icbhi_config import ICBHIConfig, parse_split_fractions
+    from ...data.icbhi import ICBHIConfig, parse_split_fractions
     from ...data.layout import locate_corpus
     from ..splits.datasets import data_record, dataset_source, inspect_source
 
@@ -200,7 +200,7 @@ def _check_folds(data: DataArguments, layout) -> None:
     """``patient_kfold`` / ``leave_one_device_out``: the folds and each fold's validation split can be
     made (reads the annotations)."""
     from ...data.folds import device_folds, fold_splits, patient_kfold
-    from ...data.index import index_from_layout
+    from ...data.text_files import index_from_layout
 
     with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built
         warnings.simplefilter("ignore")

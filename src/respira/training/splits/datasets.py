@@ -12,7 +12,7 @@ import numpy as np
 
 from ...audio.decoding import DEFAULT_SAMPLING_RATE
 from ...data import is_fold_strategy, is_synthetic_corpus
-from ...data.icbhi_config import parse_split_fractions
+from ...data.icbhi import parse_split_fractions
 from ...data.prepared import PreparedDataset, inspect_dataset, is_prepared_folder, load_prepared
 from ...labels import CLASS_NAMES
 from ...run_record import DATASET_SPLITS, CorpusRecord, DataRecord, SplitSize
@@ -189,8 +189,8 @@ def corpus_devices(data_dir: str | Path) -> list[str]:
     each ``leave_one_device_out`` fold, in fold order."""
     import warnings
 
-    from ...data.index import index_from_layout
     from ...data.layout import locate_corpus
+    from ...data.text_files import index_from_layout
 
     layout = locate_corpus(data_dir)
     with warnings.catch_warnings():  # a partial corpus is reported when the dataset is built

@@ -26,10 +26,9 @@ ALL_SPLIT = "all"
 def _corpus_splits(data: DataRecord) -> list[str]:
     """The splits (with at least one cycle) that ``data``'s split options make of its corpus folder."""
     from ...data import is_fold_strategy
-    from ...data.icbhi import assign_splits
-    from ...data.icbhi_config import ICBHIConfig
-    from ...data.index import index_from_layout
+    from ...data.icbhi import ICBHIConfig, assign_splits
     from ...data.layout import locate_corpus
+    from ...data.text_files import index_from_layout
 
     layout = locate_corpus(data.data_dir)
     if is_fold_strategy(data.split_strategy):

@@ -14,8 +14,7 @@ import numpy as np
 from torch import nn
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
 
-from ...hub.card_callback import ModelCardCallback
-from ...hub.card_data import RespiraModelCardData
+from ...hub.card_data import ModelCardCallback, RespiraModelCardData
 from ...labels import CLASS_NAMES
 from ...losses import MultipleInstanceLoss, build_auxiliary_loss
 from ...metrics import make_compute_metrics

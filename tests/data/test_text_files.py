@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from respira.data import (
-    ICBHIError,
     ICBHIFormatError,
     MissingMetadataWarning,
     PartialCorpusWarning,
     read_icbhi_index,
 )
-from respira.data.index import INDEX_COLUMNS
+from respira.data.errors import ICBHIError
+from respira.data.text_files import INDEX_COLUMNS
 from respira.labels import CLASS_NAMES
 
 SPLIT_FILE = "ICBHI_challenge_train_test.txt"
