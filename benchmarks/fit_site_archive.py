@@ -230,8 +230,8 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
             f"{NAMES[site]}: {len(sample.recordings)} recordings of {len(set(sample.units))} patients; "
             f"held out {index.size} recordings of {len(held_units)} patients; pool "
             f"{len(set(pool_sample.units))} patients ({len(pool_sample.recordings)} recordings). "
-            f"Model as is {_cell(_with_interval('s', as_is, 0.95))}, all-normal "
-            f"{_cell(_with_interval('s', normal, 0.95))}."
+            f"Model as is {_cell(_with_interval('s', as_is))}, all-normal "
+            f"{_cell(_with_interval('s', normal))}."
         )
         site_rows: dict[str, Any] = {"held_out_units": sorted(held_units), "orders": {}}
         for order_name in ORDERS:
@@ -257,8 +257,8 @@ def run(args: argparse.Namespace, say: Any) -> dict[str, Any]:
                     mean = np.mean(scores[variant], axis=0)
                     gain = mean - np.mean(scores["labelled"], axis=0)
                     entry[variant] = {
-                        "score": _with_interval("score", mean, 0.95),
-                        "gain": _with_interval("gain", gain, 0.95),
+                        "score": _with_interval("score", mean),
+                        "gain": _with_interval("gain", gain),
                         "draws": rows[variant],
                         "below_as_is": sum(r["below_as_is"] for r in rows[variant]),
                         "unfit": sum(not r["fitted"] for r in rows[variant]),

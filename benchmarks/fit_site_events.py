@@ -279,7 +279,7 @@ def _mean_gain(
         weighted_icbhi_scores(truth, b[index], weights) - weighted_icbhi_scores(truth, a[index], weights)
         for a, b in zip(by_draw["recording"], by_draw["events"], strict=True)
     ]
-    return _with_interval("gain", np.mean(differences, axis=0), 0.95)
+    return _with_interval("gain", np.mean(differences, axis=0))
 
 
 def _cell(row: dict[str, Any]) -> str:

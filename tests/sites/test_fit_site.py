@@ -13,8 +13,8 @@ import pytest
 import respira
 from respira.cli import main
 from respira.core.decision import thresholds_of
-from respira.pretrained.sites import format_gain, site_fit_verdict, sites_line
-from respira.sites.site_folder import NESTED_CV_FILE, SITE_FIT_FILE
+from respira.hub.site_card import NESTED_CV_FILE
+from respira.pretrained.sites import SITE_FIT_FILE, format_gain, site_fit_verdict, sites_line
 from respira.utils.tables import format_percent, format_score
 
 from ..data.test_labelled import write_labelled
@@ -220,9 +220,9 @@ def test_bad_input_is_refused_in_one_line_before_any_audio_is_read(
     change: str,
     message: str,
 ) -> None:
-    import respira.sites.embedding
+    import respira.sites.sample
 
-    monkeypatch.setattr(respira.sites.embedding, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
+    monkeypatch.setattr(respira.sites.sample, "embed_recordings", lambda *a, **k: pytest.fail("embedded"))
     output, data, extra = tmp_path / "out", site, []
     if change in ("occupied", "foreign"):
         output.mkdir()
@@ -294,8 +294,7 @@ def test_a_site_head_chosen_on_the_sample_is_what_the_folder_computes(
     )  # fmt: skip
     fit = result.record["fit"]
     detector = respira.Detector.from_pretrained(result.output_dir, device="cpu")
-    from respira.sites.embedding import embed_recordings
-    from respira.sites.sample import read_site_recordings
+    from respira.sites.sample import embed_recordings, read_site_recordings
 
     sample = embed_recordings(detector, read_site_recordings(site).recordings, progress=False)
     heads = [flag for flag, chosen in enumerate(result.chosen) if chosen == "site_head"]

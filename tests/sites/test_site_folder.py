@@ -17,16 +17,12 @@ import torch
 
 from respira import Detector, RespiraConfig, RespiraFeatureExtractor, RespiraForAudioClassification
 from respira.core.decision import flag_order, thresholds_of
+from respira.hub.card_render import site_card_section
 from respira.hub.checksums import read_checksums, sha256_of
+from respira.hub.site_card import CURVE_FILE, NESTED_CV_FILE
 from respira.labels import MULTI_LABEL
-from respira.sites.site_folder import (
-    CURVE_FILE,
-    NESTED_CV_FILE,
-    SITE_FIT_FILE,
-    apply_site_fit,
-    site_card_section,
-    write_site_folder,
-)
+from respira.pretrained.sites import SITE_FIT_FILE
+from respira.sites.site_folder import apply_site_fit, write_site_folder
 
 from ..reports.conftest import TINY_ENCODER
 
@@ -251,7 +247,7 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     from transformers import pipeline
 
     from respira.pretrained import default_detector_dir
-    from respira.sites.embedding import linear_head
+    from respira.sites.sample import linear_head
 
     from ..hub.test_remote_code import run_without_respira
     from ..test_pretrained import COMPARE, saved_clips

@@ -1,4 +1,4 @@
-"""``respira suggest`` and :func:`respira.suggest` end to end (respira.sites.suggest, .archive): the list
+"""``respira suggest`` and :func:`respira.suggest` end to end (respira.sites.suggest): the list
 written in order with its reasons, labelled rows kept and used, a second round from the cache without the
 model, and bad input refused in one line before any model is loaded, nothing written."""
 

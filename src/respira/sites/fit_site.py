@@ -1,18 +1,10 @@
 """``respira fit-site`` from Python: make a model serve a site from a few of its labelled patients.
 
-:func:`fit_site_folder` checks every input (the options, the output folder, the model's head, the sample:
-:mod:`respira.sites.sample`) before any audio is read, embeds each recording once
-(:func:`respira.sites.embedding.embed_recordings`: the windows ``predict`` cuts), fits and judges the
-candidates by nested patient-wise cross-validation (:func:`respira.sites.out_of_sample.fit_sample`) with a
-learning curve, and writes the fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is
-shown out of sample that the chosen procedure beats calling every recording normal (its interval's lower
-end) and the model as is (its paired gain's): :attr:`SiteFitResult.verdict`, the rule by which the
-folder's card and ``predict`` say it serves the site. Otherwise nothing is written and the result says
-which part is not shown (``apply_anyway`` writes it, flagged in the card and the config, with that
-warning). ``--candidates as_is thresholds`` (:data:`THRESHOLD_CANDIDATES`) re-tunes the thresholds alone.
-
-The site is named by ``site_name`` (default: the folder's name for a ``labelled`` folder, the corpus
-otherwise), recorded in ``site_fit.json``: every sites line names the site the fit was made on. An
+:func:`fit_site_folder` checks every input before any audio is read, embeds each recording once
+(:func:`respira.sites.sample.embed_recordings`), fits and judges the candidates by nested patient-wise
+cross-validation (:func:`respira.sites.out_of_sample.fit_sample`) with a learning curve, and writes the
+fitted model folder (:mod:`respira.sites.site_folder`) **only when** it is shown out of sample to beat
+all-normal and the model as is (:attr:`SiteFitResult.verdict`; ``apply_anyway`` writes it, flagged). An
 occupied ``output_dir`` is replaced (``overwrite``) only when it is a folder fit-site wrote and holds
 nothing else (:func:`~respira.sites.site_folder.foreign_entries`).
 """
@@ -30,18 +22,9 @@ from ..labels import MULTI_LABEL_NAMES
 from ..pretrained.sites import SiteVerdict, candidate_row, format_gain, site_fit_verdict
 from ..utils.tables import format_percent, format_score
 from .options import CANDIDATES, HEAD_CANDIDATES
-from .sample import SiteRecordings, read_site_recordings
+from .sample import read_site_recordings
 
-__all__ = [
-    "THRESHOLD_CANDIDATES",
-    "SiteFitResult",
-    "check_candidates",
-    "curve_means",
-    "fit_site_folder",
-]
-
-THRESHOLD_CANDIDATES: tuple[str, ...] = ("as_is", "thresholds")
-"""The candidates of a model that cannot take a site head."""
+__all__ = ["SiteFitResult", "check_candidates", "curve_means", "fit_site_folder"]
 
 
 @dataclass(frozen=True)
@@ -53,17 +36,14 @@ class SiteFitResult:
     chosen: tuple[str, str]
     thresholds: tuple[float, float]
     scores: list[dict[str, Any]]
-    """Per candidate, the chosen procedure and all-normal: out-of-sample score, specificity, sensitivity,
-    per-label AUC, with patient-bootstrap intervals (the rows of ``nested_cv.csv``)."""
+    """The rows of ``nested_cv.csv``: per candidate, chosen and all-normal, the scores with intervals."""
     applies: bool
-    """It is shown out of sample that the chosen procedure beats all-normal and the model as is
-    (:attr:`verdict`'s ``serves``)."""
+    """:attr:`verdict`'s ``serves``: shown out of sample to beat all-normal and the model as is."""
     written: bool
     record: dict[str, Any] = field(repr=False)
     """Everything ``site_fit.json`` holds."""
     curve: tuple[dict[str, Any], ...] = ()
-    """Per size of the learning curve (:func:`curve_means`): the units drawn, the draws, and the mean
-    out-of-sample score of the chosen procedure and of the model as is."""
+    """The learning curve's means (:func:`curve_means`)."""
 
     def score(self, candidate: str) -> float:
         """The out-of-sample score of ``candidate`` (``chosen``, ``as_is``, ``all_normal``...)."""
@@ -107,7 +87,8 @@ class SiteFitResult:
         return f"not shown {' nor '.join(verdict.not_shown())}"
 
     def curve_line(self) -> str:
-        """One line: the learning curve's mean scores by the number of labelled units (empty without one)."""
+        """One line: the learning curve's mean scores by the number of labelled units, and the fewest whose
+        mean reaches the nested cross-validation's score on every unit, read from the draws alone."""
         if not self.curve:
             return ""
         unit = "patients" if self.record["units_are_patients"] else "recordings"
@@ -115,22 +96,19 @@ class SiteFitResult:
             f"{row['units']} {100 * row['chosen']:.1f} ({100 * row['as_is']:.1f})" for row in self.curve
         )
         draws = max(row["draws"] for row in self.curve)
-        return (
-            f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
-            f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
-            f"end, labelling more would pay); {self.curve_reach()}"
-        )
-
-    def curve_reach(self) -> str:
-        """The smallest number of labelled units whose mean drawn score reaches the nested cross-validation's
-        score of the chosen procedure on every unit, or that none does: read from the draws alone."""
-        unit = "patients" if self.record["units_are_patients"] else "recordings"
         target = self.score("chosen")
         goal = f"the nested cross-validation's {format_percent(target)} on all {self.record['units']} {unit}"
         reached = [row["units"] for row in self.curve if row["chosen"] >= target]
-        if reached:
-            return f"its mean first reaches {goal} at {min(reached)} labelled {unit}"
-        return f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
+        reach = (
+            f"its mean first reaches {goal} at {min(reached)} labelled {unit}"
+            if reached
+            else f"no size drawn reaches {goal} on average: its draws cannot say how many more {unit} would"
+        )
+        return (
+            f"learning curve (the chosen procedure on the other {unit}, mean of up to {draws} draws; "
+            f"the model as is in brackets), by labelled {unit}: {points} (if it still rises at its right "
+            f"end, labelling more would pay); {reach}"
+        )
 
 
 def curve_means(rows: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
@@ -154,7 +132,7 @@ def check_candidates(candidates: Sequence[str] | None, refusal: str | None) -> t
     head
         (``refusal`` says why; a head asked for is refused in one line)."""
     if candidates is None:
-        return THRESHOLD_CANDIDATES if refusal else CANDIDATES
+        return ("as_is", "thresholds") if refusal else CANDIDATES
     chosen = tuple(dict.fromkeys(candidates))
     unknown = [c for c in chosen if c not in CANDIDATES]
     if unknown or not chosen:
@@ -184,11 +162,9 @@ def fit_site_folder(
     selection: str | None = None,
     threshold_rule: str | None = None,
     batch_size: int | None = None,
-    draws: int = 3,
     overwrite: bool = False,
     device: str | None = None,
     threads: int | None = None,
-    onnx: bool = True,
     say: Any = print,
 ) -> SiteFitResult:
     """Fit ``model`` to the site in ``data_dir``; write it to ``output_dir`` when it beats all-normal and the
@@ -199,13 +175,17 @@ def fit_site_folder(
     """
     from ..core.decision import is_multi_label
     from ..inference.detector import Detector
+    from ..utils.files import nan_to_none
     from ..utils.threads import apply_num_threads
-    from .embedding import site_head_refusal
+    from .out_of_sample import fit_sample, learning_curve
+    from .procedure import check_rules
+    from .sample import embed_recordings, site_head_refusal
+    from .site_folder import write_site_folder
 
     apply_num_threads(requested=threads)  # BENCHMARKS.md: fit-site beside other work
     output_dir = Path(output_dir).expanduser()
-    rules = _check_rules(selection, threshold_rule)
-    _check_numbers(outer_folds=outer_folds, draws=draws, batch_size=batch_size)
+    rules = check_rules(selection, threshold_rule)
+    _check_numbers(outer_folds=outer_folds, batch_size=batch_size)
     _check_output(output_dir, model, overwrite)
     site = _check_site_name(site_name, data_dir, dataset)
     sample_files = read_site_recordings(data_dir, dataset)  # the sample first: no model loaded for a bad one
@@ -213,31 +193,70 @@ def fit_site_folder(
     if not is_multi_label(detector.config):
         raise ValueError(f"{model} is a single-label model: fit-site fits crackle and wheeze flags")
     refusal = site_head_refusal(detector.model)
-    fitted = check_candidates(candidates, refusal)
+    kinds = check_candidates(candidates, refusal)
     if refusal and candidates is None:
         say(f"the model cannot take a site head: {refusal}; fitting as is and re-tuned thresholds only")
     if not sample_files.units_are_patients:
         say(f"{data_dir} names no patient: each recording is its own unit in every fold and interval")
-    return _fit_and_write(
-        detector, model, sample_files, output_dir, fitted, rules, site,
-        apply_anyway=apply_anyway, outer_folds=outer_folds, seed=seed, batch_size=batch_size,
-        draws=draws, overwrite=overwrite, onnx=onnx,
-    )  # fmt: skip
-
-
-def _check_rules(selection: str | None, threshold_rule: str | None) -> dict[str, str]:
-    """The selection and threshold rule to fit with (the procedure's defaults for ``None``), checked."""
-    from .procedure import SELECTION, THRESHOLD_RULE, check_rules
-
-    rules = {
-        "selection": SELECTION if selection is None else selection,
-        "threshold_rule": THRESHOLD_RULE if threshold_rule is None else threshold_rule,
+    started = time.perf_counter()
+    sample = embed_recordings(
+        detector,
+        sample_files.recordings,
+        batch_size=batch_size,
+        units_are_patients=sample_files.units_are_patients,
+    )
+    embedded = time.perf_counter()
+    fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=kinds, **rules)
+    curve = learning_curve(sample, draws=3, seed=seed, candidates=kinds, **rules).rows
+    fitted = time.perf_counter()
+    written = bool(fit.applies or apply_anyway)
+    audio = float(sum(r.duration or 0.0 for r in sample.recordings))
+    record: dict[str, Any] = {
+        "procedure": "fit-site",
+        "base_model": _model_name(model),
+        "dataset": sample_files.dataset,
+        "site_name": site,
+        "data_dir": str(sample_files.data_dir),
+        "units": sample_files.units,
+        "units_are_patients": sample_files.units_are_patients,
+        "fitted_units": sorted({recording.unit for recording in sample_files.recordings}),
+        "recordings": len(sample_files.recordings),
+        "left_out": sample_files.left_out,
+        "label_mix": label_mix(sample_files.recordings),
+        "windows": int(sample.embeddings.shape[0]),
+        "audio_seconds": audio,
+        "candidates": list(kinds),
+        **rules,
+        "outer_folds": outer_folds,
+        "seed": seed,
+        "chosen": list(fit.chosen),
+        "recording_aggregation": fit.aggregation,
+        "recording_top_k": fit.top_k,
+        "recording_rule": recording_rule_words(fit, sample),
+        "thresholds": [float(t) for t in fit.thresholds],
+        "base_thresholds": [float(t) for t in sample.base_thresholds],
+        "applies": bool(fit.applies),
+        "applied_anyway": bool(written and not fit.applies),
+        "nested_cv": nan_to_none(fit.outer),
+        "seconds": {"embedding": embedded - started, "fitting": fitted - embedded},
+        "fit": fit.to_json(),
     }
-    try:
-        check_rules(**rules)
-    except ValueError as error:  # named as the command's options
-        raise ValueError(f"--{error}") from None
-    return rules
+    result_dir = None
+    if written:
+        result_dir = write_site_folder(
+            detector.model, fit, record, output_dir, base=model, embeddings=sample.embeddings[:64],
+            curve=curve, overwrite=overwrite,
+        )  # fmt: skip
+    return SiteFitResult(
+        result_dir,
+        (str(fit.chosen[0]), str(fit.chosen[1])),
+        (float(fit.thresholds[0]), float(fit.thresholds[1])),
+        record["nested_cv"],
+        bool(fit.applies),
+        written,
+        record,
+        curve_means(curve),
+    )
 
 
 def _check_site_name(site_name: str | None, data_dir: str | Path, dataset: str) -> str:
@@ -279,88 +298,6 @@ def _check_output(output_dir: Path, model: str | Path, overwrite: bool) -> None:
         )
 
 
-def _fit_and_write(
-    detector: Any,
-    model: str | Path,
-    sample_files: SiteRecordings,
-    output_dir: Path,
-    candidates: tuple[str, ...],
-    rules: dict[str, str],
-    site_name: str,
-    *,
-    apply_anyway: bool,
-    outer_folds: int,
-    seed: int,
-    batch_size: int | None,
-    draws: int,
-    overwrite: bool,
-    onnx: bool,
-) -> SiteFitResult:
-    from .embedding import embed_recordings
-    from .out_of_sample import fit_sample, learning_curve
-    from .site_folder import write_site_folder
-
-    started = time.perf_counter()
-    sample = embed_recordings(
-        detector,
-        sample_files.recordings,
-        batch_size=batch_size,
-        units_are_patients=sample_files.units_are_patients,
-    )
-    embedded = time.perf_counter()
-    fit = fit_sample(sample, outer_folds=outer_folds, seed=seed, candidates=candidates, **rules)
-    curve = learning_curve(sample, draws=draws, seed=seed, candidates=candidates, **rules).rows
-    fitted = time.perf_counter()
-    written = bool(fit.applies or apply_anyway)
-    audio = float(sum(r.duration or 0.0 for r in sample.recordings))
-    record: dict[str, Any] = {
-        "procedure": "fit-site",
-        "base_model": _model_name(model),
-        "dataset": sample_files.dataset,
-        "site_name": site_name,
-        "data_dir": str(sample_files.data_dir),
-        "units": sample_files.units,
-        "units_are_patients": sample_files.units_are_patients,
-        "fitted_units": sorted({recording.unit for recording in sample_files.recordings}),
-        "recordings": len(sample_files.recordings),
-        "left_out": sample_files.left_out,
-        "label_mix": label_mix(sample_files.recordings),
-        "windows": int(sample.embeddings.shape[0]),
-        "audio_seconds": audio,
-        "candidates": list(candidates),
-        **rules,
-        "outer_folds": outer_folds,
-        "seed": seed,
-        "chosen": list(fit.chosen),
-        "recording_aggregation": fit.aggregation,
-        "recording_top_k": fit.top_k,
-        "recording_rule": recording_rule_words(fit, sample),
-        "thresholds": [float(t) for t in fit.thresholds],
-        "base_thresholds": [float(t) for t in sample.base_thresholds],
-        "applies": bool(fit.applies),
-        "applied_anyway": bool(written and not fit.applies),
-        "nested_cv": _plain_json(fit.outer),
-        "seconds": {"embedding": embedded - started, "fitting": fitted - embedded},
-        "fit": _plain_json(fit.to_json()),
-    }
-    result_dir = None
-    if written:
-        result_dir = write_site_folder(
-            detector.model, fit, record, output_dir, base=model, embeddings=sample.embeddings[:64],
-            curve=curve, overwrite=overwrite, onnx=onnx,
-        )  # fmt: skip
-    return SiteFitResult(
-        result_dir,
-        (str(fit.chosen[0]), str(fit.chosen[1])),
-        (float(fit.thresholds[0]), float(fit.thresholds[1])),
-        record["nested_cv"],
-        bool(fit.applies),
-        written,
-        record,
-        curve_means(curve),
-    )
-
-
 def label_mix(recordings: Any) -> dict[str, int]:
     """How many of the fitted recordings are normal, crackle only, wheeze only and both (the record's
     ``label_mix``, which the card says its estimate assumes)."""
@@ -392,14 +329,3 @@ def _model_name(model: str | Path) -> str:
     except FileNotFoundError:
         shipped = False
     return f"{DEFAULT_DETECTOR_NAME} (respira's shipped detector)" if shipped else str(model)
-
-
-def _plain_json(value: Any) -> Any:
-    """``value`` with numpy arrays and scalars as JSON types, NaN as ``None``."""
-    if isinstance(value, Mapping):
-        return {str(key): _plain_json(item) for key, item in value.items()}
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain_json(item) for item in value]
-    return None if isinstance(value, float) and math.isnan(value) else value

@@ -1,15 +1,11 @@
 """Linear heads fitted on a site's window embeddings, closed form: the site head and the anchored head.
 
-Both are class-balanced weighted least squares on standardised window embeddings (each window labelled
-±1 with its recording's label; each recording weighs the same, each class half), a ridge penalty on the
-embedding weights and unpenalised columns: the intercept (the site head), or the intercept and the
-model's own logit of the label (the anchored head: with a large penalty it is the model's ranking, and
-the site's labels add what its embedding holds beyond it). Every penalty of a grid is fitted at once from
-one eigendecomposition (:func:`ridge_paths`). A 1-d logistic (Platt) scaling
-(:func:`platt_scaling`) maps a head's score to a probability's logit; every step is linear in the
-embedding, so the result is one row of a linear layer on the raw embedding (:class:`LinearScore`).
-:func:`expected_thresholds` sets thresholds from calibrated probabilities instead of the labels' own
-score, where a few labelled recordings make that score jumpy.
+Class-balanced weighted ridge regression of each window's ±1 recording label on standardised embeddings,
+with unpenalised columns: the intercept (the site head), or the intercept and the model's own logit (the
+anchored head: with a large penalty it is the model's ranking), every penalty from one eigendecomposition
+(:func:`ridge_paths`); a Platt scaling (:func:`platt_scaling`) maps the score to a logit, and the result
+stays one row of a linear layer on the raw embedding (:class:`LinearScore`). :func:`expected_thresholds`
+sets thresholds from calibrated probabilities, where a few labelled recordings make the score jumpy.
 """
 
 from __future__ import annotations
@@ -131,7 +127,7 @@ def ridge_paths(
     return site_path, RidgePath(mean, scale, anchored, intercept, beta)
 
 
-def platt_scaling(scores: np.ndarray, target: np.ndarray, *, iterations: int = 50) -> tuple[float, float]:
+def platt_scaling(scores: np.ndarray, target: np.ndarray) -> tuple[float, float]:
     """``(slope, intercept)`` of a class-balanced 1-d logistic regression of 0/1 ``target`` on ``scores``
     (Newton's method, a small ridge on the slope so separable scores keep a finite one); the slope is
     at least 0 (a score that ranks backwards gets a constant probability, never a flipped one)."""
@@ -146,7 +142,7 @@ def platt_scaling(scores: np.ndarray, target: np.ndarray, *, iterations: int = 5
     design = np.stack([z, np.ones_like(z)], axis=1)
     ridge = np.array([1e-3, 0.0])
     theta = np.zeros(2)
-    for _ in range(iterations):
+    for _ in range(50):
         p = 0.5 * (1.0 + np.tanh(0.5 * design @ theta))
         gradient = design.T @ (weight * (p - y)) + ridge * theta
         hessian = (design * (weight * p * (1 - p))[:, None]).T @ design + np.diag(ridge + 1e-9)
@@ -178,18 +174,13 @@ def expected_thresholds(
     labels: np.ndarray, probabilities: np.ndarray, fixed: Sequence[float | None], fallback: Sequence[float]
 ) -> tuple[float, float]:
     """(crackle, wheeze) thresholds that maximise the ICBHI-style score *expected* under calibrated
-    posteriors, instead of the score the labels give (which a few labelled patients make jumpy).
+    posteriors rather than the labels' own score.
 
-    Each label's recording probabilities ``[recordings, 2]`` are calibrated on ``labels``
-    ``[recordings, 2]`` by a class-balanced Platt scaling of their logits, moved to the label's own
-    prevalence (a half added to each count). With the two posteriors taken as independent, every
-    recording has a probability of each of the four classes, and a pair of thresholds an expected
-    specificity (the expected normal recordings called normal over the expected normal ones) and strict
-    sensitivity; the pair of best mean is searched over thresholds between the recordings' probabilities
-    (where the share of abnormal recordings is high, each normal one weighs more in the score, and flags
-    are set less readily). ``fixed``: a threshold per label to keep (``None``: search it);
-    ``fallback``: the threshold of a label whose probabilities do not rank it (a Platt slope of 0, or one
-    class only)."""
+    Each label's recording probabilities are calibrated on ``labels`` by a class-balanced Platt scaling of
+    their logits, moved to the label's prevalence (a half added to each count); with the two posteriors
+    independent, a pair of thresholds has an expected specificity and strict sensitivity, and the pair of
+    best mean is searched between the recordings' probabilities. ``fixed``: a threshold per label to keep
+    (``None``: search it); ``fallback``: that of a label its probabilities do not rank."""
     y = np.asarray(labels, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
     posterior, grids = [], []

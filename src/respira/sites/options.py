@@ -1,11 +1,10 @@
-"""The options of ``respira fit-site`` and ``respira suggest``, as dataclasses: the command line's flags
-(``HfArgumentParser``) and :func:`respira.fit_site` / :func:`respira.suggest`'s keyword arguments
-(:func:`respira.options.options_from`) are their fields; and the names of fit-site's candidates and rules
-(:mod:`respira.sites.procedure` fits them), here so that building the parser imports no fitting code."""
+"""The options of ``respira fit-site`` and ``respira suggest`` (command-line flags and the API's keywords),
+and the names of fit-site's candidates and rules: here so that building the parser imports no fitting code."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
+from typing import Any
 
 from ..data.corpora import corpus_names
 from ..options import SWITCH, corpus_list, embedding_batch_size, option
@@ -26,33 +25,23 @@ HEAD_CANDIDATES: tuple[str, ...] = ("anchored_head", "site_head")
 """The candidates that fit a head (the others read the model's own logit)."""
 SELECTIONS: tuple[str, ...] = ("one_se_units", "bonferroni")
 """How the inner scores choose against the model as is (ranked by inner score, ties to the simpler):
-``one_se_units`` (the default, :data:`respira.sites.procedure.SELECTION`): the model as is whenever
-fewer units hold a normal recording, or fewer an abnormal one, than there are inner folds (some inner fold
-then scores a choice with no normal, or no abnormal, patient), else the best option whose inner gain over
-the model as is exceeds one standard error of that gain (paired patient bootstrap of the training units);
-``bonferroni``: the best that beats the model as is in :data:`respira.sites.procedure.EVIDENCE` of the
-paired resamples, the shortfall shared among the options compared: the cautious alternative.
-
-Kept as BENCHMARKS.md measured them ("Thresholds from the expected score: fit-site's default rules",
-``benchmarks/results/fit_site_k20_rules/``, ``expected`` thresholds): against ``bonferroni``, after 20
-labelled patients ``one_se_units`` scores higher on the other patients of SPRSound and the ICBHI sample
-(a little lower on KAUH's) and, on every patient (nested CV), higher on KAUH and SPRSound;
-``bonferroni`` never fell below the model as is in those draws, and rarely leaves it. The rules retired
-were measured with ``tuned`` thresholds only: ``one_se``, ``best``, ``p90`` and ``p95`` fell below the
-model as is in more draws than ``bonferroni`` on KAUH and the ICBHI sample
-(``benchmarks/results/fit_site_rules.md``), and ``bonferroni_units`` scored as ``bonferroni`` did on
-SPRSound, below ``one_se_units`` (``benchmarks/results/fit_site_units_k20/``).
+``one_se_units`` (the default, :data:`respira.sites.procedure.SELECTION`, where the measurements are): the
+model as is whenever fewer units hold a normal recording, or fewer an abnormal one, than there are inner
+folds, else the best option whose inner gain over it exceeds one standard error (paired patient bootstrap);
+``bonferroni``: the best that beats it in :data:`respira.sites.procedure.EVIDENCE` of the paired
+resamples, shared among the options compared: the cautious alternative, which rarely leaves the model as is.
 """
 THRESHOLD_RULES: tuple[str, ...] = ("tuned", "expected")
-"""How a fit sets the thresholds of an option from the (out-of-fold) probabilities of the recordings it
-learns from: ``tuned``: the pair that maximises their ICBHI-style score
-(:func:`respira.metrics.thresholds.tune_thresholds`); ``expected``: the pair that maximises the score
-expected under the probabilities calibrated on them (:func:`respira.sites.heads.expected_thresholds`):
-the labels enter through two calibration numbers per label, not through a score that a few labelled
-patients make jumpy."""
+"""How a fit sets thresholds from the out-of-fold probabilities it learns from: ``tuned``: the pair that
+maximises their ICBHI-style score; ``expected``: the pair that maximises the score expected under the
+probabilities calibrated on them (:func:`respira.sites.heads.expected_thresholds`)."""
 
 _FOLDER = {"cycle": "layout", "recording": "folder", "event": "layout"}
 """What --data_dir holds of a corpus: its annotated layout (cycle or event labels) or a folder."""
+
+
+def _option(default: Any = MISSING, help: str = "", **more: Any) -> Any:
+    return field(default=default, metadata={"help": help, **more})
 
 
 def fit_site_options() -> type:
@@ -63,29 +52,23 @@ def fit_site_options() -> type:
     @dataclass(kw_only=True)
     class FitSiteOptions:
         data_dir: str = option("data_dir", f"the labelled sample ({sample})", required=True)
-        dataset: str = field(
-            default="labelled",
-            metadata={
-                "choices": corpus_names(),
-                "help": "layout of --data_dir (default: labelled, a folder with labels.csv)",
-            },
+        dataset: str = _option(
+            "labelled",
+            "layout of --data_dir (default: labelled, a folder with labels.csv)",
+            choices=corpus_names(),
         )
-        site_name: str | None = field(
-            default=None,
-            metadata={
-                "help": "what the card and every sites line call the site (default: the folder's name for "
-                "--dataset labelled, else the corpus)"
-            },
+        site_name: str | None = _option(
+            None,
+            "what the card and every sites line call the site (default: the folder's name for --dataset "
+            "labelled, else the corpus)",
         )
         output_dir: str = option("output_dir", "folder to create for the fitted model", required=True)
         overwrite: bool = option("overwrite")
-        apply_anyway: bool = field(
-            default=False,
-            metadata={
-                "help": "write the model even when it is not shown out of sample to beat the model as is "
-                "and all-normal (flagged in its card and config, with a warning)",
-                **SWITCH,
-            },
+        apply_anyway: bool = _option(
+            False,
+            "write the model even when it is not shown out of sample to beat the model as is and all-normal "
+            "(flagged in its card and config, with a warning)",
+            **SWITCH,
         )
         candidates: list[str] | None = field(
             default=None,
@@ -95,25 +78,21 @@ def fit_site_options() -> type:
                 "for a model whose head cannot take a site head)",
             },
         )
-        selection: str | None = field(
-            default=None,
-            metadata={
-                "choices": SELECTIONS,
-                "help": "how the inner cross-validation may replace the model as is: one_se_units (default: "
-                "a gain above one standard error, never while an inner fold must lack a normal or an "
-                "abnormal patient) or bonferroni (cautious: it rarely leaves the model as is)",
-            },
+        selection: str | None = _option(
+            None,
+            "how the inner cross-validation may replace the model as is: one_se_units (default: a gain above "
+            "one standard error, never while an inner fold must lack a normal or an abnormal patient) or "
+            "bonferroni (cautious: it rarely leaves the model as is)",
+            choices=SELECTIONS,
         )
-        threshold_rule: str | None = field(
-            default=None,
-            metadata={
-                "choices": THRESHOLD_RULES,
-                "help": "how thresholds are set from the labelled recordings: expected (default: the best "
-                "score expected under calibrated probabilities) or tuned (the best score of the labels)",
-            },
+        threshold_rule: str | None = _option(
+            None,
+            "how thresholds are set from the labelled recordings: expected (default: the best score expected "
+            "under calibrated probabilities) or tuned (the best score of the labels)",
+            choices=THRESHOLD_RULES,
         )
-        outer_folds: int = field(default=5, metadata={"help": "outer folds of the nested CV (default 5)"})
-        seed: int = field(default=0, metadata={"help": "seed of the folds and the bootstrap (default 0)"})
+        outer_folds: int = _option(5, "outer folds of the nested CV (default 5)")
+        seed: int = _option(0, "seed of the folds and the bootstrap (default 0)")
         batch_size: int | None = embedding_batch_size()
         device: str | None = option("device")
         threads: int | None = option("threads")
@@ -126,22 +105,17 @@ class SuggestOptions:
     data_dir: str = option(
         "data_dir", "the archive: a folder of recordings, optionally with a labels.csv", required=True
     )
-    budget: int = field(metadata={"help": "how many patients (--unit recording: recordings) to suggest"})
-    output: str = field(
-        metadata={
-            "help": "the labels.csv to write (ARCHIVE/labels.csv is rewritten only when named here)",
-        }
+    budget: int = _option(help="how many patients (--unit recording: recordings) to suggest")
+    output: str = _option(
+        help="the labels.csv to write (ARCHIVE/labels.csv is rewritten only when named here)"
     )
-    unit: str | None = field(
-        default=None,
-        metadata={
-            "choices": ("patient", "recording"),
-            "help": "what --budget counts (default: patient when labels.csv has a patient column, else "
-            "recording)",
-        },
+    unit: str | None = _option(
+        None,
+        "what --budget counts (default: patient when labels.csv has a patient column, else recording)",
+        choices=("patient", "recording"),
     )
     overwrite: bool = option("overwrite", "replace an existing --output")
-    seed: int = field(default=0, metadata={"help": "seed of the random draws (default 0)"})
+    seed: int = _option(0, "seed of the random draws (default 0)")
     batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
     threads: int | None = option("threads")

@@ -1,17 +1,10 @@
-"""Fit a model to a site and judge it out of sample: :func:`fit_sample` and :func:`learning_curve`.
+"""Fit a model to a site and judge it out of sample.
 
-:func:`fit_sample` runs the procedure of :mod:`respira.sites.procedure` (per label: the model as is,
-re-tuned thresholds, a head anchored on the model's logit or a site head, chosen by inner
-cross-validation) on every outer patient-wise fold's training units and scores it per recording on the
-fold's units, which it never saw: the outer score covers the whole procedure, inner selection included.
-Each candidate used for both labels, the chosen procedure and calling every recording normal are
-scored so, with patient-bootstrap intervals (:func:`respira.sites.scores.scores_with_intervals`). The
-procedure fitted on all the recordings is the result (:class:`SiteFit`): its head in the raw
-embedding space and its thresholds, applied only when its out-of-sample interval clears all-normal and
-its paired gain over the model as is holds (:attr:`SiteFit.applies`).
-
-:func:`learning_curve` fits the procedure on ``k`` units drawn at random and scores it on the sample's
-other units, for several ``k``: whether labelling more patients would pay.
+:func:`fit_sample`: the procedure (:mod:`respira.sites.procedure`) fitted on every outer patient-wise
+fold's training units and scored per recording on the fold's units (inner selection included), each
+candidate, the chosen procedure and all-normal with patient-bootstrap intervals; then fitted on every
+recording (:class:`SiteFit`). :func:`learning_curve`: the procedure fitted on ``k`` units drawn at random
+and scored on the others, for several ``k``: whether labelling more patients would pay.
 """
 
 from __future__ import annotations
@@ -25,15 +18,7 @@ import numpy as np
 
 from ..pretrained.sites import candidate_row, site_fit_verdict
 from .options import CANDIDATES
-from .procedure import (
-    SELECTION,
-    THRESHOLD_RULE,
-    FittedRule,
-    Procedure,
-    RecordingRule,
-    fit_procedure,
-    unit_folds,
-)
+from .procedure import FittedRule, Procedure, fit_procedure, unit_folds
 from .sample import MIN_UNITS, SiteSample
 from .scores import paired_gain, recording_classes, scores_with_intervals
 
@@ -69,11 +54,9 @@ def _scored(sample: SiteSample, rules: dict[str, FittedRule], held: np.ndarray, 
 class SiteFit:
     """What :func:`fit_sample` fitted and how it scored out of sample.
 
-    ``chosen``: per label ``as_is``, ``thresholds``, ``anchored_head`` or ``site_head``; ``head_weight`` /
-    ``head_bias``: the final head in the raw embedding space (``None`` when the model's head is not linear and
-    none was fitted); ``outer``: one row per :data:`ROWS` with the nested-CV out-of-sample scores and their
-    intervals; ``folds``, ``chosen_by_fold``, ``rules_by_fold``: each outer fold's; ``aggregation`` /
-    ``top_k``: the recording rule the final procedure chose.
+    ``chosen``: per label a candidate; ``head_weight`` / ``head_bias``: the final head in the raw embedding
+    space (``None`` without a linear head); ``outer``: one row per :data:`ROWS`, the nested-CV scores with
+    intervals; ``aggregation`` / ``top_k``: the recording rule the final procedure chose.
     """
 
     chosen: tuple[str, str]
@@ -140,30 +123,13 @@ def _final_head(sample: SiteSample, procedure: Procedure) -> tuple[np.ndarray | 
 
 
 def fit_sample(
-    sample: SiteSample,
-    *,
-    outer_folds: int = 5,
-    inner_folds: int = 4,
-    seed: int = 0,
-    candidates: Sequence[str] = CANDIDATES,
-    resamples: int = 1000,
-    recording_rules: Sequence[RecordingRule] | None = None,
-    heads_rule: RecordingRule | None = None,
-    selection: str = SELECTION,
-    threshold_rule: str = THRESHOLD_RULE,
+    sample: SiteSample, *, outer_folds: int = 5, seed: int = 0, resamples: int = 1000, **options: Any
 ) -> SiteFit:
     """Nested patient-wise cross-validation on ``sample``, then the procedure on all of it.
 
-    ``resamples``: patient-bootstrap resamples per interval; the other options are
-    :func:`~respira.sites.procedure.fit_procedure`'s.
+    ``resamples``: patient-bootstrap resamples per interval; ``options``:
+    :func:`~respira.sites.procedure.fit_procedure`'s keywords.
     """
-    options: dict[str, Any] = {
-        "candidates": candidates,
-        "recording_rules": recording_rules,
-        "heads_rule": heads_rule,
-        "selection": selection,
-        "threshold_rule": threshold_rule,
-    }
     check_sample(sample)
     folds = unit_folds(sample, outer_folds, seed)
     predicted: dict[str, Any] = {}
@@ -171,9 +137,7 @@ def fit_sample(
     rules_by_fold: list[tuple[str, int | None]] = []
     for fold in range(int(folds.max()) + 1):
         held = np.flatnonzero(folds == fold)
-        procedure = fit_procedure(
-            sample, np.flatnonzero(folds != fold), inner_folds=inner_folds, seed=seed, **options
-        )
+        procedure = fit_procedure(sample, np.flatnonzero(folds != fold), seed=seed, **options)
         chosen_by_fold.append(procedure.chosen)
         rules_by_fold.append((procedure.aggregation, procedure.top_k))
         _scored(sample, procedure.rules, held, predicted)
@@ -193,7 +157,7 @@ def fit_sample(
                 key="gain_over_as_is", resamples=resamples, seed=seed,
             )  # fmt: skip
         outer.append({"candidate": name, **scores})
-    final = fit_procedure(sample, inner_folds=inner_folds, seed=seed, **options)
+    final = fit_procedure(sample, seed=seed, **options)
     weight, bias = _final_head(sample, final)
     return SiteFit(
         chosen=final.chosen,
@@ -261,16 +225,11 @@ def learning_curve(
     sizes: Sequence[int] | None = None,
     draws: int = 3,
     seed: int = 0,
-    inner_folds: int = 4,
-    candidates: Sequence[str] = CANDIDATES,
     resamples: int = 1000,
-    recording_rules: Sequence[RecordingRule] | None = None,
-    heads_rule: RecordingRule | None = None,
-    selection: str = SELECTION,
-    threshold_rule: str = THRESHOLD_RULE,
+    **options: Any,
 ) -> LearningCurve:
     """Out-of-sample scores against the number of labelled units: per size, ``draws`` seeded draws fitted on
-    that many units and scored on all the others."""
+    that many units and scored on all the others (``options``: :func:`fit_sample`'s)."""
     check_sample(sample, minimum_units=3)
     count = len(set(sample.units))
     chosen_sizes = list(sizes) if sizes is not None else default_sizes(count)
@@ -284,17 +243,7 @@ def learning_curve(
             inside = _draw(sample, size, np.random.default_rng([seed, size, draw]))
             if inside is None:
                 continue
-            procedure = fit_procedure(
-                sample,
-                np.flatnonzero(inside),
-                inner_folds=inner_folds,
-                seed=seed,
-                candidates=candidates,
-                recording_rules=recording_rules,
-                heads_rule=heads_rule,
-                selection=selection,
-                threshold_rule=threshold_rule,
-            )
+            procedure = fit_procedure(sample, np.flatnonzero(inside), seed=seed, **options)
             predicted: dict[str, Any] = {}
             _scored(sample, procedure.rules, np.flatnonzero(~inside), predicted)
             predicted["all_normal"] = (np.zeros(len(sample.recordings), np.int64), None)

@@ -1,26 +1,17 @@
-"""The fitting procedure on labelled recordings: candidates per label and a recording rule, chosen out of
-sample.
-
-:func:`fit_procedure` is what ``fit-site`` does with the recordings it is given, and what nested
-cross-validation repeats on each outer fold's training units (:mod:`respira.sites.out_of_sample`):
+"""The fitting procedure on labelled recordings (:func:`fit_procedure`): what ``fit-site`` does with the
+recordings it is given, and what nested cross-validation repeats on each outer fold's training units.
 
 1. inner patient-wise folds over the training units (:func:`unit_folds`);
-2. per label, each head candidate (:data:`~respira.sites.options.HEAD_CANDIDATES`) fitted on the other
-   inner folds at every penalty (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out;
-3. per recording rule of :data:`RECORDING_RULES` (how window probabilities become a recording's: the
-   maximum, the mean of the largest few, the mean), each head's penalty whose out-of-fold recording
-   scores rank the label best (AUC; ties to the larger penalty) is kept, and a Platt scaling of those
-   scores makes the head's logit a probability's;
-4. every (rule, crackle candidate, wheeze candidate) is scored per recording on the out-of-fold
-   probabilities, its thresholds cross-fitted over the inner folds (the model's own for ``as_is``,
-   offered at the model's own rule only; the others set jointly for the ICBHI-style score by the
-   :data:`~respira.sites.options.THRESHOLD_RULES` rule, default :data:`THRESHOLD_RULE`), and one is
-   chosen by the :data:`~respira.sites.options.SELECTIONS` rule (default :data:`SELECTION`) against the
-   model as is (the recording rule is part of the choice: a head may be read through the mean of a
-   recording's windows, the model as is through its own);
+2. per label, each head candidate fitted on the other inner folds at every penalty
+   (:func:`respira.sites.heads.ridge_paths`) and scored on the fold left out;
+3. per recording rule of :data:`RECORDING_RULES`, each head's penalty whose out-of-fold recording scores
+   rank the label best (AUC; ties to the larger penalty), Platt-scaled on those scores;
+4. every (rule, crackle candidate, wheeze candidate) scored per recording on the out-of-fold
+   probabilities, its thresholds cross-fitted over the inner folds (``as_is`` keeps the model's, at the
+   model's own rule), and one chosen against the model as is by the selection rule;
 5. the chosen heads refitted on all the training recordings, the thresholds set on all out-of-fold ones.
 
-The result holds each candidate used for both labels too (at its preferred rule): one fit scores them all.
+The result also holds each candidate used for both labels (at its preferred rule): one fit scores them all.
 """
 
 from __future__ import annotations
@@ -75,12 +66,9 @@ RECORDING_RULES: tuple[RecordingRule, ...] = (("max", None), ("topk_mean", DEFAU
 default first: a head learns from every window, so their mean may read a recording better than their max."""
 SELECTION: str = "one_se_units"
 """The default selection, with the default :data:`THRESHOLD_RULE` (``expected``). Measured
-(``benchmarks/fit_site.py --sizes 20 --draws 10``, the three sites of ``../shared``; docs/history/fit-site.md,
-"Thresholds from the expected score"): against ``bonferroni`` with ``tuned`` thresholds, the default before,
-it scores higher on the other patients of every site after 20 labelled patients and falls below the
-model as is in fewer draws; with ``tuned`` thresholds the same rule fell below it in twice as many. On
-every patient of a site (nested CV) it gains on KAUH and SPRSound and loses on the ICBHI sample, whose
-patients the model learnt from (its "as is" there is in sample)."""
+(``benchmarks/fit_site.py --sizes 20 --draws 10``; docs/history/fit-site.md, "Thresholds from the expected
+score"): against ``bonferroni`` with ``tuned`` thresholds it scores higher on the other patients of every
+site after 20 labelled patients and falls below the model as is in fewer draws."""
 EVIDENCE: float = 0.95
 """``bonferroni``'s share of paired resamples in which an option must beat the model as is, before the
 correction for the number of options compared."""
@@ -140,29 +128,30 @@ class FittedRule:
 class Procedure:
     """:func:`fit_procedure`'s result.
 
-    ``rules``: those of ``"chosen"`` and of each candidate used for both labels; ``trained_on``: positions in
-    the sample; ``penalties``: the penalty index kept per head candidate and label; ``inner_scores``: each
-    option's inner out-of-fold score (``"crackle/wheeze"``, or ``"crackle/wheeze@rule"`` at another rule).
+    ``rules``: those of ``"chosen"`` and of each candidate used for both labels; ``penalties``: the penalty
+    index kept per head candidate and label; ``inner_scores``: each option's inner out-of-fold score
+    (``"crackle/wheeze"``, or ``"crackle/wheeze@rule"`` at another rule).
     """
 
     chosen: tuple[str, str]
     rules: dict[str, FittedRule]
-    trained_on: np.ndarray
     penalties: dict[str, list[int | None]] = field(default_factory=dict)
     inner_scores: dict[str, float] = field(default_factory=dict)
     aggregation: str = "max"
     top_k: int | None = None
 
 
-def check_rules(selection: str, threshold_rule: str) -> None:
-    """A one-line ``ValueError`` unless ``selection`` is one of :data:`~respira.sites.options.SELECTIONS` and
-    ``threshold_rule`` one of :data:`~respira.sites.options.THRESHOLD_RULES`."""
-    for name, value, allowed in (
-        ("selection", selection, SELECTIONS),
-        ("threshold_rule", threshold_rule, THRESHOLD_RULES),
-    ):
+def check_rules(selection: str | None = None, threshold_rule: str | None = None) -> dict[str, str]:
+    """The selection and threshold rule (the defaults for ``None``); a one-line ``ValueError`` for one not in
+    :data:`~respira.sites.options.SELECTIONS` / :data:`~respira.sites.options.THRESHOLD_RULES`."""
+    rules = {
+        "selection": SELECTION if selection is None else selection,
+        "threshold_rule": THRESHOLD_RULE if threshold_rule is None else threshold_rule,
+    }
+    for (name, value), allowed in zip(rules.items(), (SELECTIONS, THRESHOLD_RULES), strict=True):
         if value not in allowed:
-            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+            raise ValueError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return rules
 
 
 def _tuned(
@@ -187,16 +176,6 @@ class _HeadPaths:
     out_of_fold: np.ndarray  # [windows, penalties]
     full: RidgePath
     model_row: tuple[np.ndarray, float] | None
-
-
-@dataclass
-class _HeadFit:
-    """One head candidate for one label at one recording rule: its out-of-fold recording
-    probabilities and final head."""
-
-    probabilities: np.ndarray
-    head: LinearScore
-    penalty: int
 
 
 def _window_targets(train: SiteSample, label: int) -> np.ndarray:
@@ -232,9 +211,11 @@ def _head_paths(train: SiteSample, folds: np.ndarray, label: int) -> dict[str, _
     }
 
 
-def _head_fit(train: SiteSample, paths: _HeadPaths, label: int, rule: RecordingRule) -> _HeadFit:
-    """The head at the penalty whose out-of-fold recording scores under ``rule`` rank ``label`` best,
-    Platt-scaled on those scores."""
+def _head_fit(
+    train: SiteSample, paths: _HeadPaths, label: int, rule: RecordingRule
+) -> tuple[np.ndarray, LinearScore, int]:
+    """The out-of-fold recording probabilities, head and penalty of the penalty whose out-of-fold
+    recording scores under ``rule`` rank ``label`` best, Platt-scaled on those scores."""
     target, count = train.labels[:, label], len(train.recordings)
     raw = aggregate_rows(paths.out_of_fold, train.recording, count, *rule)
     aucs = np.array([roc_auc(target, raw[:, j]) for j in range(raw.shape[1])])
@@ -244,7 +225,7 @@ def _head_fit(train: SiteSample, paths: _HeadPaths, label: int, rule: RecordingR
     logits = slope * paths.out_of_fold[:, penalty] + intercept
     probabilities = recording_probabilities(logits[:, None], train.recording, count, *rule)[:, 0]
     head = paths.full.at(penalty, paths.model_row).scaled(slope, intercept)
-    return _HeadFit(probabilities, head, penalty)
+    return probabilities, head, penalty
 
 
 Option = tuple[RecordingRule, str, str]
@@ -313,8 +294,9 @@ def fit_procedure(
         raise ValueError(f"unknown candidate(s) {unknown}; expected some of {list(CANDIDATES)}")
     check_rules(selection, threshold_rule)
     chosen_names = [name for name in CANDIDATES if name in candidates or name == "as_is"]
-    trained_on = np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
-    part = sample.subset(trained_on)
+    part = sample.subset(
+        np.arange(len(sample.recordings)) if train is None else np.asarray(train, dtype=np.int64)
+    )
     labels = part.labels
     folds = unit_folds(part, inner_folds, seed)
     own: RecordingRule = (part.aggregation, part.top_k)
@@ -339,9 +321,7 @@ def fit_procedure(
                 for label in range(2)
             ]
             if any(f is not None for f in fits):  # else no row of its own either
-                options[rule, name] = [
-                    None if f is None else (f.probabilities, f.head, f.penalty) for f in fits
-                ]
+                options[rule, name] = fits
 
     def fixed_of(pair: Sequence[str]) -> list[float | None]:
         return [part.base_thresholds[i] if pair[i] == "as_is" else None for i in range(2)]
@@ -403,7 +383,7 @@ def fit_procedure(
         for name in HEAD_CANDIDATES
         if (best[0], name) in options
     }
-    return Procedure(best[1:], fitted_rules, trained_on, penalties, inner_scores, *best[0])  # type: ignore[arg-type]
+    return Procedure(best[1:], fitted_rules, penalties, inner_scores, *best[0])  # type: ignore[arg-type]
 
 
 def _rule_name(rule: RecordingRule) -> str:

@@ -1,36 +1,31 @@
-"""A site's labelled sample: its recordings read from a folder (``respira fit-site --data_dir DIR
---dataset labelled|kauh|sprsound|icbhi``), and the encoder's view of their windows, computed once
-(:func:`respira.sites.embedding.embed_recordings`).
+"""A site's labelled sample: its recordings read from a folder, and the encoder's view of their windows.
 
-- :class:`LabelledRecording`: one audio file with its recording-level crackle and wheeze flags and its
-  unit (the patient; the recording itself when the corpus has no patient column);
-- :func:`read_site_recordings`: every labelled recording of a folder (:class:`SiteRecordings`), read
-  before any audio is decoded through the corpus's :class:`~respira.data.corpora.CorpusSpec`: a
-  recording-labelled one (``labelled``: a folder with ``labels.csv``; KAUH: labels in the file names;
-  SPRSound: each recording's record label) by its ``read_index``, one with annotated cycles (ICBHI) by its
-  layout, a recording then being crackle (wheeze) when any of its cycles is. Recordings too poor to judge
-  (SPRSound's ``Poor Quality``) and rows of a ``labels.csv`` not yet labelled are left out, and said so.
-  The unit of every fold and bootstrap resample is the patient; a labelled folder without a ``patient``
-  column makes each recording its own unit. :func:`check_site_recordings` refuses, in one line, a sample
-  that cannot be fitted and judged: fewer than :data:`MIN_UNITS` units, or no normal or no abnormal recording;
-- :class:`SiteSample`: every window of every recording of a sample (the windows ``predict`` cuts), with
-  its raw pooled embedding (what the model's head reads, before ``head_norm``), the model's own logits,
-  the model's head in that raw space, its thresholds and its recording aggregation rule; saved to and read
-  from one ``.npz`` (:meth:`SiteSample.save`, :meth:`SiteSample.load`), so a sample is embedded once
-  however many fits read it.
+- :func:`read_site_recordings`: every labelled recording of a folder (``--dataset
+  labelled|kauh|sprsound|icbhi``) through its corpus's :class:`~respira.data.corpora.CorpusSpec`, before any
+  audio is decoded (a cycle-annotated recording is crackle or wheeze when any of its cycles is); recordings
+  too poor to judge and rows not yet labelled are left out. Units are patients; a labelled folder without
+  a ``patient`` column makes each recording its own unit. A sample with fewer than :data:`MIN_UNITS` units,
+  or without a normal and an abnormal recording, is refused in one line;
+- :func:`embed_recordings`: one forward pass per window ``predict`` cuts, batched across recordings, gives
+  each its pooled embedding as the head reads it (before ``head_norm``) and the model's own logits: a
+  :class:`SiteSample`, saved to one ``.npz`` so a sample is embedded once; :func:`linear_head`: the model's
+  head in that raw space when a site head can replace it (:func:`site_head_refusal`).
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from ..core.decision import flag_order, is_multi_label, thresholds_of
 from ..core.windows import check_aggregation
 from ..data.corpora import resolve, scored_corpus
 from ..data.labels_csv import UnlabelledRowsWarning
@@ -43,7 +38,10 @@ __all__ = [
     "SiteRecordings",
     "SiteSample",
     "check_site_recordings",
+    "embed_recordings",
+    "linear_head",
     "read_site_recordings",
+    "site_head_refusal",
 ]
 
 _SAMPLE_FORMAT = 1
@@ -61,7 +59,7 @@ class LabelledRecording:
     unit: str
     recording_id: str
     duration: float | None = None
-    """Seconds of audio (``None`` until read; :func:`~respira.sites.embedding.embed_recordings` fills it)."""
+    """Seconds of audio (``None`` until read; :func:`embed_recordings` fills it)."""
 
 
 MIN_UNITS = 4
@@ -177,16 +175,11 @@ def check_site_recordings(sample: SiteRecordings) -> None:
 class SiteSample:
     """The encoder's view of a labelled sample, computed once.
 
-    ``embeddings`` ``[windows, hidden]`` float32: each window's raw pooled embedding (``model.embed``,
-    before ``head_norm``); ``recording`` ``[windows]``: the index of its recording
-    in ``recordings``; ``base_logits`` ``[windows, 2]``: the model's own (crackle, wheeze) logits of the
-    windows; ``base_head``: the model's head in the raw embedding space, ``(W [2, hidden], b [2])`` with
-    ``base_logits == embeddings @ W.T + b`` (``None`` when the model's head is not one linear layer on
-    the embeddings, e.g. a trunk or an MLP head: then only the model's head with its own or re-tuned
-    thresholds can serve the site); ``base_thresholds``: the model's (crackle, wheeze) thresholds;
-    ``aggregation`` and ``top_k``: how the detector turns window probabilities into a recording's
-    (:func:`respira.core.windows.aggregate_windows`); ``units_are_patients``: ``False`` when each recording
-    is its own unit (the corpus has no patient column).
+    ``embeddings`` ``[windows, hidden]``: each window's raw pooled embedding (before ``head_norm``);
+    ``recording`` ``[windows]``: its recording's index; ``base_logits`` ``[windows, 2]``: the model's own
+    (crackle, wheeze) logits; ``base_head``: the model's head in the raw space, ``(W [2, hidden], b [2])``
+    (``None`` when it is not one linear layer on the embeddings); ``base_thresholds``, ``aggregation`` and
+    ``top_k``: the model's; ``units_are_patients``: ``False`` when each recording is its own unit.
     """
 
     embeddings: np.ndarray
@@ -251,16 +244,12 @@ class SiteSample:
         position[chosen] = np.arange(chosen.size)
         keep = np.flatnonzero(position[self.recording] >= 0)
         keep = keep[np.argsort(position[self.recording[keep]], kind="stable")]
-        return SiteSample(
+        return replace(
+            self,
             embeddings=self.embeddings[keep],
             recording=position[self.recording[keep]],
             recordings=tuple(self.recordings[i] for i in chosen),
             base_logits=self.base_logits[keep],
-            base_head=self.base_head,
-            base_thresholds=self.base_thresholds,
-            aggregation=self.aggregation,
-            top_k=self.top_k,
-            units_are_patients=self.units_are_patients,
         )
 
     def save(self, path: str | Path) -> Path:
@@ -273,17 +262,7 @@ class SiteSample:
             "aggregation": self.aggregation,
             "top_k": self.top_k,
             "units_are_patients": self.units_are_patients,
-            "recordings": [
-                {
-                    "path": str(r.path),
-                    "crackle": bool(r.crackle),
-                    "wheeze": bool(r.wheeze),
-                    "unit": str(r.unit),
-                    "recording_id": r.recording_id,
-                    "duration": r.duration,
-                }
-                for r in self.recordings
-            ],
+            "recordings": [{**asdict(r), "path": str(r.path)} for r in self.recordings],
         }
         arrays: dict[str, np.ndarray] = {
             "embeddings": self.embeddings,
@@ -305,25 +284,145 @@ class SiteSample:
             meta = json.loads(stored["meta"].tobytes().decode())
             if meta.get("format") != _SAMPLE_FORMAT:
                 raise ValueError(f"{path}: not a site sample of format {_SAMPLE_FORMAT}")
-            head = (stored["base_weight"], stored["base_bias"]) if "base_weight" in stored else None
             return cls(
                 embeddings=stored["embeddings"],
                 recording=stored["recording"],
                 recordings=tuple(
-                    LabelledRecording(
-                        Path(r["path"]),
-                        r["crackle"],
-                        r["wheeze"],
-                        r["unit"],
-                        r["recording_id"],
-                        r.get("duration"),
-                    )
-                    for r in meta["recordings"]
+                    LabelledRecording(**{**r, "path": Path(r["path"])}) for r in meta["recordings"]
                 ),
                 base_logits=stored["base_logits"],
-                base_head=head,
+                base_head=(stored["base_weight"], stored["base_bias"]) if "base_weight" in stored else None,
                 base_thresholds=(float(meta["base_thresholds"][0]), float(meta["base_thresholds"][1])),
                 aggregation=meta["aggregation"],
                 top_k=meta["top_k"],
                 units_are_patients=bool(meta["units_are_patients"]),
             )
+
+
+def site_head_refusal(model: Any) -> str | None:
+    """Why ``model`` cannot take a site head (one line), or ``None`` when it can: its head must be one
+    linear layer on the frozen encoder's pooled embeddings (then only its own head with its own or
+    re-tuned thresholds can serve a site)."""
+    config = model.config
+    checks = (
+        (not isinstance(model, torch.nn.Module), "the model is an ONNX export, without its torch weights"),
+        (not is_multi_label(config), "the model is single-label (four classes, no crackle and wheeze flags)"),
+        (
+            bool(getattr(config, "head_hidden_size", None)),
+            "the model's head has a hidden layer (head_hidden_size)",
+        ),
+        (not getattr(config, "freeze_encoder", False), "the model's encoder was trained with its head"),
+        (getattr(config, "pooling", None) == "autopool", "the model pools frame logits (autopool)"),
+    )
+    why = next((why for bad, why in checks if bad), None)
+    return None if why is None else f"{why}: a site head needs a linear head on a frozen encoder"
+
+
+def head_norm_statistics(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(mean, sqrt(var + eps))`` of the model's ``head_norm`` (float64), or ``None`` without one."""
+    norm = model.head_norm
+    if norm is None:
+        return None
+    variance = norm.running_var.detach().double().cpu().numpy()
+    return norm.running_mean.detach().double().cpu().numpy(), np.sqrt(variance + norm.eps)
+
+
+def linear_head(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The model's (crackle, wheeze) head in the raw embedding space: ``(W [2, hidden], b [2])`` float64
+    with ``logits == embeddings @ W.T + b`` for embeddings before ``head_norm`` (whose running mean and
+    variance are folded in); ``None`` when :func:`site_head_refusal` refuses the model."""
+    if site_head_refusal(model) is not None:
+        return None
+    layer = model.classifier[-1]
+    order = flag_order(model.config)
+    weight = layer.weight.detach().double().cpu().numpy()[order]
+    bias = layer.bias.detach().double().cpu().numpy()[order]
+    statistics = head_norm_statistics(model)
+    if statistics is not None:
+        weight = weight / statistics[1]
+        bias = bias - weight @ statistics[0]
+    return weight, bias
+
+
+def embed_recordings(
+    detector: Any,
+    recordings: Sequence[LabelledRecording],
+    *,
+    batch_size: int | None = None,
+    progress: bool = True,
+    units_are_patients: bool = True,
+) -> SiteSample:
+    """The :class:`SiteSample` of ``recordings`` through ``detector`` (a torch
+    :class:`respira.Detector`), ``batch_size`` windows per pass (default: 8 on the CPU, 64 on a GPU).
+
+    Raises a one-line ``ValueError`` naming the file when a recording cannot be read, and when the
+    detector's model is not a multi-label torch model or smooths its windows.
+    """
+    from ..audio.dsp import pad_batch
+    from ..screening.batches import batched, default_batch_size, prepare, reason
+    from ..screening.sources import Recording
+    from ..utils.progress import stage
+
+    model = detector.model
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError("fitting a site needs the model's torch weights, not an ONNX export")
+    if not is_multi_label(model.config):
+        raise ValueError("fitting a site needs a multi-label (crackle, wheeze) model")
+    if int(detector.options["smoothing"]) != 1:
+        raise ValueError("fitting a site scores windows as they are: use a detector with smoothing=1")
+    if not recordings:
+        raise ValueError("no recordings to embed")
+    device = next(model.parameters()).device
+    size = int(batch_size) if batch_size is not None else default_batch_size(str(device))
+    order = flag_order(model.config)
+    runner = detector.inference_model
+
+    def run(windows: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        batch, mask = pad_batch(windows)
+        with torch.inference_mode():
+            output = runner(input_values=batch.to(device), attention_mask=mask.to(device))
+        embeddings = output.embeddings.float().cpu().numpy()
+        logits = output.logits.float().cpu().numpy()[:, order]
+        return list(zip(embeddings, logits, strict=True))
+
+    def read(item: LabelledRecording) -> Any:
+        return prepare(detector, Recording(str(item.path), str(item.path), None, None))
+
+    was_training = runner.training
+    runner.eval()
+    embeddings: list[np.ndarray] = []
+    logits: list[np.ndarray] = []
+    owners: list[np.ndarray] = []
+    durations: list[float] = []
+    try:
+        with stage(
+            "embedding the labelled recordings", len(recordings), "recording", enabled=progress
+        ) as shown:
+            prepared = map(read, recordings)
+            windows = batched(prepared, lambda p: p.plan.windows if p.plan is not None else [], run, size)
+            for position, (item, outputs, error) in enumerate(windows):
+                failure = item.row.get("error") or (reason(error, item.recording.path) if error else None)
+                if failure is not None or outputs is None:
+                    raise ValueError(f"{item.recording.path}: {failure or 'no windows'}")
+                embeddings.append(np.stack([e for e, _ in outputs]))
+                logits.append(np.stack([z for _, z in outputs]))
+                owners.append(np.full(len(outputs), position, dtype=np.int64))
+                durations.append(float(item.row["duration"]))
+                shown.update()
+    finally:
+        runner.train(was_training)
+    labelled = tuple(
+        LabelledRecording(r.path, bool(r.crackle), bool(r.wheeze), str(r.unit), r.recording_id, duration)
+        for r, duration in zip(recordings, durations, strict=True)
+    )
+    return SiteSample(
+        embeddings=np.concatenate(embeddings).astype(np.float32),
+        recording=np.concatenate(owners),
+        recordings=labelled,
+        base_logits=np.concatenate(logits).astype(np.float64),
+        base_head=linear_head(model),
+        base_thresholds=thresholds_of(model.config),
+        aggregation=detector.options["aggregation"],
+        top_k=detector.options["top_k"],
+        units_are_patients=units_are_patients,
+    )

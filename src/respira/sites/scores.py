@@ -1,16 +1,10 @@
 """What a site fit is judged by: the detector's own per-recording verdict and its ICBHI-style score.
 
-A head's window logits become a recording's probabilities through the detector's aggregation
-(:func:`recording_probabilities`: :func:`respira.core.windows.aggregate_windows`'s rules), its flags through
-the one decision rule at the thresholds (:func:`recording_classes`: :mod:`respira.core.decision`), and the
-four classes of the flags are scored per recording as
-:func:`respira.metrics.recording_level.recording_level_scores` scores them (specificity on normal
-recordings, strict sensitivity on abnormal ones, their mean).
-
-:func:`scores_with_intervals` gives those scores and each label's AUC with a patient-bootstrap 95 %
-interval, every resample at once (:func:`respira.metrics.recording_level.patient_resample_counts`,
-stratified by the class signature as :func:`~respira.metrics.recording_level.patient_bootstrap` is), so
-a fit can score several candidates over many folds in seconds.
+Window logits become recording probabilities through the detector's aggregation
+(:func:`recording_probabilities`), flags through the one decision rule (:func:`recording_classes`), scored
+per recording (specificity on normal recordings, strict sensitivity on abnormal ones, their mean);
+:func:`scores_with_intervals` adds each label's AUC and patient-bootstrap 95 % intervals, every resample at
+once (:func:`respira.metrics.recording_level.patient_resample_counts`, stratified by class signature).
 """
 
 from __future__ import annotations
@@ -118,18 +112,14 @@ def scores_with_intervals(
     *,
     resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
 ) -> dict[str, float]:
     """Per-recording scores with patient-bootstrap percentile intervals (keys :data:`SCORE_KEYS` and
     ``KEY_low`` / ``KEY_high``, plus ``scored_recordings`` and ``scored_units``).
 
-    ``labels`` ``[recordings, 2]`` (crackle, wheeze flags) and ``units`` are the whole sample's;
-    ``parts``: ``(scored, predicted, probabilities)`` triples, ``scored`` a boolean mask of the
-    recordings a part scores, ``predicted`` their four classes and ``probabilities`` ``[recordings, 2]``
-    (for the AUCs; ``None``: ``nan``), both given for every recording (rows outside ``scored`` unused).
-    Each score is the mean over the parts (e.g. the draws of a learning curve, each scored on the
-    units it did not train on); a resample draws the sample's units (within class signatures) once for
-    all parts, so the interval is that of the mean."""
+    ``labels`` and ``units`` are the whole sample's; ``parts``: ``(scored, predicted, probabilities)``, a
+    mask of the recordings a part scores, the four classes and ``[recordings, 2]`` probabilities (``None``:
+    no AUC) of every recording. Each score is the mean over the parts (e.g. a learning curve's draws); a
+    resample draws the units once for all parts, so the interval is that of the mean."""
     truth = flags_to_classes(labels)
     weights = _weights(truth, units, resamples, seed)
     per_part: dict[str, list[np.ndarray]] = {key: [] for key in SCORE_KEYS}
@@ -147,7 +137,7 @@ def scores_with_intervals(
             )
     result: dict[str, float] = {}
     for key in SCORE_KEYS:
-        result.update(_with_interval(key, np.mean(per_part[key], axis=0), confidence))
+        result.update(_with_interval(key, np.mean(per_part[key], axis=0)))
     scored_any = np.any([np.asarray(scored, dtype=bool) for scored, _, _ in parts], axis=0)
     result["scored_recordings"] = int(scored_any.sum())
     result["scored_units"] = len({str(unit) for unit, keep in zip(units, scored_any, strict=True) if keep})
@@ -161,9 +151,9 @@ def _weights(truth: np.ndarray, units: Sequence[Any], resamples: int, seed: int)
     return np.concatenate([np.ones((1, truth.size)), counts])
 
 
-def _with_interval(key: str, values: np.ndarray, confidence: float) -> dict[str, float]:
-    """``{key, key_low, key_high}``: ``values[0]`` (the sample) and the percentile interval of the others."""
-    tail = 100 * (1 - confidence) / 2
+def _with_interval(key: str, values: np.ndarray) -> dict[str, float]:
+    """``{key, key_low, key_high}``: ``values[0]`` (the sample), the 95 % percentile interval of the rest."""
+    tail = 100 * (1 - 0.95) / 2
     point, replicates = values[0], values[1:]
     defined = replicates[~np.isnan(replicates)]
     low, high = np.percentile(defined, [tail, 100 - tail]) if defined.size else (np.nan, np.nan)
@@ -179,7 +169,6 @@ def paired_gain(
     key: str = "gain",
     resamples: int = 1000,
     seed: int = 0,
-    confidence: float = 0.95,
 ) -> dict[str, float]:
     """The ICBHI-style score of four-class ``predicted`` minus that of ``baseline`` (every recording),
     with a paired patient-bootstrap interval: both scored on the same resamples as
@@ -189,4 +178,4 @@ def paired_gain(
     gain = weighted_icbhi_scores(truth, np.asarray(predicted), weights) - weighted_icbhi_scores(
         truth, np.asarray(baseline), weights
     )
-    return _with_interval(key, gain, confidence)
+    return _with_interval(key, gain)

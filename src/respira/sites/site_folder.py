@@ -1,20 +1,13 @@
-"""The model folder ``respira fit-site`` writes: the base model with a site's head and thresholds, in Hub
-layout like the shipped detector, so ``predict``, ``screen``, ``app``, :class:`~respira.Detector`,
-``pipeline()``, onnxruntime and ``trust_remote_code`` run it unchanged.
+"""The model folder ``respira fit-site`` writes: the base model with a site's heads and thresholds, in Hub
+layout like the shipped detector, so ``predict``, ``app``, :class:`~respira.Detector`, onnxruntime and
+``trust_remote_code`` run it unchanged.
 
-A site head is fitted on the raw pooled embeddings ``x`` (before ``head_norm``): ``z = w . x + b``. The
-model's head reads the standardised embedding ``(x - mu) / sqrt(var + eps)`` (``head_norm``'s running
-statistics), so the same head is the classifier's linear layer with ``w' = w * sqrt(var + eps)`` and
-``b' = b + w . mu`` (:func:`site_head_rows`): same architecture, same frame logits for events, and rows of
-the labels that keep the model's own head untouched. :func:`write_site_folder` checks that the written
-model's window logits are the fit's head applied to the raw embeddings (:data:`HEAD_TOLERANCE`).
-
-OUT holds ``model.safetensors``, ``config.json`` (the new ``decision_thresholds``; ``calibration``: what
-was fitted on which sample), ``preprocessor_config.json``, ``model.onnx``, the model's code,
-``checksums.sha256``, the run files (:data:`SITE_FIT_FILE`: the whole fit; :data:`NESTED_CV_FILE`: the
-nested cross-validation table; :data:`CURVE_FILE` and its PNG: the learning curve) and ``README.md``,
-whose site section is rendered from those files alone (:func:`~respira.hub.card_render.site_card_section`,
-which an export or a push of the folder renders again from the same files).
+A site head fitted on the raw embeddings ``x`` (``z = w . x + b``) is the classifier's row
+``w' = w * sqrt(var + eps)``, ``b' = b + w . mu`` behind ``head_norm`` (:func:`site_head_rows`);
+:func:`write_site_folder` checks the written logits against the fit (:data:`HEAD_TOLERANCE`) and writes the
+weights, config (thresholds; ``calibration``), ONNX, code, checksums, the run files (``site_fit.json``,
+``nested_cv.csv``, the learning curve) and the card rendered from them
+(:func:`~respira.hub.card_render.site_card_section`).
 """
 
 from __future__ import annotations
@@ -32,26 +25,16 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..hub.card_render import site_card_section
 from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
-from .embedding import site_head_refusal
 from .options import HEAD_CANDIDATES
+from .sample import head_norm_statistics, site_head_refusal
 
 if TYPE_CHECKING:
     from ..models.respira import RespiraForAudioClassification
 
-__all__ = [
-    "CURVE_FILE",
-    "HEAD_TOLERANCE",
-    "NESTED_CV_FILE",
-    "SITE_FIT_FILE",
-    "foreign_entries",
-    "site_card_section",
-    "site_head_rows",
-    "write_site_folder",
-]
+__all__ = ["HEAD_TOLERANCE", "foreign_entries", "site_head_rows", "write_site_folder"]
 
 HEAD_TOLERANCE = 1e-5
 """Largest difference allowed between the written model's window logits and the fit's head applied to
@@ -70,11 +53,9 @@ def site_head_rows(
     """The raw-space head ``(weight [2, hidden], bias [2])`` in (crackle, wheeze) order as the rows of the
     classifier's linear layer, in the model's output order (``[outputs, hidden]``, ``[outputs]``)."""
     weight, bias = np.asarray(weight, dtype=np.float64), np.asarray(bias, dtype=np.float64)
-    if model.head_norm is not None:
-        norm = model.head_norm
-        mean = norm.running_mean.detach().double().cpu().numpy()
-        scale = np.sqrt(norm.running_var.detach().double().cpu().numpy() + norm.eps)
-        weight, bias = weight * scale, bias + weight @ mean
+    statistics = head_norm_statistics(model)
+    if statistics is not None:
+        weight, bias = weight * statistics[1], bias + weight @ statistics[0]
     linear = model.classifier[-1]
     rows = linear.weight.detach().double().cpu().numpy().copy()
     offsets = linear.bias.detach().double().cpu().numpy().copy()

@@ -1,27 +1,15 @@
 """Which units (patients, or recordings) a site should label next: :func:`suggest_units`.
 
-Every strategy reads only what the model sees of an archive (a :class:`~respira.sites.sample.SiteSample`
-whose labels are unknown, except those of the units already labelled): each window's pooled embedding
-and the model's own logits. A unit is described by
-
-- its **place**: the mean of its windows' raw embeddings, standardised over the archive (each feature
-  to mean 0, spread 1), so that distances weigh every feature alike;
-- the model's **call**: per recording, the model's crackle and wheeze probabilities through its own
-  recording rule and thresholds; a unit is *called abnormal* when any of its recordings is, and its
-  **doubt** is the smallest distance, in logits, between a probability and its threshold.
-
-Strategies (:data:`STRATEGIES`), each giving the units in the order to label them with a one-line reason:
+The strategies read what the model sees of an archive: a unit's **place** (the mean of its windows' raw
+embeddings, standardised over the archive), the model's **call** (abnormal when any of its recordings is,
+at the model's own rule and thresholds) and its **doubt** (the smallest logit distance between a
+probability and its threshold). Each gives the units in the order to label them, each with a reason:
 
 - ``random``: a seeded random order (the baseline);
-- ``uncertainty``: the units the model is least sure of first (smallest doubt);
-- ``coverage``: k-means++ seeding on the places: each next unit drawn with probability proportional to
-  its squared distance to the nearest unit labelled or chosen before (the first uniformly when none is);
-- ``balance``: alternately the unit the model most surely calls abnormal and the one it most surely calls
-  normal, the class fewer among those labelled (their own labels) and chosen (the model's call) first,
-  so that fit-site's folds hold both;
-- ``hybrid``: ``balance``'s class at each step, ``coverage``'s draw within the units the model calls so.
-
-Which strategy is the default (:data:`DEFAULT_STRATEGY`) is chosen by ``benchmarks/suggest.py``'s protocol.
+- ``uncertainty``: the smallest doubt first (:data:`DEFAULT_STRATEGY`, chosen by ``benchmarks/suggest.py``);
+- ``coverage``: k-means++ seeding on the places, from the units labelled or chosen before;
+- ``balance``: alternately the unit most surely called abnormal and normal, the class fewer so far first;
+- ``hybrid``: ``balance``'s class at each step, ``coverage``'s draw within it.
 """
 
 from __future__ import annotations
@@ -39,8 +27,7 @@ __all__ = ["DEFAULT_STRATEGY", "STRATEGIES", "Suggestion", "UnitView", "suggest_
 
 STRATEGIES: tuple[str, ...] = ("random", "uncertainty", "coverage", "balance", "hybrid")
 DEFAULT_STRATEGY = "uncertainty"
-"""The strategy ``respira suggest`` uses: the one ``benchmarks/suggest.py``'s protocol chose (BENCHMARKS.md,
-"Which patients to label first")."""
+"""The strategy ``respira suggest`` uses (BENCHMARKS.md, "Which patients to label first")."""
 
 
 @dataclass(frozen=True)
