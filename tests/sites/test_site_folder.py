@@ -22,7 +22,7 @@ from respira.hub.checksums import read_checksums, sha256_of
 from respira.hub.site_card import CURVE_FILE, NESTED_CV_FILE
 from respira.labels import MULTI_LABEL
 from respira.pretrained.sites import SITE_FIT_FILE
-from respira.sites.site_folder import apply_site_fit, write_site_folder
+from respira.sites.site_folder import HEAD_TOLERANCE, apply_site_fit, check_written_head, write_site_folder
 
 from ..reports.conftest import TINY_ENCODER
 
@@ -280,3 +280,20 @@ def test_the_detector_pipeline_and_onnxruntime_decide_alike_on_a_fitted_folder(
     assert decided == detector.predict_file(recordings[0]).label
     onnx = Detector.from_pretrained(output, onnx=True)
     assert onnx.predict_file(recordings[1]).label == detector.predict_file(recordings[1]).label
+
+
+def test_the_written_head_is_checked_against_float32_rounding_not_the_logit() -> None:
+    """Large embeddings whose terms cancel give a small logit with a float32 rounding error far above
+    1e-5 of it: a head written as fitted passes; one weight written wrong is refused."""
+    model = tiny_site_model()
+    generator = np.random.default_rng(0)
+    embeddings = 300.0 + generator.normal(size=(16, HIDDEN))
+    weight = generator.normal(size=(2, HIDDEN))
+    weight -= weight.mean(axis=1, keepdims=True)  # the embeddings' common 300 cancels in each logit
+    fit = FakeFit(("site_head", "site_head"), weight, np.array([0.2, -0.1]), (0.5, 0.5))
+    apply_site_fit(model, fit)
+    assert check_written_head(model, fit, embeddings) < HEAD_TOLERANCE * HIDDEN * 300
+    with torch.no_grad():
+        model.classifier[-1].weight[0, 0] += 1e-3
+    with pytest.raises(ValueError, match="the head was not written as fitted"):
+        check_written_head(model, fit, embeddings)
