@@ -1,5 +1,5 @@
 """The command line's side of options several ``respira`` commands take: the positional ``MODEL`` and the
-model it names, flag pairs, recording aggregation (the options' fields themselves: :mod:`respira.options`)."""
+model it names (the options' fields themselves: :mod:`respira.options`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ from typing import Any
 from ..options import SWITCH
 from ..pretrained import DEFAULT_DETECTOR_NAME
 
-__all__ = [
-    "add_flag_pair",
-    "add_model_argument",
-    "model_or_default",
-    "onnx_export_option",
-    "options_of",
-]
+__all__ = ["add_model_argument", "model_or_default", "onnx_export_option", "options_of"]
 
 
 def onnx_export_option() -> Any:
@@ -94,8 +88,3 @@ def options_of(args: argparse.Namespace, dataclass_type: type) -> Any:
     return dataclass_type(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(dataclass_type) if f.init}
     )
-
-
-def add_flag_pair(parser: argparse.ArgumentParser | argparse._ArgumentGroup, option: str, help: str) -> None:
-    """An option taking one number for crackles and one for wheezes (``--thresholds 0.4 0.6``)."""
-    parser.add_argument(option, type=float, nargs=2, metavar=("CRACKLE", "WHEEZE"), help=help)

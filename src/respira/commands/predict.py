@@ -208,11 +208,9 @@ def run(args: argparse.Namespace) -> int:
     apply_num_threads()
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
-    output_format = args.format
     suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
-    if output_format is None:
-        output_format = "csv" if suffix == "csv" else "json"
-    elif suffix in FORMATS and suffix != output_format:
+    output_format = args.format or ("csv" if suffix == "csv" else "json")
+    if args.format and suffix in FORMATS and suffix != output_format:
         raise ValueError(
             f"--output {args.output} names a .{suffix} file but --format is {output_format}: "
             f"give one of them (or make them agree)"
@@ -220,15 +218,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_file_target(args.output)  # before any work: a folder there, or a file above it
     if args.events:
-        clashing = [
-            option
-            for option, given in (
-                ("--annotations", args.annotations is not None),
-                ("--per_recording", args.per_recording),
-            )
-            if given
-        ]
-        if clashing:
+        flags = {"--annotations": args.annotations is not None, "--per_recording": args.per_recording}
+        if clashing := [flag for flag, given in flags.items() if given]:
             raise ValueError(f"--events detects events over whole recordings: drop {', '.join(clashing)}")
         if not 0 < args.frame_hop <= 0.1:
             raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
