@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[options := fit_site_options()],
     )
-    add_model_argument(parser, optional=True)
+    add_model_argument(parser)
     parser.set_defaults(handler=run, options_type=options)
 
 
