@@ -45,7 +45,7 @@ from _machine import cpu_name, load_average
 from respira.models import RespiraConfig, RespiraForAudioClassification
 from respira.models.efficientat import EfficientATConfig, EfficientATMel
 from respira.models.features.buffers import DerivedBuffers
-from respira.models.features.fixed_length import fit_to_length
+from respira.models.respira.featurizer import fit_to_length
 
 SETTLE_SECONDS = 0.2
 KEEP_KERNEL_AT = 1.5

@@ -11,9 +11,9 @@ SPRSound (else ICBHI) recordings of ../shared joined end to end and repeated to 
 Three ways to find where crackles and wheezes are, each timed on the same file in the same run, decoding
 and resampling to 32 kHz included:
 
-- ``frames (file streamed)``: :func:`respira.inference.event_detection.detect_file_events` (``respira predict
-  --events``, ``Detector.detect_events``: the file read block by block, low-passed span by span, 8-s
-  chunks every 6 s, the head on each encoder time step, 0.02-s grid, events);
+- ``frames (file streamed)``: :func:`respira.inference.event_detection.detect_events` of a path
+  (``respira predict --events``, ``Detector.detect_events``: the file read block by block, low-passed
+  span by span, 8-s chunks every 6 s, the head on each encoder time step, 0.02-s grid, events);
 - ``windows 4 s / 1 s``: :func:`respira.inference.engine.predict_windows` on the decoded recording, 4-s
 windows
   every 1 s (the baseline of the event study: window label → event);
@@ -97,7 +97,7 @@ def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
     its first 10 s); the process's peak memory."""
     from respira.audio.decoding import read_audio, stream_audio
     from respira.inference.engine import predict_windows
-    from respira.inference.event_detection import detect_events, detect_file_events
+    from respira.inference.event_detection import detect_events
 
     torch.set_num_threads(threads)
     model = flagship(shared, Path(tempfile.mkdtemp()))
@@ -106,7 +106,7 @@ def one_way(shared: Path, path: Path, threads: int, way: str) -> dict:
 
     def run() -> int:
         if way.startswith("frames"):
-            return len(detect_file_events(model, path).events)
+            return len(detect_events(model, path).events)
         return len(predict_windows(model, read_audio(path, RATE), window=4.0, hop=hop, max_windows=None))
 
     if way.startswith("frames"):

@@ -29,8 +29,7 @@ from respira.audio import decode_audio, read_audio
 from respira.audio.dsp import lowpass, pad_batch
 from respira.core.windows import window_starts
 from respira.data import load_kauh
-from respira.labels import classes_to_flags
-from respira.metrics.recording_level import RECORDING_LABELS
+from respira.labels import RECORDING_LABELS, classes_to_flags
 from respira.models.features.log_mel import LogMelSpectrogram
 from respira.run_record import DataRecord
 from respira.training.splits.datasets import load_splits

@@ -11,6 +11,7 @@ import datasets
 import pytest
 
 from respira.cli import main
+from respira.commands import command_lines
 
 
 def test_prepare_prints_a_summary_and_writes_a_loadable_folder(
@@ -449,3 +450,34 @@ def test_the_command_line_reads_no_argparse_internals() -> None:
     export = parser.commands["export"]
     assert {"--overwrite", "--with_code", "--debug", "-h"} <= set(export.options)
     assert parser.commands["train"].field_names >= {"--max_steps", "--learning_rate"}
+
+
+LISTS_THEN_HELPS_ONE = """
+import contextlib, sys
+from respira.cli import main
+from respira.commands import COMMANDS
+
+def imported():
+    commands = [name for name in COMMANDS if f"respira.commands.{name}" in sys.modules]
+    return [*commands, *(name for name in ("torch", "respira.models") if name in sys.modules)]
+
+with contextlib.suppress(SystemExit):
+    main(["--help"])
+print("imported:", imported())
+with contextlib.suppress(SystemExit):
+    main(["label", "--help"])
+print("imported:", imported())
+"""
+
+
+def test_help_imports_only_the_command_it_shows() -> None:
+    """``respira --help`` lists every command (with its line) without importing any command's module,
+    torch or respira's models; ``respira label --help`` imports the label command's module alone."""
+    run = subprocess.run(
+        [sys.executable, "-c", LISTS_THEN_HELPS_ONE], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    listing = " ".join(run.stdout.split("label [-h]")[0].split())
+    assert all(f"{name} {' '.join(line.split())}" in listing for name, line in command_lines().items())
+    imported = [line for line in run.stdout.splitlines() if line.startswith("imported:")]
+    assert imported == ["imported: []", "imported: ['label']"]

@@ -2,7 +2,10 @@
 
 ``import respira`` registers respira's configs, models and feature extractor with transformers'
 Auto classes, so ``AutoModelForAudioClassification.from_pretrained(folder_or_hub_id)`` and
-``pipeline("audio-classification", model=...)`` work without ``trust_remote_code``.
+``pipeline("audio-classification", model=...)`` work without ``trust_remote_code``. It imports neither
+torch nor transformers itself: the registration (:mod:`respira.models`) is done as transformers is
+imported, before or after ``import respira`` (except in the ``respira`` command, whose commands import
+:mod:`respira.models` when they load a model).
 
 ``respira.Detector.from_pretrained(folder_or_hub_id)`` is the one object to predict recordings
 (:mod:`respira.inference.detector`); ``respira.train(recipe, **overrides)`` and ``respira.evaluate(model,
@@ -12,14 +15,11 @@ Auto classes, so ``AutoModelForAudioClassification.from_pretrained(folder_or_hub
 ``respira suggest`` do. Each is imported on first use.
 """
 
+import importlib
+import sys
 from typing import Any
 
-from .models import (
-    RespiraConfig,
-    RespiraFeatureExtractor,
-    RespiraForAudioClassification,
-    RespiraModel,
-)
+from .utils.post_import import after_import
 
 __version__ = "0.1.0.dev0"
 
@@ -45,6 +45,10 @@ __all__ = [
 _LAZY: dict[str, str] = {
     "Detector": "inference.detector",
     "Prediction": "inference.prediction",
+    "RespiraConfig": "models",
+    "RespiraFeatureExtractor": "models",
+    "RespiraForAudioClassification": "models",
+    "RespiraModel": "models",
     "Evaluation": "api",
     "TrainedRun": "api",
     "evaluate": "api",
@@ -60,9 +64,7 @@ _LAZY: dict[str, str] = {
 
 def __getattr__(name: str) -> Any:
     """``respira.Detector``, ``respira.train``... (:data:`_LAZY`), imported on first use."""
-    if name in _LAZY:
-        import importlib  # by name: the package root re-exports, it is no layer (the contract's root)
-
+    if name in _LAZY:  # by name: the package root re-exports, it is no layer (the contract's root)
         return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'respira' has no attribute {name!r}")
 
@@ -70,3 +72,12 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     """The module's names and the lazily imported ones (so ``dir()`` and autodoc list them)."""
     return sorted({*globals(), *__all__})
+
+
+def _register_models() -> None:
+    if f"{__name__}.cli" in sys.modules:  # the command line: a command imports respira.models if it needs it
+        return
+    importlib.import_module(f"{__name__}.models")  # its model packages register themselves
+
+
+after_import("transformers", _register_models)

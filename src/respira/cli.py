@@ -11,13 +11,13 @@ import contextlib
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, NoReturn
 
 from transformers import HfArgumentParser
 
 from . import __version__
-from .commands import register_all
+from .commands import COMMANDS, register_all
 from .commands.options import model_or_default
 from .measured import with_note
 from .options import unrecognized
@@ -106,13 +106,15 @@ class _Parser(HfArgumentParser):
         raise CommandLineError(self.prog, message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """``respira``'s parser: with ``commands``, only those commands' modules are imported and their options
+    added (each other command has its line in ``respira --help`` alone); by default, every command's."""
     parser = _Parser(prog="respira", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"respira {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    commands = parser.add_subparsers(dest="command", required=True)
-    register_all(commands)
-    parser.commands = dict(commands.choices)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    register_all(subparsers, commands)
+    parser.commands = dict(subparsers.choices)
     for command in parser.commands.values():  # `respira CMD ... --debug` works too
         with contextlib.suppress(argparse.ArgumentError):  # a command with its own --debug keeps it
             command.add_argument(
@@ -125,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _HYPHEN_ALIAS = re.compile(r"(--\w+)/--\w*-[\w-]*")  # "--learning_rate/--learning-rate" → "--learning_rate"
+
+
+def _named_command(argv: Sequence[str]) -> list[str]:
+    """The command ``argv`` runs (its first token that names one), as :func:`build_parser`'s ``commands``."""
+    names = {module.replace("_", "-") for module in COMMANDS}
+    return next(([token] for token in argv if token in names), [])
 
 
 def _command_parser(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.ArgumentParser | None:
@@ -182,8 +190,8 @@ def parse_command_line(
     not yet read) and ``argv``. Raises :class:`CommandLineError` (one line) for an unknown command or
     option, with the closest known ones, and a missing or malformed value; ``SystemExit`` for ``--help``
     and ``--version``. ``parser``: :func:`build_parser`'s, when the caller has built it."""
-    parser = parser or build_parser()
     argv = list(argv)
+    parser = parser or build_parser(_named_command(argv))
     command = _command_parser(parser, argv)
     argv = _recipe_first(command, argv)
     try:

@@ -38,6 +38,7 @@ __all__ = [
     "cycle_label",
     "flags_to_classes",
     "label_names",
+    "tagging_loss",
 ]
 
 CLASS_NAMES: tuple[str, ...] = ("normal", "crackle", "wheeze", "both")
@@ -141,3 +142,28 @@ def flags_to_classes(flags: Sequence[Any] | np.ndarray | torch.Tensor) -> Any:
     array = array.astype(np.int64)
     classes = array[..., 0] + 2 * array[..., 1]
     return int(classes) if classes.ndim == 0 else classes
+
+
+def tagging_loss(logits: torch.Tensor, labels: torch.Tensor, problem_type: str | None) -> torch.Tensor:
+    """The loss of a standalone tagger (BEATs, EfficientAT) by ``problem_type``: MSE (``"regression"``),
+    cross-entropy on class indices or binary cross-entropy on multi-hot labels shaped like the logits;
+    ``None`` is inferred as transformers does (one output: regression; integer labels: single-label)."""
+    import torch
+    from torch.nn import functional
+
+    if problem_type is None:
+        integer = labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8)
+        problem_type = "regression" if logits.shape[-1] == 1 else SINGLE_LABEL if integer else MULTI_LABEL
+    labels = labels.to(logits.device)
+    if problem_type == "regression":
+        return functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
+    if problem_type == SINGLE_LABEL:
+        return functional.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1).long())
+    if problem_type != MULTI_LABEL:
+        raise ValueError(f"unsupported problem_type {problem_type!r}")
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"multi-label targets must have the logits' shape {tuple(logits.shape)}, got "
+            f"{tuple(labels.shape)}; for class indices set config.problem_type={SINGLE_LABEL!r}"
+        )
+    return functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))

@@ -14,7 +14,7 @@ import torch
 
 import respira
 from respira.audio import SampleRateWarning
-from respira.audio.wav import AudioLevelWarning
+from respira.audio.checks import AudioLevelWarning
 from respira.cli import main
 from respira.core.decision import decide_flags
 from respira.core.windows import DEFAULT_TOP_K

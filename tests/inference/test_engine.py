@@ -32,7 +32,8 @@ from respira.inference.engine import (
     window_starts,
 )
 from respira.labels import CLASS_NAMES, MULTI_LABEL
-from respira.reports import pca_2d, plot_confusion_matrix, plot_embedding_projection, plot_training_curves
+from respira.reports.plots import pca_2d, plot_confusion_matrix, plot_embedding_projection
+from respira.reports.training_curves import plot_training_curves
 
 from ..reports.conftest import RATE, save_tiny_model
 

@@ -34,8 +34,6 @@ from respira.core.events import (
 from respira.inference.detector import Detector, PredictionError
 from respira.inference.event_detection import (
     detect_events,
-    detect_file_events,
-    predict_file_frames,
     predict_frames,
 )
 from respira.inference.event_rules import (
@@ -123,12 +121,12 @@ def test_files_are_detected_block_by_block_as_their_decoded_waveform_is(tmp_path
     path = tmp_path / "long.wav"
     sf.write(path, noise(7.7, seed=8), RATE)
     model = tiny_model(lowpass_cutoff=3000.0)
-    streamed = predict_file_frames(model, path, batch_size=2)
+    streamed = predict_frames(model, path, batch_size=2)
     whole = predict_frames(model, read_audio(path, RATE), batch_size=3)
     assert streamed.posteriors.shape == whole.posteriors.shape == (385, 2)
     np.testing.assert_allclose(streamed.posteriors, whole.posteriors, atol=1e-5)
     assert streamed.duration == whole.duration
-    detection = detect_file_events(model, path, thresholds=(0.0, 1.0))
+    detection = detect_events(model, path, thresholds=(0.0, 1.0))
     assert detection.file == str(path) and [e.label for e in detection.events] == ["crackle"]
 
 

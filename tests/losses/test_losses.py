@@ -25,12 +25,10 @@ from respira.losses import (
     SupConLoss,
     build_auxiliary_loss,
     contrastive_tuple_loss,
-    gather_labels,
-    gather_with_grad,
-    global_batch_indices,
     label_kind,
     same_label_mask,
 )
+from respira.losses.base import gather_labels, gather_with_grad, global_batch_indices
 from respira.training.batches.samplers import ContrastiveTupleBatchSampler
 
 F64 = torch.float64
@@ -441,7 +439,7 @@ NON_DEFAULT = {
     "supcon": {"temperature": 0.1, "positive_key": ("labels", "device")},
     "metadata_contrastive": {"negative_keys": ("device",), "temperature": 0.2},
     "add": {"lambda_std_neg": 0.5, "soft": True, "soft_positive_threshold": 0.8},
-    "patch_mix": {"temperature": 0.1, "negatives": "different_label", "gather_distributed": False},
+    "patch_mix": {"temperature": 0.1, "negatives": "different_label"},
     "stethoscope_supcon": {"temperature": 0.2, "domain_key": "hospital", "positives": "label_across_domains"},
 }
 

@@ -17,7 +17,6 @@ from respira.metrics.groups import (
     scores_by_group,
     scores_by_metadata,
     splits_device_shift_note,
-    unseen_devices,
 )
 
 
@@ -83,7 +82,6 @@ def test_device_shift_note_appears_exactly_when_a_test_device_is_unseen(splits) 
     note = splits_device_shift_note(shifted)
     assert note is not None and "\n" not in note
     assert f"{device} ({count} of {len(splits['test'])} test cycles)" in note
-    assert unseen_devices(shifted["train"]["device"], shifted["test"]["device"])[device] == count
     # every test device seen in training: no note; no test split or no device column: no note either
     assert device_shift_note(["A", "B"], ["B", "A", "A"]) is None
     assert device_shift_note(["A"], ["A", "C", "C", "D"]).startswith(

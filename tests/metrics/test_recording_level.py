@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from respira.core.windows import aggregate_windows, describe_aggregation
 from respira.metrics.recording_level import (
-    aggregate_windows,
     binary_scores,
     bootstrap_replicates,
-    describe_aggregation,
     flatten_scores,
     patient_bootstrap,
     patient_resample_counts,

@@ -8,12 +8,11 @@ import warnings
 import numpy as np
 import pytest
 
+from respira.data.sprsound_files import EVENT_TYPES, RECORD_LABELS
 from respira.labels import classes_to_flags
-from respira.metrics import (
-    SPRSOUND_EVENT_TYPES,
-    SPRSOUND_RECORD_LABELS,
+from respira.metrics import UndefinedMetricWarning
+from respira.metrics.sprsound import (
     SPRSOUND_TASKS,
-    UndefinedMetricWarning,
     coarsen_labels,
     flags_to_sprsound,
     sprsound_baselines,
@@ -24,12 +23,12 @@ N, ADV, PQ = "Normal", "Adventitious", "Poor Quality"
 
 
 def test_labels_are_spelled_as_in_the_annotation_files() -> None:
-    assert set(SPRSOUND_EVENT_TYPES) == {
+    assert set(EVENT_TYPES) == {
         "Normal", "Fine Crackle", "Coarse Crackle", "Wheeze", "Rhonchi", "Stridor", "Wheeze+Crackle"
     }  # fmt: skip
-    assert set(SPRSOUND_RECORD_LABELS) == {"Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality"}
+    assert set(RECORD_LABELS) == {"Normal", "CAS", "DAS", "CAS & DAS", "Poor Quality"}
     assert SPRSOUND_TASKS["1-1"] == (N, ADV)
-    assert SPRSOUND_TASKS["1-2"] == SPRSOUND_EVENT_TYPES
+    assert SPRSOUND_TASKS["1-2"] == EVENT_TYPES
     # the organisers' index order: Normal first, Poor Quality second on the record tasks
     assert SPRSOUND_TASKS["2-1"] == (N, PQ, ADV)
     assert SPRSOUND_TASKS["2-2"] == (N, PQ, "CAS", "DAS", "CAS & DAS")
@@ -160,8 +159,8 @@ def test_flags_map_to_task_labels() -> None:
 
 
 def test_coarsening_to_the_binary_and_ternary_tasks() -> None:
-    assert coarsen_labels("1-1", list(SPRSOUND_EVENT_TYPES)) == [N] + [ADV] * 6
-    assert coarsen_labels("2-1", list(SPRSOUND_RECORD_LABELS)) == [N, PQ, ADV, ADV, ADV]
+    assert coarsen_labels("1-1", list(EVENT_TYPES)) == [N] + [ADV] * 6
+    assert coarsen_labels("2-1", list(RECORD_LABELS)) == [N, PQ, ADV, ADV, ADV]
     assert coarsen_labels("2-1", [ADV, PQ]) == [ADV, PQ]  # already coarse
     with pytest.raises(ValueError, match=r"labels\[1\] = 'CAS' cannot be coarsened to task 1-1"):
         coarsen_labels("1-1", [N, "CAS"])

@@ -23,7 +23,6 @@ from respira.models.efficientat import (
     EfficientATModel,
     convert_efficientat_checkpoint,
 )
-from respira.models.efficientat import convert_efficientat as convert_module
 from respira.models.efficientat.convert_efficientat import original_to_hf_key
 
 CHECKPOINT = "efficientat_mn04_as_mAP_432.pt"
@@ -478,11 +477,14 @@ def test_convert_respects_existing_output(original_checkpoint: Path, tmp_path: P
 def test_convert_failure_while_saving_leaves_nothing_half_written(
     original_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken_verify(model, folder: Path) -> None:
-        assert (folder / "model.safetensors").is_file()  # it got as far as writing the staging folder
+    save = EfficientATForAudioClassification.save_pretrained
+
+    def broken_save(model, folder: Path, **kwargs) -> None:
+        save(model, folder, **kwargs)
+        assert (Path(folder) / "model.safetensors").is_file()  # it got as far as writing the staging folder
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(convert_module, "_verify_saved", broken_verify)
+    monkeypatch.setattr(EfficientATForAudioClassification, "save_pretrained", broken_save)
     with pytest.raises(RuntimeError, match="disk full"):
         convert_efficientat_checkpoint(original_checkpoint, tmp_path / "m")
     _assert_nothing_written(tmp_path)

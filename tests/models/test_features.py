@@ -21,10 +21,9 @@ import soxr
 import torch
 from transformers import ASTFeatureExtractor
 
-from respira.models.features.fixed_length import _fit_whole_rows, fit_to_length
 from respira.models.features.kaldi_fbank import AST_NORMALIZATION, BEATS_NORMALIZATION, KaldiFbank
 from respira.models.features.log_mel import LogMelSpectrogram
-from respira.models.features.spec_augment import SpecAugment
+from respira.models.respira.featurizer import SpecAugment, _fit_whole_rows, fit_to_length
 
 RATE = 16000
 MAX_SECONDS = 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from respira.models.respira.waveform_inputs import prepare_waveforms
+from respira.models.respira.featurizer import prepare_waveforms
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])

@@ -16,7 +16,7 @@ from respira.cli import main
 from respira.data import load_sprsound
 from respira.evaluation.event_corpus import challenge_scores, evaluate_event_corpus
 from respira.hub.loading import load_model
-from respira.metrics import SPRSOUND_TASKS
+from respira.metrics.sprsound import SPRSOUND_TASKS
 
 from ..conftest import SHARED_DIR, SPRSOUND_TINY, write_sprsound
 

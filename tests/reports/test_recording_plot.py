@@ -19,7 +19,8 @@ from respira.audio import audio_duration, read_audio
 from respira.core.events import Event
 from respira.hub.loading import load_model
 from respira.inference.engine import predict_files, predict_windows, window_starts
-from respira.reports import event_bars, plot_recording, recording_figure, recording_plot
+from respira.reports import event_bars, recording_plot
+from respira.reports.recording_plot import plot_recording, recording_figure
 from respira.reports.spectrogram import MAX_COLUMNS
 
 from .conftest import RATE, THRESHOLDS

@@ -7,8 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from respira.reports import plot_training_curves
-from respira.reports.training_curves import selected_entry, training_curves_figure, training_entries
+from respira.reports.training_curves import (
+    plot_training_curves,
+    selected_entry,
+    training_curves_figure,
+    training_entries,
+)
 
 STEPS_PER_EPOCH = 5
 SCORES = [0.30, 0.55, 0.72, 0.60, 0.72, 0.65]  # epoch 3 is the best (epoch 5 only ties it)

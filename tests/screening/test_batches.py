@@ -122,7 +122,9 @@ def test_a_bad_recording_inside_a_batch_does_not_poison_its_neighbours(
     }
     assert rows["odd.wav"]["error"] == "input_values holds NaN or infinite samples"
     assert (
-        rows["long.wav"]["error"] == "too long: 30.0 s of audio make 14 windows, more than --max_windows 10"
+        rows["long.wav"]["error"]
+        == "4 s windows every 2 s over 30.0 s of audio make 14 windows, more than the limit of 10 per "
+        "recording; use a longer hop (or raise max_windows)"
     )
     assert rows["broken.wav"]["error"].startswith("cannot be decoded as audio")
     assert rows["empty.wav"]["error"] == "holds no audio samples (empty recording)"

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import scipy.signal
 
-from respira.training.augment.argument_checks import check_fft_sizes
+from respira.training.augment.stretch import check_fft_sizes
 
 __all__ = ["phase_vocoder"]
 

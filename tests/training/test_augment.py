@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from respira.cli import main
+from respira.losses import apply_patch_mix, patch_mix_plan
 from respira.training.augment import (
     AUGMENTATIONS,
     Compose,
@@ -19,10 +20,7 @@ from respira.training.augment import (
     TimeShift,
     TimeStretch,
     WhiteNoise,
-    apply_patch_mix,
     build_augmentation,
-    concat_same_label,
-    patch_mix_plan,
     pitch_shift,
     stretch,
 )
@@ -308,20 +306,6 @@ def test_same_label_concat_with_callable_pool() -> None:
     np.testing.assert_array_equal(concat(np.ones(100, dtype=np.float32), 3, rng(0))[100:], 3.0)
 
 
-def test_concat_same_label_in_batch() -> None:
-    waveforms = [np.full(100, float(i), dtype=np.float32) for i in range(5)]
-    labels = [2, 0, 2, 0, 1]
-    out = concat_same_label(waveforms, labels, rng=rng(0), probability=1.0, classes=None, crossfade=0)
-    np.testing.assert_array_equal(out[0][100:], 2.0)  # partner: the other wheeze (index 2)
-    np.testing.assert_array_equal(out[2][100:], 0.0)
-    np.testing.assert_array_equal(out[1][100:], 3.0)
-    np.testing.assert_array_equal(out[4], waveforms[4])  # no other crackle
-    default = concat_same_label(waveforms, labels, rng=rng(0), probability=1.0, max_length=150)
-    assert [w.size for w in default] == [150, 100, 150, 100, 100]  # wheezes only, capped
-    none = concat_same_label(waveforms, labels, rng=rng(0), probability=0.0)
-    assert all(np.array_equal(a, b) for a, b in zip(none, waveforms, strict=True))
-
-
 def test_build_augmentation_from_dict() -> None:
     spec = {
         "white_noise": {"snr_db": [20, 40], "probability": 0.5},
@@ -369,9 +353,7 @@ def test_patch_mix_plan_and_apply() -> None:
     assert lam == mask.sum().item() / 50
     again = patch_mix_plan(6, 50, generator=torch.Generator().manual_seed(0))
     assert torch.equal(again[0], permutation) and torch.equal(again[1], mask) and again[2] == lam
-    lams = [
-        patch_mix_plan(4, 10, generator=torch.Generator().manual_seed(s), alpha=0.5)[2] for s in range(20)
-    ]
+    lams = [patch_mix_plan(4, 10, generator=torch.Generator().manual_seed(s))[2] for s in range(20)]
     assert all(0 <= value <= 1 and value * 10 == round(value * 10) for value in lams)
 
     patches = torch.randn(6, 50, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)

@@ -36,8 +36,6 @@ __all__ = [
     "audio_header",
     "check_rate",
     "decode_audio",
-    "decodes_other_codecs",
-    "native_sampling_rate",
     "read_audio",
 ]
 
@@ -158,14 +156,6 @@ def audio_duration(source: str | os.PathLike | bytes, *, name: str | Path | None
     return audio_header(source, name=name).duration
 
 
-def native_sampling_rate(source: str | os.PathLike) -> int | None:
-    """A file's own sampling rate from its header; ``None`` when libsndfile cannot read it."""
-    try:
-        return int(sf.info(str(source)).samplerate)
-    except (RuntimeError, OSError, TypeError, ValueError):  # libsndfile errors are RuntimeErrors
-        return None
-
-
 # ----------------------------------------------------------------------------------------- decoding
 def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndarray, int]:
     """Copy ``chunk`` into ``buffer`` at ``filled``, growing the buffer when the estimate was short."""
@@ -179,7 +169,7 @@ def _append(buffer: np.ndarray, filled: int, chunk: np.ndarray) -> tuple[np.ndar
 
 
 def _decoded_blocks(
-    source: str | os.PathLike | bytes, sampling_rate: int, name: str | Path | None, block_frames: int
+    source: str | os.PathLike | bytes, sampling_rate: int, name: str | Path | None
 ) -> tuple[int, Iterator[np.ndarray]]:
     """``(estimated samples, mono float32 blocks at sampling_rate)`` of a file."""
     if sampling_rate <= 0:
@@ -209,7 +199,7 @@ def _decoded_blocks(
         produced, head = 0, None
         try:
             with handle, opened as audio:
-                for block in audio.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                for block in audio.blocks(blocksize=_READ_BLOCK_FRAMES, dtype="float32", always_2d=True):
                     mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
                     if not np.isfinite(mono).all():
                         raise AudioReadError(label, "holds NaN or infinite samples")
@@ -236,17 +226,13 @@ def _decoded_blocks(
 
 
 def stream_audio(
-    source: str | os.PathLike | bytes,
-    sampling_rate: int = DEFAULT_SAMPLING_RATE,
-    *,
-    name: str | Path | None = None,
-    block_frames: int = _READ_BLOCK_FRAMES,
+    source: str | os.PathLike | bytes, sampling_rate: int = DEFAULT_SAMPLING_RATE
 ) -> Iterator[np.ndarray]:
     """:func:`read_audio`'s signal as consecutive mono float32 blocks at ``sampling_rate``.
 
     Their concatenation is :func:`read_audio`'s result; a codec libsndfile lacks comes as one block.
     """
-    return _decoded_blocks(source, sampling_rate, name, block_frames)[1]
+    return _decoded_blocks(source, sampling_rate, None)[1]
 
 
 def read_audio(
@@ -261,7 +247,7 @@ def read_audio(
     :class:`AudioReadError` naming the file when it is missing, truncated, empty or holds NaN/infinite
     samples, and :class:`AudioDecodingError` when nothing here decodes it.
     """
-    estimate, blocks = _decoded_blocks(source, sampling_rate, name, _READ_BLOCK_FRAMES)
+    estimate, blocks = _decoded_blocks(source, sampling_rate, name)
     buffer = np.empty(max(estimate, 1), dtype=np.float32)
     filled = 0
     for chunk in blocks:
@@ -308,15 +294,6 @@ def _other_codec_decoder(source: str | os.PathLike | bytes, label: Path, refusal
         return AudioDecoder(data)
     except Exception:  # torchcodec's errors for what ffmpeg cannot open either
         raise _decoding_error(label, refusal) from None
-
-
-def decodes_other_codecs() -> bool:
-    """Whether torchcodec and its ffmpeg libraries load, to read codecs libsndfile lacks."""
-    try:
-        from torchcodec.decoders import AudioDecoder  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 def _other_codec_duration(source: str | os.PathLike | bytes, label: Path, refusal: BaseException) -> float:

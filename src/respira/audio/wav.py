@@ -7,13 +7,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .checks import FULL_SCALE_LIMIT, AudioLevelWarning, check_level
-
 __all__ = [
-    "FULL_SCALE_LIMIT",
     "STORAGE_SUBTYPES",
-    "AudioLevelWarning",
-    "check_level",
     "encode_wav",
     "integer_pcm_bits",
     "pcm_to_float",

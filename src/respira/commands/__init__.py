@@ -1,4 +1,4 @@
-"""One module per ``respira`` sub-command; each exposes ``register(subparsers)``.
+"""One module per ``respira`` sub-command; each exposes ``register(subparsers, line)``.
 
 A command module adds its parser with ``set_defaults(handler=run)``, its options a dataclass
 (:mod:`respira.options`); ``run(args)`` calls the package function that does the work (the one
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from collections.abc import Collection
 
 COMMANDS: tuple[str, ...] = (
     "prepare",
@@ -26,15 +27,50 @@ COMMANDS: tuple[str, ...] = (
     "label",
     "detectors",
 )
+"""The commands' modules, in ``respira --help``'s order (``fit_site`` is ``respira fit-site``)."""
 
 
-def register_all(subparsers: argparse._SubParsersAction) -> None:
-    """Add every command that is available (a command module may be absent while it is being built)."""
-    for name in COMMANDS:
+def command_lines() -> dict[str, str]:
+    """Each command's line in ``respira --help``, by name (``fit-site``)."""
+    from ..data.corpora import CORPORA, PRIMARY_CORPUS
+    from ..options import corpus_list
+
+    others = corpus_list(keep=lambda spec: spec.name != PRIMARY_CORPUS)
+    return {
+        "prepare": f"build the {CORPORA[PRIMARY_CORPUS].label} (or {others}) dataset from a local folder; "
+        "save or push it with a dataset card",
+        "train": "train from a YAML recipe and/or --field value flags (respira train --help lists them)",
+        "evaluate": "score a model on an ICBHI split; write metrics and plots",
+        "predict": "predict crackles and wheezes in audio files",
+        "screen": "screen an archive: every recording's verdict (and events) into Parquet, resumable, "
+        "sharded",
+        "fit-site": "make a model serve a site: fit it on a few labelled patients, judged out of sample",
+        "suggest": "choose which recordings of an archive a site should label next, for fit-site",
+        "export": "write a training run as a Hub-ready model folder (weights, config, model card)",
+        "push": "export a training run and upload it to the Hugging Face Hub",
+        "convert": "convert an official BEATs or EfficientAT checkpoint",
+        "demo": "run the main job end to end on a synthetic corpus",
+        "app": "serve a web page that runs a model on recordings in the browser",
+        "label": "serve a web page to label a site's recordings (crackles, wheezes, events)",
+        "detectors": "list the detectors that ship with respira (each name works as any command's MODEL)",
+    }
+
+
+def register_all(subparsers: argparse._SubParsersAction, load: Collection[str] | None = None) -> None:
+    """Add every command that is available (a command module may be absent while it is being built).
+
+    ``load``: the commands whose module is imported and options added (default: all); the others are
+    added by their line alone (``respira --help`` lists them without importing them)."""
+    lines = command_lines()
+    for module_name in COMMANDS:
+        name = module_name.replace("_", "-")
+        if load is not None and name not in load:
+            subparsers.add_parser(name, help=lines[name])
+            continue
         try:
-            module = importlib.import_module(f".{name}", __name__)
+            module = importlib.import_module(f".{module_name}", __name__)
         except ModuleNotFoundError as error:
-            if error.name == f"{__name__}.{name}":
+            if error.name == f"{__name__}.{module_name}":
                 continue
             raise
-        module.register(subparsers)
+        module.register(subparsers, lines[name])

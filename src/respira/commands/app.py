@@ -16,10 +16,10 @@ even to this server. It shows the verdict, one table row per window, the events 
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "app",
-        help="serve a web page that runs a model on recordings in the browser",
+        help=line,
         description="Serve MODEL's static page (it runs model.onnx in the browser) on this machine.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -16,11 +16,11 @@ class ConvertOptions:
     overwrite: bool = option("overwrite")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "convert",
         dataclass_types=[ConvertOptions],
-        help="convert an official BEATs or EfficientAT checkpoint",
+        help=line,
     )
     parser.add_argument("family", choices=("beats", "efficientat"))
     parser.add_argument("checkpoint", help="the original .pt file (read with torch.load(weights_only=True))")

@@ -34,13 +34,13 @@ class DemoOptions:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     from ..training.recipe.flags import DATACLASSES
 
     parser = subparsers.add_parser(
         "demo",
         dataclass_types=[DemoOptions],
-        help="run the main job end to end on a synthetic corpus",
+        help=line,
         recipe_fields=DATACLASSES,
     )
     parser.set_defaults(handler=run, accepts_overrides=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "detectors",
-        help="list the detectors that ship with respira (each name works as any command's MODEL)",
+        help=line,
         description="List the detectors installed with respira: name (any command's MODEL, and "
         "respira.Detector.from_pretrained(name)), the corpora its training record says it learnt from, "
         "and its folder.",

@@ -69,10 +69,10 @@ HF_HUB_DISABLE_PROGRESS_BARS=1, HF_DATASETS_DISABLE_PROGRESS_BARS=1 or TQDM_DISA
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="score a model on an ICBHI split; write metrics and plots",
+        help=line,
         description="Score a model on a split of the ICBHI dataset built from --data_dir; print the "
         "headline scores and write metrics and plots.",
         epilog=EPILOG,

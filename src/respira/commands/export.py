@@ -36,11 +36,11 @@ class ExportOptions:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "export",
         dataclass_types=[ExportOptions],
-        help="write a training run as a Hub-ready model folder (weights, config, model card)",
+        help=line,
     )
     parser.add_argument(
         "run_dir",

@@ -39,10 +39,10 @@ the others) and the fewest drawn patients whose mean reaches the nested cross-va
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "fit-site",
-        help="make a model serve a site: fit it on a few labelled patients, judged out of sample",
+        help=line,
         description="Fit a model to a site's labelled recordings (per label: as is, re-tuned thresholds or a "
         "site head), judge the choice by nested patient-wise cross-validation, and write the fitted model "
         "folder when it is shown to beat the model as is and all-normal out of sample.",

@@ -21,10 +21,10 @@ patient column) labelled, says when fit-site's minimum is reached and which fit-
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "label",
-        help="serve a web page to label a site's recordings (crackles, wheezes, events)",
+        help=line,
         description="Serve a page that shows each unlabelled recording of ARCHIVE's labels file with the "
         "model's opinion, and writes each answer and marked event at once.",
         epilog=EPILOG,

@@ -143,10 +143,10 @@ class PredictOptions:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "predict",
-        help="predict crackles and wheezes in audio files",
+        help=line,
         description="Predict crackles and wheezes over sliding windows of audio files, or over the "
         "cycles of an ICBHI annotation file.",
         epilog=EPILOG,

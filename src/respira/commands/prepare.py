@@ -15,19 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.decoding import DEFAULT_SAMPLING_RATE
-from ..data.corpora import CORPORA, PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus
+from ..data.corpora import CORPORA, CorpusSpec, corpus_names, get_corpus
 from ..options import SWITCH, corpus_list, option
 
 SPLIT_OPTIONS = ("validation_size", "split_strategy", "patient_split_fractions", "seed")
 """The options that make a corpus's splits; each corpus spec names those its builder takes."""
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    others = corpus_list(keep=lambda spec: spec.name != PRIMARY_CORPUS)
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "prepare",
-        help=f"build the {CORPORA[PRIMARY_CORPUS].label} (or {others}) dataset from a local folder; save or "
-        "push it with a dataset card",
+        help=line,
         description="Build the dataset from a local copy of the corpus and print what it holds. "
         "--output_dir writes a folder that datasets.load_dataset(folder) loads (Parquet per split + a "
         "README.md dataset card); --push_to_hub uploads the same folder to a Hub dataset repo.",

@@ -38,11 +38,11 @@ class PushOptions:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "push",
         dataclass_types=[PushOptions],
-        help="export a training run and upload it to the Hugging Face Hub",
+        help=line,
     )
     parser.add_argument(
         "run_dir",

@@ -84,10 +84,10 @@ class ScreenOptions:
     )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "screen",
-        help="screen an archive: every recording's verdict (and events) into Parquet, resumable, sharded",
+        help=line,
         description="Screen every recording of a folder, a list of paths or a datasets audio dataset with "
         "a detector; one or several processes (accelerate launch), resumable after a crash.",
         epilog=EPILOG,

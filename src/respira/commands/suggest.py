@@ -27,10 +27,10 @@ rewritten (atomically) only when it is --output.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     parser = subparsers.add_parser(
         "suggest",
-        help="choose which recordings of an archive a site should label next, for fit-site",
+        help=line,
         description="Run the model once over an archive of a site's recordings and write a labels.csv "
         "listing the patients (or recordings) to label next, in order, each with its reason.",
         epilog=EPILOG,

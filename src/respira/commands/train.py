@@ -28,14 +28,14 @@ JSON text; a [BOOL] flag alone means true (--overwrite), so give the recipe firs
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction, line: str) -> None:
     from ..training.recipe.flags import DATACLASSES, flag_parser
 
     parser = subparsers.add_parser(
         "train",
         parents=[flag_parser()],
         recipe_fields=DATACLASSES,
-        help="train from a YAML recipe and/or --field value flags (respira train --help lists them)",
+        help=line,
         description="Train a model: the options come from a YAML recipe, from --field value flags, or both.",
         usage=USAGE,
         epilog=EPILOG,

@@ -58,7 +58,7 @@ def validate_thresholds(values: Sequence[Any] | None) -> tuple[float, float]:
     try:
         numbers = [float(value) for value in values]
     except (TypeError, ValueError):
-        raise ValueError(f"decision thresholds must be [crackle, wheeze] in [0, 1], got {values!r}") from None
+        numbers = []
     if len(numbers) != len(MULTI_LABEL_NAMES) or not all(0.0 <= value <= 1.0 for value in numbers):
         raise ValueError(f"decision thresholds must be [crackle, wheeze] in [0, 1], got {values!r}")
     return numbers[0], numbers[1]

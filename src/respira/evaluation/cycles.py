@@ -25,17 +25,18 @@ import torch
 
 from ..audio.decoding import decode_audio
 from ..audio.dsp import pad_batch
-from ..labels import (
-    CLASS_NAMES,
-    MULTI_LABEL,
-    MULTI_LABEL_NAMES,
-    SINGLE_LABEL,
-    classes_to_flags,
+from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
+from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, SINGLE_LABEL, classes_to_flags
+from ..metrics import (
+    confusion_matrix,
+    icbhi_scores,
+    multilabel_scores,
+    per_patient_icbhi,
+    sigmoid,
+    trivial_baselines,
 )
-from ..metrics import confusion_matrix, icbhi_scores, multilabel_scores, sigmoid, trivial_baselines
 from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import scores_by_metadata
-from ..metrics.icbhi import per_patient_icbhi
 from ..metrics.multilabel import label_probabilities
 from ..reports.curves import label_curve_figures, label_curve_scores
 from ..reports.figures import save_figures
@@ -51,14 +52,8 @@ if TYPE_CHECKING:
 
 __all__ = ["check_dataset", "evaluate_model", "group_selections", "json_ready", "write_json"]
 
-REPORT_FILES: tuple[str, ...] = (
-    "metrics.json",
-    "cycle_predictions.csv",
-    "confusion_matrix.png",
-    "embedding_projection.png",
-    "add_properties.json",
-)
-"""The files every report holds (the curve plots follow, :mod:`.curves`)."""
+REPORT_FILES = ("metrics.json", "cycle_predictions.csv", "confusion_matrix.png", "embedding_projection.png")
+"""The files every report holds (``add_properties.json`` and the curve plots follow)."""
 _CYCLE_COLUMNS = ("recording", "cycle_index", "start", "end")
 COLOURINGS = {"device": "device", "patient": "patient_id"}
 """What the embedding projection is coloured by besides the class: name → column."""
@@ -182,8 +177,6 @@ def evaluate_model(
     logits, embeddings = _run(model, dataset, audio_column, batch_size)
     labels = np.asarray(dataset[label_column], dtype=np.int64)
     metrics: dict[str, Any] = {"num_examples": len(labels), "problem_type": problem_type}
-    from ..core.decision import decide_flags, flag_order, thresholds_of, validate_thresholds
-
     if problem_type == MULTI_LABEL:
         used = thresholds_of(model.config) if thresholds is None else validate_thresholds(thresholds)
         probabilities = sigmoid(logits[:, flag_order(model.config)])
@@ -192,11 +185,12 @@ def evaluate_model(
         metrics["thresholds"] = list(used)
         columns = dict(zip(MULTI_LABEL_NAMES, probabilities.T, strict=True))
     else:
+        from scipy.special import softmax
+
         class_logits = logits[:, flag_order(model.config)]
         predictions = class_logits.argmax(axis=1)
         metrics.update(icbhi_scores(labels, predictions))
-        shifted = np.exp(class_logits - class_logits.max(axis=1, keepdims=True))
-        probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+        probabilities = softmax(class_logits, axis=1)
         columns = {f"p_{name}": probabilities[:, index] for index, name in enumerate(CLASS_NAMES)}
     patients = dataset["patient_id"] if "patient_id" in dataset.column_names else None
     if patients is not None:
@@ -231,6 +225,6 @@ def evaluate_model(
         )
         curves = save_figures(figures, output)
     metrics["add_properties"] = properties
-    metrics["files"] = [*REPORT_FILES, *(path.name for path in curves)]
+    metrics["files"] = [*REPORT_FILES, "add_properties.json", *(path.name for path in curves)]
     metrics["predictions"] = predictions
     return metrics

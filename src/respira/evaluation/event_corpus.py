@@ -149,31 +149,20 @@ def evaluate_event_corpus(
         settings = {"resamples": resamples, "seed": seed}
         event_groups = events[group_column] if group_column in events.column_names else None
         record_groups = scored_records[group_column] if group_column in recordings.column_names else None
-        predicted_events = flags_to_sprsound(
-            "1-1", classes_to_flags(np.asarray(event_metrics["predictions"]))
-        )
-        tasks = {
-            "1-1": challenge_scores(
-                "1-1",
+        predicted = classes_to_flags(np.asarray(event_metrics["predictions"]))
+        references, decided = [labels[index] for index in judged], record_metrics["decisions"]
+        records = (scored_records["patient_id"], record_groups)
+        inputs = {
+            "1-1": (
                 coarsen_labels("1-1", _label_names(events, "event_type")),
-                predicted_events,
+                flags_to_sprsound("1-1", predicted),
                 events["patient_id"],
                 event_groups,
-                **settings,
-            )
+            ),
+            "2-1": (coarsen_labels("2-1", references), flags_to_sprsound("2-1", decided), *records),
+            "2-2": (references, flags_to_sprsound("2-2", decided), *records),
         }
-        decided = record_metrics["decisions"]
-        references = [labels[index] for index in judged]
-        for task in ("2-1", "2-2"):
-            truth = coarsen_labels(task, references) if task == "2-1" else references
-            tasks[task] = challenge_scores(
-                task,
-                truth,
-                flags_to_sprsound(task, decided),
-                scored_records["patient_id"],
-                record_groups,
-                **settings,
-            )
+        tasks = {task: challenge_scores(task, *values, **settings) for task, values in inputs.items()}
         metrics = {
             "tasks": tasks,
             "below_baseline": [

@@ -27,6 +27,7 @@ from ..inference.event_detection import detect_events
 from ..labels import MULTI_LABEL_NAMES
 from ..metrics.baselines import BASELINE_NAMES, below_baseline, flags_by_key
 from ..metrics.events import event_based_scores, segment_based_scores, threshold_independent_scores
+from ..metrics.icbhi import _ratio
 from ..metrics.recording_level import patient_bootstrap
 from ..reports.report_folder import report_folder
 from ..utils.progress import progress
@@ -70,15 +71,11 @@ def _counts(scores: Mapping[str, Mapping[str, float]]) -> np.ndarray:
 def _rates(counts: np.ndarray) -> dict[str, float]:
     """F1, precision, recall and error rate of summed counts (:data:`COUNT_KEYS` order)."""
     reference, estimated, hits, deletions, insertions = counts
-
-    def ratio(numerator: float, denominator: float) -> float:
-        return float(numerator / denominator) if denominator else float("nan")
-
     return {
-        "f_measure": ratio(2 * hits, reference + estimated),
-        "precision": ratio(hits, estimated),
-        "recall": ratio(hits, reference),
-        "error_rate": ratio(deletions + insertions, reference),
+        "f_measure": _ratio(2 * hits, reference + estimated),
+        "precision": _ratio(hits, estimated),
+        "recall": _ratio(hits, reference),
+        "error_rate": _ratio(deletions + insertions, reference),
         **{key: int(value) for key, value in zip(COUNT_KEYS, counts, strict=True)},
     }
 
@@ -139,12 +136,8 @@ def evaluate_events(
         file = str(example["recording"])
         if file in references:
             raise ValueError(f"recording {file!r} appears twice in the dataset")
-        detection = detect_events(
-            model,
-            decode_audio(example["audio"], rate),
-            frame_hop_seconds=frame_hop_seconds,
-            batch_size=batch_size,
-        )
+        waveform = decode_audio(example["audio"], rate)
+        detection = detect_events(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
         thresholds, settings = detection.thresholds, detection.settings
         durations[file] = detection.frames.duration
         references[file] = [
@@ -245,12 +238,12 @@ def event_scores_table(metrics: Mapping[str, Any]) -> str:
     does not beat its baseline."""
     from ..utils.tables import format_number, format_table
 
+    def number(value: Any) -> str:
+        return format_number(value, 3, missing="n/a")
+
     def f1(values: Mapping[str, Any]) -> str:
         low, high = values["f_measure_ci"]
-        return (
-            f"{format_number(values['f_measure'], 3, missing='n/a')} "
-            f"[{format_number(low, 3, missing='n/a')}, {format_number(high, 3, missing='n/a')}]"
-        )
+        return f"{number(values['f_measure'])} [{number(low)}, {number(high)}]"
 
     flags = flags_by_key(metrics.get("below_baseline"))
     rows = []
@@ -260,32 +253,13 @@ def event_scores_table(metrics: Mapping[str, Any]) -> str:
             event = entry["model"]["event_based"][label]
             psds = independent.get(label, {}).get("psds") if label != "overall" else independent.get("psds")
             where = f"groups.{group}.model.event_based.{label}"
-            marks = [flags[f"{where}.{key}"] for key in HEADLINES if f"{where}.{key}" in flags]
-            rows.append(
-                (
-                    group,
-                    label,
-                    str(event["reference"]),
-                    f1(event),
-                    format_number(event["error_rate"], 3, missing="n/a"),
-                    f1(entry["model"]["segment_based"][label]),
-                    format_number(psds, 3, missing="n/a"),
-                    "; ".join(marks),
-                )
-            )
+            marks = "; ".join(flags[f"{where}.{key}"] for key in HEADLINES if f"{where}.{key}" in flags)
+            segment = f1(entry["model"]["segment_based"][label])
+            counted = (str(event["reference"]), f1(event), number(event["error_rate"]), segment)
+            rows.append((group, label, *counted, number(psds), marks))
         for way in BASELINES:
-            event = entry[way]["event_based"]["overall"]
-            rows.append(
-                (
-                    group,
-                    f"baseline: {BASELINE_NAMES[way]}",
-                    str(event["reference"]),
-                    format_number(event["f_measure"], 3, missing="n/a"),
-                    format_number(event["error_rate"], 3, missing="n/a"),
-                    format_number(entry[way]["segment_based"]["overall"]["f_measure"], 3, missing="n/a"),
-                    "",
-                    "",
-                )
-            )
+            event, segment = entry[way]["event_based"]["overall"], entry[way]["segment_based"]["overall"]
+            scores = map(number, (event["f_measure"], event["error_rate"], segment["f_measure"]))
+            rows.append((group, f"baseline: {BASELINE_NAMES[way]}", str(event["reference"]), *scores, "", ""))
     header = ("group", "label", "refs", "event F1 [95% CI]", "event ER", "segment F1 [95% CI]", "PSDS", "")
     return format_table(rows, header, align="<<>>>>><", indent="  ")

@@ -15,8 +15,6 @@ overall and per ``group_column`` value with patient-bootstrap intervals. Files w
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,13 +24,11 @@ import numpy as np
 
 from ..audio.decoding import decode_audio
 from ..core.decision import has_tuned_thresholds, thresholds_of
-from ..labels import SINGLE_LABEL, flags_to_classes
+from ..core.windows import aggregate_windows, describe_aggregation
+from ..labels import RECORDING_LABELS, SINGLE_LABEL, flags_to_classes
 from ..metrics import trivial_baselines
 from ..metrics.baselines import flags_by_key, icbhi_below_baselines
 from ..metrics.recording_level import (
-    RECORDING_LABELS,
-    aggregate_windows,
-    describe_aggregation,
     flatten_scores,
     patient_bootstrap,
     recording_decisions,
@@ -97,14 +93,8 @@ def _group_scores(
     def statistic(indices: np.ndarray) -> dict[str, float]:
         return flatten_scores(recording_level_scores(targets[indices], probabilities[indices], thresholds))
 
-    intervals = patient_bootstrap(
-        statistic,
-        patients,
-        resamples=resamples,
-        seed=seed,
-        confidence=confidence,
-        strata=recording_strata(targets),
-    )
+    settings = {"resamples": resamples, "seed": seed, "confidence": confidence}
+    intervals = patient_bootstrap(statistic, patients, strata=recording_strata(targets), **settings)
     for group, values in scores.items():
         values["ci"] = {key: intervals[f"{group}.{key}"] for key in values if f"{group}.{key}" in intervals}
     baselines = trivial_baselines(flags_to_classes(targets[:, :2]))
@@ -223,47 +213,29 @@ def _write_predictions(
     thresholds: Sequence[float],
     group_column: str | None,
 ) -> None:
+    import pandas as pd
+
     decided = recording_decisions(probabilities, thresholds)
-    names = dataset["recording"] if "recording" in dataset.column_names else range(len(dataset))
-    groups = dataset[group_column] if group_column else [""] * len(dataset)
+    columns = dataset.column_names
     patients = dataset["patient_id"]
     # the patient as the corpus names it (a labels.csv's own value), else its number
-    named = dataset["patient"] if "patient" in dataset.column_names else [None] * len(dataset)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        [
-            "recording",
-            "patient_id",
-            "patient",
-            group_column or "group",
-            "crackle",
-            "wheeze",
-            "normal",
-            "p_crackle",
-            "p_wheeze",
-            "predicted_crackle",
-            "predicted_wheeze",
-            "predicted_normal",
-            "windows",
-        ]
+    named = dataset["patient"] if "patient" in columns else patients
+    table = pd.DataFrame(
+        {
+            "recording": dataset["recording"] if "recording" in columns else range(len(dataset)),
+            "patient_id": patients,
+            "patient": [id_ if name is None else name for id_, name in zip(patients, named, strict=True)],
+            group_column or "group": dataset[group_column] if group_column else "",
+            **dict(zip(RECORDING_LABELS, targets.T, strict=True)),
+            "p_crackle": [f"{value:.6f}" for value in probabilities[:, 0]],
+            "p_wheeze": [f"{value:.6f}" for value in probabilities[:, 1]],
+            "predicted_crackle": decided[:, 0],
+            "predicted_wheeze": decided[:, 1],
+            "predicted_normal": (decided.sum(axis=1) == 0).astype(np.int64),
+            "windows": [len(values) for values in windows],
+        }
     )
-    for row, name in enumerate(names):
-        writer.writerow(
-            [
-                name,
-                patients[row],
-                patients[row] if named[row] is None else named[row],
-                groups[row],
-                *targets[row].tolist(),
-                f"{probabilities[row, 0]:.6f}",
-                f"{probabilities[row, 1]:.6f}",
-                *decided[row].tolist(),
-                int(decided[row].sum() == 0),
-                len(windows[row]),
-            ]
-        )
-    write_text_atomic(path, buffer.getvalue())
+    write_text_atomic(path, table.to_csv(index=False, lineterminator="\n"))
 
 
 def _cell(values: dict[str, Any], key: str) -> str:
@@ -273,55 +245,23 @@ def _cell(values: dict[str, Any], key: str) -> str:
 def recording_level_table(metrics: dict[str, Any]) -> str:
     """The scores of :func:`evaluate_recordings` as a console table in % with their confidence intervals,
     the ICBHI-style score beside its all-normal baseline (what calling every recording normal scores)."""
-    percent = round(100 * metrics["bootstrap"]["confidence"])
-    header = [
-        "group",
-        "n",
-        "label",
-        f"Se % [{percent}% CI]",
-        f"Sp % [{percent}% CI]",
-        f"AUC / score % [{percent}% CI]",
-        "all-normal %",
-        "",
-    ]
+    ci = f"% [{round(100 * metrics['bootstrap']['confidence'])}% CI]"
+    header = ["group", "n", "label", f"Se {ci}", f"Sp {ci}", f"AUC / score {ci}", "all-normal %", ""]
     flags = flags_by_key(metrics.get("below_baseline"))
     rows = []
     for group, scores in metrics["groups"].items():
         count = f"{scores['num_recordings']} ({scores['num_patients']} patients)"
         for label in RECORDING_LABELS:
-            values = scores[label]
-            rows.append(
-                [
-                    group,
-                    count,
-                    label,
-                    _cell(values, "sensitivity"),
-                    _cell(values, "specificity"),
-                    _cell(values, "auc"),
-                    "",
-                    "",
-                ]
-            )
+            cells = [_cell(scores[label], key) for key in ("sensitivity", "specificity", "auc")]
+            rows.append([group, count, label, *cells, "", ""])
             count = ""
         icbhi = scores["icbhi"]
-        rows.append(
-            [
-                "",
-                "",
-                "ICBHI-style",
-                _cell(icbhi, "sensitivity"),
-                _cell(icbhi, "specificity"),
-                _cell(icbhi, "icbhi_score"),
-                format_percent(icbhi.get("baseline_all_normal_icbhi_score")),
-                flags.get(f"groups.{group}.icbhi.icbhi_score", "") or _lacking(icbhi),
-            ]
-        )
+        cells = [_cell(icbhi, key) for key in ("sensitivity", "specificity", "icbhi_score")]
+        baseline = format_percent(icbhi.get("baseline_all_normal_icbhi_score"))
+        lacking = unmeasured(icbhi["normal_recordings"], icbhi["abnormal_recordings"]) or ""
+        flag = flags.get(f"groups.{group}.icbhi.icbhi_score", "") or lacking
+        rows.append(["", "", "ICBHI-style", *cells, baseline, flag])
     return format_table(rows, header, align="<<<<<<><", indent="  ")
-
-
-def _lacking(icbhi: Mapping[str, Any]) -> str:
-    """What a group's recordings cannot measure, in a table cell ("": they hold both sides)."""
-    return unmeasured(icbhi["normal_recordings"], icbhi["abnormal_recordings"]) or ""
 
 
 def unmeasurable_line(metrics: Mapping[str, Any], where: str) -> str | None:

@@ -1,10 +1,28 @@
-"""Sharing trained models: loading, model cards, Hub-ready export and push."""
+"""Sharing trained models: loading, model cards, Hub-ready export and push.
 
-from .card_data import ModelCardCallback, RespiraModelCardData
-from .card_render import MODEL_CARD_TEMPLATE, card_data_from_run_dir, render_folder_card, render_model_card
-from .export import EXPORTED_FILES, export_model
-from .loading import ModelLoadError, check_model_folder, load_model
-from .push import HubConnectionError, push_run
+Names are imported from their module on first use (loading a model imports no training callback).
+"""
+
+from __future__ import annotations
+
+from ..utils.lazy_exports import lazy_exports
+
+_EXPORTS = {
+    "EXPORTED_FILES": "export",
+    "MODEL_CARD_TEMPLATE": "card_render",
+    "HubConnectionError": "push",
+    "ModelCardCallback": "card_data",
+    "ModelLoadError": "loading",
+    "RespiraModelCardData": "card_data",
+    "card_data_from_run_dir": "card_render",
+    "check_model_folder": "loading",
+    "export_model": "export",
+    "load_model": "loading",
+    "push_run": "push",
+    "render_folder_card": "card_render",
+    "render_model_card": "card_render",
+}
+"""Each public name and the module that defines it."""
 
 __all__ = [
     "EXPORTED_FILES",
@@ -21,3 +39,5 @@ __all__ = [
     "render_folder_card",
     "render_model_card",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

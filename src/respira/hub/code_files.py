@@ -35,7 +35,7 @@ FILES: dict[str, tuple[str, ...]] = {
         *("kaldi_fbank", "efficientat_mel"),
     ),
     "feature_extraction_respira": ("checks", "wav", "dsp", "decoding", "feature_extraction_respira"),
-    "modeling_respira": ("fixed_length", "spec_augment", "waveform_inputs", "featurizer", "modeling_respira"),
+    "modeling_respira": ("featurizer", "modeling_respira"),
     "pipeline_respira": ("decision", "batching", "pipeline_respira"),
 }
 """The shipped files that gather several respira modules (by their last name), as a Hub custom-code

@@ -186,20 +186,10 @@ class Detector(DetectorEvents):
     def _prediction(
         self, rows: list[dict[str, Any]], options: Mapping[str, Any], file: str | None
     ) -> Prediction:
-        crackle, wheeze, label, thresholds = recording_verdict(
-            rows, self.config, options["aggregation"], options["top_k"]
-        )
-        return Prediction(
-            rows,
-            crackle,
-            wheeze,
-            label,
-            options["aggregation"],
-            thresholds,
-            file,
-            options["top_k"],
-            rows[0].get("warning") if rows else None,
-        )
+        rule, top_k = options["aggregation"], options["top_k"]
+        crackle, wheeze, label, thresholds = recording_verdict(rows, self.config, rule, top_k)
+        warning = rows[0].get("warning") if rows else None
+        return Prediction(rows, crackle, wheeze, label, rule, thresholds, file, top_k, warning)
 
     def predict(
         self,

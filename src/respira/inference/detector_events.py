@@ -41,7 +41,7 @@ class DetectorEvents:
     ) -> EventDetection:
         """Where crackles and wheezes are: events with onset, offset and confidence
         (:mod:`respira.inference.event_detection`), from frame posteriors on the encoder's time axis."""
-        from .event_detection import detect_events, detect_file_events
+        from .event_detection import detect_events
         from .event_rules import check_event_rule
 
         try:
@@ -74,7 +74,7 @@ class DetectorEvents:
             if rule == VERDICT_RULE and prediction is None:
                 prediction = self.predict_file(source)
             try:
-                detection = detect_file_events(self.inference_model, source, **options)
+                detection = detect_events(self.inference_model, source, **options)
             except (OSError, ValueError) as error:
                 message = one_line(error)
                 raise PredictionError(message if file in message else f"{file}: {message}") from None

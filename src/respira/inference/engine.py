@@ -96,22 +96,11 @@ def _smooth(probabilities: np.ndarray, k: int) -> np.ndarray:
     return (cumulative[high] - cumulative[low]) / (high - low)[:, None]
 
 
-def _rows(
-    probabilities: np.ndarray,
-    spans: Sequence[tuple[float, float]],
-    config: RespiraConfig,
-) -> list[dict[str, Any]]:
-    _problem_type(config)
-    return decided_rows(probabilities, spans, config)
-
-
 def run_windows(
     model: RespiraForAudioClassification, windows: Sequence[np.ndarray], batch_size: int
 ) -> np.ndarray:
     """Probabilities ``[windows, labels]`` of mono waveforms at the model's rate (prepared:
     :func:`respira.audio.dsp.prepare_recording`), ``batch_size`` at a time."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if hasattr(model, "predict_probabilities"):
         return model.predict_probabilities(list(windows), batch_size)
     kind = _problem_type(model.config)
@@ -143,10 +132,11 @@ def analysis_frame_samples(model: RespiraForAudioClassification) -> int:
     return frame_samples(model if isinstance(model, torch.nn.Module) else model.config)
 
 
-def _window_samples(
+def check_window_options(
     model: RespiraForAudioClassification, window: float, hop: float, smoothing: int, frame: int | None = None
 ) -> tuple[int, int]:
-    """``(window, hop)`` in samples after checking the options (one-line ``ValueError`` otherwise)."""
+    """``(window, hop)`` in samples of a window, hop and smoothing the model can predict with (one-line
+    ``ValueError`` otherwise)."""
     if not (isinstance(window, (int, float)) and math.isfinite(window) and window > 0):
         raise ValueError(f"window must be a positive number of seconds, got {window}")
     if not (isinstance(hop, (int, float)) and math.isfinite(hop) and 0 < hop <= window):
@@ -163,13 +153,6 @@ def _window_samples(
             f"{frame / rate:g} s"
         )
     return samples, hop_samples
-
-
-def check_window_options(
-    model: RespiraForAudioClassification, window: float, hop: float, smoothing: int
-) -> None:
-    """Raise a one-line ``ValueError`` for a window, hop or smoothing the model cannot predict with."""
-    _window_samples(model, window, hop, smoothing)
 
 
 @dataclass(frozen=True)
@@ -215,7 +198,7 @@ def plan_windows(
     integer PCM it was decoded from), prepared and cut into its windows, which :func:`run_windows` may run
     together with other recordings' and :func:`window_rows` turns into rows."""
     frame = analysis_frame_samples(model)  # an ONNX export builds its featurizer for it: once
-    window_samples, hop_samples = _window_samples(model, window, hop, smoothing, frame)
+    window_samples, hop_samples = check_window_options(model, window, hop, smoothing, frame)
     rate = int(model.config.sampling_rate)
     samples = as_waveform(waveform)
     total = samples.shape[0]
@@ -241,7 +224,8 @@ def window_rows(
     smoothing: int = 1,
 ) -> list[dict[str, Any]]:
     """The rows of a :func:`plan_windows` plan from its windows' :func:`run_windows` probabilities."""
-    return _warned(_rows(_smooth(probabilities, int(smoothing)), plan.spans, config), plan.warning)
+    _problem_type(config)
+    return _warned(decided_rows(_smooth(probabilities, int(smoothing)), plan.spans, config), plan.warning)
 
 
 def _warned(rows: list[dict[str, Any]], warning: str | None) -> list[dict[str, Any]]:
@@ -256,27 +240,13 @@ def predict_windows(
     model: RespiraForAudioClassification,
     waveform: np.ndarray | torch.Tensor,
     *,
-    window: float = DEFAULT_WINDOW_SECONDS,
-    hop: float = DEFAULT_HOP_SECONDS,
     smoothing: int = 1,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    max_windows: int | None = MAX_WINDOWS,
-    name: str | None = None,
-    recorded_rate: float | None = None,
-    pcm_bits: int | None = None,
+    **options: Any,
 ) -> list[dict[str, Any]]:
-    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform."""
-    plan = plan_windows(
-        model,
-        waveform,
-        window=window,
-        hop=hop,
-        smoothing=smoothing,
-        max_windows=max_windows,
-        name=name,
-        recorded_rate=recorded_rate,
-        pcm_bits=pcm_bits,
-    )
+    """Predict sliding windows of ``window`` seconds every ``hop`` seconds over a mono waveform (the other
+    ``options`` are :func:`plan_windows`')."""
+    plan = plan_windows(model, waveform, smoothing=smoothing, **options)
     probabilities = run_windows(model, plan.windows, batch_size)
     return window_rows(model.config, plan, probabilities, smoothing)
 
@@ -300,7 +270,8 @@ def predict_cycles(
     if not segments:
         return []
     probabilities = run_windows(model, [waveform[start:stop] for start, stop in segments], batch_size)
-    return _warned(_rows(probabilities, spans, model.config), warning)
+    _problem_type(model.config)
+    return _warned(decided_rows(probabilities, spans, model.config), warning)
 
 
 def _annotation_for(
@@ -329,7 +300,7 @@ def predict_files(
     if annotations is not None and not isinstance(annotations, Mapping) and len(paths) != 1:
         raise ValueError(f"an annotation file applies to exactly one audio file, got {len(paths)} files")
     windowed = annotations is None or isinstance(annotations, Mapping)
-    limits = _window_samples(model, window, hop, smoothing) if windowed else (1, 1)
+    limits = check_window_options(model, window, hop, smoothing) if windowed else (1, 1)
     rate = int(model.config.sampling_rate)
     rows: list[dict[str, Any]] = []
     errors: list[tuple[str, str]] = []

@@ -59,11 +59,9 @@ __all__ = [
     "chunk_sizes",
     "chunk_waveforms",
     "detect_events",
-    "detect_file_events",
     "detection_of_frames",
     "frames_from_chunks",
     "plan_chunks",
-    "predict_file_frames",
     "predict_frames",
     "step_outputs",
 ]
@@ -230,35 +228,28 @@ def frames_from_chunks(
 
 def predict_frames(
     model: RespiraForAudioClassification,
-    waveform: np.ndarray | torch.Tensor,
+    source: np.ndarray | torch.Tensor | str | Path,
     *,
     frame_hop_seconds: float = FRAME_HOP_SECONDS,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> FramePosteriors:
-    """Crackle and wheeze posteriors of a mono ``waveform`` at the model's rate (not yet low-passed: the
-    model's input preprocessing is applied here) on frames of ``frame_hop_seconds`` (module docstring)."""
+    """Crackle and wheeze posteriors on frames of ``frame_hop_seconds`` (module docstring) of a mono
+    waveform at the model's rate (not yet low-passed: the model's input preprocessing is applied here) or
+    of an audio file (any rate and channels), read block by block: the memory of a few chunks whatever
+    the recording's length (:class:`respira.core.chunks.StreamedRecording`)."""
     _check_options(frame_hop_seconds, batch_size)
-    recording = RecordingInMemory(model.config, as_waveform(waveform))
-    return _frames_of(model, recording, frame_hop_seconds, batch_size)
-
-
-def predict_file_frames(
-    model: RespiraForAudioClassification,
-    path: str | Path,
-    *,
-    frame_hop_seconds: float = FRAME_HOP_SECONDS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> FramePosteriors:
-    """:func:`predict_frames` of an audio file (any rate and channels), read block by block: the memory of a
-    few chunks whatever the recording's length (:class:`respira.core.chunks.StreamedRecording`)."""
-    _check_options(frame_hop_seconds, batch_size)
-    recording = StreamedRecording(model.config, stream_audio(path, int(model.config.sampling_rate)))
+    if isinstance(source, (str, Path)):
+        recording: Recording = StreamedRecording(
+            model.config, stream_audio(source, int(model.config.sampling_rate))
+        )
+    else:
+        recording = RecordingInMemory(model.config, as_waveform(source))
     return _frames_of(model, recording, frame_hop_seconds, batch_size)
 
 
 def detect_events(
     model: RespiraForAudioClassification,
-    waveform: np.ndarray | torch.Tensor,
+    source: np.ndarray | torch.Tensor | str | Path,
     *,
     thresholds: Sequence[float] | None = None,
     settings: EventSettings | None = None,
@@ -266,23 +257,12 @@ def detect_events(
     batch_size: int = DEFAULT_BATCH_SIZE,
     file: str | None = None,
 ) -> EventDetection:
-    """The crackle and wheeze events of a mono ``waveform`` at the model's rate (module docstring)."""
-    frames = predict_frames(model, waveform, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+    """The crackle and wheeze events of a waveform or file (:func:`predict_frames`; module docstring);
+    ``file`` names the recording (default: a file's path)."""
+    frames = predict_frames(model, source, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
+    if file is None and isinstance(source, (str, Path)):
+        file = str(source)
     return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=file)
-
-
-def detect_file_events(
-    model: RespiraForAudioClassification,
-    path: str | Path,
-    *,
-    thresholds: Sequence[float] | None = None,
-    settings: EventSettings | None = None,
-    frame_hop_seconds: float = FRAME_HOP_SECONDS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> EventDetection:
-    """:func:`detect_events` of an audio file, read block by block (:func:`predict_file_frames`)."""
-    frames = predict_file_frames(model, path, frame_hop_seconds=frame_hop_seconds, batch_size=batch_size)
-    return detection_of_frames(model, frames, thresholds=thresholds, settings=settings, file=str(path))
 
 
 def detection_of_frames(

@@ -92,18 +92,14 @@ def inference_form(model: nn.Module) -> nn.Module:
     return form
 
 
-def _state_tensors(model: nn.Module) -> list[torch.Tensor]:
-    return [*model.parameters(), *model.buffers()]
-
-
-def _all_on_cpu(tensors: list[torch.Tensor]) -> bool:
+def _on_cpu(tensors: list[torch.Tensor]) -> bool:
     return all(t.device.type == "cpu" for t in tensors)
 
 
 def runs_on_cpu(model: object) -> bool:
     """Whether ``model`` computes on the CPU: a torch model whose parameters and buffers are all there,
     or a model that is no ``nn.Module`` (an ONNX export, run by onnxruntime on the CPU)."""
-    return not isinstance(model, nn.Module) or _all_on_cpu(_state_tensors(model))
+    return not isinstance(model, nn.Module) or _on_cpu([*model.parameters(), *model.buffers()])
 
 
 class InferenceForm:
@@ -121,8 +117,8 @@ class InferenceForm:
         """The model to run now in place of ``model``."""
         if not isinstance(model, nn.Module):
             return model
-        tensors = _state_tensors(model)  # once: the device rule of runs_on_cpu and the signature
-        if not _all_on_cpu(tensors):
+        tensors = [*model.parameters(), *model.buffers()]  # once: runs_on_cpu's rule and the signature
+        if not _on_cpu(tensors):
             return model
         state = (id(model), *((t.data_ptr(), t._version) for t in tensors))
         with self._lock:

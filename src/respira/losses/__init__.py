@@ -17,9 +17,8 @@ from typing import Any
 from .add import ADDLoss
 from .base import AuxiliaryLoss, label_kind, same_label_mask
 from .contrastive_tuple import ContrastiveTupleLoss, contrastive_tuple_loss
-from .distributed import gather_labels, gather_with_grad, global_batch_indices, is_distributed
 from .mil import MIL_POOLINGS, MultipleInstanceLoss, pool_bags
-from .patch_mix import PatchMixContrastiveLoss
+from .patch_mix import PatchMixContrastiveLoss, apply_patch_mix, patch_mix_plan
 from .stethoscope_supcon import StethoscopeGuidedSupConLoss
 from .supcon import MetadataContrastiveLoss, SupConLoss
 
@@ -34,13 +33,11 @@ __all__ = [
     "PatchMixContrastiveLoss",
     "StethoscopeGuidedSupConLoss",
     "SupConLoss",
+    "apply_patch_mix",
     "build_auxiliary_loss",
     "contrastive_tuple_loss",
-    "gather_labels",
-    "gather_with_grad",
-    "global_batch_indices",
-    "is_distributed",
     "label_kind",
+    "patch_mix_plan",
     "pool_bags",
     "same_label_mask",
 ]

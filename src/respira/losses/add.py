@@ -22,7 +22,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import AuxiliaryLoss, as_float, full_precision, label_kind, same_label_mask
+from .base import (
+    AuxiliaryLoss,
+    as_float,
+    full_precision,
+    gather_labels,
+    gather_with_grad,
+    label_kind,
+    same_label_mask,
+)
 
 __all__ = ["ADDLoss"]
 
@@ -84,9 +92,8 @@ class ADDLoss(AuxiliaryLoss):
         soft: bool | None = None,
         lambda_mean_soft: float = 1.0,
         soft_positive_threshold: float = 0.5,
-        gather_distributed: bool = True,
     ) -> None:
-        super().__init__(gather_distributed=gather_distributed)
+        super().__init__()
         self.lambda_mean_pos = float(lambda_mean_pos)
         self.lambda_std_pos = float(lambda_std_pos)
         self.lambda_mean_neg = float(lambda_mean_neg)
@@ -95,26 +102,14 @@ class ADDLoss(AuxiliaryLoss):
         self.lambda_mean_soft = float(lambda_mean_soft)
         self.soft_positive_threshold = float(soft_positive_threshold)
 
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "lambda_mean_pos": self.lambda_mean_pos,
-            "lambda_std_pos": self.lambda_std_pos,
-            "lambda_mean_neg": self.lambda_mean_neg,
-            "lambda_std_neg": self.lambda_std_neg,
-            "soft": self.soft,
-            "lambda_mean_soft": self.lambda_mean_soft,
-            "soft_positive_threshold": self.soft_positive_threshold,
-            **super().get_config_dict(),
-        }
-
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         if embeddings.dim() != 2:
             raise ValueError(f"ADDLoss takes embeddings [batch, dim], got {tuple(embeddings.shape)}")
         if labels is None or labels.shape[0] != embeddings.shape[0]:
             raise ValueError("ADDLoss needs one label (row) per embedding")
         with full_precision(embeddings.device):
-            z = self._gather(nn.functional.normalize(as_float(embeddings), dim=-1))
-            labels = self._gather_nograd(labels.to(z.device))
+            z = gather_with_grad(nn.functional.normalize(as_float(embeddings), dim=-1))
+            labels = gather_labels(labels.to(z.device))
             soft = self.soft if self.soft is not None else label_kind(labels) == "soft"
             if soft:
                 return self._soft_loss(z, labels)

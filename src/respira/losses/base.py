@@ -1,21 +1,32 @@
-"""The base class of respira's auxiliary losses and the helpers they share: labels, metadata, precision."""
+"""The base class of respira's auxiliary losses and the helpers they share: labels, metadata, precision,
+and the global batch.
+
+Every rank computes the loss of the global batch. :func:`gather_with_grad`'s backward sums the
+gradient over ranks (as ``torch.distributed.nn.all_gather``), ``W`` times the one-process gradient,
+which DistributedDataParallel's averaging divides back: the result is exactly the one-process
+gradient on the global batch. Do not use a gradient reduction that sums. Shards of different sizes
+are padded for the collective; every rank must call the gathers in the same order.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
+import torch.distributed as dist
 from torch import nn
-
-from .distributed import gather_labels, gather_with_grad
 
 __all__ = [
     "AuxiliaryLoss",
     "LabelKind",
     "as_float",
     "full_precision",
+    "gather_labels",
+    "gather_with_grad",
+    "global_batch_indices",
     "label_kind",
     "metadata_keys",
     "same_label_mask",
@@ -25,9 +36,75 @@ __all__ = [
 LabelKind = Literal["index", "multi_hot", "soft"]
 
 
-# --------------------------------------------------------------------------------------------------
-# Labels
-# --------------------------------------------------------------------------------------------------
+def _is_distributed() -> bool:
+    """True when ``torch.distributed`` is initialised with more than one process."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _shard_sizes(local_size: int, device: torch.device) -> list[int]:
+    """Every rank's dim-0 size (a collective: all ranks must call it)."""
+    size = torch.tensor([local_size], dtype=torch.long, device=device)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    return [int(s.item()) for s in sizes]
+
+
+def _all_gather_padded(tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Concatenate every rank's ``tensor`` along dim 0 (shards may differ in size)."""
+    tensor = tensor.contiguous()
+    longest = max(sizes)
+    if tensor.shape[0] < longest:
+        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
+        tensor = torch.cat([tensor, pad], dim=0)
+    shards = [torch.empty_like(tensor) for _ in sizes]
+    dist.all_gather(shards, tensor)
+    return torch.cat([shard[:size] for shard, size in zip(shards, sizes, strict=True)], dim=0)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather forward; backward sums the gradient over ranks and returns the local slice."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor, sizes: list[int], rank: int) -> torch.Tensor:
+        ctx.start = sum(sizes[:rank])
+        ctx.stop = ctx.start + sizes[rank]
+        return _all_gather_padded(tensor, sizes)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        grad = grad.contiguous().clone()  # all_reduce is in place; never write into autograd's buffer
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.start : ctx.stop], None, None
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """The global batch in rank order, differentiable w.r.t. the local shard (identity alone)."""
+    if not _is_distributed():
+        return tensor
+    sizes = _shard_sizes(tensor.shape[0], tensor.device)
+    return _GatherWithGrad.apply(tensor, sizes, dist.get_rank())
+
+
+@torch.no_grad()
+def gather_labels(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """All-gather labels or metadata along dim 0, without gradient (identity when not distributed)."""
+    if tensor is None or not _is_distributed():
+        return tensor
+    sizes = _shard_sizes(tensor.shape[0], tensor.device)
+    if tensor.dtype == torch.bool:  # not every backend reduces/gathers bool
+        return _all_gather_padded(tensor.to(torch.uint8), sizes).bool()
+    return _all_gather_padded(tensor.detach(), sizes)
+
+
+def global_batch_indices(local_size: int, device: torch.device | str = "cpu") -> tuple[int, int]:
+    """``(start, stop)`` of this rank's shard in the gathered batch; a collective every rank must call."""
+    if not _is_distributed():
+        return 0, local_size
+    sizes = _shard_sizes(local_size, torch.device(device))
+    start = sum(sizes[: dist.get_rank()])
+    return start, start + local_size
+
+
 def label_kind(labels: torch.Tensor) -> LabelKind:
     """``"index"`` (``[B]``), ``"multi_hot"`` (0/1 ``[B, C]``) or ``"soft"`` (``[B, C]`` in (0, 1))."""
     if labels.dim() == 1:
@@ -56,55 +133,32 @@ def same_label_mask(labels: torch.Tensor, other: torch.Tensor | None = None) -> 
     return (labels.unsqueeze(1) == other.unsqueeze(0)).all(dim=-1)
 
 
-def _as_key_tensor(value: Any, name: str, size: int, device: torch.device) -> torch.Tensor:
-    """A metadata column as a tensor ``[size]`` or ``[size, k]`` (compared by equality)."""
-    if value is None:
-        raise ValueError(f"this loss needs the metadata {name!r}: pass {name}=tensor[batch] to forward")
-    if not isinstance(value, torch.Tensor):
-        try:
-            value = torch.as_tensor(value)
-        except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(
-                f"metadata {name!r} must be a tensor (or a sequence of numbers), e.g. integer codes; "
-                f"got {type(value).__name__}"
-            ) from error
-    if value.dim() == 0 or value.shape[0] != size:
-        raise ValueError(f"metadata {name!r} has shape {tuple(value.shape)}, expected [{size}, ...]")
-    return value.to(device)
-
-
-# --------------------------------------------------------------------------------------------------
-# Base class
-# --------------------------------------------------------------------------------------------------
 class AuxiliaryLoss(nn.Module):
     """Base of respira's auxiliary losses (sentence-transformers style).
 
     Every loss has ``forward(embeddings, labels, **kwargs) -> scalar`` (unknown keyword arguments
-    ignored), ``get_config_dict()``, a BibTeX ``citation`` and ``last_components`` (named sub-terms of the
-    latest forward). ``gather_distributed=True`` computes it over the global batch under
-    ``torch.distributed``.
+    ignored), ``get_config_dict()`` (its constructor's arguments), a BibTeX ``citation`` and
+    ``last_components`` (named sub-terms of the latest forward); under ``torch.distributed`` it is
+    computed over the global batch.
     """
 
     name: ClassVar[str] = ""
     citation: ClassVar[str] = ""
 
-    def __init__(self, *, gather_distributed: bool = True) -> None:
+    def __init__(self, temperature: float | None = None) -> None:
         super().__init__()
-        self.gather_distributed = bool(gather_distributed)
+        if temperature is not None:
+            if temperature <= 0:
+                raise ValueError(f"temperature must be positive, got {temperature}")
+            self.temperature = float(temperature)
         self.last_components: dict[str, float] = {}
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"gather_distributed": self.gather_distributed}
+        parameters = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in parameters if name != "self"}
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in self.get_config_dict().items())
-
-    # helpers for subclasses -------------------------------------------------------------------------
-    def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
-        return gather_with_grad(tensor) if self.gather_distributed else tensor
-
-    def _gather_nograd(self, tensor: torch.Tensor | None) -> torch.Tensor | None:
-        return gather_labels(tensor) if self.gather_distributed else tensor
 
     def _record(self, components: Mapping[str, float | torch.Tensor]) -> None:
         self.last_components = {
@@ -131,11 +185,7 @@ def full_precision(device: torch.device) -> Iterator[None]:
 
 def metadata_keys(keys: str | Sequence[str] | None) -> tuple[str, ...]:
     """Normalise a key or a sequence of keys to a tuple of strings."""
-    if keys is None:
-        return ()
-    if isinstance(keys, str):
-        return (keys,)
-    keys = tuple(keys)
+    keys = () if keys is None else (keys,) if isinstance(keys, str) else tuple(keys)
     if not all(isinstance(key, str) for key in keys):
         raise TypeError(f"metadata keys must be strings, got {keys!r}")
     return keys
@@ -148,9 +198,9 @@ def same_metadata_mask(
     device: torch.device,
     *,
     labels: torch.Tensor | None = None,
-    gather: bool = True,
 ) -> torch.Tensor:
-    """Boolean ``[N, N]``: True where samples agree on all ``keys``."""
+    """Boolean ``[N, N]``: True where samples agree on all ``keys`` (metadata columns ``[size]`` or
+    ``[size, k]``, compared by equality)."""
     mask: torch.Tensor | None = None
     for key in keys:
         if key == "labels":
@@ -158,11 +208,14 @@ def same_metadata_mask(
                 raise ValueError("positive/negative key 'labels' needs labels")
             same = same_label_mask(labels)  # already gathered by the caller
         else:
-            column = _as_key_tensor(values.get(key), key, size, device)
-            if column.dim() > 2:
-                raise ValueError(f"metadata {key!r} must be [batch] or [batch, k]")
-            if gather:
-                column = gather_labels(column)
+            if values.get(key) is None:
+                raise ValueError(f"this loss needs the metadata {key!r}: pass {key}=tensor[batch] to forward")
+            column = torch.as_tensor(values[key], device=device)
+            if column.dim() not in (1, 2) or column.shape[0] != size:
+                raise ValueError(
+                    f"metadata {key!r} has shape {tuple(column.shape)}, expected [{size}] or [{size}, k]"
+                )
+            column = gather_labels(column)
             column = column.reshape(column.shape[0], -1)
             same = (column.unsqueeze(1) == column.unsqueeze(0)).all(dim=-1)
         mask = same if mask is None else mask & same

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..utils.citations import CONTRASTIVE_TUPLE_CITATION
-from .base import AuxiliaryLoss, as_float, full_precision, same_label_mask
+from .base import AuxiliaryLoss, as_float, full_precision, gather_labels, gather_with_grad, same_label_mask
 
 __all__ = ["ContrastiveTupleLoss", "contrastive_tuple_loss"]
 
@@ -46,32 +46,14 @@ class ContrastiveTupleLoss(AuxiliaryLoss):
     name = "contrastive_tuple"
     citation = CONTRASTIVE_TUPLE_CITATION
 
-    def __init__(
-        self,
-        num_negatives: int = 16,
-        temperature: float = 1.0,
-        seed: int = 0,
-        *,
-        gather_distributed: bool = True,
-    ) -> None:
-        super().__init__(gather_distributed=gather_distributed)
+    def __init__(self, num_negatives: int = 16, temperature: float = 1.0, seed: int = 0) -> None:
+        super().__init__(temperature)
         if num_negatives < 1:
             raise ValueError(f"num_negatives must be at least 1, got {num_negatives}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
         self.num_negatives = int(num_negatives)
-        self.temperature = float(temperature)
         self.seed = int(seed)
         self._step = 0
         self.last_negative_indices: torch.Tensor | None = None
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "num_negatives": self.num_negatives,
-            "temperature": self.temperature,
-            "seed": self.seed,
-            **super().get_config_dict(),
-        }
 
     def _draw_negatives(self, candidates: torch.Tensor, step: int) -> torch.Tensor:
         """``[A, N]`` column indices of ``candidates`` (bool ``[A, M]``), -1 rows where none exists."""
@@ -107,9 +89,8 @@ class ContrastiveTupleLoss(AuxiliaryLoss):
         with full_precision(embeddings.device):
             z = nn.functional.normalize(as_float(embeddings), dim=-1)
             labels = labels.to(z.device)
-            anchors, positives = self._gather(z[:half]), self._gather(z[half:])
-            anchor_labels = self._gather_nograd(labels[:half])
-            positive_labels = self._gather_nograd(labels[half:])
+            anchors, positives = gather_with_grad(z[:half]), gather_with_grad(z[half:])
+            anchor_labels, positive_labels = gather_labels(labels[:half]), gather_labels(labels[half:])
             if not bool(same_label_mask(anchor_labels, positive_labels).diagonal().all()):
                 raise ValueError(
                     "positive i must have anchor i's class: lay the batch out [anchors, positives] "

@@ -1,4 +1,5 @@
-"""Patch-Mix contrastive learning for patch-based encoders (Bae et al., Interspeech 2023).
+"""Patch-Mix contrastive learning for patch-based encoders (Bae et al., Interspeech 2023): the mixing of
+an AST's patch embeddings and the loss.
 
 ``lam`` is the fraction of a mixed sample's patches from its **partner** ``permutation[i]`` (Bae et
 al.'s ``lam`` is the fraction kept: ``lam_paper = 1 - lam``; the loss is the same). A ``[P]`` mask is
@@ -12,10 +13,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import AuxiliaryLoss, as_float, full_precision, same_label_mask
-from .distributed import global_batch_indices
+from .base import (
+    AuxiliaryLoss,
+    as_float,
+    full_precision,
+    gather_labels,
+    gather_with_grad,
+    global_batch_indices,
+    same_label_mask,
+)
 
-__all__ = ["PatchMixContrastiveLoss"]
+__all__ = ["PatchMixContrastiveLoss", "apply_patch_mix", "patch_mix_plan"]
 
 PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
   title     = {Patch-Mix Contrastive Learning with Audio Spectrogram Transformer on Respiratory
@@ -25,6 +33,31 @@ PATCH_MIX_CITATION = """@inproceedings{bae2023patchmix,
   booktitle = {Proc. Interspeech 2023},
   year      = {2023}
 }"""
+
+
+def patch_mix_plan(
+    batch_size: int, num_patches: int, *, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Draw one Patch-Mix: ``(permutation [B], mask [num_patches] bool, lam)`` (CPU tensors), the
+    fraction of patches mixed drawn uniformly (the paper's Beta(1, 1))."""
+    if batch_size < 1 or num_patches < 1:
+        raise ValueError(f"need batch_size and num_patches >= 1, got {batch_size} and {num_patches}")
+    lam0 = float(torch.rand((), generator=generator, dtype=torch.float64))
+    permutation = torch.randperm(batch_size, generator=generator)
+    mixed = round(lam0 * num_patches)
+    mask = torch.zeros(num_patches, dtype=torch.bool)
+    mask[torch.randperm(num_patches, generator=generator)[:mixed]] = True
+    return permutation, mask, mixed / num_patches
+
+
+def apply_patch_mix(
+    patch_embeddings: torch.Tensor, permutation: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Out-of-place mix of ``patch_embeddings [B, P, H]``: where ``mask`` is True, take the patch of
+    sample ``permutation[i]``. ``mask``: ``[P]`` (same positions for the whole batch) or ``[B, P]``."""
+    mask = mask.to(patch_embeddings.device)
+    mask = mask.reshape(1, -1, 1) if mask.dim() == 1 else mask.unsqueeze(-1)
+    return torch.where(mask, patch_embeddings[permutation.to(patch_embeddings.device)], patch_embeddings)
 
 
 class PatchMixContrastiveLoss(AuxiliaryLoss):
@@ -43,19 +76,11 @@ class PatchMixContrastiveLoss(AuxiliaryLoss):
     name = "patch_mix"
     citation = PATCH_MIX_CITATION
 
-    def __init__(
-        self, temperature: float = 0.06, negatives: str = "all", *, gather_distributed: bool = True
-    ) -> None:
-        super().__init__(gather_distributed=gather_distributed)
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+    def __init__(self, temperature: float = 0.06, negatives: str = "all") -> None:
+        super().__init__(temperature)
         if negatives not in ("all", "different_label"):
             raise ValueError(f"negatives must be 'all' or 'different_label', got {negatives!r}")
-        self.temperature = float(temperature)
         self.negatives = negatives
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "negatives": self.negatives, **super().get_config_dict()}
 
     def forward(
         self,
@@ -82,14 +107,10 @@ class PatchMixContrastiveLoss(AuxiliaryLoss):
         with full_precision(device):
             mixed = nn.functional.normalize(as_float(mixed_projections), dim=-1)
             original = nn.functional.normalize(as_float(original_projections.detach()), dim=-1)
-            if self.gather_distributed:
-                start, _ = global_batch_indices(batch, device)
-                mixed = self._gather(mixed)
-                original = self._gather_nograd(original)
-                permutation = self._gather_nograd(permutation + start)
-                lam = self._gather_nograd(lam.contiguous())
-                if labels is not None:
-                    labels = self._gather_nograd(labels.to(device))
+            start, _ = global_batch_indices(batch, device)
+            mixed, original = gather_with_grad(mixed), gather_labels(original)
+            permutation, lam = gather_labels(permutation + start), gather_labels(lam.contiguous())
+            labels = gather_labels(labels.to(device)) if labels is not None else None
             rows = torch.arange(mixed.shape[0], device=device)
             lam = lam.to(mixed.dtype)
             targets = torch.zeros(mixed.shape[0], mixed.shape[0], dtype=mixed.dtype, device=device)

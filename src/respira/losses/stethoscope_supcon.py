@@ -38,37 +38,22 @@ class StethoscopeGuidedSupConLoss(SupConLoss):
     citation = CITATION
 
     def __init__(
-        self,
-        temperature: float = 0.07,
-        domain_key: str = "device",
-        positives: str = "domain",
-        *,
-        gather_distributed: bool = True,
+        self, temperature: float = 0.07, domain_key: str = "device", positives: str = "domain"
     ) -> None:
         if positives not in POSITIVES:
             raise ValueError(f"positives={positives!r} is not one of {', '.join(POSITIVES)}")
         if not domain_key or domain_key == "labels":
             raise ValueError(f"domain_key must name a metadata column (e.g. device), got {domain_key!r}")
-        super().__init__(temperature, positive_key=domain_key, gather_distributed=gather_distributed)
+        super().__init__(temperature, positive_key=domain_key)
         self.domain_key = domain_key
         self.positives = positives
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "temperature": self.temperature,
-            "domain_key": self.domain_key,
-            "positives": self.positives,
-            "gather_distributed": self.gather_distributed,
-        }
 
     def positive_pairs(
         self, labels: torch.Tensor | None, values: Mapping[str, Any], size: int, device: torch.device
     ) -> torch.Tensor:
         if values.get(self.domain_key) is None:
             raise ValueError(f"{self.name} needs the {self.domain_key!r} metadata of every sample")
-        same_domain = same_metadata_mask(
-            (self.domain_key,), values, size, device, gather=self.gather_distributed
-        )
+        same_domain = same_metadata_mask((self.domain_key,), values, size, device)
         if self.positives == "domain":
             return same_domain
         if labels is None:

@@ -26,7 +26,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import AuxiliaryLoss, as_float, full_precision, metadata_keys, same_metadata_mask
+from .base import (
+    AuxiliaryLoss,
+    as_float,
+    full_precision,
+    gather_labels,
+    gather_with_grad,
+    metadata_keys,
+    same_metadata_mask,
+)
 
 __all__ = ["MetadataContrastiveLoss", "SupConLoss"]
 
@@ -77,17 +85,27 @@ def _as_views(embeddings: torch.Tensor, batch_size: int) -> torch.Tensor:
     return embeddings.reshape(views, batch_size, -1).transpose(0, 1)
 
 
-def _log_prob(features: torch.Tensor, temperature: float, allowed: torch.Tensor) -> torch.Tensor:
-    """``s_ij - logsumexp_{a allowed} s_ia`` (entries outside ``allowed`` are meaningless)."""
+def _view_major(views: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The global batch's L2-normalised views as view-major anchors ``[V * B, D]``, and its labels."""
+    z = gather_with_grad(nn.functional.normalize(as_float(views), dim=-1))
+    if labels is not None:
+        labels = gather_labels(labels.to(z.device))
+    return z.transpose(0, 1).reshape(z.shape[0] * z.shape[1], -1), labels
+
+
+def _mean_loss(
+    features: torch.Tensor,
+    temperature: float,
+    positives: torch.Tensor,
+    allowed: torch.Tensor,
+    valid: torch.Tensor,
+) -> torch.Tensor:
+    """Mean over ``valid`` anchors of ``-mean_{p positive} (s_ip - logsumexp_{a allowed} s_ia)``."""
     logits = features @ features.T / temperature
-    masked = logits.masked_fill(~allowed, float("-inf"))
-    return logits - torch.logsumexp(masked, dim=1, keepdim=True)
-
-
-def _mean_positive_log_prob(log_prob: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    counts = positives.sum(dim=1)
+    log_prob = logits - torch.logsumexp(logits.masked_fill(~allowed, float("-inf")), dim=1, keepdim=True)
     summed = torch.where(positives, log_prob, torch.zeros_like(log_prob)).sum(dim=1)
-    return summed / counts.clamp_min(1)
+    per_anchor = -(summed / positives.sum(dim=1).clamp_min(1))
+    return per_anchor[valid].mean() if valid.any() else features.sum() * 0.0
 
 
 class SupConLoss(AuxiliaryLoss):
@@ -96,25 +114,9 @@ class SupConLoss(AuxiliaryLoss):
     name = "supcon"
     citation = SUPCON_CITATION
 
-    def __init__(
-        self,
-        temperature: float = 0.07,
-        positive_key: str | Sequence[str] | None = None,
-        *,
-        gather_distributed: bool = True,
-    ) -> None:
-        super().__init__(gather_distributed=gather_distributed)
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        self.temperature = float(temperature)
+    def __init__(self, temperature: float = 0.07, positive_key: str | Sequence[str] | None = None) -> None:
+        super().__init__(temperature)
         self.positive_key = metadata_keys(positive_key) or ("labels",)
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "temperature": self.temperature,
-            "positive_key": self.positive_key,
-            **super().get_config_dict(),
-        }
 
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
@@ -124,17 +126,13 @@ class SupConLoss(AuxiliaryLoss):
         if labels is not None and labels.shape[0] != size:
             raise ValueError(f"got {labels.shape[0]} labels for a batch of {size} samples")
         with full_precision(embeddings.device):
-            z = self._gather(nn.functional.normalize(as_float(views), dim=-1))
-            if labels is not None:
-                labels = self._gather_nograd(labels.to(z.device))
-            same = self.positive_pairs(labels, kwargs, size, z.device)
-            batch, n_views = z.shape[0], z.shape[1]
-            features = z.transpose(0, 1).reshape(n_views * batch, -1)  # view-major anchors
-            not_self = ~torch.eye(n_views * batch, dtype=torch.bool, device=z.device)
+            features, labels = _view_major(views, labels)
+            same = self.positive_pairs(labels, kwargs, size, features.device)
+            not_self = ~torch.eye(features.shape[0], dtype=torch.bool, device=features.device)
+            n_views = views.shape[1]
             positives = same.repeat(n_views, n_views) & not_self
-            per_anchor = -_mean_positive_log_prob(_log_prob(features, self.temperature, not_self), positives)
             valid = positives.any(dim=1)
-            loss = per_anchor[valid].mean() if valid.any() else features.sum() * 0.0
+            loss = _mean_loss(features, self.temperature, positives, not_self, valid)
         self._record(
             {
                 self.name: loss,
@@ -149,9 +147,7 @@ class SupConLoss(AuxiliaryLoss):
         self, labels: torch.Tensor | None, values: Mapping[str, Any], size: int, device: torch.device
     ) -> torch.Tensor:
         """``[B, B]``: whether samples ``i`` and ``j`` are equal on every ``positive_key``."""
-        return same_metadata_mask(
-            self.positive_key, values, size, device, labels=labels, gather=self.gather_distributed
-        )
+        return same_metadata_mask(self.positive_key, values, size, device, labels=labels)
 
 
 class MetadataContrastiveLoss(AuxiliaryLoss):
@@ -161,60 +157,38 @@ class MetadataContrastiveLoss(AuxiliaryLoss):
     citation = METADATA_CITATION
 
     def __init__(
-        self,
-        negative_keys: str | Sequence[str] = ("age_group", "sex"),
-        temperature: float = 0.1,
-        *,
-        gather_distributed: bool = True,
+        self, negative_keys: str | Sequence[str] = ("age_group", "sex"), temperature: float = 0.1
     ) -> None:
-        super().__init__(gather_distributed=gather_distributed)
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        super().__init__(temperature)
         self.negative_keys = metadata_keys(negative_keys)
         if not self.negative_keys:
             raise ValueError("negative_keys must name at least one metadata key")
-        self.temperature = float(temperature)
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "negative_keys": self.negative_keys,
-            "temperature": self.temperature,
-            **super().get_config_dict(),
-        }
 
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor | None = None, **kwargs: Any
     ) -> torch.Tensor:
-        uses_labels = "labels" in self.negative_keys
-        size = _batch_size(embeddings, labels if uses_labels else None, self.negative_keys, kwargs)
+        labels = labels if "labels" in self.negative_keys else None
+        size = _batch_size(embeddings, labels, self.negative_keys, kwargs)
         views = _as_views(embeddings, size)
         if views.shape[1] < 2:
             raise ValueError("MetadataContrastiveLoss needs at least two views per sample")
         with full_precision(embeddings.device):
-            z = self._gather(nn.functional.normalize(as_float(views), dim=-1))
-            if labels is not None and "labels" in self.negative_keys:
-                labels = self._gather_nograd(labels.to(z.device))
-            same_metadata = same_metadata_mask(
-                self.negative_keys, kwargs, size, z.device, labels=labels, gather=self.gather_distributed
-            )
-            batch, n_views = z.shape[0], z.shape[1]
-            features = z.transpose(0, 1).reshape(n_views * batch, -1)
-            eye = torch.eye(batch, dtype=torch.bool, device=z.device)
-            not_self = ~torch.eye(n_views * batch, dtype=torch.bool, device=z.device)
-            positives = eye.repeat(n_views, n_views) & not_self
+            features, labels = _view_major(views, labels)
+            device, n_views = features.device, views.shape[1]
+            batch = features.shape[0] // n_views  # the global batch
+            same_metadata = same_metadata_mask(self.negative_keys, kwargs, size, device, labels=labels)
+            not_self = ~torch.eye(features.shape[0], dtype=torch.bool, device=device)
+            positives = torch.eye(batch, dtype=torch.bool, device=device).repeat(n_views, n_views) & not_self
             negatives = (~same_metadata).repeat(n_views, n_views)
-            per_anchor = -_mean_positive_log_prob(
-                _log_prob(features, self.temperature, positives | negatives), positives
-            )
             valid = negatives.any(dim=1)
-            loss = per_anchor[valid].mean() if valid.any() else features.sum() * 0.0
+            loss = _mean_loss(features, self.temperature, positives, positives | negatives, valid)
         self._record(
             {
-                "metadata_contrastive": loss,
-                "metadata_contrastive_anchors": int(valid.sum()),
-                "metadata_contrastive_anchors_without_negative": int((~valid).sum()),
-                "metadata_contrastive_negatives_per_anchor": float(negatives.sum(dim=1).float().mean()),
-                "metadata_contrastive_skipped": float(not bool(valid.any())),
+                self.name: loss,
+                f"{self.name}_anchors": int(valid.sum()),
+                f"{self.name}_anchors_without_negative": int((~valid).sum()),
+                f"{self.name}_negatives_per_anchor": float(negatives.sum(dim=1).float().mean()),
+                f"{self.name}_skipped": float(not bool(valid.any())),
             }
         )
         return loss

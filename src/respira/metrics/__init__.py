@@ -48,55 +48,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .baselines import class_prior, trivial_baselines
+from .baselines import trivial_baselines
 from .compute_metrics import compute_metrics, make_compute_metrics
-from .icbhi import (
-    UndefinedMetricWarning,
-    confusion_matrix,
-    icbhi_scores,
-    icbhi_scores_from_confusion,
-    per_patient_icbhi,
-    validate_labels_and_predictions,
-)
+from .icbhi import UndefinedMetricWarning, confusion_matrix, icbhi_scores, per_patient_icbhi
 from .multilabel import multilabel_scores, roc_auc
-from .sprsound import (
-    SPRSOUND_EVENT_TYPES,
-    SPRSOUND_RECORD_LABELS,
-    SPRSOUND_TASKS,
-    coarsen_labels,
-    flags_to_sprsound,
-    sprsound_baselines,
-    sprsound_scores,
-)
-from .thresholds import THRESHOLD_OBJECTIVES, ThresholdChoice, choose_thresholds, sigmoid, tune_thresholds
+from .thresholds import choose_thresholds, sigmoid
 
 ICBHI_METRIC_PATH: Path = Path(__file__).resolve().parent / "icbhi_metric"
 """Folder of the ``evaluate`` metric: ``evaluate.load(str(ICBHI_METRIC_PATH))`` works offline."""
 
 __all__ = [
     "ICBHI_METRIC_PATH",
-    "SPRSOUND_EVENT_TYPES",
-    "SPRSOUND_RECORD_LABELS",
-    "SPRSOUND_TASKS",
-    "THRESHOLD_OBJECTIVES",
-    "ThresholdChoice",
     "UndefinedMetricWarning",
     "choose_thresholds",
-    "class_prior",
-    "coarsen_labels",
     "compute_metrics",
     "confusion_matrix",
-    "flags_to_sprsound",
     "icbhi_scores",
-    "icbhi_scores_from_confusion",
     "make_compute_metrics",
     "multilabel_scores",
     "per_patient_icbhi",
     "roc_auc",
     "sigmoid",
-    "sprsound_baselines",
-    "sprsound_scores",
     "trivial_baselines",
-    "tune_thresholds",
-    "validate_labels_and_predictions",
 ]

@@ -84,13 +84,16 @@ def trivial_baselines(
     return result
 
 
-BASELINE_NAMES: dict[str, str] = {
-    "all_normal": "all-normal",
-    "class_prior": "class-prior",
-    "no_events": "no-events",
-    "all_positive": "all-positive",
+_BASELINES = {
+    "all_normal": ("all-normal", "every example called normal"),
+    "class_prior": ("class-prior", "classes drawn at random from their shares"),
+    "no_events": ("no-events", "no event detected anywhere"),
+    "all_positive": ("all-positive", "every recording one event of each label, end to end"),
 }
+BASELINE_NAMES: dict[str, str] = {key: name for key, (name, _) in _BASELINES.items()}
 """How a baseline's key part reads."""
+BASELINE_MEANINGS: dict[str, str] = dict(_BASELINES.values())
+"""What each baseline (by name) does."""
 ICBHI_HEADLINES: dict[str, tuple[str, dict[str, str]]] = {
     "icbhi_score": (
         "ICBHI score",
@@ -145,14 +148,6 @@ class BelowBaseline:
     @classmethod
     def from_dict(cls, entry: Mapping[str, Any]) -> BelowBaseline:
         return cls(**{name: entry[name] for name in cls.__dataclass_fields__})
-
-
-BASELINE_MEANINGS: dict[str, str] = {
-    "all-normal": "every example called normal",
-    "class-prior": "classes drawn at random from their shares",
-    "no-events": "no event detected anywhere",
-    "all-positive": "every recording one event of each label, end to end",
-}
 
 
 def _defined(value: Any) -> bool:

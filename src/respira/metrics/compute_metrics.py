@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..core.decision import decide_flags
+from ..core.decision import decide_flags, validate_thresholds
 from ..labels import (
     MULTI_LABEL,
     MULTI_LABEL_NAMES,
@@ -22,7 +22,7 @@ from ..labels import (
 )
 from .baselines import trivial_baselines
 from .icbhi import icbhi_scores, per_patient_icbhi
-from .multilabel import DEFAULT_THRESHOLDS, label_probabilities, multilabel_scores, roc_auc
+from .multilabel import label_probabilities, multilabel_scores, roc_auc
 from .thresholds import THRESHOLD_OBJECTIVES, choose_thresholds, sigmoid
 
 if TYPE_CHECKING:
@@ -58,16 +58,6 @@ def _labels_as_classes(labels: np.ndarray) -> np.ndarray:
     )
 
 
-def _labels_as_flags(labels: np.ndarray) -> np.ndarray:
-    if labels.ndim == 1:
-        return classes_to_flags(labels)
-    if labels.ndim == 2 and labels.shape[1] == len(MULTI_LABEL_NAMES):
-        return labels
-    raise ValueError(
-        f"labels must be class indices [N] or (crackle, wheeze) flags [N, 2], got {labels.shape}"
-    )
-
-
 def _scores(
     eval_pred: EvalPrediction,
     problem_type: str | None,
@@ -79,33 +69,29 @@ def _scores(
     logits = np.asarray(_first(eval_pred.predictions), dtype=np.float64)
     labels = np.asarray(_first(eval_pred.label_ids))
     kind = problem_type or _detect_problem_type(logits)
+    width = NUM_CLASSES if kind == SINGLE_LABEL else len(MULTI_LABEL_NAMES)
+    if logits.ndim != 2 or logits.shape[1] != width:
+        raise ValueError(f"the logits of a {kind} model must have shape [N, {width}], got {logits.shape}")
+    true_classes = _labels_as_classes(labels)
     if kind == SINGLE_LABEL:
-        if logits.ndim != 2 or logits.shape[1] != NUM_CLASSES:
-            raise ValueError(f"single-label logits must have shape [N, {NUM_CLASSES}], got {logits.shape}")
         if thresholds is not None:
             raise ValueError("thresholds apply to multi-label (crackle, wheeze) models only")
+        from scipy.special import softmax
+
         predicted_classes = logits.argmax(axis=1)
-        true_classes = _labels_as_classes(labels)
         scores = icbhi_scores(true_classes, predicted_classes)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        per_label = label_probabilities(shifted / shifted.sum(axis=1, keepdims=True))
+        per_label = label_probabilities(softmax(logits, axis=1))
         true_flags = classes_to_flags(true_classes)
         for index, name in enumerate(MULTI_LABEL_NAMES):  # threshold-free, comparable with multi-label
             scores[f"auc_{name}"] = roc_auc(true_flags[:, index], per_label[:, index])
     else:
-        if logits.ndim != 2 or logits.shape[1] != len(MULTI_LABEL_NAMES):
-            raise ValueError(
-                f"multi-label logits must have shape [N, {len(MULTI_LABEL_NAMES)}], got {logits.shape}"
-            )
-        flags = _labels_as_flags(labels)
+        flags = labels if labels.ndim == 2 else classes_to_flags(labels)
         probabilities = sigmoid(logits)
-        fallback = tuple(thresholds) if thresholds is not None else DEFAULT_THRESHOLDS
-        choice = choose_thresholds(flags, probabilities, objective, fallback=fallback)
+        choice = choose_thresholds(flags, probabilities, objective, fallback=validate_thresholds(thresholds))
         scores = multilabel_scores(flags, probabilities, choice.thresholds)
         if objective != "fixed":
             scores["thresholds_tuned"] = float(sum(choice.tuned))
         predicted_classes = decide_flags(probabilities, choice.thresholds).classes
-        true_classes = _labels_as_classes(np.asarray(flags))
     if patient_ids is not None:
         if len(patient_ids) != len(true_classes):
             raise ValueError(
@@ -149,9 +135,7 @@ def make_compute_metrics(
         choices = ", ".join(THRESHOLD_OBJECTIVES)
         raise ValueError(f"threshold_objective must be one of {choices}, got {threshold_objective!r}")
     if thresholds is not None:
-        thresholds = tuple(float(t) for t in thresholds)
-        if len(thresholds) != len(MULTI_LABEL_NAMES) or not all(0.0 <= t <= 1.0 for t in thresholds):
-            raise ValueError(f"thresholds must be two values in [0, 1] (crackle, wheeze), got {thresholds}")
+        thresholds = validate_thresholds(thresholds)
     ids = None if patient_ids is None else np.asarray(patient_ids)
     shares = None if prior is None else np.asarray(prior, dtype=np.float64)
 

@@ -10,21 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from .multilabel import _check_binary
+from .multilabel import binary_targets_and_scores
 
 __all__ = ["average_precision", "precision_recall_curve", "rates_at", "roc_curve"]
 
 
 def _validate(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
-    truth = _check_binary(np.asarray(targets).reshape(-1), "targets")
-    values = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if truth.size != values.size:
-        raise ValueError(f"targets and scores have different lengths: {truth.size} != {values.size}")
+    truth, values = binary_targets_and_scores(targets, scores)
     if truth.size == 0:
         raise ValueError("targets and scores are empty: there is no curve")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("scores contain a non-finite value")
-    return truth.astype(np.int64), values
+    return truth, values
 
 
 def _counts(truth: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

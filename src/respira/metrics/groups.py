@@ -18,7 +18,6 @@ __all__ = [
     "scores_by_group",
     "scores_by_metadata",
     "splits_device_shift_note",
-    "unseen_devices",
 ]
 
 GROUP_COLUMNS: tuple[str, ...] = ("device", "chest_location")
@@ -77,16 +76,11 @@ def scores_by_metadata(
     }
 
 
-def unseen_devices(train_devices: Sequence[Any], test_devices: Sequence[Any]) -> dict[str, int]:
-    """Test devices that never occur in ``train_devices``, with their number of test examples."""
-    seen = set(_names(train_devices))
-    names, counts = np.unique(np.asarray(_names(test_devices), dtype=object), return_counts=True)
-    return {str(name): int(count) for name, count in zip(names, counts, strict=True) if name not in seen}
-
-
 def device_shift_note(train_devices: Sequence[Any], test_devices: Sequence[Any]) -> str | None:
     """One line naming the test devices absent from training, or ``None``."""
-    unseen = unseen_devices(train_devices, test_devices)
+    seen = set(_names(train_devices))
+    names, counts = np.unique(np.asarray(_names(test_devices), dtype=object), return_counts=True)
+    unseen = {name: int(count) for name, count in zip(names, counts, strict=True) if name not in seen}
     if not unseen:
         return None
     total = len(test_devices)

@@ -75,8 +75,11 @@ def confusion_matrix(
     num_classes: int = NUM_CLASSES,
 ) -> np.ndarray:
     """The ``[num_classes, num_classes]`` confusion matrix: rows true, columns predicted classes."""
-    labels_array, predictions_array = validate_labels_and_predictions(labels, predictions, num_classes)
-    flat = labels_array * num_classes + predictions_array
+    return _confusion(*validate_labels_and_predictions(labels, predictions, num_classes), num_classes)
+
+
+def _confusion(labels: np.ndarray, predictions: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    flat = labels * num_classes + predictions
     return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
@@ -147,16 +150,6 @@ def _warn_undefined(scores: dict[str, float], keys: Sequence[str] | None = None)
         )
 
 
-def icbhi_scores_from_confusion(cm: np.ndarray, *, warn: bool = True) -> dict[str, float]:
-    """:func:`icbhi_scores` computed from a 4x4 confusion matrix (rows true, columns predicted)."""
-    if int(np.asarray(cm).sum()) == 0:
-        raise ValueError("the confusion matrix is empty: there is nothing to score")
-    scores = _scores_from_confusion(cm)
-    if warn:
-        _warn_undefined(scores)
-    return scores
-
-
 def icbhi_scores(
     labels: Sequence[int] | np.ndarray, predictions: Sequence[int] | np.ndarray, *, warn: bool = True
 ) -> dict[str, float]:
@@ -202,10 +195,7 @@ def per_patient_icbhi(
     icbhi: list[float] = []
     for p in range(len(unique_ids)):
         mask = patient_index == p
-        cm = np.bincount(
-            labels_array[mask] * NUM_CLASSES + predictions_array[mask], minlength=NUM_CLASSES * NUM_CLASSES
-        ).reshape(NUM_CLASSES, NUM_CLASSES)
-        scores = _scores_from_confusion(cm)
+        scores = _scores_from_confusion(_confusion(labels_array[mask], predictions_array[mask]))
         specificities.append(scores["specificity"])
         sensitivities.append(scores["sensitivity"])
         icbhi.append(scores["icbhi_score"])

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.decision import DEFAULT_THRESHOLD, present
+from ..core.decision import DEFAULT_THRESHOLD, present, validate_thresholds
 from ..labels import MULTI_LABEL_NAMES, NUM_CLASSES, classes_to_flags, flags_to_classes
 from .icbhi import _mean_defined, _ratio, _warn_undefined, icbhi_scores
 
@@ -37,6 +37,17 @@ def _check_binary(values: np.ndarray, name: str) -> np.ndarray:
     return values.astype(np.int64)
 
 
+def binary_targets_and_scores(targets: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """1-D 0/1 int64 ``targets`` and float64 ``scores`` of equal length, scores finite; else ValueError."""
+    truth = _check_binary(np.asarray(targets).reshape(-1), "targets")
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if truth.size != values.size:
+        raise ValueError(f"targets and scores have different lengths: {truth.size} != {values.size}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("scores contain a non-finite value")
+    return truth, values
+
+
 def validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, np.ndarray]:
     """``targets`` as 0/1 int64 ``[N, 2]``, ``probabilities`` as float64 of that shape; else ValueError."""
     target_array = np.asarray(targets)
@@ -59,16 +70,6 @@ def validate_multilabel(targets: Any, probabilities: Any) -> tuple[np.ndarray, n
     return target_array, prob_array
 
 
-def _validate_thresholds(thresholds: Sequence[float]) -> tuple[float, float]:
-    values = tuple(float(t) for t in thresholds)
-    if len(values) != len(MULTI_LABEL_NAMES):
-        raise ValueError(f"expected {len(MULTI_LABEL_NAMES)} thresholds (crackle, wheeze), got {len(values)}")
-    for value in values:
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"thresholds must lie in [0, 1], got {value!r}")
-    return values  # type: ignore[return-value]
-
-
 def label_probabilities(class_probabilities: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """The ``[N, 2]`` (crackle, wheeze) probabilities of four-class ones: crackle = crackle + both."""
     probabilities = np.asarray(class_probabilities, dtype=np.float64)
@@ -82,14 +83,7 @@ def roc_auc(targets: Sequence[int] | np.ndarray, scores: Sequence[float] | np.nd
 
     ``nan`` when ``targets`` hold a single class.
     """
-    target_array = _check_binary(np.asarray(targets).reshape(-1), "targets")
-    score_array = np.asarray(scores, dtype=np.float64).reshape(-1)
-    if len(score_array) != len(target_array):
-        raise ValueError(
-            f"targets and scores have different lengths: {len(target_array)} != {len(score_array)}"
-        )
-    if not np.all(np.isfinite(score_array)):
-        raise ValueError("scores contain a non-finite value")
+    target_array, score_array = binary_targets_and_scores(targets, scores)
     n_pos = int(target_array.sum())
     n_neg = len(target_array) - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -124,7 +118,7 @@ def multilabel_scores(
     per-class values prefixed ``class_``. Undefined values as in :func:`respira.metrics.icbhi.icbhi_scores`.
     """
     target_array, prob_array = validate_multilabel(targets, probabilities)
-    threshold_values = _validate_thresholds(thresholds)
+    threshold_values = validate_thresholds(thresholds)
     predicted = present(prob_array, threshold_values).astype(np.int64)
 
     scores: dict[str, float] = {}

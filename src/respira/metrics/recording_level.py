@@ -1,9 +1,9 @@
 """Recording-level scores of a window-level detector, with patient-level bootstrap confidence intervals.
 
 A recording's label probability is the ``max`` (or ``topk_mean``) of its windows'
-(:func:`aggregate_windows`); a label is present at or above the model's threshold, *normal* when
-neither is (normal score ``1 − max(crackle, wheeze)``). :func:`recording_level_scores` gives per label
-sensitivity, specificity and AUC, and the ICBHI-style score of the recordings' classes.
+(:func:`respira.core.windows.aggregate_windows`); a label is present at or above the model's threshold,
+*normal* when neither is (normal score ``1 − max(crackle, wheeze)``). :func:`recording_level_scores`
+gives per label sensitivity, specificity and AUC, and the ICBHI-style score of the recordings' classes.
 :func:`patient_bootstrap` resamples *patients* (a patient's recordings are not independent), stratified
 by class signature so every class is in every resample.
 """
@@ -19,17 +19,14 @@ import numpy as np
 import scipy.stats
 
 from ..core.decision import present
-from ..core.windows import AGGREGATIONS, aggregate_windows, describe_aggregation
-from ..labels import RECORDING_LABELS, flags_to_classes
+from ..core.windows import describe_aggregation
+from ..labels import flags_to_classes
 from .icbhi import _ratio, icbhi_scores
 from .multilabel import roc_auc
 
 __all__ = [
-    "AGGREGATIONS",
     "BOOTSTRAP_METHODS",
     "ICBHI_KEYS",
-    "RECORDING_LABELS",
-    "aggregate_windows",
     "binary_scores",
     "bootstrap_replicates",
     "describe_aggregation",
@@ -43,13 +40,7 @@ __all__ = [
     "unmeasured",
 ]
 
-ICBHI_KEYS: tuple[str, ...] = (
-    "specificity",
-    "sensitivity",
-    "icbhi_score",
-    "binary_sensitivity",
-    "binary_icbhi_score",
-)
+ICBHI_KEYS = ("specificity", "sensitivity", "icbhi_score", "binary_sensitivity", "binary_icbhi_score")
 
 
 def recording_decisions(probabilities: Any, thresholds: Sequence[float]) -> np.ndarray:

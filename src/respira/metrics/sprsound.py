@@ -28,8 +28,6 @@ from .icbhi import _as_index_array, _ratio, _warn_undefined
 
 __all__ = [
     "POOR_QUALITY",
-    "SPRSOUND_EVENT_TYPES",
-    "SPRSOUND_RECORD_LABELS",
     "SPRSOUND_TASKS",
     "coarsen_labels",
     "flags_to_sprsound",
@@ -39,24 +37,17 @@ __all__ = [
 ]
 
 NORMAL, ADVENTITIOUS, POOR_QUALITY = "Normal", "Adventitious", "Poor Quality"
-SPRSOUND_EVENT_TYPES: tuple[str, ...] = EVENT_TYPES
-"""The seven event types of the annotation files (task 1-2's classes, in index order; one home:
-:mod:`respira.data.sprsound_files`, whose ``ClassLabel`` columns have the same order)."""
-SPRSOUND_RECORD_LABELS: tuple[str, ...] = RECORD_LABELS
-"""The five record labels of the annotation files (task 2-2's classes, in index order)."""
 SPRSOUND_TASKS: dict[str, tuple[str, ...]] = {
     "1-1": (NORMAL, ADVENTITIOUS),
-    "1-2": SPRSOUND_EVENT_TYPES,
+    "1-2": EVENT_TYPES,
     "2-1": (NORMAL, POOR_QUALITY, ADVENTITIOUS),
-    "2-2": SPRSOUND_RECORD_LABELS,
+    "2-2": RECORD_LABELS,
 }
 """Each task's classes, in class-index order; index 0 is Normal."""
 
 _COARSE: dict[str, dict[str, str]] = {
-    "1-1": {t: NORMAL if t == NORMAL else ADVENTITIOUS for t in (*SPRSOUND_EVENT_TYPES, ADVENTITIOUS)},
-    "2-1": {
-        t: t if t in (NORMAL, POOR_QUALITY) else ADVENTITIOUS for t in (*SPRSOUND_RECORD_LABELS, ADVENTITIOUS)
-    },
+    "1-1": {t: NORMAL if t == NORMAL else ADVENTITIOUS for t in (*EVENT_TYPES, ADVENTITIOUS)},
+    "2-1": {t: t if t in (NORMAL, POOR_QUALITY) else ADVENTITIOUS for t in (*RECORD_LABELS, ADVENTITIOUS)},
 }
 # respira's classes (normal, crackle, wheeze, both) as task labels; none for 1-2 (see flags_to_sprsound)
 _FROM_CLASSES: dict[str, tuple[str, ...]] = {

@@ -84,8 +84,8 @@ def _grid(grid: Sequence[float] | np.ndarray | None, probabilities: np.ndarray, 
     return [values, values]
 
 
-def _per_label(target: np.ndarray, predicted: np.ndarray, metric: str, name: str) -> np.ndarray:
-    """``metric`` of one label at each candidate; ``predicted[g, n]``: cycle n positive at candidate g."""
+def _f1(target: np.ndarray, predicted: np.ndarray, name: str) -> np.ndarray:
+    """F1 of one label at each candidate; ``predicted[g, n]``: cycle n positive at candidate g."""
     positive = target == 1
     n_positive = int(positive.sum())
     tp = predicted[:, positive].sum(axis=1).astype(np.float64)
@@ -150,29 +150,30 @@ def tune_thresholds(
         if len(fixed) != len(MULTI_LABEL_NAMES):
             raise ValueError(f"fixed must give one threshold (or None) per label, got {list(fixed)!r}")
         grids = [g if f is None else np.array([float(f)]) for g, f in zip(grids, fixed, strict=True)]
-    predicted = [prob_array[None, :, index] >= grids[index][:, None] for index in range(2)]
-    distances = [np.abs(values - 0.5) for values in grids]
-    if metric == "icbhi_score":
+    if metric == "f1":
+        crackle, wheeze = (
+            _f1_threshold(target_array[:, index], prob_array[:, index], grids[index], name, members)
+            for index, name in enumerate(MULTI_LABEL_NAMES)
+        )
+        return crackle, wheeze
+    crackle_on = prob_array[None, :, 0] >= grids[0][:, None]
 
-        def joint(rows: np.ndarray) -> np.ndarray:
-            return _joint_icbhi(target_array[rows], predicted[0][:, rows], prob_array[rows, 1], grids[1])
+    def joint(rows: np.ndarray) -> np.ndarray:
+        return _joint_icbhi(target_array[rows], crackle_on[:, rows], prob_array[rows, 1], grids[1])
 
-        score = _worst(joint, members)
-        pair_distance = np.hypot(distances[0][:, None], distances[1][None, :])
-        i, j = np.unravel_index(_best(score.reshape(-1), pair_distance.reshape(-1)), score.shape)
-        return float(grids[0][i]), float(grids[1][j])
-    chosen = []
-    for index, name in enumerate(MULTI_LABEL_NAMES):
-        values = _label_values(target_array[:, index], predicted[index], metric, name, members)
-        chosen.append(float(grids[index][_best(values, distances[index])]))
-    return chosen[0], chosen[1]
+    score = _worst(joint, members)
+    pair_distance = np.hypot(np.abs(grids[0] - 0.5)[:, None], np.abs(grids[1] - 0.5)[None, :])
+    i, j = np.unravel_index(_best(score.reshape(-1), pair_distance.reshape(-1)), score.shape)
+    return float(grids[0][i]), float(grids[1][j])
 
 
-def _label_values(
-    target: np.ndarray, predicted: np.ndarray, metric: str, name: str, members: list[np.ndarray]
-) -> np.ndarray:
-    """One label's ``metric`` at each candidate (:func:`_per_label`), its minimum over the domains."""
-    return _worst(lambda rows: _per_label(target[rows], predicted[:, rows], metric, name), members)
+def _f1_threshold(
+    target: np.ndarray, probabilities: np.ndarray, grid: np.ndarray, name: str, members: list[np.ndarray]
+) -> float:
+    """The candidate of ``grid`` that maximises one label's F1 (its minimum over the domains)."""
+    predicted = probabilities[None, :] >= grid[:, None]
+    values = _worst(lambda rows: _f1(target[rows], predicted[:, rows], name), members)
+    return float(grid[_best(values, np.abs(grid - 0.5))])
 
 
 def _domain_members(domains: Sequence[Any] | np.ndarray | None, size: int) -> list[np.ndarray]:
@@ -238,11 +239,9 @@ def choose_thresholds(
     chosen, tuned = list(base), [False, False]
     for index, name in enumerate(MULTI_LABEL_NAMES):
         grid = candidate_thresholds(prob_array[:, index], max_candidates)
-        predicted = prob_array[None, :, index] >= grid[:, None]
         try:
-            values = _label_values(target_array[:, index], predicted, objective, name, members)
+            chosen[index] = _f1_threshold(target_array[:, index], prob_array[:, index], grid, name, members)
         except ValueError:
             continue
-        chosen[index] = float(grid[_best(values, np.abs(grid - 0.5))])
         tuned[index] = True
     return ThresholdChoice((chosen[0], chosen[1]), (tuned[0], tuned[1]), objective)

@@ -1,7 +1,8 @@
-"""Reading an original (non-respira) checkpoint for a converter, in one place.
+"""What the converters of original (non-respira) checkpoints share, in one place.
 
 Checkpoints are only unpickled with ``torch.load(weights_only=True)``; :func:`load_original_checkpoint`
-says in one line why a file is refused, and :func:`summarise_keys` shortens a list of state-dict keys.
+says in one line why a file is refused, :func:`load_checked` why weights do not fit a model, and
+:func:`save_converted` writes the folder atomically.
 """
 
 from __future__ import annotations
@@ -9,15 +10,16 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..utils.files import staged_folder
 from ..utils.messages import one_line
 
-__all__ = ["load_original_checkpoint", "summarise_keys"]
+__all__ = ["check_output_dir", "load_checked", "load_original_checkpoint", "save_converted", "summarise_keys"]
 
 _PICKLE_PROTOCOL_2_OR_LATER = b"\x80"  # the first byte of a pickle written with protocol >= 2
 _UNSAFE_REASON = re.compile(r"WeightsUnpickler error:\s*(.*?)(?:\s*Check the documentation|$)", re.DOTALL)
@@ -52,3 +54,50 @@ def _refusal(path: Path, error: BaseException) -> str:
     reason = one_line(found.group(1) if found else error)
     first_sentence = reason.split(". ")[0].rstrip(".")  # torch goes on to explain how to allow it
     return f"torch.load(weights_only=True) refuses what it holds ({first_sentence})"
+
+
+def load_checked(
+    model: torch.nn.Module,
+    mapped: Mapping[str, torch.Tensor],
+    problem: str,
+    name: Callable[[str], str] = str,
+    unmatched: Iterable[str] = (),
+) -> None:
+    """Load ``mapped`` into ``model`` strictly, after one ``ValueError`` (``problem``: ...) listing every
+    missing, unexpected (with ``unmatched``) and misshapen key, each as ``name`` calls it."""
+    expected = model.state_dict()
+    missing = [name(key) for key in set(expected) - set(mapped)]
+    unexpected = [*unmatched, *(name(key) for key in set(mapped) - set(expected))]
+    mismatched = [
+        f"{name(key)}: checkpoint {tuple(mapped[key].shape)} vs model {tuple(expected[key].shape)}"
+        for key in set(mapped) & set(expected)
+        if mapped[key].shape != expected[key].shape
+    ]
+    problems = [
+        f"{what} ({len(keys)}): {summarise_keys(keys, limit)}"
+        for what, keys, limit in (
+            ("missing keys", missing, 12),
+            ("unexpected keys", unexpected, 12),
+            ("shape mismatches", mismatched, 6),
+        )
+        if keys
+    ]
+    if problems:
+        raise ValueError(f"{problem}: " + "; ".join(problems))
+    model.load_state_dict(mapped, strict=True)
+
+
+def check_output_dir(output_dir: Path, overwrite: bool) -> str:
+    """Refuse (``FileExistsError``) an occupied ``output_dir`` without ``overwrite``, before any work;
+    returns the message."""
+    occupied = f"{output_dir} exists and is not empty, or not a folder (pass overwrite=True to replace it)"
+    if output_dir.exists() and not (output_dir.is_dir() and (overwrite or not any(output_dir.iterdir()))):
+        raise FileExistsError(occupied)
+    return occupied
+
+
+def save_converted(model: Any, output_dir: Path, overwrite: bool, occupied: str) -> Path:
+    """``model.save_pretrained`` into a staging folder swapped into ``output_dir`` once complete."""
+    with staged_folder(output_dir, overwrite=overwrite, exists_message=occupied) as staging:
+        model.save_pretrained(staging)
+    return output_dir

@@ -216,9 +216,33 @@ def _fit_ast_config(encoder_config: PreTrainedConfig, frames: int) -> None:
 
 
 def _fit_ast_encoder(encoder: PreTrainedModel, frames: int) -> PreTrainedModel:
-    from .ast_positions import adapt_ast_to_length
+    """A copy of a pretrained AST ``encoder`` for ``frames`` input frames (instead of its
+    ``config.max_length``): its position embeddings cropped (centre) or interpolated."""
+    import copy
 
-    return adapt_ast_to_length(encoder, frames)
+    from transformers import ASTModel
+
+    config = copy.deepcopy(encoder.config)
+    frequency_patches, time_patches = encoder.embeddings.get_shape(config)
+    config.max_length = frames
+    new_frequency_patches, new_time_patches = encoder.embeddings.get_shape(config)
+    if new_time_patches < 1:
+        raise ValueError(f"{frames} frames are too few for AST's {config.patch_size}-frame patches")
+    positions = encoder.embeddings.position_embeddings.detach()
+    special, grid = positions[:, :2], positions[:, 2:]
+    hidden = grid.shape[-1]
+    grid = grid.reshape(1, frequency_patches, time_patches, hidden).permute(0, 3, 1, 2)
+    if new_time_patches <= time_patches:
+        start = time_patches // 2 - new_time_patches // 2
+        grid = grid[..., start : start + new_time_patches]
+    else:
+        grid = nn.functional.interpolate(grid, size=(frequency_patches, new_time_patches), mode="bilinear")
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new_frequency_patches * new_time_patches, hidden)
+    adapted = ASTModel(config)
+    state = encoder.state_dict()
+    state["embeddings.position_embeddings"] = torch.cat([special, grid], dim=1)
+    adapted.load_state_dict(state)
+    return adapted
 
 
 def _ast_patch_embeddings(encoder: nn.Module) -> tuple[nn.Module, int]:

@@ -88,21 +88,23 @@ def _check_events(events: Sequence[Event]) -> list[Event]:
     return checked
 
 
-def _draw_spans(ax: Any, spans: Sequence[Span], name: str, duration: float, y: float) -> None:
-    if not spans:
-        return
-    ax.broken_barh(
-        [(span.start, span.end - span.start) for span in spans],
-        (y - BAR_HEIGHT / 2, BAR_HEIGHT),
-        facecolors=[LABEL_COLOURS.get(span.label, "white") for span in spans],
-        edgecolors="white",
-        linewidth=0.8,
-        label=name,
-    )
-    for span in spans:
-        start, end = max(span.start, 0.0), min(span.end, duration)  # the part inside the recording
+def _draw_row(
+    ax: Any, bars: list, y: float, texts: list, duration: float, fontsize: float, **style: Any
+) -> None:
+    """One row's bars (one ``broken_barh``) and the texts of the spans wide enough to hold them."""
+    ax.broken_barh(bars, (y - BAR_HEIGHT / 2, BAR_HEIGHT), **style)
+    for onset, offset, text in texts:
+        start, end = max(onset, 0.0), min(offset, duration)  # the part inside the recording
         if end - start >= MIN_LABELLED_FRACTION * duration:
-            ax.text((start + end) / 2, y, span.label, ha="center", va="center", fontsize=8, clip_on=True)
+            ax.text((start + end) / 2, y, text, ha="center", va="center", fontsize=fontsize, clip_on=True)
+
+
+def _draw_spans(ax: Any, spans: Sequence[Span], name: str, duration: float, y: float) -> None:
+    if spans:
+        bars = [(span.start, span.end - span.start) for span in spans]
+        colours = [LABEL_COLOURS.get(span.label, "white") for span in spans]
+        style = {"facecolors": colours, "edgecolors": "white", "linewidth": 0.8, "label": name}
+        _draw_row(ax, bars, y, [(span.start, span.end, span.label) for span in spans], duration, 8, **style)
 
 
 def none_text(left_out: int) -> str:
@@ -120,19 +122,11 @@ def _draw_events(
         return
     colour = PROBABILITY_COLOURS[label]
     alphas = [MIN_EVENT_ALPHA + (1 - MIN_EVENT_ALPHA) * min(max(e.confidence, 0.0), 1.0) for e in events]
-    ax.broken_barh(
-        event_bars(events, duration, min_bar_seconds(ax, duration)),
-        (y - BAR_HEIGHT / 2, BAR_HEIGHT),
-        facecolors=[matplotlib.colors.to_rgba(colour, alpha) for alpha in alphas],
-        edgecolors=colour,
-        linewidth=0.6,
-        label=event_row_name(label),
-    )
-    for event in events:
-        start, end = max(event.onset, 0.0), min(event.offset, duration)
-        if end - start >= MIN_LABELLED_FRACTION * duration:
-            text = f"{event.confidence:.2f}"
-            ax.text((start + end) / 2, y, text, ha="center", va="center", fontsize=7.5, clip_on=True)
+    colours = [matplotlib.colors.to_rgba(colour, alpha) for alpha in alphas]
+    style = {"facecolors": colours, "edgecolors": colour, "linewidth": 0.6, "label": event_row_name(label)}
+    bars = event_bars(events, duration, min_bar_seconds(ax, duration))
+    texts = [(event.onset, event.offset, f"{event.confidence:.2f}") for event in events]
+    _draw_row(ax, bars, y, texts, duration, 7.5, **style)
 
 
 def draw_label_rows(
@@ -155,14 +149,8 @@ def draw_label_rows(
         for label in MULTI_LABEL_NAMES:
             of_label = [event for event in checked if event.label == label]
             dropped = sum(event.label == label for event in left_out)
-            tick = event_row_name(label).replace(" ", "\n")
-            rows.append(
-                (
-                    tick,
-                    PROBABILITY_COLOURS[label],
-                    partial(_draw_events, ax, of_label, label, duration, dropped),
-                )
-            )
+            draw = partial(_draw_events, ax, of_label, label, duration, dropped)
+            rows.append((event_row_name(label).replace(" ", "\n"), PROBABILITY_COLOURS[label], draw))
     rows.reverse()
     for position, (_, _, draw) in enumerate(rows):
         draw(float(position))

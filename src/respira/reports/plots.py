@@ -22,16 +22,8 @@ def _annotate(ax: Any, values: np.ndarray, texts: list[list[str]]) -> None:
     threshold = (float(finite.max()) if finite.size else 0.0) / 2.0
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            dark = np.isfinite(values[i, j]) and values[i, j] > threshold
-            ax.text(
-                j,
-                i,
-                texts[i][j],
-                ha="center",
-                va="center",
-                fontsize=11,
-                color="white" if dark else "black",
-            )
+            colour = "white" if np.isfinite(values[i, j]) and values[i, j] > threshold else "black"
+            ax.text(j, i, texts[i][j], ha="center", va="center", fontsize=11, color=colour)
 
 
 def _matrix_axes(ax: Any, class_names: Sequence[str], title: str) -> None:
@@ -163,26 +155,14 @@ def plot_embedding_projection(
         label_array = np.asarray(labels, dtype=object)
         other = ~np.isin(label_array, named)
         if other.any():
-            others = len(set(label_array[other]))
-            ax.scatter(
-                projection[other, 0],
-                projection[other, 1],
-                s=point_size,
-                c=OTHER_COLOUR,
-                alpha=0.5,
-                linewidths=0,
-                label=f"other ({others} values, {int(other.sum())} points)",
-            )
+            label = f"other ({len(set(label_array[other]))} values, {int(other.sum())} points)"
+            x, y = projection[other].T
+            ax.scatter(x, y, s=point_size, c=OTHER_COLOUR, alpha=0.5, linewidths=0, label=label)
         for index, category in enumerate(named):
             mask = label_array == category
+            x, y, colour = *projection[mask].T, palette[index % len(palette)]
             ax.scatter(
-                projection[mask, 0],
-                projection[mask, 1],
-                s=point_size,
-                color=palette[index % len(palette)],
-                alpha=0.8,
-                linewidths=0,
-                label=f"{category} ({int(mask.sum())})",
+                x, y, s=point_size, color=colour, alpha=0.8, linewidths=0, label=f"{category} ({mask.sum()})"
             )
         ax.set_xlabel(f"PC1 ({100 * explained[0]:.1f}% of variance)")
         ax.set_ylabel(f"PC2 ({100 * explained[1]:.1f}% of variance)")

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from ..audio.decoding import as_waveform, native_sampling_rate, read_audio
+from ..audio.decoding import as_waveform, audio_header, read_audio
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..labels import CLASS_NAMES, MULTI_LABEL, MULTI_LABEL_NAMES, cycle_label
 from .event_bars import LABEL_COLOURS, PROBABILITY_COLOURS, Span, draw_label_rows
@@ -126,14 +126,8 @@ def _draw_spectrogram(ax: Any, cax: Any, waveform: np.ndarray, sampling_rate: in
     # no more time columns than the panel has pixels: finer ones could not be seen
     pixels = ax.get_position().width * ax.figure.get_figwidth() * ax.figure.dpi
     spectrogram = mel_spectrogram_db(waveform, sampling_rate, max_columns=max(1, round(pixels)))
-    mesh = ax.pcolormesh(
-        spectrogram.time_edges,
-        spectrogram.frequency_edges,
-        spectrogram.db,
-        cmap="magma",
-        shading="flat",
-        rasterized=True,
-    )
+    edges = (spectrogram.time_edges, spectrogram.frequency_edges)
+    mesh = ax.pcolormesh(*edges, spectrogram.db, cmap="magma", shading="flat", rasterized=True)
     ax.set_yscale("function", functions=(hz_to_mel, mel_to_hz))
     ax.set_ylim(spectrogram.frequency_edges[0], spectrogram.frequency_edges[-1])
     top = spectrogram.frequency_edges[-1]
@@ -152,33 +146,20 @@ def _draw_probabilities(
     thresholds: tuple[float, float] | None,
 ) -> list[Any]:
     single_label = all("p_normal" in row for row in rows)
+    cycles = _are_cycles(rows)
     handles = []
     for index, name in enumerate(MULTI_LABEL_NAMES):
         xs, ys = step_series(rows, name, duration)
-        label = f"P({name}s present)"
-        if single_label:
-            label += f"\n= p_{name} + p_both"
-        cycles = _are_cycles(rows)
-        (line,) = ax.plot(
-            xs,
-            ys,
-            color=PROBABILITY_COLOURS[name],
-            linewidth=2.0,
-            drawstyle="default" if cycles else "steps-mid",
-            label=label,
-        )
+        colour, style = PROBABILITY_COLOURS[name], "default" if cycles else "steps-mid"
+        label = f"P({name}s present)" + (f"\n= p_{name} + p_both" if single_label else "")
+        (line,) = ax.plot(xs, ys, color=colour, linewidth=2.0, drawstyle=style, label=label)
         handles.append(line)
         if not cycles and len(rows) <= 60:  # dots at the window centres, where each value belongs
             ax.plot(xs[1:-1], ys[1:-1], linestyle="none", marker="o", markersize=3.5, color=line.get_color())
         if thresholds is not None:
+            label = f"{name} threshold ({thresholds[index]:.2f})"
             handles.append(
-                ax.axhline(
-                    thresholds[index],
-                    color=PROBABILITY_COLOURS[name],
-                    linestyle="--",
-                    linewidth=1.2,
-                    label=f"{name} threshold ({thresholds[index]:.2f})",
-                )
+                ax.axhline(thresholds[index], color=colour, linestyle="--", linewidth=1.2, label=label)
             )
     ax.set_ylim(-0.03, 1.03)
     ax.set_yticks([0.0, 0.25, 0.5, 0.75, 1.0])
@@ -329,7 +310,7 @@ def plot_recording(
     problem_type = getattr(config, "problem_type", None)
     thresholds = thresholds_of(config) if problem_type == MULTI_LABEL else None
     name = Path(str(getattr(config, "_name_or_path", "") or "")).name
-    display_rate = min(rate, native_sampling_rate(audio) or rate)
+    display_rate = min(rate, audio_header(audio).sampling_rate or rate)
     figure = recording_figure(
         read_audio(audio, display_rate),
         display_rate,

@@ -119,14 +119,9 @@ def training_curves_figure(
     xs, ys = _series(entries, SCORE_KEY, x_key, scale=100.0)
     if xs:
         score_axis = ax.twinx()
+        label = f"validation ICBHI score, % [{SCORE_KEY}]"
         (line,) = score_axis.plot(
-            xs,
-            ys,
-            color="black",
-            linestyle="--",
-            marker="s",
-            markersize=4,
-            label=f"validation ICBHI score, % [{SCORE_KEY}]",
+            xs, ys, color="black", linestyle="--", marker="s", markersize=4, label=label
         )
         score_axis.set_ylabel("validation ICBHI score (%)")
         score_axis.set_ylim(0.0, 100.0)
@@ -135,29 +130,20 @@ def training_curves_figure(
         if selected is not None:
             x = _x(selected, entries.index(selected), x_key)
             ax.axvline(x, color="#555555", linestyle=":", linewidth=1.4)
-            (marker,) = score_axis.plot(
-                [x],
-                [100.0 * float(selected[SCORE_KEY])],
-                linestyle="none",
-                marker="*",
-                markersize=16,
-                markerfacecolor=SELECTED_COLOUR,
-                markeredgecolor="black",
-                label=_selected_label(selected),
-                zorder=5,
-            )
+            star = {
+                "marker": "*",
+                "markersize": 16,
+                "markerfacecolor": SELECTED_COLOUR,
+                "markeredgecolor": "black",
+            }
+            y, label = 100.0 * float(selected[SCORE_KEY]), _selected_label(selected)
+            (marker,) = score_axis.plot([x], [y], linestyle="none", label=label, zorder=5, **star)
             handles.append(marker)
     if handles:
         figure.legend(handles=handles, loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     else:
-        ax.text(
-            0.5,
-            0.5,
-            "no loss or ICBHI score in log_history",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
+        empty = "no loss or ICBHI score in log_history"
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
     ax.set_title(title, fontsize=14)
     return figure
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.corpora import PRIMARY_CORPUS, CorpusSpec, corpus_names, get_corpus, scored_corpus
+from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..options import SWITCH, AggregationOptions, corpus_list, option
 from ..utils.tables import format_percent, format_table
 from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_splits, run_external
@@ -44,6 +45,11 @@ TABLE_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
+def _unset(help: str, **metadata: Any) -> Any:
+    """A field whose default ``None`` means "not given" (the run's, or the corpus's, value applies)."""
+    return field(default=None, metadata={"help": help, **metadata})
+
+
 def evaluate_options() -> tuple[type, type]:
     """The dataclasses of ``respira evaluate``'s options: its own, and those of the corpora scored by
     sliding windows (one group); their help names the corpora registered now."""
@@ -61,47 +67,29 @@ def evaluate_options() -> tuple[type, type]:
             "folder of an ICBHI download (either release) or of a dataset written by respira prepare "
             "(default: the run's data)",
         )
-        dataset_name: str | None = field(
-            default=None,
-            metadata={
-                "help": "instead of --data_dir: a Hub dataset id or a folder written by respira prepare"
-            },
+        dataset_name: str | None = _unset(
+            "instead of --data_dir: a Hub dataset id or a folder written by respira prepare"
         )
-        dataset_config_name: str | None = field(
-            default=None, metadata={"help": "--dataset_name: its config (default: the default)"}
+        dataset_config_name: str | None = _unset("--dataset_name: its config (default: the default)")
+        audio_column_name: str | None = _unset(
+            "--dataset_name: the audio column (default: the run's, else audio)"
         )
-        audio_column_name: str | None = field(
-            default=None,
-            metadata={"help": "--dataset_name: the audio column (default: the run's, else audio)"},
-        )
-        label_column_name: str | None = field(
-            default=None,
-            metadata={"help": "--dataset_name: the label column (default: the run's, else label)"},
+        label_column_name: str | None = _unset(
+            "--dataset_name: the label column (default: the run's, else label)"
         )
         split: str = field(
             default="test",
             metadata={"help": "split to evaluate (default: test); all: every cycle of the data in one call"},
         )
-        validation_size: float | None = field(
-            default=None,
-            metadata={
-                "help": "official split: fraction of train carved into validation (default: the run's, else "
-                "0.2)"
-            },
+        validation_size: float | None = _unset(
+            "official split: fraction of train carved into validation (default: the run's, else 0.2)"
         )
-        split_strategy: str | None = field(
-            default=None,
-            metadata={
-                "choices": ("official", "patient", "patient_kfold", "leave_one_device_out"),
-                "help": "default: the run's, else official (a fold run: the kept model's own fold)",
-            },
+        split_strategy: str | None = _unset(
+            "default: the run's, else official (a fold run: the kept model's own fold)",
+            choices=("official", "patient", "patient_kfold", "leave_one_device_out"),
         )
-        seed: int | None = field(
-            default=None,
-            metadata={
-                "help": "seed of the validation / patient split (default: the run's, else 0); kauh: of the "
-                "bootstrap"
-            },
+        seed: int | None = _unset(
+            "seed of the validation / patient split (default: the run's, else 0); kauh: of the bootstrap"
         )
         output_dir: str | None = option(
             "output_dir",
@@ -126,22 +114,15 @@ def evaluate_options() -> tuple[type, type]:
                 "--data_dir; see below)",
             },
         )
-        cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder"})
+        cache_dir: str | None = _unset("datasets cache folder")
         device: str | None = option("device")
 
     @dataclass(kw_only=True)
     class WindowOptions:
-        window: float | None = field(
-            default=None,
-            metadata={"help": f"window length in seconds (default: {WINDOW_DEFAULTS['window']:g})"},
-        )
-        hop: float | None = field(
-            default=None,
-            metadata={"help": f"hop between windows in seconds (default: {WINDOW_DEFAULTS['hop']:g})"},
-        )
-        bootstrap: int | None = field(
-            default=None,
-            metadata={"help": f"patient-level bootstrap resamples (default: {WINDOW_DEFAULTS['bootstrap']})"},
+        window: float | None = _unset(f"window length in seconds (default: {WINDOW_DEFAULTS['window']:g})")
+        hop: float | None = _unset(f"hop between windows in seconds (default: {WINDOW_DEFAULTS['hop']:g})")
+        bootstrap: int | None = _unset(
+            f"patient-level bootstrap resamples (default: {WINDOW_DEFAULTS['bootstrap']})"
         )
 
     WindowOptions._argument_group_name = f"--dataset {_windowed_corpora()}"  # HfArgumentParser: one group
@@ -180,6 +161,37 @@ def score_table(metrics: dict[str, Any]) -> str:
         if key in metrics
     ]
     return format_table(rows, ("score", "%", ""), align="<><", indent="  ")
+
+
+def label_table(metrics: dict[str, Any]) -> str:
+    """Per label (crackle, wheeze): how many examples carry it, its ROC AUC and average precision."""
+    count = dict(zip(CLASS_NAMES, map(sum, metrics["confusion_matrix"]), strict=True))  # rows: true class
+    rows = [
+        (
+            name,
+            f"{count[name] + count['both']} of {metrics['num_examples']}",
+            format_percent(metrics.get(f"auc_{name}")),
+            format_percent(metrics.get(f"average_precision_{name}")),
+        )
+        for name in MULTI_LABEL_NAMES
+    ]
+    return format_table(rows, ("label", "positives", "AUC (%)", "AP (%)"), align="<>>>", indent="  ")
+
+
+def device_table(metrics: dict[str, Any]) -> str:
+    """The ICBHI scores per stethoscope (the metrics' ``by_device``; empty when absent)."""
+    rows = [
+        (
+            name,
+            scores["num_examples"],
+            scores["num_normal"],
+            scores["num_abnormal"],
+            *(format_percent(scores.get(key)) for key in ("specificity", "sensitivity", "icbhi_score")),
+        )
+        for name, scores in (metrics.get("by_device") or {}).items()
+    ]
+    header = ("device", "cycles", "normal", "abnormal", "Sp (%)", "Se (%)", "ICBHI score (%)")
+    return format_table(rows, header, align="<>>>>>>", indent="  ") if rows else ""
 
 
 def _dataset_options(args: Any, record, config: Any) -> DataRecord | None:
@@ -273,7 +285,6 @@ def score_model(args: Any) -> Path:
         )
     from ..evaluation.cycles import evaluate_model
     from ..hub.loading import load_model
-    from ..reports.summary_tables import device_table, label_table
     from ..training.splits.evaluation_splits import check_split, load_split
 
     output_dir = default_output_dir(args, args.split)

@@ -205,6 +205,9 @@ def _print_event_corpus(model: str, spec: CorpusSpec, splits: list[str], metrics
     print(recording_level_table(metrics["records"]))
 
 
+CHALLENGE_COLUMNS = ("se", "sp", "baseline_all_normal_score", "baseline_class_prior_score")
+
+
 def challenge_table(metrics: dict[str, Any]) -> str:
     """The challenge's tasks: SE, SP, Score with intervals, and the baselines' Scores, per group."""
     from ..metrics.baselines import flags_by_key
@@ -213,18 +216,9 @@ def challenge_table(metrics: dict[str, Any]) -> str:
     rows = []
     for task, groups in metrics["tasks"].items():
         for group, values in groups.items():
-            rows.append(
-                (
-                    f"task {task}",
-                    group,
-                    str(values["n"]),
-                    format_percent(values["se"]),
-                    format_percent(values["sp"]),
-                    format_score(values["score"], values["ci"]["score"]),
-                    format_percent(values["baseline_all_normal_score"]),
-                    format_percent(values["baseline_class_prior_score"]),
-                    flags.get(f"tasks.{task}.{group}.score", ""),
-                )
-            )
+            se, sp, *baselines = (format_percent(values[key]) for key in CHALLENGE_COLUMNS)
+            score = format_score(values["score"], values["ci"]["score"])
+            flag = flags.get(f"tasks.{task}.{group}.score", "")
+            rows.append((f"task {task}", group, str(values["n"]), se, sp, score, *baselines, flag))
     header = ("task", "group", "n", "SE %", "SP %", "Score % [95% CI]", "all-normal %", "class prior %", "")
     return format_table(rows, header, align="<<>>>>>><", indent="  ")

@@ -14,14 +14,15 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..audio.decoding import audio_header, read_audio
 from ..core.batching import batched
-from ..core.windows import window_count, window_samples
-from ..inference.engine import WindowPlan, run_windows
+from ..core.windows import window_samples
+from ..inference.engine import WindowPlan, check_window_limit, run_windows
 from ..inference.event_detection import chunk_waveforms, plan_chunks, step_outputs
 from ..inference.form import runs_on_cpu
 from ..utils.messages import one_line
@@ -77,16 +78,9 @@ def reason(error: BaseException, path: str) -> str:
 
 def check_length(detector: Any, duration: float) -> None:
     """Refuse, before decoding, a recording needing more than the detector's ``max_windows`` windows."""
-    limit = detector.options["max_windows"]
-    if limit is None:
-        return
     rate = detector.sampling_rate
     window, hop = window_samples(detector.options["window"], detector.options["hop"], rate)
-    needed = window_count(round(duration * rate), window, hop)
-    if needed > limit:
-        raise ValueError(
-            f"too long: {duration:.1f} s of audio make {needed} windows, more than --max_windows {limit}"
-        )
+    check_window_limit(round(duration * rate), window, hop, rate, detector.options["max_windows"])
 
 
 def prepare(detector: Any, recording: Recording, *, events: bool = False) -> Prepared:
@@ -163,59 +157,37 @@ class Prefetch:
         self._thread.join()
 
 
-def _window_outputs(detector: Any, batch_size: int) -> Callable[[list[np.ndarray]], list[Any]]:
-    def run(windows: list[np.ndarray]) -> list[Any]:
-        return list(run_windows(detector.inference_model, windows, batch_size))
-
-    return run
-
-
-def _predicted(
-    detector: Any, screened: Iterable[tuple[Prepared, list[Any] | None, Any]]
+def _completed(
+    screened: Iterable[tuple[Prepared, list[Any] | None, Any]],
+    complete: Callable[[Prepared, list[Any]], None],
 ) -> Iterator[Prepared]:
+    """Each item ``complete``d with its outputs, or given its ``error`` (nothing more to run, no events)
+    when its windows were refused or completing it raises a ``ValueError``."""
     for item, outputs, refused in screened:
         error = refused
         if item.plan is not None and error is None and outputs is not None:
             try:
-                item.prediction = detector.planned_prediction(
-                    item.plan, np.stack(outputs), name=item.recording.path
-                )
+                complete(item, outputs)
             except ValueError as failure:
                 error = failure
         if error is not None:
             item.row["error"] = reason(error, item.recording.path)
-            item.plan = item.chunks = None
+            item.plan, item.chunks, item.events = None, None, []
         yield item
 
 
-def _with_events(
-    detector: Any, predicted: Iterable[Prepared], batch_size: int, frame_hop_seconds: float
-) -> Iterator[Prepared]:
-    def parts(item: Prepared) -> list[np.ndarray]:
-        if item.plan is None or item.chunks is None:
-            return []
-        return chunk_waveforms(detector.config, item.plan.samples, item.chunks)
+def _predict(detector: Any, item: Prepared, outputs: list[Any]) -> None:
+    item.prediction = detector.planned_prediction(item.plan, np.stack(outputs), name=item.recording.path)
 
-    def run(chunks: list[np.ndarray]) -> list[Any]:
-        return step_outputs(detector.inference_model, chunks, batch_size)
 
-    for item, outputs, refused in batched(predicted, parts, run, batch_size):
-        error = refused
-        if item.plan is not None and error is None and outputs is not None:
-            try:
-                detection = detector.planned_events(
-                    item.plan, item.chunks, outputs, item.prediction, frame_hop_seconds=frame_hop_seconds
-                )
-                item.events = [
-                    {("path" if key == "file" else key): value for key, value in event.items()}
-                    for event in detection.to_rows()
-                ]
-            except ValueError as failure:
-                error = failure
-        if error is not None:
-            item.row["error"] = reason(error, item.recording.path)
-            item.events = []
-        yield item
+def _detect(detector: Any, item: Prepared, outputs: list[Any], *, frame_hop_seconds: float) -> None:
+    detection = detector.planned_events(
+        item.plan, item.chunks, outputs, item.prediction, frame_hop_seconds=frame_hop_seconds
+    )
+    item.events = [
+        {("path" if key == "file" else key): value for key, value in event.items()}
+        for event in detection.to_rows()
+    ]
 
 
 def screen_rows(
@@ -241,12 +213,22 @@ def screen_rows(
     windows = batched(
         prepared,
         lambda item: item.plan.windows if item.plan is not None else [],
-        _window_outputs(detector, batch_size),
+        lambda windows: list(run_windows(detector.inference_model, windows, batch_size)),
         batch_size,
     )
-    screened = _predicted(detector, windows)
+    screened = _completed(windows, partial(_predict, detector))
     if events:
-        screened = _with_events(detector, screened, batch_size, hop)
+        chunks = batched(
+            screened,
+            lambda item: (
+                []
+                if item.plan is None or item.chunks is None
+                else chunk_waveforms(detector.config, item.plan.samples, item.chunks)
+            ),
+            lambda chunks: step_outputs(detector.inference_model, chunks, batch_size),
+            batch_size,
+        )
+        screened = _completed(chunks, partial(_detect, detector, frame_hop_seconds=hop))
     for item in screened:
         if item.prediction is not None and item.row.get("error") is None:
             prediction = item.prediction

@@ -117,7 +117,8 @@ def screen(
     skipped = [0]
     writer = ChunkWriter(output_dir, run, index, chunk_size, events)
     total, unit = _share_size(source, index, count, finished) if state.is_main_process else (0.0, "h")
-    with _stage(progress if state.is_main_process else None, total, unit) as stage:
+    silent = progress is None or not state.is_main_process
+    with contextlib.nullcontext(_Silent()) if silent else progress(total, unit) as stage:
         pending = _pending(source, index, count, finished, skipped)
         rows = screen_rows(
             detector, pending, events=events, frame_hop_seconds=frame_hop_seconds, prefetch=prefetch
@@ -183,16 +184,6 @@ class _Silent:
     def update(self, n: float = 1) -> None:
         pass
 
-    def __enter__(self) -> _Silent:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _stage(progress: Callable[[float, str], Any] | None, total: float, unit: str) -> Any:
-    return progress(total, unit) if progress is not None else _Silent()
-
 
 def _gather(output_dir: Path, run: int, count: int) -> Summary:
     """Wait for every process's ``finished`` marker of run ``run``; their counts summed."""
@@ -202,9 +193,7 @@ def _gather(output_dir: Path, run: int, count: int) -> Summary:
     total = Summary()
     for marker in markers:
         counts = json.loads(marker.read_text(encoding="utf-8"))
-        total.done += counts["done"]
-        total.failed += counts["failed"]
-        total.skipped += counts["skipped"]
-        total.audio_seconds += counts["audio_seconds"]
+        for key in ("done", "failed", "skipped", "audio_seconds"):
+            setattr(total, key, getattr(total, key) + counts[key])
         marker.unlink()
     return total

@@ -18,7 +18,7 @@ from ..data.corpus import (
 )
 from ..labels import CLASS_NAMES
 
-__all__ = ["Patient", "Recording", "check_arguments", "plan_corpus"]
+__all__ = ["Patient", "Recording", "plan_corpus"]
 
 MIN_PATIENTS = 6
 
@@ -68,11 +68,6 @@ class Recording:
     subtype: str
     labels: np.ndarray
     split: str = "train"
-
-
-# --------------------------------------------------------------------------------------------
-# Corpus plan
-# --------------------------------------------------------------------------------------------
 
 
 def _number(value: float, decimals: int) -> str:
@@ -295,8 +290,11 @@ def plan_corpus(
     n_recordings: int | None,
     icbhi_counts: bool,
 ) -> tuple[list[Patient], list[Recording]]:
+    """The patients and recordings of a corpus; ``ValueError`` for arguments that cannot make one."""
+    _check(n_patients, recordings_per_patient, cycles_per_recording, sample_rates, n_recordings, icbhi_counts)
     rng = np.random.default_rng(seed)
     patients = _plan_patients(rng, n_patients)
+    n_recordings = NUM_RECORDINGS if icbhi_counts else n_recordings
     counts = _recording_counts(rng, n_patients, recordings_per_patient, n_recordings)
     recordings = _plan_recordings(rng, patients, counts, cycles_per_recording, sample_rates)
     _assign_split(rng, recordings)
@@ -307,9 +305,8 @@ def plan_corpus(
     return patients, recordings
 
 
-def check_arguments(
+def _check(
     n_patients: int,
-    *,
     recordings_per_patient: tuple[int, int],
     cycles_per_recording: tuple[int, int],
     sample_rates: Sequence[int],

@@ -35,11 +35,9 @@ def _bandpass(sample_rate: int, low_hz: float, high_hz: float) -> tuple[np.ndarr
     return sos.astype(np.float32), gain
 
 
-def breathing_noise(
-    white: np.ndarray, sample_rate: int, band_hz: tuple[float, float] = BREATH_BAND_HZ
-) -> np.ndarray:
-    """White Gaussian noise band-limited to ``band_hz`` (capped at 0.45 of the rate), unit variance."""
-    sos, gain = _bandpass(sample_rate, *band_hz)
+def breathing_noise(white: np.ndarray, sample_rate: int) -> np.ndarray:
+    """White Gaussian noise in :data:`BREATH_BAND_HZ` (capped at 0.45 of the rate), unit variance."""
+    sos, gain = _bandpass(sample_rate, *BREATH_BAND_HZ)
     return signal.sosfilt(sos, white).astype(np.float32) / np.float32(gain)
 
 
@@ -51,9 +49,9 @@ def breath_envelope(
     inhale_fraction: np.ndarray,
     inhale_gain: np.ndarray,
     exhale_gain: np.ndarray,
-    floor: float = 0.05,
 ) -> np.ndarray:
     """Amplitude envelope: a half-sine hump for inspiration then one for expiration in each cycle."""
+    floor = 0.05
     envelope = np.full(n_samples, floor, dtype=np.float32)
     edges = np.minimum(np.round(boundaries * sample_rate).astype(np.int64), n_samples)
     for k in range(len(edges) - 1):
@@ -90,7 +88,6 @@ def wheeze_tone(
     end_hz: float,
     *,
     harmonic_gains: Sequence[float] = (1.0, 0.5, 0.25),
-    fade_s: float = 0.03,
 ) -> np.ndarray:
     """A tone gliding from ``start_hz`` to ``end_hz`` with harmonics below 0.45 of the rate, peak 1, faded."""
     t = np.arange(n_samples, dtype=np.float64) / sample_rate
@@ -101,7 +98,7 @@ def wheeze_tone(
     for harmonic, gain in enumerate(harmonic_gains, start=1):
         if harmonic * max(start_hz, end_hz) < limit:
             tone += gain * np.sin(harmonic * phase)
-    alpha = min(1.0, 2 * fade_s / duration) if duration > 0 else 1.0
+    alpha = min(1.0, 2 * 0.03 / duration) if duration > 0 else 1.0
     return (tone * signal.windows.tukey(n_samples, alpha)).astype(np.float32)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -12,10 +13,9 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from ..data.corpus import NUM_RECORDINGS
 from ..data.layout import DEMOGRAPHIC_FILES, DIAGNOSIS_FILES, RECORDING_FOLDERS, SPLIT_FILES, SYNTHETIC_MARKER
-from ..utils.files import is_occupied, staged_folder
-from .plan import Patient, Recording, check_arguments, plan_corpus
+from ..utils.files import is_occupied, staged_folder, swap_into_place
+from .plan import Patient, Recording, plan_corpus
 from .sounds import add_crackles, add_wheeze, breath_envelope, breathing_noise
 
 __all__ = ["FULL_SIZE", "make_synthetic_icbhi"]
@@ -35,11 +35,6 @@ SYNTHETIC_NOTE = (
 )
 
 _DEVICE_HISS: dict[str, float] = {"AKGC417L": 0.03, "LittC2SE": 0.012, "Litt3200": 0.02, "Meditron": 0.025}
-
-
-# --------------------------------------------------------------------------------------------
-# One recording
-# --------------------------------------------------------------------------------------------
 
 
 def _cycle_boundaries(rng: np.random.Generator, n_cycles: int) -> tuple[np.ndarray, float]:
@@ -100,11 +95,6 @@ def _synthesize(
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
     """Write a mono WAV file (the single point where audio reaches the disk)."""
     sf.write(path, audio, sample_rate, subtype=subtype, format="WAV")
-
-
-# --------------------------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------------------------
 
 
 def _write_text(path: Path, lines: list[str], newline: str) -> None:
@@ -177,20 +167,6 @@ def make_synthetic_icbhi(
             entry of the corpus's names that respira did not write.
     """
     out = Path(out_dir).expanduser()
-    check_arguments(
-        n_patients,
-        recordings_per_patient=recordings_per_patient,
-        cycles_per_recording=cycles_per_recording,
-        sample_rates=sample_rates,
-        n_recordings=n_recordings,
-        icbhi_counts=icbhi_counts,
-    )
-    if icbhi_counts:
-        n_recordings = NUM_RECORDINGS
-    if out.is_dir():
-        _check_existing(out, overwrite=overwrite)
-    elif is_occupied(out):
-        raise FileExistsError(f"{out} is a file; the corpus needs a folder there")
     patients, recordings = plan_corpus(
         seed,
         n_patients=n_patients,
@@ -202,17 +178,16 @@ def make_synthetic_icbhi(
     )
     seeds = np.random.SeedSequence(seed)
     if out.is_dir():
+        _check_existing(out, overwrite=overwrite)
         with _staged_entries(out, overwrite=overwrite) as staging:
             _write_corpus(staging, patients, recordings, seeds)
         return out
+    if is_occupied(out):
+        raise FileExistsError(f"{out} is a file; the corpus needs a folder there")
     filled = f"{out} was filled while the corpus was written; pass overwrite=True"
     with staged_folder(out.resolve(), overwrite=False, exists_message=filled) as staging:
         _write_corpus(staging, patients, recordings, seeds)
     return out
-
-
-def _present(path: Path) -> bool:
-    return path.exists() or path.is_symlink()
 
 
 def _check_existing(out: Path, *, overwrite: bool, staging: Path | None = None) -> None:
@@ -226,41 +201,21 @@ def _check_existing(out: Path, *, overwrite: bool, staging: Path | None = None) 
     if (out / SYNTHETIC_MARKER).is_file():
         return
     for name in CORPUS_ENTRIES:
-        if _present(out / name):
+        if os.path.lexists(out / name):
             raise FileExistsError(
                 f"{out / name} was not written by respira ({out} has no {SYNTHETIC_MARKER}); "
                 "choose another folder for the synthetic corpus"
             )
 
 
-def _move(names: list[str], source: Path, target: Path) -> list[str]:
-    """Rename each entry ``names`` of ``source`` that exists into ``target``; the names moved."""
-    moved = []
-    for name in names:
-        if _present(source / name):
-            (source / name).rename(target / name)
-            moved.append(name)
-    return moved
-
-
 @contextmanager
 def _staged_entries(out: Path, *, overwrite: bool) -> Iterator[Path]:
-    """Yield a hidden staging folder inside ``out``; on success move its entries into ``out``."""
+    """Yield a hidden staging folder inside ``out``; on success swap each corpus entry into ``out``."""
     staging = Path(tempfile.mkdtemp(prefix=".synthetic-partial-", dir=out))
-    aside = staging / ".previous"
-    names = list(CORPUS_ENTRIES)
     try:
         yield staging
-        _check_existing(
-            out, overwrite=overwrite, staging=staging
-        )  # again: the folder may have been filled meanwhile
-        aside.mkdir()
-        previous = _move(names, out, aside)
-        try:
-            _move(names, staging, out)
-        except BaseException:
-            _move(names, out, staging)
-            _move(previous, aside, out)
-            raise
+        _check_existing(out, overwrite=overwrite, staging=staging)  # again: it may have been filled meanwhile
+        for name in CORPUS_ENTRIES:
+            swap_into_place(staging / name, out / name, overwrite=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -55,22 +55,19 @@ def check_file_target(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give the name of a file to write")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"cannot write {path}: {parent} is a file, not a folder")
-            break
-    return path
+    return _check_parents(path, path.parents, "write")
 
 
 def check_folder_target(path: str | Path) -> Path:
     """Return ``path``, or raise a one-line ``NotADirectoryError`` when a parent is a file."""
     path = Path(path)
-    for parent in path.absolute().parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"cannot create {path}: {parent} is a file, not a folder")
-            break
+    return _check_parents(path, path.absolute().parents, "create")
+
+
+def _check_parents(path: Path, parents: Sequence[Path], verb: str) -> Path:
+    parent = next((parent for parent in parents if parent.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise NotADirectoryError(f"cannot {verb} {path}: {parent} is a file, not a folder")
     return path
 
 

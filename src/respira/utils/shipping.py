@@ -10,16 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["NOT_SHIPPED", "SHIPPED_WHEN", "STAGES", "not_shipped", "shipped_when"]
+__all__ = ["STAGES", "not_shipped", "shipped_when"]
 
 _Method = TypeVar("_Method", bound=Callable)
 _Definition = TypeVar("_Definition")
-
-NOT_SHIPPED = "not_shipped"
-"""The decorator's name, as :mod:`respira.hub.code_closure` finds it in the source."""
-
-SHIPPED_WHEN = "shipped_when"
-"""The decorator's name, as :mod:`respira.hub.code_closure` finds it in the source."""
 
 STAGES: tuple[str, ...] = (
     "resample",

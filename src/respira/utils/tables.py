@@ -25,9 +25,11 @@ DECIMALS = 6
 
 def format_number(value: object, decimals: int = 3, *, missing: str = "-") -> str:
     """``value`` with ``decimals`` decimals, or ``missing`` for ``None``, NaN and non-numbers."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return missing
-    return f"{value:.{decimals}f}"
+    return f"{value:.{decimals}f}" if _is_number(value) else missing
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and not math.isnan(value)
 
 
 PERCENT_DECIMALS = 1
@@ -37,9 +39,7 @@ TOO_NARROW = "interval of zero width: too few samples to mean anything"
 
 def format_percent(value: object, *, missing: str = "n/a") -> str:
     """A fraction as percent, :data:`PERCENT_DECIMALS` decimals (``0.5238`` -> ``52.4``); else ``missing``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        return missing
-    return f"{100 * value:.{PERCENT_DECIMALS}f}"
+    return f"{100 * value:.{PERCENT_DECIMALS}f}" if _is_number(value) else missing
 
 
 def format_score(value: object, interval: Sequence[object] | None = None, *, missing: str = "n/a") -> str:

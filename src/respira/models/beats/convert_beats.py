@@ -17,8 +17,13 @@ import torch
 from huggingface_hub.errors import StrictDataclassError
 
 from ...labels import MULTI_LABEL
-from ...utils.files import staged_folder
-from ..checkpoints import load_original_checkpoint, summarise_keys
+from ..checkpoints import (
+    check_output_dir,
+    load_checked,
+    load_original_checkpoint,
+    save_converted,
+    summarise_keys,
+)
 from .configuration_beats import BeatsConfig
 from .modeling_beats import BeatsForAudioClassification, BeatsModel
 
@@ -286,24 +291,13 @@ def _build_model(
     prefix = "beats." if has_predictor else ""
     mapped, origin, unmatched = _map_state_dict(state_dict, prefix)
 
-    expected = model.state_dict()
-    missing = sorted(_official_name(k) for k in set(expected) - set(mapped))
-    unexpected = sorted(unmatched + [origin[k] for k in set(mapped) - set(expected)])
-    mismatched = sorted(
-        f"{origin[k]}: checkpoint {tuple(mapped[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(mapped) & set(expected)
-        if mapped[k].shape != expected[k].shape
+    load_checked(
+        model,
+        mapped,
+        "the checkpoint's weights do not match its cfg",
+        name=lambda key: origin.get(key) or _official_name(key),
+        unmatched=unmatched,
     )
-    problems = []
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {summarise_keys(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {summarise_keys(unexpected)}")
-    if mismatched:
-        problems.append(f"shape mismatches ({len(mismatched)}): {summarise_keys(mismatched, 6)}")
-    if problems:
-        raise ValueError("the checkpoint's weights do not match its cfg; " + "; ".join(problems))
-    model.load_state_dict(mapped, strict=True)
     return model.eval()
 
 
@@ -329,17 +323,9 @@ def convert_beats_checkpoint(
     checkpoint, output_dir = Path(checkpoint), Path(output_dir)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"BEATs checkpoint not found: {checkpoint}")
-    occupied = f"{output_dir} already exists and is not an empty folder (pass overwrite=True)"
-    if output_dir.exists() and not (output_dir.is_dir() and (overwrite or not any(output_dir.iterdir()))):
-        raise FileExistsError(occupied)
-
-    cfg, state_dict, label_dict = _load_official(checkpoint)
-    model = _build_model(cfg, state_dict, label_dict)
-
-    with staged_folder(output_dir, overwrite=overwrite, exists_message=occupied) as staging:
-        # transformers 5 always writes safetensors (its save_pretrained has no safe_serialization switch).
-        model.save_pretrained(staging)
-    return output_dir
+    occupied = check_output_dir(output_dir, overwrite)
+    model = _build_model(*_load_official(checkpoint))
+    return save_converted(model, output_dir, overwrite, occupied)
 
 
 __all__ = ["OFFICIAL_CFG_DEFAULTS", "convert_beats_checkpoint"]

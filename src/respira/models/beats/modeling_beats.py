@@ -26,18 +26,25 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 from torch import nn
 from torch.nn.utils import parametrize
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput, SequenceClassifierOutput
+from transformers.utils.generic import can_return_tuple
 
-from ...labels import MULTI_LABEL, SINGLE_LABEL
-from .attention_beats import XAVIER_GAIN_ATTR, BeatsAttention, relative_position_bucket
+from ...labels import MULTI_LABEL, tagging_loss
 from .configuration_beats import BeatsConfig
-from .embeddings_beats import BeatsFeatureProjection, BeatsPatchEmbeddings, BeatsPositionalConvEmbedding
-from .encoder_beats import BeatsEncoder, BeatsEncoderLayer
+from .encoder_beats import (
+    XAVIER_GAIN_ATTR,
+    BeatsAttention,
+    BeatsEncoder,
+    BeatsEncoderLayer,
+    BeatsFeatureProjection,
+    BeatsPatchEmbeddings,
+    BeatsPositionalConvEmbedding,
+    relative_position_bucket,
+)
 
 
 class BeatsPreTrainedModel(PreTrainedModel):
@@ -122,14 +129,14 @@ class BeatsModel(BeatsPreTrainedModel):
         valid = valid.bool().all(dim=-1)
         return valid.repeat_interleave(self.config.num_mel_bins // patch, dim=1)
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> BaseModelOutput | tuple[torch.Tensor, ...]:
+    ) -> BaseModelOutput:
         r"""Encode normalised fbank frames.
 
         Args:
@@ -141,7 +148,6 @@ class BeatsModel(BeatsPreTrainedModel):
                 ``patch_size`` valid frames. Hidden states at padded patches are meaningless.
             output_attentions: also return the attention probabilities of each layer, ``[B, heads, L, L]``.
             output_hidden_states: also return the input of every layer and the final output.
-            return_dict: return a ``BaseModelOutput`` (default) rather than a tuple.
 
         Returns:
             ``BaseModelOutput`` with ``last_hidden_state`` ``[B, num_patches(T), hidden_size]``, patches
@@ -152,7 +158,6 @@ class BeatsModel(BeatsPreTrainedModel):
         output_hidden_states = (
             config.output_hidden_states if output_hidden_states is None else output_hidden_states
         )
-        return_dict = config.return_dict if return_dict is None else return_dict
 
         if input_values.dim() != 3 or input_values.shape[-1] != config.num_mel_bins:
             raise ValueError(
@@ -183,19 +188,12 @@ class BeatsModel(BeatsPreTrainedModel):
         weight_dtype = self.patch_embeddings.projection.weight.dtype
         embeddings = self.patch_embeddings(input_values.to(weight_dtype))
         hidden_states = self.feature_projection(embeddings)
-        outputs = self.encoder(
+        return self.encoder(
             hidden_states,
             padding_mask=padding_mask,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )
-        if not return_dict:
-            return tuple(
-                v
-                for v in (outputs.last_hidden_state, outputs.hidden_states, outputs.attentions)
-                if v is not None
-            )
-        return outputs
 
 
 class BeatsForAudioClassification(BeatsPreTrainedModel):
@@ -209,6 +207,7 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         self.predictor = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
@@ -217,17 +216,14 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         *,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
-    ) -> SequenceClassifierOutput | tuple[torch.Tensor, ...]:
+    ) -> SequenceClassifierOutput:
         r"""Clip-level logits ``[B, num_labels]`` (and the loss when ``labels`` is given).
 
         Args:
             input_values, attention_mask, output_attentions, output_hidden_states: as for [`BeatsModel`].
             labels: ``[B, num_labels]`` multi-hot targets (multi-label), ``[B]`` class indices
                 (single-label) or ``[B]``/``[B, num_labels]`` targets (regression).
-            return_dict: return a ``SequenceClassifierOutput`` (default) rather than a tuple.
         """
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.beats(
             input_values,
             attention_mask=attention_mask,
@@ -243,32 +239,12 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
             summed = patch_logits.masked_fill(~valid.unsqueeze(-1), 0.0).sum(dim=1)
             logits = summed / valid.sum(dim=1, keepdim=True).to(summed.dtype)
 
-        loss = None if labels is None else self._loss(logits, labels)
-        if not return_dict:
-            extra = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
-            return ((loss, logits) if loss is not None else (logits,)) + extra
+        loss = (
+            None if labels is None else tagging_loss(logits, labels, self.config.problem_type or MULTI_LABEL)
+        )
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-
-    def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        problem_type = self.config.problem_type or MULTI_LABEL
-        labels = labels.to(logits.device)
-        if problem_type == MULTI_LABEL:
-            if labels.shape != logits.shape:
-                raise ValueError(
-                    f"multi-label targets must have the logits' shape {tuple(logits.shape)}, got "
-                    f"{tuple(labels.shape)}; for class indices set "
-                    f"config.problem_type={SINGLE_LABEL!r}"
-                )
-            return F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-        if problem_type == SINGLE_LABEL:
-            return F.cross_entropy(logits.view(-1, self.config.num_labels), labels.view(-1).long())
-        if problem_type == "regression":
-            if self.config.num_labels == 1:
-                return F.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
-            return F.mse_loss(logits, labels.to(logits.dtype))
-        raise ValueError(f"unsupported problem_type {problem_type!r}")
 
 
 __all__ = [

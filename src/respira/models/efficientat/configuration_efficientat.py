@@ -62,10 +62,6 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     return rounded
 
 
-def _default_setting() -> list[list[Any]]:
-    return [list(row) for row in MOBILENET_V3_LARGE_SETTING]
-
-
 @strict
 class EfficientATConfig(PretrainedConfig):
     r"""Configuration of an EfficientAT MobileNetV3 ("mn") model.
@@ -137,10 +133,10 @@ class EfficientATConfig(PretrainedConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         if self.id2label is None:
             kwargs.setdefault("num_labels", AUDIOSET_NUM_LABELS)
-        if self.inverted_residual_setting is None:
-            self.inverted_residual_setting = _default_setting()
-        else:
-            self.inverted_residual_setting = [list(row) for row in self.inverted_residual_setting]
+        setting = self.inverted_residual_setting
+        self.inverted_residual_setting = [
+            list(row) for row in (MOBILENET_V3_LARGE_SETTING if setting is None else setting)
+        ]
         self._check()
         super().__post_init__(**kwargs)
 

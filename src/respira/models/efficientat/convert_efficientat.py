@@ -1,6 +1,6 @@
 """Convert an original EfficientAT "mn" checkpoint (a plain PyTorch state dict) to a transformers folder.
 
-    python -m respira.models.efficientat.convert_efficientat mn04_as_mAP_432.pt out/mn04-as --width 0.4
+    respira convert efficientat mn04_as_mAP_432.pt out/mn04-as --width 0.4
 
 The result (``config.json`` + ``model.safetensors``) loads with
 ``AutoModelForAudioClassification.from_pretrained(folder)`` after ``import respira.models.efficientat``.
@@ -17,17 +17,20 @@ row ``i`` of AudioSet's ``class_labels_indices.csv`` (the order the EfficientAT 
 
 from __future__ import annotations
 
-import argparse
-import inspect
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from ...labels import MULTI_LABEL
-from ...utils.files import staged_folder
-from ..checkpoints import load_original_checkpoint, summarise_keys
+from ..checkpoints import (
+    check_output_dir,
+    load_checked,
+    load_original_checkpoint,
+    save_converted,
+    summarise_keys,
+)
 from .configuration_efficientat import AUDIOSET_NUM_LABELS, MAX_WIDTH_MULT, MIN_WIDTH_MULT, EfficientATConfig
 from .modeling_efficientat import EfficientATForAudioClassification
 
@@ -163,58 +166,6 @@ def infer_width(state_dict: Mapping[str, torch.Tensor]) -> float:
     )
 
 
-def _load_strict(model: EfficientATForAudioClassification, state_dict: Mapping[str, torch.Tensor]) -> None:
-    mapped = {original_to_hf_key(key): value for key, value in state_dict.items()}
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(mapped))
-    unexpected = sorted(set(mapped) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys ({len(missing)}): {summarise_keys(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys ({len(unexpected)}): {summarise_keys(unexpected)}")
-        raise ValueError("checkpoint does not fit the EfficientAT architecture: " + "; ".join(parts))
-    mismatched = [
-        f"{key}: expected {tuple(expected[key].shape)}, found {tuple(value.shape)}"
-        for key, value in mapped.items()
-        if tuple(value.shape) != tuple(expected[key].shape)
-    ]
-    if mismatched:
-        raise ValueError(f"checkpoint shapes do not fit ({len(mismatched)}): {summarise_keys(mismatched, 6)}")
-    model.load_state_dict(mapped, strict=True)
-
-
-def _save_atomically(
-    model: EfficientATForAudioClassification, output_dir: Path, overwrite: bool, occupied: str
-) -> None:
-    """Save, reload and compare ``model`` in a staging folder, then swap it into ``output_dir``."""
-    with staged_folder(output_dir, overwrite=overwrite, exists_message=occupied) as staging:
-        save_kwargs = {}
-        if "safe_serialization" in inspect.signature(model.save_pretrained).parameters:
-            save_kwargs["safe_serialization"] = True  # transformers 4.x; 5.x always writes safetensors
-        model.save_pretrained(staging, **save_kwargs)
-        if not (staging / "model.safetensors").is_file() or not (staging / "config.json").is_file():
-            raise RuntimeError(
-                f"save_pretrained did not write config.json and model.safetensors in {staging}"
-            )
-        _verify_saved(model, staging)
-
-
-@torch.no_grad()
-def _verify_saved(model: EfficientATForAudioClassification, folder: Path) -> None:
-    reloaded = EfficientATForAudioClassification.from_pretrained(folder)
-    original = dict(model.state_dict())
-    original.update(dict(model.named_buffers()))
-    again = dict(reloaded.state_dict())
-    again.update(dict(reloaded.named_buffers()))
-    if original.keys() != again.keys():
-        raise RuntimeError(f"reloading {folder} changed the tensor names")
-    differing = [key for key, value in original.items() if not torch.equal(value, again[key])]
-    if differing:
-        raise RuntimeError(f"reloading {folder} changed tensors: {summarise_keys(differing)}")
-
-
 def convert_efficientat_checkpoint(
     checkpoint: str | Path,
     output_dir: str | Path,
@@ -237,16 +188,11 @@ def convert_efficientat_checkpoint(
         ValueError: the file is not a loadable state dict of this architecture, the width does not match
             (the message lists expected and found channel counts), or keys are missing / unexpected.
 
-    The folder is written to a temporary sibling, reloaded and compared, then renamed into place, so a
+    The folder is written to a temporary sibling, then renamed into place, so a
     failure never leaves a half-written ``output_dir``.
     """
     output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise FileExistsError(f"{output_dir} exists and is not a directory")
-    occupied = f"{output_dir} exists and is not empty (pass overwrite=True to replace it)"
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(occupied)
-
+    occupied = check_output_dir(output_dir, overwrite)
     state_dict = load_original_state_dict(checkpoint)
     if width is None:
         width = infer_width(state_dict)
@@ -258,36 +204,6 @@ def convert_efficientat_checkpoint(
     )
     _check_width(state_dict, config)
     model = EfficientATForAudioClassification(config)
-    _load_strict(model, state_dict)
-    model.eval()
-    _save_atomically(model, output_dir, overwrite, occupied)
-    return output_dir
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m respira.models.efficientat.convert_efficientat",
-        description="Convert an original EfficientAT 'mn' checkpoint to a transformers folder.",
-    )
-    parser.add_argument("checkpoint", type=Path, help="original .pt state dict (e.g. mn04_as_mAP_432.pt)")
-    parser.add_argument("output_dir", type=Path, help="folder to write config.json + model.safetensors to")
-    parser.add_argument(
-        "--width",
-        type=float,
-        default=None,
-        help="width multiplier to verify (default: infer from the shapes)",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
-    args = parser.parse_args(argv)
-    try:
-        folder = convert_efficientat_checkpoint(
-            args.checkpoint, args.output_dir, width=args.width, overwrite=args.overwrite
-        )
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        parser.exit(2, f"error: {error}\n")
-    print(f"wrote {folder}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    mapped = {original_to_hf_key(key): value for key, value in state_dict.items()}
+    load_checked(model, mapped, "checkpoint does not fit the EfficientAT architecture")
+    return save_converted(model.eval(), output_dir, overwrite, occupied)

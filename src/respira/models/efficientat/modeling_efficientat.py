@@ -19,8 +19,9 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention
 from transformers.utils import ModelOutput
+from transformers.utils.generic import can_return_tuple
 
-from ...labels import MULTI_LABEL, SINGLE_LABEL
+from ...labels import tagging_loss
 from ...utils.shipping import not_shipped
 from ..features.buffers import DerivedBuffers
 from ..features.efficientat_mel import EfficientATMel
@@ -258,21 +259,19 @@ class EfficientATModel(EfficientATPreTrainedModel):
             )
         return input_values.to(self.features[0][0].weight.dtype)
 
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         input_features_are_waveform: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs: Any,
-    ) -> BaseModelOutputWithPoolingAndNoAttention | tuple[torch.Tensor, ...]:
+    ) -> BaseModelOutputWithPoolingAndNoAttention:
         r"""input_values (`torch.FloatTensor`): Normalised log-mels ``(batch_size, n_mels, frames)`` as
         `EfficientATMel` computes them, or, with ``input_features_are_waveform=True`` (or the config flag), 32
         kHz waveforms ``(batch_size, samples)``."""
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        if return_dict is None:
-            return_dict = self.config.return_dict
         hidden = self._prepare_input(input_values, input_features_are_waveform)
         all_hidden: list[torch.Tensor] = []
         for layer in self.features:
@@ -280,12 +279,11 @@ class EfficientATModel(EfficientATPreTrainedModel):
             if output_hidden_states:
                 all_hidden.append(hidden)
         pooled = hidden.mean(dim=(2, 3))
-        output = BaseModelOutputWithPoolingAndNoAttention(
+        return BaseModelOutputWithPoolingAndNoAttention(
             last_hidden_state=hidden,
             pooler_output=pooled,
             hidden_states=tuple(all_hidden) if output_hidden_states else None,
         )
-        return output if return_dict else output.to_tuple()
 
 
 class EfficientATForAudioClassification(EfficientATPreTrainedModel):
@@ -302,43 +300,17 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         """The log-mel front end (`EfficientATMel`) of the trunk."""
         return self.efficientat.mel
 
-    def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Loss by ``config.problem_type``; inferred like transformers does when unset."""
-        problem_type = self.config.problem_type
-        if problem_type is None:
-            if self.config.num_labels == 1:
-                problem_type = "regression"
-            elif labels.dtype in (torch.long, torch.int, torch.int16, torch.uint8):
-                problem_type = SINGLE_LABEL
-            else:
-                problem_type = MULTI_LABEL
-        if problem_type == "regression":
-            return nn.functional.mse_loss(logits.squeeze(-1), labels.squeeze(-1).to(logits.dtype))
-        if problem_type == SINGLE_LABEL:
-            return nn.functional.cross_entropy(
-                logits.view(-1, self.config.num_labels), labels.view(-1).long()
-            )
-        if labels.shape != logits.shape:
-            raise ValueError(
-                "multi-label classification needs multi-hot labels shaped like the logits "
-                f"{tuple(logits.shape)}, got {tuple(labels.shape)}; for class indices set "
-                f"config.problem_type={SINGLE_LABEL!r}"
-            )
-        return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype))
-
+    @can_return_tuple
     def forward(
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         input_features_are_waveform: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **kwargs: Any,
-    ) -> EfficientATAudioClassifierOutput | tuple[torch.Tensor, ...]:
+    ) -> EfficientATAudioClassifierOutput:
         r"""input_values (`torch.FloatTensor`): Log-mels ``(batch_size, n_mels, frames)``, or 32 kHz waveforms
         with ``input_features_are_waveform``."""
-        if return_dict is None:
-            return_dict = self.config.return_dict
         outputs = self.efficientat(
             input_values,
             input_features_are_waveform=input_features_are_waveform,
@@ -347,8 +319,7 @@ class EfficientATForAudioClassification(EfficientATPreTrainedModel):
         )
         embeddings = outputs.pooler_output
         logits = self.classifier(embeddings)
-        loss = self.compute_loss(logits, labels) if labels is not None else None
-        output = EfficientATAudioClassifierOutput(
+        loss = tagging_loss(logits, labels, self.config.problem_type) if labels is not None else None
+        return EfficientATAudioClassifierOutput(
             loss=loss, logits=logits, embeddings=embeddings, hidden_states=outputs.hidden_states
         )
-        return output if return_dict else output.to_tuple()

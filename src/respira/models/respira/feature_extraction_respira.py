@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 from transformers import BatchFeature, SequenceFeatureExtractor
 
+from ...audio.checks import check_level
 from ...audio.decoding import DEFAULT_SAMPLING_RATE, as_waveform, check_rate
 from ...audio.dsp import DEFAULT_LOWPASS_ORDER, lowpass, pad_batch, resample
-from ...audio.wav import check_level
 
 
 class RespiraFeatureExtractor(SequenceFeatureExtractor):

@@ -18,8 +18,7 @@ from ..encoders import EncoderTokens, encoder_specs, get_encoder_spec, load_pret
 from ..features.buffers import DerivedBuffers
 from ..time_steps import step_centres
 from .configuration_respira import RespiraConfig
-from .featurizer import RespiraFeaturizer
-from .waveform_inputs import prepare_waveforms
+from .featurizer import RespiraFeaturizer, prepare_waveforms
 
 _CLS_POOLINGS = ("cls", "cls_distill")
 

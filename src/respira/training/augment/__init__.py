@@ -1,21 +1,20 @@
-"""Augmentations for respiratory cycles: waveform transforms, same-label concatenation, Patch-Mix.
+"""Augmentations for respiratory cycles: waveform transforms and same-label concatenation.
 
 Each waveform transform is a frozen dataclass called as ``augmentation(waveform, rng)`` on a 1-D float32
 array and a :class:`numpy.random.Generator`; it returns a new array and always draws its ``probability``
 coin first, so the generator advances the same way whether it applies or not. :class:`FrequencyResponse`
-is FilterAugment's linear filter (Nam et al., ICASSP 2022); :func:`patch_mix_plan` /
-:func:`apply_patch_mix` are Patch-Mix (Bae et al., 2023). :func:`build_augmentation` turns a recipe mapping
-(or an audiomentations transform) into a :class:`Compose`.
+is FilterAugment's linear filter (Nam et al., ICASSP 2022); Patch-Mix's mixing lives with its loss
+(:mod:`respira.losses.patch_mix`). :func:`build_augmentation` turns a recipe mapping (or an audiomentations
+transform) into a :class:`Compose`.
 """
 
 from __future__ import annotations
 
-from .concat import SameLabelConcat, concat_same_label
-from .external import AudiomentationsTransform
-from .patch_mix import apply_patch_mix, patch_mix_plan
+from .concat import SameLabelConcat
 from .stretch import pitch_shift, stretch
 from .waveform import (
     AUGMENTATIONS,
+    AudiomentationsTransform,
     Compose,
     FrequencyResponse,
     Gain,
@@ -37,10 +36,7 @@ __all__ = [
     "TimeShift",
     "TimeStretch",
     "WhiteNoise",
-    "apply_patch_mix",
     "build_augmentation",
-    "concat_same_label",
-    "patch_mix_plan",
     "pitch_shift",
     "stretch",
 ]

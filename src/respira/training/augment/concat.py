@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...labels import CLASS_NAMES
-from .argument_checks import as_waveform, check_probability, check_rng
+from .waveform import as_waveform, check_probability, check_rng
 
-__all__ = ["CyclePool", "SameLabelConcat", "concat_same_label"]
+__all__ = ["CyclePool", "SameLabelConcat"]
 
 CyclePool = Mapping[int, Sequence[np.ndarray]] | Callable[[int, np.random.Generator], np.ndarray | None]
 
@@ -106,38 +106,3 @@ class SameLabelConcat:
             return signal
         joined = _crossfade_concat(signal, other, self.crossfade_samples)
         return joined if limit is None else joined[:limit]
-
-
-def concat_same_label(
-    waveforms: Sequence[np.ndarray],
-    labels: Sequence[int],
-    *,
-    rng: np.random.Generator,
-    probability: float,
-    max_length: int | None = None,
-    classes: Sequence[int | str] | None = (2,),
-    crossfade: int = 160,
-) -> list[np.ndarray]:
-    """In-batch :class:`SameLabelConcat`: append another batch item with the same label."""
-    if len(waveforms) != len(labels):
-        raise ValueError(f"got {len(waveforms)} waveforms but {len(labels)} labels")
-    if isinstance(crossfade, bool) or not isinstance(crossfade, int) or crossfade < 0:
-        raise ValueError(f"crossfade must be a non-negative number of samples, got {crossfade!r}")
-    if max_length is not None and max_length <= 0:
-        raise ValueError(f"max_length must be positive or None, got {max_length!r}")
-    check_rng(rng)
-    probability = check_probability(probability)
-    allowed = None if classes is None else {_class_index(c) for c in classes}
-    signals = [as_waveform(w) for w in waveforms]
-    label_list = [int(label) for label in labels]
-    output = []
-    for index, (signal, label) in enumerate(zip(signals, label_list, strict=True)):
-        skip = rng.random() >= probability or (allowed is not None and label not in allowed)
-        partners = [j for j, other in enumerate(label_list) if other == label and j != index]
-        if skip or not partners or (max_length is not None and signal.size >= max_length):
-            output.append(signal)
-            continue
-        other = signals[partners[int(rng.integers(len(partners)))]]
-        joined = _crossfade_concat(signal, other, crossfade)
-        output.append(joined if max_length is None else joined[:max_length])
-    return output

@@ -7,19 +7,30 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import python_stretch
 import soxr
 
-from .argument_checks import check_fft_sizes
-
-__all__ = ["BLOCK_SAMPLES", "INTERVAL_SAMPLES", "pitch_shift", "stretch"]
+__all__ = ["BLOCK_SAMPLES", "INTERVAL_SAMPLES", "check_fft_sizes", "pitch_shift", "stretch"]
 
 BLOCK_SAMPLES = 1920
 """Default analysis block (120 ms at 16 kHz): Signalsmith's own preset for 16 kHz audio."""
 INTERVAL_SAMPLES = 480
 """Default hop between blocks (30 ms at 16 kHz), likewise."""
+
+
+def check_fft_sizes(n_fft: Any, hop_length: Any) -> None:
+    if isinstance(n_fft, bool) or not isinstance(n_fft, int) or n_fft < 16 or n_fft % 2:
+        raise ValueError(f"n_fft must be an even integer >= 16, got {n_fft!r}")
+    if (
+        isinstance(hop_length, bool)
+        or not isinstance(hop_length, int)
+        or not 0 < hop_length <= n_fft // 2
+        or n_fft % hop_length
+    ):
+        raise ValueError(f"hop_length must divide n_fft and be at most n_fft // 2, got {hop_length!r}")
 
 
 def stretch(

@@ -1,4 +1,9 @@
-"""Waveform augmentations of one cycle (numpy), and :func:`build_augmentation` from a recipe mapping.
+"""Waveform augmentations of one cycle (numpy), their argument checks, an audiomentations transform as one,
+and :func:`build_augmentation` from a recipe mapping.
+
+:class:`AudiomentationsTransform` draws one seed from the collator's ``rng`` per call and seeds Python's
+:mod:`random` and NumPy's global generator with it for the call, restoring their states afterwards;
+respira does not depend on audiomentations: any object with its calling convention works.
 
 See :mod:`respira.training.augment` for what each one simulates and the calling convention.
 """
@@ -6,6 +11,7 @@ See :mod:`respira.training.augment` for what each one simulates and the calling 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -15,12 +21,11 @@ import torch
 
 from ...audio.decoding import DEFAULT_SAMPLING_RATE
 from ...models.features.mel_banks import mel_scale
-from .argument_checks import as_waveform, check_fft_sizes, check_probability, check_range, check_rng
-from .external import AudiomentationsTransform, is_audiomentations_transform
-from .stretch import BLOCK_SAMPLES, INTERVAL_SAMPLES, pitch_shift, stretch
+from .stretch import BLOCK_SAMPLES, INTERVAL_SAMPLES, check_fft_sizes, pitch_shift, stretch
 
 __all__ = [
     "AUGMENTATIONS",
+    "AudiomentationsTransform",
     "Augmentation",
     "Compose",
     "FrequencyResponse",
@@ -31,9 +36,84 @@ __all__ = [
     "WaveformTransform",
     "WhiteNoise",
     "build_augmentation",
+    "is_audiomentations_transform",
 ]
 
 WaveformTransform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def as_waveform(waveform: np.ndarray) -> np.ndarray:
+    """A 1-D float32 view (or copy) of ``waveform``; raises ValueError otherwise."""
+    array = np.asarray(waveform, dtype=np.float32)
+    if array.ndim != 1:
+        raise ValueError(f"expected a 1-D mono waveform, got an array of shape {array.shape}")
+    return array
+
+
+def check_rng(rng: Any) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng)}"
+        )
+    return rng
+
+
+def check_probability(value: Any, name: str = "probability") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_range(value: Any, name: str, *, positive: bool = False) -> tuple[float, float]:
+    """A ``(low, high)`` range of finite numbers with ``low <= high`` (from a tuple or a YAML list)."""
+    message = f"{name} must be a [low, high] pair of numbers with low <= high, got {value!r}"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(message)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) for v in value):
+        raise ValueError(message)
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise ValueError(message)
+    if positive and low <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return low, high
+
+
+def is_audiomentations_transform(value: Any) -> bool:
+    """Whether ``value`` looks like an audiomentations transform or composition (duck-typed)."""
+    return callable(value) and all(
+        callable(getattr(value, name, None)) for name in ("randomize_parameters", "freeze_parameters")
+    )
+
+
+class AudiomentationsTransform:
+    """``(waveform, rng) → waveform`` around an audiomentations ``transform`` at ``sampling_rate`` Hz."""
+
+    def __init__(self, transform: Any, sampling_rate: int) -> None:
+        if not is_audiomentations_transform(transform):
+            raise TypeError(
+                "expected an audiomentations transform or Compose (called as transform(samples=..., "
+                f"sample_rate=...)), got {transform!r}"
+            )
+        if isinstance(sampling_rate, bool) or not isinstance(sampling_rate, int) or sampling_rate <= 0:
+            raise ValueError(f"sampling_rate must be a positive integer, got {sampling_rate!r}")
+        self.transform, self.sampling_rate = transform, sampling_rate
+
+    def __call__(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        signal = as_waveform(waveform)
+        seed = int(check_rng(rng).integers(2**32))
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            result = self.transform(samples=signal.copy(), sample_rate=self.sampling_rate)
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+        return as_waveform(result)
+
+    def __repr__(self) -> str:
+        return f"AudiomentationsTransform({self.transform!r}, sampling_rate={self.sampling_rate})"
 
 
 class Augmentation:

@@ -43,7 +43,6 @@ class AudioCollator:
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     augment: Augment | None = None
     concat: Callable[[np.ndarray, int, np.random.Generator], np.ndarray] | None = None
-    metadata_keys: Sequence[str] = METADATA_KEYS
     seed: int = 0
     views: int = 1
     training: bool = True
@@ -69,8 +68,8 @@ class AudioCollator:
         return samples.astype(np.float32, copy=False)
 
     def metadata(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
-        columns: dict[str, torch.Tensor] = {}
-        for key in self.metadata_keys:
+        columns = {}
+        for key in METADATA_KEYS:
             if key == "age_group" and "age" in features[0]:
                 values = [age_group(example["age"]) for example in features]
             elif key in features[0]:
@@ -94,8 +93,7 @@ class AudioCollator:
             batch["labels"] = torch.tensor([int(f["label"]) for f in features], dtype=torch.long)
         if "bag" in features[0]:  # multi-corpus training: the recording each window belongs to (-1: a cycle)
             batch["bags"] = torch.tensor([int(f["bag"]) for f in features], dtype=torch.long)
-        metadata = self.metadata(features)
-        if metadata:
+        if metadata := self.metadata(features):
             batch["metadata"] = metadata
         return batch
 
@@ -112,8 +110,8 @@ def view_waveform(collator: AudioCollator, example: Mapping[str, Any], view: int
 class DatasetCyclePool:
     """``(label, rng) → waveform``: a random cycle of that label from a dataset (same-label concatenation)."""
 
-    def __init__(self, dataset: Any, sampling_rate: int, label_column: str = "label") -> None:
-        labels = np.asarray(dataset[label_column])
+    def __init__(self, dataset: Any, sampling_rate: int) -> None:
+        labels = np.asarray(dataset["label"])
         self.dataset, self.sampling_rate = dataset, sampling_rate
         self.indices = {int(label): np.flatnonzero(labels == label) for label in np.unique(labels)}
 

@@ -7,7 +7,6 @@ sampler (:class:`ContrastiveTupleBatchSampler`) runs through :class:`FlattenedBa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
@@ -116,44 +115,33 @@ def _hashable(label: Any) -> Hashable:
 
 class ContrastiveTupleBatchSampler(Sampler[list[int]]):
     """Batches ``[anchors (batch_size), positives (batch_size)]`` for
-    :class:`~respira.losses.ContrastiveTupleLoss`."""
+    :class:`~respira.losses.ContrastiveTupleLoss`: the anchors a random permutation (an incomplete last
+    batch dropped), each positive a random other sample of its anchor's class (itself only if alone)."""
 
-    def __init__(
-        self, labels: Sequence[Any], batch_size: int, *, seed: int = 0, drop_last: bool = True
-    ) -> None:
+    def __init__(self, labels: Sequence[Any], batch_size: int, *, seed: int = 0) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size (anchors per batch) must be at least 1, got {batch_size}")
-        keys = [_hashable(label) for label in labels]
         codes: dict[Hashable, int] = {}
-        self._classes = torch.tensor([codes.setdefault(key, len(codes)) for key in keys], dtype=torch.long)
-        self.anchors_per_batch = int(batch_size)
-        self.seed = int(seed)
-        self.drop_last = bool(drop_last)
-        self.epoch = 0
-        n = len(keys)
+        classes = [codes.setdefault(_hashable(label), len(codes)) for label in labels]
+        self._classes = torch.tensor(classes, dtype=torch.long)
+        self.anchors_per_batch, self.seed, self.epoch = int(batch_size), int(seed), 0
         # items grouped by class: class c occupies _by_class[_offsets[c] : _offsets[c] + _sizes[c]]
         self._by_class = torch.argsort(self._classes, stable=True)
         self._sizes = torch.bincount(self._classes, minlength=len(codes))
         self._offsets = torch.cumsum(self._sizes, dim=0) - self._sizes
-        self._rank_in_class = torch.empty(n, dtype=torch.long)
-        self._rank_in_class[self._by_class] = torch.arange(n) - self._offsets[self._classes[self._by_class]]
-
-    @property
-    def batch_size(self) -> int:
-        """Indices per (full) batch: ``2 x anchors_per_batch``."""
-        return 2 * self.anchors_per_batch
+        self._rank_in_class = torch.empty(len(classes), dtype=torch.long)
+        ranks = torch.arange(len(classes)) - self._offsets[self._classes[self._by_class]]
+        self._rank_in_class[self._by_class] = ranks
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        n = len(self._classes)
-        if self.drop_last:
-            return n // self.anchors_per_batch
-        return math.ceil(n / self.anchors_per_batch)
+        return len(self._classes) // self.anchors_per_batch
 
-    def positives_for(self, anchors: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A random same-class partner for each anchor index (the anchor itself only if alone)."""
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        anchors = torch.randperm(len(self._classes), generator=generator)
         classes = self._classes[anchors]
         sizes = self._sizes[classes]
         others = (sizes - 1).clamp_min(1)
@@ -161,16 +149,7 @@ class ContrastiveTupleBatchSampler(Sampler[list[int]]):
         draw = torch.minimum(draw, others - 1)
         own = self._rank_in_class[anchors]
         rank = torch.where(draw >= own, draw + 1, draw)  # skip the anchor's own slot
-        rank = torch.where(sizes > 1, rank, own)
-        return self._by_class[self._offsets[classes] + rank]
-
-    def __iter__(self) -> Iterator[list[int]]:
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        anchors = torch.randperm(len(self._classes), generator=generator)
-        positives = self.positives_for(anchors, generator)
+        positives = self._by_class[self._offsets[classes] + torch.where(sizes > 1, rank, own)]
         step = self.anchors_per_batch
-        for start in range(0, len(anchors), step):
-            stop = min(start + step, len(anchors))
-            if stop - start < step and self.drop_last:
-                break
-            yield anchors[start:stop].tolist() + positives[start:stop].tolist()
+        for start in range(0, len(self) * step, step):
+            yield anchors[start : start + step].tolist() + positives[start : start + step].tolist()

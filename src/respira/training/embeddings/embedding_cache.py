@@ -257,13 +257,8 @@ def cache_datasets(
     if views and not isinstance(collator, AudioCollator):
         kind = type(collator).__name__
         raise ValueError(f"augmented_views={views} draws views with an AudioCollator, got a {kind}")
-    batch = args.per_device_eval_batch_size
-    shown = shows_progress(args)
-
-    def cached(dataset: Any) -> bool:
-        return dataset is None or "embeddings" in dataset.column_names
-
-    if not cached(train_dataset):
+    batch, shown = args.per_device_eval_batch_size, shows_progress(args)
+    if train_dataset is not None and "embeddings" not in train_dataset.column_names:
         train_dataset = cache_views(
             model,
             train_dataset,
@@ -273,9 +268,8 @@ def cache_datasets(
             store=store,
             progress="embedding the training split" if shown else None,
             share=share,
-            split="train",
         )
-    if not cached(eval_dataset):
+    if eval_dataset is not None and "embeddings" not in eval_dataset.column_names:
         eval_dataset = clean_embeddings(
             model,
             eval_dataset,
@@ -283,6 +277,5 @@ def cache_datasets(
             store=store,
             progress="embedding the validation split" if shown else None,
             share=share,
-            split="validation",
         )
     return train_dataset, eval_dataset

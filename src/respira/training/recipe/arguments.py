@@ -228,7 +228,7 @@ class RespiraTrainingArguments(TrainingArguments):
         _check_ranges(self)
         _check_length(self)
         self.aux_loss_kwargs = json_option(self.aux_loss_options, "aux_loss_options")
-        from ..augment.external import is_audiomentations_transform
+        from ..augment.waveform import is_audiomentations_transform
 
         if is_audiomentations_transform(self.augmentation):
             self.augmentation_spec = self.augmentation

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -158,21 +158,17 @@ def _build_splits(
 ) -> datasets.DatasetDict:
     from ...data import load_icbhi
 
-    options: dict[str, Any] = {"split_strategy": data.split_strategy}
-    if is_fold_strategy(data.split_strategy):
-        options["fold"] = data.fold
-    if data.split_strategy == "patient_kfold":
-        if data.num_folds is not None:
-            options["num_folds"] = data.num_folds
-        if data.fold_stratify_by is not None:
-            options["fold_stratify_by"] = data.fold_stratify_by
-    if data.stratify_by is not None:
-        options["stratify_by"] = data.stratify_by
-    if data.patient_split_fractions is not None:
-        options["patient_split_fractions"] = data.patient_split_fractions
-    if data.lowpass_cutoff:
-        options["lowpass_cutoff"] = data.lowpass_cutoff
-        options["lowpass_order"] = data.lowpass_order
+    kfold = data.split_strategy == "patient_kfold"
+    options = {
+        "split_strategy": data.split_strategy,
+        "fold": data.fold if is_fold_strategy(data.split_strategy) else None,
+        "num_folds": data.num_folds if kfold else None,
+        "fold_stratify_by": data.fold_stratify_by if kfold else None,
+        "stratify_by": data.stratify_by,
+        "patient_split_fractions": data.patient_split_fractions,
+        "lowpass_cutoff": data.lowpass_cutoff or None,
+        "lowpass_order": data.lowpass_order if data.lowpass_cutoff else None,
+    }
     return load_icbhi(
         data.data_dir,
         sampling_rate=data.sampling_rate,
@@ -180,7 +176,7 @@ def _build_splits(
         seed=data.split_seed,
         cache_dir=cache_dir,
         num_proc=num_proc,
-        **options,
+        **{name: value for name, value in options.items() if value is not None},
     )
 
 

@@ -13,9 +13,11 @@ of its windows (:func:`threshold_units`), as :func:`respira.core.decision.decide
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,28 +212,23 @@ def _training_examples(
 
 def _icbhi_columns(spec: CorpusSpec, example: dict[str, Any], offset: int, *, label: int, bag: int) -> dict:
     """The ICBHI split's columns of one example of another corpus (its patient id offset, its device as
-    the spec names it, ``bag`` -1 unless it is a window of a recording-labelled corpus, ``cycle_index`` its
-    number within its recording: a window's, or an event's ``event_index``)."""
+    ``spec.training_device`` names it from the example's columns, ``bag`` -1 unless it is a window of a
+    recording-labelled corpus, ``cycle_index`` its number within its recording: a window's, or an event's
+    ``event_index``)."""
+    device = spec.name
+    if spec.training_device:
+        given = {name: value for name, value in example.items() if value is not None and value != ""}
+        with contextlib.suppress(KeyError):
+            device = spec.training_device.format(**given)
     return {
         "label": label,
         "cycle_index": int(example["cycle_index"] if "cycle_index" in example else example["event_index"]),
         "patient_id": int(example["patient_id"]) + offset,
-        "device": _training_device(spec, example),
+        "device": device,
         "acquisition_mode": "sc",
         CORPUS_COLUMN: spec.name,
         BAG_COLUMN: bag,
     }
-
-
-def _training_device(spec: CorpusSpec, example: dict[str, Any]) -> str:
-    """The device of one example as ``spec.training_device`` names it from the example's columns."""
-    if spec.training_device:
-        given = {name: value for name, value in example.items() if value is not None and value != ""}
-        try:
-            return spec.training_device.format(**given)
-        except KeyError:
-            pass
-    return spec.name
 
 
 def primary_rows(split: datasets.Dataset) -> datasets.Dataset:
@@ -285,8 +282,6 @@ def add_corpora(
 
 def corpus_records(corpora: list[CorpusRecord], train: datasets.Dataset) -> list[CorpusRecord]:
     """``corpora`` with the patients, recordings and examples (cycles or windows) each holds in ``train``."""
-    from dataclasses import replace
-
     if not corpora or CORPUS_COLUMN not in train.column_names:
         return corpora
     table = train.select_columns([CORPUS_COLUMN, "patient_id", "recording"]).to_pandas()

@@ -18,14 +18,7 @@ from ...core.decision import thresholds_of
 from ...labels import MULTI_LABEL, MULTI_LABEL_NAMES
 from ...metrics import make_compute_metrics
 
-__all__ = ["DecisionRule", "column"]
-
-
-def column(dataset: Any, name: str) -> list[Any] | None:
-    """A column of a ``datasets.Dataset`` (``None`` for anything else, or when it has no such column)."""
-    if isinstance(dataset, datasets.Dataset) and name in dataset.column_names:
-        return dataset[name]
-    return None
+__all__ = ["DecisionRule"]
 
 
 class DecisionRule:
@@ -63,12 +56,13 @@ class DecisionRule:
             return
         config = self._model_config()
         multi_label = config.problem_type == MULTI_LABEL
+        has_patients = isinstance(dataset, datasets.Dataset) and "patient_id" in dataset.column_names
         previous = self.compute_metrics
         self.compute_metrics = make_compute_metrics(
             problem_type=config.problem_type,
             thresholds=thresholds_of(config) if multi_label and not tune else None,
             threshold_objective=self.args.threshold_objective if multi_label and tune else "fixed",
-            patient_ids=column(dataset, "patient_id"),
+            patient_ids=dataset["patient_id"] if has_patients else None,
         )
         try:
             yield

@@ -61,7 +61,6 @@ def compact_line(logs: Mapping[str, Any]) -> str:
             ("task_loss", "task"),
             ("aux_loss", "aux"),
             ("mil_loss", "bags"),
-            ("frame/frame_strong", "strong frames"),
             ("learning_rate", "lr"),
         ):
             if key in logs:

@@ -43,8 +43,6 @@ def train_with_schedule(
         if resume_from is not None:
             raise ValueError("a contrastive_two_stage schedule cannot resume from a checkpoint")
         return _contrastive_two_stage(model, args, run, splits)
-    if run.schedule != "standard":
-        raise ValueError(f"schedule={run.schedule!r} is not one of {', '.join(SCHEDULES)}")
     trainer = make_trainer(model, args, splits, embedding_store=embedding_store)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     return trainer

@@ -1,4 +1,5 @@
-"""``RespiraTrainer``: task loss + λ·auxiliary loss, per-component logging, validation-only selection."""
+"""``RespiraTrainer``: task loss + λ·auxiliary loss (Patch-Mix and the multiple-instance loss of bags
+included), per-component logging, validation-only selection."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 from torch import nn
-from transformers import EarlyStoppingCallback, Trainer, TrainerCallback
+from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer, TrainerCallback
 
 from ...hub.card_data import ModelCardCallback, RespiraModelCardData
-from ...labels import CLASS_NAMES
-from ...losses import MultipleInstanceLoss, build_auxiliary_loss
+from ...labels import CLASS_NAMES, classes_to_flags
+from ...losses import MultipleInstanceLoss, apply_patch_mix, build_auxiliary_loss, patch_mix_plan
 from ...metrics import make_compute_metrics
+from ...models.encoders import encoder_specs, get_encoder_spec
 from ...utils.files import write_json_atomic
 from ..batches.bag_sampler import BagPackingBatchSampler
 from ..batches.collator import AudioCollator, DatasetCyclePool
@@ -39,7 +42,8 @@ from ..embeddings.view_store import ViewStore
 from ..recipe.arguments import RespiraTrainingArguments
 from ..splits.multi_corpus import BAG_COLUMN, has_bags
 from .decision_rule import DecisionRule
-from .loss_terms import PATCH_MIX, LossTerms
+
+PATCH_MIX = "patch_mix"
 
 METRICS_FILE = "metrics.json"
 """The combined metrics file of :meth:`RespiraTrainer.save_metrics` (``Trainer``'s ``all_results.json``)."""
@@ -60,7 +64,7 @@ def _is_test_split(dataset: Any) -> bool:
     return split is not None and str(split).split("[")[0] == "test"
 
 
-class RespiraTrainer(DecisionRule, LossTerms, Trainer):
+class RespiraTrainer(DecisionRule, Trainer):
     """A ``transformers.Trainer`` for respira classifiers."""
 
     args: RespiraTrainingArguments
@@ -134,7 +138,7 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
         if self.aux_loss is None and args.aux_loss:
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
         if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
-            self._check_patch_mix(self.model)
+            self._patch_embeddings(self.model)  # an encoder without patch embeddings fails here
         self.mil_loss: MultipleInstanceLoss | None = None
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
@@ -283,6 +287,69 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
             self._component_steps += 1
         return (loss, outputs) if return_outputs else loss
 
+    def _patch_embeddings(self, model: nn.Module) -> tuple[nn.Module, int]:
+        """The encoder's patch-embedding module (its output is mixed) and its number of patches."""
+        base = self.accelerator.unwrap_model(model)
+        find = get_encoder_spec(base.config.encoder_config.model_type).patch_embeddings
+        if find is None:
+            names = " or ".join(spec.display_name for spec in encoder_specs() if spec.patch_embeddings)
+            raise ValueError(
+                f"the patch_mix auxiliary loss mixes {names} patch embeddings: use an {names} encoder"
+            )
+        return find(base.respira.encoder)
+
+    def _auxiliary(self, model: nn.Module, inputs: dict[str, Any], outputs, labels, metadata) -> torch.Tensor:
+        if self.args.aux_loss == PATCH_MIX:
+            return self._patch_mix(model, inputs, outputs)
+        features = outputs.projections if self.args.aux_input == "projections" else outputs.embeddings
+        if features is None:
+            raise ValueError("the auxiliary loss needs projections: set projector_dim in the model config")
+        # the loss gathers features, labels and metadata across processes itself
+        return self.aux_loss(features, labels, **metadata)
+
+    def _patch_mix(self, model: nn.Module, inputs: dict[str, Any], outputs) -> torch.Tensor:
+        patch_embeddings, num_patches = self._patch_embeddings(model)
+        batch = outputs.logits.shape[0]
+        generator = torch.Generator().manual_seed(
+            hash((self.args.seed, self.state.global_step, 1)) & 0x7FFFFFFF
+        )
+        permutation, mask, lam = patch_mix_plan(batch, num_patches, generator=generator)
+        hook = patch_embeddings.register_forward_hook(
+            lambda module, args, output: apply_patch_mix(
+                output, permutation.to(output.device), mask.to(output.device)
+            )
+        )
+        try:
+            mixed = model(**inputs)
+        finally:
+            hook.remove()
+        return self.aux_loss(
+            mixed.projections, outputs.projections, permutation.to(mixed.projections.device), lam
+        )
+
+    def _bag_task_loss(
+        self,
+        base: nn.Module,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        bags: torch.Tensor,
+        components: dict[str, Any],
+    ) -> torch.Tensor:
+        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' pooled
+        window logits (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``)."""
+        if self.mil_loss is None or self.mil_loss.pooling != self.args.mil_pooling:
+            self.mil_loss = MultipleInstanceLoss(self.args.mil_pooling)
+        windows = bags >= 0
+        flags = classes_to_flags(labels[windows], validate=False) if labels.dim() == 1 else labels[windows]
+        bag_loss = self.mil_loss(logits[windows], bags[windows], flags)
+        components["mil_loss"] = bag_loss.detach()
+        loss = self.args.mil_weight * bag_loss
+        if bool((~windows).any()):
+            cycle_loss = base.compute_loss(logits[~windows], labels[~windows])
+            components["cycle_loss"] = cycle_loss.detach()
+            loss = loss + cycle_loss
+        return loss
+
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if self._component_steps and "loss" in logs:
             for name, total in self._components.items():
@@ -328,16 +395,11 @@ class RespiraTrainer(DecisionRule, LossTerms, Trainer):
 
 def _compact_logs(trainer: Trainer) -> None:
     """Print each log as one compact line (:mod:`respira.training.trainer.log_lines`)."""
-    from transformers import PrinterCallback, ProgressCallback
-
     from ...utils.progress import on_terminal
     from .log_lines import CompactPrinterCallback, CompactProgressCallback
 
-    for plain, compact in (
-        (PrinterCallback, CompactPrinterCallback),
-        (ProgressCallback, CompactProgressCallback if on_terminal() else CompactPrinterCallback),
-    ):
-        found = [cb for cb in trainer.callback_handler.callbacks if type(cb) is plain]
-        if found:
+    progress = CompactProgressCallback if on_terminal() else CompactPrinterCallback
+    for plain, compact in ((PrinterCallback, CompactPrinterCallback), (ProgressCallback, progress)):
+        if any(type(callback) is plain for callback in trainer.callback_handler.callbacks):
             trainer.remove_callback(plain)
             trainer.add_callback(compact)

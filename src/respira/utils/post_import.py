@@ -1,0 +1,55 @@
+"""A post-import hook: a function called as soon as a top-level module has been imported."""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import sys
+from collections.abc import Callable
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any
+
+__all__ = ["after_import"]
+
+
+def after_import(name: str, hook: Callable[[], object]) -> None:
+    """Call ``hook()`` once the top-level module ``name`` is imported: now if it already is, else as its
+    import finishes (inside the ``import`` statement, before the importer sees the module)."""
+    if name in sys.modules:
+        hook()
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, hook))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    def __init__(self, name: str, hook: Callable[[], object]) -> None:
+        self.name, self.hook = name, hook
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)  # as the other finders find it
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _HookedLoader(spec.loader, self.hook)
+        return spec
+
+
+class _HookedLoader(importlib.abc.Loader):
+    """The module's own loader, calling the hook after it has executed the module."""
+
+    def __init__(self, loader: importlib.abc.Loader, hook: Callable[[], object]) -> None:
+        self.loader, self.hook = loader, hook
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        module.__spec__.loader = module.__loader__ = self.loader
+        self.hook()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
