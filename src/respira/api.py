@@ -79,9 +79,7 @@ def train(
     only when it succeeds, and the model with the best validation score over seeds (and folds) is kept.
 
     Returns:
-        The :class:`~respira.training.run.trained.TrainedRun`: ``output_dir``, ``metrics`` (its
-        ``metrics.json``: the kept model's test metrics, with the mean and spread over seeds and folds),
-        ``record`` (its ``respira_run.json``) and ``model`` (the kept model, loaded on first use).
+        The :class:`~respira.training.run.trained.TrainedRun` (``output_dir``, ``metrics``, ``model``).
 
     Raises:
         ValueError: the recipe or the options together are refused (one line, naming the recipe's
@@ -148,10 +146,8 @@ def fit_site(model: str | os.PathLike[str] | TrainedRun | None = None, **options
             ``outer_folds=5``, ``seed=0``, ``apply_anyway=True``, ``overwrite=True``, ``batch_size=8``.
 
     Returns:
-        The :class:`~respira.sites.fit_site.SiteFitResult`: ``output_dir`` (``None`` when nothing was
-        written: the fit did not beat the model as is and all-normal out of sample, and ``apply_anyway``
-        was not given), ``written``, ``chosen`` per label, ``thresholds`` and ``scores`` (the nested
-        cross-validation's out-of-sample rows; ``score("chosen")``, ``score("as_is")``...).
+        The :class:`~respira.sites.fit_site.SiteFitResult` (``output_dir`` ``None`` when nothing was
+        written: the fit did not beat the model as is and all-normal out of sample).
 
     Raises:
         ValueError: a sample or model fit-site cannot fit (one line), before any audio is read.
@@ -208,10 +204,8 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
             ``seed=0``, ``batch_size=8``.
 
     Returns:
-        The :class:`~respira.sites.suggest.SuggestResult`: ``output`` (the labels.csv written),
-        ``suggestions`` (the units to label next, in order, each with its ``reason``), ``recordings``
-        (unit → its files), ``embedded`` and ``cached`` (recordings the model ran on, and read from the
-        cache).
+        The :class:`~respira.sites.suggest.SuggestResult`: ``output`` (the labels.csv written) and
+        ``suggestions`` (the units to label next, in order, each with its ``reason``).
 
     Raises:
         ValueError: an archive, ``labels.csv``, budget or output it cannot take (one line), before any
@@ -229,8 +223,7 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
     return suggest_labels(_model(model), **asdict(checked))
 
 
-def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:
-    """The model a call runs (``None``: the shipped detector, named on stderr)."""
+def _model(model: str | os.PathLike[str] | TrainedRun | None) -> str:  # None: the shipped detector
     source = model.output_dir if isinstance(model, TrainedRun) else model
     return chosen_model(None if source is None else os.fspath(source))
 

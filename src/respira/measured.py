@@ -1,25 +1,14 @@
 """What the project measured for each option: the one home of every option's verdict.
 
-Every recipe field and every option of every ``respira`` command is in exactly one of:
-
-- :data:`MEASURED`: it changes what a model learns, what it hears or how its outputs become decisions,
-  so its help says what the project's runs measured of it: a verdict and the section of the results
-  history (``docs/history/``) that holds the numbers,
-  or "Not measured.";
-- :data:`MECHANICAL`: it says where things are or go (paths, datasets, columns, outputs, formats), where
-  and how fast a run goes (devices, batch sizes for inference, workers, precision, logging, saving),
-  which runs are trained and which randomness they draw (seeds), or how a run is split
-  and scored (the evaluation protocol): no verdict.
-
-An option's name means one thing in every command that takes it (``--lowpass_cutoff`` of ``respira
-prepare`` is the recipe's ``lowpass_cutoff``). A verdict compares the measured value with the option's
-default (or with the option off) and is the reading of its section: ``helped`` or ``hurt`` where the
-section finds the score or the ranking raised or lowered beyond the spread of its runs, ``no effect``
-where the differences stay within that spread, ``mixed`` where it is up on one measure or site and down
-on another. No number is written here: the numbers are in the results history, at the section each
-verdict names (its page and its heading's GitHub anchor). :func:`note` words a verdict as the last
-sentence of a help text, :func:`measured_help` adds it to a dataclass's fields; ``respira``'s parser adds
-it to every command's options.
+Every recipe field and every option of every ``respira`` command is in exactly one of :data:`MEASURED`
+(it changes what a model learns, hears or decides: its help ends with what the project's runs measured,
+a verdict and the section of ``docs/history/`` that holds the numbers, or "Not measured.") and
+:data:`MECHANICAL` (paths, data, outputs, speed, seeds, the evaluation protocol: no verdict). An option's
+name means one thing in every command that takes it. A verdict compares the measured value with the
+option's default (or with it off): ``helped`` or ``hurt`` beyond the spread of the section's runs,
+``no effect`` within it, ``mixed`` up on one measure or site and down on another. No number is written
+here. :func:`note` words a verdict as the last sentence of a help text; :func:`measured_help` adds it to
+a dataclass's fields; ``respira``'s parser adds it to every command's options.
 """
 
 from __future__ import annotations
@@ -196,81 +185,22 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
 """Each option that changes a model or its results: what the runs measured of it (``()``: nothing)."""
 
 MECHANICAL: frozenset[str] = frozenset(
-    {
+    (  # noqa: SIM905 (names grouped by kind, with a comment per group)
         # where things are and which data: paths, datasets, columns, Hub repositories
-        "annotations",
-        "archive",
-        "audio_column",
-        "audio_column_name",
-        "cache_dir",
-        "checkpoint",
-        "config",
-        "config_name",
-        "corpus_dirs",
-        "data_dir",
-        "dataset",
-        "dataset_cache_dir",
-        "dataset_config_name",
-        "dataset_name",
-        "family",
-        "files",
-        "label_column_name",
-        "labels",
-        "model",
-        "model_id",
-        "recipe",
-        "repo_id",
-        "run_dir",
-        "source",
-        "split",
-        "unit",
+        "annotations archive audio_column audio_column_name cache_dir checkpoint config config_name "
+        "corpus_dirs data_dir dataset dataset_cache_dir dataset_config_name dataset_name family files "
+        "label_column_name labels model recipe repo_id run_dir source split unit "
         # where results go and how they are shown or shipped
-        "budget",
-        "chunk_size",
-        "format",
-        "onnx",
-        "output",
-        "output_dir",
-        "record",
-        "overwrite",
-        "per_recording",
-        "plot",
-        "plot_dir",
-        "private",
-        "push_to_hub",
-        "site_name",
-        "revision",
-        "space",
-        "web",
-        "token",
-        "with_code",
-        "no_code",
+        "budget chunk_size format onnx output output_dir record overwrite per_recording plot plot_dir "
+        "private push_to_hub site_name revision space web token with_code no_code "
         # where and how fast a run goes, what it logs and saves
-        "batch_size",
-        "debug",
-        "device",
-        "host",
-        "max_windows",
-        "num_proc",
-        "port",
-        "resume_from_checkpoint",
-        "threads",
+        "batch_size debug device host max_windows num_proc port resume_from_checkpoint threads "
         # which runs to train and which randomness they draw
-        "n_patients",
-        "seed",
-        "seeds",
-        "split_seed",
+        "n_patients seed seeds split_seed "
         # how a run is split and scored: the evaluation protocol
-        "bootstrap",
-        "fold_stratify_by",
-        "num_folds",
-        "outer_folds",
-        "patient_split_fractions",
-        "split_strategy",
-        "stratify_by",
-        "task",
-        "validation_size",
-    }
+        "bootstrap fold_stratify_by num_folds outer_folds patient_split_fractions split_strategy stratify_by "
+        "task validation_size "
+    ).split()
 )
 """Options that do not change a model or its results (module docstring): no verdict in their help."""
 
@@ -284,13 +214,10 @@ def note(name: str) -> str:
         return ""
     if not measurements:
         return NOT_MEASURED
-    by_section: dict[str, list[Measurement]] = {}
-    for measurement in measurements:
-        by_section.setdefault(measurement.section, []).append(measurement)
-    parts = []
-    for section, group in by_section.items():
-        found = ", ".join(m.verdict if m.value is None else f"{m.value}: {m.verdict}" for m in group)
-        parts.append(f"{found} ({HISTORY}/{section})")
+    found: dict[str, list[str]] = {}
+    for m in measurements:
+        found.setdefault(m.section, []).append(m.verdict if m.value is None else f"{m.value}: {m.verdict}")
+    parts = [f"{', '.join(verdicts)} ({HISTORY}/{section})" for section, verdicts in found.items()]
     return f"{_MEASURED_PREFIX}{'; '.join(parts)}."
 
 
@@ -307,11 +234,8 @@ def split_note(text: str) -> tuple[str, str]:
 
 def with_note(name: str, text: str | None) -> str:
     """Help ``text`` of option ``name`` ending with its :func:`note` (once: a text that has one keeps it)."""
-    text = (text or "").strip()
-    if split_note(text)[1]:
-        return text
-    sentence = note(name)
-    if not sentence:
+    text, sentence = (text or "").strip(), note(name)
+    if split_note(text)[1] or not sentence:
         return text
     return f"{text.rstrip('.')}. {sentence}" if text else sentence
 

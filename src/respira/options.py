@@ -9,6 +9,7 @@ import difflib
 import enum
 import json
 from collections.abc import Callable, Iterable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
 from transformers import HfArgumentParser
@@ -103,23 +104,17 @@ def corpus_list(
     return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-class _Group:
-    """An argument group (or the parser) recording each ``add_argument`` call of ``HfArgumentParser``."""
-
-    def __init__(self, title: str | None, calls: list[tuple[str | None, tuple[str, ...], dict[str, Any]]]):
-        self.title, self.calls = title, calls
-
-    def add_argument(self, *names: str, **options: Any) -> None:
-        self.calls.append((self.title, names, options))
-
-
 class _Recorder(HfArgumentParser):
+    """Records each ``add_argument`` call ``HfArgumentParser`` makes, with its group's title."""
+
     def __init__(self, dataclass_types: Iterable[type]) -> None:
         self.calls: list[tuple[str | None, tuple[str, ...], dict[str, Any]]] = []
         super().__init__(list(dataclass_types), add_help=False)
 
     def add_argument_group(self, title: str | None = None, *args: Any, **kwargs: Any) -> Any:
-        return _Group(title, self.calls)
+        return SimpleNamespace(
+            add_argument=lambda *names, **options: self.calls.append((title, names, options))
+        )
 
     def add_argument(self, *names: str, **options: Any) -> None:
         self.calls.append((None, names, options))

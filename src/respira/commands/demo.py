@@ -12,7 +12,6 @@ import argparse
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..options import option
 from ..utils.files import is_occupied, remove_path
@@ -127,7 +126,17 @@ def run(args: argparse.Namespace) -> None:
         print(f"\n{recording.name} ({len(rows)} cycles)")
         print(
             format_table(
-                _cells(rows), ["start", "end", "crackle", "wheeze", "label", "annotated"], align=">>>><<"
+                [
+                    [
+                        *(f"{row[key]:.2f}" for key in ("start", "end")),
+                        *(f"{row[key]:.3f}" for key in ("crackle", "wheeze")),
+                        row["label"],
+                        row["annotated_label"],
+                    ]
+                    for row in rows
+                ],
+                ["start", "end", "crackle", "wheeze", "label", "annotated"],
+                align=">>>><<",
             )
         )
         plot_recording(
@@ -139,20 +148,6 @@ def run(args: argparse.Namespace) -> None:
     )
     print(f"\ndemo finished in {time.perf_counter() - started:.0f} s; everything is in {output_dir}")
     print(f"\ntry the model in your browser:\n  respira app {export_dir}")
-
-
-def _cells(rows: list[dict[str, Any]]) -> list[list[str]]:
-    return [
-        [
-            f"{row['start']:.2f}",
-            f"{row['end']:.2f}",
-            f"{row['crackle']:.3f}",
-            f"{row['wheeze']:.3f}",
-            row["label"],
-            row["annotated_label"],
-        ]
-        for row in rows
-    ]
 
 
 def plot_recordings(corpus: Path, count: int = 2) -> list[Path]:

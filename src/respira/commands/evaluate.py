@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..options import AggregationOptions
 from ..scoring.evaluate import THRESHOLDS_HELP, evaluate_options, evaluate_options_type, score_model
-from .options import add_flag_pair, add_model_argument, options_of
+from .options import add_model_argument, options_of
 
 EPILOG = """\
 data: --data_dir (a corpus folder, or a folder written by respira prepare) or --dataset_name (a Hub
@@ -80,7 +80,9 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         dataclass_types=[*evaluate_options(), AggregationOptions],
     )
     add_model_argument(parser)
-    add_flag_pair(parser, "--thresholds", help=THRESHOLDS_HELP)
+    parser.add_argument(
+        "--thresholds", type=float, nargs=2, metavar=("CRACKLE", "WHEEZE"), help=THRESHOLDS_HELP
+    )
     parser.set_defaults(handler=run)
 
 

@@ -50,18 +50,8 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[options := fit_site_options()],
     )
-    add_model_argument(parser, optional=True)
+    add_model_argument(parser)
     parser.set_defaults(handler=run, options_type=options)
-
-
-def fit_from_args(args: argparse.Namespace, candidates: tuple[str, ...] | None = None):
-    """The fit the parsed options describe (:func:`respira.sites.fit_site.fit_site_folder`)."""
-    from ..sites.fit_site import fit_site_folder
-
-    options = asdict(options_of(args, args.options_type))
-    if candidates is not None:
-        options["candidates"] = candidates
-    return fit_site_folder(args.model, **options, say=lambda line: print(line, file=sys.stderr))
 
 
 def report(result) -> int:
@@ -95,4 +85,7 @@ def report(result) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return report(fit_from_args(args))
+    from ..sites.fit_site import fit_site_folder
+
+    options = asdict(options_of(args, args.options_type))
+    return report(fit_site_folder(args.model, **options, say=lambda line: print(line, file=sys.stderr)))

@@ -1,5 +1,5 @@
 """The command line's side of options several ``respira`` commands take: the positional ``MODEL`` and the
-model it names, flag pairs, recording aggregation (the options' fields themselves: :mod:`respira.options`)."""
+model it names (the options' fields themselves: :mod:`respira.options`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,7 @@ from typing import Any
 from ..options import SWITCH
 from ..pretrained import DEFAULT_DETECTOR_NAME
 
-__all__ = [
-    "add_flag_pair",
-    "add_model_argument",
-    "model_or_default",
-    "onnx_export_option",
-    "options_of",
-]
+__all__ = ["add_model_argument", "model_or_default", "onnx_export_option", "options_of"]
 
 
 def onnx_export_option() -> Any:
@@ -37,26 +31,15 @@ MODEL_HELP = "model folder, a shipped detector's name (`respira detectors`) or H
 
 
 def add_model_argument(
-    parser: argparse.ArgumentParser,
-    help: str = MODEL_HELP,
-    *,
-    files: str | None = None,
-    optional: bool = True,
+    parser: argparse.ArgumentParser, help: str = MODEL_HELP, *, files: str | None = None
 ) -> None:
-    """The positional ``MODEL`` a command runs (``help``: what it accepts, when more than the default).
-
-    It may be left out: respira's shipped detector then runs, and ``respira`` says so before the command
-    does (:func:`model_or_default`, called for every command that has a ``MODEL``). ``files``: the
-    destination of the command's list of recordings that follows ``MODEL`` (``predict``'s ``files``),
-    where a recording argparse gave to ``MODEL`` goes back. ``optional=False`` is left for a command
-    that must be told which model.
-    """
-    if optional:
-        help = f"{help} (default: respira's shipped detector, {DEFAULT_DETECTOR_NAME})"
-        parser.add_argument("model", metavar="MODEL", nargs="?", help=help)
-        parser.set_defaults(model_files=files)
-    else:
-        parser.add_argument("model", metavar="MODEL", help=help)
+    """The positional ``MODEL`` a command runs (``help``: what it accepts, when more than the default); left
+    out, the shipped detector runs (:func:`model_or_default`). ``files``: the destination of the
+    command's recordings after ``MODEL`` (``predict``'s), where a recording argparse gave to ``MODEL``
+    goes back."""
+    help = f"{help} (default: respira's shipped detector, {DEFAULT_DETECTOR_NAME})"
+    parser.add_argument("model", metavar="MODEL", nargs="?", help=help)
+    parser.set_defaults(model_files=files)
 
 
 def _is_recording(text: str) -> bool:
@@ -71,14 +54,9 @@ def _is_recording(text: str) -> bool:
 
 
 def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
-    """The model a command with an optional ``MODEL`` runs (:func:`respira.pretrained.shipped.chosen_model`,
-    which names a shipped detector on stderr), set as ``args.model``.
-
-    ``files``: the name of the command's positional list of recordings. argparse gives ``MODEL`` the
-    first positional whenever there are two or more; a recording there (:func:`_is_recording`) goes
-    back to the front of the recordings and the default runs (a folder, a shipped detector's name or a
-    Hub id stays the model).
-    """
+    """The model a command with an optional ``MODEL`` runs (:func:`respira.pretrained.shipped.chosen_model`),
+    set as ``args.model``. argparse gives ``MODEL`` the first of two or more positionals: a recording
+    there (:func:`_is_recording`) goes back to the front of ``files`` (the recordings' destination)."""
     from ..pretrained.shipped import chosen_model
 
     if args.model is not None and files is not None and _is_recording(args.model):
@@ -94,8 +72,3 @@ def options_of(args: argparse.Namespace, dataclass_type: type) -> Any:
     return dataclass_type(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(dataclass_type) if f.init}
     )
-
-
-def add_flag_pair(parser: argparse.ArgumentParser | argparse._ArgumentGroup, option: str, help: str) -> None:
-    """An option taking one number for crackles and one for wheezes (``--thresholds 0.4 0.6``)."""
-    parser.add_argument(option, type=float, nargs=2, metavar=("CRACKLE", "WHEEZE"), help=help)

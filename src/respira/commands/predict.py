@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -164,11 +165,10 @@ def check_plot_dir(folder: str | Path) -> Path:
     when the first PNG is written).
     """
     folder = Path(folder).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(f"--plot_dir {folder} is a file, not a folder")
     existing = next((path for path in (folder, *folder.parents) if path.exists()), Path())
     if not existing.is_dir():
-        raise NotADirectoryError(f"cannot create --plot_dir {folder}: {existing} is a file, not a folder")
+        where = "" if existing == folder else f"cannot create --plot_dir {folder}: "
+        raise NotADirectoryError(f"{where or '--plot_dir '}{existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write in --plot_dir {folder}: {existing} is not writable")
     return folder
@@ -177,17 +177,12 @@ def check_plot_dir(folder: str | Path) -> Path:
 def plot_paths(files: Sequence[str | Path], folder: Path) -> list[Path]:
     """One PNG path per file in ``folder``: ``NAME.png`` after the file's stem, ``NAME-2.png``... for
     repeated stems; each is checked (:func:`check_file_target`) before anything is predicted."""
-    taken: set[str] = set()
-    paths = []
+    taken: list[str] = []
     for file in files:
         stem = Path(file).stem or "recording"
-        name, number = f"{stem}.png", 1
-        while name in taken:
-            number += 1
-            name = f"{stem}-{number}.png"
-        taken.add(name)
-        paths.append(check_file_target(folder / name))
-    return paths
+        names = (f"{stem}-{number}.png" if number > 1 else f"{stem}.png" for number in itertools.count(1))
+        taken.append(next(name for name in names if name not in taken))
+    return [check_file_target(folder / name) for name in taken]
 
 
 def progress(files: Sequence[str], description: str = "predicting") -> Iterable[str]:
@@ -208,11 +203,9 @@ def run(args: argparse.Namespace) -> int:
     apply_num_threads()
     if args.annotations is not None and len(args.files) != 1:
         raise ValueError(f"--annotations applies to exactly one FILE, got {len(args.files)} files")
-    output_format = args.format
     suffix = Path(args.output).suffix.lower().lstrip(".") if args.output else ""
-    if output_format is None:
-        output_format = "csv" if suffix == "csv" else "json"
-    elif suffix in FORMATS and suffix != output_format:
+    output_format = args.format or ("csv" if suffix == "csv" else "json")
+    if args.format and suffix in FORMATS and suffix != output_format:
         raise ValueError(
             f"--output {args.output} names a .{suffix} file but --format is {output_format}: "
             f"give one of them (or make them agree)"
@@ -220,15 +213,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_file_target(args.output)  # before any work: a folder there, or a file above it
     if args.events:
-        clashing = [
-            option
-            for option, given in (
-                ("--annotations", args.annotations is not None),
-                ("--per_recording", args.per_recording),
-            )
-            if given
-        ]
-        if clashing:
+        flags = {"--annotations": args.annotations is not None, "--per_recording": args.per_recording}
+        if clashing := [flag for flag, given in flags.items() if given]:
             raise ValueError(f"--events detects events over whole recordings: drop {', '.join(clashing)}")
         if not 0 < args.frame_hop <= 0.1:
             raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")

@@ -162,11 +162,6 @@ def _what(spec: CorpusSpec) -> str:
     return f"{spec.label} makes {splits} splits of {' or '.join(spec.configs)}"
 
 
-def _build(args: argparse.Namespace, config_name: str, options: dict[str, Any]):
-    common = {"cache_dir": args.cache_dir, "num_proc": args.num_proc}
-    return get_corpus(args.dataset).load()(args.data_dir, config_name=config_name, **options, **common)
-
-
 def _summary(dataset, corpus: str, config_name: str) -> str:
     from ..data.corpora import resolve
     from ..data.dataset_folder import split_table
@@ -191,7 +186,10 @@ def run(args: argparse.Namespace) -> None:
     if args.push_to_hub:
         check_push_target(args.push_to_hub, token=args.token)
     started = time.perf_counter()
-    dataset = _build(args, config_name, options)
+    build = get_corpus(args.dataset).load()
+    dataset = build(
+        args.data_dir, config_name=config_name, **options, cache_dir=args.cache_dir, num_proc=args.num_proc
+    )
     print(f"{args.dataset.upper()} '{config_name}' dataset ready in {time.perf_counter() - started:.1f} s")
     print(_summary(dataset, args.dataset, config_name))
     if not args.output_dir and not args.push_to_hub:

@@ -54,45 +54,31 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..hub.push import check_push_target
-
-    check_push_target(args.repo_id, token=args.token)  # before any page, Space or export is written
-    if args.space:
-        _push_with_space(args)
-    else:
-        _push_model(args)
-
-
-def _push_model(args: argparse.Namespace) -> None:
-    """The model repo: ``args.run_dir`` exported and pushed to ``args.repo_id``."""
-    from ..hub import push_run
-
-    url = push_run(
-        args.run_dir,
-        args.repo_id,
-        private=args.private,
-        token=args.token,
-        revision=args.revision,
-        with_code=not args.no_code,
-        onnx=args.onnx,
-    )
-    print(f"pushed {args.run_dir} → {url}")
-
-
-def _push_with_space(args: argparse.Namespace) -> None:
-    """The model repo, then the static page as a Space repo (``sdk: static``) of the same id: the page is
-    written first, so a model it cannot be made of (or missing onnxruntime-web) stops before any push."""
+    """Push the model repo; with ``--space``, then its static page as a Space repo (``sdk: static``) of the
+    same id, written first, so a model it cannot be made of stops before any push."""
     import tempfile
     from pathlib import Path
 
     from ..app.web_page import write_web_page
-    from ..hub.push import push_space_folder
+    from ..hub import push_run
+    from ..hub.push import check_push_target, push_space_folder
 
+    check_push_target(args.repo_id, token=args.token)  # before any page, Space or export is written
     with tempfile.TemporaryDirectory(prefix="respira-push-space-") as tmp:
-        page = write_web_page(args.run_dir, Path(tmp) / "page", name=args.repo_id)
-        _push_model(args)
-        message = f"Upload the respira static page for {args.repo_id}"
-        space = push_space_folder(
-            page, args.repo_id, private=args.private, token=args.token, commit_message=message
+        page = write_web_page(args.run_dir, Path(tmp) / "page", name=args.repo_id) if args.space else None
+        url = push_run(
+            args.run_dir,
+            args.repo_id,
+            private=args.private,
+            token=args.token,
+            revision=args.revision,
+            with_code=not args.no_code,
+            onnx=args.onnx,
         )
-    print(f"pushed the static page as a Space → {space}")
+        print(f"pushed {args.run_dir} → {url}")
+        if page is not None:
+            message = f"Upload the respira static page for {args.repo_id}"
+            space = push_space_folder(
+                page, args.repo_id, private=args.private, token=args.token, commit_message=message
+            )
+            print(f"pushed the static page as a Space → {space}")

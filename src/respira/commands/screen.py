@@ -5,8 +5,6 @@ CSV) tables (:mod:`respira.screening`)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,19 +118,11 @@ def _check(args: argparse.Namespace) -> None:
     check_folder_target(output)
 
 
-@contextlib.contextmanager
-def _bar(total: float, unit: str) -> Iterator[Any]:
+def _bar(total: float, unit: str) -> Any:
     from ..utils.progress import stage
 
-    with stage(
-        "screening", round(total, 3) if unit == "h" else int(total), "hour" if unit == "h" else unit
-    ) as shown:
-        yield shown
-
-
-def detector_device(args: argparse.Namespace, state: Any) -> str:
-    """Where the model runs: ``--onnx`` on the CPU, else ``--device`` or the process's device."""
-    return "cpu" if args.onnx else str(args.device or state.device)
+    hours = unit == "h"
+    return stage("screening", round(total, 3) if hours else int(total), "hour" if hours else unit)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,14 +140,15 @@ def run(args: argparse.Namespace) -> int:
     # cpu: gloo processes where there is no GPU (accelerate's multi-GPU launcher starts them on a CPU machine)
     state = PartialState(cpu=args.device == "cpu" or not torch.cuda.is_available())
     apply_num_threads()
+    device = args.device or state.device  # where the model runs (--onnx: on the CPU)
     detector = Detector.from_pretrained(
         args.model,
-        device=args.device or state.device,
+        device=device,
         onnx=True if args.onnx else None,
         window=args.window,
         hop=args.hop,
         smoothing=args.smoothing,
-        batch_size=args.batch_size or default_batch_size(detector_device(args, state)),
+        batch_size=args.batch_size or default_batch_size("cpu" if args.onnx else str(device)),
         max_windows=args.max_windows,
         aggregation=aggregation,
         top_k=top_k,

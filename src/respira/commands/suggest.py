@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction, line: str) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         dataclass_types=[SuggestOptions],
     )
-    add_model_argument(parser, optional=True)
+    add_model_argument(parser)
     parser.set_defaults(handler=run)
 
 

@@ -58,26 +58,24 @@ def run(args: argparse.Namespace) -> TrainedRun:
     return train_recipe(args.recipe, command_line_options(args), args.overrides, resume_hint=hint)
 
 
-_DROPPED = {"--resume_from_checkpoint": 1, "--overwrite": 0, "--debug": 0}  # flag → values it takes
-
-
 def resume_command(argv: Sequence[str]) -> str:
     """The command line that continues the run of ``argv`` (``respira train ...``): the same options,
-    ``--resume_from_checkpoint last`` instead of any given one and without ``--overwrite``."""
-    kept: list[str] = []
-    tokens = list(argv)
-    index = 0
-    while index < len(tokens):
-        name = tokens[index].split("=", 1)[0]
-        if name in _DROPPED and "=" not in tokens[index]:
-            index += 1 + _DROPPED[name]
-            if name == "--overwrite" and index < len(tokens) and tokens[index].lower() in _BOOL_WORDS:
-                index += 1
-            continue
-        if name not in _DROPPED:
-            kept.append(tokens[index])
-        index += 1
+    ``--resume_from_checkpoint last`` instead of any given one and without ``--overwrite`` or ``--debug``."""
+    kept, tokens = [], list(argv)
+    while tokens:
+        token = tokens.pop(0)
+        name = token.split("=", 1)[0]
+        if name not in ("--resume_from_checkpoint", "--overwrite", "--debug"):
+            kept.append(token)
+        elif (
+            "=" not in token
+            and tokens
+            and (
+                name == "--resume_from_checkpoint" or (name == "--overwrite" and tokens[0].lower() in _BOOLS)
+            )
+        ):
+            tokens.pop(0)  # its value: a checkpoint, or --overwrite's optional bool
     return shlex.join(["respira", *kept, "--resume_from_checkpoint", "last"])
 
 
-_BOOL_WORDS = {"true", "false", "yes", "no", "t", "f", "y", "n", "1", "0"}
+_BOOLS = {"true", "false", "yes", "no", "t", "f", "y", "n", "1", "0"}
