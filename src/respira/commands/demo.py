@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..labels import MULTI_LABEL_NAMES
 from ..options import option
 from ..utils.files import is_occupied, remove_path
 from ..utils.tables import format_number, format_table
@@ -129,13 +130,13 @@ def run(args: argparse.Namespace) -> None:
                 [
                     [
                         *(f"{row[key]:.2f}" for key in ("start", "end")),
-                        *(f"{row[key]:.3f}" for key in ("crackle", "wheeze")),
+                        *(f"{row[key]:.3f}" for key in MULTI_LABEL_NAMES),
                         row["label"],
                         row["annotated_label"],
                     ]
                     for row in rows
                 ],
-                ["start", "end", "crackle", "wheeze", "label", "annotated"],
+                ["start", "end", *MULTI_LABEL_NAMES, "label", "annotated"],
                 align=">>>><<",
             )
         )
