@@ -219,12 +219,20 @@ def test_a_kfold_run_trains_every_fold_and_seed_and_evaluate_rebuilds_the_kept_f
 def test_a_multi_label_kfold_run_pools_predictions_at_each_models_thresholds(
     synthetic_corpus: Path, tmp_path: Path, capsys
 ) -> None:
+    """On cached frozen-encoder embeddings: every fold x seed's record says how its cache was built, not
+    only the kept model's (whose trainer alone outlives the folds)."""
     output = tmp_path / "run"
+    recipe = _recipe(
+        tmp_path, problem_type=MULTI_LABEL, num_folds=2, freeze_encoder=True, cache_embeddings=True
+    )
     code = main(
-        ["train", str(_recipe(tmp_path, problem_type=MULTI_LABEL, num_folds=2)), "--data_dir",
-         str(synthetic_corpus), "--output_dir", str(output), "--dataset_cache_dir", str(tmp_path / "cache")]
+        ["train", str(recipe), "--data_dir", str(synthetic_corpus), "--output_dir", str(output),
+         "--dataset_cache_dir", str(tmp_path / "cache")]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
+    record = json.loads((output / "respira_run.json").read_text())
+    assert len(record["metrics"]["per_seed"]) == 2
+    assert all(entry["embedding_cache"] for entry in record["metrics"]["per_seed"])
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["runs"] == 2 and "test_auc_crackle_ci95" in metrics
     _check_pooled_agrees_with_each_fold(metrics)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +38,9 @@ class SeedOutcome:
     """The final evaluation on the validation split (``eval_*`` keys); empty without one."""
     test: dict[str, Any]
     """The test split's metrics (``test_*`` keys); empty without one."""
-
-    @property
-    def embedding_passes(self) -> list[EmbeddingPass]:
-        """How the trainer's embedding cache was built, pass by pass (empty without the cache)."""
-        share = getattr(self.trainer, "embedding_share", None)
-        return list(share.passes) if share is not None else []
+    embedding_passes: list[EmbeddingPass] = field(default_factory=list)
+    """How the trainer's embedding cache was built, pass by pass (empty without the cache); kept when
+    the trainer is dropped (a k-fold run keeps only the kept fold's)."""
 
     @property
     def validation_score(self) -> float | None:
@@ -94,7 +91,8 @@ def run_seed(
         validation["eval_cross_fit_icbhi_score"] = fitted.icbhi_score  # out of fold, at its thresholds
         validation["eval_cross_fit_epochs"] = fitted.epochs
     test = trainer.evaluate_test(splits["test"]) if "test" in splits else {}
-    return SeedOutcome(trainer, validation, test)
+    share = getattr(trainer, "embedding_share", None)
+    return SeedOutcome(trainer, validation, test, list(share.passes) if share is not None else [])
 
 
 def select_seed(outcomes: dict[Any, SeedOutcome]) -> Any:
