@@ -17,8 +17,8 @@ imported, before or after ``import respira`` (except in the ``respira`` command,
 
 import importlib
 import sys
-from typing import Any
 
+from .utils.lazy_exports import lazy_exports
 from .utils.post_import import after_import
 
 __version__ = "0.1.0.dev0"
@@ -62,16 +62,8 @@ _LAZY: dict[str, str] = {
 """Names of the package imported from their module on first use (``import respira`` stays light)."""
 
 
-def __getattr__(name: str) -> Any:
-    """``respira.Detector``, ``respira.train``... (:data:`_LAZY`), imported on first use."""
-    if name in _LAZY:  # by name: the package root re-exports, it is no layer (the contract's root)
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'respira' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    """The module's names and the lazily imported ones (so ``dir()`` and autodoc list them)."""
-    return sorted({*globals(), *__all__})
+# by name: the package root re-exports, it is no layer (the import contract's root)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 def _register_models() -> None:

@@ -22,6 +22,6 @@ def lazy_exports(
         return value
 
     def module_dir() -> list[str]:
-        return sorted([*namespace, *exports])
+        return sorted({*namespace, *exports})
 
     return module_getattr, module_dir
