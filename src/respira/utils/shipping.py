@@ -16,13 +16,10 @@ _Method = TypeVar("_Method", bound=Callable)
 _Definition = TypeVar("_Definition")
 
 STAGES: tuple[str, ...] = (
-    "resample",
     "spec_augment",
-    "pooling_attention",
     "pooling_autopool",
 )
-"""The optional stages of a model: resampling the input to the featurizer's own rate, SpecAugment (in
-training), and the poolings of ``config.pooling`` with their own code (attention, auto-pool)."""
+"""The optional stages of a model: SpecAugment (in training) and auto-pooling (``config.pooling``)."""
 
 
 def not_shipped(method: _Method) -> _Method:
