@@ -108,27 +108,17 @@ class EfficientATConfig(PretrainedConfig):
 
     def _check(self) -> None:
         if not MIN_WIDTH_MULT <= float(self.width_mult) <= MAX_WIDTH_MULT:
-            raise ValueError(
-                f"width_mult must be between {MIN_WIDTH_MULT} and {MAX_WIDTH_MULT} "
-                "(EfficientAT mn04 to mn10), "
-                f"got {self.width_mult}"
-            )
+            raise ValueError(f"width_mult must be between 0.4 and 1.0 (mn04 to mn10), got {self.width_mult}")
         if self.head_type not in _HEAD_TYPES:
             raise ValueError(f"head_type must be one of {_HEAD_TYPES}, got {self.head_type!r}")
         if not self.inverted_residual_setting:
             raise ValueError("inverted_residual_setting must list at least one block")
         for index, row in enumerate(self.inverted_residual_setting):
-            if len(row) != len(_SETTING_FIELDS):
+            if len(row) != len(_SETTING_FIELDS) or row[5] not in _ACTIVATIONS or row[6] not in (1, 2):
                 raise ValueError(
-                    f"inverted_residual_setting[{index}] must have {len(_SETTING_FIELDS)} entries "
-                    f"({', '.join(_SETTING_FIELDS)}), got {row!r}"
+                    f"inverted_residual_setting[{index}] must be [{', '.join(_SETTING_FIELDS)}] with "
+                    f"activation RE or HS and stride 1 or 2, got {row!r}"
                 )
-            if row[5] not in _ACTIVATIONS:
-                raise ValueError(
-                    f"inverted_residual_setting[{index}]: activation must be RE or HS, got {row[5]!r}"
-                )
-            if row[6] not in (1, 2):
-                raise ValueError(f"inverted_residual_setting[{index}]: stride must be 1 or 2, got {row[6]!r}")
         if not 0.0 <= self.classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {self.classifier_dropout}")
 
