@@ -316,7 +316,7 @@ SUGGEST = "## Which patients to label first: `respira suggest`'s strategies"
 
 
 def test_the_suggest_section_pastes_its_output_files_and_its_reading_holds() -> None:
-    from respira.sites.suggestion import DEFAULT_STRATEGY
+    from respira.sites.suggest import STRATEGY as DEFAULT_STRATEGY
 
     section = _section(_history("fit-site"), SUGGEST).splitlines()
     for output in ("suggest.md", "suggest_speed.md"):

@@ -115,7 +115,6 @@ class SuggestOptions:
         choices=("patient", "recording"),
     )
     overwrite: bool = option("overwrite", "replace an existing --output")
-    seed: int = _option(0, "seed of the random draws (default 0)")
     batch_size: int | None = embedding_batch_size()
     device: str | None = option("device")
     threads: int | None = option("threads")
