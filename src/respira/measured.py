@@ -175,7 +175,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "smoothing": (),
     "thresholds": (),
     "events": (Measurement("mixed", _EVENT_DETECTION),),
-    "event_rule": (),
     "frame_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
     "candidates": (),
