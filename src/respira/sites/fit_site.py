@@ -244,8 +244,7 @@ def fit_site_folder(
     result_dir = None
     if written:
         result_dir = write_site_folder(
-            detector.model, fit, record, output_dir, base=model, embeddings=sample.embeddings[:64],
-            curve=curve, overwrite=overwrite,
+            detector.model, fit, record, output_dir, base=model, curve=curve, overwrite=overwrite,
         )  # fmt: skip
     return SiteFitResult(
         result_dir,
