@@ -127,12 +127,6 @@ def test_the_chosen_row_holds_its_gain_over_the_model_as_is_paired_by_patient(ba
     assert fit.applies  # a perfect head against one ranking crackles backwards: both parts shown
 
 
-def test_fit_site_refuses_a_sample_it_cannot_judge():
-    sample = make_sample(units=3)
-    with pytest.raises(ValueError, match="at least 4 units"):
-        fit_sample(sample)
-
-
 def test_topk_mean_aggregation_is_scored_through_the_detectors_rule():
     sample = make_sample(aggregation="topk_mean", top_k=2, units=16)
     fitted = fit_procedure(sample)
