@@ -1,15 +1,11 @@
 """A site's labelled sample: its recordings read from a folder, and the encoder's view of their windows.
 
-- :func:`read_site_recordings`: every labelled recording of a folder (``--dataset
-  labelled|kauh|sprsound|icbhi``) through its corpus's :class:`~respira.data.corpora.CorpusSpec`, before any
-  audio is decoded (a cycle-annotated recording is crackle or wheeze when any of its cycles is); recordings
-  too poor to judge and rows not yet labelled are left out. Units are patients; a labelled folder without
-  a ``patient`` column makes each recording its own unit. A sample with fewer than :data:`MIN_UNITS` units,
-  or without a normal and an abnormal recording, is refused in one line;
-- :func:`embed_recordings`: one forward pass per window ``predict`` cuts, batched across recordings, gives
-  each its pooled embedding as the head reads it (before ``head_norm``) and the model's own logits: a
-  :class:`SiteSample`, saved to one ``.npz`` so a sample is embedded once; :func:`linear_head`: the model's
-  head in that raw space when a site head can replace it (:func:`site_head_refusal`).
+:func:`read_site_recordings`: every labelled recording of a folder (``--dataset``) before any audio is
+decoded (a cycle-annotated recording is crackle or wheeze when any of its cycles is); units are patients,
+or each recording when a labelled folder names none. :func:`embed_recordings`: one
+forward pass per window ``predict`` cuts gives each window's pooled embedding as the head reads it and the
+model's own logits (a :class:`SiteSample`, saved to one ``.npz``); :func:`linear_head`: the model's head in
+that raw space when a site head can replace it (:func:`site_head_refusal`).
 """
 
 from __future__ import annotations
