@@ -59,6 +59,6 @@ def test_python_values_are_read_as_the_command_line_reads_their_flags() -> None:
         with pytest.raises(CommandLineError) as printed:
             model = ["runs/x"] if command == "evaluate" else []
             parse_command_line([command, *model, f"--{name}", str(value)], parser)
-        assert printed.value.reason == reason
+        assert printed.value.line() == f"respira {command}: error: {reason} (see respira {command} --help)"
     with pytest.raises(OptionError, match="the following arguments are required: --data_dir"):
         options_from(fit_site_options(), {"output_dir": "out"})
