@@ -18,7 +18,6 @@ from transformers import HfArgumentParser
 
 from . import __version__
 from .commands import COMMANDS, register_all
-from .commands.options import model_or_default
 from .measured import with_note
 from .options import unrecognized
 from .utils.messages import one_line, run_warnings
@@ -181,6 +180,28 @@ def parse_command_line(
     args.overrides = extra
     args.argv = argv
     return args
+
+
+def model_or_default(args: argparse.Namespace, files: str | None = None) -> str:
+    """The model a command with an optional ``MODEL`` runs (:func:`respira.pretrained.shipped.chosen_model`),
+    set as ``args.model``. argparse gives ``MODEL`` the first of two or more positionals: an audio file
+    name there goes back to the front of ``files`` (a model is never ``x.wav``)."""
+    from pathlib import Path
+
+    from .pretrained.shipped import chosen_model
+    from .screening.sources import AUDIO_SUFFIXES
+
+    path = Path(args.model or "").expanduser()
+    if (
+        args.model is not None
+        and files is not None
+        and path.suffix.lower() in AUDIO_SUFFIXES
+        and not path.is_dir()
+    ):
+        setattr(args, files, [args.model, *getattr(args, files)])
+        args.model = None
+    args.model = chosen_model(args.model)
+    return args.model
 
 
 WRITTEN_OPTIONS = ("output_dir", "output", "plot_dir")

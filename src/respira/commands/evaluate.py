@@ -6,9 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..options import AggregationOptions
+from ..options import AggregationOptions, add_model_argument, options_of
 from ..scoring.evaluate import THRESHOLDS_HELP, evaluate_options, evaluate_options_type, score_model
-from .options import add_model_argument, options_of
 
 EPILOG = """\
 data: --data_dir (a corpus folder, or a folder written by respira prepare) or --dataset_name (a Hub

@@ -7,8 +7,8 @@ import argparse
 import sys
 from dataclasses import asdict
 
+from ..options import add_model_argument, options_of
 from ..sites.options import fit_site_options
-from .options import add_model_argument, options_of
 
 NOT_WRITTEN = 1
 """Exit code when nothing was written (the fit is not shown to beat all-normal and the model as is out of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..app.label_server import LabelOptions
-from .options import add_model_argument, options_of
+from ..options import add_model_argument, options_of
 
 EPILOG = """\
 The page shows the first recording of the labels file, in its order, whose crackle and wheeze cells are

@@ -14,10 +14,9 @@ from typing import Any
 from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
-from ..options import SWITCH, AggregationOptions, aggregation_options, option
+from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
-from .options import add_model_argument
 
 EPILOG = """\
 output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and

@@ -222,8 +222,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _stored_name(args: argparse.Namespace, config_name: str) -> str:
-    """The config's name in the folder / repo: --config_name, else the corpus spec's ``stored_name`` (kauh for
-    KAUH), else the builder config."""
+    """The config's name in the folder / repo."""
     import re
 
     name = args.config_name or get_corpus(args.dataset).stored_name or config_name

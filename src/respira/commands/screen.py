@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
-from ..options import SWITCH, AggregationOptions, aggregation_options, option
+from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..screening.batches import CPU_BATCH_SIZE, GPU_BATCH_SIZE, default_batch_size
-from .options import add_model_argument
 
 EPILOG = """\
 SOURCE: a folder (searched recursively for .wav, .flac, .ogg, .mp3, .m4a, .aac, .opus), a .txt list of

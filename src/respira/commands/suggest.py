@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
+from ..options import add_model_argument, options_of
 from ..sites.options import SuggestOptions
-from .options import add_model_argument, options_of
 
 EPILOG = """\
 ARCHIVE is a folder of recordings (any audio respira reads, found below it), optionally with a
