@@ -9,10 +9,7 @@ compares with the default: ``helped`` or ``hurt`` beyond the runs' spread, ``no 
 
 from __future__ import annotations
 
-import inspect
-import types
-from dataclasses import dataclass, fields
-from typing import TypeVar
+from dataclasses import dataclass
 
 __all__ = [
     "HISTORY",
@@ -20,7 +17,6 @@ __all__ = [
     "MECHANICAL",
     "VERDICTS",
     "Measurement",
-    "measured_help",
     "note",
     "split_note",
     "with_note",
@@ -232,17 +228,3 @@ def with_note(name: str, text: str | None) -> str:
     if split_note(text)[1] or not sentence:
         return text
     return f"{text.rstrip('.')}. {sentence}" if text else sentence
-
-
-_Dataclass = TypeVar("_Dataclass", bound=type)
-
-
-def measured_help(cls: _Dataclass) -> _Dataclass:
-    """Class decorator: each field the dataclass ``cls`` declares itself (not one it inherits) gets its
-    :func:`note` at the end of its ``metadata["help"]``, which ``HfArgumentParser`` and the docs read."""
-    own = inspect.get_annotations(cls)
-    for item in fields(cls):
-        if item.name in own and note(item.name):
-            help_text = with_note(item.name, item.metadata.get("help"))
-            item.metadata = types.MappingProxyType({**item.metadata, "help": help_text})
-    return cls
