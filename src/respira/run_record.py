@@ -324,12 +324,6 @@ def json_type(value: Any) -> str:
     return names.get(type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
 
 
-def _type_name(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "")
-
-
 _SCALARS: dict[type, Any] = {
     bool: lambda v: isinstance(v, bool),
     int: lambda v: isinstance(v, int) and not isinstance(v, bool),
@@ -340,67 +334,48 @@ _SCALARS: dict[type, Any] = {
 
 def convert_json(value: Any, annotation: Any, where: str = "") -> Any:
     """``value`` (parsed JSON) as ``annotation``; ``ValueError`` naming ``where`` when it does not fit."""
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        return _convert_union(value, annotation, where)
-    if dataclasses.is_dataclass(annotation):
-        return _convert_dataclass(value, annotation, where)
-    if origin in (list, tuple, dict):
-        return _convert_container(value, annotation, where)
-    if annotation not in _SCALARS:  # pragma: no cover - a field type this checker does not know
-        raise TypeError(f"unsupported field type {annotation!r} at {where}")
-    if not _SCALARS[annotation](value):
-        raise _mismatch(value, annotation, where)
-    return value
-
-
-def _convert_union(value: Any, annotation: Any, where: str) -> Any:
-    options = [option for option in typing.get_args(annotation) if option is not type(None)]
-    if value is None and len(options) < len(typing.get_args(annotation)):
-        return None
-    errors = []
-    for option in options:
-        try:
-            return convert_json(value, option, where)
-        except ValueError as error:
-            errors.append(error)
-    raise errors[0] if len(errors) == 1 else _mismatch(value, annotation, where)
-
-
-def _convert_container(value: Any, annotation: Any, where: str) -> Any:
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
-    if not isinstance(value, dict if origin is dict else list):
-        raise _mismatch(value, annotation, where)
-    if origin is dict:
-        return {str(k): convert_json(v, arguments[1], _join(where, str(k))) for k, v in value.items()}
-    items = [convert_json(v, arguments[0], f"{where}[{i}]") for i, v in enumerate(value)]
-    return tuple(items) if origin is tuple else items
-
-
-def _convert_dataclass(value: Any, cls: type, where: str) -> Any:
-    if not isinstance(value, dict):
-        raise _mismatch(value, cls, where)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [key for key in value if key not in fields]
-    if unknown:
-        raise ValueError(f"unknown key {_join(where, unknown[0])!r}")
-    missing = [
-        name
-        for name, f in fields.items()
-        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ValueError(f"missing key {_join(where, missing[0])!r}")
-    kwargs = {key: convert_json(item, hints[key], _join(where, key)) for key, item in value.items()}
-    return cls(**kwargs)
+    name = annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
+    mismatch = ValueError(f"{where or 'the record'} should be {name}, got {json_type(value)}")
+    if origin in (typing.Union, types.UnionType):
+        options = [option for option in arguments if option is not type(None)]
+        if value is None and len(options) < len(arguments):
+            return None
+        errors = []
+        for option in options:
+            try:
+                return convert_json(value, option, where)
+            except ValueError as error:
+                errors.append(error)
+        raise errors[0] if len(errors) == 1 else mismatch
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise mismatch
+        fields = {f.name: f for f in dataclasses.fields(annotation)}
+        required = [k for k, f in fields.items() if f.default is f.default_factory is dataclasses.MISSING]
+        for problem, keys in (
+            ("unknown", [key for key in value if key not in fields]),
+            ("missing", [key for key in required if key not in value]),
+        ):
+            if keys:
+                raise ValueError(f"{problem} key {_join(where, keys[0])!r}")
+        hints = typing.get_type_hints(annotation)
+        return annotation(
+            **{key: convert_json(item, hints[key], _join(where, key)) for key, item in value.items()}
+        )
+    if origin in (list, tuple, dict):
+        if not isinstance(value, dict if origin is dict else list):
+            raise mismatch
+        if origin is dict:
+            return {str(k): convert_json(v, arguments[1], _join(where, str(k))) for k, v in value.items()}
+        items = [convert_json(v, arguments[0], f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if annotation is not Any and annotation not in _SCALARS:  # pragma: no cover - a type it does not know
+        raise TypeError(f"unsupported field type {annotation!r} at {where}")
+    if annotation is not Any and not _SCALARS[annotation](value):
+        raise mismatch
+    return value
 
 
 def _join(where: str, key: str) -> str:
     return f"{where}.{key}" if where else key
-
-
-def _mismatch(value: Any, annotation: Any, where: str) -> ValueError:
-    return ValueError(f"{where or 'the record'} should be {_type_name(annotation)}, got {json_type(value)}")
