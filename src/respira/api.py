@@ -1,11 +1,8 @@
 """respira from Python: :func:`train`, :func:`evaluate`, :func:`fit_site`, :func:`suggest` and :func:`label`
 do what their commands do, through the same functions.
 
-Each call's keyword arguments are the command's options (``respira.train("recipe.yaml", max_steps=2)``
-is ``respira train recipe.yaml --max_steps 2``; ``None``: not given), checked as their flags are: an unknown
-name (with the closest ones), a value its flag does not take or a required option left out raises
-:class:`OptionError`, with the line ``respira`` prints, before any work. To predict recordings,
-:class:`respira.Detector` serves.
+Keyword arguments are the command's options (``None``: not given), checked as their flags are: a mistake
+raises :class:`OptionError` with the line ``respira`` prints, before any work.
 
 Example::
 
