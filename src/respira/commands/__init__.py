@@ -1,9 +1,5 @@
-"""One module per ``respira`` sub-command; each exposes ``register(subparsers, line)``.
-
-A command module adds its parser with ``set_defaults(handler=run)``, its options a dataclass
-(:mod:`respira.options`); ``run(args)`` calls the package function that does the work (the one
-:mod:`respira.api` calls too) and raises on failure (the CLI turns exceptions into one-line errors).
-"""
+"""One module per ``respira`` sub-command: ``register(subparsers, line)`` adds its parser (options: a
+dataclass, :mod:`respira.options`) with ``handler=run``, which calls the package function doing the work."""
 
 from __future__ import annotations
 
