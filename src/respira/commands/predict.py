@@ -14,41 +14,28 @@ from typing import Any
 from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
 from ..inference.event_rules import DETECTION_COLUMNS
-from ..options import SWITCH, AggregationOptions, aggregation_options, option
+from ..options import SWITCH, AggregationOptions, add_model_argument, aggregation_options, option
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
-from .options import add_model_argument
 
 EPILOG = """\
-output: one row per window (or per annotated cycle) with file, start, end (seconds), crackle and
-wheeze (probability that each is present), label (normal/crackle/wheeze/both) and, for
-single-label models, p_normal, p_crackle, p_wheeze, p_both (the four class probabilities).
-JSON is a list of row objects; CSV has a header line. --annotations adds annotated_label.
+output: one row per window (or annotated cycle): file, start, end (seconds), crackle and wheeze
+(probabilities), label (normal/crackle/wheeze/both) and, for single-label models, p_normal, p_crackle,
+p_wheeze, p_both; --annotations adds annotated_label. JSON is a list of rows; CSV has a header line.
 
---per_recording: one row per FILE instead, its verdict as respira.Detector and `respira app` decide
-it: file, label (normal/crackle/wheeze/both at the model's thresholds), crackle and wheeze (the
-recording's probabilities through the model's own rule, its config's recording_aggregation, else
-the maximum over its windows; or --aggregation max, mean, or topk_mean with the mean of the --top_k
-largest), windows (with --annotations: cycles, how many were aggregated), aggregation and top_k.
+--per_recording: one row per FILE, its verdict as respira.Detector and `respira app` decide it (the
+windows aggregated by the model's own rule, else --aggregation max, mean or topk_mean of --top_k).
 
---events: one row per detected event instead: file, onset and offset (seconds), type (crackle or
-wheeze), confidence (the event's peak posterior) and rule, from frame posteriors on the encoder's own
-time axis (every --frame_hop seconds) decided at the model's thresholds and joined into events by its
-event settings (median filter, minimum duration, gap merging; respira.core.events), kept only where
-the recording's verdict holds them: the recording decided present (as --per_recording decides it) and
-a window decided present (--window, --hop) around the event; a file whose frame events this leaves out
-gets a line on stderr counting them and saying why. A file without events has no rows; CSV always has
-its header.
+--events: one row per detected event (file, onset, offset, type, confidence, rule) from frame posteriors
+every --frame_hop seconds, at the model's thresholds and event settings, kept only where the recording's
+verdict and its window hold it (a line on stderr counts those left out).
 
---plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
-folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
-probabilities with the model's decision thresholds, then the predicted labels and, with
---annotations, the annotated cycles and their labels. Several FILEs show their progress on stderr
-(a bar on a terminal, else one line; HF_HUB_DISABLE_PROGRESS_BARS=1 or TQDM_DISABLE=1 hides it).
+--plot: one PNG per FILE (in --plot_dir, else beside --output, else here): the mel spectrogram, the
+crackle and wheeze probabilities with the thresholds, the predicted labels and any --annotations.
+Several FILEs show their progress on stderr (TQDM_DISABLE=1 hides it).
 
-exit status: 0 when every file was predicted; 1 when some files failed (one error line each on
-stderr; the others are predicted and written); 2 when no file could be predicted or on any other
-error.
+exit status: 0 when every file was predicted; 1 when some failed (one error line each on stderr, the
+others written); 2 when none could be predicted or on any other error.
 """
 
 FORMATS = ("json", "csv")

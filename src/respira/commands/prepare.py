@@ -1,9 +1,5 @@
-"""``respira prepare``: build a corpus's dataset (ICBHI, KAUH, SPRSound...) from a local folder, print a
-summary, and save it as a loadable folder (Parquet + dataset card) or push it to a Hub dataset repo.
-
-Everything that can be checked is checked before the build: the options (against the builder's config),
-the output folder, and for ``--push_to_hub`` the repository id, the network and the token.
-"""
+"""``respira prepare``: build a corpus's dataset from a local folder, print a summary, and save it (Parquet +
+dataset card) or push it to a Hub dataset repo; options, output folder and Hub target checked first."""
 
 from __future__ import annotations
 
@@ -222,8 +218,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _stored_name(args: argparse.Namespace, config_name: str) -> str:
-    """The config's name in the folder / repo: --config_name, else the corpus spec's ``stored_name`` (kauh for
-    KAUH), else the builder config."""
+    """The config's name in the folder / repo."""
     import re
 
     name = args.config_name or get_corpus(args.dataset).stored_name or config_name
