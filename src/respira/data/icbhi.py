@@ -23,7 +23,7 @@ from ..core.windows import span_samples
 from ..labels import CLASS_NAMES, MULTI_LABEL_NAMES
 from ..run_record import SPLIT_STRATEGIES
 from .corpus import NUM_RECORDINGS
-from .errors import ICBHIFormatError, SplitError
+from .errors import CorpusFormatError, SplitError
 from .folds import FOLD_STRATEGIES, compose_fold, device_folds, fold_name, is_fold_strategy, patient_kfold
 from .layout import CorpusLayout
 from .loaders import (
@@ -38,8 +38,8 @@ from .splits import REQUIRE_ALL_HINT, SEARCH_HINT, carve_validation, patient_spl
 from .text_files import (
     CLIP_TOLERANCE_SECONDS,
     STRATA_COLUMNS,
-    ClippedCycleWarning,
     PartialCorpusWarning,
+    check_cycles_fit,
     index_from_layout,
 )
 
@@ -176,8 +176,13 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         index = index_from_layout(self.layout)
         index = self._drop_recordings_without_audio(index)
         files = {stem: self.layout.audio_files[stem] for stem in index["recording"].unique()}
-        durations = audio_durations(files, error=ICBHIFormatError)  # unreadable files fail early
-        self._check_cycles_fit_audio(index, durations)
+        durations = audio_durations(files)  # unreadable files fail early
+        recording = index["recording"]
+        check_cycles_fit(
+            zip(recording.map(self.layout.annotation_files), index["annotation_line"], index["start"],
+                index["end"], recording.map(durations), strict=True),
+            self.config.clip_tolerance,
+        )  # fmt: skip
         index = index.assign(split=assign_splits(index, self.config))
         generators = []
         names = (
@@ -209,7 +214,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         if not missing:
             return index
         if len(missing) == index["recording"].nunique():
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 self.layout.recordings_dir,
                 f"no audio (.wav/.flac) for any of the {len(missing)} annotated recordings",
             )
@@ -224,34 +229,10 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
         )
         return index[~index["recording"].isin(missing)].reset_index(drop=True)
 
-    def _check_cycles_fit_audio(self, index: pd.DataFrame, durations: dict[str, float]) -> None:
-        duration = index["recording"].map(durations)
-        empty = index[index["start"] >= duration]
-        if not empty.empty:
-            row = empty.iloc[0]
-            raise ICBHIFormatError(
-                self.layout.annotation_files[row["recording"]],
-                f"cycle {row['start']}-{row['end']} s starts after its audio ends at "
-                f"{durations[row['recording']]:.3f} s (empty cycle)",
-                line=int(row["annotation_line"]),
-            )
-        overrun = index["end"] - duration
-        clipped = index[overrun > self.config.clip_tolerance]
-        if not clipped.empty:
-            worst = clipped.loc[overrun[clipped.index].idxmax()]
-            warnings.warn(
-                f"{len(clipped)} cycle(s) end more than {self.config.clip_tolerance} s after their audio and "
-                f"are clipped to it; worst: {self.layout.annotation_files[worst['recording']]}:"
-                f"{int(worst['annotation_line'])} ends at {worst['end']} s, audio at "
-                f"{durations[worst['recording']]:.3f} s",
-                ClippedCycleWarning,
-                stacklevel=2,
-            )
-
     def _generate_examples(self, recordings: list[dict[str, Any]]):
         config = self.config
         for task in recordings:
-            samples = recording_samples(task["audio_path"], config, error=ICBHIFormatError)
+            samples = recording_samples(task["audio_path"], config)
             if config.name == "recordings":
                 yield (
                     task["recording"],
@@ -269,7 +250,7 @@ class ICBHI(FolderBuilder, datasets.GeneratorBasedBuilder):
             for cycle in task["cycles"]:
                 start, end = span_samples(cycle["start"], cycle["end"], rate, total)
                 if end <= start:
-                    raise ICBHIFormatError(
+                    raise CorpusFormatError(
                         task["annotation_path"],
                         f"cycle {cycle['start']}-{cycle['end']} s is empty after resampling to "
                         f"{rate} Hz ({total} samples)",

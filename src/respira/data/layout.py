@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from .corpus import RecordingName
-from .errors import ICBHIError, ICBHIFormatError
+from .errors import CorpusError, CorpusFormatError
 
 RECORDING_FOLDERS: tuple[str, ...] = ("ICBHI_final_database", "audio_and_txt_files")
 AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".flac")
@@ -63,7 +63,7 @@ def locate_corpus(data_dir: str | Path) -> CorpusLayout:
     if not annotation_files:
         from .corpora import layout_hint
 
-        raise ICBHIError(
+        raise CorpusError(
             f"no ICBHI annotation files (named like 101_1b1_Al_sc_Meditron.txt) in {root} or in an "
             f"{' or '.join(RECORDING_FOLDERS)} folder below it{layout_hint(root, 'icbhi')}"
         )
@@ -126,7 +126,7 @@ def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
             continue
         if path.suffix.lower() in AUDIO_SUFFIXES:
             if path.stem in audio:
-                raise ICBHIFormatError(
+                raise CorpusFormatError(
                     path, f"duplicate recording: audio already found in {audio[path.stem]}"
                 )
             audio[path.stem] = path
@@ -136,9 +136,9 @@ def _list_recordings(folder: Path) -> tuple[dict[str, Path], dict[str, Path]]:
         try:
             name = RecordingName.parse(path.stem)
         except ValueError as error:
-            raise ICBHIFormatError(path, str(error)) from None
+            raise CorpusFormatError(path, str(error)) from None
         if name.key in keys:
-            raise ICBHIFormatError(
+            raise CorpusFormatError(
                 path,
                 f"duplicate recording: {keys[name.key].name} is the same recording "
                 "(patient, recording index, chest location and acquisition mode); keep one of them",

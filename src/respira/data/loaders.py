@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -101,15 +100,11 @@ class FolderBuilder:
         super().__init__(*args, data_dir=str(Path(data_dir).expanduser().resolve()), **kwargs)  # type: ignore[call-arg]
         self.config.validate()  # type: ignore[attr-defined]
 
-    def _features(self) -> datasets.Features:
-        raise NotImplementedError
-
     def _info(self) -> datasets.DatasetInfo:
         spec = CORPORA[self.CORPUS]
-        module = sys.modules[type(self).__module__]  # its docstring describes the corpus
         return datasets.DatasetInfo(
-            description=module.__doc__,
-            features=self._features(),
+            description=spec.facts.description,
+            features=self._features(),  # type: ignore[attr-defined]
             homepage=spec.homepage,
             citation=spec.citation,
         )
@@ -124,42 +119,54 @@ class FolderBuilder:
             raise original_build_error(error, self._cache_dir_root) from None  # type: ignore[attr-defined]
 
 
-def recording_samples(
-    path: str | Path, config: AudioBuilderConfig, *, error: type[CorpusFormatError] = CorpusFormatError
-) -> np.ndarray:
-    """A recording decoded, down-mixed, resampled once and optionally low-passed; else ``error``."""
+def recording_samples(path: str | Path, config: AudioBuilderConfig) -> np.ndarray:
+    """A recording decoded, down-mixed, resampled once and optionally low-passed; else a format error."""
     try:
         samples = read_audio(path, config.sampling_rate)
     except AudioReadError as failure:
-        raise error(failure.path, failure.reason) from None
+        raise CorpusFormatError(failure.path, failure.reason) from None
     if config.lowpass_cutoff is not None:
         samples = lowpass(samples, config.sampling_rate, config.lowpass_cutoff, config.lowpass_order)
     return samples
 
 
-def audio_durations(
-    files: Mapping[str, Path], *, error: type[CorpusFormatError] = CorpusFormatError
-) -> dict[str, float]:
-    """Duration (seconds, from the header) of each recording; ``error`` for an unreadable file."""
+def audio_durations(files: Mapping[str, Path]) -> dict[str, float]:
+    """Duration (seconds, from the header) of each recording; a format error for an unreadable file."""
     durations = {}
     for stem, path in files.items():
         try:
             durations[stem] = audio_duration(path)
         except AudioReadError as failure:
-            raise error(failure.path, failure.reason) from None
+            raise CorpusFormatError(failure.path, failure.reason) from None
     return durations
 
 
 class WholeRecordings:
-    """Builder mixin: one example per recording, from the ``{"path", "metadata"}`` tasks of its splits."""
+    """Builder mixin: one example per recording of ``_recordings()``, all in one ``test`` split."""
 
-    FORMAT_ERROR: ClassVar[type[CorpusFormatError]]
+    COLUMNS: ClassVar[dict[str, Any]]
+    """The features of the examples' metadata columns, in order."""
     config: AudioBuilderConfig
+
+    def _recordings(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _features(self) -> datasets.Features:
+        return datasets.Features(
+            {"audio": datasets.Audio(sampling_rate=self.config.sampling_rate), **self.COLUMNS}
+        )
+
+    def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
+        recordings = self._recordings()
+        audio_durations(
+            {task["path"]: Path(task["path"]) for task in recordings}
+        )  # unreadable files fail early
+        return [datasets.SplitGenerator(name="test", gen_kwargs={"recordings": recordings})]
 
     def _generate_examples(self, recordings: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
         config = self.config
         for task in recordings:
-            samples = recording_samples(task["path"], config, error=self.FORMAT_ERROR)
+            samples = recording_samples(task["path"], config)
             audio = encode_wav(samples, config.sampling_rate, config.audio_subtype)
             metadata = task["metadata"]
             yield (
