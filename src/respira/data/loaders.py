@@ -1,9 +1,6 @@
 """What the corpus builders and their ``load_*`` functions share: the audio options
 (:class:`AudioBuilderConfig`), a located, fingerprinted folder whose failed build raises its cause
 (:class:`FolderBuilder`), one decode per recording, and options checked before any file is read.
-
-``datasets`` names a build's cache folder from the options given, not from where a field is declared
-(``tests/data/test_audio_config.py`` pins the config ids).
 """
 
 from __future__ import annotations
@@ -25,21 +22,13 @@ from .corpora import CORPORA, resolve
 from .errors import CorpusFormatError, original_build_error
 
 _INTERNAL_OPTIONS = ("input_fingerprint",)  # set by the builders from the input files
-WHOLE_RECORDING_BATCH = 50
-"""Examples per write batch of a config whose examples are whole recordings (large: keep batches small)."""
+WHOLE_RECORDING_BATCH = 50  # examples per write batch of a config of whole recordings (large examples)
 
 
 @dataclass
 class AudioBuilderConfig(datasets.BuilderConfig):
-    """How a builder decodes its recordings; every field is part of the cache key.
-
-    Args:
-        sampling_rate: rate every recording is resampled to (Hz).
-        lowpass_cutoff: optional Butterworth low-pass applied after resampling (Hz).
-        lowpass_order: order of that filter.
-        audio_subtype: how samples are stored (``FLOAT`` keeps the resampled signal exactly).
-        input_fingerprint: set by the builder from the input files; not for users.
-    """
+    """How a builder decodes its recordings (resampled to ``sampling_rate``, optionally low-passed, stored
+    as ``audio_subtype`` WAV); every field is part of the cache key (``input_fingerprint``: the files)."""
 
     sampling_rate: int = DEFAULT_SAMPLING_RATE
     lowpass_cutoff: float | None = None
@@ -76,15 +65,12 @@ class AudioBuilderConfig(datasets.BuilderConfig):
 
 
 class FolderBuilder:
-    """Builder mixin (first in the bases) for a corpus in a local folder: located first, fingerprinted, and
-    its config validated again after ``datasets`` has set the user's options.
-    """
+    """Builder mixin (first in the bases) for a corpus in a local folder: located by its
+    :data:`~respira.data.corpora.CORPORA` spec (``CORPUS``), fingerprinted, and its config validated again
+    after ``datasets`` has set the user's options."""
 
     CORPUS: ClassVar[str]
-    """Its :data:`~respira.data.corpora.CORPORA` name: its spec's ``locate`` (looked up when called, as
-    patched) finds the folder's layout, with ``fingerprint()``; homepage and citation go to its info."""
-    CORPUS_LABEL: ClassVar[str]
-    """How messages name the corpus (``ICBHI``, ``KAUH``)."""
+    CORPUS_LABEL: ClassVar[str]  # how messages name it
     WHOLE_RECORDING_CONFIGS: ClassVar[tuple[str, ...]] = ("recordings",)
 
     def __init__(self, *args: Any, data_dir: str | Path | None = None, **kwargs: Any) -> None:
@@ -176,7 +162,7 @@ class WholeRecordings:
 
 
 def builder_option_names(config_class: type[datasets.BuilderConfig]) -> tuple[str, ...]:
-    """The options a user may set on ``config_class``: its own fields (not ``BuilderConfig``'s)."""
+    """The options a user may set on ``config_class`` (not ``BuilderConfig``'s fields)."""
     base = {field.name for field in fields(datasets.BuilderConfig)}
     return tuple(
         field.name
@@ -218,8 +204,7 @@ def load_folder(
     streaming: bool,
     **given: Any,
 ) -> datasets.DatasetDict | datasets.IterableDatasetDict:
-    """What every ``load_*`` does: ``options`` checked, the builder made with them and ``given``, its
-    splits built into ``cache_dir`` (in ``num_proc`` processes) or, ``streaming``, streamed."""
+    """What every ``load_*`` does: ``options`` checked, the builder made, its splits built (or streamed)."""
     check_loader_options(loader, options, builder_class.BUILDER_CONFIG_CLASS)
     cache = str(cache_dir) if cache_dir is not None else None
     builder = builder_class(cache_dir=cache, **given, **options)

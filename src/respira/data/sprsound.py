@@ -61,6 +61,7 @@ def _recording_columns(recording: SPRSoundRecording) -> dict[str, Any]:
         "sex": name.sex,
         "chest_location": name.chest_location,
         "official_part": recording.part,
+        "record_label": recording.annotation.record_label,
     }
 
 
@@ -86,7 +87,6 @@ def read_sprsound_index(data_dir: str | Path) -> pd.DataFrame:
         {
             "path": str(recording.audio),
             **_recording_columns(recording),
-            "record_label": recording.annotation.record_label,
             **recording.annotation.flags,
             "n_events": len(recording.annotation.events),
         }
@@ -101,7 +101,6 @@ def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
         {
             "path": str(recording.audio),
             **_recording_columns(recording),
-            "record_label": recording.annotation.record_label,
             "event_index": number,
             "start": event.start,
             "end": event.end,
@@ -116,13 +115,8 @@ def read_sprsound_events(data_dir: str | Path) -> pd.DataFrame:
 
 @dataclass
 class SPRSoundConfig(AudioBuilderConfig):
-    """Options of the SPRSound builder, besides the audio ones; every field is part of the cache key.
-
-    Args:
-        split_strategy: ``"official"`` (``train``, ``inter_test``, ``intra_test``) or ``"patient"``.
-        patient_split_fractions: ``patient``: train/validation/test shares of the recordings.
-        seed: ``patient``: the seed of the split.
-    """
+    """Options of the SPRSound builder besides the audio ones: ``split_strategy`` ``official`` (the parts)
+    or ``patient`` (``patient_split_fractions`` train/validation/test, drawn with ``seed``)."""
 
     split_strategy: str = "official"
     patient_split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
@@ -203,9 +197,7 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
         recordings = sprsound_recordings(self.layout)
-        index = pd.DataFrame.from_records(
-            [{**_recording_columns(r), "record_label": r.annotation.record_label} for r in recordings]
-        )
+        index = pd.DataFrame.from_records([_recording_columns(recording) for recording in recordings])
         splits = assign_sprsound_splits(index, self.config).tolist()
         durations = audio_durations(self.layout.audio_files)  # fail early
         events = _fit_events(recordings, durations)
@@ -214,11 +206,7 @@ class SPRSound(FolderBuilder, datasets.GeneratorBasedBuilder):
             tasks[split].append(
                 {
                     "path": str(recording.audio),
-                    "columns": {
-                        **_recording_columns(recording),
-                        "device": DEVICE,
-                        "record_label": recording.annotation.record_label,
-                    },
+                    "columns": {**_recording_columns(recording), "device": DEVICE},
                     "flags": recording.annotation.flags,
                     "events": spans,
                 }
