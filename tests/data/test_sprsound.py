@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import respira.data.sprsound_files as layout_module
 from respira.cli import main
 from respira.data import load_sprsound, read_sprsound_events, read_sprsound_index
 from respira.data.errors import CorpusCountError, CorpusError, CorpusFormatError
@@ -29,7 +28,6 @@ from respira.data.sprsound_files import (
     SPRSoundAnnotation,
     SPRSoundEvent,
     SPRSoundName,
-    SPRSoundWarning,
     read_annotation,
 )
 from respira.data.text_files import ClippedCycleWarning, PartialCorpusWarning
@@ -224,16 +222,6 @@ def test_a_patient_of_inter_test_in_another_part_is_an_error(tmp_path: Path) -> 
     _write_wav(root / "train_wav" / "104_3.5_0_p2_42.wav")
     _write_json(root / "train_json" / "104_3.5_0_p2_42.json", "Normal", [(0, 100, "Normal")])
     with pytest.raises(CorpusCountError, match=r"^SPRSound patient 104 has recordings in the official inter"):
-        read_sprsound_index(root)
-
-
-def test_more_patients_than_the_release_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = _corpus(tmp_path / "sprsound")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        read_sprsound_index(root)  # 5 patients: nothing to say
-    monkeypatch.setattr(layout_module, "COMPLETE_PATIENTS", 4)
-    with pytest.warns(SPRSoundWarning, match=r"holds 5 patients, more than the 4 of the published"):
         read_sprsound_index(root)
 
 

@@ -25,8 +25,6 @@ from .loaders import AudioBuilderConfig, FolderBuilder, WholeRecordings, load_fo
 
 FILTER_MODE_NAMES: tuple[str, ...] = tuple(FILTER_MODES.values())
 """``("bell", "diaphragm", "extended")``, in the order of their name prefixes B, D, E."""
-COMPLETE_PATIENTS = 112
-"""Subjects of the complete release (35 healthy, 77 patients)."""
 
 
 class KAUHWarning(UserWarning):
@@ -151,13 +149,6 @@ def _check_filter_modes(layout: KAUHLayout, names: list[KAUHName]) -> None:
             f"hold different patients (recordings per mode: {counts}): "
             + "; ".join(missing[:5])
             + (f"; and {len(missing) - 5} more" if len(missing) > 5 else "")
-        )
-    if len(patients) > COMPLETE_PATIENTS:
-        warnings.warn(
-            f"{layout.recordings_dir} holds {len(patients)} patients, more than the {COMPLETE_PATIENTS} "
-            "of the published KAUH release",
-            KAUHWarning,
-            stacklevel=3,
         )
     for patient, recordings in sorted(by_patient.items()):
         labels = {(n.diagnosis, n.sound, n.chest_location, n.age, n.sex) for n in recordings}

@@ -209,12 +209,6 @@ PARTS: dict[str, tuple[str, str]] = {
 }
 """Official part → (audio folder, annotation folder), relative to the corpus folder."""
 OFFICIAL_PARTS: tuple[str, ...] = tuple(PARTS)
-COMPLETE_PATIENTS = 292
-"""Children of the complete SPRSound 2022 release."""
-
-
-class SPRSoundWarning(UserWarning):
-    """Something in an SPRSound folder looks inconsistent with the published release; the build goes on."""
 
 
 @dataclass(frozen=True)
@@ -323,7 +317,7 @@ def sprsound_recordings(layout: SPRSoundLayout) -> list[SPRSoundRecording]:
 
 
 def _check_patients(layout: SPRSoundLayout, recordings: list[SPRSoundRecording]) -> None:
-    """A patient of ``inter_test`` in another part is an error; more patients than the release, a warning."""
+    """A patient of ``inter_test`` in another part is an error."""
     parts: dict[int, dict[str, Path]] = defaultdict(dict)
     for recording in recordings:
         parts[recording.name.patient_id].setdefault(recording.part, recording.json)
@@ -336,10 +330,3 @@ def _check_patients(layout: SPRSoundLayout, recordings: list[SPRSoundRecording])
                 f"({found[other].relative_to(layout.corpus_dir)}): inter_test holds the patients absent from "
                 "the training part of the release, so none can be in another part"
             )
-    if len(parts) > COMPLETE_PATIENTS:
-        warnings.warn(
-            f"{layout.corpus_dir} holds {len(parts)} patients, more than the {COMPLETE_PATIENTS} of the "
-            "published SPRSound 2022 release",
-            SPRSoundWarning,
-            stacklevel=3,
-        )
