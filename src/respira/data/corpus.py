@@ -31,15 +31,8 @@ DEVICES: dict[str, str] = {
     "Meditron": "WelchAllyn Meditron stethoscope",
 }
 DIAGNOSES: tuple[str, ...] = (
-    "Asthma",
-    "Bronchiectasis",
-    "Bronchiolitis",
-    "COPD",
-    "Healthy",
-    "LRTI",
-    "Pneumonia",
-    "URTI",
-)
+    "Asthma", "Bronchiectasis", "Bronchiolitis", "COPD", "Healthy", "LRTI", "Pneumonia", "URTI",
+)  # fmt: skip
 
 NUM_RECORDINGS = 920
 NUM_PATIENTS = 126

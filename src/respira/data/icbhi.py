@@ -44,20 +44,9 @@ from .text_files import (
 )
 
 RECORDING_COLUMNS: tuple[str, ...] = (
-    "recording",
-    "patient_id",
-    "recording_index",
-    "chest_location",
-    "acquisition_mode",
-    "device",
-    "official_split",
-    "diagnosis",
-    "age",
-    "sex",
-    "adult_bmi",
-    "child_weight",
-    "child_height",
-)
+    "recording", "patient_id", "recording_index", "chest_location", "acquisition_mode", "device",
+    "official_split", "diagnosis", "age", "sex", "adult_bmi", "child_weight", "child_height",
+)  # fmt: skip
 CYCLE_COLUMNS: tuple[str, ...] = ("cycle_index", "start", "end")
 
 
@@ -69,19 +58,13 @@ def _recording_features() -> dict[str, datasets.Value]:
 
 @dataclass
 class ICBHIConfig(AudioBuilderConfig):
-    """Options of the ICBHI builder, besides the audio ones; every field is part of the cache key.
+    """Options of the ICBHI builder besides the audio ones; every field is part of the cache key.
 
-    Args:
-        split_strategy: ``"official"`` (the challenge's file), ``"patient"`` (a patient-wise split),
-            ``"patient_kfold"`` (:func:`~respira.data.folds.patient_kfold` folds) or
-            ``"leave_one_device_out"`` (:func:`~respira.data.folds.device_folds`).
-        validation_size: official split: share of train cycles moved to a patient-disjoint ``validation``.
-        patient_split_fractions: train/validation/test fractions for ``split_strategy="patient"``.
-        stratify_by: index column(s) the patient split is stratified by.
-        num_folds: ``patient_kfold``: the number of folds.
-        fold_stratify_by: ``patient_kfold``: a second column the folds are stratified by.
-        seed: seed of the validation and patient splits and of the folds.
-        clip_tolerance: seconds a cycle may run past its audio before the clipping is reported.
+    ``split_strategy``: ``official`` (the challenge's file; ``validation_size`` of train moved to a
+    patient-disjoint ``validation``), ``patient`` (``patient_split_fractions`` stratified by ``stratify_by``),
+    ``patient_kfold`` (``num_folds`` folds, also stratified by ``fold_stratify_by``) or
+    ``leave_one_device_out``; ``seed`` draws them. ``clip_tolerance``: seconds a cycle may run past its audio
+    before the clipping is reported.
     """
 
     split_strategy: Literal["official", "patient", "patient_kfold", "leave_one_device_out"] = "official"

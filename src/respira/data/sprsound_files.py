@@ -20,9 +20,7 @@ from .layout import AUDIO_SUFFIXES, corpus_root, files_fingerprint, walk_dirs
 from .text_files import PartialCorpusWarning
 
 RECORD_LABELS: tuple[str, ...] = ("Normal", "Poor Quality", "CAS", "DAS", "CAS & DAS")
-"""Record-level labels: CAS continuous adventitious sounds (wheeze, rhonchi, stridor), DAS discontinuous
-ones (crackles). In the challenge organisers' class-index order (their starter code: Normal 0, Poor Quality
-1), the order of the ``datasets.ClassLabel`` and of task 2-2 in :mod:`respira.metrics.sprsound`."""
+"""Record labels (CAS: wheeze, rhonchi, stridor; DAS: crackles) in the challenge organisers' class order."""
 RECORD_FLAGS: dict[str, tuple[int, int, int, int]] = {
     "Normal": (0, 0, 1, 0),
     "CAS": (0, 1, 0, 0),
@@ -32,16 +30,9 @@ RECORD_FLAGS: dict[str, tuple[int, int, int, int]] = {
 }
 """Record label → its ``(crackle, wheeze, normal, poor_quality)`` flags."""
 EVENT_TYPES: tuple[str, ...] = (
-    "Normal",
-    "Rhonchi",
-    "Wheeze",
-    "Stridor",
-    "Coarse Crackle",
-    "Fine Crackle",
-    "Wheeze+Crackle",
-)
-"""Event types in the challenge organisers' class-index order: the ``datasets.ClassLabel``'s and task 1-2's
-in :mod:`respira.metrics.sprsound`."""
+    "Normal", "Rhonchi", "Wheeze", "Stridor", "Coarse Crackle", "Fine Crackle", "Wheeze+Crackle"
+)  # fmt: skip
+"""Event types in the challenge organisers' class order."""
 EVENT_CLASSES: dict[str, str] = {
     "Normal": "normal",
     "Fine Crackle": "crackle",
@@ -74,14 +65,10 @@ class SPRSoundName:
 
     stem: str
     patient_id: int
-    age: float
-    """Years."""
-    sex: str
-    """``M`` or ``F``."""
-    chest_location: str
-    """``left posterior``, ``left lateral``, ``right posterior`` or ``right lateral``."""
-    location_code: str
-    """``p1`` .. ``p4``."""
+    age: float  # years
+    sex: str  # M or F
+    chest_location: str  # a value of CHEST_LOCATIONS
+    location_code: str  # p1 .. p4
     recording_number: int
 
     @classmethod

@@ -220,35 +220,13 @@ def read_demographics(path: Path) -> dict[int, Demographics]:
 
 # ------------------------------------------------------------ the cycle index
 INDEX_COLUMNS: tuple[str, ...] = (
-    "recording",
-    "patient_id",
-    "recording_index",
-    "chest_location",
-    "acquisition_mode",
-    "device",
-    "cycle_index",
-    "start",
-    "end",
-    "crackle",
-    "wheeze",
-    "label",
-    "official_split",
-    "diagnosis",
-    "age",
-    "sex",
-    "adult_bmi",
-    "child_weight",
-    "child_height",
-    "annotation_line",
-)
+    "recording", "patient_id", "recording_index", "chest_location", "acquisition_mode", "device",
+    "cycle_index", "start", "end", "crackle", "wheeze", "label", "official_split", "diagnosis", "age",
+    "sex", "adult_bmi", "child_weight", "child_height", "annotation_line",
+)  # fmt: skip
 STRATA_COLUMNS: tuple[str, ...] = (
-    "chest_location",
-    "acquisition_mode",
-    "device",
-    "label",
-    "diagnosis",
-    "sex",
-)
+    "chest_location", "acquisition_mode", "device", "label", "diagnosis", "sex",
+)  # fmt: skip
 """The index's categorical columns: what ``stratify_by`` and ``fold_stratify_by`` can stratify by."""
 _NO_DEMOGRAPHICS = Demographics(None, None, None, None, None)
 
