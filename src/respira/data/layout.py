@@ -37,13 +37,14 @@ class CorpusLayout:
     diagnosis_file: Path | None
     demographics_file: Path | None
 
-    def metadata_files(self) -> list[Path]:
-        return [p for p in (self.split_file, self.diagnosis_file, self.demographics_file) if p is not None]
-
     def fingerprint(self) -> str:
         """A hash of every input file's name, size and modification time (the cache key's data part)."""
-        files = [*self.annotation_files.values(), *self.audio_files.values(), *self.metadata_files()]
-        return files_fingerprint(self.root, files)
+        metadata = [
+            p for p in (self.split_file, self.diagnosis_file, self.demographics_file) if p is not None
+        ]
+        return files_fingerprint(
+            self.root, [*self.annotation_files.values(), *self.audio_files.values(), *metadata]
+        )
 
 
 def files_fingerprint(root: Path, files: Iterable[Path]) -> str:

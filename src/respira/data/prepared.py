@@ -217,13 +217,6 @@ def load_prepared(
     renames = {old: new for old, new in renames.items() if old != new}
     if renames:
         loaded = loaded.rename_columns(renames)
-    return _with_class_labels(loaded)
-
-
-def _with_class_labels(loaded):
-    import datasets
-
-    first = loaded[next(iter(loaded))]
-    if isinstance(first.features["label"], datasets.ClassLabel):
+    if isinstance(loaded[next(iter(loaded))].features["label"], datasets.ClassLabel):
         return loaded
-    return loaded.cast_column("label", datasets.ClassLabel(names=list(CLASS_NAMES)))
+    return loaded.cast_column("label", datasets.ClassLabel(names=list(CLASS_NAMES)))  # refuses out-of-range

@@ -269,7 +269,12 @@ def index_from_layout(layout: CorpusLayout, *, strict: bool = False) -> pd.DataF
     import pandas as pd
 
     index = pd.DataFrame.from_records(rows, columns=list(INDEX_COLUMNS))
-    index = _with_nullable_dtypes(index)
+    for column in ("age", "adult_bmi", "child_weight", "child_height"):
+        index[column] = index[column].astype("Float64")
+    for column in ("official_split", "diagnosis", "sex"):
+        index[column] = index[column].astype(object).where(index[column].notna(), None)
+    for column in MULTI_LABEL_NAMES:  # the flag columns
+        index[column] = index[column].astype("int8")
     if len(layout.annotation_files) == NUM_RECORDINGS:
         validate_counts(index)
     return index
@@ -288,16 +293,6 @@ def _warn_unlisted_patients(
         MissingMetadataWarning,
         stacklevel=4,
     )
-
-
-def _with_nullable_dtypes(index: pd.DataFrame) -> pd.DataFrame:
-    for column in ("age", "adult_bmi", "child_weight", "child_height"):
-        index[column] = index[column].astype("Float64")
-    for column in ("official_split", "diagnosis", "sex"):
-        index[column] = index[column].astype(object).where(index[column].notna(), None)
-    for column in MULTI_LABEL_NAMES:  # the flag columns
-        index[column] = index[column].astype("int8")
-    return index
 
 
 def _match_split_entries(
