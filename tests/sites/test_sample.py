@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from respira.data.errors import LabelledFormatError
+from respira.data.errors import CorpusFormatError
 from respira.sites import SiteSample
 from respira.sites.sample import MIN_UNITS, read_site_recordings
 
@@ -64,7 +64,7 @@ def test_a_sample_that_cannot_be_judged_is_refused_in_one_line(
 
 
 def test_a_missing_label_column_is_named(tmp_path: Path) -> None:
-    with pytest.raises(LabelledFormatError, match=r"labels\.csv:1:.*wheeze"):
+    with pytest.raises(CorpusFormatError, match=r"labels\.csv:1:.*wheeze"):
         read_site_recordings(write_labelled(tmp_path, SITE, columns="file,crackle,patient"), "labelled")
 
 

@@ -141,7 +141,7 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
     """The archive ``data_dir`` (see the module docstring), read and checked; ``unit``: ``patient``,
     ``recording`` or ``None`` (patients when ``labels.csv`` has a ``patient`` column). One-line errors
     name the folder, or the CSV's line and value."""
-    from ..data.errors import LabelledFormatError
+    from ..data.errors import CorpusFormatError
     from ..screening.sources import AUDIO_SUFFIXES, audio_files
 
     root = Path(data_dir).expanduser()
@@ -170,7 +170,7 @@ def read_archive(data_dir: str | Path, unit: str | None = None) -> Archive:
             continue
         name = path.relative_to(root).as_posix()
         if by_patient:
-            raise LabelledFormatError(
+            raise CorpusFormatError(
                 labels_file,
                 f"file {name!r} is in the archive but not in {LABELS_FILE}: its patient is unknown; add a "
                 "row with its patient (labels blank), or use --unit recording",
