@@ -216,8 +216,8 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
 def foreign_entries(folder: Path) -> list[str]:
     """The entries of ``folder`` that fit-site did not write: what ``--overwrite`` must not delete."""
     from ..hub.checksums import CHECKSUM_FILE
-    from ..hub.code_files import FILES
     from ..hub.onnx import ONNX_FILE
+    from ..hub.remote_code import FILES
     from ..reports.report_folder import is_report
 
     if not folder.is_dir() or folder.is_symlink():
