@@ -32,7 +32,7 @@ from .card_results import (
     external_eval_results,
     site_eval_results,
 )
-from .repo_ids import is_hub_origin, is_hub_repo_id
+from .hub_errors import is_hub_origin, is_hub_repo_id
 
 __all__ = [
     "ARCHITECTURE_KEYS",

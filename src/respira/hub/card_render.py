@@ -39,10 +39,12 @@ from .card_results import (
     held_out_titles,
     metric_rows,
     per_seed_rows,
+    read_site_fit,
+    set_site_fit,
+    site_fit_context,
 )
 from .checksums import read_checksums
 from .loading import check_model_folder
-from .site_card import read_site_fit, set_site_fit, site_fit_context
 
 __all__ = [
     "MODEL_CARD_TEMPLATE",
@@ -223,8 +225,8 @@ def _template() -> Any:
 
 
 def site_card_section(folder: str | Path, *, base_folder: Path | None = None) -> str:
-    """The card's section on the site fit of ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
-    base model's, see :func:`~respira.hub.site_card.site_fit_context`): the template's ``site_fit`` block."""
+    """The template's ``site_fit`` block for ``folder`` (its ``site_fit.json`` alone; ``base_folder``: the
+    base model's, see :func:`~respira.hub.card_results.site_fit_context`)."""
     record = read_site_fit(folder)
     if record is None:
         raise ValueError(f"{Path(folder) / SITE_FIT_FILE} is not respira fit-site's record")
