@@ -40,7 +40,6 @@ from .card_results import (
     metric_rows,
     per_seed_rows,
     read_site_fit,
-    set_site_fit,
     site_fit_context,
 )
 from .checksums import read_checksums
@@ -287,10 +286,22 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
     card.adapter = has_adapter(run_dir)
     card.site_verdicts = site_verdicts(run_dir)
     card.build_record = build
-    set_site_fit(card, run_dir)
+    _set_site_fit(card, run_dir)
     if card.num_parameters is None and (run_dir / "model.safetensors").is_file():
         card.num_parameters = _safetensors_parameters(run_dir / "model.safetensors")
     return card
+
+
+def _set_site_fit(card: RespiraModelCardData, folder: Path) -> None:
+    """Give ``card`` the fit ``folder`` claims (its ``site_fit.json`` among its site verdicts): the title
+    names the site, the thresholds are said to be fit-site's, the encoder the base model's."""
+    record = read_site_fit(folder)
+    if record is None or not any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts):
+        return
+    card.site_fit = record
+    card.hyperparameters["threshold_source"] = "site_fit"
+    site = record.get("site_name") or record.get("dataset")
+    card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
 
 
 def render_folder_card(

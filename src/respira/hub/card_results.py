@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from huggingface_hub import EvalResult
 from transformers.utils import SAFE_WEIGHTS_NAME
@@ -27,9 +27,6 @@ from ..pretrained.sites import number_or_none, site_fit_verdict
 from ..run_record import SeedResult
 from ..utils.tables import PERCENT_DECIMALS, format_percent, format_score
 from .checksums import sha256_of
-
-if TYPE_CHECKING:
-    from .card_data import RespiraModelCardData
 
 __all__ = [
     "CURVE_FIGURE",
@@ -47,7 +44,6 @@ __all__ = [
     "per_seed_rows",
     "read_site_fit",
     "scored_model",
-    "set_site_fit",
     "site_eval_results",
     "site_fit_context",
 ]
@@ -388,15 +384,3 @@ def site_fit_context(record: dict[str, Any] | None, base_folder: Path | None = N
         "base_same_sample": bool(same_sample),
         "fit_files": {"nested_cv": NESTED_CV_FILE, "curve": CURVE_FILE, "figure": CURVE_FIGURE},
     }
-
-
-def set_site_fit(card: RespiraModelCardData, folder: Path) -> None:
-    """Give ``card`` the fit ``folder`` claims (its ``site_fit.json`` among its site verdicts): the title
-    names the site, the thresholds are said to be fit-site's, the encoder the base model's."""
-    record = read_site_fit(folder)
-    if record is None or not any(v.protocol == SITE_FIT_PROTOCOL for v in card.site_verdicts):
-        return
-    card.site_fit = record
-    card.hyperparameters["threshold_source"] = "site_fit"
-    site = record.get("site_name") or record.get("dataset")
-    card.model_name = f"{card.get_model_name()}, fitted to the site {site}"
