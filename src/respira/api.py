@@ -201,7 +201,7 @@ def suggest(model: str | os.PathLike[str] | TrainedRun | None = None, **options:
             :class:`~respira.training.run.trained.TrainedRun`; ``None``: respira's shipped detector.
         **options: ``respira suggest``'s options (``respira suggest --help``): ``data_dir=...``,
             ``budget=20`` and ``output=...`` (required), ``unit="recording"``, ``overwrite=True``,
-            ``seed=0``, ``batch_size=8``.
+            ``batch_size=8``.
 
     Returns:
         The :class:`~respira.sites.suggest.SuggestResult`: ``output`` (the labels.csv written) and

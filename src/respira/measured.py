@@ -175,12 +175,10 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "smoothing": (),
     "thresholds": (),
     "events": (Measurement("mixed", _EVENT_DETECTION),),
-    "event_rule": (),
     "frame_hop": (),
     "apply_anyway": (Measurement("mixed", _LEAVE_ONE_SITE_OUT),),
     "candidates": (),
     "selection": (Measurement("mixed", _FIT_SITE_RULES, "bonferroni"),),
-    "threshold_rule": (Measurement("mixed", _FIT_SITE_RULES, "tuned"),),
 }
 """Each option that changes a model or its results: what the runs measured of it (``()``: nothing)."""
 

@@ -131,16 +131,3 @@ def test_a_subset_keeps_each_window_with_its_recording():
     np.testing.assert_array_equal(
         part.base_logits[part.recording == 1], sample.base_logits[sample.recording == 2]
     )
-
-
-def test_a_recording_without_windows_is_refused():
-    sample = make_sample(units=2)
-    with pytest.raises(ValueError, match="at least one window"):
-        SiteSample(
-            sample.embeddings[sample.recording != 1],
-            sample.recording[sample.recording != 1],
-            sample.recordings,
-            sample.base_logits[sample.recording != 1],
-            sample.base_head,
-            sample.base_thresholds,
-        )

@@ -19,9 +19,9 @@ The model runs once over every labelled recording (the 4-s windows every 2 s tha
 per label (crackle, wheeze), fit-site fits and judges the candidates: as_is (the model), thresholds
 (re-tuned on the site), site_head (a regularised, class-balanced linear head on the encoder's embeddings,
 Platt-scaled, its threshold cross-fitted per recording) and anchored_head (the same, starting from the
-model's own head). The choice per label is made by inner cross-validation (--selection; thresholds by
---threshold_rule), and the whole procedure is
-scored by nested patient-wise cross-validation: out-of-sample per-recording scores with patient-bootstrap
+model's own head). The choice per label is made by inner cross-validation (--selection; thresholds of
+the best score expected under probabilities calibrated on the site), and the whole procedure is scored by
+nested patient-wise cross-validation: out-of-sample per-recording scores with patient-bootstrap
 intervals beside all-normal. Units are patients (the corpus's patient column; a labelled folder without a
 `patient` column makes each recording its own unit, and the output says so).
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..core.events import FRAME_HOP_SECONDS
 from ..core.windows import DEFAULT_HOP_SECONDS, DEFAULT_WINDOW_SECONDS
-from ..inference.event_rules import DEFAULT_EVENT_RULE, DETECTION_COLUMNS, EVENT_RULES, VERDICT_RULE
+from ..inference.event_rules import DETECTION_COLUMNS
 from ..options import SWITCH, AggregationOptions, aggregation_options, option
 from ..utils.files import check_file_target, write_text_atomic
 from ..utils.tables import format_rows
@@ -34,12 +34,11 @@ largest), windows (with --annotations: cycles, how many were aggregated), aggreg
 --events: one row per detected event instead: file, onset and offset (seconds), type (crackle or
 wheeze), confidence (the event's peak posterior) and rule, from frame posteriors on the encoder's own
 time axis (every --frame_hop seconds) decided at the model's thresholds and joined into events by its
-event settings (median filter, minimum duration, gap merging; respira.core.events). --event_rule verdict
-(the default) keeps an event only where the recording's verdict holds it: the recording decided
-present (as --per_recording decides it) and a window decided present (--window, --hop) around the
-event; a file whose frame events it leaves out gets a line on stderr counting them and saying why.
---event_rule frames keeps every frame event, whatever the verdict (what `respira evaluate --task
-events` scores). A file without events has no rows; CSV always has its header.
+event settings (median filter, minimum duration, gap merging; respira.core.events), kept only where
+the recording's verdict holds them: the recording decided present (as --per_recording decides it) and
+a window decided present (--window, --hop) around the event; a file whose frame events this leaves out
+gets a line on stderr counting them and saying why. A file without events has no rows; CSV always has
+its header.
 
 --plot: one PNG per FILE (named after it; in --plot_dir, else beside --output, else the current
 folder): the recording's mel spectrogram, under it on the same time axis the crackle and wheeze
@@ -97,14 +96,6 @@ class PredictOptions:
             "help": "one row per detected crackle or wheeze event (file, onset, offset, type, confidence, "
             "rule)",
             **SWITCH,
-        },
-    )
-    event_rule: str = field(
-        default=DEFAULT_EVENT_RULE,
-        metadata={
-            "choices": EVENT_RULES,
-            "help": f"with --events: which events to keep (default {DEFAULT_EVENT_RULE}: where the "
-            "recording's verdict holds them; frames: every frame event)",
         },
     )
     frame_hop: float = field(
@@ -218,9 +209,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--events detects events over whole recordings: drop {', '.join(clashing)}")
         if not 0 < args.frame_hop <= 0.1:
             raise ValueError(f"--frame_hop must be in (0, 0.1] seconds, got {args.frame_hop}")
-    elif args.frame_hop != FRAME_HOP_SECONDS or args.event_rule != DEFAULT_EVENT_RULE:
-        given = "--frame_hop" if args.frame_hop != FRAME_HOP_SECONDS else "--event_rule"
-        raise ValueError(f"{given} applies to --events: add --events")
+    elif args.frame_hop != FRAME_HOP_SECONDS:
+        raise ValueError("--frame_hop applies to --events: add --events")
     if not args.per_recording and (args.aggregation is not None or args.top_k is not None):
         raise ValueError("--aggregation and --top_k decide each recording's verdict: add --per_recording")
     aggregation, top_k = aggregation_options(args)
@@ -248,10 +238,8 @@ def run(args: argparse.Namespace) -> int:
     for index, file in enumerate(progress(args.files)):
         try:
             if args.events:
-                verdict = detector.predict_file(file) if args.event_rule == VERDICT_RULE or plots else None
-                detection = detector.detect_events(
-                    file, frame_hop_seconds=args.frame_hop, rule=args.event_rule, prediction=verdict
-                )
+                verdict = detector.predict_file(file)
+                detection = detector.detect_events(file, frame_hop_seconds=args.frame_hop, prediction=verdict)
                 rows.extend(detection.to_rows())
                 if detection.left_out:
                     left_out.append(f"{file}: {detection.describe()}")
