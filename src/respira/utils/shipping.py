@@ -12,12 +12,10 @@ _Method = TypeVar("_Method", bound=Callable)
 _Definition = TypeVar("_Definition")
 
 STAGES: tuple[str, ...] = (
-    "resample",
     "spec_augment",
-    "pooling_attention",
     "pooling_autopool",
 )
-"""A model's optional stages: resampling, SpecAugment (training), and the poolings with their own code."""
+"""A model's optional stages: SpecAugment (training) and auto-pooling (``config.pooling``)."""
 
 
 def not_shipped(method: _Method) -> _Method:

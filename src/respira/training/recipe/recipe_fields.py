@@ -62,7 +62,7 @@ class ModelArguments:
     pooling: str = field(
         default="mean",
         metadata={
-            "help": "mean, cls, cls_distill, attention, or autopool (the clip's logits auto-pooled from the "
+            "help": "mean, cls_distill (AST), or autopool (the clip's logits auto-pooled from the "
             "head's logits on each time step: for frame-level training)"
         },
     )
