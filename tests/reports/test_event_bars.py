@@ -17,7 +17,7 @@ from respira.reports.figures import new_figure
 
 
 def _axes(width_inches: float = 10.0):
-    figure = new_figure(width_inches, 2.0, layout=None)
+    figure = new_figure(width_inches, 2.0, margins=(0.0, 0.0, 0.0, 0.0))
     return figure.add_axes((0.0, 0.0, 1.0, 1.0))
 
 
