@@ -28,10 +28,10 @@ validation when the checkpoint was selected), as training's test scoring and res
 writes to --output_dir (default: ./evaluation_<split> in the current folder: evaluating never changes
 what a model folder claims unless asked; --record writes MODEL/evaluation_<split> instead, and the card,
 respira export and predict's sites line then show it; respira's shipped detector is read-only to every
-command): metrics.json (NaN as null; with the all-normal and class-prior
-baselines of the split), cycle_predictions.csv, confusion_matrix.png, and per label (crackle,
-wheeze) roc_curves.png and precision_recall_curves.png with the model's operating point, and (multi-label models) threshold_curves.png: sensitivity,
-specificity and ICBHI score against each label's threshold.
+command): metrics.json (NaN as null; with the all-normal and class-prior baselines of the split),
+cycle_predictions.csv, confusion_matrix.png, and per label (crackle, wheeze) roc_curves.png and
+precision_recall_curves.png with the model's operating point, and (multi-label models)
+threshold_curves.png: sensitivity, specificity and ICBHI score against each label's threshold.
 
 --dataset kauh (external validation on recordings of another hospital and stethoscope): the model
 runs over --window/--hop windows of each KAUH recording; window probabilities are aggregated per
