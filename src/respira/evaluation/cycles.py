@@ -1,16 +1,6 @@
-"""Evaluate a respira classifier on a dataset of cycles and write a report folder.
-
-Files written to ``output_dir``:
-
-- ``metrics.json``: the ICBHI scores (:mod:`respira.metrics`; ``NaN`` as ``null``), ``num_examples``,
-  ``problem_type``, ``class_names``, ``confusion_matrix`` (rows true), a multi-label model's ``thresholds``,
-  ``baseline_*`` (:mod:`respira.metrics.baselines`), per-patient scores, ``below_baseline``,
-  ``by_device`` / ``by_chest_location``, and each label's ``auc_<label>`` / ``average_precision_<label>``;
-- ``cycle_predictions.csv``: one row per cycle: ``recording``, ``cycle_index``, ``start``, ``end``,
-  ``label``, ``predicted`` and the probabilities;
-- ``confusion_matrix.png``, ``roc_curves.png``, ``precision_recall_curves.png`` and ``threshold_curves.png``
-  (:mod:`respira.reports.curves`).
-"""
+"""Evaluate a respira classifier on a dataset of cycles and write a report folder: ``metrics.json`` (ICBHI
+scores, baselines, per-patient and per-device scores, per-label AUC / AP; ``NaN`` as ``null``),
+``cycle_predictions.csv``, ``confusion_matrix.png`` and the curve plots (:mod:`respira.reports.curves`)."""
 
 from __future__ import annotations
 
