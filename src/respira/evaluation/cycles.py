@@ -26,8 +26,8 @@ from ..metrics import (
 )
 from ..metrics.baselines import icbhi_below_baselines
 from ..metrics.groups import scores_by_metadata
-from ..metrics.multilabel import label_probabilities
-from ..reports.curves import label_curve_figures, label_curve_scores
+from ..metrics.multilabel import average_precision, label_probabilities, roc_auc
+from ..reports.curves import label_curve_figures
 from ..reports.figures import save_figures
 from ..reports.plots import plot_confusion_matrix
 from ..reports.report_folder import report_folder
@@ -183,9 +183,10 @@ def evaluate_model(
     metrics.update(scores_by_metadata(labels, predictions, dataset))  # by_device, by_chest_location
     flags = classes_to_flags(labels)
     label_scores = probabilities if problem_type == MULTI_LABEL else label_probabilities(probabilities)
-    for name, values in label_curve_scores(flags, label_scores).items():
-        metrics[f"auc_{name}"] = values["auc"]
-        metrics[f"average_precision_{name}"] = values["average_precision"]
+    for index, name in enumerate(MULTI_LABEL_NAMES):  # threshold-free; nan for a label with one class
+        y, values = flags[:, index], label_scores[:, index]
+        metrics[f"auc_{name}"] = roc_auc(y, values)
+        metrics[f"average_precision_{name}"] = np.nan if y.all() else average_precision(y, values)
     cm = confusion_matrix(labels, predictions)
     metrics["class_names"] = list(CLASS_NAMES)
     metrics["confusion_matrix"] = cm.tolist()

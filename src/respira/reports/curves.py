@@ -19,7 +19,7 @@ from .figures import new_figure
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures", "label_curve_scores"]
+__all__ = ["CURVE_FILES", "THRESHOLD_FILE", "label_curve_figures"]
 
 CURVE_FILES: tuple[str, ...] = ("roc_curves.png", "precision_recall_curves.png")
 THRESHOLD_FILE = "threshold_curves.png"
@@ -30,29 +30,6 @@ that probabilities crowded in a narrow range are resolved) and the model's own."
 CURVE_COLOUR, POINT_COLOUR, CHANCE_COLOUR = "#1f77b4", "#d62728", "#7f7f7f"
 WIDTH, HEIGHT = 12.0, 5.4
 """The figures' size in inches (their panels at fixed margins)."""
-
-
-def _check(targets: Any, probabilities: Any, decided: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arrays = [np.asarray(values) for values in (targets, probabilities, decided)]
-    shape = (arrays[0].shape[0], len(MULTI_LABEL_NAMES)) if arrays[0].ndim == 2 else None
-    if shape is None or any(array.shape != shape for array in arrays) or shape[0] == 0:
-        raise ValueError(
-            "targets, probabilities and decisions must share a shape [N >= 1, 2] (crackle, wheeze), got "
-            + ", ".join(str(array.shape) for array in arrays)
-        )
-    return arrays[0].astype(np.int64), arrays[1].astype(np.float64), arrays[2].astype(bool)
-
-
-def label_curve_scores(targets: Any, probabilities: Any) -> dict[str, dict[str, float]]:
-    """Per label: ``auc`` and ``average_precision`` (``nan`` for a label with one class only)."""
-    truth, scores, _ = _check(targets, probabilities, np.zeros(np.shape(targets), dtype=bool))
-    result = {}
-    for index, name in enumerate(MULTI_LABEL_NAMES):
-        y, s = truth[:, index], scores[:, index]
-        result[name] = {"auc": np.nan, "average_precision": np.nan}
-        if 0 < y.sum() < y.size:
-            result[name] = {"auc": roc_auc(y, s), "average_precision": average_precision(y, s)}
-    return result
 
 
 def _operating_point(y: np.ndarray, called: np.ndarray) -> tuple[float, float, float]:
@@ -164,7 +141,8 @@ def label_curve_figures(
     ``targets``, ``probabilities`` and ``decided`` are ``[N, 2]`` (crackle, wheeze); ``thresholds=None``
     gives no threshold plot; ``unit`` names the examples.
     """
-    truth, scores, called = _check(targets, probabilities, decided)
+    truth, scores = np.asarray(targets, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
+    called = np.asarray(decided, dtype=bool)
     figures = {}
     kinds = (("ROC curves", _roc_panel), ("precision–recall curves", _pr_panel))
     for file_name, (kind, panel) in zip(CURVE_FILES, kinds, strict=True):
