@@ -1,9 +1,5 @@
-"""What the code shipped with a model leaves out (:mod:`respira.hub.code_closure`).
-
-:func:`not_shipped` marks a method inference never runs (or a faster path:
-:class:`respira.models.features.kernel_choice.FasterPaths`); :func:`shipped_when` one that ships only
-with models running one of :data:`STAGES`. In respira the definitions are unchanged.
-"""
+"""Marks for the code shipped with a model (:mod:`respira.hub.code_closure`): :func:`not_shipped` (never
+run by inference) and :func:`shipped_when` (only with models running a stage); in respira, no-ops."""
 
 from __future__ import annotations
 
@@ -21,8 +17,7 @@ STAGES: tuple[str, ...] = (
     "pooling_attention",
     "pooling_autopool",
 )
-"""The optional stages of a model: resampling the input to the featurizer's own rate, SpecAugment (in
-training), and the poolings of ``config.pooling`` with their own code (attention, auto-pool)."""
+"""A model's optional stages: resampling, SpecAugment (training), and the poolings with their own code."""
 
 
 def not_shipped(method: _Method) -> _Method:
