@@ -13,7 +13,7 @@ import pytest
 import respira
 from respira.cli import main
 from respira.core.decision import thresholds_of
-from respira.hub.site_card import NESTED_CV_FILE
+from respira.hub.card_results import NESTED_CV_FILE
 from respira.pretrained.sites import SITE_FIT_FILE, format_gain, site_fit_verdict, sites_line
 from respira.utils.tables import format_percent, format_score
 

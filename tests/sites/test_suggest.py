@@ -151,7 +151,7 @@ def test_symlinked_recordings_keep_the_archives_names(model: Path, tmp_path: Pat
         ("plain", ["--budget", "5"], "--budget 5 is more than the 4 patients not yet labelled in"),
         ("plain", ["--budget", "0"], "--budget must be at least 1, got 0"),
         ("output exists", [], "exists; pass --overwrite to replace it"),
-        ("half", [], "labels.csv:2: wheeze is empty: write 0 or 1"),
+        ("half", [], "labels.csv:2: wheeze is blank but not the other"),
     ],
 )
 def test_bad_input_is_one_line_before_any_model_and_nothing_is_written(

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..core.decision import flag_order, validate_thresholds
-from ..hub.site_card import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
+from ..hub.card_results import CURVE_FIGURE, CURVE_FILE, FIT_EVIDENCE, NESTED_CV_FILE
 from ..pretrained.sites import SITE_FIT_FILE
 from ..utils.files import staged_folder, write_json_atomic, write_text_atomic
 from .options import HEAD_CANDIDATES
@@ -184,8 +184,8 @@ def _curve_figure(curve: Sequence[Mapping[str, Any]], path: Path) -> None:
 def foreign_entries(folder: Path) -> list[str]:
     """The entries of ``folder`` that fit-site did not write: what ``--overwrite`` must not delete."""
     from ..hub.checksums import CHECKSUM_FILE
-    from ..hub.code_files import FILES
     from ..hub.onnx import ONNX_FILE
+    from ..hub.remote_code import FILES
     from ..reports.report_folder import is_report
 
     if not folder.is_dir() or folder.is_symlink():
