@@ -1,7 +1,5 @@
-"""Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``):
-sed_eval's event- and segment-based F1 and error rate, sed_scores_eval's PSDS, per label, overall and per
-group, with patient-bootstrap intervals and the no-events / all-positive baselines; writes
-``metrics.json``, ``events.csv`` and ``references.csv``."""
+"""Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``),
+per label, overall and per group, with patient-bootstrap intervals and baselines."""
 
 from __future__ import annotations
 
@@ -206,8 +204,7 @@ HEADLINES: dict[str, tuple[str, bool]] = {"f_measure": ("event F1", False), "err
 
 
 def event_below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per group and label (and ``overall``), the event-based F1 and error rate that do not beat the better
-    of the no-events and all-positive baselines (:mod:`respira.metrics.baselines`)."""
+    """Per group and label, the event-based F1 and error rate that do not beat the better baseline."""
     found = []
     for group, entry in groups.items():
         for label in (*MULTI_LABEL_NAMES, "overall"):
@@ -225,8 +222,7 @@ def event_below_baselines(groups: Mapping[str, Mapping[str, Any]]) -> list[dict[
 
 
 def event_scores_table(metrics: Mapping[str, Any]) -> str:
-    """Per group and label: event-based F1 [interval] and ER, segment-based F1, PSDS, each flagged when it
-    does not beat its baseline."""
+    """Per group and label: event- and segment-based scores and PSDS, flagged when not beating a baseline."""
     from ..utils.tables import format_number, format_table
 
     def number(value: Any) -> str:

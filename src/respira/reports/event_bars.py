@@ -1,8 +1,5 @@
-"""The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis.
-
-Four-class rows (``predicted``, ``annotated``) hold a span per window or cycle; event rows hold a bar
-per :class:`respira.core.events.Event`, at least :data:`MIN_EVENT_PIXELS` wide, more opaque the more
-confident. Each row's bars are one ``broken_barh`` collection labelled with the row's name.
+"""The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis, a span
+per window or cycle, or a bar per event (more opaque the more confident).
 """
 
 from __future__ import annotations
