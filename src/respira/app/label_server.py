@@ -156,8 +156,7 @@ def shown_model(model: str) -> str:
 def label_server(
     model: str, archive: str | os.PathLike[str], options: LabelOptions, *, minimum_units: int
 ) -> LabelServer:
-    """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving
-    (``respira label``); ``minimum_units``: the labelled units fit-site needs."""
+    """The page's server for ``model`` and the recordings of ``archive``, listening but not yet serving."""
     from ..data.labels_csv import LabelsTable
     from ..inference.detector import Detector
     from .labelling import LabelSession

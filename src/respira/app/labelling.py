@@ -72,8 +72,7 @@ def spectrogram_png(waveform: np.ndarray, rate: int) -> bytes:
 
 
 class LabelSession:
-    """The state of the page over ``labels_file``; ``detector`` gives the window probabilities, ``model`` is
-    its name as the user gave it."""
+    """The state of the labelling page over ``labels_file``, with ``detector``'s window probabilities."""
 
     def __init__(self, labels_file: str | Path, detector: Any, *, model: str, minimum_units: int) -> None:
         self.labels_file = Path(labels_file)
@@ -237,8 +236,7 @@ class LabelSession:
             self._prepared.pop(at, None)
 
     def set_events(self, at: Any, events: list[dict[str, Any]]) -> None:
-        """Make ``events`` (``onset``, ``offset``, ``type``) row ``at``'s marked events and write
-        ``events.csv``."""
+        """Make ``events`` row ``at``'s marked events and write ``events.csv``."""
         with self.lock:
             row = self.table.rows[self._row(at)]
             duration = self.prepared(at).result().duration

@@ -1,5 +1,4 @@
-"""The pages' web server (``respira label``, ``respira app``), with the COOP and COEP headers under which
-onnxruntime-web runs on threads."""
+"""The pages' web server, with the COOP and COEP headers under which onnxruntime-web runs on threads."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 class PageServer(ThreadingHTTPServer):
-    """A page on ``host:port`` (``port=0``: a free one); :meth:`serve` blocks, :meth:`start` serves in a
-    background thread, :meth:`close` stops either."""
+    """A page on ``host:port``: :meth:`serve` blocks, :meth:`start` serves in a thread, :meth:`close` ends."""
 
     daemon_threads = True
 
@@ -99,9 +97,8 @@ class _StaticHandler(SimpleHTTPRequestHandler):
 
 
 def app_server(model: str, *, host: str = "127.0.0.1", port: int = 7860) -> PageServer:
-    """``respira app``: the static page of ``model`` (:func:`respira.app.web_page.write_web_page`) written to
-    a temporary folder served on ``host:port``, listening but not yet serving; ``close`` removes the folder.
-    """
+    """``respira app``: the static page of ``model``, written to a temporary folder and served on
+    ``host:port``."""
     from .web_page import write_web_page
 
     check_address(host, port)

@@ -53,8 +53,7 @@ MAX_SECONDS = 30 * 60
 
 
 def ort_web_folder() -> Path:
-    """Where onnxruntime-web's ``dist/`` files are read at export time: ``$RESPIRA_ORT_WEB_DIR``, else
-    ``~/.cache/respira/onnxruntime-web-<version>`` (``make web-deps`` fills it)."""
+    """Where onnxruntime-web's ``dist/`` files are read: ``$RESPIRA_ORT_WEB_DIR``, else respira's cache."""
     default = Path.home() / ".cache" / "respira" / f"onnxruntime-web-{ORT_WEB_VERSION}"
     return Path(os.environ.get(ORT_WEB_ENV) or default)
 
@@ -191,8 +190,7 @@ threads (opened at the Space's own address; inside the Hub's page it runs on one
 def write_web_page(
     model: str | Path, output_dir: str | Path, *, overwrite: bool = False, name: str | None = None
 ) -> Path:
-    """Write the static page of ``model`` (a model folder, an ONNX export folder, a shipped detector or a Hub
-    id; exported to ONNX first where needed) to ``output_dir``; ``name``: what the page calls the model."""
+    """Write the static page of ``model`` to ``output_dir``; ``name``: what the page calls the model."""
     from ..pretrained import check_not_shipped
 
     output_dir = Path(output_dir)

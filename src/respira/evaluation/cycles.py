@@ -1,5 +1,4 @@
-"""Evaluate a respira classifier on a dataset of cycles and write a report folder (``metrics.json``,
-``cycle_predictions.csv``, the confusion matrix and the curve plots)."""
+"""Evaluate a respira classifier on a dataset of cycles and write a report folder."""
 
 from __future__ import annotations
 
@@ -78,8 +77,7 @@ def check_dataset(dataset: datasets.Dataset, columns: Sequence[str], needs: str)
 
 
 def group_selections(values: Sequence[Any] | None, count: int) -> dict[str, np.ndarray]:
-    """``overall`` (all ``count`` rows), then each value of ``values`` (``None`` but in ``overall``) with its
-    rows."""
+    """``overall`` (all ``count`` rows), then each value of ``values`` with its rows."""
     selections = {"overall": np.ones(count, dtype=bool)}
     if values is not None:
         column = np.asarray(values, dtype=object)

@@ -1,5 +1,4 @@
-"""An event-labelled corpus (SPRSound) scored at both of its levels (``events/``, ``records/``), with the
-challenge's scores of tasks 1-1, 2-1 and 2-2 in ``metrics.json``."""
+"""An event-labelled corpus (SPRSound) scored per event and per recording, by the challenge's scores."""
 
 from __future__ import annotations
 
@@ -47,8 +46,7 @@ def challenge_scores(
     resamples: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Task ``task``'s scores of ``predictions`` overall and per value of ``groups``, with ``ci`` (patient
-    bootstrap, within :func:`~respira.metrics.sprsound.score_strata`) and the baselines."""
+    """Task ``task``'s scores of ``predictions`` overall and per group, with patient-bootstrap intervals."""
     references, predictions = np.asarray(references, dtype=object), np.asarray(predictions, dtype=object)
     patients = np.asarray(patients)
     result = {}
@@ -114,8 +112,7 @@ def evaluate_event_corpus(
     scored_model: Mapping[str, Any] | None = None,
     **recording_options: Any,
 ) -> dict[str, Any]:
-    """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report;
-    ``recording_options`` go to :func:`.external_validation.evaluate_recordings`."""
+    """Score ``model`` on an event-labelled corpus's ``events`` and ``recordings`` and write the report."""
     output = check_report_target(output_dir)
     labels = _label_names(recordings, "record_label")
     judged = [index for index, label in enumerate(labels) if label != POOR_QUALITY]

@@ -1,5 +1,4 @@
-"""Event detection scored as the sound-event-detection field scores it (``respira evaluate --task events``),
-per label, overall and per group, with patient-bootstrap intervals and baselines."""
+"""Event detection scored as the sound-event-detection field scores it (``--task events``)."""
 
 from __future__ import annotations
 

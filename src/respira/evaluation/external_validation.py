@@ -1,5 +1,4 @@
-"""External validation: a model run over whole recordings of another corpus at its own thresholds, scored
-per recording overall and per group with patient-bootstrap intervals."""
+"""External validation: a model scored per recording of another corpus, at its own thresholds."""
 
 from __future__ import annotations
 
@@ -117,8 +116,7 @@ def evaluate_recordings(
     claim: SiteClaim | None = None,
     claim_blocker: str = "",
 ) -> dict[str, Any]:
-    """Score ``model`` per recording of ``dataset`` and write the report to ``output_dir``; return the metrics
-    with ``files`` and ``decisions`` (``[N, 2]`` flags per recording, in ``dataset``'s order)."""
+    """Score ``model`` per recording of ``dataset``, write its report to ``output_dir``; return metrics."""
     needs = "recording-level evaluation needs audio, patient_id and the crackle/wheeze/normal flags"
     check_dataset(dataset, REQUIRED_COLUMNS, needs)
     description = describe_aggregation(aggregation, top_k)

@@ -1,7 +1,4 @@
-"""Sharing trained models: loading, model cards, Hub-ready export and push.
-
-Names are imported from their module on first use (loading a model imports no training callback).
-"""
+"""Sharing trained models: loading, model cards, Hub-ready export and push (names imported on first use)."""
 
 from __future__ import annotations
 

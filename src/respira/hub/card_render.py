@@ -1,6 +1,4 @@
-"""Rendering respira model cards: a folder's card data (from its JSON files and the weights' header only),
-the packaged Jinja template's context, the card.
-"""
+"""Rendering respira model cards from a folder's JSON files and the weights' header."""
 
 from __future__ import annotations
 
@@ -290,8 +288,7 @@ def card_data_from_run_dir(run_dir: str | Path, *, model_id: str | None = None) 
 def render_folder_card(
     folder: str | Path, *, model_id: str | None = None, base_folder: Path | None = None
 ) -> Path:
-    """Render the card of an exported model folder from its own files into its ``README.md`` (``base_folder``:
-    a site-fitted folder's base model); the same files give the same card."""
+    """Render the card of an exported model folder from its own files into its ``README.md``."""
     from ..models.respira import RespiraConfig
     from ..pretrained.shipped import shipped_detector
     from .onnx import ONNX_FILE

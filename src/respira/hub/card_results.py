@@ -1,6 +1,5 @@
-"""What a model folder's results say on its card: the result tables, the ``model-index`` results, its
-external validations and, for a folder ``respira fit-site`` wrote, the fit (from its :data:`FIT_EVIDENCE`).
-"""
+"""What a model folder's results say on its card: result tables, ``model-index``, external validations, site
+fit."""
 
 from __future__ import annotations
 
@@ -250,8 +249,7 @@ def _row(name: str, scores: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def external_validations(folder: str | Path) -> tuple[list[ExternalValidation], list[str]]:
-    """This model's external validations in ``folder`` (``evaluation_<corpus>/metrics.json``), and why each
-    one left out was."""
+    """This model's external validations in ``folder``, and why each one left out was."""
     from ..pretrained import why_not_claimed
 
     folder = Path(folder).expanduser()

@@ -1,7 +1,4 @@
-"""SHA-256 checksums of an export's weight files (``checksums.sha256``, in ``sha256sum``'s format), checked on
-load: a mismatch is a one-line :class:`~respira.hub.loading.ModelLoadError`; folders without it load
-unchecked.
-"""
+"""SHA-256 checksums of an export's weight files (``checksums.sha256``), checked when they are loaded."""
 
 from __future__ import annotations
 

@@ -38,8 +38,8 @@ class _Module:
 
 @dataclass(frozen=True)
 class Closure:
-    """What ships, per module in the order reached: its source and tree, its kept statements, the names used
-    of it, and (``left_out``) the names that do not ship with the stage each needs."""
+    """What ships, per module in the order reached, and (``left_out``) the names cut with the stage each
+    needs."""
 
     sources: dict[str, str]
     trees: dict[str, ast.Module]
@@ -290,8 +290,8 @@ def _import_text(node: ast.Import | ast.ImportFrom, used: set[str], relative: st
 
 
 def shipped_source(closure: Closure, module: str, *, flat: Callable[[ast.ImportFrom], str | None]) -> str:
-    """The text of ``module`` that ships: its kept statements, imports cut to the names used, respira imports
-    rewritten by ``flat(node)`` to the flat file they name (``None``: not respira's; ``""``: its own file)."""
+    """The text of ``module`` that ships, its respira imports rewritten by ``flat(node)`` to the flat file
+    they name."""
     source = closure.sources[module]
     lines = source.splitlines(keepends=True)
     tree = closure.trees[module]

@@ -1,6 +1,4 @@
-"""Export a training run folder as a self-contained model folder (what goes to the Hub): JSON, safetensors
-and ONNX only (nothing is unpickled), written under a temporary sibling and renamed into place once it loads.
-"""
+"""Export a training run folder as a self-contained model folder (what goes to the Hub), never unpickling."""
 
 from __future__ import annotations
 
@@ -38,8 +36,7 @@ RECORDS: tuple[str, ...] = ("respira_run.json", "trainer_state.json", BUILD_RECO
 
 
 def model_folder(name: str | Path) -> Path:
-    """The folder ``name`` names (a folder or a shipped detector), else a
-    :class:`~respira.hub.loading.ModelLoadError`."""
+    """The folder ``name`` names (a folder or a shipped detector), else a ``ModelLoadError``."""
     folder = local_model_folder(name) or Path(name).expanduser()
     check_model_folder(folder, weights=(WEIGHTS,))
     return folder

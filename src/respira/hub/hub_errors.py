@@ -91,8 +91,8 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def check_repo_id(repo_id: str, *, owner_required: bool = True) -> None:
-    """One-line ``ValueError`` unless ``repo_id`` is a Hub repository id (``owner/name``; a bare name
-    too with ``owner_required=False``)."""
+    """One-line ``ValueError`` unless ``repo_id`` is ``owner/name`` (or a bare name,
+    ``owner_required=False``)."""
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 

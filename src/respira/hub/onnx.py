@@ -1,7 +1,4 @@
-"""ONNX export of respira classifiers (waveforms ``[batch, samples]`` → :data:`OUTPUT_NAMES`, described in
-the model's metadata), and running it with onnxruntime. A model's low-pass is not in the graph: apply it to
-the whole recording first, as :class:`OnnxClassifier` does.
-"""
+"""ONNX export of respira classifiers (described in the graph's metadata), run with onnxruntime."""
 
 from __future__ import annotations
 

@@ -134,8 +134,7 @@ def push_dataset_folder(
     revision: str | None = None,
     commit_message: str | None = None,
 ) -> str:
-    """Upload a dataset folder (:func:`respira.data.dataset_folder.save_dataset_folder`) to the dataset repo
-    ``repo_id``, replacing its folders' files; return the repository's URL."""
+    """Upload a dataset folder to the dataset repo ``repo_id`` (its folders replaced); return its URL."""
     from huggingface_hub import HfApi
 
     replaced = [f"{path.name}/**" for path in sorted(Path(folder).iterdir()) if path.is_dir()]
@@ -148,8 +147,7 @@ def push_dataset_folder(
 def push_space_folder(
     folder: str | Path, repo_id: str, *, private: bool = False, token: str | None = None, commit_message: str
 ) -> str:
-    """Upload ``folder`` (:func:`respira.app.web_page.write_web_page`'s static page) to the Space repo
-    ``repo_id``, created with ``sdk: static`` when needed; return the Space's URL."""
+    """Upload ``folder`` (a static page) to the Space repo ``repo_id``; return the Space's URL."""
     from huggingface_hub import HfApi
 
     _upload(folder, repo_id, "space", commit_message, private=private, token=token)

@@ -1,7 +1,4 @@
-"""Ship a respira model's code with it, so it loads where respira is not installed (``trust_remote_code``):
-:func:`remote_code_files` ships the definitions its classes reach (:mod:`respira.hub.code_closure`) in a few
-flat files (:data:`FILES`).
-"""
+"""Ship a respira model's code with it (``trust_remote_code``): :func:`remote_code_files`."""
 
 from __future__ import annotations
 
@@ -177,8 +174,7 @@ class RemoteCode:
 
 
 def _shipped_encoder_classes(model_type: str) -> list[tuple[type, type | None]]:
-    """(config, model) classes to ship and register: the family's own (none for AST) and the default
-    family's config (transformers builds a bare ``RespiraConfig()`` while loading)."""
+    """(config, model) classes to ship and register: the family's own and the default family's config."""
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
     from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
@@ -279,8 +275,7 @@ def remote_code_files(model: RespiraConfig | str) -> RemoteCode:
 
 
 def code_size(texts: Iterable[str]) -> tuple[int, int]:
-    """(files, code lines) of shipped code files: lines neither blank, a comment nor a docstring (as
-    ``cloc``)."""
+    """(files, code lines) of shipped code files; code lines, as ``cloc`` counts them, exclude docstrings."""
     texts = list(texts)
     return len(texts), sum(map(_code_lines, texts))
 

@@ -50,8 +50,7 @@ def trivial_baselines(
     prior: Sequence[float] | np.ndarray | None = None,
     patient_ids: Sequence[Any] | np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Scores of the all-normal and class-prior (``prior``, default: the shares of ``labels``) classifiers on
-    ``labels``; ``patient_ids`` add ``baseline_all_normal_patient_icbhi_score``."""
+    """Scores of the all-normal and class-prior classifiers on ``labels`` (``prior``: default, its shares)."""
     labels_array, _ = validate_labels_and_predictions(labels, labels, NUM_CLASSES)
     shares = class_prior(labels_array) if prior is None else np.asarray(prior, dtype=np.float64)
     if shares.shape != (NUM_CLASSES,) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):

@@ -1,6 +1,4 @@
-"""ICBHI scores per recording condition (stethoscope, chest location), and the device-shift note
-(ICBHI's largest test device, the Littmann 3200, is absent from its training split).
-"""
+"""ICBHI scores per recording condition (stethoscope, chest location), and the device-shift note."""
 
 from __future__ import annotations
 

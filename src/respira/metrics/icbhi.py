@@ -167,8 +167,7 @@ def per_patient_icbhi(
     *,
     warn: bool = True,
 ) -> dict[str, float]:
-    """Patient-averaged ICBHI scores (``patient_specificity``, ``patient_sensitivity``,
-    ``patient_icbhi_score`` and the patient counts): each patient weighs the same."""
+    """Patient-averaged ICBHI scores (``patient_*`` and the patient counts): each patient weighs the same."""
     labels_array, predictions_array = validate_labels_and_predictions(labels, predictions, NUM_CLASSES)
     ids = np.asarray(patient_ids)
     if ids.ndim != 1:

@@ -62,8 +62,8 @@ def binary_scores(targets: Any, predicted: Any, scores: Any) -> dict[str, float]
 def recording_level_scores(
     targets: Any, probabilities: Any, thresholds: Sequence[float]
 ) -> dict[str, dict[str, float]]:
-    """Scores of ``probabilities`` ``[N, 2]`` against (crackle, wheeze, normal) ``targets`` ``[N, 3]``:
-    ``{"crackle": {...}, "wheeze": {...}, "normal": {...}, "icbhi": {...}}``."""
+    """Scores per label, ``normal`` and ``icbhi`` of ``probabilities`` ``[N, 2]`` against ``targets`` ``[N,
+    3]``."""
     truth = np.asarray(targets, dtype=np.int64)
     probs = np.asarray(probabilities, dtype=np.float64)
     if truth.ndim != 2 or truth.shape[1] != 3 or probs.shape != (truth.shape[0], 2) or truth.shape[0] == 0:
@@ -166,8 +166,7 @@ def bootstrap_replicates(
     seed: int = 0,
     strata: Sequence[Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples
-    (:func:`scipy.stats.bootstrap`'s draws of the patients, each stratum apart)."""
+    """``statistic`` (recording indices → named floats) over ``resamples`` patient-level bootstrap samples."""
     inverse, members = _patients(patient_ids, resamples)
     groups = _patient_strata(members, strata, inverse.size)
     resampled = tuple(group for group in groups if group.size > 1)  # scipy needs two observations
@@ -206,8 +205,7 @@ def patient_bootstrap(
     confidence: float = 0.95,
     strata: Sequence[Any] | None = None,
 ) -> dict[str, list[float]]:
-    """Percentile interval ``[low, high]`` of each value of ``statistic`` over the patient-bootstrap
-    replicates where it is defined (``nan`` where none is), each of ``strata`` resampled apart."""
+    """Percentile interval ``[low, high]`` of each value of ``statistic`` over the patient bootstrap."""
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     replicates = bootstrap_replicates(statistic, patient_ids, resamples=resamples, seed=seed, strata=strata)

@@ -144,8 +144,7 @@ def _pmf(counts: np.ndarray, shares: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def sprsound_baselines(task: str, references: Any) -> dict[str, float]:
-    """Expected scores of the all-normal and class-prior classifiers on ``references`` of ``task``
-    (``baseline_all_normal_<k>``, ``baseline_class_prior_<k>``)."""
+    """Expected scores of the all-normal and class-prior classifiers on ``references`` of ``task``."""
     truth, _ = _checked(task, references, references)
     counts = np.bincount(truth, minlength=len(_classes(task)))
     shares = counts / counts.sum()

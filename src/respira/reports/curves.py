@@ -1,6 +1,4 @@
-"""Per-label curves of a report: ROC and precision–recall (marking the model's operating point), and the
-scores against each label's threshold (the other at the model's).
-"""
+"""Per-label curves of a report: ROC, precision–recall, and the scores against each label's threshold."""
 
 from __future__ import annotations
 
@@ -131,8 +129,7 @@ def label_curve_figures(
     thresholds: Sequence[float] | None = None,
     unit: str = "cycle",
 ) -> dict[str, Figure]:
-    """The report's curve figures by file name, from ``[N, 2]`` (crackle, wheeze) arrays; ``thresholds=None``
-    gives no threshold plot."""
+    """The report's curve figures by file name (``thresholds=None``: no threshold plot)."""
     truth, scores = np.asarray(targets, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
     called = np.asarray(decided, dtype=bool)
     figures = {}

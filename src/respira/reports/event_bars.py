@@ -1,6 +1,4 @@
-"""The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis, a span
-per window or cycle, or a bar per event (more opaque the more confident).
-"""
+"""The label panel of the recording picture (:mod:`.recording_plot`): rows of bars on its time axis."""
 
 from __future__ import annotations
 

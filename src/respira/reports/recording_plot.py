@@ -1,6 +1,4 @@
-"""A picture of one recording: where the model hears crackles and wheezes (``respira predict --plot``): the
-mel spectrogram, the crackle and wheeze probabilities with the thresholds, and the labels, on one time axis.
-"""
+"""A picture of one recording: where the model hears crackles and wheezes (``respira predict --plot``)."""
 
 from __future__ import annotations
 
@@ -285,8 +283,7 @@ def plot_recording(
     events_caption: str | None = None,
     left_out: Sequence[Event] | None = None,
 ) -> Path:
-    """Draw the recording ``audio`` as ``model`` predicted it (``rows``; the rest as in
-    :func:`recording_figure`) and write it to ``path``; return it."""
+    """Draw ``audio`` as ``model`` predicted it (as :func:`recording_figure`) to ``path``; return it."""
     from ..core.decision import thresholds_of
 
     config = model.config

@@ -1,6 +1,4 @@
-"""A display mel spectrogram of a whole recording in dB (``librosa.display``'s conventions, without librosa),
-long recordings averaged into at most ``max_columns`` columns.
-"""
+"""A display mel spectrogram of a whole recording in dB (``librosa.display``'s conventions)."""
 
 from __future__ import annotations
 

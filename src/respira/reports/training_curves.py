@@ -134,6 +134,5 @@ def training_curves_figure(
 def plot_training_curves(
     log_history: Sequence[Mapping[str, Any]], path: str | Path, *, best_step: int | None = None
 ) -> Path:
-    """Plot loss components and ``eval_icbhi_score`` (percent) of ``log_history`` (``best_step`` starred);
-    return ``path``."""
+    """Plot loss components and the validation ICBHI score of ``log_history``; return ``path``."""
     return save_figure(training_curves_figure(log_history, best_step=best_step), path)

@@ -1,5 +1,4 @@
-"""``respira evaluate`` (:func:`score_model`): a model scored on an ICBHI split rebuilt from its run record,
-on another corpus (:mod:`.external`), or for its event detection (``--task events``)."""
+"""``respira evaluate`` (:func:`score_model`): a model scored on ICBHI cycles, another corpus or events."""
 
 from __future__ import annotations
 

@@ -22,8 +22,7 @@ WINDOW_DEFAULTS: dict[str, Any] = {
 
 
 def default_output_dir(args: Any, name: str, prefix: str = "evaluation") -> Path:
-    """Where an evaluation's report goes (``--output_dir``, with ``--record`` ``MODEL/<prefix>_<name>``, else
-    ``./<prefix>_<name>``), checked before any work."""
+    """Where an evaluation's report goes (``--output_dir``, else ``./<prefix>_<name>``), checked first."""
     from ..pretrained import BUILD_RECORD, check_not_shipped
     from ..reports.report_folder import check_report_target
 
