@@ -43,10 +43,8 @@ ORT_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd
 ORT_WEB_ENV = "RESPIRA_ORT_WEB_DIR"
 TABLE_RATES = (4000, 8000, 10000, 16000, 22050, 44100, 48000)
 """Input rates whose soxr responses the page carries (every rate of the corpora respira reads)."""
-START_OUTPUTS = 64
-"""Outputs at a stream's start taken from soxr's own response."""
-KERNEL_FLOOR = 1e-7
-"""The kernel's ends: where soxr's impulse response falls below this share of its peak."""
+START_OUTPUTS = 64  # outputs at a stream's start taken from soxr's own response
+KERNEL_FLOOR = 1e-7  # the kernel's ends: where soxr's impulse response falls below this share of its peak
 PAGE_FILES = ("index.html", "respira-web.js", "respira-resample.js", "respira-events.js", "respira-plot.js")
 MAX_SECONDS = 30 * 60
 """The longest recording the page analyses: 30 min at 32 kHz is 460 MB of samples in the tab."""

@@ -51,11 +51,6 @@ def merge_references(events: Sequence[tuple[float, float, str]]) -> list[Event]:
     return sorted(merged, key=lambda event: (event.onset, MULTI_LABEL_NAMES.index(event.label)))
 
 
-def _counts(scores: Mapping[str, Mapping[str, float]]) -> np.ndarray:
-    """``[labels, counts]`` of one recording's scores."""
-    return np.array([[scores[label][key] for key in COUNT_KEYS] for label in MULTI_LABEL_NAMES], dtype=float)
-
-
 def _rates(counts: np.ndarray) -> dict[str, float]:
     """F1, precision, recall and error rate of summed counts (:data:`COUNT_KEYS` order)."""
     reference, estimated, hits, deletions, insertions = counts
@@ -91,7 +86,10 @@ def _per_file_counts(
     scorer: Callable[..., dict],
     **options: Any,
 ) -> np.ndarray:
-    return np.stack([_counts(scorer({f: references[f]}, {f: estimates[f]}, **options)) for f in references])
+    """``[files, labels, counts]`` of each recording's scores."""
+    scores = [scorer({f: references[f]}, {f: estimates[f]}, **options) for f in references]
+    counts = [[[s[label][key] for key in COUNT_KEYS] for label in MULTI_LABEL_NAMES] for s in scores]
+    return np.array(counts, dtype=float)
 
 
 def evaluate_events(
@@ -111,7 +109,7 @@ def evaluate_events(
     segment_seconds: float = 1.0,
     scored_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Detect and score the events of every recording of ``dataset`` (module docstring)."""
+    """Detect and score the events of every recording of ``dataset``; write the report to ``output_dir``."""
     check_dataset(dataset, ("audio", "recording", group_by), "event detection needs them")
     rate = int(model.config.sampling_rate)
     references: dict[str, list[Event]] = {}

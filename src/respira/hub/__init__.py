@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..utils.lazy_exports import lazy_exports
 
-_EXPORTS = {
+_EXPORTS = {  # each public name → the module that defines it
     "EXPORTED_FILES": "export",
     "MODEL_CARD_TEMPLATE": "card_render",
     "HubConnectionError": "push",
@@ -18,7 +18,6 @@ _EXPORTS = {
     "render_folder_card": "card_render",
     "render_model_card": "card_render",
 }
-"""Each public name and the module that defines it."""
 
 __all__ = [
     "EXPORTED_FILES",

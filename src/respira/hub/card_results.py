@@ -42,12 +42,11 @@ __all__ = [
     "site_fit_context",
 ]
 
-MODEL_INDEX_METRICS = {
+MODEL_INDEX_METRICS = {  # the test metrics in ``model-index`` (and the per-seed table)
     "icbhi_score": "ICBHI score",
     "specificity": "Specificity",
     "sensitivity": "Sensitivity (strict)",
 }
-"""Test metrics stated as ``model-index`` results (and in the per-seed table), with their labels."""
 HUB_METRIC_ID = "recall"
 """The Hub metric id of the three ICBHI metrics, each a recall (``args`` in the model-index says which)."""
 HUB_METRIC_ARGS: dict[str, dict[str, Any]] = {

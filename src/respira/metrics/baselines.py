@@ -81,8 +81,7 @@ _BASELINES = {
 }
 BASELINE_NAMES: dict[str, str] = {key: name for key, (name, _) in _BASELINES.items()}
 """How a baseline's key part reads."""
-BASELINE_MEANINGS: dict[str, str] = dict(_BASELINES.values())
-"""What each baseline (by name) does."""
+BASELINE_MEANINGS: dict[str, str] = dict(_BASELINES.values())  # what each baseline (by name) does
 ICBHI_HEADLINES: dict[str, tuple[str, dict[str, str]]] = {
     "icbhi_score": (
         "ICBHI score",

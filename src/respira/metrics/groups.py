@@ -23,8 +23,7 @@ GROUP_COLUMNS: tuple[str, ...] = ("device", "chest_location")
 """The metadata columns scored separately (each as ``by_<column>``)."""
 GROUP_SCORES: tuple[str, ...] = ("specificity", "sensitivity", "icbhi_score", "accuracy")
 """The :func:`~respira.metrics.icbhi.icbhi_scores` keys reported per group."""
-UNKNOWN = "unknown"
-"""The group of examples whose metadata value is missing."""
+UNKNOWN = "unknown"  # the group of examples whose metadata value is missing
 
 
 def _names(values: Sequence[Any] | np.ndarray) -> list[str]:

@@ -10,8 +10,7 @@ import numpy as np
 
 from ..labels import CLASS_NAMES, NUM_CLASSES
 
-NORMAL = 0
-"""Index of the ``normal`` class; every other class is abnormal."""
+NORMAL = 0  # index of the ``normal`` class; every other class is abnormal
 
 
 class UndefinedMetricWarning(RuntimeWarning):

@@ -22,8 +22,7 @@ GRID = np.linspace(0.0, 1.0, 201)
 QUANTILES = 301
 """Quantiles of the label's probabilities added to the threshold plot's ``GRID`` (and the model's own)."""
 CURVE_COLOUR, POINT_COLOUR, CHANCE_COLOUR = "#1f77b4", "#d62728", "#7f7f7f"
-WIDTH, HEIGHT = 12.0, 5.4
-"""The figures' size in inches (their panels at fixed margins)."""
+WIDTH, HEIGHT = 12.0, 5.4  # the figures' size in inches (their panels at fixed margins)
 
 
 def _operating_point(y: np.ndarray, called: np.ndarray) -> tuple[float, float, float]:

@@ -27,12 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["Span", "annotated_spans", "figure_subtitle", "plot_recording", "recording_figure", "step_series"]
 
 FREQUENCY_TICKS = (0, 250, 500, 1000, 2000, 4000, 8000, 16000)
-WIDTH, HEIGHT = 13.0, 8.2
-"""The figure's size in inches."""
+WIDTH, HEIGHT = 13.0, 8.2  # the figure's size in inches
 MARGINS = {"left": 0.95, "right": 2.2, "top": 0.62, "bottom": 0.5, "gap": 0.18}
 """Inches around and between the panels (fixed: no layout engine drawing the figure twice)."""
-COLOUR_BAR = (0.15, 0.17)
-"""Inches from the spectrogram to its colour bar, and the bar's width."""
+COLOUR_BAR = (0.15, 0.17)  # inches from the spectrogram to its colour bar, and the bar's width
 ROW_HEIGHT = 0.4
 """A label panel row's height relative to the spectrogram's (3) and the probabilities' (2) heights."""
 CAPTION_HEIGHT, CAPTION_BOTTOM = 0.3, 0.08

@@ -10,8 +10,7 @@ from ..utils.files import check_folder_target, is_occupied, staged_folder
 
 __all__ = ["check_report_target", "is_report", "report_folder"]
 
-REPORT_MARKER = "metrics.json"
-"""The file every respira evaluation report holds."""
+REPORT_MARKER = "metrics.json"  # the file every respira evaluation report holds
 REPORT_SUFFIXES = frozenset({".json", ".csv", ".png"})
 """What a report's files are: a folder holding anything else is not replaced."""
 

@@ -15,12 +15,11 @@ from .external import WINDOW_DEFAULTS, chosen_splits, default_output_dir, load_s
 if TYPE_CHECKING:
     from ..run_record import DataRecord
 
-SCORED = {
+SCORED = {  # --dataset's help on a corpus, by what its labels are
     "cycle": "cycles of a split",
     "recording": "external validation per recording",
     "event": "external validation per event and per recording, with its challenge's scores",
 }
-"""``--dataset``'s help on a corpus, by what its labels are: how evaluate scores it."""
 TABLE_KEYS: tuple[tuple[str, str], ...] = (
     ("icbhi_score", "ICBHI score"),
     ("specificity", "specificity"),
