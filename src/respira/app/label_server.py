@@ -1,7 +1,5 @@
-"""The labelling page's web server (``respira label``): the page's files (``label_page/``) and a small JSON
-interface over a :class:`~respira.app.labelling.LabelSession` (``GET /api/state``, ``/audio/N.wav``,
-``/spectrogram/N.png``; ``POST /api/answer``, ``/api/events``); a request it cannot serve gets a 4xx
-answer with one line of text.
+"""The labelling page's web server (``respira label``): the page's files and a small JSON interface over a
+:class:`~respira.app.labelling.LabelSession`; a request it cannot serve gets a 4xx and one line of text.
 """
 
 from __future__ import annotations

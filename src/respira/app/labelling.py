@@ -1,7 +1,5 @@
 """What the labelling page (``respira label``) shows and saves: a :class:`LabelSession` over one
-``labels.csv``. It shows the first recording not yet labelled nor skipped (spectrogram, audio, the model's
-window probabilities, marked events); each answer is written to ``labels.csv`` at once, events to
-``events.csv``, both atomically.
+``labels.csv``, each answer written at once (events to ``events.csv``), atomically.
 """
 
 from __future__ import annotations

@@ -2,10 +2,8 @@
 ``respira export MODEL OUT --web`` writes it, ``respira app`` serves it (:mod:`respira.app.serving`),
 ``respira push MODEL REPO --space`` publishes it as a Space.
 
-The folder holds ``index.html`` and its scripts, ``model.onnx``, the settings ``respira-web.json`` and
-onnxruntime-web (copied from :func:`ort_web_folder`); nothing is fetched from elsewhere. The page does what
-``respira predict --onnx`` does; soxr has no JavaScript port, so the settings carry soxr's measured response
-for the rates of :data:`TABLE_RATES` (:func:`resampler_tables`), and a Kaiser-windowed sinc for the others.
+The page does what ``respira predict --onnx`` does; soxr has no JavaScript port, so its settings carry soxr's
+measured response for the rates of :data:`TABLE_RATES` (:func:`resampler_tables`).
 """
 
 from __future__ import annotations

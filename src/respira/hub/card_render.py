@@ -99,11 +99,6 @@ def metric_definitions_markdown() -> str:
     return body.replace("``", "`")
 
 
-def _citation_key(bibtex: str) -> str:
-    match = re.match(r"\s*@\w+\{([^,]+),", bibtex)
-    return match.group(1) if match else ""
-
-
 def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
     """``(what, bibtex)`` for every corpus the model was trained on and every method it uses."""
     from ..losses import AUXILIARY_LOSSES
@@ -120,7 +115,8 @@ def citations(card: RespiraModelCardData) -> list[tuple[str, str]]:
         items.append(("Contrastive-tuple batches", CONTRASTIVE_TUPLE_CITATION))
     unique: dict[str, tuple[str, str]] = {}
     for what, bibtex in items:
-        unique.setdefault(_citation_key(bibtex), (what, bibtex))
+        key = match.group(1) if (match := re.match(r"\s*@\w+\{([^,]+),", bibtex)) else ""
+        unique.setdefault(key, (what, bibtex))
     return list(unique.values())
 
 
