@@ -17,10 +17,9 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
+from transformers.audio_utils import hertz_to_mel
 
 from ...audio.decoding import DEFAULT_SAMPLING_RATE
-from ...models.features.mel_banks import mel_scale
 from .stretch import BLOCK_SAMPLES, INTERVAL_SAMPLES, check_fft_sizes, pitch_shift, stretch
 
 __all__ = [
@@ -264,10 +263,10 @@ class FrequencyResponse(Augmentation):
     def response_db(self, frequencies: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw one response: its gain in dB at each of ``frequencies`` (Hz, 0 to Nyquist)."""
         count = int(rng.integers(self.bands[0], self.bands[1] + 1))
-        top = float(mel_scale(self.sampling_rate / 2))
+        top = float(hertz_to_mel(self.sampling_rate / 2, mel_scale="kaldi"))
         knots = np.concatenate([[0.0], np.sort(rng.uniform(0.0, top, count - 1)), [top]])
         gains = rng.uniform(*self.db, knots.size)
-        mels = mel_scale(torch.from_numpy(np.asarray(frequencies, dtype=np.float64))).numpy()
+        mels = hertz_to_mel(np.asarray(frequencies, dtype=np.float64), mel_scale="kaldi")
         return np.interp(mels, knots, gains)
 
     def apply(self, waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:

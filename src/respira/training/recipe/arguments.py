@@ -13,7 +13,6 @@ from transformers import TrainingArguments
 
 from ...labels import CLASS_NAMES
 from ...losses.mil import MIL_POOLINGS
-from ...measured import measured_help
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
 SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple", "group_by_metadata")
@@ -87,7 +86,6 @@ def json_option(value: dict[str, Any] | str | None, name: str) -> dict[str, Any]
     return parsed
 
 
-@measured_help
 @dataclass
 class RespiraTrainingArguments(TrainingArguments):
     """``TrainingArguments`` for respira: task loss + λ·auxiliary loss, batch composition, augmentation."""
