@@ -150,9 +150,8 @@ class RespiraTrainer(DecisionRule, Trainer):
 
         concat = None
         if args.concat_same_label > 0 and train_dataset is not None and "label" in train_dataset.column_names:
-            classes = [
-                CLASS_NAMES.index(name.strip()) for name in args.concat_classes.split(",") if name.strip()
-            ]
+            names = {name.strip() for name in args.concat_classes.split(",") if name.strip()}
+            classes = tuple(sorted(CLASS_NAMES.index(name) for name in names))
             concat = SameLabelConcat(
                 DatasetCyclePool(train_dataset, config.sampling_rate),
                 probability=args.concat_same_label,
@@ -161,7 +160,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             )
         return AudioCollator(
             sampling_rate=config.sampling_rate,
-            augment=build_augmentation(args.augmentation_spec, sampling_rate=config.sampling_rate),
+            augment=build_augmentation(args.augmentation_spec),
             concat=concat,
             seed=args.seed,
             views=args.views,
