@@ -77,7 +77,7 @@ def test_a_recipe_list_and_a_mapping_are_accepted() -> None:
         (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--problem_type",
           "single_label_classification"], "set problem_type: multi_label_classification"),
         (["--corpora", "icbhi,kauh", "--corpus_dirs", '{"kauh": "KAUH"}', "--batch_sampler",
-          "group_by_metadata"], "batch_sampler=group_by_metadata"),
+          "contrastive_tuple"], "batch_sampler=contrastive_tuple"),
     ],
 )  # fmt: skip
 def test_a_bad_corpus_option_fails_in_one_line_before_any_work(

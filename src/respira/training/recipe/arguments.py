@@ -16,7 +16,7 @@ from ...losses.mil import MIL_POOLINGS
 from ...measured import measured_help
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
-SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple", "group_by_metadata")
+SAMPLERS: tuple[str, ...] = ("random", "contrastive_tuple")
 AUX_INPUTS: tuple[str, ...] = ("projections", "embeddings")
 THRESHOLD_SOURCES: tuple[str, ...] = ("validation", "cross_fit")
 """Where a multi-label model's kept thresholds are tuned (:mod:`respira.training.run.cross_fit`)."""
@@ -35,7 +35,6 @@ _RANGES: tuple[tuple[str, float, float | None], ...] = (
     ("aux_loss_weight", 0.0, None),
     ("task_loss_weight", 0.0, None),
     ("views", 1, None),
-    ("samples_per_group", 1, None),
     ("concat_same_label", 0.0, 1.0),
     ("early_stopping_patience", 1, None),
     ("augmented_views", 0, None),
@@ -114,18 +113,13 @@ class RespiraTrainingArguments(TrainingArguments):
     batch_sampler: str = field(
         default="random",
         metadata={
-            "help": "batch composition: random, contrastive_tuple (the contrastive-tuple loss's "
-            "[anchors, positives]) or group_by_metadata (samples_per_group of each group_by_key value)"
+            "help": "batch composition: random, or contrastive_tuple (the contrastive-tuple loss's "
+            "[anchors, positives])"
         },
     )
     group_by_key: str = field(
         default="device",
-        metadata={
-            "help": "metadata column of group_by_metadata and of threshold_aggregation's recording domains"
-        },
-    )
-    samples_per_group: int = field(
-        default=4, metadata={"help": "group_by_metadata: samples per group in a batch"}
+        metadata={"help": "metadata column of threshold_aggregation's recording domains"},
     )
     augmentation: str | None = field(
         default=None,

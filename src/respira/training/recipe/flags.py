@@ -97,7 +97,6 @@ RECIPE_ONLY_OPTIONS: tuple[str, ...] = (
     "head_epochs",
     "head_learning_rate",
     "group_by_key",
-    "samples_per_group",
     "concat_classes",
     "threshold_folds",
     "mil_pooling",

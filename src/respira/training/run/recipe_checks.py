@@ -270,10 +270,6 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
                 f"aux_loss_options names the metadata key {key!r}; the batches carry "
                 f"{', '.join(_METADATA_COLUMNS)}"
             )
-    if args.batch_sampler == "group_by_metadata" and args.group_by_key not in _METADATA_COLUMNS:
-        raise ValueError(
-            f"group_by_key={args.group_by_key!r} is not a metadata column ({', '.join(_METADATA_COLUMNS)})"
-        )
     if args.threshold_aggregation != "pooled" and args.threshold_source != "cross_fit":
         raise ValueError(
             f"threshold_aggregation={args.threshold_aggregation} scores cross-fitted predictions: "

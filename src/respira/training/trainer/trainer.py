@@ -24,12 +24,7 @@ from ...models.encoders import encoder_specs, get_encoder_spec
 from ...utils.files import write_json_atomic
 from ..batches.bag_sampler import BagPackingBatchSampler
 from ..batches.collator import AudioCollator, DatasetCyclePool
-from ..batches.samplers import (
-    ContrastiveTupleBatchSampler,
-    FlattenedBatchSampler,
-    GroupedBatchSampler,
-    RandomOrderSampler,
-)
+from ..batches.samplers import ContrastiveTupleBatchSampler, FlattenedBatchSampler, RandomOrderSampler
 from ..embeddings.embedding_cache import (
     cache_datasets,
     clean_embeddings,
@@ -177,13 +172,6 @@ class RespiraTrainer(DecisionRule, Trainer):
             return FlattenedBatchSampler(BagPackingBatchSampler(dataset[BAG_COLUMN], size, seed=seed), size)
         if strategy == "random":
             return RandomOrderSampler(len(dataset), seed=seed)
-        if strategy == "group_by_metadata":
-            return GroupedBatchSampler(
-                dataset[self.args.group_by_key],
-                self.args.per_device_train_batch_size,
-                samples_per_group=self.args.samples_per_group,
-                seed=seed,
-            )
         anchors = self.args.per_device_train_batch_size // 2
         return FlattenedBatchSampler(
             ContrastiveTupleBatchSampler(dataset["label"], anchors, seed=seed), 2 * anchors
