@@ -14,6 +14,7 @@ from pathlib import Path
 from ...labels import MULTI_LABEL, PROBLEM_TYPES
 from ...models.encoders import encoder_names, get_encoder_spec
 from ...utils.messages import one_line
+from ..batches.collator import METADATA_KEYS
 from ..embeddings.embedding_cache import check_cache_options
 from ..recipe.arguments import RespiraTrainingArguments, json_option
 from ..recipe.model_factory import config_options, encoder_config
@@ -26,7 +27,6 @@ __all__ = ["INTEGRATION_EXTRAS", "check_integrations", "check_push_to_hub", "val
 
 INTEGRATION_EXTRAS: dict[str, str] = {"tensorboard": "tensorboard", "wandb": "wandb"}
 """``report_to`` integrations respira ships as extras: ``pip install 'respira[<extra>]'``."""
-_METADATA_COLUMNS = ("patient_id", "device", "chest_location", "acquisition_mode", "sex", "age", "recording")
 
 
 def validate_run(
@@ -265,10 +265,9 @@ def _check_combinations(model: ModelArguments, run: RunArguments, args: RespiraT
         )
     keys = args.aux_loss_kwargs.get("positive_key") or args.aux_loss_kwargs.get("negative_keys") or ()
     for key in [keys] if isinstance(keys, str) else list(keys):
-        if key != "labels" and key not in _METADATA_COLUMNS:
+        if key != "labels" and key not in METADATA_KEYS:
             raise ValueError(
-                f"aux_loss_options names the metadata key {key!r}; the batches carry "
-                f"{', '.join(_METADATA_COLUMNS)}"
+                f"aux_loss_options names the metadata key {key!r}; batches carry {', '.join(METADATA_KEYS)}"
             )
     if args.threshold_aggregation != "pooled" and args.threshold_source != "cross_fit":
         raise ValueError(
