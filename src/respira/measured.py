@@ -159,7 +159,6 @@ MEASURED: dict[str, tuple[Measurement, ...]] = {
     "threshold_source": (Measurement("helped", _REAL_DATA, "cross_fit"),),
     "threshold_folds": (),  # cross_fit (the shipped detector)
     "threshold_aggregation": (Measurement("mixed", _WORST_DEVICE, "worst_domain"),),
-    "mil_pooling": (),  # corpora with recording labels
     "mil_weight": (),  # corpora with recording labels
     "num_train_epochs": (),
     "max_steps": (),

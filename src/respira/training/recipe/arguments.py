@@ -12,7 +12,6 @@ import torch
 from transformers import TrainingArguments
 
 from ...labels import CLASS_NAMES
-from ...losses.mil import MIL_POOLINGS
 from ...measured import measured_help
 from ...metrics.thresholds import THRESHOLD_OBJECTIVES
 
@@ -188,13 +187,6 @@ class RespiraTrainingArguments(TrainingArguments):
             "(group_by_key, e.g. each device), the thresholds that do best on the domain they do worst on"
         },
     )
-    mil_pooling: str = field(
-        default="max",
-        metadata={
-            "help": "corpora with recording labels: how a recording's window logits become its own (max, "
-            "noisy_or or attention; respira.losses.mil)"
-        },
-    )
     mil_weight: float = field(
         default=1.0,
         metadata={"help": "corpora with recording labels: weight of the bag BCE beside the cycle BCE"},
@@ -234,7 +226,6 @@ class RespiraTrainingArguments(TrainingArguments):
             "threshold_objective": THRESHOLD_OBJECTIVES,
             "threshold_source": THRESHOLD_SOURCES,
             "threshold_aggregation": THRESHOLD_AGGREGATIONS,
-            "mil_pooling": MIL_POOLINGS,
             "aux_input": AUX_INPUTS,
         }
         for name, allowed in choices.items():

@@ -134,7 +134,7 @@ class RespiraTrainer(DecisionRule, Trainer):
             self.aux_loss = build_auxiliary_loss(args.aux_loss, **args.aux_loss_kwargs)
         if self.aux_loss is not None and args.aux_loss == PATCH_MIX:
             self._patch_embeddings(self.model)  # an encoder without patch embeddings fails here
-        self.mil_loss: MultipleInstanceLoss | None = None
+        self.mil_loss = MultipleInstanceLoss("max")
         self._components: dict[str, float] = defaultdict(float)
         self._component_steps = 0
 
@@ -322,10 +322,8 @@ class RespiraTrainer(DecisionRule, Trainer):
         bags: torch.Tensor,
         components: dict[str, Any],
     ) -> torch.Tensor:
-        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' pooled
-        window logits (:class:`~respira.losses.MultipleInstanceLoss`, ``mil_pooling``)."""
-        if self.mil_loss is None or self.mil_loss.pooling != self.args.mil_pooling:
-            self.mil_loss = MultipleInstanceLoss(self.args.mil_pooling)
+        """Cycle BCE over the cycles (``bags < 0``) + ``mil_weight`` × bag BCE over the bags' max-pooled
+        window logits (:class:`~respira.losses.MultipleInstanceLoss`)."""
         windows = bags >= 0
         flags = classes_to_flags(labels[windows], validate=False) if labels.dim() == 1 else labels[windows]
         bag_loss = self.mil_loss(logits[windows], bags[windows], flags)
