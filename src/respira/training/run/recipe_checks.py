@@ -147,13 +147,13 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
     from ...data.layout import locate_corpus
     from ..splits.datasets import data_record, dataset_source, inspect_source
 
+    if not 0 < data.train_fraction <= 1:
+        raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
     if dataset_source(data) is not None:  # a datasets dataset: its card, features and splits, no audio
         record = data_record(data, 16000)
         source = inspect_source(record, data.dataset_cache_dir)
         needed = ["train", "test", *(["validation"] if args.eval_strategy != "no" else [])]
         source.require_splits(needed, "training needs (validation: for evaluation during training)")
-        if not 0 < data.train_fraction <= 1:
-            raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
         return
     if not data.data_dir:
         raise ValueError(
@@ -176,8 +176,6 @@ def _check_data(data: DataArguments, args: RespiraTrainingArguments, *, corpus_w
     )
     if kfold and not 0 <= data.validation_size < 1:
         raise ValueError(f"validation_size must be in [0, 1), got {data.validation_size}")
-    if not 0 < data.train_fraction <= 1:
-        raise ValueError(f"train_fraction must be in (0, 1], got {data.train_fraction}")
     if data.num_proc is not None and data.num_proc < 1:
         raise ValueError(f"num_proc must be at least 1, got {data.num_proc}")
     layout = None if corpus_written_later else locate_corpus(data.data_dir)  # a missing folder, named
