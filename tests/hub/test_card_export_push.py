@@ -416,7 +416,7 @@ def test_model_card_callback_fills_card_during_training(tmp_path: Path) -> None:
         per_device_train_batch_size=8,
         aux_loss="supcon",
         aux_loss_weight=0.3,
-        batch_sampler="group_by_metadata",
+        batch_sampler="contrastive_tuple",
         seed=3,
         report_to="none",
     )
